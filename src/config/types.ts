@@ -1,0 +1,113 @@
+// The one typed configuration of a pgtide process. Key names follow PgBouncer's where
+// PgBouncer has the same setting, so operators can carry their knowledge (and files) over.
+// Durations are seconds (fractions allowed); 0 disables a timeout or a limit unless noted.
+
+export type PoolMode = 'session' | 'transaction' | 'statement';
+export type AuthType = 'scram-sha-256' | 'md5' | 'plain' | 'trust';
+export type ClientTlsMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+export type ServerTlsMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+export type BackendRole = 'auto' | 'primary' | 'standby';
+
+export interface BackendConfig {
+  /** Name used in logs, stats and the admin console; defaults to host:port. */
+  name: string;
+  host: string;
+  port: number;
+  /** Share of reads; 0 means this backend takes no load-balanced reads. */
+  weight: number;
+  /** A hint only: roles are discovered with pg_is_in_recovery(). */
+  role: BackendRole;
+  /** Per-backend login override for server connections. */
+  user?: string;
+  password?: string;
+}
+
+/** Per-database overrides. A database absent from the table is passed through by name. */
+export interface DatabaseConfig {
+  /** Name of the database on the servers (defaults to the client-facing name). */
+  dbname: string;
+  pool_mode?: PoolMode;
+  pool_size?: number;
+  min_pool_size?: number;
+  reserve_pool_size?: number;
+  max_db_connections?: number;
+  /** Force every server login of this database to this user (PgBouncer's `user=`). */
+  user?: string;
+  password?: string;
+}
+
+export interface UserConfig {
+  pool_mode?: PoolMode;
+  pool_size?: number;
+  max_user_connections?: number;
+}
+
+export interface Config {
+  /** Names the instance in logs and in application_name of pgtide's own server connections. */
+  instance_name: string;
+
+  // Listening: many ports at once replaces the seed's HAProxy.
+  listen_addr: string[];
+  listen_port: number[];
+  /** Directory for the unix socket `.s.PGSQL.<first port>`; empty disables it. */
+  unix_socket_dir: string;
+  listen_backlog: number;
+
+  // Client authentication.
+  auth_type: AuthType;
+  /** PgBouncer auth_file format: `"user" "password-or-md5-or-SCRAM-secret"` per line. */
+  auth_file: string;
+
+  client_tls_sslmode: ClientTlsMode;
+  client_tls_key_file: string;
+  client_tls_cert_file: string;
+  client_tls_ca_file: string;
+
+  server_tls_sslmode: ServerTlsMode;
+  server_tls_ca_file: string;
+  server_tls_key_file: string;
+  server_tls_cert_file: string;
+
+  // Pooling.
+  pool_mode: PoolMode;
+  default_pool_size: number;
+  min_pool_size: number;
+  reserve_pool_size: number;
+  reserve_pool_timeout: number;
+  max_client_conn: number;
+  /** Cap on connections that have not finished logging in; the oldest is dropped beyond it. */
+  max_login_clients: number;
+  max_db_connections: number;
+  max_user_connections: number;
+
+  server_reset_query: string;
+  server_reset_query_always: boolean;
+  server_lifetime: number;
+  /** Close a server connection after this many client transactions/sessions (0 = never). */
+  server_max_uses: number;
+  server_idle_timeout: number;
+  server_connect_timeout: number;
+  server_login_retry: number;
+
+  // Client-side timeouts.
+  client_login_timeout: number;
+  query_timeout: number;
+  query_wait_timeout: number;
+  client_idle_timeout: number;
+  idle_transaction_timeout: number;
+  shutdown_timeout: number;
+
+  /** Largest protocol message accepted from a client or server, in bytes. */
+  max_packet_size: number;
+  tcp_keepalive: boolean;
+
+  // Logging.
+  log_connections: boolean;
+  log_disconnections: boolean;
+  log_pooler_errors: boolean;
+  log_level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+  backends: BackendConfig[];
+  databases: Record<string, DatabaseConfig>;
+  users: Record<string, UserConfig>;
+}
