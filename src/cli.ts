@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { loadConfig, ConfigError } from './config/load.js';
+import { Pgtide } from './server.js';
+
+const HELP = `pgtide: PostgreSQL connection pooler and read/write-splitting load balancer
+
+Usage:
+  pgtide start [--config pgtide.toml]   run the pooler (default config: ./pgtide.toml if present)
+  pgtide --help                         this text
+
+Environment:
+  INSTANCE_NAME        names this instance in logs (default pool1)
+  PGTIDE_<KEY>         overrides a top-level config key, e.g. PGTIDE_LISTEN_PORT=5427,5428
+
+Signals: SIGHUP reloads the configuration, SIGTERM drains (shutdown_timeout), SIGINT stops now.
+Configuration reference: docs/configuration.md`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const command = positionals[0];
+  if (values.help || !command) {
+    console.log(HELP);
+    return command || values.help ? 0 : 1;
+  }
+  switch (command) {
+    case 'start':
+      return start(values.config);
+    default:
+      console.error(`pgtide: unknown command "${command}"\n\n${HELP}`);
+      return 1;
+  }
+}
+
+function readConfig(path: string | undefined) {
+  return loadConfig(path, process.env);
+}
+
+async function start(configPath: string | undefined): Promise<number> {
+  const pgtide = new Pgtide(readConfig(configPath));
+  await pgtide.start();
+  process.on('SIGHUP', () => {
+    try {
+      pgtide.reload(readConfig(configPath));
+    } catch (err) {
+      pgtide.log.error({ err: describe(err) }, 'reload failed; keeping the running configuration');
+    }
+  });
+  const stop = (graceful: boolean) => () => {
+    pgtide.log.info({ graceful }, 'stopping');
+    void pgtide.stop(graceful).then(() => {
+      pgtide.log.flush?.();
+      setTimeout(() => process.exit(0), 50);
+    });
+  };
+  process.once('SIGTERM', stop(true));
+  process.once('SIGINT', stop(false));
+  return new Promise<number>(() => {});
+}
+
+function describe(err: unknown): string {
+  if (err instanceof ConfigError) return err.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(`pgtide: ${describe(err)}`);
+    process.exit(1);
+  },
+);

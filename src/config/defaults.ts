@@ -1,0 +1,70 @@
+import type { Config, DatabaseConfig, UserConfig } from './types.js';
+
+/** The settings a pgtide process runs with when its file says nothing: PgBouncer's defaults
+ *  where the key is PgBouncer's, tighter where an unlimited default could overload the server. */
+export function defaultConfig(): Config {
+  return {
+    instance_name: 'pool1',
+
+    listen_addr: ['127.0.0.1'],
+    listen_port: [5432],
+    unix_socket_dir: '',
+    listen_backlog: 511,
+
+    auth_type: 'scram-sha-256',
+    auth_file: '',
+
+    client_tls_sslmode: 'disable',
+    client_tls_key_file: '',
+    client_tls_cert_file: '',
+    client_tls_ca_file: '',
+
+    server_tls_sslmode: 'prefer',
+    server_tls_ca_file: '',
+    server_tls_key_file: '',
+    server_tls_cert_file: '',
+
+    pool_mode: 'transaction',
+    default_pool_size: 20,
+    min_pool_size: 0,
+    reserve_pool_size: 0,
+    reserve_pool_timeout: 5,
+    max_client_conn: 10000,
+    max_login_clients: 1000,
+    max_db_connections: 0,
+    max_user_connections: 0,
+
+    server_reset_query: 'DISCARD ALL',
+    server_reset_query_always: false,
+    server_lifetime: 3600,
+    server_max_uses: 0,
+    server_idle_timeout: 600,
+    server_connect_timeout: 15,
+    server_login_retry: 15,
+
+    client_login_timeout: 60,
+    query_timeout: 0,
+    query_wait_timeout: 120,
+    client_idle_timeout: 0,
+    idle_transaction_timeout: 0,
+    shutdown_timeout: 30,
+
+    max_packet_size: 256 * 1024 * 1024,
+    tcp_keepalive: true,
+
+    log_connections: true,
+    log_disconnections: true,
+    log_pooler_errors: true,
+    log_level: 'info',
+
+    backends: [],
+    databases: emptyMap<DatabaseConfig>(),
+    users: emptyMap<UserConfig>(),
+  };
+}
+
+/** Database and user names come from clients: a map with a prototype would answer
+ *  `databases['constructor']` with a function instead of "no such database". */
+export function emptyMap<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}

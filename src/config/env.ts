@@ -1,0 +1,64 @@
+// Environment overrides: INSTANCE_NAME (the seed's container variable) and PGTIDE_<KEY>.
+import { completeBackend, isScalarKey, setScalar } from './document.js';
+import { BACKEND_FIELDS, TOP_LEVEL_FIELDS, readEnvField, readField, splitList } from './fields.js';
+import type { Issue } from './problems.js';
+import { closest } from './suggest.js';
+import type { BackendConfig, Config } from './types.js';
+
+export const ENV_PREFIX = 'PGTIDE_';
+
+export interface EnvOverrides {
+  /** The top-level keys the environment sets, already checked. */
+  values: Partial<Config>;
+  issues: Issue[];
+}
+
+export function readEnv(env: NodeJS.ProcessEnv): EnvOverrides {
+  const values: Partial<Config> = {};
+  const issues: Issue[] = [];
+  const set = (variable: string, key: string, envText: string): void => {
+    if (isScalarKey(key)) {
+      const read = readEnvField(TOP_LEVEL_FIELDS[key], envText);
+      if (read.ok) setScalar(values as Config, key, read.value);
+      else issues.push({ path: [variable], message: read.message });
+    } else if (key === 'backends') {
+      values.backends = readBackendList(variable, envText, issues);
+    } else if (key === 'databases' || key === 'users') {
+      issues.push({ path: [variable], message: `${key} cannot be set from the environment; use [${key}.<name>] tables in the file` });
+    } else {
+      const guess = closest(key, [...Object.keys(TOP_LEVEL_FIELDS), 'backends']);
+      const hint = guess === undefined ? '' : `; did you mean ${ENV_PREFIX}${guess.toUpperCase()}?`;
+      issues.push({ path: [variable], message: `unknown pgtide setting${hint}` });
+    }
+  };
+
+  if (env.INSTANCE_NAME !== undefined) set('INSTANCE_NAME', 'instance_name', env.INSTANCE_NAME);
+  // Sorted so that problems come out in the same order whatever the environment's order.
+  for (const variable of Object.keys(env).sort()) {
+    const envText = env[variable];
+    if (!variable.startsWith(ENV_PREFIX) || envText === undefined) continue;
+    set(variable, variable.slice(ENV_PREFIX.length).toLowerCase(), envText);
+  }
+  return { values, issues };
+}
+
+/** PGTIDE_BACKENDS: "host[:port],[ipv6]:port,…", each with the defaults of a [[backends]] table. */
+function readBackendList(variable: string, envText: string, issues: Issue[]): BackendConfig[] {
+  const backends: BackendConfig[] = [];
+  for (const item of splitList(envText)) {
+    const match = /^(?:\[([^\]]+)\]|([^:\[\]]+))(?::(\d+))?$/.exec(item);
+    if (match === null) {
+      issues.push({ path: [variable], message: `must list host or host:port entries, got ${JSON.stringify(item)}` });
+      continue;
+    }
+    const host = match[1] ?? match[2]!;
+    const port = match[3] === undefined ? undefined : readField(BACKEND_FIELDS.port, Number(match[3]));
+    if (port !== undefined && !port.ok) {
+      issues.push({ path: [variable], message: `port of ${JSON.stringify(item)} ${port.message}` });
+      continue;
+    }
+    const backend = completeBackend(port === undefined ? { host } : { host, port: port.value as number }, [variable], issues);
+    if (backend !== undefined) backends.push(backend);
+  }
+  return backends;
+}

@@ -1,0 +1,240 @@
+// What each configuration key accepts. The same descriptions check the TOML file, the
+// environment and a Config built in code, so the three can never disagree.
+import type { BackendConfig, Config, DatabaseConfig, UserConfig } from './types.js';
+
+/** setTimeout() fires at once when asked to wait more than 2^31-1 ms, so a longer
+ *  timeout would silently behave as no wait at all. */
+export const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+const MAX_COUNT = 2 ** 31 - 1;
+/** Every port is one listening socket per address; hundreds are a typo in a range. */
+const MAX_LISTEN_PORTS = 256;
+
+export type Field =
+  | { kind: 'string'; nonEmpty?: boolean; maxLength?: number }
+  | { kind: 'secret' }
+  | { kind: 'boolean' }
+  | { kind: 'integer'; min: number; max: number }
+  | { kind: 'number'; min: number; max: number }
+  | { kind: 'enum'; values: readonly string[] }
+  | { kind: 'addresses' }
+  | { kind: 'ports' };
+
+export type Read = { ok: true; value: unknown } | { ok: false; message: string };
+
+const text: Field = { kind: 'string' };
+const name: Field = { kind: 'string', nonEmpty: true };
+const flag: Field = { kind: 'boolean' };
+const seconds: Field = { kind: 'number', min: 0, max: MAX_SECONDS };
+const count: Field = { kind: 'integer', min: 0, max: MAX_COUNT };
+const positive: Field = { kind: 'integer', min: 1, max: MAX_COUNT };
+const port: Field = { kind: 'integer', min: 1, max: 65535 };
+const tlsMode: Field = { kind: 'enum', values: ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] };
+const poolMode: Field = { kind: 'enum', values: ['session', 'transaction', 'statement'] };
+
+export type ScalarKey = Exclude<keyof Config, 'backends' | 'databases' | 'users'>;
+
+export const TOP_LEVEL_FIELDS: Record<ScalarKey, Field> = {
+  // Goes into application_name, which PostgreSQL truncates at 63 bytes.
+  instance_name: { kind: 'string', nonEmpty: true, maxLength: 63 },
+  listen_addr: { kind: 'addresses' },
+  listen_port: { kind: 'ports' },
+  unix_socket_dir: text,
+  listen_backlog: { kind: 'integer', min: 1, max: 65535 },
+  auth_type: { kind: 'enum', values: ['scram-sha-256', 'md5', 'plain', 'trust'] },
+  auth_file: text,
+  client_tls_sslmode: tlsMode,
+  client_tls_key_file: text,
+  client_tls_cert_file: text,
+  client_tls_ca_file: text,
+  server_tls_sslmode: tlsMode,
+  server_tls_ca_file: text,
+  server_tls_key_file: text,
+  server_tls_cert_file: text,
+  pool_mode: poolMode,
+  default_pool_size: positive,
+  min_pool_size: count,
+  reserve_pool_size: count,
+  reserve_pool_timeout: seconds,
+  max_client_conn: positive,
+  max_login_clients: count,
+  max_db_connections: count,
+  max_user_connections: count,
+  server_reset_query: text,
+  server_reset_query_always: flag,
+  server_lifetime: seconds,
+  server_max_uses: count,
+  server_idle_timeout: seconds,
+  server_connect_timeout: seconds,
+  server_login_retry: seconds,
+  client_login_timeout: seconds,
+  query_timeout: seconds,
+  query_wait_timeout: seconds,
+  client_idle_timeout: seconds,
+  idle_transaction_timeout: seconds,
+  shutdown_timeout: seconds,
+  max_packet_size: { kind: 'integer', min: 1024, max: 1024 * 1024 * 1024 },
+  tcp_keepalive: flag,
+  log_connections: flag,
+  log_disconnections: flag,
+  log_pooler_errors: flag,
+  log_level: { kind: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
+};
+
+export const BACKEND_FIELDS: Record<keyof BackendConfig, Field> = {
+  name,
+  host: name,
+  port,
+  weight: { kind: 'number', min: 0, max: 1_000_000 },
+  role: { kind: 'enum', values: ['auto', 'primary', 'standby'] },
+  user: name,
+  password: { kind: 'secret' },
+};
+
+export const DATABASE_FIELDS: Record<keyof DatabaseConfig, Field> = {
+  dbname: text,
+  pool_mode: poolMode,
+  pool_size: positive,
+  min_pool_size: count,
+  reserve_pool_size: count,
+  max_db_connections: count,
+  user: name,
+  password: { kind: 'secret' },
+};
+
+export const USER_FIELDS: Record<keyof UserConfig, Field> = {
+  pool_mode: poolMode,
+  pool_size: positive,
+  max_user_connections: count,
+};
+
+/** Checks a value from TOML (or a typed Config) against its field; returns it normalised. */
+export function readField(field: Field, value: unknown): Read {
+  switch (field.kind) {
+    case 'string':
+      return readString(field, value);
+    case 'secret':
+      // Never echo the value: it is a password.
+      if (typeof value !== 'string') return fail(`must be a string, got ${typeName(value)}`);
+      return value.includes('\0') ? fail('must not contain a NUL character') : ok(value);
+    case 'boolean':
+      return typeof value === 'boolean' ? ok(value) : fail(`must be true or false, got ${show(value)}`);
+    case 'integer':
+    case 'number': {
+      const integer = field.kind === 'integer';
+      const inRange = typeof value === 'number' && Number.isFinite(value) && value >= field.min && value <= field.max;
+      if (inRange && (!integer || Number.isInteger(value))) return ok(value);
+      return fail(`must be ${integer ? 'an integer' : 'a number'} from ${field.min} to ${field.max}, got ${show(value)}`);
+    }
+    case 'enum':
+      if (typeof value === 'string' && field.values.includes(value)) return ok(value);
+      return fail(`must be one of ${field.values.map((v) => `"${v}"`).join(', ')}, got ${show(value)}`);
+    case 'addresses':
+      return readAddresses(value);
+    case 'ports':
+      return readPorts(value);
+  }
+}
+
+/** Turns an environment variable's text into the value its field expects, then checks it. */
+export function readEnvField(field: Field, envText: string): Read {
+  switch (field.kind) {
+    case 'boolean': {
+      const word = envText.trim().toLowerCase();
+      if (['on', 'true', '1', 'yes'].includes(word)) return ok(true);
+      if (['off', 'false', '0', 'no'].includes(word)) return ok(false);
+      return fail(`must be on/off, true/false or 1/0, got ${show(envText)}`);
+    }
+    case 'integer':
+    case 'number': {
+      const trimmed = envText.trim();
+      if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(trimmed)) return fail(`must be a number, got ${show(envText)}`);
+      return readField(field, Number(trimmed));
+    }
+    case 'addresses':
+      return readField(field, splitList(envText));
+    case 'ports':
+      return readField(field, splitList(envText).map((item) => (/^\d+$/.test(item) ? Number(item) : item)));
+    default:
+      return readField(field, envText);
+  }
+}
+
+export function splitList(listText: string): string[] {
+  return listText.split(',').map((item) => item.trim()).filter((item) => item !== '');
+}
+
+export function typeName(value: unknown): string {
+  if (Array.isArray(value)) return 'an array';
+  if (value === null || value === undefined) return 'nothing';
+  if (value instanceof Date) return 'a date';
+  if (typeof value === 'object') return 'a table';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'an integer' : 'a number';
+  return `a ${typeof value}`;
+}
+
+function readString(field: Extract<Field, { kind: 'string' }>, value: unknown): Read {
+  if (typeof value !== 'string') return fail(`must be a string, got ${typeName(value)}`);
+  if (field.nonEmpty && value === '') return fail('must not be empty');
+  if (field.maxLength !== undefined && Buffer.byteLength(value) > field.maxLength) {
+    return fail(`must be at most ${field.maxLength} bytes long`);
+  }
+  // Strings end up in NUL-terminated protocol fields, where a NUL would cut them short.
+  return value.includes('\0') ? fail('must not contain a NUL character') : ok(value);
+}
+
+function readAddresses(value: unknown): Read {
+  const items = Array.isArray(value) ? value : [value];
+  const addresses: string[] = [];
+  for (const item of items) {
+    if (typeof item !== 'string' || item === '' || /\s|\0/.test(item)) {
+      return fail(`must be a host name or address (or an array of them), got ${show(item)}`);
+    }
+    if (addresses.includes(item)) return fail(`lists ${show(item)} twice`);
+    addresses.push(item);
+  }
+  return ok(addresses);
+}
+
+function readPorts(value: unknown): Read {
+  const items = Array.isArray(value) ? value : [value];
+  const ports: number[] = [];
+  for (const item of items) {
+    const range = portRange(item);
+    if (typeof range === 'string') return fail(range);
+    const [first, last] = range;
+    if (ports.length + (last - first + 1) > MAX_LISTEN_PORTS) return fail(`lists more than ${MAX_LISTEN_PORTS} ports`);
+    for (let p = first; p <= last; p++) {
+      if (ports.includes(p)) return fail(`lists port ${p} twice`);
+      ports.push(p);
+    }
+  }
+  return ports.length === 0 ? fail('must list at least one port') : ok(ports);
+}
+
+/** A port, or a range "5427-5432", as [first, last]; or the reason it is neither. */
+function portRange(item: unknown): [number, number] | string {
+  const bad = `must be a port from 1 to 65535 or a range like "5427-5432", got ${show(item)}`;
+  if (typeof item === 'number') return Number.isInteger(item) && item >= 1 && item <= 65535 ? [item, item] : bad;
+  if (typeof item !== 'string') return bad;
+  const match = /^\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?$/.exec(item);
+  if (!match) return bad;
+  const first = Number(match[1]);
+  const last = match[2] === undefined ? first : Number(match[2]);
+  if (first < 1 || last > 65535 || first > last) return bad;
+  return [first, last];
+}
+
+function ok(value: unknown): Read {
+  return { ok: true, value };
+}
+
+function fail(message: string): Read {
+  return { ok: false, message };
+}
+
+/** A short, printable form of a non-secret value for an error message. */
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return typeName(value);
+}

@@ -1,0 +1,78 @@
+// Checks that look at more than one key. Every single key is re-checked too (through
+// readDocument), so a Config built in code gets the same scrutiny as a file.
+import { readDocument } from './document.js';
+import { ConfigError, toProblems, type Issue } from './problems.js';
+import type { Config } from './types.js';
+
+export function validateConfig(config: Config): void {
+  const issues = configIssues(config);
+  if (issues.length > 0) throw new ConfigError(toProblems(issues));
+}
+
+export function configIssues(config: Config): Issue[] {
+  const issues: Issue[] = [];
+  readDocument(config, issues);
+  checkListeners(config, issues);
+  checkPoolSizes(config, issues);
+  checkBackends(config, issues);
+  checkTls(config, issues);
+  return issues;
+}
+
+function checkListeners(config: Config, issues: Issue[]): void {
+  if (config.listen_addr.length === 0 && config.unix_socket_dir === '') {
+    issues.push({ path: ['listen_addr'], message: 'is empty and unix_socket_dir is not set: pgtide would accept no clients' });
+  }
+}
+
+function checkPoolSizes(config: Config, issues: Issue[]): void {
+  if (config.min_pool_size > config.default_pool_size) {
+    issues.push({ path: ['min_pool_size'], message: `(${config.min_pool_size}) exceeds default_pool_size (${config.default_pool_size})` });
+  }
+  for (const [name, database] of Object.entries(config.databases)) {
+    const poolSize = database.pool_size ?? config.default_pool_size;
+    const minPoolSize = database.min_pool_size ?? config.min_pool_size;
+    if (minPoolSize > poolSize) {
+      issues.push({ path: ['databases', name, 'min_pool_size'], message: `(${minPoolSize}) exceeds the pool size (${poolSize})` });
+    }
+  }
+}
+
+function checkBackends(config: Config, issues: Issue[]): void {
+  if (config.backends.length === 0) {
+    issues.push({
+      path: ['backends'],
+      message: 'no backend servers are configured: add a [[backends]] table with host (and port) for each PostgreSQL server, or set PGTIDE_BACKENDS=host:port,…',
+    });
+  }
+  const names = new Set<string>();
+  const addresses = new Set<string>();
+  config.backends.forEach((backend, index) => {
+    if (names.has(backend.name)) issues.push({ path: ['backends', index, 'name'], message: `"${backend.name}" is used by an earlier backend` });
+    names.add(backend.name);
+    const address = `${backend.host}:${backend.port}`;
+    if (addresses.has(address)) issues.push({ path: ['backends', index, 'host'], message: `${address} is listed by an earlier backend` });
+    addresses.add(address);
+  });
+}
+
+function checkTls(config: Config, issues: Issue[]): void {
+  const clientMode = config.client_tls_sslmode;
+  if (clientMode !== 'disable') {
+    // Offering TLS to clients at all needs the pooler's own key and certificate.
+    for (const key of ['client_tls_key_file', 'client_tls_cert_file'] as const) {
+      if (config[key] === '') issues.push({ path: ['client_tls_sslmode'], message: `"${clientMode}" needs ${key}` });
+    }
+  }
+  if ((clientMode === 'verify-ca' || clientMode === 'verify-full') && config.client_tls_ca_file === '') {
+    issues.push({ path: ['client_tls_sslmode'], message: `"${clientMode}" needs client_tls_ca_file to check client certificates` });
+  }
+  const serverMode = config.server_tls_sslmode;
+  if ((serverMode === 'verify-ca' || serverMode === 'verify-full') && config.server_tls_ca_file === '') {
+    issues.push({ path: ['server_tls_sslmode'], message: `"${serverMode}" needs server_tls_ca_file to check server certificates` });
+  }
+  if ((config.server_tls_key_file === '') !== (config.server_tls_cert_file === '')) {
+    const missing = config.server_tls_key_file === '' ? 'server_tls_key_file' : 'server_tls_cert_file';
+    issues.push({ path: [missing], message: 'is needed as well: a client certificate and its key go together' });
+  }
+}

@@ -1,0 +1,165 @@
+import type { BackendConfig, Config, PoolMode } from '../config/types.js';
+import type { Logger } from '../log.js';
+import { parseSecret, type Secret } from '../auth/secret.js';
+import type { ScramCredentials } from '../auth/scram-client.js';
+import { ServerPool, type ConnectionBudget, type PoolSettings } from './pool.js';
+import type { ServerCredentials, ServerLogin, ServerTls } from './server-connection.js';
+
+export interface ResolvedRoute {
+  pool: ServerPool;
+  mode: PoolMode;
+}
+
+/**
+ * All pools of one process, keyed by (database, user, backend), and the per-database and
+ * per-user connection budgets they share.
+ */
+export class PoolManager implements ConnectionBudget {
+  private readonly pools = new Map<string, ServerPool>();
+  private readonly perDatabase = new Map<string, number>();
+  private readonly perUser = new Map<string, number>();
+  private readonly scramKeys = new Map<string, ScramCredentials>();
+
+  constructor(
+    private config: Config,
+    private users: Map<string, string>,
+    private readonly serverTls: ServerTls,
+    private readonly log: Logger,
+  ) {}
+
+  /** Swap in a reloaded configuration; pools pick up new sizes and limits at once. */
+  reconfigure(config: Config, users: Map<string, string>): void {
+    this.config = config;
+    this.users = users;
+    for (const pool of this.pools.values()) {
+      pool.settings = this.settingsFor(pool.key.database, pool.key.user);
+      if (pool.waitingCount > 0) pool.grow();
+    }
+  }
+
+  all(): IterableIterator<ServerPool> {
+    return this.pools.values();
+  }
+
+  /** The pool a client of (database, user) uses for its transactions, or null for an unknown database. */
+  resolve(database: string, user: string): ResolvedRoute | null {
+    const dbs = this.config.databases;
+    if (Object.keys(dbs).length > 0 && !dbs[database] && !dbs['*']) return null;
+    const backend = this.writeBackend();
+    if (!backend) return null;
+    return { pool: this.pool(database, user, backend), mode: this.modeFor(database, user) };
+  }
+
+  /** Until role discovery exists, writes go to the backend marked primary, else the first one. */
+  writeBackend(): BackendConfig | undefined {
+    const backends = this.config.backends;
+    return backends.find((b) => b.role === 'primary') ?? backends[0];
+  }
+
+  pool(database: string, user: string, backend: BackendConfig): ServerPool {
+    const id = `${database}\0${user}\0${backend.name}`;
+    let pool = this.pools.get(id);
+    if (!pool) {
+      pool = new ServerPool({ database, user, backend: backend.name }, this.settingsFor(database, user), this,
+        () => this.loginFor(database, user, backend), this.log);
+      this.pools.set(id, pool);
+    }
+    return pool;
+  }
+
+  rememberScramKeys(user: string, keys: ScramCredentials): void {
+    this.scramKeys.set(user, keys);
+  }
+
+  modeFor(database: string, user: string): PoolMode {
+    const c = this.config;
+    return c.users[user]?.pool_mode ?? this.dbConfig(database)?.pool_mode ?? c.pool_mode;
+  }
+
+  private dbConfig(database: string) {
+    return this.config.databases[database] ?? this.config.databases['*'];
+  }
+
+  settingsFor(database: string, user: string): PoolSettings {
+    const c = this.config;
+    const db = this.dbConfig(database);
+    const u = c.users[user];
+    return {
+      mode: this.modeFor(database, user),
+      size: u?.pool_size ?? db?.pool_size ?? c.default_pool_size,
+      minSize: db?.min_pool_size ?? c.min_pool_size,
+      reserveSize: db?.reserve_pool_size ?? c.reserve_pool_size,
+      reserveTimeoutMs: c.reserve_pool_timeout * 1000,
+      lifetimeMs: c.server_lifetime * 1000,
+      maxUses: c.server_max_uses,
+      idleTimeoutMs: c.server_idle_timeout * 1000,
+      loginRetryMs: c.server_login_retry * 1000,
+      resetQuery: c.server_reset_query,
+      resetQueryAlways: c.server_reset_query_always,
+    };
+  }
+
+  private loginFor(database: string, user: string, backend: BackendConfig): ServerLogin {
+    const db = this.dbConfig(database);
+    const serverUser = db?.user ?? backend.user ?? user;
+    const password = db?.password ?? backend.password;
+    const credentials: ServerCredentials = { user: serverUser };
+    const stored = password !== undefined ? password : this.users.get(serverUser);
+    if (stored !== undefined) credentials.secret = safeSecret(stored);
+    const keys = this.scramKeys.get(serverUser);
+    if (keys && serverUser === user) credentials.scram = keys;
+    return {
+      endpoint: { host: backend.host, port: backend.port },
+      credentials,
+      database: db?.dbname && db.dbname !== '*' ? db.dbname : database,
+      params: {},
+      tls: this.serverTls,
+      connectTimeoutMs: this.config.server_connect_timeout * 1000,
+      maxPacketSize: this.config.max_packet_size,
+    };
+  }
+
+  canOpen(pool: ServerPool): boolean {
+    const c = this.config;
+    const db = this.dbConfig(pool.key.database);
+    const maxDb = db?.max_db_connections ?? c.max_db_connections;
+    const maxUser = c.users[pool.key.user]?.max_user_connections ?? c.max_user_connections;
+    if (maxDb > 0 && (this.perDatabase.get(pool.key.database) ?? 0) >= maxDb) return false;
+    if (maxUser > 0 && (this.perUser.get(pool.key.user) ?? 0) >= maxUser) return false;
+    return true;
+  }
+
+  opened(pool: ServerPool): void {
+    bump(this.perDatabase, pool.key.database, 1);
+    bump(this.perUser, pool.key.user, 1);
+  }
+
+  closed(pool: ServerPool): void {
+    bump(this.perDatabase, pool.key.database, -1);
+    bump(this.perUser, pool.key.user, -1);
+    // Capacity freed under a shared limit may unblock another pool's waiters.
+    for (const other of this.pools.values()) {
+      if (other !== pool && other.waitingCount > 0) other.grow();
+    }
+  }
+
+  maintain(now: number): void {
+    for (const pool of this.pools.values()) pool.maintain(now);
+  }
+
+  closeAll(reason: string): void {
+    for (const pool of this.pools.values()) pool.closeAll(reason);
+  }
+}
+
+function bump(map: Map<string, number>, key: string, by: number): void {
+  map.set(key, (map.get(key) ?? 0) + by);
+}
+
+function safeSecret(stored: string): Secret | undefined {
+  try {
+    return parseSecret(stored);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,202 @@
+import type { Logger } from '../log.js';
+import type { PoolMode } from '../config/types.js';
+import { Fifo } from './fifo.js';
+import { ServerConnection, ServerLoginError, type ServerLogin, type ServerOwner } from './server-connection.js';
+
+export interface PoolSettings {
+  mode: PoolMode;
+  size: number;
+  minSize: number;
+  reserveSize: number;
+  reserveTimeoutMs: number;
+  lifetimeMs: number;
+  maxUses: number;
+  idleTimeoutMs: number;
+  loginRetryMs: number;
+  resetQuery: string;
+  resetQueryAlways: boolean;
+}
+
+/** A client session waiting for a server connection. */
+export interface PoolWaiter {
+  waitingSince: number;
+  onServerAssigned(server: ServerConnection): void;
+  onPoolError(err: ServerLoginError): void;
+}
+
+/** Server connections shared by all pools, counted per database and per user. */
+export interface ConnectionBudget {
+  canOpen(pool: ServerPool): boolean;
+  opened(pool: ServerPool): void;
+  closed(pool: ServerPool): void;
+}
+
+export interface PoolKey {
+  database: string;
+  user: string;
+  backend: string;
+}
+
+/** Server connections for one (database, user, backend): an idle stack and a FIFO of waiters. */
+export class ServerPool implements ServerOwner {
+  private readonly idle: ServerConnection[] = [];
+  private readonly waiters = new Fifo<PoolWaiter>();
+  /** Every open or opening connection of this pool, whatever its state. */
+  readonly servers = new Set<ServerConnection>();
+  private connecting = 0;
+  private lastLoginFailure = 0;
+  /** ParameterStatus values of the first login, reported to clients at their login. */
+  serverParams: Map<string, string> | null = null;
+  /** Counters for SHOW POOLS / STATS. */
+  waitedTotal = 0;
+  waitTimeTotalMs = 0;
+
+  constructor(
+    readonly key: PoolKey,
+    public settings: PoolSettings,
+    private readonly budget: ConnectionBudget,
+    private readonly makeLogin: () => ServerLogin,
+    private readonly log: Logger,
+  ) {}
+
+  get idleCount(): number {
+    return this.idle.length;
+  }
+
+  get waitingCount(): number {
+    return this.waiters.length;
+  }
+
+  get activeCount(): number {
+    return this.servers.size - this.idle.length - this.connecting;
+  }
+
+  get connectingCount(): number {
+    return this.connecting;
+  }
+
+  /** Hand a server to the waiter now (synchronously) when one is idle, else queue it. */
+  acquire(waiter: PoolWaiter): void {
+    const server = this.idle.pop();
+    if (server) return waiter.onServerAssigned(server);
+    waiter.waitingSince = Date.now();
+    this.waiters.push(waiter);
+    this.grow();
+  }
+
+  /** A queued waiter gave up (disconnect, timeout). */
+  cancelWait(waiter: PoolWaiter): void {
+    this.waiters.remove(waiter);
+  }
+
+  /** The oldest queued waiter, for timeout checks. */
+  oldestWaiter(): PoolWaiter | undefined {
+    return this.waiters.peek();
+  }
+
+  /** A clean, idle server comes back from a client. */
+  release(server: ServerConnection): void {
+    if (this.expired(server, Date.now())) {
+      server.close('server_lifetime or server_max_uses reached');
+      return;
+    }
+    const waiter = this.waiters.shift();
+    if (waiter) return this.assign(waiter, server);
+    this.idle.push(server);
+  }
+
+  private assign(waiter: PoolWaiter, server: ServerConnection): void {
+    this.waitedTotal++;
+    this.waitTimeTotalMs += Date.now() - waiter.waitingSince;
+    waiter.onServerAssigned(server);
+  }
+
+  private expired(server: ServerConnection, now: number): boolean {
+    const s = this.settings;
+    return (s.lifetimeMs > 0 && now - server.createdAt >= s.lifetimeMs) || (s.maxUses > 0 && server.uses >= s.maxUses);
+  }
+
+  private limit(now: number): number {
+    const oldest = this.waiters.peek();
+    const s = this.settings;
+    const useReserve = s.reserveSize > 0 && oldest !== undefined && now - oldest.waitingSince >= s.reserveTimeoutMs;
+    return s.size + (useReserve ? s.reserveSize : 0);
+  }
+
+  /** Open connections while waiters outnumber the connections being opened, within limits. */
+  grow(now = Date.now()): void {
+    if (this.lastLoginFailure && now - this.lastLoginFailure < this.settings.loginRetryMs) return;
+    const limit = this.limit(now);
+    while (this.connecting < this.waiters.length && this.servers.size < limit && this.budget.canOpen(this)) {
+      this.open();
+    }
+  }
+
+  private open(): void {
+    this.connecting++;
+    this.budget.opened(this);
+    this.servers.add(new ServerConnection(this.makeLogin(), this));
+  }
+
+  onServerLogin(server: ServerConnection, error: ServerLoginError | null): void {
+    this.connecting--;
+    if (error) {
+      this.forget(server);
+      this.log.warn({ pool: this.key, server: server.describe(), err: error.message }, 'server login failed');
+      if (error.transient) {
+        this.lastLoginFailure = Date.now();
+      } else {
+        // The same login would fail again for every waiter: tell them now instead of at timeout.
+        for (let w = this.waiters.shift(); w; w = this.waiters.shift()) w.onPoolError(error);
+      }
+      return;
+    }
+    this.lastLoginFailure = 0;
+    if (!this.serverParams) this.serverParams = new Map(server.params);
+    this.release(server);
+  }
+
+  onServerReusable(server: ServerConnection): void {
+    this.release(server);
+  }
+
+  onServerClosed(server: ServerConnection): void {
+    const i = this.idle.indexOf(server);
+    if (i >= 0) this.idle.splice(i, 1);
+    this.forget(server);
+    if (this.waiters.length > 0) this.grow();
+  }
+
+  private forget(server: ServerConnection): void {
+    if (this.servers.delete(server)) this.budget.closed(this);
+  }
+
+  /** Periodic upkeep: idle timeouts, lifetimes, minimum size, reserve and retry growth. */
+  maintain(now: number): void {
+    const s = this.settings;
+    for (let i = 0; i < this.idle.length; ) {
+      const server = this.idle[i];
+      if ((s.idleTimeoutMs > 0 && now - server.lastUsedAt >= s.idleTimeoutMs && this.servers.size > s.minSize) || this.expired(server, now)) {
+        this.idle.splice(i, 1);
+        server.close('server_idle_timeout or server_lifetime reached');
+      } else {
+        i++;
+      }
+    }
+    if (this.waiters.length > 0) this.grow(now);
+    while (this.servers.size < s.minSize && this.budget.canOpen(this)) {
+      if (this.lastLoginFailure && now - this.lastLoginFailure < s.loginRetryMs) break;
+      this.open();
+    }
+  }
+
+  /** Close idle connections now (RECONNECT, shutdown); busy ones close when released. */
+  closeIdle(reason: string): void {
+    for (let server = this.idle.pop(); server; server = this.idle.pop()) server.close(reason);
+  }
+
+  closeAll(reason: string): void {
+    this.closeIdle(reason);
+    for (const server of [...this.servers]) server.close(reason);
+  }
+}

@@ -1,0 +1,490 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import { MessageScanner, collectTable, type MessageSink } from '../protocol/scanner.js';
+import {
+  decodeAuthentication, decodeBackendKeyData, decodeErrorFields, decodeParameterStatus, readyForQueryStatus,
+  type ErrorFields,
+} from '../protocol/backend.js';
+import * as encode from '../protocol/encode.js';
+import { md5Response } from '../auth/md5.js';
+import type { Secret } from '../auth/secret.js';
+import { ScramClient, type ScramCredentials } from '../auth/scram-client.js';
+import type { ServerTlsMode } from '../config/types.js';
+
+export interface ServerEndpoint {
+  host: string;
+  port: number;
+}
+
+export interface ServerCredentials {
+  user: string;
+  /** Plain or md5 secret; enough for cleartext, md5 and (plain only) SCRAM. */
+  secret?: Secret;
+  /** Keys recovered from a client's SCRAM login, for SCRAM without the password. */
+  scram?: ScramCredentials;
+}
+
+export interface ServerTls {
+  mode: ServerTlsMode;
+  ca?: Buffer;
+  key?: Buffer;
+  cert?: Buffer;
+}
+
+export interface ServerLogin {
+  endpoint: ServerEndpoint;
+  credentials: ServerCredentials;
+  database: string;
+  params: Record<string, string>;
+  tls: ServerTls;
+  connectTimeoutMs: number;
+  maxPacketSize: number;
+}
+
+/** The client session a server connection is lent to. */
+export interface ServerPeer {
+  /** Server bytes to forward, whole chunks as received. */
+  onServerData(chunk: Buffer): void;
+  /** Every sync point answered, no client bytes waiting for one, and a status byte to act on. */
+  onServerIdle(status: number): void;
+  onServerLost(reason: string): void;
+  /** The server's write buffer emptied: the peer may resume reading its client. */
+  onServerDrain(): void;
+}
+
+/** The pool that owns a server connection. */
+export interface ServerOwner {
+  onServerLogin(server: ServerConnection, error: ServerLoginError | null): void;
+  onServerClosed(server: ServerConnection): void;
+  /** A server cleaned up after its client left is ready to be reused. */
+  onServerReusable(server: ServerConnection): void;
+}
+
+export class ServerLoginError extends Error {
+  constructor(message: string, readonly fields: ErrorFields | null, readonly transient: boolean) {
+    super(message);
+  }
+}
+
+const enum State { Connecting, Login, Idle, Linked, Draining, Closed }
+
+const LOGIN_TYPES = collectTable('RSKZEv');
+// On the forward path only the messages that change what pgtide must do are assembled.
+const ACTIVE_TYPES = collectTable('ZSGW');
+const IDLE_TYPES = new Uint8Array(256).fill(1);
+const Z = 0x5a, S = 0x53, R = 0x52, K = 0x4b, E = 0x45, G = 0x47, W = 0x57, N = 0x4e, V = 0x76;
+const IDLE = 0x49;
+const DRAIN_TIMEOUT_MS = 10_000;
+let nextServerId = 1;
+
+/** One connection to a PostgreSQL server: login, then bytes in both directions for a peer. */
+export class ServerConnection implements MessageSink {
+  readonly id = nextServerId++;
+  socket: net.Socket;
+  private state = State.Connecting;
+  private readonly scanner: MessageScanner;
+  private scram: ScramClient | null = null;
+  private connectTimer: NodeJS.Timeout | null = null;
+  private drainTimer: NodeJS.Timeout | null = null;
+
+  readonly params = new Map<string, string>();
+  backendPid = 0;
+  backendSecret: Buffer | null = null;
+  /** Transaction status from the last ReadyForQuery: 'I', 'T' or 'E'. */
+  txStatus = IDLE;
+  /** Sync points (Query, Sync) sent and not yet answered by ReadyForQuery. */
+  pending = 0;
+  /** Client bytes were sent after the last sync point (an extended-protocol batch is open). */
+  unsynced = false;
+  copyIn = false;
+  private becameIdle = false;
+  /** Cancel connections in flight: the server is not reused until they finish, so a late
+   * cancel can never hit the next client's query. */
+  cancelsInFlight = 0;
+  private reuseWhenCancelsDone = false;
+  private resetQuery: string | null = null;
+
+  peer: ServerPeer | null = null;
+  readonly createdAt = Date.now();
+  lastUsedAt = Date.now();
+  uses = 0;
+  closeReason = '';
+
+  constructor(readonly login: ServerLogin, readonly owner: ServerOwner) {
+    this.scanner = new MessageScanner(login.maxPacketSize, LOGIN_TYPES);
+    this.onData = this.onData.bind(this);
+    this.onClose = this.onClose.bind(this);
+    this.onError = this.onError.bind(this);
+    this.onDrain = this.onDrain.bind(this);
+    this.socket = net.connect({ host: login.endpoint.host, port: login.endpoint.port, noDelay: true, keepAlive: true });
+    this.socket.once('connect', () => this.onConnect());
+    this.socket.on('error', this.onError);
+    this.socket.on('close', this.onClose);
+    this.connectTimer = setTimeout(() => {
+      this.failLogin(new ServerLoginError(`server ${this.describe()} did not answer within ${login.connectTimeoutMs} ms`, null, true));
+    }, login.connectTimeoutMs);
+  }
+
+  describe(): string {
+    return `${this.login.endpoint.host}:${this.login.endpoint.port}`;
+  }
+
+  get isIdle(): boolean {
+    return this.state === State.Idle;
+  }
+
+  get isClosed(): boolean {
+    return this.state === State.Closed;
+  }
+
+  private onConnect(): void {
+    const mode = this.login.tls.mode;
+    if (mode === 'disable' || mode === 'allow') return this.sendStartup();
+    this.socket.write(encode.sslRequest());
+    this.socket.once('data', (answer: Buffer) => this.onSslAnswer(answer));
+  }
+
+  private onSslAnswer(answer: Buffer): void {
+    const mode = this.login.tls.mode;
+    // Bytes beyond the one-byte answer would be injected by a man in the middle.
+    if (answer.length !== 1) return this.failLogin(new ServerLoginError('server sent unexpected data after SSLRequest', null, false));
+    if (answer[0] === 0x4e) {
+      if (mode === 'prefer') return this.sendStartup();
+      return this.failLogin(new ServerLoginError(`server ${this.describe()} does not support TLS (server_tls_sslmode=${mode})`, null, false));
+    }
+    if (answer[0] !== 0x53) return this.failLogin(new ServerLoginError('server sent an invalid answer to SSLRequest', null, false));
+    const verify = mode === 'verify-ca' || mode === 'verify-full';
+    const plain = this.socket;
+    plain.removeListener('error', this.onError);
+    plain.removeListener('close', this.onClose);
+    const secure = tls.connect({
+      socket: plain,
+      ca: this.login.tls.ca,
+      key: this.login.tls.key,
+      cert: this.login.tls.cert,
+      rejectUnauthorized: verify,
+      servername: net.isIP(this.login.endpoint.host) ? undefined : this.login.endpoint.host,
+      checkServerIdentity: mode === 'verify-full' ? tls.checkServerIdentity : () => undefined,
+    });
+    this.socket = secure;
+    secure.on('error', this.onError);
+    secure.on('close', this.onClose);
+    secure.once('secureConnect', () => this.sendStartup());
+  }
+
+  private sendStartup(): void {
+    const { credentials, database, params } = this.login;
+    this.socket.on('data', this.onData);
+    this.socket.on('drain', this.onDrain);
+    this.socket.write(encode.startupMessage({ ...params, user: credentials.user, database }));
+    this.state = State.Login;
+  }
+
+  private onData(chunk: Buffer): void {
+    const state = this.state;
+    if (state === State.Closed) return;
+    if (this.scanner.scan(chunk, this) < 0) {
+      return this.fail(`protocol violation from server ${this.describe()}: ${this.scanner.error}`);
+    }
+    if (state === State.Linked) {
+      const peer = this.peer!;
+      peer.onServerData(chunk);
+      if (this.becameIdle && this.peer === peer) {
+        this.becameIdle = false;
+        peer.onServerIdle(this.txStatus);
+      }
+    } else if (this.becameIdle && state === State.Draining) {
+      this.becameIdle = false;
+      this.continueDrain();
+    }
+  }
+
+  onMessage(type: number, body: Buffer): boolean {
+    switch (this.state) {
+      case State.Login:
+        return this.onLoginMessage(type, body);
+      case State.Idle:
+        return this.onIdleMessage(type, body);
+      default:
+        if (type === Z) {
+          this.txStatus = readyForQueryStatus(body);
+          this.copyIn = false;
+          if (this.pending > 0) this.pending--;
+          if (this.pending === 0 && !this.unsynced) this.becameIdle = true;
+        } else if (type === S) {
+          this.trackParameter(body);
+        } else if (type === G || type === W) {
+          this.copyIn = true;
+        }
+        return true;
+    }
+  }
+
+  private trackParameter(body: Buffer): void {
+    const p = decodeParameterStatus(body);
+    if (p) this.params.set(p.name, p.value);
+  }
+
+  private onIdleMessage(type: number, body: Buffer): boolean {
+    // A pooled connection may only report setting changes or notices; anything else (a FATAL
+    // from an administrator, a stray notification) means its state is no longer known.
+    if (type === S) this.trackParameter(body);
+    else if (type !== N) {
+      this.close(`unexpected message '${String.fromCharCode(type)}' from an idle server`);
+      return false;
+    }
+    return true;
+  }
+
+  private onLoginMessage(type: number, body: Buffer): boolean {
+    try {
+      switch (type) {
+        case R:
+          this.onAuthentication(body);
+          break;
+        case S:
+          this.trackParameter(body);
+          break;
+        case K: {
+          const key = decodeBackendKeyData(body);
+          if (!key) throw new ServerLoginError('invalid BackendKeyData from server', null, false);
+          this.backendPid = key.pid;
+          this.backendSecret = Buffer.from(key.secret);
+          break;
+        }
+        case E: {
+          const fields = decodeErrorFields(body);
+          // 57P03 (starting up / shutting down / in recovery without hot standby) goes away.
+          const transient = fields.code === '57P03' || fields.code === '53300';
+          throw new ServerLoginError(fields.message || 'server refused the login', fields, transient);
+        }
+        case V:
+          // NegotiateProtocolVersion: we ask for 3.0 with no options, so any answer is fine.
+          break;
+        case Z:
+          this.txStatus = readyForQueryStatus(body);
+          this.finishLogin();
+          return false;
+      }
+    } catch (err) {
+      this.failLogin(err instanceof ServerLoginError ? err : new ServerLoginError(String((err as Error).message), null, false));
+      return false;
+    }
+    return true;
+  }
+
+  private onAuthentication(body: Buffer): void {
+    const auth = decodeAuthentication(body);
+    if (!auth) throw new ServerLoginError('invalid authentication request from server', null, false);
+    const { credentials } = this.login;
+    const secret = credentials.secret;
+    switch (auth.code) {
+      case 0:
+        return;
+      case 3:
+        if (secret?.kind !== 'plain') throw this.noPassword('a cleartext password');
+        this.socket.write(encode.passwordMessage(secret.password));
+        return;
+      case 5:
+        if (!secret || secret.kind === 'scram') throw this.noPassword('an md5 password or hash');
+        this.socket.write(encode.passwordMessage(md5Response(credentials.user, secret, auth.data.subarray(0, 4))));
+        return;
+      case 10: {
+        const mechanisms = auth.data.toString('latin1').split('\0');
+        if (!mechanisms.includes('SCRAM-SHA-256')) throw new ServerLoginError(`server offers no supported SASL mechanism (${mechanisms.filter(Boolean).join(', ')})`, null, false);
+        const creds: ScramCredentials | undefined = secret?.kind === 'plain' ? { password: secret.password } : credentials.scram;
+        if (!creds) throw this.noPassword('a plain password or the SCRAM keys of a client login');
+        this.scram = new ScramClient(creds);
+        this.socket.write(encode.saslInitialResponse('SCRAM-SHA-256', this.scram.clientFirst()));
+        return;
+      }
+      case 11:
+        if (!this.scram) throw new ServerLoginError('unexpected SASLContinue from server', null, false);
+        this.socket.write(encode.saslResponse(this.scram.serverFirst(auth.data)));
+        return;
+      case 12:
+        if (!this.scram) throw new ServerLoginError('unexpected SASLFinal from server', null, false);
+        this.scram.serverFinal(auth.data);
+        this.scram = null;
+        return;
+      default:
+        throw new ServerLoginError(`server asks for unsupported authentication method ${auth.code}`, null, false);
+    }
+  }
+
+  private noPassword(what: string): ServerLoginError {
+    return new ServerLoginError(
+      `cannot log in to server ${this.describe()} as "${this.login.credentials.user}": it asks for ${what}, which the auth_file does not provide`,
+      null, false);
+  }
+
+  private finishLogin(): void {
+    this.clearConnectTimer();
+    this.state = State.Idle;
+    this.scanner.collect = IDLE_TYPES;
+    this.owner.onServerLogin(this, null);
+  }
+
+  private failLogin(err: ServerLoginError): void {
+    if (this.state === State.Closed) return;
+    this.clearConnectTimer();
+    const wasLoggingIn = this.state === State.Connecting || this.state === State.Login;
+    this.closeQuietly(err.message);
+    if (wasLoggingIn) this.owner.onServerLogin(this, err);
+  }
+
+  private clearConnectTimer(): void {
+    if (this.connectTimer) {
+      clearTimeout(this.connectTimer);
+      this.connectTimer = null;
+    }
+  }
+
+  /** Lend the connection to a client session. */
+  link(peer: ServerPeer): void {
+    this.peer = peer;
+    this.state = State.Linked;
+    this.scanner.collect = ACTIVE_TYPES;
+    this.uses++;
+    this.lastUsedAt = Date.now();
+  }
+
+  /** Take the connection back from a clean client: it is idle and its state is known. */
+  unlink(): void {
+    this.peer = null;
+    this.state = State.Idle;
+    this.scanner.collect = IDLE_TYPES;
+    this.lastUsedAt = Date.now();
+    if (this.socket.isPaused()) this.socket.resume();
+  }
+
+  /** Forward client bytes. Returns false when the socket buffer is full (pause the client). */
+  write(chunk: Buffer): boolean {
+    return this.socket.write(chunk);
+  }
+
+  /**
+   * The client left (or was dropped) while this connection may hold a transaction, a running
+   * query or an unread result. Bring it back to a known idle state, or close it when that is
+   * impossible. `resetQuery` runs last when set (session pooling's DISCARD ALL).
+   */
+  orphan(clientMidMessage: boolean, resetQuery: string | null, sendCancel: (server: ServerConnection) => void): void {
+    this.peer = null;
+    if (this.state !== State.Linked) return;
+    if (clientMidMessage || this.copyIn) return this.close('client left in the middle of a message or COPY');
+    this.state = State.Draining;
+    this.scanner.collect = ACTIVE_TYPES;
+    this.resetQuery = resetQuery;
+    if (this.socket.isPaused()) this.socket.resume();
+    this.drainTimer = setTimeout(() => this.close('server did not become idle after its client left'), DRAIN_TIMEOUT_MS);
+    if (this.pending > 0) sendCancel(this);
+    // A Sync closes any open extended-protocol batch and yields a ReadyForQuery in any state.
+    this.pending++;
+    this.unsynced = false;
+    this.socket.write(encode.sync());
+  }
+
+  private continueDrain(): void {
+    if (this.txStatus !== IDLE) {
+      this.pending++;
+      this.socket.write(encode.query('ROLLBACK'));
+      return;
+    }
+    if (this.resetQuery) {
+      const q = this.resetQuery;
+      this.resetQuery = null;
+      this.pending++;
+      this.socket.write(encode.query(q));
+      return;
+    }
+    if (this.drainTimer) clearTimeout(this.drainTimer);
+    this.drainTimer = null;
+    this.state = State.Idle;
+    this.scanner.collect = IDLE_TYPES;
+    this.returnWhenCancelsDone();
+  }
+
+  /** Called by the cancel sender when a cancel connection to this server finished. */
+  cancelDone(): void {
+    this.cancelsInFlight--;
+    if (this.cancelsInFlight === 0 && this.reuseWhenCancelsDone) {
+      this.reuseWhenCancelsDone = false;
+      if (this.state === State.Idle) this.owner.onServerReusable(this);
+    }
+  }
+
+  /** Hand the connection back to the owner now, or once pending cancels have finished. */
+  returnWhenCancelsDone(): void {
+    if (this.cancelsInFlight > 0) this.reuseWhenCancelsDone = true;
+    else this.owner.onServerReusable(this);
+  }
+
+  /** Reset with a query before reuse, even from a clean client (session pooling). */
+  resetThenReturn(resetQuery: string): void {
+    this.peer = null;
+    this.state = State.Draining;
+    this.scanner.collect = ACTIVE_TYPES;
+    if (this.socket.isPaused()) this.socket.resume();
+    this.resetQuery = null;
+    this.pending++;
+    this.socket.write(encode.query(resetQuery));
+    this.drainTimer = setTimeout(() => this.close('server reset query did not finish'), DRAIN_TIMEOUT_MS);
+  }
+
+  pauseReading(): void {
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    if (this.socket.isPaused()) this.socket.resume();
+  }
+
+  private onDrain(): void {
+    this.peer?.onServerDrain();
+  }
+
+  private onError(err: Error): void {
+    if (this.state === State.Connecting || this.state === State.Login) {
+      this.failLogin(new ServerLoginError(`cannot connect to server ${this.describe()}: ${err.message}`, null, true));
+    } else {
+      this.closeReason ||= err.message;
+    }
+  }
+
+  private onClose(): void {
+    if (this.state === State.Closed) return;
+    if (this.state === State.Connecting || this.state === State.Login) {
+      return this.failLogin(new ServerLoginError(`server ${this.describe()} closed the connection during login`, null, true));
+    }
+    this.fail(this.closeReason || 'server closed the connection');
+  }
+
+  private fail(reason: string): void {
+    this.close(reason);
+  }
+
+  /** Close for good; the peer (if any) and the owner are told. */
+  close(reason: string): void {
+    if (this.state === State.Closed) return;
+    if (this.state === State.Connecting || this.state === State.Login) {
+      return this.failLogin(new ServerLoginError(reason, null, true));
+    }
+    const peer = this.peer;
+    this.closeQuietly(reason);
+    peer?.onServerLost(reason);
+    this.owner.onServerClosed(this);
+  }
+
+  private closeQuietly(reason: string): void {
+    this.state = State.Closed;
+    this.closeReason = reason;
+    this.peer = null;
+    this.clearConnectTimer();
+    if (this.drainTimer) clearTimeout(this.drainTimer);
+    this.drainTimer = null;
+    if (this.socket.destroyed) return;
+    // A polite Terminate lets the server end the backend at once instead of on its next read.
+    if (this.socket.writable && this.backendSecret) this.socket.end(encode.terminate());
+    else this.socket.destroy();
+  }
+}

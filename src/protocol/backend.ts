@@ -1,0 +1,100 @@
+/**
+ * Decoders for the server messages the proxy must read. Each takes the body (payload without
+ * the 5-byte header). Servers are untrusted too: malformed input gives null, never a throw.
+ */
+import { readCString } from './frontend.js';
+import { TransactionStatus } from './types.js';
+
+export interface ErrorFields {
+  severity: string;
+  code: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+  [k: string]: string | undefined;
+}
+
+/** Field codes of ErrorResponse/NoticeResponse ("Error and Notice Message Fields"). */
+const FIELD_NAMES: Record<string, string> = {
+  S: 'severity',
+  V: 'severityNonLocalized',
+  C: 'code',
+  M: 'message',
+  D: 'detail',
+  H: 'hint',
+  P: 'position',
+  p: 'internalPosition',
+  q: 'internalQuery',
+  W: 'where',
+  s: 'schema',
+  t: 'table',
+  c: 'column',
+  d: 'dataType',
+  n: 'constraint',
+  F: 'file',
+  L: 'line',
+  R: 'routine',
+};
+
+/** 'E' and 'N'. Unknown field codes are kept under their letter; a truncated body keeps what parsed. */
+export function decodeErrorFields(body: Buffer): ErrorFields {
+  const fields: ErrorFields = { severity: '', code: '', message: '' };
+  let pos = 0;
+  while (pos < body.length && body[pos] !== 0) {
+    const letter = String.fromCharCode(body[pos]!);
+    const value = readCString(body, pos + 1);
+    if (value === null) break;
+    fields[FIELD_NAMES[letter] ?? letter] = value.value;
+    pos = value.next;
+  }
+  return fields;
+}
+
+/** 'S' */
+export function decodeParameterStatus(body: Buffer): { name: string; value: string } | null {
+  const name = readCString(body, 0);
+  if (name === null) return null;
+  const value = readCString(body, name.next);
+  if (value === null || value.next !== body.length) return null;
+  return { name: name.value, value: value.value };
+}
+
+/** 'K': Int32 pid then the secret key (4 bytes in 3.0, up to 256 in 3.2). pid read unsigned; secret copied. */
+export function decodeBackendKeyData(body: Buffer): { pid: number; secret: Buffer } | null {
+  const secretLength = body.length - 4;
+  if (secretLength < 4 || secretLength > 256) return null;
+  return { pid: body.readUInt32BE(0), secret: Buffer.from(body.subarray(4)) };
+}
+
+/** 'R': Int32 code then code-specific data (copied: salts and SASL data outlive the chunk). */
+export function decodeAuthentication(body: Buffer): { code: number; data: Buffer } | null {
+  if (body.length < 4) return null;
+  return { code: body.readInt32BE(0), data: Buffer.from(body.subarray(4)) };
+}
+
+/** 'Z' → TransactionStatus byte ('I', 'T' or 'E'), -1 if malformed. */
+export function readyForQueryStatus(body: Buffer): number {
+  if (body.length !== 1) return -1;
+  const status = body[0]!;
+  return status === TransactionStatus.Idle || status === TransactionStatus.InTransaction || status === TransactionStatus.Failed
+    ? status
+    : -1;
+}
+
+/** 'v': newest minor version the server supports, and the protocol options it did not recognise. */
+export function decodeNegotiateProtocolVersion(body: Buffer): { minor: number; options: string[] } | null {
+  if (body.length < 8) return null;
+  const minor = body.readInt32BE(0);
+  const count = body.readInt32BE(4);
+  // Each option takes at least its NUL, which bounds the loop by the body, not by `count`.
+  if (count < 0 || count > body.length - 8) return null;
+  const options: string[] = [];
+  let pos = 8;
+  for (let i = 0; i < count; i++) {
+    const option = readCString(body, pos);
+    if (option === null) return null;
+    options.push(option.value);
+    pos = option.next;
+  }
+  return pos === body.length ? { minor, options } : null;
+}

@@ -1,0 +1,144 @@
+import { HEADER_SIZE } from './types.js';
+
+export interface MessageSink {
+  /** Called for each complete message whose type byte is marked in `collect`.
+   *  body = payload without the 5-byte header; a subarray of the chunk when the message lies
+   *  whole inside it (no copy), else ONE Buffer assembled once from the pieces.
+   *  end = offset in the CURRENT chunk just past this message's last byte
+   *  (so the message started at end - 5 - body.length, negative if it began in an earlier chunk).
+   *  Return false to stop scanning this chunk right after this message (scan() then returns end). */
+  onMessage(type: number, body: Buffer, end: number): boolean;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Table for MessageScanner.collect: e.g. collectTable('ZEKS'). */
+export function collectTable(types: string): Uint8Array {
+  const table = new Uint8Array(256);
+  for (let i = 0; i < types.length; i++) table[types.charCodeAt(i) & 0xff] = 1;
+  return table;
+}
+
+/**
+ * Finds typed-message boundaries in a byte stream that arrives in arbitrary chunks, so the
+ * proxy can forward chunks untouched and still know where each message ends. Only bodies of
+ * collected types are ever materialised; the rest are counted down, never copied.
+ */
+export class MessageScanner {
+  collect: Uint8Array;
+  error = '';
+
+  private readonly maxPacketSize: number;
+  /** Header bytes of a header that straddles chunks. */
+  private readonly header = Buffer.alloc(HEADER_SIZE);
+  private headerFill = 0;
+  private inBody = false;
+  private type = 0;
+  /** Body bytes of the current message still to come. */
+  private remaining = 0;
+  /** Collected body being assembled across chunks, or null when the body is skipped. */
+  private assembly: Buffer | null = null;
+  private assemblyFill = 0;
+  private dead = false;
+
+  constructor(maxPacketSize: number, collect: Uint8Array) {
+    this.maxPacketSize = maxPacketSize;
+    this.collect = collect;
+  }
+
+  /** True when not inside a message (all bytes so far form complete messages). */
+  get atBoundary(): boolean {
+    return !this.inBody && this.headerFill === 0;
+  }
+
+  reset(): void {
+    this.headerFill = 0;
+    this.inBody = false;
+    this.type = 0;
+    this.remaining = 0;
+    this.assembly = null;
+    this.assemblyFill = 0;
+    this.dead = false;
+    this.error = '';
+  }
+
+  /** Scan one chunk from `from`. Returns the offset where scanning stopped (chunk.length, or
+   *  `end` if the sink returned false), or -1 on a protocol violation (see `error`); after
+   *  -1 every scan returns -1 until reset(). */
+  scan(chunk: Buffer, sink: MessageSink, from = 0): number {
+    if (this.dead) return -1;
+    const n = chunk.length;
+    let pos = from;
+    for (;;) {
+      if (this.inBody) {
+        const take = Math.min(this.remaining, n - pos);
+        if (this.assembly !== null) {
+          chunk.copy(this.assembly, this.assemblyFill, pos, pos + take);
+          this.assemblyFill += take;
+        }
+        pos += take;
+        this.remaining -= take;
+        if (this.remaining > 0) return n;
+        this.inBody = false;
+        const body = this.assembly;
+        if (body !== null) {
+          this.assembly = null;
+          if (!sink.onMessage(this.type, body, pos)) return pos;
+        }
+        continue;
+      }
+      if (pos >= n) return n;
+
+      if (this.headerFill === 0 && n - pos >= HEADER_SIZE) {
+        // Fast path: the whole header is in this chunk.
+        const type = chunk[pos]!;
+        const len = chunk.readInt32BE(pos + 1);
+        if (!this.checkHeader(type, len)) return -1;
+        const end = pos + 1 + len;
+        if (end <= n) {
+          if (this.collect[type] !== 0 && !sink.onMessage(type, chunk.subarray(pos + HEADER_SIZE, end), end)) return end;
+          pos = end;
+          continue;
+        }
+        this.startBody(type, len - 4);
+        pos += HEADER_SIZE;
+        continue;
+      }
+
+      // Slow path: the header straddles chunks; gather it in the scratch buffer.
+      while (this.headerFill < HEADER_SIZE && pos < n) this.header[this.headerFill++] = chunk[pos++]!;
+      if (this.headerFill < HEADER_SIZE) return n;
+      this.headerFill = 0;
+      const len = this.header.readInt32BE(1);
+      if (!this.checkHeader(this.header[0]!, len)) return -1;
+      this.startBody(this.header[0]!, len - 4);
+    }
+  }
+
+  private startBody(type: number, bodyLength: number): void {
+    this.inBody = true;
+    this.type = type;
+    this.remaining = bodyLength;
+    this.assemblyFill = 0;
+    if (this.collect[type] !== 0) this.assembly = bodyLength === 0 ? EMPTY : Buffer.allocUnsafe(bodyLength);
+  }
+
+  /** A bad header means we have lost the framing; nothing after it can be trusted. */
+  private checkHeader(type: number, len: number): boolean {
+    if (type === 0) {
+      // No typed message uses 0; this is an untyped (startup-phase) packet such as a second
+      // StartupMessage or SSLRequest, which must not reach a server.
+      this.error = 'unexpected startup packet where a typed message was expected';
+    } else if (len < 4) {
+      this.error = `invalid message length ${len}`;
+    } else if (len + 1 > this.maxPacketSize) {
+      this.error = `message of ${len + 1} bytes exceeds max_packet_size ${this.maxPacketSize}`;
+    } else {
+      return true;
+    }
+    this.dead = true;
+    this.inBody = false;
+    this.assembly = null;
+    return false;
+  }
+}

@@ -1,0 +1,207 @@
+import { SQLSTATE } from './sqlstate.js';
+
+export const SSL_REQUEST_CODE = 80877103,
+  GSSENC_REQUEST_CODE = 80877104,
+  CANCEL_REQUEST_CODE = 80877102,
+  PROTOCOL_3_0 = 196608;
+/** Same bound as PostgreSQL's MAX_STARTUP_PACKET_LENGTH. */
+export const MAX_STARTUP_PACKET = 10000;
+
+/** Request codes use major version 1234, which no real protocol will ever have. */
+const REQUEST_CODE_MAJOR = 1234;
+/** 3.0 cancel keys are 4 bytes; 3.2 allows up to 256. */
+const MIN_CANCEL_SECRET = 4;
+const MAX_CANCEL_SECRET = 256;
+const PROTOCOL_OPTION_PREFIX = '_pq_.';
+
+export type StartupPacket =
+  | { kind: 'ssl' }
+  | { kind: 'gssenc' }
+  | { kind: 'cancel'; pid: number; secret: Buffer /* 4 bytes in 3.0; up to 256 in 3.2 */ }
+  | {
+      kind: 'startup';
+      major: number;
+      minor: number;
+      params: Map<string, string>;
+      unknownProtocolOptions: string[] /* names starting with _pq_. */;
+    }
+  | { kind: 'error'; sqlstate: string; message: string };
+
+function violation(message: string): StartupPacket {
+  return { kind: 'error', sqlstate: SQLSTATE.PROTOCOL_VIOLATION, message };
+}
+
+/** A printable type byte where a length's high byte belongs: the client skipped the startup. */
+function typedMessageError(firstByte: number): StartupPacket {
+  const printable = firstByte >= 0x21 && firstByte <= 0x7e;
+  return violation(
+    printable
+      ? `expected a startup packet but received a message of type '${String.fromCharCode(firstByte)}'`
+      : 'invalid length of startup packet',
+  );
+}
+
+/**
+ * Accumulates bytes before the first typed message. Feed chunks; it returns a packet when
+ * one is complete, plus how many bytes of the chunk were consumed (the rest belongs to what
+ * follows, e.g. TLS bytes after SSLRequest or typed messages after the startup packet).
+ * After returning a packet it is ready for the next one; reset() discards a partial packet.
+ */
+export class StartupReader {
+  /** Length word, gathered byte by byte because it may straddle chunks. */
+  private lengthBytes = 0;
+  private length = 0;
+  /** The packet (length word included), allocated once the length is known and valid. */
+  private packet: Buffer | null = null;
+  private fill = 0;
+
+  reset(): void {
+    this.lengthBytes = 0;
+    this.length = 0;
+    this.packet = null;
+    this.fill = 0;
+  }
+
+  push(chunk: Buffer): { packet: StartupPacket; consumed: number } | null {
+    let pos = 0;
+    while (this.lengthBytes < 4) {
+      if (pos >= chunk.length) return null;
+      const byte = chunk[pos++]!;
+      // Reject as soon as the length can no longer be <= MAX_STARTUP_PACKET (0x2710), so a
+      // typed message is reported without waiting for more bytes.
+      if (this.lengthBytes < 2 && byte !== 0) return this.finish(typedMessageError(byte), pos);
+      this.length = (this.length << 8) | byte;
+      this.lengthBytes++;
+    }
+    if (this.packet === null) {
+      if (this.length < 8 || this.length > MAX_STARTUP_PACKET) {
+        return this.finish(violation('invalid length of startup packet'), pos);
+      }
+      // The whole packet is in this chunk: parse it in place, no copy.
+      if (this.fill === 0 && pos === 4 && chunk.length >= this.length) {
+        return this.finish(parseStartupPacket(chunk.subarray(0, this.length)), this.length);
+      }
+      this.packet = Buffer.allocUnsafe(this.length);
+      this.packet.writeInt32BE(this.length, 0);
+      this.fill = 4;
+    }
+    const take = Math.min(this.length - this.fill, chunk.length - pos);
+    chunk.copy(this.packet, this.fill, pos, pos + take);
+    this.fill += take;
+    pos += take;
+    if (this.fill < this.length) return null;
+    return this.finish(parseStartupPacket(this.packet), pos);
+  }
+
+  private finish(packet: StartupPacket, consumed: number): { packet: StartupPacket; consumed: number } {
+    this.reset();
+    return { packet, consumed };
+  }
+}
+
+/** packet = the whole packet, length word included; its length is already validated. */
+function parseStartupPacket(packet: Buffer): StartupPacket {
+  const code = packet.readInt32BE(4);
+  if (code === SSL_REQUEST_CODE || code === GSSENC_REQUEST_CODE) {
+    if (packet.length !== 8) return violation('invalid length of encryption request');
+    return { kind: code === SSL_REQUEST_CODE ? 'ssl' : 'gssenc' };
+  }
+  if (code === CANCEL_REQUEST_CODE) {
+    const secretLength = packet.length - 12;
+    if (secretLength < MIN_CANCEL_SECRET || secretLength > MAX_CANCEL_SECRET) {
+      return violation('invalid length of cancel request packet');
+    }
+    // Copied: the key outlives the chunk it arrived in.
+    return { kind: 'cancel', pid: packet.readUInt32BE(8), secret: Buffer.from(packet.subarray(12)) };
+  }
+  const major = code >>> 16;
+  const minor = code & 0xffff;
+  if (major === REQUEST_CODE_MAJOR) return violation(`unsupported request code ${major}.${minor}`);
+  if (major !== 3) return violation(`unsupported frontend protocol ${major}.${minor}: server supports 3.0`);
+  return parseStartupParams(packet, major, minor);
+}
+
+function parseStartupParams(packet: Buffer, major: number, minor: number): StartupPacket {
+  const params = new Map<string, string>();
+  const unknownProtocolOptions: string[] = [];
+  let pos = 8;
+  for (;;) {
+    const nameEnd = packet.indexOf(0, pos);
+    if (nameEnd === -1) return violation('invalid startup packet layout: expected terminator as last byte');
+    if (nameEnd === pos) break; // the empty name is the final terminator
+    const valueEnd = packet.indexOf(0, nameEnd + 1);
+    if (valueEnd === -1) return violation('invalid startup packet layout: expected terminator as last byte');
+    const name = packet.toString('utf8', pos, nameEnd);
+    const value = packet.toString('utf8', nameEnd + 1, valueEnd);
+    pos = valueEnd + 1;
+    if (name.startsWith(PROTOCOL_OPTION_PREFIX)) {
+      if (unknownProtocolOptions.includes(name)) return violation(`duplicate startup parameter "${name}"`);
+      unknownProtocolOptions.push(name);
+    } else {
+      if (params.has(name)) return violation(`duplicate startup parameter "${name}"`);
+      params.set(name, value);
+    }
+  }
+  if (pos !== packet.length - 1) return violation('invalid startup packet layout: expected terminator as last byte');
+  if (!params.get('user')) {
+    return {
+      kind: 'error',
+      sqlstate: SQLSTATE.INVALID_AUTHORIZATION,
+      message: 'no PostgreSQL user name specified in startup packet',
+    };
+  }
+  return { kind: 'startup', major, minor, params, unknownProtocolOptions };
+}
+
+/**
+ * Parses libpq's `options` startup parameter (PGOPTIONS): whitespace-separated switches,
+ * backslash escapes the next character. Only the GUC-setting switches `-c name=value`,
+ * `-cname=value` and `--name=value` are accepted; dashes in names become underscores, as
+ * PostgreSQL does. Anything else is an error rather than silently ignored.
+ */
+export function parseOptions(options: string): Map<string, string> | { error: string } {
+  const words = splitOptions(options);
+  const settings = new Map<string, string>();
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    let setting: string;
+    if (word === '-c') {
+      if (i + 1 >= words.length) return { error: 'option "-c" requires a value' };
+      setting = words[++i]!;
+    } else if (word.startsWith('--')) {
+      setting = word.slice(2);
+    } else if (word.startsWith('-c')) {
+      setting = word.slice(2);
+    } else {
+      return { error: `unsupported option "${word}" in startup packet` };
+    }
+    const eq = setting.indexOf('=');
+    if (eq === -1) return { error: `option "${word}" requires a value (name=value)` };
+    if (eq === 0) return { error: `option "${word}" has an empty name` };
+    settings.set(setting.slice(0, eq).replaceAll('-', '_'), setting.slice(eq + 1));
+  }
+  return settings;
+}
+
+/** Same splitting rules as PostgreSQL's pg_split_opts. */
+function splitOptions(options: string): string[] {
+  const words: string[] = [];
+  let word = '';
+  let inWord = false;
+  for (let i = 0; i < options.length; i++) {
+    const ch = options[i]!;
+    if (ch === '\\') {
+      inWord = true;
+      if (i + 1 < options.length) word += options[++i];
+    } else if (/\s/.test(ch)) {
+      if (inWord) words.push(word);
+      word = '';
+      inWord = false;
+    } else {
+      word += ch;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(word);
+  return words;
+}

@@ -1,0 +1,136 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { AuthType } from '../config/types.js';
+import { parseSecret, md5PasswordHash, scramSecretFromPassword, type Secret } from '../auth/secret.js';
+import { md5Verify } from '../auth/md5.js';
+import { ScramServer } from '../auth/scram-server.js';
+import type { ScramCredentials } from '../auth/scram-client.js';
+import { decodePassword, decodeSASLInitialResponse, decodeSASLResponse } from '../protocol/frontend.js';
+import * as encode from '../protocol/encode.js';
+
+export type AuthStep =
+  | { kind: 'send'; message: Buffer }
+  | { kind: 'ok'; final?: Buffer }
+  | { kind: 'fail'; reason: string }
+  | { kind: 'protocol'; reason: string };
+
+const enum Method { Trust, Plain, Md5, Scram }
+
+/**
+ * One client's login exchange. Unknown users and unusable secrets go through the same
+ * exchange as real ones and fail only at the end, so a client cannot probe for user names.
+ */
+export class ClientAuth {
+  private readonly method: Method;
+  private readonly secret: Secret | null;
+  private readonly salt = randomBytes(4);
+  private scram: ScramServer | null = null;
+  private scramStep = 0;
+  /** SCRAM keys proven by the client, for logging in to servers without the password. */
+  scramKeys: ScramCredentials | null = null;
+
+  constructor(authType: AuthType, private readonly user: string, stored: string | undefined) {
+    this.secret = stored === undefined ? null : safeParse(stored);
+    this.method = chooseMethod(authType, this.secret);
+  }
+
+  /** The first message to send, or ok for trust. */
+  start(): AuthStep {
+    switch (this.method) {
+      case Method.Trust:
+        return { kind: 'ok' };
+      case Method.Plain:
+        return { kind: 'send', message: encode.authenticationCleartextPassword() };
+      case Method.Md5:
+        return { kind: 'send', message: encode.authenticationMD5Password(this.salt) };
+      case Method.Scram:
+        this.scram = new ScramServer(this.secret && this.secret.kind !== 'md5' ? this.secret : null, this.user);
+        return { kind: 'send', message: encode.authenticationSASL(['SCRAM-SHA-256']) };
+    }
+  }
+
+  /** A PasswordMessage-family ('p') body from the client. */
+  onPasswordMessage(body: Buffer): AuthStep {
+    switch (this.method) {
+      case Method.Plain: {
+        const password = decodePassword(body);
+        if (password === null) return { kind: 'protocol', reason: 'invalid password packet' };
+        return this.verdict(this.secret !== null && plainMatches(this.user, this.secret, password));
+      }
+      case Method.Md5: {
+        const response = decodePassword(body);
+        if (response === null) return { kind: 'protocol', reason: 'invalid password packet' };
+        return this.verdict(this.secret !== null && md5Verify(this.user, this.secret, this.salt, response));
+      }
+      case Method.Scram:
+        return this.onScram(body);
+      default:
+        return { kind: 'protocol', reason: 'unexpected password message' };
+    }
+  }
+
+  private onScram(body: Buffer): AuthStep {
+    const scram = this.scram!;
+    if (this.scramStep === 0) {
+      const initial = decodeSASLInitialResponse(body);
+      if (!initial) return { kind: 'protocol', reason: 'invalid SASLInitialResponse' };
+      if (initial.mechanism !== 'SCRAM-SHA-256') return { kind: 'protocol', reason: `unsupported SASL mechanism "${initial.mechanism}"` };
+      const step = scram.clientFirst(initial.data);
+      if (!step.ok) return { kind: 'protocol', reason: step.error };
+      this.scramStep = 1;
+      return { kind: 'send', message: encode.authenticationSASLContinue(step.message) };
+    }
+    if (this.scramStep !== 1) return { kind: 'protocol', reason: 'unexpected SASL message' };
+    this.scramStep = 2;
+    const step = scram.clientFinal(decodeSASLResponse(body));
+    if (!step.ok) return { kind: 'fail', reason: step.error };
+    const secret = this.secret;
+    if (secret?.kind === 'scram' && scram.clientKey) {
+      this.scramKeys = { clientKey: scram.clientKey, storedKey: secret.storedKey, serverKey: secret.serverKey, salt: secret.salt, iterations: secret.iterations };
+    }
+    return { kind: 'ok', final: encode.authenticationSASLFinal(step.message) };
+  }
+
+  private verdict(ok: boolean): AuthStep {
+    return ok ? { kind: 'ok' } : { kind: 'fail', reason: 'password does not match' };
+  }
+}
+
+function safeParse(stored: string): Secret | null {
+  try {
+    return parseSecret(stored);
+  } catch {
+    return null;
+  }
+}
+
+function chooseMethod(authType: AuthType, secret: Secret | null): Method {
+  switch (authType) {
+    case 'trust':
+      return Method.Trust;
+    case 'plain':
+      return Method.Plain;
+    case 'md5':
+      // As PostgreSQL does: an md5 request cannot be answered from a SCRAM secret, so ask for SCRAM.
+      return secret?.kind === 'scram' ? Method.Scram : Method.Md5;
+    case 'scram-sha-256':
+      return Method.Scram;
+  }
+}
+
+function plainMatches(user: string, secret: Secret, password: string): boolean {
+  switch (secret.kind) {
+    case 'plain':
+      return constantTimeEqual(secret.password, password);
+    case 'md5':
+      return constantTimeEqual(secret.hash, md5PasswordHash(user, password));
+    case 'scram': {
+      const derived = scramSecretFromPassword(password, secret.salt, secret.iterations);
+      return timingSafeEqual(derived.storedKey, secret.storedKey);
+    }
+  }
+}
+
+function constantTimeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a), y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}

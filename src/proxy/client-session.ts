@@ -1,0 +1,518 @@
+import type net from 'node:net';
+import tls from 'node:tls';
+import { MessageScanner, collectTable, type MessageSink } from '../protocol/scanner.js';
+import { StartupReader, type StartupPacket } from '../protocol/startup.js';
+import * as encode from '../protocol/encode.js';
+import { SQLSTATE } from '../protocol/encode.js';
+import type { PoolMode } from '../config/types.js';
+import type { ServerPool, PoolWaiter } from '../pool/pool.js';
+import type { ServerConnection, ServerPeer, ServerLoginError } from '../pool/server-connection.js';
+import { ClientAuth } from './client-auth.js';
+import type { CancelKey } from './cancel-keys.js';
+import type { ProxyContext } from './context.js';
+
+const enum State { Startup, Tls, Auth, Login, Ready, Waiting, Linked, Closed }
+
+// During login every message is looked at: only password-family ('p') messages are legal.
+const AUTH_TYPES = new Uint8Array(256).fill(1);
+// Sync points (Query, Sync), the end of a COPY IN (CopyDone, CopyFail) and Terminate.
+const QUERY_TYPES = collectTable('QScfX');
+const Q = 0x51, Sy = 0x53, X = 0x58, P = 0x70;
+const IDLE = 0x49;
+
+/**
+ * One client connection: startup, TLS, authentication, then transactions forwarded to a
+ * server connection borrowed from a pool. The forward path hands over received Buffers and
+ * keeps its state in plain fields; it allocates nothing per message.
+ */
+export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
+  socket: net.Socket;
+  private state = State.Startup;
+  private readonly startup = new StartupReader();
+  private readonly scanner: MessageScanner;
+  private auth: ClientAuth | null = null;
+
+  user = '';
+  database = '';
+  startupParams = new Map<string, string>();
+  mode: PoolMode = 'transaction';
+  pool: ServerPool | null = null;
+  server: ServerConnection | null = null;
+  cancelKey: CancelKey | null = null;
+
+  readonly connectedAt = Date.now();
+  waitingSince = 0;
+  /** Last time the client sent bytes or a transaction ended: for idle timeouts. */
+  lastActive = Date.now();
+  /** query_timeout cancels a statement once. */
+  private timeoutCancelSent = false;
+
+  // Client bytes that arrived while no server was linked, flushed in order when one is.
+  private queued: Buffer[] = [];
+  private queuedSyncs = 0;
+  private queuedUnsynced = false;
+  // Per-chunk scan results.
+  private syncEnd = -1;
+  private terminateAt = -1;
+  private clientPaused = false;
+  private serverPaused = false;
+
+  constructor(socket: net.Socket, private readonly ctx: ProxyContext, readonly remote: string) {
+    this.socket = socket;
+    this.scanner = new MessageScanner(ctx.config.max_packet_size, AUTH_TYPES);
+    this.onData = this.onData.bind(this);
+    this.onClose = this.onClose.bind(this);
+    this.onSocketError = this.onSocketError.bind(this);
+    this.onDrain = this.onDrain.bind(this);
+    this.bindSocket(socket);
+    ctx.clients.add(this);
+    ctx.loggingIn.add(this);
+  }
+
+  private bindSocket(socket: net.Socket): void {
+    this.socket = socket;
+    socket.on('data', this.onData);
+    socket.on('close', this.onClose);
+    socket.on('error', this.onSocketError);
+    socket.on('drain', this.onDrain);
+  }
+
+  private unbindSocket(socket: net.Socket): void {
+    socket.removeListener('data', this.onData);
+    socket.removeListener('close', this.onClose);
+    socket.removeListener('error', this.onSocketError);
+    socket.removeListener('drain', this.onDrain);
+  }
+
+  get isLoggingIn(): boolean {
+    return this.state <= State.Login;
+  }
+
+  get isWaiting(): boolean {
+    return this.state === State.Waiting;
+  }
+
+  get isClosed(): boolean {
+    return this.state === State.Closed;
+  }
+
+  // ---- bytes from the client ----
+
+  private onData(chunk: Buffer): void {
+    switch (this.state) {
+      case State.Ready:
+      case State.Waiting:
+      case State.Linked:
+        return this.onQueryData(chunk);
+      case State.Startup:
+        return this.onStartupData(chunk);
+      case State.Auth:
+        return this.onAuthData(chunk);
+      case State.Login:
+        // Nothing is legal before our ReadyForQuery; keep it for after, in order.
+        this.queued.push(chunk);
+        return;
+    }
+  }
+
+  private onQueryData(chunk: Buffer): void {
+    this.syncEnd = -1;
+    this.terminateAt = -1;
+    this.lastActive = Date.now();
+    if (this.scanner.scan(chunk, this) < 0) return this.protocolViolation(this.scanner.error);
+    const data = this.terminateAt >= 0 ? chunk.subarray(0, this.terminateAt) : chunk;
+    if (data.length > 0) {
+      const unsynced = this.syncEnd < 0 ? true : this.syncEnd < data.length;
+      const server = this.server;
+      if (server) {
+        server.unsynced = unsynced;
+        if (!server.write(data)) this.pauseClient();
+      } else {
+        this.queuedUnsynced = unsynced;
+        this.queued.push(data);
+        if (this.state === State.Ready) this.acquire();
+      }
+    }
+    if (this.terminateAt >= 0) this.close();
+  }
+
+  onMessage(type: number, body: Buffer, end: number): boolean {
+    if (this.state === State.Auth) {
+      if (type !== P) this.protocolViolation(`unexpected message '${String.fromCharCode(type)}' during authentication`);
+      else this.onAuthStep(this.auth!.onPasswordMessage(body));
+      return this.state === State.Auth;
+    }
+    if (type === Q || type === Sy) {
+      if (this.server) this.server.pending++;
+      else this.queuedSyncs++;
+      this.syncEnd = end;
+    } else if (type === X) {
+      this.terminateAt = end - 5 - body.length;
+      return false;
+    } else {
+      this.syncEnd = end;
+    }
+    return true;
+  }
+
+  private acquire(): void {
+    this.state = State.Waiting;
+    this.timeoutCancelSent = false;
+    // A client sending faster than a server frees up must not fill our memory meanwhile.
+    this.pauseClient();
+    this.pool!.acquire(this);
+  }
+
+  onServerAssigned(server: ServerConnection): void {
+    if (this.state === State.Login) return this.learnServerParams(server);
+    if (this.state !== State.Waiting) {
+      this.pool!.release(server);
+      return;
+    }
+    this.server = server;
+    this.state = State.Linked;
+    server.link(this);
+    server.pending += this.queuedSyncs;
+    server.unsynced = this.queuedUnsynced;
+    this.queuedSyncs = 0;
+    this.queuedUnsynced = false;
+    const queued = this.queued;
+    let ok = true;
+    if (queued.length === 1) {
+      ok = server.write(queued[0]);
+    } else {
+      server.socket.cork();
+      for (const buf of queued) ok = server.write(buf);
+      server.socket.uncork();
+    }
+    queued.length = 0;
+    if (ok) this.resumeClient();
+  }
+
+  onPoolError(err: ServerLoginError): void {
+    const f = err.fields;
+    this.fatal(f?.code || SQLSTATE.CONNECTION_FAILURE, f?.message ? f.message : err.message, f?.detail, f?.hint);
+  }
+
+  // ---- bytes from the server ----
+
+  onServerData(chunk: Buffer): void {
+    if (!this.socket.write(chunk) && !this.serverPaused) {
+      this.serverPaused = true;
+      this.server!.pauseReading();
+    }
+  }
+
+  onServerIdle(status: number): void {
+    this.lastActive = Date.now();
+    this.timeoutCancelSent = false;
+    if (this.mode === 'session') return;
+    if (status !== IDLE && this.mode === 'statement') {
+      return this.fatal(SQLSTATE.FEATURE_NOT_SUPPORTED, 'transaction blocks are not allowed in statement pooling mode',
+        undefined, 'Use pool_mode = transaction for this database or user.');
+    }
+    if (status === IDLE) this.releaseServer();
+  }
+
+  private releaseServer(): void {
+    const server = this.server!;
+    this.server = null;
+    this.state = State.Ready;
+    this.serverPaused = false;
+    server.unlink();
+    const reset = this.ctx.config.server_reset_query_always ? this.ctx.config.server_reset_query : '';
+    if (reset) server.resetThenReturn(reset);
+    else server.returnWhenCancelsDone();
+    this.resumeClient();
+  }
+
+  onServerLost(reason: string): void {
+    this.server = null;
+    this.fatal(SQLSTATE.CONNECTION_FAILURE, `server connection lost: ${reason}`, undefined,
+      'The transaction in progress, if any, was rolled back by the server. Reconnect and retry.');
+  }
+
+  onServerDrain(): void {
+    this.resumeClient();
+  }
+
+  private onDrain(): void {
+    if (this.serverPaused) {
+      this.serverPaused = false;
+      this.server?.resumeReading();
+    }
+  }
+
+  private pauseClient(): void {
+    if (!this.clientPaused) {
+      this.clientPaused = true;
+      this.socket.pause();
+    }
+  }
+
+  private resumeClient(): void {
+    if (this.clientPaused) {
+      this.clientPaused = false;
+      this.socket.resume();
+    }
+  }
+
+  // ---- startup and TLS ----
+
+  private onStartupData(chunk: Buffer): void {
+    const got = this.startup.push(chunk);
+    if (!got) return;
+    const rest = got.consumed < chunk.length ? chunk.subarray(got.consumed) : null;
+    this.onStartupPacket(got.packet, rest);
+  }
+
+  private onStartupPacket(packet: StartupPacket, rest: Buffer | null): void {
+    const cfg = this.ctx.config;
+    switch (packet.kind) {
+      case 'error':
+        return this.fatal(packet.sqlstate, packet.message);
+      case 'cancel':
+        this.ctx.log.debug({ client: this.remote }, 'cancel request');
+        this.forwardCancel(packet.pid, packet.secret);
+        this.closeSocket();
+        return;
+      case 'gssenc':
+        if (rest) return this.protocolViolation('unexpected data after GSSENCRequest');
+        this.startup.reset();
+        this.socket.write('N');
+        return;
+      case 'ssl':
+        // Bytes already sent behind the SSLRequest were not protected by TLS: an injection.
+        if (rest) return this.protocolViolation('unexpected data after SSLRequest');
+        this.startup.reset();
+        if (!this.ctx.clientTls || this.socket instanceof tls.TLSSocket) {
+          this.socket.write('N');
+          return;
+        }
+        this.socket.write('S');
+        return this.startTls();
+      case 'startup':
+        break;
+    }
+    if (cfg.client_tls_sslmode === 'require' || cfg.client_tls_sslmode === 'verify-ca' || cfg.client_tls_sslmode === 'verify-full') {
+      if (!(this.socket instanceof tls.TLSSocket)) return this.fatal(SQLSTATE.INVALID_AUTHORIZATION, 'SSL required', undefined, 'Connect with sslmode=require.');
+    }
+    if (packet.minor > 0 || packet.unknownProtocolOptions.length > 0) {
+      this.socket.write(encode.negotiateProtocolVersion(0, packet.unknownProtocolOptions));
+    }
+    this.startupParams = packet.params;
+    this.user = packet.params.get('user') ?? '';
+    this.database = packet.params.get('database') || this.user;
+    this.beginAuth();
+    if (rest && this.state === State.Auth) this.onAuthData(rest);
+  }
+
+  private startTls(): void {
+    const cfg = this.ctx.config;
+    const raw = this.socket;
+    this.unbindSocket(raw);
+    this.state = State.Tls;
+    const verify = cfg.client_tls_sslmode === 'verify-ca' || cfg.client_tls_sslmode === 'verify-full';
+    const secure = new tls.TLSSocket(raw, {
+      isServer: true,
+      secureContext: this.ctx.clientTls!,
+      requestCert: verify,
+      rejectUnauthorized: verify,
+    });
+    this.bindSocket(secure);
+    secure.once('secure', () => {
+      if (this.state === State.Tls) this.state = State.Startup;
+    });
+  }
+
+  // ---- authentication ----
+
+  private beginAuth(): void {
+    const cfg = this.ctx.config;
+    this.state = State.Auth;
+    this.scanner.collect = AUTH_TYPES;
+    this.auth = new ClientAuth(cfg.auth_type, this.user, this.ctx.users.get(this.user));
+    this.onAuthStep(this.auth.start());
+  }
+
+  private onAuthData(chunk: Buffer): void {
+    if (this.scanner.scan(chunk, this) < 0) return this.protocolViolation(this.scanner.error);
+  }
+
+  private onAuthStep(step: ReturnType<ClientAuth['start']>): void {
+    switch (step.kind) {
+      case 'send':
+        this.socket.write(step.message);
+        return;
+      case 'protocol':
+        return this.protocolViolation(step.reason);
+      case 'fail':
+        this.ctx.log.info({ client: this.remote, user: this.user, reason: step.reason }, 'client authentication failed');
+        return this.fatal(SQLSTATE.INVALID_PASSWORD, `password authentication failed for user "${this.user}"`);
+      case 'ok':
+        if (step.final) this.socket.write(step.final);
+        return this.authenticated();
+    }
+  }
+
+  private authenticated(): void {
+    const ctx = this.ctx;
+    this.socket.write(encode.authenticationOk());
+    const route = ctx.pools.resolve(this.database, this.user);
+    if (!route) {
+      return this.fatal(SQLSTATE.INVALID_CATALOG_NAME, `no such database: ${this.database}`, undefined,
+        'The database is not listed in the [databases] section of the pgtide configuration.');
+    }
+    if (this.auth!.scramKeys) ctx.pools.rememberScramKeys(this.user, this.auth!.scramKeys);
+    this.auth = null;
+    this.mode = route.mode;
+    this.pool = route.pool;
+    this.state = State.Login;
+    this.scanner.collect = QUERY_TYPES;
+    if (this.pool.serverParams) return this.finishLogin(this.pool.serverParams);
+    this.waitingSince = Date.now();
+    this.pool.acquire(this);
+  }
+
+  /** The first login to a pool borrows a server just to learn the settings to report. */
+  private learnServerParams(server: ServerConnection): void {
+    const params = new Map(server.params);
+    this.pool!.release(server);
+    this.finishLogin(params);
+  }
+
+  private finishLogin(params: Map<string, string>): void {
+    const ctx = this.ctx;
+    ctx.loggingIn.delete(this);
+    this.cancelKey = ctx.cancelKeys.issue(this);
+    const s = this.socket;
+    s.cork();
+    for (const [name, value] of params) s.write(encode.parameterStatus(name, value));
+    s.write(encode.backendKeyData(this.cancelKey.pid, this.cancelKey.secret));
+    s.write(encode.readyForQuery('I'));
+    s.uncork();
+    this.state = State.Ready;
+    this.lastActive = Date.now();
+    if (ctx.config.log_connections) ctx.log.info({ client: this.remote, user: this.user, database: this.database }, 'login');
+    const early = this.queued;
+    if (early.length > 0) {
+      this.queued = [];
+      for (const chunk of early) this.onQueryData(chunk);
+    }
+  }
+
+  // ---- cancel ----
+
+  private forwardCancel(pid: number, secret: Buffer): void {
+    const target = this.ctx.cancelKeys.find(pid, secret);
+    if (!target) {
+      this.ctx.log.debug({ client: this.remote }, 'cancel request for an unknown key dropped');
+      return;
+    }
+    target.cancelRunningQuery();
+  }
+
+  /** Cancel the statement this client is running; nothing when it runs none (the key is stale). */
+  cancelRunningQuery(): void {
+    const server = this.server;
+    if (server && server.pending > 0) this.ctx.sendCancel(server);
+  }
+
+  // ---- timeouts (called by the janitor) ----
+
+  checkTimeouts(now: number): void {
+    const cfg = this.ctx.config;
+    switch (this.state) {
+      case State.Startup:
+      case State.Tls:
+      case State.Auth:
+      case State.Login:
+        if (cfg.client_login_timeout > 0 && now - this.connectedAt > cfg.client_login_timeout * 1000) {
+          this.fatal(SQLSTATE.PROTOCOL_VIOLATION, `client_login_timeout: login not completed within ${cfg.client_login_timeout} s`);
+        }
+        return;
+      case State.Waiting:
+        if (cfg.query_wait_timeout > 0 && now - this.waitingSince > cfg.query_wait_timeout * 1000) {
+          this.fatal(SQLSTATE.QUERY_CANCELED, `query_wait_timeout: no server connection became free within ${cfg.query_wait_timeout} s`,
+            undefined, 'The pool is exhausted or the server is unreachable; raise pool_size or check the server.');
+        }
+        return;
+      case State.Ready:
+        if (cfg.client_idle_timeout > 0 && now - this.lastActive > cfg.client_idle_timeout * 1000) {
+          this.fatal(SQLSTATE.IDLE_SESSION_TIMEOUT, `client_idle_timeout: connection idle for more than ${cfg.client_idle_timeout} s`);
+        }
+        return;
+      case State.Linked: {
+        const server = this.server!;
+        if (server.pending > 0) {
+          if (cfg.query_timeout > 0 && !this.timeoutCancelSent && now - this.lastActive > cfg.query_timeout * 1000) {
+            this.timeoutCancelSent = true;
+            this.ctx.sendCancel(server);
+          }
+        } else if (server.txStatus !== IDLE) {
+          if (cfg.idle_transaction_timeout > 0 && now - this.lastActive > cfg.idle_transaction_timeout * 1000) {
+            this.fatal(SQLSTATE.IDLE_IN_TRANSACTION_TIMEOUT, `idle_transaction_timeout: transaction idle for more than ${cfg.idle_transaction_timeout} s`);
+          }
+        } else if (cfg.client_idle_timeout > 0 && now - this.lastActive > cfg.client_idle_timeout * 1000) {
+          this.fatal(SQLSTATE.IDLE_SESSION_TIMEOUT, `client_idle_timeout: connection idle for more than ${cfg.client_idle_timeout} s`);
+        }
+        return;
+      }
+    }
+  }
+
+  // ---- ending ----
+
+  /** Send a FATAL error and close. */
+  fatal(code: string, message: string, detail?: string, hint?: string): void {
+    if (this.state === State.Closed) return;
+    if (this.ctx.config.log_pooler_errors) this.ctx.log.warn({ client: this.remote, user: this.user, code, message }, 'closing client');
+    if (this.socket.writable) this.socket.write(encode.errorResponse('FATAL', code, message, detail, hint));
+    this.close();
+  }
+
+  private protocolViolation(reason: string): void {
+    this.fatal(SQLSTATE.PROTOCOL_VIOLATION, `protocol violation: ${reason}`);
+  }
+
+  private onSocketError(err: Error): void {
+    this.ctx.log.debug({ client: this.remote, err: err.message }, 'client socket error');
+  }
+
+  private onClose(): void {
+    this.close();
+  }
+
+  /** Leave: give the server back in a clean state (or close it), forget the client. */
+  close(): void {
+    if (this.state === State.Closed) return;
+    const wasWaiting = this.state === State.Waiting || this.state === State.Login;
+    this.state = State.Closed;
+    const ctx = this.ctx;
+    ctx.clients.delete(this);
+    ctx.loggingIn.delete(this);
+    if (this.cancelKey) ctx.cancelKeys.revoke(this.cancelKey.pid);
+    if (wasWaiting) this.pool?.cancelWait(this);
+    const server = this.server;
+    this.server = null;
+    if (server) {
+      const reset = this.mode === 'session' || ctx.config.server_reset_query_always ? ctx.config.server_reset_query || null : null;
+      server.orphan(!this.scanner.atBoundary, reset, ctx.sendCancel);
+    }
+    this.queued.length = 0;
+    this.closeSocket();
+    if (ctx.config.log_disconnections && this.cancelKey) ctx.log.info({ client: this.remote, user: this.user, database: this.database }, 'disconnect');
+  }
+
+  private closeSocket(): void {
+    const s = this.socket;
+    if (s.destroyed) return;
+    if (s.writable) {
+      s.end();
+      // A client that never reads must not keep the socket (and our buffers) forever.
+      setTimeout(() => s.destroy(), 5000).unref();
+    } else {
+      s.destroy();
+    }
+  }
+}

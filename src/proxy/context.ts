@@ -1,0 +1,25 @@
+import type { SecureContext } from 'node:tls';
+import type { Config } from '../config/types.js';
+import type { Logger } from '../log.js';
+import type { PoolManager } from '../pool/pool-manager.js';
+import type { ServerConnection } from '../pool/server-connection.js';
+import type { CancelKeys } from './cancel-keys.js';
+import type { ClientSession } from './client-session.js';
+
+/** What every client session of one process shares. Passed explicitly: no module singletons. */
+export interface ProxyContext {
+  config: Config;
+  /** auth_file contents: user name -> stored password (plain, md5… or SCRAM secret). */
+  users: Map<string, string>;
+  pools: PoolManager;
+  cancelKeys: CancelKeys<ClientSession>;
+  clientTls: SecureContext | null;
+  log: Logger;
+  /** Every connected client, in connection order. */
+  clients: Set<ClientSession>;
+  /** Clients still logging in, oldest first (bounded by max_login_clients). */
+  loggingIn: Set<ClientSession>;
+  /** Ask the server to cancel what the connection is running, on a separate connection. */
+  sendCancel(server: ServerConnection): void;
+  paused: boolean;
+}

@@ -1,0 +1,59 @@
+import net from 'node:net';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/types.js';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/**
+ * Listen on every (address, port) pair and the optional unix socket. Many ports on one process
+ * replace the seed's HAProxy: each port gives clients a fresh range of ephemeral ports.
+ */
+export async function listen(config: Config, onConnection: (socket: net.Socket) => void): Promise<net.Server[]> {
+  const servers: net.Server[] = [];
+  try {
+    for (const port of config.listen_port) {
+      for (const host of config.listen_addr) {
+        servers.push(await open({ host: host === '*' ? '0.0.0.0' : host, port, backlog: config.listen_backlog }, onConnection));
+      }
+    }
+    if (config.unix_socket_dir) {
+      const socketPath = path.join(config.unix_socket_dir, `.s.PGSQL.${config.listen_port[0]}`);
+      // A socket file left by a crashed process would make listen() fail with EADDRINUSE.
+      fs.rmSync(socketPath, { force: true });
+      servers.push(await open({ path: socketPath, backlog: config.listen_backlog }, onConnection));
+      fs.chmodSync(socketPath, 0o777);
+    }
+  } catch (err) {
+    await closeAll(servers);
+    throw err;
+  }
+  return servers;
+}
+
+function open(options: net.ListenOptions, onConnection: (socket: net.Socket) => void): Promise<net.Server> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer({ noDelay: true, keepAlive: true }, onConnection);
+    server.once('error', reject);
+    server.listen(options, () => {
+      server.removeListener('error', reject);
+      resolve(server);
+    });
+  });
+}
+
+export function boundAddresses(servers: net.Server[]): ListenAddress[] {
+  const out: ListenAddress[] = [];
+  for (const s of servers) {
+    const a = s.address();
+    if (a && typeof a === 'object') out.push({ host: a.address, port: a.port });
+  }
+  return out;
+}
+
+export async function closeAll(servers: net.Server[]): Promise<void> {
+  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+}

@@ -1,0 +1,94 @@
+// The test entry point (`npm test`): starts one PostgreSQL topology for the whole run, runs
+// node's test runner on the compiled tests, and always stops the servers afterwards.
+//   node dist/test/run.js                      every *.test.js under dist/test/{unit,integration}
+//   node dist/test/run.js <file|dir> ...       only those
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startTopology, stopTopology, topologyFile, type Topology } from './support/topology.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const DEFAULT_TEST_DIRS = [join(here, 'unit'), join(here, 'integration')];
+
+async function main(): Promise<number> {
+  const requested = process.argv.slice(2);
+  const files = await testFiles(requested.length > 0 ? requested : DEFAULT_TEST_DIRS);
+  if (files.length === 0) {
+    console.error('run: no *.test.js files found (did `npm run build` run?)');
+    return 1;
+  }
+
+  // Signals are handled from the start: a Ctrl-C during startup must stop the servers too.
+  // The child shares our process group, so a terminal's Ctrl-C reaches it directly; a signal
+  // sent to us alone is forwarded. Either way the servers are stopped before we exit.
+  let interrupted: NodeJS.Signals | undefined;
+  let topology: Topology | undefined;
+  let child: ChildProcess | undefined;
+  let stopping: Promise<void> | undefined;
+  const stopOnce = (t: Topology): Promise<void> => (stopping ??= stopTopology(t));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      interrupted = signal;
+      child?.kill(signal);
+      if (topology) void stopOnce(topology).finally(() => process.exit(exitCodeFor(signal)));
+    });
+  }
+
+  const started = Date.now();
+  topology = await startTopology();
+  if (interrupted) {
+    await stopOnce(topology);
+    return exitCodeFor(interrupted);
+  }
+  try {
+    console.error(`run: ${describe(topology)} (${Date.now() - started} ms)`);
+    child = spawn(
+      process.execPath,
+      ['--test', '--test-timeout=120000', '--test-concurrency=1', ...files],
+      { stdio: 'inherit', env: { ...process.env, PGTIDE_TEST_TOPOLOGY: topologyFile(topology) } },
+    );
+    return await new Promise<number>((resolveExit, reject) => {
+      child!.once('error', reject);
+      child!.once('exit', (code, signal) => resolveExit(code ?? (signal ? 1 : 0)));
+    });
+  } finally {
+    await stopOnce(topology);
+  }
+}
+
+/** Expands directories into the *.test.js files below them: Node 20 expands no globs. */
+async function testFiles(paths: string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const path of paths.map((p) => resolve(p))) {
+    if (!existsSync(path)) {
+      if (DEFAULT_TEST_DIRS.includes(path)) continue; // an empty suite folder is not an error
+      throw new Error(`run: no such test file or directory: ${path}`);
+    }
+    if (!(await stat(path)).isDirectory()) {
+      files.push(path);
+      continue;
+    }
+    const entries = await readdir(path, { recursive: true });
+    files.push(...entries.filter((e) => e.endsWith('.test.js')).sort().map((e) => join(path, e)));
+  }
+  return files;
+}
+
+function exitCodeFor(signal: NodeJS.Signals): number {
+  return 128 + (signal === 'SIGINT' ? 2 : 15);
+}
+
+function describe(t: Topology): string {
+  const nodes = [t.primary, ...t.standbys].map((n) => `${n.name}=${n.host}:${n.port}`).join(' ');
+  return `PostgreSQL ${nodes}, dir ${t.baseDir}${t.runAs ? `, servers run as ${t.runAs}` : ''}`;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,73 @@
+// Runs a pgtide instance inside the test process, in front of the harness topology.
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pg from 'pg';
+import { defaultConfig } from '../../src/config/defaults.js';
+import type { Config } from '../../src/config/types.js';
+import { md5PasswordHash } from '../../src/auth/secret.js';
+import { createLogger } from '../../src/log.js';
+import { Pgtide } from '../../src/server.js';
+import type { Topology } from './topology.js';
+
+export interface RunningPgtide {
+  pgtide: Pgtide;
+  host: string;
+  port: number;
+  config: Config;
+  dir: string;
+  /** Log lines pgtide wrote, as parsed JSON objects. */
+  logs: Record<string, unknown>[];
+  /** Connection settings for `pg` through pgtide as the SCRAM test user. */
+  pgConfig(overrides?: pg.ClientConfig): pg.ClientConfig;
+  stop(): Promise<void>;
+}
+
+/** The auth_file the tests use: the SCRAM user with a plain password, the md5 user with its hash. */
+export function writeAuthFile(t: Topology, dir: string): string {
+  const file = join(dir, 'users.txt');
+  writeFileSync(file, [
+    `"${t.scramUser.user}" "${t.scramUser.password}"`,
+    `"${t.md5User.user}" "${md5PasswordHash(t.md5User.user, t.md5User.password)}"`,
+    `"${t.superuser.user}" "${t.superuser.password}"`,
+    '',
+  ].join('\n'));
+  return file;
+}
+
+export async function startPgtide(t: Topology, overrides: Partial<Config> = {}): Promise<RunningPgtide> {
+  const dir = mkdtempSync(join(tmpdir(), 'pgtide-test-'));
+  const config: Config = {
+    ...defaultConfig(),
+    listen_addr: ['127.0.0.1'],
+    listen_port: [0],
+    auth_file: writeAuthFile(t, dir),
+    server_tls_sslmode: 'disable',
+    log_connections: false,
+    log_disconnections: false,
+    backends: [
+      { name: 'primary', host: t.primary.host, port: t.primary.port, weight: 0, role: 'primary' },
+      ...t.standbys.map((s) => ({ name: s.name, host: s.host, port: s.port, weight: 1, role: 'standby' as const })),
+    ],
+    ...overrides,
+  };
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      for (const line of String(chunk).split('\n')) if (line) logs.push(JSON.parse(line));
+      done();
+    },
+  });
+  const pgtide = new Pgtide(config, { logger: createLogger('test', 'info', sink) });
+  await pgtide.start();
+  const { host, port } = pgtide.addresses()[0]!;
+  return {
+    pgtide, host, port, config, dir, logs,
+    pgConfig: (o = {}) => ({ host, port, user: t.scramUser.user, password: t.scramUser.password, database: t.database, ...o }),
+    async stop() {
+      await pgtide.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

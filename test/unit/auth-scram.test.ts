@@ -1,0 +1,172 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ScramClient, type ScramCredentials } from '../../src/auth/scram-client.js';
+import { ScramServer, type ScramStep } from '../../src/auth/scram-server.js';
+import { parseSecret, scramSecretFromPassword, type ScramSecret } from '../../src/auth/secret.js';
+import { clientKeyOf, hmac, saltedPassword, sha256, xor } from '../../src/auth/scram.js';
+
+// PostgreSQL 18's rolpassword for CREATE ROLE alice PASSWORD 'pencil'.
+const pencil = parseSecret(
+  'SCRAM-SHA-256$4096:KTPwPd9N0mBZVFdOwsEAhA==$hpjuJTSoaV7WOzrd548RVP5yulJ3MS7t3NiAGlMQN3o=:fRwWBqXXK5r3NPHPNIdG/AJKRs0zbNt85VqRPgfRZo8=',
+) as ScramSecret;
+
+function message(step: ScramStep): string {
+  assert.equal(step.ok, true, step.ok ? '' : step.error);
+  return step.ok ? step.message : '';
+}
+
+/** Runs a whole exchange; returns the server's last step and the client's verdict on it. */
+function exchange(server: ScramServer, client: ScramClient): { final: ScramStep; clientError: Error | null } {
+  const serverFirst = message(server.clientFirst(Buffer.from(client.clientFirst())));
+  const final = server.clientFinal(Buffer.from(client.serverFirst(Buffer.from(serverFirst))));
+  if (!final.ok) return { final, clientError: null };
+  try {
+    client.serverFinal(final.message);
+    return { final, clientError: null };
+  } catch (error) {
+    return { final, clientError: error as Error };
+  }
+}
+
+test('a client with the password logs in against a plain secret', () => {
+  const server = new ScramServer({ kind: 'plain', password: 'pencil' }, 'alice');
+  const { final, clientError } = exchange(server, new ScramClient({ password: 'pencil' }));
+  assert.equal(final.ok, true);
+  assert.equal(clientError, null);
+  assert.equal(server.clientKey?.length, 32);
+});
+
+test('a client with the password logs in against a SCRAM secret written by PostgreSQL', () => {
+  const server = new ScramServer(pencil, 'alice');
+  const { final, clientError } = exchange(server, new ScramClient({ password: 'pencil' }));
+  assert.match(message(final), /^v=[A-Za-z0-9+/]{43}=$/);
+  assert.equal(clientError, null);
+  assert.deepEqual(sha256(server.clientKey!), pencil.storedKey);
+});
+
+test('the ClientKey a client proved lets pgtide log in to a server holding the same secret', () => {
+  const front = new ScramServer(pencil, 'alice');
+  exchange(front, new ScramClient({ password: 'pencil' }));
+  const credentials: ScramCredentials = { ...pencil, clientKey: front.clientKey! };
+  const backend = new ScramServer(pencil, 'alice');
+  const { final, clientError } = exchange(backend, new ScramClient(credentials));
+  assert.equal(final.ok, true);
+  assert.equal(clientError, null);
+  assert.deepEqual(backend.clientKey, front.clientKey);
+});
+
+test('ClientKey credentials are refused by a server whose secret has another salt', () => {
+  const front = new ScramServer(pencil, 'alice');
+  exchange(front, new ScramClient({ password: 'pencil' }));
+  const client = new ScramClient({ ...pencil, clientKey: front.clientKey! });
+  const backend = new ScramServer(scramSecretFromPassword('pencil'), 'alice');
+  const serverFirst = message(backend.clientFirst(Buffer.from(client.clientFirst())));
+  assert.throws(() => client.serverFirst(serverFirst), /SCRAM secret of user does not match the server/);
+});
+
+test('a wrong password fails with 28P01 and leaves no ClientKey', () => {
+  for (const secret of [pencil, { kind: 'plain', password: 'pencil' } as const]) {
+    const server = new ScramServer(secret, 'alice');
+    const { final } = exchange(server, new ScramClient({ password: 'pencil!' }));
+    assert.deepEqual(final, { ok: false, error: 'password authentication failed', sqlstate: '28P01' });
+    assert.equal(server.clientKey, null);
+  }
+});
+
+test('an unknown user, an md5-only secret or an empty password complete the exchange and then fail', () => {
+  const secrets = [null, parseSecret('md553f48b7c4b76a86ce72276c5755f217d'), parseSecret('')];
+  for (const secret of secrets) {
+    const server = new ScramServer(secret, 'postgres');
+    const { final } = exchange(server, new ScramClient({ password: '' }));
+    assert.deepEqual(final, { ok: false, error: 'password authentication failed', sqlstate: '28P01' });
+    assert.equal(server.clientKey, null);
+  }
+});
+
+test('the salt is the same whether the user exists (plain password) or not', () => {
+  const key = Buffer.alloc(32, 1);
+  const saltOf = (server: ScramServer) => /,s=([^,]+),i=4096$/.exec(message(server.clientFirst(Buffer.from('n,,n=,r=abc'))))?.[1];
+  const unknown = saltOf(new ScramServer(null, 'alice', key));
+  assert.ok(unknown);
+  assert.equal(saltOf(new ScramServer(null, 'alice', key)), unknown);
+  assert.equal(saltOf(new ScramServer({ kind: 'plain', password: 'pencil' }, 'alice', key)), unknown);
+  assert.notEqual(saltOf(new ScramServer(null, 'bob', key)), unknown);
+  assert.notEqual(saltOf(new ScramServer(null, 'alice', Buffer.alloc(32, 2))), unknown);
+});
+
+test('the server nonce extends the client nonce with 18 random bytes', () => {
+  const first = message(new ScramServer(pencil, 'alice').clientFirst(Buffer.from('n,,n=ignored,r=clientnonce')));
+  const nonce = /^r=clientnonce([A-Za-z0-9+/]{24}),s=KTPwPd9N0mBZVFdOwsEAhA==,i=4096$/.exec(first);
+  assert.ok(nonce, first);
+  assert.equal(Buffer.from(nonce[1]!, 'base64').length, 18);
+});
+
+/** client-final computed by hand, for exchanges ScramClient never produces. */
+function clientFinalFor(password: string, clientFirstBare: string, serverFirst: string, channelBinding: string): string {
+  const [, nonce, salt, iterations] = /^r=([^,]+),s=([^,]+),i=([0-9]+)$/.exec(serverFirst)!;
+  const clientKey = clientKeyOf(saltedPassword(password, Buffer.from(salt!, 'base64'), Number(iterations)));
+  const withoutProof = `c=${channelBinding},r=${nonce}`;
+  const proof = xor(clientKey, hmac(sha256(clientKey), `${clientFirstBare},${serverFirst},${withoutProof}`));
+  return `${withoutProof},p=${proof.toString('base64')}`;
+}
+
+test('a client that supports channel binding but was not offered it ("y,,") logs in', () => {
+  const server = new ScramServer(pencil, 'alice');
+  const serverFirst = message(server.clientFirst(Buffer.from('y,,n=,r=abc')));
+  const final = server.clientFinal(Buffer.from(clientFinalFor('pencil', 'n=,r=abc', serverFirst, 'eSws')));
+  assert.equal(final.ok, true);
+});
+
+test('the channel-binding echo must repeat the GS2 header the client sent', () => {
+  const server = new ScramServer(pencil, 'alice');
+  const serverFirst = message(server.clientFirst(Buffer.from('y,,n=,r=abc')));
+  const final = server.clientFinal(Buffer.from(clientFinalFor('pencil', 'n=,r=abc', serverFirst, 'biws')));
+  assert.deepEqual(final, { ok: false, error: 'malformed SCRAM message: channel-binding data does not match the GS2 header', sqlstate: '08P01' });
+});
+
+test('RFC 7677 test vector (the example sends n=user, which PostgreSQL would ignore)', () => {
+  const secret = scramSecretFromPassword('pencil', Buffer.from('W22ZaJ0SNY7soEsUEjb6gQ==', 'base64'), 4096);
+  const authMessage = [
+    'n=user,r=rOprNGfwEbeRWgbNEkqO',
+    'r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096',
+    'c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0',
+  ].join(',');
+  const proof = Buffer.from('dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=', 'base64');
+  assert.deepEqual(sha256(xor(proof, hmac(secret.storedKey, authMessage))), secret.storedKey);
+  assert.equal(hmac(secret.serverKey, authMessage).toString('base64'), '6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=');
+
+  // ScramClient with the RFC's nonce against the RFC's server-first: same messages bar n=.
+  const client = new ScramClient({ password: 'pencil' }, 'rOprNGfwEbeRWgbNEkqO');
+  assert.equal(client.clientFirst(), 'n,,n=,r=rOprNGfwEbeRWgbNEkqO');
+  const final = client.serverFirst('r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096');
+  const ourAuthMessage = authMessage.replace('n=user', 'n=');
+  const ourProof = xor(clientKeyOf(saltedPassword('pencil', secret.salt, 4096)), hmac(secret.storedKey, ourAuthMessage));
+  assert.equal(final, `c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=${ourProof.toString('base64')}`);
+  client.serverFinal(`v=${hmac(secret.serverKey, ourAuthMessage).toString('base64')}`);
+});
+
+test('ScramClient rejects a server signature that does not match', () => {
+  const server = new ScramServer(scramSecretFromPassword('pencil'), 'alice');
+  const client = new ScramClient({ password: 'pencil' });
+  const serverFirst = message(server.clientFirst(Buffer.from(client.clientFirst())));
+  client.serverFirst(serverFirst);
+  assert.throws(() => client.serverFinal(`v=${Buffer.alloc(32).toString('base64')}`), /server signature does not match/);
+});
+
+test('ScramClient reports server errors (e=) without echoing control characters', () => {
+  const client = new ScramClient({ password: 'pencil' }, 'abc');
+  client.clientFirst();
+  client.serverFirst('r=abcdef,s=c2FsdA==,i=1');
+  assert.throws(() => client.serverFinal('e=invalid-proof\x1b[2J'), (error: Error) =>
+    error.message === 'SCRAM authentication failed: the server reported "invalid-proof?[2J"');
+});
+
+test('ScramClient refuses to run its steps out of order or twice', () => {
+  const client = new ScramClient({ password: 'pencil' }, 'abc');
+  assert.throws(() => client.serverFirst('r=abcdef,s=c2FsdA==,i=1'), /unexpected SCRAM server-first-message/);
+  assert.throws(() => client.serverFinal('v=AAAA'), /unexpected SCRAM server-final-message/);
+  client.clientFirst();
+  assert.throws(() => client.clientFirst(), /already sent/);
+  client.serverFirst('r=abcdef,s=c2FsdA==,i=1');
+  assert.throws(() => client.serverFirst('r=abcdef,s=c2FsdA==,i=1'), /unexpected SCRAM server-first-message/);
+});
