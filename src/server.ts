@@ -71,6 +71,7 @@ export class Pgtide {
     if (ctx.clients.size >= cfg.max_client_conn) {
       socket.on('error', () => {});
       socket.end(encode.errorResponse('FATAL', SQLSTATE.TOO_MANY_CONNECTIONS, `no more connections allowed (max_client_conn = ${cfg.max_client_conn})`));
+      setTimeout(() => socket.destroy(), 1000).unref();
       return;
     }
     if (ctx.loggingIn.size >= cfg.max_login_clients) {
@@ -123,7 +124,7 @@ export class Pgtide {
   async stop(graceful = false): Promise<void> {
     if (this.janitor) clearInterval(this.janitor);
     this.janitor = null;
-    await closeAll(this.listeners);
+    closeAll(this.listeners);
     this.listeners = [];
     if (graceful) await this.drainClients(this.ctx.config.shutdown_timeout * 1000);
     for (const client of [...this.ctx.clients]) client.fatal(SQLSTATE.ADMIN_SHUTDOWN, 'pgtide is shutting down');

@@ -23,6 +23,8 @@ export type ScramStep =
   | { ok: true; message: string }
   | { ok: false; error: string; sqlstate: '08P01' | '0A000' | '28P01' };
 
+const ATTRIBUTE_FORM = 'attributes must have the form <letter>=<value>';
+
 type ExchangeState =
   | { phase: 'client-first' }
   | { phase: 'client-final'; clientFirstBare: string; serverFirst: string; nonce: string; channelBinding: string }
@@ -92,8 +94,9 @@ export class ScramServer {
 
     const clientFirstBare = text.slice(headerEnd + 1);
     const attributes = parseAttributes(clientFirstBare);
-    if (attributes?.[0]?.name === 'm') return this.#fail('0A000', 'client requires an unsupported SCRAM extension');
-    if (attributes?.[0]?.name !== 'n') return this.#malformed('expected username attribute "n"');
+    if (!attributes) return this.#malformed(ATTRIBUTE_FORM);
+    if (attributes[0]?.name === 'm') return this.#fail('0A000', 'client requires an unsupported SCRAM extension');
+    if (attributes[0]?.name !== 'n') return this.#malformed('expected username attribute "n"');
     const clientNonce = attributes[1];
     if (clientNonce?.name !== 'r' || !isPrintable(clientNonce.value)) return this.#malformed('expected a nonce attribute "r"');
 
@@ -115,7 +118,8 @@ export class ScramServer {
     if (proofAt < 0) return this.#malformed('missing proof');
     const withoutProof = text.slice(0, proofAt);
     const attributes = parseAttributes(withoutProof);
-    if (attributes?.[0]?.name !== 'c') return this.#malformed('expected channel-binding attribute "c"');
+    if (!attributes) return this.#malformed(ATTRIBUTE_FORM);
+    if (attributes[0]?.name !== 'c') return this.#malformed('expected channel-binding attribute "c"');
     if (attributes[0].value !== state.channelBinding) return this.#malformed('channel-binding data does not match the GS2 header');
     if (attributes[1]?.name !== 'r' || attributes[1].value !== state.nonce) return this.#malformed('nonce does not match');
     const proof = decodeBase64(text.slice(proofAt + 3));

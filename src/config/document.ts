@@ -15,9 +15,9 @@ import type { Issue, Path } from './problems.js';
 import { closest } from './suggest.js';
 import type { BackendConfig, Config, DatabaseConfig, UserConfig } from './types.js';
 
-export const CONFIG_KEYS: readonly string[] = [...Object.keys(TOP_LEVEL_FIELDS), 'backends', 'databases', 'users'];
+const CONFIG_KEYS: readonly string[] = [...Object.keys(TOP_LEVEL_FIELDS), 'backends', 'databases', 'users'];
 
-export const DEFAULT_BACKEND_PORT = 5432;
+const DEFAULT_BACKEND_PORT = 5432;
 
 type Table = Record<string, unknown>;
 

@@ -4,7 +4,7 @@ import type { BackendConfig, Config, DatabaseConfig, UserConfig } from './types.
 
 /** setTimeout() fires at once when asked to wait more than 2^31-1 ms, so a longer
  *  timeout would silently behave as no wait at all. */
-export const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 const MAX_COUNT = 2 ** 31 - 1;
 /** Every port is one listening socket per address; hundreds are a typo in a range. */
 const MAX_LISTEN_PORTS = 256;
@@ -117,13 +117,13 @@ export function readField(field: Field, value: unknown): Read {
       if (typeof value !== 'string') return fail(`must be a string, got ${typeName(value)}`);
       return value.includes('\0') ? fail('must not contain a NUL character') : ok(value);
     case 'boolean':
-      return typeof value === 'boolean' ? ok(value) : fail(`must be true or false, got ${show(value)}`);
+      return typeof value === 'boolean' ? ok(value) : fail(`must be true or false, got ${showMismatch(value)}`);
     case 'integer':
     case 'number': {
       const integer = field.kind === 'integer';
       const inRange = typeof value === 'number' && Number.isFinite(value) && value >= field.min && value <= field.max;
       if (inRange && (!integer || Number.isInteger(value))) return ok(value);
-      return fail(`must be ${integer ? 'an integer' : 'a number'} from ${field.min} to ${field.max}, got ${show(value)}`);
+      return fail(`must be ${integer ? 'an integer' : 'a number'} from ${field.min} to ${field.max}, got ${showMismatch(value)}`);
     }
     case 'enum':
       if (typeof value === 'string' && field.values.includes(value)) return ok(value);
@@ -230,6 +230,11 @@ function ok(value: unknown): Read {
 
 function fail(message: string): Read {
   return { ok: false, message };
+}
+
+/** Says when a value is a quoted string, the usual slip for a number or boolean in TOML. */
+function showMismatch(value: unknown): string {
+  return typeof value === 'string' ? `a string (${show(value)})` : show(value);
 }
 
 /** A short, printable form of a non-secret value for an error message. */

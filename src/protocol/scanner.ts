@@ -68,7 +68,7 @@ export class MessageScanner {
   scan(chunk: Buffer, sink: MessageSink, from = 0): number {
     if (this.dead) return -1;
     const n = chunk.length;
-    let pos = from;
+    let pos = Math.min(Math.max(from, 0), n);
     for (;;) {
       if (this.inBody) {
         const take = Math.min(this.remaining, n - pos);

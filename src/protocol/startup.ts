@@ -78,7 +78,7 @@ export class StartupReader {
         return this.finish(violation('invalid length of startup packet'), pos);
       }
       // The whole packet is in this chunk: parse it in place, no copy.
-      if (this.fill === 0 && pos === 4 && chunk.length >= this.length) {
+      if (pos === 4 && chunk.length >= this.length) {
         return this.finish(parseStartupPacket(chunk.subarray(0, this.length)), this.length);
       }
       this.packet = Buffer.allocUnsafe(this.length);
@@ -183,6 +183,9 @@ export function parseOptions(options: string): Map<string, string> | { error: st
   return settings;
 }
 
+/** What C's isspace() accepts in the C locale, as pg_split_opts uses it. */
+const ASCII_SPACE = ' \t\n\v\f\r';
+
 /** Same splitting rules as PostgreSQL's pg_split_opts. */
 function splitOptions(options: string): string[] {
   const words: string[] = [];
@@ -193,7 +196,7 @@ function splitOptions(options: string): string[] {
     if (ch === '\\') {
       inWord = true;
       if (i + 1 < options.length) word += options[++i];
-    } else if (/\s/.test(ch)) {
+    } else if (ASCII_SPACE.includes(ch)) {
       if (inWord) words.push(word);
       word = '';
       inWord = false;

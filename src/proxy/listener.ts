@@ -28,7 +28,7 @@ export async function listen(config: Config, onConnection: (socket: net.Socket) 
       fs.chmodSync(socketPath, 0o777);
     }
   } catch (err) {
-    await closeAll(servers);
+    closeAll(servers);
     throw err;
   }
   return servers;
@@ -54,6 +54,7 @@ export function boundAddresses(servers: net.Server[]): ListenAddress[] {
   return out;
 }
 
-export async function closeAll(servers: net.Server[]): Promise<void> {
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+/** Stop accepting. Connections already accepted are the sessions' business, not awaited here. */
+export function closeAll(servers: net.Server[]): void {
+  for (const s of servers) s.close();
 }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Topology } from './topology.js';
 
-export const TOPOLOGY_DIR_PREFIX = 'pgtide-test-';
+export const TOPOLOGY_DIR_PREFIX = 'pgtide-topology-';
 export const OWNER_PID_FILE = 'owner.pid';
 export const TOPOLOGY_FILE = 'topology.json';
 

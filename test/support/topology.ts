@@ -215,6 +215,8 @@ async function initPrimary(t: Topology, user: OsUser | null, maxConnections: num
     [
       '-D', node.dataDir, '-U', SUPERUSER, `--pwfile=${pwfile}`,
       '--encoding=UTF8', '--locale=C', '--no-sync', '--no-instructions',
+      // 1 MB WAL segments instead of 16 MB: the standbys' cold copies shrink by about 30 MB.
+      '--wal-segsize=1',
     ],
     nodeDir,
   );

@@ -1,0 +1,70 @@
+/** Where a statement may run: 'read' = any node, 'write' = the primary only. */
+export type Route = 'read' | 'write';
+
+export const STATEMENT_KINDS = [
+  'select', 'dml', 'ddl', 'utility', 'explain', 'copy', 'show',
+  'begin', 'commit', 'rollback', 'savepoint', 'two_phase', 'set_transaction',
+  'set', 'reset', 'discard', 'pgtide',
+  'listen', 'notify',
+  'prepare', 'execute', 'deallocate', 'cursor',
+  // several statements in one Query: see `statements`
+  'multi',
+  // only whitespace, comments or semicolons (the server answers EmptyQueryResponse)
+  'empty',
+  // not understood (unknown command, lexical or syntax error): always a write
+  'other',
+] as const;
+
+export type StatementKind = (typeof STATEMENT_KINDS)[number];
+
+/** Effects that outlive the transaction: the session must stay on its server or be replayed. */
+export type SessionState =
+  | 'temp_table' | 'hold_cursor' | 'advisory_lock' | 'sql_prepare' | 'listen' | 'unlisten'
+  | 'load' | 'set_config' | 'transaction_characteristics';
+
+export type Isolation = 'serializable' | 'repeatable read' | 'read committed' | 'read uncommitted';
+
+export interface SettingChange {
+  /** Lower-cased parameter name (`SET TIME ZONE` → 'timezone', `SET NAMES` → 'client_encoding'). */
+  readonly name: string;
+  /**
+   * The value as SQL text, ready for `SET name TO <value>` (e.g. `a, b`, `'x'`);
+   * null for RESET and `TO DEFAULT`.
+   */
+  readonly value: string | null;
+  /** SET LOCAL / set_config(..., true): lasts until the end of the transaction. */
+  readonly local: boolean;
+}
+
+export interface Classification {
+  readonly route: Route;
+  readonly kind: StatementKind;
+  /** True when the result needed the real parser (fresh or cached), for stats. */
+  readonly parsed: boolean;
+  /** Set by a leading `pgtide: primary|standby` comment; it already decided `route`. */
+  readonly hint?: 'primary' | 'standby';
+  /** BEGIN / START / SET TRANSACTION ... READ ONLY (true) or READ WRITE (false). */
+  readonly readOnly?: boolean;
+  readonly isolation?: Isolation;
+  /** COMMIT / ROLLBACK AND CHAIN. */
+  readonly chain?: boolean;
+  /** Prepared statement, cursor, savepoint or channel name the statement acts on. */
+  readonly name?: string;
+  /** The ALL / `*` form: RESET ALL, DISCARD ALL, DEALLOCATE ALL, CLOSE ALL, UNLISTEN *. */
+  readonly all?: boolean;
+  /** DISCARD target. */
+  readonly discard?: 'all' | 'plans' | 'sequences' | 'temp';
+  readonly set?: SettingChange;
+  readonly sessionState?: SessionState;
+  /** COPY ... TO STDOUT: the server answers with CopyOutResponse. */
+  readonly copyOut?: boolean;
+  /** `SET pgtide.route = ...`: handled by pgtide, never sent to the server. */
+  readonly pgtideRoute?: 'primary' | 'standby' | 'auto';
+  /** Function names whose write-ness is unknown; `route` is 'write' until they are learned. */
+  readonly functions?: readonly string[];
+  readonly multi?: boolean;
+  /** Per-statement results when `multi`. */
+  readonly statements?: readonly Classification[];
+  /** Why the statement was not understood (lexical or syntax error). */
+  readonly error?: string;
+}

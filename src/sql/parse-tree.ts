@@ -1,0 +1,60 @@
+// Tier 2: the real PostgreSQL grammar (libpg-query, PostgreSQL 18 compiled to
+// WASM). Used only for candidate reads whose function calls the lexer cannot
+// settle, to learn exactly which functions the statement calls.
+
+import { loadModule, parseSync, SqlError } from 'libpg-query';
+
+/** What the parse tree of one statement says, beyond what tier 1 already knew. */
+export interface TreeFacts {
+  /** Called function names: schema-qualified when written so; quoted names keep their case. */
+  readonly calls: readonly string[];
+  /** The tree holds a write tier 1 did not see (it never should; kept as a safety net). */
+  readonly writes: boolean;
+}
+
+const WRITE_NODES = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt', 'lockingClause', 'intoClause']);
+
+export class SqlSyntaxError extends Error {
+  override readonly name = 'SqlSyntaxError';
+}
+
+export function loadParser(): Promise<void> {
+  return loadModule();
+}
+
+/**
+ * Parses `sql` and collects its calls. Throws `SqlSyntaxError` when PostgreSQL
+ * would reject the text; any other error (parser not loaded) propagates as is.
+ */
+export function treeFacts(sql: string): TreeFacts {
+  let tree: unknown;
+  try {
+    tree = parseSync(sql);
+  } catch (err) {
+    if (err instanceof SqlError) throw new SqlSyntaxError(err.message);
+    throw err;
+  }
+  const calls: string[] = [];
+  let writes = false;
+  // Iterative walk: a deeply nested tree must not exhaust the JS stack.
+  const stack: unknown[] = [tree];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (Array.isArray(node)) {
+      for (const child of node) if (typeof child === 'object' && child !== null) stack.push(child);
+      continue;
+    }
+    if (typeof node !== 'object' || node === null) continue;
+    for (const [key, child] of Object.entries(node)) {
+      if (WRITE_NODES.has(key)) writes = true;
+      if (key === 'FuncCall') calls.push(funcName(child));
+      if (typeof child === 'object' && child !== null) stack.push(child);
+    }
+  }
+  return { calls, writes };
+}
+
+function funcName(funcCall: unknown): string {
+  const parts = (funcCall as { funcname?: Array<{ String?: { sval?: string } }> }).funcname ?? [];
+  return parts.map((p) => p.String?.sval ?? '').join('.');
+}

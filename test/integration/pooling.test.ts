@@ -1,0 +1,263 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import postgres from 'postgres';
+import { currentTopology, sqlOn } from '../support/topology.js';
+import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+
+const t = currentTopology();
+
+/** Server backends the SCRAM test user holds on the primary's test database. */
+async function backendsOfTestUser(application = ''): Promise<{ state: string; query: string }[]> {
+  return sqlOn(t.primary,
+    `SELECT state, query FROM pg_catalog.pg_stat_activity
+      WHERE usename = $1 AND datname = $2 AND backend_type = 'client backend' AND application_name = $3`,
+    [t.scramUser.user, t.database, application]);
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('transaction pooling', { timeout: 60_000 }, () => {
+  let p: RunningPgtide;
+  before(async () => {
+    p = await startPgtide(t, { default_pool_size: 10 });
+    await sqlOn(t.primary, 'CREATE TABLE IF NOT EXISTS pooling_rows (id int, note text)');
+    await sqlOn(t.primary, `GRANT ALL ON pooling_rows TO ${t.scramUser.user}`);
+  });
+  after(() => p.stop());
+
+  test('200 clients x 20 transactions share at most 10 server connections', async () => {
+    let maxBackends = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        maxBackends = Math.max(maxBackends, (await backendsOfTestUser()).length);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const clients = await Promise.all(Array.from({ length: 200 }, async () => {
+      const c = new pg.Client(p.pgConfig());
+      await c.connect();
+      return c;
+    }));
+    let done = 0;
+    await Promise.all(clients.map(async (c, i) => {
+      for (let n = 0; n < 20; n++) {
+        await c.query('BEGIN');
+        const { rows } = await c.query('SELECT $1::int * 2 AS v, pg_catalog.pg_backend_pid() AS pid', [i * 100 + n]);
+        assert.equal(rows[0].v, (i * 100 + n) * 2);
+        await c.query('COMMIT');
+        done++;
+      }
+    }));
+    sampling = false;
+    await sampler;
+    await Promise.all(clients.map((c) => c.end()));
+    assert.equal(done, 4000);
+    assert.ok(maxBackends <= 10, `PostgreSQL saw ${maxBackends} server connections`);
+    assert.ok(maxBackends >= 2, 'the load should have used several server connections');
+    const pool = [...p.pgtide.context.pools.all()][0]!;
+    assert.ok(pool.servers.size <= 10);
+  });
+
+  test('a client killed mid-transaction leaves no row and no idle-in-transaction session', async () => {
+    const c = new pg.Client(p.pgConfig());
+    await c.connect();
+    await c.query('BEGIN');
+    await c.query(`INSERT INTO pooling_rows VALUES (1, 'killed')`);
+    (c as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+    c.on('error', () => {});
+    await waitFor('the orphaned transaction to be rolled back', async () => {
+      const busy = (await backendsOfTestUser()).filter((b) => b.state !== 'idle');
+      return busy.length === 0;
+    });
+    const rows = await sqlOn(t.primary, `SELECT count(*)::int AS n FROM pooling_rows WHERE note = 'killed'`);
+    assert.equal(rows[0].n, 0);
+  });
+
+  test('a client killed mid-result does not hand the rest of its result to the next client', async () => {
+    const one = await startPgtide(t, { default_pool_size: 1 });
+    try {
+      const c = new pg.Client(one.pgConfig());
+      await c.connect();
+      c.on('error', () => {});
+      const big = c.query(`SELECT repeat('x', 1000) FROM pg_catalog.generate_series(1, 200000)`).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 50));
+      (c as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+      await big;
+      const next = new pg.Client(one.pgConfig());
+      await next.connect();
+      for (let i = 0; i < 5; i++) {
+        const { rows } = await next.query('SELECT $1::text AS v', [`after-${i}`]);
+        assert.deepEqual(rows, [{ v: `after-${i}` }]);
+      }
+      await next.end();
+    } finally {
+      await one.stop();
+    }
+  });
+
+  test('cancelling pg_sleep(10) ends within 1 s with 57014', async () => {
+    const sql = postgres({ ...p.pgConfig(), username: t.scramUser.user, max: 1 } as postgres.Options<{}>);
+    const started = Date.now();
+    const q = sql`SELECT pg_catalog.pg_sleep(10)`;
+    const outcome = q.then(() => null, (err: { code?: string }) => err);
+    setTimeout(() => q.cancel(), 200);
+    const err = await outcome;
+    assert.equal(err?.code, '57014');
+    assert.ok(Date.now() - started < 1200, `took ${Date.now() - started} ms`);
+    const [after] = await sql`SELECT 1 AS one`;
+    assert.equal(after!.one, 1);
+    await sql.end();
+  });
+
+  test('a stale cancel key never cancels another client', async () => {
+    const sql = postgres({ ...p.pgConfig(), username: t.scramUser.user, max: 1 } as postgres.Options<{}>);
+    const victim = postgres({ ...p.pgConfig(), username: t.scramUser.user, max: 1 } as postgres.Options<{}>);
+    const q = sql`SELECT 1`;
+    await q;
+    const running = victim`SELECT pg_catalog.pg_sleep(0.5) AS slept`;
+    await new Promise((r) => setTimeout(r, 100));
+    await q.cancel();  // the first client's query already finished
+    const rows = await running;
+    assert.equal(rows.length, 1);
+    await Promise.all([sql.end(), victim.end()]);
+  });
+
+  test('COPY IN and COPY OUT round-trip 100k rows', async () => {
+    const sql = postgres({ ...p.pgConfig(), username: t.scramUser.user, max: 1 } as postgres.Options<{}>);
+    await sql`DROP TABLE IF EXISTS copy_rows`;
+    await sql`CREATE TABLE copy_rows (id int, label text)`;
+    const writable = await sql`COPY copy_rows FROM STDIN`.writable();
+    const lines: string[] = [];
+    for (let i = 1; i <= 100_000; i++) lines.push(`${i}\trow-${i}\n`);
+    await new Promise<void>((resolve, reject) => {
+      writable.on('error', reject);
+      writable.on('finish', resolve);
+      for (let i = 0; i < lines.length; i += 5000) writable.write(lines.slice(i, i + 5000).join(''));
+      writable.end();
+    });
+    const [count] = await sql`SELECT count(*)::int AS n, sum(id)::bigint AS s FROM copy_rows`;
+    assert.equal(count!.n, 100_000);
+    assert.equal(BigInt(count!.s), 5_000_050_000n);
+    const readable = await sql`COPY copy_rows TO STDOUT`.readable();
+    let out = '';
+    for await (const chunk of readable) out += String(chunk);
+    assert.equal(out.split('\n').filter(Boolean).length, 100_000);
+    assert.ok(out.includes('99999\trow-99999\n'));
+    await sql`DROP TABLE copy_rows`;
+    await sql.end();
+  });
+
+  test('server errors and notices reach the client unchanged', async () => {
+    const c = new pg.Client(p.pgConfig());
+    await c.connect();
+    const notices: string[] = [];
+    c.on('notice', (n) => notices.push(n.message ?? ''));
+    await c.query(`DO $$ BEGIN RAISE NOTICE 'hello %', 42; END $$`);
+    assert.deepEqual(notices, ['hello 42']);
+    await assert.rejects(c.query('SELECT 1/0'), (err: { code?: string; message: string }) => err.code === '22012' && /division by zero/.test(err.message));
+    await assert.rejects(c.query('SELECT * FROM no_such_table'), (err: { code?: string }) => err.code === '42P01');
+    assert.equal((await c.query('SELECT 2 AS two')).rows[0].two, 2);
+    await c.end();
+  });
+});
+
+describe('limits', { timeout: 60_000 }, () => {
+  test('clients above max_client_conn get 53300 at once', async () => {
+    const p = await startPgtide(t, { max_client_conn: 3 });
+    try {
+      const held = await Promise.all([1, 2, 3].map(async () => {
+        const c = new pg.Client(p.pgConfig());
+        await c.connect();
+        return c;
+      }));
+      const extra = new pg.Client(p.pgConfig());
+      await assert.rejects(extra.connect(), (err: { code?: string }) => err.code === '53300');
+      await Promise.all(held.map((c) => c.end()));
+    } finally {
+      await p.stop();
+    }
+  });
+
+  test('query_wait_timeout gives a queued client 57014 when no server frees up', async () => {
+    const p = await startPgtide(t, { default_pool_size: 1, query_wait_timeout: 0.5 });
+    try {
+      const holder = new pg.Client(p.pgConfig());
+      await holder.connect();
+      await holder.query('BEGIN');
+      const waiter = new pg.Client(p.pgConfig());
+      waiter.on('error', () => {});
+      await waiter.connect();
+      const started = Date.now();
+      await assert.rejects(waiter.query('SELECT 1'), (err: { code?: string; message: string }) => err.code === '57014' && /query_wait_timeout/.test(err.message));
+      assert.ok(Date.now() - started < 2000);
+      await holder.query('COMMIT');
+      await holder.end();
+    } finally {
+      await p.stop();
+    }
+  });
+
+  test('idle_transaction_timeout closes a client idle in a transaction and frees its server', async () => {
+    const p = await startPgtide(t, { default_pool_size: 1, idle_transaction_timeout: 0.5 });
+    try {
+      const idle = new pg.Client(p.pgConfig());
+      idle.on('error', () => {});
+      await idle.connect();
+      await idle.query('BEGIN');
+      const other = new pg.Client(p.pgConfig());
+      await other.connect();
+      const { rows } = await other.query('SELECT 7 AS seven');
+      assert.equal(rows[0].seven, 7);
+      await assert.rejects(idle.query('SELECT 1'));
+      await other.end();
+    } finally {
+      await p.stop();
+    }
+  });
+
+  test('session pooling keeps one server per client and resets it afterwards', async () => {
+    const p = await startPgtide(t, { pool_mode: 'session', default_pool_size: 1 });
+    try {
+      const a = new pg.Client(p.pgConfig());
+      await a.connect();
+      await a.query(`SET application_name = 'session_a'`);
+      const pid1 = (await a.query('SELECT pg_catalog.pg_backend_pid() AS pid')).rows[0].pid;
+      const pid2 = (await a.query('SELECT pg_catalog.pg_backend_pid() AS pid')).rows[0].pid;
+      assert.equal(pid1, pid2);
+      await a.end();
+      const b = new pg.Client(p.pgConfig());
+      await b.connect();
+      const { rows } = await b.query('SELECT pg_catalog.current_setting($1) AS app, pg_catalog.pg_backend_pid() AS pid', ['application_name']);
+      assert.equal(rows[0].pid, pid1);
+      assert.notEqual(rows[0].app, 'session_a', 'DISCARD ALL must have reset the session');
+      await b.end();
+    } finally {
+      await p.stop();
+    }
+  });
+
+  test('statement pooling refuses transaction blocks', async () => {
+    const p = await startPgtide(t, { pool_mode: 'statement' });
+    try {
+      const c = new pg.Client(p.pgConfig());
+      const errors: { code?: string }[] = [];
+      c.on('error', (err) => errors.push(err as { code?: string }));
+      await c.connect();
+      assert.equal((await c.query('SELECT 3 AS three')).rows[0].three, 3);
+      await c.query('BEGIN').catch(() => undefined);
+      await waitFor('the client to be closed with 0A000', async () => errors.some((e) => e.code === '0A000'));
+    } finally {
+      await p.stop();
+    }
+  });
+});

@@ -1,0 +1,374 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { defaultConfig } from '../../src/config/defaults.js';
+import { ConfigError, applyEnv, loadConfig, parseConfig, validateConfig, type Problem } from '../../src/config/load.js';
+import type { Config } from '../../src/config/types.js';
+
+// Compiled to dist/test/unit/, so the repository root is three levels up.
+const EXAMPLE = fileURLToPath(new URL('../../../pgtide.example.toml', import.meta.url));
+const DOCS = fileURLToPath(new URL('../../../docs/configuration.md', import.meta.url));
+const BACKEND = '[[backends]]\nhost = "db1"\n';
+
+const scratch = mkdtempSync(join(tmpdir(), 'pgtide-config-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+let fileCount = 0;
+function writeConfig(text: string): string {
+  const path = join(scratch, `config-${fileCount++}.toml`);
+  writeFileSync(path, text);
+  return path;
+}
+
+function problemsOf(run: () => unknown): Problem[] {
+  try {
+    run();
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
+    return error.problems;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+function findProblem(problems: Problem[], key: string): Problem {
+  const problem = problems.find((p) => p.key === key);
+  assert.ok(problem, `no problem for ${key} in ${JSON.stringify(problems)}`);
+  return problem;
+}
+
+describe('defaults', () => {
+  test('an empty file gives exactly the defaults', () => {
+    assert.deepEqual(parseConfig(''), defaultConfig());
+  });
+
+  const cases: [keyof Config, unknown][] = [
+    ['instance_name', 'pool1'],
+    ['listen_addr', ['127.0.0.1']],
+    ['listen_port', [5432]],
+    ['auth_type', 'scram-sha-256'],
+    ['server_tls_sslmode', 'prefer'],
+    ['pool_mode', 'transaction'],
+    ['default_pool_size', 20],
+    ['max_client_conn', 10000],
+    ['max_login_clients', 1000],
+    ['server_reset_query', 'DISCARD ALL'],
+    ['server_lifetime', 3600],
+    ['query_wait_timeout', 120],
+    ['max_packet_size', 268435456],
+    ['tcp_keepalive', true],
+    ['backends', []],
+  ];
+  for (const [key, expected] of cases) {
+    test(`${key} defaults to ${JSON.stringify(expected)}`, () => {
+      assert.deepEqual(defaultConfig()[key], expected);
+    });
+  }
+
+  test('database and user maps answer no inherited names', () => {
+    const config = parseConfig('[databases.app]\n[users.bob]\n');
+    for (const map of [config.databases, config.users]) {
+      assert.equal(map['constructor'], undefined);
+      assert.equal(map['toString'], undefined);
+    }
+  });
+
+  test('the defaults plus one backend validate', () => {
+    assert.doesNotThrow(() => validateConfig({ ...defaultConfig(), backends: parseConfig(BACKEND).backends }));
+  });
+});
+
+describe('problems in the file', () => {
+  const cases: { name: string; toml: string; key: string; line: number | undefined; message: RegExp }[] = [
+    { name: 'unknown key, with a suggestion', toml: 'a = 1\n', key: 'a', line: 1, message: /^unknown key$/ },
+    { name: 'misspelt key', toml: '\n# c\nlisten_prot = 5433\n', key: 'listen_prot', line: 3, message: /did you mean "listen_port"/ },
+    { name: 'misspelt backend key', toml: `${BACKEND}${BACKEND}wieght = 2\n`, key: 'backends[1].wieght', line: 5, message: /did you mean "weight"/ },
+    { name: 'misspelt user key', toml: '[users.bob]\npool_mod = "session"\n', key: 'users.bob.pool_mod', line: 2, message: /did you mean "pool_mode"/ },
+    { name: 'string for a number', toml: 'x_ = 0\ndefault_pool_size = "20"\n', key: 'default_pool_size', line: 2, message: /must be an integer.*got a string \("20"\)$/ },
+    { name: 'number for a boolean', toml: 'tcp_keepalive = 1\n', key: 'tcp_keepalive', line: 1, message: /must be true or false, got 1/ },
+    { name: 'array for a string', toml: 'auth_file = ["a"]\n', key: 'auth_file', line: 1, message: /must be a string, got an array/ },
+    { name: 'fraction for a count', toml: 'default_pool_size = 1.5\n', key: 'default_pool_size', line: 1, message: /integer/ },
+    { name: 'zero pool size', toml: 'default_pool_size = 0\n', key: 'default_pool_size', line: 1, message: /from 1 to/ },
+    { name: 'negative size', toml: 'reserve_pool_size = -1\n', key: 'reserve_pool_size', line: 1, message: /from 0 to/ },
+    { name: 'packet size too small', toml: 'max_packet_size = 1023\n', key: 'max_packet_size', line: 1, message: /from 1024 to 1073741824/ },
+    { name: 'packet size too large', toml: 'max_packet_size = 1073741825\n', key: 'max_packet_size', line: 1, message: /from 1024 to 1073741824/ },
+    { name: 'negative duration', toml: 'query_timeout = -0.5\n', key: 'query_timeout', line: 1, message: /from 0 to/ },
+    { name: 'duration beyond a timer', toml: 'query_timeout = 3000000\n', key: 'query_timeout', line: 1, message: /from 0 to 2147483/ },
+    { name: 'bad enum', toml: 'pool_mode = "fast"\n', key: 'pool_mode', line: 1, message: /one of "session", "transaction", "statement", got "fast"/ },
+    { name: 'bad tls mode', toml: 'server_tls_sslmode = "on"\n', key: 'server_tls_sslmode', line: 1, message: /"verify-full", got "on"/ },
+    { name: 'port 0', toml: 'listen_port = 0\n', key: 'listen_port', line: 1, message: /port from 1 to 65535/ },
+    { name: 'port too high', toml: 'listen_port = [5432, 70000]\n', key: 'listen_port', line: 1, message: /got 70000/ },
+    { name: 'duplicate port', toml: 'listen_port = [5432, 5432]\n', key: 'listen_port', line: 1, message: /port 5432 twice/ },
+    { name: 'port inside a range twice', toml: 'listen_port = ["5427-5432", 5430]\n', key: 'listen_port', line: 1, message: /port 5430 twice/ },
+    { name: 'backwards range', toml: 'listen_port = "5432-5427"\n', key: 'listen_port', line: 1, message: /range/ },
+    { name: 'huge range', toml: 'listen_port = "1-65535"\n', key: 'listen_port', line: 1, message: /more than 256 ports/ },
+    { name: 'no ports', toml: 'listen_port = []\n', key: 'listen_port', line: 1, message: /at least one port/ },
+    { name: 'duplicate address', toml: 'listen_addr = ["::", "::"]\n', key: 'listen_addr', line: 1, message: /"::" twice/ },
+    { name: 'empty instance name', toml: 'instance_name = ""\n', key: 'instance_name', line: 1, message: /must not be empty/ },
+    { name: 'NUL in a string', toml: 'server_reset_query = "DISCARD\\u0000 ALL"\n', key: 'server_reset_query', line: 1, message: /NUL/ },
+    { name: 'backend without host', toml: 'log_level = "info"\n[[backends]]\nport = 5433\n', key: 'backends[0]', line: 2, message: /needs a host/ },
+    { name: 'backend port out of range', toml: `${BACKEND}port = 65536\n`, key: 'backends[0].port', line: 3, message: /from 1 to 65535/ },
+    { name: 'negative weight', toml: `${BACKEND}weight = -1\n`, key: 'backends[0].weight', line: 3, message: /from 0 to/ },
+    { name: 'bad role', toml: `${BACKEND}role = "master"\n`, key: 'backends[0].role', line: 3, message: /"auto", "primary", "standby"/ },
+    { name: 'backends as a table', toml: '[backends]\nhost = "a"\n', key: 'backends', line: 1, message: /array of tables/ },
+    { name: 'inline backend array', toml: 'a_ = 1\nbackends = [{ host = "a", port = 0 }]\n', key: 'backends[0].port', line: 2, message: /from 1 to 65535/ },
+    { name: 'database not a table', toml: 'databases.app = 5\n', key: 'databases.app', line: 1, message: /must be a table, got an integer/ },
+    { name: 'dotted database key', toml: '\ndatabases.app.pool_size = -1\n', key: 'databases.app.pool_size', line: 2, message: /from 1 to/ },
+    { name: 'fallback database', toml: '[databases."*"]\n\npool_mode = "x"\n', key: 'databases."*".pool_mode', line: 3, message: /one of/ },
+    { name: 'unknown database key', toml: '[databases.app]\nhost = "x"\n', key: 'databases.app.host', line: 2, message: /unknown key/ },
+    { name: 'after a multi-line string', toml: 'server_reset_query = """\nfoo = 1\n"""\nbad_key = 1\n', key: 'bad_key', line: 4, message: /unknown key/ },
+    { name: 'TOML syntax error', toml: 'pool_mode = "session"\nlisten_port = [5432,\n', key: '', line: 3, message: /^invalid TOML/ },
+    { name: 'duplicate key (TOML error)', toml: 'pool_mode = "session"\npool_mode = "session"\n', key: '', line: 2, message: /^invalid TOML/ },
+  ];
+  for (const { name, toml, key, line, message } of cases) {
+    test(name, () => {
+      const problem = findProblem(problemsOf(() => parseConfig(toml, 'test.toml')), key);
+      assert.equal(problem.line, line);
+      assert.match(problem.message, message);
+    });
+  }
+
+  test('every problem is reported at once, in line order, and named in the message', () => {
+    const toml = 'pool_mode = "x"\ndefault_pool_size = 0\n[[backends]]\nhots = "a"\n';
+    let error: unknown;
+    try {
+      parseConfig(toml, 'pgtide.toml');
+    } catch (caught) {
+      error = caught;
+    }
+    assert.ok(error instanceof ConfigError);
+    assert.deepEqual(
+      error.problems.map((p) => [p.line, p.key]),
+      [
+        [1, 'pool_mode'],
+        [2, 'default_pool_size'],
+        [3, 'backends[0]'],
+        [4, 'backends[0].hots'],
+      ],
+    );
+    assert.equal(error.source, 'pgtide.toml');
+    assert.match(error.message, /^pgtide.toml: 4 problems\n/);
+    assert.match(error.message, /line 4: backends\[0\]\.hots: unknown key; did you mean "host"\?/);
+  });
+});
+
+describe('port lists', () => {
+  const cases: [string, number[]][] = [
+    ['5433', [5433]],
+    ['[5433, 6000]', [5433, 6000]],
+    ['"5427-5430"', [5427, 5428, 5429, 5430]],
+    ['"6000"', [6000]],
+    ['["5427-5428", 6000, "7000 - 7001"]', [5427, 5428, 6000, 7000, 7001]],
+  ];
+  for (const [value, expected] of cases) {
+    test(`listen_port = ${value}`, () => {
+      assert.deepEqual(parseConfig(`listen_port = ${value}\n`).listen_port, expected);
+    });
+  }
+
+  test('listen_addr accepts a single address', () => {
+    assert.deepEqual(parseConfig('listen_addr = "*"\n').listen_addr, ['*']);
+  });
+});
+
+describe('backends, databases and users', () => {
+  test('backend defaults: port 5432, weight 1, role auto, name host:port', () => {
+    assert.deepEqual(parseConfig('[[backends]]\nhost = "db1"\n[[backends]]\nhost = "::1"\nport = 5433\n').backends, [
+      { name: 'db1:5432', host: 'db1', port: 5432, weight: 1, role: 'auto' },
+      { name: '[::1]:5433', host: '::1', port: 5433, weight: 1, role: 'auto' },
+    ]);
+  });
+
+  test('backend settings are kept', () => {
+    const [backend] = parseConfig(
+      '[[backends]]\nname = "p"\nhost = "h"\nport = 6432\nweight = 0.5\nrole = "primary"\nuser = "u"\npassword = "pw"\n',
+    ).backends;
+    assert.deepEqual(backend, { name: 'p', host: 'h', port: 6432, weight: 0.5, role: 'primary', user: 'u', password: 'pw' });
+  });
+
+  test('databases: dbname defaults to the name, overrides are kept', () => {
+    const config = parseConfig('[databases.app]\npool_size = 40\n[databases.rep]\ndbname = "analytics"\npool_mode = "session"\n');
+    assert.deepEqual({ ...config.databases['app'] }, { dbname: 'app', pool_size: 40 });
+    assert.deepEqual({ ...config.databases['rep'] }, { dbname: 'analytics', pool_mode: 'session' });
+  });
+
+  test('"*" is the fallback database; its dbname is the client\'s (empty)', () => {
+    const config = parseConfig('[databases."*"]\npool_size = 5\n');
+    assert.deepEqual({ ...config.databases['*'] }, { dbname: '', pool_size: 5 });
+  });
+
+  test('users: overrides are kept', () => {
+    const config = parseConfig('[users.batch]\npool_mode = "session"\npool_size = 3\nmax_user_connections = 10\n');
+    assert.deepEqual({ ...config.users['batch'] }, { pool_mode: 'session', pool_size: 3, max_user_connections: 10 });
+  });
+});
+
+describe('cross-field validation', () => {
+  const cases: { name: string; toml: string; key: string; line: number | undefined; message: RegExp }[] = [
+    { name: 'no backend', toml: 'pool_mode = "session"\n', key: 'backends', line: undefined, message: /no backend servers are configured/ },
+    { name: 'duplicate backend name', toml: `${BACKEND}name = "a"\n[[backends]]\nhost = "db2"\nname = "a"\n`, key: 'backends[1].name', line: 6, message: /used by an earlier backend/ },
+    { name: 'duplicate backend address', toml: `${BACKEND}${BACKEND}`, key: 'backends[1].host', line: 4, message: /db1:5432 is listed by an earlier backend/ },
+    { name: 'client TLS without key', toml: `client_tls_sslmode = "require"\nclient_tls_cert_file = "c"\n${BACKEND}`, key: 'client_tls_sslmode', line: 1, message: /needs client_tls_key_file/ },
+    { name: 'client verify without CA', toml: `client_tls_sslmode = "verify-ca"\nclient_tls_cert_file = "c"\nclient_tls_key_file = "k"\n${BACKEND}`, key: 'client_tls_sslmode', line: 1, message: /needs client_tls_ca_file/ },
+    { name: 'server verify without CA', toml: `\nserver_tls_sslmode = "verify-full"\n${BACKEND}`, key: 'server_tls_sslmode', line: 2, message: /needs server_tls_ca_file/ },
+    { name: 'server cert without key', toml: `server_tls_cert_file = "c"\n${BACKEND}`, key: 'server_tls_key_file', line: undefined, message: /needed as well/ },
+    { name: 'min pool above pool', toml: `min_pool_size = 30\n${BACKEND}`, key: 'min_pool_size', line: 1, message: /exceeds default_pool_size/ },
+    { name: 'database min pool above its pool', toml: `${BACKEND}[databases.app]\npool_size = 2\nmin_pool_size = 3\n`, key: 'databases.app.min_pool_size', line: 5, message: /exceeds the pool size \(2\)/ },
+    { name: 'nothing to listen on', toml: `listen_addr = []\n${BACKEND}`, key: 'listen_addr', line: 1, message: /accept no clients/ },
+  ];
+  for (const { name, toml, key, line, message } of cases) {
+    test(name, () => {
+      assert.doesNotThrow(() => parseConfig(toml), 'a cross-field problem is not a parse problem');
+      const problem = findProblem(problemsOf(() => loadConfig(writeConfig(toml), {})), key);
+      assert.equal(problem.line, line);
+      assert.match(problem.message, message);
+      findProblem(problemsOf(() => validateConfig(parseConfig(toml))), key);
+    });
+  }
+
+  test('a unix socket alone is enough to listen on', () => {
+    assert.doesNotThrow(() => loadConfig(writeConfig(`listen_addr = []\nunix_socket_dir = "/tmp"\n${BACKEND}`), {}));
+  });
+
+  test('validateConfig re-checks single fields of a Config built in code', () => {
+    const config: Config = { ...parseConfig(BACKEND), default_pool_size: 0, listen_port: [5432, 5432] };
+    const problems = problemsOf(() => validateConfig(config));
+    findProblem(problems, 'default_pool_size');
+    findProblem(problems, 'listen_port');
+  });
+});
+
+describe('environment overrides', () => {
+  const cases: { name: string; env: NodeJS.ProcessEnv; expect: Partial<Config> }[] = [
+    { name: 'INSTANCE_NAME', env: { INSTANCE_NAME: 'pool7' }, expect: { instance_name: 'pool7' } },
+    { name: 'PGTIDE_ wins over INSTANCE_NAME', env: { INSTANCE_NAME: 'a', PGTIDE_INSTANCE_NAME: 'b' }, expect: { instance_name: 'b' } },
+    { name: 'port list', env: { PGTIDE_LISTEN_PORT: '5427,5428' }, expect: { listen_port: [5427, 5428] } },
+    { name: 'port range', env: { PGTIDE_LISTEN_PORT: '5427-5429, 6000' }, expect: { listen_port: [5427, 5428, 5429, 6000] } },
+    { name: 'address list', env: { PGTIDE_LISTEN_ADDR: '0.0.0.0, ::' }, expect: { listen_addr: ['0.0.0.0', '::'] } },
+    { name: 'enum', env: { PGTIDE_POOL_MODE: 'session' }, expect: { pool_mode: 'session' } },
+    { name: 'fractional duration', env: { PGTIDE_QUERY_TIMEOUT: '2.5' }, expect: { query_timeout: 2.5 } },
+    { name: 'integer', env: { PGTIDE_DEFAULT_POOL_SIZE: ' 50 ' }, expect: { default_pool_size: 50 } },
+    { name: 'string', env: { PGTIDE_SERVER_RESET_QUERY: '' }, expect: { server_reset_query: '' } },
+    { name: 'on', env: { PGTIDE_SERVER_RESET_QUERY_ALWAYS: 'on' }, expect: { server_reset_query_always: true } },
+    { name: 'true', env: { PGTIDE_SERVER_RESET_QUERY_ALWAYS: 'TRUE' }, expect: { server_reset_query_always: true } },
+    { name: '1', env: { PGTIDE_SERVER_RESET_QUERY_ALWAYS: '1' }, expect: { server_reset_query_always: true } },
+    { name: 'off', env: { PGTIDE_TCP_KEEPALIVE: 'off' }, expect: { tcp_keepalive: false } },
+    { name: 'false', env: { PGTIDE_TCP_KEEPALIVE: 'false' }, expect: { tcp_keepalive: false } },
+    { name: '0', env: { PGTIDE_TCP_KEEPALIVE: '0' }, expect: { tcp_keepalive: false } },
+    {
+      name: 'backends',
+      env: { PGTIDE_BACKENDS: 'db1, db2:5433,[::1]:6432' },
+      expect: {
+        backends: [
+          { name: 'db1:5432', host: 'db1', port: 5432, weight: 1, role: 'auto' },
+          { name: 'db2:5433', host: 'db2', port: 5433, weight: 1, role: 'auto' },
+          { name: '[::1]:6432', host: '::1', port: 6432, weight: 1, role: 'auto' },
+        ],
+      },
+    },
+    { name: 'other variables are ignored', env: { HOME: '/root', PGHOST: 'x' }, expect: {} },
+  ];
+  for (const { name, env, expect } of cases) {
+    test(name, () => {
+      assert.deepEqual(applyEnv(defaultConfig(), env), { ...defaultConfig(), ...expect });
+    });
+  }
+
+  const problems: { name: string; env: NodeJS.ProcessEnv; key: string; message: RegExp }[] = [
+    { name: 'unknown variable', env: { PGTIDE_FOO: '1' }, key: 'PGTIDE_FOO', message: /unknown pgtide setting$/ },
+    { name: 'misspelt variable', env: { PGTIDE_LISTEN_PROT: '1' }, key: 'PGTIDE_LISTEN_PROT', message: /did you mean PGTIDE_LISTEN_PORT\?/ },
+    { name: 'bad boolean', env: { PGTIDE_TCP_KEEPALIVE: 'maybe' }, key: 'PGTIDE_TCP_KEEPALIVE', message: /on\/off/ },
+    { name: 'not a number', env: { PGTIDE_DEFAULT_POOL_SIZE: '20x' }, key: 'PGTIDE_DEFAULT_POOL_SIZE', message: /must be a number/ },
+    { name: 'number out of range', env: { PGTIDE_MAX_PACKET_SIZE: '10' }, key: 'PGTIDE_MAX_PACKET_SIZE', message: /from 1024/ },
+    { name: 'bad port', env: { PGTIDE_LISTEN_PORT: '5432,abc' }, key: 'PGTIDE_LISTEN_PORT', message: /got "abc"/ },
+    { name: 'bad enum', env: { PGTIDE_LOG_LEVEL: 'loud' }, key: 'PGTIDE_LOG_LEVEL', message: /one of/ },
+    { name: 'tables cannot come from the environment', env: { PGTIDE_DATABASES: 'x' }, key: 'PGTIDE_DATABASES', message: /cannot be set from the environment/ },
+    { name: 'bad backend entry', env: { PGTIDE_BACKENDS: 'db1:99999' }, key: 'PGTIDE_BACKENDS', message: /from 1 to 65535/ },
+    { name: 'empty instance name', env: { INSTANCE_NAME: '' }, key: 'INSTANCE_NAME', message: /must not be empty/ },
+  ];
+  for (const { name, env, key, message } of problems) {
+    test(`problem: ${name}`, () => {
+      const problem = findProblem(problemsOf(() => applyEnv(defaultConfig(), env)), key);
+      assert.equal(problem.line, undefined);
+      assert.match(problem.message, message);
+    });
+  }
+
+  test('the environment overrides the file', () => {
+    const path = writeConfig(`listen_port = 6000\npool_mode = "session"\n${BACKEND}`);
+    const config = loadConfig(path, { PGTIDE_LISTEN_PORT: '7000-7001', INSTANCE_NAME: 'p9' });
+    assert.deepEqual(config.listen_port, [7000, 7001]);
+    assert.equal(config.pool_mode, 'session');
+    assert.equal(config.instance_name, 'p9');
+  });
+
+  test('a cross-field problem caused by the environment points at no line', () => {
+    const path = writeConfig(`min_pool_size = 5\n${BACKEND}`);
+    const problem = findProblem(problemsOf(() => loadConfig(path, { PGTIDE_MIN_POOL_SIZE: '50' })), 'min_pool_size');
+    assert.equal(problem.line, undefined);
+  });
+
+  test('file and environment problems are reported together', () => {
+    const path = writeConfig('pool_mode = "x"\n');
+    const problems = problemsOf(() => loadConfig(path, { PGTIDE_FOO: '1' }));
+    assert.deepEqual(problems.map((p) => p.key), ['pool_mode', 'PGTIDE_FOO']);
+  });
+
+  test('without a file, the environment alone can configure pgtide', () => {
+    const config = loadConfig(undefined, { PGTIDE_BACKENDS: 'db1', PGTIDE_LISTEN_PORT: '6432' });
+    assert.equal(config.backends[0]?.host, 'db1');
+    assert.deepEqual(config.listen_port, [6432]);
+  });
+});
+
+describe('files', () => {
+  test('the example file loads: one primary and two standbys', () => {
+    const config = loadConfig(EXAMPLE, {});
+    assert.deepEqual(
+      config.backends.map((b) => [b.name, b.role]),
+      [
+        ['primary', 'primary'],
+        ['standby1', 'standby'],
+        ['standby2', 'standby'],
+      ],
+    );
+    assert.equal(config.databases['reporting']?.dbname, 'analytics');
+  });
+
+  test('the example in docs/configuration.md says what the example file says', () => {
+    const example = /```toml\n([\s\S]*?)```/.exec(readFileSync(DOCS, 'utf8'));
+    assert.ok(example, 'no toml block in the docs');
+    assert.deepEqual(parseConfig(example[1]!), loadConfig(EXAMPLE, {}));
+  });
+
+  test('a missing file is a ConfigError naming it', () => {
+    const missing = join(scratch, 'absent.toml');
+    assert.throws(() => loadConfig(missing, {}), (error: unknown) => error instanceof ConfigError && error.source === missing && /cannot read/.test(error.message));
+  });
+});
+
+describe('secrets stay out of error text', () => {
+  const secret = 's3cr3t-pa55';
+  const cases: [string, string][] = [
+    ['misspelt password key', `[[backends]]\nhost = "a"\npasword = "${secret}"\n`],
+    ['password of the wrong type', `[[backends]]\nhost = "a"\npassword = ["${secret}"]\n`],
+    ['password with a NUL', `[databases.app]\npassword = "${secret}\\u0000"\n`],
+    ['syntax error on the password line', `[[backends]]\nhost = "a"\npassword = "${secret}\n`],
+    ['syntax error after the password line', `[[backends]]\npassword = "${secret}"\nhost = = 1\n`],
+    ['unknown table holding a password', `[backend]\npassword = "${secret}"\n`],
+  ];
+  for (const [name, toml] of cases) {
+    test(name, () => {
+      let error: unknown;
+      try {
+        loadConfig(writeConfig(toml), {});
+      } catch (caught) {
+        error = caught;
+      }
+      assert.ok(error instanceof ConfigError);
+      assert.ok(!error.message.includes(secret), error.message);
+      assert.ok(!JSON.stringify(error.problems).includes(secret));
+    });
+  }
+});
