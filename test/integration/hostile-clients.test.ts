@@ -1,0 +1,126 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import pg from 'pg';
+import { currentTopology } from '../support/topology.js';
+import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { firstError, int32, rawConnect, rawExchange, startupPacket } from '../support/raw-client.js';
+
+const t = currentTopology();
+
+describe('bad input from clients', { timeout: 60_000 }, () => {
+  let p: RunningPgtide;
+  before(async () => {
+    p = await startPgtide(t, { client_login_timeout: 2, max_packet_size: 65536 });
+  });
+  after(() => p.stop());
+
+  /** After every hostile exchange a normal client must still connect and query within 1 s. */
+  async function stillServes(): Promise<void> {
+    const started = Date.now();
+    const c = new pg.Client(p.pgConfig());
+    await c.connect();
+    assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+    await c.end();
+    assert.ok(Date.now() - started < 1000, `a normal client needed ${Date.now() - started} ms`);
+  }
+
+  const cases: [string, Buffer[], string][] = [
+    ['garbage bytes (an HTTP request)', [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')], '08P01'],
+    ['an absurd startup length', [Buffer.concat([int32(0x7fffffff), int32(196608)])], '08P01'],
+    ['a negative startup length', [Buffer.concat([int32(0xffffffff), int32(196608)])], '08P01'],
+    ['a startup length below the minimum', [Buffer.concat([int32(4), int32(196608)])], '08P01'],
+    ['an unknown protocol version', [Buffer.concat([int32(8), int32(0x00040000)])], '08P01'],
+    ['a PasswordMessage before the startup packet', [Buffer.concat([Buffer.from('p'), int32(9), Buffer.from('pass\0')])], '08P01'],
+    ['a startup packet without a user', [startupPacket({ database: 'x' })], '28000'],
+    ['startup parameters without the final NUL', [Buffer.concat([int32(16), int32(196608), Buffer.from('user\0x\0z')])], '08P01'],
+    ['SSLRequest followed by plaintext in the same packet', [Buffer.concat([int32(8), int32(80877103), startupPacket({ user: 'x' })])], '08P01'],
+  ];
+  for (const [name, chunks, code] of cases) {
+    test(`${name}: a clean ${code} error and close`, async () => {
+      const out = await rawExchange(p.port, chunks);
+      assert.ok(out.closed, 'pgtide must close the connection');
+      assert.equal(out.error?.code, code, `got ${JSON.stringify(out.error)}`);
+      assert.equal(out.error?.severity, 'FATAL');
+      await stillServes();
+    });
+  }
+
+  test('a second StartupMessage during authentication is a protocol violation', async () => {
+    const out = await rawExchange(p.port, [startupPacket({ user: t.scramUser.user, database: t.database }), startupPacket({ user: 'postgres' })]);
+    assert.ok(out.closed);
+    // The first message is the SASL request; the error follows it.
+    assert.equal(out.received[0], 0x52);
+    const saslLen = out.received.readUInt32BE(1);
+    assert.equal(firstError(out.received, 1 + saslLen)?.code, '08P01');
+    await stillServes();
+  });
+
+  test('a SASLInitialResponse with a 0xFFFFFFFF data length is refused', async () => {
+    const body = Buffer.concat([Buffer.from('SCRAM-SHA-256\0'), int32(0xffffffff), Buffer.from('n,,n=,r=abc')]);
+    const sasl = Buffer.concat([Buffer.from('p'), int32(body.length + 4), body]);
+    const out = await rawExchange(p.port, [startupPacket({ user: t.scramUser.user, database: t.database }), sasl]);
+    assert.ok(out.closed);
+    const saslLen = out.received.readUInt32BE(1);
+    assert.equal(firstError(out.received, 1 + saslLen)?.code, '08P01');
+    await stillServes();
+  });
+
+  test('a message longer than max_packet_size after login is refused', async () => {
+    const c = new pg.Client(p.pgConfig());
+    const errors: { code?: string }[] = [];
+    c.on('error', (e) => errors.push(e as { code?: string }));
+    await c.connect();
+    await assert.rejects(c.query(`SELECT '${'x'.repeat(70_000)}'`));
+    await stillServes();
+  });
+
+  test('a truncated startup packet is closed at client_login_timeout', async () => {
+    const started = Date.now();
+    const out = await rawExchange(p.port, [Buffer.concat([int32(100), int32(196608), Buffer.from('user\0')])], 5000);
+    assert.ok(out.closed);
+    assert.equal(out.error?.code, '08P01');
+    assert.match(out.error?.message ?? '', /client_login_timeout/);
+    assert.ok(Date.now() - started < 4000);
+    await stillServes();
+  });
+
+  test('1000 silent connections neither lock out nor slow down a normal client', async () => {
+    const silent: net.Socket[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const s = await rawConnect(p.port);
+      s.on('error', () => {});
+      silent.push(s);
+    }
+    await stillServes();
+    for (const s of silent) s.destroy();
+  });
+});
+
+describe('login flood protection', { timeout: 30_000 }, () => {
+  test('beyond max_login_clients the oldest unfinished login is dropped, not the newcomer', async () => {
+    const p = await startPgtide(t, { max_login_clients: 10 });
+    try {
+      const silent: net.Socket[] = [];
+      const closed: boolean[] = [];
+      for (let i = 0; i < 20; i++) {
+        const s = await rawConnect(p.port);
+        s.on('error', () => {});
+        closed.push(false);
+        s.on('close', () => (closed[i] = true));
+        s.resume();
+        silent.push(s);
+      }
+      const c = new pg.Client(p.pgConfig());
+      await c.connect();
+      assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+      await c.end();
+      await new Promise((r) => setTimeout(r, 100));
+      assert.ok(closed.slice(0, 10).every(Boolean), 'the ten oldest silent sockets should have been dropped');
+      assert.ok(!closed[19], 'the newest silent socket should still be open');
+      for (const s of silent) s.destroy();
+    } finally {
+      await p.stop();
+    }
+  });
+});

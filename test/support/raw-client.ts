@@ -1,0 +1,70 @@
+// A socket that speaks raw bytes to pgtide, for inputs no real driver would send.
+import net from 'node:net';
+import { decodeErrorFields, type ErrorFields } from '../../src/protocol/backend.js';
+
+export interface RawOutcome {
+  /** Every byte pgtide sent before closing (or before the wait ended). */
+  received: Buffer;
+  closed: boolean;
+  /** The first ErrorResponse pgtide sent, if any. */
+  error: ErrorFields | null;
+}
+
+export function rawConnect(port: number, host = '127.0.0.1'): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Send the chunks (with a pause between them) and collect the answer until close or `waitMs`. */
+export async function rawExchange(port: number, chunks: Buffer[], waitMs = 2000): Promise<RawOutcome> {
+  const socket = await rawConnect(port);
+  const parts: Buffer[] = [];
+  let closed = false;
+  socket.on('data', (d) => parts.push(d));
+  socket.on('error', () => {});
+  const done = new Promise<void>((resolve) => {
+    socket.on('close', () => {
+      closed = true;
+      resolve();
+    });
+    setTimeout(resolve, waitMs);
+  });
+  for (const chunk of chunks) {
+    if (!socket.writable) break;
+    socket.write(chunk);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await done;
+  socket.destroy();
+  const received = Buffer.concat(parts);
+  return { received, closed, error: firstError(received) };
+}
+
+/** The first ErrorResponse in a stream of typed messages starting at `off`. */
+export function firstError(bytes: Buffer, off = 0): ErrorFields | null {
+  while (off + 5 <= bytes.length) {
+    const type = bytes[off]!;
+    const len = bytes.readUInt32BE(off + 1);
+    if (type === 0x45) return decodeErrorFields(bytes.subarray(off + 5, off + 1 + len));
+    off += 1 + len;
+  }
+  return null;
+}
+
+export function int32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0);
+  return b;
+}
+
+/** A protocol 3.0 StartupMessage. */
+export function startupPacket(params: Record<string, string>): Buffer {
+  const body = Buffer.concat([
+    int32(196608),
+    ...Object.entries(params).map(([k, v]) => Buffer.from(`${k}\0${v}\0`)),
+    Buffer.from([0]),
+  ]);
+  return Buffer.concat([int32(body.length + 4), body]);
+}
