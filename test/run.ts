@@ -46,7 +46,15 @@ async function main(): Promise<number> {
     console.error(`run: ${describe(topology)} (${Date.now() - started} ms)`);
     child = spawn(
       process.execPath,
-      ['--test', '--test-timeout=120000', '--test-concurrency=1', ...files],
+      [
+        '--test',
+        '--test-timeout=120000',
+        // One file at a time: every file shares the topology, and some stop or restart nodes.
+        '--test-concurrency=1',
+        // A handle leaked by one file (a socket, a timer) must not hang the whole run forever.
+        '--test-force-exit',
+        ...files,
+      ],
       { stdio: 'inherit', env: { ...process.env, PGTIDE_TEST_TOPOLOGY: topologyFile(topology) } },
     );
     return await new Promise<number>((resolveExit, reject) => {

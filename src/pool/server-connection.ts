@@ -50,6 +50,9 @@ export interface ServerPeer {
   onServerLost(reason: string): void;
   /** The server's write buffer emptied: the peer may resume reading its client. */
   onServerDrain(): void;
+  /** The server entered COPY IN: returns how many Syncs it sent since the Execute that
+   * started it (the server ignores them) and stops counting Syncs until CopyDone/CopyFail. */
+  onServerCopyIn(): number;
 }
 
 /** The pool that owns a server connection. */
@@ -215,6 +218,8 @@ export class ServerConnection implements MessageSink {
           this.trackParameter(body);
         } else if (type === G || type === W) {
           this.copyIn = true;
+          // The server ignores Syncs during COPY IN, so those already sent are no sync points.
+          if (this.peer) this.pending -= this.peer.onServerCopyIn();
         }
         return true;
     }

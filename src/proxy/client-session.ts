@@ -15,9 +15,10 @@ const enum State { Startup, Tls, Auth, Login, Ready, Waiting, Linked, Closed }
 
 // During login every message is looked at: only password-family ('p') messages are legal.
 const AUTH_TYPES = new Uint8Array(256).fill(1);
-// Sync points (Query, Sync), the end of a COPY IN (CopyDone, CopyFail) and Terminate.
-const QUERY_TYPES = collectTable('QScfX');
-const Q = 0x51, Sy = 0x53, X = 0x58, P = 0x70;
+// Sync points (Query, Sync), Execute (which may start a COPY IN), the end of a COPY IN
+// (CopyDone, CopyFail) and Terminate.
+const QUERY_TYPES = collectTable('QSEcfX');
+const Q = 0x51, Sy = 0x53, X = 0x58, P = 0x70, Ex = 0x45, CopyDone = 0x63, CopyFail = 0x66;
 const IDLE = 0x49;
 
 /**
@@ -55,6 +56,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private syncEnd = -1;
   private terminateAt = -1;
   private clientPaused = false;
+  // COPY IN bookkeeping: see onServerCopyIn.
+  private copying = false;
+  private syncsSinceExecute = 0;
   private serverPaused = false;
 
   constructor(socket: net.Socket, private readonly ctx: ProxyContext, readonly remote: string) {
@@ -142,17 +146,43 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       else this.onAuthStep(this.auth!.onPasswordMessage(body));
       return this.state === State.Auth;
     }
-    if (type === Q || type === Sy) {
-      if (this.server) this.server.pending++;
-      else this.queuedSyncs++;
-      this.syncEnd = end;
-    } else if (type === X) {
-      this.terminateAt = end - 5 - body.length;
-      return false;
-    } else {
-      this.syncEnd = end;
+    switch (type) {
+      case Sy:
+        // The server ignores Sync during COPY IN: it is no sync point then.
+        if (this.copying) break;
+        this.syncsSinceExecute++;
+        this.countSyncPoint(end);
+        break;
+      case Q:
+        this.syncsSinceExecute = 0;
+        this.countSyncPoint(end);
+        break;
+      case Ex:
+        this.syncsSinceExecute = 0;
+        break;
+      case CopyDone:
+      case CopyFail:
+        this.copying = false;
+        this.syncEnd = end;
+        break;
+      case X:
+        this.terminateAt = end - 5 - body.length;
+        return false;
     }
     return true;
+  }
+
+  private countSyncPoint(end: number): void {
+    if (this.server) this.server.pending++;
+    else this.queuedSyncs++;
+    this.syncEnd = end;
+  }
+
+  onServerCopyIn(): number {
+    this.copying = true;
+    const ignored = this.syncsSinceExecute;
+    this.syncsSinceExecute = 0;
+    return ignored;
   }
 
   private acquire(): void {

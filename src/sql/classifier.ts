@@ -88,7 +88,9 @@ export class Classifier {
     lx.reset(buf, start, end);
     this.usedTier2 = false;
     const hint = lx.readLeadingHint();
-    const results: Classification[] = [];
+    // Most Queries hold one statement: keep it out of an array.
+    let first: Classification | undefined;
+    let all: Classification[] | undefined;
     let tok = lx.next();
     for (;;) {
       while (tok === Tok.Semicolon) {
@@ -102,13 +104,15 @@ export class Classifier {
       tok = analyzeStatement(lx, d, tok, 0);
       if (tok === Tok.Error) return this.done(invalid(lx.error!), hint);
       if (tok === Tok.RParen) return this.done(invalid('unbalanced parentheses'), hint);
-      results.push(this.finish(d, buf, stmtStart, tok === Tok.Semicolon ? lx.tokStart : end));
+      const c = this.finish(d, buf, stmtStart, tok === Tok.Semicolon ? lx.tokStart : end);
+      if (first === undefined) first = c;
+      else (all ??= [first]).push(c);
     }
     if (lx.backslashQuote) {
       // With standard_conforming_strings = off the server would split this text differently.
       return this.done(invalid('string literal ends in a backslash; routed to the primary'), hint);
     }
-    return this.done(combine(results), hint);
+    return this.done(all ? combine(all) : first ?? plain('empty', 'read'), hint);
   }
 
   /** Forgets cached tier-2 results (e.g. after a schema change that matters to callers). */
@@ -206,8 +210,6 @@ function invalid(error: string): Classification {
 }
 
 function combine(results: readonly Classification[]): Classification {
-  if (results.length === 0) return plain('empty', 'read');
-  if (results.length === 1) return results[0]!;
   let functions: string[] | undefined;
   for (const r of results) {
     for (const f of r.functions ?? []) if (!functions?.includes(f)) (functions ??= []).push(f);

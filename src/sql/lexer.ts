@@ -34,21 +34,36 @@ export const enum StringForm {
 const SLASH = 0x2f, STAR = 0x2a, DASH = 0x2d, QUOTE = 0x27, DQUOTE = 0x22, DOLLAR = 0x24;
 const BACKSLASH = 0x5c, COLON = 0x3a, LF = 0x0a, AMP = 0x26;
 
+const SPACE = 1, IDENT_START = 2, IDENT = 4, DIGIT = 8;
+
+/** Byte classes from scan.l, as a table: the lexer's inner loops test one byte per step. */
+const CLASS = (() => {
+  const t = new Uint8Array(256);
+  for (const b of [0x20, 0x09, 0x0a, 0x0b, 0x0c, 0x0d]) t[b] = SPACE;
+  for (let b = 0; b < 256; b++) {
+    // Any byte >= 0x80 is part of an identifier (ident_start includes \200-\377).
+    const letter = (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) || b === 0x5f || b >= 0x80;
+    if (letter) t[b] = IDENT_START | IDENT;
+    if (b >= 0x30 && b <= 0x39) t[b] = DIGIT | IDENT;
+  }
+  t[DOLLAR] = IDENT;
+  return t;
+})();
+
 function isSpace(b: number): boolean {
-  return b === 0x20 || (b >= 0x09 && b <= 0x0d);
+  return (CLASS[b]! & SPACE) !== 0;
 }
 
-// Any byte >= 0x80 is part of an identifier (scan.l: ident_start includes \200-\377).
 function isIdentStart(b: number): boolean {
-  return (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) || b === 0x5f || b >= 0x80;
+  return (CLASS[b]! & IDENT_START) !== 0;
 }
 
 function isIdentChar(b: number): boolean {
-  return isIdentStart(b) || (b >= 0x30 && b <= 0x39) || b === DOLLAR;
+  return (CLASS[b]! & IDENT) !== 0;
 }
 
 function isDigit(b: number): boolean {
-  return b >= 0x30 && b <= 0x39;
+  return (CLASS[b]! & DIGIT) !== 0;
 }
 
 function lower(b: number): number {
@@ -287,8 +302,8 @@ export class Lexer {
       if (c === BACKSLASH && backslashEscapes) {
         p += 2;
       } else if (c === QUOTE) {
+        if (form === StringForm.Plain) this.noteBackslashQuote(p);
         if (p + 1 < end && b[p + 1] === QUOTE) { p += 2; continue; }
-        if (!backslashEscapes && form === StringForm.Plain) this.noteBackslashQuote(p);
         this.stringForm = form;
         return this.emit(Tok.String, start, p + 1);
       } else {

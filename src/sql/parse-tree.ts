@@ -34,7 +34,7 @@ export function treeFacts(sql: string): TreeFacts {
     if (err instanceof SqlError) throw new SqlSyntaxError(err.message);
     throw err;
   }
-  const calls: string[] = [];
+  const calls: Array<{ name: string; location: number }> = [];
   let writes = false;
   // Iterative walk: a deeply nested tree must not exhaust the JS stack.
   const stack: unknown[] = [tree];
@@ -47,14 +47,16 @@ export function treeFacts(sql: string): TreeFacts {
     if (typeof node !== 'object' || node === null) continue;
     for (const [key, child] of Object.entries(node)) {
       if (WRITE_NODES.has(key)) writes = true;
-      if (key === 'FuncCall') calls.push(funcName(child));
+      if (key === 'FuncCall') calls.push(funcCall(child));
       if (typeof child === 'object' && child !== null) stack.push(child);
     }
   }
-  return { calls, writes };
+  // The walk visits children in reverse; report calls in source order.
+  calls.sort((a, b) => a.location - b.location);
+  return { calls: calls.map((c) => c.name), writes };
 }
 
-function funcName(funcCall: unknown): string {
-  const parts = (funcCall as { funcname?: Array<{ String?: { sval?: string } }> }).funcname ?? [];
-  return parts.map((p) => p.String?.sval ?? '').join('.');
+function funcCall(node: unknown): { name: string; location: number } {
+  const { funcname = [], location = 0 } = node as { funcname?: Array<{ String?: { sval?: string } }>; location?: number };
+  return { name: funcname.map((p) => p.String?.sval ?? '').join('.'), location };
 }

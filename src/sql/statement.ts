@@ -11,18 +11,21 @@ import { Lexer, Tok } from './lexer.js';
 /** Deeper nesting (EXPLAIN EXPLAIN ..., PREPARE ... AS EXPLAIN ...) is not valid SQL anyway. */
 const MAX_NESTING = 8;
 
-/** Words that precede '(' without being a function call: keywords, type names with modifiers. */
+/**
+ * Words that precede '(' without being a function call. Only reserved and
+ * column-name keywords: the grammar forbids them as function names, so this
+ * can never hide a call (unreserved ones like OVER, CUBE or LIKE can name a
+ * user's function and are left to the parser).
+ */
 const NOT_A_CALL = new Set([
-  'all', 'and', 'any', 'array', 'as', 'between', 'by', 'case', 'cast', 'coalesce', 'cube',
-  'distinct', 'else', 'except', 'exists', 'filter', 'from', 'greatest', 'group', 'grouping',
-  'having', 'ilike', 'in', 'intersect', 'is', 'join', 'lateral', 'least', 'like', 'limit',
-  'materialized', 'not', 'nullif', 'offset', 'on', 'only', 'or', 'over', 'overlaps',
-  'partition', 'rollup', 'row', 'rows', 'select', 'sets', 'similar', 'some', 'table', 'then',
-  'to', 'union', 'using', 'values', 'when', 'where', 'window', 'with', 'within', 'recursive',
-  'returning', 'order', 'treat', 'default',
+  'all', 'and', 'any', 'array', 'as', 'between', 'case', 'cast', 'coalesce', 'default',
+  'distinct', 'else', 'except', 'exists', 'from', 'greatest', 'group', 'grouping', 'having',
+  'in', 'intersect', 'lateral', 'least', 'limit', 'not', 'nullif', 'offset', 'on', 'only',
+  'or', 'order', 'returning', 'row', 'select', 'some', 'table', 'then', 'to', 'treat',
+  'union', 'using', 'values', 'when', 'where', 'window', 'with',
   // type names taking modifiers, as in CAST(x AS varchar(10)) or x::numeric(10, 2)
   'bit', 'char', 'character', 'dec', 'decimal', 'float', 'interval', 'nchar', 'numeric',
-  'time', 'timestamp', 'varchar', 'varying',
+  'time', 'timestamp', 'varchar',
 ]);
 
 /** Mutable per-statement result of tier 1; reused to keep the hot path allocation-free. */
@@ -216,6 +219,32 @@ function create(lx: Lexer, d: Draft, base: number): Tok {
   }
 }
 
+/** The words scanQuery reacts to. */
+const enum Kw { None, As, Delete, For, Global, Insert, Into, Key, Local, Merge, No, Recursive, Share, Temp, Update, With }
+
+/** Classifies the current Word by its first byte first: most words are none of these. */
+function queryKeyword(lx: Lexer): Kw {
+  const len = lx.tokEnd - lx.tokStart;
+  if (len < 2 || len > 9) return Kw.None;
+  switch (lx.buf[lx.tokStart]! | 0x20) {
+    case 0x61: return lx.is('as') ? Kw.As : Kw.None;
+    case 0x64: return lx.is('delete') ? Kw.Delete : Kw.None;
+    case 0x66: return lx.is('for') ? Kw.For : Kw.None;
+    case 0x67: return lx.is('global') ? Kw.Global : Kw.None;
+    case 0x69: return lx.is('into') ? Kw.Into : lx.is('insert') ? Kw.Insert : Kw.None;
+    case 0x6b: return lx.is('key') ? Kw.Key : Kw.None;
+    case 0x6c: return lx.is('local') ? Kw.Local : Kw.None;
+    case 0x6d: return lx.is('merge') ? Kw.Merge : Kw.None;
+    case 0x6e: return lx.is('no') ? Kw.No : Kw.None;
+    case 0x72: return lx.is('recursive') ? Kw.Recursive : Kw.None;
+    case 0x73: return lx.is('share') ? Kw.Share : Kw.None;
+    case 0x74: return lx.is('temp') || lx.is('temporary') ? Kw.Temp : Kw.None;
+    case 0x75: return lx.is('update') ? Kw.Update : Kw.None;
+    case 0x77: return lx.is('with') ? Kw.With : Kw.None;
+    default: return Kw.None;
+  }
+}
+
 /**
  * Scans a query (SELECT / VALUES / TABLE / WITH ...) to its end for what can
  * make it a write: locking clauses, INTO, data-modifying CTEs and calls.
@@ -225,23 +254,27 @@ function scanQuery(lx: Lexer, d: Draft, tok: Tok, base: number, kind: StatementK
   d.route = 'read';
   let prev = Tok.End, prev2 = Tok.End;
   let wordStart = -1, wordEnd = -1, qualStart = -1, qualEnd = -1;
-  let wordIsType = false, wordQualified = false, wordQualUnknown = false, prevWasAs = false;
+  let wordIsNameOrType = false, wordQualified = false, wordQualUnknown = false, prevIntroducesName = false;
   let afterFor = false, afterInto = false;
   while (!isEnd(lx, tok, base)) {
     if (tok === Tok.Word) {
-      if (afterFor && (lx.is('update') || lx.is('share') || lx.is('no') || lx.is('key'))) {
+      const kw = queryKeyword(lx);
+      if (afterFor && (kw === Kw.Update || kw === Kw.Share || kw === Kw.No || kw === Kw.Key)) {
         d.route = 'write'; // FOR UPDATE / SHARE / NO KEY UPDATE / KEY SHARE
-      } else if (lx.is('into')) {
+      } else if (kw === Kw.Into) {
         d.route = 'write'; // SELECT INTO creates a table
-      } else if (lx.is('insert') || lx.is('update') || lx.is('delete') || lx.is('merge')) {
+      } else if (kw === Kw.Insert || kw === Kw.Update || kw === Kw.Delete || kw === Kw.Merge) {
         d.route = 'write'; // a data-modifying CTE, or WITH ... INSERT
         d.kind = 'dml';
-      } else if (afterInto && (lx.is('temp') || lx.is('temporary') || lx.is('local') || lx.is('global'))) {
+      } else if (afterInto && (kw === Kw.Temp || kw === Kw.Local || kw === Kw.Global)) {
         d.sessionState ??= 'temp_table';
       }
-      afterFor = lx.is('for');
-      afterInto = lx.is('into');
-      wordIsType = prev === Tok.DoubleColon || (prev === Tok.Word && prevWasAs);
+      afterFor = kw === Kw.For || (afterFor && (kw === Kw.No || kw === Kw.Key));
+      afterInto = kw === Kw.Into;
+      // x::numeric(10, 2), CAST(x AS varchar(9)), AS alias(a, b), WITH [RECURSIVE] cte(a) AS,
+      // and after ')': f(x) alias(a, b), count(*) OVER (...), FILTER (...). A call
+      // never directly follows ')' in valid SQL.
+      wordIsNameOrType = prev === Tok.DoubleColon || prev === Tok.RParen || (prev === Tok.Word && prevIntroducesName);
       const qualifies = prev === Tok.Dot && prev2 === Tok.Word;
       // "schema".f(...), (expr).f(...) or a.b.c(...): only the parser can name the function.
       wordQualUnknown = prev === Tok.Dot && (!qualifies || wordQualified);
@@ -252,12 +285,12 @@ function scanQuery(lx: Lexer, d: Draft, tok: Tok, base: number, kind: StatementK
       wordQualified = qualifies;
       wordStart = lx.tokStart;
       wordEnd = lx.tokEnd;
-      prevWasAs = lx.is('as');
+      prevIntroducesName = kw === Kw.As || kw === Kw.With || kw === Kw.Recursive;
     } else {
       afterFor = afterInto = false;
       if (tok === Tok.LParen && prev === Tok.Word && wordQualUnknown) {
         d.uncertainCalls = true;
-      } else if (tok === Tok.LParen && prev === Tok.Word && !wordIsType) {
+      } else if (tok === Tok.LParen && prev === Tok.Word && !wordIsNameOrType) {
         const bare = lx.text(wordStart, wordEnd).toLowerCase();
         const name = wordQualified ? `${lx.text(qualStart, qualEnd).toLowerCase()}.${bare}` : bare;
         if (wordQualified || !NOT_A_CALL.has(name)) {

@@ -117,12 +117,16 @@ describe('shared topology', () => {
 
   it('stops and restarts a standby, which then catches up', async () => {
     const standby = t.standbys[1]!;
-    await stopNode(t, standby);
-    assert.equal(await acceptsTcp(standby), false);
     const table = `harness_restart_${process.pid}`;
-    await sqlOn(t.primary, `CREATE TABLE ${table} (id int)`);
-    await sqlOn(t.primary, `INSERT INTO ${table} VALUES (7)`);
-    await startNode(t, standby);
+    await stopNode(t, standby);
+    try {
+      assert.equal(await acceptsTcp(standby), false);
+      await sqlOn(t.primary, `CREATE TABLE ${table} (id int)`);
+      await sqlOn(t.primary, `INSERT INTO ${table} VALUES (7)`);
+    } finally {
+      await startNode(t, standby); // later test files rely on both standbys
+    }
+    assert.equal(await acceptsTcp(standby), true);
     assert.equal(await inRecovery(standby), true);
     await waitForRow(standby, table, 7);
     await sqlOn(t.primary, `DROP TABLE ${table}`);

@@ -4,6 +4,7 @@ import pg from 'pg';
 import postgres from 'postgres';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { psql } from '../support/psql.js';
 
 const t = currentTopology();
 
@@ -107,12 +108,15 @@ describe('transaction pooling', { timeout: 60_000 }, () => {
 
   test('cancelling pg_sleep(10) ends within 1 s with 57014', async () => {
     const sql = postgres({ ...p.pgConfig(), username: t.scramUser.user, max: 1 } as postgres.Options<{}>);
+    // Connect first: postgres.js answers a cancel of a query it has not sent yet by itself.
+    await sql`SELECT 1`;
     const started = Date.now();
     const q = sql`SELECT pg_catalog.pg_sleep(10)`;
     const outcome = q.then(() => null, (err: { code?: string }) => err);
     setTimeout(() => q.cancel(), 200);
     const err = await outcome;
     assert.equal(err?.code, '57014');
+    assert.match(String((err as { message?: string }).message), /canceling statement due to user request/);
     assert.ok(Date.now() - started < 1200, `took ${Date.now() - started} ms`);
     const [after] = await sql`SELECT 1 AS one`;
     assert.equal(after!.one, 1);
@@ -148,13 +152,36 @@ describe('transaction pooling', { timeout: 60_000 }, () => {
     const [count] = await sql`SELECT count(*)::int AS n, sum(id)::bigint AS s FROM copy_rows`;
     assert.equal(count!.n, 100_000);
     assert.equal(BigInt(count!.s), 5_000_050_000n);
-    const readable = await sql`COPY copy_rows TO STDOUT`.readable();
-    let out = '';
-    for await (const chunk of readable) out += String(chunk);
+    await sql.end();
+    // COPY OUT through psql: postgres.js hangs on the next query after a COPY TO readable,
+    // even directly against PostgreSQL.
+    const out = await psql(t, { host: p.host, port: p.port }, 'COPY copy_rows TO STDOUT');
     assert.equal(out.split('\n').filter(Boolean).length, 100_000);
     assert.ok(out.includes('99999\trow-99999\n'));
-    await sql`DROP TABLE copy_rows`;
-    await sql.end();
+    await sqlOn(t.primary, 'DROP TABLE copy_rows');
+  });
+
+  test('psql runs a multi-statement script through pgtide', async () => {
+    const out = await psql(t, { host: p.host, port: p.port }, 'SELECT 6 * 7; SELECT current_user;');
+    assert.deepEqual(out.trim().split('\n'), ['42', t.scramUser.user]);
+  });
+
+  test('a server lost mid-query gives the client 08006 and the pool replaces it', async () => {
+    const c = new pg.Client(p.pgConfig());
+    const errors: { code?: string }[] = [];
+    c.on('error', (e) => errors.push(e as { code?: string }));
+    await c.connect();
+    const running = c.query('SELECT pg_catalog.pg_sleep(5)').then(() => null, (e: { code?: string }) => e);
+    await new Promise((r) => setTimeout(r, 100));
+    const session = [...p.pgtide.context.clients].find((s) => s.server);
+    assert.ok(session?.server, 'the sleeping client should hold a server');
+    session.server.socket.destroy();
+    const err = await running;
+    assert.equal(err?.code, '08006');
+    const next = new pg.Client(p.pgConfig());
+    await next.connect();
+    assert.equal((await next.query('SELECT 5 AS five')).rows[0].five, 5);
+    await next.end();
   });
 
   test('server errors and notices reach the client unchanged', async () => {

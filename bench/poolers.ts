@@ -1,0 +1,114 @@
+// The two poolers under test, each a separate process (so that its CPU time can be read from
+// /proc), configured alike: transaction pooling, 20 server connections, SCRAM for clients.
+import { chown, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { OsUser } from '../test/support/server-user.js';
+import type { PgNode, Topology } from '../test/support/topology.js';
+import { startService, type Service } from './processes.js';
+
+export const POOL_SIZE = 20;
+const MAX_CLIENT_CONN = 1000;
+/** Both poolers take the same client authentication, so neither saves work the other does. */
+export const AUTH_TYPE = 'scram-sha-256';
+
+export interface PoolerSetup {
+  topology: Topology;
+  /** A scratch directory for configuration files and logs. */
+  dir: string;
+  /** PgBouncer-format user list, read by both poolers. */
+  authFile: string;
+  port: number;
+}
+
+export interface PgtideOptions {
+  /** Standbys to add as read backends (PgBouncer always gets the primary only). */
+  standbys: PgNode[];
+  /** Where to write a V8 CPU profile of pgtide on exit; undefined: no profile. */
+  cpuProfileDir: string | undefined;
+}
+
+export async function startPgtide(setup: PoolerSetup, opts: PgtideOptions): Promise<Service> {
+  const { topology: t } = setup;
+  const configFile = join(setup.dir, 'pgtide.toml');
+  await writeFile(configFile, [
+    `listen_addr = ["127.0.0.1"]`,
+    `listen_port = [${setup.port}]`,
+    `auth_type = ${tomlString(AUTH_TYPE)}`,
+    `auth_file = ${tomlString(setup.authFile)}`,
+    `pool_mode = "transaction"`,
+    `default_pool_size = ${POOL_SIZE}`,
+    `max_client_conn = ${MAX_CLIENT_CONN}`,
+    `server_tls_sslmode = "disable"`,
+    `log_level = "warn"`,
+    `log_connections = false`,
+    `log_disconnections = false`,
+    ...backendTable(t.primary, 'primary'),
+    ...opts.standbys.flatMap((s) => backendTable(s, 'standby')),
+    '',
+  ].join('\n'));
+  const profile = opts.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`] : [];
+  return startService({
+    name: 'pgtide',
+    command: process.execPath,
+    args: [...profile, join(distRoot(), 'src', 'cli.js'), 'start', '--config', configFile],
+    port: setup.port,
+    logFile: join(setup.dir, 'pgtide.log'),
+    // SIGINT stops at once and still lets Node write the CPU profile.
+    stopSignal: 'SIGINT',
+  });
+}
+
+/** PgBouncer refuses to run as root: under root it runs as `serverUser`. */
+export async function startPgbouncer(setup: PoolerSetup, serverUser: OsUser | null): Promise<Service> {
+  const { topology: t } = setup;
+  const iniFile = join(setup.dir, 'pgbouncer.ini');
+  const logFile = join(setup.dir, 'pgbouncer.log');
+  await writeFile(iniFile, [
+    '[databases]',
+    `${t.database} = host=${t.primary.host} port=${t.primary.port} dbname=${t.database}`,
+    '[pgbouncer]',
+    'listen_addr = 127.0.0.1',
+    `listen_port = ${setup.port}`,
+    'unix_socket_dir =',
+    `auth_type = ${AUTH_TYPE}`,
+    `auth_file = ${setup.authFile}`,
+    'pool_mode = transaction',
+    `default_pool_size = ${POOL_SIZE}`,
+    `max_client_conn = ${MAX_CLIENT_CONN}`,
+    // pgbench (libpq) sends it in every startup packet.
+    'ignore_startup_parameters = extra_float_digits',
+    'server_tls_sslmode = disable',
+    'log_connections = 0',
+    'log_disconnections = 0',
+    'log_stats = 0',
+    // Written from stdout/stderr by startService; a logfile here would duplicate every line.
+    '',
+  ].join('\n'));
+  if (serverUser) {
+    for (const path of [setup.dir, iniFile, setup.authFile]) await chown(path, serverUser.uid, serverUser.gid);
+  }
+  return startService({
+    name: 'pgbouncer',
+    command: 'pgbouncer',
+    args: [iniFile],
+    port: setup.port,
+    logFile,
+    // SIGTERM is PgBouncer's immediate shutdown (SIGINT waits for clients).
+    stopSignal: 'SIGTERM',
+    ...(serverUser ? { uid: serverUser.uid, gid: serverUser.gid } : {}),
+  });
+}
+
+function backendTable(node: PgNode, role: 'primary' | 'standby'): string[] {
+  return ['', '[[backends]]', `host = ${tomlString(node.host)}`, `port = ${node.port}`, `role = "${role}"`];
+}
+
+/** A TOML basic string: JSON's escapes are valid TOML for the paths and hosts written here. */
+function tomlString(s: string): string {
+  return JSON.stringify(s);
+}
+
+/** dist/, from this compiled file at dist/bench/poolers.js. */
+function distRoot(): string {
+  return new URL('..', import.meta.url).pathname;
+}

@@ -1,0 +1,70 @@
+// The benchmark's markdown report: one row per (workload, target) run, then the ratios the
+// project tracks (pgtide against PgBouncer and against connecting directly).
+
+export type TargetName = 'direct' | 'pgtide' | 'pgbouncer';
+
+export interface Measurement {
+  tps: number;
+  latencyMs: number;
+  transactions: number;
+  failedTransactions: number;
+  /** The pooler's CPU time per transaction; undefined for `direct` (no pooler). */
+  poolerCpuUsPerTx: number | undefined;
+  /** The pooler's CPU time over the run's wall time, 100 = one core busy. */
+  poolerCpuPercent: number | undefined;
+}
+
+export interface RunRecord {
+  workload: string;
+  target: TargetName;
+  /** A string says why the run produced no figures. */
+  result: Measurement | string;
+}
+
+export function formatRunsTable(runs: RunRecord[]): string {
+  const rows = runs.map((r) => {
+    if (typeof r.result === 'string') return `| ${r.workload} | ${r.target} | failed: ${oneLine(r.result)} | | | | |`;
+    const m = r.result;
+    return `| ${r.workload} | ${r.target} | ${fixed(m.tps, 0)} | ${fixed(m.latencyMs, 3)} | ${m.failedTransactions} | ${fixed(m.poolerCpuUsPerTx, 1)} | ${fixed(m.poolerCpuPercent, 0)} |`;
+  });
+  return [
+    '| workload | target | tps | mean latency (ms) | failed tx | pooler CPU (µs/tx) | pooler CPU (% of a core) |',
+    '|---|---|--:|--:|--:|--:|--:|',
+    ...rows,
+  ].join('\n');
+}
+
+export function formatRatiosTable(runs: RunRecord[]): string {
+  const workloads = [...new Set(runs.map((r) => r.workload))];
+  const rows = workloads.map((workload) => {
+    const of = (target: TargetName) => measurementOf(runs, workload, target);
+    const [pgtide, pgbouncer, direct] = [of('pgtide'), of('pgbouncer'), of('direct')];
+    return `| ${workload} | ${ratio(pgtide?.tps, pgbouncer?.tps)} | ${ratio(pgtide?.poolerCpuUsPerTx, pgbouncer?.poolerCpuUsPerTx)} | ${ratio(pgtide?.tps, direct?.tps)} | ${ratio(pgbouncer?.tps, direct?.tps)} |`;
+  });
+  return [
+    '| workload | pgtide/PgBouncer tps | pgtide/PgBouncer CPU per tx | pgtide/direct tps | PgBouncer/direct tps |',
+    '|---|--:|--:|--:|--:|',
+    ...rows,
+  ].join('\n');
+}
+
+/** "a/b" to two decimals with a ×; "n/a" when either side is missing or b is zero. */
+export function ratio(a: number | undefined, b: number | undefined): string {
+  if (a === undefined || b === undefined || b === 0) return 'n/a';
+  return `${(a / b).toFixed(2)}×`;
+}
+
+function measurementOf(runs: RunRecord[], workload: string, target: TargetName): Measurement | undefined {
+  const run = runs.find((r) => r.workload === workload && r.target === target);
+  return run && typeof run.result !== 'string' ? run.result : undefined;
+}
+
+function fixed(n: number | undefined, digits: number): string {
+  return n === undefined ? '—' : n.toFixed(digits);
+}
+
+/** A failure message fit for one table cell. */
+function oneLine(s: string): string {
+  const line = s.split('\n').find((l) => l.trim() !== '') ?? s;
+  return line.replaceAll('|', '\\|').slice(0, 120);
+}

@@ -1,0 +1,32 @@
+// Runs Debian's psql against pgtide: a real client with its own protocol habits.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { Topology } from './topology.js';
+
+export interface PsqlTarget {
+  host: string;
+  port: number;
+  user?: string;
+  password?: string;
+  database?: string;
+  sslmode?: string;
+}
+
+/**
+ * Run one psql command (-c) and return its unaligned, tuples-only output. Asynchronous: pgtide
+ * runs in the test process, and a synchronous child would freeze it.
+ */
+export async function psql(t: Topology, target: PsqlTarget, command: string): Promise<string> {
+  const conninfo = [
+    `host=${target.host}`, `port=${target.port}`,
+    `user=${target.user ?? t.scramUser.user}`, `dbname=${target.database ?? t.database}`,
+    `sslmode=${target.sslmode ?? 'disable'}`,
+  ].join(' ');
+  const { stdout } = await promisify(execFile)('psql', [conninfo, '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', command], {
+    env: { ...process.env, PGPASSWORD: target.password ?? t.scramUser.password, PGCONNECT_TIMEOUT: '5' },
+    encoding: 'utf8',
+    timeout: 20_000,
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  return stdout;
+}

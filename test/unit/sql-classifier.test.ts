@@ -1,0 +1,470 @@
+import { before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { PGBENCH_SCRIPTS as PGBENCH } from '../../bench/classifier.js';
+import { Classifier, FunctionPolicy, type Classification } from '../../src/sql/index.js';
+
+type Expect = Partial<Classification>;
+
+let classifier: Classifier;
+before(async () => {
+  classifier = await Classifier.create();
+});
+
+/** Asserts every field named in `expected` (and `parsed: false` unless stated). */
+function check(c: Classifier, sql: string, expected: Expect): Classification {
+  const got = c.classify(sql);
+  const want: Expect = { parsed: false, ...expected };
+  for (const [key, value] of Object.entries(want)) {
+    assert.deepEqual(got[key as keyof Classification], value, `${key} of ${JSON.stringify(sql)}: ${JSON.stringify(got)}`);
+  }
+  return got;
+}
+
+function table(name: string, cases: ReadonlyArray<readonly [string, Expect]>): void {
+  describe(name, () => {
+    for (const [sql, expected] of cases) it(sql.length > 90 ? `${sql.slice(0, 90)}…` : sql, () => {
+      check(classifier, sql, expected);
+    });
+  });
+}
+
+const R = { route: 'read' } as const;
+const W = { route: 'write' } as const;
+
+table('reads', [
+  ['SELECT 1', { ...R, kind: 'select' }],
+  ['select * from users where id = $1', { ...R, kind: 'select' }],
+  ['VALUES (1), (2)', { ...R, kind: 'select' }],
+  ['TABLE users', { ...R, kind: 'select' }],
+  ['WITH t AS (SELECT 1) SELECT * FROM t', { ...R, kind: 'select' }],
+  ['WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5) SELECT * FROM r', { ...R, kind: 'select' }],
+  ['(SELECT 1)', { ...R, kind: 'select' }],
+  ['((VALUES (1)))', { ...R, kind: 'select' }],
+  ['(SELECT 1) UNION (SELECT 2) ORDER BY 1', { ...R, kind: 'select' }],
+  ['SHOW search_path', { ...R, kind: 'show', name: 'search_path' }],
+  ['SHOW ALL', { ...R, kind: 'show' }],
+  ['EXPLAIN SELECT * FROM t', { ...R, kind: 'explain' }],
+  ['EXPLAIN VERBOSE SELECT 1', { ...R, kind: 'explain' }],
+  ['EXPLAIN (FORMAT JSON, COSTS OFF) SELECT 1', { ...R, kind: 'explain' }],
+  ['EXPLAIN ANALYZE SELECT count(*) FROM t', { ...R, kind: 'explain' }],
+  ['select count(*), sum(x), coalesce(a, 1), lower(b) from t group by 1', R],
+  ['select now(), pg_catalog.now(), length(name), abs(-1) from t', R],
+  ['SELECT x::numeric(10, 2), CAST(y AS varchar(20)), z::timestamp(3) FROM t', R],
+  ['SELECT * FROM t WHERE a IN (1, 2) AND EXISTS (SELECT 1) AND b = ANY($1)', R],
+  ['SELECT row_number() OVER (PARTITION BY a ORDER BY b) FROM t', R],
+  ['SELECT count(*) FILTER (WHERE a > 1) FROM t', R],
+  ['SELECT * FROM t AS x(a, b) JOIN u USING (id)', R],
+  ['SELECT * FROM generate_series(1, 10) g', R],
+  ['SELECT a FROM t FOR READ ONLY', R],
+  ['SELECT substring(s FOR 3) FROM t', R],
+  ['SELECT t.update_count, t.inserted FROM t', R],
+  ['SELECT * FROM t ORDER BY id FETCH FIRST 5 ROWS ONLY', R],
+  ['select 1 -- for update\n', R],
+  ['select 1 /* into x */', R],
+  ['SELECT ARRAY[1, 2] || ARRAY(SELECT 3)', R],
+  ['SELECT 1.5e-3, .5, 0x1F, 1_000', R],
+  ['SELECT $1::int + $2', R],
+  ["SELECT 'é', \"ñ\" FROM \"Tàble\"", R],
+  ['SELECT * FROM t1, LATERAL (SELECT * FROM t2 WHERE t2.a = t1.a) s', R],
+  ['SELECT json_build_object(\'a\', 1), jsonb_agg(x) FROM t', R],
+  ['SELECT sum(a) OVER (PARTITION BY b) FROM t', R],
+  ['SELECT * FROM generate_series(1, 3) g(x)', R],
+  // Unreserved keywords before '(' may name a user function: the parser decides.
+  ['SELECT * FROM a JOIN (SELECT 1) b ON true', { ...R, parsed: true }],
+  ['SELECT a FROM t GROUP BY ROLLUP (a, b)', { ...R, parsed: true }],
+  ['SELECT cube(1)', { ...W, parsed: true, functions: ['cube'] }],
+]);
+
+table('literals, identifiers and comments hide keywords', [
+  ["select $$ insert $$", R],
+  ["SELECT 'for update'", R],
+  ['SELECT "into" FROM t', R],
+  ['SELECT "for", "update" FROM t', R],
+  ["SELECT 'it''s; DELETE FROM t'", R],
+  ["SELECT E'it\\'s; DELETE FROM t'", R],
+  ["SELECT e'\\\\', 'x'", R],
+  ["SELECT $tag$ '; drop table t; $$ $tag$", R],
+  ["SELECT $a$ $b$ delete $b$ $a$", R],
+  ["SELECT U&'d\\0061t\\+000061 insert'", R],
+  ["SELECT B'1010', X'1F', N'nat insert'", R],
+  ['SELECT 1 /* outer /* nested insert */ still comment; delete */', R],
+  ['/* c */ SELECT 1', R],
+  ['-- leading\nSELECT 1', R],
+  ['SELECT "a""b" FROM t', R],
+  ['SELECT a$b$c FROM t', R],
+  ['/* c */ select nextval(\'s\')', { ...W, kind: 'select' }],
+  ['SELECT 1 /* ; */ ; /* ; */', { ...R, kind: 'select' }],
+]);
+
+table('writes', [
+  ["INSERT INTO t VALUES (1, 'a')", { ...W, kind: 'dml' }],
+  ['UPDATE t SET a = 1', { ...W, kind: 'dml' }],
+  ['DELETE FROM t', { ...W, kind: 'dml' }],
+  ['MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE', { ...W, kind: 'dml' }],
+  ['CREATE TABLE t (a int)', { ...W, kind: 'ddl' }],
+  ['create or replace view v as select 1', { ...W, kind: 'ddl' }],
+  ['ALTER TABLE t ADD COLUMN b int', { ...W, kind: 'ddl' }],
+  ['DROP TABLE IF EXISTS t', { ...W, kind: 'ddl' }],
+  ['TRUNCATE t', { ...W, kind: 'ddl' }],
+  ['GRANT SELECT ON t TO bob', { ...W, kind: 'ddl' }],
+  ['REVOKE ALL ON t FROM bob', { ...W, kind: 'ddl' }],
+  ["COMMENT ON TABLE t IS 'x'", { ...W, kind: 'ddl' }],
+  ['VACUUM ANALYZE t', { ...W, kind: 'utility' }],
+  ['ANALYZE t', { ...W, kind: 'utility' }],
+  ['CLUSTER t USING i', { ...W, kind: 'utility' }],
+  ['REINDEX TABLE t', { ...W, kind: 'utility' }],
+  ['REFRESH MATERIALIZED VIEW m', { ...W, kind: 'utility' }],
+  ['LOCK TABLE t IN ACCESS EXCLUSIVE MODE', { ...W, kind: 'utility' }],
+  ['CALL proc(1)', { ...W, kind: 'utility' }],
+  ["DO $$ BEGIN PERFORM 1; END $$", { ...W, kind: 'utility' }],
+  ['CHECKPOINT', { ...W, kind: 'utility' }],
+  ["NOTIFY ch, 'payload'", { ...W, kind: 'notify' }],
+  ['SELECT * FROM t FOR UPDATE', { ...W, kind: 'select' }],
+  ['SELECT * FROM t FOR SHARE', { ...W, kind: 'select' }],
+  ['SELECT * FROM t FOR NO KEY UPDATE SKIP LOCKED', { ...W, kind: 'select' }],
+  ['select * from t for key share of t nowait', { ...W, kind: 'select' }],
+  ['SELECT * FROM (SELECT * FROM t FOR UPDATE) s', W],
+  ['select * into x from t', { ...W, kind: 'select' }],
+  ['SELECT * INTO TEMP x FROM t', { ...W, sessionState: 'temp_table' }],
+  ['WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d', { ...W, kind: 'dml' }],
+  ['WITH m AS (UPDATE t SET a = 1 RETURNING id) SELECT count(*) FROM m', { ...W, kind: 'dml' }],
+  ['WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x', { ...W, kind: 'dml' }],
+  ['EXPLAIN ANALYZE INSERT INTO t VALUES (1)', { ...W, kind: 'explain' }],
+  ['EXPLAIN (ANALYZE, BUFFERS) DELETE FROM t', { ...W, kind: 'explain' }],
+  ["select nextval('s')", W],
+  ["SELECT setval('s', 10)", W],
+  ['SELECT pg_catalog.nextval($1)', W],
+  ['SELECT txid_current()', W],
+  ['SELECT pg_current_xact_id()', W],
+  ["SELECT lo_import('/tmp/x')", W],
+  ["SELECT pg_notify('ch', 'x')", W],
+  ['SELECT pg_switch_wal()', W],
+  ['SELECT pg_advisory_xact_lock(1)', { ...W, kind: 'select' }],
+  ['SELECT "nextval"(\'s\')', { ...W, parsed: true }],
+  ['COPY t FROM STDIN', { ...W, kind: 'copy' }],
+  ["COPY t (a, b) FROM '/tmp/x' WITH (FORMAT csv)", { ...W, kind: 'copy' }],
+  ["COPY t TO '/tmp/file'", { ...W, kind: 'copy' }],
+  ['COPY (INSERT INTO t VALUES (1) RETURNING *) TO STDOUT', { ...W, kind: 'copy', copyOut: true }],
+  ['SECURITY LABEL ON TABLE t IS NULL', { ...W, kind: 'ddl' }],
+]);
+
+table('COPY out and cursors', [
+  ['COPY t TO STDOUT', { ...R, kind: 'copy', copyOut: true }],
+  ['copy t (a, b) to stdout with (format csv, header)', { ...R, kind: 'copy', copyOut: true }],
+  ['COPY (SELECT * FROM t WHERE a > 1) TO STDOUT', { ...R, kind: 'copy', copyOut: true }],
+  ['DECLARE c CURSOR WITH HOLD FOR SELECT 1', { ...R, kind: 'cursor', name: 'c', sessionState: 'hold_cursor' }],
+  ['DECLARE c NO SCROLL CURSOR WITHOUT HOLD FOR SELECT * FROM t', { ...R, kind: 'cursor', name: 'c' }],
+  ['DECLARE c CURSOR FOR SELECT * FROM t FOR UPDATE', { ...W, kind: 'cursor', name: 'c' }],
+  ['FETCH NEXT FROM c', { ...R, kind: 'cursor', name: 'c' }],
+  ['FETCH 10 "MyCur"', { ...R, kind: 'cursor', name: 'MyCur' }],
+  ['MOVE ABSOLUTE 5 IN c', { ...R, kind: 'cursor', name: 'c' }],
+  ['CLOSE c', { ...R, kind: 'cursor', name: 'c' }],
+  ['CLOSE ALL', { ...R, kind: 'cursor', all: true }],
+]);
+
+table('transaction control', [
+  ['BEGIN', { ...W, kind: 'begin' }],
+  ['begin work', { ...W, kind: 'begin' }],
+  ['BEGIN READ ONLY', { ...R, kind: 'begin', readOnly: true }],
+  ['BEGIN TRANSACTION READ WRITE', { ...W, kind: 'begin', readOnly: false }],
+  ['BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY', { ...R, kind: 'begin', readOnly: true, isolation: 'repeatable read' }],
+  ['START TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY', { ...W, kind: 'begin', readOnly: true, isolation: 'serializable' }],
+  ['START TRANSACTION ISOLATION LEVEL READ COMMITTED', { ...W, kind: 'begin', isolation: 'read committed' }],
+  ['start transaction read only deferrable', { ...R, kind: 'begin', readOnly: true }],
+  ['COMMIT', { ...R, kind: 'commit' }],
+  ['END', { ...R, kind: 'commit' }],
+  ['COMMIT AND CHAIN', { ...R, kind: 'commit', chain: true }],
+  ['ROLLBACK', { ...R, kind: 'rollback' }],
+  ['ABORT', { ...R, kind: 'rollback' }],
+  ['ROLLBACK WORK AND NO CHAIN', { ...R, kind: 'rollback', chain: false }],
+  ['SAVEPOINT sp1', { ...R, kind: 'savepoint', name: 'sp1' }],
+  ['RELEASE SAVEPOINT sp1', { ...R, kind: 'savepoint', name: 'sp1' }],
+  ['ROLLBACK TO SAVEPOINT sp1', { ...R, kind: 'savepoint', name: 'sp1' }],
+  ['ROLLBACK TO sp1', { ...R, kind: 'savepoint', name: 'sp1' }],
+  ["PREPARE TRANSACTION 'gx'", { ...W, kind: 'two_phase' }],
+  ["COMMIT PREPARED 'gx'", { ...W, kind: 'two_phase' }],
+  ["ROLLBACK PREPARED 'gx'", { ...W, kind: 'two_phase' }],
+  ['SET TRANSACTION READ ONLY', { ...R, kind: 'set_transaction', readOnly: true }],
+  ['SET TRANSACTION ISOLATION LEVEL SERIALIZABLE', { kind: 'set_transaction', isolation: 'serializable' }],
+  ['SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY',
+    { kind: 'set_transaction', readOnly: true, sessionState: 'transaction_characteristics' }],
+  ['START foo', { ...W, kind: 'other' }],
+]);
+
+table('session state', [
+  ['SET search_path TO a, b', { ...R, kind: 'set', set: { name: 'search_path', value: 'a, b', local: false } }],
+  ['SET LOCAL x = 1', { kind: 'set', set: { name: 'x', value: '1', local: true } }],
+  ['SET SESSION statement_timeout = \'5s\'', { kind: 'set', set: { name: 'statement_timeout', value: "'5s'", local: false } }],
+  ['set Application_Name to DEFAULT', { kind: 'set', set: { name: 'application_name', value: null, local: false } }],
+  ['SET myext.Opt = on', { kind: 'set', set: { name: 'myext.opt', value: 'on', local: false } }],
+  ["SET TIME ZONE 'UTC'", { kind: 'set', set: { name: 'timezone', value: "'UTC'", local: false } }],
+  ['SET TIME ZONE LOCAL', { kind: 'set', set: { name: 'timezone', value: null, local: false } }],
+  ["SET NAMES 'UTF8'", { kind: 'set', set: { name: 'client_encoding', value: "'UTF8'", local: false } }],
+  ['SET ROLE admin', { kind: 'set', set: { name: 'role', value: 'admin', local: false } }],
+  ['SET role TO admin', { kind: 'set', set: { name: 'role', value: 'admin', local: false } }],
+  ['SET SESSION AUTHORIZATION bob', { kind: 'set', set: { name: 'session_authorization', value: 'bob', local: false } }],
+  ['SET CONSTRAINTS ALL DEFERRED', { ...R, kind: 'set' }],
+  ['SET x', { ...W, kind: 'other' }],
+  ["SELECT set_config('a', 'b', false)", { ...W, kind: 'select', sessionState: 'set_config', set: { name: 'a', value: "'b'", local: false } }],
+  ["select set_config('search_path', 'it''s', true)", { ...W, set: { name: 'search_path', value: "'it''s'", local: true } }],
+  ["SELECT set_config('a', $1, false)", { ...W, sessionState: 'set_config', set: undefined }],
+  ['RESET ALL', { ...R, kind: 'reset', all: true }],
+  ['RESET search_path', { ...R, kind: 'reset', set: { name: 'search_path', value: null, local: false } }],
+  ['RESET TIME ZONE', { kind: 'reset', set: { name: 'timezone', value: null, local: false } }],
+  ['DISCARD ALL', { ...R, kind: 'discard', discard: 'all', all: true }],
+  ['DISCARD PLANS', { kind: 'discard', discard: 'plans' }],
+  ['DISCARD SEQUENCES', { kind: 'discard', discard: 'sequences' }],
+  ['discard temporary', { kind: 'discard', discard: 'temp' }],
+  ['DISCARD everything', { ...W, kind: 'other' }],
+  ['PREPARE p (int) AS SELECT * FROM t WHERE id = $1', { ...R, kind: 'prepare', name: 'p', sessionState: 'sql_prepare' }],
+  ['PREPARE ins AS INSERT INTO t VALUES ($1)', { ...W, kind: 'prepare', name: 'ins', sessionState: 'sql_prepare' }],
+  ['EXECUTE p(1)', { ...W, kind: 'execute', name: 'p' }],
+  ['DEALLOCATE p', { ...R, kind: 'deallocate', name: 'p' }],
+  ['DEALLOCATE PREPARE ALL', { ...R, kind: 'deallocate', all: true }],
+  ['CREATE TEMP TABLE x (a int)', { ...W, kind: 'ddl', sessionState: 'temp_table' }],
+  ['CREATE LOCAL TEMPORARY TABLE x AS SELECT 1', { ...W, sessionState: 'temp_table' }],
+  ['CREATE TABLE x (a int)', { ...W, kind: 'ddl', sessionState: undefined }],
+  ['LISTEN ch', { ...W, kind: 'listen', name: 'ch', sessionState: 'listen' }],
+  ['UNLISTEN *', { ...W, kind: 'listen', all: true, sessionState: 'unlisten' }],
+  ["LOAD 'auto_explain'", { ...W, kind: 'utility', sessionState: 'load' }],
+  ['SELECT pg_advisory_lock(1)', { ...W, kind: 'select', sessionState: 'advisory_lock' }],
+  ['SELECT pg_try_advisory_lock_shared(1, 2)', { ...W, sessionState: 'advisory_lock' }],
+  ['SELECT pg_advisory_unlock(1)', { ...W, sessionState: undefined }],
+]);
+
+table('pgtide hints and commands', [
+  ['/* pgtide: primary */ SELECT 1', { ...W, kind: 'select', hint: 'primary' }],
+  ['/*pgtide:standby*/select 1', { ...R, hint: 'standby' }],
+  ['/*  PGTIDE :  Standby  */ SELECT 1', { ...R, hint: 'standby' }],
+  ['-- note\n/* pgtide: standby */ SELECT 1', { ...R, hint: 'standby' }],
+  ['/* pgtide: primary */ BEGIN READ ONLY', { ...W, kind: 'begin', hint: 'primary' }],
+  ['SELECT 1 /* pgtide: primary */', { ...R, hint: undefined }],
+  ['/* pgtide: somewhere */ SELECT 1', { ...R, hint: undefined }],
+  ['/* pgtide: primaryx */ SELECT 1', { ...R, hint: undefined }],
+  ['SET pgtide.route = standby', { ...R, kind: 'pgtide', pgtideRoute: 'standby' }],
+  ["SET pgtide.route TO 'primary'", { kind: 'pgtide', pgtideRoute: 'primary' }],
+  ['set PGTIDE.ROUTE = Auto', { kind: 'pgtide', pgtideRoute: 'auto' }],
+  ['SET pgtide.route = nowhere', { kind: 'pgtide', pgtideRoute: undefined }],
+  ['RESET pgtide.route', { kind: 'pgtide', pgtideRoute: 'auto' }],
+]);
+
+table('several statements in one Query', [
+  ['BEGIN; INSERT INTO t VALUES (1); COMMIT', { ...W, kind: 'multi', multi: true }],
+  ['SELECT 1; SELECT 2;', { ...R, kind: 'multi', multi: true }],
+  ['SELECT 1; UPDATE t SET a = 1', { ...W, kind: 'multi' }],
+  ["SELECT ';'; SELECT $$;$$", { ...R, kind: 'multi' }],
+  ['SELECT 1;;;', { ...R, kind: 'select', multi: undefined }],
+  ['CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT CASE WHEN true THEN 2 END; END',
+    { ...W, kind: 'ddl', multi: undefined }],
+]);
+
+table('not understood: always the primary', [
+  ['garbage here', { ...W, kind: 'other' }],
+  ['', { ...R, kind: 'empty' }],
+  ['  ;  -- only a comment', { ...R, kind: 'empty' }],
+  ["SELECT 'unterminated", { ...W, kind: 'other', error: 'unterminated quoted string' }],
+  ['SELECT "unterminated', { ...W, kind: 'other' }],
+  ['SELECT $q$ never closed', { ...W, kind: 'other' }],
+  ['SELECT 1 /* never closed', { ...W, kind: 'other' }],
+  ['/* never closed', { ...W, kind: 'other' }],
+  ['SELECT 1)', { ...W, kind: 'other' }],
+  ['SELECT (1', { ...R, kind: 'select' }],
+  ["SELECT 'C:\\'", { ...W, kind: 'other' }],
+  ["SELECT 'a\\\\'", R],
+  ['42', { ...W, kind: 'other' }],
+  ['EXPLAIN '.repeat(50) + 'SELECT 1', { ...W }],
+  ['SELECT myfunc(', { ...W, parsed: true }],
+]);
+
+describe('pgbench built-in scripts classify without the parser', () => {
+  const substitutions: ReadonlyArray<readonly [string, (name: string, i: number) => string]> = [
+    ['simple protocol (literals)', (_, i) => String(1000 + i)],
+    ['prepared protocol ($n)', (_, i) => `$${i + 1}`],
+  ];
+  for (const [script, statements] of Object.entries(PGBENCH)) {
+    for (const [mode, value] of substitutions) {
+      it(`${script}, ${mode}`, () => {
+        const c = new Classifier(); // parser deliberately not loaded: using it would fail the test
+        for (const stmt of statements) {
+          const vars: string[] = [];
+          const sql = stmt.replace(/:(\w+)/g, (_, name: string) => {
+            if (!vars.includes(name)) vars.push(name);
+            return value(name, vars.indexOf(name));
+          });
+          const got = c.classify(sql);
+          assert.equal(got.parsed, false, sql);
+          assert.equal(got.error, undefined, sql);
+          const expectRead = /^(select|end)/i.test(sql);
+          assert.equal(got.route, expectRead ? 'read' : 'write', sql);
+        }
+        assert.equal(c.stats.parsed, 0);
+        assert.equal(c.stats.cacheHits, 0);
+        assert.equal(c.stats.lexed, statements.length);
+      });
+    }
+  }
+  it('a whole script sent as one Query is one multi-statement write', () => {
+    const got = new Classifier().classify(PGBENCH['tpcb-like']!.join(';\n').replace(/:\w+/g, '1'));
+    assert.equal(got.kind, 'multi');
+    assert.equal(got.route, 'write');
+    assert.equal(got.parsed, false);
+    assert.deepEqual(got.statements?.map((s) => s.kind), ['begin', 'dml', 'select', 'dml', 'dml', 'dml', 'commit']);
+  });
+});
+
+describe('function policy', () => {
+  it('with no lists, unknown functions are reported until their volatility is learned', () => {
+    const policy = new FunctionPolicy();
+    const c = new Classifier({ policy });
+    check(c, 'SELECT myfunc(1), other.fn(2) FROM t', { ...W, parsed: true, functions: ['myfunc', 'other.fn'] });
+    policy.learnVolatility('myfunc', false);
+    check(c, 'SELECT myfunc(1), other.fn(2) FROM t', { ...W, parsed: true, functions: ['other.fn'] });
+    policy.learnVolatility('other.fn', true);
+    check(c, 'SELECT myfunc(1), other.fn(2) FROM t', { ...W, parsed: true, functions: undefined });
+    policy.learnVolatility('other.fn', false);
+    // Every call now known read-only: the lexer alone decides, no parse, no cache.
+    check(c, 'SELECT myfunc(1), other.fn(2) FROM t', { ...R, parsed: false });
+    assert.deepEqual(c.stats, { lexed: 1, parsed: 1, cacheHits: 2 });
+  });
+
+  it('write_function_list: only matching functions are writes (anchored)', () => {
+    const c = new Classifier({ policy: new FunctionPolicy({ writeFunctions: ['my_.*', 'audit'] }) });
+    check(c, 'SELECT my_writer(1)', { ...W, parsed: true });
+    check(c, 'SELECT audit()', { ...W, parsed: true });
+    check(c, 'SELECT my_audit()', { ...W, parsed: true });
+    check(c, 'SELECT unlisted(1)', { ...R });
+    check(c, 'SELECT xaudit(), auditx()', { ...R });
+    check(c, "SELECT nextval('s')", W); // built-in writers stay writes
+  });
+
+  it('read_only_function_list: every function not matching it is a write', () => {
+    const c = new Classifier({ policy: new FunctionPolicy({ readOnlyFunctions: ['safe_.*'] }) });
+    check(c, 'SELECT safe_calc(1)', R);
+    check(c, 'SELECT other(1)', { ...W, parsed: true, functions: undefined });
+    check(c, 'SELECT count(*), now() FROM t', R);
+    check(c, 'SELECT * FROM t AS x(a, b)', R);
+  });
+
+  it('write_function_list wins over read_only_function_list', () => {
+    const c = new Classifier({ policy: new FunctionPolicy({ writeFunctions: ['w'], readOnlyFunctions: ['r'] }) });
+    check(c, 'SELECT r(), other()', R);
+    check(c, 'SELECT w()', { ...W, parsed: true });
+  });
+
+  it('a schema-qualified name matches a pattern for the bare name or the qualified one', () => {
+    const policy = new FunctionPolicy({ writeFunctions: ['app\\.bump', 'touch'] });
+    assert.equal(policy.isWrite('app.bump'), true);
+    assert.equal(policy.isWrite('other.bump'), false);
+    assert.equal(policy.isWrite('x.touch'), true);
+  });
+
+  it('isWrite: built-ins, unknowns and learned volatility', () => {
+    const policy = new FunctionPolicy();
+    assert.equal(policy.isWrite('nextval'), true);
+    assert.equal(policy.isWrite('pg_catalog.setval'), true);
+    assert.equal(policy.isWrite('pg_advisory_lock'), true);
+    assert.equal(policy.isWrite('lower'), false);
+    assert.equal(policy.isWrite('pg_catalog.count'), false);
+    assert.equal(policy.isWrite('myschema.count'), undefined);
+    assert.equal(policy.isWrite('f'), undefined);
+    policy.learnVolatility('f', true);
+    assert.equal(policy.isWrite('f'), true);
+    policy.forgetVolatility();
+    assert.equal(policy.isWrite('f'), undefined);
+  });
+
+  it('rejects an invalid regular expression with the option name', () => {
+    assert.throws(() => new FunctionPolicy({ writeFunctions: ['ok', 'bad('] }), /write_function_list: invalid regular expression "bad\("/);
+  });
+});
+
+describe('tier-2 cache and limits', () => {
+  it('parses a statement once, then serves it from the cache', () => {
+    const c = new Classifier();
+    check(c, 'SELECT f(1)', { ...W, parsed: true, functions: ['f'] });
+    check(c, 'SELECT f(1)', { ...W, parsed: true, functions: ['f'] });
+    assert.deepEqual(c.stats, { lexed: 0, parsed: 1, cacheHits: 1 });
+  });
+
+  it('keeps at most cacheSize parsed statements', () => {
+    const c = new Classifier({ cacheSize: 2 });
+    for (const sql of ['SELECT a()', 'SELECT b()', 'SELECT c()', 'SELECT a()']) c.classify(sql);
+    assert.equal(c.stats.parsed, 4);
+    c.classify('SELECT c()');
+    assert.equal(c.stats.cacheHits, 1);
+  });
+
+  it('never parses a statement longer than maxParseLength: primary', () => {
+    const c = new Classifier({ maxParseLength: 100 });
+    const sql = `SELECT f(${'1 + '.repeat(50)}1)`;
+    const got = check(c, sql, { ...W, kind: 'select', parsed: false });
+    assert.match(got.error!, /longer than 100 bytes/);
+    assert.equal(c.stats.parsed, 0);
+  });
+
+  it('never parses a bulk INSERT, however long', () => {
+    const c = new Classifier();
+    const rows = Array.from({ length: 5000 }, (_, i) => `(${i}, 'name ${i}', now(), myfunc(${i}))`).join(', ');
+    check(c, `INSERT INTO t (a, b, c, d) VALUES ${rows}`, { ...W, kind: 'dml' });
+    assert.equal(c.stats.parsed, 0);
+  });
+
+  it('a syntax error is a write and is cached', () => {
+    const c = new Classifier();
+    const got = check(c, 'SELECT f(1) FROM FROM', { ...W, parsed: true });
+    assert.match(got.error!, /syntax error/);
+    c.classify('SELECT f(1) FROM FROM');
+    assert.deepEqual(c.stats, { lexed: 0, parsed: 1, cacheHits: 1 });
+  });
+
+  it('an over-cap statement is neither parsed nor cached', () => {
+    const c = new Classifier({ maxParseLength: 5 });
+    check(c, 'SELECT f()', { ...W, parsed: false });
+    check(c, 'SELECT f()', { ...W, parsed: false });
+    assert.deepEqual(c.stats, { lexed: 0, parsed: 0, cacheHits: 0 });
+  });
+});
+
+describe('classifyBytes', () => {
+  it('classifies the query text inside a Query message without copying it', () => {
+    const sql = "SELECT 'é' FROM t FOR UPDATE";
+    const body = Buffer.from(`${sql}\0`, 'utf8');
+    const msg = Buffer.concat([Buffer.from([0x51, 0, 0, 0, body.length + 4]), body]);
+    const got = classifier.classifyBytes(msg, 5, msg.length - 1);
+    assert.deepEqual(got, classifier.classify(sql));
+    assert.equal(got.route, 'write');
+  });
+
+  it('reads only the given range', () => {
+    const buf = Buffer.from('DELETE FROM t; SELECT 1; INSERT INTO t VALUES (1)');
+    assert.equal(classifier.classifyBytes(buf, 15, 23).route, 'read');
+  });
+});
+
+describe('hostile input', () => {
+  it('deep nesting neither throws nor recurses without bound', () => {
+    const c = new Classifier();
+    assert.equal(c.classify(`SELECT ${'('.repeat(100_000)}1${')'.repeat(100_000)}`).route, 'read');
+    assert.equal(c.classify(`SELECT f(${'('.repeat(5000)}1${')'.repeat(5000)})`).route, 'write');
+    assert.equal(c.stats.parsed, 1);
+    assert.equal(c.classify('PREPARE a AS '.repeat(100) + 'SELECT 1').route, 'write');
+  });
+
+  it('random bytes always give a classification', () => {
+    const c = new Classifier();
+    let seed = 42;
+    const rand = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    const alphabet = Buffer.from(`select insert for update into ( ) ; ' " $$ $a$ -- /* */ e' \\ \n . :: , pgtide`);
+    for (let n = 0; n < 2000; n++) {
+      const len = Math.floor(rand() * 200);
+      const buf = Buffer.alloc(len);
+      for (let i = 0; i < len; i++) buf[i] = rand() < 0.5 ? alphabet[Math.floor(rand() * alphabet.length)]! : Math.floor(rand() * 256);
+      const got = c.classifyBytes(buf, 0, len);
+      assert.ok(got.route === 'read' || got.route === 'write');
+    }
+  });
+
+  it('a classification of a read never hides an unquoted write keyword after a lexical error', () => {
+    assert.equal(classifier.classify("SELECT 'x\\'' ; DELETE FROM t; SELECT '").route, 'write');
+  });
+});
