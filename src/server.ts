@@ -2,6 +2,7 @@ import net from 'node:net';
 import type { Config } from './config/types.js';
 import { createLogger, type Logger } from './log.js';
 import { loadUserList } from './auth/userlist.js';
+import { scramSecretFromPassword, type Secret } from './auth/secret.js';
 import * as encode from './protocol/encode.js';
 import { SQLSTATE } from './protocol/encode.js';
 import { PoolManager } from './pool/pool-manager.js';
@@ -25,6 +26,7 @@ export interface PgtideOptions {
 export class Pgtide {
   readonly log: Logger;
   private readonly ctx: ProxyContext;
+  private readonly scramSecrets = new Map<string, Secret>();
   private listeners: net.Server[] = [];
   private janitor: NodeJS.Timeout | null = null;
 
@@ -41,6 +43,7 @@ export class Pgtide {
       clients: new Set(),
       loggingIn: new Set(),
       sendCancel: (server) => this.sendCancel(server),
+      plainToScram: (user, password) => this.plainToScram(user, password),
       paused: false,
     };
   }
@@ -108,11 +111,21 @@ export class Pgtide {
     socket.once('close', finish);
   }
 
+  private plainToScram(user: string, password: string): Secret {
+    const key = `${user}\0${password}`;
+    const cached = this.scramSecrets.get(key);
+    if (cached) return cached;
+    const secret = scramSecretFromPassword(password);
+    this.scramSecrets.set(key, secret);
+    return secret;
+  }
+
   /** Apply a new configuration without dropping clients (pool sizes, limits, users). */
   reload(config: Config): void {
     const users = readUsers(config);
     this.ctx.config = config;
     this.ctx.users = users;
+    this.scramSecrets.clear();
     this.ctx.pools.reconfigure(config, users);
     this.log.info('configuration reloaded');
   }

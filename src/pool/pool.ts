@@ -84,6 +84,11 @@ export class ServerPool implements ServerOwner {
     this.grow();
   }
 
+  /** An idle server, or null; for callers that must not queue. */
+  takeIdle(): ServerConnection | null {
+    return this.idle.pop() ?? null;
+  }
+
   /** A queued waiter gave up (disconnect, timeout). */
   cancelWait(waiter: PoolWaiter): void {
     this.waiters.remove(waiter);

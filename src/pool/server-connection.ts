@@ -43,8 +43,9 @@ export interface ServerLogin {
 
 /** The client session a server connection is lent to. */
 export interface ServerPeer {
-  /** Server bytes to forward, whole chunks as received. */
-  onServerData(chunk: Buffer): void;
+  /** Server bytes to forward, whole chunks as received. Returns true when the chunk is still
+   * referenced afterwards (queued in a socket), so its memory must not be reused. */
+  onServerData(chunk: Buffer): boolean;
   /** Every sync point answered, no client bytes waiting for one, and a status byte to act on. */
   onServerIdle(status: number): void;
   onServerLost(reason: string): void;
@@ -78,6 +79,7 @@ const IDLE_TYPES = new Uint8Array(256).fill(1);
 const Z = 0x5a, S = 0x53, R = 0x52, K = 0x4b, E = 0x45, G = 0x47, W = 0x57, N = 0x4e, V = 0x76;
 const IDLE = 0x49;
 const DRAIN_TIMEOUT_MS = 10_000;
+const READ_BUFFER_SIZE = 65536;
 let nextServerId = 1;
 
 /** One connection to a PostgreSQL server: login, then bytes in both directions for a peer. */
@@ -108,6 +110,10 @@ export class ServerConnection implements MessageSink {
   private resetQuery: string | null = null;
 
   peer: ServerPeer | null = null;
+  private readonly ownReads: boolean;
+  private readBuffer: Buffer | null = null;
+  /** The last chunk read still sits in a pending client write: the next read needs a new buffer. */
+  private chunkHeld = false;
   readonly createdAt = Date.now();
   lastUsedAt = Date.now();
   uses = 0;
@@ -119,7 +125,14 @@ export class ServerConnection implements MessageSink {
     this.onClose = this.onClose.bind(this);
     this.onError = this.onError.bind(this);
     this.onDrain = this.onDrain.bind(this);
-    this.socket = net.connect({ host: login.endpoint.host, port: login.endpoint.port, noDelay: true, keepAlive: true });
+    this.onRead = this.onRead.bind(this);
+    this.nextReadBuffer = this.nextReadBuffer.bind(this);
+    // Without TLS, reads land in a buffer of ours that is reused while no write holds it,
+    // instead of a fresh 64 KiB allocation per read. TLS needs the stream's own reads.
+    this.ownReads = login.tls.mode === 'disable' || login.tls.mode === 'allow';
+    const options: net.NetConnectOpts = { host: login.endpoint.host, port: login.endpoint.port, noDelay: true, keepAlive: true };
+    if (this.ownReads) options.onread = { buffer: this.nextReadBuffer, callback: this.onRead };
+    this.socket = net.connect(options);
     this.socket.once('connect', () => this.onConnect());
     this.socket.on('error', this.onError);
     this.socket.on('close', this.onClose);
@@ -177,10 +190,23 @@ export class ServerConnection implements MessageSink {
 
   private sendStartup(): void {
     const { credentials, database, params } = this.login;
-    this.socket.on('data', this.onData);
+    if (!this.ownReads) this.socket.on('data', this.onData);
     this.socket.on('drain', this.onDrain);
     this.socket.write(encode.startupMessage({ ...params, user: credentials.user, database }));
     this.state = State.Login;
+  }
+
+  private nextReadBuffer(): Uint8Array {
+    if (this.chunkHeld || !this.readBuffer) {
+      this.chunkHeld = false;
+      this.readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
+    }
+    return this.readBuffer;
+  }
+
+  private onRead(length: number, buffer: Uint8Array): boolean {
+    this.onData((buffer as Buffer).subarray(0, length));
+    return true;
   }
 
   private onData(chunk: Buffer): void {
@@ -191,7 +217,7 @@ export class ServerConnection implements MessageSink {
     }
     if (state === State.Linked) {
       const peer = this.peer!;
-      peer.onServerData(chunk);
+      if (peer.onServerData(chunk)) this.chunkHeld = true;
       if (this.becameIdle && this.peer === peer) {
         this.becameIdle = false;
         peer.onServerIdle(this.txStatus);

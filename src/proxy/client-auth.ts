@@ -28,7 +28,12 @@ export class ClientAuth {
   /** SCRAM keys proven by the client, for logging in to servers without the password. */
   scramKeys: ScramCredentials | null = null;
 
-  constructor(authType: AuthType, private readonly user: string, stored: string | undefined) {
+  /**
+   * plainToScram turns a plain auth_file password into a SCRAM secret; the session passes a
+   * cached derivation so that 4096 PBKDF2 rounds do not stall the event loop at every login.
+   */
+  constructor(authType: AuthType, private readonly user: string, stored: string | undefined,
+    private readonly plainToScram: (user: string, password: string) => Secret) {
     this.secret = stored === undefined ? null : safeParse(stored);
     this.method = chooseMethod(authType, this.secret);
   }
@@ -43,9 +48,17 @@ export class ClientAuth {
       case Method.Md5:
         return { kind: 'send', message: encode.authenticationMD5Password(this.salt) };
       case Method.Scram:
-        this.scram = new ScramServer(this.secret && this.secret.kind !== 'md5' ? this.secret : null, this.user);
+        this.scram = new ScramServer(this.scramSecret(), this.user);
         return { kind: 'send', message: encode.authenticationSASL(['SCRAM-SHA-256']) };
     }
+  }
+
+  private scramSecret(): Secret | null {
+    const secret = this.secret;
+    if (!secret || secret.kind === 'md5') return null;
+    // An empty password never authenticates; ScramServer treats it like an unknown user.
+    if (secret.kind === 'plain') return secret.password ? this.plainToScram(this.user, secret.password) : secret;
+    return secret;
   }
 
   /** A PasswordMessage-family ('p') body from the client. */

@@ -20,6 +20,7 @@ const AUTH_TYPES = new Uint8Array(256).fill(1);
 const QUERY_TYPES = collectTable('QSEcfX');
 const Q = 0x51, Sy = 0x53, X = 0x58, P = 0x70, Ex = 0x45, CopyDone = 0x63, CopyFail = 0x66;
 const IDLE = 0x49;
+const QUEUE_LIMIT_BYTES = 256 * 1024;
 
 /**
  * One client connection: startup, TLS, authentication, then transactions forwarded to a
@@ -52,10 +53,12 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private queued: Buffer[] = [];
   private queuedSyncs = 0;
   private queuedUnsynced = false;
+  private queuedBytes = 0;
   // Per-chunk scan results.
   private syncEnd = -1;
   private terminateAt = -1;
   private clientPaused = false;
+  private encrypted = false;
   // COPY IN bookkeeping: see onServerCopyIn.
   private copying = false;
   private syncsSinceExecute = 0;
@@ -115,11 +118,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       case State.Login:
         // Nothing is legal before our ReadyForQuery; keep it for after, in order.
         this.queued.push(chunk);
+        this.pauseClient();
         return;
     }
   }
 
   private onQueryData(chunk: Buffer): void {
+    if (this.state === State.Ready && chunk[0] !== X) this.linkIdleServer();
     this.syncEnd = -1;
     this.terminateAt = -1;
     this.lastActive = Date.now();
@@ -134,6 +139,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       } else {
         this.queuedUnsynced = unsynced;
         this.queued.push(data);
+        this.queuedBytes += data.length;
+        // Pausing costs two syscalls, so only a client that sends a lot while it waits for a
+        // server is paused: it must not fill our memory.
+        if (this.queuedBytes > QUEUE_LIMIT_BYTES) this.pauseClient();
         if (this.state === State.Ready) this.acquire();
       }
     }
@@ -188,9 +197,17 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private acquire(): void {
     this.state = State.Waiting;
     this.timeoutCancelSent = false;
-    // A client sending faster than a server frees up must not fill our memory meanwhile.
-    this.pauseClient();
     this.pool!.acquire(this);
+  }
+
+  /** Link a server before scanning when one is idle: the common case skips the queue. */
+  private linkIdleServer(): void {
+    const server = this.pool!.takeIdle();
+    if (!server) return;
+    this.timeoutCancelSent = false;
+    this.server = server;
+    this.state = State.Linked;
+    server.link(this);
   }
 
   onServerAssigned(server: ServerConnection): void {
@@ -216,6 +233,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       server.socket.uncork();
     }
     queued.length = 0;
+    this.queuedBytes = 0;
     if (ok) this.resumeClient();
   }
 
@@ -226,11 +244,14 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   // ---- bytes from the server ----
 
-  onServerData(chunk: Buffer): void {
-    if (!this.socket.write(chunk) && !this.serverPaused) {
+  onServerData(chunk: Buffer): boolean {
+    const socket = this.socket;
+    if (!socket.write(chunk) && !this.serverPaused) {
       this.serverPaused = true;
       this.server!.pauseReading();
     }
+    // A TLS socket may keep the cleartext until it can encrypt it.
+    return socket.writableLength > 0 || this.encrypted;
   }
 
   onServerIdle(status: number): void {
@@ -350,6 +371,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       rejectUnauthorized: verify,
     });
     this.bindSocket(secure);
+    this.encrypted = true;
     secure.once('secure', () => {
       if (this.state === State.Tls) this.state = State.Startup;
     });
@@ -361,7 +383,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const cfg = this.ctx.config;
     this.state = State.Auth;
     this.scanner.collect = AUTH_TYPES;
-    this.auth = new ClientAuth(cfg.auth_type, this.user, this.ctx.users.get(this.user));
+    this.auth = new ClientAuth(cfg.auth_type, this.user, this.ctx.users.get(this.user), this.ctx.plainToScram);
     this.onAuthStep(this.auth.start());
   }
 

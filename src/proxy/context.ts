@@ -1,5 +1,6 @@
 import type { SecureContext } from 'node:tls';
 import type { Config } from '../config/types.js';
+import type { Secret } from '../auth/secret.js';
 import type { Logger } from '../log.js';
 import type { PoolManager } from '../pool/pool-manager.js';
 import type { ServerConnection } from '../pool/server-connection.js';
@@ -19,6 +20,8 @@ export interface ProxyContext {
   clients: Set<ClientSession>;
   /** Clients still logging in, oldest first (bounded by max_login_clients). */
   loggingIn: Set<ClientSession>;
+  /** SCRAM secrets derived from plain auth_file passwords, derived once per user and password. */
+  plainToScram(user: string, password: string): Secret;
   /** Ask the server to cancel what the connection is running, on a separate connection. */
   sendCancel(server: ServerConnection): void;
   paused: boolean;
