@@ -1,0 +1,74 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type net from 'node:net';
+import { MessageScanner, collectTable } from '../../src/protocol/scanner.js';
+import * as encode from '../../src/protocol/encode.js';
+import { currentTopology } from '../support/topology.js';
+import { writeAuthFile } from '../support/pgtide.js';
+import { spawnPgtide, type PgtideProcess } from '../support/pgtide-process.js';
+import { rawConnect } from '../support/raw-client.js';
+
+const t = currentTopology();
+const MB = 1024 * 1024;
+
+/** Read typed messages until a ReadyForQuery, at most `perMs` chunks per millisecond. */
+function readUntilReady(socket: net.Socket, slow: boolean, onChunk: (bytes: number) => void = () => {}): Promise<void> {
+  const scanner = new MessageScanner(1 << 30, collectTable('ZE'));
+  return new Promise((resolve, reject) => {
+    const sink = {
+      onMessage(type: number, body: Buffer) {
+        if (type === 0x45) reject(new Error(`server error: ${body.toString('latin1')}`));
+        if (type === 0x5a) {
+          socket.removeListener('data', onData);
+          resolve();
+          return false;
+        }
+        return true;
+      },
+    };
+    const onData = (chunk: Buffer) => {
+      onChunk(chunk.length);
+      scanner.scan(chunk, sink);
+      if (slow) {
+        socket.pause();
+        setTimeout(() => socket.resume(), 1);
+      }
+    };
+    socket.on('data', onData);
+  });
+}
+
+describe('backpressure', { timeout: 120_000 }, () => {
+  let dir: string;
+  let p: PgtideProcess;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pgtide-bp-'));
+    p = await spawnPgtide(t, dir, writeAuthFile(t, dir), ['auth_type = "trust"']);
+  });
+  after(async () => {
+    await p.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a 300 MB result read slowly keeps pgtide\'s RSS growth under 64 MB', async () => {
+    const socket = await rawConnect(p.port);
+    socket.write(encode.startupMessage({ user: t.scramUser.user, database: t.database }));
+    await readUntilReady(socket, false);
+    const baseline = p.rss();
+    let peak = baseline;
+    const sampler = setInterval(() => (peak = Math.max(peak, p.rss())), 50);
+    let received = 0;
+    const started = Date.now();
+    socket.write(encode.query(`SELECT repeat('x', 1000) FROM pg_catalog.generate_series(1, 300000)`));
+    await readUntilReady(socket, true, (n) => (received += n));
+    clearInterval(sampler);
+    socket.destroy();
+    assert.ok(received > 300 * 1000 * 1000, `received only ${received} bytes`);
+    const growth = peak - baseline;
+    console.log(`300 MB result in ${Date.now() - started} ms; pgtide RSS ${Math.round(baseline / MB)} MB -> peak ${Math.round(peak / MB)} MB`);
+    assert.ok(growth < 64 * MB, `pgtide RSS grew by ${Math.round(growth / MB)} MB`);
+  });
+});

@@ -1,0 +1,74 @@
+// Runs pgtide as its own process (the CLI, as operators run it), for tests that measure the
+// process itself: memory, signals, exit codes.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePorts } from './free-ports.js';
+import type { Topology } from './topology.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+
+export interface PgtideProcess {
+  child: ChildProcess;
+  port: number;
+  /** Resident set size of the pgtide process, in bytes. */
+  rss(): number;
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Start `pgtide start --config <dir>/pgtide.toml` with the given extra TOML lines. */
+export async function spawnPgtide(t: Topology, dir: string, authFile: string, extraToml: string[] = []): Promise<PgtideProcess> {
+  const [port] = await freePorts(1);
+  const configFile = join(dir, 'pgtide.toml');
+  writeFileSync(configFile, [
+    `listen_addr = "127.0.0.1"`,
+    `listen_port = ${port}`,
+    `auth_file = "${authFile}"`,
+    `server_tls_sslmode = "disable"`,
+    `log_level = "warn"`,
+    ...extraToml,
+    '',
+    '[[backends]]',
+    `host = "${t.primary.host}"`,
+    `port = ${t.primary.port}`,
+    `role = "primary"`,
+    '',
+  ].join('\n'));
+  // pgtide rejects unknown PGTIDE_ variables, and the test runner sets one of its own.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PGTIDE_')));
+  const child = spawn(process.execPath, [CLI, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await waitForPort(port!, () => out);
+  return {
+    child,
+    port: port!,
+    rss: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) * 1024,
+    output: () => out,
+    async stop(signal: NodeJS.Signals = 'SIGINT') {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+async function waitForPort(port: number, output: () => string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`pgtide did not listen on ${port}: ${output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
