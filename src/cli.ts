@@ -6,7 +6,8 @@ import { Pgtide } from './server.js';
 const HELP = `pgtide: PostgreSQL connection pooler and read/write-splitting load balancer
 
 Usage:
-  pgtide start [--config pgtide.toml]   run the pooler (default config: ./pgtide.toml if present)
+  pgtide start [--config pgtide.toml]   run the pooler
+  pgtide demo [--port 6432]             local primary + standby (embedded PostgreSQL) with pgtide in front
   pgtide --help                         this text
 
 Environment:
@@ -22,6 +23,7 @@ async function main(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       config: { type: 'string', short: 'c' },
+      port: { type: 'string', short: 'p' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -33,6 +35,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'start':
       return start(values.config);
+    case 'demo':
+      return demo(Number(values.port ?? 6432));
     default:
       console.error(`pgtide: unknown command "${command}"\n\n${HELP}`);
       return 1;
@@ -62,6 +66,18 @@ async function start(configPath: string | undefined): Promise<number> {
   };
   process.once('SIGTERM', stop(true));
   process.once('SIGINT', stop(false));
+  return new Promise<number>(() => {});
+}
+
+async function demo(port: number): Promise<number> {
+  const { runDemo } = await import('./demo.js');
+  const stop = await runDemo(port);
+  const onSignal = () => {
+    console.log('\nstopping...');
+    void stop().then(() => process.exit(0));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   return new Promise<number>(() => {});
 }
 

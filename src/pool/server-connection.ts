@@ -2,7 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { MessageScanner, collectTable, type MessageSink } from '../protocol/scanner.js';
 import {
-  decodeAuthentication, decodeBackendKeyData, decodeErrorFields, decodeParameterStatus, readyForQueryStatus,
+  decodeAuthentication, decodeBackendKeyData, decodeDataRow, decodeErrorFields, decodeParameterStatus, readyForQueryStatus,
   type ErrorFields,
 } from '../protocol/backend.js';
 import * as encode from '../protocol/encode.js';
@@ -70,13 +70,13 @@ export class ServerLoginError extends Error {
   }
 }
 
-const enum State { Connecting, Login, Idle, Linked, Draining, Closed }
+const enum State { Connecting, Login, Idle, Linked, Draining, Internal, Closed }
 
 const LOGIN_TYPES = collectTable('RSKZEv');
 // On the forward path only the messages that change what pgtide must do are assembled.
 const ACTIVE_TYPES = collectTable('ZSGW');
 const IDLE_TYPES = new Uint8Array(256).fill(1);
-const Z = 0x5a, S = 0x53, R = 0x52, K = 0x4b, E = 0x45, G = 0x47, W = 0x57, N = 0x4e, V = 0x76;
+const Z = 0x5a, S = 0x53, R = 0x52, K = 0x4b, E = 0x45, G = 0x47, W = 0x57, N = 0x4e, V = 0x76, D = 0x44;
 const IDLE = 0x49;
 const DRAIN_TIMEOUT_MS = 10_000;
 const READ_BUFFER_SIZE = 65536;
@@ -108,6 +108,12 @@ export class ServerConnection implements MessageSink {
   cancelsInFlight = 0;
   private reuseWhenCancelsDone = false;
   private resetQuery: string | null = null;
+  private internal: {
+    resolve(rows: (string | null)[][]): void;
+    reject(err: Error): void;
+    rows: (string | null)[][];
+    error: ErrorFields | null;
+  } | null = null;
 
   peer: ServerPeer | null = null;
   private readonly ownReads: boolean;
@@ -234,6 +240,8 @@ export class ServerConnection implements MessageSink {
         return this.onLoginMessage(type, body);
       case State.Idle:
         return this.onIdleMessage(type, body);
+      case State.Internal:
+        return this.onInternalMessage(type, body);
       default:
         if (type === Z) {
           this.txStatus = readyForQueryStatus(body);
@@ -249,6 +257,39 @@ export class ServerConnection implements MessageSink {
         }
         return true;
     }
+  }
+
+  /**
+   * Run one simple query for pgtide itself (health and role checks) on an idle connection
+   * that no client holds. The answer never reaches a client.
+   */
+  query(sql: string): Promise<(string | null)[][]> {
+    if (this.state !== State.Idle) return Promise.reject(new Error('server connection is not idle'));
+    return new Promise((resolve, reject) => {
+      this.internal = { resolve, reject, rows: [], error: null };
+      this.state = State.Internal;
+      this.socket.write(encode.query(sql));
+    });
+  }
+
+  private onInternalMessage(type: number, body: Buffer): boolean {
+    const internal = this.internal!;
+    if (type === D) {
+      const row = decodeDataRow(body);
+      if (row) internal.rows.push(row);
+    } else if (type === E) {
+      internal.error ??= decodeErrorFields(body);
+    } else if (type === S) {
+      this.trackParameter(body);
+    } else if (type === Z) {
+      this.txStatus = readyForQueryStatus(body);
+      this.internal = null;
+      this.state = State.Idle;
+      if (internal.error) internal.reject(Object.assign(new Error(internal.error.message), { code: internal.error.code }));
+      else internal.resolve(internal.rows);
+      return false;
+    }
+    return true;
   }
 
   private trackParameter(body: Buffer): void {
@@ -508,6 +549,10 @@ export class ServerConnection implements MessageSink {
 
   private closeQuietly(reason: string): void {
     this.state = State.Closed;
+    if (this.internal) {
+      this.internal.reject(new Error(`server connection closed: ${reason}`));
+      this.internal = null;
+    }
     this.closeReason = reason;
     this.peer = null;
     this.clearConnectTimer();

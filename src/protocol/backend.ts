@@ -98,3 +98,24 @@ export function decodeNegotiateProtocolVersion(body: Buffer): { minor: number; o
   }
   return pos === body.length ? { minor, options } : null;
 }
+
+/** DataRow ('D') as text values (null for SQL NULL); null when malformed. */
+export function decodeDataRow(body: Buffer): (string | null)[] | null {
+  if (body.length < 2) return null;
+  const count = body.readUInt16BE(0);
+  const values: (string | null)[] = [];
+  let off = 2;
+  for (let i = 0; i < count; i++) {
+    if (off + 4 > body.length) return null;
+    const len = body.readInt32BE(off);
+    off += 4;
+    if (len === -1) {
+      values.push(null);
+      continue;
+    }
+    if (len < 0 || off + len > body.length) return null;
+    values.push(body.toString('utf8', off, off + len));
+    off += len;
+  }
+  return off === body.length ? values : null;
+}
