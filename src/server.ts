@@ -8,6 +8,8 @@ import { SQLSTATE } from './protocol/encode.js';
 import { PoolManager } from './pool/pool-manager.js';
 import type { ServerConnection } from './pool/server-connection.js';
 import { CancelKeys } from './proxy/cancel-keys.js';
+import { Router, staticClusterView } from './proxy/router.js';
+import { Classifier, FunctionPolicy } from './sql/index.js';
 import { ClientSession } from './proxy/client-session.js';
 import type { ProxyContext } from './proxy/context.js';
 import { boundAddresses, closeAll, listen, type ListenAddress } from './proxy/listener.js';
@@ -37,6 +39,8 @@ export class Pgtide {
       config,
       users,
       pools: new PoolManager(config, users, serverTlsOptions(config), this.log),
+      router: new Router(config, staticClusterView(config)),
+      classifier: new Classifier({ policy: functionPolicy(config) }),
       cancelKeys: new CancelKeys<ClientSession>(options.workerId ?? 0),
       clientTls: clientTlsContext(config),
       log: this.log,
@@ -57,6 +61,8 @@ export class Pgtide {
   }
 
   async start(): Promise<void> {
+    // The real PostgreSQL grammar (WASM) loads once; until then ambiguous statements go to the primary.
+    this.ctx.classifier = await Classifier.create({ policy: functionPolicy(this.ctx.config) });
     this.listeners = await listen(this.ctx.config, (socket) => this.accept(socket));
     this.janitor = setInterval(() => this.tick(), JANITOR_INTERVAL_MS);
     this.janitor.unref();
@@ -127,6 +133,8 @@ export class Pgtide {
     this.ctx.users = users;
     this.scramSecrets.clear();
     this.ctx.pools.reconfigure(config, users);
+    this.ctx.router.reconfigure(config, staticClusterView(config));
+    this.ctx.classifier = new Classifier({ policy: functionPolicy(config) });
     this.log.info('configuration reloaded');
   }
 
@@ -156,6 +164,10 @@ export class Pgtide {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+}
+
+function functionPolicy(config: Config): FunctionPolicy {
+  return new FunctionPolicy({ writeFunctions: config.write_function_list, readOnlyFunctions: config.read_only_function_list });
 }
 
 function readUsers(config: Config): Map<string, string> {

@@ -1,5 +1,6 @@
 // What each configuration key accepts. The same descriptions check the TOML file, the
 // environment and a Config built in code, so the three can never disagree.
+import { parseRedirectList } from '../cluster/redirect-list.js';
 import type { BackendConfig, Config, DatabaseConfig, UserConfig } from './types.js';
 
 /** setTimeout() fires at once when asked to wait more than 2^31-1 ms, so a longer
@@ -8,6 +9,8 @@ const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 const MAX_COUNT = 2 ** 31 - 1;
 /** Every port is one listening socket per address; hundreds are a typo in a range. */
 const MAX_LISTEN_PORTS = 256;
+/** Each function-list regex is tried on every unknown function call a client makes. */
+const MAX_PATTERNS = 256;
 
 export type Field =
   | { kind: 'string'; nonEmpty?: boolean; maxLength?: number }
@@ -17,7 +20,11 @@ export type Field =
   | { kind: 'number'; min: number; max: number }
   | { kind: 'enum'; values: readonly string[] }
   | { kind: 'addresses' }
-  | { kind: 'ports' };
+  | { kind: 'ports' }
+  /** A list of regular expressions (TOML array; comma-separated in the environment). */
+  | { kind: 'patterns' }
+  /** Pgpool-II's "regex:target(weight),…" text, see src/cluster/redirect-list.ts. */
+  | { kind: 'redirect-list' };
 
 export type Read = { ok: true; value: unknown } | { ok: false; message: string };
 
@@ -30,6 +37,10 @@ const positive: Field = { kind: 'integer', min: 1, max: MAX_COUNT };
 const port: Field = { kind: 'integer', min: 1, max: 65535 };
 const tlsMode: Field = { kind: 'enum', values: ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] };
 const poolMode: Field = { kind: 'enum', values: ['session', 'transaction', 'statement'] };
+const consistency: Field = { kind: 'enum', values: ['eventual', 'read_your_writes', 'primary_only'] };
+const transactionRouting: Field = { kind: 'enum', values: ['conservative', 'first_statement'] };
+const redirectList: Field = { kind: 'redirect-list' };
+const patterns: Field = { kind: 'patterns' };
 
 export type ScalarKey = Exclude<keyof Config, 'backends' | 'databases' | 'users'>;
 
@@ -78,6 +89,26 @@ export const TOP_LEVEL_FIELDS: Record<ScalarKey, Field> = {
   log_disconnections: flag,
   log_pooler_errors: flag,
   log_level: { kind: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
+  sr_check_period: seconds,
+  sr_check_user: text,
+  sr_check_password: { kind: 'secret' },
+  sr_check_database: name,
+  health_check_period: seconds,
+  health_check_timeout: seconds,
+  health_check_max_retries: { kind: 'integer', min: 0, max: 1000 },
+  // Bytes of WAL: a day of heavy writes is far beyond 2^31, but well within exact doubles.
+  delay_threshold: { kind: 'integer', min: 0, max: Number.MAX_SAFE_INTEGER },
+  delay_threshold_by_time: count,
+  prefer_lower_delay_standby: flag,
+  load_balance_mode: flag,
+  database_redirect_preference_list: redirectList,
+  app_name_redirect_preference_list: redirectList,
+  user_redirect_preference_list: redirectList,
+  write_function_list: patterns,
+  read_only_function_list: patterns,
+  consistency,
+  read_your_writes_timeout: seconds,
+  transaction_routing: transactionRouting,
 };
 
 export const BACKEND_FIELDS: Record<keyof BackendConfig, Field> = {
@@ -99,12 +130,15 @@ export const DATABASE_FIELDS: Record<keyof DatabaseConfig, Field> = {
   max_db_connections: count,
   user: name,
   password: { kind: 'secret' },
+  consistency,
+  transaction_routing: transactionRouting,
 };
 
 export const USER_FIELDS: Record<keyof UserConfig, Field> = {
   pool_mode: poolMode,
   pool_size: positive,
   max_user_connections: count,
+  consistency,
 };
 
 /** Checks a value from TOML (or a typed Config) against its field; returns it normalised. */
@@ -132,6 +166,10 @@ export function readField(field: Field, value: unknown): Read {
       return readAddresses(value);
     case 'ports':
       return readPorts(value);
+    case 'patterns':
+      return readPatterns(value);
+    case 'redirect-list':
+      return readRedirectList(value);
   }
 }
 
@@ -154,6 +192,8 @@ export function readEnvField(field: Field, envText: string): Read {
       return readField(field, splitList(envText));
     case 'ports':
       return readField(field, splitList(envText).map((item) => (/^\d+$/.test(item) ? Number(item) : item)));
+    case 'patterns':
+      return readField(field, splitList(envText));
     default:
       return readField(field, envText);
   }
@@ -180,6 +220,31 @@ function readString(field: Extract<Field, { kind: 'string' }>, value: unknown): 
   }
   // Strings end up in NUL-terminated protocol fields, where a NUL would cut them short.
   return value.includes('\0') ? fail('must not contain a NUL character') : ok(value);
+}
+
+function readPatterns(value: unknown): Read {
+  if (!Array.isArray(value)) return fail(`must be an array of regular expressions, got ${typeName(value)}`);
+  if (value.length > MAX_PATTERNS) return fail(`lists more than ${MAX_PATTERNS} patterns`);
+  for (const item of value) {
+    if (typeof item !== 'string' || item.trim() === '') return fail(`must list non-empty regular expressions, got ${show(item)}`);
+    try {
+      new RegExp(item);
+    } catch (error) {
+      return fail(`${show(item)} is not a valid regular expression: ${(error as Error).message}`);
+    }
+  }
+  return ok([...value]);
+}
+
+function readRedirectList(value: unknown): Read {
+  const read = readString({ kind: 'string' }, value);
+  if (!read.ok) return read;
+  try {
+    parseRedirectList(value as string);
+  } catch (error) {
+    return fail((error as Error).message);
+  }
+  return read;
 }
 
 function readAddresses(value: unknown): Read {

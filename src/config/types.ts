@@ -7,6 +7,8 @@ export type AuthType = 'scram-sha-256' | 'md5' | 'plain' | 'trust';
 export type ClientTlsMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 export type ServerTlsMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 export type BackendRole = 'auto' | 'primary' | 'standby';
+export type Consistency = 'eventual' | 'read_your_writes' | 'primary_only';
+export type TransactionRouting = 'conservative' | 'first_statement';
 
 export interface BackendConfig {
   /** Name used in logs, stats and the admin console; defaults to host:port. */
@@ -34,12 +36,15 @@ export interface DatabaseConfig {
   /** Force every server login of this database to this user (PgBouncer's `user=`). */
   user?: string;
   password?: string;
+  consistency?: Consistency;
+  transaction_routing?: TransactionRouting;
 }
 
 export interface UserConfig {
   pool_mode?: PoolMode;
   pool_size?: number;
   max_user_connections?: number;
+  consistency?: Consistency;
 }
 
 export interface Config {
@@ -106,6 +111,38 @@ export interface Config {
   log_disconnections: boolean;
   log_pooler_errors: boolean;
   log_level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+  // Cluster monitoring and read/write routing (Pgpool-II's names and units).
+  /** How often roles (pg_is_in_recovery) and replication lag are checked, seconds. */
+  sr_check_period: number;
+  /** Login for pgtide's own checks; empty = the first user of auth_file. */
+  sr_check_user: string;
+  /** Empty = the password auth_file holds for sr_check_user. */
+  sr_check_password: string;
+  sr_check_database: string;
+  /** How often each backend is probed, seconds; 0 disables health checks. */
+  health_check_period: number;
+  health_check_timeout: number;
+  /** Failed probes in a row before a backend leaves the rotation. */
+  health_check_max_retries: number;
+  /** A standby this many WAL bytes behind leaves the read rotation; 0 disables. */
+  delay_threshold: number;
+  /** A standby this many milliseconds behind leaves the read rotation; 0 disables. */
+  delay_threshold_by_time: number;
+  prefer_lower_delay_standby: boolean;
+  /** false sends everything to the primary. */
+  load_balance_mode: boolean;
+  /** Pgpool-II syntax, e.g. `challenge:standby,app.*:primary(0.5)`. */
+  database_redirect_preference_list: string;
+  app_name_redirect_preference_list: string;
+  user_redirect_preference_list: string;
+  /** Regexes of function names that write (Pgpool-II's lists). */
+  write_function_list: string[];
+  read_only_function_list: string[];
+  consistency: Consistency;
+  /** Longest wait for a standby to replay a client's last write before reading from the primary, seconds. */
+  read_your_writes_timeout: number;
+  transaction_routing: TransactionRouting;
 
   backends: BackendConfig[];
   databases: Record<string, DatabaseConfig>;

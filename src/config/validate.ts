@@ -1,5 +1,6 @@
 // Checks that look at more than one key. Every single key is re-checked too (through
 // readDocument), so a Config built in code gets the same scrutiny as a file.
+import { parseRedirectList } from '../cluster/redirect-list.js';
 import { readDocument } from './document.js';
 import { ConfigError, toProblems, type Issue } from './problems.js';
 import type { Config } from './types.js';
@@ -16,6 +17,7 @@ export function configIssues(config: Config): Issue[] {
   checkPoolSizes(config, issues);
   checkBackends(config, issues);
   checkTls(config, issues);
+  checkRedirectTargets(config, issues);
   return issues;
 }
 
@@ -74,5 +76,23 @@ function checkTls(config: Config, issues: Issue[]): void {
   if ((config.server_tls_key_file === '') !== (config.server_tls_cert_file === '')) {
     const missing = config.server_tls_key_file === '' ? 'server_tls_key_file' : 'server_tls_cert_file';
     issues.push({ path: [missing], message: 'is needed as well: a client certificate and its key go together' });
+  }
+}
+
+function checkRedirectTargets(config: Config, issues: Issue[]): void {
+  if (config.backends.length === 0) return; // reported by checkBackends
+  const keys = ['database_redirect_preference_list', 'app_name_redirect_preference_list', 'user_redirect_preference_list'] as const;
+  for (const key of keys) {
+    let rules;
+    try {
+      rules = parseRedirectList(config[key]);
+    } catch {
+      continue; // readDocument has reported the syntax already.
+    }
+    for (const { target } of rules) {
+      if (typeof target === 'number' && target >= config.backends.length) {
+        issues.push({ path: [key], message: `names backend ${target}, but backends are numbered 0 to ${config.backends.length - 1}` });
+      }
+    }
   }
 }

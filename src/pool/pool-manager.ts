@@ -5,11 +5,6 @@ import type { ScramCredentials } from '../auth/scram-client.js';
 import { ServerPool, type ConnectionBudget, type PoolSettings } from './pool.js';
 import type { ServerCredentials, ServerLogin, ServerTls } from './server-connection.js';
 
-export interface ResolvedRoute {
-  pool: ServerPool;
-  mode: PoolMode;
-}
-
 /**
  * All pools of one process, keyed by (database, user, backend), and the per-database and
  * per-user connection budgets they share.
@@ -41,19 +36,10 @@ export class PoolManager implements ConnectionBudget {
     return this.pools.values();
   }
 
-  /** The pool a client of (database, user) uses for its transactions, or null for an unknown database. */
-  resolve(database: string, user: string): ResolvedRoute | null {
+  /** false for a database the [databases] table does not list (when it lists any and no `*`). */
+  knowsDatabase(database: string): boolean {
     const dbs = this.config.databases;
-    if (Object.keys(dbs).length > 0 && !dbs[database] && !dbs['*']) return null;
-    const backend = this.writeBackend();
-    if (!backend) return null;
-    return { pool: this.pool(database, user, backend), mode: this.modeFor(database, user) };
-  }
-
-  /** Until role discovery exists, writes go to the backend marked primary, else the first one. */
-  writeBackend(): BackendConfig | undefined {
-    const backends = this.config.backends;
-    return backends.find((b) => b.role === 'primary') ?? backends[0];
+    return Object.keys(dbs).length === 0 || dbs[database] !== undefined || dbs['*'] !== undefined;
   }
 
   pool(database: string, user: string, backend: BackendConfig): ServerPool {

@@ -15,10 +15,10 @@ const enum State { Startup, Tls, Auth, Login, Ready, Waiting, Linked, Closed }
 
 // During login every message is looked at: only password-family ('p') messages are legal.
 const AUTH_TYPES = new Uint8Array(256).fill(1);
-// Sync points (Query, Sync), Execute (which may start a COPY IN), the end of a COPY IN
+// Sync points (Query, Sync), Parse (to route by its text), Execute (which may start a COPY IN), the end of a COPY IN
 // (CopyDone, CopyFail) and Terminate.
-const QUERY_TYPES = collectTable('QSEcfX');
-const Q = 0x51, Sy = 0x53, X = 0x58, P = 0x70, Ex = 0x45, CopyDone = 0x63, CopyFail = 0x66;
+const QUERY_TYPES = collectTable('QPSEcfX');
+const Q = 0x51, Sy = 0x53, X = 0x58, P = 0x70, Parse = 0x50, Ex = 0x45, CopyDone = 0x63, CopyFail = 0x66;
 const IDLE = 0x49;
 const QUEUE_LIMIT_BYTES = 256 * 1024;
 
@@ -36,6 +36,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   user = '';
   database = '';
+  applicationName = '';
   startupParams = new Map<string, string>();
   mode: PoolMode = 'transaction';
   pool: ServerPool | null = null;
@@ -54,6 +55,14 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private queuedSyncs = 0;
   private queuedUnsynced = false;
   private queuedBytes = 0;
+  // Chunks held back while a read runs on a standby (see onQueryData).
+  private deferred: Buffer[] = [];
+  private deferredBytes = 0;
+  /** The linked server was chosen for a read (it may be a standby). */
+  private readLink = false;
+  // Per-chunk classification of the statements that start a transaction.
+  private routeRead = false;
+  private routeWrite = false;
   // Per-chunk scan results.
   private syncEnd = -1;
   private terminateAt = -1;
@@ -124,29 +133,91 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   private onQueryData(chunk: Buffer): void {
-    if (this.state === State.Ready && chunk[0] !== X) this.linkIdleServer();
+    const linked = this.server;
+    // A pipelined statement must not follow a read onto a standby: it may write. Hold it
+    // until the read's server is released (or its transaction stays open), then route it.
+    if (linked && this.readLink && linked.pending > 0 && !linked.unsynced) return this.defer(chunk);
     this.syncEnd = -1;
     this.terminateAt = -1;
+    this.routeRead = false;
+    this.routeWrite = false;
     this.lastActive = Date.now();
     if (this.scanner.scan(chunk, this) < 0) return this.protocolViolation(this.scanner.error);
     const data = this.terminateAt >= 0 ? chunk.subarray(0, this.terminateAt) : chunk;
     if (data.length > 0) {
       const unsynced = this.syncEnd < 0 ? true : this.syncEnd < data.length;
+      if (!linked && this.state === State.Ready) this.route();
       const server = this.server;
       if (server) {
+        server.pending += this.queuedSyncs;
+        this.queuedSyncs = 0;
         server.unsynced = unsynced;
         if (!server.write(data)) this.pauseClient();
       } else {
         this.queuedUnsynced = unsynced;
-        this.queued.push(data);
-        this.queuedBytes += data.length;
-        // Pausing costs two syscalls, so only a client that sends a lot while it waits for a
-        // server is paused: it must not fill our memory.
-        if (this.queuedBytes > QUEUE_LIMIT_BYTES) this.pauseClient();
+        this.queue(data);
         if (this.state === State.Ready) this.acquire();
       }
     }
     if (this.terminateAt >= 0) this.close();
+  }
+
+  private queue(data: Buffer): void {
+    this.queued.push(data);
+    this.queuedBytes += data.length;
+    // Pausing costs two syscalls, so only a client that sends a lot while it waits for a
+    // server is paused: it must not fill our memory.
+    if (this.queuedBytes > QUEUE_LIMIT_BYTES) this.pauseClient();
+  }
+
+  private defer(chunk: Buffer): void {
+    this.deferred.push(chunk);
+    this.deferredBytes += chunk.length;
+    if (this.deferredBytes > QUEUE_LIMIT_BYTES) this.pauseClient();
+  }
+
+  /** Replay held chunks now that the read's server is released or inside a transaction. */
+  private replayDeferred(): void {
+    const held = this.deferred;
+    this.deferred = [];
+    this.deferredBytes = 0;
+    for (const chunk of held) {
+      if (this.state === State.Closed) return;
+      this.onQueryData(chunk);
+    }
+  }
+
+  /**
+   * Pick the pool of the transaction that starts with the bytes just scanned, and link an
+   * idle server of it when there is one. Writes (and anything not known to be a read) go to
+   * the primary; reads to a backend the router draws.
+   */
+  private route(): void {
+    if (this.mode !== 'session') {
+      const ctx = this.ctx;
+      const read = this.routeRead && !this.routeWrite;
+      const backend = read
+        ? ctx.router.readBackend({ database: this.database, user: this.user, applicationName: this.applicationName })
+        : ctx.router.writeBackend();
+      this.readLink = read && backend !== ctx.router.writeBackend();
+      // No primary known (failover in progress): wait for one instead of failing or writing to a standby.
+      this.pool = backend ? ctx.pools.pool(this.database, this.user, backend) : null;
+    }
+    const server = this.pool?.takeIdle();
+    if (!server) return;
+    this.timeoutCancelSent = false;
+    this.server = server;
+    this.state = State.Linked;
+    server.link(this);
+  }
+
+  /** Called by the janitor for a client still waiting for a primary to be known. */
+  retryRoute(): void {
+    if (this.state !== State.Waiting || this.pool) return;
+    this.state = State.Ready;
+    this.route();
+    if (this.server) this.flushQueued(this.server);
+    else this.acquire();
   }
 
   onMessage(type: number, body: Buffer, end: number): boolean {
@@ -164,7 +235,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         break;
       case Q:
         this.syncsSinceExecute = 0;
+        if (!this.server) this.classify(body, 0, body.length - 1);
         this.countSyncPoint(end);
+        break;
+      case Parse:
+        if (!this.server) this.classifyParse(body);
         break;
       case Ex:
         this.syncsSinceExecute = 0;
@@ -179,6 +254,19 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         return false;
     }
     return true;
+  }
+
+  private classify(body: Buffer, start: number, end: number): void {
+    if (end <= start) return;
+    if (this.ctx.classifier.classifyBytes(body, start, end).route === 'read') this.routeRead = true;
+    else this.routeWrite = true;
+  }
+
+  private classifyParse(body: Buffer): void {
+    const nameEnd = body.indexOf(0);
+    const queryEnd = nameEnd < 0 ? -1 : body.indexOf(0, nameEnd + 1);
+    if (queryEnd < 0) this.routeWrite = true;
+    else this.classify(body, nameEnd + 1, queryEnd);
   }
 
   private countSyncPoint(end: number): void {
@@ -197,17 +285,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private acquire(): void {
     this.state = State.Waiting;
     this.timeoutCancelSent = false;
-    this.pool!.acquire(this);
-  }
-
-  /** Link a server before scanning when one is idle: the common case skips the queue. */
-  private linkIdleServer(): void {
-    const server = this.pool!.takeIdle();
-    if (!server) return;
-    this.timeoutCancelSent = false;
-    this.server = server;
-    this.state = State.Linked;
-    server.link(this);
+    this.waitingSince = Date.now();
+    this.pool?.acquire(this);
   }
 
   onServerAssigned(server: ServerConnection): void {
@@ -219,6 +298,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.server = server;
     this.state = State.Linked;
     server.link(this);
+    this.flushQueued(server);
+  }
+
+  private flushQueued(server: ServerConnection): void {
     server.pending += this.queuedSyncs;
     server.unsynced = this.queuedUnsynced;
     this.queuedSyncs = 0;
@@ -226,7 +309,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const queued = this.queued;
     let ok = true;
     if (queued.length === 1) {
-      ok = server.write(queued[0]);
+      ok = server.write(queued[0]!);
     } else {
       server.socket.cork();
       for (const buf of queued) ok = server.write(buf);
@@ -263,6 +346,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         undefined, 'Use pool_mode = transaction for this database or user.');
     }
     if (status === IDLE) this.releaseServer();
+    if (this.deferred.length > 0) this.replayDeferred();
   }
 
   private releaseServer(): void {
@@ -270,6 +354,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.server = null;
     this.state = State.Ready;
     this.serverPaused = false;
+    this.readLink = false;
     server.unlink();
     const reset = this.ctx.config.server_reset_query_always ? this.ctx.config.server_reset_query : '';
     if (reset) server.resetThenReturn(reset);
@@ -410,15 +495,19 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private authenticated(): void {
     const ctx = this.ctx;
     this.socket.write(encode.authenticationOk());
-    const route = ctx.pools.resolve(this.database, this.user);
-    if (!route) {
+    const mode = ctx.pools.modeFor(this.database, this.user);
+    if (!ctx.pools.knowsDatabase(this.database)) {
       return this.fatal(SQLSTATE.INVALID_CATALOG_NAME, `no such database: ${this.database}`, undefined,
         'The database is not listed in the [databases] section of the pgtide configuration.');
     }
     if (this.auth!.scramKeys) ctx.pools.rememberScramKeys(this.user, this.auth!.scramKeys);
     this.auth = null;
-    this.mode = route.mode;
-    this.pool = route.pool;
+    this.mode = mode;
+    this.applicationName = this.startupParams.get('application_name') ?? '';
+    // The login learns the settings to report from a primary connection; session pooling
+    // also keeps its whole session there.
+    const backend = ctx.router.writeBackend() ?? ctx.config.backends[0]!;
+    this.pool = ctx.pools.pool(this.database, this.user, backend);
     this.state = State.Login;
     this.scanner.collect = QUERY_TYPES;
     if (this.pool.serverParams) return this.finishLogin(this.pool.serverParams);
@@ -484,7 +573,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         }
         return;
       case State.Waiting:
-        if (cfg.query_wait_timeout > 0 && now - this.waitingSince > cfg.query_wait_timeout * 1000) {
+        if (!this.pool) this.retryRoute();
+        if (this.state === State.Waiting && cfg.query_wait_timeout > 0 && now - this.waitingSince > cfg.query_wait_timeout * 1000) {
           this.fatal(SQLSTATE.QUERY_CANCELED, `query_wait_timeout: no server connection became free within ${cfg.query_wait_timeout} s`,
             undefined, 'The pool is exhausted or the server is unreachable; raise pool_size or check the server.');
         }

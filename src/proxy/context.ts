@@ -3,6 +3,8 @@ import type { Config } from '../config/types.js';
 import type { Secret } from '../auth/secret.js';
 import type { Logger } from '../log.js';
 import type { PoolManager } from '../pool/pool-manager.js';
+import type { Classifier } from '../sql/classifier.js';
+import type { Router } from './router.js';
 import type { ServerConnection } from '../pool/server-connection.js';
 import type { CancelKeys } from './cancel-keys.js';
 import type { ClientSession } from './client-session.js';
@@ -13,6 +15,8 @@ export interface ProxyContext {
   /** auth_file contents: user name -> stored password (plain, md5… or SCRAM secret). */
   users: Map<string, string>;
   pools: PoolManager;
+  router: Router;
+  classifier: Classifier;
   cancelKeys: CancelKeys<ClientSession>;
   clientTls: SecureContext | null;
   log: Logger;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { defaultConfig } from '../../src/config/defaults.js';
-import type { Config } from '../../src/config/types.js';
+import type { BackendConfig, Config } from '../../src/config/types.js';
 import { md5PasswordHash } from '../../src/auth/secret.js';
 import { createLogger } from '../../src/log.js';
 import { Pgtide } from '../../src/server.js';
@@ -36,6 +36,13 @@ export function writeAuthFile(t: Topology, dir: string): string {
   return file;
 }
 
+/** The whole topology as backends: the primary first, then the standbys, with these read weights. */
+export function clusterBackends(t: Topology, weights: number[]): BackendConfig[] {
+  return [t.primary, ...t.standbys].map((node, i) => ({
+    name: node.name, host: node.host, port: node.port, weight: weights[i] ?? 1, role: i === 0 ? 'primary' as const : 'standby' as const,
+  }));
+}
+
 export async function startPgtide(t: Topology, overrides: Partial<Config> = {}): Promise<RunningPgtide> {
   const dir = mkdtempSync(join(tmpdir(), 'pgtide-test-'));
   const config: Config = {
@@ -46,10 +53,7 @@ export async function startPgtide(t: Topology, overrides: Partial<Config> = {}):
     server_tls_sslmode: 'disable',
     log_connections: false,
     log_disconnections: false,
-    backends: [
-      { name: 'primary', host: t.primary.host, port: t.primary.port, weight: 0, role: 'primary' },
-      ...t.standbys.map((s) => ({ name: s.name, host: s.host, port: s.port, weight: 1, role: 'standby' as const })),
-    ],
+    backends: [{ name: 'primary', host: t.primary.host, port: t.primary.port, weight: 1, role: 'primary' }],
     ...overrides,
   };
   const logs: Record<string, unknown>[] = [];

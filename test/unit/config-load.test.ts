@@ -59,6 +59,25 @@ describe('defaults', () => {
     ['max_packet_size', 268435456],
     ['tcp_keepalive', true],
     ['backends', []],
+    ['sr_check_period', 10],
+    ['sr_check_user', ''],
+    ['sr_check_password', ''],
+    ['sr_check_database', 'postgres'],
+    ['health_check_period', 5],
+    ['health_check_timeout', 5],
+    ['health_check_max_retries', 2],
+    ['delay_threshold', 0],
+    ['delay_threshold_by_time', 0],
+    ['prefer_lower_delay_standby', false],
+    ['load_balance_mode', true],
+    ['database_redirect_preference_list', ''],
+    ['app_name_redirect_preference_list', ''],
+    ['user_redirect_preference_list', ''],
+    ['write_function_list', []],
+    ['read_only_function_list', []],
+    ['consistency', 'eventual'],
+    ['read_your_writes_timeout', 0.05],
+    ['transaction_routing', 'conservative'],
   ];
   for (const [key, expected] of cases) {
     test(`${key} defaults to ${JSON.stringify(expected)}`, () => {
@@ -118,6 +137,24 @@ describe('problems in the file', () => {
     { name: 'fallback database', toml: '[databases."*"]\n\npool_mode = "x"\n', key: 'databases."*".pool_mode', line: 3, message: /one of/ },
     { name: 'unknown database key', toml: '[databases.app]\nhost = "x"\n', key: 'databases.app.host', line: 2, message: /unknown key/ },
     { name: 'after a multi-line string', toml: 'server_reset_query = """\nfoo = 1\n"""\nbad_key = 1\n', key: 'bad_key', line: 4, message: /unknown key/ },
+    { name: 'bad consistency', toml: 'consistency = "strong"\n', key: 'consistency', line: 1, message: /"eventual", "read_your_writes", "primary_only", got "strong"/ },
+    { name: 'bad transaction routing', toml: 'transaction_routing = "aggressive"\n', key: 'transaction_routing', line: 1, message: /"conservative", "first_statement"/ },
+    { name: 'database consistency', toml: '[databases.app]\nconsistency = "x"\n', key: 'databases.app.consistency', line: 2, message: /one of "eventual"/ },
+    { name: 'database transaction routing', toml: '[databases.app]\ntransaction_routing = 1\n', key: 'databases.app.transaction_routing', line: 2, message: /one of "conservative"/ },
+    { name: 'user consistency', toml: '[users.bob]\nconsistency = "x"\n', key: 'users.bob.consistency', line: 2, message: /one of "eventual"/ },
+    { name: 'user transaction routing is per database only', toml: '[users.bob]\ntransaction_routing = "conservative"\n', key: 'users.bob.transaction_routing', line: 2, message: /unknown key/ },
+    { name: 'negative sr_check_period', toml: 'sr_check_period = -1\n', key: 'sr_check_period', line: 1, message: /from 0 to/ },
+    { name: 'empty sr_check_database', toml: 'sr_check_database = ""\n', key: 'sr_check_database', line: 1, message: /must not be empty/ },
+    { name: 'fractional retries', toml: 'health_check_max_retries = 1.5\n', key: 'health_check_max_retries', line: 1, message: /integer from 0 to 1000/ },
+    { name: 'fractional delay_threshold', toml: 'delay_threshold = 0.5\n', key: 'delay_threshold', line: 1, message: /integer/ },
+    { name: 'negative delay_threshold_by_time', toml: 'delay_threshold_by_time = -5\n', key: 'delay_threshold_by_time', line: 1, message: /from 0 to/ },
+    { name: 'function list as a string', toml: 'write_function_list = "nextval"\n', key: 'write_function_list', line: 1, message: /array of regular expressions, got a string/ },
+    { name: 'bad regex in a function list', toml: 'read_only_function_list = ["ok", "bad("]\n', key: 'read_only_function_list', line: 1, message: /"bad\(" is not a valid regular expression/ },
+    { name: 'empty regex in a function list', toml: 'write_function_list = [""]\n', key: 'write_function_list', line: 1, message: /non-empty/ },
+    { name: 'redirect entry without target', toml: 'database_redirect_preference_list = "app"\n', key: 'database_redirect_preference_list', line: 1, message: /regex:target/ },
+    { name: 'redirect to an unknown target', toml: 'app_name_redirect_preference_list = "a:replica"\n', key: 'app_name_redirect_preference_list', line: 1, message: /primary, standby or a backend index/ },
+    { name: 'redirect weight above 1', toml: 'user_redirect_preference_list = "a:standby(2)"\n', key: 'user_redirect_preference_list', line: 1, message: /weight must be a number from 0 to 1/ },
+    { name: 'redirect with a bad regex', toml: 'user_redirect_preference_list = "a[:primary"\n', key: 'user_redirect_preference_list', line: 1, message: /invalid regular expression/ },
     { name: 'TOML syntax error', toml: 'pool_mode = "session"\nlisten_port = [5432,\n', key: '', line: 3, message: /^invalid TOML/ },
     { name: 'duplicate key (TOML error)', toml: 'pool_mode = "session"\npool_mode = "session"\n', key: '', line: 2, message: /^invalid TOML/ },
   ];
@@ -198,6 +235,25 @@ describe('backends, databases and users', () => {
     assert.deepEqual({ ...config.databases['*'] }, { dbname: '', pool_size: 5 });
   });
 
+  test('databases and users: consistency and transaction_routing are kept', () => {
+    const config = parseConfig('[databases.app]\nconsistency = "read_your_writes"\ntransaction_routing = "first_statement"\n[users.bob]\nconsistency = "primary_only"\n');
+    assert.deepEqual({ ...config.databases['app'] }, { dbname: 'app', consistency: 'read_your_writes', transaction_routing: 'first_statement' });
+    assert.deepEqual({ ...config.users['bob'] }, { consistency: 'primary_only' });
+  });
+
+  test('cluster keys are kept', () => {
+    const config = parseConfig(
+      'sr_check_period = 0.2\nsr_check_user = "mon"\nsr_check_password = "pw"\ndelay_threshold = 10000000000\n' +
+        'write_function_list = ["nextval", "my_.*"]\nuser_redirect_preference_list = "bob:primary, report.*:standby(0.3)"\n',
+    );
+    assert.equal(config.sr_check_period, 0.2);
+    assert.equal(config.sr_check_user, 'mon');
+    assert.equal(config.sr_check_password, 'pw');
+    assert.equal(config.delay_threshold, 10_000_000_000);
+    assert.deepEqual(config.write_function_list, ['nextval', 'my_.*']);
+    assert.equal(config.user_redirect_preference_list, 'bob:primary, report.*:standby(0.3)');
+  });
+
   test('users: overrides are kept', () => {
     const config = parseConfig('[users.batch]\npool_mode = "session"\npool_size = 3\nmax_user_connections = 10\n');
     assert.deepEqual({ ...config.users['batch'] }, { pool_mode: 'session', pool_size: 3, max_user_connections: 10 });
@@ -215,6 +271,7 @@ describe('cross-field validation', () => {
     { name: 'server cert without key', toml: `server_tls_cert_file = "c"\n${BACKEND}`, key: 'server_tls_key_file', line: undefined, message: /needed as well/ },
     { name: 'min pool above pool', toml: `min_pool_size = 30\n${BACKEND}`, key: 'min_pool_size', line: 1, message: /exceeds default_pool_size/ },
     { name: 'database min pool above its pool', toml: `${BACKEND}[databases.app]\npool_size = 2\nmin_pool_size = 3\n`, key: 'databases.app.min_pool_size', line: 5, message: /exceeds the pool size \(2\)/ },
+    { name: 'redirect to a backend that is not configured', toml: `database_redirect_preference_list = "x:2"\n${BACKEND}[[backends]]\nhost = "db2"\n`, key: 'database_redirect_preference_list', line: 1, message: /names backend 2, but backends are numbered 0 to 1/ },
     { name: 'nothing to listen on', toml: `listen_addr = []\n${BACKEND}`, key: 'listen_addr', line: 1, message: /accept no clients/ },
   ];
   for (const { name, toml, key, line, message } of cases) {
@@ -267,6 +324,11 @@ describe('environment overrides', () => {
         ],
       },
     },
+    { name: 'function list', env: { PGTIDE_WRITE_FUNCTION_LIST: 'nextval, my_.*_writer' }, expect: { write_function_list: ['nextval', 'my_.*_writer'] } },
+    { name: 'empty function list', env: { PGTIDE_READ_ONLY_FUNCTION_LIST: '' }, expect: { read_only_function_list: [] } },
+    { name: 'redirect list', env: { PGTIDE_APP_NAME_REDIRECT_PREFERENCE_LIST: 'psql:primary' }, expect: { app_name_redirect_preference_list: 'psql:primary' } },
+    { name: 'consistency', env: { PGTIDE_CONSISTENCY: 'read_your_writes' }, expect: { consistency: 'read_your_writes' } },
+    { name: 'delay in bytes', env: { PGTIDE_DELAY_THRESHOLD: '16777216' }, expect: { delay_threshold: 16777216 } },
     { name: 'other variables are ignored', env: { HOME: '/root', PGHOST: 'x' }, expect: {} },
   ];
   for (const { name, env, expect } of cases) {
@@ -285,6 +347,8 @@ describe('environment overrides', () => {
     { name: 'bad enum', env: { PGTIDE_LOG_LEVEL: 'loud' }, key: 'PGTIDE_LOG_LEVEL', message: /one of/ },
     { name: 'tables cannot come from the environment', env: { PGTIDE_DATABASES: 'x' }, key: 'PGTIDE_DATABASES', message: /cannot be set from the environment/ },
     { name: 'bad backend entry', env: { PGTIDE_BACKENDS: 'db1:99999' }, key: 'PGTIDE_BACKENDS', message: /from 1 to 65535/ },
+    { name: 'bad regex in a list', env: { PGTIDE_WRITE_FUNCTION_LIST: 'ok,(' }, key: 'PGTIDE_WRITE_FUNCTION_LIST', message: /"\(" is not a valid regular expression/ },
+    { name: 'bad redirect list', env: { PGTIDE_DATABASE_REDIRECT_PREFERENCE_LIST: 'db:' }, key: 'PGTIDE_DATABASE_REDIRECT_PREFERENCE_LIST', message: /target/ },
     { name: 'empty instance name', env: { INSTANCE_NAME: '' }, key: 'INSTANCE_NAME', message: /must not be empty/ },
   ];
   for (const { name, env, key, message } of problems) {
@@ -357,6 +421,7 @@ describe('secrets stay out of error text', () => {
     ['syntax error on the password line', `[[backends]]\nhost = "a"\npassword = "${secret}\n`],
     ['syntax error after the password line', `[[backends]]\npassword = "${secret}"\nhost = = 1\n`],
     ['unknown table holding a password', `[backend]\npassword = "${secret}"\n`],
+    ['sr_check_password of the wrong type', `sr_check_password = ["${secret}"]\n`],
   ];
   for (const [name, toml] of cases) {
     test(name, () => {

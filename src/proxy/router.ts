@@ -1,0 +1,86 @@
+import type { BackendConfig, Config } from '../config/types.js';
+import { parseRedirectList, type RedirectRule } from '../cluster/redirect-list.js';
+
+/** What the router needs to know about the cluster; the monitor provides it once running. */
+export interface ClusterView {
+  /** The writable backend, or null while none is known (writes then wait). */
+  primary(): BackendConfig | null;
+  /** Backends that may serve reads now, each with weight > 0. */
+  readCandidates(): BackendConfig[];
+}
+
+/** Without discovery: roles as configured, every backend assumed healthy. */
+export function staticClusterView(config: Config): ClusterView {
+  const primary = config.backends.find((b) => b.role === 'primary') ?? config.backends[0] ?? null;
+  const readers = config.backends.filter((b) => b.weight > 0);
+  return { primary: () => primary, readCandidates: () => readers };
+}
+
+export interface ReadContext {
+  database: string;
+  user: string;
+  applicationName: string;
+}
+
+/**
+ * Chooses the backend of a transaction: the primary for writes; for reads a backend drawn by
+ * weight among the readable ones, unless a Pgpool-II redirect preference list says otherwise.
+ */
+export class Router {
+  private databaseRules: RedirectRule[];
+  private appRules: RedirectRule[];
+  private userRules: RedirectRule[];
+
+  constructor(private config: Config, private cluster: ClusterView, private readonly random: () => number = Math.random) {
+    this.databaseRules = parseRedirectList(config.database_redirect_preference_list);
+    this.appRules = parseRedirectList(config.app_name_redirect_preference_list);
+    this.userRules = parseRedirectList(config.user_redirect_preference_list);
+  }
+
+  reconfigure(config: Config, cluster: ClusterView): void {
+    this.config = config;
+    this.cluster = cluster;
+    this.databaseRules = parseRedirectList(config.database_redirect_preference_list);
+    this.appRules = parseRedirectList(config.app_name_redirect_preference_list);
+    this.userRules = parseRedirectList(config.user_redirect_preference_list);
+  }
+
+  writeBackend(): BackendConfig | null {
+    return this.cluster.primary();
+  }
+
+  readBackend(ctx: ReadContext): BackendConfig | null {
+    const primary = this.cluster.primary();
+    if (!this.config.load_balance_mode) return primary;
+    const candidates = this.cluster.readCandidates();
+    // As in Pgpool-II, the application name rules win over the database rules, then users.
+    const rule = match(this.appRules, ctx.applicationName) ?? match(this.databaseRules, ctx.database) ?? match(this.userRules, ctx.user);
+    if (rule && this.random() < rule.weight) {
+      if (rule.target === 'primary') return primary;
+      if (typeof rule.target === 'number') {
+        const wanted = this.config.backends[rule.target];
+        if (wanted && candidates.includes(wanted)) return wanted;
+      } else {
+        const standbys = candidates.filter((b) => b !== primary);
+        if (standbys.length > 0) return this.byWeight(standbys);
+      }
+    }
+    return candidates.length > 0 ? this.byWeight(candidates) : primary;
+  }
+
+  private byWeight(backends: BackendConfig[]): BackendConfig {
+    let total = 0;
+    for (const b of backends) total += b.weight;
+    let pick = this.random() * total;
+    for (const b of backends) {
+      pick -= b.weight;
+      if (pick < 0) return b;
+    }
+    return backends[backends.length - 1]!;
+  }
+}
+
+function match(rules: RedirectRule[], value: string): RedirectRule | undefined {
+  for (const r of rules) if (r.pattern.test(value)) return r;
+  return undefined;
+}
