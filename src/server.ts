@@ -9,6 +9,7 @@ import { PoolManager } from './pool/pool-manager.js';
 import type { ServerConnection } from './pool/server-connection.js';
 import { CancelKeys } from './proxy/cancel-keys.js';
 import { Router, staticClusterView } from './proxy/router.js';
+import { FunctionCatalog } from './proxy/function-catalog.js';
 import { Classifier, FunctionPolicy } from './sql/index.js';
 import { ClientSession } from './proxy/client-session.js';
 import type { ProxyContext } from './proxy/context.js';
@@ -35,12 +36,14 @@ export class Pgtide {
   constructor(config: Config, options: PgtideOptions = {}) {
     this.log = options.logger ?? createLogger(config.instance_name, config.log_level);
     const users = readUsers(config);
+    const classifier = new Classifier({ policy: functionPolicy(config) });
     this.ctx = {
       config,
       users,
       pools: new PoolManager(config, users, serverTlsOptions(config), this.log),
       router: new Router(config, staticClusterView(config)),
-      classifier: new Classifier({ policy: functionPolicy(config) }),
+      classifier,
+      functions: new FunctionCatalog(classifier.policy, this.log),
       cancelKeys: new CancelKeys<ClientSession>(options.workerId ?? 0),
       clientTls: clientTlsContext(config),
       log: this.log,
@@ -62,7 +65,7 @@ export class Pgtide {
 
   async start(): Promise<void> {
     // The real PostgreSQL grammar (WASM) loads once; until then ambiguous statements go to the primary.
-    this.ctx.classifier = await Classifier.create({ policy: functionPolicy(this.ctx.config) });
+    this.ctx.classifier = await Classifier.create({ policy: this.ctx.classifier.policy });
     this.listeners = await listen(this.ctx.config, (socket) => this.accept(socket));
     this.janitor = setInterval(() => this.tick(), JANITOR_INTERVAL_MS);
     this.janitor.unref();
@@ -135,6 +138,7 @@ export class Pgtide {
     this.ctx.pools.reconfigure(config, users);
     this.ctx.router.reconfigure(config, staticClusterView(config));
     this.ctx.classifier = new Classifier({ policy: functionPolicy(config) });
+    this.ctx.functions.usePolicy(this.ctx.classifier.policy);
     this.log.info('configuration reloaded');
   }
 

@@ -85,7 +85,7 @@ export class PoolManager implements ConnectionBudget {
     };
   }
 
-  private loginFor(database: string, user: string, backend: BackendConfig): ServerLogin {
+  loginFor(database: string, user: string, backend: BackendConfig): ServerLogin {
     const db = this.dbConfig(database);
     const serverUser = db?.user ?? backend.user ?? user;
     const password = db?.password ?? backend.password;

@@ -47,7 +47,8 @@ export class ServerPool implements ServerOwner {
   private lastLoginFailure = 0;
   /** ParameterStatus values of the first login, reported to clients at their login. */
   serverParams: Map<string, string> | null = null;
-  /** Counters for SHOW POOLS / STATS. */
+  /** Counters for SHOW POOLS / STATS: servers lent out, waits and their total time. */
+  lentTotal = 0;
   waitedTotal = 0;
   waitTimeTotalMs = 0;
 
@@ -78,7 +79,10 @@ export class ServerPool implements ServerOwner {
   /** Hand a server to the waiter now (synchronously) when one is idle, else queue it. */
   acquire(waiter: PoolWaiter): void {
     const server = this.idle.pop();
-    if (server) return waiter.onServerAssigned(server);
+    if (server) {
+      this.lentTotal++;
+      return waiter.onServerAssigned(server);
+    }
     waiter.waitingSince = Date.now();
     this.waiters.push(waiter);
     this.grow();
@@ -86,7 +90,10 @@ export class ServerPool implements ServerOwner {
 
   /** An idle server, or null; for callers that must not queue. */
   takeIdle(): ServerConnection | null {
-    return this.idle.pop() ?? null;
+    const server = this.idle.pop();
+    if (!server) return null;
+    this.lentTotal++;
+    return server;
   }
 
   /** A queued waiter gave up (disconnect, timeout). */
@@ -111,6 +118,7 @@ export class ServerPool implements ServerOwner {
   }
 
   private assign(waiter: PoolWaiter, server: ServerConnection): void {
+    this.lentTotal++;
     this.waitedTotal++;
     this.waitTimeTotalMs += Date.now() - waiter.waitingSince;
     waiter.onServerAssigned(server);

@@ -258,8 +258,18 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   private classify(body: Buffer, start: number, end: number): void {
     if (end <= start) return;
-    if (this.ctx.classifier.classifyBytes(body, start, end).route === 'read') this.routeRead = true;
-    else this.routeWrite = true;
+    const c = this.ctx.classifier.classifyBytes(body, start, end);
+    if (c.route === 'read') {
+      this.routeRead = true;
+      return;
+    }
+    this.routeWrite = true;
+    if (c.functions && c.functions.length > 0) this.lookUpFunctions(c.functions);
+  }
+
+  private lookUpFunctions(names: readonly string[]): void {
+    const primary = this.ctx.router.writeBackend();
+    if (primary) this.ctx.functions.lookUp(names, () => this.ctx.pools.loginFor(this.database, this.user, primary));
   }
 
   private classifyParse(body: Buffer): void {

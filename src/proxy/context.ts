@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { PoolManager } from '../pool/pool-manager.js';
 import type { Classifier } from '../sql/classifier.js';
 import type { Router } from './router.js';
+import type { FunctionCatalog } from './function-catalog.js';
 import type { ServerConnection } from '../pool/server-connection.js';
 import type { CancelKeys } from './cancel-keys.js';
 import type { ClientSession } from './client-session.js';
@@ -17,6 +18,7 @@ export interface ProxyContext {
   pools: PoolManager;
   router: Router;
   classifier: Classifier;
+  functions: FunctionCatalog;
   cancelKeys: CancelKeys<ClientSession>;
   clientTls: SecureContext | null;
   log: Logger;

@@ -1,0 +1,24 @@
+// The login of pgtide's check connections: sr_check_user (or the first user of auth_file)
+// to sr_check_database, named after the instance so DBAs can tell them apart.
+import { parseSecret } from '../auth/secret.js';
+import type { ServerCredentials, ServerLogin, ServerTls } from '../pool/server-connection.js';
+import type { BackendConfig, Config } from '../config/types.js';
+
+/** Throws when no user is configured for the checks, or its stored secret is malformed. */
+export function checkLogin(config: Config, users: ReadonlyMap<string, string>, backend: BackendConfig, tls: ServerTls): ServerLogin {
+  const user = config.sr_check_user || users.keys().next().value;
+  if (user === undefined) throw new Error('no user for health checks: set sr_check_user or list a user in auth_file');
+  const stored = config.sr_check_password || users.get(user);
+  const credentials: ServerCredentials = stored === undefined ? { user } : { user, secret: parseSecret(stored) };
+  return {
+    endpoint: { host: backend.host, port: backend.port },
+    credentials,
+    database: config.sr_check_database,
+    // search_path too, on top of qualified names: nothing the check runs resolves elsewhere.
+    params: { application_name: config.instance_name, search_path: 'pg_catalog' },
+    tls,
+    // health_check_timeout bounds the whole check; 0 means none, but a login still needs a bound.
+    connectTimeoutMs: (config.health_check_timeout || config.server_connect_timeout) * 1000,
+    maxPacketSize: config.max_packet_size,
+  };
+}

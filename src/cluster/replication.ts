@@ -1,0 +1,86 @@
+// What one check of a backend learns, and the lag arithmetic on it. Pure: no I/O.
+
+/** One statement per check, so a check is one round trip. Every name is schema-qualified
+ *  (operators too, by calling their functions) so that a hostile search_path of the check
+ *  user cannot substitute its own. pg_current_wal_lsn() fails during recovery, hence the CASE.
+ *  The replay delay is computed on the standby itself, so clock skew with pgtide cannot matter. */
+export const CHECK_QUERY = `SELECT r,
+  CASE WHEN r THEN NULL ELSE pg_catalog.pg_current_wal_lsn() END,
+  CASE WHEN r THEN NULL ELSE pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()) END,
+  pg_catalog.pg_last_wal_receive_lsn(),
+  pg_catalog.pg_last_wal_replay_lsn(),
+  pg_catalog.date_part('epoch', pg_catalog.timestamptz_mi(pg_catalog.now(), pg_catalog.pg_last_xact_replay_timestamp()))
+FROM (SELECT pg_catalog.pg_is_in_recovery() AS r) AS recovery`;
+
+export interface CheckResult {
+  inRecovery: boolean;
+  /** Primary: where WAL is being written now. */
+  currentLsn: bigint | null;
+  /** Primary: the timeline WAL is being written on (from the WAL file name, which a fast
+   *  promotion changes at once, unlike the last checkpoint's timeline). */
+  timeline: number | null;
+  /** Standby: WAL received from the primary so far (null when not streaming). */
+  receiveLsn: bigint | null;
+  /** Standby: WAL replayed so far. */
+  replayLsn: bigint | null;
+  /** Standby: time since the last replayed transaction committed, ms (null before any). */
+  replayDelayMs: number | null;
+}
+
+const LSN = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/;
+const WAL_FILE = /^([0-9A-Fa-f]{8})[0-9A-Fa-f]{16}$/;
+
+/** pg_lsn text 'X/Y' (two 32-bit hex halves) as a 64-bit position. Throws on anything else. */
+export function parseLsn(text: string): bigint {
+  const match = LSN.exec(text);
+  if (match === null) throw new Error(`invalid WAL location ${JSON.stringify(text.slice(0, 40))}`);
+  return (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`);
+}
+
+/** The row of CHECK_QUERY, checked: a server's answer is untrusted like any other input. */
+export function parseCheckRow(rows: (string | null)[][]): CheckResult {
+  const row = rows[0];
+  if (rows.length !== 1 || row === undefined || row.length !== 6) throw new Error('unexpected answer to the check query');
+  const [recovery, current, walFile, receive, replay, delaySeconds] = row;
+  if (recovery !== 't' && recovery !== 'f') throw new Error('unexpected pg_is_in_recovery() value');
+  return {
+    inRecovery: recovery === 't',
+    currentLsn: optional(current, parseLsn),
+    timeline: optional(walFile, timelineOfWalFile),
+    receiveLsn: optional(receive, parseLsn),
+    replayLsn: optional(replay, parseLsn),
+    replayDelayMs: optional(delaySeconds, parseSeconds),
+  };
+}
+
+export function timelineOfWalFile(name: string): number {
+  const match = WAL_FILE.exec(name);
+  if (match === null) throw new Error(`invalid WAL file name ${JSON.stringify(name.slice(0, 40))}`);
+  return Number.parseInt(match[1]!, 16);
+}
+
+/** WAL bytes a standby has still to replay: primary's current position - standby's replay
+ *  position, never negative (the two are read at slightly different times). */
+export function lagBytes(primaryLsn: bigint | null, replayLsn: bigint | null): number | null {
+  if (primaryLsn === null || replayLsn === null) return null;
+  return primaryLsn > replayLsn ? Number(primaryLsn - replayLsn) : 0;
+}
+
+/** 0 when replay has caught up with what was received (an idle primary sends no new
+ *  commits, so the last replay timestamp would grow old while the standby is current),
+ *  else the age of the last replayed commit. */
+export function lagMs(standby: Pick<CheckResult, 'receiveLsn' | 'replayLsn' | 'replayDelayMs'>): number | null {
+  const { receiveLsn, replayLsn, replayDelayMs } = standby;
+  if (receiveLsn !== null && replayLsn !== null && receiveLsn <= replayLsn) return 0;
+  return replayDelayMs === null ? null : Math.max(0, replayDelayMs);
+}
+
+function optional<T>(value: string | null | undefined, parse: (text: string) => T): T | null {
+  return value === null || value === undefined ? null : parse(value);
+}
+
+function parseSeconds(text: string): number {
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds)) throw new Error('invalid replay delay');
+  return seconds * 1000;
+}

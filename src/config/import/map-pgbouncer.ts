@@ -1,0 +1,184 @@
+// pgbouncer.ini → pgtide keys. pgtide took PgBouncer's key names, so most settings carry over
+// by name; the few that do not are explained in the output.
+import { TOP_LEVEL_FIELDS, readEnvField, type Field } from '../fields.js';
+import { dropSetting, setKey, where, type ImportContext } from './context.js';
+import { parseConnectionString, type IniEntry } from './ini.js';
+import { tomlKey, type TomlValue } from './toml-draft.js';
+import { defaultConfig } from '../defaults.js';
+
+/** Handled by the listening step, which merges them with HAProxy's binds. */
+export const LISTEN_KEYS: readonly string[] = ['listen_addr', 'listen_port'];
+
+/** What the seed's server side allowed each backend: Pgpool-II's num_init_children × max_pool. */
+export interface ServerCap {
+  connections: number;
+  explanation: string;
+}
+
+/** A [databases] entry that names a real server (not the Pgpool-II hop). */
+export interface DatabaseServer {
+  host: string;
+  port: number;
+  entry: IniEntry;
+}
+
+const AUTH_TYPES: Record<string, string> = { md5: 'md5', plain: 'plain', trust: 'trust', 'scram-sha-256': 'scram-sha-256', any: 'trust' };
+
+/** Settings without a pgtide key, and how their intent is met now. Keys not listed here and
+ *  not pgtide keys are reported as not imported. */
+const INERT: Record<string, { reason: string; warn: boolean }> = {
+  logfile: { reason: 'pgtide logs to standard output; let the service manager or container runtime keep the file.', warn: false },
+  pidfile: { reason: 'pgtide runs in the foreground under its service manager, which tracks its pid.', warn: false },
+  user: { reason: 'run pgtide as this Unix user in its service definition.', warn: false },
+  syslog: { reason: 'pgtide logs to standard output; route it to syslog with the service manager.', warn: false },
+  admin_users: { reason: 'the admin console has no user list yet.', warn: true },
+  stats_users: { reason: 'the admin console has no user list yet.', warn: true },
+  ignore_startup_parameters: { reason: 'pgtide passes startup parameters such as extra_float_digits through to the server.', warn: false },
+};
+
+const DATABASE_PARAMS: Record<string, string> = {
+  dbname: 'dbname',
+  user: 'user',
+  password: 'password',
+  pool_size: 'pool_size',
+  min_pool_size: 'min_pool_size',
+  reserve_pool: 'reserve_pool_size',
+  reserve_pool_size: 'reserve_pool_size',
+  max_db_connections: 'max_db_connections',
+  pool_mode: 'pool_mode',
+};
+const USER_PARAMS: readonly string[] = ['pool_mode', 'pool_size', 'max_user_connections'];
+const NUMERIC_PARAMS: readonly string[] = ['pool_size', 'min_pool_size', 'reserve_pool_size', 'max_db_connections', 'max_user_connections'];
+
+/** Maps the [pgbouncer], [databases] and [users] sections. `pgpoolPort` identifies entries
+ *  that point at the Pgpool-II hop; their servers are not returned. */
+export function mapPgBouncer(ctx: ImportContext, entries: readonly IniEntry[], pgpoolPort: number | undefined, cap: ServerCap | undefined): DatabaseServer[] {
+  const servers: DatabaseServer[] = [];
+  for (const entry of entries) {
+    if (entry.section === 'pgbouncer') mapSetting(ctx, entry);
+    else if (entry.section === 'databases') servers.push(...mapDatabase(ctx, entry, pgpoolPort));
+    else if (entry.section === 'users') mapUser(ctx, entry);
+    else dropSetting(ctx, entry, `[${entry.section}] ${entry.key}`, 'section not known to pgtide.', true);
+  }
+  mapPoolSizes(ctx, entries, cap);
+  return servers;
+}
+
+function mapSetting(ctx: ImportContext, entry: IniEntry): void {
+  const { key, value } = entry;
+  if (LISTEN_KEYS.includes(key)) return;
+  if (key === 'auth_type') return mapAuthType(ctx, entry);
+  if (key === 'verbose') {
+    if (Number(value) > 0) setKey(ctx, 'log_level', 'debug', entry, `PgBouncer's verbose = ${value}.`);
+    return;
+  }
+  if (key === 'default_pool_size' || key === 'reserve_pool_size') return;
+  const inert = INERT[key] ?? (key.startsWith('syslog') ? INERT['syslog'] : undefined);
+  if (inert !== undefined) return dropSetting(ctx, entry, `${key} = ${value}`, inert.reason, inert.warn);
+  const field = fieldOf(key);
+  if (field === undefined) return dropSetting(ctx, entry, key, 'no pgtide equivalent.', true);
+  const read = readEnvField(field, value);
+  if (!read.ok) {
+    ctx.warnings.push(`${where(entry)}: ${key} is not imported: ${read.message}`);
+    return;
+  }
+  setKey(ctx, key, read.value as TomlValue, entry);
+}
+
+function fieldOf(key: string): Field | undefined {
+  return Object.hasOwn(TOP_LEVEL_FIELDS, key) ? (TOP_LEVEL_FIELDS as Record<string, Field>)[key] : undefined;
+}
+
+function mapAuthType(ctx: ImportContext, entry: IniEntry): void {
+  const mapped = AUTH_TYPES[entry.value.toLowerCase()];
+  if (mapped === undefined) {
+    ctx.warnings.push(`${where(entry)}: auth_type = ${entry.value} has no pgtide equivalent; pgtide's default (scram-sha-256) applies`);
+    ctx.draft.comment(`${where(entry)} auth_type = ${entry.value}: not supported; the default scram-sha-256 applies.`);
+    return;
+  }
+  const note = entry.value === 'any' ? 'PgBouncer\'s "any" lets every client in, which is pgtide\'s trust.' : undefined;
+  setKey(ctx, 'auth_type', mapped, entry, note);
+}
+
+/** PgBouncer sized its pools for the Pgpool-II hop; pgtide's pools go straight to each backend,
+ *  where the seed never opened more than num_init_children × max_pool connections. */
+function mapPoolSizes(ctx: ImportContext, entries: readonly IniEntry[], cap: ServerCap | undefined): void {
+  const read = (key: 'default_pool_size' | 'reserve_pool_size'): { entry?: IniEntry; value: number } => {
+    const entry = entries.filter((candidate) => candidate.section === 'pgbouncer' && candidate.key === key).at(-1);
+    const fallback = defaultConfig()[key];
+    if (entry === undefined) return { value: fallback };
+    const parsed = readEnvField(fieldOf(key)!, entry.value);
+    if (parsed.ok) return { entry, value: parsed.value as number };
+    ctx.warnings.push(`${where(entry)}: ${key} is not imported: ${parsed.message}`);
+    return { value: fallback };
+  };
+  const size = read('default_pool_size');
+  const reserve = read('reserve_pool_size');
+  const limit = cap?.connections ?? Infinity;
+  const usedSize = Math.min(size.value, limit);
+  const usedReserve = Math.max(0, Math.min(reserve.value, limit - usedSize));
+  for (const [key, wanted, used, entry] of [
+    ['default_pool_size', size.value, usedSize, size.entry],
+    ['reserve_pool_size', reserve.value, usedReserve, reserve.entry],
+  ] as const) {
+    if (used === wanted) {
+      if (entry !== undefined) setKey(ctx, key, used, entry);
+      continue;
+    }
+    const at = entry ?? { file: 'pgpool.conf', line: 0 };
+    const from = entry === undefined ? `pgtide's default ${wanted}` : `${wanted} in pgbouncer.ini`;
+    ctx.warnings.push(`${where(at)}: ${key} lowered from ${from} to ${used}: each backend got at most ${cap!.explanation}`);
+    setKey(ctx, key, used, at, `${key} was ${from}; lowered because each backend got at most ${cap!.explanation}.`);
+  }
+}
+
+function mapDatabase(ctx: ImportContext, entry: IniEntry, pgpoolPort: number | undefined): DatabaseServer[] {
+  const params = parseConnectionString(entry.value, entry.file, entry.line);
+  const host = params.get('host');
+  const port = Number(params.get('port') ?? 5432);
+  const label = `[databases] ${entry.key}`;
+  const servers: DatabaseServer[] = [];
+  if (pgpoolPort !== undefined && port === pgpoolPort) {
+    ctx.draft.comment(
+      `${where(entry)} ${label} = host=${host ?? ''} port=${port}: PgBouncer handed every connection to Pgpool-II here.`,
+      'pgtide pools and routes in one process, so it connects to the [[backends]] below directly.',
+    );
+  } else if (host !== undefined) {
+    servers.push({ host, port, entry });
+  }
+  const table: [string, TomlValue][] = [];
+  for (const [param, value] of params) {
+    if (param === 'host' || param === 'port') continue;
+    const key = DATABASE_PARAMS[param];
+    if (key === undefined) {
+      ctx.warnings.push(`${where(entry)}: ${label}: ${param} is not imported: no pgtide equivalent`);
+      continue;
+    }
+    pushParam(ctx, table, key, value, `${where(entry)}: ${label}`);
+  }
+  if (table.length > 0) ctx.draft.table(`[databases.${tomlKey(entry.key)}]`, table, `${where(entry)} ${label}`);
+  return servers;
+}
+
+function mapUser(ctx: ImportContext, entry: IniEntry): void {
+  const params = parseConnectionString(entry.value, entry.file, entry.line);
+  const table: [string, TomlValue][] = [];
+  for (const [param, value] of params) {
+    if (!USER_PARAMS.includes(param)) {
+      ctx.warnings.push(`${where(entry)}: [users] ${entry.key}: ${param} is not imported: no pgtide equivalent`);
+      continue;
+    }
+    pushParam(ctx, table, param, value, `${where(entry)}: [users] ${entry.key}`);
+  }
+  if (table.length > 0) ctx.draft.table(`[users.${tomlKey(entry.key)}]`, table, `${where(entry)} [users] ${entry.key}`);
+}
+
+function pushParam(ctx: ImportContext, table: [string, TomlValue][], key: string, value: string, label: string): void {
+  if (!NUMERIC_PARAMS.includes(key)) {
+    table.push([key, value]);
+  } else if (/^\d{1,9}$/.test(value)) {
+    table.push([key, Number(value)]);
+  } else {
+    ctx.warnings.push(`${label}: ${key} is not imported: ${JSON.stringify(value)} is not a whole number`);
+  }
+}

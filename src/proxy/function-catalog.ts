@@ -1,0 +1,80 @@
+import type { Logger } from '../log.js';
+import type { FunctionPolicy } from '../sql/index.js';
+import { ServerConnection, type ServerLogin, type ServerLoginError, type ServerOwner } from '../pool/server-connection.js';
+
+// Names come from client SQL: cap how many distinct ones are ever looked up, so a client
+// inventing names cannot grow our memory or load the primary without bound.
+const MAX_LOOKUPS = 10_000;
+
+/**
+ * Learns whether user functions write, from the catalog (`pg_proc.provolatile = 'v'`), as
+ * Pgpool-II does when no function lists are configured. A statement calling a function not
+ * known yet goes to the primary; the lookup runs in the background, once per name, and later
+ * statements are routed by what it learned.
+ */
+export class FunctionCatalog implements ServerOwner {
+  private readonly asked = new Set<string>();
+  private batch: string[] = [];
+  private inFlight = false;
+
+  constructor(private policy: FunctionPolicy, private readonly log: Logger) {}
+
+  usePolicy(policy: FunctionPolicy): void {
+    this.policy = policy;
+    this.asked.clear();
+  }
+
+  /** Names the classifier could not decide; `login` reaches the primary as the client's user. */
+  lookUp(names: readonly string[], login: () => ServerLogin): void {
+    if (!this.policy.usesCatalog) return;
+    for (const name of names) {
+      if (this.asked.has(name) || this.asked.size >= MAX_LOOKUPS) continue;
+      this.asked.add(name);
+      this.batch.push(name);
+    }
+    if (this.batch.length === 0 || this.inFlight) return;
+    this.inFlight = true;
+    new ServerConnection(login(), this);
+  }
+
+  onServerLogin(server: ServerConnection, error: ServerLoginError | null): void {
+    const names = this.batch;
+    this.batch = [];
+    if (error) {
+      this.inFlight = false;
+      // Let a later statement try again.
+      for (const n of names) this.asked.delete(n);
+      return;
+    }
+    server.query(volatilityQuery(names)).then(
+      (rows) => {
+        const volatile = new Map<string, boolean>();
+        for (const [proname, isVolatile] of rows) volatile.set(proname ?? '', isVolatile === 't');
+        // A name the catalog does not know (or an overloaded one that is volatile anywhere) is
+        // treated as writing: the primary is always a correct place to run it.
+        for (const n of names) this.policy.learnVolatility(n, volatile.get(bareName(n)) ?? true);
+      },
+      (err: Error) => {
+        this.log.warn({ err: err.message }, 'function volatility lookup failed');
+        for (const n of names) this.asked.delete(n);
+      },
+    ).finally(() => {
+      server.close('function lookup done');
+      this.inFlight = false;
+    });
+  }
+
+  onServerClosed(): void {}
+
+  onServerReusable(): void {}
+}
+
+function bareName(name: string): string {
+  const dot = name.lastIndexOf('.');
+  return dot < 0 ? name : name.slice(dot + 1);
+}
+
+function volatilityQuery(names: string[]): string {
+  const literals = [...new Set(names.map(bareName))].map((n) => `'${n.replace(/'/g, "''")}'`).join(',');
+  return `SELECT p.proname, pg_catalog.bool_or(p.provolatile = 'v') FROM pg_catalog.pg_proc p WHERE p.proname IN (${literals}) GROUP BY p.proname`;
+}

@@ -1,0 +1,233 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { currentTopology, sqlOn } from '../support/topology.js';
+import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
+
+const t = currentTopology();
+
+/** Servers lent per backend so far, to see where a statement ran. */
+function lentByBackend(p: RunningPgtide): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pool of p.pgtide.context.pools.all()) out.set(pool.key.backend, (out.get(pool.key.backend) ?? 0) + pool.lentTotal);
+  return out;
+}
+
+/** Run the statements on one connection and say which backends served them. */
+async function servedBy(p: RunningPgtide, client: pg.Client, statements: string[]): Promise<Set<string>> {
+  const before = lentByBackend(p);
+  try {
+    for (const sql of statements) await client.query(sql);
+  } catch (err) {
+    await client.query('ROLLBACK');
+    throw err;
+  }
+  const used = new Set<string>();
+  for (const [backend, n] of lentByBackend(p)) if (n > (before.get(backend) ?? 0)) used.add(backend);
+  return used;
+}
+
+/**
+ * The first statement calling a function pgtide has not met goes to the primary while the
+ * catalog says whether the function writes; run the probe once and let that lookup finish.
+ */
+async function learnFunctions(client: pg.Client): Promise<void> {
+  await client.query('SELECT pg_catalog.inet_server_port() AS port');
+  await new Promise((r) => setTimeout(r, 300));
+}
+
+async function waitForStandbys(sql: string): Promise<void> {
+  for (const node of t.standbys) {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        if ((await sqlOn(node, sql)).length > 0) break;
+      } catch {
+        // not replayed yet
+      }
+      if (Date.now() > deadline) assert.fail(`${node.name} did not replay: ${sql}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+describe('read/write splitting', { timeout: 120_000 }, () => {
+  let p: RunningPgtide;
+  let client: pg.Client;
+  before(async () => {
+    await sqlOn(t.primary, `
+      DROP TABLE IF EXISTS route_t; CREATE TABLE route_t (id int PRIMARY KEY, v text);
+      INSERT INTO route_t SELECT g, 'v' || g FROM pg_catalog.generate_series(1, 100) g;
+      DROP SEQUENCE IF EXISTS route_seq; CREATE SEQUENCE route_seq;
+      CREATE OR REPLACE FUNCTION route_bump() RETURNS int LANGUAGE sql VOLATILE AS
+        'INSERT INTO route_t VALUES (1000 + (SELECT count(*)::int FROM route_t), ''bumped'') RETURNING id';
+      GRANT ALL ON route_t, route_seq TO ${t.scramUser.user};
+      CREATE TABLE IF NOT EXISTS route_marker (id int); GRANT SELECT ON route_marker TO ${t.scramUser.user};
+      GRANT EXECUTE ON FUNCTION route_bump() TO ${t.scramUser.user};
+      INSERT INTO route_marker VALUES (1);`);
+    await waitForStandbys('SELECT 1 FROM route_marker');
+    p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), default_pool_size: 5 });
+    client = new pg.Client(p.pgConfig());
+    await client.connect();
+  });
+  after(async () => {
+    await client.end();
+    await p.stop();
+  });
+
+  test('with weights 0/1/1, ≥ 95 % of 1000 autocommit reads land on standbys, split by weight within 10 %', async () => {
+    const hits = new Map<number, number>();
+    const ports = { primary: t.primary.port, standby1: t.standbys[0]!.port, standby2: t.standbys[1]!.port };
+    for (let i = 0; i < 1000; i++) {
+      // Half simple protocol, half extended: both are balanced.
+      const { rows } = i % 2 === 0
+        ? await client.query('SELECT pg_catalog.inet_server_port() AS port')
+        : await client.query('SELECT pg_catalog.inet_server_port() AS port, $1::int AS i', [i]);
+      hits.set(rows[0].port, (hits.get(rows[0].port) ?? 0) + 1);
+    }
+    const s1 = hits.get(ports.standby1) ?? 0, s2 = hits.get(ports.standby2) ?? 0;
+    assert.ok(s1 + s2 >= 950, `only ${s1 + s2} of 1000 reads on standbys (primary ${hits.get(ports.primary) ?? 0})`);
+    assert.ok(Math.abs(s1 - s2) <= 100, `standby split ${s1}/${s2} is not within 10 %`);
+  });
+
+  // Each row: statements run in order on one connection, and where they must run.
+  const table: [string, string[], 'primary' | 'standby'][] = [
+    ['plain select', ['SELECT * FROM route_t WHERE id = 1'], 'standby'],
+    ['select with a join', ['SELECT a.id FROM route_t a JOIN route_t b USING (id) WHERE a.id < 3'], 'standby'],
+    ['select count', ['SELECT count(*) FROM route_t'], 'standby'],
+    ['select now()', ['SELECT now()'], 'standby'],
+    ['values', ['VALUES (1), (2)'], 'standby'],
+    ['table', ['TABLE route_marker'], 'standby'],
+    ['show', ['SHOW server_version'], 'standby'],
+    ['read-only CTE', ['WITH x AS (SELECT id FROM route_t) SELECT count(*) FROM x'], 'standby'],
+    ['explain select', ['EXPLAIN SELECT * FROM route_t'], 'standby'],
+    ['select with a string containing for update', [`SELECT 'for update' AS s`], 'standby'],
+    ['select with dollar-quoted insert text', ['SELECT $$ insert into x $$ AS s'], 'standby'],
+    ['parenthesised select', ['(SELECT 1)'], 'standby'],
+    ['select from a catalog', ['SELECT count(*) FROM pg_catalog.pg_class'], 'standby'],
+    ['union', ['SELECT 1 UNION ALL SELECT 2'], 'standby'],
+    ['subquery', ['SELECT (SELECT max(id) FROM route_t) AS m'], 'standby'],
+    ['coalesce and lower', [`SELECT coalesce(NULL, lower('A'))`], 'standby'],
+    ['standby hint on a read', ['/* pgtide: standby */ SELECT 1'], 'standby'],
+    ['BEGIN READ ONLY transaction', ['BEGIN READ ONLY', 'SELECT count(*) FROM route_t', 'COMMIT'], 'standby'],
+    ['START TRANSACTION READ ONLY', ['START TRANSACTION READ ONLY', 'SELECT 1', 'ROLLBACK'], 'standby'],
+    ['comment before select', ['-- a comment\nSELECT 2'], 'standby'],
+    ['nested comment before select', ['/* a /* nested */ comment */ SELECT 3'], 'standby'],
+    ['insert', [`INSERT INTO route_t VALUES (201, 'x')`], 'primary'],
+    ['update', [`UPDATE route_t SET v = 'y' WHERE id = 201`], 'primary'],
+    ['delete', ['DELETE FROM route_t WHERE id = 201'], 'primary'],
+    ['insert returning', [`INSERT INTO route_t VALUES (202, 'x') RETURNING id`], 'primary'],
+    ['upsert', [`INSERT INTO route_t VALUES (202, 'z') ON CONFLICT (id) DO UPDATE SET v = excluded.v`], 'primary'],
+    ['merge', [`MERGE INTO route_t t USING (SELECT 203 AS id) s ON t.id = s.id WHEN NOT MATCHED THEN INSERT VALUES (s.id, 'm')`], 'primary'],
+    ['select for update', ['SELECT * FROM route_t WHERE id = 1 FOR UPDATE'], 'primary'],
+    ['select for share', ['SELECT * FROM route_t WHERE id = 1 FOR SHARE'], 'primary'],
+    ['select for no key update', ['SELECT * FROM route_t WHERE id = 1 FOR NO KEY UPDATE'], 'primary'],
+    ['select for key share', ['SELECT * FROM route_t WHERE id = 1 FOR KEY SHARE'], 'primary'],
+    ['select into', ['SELECT * INTO TEMP route_copy FROM route_t'], 'primary'],
+    ['data-modifying CTE with a select', [`WITH d AS (DELETE FROM route_t WHERE id = 203 RETURNING *) SELECT count(*) FROM d`], 'primary'],
+    ['data-modifying CTE with an insert', [`WITH i AS (INSERT INTO route_t VALUES (204, 'c') RETURNING id) SELECT id FROM i`], 'primary'],
+    ['nextval', [`SELECT nextval('route_seq')`], 'primary'],
+    ['setval', [`SELECT setval('route_seq', 10)`], 'primary'],
+    ['nextval after a comment', [`/* c */ select nextval('route_seq')`], 'primary'],
+    ['currval after nextval in one statement', [`SELECT nextval('route_seq'), currval('route_seq')`], 'primary'],
+    ['a volatile user function', ['SELECT route_bump()'], 'primary'],
+    ['advisory lock', ['SELECT pg_advisory_lock(42)', 'SELECT pg_advisory_unlock(42)'], 'primary'],
+    ['set_config', [`SELECT set_config('application_name', 'x', false)`], 'primary'],
+    ['txid_current', ['SELECT txid_current()'], 'primary'],
+    ['explain analyze insert', [`EXPLAIN ANALYZE INSERT INTO route_t VALUES (205, 'e')`], 'primary'],
+    ['create table', ['CREATE TABLE IF NOT EXISTS route_ddl (a int)'], 'primary'],
+    ['alter table', ['ALTER TABLE route_ddl ADD COLUMN IF NOT EXISTS b int'], 'primary'],
+    ['create index', ['CREATE INDEX IF NOT EXISTS route_ddl_a ON route_ddl (a)'], 'primary'],
+    ['comment on', [`COMMENT ON TABLE route_ddl IS 'x'`], 'primary'],
+    ['truncate', ['TRUNCATE route_ddl'], 'primary'],
+    ['drop table', ['DROP TABLE IF EXISTS route_ddl'], 'primary'],
+    ['vacuum', ['VACUUM route_marker'], 'primary'],
+    ['analyze', ['ANALYZE route_marker'], 'primary'],
+    ['lock inside a transaction', ['BEGIN', 'LOCK TABLE route_t IN SHARE MODE', 'COMMIT'], 'primary'],
+    ['listen', ['LISTEN route_channel', 'UNLISTEN route_channel'], 'primary'],
+    ['notify', ['NOTIFY route_channel'], 'primary'],
+    ['do block', ['DO $$ BEGIN PERFORM 1; END $$'], 'primary'],
+    ['plain BEGIN transaction with reads', ['BEGIN', 'SELECT 1', 'COMMIT'], 'primary'],
+    ['BEGIN READ WRITE', ['BEGIN READ WRITE', 'SELECT 1', 'COMMIT'], 'primary'],
+    ['serializable read-only transaction', ['BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY', 'SELECT 1', 'COMMIT'], 'primary'],
+    ['primary hint on a read', ['/* pgtide: primary */ SELECT 1'], 'primary'],
+    ['multi-statement with a write', [`SELECT 1; INSERT INTO route_t VALUES (206, 'm')`], 'primary'],
+    ['multi-statement transaction', [`BEGIN; UPDATE route_t SET v = 'q' WHERE id = 206; COMMIT`], 'primary'],
+    ['garbage', ['SELEC broken syntax'], 'primary'],
+    ['prepare transaction control: savepoint', ['BEGIN', 'SAVEPOINT a', 'RELEASE a', 'COMMIT'], 'primary'],
+  ];
+
+  for (const [name, statements, where] of table) {
+    test(`${name} → ${where}`, async () => {
+      const expected = where === 'primary' ? new Set(['primary']) : null;
+      let used: Set<string>;
+      try {
+        used = await servedBy(p, client, statements);
+      } catch (err) {
+        // A statement that is meant to fail (syntax error) still must have been sent to its route.
+        if (name !== 'garbage') throw err;
+        used = new Set(['primary']);
+        assert.equal((err as { code?: string }).code, '42601');
+      }
+      if (expected) assert.deepEqual(used, expected);
+      else {
+        assert.ok(used.size > 0 && !used.has('primary'), `${name} ran on ${[...used].join(', ')}`);
+      }
+    });
+  }
+
+  test('the garbage statement was sent to the primary', async () => {
+    const before = lentByBackend(p).get('primary') ?? 0;
+    await assert.rejects(client.query('SELEC broken syntax'));
+    assert.equal(lentByBackend(p).get('primary'), before + 1);
+  });
+
+  test('a read pipelined behind another read never carries a write to a standby', async () => {
+    const results = await Promise.all([
+      client.query('SELECT 1 AS one'),
+      client.query(`INSERT INTO route_t VALUES (300, 'pipelined') RETURNING id`),
+      client.query('SELECT 2 AS two'),
+    ]);
+    assert.equal(results[1]!.rows[0].id, 300);
+  });
+});
+
+describe('redirect preference lists', { timeout: 60_000 }, () => {
+  test('database_redirect_preference_list sends a database\'s reads where it says', async () => {
+    const p = await startPgtide(t, {
+      backends: clusterBackends(t, [0, 1, 1]),
+      database_redirect_preference_list: `${t.database}:1,challenge:primary`,
+    });
+    try {
+      const test1 = new pg.Client(p.pgConfig());
+      const challenge = new pg.Client(p.pgConfig({ database: 'challenge' }));
+      await Promise.all([test1.connect(), challenge.connect()]);
+      await learnFunctions(test1);
+      for (let i = 0; i < 20; i++) {
+        assert.equal((await test1.query('SELECT pg_catalog.inet_server_port() AS port')).rows[0].port, t.standbys[0]!.port);
+        assert.equal((await challenge.query('SELECT pg_catalog.inet_server_port() AS port')).rows[0].port, t.primary.port);
+      }
+      await Promise.all([test1.end(), challenge.end()]);
+    } finally {
+      await p.stop();
+    }
+  });
+
+  test('the seed\'s challenge:standby keeps every read of challenge off the primary', async () => {
+    const p = await startPgtide(t, {
+      backends: clusterBackends(t, [1, 1, 1]),
+      database_redirect_preference_list: 'challenge:standby',
+    });
+    try {
+      const c = new pg.Client(p.pgConfig({ database: 'challenge' }));
+      await c.connect();
+      await learnFunctions(c);
+      for (let i = 0; i < 50; i++) {
+        assert.notEqual((await c.query('SELECT pg_catalog.inet_server_port() AS port')).rows[0].port, t.primary.port);
+      }
+      await c.end();
+    } finally {
+      await p.stop();
+    }
+  });
+});

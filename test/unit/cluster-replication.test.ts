@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { lagBytes, lagMs, parseCheckRow, parseLsn, timelineOfWalFile } from '../../src/cluster/replication.js';
+
+describe('parseLsn', () => {
+  const cases: [string, bigint][] = [
+    ['0/0', 0n],
+    ['0/16B3748', 0x16b3748n],
+    ['1/0', 1n << 32n],
+    ['FFFFFFFF/FFFFFFFF', (1n << 64n) - 1n],
+    ['a/b', (0xan << 32n) | 0xbn],
+  ];
+  for (const [text, expected] of cases) {
+    test(`${text}`, () => assert.equal(parseLsn(text), expected));
+  }
+  for (const bad of ['', '0', '0/', '/0', '0/0/0', 'G/0', '1FFFFFFFF/0', ' 0/0', '-1/0', '0x1/0']) {
+    test(`refuses ${JSON.stringify(bad)}`, () => assert.throws(() => parseLsn(bad), /invalid WAL location/));
+  }
+});
+
+describe('lag', () => {
+  test('bytes: primary position minus replay position', () => {
+    assert.equal(lagBytes(parseLsn('1/10'), parseLsn('0/FFFFFFF0')), 0x20);
+    assert.equal(lagBytes(parseLsn('0/100'), parseLsn('0/100')), 0);
+  });
+  test('bytes: a standby read after the primary is never negative', () => {
+    assert.equal(lagBytes(parseLsn('0/100'), parseLsn('0/200')), 0);
+  });
+  test('bytes: unknown without a primary position or a replay position', () => {
+    assert.equal(lagBytes(null, 5n), null);
+    assert.equal(lagBytes(5n, null), null);
+  });
+  test('ms: 0 once replay has caught up with receive, however old the last commit', () => {
+    assert.equal(lagMs({ receiveLsn: 100n, replayLsn: 100n, replayDelayMs: 60_000 }), 0);
+    assert.equal(lagMs({ receiveLsn: 90n, replayLsn: 100n, replayDelayMs: 60_000 }), 0);
+  });
+  test('ms: the age of the last replayed commit while behind', () => {
+    assert.equal(lagMs({ receiveLsn: 200n, replayLsn: 100n, replayDelayMs: 1500 }), 1500);
+    assert.equal(lagMs({ receiveLsn: null, replayLsn: 100n, replayDelayMs: 250 }), 250);
+  });
+  test('ms: unknown before any commit was replayed; clock noise is not negative', () => {
+    assert.equal(lagMs({ receiveLsn: 200n, replayLsn: 100n, replayDelayMs: null }), null);
+    assert.equal(lagMs({ receiveLsn: 200n, replayLsn: 100n, replayDelayMs: -3 }), 0);
+  });
+});
+
+describe('parseCheckRow', () => {
+  test('a primary', () => {
+    assert.deepEqual(parseCheckRow([['f', '0/3000148', '000000020000000000000003', null, null, null]]), {
+      inRecovery: false, currentLsn: 0x3000148n, timeline: 2, receiveLsn: null, replayLsn: null, replayDelayMs: null,
+    });
+  });
+  test('a standby', () => {
+    assert.deepEqual(parseCheckRow([['t', null, null, '0/3000148', '0/3000100', '1.25']]), {
+      inRecovery: true, currentLsn: null, timeline: null, receiveLsn: 0x3000148n, replayLsn: 0x3000100n, replayDelayMs: 1250,
+    });
+  });
+  const bad: [string, (string | null)[][], RegExp][] = [
+    ['no row', [], /unexpected answer/],
+    ['two rows', [['t', null, null, null, null, null], ['t', null, null, null, null, null]], /unexpected answer/],
+    ['short row', [['t']], /unexpected answer/],
+    ['bad boolean', [['yes', null, null, null, null, null]], /pg_is_in_recovery/],
+    ['bad LSN', [['f', 'nope', '000000010000000000000001', null, null, null]], /invalid WAL location/],
+    ['bad WAL file', [['f', '0/1', '00000001', null, null, null]], /invalid WAL file name/],
+    ['bad delay', [['t', null, null, '0/1', '0/1', 'NaN']], /invalid replay delay/],
+  ];
+  for (const [name, rows, message] of bad) {
+    test(`refuses ${name}`, () => assert.throws(() => parseCheckRow(rows), message));
+  }
+  test('timeline from a WAL file name', () => {
+    assert.equal(timelineOfWalFile('0000000A0000000100000002'), 10);
+  });
+});
