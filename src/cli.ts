@@ -2,11 +2,14 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError } from './config/load.js';
 import { Pgtide } from './server.js';
+import { runSupervised } from './supervisor.js';
 
 const HELP = `pgtide: PostgreSQL connection pooler and read/write-splitting load balancer
 
 Usage:
   pgtide start [--config pgtide.toml]   run the pooler
+  pgtide start --supervise [--log-file PATH] [...]
+                                        run it under a supervisor that restarts it if it crashes
   pgtide demo [--port 6432]             local primary + standby (embedded PostgreSQL) with pgtide in front
   pgtide --help                         this text
 
@@ -18,6 +21,8 @@ Signals: SIGHUP reloads the configuration, SIGTERM drains (shutdown_timeout), SI
 Configuration reference: docs/configuration.md`;
 
 async function main(argv: string[]): Promise<number> {
+  // The supervisor (the seed's supervisord role) owns --supervise and its --log-* options.
+  if (argv[0] === 'start' && argv.includes('--supervise')) return runSupervised(argv);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -48,7 +53,10 @@ function readConfig(path: string | undefined) {
 }
 
 async function start(configPath: string | undefined): Promise<number> {
-  const pgtide = new Pgtide(readConfig(configPath));
+  const pgtide = new Pgtide(readConfig(configPath), {
+    reloadConfig: () => readConfig(configPath),
+    onShutdown: () => process.exit(0),
+  });
   await pgtide.start();
   process.on('SIGHUP', () => {
     try {

@@ -8,13 +8,19 @@ import { SQLSTATE } from './protocol/encode.js';
 import { PoolManager } from './pool/pool-manager.js';
 import type { ServerConnection } from './pool/server-connection.js';
 import { CancelKeys } from './proxy/cancel-keys.js';
-import { Router, staticClusterView } from './proxy/router.js';
+import { Router, monitoredClusterView, staticClusterView, type ClusterView } from './proxy/router.js';
+import { ClusterMonitor } from './cluster/monitor.js';
+import { AdminConsole, ADMIN_DATABASES } from './admin/console.js';
+import { checkLogin } from './cluster/check-login.js';
 import { FunctionCatalog } from './proxy/function-catalog.js';
 import { Classifier, FunctionPolicy } from './sql/index.js';
 import { ClientSession } from './proxy/client-session.js';
 import type { ProxyContext } from './proxy/context.js';
 import { boundAddresses, closeAll, listen, type ListenAddress } from './proxy/listener.js';
 import { clientTlsContext, serverTlsOptions } from './proxy/tls.js';
+import { parseHostPort } from './config/fields.js';
+import { AdminHttpServer } from './admin/http.js';
+import { createMetrics } from './admin/metrics.js';
 
 const JANITOR_INTERVAL_MS = 250;
 const CANCEL_TIMEOUT_MS = 5000;
@@ -23,6 +29,10 @@ export interface PgtideOptions {
   logger?: Logger;
   /** Worker number encoded in cancel keys (0 for a single process). */
   workerId?: number;
+  /** Rereads the configuration for the console's RELOAD (the CLI: the file it started from). */
+  reloadConfig?: () => Config;
+  /** Called once the console's SHUTDOWN has stopped everything (the CLI exits). */
+  onShutdown?: () => void;
 }
 
 /** One pgtide process: listeners, client sessions, pools and their upkeep. */
@@ -31,9 +41,18 @@ export class Pgtide {
   private readonly ctx: ProxyContext;
   private readonly scramSecrets = new Map<string, Secret>();
   private listeners: net.Server[] = [];
+  private monitor: ClusterMonitor | null = null;
+  private clusterView: ClusterView | null = null;
   private janitor: NodeJS.Timeout | null = null;
+  /** When this instance was made: SHOW STATS averages over the time since. */
+  readonly startedAt = Date.now();
+  private pausedAll = false;
+  private readonly pausedDatabases = new Set<string>();
+  private readonly disabledDatabases = new Set<string>();
+  private readonly resumeListeners = new Set<() => void>();
+  private adminHttp: AdminHttpServer | null = null;
 
-  constructor(config: Config, options: PgtideOptions = {}) {
+  constructor(config: Config, private readonly options: PgtideOptions = {}) {
     this.log = options.logger ?? createLogger(config.instance_name, config.log_level);
     const users = readUsers(config);
     const classifier = new Classifier({ policy: functionPolicy(config) });
@@ -51,8 +70,17 @@ export class Pgtide {
       loggingIn: new Set(),
       sendCancel: (server) => this.sendCancel(server),
       plainToScram: (user, password) => this.plainToScram(user, password),
-      paused: false,
+      admin: {
+        isConsole: (database) => ADMIN_DATABASES.includes(database),
+        run: (req) => this.console().run(req),
+        isPaused: (database) => this.isPaused(database),
+        isDisabled: (database) => this.isDisabled(database),
+      },
     };
+    // A RESUME sends the transactions that waited on to their servers at once.
+    this.onResume(() => {
+      for (const client of this.ctx.clients) client.retryRoute();
+    });
   }
 
   get config(): Config {
@@ -66,10 +94,42 @@ export class Pgtide {
   async start(): Promise<void> {
     // The real PostgreSQL grammar (WASM) loads once; until then ambiguous statements go to the primary.
     this.ctx.classifier = await Classifier.create({ policy: this.ctx.classifier.policy });
+    await this.startMonitor();
     this.listeners = await listen(this.ctx.config, (socket) => this.accept(socket));
+    await this.startAdminHttp();
     this.janitor = setInterval(() => this.tick(), JANITOR_INTERVAL_MS);
     this.janitor.unref();
     this.log.info({ listen: this.addresses() }, 'pgtide started');
+  }
+
+  /**
+   * Roles, health and lag come from the monitor once its first round is done. With a single
+   * backend and no check user there is nothing to discover: the configured roles stand.
+   */
+  private async startMonitor(): Promise<void> {
+    const ctx = this.ctx;
+    if (!this.needsMonitor(ctx.config)) return;
+    const monitor = new ClusterMonitor(ctx.config, ctx.users, this.log,
+      (backend) => checkLogin(ctx.config, ctx.users, backend, serverTlsOptions(ctx.config)));
+    await monitor.start();
+    this.monitor = monitor;
+    this.clusterView = monitoredClusterView(monitor);
+    ctx.router.reconfigure(ctx.config, this.clusterView);
+    ctx.pools.onBackendFailure = (backend) => monitor.reportFailure(backend);
+    // A backend that answers checks again takes new server connections at once, without
+    // waiting out server_login_retry from its outage.
+    monitor.onChange(() => {
+      for (const b of monitor.backends) if (b.healthy) ctx.pools.backendReachable(b.config);
+    });
+  }
+
+  private needsMonitor(config: Config): boolean {
+    return config.backends.length > 1 && (config.sr_check_user !== '' || this.ctx.users.size > 0);
+  }
+
+  /** The cluster monitor, when roles are discovered (several backends). */
+  get cluster(): ClusterMonitor | null {
+    return this.monitor;
   }
 
   addresses(): ListenAddress[] {
@@ -99,6 +159,7 @@ export class Pgtide {
     const now = Date.now();
     this.ctx.pools.maintain(now);
     for (const client of this.ctx.clients) client.checkTimeouts(now);
+    if (this.pausedAll || this.pausedDatabases.size > 0) this.closeIdlePaused();
   }
 
   /** Cancel what a server runs, on a new connection; the server is not reused before it ends. */
@@ -136,7 +197,8 @@ export class Pgtide {
     this.ctx.users = users;
     this.scramSecrets.clear();
     this.ctx.pools.reconfigure(config, users);
-    this.ctx.router.reconfigure(config, staticClusterView(config));
+    if (this.monitor) this.monitor.reconfigure(config, users);
+    this.ctx.router.reconfigure(config, this.clusterView ?? staticClusterView(config));
     this.ctx.classifier = new Classifier({ policy: functionPolicy(config) });
     this.ctx.functions.usePolicy(this.ctx.classifier.policy);
     this.log.info('configuration reloaded');
@@ -149,11 +211,136 @@ export class Pgtide {
   async stop(graceful = false): Promise<void> {
     if (this.janitor) clearInterval(this.janitor);
     this.janitor = null;
+    this.monitor?.stop();
     closeAll(this.listeners);
     this.listeners = [];
+    const adminHttp = this.adminHttp;
+    this.adminHttp = null;
+    await adminHttp?.close();
     if (graceful) await this.drainClients(this.ctx.config.shutdown_timeout * 1000);
     for (const client of [...this.ctx.clients]) client.fatal(SQLSTATE.ADMIN_SHUTDOWN, 'pgtide is shutting down');
     this.ctx.pools.closeAll('pgtide is shutting down');
+  }
+
+  // ---- admin console and metrics (src/admin) ----
+
+  private adminConsole: AdminConsole | null = null;
+
+  private console(): AdminConsole {
+    this.adminConsole ??= new AdminConsole(this);
+    return this.adminConsole;
+  }
+
+  /** /metrics, /healthz and /readyz on admin_http_listen; a failure to bind fails start(). */
+  private async startAdminHttp(): Promise<void> {
+    const where = parseHostPort(this.ctx.config.admin_http_listen);
+    if (!where) return;
+    const server = new AdminHttpServer(this, createMetrics(this));
+    try {
+      await server.listen(where.host, where.port);
+    } catch (err) {
+      closeAll(this.listeners);
+      this.listeners = [];
+      throw err;
+    }
+    this.adminHttp = server;
+    this.log.info({ admin_http: server.address() }, 'admin HTTP listening');
+  }
+
+  /** Where /metrics is served, or null when admin_http_listen is off. */
+  adminHttpAddress(): { host: string; port: number } | null {
+    return this.adminHttp?.address() ?? null;
+  }
+
+  /**
+   * PAUSE (PgBouncer's): transactions running now finish; new ones wait (sessions ask
+   * isPaused() before they route one) until resume(); server connections close once idle.
+   */
+  pause(database?: string): void {
+    if (database === undefined) this.pausedAll = true;
+    else this.pausedDatabases.add(database);
+    this.closeIdlePaused();
+  }
+
+  /** RESUME: without a name ends every pause; with one, that database's (not a PAUSE of all). */
+  resume(database?: string): void {
+    if (database === undefined) {
+      this.pausedAll = false;
+      this.pausedDatabases.clear();
+    } else {
+      this.pausedDatabases.delete(database);
+    }
+    for (const listener of [...this.resumeListeners]) listener();
+  }
+
+  isPaused(database: string): boolean {
+    return this.pausedAll || this.pausedDatabases.has(database);
+  }
+
+  /** Called at every RESUME, so waiting sessions retry at once; returns an unsubscribe function. */
+  onResume(listener: () => void): () => void {
+    this.resumeListeners.add(listener);
+    return () => this.resumeListeners.delete(listener);
+  }
+
+  private closeIdlePaused(): void {
+    for (const pool of this.ctx.pools.all()) {
+      if (this.isPaused(pool.key.database)) pool.closeIdle('database paused by an admin');
+    }
+  }
+
+  /** RECONNECT: server connections close as soon as they are idle; new ones replace them. */
+  reconnect(database?: string): void {
+    for (const pool of this.ctx.pools.all()) {
+      if (database === undefined || pool.key.database === database) pool.reconnect();
+    }
+  }
+
+  /** KILL: drop the database's clients and servers now; it stays paused until RESUME, as in PgBouncer. */
+  killClients(database: string): number {
+    this.pause(database);
+    let killed = 0;
+    for (const client of [...this.ctx.clients]) {
+      if (client.database !== database) continue;
+      client.fatal(SQLSTATE.ADMIN_SHUTDOWN, 'connection killed by an admin (KILL)');
+      killed++;
+    }
+    for (const pool of this.ctx.pools.all()) {
+      if (pool.key.database === database) pool.closeAll('KILL by an admin');
+    }
+    return killed;
+  }
+
+  /** KILL_CLIENT: id is the pid of the client's cancel key (the id column of SHOW CLIENTS). */
+  killClient(id: number): boolean {
+    for (const client of this.ctx.clients) {
+      if (client.cancelKey?.pid !== id) continue;
+      client.fatal(SQLSTATE.ADMIN_SHUTDOWN, 'connection killed by an admin (KILL_CLIENT)');
+      return true;
+    }
+    return false;
+  }
+
+  /** DISABLE / ENABLE: new clients of a disabled database are refused at login. */
+  setDisabled(database: string, disabled: boolean): void {
+    if (disabled) this.disabledDatabases.add(database);
+    else this.disabledDatabases.delete(database);
+  }
+
+  isDisabled(database: string): boolean {
+    return this.disabledDatabases.has(database);
+  }
+
+  /** RELOAD: reread the configuration; throws (keeping the running one) when it cannot. */
+  reloadFromFile(): void {
+    if (!this.options.reloadConfig) throw new Error('pgtide was started without a configuration file to reread');
+    this.reload(this.options.reloadConfig());
+  }
+
+  /** SHUTDOWN: stop now, then tell the owner (the CLI exits). */
+  async shutdown(): Promise<void> {
+    await this.stop(false);
+    this.options.onShutdown?.();
   }
 
   private async drainClients(timeoutMs: number): Promise<void> {

@@ -57,6 +57,10 @@ export function defaultConfig(): Config {
     log_pooler_errors: true,
     log_level: 'info',
 
+    admin_users: [],
+    stats_users: [],
+    admin_http_listen: '',
+
     sr_check_period: 10,
     sr_check_user: '',
     sr_check_password: '',

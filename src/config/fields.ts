@@ -11,6 +11,8 @@ const MAX_COUNT = 2 ** 31 - 1;
 const MAX_LISTEN_PORTS = 256;
 /** Each function-list regex is tried on every unknown function call a client makes. */
 const MAX_PATTERNS = 256;
+/** admin_users / stats_users are checked at every console login. */
+const MAX_NAMES = 256;
 
 export type Field =
   | { kind: 'string'; nonEmpty?: boolean; maxLength?: number }
@@ -24,7 +26,11 @@ export type Field =
   /** A list of regular expressions (TOML array; comma-separated in the environment). */
   | { kind: 'patterns' }
   /** Pgpool-II's "regex:target(weight),…" text, see src/cluster/redirect-list.ts. */
-  | { kind: 'redirect-list' };
+  | { kind: 'redirect-list' }
+  /** A list of user names (TOML array; comma-separated in the environment). */
+  | { kind: 'names' }
+  /** "host:port", or empty for off. */
+  | { kind: 'host-port' };
 
 export type Read = { ok: true; value: unknown } | { ok: false; message: string };
 
@@ -89,6 +95,9 @@ export const TOP_LEVEL_FIELDS: Record<ScalarKey, Field> = {
   log_disconnections: flag,
   log_pooler_errors: flag,
   log_level: { kind: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
+  admin_users: { kind: 'names' },
+  stats_users: { kind: 'names' },
+  admin_http_listen: { kind: 'host-port' },
   sr_check_period: seconds,
   sr_check_user: text,
   sr_check_password: { kind: 'secret' },
@@ -170,6 +179,10 @@ export function readField(field: Field, value: unknown): Read {
       return readPatterns(value);
     case 'redirect-list':
       return readRedirectList(value);
+    case 'names':
+      return readNames(value);
+    case 'host-port':
+      return readHostPort(value);
   }
 }
 
@@ -193,6 +206,7 @@ export function readEnvField(field: Field, envText: string): Read {
     case 'ports':
       return readField(field, splitList(envText).map((item) => (/^\d+$/.test(item) ? Number(item) : item)));
     case 'patterns':
+    case 'names':
       return readField(field, splitList(envText));
     default:
       return readField(field, envText);
@@ -234,6 +248,34 @@ function readPatterns(value: unknown): Read {
     }
   }
   return ok([...value]);
+}
+
+/** Each name is a user a client logs in as: bounded like PostgreSQL's NAMEDATALEN. */
+function readNames(value: unknown): Read {
+  if (!Array.isArray(value)) return fail(`must be an array of user names, got ${typeName(value)}`);
+  if (value.length > MAX_NAMES) return fail(`lists more than ${MAX_NAMES} names`);
+  for (const item of value) {
+    if (typeof item !== 'string' || item === '' || item.includes('\0') || Buffer.byteLength(item) > 63) {
+      return fail(`must list user names of 1 to 63 bytes, got ${show(item)}`);
+    }
+  }
+  return ok([...value]);
+}
+
+/** "host:port" (an IPv6 host in brackets: "[::1]:9127"); null when it is not one. Port 0
+ *  (any free port) is for tests that build a Config in code; the file must name a port. */
+export function parseHostPort(text: string): { host: string; port: number } | null {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:\[\]\0]+)):(\d{1,5})$/.exec(text);
+  if (!match) return null;
+  const port = Number(match[3]);
+  if (port > 65535) return null;
+  return { host: match[1] ?? match[2]!, port };
+}
+
+function readHostPort(value: unknown): Read {
+  if (typeof value !== 'string') return fail(`must be a string "host:port", got ${typeName(value)}`);
+  if (value === '' || (parseHostPort(value)?.port ?? 0) > 0) return ok(value);
+  return fail(`must be "host:port" with a port from 1 to 65535 (or "" for off), got ${show(value)}`);
 }
 
 function readRedirectList(value: unknown): Read {

@@ -112,6 +112,14 @@ export interface Config {
   log_pooler_errors: boolean;
   log_level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
+  // Admin console (virtual database `pgtide`) and metrics.
+  /** Users who may run every console command (PAUSE, RELOAD, SHUTDOWN …). */
+  admin_users: string[];
+  /** Users who may run the read-only SHOW commands. */
+  stats_users: string[];
+  /** "host:port" of the HTTP server for /metrics, /healthz and /readyz; empty = off. */
+  admin_http_listen: string;
+
   // Cluster monitoring and read/write routing (Pgpool-II's names and units).
   /** How often roles (pg_is_in_recovery) and replication lag are checked, seconds. */
   sr_check_period: number;

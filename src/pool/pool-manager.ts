@@ -5,6 +5,8 @@ import type { ScramCredentials } from '../auth/scram-client.js';
 import { ServerPool, type ConnectionBudget, type PoolSettings } from './pool.js';
 import type { ServerCredentials, ServerLogin, ServerTls } from './server-connection.js';
 
+const MAX_ERROR_CODES = 200;
+
 /**
  * All pools of one process, keyed by (database, user, backend), and the per-database and
  * per-user connection budgets they share.
@@ -14,6 +16,10 @@ export class PoolManager implements ConnectionBudget {
   private readonly perDatabase = new Map<string, number>();
   private readonly perUser = new Map<string, number>();
   private readonly scramKeys = new Map<string, ScramCredentials>();
+  /** ErrorResponses sent to clients, by SQLSTATE, for /metrics. */
+  readonly errorsByCode = new Map<string, number>();
+  /** Told when a server of a backend cannot be reached, so health checks react at once. */
+  onBackendFailure: ((backend: BackendConfig) => void) | null = null;
 
   constructor(
     private config: Config,
@@ -47,10 +53,22 @@ export class PoolManager implements ConnectionBudget {
     let pool = this.pools.get(id);
     if (!pool) {
       pool = new ServerPool({ database, user, backend: backend.name }, this.settingsFor(database, user), this,
-        () => this.loginFor(database, user, backend), this.log);
+        () => this.loginFor(database, user, backend), this.log, () => this.onBackendFailure?.(backend));
       this.pools.set(id, pool);
     }
     return pool;
+  }
+
+  /** ParameterStatus values learned by any pool of (database, user), or null. */
+  serverParams(database: string, user: string): Map<string, string> | null {
+    for (const pool of this.pools.values()) {
+      if (pool.serverParams && pool.key.database === database && pool.key.user === user) return pool.serverParams;
+    }
+    return null;
+  }
+
+  backendReachable(backend: BackendConfig): void {
+    for (const pool of this.pools.values()) if (pool.key.backend === backend.name) pool.clearLoginFailure();
   }
 
   rememberScramKeys(user: string, keys: ScramCredentials): void {
@@ -127,6 +145,23 @@ export class PoolManager implements ConnectionBudget {
     for (const other of this.pools.values()) {
       if (other !== pool && other.waitingCount > 0) other.grow();
     }
+  }
+
+  /** Codes may come from a server: only well-formed ones are kept, and only so many of them,
+   *  so a hostile server cannot grow the map (or the metric's label set) without bound. */
+  countError(code: string): void {
+    const known = this.errorsByCode.has(code) || (/^[0-9A-Z]{5}$/.test(code) && this.errorsByCode.size < MAX_ERROR_CODES);
+    bump(this.errorsByCode, known ? code : 'other', 1);
+  }
+
+  /** Server connections open per database (SHOW DATABASES current_connections). */
+  connectionsOf(database: string): number {
+    return this.perDatabase.get(database) ?? 0;
+  }
+
+  /** Server connections open per user (SHOW USERS current_connections). */
+  connectionsOfUser(user: string): number {
+    return this.perUser.get(user) ?? 0;
   }
 
   maintain(now: number): void {

@@ -31,6 +31,24 @@ export interface ConnectionBudget {
   closed(pool: ServerPool): void;
 }
 
+/**
+ * Traffic counters for SHOW STATS and /metrics. Plain fields so the hot path only adds to
+ * them; times are microseconds, as PgBouncer reports them.
+ */
+export class PoolStats {
+  xacts = 0;
+  queries = 0;
+  bytesReceived = 0;
+  bytesSent = 0;
+  xactTimeUs = 0;
+  queryTimeUs = 0;
+  clientParses = 0;
+  serverParses = 0;
+  binds = 0;
+  /** Times a client kept a server past its transaction (session state, read-your-writes). */
+  pins = 0;
+}
+
 export interface PoolKey {
   database: string;
   user: string;
@@ -51,6 +69,9 @@ export class ServerPool implements ServerOwner {
   lentTotal = 0;
   waitedTotal = 0;
   waitTimeTotalMs = 0;
+  readonly stats = new PoolStats();
+  /** RECONNECT: servers opened before this time close instead of returning to the pool. */
+  reconnectBefore = 0;
 
   constructor(
     readonly key: PoolKey,
@@ -58,6 +79,7 @@ export class ServerPool implements ServerOwner {
     private readonly budget: ConnectionBudget,
     private readonly makeLogin: () => ServerLogin,
     private readonly log: Logger,
+    private readonly onUnreachable: () => void = () => {},
   ) {}
 
   get idleCount(): number {
@@ -74,6 +96,13 @@ export class ServerPool implements ServerOwner {
 
   get connectingCount(): number {
     return this.connecting;
+  }
+
+  /** The backend answers again: stop waiting out server_login_retry. */
+  clearLoginFailure(): void {
+    if (this.lastLoginFailure === 0) return;
+    this.lastLoginFailure = 0;
+    if (this.waiters.length > 0) this.grow();
   }
 
   /** Hand a server to the waiter now (synchronously) when one is idle, else queue it. */
@@ -126,7 +155,8 @@ export class ServerPool implements ServerOwner {
 
   private expired(server: ServerConnection, now: number): boolean {
     const s = this.settings;
-    return (s.lifetimeMs > 0 && now - server.createdAt >= s.lifetimeMs) || (s.maxUses > 0 && server.uses >= s.maxUses);
+    return (s.lifetimeMs > 0 && now - server.createdAt >= s.lifetimeMs) || (s.maxUses > 0 && server.uses >= s.maxUses)
+      || server.createdAt < this.reconnectBefore;
   }
 
   private limit(now: number): number {
@@ -158,6 +188,7 @@ export class ServerPool implements ServerOwner {
       this.log.warn({ pool: this.key, server: server.describe(), err: error.message }, 'server login failed');
       if (error.transient) {
         this.lastLoginFailure = Date.now();
+        this.onUnreachable();
       } else {
         // The same login would fail again for every waiter: tell them now instead of at timeout.
         for (let w = this.waiters.shift(); w; w = this.waiters.shift()) w.onPoolError(error);
@@ -206,6 +237,18 @@ export class ServerPool implements ServerOwner {
   /** Close idle connections now (RECONNECT, shutdown); busy ones close when released. */
   closeIdle(reason: string): void {
     for (let server = this.idle.pop(); server; server = this.idle.pop()) server.close(reason);
+  }
+
+  /** Close idle servers now and busy ones when they come back (RECONNECT). */
+  reconnect(now = Date.now()): void {
+    this.reconnectBefore = now + 1;
+    this.closeIdle('RECONNECT requested by an admin');
+  }
+
+  /** The longest time a queued client has waited, in ms (0 when none waits). */
+  maxWaitMs(now = Date.now()): number {
+    const oldest = this.waiters.peek();
+    return oldest ? now - oldest.waitingSince : 0;
   }
 
   closeAll(reason: string): void {

@@ -4,14 +4,14 @@ import { MessageScanner, collectTable, type MessageSink } from '../protocol/scan
 import { StartupReader, type StartupPacket } from '../protocol/startup.js';
 import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/encode.js';
-import type { PoolMode } from '../config/types.js';
+import type { BackendConfig, PoolMode } from '../config/types.js';
 import type { ServerPool, PoolWaiter } from '../pool/pool.js';
 import type { ServerConnection, ServerPeer, ServerLoginError } from '../pool/server-connection.js';
 import { ClientAuth } from './client-auth.js';
 import type { CancelKey } from './cancel-keys.js';
 import type { ProxyContext } from './context.js';
 
-const enum State { Startup, Tls, Auth, Login, Ready, Waiting, Linked, Closed }
+const enum State { Startup, Tls, Auth, Login, Ready, Waiting, Linked, Admin, Closed }
 
 // During login every message is looked at: only password-family ('p') messages are legal.
 const AUTH_TYPES = new Uint8Array(256).fill(1);
@@ -60,6 +60,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private deferredBytes = 0;
   /** The linked server was chosen for a read (it may be a standby). */
   private readLink = false;
+  backend: BackendConfig | null = null;
+  /** The server has sent something for this link (a retry is no longer transparent). */
+  private answered = false;
+  /** Bytes sent on a read link before any answer: resent once if the standby fails. */
+  private readonly sentOnLink: Buffer[] = [];
+  /** This transaction is being retried: it goes to the primary. */
+  private retrying = false;
   // Per-chunk classification of the statements that start a transaction.
   private routeRead = false;
   private routeWrite = false;
@@ -68,6 +75,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private terminateAt = -1;
   private clientPaused = false;
   private encrypted = false;
+  private consoleAdmin = false;
   // COPY IN bookkeeping: see onServerCopyIn.
   private copying = false;
   private syncsSinceExecute = 0;
@@ -122,6 +130,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         return this.onQueryData(chunk);
       case State.Startup:
         return this.onStartupData(chunk);
+      case State.Admin:
+        return this.onAuthData(chunk);
       case State.Auth:
         return this.onAuthData(chunk);
       case State.Login:
@@ -152,6 +162,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         server.pending += this.queuedSyncs;
         this.queuedSyncs = 0;
         server.unsynced = unsynced;
+        if (this.readLink && !this.answered) this.sentOnLink.push(data);
         if (!server.write(data)) this.pauseClient();
       } else {
         this.queuedUnsynced = unsynced;
@@ -195,20 +206,47 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private route(): void {
     if (this.mode !== 'session') {
       const ctx = this.ctx;
-      const read = this.routeRead && !this.routeWrite;
+      // PAUSE: new transactions wait (as when no primary is known) until RESUME.
+      if (ctx.admin.isPaused(this.database)) {
+        this.pool = null;
+        return;
+      }
+      const read = this.routeRead && !this.routeWrite && !this.retrying;
       const backend = read
         ? ctx.router.readBackend({ database: this.database, user: this.user, applicationName: this.applicationName })
         : ctx.router.writeBackend();
       this.readLink = read && backend !== ctx.router.writeBackend();
+      this.backend = backend;
       // No primary known (failover in progress): wait for one instead of failing or writing to a standby.
       this.pool = backend ? ctx.pools.pool(this.database, this.user, backend) : null;
     }
     const server = this.pool?.takeIdle();
     if (!server) return;
     this.timeoutCancelSent = false;
+    this.link(server);
+  }
+
+  private link(server: ServerConnection): void {
     this.server = server;
     this.state = State.Linked;
+    this.answered = false;
     server.link(this);
+  }
+
+  /** Waiting on a backend that can no longer serve the transaction (a standby out of the
+   * rotation, a primary that is one no more). */
+  private waitsOnStaleBackend(): boolean {
+    const backend = this.backend;
+    if (!backend || this.mode === 'session') return false;
+    const router = this.ctx.router;
+    return this.readLink ? !router.isReadable(backend) : backend !== router.writeBackend();
+  }
+
+  private rerouteWaiting(): void {
+    this.pool!.cancelWait(this);
+    this.pool = null;
+    if (this.readLink) this.retrying = true;
+    this.retryRoute();
   }
 
   /** Called by the janitor for a client still waiting for a primary to be known. */
@@ -221,6 +259,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   onMessage(type: number, body: Buffer, end: number): boolean {
+    if (this.state === State.Admin) {
+      this.onAdminMessage(type, body);
+      return this.state === State.Admin;
+    }
     if (this.state === State.Auth) {
       if (type !== P) this.protocolViolation(`unexpected message '${String.fromCharCode(type)}' during authentication`);
       else this.onAuthStep(this.auth!.onPasswordMessage(body));
@@ -305,9 +347,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       this.pool!.release(server);
       return;
     }
-    this.server = server;
-    this.state = State.Linked;
-    server.link(this);
+    this.link(server);
     this.flushQueued(server);
   }
 
@@ -317,6 +357,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.queuedSyncs = 0;
     this.queuedUnsynced = false;
     const queued = this.queued;
+    if (this.readLink) for (const buf of queued) this.sentOnLink.push(buf);
     let ok = true;
     if (queued.length === 1) {
       ok = server.write(queued[0]!);
@@ -339,6 +380,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   onServerData(chunk: Buffer): boolean {
     const socket = this.socket;
+    if (!this.answered) {
+      this.answered = true;
+      this.sentOnLink.length = 0;
+    }
     if (!socket.write(chunk) && !this.serverPaused) {
       this.serverPaused = true;
       this.server!.pauseReading();
@@ -355,7 +400,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       return this.fatal(SQLSTATE.FEATURE_NOT_SUPPORTED, 'transaction blocks are not allowed in statement pooling mode',
         undefined, 'Use pool_mode = transaction for this database or user.');
     }
-    if (status === IDLE) this.releaseServer();
+    if (status === IDLE) {
+      this.pool!.stats.xacts++;
+      this.releaseServer();
+    }
     if (this.deferred.length > 0) this.replayDeferred();
   }
 
@@ -365,6 +413,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.state = State.Ready;
     this.serverPaused = false;
     this.readLink = false;
+    this.retrying = false;
+    this.sentOnLink.length = 0;
     server.unlink();
     const reset = this.ctx.config.server_reset_query_always ? this.ctx.config.server_reset_query : '';
     if (reset) server.resetThenReturn(reset);
@@ -374,8 +424,27 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   onServerLost(reason: string): void {
     this.server = null;
+    if (this.readLink && !this.answered && !this.retrying && this.sentOnLink.length > 0) return this.retryRead(reason);
     this.fatal(SQLSTATE.CONNECTION_FAILURE, `server connection lost: ${reason}`, undefined,
       'The transaction in progress, if any, was rolled back by the server. Reconnect and retry.');
+  }
+
+  /**
+   * A standby failed before answering an autocommit read: nothing reached the client, so the
+   * same bytes go once more, to the primary.
+   */
+  private retryRead(reason: string): void {
+    const resend = this.sentOnLink.splice(0);
+    this.ctx.log.warn({ client: this.remote, backend: this.backend?.name, reason }, 'read retried on the primary after its standby failed');
+    if (this.backend) this.ctx.pools.onBackendFailure?.(this.backend);
+    this.state = State.Ready;
+    this.readLink = false;
+    this.retrying = true;
+    this.serverPaused = false;
+    for (const chunk of resend) {
+      if (this.isClosed) return;
+      this.onQueryData(chunk);
+    }
   }
 
   onServerDrain(): void {
@@ -505,6 +574,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private authenticated(): void {
     const ctx = this.ctx;
     this.socket.write(encode.authenticationOk());
+    if (ctx.admin.isConsole(this.database)) return this.enterConsole();
+    if (ctx.admin.isDisabled(this.database)) {
+      return this.fatal(SQLSTATE.CANNOT_CONNECT_NOW, `database "${this.database}" is disabled`, undefined, 'An administrator ran DISABLE; ENABLE lets clients in again.');
+    }
     const mode = ctx.pools.modeFor(this.database, this.user);
     if (!ctx.pools.knowsDatabase(this.database)) {
       return this.fatal(SQLSTATE.INVALID_CATALOG_NAME, `no such database: ${this.database}`, undefined,
@@ -516,13 +589,44 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.applicationName = this.startupParams.get('application_name') ?? '';
     // The login learns the settings to report from a primary connection; session pooling
     // also keeps its whole session there.
-    const backend = ctx.router.writeBackend() ?? ctx.config.backends[0]!;
+    const readContext = { database: this.database, user: this.user, applicationName: this.applicationName };
+    const backend = ctx.router.writeBackend() ?? ctx.router.readBackend(readContext) ?? ctx.config.backends[0]!;
     this.pool = ctx.pools.pool(this.database, this.user, backend);
     this.state = State.Login;
     this.scanner.collect = QUERY_TYPES;
-    if (this.pool.serverParams) return this.finishLogin(this.pool.serverParams);
+    // Any backend's settings will do: a login must not wait for a primary that is down.
+    const known = ctx.pools.serverParams(this.database, this.user);
+    if (known) return this.finishLogin(known);
     this.waitingSince = Date.now();
     this.pool.acquire(this);
+  }
+
+  /** The virtual admin database: PgBouncer's console, answered by pgtide itself. */
+  private enterConsole(): void {
+    const cfg = this.ctx.config;
+    this.consoleAdmin = cfg.admin_users.includes(this.user);
+    if (!this.consoleAdmin && !cfg.stats_users.includes(this.user)) {
+      return this.fatal(SQLSTATE.INSUFFICIENT_PRIVILEGE, `user "${this.user}" may not use the admin console`, undefined,
+        'List the user in admin_users or stats_users.');
+    }
+    this.auth = null;
+    this.state = State.Admin;
+    this.finishLogin(new Map([['server_version', '18.0 (pgtide)'], ['client_encoding', 'UTF8'], ['DateStyle', 'ISO, MDY'],
+      ['standard_conforming_strings', 'on'], ['integer_datetimes', 'on']]));
+    this.state = State.Admin;
+  }
+
+  private onAdminMessage(type: number, body: Buffer): void {
+    if (type === X) return this.close();
+    if (type !== Q) {
+      return this.fatal(SQLSTATE.FEATURE_NOT_SUPPORTED, 'the admin console accepts only simple queries', undefined, 'Use psql, or the simple query protocol.');
+    }
+    const sql = body.toString('utf8', 0, Math.max(0, body.length - 1));
+    const s = this.socket;
+    s.cork();
+    for (const message of this.ctx.admin.run({ sql, user: this.user, admin: this.consoleAdmin })) s.write(message);
+    s.write(encode.readyForQuery('I'));
+    s.uncork();
   }
 
   /** The first login to a pool borrows a server just to learn the settings to report. */
@@ -584,6 +688,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         return;
       case State.Waiting:
         if (!this.pool) this.retryRoute();
+        else if (this.waitsOnStaleBackend()) this.rerouteWaiting();
         if (this.state === State.Waiting && cfg.query_wait_timeout > 0 && now - this.waitingSince > cfg.query_wait_timeout * 1000) {
           this.fatal(SQLSTATE.QUERY_CANCELED, `query_wait_timeout: no server connection became free within ${cfg.query_wait_timeout} s`,
             undefined, 'The pool is exhausted or the server is unreachable; raise pool_size or check the server.');

@@ -10,6 +10,14 @@ import type { ServerConnection } from '../pool/server-connection.js';
 import type { CancelKeys } from './cancel-keys.js';
 import type { ClientSession } from './client-session.js';
 
+/** What sessions need from the admin side: the console and the PAUSE/DISABLE state. */
+export interface AdminHooks {
+  isConsole(database: string): boolean;
+  run(req: { sql: string; user: string; admin: boolean }): Buffer[];
+  isPaused(database: string): boolean;
+  isDisabled(database: string): boolean;
+}
+
 /** What every client session of one process shares. Passed explicitly: no module singletons. */
 export interface ProxyContext {
   config: Config;
@@ -30,5 +38,5 @@ export interface ProxyContext {
   plainToScram(user: string, password: string): Secret;
   /** Ask the server to cancel what the connection is running, on a separate connection. */
   sendCancel(server: ServerConnection): void;
-  paused: boolean;
+  admin: AdminHooks;
 }

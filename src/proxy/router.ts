@@ -1,5 +1,6 @@
 import type { BackendConfig, Config } from '../config/types.js';
 import { parseRedirectList, type RedirectRule } from '../cluster/redirect-list.js';
+import type { ClusterMonitor } from '../cluster/monitor.js';
 
 /** What the router needs to know about the cluster; the monitor provides it once running. */
 export interface ClusterView {
@@ -7,6 +8,22 @@ export interface ClusterView {
   primary(): BackendConfig | null;
   /** Backends that may serve reads now, each with weight > 0. */
   readCandidates(): BackendConfig[];
+}
+
+/**
+ * The monitor's view, recomputed only when the monitor reports a change, so that routing a
+ * transaction allocates nothing.
+ */
+export function monitoredClusterView(monitor: ClusterMonitor): ClusterView {
+  let primary: BackendConfig | null = null;
+  let readers: BackendConfig[] = [];
+  const refresh = () => {
+    primary = monitor.primary()?.config ?? null;
+    readers = monitor.readCandidates().map((b) => b.config);
+  };
+  refresh();
+  monitor.onChange(refresh);
+  return { primary: () => primary, readCandidates: () => readers };
 }
 
 /** Without discovery: roles as configured, every backend assumed healthy. */
@@ -47,6 +64,11 @@ export class Router {
 
   writeBackend(): BackendConfig | null {
     return this.cluster.primary();
+  }
+
+  /** Whether a backend may still serve reads (a waiting reader re-routes when it may not). */
+  isReadable(backend: BackendConfig): boolean {
+    return this.cluster.readCandidates().includes(backend) || backend === this.cluster.primary();
   }
 
   readBackend(ctx: ReadContext): BackendConfig | null {

@@ -78,6 +78,9 @@ describe('defaults', () => {
     ['consistency', 'eventual'],
     ['read_your_writes_timeout', 0.05],
     ['transaction_routing', 'conservative'],
+    ['admin_users', []],
+    ['stats_users', []],
+    ['admin_http_listen', ''],
   ];
   for (const [key, expected] of cases) {
     test(`${key} defaults to ${JSON.stringify(expected)}`, () => {
@@ -148,6 +151,10 @@ describe('problems in the file', () => {
     { name: 'fractional retries', toml: 'health_check_max_retries = 1.5\n', key: 'health_check_max_retries', line: 1, message: /integer from 0 to 1000/ },
     { name: 'fractional delay_threshold', toml: 'delay_threshold = 0.5\n', key: 'delay_threshold', line: 1, message: /integer/ },
     { name: 'negative delay_threshold_by_time', toml: 'delay_threshold_by_time = -5\n', key: 'delay_threshold_by_time', line: 1, message: /from 0 to/ },
+    { name: 'user list as a string', toml: 'admin_users = "ops"\n', key: 'admin_users', line: 1, message: /array of user names, got a string/ },
+    { name: 'empty user name', toml: 'stats_users = ["ok", ""]\n', key: 'stats_users', line: 1, message: /user names of 1 to 63 bytes, got ""/ },
+    { name: 'metrics address without port', toml: 'admin_http_listen = "127.0.0.1"\n', key: 'admin_http_listen', line: 1, message: /"host:port"/ },
+    { name: 'metrics port out of range', toml: 'admin_http_listen = "127.0.0.1:70000"\n', key: 'admin_http_listen', line: 1, message: /port from 1 to 65535/ },
     { name: 'function list as a string', toml: 'write_function_list = "nextval"\n', key: 'write_function_list', line: 1, message: /array of regular expressions, got a string/ },
     { name: 'bad regex in a function list', toml: 'read_only_function_list = ["ok", "bad("]\n', key: 'read_only_function_list', line: 1, message: /"bad\(" is not a valid regular expression/ },
     { name: 'empty regex in a function list', toml: 'write_function_list = [""]\n', key: 'write_function_list', line: 1, message: /non-empty/ },
@@ -241,6 +248,13 @@ describe('backends, databases and users', () => {
     assert.deepEqual({ ...config.users['bob'] }, { consistency: 'primary_only' });
   });
 
+  test('admin keys are kept', () => {
+    const config = parseConfig('admin_users = ["ops"]\nstats_users = ["mon", "grafana"]\nadmin_http_listen = "0.0.0.0:9127"\n');
+    assert.deepEqual(config.admin_users, ['ops']);
+    assert.deepEqual(config.stats_users, ['mon', 'grafana']);
+    assert.equal(config.admin_http_listen, '0.0.0.0:9127');
+  });
+
   test('cluster keys are kept', () => {
     const config = parseConfig(
       'sr_check_period = 0.2\nsr_check_user = "mon"\nsr_check_password = "pw"\ndelay_threshold = 10000000000\n' +
@@ -329,6 +343,8 @@ describe('environment overrides', () => {
     { name: 'redirect list', env: { PGTIDE_APP_NAME_REDIRECT_PREFERENCE_LIST: 'psql:primary' }, expect: { app_name_redirect_preference_list: 'psql:primary' } },
     { name: 'consistency', env: { PGTIDE_CONSISTENCY: 'read_your_writes' }, expect: { consistency: 'read_your_writes' } },
     { name: 'delay in bytes', env: { PGTIDE_DELAY_THRESHOLD: '16777216' }, expect: { delay_threshold: 16777216 } },
+    { name: 'admin users', env: { PGTIDE_ADMIN_USERS: 'ops, root' }, expect: { admin_users: ['ops', 'root'] } },
+    { name: 'metrics address', env: { PGTIDE_ADMIN_HTTP_LISTEN: '[::1]:9127' }, expect: { admin_http_listen: '[::1]:9127' } },
     { name: 'other variables are ignored', env: { HOME: '/root', PGHOST: 'x' }, expect: {} },
   ];
   for (const { name, env, expect } of cases) {

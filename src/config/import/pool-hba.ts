@@ -86,7 +86,7 @@ function readAddress(field: string, next: string | undefined, fail: (why: string
   }
   const family = isIP(field);
   if (family === 0) return field; // all, samehost, samenet or a host name
-  if (next === undefined) return fail(`address ${JSON.stringify(field)} needs a /prefix or a netmask`);
+  if (next === undefined || isIP(next) === 0) return fail(`address ${JSON.stringify(field)} needs a /prefix or a netmask`);
   if (isIP(next) !== family) fail(`netmask ${JSON.stringify(next)} does not match address ${JSON.stringify(field)}`);
   return `${field}/${maskBits(next, fail)}`;
 }

@@ -1,0 +1,120 @@
+// Prometheus metrics of one Pgtide instance. Values are read from live state when scraped
+// (collect()), so the hot path only ever adds to plain counter fields.
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { Pgtide } from '../server.js';
+import type { ServerPool } from '../pool/pool.js';
+import { backendStatuses, clientState, poolGroups } from './snapshot.js';
+
+const POOL_LABELS = ['database', 'user', 'backend'] as const;
+type PoolLabels = Record<(typeof POOL_LABELS)[number], string>;
+
+function poolLabels(pool: ServerPool): PoolLabels {
+  return { database: pool.key.database, user: pool.key.user, backend: pool.key.backend };
+}
+
+/** A counter whose value is a running total kept elsewhere, one series per pool. */
+function poolCounter(registry: Registry, pgtide: Pgtide, name: string, help: string, of: (pool: ServerPool) => number): void {
+  new Counter({
+    name, help, labelNames: POOL_LABELS, registers: [registry],
+    collect() {
+      this.reset();
+      for (const pool of pgtide.context.pools.all()) this.inc(poolLabels(pool), of(pool));
+    },
+  });
+}
+
+export function createMetrics(pgtide: Pgtide): Registry {
+  const registry = new Registry();
+  const ctx = pgtide.context;
+
+  new Gauge({
+    name: 'pgtide_clients', help: 'Client connections by state (login, active, waiting for a server).',
+    labelNames: ['state'], registers: [registry],
+    collect() {
+      const counts = { login: 0, active: 0, waiting: 0 };
+      for (const client of ctx.clients) counts[clientState(client)]++;
+      for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+    },
+  });
+  new Gauge({
+    name: 'pgtide_clients_waiting', help: 'Clients waiting for a server connection, per database and user.',
+    labelNames: ['database', 'user'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const g of poolGroups(pgtide)) this.set({ database: g.database, user: g.user }, g.clients.filter((c) => c.isWaiting).length);
+    },
+  });
+  new Gauge({
+    name: 'pgtide_pool_servers', help: 'Server connections per pool by state (active = lent to a client, idle, login = opening).',
+    labelNames: [...POOL_LABELS, 'state'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const pool of ctx.pools.all()) {
+        const l = poolLabels(pool);
+        this.set({ ...l, state: 'active' }, pool.activeCount);
+        this.set({ ...l, state: 'idle' }, pool.idleCount);
+        this.set({ ...l, state: 'login' }, pool.connectingCount);
+      }
+    },
+  });
+  new Gauge({
+    name: 'pgtide_pool_max_wait_seconds', help: 'How long the oldest client queued on the pool has waited.',
+    labelNames: POOL_LABELS, registers: [registry],
+    collect() {
+      this.reset();
+      const now = Date.now();
+      for (const pool of ctx.pools.all()) this.set(poolLabels(pool), pool.maxWaitMs(now) / 1000);
+    },
+  });
+  poolCounter(registry, pgtide, 'pgtide_server_assignments_total', 'Server connections lent to clients: the routing of transactions by backend.', (p) => p.lentTotal);
+  poolCounter(registry, pgtide, 'pgtide_waits_total', 'Times a client had to queue for a server connection.', (p) => p.waitedTotal);
+  poolCounter(registry, pgtide, 'pgtide_wait_seconds_total', 'Time clients spent queued for a server connection.', (p) => p.waitTimeTotalMs / 1000);
+  poolCounter(registry, pgtide, 'pgtide_transactions_total', 'Transactions completed.', (p) => p.stats.xacts);
+  poolCounter(registry, pgtide, 'pgtide_queries_total', 'Queries completed.', (p) => p.stats.queries);
+  poolCounter(registry, pgtide, 'pgtide_transaction_seconds_total', 'Time spent in transactions.', (p) => p.stats.xactTimeUs / 1e6);
+  poolCounter(registry, pgtide, 'pgtide_query_seconds_total', 'Time spent in queries.', (p) => p.stats.queryTimeUs / 1e6);
+  poolCounter(registry, pgtide, 'pgtide_received_bytes_total', 'Bytes received from clients.', (p) => p.stats.bytesReceived);
+  poolCounter(registry, pgtide, 'pgtide_sent_bytes_total', 'Bytes sent to clients.', (p) => p.stats.bytesSent);
+  poolCounter(registry, pgtide, 'pgtide_pins_total', 'Times a client kept its server connection past a transaction.', (p) => p.stats.pins);
+
+  new Gauge({
+    name: 'pgtide_backend_info', help: 'Each PostgreSQL server with its current role; always 1.',
+    labelNames: ['backend', 'host', 'port', 'role'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const b of backendStatuses(pgtide)) this.set({ backend: b.config.name, host: b.config.host, port: String(b.config.port), role: b.role }, 1);
+    },
+  });
+  const perBackend = (name: string, help: string, of: (b: ReturnType<typeof backendStatuses>[number]) => number | null) =>
+    new Gauge({
+      name, help, labelNames: ['backend'], registers: [registry],
+      collect() {
+        this.reset();
+        for (const b of backendStatuses(pgtide)) {
+          const v = of(b);
+          if (v !== null) this.set({ backend: b.config.name }, v);
+        }
+      },
+    });
+  perBackend('pgtide_backend_healthy', '1 when the last health checks succeeded.', (b) => (b.healthy ? 1 : 0));
+  perBackend('pgtide_backend_readable', '1 when the backend is in the read rotation.', (b) => (b.readable ? 1 : 0));
+  perBackend('pgtide_backend_primary', '1 for the backend that takes writes.', (b) => (b.role === 'primary' ? 1 : 0));
+  perBackend('pgtide_backend_lag_bytes', 'WAL bytes a standby is behind the primary.', (b) => b.lagBytes);
+  perBackend('pgtide_backend_lag_seconds', 'Replay delay of a standby.', (b) => (b.lagMs === null ? null : b.lagMs / 1000));
+
+  new Counter({
+    name: 'pgtide_errors_total', help: 'Errors sent to clients, by SQLSTATE.',
+    labelNames: ['sqlstate'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [sqlstate, n] of ctx.pools.errorsByCode) this.inc({ sqlstate }, n);
+    },
+  });
+  new Gauge({
+    name: 'pgtide_paused', help: '1 while every database is paused (PAUSE without a name).', registers: [registry],
+    collect() {
+      this.set(pgtide.isPaused('') ? 1 : 0);
+    },
+  });
+  return registry;
+}

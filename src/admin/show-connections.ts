@@ -1,0 +1,50 @@
+// SHOW CLIENTS and SHOW SERVERS, with PgBouncer's columns.
+import tls from 'node:tls';
+import type net from 'node:net';
+import type { Pgtide } from '../server.js';
+import { clientState, serverState } from './snapshot.js';
+import { timestamp, type Cell, type Table } from './table.js';
+
+const COLUMNS = ['type', 'user', 'database', 'replication', 'state', 'addr', 'port#', 'local_addr', 'local_port#', 'connect_time',
+  'request_time', 'wait#', 'wait_us#', 'close_needed#', 'ptr', 'link', 'remote_pid#', 'tls', 'application_name',
+  'prepared_statements#', 'id#'];
+
+function tlsText(socket: net.Socket): string {
+  if (!(socket instanceof tls.TLSSocket)) return '';
+  const cipher = socket.getCipher();
+  return `${socket.getProtocol() ?? ''}/${cipher?.name ?? ''}`;
+}
+
+/** Clients are identified by the pid of their cancel key (0 while logging in), which KILL_CLIENT takes. */
+export function showClients(pgtide: Pgtide, now = Date.now()): Table {
+  const rows = [...pgtide.context.clients].map((c): Cell[] => {
+    const state = clientState(c);
+    const waitMs = state === 'waiting' ? now - c.waitingSince : 0;
+    const s = c.socket;
+    return [
+      'C', c.user, c.database, 'no', state, s.remoteAddress ?? 'unix', s.remotePort ?? 0, s.localAddress ?? 'unix', s.localPort ?? 0,
+      timestamp(c.connectedAt), timestamp(c.lastActive), Math.floor(waitMs / 1000), (waitMs % 1000) * 1000, 0,
+      `c${c.cancelKey?.pid ?? 0}`, c.server ? `s${c.server.id}` : null, 0, tlsText(s), c.applicationName, 0, c.cancelKey?.pid ?? 0,
+    ];
+  });
+  return { columns: COLUMNS, rows };
+}
+
+export function showServers(pgtide: Pgtide): Table {
+  const clientOf = new Map<unknown, number>();
+  for (const c of pgtide.context.clients) if (c.server) clientOf.set(c.server, c.cancelKey?.pid ?? 0);
+  const rows: Cell[][] = [];
+  for (const pool of pgtide.context.pools.all()) {
+    for (const server of pool.servers) {
+      const s = server.socket;
+      const client = clientOf.get(server);
+      rows.push([
+        'S', pool.key.user, pool.key.database, 'no', serverState(server), server.login.endpoint.host, server.login.endpoint.port,
+        s.localAddress ?? null, s.localPort ?? 0, timestamp(server.createdAt), timestamp(server.lastUsedAt), 0, 0,
+        server.createdAt < pool.reconnectBefore ? 1 : 0, `s${server.id}`, client !== undefined ? `c${client}` : null,
+        server.backendPid, tlsText(s), server.login.params['application_name'] ?? '', 0, server.id,
+      ]);
+    }
+  }
+  return { columns: COLUMNS, rows };
+}

@@ -1,0 +1,164 @@
+// SHOW POOLS, STATS, STATS_TOTALS, LISTS and BACKENDS: PgBouncer's columns, summed over the
+// per-backend pools of each (database, user); SHOW BACKENDS is the per-backend view.
+import type { Pgtide } from '../server.js';
+import type { ServerPool } from '../pool/pool.js';
+import { backendStatuses, poolGroups, sum, type PoolGroup } from './snapshot.js';
+import type { Cell, Table } from './table.js';
+
+export function showPools(pgtide: Pgtide, now = Date.now()): Table {
+  const rows = poolGroups(pgtide).map((g): Cell[] => {
+    // Clients waiting for a primary to be known (or for RESUME) are in no pool's queue.
+    let maxWaitMs = 0;
+    let waiting = 0;
+    for (const p of g.pools) maxWaitMs = Math.max(maxWaitMs, p.maxWaitMs(now));
+    for (const c of g.clients) {
+      if (!c.isWaiting) continue;
+      waiting++;
+      maxWaitMs = Math.max(maxWaitMs, now - c.waitingSince);
+    }
+    return [
+      g.database, g.user,
+      g.clients.length - waiting, waiting, 0, 0,
+      sum(g.pools, (p) => p.activeCount), 0, 0,
+      sum(g.pools, (p) => p.idleCount), 0, 0,
+      sum(g.pools, (p) => p.connectingCount),
+      Math.floor(maxWaitMs / 1000), (maxWaitMs % 1000) * 1000,
+      g.pools[0]?.settings.mode ?? pgtide.context.pools.modeFor(g.database, g.user),
+      null,
+    ];
+  });
+  return {
+    columns: ['database', 'user', 'cl_active#', 'cl_waiting#', 'cl_active_cancel_req#', 'cl_waiting_cancel_req#', 'sv_active#',
+      'sv_active_cancel#', 'sv_being_canceled#', 'sv_idle#', 'sv_used#', 'sv_tested#', 'sv_login#', 'maxwait#', 'maxwait_us#',
+      'pool_mode', 'load_balance_hosts'],
+    rows,
+  };
+}
+
+interface Totals {
+  assignments: number;
+  xacts: number;
+  queries: number;
+  received: number;
+  sent: number;
+  xactTimeUs: number;
+  queryTimeUs: number;
+  waitTimeUs: number;
+  clientParses: number;
+  serverParses: number;
+  binds: number;
+}
+
+function totals(pools: ServerPool[]): Totals {
+  return {
+    assignments: sum(pools, (p) => p.lentTotal),
+    xacts: sum(pools, (p) => p.stats.xacts),
+    queries: sum(pools, (p) => p.stats.queries),
+    received: sum(pools, (p) => p.stats.bytesReceived),
+    sent: sum(pools, (p) => p.stats.bytesSent),
+    xactTimeUs: sum(pools, (p) => p.stats.xactTimeUs),
+    queryTimeUs: sum(pools, (p) => p.stats.queryTimeUs),
+    waitTimeUs: sum(pools, (p) => p.waitTimeTotalMs * 1000),
+    clientParses: sum(pools, (p) => p.stats.clientParses),
+    serverParses: sum(pools, (p) => p.stats.serverParses),
+    binds: sum(pools, (p) => p.stats.binds),
+  };
+}
+
+/** Pools by database: PgBouncer's statistics are per database, across users. */
+function poolsByDatabase(groups: PoolGroup[]): Map<string, ServerPool[]> {
+  const byDb = new Map<string, ServerPool[]>();
+  for (const g of groups) byDb.set(g.database, [...(byDb.get(g.database) ?? []), ...g.pools]);
+  return byDb;
+}
+
+export function showStatsTotals(pgtide: Pgtide): Table {
+  const rows: Cell[][] = [];
+  for (const [database, pools] of poolsByDatabase(poolGroups(pgtide))) {
+    const t = totals(pools);
+    rows.push([database, t.assignments, t.xacts, t.queries, t.received, t.sent, t.xactTimeUs, t.queryTimeUs, t.waitTimeUs,
+      t.clientParses, t.serverParses, t.binds]);
+  }
+  return {
+    columns: ['database', 'server_assignment_count#', 'xact_count#', 'query_count#', 'bytes_received#', 'bytes_sent#', 'xact_time#',
+      'query_time#', 'wait_time#', 'client_parse_count#', 'server_parse_count#', 'bind_count#'],
+    rows,
+  };
+}
+
+/**
+ * Totals, and averages: counts and bytes per second since pgtide started, times per
+ * transaction or query (PgBouncer averages over its last stats_period; pgtide has no such
+ * period, and rates over any window are better taken from /metrics).
+ */
+export function showStats(pgtide: Pgtide, now = Date.now()): Table {
+  const seconds = Math.max(1, (now - pgtide.startedAt) / 1000);
+  const rows: Cell[][] = [];
+  for (const [database, pools] of poolsByDatabase(poolGroups(pgtide))) {
+    const t = totals(pools);
+    const waits = sum(pools, (p) => p.waitedTotal);
+    rows.push([
+      database, t.assignments, t.xacts, t.queries, t.received, t.sent, t.xactTimeUs, t.queryTimeUs, t.waitTimeUs,
+      t.clientParses, t.serverParses, t.binds,
+      t.assignments / seconds, t.xacts / seconds, t.queries / seconds, t.received / seconds, t.sent / seconds,
+      t.xacts ? t.xactTimeUs / t.xacts : 0, t.queries ? t.queryTimeUs / t.queries : 0, waits ? t.waitTimeUs / waits : 0,
+      t.clientParses / seconds, t.serverParses / seconds, t.binds / seconds,
+    ]);
+  }
+  return {
+    columns: ['database', 'total_server_assignment_count#', 'total_xact_count#', 'total_query_count#', 'total_received#', 'total_sent#',
+      'total_xact_time#', 'total_query_time#', 'total_wait_time#', 'total_client_parse_count#', 'total_server_parse_count#',
+      'total_bind_count#', 'avg_server_assignment_count#', 'avg_xact_count#', 'avg_query_count#', 'avg_recv#', 'avg_sent#',
+      'avg_xact_time#', 'avg_query_time#', 'avg_wait_time#', 'avg_client_parse_count#', 'avg_server_parse_count#', 'avg_bind_count#'],
+    rows,
+  };
+}
+
+export function showLists(pgtide: Pgtide): Table {
+  const ctx = pgtide.context;
+  const pools = [...ctx.pools.all()];
+  const groups = poolGroups(pgtide);
+  const loggedIn = [...ctx.clients].filter((c) => !c.isLoggingIn).length;
+  const rows: [string, number][] = [
+    ['databases', new Set(groups.map((g) => g.database)).size],
+    ['users', new Set(groups.map((g) => g.user)).size],
+    ['pools', groups.length],
+    ['free_clients', 0],
+    ['used_clients', loggedIn],
+    ['login_clients', ctx.clients.size - loggedIn],
+    ['free_servers', 0],
+    ['used_servers', sum(pools, (p) => p.servers.size)],
+    ['dns_names', 0],
+    ['dns_zones', 0],
+    ['dns_queries', 0],
+    ['dns_pending', 0],
+  ];
+  return { columns: ['list', 'items#'], rows };
+}
+
+/** pgtide's own: one row per PostgreSQL server, like Pgpool-II's SHOW pool_nodes. */
+export function showBackends(pgtide: Pgtide): Table {
+  const statuses = backendStatuses(pgtide);
+  const pools = [...pgtide.context.pools.all()];
+  const lentBy = (name: string) => sum(pools.filter((p) => p.key.backend === name), (p) => p.lentTotal);
+  const lentAll = sum(pools, (p) => p.lentTotal);
+  const readWeight = sum(statuses.filter((s) => s.readable), (s) => s.config.weight);
+  const rows = statuses.map((s): Cell[] => {
+    const mine = pools.filter((p) => p.key.backend === s.config.name);
+    return [
+      s.index, s.config.name, s.config.host, s.config.port, s.role, s.healthy ? 'up' : 'down', s.readable ? 'yes' : 'no',
+      String(s.config.weight), share(s.readable ? s.config.weight : 0, readWeight),
+      s.lagBytes, s.lagMs,
+      sum(mine, (p) => p.servers.size), sum(mine, (p) => p.activeCount), lentBy(s.config.name), share(lentBy(s.config.name), lentAll),
+    ];
+  });
+  return {
+    columns: ['node_id#', 'name', 'host', 'port#', 'role', 'status', 'readable', 'weight', 'lb_share', 'lag_bytes#', 'lag_ms#',
+      'servers#', 'sv_active#', 'server_assignment_count#', 'assignment_share'],
+    rows,
+  };
+}
+
+function share(part: number, whole: number): string {
+  return whole > 0 ? (part / whole).toFixed(3) : '0.000';
+}

@@ -1,0 +1,118 @@
+// SHOW DATABASES, USERS, CONFIG, VERSION and HELP.
+import { readFileSync } from 'node:fs';
+import type { Pgtide } from '../server.js';
+import { defaultConfig } from '../config/defaults.js';
+import { TOP_LEVEL_FIELDS, type ScalarKey } from '../config/fields.js';
+import { poolGroups } from './snapshot.js';
+import type { Cell, Table } from './table.js';
+
+/** The console's own database names. */
+export const ADMIN_DATABASES = ['pgtide', 'pgbouncer'];
+
+export function showDatabases(pgtide: Pgtide): Table {
+  const ctx = pgtide.context;
+  const cfg = ctx.config;
+  const primary = ctx.router.writeBackend();
+  const clientsOf = new Map<string, number>();
+  for (const c of ctx.clients) clientsOf.set(c.database, (clientsOf.get(c.database) ?? 0) + 1);
+  const names = new Set([...Object.keys(cfg.databases).filter((n) => n !== '*'), ...poolGroups(pgtide).map((g) => g.database)]);
+  const rows: Cell[][] = [...names].sort().map((name) => {
+    const db = cfg.databases[name] ?? cfg.databases['*'];
+    const settings = ctx.pools.settingsFor(name, '');
+    return [
+      name, primary?.host ?? null, primary?.port ?? null, db?.dbname || name, db?.user ?? null,
+      settings.size, settings.minSize, settings.reserveSize, cfg.server_lifetime, db?.pool_mode ?? cfg.pool_mode, null,
+      db?.max_db_connections ?? cfg.max_db_connections, ctx.pools.connectionsOf(name), 0, clientsOf.get(name) ?? 0,
+      pgtide.isPaused(name) ? 1 : 0, pgtide.isDisabled(name) ? 1 : 0,
+    ];
+  });
+  for (const name of ADMIN_DATABASES) {
+    rows.push([name, null, null, name, null, 0, 0, 0, 0, 'statement', null, 0, 0, 0, clientsOf.get(name) ?? 0, 0, 0]);
+  }
+  return {
+    columns: ['name', 'host', 'port#', 'database', 'force_user', 'pool_size#', 'min_pool_size#', 'reserve_pool_size#',
+      'server_lifetime#', 'pool_mode', 'load_balance_hosts', 'max_connections#', 'current_connections#', 'max_client_connections#',
+      'current_client_connections#', 'paused#', 'disabled#'],
+    rows,
+  };
+}
+
+export function showUsers(pgtide: Pgtide): Table {
+  const ctx = pgtide.context;
+  const cfg = ctx.config;
+  const clientsOf = new Map<string, number>();
+  for (const c of ctx.clients) clientsOf.set(c.user, (clientsOf.get(c.user) ?? 0) + 1);
+  const names = new Set([...ctx.users.keys(), ...Object.keys(cfg.users), ...poolGroups(pgtide).map((g) => g.user)]);
+  const rows = [...names].sort().map((name): Cell[] => {
+    const u = cfg.users[name];
+    return [
+      name, u?.pool_size ?? null, null, u?.pool_mode ?? null, u?.max_user_connections ?? cfg.max_user_connections,
+      ctx.pools.connectionsOfUser(name), 0, clientsOf.get(name) ?? 0,
+    ];
+  });
+  return {
+    columns: ['name', 'pool_size#', 'reserve_pool_size#', 'pool_mode', 'max_user_connections#', 'current_connections#',
+      'max_user_client_connections#', 'current_client_connections#'],
+    rows,
+  };
+}
+
+/** Keys RELOAD cannot change: sockets and TLS contexts are made once, at start. */
+const NEEDS_RESTART = /^(listen_|unix_socket_dir|admin_http_listen|client_tls_|server_tls_)/;
+
+function settingText(value: unknown): string {
+  return Array.isArray(value) ? value.join(',') : String(value);
+}
+
+export function showConfig(pgtide: Pgtide): Table {
+  const cfg = pgtide.config;
+  const defaults = defaultConfig();
+  const rows = (Object.keys(TOP_LEVEL_FIELDS) as ScalarKey[]).sort().map((key): Cell[] => {
+    const secret = TOP_LEVEL_FIELDS[key].kind === 'secret';
+    // A password never leaves the process, not even to an admin.
+    const show = (v: unknown) => (secret && v !== '' ? '********' : settingText(v));
+    return [key, show(cfg[key]), show(defaults[key]), NEEDS_RESTART.test(key) ? 'no' : 'yes'];
+  });
+  return { columns: ['key', 'value', 'default', 'changeable'], rows };
+}
+
+function pgtideVersion(): string {
+  try {
+    // dist/src/admin/ -> the package root.
+    return String(JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version);
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function showVersion(): Table {
+  return { columns: ['version'], rows: [[`pgtide ${pgtideVersion()}`]] };
+}
+
+const HELP: [string, string][] = [
+  ['SHOW POOLS', 'clients and servers per (database, user), summed over backends'],
+  ['SHOW CLIENTS', 'one row per client connection'],
+  ['SHOW SERVERS', 'one row per server connection'],
+  ['SHOW STATS', 'traffic totals and averages per database'],
+  ['SHOW STATS_TOTALS', 'traffic totals per database'],
+  ['SHOW DATABASES', 'databases and their pool settings'],
+  ['SHOW USERS', 'users and their pool settings'],
+  ['SHOW CONFIG', 'every setting, its default and whether RELOAD can change it'],
+  ['SHOW LISTS', 'counts of internal lists'],
+  ['SHOW VERSION', 'pgtide version'],
+  ['SHOW BACKENDS', 'PostgreSQL servers: role, health, lag, share of reads and transactions'],
+  ['SHOW HELP', 'this list'],
+  ['PAUSE [db]', 'admin: let running transactions finish, hold new ones, close server connections'],
+  ['RESUME [db]', 'admin: end PAUSE or KILL'],
+  ['RECONNECT [db]', 'admin: close server connections as soon as they are released'],
+  ['KILL db', 'admin: drop every client and server connection of db, then hold it as PAUSE does'],
+  ['KILL_CLIENT id', 'admin: drop one client (id from SHOW CLIENTS)'],
+  ['DISABLE db', 'admin: refuse new clients of db'],
+  ['ENABLE db', 'admin: end DISABLE'],
+  ['RELOAD', 'admin: read the configuration file again'],
+  ['SHUTDOWN', 'admin: stop pgtide now'],
+];
+
+export function showHelp(): Table {
+  return { columns: ['command', 'description'], rows: HELP };
+}

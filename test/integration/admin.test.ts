@@ -1,0 +1,192 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { currentTopology } from '../support/topology.js';
+import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { psql } from '../support/psql.js';
+import { AdminConsole } from '../../src/admin/console.js';
+import { decodeAnswer, parsePrometheusText, records, total } from '../unit/admin-decode.js';
+
+const t = currentTopology();
+
+async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('admin console and metrics', { timeout: 60_000 }, () => {
+  let p: RunningPgtide;
+  let admin: AdminConsole;
+  const show = (item: string) => {
+    const answer = decodeAnswer(admin.run({ sql: `SHOW ${item}`, user: t.scramUser.user, admin: true }));
+    assert.equal(answer.error, null);
+    return records(answer.results[0]!);
+  };
+  const command = (sql: string) => decodeAnswer(admin.run({ sql, user: t.scramUser.user, admin: true }));
+  const http = async (path: string) => {
+    const { host, port } = p.pgtide.adminHttpAddress()!;
+    const res = await fetch(`http://${host}:${port}${path}`);
+    return { status: res.status, type: res.headers.get('content-type') ?? '', body: await res.text() };
+  };
+  const scrape = async () => {
+    const res = await http('/metrics');
+    assert.equal(res.status, 200);
+    assert.match(res.type, /^text\/plain; version=0\.0\.4/);
+    return parsePrometheusText(res.body).samples;
+  };
+
+  before(async () => {
+    p = await startPgtide(t, {
+      default_pool_size: 4,
+      admin_users: [t.scramUser.user],
+      stats_users: [t.superuser.user],
+      admin_http_listen: '127.0.0.1:0',
+      backends: clusterBackends(t, [1, 1, 1]),
+      sr_check_period: 0.5,
+    });
+    admin = new AdminConsole(p.pgtide);
+  });
+  after(() => p.stop());
+
+  test('/healthz and /readyz answer 200 once a primary is known; other paths 404', async () => {
+    assert.equal((await http('/healthz')).status, 200);
+    await waitFor('a primary', () => p.pgtide.context.router.writeBackend() !== null);
+    assert.equal((await http('/readyz')).status, 200);
+    assert.equal((await http('/nope')).status, 404);
+  });
+
+  test('under load, SHOW POOLS, SHOW STATS_TOTALS and /metrics show the work', async () => {
+    const before_ = await scrape();
+    const clients = await Promise.all(Array.from({ length: 12 }, async () => {
+      const c = new pg.Client(p.pgConfig());
+      await c.connect();
+      return c;
+    }));
+    let sawBusy = false;
+    let running = true;
+    const load = Promise.all(clients.map(async (c, i) => {
+      for (let n = 0; n < 30; n++) {
+        await c.query('BEGIN');
+        await c.query('SELECT pg_catalog.pg_sleep(0.002), $1::int AS v', [i]);
+        await c.query('COMMIT');
+      }
+    })).finally(() => { running = false; });
+    while (running) {
+      const pools = show('POOLS').filter((r) => r['database'] === t.database && r['user'] === t.scramUser.user);
+      assert.equal(pools.length, 1, 'one row per (database, user), summed over backends');
+      const row = pools[0]!;
+      assert.equal(Number(row['cl_active']) + Number(row['cl_waiting']), 12);
+      if (Number(row['sv_active']) > 0) sawBusy = true;
+      assert.ok(Number(row['sv_active']) <= 4 * 3);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await load;
+    assert.ok(sawBusy, 'SHOW POOLS never saw an active server');
+    const clientRows = show('CLIENTS').filter((r) => r['database'] === t.database);
+    assert.equal(clientRows.length, 12);
+    assert.ok(clientRows.every((r) => Number(r['id']) > 0 && r['state'] === 'active' && r['addr'] === '127.0.0.1'));
+
+    const totals = show('STATS_TOTALS').find((r) => r['database'] === t.database)!;
+    assert.ok(Number(totals['server_assignment_count']) >= 12 * 30, `server_assignment_count ${totals['server_assignment_count']}`);
+
+    const after_ = await scrape();
+    const assigned = (s: typeof after_) => total(s, 'pgtide_server_assignments_total', { database: t.database });
+    assert.ok(assigned(after_) - assigned(before_) >= 12 * 30, 'pgtide_server_assignments_total moved with the load');
+    assert.equal(total(after_, 'pgtide_clients', { state: 'active' }), 12);
+    assert.equal(total(after_, 'pgtide_backend_primary', { backend: 'primary' }), 1);
+    assert.equal(total(after_, 'pgtide_backend_healthy'), 3);
+    await Promise.all(clients.map((c) => c.end()));
+  });
+
+  test('SHOW SERVERS reports the server pids PostgreSQL reports', async () => {
+    const c = new pg.Client(p.pgConfig());
+    await c.connect();
+    await c.query('BEGIN');
+    const { rows } = await c.query('SELECT pg_catalog.pg_backend_pid() AS pid');
+    const mine = show('SERVERS').find((r) => r['remote_pid'] === String(rows[0].pid));
+    assert.ok(mine, 'the linked server is listed');
+    assert.equal(mine['state'], 'active');
+    assert.equal(mine['database'], t.database);
+    assert.notEqual(mine['link'], null);
+    await c.query('COMMIT');
+    await c.end();
+  });
+
+  test('SHOW BACKENDS shows each server with its discovered role', async () => {
+    const rows = await waitFor('roles to be discovered', () => {
+      const r = show('BACKENDS');
+      return r.every((b) => b['status'] === 'up') && r;
+    });
+    assert.deepEqual(rows.map((r) => [r['name'], r['role']]), [['primary', 'primary'], ...t.standbys.map((s) => [s.name, 'standby'])]);
+    assert.equal(rows[0]!['port'], String(t.primary.port));
+  });
+
+  test('KILL_CLIENT drops that client with 57P01', async () => {
+    const c = new pg.Client(p.pgConfig({ application_name: 'kill-me' }));
+    await c.connect();
+    const errors: Error[] = [];
+    c.on('error', (e) => errors.push(e));
+    const id = show('CLIENTS').find((r) => r['application_name'] === 'kill-me')!['id']!;
+    assert.equal(command(`KILL_CLIENT ${id}`).results[0]!.tag, 'KILL_CLIENT');
+    await waitFor('the client to be told', () => errors.length > 0);
+    assert.equal((errors[0] as Error & { code?: string }).code, '57P01');
+    assert.equal(show('CLIENTS').some((r) => r['application_name'] === 'kill-me'), false);
+  });
+
+  test('RECONNECT replaces server connections once they are idle', async () => {
+    const c = new pg.Client(p.pgConfig());
+    await c.connect();
+    const pid = async () => (await c.query('SELECT pg_catalog.pg_backend_pid() AS pid')).rows[0].pid as number;
+    const before_ = new Set(show('SERVERS').map((r) => r['remote_pid']));
+    await pid();
+    command('RECONNECT');
+    assert.equal(show('SERVERS').filter((r) => r['state'] === 'idle').length, 0, 'idle servers closed at once');
+    assert.ok(!before_.has(String(await pid())), 'a new server connection served the next transaction');
+    await c.end();
+  });
+
+  test('PAUSE closes idle server connections; RESUME lets them return', async () => {
+    const c = new pg.Client(p.pgConfig());
+    await c.connect();
+    await c.query('SELECT 1');
+    assert.ok(show('SERVERS').some((r) => r['database'] === t.database && r['state'] === 'idle'));
+    command(`PAUSE ${t.database}`);
+    assert.equal(show('DATABASES').find((r) => r['name'] === t.database)?.['paused'], '1');
+    assert.equal(show('SERVERS').filter((r) => r['database'] === t.database && r['state'] === 'idle').length, 0);
+    command(`RESUME ${t.database}`);
+    await c.query('SELECT 1');
+    assert.equal(show('DATABASES').find((r) => r['name'] === t.database)?.['paused'], '0');
+    await c.end();
+  });
+
+  test('PAUSE holds new transactions until RESUME', async () => {
+    const c = new pg.Client(p.pgConfig());
+    await c.connect();
+    command('PAUSE');
+    let done = false;
+    const q = c.query('SELECT 1').then(() => { done = true; });
+    await new Promise((r) => setTimeout(r, 300));
+    const heldWhilePaused = !done;
+    command('RESUME');
+    await q;
+    await c.end();
+    assert.ok(heldWhilePaused, 'the transaction ran while paused');
+  });
+
+  test('psql: SHOW POOLS on the pgtide database', async () => {
+    const out = await psql(t, { host: p.host, port: p.port, database: 'pgtide' }, 'SHOW POOLS');
+    assert.ok(out.split('\n').some((line) => line.startsWith(`${t.database}|${t.scramUser.user}|`)), out);
+  });
+
+  test('psql: a stats user may not PAUSE', async () => {
+    await assert.rejects(
+      psql(t, { host: p.host, port: p.port, database: 'pgbouncer', user: t.superuser.user, password: t.superuser.password }, 'PAUSE'),
+      /must be an admin user/,
+    );
+  });
+});

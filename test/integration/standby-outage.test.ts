@@ -1,0 +1,49 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { currentTopology, startNode, stopNode } from '../support/topology.js';
+import { clusterBackends, startPgtide } from '../support/pgtide.js';
+import { Reader, sleep } from '../support/reader.js';
+
+describe('a standby stops and comes back during a read load', { timeout: 120_000 }, () => {
+  test('at most 1 error per client; back in rotation within 2 health_check_periods', async () => {
+    const t = currentTopology();
+    const standby = t.standbys[0]!;
+    const healthPeriod = 1;
+    const p = await startPgtide(t, {
+      backends: clusterBackends(t, [0, 1, 1]),
+      health_check_period: healthPeriod, health_check_timeout: 1, health_check_max_retries: 1, sr_check_period: 1,
+    });
+    const readers = Array.from({ length: 8 }, () => new Reader(p.pgConfig()));
+    try {
+      await readers[0]!.port(); // pgtide learns that the probe function only reads
+      await sleep(300);
+      let running = true;
+      let backAt = 0;
+      let firstReadAfterRestart = 0;
+      const load = Promise.all(readers.map(async (r) => {
+        while (running) {
+          const port = await r.port();
+          if (port === standby.port && backAt && !firstReadAfterRestart) firstReadAfterRestart = Date.now();
+        }
+      }));
+      await sleep(5000);
+      await stopNode(t, standby, 'fast');
+      await sleep(10_000);
+      await startNode(t, standby);
+      backAt = Date.now();
+      await sleep(15_000);
+      running = false;
+      await load;
+      const worst = Math.max(...readers.map((r) => r.errors));
+      assert.ok(worst <= 1, `a client saw ${worst} errors`);
+      assert.ok(firstReadAfterRestart > 0, 'the restarted standby never served a read again');
+      const delay = firstReadAfterRestart - backAt;
+      assert.ok(delay <= 2 * healthPeriod * 1000 + 500, `the standby came back after ${delay} ms`);
+    } finally {
+      await Promise.all(readers.map((r) => r.end()));
+      await p.stop();
+      await startNode(t, standby).catch(() => {});
+    }
+  });
+});
+

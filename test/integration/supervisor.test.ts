@@ -1,0 +1,194 @@
+// `pgtide start --supervise` and the image's entrypoint, run outside Docker against the
+// harness topology: a killed pooler comes back and serves again, signals reach it, SIGTERM
+// stops everything, and the entrypoint's log file fills.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { currentTopology } from '../support/topology.js';
+import { writeAuthFile } from '../support/pgtide.js';
+import { freePorts } from '../support/free-ports.js';
+
+const t = currentTopology();
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const SUPERVISOR = join(ROOT, 'dist/src/supervisor.js');
+const ENTRYPOINT = join(ROOT, 'docker/docker-entrypoint.sh');
+const DEADLINE_MS = 20_000;
+
+/** A process whose output is kept, with the pids of the poolers its supervisor started. */
+class Watched {
+  output = '';
+  readonly exited: Promise<number | null>;
+
+  constructor(readonly child: ChildProcess) {
+    child.stdout!.on('data', (d) => (this.output += d));
+    child.stderr!.on('data', (d) => (this.output += d));
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  }
+
+  poolerPids(): number[] {
+    return [...this.output.matchAll(/"pid":(\d+),[^\n]*supervisor: pooler started/g)].map((m) => Number(m[1]));
+  }
+
+  async waitFor(what: string, ready: () => boolean): Promise<void> {
+    const deadline = Date.now() + DEADLINE_MS;
+    while (!ready()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; output:\n${this.output}`);
+      await sleep(50);
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The environment without the test runner's PGTIDE_ variable, which pgtide would refuse. */
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PGTIDE_')));
+  return { ...env, PATH: `${dirname(process.execPath)}:${process.env['PATH'] ?? ''}`, ...extra };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs `SELECT 1` through pgtide, retrying until it answers (the pooler may be restarting). */
+async function queryThrough(port: number, watched: Watched): Promise<number> {
+  const deadline = Date.now() + DEADLINE_MS;
+  for (;;) {
+    const client = new pg.Client({ host: '127.0.0.1', port, user: t.scramUser.user, password: t.scramUser.password, database: t.database });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      const { rows } = await client.query('SELECT 41 + 1 AS answer');
+      return rows[0].answer;
+    } catch (error) {
+      if (Date.now() > deadline || watched.child.exitCode !== null) throw new Error(`no answer through port ${port}: ${error}; output:\n${watched.output}`);
+      await sleep(100);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+}
+
+describe('pgtide start --supervise', () => {
+  let dir: string;
+  let port: number;
+  let supervisor: Watched;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pgtide-supervisor-'));
+    [port] = (await freePorts(1)) as [number];
+    const config = join(dir, 'pgtide.toml');
+    writeFileSync(config, [
+      `listen_addr = "127.0.0.1"`,
+      `listen_port = ${port}`,
+      `auth_file = "${writeAuthFile(t, dir)}"`,
+      `server_tls_sslmode = "disable"`,
+      `shutdown_timeout = 1`,
+      '[[backends]]',
+      `host = "${t.primary.host}"`,
+      `port = ${t.primary.port}`,
+      '',
+    ].join('\n'));
+    // runSupervised directly, as cli.ts calls it for `start --supervise`.
+    const main = join(dir, 'supervise.mjs');
+    writeFileSync(main, `import { runSupervised } from ${JSON.stringify(SUPERVISOR)};\nprocess.exit(await runSupervised(process.argv.slice(2)));\n`);
+    supervisor = new Watched(spawn(process.execPath, [main, 'start', '--supervise', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv({}) }));
+  });
+
+  after(async () => {
+    if (supervisor.child.exitCode === null) supervisor.child.kill('SIGKILL');
+    for (const pid of supervisor.poolerPids()) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a pooler killed with SIGKILL is started again and serves queries', async () => {
+    assert.equal(await queryThrough(port, supervisor), 42);
+    const [first] = supervisor.poolerPids();
+    assert.ok(first !== undefined && first !== supervisor.child.pid);
+    process.kill(first, 'SIGKILL');
+    await supervisor.waitFor('a second pooler', () => supervisor.poolerPids().length === 2);
+    const second = supervisor.poolerPids()[1]!;
+    assert.notEqual(second, first);
+    assert.match(supervisor.output, /"signal":"SIGKILL"[^\n]*"restart_in_ms":250[^\n]*pooler exited; restarting/);
+    assert.equal(await queryThrough(port, supervisor), 42);
+    assert.ok(!isAlive(first));
+  });
+
+  test('SIGHUP reaches the pooler, which reloads its configuration', async () => {
+    supervisor.child.kill('SIGHUP');
+    await supervisor.waitFor('the reload', () => supervisor.output.includes('configuration reloaded'));
+    assert.equal(supervisor.poolerPids().length, 2, 'a reload must not restart the pooler');
+  });
+
+  test('SIGTERM stops the pooler and then the supervisor, with status 0', async () => {
+    const pooler = supervisor.poolerPids().at(-1)!;
+    supervisor.child.kill('SIGTERM');
+    assert.equal(await supervisor.exited, 0);
+    assert.ok(!isAlive(pooler), 'the pooler must be gone too');
+    assert.match(supervisor.output, /supervisor: pooler stopped/);
+    assert.equal(supervisor.poolerPids().length, 2, 'no restart after SIGTERM');
+  });
+});
+
+describe('docker/docker-entrypoint.sh', () => {
+  let dir: string;
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pgtide-entrypoint-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('runs the image default config with PGTIDE_* overrides, serves queries, logs to LOG_DIR, stops on SIGTERM', async () => {
+    const [port, adminPort] = (await freePorts(2)) as [number, number];
+    const entrypoint = new Watched(spawn(ENTRYPOINT, [], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: cleanEnv({
+        INSTANCE_NAME: 'pool7',
+        CONFIG_FILE: join(ROOT, 'docker/pgtide.toml'),
+        LOG_DIR: dir,
+        PGTIDE_LISTEN_ADDR: '127.0.0.1',
+        PGTIDE_LISTEN_PORT: String(port),
+        PGTIDE_ADMIN_HTTP_LISTEN: `127.0.0.1:${adminPort}`,
+        PGTIDE_AUTH_FILE: writeAuthFile(t, dir),
+        PGTIDE_SERVER_TLS_SSLMODE: 'disable',
+        PGTIDE_SHUTDOWN_TIMEOUT: '1',
+        PGTIDE_BACKENDS: [t.primary, ...t.standbys].map((n) => `${n.host}:${n.port}`).join(','),
+      }),
+    }));
+    try {
+      assert.equal(await queryThrough(port, entrypoint), 42);
+      const logFile = join(dir, 'pgtide-pool7.log');
+      await entrypoint.waitFor('the log file', () => readFileSync(logFile, 'utf8').includes('pgtide started'));
+      const started = readFileSync(logFile, 'utf8').split('\n').find((line) => line.includes('pgtide started'))!;
+      assert.equal(JSON.parse(started).instance, 'pool7');
+      assert.ok(entrypoint.output.includes('pgtide started'), 'the log also goes to stdout');
+      entrypoint.child.kill('SIGTERM');
+      assert.equal(await entrypoint.exited, 0);
+      for (const pid of entrypoint.poolerPids()) assert.ok(!isAlive(pid));
+    } finally {
+      if (entrypoint.child.exitCode === null) entrypoint.child.kill('SIGKILL');
+    }
+  });
+
+  test('runs any other command as given', async () => {
+    const other = new Watched(spawn(ENTRYPOINT, ['echo', 'not pgtide'], { stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv({}) }));
+    assert.equal(await other.exited, 0);
+    assert.equal(other.output, 'not pgtide\n');
+  });
+
+  test('refuses an INSTANCE_NAME that would put the log file outside LOG_DIR', async () => {
+    const bad = new Watched(spawn(ENTRYPOINT, [], { stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv({ INSTANCE_NAME: '../etc', LOG_DIR: dir }) }));
+    assert.equal(await bad.exited, 64);
+    assert.match(bad.output, /INSTANCE_NAME must not/);
+  });
+});

@@ -1,0 +1,81 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AdminSyntaxError, parseCommand, splitStatements, type AdminCommand } from '../../src/admin/commands.js';
+
+const parse = (sql: string): AdminCommand[] => splitStatements(sql).map(parseCommand);
+
+describe('splitting a console query', () => {
+  const cases: [string, string[][]][] = [
+    ['SHOW POOLS', [['show', 'pools']]],
+    ['  show\tPools ;', [['show', 'pools']]],
+    ['SHOW POOLS;SHOW STATS', [['show', 'pools'], ['show', 'stats']]],
+    [';;  ;', []],
+    ['', []],
+    ['PAUSE "My;Db"', [['pause', 'My;Db']]],
+    ['PAUSE "say ""hi"""', [['pause', 'say "hi"']]],
+    ['PAUSE MyDb', [['pause', 'mydb']]],
+  ];
+  for (const [sql, expected] of cases) {
+    test(JSON.stringify(sql), () => assert.deepEqual(splitStatements(sql), expected));
+  }
+
+  test('an unterminated quoted identifier is a syntax error', () => {
+    assert.throws(() => splitStatements('PAUSE "db'), (e: unknown) => e instanceof AdminSyntaxError && /unterminated/.test(e.message));
+  });
+  test('an empty quoted identifier is a syntax error', () => {
+    assert.throws(() => splitStatements('PAUSE ""'), /zero-length/);
+  });
+  test('a huge query is refused before it is scanned', () => {
+    assert.throws(() => splitStatements('SHOW POOLS;'.repeat(10_000)), /longer than/);
+  });
+  test('too many statements are refused', () => {
+    assert.throws(() => splitStatements('SHOW POOLS;'.repeat(100)), /more than 64 statements/);
+  });
+});
+
+describe('parsing console commands', () => {
+  const good: [string, AdminCommand][] = [
+    ['SHOW POOLS', { kind: 'show', item: 'pools' }],
+    ['show stats_totals;', { kind: 'show', item: 'stats_totals' }],
+    ['SHOW BACKENDS', { kind: 'show', item: 'backends' }],
+    ['SHOW HELP', { kind: 'show', item: 'help' }],
+    ['PAUSE', { kind: 'pause', database: null }],
+    ['pause app', { kind: 'pause', database: 'app' }],
+    ['RESUME "App"', { kind: 'resume', database: 'App' }],
+    ['RECONNECT', { kind: 'reconnect', database: null }],
+    ['KILL app', { kind: 'kill', database: 'app' }],
+    ['KILL_CLIENT 12345', { kind: 'kill_client', id: 12345 }],
+    ['DISABLE app', { kind: 'disable', database: 'app' }],
+    ['ENABLE app', { kind: 'enable', database: 'app' }],
+    ['RELOAD', { kind: 'reload' }],
+    ['Shutdown;', { kind: 'shutdown' }],
+  ];
+  for (const [sql, expected] of good) {
+    test(sql, () => assert.deepEqual(parse(sql), [expected]));
+  }
+
+  const bad: [string, RegExp, boolean][] = [
+    ['SELECT 1', /unknown command: select 1/, true],
+    ['SHOW', /SHOW needs one of: POOLS, CLIENTS/, true],
+    ['SHOW FOO', /unknown SHOW item: foo/, true],
+    ['SHOW POOLS EXTRA', /SHOW needs one of/, true],
+    ['KILL', /KILL needs a database name/, true],
+    ['DISABLE a b', /DISABLE needs a database name/, true],
+    ['PAUSE a b', /at most one database name/, false],
+    ['KILL_CLIENT abc', /not a client id: abc/, false],
+    ['KILL_CLIENT -1', /not a client id/, false],
+    ['KILL_CLIENT 99999999999', /not a client id/, false],
+    ['KILL_CLIENT 4294967295', /not a client id/, false],
+    ['RELOAD now', /RELOAD takes no arguments/, false],
+  ];
+  for (const [sql, message, hinted] of bad) {
+    test(`${sql} is refused`, () => {
+      assert.throws(() => parse(sql), (e: unknown) => {
+        assert.ok(e instanceof AdminSyntaxError);
+        assert.match(e.message, message);
+        assert.equal(e.hint !== undefined && /SHOW HELP/.test(e.hint), hinted);
+        return true;
+      });
+    });
+  }
+});

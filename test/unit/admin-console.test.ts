@@ -1,0 +1,219 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { AdminConsole, type AdminRequest } from '../../src/admin/console.js';
+import { createMetrics } from '../../src/admin/metrics.js';
+import { defaultConfig } from '../../src/config/defaults.js';
+import type { Config } from '../../src/config/types.js';
+import { createLogger } from '../../src/log.js';
+import { Pgtide, type PgtideOptions } from '../../src/server.js';
+import { decodeAnswer, parsePrometheusText, records, total } from './admin-decode.js';
+
+const quiet = () => createLogger('test', 'silent', new Writable({ write: (_c, _e, done) => done() }));
+
+function config(overrides: Partial<Config> = {}): Config {
+  return {
+    ...defaultConfig(),
+    backends: [
+      { name: 'p', host: '10.0.0.1', port: 5432, weight: 1, role: 'primary' },
+      { name: 's', host: '10.0.0.2', port: 5433, weight: 3, role: 'standby' },
+    ],
+    ...overrides,
+  };
+}
+
+function setup(overrides: Partial<Config> = {}, options: PgtideOptions = {}) {
+  const pgtide = new Pgtide(config(overrides), { logger: quiet(), ...options });
+  const console_ = new AdminConsole(pgtide);
+  const run = (sql: string, admin = true) => decodeAnswer(console_.run({ sql, user: 'ops', admin } satisfies AdminRequest));
+  return { pgtide, run };
+}
+
+/** PgBouncer's columns (its usage docs, 1.23+), which pgbouncer_exporter and dashboards read. */
+const PGBOUNCER_COLUMNS: Record<string, string[]> = {
+  POOLS: ['database', 'user', 'cl_active', 'cl_waiting', 'cl_active_cancel_req', 'cl_waiting_cancel_req', 'sv_active', 'sv_active_cancel',
+    'sv_being_canceled', 'sv_idle', 'sv_used', 'sv_tested', 'sv_login', 'maxwait', 'maxwait_us', 'pool_mode', 'load_balance_hosts'],
+  CLIENTS: ['type', 'user', 'database', 'replication', 'state', 'addr', 'port', 'local_addr', 'local_port', 'connect_time', 'request_time',
+    'wait', 'wait_us', 'close_needed', 'ptr', 'link', 'remote_pid', 'tls', 'application_name', 'prepared_statements', 'id'],
+  STATS: ['database', 'total_server_assignment_count', 'total_xact_count', 'total_query_count', 'total_received', 'total_sent',
+    'total_xact_time', 'total_query_time', 'total_wait_time', 'total_client_parse_count', 'total_server_parse_count', 'total_bind_count',
+    'avg_server_assignment_count', 'avg_xact_count', 'avg_query_count', 'avg_recv', 'avg_sent', 'avg_xact_time', 'avg_query_time',
+    'avg_wait_time', 'avg_client_parse_count', 'avg_server_parse_count', 'avg_bind_count'],
+  STATS_TOTALS: ['database', 'server_assignment_count', 'xact_count', 'query_count', 'bytes_received', 'bytes_sent', 'xact_time',
+    'query_time', 'wait_time', 'client_parse_count', 'server_parse_count', 'bind_count'],
+  DATABASES: ['name', 'host', 'port', 'database', 'force_user', 'pool_size', 'min_pool_size', 'reserve_pool_size', 'server_lifetime',
+    'pool_mode', 'load_balance_hosts', 'max_connections', 'current_connections', 'max_client_connections', 'current_client_connections',
+    'paused', 'disabled'],
+  USERS: ['name', 'pool_size', 'reserve_pool_size', 'pool_mode', 'max_user_connections', 'current_connections',
+    'max_user_client_connections', 'current_client_connections'],
+  CONFIG: ['key', 'value', 'default', 'changeable'],
+  LISTS: ['list', 'items'],
+  VERSION: ['version'],
+};
+PGBOUNCER_COLUMNS['SERVERS'] = PGBOUNCER_COLUMNS['CLIENTS']!;
+
+describe('admin console results', () => {
+  for (const [item, columns] of Object.entries(PGBOUNCER_COLUMNS)) {
+    test(`SHOW ${item} has PgBouncer's columns`, () => {
+      const { results, error } = setup().run(`SHOW ${item}`);
+      assert.equal(error, null);
+      assert.deepEqual(results[0]!.columns.map((c) => c.name), columns);
+      assert.equal(results[0]!.tag, 'SHOW');
+    });
+  }
+
+  test('count columns are integers, names are text', () => {
+    const { results } = setup().run('SHOW POOLS');
+    const types = Object.fromEntries(results[0]!.columns.map((c) => [c.name, c.typeOid]));
+    assert.equal(types['cl_active'], 20);
+    assert.equal(types['database'], 25);
+  });
+
+  test('several statements are answered in order', () => {
+    const { results, error } = setup().run('SHOW VERSION; show lists;');
+    assert.equal(error, null);
+    assert.deepEqual(results.map((r) => r.columns[0]!.name), ['version', 'list']);
+    assert.match(results[0]!.rows[0]![0]!, /^pgtide \d+\.\d+\.\d+/);
+  });
+
+  test('an empty query gets EmptyQueryResponse', () => {
+    assert.deepEqual(setup().run(' ; '), { results: [], error: null, empty: true });
+  });
+
+  test('an unknown command is 42601 with a hint naming SHOW HELP, and ends the answer', () => {
+    const { results, error } = setup().run('SHOW VERSION; SELECT 1; SHOW LISTS');
+    assert.equal(results.length, 1);
+    assert.equal(error?.code, '42601');
+    assert.match(error!.hint!, /SHOW HELP/);
+  });
+
+  test('a stats user may SHOW but not PAUSE', () => {
+    const { pgtide, run } = setup();
+    assert.equal(run('SHOW POOLS', false).error, null);
+    const denied = run('PAUSE', false);
+    assert.equal(denied.error?.code, '42501');
+    assert.equal(denied.error?.message, 'must be an admin user');
+    assert.equal(pgtide.isPaused('app'), false);
+  });
+
+  test('SHOW HELP lists every command', () => {
+    const rows = setup().run('SHOW HELP').results[0]!.rows.map((r) => r[0]);
+    for (const command of ['SHOW POOLS', 'SHOW BACKENDS', 'PAUSE [db]', 'KILL_CLIENT id', 'SHUTDOWN']) assert.ok(rows.includes(command), command);
+  });
+
+  test('SHOW CONFIG shows values and defaults, never a password', () => {
+    const { run } = setup({ sr_check_password: 'hunter2', default_pool_size: 7, admin_users: ['ops', 'root'] });
+    const byKey = new Map(records(run('SHOW CONFIG').results[0]!).map((r) => [r['key'], r]));
+    assert.deepEqual(byKey.get('default_pool_size'), { key: 'default_pool_size', value: '7', default: '20', changeable: 'yes' });
+    assert.equal(byKey.get('admin_users')!['value'], 'ops,root');
+    assert.equal(byKey.get('listen_port')!['changeable'], 'no');
+    assert.equal(byKey.get('sr_check_password')!['value'], '********');
+    assert.ok(!run('SHOW CONFIG').results[0]!.rows.flat().includes('hunter2'));
+  });
+
+  test('SHOW BACKENDS without a monitor: configured roles, read shares by weight', () => {
+    const rows = records(setup().run('SHOW BACKENDS').results[0]!);
+    assert.deepEqual(rows.map((r) => [r['name'], r['host'], r['port'], r['role'], r['status'], r['lb_share']]), [
+      ['p', '10.0.0.1', '5432', 'primary', 'up', '0.250'],
+      ['s', '10.0.0.2', '5433', 'standby', 'up', '0.750'],
+    ]);
+  });
+
+  test('SHOW DATABASES lists configured databases and the console database', () => {
+    const { run } = setup({ databases: { app: { dbname: 'app_real', pool_size: 9 } } });
+    const rows = records(run('SHOW DATABASES').results[0]!);
+    const app = rows.find((r) => r['name'] === 'app')!;
+    assert.equal(app['database'], 'app_real');
+    assert.equal(app['pool_size'], '9');
+    assert.equal(app['host'], '10.0.0.1');
+    assert.ok(rows.some((r) => r['name'] === 'pgtide'));
+  });
+});
+
+describe('admin console commands', () => {
+  test('PAUSE and RESUME of one database, and of all', () => {
+    const { pgtide, run } = setup();
+    let resumed = 0;
+    pgtide.onResume(() => resumed++);
+    assert.equal(run('PAUSE app').results[0]!.tag, 'PAUSE');
+    assert.equal(pgtide.isPaused('app'), true);
+    assert.equal(pgtide.isPaused('other'), false);
+    assert.equal(records(run('SHOW DATABASES').results[0]!).length >= 2, true);
+    run('RESUME app');
+    assert.equal(pgtide.isPaused('app'), false);
+    run('PAUSE');
+    assert.equal(pgtide.isPaused('other'), true);
+    assert.equal(run('RESUME').results[0]!.tag, 'RESUME');
+    assert.equal(pgtide.isPaused('other'), false);
+    assert.equal(resumed, 2);
+  });
+
+  test('DISABLE and ENABLE', () => {
+    const { pgtide, run } = setup();
+    run('DISABLE app');
+    assert.equal(pgtide.isDisabled('app'), true);
+    run('ENABLE app');
+    assert.equal(pgtide.isDisabled('app'), false);
+  });
+
+  test('a database the [databases] table does not list is refused', () => {
+    const { pgtide, run } = setup({ databases: { app: { dbname: 'app' } } });
+    const { error } = run('PAUSE nosuch');
+    assert.equal(error?.code, '3D000');
+    assert.equal(pgtide.isPaused('nosuch'), false);
+  });
+
+  test('KILL_CLIENT of an unknown id is 42704', () => {
+    assert.equal(setup().run('KILL_CLIENT 42').error?.code, '42704');
+  });
+
+  test('RELOAD without a configuration source fails and keeps the configuration', () => {
+    const { pgtide, run } = setup({ default_pool_size: 5 });
+    const { error } = run('RELOAD');
+    assert.equal(error?.code, '57000');
+    assert.match(error!.message, /without a configuration file/);
+    assert.equal(pgtide.config.default_pool_size, 5);
+  });
+
+  test('RELOAD rereads the configuration', () => {
+    const { pgtide, run } = setup({ default_pool_size: 5 }, { reloadConfig: () => config({ default_pool_size: 8 }) });
+    assert.equal(run('RELOAD').results[0]!.tag, 'RELOAD');
+    assert.equal(pgtide.config.default_pool_size, 8);
+  });
+
+  test('a failing RELOAD reports why', () => {
+    const { run } = setup({}, { reloadConfig: () => { throw new Error('line 3: bad key'); } });
+    assert.match(run('RELOAD').error!.message, /RELOAD failed.*line 3: bad key/);
+  });
+
+  test('RECONNECT marks every pool so its servers close when released', () => {
+    const { pgtide, run } = setup();
+    const pool = pgtide.context.pools.pool('app', 'u', pgtide.config.backends[0]!);
+    assert.equal(pool.reconnectBefore, 0);
+    run('RECONNECT');
+    assert.ok(pool.reconnectBefore > 0);
+  });
+});
+
+describe('metrics of an idle instance', () => {
+  test('parse as Prometheus text and describe the backends', async () => {
+    const { pgtide } = setup();
+    pgtide.context.pools.pool('app', 'u', pgtide.config.backends[1]!);
+    pgtide.context.pools.countError('53300');
+    pgtide.context.pools.countError('not a code');
+    const { samples, types } = parsePrometheusText(await createMetrics(pgtide).metrics());
+    assert.equal(types.get('pgtide_transactions_total'), 'counter');
+    assert.equal(total(samples, 'pgtide_backend_primary', { backend: 'p' }), 1);
+    assert.equal(total(samples, 'pgtide_backend_primary', { backend: 's' }), 0);
+    assert.equal(total(samples, 'pgtide_pool_servers', { backend: 's', state: 'idle' }), 0);
+    assert.ok(samples.some((s) => s.name === 'pgtide_pool_servers' && s.labels['database'] === 'app'));
+    assert.equal(total(samples, 'pgtide_errors_total', { sqlstate: '53300' }), 1);
+    assert.equal(total(samples, 'pgtide_errors_total', { sqlstate: 'other' }), 1);
+  });
+
+  test('the strict parser rejects malformed lines', () => {
+    assert.throws(() => parsePrometheusText('x 1\n'), /before its TYPE/);
+    assert.throws(() => parsePrometheusText('# TYPE x gauge\nx{a="b} 1\n'), /not a sample line|bad labels/);
+    assert.throws(() => parsePrometheusText('# TYPE x counter\nx -1\n'), /negative counter/);
+  });
+});

@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { importSeedStack, type SeedFiles } from '../../src/config/import/to-toml.js';
+import { parseConfig } from '../../src/config/load.js';
+
+// Compiled to dist/test/unit/, so the repository root is three levels up.
+const SEED = fileURLToPath(new URL('../../../test/fixtures/seed/', import.meta.url));
+const seedFiles: SeedFiles = {
+  pgbouncer: join(SEED, 'pgbouncer.ini'),
+  users: join(SEED, 'users.txt'),
+  pgpool: join(SEED, 'pgpool.conf'),
+  poolHba: join(SEED, 'pool_hba.conf'),
+  poolPasswd: join(SEED, 'pool_passwd'),
+  haproxy: join(SEED, 'haproxy.cfg'),
+  supervisor: join(SEED, 'supervisor.conf'),
+};
+
+describe('importing the seed stack', () => {
+  const { toml, warnings } = importSeedStack(seedFiles);
+  const config = parseConfig(toml, 'imported.toml');
+
+  test('listens on PgBouncer\'s port and every HAProxy port, on all addresses', () => {
+    assert.deepEqual(config.listen_port, [5426, 5427, 5428, 5429, 5430, 5431, 5432]);
+    assert.deepEqual(config.listen_addr, ['*']);
+  });
+
+  test('keeps PgBouncer\'s pooling and client settings', () => {
+    assert.equal(config.pool_mode, 'transaction');
+    assert.equal(config.auth_type, 'md5');
+    assert.equal(config.auth_file, '/etc/pgbouncer/users.txt');
+    assert.equal(config.max_client_conn, 300000);
+  });
+
+  test('caps pools at what Pgpool-II let each backend have (num_init_children × max_pool)', () => {
+    assert.equal(config.default_pool_size + config.reserve_pool_size, 25);
+    assert.ok(warnings.some((w) => /default_pool_size lowered from 60/.test(w)), warnings.join('\n'));
+  });
+
+  test('the backends, their weights and role hints come from backend_*N', () => {
+    assert.deepEqual(
+      config.backends.map(({ host, port, weight, role }) => ({ host, port, weight, role })),
+      [
+        { host: 'pgmaster1.weave.local', port: 5432, weight: 1, role: 'primary' },
+        { host: 'pgslave1.weave.local', port: 5432, weight: 5, role: 'standby' },
+        { host: 'pgslave2.weave.local', port: 5432, weight: 5, role: 'standby' },
+      ],
+    );
+  });
+
+  test('routing and lag settings keep Pgpool-II\'s values and units', () => {
+    assert.equal(config.load_balance_mode, true);
+    assert.equal(config.database_redirect_preference_list, 'challenge:standby');
+    assert.equal(config.sr_check_period, 10);
+    assert.equal(config.sr_check_user, 'challenge');
+    assert.equal(config.sr_check_password, 'challenge');
+    assert.equal(config.delay_threshold, 10000000);
+    assert.deepEqual(config.write_function_list, ['currval', 'lastval', 'nextval', 'setval']);
+    assert.deepEqual(config.read_only_function_list, []);
+    assert.equal(config.health_check_period, 0);
+    assert.equal(config.health_check_timeout, 20);
+  });
+
+  test('recycling, reset and logging settings', () => {
+    assert.equal(config.server_lifetime, 1000);
+    assert.equal(config.server_max_uses, 1000);
+    // ABORT is dropped: pgtide only pools idle connections, and DISCARD ALL cannot share a query.
+    assert.equal(config.server_reset_query, 'DISCARD ALL');
+    assert.equal(config.log_connections, false);
+    assert.equal(config.log_level, 'info');
+  });
+
+  test('every setting line of every source file is accounted for in the output', () => {
+    const settingLines: [string, RegExp][] = [
+      ['pgbouncer.ini', /^\s*[A-Za-z*][\w*]*\s*=/],
+      ['pgpool.conf', /^\s*[a-z_0-9]+\s*=/],
+      ['haproxy.cfg', /^\s*(bind|maxconn|timeout|server)\s/],
+    ];
+    for (const [name, pattern] of settingLines) {
+      readFileSync(join(SEED, name), 'utf8')
+        .split('\n')
+        .forEach((line, index) => {
+          if (pattern.test(line)) assert.ok(toml.includes(`${name}:${index + 1}`), `${name}:${index + 1} (${line.trim()}) is not in the output`);
+        });
+    }
+  });
+
+  test('settings without a pgtide key are explained, not silently dropped', () => {
+    for (const explained of ['num_init_children', 'max_pool', 'connection_cache', 'master_slave_mode', 'master_slave_sub_mode', 'replication_mode', 'parallel_mode', 'enable_pool_hba', 'pool_passwd', 'host=pool1 port=2000', 'timeout client', 'supervisord']) {
+      assert.ok(toml.includes(explained), `no comment about ${explained}`);
+    }
+  });
+
+  test('the pool_hba rules are listed in a warning, since pgtide does not enforce them', () => {
+    const hba = warnings.find((w) => w.startsWith('pool_hba.conf'));
+    assert.ok(hba, warnings.join('\n'));
+    assert.match(hba, /host all all 10\.32\.0\.0\/12 md5/);
+    assert.match(hba, /local all all md5/);
+  });
+});
+
+describe('importing other stacks', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'pgtide-import-'));
+  after(() => rmSync(scratch, { recursive: true, force: true }));
+  const write = (name: string, text: string): string => {
+    const path = join(scratch, name);
+    writeFileSync(path, text);
+    return path;
+  };
+
+  test('PgBouncer alone: its [databases] servers become backends, per-database settings a table', () => {
+    const pgbouncer = write(
+      'alone.ini',
+      "[databases]\napp = host=db1 port=5433 dbname='app prod' pool_size=7 connect_query='SELECT 1'\n[pgbouncer]\nlisten_port = 6432\nlisten_addr = 127.0.0.1\nauth_type = any\nverbose = 2\nserver_lifetime = 120\nlog_disconnections = 0\nmystery_knob = 1\n",
+    );
+    const { toml, warnings } = importSeedStack({ pgbouncer });
+    const config = parseConfig(toml);
+    assert.deepEqual(config.listen_port, [6432]);
+    assert.deepEqual(config.listen_addr, ['127.0.0.1']);
+    assert.equal(config.auth_type, 'trust');
+    assert.equal(config.log_level, 'debug');
+    assert.equal(config.server_lifetime, 120);
+    assert.equal(config.log_disconnections, false);
+    assert.deepEqual(config.backends.map((b) => [b.host, b.port]), [['db1', 5433]]);
+    assert.deepEqual({ ...config.databases['app'] }, { dbname: 'app prod', pool_size: 7 });
+    assert.ok(warnings.some((w) => /mystery_knob is not imported/.test(w)), warnings.join('\n'));
+    assert.ok(warnings.some((w) => /connect_query is not imported/.test(w)), warnings.join('\n'));
+  });
+
+  test('HAProxy maxconn fills max_client_conn when PgBouncer has none, and duplicate ports are listened on once', () => {
+    const pgbouncer = write('p.ini', '[pgbouncer]\nlisten_port = 5432\n[databases]\n* = host=db\n');
+    const haproxy = write('h.cfg', 'global\n  maxconn 500\nfrontend f\n  bind :5431-5433\n');
+    const { toml, warnings } = importSeedStack({ pgbouncer, haproxy });
+    const config = parseConfig(toml);
+    assert.equal(config.max_client_conn, 500);
+    assert.deepEqual(config.listen_port, [5432, 5431, 5433]);
+    assert.ok(warnings.some((w) => /listed twice/.test(w)), warnings.join('\n'));
+  });
+
+  test('AES passwords and users missing from auth_file are reported', () => {
+    const users = write('users.txt', '"alice" "secret"\n');
+    const poolPasswd = write('pool_passwd', 'alice:TEXTsecret\nbob:AESxyz\ncarol:md5' + '0'.repeat(32) + '\n');
+    const pgpool = write('pgpool.conf', "backend_hostname0 = 'db0'\nsr_check_password = 'AESabc'\nport = 9999\n");
+    const { toml, warnings } = importSeedStack({ users, poolPasswd, pgpool });
+    const config = parseConfig(toml);
+    assert.deepEqual(config.listen_port, [9999]);
+    assert.equal(config.sr_check_password, '');
+    assert.ok(warnings.some((w) => /bob: AES-encrypted/.test(w)), warnings.join('\n'));
+    assert.ok(warnings.some((w) => /carol is in pool_passwd but not in auth_file/.test(w)), warnings.join('\n'));
+    assert.ok(warnings.some((w) => /sr_check_password is AES-encrypted/.test(w)), warnings.join('\n'));
+    assert.ok(!warnings.join('\n').includes('AESabc') && !toml.includes('AESabc'), 'the encrypted password leaked');
+  });
+
+  test('a malformed source file stops the import with its file and line', () => {
+    const pgpool = write('bad.conf', "port = 2000\nbackend_hostname0 = 'unterminated\n");
+    assert.throws(() => importSeedStack({ pgpool }), /bad\.conf:2: backend_hostname0: unterminated quoted string/);
+  });
+});
