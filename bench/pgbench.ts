@@ -1,20 +1,33 @@
 // The project's benchmark: pgbench through pgtide, directly against PostgreSQL, and through
-// PgBouncer, in one run on one topology, with the poolers' CPU time per transaction.
+// PgBouncer, in one run on one topology, with the poolers' CPU time per transaction; then
+// select-only reads through pgtide spread over two standbys against the seed's chain
+// (HAProxy → PgBouncer → Pgpool-II) doing the same, with where the reads went.
 // `npm run bench`; settings from BENCH_* environment variables (see bench/README.md).
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { writeAuthFile } from '../test/support/pgtide.js';
 import { freePorts } from '../test/support/free-ports.js';
 import { resolveServerUser, runAsServerUser } from '../test/support/server-user.js';
-import { startTopology, stopTopology, type Topology } from '../test/support/topology.js';
+import { sqlOn, startTopology, stopTopology, type PgNode, type Topology } from '../test/support/topology.js';
 import { parsePgbenchSummary } from './pgbench-output.js';
-import { AUTH_TYPE, POOL_SIZE, startPgbouncer, startPgtide } from './poolers.js';
+import { AUTH_TYPE, POOL_SIZE, startPgbouncer, startPgtide, type WeightedBackend } from './poolers.js';
 import { Cleanup, runProgram, type Service } from './processes.js';
-import { clockTicksPerSecond, readCpuTicks } from './proc-cpu.js';
-import { formatRatiosTable, formatRunsTable, type Measurement, type RunRecord, type TargetName } from './report.js';
+import { clockTicksPerSecond, readTreeCpuTicks } from './proc-cpu.js';
+import {
+  formatRatiosTable,
+  formatRunsTable,
+  formatSplitRatiosTable,
+  formatSplitRunsTable,
+  nodeShares,
+  type Measurement,
+  type RunRecord,
+  type TargetName,
+} from './report.js';
+import { startSeedChain } from './seed-chain.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -26,6 +39,8 @@ interface Settings {
   scale: number;
   standbys: number;
   workloads: Workload[];
+  /** Run the read/write-splitting comparison (pgtide over the standbys vs the seed chain). */
+  readSplit: boolean;
   cpuProfileDir: string | undefined;
 }
 
@@ -42,15 +57,26 @@ const WORKLOADS: Workload[] = [
   { key: 'connect', name: 'select-only, connect per tx (-C)', args: ['-S', '-C'] },
 ];
 
+/** The read/write-splitting comparison runs these, on SPLIT_STANDBYS standbys. */
+const SPLIT_WORKLOAD_KEYS = ['select-simple', 'select-extended'];
+const SPLIT_STANDBYS = 2;
+
 interface Target {
   name: TargetName;
   port: number;
-  /** The pooler process whose CPU is measured; undefined when connecting directly. */
-  pooler: Service | undefined;
+  /** The proxy's processes (each with its children) whose CPU is measured; none when direct. */
+  processes: Service[];
+  /** Nodes whose committed transactions are counted to show where the work went. */
+  countedNodes: PgNode[];
 }
 
 /** A pgbench run never legitimately outlasts its duration by this much. */
 const PGBENCH_GRACE_MS = 120_000;
+/**
+ * A PostgreSQL backend reports its transaction counts at most once a second (PGSTAT_MIN_INTERVAL),
+ * so the counts are read this long after pgbench ends.
+ */
+const STATS_FLUSH_MS = 1_500;
 
 async function main(): Promise<number> {
   const settings = readSettings(process.env);
@@ -81,8 +107,9 @@ async function main(): Promise<number> {
 async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSignal): Promise<number> {
   const hz = await clockTicksPerSecond();
   const serverUser = await resolveServerUser();
-  console.log(`starting PostgreSQL (primary + ${settings.standbys} standbys)…`);
-  const topology = await startTopology({ standbys: settings.standbys });
+  const standbys = Math.max(settings.standbys, settings.readSplit ? SPLIT_STANDBYS : 0);
+  console.log(`starting PostgreSQL (primary + ${standbys} standbys)…`);
+  const topology = await startTopology({ standbys });
   cleanup.add('stop PostgreSQL', () => stopTopology(topology));
   signal.throwIfAborted();
 
@@ -96,44 +123,100 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
   cleanup.add('remove the scratch directory', () => rm(dir, { recursive: true, force: true }));
   const authFile = writeAuthFile(topology, dir);
   const [pgtidePort, pgbouncerPort] = await freePorts(2);
-  const pgtide = await startPgtide(
-    { topology, dir, authFile, port: pgtidePort! },
-    { standbys: topology.standbys, cpuProfileDir: settings.cpuProfileDir },
-  );
+  const pgtide = await startPgtide({ topology, dir, authFile, port: pgtidePort! }, {
+    name: 'pgtide',
+    backends: [
+      { node: topology.primary, role: 'primary', weight: 1 },
+      ...topology.standbys.slice(0, settings.standbys).map((node) => ({ node, role: 'standby' as const, weight: 1 })),
+    ],
+    cpuProfileDir: settings.cpuProfileDir,
+  });
   cleanup.add('stop pgtide', () => pgtide.stop());
-  const pgbouncer = await startPgbouncer({ topology, dir, authFile, port: pgbouncerPort! }, serverUser);
+  const pgbouncer = await startPgbouncer(
+    { topology, dir, authFile, port: pgbouncerPort! },
+    { name: 'pgbouncer', server: topology.primary },
+    serverUser,
+  );
   cleanup.add('stop PgBouncer', () => pgbouncer.stop());
 
-  const targets: Target[] = [
-    { name: 'direct', port: topology.primary.port, pooler: undefined },
-    { name: 'pgtide', port: pgtidePort!, pooler: pgtide },
-    { name: 'pgbouncer', port: pgbouncerPort!, pooler: pgbouncer },
-  ];
-  const run = (target: Target, workload: Workload, seconds: number) =>
-    measure(target, workload, { seconds, settings, topology, env, hz, signal });
+  const runAll = (targets: Target[], workloads: Workload[]) =>
+    runInTurns(targets, workloads, { settings, topology, env, hz, signal });
+  const runs = await runAll([
+    { name: 'direct', port: topology.primary.port, processes: [], countedNodes: [] },
+    { name: 'pgtide', port: pgtidePort!, processes: [pgtide], countedNodes: [] },
+    { name: 'pgbouncer', port: pgbouncerPort!, processes: [pgbouncer], countedNodes: [] },
+  ], settings.workloads);
+  const splitRuns = settings.readSplit
+    ? await runAll(await startSplitTargets(topology, dir, authFile, serverUser, cleanup), splitWorkloads())
+    : [];
 
-  if (settings.warmupSeconds > 0) {
-    for (const target of targets) {
-      console.log(`warm-up: ${target.name}, ${settings.warmupSeconds} s`);
-      await run(target, WORKLOADS[0]!, settings.warmupSeconds);
-    }
-  }
-  const runs: RunRecord[] = [];
-  // Targets take turns within each workload, so drift on the machine spreads over all three.
-  for (const workload of settings.workloads) {
-    for (const target of targets) {
-      const result = await run(target, workload, settings.seconds);
-      runs.push({ workload: workload.name, target: target.name, result });
-      console.log(`${workload.name} / ${target.name}: ${describeResult(result)}`);
-    }
-  }
-
-  const report = await formatReport(settings, topology, runs);
+  const report = await formatReport(settings, topology, runs, splitRuns);
   console.log(`\n${report}`);
   const file = new URL('../../bench/results-latest.md', import.meta.url).pathname;
   await writeFile(file, report);
   console.log(`written to ${file}`);
-  return runs.every((r) => typeof r.result !== 'string') ? 0 : 1;
+  return [...runs, ...splitRuns].every((r) => typeof r.result !== 'string') ? 0 : 1;
+}
+
+/**
+ * pgtide reading from the standbys only (primary weight 0) and the seed chain with the same
+ * weights in Pgpool-II; both with SPLIT_STANDBYS standbys and POOL_SIZE connections per pool.
+ */
+async function startSplitTargets(
+  topology: Topology,
+  dir: string,
+  authFile: string,
+  serverUser: Awaited<ReturnType<typeof resolveServerUser>>,
+  cleanup: Cleanup,
+): Promise<Target[]> {
+  const backends: WeightedBackend[] = [
+    { node: topology.primary, role: 'primary', weight: 0 },
+    ...topology.standbys.slice(0, SPLIT_STANDBYS).map((node) => ({ node, role: 'standby' as const, weight: 1 })),
+  ];
+  const countedNodes = backends.map((b) => b.node);
+  const [pgtidePort, chainPort] = await freePorts(2);
+  const pgtide = await startPgtide(
+    { topology, dir, authFile, port: pgtidePort! },
+    { name: 'pgtide-standbys', backends, cpuProfileDir: undefined },
+  );
+  cleanup.add('stop pgtide (standbys)', () => pgtide.stop());
+  const chain = await startSeedChain({ topology, dir, authFile, port: chainPort! }, backends, serverUser);
+  cleanup.add('stop the seed chain', async () => {
+    for (const service of chain) await service.stop();
+  });
+  return [
+    { name: 'pgtide-standbys', port: pgtidePort!, processes: [pgtide], countedNodes },
+    { name: 'seed-chain', port: chainPort!, processes: chain, countedNodes },
+  ];
+}
+
+function splitWorkloads(): Workload[] {
+  return SPLIT_WORKLOAD_KEYS.map((key) => WORKLOADS.find((w) => w.key === key)!);
+}
+
+/** Warms every target up, then runs each workload with the targets taking turns. */
+async function runInTurns(
+  targets: Target[],
+  workloads: Workload[],
+  ctx: Omit<MeasureContext, 'seconds'>,
+): Promise<RunRecord[]> {
+  const { settings } = ctx;
+  if (settings.warmupSeconds > 0) {
+    for (const target of targets) {
+      console.log(`warm-up: ${target.name}, ${settings.warmupSeconds} s`);
+      await measure(target, WORKLOADS[0]!, { ...ctx, seconds: settings.warmupSeconds });
+    }
+  }
+  const runs: RunRecord[] = [];
+  // Targets take turns within each workload, so drift on the machine spreads over all of them.
+  for (const workload of workloads) {
+    for (const target of targets) {
+      const result = await measure(target, workload, { ...ctx, seconds: settings.seconds });
+      runs.push({ workload: workload.name, target: target.name, result });
+      console.log(`${workload.name} / ${target.name}: ${describeResult(result)}`);
+    }
+  }
+  return runs;
 }
 
 interface MeasureContext {
@@ -148,8 +231,8 @@ interface MeasureContext {
 /** One pgbench run; a failure is returned as its reason so that the other runs still happen. */
 async function measure(target: Target, workload: Workload, ctx: MeasureContext): Promise<Measurement | string> {
   const { settings, topology } = ctx;
-  const pid = target.pooler?.pid;
-  const ticksBefore = pid === undefined ? 0 : await readCpuTicks(pid);
+  const ticksBefore = await Promise.all(target.processes.map((p) => readTreeCpuTicks(p.pid)));
+  const countsBefore = await transactionCounts(target.countedNodes, topology.database);
   const started = performance.now();
   const out = await runProgram('pgbench', [
     ...connectionArgs(topology, target.port),
@@ -158,18 +241,42 @@ async function measure(target: Target, workload: Workload, ctx: MeasureContext):
     topology.database,
   ], { env: ctx.env, signal: ctx.signal, timeoutMs: ctx.seconds * 1000 + PGBENCH_GRACE_MS });
   const wallSeconds = (performance.now() - started) / 1000;
-  const ticksAfter = pid === undefined ? 0 : await readCpuTicks(pid);
+  const ticksAfter = await Promise.all(target.processes.map((p) => readTreeCpuTicks(p.pid)));
   if (out.code !== 0) {
     return `pgbench exited with ${out.code ?? 'a signal'}: ${out.stderr.trim().split('\n').slice(-3).join(' / ')}`;
   }
   const summary = parsePgbenchSummary(out.stdout);
-  const cpuSeconds = (ticksAfter - ticksBefore) / ctx.hz;
-  const pooled = pid !== undefined;
-  return {
+  const perTx = (ticks: number) => (summary.transactions > 0 ? ((ticks / ctx.hz) * 1e6) / summary.transactions : undefined);
+  const ticks = target.processes.map((_, i) => ticksAfter[i]! - ticksBefore[i]!);
+  const totalTicks = ticks.reduce((a, b) => a + b, 0);
+  const proxied = target.processes.length > 0;
+  const measurement: Measurement = {
     ...summary,
-    poolerCpuUsPerTx: pooled && summary.transactions > 0 ? (cpuSeconds * 1e6) / summary.transactions : undefined,
-    poolerCpuPercent: pooled ? (cpuSeconds / wallSeconds) * 100 : undefined,
+    poolerCpuUsPerTx: proxied ? perTx(totalTicks) : undefined,
+    poolerCpuPercent: proxied ? (totalTicks / ctx.hz / wallSeconds) * 100 : undefined,
   };
+  if (target.processes.length > 1) {
+    measurement.cpuByProcess = target.processes.map((p, i) => ({ name: p.name, usPerTx: perTx(ticks[i]!) ?? 0 }));
+  }
+  if (target.countedNodes.length > 0) {
+    await sleep(STATS_FLUSH_MS);
+    const countsAfter = await transactionCounts(target.countedNodes, topology.database);
+    measurement.nodeShares = nodeShares(target.countedNodes.map((n) => n.name), countsBefore, countsAfter);
+  }
+  return measurement;
+}
+
+/** Transactions committed or rolled back in `database` on each node, from pg_stat_database. */
+async function transactionCounts(nodes: PgNode[], database: string): Promise<number[]> {
+  return Promise.all(nodes.map(async (node) => {
+    const [row] = await sqlOn<{ n: string }>(
+      node,
+      'SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = $1',
+      [database],
+      'postgres',
+    );
+    return Number(row?.n ?? 0);
+  }));
 }
 
 function connectionArgs(t: Topology, port: number): string[] {
@@ -190,16 +297,39 @@ async function runChecked(
 function describeResult(result: Measurement | string): string {
   if (typeof result === 'string') return `FAILED: ${result}`;
   const cpu = result.poolerCpuUsPerTx === undefined ? '' : `, pooler ${result.poolerCpuUsPerTx.toFixed(1)} µs CPU/tx`;
-  return `${result.tps.toFixed(0)} tps, ${result.latencyMs.toFixed(3)} ms mean latency${cpu}`;
+  const nodes = (result.nodeShares ?? []).map((n) => `${n.node} ${(n.share * 100).toFixed(1)} %`).join(', ');
+  return `${result.tps.toFixed(0)} tps, ${result.latencyMs.toFixed(3)} ms mean latency${cpu}${nodes ? `; ${nodes}` : ''}`;
 }
 
-async function formatReport(settings: Settings, t: Topology, runs: RunRecord[]): Promise<string> {
-  const [postgres, pgbench, pgbouncer] = await Promise.all([
+async function formatReport(settings: Settings, t: Topology, runs: RunRecord[], splitRuns: RunRecord[]): Promise<string> {
+  const [postgres, pgbench, pgbouncer, haproxy, pgpool] = await Promise.all([
     runAsServerUser(t, 'postgres', ['--version'], '/'),
     firstLine('pgbench', ['--version']),
     firstLine('pgbouncer', ['--version']),
+    settings.readSplit ? firstLine('haproxy', ['-v']) : '',
+    settings.readSplit ? firstLine('pgpool', ['--version']) : '',
   ]);
   const workloadKeys = settings.workloads.map((w) => w.key).join(',');
+  const split = settings.readSplit
+    ? [
+      '',
+      `## Read/write splitting: pgtide over ${SPLIT_STANDBYS} standbys vs the seed chain`,
+      '',
+      `- ${haproxy}; ${pgpool}`,
+      `- pgtide: backends primary (weight 0) + ${SPLIT_STANDBYS} standbys (weight 1), transaction pooling, ` +
+        `pool size ${POOL_SIZE} per backend`,
+      `- Seed chain: HAProxy (TCP) → PgBouncer (transaction pooling, pool size ${POOL_SIZE}) → Pgpool-II ` +
+        '(streaming replication, load_balance_mode on, same weights, num_init_children 25, max_pool 1); ' +
+        'client auth scram-sha-256 at PgBouncer and Pgpool-II',
+      '- Proxy CPU: utime + stime of every process of the proxy and its children (Pgpool-II forks), ' +
+        'over the run, divided by the transactions; transactions per node: pg_stat_database ' +
+        `xact_commit + xact_rollback deltas of ${t.database} on each node`,
+      '',
+      formatSplitRunsTable(splitRuns),
+      '',
+      formatSplitRatiosTable(splitRuns),
+    ]
+    : [];
   return [
     `# pgtide benchmark, ${new Date().toISOString()}`,
     '',
@@ -218,13 +348,15 @@ async function formatReport(settings: Settings, t: Topology, runs: RunRecord[]):
     '## Ratios',
     '',
     formatRatiosTable(runs),
+    ...split,
     '',
   ].join('\n');
 }
 
+/** Some programs (Pgpool-II) print their version on stderr. */
 async function firstLine(command: string, args: string[]): Promise<string> {
-  const { stdout } = await execFileAsync(command, args);
-  return stdout.split('\n')[0]!.trim();
+  const { stdout, stderr } = await execFileAsync(command, args);
+  return (stdout || stderr).split('\n')[0]!.trim();
 }
 
 function readSettings(env: NodeJS.ProcessEnv): Settings {
@@ -242,6 +374,7 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     scale: integerSetting(env, 'BENCH_SCALE', 10, 1),
     standbys: integerSetting(env, 'BENCH_STANDBYS', 0, 0),
     workloads,
+    readSplit: integerSetting(env, 'BENCH_READ_SPLIT', 1, 0) > 0,
     cpuProfileDir: env['BENCH_CPU_PROFILE_DIR'] || undefined,
   };
 }

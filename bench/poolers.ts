@@ -1,5 +1,6 @@
-// The two poolers under test, each a separate process (so that its CPU time can be read from
-// /proc), configured alike: transaction pooling, 20 server connections, SCRAM for clients.
+// The poolers under test, each a separate process (so that its CPU time can be read from
+// /proc), configured alike: transaction pooling, 20 server connections per backend, SCRAM for
+// clients.
 import { chown, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OsUser } from '../test/support/server-user.js';
@@ -20,16 +21,30 @@ export interface PoolerSetup {
   port: number;
 }
 
+export interface WeightedBackend {
+  node: PgNode;
+  role: 'primary' | 'standby';
+  /** Share of load-balanced reads; 0: none. */
+  weight: number;
+}
+
 export interface PgtideOptions {
-  /** Standbys to add as read backends (PgBouncer always gets the primary only). */
-  standbys: PgNode[];
+  /** Names the configuration and log files, so that several pgtide processes can share `dir`. */
+  name: string;
+  backends: WeightedBackend[];
   /** Where to write a V8 CPU profile of pgtide on exit; undefined: no profile. */
   cpuProfileDir: string | undefined;
 }
 
+/** Where PgBouncer sends its server connections: the primary, or the next hop of a chain. */
+export interface PgbouncerOptions {
+  /** Names the configuration and log files, so that several PgBouncers can share `dir`. */
+  name: string;
+  server: { host: string; port: number };
+}
+
 export async function startPgtide(setup: PoolerSetup, opts: PgtideOptions): Promise<Service> {
-  const { topology: t } = setup;
-  const configFile = join(setup.dir, 'pgtide.toml');
+  const configFile = join(setup.dir, `${opts.name}.toml`);
   await writeFile(configFile, [
     `listen_addr = ["127.0.0.1"]`,
     `listen_port = [${setup.port}]`,
@@ -42,30 +57,33 @@ export async function startPgtide(setup: PoolerSetup, opts: PgtideOptions): Prom
     `log_level = "warn"`,
     `log_connections = false`,
     `log_disconnections = false`,
-    ...backendTable(t.primary, 'primary'),
-    ...opts.standbys.flatMap((s) => backendTable(s, 'standby')),
+    ...opts.backends.flatMap(backendTable),
     '',
   ].join('\n'));
   const profile = opts.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`] : [];
   return startService({
-    name: 'pgtide',
+    name: opts.name,
     command: process.execPath,
     args: [...profile, join(distRoot(), 'src', 'cli.js'), 'start', '--config', configFile],
     port: setup.port,
-    logFile: join(setup.dir, 'pgtide.log'),
+    logFile: join(setup.dir, `${opts.name}.log`),
     // SIGINT stops at once and still lets Node write the CPU profile.
     stopSignal: 'SIGINT',
   });
 }
 
 /** PgBouncer refuses to run as root: under root it runs as `serverUser`. */
-export async function startPgbouncer(setup: PoolerSetup, serverUser: OsUser | null): Promise<Service> {
+export async function startPgbouncer(
+  setup: PoolerSetup,
+  opts: PgbouncerOptions,
+  serverUser: OsUser | null,
+): Promise<Service> {
   const { topology: t } = setup;
-  const iniFile = join(setup.dir, 'pgbouncer.ini');
-  const logFile = join(setup.dir, 'pgbouncer.log');
+  const iniFile = join(setup.dir, `${opts.name}.ini`);
+  const logFile = join(setup.dir, `${opts.name}.log`);
   await writeFile(iniFile, [
     '[databases]',
-    `${t.database} = host=${t.primary.host} port=${t.primary.port} dbname=${t.database}`,
+    `${t.database} = host=${opts.server.host} port=${opts.server.port} dbname=${t.database}`,
     '[pgbouncer]',
     'listen_addr = 127.0.0.1',
     `listen_port = ${setup.port}`,
@@ -88,7 +106,7 @@ export async function startPgbouncer(setup: PoolerSetup, serverUser: OsUser | nu
     for (const path of [setup.dir, iniFile, setup.authFile]) await chown(path, serverUser.uid, serverUser.gid);
   }
   return startService({
-    name: 'pgbouncer',
+    name: opts.name,
     command: 'pgbouncer',
     args: [iniFile],
     port: setup.port,
@@ -99,8 +117,11 @@ export async function startPgbouncer(setup: PoolerSetup, serverUser: OsUser | nu
   });
 }
 
-function backendTable(node: PgNode, role: 'primary' | 'standby'): string[] {
-  return ['', '[[backends]]', `host = ${tomlString(node.host)}`, `port = ${node.port}`, `role = "${role}"`];
+function backendTable({ node, role, weight }: WeightedBackend): string[] {
+  return [
+    '', '[[backends]]', `name = ${tomlString(node.name)}`, `host = ${tomlString(node.host)}`, `port = ${node.port}`,
+    `role = "${role}"`, `weight = ${weight}`,
+  ];
 }
 
 /** A TOML basic string: JSON's escapes are valid TOML for the paths and hosts written here. */

@@ -1,26 +1,48 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-import { clockTicksPerSecond, cpuTicksFromStat, readCpuTicks } from './proc-cpu.js';
+import { clockTicksPerSecond, parseProcStat, readTreeCpuTicks, treeTicks, type ProcStat } from './proc-cpu.js';
 
-test('adds utime and stime (fields 14 and 15 of /proc/<pid>/stat)', () => {
-  const stat = '4242 (node) S 1 4242 4242 0 -1 4194304 100 0 0 0 731 268 0 0 20 0 11 0 500 1000 2000';
-  assert.equal(cpuTicksFromStat(stat), 731 + 268);
+test('reads pid, ppid, utime + stime and cutime + cstime (fields 1, 4, 14–17 of /proc/<pid>/stat)', () => {
+  const stat = '4242 (node) S 1 4242 4242 0 -1 4194304 100 0 0 0 731 268 40 2 20 0 11 0 500 1000 2000';
+  assert.deepEqual(parseProcStat(stat), { pid: 4242, ppid: 1, ownTicks: 731 + 268, reapedChildrenTicks: 42 });
 });
 
 test('counts fields after the last ")" when the command name holds spaces and parentheses', () => {
-  const stat = '7 (a) b (c) R 1 7 7 0 -1 0 0 0 0 0 5 6 0 0 20 0 1 0 9 9 9';
-  assert.equal(cpuTicksFromStat(stat), 11);
+  const stat = '7 (a) b (c) R 3 7 7 0 -1 0 0 0 0 0 5 6 0 0 20 0 1 0 9 9 9';
+  assert.deepEqual(parseProcStat(stat), { pid: 7, ppid: 3, ownTicks: 11, reapedChildrenTicks: 0 });
 });
 
 test('rejects text that is not a stat line', () => {
-  assert.throws(() => cpuTicksFromStat('no parenthesis here'), /not a \/proc\/<pid>\/stat line/);
-  assert.throws(() => cpuTicksFromStat('1 (x) S 1 2'), /no utime\/stime/);
+  assert.throws(() => parseProcStat('no parenthesis here'), /not a \/proc\/<pid>\/stat line/);
+  assert.throws(() => parseProcStat('1 (x) S 1 2'), /no pid\/ppid/);
 });
 
-test('reads a live process: its CPU time grows while it computes', async () => {
-  const before = await readCpuTicks(process.pid);
+const proc = (pid: number, ppid: number, ownTicks: number, reapedChildrenTicks = 0): ProcStat => ({ pid, ppid, ownTicks, reapedChildrenTicks });
+
+test('a tree sums the root, its descendants and their reaped children, and nothing else', () => {
+  const stats = [
+    proc(1, 0, 1000),
+    proc(10, 1, 5, 7), // root: 7 ticks of exited children
+    proc(11, 10, 20),
+    proc(12, 11, 3, 1), // grandchild
+    proc(13, 1, 500), // a sibling of the root: not counted
+  ];
+  assert.equal(treeTicks(stats, 10), 5 + 7 + 20 + 3 + 1);
+  assert.equal(treeTicks(stats, 12), 4);
+});
+
+test('a tree whose root is gone is an error, and a ppid cycle does not loop', () => {
+  assert.throws(() => treeTicks([proc(1, 0, 1)], 99), /process 99 is not running/);
+  assert.equal(treeTicks([proc(2, 3, 1), proc(3, 2, 1)], 2), 2);
+});
+
+test('reads a live tree: it grows while a child process computes', async () => {
   const hz = await clockTicksPerSecond();
-  const until = Date.now() + (3 * 1000) / hz + 50; // several ticks of busy CPU
-  while (Date.now() < until) Math.sqrt(Math.random());
-  assert.ok((await readCpuTicks(process.pid)) > before);
+  const busyMs = Math.ceil((5 * 1000) / hz) + 50; // over 5 ticks of busy CPU
+  const before = await readTreeCpuTicks(process.pid);
+  const child = spawn(process.execPath, ['-e', `const t = Date.now() + ${busyMs}; while (Date.now() < t);`]);
+  await new Promise((resolve) => child.once('exit', resolve));
+  // The child has exited and been reaped: its time now lives in our cutime/cstime.
+  assert.ok((await readTreeCpuTicks(process.pid)) - before >= 5);
 });

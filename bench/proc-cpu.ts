@@ -1,30 +1,72 @@
-// CPU time a process has used, from /proc/<pid>/stat (Linux only), in clock ticks.
+// CPU time a process, or a process and all its descendants, has used, from /proc/<pid>/stat
+// (Linux only), in clock ticks.
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
 
-/**
- * utime + stime (fields 14 and 15 of proc(5)) from the text of /proc/<pid>/stat. The fields
- * are counted after the last ')': the command name before it may itself hold spaces and ')'.
- * They cover every thread of the process, so Node's GC and libuv threads are included.
- */
-export function cpuTicksFromStat(stat: string): number {
-  const end = stat.lastIndexOf(')');
-  if (end < 0) throw new Error(`not a /proc/<pid>/stat line: ${stat.slice(0, 80)}`);
-  // After ')' come field 3 (state) onwards: utime is field 14, at index 11 here.
-  const fields = stat.slice(end + 1).trim().split(/\s+/);
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
-  if (!Number.isInteger(utime) || !Number.isInteger(stime)) {
-    throw new Error(`no utime/stime in /proc/<pid>/stat line: ${stat.slice(0, 80)}`);
-  }
-  return utime + stime;
+export interface ProcStat {
+  pid: number;
+  ppid: number;
+  /** utime + stime: the process's own CPU, all its threads (Node's GC and libuv included). */
+  ownTicks: number;
+  /** cutime + cstime: CPU of its children that have exited and been waited for. */
+  reapedChildrenTicks: number;
 }
 
-export async function readCpuTicks(pid: number): Promise<number> {
-  return cpuTicksFromStat(await readFile(`/proc/${pid}/stat`, 'utf8'));
+/**
+ * The fields of proc(5) this benchmark needs, from the text of /proc/<pid>/stat. They are
+ * counted after the last ')': the command name before it may itself hold spaces and ')'.
+ */
+export function parseProcStat(stat: string): ProcStat {
+  const end = stat.lastIndexOf(')');
+  if (end < 0) throw new Error(`not a /proc/<pid>/stat line: ${stat.slice(0, 80)}`);
+  // After ')' come field 3 (state) onwards: ppid is field 4 (index 1), utime field 14 (index 11).
+  const fields = stat.slice(end + 1).trim().split(/\s+/);
+  const [ppid, utime, stime, cutime, cstime] = [1, 11, 12, 13, 14].map((i) => Number(fields[i]));
+  const pid = Number(stat.slice(0, stat.indexOf(' ')));
+  if (![pid, ppid, utime, stime, cutime, cstime].every(Number.isInteger)) {
+    throw new Error(`no pid/ppid/utime/stime/cutime/cstime in /proc/<pid>/stat line: ${stat.slice(0, 80)}`);
+  }
+  return { pid, ppid, ownTicks: utime! + stime!, reapedChildrenTicks: cutime! + cstime! };
+}
+
+/**
+ * CPU of `root` and every live descendant, plus what their exited children used: a forking
+ * server (Pgpool-II) keeps its work in children, and a child that exits during a run moves
+ * its time into its parent's cutime/cstime, so the sum stays comparable before and after.
+ */
+export function treeTicks(stats: ProcStat[], root: number): number {
+  const children = new Map<number, ProcStat[]>();
+  for (const s of stats) {
+    const siblings = children.get(s.ppid);
+    if (siblings) siblings.push(s);
+    else children.set(s.ppid, [s]);
+  }
+  const rootStat = stats.find((s) => s.pid === root);
+  if (!rootStat) throw new Error(`process ${root} is not running`);
+  let total = 0;
+  const pending = [rootStat];
+  const seen = new Set<number>();
+  for (let s = pending.pop(); s; s = pending.pop()) {
+    // A pid reused while we read /proc could otherwise form a cycle.
+    if (seen.has(s.pid)) continue;
+    seen.add(s.pid);
+    total += s.ownTicks + s.reapedChildrenTicks;
+    pending.push(...(children.get(s.pid) ?? []));
+  }
+  return total;
+}
+
+/** treeTicks over the processes running now. */
+export async function readTreeCpuTicks(root: number): Promise<number> {
+  const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name));
+  const stats = await Promise.all(
+    // A process may exit between readdir and readFile: skip it (its time is in its parent's).
+    pids.map((pid) => readFile(`/proc/${pid}/stat`, 'utf8').then(parseProcStat, () => undefined)),
+  );
+  return treeTicks(stats.filter((s): s is ProcStat => s !== undefined), root);
 }
 
 /** Clock ticks per second (`getconf CLK_TCK`), the unit of /proc/<pid>/stat's CPU times. */

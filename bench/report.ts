@@ -1,7 +1,8 @@
 // The benchmark's markdown report: one row per (workload, target) run, then the ratios the
-// project tracks (pgtide against PgBouncer and against connecting directly).
+// project tracks (pgtide against PgBouncer and against connecting directly; pgtide spreading
+// reads over the standbys against the seed's HAProxy → PgBouncer → Pgpool-II chain).
 
-export type TargetName = 'direct' | 'pgtide' | 'pgbouncer';
+export type TargetName = 'direct' | 'pgtide' | 'pgbouncer' | 'pgtide-standbys' | 'seed-chain';
 
 export interface Measurement {
   tps: number;
@@ -12,6 +13,16 @@ export interface Measurement {
   poolerCpuUsPerTx: number | undefined;
   /** The pooler's CPU time over the run's wall time, 100 = one core busy. */
   poolerCpuPercent: number | undefined;
+  /** Per process when the pooler is a chain of several. */
+  cpuByProcess?: { name: string; usPerTx: number }[];
+  /** Share of the run's transactions each PostgreSQL node committed, when measured. */
+  nodeShares?: NodeShare[];
+}
+
+export interface NodeShare {
+  node: string;
+  /** 0–1. */
+  share: number;
 }
 
 export interface RunRecord {
@@ -46,6 +57,43 @@ export function formatRatiosTable(runs: RunRecord[]): string {
     '|---|--:|--:|--:|--:|',
     ...rows,
   ].join('\n');
+}
+
+/** The read/write-splitting runs: CPU of the whole chain, its parts, and where reads went. */
+export function formatSplitRunsTable(runs: RunRecord[]): string {
+  const rows = runs.map((r) => {
+    if (typeof r.result === 'string') return `| ${r.workload} | ${r.target} | failed: ${oneLine(r.result)} | | | | | | |`;
+    const m = r.result;
+    const parts = (m.cpuByProcess ?? []).map((p) => `${p.name} ${p.usPerTx.toFixed(1)}`).join(' + ');
+    const shares = (m.nodeShares ?? []).map((n) => `${n.node} ${(n.share * 100).toFixed(1)} %`).join(', ');
+    return `| ${r.workload} | ${r.target} | ${fixed(m.tps, 0)} | ${fixed(m.latencyMs, 3)} | ${m.failedTransactions} | ${fixed(m.poolerCpuUsPerTx, 1)} | ${fixed(m.poolerCpuPercent, 0)} | ${parts || '—'} | ${shares || '—'} |`;
+  });
+  return [
+    '| workload | target | tps | mean latency (ms) | failed tx | proxy CPU (µs/tx, all processes) | proxy CPU (% of a core) | per process (µs/tx) | transactions per node |',
+    '|---|---|--:|--:|--:|--:|--:|---|---|',
+    ...rows,
+  ].join('\n');
+}
+
+export function formatSplitRatiosTable(runs: RunRecord[]): string {
+  const workloads = [...new Set(runs.map((r) => r.workload))];
+  const rows = workloads.map((workload) => {
+    const pgtide = measurementOf(runs, workload, 'pgtide-standbys');
+    const chain = measurementOf(runs, workload, 'seed-chain');
+    return `| ${workload} | ${ratio(pgtide?.tps, chain?.tps)} | ${ratio(pgtide?.latencyMs, chain?.latencyMs)} | ${ratio(pgtide?.poolerCpuUsPerTx, chain?.poolerCpuUsPerTx)} |`;
+  });
+  return [
+    '| workload | pgtide/seed chain tps | pgtide/seed chain mean latency | pgtide/seed chain CPU per tx |',
+    '|---|--:|--:|--:|',
+    ...rows,
+  ].join('\n');
+}
+
+/** Each node's share of the transactions committed or rolled back between two counts. */
+export function nodeShares(nodes: string[], before: number[], after: number[]): NodeShare[] {
+  const deltas = nodes.map((_, i) => Math.max(0, (after[i] ?? 0) - (before[i] ?? 0)));
+  const total = deltas.reduce((a, b) => a + b, 0);
+  return nodes.map((node, i) => ({ node, share: total === 0 ? 0 : deltas[i]! / total }));
 }
 
 /** "a/b" to two decimals with a ×; "n/a" when either side is missing or b is zero. */

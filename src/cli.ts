@@ -1,6 +1,16 @@
 #!/usr/bin/env node
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { loadUserList } from './auth/userlist.js';
+import { CheckConnection } from './cluster/check-connection.js';
+import { checkLogin } from './cluster/check-login.js';
+import { judgeBudget, openFilesNeeded, parseOpenFilesLimit, serverBudget, type BackendLimits, type ServerBudget } from './config/budget.js';
+import { loadImportedConfig, type ImportedConfig } from './config/import/load-imported.js';
+import { ImportError } from './config/import/source.js';
+import { importSeedStack, type SeedFiles } from './config/import/to-toml.js';
 import { loadConfig, ConfigError } from './config/load.js';
+import type { BackendConfig, Config } from './config/types.js';
+import { serverTlsOptions } from './proxy/tls.js';
 import { Pgtide } from './server.js';
 import { runSupervised } from './supervisor.js';
 
@@ -8,10 +18,21 @@ const HELP = `pgtide: PostgreSQL connection pooler and read/write-splitting load
 
 Usage:
   pgtide start [--config pgtide.toml]   run the pooler
+  pgtide start --pgbouncer pgbouncer.ini [SEED FILES]
+                                        run it straight from the seed's PgBouncer (and Pgpool-II) files
   pgtide start --supervise [--log-file PATH] [...]
                                         run it under a supervisor that restarts it if it crashes
+  pgtide import --pgbouncer pgbouncer.ini [SEED FILES] [-o pgtide.toml]
+                                        write a commented pgtide.toml from the seed's files
+                                        (to standard output without -o; warnings to standard error)
+  pgtide check [--config pgtide.toml | --pgbouncer pgbouncer.ini [SEED FILES]]
+                                        validate the configuration and compare the most server
+                                        connections pgtide can open with each backend's max_connections
   pgtide demo [--port 6432]             local primary + standby (embedded PostgreSQL) with pgtide in front
   pgtide --help                         this text
+
+Seed files: [--users users.txt] [--pgpool pgpool.conf] [--pool-hba pool_hba.conf]
+            [--pool-passwd pool_passwd] [--haproxy haproxy.cfg] [--supervisor supervisor.conf]
 
 Environment:
   INSTANCE_NAME        names this instance in logs (default pool1)
@@ -29,7 +50,9 @@ async function main(argv: string[]): Promise<number> {
     options: {
       config: { type: 'string', short: 'c' },
       port: { type: 'string', short: 'p' },
+      output: { type: 'string', short: 'o' },
       help: { type: 'boolean', short: 'h' },
+      ...SEED_OPTIONS,
     },
   });
   const command = positionals[0];
@@ -39,7 +62,11 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'start':
-      return start(values.config);
+      return start(configSource(values));
+    case 'import':
+      return importCommand(values);
+    case 'check':
+      return check(configSource(values));
     case 'demo':
       return demo(Number(values.port ?? 6432));
     default:
@@ -48,19 +75,68 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-function readConfig(path: string | undefined) {
-  return loadConfig(path, process.env);
+/** The seed's files, as options named after them. */
+const SEED_OPTIONS = {
+  pgbouncer: { type: 'string' },
+  users: { type: 'string' },
+  pgpool: { type: 'string' },
+  'pool-hba': { type: 'string' },
+  'pool-passwd': { type: 'string' },
+  haproxy: { type: 'string' },
+  supervisor: { type: 'string' },
+} as const;
+
+type SeedValues = { [K in keyof typeof SEED_OPTIONS]?: string };
+
+/** Reads the configuration, again on every SIGHUP, from wherever the command line says. */
+type ConfigSource = () => ImportedConfig;
+
+class UsageError extends Error {}
+
+function seedFiles(values: SeedValues): SeedFiles | undefined {
+  const files: SeedFiles = {};
+  if (values.pgbouncer !== undefined) files.pgbouncer = values.pgbouncer;
+  if (values.users !== undefined) files.users = values.users;
+  if (values.pgpool !== undefined) files.pgpool = values.pgpool;
+  if (values['pool-hba'] !== undefined) files.poolHba = values['pool-hba'];
+  if (values['pool-passwd'] !== undefined) files.poolPasswd = values['pool-passwd'];
+  if (values.haproxy !== undefined) files.haproxy = values.haproxy;
+  if (values.supervisor !== undefined) files.supervisor = values.supervisor;
+  if (Object.keys(files).length === 0) return undefined;
+  // The other files only add to what PgBouncer's or Pgpool-II's settings describe.
+  if (files.pgbouncer === undefined && files.pgpool === undefined) throw new UsageError('the seed files need --pgbouncer (or --pgpool)');
+  return files;
 }
 
-async function start(configPath: string | undefined): Promise<number> {
-  const pgtide = new Pgtide(readConfig(configPath), {
-    reloadConfig: () => readConfig(configPath),
+function configSource(values: SeedValues & { config?: string }): ConfigSource {
+  const files = seedFiles(values);
+  if (files === undefined) return () => ({ config: loadConfig(values.config, process.env), warnings: [] });
+  if (values.config !== undefined) throw new UsageError('--config and the seed files (--pgbouncer …) exclude each other');
+  return () => loadImportedConfig(files, process.env);
+}
+
+function importCommand(values: SeedValues & { output?: string }): number {
+  const files = seedFiles(values);
+  if (files === undefined) throw new UsageError('import needs --pgbouncer pgbouncer.ini (or --pgpool pgpool.conf)');
+  const { toml, warnings } = importSeedStack(files);
+  for (const warning of warnings) console.error(`warning: ${warning}`);
+  if (values.output === undefined) process.stdout.write(toml);
+  else writeFileSync(values.output, toml);
+  return 0;
+}
+
+async function start(source: ConfigSource): Promise<number> {
+  const { config, warnings } = source();
+  const pgtide = new Pgtide(config, {
+    reloadConfig: () => source().config,
     onShutdown: () => process.exit(0),
   });
+  for (const warning of warnings) pgtide.log.warn({ import: warning }, 'imported setting changes behaviour');
   await pgtide.start();
+  void warnAboutCapacity(pgtide);
   process.on('SIGHUP', () => {
     try {
-      pgtide.reload(readConfig(configPath));
+      pgtide.reload(source().config);
     } catch (err) {
       pgtide.log.error({ err: describe(err) }, 'reload failed; keeping the running configuration');
     }
@@ -77,6 +153,106 @@ async function start(configPath: string | undefined): Promise<number> {
   return new Promise<number>(() => {});
 }
 
+/** `pgtide check`'s sizing test as warnings: a running pooler is never blocked by it. */
+async function warnAboutCapacity(pgtide: Pgtide): Promise<void> {
+  const { config, users } = pgtide.context;
+  const budget = serverBudget(config, users.keys());
+  const files = openFilesLimit();
+  const needed = openFilesNeeded(config, budget);
+  if (files !== undefined && files < needed) {
+    pgtide.log.warn({ open_files_limit: files, needed }, 'the open-files limit (ulimit -n) is below max_client_conn + server connections + 100; raise it (docs/tuning.md)');
+  }
+  for (const backend of config.backends) {
+    const limits = await readBackendLimits(config, users, backend).catch(() => undefined);
+    if (limits === undefined) continue; // the monitor reports unreachable backends
+    const verdict = judgeBudget(budget, limits);
+    if (verdict.over) {
+      pgtide.log.warn(
+        { backend: backend.name, server_connections: budget.total, available: verdict.available, ...limits },
+        'pgtide may open more server connections than this backend accepts; lower the pool sizes or raise max_connections (pgtide check)',
+      );
+    }
+  }
+}
+
+async function check(source: ConfigSource): Promise<number> {
+  let loaded: ImportedConfig;
+  try {
+    loaded = source();
+  } catch (err) {
+    if (!(err instanceof ConfigError || err instanceof ImportError)) throw err;
+    console.error(err.message);
+    return 1;
+  }
+  const { config, warnings } = loaded;
+  for (const warning of warnings) console.error(`warning: ${warning}`);
+  const users = config.auth_file ? loadUserList(config.auth_file) : new Map<string, string>();
+  const budget = serverBudget(config, users.keys());
+  console.log('configuration: valid');
+  console.log(`server connections per backend: ${describeBudget(budget)}`);
+  for (const assumption of budget.assumptions) console.log(`  assuming ${assumption}`);
+
+  const rows: string[][] = [['backend', 'max_connections', 'superuser_reserved', 'available', 'needed', 'verdict']];
+  let over = 0;
+  let answered = 0;
+  for (const backend of config.backends) {
+    try {
+      const limits = await readBackendLimits(config, users, backend);
+      const verdict = judgeBudget(budget, limits);
+      answered++;
+      if (verdict.over) over++;
+      rows.push([backend.name, String(limits.max_connections), String(limits.superuser_reserved_connections), String(verdict.available), String(budget.total),
+        verdict.over ? 'OVER BUDGET' : 'ok']);
+    } catch (err) {
+      rows.push([backend.name, '?', '?', '?', String(budget.total), `not checked: ${describe(err)}`]);
+    }
+  }
+  console.log(formatTable(rows));
+  const files = openFilesLimit();
+  const needed = openFilesNeeded(config, budget);
+  if (files !== undefined && files < needed) console.log(`warning: the open-files limit (ulimit -n) is ${files}, below the ${needed} pgtide may need (docs/tuning.md)`);
+  if (over > 0) {
+    console.log(`verdict: FAIL: ${over} backend(s) may be asked for more connections than max_connections - superuser_reserved_connections; lower default_pool_size / reserve_pool_size or set max_db_connections / max_user_connections`);
+    return 1;
+  }
+  const unchecked = config.backends.length - answered;
+  console.log(unchecked === 0 ? 'verdict: ok' : `verdict: ok for the ${answered} backend(s) that answered; ${unchecked} not checked`);
+  return 0;
+}
+
+function describeBudget(b: ServerBudget): string {
+  const perWorker = `${b.pooled} pooled (${b.pools} pool${b.pools === 1 ? '' : 's'}) + ${b.cancels} cancel + ${b.check} check`;
+  return b.workers === 1 ? `${perWorker} = ${b.total}` : `(${perWorker}) × ${b.workers} workers = ${b.total}`;
+}
+
+/** Asks the backend with pgtide's check login; every answer is checked, being a server's. */
+async function readBackendLimits(config: Config, users: ReadonlyMap<string, string>, backend: BackendConfig): Promise<BackendLimits> {
+  const connection = new CheckConnection(() => checkLogin(config, users, backend, serverTlsOptions(config)));
+  const timeoutMs = (config.health_check_timeout || config.server_connect_timeout) * 1000;
+  try {
+    const rows = await connection.query("SELECT current_setting('max_connections'), current_setting('superuser_reserved_connections')", timeoutMs);
+    const [maxConnections, reserved] = (rows[0] ?? []).map((cell) => (cell !== null && /^\d{1,9}$/.test(cell) ? Number(cell) : undefined));
+    if (maxConnections === undefined || reserved === undefined) throw new Error('unexpected answer to the max_connections query');
+    return { max_connections: maxConnections, superuser_reserved_connections: reserved };
+  } finally {
+    connection.close('limits read');
+  }
+}
+
+/** The soft limit on open files of this process; undefined where /proc is not Linux's. */
+function openFilesLimit(): number | undefined {
+  try {
+    return parseOpenFilesLimit(readFileSync('/proc/self/limits', 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function formatTable(rows: readonly string[][]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
+}
+
 async function demo(port: number): Promise<number> {
   const { runDemo } = await import('./demo.js');
   const stop = await runDemo(port);
@@ -90,7 +266,7 @@ async function demo(port: number): Promise<number> {
 }
 
 function describe(err: unknown): string {
-  if (err instanceof ConfigError) return err.message;
+  if (err instanceof ConfigError || err instanceof ImportError || err instanceof UsageError) return err.message;
   return err instanceof Error ? err.message : String(err);
 }
 

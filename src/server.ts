@@ -13,6 +13,7 @@ import { ClusterMonitor } from './cluster/monitor.js';
 import { AdminConsole, ADMIN_DATABASES } from './admin/console.js';
 import { checkLogin } from './cluster/check-login.js';
 import { FunctionCatalog } from './proxy/function-catalog.js';
+import { ReplayTracker } from './proxy/read-your-writes.js';
 import { Classifier, FunctionPolicy } from './sql/index.js';
 import { ClientSession } from './proxy/client-session.js';
 import type { ProxyContext } from './proxy/context.js';
@@ -63,6 +64,7 @@ export class Pgtide {
       router: new Router(config, staticClusterView(config)),
       classifier,
       functions: new FunctionCatalog(classifier.policy, this.log),
+      replay: new ReplayTracker(),
       cancelKeys: new CancelKeys<ClientSession>(options.workerId ?? 0),
       clientTls: clientTlsContext(config),
       log: this.log,

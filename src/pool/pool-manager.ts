@@ -1,4 +1,4 @@
-import type { BackendConfig, Config, PoolMode } from '../config/types.js';
+import type { BackendConfig, Config, Consistency, PoolMode } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { parseSecret, type Secret } from '../auth/secret.js';
 import type { ScramCredentials } from '../auth/scram-client.js';
@@ -73,6 +73,11 @@ export class PoolManager implements ConnectionBudget {
 
   rememberScramKeys(user: string, keys: ScramCredentials): void {
     this.scramKeys.set(user, keys);
+  }
+
+  consistencyFor(database: string, user: string): Consistency {
+    const c = this.config;
+    return c.users[user]?.consistency ?? this.dbConfig(database)?.consistency ?? c.consistency;
   }
 
   modeFor(database: string, user: string): PoolMode {

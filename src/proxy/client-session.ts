@@ -4,7 +4,7 @@ import { MessageScanner, collectTable, type MessageSink } from '../protocol/scan
 import { StartupReader, type StartupPacket } from '../protocol/startup.js';
 import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/encode.js';
-import type { BackendConfig, PoolMode } from '../config/types.js';
+import type { BackendConfig, Consistency, PoolMode } from '../config/types.js';
 import type { ServerPool, PoolWaiter } from '../pool/pool.js';
 import type { ServerConnection, ServerPeer, ServerLoginError } from '../pool/server-connection.js';
 import { ClientAuth } from './client-auth.js';
@@ -67,6 +67,14 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private readonly sentOnLink: Buffer[] = [];
   /** This transaction is being retried: it goes to the primary. */
   private retrying = false;
+  consistency: Consistency = 'eventual';
+  /** The current link was chosen for writes (its commit position matters for read-your-writes). */
+  private wroteInLink = false;
+  /** WAL position of this client's last write; its later reads need a standby past it. */
+  private lastWriteLsn: bigint | null = null;
+  private writeLsnPending = false;
+  /** The write position could not be learned: reads stay on the primary. */
+  private consistencyFallback = false;
   // Per-chunk classification of the statements that start a transaction.
   private routeRead = false;
   private routeWrite = false;
@@ -211,7 +219,14 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         this.pool = null;
         return;
       }
-      const read = this.routeRead && !this.routeWrite && !this.retrying;
+      let read = this.routeRead && !this.routeWrite && !this.retrying;
+      if (read && (this.consistency === 'primary_only' || this.consistencyFallback)) read = false;
+      // Read-your-writes: a read waits for the position of the write just committed.
+      if (read && this.writeLsnPending) {
+        this.pool = null;
+        return;
+      }
+      this.wroteInLink = !read;
       const backend = read
         ? ctx.router.readBackend({ database: this.database, user: this.user, applicationName: this.applicationName })
         : ctx.router.writeBackend();
@@ -223,7 +238,55 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const server = this.pool?.takeIdle();
     if (!server) return;
     this.timeoutCancelSent = false;
+    if (this.mustCheckReplay()) {
+      this.state = State.Waiting;
+      this.waitingSince = Date.now();
+      return this.checkReplay(server);
+    }
     this.link(server);
+  }
+
+  private mustCheckReplay(): boolean {
+    return this.readLink && this.lastWriteLsn !== null && !this.ctx.replay.knownReplayed(this.backend!.name, this.lastWriteLsn);
+  }
+
+  /**
+   * The standby must have replayed this client's last write before the read runs there; if
+   * it does not within read_your_writes_timeout, the read goes to the primary instead.
+   */
+  private checkReplay(server: ServerConnection): void {
+    const pool = this.pool!;
+    const deadline = Date.now() + this.ctx.config.read_your_writes_timeout * 1000;
+    this.ctx.replay.waitForReplay(server, this.backend!.name, this.lastWriteLsn!, deadline).then(
+      (caughtUp) => {
+        if (this.state !== State.Waiting || this.pool !== pool) return pool.release(server);
+        if (caughtUp) {
+          this.link(server);
+          return this.flushQueued(server);
+        }
+        pool.release(server);
+        this.readFromPrimary();
+      },
+      () => {
+        server.close('replay position check failed');
+        if (this.state === State.Waiting && this.pool === pool) this.readFromPrimary();
+      },
+    );
+  }
+
+  private readFromPrimary(): void {
+    const primary = this.ctx.router.writeBackend();
+    this.readLink = false;
+    this.backend = primary;
+    this.pool = primary ? this.ctx.pools.pool(this.database, this.user, primary) : null;
+    this.state = State.Ready;
+    const server = this.pool?.takeIdle();
+    if (server) {
+      this.link(server);
+      this.flushQueued(server);
+    } else {
+      this.acquire();
+    }
   }
 
   private link(server: ServerConnection): void {
@@ -255,8 +318,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.state = State.Ready;
     this.route();
     if (this.server) this.flushQueued(this.server);
-    else this.acquire();
+    else if (this.state === State.Ready) this.acquire();
   }
+
 
   onMessage(type: number, body: Buffer, end: number): boolean {
     if (this.state === State.Admin) {
@@ -347,6 +411,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       this.pool!.release(server);
       return;
     }
+    if (this.mustCheckReplay()) return this.checkReplay(server);
     this.link(server);
     this.flushQueued(server);
   }
@@ -418,8 +483,30 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     server.unlink();
     const reset = this.ctx.config.server_reset_query_always ? this.ctx.config.server_reset_query : '';
     if (reset) server.resetThenReturn(reset);
+    else if (this.wroteInLink && this.consistency === 'read_your_writes') this.learnWritePosition(server);
     else server.returnWhenCancelsDone();
     this.resumeClient();
+  }
+
+  /** Costs one round trip after each write transaction, for read_your_writes clients only. */
+  private learnWritePosition(server: ServerConnection): void {
+    this.writeLsnPending = true;
+    this.ctx.replay.writePosition(server).then(
+      (lsn) => {
+        this.lastWriteLsn = lsn;
+        this.consistencyFallback = false;
+        server.returnWhenCancelsDone();
+      },
+      () => {
+        // Unknown position: reads go to the primary until the next write tells us one.
+        this.lastWriteLsn = null;
+        this.consistencyFallback = true;
+        server.close('could not read the WAL position');
+      },
+    ).finally(() => {
+      this.writeLsnPending = false;
+      this.retryRoute();
+    });
   }
 
   onServerLost(reason: string): void {
@@ -587,6 +674,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.auth = null;
     this.mode = mode;
     this.applicationName = this.startupParams.get('application_name') ?? '';
+    this.consistency = ctx.pools.consistencyFor(this.database, this.user);
     // The login learns the settings to report from a primary connection; session pooling
     // also keeps its whole session there.
     const readContext = { database: this.database, user: this.user, applicationName: this.applicationName };

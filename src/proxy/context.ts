@@ -6,6 +6,7 @@ import type { PoolManager } from '../pool/pool-manager.js';
 import type { Classifier } from '../sql/classifier.js';
 import type { Router } from './router.js';
 import type { FunctionCatalog } from './function-catalog.js';
+import type { ReplayTracker } from './read-your-writes.js';
 import type { ServerConnection } from '../pool/server-connection.js';
 import type { CancelKeys } from './cancel-keys.js';
 import type { ClientSession } from './client-session.js';
@@ -27,6 +28,7 @@ export interface ProxyContext {
   router: Router;
   classifier: Classifier;
   functions: FunctionCatalog;
+  replay: ReplayTracker;
   cancelKeys: CancelKeys<ClientSession>;
   clientTls: SecureContext | null;
   log: Logger;

@@ -1,0 +1,117 @@
+// The sizing check: the most server connections pgtide can open to one backend, against what
+// the backend accepts (max_connections - superuser_reserved_connections). Pure arithmetic over
+// the configuration, so `pgtide check` and `pgtide start` agree and tests can use tables.
+//
+// pgtide opens pools lazily, one per (database, user, backend), so the budget counts every pool
+// the configuration allows to exist:
+// - databases: each named [databases] entry; the wildcard `*` (or an empty table, which passes
+//   any name through) counts as ONE more database, since pgtide cannot know how many names
+//   clients will ask for. List the databases by name for an exact budget.
+// - users: those of auth_file plus the [users] table; with none known (auth_type = "trust"
+//   without auth_file) any name can log in, and one user is assumed.
+// Every backend may hold every pool (writes go to the primary, reads to any node), so the
+// budget is the same for each backend.
+import type { Config } from './types.js';
+
+/** Per worker process: one check connection per backend (the cluster monitor). */
+const CHECK_CONNECTIONS = 1;
+/** File descriptors pgtide needs besides clients and servers: listeners, logs, the runtime. */
+const SPARE_FILES = 100;
+
+export interface ServerBudget {
+  /** (database, user) pools that can exist on each backend. */
+  pools: number;
+  /** Most pooled server connections per backend: pool_size + reserve_pool_size per pool,
+   *  capped by max_db_connections and max_user_connections. */
+  pooled: number;
+  /** A CancelRequest opens a connection of its own: at most one per pooled connection at a
+   *  time, which doubles the need (as Pgpool-II's documentation notes). */
+  cancels: number;
+  check: number;
+  workers: number;
+  /** (pooled + cancels + check) × workers: the most connections to one backend. */
+  total: number;
+  /** The assumptions the count rests on, to print next to it. */
+  assumptions: string[];
+}
+
+export interface BackendLimits {
+  max_connections: number;
+  superuser_reserved_connections: number;
+}
+
+export interface BudgetVerdict {
+  /** Connections pgtide may use: max_connections - superuser_reserved_connections. */
+  available: number;
+  over: boolean;
+}
+
+/** The budget of one backend; `users` are the names of auth_file. */
+export function serverBudget(config: Config, users: Iterable<string>, workers = 1): ServerBudget {
+  const assumptions: string[] = [];
+  const databases = Object.keys(config.databases).filter((name) => name !== '*');
+  if (config.databases['*'] !== undefined || databases.length === 0) {
+    databases.push('*');
+    assumptions.push('any database name is accepted ([databases] has "*" or is empty): counted as one database');
+  }
+  const userNames = [...new Set([...users, ...Object.keys(config.users)])];
+  if (userNames.length === 0) {
+    userNames.push('');
+    assumptions.push('no users are known (auth_file and [users] are empty): counted as one user');
+  }
+
+  const size = (database: string, user: string): number => {
+    const db = config.databases[database];
+    const poolSize = config.users[user]?.pool_size ?? db?.pool_size ?? config.default_pool_size;
+    return poolSize + (db?.reserve_pool_size ?? config.reserve_pool_size);
+  };
+  const perDatabase = databases.map((database) => {
+    const sum = userNames.reduce((total, user) => total + size(database, user), 0);
+    return capped(sum, config.databases[database]?.max_db_connections ?? config.max_db_connections);
+  });
+  const perUser = userNames.map((user) => {
+    const sum = databases.reduce((total, database) => total + size(database, user), 0);
+    return capped(sum, config.users[user]?.max_user_connections ?? config.max_user_connections);
+  });
+  // Exact when only one kind of cap is set; with both it is an upper bound, which is the safe
+  // side for a check that must not promise too little.
+  const pooled = Math.min(sumOf(perDatabase), sumOf(perUser));
+  const cancels = pooled;
+  return {
+    pools: databases.length * userNames.length,
+    pooled,
+    cancels,
+    check: CHECK_CONNECTIONS,
+    workers,
+    total: (pooled + cancels + CHECK_CONNECTIONS) * workers,
+    assumptions,
+  };
+}
+
+export function judgeBudget(budget: ServerBudget, limits: BackendLimits): BudgetVerdict {
+  const available = limits.max_connections - limits.superuser_reserved_connections;
+  return { available, over: budget.total > available };
+}
+
+/** Open files pgtide may need: every client, every server connection to every backend, and
+ *  some to spare. */
+export function openFilesNeeded(config: Config, budget: ServerBudget): number {
+  return config.max_client_conn + budget.total * config.backends.length + SPARE_FILES;
+}
+
+/** The soft "Max open files" limit from /proc/<pid>/limits; Infinity when unlimited,
+ *  undefined when the line is missing or malformed. */
+export function parseOpenFilesLimit(procLimits: string): number | undefined {
+  const match = /^Max open files\s+(\S+)/m.exec(procLimits);
+  if (match === null) return undefined;
+  if (match[1] === 'unlimited') return Infinity;
+  return /^\d+$/.test(match[1]!) ? Number(match[1]) : undefined;
+}
+
+function capped(value: number, cap: number): number {
+  return cap > 0 ? Math.min(value, cap) : value;
+}
+
+function sumOf(values: readonly number[]): number {
+  return values.reduce((total, value) => total + value, 0);
+}

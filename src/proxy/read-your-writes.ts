@@ -1,0 +1,43 @@
+import { parseLsn } from '../cluster/replication.js';
+import type { ServerConnection } from '../pool/server-connection.js';
+
+const POLL_MS = 2;
+
+/**
+ * Read-your-writes bookkeeping shared by the sessions of one process: the highest WAL
+ * position each standby is known to have replayed, so that most reads need no extra check.
+ * Only clients with `consistency = read_your_writes` ever call into it.
+ */
+export class ReplayTracker {
+  private readonly replayed = new Map<string, bigint>();
+
+  /** Where the primary's WAL stands right after a client's write transaction committed. */
+  async writePosition(server: ServerConnection): Promise<bigint> {
+    const rows = await server.query('SELECT pg_catalog.pg_current_wal_lsn()');
+    return parseLsn(rows[0]?.[0] ?? '');
+  }
+
+  /**
+   * Whether the standby behind `server` has replayed `target`, polling it until `deadline`
+   * (ms since epoch). The server must be idle and not lent to anyone meanwhile.
+   */
+  async waitForReplay(server: ServerConnection, backend: string, target: bigint, deadline: number): Promise<boolean> {
+    for (;;) {
+      if ((this.replayed.get(backend) ?? -1n) >= target) return true;
+      const rows = await server.query('SELECT pg_catalog.pg_last_wal_replay_lsn()');
+      const text = rows[0]?.[0];
+      if (text) {
+        const lsn = parseLsn(text);
+        if (lsn > (this.replayed.get(backend) ?? -1n)) this.replayed.set(backend, lsn);
+        if (lsn >= target) return true;
+      }
+      if (Date.now() + POLL_MS > deadline) return false;
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+  }
+
+  /** Cheap check that needs no query: the standby is already known to be past `target`. */
+  knownReplayed(backend: string, target: bigint): boolean {
+    return (this.replayed.get(backend) ?? -1n) >= target;
+  }
+}

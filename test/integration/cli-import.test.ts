@@ -1,0 +1,242 @@
+// `pgtide import` and `pgtide start --pgbouncer` on the seed's files, run as operators run
+// them: the CLI in its own process, in front of the harness topology.
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { parse } from 'smol-toml';
+import { md5PasswordHash } from '../../src/auth/secret.js';
+import { freePorts } from '../support/free-ports.js';
+import { currentTopology } from '../support/topology.js';
+
+const t = currentTopology();
+const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+const SEED = fileURLToPath(new URL('../../../test/fixtures/seed/', import.meta.url));
+const seed = (file: string) => join(SEED, file);
+const SEED_ARGS = [
+  '--pgbouncer', seed('pgbouncer.ini'), '--users', seed('users.txt'), '--pgpool', seed('pgpool.conf'),
+  '--pool-hba', seed('pool_hba.conf'), '--pool-passwd', seed('pool_passwd'), '--haproxy', seed('haproxy.cfg'),
+];
+const user = t.md5User;
+
+const dir = mkdtempSync(join(tmpdir(), 'pgtide-cli-import-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const authFile = join(dir, 'users.txt');
+writeFileSync(authFile, `"${user.user}" "${md5PasswordHash(user.user, user.password)}"\n`);
+
+/** The test runner's own PGTIDE_ variable would be rejected as an unknown setting. */
+function childEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('PGTIDE_')));
+  return { ...env, ...overrides };
+}
+
+function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: childEnv({}) }, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr });
+    });
+  });
+}
+
+/** The ports of listen_port, ranges expanded. */
+function importedPorts(toml: string): number[] {
+  const listed = (parse(toml) as { listen_port: (number | string)[] }).listen_port;
+  return listed.flatMap((item) => {
+    if (typeof item === 'number') return [item];
+    const [first, last] = item.split('-').map(Number) as [number, number];
+    return Array.from({ length: last - first + 1 }, (_, i) => first + i);
+  });
+}
+
+/** The fixture's backends are weave host names: the harness nodes stand in for them. */
+async function harnessEnv(portCount: number, extra: Record<string, string> = {}) {
+  const ports = await freePorts(portCount);
+  const env = childEnv({
+    PGTIDE_LISTEN_ADDR: '127.0.0.1',
+    PGTIDE_LISTEN_PORT: ports.join(','),
+    PGTIDE_BACKENDS: [t.primary, ...t.standbys].map((node) => `${node.host}:${node.port}`).join(','),
+    PGTIDE_SR_CHECK_USER: user.user,
+    PGTIDE_SR_CHECK_PASSWORD: user.password,
+    PGTIDE_SERVER_TLS_SSLMODE: 'disable',
+    PGTIDE_LOG_LEVEL: 'warn',
+    ...extra,
+  });
+  return { ports, env };
+}
+
+interface RunningCli {
+  output(): string;
+  stop(): Promise<void>;
+}
+
+async function startCli(args: string[], env: NodeJS.ProcessEnv, ports: number[]): Promise<RunningCli> {
+  const child: ChildProcess = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const running = {
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+      await exited;
+    },
+  };
+  try {
+    for (const port of ports) await waitForPort(port, () => out);
+  } catch (error) {
+    await running.stop();
+    throw error;
+  }
+  return running;
+}
+
+async function waitForPort(port: number, output: () => string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port }, () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`pgtide did not listen on ${port}: ${output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function connect(port: number, database = 'challenge'): Promise<pg.Client> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user: user.user, password: user.password, database });
+  await client.connect();
+  return client;
+}
+
+describe('pgtide import', () => {
+  test('writes the TOML with -o and the warnings to stderr', async () => {
+    const out = join(dir, 'written.toml');
+    const result = await runCli(['import', ...SEED_ARGS, '-o', out]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /^warning: pgbouncer\.ini:24: default_pool_size lowered/m);
+    assert.match(result.stderr, /^warning: pool_hba\.conf: /m);
+    const toml = readFileSync(out, 'utf8');
+    assert.deepEqual(importedPorts(toml), [5426, 5427, 5428, 5429, 5430, 5431, 5432]);
+    assert.equal((parse(toml) as { backends: unknown[] }).backends.length, 3);
+  });
+
+  test('prints the TOML without -o', async () => {
+    const result = await runCli(['import', ...SEED_ARGS]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^pool_mode = "transaction"/m);
+    assert.doesNotMatch(result.stdout, /^warning:/m);
+  });
+
+  test('exits 1 naming the file and line of a broken setting', async () => {
+    const broken = join(dir, 'broken.ini');
+    writeFileSync(broken, '[pgbouncer]\nlisten_addr = *\nlisten_port = not-a-port\n');
+    const result = await runCli(['import', '--pgbouncer', broken]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /broken\.ini:3: listen_port must be a port number/);
+  });
+
+  test('exits 1 without --pgbouncer or --pgpool', async () => {
+    const result = await runCli(['import', '--users', seed('users.txt')]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /--pgbouncer/);
+  });
+});
+
+describe('the imported configuration runs', { timeout: 60_000 }, () => {
+  const configFile = join(dir, 'pgtide.toml');
+  let pgtide: RunningCli;
+  let ports: number[];
+  before(async () => {
+    const result = await runCli(['import', ...SEED_ARGS, '-o', configFile]);
+    assert.equal(result.code, 0, result.stderr);
+    // One server connection per pool makes transaction pooling visible: clients share it.
+    const shifted = await harnessEnv(importedPorts(readFileSync(configFile, 'utf8')).length, {
+      PGTIDE_AUTH_FILE: authFile,
+      PGTIDE_DEFAULT_POOL_SIZE: '1',
+    });
+    ports = shifted.ports;
+    pgtide = await startCli(['start', '--config', configFile], shifted.env, ports);
+  });
+  after(() => pgtide?.stop());
+
+  test('every imported listen port (shifted) accepts connections', async () => {
+    assert.equal(ports.length, 7);
+    for (const port of ports) {
+      const client = await connect(port);
+      try {
+        assert.equal((await client.query('SELECT 1 AS one')).rows[0].one, 1);
+      } finally {
+        await client.end();
+      }
+    }
+  });
+
+  test('transaction pooling: connected clients take turns on one server connection', async () => {
+    const clients = await Promise.all([ports[0]!, ports[1]!, ports[2]!].map((port) => connect(port)));
+    try {
+      await clients[0]!.query('CREATE TABLE IF NOT EXISTS cli_import_t (id int)');
+      const served: { pid: number; port: number }[] = [];
+      for (const [i, client] of clients.entries()) {
+        await client.query('BEGIN');
+        await client.query('INSERT INTO cli_import_t VALUES ($1)', [i]);
+        served.push((await client.query('SELECT pg_catalog.pg_backend_pid() AS pid, pg_catalog.inet_server_port() AS port')).rows[0]);
+        await client.query('COMMIT');
+      }
+      assert.deepEqual(served.map((s) => s.port), [t.primary.port, t.primary.port, t.primary.port]);
+      assert.equal(new Set(served.map((s) => s.pid)).size, 1, `server pids: ${JSON.stringify(served)}`);
+    } finally {
+      await Promise.all(clients.map((client) => client.end()));
+    }
+  });
+
+  test('reads of database challenge land on the standbys', async () => {
+    const client = await connect(ports[3]!);
+    try {
+      // The first call of a function pgtide has not met goes to the primary while it looks it up.
+      await client.query('SELECT pg_catalog.inet_server_port()');
+      await new Promise((r) => setTimeout(r, 300));
+      const standbyPorts = t.standbys.map((node) => node.port);
+      for (let i = 0; i < 10; i++) {
+        const { port } = (await client.query('SELECT pg_catalog.inet_server_port() AS port')).rows[0];
+        assert.ok(standbyPorts.includes(port), `read served by port ${port}, standbys are ${standbyPorts.join(', ')}`);
+      }
+    } finally {
+      await client.end();
+    }
+  });
+});
+
+describe('pgtide start --pgbouncer', { timeout: 60_000 }, () => {
+  test('runs straight from the seed files, --users naming the auth_file', async () => {
+    const { ports, env } = await harnessEnv(7);
+    const pgtide = await startCli(['start', ...SEED_ARGS.map((arg) => (arg === seed('users.txt') ? authFile : arg))], env, ports);
+    try {
+      const client = await connect(ports[6]!, t.database);
+      try {
+        assert.equal((await client.query('SELECT 1 AS one')).rows[0].one, 1);
+      } finally {
+        await client.end();
+      }
+      // The importer's warnings reach the log, so nothing changes silently.
+      assert.match(pgtide.output(), /default_pool_size lowered/);
+    } finally {
+      await pgtide.stop();
+    }
+  });
+
+  test('exits 1 with the problem and its source line', async () => {
+    const broken = join(dir, 'min-pool.ini');
+    writeFileSync(broken, '[databases]\n* = host=127.0.0.1 port=5432\n[pgbouncer]\ndefault_pool_size = 5\nmin_pool_size = 9\n');
+    const result = await runCli(['start', '--pgbouncer', broken]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /min_pool_size: \(9\) exceeds default_pool_size \(5\) \(from min-pool\.ini:5\)/);
+  });
+});
