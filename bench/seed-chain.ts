@@ -13,6 +13,7 @@ import { startService, type Service } from './processes.js';
 const PGPOOL_CHILDREN = 25;
 /** Long enough that no pgbench connection is cut mid-run. */
 const HAPROXY_IDLE_TIMEOUT = '1h';
+const HAPROXY_MAX_CONN = 2000;
 
 /**
  * Starts the chain back to front and returns its processes, client-facing HAProxy first; the
@@ -116,7 +117,8 @@ async function startHaproxy(setup: PoolerSetup, pgbouncerPort: number): Promise<
   const configFile = join(setup.dir, 'haproxy.cfg');
   await writeFile(configFile, [
     'global',
-    `    maxconn 10000`,
+    // Two descriptors per connection: stay well inside the usual file descriptor limit.
+    `    maxconn ${HAPROXY_MAX_CONN}`,
     'defaults',
     '    mode tcp',
     '    timeout connect 5s',

@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import { MessageScanner, collectTable, type MessageSink } from '../protocol/scanner.js';
-import { StartupReader, type StartupPacket } from '../protocol/startup.js';
+import { StartupReader, parseOptions, type StartupPacket } from '../protocol/startup.js';
 import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/encode.js';
 import type { BackendConfig, Consistency, PoolMode } from '../config/types.js';
@@ -68,6 +68,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** This transaction is being retried: it goes to the primary. */
   private retrying = false;
   consistency: Consistency = 'eventual';
+  /** `SET pgtide.route = primary | standby | auto`. */
+  private routeOverride: 'primary' | 'standby' | 'auto' = 'auto';
+  /** default_transaction_read_only is on for this client (startup or SET). */
+  private readOnlySession = false;
   /** The current link was chosen for writes (its commit position matters for read-your-writes). */
   private wroteInLink = false;
   /** WAL position of this client's last write; its later reads need a standby past it. */
@@ -220,6 +224,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         return;
       }
       let read = this.routeRead && !this.routeWrite && !this.retrying;
+      // SET pgtide.route: the session's own choice wins over the classifier.
+      if (this.routeOverride === 'primary') read = false;
+      else if (this.routeOverride === 'standby' && !this.retrying) read = true;
       if (read && (this.consistency === 'primary_only' || this.consistencyFallback)) read = false;
       // Read-your-writes: a read waits for the position of the write just committed.
       if (read && this.writeLsnPending) {
@@ -365,7 +372,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private classify(body: Buffer, start: number, end: number): void {
     if (end <= start) return;
     const c = this.ctx.classifier.classifyBytes(body, start, end);
-    if (c.route === 'read') {
+    if (c.kind === 'pgtide' && c.pgtideRoute) this.routeOverride = c.pgtideRoute;
+    else if (c.set?.name === 'default_transaction_read_only' && !c.set.local) this.readOnlySession = isOn(c.set.value);
+    // A session that asked for read-only transactions starts them on a standby.
+    const read = c.route === 'read' || (this.readOnlySession && c.kind === 'begin' && c.readOnly !== false);
+    if (read) {
       this.routeRead = true;
       return;
     }
@@ -675,6 +686,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.mode = mode;
     this.applicationName = this.startupParams.get('application_name') ?? '';
     this.consistency = ctx.pools.consistencyFor(this.database, this.user);
+    this.readOnlySession = isOn(this.startupSetting('default_transaction_read_only'));
     // The login learns the settings to report from a primary connection; session pooling
     // also keeps its whole session there.
     const readContext = { database: this.database, user: this.user, applicationName: this.applicationName };
@@ -687,6 +699,16 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (known) return this.finishLogin(known);
     this.waitingSince = Date.now();
     this.pool.acquire(this);
+  }
+
+  /** A setting from the startup packet, given directly or as `options=-c name=value`. */
+  private startupSetting(name: string): string | null {
+    const direct = this.startupParams.get(name);
+    if (direct !== undefined) return direct;
+    const options = this.startupParams.get('options');
+    if (!options) return null;
+    const parsed = parseOptions(options);
+    return parsed instanceof Map ? parsed.get(name) ?? null : null;
   }
 
   /** The virtual admin database: PgBouncer's console, answered by pgtide itself. */
@@ -860,4 +882,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       s.destroy();
     }
   }
+}
+
+function isOn(value: string | null): boolean {
+  if (value === null) return false;
+  const v = value.replace(/^'|'$/g, '').toLowerCase();
+  return v === 'on' || v === 'true' || v === '1' || v === 'yes';
 }

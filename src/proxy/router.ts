@@ -8,6 +8,8 @@ export interface ClusterView {
   primary(): BackendConfig | null;
   /** Backends that may serve reads now, each with weight > 0. */
   readCandidates(): BackendConfig[];
+  /** Replication lag in bytes of a backend, when known (prefer_lower_delay_standby). */
+  lagBytes(backend: BackendConfig): number | null;
 }
 
 /**
@@ -23,14 +25,18 @@ export function monitoredClusterView(monitor: ClusterMonitor): ClusterView {
   };
   refresh();
   monitor.onChange(refresh);
-  return { primary: () => primary, readCandidates: () => readers };
+  return {
+    primary: () => primary,
+    readCandidates: () => readers,
+    lagBytes: (backend) => monitor.backends.find((b) => b.config === backend)?.lagBytes ?? null,
+  };
 }
 
 /** Without discovery: roles as configured, every backend assumed healthy. */
 export function staticClusterView(config: Config): ClusterView {
   const primary = config.backends.find((b) => b.role === 'primary') ?? config.backends[0] ?? null;
   const readers = config.backends.filter((b) => b.weight > 0);
-  return { primary: () => primary, readCandidates: () => readers };
+  return { primary: () => primary, readCandidates: () => readers, lagBytes: () => null };
 }
 
 export interface ReadContext {
@@ -87,7 +93,26 @@ export class Router {
         if (standbys.length > 0) return this.byWeight(standbys);
       }
     }
-    return candidates.length > 0 ? this.byWeight(candidates) : primary;
+    if (candidates.length === 0) return primary;
+    return this.config.prefer_lower_delay_standby ? this.leastLagging(candidates, primary) : this.byWeight(candidates);
+  }
+
+  /** Pgpool-II's prefer_lower_delay_standby: the standby with the least lag, by weight among equals. */
+  private leastLagging(candidates: BackendConfig[], primary: BackendConfig | null): BackendConfig {
+    const standbys = candidates.filter((b) => b !== primary);
+    if (standbys.length === 0) return this.byWeight(candidates);
+    let best: BackendConfig[] = [];
+    let bestLag = Infinity;
+    for (const b of standbys) {
+      const lag = this.cluster.lagBytes(b) ?? Infinity;
+      if (lag < bestLag) {
+        bestLag = lag;
+        best = [b];
+      } else if (lag === bestLag) {
+        best.push(b);
+      }
+    }
+    return this.byWeight(best);
   }
 
   private byWeight(backends: BackendConfig[]): BackendConfig {

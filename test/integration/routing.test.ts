@@ -5,6 +5,7 @@ import { currentTopology, sqlOn } from '../support/topology.js';
 import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
 
 const t = currentTopology();
+const PORT = 'SELECT pg_catalog.inet_server_port() AS port';
 
 /** Servers lent per backend so far, to see where a statement ran. */
 function lentByBackend(p: RunningPgtide): Map<string, number> {
@@ -189,6 +190,40 @@ describe('read/write splitting', { timeout: 120_000 }, () => {
       client.query('SELECT 2 AS two'),
     ]);
     assert.equal(results[1]!.rows[0].id, 300);
+  });
+});
+
+describe('session routing controls', { timeout: 60_000 }, () => {
+  test('SET pgtide.route = primary keeps reads on the primary until auto', async () => {
+    const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]) });
+    try {
+      const c = new pg.Client(p.pgConfig());
+      await c.connect();
+      await learnFunctions(c);
+      await c.query(`SET pgtide.route = 'primary'`);
+      for (let i = 0; i < 10; i++) assert.equal((await c.query(PORT)).rows[0].port, t.primary.port);
+      await c.query('SET pgtide.route = auto');
+      for (let i = 0; i < 10; i++) assert.notEqual((await c.query(PORT)).rows[0].port, t.primary.port);
+      await c.end();
+    } finally {
+      await p.stop();
+    }
+  });
+
+  test('a client that starts with default_transaction_read_only=on runs its transactions on standbys', async () => {
+    const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]) });
+    try {
+      const c = new pg.Client(p.pgConfig({ options: '-c default_transaction_read_only=on' }));
+      await c.connect();
+      await learnFunctions(c);
+      await c.query('BEGIN');
+      const port = (await c.query(PORT)).rows[0].port;
+      await c.query('COMMIT');
+      assert.notEqual(port, t.primary.port);
+      await c.end();
+    } finally {
+      await p.stop();
+    }
   });
 });
 

@@ -1,0 +1,132 @@
+// `pgtide check` (and the same sizing test at `pgtide start`) against a PostgreSQL server of
+// its own with max_connections = 20, so the budget arithmetic meets a real limit.
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { md5PasswordHash } from '../../src/auth/secret.js';
+import { freePorts } from '../support/free-ports.js';
+import { sqlOn, startTopology, stopTopology, type Topology } from '../support/topology.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+const SEED = fileURLToPath(new URL('../../../test/fixtures/seed/', import.meta.url));
+const MAX_CONNECTIONS = 20;
+
+/** The test runner's own PGTIDE_ variable would be rejected as an unknown setting. */
+function childEnv(overrides: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('PGTIDE_')));
+  return { ...env, ...overrides };
+}
+
+function runCli(args: string[], env = childEnv()): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env }, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr });
+    });
+  });
+}
+
+describe('pgtide check', { timeout: 110_000 }, () => {
+  let t: Topology;
+  let dir: string;
+  let authFile: string;
+  /** max_connections - superuser_reserved_connections of the small server. */
+  let available: number;
+  let fileCount = 0;
+
+  /** One database and one user: one pool, so the budget is 2 × pool size + 1. */
+  function writeConfig(poolSize: number, extra = ''): string {
+    const file = join(dir, `pgtide-${fileCount++}.toml`);
+    writeFileSync(file, [
+      'listen_addr = "127.0.0.1"',
+      `auth_file = "${authFile}"`,
+      'server_tls_sslmode = "disable"',
+      `default_pool_size = ${poolSize}`,
+      extra,
+      `[databases.${t.database}]`,
+      '[[backends]]',
+      `host = "${t.primary.host}"`,
+      `port = ${t.primary.port}`,
+      '',
+    ].join('\n'));
+    return file;
+  }
+
+  before(async () => {
+    t = await startTopology({ standbys: 0, maxConnections: MAX_CONNECTIONS });
+    dir = mkdtempSync(join(tmpdir(), 'pgtide-cli-check-'));
+    authFile = join(dir, 'users.txt');
+    writeFileSync(authFile, `"${t.md5User.user}" "${md5PasswordHash(t.md5User.user, t.md5User.password)}"\n`);
+    const [row] = await sqlOn<{ reserved: string }>(t.primary, "SELECT pg_catalog.current_setting('superuser_reserved_connections') AS reserved");
+    available = MAX_CONNECTIONS - Number(row!.reserved);
+  });
+  after(async () => {
+    if (t) await stopTopology(t);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('passes a budget that fits exactly', async () => {
+    const fits = Math.floor((available - 1) / 2);
+    const result = await runCli(['check', '--config', writeConfig(fits)]);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, new RegExp(`= ${2 * fits + 1}\\n`));
+    assert.match(result.stdout, new RegExp(`${t.primary.host}:${t.primary.port}\\s+${MAX_CONNECTIONS}\\s+\\d+\\s+${available}\\s+${2 * fits + 1}\\s+ok`));
+    assert.match(result.stdout, /^verdict: ok$/m);
+  });
+
+  test('flags a budget one pool connection above the limit', async () => {
+    const over = Math.floor((available - 1) / 2) + 1;
+    const result = await runCli(['check', '--config', writeConfig(over)]);
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    assert.match(result.stdout, /OVER BUDGET/);
+    assert.match(result.stdout, /^verdict: FAIL/m);
+  });
+
+  test("flags the seed's own sizing against this server", async () => {
+    const env = childEnv({ PGTIDE_BACKENDS: `${t.primary.host}:${t.primary.port}`, PGTIDE_SR_CHECK_USER: t.md5User.user, PGTIDE_SR_CHECK_PASSWORD: t.md5User.password });
+    const result = await runCli(['check', '--pgbouncer', join(SEED, 'pgbouncer.ini'), '--pgpool', join(SEED, 'pgpool.conf'), '--users', authFile], env);
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    // default_pool_size 25 (lowered to Pgpool-II's cap), one user, the wildcard database.
+    assert.match(result.stdout, /25 pooled \(1 pool\) \+ 25 cancel \+ 1 check = 51/);
+    assert.match(result.stdout, /counted as one database/);
+  });
+
+  test('exits 1 with the problems and their lines on an invalid configuration', async () => {
+    const unknownKey = await runCli(['check', '--config', writeConfig(5, 'max_client_con = 10')]);
+    assert.equal(unknownKey.code, 1);
+    assert.match(unknownKey.stderr, /line 5: max_client_con: unknown key; did you mean "max_client_conn"\?/);
+    assert.doesNotMatch(unknownKey.stdout, /verdict/);
+    const inconsistent = await runCli(['check', '--config', writeConfig(5, 'min_pool_size = 9')]);
+    assert.equal(inconsistent.code, 1);
+    assert.match(inconsistent.stderr, /line 5: min_pool_size: \(9\) exceeds default_pool_size \(5\)/);
+  });
+
+  test('start warns about an over-budget backend and still starts', async () => {
+    const [port] = await freePorts(1);
+    const file = writeConfig(available, 'log_level = "warn"');
+    const child = spawn(process.execPath, [CLI, 'start', '--config', file], { env: childEnv({ PGTIDE_LISTEN_PORT: String(port) }), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (out += d));
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!/more server connections than this backend accepts/.test(out)) {
+        assert.ok(child.exitCode === null, `pgtide exited: ${out}`);
+        assert.ok(Date.now() < deadline, `no budget warning: ${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const warning = JSON.parse(out.split('\n').find((line) => line.includes('more server connections'))!);
+      assert.equal(warning.server_connections, 2 * available + 1);
+      assert.equal(warning.available, available);
+      assert.equal(warning.max_connections, MAX_CONNECTIONS);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGINT');
+        await new Promise((r) => child.once('exit', r));
+      }
+    }
+  });
+});
