@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatRatiosTable, formatRunsTable, ratio, type Measurement, type RunRecord } from './report.js';
+import {
+  formatRatiosTable,
+  formatRunsTable,
+  formatSplitRatiosTable,
+  formatSplitRunsTable,
+  nodeShares,
+  ratio,
+  type Measurement,
+  type RunRecord,
+} from './report.js';
 
 const measurement = (tps: number, poolerCpuUsPerTx?: number): Measurement => ({
   tps,
@@ -37,4 +46,44 @@ test('the runs table shows a dash for CPU of direct runs and a one-line failure 
   assert.equal(lines[2], '| select-only | direct | 10000 | 2.500 | 0 | — | — |');
   assert.equal(lines[3], '| select-only | pgtide | 8000 | 2.500 | 0 | 30.0 | 40 |');
   assert.equal(lines[6], '| tpcb | pgtide | failed: pgbench exited with 2: connection \\| refused | | | | |');
+});
+
+const SPLIT_RUNS: RunRecord[] = [
+  {
+    workload: 'select-only',
+    target: 'pgtide-standbys',
+    result: { ...measurement(9000, 40), nodeShares: nodeShares(['primary', 'standby1'], [10, 100], [10, 300]) },
+  },
+  {
+    workload: 'select-only',
+    target: 'seed-chain',
+    result: {
+      ...measurement(6000, 160),
+      latencyMs: 5,
+      cpuByProcess: [{ name: 'haproxy', usPerTx: 20 }, { name: 'pgpool', usPerTx: 140 }],
+      nodeShares: nodeShares(['primary', 'standby1'], [0, 0], [1, 3]),
+    },
+  },
+];
+
+test('node shares are each node\'s part of the transaction count deltas, 0 when nothing ran', () => {
+  assert.deepEqual(nodeShares(['a', 'b', 'c'], [5, 10, 0], [5, 40, 10]), [
+    { node: 'a', share: 0 },
+    { node: 'b', share: 0.75 },
+    { node: 'c', share: 0.25 },
+  ]);
+  assert.deepEqual(nodeShares(['a'], [7], [7]), [{ node: 'a', share: 0 }]);
+  // A counter that went backwards (stats reset) counts as no transactions, not negative ones.
+  assert.deepEqual(nodeShares(['a', 'b'], [9, 0], [1, 4]), [{ node: 'a', share: 0 }, { node: 'b', share: 1 }]);
+});
+
+test('the splitting runs table shows the chain\'s CPU per process and the share per node', () => {
+  const lines = formatSplitRunsTable(SPLIT_RUNS).split('\n');
+  assert.equal(lines[2], '| select-only | pgtide-standbys | 9000 | 2.500 | 0 | 40.0 | 40 | — | primary 0.0 %, standby1 100.0 % |');
+  assert.equal(lines[3], '| select-only | seed-chain | 6000 | 5.000 | 0 | 160.0 | 40 | haproxy 20.0 + pgpool 140.0 | primary 25.0 %, standby1 75.0 % |');
+});
+
+test('the splitting ratios compare pgtide with the seed chain: tps, latency, CPU per tx', () => {
+  const lines = formatSplitRatiosTable(SPLIT_RUNS).split('\n');
+  assert.equal(lines[2], '| select-only | 1.50× | 0.50× | 0.25× |');
 });
