@@ -133,7 +133,7 @@ async function start(source: ConfigSource): Promise<number> {
   });
   for (const warning of warnings) pgtide.log.warn({ import: warning }, 'imported setting changes behaviour');
   await pgtide.start();
-  void warnAboutCapacity(pgtide);
+  warnAboutCapacity(pgtide).catch((err: unknown) => pgtide.log.warn({ err: describe(err) }, 'could not check the server connection budget'));
   process.on('SIGHUP', () => {
     try {
       pgtide.reload(source().config);

@@ -175,6 +175,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         this.queuedSyncs = 0;
         server.unsynced = unsynced;
         if (this.readLink && !this.answered) this.sentOnLink.push(data);
+        this.pool!.stats.bytesReceived += data.length;
         if (!server.write(data)) this.pauseClient();
       } else {
         this.queuedUnsynced = unsynced;
@@ -456,6 +457,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   onServerData(chunk: Buffer): boolean {
     const socket = this.socket;
+    this.pool!.stats.bytesSent += chunk.length;
     if (!this.answered) {
       this.answered = true;
       this.sentOnLink.length = 0;
