@@ -2,6 +2,7 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import { MessageScanner, collectTable, type MessageSink } from '../protocol/scanner.js';
 import { StartupReader, parseOptions, type StartupPacket } from '../protocol/startup.js';
+import { decodeErrorFields } from '../protocol/backend.js';
 import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/encode.js';
 import type { BackendConfig, Consistency, PoolMode } from '../config/types.js';
@@ -67,6 +68,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private readonly sentOnLink: Buffer[] = [];
   /** This transaction is being retried: it goes to the primary. */
   private retrying = false;
+  /** A standby refused the statement as a write: these bytes go to the primary next. */
+  private resendOnPrimary: Buffer[] | null = null;
+  /** The refusal, kept until its ReadyForQuery arrives. */
+  private heldRefusal: Buffer | null = null;
   consistency: Consistency = 'eventual';
   /** `SET pgtide.route = primary | standby | auto`. */
   private routeOverride: 'primary' | 'standby' | 'auto' = 'auto';
@@ -460,7 +465,25 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.pool!.stats.bytesSent += chunk.length;
     if (!this.answered) {
       this.answered = true;
+      // A write the classifier let through to a standby fails with 25006 before any row:
+      // the client never sees that answer, the statement runs again on the primary.
+      if (this.readLink && this.sentOnLink.length > 0) {
+        const refusal = readOnlyRefusal(chunk);
+        if (refusal !== Refusal.None) {
+          this.resendOnPrimary = this.sentOnLink.splice(0);
+          // The ReadyForQuery may follow in the next chunk; keep a copy in case it does not.
+          if (refusal === Refusal.AwaitingReady) this.heldRefusal = Buffer.from(chunk);
+          return false;
+        }
+      }
       this.sentOnLink.length = 0;
+    } else if (this.heldRefusal) {
+      const held = this.heldRefusal;
+      this.heldRefusal = null;
+      if (isIdleReadyForQuery(chunk)) return false;
+      // Not the clean end expected: the client gets the whole answer after all.
+      this.resendOnPrimary = null;
+      socket.write(held);
     }
     if (!socket.write(chunk) && !this.serverPaused) {
       this.serverPaused = true;
@@ -482,6 +505,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       this.pool!.stats.xacts++;
       this.releaseServer();
     }
+    if (this.resendOnPrimary) return this.retryOnPrimary();
     if (this.deferred.length > 0) this.replayDeferred();
   }
 
@@ -493,6 +517,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.readLink = false;
     this.retrying = false;
     this.sentOnLink.length = 0;
+    this.heldRefusal = null;
     server.unlink();
     const reset = this.ctx.config.server_reset_query_always ? this.ctx.config.server_reset_query : '';
     if (reset) server.resetThenReturn(reset);
@@ -527,6 +552,18 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (this.readLink && !this.answered && !this.retrying && this.sentOnLink.length > 0) return this.retryRead(reason);
     this.fatal(SQLSTATE.CONNECTION_FAILURE, `server connection lost: ${reason}`, undefined,
       'The transaction in progress, if any, was rolled back by the server. Reconnect and retry.');
+  }
+
+  private retryOnPrimary(): void {
+    const resend = this.resendOnPrimary!;
+    this.resendOnPrimary = null;
+    this.ctx.log.warn({ client: this.remote, backend: this.backend?.name }, 'statement refused by a standby as a write (25006): retried on the primary');
+    this.retrying = true;
+    for (const chunk of resend) {
+      if (this.isClosed) return;
+      this.onQueryData(chunk);
+    }
+    if (this.deferred.length > 0 && this.state === State.Ready) this.replayDeferred();
   }
 
   /**
@@ -890,4 +927,36 @@ function isOn(value: string | null): boolean {
   if (value === null) return false;
   const v = value.replace(/^'|'$/g, '').toLowerCase();
   return v === 'on' || v === 'true' || v === '1' || v === 'yes';
+}
+
+const enum Refusal { None, Complete, AwaitingReady }
+
+/**
+ * Whether a chunk answers a statement with "cannot execute … in a read-only transaction"
+ * (25006) before any row, ending idle (outside a transaction block) or about to: then
+ * nothing of it needs to reach the client.
+ */
+function readOnlyRefusal(chunk: Buffer): Refusal {
+  let off = 0;
+  let refused = false;
+  while (off + 5 <= chunk.length) {
+    const type = chunk[off]!;
+    const len = chunk.readUInt32BE(off + 1);
+    const end = off + 1 + len;
+    if (len < 4 || end > chunk.length) return Refusal.None;
+    if (type === 0x45) {
+      refused = decodeErrorFields(chunk.subarray(off + 5, end)).code === '25006';
+      if (!refused) return Refusal.None;
+    } else if (type === 0x5a) {
+      return refused && end === chunk.length && chunk[off + 5] === IDLE ? Refusal.Complete : Refusal.None;
+    } else if (type === 0x44 || type === 0x43) {
+      return Refusal.None;
+    }
+    off = end;
+  }
+  return refused && off === chunk.length ? Refusal.AwaitingReady : Refusal.None;
+}
+
+function isIdleReadyForQuery(chunk: Buffer): boolean {
+  return chunk.length === 6 && chunk[0] === 0x5a && chunk.readUInt32BE(1) === 5 && chunk[5] === IDLE;
 }

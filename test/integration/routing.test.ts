@@ -227,6 +227,27 @@ describe('session routing controls', { timeout: 60_000 }, () => {
   });
 });
 
+describe('misrouted writes', { timeout: 60_000 }, () => {
+  test('a write a standby refuses with 25006 is retried on the primary, invisibly to the client', async () => {
+    // The operator wrongly lists a writing function as read-only: its calls go to standbys.
+    const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), read_only_function_list: ['route_bump'] });
+    try {
+      const c = new pg.Client(p.pgConfig());
+      await c.connect();
+      for (let i = 0; i < 3; i++) {
+        const { rows } = await c.query('SELECT route_bump() AS id');
+        assert.ok(Number(rows[0].id) >= 1000);
+        const simple = await c.query(`SELECT route_bump() AS id -- simple ${i}`);
+        assert.ok(Number(simple.rows[0].id) >= 1000);
+      }
+      await c.end();
+      assert.ok(p.logs.some((l) => String(l['msg']).includes('25006')), 'the retry should be logged');
+    } finally {
+      await p.stop();
+    }
+  });
+});
+
 describe('redirect preference lists', { timeout: 60_000 }, () => {
   test('database_redirect_preference_list sends a database\'s reads where it says', async () => {
     const p = await startPgtide(t, {
