@@ -1,4 +1,4 @@
-import type { BackendConfig, Config, Consistency, PoolMode } from '../config/types.js';
+import type { BackendConfig, Config, Consistency, PoolMode, TransactionRouting } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { parseSecret, type Secret } from '../auth/secret.js';
 import type { ScramCredentials } from '../auth/scram-client.js';
@@ -73,6 +73,10 @@ export class PoolManager implements ConnectionBudget {
 
   rememberScramKeys(user: string, keys: ScramCredentials): void {
     this.scramKeys.set(user, keys);
+  }
+
+  transactionRoutingFor(database: string): TransactionRouting {
+    return this.dbConfig(database)?.transaction_routing ?? this.config.transaction_routing;
   }
 
   consistencyFor(database: string, user: string): Consistency {

@@ -73,6 +73,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** The refusal, kept until its ReadyForQuery arrives. */
   private heldRefusal: Buffer | null = null;
   consistency: Consistency = 'eventual';
+  private firstStatementRouting = false;
+  /** A BEGIN answered by pgtide, run on the server of the transaction's first statement. */
+  private pendingBegin: string | null = null;
+  private chunkKind: string | null = null;
+  private chunkReadOnly: boolean | undefined = undefined;
   /** `SET pgtide.route = primary | standby | auto`. */
   private routeOverride: 'primary' | 'standby' | 'auto' = 'auto';
   /** default_transaction_read_only is on for this client (startup or SET). */
@@ -168,11 +173,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.terminateAt = -1;
     this.routeRead = false;
     this.routeWrite = false;
+    this.chunkKind = null;
     this.lastActive = Date.now();
     if (this.scanner.scan(chunk, this) < 0) return this.protocolViolation(this.scanner.error);
     const data = this.terminateAt >= 0 ? chunk.subarray(0, this.terminateAt) : chunk;
     if (data.length > 0) {
       const unsynced = this.syncEnd < 0 ? true : this.syncEnd < data.length;
+      if (!linked && this.state === State.Ready && this.firstStatementRouting && this.answerLocally(data)) return;
       if (!linked && this.state === State.Ready) this.route();
       const server = this.server;
       if (server) {
@@ -189,6 +196,58 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       }
     }
     if (this.terminateAt >= 0) this.close();
+  }
+
+  /**
+   * transaction_routing = first_statement: a plain BEGIN is answered by pgtide and replayed on
+   * the server the next statement chooses; COMMIT/ROLLBACK of such an empty transaction are
+   * answered too. Only a chunk that is exactly one simple Query is handled this way.
+   */
+  private answerLocally(data: Buffer): boolean {
+    if (data[0] !== Q || data.readUInt32BE(1) + 1 !== data.length) return false;
+    const kind = this.chunkKind;
+    let reply: Buffer[];
+    if (kind === 'begin' && this.chunkReadOnly === undefined && !this.pendingBegin) {
+      this.pendingBegin = data.toString('utf8', 5, data.length - 1);
+      reply = [encode.commandComplete('BEGIN'), encode.readyForQuery('T')];
+    } else if (this.pendingBegin && (kind === 'commit' || kind === 'rollback')) {
+      this.pendingBegin = null;
+      reply = [encode.commandComplete(kind === 'commit' ? 'COMMIT' : 'ROLLBACK'), encode.readyForQuery('I')];
+    } else {
+      return false;
+    }
+    // The Query just scanned is answered here: it is no sync point for any server.
+    this.queuedSyncs = 0;
+    const s = this.socket;
+    s.cork();
+    for (const m of reply) s.write(m);
+    s.uncork();
+    return true;
+  }
+
+  /** Lend the transaction its server: replay a deferred BEGIN first, then the queued bytes. */
+  private startOn(server: ServerConnection): void {
+    const begin = this.pendingBegin;
+    if (!begin) {
+      this.link(server);
+      return this.flushQueued(server);
+    }
+    this.pendingBegin = null;
+    const pool = this.pool!;
+    server.query(begin).then(
+      () => {
+        if (this.state === State.Waiting && this.pool === pool) {
+          this.link(server);
+          return this.flushQueued(server);
+        }
+        // The client left meanwhile: end the transaction before the server is reused.
+        server.query('ROLLBACK').then(() => pool.release(server), () => server.close('rollback failed'));
+      },
+      (err: Error) => {
+        pool.release(server);
+        this.fatal(SQLSTATE.CONNECTION_FAILURE, `could not start the transaction on the server: ${err.message}`);
+      },
+    );
   }
 
   private queue(data: Buffer): void {
@@ -248,6 +307,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       // No primary known (failover in progress): wait for one instead of failing or writing to a standby.
       this.pool = backend ? ctx.pools.pool(this.database, this.user, backend) : null;
     }
+    if (this.pendingBegin) return;
     const server = this.pool?.takeIdle();
     if (!server) return;
     this.timeoutCancelSent = false;
@@ -273,10 +333,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.ctx.replay.waitForReplay(server, this.backend!.name, this.lastWriteLsn!, deadline).then(
       (caughtUp) => {
         if (this.state !== State.Waiting || this.pool !== pool) return pool.release(server);
-        if (caughtUp) {
-          this.link(server);
-          return this.flushQueued(server);
-        }
+        if (caughtUp) return this.startOn(server);
         pool.release(server);
         this.readFromPrimary();
       },
@@ -293,13 +350,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.backend = primary;
     this.pool = primary ? this.ctx.pools.pool(this.database, this.user, primary) : null;
     this.state = State.Ready;
-    const server = this.pool?.takeIdle();
-    if (server) {
-      this.link(server);
-      this.flushQueued(server);
-    } else {
-      this.acquire();
-    }
+    this.acquire();
   }
 
   private link(server: ServerConnection): void {
@@ -378,6 +429,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private classify(body: Buffer, start: number, end: number): void {
     if (end <= start) return;
     const c = this.ctx.classifier.classifyBytes(body, start, end);
+    this.chunkKind = c.kind;
+    this.chunkReadOnly = c.readOnly;
     if (c.kind === 'pgtide' && c.pgtideRoute) this.routeOverride = c.pgtideRoute;
     else if (c.set?.name === 'default_transaction_read_only' && !c.set.local) this.readOnlySession = isOn(c.set.value);
     // A session that asked for read-only transactions starts them on a standby.
@@ -429,8 +482,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       return;
     }
     if (this.mustCheckReplay()) return this.checkReplay(server);
-    this.link(server);
-    this.flushQueued(server);
+    this.startOn(server);
   }
 
   private flushQueued(server: ServerConnection): void {
@@ -725,6 +777,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.mode = mode;
     this.applicationName = this.startupParams.get('application_name') ?? '';
     this.consistency = ctx.pools.consistencyFor(this.database, this.user);
+    this.firstStatementRouting = mode === 'transaction' && ctx.pools.transactionRoutingFor(this.database) === 'first_statement';
     this.readOnlySession = isOn(this.startupSetting('default_transaction_read_only'));
     // The login learns the settings to report from a primary connection; session pooling
     // also keeps its whole session there.

@@ -210,6 +210,35 @@ describe('session routing controls', { timeout: 60_000 }, () => {
     }
   });
 
+  test('transaction_routing = first_statement: the first statement after BEGIN picks the server', async () => {
+    const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), transaction_routing: 'first_statement' });
+    try {
+      const c = new pg.Client(p.pgConfig());
+      await c.connect();
+      await learnFunctions(c);
+      await c.query('BEGIN');
+      const readPort = (await c.query(PORT)).rows[0].port;
+      assert.equal((await c.query('SELECT count(*)::int AS n FROM route_t WHERE id = 1')).rows[0].n, 1);
+      await c.query('COMMIT');
+      assert.notEqual(readPort, t.primary.port, 'a transaction starting with a read should run on a standby');
+      await c.query('BEGIN');
+      await c.query(`INSERT INTO route_t VALUES (400, 'first statement')`);
+      const writePort = (await c.query(PORT)).rows[0].port;
+      await c.query('COMMIT');
+      assert.equal(writePort, t.primary.port);
+      assert.equal((await sqlOn(t.primary, 'SELECT count(*)::int AS n FROM route_t WHERE id = 400'))[0].n, 1);
+      await c.query('BEGIN');
+      await c.query('ROLLBACK');
+      await c.query('BEGIN');
+      await c.query(`INSERT INTO route_t VALUES (401, 'rolled back')`);
+      await c.query('ROLLBACK');
+      assert.equal((await sqlOn(t.primary, 'SELECT count(*)::int AS n FROM route_t WHERE id = 401'))[0].n, 0);
+      await c.end();
+    } finally {
+      await p.stop();
+    }
+  });
+
   test('a client that starts with default_transaction_read_only=on runs its transactions on standbys', async () => {
     const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]) });
     try {
