@@ -3,6 +3,7 @@ import tls from 'node:tls';
 import { MessageScanner, collectTable, type MessageSink } from '../protocol/scanner.js';
 import { StartupReader, parseOptions, type StartupPacket } from '../protocol/startup.js';
 import { decodeErrorFields } from '../protocol/backend.js';
+import type { Classification } from '../sql/index.js';
 import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/encode.js';
 import type { BackendConfig, Consistency, PoolMode } from '../config/types.js';
@@ -74,6 +75,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private heldRefusal: Buffer | null = null;
   consistency: Consistency = 'eventual';
   private firstStatementRouting = false;
+  /** Session state keeps this client on its server connection (see pin()). */
+  pinned = false;
   /** A BEGIN answered by pgtide, run on the server of the transaction's first statement. */
   private pendingBegin: string | null = null;
   private chunkKind: string | null = null;
@@ -405,11 +408,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         break;
       case Q:
         this.syncsSinceExecute = 0;
-        if (!this.server) this.classify(body, 0, body.length - 1);
+        this.classify(body, 0, body.length - 1);
         this.countSyncPoint(end);
         break;
       case Parse:
-        if (!this.server) this.classifyParse(body);
+        this.classifyParse(body);
         break;
       case Ex:
         this.syncsSinceExecute = 0;
@@ -431,6 +434,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const c = this.ctx.classifier.classifyBytes(body, start, end);
     this.chunkKind = c.kind;
     this.chunkReadOnly = c.readOnly;
+    if (this.mode !== 'session' && !this.pinned && leavesSessionState(c)) this.pin();
     if (c.kind === 'pgtide' && c.pgtideRoute) this.routeOverride = c.pgtideRoute;
     else if (c.set?.name === 'default_transaction_read_only' && !c.set.local) this.readOnlySession = isOn(c.set.value);
     // A session that asked for read-only transactions starts them on a standby.
@@ -555,10 +559,74 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
     if (status === IDLE) {
       this.pool!.stats.xacts++;
+      if (this.pinned) return this.checkPin();
       this.releaseServer();
     }
     if (this.resendOnPrimary) return this.retryOnPrimary();
     if (this.deferred.length > 0) this.replayDeferred();
+  }
+
+  /**
+   * Session state that cannot move between server connections (temporary tables, WITH HOLD
+   * cursors, session advisory locks, SQL PREPARE, LISTEN) pins the client to its server until
+   * the state is gone or the client leaves.
+   */
+  private pin(): void {
+    this.pinned = true;
+    this.pool!.stats.pins++;
+    this.ctx.log.info({ client: this.remote, user: this.user, database: this.database }, 'client pinned to its server connection by session state');
+  }
+
+  /** After each transaction of a pinned client: does its session still hold such state? */
+  private checkPin(): void {
+    const server = this.server!;
+    // Not linked while the probe runs: the client's next bytes wait in the queue.
+    this.server = null;
+    server.unlink();
+    this.state = State.Waiting;
+    this.waitingSince = Date.now();
+    server.query(SESSION_STATE_PROBE).then(
+      (rows) => {
+        if (this.isClosed) return this.unpinned(server);
+        if (rows[0]?.[0] === 't') {
+          this.link(server);
+          this.flushQueued(server);
+          if (this.deferred.length > 0) this.replayDeferred();
+          return;
+        }
+        this.pinned = false;
+        this.ctx.log.info({ client: this.remote }, 'client unpinned: its session state is gone');
+        this.unpinned(server);
+        this.state = State.Ready;
+        this.replayQueued();
+      },
+      () => {
+        // The server is gone or broken; its close already told the pool.
+        if (!this.isClosed) this.fatal(SQLSTATE.CONNECTION_FAILURE, 'server connection lost while checking session state');
+      },
+    );
+  }
+
+  /** Give back a pinned client's server, clean (its session state is gone or the client left). */
+  private unpinned(server: ServerConnection): void {
+    this.readLink = false;
+    this.sentOnLink.length = 0;
+    // A client that left while pinned leaves its state behind: the server goes, PostgreSQL cleans up.
+    if (this.isClosed) server.close('pinned client left');
+    else server.returnWhenCancelsDone();
+  }
+
+  /** Chunks queued while a pin was checked are routed afresh now that no server is linked. */
+  private replayQueued(): void {
+    const held = this.queued.splice(0);
+    this.queuedSyncs = 0;
+    this.queuedUnsynced = false;
+    this.queuedBytes = 0;
+    for (const chunk of held) {
+      if (this.isClosed) return;
+      this.onQueryData(chunk);
+    }
+    if (this.deferred.length > 0 && this.state === State.Ready) this.replayDeferred();
   }
 
   private releaseServer(): void {
@@ -955,7 +1023,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const server = this.server;
     this.server = null;
     if (server) {
-      const reset = this.mode === 'session' || ctx.config.server_reset_query_always ? ctx.config.server_reset_query || null : null;
+      // A pinned client's session state must not reach the next client: DISCARD ALL at least.
+      const reset = this.pinned ? ctx.config.server_reset_query || 'DISCARD ALL'
+        : this.mode === 'session' || ctx.config.server_reset_query_always ? ctx.config.server_reset_query || null : null;
       server.orphan(!this.scanner.atBoundary, reset, ctx.sendCancel);
     }
     this.queued.length = 0;
@@ -1013,3 +1083,24 @@ function readOnlyRefusal(chunk: Buffer): Refusal {
 function isIdleReadyForQuery(chunk: Buffer): boolean {
   return chunk.length === 6 && chunk[0] === 0x5a && chunk.readUInt32BE(1) === 5 && chunk[5] === IDLE;
 }
+
+/** Session state that a server connection cannot hand to another client. */
+function leavesSessionState(c: Classification): boolean {
+  if (c.statements) return c.statements.some(leavesSessionState);
+  switch (c.sessionState) {
+    case 'temp_table':
+    case 'hold_cursor':
+    case 'advisory_lock':
+    case 'sql_prepare':
+    case 'listen':
+      return true;
+    default:
+      return false;
+  }
+}
+
+const SESSION_STATE_PROBE = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relnamespace = pg_catalog.pg_my_temp_schema())
+  OR EXISTS (SELECT 1 FROM pg_catalog.pg_cursors WHERE is_holdable)
+  OR EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND pid = pg_catalog.pg_backend_pid())
+  OR EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_statements WHERE from_sql)
+  OR EXISTS (SELECT 1 FROM pg_catalog.pg_listening_channels())`;

@@ -1,0 +1,114 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { currentTopology } from '../support/topology.js';
+import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { waitFor } from '../support/wait.js';
+
+const t = currentTopology();
+
+describe('session state pins a client to its server in transaction mode', { timeout: 60_000 }, () => {
+  let p: RunningPgtide;
+  let other: pg.Client;
+  const pid = async (c: pg.Client) => (await c.query('SELECT pg_catalog.pg_backend_pid() AS pid')).rows[0].pid as number;
+  const pins = () => [...p.pgtide.context.pools.all()].reduce((n, pool) => n + pool.stats.pins, 0);
+  const pinnedNow = () => [...p.pgtide.context.clients].filter((c) => c.pinned).length;
+
+  before(async () => {
+    p = await startPgtide(t, { default_pool_size: 3 });
+    other = new pg.Client(p.pgConfig());
+    await other.connect();
+  });
+  after(async () => {
+    await other.end();
+    await p.stop();
+  });
+
+  /** Keep two other clients busy so that an unpinned client would change servers. */
+  async function churn(): Promise<void> {
+    await Promise.all([other.query('SELECT pg_catalog.pg_sleep(0.01)'), other.query('SELECT 1')]);
+  }
+
+  test('a temporary table pins, survives transactions, and unpins when dropped', async () => {
+    const c = new pg.Client(p.pgConfig());
+    await c.connect();
+    const before = pins();
+    await c.query('CREATE TEMP TABLE pin_tmp (a int)');
+    assert.equal(pins(), before + 1);
+    assert.equal(pinnedNow(), 1);
+    const first = await pid(c);
+    for (let i = 0; i < 5; i++) {
+      await churn();
+      await c.query('INSERT INTO pin_tmp VALUES ($1)', [i]);
+      assert.equal(await pid(c), first);
+    }
+    assert.equal((await c.query('SELECT count(*)::int AS n FROM pin_tmp')).rows[0].n, 5);
+    await assert.rejects(other.query('SELECT * FROM pin_tmp'), (e: { code?: string }) => e.code === '42P01');
+    await c.query('DROP TABLE pin_tmp');
+    await c.query('SELECT 1');
+    await waitFor('the client to be unpinned', () => pinnedNow() === 0);
+    await c.end();
+  });
+
+  test('a session advisory lock pins until it is released', async () => {
+    const c = new pg.Client(p.pgConfig());
+    await c.connect();
+    await c.query('SELECT pg_catalog.pg_advisory_lock(4242)');
+    assert.equal(pinnedNow(), 1);
+    const first = await pid(c);
+    await churn();
+    assert.equal(await pid(c), first);
+    await c.query('SELECT pg_catalog.pg_advisory_unlock(4242)');
+    await c.query('SELECT 1');
+    await waitFor('the client to be unpinned', () => pinnedNow() === 0);
+    await c.end();
+  });
+
+  test('a WITH HOLD cursor pins until it is closed', async () => {
+    const c = new pg.Client(p.pgConfig());
+    await c.connect();
+    await c.query('BEGIN');
+    await c.query('DECLARE pin_cur CURSOR WITH HOLD FOR SELECT g FROM pg_catalog.generate_series(1, 10) g');
+    await c.query('COMMIT');
+    assert.equal(pinnedNow(), 1);
+    await churn();
+    assert.deepEqual((await c.query('FETCH 3 FROM pin_cur')).rows.map((r) => r.g), [1, 2, 3]);
+    await churn();
+    assert.deepEqual((await c.query('FETCH 2 FROM pin_cur')).rows.map((r) => r.g), [4, 5]);
+    await c.query('CLOSE pin_cur');
+    await c.query('SELECT 1');
+    await waitFor('the client to be unpinned', () => pinnedNow() === 0);
+    await c.end();
+  });
+
+  test('a pinned client that leaves does not hand its state to the next client', async () => {
+    const c = new pg.Client(p.pgConfig());
+    await c.connect();
+    await c.query('CREATE TEMP TABLE pin_left (a int)');
+    await c.end();
+    for (let i = 0; i < 3; i++) {
+      const n = new pg.Client(p.pgConfig());
+      await n.connect();
+      await assert.rejects(n.query('SELECT * FROM pin_left'), (e: { code?: string }) => e.code === '42P01');
+      await n.end();
+    }
+  });
+
+  test('LISTEN on client A, NOTIFY from client B: delivered within 100 ms in transaction mode', async () => {
+    const a = new pg.Client(p.pgConfig());
+    const b = new pg.Client(p.pgConfig());
+    await Promise.all([a.connect(), b.connect()]);
+    await a.query('LISTEN pin_channel');
+    const received = new Promise<{ payload?: string; at: number }>((resolve) => a.on('notification', (n) => resolve({ payload: n.payload, at: Date.now() })));
+    await churn();
+    const sentAt = Date.now();
+    await b.query(`NOTIFY pin_channel, 'hello'`);
+    const got = await received;
+    assert.equal(got.payload, 'hello');
+    assert.ok(got.at - sentAt <= 100, `delivered after ${got.at - sentAt} ms`);
+    await a.query('UNLISTEN *');
+    await a.query('SELECT 1');
+    await waitFor('the listener to be unpinned', () => pinnedNow() === 0);
+    await Promise.all([a.end(), b.end()]);
+  });
+});
