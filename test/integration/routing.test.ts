@@ -124,7 +124,7 @@ describe('read/write splitting', { timeout: 120_000 }, () => {
     ['select for share', ['SELECT * FROM route_t WHERE id = 1 FOR SHARE'], 'primary'],
     ['select for no key update', ['SELECT * FROM route_t WHERE id = 1 FOR NO KEY UPDATE'], 'primary'],
     ['select for key share', ['SELECT * FROM route_t WHERE id = 1 FOR KEY SHARE'], 'primary'],
-    ['select into', ['SELECT * INTO TEMP route_copy FROM route_t'], 'primary'],
+    ['select into', ['DROP TABLE IF EXISTS route_copy', 'SELECT * INTO route_copy FROM route_t'], 'primary'],
     ['data-modifying CTE with a select', [`WITH d AS (DELETE FROM route_t WHERE id = 203 RETURNING *) SELECT count(*) FROM d`], 'primary'],
     ['data-modifying CTE with an insert', [`WITH i AS (INSERT INTO route_t VALUES (204, 'c') RETURNING id) SELECT id FROM i`], 'primary'],
     ['nextval', [`SELECT nextval('route_seq')`], 'primary'],
