@@ -172,10 +172,15 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     // A pipelined statement must not follow a read onto a standby: it may write. Hold it
     // until the read's server is released (or its transaction stays open), then route it.
     if (linked && this.readLink && linked.pending > 0 && !linked.unsynced) return this.defer(chunk);
+    // Waiting for a server for a read: what follows may write, so it is routed on its own later.
+    if (!linked && this.readLink && this.state === State.Waiting) return this.defer(chunk);
     this.syncEnd = -1;
     this.terminateAt = -1;
-    this.routeRead = false;
-    this.routeWrite = false;
+    // The route flags describe every chunk of the transaction not yet routed.
+    if (!linked && this.state === State.Ready) {
+      this.routeRead = false;
+      this.routeWrite = false;
+    }
     this.chunkKind = null;
     this.lastActive = Date.now();
     if (this.scanner.scan(chunk, this) < 0) return this.protocolViolation(this.scanner.error);
@@ -207,7 +212,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
    * answered too. Only a chunk that is exactly one simple Query is handled this way.
    */
   private answerLocally(data: Buffer): boolean {
-    if (data[0] !== Q || data.readUInt32BE(1) + 1 !== data.length) return false;
+    if (data.length < 6 || data[0] !== Q || data.readUInt32BE(1) + 1 !== data.length) return false;
     const kind = this.chunkKind;
     let reply: Buffer[];
     if (kind === 'begin' && this.chunkReadOnly === undefined && !this.pendingBegin) {
@@ -246,9 +251,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         // The client left meanwhile: end the transaction before the server is reused.
         server.query('ROLLBACK').then(() => pool.release(server), () => server.close('rollback failed'));
       },
-      (err: Error) => {
-        pool.release(server);
-        this.fatal(SQLSTATE.CONNECTION_FAILURE, `could not start the transaction on the server: ${err.message}`);
+      (err: Error & { code?: string }) => {
+        if (!server.isClosed) pool.release(server);
+        this.fatal(err.code ?? SQLSTATE.CONNECTION_FAILURE, `could not start the transaction on the server: ${err.message}`);
       },
     );
   }
@@ -273,9 +278,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.deferred = [];
     this.deferredBytes = 0;
     for (const chunk of held) {
-      if (this.state === State.Closed) return;
+      if (this.isClosed) return;
       this.onQueryData(chunk);
     }
+    if (this.deferred.length === 0 && this.queuedBytes <= QUEUE_LIMIT_BYTES) this.resumeClient();
   }
 
   /**
@@ -419,8 +425,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         break;
       case CopyDone:
       case CopyFail:
-        this.copying = false;
-        this.syncEnd = end;
+        // Outside COPY IN the server ignores these: they end nothing.
+        if (this.copying) {
+          this.copying = false;
+          this.syncEnd = end;
+        }
         break;
       case X:
         this.terminateAt = end - 5 - body.length;
@@ -523,9 +532,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       this.answered = true;
       // A write the classifier let through to a standby fails with 25006 before any row:
       // the client never sees that answer, the statement runs again on the primary.
-      if (this.readLink && this.sentOnLink.length > 0) {
+      if (this.readLink && this.sentOnLink.length > 0 && this.scanner.atBoundary) {
         const refusal = readOnlyRefusal(chunk);
-        if (refusal !== Refusal.None) {
+        // Only a refusal that answers everything sent on this link can be replayed elsewhere.
+        const pendingAfter = refusal === Refusal.Complete ? 0 : 1;
+        if (refusal !== Refusal.None && this.server!.pending === pendingAfter) {
           this.resendOnPrimary = this.sentOnLink.splice(0);
           // The ReadyForQuery may follow in the next chunk; keep a copy in case it does not.
           if (refusal === Refusal.AwaitingReady) this.heldRefusal = Buffer.from(chunk);
@@ -593,6 +604,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
           this.flushQueued(server);
           if (this.deferred.length > 0) this.replayDeferred();
           return;
+        }
+        if (!this.scanner.atBoundary) {
+          // A half-received message cannot be routed afresh: keep this server one more round.
+          this.link(server);
+          return this.flushQueued(server);
         }
         this.pinned = false;
         this.ctx.log.info({ client: this.remote }, 'client unpinned: its session state is gone');
@@ -669,7 +685,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   onServerLost(reason: string): void {
     this.server = null;
-    if (this.readLink && !this.answered && !this.retrying && this.sentOnLink.length > 0) return this.retryRead(reason);
+    if (this.readLink && !this.answered && !this.retrying && this.sentOnLink.length > 0 && this.scanner.atBoundary) return this.retryRead(reason);
     this.fatal(SQLSTATE.CONNECTION_FAILURE, `server connection lost: ${reason}`, undefined,
       'The transaction in progress, if any, was rolled back by the server. Reconnect and retry.');
   }

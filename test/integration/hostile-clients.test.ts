@@ -124,3 +124,35 @@ describe('login flood protection', { timeout: 30_000 }, () => {
     }
   });
 });
+
+describe('a client cannot leak results to another client', { timeout: 30_000 }, () => {
+  test('a stray CopyDone does not end an extended-protocol batch early', async () => {
+    const p = await startPgtide(t, { auth_type: 'trust', default_pool_size: 1 });
+    try {
+      const a = await rawConnect(p.port);
+      a.on('error', () => {});
+      a.resume();
+      a.write(startupPacket({ user: t.scramUser.user, database: t.database }));
+      await new Promise((r) => setTimeout(r, 200));
+      const msg = (type: string, body: Buffer) => Buffer.concat([Buffer.from(type), int32(body.length + 4), body]);
+      a.write(Buffer.concat([
+        msg('Q', Buffer.from('SELECT pg_catalog.pg_sleep(0.3)\0')),
+        msg('P', Buffer.from(`\0SELECT 'INJECTED BY A'\0\0\0`)),
+        msg('B', Buffer.from('\0\0\0\0\0\0\0\0')),
+        msg('E', Buffer.from('\0\0\0\0\0')),
+        msg('c', Buffer.alloc(0)),
+      ]));
+      await new Promise((r) => setTimeout(r, 100));
+      const b = new pg.Client(p.pgConfig());
+      await b.connect();
+      const answer = b.query(`SELECT 'B own row' AS v`);
+      await new Promise((r) => setTimeout(r, 600));
+      a.destroy();
+      const { rows } = await answer;
+      assert.deepEqual(rows, [{ v: 'B own row' }]);
+      await b.end();
+    } finally {
+      await p.stop();
+    }
+  });
+});
