@@ -216,6 +216,15 @@ export class ServerConnection implements MessageSink {
   }
 
   private onData(chunk: Buffer): void {
+    try {
+      this.handleData(chunk);
+    } catch (err) {
+      // A bug reached by a server's bytes costs this connection (and its client), not the process.
+      this.close(`internal error: ${(err as Error).message}`);
+    }
+  }
+
+  private handleData(chunk: Buffer): void {
     const state = this.state;
     if (state === State.Closed) return;
     if (this.scanner.scan(chunk, this) < 0) {

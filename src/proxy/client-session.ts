@@ -147,7 +147,20 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   // ---- bytes from the client ----
 
+  /**
+   * A bug reached by one client's bytes must cost that client only, never the process and
+   * everyone else on it: the session is closed with XX000 and the error logged.
+   */
   private onData(chunk: Buffer): void {
+    try {
+      this.dispatch(chunk);
+    } catch (err) {
+      this.ctx.log.error({ client: this.remote, err: (err as Error).stack }, 'internal error while handling client data');
+      this.fatal(SQLSTATE.INTERNAL_ERROR, 'internal error in pgtide; the connection is closed');
+    }
+  }
+
+  private dispatch(chunk: Buffer): void {
     switch (this.state) {
       case State.Ready:
       case State.Waiting:
