@@ -54,7 +54,7 @@ export class Pgtide {
   private adminHttp: AdminHttpServer | null = null;
 
   constructor(config: Config, private readonly options: PgtideOptions = {}) {
-    this.log = options.logger ?? createLogger(config.instance_name, config.log_level);
+    this.log = options.logger ?? createLogger(config.instance_name, config.log_level, undefined, config.log_dir);
     const users = readUsers(config);
     const classifier = new Classifier({ policy: functionPolicy(config) });
     this.ctx = {

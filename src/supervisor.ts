@@ -3,11 +3,13 @@
 // their connections but not the service. The supervisor holds no pools and parses no
 // configuration: it only spawns, forwards signals, waits and (optionally) writes the log file.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, fstatSync, openSync, renameSync, writeSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createLogger, type Logger } from './log.js';
+import { DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES, RotatingLogFile, type LogRotation } from './log-file.js';
+
+export { DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES, RotatingLogFile, type LogRotation };
 
 const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
 
@@ -26,59 +28,6 @@ export const DEFAULT_BACKOFF: Backoff = { initialMs: 250, maxMs: 30_000, stableM
 export function restartDelay(backoff: Backoff, previousDelayMs: number | null, uptimeMs: number): number {
   if (previousDelayMs === null || uptimeMs >= backoff.stableMs) return backoff.initialMs;
   return Math.min(previousDelayMs * 2, backoff.maxMs);
-}
-
-export interface LogRotation {
-  path: string;
-  /** The file is rotated before it would grow past this size. */
-  maxBytes: number;
-  /** Rotated files kept: <path>.1 (newest) … <path>.<keep>. */
-  keep: number;
-}
-
-export const DEFAULT_LOG_MAX_BYTES = 64 * 1024 * 1024;
-export const DEFAULT_LOG_KEEP = 4;
-
-/**
- * An append-only log file with size-based rotation. Writes are synchronous: the supervisor
- * does nothing else, and a synchronous write keeps the size exact and the rotation atomic.
- */
-export class RotatingLogFile {
-  private fd: number;
-  private size: number;
-
-  constructor(private readonly rotation: LogRotation) {
-    this.fd = openSync(rotation.path, 'a');
-    this.size = fstatSync(this.fd).size;
-  }
-
-  write(chunk: Buffer): void {
-    if (this.size > 0 && this.size + chunk.length > this.rotation.maxBytes) this.rotate();
-    writeSync(this.fd, chunk);
-    this.size += chunk.length;
-  }
-
-  close(): void {
-    closeSync(this.fd);
-  }
-
-  private rotate(): void {
-    closeSync(this.fd);
-    const { path, keep } = this.rotation;
-    // Shift <path>.N-1 to <path>.N; the oldest is overwritten by the rename.
-    for (let n = keep - 1; n >= 1; n--) renameQuietly(`${path}.${n}`, `${path}.${n + 1}`);
-    if (keep > 0) renameSync(path, `${path}.1`);
-    this.fd = openSync(path, keep > 0 ? 'a' : 'w');
-    this.size = 0;
-  }
-}
-
-function renameQuietly(from: string, to: string): void {
-  try {
-    renameSync(from, to);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
 }
 
 export interface SupervisorOptions {

@@ -56,6 +56,8 @@ export function defaultConfig(): Config {
     log_disconnections: true,
     log_pooler_errors: true,
     log_level: 'info',
+    log_statements: false,
+    log_dir: '',
 
     admin_users: [],
     stats_users: [],

@@ -95,6 +95,8 @@ export const TOP_LEVEL_FIELDS: Record<ScalarKey, Field> = {
   log_disconnections: flag,
   log_pooler_errors: flag,
   log_level: { kind: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
+  log_statements: flag,
+  log_dir: text,
   admin_users: { kind: 'names' },
   stats_users: { kind: 'names' },
   admin_http_listen: { kind: 'host-port' },

@@ -111,6 +111,10 @@ export interface Config {
   log_disconnections: boolean;
   log_pooler_errors: boolean;
   log_level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  /** Log every statement a client sends (Query and Parse texts); off for speed, as the seed sets. */
+  log_statements: boolean;
+  /** Also write the log to <log_dir>/pgtide-<instance_name>.log, rotated by size; empty = stdout only. */
+  log_dir: string;
 
   // Admin console (virtual database `pgtide`) and metrics.
   /** Users who may run every console command (PAUSE, RELOAD, SHUTDOWN …). */

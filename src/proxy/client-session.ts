@@ -42,6 +42,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   startupParams = new Map<string, string>();
   mode: PoolMode = 'transaction';
   pool: ServerPool | null = null;
+  private readonly poolsByBackend = new Map<BackendConfig, ServerPool>();
   server: ServerConnection | null = null;
   cancelKey: CancelKey | null = null;
 
@@ -327,7 +328,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       this.readLink = read && backend !== ctx.router.writeBackend();
       this.backend = backend;
       // No primary known (failover in progress): wait for one instead of failing or writing to a standby.
-      this.pool = backend ? ctx.pools.pool(this.database, this.user, backend) : null;
+      this.pool = backend ? this.poolOf(backend) : null;
     }
     if (this.pendingBegin) return;
     const server = this.pool?.takeIdle();
@@ -339,6 +340,16 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       return this.checkReplay(server);
     }
     this.link(server);
+  }
+
+  /** This client's pool on a backend; remembered, so routing builds no lookup key per transaction. */
+  private poolOf(backend: BackendConfig): ServerPool {
+    let pool = this.poolsByBackend.get(backend);
+    if (!pool) {
+      pool = this.ctx.pools.pool(this.database, this.user, backend);
+      this.poolsByBackend.set(backend, pool);
+    }
+    return pool;
   }
 
   private mustCheckReplay(): boolean {
@@ -370,7 +381,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const primary = this.ctx.router.writeBackend();
     this.readLink = false;
     this.backend = primary;
-    this.pool = primary ? this.ctx.pools.pool(this.database, this.user, primary) : null;
+    this.pool = primary ? this.poolOf(primary) : null;
     this.state = State.Ready;
     this.acquire();
   }
@@ -453,6 +464,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   private classify(body: Buffer, start: number, end: number): void {
     if (end <= start) return;
+    if (this.ctx.config.log_statements) {
+      this.ctx.log.info({ client: this.remote, user: this.user, database: this.database, statement: body.toString('utf8', start, end) }, 'statement');
+    }
     const c = this.ctx.classifier.classifyBytes(body, start, end);
     this.chunkKind = c.kind;
     this.chunkReadOnly = c.readOnly;
@@ -880,7 +894,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     // also keeps its whole session there.
     const readContext = { database: this.database, user: this.user, applicationName: this.applicationName };
     const backend = ctx.router.writeBackend() ?? ctx.router.readBackend(readContext) ?? ctx.config.backends[0]!;
-    this.pool = ctx.pools.pool(this.database, this.user, backend);
+    this.pool = this.poolOf(backend);
     this.state = State.Login;
     this.scanner.collect = QUERY_TYPES;
     // Any backend's settings will do: a login must not wait for a primary that is down.

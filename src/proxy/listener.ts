@@ -17,14 +17,14 @@ export async function listen(config: Config, onConnection: (socket: net.Socket) 
   try {
     for (const port of config.listen_port) {
       for (const host of config.listen_addr) {
-        servers.push(await open({ host: host === '*' ? '0.0.0.0' : host, port, backlog: config.listen_backlog }, onConnection));
+        servers.push(await open({ host: host === '*' ? '0.0.0.0' : host, port, backlog: config.listen_backlog }, config.tcp_keepalive, onConnection));
       }
     }
     if (config.unix_socket_dir) {
       const socketPath = path.join(config.unix_socket_dir, `.s.PGSQL.${config.listen_port[0]}`);
       // A socket file left by a crashed process would make listen() fail with EADDRINUSE.
       fs.rmSync(socketPath, { force: true });
-      servers.push(await open({ path: socketPath, backlog: config.listen_backlog }, onConnection));
+      servers.push(await open({ path: socketPath, backlog: config.listen_backlog }, false, onConnection));
       fs.chmodSync(socketPath, 0o777);
     }
   } catch (err) {
@@ -34,9 +34,9 @@ export async function listen(config: Config, onConnection: (socket: net.Socket) 
   return servers;
 }
 
-function open(options: net.ListenOptions, onConnection: (socket: net.Socket) => void): Promise<net.Server> {
+function open(options: net.ListenOptions, keepAlive: boolean, onConnection: (socket: net.Socket) => void): Promise<net.Server> {
   return new Promise((resolve, reject) => {
-    const server = net.createServer({ noDelay: true, keepAlive: true }, onConnection);
+    const server = net.createServer({ noDelay: true, keepAlive }, onConnection);
     server.once('error', reject);
     server.listen(options, () => {
       server.removeListener('error', reject);

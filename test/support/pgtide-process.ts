@@ -28,7 +28,7 @@ export async function spawnPgtide(t: Topology, dir: string, authFile: string, ex
     `listen_port = ${port}`,
     `auth_file = "${authFile}"`,
     `server_tls_sslmode = "disable"`,
-    `log_level = "warn"`,
+    ...(extraToml.some((l) => l.startsWith('log_level')) ? [] : ['log_level = "warn"']),
     ...extraToml,
     '',
     '[[backends]]',
