@@ -20,6 +20,11 @@ export interface ClassifierOptions {
   cacheBytes?: number;
   /** Longer statements (UTF-8 bytes) are never parsed: they go to the primary. Default 16384. */
   maxParseLength?: number;
+  /**
+   * Called when a statement needs the parser and it is not loaded: the caller may load it
+   * (`loadParser`) for later statements. The statement itself goes to the primary.
+   */
+  onParserMissing?: () => void;
 }
 
 export interface ClassifierStats {
@@ -57,12 +62,14 @@ export class Classifier {
   private readonly draft = new Draft();
   private scratch = Buffer.allocUnsafe(4096);
   private usedTier2 = false;
+  private readonly onParserMissing: (() => void) | undefined;
 
   /** The parser must be loaded (see `create`) or tier-2 statements route to the primary. */
   constructor(opts: ClassifierOptions = {}) {
     this.policy = opts.policy ?? new FunctionPolicy();
     this.maxParseLength = opts.maxParseLength ?? 16384;
     this.cache = new LruCache(opts.cacheSize ?? 10_000, opts.cacheBytes ?? 16 << 20);
+    this.onParserMissing = opts.onParserMissing;
   }
 
   /** Loads the parser's WASM module (tens of ms) before building a classifier. */
@@ -190,7 +197,10 @@ export class Classifier {
       facts = treeFacts(sql);
     } catch (err) {
       // A parser that is not loaded is our problem, not the statement's: do not cache it.
-      if (!(err instanceof SqlSyntaxError)) return { error: `SQL parser unavailable: ${(err as Error).message}` };
+      if (!(err instanceof SqlSyntaxError)) {
+        this.onParserMissing?.();
+        return { error: `SQL parser unavailable: ${(err as Error).message}` };
+      }
       facts = { error: `syntax error: ${err.message}` };
     }
     const bytes = 'error' in facts ? facts.error.length * 2 : facts.calls.reduce((n, c) => n + c.length * 2 + 16, 0);

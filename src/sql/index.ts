@@ -4,3 +4,4 @@ export type {
 export { STATEMENT_KINDS } from './classification.js';
 export { Classifier, type ClassifierOptions, type ClassifierStats } from './classifier.js';
 export { FunctionPolicy, type FunctionPolicyOptions } from './functions.js';
+export { loadParser } from './parse-tree.js';

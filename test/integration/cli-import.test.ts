@@ -1,6 +1,7 @@
 // `pgtide import` and `pgtide start --pgbouncer` on the seed's files, run as operators run
 // them: the CLI in its own process, in front of the harness topology.
 import assert from 'node:assert/strict';
+import { learnProbe } from '../support/reader.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -201,8 +202,7 @@ describe('the imported configuration runs', { timeout: 60_000 }, () => {
     const client = await connect(ports[3]!);
     try {
       // The first call of a function pgtide has not met goes to the primary while it looks it up.
-      await client.query('SELECT pg_catalog.inet_server_port()');
-      await new Promise((r) => setTimeout(r, 300));
+      await learnProbe((sql) => client.query(sql));
       const standbyPorts = t.standbys.map((node) => node.port);
       for (let i = 0; i < 10; i++) {
         const { port } = (await client.query('SELECT pg_catalog.inet_server_port() AS port')).rows[0];

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { clusterBackends, startPgtide } from '../support/pgtide.js';
 import type { Consistency } from '../../src/config/types.js';
+import { learnProbe } from '../support/reader.js';
 
 const t = currentTopology();
 let nextId = 1;
@@ -18,8 +19,7 @@ async function insertThenSelect(consistency: Consistency, clients: number, itera
     await Promise.all(Array.from({ length: clients }, async () => {
       const c = new pg.Client(p.pgConfig());
       await c.connect();
-      await c.query('SELECT pg_catalog.inet_server_port()');
-      await new Promise((r) => setTimeout(r, 300)); // pgtide learns that the function only reads
+      await learnProbe((sql) => c.query(sql)); // pgtide learns that the function only reads
       const started = Date.now();
       for (let i = 0; i < iterations; i++) {
         const id = nextId++;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { clusterBackends, startPgtide } from '../support/pgtide.js';
-import { PROBE, sleep } from '../support/reader.js';
+import { PROBE, learnProbe, sleep } from '../support/reader.js';
 
 describe('replay paused on a standby', { timeout: 60_000 }, () => {
   test('leaves the rotation once over delay_threshold and returns after resume', async () => {
@@ -17,8 +17,7 @@ describe('replay paused on a standby', { timeout: 60_000 }, () => {
     const c = new pg.Client(p.pgConfig());
     await c.connect();
     try {
-      await c.query(PROBE);
-      await sleep(300);
+      await learnProbe((sql) => c.query(sql));
       await sqlOn(paused!, 'SELECT pg_catalog.pg_wal_replay_pause()', [], 'postgres');
       await sqlOn(t.primary, `INSERT INTO lag_load (pad) SELECT repeat('x', 1000) FROM pg_catalog.generate_series(1, 2000)`);
       await sleep(1000);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { learnProbe } from '../support/reader.js';
 
 const t = currentTopology();
 const PORT = 'SELECT pg_catalog.inet_server_port() AS port';
@@ -33,8 +34,7 @@ async function servedBy(p: RunningPgtide, client: pg.Client, statements: string[
  * catalog says whether the function writes; run the probe once and let that lookup finish.
  */
 async function learnFunctions(client: pg.Client): Promise<void> {
-  await client.query('SELECT pg_catalog.inet_server_port() AS port');
-  await new Promise((r) => setTimeout(r, 300));
+  await learnProbe((sql) => client.query(sql));
 }
 
 async function waitForStandbys(sql: string): Promise<void> {
@@ -70,6 +70,7 @@ describe('read/write splitting', { timeout: 120_000 }, () => {
     p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), default_pool_size: 5 });
     client = new pg.Client(p.pgConfig());
     await client.connect();
+    await learnFunctions(client);
   });
   after(async () => {
     await client.end();

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { currentTopology, startNode, stopNode } from '../support/topology.js';
 import { clusterBackends, startPgtide } from '../support/pgtide.js';
-import { Reader, sleep } from '../support/reader.js';
+import { Reader, learnProbe, sleep } from '../support/reader.js';
 
 describe('a standby stops and comes back during a read load', { timeout: 120_000 }, () => {
   test('at most 1 error per client; back in rotation within 2 health_check_periods', async () => {
@@ -15,8 +15,7 @@ describe('a standby stops and comes back during a read load', { timeout: 120_000
     });
     const readers = Array.from({ length: 8 }, () => new Reader(p.pgConfig()));
     try {
-      await readers[0]!.port(); // pgtide learns that the probe function only reads
-      await sleep(300);
+      await learnProbe(() => readers[0]!.port());
       let running = true;
       let backAt = 0;
       let firstReadAfterRestart = 0;

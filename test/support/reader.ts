@@ -32,3 +32,14 @@ export class Reader {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Let pgtide learn that a function-calling probe only reads: the first call needing the SQL
+ * parser goes to the primary while the parser loads; the next one names the function, which
+ * goes to the primary while its volatility is looked up; after that the probe is a read.
+ */
+export async function learnProbe(run: (sql: string) => Promise<unknown>, sql = PROBE): Promise<void> {
+  for (let i = 0; i < 2; i++) {
+    await run(sql);
+    await sleep(300);
+  }
+}
