@@ -49,7 +49,7 @@ export class PoolManager implements ConnectionBudget {
   }
 
   pool(database: string, user: string, backend: BackendConfig): ServerPool {
-    const id = `${database}\0${user}\0${backend.name}`;
+    const id = poolId(database, user, backend.name);
     let pool = this.pools.get(id);
     if (!pool) {
       pool = new ServerPool({ database, user, backend: backend.name }, this.settingsFor(database, user), this,
@@ -142,6 +142,11 @@ export class PoolManager implements ConnectionBudget {
     return true;
   }
 
+  discard(pool: ServerPool): void {
+    const id = poolId(pool.key.database, pool.key.user, pool.key.backend);
+    if (this.pools.get(id) === pool) this.pools.delete(id);
+  }
+
   opened(pool: ServerPool): void {
     bump(this.perDatabase, pool.key.database, 1);
     bump(this.perUser, pool.key.user, 1);
@@ -180,6 +185,10 @@ export class PoolManager implements ConnectionBudget {
   closeAll(reason: string): void {
     for (const pool of this.pools.values()) pool.closeAll(reason);
   }
+}
+
+function poolId(database: string, user: string, backend: string): string {
+  return `${database}\0${user}\0${backend}`;
 }
 
 function bump(map: Map<string, number>, key: string, by: number): void {

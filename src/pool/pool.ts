@@ -29,6 +29,8 @@ export interface ConnectionBudget {
   canOpen(pool: ServerPool): boolean;
   opened(pool: ServerPool): void;
   closed(pool: ServerPool): void;
+  /** The pool can never log in (no such database, wrong credentials) and holds nothing. */
+  discard(pool: ServerPool): void;
 }
 
 /**
@@ -192,6 +194,8 @@ export class ServerPool implements ServerOwner {
       } else {
         // The same login would fail again for every waiter: tell them now instead of at timeout.
         for (let w = this.waiters.shift(); w; w = this.waiters.shift()) w.onPoolError(error);
+        // Clients trying names of databases that do not exist must not leave a pool each behind.
+        if (this.servers.size === 0) this.budget.discard(this);
       }
       return;
     }

@@ -207,6 +207,19 @@ describe('limits', { timeout: 60_000 }, () => {
     }
   });
 
+  test('a database that does not exist gets 3D000 and leaves no pool behind', async () => {
+    const p = await startPgtide(t);
+    try {
+      for (let i = 0; i < 5; i++) {
+        const c = new pg.Client(p.pgConfig({ database: `no_such_db_${i}` }));
+        await assert.rejects(c.connect(), (err: { code?: string }) => err.code === '3D000');
+      }
+      assert.equal([...p.pgtide.context.pools.all()].length, 0);
+    } finally {
+      await p.stop();
+    }
+  });
+
   test('query_wait_timeout gives a queued client 57014 when no server frees up', async () => {
     const p = await startPgtide(t, { default_pool_size: 1, query_wait_timeout: 0.5 });
     try {
