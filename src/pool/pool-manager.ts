@@ -107,8 +107,6 @@ export class PoolManager implements ConnectionBudget {
       maxUses: c.server_max_uses,
       idleTimeoutMs: c.server_idle_timeout * 1000,
       loginRetryMs: c.server_login_retry * 1000,
-      resetQuery: c.server_reset_query,
-      resetQueryAlways: c.server_reset_query_always,
     };
   }
 

@@ -13,8 +13,6 @@ export interface PoolSettings {
   maxUses: number;
   idleTimeoutMs: number;
   loginRetryMs: number;
-  resetQuery: string;
-  resetQueryAlways: boolean;
 }
 
 /** A client session waiting for a server connection. */

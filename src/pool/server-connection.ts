@@ -228,7 +228,7 @@ export class ServerConnection implements MessageSink {
     const state = this.state;
     if (state === State.Closed) return;
     if (this.scanner.scan(chunk, this) < 0) {
-      return this.fail(`protocol violation from server ${this.describe()}: ${this.scanner.error}`);
+      return this.close(`protocol violation from server ${this.describe()}: ${this.scanner.error}`);
     }
     if (state === State.Linked) {
       const peer = this.peer!;
@@ -537,12 +537,9 @@ export class ServerConnection implements MessageSink {
     if (this.state === State.Connecting || this.state === State.Login) {
       return this.failLogin(new ServerLoginError(`server ${this.describe()} closed the connection during login`, null, true));
     }
-    this.fail(this.closeReason || 'server closed the connection');
+    this.close(this.closeReason || 'server closed the connection');
   }
 
-  private fail(reason: string): void {
-    this.close(reason);
-  }
 
   /** Close for good; the peer (if any) and the owner are told. */
   close(reason: string): void {

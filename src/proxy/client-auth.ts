@@ -1,8 +1,9 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { AuthType } from '../config/types.js';
 import { parseSecret, md5PasswordHash, scramSecretFromPassword, type Secret } from '../auth/secret.js';
 import { md5Verify } from '../auth/md5.js';
 import { ScramServer } from '../auth/scram-server.js';
+import { constantTimeEqual } from '../auth/scram.js';
 import type { ScramCredentials } from '../auth/scram-client.js';
 import { decodePassword, decodeSASLInitialResponse, decodeSASLResponse } from '../protocol/frontend.js';
 import * as encode from '../protocol/encode.js';
@@ -133,17 +134,12 @@ function chooseMethod(authType: AuthType, secret: Secret | null): Method {
 function plainMatches(user: string, secret: Secret, password: string): boolean {
   switch (secret.kind) {
     case 'plain':
-      return constantTimeEqual(secret.password, password);
+      return constantTimeEqual(Buffer.from(secret.password), Buffer.from(password));
     case 'md5':
-      return constantTimeEqual(secret.hash, md5PasswordHash(user, password));
+      return constantTimeEqual(Buffer.from(secret.hash), Buffer.from(md5PasswordHash(user, password)));
     case 'scram': {
       const derived = scramSecretFromPassword(password, secret.salt, secret.iterations);
-      return timingSafeEqual(derived.storedKey, secret.storedKey);
+      return constantTimeEqual(derived.storedKey, secret.storedKey);
     }
   }
-}
-
-function constantTimeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a), y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }

@@ -12,6 +12,7 @@ import type { ServerConnection, ServerPeer, ServerLoginError } from '../pool/ser
 import { ClientAuth } from './client-auth.js';
 import type { CancelKey } from './cancel-keys.js';
 import type { ProxyContext } from './context.js';
+import type { ReadContext } from './router.js';
 
 const enum State { Startup, Tls, Auth, Login, Ready, Waiting, Linked, Admin, Closed }
 
@@ -39,6 +40,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   user = '';
   database = '';
   applicationName = '';
+  private readContext: ReadContext = { database: '', user: '', applicationName: '' };
   startupParams = new Map<string, string>();
   mode: PoolMode = 'transaction';
   pool: ServerPool | null = null;
@@ -323,7 +325,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       }
       this.wroteInLink = !read;
       const backend = read
-        ? ctx.router.readBackend({ database: this.database, user: this.user, applicationName: this.applicationName })
+        ? ctx.router.readBackend(this.readContext)
         : ctx.router.writeBackend();
       this.readLink = read && backend !== ctx.router.writeBackend();
       this.backend = backend;
@@ -892,8 +894,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.readOnlySession = isOn(this.startupSetting('default_transaction_read_only'));
     // The login learns the settings to report from a primary connection; session pooling
     // also keeps its whole session there.
-    const readContext = { database: this.database, user: this.user, applicationName: this.applicationName };
-    const backend = ctx.router.writeBackend() ?? ctx.router.readBackend(readContext) ?? ctx.config.backends[0]!;
+    // Fixed for the session: routing a read allocates nothing.
+    this.readContext = { database: this.database, user: this.user, applicationName: this.applicationName };
+    const backend = ctx.router.writeBackend() ?? ctx.router.readBackend(this.readContext) ?? ctx.config.backends[0]!;
     this.pool = this.poolOf(backend);
     this.state = State.Login;
     this.scanner.collect = QUERY_TYPES;
