@@ -230,7 +230,7 @@ async function readBackendLimits(config: Config, users: ReadonlyMap<string, stri
   const connection = new CheckConnection(() => checkLogin(config, users, backend, serverTlsOptions(config)));
   const timeoutMs = (config.health_check_timeout || config.server_connect_timeout) * 1000;
   try {
-    const rows = await connection.query("SELECT current_setting('max_connections'), current_setting('superuser_reserved_connections')", timeoutMs);
+    const rows = await connection.query("SELECT pg_catalog.current_setting('max_connections'), pg_catalog.current_setting('superuser_reserved_connections')", timeoutMs);
     const [maxConnections, reserved] = (rows[0] ?? []).map((cell) => (cell !== null && /^\d{1,9}$/.test(cell) ? Number(cell) : undefined));
     if (maxConnections === undefined || reserved === undefined) throw new Error('unexpected answer to the max_connections query');
     return { max_connections: maxConnections, superuser_reserved_connections: reserved };

@@ -13,6 +13,7 @@ import { ClusterMonitor } from './cluster/monitor.js';
 import { AdminConsole, ADMIN_DATABASES } from './admin/console.js';
 import { checkLogin } from './cluster/check-login.js';
 import { FunctionCatalog } from './proxy/function-catalog.js';
+import { StatementRegistry } from './proxy/prepared-statements.js';
 import { ReplayTracker } from './proxy/read-your-writes.js';
 import { Classifier, FunctionPolicy, loadParser } from './sql/index.js';
 import { ClientSession } from './proxy/client-session.js';
@@ -66,6 +67,7 @@ export class Pgtide {
       classifier,
       functions: new FunctionCatalog(classifier.policy, this.log),
       replay: new ReplayTracker(),
+      statements: new StatementRegistry(),
       cancelKeys: new CancelKeys<ClientSession>(options.workerId ?? 0),
       clientTls: clientTlsContext(config),
       log: this.log,

@@ -20,5 +20,6 @@ export function checkLogin(config: Config, users: ReadonlyMap<string, string>, b
     // health_check_timeout bounds the whole check; 0 means none, but a login still needs a bound.
     connectTimeoutMs: (config.health_check_timeout || config.server_connect_timeout) * 1000,
     maxPacketSize: config.max_packet_size,
+    maxPreparedStatements: config.max_prepared_statements,
   };
 }

@@ -35,6 +35,7 @@ export function defaultConfig(): Config {
     max_user_connections: 0,
 
     server_reset_query: 'DISCARD ALL',
+    max_prepared_statements: 200,
     server_reset_query_always: false,
     server_lifetime: 3600,
     server_max_uses: 0,

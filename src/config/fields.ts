@@ -77,6 +77,7 @@ export const TOP_LEVEL_FIELDS: Record<ScalarKey, Field> = {
   max_db_connections: count,
   max_user_connections: count,
   server_reset_query: text,
+  max_prepared_statements: count,
   server_reset_query_always: flag,
   server_lifetime: seconds,
   server_max_uses: count,

@@ -86,6 +86,8 @@ export interface Config {
   max_user_connections: number;
 
   server_reset_query: string;
+  /** Named prepared statements kept per server connection (least recently used closed beyond). */
+  max_prepared_statements: number;
   server_reset_query_always: boolean;
   server_lifetime: number;
   /** Close a server connection after this many client transactions/sessions (0 = never). */

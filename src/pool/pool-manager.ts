@@ -127,6 +127,7 @@ export class PoolManager implements ConnectionBudget {
       tls: this.serverTls,
       connectTimeoutMs: this.config.server_connect_timeout * 1000,
       maxPacketSize: this.config.max_packet_size,
+      maxPreparedStatements: this.config.max_prepared_statements,
     };
   }
 

@@ -10,6 +10,7 @@ import { md5Response } from '../auth/md5.js';
 import type { Secret } from '../auth/secret.js';
 import { ScramClient, type ScramCredentials } from '../auth/scram-client.js';
 import type { ServerTlsMode } from '../config/types.js';
+import { PreparedSet } from './prepared-set.js';
 
 export interface ServerEndpoint {
   host: string;
@@ -39,6 +40,7 @@ export interface ServerLogin {
   tls: ServerTls;
   connectTimeoutMs: number;
   maxPacketSize: number;
+  maxPreparedStatements: number;
 }
 
 /** The client session a server connection is lent to. */
@@ -54,6 +56,9 @@ export interface ServerPeer {
   /** The server entered COPY IN: returns how many Syncs it sent since the Execute that
    * started it (the server ignores them) and stops counting Syncs until CopyDone/CopyFail. */
   onServerCopyIn(): number;
+  /** On a tracking link, each answer that may end a request (see ResponseTracker); `end` is
+   *  its end offset in the chunk onServerData receives next. */
+  onServerAnswer(type: number, body: Buffer, end: number): void;
 }
 
 /** The pool that owns a server connection. */
@@ -75,12 +80,18 @@ const enum State { Connecting, Login, Idle, Linked, Draining, Internal, Closed }
 const LOGIN_TYPES = collectTable('RSKZEv');
 // On the forward path only the messages that change what pgtide must do are assembled.
 const ACTIVE_TYPES = collectTable('ZSGW');
+// A link whose client stream pgtide edits (prepared statements) also follows every request's answer.
+const TRACKED_TYPES = collectTable('ZSGW123nTCIsE');
 const IDLE_TYPES = new Uint8Array(256).fill(1);
 const Z = 0x5a, S = 0x53, R = 0x52, K = 0x4b, E = 0x45, G = 0x47, W = 0x57, N = 0x4e, V = 0x76, D = 0x44;
 const IDLE = 0x49;
 const DRAIN_TIMEOUT_MS = 10_000;
 const READ_BUFFER_SIZE = 65536;
 let nextServerId = 1;
+
+/** Settings of a connection whose client changed them without pgtide knowing what: all must be reset. */
+export const UNKNOWN_SETTINGS: ReadonlyMap<string, string> = new Map();
+const RESETS_ALL = /\b(?:discard|reset)\s+all\b/i;
 
 /** One connection to a PostgreSQL server: login, then bytes in both directions for a peer. */
 export class ServerConnection implements MessageSink {
@@ -116,6 +127,13 @@ export class ServerConnection implements MessageSink {
   } | null = null;
 
   peer: ServerPeer | null = null;
+  private tracking = false;
+  /** Named statements pgtide prepared here, shared by the clients it serves. */
+  readonly prepared: PreparedSet;
+  /** Session settings made on this connection since login (by pgtide for its clients); see SessionSettings. */
+  settings: ReadonlyMap<string, string> = new Map();
+  /** Key of `settings`, compared with a client's on each link. */
+  settingsKey = '';
   private readonly ownReads: boolean;
   private readBuffer: Buffer | null = null;
   /** The last chunk read still sits in a pending client write: the next read needs a new buffer. */
@@ -127,6 +145,7 @@ export class ServerConnection implements MessageSink {
 
   constructor(readonly login: ServerLogin, readonly owner: ServerOwner) {
     this.scanner = new MessageScanner(login.maxPacketSize, LOGIN_TYPES);
+    this.prepared = new PreparedSet(login.maxPreparedStatements);
     this.onData = this.onData.bind(this);
     this.onClose = this.onClose.bind(this);
     this.onError = this.onError.bind(this);
@@ -243,7 +262,7 @@ export class ServerConnection implements MessageSink {
     }
   }
 
-  onMessage(type: number, body: Buffer): boolean {
+  onMessage(type: number, body: Buffer, end: number): boolean {
     switch (this.state) {
       case State.Login:
         return this.onLoginMessage(type, body);
@@ -264,6 +283,7 @@ export class ServerConnection implements MessageSink {
           // The server ignores Syncs during COPY IN, so those already sent are no sync points.
           if (this.peer) this.pending -= this.peer.onServerCopyIn();
         }
+        if (this.tracking) this.peer?.onServerAnswer(type, body, end);
         return true;
     }
   }
@@ -421,18 +441,33 @@ export class ServerConnection implements MessageSink {
     }
   }
 
-  /** Lend the connection to a client session. */
-  link(peer: ServerPeer): void {
+  /** Lend the connection to a client session; `tracking` when it edits its stream (see onServerAnswer). */
+  link(peer: ServerPeer, tracking: boolean): void {
     this.peer = peer;
     this.state = State.Linked;
-    this.scanner.collect = ACTIVE_TYPES;
+    this.setTracking(tracking);
     this.uses++;
     this.lastUsedAt = Date.now();
+  }
+
+  setTracking(tracking: boolean): void {
+    this.tracking = tracking;
+    this.scanner.collect = tracking ? TRACKED_TYPES : ACTIVE_TYPES;
+  }
+
+  /** Type byte of a message cut by the end of the last chunk inside its header, else 0; with the header bytes received. */
+  get cutHeaderType(): number {
+    return this.scanner.partialHeaderType;
+  }
+
+  get cutHeaderLength(): number {
+    return this.scanner.partialHeaderLength;
   }
 
   /** Take the connection back from a clean client: it is idle and its state is known. */
   unlink(): void {
     this.peer = null;
+    this.tracking = false;
     this.state = State.Idle;
     this.scanner.collect = IDLE_TYPES;
     this.lastUsedAt = Date.now();
@@ -451,6 +486,7 @@ export class ServerConnection implements MessageSink {
    */
   orphan(clientMidMessage: boolean, resetQuery: string | null, sendCancel: (server: ServerConnection) => void): void {
     this.peer = null;
+    this.tracking = false;
     if (this.state !== State.Linked) return;
     if (clientMidMessage || this.copyIn) return this.close('client left in the middle of a message or COPY');
     this.state = State.Draining;
@@ -474,6 +510,7 @@ export class ServerConnection implements MessageSink {
     if (this.resetQuery) {
       const q = this.resetQuery;
       this.resetQuery = null;
+      this.afterReset(q);
       this.pending++;
       this.socket.write(encode.query(q));
       return;
@@ -483,6 +520,17 @@ export class ServerConnection implements MessageSink {
     this.state = State.Idle;
     this.scanner.collect = IDLE_TYPES;
     this.returnWhenCancelsDone();
+  }
+
+  /** A reset query may drop prepared statements and settings; a failed one is caught by the drain. */
+  private afterReset(query: string): void {
+    this.prepared.doubtAll();
+    if (RESETS_ALL.test(query)) this.forgetSettings(new Map());
+  }
+
+  forgetSettings(settings: ReadonlyMap<string, string>): void {
+    this.settings = settings;
+    this.settingsKey = settings === UNKNOWN_SETTINGS ? '\0unknown' : '';
   }
 
   /** Called by the cancel sender when a cancel connection to this server finished. */
@@ -507,6 +555,7 @@ export class ServerConnection implements MessageSink {
     this.scanner.collect = ACTIVE_TYPES;
     if (this.socket.isPaused()) this.socket.resume();
     this.resetQuery = null;
+    this.afterReset(resetQuery);
     this.pending++;
     this.socket.write(encode.query(resetQuery));
     this.drainTimer = setTimeout(() => this.close('server reset query did not finish'), DRAIN_TIMEOUT_MS);

@@ -119,3 +119,30 @@ export function decodeDataRow(body: Buffer): (string | null)[] | null {
   }
   return off === body.length ? values : null;
 }
+
+/**
+ * An ErrorResponse ('E', whole message) equal to `body`'s but with its Message field changed by
+ * `edit`; every other field keeps its bytes. Null when the body is malformed.
+ */
+export function errorWithMessage(body: Buffer, edit: (message: string) => string): Buffer | null {
+  const parts: Buffer[] = [];
+  let pos = 0;
+  while (pos < body.length && body[pos] !== 0) {
+    const end = body.indexOf(0, pos + 1);
+    if (end < 0) return null;
+    if (body[pos] === 0x4d) {
+      parts.push(Buffer.from('M' + edit(body.toString('utf8', pos + 1, end)).replaceAll('\0', '') + '\0', 'utf8'));
+    } else {
+      parts.push(body.subarray(pos, end + 1));
+    }
+    pos = end + 1;
+  }
+  if (pos >= body.length) return null;
+  const fields = Buffer.concat(parts);
+  const message = Buffer.allocUnsafe(6 + fields.length);
+  message[0] = 0x45;
+  message.writeUInt32BE(5 + fields.length, 1);
+  fields.copy(message, 5);
+  message[message.length - 1] = 0;
+  return message;
+}

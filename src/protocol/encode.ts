@@ -245,3 +245,21 @@ export function dataRow(values: (string | null)[]): Buffer {
   }
   return w.done();
 }
+
+export function parseComplete(): Buffer {
+  return emptyMessage(BackendMessage.ParseComplete);
+}
+
+export function closeComplete(): Buffer {
+  return emptyMessage(BackendMessage.CloseComplete);
+}
+
+/** Close of a prepared statement ('S'), by name. */
+export function closeStatement(name: string): Buffer {
+  return new MessageWriter(FrontendMessage.Close, 1 + cstringSize(name)).byte(0x53).cstring(name).done();
+}
+
+/** Parse of a named statement: `rest` is the query String and parameter types as the client sent them. */
+export function parseWithName(name: string, rest: Buffer): Buffer {
+  return new MessageWriter(FrontendMessage.Parse, cstringSize(name) + rest.length).cstring(name).bytes(rest).done();
+}

@@ -51,6 +51,16 @@ export class MessageScanner {
     return !this.inBody && this.headerFill === 0;
   }
 
+  /** Bytes of a message header received so far when the last chunk ended inside one (0 otherwise). */
+  get partialHeaderLength(): number {
+    return this.headerFill;
+  }
+
+  /** Type byte of a message whose header is incomplete at the end of the last chunk. */
+  get partialHeaderType(): number {
+    return this.headerFill > 0 ? this.header[0]! : 0;
+  }
+
   reset(): void {
     this.headerFill = 0;
     this.inBody = false;

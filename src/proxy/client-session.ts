@@ -2,7 +2,7 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import { MessageScanner, collectTable, type MessageSink } from '../protocol/scanner.js';
 import { StartupReader, parseOptions, type StartupPacket } from '../protocol/startup.js';
-import { decodeErrorFields } from '../protocol/backend.js';
+import { decodeErrorFields, errorWithMessage, type ErrorFields } from '../protocol/backend.js';
 import type { Classification } from '../sql/index.js';
 import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/encode.js';
@@ -13,6 +13,11 @@ import { ClientAuth } from './client-auth.js';
 import type { CancelKey } from './cancel-keys.js';
 import type { ProxyContext } from './context.js';
 import type { ReadContext } from './router.js';
+import { ClientStatements } from './prepared-statements.js';
+import { ResponseTracker } from './response-tracker.js';
+import { WholeMessages } from '../protocol/whole-messages.js';
+import { SessionSettings, SESSION_SETTINGS_QUERY, changesSettings, diffSql } from './session-settings.js';
+import { UNKNOWN_SETTINGS } from '../pool/server-connection.js';
 
 const enum State { Startup, Tls, Auth, Login, Ready, Waiting, Linked, Admin, Closed }
 
@@ -23,6 +28,7 @@ const AUTH_TYPES = new Uint8Array(256).fill(1);
 const QUERY_TYPES = collectTable('QPSEcfX');
 const Q = 0x51, Sy = 0x53, X = 0x58, P = 0x70, Parse = 0x50, Ex = 0x45, CopyDone = 0x63, CopyFail = 0x66;
 const IDLE = 0x49;
+const ERROR = 0x45, PARSE_COMPLETE = 0x31, CLOSE_COMPLETE = 0x33, COPY_IN = 0x47, COPY_BOTH = 0x57;
 const QUEUE_LIMIT_BYTES = 256 * 1024;
 
 /**
@@ -74,6 +80,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private retrying = false;
   /** A standby refused the statement as a write: these bytes go to the primary next. */
   private resendOnPrimary: Buffer[] | null = null;
+  private resendWhy = '';
   /** The refusal, kept until its ReadyForQuery arrives. */
   private heldRefusal: Buffer | null = null;
   consistency: Consistency = 'eventual';
@@ -108,6 +115,22 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private copying = false;
   private syncsSinceExecute = 0;
   private serverPaused = false;
+  // Named prepared statements (transaction and statement pooling): see ClientStatements.
+  private statements: ClientStatements | null = null;
+  private whole: WholeMessages | null = null;
+  /** The current link rewrites the client's messages and follows every answer. */
+  private tracking = false;
+  private readonly tracker = new ResponseTracker();
+  /** Where the current server chunk must lose a hidden answer or gain pgtide's own answers. */
+  private answerEdits: { start: number; end: number; insert: Buffer[] }[] = [];
+  /** A hidden-answer candidate cut inside its header at the end of the last server chunk. */
+  private cutAnswer: Buffer | null = null;
+  /** Named statements could not be mapped (see untrackedStatements): they pass unchanged and pin. */
+  private statementsUntracked = false;
+  /** The session settings every server running this client's transactions gets first. */
+  private settings: SessionSettings | null = null;
+  /** A statement of the current transaction may have changed settings: read them back after it. */
+  private settingsDirty = false;
 
   constructor(socket: net.Socket, private readonly ctx: ProxyContext, readonly remote: string) {
     this.socket = socket;
@@ -116,6 +139,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.onClose = this.onClose.bind(this);
     this.onSocketError = this.onSocketError.bind(this);
     this.onDrain = this.onDrain.bind(this);
+    this.onQueryData = this.onQueryData.bind(this);
+    this.answerNow = this.answerNow.bind(this);
     this.bindSocket(socket);
     ctx.clients.add(this);
     ctx.loggingIn.add(this);
@@ -168,6 +193,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       case State.Ready:
       case State.Waiting:
       case State.Linked:
+        // Rewriting needs whole messages; other sessions forward chunks as they come.
+        if (this.statements && !this.whole && this.scanner.atBoundary) this.whole = new WholeMessages(this.ctx.config.max_packet_size);
+        if (this.whole) return this.whole.split(chunk, this.onQueryData);
         return this.onQueryData(chunk);
       case State.Startup:
         return this.onStartupData(chunk);
@@ -199,7 +227,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
     this.chunkKind = null;
     this.lastActive = Date.now();
+    const quiet = linked !== null && linked.pending === 0 && !linked.unsynced;
+    const hadStatements = this.statements !== null;
     if (this.scanner.scan(chunk, this) < 0) return this.protocolViolation(this.scanner.error);
+    if (linked && !hadStatements && this.statements) this.startTracking(linked, quiet);
     const data = this.terminateAt >= 0 ? chunk.subarray(0, this.terminateAt) : chunk;
     if (data.length > 0) {
       const unsynced = this.syncEnd < 0 ? true : this.syncEnd < data.length;
@@ -210,9 +241,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         server.pending += this.queuedSyncs;
         this.queuedSyncs = 0;
         server.unsynced = unsynced;
-        if (this.readLink && !this.answered) this.sentOnLink.push(data);
+        if ((this.readLink || this.tracking) && !this.answered) this.sentOnLink.push(data);
         this.pool!.stats.bytesReceived += data.length;
-        if (!server.write(data)) this.pauseClient();
+        if (!this.send(server, data)) this.pauseClient();
       } else {
         this.queuedUnsynced = unsynced;
         this.queue(data);
@@ -220,6 +251,38 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       }
     }
     if (this.terminateAt >= 0) this.close();
+  }
+
+  /** Forward client bytes, rewritten for this server when the link tracks prepared statements. */
+  private send(server: ServerConnection, data: Buffer): boolean {
+    if (!this.tracking) return server.write(data);
+    const out = this.statements!.rewrite(data, server.prepared, this.tracker, this.answerNow);
+    return out.length === 0 || server.write(out);
+  }
+
+  /** An answer pgtide gives itself with nothing owed before it. */
+  private answerNow(message: Buffer): void {
+    this.socket.write(message);
+  }
+
+  /**
+   * The first named statement arrived on a link that did not track answers. With nothing in
+   * flight, tracking starts now; otherwise the answers owed are unknown, so this client's named
+   * statements go through unchanged and pin it to this server.
+   */
+  private startTracking(server: ServerConnection, quiet: boolean): void {
+    if (!quiet) return this.untrackedStatements();
+    this.tracking = true;
+    this.tracker.reset(server.prepared);
+    server.setTracking(true);
+  }
+
+  private untrackedStatements(): void {
+    this.statements = null;
+    this.whole = null;
+    this.statementsUntracked = true;
+    this.ctx.log.info({ client: this.remote }, 'named prepared statements cannot be mapped mid-pipeline: the client is pinned');
+    if (!this.pinned) this.pin();
   }
 
   /**
@@ -249,22 +312,41 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     return true;
   }
 
-  /** Lend the transaction its server: replay a deferred BEGIN first, then the queued bytes. */
+  /** The settings this server lacks, as SQL; null when it has them all. */
+  private settingsFor(server: ServerConnection): string | null {
+    const settings = this.settings;
+    return settings && server.settingsKey !== settings.key ? diffSql(server.settings, settings.values) : null;
+  }
+
+  /** Give the server this session's settings, then run a deferred BEGIN. */
+  private async setUp(server: ServerConnection, settingsSql: string | null, begin: string | null): Promise<void> {
+    if (settingsSql !== null) {
+      const { values, key } = this.settings!;
+      await server.query(settingsSql);
+      server.settings = values;
+      server.settingsKey = key;
+    }
+    if (begin) await server.query(begin);
+  }
+
+  /** Lend the transaction its server: apply settings and replay a deferred BEGIN first, then the queued bytes. */
   private startOn(server: ServerConnection): void {
     const begin = this.pendingBegin;
-    if (!begin) {
+    const settingsSql = this.settingsFor(server);
+    if (!begin && settingsSql === null) {
       this.link(server);
       return this.flushQueued(server);
     }
     this.pendingBegin = null;
     const pool = this.pool!;
-    server.query(begin).then(
+    this.setUp(server, settingsSql, begin).then(
       () => {
         if (this.state === State.Waiting && this.pool === pool) {
           this.link(server);
           return this.flushQueued(server);
         }
         // The client left meanwhile: end the transaction before the server is reused.
+        if (!begin) return pool.release(server);
         server.query('ROLLBACK').then(() => pool.release(server), () => server.close('rollback failed'));
       },
       (err: Error & { code?: string }) => {
@@ -336,10 +418,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const server = this.pool?.takeIdle();
     if (!server) return;
     this.timeoutCancelSent = false;
-    if (this.mustCheckReplay()) {
+    if (this.mustCheckReplay() || this.settingsFor(server) !== null) {
       this.state = State.Waiting;
       this.waitingSince = Date.now();
-      return this.checkReplay(server);
+      return this.mustCheckReplay() ? this.checkReplay(server) : this.startOn(server);
     }
     this.link(server);
   }
@@ -392,7 +474,14 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.server = server;
     this.state = State.Linked;
     this.answered = false;
-    server.link(this);
+    this.tracking = this.statements !== null;
+    if (this.tracking) {
+      this.tracker.reset(server.prepared);
+      this.statements!.beginUndo();
+    }
+    this.answerEdits.length = 0;
+    this.cutAnswer = null;
+    server.link(this, this.tracking);
   }
 
   /** Waiting on a backend that can no longer serve the transaction (a standby out of the
@@ -445,6 +534,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         break;
       case Parse:
         this.classifyParse(body);
+        if (body[0] !== 0 && this.statements === null) this.namedStatement(end - 5 - body.length >= 0);
         break;
       case Ex:
         this.syncsSinceExecute = 0;
@@ -473,6 +563,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.chunkKind = c.kind;
     this.chunkReadOnly = c.readOnly;
     if (this.mode !== 'session' && !this.pinned && leavesSessionState(c)) this.pin();
+    if (!this.settingsDirty && this.mode !== 'session' && changesSettings(c)) this.settingsDirty = true;
     if (c.kind === 'pgtide' && c.pgtideRoute) this.routeOverride = c.pgtideRoute;
     else if (c.set?.name === 'default_transaction_read_only' && !c.set.local) this.readOnlySession = isOn(c.set.value);
     // A session that asked for read-only transactions starts them on a standby.
@@ -495,6 +586,14 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const queryEnd = nameEnd < 0 ? -1 : body.indexOf(0, nameEnd + 1);
     if (queryEnd < 0) this.routeWrite = true;
     else this.classify(body, nameEnd + 1, queryEnd);
+  }
+
+  /** The client's first named statement: from now on its statements are mapped (pooling modes only). */
+  private namedStatement(wholeInChunk: boolean): void {
+    if (this.mode === 'session' || this.statementsUntracked) return;
+    // Its first bytes may already be on their way unchanged: then it cannot be renamed.
+    if (!wholeInChunk) return this.untrackedStatements();
+    this.statements = new ClientStatements(this.ctx.statements);
   }
 
   private countSyncPoint(end: number): void {
@@ -533,13 +632,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.queuedSyncs = 0;
     this.queuedUnsynced = false;
     const queued = this.queued;
-    if (this.readLink) for (const buf of queued) this.sentOnLink.push(buf);
+    if (this.readLink || this.tracking) for (const buf of queued) this.sentOnLink.push(buf);
     let ok = true;
     if (queued.length === 1) {
-      ok = server.write(queued[0]!);
+      ok = this.send(server, queued[0]!);
     } else {
       server.socket.cork();
-      for (const buf of queued) ok = server.write(buf);
+      for (const buf of queued) ok = this.send(server, buf);
       server.socket.uncork();
     }
     queued.length = 0;
@@ -554,18 +653,97 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   // ---- bytes from the server ----
 
+  /** PostgreSQL's "cached plan must not change result type", on a statement pgtide prepared. */
+  private readonly isStalePlan = (error: ErrorFields): boolean =>
+    error.code === '0A000' && this.tracker.failedBind !== null && /cached plan must not change result type/.test(error.message);
+
+  onServerAnswer(type: number, body: Buffer, end: number): void {
+    if (type === COPY_IN || type === COPY_BOTH) return this.tracker.onCopyIn();
+    const tracker = this.tracker;
+    const hide = tracker.onAnswer(type);
+    const fakes = tracker.fakes;
+    const start = end - 5 - body.length;
+    if (hide) {
+      this.answerEdits.push({ start, end, insert: fakes.splice(0) });
+    } else if (type === ERROR && tracker.failedDuplicate !== null && start >= 0) {
+      // The server's 42P05 names the shared statement; the client knows its own name.
+      const client = tracker.failedDuplicate;
+      const error = errorWithMessage(body, (m) => m.replace(/"pgtide_\d+"/, `"${client}"`));
+      if (error) this.answerEdits.push({ start, end, insert: [error] });
+    } else if (fakes.length > 0) {
+      this.answerEdits.push({ start: end, end, insert: fakes.splice(0) });
+    }
+  }
+
+  /**
+   * Apply the edits the answers of this chunk asked for: hidden answers (ParseComplete and
+   * CloseComplete of requests pgtide added, 5 bytes each) go, pgtide's own answers are put in
+   * place. Such an answer cut inside its header is held until the next chunk decides.
+   */
+  private editAnswers(chunk: Buffer): Buffer[] {
+    const parts: Buffer[] = [];
+    const edits = this.answerEdits;
+    let pos = 0;
+    if (this.cutAnswer) {
+      // Dropped when the answer it begins is hidden.
+      if (!(edits.length > 0 && edits[0]!.start < 0)) parts.push(this.cutAnswer);
+      this.cutAnswer = null;
+    }
+    for (const edit of edits) {
+      if (edit.start > pos) parts.push(chunk.subarray(pos, edit.start));
+      pos = Math.max(pos, edit.end);
+      for (const b of edit.insert) parts.push(b);
+    }
+    edits.length = 0;
+    let tail = chunk.length;
+    const server = this.server!;
+    const cutType = server.cutHeaderType;
+    if (cutType === PARSE_COMPLETE || cutType === CLOSE_COMPLETE) {
+      tail = chunk.length - server.cutHeaderLength;
+      this.cutAnswer = Buffer.from(chunk.subarray(tail));
+    }
+    if (tail > pos) parts.push(chunk.subarray(pos, tail));
+    return parts;
+  }
+
   onServerData(chunk: Buffer): boolean {
+    if (this.tracking && (this.answerEdits.length > 0 || this.cutAnswer !== null || this.server!.cutHeaderLength > 0)) {
+      const parts = this.editAnswers(chunk);
+      if (parts.length !== 1) {
+        this.pool!.stats.bytesSent += chunk.length;
+        const socket = this.socket;
+        let ok = true;
+        socket.cork();
+        for (const part of parts) ok = socket.write(part);
+        socket.uncork();
+        if (!ok && !this.serverPaused) {
+          this.serverPaused = true;
+          this.server!.pauseReading();
+        }
+        this.answered = true;
+        this.sentOnLink.length = 0;
+        return true;
+      }
+      chunk = parts[0]!;
+    }
     const socket = this.socket;
     this.pool!.stats.bytesSent += chunk.length;
     if (!this.answered) {
       this.answered = true;
+      this.statements?.endUndo();
       // A write the classifier let through to a standby fails with 25006 before any row:
-      // the client never sees that answer, the statement runs again on the primary.
-      if (this.readLink && this.sentOnLink.length > 0 && this.scanner.atBoundary) {
-        const refusal = readOnlyRefusal(chunk);
+      // the client never sees that answer, the statement runs again on the primary. A
+      // prepared statement whose plan went stale (0A000) outside a transaction is prepared
+      // afresh and run again the same way.
+      const retryable = this.readLink ? isReadOnlyRefusal : this.tracking ? this.isStalePlan : null;
+      if (retryable && this.sentOnLink.length > 0 && this.scanner.atBoundary) {
+        const refusal = refusalIn(chunk, retryable);
         // Only a refusal that answers everything sent on this link can be replayed elsewhere.
         const pendingAfter = refusal === Refusal.Complete ? 0 : 1;
         if (refusal !== Refusal.None && this.server!.pending === pendingAfter) {
+          if (!this.readLink) this.server!.prepared.doubt(this.tracker.failedBind!);
+          this.resendWhy = this.readLink ? 'a standby refused it as a write (25006)' : 'its prepared plan went stale (0A000)';
+          this.statements?.rollBack();
           this.resendOnPrimary = this.sentOnLink.splice(0);
           // The ReadyForQuery may follow in the next chunk; keep a copy in case it does not.
           if (refusal === Refusal.AwaitingReady) this.heldRefusal = Buffer.from(chunk);
@@ -599,11 +777,59 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
     if (status === IDLE) {
       this.pool!.stats.xacts++;
+      if (this.settingsDirty && this.settings) return this.learnSettings();
       if (this.pinned) return this.checkPin();
       this.releaseServer();
     }
     if (this.resendOnPrimary) return this.retryOnPrimary();
     if (this.deferred.length > 0) this.replayDeferred();
+  }
+
+  /**
+   * The transaction may have changed session settings: read what the server has now (so
+   * rollbacks, SET LOCAL and errors count as PostgreSQL counts them), restore startup values a
+   * RESET dropped, and tell the client of those, before the server serves anyone else.
+   */
+  private learnSettings(): void {
+    const server = this.server!;
+    const settings = this.settings!;
+    this.settingsDirty = false;
+    this.server = null;
+    server.unlink();
+    this.state = State.Waiting;
+    this.waitingSince = Date.now();
+    this.readBackSettings(server, settings).then(
+      () => {
+        if (this.isClosed) return server.returnWhenCancelsDone();
+        this.link(server);
+        if (this.pinned) return this.checkPin();
+        this.releaseServer();
+        this.replayQueued();
+      },
+      (err: Error) => {
+        if (!server.isClosed) server.close(`could not read session settings: ${err.message}`);
+        if (!this.isClosed) this.fatal(SQLSTATE.CONNECTION_FAILURE, 'server connection lost while reading session settings');
+      },
+    );
+  }
+
+  private async readBackSettings(server: ServerConnection, settings: SessionSettings): Promise<void> {
+    const { found, restored } = settings.learn(await server.query(SESSION_SETTINGS_QUERY));
+    server.settings = found;
+    server.settingsKey = '';
+    if (restored.length > 0) {
+      await server.query(diffSql(found, settings.values)!);
+      if (!this.isClosed) this.reportSettings(server, restored);
+    }
+    server.settings = settings.values;
+    server.settingsKey = settings.key;
+  }
+
+  /** ParameterStatus of settings the server reports, as it has them now. */
+  private reportSettings(server: ServerConnection, names: readonly string[]): void {
+    for (const [name, value] of server.params) {
+      if (names.includes(name.toLowerCase())) this.socket.write(encode.parameterStatus(name, value));
+    }
   }
 
   /**
@@ -722,7 +948,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private retryOnPrimary(): void {
     const resend = this.resendOnPrimary!;
     this.resendOnPrimary = null;
-    this.ctx.log.warn({ client: this.remote, backend: this.backend?.name }, 'statement refused by a standby as a write (25006): retried on the primary');
+    this.ctx.log.warn({ client: this.remote, backend: this.backend?.name }, `statement run again on the primary: ${this.resendWhy}`);
     this.retrying = true;
     for (const chunk of resend) {
       if (this.isClosed) return;
@@ -737,6 +963,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
    */
   private retryRead(reason: string): void {
     const resend = this.sentOnLink.splice(0);
+    this.statements?.rollBack();
     this.ctx.log.warn({ client: this.remote, backend: this.backend?.name, reason }, 'read retried on the primary after its standby failed');
     if (this.backend) this.ctx.pools.onBackendFailure?.(this.backend);
     this.state = State.Ready;
@@ -892,6 +1119,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.consistency = ctx.pools.consistencyFor(this.database, this.user);
     this.firstStatementRouting = mode === 'transaction' && ctx.pools.transactionRoutingFor(this.database) === 'first_statement';
     this.readOnlySession = isOn(this.startupSetting('default_transaction_read_only'));
+    try {
+      this.settings = new SessionSettings(this.startupParams);
+    } catch (err) {
+      return this.fatal(SQLSTATE.PROTOCOL_VIOLATION, `invalid command-line argument for server process: ${(err as Error).message}`);
+    }
     // The login learns the settings to report from a primary connection; session pooling
     // also keeps its whole session there.
     // Fixed for the session: routing a read allocates nothing.
@@ -958,7 +1190,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.cancelKey = ctx.cancelKeys.issue(this);
     const s = this.socket;
     s.cork();
-    for (const [name, value] of params) s.write(encode.parameterStatus(name, value));
+    // The client's own startup values are what every server running its transactions will have.
+    const own = this.settings?.startup;
+    for (const [name, value] of params) s.write(encode.parameterStatus(name, own?.get(name.toLowerCase()) ?? value));
     s.write(encode.backendKeyData(this.cancelKey.pid, this.cancelKey.secret));
     s.write(encode.readyForQuery('I'));
     s.uncork();
@@ -1069,6 +1303,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const server = this.server;
     this.server = null;
     if (server) {
+      // Settings changed by a transaction the client did not finish, or by a whole session, are unknown.
+      if (this.settingsDirty || this.mode === 'session') server.forgetSettings(UNKNOWN_SETTINGS);
       // A pinned client's session state must not reach the next client: DISCARD ALL at least.
       const reset = this.pinned ? ctx.config.server_reset_query || 'DISCARD ALL'
         : this.mode === 'session' || ctx.config.server_reset_query_always ? ctx.config.server_reset_query || null : null;
@@ -1100,12 +1336,16 @@ function isOn(value: string | null): boolean {
 
 const enum Refusal { None, Complete, AwaitingReady }
 
+function isReadOnlyRefusal(error: ErrorFields): boolean {
+  return error.code === '25006';
+}
+
 /**
- * Whether a chunk answers a statement with "cannot execute … in a read-only transaction"
- * (25006) before any row, ending idle (outside a transaction block) or about to: then
- * nothing of it needs to reach the client.
+ * Whether a chunk answers a statement with an error `retryable` accepts ("cannot execute … in a
+ * read-only transaction", a stale plan) before any row, ending idle (outside a transaction
+ * block) or about to: then nothing of it needs to reach the client.
  */
-function readOnlyRefusal(chunk: Buffer): Refusal {
+function refusalIn(chunk: Buffer, retryable: (error: ErrorFields) => boolean): Refusal {
   let off = 0;
   let refused = false;
   while (off + 5 <= chunk.length) {
@@ -1114,7 +1354,7 @@ function readOnlyRefusal(chunk: Buffer): Refusal {
     const end = off + 1 + len;
     if (len < 4 || end > chunk.length) return Refusal.None;
     if (type === 0x45) {
-      refused = decodeErrorFields(chunk.subarray(off + 5, end)).code === '25006';
+      refused = retryable(decodeErrorFields(chunk.subarray(off + 5, end)));
       if (!refused) return Refusal.None;
     } else if (type === 0x5a) {
       return refused && end === chunk.length && chunk[off + 5] === IDLE ? Refusal.Complete : Refusal.None;
@@ -1145,8 +1385,10 @@ function leavesSessionState(c: Classification): boolean {
   }
 }
 
-const SESSION_STATE_PROBE = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relnamespace = pg_catalog.pg_my_temp_schema())
+/** Runs under the client's search_path: every name and operator is qualified. Named statements
+ *  not made by pgtide (SQL PREPARE, or protocol ones pgtide could not map) count. */
+const SESSION_STATE_PROBE = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())
   OR EXISTS (SELECT 1 FROM pg_catalog.pg_cursors WHERE is_holdable)
-  OR EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND pid = pg_catalog.pg_backend_pid())
-  OR EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_statements WHERE from_sql)
+  OR EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype OPERATOR(pg_catalog.=) 'advisory' AND pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid())
+  OR EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_statements WHERE from_sql OR pg_catalog.left(name, 7) OPERATOR(pg_catalog.<>) 'pgtide_')
   OR EXISTS (SELECT 1 FROM pg_catalog.pg_listening_channels())`;

@@ -10,6 +10,7 @@ import type { ReplayTracker } from './read-your-writes.js';
 import type { ServerConnection } from '../pool/server-connection.js';
 import type { CancelKeys } from './cancel-keys.js';
 import type { ClientSession } from './client-session.js';
+import type { StatementRegistry } from './prepared-statements.js';
 
 /** What sessions need from the admin side: the console and the PAUSE/DISABLE state. */
 export interface AdminHooks {
@@ -29,6 +30,8 @@ export interface ProxyContext {
   classifier: Classifier;
   functions: FunctionCatalog;
   replay: ReplayTracker;
+  /** Server-side names of the named prepared statements of every client. */
+  statements: StatementRegistry;
   cancelKeys: CancelKeys<ClientSession>;
   clientTls: SecureContext | null;
   log: Logger;

@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js';
+import { literal } from '../sql/quote.js';
 import type { FunctionPolicy } from '../sql/index.js';
 import { ServerConnection, type ServerLogin, type ServerLoginError, type ServerOwner } from '../pool/server-connection.js';
 
@@ -75,6 +76,8 @@ function bareName(name: string): string {
 }
 
 function volatilityQuery(names: string[]): string {
-  const literals = [...new Set(names.map(bareName))].map((n) => `'${n.replace(/'/g, "''")}'`).join(',');
-  return `SELECT p.proname, pg_catalog.bool_or(p.provolatile = 'v') FROM pg_catalog.pg_proc p WHERE p.proname IN (${literals}) GROUP BY p.proname`;
+  // Operators are qualified so that the session's search_path cannot substitute its own.
+  const literals = [...new Set(names.map(bareName))].map(literal).join(',');
+  return `SELECT p.proname, pg_catalog.bool_or(p.provolatile OPERATOR(pg_catalog.=) 'v') FROM pg_catalog.pg_proc p
+    WHERE p.proname OPERATOR(pg_catalog.=) ANY (ARRAY[${literals}]::pg_catalog.name[]) GROUP BY p.proname`;
 }

@@ -1,0 +1,89 @@
+const HEADER_SIZE = 5;
+const COPY_DATA = 0x64;
+
+/**
+ * Cuts a client's byte stream into pieces that hold whole messages only, so each message can
+ * be rewritten in place: a message cut by the end of a chunk is kept until it is complete.
+ * CopyData is the exception (it is never rewritten and may be large): its pieces pass at once.
+ * Lengths are checked by the MessageScanner the pieces go to next; here a bad length simply
+ * passes the bytes on so that the scanner reports it.
+ */
+export class WholeMessages {
+  private held: Buffer | null = null;
+  private heldFill = 0;
+  /** CopyData bytes still to pass before the next message starts. */
+  private copyRemaining = 0;
+
+  constructor(private readonly maxPacketSize: number) {}
+
+  split(chunk: Buffer, emit: (piece: Buffer) => void): void {
+    let pos = 0;
+    if (this.copyRemaining > 0) {
+      pos = Math.min(this.copyRemaining, chunk.length);
+      this.copyRemaining -= pos;
+      emit(chunk.subarray(0, pos));
+    } else if (this.held) {
+      pos = this.fill(chunk);
+      if (!this.complete()) return;
+      const whole = this.held;
+      this.held = null;
+      emit(whole);
+    }
+    let off = pos;
+    while (chunk.length - off >= HEADER_SIZE) {
+      const len = chunk.readInt32BE(off + 1);
+      if (len < 4 || len + 1 > this.maxPacketSize) break;
+      const end = off + 1 + len;
+      if (end <= chunk.length) {
+        off = end;
+        continue;
+      }
+      if (chunk[off] === COPY_DATA) {
+        this.copyRemaining = end - chunk.length;
+        off = chunk.length;
+      }
+      break;
+    }
+    const badLength = chunk.length - off >= HEADER_SIZE;
+    if (off > pos) emit(chunk.subarray(pos, off));
+    if (off === chunk.length) return;
+    if (badLength) return emit(chunk.subarray(off));
+    // A cut message (or a cut header): keep a copy until the rest arrives.
+    this.held = Buffer.allocUnsafe(Math.max(HEADER_SIZE, chunk.length - off));
+    this.heldFill = chunk.copy(this.held, 0, off);
+    if (this.heldFill >= HEADER_SIZE) this.grow();
+  }
+
+  /** Take bytes for the held message from the start of `chunk`; returns how many were taken. */
+  private fill(chunk: Buffer): number {
+    let taken = 0;
+    if (this.heldFill < HEADER_SIZE) {
+      const need = Math.min(HEADER_SIZE - this.heldFill, chunk.length);
+      chunk.copy(this.held!, this.heldFill, 0, need);
+      this.heldFill += need;
+      taken = need;
+      if (this.heldFill < HEADER_SIZE) return taken;
+      this.grow();
+    }
+    const held = this.held!;
+    const need = Math.min(held.length - this.heldFill, chunk.length - taken);
+    chunk.copy(held, this.heldFill, taken, taken + need);
+    this.heldFill += need;
+    return taken + need;
+  }
+
+  /** The header is known: size the held buffer to the whole message (or to the bytes so far if the length is bad). */
+  private grow(): void {
+    const held = this.held!;
+    const len = held.readInt32BE(1);
+    const size = len >= 4 && len + 1 <= this.maxPacketSize ? len + 1 : this.heldFill;
+    if (size === held.length) return;
+    const next = Buffer.allocUnsafe(size);
+    held.copy(next, 0, 0, this.heldFill);
+    this.held = next;
+  }
+
+  private complete(): boolean {
+    return this.heldFill === this.held!.length;
+  }
+}

@@ -1,0 +1,182 @@
+import * as encode from '../protocol/encode.js';
+import type { PreparedSet } from '../pool/prepared-set.js';
+
+/** The request a server answer belongs to. Fake* requests never reach the server: pgtide
+ *  answers them itself, in order, when the answers before them have been forwarded. */
+export const enum Expect { Parse = 1, Bind, Describe, Execute, Close, Sync, Query, FakeParse, FakeClose }
+
+const KIND = 0x0f;
+/** The answer ending this request goes nowhere: pgtide added the request. */
+const HIDDEN = 0x10;
+/** A Parse under a client name already in use; `names` holds that client name. */
+const DUPLICATE = 0x20;
+
+const ERROR = 0x45, READY = 0x5a;
+const PARSE_COMPLETE = encode.parseComplete();
+const CLOSE_COMPLETE = encode.closeComplete();
+
+/**
+ * What a server connection owes its client, request by request, while pgtide edits the
+ * client's stream for prepared statements: which answer ends each request, which answers the
+ * client must not see, and where the answers pgtide gives itself belong. A ring of small
+ * integers: nothing is allocated per message.
+ */
+export class ResponseTracker {
+  private kinds = new Uint8Array(32);
+  /** Server-side statement name of a Parse pgtide tracks, or of a Bind (for stale plans). */
+  private names: (string | null)[] = new Array<string | null>(32).fill(null);
+  private head = 0;
+  private count = 0;
+  private set: PreparedSet | null = null;
+  /** Answers pgtide owes the client after the answer just handled. */
+  readonly fakes: Buffer[] = [];
+  /** The statement of the Bind that failed last (its error may be a stale plan). */
+  failedBind: string | null = null;
+  /** The client's name for the statement of the Parse that failed last as a duplicate. */
+  failedDuplicate: string | null = null;
+
+  /** A new link: nothing is owed; `set` is the server's prepared statements. */
+  reset(set: PreparedSet | null): void {
+    this.head = 0;
+    this.count = 0;
+    this.names.fill(null);
+    this.fakes.length = 0;
+    this.failedBind = null;
+    this.failedDuplicate = null;
+    this.set = set;
+  }
+
+  get idle(): boolean {
+    return this.count === 0;
+  }
+
+  push(kind: Expect, hidden = false, name: string | null = null): void {
+    this.pushEntry(hidden ? kind | HIDDEN : kind, name);
+  }
+
+  /** A Parse under `clientName`, already in use: the server's 42P05 must name it, not the server's name. */
+  pushDuplicate(clientName: string): void {
+    this.pushEntry(Expect.Parse | DUPLICATE, clientName);
+  }
+
+  private pushEntry(entry: number, name: string | null): void {
+    if (this.count === this.kinds.length) this.grow();
+    const at = (this.head + this.count) % this.kinds.length;
+    this.kinds[at] = entry;
+    this.names[at] = name;
+    this.count++;
+  }
+
+
+  /** A request pgtide answers itself: now, if nothing is owed before it. Returns the answer to send now. */
+  pushFake(kind: Expect.FakeParse | Expect.FakeClose): Buffer | null {
+    if (this.count === 0) return kind === Expect.FakeParse ? PARSE_COMPLETE : CLOSE_COMPLETE;
+    this.push(kind);
+    return null;
+  }
+
+  /**
+   * One message from the server. Returns true when the client must not see it. Afterwards
+   * `fakes` holds the answers to send right after it (the caller empties it).
+   */
+  onAnswer(type: number): boolean {
+    if (this.count === 0) return false;
+    const entry = this.kinds[this.head]!;
+    const kind = entry & KIND;
+    if (type === ERROR) {
+      // The simple-query and Sync answers end with ReadyForQuery, errors or not.
+      if (kind === Expect.Sync || kind === Expect.Query) return false;
+      this.failedBind = kind === Expect.Bind ? this.names[this.head]! : null;
+      this.failedDuplicate = (entry & DUPLICATE) !== 0 ? this.names[this.head]! : null;
+      this.fail();
+      // PostgreSQL skips everything up to the next Sync after an error.
+      while (this.count > 0 && (this.kinds[this.head]! & KIND) !== Expect.Sync) this.fail();
+      return false;
+    }
+    if (!ends(kind, type)) {
+      // A ReadyForQuery where another answer was due: the count went wrong; resynchronise.
+      if (type === READY) this.skipToSync();
+      return false;
+    }
+    this.pop();
+    this.takeFakes();
+    return (entry & HIDDEN) !== 0;
+  }
+
+  /** COPY IN started: the server ignores the Syncs that follow its Execute. */
+  onCopyIn(): void {
+    let at = this.count > 0 ? 1 : 0;
+    while (at < this.count && (this.kinds[(this.head + at) % this.kinds.length]! & KIND) === Expect.Sync) {
+      this.removeAt(at);
+    }
+  }
+
+  private skipToSync(): void {
+    while (this.count > 0) {
+      const kind = this.kinds[this.head]! & KIND;
+      this.fail();
+      if (kind === Expect.Sync || kind === Expect.Query) break;
+    }
+    this.takeFakes();
+  }
+
+  private takeFakes(): void {
+    while (this.count > 0) {
+      const kind = this.kinds[this.head]! & KIND;
+      if (kind !== Expect.FakeParse && kind !== Expect.FakeClose) return;
+      this.fakes.push(kind === Expect.FakeParse ? PARSE_COMPLETE : CLOSE_COMPLETE);
+      this.pop();
+    }
+  }
+
+  /** The request at the head got no success answer: a tracked Parse did not prepare anything. */
+  private fail(): void {
+    const name = this.names[this.head];
+    const entry = this.kinds[this.head]!;
+    if (name !== null && (entry & (KIND | DUPLICATE)) === Expect.Parse) this.set?.delete(name);
+    this.pop();
+  }
+
+  private pop(): void {
+    this.names[this.head] = null;
+    this.head = (this.head + 1) % this.kinds.length;
+    this.count--;
+  }
+
+  private removeAt(offset: number): void {
+    const size = this.kinds.length;
+    for (let i = offset; i < this.count - 1; i++) {
+      this.kinds[(this.head + i) % size] = this.kinds[(this.head + i + 1) % size]!;
+      this.names[(this.head + i) % size] = this.names[(this.head + i + 1) % size]!;
+    }
+    this.names[(this.head + this.count - 1) % size] = null;
+    this.count--;
+  }
+
+  private grow(): void {
+    const size = this.kinds.length;
+    const kinds = new Uint8Array(size * 2);
+    const names = new Array<string | null>(size * 2).fill(null);
+    for (let i = 0; i < this.count; i++) {
+      kinds[i] = this.kinds[(this.head + i) % size]!;
+      names[i] = this.names[(this.head + i) % size]!;
+    }
+    this.kinds = kinds;
+    this.names = names;
+    this.head = 0;
+  }
+}
+
+/** Whether a server message is the last answer to a request of this kind. */
+function ends(kind: number, type: number): boolean {
+  switch (kind) {
+    case Expect.Parse: return type === 0x31;
+    case Expect.Bind: return type === 0x32;
+    case Expect.Describe: return type === 0x54 || type === 0x6e;
+    case Expect.Execute: return type === 0x43 || type === 0x49 || type === 0x73;
+    case Expect.Close: return type === 0x33;
+    case Expect.Sync:
+    case Expect.Query: return type === READY;
+    default: return false;
+  }
+}

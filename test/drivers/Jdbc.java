@@ -1,0 +1,147 @@
+// pgJDBC through pgtide: 20 threads, one connection each, running 50 iterations of
+// parameterized prepared statements, checking every result. Prints one JSON line; exits
+// non-zero on any error.
+//
+// prepareThreshold=1 makes pgJDBC use a named server-side statement from a PreparedStatement's
+// first execution on, so later executions may run on a different server connection than the
+// Parse in transaction pooling.
+//
+// Connection settings come from PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE.
+// Run as a single-file source program with Debian's driver (libpostgresql-jdbc-java); the
+// launcher needs the jdk.compiler module, which Debian's openjdk-17-jre-headless ships:
+//   java -cp /usr/share/java/postgresql.jar test/drivers/Jdbc.java
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Properties;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+
+public class Jdbc {
+    static final int CLIENTS = 20;
+    static final int ITERATIONS = 50;
+    static final int ROWS = 5;
+    // A stalled proxy must give a report, not a hang: per query, and for the whole run.
+    static final int QUERY_TIMEOUT_S = 10;
+    static final int DEADLINE_S = 25;
+
+    static final AtomicInteger ok = new AtomicInteger();
+    static final AtomicInteger errors = new AtomicInteger();
+    static final AtomicReference<String> firstError = new AtomicReference<>();
+
+    public static void main(String[] args) throws InterruptedException {
+        String url = "jdbc:postgresql://" + env("PGHOST") + ":" + env("PGPORT") + "/" + env("PGDATABASE")
+                + "?prepareThreshold=1&connectTimeout=" + QUERY_TIMEOUT_S + "&socketTimeout=" + QUERY_TIMEOUT_S;
+        Properties props = new Properties();
+        props.setProperty("user", env("PGUSER"));
+        props.setProperty("password", Objects.requireNonNullElse(System.getenv("PGPASSWORD"), ""));
+
+        List<Thread> threads = new ArrayList<>();
+        for (int i = 0; i < CLIENTS; i++) {
+            int index = i;
+            Thread thread = new Thread(() -> client(index, url, props));
+            thread.setDaemon(true); // one stuck in a read must not keep the JVM alive after the report
+            threads.add(thread);
+        }
+        for (Thread thread : threads) thread.start();
+        long deadline = System.nanoTime() + DEADLINE_S * 1_000_000_000L;
+        for (int i = 0; i < CLIENTS; i++) {
+            Thread thread = threads.get(i);
+            thread.join(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
+            if (thread.isAlive()) fail(i, "deadline", new TimeoutException("not finished after " + DEADLINE_S + " s"));
+        }
+
+        String driver = "pgjdbc " + org.postgresql.util.DriverInfo.DRIVER_VERSION;
+        System.out.println("{\"driver\":" + json(driver) + ",\"ok\":" + ok.get() + ",\"errors\":" + errors.get()
+                + ",\"firstError\":" + json(firstError.get()) + "}");
+        System.exit(errors.get() == 0 && ok.get() == CLIENTS * ITERATIONS ? 0 : 1);
+    }
+
+    static void client(int index, String url, Properties props) {
+        try (Connection conn = DriverManager.getConnection(url, props);
+             PreparedStatement doubled = conn.prepareStatement("SELECT ?::int4 * 2");
+             PreparedStatement series = conn.prepareStatement(
+                     "SELECT g, g * ?::int8 FROM generate_series(1, ?::int4) AS g");
+             PreparedStatement addOne = conn.prepareStatement("SELECT ?::int4 + 1");
+             PreparedStatement label = conn.prepareStatement("SELECT ?::text || ':' || ?::int4")) {
+            for (int n = 0; n < ITERATIONS; n++) {
+                try {
+                    expect(single(doubled, n), String.valueOf(n * 2), "doubled");
+                    checkSeries(series, n);
+                    conn.setAutoCommit(false);
+                    try {
+                        expect(single(addOne, n), String.valueOf(n + 1), "add_one");
+                        expect(single(label, "c" + index, n), "c" + index + ":" + n, "label");
+                        conn.commit();
+                    } catch (Exception err) {
+                        if (!conn.isClosed()) conn.rollback();
+                        throw err;
+                    } finally {
+                        if (!conn.isClosed()) conn.setAutoCommit(true);
+                    }
+                    ok.incrementAndGet();
+                } catch (Exception err) {
+                    fail(index, "iteration " + n, err);
+                    if (conn.isClosed()) return;
+                }
+            }
+        } catch (Exception err) {
+            fail(index, "connection", err);
+        }
+    }
+
+    static void checkSeries(PreparedStatement series, int n) throws SQLException {
+        series.setLong(1, n);
+        series.setInt(2, ROWS);
+        StringBuilder got = new StringBuilder();
+        StringBuilder wanted = new StringBuilder();
+        try (ResultSet rs = series.executeQuery()) {
+            while (rs.next()) got.append(rs.getInt(1)).append('*').append(rs.getLong(2)).append(' ');
+        }
+        for (int g = 1; g <= ROWS; g++) wanted.append(g).append('*').append((long) g * n).append(' ');
+        expect(got.toString(), wanted.toString(), "series");
+    }
+
+    /** Executes a one-row, one-column query and returns its value as text. */
+    static String single(PreparedStatement stmt, Object... params) throws SQLException {
+        for (int i = 0; i < params.length; i++) stmt.setObject(i + 1, params[i]);
+        try (ResultSet rs = stmt.executeQuery()) {
+            if (!rs.next()) throw new IllegalStateException("no row");
+            String value = rs.getString(1);
+            if (rs.next()) throw new IllegalStateException("more than one row");
+            return value;
+        }
+    }
+
+    static void expect(String actual, String wanted, String what) {
+        if (!actual.equals(wanted)) throw new IllegalStateException(what + ": got " + actual + ", expected " + wanted);
+    }
+
+    static void fail(int client, String where, Exception err) {
+        errors.incrementAndGet();
+        firstError.compareAndSet(null, "client " + client + ", " + where + ": " + err);
+    }
+
+    static String env(String name) {
+        String value = System.getenv(name);
+        if (value == null) throw new IllegalArgumentException(name + " is not set");
+        return value;
+    }
+
+    static String json(String s) {
+        if (s == null) return "null";
+        StringBuilder out = new StringBuilder("\"");
+        for (char c : s.toCharArray()) {
+            if (c == '"' || c == '\\') out.append('\\').append(c);
+            else if (c < 0x20) out.append(String.format("\\u%04x", (int) c));
+            else out.append(c);
+        }
+        return out.append('"').toString();
+    }
+}

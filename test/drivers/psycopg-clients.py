@@ -1,0 +1,109 @@
+#!/usr/bin/python3
+"""psycopg 3 through pgtide: 20 threads, one connection each, running 50 iterations of
+parameterized prepared statements, checking every result. Prints one JSON line; exits non-zero
+on any error.
+
+prepare_threshold=0 makes psycopg prepare every query as a named statement on its first
+execution and reuse it afterwards, so later executions may run on a different server connection
+than the Parse in transaction pooling. prepare=True says the same per query.
+
+Connection settings come from PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE.
+The file name is not psycopg.py because the script's folder comes first on sys.path: the
+script would import itself instead of the driver.
+Run with Debian's interpreter (/usr/bin/python3): the package is python3-psycopg.
+"""
+import json
+import os
+import sys
+import threading
+import time
+
+try:
+    import psycopg
+except ImportError:
+    print('psycopg-clients.py: the psycopg (3) module is missing: apt-get install python3-psycopg '
+          '(and run this script with /usr/bin/python3)', file=sys.stderr)
+    sys.exit(2)
+
+CLIENTS = 20
+ITERATIONS = 50
+ROWS = 5
+# A stalled proxy must give a report, not a hang: for the connection, and for the whole run.
+CONNECT_TIMEOUT_S = 10
+DEADLINE_S = 25
+
+
+def expect(actual, wanted, what):
+    if actual != wanted:
+        raise AssertionError(f'{what}: got {actual!r}, expected {wanted!r}')
+
+
+class Tally:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.ok = 0
+        self.errors = 0
+        self.first_error = None
+
+    def succeed(self):
+        with self.lock:
+            self.ok += 1
+
+    def fail(self, client, where, err):
+        with self.lock:
+            self.errors += 1
+            if self.first_error is None:
+                self.first_error = f'client {client}, {where}: {type(err).__name__}: {err}'
+
+
+def iteration(conn, client, n):
+    expect(conn.execute('SELECT %s::int4 * 2', (n,), prepare=True).fetchone(), (n * 2,), 'doubled')
+    rows = conn.execute('SELECT g, g * %s::int8 FROM generate_series(1, %s::int4) AS g',
+                        (n, ROWS)).fetchall()
+    expect(rows, [(g, g * n) for g in range(1, ROWS + 1)], 'series')
+    with conn.transaction():
+        expect(conn.execute('SELECT %s::int4 + 1', (n,)).fetchone(), (n + 1,), 'add_one')
+        expect(conn.execute("SELECT %s::text || ':' || %s::int4", (f'c{client}', n)).fetchone(),
+               (f'c{client}:{n}',), 'label')
+
+
+def client(index, settings, tally):
+    try:
+        conn = psycopg.connect(**settings, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True)
+    except Exception as err:  # noqa: BLE001 - every failure is reported, none is fatal to others
+        tally.fail(index, 'connect', err)
+        return
+    with conn:
+        conn.prepare_threshold = 0
+        for n in range(ITERATIONS):
+            try:
+                iteration(conn, index, n)
+                tally.succeed()
+            except Exception as err:  # noqa: BLE001
+                tally.fail(index, f'iteration {n}', err)
+                if conn.closed:
+                    return
+
+
+def main():
+    settings = dict(host=os.environ['PGHOST'], port=os.environ['PGPORT'],
+                    user=os.environ['PGUSER'], password=os.environ.get('PGPASSWORD'),
+                    dbname=os.environ['PGDATABASE'])
+    tally = Tally()
+    # Daemon threads: one stuck in libpq must not keep the process alive after the report.
+    threads = [threading.Thread(target=client, args=(i, settings, tally), daemon=True)
+               for i in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + DEADLINE_S
+    for index, thread in enumerate(threads):
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            tally.fail(index, 'deadline', TimeoutError(f'not finished after {DEADLINE_S} s'))
+    print(json.dumps({'driver': f'psycopg {psycopg.version.__version__} (libpq {psycopg.pq.version()})',
+                      'ok': tally.ok, 'errors': tally.errors, 'firstError': tally.first_error}))
+    return 0 if tally.errors == 0 and tally.ok == CLIENTS * ITERATIONS else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
