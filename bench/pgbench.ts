@@ -18,10 +18,13 @@ import { AUTH_TYPE, POOL_SIZE, startPgbouncer, startPgtide, type WeightedBackend
 import { Cleanup, runProgram, type Service } from './processes.js';
 import { clockTicksPerSecond, readTreeCpuTicks } from './proc-cpu.js';
 import {
+  formatNotApplicableNotes,
+  formatPreparedRatioTable,
   formatRatiosTable,
   formatRunsTable,
   formatSplitRatiosTable,
   formatSplitRunsTable,
+  isMeasurement,
   nodeShares,
   type Measurement,
   type RunRecord,
@@ -48,11 +51,19 @@ interface Workload {
   key: string;
   name: string;
   args: string[];
+  /** Uses named prepared statements across transactions, which a pooler must carry between servers. */
+  namedPreparedStatements?: true;
 }
 
 const WORKLOADS: Workload[] = [
   { key: 'select-simple', name: 'select-only, simple', args: ['-S', '-M', 'simple'] },
   { key: 'select-extended', name: 'select-only, extended', args: ['-S', '-M', 'extended'] },
+  {
+    key: 'select-prepared',
+    name: 'select-only, prepared',
+    args: ['-S', '-M', 'prepared'],
+    namedPreparedStatements: true,
+  },
   { key: 'tpcb', name: 'TPC-B-like', args: [] },
   { key: 'connect', name: 'select-only, connect per tx (-C)', args: ['-S', '-C'] },
 ];
@@ -68,6 +79,11 @@ interface Target {
   processes: Service[];
   /** Nodes whose committed transactions are counted to show where the work went. */
   countedNodes: PgNode[];
+  /**
+   * Set when the target may lack named prepared statements in transaction pooling: such a
+   * workload that fails on it is reported as not applicable, for this reason, not as a fault.
+   */
+  noNamedPreparedStatements?: string;
 }
 
 /** A pgbench run never legitimately outlasts its duration by this much. */
@@ -132,6 +148,8 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
     cpuProfileDir: settings.cpuProfileDir,
   });
   cleanup.add('stop pgtide', () => pgtide.stop());
+  // PgBouncer carries protocol-level prepared statements only from 1.21 (max_prepared_statements).
+  const pgbouncerNoPrepared = `${await firstLine('pgbouncer', ['--version'])}: no prepared statements in transaction mode`;
   const pgbouncer = await startPgbouncer(
     { topology, dir, authFile, port: pgbouncerPort! },
     { name: 'pgbouncer', server: topology.primary },
@@ -144,7 +162,13 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
   const runs = await runAll([
     { name: 'direct', port: topology.primary.port, processes: [], countedNodes: [] },
     { name: 'pgtide', port: pgtidePort!, processes: [pgtide], countedNodes: [] },
-    { name: 'pgbouncer', port: pgbouncerPort!, processes: [pgbouncer], countedNodes: [] },
+    {
+      name: 'pgbouncer',
+      port: pgbouncerPort!,
+      processes: [pgbouncer],
+      countedNodes: [],
+      noNamedPreparedStatements: pgbouncerNoPrepared,
+    },
   ], settings.workloads);
   const splitRuns = settings.readSplit
     ? await runAll(await startSplitTargets(topology, dir, authFile, serverUser, cleanup), splitWorkloads())
@@ -211,7 +235,10 @@ async function runInTurns(
   // Targets take turns within each workload, so drift on the machine spreads over all of them.
   for (const workload of workloads) {
     for (const target of targets) {
-      const result = await measure(target, workload, { ...ctx, seconds: settings.seconds });
+      const measured = await measure(target, workload, { ...ctx, seconds: settings.seconds });
+      const result = workload.namedPreparedStatements && target.noNamedPreparedStatements !== undefined && !succeeded(measured)
+        ? { notApplicable: target.noNamedPreparedStatements, observed: describeResult(measured) }
+        : measured;
       runs.push({ workload: workload.name, target: target.name, result });
       console.log(`${workload.name} / ${target.name}: ${describeResult(result)}`);
     }
@@ -294,8 +321,14 @@ async function runChecked(
   if (out.code !== 0) throw new Error(`${command} ${args.join(' ')} failed (${out.code}):\n${out.stderr}`);
 }
 
-function describeResult(result: Measurement | string): string {
+/** pgbench finished and every transaction succeeded. */
+function succeeded(result: Measurement | string): boolean {
+  return typeof result !== 'string' && result.failedTransactions === 0;
+}
+
+function describeResult(result: RunRecord['result']): string {
   if (typeof result === 'string') return `FAILED: ${result}`;
+  if (!isMeasurement(result)) return `n/a (${result.notApplicable}); ${result.observed}`;
   const cpu = result.poolerCpuUsPerTx === undefined ? '' : `, pooler ${result.poolerCpuUsPerTx.toFixed(1)} µs CPU/tx`;
   const nodes = (result.nodeShares ?? []).map((n) => `${n.node} ${(n.share * 100).toFixed(1)} %`).join(', ');
   return `${result.tps.toFixed(0)} tps, ${result.latencyMs.toFixed(3)} ms mean latency${cpu}${nodes ? `; ${nodes}` : ''}`;

@@ -25,16 +25,26 @@ export interface NodeShare {
   share: number;
 }
 
+/** A workload the target cannot serve (a missing feature, not a fault), and what pgbench saw. */
+export interface NotApplicable {
+  notApplicable: string;
+  observed: string;
+}
+
 export interface RunRecord {
   workload: string;
   target: TargetName;
   /** A string says why the run produced no figures. */
-  result: Measurement | string;
+  result: Measurement | NotApplicable | string;
+}
+
+export function isMeasurement(result: RunRecord['result']): result is Measurement {
+  return typeof result !== 'string' && !('notApplicable' in result);
 }
 
 export function formatRunsTable(runs: RunRecord[]): string {
   const rows = runs.map((r) => {
-    if (typeof r.result === 'string') return `| ${r.workload} | ${r.target} | failed: ${oneLine(r.result)} | | | | |`;
+    if (!isMeasurement(r.result)) return `| ${r.workload} | ${r.target} | ${noFigures(r.result)} | | | | |`;
     const m = r.result;
     return `| ${r.workload} | ${r.target} | ${fixed(m.tps, 0)} | ${fixed(m.latencyMs, 3)} | ${m.failedTransactions} | ${fixed(m.poolerCpuUsPerTx, 1)} | ${fixed(m.poolerCpuPercent, 0)} |`;
   });
@@ -62,7 +72,7 @@ export function formatRatiosTable(runs: RunRecord[]): string {
 /** The read/write-splitting runs: CPU of the whole chain, its parts, and where reads went. */
 export function formatSplitRunsTable(runs: RunRecord[]): string {
   const rows = runs.map((r) => {
-    if (typeof r.result === 'string') return `| ${r.workload} | ${r.target} | failed: ${oneLine(r.result)} | | | | | | |`;
+    if (!isMeasurement(r.result)) return `| ${r.workload} | ${r.target} | ${noFigures(r.result)} | | | | | | |`;
     const m = r.result;
     const parts = (m.cpuByProcess ?? []).map((p) => `${p.name} ${p.usPerTx.toFixed(1)}`).join(' + ');
     const shares = (m.nodeShares ?? []).map((n) => `${n.node} ${(n.share * 100).toFixed(1)} %`).join(', ');
@@ -89,6 +99,35 @@ export function formatSplitRatiosTable(runs: RunRecord[]): string {
   ].join('\n');
 }
 
+/** What each target found when a workload could not apply to it, one line each. */
+export function formatNotApplicableNotes(runs: RunRecord[]): string {
+  const lines: string[] = [];
+  for (const { workload, target, result } of runs) {
+    if (typeof result !== 'string' && 'notApplicable' in result) {
+      lines.push(`- ${workload} / ${target}: n/a; pgbench: ${result.observed.replaceAll('\n', ' / ')}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+/**
+ * Each target's tps with named prepared statements over its tps with unnamed ones (`-M
+ * prepared` / `-M extended`): the gain that survives pooling, from the same run.
+ */
+export function formatPreparedRatioTable(runs: RunRecord[], preparedWorkload: string, extendedWorkload: string): string {
+  const rows = runs.filter((r) => r.workload === preparedWorkload).map(({ target, result: prepared }) => {
+    const extended = measurementOf(runs, extendedWorkload, target);
+    const preparedTps = isMeasurement(prepared) ? fixed(prepared.tps, 0) : noFigures(prepared);
+    const preparedOverExtended = ratio(isMeasurement(prepared) ? prepared.tps : undefined, extended?.tps);
+    return `| ${target} | ${preparedTps} | ${fixed(extended?.tps, 0)} | ${preparedOverExtended} |`;
+  });
+  return [
+    '| target | -M prepared tps | -M extended tps | prepared/extended tps |',
+    '|---|--:|--:|--:|',
+    ...rows,
+  ].join('\n');
+}
+
 /** Each node's share of the transactions committed or rolled back between two counts. */
 export function nodeShares(nodes: string[], before: number[], after: number[]): NodeShare[] {
   const deltas = nodes.map((_, i) => Math.max(0, (after[i] ?? 0) - (before[i] ?? 0)));
@@ -104,7 +143,11 @@ export function ratio(a: number | undefined, b: number | undefined): string {
 
 function measurementOf(runs: RunRecord[], workload: string, target: TargetName): Measurement | undefined {
   const run = runs.find((r) => r.workload === workload && r.target === target);
-  return run && typeof run.result !== 'string' ? run.result : undefined;
+  return run && isMeasurement(run.result) ? run.result : undefined;
+}
+
+function noFigures(result: NotApplicable | string): string {
+  return typeof result === 'string' ? `failed: ${oneLine(result)}` : `n/a (${oneLine(result.notApplicable)})`;
 }
 
 function fixed(n: number | undefined, digits: number): string {

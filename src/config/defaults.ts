@@ -36,6 +36,7 @@ export function defaultConfig(): Config {
 
     server_reset_query: 'DISCARD ALL',
     max_prepared_statements: 200,
+    pin_on_session_state: 'pin',
     server_reset_query_always: false,
     server_lifetime: 3600,
     server_max_uses: 0,

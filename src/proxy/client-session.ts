@@ -3,7 +3,8 @@ import tls from 'node:tls';
 import { MessageScanner, collectTable, type MessageSink } from '../protocol/scanner.js';
 import { StartupReader, parseOptions, type StartupPacket } from '../protocol/startup.js';
 import { decodeErrorFields, errorWithMessage, type ErrorFields } from '../protocol/backend.js';
-import type { Classification } from '../sql/index.js';
+import type { Classification, SessionState } from '../sql/index.js';
+import { literal } from '../sql/quote.js';
 import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/encode.js';
 import type { BackendConfig, Consistency, PoolMode } from '../config/types.js';
@@ -127,6 +128,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private cutAnswer: Buffer | null = null;
   /** Named statements could not be mapped (see untrackedStatements): they pass unchanged and pin. */
   private statementsUntracked = false;
+  /** Simple queries refused under pin_on_session_state = error: [start, end, what] in the chunk being scanned. */
+  private refused: [start: number, end: number, what: string][] = [];
   /** The session settings every server running this client's transactions gets first. */
   private settings: SessionSettings | null = null;
   /** A statement of the current transaction may have changed settings: read them back after it. */
@@ -231,7 +234,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const hadStatements = this.statements !== null;
     if (this.scanner.scan(chunk, this) < 0) return this.protocolViolation(this.scanner.error);
     if (linked && !hadStatements && this.statements) this.startTracking(linked, quiet);
-    const data = this.terminateAt >= 0 ? chunk.subarray(0, this.terminateAt) : chunk;
+    let data = this.terminateAt >= 0 ? chunk.subarray(0, this.terminateAt) : chunk;
+    if (this.refused.length > 0) data = this.refuseSessionState(data);
     if (data.length > 0) {
       const unsynced = this.syncEnd < 0 ? true : this.syncEnd < data.length;
       if (!linked && this.state === State.Ready && this.firstStatementRouting && this.answerLocally(data)) return;
@@ -251,6 +255,21 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       }
     }
     if (this.terminateAt >= 0) this.close();
+  }
+
+  /** pin_on_session_state = error: each refused Query becomes one the server fails, so the
+   *  error ends the transaction exactly as any failed statement does. */
+  private refuseSessionState(data: Buffer): Buffer {
+    const parts: Buffer[] = [];
+    let pos = 0;
+    for (const [start, end, what] of this.refused) {
+      if (start > pos) parts.push(data.subarray(pos, start));
+      parts.push(encode.query(refusalBlock(what)));
+      pos = end;
+    }
+    this.refused.length = 0;
+    if (pos < data.length) parts.push(data.subarray(pos));
+    return Buffer.concat(parts);
   }
 
   /** Forward client bytes, rewritten for this server when the link tracks prepared statements. */
@@ -527,13 +546,15 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         this.syncsSinceExecute++;
         this.countSyncPoint(end);
         break;
-      case Q:
+      case Q: {
         this.syncsSinceExecute = 0;
-        this.classify(body, 0, body.length - 1);
+        const keeps = this.classify(body, 0, body.length - 1);
+        if (keeps !== null) this.keepSessionState(keeps, end - 5 - body.length, end);
         this.countSyncPoint(end);
         break;
+      }
       case Parse:
-        this.classifyParse(body);
+        this.keepSessionState(this.classifyParse(body), -1, end);
         if (body[0] !== 0 && this.statements === null) this.namedStatement(end - 5 - body.length >= 0);
         break;
       case Ex:
@@ -554,26 +575,38 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     return true;
   }
 
-  private classify(body: Buffer, start: number, end: number): void {
-    if (end <= start) return;
+  /** Returns the session state the statement leaves on its server connection, if any. */
+  private classify(body: Buffer, start: number, end: number): SessionState | null {
+    if (end <= start) return null;
     if (this.ctx.config.log_statements) {
       this.ctx.log.info({ client: this.remote, user: this.user, database: this.database, statement: body.toString('utf8', start, end) }, 'statement');
     }
     const c = this.ctx.classifier.classifyBytes(body, start, end);
     this.chunkKind = c.kind;
     this.chunkReadOnly = c.readOnly;
-    if (this.mode !== 'session' && !this.pinned && leavesSessionState(c)) this.pin();
     if (!this.settingsDirty && this.mode !== 'session' && changesSettings(c)) this.settingsDirty = true;
     if (c.kind === 'pgtide' && c.pgtideRoute) this.routeOverride = c.pgtideRoute;
     else if (c.set?.name === 'default_transaction_read_only' && !c.set.local) this.readOnlySession = isOn(c.set.value);
     // A session that asked for read-only transactions starts them on a standby.
     const read = c.route === 'read' || (this.readOnlySession && c.kind === 'begin' && c.readOnly !== false);
-    if (read) {
-      this.routeRead = true;
+    if (read) this.routeRead = true;
+    else this.routeWrite = true;
+    if (!read && c.functions && c.functions.length > 0) this.lookUpFunctions(c.functions);
+    return this.mode === 'session' ? null : keptSessionState(c);
+  }
+
+  /**
+   * A statement leaves state its server cannot hand to another client: pin the client, or,
+   * with pin_on_session_state = error, have the server refuse it (a simple Query seen whole
+   * in this chunk; other statements still pin).
+   */
+  private keepSessionState(state: SessionState | null, start: number, end: number): void {
+    if (state === null) return;
+    if (this.ctx.config.pin_on_session_state === 'error' && start >= 0) {
+      this.refused.push([start, end, SESSION_STATE_NAMES[state] ?? state]);
       return;
     }
-    this.routeWrite = true;
-    if (c.functions && c.functions.length > 0) this.lookUpFunctions(c.functions);
+    if (!this.pinned) this.pin();
   }
 
   private lookUpFunctions(names: readonly string[]): void {
@@ -581,11 +614,12 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (primary) this.ctx.functions.lookUp(names, () => this.ctx.pools.loginFor(this.database, this.user, primary));
   }
 
-  private classifyParse(body: Buffer): void {
+  private classifyParse(body: Buffer): SessionState | null {
     const nameEnd = body.indexOf(0);
     const queryEnd = nameEnd < 0 ? -1 : body.indexOf(0, nameEnd + 1);
-    if (queryEnd < 0) this.routeWrite = true;
-    else this.classify(body, nameEnd + 1, queryEnd);
+    if (queryEnd >= 0) return this.classify(body, nameEnd + 1, queryEnd);
+    this.routeWrite = true;
+    return null;
   }
 
   /** The client's first named statement: from now on its statements are mapped (pooling modes only). */
@@ -1370,19 +1404,31 @@ function isIdleReadyForQuery(chunk: Buffer): boolean {
   return chunk.length === 6 && chunk[0] === 0x5a && chunk.readUInt32BE(1) === 5 && chunk[5] === IDLE;
 }
 
-/** Session state that a server connection cannot hand to another client. */
-function leavesSessionState(c: Classification): boolean {
-  if (c.statements) return c.statements.some(leavesSessionState);
-  switch (c.sessionState) {
-    case 'temp_table':
-    case 'hold_cursor':
-    case 'advisory_lock':
-    case 'sql_prepare':
-    case 'listen':
-      return true;
-    default:
-      return false;
+/** Session state that a server connection cannot hand to another client, and what users call it. */
+const SESSION_STATE_NAMES: Partial<Record<SessionState, string>> = {
+  temp_table: 'a temporary table',
+  hold_cursor: 'a WITH HOLD cursor',
+  advisory_lock: 'a session advisory lock',
+  sql_prepare: 'an SQL PREPARE',
+  listen: 'LISTEN',
+};
+
+function keptSessionState(c: Classification): SessionState | null {
+  if (c.statements) {
+    for (const s of c.statements) {
+      const kept = keptSessionState(s);
+      if (kept !== null) return kept;
+    }
+    return null;
   }
+  return c.sessionState !== undefined && SESSION_STATE_NAMES[c.sessionState] !== undefined ? c.sessionState : null;
+}
+
+/** A statement the server fails with 0A000, saying why pgtide did not send the client's. */
+function refusalBlock(what: string): string {
+  const message = `${what} would tie this session to one server connection, which pin_on_session_state = error forbids`;
+  return `DO $pgtide$ BEGIN RAISE EXCEPTION USING ERRCODE = 'feature_not_supported', MESSAGE = ${literal(message)},
+    HINT = 'Use pool_mode = session for this client, or set pin_on_session_state = pin.'; END $pgtide$`;
 }
 
 /** Runs under the client's search_path: every name and operator is qualified. Named statements

@@ -112,3 +112,34 @@ describe('session state pins a client to its server in transaction mode', { time
     await Promise.all([a.end(), b.end()]);
   });
 });
+
+describe('pin_on_session_state = error', { timeout: 60_000 }, () => {
+  let p: RunningPgtide;
+  before(async () => {
+    p = await startPgtide(t, { default_pool_size: 2, pin_on_session_state: 'error' });
+  });
+  after(async () => {
+    await p.stop();
+  });
+
+  test('a simple-protocol statement that would pin fails with 0A000 and is not run; the session goes on', async () => {
+    const c = new pg.Client(p.pgConfig());
+    await c.connect();
+    for (const sql of ['CREATE TEMP TABLE refused_tmp (a int)', 'SELECT pg_catalog.pg_advisory_lock(77)', 'LISTEN refused_channel']) {
+      await assert.rejects(c.query(sql), (e: { code?: string; message?: string }) =>
+        e.code === '0A000' && /pin_on_session_state = error/.test(e.message ?? ''), sql);
+    }
+    assert.equal([...p.pgtide.context.clients].filter((s) => s.pinned).length, 0);
+    // Nothing ran: no table, no lock held by anyone.
+    await assert.rejects(c.query('SELECT * FROM refused_tmp'), (e: { code?: string }) => e.code === '42P01');
+    const locks = await c.query(`SELECT count(*)::int AS n FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND objid = 77`);
+    assert.equal(locks.rows[0].n, 0);
+    // Inside a transaction the refusal aborts it, as any failed statement does.
+    await c.query('BEGIN');
+    await assert.rejects(c.query('CREATE TEMP TABLE refused_tmp (a int)'), (e: { code?: string }) => e.code === '0A000');
+    await assert.rejects(c.query('SELECT 1'), (e: { code?: string }) => e.code === '25P02');
+    await c.query('ROLLBACK');
+    assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+    await c.end();
+  });
+});
