@@ -237,7 +237,7 @@ async function runInTurns(
     for (const target of targets) {
       const measured = await measure(target, workload, { ...ctx, seconds: settings.seconds });
       const result = workload.namedPreparedStatements && target.noNamedPreparedStatements !== undefined && !succeeded(measured)
-        ? { notApplicable: target.noNamedPreparedStatements, observed: describeResult(measured) }
+        ? { notApplicable: target.noNamedPreparedStatements, observed: describeFailure(measured) }
         : measured;
       runs.push({ workload: workload.name, target: target.name, result });
       console.log(`${workload.name} / ${target.name}: ${describeResult(result)}`);
@@ -326,6 +326,10 @@ function succeeded(result: Measurement | string): boolean {
   return typeof result !== 'string' && result.failedTransactions === 0;
 }
 
+function describeFailure(result: Measurement | string): string {
+  return typeof result === 'string' ? result : `${result.failedTransactions} of ${result.transactions} transactions failed`;
+}
+
 function describeResult(result: RunRecord['result']): string {
   if (typeof result === 'string') return `FAILED: ${result}`;
   if (!isMeasurement(result)) return `n/a (${result.notApplicable}); ${result.observed}`;
@@ -377,13 +381,27 @@ async function formatReport(settings: Settings, t: Topology, runs: RunRecord[], 
     '## Runs',
     '',
     formatRunsTable(runs),
+    ...optionalSection(formatNotApplicableNotes(runs)),
     '',
     '## Ratios',
     '',
     formatRatiosTable(runs),
+    ...optionalSection(preparedRatio(runs)),
     ...split,
     '',
   ].join('\n');
+}
+
+/** pgtide -M prepared / -M extended (and the other targets'), when both workloads ran. */
+function preparedRatio(runs: RunRecord[]): string {
+  const [prepared, extended] = ['select-prepared', 'select-extended'].map((key) => WORKLOADS.find((w) => w.key === key)!.name);
+  const ran = (workload: string) => runs.some((r) => r.workload === workload);
+  return ran(prepared!) && ran(extended!) ? formatPreparedRatioTable(runs, prepared!, extended!) : '';
+}
+
+/** A blank line and `text`, or nothing when `text` is empty. */
+function optionalSection(text: string): string[] {
+  return text === '' ? [] : ['', text];
 }
 
 /** Some programs (Pgpool-II) print their version on stderr. */

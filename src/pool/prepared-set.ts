@@ -32,7 +32,7 @@ export class PreparedSet {
   add(name: string): string | null {
     this.doubtful.delete(name);
     this.names.set(name, true);
-    if (this.names.size <= Math.max(1, this.capacity)) return null;
+    if (this.names.size <= this.capacity) return null;
     const oldest = this.names.keys().next().value!;
     this.names.delete(oldest);
     return oldest;
