@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  formatNotApplicableNotes,
+  formatPreparedRatioTable,
   formatRatiosTable,
   formatRunsTable,
   formatSplitRatiosTable,
   formatSplitRunsTable,
+  isMeasurement,
   nodeShares,
   ratio,
   type Measurement,
@@ -86,4 +89,43 @@ test('the splitting runs table shows the chain\'s CPU per process and the share 
 test('the splitting ratios compare pgtide with the seed chain: tps, latency, CPU per tx', () => {
   const lines = formatSplitRatiosTable(SPLIT_RUNS).split('\n');
   assert.equal(lines[2], '| select-only | 1.50× | 0.50× | 0.25× |');
+});
+
+const NO_PREPARED = 'PgBouncer 1.18.0: no prepared statements in transaction mode';
+const PREPARED_RUNS: RunRecord[] = [
+  { workload: 'extended', target: 'direct', result: measurement(5000) },
+  { workload: 'extended', target: 'pgtide', result: measurement(8000, 50) },
+  { workload: 'extended', target: 'pgbouncer', result: measurement(10000, 30) },
+  { workload: 'prepared', target: 'direct', result: measurement(6000) },
+  { workload: 'prepared', target: 'pgtide', result: measurement(7600, 45) },
+  {
+    workload: 'prepared',
+    target: 'pgbouncer',
+    result: { notApplicable: NO_PREPARED, observed: 'pgbench exited with 2: prepared statement "P_0" does not exist\nRun was aborted' },
+  },
+];
+
+test('a run that does not apply is neither a measurement nor a failure in the tables', () => {
+  assert.equal(isMeasurement(PREPARED_RUNS[5]!.result), false);
+  assert.equal(isMeasurement(PREPARED_RUNS[4]!.result), true);
+  const lines = formatRunsTable(PREPARED_RUNS).split('\n');
+  assert.equal(lines[7], `| prepared | pgbouncer | n/a (${NO_PREPARED}) | | | | |`);
+  assert.equal(formatRatiosTable(PREPARED_RUNS).split('\n')[3], '| prepared | n/a | n/a | 1.27× | n/a |');
+});
+
+test('the notes quote what pgbench said for each run that did not apply, on one line', () => {
+  assert.equal(
+    formatNotApplicableNotes(PREPARED_RUNS),
+    '- prepared / pgbouncer: n/a; pgbench: pgbench exited with 2: prepared statement "P_0" does not exist / Run was aborted',
+  );
+  assert.equal(formatNotApplicableNotes(RUNS), '');
+});
+
+test('the prepared/extended table divides each target\'s prepared tps by its extended tps', () => {
+  const lines = formatPreparedRatioTable(PREPARED_RUNS, 'prepared', 'extended').split('\n');
+  assert.deepEqual(lines.slice(2), [
+    '| direct | 6000 | 5000 | 1.20× |',
+    '| pgtide | 7600 | 8000 | 0.95× |',
+    `| pgbouncer | n/a (${NO_PREPARED}) | 10000 | n/a |`,
+  ]);
 });

@@ -34,8 +34,9 @@ export class MessageScanner {
   private headerFill = 0;
   private inBody = false;
   private type = 0;
-  /** Body bytes of the current message still to come. */
+  /** Body bytes of the current message still to come, of its bodyLength. */
   private remaining = 0;
+  private bodyLength = 0;
   /** Collected body being assembled across chunks, or null when the body is skipped. */
   private assembly: Buffer | null = null;
   private assemblyFill = 0;
@@ -59,6 +60,15 @@ export class MessageScanner {
   /** Type byte of a message whose header is incomplete at the end of the last chunk. */
   get partialHeaderType(): number {
     return this.headerFill > 0 ? this.header[0]! : 0;
+  }
+
+  /** Where the message the last chunk (of `chunkLength` bytes) ended inside began in that
+   *  chunk; -1 when it began in an earlier one or when no message is cut. */
+  cutMessageStart(chunkLength: number): number {
+    if (this.headerFill > 0) return chunkLength >= this.headerFill ? chunkLength - this.headerFill : -1;
+    if (!this.inBody) return -1;
+    const received = HEADER_SIZE + this.bodyLength - this.remaining;
+    return chunkLength >= received ? chunkLength - received : -1;
   }
 
   reset(): void {
@@ -129,6 +139,7 @@ export class MessageScanner {
     this.inBody = true;
     this.type = type;
     this.remaining = bodyLength;
+    this.bodyLength = bodyLength;
     this.assemblyFill = 0;
     if (this.collect[type] !== 0) this.assembly = bodyLength === 0 ? EMPTY : Buffer.allocUnsafe(bodyLength);
   }

@@ -30,9 +30,13 @@ export class WholeMessages {
       emit(whole);
     }
     let off = pos;
+    let badLength = false;
     while (chunk.length - off >= HEADER_SIZE) {
       const len = chunk.readInt32BE(off + 1);
-      if (len < 4 || len + 1 > this.maxPacketSize) break;
+      if (len < 4 || len + 1 > this.maxPacketSize) {
+        badLength = true;
+        break;
+      }
       const end = off + 1 + len;
       if (end <= chunk.length) {
         off = end;
@@ -44,7 +48,6 @@ export class WholeMessages {
       }
       break;
     }
-    const badLength = chunk.length - off >= HEADER_SIZE;
     if (off > pos) emit(chunk.subarray(pos, off));
     if (off === chunk.length) return;
     if (badLength) return emit(chunk.subarray(off));

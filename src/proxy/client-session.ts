@@ -17,7 +17,7 @@ import type { ReadContext } from './router.js';
 import { ClientStatements } from './prepared-statements.js';
 import { ResponseTracker } from './response-tracker.js';
 import { WholeMessages } from '../protocol/whole-messages.js';
-import { SessionSettings, SESSION_SETTINGS_QUERY, changesSettings, diffSql } from './session-settings.js';
+import { NO_SETTINGS, SessionSettings, SESSION_SETTINGS_QUERY, changesSettings, diffSql } from './session-settings.js';
 import { UNKNOWN_SETTINGS } from '../pool/server-connection.js';
 
 const enum State { Startup, Tls, Auth, Login, Ready, Waiting, Linked, Admin, Closed }
@@ -88,6 +88,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private firstStatementRouting = false;
   /** Session state keeps this client on its server connection (see pin()). */
   pinned = false;
+  /** ...until it leaves: no probe can tell when such state is gone. */
+  private pinnedForGood = false;
   /** A BEGIN answered by pgtide, run on the server of the transaction's first statement. */
   private pendingBegin: string | null = null;
   private chunkKind: string | null = null;
@@ -144,6 +146,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.onDrain = this.onDrain.bind(this);
     this.onQueryData = this.onQueryData.bind(this);
     this.answerNow = this.answerNow.bind(this);
+    this.tracker.onParseFailed = (clientName, serverName) => this.statements?.forget(clientName, serverName);
     this.bindSocket(socket);
     ctx.clients.add(this);
     ctx.loggingIn.add(this);
@@ -233,6 +236,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const quiet = linked !== null && linked.pending === 0 && !linked.unsynced;
     const hadStatements = this.statements !== null;
     if (this.scanner.scan(chunk, this) < 0) return this.protocolViolation(this.scanner.error);
+    if (!hadStatements && this.statements && !this.scanner.atBoundary) chunk = this.holdCutMessage(chunk);
     if (linked && !hadStatements && this.statements) this.startTracking(linked, quiet);
     let data = this.terminateAt >= 0 ? chunk.subarray(0, this.terminateAt) : chunk;
     if (this.refused.length > 0) data = this.refuseSessionState(data);
@@ -270,6 +274,23 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.refused.length = 0;
     if (pos < data.length) parts.push(data.subarray(pos));
     return Buffer.concat(parts);
+  }
+
+  /**
+   * The chunk holding the client's first named statement ends inside a message that will need
+   * rewriting: hold that message back until it is whole (it is scanned again then).
+   */
+  private holdCutMessage(chunk: Buffer): Buffer {
+    const start = this.scanner.cutMessageStart(chunk.length);
+    // Begun in an earlier chunk, already on its way unchanged.
+    if (start < 0) {
+      this.untrackedStatements();
+      return chunk;
+    }
+    this.scanner.reset();
+    this.whole = new WholeMessages(this.ctx.config.max_packet_size);
+    this.whole.split(chunk.subarray(start), this.onQueryData);
+    return chunk.subarray(0, start);
   }
 
   /** Forward client bytes, rewritten for this server when the link tracks prepared statements. */
@@ -331,17 +352,23 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     return true;
   }
 
-  /** The settings this server lacks, as SQL; null when it has them all. */
-  private settingsFor(server: ServerConnection): string | null {
-    const settings = this.settings;
-    return settings && server.settingsKey !== settings.key ? diffSql(server.settings, settings.values) : null;
+  /** The server's settings differ from this session's (one string comparison). */
+  private lacksSettings(server: ServerConnection): boolean {
+    return this.settings !== null && server.settingsKey !== this.settings.key;
   }
 
   /** Give the server this session's settings, then run a deferred BEGIN. */
-  private async setUp(server: ServerConnection, settingsSql: string | null, begin: string | null): Promise<void> {
-    if (settingsSql !== null) {
+  private async setUp(server: ServerConnection, begin: string | null): Promise<void> {
+    if (this.lacksSettings(server)) {
       const { values, key } = this.settings!;
-      await server.query(settingsSql);
+      if (server.settings === UNKNOWN_SETTINGS) {
+        // Also ends SET ROLE / SESSION AUTHORIZATION, which RESET ALL leaves; alone in its query.
+        await server.query('DISCARD ALL');
+        server.prepared.doubtAll();
+        server.forgetSettings(NO_SETTINGS);
+      }
+      const sql = diffSql(server.settings, values);
+      if (sql !== null) await server.query(sql);
       server.settings = values;
       server.settingsKey = key;
     }
@@ -351,14 +378,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** Lend the transaction its server: apply settings and replay a deferred BEGIN first, then the queued bytes. */
   private startOn(server: ServerConnection): void {
     const begin = this.pendingBegin;
-    const settingsSql = this.settingsFor(server);
-    if (!begin && settingsSql === null) {
+    if (!begin && !this.lacksSettings(server)) {
       this.link(server);
       return this.flushQueued(server);
     }
     this.pendingBegin = null;
     const pool = this.pool!;
-    this.setUp(server, settingsSql, begin).then(
+    this.setUp(server, begin).then(
       () => {
         if (this.state === State.Waiting && this.pool === pool) {
           this.link(server);
@@ -437,7 +463,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const server = this.pool?.takeIdle();
     if (!server) return;
     this.timeoutCancelSent = false;
-    if (this.mustCheckReplay() || this.settingsFor(server) !== null) {
+    if (this.mustCheckReplay() || this.lacksSettings(server)) {
       this.state = State.Waiting;
       this.waitingSince = Date.now();
       return this.mustCheckReplay() ? this.checkReplay(server) : this.startOn(server);
@@ -576,7 +602,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   /** Returns the session state the statement leaves on its server connection, if any. */
-  private classify(body: Buffer, start: number, end: number): SessionState | null {
+  private classify(body: Buffer, start: number, end: number): KeptState | null {
     if (end <= start) return null;
     if (this.ctx.config.log_statements) {
       this.ctx.log.info({ client: this.remote, user: this.user, database: this.database, statement: body.toString('utf8', start, end) }, 'statement');
@@ -589,10 +615,12 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     else if (c.set?.name === 'default_transaction_read_only' && !c.set.local) this.readOnlySession = isOn(c.set.value);
     // A session that asked for read-only transactions starts them on a standby.
     const read = c.route === 'read' || (this.readOnlySession && c.kind === 'begin' && c.readOnly !== false);
-    if (read) this.routeRead = true;
+    const kept = this.mode === 'session' ? null : keptSessionState(c);
+    // State that ties the client to its server belongs on the primary, which stays writable.
+    if (read && kept === null) this.routeRead = true;
     else this.routeWrite = true;
     if (!read && c.functions && c.functions.length > 0) this.lookUpFunctions(c.functions);
-    return this.mode === 'session' ? null : keptSessionState(c);
+    return kept;
   }
 
   /**
@@ -600,8 +628,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
    * with pin_on_session_state = error, have the server refuse it (a simple Query seen whole
    * in this chunk; other statements still pin).
    */
-  private keepSessionState(state: SessionState | null, start: number, end: number): void {
+  private keepSessionState(state: KeptState | null, start: number, end: number): void {
     if (state === null) return;
+    if (state === 'session_authorization') this.pinnedForGood = true;
     if (this.ctx.config.pin_on_session_state === 'error' && start >= 0) {
       this.refused.push([start, end, SESSION_STATE_NAMES[state] ?? state]);
       return;
@@ -614,7 +643,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (primary) this.ctx.functions.lookUp(names, () => this.ctx.pools.loginFor(this.database, this.user, primary));
   }
 
-  private classifyParse(body: Buffer): SessionState | null {
+  private classifyParse(body: Buffer): KeptState | null {
     const nameEnd = body.indexOf(0);
     const queryEnd = nameEnd < 0 ? -1 : body.indexOf(0, nameEnd + 1);
     if (queryEnd >= 0) return this.classify(body, nameEnd + 1, queryEnd);
@@ -756,6 +785,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         }
         this.answered = true;
         this.sentOnLink.length = 0;
+        this.statements?.endUndo();
         return true;
       }
       chunk = parts[0]!;
@@ -764,7 +794,6 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.pool!.stats.bytesSent += chunk.length;
     if (!this.answered) {
       this.answered = true;
-      this.statements?.endUndo();
       // A write the classifier let through to a standby fails with 25006 before any row:
       // the client never sees that answer, the statement runs again on the primary. A
       // prepared statement whose plan went stale (0A000) outside a transaction is prepared
@@ -777,7 +806,6 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         if (refusal !== Refusal.None && this.server!.pending === pendingAfter) {
           if (!this.readLink) this.server!.prepared.doubt(this.tracker.failedBind!);
           this.resendWhy = this.readLink ? 'a standby refused it as a write (25006)' : 'its prepared plan went stale (0A000)';
-          this.statements?.rollBack();
           this.resendOnPrimary = this.sentOnLink.splice(0);
           // The ReadyForQuery may follow in the next chunk; keep a copy in case it does not.
           if (refusal === Refusal.AwaitingReady) this.heldRefusal = Buffer.from(chunk);
@@ -785,12 +813,14 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         }
       }
       this.sentOnLink.length = 0;
+      this.statements?.endUndo();
     } else if (this.heldRefusal) {
       const held = this.heldRefusal;
       this.heldRefusal = null;
       if (isIdleReadyForQuery(chunk)) return false;
       // Not the clean end expected: the client gets the whole answer after all.
       this.resendOnPrimary = null;
+      this.statements?.endUndo();
       socket.write(held);
     }
     if (!socket.write(chunk) && !this.serverPaused) {
@@ -812,6 +842,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (status === IDLE) {
       this.pool!.stats.xacts++;
       if (this.settingsDirty && this.settings) return this.learnSettings();
+      if (this.pinnedForGood) return this.deferred.length > 0 ? this.replayDeferred() : undefined;
       if (this.pinned) return this.checkPin();
       this.releaseServer();
     }
@@ -836,6 +867,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       () => {
         if (this.isClosed) return server.returnWhenCancelsDone();
         this.link(server);
+        if (this.pinnedForGood) return this.flushQueued(server);
         if (this.pinned) return this.checkPin();
         this.releaseServer();
         this.replayQueued();
@@ -984,6 +1016,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.resendOnPrimary = null;
     this.ctx.log.warn({ client: this.remote, backend: this.backend?.name }, `statement run again on the primary: ${this.resendWhy}`);
     this.retrying = true;
+    this.statements?.rollBack();
     for (const chunk of resend) {
       if (this.isClosed) return;
       this.onQueryData(chunk);
@@ -1339,8 +1372,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (server) {
       // Settings changed by a transaction the client did not finish, or by a whole session, are unknown.
       if (this.settingsDirty || this.mode === 'session') server.forgetSettings(UNKNOWN_SETTINGS);
+      // Parses still unanswered may fail unseen: what the server has prepared is unknown too.
+      if (this.tracking && !this.tracker.idle) server.prepared.doubtAll();
       // A pinned client's session state must not reach the next client: DISCARD ALL at least.
-      const reset = this.pinned ? ctx.config.server_reset_query || 'DISCARD ALL'
+      const reset = this.pinned || this.settingsDirty ? ctx.config.server_reset_query || 'DISCARD ALL'
         : this.mode === 'session' || ctx.config.server_reset_query_always ? ctx.config.server_reset_query || null : null;
       server.orphan(!this.scanner.atBoundary, reset, ctx.sendCancel);
     }
@@ -1404,8 +1439,11 @@ function isIdleReadyForQuery(chunk: Buffer): boolean {
   return chunk.length === 6 && chunk[0] === 0x5a && chunk.readUInt32BE(1) === 5 && chunk[5] === IDLE;
 }
 
+type KeptState = SessionState | 'session_authorization';
+
 /** Session state that a server connection cannot hand to another client, and what users call it. */
-const SESSION_STATE_NAMES: Partial<Record<SessionState, string>> = {
+const SESSION_STATE_NAMES: Partial<Record<SessionState | 'session_authorization', string>> = {
+  session_authorization: 'SET SESSION AUTHORIZATION',
   temp_table: 'a temporary table',
   hold_cursor: 'a WITH HOLD cursor',
   advisory_lock: 'a session advisory lock',
@@ -1413,7 +1451,9 @@ const SESSION_STATE_NAMES: Partial<Record<SessionState, string>> = {
   listen: 'LISTEN',
 };
 
-function keptSessionState(c: Classification): SessionState | null {
+function keptSessionState(c: Classification): KeptState | null {
+  // The session user: not a setting pgtide can read back or move (superusers only).
+  if (c.set?.name === 'session_authorization' && !c.set.local) return 'session_authorization';
   if (c.statements) {
     for (const s of c.statements) {
       const kept = keptSessionState(s);

@@ -67,19 +67,27 @@ export class ClientStatements {
 
   constructor(private readonly registry: StatementRegistry) {}
 
+  /** ParseCompletes pgtide sent at once on this link (before any server answer). */
+  private earlyParses = 0;
+  /** Parses of bytes sent again whose ParseComplete the client already has. */
+  private answeredParses = 0;
+
   /** A link began: its bytes may be resent elsewhere until the server answers (see rollBack). */
   beginUndo(): void {
     this.recording = true;
     this.undo.length = 0;
+    this.earlyParses = 0;
   }
 
   /** The server answered: the bytes will not be resent. */
   endUndo(): void {
     this.recording = false;
     this.undo.length = 0;
+    this.earlyParses = 0;
   }
 
-  /** The link's bytes go again to another server: the names return to what they were. */
+  /** The link's bytes go again to another server: the names return to what they were, and
+   *  the ParseCompletes already sent are not sent twice. */
   rollBack(): void {
     for (let i = this.undo.length - 1; i >= 0; i--) {
       const [name, before] = this.undo[i]!;
@@ -87,6 +95,13 @@ export class ClientStatements {
       else this.byName.delete(name);
     }
     this.undo.length = 0;
+    this.answeredParses = this.earlyParses;
+    this.earlyParses = 0;
+  }
+
+  /** A Parse failed or was skipped by the server: the client's name is free again (if still that statement). */
+  forget(clientName: string, serverName: string): void {
+    if (this.byName.get(clientName)?.serverName === serverName) this.setName(clientName, undefined);
   }
 
   private setName(name: string, statement: Statement | undefined): void {
@@ -122,7 +137,8 @@ export class ClientStatements {
         this.cutRemaining = end - data.length;
         break;
       }
-      this.message(type, data, off, end, set, tracker, answerNow);
+      // After an error the server discards all until Sync: those requests change nothing.
+      if (!tracker.skipping || type === 0x53) this.message(type, data, off, end, set, tracker, answerNow);
       off = end;
     }
     if (!this.changed) return data;
@@ -149,10 +165,17 @@ export class ClientStatements {
         }
         const statement = this.registry.intern(data.subarray(nameEnd + 1, end));
         this.setName(name, statement);
-        if (!set.has(statement.serverName)) return this.prepare(set, tracker, statement, false);
+        // A request sent again after a retry was answered already: its answer is hidden now.
+        const answered = this.answeredParses > 0;
+        if (answered) this.answeredParses--;
+        if (!set.has(statement.serverName)) return this.prepare(set, tracker, statement, answered, name);
         set.touch(statement.serverName);
-        const now = tracker.pushFake(Expect.FakeParse);
-        if (now) answerNow(now);
+        if (answered) return;
+        const now = tracker.pushFake(Expect.FakeParse, statement.serverName, name);
+        if (now) {
+          this.earlyParses++;
+          answerNow(now);
+        }
         return;
       }
       case B: {
@@ -216,14 +239,14 @@ export class ClientStatements {
     else this.prepare(set, tracker, statement, true);
   }
 
-  /** Prepare on this server: close what makes room or what may linger, then Parse. */
-  private prepare(set: PreparedSet, tracker: ResponseTracker, statement: Statement, hidden: boolean): void {
+  /** Prepare on this server: close what makes room or what may linger, then Parse (creating `clientName`, if given). */
+  private prepare(set: PreparedSet, tracker: ResponseTracker, statement: Statement, hidden: boolean, clientName: string | null = null): void {
     const name = statement.serverName;
     if (set.isDoubtful(name)) this.close(tracker, name);
     const evicted = set.add(name);
     if (evicted !== null) this.close(tracker, evicted);
     this.out.push(statement.parse);
-    tracker.push(Expect.Parse, hidden, name);
+    tracker.push(Expect.Parse, hidden, name, clientName);
   }
 
   private close(tracker: ResponseTracker, name: string): void {

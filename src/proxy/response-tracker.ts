@@ -25,6 +25,12 @@ export class ResponseTracker {
   private kinds = new Uint8Array(32);
   /** Server-side statement name of a Parse pgtide tracks, or of a Bind (for stale plans). */
   private names: (string | null)[] = new Array<string | null>(32).fill(null);
+  /** The client's name a Parse (answered by the server or by pgtide) creates. */
+  private clientNames: (string | null)[] = new Array<string | null>(32).fill(null);
+  /** An error was answered and no Sync has been sent since: the server discards everything until one. */
+  private discarding = false;
+  /** A Parse that did not create its statement (an error, or skipped after one): the client name is free again. */
+  onParseFailed: ((clientName: string, serverName: string) => void) | null = null;
   private head = 0;
   private count = 0;
   private set: PreparedSet | null = null;
@@ -40,6 +46,8 @@ export class ResponseTracker {
     this.head = 0;
     this.count = 0;
     this.names.fill(null);
+    this.clientNames.fill(null);
+    this.discarding = false;
     this.fakes.length = 0;
     this.failedBind = null;
     this.failedDuplicate = null;
@@ -50,28 +58,39 @@ export class ResponseTracker {
     return this.count === 0;
   }
 
-  push(kind: Expect, hidden = false, name: string | null = null): void {
-    this.pushEntry(hidden ? kind | HIDDEN : kind, name);
+  /** Requests sent now are discarded by the server (an error came, no Sync since): they get no answer. */
+  get skipping(): boolean {
+    return this.discarding;
+  }
+
+  /** `name`: the server-side statement of a tracked Parse or a Bind; `clientName`: what a Parse creates. */
+  push(kind: Expect, hidden = false, name: string | null = null, clientName: string | null = null): void {
+    if (kind === Expect.Sync) this.discarding = false;
+    else if (this.discarding) return;
+    this.pushEntry(hidden ? kind | HIDDEN : kind, name, clientName);
   }
 
   /** A Parse under `clientName`, already in use: the server's 42P05 must name it, not the server's name. */
   pushDuplicate(clientName: string): void {
-    this.pushEntry(Expect.Parse | DUPLICATE, clientName);
+    this.pushEntry(Expect.Parse | DUPLICATE, clientName, null);
   }
 
-  private pushEntry(entry: number, name: string | null): void {
+  private pushEntry(entry: number, name: string | null, clientName: string | null): void {
     if (this.count === this.kinds.length) this.grow();
     const at = (this.head + this.count) % this.kinds.length;
     this.kinds[at] = entry;
     this.names[at] = name;
+    this.clientNames[at] = clientName;
     this.count++;
   }
 
-
-  /** A request pgtide answers itself: now, if nothing is owed before it. Returns the answer to send now. */
-  pushFake(kind: Expect.FakeParse | Expect.FakeClose): Buffer | null {
+  /**
+   * A request pgtide answers itself: now, if nothing is owed before it (returned, for the
+   * caller to send), else after the answers before it. A FakeParse names what it creates.
+   */
+  pushFake(kind: Expect.FakeParse | Expect.FakeClose, serverName: string | null = null, clientName: string | null = null): Buffer | null {
     if (this.count === 0) return kind === Expect.FakeParse ? PARSE_COMPLETE : CLOSE_COMPLETE;
-    this.push(kind);
+    this.pushEntry(kind, serverName, clientName);
     return null;
   }
 
@@ -91,6 +110,7 @@ export class ResponseTracker {
       this.fail();
       // PostgreSQL skips everything up to the next Sync after an error.
       while (this.count > 0 && (this.kinds[this.head]! & KIND) !== Expect.Sync) this.fail();
+      if (this.count === 0) this.discarding = true;
       return false;
     }
     if (!ends(kind, type)) {
@@ -129,16 +149,19 @@ export class ResponseTracker {
     }
   }
 
-  /** The request at the head got no success answer: a tracked Parse did not prepare anything. */
+  /** The request at the head got no success answer: a Parse created nothing, on the server or for the client. */
   private fail(): void {
     const name = this.names[this.head];
-    const entry = this.kinds[this.head]!;
-    if (name !== null && (entry & (KIND | DUPLICATE)) === Expect.Parse) this.set?.delete(name);
+    const clientName = this.clientNames[this.head];
+    const kind = this.kinds[this.head]! & (KIND | DUPLICATE);
+    if (name !== null && kind === Expect.Parse) this.set?.delete(name);
+    if (clientName !== null && name !== null && (kind === Expect.Parse || kind === Expect.FakeParse)) this.onParseFailed?.(clientName, name);
     this.pop();
   }
 
   private pop(): void {
     this.names[this.head] = null;
+    this.clientNames[this.head] = null;
     this.head = (this.head + 1) % this.kinds.length;
     this.count--;
   }
@@ -148,8 +171,10 @@ export class ResponseTracker {
     for (let i = offset; i < this.count - 1; i++) {
       this.kinds[(this.head + i) % size] = this.kinds[(this.head + i + 1) % size]!;
       this.names[(this.head + i) % size] = this.names[(this.head + i + 1) % size]!;
+      this.clientNames[(this.head + i) % size] = this.clientNames[(this.head + i + 1) % size]!;
     }
     this.names[(this.head + this.count - 1) % size] = null;
+    this.clientNames[(this.head + this.count - 1) % size] = null;
     this.count--;
   }
 
@@ -157,12 +182,15 @@ export class ResponseTracker {
     const size = this.kinds.length;
     const kinds = new Uint8Array(size * 2);
     const names = new Array<string | null>(size * 2).fill(null);
+    const clientNames = new Array<string | null>(size * 2).fill(null);
     for (let i = 0; i < this.count; i++) {
       kinds[i] = this.kinds[(this.head + i) % size]!;
       names[i] = this.names[(this.head + i) % size]!;
+      clientNames[i] = this.clientNames[(this.head + i) % size]!;
     }
     this.kinds = kinds;
     this.names = names;
+    this.clientNames = clientNames;
     this.head = 0;
   }
 }

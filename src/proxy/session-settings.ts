@@ -1,6 +1,5 @@
 import { parseOptions } from '../protocol/startup.js';
 import type { Classification } from '../sql/index.js';
-import { UNKNOWN_SETTINGS } from '../pool/server-connection.js';
 import { identifier, literal } from '../sql/quote.js';
 
 /** Settings by lower-cased name, as SQL values would set them. Never changed once made: shared freely. */
@@ -15,10 +14,11 @@ const NOT_SETTINGS = new Set(['user', 'database', 'options', 'replication']);
  * Every setting the session's own SET / set_config(..., false) / startup packet made: the
  * values a server connection must have before it runs this session's next transaction.
  * Read from the server after each transaction that changed settings, so rolled-back, LOCAL
- * and failed changes are never kept. Schema-qualified: a client's search_path cannot reach it.
+ * and failed changes are never kept. pg_settings does not show `role`, which SET ROLE
+ * changes: it is asked for by name. Schema-qualified: a client's search_path cannot reach it.
  */
-export const SESSION_SETTINGS_QUERY =
-  "SELECT name, setting FROM pg_catalog.pg_settings WHERE source OPERATOR(pg_catalog.=) 'session'";
+export const SESSION_SETTINGS_QUERY = `SELECT name, setting FROM pg_catalog.pg_settings WHERE source OPERATOR(pg_catalog.=) 'session'
+  UNION ALL SELECT 'role', pg_catalog.current_setting('role') WHERE pg_catalog.current_setting('role') OPERATOR(pg_catalog.<>) 'none'`;
 
 /**
  * A client's session settings in transaction and statement pooling: what its startup packet
@@ -81,10 +81,6 @@ export function settingsKey(settings: Settings): string {
  */
 export function diffSql(from: Settings, to: Settings): string | null {
   const statements: string[] = [];
-  if (from === UNKNOWN_SETTINGS) {
-    statements.push('RESET ALL');
-    from = NO_SETTINGS;
-  }
   for (const name of from.keys()) if (!to.has(name)) statements.push(`RESET ${identifier(name)}`);
   const sets: string[] = [];
   for (const [name, value] of to) {

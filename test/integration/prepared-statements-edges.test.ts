@@ -1,0 +1,140 @@
+// Edge cases of prepared-statement mapping and session settings found in review: each test
+// states what PostgreSQL answers on a direct connection.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { currentTopology, sqlOn } from '../support/topology.js';
+import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import {
+  WireClient, bind, dataRows, errorCodes, execute, normalise, parse, sync, type Message, type WireLogin,
+} from '../support/pipeline.js';
+import { terminate } from '../../src/protocol/encode.js';
+
+const t = currentTopology();
+const FLUSH = Buffer.from([0x48, 0, 0, 0, 4]);
+const types = (messages: Message[]) => messages.map((m) => m.type).join('');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('review: prepared statements and settings, pool size 1', { timeout: 60_000 }, () => {
+  let p: RunningPgtide;
+  let login: WireLogin;
+  const clients: WireClient[] = [];
+  const connect = async (params?: Record<string, string>) => {
+    const c = await WireClient.connect({ ...login, params });
+    clients.push(c);
+    return c;
+  };
+
+  before(async () => {
+    p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
+    login = { host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await p.stop();
+  });
+
+  test('a Bind cut by the end of the chunk that holds the first named Parse is renamed too', async () => {
+    const c = await connect();
+    const b = bind('', 'cut1', ['x'.repeat(1000)]);
+    c.send(parse('cut1', 'SELECT length($1::text) AS n'), b.subarray(0, 20));
+    await sleep(100);
+    c.send(b.subarray(20), execute(), sync());
+    const got = await c.untilReady();
+    assert.equal(types(got), '12DCZ', normalise(got).join(' | '));
+  });
+
+  test('a Parse that failed leaves its name free, as in PostgreSQL', async () => {
+    const c = await connect();
+    assert.deepEqual(errorCodes(await c.exchange(parse('again', 'SELEC 1'), sync())), ['42601']);
+    const got = await c.exchange(parse('again', 'SELECT 1 AS v'), bind('', 'again'), execute(), sync());
+    assert.deepEqual(errorCodes(got), []);
+    assert.deepEqual(dataRows(got), [['1']]);
+  });
+
+  test('after an error and before Sync, a Parse of a statement the server has gets no ParseComplete', async () => {
+    const c = await connect();
+    await c.exchange(parse('known1', 'SELECT 11'), sync());
+    c.send(parse('', 'SELEC'), FLUSH);
+    await sleep(200);
+    // PostgreSQL discards everything up to Sync after the error.
+    const got = await c.exchange(parse('known2', 'SELECT 11'), sync());
+    assert.equal(types(got), 'EZ');
+  });
+
+  test('a stale plan retried for a Parse pgtide answered itself gives one ParseComplete', async () => {
+    await sqlOn(t.primary, 'DROP TABLE IF EXISTS rv_stale; CREATE TABLE rv_stale (v int); INSERT INTO rv_stale VALUES (7)');
+    await sqlOn(t.primary, 'GRANT ALL ON rv_stale TO PUBLIC');
+    try {
+      const a = await connect();
+      assert.deepEqual(errorCodes(await a.exchange(parse('st1', 'SELECT v FROM rv_stale'), bind('', 'st1'), execute(), sync())), []);
+      await sqlOn(t.primary, "ALTER TABLE rv_stale ALTER COLUMN v TYPE text USING 'new-' || v");
+      const b = await connect();
+      const got = await b.exchange(parse('st2', 'SELECT v FROM rv_stale'), bind('', 'st2'), execute(), sync());
+      assert.equal(types(got), '12DCZ', normalise(got).join(' | '));
+    } finally {
+      await sqlOn(t.primary, 'DROP TABLE IF EXISTS rv_stale');
+    }
+  });
+
+  test('a Parse that failed on a server its client left does not count as prepared there', async () => {
+    await sqlOn(t.primary, 'DROP TABLE IF EXISTS rv_later');
+    try {
+      const x = await connect();
+      x.send(parse('gone1', 'SELECT * FROM rv_later'), sync(), terminate());
+      await sleep(300);
+      await sqlOn(t.primary, 'CREATE TABLE rv_later (v int); INSERT INTO rv_later VALUES (3); GRANT ALL ON rv_later TO PUBLIC');
+      const y = await connect();
+      const got = await y.exchange(parse('gone2', 'SELECT * FROM rv_later'), bind('', 'gone2'), execute(), sync());
+      assert.deepEqual(normalise(got).filter((l) => l.startsWith('E')), []);
+      assert.deepEqual(dataRows(got), [['3']]);
+    } finally {
+      await sqlOn(t.primary, 'DROP TABLE IF EXISTS rv_later');
+    }
+  });
+
+  test('SET ROLE does not follow the server connection to the next client', async () => {
+    await sqlOn(t.primary, 'DROP ROLE IF EXISTS rv_role');
+    await sqlOn(t.primary, `CREATE ROLE rv_role NOLOGIN; GRANT rv_role TO ${t.scramUser.user}`);
+    try {
+      const a = new pg.Client(p.pgConfig());
+      await a.connect();
+      await a.query('SET ROLE rv_role');
+      assert.equal((await a.query('SELECT current_user AS u')).rows[0].u, 'rv_role');
+      await a.end();
+      const b = new pg.Client(p.pgConfig());
+      await b.connect();
+      const u = (await b.query('SELECT current_user AS u')).rows[0].u;
+      await b.end();
+      assert.equal(u, t.scramUser.user);
+    } finally {
+      await sqlOn(t.primary, `REVOKE rv_role FROM ${t.scramUser.user}`).catch(() => undefined);
+    }
+  });
+});
+
+describe('review: max_prepared_statements = 1', { timeout: 30_000 }, () => {
+  let p: RunningPgtide;
+
+  before(async () => {
+    p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 1, max_prepared_statements: 1 });
+  });
+  after(async () => {
+    await p.stop();
+  });
+
+  test('making room does not close a statement a portal of the same batch still uses', async () => {
+    const c = await WireClient.connect({ host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database });
+    try {
+      const got = await c.exchange(
+        parse('lru1', 'SELECT 1 AS a'), bind('p1', 'lru1'),
+        parse('lru2', 'SELECT 2 AS b'), bind('p2', 'lru2'),
+        execute('p1'), execute('p2'), sync(),
+      );
+      assert.deepEqual(normalise(got).filter((l) => l.startsWith('E')), []);
+      assert.deepEqual(dataRows(got), [['1'], ['2']]);
+    } finally {
+      await c.close();
+    }
+  });
+});
