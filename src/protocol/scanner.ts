@@ -11,6 +11,7 @@ export interface MessageSink {
 }
 
 const EMPTY = Buffer.alloc(0);
+const INITIAL_ASSEMBLY = 64 * 1024;
 
 /** Table for MessageScanner.collect: e.g. collectTable('ZEKS'). */
 export function collectTable(types: string): Uint8Array {
@@ -93,6 +94,7 @@ export class MessageScanner {
       if (this.inBody) {
         const take = Math.min(this.remaining, n - pos);
         if (this.assembly !== null) {
+          if (this.assemblyFill + take > this.assembly.length) this.growAssembly(this.assemblyFill + take);
           chunk.copy(this.assembly, this.assemblyFill, pos, pos + take);
           this.assemblyFill += take;
         }
@@ -141,7 +143,15 @@ export class MessageScanner {
     this.remaining = bodyLength;
     this.bodyLength = bodyLength;
     this.assemblyFill = 0;
-    if (this.collect[type] !== 0) this.assembly = bodyLength === 0 ? EMPTY : Buffer.allocUnsafe(bodyLength);
+    // A length is only a claim: memory grows with the bytes that actually arrive.
+    if (this.collect[type] !== 0) this.assembly = bodyLength === 0 ? EMPTY : Buffer.allocUnsafe(Math.min(bodyLength, INITIAL_ASSEMBLY));
+  }
+
+  private growAssembly(needed: number): void {
+    const size = Math.min(this.bodyLength, Math.max(needed, this.assembly!.length * 2));
+    const grown = Buffer.allocUnsafe(size);
+    this.assembly!.copy(grown, 0, 0, this.assemblyFill);
+    this.assembly = grown;
   }
 
   /** A bad header means we have lost the framing; nothing after it can be trusted. */

@@ -11,6 +11,8 @@ const COPY_DATA = 0x64;
 export class WholeMessages {
   private held: Buffer | null = null;
   private heldFill = 0;
+  /** Size of the held message once its header is known, else 0. */
+  private heldSize = 0;
   /** CopyData bytes still to pass before the next message starts. */
   private copyRemaining = 0;
 
@@ -54,39 +56,42 @@ export class WholeMessages {
     // A cut message (or a cut header): keep a copy until the rest arrives.
     this.held = Buffer.allocUnsafe(Math.max(HEADER_SIZE, chunk.length - off));
     this.heldFill = chunk.copy(this.held, 0, off);
-    if (this.heldFill >= HEADER_SIZE) this.grow();
+    this.heldSize = 0;
+    this.learnSize();
   }
 
   /** Take bytes for the held message from the start of `chunk`; returns how many were taken. */
   private fill(chunk: Buffer): number {
     let taken = 0;
     if (this.heldFill < HEADER_SIZE) {
-      const need = Math.min(HEADER_SIZE - this.heldFill, chunk.length);
-      chunk.copy(this.held!, this.heldFill, 0, need);
-      this.heldFill += need;
-      taken = need;
-      if (this.heldFill < HEADER_SIZE) return taken;
-      this.grow();
+      taken = Math.min(HEADER_SIZE - this.heldFill, chunk.length);
+      chunk.copy(this.held!, this.heldFill, 0, taken);
+      this.heldFill += taken;
+      this.learnSize();
+      if (this.heldSize === 0) return taken;
     }
-    const held = this.held!;
-    const need = Math.min(held.length - this.heldFill, chunk.length - taken);
-    chunk.copy(held, this.heldFill, taken, taken + need);
-    this.heldFill += need;
-    return taken + need;
+    const want = Math.min(this.heldSize - this.heldFill, chunk.length - taken);
+    // A length is only a claim: memory grows with the bytes that actually arrive.
+    if (this.heldFill + want > this.held!.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.heldSize, Math.max(this.heldFill + want, this.held!.length * 2)));
+      this.held!.copy(grown, 0, 0, this.heldFill);
+      this.held = grown;
+    }
+    chunk.copy(this.held!, this.heldFill, taken, taken + want);
+    this.heldFill += want;
+    return taken + want;
   }
 
-  /** The header is known: size the held buffer to the whole message (or to the bytes so far if the length is bad). */
-  private grow(): void {
-    const held = this.held!;
-    const len = held.readInt32BE(1);
-    const size = len >= 4 && len + 1 <= this.maxPacketSize ? len + 1 : this.heldFill;
-    if (size === held.length) return;
-    const next = Buffer.allocUnsafe(size);
-    held.copy(next, 0, 0, this.heldFill);
-    this.held = next;
+  /** Once the header is whole: the message's size (or the bytes so far when the length is bad). */
+  private learnSize(): void {
+    if (this.heldFill < HEADER_SIZE || this.heldSize > 0) return;
+    const len = this.held!.readInt32BE(1);
+    this.heldSize = len >= 4 && len + 1 <= this.maxPacketSize ? len + 1 : this.heldFill;
   }
 
   private complete(): boolean {
-    return this.heldFill === this.held!.length;
+    if (this.heldFill !== this.heldSize) return false;
+    if (this.held!.length !== this.heldSize) this.held = this.held!.subarray(0, this.heldSize);
+    return true;
   }
 }

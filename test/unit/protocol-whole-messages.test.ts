@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { serialize } from 'pg-protocol';
 import { WholeMessages } from '../../src/protocol/whole-messages.js';
+import { MessageScanner, collectTable } from '../../src/protocol/scanner.js';
 
 /** Frontend messages of every size class: a 5-byte Sync, a Bind bigger than most cuts, CopyData. */
 const parseMsg = serialize.parse({ name: 's1', text: 'SELECT $1::text', types: [25] });
@@ -67,5 +68,50 @@ describe('WholeMessages', () => {
     const pieces: Buffer[] = [];
     w.split(bad, (p) => pieces.push(p));
     assert.deepEqual(Buffer.concat(pieces), bad);
+  });
+});
+
+describe('a length is only a claim', () => {
+  const claim = (type: number) => {
+    const header = Buffer.alloc(5 + 10);
+    header[0] = type;
+    header.writeInt32BE(200 * 1024 * 1024, 1);
+    return header;
+  };
+
+  it('WholeMessages holds memory for the bytes received, not the length claimed', () => {
+    const before = process.memoryUsage().arrayBuffers;
+    const held: WholeMessages[] = [];
+    for (let i = 0; i < 20; i++) {
+      const w = new WholeMessages(256 * 1024 * 1024);
+      w.split(claim(0x42), () => assert.fail('nothing is whole yet'));
+      w.split(Buffer.alloc(1000), () => assert.fail('nothing is whole yet'));
+      held.push(w);
+    }
+    assert.ok(process.memoryUsage().arrayBuffers - before < 16 * 1024 * 1024, '20 claims of 200 MB must not allocate them');
+  });
+
+  it('MessageScanner assembles a collected body as it arrives', () => {
+    const before = process.memoryUsage().arrayBuffers;
+    const scanners: MessageScanner[] = [];
+    for (let i = 0; i < 20; i++) {
+      const s = new MessageScanner(256 * 1024 * 1024, collectTable('Q'));
+      assert.equal(s.scan(claim(0x51), { onMessage: () => assert.fail('not complete') }), 15);
+      scanners.push(s);
+    }
+    assert.ok(process.memoryUsage().arrayBuffers - before < 16 * 1024 * 1024, '20 claims of 200 MB must not allocate them');
+  });
+
+  it('a body assembled in growing steps arrives intact', () => {
+    const body = Buffer.alloc(300 * 1024);
+    for (let i = 0; i < body.length; i++) body[i] = i % 251;
+    const message = Buffer.concat([Buffer.from([0x51, 0, 0, 0, 0]), body]);
+    message.writeInt32BE(body.length + 4, 1);
+    const s = new MessageScanner(1 << 20, collectTable('Q'));
+    let got: Buffer | null = null;
+    for (let off = 0; off < message.length; off += 7000) {
+      s.scan(message.subarray(off, off + 7000), { onMessage: (_t, b) => { got = Buffer.from(b); return true; } });
+    }
+    assert.deepEqual(got, body);
   });
 });
