@@ -36,6 +36,7 @@ export function defaultConfig(): Config {
 
     server_reset_query: 'DISCARD ALL',
     max_prepared_statements: 200,
+    max_client_prepared_statements: 10_000,
     pin_on_session_state: 'pin',
     server_reset_query_always: false,
     server_lifetime: 3600,

@@ -88,6 +88,8 @@ export interface Config {
   server_reset_query: string;
   /** Named prepared statements kept per server connection (least recently used closed beyond). */
   max_prepared_statements: number;
+  /** Named prepared statements one client may hold at once (they live in pgtide's memory). */
+  max_client_prepared_statements: number;
   /** Session state a server cannot hand over (temp table, WITH HOLD cursor, advisory lock …):
    *  `pin` keeps the client on its server, `error` refuses the statement (simple protocol). */
   pin_on_session_state: 'pin' | 'error';

@@ -236,6 +236,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const quiet = linked !== null && linked.pending === 0 && !linked.unsynced;
     const hadStatements = this.statements !== null;
     if (this.scanner.scan(chunk, this) < 0) return this.protocolViolation(this.scanner.error);
+    if (this.isClosed) return;
     if (!hadStatements && this.statements && !this.scanner.atBoundary) chunk = this.holdCutMessage(chunk);
     if (linked && !hadStatements && this.statements) this.startTracking(linked, quiet);
     let data = this.terminateAt >= 0 ? chunk.subarray(0, this.terminateAt) : chunk;
@@ -581,7 +582,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       }
       case Parse:
         this.keepSessionState(this.classifyParse(body), -1, end);
-        if (body[0] !== 0 && this.statements === null) this.namedStatement(end - 5 - body.length >= 0);
+        if (body[0] !== 0) {
+          if (this.statements === null) this.namedStatement(end - 5 - body.length >= 0);
+          else if (this.statements.size >= this.ctx.config.max_client_prepared_statements) return this.tooManyStatements();
+        }
         break;
       case Ex:
         this.syncsSinceExecute = 0;
@@ -649,6 +653,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (queryEnd >= 0) return this.classify(body, nameEnd + 1, queryEnd);
     this.routeWrite = true;
     return null;
+  }
+
+  private tooManyStatements(): boolean {
+    const limit = this.ctx.config.max_client_prepared_statements;
+    this.fatal(SQLSTATE.CONFIGURATION_LIMIT_EXCEEDED, `too many prepared statements on this connection (max_client_prepared_statements = ${limit})`,
+      undefined, 'Close (or DEALLOCATE) prepared statements the application no longer uses.');
+    return false;
   }
 
   /** The client's first named statement: from now on its statements are mapped (pooling modes only). */

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import {
-  WireClient, bind, dataRows, errorCodes, execute, normalise, parse, sync, type Message, type WireLogin,
+  WireClient, bind, close, dataRows, errorCodes, execute, normalise, parse, sync, type Message, type WireLogin,
 } from '../support/pipeline.js';
 import { terminate } from '../../src/protocol/encode.js';
 
@@ -136,5 +136,28 @@ describe('review: max_prepared_statements = 1', { timeout: 30_000 }, () => {
     } finally {
       await c.close();
     }
+  });
+});
+
+describe('max_client_prepared_statements', { timeout: 60_000 }, () => {
+  let p: RunningPgtide;
+  before(async () => {
+    p = await startPgtide(t, { default_pool_size: 1, max_client_prepared_statements: 5 });
+  });
+  after(async () => {
+    await p.stop();
+  });
+
+  test('a client holding more named statements than allowed is closed with 53400; closing some makes room', async () => {
+    const login = { host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
+    const c = await WireClient.connect(login);
+    for (let i = 0; i < 5; i++) assert.deepEqual(errorCodes(await c.exchange(parse(`cap${i}`, `SELECT ${i}`), sync())), []);
+    // Closing one makes room for another.
+    await c.exchange(close('S', 'cap0'), sync());
+    assert.deepEqual(errorCodes(await c.exchange(parse('cap5', 'SELECT 5'), sync())), []);
+    c.send(parse('cap6', 'SELECT 6'), sync());
+    const answer = await c.next(Date.now() + 5000);
+    assert.deepEqual(errorCodes([answer]), ['53400']);
+    await c.close();
   });
 });

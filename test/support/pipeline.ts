@@ -213,7 +213,8 @@ export class WireClient {
     wake?.();
   }
 
-  private async next(deadline: number): Promise<Message> {
+  /** The next message, waiting until `deadline` (ms since epoch). */
+  async next(deadline: number): Promise<Message> {
     for (;;) {
       const m = this.inbox.shift();
       if (m) return m;
