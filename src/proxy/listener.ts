@@ -17,7 +17,9 @@ export async function listen(config: Config, onConnection: (socket: net.Socket) 
   try {
     for (const port of config.listen_port) {
       for (const host of config.listen_addr) {
-        servers.push(await open({ host: host === '*' ? '0.0.0.0' : host, port, backlog: config.listen_backlog }, config.tcp_keepalive, onConnection));
+        const options = { host, port, backlog: config.listen_backlog };
+        servers.push(host === '*' ? await openEverywhere(options, config.tcp_keepalive, onConnection)
+          : await open(options, config.tcp_keepalive, onConnection));
       }
     }
     if (config.unix_socket_dir) {
@@ -32,6 +34,17 @@ export async function listen(config: Config, onConnection: (socket: net.Socket) 
     throw err;
   }
   return servers;
+}
+
+/** `*`: every IPv4 and IPv6 address, through one dual-stack socket; IPv4 alone where the host has no IPv6. */
+async function openEverywhere(options: net.ListenOptions, keepAlive: boolean, onConnection: (socket: net.Socket) => void): Promise<net.Server> {
+  try {
+    return await open({ ...options, host: '::', ipv6Only: false }, keepAlive, onConnection);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw err;
+    return open({ ...options, host: '0.0.0.0' }, keepAlive, onConnection);
+  }
 }
 
 function open(options: net.ListenOptions, keepAlive: boolean, onConnection: (socket: net.Socket) => void): Promise<net.Server> {
