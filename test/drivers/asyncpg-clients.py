@@ -12,7 +12,6 @@ script would import itself instead of the driver.
 Run with Debian's interpreter (/usr/bin/python3): the package is python3-asyncpg.
 """
 import asyncio
-import json
 import os
 import sys
 
@@ -23,29 +22,11 @@ except ImportError:
           '(and run this script with /usr/bin/python3)', file=sys.stderr)
     sys.exit(2)
 
-CLIENTS = 20
-ITERATIONS = 50
-ROWS = 5
+from tally import CLIENTS, ITERATIONS, ROWS, Tally, expect  # noqa: E402 - after the driver check
+
 # A stalled proxy must give a report, not a hang: per query, and for the whole run.
 QUERY_TIMEOUT_S = 10
 DEADLINE_S = 25
-
-
-def expect(actual, wanted, what):
-    if actual != wanted:
-        raise AssertionError(f'{what}: got {actual!r}, expected {wanted!r}')
-
-
-class Tally:
-    def __init__(self):
-        self.ok = 0
-        self.errors = 0
-        self.first_error = None
-
-    def fail(self, client, where, err):
-        self.errors += 1
-        if self.first_error is None:
-            self.first_error = f'client {client}, {where}: {type(err).__name__}: {err}'
 
 
 async def iteration(conn, statements, client, n):
@@ -73,7 +54,7 @@ async def client(index, settings, tally):
         for n in range(ITERATIONS):
             try:
                 await iteration(conn, statements, index, n)
-                tally.ok += 1
+                tally.succeed()
             except Exception as err:  # noqa: BLE001
                 tally.fail(index, f'iteration {n}', err)
                 if conn.is_closed():
@@ -97,9 +78,7 @@ async def main():
     for task in late:
         task.cancel()
         tally.fail(tasks[task], 'deadline', TimeoutError(f'not finished after {DEADLINE_S} s'))
-    print(json.dumps({'driver': f'asyncpg {asyncpg.__version__}', 'ok': tally.ok,
-                      'errors': tally.errors, 'firstError': tally.first_error}))
-    return 0 if tally.errors == 0 and tally.ok == CLIENTS * ITERATIONS else 1
+    return tally.report(f'asyncpg {asyncpg.__version__}')
 
 
 if __name__ == '__main__':

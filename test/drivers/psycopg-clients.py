@@ -12,7 +12,6 @@ The file name is not psycopg.py because the script's folder comes first on sys.p
 script would import itself instead of the driver.
 Run with Debian's interpreter (/usr/bin/python3): the package is python3-psycopg.
 """
-import json
 import os
 import sys
 import threading
@@ -25,35 +24,11 @@ except ImportError:
           '(and run this script with /usr/bin/python3)', file=sys.stderr)
     sys.exit(2)
 
-CLIENTS = 20
-ITERATIONS = 50
-ROWS = 5
+from tally import CLIENTS, ITERATIONS, ROWS, Tally, expect  # noqa: E402 - after the driver check
+
 # A stalled proxy must give a report, not a hang: for the connection, and for the whole run.
 CONNECT_TIMEOUT_S = 10
 DEADLINE_S = 25
-
-
-def expect(actual, wanted, what):
-    if actual != wanted:
-        raise AssertionError(f'{what}: got {actual!r}, expected {wanted!r}')
-
-
-class Tally:
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.ok = 0
-        self.errors = 0
-        self.first_error = None
-
-    def succeed(self):
-        with self.lock:
-            self.ok += 1
-
-    def fail(self, client, where, err):
-        with self.lock:
-            self.errors += 1
-            if self.first_error is None:
-                self.first_error = f'client {client}, {where}: {type(err).__name__}: {err}'
 
 
 def iteration(conn, client, n):
@@ -100,9 +75,7 @@ def main():
         thread.join(max(0.0, deadline - time.monotonic()))
         if thread.is_alive():
             tally.fail(index, 'deadline', TimeoutError(f'not finished after {DEADLINE_S} s'))
-    print(json.dumps({'driver': f'psycopg {psycopg.version.__version__} (libpq {psycopg.pq.version()})',
-                      'ok': tally.ok, 'errors': tally.errors, 'firstError': tally.first_error}))
-    return 0 if tally.errors == 0 and tally.ok == CLIENTS * ITERATIONS else 1
+    return tally.report(f'psycopg {psycopg.version.__version__} (libpq {psycopg.pq.version()})')
 
 
 if __name__ == '__main__':
