@@ -76,6 +76,9 @@ export function createMetrics(pgtide: Pgtide): Registry {
   poolCounter(registry, pgtide, 'pgtide_received_bytes_total', 'Bytes received from clients.', (p) => p.stats.bytesReceived);
   poolCounter(registry, pgtide, 'pgtide_sent_bytes_total', 'Bytes sent to clients.', (p) => p.stats.bytesSent);
   poolCounter(registry, pgtide, 'pgtide_pins_total', 'Times a client kept its server connection past a transaction.', (p) => p.stats.pins);
+  poolCounter(registry, pgtide, 'pgtide_client_parses_total', 'Named statements prepared by clients (transaction and statement pooling).', (p) => p.stats.clientParses);
+  poolCounter(registry, pgtide, 'pgtide_server_parses_total', 'Named statements pgtide prepared on server connections; far below client parses when sharing works.', (p) => p.stats.serverParses);
+  poolCounter(registry, pgtide, 'pgtide_binds_total', 'Executions of named statements (Bind) by clients.', (p) => p.stats.binds);
 
   new Gauge({
     name: 'pgtide_backend_info', help: 'Each PostgreSQL server with its current role; always 1.',

@@ -24,7 +24,7 @@ export function showClients(pgtide: Pgtide, now = Date.now()): Table {
     return [
       'C', c.user, c.database, 'no', state, s.remoteAddress ?? 'unix', s.remotePort ?? 0, s.localAddress ?? 'unix', s.localPort ?? 0,
       timestamp(c.connectedAt), timestamp(c.lastActive), Math.floor(waitMs / 1000), (waitMs % 1000) * 1000, 0,
-      `c${c.cancelKey?.pid ?? 0}`, c.server ? `s${c.server.id}` : null, 0, tlsText(s), c.applicationName, 0, c.cancelKey?.pid ?? 0,
+      `c${c.cancelKey?.pid ?? 0}`, c.server ? `s${c.server.id}` : null, 0, tlsText(s), c.applicationName, c.preparedStatements, c.cancelKey?.pid ?? 0,
     ];
   });
   return { columns: COLUMNS, rows };
@@ -42,7 +42,7 @@ export function showServers(pgtide: Pgtide): Table {
         'S', pool.key.user, pool.key.database, 'no', serverState(server), server.login.endpoint.host, server.login.endpoint.port,
         s.localAddress ?? null, s.localPort ?? 0, timestamp(server.createdAt), timestamp(server.lastUsedAt), 0, 0,
         server.createdAt < pool.reconnectBefore ? 1 : 0, `s${server.id}`, client !== undefined ? `c${client}` : null,
-        server.backendPid, tlsText(s), server.login.params['application_name'] ?? '', 0, server.id,
+        server.backendPid, tlsText(s), server.login.params['application_name'] ?? '', server.prepared.size, server.id,
       ]);
     }
   }

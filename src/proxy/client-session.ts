@@ -179,6 +179,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     return this.state === State.Closed;
   }
 
+  /** Named statements the client holds (mapped in transaction and statement pooling). */
+  get preparedStatements(): number {
+    return this.statements?.size ?? 0;
+  }
+
   // ---- bytes from the client ----
 
   /**
@@ -297,7 +302,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** Forward client bytes, rewritten for this server when the link tracks prepared statements. */
   private send(server: ServerConnection, data: Buffer): boolean {
     if (!this.tracking) return server.write(data);
-    const out = this.statements!.rewrite(data, server.prepared, this.tracker, this.answerNow);
+    const out = this.statements!.rewrite(data, server.prepared, this.tracker, this.pool!.stats, this.answerNow);
     return out.length === 0 || server.write(out);
   }
 

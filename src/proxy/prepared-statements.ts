@@ -2,6 +2,7 @@ import * as encode from '../protocol/encode.js';
 import { LruCache } from '../sql/lru.js';
 import { identifier } from '../sql/quote.js';
 import type { PreparedSet } from '../pool/prepared-set.js';
+import type { PoolStats } from '../pool/pool.js';
 import { Expect, type ResponseTracker } from './response-tracker.js';
 
 /** A statement text with its parameter types, under the one name it has on every server. */
@@ -56,6 +57,8 @@ EXPECT[0x46] = Expect.Query;
 export class ClientStatements {
   private readonly byName = new Map<string, Statement>();
   private out: Buffer[] = [];
+  /** The pool's counters (SHOW STATS: client and server parses, binds) during a rewrite. */
+  private stats: PoolStats | null = null;
   private copied = 0;
   private changed = false;
   /** Bytes of a message cut by the end of the last chunk (CopyData, or one sent before mapping began). */
@@ -119,7 +122,8 @@ export class ClientStatements {
    * statements are `set`, recording in `tracker` the answer each request will get.
    * Answers pgtide gives at once are passed to `answerNow`.
    */
-  rewrite(data: Buffer, set: PreparedSet, tracker: ResponseTracker, answerNow: (b: Buffer) => void): Buffer {
+  rewrite(data: Buffer, set: PreparedSet, tracker: ResponseTracker, stats: PoolStats, answerNow: (b: Buffer) => void): Buffer {
+    this.stats = stats;
     this.out.length = 0;
     this.copied = 0;
     this.changed = false;
@@ -155,6 +159,7 @@ export class ClientStatements {
         const nameEnd = data[off + 5] === 0 ? -1 : data.indexOf(0, off + 5);
         if (nameEnd < 0 || nameEnd >= end) return tracker.push(Expect.Parse);
         const name = data.toString('utf8', off + 5, nameEnd);
+        this.stats!.clientParses++;
         this.drop(data, off, end);
         const known = this.byName.get(name);
         if (known) {
@@ -183,6 +188,7 @@ export class ClientStatements {
         const nameEnd = portalEnd < 0 || portalEnd + 1 >= end || data[portalEnd + 1] === 0 ? -1 : data.indexOf(0, portalEnd + 1);
         const statement = nameEnd < 0 || nameEnd >= end ? undefined : this.byName.get(data.toString('utf8', portalEnd + 1, nameEnd));
         if (!statement) return tracker.push(Expect.Bind);
+        this.stats!.binds++;
         this.drop(data, off, end);
         this.ensure(set, tracker, statement);
         this.out.push(renamed(B, data.subarray(off + 5, portalEnd + 1), statement.serverName, data.subarray(nameEnd + 1, end)));
@@ -246,6 +252,7 @@ export class ClientStatements {
     const evicted = set.add(name);
     if (evicted !== null) this.close(tracker, evicted);
     this.out.push(statement.parse);
+    this.stats!.serverParses++;
     tracker.push(Expect.Parse, hidden, name, clientName);
   }
 

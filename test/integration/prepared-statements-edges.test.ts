@@ -161,3 +161,28 @@ describe('max_client_prepared_statements', { timeout: 60_000 }, () => {
     await c.close();
   });
 });
+
+describe('prepared statement counters', { timeout: 60_000 }, () => {
+  test('client parses, server parses and binds are counted; sharing keeps server parses low', async () => {
+    const p = await startPgtide(t, { default_pool_size: 2 });
+    try {
+      const clients = await Promise.all(Array.from({ length: 10 }, async () => {
+        const c = new pg.Client(p.pgConfig());
+        await c.connect();
+        return c;
+      }));
+      await Promise.all(clients.map(async (c) => {
+        for (let i = 0; i < 5; i++) await c.query({ name: 'counted', text: 'SELECT $1::int AS v', values: [i] });
+      }));
+      const stats = [...p.pgtide.context.pools.all()].map((pool) => pool.stats);
+      const total = (f: (s: (typeof stats)[number]) => number) => stats.reduce((n, s) => n + f(s), 0);
+      assert.equal(total((s) => s.clientParses), 10);
+      assert.equal(total((s) => s.binds), 50);
+      assert.ok(total((s) => s.serverParses) <= 2, `server parses ${total((s) => s.serverParses)}: one per server connection`);
+      assert.deepEqual([...p.pgtide.context.clients].map((c) => c.preparedStatements), Array(10).fill(1));
+      await Promise.all(clients.map((c) => c.end()));
+    } finally {
+      await p.stop();
+    }
+  });
+});
