@@ -14,6 +14,7 @@ import { AdminConsole, ADMIN_DATABASES } from './admin/console.js';
 import { checkLogin } from './cluster/check-login.js';
 import { FunctionCatalog } from './proxy/function-catalog.js';
 import { StatementRegistry } from './proxy/prepared-statements.js';
+import { changesSettings } from './proxy/session-settings.js';
 import { ReplayTracker } from './proxy/read-your-writes.js';
 import { Classifier, FunctionPolicy, loadParser } from './sql/index.js';
 import { ClientSession } from './proxy/client-session.js';
@@ -67,7 +68,10 @@ export class Pgtide {
       classifier,
       functions: new FunctionCatalog(classifier.policy, this.log),
       replay: new ReplayTracker(),
-      statements: new StatementRegistry(),
+      statements: new StatementRegistry((text, start, end) => {
+        const c = this.ctx.classifier.classifyBytes(text, start, end);
+        return changesSettings(c) ? c : null;
+      }),
       cancelKeys: new CancelKeys<ClientSession>(options.workerId ?? 0),
       clientTls: clientTlsContext(config),
       log: this.log,

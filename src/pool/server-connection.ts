@@ -91,7 +91,8 @@ let nextServerId = 1;
 
 /** Settings of a connection whose client changed them without pgtide knowing what: all must be reset. */
 export const UNKNOWN_SETTINGS: ReadonlyMap<string, string> = new Map();
-const RESETS_ALL = /\b(?:discard|reset)\s+all\b/i;
+/** Only DISCARD ALL ends everything a session can hold (RESET ALL leaves SET ROLE, temp tables …). */
+const DISCARDS_ALL = /^\s*discard\s+all\s*;?\s*$/i;
 
 /** One connection to a PostgreSQL server: login, then bytes in both directions for a peer. */
 export class ServerConnection implements MessageSink {
@@ -525,7 +526,7 @@ export class ServerConnection implements MessageSink {
   /** A reset query may drop prepared statements and settings; a failed one is caught by the drain. */
   private afterReset(query: string): void {
     this.prepared.doubtAll();
-    if (RESETS_ALL.test(query)) this.forgetSettings(new Map());
+    this.forgetSettings(DISCARDS_ALL.test(query) ? new Map() : UNKNOWN_SETTINGS);
   }
 
   forgetSettings(settings: ReadonlyMap<string, string>): void {

@@ -17,7 +17,7 @@ import type { ReadContext } from './router.js';
 import { ClientStatements } from './prepared-statements.js';
 import { ResponseTracker } from './response-tracker.js';
 import { WholeMessages } from '../protocol/whole-messages.js';
-import { NO_SETTINGS, SessionSettings, SESSION_SETTINGS_QUERY, changesSettings, diffSql } from './session-settings.js';
+import { NO_SETTINGS, SessionSettings, changesSettings, diffSql } from './session-settings.js';
 import { UNKNOWN_SETTINGS } from '../pool/server-connection.js';
 
 const enum State { Startup, Tls, Auth, Login, Ready, Waiting, Linked, Admin, Closed }
@@ -98,6 +98,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private routeOverride: 'primary' | 'standby' | 'auto' = 'auto';
   /** default_transaction_read_only is on for this client (startup or SET). */
   private readOnlySession = false;
+  /** Its transactions are serializable by default, which standbys refuse: everything goes to the primary. */
+  private serializableSession = false;
   /** The current link was chosen for writes (its commit position matters for read-your-writes). */
   private wroteInLink = false;
   /** WAL position of this client's last write; its later reads need a standby past it. */
@@ -401,7 +403,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         server.query('ROLLBACK').then(() => pool.release(server), () => server.close('rollback failed'));
       },
       (err: Error & { code?: string }) => {
-        if (!server.isClosed) pool.release(server);
+        // Idle and clean it can serve others; a failure inside pgtide's own transaction leaves it aborted.
+        if (!server.isClosed) {
+          if (server.txStatus === IDLE) pool.release(server);
+          else server.close(`setting up a transaction failed: ${err.message}`);
+        }
         this.fatal(err.code ?? SQLSTATE.CONNECTION_FAILURE, `could not start the transaction on the server: ${err.message}`);
       },
     );
@@ -450,7 +456,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       // SET pgtide.route: the session's own choice wins over the classifier.
       if (this.routeOverride === 'primary') read = false;
       else if (this.routeOverride === 'standby' && !this.retrying) read = true;
-      if (read && (this.consistency === 'primary_only' || this.consistencyFallback)) read = false;
+      if (read && (this.consistency === 'primary_only' || this.consistencyFallback || this.serializableSession)) read = false;
       // Read-your-writes: a read waits for the position of the write just committed.
       if (read && this.writeLsnPending) {
         this.pool = null;
@@ -610,6 +616,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     return true;
   }
 
+  /** A statement (or the Bind of one) that may change settings: they are read back after its transaction. */
+  private noteSettings(c: Classification): void {
+    if (this.mode === 'session' || !this.settings || !changesSettings(c)) return;
+    this.settingsDirty = true;
+    this.settings.follow(c);
+  }
+
   /** Returns the session state the statement leaves on its server connection, if any. */
   private classify(body: Buffer, start: number, end: number): KeptState | null {
     if (end <= start) return null;
@@ -619,9 +632,15 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const c = this.ctx.classifier.classifyBytes(body, start, end);
     this.chunkKind = c.kind;
     this.chunkReadOnly = c.readOnly;
-    if (!this.settingsDirty && this.mode !== 'session' && changesSettings(c)) this.settingsDirty = true;
+    this.noteSettings(c);
     if (c.kind === 'pgtide' && c.pgtideRoute) this.routeOverride = c.pgtideRoute;
-    else if (c.set?.name === 'default_transaction_read_only' && !c.set.local) this.readOnlySession = isOn(c.set.value);
+    else if (c.set?.name === 'default_transaction_read_only' && !c.set.local && (c.set.value !== null || c.kind === 'reset')) {
+      this.readOnlySession = isOn(c.set.value);
+    } else if (c.set?.name === 'default_transaction_isolation' && !c.set.local && (c.set.value !== null || c.kind === 'reset')) {
+      this.serializableSession = isSerializable(c.set.value);
+    } else if (c.sessionState === 'transaction_characteristics' && c.isolation !== undefined) {
+      this.serializableSession = c.isolation === 'serializable';
+    }
     // A session that asked for read-only transactions starts them on a standby.
     const read = c.route === 'read' || (this.readOnlySession && c.kind === 'begin' && c.readOnly !== false);
     const kept = this.mode === 'session' ? null : keptSessionState(c);
@@ -672,7 +691,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (this.mode === 'session' || this.statementsUntracked) return;
     // Its first bytes may already be on their way unchanged: then it cannot be renamed.
     if (!wholeInChunk) return this.untrackedStatements();
-    this.statements = new ClientStatements(this.ctx.statements);
+    this.statements = new ClientStatements(this.ctx.statements, (c) => this.noteSettings(c));
   }
 
   private countSyncPoint(end: number): void {
@@ -886,7 +905,15 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         if (this.pinnedForGood) return this.flushQueued(server);
         if (this.pinned) return this.checkPin();
         this.releaseServer();
-        this.replayQueued();
+        // What arrived meanwhile follows what was held back before it, and a statement to run
+        // again (a refusal or a stale plan) goes first.
+        const arrived = this.queued.splice(0);
+        this.queuedSyncs = 0;
+        this.queuedUnsynced = false;
+        this.queuedBytes = 0;
+        for (const chunk of arrived) this.deferred.push(chunk);
+        if (this.resendOnPrimary) return this.retryOnPrimary();
+        if (this.deferred.length > 0) this.replayDeferred();
       },
       (err: Error) => {
         if (!server.isClosed) server.close(`could not read session settings: ${err.message}`);
@@ -896,7 +923,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   private async readBackSettings(server: ServerConnection, settings: SessionSettings): Promise<void> {
-    const { found, restored } = settings.learn(await server.query(SESSION_SETTINGS_QUERY));
+    const readBack = settings.readBack();
+    const { found, restored } = settings.learn(await server.query(readBack.sql));
     server.settings = found;
     server.settingsKey = '';
     if (restored.length > 0) {
@@ -905,6 +933,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
     server.settings = settings.values;
     server.settingsKey = settings.key;
+    // Something unnamed was set: this server is reset before anyone else uses it.
+    if (readBack.unknown) server.forgetSettings(UNKNOWN_SETTINGS);
   }
 
   /** ParameterStatus of settings the server reports, as it has them now. */
@@ -1202,6 +1232,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.consistency = ctx.pools.consistencyFor(this.database, this.user);
     this.firstStatementRouting = mode === 'transaction' && ctx.pools.transactionRoutingFor(this.database) === 'first_statement';
     this.readOnlySession = isOn(this.startupSetting('default_transaction_read_only'));
+    this.serializableSession = isSerializable(this.startupSetting('default_transaction_isolation'));
     try {
       this.settings = new SessionSettings(this.startupParams);
     } catch (err) {
@@ -1390,8 +1421,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       if (this.settingsDirty || this.mode === 'session') server.forgetSettings(UNKNOWN_SETTINGS);
       // Parses still unanswered may fail unseen: what the server has prepared is unknown too.
       if (this.tracking && !this.tracker.idle) server.prepared.doubtAll();
-      // A pinned client's session state must not reach the next client: DISCARD ALL at least.
-      const reset = this.pinned || this.settingsDirty ? ctx.config.server_reset_query || 'DISCARD ALL'
+      // A pinned client's session state must not reach the next client, whatever the configured reset.
+      const reset = this.pinned || this.settingsDirty ? 'DISCARD ALL'
         : this.mode === 'session' || ctx.config.server_reset_query_always ? ctx.config.server_reset_query || null : null;
       server.orphan(!this.scanner.atBoundary, reset, ctx.sendCancel);
     }
@@ -1411,6 +1442,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       s.destroy();
     }
   }
+}
+
+function isSerializable(value: string | null): boolean {
+  return value !== null && /^'?serializable'?$/i.test(value.trim());
 }
 
 function isOn(value: string | null): boolean {

@@ -4,12 +4,15 @@ import { identifier } from '../sql/quote.js';
 import type { PreparedSet } from '../pool/prepared-set.js';
 import type { PoolStats } from '../pool/pool.js';
 import { Expect, type ResponseTracker } from './response-tracker.js';
+import type { Classification } from '../sql/index.js';
 
 /** A statement text with its parameter types, under the one name it has on every server. */
 export interface Statement {
   readonly serverName: string;
   /** The Parse message that prepares it under that name. */
   readonly parse: Buffer;
+  /** Its classification when running it may change session settings (set_config …), else null. */
+  readonly settings: Classification | null;
 }
 
 /**
@@ -20,13 +23,17 @@ export class StatementRegistry {
   private readonly byText = new LruCache<Statement>(100_000, 256 * 1024 * 1024);
   private next = 1;
 
+  /** `settingsOf(text, start, end)`: the classification of a statement text if it may change settings. */
+  constructor(private readonly settingsOf: (text: Buffer, start: number, end: number) => Classification | null) {}
+
   /** `rest`: the Parse body after the statement name (query String, parameter types). */
   intern(rest: Buffer): Statement {
     const key = rest.toString('latin1');
     let statement = this.byText.get(key);
     if (!statement) {
       const serverName = `pgtide_${this.next++}`;
-      statement = { serverName, parse: encode.parseWithName(serverName, rest) };
+      const textEnd = rest.indexOf(0);
+      statement = { serverName, parse: encode.parseWithName(serverName, rest), settings: textEnd > 0 ? this.settingsOf(rest, 0, textEnd) : null };
       this.byText.set(key, statement, statement.parse.length);
     }
     return statement;
@@ -68,7 +75,8 @@ export class ClientStatements {
   private undo: [name: string, before: Statement | undefined][] = [];
   private recording = false;
 
-  constructor(private readonly registry: StatementRegistry) {}
+  /** `onSettings`: a statement that may change settings is about to run (its Bind). */
+  constructor(private readonly registry: StatementRegistry, private readonly onSettings: (c: Classification) => void) {}
 
   /** ParseCompletes pgtide sent at once on this link (before any server answer). */
   private earlyParses = 0;
@@ -189,6 +197,7 @@ export class ClientStatements {
         const statement = nameEnd < 0 || nameEnd >= end ? undefined : this.byName.get(data.toString('utf8', portalEnd + 1, nameEnd));
         if (!statement) return tracker.push(Expect.Bind);
         this.stats!.binds++;
+        if (statement.settings) this.onSettings(statement.settings);
         this.drop(data, off, end);
         this.ensure(set, tracker, statement);
         this.out.push(renamed(B, data.subarray(off + 5, portalEnd + 1), statement.serverName, data.subarray(nameEnd + 1, end)));

@@ -17,8 +17,32 @@ const NOT_SETTINGS = new Set(['user', 'database', 'options', 'replication']);
  * and failed changes are never kept. pg_settings does not show `role`, which SET ROLE
  * changes: it is asked for by name. Schema-qualified: a client's search_path cannot reach it.
  */
-export const SESSION_SETTINGS_QUERY = `SELECT name, setting FROM pg_catalog.pg_settings WHERE source OPERATOR(pg_catalog.=) 'session'
+// transaction_*: the current transaction's (pgtide's own BEGIN), not the session's.
+const SESSION_SETTINGS = `SELECT name, setting FROM pg_catalog.pg_settings WHERE source OPERATOR(pg_catalog.=) 'session'
+    AND name OPERATOR(pg_catalog.!~) '^transaction_'
   UNION ALL SELECT 'role', pg_catalog.current_setting('role') WHERE pg_catalog.current_setting('role') OPERATOR(pg_catalog.<>) 'none'`;
+
+/** Custom settings (`app.tenant`) are not in pg_settings: asked for by name; '' is unset. */
+function customSettings(names: Iterable<string>): string {
+  const list = [...names].map(literal).join(', ');
+  return `SELECT n, pg_catalog.current_setting(n, true) FROM pg_catalog.unnest(ARRAY[${list}]::pg_catalog.text[]) AS n
+    WHERE pg_catalog.current_setting(n, true) OPERATOR(pg_catalog.<>) ''`;
+}
+
+function readBackQuery(customNames: ReadonlySet<string>): string {
+  const union = customNames.size > 0 ? `${SESSION_SETTINGS} UNION ALL ${customSettings(customNames)}` : SESSION_SETTINGS;
+  return inOwnTransaction(`SELECT ${utf8Hex('name')}, ${utf8Hex('setting')} FROM (${union}) AS s (name, setting)`);
+}
+
+/** Text read as hex of its UTF-8 bytes: exact whatever the session's client_encoding. */
+function utf8Hex(column: string): string {
+  return `pg_catalog.encode(pg_catalog.convert_to(${column}, 'UTF8'), 'hex')`;
+}
+
+/** The session's own default isolation (serializable is refused on a standby) must not apply to pgtide's queries. */
+function inOwnTransaction(sql: string): string {
+  return `BEGIN ISOLATION LEVEL READ COMMITTED; ${sql}; COMMIT`;
+}
 
 /**
  * A client's session settings in transaction and statement pooling: what its startup packet
@@ -28,6 +52,10 @@ export const SESSION_SETTINGS_QUERY = `SELECT name, setting FROM pg_catalog.pg_s
 export class SessionSettings {
   readonly startup: Settings;
   values: Settings;
+  /** Custom (dotted) setting names the session used: read back by name. */
+  private readonly customNames = new Set<string>();
+  /** A set_config whose name pgtide could not read: what the server holds is unknown. */
+  private unknownChange = false;
   /** Compared with the key of what a server has, so a link costs one string comparison. */
   key: string;
 
@@ -46,6 +74,27 @@ export class SessionSettings {
     this.startup = startup;
     this.values = startup;
     this.key = settingsKey(startup);
+    for (const name of startup.keys()) if (name.includes('.')) this.customNames.add(name);
+  }
+
+  /** A statement that may change settings (see changesSettings): note the names to read back. */
+  follow(c: Classification): void {
+    if (c.statements) {
+      for (const s of c.statements) this.follow(s);
+      return;
+    }
+    if (c.set) {
+      if (c.set.name.includes('.')) this.customNames.add(c.set.name);
+    } else if (c.sessionState === 'set_config') {
+      this.unknownChange = true;
+    }
+  }
+
+  /** The query reading back what the server has; `unknown` when some change cannot be read back. */
+  readBack(): { sql: string; unknown: boolean } {
+    const unknown = this.unknownChange;
+    this.unknownChange = false;
+    return { sql: readBackQuery(this.customNames), unknown };
   }
 
   /**
@@ -55,7 +104,9 @@ export class SessionSettings {
    */
   learn(rows: readonly (readonly (string | null)[])[]): { found: Settings; restored: string[] } {
     const values = new Map<string, string>();
-    for (const [name, setting] of rows) if (name && setting !== null) values.set(name.toLowerCase(), setting!);
+    for (const [name, setting] of rows) {
+      if (name && setting !== null && setting !== undefined) values.set(fromHex(name).toLowerCase(), fromHex(setting));
+    }
     const found = new Map(values);
     const restored: string[] = [];
     for (const [name, value] of this.startup) {
@@ -68,6 +119,10 @@ export class SessionSettings {
     this.key = settingsKey(values);
     return { found, restored };
   }
+}
+
+function fromHex(hex: string): string {
+  return Buffer.from(hex, 'hex').toString('utf8');
 }
 
 export function settingsKey(settings: Settings): string {
@@ -87,14 +142,15 @@ export function diffSql(from: Settings, to: Settings): string | null {
     if (from.get(name) !== value) sets.push(`pg_catalog.set_config(${literal(name)}, ${literal(value)}, false)`);
   }
   if (sets.length > 0) statements.push(`SELECT ${sets.join(', ')}`);
-  return statements.length > 0 ? statements.join('; ') : null;
+  return statements.length > 0 ? inOwnTransaction(statements.join('; ')) : null;
 }
 
 /** Whether a statement may change session settings (then they are read back afterwards). */
 export function changesSettings(c: Classification): boolean {
   if (c.statements) return c.statements.some(changesSettings);
   if (c.kind === 'pgtide') return false;
+  // set_config calls are read back whatever their is_local: one statement may hold several.
+  if (c.sessionState === 'set_config' || c.sessionState === 'transaction_characteristics') return true;
   if (c.set) return !c.set.local;
-  if (c.kind === 'reset' || (c.kind === 'discard' && c.discard === 'all')) return true;
-  return c.sessionState === 'set_config' || c.sessionState === 'transaction_characteristics';
+  return c.kind === 'reset' || (c.kind === 'discard' && c.discard === 'all');
 }

@@ -29,7 +29,7 @@ export interface SettingChange {
   readonly name: string;
   /**
    * The value as SQL text, ready for `SET name TO <value>` (e.g. `a, b`, `'x'`);
-   * null for RESET and `TO DEFAULT`.
+   * null for RESET and `TO DEFAULT`, and for set_config with a value that is not a literal.
    */
   readonly value: string | null;
   /** SET LOCAL / set_config(..., true): lasts until the end of the transaction. */

@@ -329,18 +329,21 @@ function call(lx: Lexer, d: Draft, name: string): Tok | undefined {
   return state === 'set_config' ? setConfigArgs(lx, d) : undefined;
 }
 
-/** set_config('name', 'value', is_local) with literal arguments → d.set. */
+/** set_config('name', value, is_local) → d.set: the name when it is a literal (value null and
+ *  local false unless they are literals too, e.g. a parameter), so the setting can be followed. */
 function setConfigArgs(lx: Lexer, d: Draft): Tok {
   let tok = lx.next();
   const name = lx.plainStringValue();
   if (name === undefined || (tok = lx.next()) !== Tok.Comma) return tok;
+  const first = d.set === undefined;
+  if (first) d.set = { name: name.toLowerCase(), value: null, local: false };
   tok = lx.next();
   const value = lx.plainStringValue();
   if (value === undefined || (tok = lx.next()) !== Tok.Comma) return tok;
   tok = lx.next();
   const local = lx.is('true') ? true : lx.is('false') ? false : undefined;
   if (local === undefined || (tok = lx.next()) !== Tok.RParen) return tok;
-  d.set ??= { name: name.toLowerCase(), value: `'${value.replaceAll("'", "''")}'`, local };
+  if (first) d.set = { name: name.toLowerCase(), value: `'${value.replaceAll("'", "''")}'`, local };
   return lx.next();
 }
 

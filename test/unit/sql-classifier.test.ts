@@ -207,7 +207,9 @@ table('session state', [
   ['SET x', { ...W, kind: 'other' }],
   ["SELECT set_config('a', 'b', false)", { ...W, kind: 'select', sessionState: 'set_config', set: { name: 'a', value: "'b'", local: false } }],
   ["select set_config('search_path', 'it''s', true)", { ...W, set: { name: 'search_path', value: "'it''s'", local: true } }],
-  ["SELECT set_config('a', $1, false)", { ...W, sessionState: 'set_config', set: undefined }],
+  // The name is known even when the value is a parameter: the setting can still be followed.
+  ["SELECT set_config('a', $1, false)", { ...W, sessionState: 'set_config', set: { name: 'a', value: null, local: false } }],
+  ["SELECT set_config($1, 'v', false)", { ...W, sessionState: 'set_config', set: undefined }],
   ['RESET ALL', { ...R, kind: 'reset', all: true }],
   ['RESET search_path', { ...R, kind: 'reset', set: { name: 'search_path', value: null, local: false } }],
   ['RESET TIME ZONE', { kind: 'reset', set: { name: 'timezone', value: null, local: false } }],
