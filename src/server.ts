@@ -14,6 +14,7 @@ import { AdminConsole, ADMIN_DATABASES } from './admin/console.js';
 import { checkLogin } from './cluster/check-login.js';
 import { FunctionCatalog } from './proxy/function-catalog.js';
 import { StatementRegistry } from './proxy/prepared-statements.js';
+import { LruCache } from './sql/lru.js';
 import { changesSettings } from './proxy/session-settings.js';
 import { ReplayTracker } from './proxy/read-your-writes.js';
 import { Classifier, FunctionPolicy, loadParser } from './sql/index.js';
@@ -68,6 +69,7 @@ export class Pgtide {
       classifier,
       functions: new FunctionCatalog(classifier.policy, this.log),
       replay: new ReplayTracker(),
+      reportedValues: new LruCache<string>(10_000, 4 * 1024 * 1024),
       statements: new StatementRegistry((text, start, end) => {
         const c = this.ctx.classifier.classifyBytes(text, start, end);
         return changesSettings(c) ? c : null;

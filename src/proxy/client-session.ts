@@ -1248,9 +1248,19 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.scanner.collect = QUERY_TYPES;
     // Any backend's settings will do: a login must not wait for a primary that is down.
     const known = ctx.pools.serverParams(this.database, this.user);
-    if (known) return this.finishLogin(known);
+    if (known && this.reportsKnown(known)) return this.finishLogin(known);
     this.waitingSince = Date.now();
     this.pool.acquire(this);
+  }
+
+  /** Every reported setting of the startup packet has a value a server has already shown for it. */
+  private reportsKnown(known: ReadonlyMap<string, string>): boolean {
+    const own = this.settings!.startup;
+    for (const name of known.keys()) {
+      const raw = own.get(name.toLowerCase());
+      if (raw !== undefined && this.ctx.reportedValues.get(`${name}\0${raw}`) === undefined) return false;
+    }
+    return true;
   }
 
   /** A setting from the startup packet, given directly or as `options=-c name=value`. */
@@ -1291,11 +1301,33 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     s.uncork();
   }
 
-  /** The first login to a pool borrows a server just to learn the settings to report. */
+  /**
+   * A login borrows a server to learn the settings to report: the first login to a pool, or a
+   * startup setting whose reported form is not known yet (PostgreSQL reports `DateStyle=iso` as
+   * `ISO, MDY`). The startup settings are applied first, so a value the server rejects ends
+   * the login as it would on PostgreSQL.
+   */
   private learnServerParams(server: ServerConnection): void {
-    const params = new Map(server.params);
-    this.pool!.release(server);
-    this.finishLogin(params);
+    const pool = this.pool!;
+    this.setUp(server, null).then(
+      () => {
+        const params = new Map(server.params);
+        const own = this.settings!.startup;
+        for (const [name, value] of params) {
+          const raw = own.get(name.toLowerCase());
+          if (raw !== undefined) this.ctx.reportedValues.set(`${name}\0${raw}`, value, name.length + raw.length + value.length);
+        }
+        pool.release(server);
+        if (this.state === State.Login) this.finishLogin(params);
+      },
+      (err: Error & { code?: string }) => {
+        if (!server.isClosed) {
+          if (server.txStatus === IDLE) pool.release(server);
+          else server.close(`applying startup settings failed: ${err.message}`);
+        }
+        this.fatal(err.code ?? SQLSTATE.CONNECTION_FAILURE, err.message);
+      },
+    );
   }
 
   private finishLogin(params: Map<string, string>): void {
@@ -1304,9 +1336,14 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.cancelKey = ctx.cancelKeys.issue(this);
     const s = this.socket;
     s.cork();
-    // The client's own startup values are what every server running its transactions will have.
+    // The client's own startup values are what every server running its transactions will have,
+    // in the form the server reports them.
     const own = this.settings?.startup;
-    for (const [name, value] of params) s.write(encode.parameterStatus(name, own?.get(name.toLowerCase()) ?? value));
+    for (const [name, value] of params) {
+      const raw = own?.get(name.toLowerCase());
+      const reported = raw === undefined ? value : this.ctx.reportedValues.get(`${name}\0${raw}`) ?? raw;
+      s.write(encode.parameterStatus(name, reported));
+    }
     s.write(encode.backendKeyData(this.cancelKey.pid, this.cancelKey.secret));
     s.write(encode.readyForQuery('I'));
     s.uncork();

@@ -11,6 +11,7 @@ import type { ServerConnection } from '../pool/server-connection.js';
 import type { CancelKeys } from './cancel-keys.js';
 import type { ClientSession } from './client-session.js';
 import type { StatementRegistry } from './prepared-statements.js';
+import type { LruCache } from '../sql/lru.js';
 
 /** What sessions need from the admin side: the console and the PAUSE/DISABLE state. */
 export interface AdminHooks {
@@ -32,6 +33,8 @@ export interface ProxyContext {
   replay: ReplayTracker;
   /** Server-side names of the named prepared statements of every client. */
   statements: StatementRegistry;
+  /** How servers report a startup setting's value (`DateStyle\0iso` → `ISO, MDY`), for ParameterStatus at login. */
+  reportedValues: LruCache<string>;
   cancelKeys: CancelKeys<ClientSession>;
   clientTls: SecureContext | null;
   log: Logger;

@@ -81,6 +81,23 @@ describe('review: session settings, pool size 1', { timeout: 60_000 }, () => {
     }
   });
 
+  test('ParameterStatus at login says what SHOW says for startup DateStyle and client_encoding', async () => {
+    const startup = { DateStyle: 'iso', client_encoding: 'utf8' };
+    const direct = await connect(startup, { ...login, host: t.primary.host, port: t.primary.port });
+    const pooled = await connect(startup);
+    for (const name of ['DateStyle', 'client_encoding']) {
+      const shown = await oneValue(pooled, `SHOW ${name}`);
+      assert.equal(direct.parameters.get(name), shown, `PostgreSQL reports ${name} as SHOW shows it`);
+      assert.equal(pooled.parameters.get(name), shown, `pgtide reported ${name} = ${pooled.parameters.get(name)}, SHOW says ${shown}`);
+    }
+  });
+
+  test('a startup setting the server rejects ends the login, as on PostgreSQL', async () => {
+    const bad = { DateStyle: 'no such style' };
+    await assert.rejects(connect(bad, { ...login, host: t.primary.host, port: t.primary.port }), /login failed: .*22023/);
+    await assert.rejects(connect(bad), /login failed: .*22023/);
+  });
+
   test('a startup setting restored under client_encoding SJIS cannot run SQL of the client\'s choice', async () => {
     // U+0441 is D1 81 in UTF-8; in SJIS 81 5C is one character, so it swallows the backslash
     // that escapes the next quote, and the rest of the value is read as SQL.
