@@ -138,6 +138,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private settings: SessionSettings | null = null;
   /** A statement of the current transaction may have changed settings: read them back after it. */
   private settingsDirty = false;
+  /** The ParameterStatus values sent to the client at login (and corrected since). */
+  private readonly told = new Map<string, string>();
 
   constructor(socket: net.Socket, private readonly ctx: ProxyContext, readonly remote: string) {
     this.socket = socket;
@@ -379,6 +381,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       if (sql !== null) await server.query(sql);
       server.settings = values;
       server.settingsKey = key;
+      this.correctReported(server);
     }
     if (begin) await server.query(begin);
   }
@@ -937,6 +940,23 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (readBack.unknown) server.forgetSettings(UNKNOWN_SETTINGS);
   }
 
+  /**
+   * The server now has this client's settings: where it reports one of the client's startup
+   * settings in another form than the client was told at login (`iso` → `ISO, MDY`), tell the
+   * client again (ParameterStatus may come at any time), and remember the form for later logins.
+   */
+  private correctReported(server: ServerConnection): void {
+    const own = this.settings!.startup;
+    for (const [name, value] of server.params) {
+      const raw = own.get(name.toLowerCase());
+      if (raw === undefined || this.told.get(name) === value || this.isClosed) continue;
+      if (this.settings!.values.get(name.toLowerCase()) !== raw) continue;
+      this.ctx.reportedValues.set(`${name}\0${raw}`, value, name.length + raw.length + value.length);
+      this.told.set(name, value);
+      this.socket.write(encode.parameterStatus(name, value));
+    }
+  }
+
   /** ParameterStatus of settings the server reports, as it has them now. */
   private reportSettings(server: ServerConnection, names: readonly string[]): void {
     for (const [name, value] of server.params) {
@@ -1248,19 +1268,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.scanner.collect = QUERY_TYPES;
     // Any backend's settings will do: a login must not wait for a primary that is down.
     const known = ctx.pools.serverParams(this.database, this.user);
-    if (known && this.reportsKnown(known)) return this.finishLogin(known);
+    if (known) return this.finishLogin(known);
     this.waitingSince = Date.now();
     this.pool.acquire(this);
-  }
-
-  /** Every reported setting of the startup packet has a value a server has already shown for it. */
-  private reportsKnown(known: ReadonlyMap<string, string>): boolean {
-    const own = this.settings!.startup;
-    for (const name of known.keys()) {
-      const raw = own.get(name.toLowerCase());
-      if (raw !== undefined && this.ctx.reportedValues.get(`${name}\0${raw}`) === undefined) return false;
-    }
-    return true;
   }
 
   /** A setting from the startup packet, given directly or as `options=-c name=value`. */
@@ -1302,21 +1312,14 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   /**
-   * A login borrows a server to learn the settings to report: the first login to a pool, or a
-   * startup setting whose reported form is not known yet (PostgreSQL reports `DateStyle=iso` as
-   * `ISO, MDY`). The startup settings are applied first, so a value the server rejects ends
-   * the login as it would on PostgreSQL.
+   * The first login to a pool borrows a server to learn the settings to report, with the
+   * client's startup settings applied (a value the server rejects ends the login then).
    */
   private learnServerParams(server: ServerConnection): void {
     const pool = this.pool!;
     this.setUp(server, null).then(
       () => {
         const params = new Map(server.params);
-        const own = this.settings!.startup;
-        for (const [name, value] of params) {
-          const raw = own.get(name.toLowerCase());
-          if (raw !== undefined) this.ctx.reportedValues.set(`${name}\0${raw}`, value, name.length + raw.length + value.length);
-        }
         pool.release(server);
         if (this.state === State.Login) this.finishLogin(params);
       },
@@ -1342,6 +1345,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     for (const [name, value] of params) {
       const raw = own?.get(name.toLowerCase());
       const reported = raw === undefined ? value : this.ctx.reportedValues.get(`${name}\0${raw}`) ?? raw;
+      this.told.set(name, reported);
       s.write(encode.parameterStatus(name, reported));
     }
     s.write(encode.backendKeyData(this.cancelKey.pid, this.cancelKey.secret));

@@ -92,10 +92,13 @@ describe('review: session settings, pool size 1', { timeout: 60_000 }, () => {
     }
   });
 
-  test('a startup setting the server rejects ends the login, as on PostgreSQL', async () => {
+  test('a startup setting the server rejects ends the session with the server\'s error (at login on PostgreSQL, at the first statement here)', async () => {
     const bad = { DateStyle: 'no such style' };
     await assert.rejects(connect(bad, { ...login, host: t.primary.host, port: t.primary.port }), /login failed: .*22023/);
-    await assert.rejects(connect(bad), /login failed: .*22023/);
+    const c = await connect(bad);
+    c.send(query('SELECT 1'));
+    const answer = await c.next(Date.now() + 5000);
+    assert.deepEqual(errorCodes([answer]), ['22023']);
   });
 
   test('a startup setting restored under client_encoding SJIS cannot run SQL of the client\'s choice', async () => {
