@@ -6,7 +6,7 @@ import pg from 'pg';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import {
-  WireClient, bind, close, dataRows, errorCodes, execute, normalise, parse, sync, type Message, type WireLogin,
+  WireClient, bind, close, dataRows, errorCodes, execute, normalise, parse, sync, useWirePgtide, type Message,
 } from '../support/pipeline.js';
 import { terminate } from '../../src/protocol/encode.js';
 
@@ -16,23 +16,9 @@ const types = (messages: Message[]) => messages.map((m) => m.type).join('');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('review: prepared statements and settings, pool size 1', { timeout: 60_000 }, () => {
-  let p: RunningPgtide;
-  let login: WireLogin;
-  const clients: WireClient[] = [];
-  const connect = async (params?: Record<string, string>) => {
-    const c = await WireClient.connect({ ...login, params });
-    clients.push(c);
-    return c;
-  };
+  const wire = useWirePgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
+  const connect = wire.connect;
 
-  before(async () => {
-    p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
-    login = { host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
-  });
-  after(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    await p.stop();
-  });
 
   test('a Bind cut by the end of the chunk that holds the first named Parse is renamed too', async () => {
     const c = await connect();
@@ -97,12 +83,12 @@ describe('review: prepared statements and settings, pool size 1', { timeout: 60_
     await sqlOn(t.primary, 'DROP ROLE IF EXISTS rv_role');
     await sqlOn(t.primary, `CREATE ROLE rv_role NOLOGIN; GRANT rv_role TO ${t.scramUser.user}`);
     try {
-      const a = new pg.Client(p.pgConfig());
+      const a = new pg.Client(wire.pgtide().pgConfig());
       await a.connect();
       await a.query('SET ROLE rv_role');
       assert.equal((await a.query('SELECT current_user AS u')).rows[0].u, 'rv_role');
       await a.end();
-      const b = new pg.Client(p.pgConfig());
+      const b = new pg.Client(wire.pgtide().pgConfig());
       await b.connect();
       const u = (await b.query('SELECT current_user AS u')).rows[0].u;
       await b.end();

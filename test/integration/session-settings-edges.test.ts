@@ -5,34 +5,20 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
-import { WireClient, bind, dataRows, errorCodes, execute, normalise, parse, query, sync, type Message, type WireLogin } from '../support/pipeline.js';
+import { WireClient, bind, dataRows, errorCodes, execute, normalise, parse, query, sync, type Message, useWirePgtide } from '../support/pipeline.js';
 
 const t = currentTopology();
 
 /** One server connection: every client's transaction runs on it, in the order the test says. */
 describe('review: session settings, pool size 1', { timeout: 60_000 }, () => {
-  let p: RunningPgtide;
-  let login: WireLogin;
-  const clients: WireClient[] = [];
-  const connect = async (params?: Record<string, string>, to: WireLogin = login) => {
-    const c = await WireClient.connect({ ...to, params });
-    clients.push(c);
-    return c;
-  };
+  const wire = useWirePgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
+  const connect = wire.connect;
   const oneValue = async (c: WireClient, sql: string) => {
     const got = await c.exchange(query(sql));
     assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
     return dataRows(got)[0]![0];
   };
 
-  before(async () => {
-    p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
-    login = { host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
-  });
-  after(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    await p.stop();
-  });
 
   test('a custom setting (SET rs.app = …) is carried: another client does not see it', async () => {
     // The documented promise ("any custom app.setting"); the usual row-level-security tenant pattern.
@@ -83,7 +69,7 @@ describe('review: session settings, pool size 1', { timeout: 60_000 }, () => {
 
   test('ParameterStatus at login says what SHOW says for startup DateStyle and client_encoding', async () => {
     const startup = { DateStyle: 'iso', client_encoding: 'utf8' };
-    const direct = await connect(startup, { ...login, host: t.primary.host, port: t.primary.port });
+    const direct = await connect(startup, { ...wire.login(), host: t.primary.host, port: t.primary.port });
     const pooled = await connect(startup);
     for (const name of ['DateStyle', 'client_encoding']) {
       const shown = await oneValue(pooled, `SHOW ${name}`);
@@ -94,7 +80,7 @@ describe('review: session settings, pool size 1', { timeout: 60_000 }, () => {
 
   test('a startup setting the server rejects ends the session with the server\'s error (at login on PostgreSQL, at the first statement here)', async () => {
     const bad = { DateStyle: 'no such style' };
-    await assert.rejects(connect(bad, { ...login, host: t.primary.host, port: t.primary.port }), /login failed: .*22023/);
+    await assert.rejects(connect(bad, { ...wire.login(), host: t.primary.host, port: t.primary.port }), /login failed: .*22023/);
     const c = await connect(bad);
     c.send(query('SELECT 1'));
     const answer = await c.next(Date.now() + 5000);

@@ -2,6 +2,7 @@
 // (pipelines no driver would build, answers compared byte for byte with PostgreSQL's own), and
 // helpers that decide which pooled server runs a transaction.
 import net from 'node:net';
+import { after, before } from 'node:test';
 import pg from 'pg';
 import { md5Response } from '../../src/auth/md5.js';
 import { SCRAM_MECHANISM } from '../../src/auth/scram.js';
@@ -9,6 +10,9 @@ import { ScramClient } from '../../src/auth/scram-client.js';
 import { decodeErrorFields } from '../../src/protocol/backend.js';
 import { passwordMessage, saslInitialResponse, saslResponse, startupMessage, terminate } from '../../src/protocol/encode.js';
 import { AuthenticationCode, FrontendMessage, HEADER_SIZE } from '../../src/protocol/types.js';
+import type { Config } from '../../src/config/types.js';
+import { startPgtide, type RunningPgtide } from './pgtide.js';
+import type { Topology } from './topology.js';
 
 export { query, sync } from '../../src/protocol/encode.js';
 
@@ -332,4 +336,35 @@ export async function onEveryServer<Row>(config: pg.ClientConfig, poolSize: numb
   } finally {
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
   }
+}
+
+/**
+ * Inside a describe(): a pgtide started before the suite's tests and stopped after them, and
+ * `connect` for logged-in WireClients (closed with it). `to` logs in elsewhere (e.g. direct).
+ */
+export function useWirePgtide(t: Topology, overrides: Partial<Config>): {
+  pgtide(): RunningPgtide;
+  login(): WireLogin;
+  connect(params?: Record<string, string>, to?: WireLogin): Promise<WireClient>;
+} {
+  let p: RunningPgtide | null = null;
+  let login: WireLogin | null = null;
+  const clients: WireClient[] = [];
+  before(async () => {
+    p = await startPgtide(t, overrides);
+    login = { host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await p?.stop();
+  });
+  return {
+    pgtide: () => p!,
+    login: () => login!,
+    async connect(params, to = login!) {
+      const c = await WireClient.connect({ ...to, params });
+      clients.push(c);
+      return c;
+    },
+  };
 }
