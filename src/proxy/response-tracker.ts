@@ -89,6 +89,8 @@ export class ResponseTracker {
    * caller to send), else after the answers before it. A FakeParse names what it creates.
    */
   pushFake(kind: Expect.FakeParse | Expect.FakeClose, serverName: string | null = null, clientName: string | null = null): Buffer | null {
+    // Discarded by the server, so by pgtide too: PostgreSQL would not answer it.
+    if (this.discarding) return null;
     if (this.count === 0) return kind === Expect.FakeParse ? PARSE_COMPLETE : CLOSE_COMPLETE;
     this.pushEntry(kind, serverName, clientName);
     return null;

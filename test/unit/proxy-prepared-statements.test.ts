@@ -1,0 +1,109 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { serialize } from 'pg-protocol';
+import { ClientStatements, StatementRegistry, deallocateTarget } from '../../src/proxy/prepared-statements.js';
+import { ResponseTracker } from '../../src/proxy/response-tracker.js';
+import { PreparedSet } from '../../src/pool/prepared-set.js';
+import { PoolStats } from '../../src/pool/pool.js';
+import * as encode from '../../src/protocol/encode.js';
+
+/** The messages of a frontend byte stream as "<type> <printable body>". */
+function messages(bytes: Buffer): string[] {
+  const out: string[] = [];
+  for (let off = 0; off < bytes.length;) {
+    const end = off + 1 + bytes.readUInt32BE(off + 1);
+    out.push(`${String.fromCharCode(bytes[off]!)} ${bytes.subarray(off + 5, end).toString('latin1').replace(/\0/g, '|')}`);
+    off = end;
+  }
+  return out;
+}
+
+function client(registry = new StatementRegistry(() => null)) {
+  const answered: Buffer[] = [];
+  const statements = new ClientStatements(registry, () => {});
+  const tracker = new ResponseTracker();
+  const stats = new PoolStats();
+  const rewrite = (set: PreparedSet, ...msgs: Buffer[]) => {
+    tracker.reset(set);
+    return messages(statements.rewrite(Buffer.concat(msgs), set, tracker, stats, (b) => answered.push(b)));
+  };
+  return { statements, tracker, stats, answered, rewrite, registry };
+}
+
+const parse = (name: string, text: string) => serialize.parse({ name, text, types: [] });
+const bind = (statement: string) => serialize.bind({ statement, values: ['1'] });
+
+describe('ClientStatements.rewrite', () => {
+  it('maps a client name to the shared server name, in Parse and Bind', () => {
+    const c = client();
+    const set = new PreparedSet(10);
+    assert.deepEqual(c.rewrite(set, parse('q1', 'SELECT $1'), bind('q1'), serialize.sync()),
+      [...messages(parse('pgtide_1', 'SELECT $1')), ...messages(bind('pgtide_1')), 'S ']);
+    assert.equal(set.has('pgtide_1'), true);
+    assert.deepEqual([c.stats.clientParses, c.stats.serverParses, c.stats.binds], [1, 1, 1]);
+  });
+
+  it('a second client with the same text shares the statement; pgtide answers its Parse when the server has it', () => {
+    const registry = new StatementRegistry(() => null);
+    const set = new PreparedSet(10);
+    client(registry).rewrite(set, parse('mine', 'SELECT 1'), serialize.sync());
+    const b = client(registry);
+    assert.deepEqual(b.rewrite(set, parse('theirs', 'SELECT 1'), bind('theirs'), serialize.sync()), [...messages(bind('pgtide_1')), 'S ']);
+    assert.deepEqual(b.answered, [encode.parseComplete()], 'answered at once: nothing was owed before it');
+  });
+
+  it('a Bind on a server that lacks the statement prepares it first', () => {
+    const c = client();
+    c.rewrite(new PreparedSet(10), parse('q', 'SELECT 2'), serialize.sync());
+    assert.deepEqual(c.rewrite(new PreparedSet(10), bind('q'), serialize.sync()),
+      [...messages(parse('pgtide_1', 'SELECT 2')), ...messages(bind('pgtide_1')), 'S ']);
+  });
+
+  it('Close of a statement is answered by pgtide and forgets only the client name', () => {
+    const c = client();
+    const set = new PreparedSet(10);
+    c.rewrite(set, parse('q', 'SELECT 3'), serialize.sync());
+    assert.deepEqual(c.rewrite(set, serialize.close({ type: 'S', name: 'q' }), serialize.sync()), ['S ']);
+    assert.deepEqual(c.answered, [encode.closeComplete()]);
+    assert.equal(c.statements.size, 0);
+    assert.equal(set.has('pgtide_1'), true, 'others may still use it');
+  });
+
+  it('unnamed statements and unknown names pass unchanged', () => {
+    const c = client();
+    const set = new PreparedSet(10);
+    const input = [parse('', 'SELECT 4'), bind(''), bind('nobody'), serialize.sync()];
+    assert.deepEqual(c.rewrite(set, ...input), messages(Buffer.concat(input)));
+  });
+
+  it('the LRU closes the least recently used statement to make room', () => {
+    const c = client();
+    const set = new PreparedSet(1);
+    c.rewrite(set, parse('a', 'SELECT 5'), serialize.sync());
+    assert.deepEqual(c.rewrite(set, parse('b', 'SELECT 6'), serialize.sync()), ['C Spgtide_1|', ...messages(parse('pgtide_2', 'SELECT 6')), 'S ']);
+  });
+
+  it('DEALLOCATE of a client name deallocates the shared name', () => {
+    const c = client();
+    const set = new PreparedSet(10);
+    c.rewrite(set, parse('q', 'SELECT 7'), serialize.sync());
+    assert.deepEqual(c.rewrite(set, encode.query('DEALLOCATE q')), ['Q DEALLOCATE "pgtide_1"|']);
+    assert.equal(c.statements.size, 0);
+  });
+});
+
+describe('deallocateTarget', () => {
+  const target = (sql: string) => {
+    const b = Buffer.from(sql);
+    return deallocateTarget(b, 0, b.length);
+  };
+  it('reads the forms of DEALLOCATE and DISCARD ALL', () => {
+    assert.equal(target('DEALLOCATE q1'), 'q1');
+    assert.equal(target('  deallocate prepare Q1;'), 'q1');
+    assert.equal(target('DEALLOCATE "Mixed ""Case"""'), 'Mixed "Case"');
+    assert.equal(typeof target('DEALLOCATE ALL'), 'symbol');
+    assert.equal(typeof target('discard all'), 'symbol');
+    assert.equal(target('DEALLOCATE q1; SELECT 1'), null);
+    assert.equal(target('SELECT 1'), null);
+  });
+});

@@ -1,0 +1,121 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Expect, ResponseTracker } from '../../src/proxy/response-tracker.js';
+import { PreparedSet } from '../../src/pool/prepared-set.js';
+
+// Server answers by type byte.
+const ParseComplete = 0x31, BindComplete = 0x32, RowDescription = 0x54, NoData = 0x6e,
+  CommandComplete = 0x43, ErrorResponse = 0x45, ReadyForQuery = 0x5a, DataRow = 0x44, ParameterDescription = 0x74;
+
+/** Feeds answers; returns per answer 'h' (hidden) or 'f' (forwarded), plus '+n' for n answers pgtide adds after it. */
+function feed(tracker: ResponseTracker, answers: number[]): string {
+  return answers.map((type) => {
+    const hidden = tracker.onAnswer(type);
+    const added = tracker.fakes.splice(0).length;
+    return (hidden ? 'h' : 'f') + (added > 0 ? `+${added}` : '');
+  }).join(' ');
+}
+
+describe('ResponseTracker', () => {
+  it('hides the ParseComplete of a Parse pgtide added, forwards the rest', () => {
+    const t = new ResponseTracker();
+    t.reset(new PreparedSet(10));
+    t.push(Expect.Parse, true, 'pgtide_1');
+    t.push(Expect.Bind);
+    t.push(Expect.Execute);
+    t.push(Expect.Sync);
+    assert.equal(feed(t, [ParseComplete, BindComplete, DataRow, CommandComplete, ReadyForQuery]), 'h f f f f');
+    assert.ok(t.idle);
+  });
+
+  it('answers at once when nothing is owed', () => {
+    const t = new ResponseTracker();
+    t.reset(new PreparedSet(10));
+    assert.ok(t.pushFake(Expect.FakeParse) !== null);
+    t.push(Expect.Bind);
+    assert.equal(t.pushFake(Expect.FakeClose), null);
+    t.push(Expect.Sync);
+    assert.equal(feed(t, [BindComplete, ReadyForQuery]), 'f+1 f');
+  });
+
+  it('a Describe of a statement ends at RowDescription or NoData, not at ParameterDescription', () => {
+    const t = new ResponseTracker();
+    t.reset(null);
+    t.push(Expect.Describe);
+    t.pushFake(Expect.FakeClose);
+    t.push(Expect.Describe);
+    t.push(Expect.Sync);
+    assert.equal(feed(t, [ParameterDescription, RowDescription, ParameterDescription, NoData, ReadyForQuery]), 'f f+1 f f f');
+  });
+
+  it('after an error, requests up to Sync get no answer, and pgtide\'s own answers among them are dropped', () => {
+    const set = new PreparedSet(10);
+    set.add('pgtide_7');
+    const failed: string[] = [];
+    const t = new ResponseTracker();
+    t.reset(set);
+    t.onParseFailed = (client, server) => failed.push(`${client}=${server}`);
+    t.push(Expect.Bind);
+    t.pushFake(Expect.FakeParse, 'pgtide_3', 'mine');
+    t.push(Expect.Parse, false, 'pgtide_7', 'other');
+    t.push(Expect.Sync);
+    assert.equal(feed(t, [ErrorResponse, ReadyForQuery]), 'f f');
+    assert.deepEqual(failed, ['mine=pgtide_3', 'other=pgtide_7']);
+    assert.equal(set.has('pgtide_7'), false, 'a skipped Parse prepared nothing');
+    assert.ok(t.idle);
+  });
+
+  it('while the server discards to Sync, new requests are not tracked and get nothing', () => {
+    const t = new ResponseTracker();
+    t.reset(null);
+    t.push(Expect.Parse);
+    assert.equal(feed(t, [ErrorResponse]), 'f');
+    assert.equal(t.skipping, true);
+    assert.equal(t.pushFake(Expect.FakeParse), null);
+    t.push(Expect.Bind);
+    t.push(Expect.Sync);
+    assert.equal(t.skipping, false);
+    assert.equal(feed(t, [ReadyForQuery]), 'f');
+    assert.ok(t.idle);
+  });
+
+  it('errors inside a simple Query do not skip: it ends at ReadyForQuery', () => {
+    const t = new ResponseTracker();
+    t.reset(null);
+    t.push(Expect.Query);
+    t.pushFake(Expect.FakeClose);
+    assert.equal(feed(t, [RowDescription, DataRow, ErrorResponse, ReadyForQuery]), 'f f f f+1');
+  });
+
+  it('remembers the statement of a failed Bind (a stale plan can be retried)', () => {
+    const t = new ResponseTracker();
+    t.reset(null);
+    t.push(Expect.Bind, false, 'pgtide_9');
+    t.push(Expect.Sync);
+    feed(t, [ErrorResponse]);
+    assert.equal(t.failedBind, 'pgtide_9');
+  });
+
+  it('COPY IN started by Execute: the Syncs sent behind it are not answered', () => {
+    const t = new ResponseTracker();
+    t.reset(null);
+    t.push(Expect.Execute);
+    t.push(Expect.Sync);
+    t.onCopyIn();
+    t.push(Expect.Sync);
+    assert.equal(feed(t, [CommandComplete, ReadyForQuery]), 'f f');
+    assert.ok(t.idle);
+  });
+
+  it('grows past its first ring size in a long pipeline', () => {
+    const t = new ResponseTracker();
+    t.reset(null);
+    for (let i = 0; i < 100; i++) {
+      t.push(Expect.Bind);
+      t.pushFake(Expect.FakeClose);
+    }
+    t.push(Expect.Sync);
+    assert.equal(feed(t, [...Array(100).fill(BindComplete), ReadyForQuery]).split(' ').filter((a) => a === 'f+1').length, 100);
+    assert.ok(t.idle);
+  });
+});
