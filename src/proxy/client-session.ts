@@ -246,8 +246,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const hadStatements = this.statements !== null;
     if (this.scanner.scan(chunk, this) < 0) return this.protocolViolation(this.scanner.error);
     if (this.isClosed) return;
-    if (!hadStatements && this.statements && !this.scanner.atBoundary) chunk = this.holdCutMessage(chunk);
+    // Tracking is decided first: a client that cannot be tracked keeps its bytes flowing as they are.
     if (linked && !hadStatements && this.statements) this.startTracking(linked, quiet);
+    if (!hadStatements && this.statements && !this.scanner.atBoundary) chunk = this.holdCutMessage(chunk);
     let data = this.terminateAt >= 0 ? chunk.subarray(0, this.terminateAt) : chunk;
     if (this.refused.length > 0) data = this.refuseSessionState(data);
     if (data.length > 0) {

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import {
-  WireClient, bind, close, dataRows, errorCodes, execute, normalise, parse, sync, useWirePgtide, type Message,
+  WireClient, bind, close, dataRows, errorCodes, execute, normalise, parse, query, sync, useWirePgtide, type Message,
 } from '../support/pipeline.js';
 import { terminate } from '../../src/protocol/encode.js';
 
@@ -28,6 +28,22 @@ describe('review: prepared statements and settings, pool size 1', { timeout: 60_
     c.send(b.subarray(20), execute(), sync());
     const got = await c.untilReady();
     assert.equal(types(got), '12DCZ', normalise(got).join(' | '));
+  });
+
+  test('a first named Parse behind unanswered requests, in a chunk that ends inside a message: nothing is lost', async () => {
+    const c = await connect();
+    const b = bind('', 'late1', ['y'.repeat(1000)]);
+    // The server still owes the sleep's answers when the named Parse arrives: this client is pinned, untracked.
+    c.send(query('SELECT pg_catalog.pg_sleep(0.3)'));
+    await sleep(50);
+    c.send(parse('late1', 'SELECT length($1::text) AS n'), b.subarray(0, 30));
+    await sleep(50);
+    c.send(b.subarray(30), execute(), sync());
+    const got = await c.untilReady(2);
+    assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
+    assert.deepEqual(dataRows(got).at(-1), ['1000']);
+    // Pinned to the only server connection: leave, so the next tests get it.
+    await c.close();
   });
 
   test('a Parse that failed leaves its name free, as in PostgreSQL', async () => {
