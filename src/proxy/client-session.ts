@@ -599,7 +599,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         this.keepSessionState(this.classifyParse(body), -1, end);
         if (body[0] !== 0) {
           if (this.statements === null) this.namedStatement(end - 5 - body.length >= 0);
-          else if (this.statements.size >= this.ctx.config.max_client_prepared_statements) return this.tooManyStatements();
+          else if (this.statements.size >= this.ctx.config.max_client_prepared_statements) {
+            this.tooManyStatements();
+            return false;
+          }
         }
         break;
       case Ex:
@@ -683,11 +686,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     return null;
   }
 
-  private tooManyStatements(): boolean {
+  private tooManyStatements(): void {
     const limit = this.ctx.config.max_client_prepared_statements;
     this.fatal(SQLSTATE.CONFIGURATION_LIMIT_EXCEEDED, `too many prepared statements on this connection (max_client_prepared_statements = ${limit})`,
       undefined, 'Close (or DEALLOCATE) prepared statements the application no longer uses.');
-    return false;
   }
 
   /** The client's first named statement: from now on its statements are mapped (pooling modes only). */
@@ -911,11 +913,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         this.releaseServer();
         // What arrived meanwhile follows what was held back before it, and a statement to run
         // again (a refusal or a stale plan) goes first.
-        const arrived = this.queued.splice(0);
-        this.queuedSyncs = 0;
-        this.queuedUnsynced = false;
-        this.queuedBytes = 0;
-        for (const chunk of arrived) this.deferred.push(chunk);
+        for (const chunk of this.takeQueued()) this.deferred.push(chunk);
         if (this.resendOnPrimary) return this.retryOnPrimary();
         if (this.deferred.length > 0) this.replayDeferred();
       },
@@ -1020,13 +1018,17 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     else server.returnWhenCancelsDone();
   }
 
-  /** Chunks queued while a pin was checked are routed afresh now that no server is linked. */
-  private replayQueued(): void {
-    const held = this.queued.splice(0);
+  /** The chunks queued while no server was linked, and their sync-point count forgotten: they are scanned again. */
+  private takeQueued(): Buffer[] {
     this.queuedSyncs = 0;
     this.queuedUnsynced = false;
     this.queuedBytes = 0;
-    for (const chunk of held) {
+    return this.queued.splice(0);
+  }
+
+  /** Chunks queued while a pin was checked are routed afresh now that no server is linked. */
+  private replayQueued(): void {
+    for (const chunk of this.takeQueued()) {
       if (this.isClosed) return;
       this.onQueryData(chunk);
     }
