@@ -14,7 +14,7 @@ import { freePorts } from '../test/support/free-ports.js';
 import { resolveServerUser, runAsServerUser } from '../test/support/server-user.js';
 import { sqlOn, startTopology, stopTopology, type PgNode, type Topology } from '../test/support/topology.js';
 import { parsePgbenchSummary } from './pgbench-output.js';
-import { AUTH_TYPE, POOL_SIZE, startPgbouncer, startPgtide, type WeightedBackend } from './poolers.js';
+import { AUTH_TYPE, POOL_SIZE, startNodeForward, startPgbouncer, startPgtide, type WeightedBackend } from './poolers.js';
 import { Cleanup, runProgram, type Service } from './processes.js';
 import { clockTicksPerSecond, readTreeCpuTicks } from './proc-cpu.js';
 import {
@@ -44,6 +44,8 @@ interface Settings {
   workloads: Workload[];
   /** Run the read/write-splitting comparison (pgtide over the standbys vs the seed chain). */
   readSplit: boolean;
+  /** Also measure the Node.js floor: a bare byte forwarder in front of PgBouncer. */
+  nodeFloor: boolean;
   cpuProfileDir: string | undefined;
 }
 
@@ -138,7 +140,7 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
   const dir = await mkdtemp(join(tmpdir(), 'pgtide-bench-'));
   cleanup.add('remove the scratch directory', () => rm(dir, { recursive: true, force: true }));
   const authFile = writeAuthFile(topology, dir);
-  const [pgtidePort, pgbouncerPort] = await freePorts(2);
+  const [pgtidePort, pgbouncerPort, forwardPort] = await freePorts(3);
   const pgtide = await startPgtide({ topology, dir, authFile, port: pgtidePort! }, {
     name: 'pgtide',
     backends: [
@@ -156,6 +158,12 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
     serverUser,
   );
   cleanup.add('stop PgBouncer', () => pgbouncer.stop());
+  const floor: Target[] = [];
+  if (settings.nodeFloor) {
+    const forward = await startNodeForward({ topology, dir, authFile, port: forwardPort! }, { host: '127.0.0.1', port: pgbouncerPort! });
+    cleanup.add('stop the Node.js forwarder', () => forward.stop());
+    floor.push({ name: 'node-forward', port: forwardPort!, processes: [forward], countedNodes: [], noNamedPreparedStatements: pgbouncerNoPrepared });
+  }
 
   const runAll = (targets: Target[], workloads: Workload[]) =>
     runInTurns(targets, workloads, { settings, topology, env, hz, signal });
@@ -169,6 +177,7 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
       countedNodes: [],
       noNamedPreparedStatements: pgbouncerNoPrepared,
     },
+    ...floor,
   ], settings.workloads);
   const splitRuns = settings.readSplit
     ? await runAll(await startSplitTargets(topology, dir, authFile, serverUser, cleanup), splitWorkloads())
@@ -376,6 +385,10 @@ async function formatReport(settings: Settings, t: Topology, runs: RunRecord[], 
       `${settings.warmupSeconds} s warm-up per target (not reported); targets take turns per workload`,
     `- Both poolers: transaction pooling, pool size ${POOL_SIZE}, client auth ${AUTH_TYPE}, no TLS; ` +
       `pgtide with ${settings.standbys} standbys, PgBouncer on the primary only`,
+    ...(settings.nodeFloor
+      ? ['- node-forward: the Node.js floor, a bare byte forwarder (bench/node-forward.ts) in front of PgBouncer; ' +
+        'its CPU is the forwarder\'s alone']
+      : []),
     `- Command: BENCH_SECONDS=${settings.seconds} BENCH_WORKLOADS=${workloadKeys} npm run bench`,
     '',
     '## Runs',
@@ -426,6 +439,7 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     standbys: integerSetting(env, 'BENCH_STANDBYS', 0, 0),
     workloads,
     readSplit: integerSetting(env, 'BENCH_READ_SPLIT', 1, 0) > 0,
+    nodeFloor: integerSetting(env, 'BENCH_NODE_FLOOR', 1, 0) > 0,
     cpuProfileDir: env['BENCH_CPU_PROFILE_DIR'] || undefined,
   };
 }

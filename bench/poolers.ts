@@ -117,6 +117,18 @@ export async function startPgbouncer(
   });
 }
 
+/** The Node.js floor (bench/node-forward.ts) listening on setup.port, forwarding to `upstream`. */
+export async function startNodeForward(setup: PoolerSetup, upstream: { host: string; port: number }): Promise<Service> {
+  return startService({
+    name: 'node-forward',
+    command: process.execPath,
+    args: [join(distRoot(), 'bench', 'node-forward.js'), String(setup.port), upstream.host, String(upstream.port)],
+    port: setup.port,
+    logFile: join(setup.dir, 'node-forward.log'),
+    stopSignal: 'SIGTERM',
+  });
+}
+
 function backendTable({ node, role, weight }: WeightedBackend): string[] {
   return [
     '', '[[backends]]', `name = ${tomlString(node.name)}`, `host = ${tomlString(node.host)}`, `port = ${node.port}`,

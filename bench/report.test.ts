@@ -27,6 +27,7 @@ const RUNS: RunRecord[] = [
   { workload: 'select-only', target: 'direct', result: measurement(10000) },
   { workload: 'select-only', target: 'pgtide', result: measurement(8000, 30) },
   { workload: 'select-only', target: 'pgbouncer', result: measurement(10000, 20) },
+  { workload: 'select-only', target: 'node-forward', result: measurement(9000, 25) },
   { workload: 'tpcb', target: 'direct', result: measurement(1000) },
   { workload: 'tpcb', target: 'pgtide', result: 'pgbench exited with 2: connection | refused\nmore' },
   { workload: 'tpcb', target: 'pgbouncer', result: measurement(900, 50) },
@@ -40,15 +41,15 @@ test('ratio divides to two decimals and says n/a without both figures', () => {
 
 test('the ratios table compares pgtide with PgBouncer (tps, CPU per tx) and with direct', () => {
   const lines = formatRatiosTable(RUNS).split('\n');
-  assert.equal(lines[2], '| select-only | 0.80× | 1.50× | 0.80× | 1.00× |');
-  assert.equal(lines[3], '| tpcb | n/a | n/a | n/a | 0.90× |');
+  assert.equal(lines[2], '| select-only | 0.80× | 1.50× | 0.80× | 1.00× | 1.25× | 1.20× |');
+  assert.equal(lines[3], '| tpcb | n/a | n/a | n/a | 0.90× | n/a | n/a |');
 });
 
 test('the runs table shows a dash for CPU of direct runs and a one-line failure reason', () => {
   const lines = formatRunsTable(RUNS).split('\n');
   assert.equal(lines[2], '| select-only | direct | 10000 | 2.500 | 0 | — | — |');
   assert.equal(lines[3], '| select-only | pgtide | 8000 | 2.500 | 0 | 30.0 | 40 |');
-  assert.equal(lines[6], '| tpcb | pgtide | failed: pgbench exited with 2: connection \\| refused | | | | |');
+  assert.equal(lines[7], '| tpcb | pgtide | failed: pgbench exited with 2: connection \\| refused | | | | |');
 });
 
 const SPLIT_RUNS: RunRecord[] = [
@@ -110,7 +111,7 @@ test('a run that does not apply is neither a measurement nor a failure in the ta
   assert.equal(isMeasurement(PREPARED_RUNS[4]!.result), true);
   const lines = formatRunsTable(PREPARED_RUNS).split('\n');
   assert.equal(lines[7], `| prepared | pgbouncer | n/a (${NO_PREPARED}) | | | | |`);
-  assert.equal(formatRatiosTable(PREPARED_RUNS).split('\n')[3], '| prepared | n/a | n/a | 1.27× | n/a |');
+  assert.equal(formatRatiosTable(PREPARED_RUNS).split('\n')[3], '| prepared | n/a | n/a | 1.27× | n/a | n/a | n/a |');
 });
 
 test('the notes quote what pgbench said for each run that did not apply, on one line', () => {

@@ -2,7 +2,7 @@
 // project tracks (pgtide against PgBouncer and against connecting directly; pgtide spreading
 // reads over the standbys against the seed's HAProxy → PgBouncer → Pgpool-II chain).
 
-export type TargetName = 'direct' | 'pgtide' | 'pgbouncer' | 'pgtide-standbys' | 'seed-chain';
+export type TargetName = 'direct' | 'pgtide' | 'pgbouncer' | 'node-forward' | 'pgtide-standbys' | 'seed-chain';
 
 export interface Measurement {
   tps: number;
@@ -59,12 +59,13 @@ export function formatRatiosTable(runs: RunRecord[]): string {
   const workloads = [...new Set(runs.map((r) => r.workload))];
   const rows = workloads.map((workload) => {
     const of = (target: TargetName) => measurementOf(runs, workload, target);
-    const [pgtide, pgbouncer, direct] = [of('pgtide'), of('pgbouncer'), of('direct')];
-    return `| ${workload} | ${ratio(pgtide?.tps, pgbouncer?.tps)} | ${ratio(pgtide?.poolerCpuUsPerTx, pgbouncer?.poolerCpuUsPerTx)} | ${ratio(pgtide?.tps, direct?.tps)} | ${ratio(pgbouncer?.tps, direct?.tps)} |`;
+    const [pgtide, pgbouncer, direct, floor] = [of('pgtide'), of('pgbouncer'), of('direct'), of('node-forward')];
+    const cpu = (m: Measurement | undefined) => m?.poolerCpuUsPerTx;
+    return `| ${workload} | ${ratio(pgtide?.tps, pgbouncer?.tps)} | ${ratio(cpu(pgtide), cpu(pgbouncer))} | ${ratio(pgtide?.tps, direct?.tps)} | ${ratio(pgbouncer?.tps, direct?.tps)} | ${ratio(cpu(floor), cpu(pgbouncer))} | ${ratio(cpu(pgtide), cpu(floor))} |`;
   });
   return [
-    '| workload | pgtide/PgBouncer tps | pgtide/PgBouncer CPU per tx | pgtide/direct tps | PgBouncer/direct tps |',
-    '|---|--:|--:|--:|--:|',
+    '| workload | pgtide/PgBouncer tps | pgtide/PgBouncer CPU per tx | pgtide/direct tps | PgBouncer/direct tps | Node floor/PgBouncer CPU per tx | pgtide/Node floor CPU per tx |',
+    '|---|--:|--:|--:|--:|--:|--:|',
     ...rows,
   ].join('\n');
 }
