@@ -407,11 +407,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         server.query('ROLLBACK').then(() => pool.release(server), () => server.close('rollback failed'));
       },
       (err: Error & { code?: string }) => {
-        // Idle and clean it can serve others; a failure inside pgtide's own transaction leaves it aborted.
-        if (!server.isClosed) {
-          if (server.txStatus === IDLE) pool.release(server);
-          else server.close(`setting up a transaction failed: ${err.message}`);
-        }
+        releaseAfterFailure(pool, server, `setting up a transaction failed: ${err.message}`);
         this.fatal(err.code ?? SQLSTATE.CONNECTION_FAILURE, `could not start the transaction on the server: ${err.message}`);
       },
     );
@@ -640,12 +636,12 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.chunkKind = c.kind;
     this.chunkReadOnly = c.readOnly;
     this.noteSettings(c);
+    // A session-wide SET with a known value, or a RESET (value null: the default).
+    const sessionSet = c.set && !c.set.local && (c.set.value !== null || c.kind === 'reset') ? c.set : null;
     if (c.kind === 'pgtide' && c.pgtideRoute) this.routeOverride = c.pgtideRoute;
-    else if (c.set?.name === 'default_transaction_read_only' && !c.set.local && (c.set.value !== null || c.kind === 'reset')) {
-      this.readOnlySession = isOn(c.set.value);
-    } else if (c.set?.name === 'default_transaction_isolation' && !c.set.local && (c.set.value !== null || c.kind === 'reset')) {
-      this.serializableSession = isSerializable(c.set.value);
-    } else if (c.sessionState === 'transaction_characteristics' && c.isolation !== undefined) {
+    else if (sessionSet?.name === 'default_transaction_read_only') this.readOnlySession = isOn(sessionSet.value);
+    else if (sessionSet?.name === 'default_transaction_isolation') this.serializableSession = isSerializable(sessionSet.value);
+    else if (c.sessionState === 'transaction_characteristics' && c.isolation !== undefined) {
       this.serializableSession = c.isolation === 'serializable';
     }
     // A session that asked for read-only transactions starts them on a standby.
@@ -1327,10 +1323,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         if (this.state === State.Login) this.finishLogin(params);
       },
       (err: Error & { code?: string }) => {
-        if (!server.isClosed) {
-          if (server.txStatus === IDLE) pool.release(server);
-          else server.close(`applying startup settings failed: ${err.message}`);
-        }
+        releaseAfterFailure(pool, server, `applying startup settings failed: ${err.message}`);
         this.fatal(err.code ?? SQLSTATE.CONNECTION_FAILURE, err.message);
       },
     );
@@ -1486,6 +1479,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       s.destroy();
     }
   }
+}
+
+/** Idle and clean, a server can serve others; a failure inside pgtide's own transaction leaves it aborted. */
+function releaseAfterFailure(pool: ServerPool, server: ServerConnection, why: string): void {
+  if (server.isClosed) return;
+  if (server.txStatus === IDLE) pool.release(server);
+  else server.close(why);
 }
 
 function isSerializable(value: string | null): boolean {

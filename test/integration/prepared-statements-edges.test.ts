@@ -6,7 +6,7 @@ import pg from 'pg';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import {
-  WireClient, bind, close, dataRows, errorCodes, execute, normalise, parse, query, sync, useWirePgtide, type Message,
+  WireClient, bind, close, dataRows, errorCodes, execute, normalise, parse, query, sync, useWirePgtide, withStaleableTable, type Message,
 } from '../support/pipeline.js';
 import { terminate } from '../../src/protocol/encode.js';
 
@@ -65,18 +65,14 @@ describe('review: prepared statements and settings, pool size 1', { timeout: 60_
   });
 
   test('a stale plan retried for a Parse pgtide answered itself gives one ParseComplete', async () => {
-    await sqlOn(t.primary, 'DROP TABLE IF EXISTS rv_stale; CREATE TABLE rv_stale (v int); INSERT INTO rv_stale VALUES (7)');
-    await sqlOn(t.primary, 'GRANT ALL ON rv_stale TO PUBLIC');
-    try {
+    await withStaleableTable(t.primary, 'rv_stale', async (changeType) => {
       const a = await connect();
       assert.deepEqual(errorCodes(await a.exchange(parse('st1', 'SELECT v FROM rv_stale'), bind('', 'st1'), execute(), sync())), []);
-      await sqlOn(t.primary, "ALTER TABLE rv_stale ALTER COLUMN v TYPE text USING 'new-' || v");
+      await changeType();
       const b = await connect();
       const got = await b.exchange(parse('st2', 'SELECT v FROM rv_stale'), bind('', 'st2'), execute(), sync());
       assert.equal(types(got), '12DCZ', normalise(got).join(' | '));
-    } finally {
-      await sqlOn(t.primary, 'DROP TABLE IF EXISTS rv_stale');
-    }
+    });
   });
 
   test('a Parse that failed on a server its client left does not count as prepared there', async () => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
-import { WireClient, bind, dataRows, errorCodes, execute, normalise, parse, query, sync, type Message, useWirePgtide } from '../support/pipeline.js';
+import { WireClient, bind, dataRows, errorCodes, execute, normalise, parse, query, sync, type Message, useWirePgtide, withStaleableTable } from '../support/pipeline.js';
 
 const t = currentTopology();
 
@@ -50,21 +50,17 @@ describe('review: session settings, pool size 1', { timeout: 60_000 }, () => {
   });
 
   test('a stale-plan retry in a batch that also SETs is answered (the client is not left waiting)', async () => {
-    await sqlOn(t.primary, 'DROP TABLE IF EXISTS rs_stale; CREATE TABLE rs_stale (v int); INSERT INTO rs_stale VALUES (7)');
-    await sqlOn(t.primary, 'GRANT ALL ON rs_stale TO PUBLIC');
-    try {
+    await withStaleableTable(t.primary, 'rs_stale', async (changeType) => {
       const a = await connect();
       assert.deepEqual(errorCodes(await a.exchange(parse('rs_st', 'SELECT v FROM rs_stale'), bind('', 'rs_st'), execute(), sync())), []);
-      await sqlOn(t.primary, "ALTER TABLE rs_stale ALTER COLUMN v TYPE text USING 'new-' || v");
+      await changeType();
       // Without the SET pgtide prepares the statement afresh and runs the batch again (see
       // prepared-statements-edges.test.ts); the SET only makes pgtide read settings back.
       a.send(bind('', 'rs_st'), execute(), parse('', "SET application_name = 'rs_after_stale'"), bind('', ''), execute(), sync());
       const got = await a.untilReady(1, 5000);
       assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
       assert.deepEqual(dataRows(got), [['new-7']]);
-    } finally {
-      await sqlOn(t.primary, 'DROP TABLE IF EXISTS rs_stale');
-    }
+    });
   });
 
   test('ParameterStatus at login says what SHOW says for startup DateStyle and client_encoding', async () => {

@@ -12,7 +12,7 @@ import { passwordMessage, saslInitialResponse, saslResponse, startupMessage, ter
 import { AuthenticationCode, FrontendMessage, HEADER_SIZE } from '../../src/protocol/types.js';
 import type { Config } from '../../src/config/types.js';
 import { startPgtide, type RunningPgtide } from './pgtide.js';
-import type { Topology } from './topology.js';
+import { sqlOn, type PgNode, type Topology } from './topology.js';
 
 export { query, sync } from '../../src/protocol/encode.js';
 
@@ -367,4 +367,22 @@ export function useWirePgtide(t: Topology, overrides: Partial<Config>): {
       return c;
     },
   };
+}
+
+/**
+ * Runs `body` with a one-row table `name (v int)` = 7 that every test user may read, then drops
+ * it. `changeType()` turns v into text ('new-7'): a plan prepared on it before goes stale, and
+ * PostgreSQL fails its next run with 0A000 "cached plan must not change result type".
+ */
+export async function withStaleableTable(
+  node: PgNode,
+  name: string,
+  body: (changeType: () => Promise<void>) => Promise<void>,
+): Promise<void> {
+  await sqlOn(node, `DROP TABLE IF EXISTS ${name}; CREATE TABLE ${name} (v int); INSERT INTO ${name} VALUES (7); GRANT ALL ON ${name} TO PUBLIC`);
+  try {
+    await body(() => sqlOn(node, `ALTER TABLE ${name} ALTER COLUMN v TYPE text USING 'new-' || v`).then(() => undefined));
+  } finally {
+    await sqlOn(node, `DROP TABLE IF EXISTS ${name}`);
+  }
 }
