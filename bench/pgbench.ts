@@ -36,6 +36,8 @@ const execFileAsync = promisify(execFile);
 
 interface Settings {
   seconds: number;
+  /** Each target runs each workload this many times, in turns; ratios are paired per round. */
+  rounds: number;
   warmupSeconds: number;
   clients: number;
   threads: number;
@@ -241,15 +243,18 @@ async function runInTurns(
     }
   }
   const runs: RunRecord[] = [];
-  // Targets take turns within each workload, so drift on the machine spreads over all of them.
+  // Targets take turns within each round of a workload, so drift on the machine spreads over
+  // all of them, and a ratio from one round compares runs made minutes apart at most.
   for (const workload of workloads) {
-    for (const target of targets) {
-      const measured = await measure(target, workload, { ...ctx, seconds: settings.seconds });
-      const result = workload.namedPreparedStatements && target.noNamedPreparedStatements !== undefined && !succeeded(measured)
-        ? { notApplicable: target.noNamedPreparedStatements, observed: describeFailure(measured) }
-        : measured;
-      runs.push({ workload: workload.name, target: target.name, result });
-      console.log(`${workload.name} / ${target.name}: ${describeResult(result)}`);
+    for (let round = 1; round <= settings.rounds; round++) {
+      for (const target of targets) {
+        const measured = await measure(target, workload, { ...ctx, seconds: settings.seconds });
+        const result = workload.namedPreparedStatements && target.noNamedPreparedStatements !== undefined && !succeeded(measured)
+          ? { notApplicable: target.noNamedPreparedStatements, observed: describeFailure(measured) }
+          : measured;
+        runs.push({ workload: workload.name, target: target.name, round, result });
+        console.log(`${workload.name} / round ${round} / ${target.name}: ${describeResult(result)}`);
+      }
     }
   }
   return runs;
@@ -382,14 +387,15 @@ async function formatReport(settings: Settings, t: Topology, runs: RunRecord[], 
     `- Machine: ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown model'}), ${process.platform}`,
     `- Node.js ${process.version}; ${postgres.trim()}; ${pgbench}; ${pgbouncer}`,
     `- pgbench -c ${settings.clients} -j ${settings.threads} -T ${settings.seconds}, scale ${settings.scale}, ` +
-      `${settings.warmupSeconds} s warm-up per target (not reported); targets take turns per workload`,
+      `${settings.warmupSeconds} s warm-up per target (not reported); ${settings.rounds} round(s) per workload, ` +
+      'the targets taking turns in each; a ratio is the median of the per-round ratios, their range in brackets',
     `- Both poolers: transaction pooling, pool size ${POOL_SIZE}, client auth ${AUTH_TYPE}, no TLS; ` +
       `pgtide with ${settings.standbys} standbys, PgBouncer on the primary only`,
     ...(settings.nodeFloor
       ? ['- node-forward: the Node.js floor, a bare byte forwarder (bench/node-forward.ts) in front of PgBouncer; ' +
         'its CPU is the forwarder\'s alone']
       : []),
-    `- Command: BENCH_SECONDS=${settings.seconds} BENCH_WORKLOADS=${workloadKeys} npm run bench`,
+    `- Command: BENCH_SECONDS=${settings.seconds} BENCH_ROUNDS=${settings.rounds} BENCH_WORKLOADS=${workloadKeys} npm run bench`,
     '',
     '## Runs',
     '',
@@ -432,6 +438,7 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
   });
   return {
     seconds: integerSetting(env, 'BENCH_SECONDS', 15, 1),
+    rounds: integerSetting(env, 'BENCH_ROUNDS', 3, 1),
     warmupSeconds: integerSetting(env, 'BENCH_WARMUP_SECONDS', 3, 0),
     clients: integerSetting(env, 'BENCH_CLIENTS', 50, 1),
     threads: integerSetting(env, 'BENCH_THREADS', 2, 1),

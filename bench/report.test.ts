@@ -8,8 +8,11 @@ import {
   formatSplitRatiosTable,
   formatSplitRunsTable,
   isMeasurement,
+  median,
   nodeShares,
+  pairedRatio,
   ratio,
+  summarise,
   type Measurement,
   type RunRecord,
 } from './report.js';
@@ -24,13 +27,13 @@ const measurement = (tps: number, poolerCpuUsPerTx?: number): Measurement => ({
 });
 
 const RUNS: RunRecord[] = [
-  { workload: 'select-only', target: 'direct', result: measurement(10000) },
-  { workload: 'select-only', target: 'pgtide', result: measurement(8000, 30) },
-  { workload: 'select-only', target: 'pgbouncer', result: measurement(10000, 20) },
-  { workload: 'select-only', target: 'node-forward', result: measurement(9000, 25) },
-  { workload: 'tpcb', target: 'direct', result: measurement(1000) },
-  { workload: 'tpcb', target: 'pgtide', result: 'pgbench exited with 2: connection | refused\nmore' },
-  { workload: 'tpcb', target: 'pgbouncer', result: measurement(900, 50) },
+  { workload: 'select-only', round: 1, target: 'direct', result: measurement(10000) },
+  { workload: 'select-only', round: 1, target: 'pgtide', result: measurement(8000, 30) },
+  { workload: 'select-only', round: 1, target: 'pgbouncer', result: measurement(10000, 20) },
+  { workload: 'select-only', round: 1, target: 'node-forward', result: measurement(9000, 25) },
+  { workload: 'tpcb', round: 1, target: 'direct', result: measurement(1000) },
+  { workload: 'tpcb', round: 1, target: 'pgtide', result: 'pgbench exited with 2: connection | refused\nmore' },
+  { workload: 'tpcb', round: 1, target: 'pgbouncer', result: measurement(900, 50) },
 ];
 
 test('ratio divides to two decimals and says n/a without both figures', () => {
@@ -47,19 +50,21 @@ test('the ratios table compares pgtide with PgBouncer (tps, CPU per tx) and with
 
 test('the runs table shows a dash for CPU of direct runs and a one-line failure reason', () => {
   const lines = formatRunsTable(RUNS).split('\n');
-  assert.equal(lines[2], '| select-only | direct | 10000 | 2.500 | 0 | — | — |');
-  assert.equal(lines[3], '| select-only | pgtide | 8000 | 2.500 | 0 | 30.0 | 40 |');
-  assert.equal(lines[7], '| tpcb | pgtide | failed: pgbench exited with 2: connection \\| refused | | | | |');
+  assert.equal(lines[2], '| select-only | 1 | direct | 10000 | 2.500 | 0 | — | — |');
+  assert.equal(lines[3], '| select-only | 1 | pgtide | 8000 | 2.500 | 0 | 30.0 | 40 |');
+  assert.equal(lines[7], '| tpcb | 1 | pgtide | failed: pgbench exited with 2: connection \\| refused | | | | |');
 });
 
 const SPLIT_RUNS: RunRecord[] = [
   {
     workload: 'select-only',
+    round: 1,
     target: 'pgtide-standbys',
     result: { ...measurement(9000, 40), nodeShares: nodeShares(['primary', 'standby1'], [10, 100], [10, 300]) },
   },
   {
     workload: 'select-only',
+    round: 1,
     target: 'seed-chain',
     result: {
       ...measurement(6000, 160),
@@ -83,8 +88,8 @@ test('node shares are each node\'s part of the transaction count deltas, 0 when 
 
 test('the splitting runs table shows the chain\'s CPU per process and the share per node', () => {
   const lines = formatSplitRunsTable(SPLIT_RUNS).split('\n');
-  assert.equal(lines[2], '| select-only | pgtide-standbys | 9000 | 2.500 | 0 | 40.0 | 40 | — | primary 0.0 %, standby1 100.0 % |');
-  assert.equal(lines[3], '| select-only | seed-chain | 6000 | 5.000 | 0 | 160.0 | 40 | haproxy 20.0 + pgpool 140.0 | primary 25.0 %, standby1 75.0 % |');
+  assert.equal(lines[2], '| select-only | 1 | pgtide-standbys | 9000 | 2.500 | 0 | 40.0 | 40 | — | primary 0.0 %, standby1 100.0 % |');
+  assert.equal(lines[3], '| select-only | 1 | seed-chain | 6000 | 5.000 | 0 | 160.0 | 40 | haproxy 20.0 + pgpool 140.0 | primary 25.0 %, standby1 75.0 % |');
 });
 
 test('the splitting ratios compare pgtide with the seed chain: tps, latency, CPU per tx', () => {
@@ -94,13 +99,14 @@ test('the splitting ratios compare pgtide with the seed chain: tps, latency, CPU
 
 const NO_PREPARED = 'PgBouncer 1.18.0: no prepared statements in transaction mode';
 const PREPARED_RUNS: RunRecord[] = [
-  { workload: 'extended', target: 'direct', result: measurement(5000) },
-  { workload: 'extended', target: 'pgtide', result: measurement(8000, 50) },
-  { workload: 'extended', target: 'pgbouncer', result: measurement(10000, 30) },
-  { workload: 'prepared', target: 'direct', result: measurement(6000) },
-  { workload: 'prepared', target: 'pgtide', result: measurement(7600, 45) },
+  { workload: 'extended', round: 1, target: 'direct', result: measurement(5000) },
+  { workload: 'extended', round: 1, target: 'pgtide', result: measurement(8000, 50) },
+  { workload: 'extended', round: 1, target: 'pgbouncer', result: measurement(10000, 30) },
+  { workload: 'prepared', round: 1, target: 'direct', result: measurement(6000) },
+  { workload: 'prepared', round: 1, target: 'pgtide', result: measurement(7600, 45) },
   {
     workload: 'prepared',
+    round: 1,
     target: 'pgbouncer',
     result: { notApplicable: NO_PREPARED, observed: 'pgbench exited with 2: prepared statement "P_0" does not exist\nRun was aborted' },
   },
@@ -110,7 +116,7 @@ test('a run that does not apply is neither a measurement nor a failure in the ta
   assert.equal(isMeasurement(PREPARED_RUNS[5]!.result), false);
   assert.equal(isMeasurement(PREPARED_RUNS[4]!.result), true);
   const lines = formatRunsTable(PREPARED_RUNS).split('\n');
-  assert.equal(lines[7], `| prepared | pgbouncer | n/a (${NO_PREPARED}) | | | | |`);
+  assert.equal(lines[7], `| prepared | 1 | pgbouncer | n/a (${NO_PREPARED}) | | | | |`);
   assert.equal(formatRatiosTable(PREPARED_RUNS).split('\n')[3], '| prepared | n/a | n/a | 1.27× | n/a | n/a | n/a |');
 });
 
@@ -129,4 +135,42 @@ test('the prepared/extended table divides each target\'s prepared tps by its ext
     '| pgtide | 7600 | 8000 | 0.95× |',
     `| pgbouncer | n/a (${NO_PREPARED}) | 10000 | n/a |`,
   ]);
+});
+
+// Three rounds in which the machine got slower and slower: each round's ratio is the same.
+const ROUNDS: RunRecord[] = [1, 2, 3].flatMap((round) => {
+  const slow = round * 2;
+  return [
+    { workload: 'select-only', round, target: 'pgtide' as const, result: measurement(8000 / slow, 30 * slow) },
+    { workload: 'select-only', round, target: 'pgbouncer' as const, result: measurement(10000 / slow, 20 * slow) },
+  ];
+});
+
+test('ratios pair the runs of one round, so drift between rounds cancels out', () => {
+  assert.equal(pairedRatio(ROUNDS, 'select-only', 'pgtide', 'pgbouncer', (m) => m.tps), '0.80× (0.80–0.80)');
+  assert.equal(formatRatiosTable(ROUNDS).split('\n')[2], '| select-only | 0.80× (0.80–0.80) | 1.50× (1.50–1.50) | n/a | n/a | n/a | n/a |');
+});
+
+test('a round missing either side gives no ratio; the others still count', () => {
+  const missing: RunRecord[] = [...ROUNDS.slice(0, 4), { ...ROUNDS[4]!, result: 'pgbench exited with 1: boom' }, ROUNDS[5]!];
+  assert.equal(pairedRatio(missing, 'select-only', 'pgtide', 'pgbouncer', (m) => m.tps), '0.80× (0.80–0.80)');
+  assert.equal(pairedRatio(missing.slice(0, 1), 'select-only', 'pgtide', 'pgbouncer', (m) => m.tps), 'n/a');
+});
+
+test('several ratios are summarised as their median and range, one as itself', () => {
+  assert.equal(summarise([1.7, 1.5, 2.1]), '1.70× (1.50–2.10)');
+  assert.equal(summarise([1.25]), '1.25×');
+  assert.equal(summarise([]), 'n/a');
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.equal(median([]), undefined);
+});
+
+test('the prepared/extended table uses the median tps of the rounds and pairs ratios by round', () => {
+  const runs: RunRecord[] = [
+    { workload: 'extended', round: 1, target: 'pgtide', result: measurement(8000, 50) },
+    { workload: 'extended', round: 2, target: 'pgtide', result: measurement(4000, 50) },
+    { workload: 'prepared', round: 1, target: 'pgtide', result: measurement(8800, 45) },
+    { workload: 'prepared', round: 2, target: 'pgtide', result: measurement(4800, 45) },
+  ];
+  assert.equal(formatPreparedRatioTable(runs, 'prepared', 'extended').split('\n')[2], '| pgtide | 6800 | 6000 | 1.15× (1.10–1.20) |');
 });

@@ -1,4 +1,4 @@
-// The benchmark's markdown report: one row per (workload, target) run, then the ratios the
+// The benchmark's markdown report: one row per (workload, round, target) run, then the ratios the
 // project tracks (pgtide against PgBouncer and against connecting directly; pgtide spreading
 // reads over the standbys against the seed's HAProxy → PgBouncer → Pgpool-II chain).
 
@@ -34,6 +34,8 @@ export interface NotApplicable {
 export interface RunRecord {
   workload: string;
   target: TargetName;
+  /** Targets take turns once per round; ratios pair the runs of one round. */
+  round: number;
   /** A string says why the run produced no figures. */
   result: Measurement | NotApplicable | string;
 }
@@ -44,13 +46,13 @@ export function isMeasurement(result: RunRecord['result']): result is Measuremen
 
 export function formatRunsTable(runs: RunRecord[]): string {
   const rows = runs.map((r) => {
-    if (!isMeasurement(r.result)) return `| ${r.workload} | ${r.target} | ${noFigures(r.result)} | | | | |`;
+    if (!isMeasurement(r.result)) return `| ${r.workload} | ${r.round} | ${r.target} | ${noFigures(r.result)} | | | | |`;
     const m = r.result;
-    return `| ${r.workload} | ${r.target} | ${fixed(m.tps, 0)} | ${fixed(m.latencyMs, 3)} | ${m.failedTransactions} | ${fixed(m.poolerCpuUsPerTx, 1)} | ${fixed(m.poolerCpuPercent, 0)} |`;
+    return `| ${r.workload} | ${r.round} | ${r.target} | ${fixed(m.tps, 0)} | ${fixed(m.latencyMs, 3)} | ${m.failedTransactions} | ${fixed(m.poolerCpuUsPerTx, 1)} | ${fixed(m.poolerCpuPercent, 0)} |`;
   });
   return [
-    '| workload | target | tps | mean latency (ms) | failed tx | pooler CPU (µs/tx) | pooler CPU (% of a core) |',
-    '|---|---|--:|--:|--:|--:|--:|',
+    '| workload | round | target | tps | mean latency (ms) | failed tx | pooler CPU (µs/tx) | pooler CPU (% of a core) |',
+    '|---|--:|---|--:|--:|--:|--:|--:|',
     ...rows,
   ].join('\n');
 }
@@ -58,10 +60,9 @@ export function formatRunsTable(runs: RunRecord[]): string {
 export function formatRatiosTable(runs: RunRecord[]): string {
   const workloads = [...new Set(runs.map((r) => r.workload))];
   const rows = workloads.map((workload) => {
-    const of = (target: TargetName) => measurementOf(runs, workload, target);
-    const [pgtide, pgbouncer, direct, floor] = [of('pgtide'), of('pgbouncer'), of('direct'), of('node-forward')];
-    const cpu = (m: Measurement | undefined) => m?.poolerCpuUsPerTx;
-    return `| ${workload} | ${ratio(pgtide?.tps, pgbouncer?.tps)} | ${ratio(cpu(pgtide), cpu(pgbouncer))} | ${ratio(pgtide?.tps, direct?.tps)} | ${ratio(pgbouncer?.tps, direct?.tps)} | ${ratio(cpu(floor), cpu(pgbouncer))} | ${ratio(cpu(pgtide), cpu(floor))} |`;
+    const tps = (a: TargetName, b: TargetName) => pairedRatio(runs, workload, a, b, TPS);
+    const cpu = (a: TargetName, b: TargetName) => pairedRatio(runs, workload, a, b, CPU);
+    return `| ${workload} | ${tps('pgtide', 'pgbouncer')} | ${cpu('pgtide', 'pgbouncer')} | ${tps('pgtide', 'direct')} | ${tps('pgbouncer', 'direct')} | ${cpu('node-forward', 'pgbouncer')} | ${cpu('pgtide', 'node-forward')} |`;
   });
   return [
     '| workload | pgtide/PgBouncer tps | pgtide/PgBouncer CPU per tx | pgtide/direct tps | PgBouncer/direct tps | Node floor/PgBouncer CPU per tx | pgtide/Node floor CPU per tx |',
@@ -73,15 +74,15 @@ export function formatRatiosTable(runs: RunRecord[]): string {
 /** The read/write-splitting runs: CPU of the whole chain, its parts, and where reads went. */
 export function formatSplitRunsTable(runs: RunRecord[]): string {
   const rows = runs.map((r) => {
-    if (!isMeasurement(r.result)) return `| ${r.workload} | ${r.target} | ${noFigures(r.result)} | | | | | | |`;
+    if (!isMeasurement(r.result)) return `| ${r.workload} | ${r.round} | ${r.target} | ${noFigures(r.result)} | | | | | | |`;
     const m = r.result;
     const parts = (m.cpuByProcess ?? []).map((p) => `${p.name} ${p.usPerTx.toFixed(1)}`).join(' + ');
     const shares = (m.nodeShares ?? []).map((n) => `${n.node} ${(n.share * 100).toFixed(1)} %`).join(', ');
-    return `| ${r.workload} | ${r.target} | ${fixed(m.tps, 0)} | ${fixed(m.latencyMs, 3)} | ${m.failedTransactions} | ${fixed(m.poolerCpuUsPerTx, 1)} | ${fixed(m.poolerCpuPercent, 0)} | ${parts || '—'} | ${shares || '—'} |`;
+    return `| ${r.workload} | ${r.round} | ${r.target} | ${fixed(m.tps, 0)} | ${fixed(m.latencyMs, 3)} | ${m.failedTransactions} | ${fixed(m.poolerCpuUsPerTx, 1)} | ${fixed(m.poolerCpuPercent, 0)} | ${parts || '—'} | ${shares || '—'} |`;
   });
   return [
-    '| workload | target | tps | mean latency (ms) | failed tx | proxy CPU (µs/tx, all processes) | proxy CPU (% of a core) | per process (µs/tx) | transactions per node |',
-    '|---|---|--:|--:|--:|--:|--:|---|---|',
+    '| workload | round | target | tps | mean latency (ms) | failed tx | proxy CPU (µs/tx, all processes) | proxy CPU (% of a core) | per process (µs/tx) | transactions per node |',
+    '|---|--:|---|--:|--:|--:|--:|--:|---|---|',
     ...rows,
   ].join('\n');
 }
@@ -89,9 +90,8 @@ export function formatSplitRunsTable(runs: RunRecord[]): string {
 export function formatSplitRatiosTable(runs: RunRecord[]): string {
   const workloads = [...new Set(runs.map((r) => r.workload))];
   const rows = workloads.map((workload) => {
-    const pgtide = measurementOf(runs, workload, 'pgtide-standbys');
-    const chain = measurementOf(runs, workload, 'seed-chain');
-    return `| ${workload} | ${ratio(pgtide?.tps, chain?.tps)} | ${ratio(pgtide?.latencyMs, chain?.latencyMs)} | ${ratio(pgtide?.poolerCpuUsPerTx, chain?.poolerCpuUsPerTx)} |`;
+    const of = (figure: Figure) => pairedRatio(runs, workload, 'pgtide-standbys', 'seed-chain', figure);
+    return `| ${workload} | ${of(TPS)} | ${of(LATENCY)} | ${of(CPU)} |`;
   });
   return [
     '| workload | pgtide/seed chain tps | pgtide/seed chain mean latency | pgtide/seed chain CPU per tx |',
@@ -116,11 +116,19 @@ export function formatNotApplicableNotes(runs: RunRecord[]): string {
  * prepared` / `-M extended`): the gain that survives pooling, from the same run.
  */
 export function formatPreparedRatioTable(runs: RunRecord[], preparedWorkload: string, extendedWorkload: string): string {
-  const rows = runs.filter((r) => r.workload === preparedWorkload).map(({ target, result: prepared }) => {
-    const extended = measurementOf(runs, extendedWorkload, target);
-    const preparedTps = isMeasurement(prepared) ? fixed(prepared.tps, 0) : noFigures(prepared);
-    const preparedOverExtended = ratio(isMeasurement(prepared) ? prepared.tps : undefined, extended?.tps);
-    return `| ${target} | ${preparedTps} | ${fixed(extended?.tps, 0)} | ${preparedOverExtended} |`;
+  const targets = [...new Set(runs.filter((r) => r.workload === preparedWorkload).map((r) => r.target))];
+  const rows = targets.map((target) => {
+    const prepared = runs.filter((r) => r.workload === preparedWorkload && r.target === target);
+    const measured = prepared.map((r) => r.result).filter(isMeasurement);
+    // Every run of the target is either measured or not: with none measured, the first says why.
+    const preparedTps = measured.length > 0 ? fixed(median(measured.map((m) => m.tps)), 0) : noFigures(prepared[0]!.result as NotApplicable | string);
+    const extendedTps = median(runs.filter((r) => r.workload === extendedWorkload && r.target === target)
+      .map((r) => r.result).filter(isMeasurement).map((m) => m.tps));
+    const ratios = roundRatios(runs, (round) => [
+      measurementOf(runs, preparedWorkload, target, round)?.tps,
+      measurementOf(runs, extendedWorkload, target, round)?.tps,
+    ]);
+    return `| ${target} | ${preparedTps} | ${fixed(extendedTps, 0)} | ${summarise(ratios)} |`;
   });
   return [
     '| target | -M prepared tps | -M extended tps | prepared/extended tps |',
@@ -138,12 +146,55 @@ export function nodeShares(nodes: string[], before: number[], after: number[]): 
 
 /** "a/b" to two decimals with a ×; "n/a" when either side is missing or b is zero. */
 export function ratio(a: number | undefined, b: number | undefined): string {
-  if (a === undefined || b === undefined || b === 0) return 'n/a';
-  return `${(a / b).toFixed(2)}×`;
+  const r = divide(a, b);
+  return r === undefined ? 'n/a' : times(r);
 }
 
-function measurementOf(runs: RunRecord[], workload: string, target: TargetName): Measurement | undefined {
-  const run = runs.find((r) => r.workload === workload && r.target === target);
+type Figure = (m: Measurement) => number | undefined;
+const TPS: Figure = (m) => m.tps;
+const CPU: Figure = (m) => m.poolerCpuUsPerTx;
+const LATENCY: Figure = (m) => m.latencyMs;
+
+/**
+ * `figure` of target a over that of target b, one ratio per round in which both have figures
+ * (so that drift on the machine between rounds cancels out), summarised by `summarise`.
+ */
+export function pairedRatio(runs: RunRecord[], workload: string, a: TargetName, b: TargetName, figure: Figure): string {
+  return summarise(roundRatios(runs, (round) => {
+    const [ma, mb] = [measurementOf(runs, workload, a, round), measurementOf(runs, workload, b, round)];
+    return [ma && figure(ma), mb && figure(mb)];
+  }));
+}
+
+function roundRatios(runs: RunRecord[], pair: (round: number) => [number | undefined, number | undefined]): number[] {
+  const rounds = [...new Set(runs.map((r) => r.round))];
+  return rounds.map((round) => divide(...pair(round))).filter((r): r is number => r !== undefined);
+}
+
+/** One ratio as is; several as their median and, in brackets, their range; none as n/a. */
+export function summarise(ratios: number[]): string {
+  if (ratios.length === 0) return 'n/a';
+  if (ratios.length === 1) return times(ratios[0]!);
+  return `${times(median(ratios)!)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
+}
+
+export function median(values: number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function divide(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined || b === undefined || b === 0 ? undefined : a / b;
+}
+
+function times(r: number): string {
+  return `${r.toFixed(2)}×`;
+}
+
+function measurementOf(runs: RunRecord[], workload: string, target: TargetName, round: number): Measurement | undefined {
+  const run = runs.find((r) => r.workload === workload && r.target === target && r.round === round);
   return run && isMeasurement(run.result) ? run.result : undefined;
 }
 
