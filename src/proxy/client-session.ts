@@ -24,10 +24,10 @@ const enum State { Startup, Tls, Auth, Login, Ready, Waiting, Linked, Admin, Clo
 
 // During login every message is looked at: only password-family ('p') messages are legal.
 const AUTH_TYPES = new Uint8Array(256).fill(1);
-// Sync points (Query, Sync), Parse (to route by its text), Execute (which may start a COPY IN), the end of a COPY IN
-// (CopyDone, CopyFail) and Terminate.
-const QUERY_TYPES = collectTable('QPSEcfX');
-const Q = 0x51, Sy = 0x53, X = 0x58, P = 0x70, Parse = 0x50, Ex = 0x45, CopyDone = 0x63, CopyFail = 0x66;
+// Sync points (Query, Sync, FunctionCall), Parse (to route by its text), Execute (which may start a COPY IN), the end
+// of a COPY IN (CopyDone, CopyFail) and Terminate.
+const QUERY_TYPES = collectTable('QPSEcfXF');
+const Q = 0x51, Sy = 0x53, X = 0x58, P = 0x70, Parse = 0x50, Ex = 0x45, CopyDone = 0x63, CopyFail = 0x66, FunctionCall = 0x46;
 const IDLE = 0x49;
 const ERROR = 0x45, PARSE_COMPLETE = 0x31, CLOSE_COMPLETE = 0x33, COPY_IN = 0x47, COPY_BOTH = 0x57;
 const QUEUE_LIMIT_BYTES = 256 * 1024;
@@ -591,6 +591,12 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         this.countSyncPoint(end);
         break;
       }
+      case FunctionCall:
+        // Answered with its own ReadyForQuery. The function is known only by its oid, so it may write.
+        this.syncsSinceExecute = 0;
+        this.routeWrite = true;
+        this.countSyncPoint(end);
+        break;
       case Parse:
         this.keepSessionState(this.classifyParse(body), -1, end);
         if (body[0] !== 0) {

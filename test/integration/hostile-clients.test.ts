@@ -126,27 +126,30 @@ describe('login flood protection', { timeout: 30_000 }, () => {
 });
 
 describe('a client cannot leak results to another client', { timeout: 30_000 }, () => {
-  test('a stray CopyDone does not end an extended-protocol batch early', async () => {
+  const msg = (type: string, body: Buffer) => Buffer.concat([Buffer.from(type), int32(body.length + 4), body]);
+
+  /**
+   * Client A (raw bytes, pool of one server) sends `pipeline`, which must keep the server
+   * until A's last statement is answered; client B then queries and must get its own row,
+   * while A gets the answer it is owed (`aExpects`), when it is owed one.
+   */
+  async function bGetsItsOwnRow(pipeline: Buffer[], aExpects?: RegExp): Promise<void> {
     const p = await startPgtide(t, { auth_type: 'trust', default_pool_size: 1 });
     try {
       const a = await rawConnect(p.port);
       a.on('error', () => {});
-      a.resume();
+      const received: Buffer[] = [];
+      a.on('data', (d: Buffer) => received.push(d));
       a.write(startupPacket({ user: t.scramUser.user, database: t.database }));
       await new Promise((r) => setTimeout(r, 200));
-      const msg = (type: string, body: Buffer) => Buffer.concat([Buffer.from(type), int32(body.length + 4), body]);
-      a.write(Buffer.concat([
-        msg('Q', Buffer.from('SELECT pg_catalog.pg_sleep(0.3)\0')),
-        msg('P', Buffer.from(`\0SELECT 'INJECTED BY A'\0\0\0`)),
-        msg('B', Buffer.from('\0\0\0\0\0\0\0\0')),
-        msg('E', Buffer.from('\0\0\0\0\0')),
-        msg('c', Buffer.alloc(0)),
-      ]));
+      a.write(Buffer.concat(pipeline));
       await new Promise((r) => setTimeout(r, 100));
       const b = new pg.Client(p.pgConfig());
       await b.connect();
       const answer = b.query(`SELECT 'B own row' AS v`);
       await new Promise((r) => setTimeout(r, 600));
+      if (aExpects) assert.match(Buffer.concat(received).toString('latin1'), aExpects);
+      // A batch without Sync holds A's server until A leaves: only then may B's query run.
       a.destroy();
       const { rows } = await answer;
       assert.deepEqual(rows, [{ v: 'B own row' }]);
@@ -154,5 +157,24 @@ describe('a client cannot leak results to another client', { timeout: 30_000 }, 
     } finally {
       await p.stop();
     }
+  }
+
+  test('a stray CopyDone does not end an extended-protocol batch early', async () => {
+    await bGetsItsOwnRow([
+      msg('Q', Buffer.from('SELECT pg_catalog.pg_sleep(0.3)\0')),
+      msg('P', Buffer.from(`\0SELECT 'INJECTED BY A'\0\0\0`)),
+      msg('B', Buffer.from('\0\0\0\0\0\0\0\0')),
+      msg('E', Buffer.from('\0\0\0\0\0')),
+      msg('c', Buffer.alloc(0)),
+    ]);
+  });
+
+  test('a FunctionCall is a sync point: its ReadyForQuery does not release the server early', async () => {
+    // FunctionCall of pg_backend_pid() (oid 2026): no argument formats, no arguments, text result.
+    const functionCall = msg('F', Buffer.concat([int32(2026), Buffer.alloc(6)]));
+    await bGetsItsOwnRow([
+      functionCall,
+      msg('Q', Buffer.from(`SELECT pg_catalog.pg_sleep(0.3), 'ANSWER FOR A'\0`)),
+    ], /ANSWER FOR A[\s\S]*Z\0\0\0\x05I/);
   });
 });
