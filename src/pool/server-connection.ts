@@ -77,14 +77,19 @@ export class ServerLoginError extends Error {
 
 const enum State { Connecting, Login, Idle, Linked, Draining, Internal, Closed }
 
-const LOGIN_TYPES = collectTable('RSKZEv');
 // On the forward path only the messages that change what pgtide must do are assembled.
 const ACTIVE_TYPES = collectTable('ZSGW');
 // A link whose client stream pgtide edits (prepared statements) also follows every request's answer.
 const TRACKED_TYPES = collectTable('ZSGW123nTCIsE');
-const IDLE_TYPES = new Uint8Array(256).fill(1);
+// Logging in and idle, every message is checked: only a few types may come then.
+const ALL_TYPES = new Uint8Array(256).fill(1);
 const Z = 0x5a, S = 0x53, R = 0x52, K = 0x4b, E = 0x45, G = 0x47, W = 0x57, N = 0x4e, V = 0x76, D = 0x44;
 const IDLE = 0x49;
+/** PostgreSQL reports a few dozen settings, each short; more is a hostile server filling our memory. */
+const MAX_REPORTED_PARAMS = 256;
+const MAX_PARAMETER_STATUS_LENGTH = 64 * 1024;
+/** pgtide's own queries (health, role, settings) return little; an endless result must not fill memory. */
+const MAX_INTERNAL_RESULT_BYTES = 4 * 1024 * 1024;
 const DRAIN_TIMEOUT_MS = 10_000;
 const READ_BUFFER_SIZE = 65536;
 let nextServerId = 1;
@@ -101,6 +106,8 @@ export class ServerConnection implements MessageSink {
   private state = State.Connecting;
   private readonly scanner: MessageScanner;
   private scram: ScramClient | null = null;
+  /** AuthenticationOk arrived: the server may now finish the login, and ask for nothing more. */
+  private authenticated = false;
   private connectTimer: NodeJS.Timeout | null = null;
   private drainTimer: NodeJS.Timeout | null = null;
 
@@ -124,6 +131,8 @@ export class ServerConnection implements MessageSink {
     resolve(rows: (string | null)[][]): void;
     reject(err: Error): void;
     rows: (string | null)[][];
+    /** DataRow bytes received, against MAX_INTERNAL_RESULT_BYTES. */
+    bytes: number;
     error: ErrorFields | null;
   } | null = null;
 
@@ -145,7 +154,7 @@ export class ServerConnection implements MessageSink {
   closeReason = '';
 
   constructor(readonly login: ServerLogin, readonly owner: ServerOwner) {
-    this.scanner = new MessageScanner(login.maxPacketSize, LOGIN_TYPES);
+    this.scanner = new MessageScanner(login.maxPacketSize, ALL_TYPES);
     this.prepared = new PreparedSet(login.maxPreparedStatements);
     this.onData = this.onData.bind(this);
     this.onClose = this.onClose.bind(this);
@@ -247,9 +256,9 @@ export class ServerConnection implements MessageSink {
   private handleData(chunk: Buffer): void {
     const state = this.state;
     if (state === State.Closed) return;
-    if (this.scanner.scan(chunk, this) < 0) {
-      return this.close(`protocol violation from server ${this.describe()}: ${this.scanner.error}`);
-    }
+    if (this.scanner.scan(chunk, this) < 0) return void this.violation(this.scanner.error);
+    // A message may have closed the connection: nothing after it reaches a client.
+    if (this.isClosed) return;
     if (state === State.Linked) {
       const peer = this.peer!;
       if (peer.onServerData(chunk)) this.chunkHeld = true;
@@ -273,12 +282,12 @@ export class ServerConnection implements MessageSink {
         return this.onInternalMessage(type, body);
       default:
         if (type === Z) {
-          this.txStatus = readyForQueryStatus(body);
+          if (!this.takeStatus(body)) return false;
           this.copyIn = false;
           if (this.pending > 0) this.pending--;
           if (this.pending === 0 && !this.unsynced) this.becameIdle = true;
         } else if (type === S) {
-          this.trackParameter(body);
+          if (!this.trackParameter(body)) return false;
         } else if (type === G || type === W) {
           this.copyIn = true;
           // The server ignores Syncs during COPY IN, so those already sent are no sync points.
@@ -296,7 +305,7 @@ export class ServerConnection implements MessageSink {
   query(sql: string): Promise<(string | null)[][]> {
     if (this.state !== State.Idle) return Promise.reject(new Error('server connection is not idle'));
     return new Promise((resolve, reject) => {
-      this.internal = { resolve, reject, rows: [], error: null };
+      this.internal = { resolve, reject, rows: [], bytes: 0, error: null };
       this.state = State.Internal;
       this.socket.write(encode.query(sql));
     });
@@ -306,13 +315,16 @@ export class ServerConnection implements MessageSink {
     const internal = this.internal!;
     if (type === D) {
       const row = decodeDataRow(body);
-      if (row) internal.rows.push(row);
+      if (!row) return this.violation('malformed DataRow');
+      internal.bytes += body.length;
+      if (internal.bytes > MAX_INTERNAL_RESULT_BYTES) return this.violation(`result of an internal query exceeds ${MAX_INTERNAL_RESULT_BYTES} bytes`);
+      internal.rows.push(row);
     } else if (type === E) {
       internal.error ??= decodeErrorFields(body);
     } else if (type === S) {
-      this.trackParameter(body);
+      return this.trackParameter(body);
     } else if (type === Z) {
-      this.txStatus = readyForQueryStatus(body);
+      if (!this.takeStatus(body)) return false;
       this.internal = null;
       this.state = State.Idle;
       if (internal.error) internal.reject(Object.assign(new Error(internal.error.message), { code: internal.error.code }));
@@ -322,16 +334,35 @@ export class ServerConnection implements MessageSink {
     return true;
   }
 
-  private trackParameter(body: Buffer): void {
+  /** Returns false (connection closed) when the ReadyForQuery status is none of 'I', 'T', 'E'. */
+  private takeStatus(body: Buffer): boolean {
+    const status = readyForQueryStatus(body);
+    if (status < 0) return this.violation('malformed ReadyForQuery');
+    this.txStatus = status;
+    return true;
+  }
+
+  /** Returns false (connection closed) when the server reports more settings than any PostgreSQL does. */
+  private trackParameter(body: Buffer): boolean {
     const p = decodeParameterStatus(body);
-    if (p) this.params.set(p.name, p.value);
+    if (!p) return true;
+    if (body.length > MAX_PARAMETER_STATUS_LENGTH) return this.violation(`ParameterStatus longer than ${MAX_PARAMETER_STATUS_LENGTH} bytes`);
+    if (this.params.size >= MAX_REPORTED_PARAMS && !this.params.has(p.name)) return this.violation(`more than ${MAX_REPORTED_PARAMS} ParameterStatus names`);
+    this.params.set(p.name, p.value);
+    return true;
+  }
+
+  /** The framing or state of this connection can no longer be trusted. Returns false, for onMessage. */
+  private violation(detail: string): false {
+    this.close(`protocol violation from server ${this.describe()}: ${detail}`);
+    return false;
   }
 
   private onIdleMessage(type: number, body: Buffer): boolean {
     // A pooled connection may only report setting changes or notices; anything else (a FATAL
     // from an administrator, a stray notification) means its state is no longer known.
-    if (type === S) this.trackParameter(body);
-    else if (type !== N) {
+    if (type === S) return this.trackParameter(body);
+    if (type !== N) {
       this.close(`unexpected message '${String.fromCharCode(type)}' from an idle server`);
       return false;
     }
@@ -345,7 +376,7 @@ export class ServerConnection implements MessageSink {
           this.onAuthentication(body);
           break;
         case S:
-          this.trackParameter(body);
+          if (!this.trackParameter(body)) return false;
           break;
         case K: {
           const key = decodeBackendKeyData(body);
@@ -363,10 +394,13 @@ export class ServerConnection implements MessageSink {
         case V:
           // NegotiateProtocolVersion: we ask for 3.0 with no options, so any answer is fine.
           break;
+        case N:
+          break;
         case Z:
-          this.txStatus = readyForQueryStatus(body);
-          this.finishLogin();
+          this.endLogin(body);
           return false;
+        default:
+          throw new ServerLoginError(`unexpected message '${String.fromCharCode(type)}' from server during login`, null, false);
       }
     } catch (err) {
       this.failLogin(err instanceof ServerLoginError ? err : new ServerLoginError(String((err as Error).message), null, false));
@@ -375,13 +409,26 @@ export class ServerConnection implements MessageSink {
     return true;
   }
 
+  /** ReadyForQuery ends a login only once authenticated, and must find no transaction open. */
+  private endLogin(body: Buffer): void {
+    if (!this.authenticated) throw new ServerLoginError('server sent ReadyForQuery before AuthenticationOk', null, false);
+    if (readyForQueryStatus(body) !== IDLE) throw new ServerLoginError('server ended the login with a malformed or non-idle ReadyForQuery', null, false);
+    this.txStatus = IDLE;
+    this.finishLogin();
+  }
+
   private onAuthentication(body: Buffer): void {
     const auth = decodeAuthentication(body);
     if (!auth) throw new ServerLoginError('invalid authentication request from server', null, false);
+    // A second request would make us send a password to a server that has already let us in.
+    if (this.authenticated) throw new ServerLoginError('authentication request from server after AuthenticationOk', null, false);
     const { credentials } = this.login;
     const secret = credentials.secret;
     switch (auth.code) {
       case 0:
+        // Skipping SASLFinal would skip the server's proof that it knows the password.
+        if (this.scram) throw new ServerLoginError('server sent AuthenticationOk before completing SCRAM authentication', null, false);
+        this.authenticated = true;
         return;
       case 3:
         if (secret?.kind !== 'plain') throw this.noPassword('a cleartext password');
@@ -392,6 +439,7 @@ export class ServerConnection implements MessageSink {
         this.socket.write(encode.passwordMessage(md5Response(credentials.user, secret, auth.data.subarray(0, 4))));
         return;
       case 10: {
+        if (this.scram) throw new ServerLoginError('unexpected second AuthenticationSASL from server', null, false);
         const mechanisms = auth.data.toString('latin1').split('\0');
         if (!mechanisms.includes('SCRAM-SHA-256')) throw new ServerLoginError(`server offers no supported SASL mechanism (${mechanisms.filter(Boolean).join(', ')})`, null, false);
         const creds: ScramCredentials | undefined = secret?.kind === 'plain' ? { password: secret.password } : credentials.scram;
@@ -423,7 +471,7 @@ export class ServerConnection implements MessageSink {
   private finishLogin(): void {
     this.clearConnectTimer();
     this.state = State.Idle;
-    this.scanner.collect = IDLE_TYPES;
+    this.scanner.collect = ALL_TYPES;
     this.owner.onServerLogin(this, null);
   }
 
@@ -470,7 +518,7 @@ export class ServerConnection implements MessageSink {
     this.peer = null;
     this.tracking = false;
     this.state = State.Idle;
-    this.scanner.collect = IDLE_TYPES;
+    this.scanner.collect = ALL_TYPES;
     this.lastUsedAt = Date.now();
     if (this.socket.isPaused()) this.socket.resume();
   }
@@ -519,7 +567,7 @@ export class ServerConnection implements MessageSink {
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.drainTimer = null;
     this.state = State.Idle;
-    this.scanner.collect = IDLE_TYPES;
+    this.scanner.collect = ALL_TYPES;
     this.returnWhenCancelsDone();
   }
 

@@ -1,0 +1,320 @@
+// Every byte a server sends is untrusted: a malformed or hostile server must cost one server
+// connection (a login error, or a lost server for its client), never the process, a hang or
+// unbounded memory. A local net.Server plays the server; no PostgreSQL sends these bytes.
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import * as encode from '../../src/protocol/encode.js';
+import { decodeSASLInitialResponse, decodeSASLResponse } from '../../src/protocol/frontend.js';
+import { ScramServer } from '../../src/auth/scram-server.js';
+import { scramSecretFromPassword } from '../../src/auth/secret.js';
+import type { ServerTlsMode } from '../../src/config/types.js';
+import {
+  ServerConnection, type ServerLoginError, type ServerOwner, type ServerPeer,
+} from '../../src/pool/server-connection.js';
+
+const MAX_PACKET_SIZE = 1024 * 1024;
+
+/** What the fake server does with the n-th packet pgtide sends it (startup first). */
+type Reply = (packet: Buffer, socket: net.Socket) => void;
+
+const send = (...messages: Buffer[]): Reply => (_packet, socket) => void socket.write(Buffer.concat(messages));
+const sendThenClose = (...messages: Buffer[]): Reply => (_packet, socket) => void socket.end(Buffer.concat(messages));
+
+/** A typed message with any body, valid or not. */
+function message(type: string, body: Buffer | string): Buffer {
+  const bytes = Buffer.from(body as string, 'latin1');
+  const header = Buffer.alloc(5);
+  header.write(type, 0, 'latin1');
+  header.writeInt32BE(4 + bytes.length, 1);
+  return Buffer.concat([header, bytes]);
+}
+
+/** A header claiming `length`, with nothing after it. */
+function header(type: string, length: number): Buffer {
+  const bytes = Buffer.alloc(5);
+  bytes.write(type, 0, 'latin1');
+  bytes.writeInt32BE(length, 1);
+  return bytes;
+}
+
+function authentication(code: number, data: Buffer | string = Buffer.alloc(0)): Buffer {
+  const codeBytes = Buffer.alloc(4);
+  codeBytes.writeInt32BE(code);
+  return message('R', Buffer.concat([codeBytes, Buffer.from(data as string, 'latin1')]));
+}
+
+const ok = encode.authenticationOk();
+const idle = encode.readyForQuery('I');
+
+/** A regression must fail its test, not hang the run. */
+const QUICK = { timeout: 5000 };
+
+const servers: net.Server[] = [];
+const remotes: net.Socket[] = [];
+after(() => {
+  remotes.forEach((socket) => socket.destroy());
+  servers.forEach((server) => server.close());
+});
+
+/** Listens for one pgtide connection and answers its packets with `replies`, in order. */
+async function fakeServer(replies: Reply[]): Promise<{ port: number; socket: Promise<net.Socket> }> {
+  let connected!: (socket: net.Socket) => void;
+  const socket = new Promise<net.Socket>((resolve) => (connected = resolve));
+  const server = net.createServer((peer) => {
+    let next = 0;
+    remotes.push(peer);
+    peer.on('error', () => {});
+    peer.on('data', (packet) => replies[next++]?.(packet, peer));
+    connected(peer);
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as net.AddressInfo).port, socket };
+}
+
+interface Connected {
+  server: ServerConnection;
+  error: ServerLoginError | null;
+  /** The fake server's end of the connection. */
+  remote: net.Socket;
+  /** Resolves when the pool would be told that the connection closed after login. */
+  closed: Promise<void>;
+}
+
+async function connect(replies: Reply[], tlsMode: ServerTlsMode = 'disable'): Promise<Connected> {
+  const { port, socket } = await fakeServer(replies);
+  let loggedIn!: (error: ServerLoginError | null) => void;
+  let closed!: () => void;
+  const login = new Promise<ServerLoginError | null>((resolve) => (loggedIn = resolve));
+  const owner: ServerOwner = {
+    onServerLogin: (_server, error) => loggedIn(error),
+    onServerClosed: () => closed(),
+    onServerReusable: () => {},
+  };
+  const server = new ServerConnection({
+    endpoint: { host: '127.0.0.1', port },
+    credentials: { user: 'alice', secret: { kind: 'plain', password: 'pencil' } },
+    database: 'db',
+    params: {},
+    tls: { mode: tlsMode },
+    connectTimeoutMs: 5000,
+    maxPacketSize: MAX_PACKET_SIZE,
+    maxPreparedStatements: 10,
+  }, owner);
+  return { server, error: await login, remote: await socket, closed: new Promise((resolve) => (closed = resolve)) };
+}
+
+async function loginError(replies: Reply[], tlsMode?: ServerTlsMode): Promise<ServerLoginError> {
+  const { server, error } = await connect(replies, tlsMode);
+  assert.ok(error, 'the login must fail');
+  assert.ok(server.isClosed);
+  return error;
+}
+
+/** A SCRAM exchange with an honest server brain; `final` answers pgtide's client-final-message. */
+function scramReplies(serverFirst: (honest: string) => string, final: (honest: string) => Buffer[]): Reply[] {
+  const brain = new ScramServer(scramSecretFromPassword('pencil'), 'alice');
+  let honestFinal = '';
+  return [
+    send(authentication(10, 'SCRAM-SHA-256\0\0')),
+    (packet, socket) => {
+      const step = brain.clientFirst(decodeSASLInitialResponse(packet.subarray(5))!.data);
+      assert.ok(step.ok);
+      socket.write(authentication(11, serverFirst(step.message)));
+    },
+    (packet, socket) => {
+      const step = brain.clientFinal(decodeSASLResponse(packet.subarray(5)));
+      honestFinal = step.ok ? step.message : '';
+      socket.write(Buffer.concat(final(honestFinal)));
+    },
+  ];
+}
+
+const honestFinal = (final: string): Buffer[] => [authentication(12, final), ok, idle];
+
+describe('a server login that goes by the protocol', () => {
+  it('succeeds through notices, settings, BackendKeyData and NegotiateProtocolVersion', QUICK, async () => {
+    const { server, error } = await connect([send(
+      ok,
+      encode.noticeResponse('WARNING', '01000', 'hello'),
+      encode.parameterStatus('server_version', '17.0'),
+      encode.backendKeyData(42, Buffer.alloc(4, 7)),
+      encode.negotiateProtocolVersion(0, []),
+      idle,
+    )]);
+    assert.equal(error, null);
+    assert.equal(server.backendPid, 42);
+    assert.equal(server.params.get('server_version'), '17.0');
+    assert.ok(server.isIdle);
+    server.close('test over');
+  });
+
+  it('succeeds with SCRAM-SHA-256 when the server proves the password', QUICK, async () => {
+    const { server, error } = await connect(scramReplies((first) => first, honestFinal));
+    assert.equal(error, null);
+    server.close('test over');
+  });
+});
+
+const badLogins: Array<[string, Reply[], RegExp]> = [
+  // Handled before this audit; kept so that they stay handled.
+  ['an ErrorResponse without SQLSTATE', [send(message('E', 'SFATAL\0Mgo away\0\0'))], /^go away$/],
+  ['an empty ErrorResponse', [send(message('E', ''))], /^server refused the login$/],
+  ['a truncated BackendKeyData', [send(ok, message('K', '\0\0'))], /invalid BackendKeyData/],
+  ['an authentication request without a code', [send(message('R', '\0\0'))], /invalid authentication request/],
+  ['an unsupported authentication method', [send(authentication(7))], /unsupported authentication method 7/],
+  ['an md5 request with a short salt', [send(authentication(5, 'ab'))], /md5 salt must be 4 bytes, got 2/],
+  ['SASL without SCRAM-SHA-256', [send(authentication(10, 'OAUTHBEARER\0\0'))], /no supported SASL mechanism \(OAUTHBEARER\)/],
+  ['SASLContinue without SASL', [send(authentication(11, 'r=x,s=c2FsdA==,i=1'))], /unexpected SASLContinue/],
+  ['SASLFinal without SASL', [send(authentication(12, 'v=AAAA'))], /unexpected SASLFinal/],
+  ['a negative message length', [send(header('R', -1))], /invalid message length -1/],
+  ['a length beyond max_packet_size', [send(header('E', 0x7fffffff))], /exceeds max_packet_size/],
+  ['a connection closed mid-message', [sendThenClose(ok, header('S', 100), Buffer.from('server_'))], /closed the connection during login/],
+  // Fixed by this audit.
+  ['ReadyForQuery before AuthenticationOk', [send(idle)], /ReadyForQuery before AuthenticationOk/],
+  ['a malformed ReadyForQuery', [send(ok, message('Z', 'X'))], /malformed or non-idle ReadyForQuery/],
+  ['a login that ends inside a transaction', [send(ok, encode.readyForQuery('T'))], /malformed or non-idle ReadyForQuery/],
+  ['a password request after AuthenticationOk', [send(ok, encode.authenticationCleartextPassword())], /after AuthenticationOk/],
+  ['a DataRow during login', [send(ok, encode.dataRow(['x']), idle)], /unexpected message 'D' from server during login/],
+  ['a ParameterStatus longer than 64 KiB', [send(ok, encode.parameterStatus('x', 'y'.repeat(65536)), idle)], /ParameterStatus longer than 65536 bytes/],
+  ['more than 256 ParameterStatus names',
+    [send(ok, ...Array.from({ length: 257 }, (_, i) => encode.parameterStatus(`p${i}`, 'v')), idle)], /more than 256 ParameterStatus names/],
+];
+
+describe('a hostile server login fails cleanly', () => {
+  for (const [name, replies, error] of badLogins) {
+    it(name, QUICK, async () => assert.match((await loginError(replies)).message, error));
+  }
+
+  it('keeps the fields of an ErrorResponse without SQLSTATE, with an empty code', QUICK, async () => {
+    const error = await loginError([send(message('E', 'SFATAL\0Mgo away\0\0'))]);
+    assert.equal(error.fields?.code, '');
+    assert.equal(error.transient, false);
+  });
+});
+
+const badScram: Array<[string, Reply[], RegExp]> = [
+  ['a huge iteration count', scramReplies((first) => first.replace(/i=\d+/, 'i=2000000000'), honestFinal), /iteration count must be between 1 and 1000000/],
+  ['a very long nonce', scramReplies((first) => first.replace(/r=([^,]+)/, `r=$1${'x'.repeat(4000)}`), honestFinal), /nonce longer than 512 bytes/],
+  ['a non-base64 salt', scramReplies((first) => first.replace(/s=[^,]+/, 's=*'), honestFinal), /salt is not base64/],
+  ['a wrong server signature', scramReplies((first) => first, () => honestFinal(`v=${Buffer.alloc(32).toString('base64')}`)), /server signature does not match/],
+  ['an e= error', scramReplies((first) => first, () => honestFinal('e=invalid-proof')), /the server reported "invalid-proof"/],
+  // Fixed by this audit: without SASLFinal the server never proves it knows the password.
+  ['AuthenticationOk instead of SASLFinal', scramReplies((first) => first, () => [ok, idle]), /AuthenticationOk before completing SCRAM/],
+  ['a second AuthenticationSASL', scramReplies((first) => first, () => [authentication(10, 'SCRAM-SHA-256\0\0')]), /second AuthenticationSASL/],
+];
+
+describe('a hostile SCRAM server fails the login cleanly', () => {
+  for (const [name, replies, error] of badScram) {
+    it(name, QUICK, async () => assert.match((await loginError(replies)).message, error));
+  }
+});
+
+describe('a hostile answer to SSLRequest fails the login cleanly', () => {
+  const cases: Array<[string, Buffer, RegExp]> = [
+    ['bytes after the S', Buffer.from('SQ\0\0\0\x0bselect'), /unexpected data after SSLRequest/],
+    ['a long error instead of S or N', encode.errorResponse('FATAL', '08P01', 'x'.repeat(100_000)), /unexpected data after SSLRequest/],
+    ['a byte that is neither S nor N', Buffer.from('E'), /invalid answer to SSLRequest/],
+    ['N when TLS is required', Buffer.from('N'), /does not support TLS/],
+  ];
+  for (const [name, answer, error] of cases) {
+    it(name, QUICK, async () => assert.match((await loginError([send(answer)], 'require')).message, error));
+  }
+});
+
+/** A server connection logged in to a fake server, and that server's socket. */
+async function loggedIn(): Promise<Connected> {
+  const connected = await connect([send(ok, idle)]);
+  assert.equal(connected.error, null);
+  return connected;
+}
+
+describe('a hostile answer to an internal query closes the connection', () => {
+  const cases: Array<[string, () => Buffer[], RegExp]> = [
+    ['a malformed ReadyForQuery', () => [message('Z', 'X')], /malformed ReadyForQuery/],
+    ['a malformed DataRow', () => [message('D', '\0\x01\0\0\0\x09ab'), idle], /malformed DataRow/],
+    ['an endless result', () => Array.from({ length: 70 }, () => encode.dataRow(['x'.repeat(65536)])), /internal query exceeds 4194304 bytes/],
+  ];
+  for (const [name, answer, error] of cases) {
+    it(name, QUICK, async () => {
+      const { server, remote, closed } = await loggedIn();
+      const rows = server.query('SELECT 1');
+      remote.write(Buffer.concat(answer()));
+      await assert.rejects(rows, error);
+      await closed;
+      assert.ok(server.isClosed);
+    });
+  }
+
+  it('an ErrorResponse without SQLSTATE rejects the query with an empty code and keeps the connection', QUICK, async () => {
+    const { server, remote } = await loggedIn();
+    const rows = server.query('SELECT 1');
+    remote.write(Buffer.concat([message('E', 'SERROR\0Mnope\0\0'), idle]));
+    await assert.rejects(rows, { message: 'nope', code: '' });
+    assert.ok(server.isIdle);
+    server.close('test over');
+  });
+});
+
+/** A client session stand-in that records what the server connection tells it. */
+function recordingPeer(): ServerPeer & { data: Buffer[]; idle: number[]; lost: Promise<string> } {
+  let lost!: (reason: string) => void;
+  const peer = {
+    data: [] as Buffer[],
+    idle: [] as number[],
+    lost: new Promise<string>((resolve) => (lost = resolve)),
+    onServerData: (chunk: Buffer) => {
+      peer.data.push(Buffer.from(chunk));
+      return false;
+    },
+    onServerIdle: (status: number) => void peer.idle.push(status),
+    onServerLost: (reason: string) => lost(reason),
+    onServerDrain: () => {},
+    onServerCopyIn: () => 0,
+    onServerAnswer: () => {},
+  };
+  return peer;
+}
+
+describe('a hostile server during a client transaction: the client loses its server, pgtide lives', () => {
+  const cases: Array<[string, Buffer, RegExp]> = [
+    ['a malformed ReadyForQuery', Buffer.concat([encode.commandComplete('SELECT 1'), message('Z', '?')]), /malformed ReadyForQuery/],
+    ['a negative message length', header('D', -5), /invalid message length -5/],
+    ['a length beyond max_packet_size', header('D', MAX_PACKET_SIZE), /exceeds max_packet_size/],
+    ['more than 256 ParameterStatus names',
+      Buffer.concat(Array.from({ length: 257 }, (_, i) => encode.parameterStatus(`p${i}`, 'v'))), /more than 256 ParameterStatus names/],
+  ];
+  for (const [name, bytes, error] of cases) {
+    for (const tracking of [false, true]) {
+      it(`${name}${tracking ? ' (tracking link)' : ''}`, QUICK, async () => {
+        const { server, remote } = await loggedIn();
+        const peer = recordingPeer();
+        server.link(peer, tracking);
+        server.pending = 1;
+        remote.write(bytes);
+        assert.match(await peer.lost, error);
+        assert.deepEqual(peer.data, [], 'nothing from a chunk with a bad message reaches the client');
+        assert.deepEqual(peer.idle, []);
+        assert.ok(server.isClosed);
+      });
+    }
+  }
+
+  it('a server that closes mid-message', QUICK, async () => {
+    const { server, remote } = await loggedIn();
+    const peer = recordingPeer();
+    server.link(peer, false);
+    server.pending = 1;
+    remote.end(header('D', 100));
+    assert.match(await peer.lost, /server closed the connection/);
+    assert.ok(server.isClosed);
+  });
+
+  it('an unexpected message to an idle connection closes it', QUICK, async () => {
+    const { server, remote, closed } = await loggedIn();
+    remote.write(encode.dataRow(['x']));
+    await closed;
+    assert.match(server.closeReason, /unexpected message 'D' from an idle server/);
+  });
+});
