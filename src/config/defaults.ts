@@ -38,6 +38,7 @@ export function defaultConfig(): Config {
     max_prepared_statements: 200,
     max_client_prepared_statements: 10_000,
     pin_on_session_state: 'pin',
+    trust_functions: false,
     server_reset_query_always: false,
     server_lifetime: 3600,
     server_max_uses: 0,

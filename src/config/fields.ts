@@ -80,6 +80,7 @@ export const TOP_LEVEL_FIELDS: Record<ScalarKey, Field> = {
   max_prepared_statements: { kind: 'integer', min: 1, max: MAX_COUNT },
   max_client_prepared_statements: { kind: 'integer', min: 1, max: MAX_COUNT },
   pin_on_session_state: { kind: 'enum', values: ['pin', 'error'] },
+  trust_functions: flag,
   server_reset_query_always: flag,
   server_lifetime: seconds,
   server_max_uses: count,

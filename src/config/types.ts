@@ -93,6 +93,9 @@ export interface Config {
   /** Session state a server cannot hand over (temp table, WITH HOLD cursor, advisory lock …):
    *  `pin` keeps the client on its server, `error` refuses the statement (simple protocol). */
   pin_on_session_state: 'pin' | 'error';
+  /** Trust code pgtide cannot see into (DO, CALL, FunctionCall, functions it does not know) to
+   *  leave no settings or session state; false checks and cleans the server after it. */
+  trust_functions: boolean;
   server_reset_query_always: boolean;
   server_lifetime: number;
   /** Close a server connection after this many client transactions/sessions (0 = never). */

@@ -90,6 +90,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   pinned = false;
   /** ...until it leaves: no probe can tell when such state is gone. */
   private pinnedForGood = false;
+  /** Code pgtide cannot see into ran in this transaction: probe for session state after it. */
+  private probeAfter = false;
   /** A BEGIN answered by pgtide, run on the server of the transaction's first statement. */
   private pendingBegin: string | null = null;
   private chunkKind: string | null = null;
@@ -592,9 +594,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         break;
       }
       case FunctionCall:
-        // Answered with its own ReadyForQuery. The function is known only by its oid, so it may write.
+        // Answered with its own ReadyForQuery. The function is known only by its oid: it may
+        // write, and change settings or session state.
         this.syncsSinceExecute = 0;
         this.routeWrite = true;
+        this.noteOpaqueCode();
         this.countSyncPoint(end);
         break;
       case Parse:
@@ -627,9 +631,22 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   /** A statement (or the Bind of one) that may change settings: they are read back after its transaction. */
   private noteSettings(c: Classification): void {
+    if (c.opaque) this.noteOpaqueCode();
     if (this.mode === 'session' || !this.settings || !changesSettings(c)) return;
     this.settingsDirty = true;
     this.settings.follow(c);
+  }
+
+  /**
+   * Code pgtide cannot see into (trust_functions = false): after its transaction the settings
+   * are read back, the session probed for state that pins, and the server, whose custom
+   * settings cannot be listed, reset before its next transaction.
+   */
+  private noteOpaqueCode(): void {
+    if (this.mode === 'session' || !this.settings || this.ctx.config.trust_functions) return;
+    this.settingsDirty = true;
+    this.settings.followUnseen();
+    this.probeAfter = true;
   }
 
   /** Returns the session state the statement leaves on its server connection, if any. */
@@ -886,7 +903,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       this.pool!.stats.xacts++;
       if (this.settingsDirty && this.settings) return this.learnSettings();
       if (this.pinnedForGood) return this.deferred.length > 0 ? this.replayDeferred() : undefined;
-      if (this.pinned) return this.checkPin();
+      if (this.pinned || this.probeAfter) return this.checkPin();
       this.releaseServer();
     }
     if (this.resendOnPrimary) return this.retryOnPrimary();
@@ -911,13 +928,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         if (this.isClosed) return server.returnWhenCancelsDone();
         this.link(server);
         if (this.pinnedForGood) return this.flushQueued(server);
-        if (this.pinned) return this.checkPin();
+        if (this.pinned || this.probeAfter) return this.checkPin();
         this.releaseServer();
-        // What arrived meanwhile follows what was held back before it, and a statement to run
-        // again (a refusal or a stale plan) goes first.
-        for (const chunk of this.takeQueued()) this.deferred.push(chunk);
-        if (this.resendOnPrimary) return this.retryOnPrimary();
-        if (this.deferred.length > 0) this.replayDeferred();
+        this.resumeAfterCheck();
       },
       (err: Error) => {
         if (!server.isClosed) server.close(`could not read session settings: ${err.message}`);
@@ -976,9 +989,12 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.ctx.log.info({ client: this.remote, user: this.user, database: this.database }, 'client pinned to its server connection by session state');
   }
 
-  /** After each transaction of a pinned client: does its session still hold such state? */
+  /** After each transaction of a pinned client, or one that ran code pgtide cannot see into:
+   *  does its session hold state that pins? */
   private checkPin(): void {
     const server = this.server!;
+    const wasPinned = this.pinned;
+    this.probeAfter = false;
     // Not linked while the probe runs: the client's next bytes wait in the queue.
     this.server = null;
     server.unlink();
@@ -986,8 +1002,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.waitingSince = Date.now();
     server.query(SESSION_STATE_PROBE).then(
       (rows) => {
-        if (this.isClosed) return this.unpinned(server);
+        // The client left. Pinned, it leaves its state behind: the server goes, PostgreSQL cleans
+        // up. Else the server's settings are unknown (see noteOpaqueCode): it is reset before reuse.
+        if (this.isClosed) return wasPinned ? server.close('pinned client left') : server.returnWhenCancelsDone();
         if (rows[0]?.[0] === 't') {
+          if (!wasPinned) this.pin();
           this.link(server);
           this.flushQueued(server);
           if (this.deferred.length > 0) this.replayDeferred();
@@ -998,11 +1017,12 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
           this.link(server);
           return this.flushQueued(server);
         }
+        if (wasPinned) this.ctx.log.info({ client: this.remote }, 'client unpinned: its session state is gone');
         this.pinned = false;
-        this.ctx.log.info({ client: this.remote }, 'client unpinned: its session state is gone');
-        this.unpinned(server);
-        this.state = State.Ready;
-        this.replayQueued();
+        // Released as after any transaction (read_your_writes learns the write position).
+        this.link(server);
+        this.releaseServer();
+        this.resumeAfterCheck();
       },
       () => {
         // The server is gone or broken; its close already told the pool.
@@ -1011,13 +1031,16 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     );
   }
 
-  /** Give back a pinned client's server, clean (its session state is gone or the client left). */
-  private unpinned(server: ServerConnection): void {
-    this.readLink = false;
-    this.sentOnLink.length = 0;
-    // A client that left while pinned leaves its state behind: the server goes, PostgreSQL cleans up.
-    if (this.isClosed) server.close('pinned client left');
-    else server.returnWhenCancelsDone();
+
+  /**
+   * The server went back after pgtide's own queries between transactions. What arrived
+   * meanwhile follows what was held back before it, and a statement to run again (a refusal,
+   * a stale plan, a write a standby refused) goes first.
+   */
+  private resumeAfterCheck(): void {
+    for (const chunk of this.takeQueued()) this.deferred.push(chunk);
+    if (this.resendOnPrimary) return this.retryOnPrimary();
+    if (this.deferred.length > 0) this.replayDeferred();
   }
 
   /** The chunks queued while no server was linked, and their sync-point count forgotten: they are scanned again. */
@@ -1029,14 +1052,6 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   /** Chunks queued while a pin was checked are routed afresh now that no server is linked. */
-  private replayQueued(): void {
-    for (const chunk of this.takeQueued()) {
-      if (this.isClosed) return;
-      this.onQueryData(chunk);
-    }
-    if (this.deferred.length > 0 && this.state === State.Ready) this.replayDeferred();
-  }
-
   private releaseServer(): void {
     const server = this.server!;
     this.server = null;

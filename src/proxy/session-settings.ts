@@ -90,6 +90,11 @@ export class SessionSettings {
     }
   }
 
+  /** Code pgtide cannot see into ran: it may have set custom settings, which cannot be listed. */
+  followUnseen(): void {
+    this.unknownChange = true;
+  }
+
   /** The query reading back what the server has; `unknown` when some change cannot be read back. */
   readBack(): { sql: string; unknown: boolean } {
     const unknown = this.unknownChange;

@@ -60,6 +60,11 @@ export interface Classification {
   readonly copyOut?: boolean;
   /** `SET pgtide.route = ...`: handled by pgtide, never sent to the server. */
   readonly pgtideRoute?: 'primary' | 'standby' | 'auto';
+  /**
+   * Runs code the classifier cannot see into (DO, CALL, a call of a function that is not a
+   * known built-in), which may change settings or leave session state behind.
+   */
+  readonly opaque?: true;
   /** Function names whose write-ness is unknown; `route` is 'write' until they are learned. */
   readonly functions?: readonly string[];
   readonly multi?: boolean;

@@ -166,6 +166,7 @@ export class Classifier {
     if (sessionState !== undefined) c.sessionState = sessionState;
     if (d.copyOut !== undefined) c.copyOut = d.copyOut;
     if (d.pgtideRoute !== undefined) c.pgtideRoute = d.pgtideRoute;
+    if (d.opaque) c.opaque = true;
     if (functions !== undefined) c.functions = functions;
     if (error !== undefined) c.error = error;
     return c;
@@ -212,7 +213,7 @@ export class Classifier {
 function isPlain(d: Draft): boolean {
   return d.readOnly === undefined && d.isolation === undefined && d.chain === undefined && d.name === undefined &&
     d.all === undefined && d.discard === undefined && d.set === undefined && d.sessionState === undefined &&
-    d.copyOut === undefined && d.pgtideRoute === undefined;
+    d.copyOut === undefined && d.pgtideRoute === undefined && !d.opaque;
 }
 
 function invalid(error: string): Classification {
@@ -232,5 +233,6 @@ function combine(results: readonly Classification[]): Classification {
     statements: results,
   };
   if (functions !== undefined) c.functions = functions;
+  if (results.some((r) => r.opaque)) c.opaque = true;
   return c;
 }

@@ -46,6 +46,8 @@ export class Draft {
   calls: string[] | undefined;
   /** A call the lexer cannot name reliably (quoted or 3-part name): the parser must look. */
   uncertainCalls = false;
+  /** Runs code the classifier cannot see into (see Classification.opaque). */
+  opaque = false;
   /** Why the statement cannot be trusted; it will be routed as a write. */
   invalid: string | undefined;
 
@@ -56,6 +58,7 @@ export class Draft {
     this.discard = this.set = this.sessionState = this.copyOut = this.pgtideRoute = undefined;
     this.calls = undefined;
     this.uncertainCalls = false;
+    this.opaque = false;
     this.invalid = undefined;
   }
 }
@@ -118,7 +121,10 @@ export function analyzeStatement(lx: Lexer, d: Draft, tok: Tok, base: number, le
     case 'security': case 'import': case 'reassign':
       return write(lx, d, 'ddl', base);
     case 'vacuum': case 'analyze': case 'analyse': case 'cluster': case 'reindex': case 'refresh':
-    case 'checkpoint': case 'lock': case 'call': case 'do':
+    case 'checkpoint': case 'lock':
+      return write(lx, d, 'utility', base);
+    case 'call': case 'do':
+      d.opaque = true;
       return write(lx, d, 'utility', base);
     case 'load':
       d.sessionState = 'load';
@@ -290,6 +296,7 @@ function scanQuery(lx: Lexer, d: Draft, tok: Tok, base: number, kind: StatementK
       afterFor = afterInto = false;
       if (tok === Tok.LParen && prev === Tok.Word && wordQualUnknown) {
         d.uncertainCalls = true;
+        d.opaque = true;
       } else if (tok === Tok.LParen && prev === Tok.Word && !wordIsNameOrType) {
         const bare = lx.text(wordStart, wordEnd).toLowerCase();
         const name = wordQualified ? `${lx.text(qualStart, qualEnd).toLowerCase()}.${bare}` : bare;
@@ -303,6 +310,7 @@ function scanQuery(lx: Lexer, d: Draft, tok: Tok, base: number, kind: StatementK
         }
       } else if (tok === Tok.LParen && prev === Tok.QuotedIdent) {
         d.uncertainCalls = true;
+        d.opaque = true;
       }
     }
     prev2 = prev;
@@ -310,6 +318,12 @@ function scanQuery(lx: Lexer, d: Draft, tok: Tok, base: number, kind: StatementK
     tok = lx.next();
   }
   return tok;
+}
+
+/** Named like PostgreSQL's own functions: qualified by pg_catalog, or pg_-prefixed (catalog and
+ *  statistics functions, which many tools' queries call, and which set nothing). */
+function isCatalogName(name: string): boolean {
+  return name.startsWith('pg_catalog.') || (name.startsWith('pg_') && !name.includes('.'));
 }
 
 /**
@@ -320,6 +334,7 @@ function call(lx: Lexer, d: Draft, name: string): Tok | undefined {
   if (isBuiltinRead(name)) return undefined;
   if (!isBuiltinWriter(name)) {
     (d.calls ??= []).push(name);
+    if (!isCatalogName(name)) d.opaque = true;
     return undefined;
   }
   d.route = 'write';

@@ -278,6 +278,21 @@ table('not understood: always the primary', [
   ['SELECT myfunc(', { ...W, parsed: true }],
 ]);
 
+table('opaque: code the classifier cannot see into', [
+  ['DO $$ BEGIN PERFORM 1; END $$', { opaque: true, kind: 'utility', route: 'write' }],
+  ['CALL refresh_all()', { opaque: true, kind: 'utility' }],
+  ['SELECT set_tenant(42)', { opaque: true, route: 'write', parsed: true }],
+  ['SELECT app.set_tenant(42)', { opaque: true, parsed: true }],
+  ['SELECT "Set_Tenant"(42)', { opaque: true, parsed: true }],
+  ['SELECT 1; SELECT set_tenant(1)', { opaque: true, multi: true, parsed: true }],
+  // Built-ins, catalog functions and pgtide-visible writers are not opaque.
+  ['SELECT now(), count(*) FROM t', { opaque: undefined, route: 'read' }],
+  ['SELECT pg_catalog.array_fill(1, ARRAY[2])', { opaque: undefined, parsed: true }],
+  ['SELECT pg_get_viewdef(1)', { opaque: undefined, parsed: true }],
+  [`SELECT set_config('search_path', 'x', false)`, { opaque: undefined, route: 'write' }],
+  ['SELECT abalance FROM pgbench_accounts WHERE aid = 1', { opaque: undefined }],
+]);
+
 describe('pgbench built-in scripts classify without the parser', () => {
   const substitutions: ReadonlyArray<readonly [string, (name: string, i: number) => string]> = [
     ['simple protocol (literals)', (_, i) => String(1000 + i)],

@@ -1,0 +1,124 @@
+// Code pgtide cannot see into (user functions, DO blocks) may set settings or leave session
+// state on its server connection: in transaction pooling that must follow its client and
+// never reach another one (unless trust_functions says no function does such things).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { currentTopology, sqlOn } from '../support/topology.js';
+import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { int32, rawConnect, startupPacket } from '../support/raw-client.js';
+import type { Config } from '../../src/config/types.js';
+
+const t = currentTopology();
+
+/** FunctionCall of set_config(text, text, boolean) (oid 2078) with text arguments. */
+function setConfigCall(name: string, value: string): Buffer {
+  const int16 = (n: number) => Buffer.from([n >> 8, n & 0xff]);
+  const args = [name, value, 'false'].map((a) => Buffer.concat([int32(Buffer.byteLength(a)), Buffer.from(a)]));
+  const body = Buffer.concat([int32(2078), int16(0), int16(args.length), ...args, int16(0)]);
+  return Buffer.concat([Buffer.from('F'), int32(body.length + 4), body]);
+}
+
+const FUNCTIONS = `
+CREATE OR REPLACE FUNCTION opaque_set_path() RETURNS text LANGUAGE sql
+  AS $$ SELECT pg_catalog.set_config('search_path', 'opaque_path', false) $$;
+CREATE OR REPLACE FUNCTION opaque_set_tenant(tenant int) RETURNS void LANGUAGE plpgsql
+  AS $$ BEGIN PERFORM pg_catalog.set_config('app.tenant', tenant::text, false); END $$;
+CREATE OR REPLACE FUNCTION opaque_temp_table() RETURNS void LANGUAGE plpgsql
+  AS $$ BEGIN CREATE TEMP TABLE IF NOT EXISTS opaque_temp (x int); END $$;`;
+
+async function connected(p: RunningPgtide): Promise<pg.Client> {
+  const c = new pg.Client(p.pgConfig());
+  await c.connect();
+  return c;
+}
+
+async function one(c: pg.Client, sql: string): Promise<unknown> {
+  const { rows } = await c.query({ text: sql, rowMode: 'array' });
+  return rows[0]?.[0];
+}
+
+describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
+  before(async () => {
+    await sqlOn(t.primary, FUNCTIONS);
+  });
+  after(async () => {
+    await sqlOn(t.primary, 'DROP FUNCTION opaque_set_path(); DROP FUNCTION opaque_set_tenant(int); DROP FUNCTION opaque_temp_table()');
+  });
+
+  /** Runs `body` with a pgtide of its own (one server unless said otherwise) and two clients. */
+  async function withClients(overrides: Partial<Config>, body: (a: pg.Client, b: pg.Client) => Promise<void>): Promise<void> {
+    const p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 1, ...overrides });
+    const clients: pg.Client[] = [];
+    try {
+      clients.push(await connected(p), await connected(p));
+      await body(clients[0]!, clients[1]!);
+    } finally {
+      for (const c of clients) await c.end().catch(() => {});
+      await p.stop();
+    }
+  }
+
+  test('a setting a user function makes follows its client and never reaches the next one', async () => {
+    await withClients({}, async (a, b) => {
+      const defaultPath = await one(b, 'SHOW search_path');
+      await a.query('SELECT opaque_set_path()');
+      // One server: B's transaction runs on the server A's function changed.
+      assert.equal(await one(b, 'SHOW search_path'), defaultPath);
+      assert.equal(await one(a, 'SHOW search_path'), 'opaque_path');
+      assert.equal(await one(b, 'SHOW search_path'), defaultPath);
+    });
+  });
+
+  test('a custom setting a DO block or a function makes never reaches the next client', async () => {
+    await withClients({}, async (a, b) => {
+      await a.query(`DO $$ BEGIN PERFORM pg_catalog.set_config('app.tenant', '42', false); END $$`);
+      assert.ok([null, ''].includes(await one(b, `SELECT pg_catalog.current_setting('app.tenant', true)`) as string | null));
+      await a.query('SELECT opaque_set_tenant(7)');
+      assert.ok([null, ''].includes(await one(b, `SELECT pg_catalog.current_setting('app.tenant', true)`) as string | null));
+    });
+  });
+
+  test('a temporary table a function creates pins its client; the other client never sees it', async () => {
+    await withClients({ default_pool_size: 2 }, async (a, b) => {
+      await a.query('SELECT opaque_temp_table()');
+      const pid = await one(a, 'SELECT pg_catalog.pg_backend_pid()');
+      assert.equal(await one(a, 'SELECT count(*)::int FROM opaque_temp'), 0);
+      assert.equal(await one(a, 'SELECT pg_catalog.pg_backend_pid()'), pid, 'A keeps its server');
+      for (let i = 0; i < 4; i++) {
+        assert.equal(await one(b, `SELECT pg_catalog.to_regclass('pg_temp.opaque_temp')::text`), null);
+      }
+    });
+  });
+
+  test('a setting a FunctionCall message makes never reaches the next client', async () => {
+    await withClients({ auth_type: 'trust' }, async (a, b) => {
+      const defaultPath = await one(b, 'SHOW search_path');
+      await a.end();
+      const raw = await rawConnect(Number(b.port));
+      try {
+        const received: Buffer[] = [];
+        const readyTwice = new Promise<void>((resolve) => raw.on('data', (d: Buffer) => {
+          received.push(d);
+          // ReadyForQuery after the login, then after the FunctionCall.
+          if (Buffer.concat(received).toString('latin1').split('Z\0\0\0\x05').length > 2) resolve();
+        }));
+        raw.write(startupPacket({ user: t.scramUser.user, database: t.database }));
+        await new Promise((r) => setTimeout(r, 200));
+        raw.write(setConfigCall('search_path', 'call_path'));
+        await readyTwice;
+        assert.match(Buffer.concat(received).toString('latin1'), /V.*call_path/s);
+        assert.equal(await one(b, 'SHOW search_path'), defaultPath);
+      } finally {
+        raw.destroy();
+      }
+    });
+  });
+
+  test('with trust_functions = true nothing is checked, as in PgBouncer: the setting stays on the server', async () => {
+    await withClients({ trust_functions: true }, async (a, b) => {
+      await a.query('SELECT opaque_set_path()');
+      assert.equal(await one(b, 'SHOW search_path'), 'opaque_path');
+    });
+  });
+});
