@@ -108,7 +108,8 @@ export class ServerConnection implements MessageSink {
   private scram: ScramClient | null = null;
   /** AuthenticationOk arrived: the server may now finish the login, and ask for nothing more. */
   private authenticated = false;
-  private connectTimer: NodeJS.Timeout | null = null;
+  /** The login, or one of pgtide's own queries, must be answered within login.connectTimeoutMs. */
+  private answerTimer: NodeJS.Timeout | null = null;
   private drainTimer: NodeJS.Timeout | null = null;
 
   readonly params = new Map<string, string>();
@@ -171,7 +172,7 @@ export class ServerConnection implements MessageSink {
     this.socket.once('connect', () => this.onConnect());
     this.socket.on('error', this.onError);
     this.socket.on('close', this.onClose);
-    this.connectTimer = setTimeout(() => {
+    this.answerTimer = setTimeout(() => {
       this.failLogin(new ServerLoginError(`server ${this.describe()} did not answer within ${login.connectTimeoutMs} ms`, null, true));
     }, login.connectTimeoutMs);
   }
@@ -308,6 +309,10 @@ export class ServerConnection implements MessageSink {
       this.internal = { resolve, reject, rows: [], bytes: 0, error: null };
       this.state = State.Internal;
       this.socket.write(encode.query(sql));
+      // A server that stops answering must not hold the client waiting on this query for ever.
+      this.answerTimer = setTimeout(() => {
+        this.close(`server ${this.describe()} did not answer pgtide's query within ${this.login.connectTimeoutMs} ms`);
+      }, this.login.connectTimeoutMs);
     });
   }
 
@@ -325,6 +330,7 @@ export class ServerConnection implements MessageSink {
       return this.trackParameter(body);
     } else if (type === Z) {
       if (!this.takeStatus(body)) return false;
+      this.clearAnswerTimer();
       this.internal = null;
       this.state = State.Idle;
       if (internal.error) internal.reject(Object.assign(new Error(internal.error.message), { code: internal.error.code }));
@@ -469,7 +475,7 @@ export class ServerConnection implements MessageSink {
   }
 
   private finishLogin(): void {
-    this.clearConnectTimer();
+    this.clearAnswerTimer();
     this.state = State.Idle;
     this.scanner.collect = ALL_TYPES;
     this.owner.onServerLogin(this, null);
@@ -477,16 +483,16 @@ export class ServerConnection implements MessageSink {
 
   private failLogin(err: ServerLoginError): void {
     if (this.state === State.Closed) return;
-    this.clearConnectTimer();
+    this.clearAnswerTimer();
     const wasLoggingIn = this.state === State.Connecting || this.state === State.Login;
     this.closeQuietly(err.message);
     if (wasLoggingIn) this.owner.onServerLogin(this, err);
   }
 
-  private clearConnectTimer(): void {
-    if (this.connectTimer) {
-      clearTimeout(this.connectTimer);
-      this.connectTimer = null;
+  private clearAnswerTimer(): void {
+    if (this.answerTimer) {
+      clearTimeout(this.answerTimer);
+      this.answerTimer = null;
     }
   }
 
@@ -659,7 +665,7 @@ export class ServerConnection implements MessageSink {
     }
     this.closeReason = reason;
     this.peer = null;
-    this.clearConnectTimer();
+    this.clearAnswerTimer();
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.drainTimer = null;
     if (this.socket.destroyed) return;

@@ -82,7 +82,7 @@ interface Connected {
   closed: Promise<void>;
 }
 
-async function connect(replies: Reply[], tlsMode: ServerTlsMode = 'disable'): Promise<Connected> {
+async function connect(replies: Reply[], tlsMode: ServerTlsMode = 'disable', connectTimeoutMs = 5000): Promise<Connected> {
   const { port, socket } = await fakeServer(replies);
   let loggedIn!: (error: ServerLoginError | null) => void;
   let closed!: () => void;
@@ -98,7 +98,7 @@ async function connect(replies: Reply[], tlsMode: ServerTlsMode = 'disable'): Pr
     database: 'db',
     params: {},
     tls: { mode: tlsMode },
-    connectTimeoutMs: 5000,
+    connectTimeoutMs,
     maxPacketSize: MAX_PACKET_SIZE,
     maxPreparedStatements: 10,
   }, owner);
@@ -224,8 +224,8 @@ describe('a hostile answer to SSLRequest fails the login cleanly', () => {
 });
 
 /** A server connection logged in to a fake server, and that server's socket. */
-async function loggedIn(): Promise<Connected> {
-  const connected = await connect([send(ok, idle)]);
+async function loggedIn(connectTimeoutMs?: number): Promise<Connected> {
+  const connected = await connect([send(ok, idle)], 'disable', connectTimeoutMs);
   assert.equal(connected.error, null);
   return connected;
 }
@@ -246,6 +246,15 @@ describe('a hostile answer to an internal query closes the connection', () => {
       assert.ok(server.isClosed);
     });
   }
+
+  it('no answer at all: the query fails after the connect timeout and the connection closes', QUICK, async () => {
+    const { server, closed } = await loggedIn(300);
+    const started = Date.now();
+    await assert.rejects(server.query('SELECT 1'), /did not answer pgtide's query within 300 ms/);
+    assert.ok(Date.now() - started < 2000);
+    await closed;
+    assert.ok(server.isClosed);
+  });
 
   it('an ErrorResponse without SQLSTATE rejects the query with an empty code and keeps the connection', QUICK, async () => {
     const { server, remote } = await loggedIn();
