@@ -1031,7 +1031,6 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     );
   }
 
-
   /**
    * The server went back after pgtide's own queries between transactions. What arrived
    * meanwhile follows what was held back before it, and a statement to run again (a refusal,
