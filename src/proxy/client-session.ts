@@ -134,6 +134,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private cutAnswer: Buffer | null = null;
   /** Named statements could not be mapped (see untrackedStatements): they pass unchanged and pin. */
   private statementsUntracked = false;
+  /** A refused chunk ended the session while the bytes sent to the server end inside a message. */
+  private serverCut = false;
   /** Simple queries refused under pin_on_session_state = error: [start, end, what] in the chunk being scanned. */
   private refused: [start: number, end: number, what: string][] = [];
   /** The session settings every server running this client's transactions gets first. */
@@ -246,7 +248,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.lastActive = Date.now();
     const quiet = linked !== null && linked.pending === 0 && !linked.unsynced;
     const hadStatements = this.statements !== null;
-    if (this.scanner.scan(chunk, this) < 0) return this.protocolViolation(this.scanner.error);
+    // The server has the bytes before this chunk: inside a message unless the scanner is at a boundary.
+    const cutBefore = !this.scanner.atBoundary;
+    if (this.scanner.scan(chunk, this) < 0) {
+      // Nothing of a refused chunk is sent: the server may be left inside a message it can never finish.
+      this.serverCut = cutBefore;
+      return this.protocolViolation(this.scanner.error);
+    }
     if (this.isClosed) return;
     // Tracking is decided first: a client that cannot be tracked keeps its bytes flowing as they are.
     if (linked && !hadStatements && this.statements) this.startTracking(linked, quiet);
@@ -720,8 +728,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   private countSyncPoint(end: number): void {
-    if (this.server) this.server.pending++;
-    else this.queuedSyncs++;
+    // Owed by the server once the chunk is sent (onQueryData, flushQueued): a chunk refused
+    // mid-scan is never sent, and its sync points must not be waited for.
+    this.queuedSyncs++;
     this.syncEnd = end;
   }
 
@@ -1481,7 +1490,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       // A pinned client's session state must not reach the next client, whatever the configured reset.
       const reset = this.pinned || this.settingsDirty ? 'DISCARD ALL'
         : this.mode === 'session' || ctx.config.server_reset_query_always ? ctx.config.server_reset_query || null : null;
-      server.orphan(!this.scanner.atBoundary, reset, ctx.sendCancel);
+      server.orphan(this.serverCut || !this.scanner.atBoundary, reset, ctx.sendCancel);
     }
     this.queued.length = 0;
     this.closeSocket();

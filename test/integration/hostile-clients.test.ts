@@ -125,9 +125,20 @@ describe('login flood protection', { timeout: 30_000 }, () => {
   });
 });
 
-describe('a client cannot leak results to another client', { timeout: 30_000 }, () => {
-  const msg = (type: string, body: Buffer) => Buffer.concat([Buffer.from(type), int32(body.length + 4), body]);
+const msg = (type: string, body: Buffer) => Buffer.concat([Buffer.from(type), int32(body.length + 4), body]);
 
+/** A raw client logged in (auth_type trust) and everything it receives, login answers included. */
+async function rawLogin(port: number): Promise<{ socket: net.Socket; received: Buffer[] }> {
+  const socket = await rawConnect(port);
+  socket.on('error', () => {});
+  const received: Buffer[] = [];
+  socket.on('data', (d: Buffer) => received.push(d));
+  socket.write(startupPacket({ user: t.scramUser.user, database: t.database }));
+  await new Promise((r) => setTimeout(r, 200));
+  return { socket, received };
+}
+
+describe('a client cannot leak results to another client', { timeout: 30_000 }, () => {
   /**
    * Client A (raw bytes, pool of one server) sends `pipeline`, which must keep the server
    * until A's last statement is answered; client B then queries and must get its own row,
@@ -136,12 +147,7 @@ describe('a client cannot leak results to another client', { timeout: 30_000 }, 
   async function bGetsItsOwnRow(pipeline: Buffer[], aExpects?: RegExp): Promise<void> {
     const p = await startPgtide(t, { auth_type: 'trust', default_pool_size: 1 });
     try {
-      const a = await rawConnect(p.port);
-      a.on('error', () => {});
-      const received: Buffer[] = [];
-      a.on('data', (d: Buffer) => received.push(d));
-      a.write(startupPacket({ user: t.scramUser.user, database: t.database }));
-      await new Promise((r) => setTimeout(r, 200));
+      const { socket: a, received } = await rawLogin(p.port);
       a.write(Buffer.concat(pipeline));
       await new Promise((r) => setTimeout(r, 100));
       const b = new pg.Client(p.pgConfig());
@@ -176,5 +182,50 @@ describe('a client cannot leak results to another client', { timeout: 30_000 }, 
       functionCall,
       msg('Q', Buffer.from(`SELECT pg_catalog.pg_sleep(0.3), 'ANSWER FOR A'\0`)),
     ], /ANSWER FOR A[\s\S]*Z\0\0\0\x05I/);
+  });
+});
+
+describe('a client refused mid-stream costs its server connection no more than a moment', { timeout: 30_000 }, () => {
+  const parse = msg('P', Buffer.from(`\0SELECT 1\0\0\0`));
+  const bind = msg('B', Buffer.from('\0\0\0\0\0\0\0\0'));
+  const execute = msg('E', Buffer.from('\0\0\0\0\0'));
+  // A header no client sends: type 0 and a length far beyond max_packet_size.
+  const garbage = Buffer.concat([Buffer.from([0]), int32(0x7ffffff0)]);
+
+  /**
+   * Client A (pool of one server) sends `chunks` one by one; the last is refused (08P01). The
+   * server must be closed or drained at once: client B, waiting for it, is served within 2 s
+   * (the drain timeout is 10 s).
+   */
+  async function nextClientServedSoon(chunks: Buffer[]): Promise<void> {
+    const p = await startPgtide(t, { auth_type: 'trust', default_pool_size: 1 });
+    try {
+      const { socket: a, received } = await rawLogin(p.port);
+      for (const chunk of chunks) {
+        a.write(chunk);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(firstError(Buffer.concat(received))?.code, '08P01');
+      const b = new pg.Client(p.pgConfig());
+      await b.connect();
+      const started = Date.now();
+      assert.deepEqual((await b.query(`SELECT 'B' AS v`)).rows, [{ v: 'B' }]);
+      assert.ok(Date.now() - started < 2000, `B waited ${Date.now() - started} ms for a server`);
+      await b.end();
+      a.destroy();
+    } finally {
+      await p.stop();
+    }
+  }
+
+  test('the server holds part of a message: it is closed, not drained', async () => {
+    // The refused chunk ends the Bind the server has 7 bytes of: nothing of it is sent.
+    const cut = parse.length + 7;
+    const batch = Buffer.concat([parse, bind, garbage]);
+    await nextClientServedSoon([batch.subarray(0, cut), batch.subarray(cut)]);
+  });
+
+  test('a Sync in the refused chunk is owed nothing: the drain ends at once', async () => {
+    await nextClientServedSoon([Buffer.concat([parse, bind, execute]), Buffer.concat([msg('S', Buffer.alloc(0)), garbage])]);
   });
 });
