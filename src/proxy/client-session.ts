@@ -934,7 +934,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.waitingSince = Date.now();
     this.readBackSettings(server, settings).then(
       () => {
-        if (this.isClosed) return server.returnWhenCancelsDone();
+        if (this.isClosed) return this.leftDuringCheck(server);
         this.link(server);
         if (this.pinnedForGood) return this.flushQueued(server);
         if (this.pinned || this.probeAfter) return this.checkPin();
@@ -1011,9 +1011,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.waitingSince = Date.now();
     server.query(SESSION_STATE_PROBE).then(
       (rows) => {
-        // The client left. Pinned, it leaves its state behind: the server goes, PostgreSQL cleans
-        // up. Else the server's settings are unknown (see noteOpaqueCode): it is reset before reuse.
-        if (this.isClosed) return wasPinned ? server.close('pinned client left') : server.returnWhenCancelsDone();
+        if (this.isClosed) return this.leftDuringCheck(server);
         if (rows[0]?.[0] === 't') {
           if (!wasPinned) this.pin();
           this.link(server);
@@ -1038,6 +1036,17 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         if (!this.isClosed) this.fatal(SQLSTATE.CONNECTION_FAILURE, 'server connection lost while checking session state');
       },
     );
+  }
+
+  /**
+   * The client left while pgtide's own query ran on its server (no longer linked, so close()
+   * could not reset it). Pinned, it leaves its state behind: the server goes, PostgreSQL cleans
+   * up. Else what the server holds is what pgtide knows (settings it cannot list are marked
+   * unknown, see noteOpaqueCode), so it is reset as needed before its next client.
+   */
+  private leftDuringCheck(server: ServerConnection): void {
+    if (this.pinned || this.pinnedForGood) server.close('pinned client left');
+    else server.returnWhenCancelsDone();
   }
 
   /**

@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Socket } from 'node:net';
 import pg from 'pg';
 import { currentTopology } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
@@ -91,6 +92,27 @@ describe('session state pins a client to its server in transaction mode', { time
       await n.connect();
       await assert.rejects(n.query('SELECT * FROM pin_left'), (e: { code?: string }) => e.code === '42P01');
       await n.end();
+    }
+  });
+
+  test('a pinned client that leaves while pgtide reads its settings back does not hand its state on', async () => {
+    // The SET makes pgtide read settings back right after the last statement; the client is gone
+    // by the time that answer comes, so the server is no longer linked to it.
+    for (let round = 0; round < 8; round++) {
+      const c = new pg.Client(p.pgConfig());
+      c.on('error', () => {});
+      await c.connect();
+      await c.query(`CREATE TEMP TABLE pin_gone_${round} (a int); SET search_path = pin_gone; SELECT 1`);
+      // Gone at once, without a Terminate.
+      (c as unknown as { connection: { stream: Socket } }).connection.stream.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+      const temp = `SELECT count(*)::int AS n FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema()`;
+      for (let i = 0; i < 3; i++) {
+        const n = new pg.Client(p.pgConfig());
+        await n.connect();
+        assert.equal((await n.query(temp)).rows[0].n, 0, `round ${round}: another client sees the temporary table`);
+        await n.end();
+      }
     }
   });
 
