@@ -941,7 +941,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         this.releaseServer();
         this.resumeAfterCheck();
       },
-      (err: Error) => {
+      (err: Error & { code?: string }) => {
+        if (err.code !== undefined && !server.isClosed) return this.keepServerForGood(server, 'read its session settings', err);
         if (!server.isClosed) server.close(`could not read session settings: ${err.message}`);
         if (!this.isClosed) this.fatal(SQLSTATE.CONNECTION_FAILURE, 'server connection lost while reading session settings');
       },
@@ -1031,11 +1032,34 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         this.releaseServer();
         this.resumeAfterCheck();
       },
-      () => {
+      (err: Error & { code?: string }) => {
+        if (err.code !== undefined && !server.isClosed) return this.keepServerForGood(server, 'check its session state', err);
         // The server is gone or broken; its close already told the pool.
         if (!this.isClosed) this.fatal(SQLSTATE.CONNECTION_FAILURE, 'server connection lost while checking session state');
       },
     );
+  }
+
+  /**
+   * pgtide's own query between transactions failed on a server that is still there (the
+   * client's own statement_timeout or lock_timeout cancelled it): what the session holds is
+   * unknown, but this server holds it, so the client keeps the server until it leaves.
+   */
+  private keepServerForGood(server: ServerConnection, what: string, err: Error): void {
+    this.ctx.log.warn({ client: this.remote, err: err.message }, `could not ${what}: the client keeps its server connection until it leaves`);
+    const keep = () => {
+      if (this.isClosed) return server.close('pinned client left');
+      this.pinnedForGood = true;
+      if (!this.pinned) this.pin();
+      this.link(server);
+      this.flushQueued(server);
+      if (this.deferred.length > 0) this.replayDeferred();
+    };
+    // A failed read-back leaves its own transaction aborted.
+    if (server.txStatus === IDLE) return keep();
+    server.query('ROLLBACK').then(keep, () => {
+      if (!this.isClosed) this.fatal(SQLSTATE.CONNECTION_FAILURE, `server connection lost after failing to ${what}`);
+    });
   }
 
   /**

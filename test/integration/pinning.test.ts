@@ -116,6 +116,24 @@ describe('session state pins a client to its server in transaction mode', { time
     }
   });
 
+  test('a statement_timeout that cancels pgtide\'s own read-back keeps the client on its server, working', async () => {
+    const c = new pg.Client(p.pgConfig());
+    await c.connect();
+    try {
+      await c.query('SET statement_timeout = 1');
+      const first = await pid(c);
+      for (let i = 0; i < 10; i++) {
+        await churn();
+        assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+        assert.equal(await pid(c), first);
+      }
+      assert.equal((await c.query('SHOW statement_timeout')).rows[0].statement_timeout, '1ms');
+      assert.equal((await other.query('SHOW statement_timeout')).rows[0].statement_timeout, '0');
+    } finally {
+      await c.end();
+    }
+  });
+
   test('LISTEN on client A, NOTIFY from client B: delivered within 100 ms in transaction mode', async () => {
     const a = new pg.Client(p.pgConfig());
     const b = new pg.Client(p.pgConfig());
