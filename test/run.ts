@@ -1,6 +1,6 @@
 // The test entry point (`npm test`): starts one PostgreSQL topology for the whole run, runs
 // node's test runner on the compiled tests, and always stops the servers afterwards.
-//   node dist/test/run.js                      every *.test.js under dist/test/{unit,integration}
+//   node dist/test/run.js                      every *.test.js under dist/test/{unit,integration} and dist/bench
 //   node dist/test/run.js <file|dir> ...       only those
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -13,7 +13,8 @@ import { startTopology, stopTopology, topologyFile, type Topology } from './supp
 const RUN_LIMIT_MS = 25 * 60_000;
 
 const here = dirname(fileURLToPath(import.meta.url));
-const DEFAULT_TEST_DIRS = [join(here, 'unit'), join(here, 'integration')];
+// The benchmark's report and measurement helpers are pure units: they run with the rest.
+const DEFAULT_TEST_DIRS = [join(here, 'unit'), join(here, 'integration'), join(here, '..', 'bench')];
 
 async function main(): Promise<number> {
   const requested = process.argv.slice(2);
