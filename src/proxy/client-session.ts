@@ -1013,13 +1013,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     server.query(SESSION_STATE_PROBE).then(
       (rows) => {
         if (this.isClosed) return this.leftDuringCheck(server);
-        if (rows[0]?.[0] === 't') {
-          if (!wasPinned) this.pin();
-          this.link(server);
-          this.flushQueued(server);
-          if (this.deferred.length > 0) this.replayDeferred();
-          return;
-        }
+        if (rows[0]?.[0] === 't') return this.stayPinned(server);
         if (!this.scanner.atBoundary) {
           // A half-received message cannot be routed afresh: keep this server one more round.
           this.link(server);
@@ -1050,16 +1044,21 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const keep = () => {
       if (this.isClosed) return server.close('pinned client left');
       this.pinnedForGood = true;
-      if (!this.pinned) this.pin();
-      this.link(server);
-      this.flushQueued(server);
-      if (this.deferred.length > 0) this.replayDeferred();
+      this.stayPinned(server);
     };
     // A failed read-back leaves its own transaction aborted.
     if (server.txStatus === IDLE) return keep();
     server.query('ROLLBACK').then(keep, () => {
       if (!this.isClosed) this.fatal(SQLSTATE.CONNECTION_FAILURE, `server connection lost after failing to ${what}`);
     });
+  }
+
+  /** The session holds state that pins: the client goes on with the server it has. */
+  private stayPinned(server: ServerConnection): void {
+    if (!this.pinned) this.pin();
+    this.link(server);
+    this.flushQueued(server);
+    if (this.deferred.length > 0) this.replayDeferred();
   }
 
   /**
@@ -1092,7 +1091,6 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     return this.queued.splice(0);
   }
 
-  /** Chunks queued while a pin was checked are routed afresh now that no server is linked. */
   private releaseServer(): void {
     const server = this.server!;
     this.server = null;
