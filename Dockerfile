@@ -4,7 +4,7 @@
 # See docs/docker.md. (docker/Dockerfile is a link to this file.)
 
 # Builder: compile TypeScript with the dev dependencies, then drop them.
-FROM node:20-bookworm-slim AS builder
+FROM node:24-bookworm-slim AS builder
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -13,7 +13,7 @@ COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
 # Runtime: the compiled pooler, its production dependencies, tini as PID 1.
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/* \

@@ -28,8 +28,8 @@ Usage:
   pgtide check [--config pgtide.toml | --pgbouncer pgbouncer.ini [SEED FILES]]
                                         validate the configuration and compare the most server
                                         connections pgtide can open with each backend's max_connections
-  pgtide demo [--port 6432]             local primary + standby (embedded PostgreSQL) with pgtide in front
-  pgtide --help                         this text
+  pgtide help, pgtide --help            this text
+  pgtide --version                      the version of pgtide
 
 Seed files: [--users users.txt] [--pgpool pgpool.conf] [--pool-hba pool_hba.conf]
             [--pool-passwd pool_passwd] [--haproxy haproxy.cfg] [--supervisor supervisor.conf]
@@ -49,13 +49,17 @@ async function main(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       config: { type: 'string', short: 'c' },
-      port: { type: 'string', short: 'p' },
       output: { type: 'string', short: 'o' },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'V' },
       ...SEED_OPTIONS,
     },
   });
   const command = positionals[0];
+  if (values.version) {
+    console.log(`pgtide ${packageVersion()}`);
+    return 0;
+  }
   if (values.help || !command) {
     console.log(HELP);
     return command || values.help ? 0 : 1;
@@ -67,8 +71,9 @@ async function main(argv: string[]): Promise<number> {
       return importCommand(values);
     case 'check':
       return check(configSource(values));
-    case 'demo':
-      return demo(Number(values.port ?? 6432));
+    case 'help':
+      console.log(HELP);
+      return 0;
     default:
       console.error(`pgtide: unknown command "${command}"\n\n${HELP}`);
       return 1;
@@ -253,16 +258,11 @@ function formatTable(rows: readonly string[][]): string {
   return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
 }
 
-async function demo(port: number): Promise<number> {
-  const { runDemo } = await import('./demo.js');
-  const stop = await runDemo(port);
-  const onSignal = () => {
-    console.log('\nstopping...');
-    void stop().then(() => process.exit(0));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return new Promise<number>(() => {});
+/** The version in the package.json next to dist/ (the image and npm installs both ship it). */
+function packageVersion(): string {
+  const manifest: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  const version = (manifest as { version?: unknown }).version;
+  return typeof version === 'string' ? version : 'unknown';
 }
 
 function describe(err: unknown): string {

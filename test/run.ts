@@ -55,6 +55,8 @@ async function main(): Promise<number> {
         '--test-timeout=120000',
         // One file at a time: every file shares the topology, and some stop or restart nodes.
         '--test-concurrency=1',
+        // TAP, as Node 20 printed by default outside a terminal: CI counts its '# pass' lines.
+        '--test-reporter=tap',
         // No --test-force-exit: on Node 20 it sometimes ends a file before all of its tests
         // have run (and reports no failure). A leaked handle is caught by the watchdog below.
         ...files,

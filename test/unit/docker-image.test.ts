@@ -44,12 +44,18 @@ test('the Dockerfile is at the root (the seed builds with `docker build .`) and 
   assert.equal(readlinkSync(join(ROOT, 'docker/Dockerfile')), '../Dockerfile');
 });
 
-test('two stages on node:20-bookworm-slim; the builder compiles, then drops dev dependencies', () => {
+test('two stages on the Node.js line package.json requires; the builder compiles, then drops dev dependencies', () => {
   assert.equal(stages.length, 2);
-  assert.deepEqual(stages.map((s) => s[0]!.args.split(' ')[0]), ['node:20-bookworm-slim', 'node:20-bookworm-slim']);
+  const manifest = JSON.parse(read('package.json'));
+  const major = /^>=(\d+)/.exec(manifest.engines.node)?.[1];
+  assert.ok(major !== undefined && Number(major) >= 24, `engines.node ${manifest.engines.node}`);
+  assert.deepEqual(stages.map((s) => s[0]!.args.split(' ')[0]), [`node:${major}-bookworm-slim`, `node:${major}-bookworm-slim`]);
   const builderRuns = all('RUN', stages[0]).join(' && ');
   for (const step of ['npm ci', 'npm run build', 'npm prune --omit=dev']) assert.ok(builderRuns.includes(step), step);
-  assert.equal(JSON.parse(read('package.json')).scripts.build.split(' ')[0], 'tsc');
+  // The build starts from an empty dist/ and compiles src/ alone, with the tsconfig the image copies.
+  assert.match(manifest.scripts.build, /^npm run clean --silent && tsc -p tsconfig\.json$/);
+  assert.match(manifest.scripts.clean, /rmSync\('dist'/);
+  assert.ok(all('COPY', stages[0]).includes('tsconfig.json ./'));
 });
 
 test('tini is PID 1 and runs the entrypoint script, which runs the compiled CLI', () => {
