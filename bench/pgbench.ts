@@ -21,6 +21,7 @@ import {
   formatNotApplicableNotes,
   formatPreparedRatioTable,
   formatRatiosTable,
+  formatRuntimeRatiosTable,
   formatRunsTable,
   formatSplitRatiosTable,
   formatSplitRunsTable,
@@ -49,6 +50,8 @@ interface Settings {
   /** Also measure the Node.js floor: a bare byte forwarder in front of PgBouncer. */
   nodeFloor: boolean;
   cpuProfileDir: string | undefined;
+  /** Other Node.js binaries that also run pgtide, each as a target `pgtide@<label>`. */
+  otherNodes: { label: string; path: string }[];
 }
 
 interface Workload {
@@ -143,12 +146,13 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
   cleanup.add('remove the scratch directory', () => rm(dir, { recursive: true, force: true }));
   const authFile = writeAuthFile(topology, dir);
   const [pgtidePort, pgbouncerPort, forwardPort] = await freePorts(3);
+  const pgtideBackends: WeightedBackend[] = [
+    { node: topology.primary, role: 'primary', weight: 1 },
+    ...topology.standbys.slice(0, settings.standbys).map((node) => ({ node, role: 'standby' as const, weight: 1 })),
+  ];
   const pgtide = await startPgtide({ topology, dir, authFile, port: pgtidePort! }, {
     name: 'pgtide',
-    backends: [
-      { node: topology.primary, role: 'primary', weight: 1 },
-      ...topology.standbys.slice(0, settings.standbys).map((node) => ({ node, role: 'standby' as const, weight: 1 })),
-    ],
+    backends: pgtideBackends,
     cpuProfileDir: settings.cpuProfileDir,
   });
   cleanup.add('stop pgtide', () => pgtide.stop());
@@ -167,11 +171,23 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
     floor.push({ name: 'node-forward', port: forwardPort!, processes: [forward], countedNodes: [], noNamedPreparedStatements: pgbouncerNoPrepared });
   }
 
+  const otherRuntimes: Target[] = [];
+  for (const { label, path } of settings.otherNodes) {
+    const [port] = await freePorts(1);
+    const name = `pgtide@${label}` as const;
+    const other = await startPgtide({ topology, dir, authFile, port: port! }, {
+      name, backends: pgtideBackends, cpuProfileDir: undefined, node: path,
+    });
+    cleanup.add(`stop ${name}`, () => other.stop());
+    otherRuntimes.push({ name, port: port!, processes: [other], countedNodes: [] });
+  }
+
   const runAll = (targets: Target[], workloads: Workload[]) =>
     runInTurns(targets, workloads, { settings, topology, env, hz, signal });
   const runs = await runAll([
     { name: 'direct', port: topology.primary.port, processes: [], countedNodes: [] },
     { name: 'pgtide', port: pgtidePort!, processes: [pgtide], countedNodes: [] },
+    ...otherRuntimes,
     {
       name: 'pgbouncer',
       port: pgbouncerPort!,
@@ -360,6 +376,8 @@ async function formatReport(settings: Settings, t: Topology, runs: RunRecord[], 
     settings.readSplit ? firstLine('haproxy', ['-v']) : '',
     settings.readSplit ? firstLine('pgpool', ['--version']) : '',
   ]);
+  const otherVersions = await Promise.all(settings.otherNodes.map(async ({ label, path }) =>
+    `pgtide@${label}: the same pgtide run by ${path}, Node.js ${await firstLine(path, ['--version'])}`));
   const workloadKeys = settings.workloads.map((w) => w.key).join(',');
   const split = settings.readSplit
     ? [
@@ -386,6 +404,7 @@ async function formatReport(settings: Settings, t: Topology, runs: RunRecord[], 
     '',
     `- Machine: ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown model'}), ${process.platform}`,
     `- Node.js ${process.version}; ${postgres.trim()}; ${pgbench}; ${pgbouncer}`,
+    ...otherVersions.map((line) => `- ${line}`),
     `- pgbench -c ${settings.clients} -j ${settings.threads} -T ${settings.seconds}, scale ${settings.scale}, ` +
       `${settings.warmupSeconds} s warm-up per target (not reported); ${settings.rounds} round(s) per workload, ` +
       'the targets taking turns in each; a ratio is the median of the per-round ratios, their range in brackets',
@@ -405,6 +424,7 @@ async function formatReport(settings: Settings, t: Topology, runs: RunRecord[], 
     '## Ratios',
     '',
     formatRatiosTable(runs),
+    ...optionalSection(formatRuntimeRatiosTable(runs)),
     ...optionalSection(preparedRatio(runs)),
     ...split,
     '',
@@ -448,7 +468,17 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     readSplit: integerSetting(env, 'BENCH_READ_SPLIT', 1, 0) > 0,
     nodeFloor: integerSetting(env, 'BENCH_NODE_FLOOR', 1, 0) > 0,
     cpuProfileDir: env['BENCH_CPU_PROFILE_DIR'] || undefined,
+    otherNodes: otherNodes(env['BENCH_PGTIDE_NODES'] ?? ''),
   };
+}
+
+/** BENCH_PGTIDE_NODES="node20=/usr/bin/node,node26=/opt/node26/bin/node": label=binary pairs. */
+function otherNodes(raw: string): { label: string; path: string }[] {
+  return raw.split(',').map((item) => item.trim()).filter((item) => item !== '').map((item) => {
+    const match = /^([\w.-]+)=(\S+)$/.exec(item);
+    if (!match) throw new Error(`BENCH_PGTIDE_NODES: expected label=/path/to/node, got "${item}"`);
+    return { label: match[1]!, path: match[2]! };
+  });
 }
 
 function integerSetting(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {

@@ -34,6 +34,8 @@ export interface PgtideOptions {
   backends: WeightedBackend[];
   /** Where to write a V8 CPU profile of pgtide on exit; undefined: no profile. */
   cpuProfileDir: string | undefined;
+  /** The Node.js binary that runs pgtide; the bench's own when undefined. */
+  node?: string;
 }
 
 /** Where PgBouncer sends its server connections: the primary, or the next hop of a chain. */
@@ -63,7 +65,7 @@ export async function startPgtide(setup: PoolerSetup, opts: PgtideOptions): Prom
   const profile = opts.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`] : [];
   return startService({
     name: opts.name,
-    command: process.execPath,
+    command: opts.node ?? process.execPath,
     args: [...profile, join(distRoot(), 'src', 'cli.js'), 'start', '--config', configFile],
     port: setup.port,
     logFile: join(setup.dir, `${opts.name}.log`),

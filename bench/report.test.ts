@@ -5,6 +5,7 @@ import {
   formatPreparedRatioTable,
   formatRatiosTable,
   formatRunsTable,
+  formatRuntimeRatiosTable,
   formatSplitRatiosTable,
   formatSplitRunsTable,
   isMeasurement,
@@ -173,4 +174,16 @@ test('the prepared/extended table uses the median tps of the rounds and pairs ra
     { workload: 'prepared', round: 2, target: 'pgtide', result: measurement(4800, 45) },
   ];
   assert.equal(formatPreparedRatioTable(runs, 'prepared', 'extended').split('\n')[2], '| pgtide | 6800 | 6000 | 1.15× (1.10–1.20) |');
+});
+
+test('the runtime table compares pgtide on other Node.js binaries with pgtide on the bench\'s own', () => {
+  assert.equal(formatRuntimeRatiosTable(RUNS), '', 'nothing without pgtide@ runs');
+  const runs: RunRecord[] = [
+    ...RUNS,
+    { workload: 'select-only', round: 1, target: 'pgtide@node20', result: measurement(6000, 36) },
+    { workload: 'tpcb', round: 1, target: 'pgtide@node20', result: measurement(800, 60) },
+  ];
+  const lines = formatRuntimeRatiosTable(runs).split('\n');
+  assert.equal(lines[2], '| select-only | pgtide@node20 | 0.75× | 1.20× |');
+  assert.equal(lines[3], '| tpcb | pgtide@node20 | n/a | n/a |', 'pgtide failed that run: no ratio');
 });

@@ -2,7 +2,10 @@
 // project tracks (pgtide against PgBouncer and against connecting directly; pgtide spreading
 // reads over the standbys against the seed's HAProxy → PgBouncer → Pgpool-II chain).
 
-export type TargetName = 'direct' | 'pgtide' | 'pgbouncer' | 'node-forward' | 'pgtide-standbys' | 'seed-chain';
+export type TargetName =
+  | 'direct' | 'pgtide' | 'pgbouncer' | 'node-forward' | 'pgtide-standbys' | 'seed-chain'
+  /** pgtide run by another Node.js binary (BENCH_PGTIDE_NODES), e.g. `pgtide@node20`. */
+  | `pgtide@${string}`;
 
 export interface Measurement {
   tps: number;
@@ -96,6 +99,23 @@ export function formatSplitRatiosTable(runs: RunRecord[]): string {
   return [
     '| workload | pgtide/seed chain tps | pgtide/seed chain mean latency | pgtide/seed chain CPU per tx |',
     '|---|--:|--:|--:|',
+    ...rows,
+  ].join('\n');
+}
+
+/**
+ * pgtide run by other Node.js binaries against pgtide on the bench's own Node.js, per workload:
+ * above 1× tps or below 1× CPU per transaction, the other line is faster. Empty without such runs.
+ */
+export function formatRuntimeRatiosTable(runs: RunRecord[]): string {
+  const others = [...new Set(runs.map((r) => r.target).filter((t) => t.startsWith('pgtide@')))];
+  if (others.length === 0) return '';
+  const workloads = [...new Set(runs.map((r) => r.workload))];
+  const rows = workloads.flatMap((workload) => others.map((other) =>
+    `| ${workload} | ${other} | ${pairedRatio(runs, workload, other, 'pgtide', TPS)} | ${pairedRatio(runs, workload, other, 'pgtide', CPU)} |`));
+  return [
+    '| workload | target | tps / pgtide\'s | CPU per tx / pgtide\'s |',
+    '|---|---|--:|--:|',
     ...rows,
   ].join('\n');
 }
