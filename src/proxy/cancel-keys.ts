@@ -6,6 +6,10 @@ import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 const WORKER_SHIFT = 24;
 const WORKER_MASK = 0x7f;
 const LOCAL_MASK = 0xffffff;
+/** Linux's largest pid_max (PID_MAX_LIMIT on 64-bit kernels). Every pid pgtide hands out is
+ *  above it, so `pg_terminate_backend(<the pid a client was told>)` finds no process, rather
+ *  than an unrelated backend that happens to have that pid. */
+export const LARGEST_REAL_PID = 4_194_304;
 
 export function workerOfCancelPid(pid: number): number {
   return (pid >>> WORKER_SHIFT) & WORKER_MASK;
@@ -27,7 +31,7 @@ export class CancelKeys<T> {
   issue(owner: T): CancelKey {
     let pid: number;
     do {
-      pid = ((this.workerId << WORKER_SHIFT) | randomInt(1, LOCAL_MASK + 1)) >>> 0;
+      pid = ((this.workerId << WORKER_SHIFT) | randomInt(LARGEST_REAL_PID + 1, LOCAL_MASK + 1)) >>> 0;
     } while (this.byPid.has(pid));
     const secret = randomBytes(4);
     this.byPid.set(pid, { secret, owner });
