@@ -19,6 +19,7 @@ import { ResponseTracker } from './response-tracker.js';
 import { WholeMessages } from '../protocol/whole-messages.js';
 import { NO_SETTINGS, SessionSettings, changesSettings, diffSql } from './session-settings.js';
 import { UNKNOWN_SETTINGS } from '../pool/server-connection.js';
+import { canonicalEncodingName } from '../protocol/encoding-names.js';
 
 const enum State { Startup, Tls, Auth, Login, Ready, Waiting, Linked, Admin, Closed }
 
@@ -1400,7 +1401,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const own = this.settings?.startup;
     for (const [name, value] of params) {
       const raw = own?.get(name.toLowerCase());
-      const reported = raw === undefined ? value : this.ctx.reportedValues.get(`${name}\0${raw}`) ?? raw;
+      const reported = raw === undefined ? value : this.ctx.reportedValues.get(`${name}\0${raw}`) ?? reportedForm(name, raw);
       this.told.set(name, reported);
       s.write(encode.parameterStatus(name, reported));
     }
@@ -1546,6 +1547,12 @@ function releaseAfterFailure(pool: ServerPool, server: ServerConnection, why: st
   if (server.isClosed) return;
   if (server.txStatus === IDLE) pool.release(server);
   else server.close(why);
+}
+
+/** How a server will report a startup value pgtide has not yet seen one report: client_encoding
+ *  by its canonical name (`utf-8` → `UTF8`), anything else as given until a server corrects it. */
+function reportedForm(name: string, raw: string): string {
+  return name === 'client_encoding' ? canonicalEncodingName(raw) ?? raw : raw;
 }
 
 function isSerializable(value: string | null): boolean {
