@@ -25,14 +25,21 @@ export type StartupPacket =
       params: Map<string, string>;
       unknownProtocolOptions: string[] /* names starting with _pq_. */;
     }
+  /** A Terminate where a startup packet belongs (node-postgres ending while it connects). */
+  | { kind: 'terminate' }
   | { kind: 'error'; sqlstate: string; message: string };
 
 function violation(message: string): StartupPacket {
   return { kind: 'error', sqlstate: SQLSTATE.PROTOCOL_VIOLATION, message };
 }
 
-/** A printable type byte where a length's high byte belongs: the client skipped the startup. */
+const TERMINATE = 0x58;
+
+/** A printable type byte where a length's high byte belongs: the client skipped the startup.
+ *  A Terminate there is a client giving up before it began, which PostgreSQL closes without
+ *  a word (its length word is merely invalid, a server-log-only error). */
 function typedMessageError(firstByte: number): StartupPacket {
+  if (firstByte === TERMINATE) return { kind: 'terminate' };
   const printable = firstByte >= 0x21 && firstByte <= 0x7e;
   return violation(
     printable

@@ -584,7 +584,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       return this.state === State.Admin;
     }
     if (this.state === State.Auth) {
-      if (type !== P) this.protocolViolation(`unexpected message '${String.fromCharCode(type)}' during authentication`);
+      // A client may give up before its password, as psql does when asked for one: quietly.
+      if (type === X) this.close();
+      else if (type !== P) this.protocolViolation(`unexpected message '${String.fromCharCode(type)}' during authentication`);
       else this.onAuthStep(this.auth!.onPasswordMessage(body));
       return this.state === State.Auth;
     }
@@ -1208,6 +1210,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     switch (packet.kind) {
       case 'error':
         return this.fatal(packet.sqlstate, packet.message);
+      case 'terminate':
+        return this.close();
       case 'cancel':
         this.ctx.log.debug({ client: this.remote }, 'cancel request');
         this.forwardCancel(packet.pid, packet.secret);
@@ -1236,6 +1240,12 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
     if (packet.minor > 0 || packet.unknownProtocolOptions.length > 0) {
       this.socket.write(encode.negotiateProtocolVersion(0, packet.unknownProtocolOptions));
+    }
+    if (wantsReplication(packet.params.get('replication'))) {
+      // A walsender session (streaming, logical decoding, CREATE_REPLICATION_SLOT) lives on one
+      // server for good and speaks its own commands: pooling it would only break it.
+      return this.fatal(SQLSTATE.FEATURE_NOT_SUPPORTED, 'pgtide does not proxy replication connections', undefined,
+        'Connect to the primary directly for replication (logical replication, pg_basebackup, pg_receivewal).');
     }
     this.startupParams = packet.params;
     this.user = packet.params.get('user') ?? '';
@@ -1553,6 +1563,12 @@ function releaseAfterFailure(pool: ServerPool, server: ServerConnection, why: st
  *  by its canonical name (`utf-8` → `UTF8`), anything else as given until a server corrects it. */
 function reportedForm(name: string, raw: string): string {
   return name === 'client_encoding' ? canonicalEncodingName(raw) ?? raw : raw;
+}
+
+/** The startup packet's `replication` asks for a walsender: `database`, or true in any of
+ *  PostgreSQL's boolean spellings. Only its false spellings mean an ordinary session. */
+function wantsReplication(value: string | undefined): boolean {
+  return value !== undefined && !/^\s*(off?|f(a(l(se?)?)?)?|no?|0)\s*$/i.test(value);
 }
 
 function isSerializable(value: string | null): boolean {

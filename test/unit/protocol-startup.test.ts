@@ -157,6 +157,12 @@ describe('StartupReader: hostile input', () => {
     assert.equal(consumed, 1);
   });
 
+  it("reads a Terminate ('X') where a startup packet is expected as the client giving up, not as an error", () => {
+    const { packet: p, consumed } = readOne(Buffer.from([0x58, 0, 0, 0, 4]));
+    assert.deepEqual(p, { kind: 'terminate' });
+    assert.equal(consumed, 1);
+  });
+
   it("reports a Query ('Q') where a startup packet is expected", () => {
     expectError(serialize.query('SELECT 1'), '08P01', /message of type 'Q'/);
   });

@@ -1,0 +1,93 @@
+// What drivers see while logging in through pgtide, compared with PostgreSQL itself: the
+// ParameterStatus forms they compare, a client that ends before its login is done, and
+// replication connections, which pgtide does not proxy.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { currentTopology } from '../support/topology.js';
+import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { rawExchange, startupPacket } from '../support/raw-client.js';
+import { terminate } from '../../src/protocol/encode.js';
+import { WireClient } from '../support/pipeline.js';
+import type { PoolMode } from '../../src/config/types.js';
+
+const t = currentTopology();
+const direct = (o: pg.ClientConfig = {}): pg.ClientConfig => ({
+  host: t.primary.host, port: t.primary.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database, ...o,
+});
+
+/** The ParameterStatus values a client hears at login, up to its first ReadyForQuery. */
+async function loginParams(host: string, port: number, params: Record<string, string> = {}): Promise<Map<string, string>> {
+  const c = await WireClient.connect({ host, port, user: t.scramUser.user, password: t.scramUser.password, database: t.database, params });
+  const told = new Map(c.parameters);
+  await c.close();
+  return told;
+}
+
+/** node-postgres's quick-disconnect case: connect() and end() in the same tick. Resolves with
+ *  every error the client surfaced (as an 'error' event or a rejected connect). */
+async function quickDisconnect(config: pg.ClientConfig): Promise<string[]> {
+  const c = new pg.Client(config);
+  const errors: string[] = [];
+  c.on('error', (err) => errors.push(`error event: ${err.message}`));
+  // Directly, connect() never settles: PostgreSQL closes without a word, which pg does not report.
+  void c.connect().catch((err: Error) => errors.push(`connect: ${err.message}`));
+  await c.end();
+  // Anything pgtide sends after the close would surface now.
+  await new Promise((r) => setTimeout(r, 200));
+  return errors;
+}
+
+for (const mode of ['transaction', 'session'] as PoolMode[]) {
+  describe(`logging in (${mode} mode)`, { timeout: 60_000 }, () => {
+    let p: RunningPgtide;
+    before(async () => {
+      p = await startPgtide(t, { pool_mode: mode });
+    });
+    after(async () => {
+      await p.stop();
+    });
+
+    test('client_encoding is reported by its canonical name from the first login that asks for a spelling', async () => {
+      // A first, plain login: pgtide now knows this pool's settings and logs later clients in without a server.
+      await loginParams(p.host, p.port);
+      for (const [asked, canonical] of [['utf8', 'UTF8'], ['utf-8', 'UTF8'], ['euc-jp', 'EUC_JP'], ['Unicode', 'UTF8'], ['iso-8859-1', 'LATIN1']]) {
+        const params = { client_encoding: asked };
+        assert.equal((await loginParams(t.primary.host, t.primary.port, params)).get('client_encoding'), canonical, `${asked}, directly`);
+        assert.equal((await loginParams(p.host, p.port, params)).get('client_encoding'), canonical, `${asked}, through pgtide`);
+      }
+    });
+
+    test('a client that ends while connecting is closed quietly, as PostgreSQL does', async () => {
+      assert.deepEqual(await quickDisconnect(direct()), [], 'directly');
+      for (let i = 0; i < 5; i++) assert.deepEqual(await quickDisconnect(p.pgConfig()), [], `through pgtide, round ${i}`);
+      // Terminate right after the startup packet, before the password: no error either.
+      const startup = startupPacket({ user: t.scramUser.user, database: t.database });
+      const out = await rawExchange(p.port, [Buffer.concat([startup, terminate()])], 1000);
+      assert.equal(out.error, null, `pgtide answered a Terminate during authentication with ${JSON.stringify(out.error)}`);
+      assert.ok(out.closed);
+      // And pgtide still serves everyone.
+      const c = new pg.Client(p.pgConfig());
+      await c.connect();
+      assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+      await c.end();
+    });
+
+    test('a replication connection is refused with a clear error, not served as a normal session', async () => {
+      for (const replication of ['database', 'true']) {
+        const c = new pg.Client(p.pgConfig({ replication } as pg.ClientConfig));
+        const err = await c.connect().then(() => null, (e: Error & { code?: string }) => e);
+        if (!err) await c.end();
+        assert.ok(err, `replication=${replication} was accepted`);
+        assert.equal(err.code, '0A000', err.message);
+        assert.match(err.message, /does not proxy replication connections/);
+        assert.match(String((err as { hint?: string }).hint), /primary directly/);
+      }
+      // replication=false is an ordinary session.
+      const c = new pg.Client(p.pgConfig({ replication: 'false' } as pg.ClientConfig));
+      await c.connect();
+      assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+      await c.end();
+    });
+  });
+}
