@@ -2,8 +2,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { MessageScanner, collectTable, type MessageSink } from '../protocol/scanner.js';
 import {
-  decodeAuthentication, decodeBackendKeyData, decodeDataRow, decodeErrorFields, decodeParameterStatus, readyForQueryStatus,
-  type ErrorFields,
+  decodeAuthentication, decodeBackendKeyData, decodeDataRow, decodeErrorFields, decodeParameterStatus, endsSession,
+  readyForQueryStatus, type ErrorFields,
 } from '../protocol/backend.js';
 import * as encode from '../protocol/encode.js';
 import { md5Response } from '../auth/md5.js';
@@ -50,7 +50,9 @@ export interface ServerPeer {
   onServerData(chunk: Buffer): boolean;
   /** Every sync point answered, no client bytes waiting for one, and a status byte to act on. */
   onServerIdle(status: number): void;
-  onServerLost(reason: string): void;
+  /** The connection is gone. `toldByServer`: the server's own FATAL (a terminated backend,
+   *  a shutdown) has already reached the client, which must not get a second error. */
+  onServerLost(reason: string, toldByServer: boolean): void;
   /** The server's write buffer emptied: the peer may resume reading its client. */
   onServerDrain(): void;
   /** The server entered COPY IN: returns how many Syncs it sent since the Execute that
@@ -59,6 +61,12 @@ export interface ServerPeer {
   /** On a tracking link, each answer that may end a request (see ResponseTracker); `end` is
    *  its end offset in the chunk onServerData receives next. */
   onServerAnswer(type: number, body: Buffer, end: number): void;
+  /** The pid the client was told in BackendKeyData (0 before): a notification its own server
+   *  sends carries it instead of the server's, as if that backend were the client's. */
+  readonly clientPid: number;
+  /** A whole message (NotificationResponse, NoticeResponse, ParameterStatus, a FATAL
+   *  ErrorResponse) the server sent while pgtide ran its own query for this peer, a copy. */
+  onServerAsync(message: Buffer): void;
 }
 
 /** The pool that owns a server connection. */
@@ -77,13 +85,14 @@ export class ServerLoginError extends Error {
 
 const enum State { Connecting, Login, Idle, Linked, Draining, Internal, Closed }
 
-// On the forward path only the messages that change what pgtide must do are assembled.
-const ACTIVE_TYPES = collectTable('ZSGW');
+// On the forward path only the messages that change what pgtide must do are assembled: errors
+// (a FATAL ends the session), and notifications (their pid may be the client's to report).
+const ACTIVE_TYPES = collectTable('ZSGWEA');
 // A link whose client stream pgtide edits (prepared statements) also follows every request's answer.
-const TRACKED_TYPES = collectTable('ZSGW123nTCIsE');
+const TRACKED_TYPES = collectTable('ZSGW123nTCIsEA');
 // Logging in and idle, every message is checked: only a few types may come then.
 const ALL_TYPES = new Uint8Array(256).fill(1);
-const Z = 0x5a, S = 0x53, R = 0x52, K = 0x4b, E = 0x45, G = 0x47, W = 0x57, N = 0x4e, V = 0x76, D = 0x44;
+const Z = 0x5a, S = 0x53, R = 0x52, K = 0x4b, E = 0x45, G = 0x47, W = 0x57, N = 0x4e, V = 0x76, D = 0x44, A = 0x41;
 const IDLE = 0x49;
 /** PostgreSQL reports a few dozen settings, each short; more is a hostile server filling our memory. */
 const MAX_REPORTED_PARAMS = 256;
@@ -128,6 +137,14 @@ export class ServerConnection implements MessageSink {
   cancelsInFlight = 0;
   private reuseWhenCancelsDone = false;
   private resetQuery: string | null = null;
+  /** The client pgtide's own query runs for: what the server sends on its own meanwhile
+   *  (notifications, notices, a FATAL), up to the end of the chunk that ends the query, is that
+   *  client's. The session's next step (another query, or a link) follows in a microtask. */
+  private asyncOwner: ServerPeer | null = null;
+  /** The server's FATAL ErrorResponse has been passed to the client. */
+  toldClientOfEnd = false;
+  /** The chunk being scanned, for rewriting a notification's pid in place. */
+  private scanning: Buffer | null = null;
   private internal: {
     resolve(rows: (string | null)[][]): void;
     reject(err: Error): void;
@@ -135,6 +152,8 @@ export class ServerConnection implements MessageSink {
     /** DataRow bytes received, against MAX_INTERNAL_RESULT_BYTES. */
     bytes: number;
     error: ErrorFields | null;
+    /** The query changes settings: their ParameterStatus is pgtide's doing, which the session reports itself. */
+    changesSettings: boolean;
   } | null = null;
 
   peer: ServerPeer | null = null;
@@ -257,7 +276,11 @@ export class ServerConnection implements MessageSink {
   private handleData(chunk: Buffer): void {
     const state = this.state;
     if (state === State.Closed) return;
-    if (this.scanner.scan(chunk, this) < 0) return void this.violation(this.scanner.error);
+    this.scanning = chunk;
+    const scanned = this.scanner.scan(chunk, this);
+    this.scanning = null;
+    if (this.state === State.Idle) this.asyncOwner = null;
+    if (scanned < 0) return void this.violation(this.scanner.error);
     // A message may have closed the connection: nothing after it reaches a client.
     if (this.isClosed) return;
     if (state === State.Linked) {
@@ -289,6 +312,11 @@ export class ServerConnection implements MessageSink {
           if (this.pending === 0 && !this.unsynced) this.becameIdle = true;
         } else if (type === S) {
           if (!this.trackParameter(body)) return false;
+        } else if (type === E) {
+          // Forwarded with this chunk: the client hears the end of its session from the server.
+          if (this.peer && endsSession(body)) this.toldClientOfEnd = true;
+        } else if (type === A) {
+          this.reportNotifierAsClient(body, end);
         } else if (type === G || type === W) {
           this.copyIn = true;
           // The server ignores Syncs during COPY IN, so those already sent are no sync points.
@@ -300,13 +328,27 @@ export class ServerConnection implements MessageSink {
   }
 
   /**
-   * Run one simple query for pgtide itself (health and role checks) on an idle connection
-   * that no client holds. The answer never reaches a client.
+   * A notification from this very backend (a client that notifies itself) names the pid the
+   * client was told, not the server's. Rewritten in place when its pid lies in the chunk being
+   * forwarded; one whose first bytes came in an earlier read keeps the server's pid.
    */
-  query(sql: string): Promise<(string | null)[][]> {
+  private reportNotifierAsClient(body: Buffer, end: number): void {
+    const pidAt = end - body.length;
+    const clientPid = this.peer?.clientPid ?? 0;
+    if (pidAt < 0 || body.length < 4 || clientPid === 0 || body.readInt32BE(0) !== this.backendPid) return;
+    this.scanning!.writeInt32BE(clientPid, pidAt);
+  }
+
+  /**
+   * Run one simple query for pgtide itself on an idle connection no client holds: health and
+   * role checks, or, for `owner`, settings, probes and resets between its transactions. The
+   * answer never reaches a client; what the server sends on its own meanwhile goes to `owner`.
+   */
+  query(sql: string, owner: ServerPeer | null = null, changesSettings = false): Promise<(string | null)[][]> {
     if (this.state !== State.Idle) return Promise.reject(new Error('server connection is not idle'));
+    this.asyncOwner = owner;
     return new Promise((resolve, reject) => {
-      this.internal = { resolve, reject, rows: [], bytes: 0, error: null };
+      this.internal = { resolve, reject, rows: [], bytes: 0, error: null, changesSettings };
       this.state = State.Internal;
       this.socket.write(encode.query(sql));
       // A server that stops answering must not hold the client waiting on this query for ever.
@@ -326,8 +368,12 @@ export class ServerConnection implements MessageSink {
       internal.rows.push(row);
     } else if (type === E) {
       internal.error ??= decodeErrorFields(body);
+      if (endsSession(body)) this.passToOwner(type, body);
     } else if (type === S) {
-      return this.trackParameter(body);
+      if (!this.trackParameter(body)) return false;
+      if (!internal.changesSettings) this.passToOwner(type, body);
+    } else if (type === A || type === N) {
+      this.passToOwner(type, body);
     } else if (type === Z) {
       if (!this.takeStatus(body)) return false;
       this.clearAnswerTimer();
@@ -335,9 +381,24 @@ export class ServerConnection implements MessageSink {
       this.state = State.Idle;
       if (internal.error) internal.reject(Object.assign(new Error(internal.error.message), { code: internal.error.code }));
       else internal.resolve(internal.rows);
-      return false;
+      // What follows in this chunk (a notification sent as the query ended) is read as idle.
     }
     return true;
+  }
+
+  /** A copy of a message for the client pgtide's own query runs for; nobody's is dropped. */
+  private passToOwner(type: number, body: Buffer): void {
+    const owner = this.asyncOwner;
+    if (!owner) return;
+    const message = Buffer.allocUnsafe(5 + body.length);
+    message[0] = type;
+    message.writeInt32BE(4 + body.length, 1);
+    body.copy(message, 5);
+    if (type === A && body.length >= 4 && owner.clientPid !== 0 && body.readInt32BE(0) === this.backendPid) {
+      message.writeInt32BE(owner.clientPid, 5);
+    }
+    if (type === E) this.toldClientOfEnd = true;
+    owner.onServerAsync(message);
   }
 
   /** Returns false (connection closed) when the ReadyForQuery status is none of 'I', 'T', 'E'. */
@@ -365,6 +426,12 @@ export class ServerConnection implements MessageSink {
   }
 
   private onIdleMessage(type: number, body: Buffer): boolean {
+    // Between pgtide's own queries for a client, what the server sends on its own is that client's.
+    if (this.asyncOwner && (type === A || type === N || type === S || (type === E && endsSession(body)))) {
+      if (type === S && !this.trackParameter(body)) return false;
+      this.passToOwner(type, body);
+      return true;
+    }
     // A pooled connection may only report setting changes or notices; anything else (a FATAL
     // from an administrator, a stray notification) means its state is no longer known.
     if (type === S) return this.trackParameter(body);
@@ -499,6 +566,7 @@ export class ServerConnection implements MessageSink {
   /** Lend the connection to a client session; `tracking` when it edits its stream (see onServerAnswer). */
   link(peer: ServerPeer, tracking: boolean): void {
     this.peer = peer;
+    this.asyncOwner = null;
     this.state = State.Linked;
     this.setTracking(tracking);
     this.uses++;
@@ -653,7 +721,7 @@ export class ServerConnection implements MessageSink {
     }
     const peer = this.peer;
     this.closeQuietly(reason);
-    peer?.onServerLost(reason);
+    peer?.onServerLost(reason, this.toldClientOfEnd);
     this.owner.onServerClosed(this);
   }
 

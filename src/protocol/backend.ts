@@ -50,6 +50,30 @@ export function decodeErrorFields(body: Buffer): ErrorFields {
   return fields;
 }
 
+const FATAL = Buffer.from('FATAL'), PANIC = Buffer.from('PANIC');
+
+/**
+ * Whether an ErrorResponse ends the session (severity FATAL or PANIC): the server closes the
+ * connection after it. Reads the non-localized severity ('V') when there is one (the 'S' may be
+ * translated), and allocates nothing: it runs on the forward path.
+ */
+export function endsSession(body: Buffer): boolean {
+  let localized = false;
+  let pos = 0;
+  while (pos < body.length && body[pos] !== 0) {
+    const code = body[pos]!;
+    const end = body.indexOf(0, pos + 1);
+    if (end < 0) return false;
+    if (code === 0x56 || code === 0x53) {
+      const fatal = end - pos - 1 === 5 && (body.compare(FATAL, 0, 5, pos + 1, end) === 0 || body.compare(PANIC, 0, 5, pos + 1, end) === 0);
+      if (code === 0x56) return fatal;
+      localized = fatal;
+    }
+    pos = end + 1;
+  }
+  return localized;
+}
+
 /** 'S' */
 export function decodeParameterStatus(body: Buffer): { name: string; value: string } | null {
   const name = readCString(body, 0);

@@ -385,17 +385,17 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       const { values, key } = this.settings!;
       if (server.settings === UNKNOWN_SETTINGS) {
         // Also ends SET ROLE / SESSION AUTHORIZATION, which RESET ALL leaves; alone in its query.
-        await server.query('DISCARD ALL');
+        await server.query('DISCARD ALL', this, true);
         server.prepared.doubtAll();
         server.forgetSettings(NO_SETTINGS);
       }
       const sql = diffSql(server.settings, values);
-      if (sql !== null) await server.query(sql);
+      if (sql !== null) await server.query(sql, this, true);
       server.settings = values;
       server.settingsKey = key;
       this.correctReported(server);
     }
-    if (begin) await server.query(begin);
+    if (begin) await server.query(begin, this);
   }
 
   /** Lend the transaction its server: apply settings and replay a deferred BEGIN first, then the queued bytes. */
@@ -419,6 +419,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       },
       (err: Error & { code?: string }) => {
         releaseAfterFailure(pool, server, `setting up a transaction failed: ${err.message}`);
+        if (server.toldClientOfEnd) return this.close();
         this.fatal(err.code ?? SQLSTATE.CONNECTION_FAILURE, `could not start the transaction on the server: ${err.message}`);
       },
     );
@@ -947,18 +948,18 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       (err: Error & { code?: string }) => {
         if (err.code !== undefined && !server.isClosed) return this.keepServerForGood(server, 'read its session settings', err);
         if (!server.isClosed) server.close(`could not read session settings: ${err.message}`);
-        if (!this.isClosed) this.fatal(SQLSTATE.CONNECTION_FAILURE, 'server connection lost while reading session settings');
+        this.lostDuringOwnQuery(server, 'server connection lost while reading session settings');
       },
     );
   }
 
   private async readBackSettings(server: ServerConnection, settings: SessionSettings): Promise<void> {
     const readBack = settings.readBack();
-    const { found, restored } = settings.learn(await server.query(readBack.sql));
+    const { found, restored } = settings.learn(await server.query(readBack.sql, this));
     server.settings = found;
     server.settingsKey = '';
     if (restored.length > 0) {
-      await server.query(diffSql(found, settings.values)!);
+      await server.query(diffSql(found, settings.values)!, this, true);
       if (!this.isClosed) this.reportSettings(server, restored);
     }
     server.settings = settings.values;
@@ -1013,7 +1014,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     server.unlink();
     this.state = State.Waiting;
     this.waitingSince = Date.now();
-    server.query(SESSION_STATE_PROBE).then(
+    server.query(SESSION_STATE_PROBE, this).then(
       (rows) => {
         if (this.isClosed) return this.leftDuringCheck(server);
         if (rows[0]?.[0] === 't') return this.stayPinned(server);
@@ -1032,7 +1033,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       (err: Error & { code?: string }) => {
         if (err.code !== undefined && !server.isClosed) return this.keepServerForGood(server, 'check its session state', err);
         // The server is gone or broken; its close already told the pool.
-        if (!this.isClosed) this.fatal(SQLSTATE.CONNECTION_FAILURE, 'server connection lost while checking session state');
+        this.lostDuringOwnQuery(server, 'server connection lost while checking session state');
       },
     );
   }
@@ -1051,9 +1052,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     };
     // A failed read-back leaves its own transaction aborted.
     if (server.txStatus === IDLE) return keep();
-    server.query('ROLLBACK').then(keep, () => {
-      if (!this.isClosed) this.fatal(SQLSTATE.CONNECTION_FAILURE, `server connection lost after failing to ${what}`);
-    });
+    server.query('ROLLBACK', this).then(keep, () => this.lostDuringOwnQuery(server, `server connection lost after failing to ${what}`));
   }
 
   /** The session holds state that pins: the client goes on with the server it has. */
@@ -1132,8 +1131,28 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     });
   }
 
-  onServerLost(reason: string): void {
+  /** The server went while pgtide's own query ran on it: the client hears of it once, from the
+   *  server itself when its FATAL was passed on (see onServerAsync). */
+  private lostDuringOwnQuery(server: ServerConnection, message: string): void {
+    if (this.isClosed) return;
+    if (server.toldClientOfEnd) return this.close();
+    this.fatal(SQLSTATE.CONNECTION_FAILURE, message);
+  }
+
+  get clientPid(): number {
+    return this.cancelKey?.pid ?? 0;
+  }
+
+  /** What a server sent on its own while pgtide ran a query of its own on it for this client. */
+  onServerAsync(message: Buffer): void {
+    if (this.isClosed) return;
+    this.socket.write(message);
+  }
+
+  onServerLost(reason: string, toldByServer: boolean): void {
     this.server = null;
+    // The server's FATAL reached the client: PostgreSQL sends one error, so does pgtide.
+    if (toldByServer) return this.close();
     if (this.readLink && !this.answered && !this.retrying && this.sentOnLink.length > 0 && this.scanner.atBoundary) return this.retryRead(reason);
     this.fatal(SQLSTATE.CONNECTION_FAILURE, `server connection lost: ${reason}`, undefined,
       'The transaction in progress, if any, was rolled back by the server. Reconnect and retry.');
@@ -1395,6 +1414,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       },
       (err: Error & { code?: string }) => {
         releaseAfterFailure(pool, server, `applying startup settings failed: ${err.message}`);
+        if (server.toldClientOfEnd) return this.close();
         this.fatal(err.code ?? SQLSTATE.CONNECTION_FAILURE, err.message);
       },
     );

@@ -267,24 +267,131 @@ describe('a hostile answer to an internal query closes the connection', () => {
 });
 
 /** A client session stand-in that records what the server connection tells it. */
-function recordingPeer(): ServerPeer & { data: Buffer[]; idle: number[]; lost: Promise<string> } {
+function recordingPeer(): ServerPeer & { data: Buffer[]; idle: number[]; async: Buffer[]; told: boolean[]; lost: Promise<string> } {
   let lost!: (reason: string) => void;
   const peer = {
     data: [] as Buffer[],
     idle: [] as number[],
+    async: [] as Buffer[],
+    told: [] as boolean[],
     lost: new Promise<string>((resolve) => (lost = resolve)),
+    clientPid: CLIENT_PID,
     onServerData: (chunk: Buffer) => {
       peer.data.push(Buffer.from(chunk));
       return false;
     },
     onServerIdle: (status: number) => void peer.idle.push(status),
-    onServerLost: (reason: string) => lost(reason),
+    onServerLost: (reason: string, toldByServer: boolean) => {
+      peer.told.push(toldByServer);
+      lost(reason);
+    },
     onServerDrain: () => {},
     onServerCopyIn: () => 0,
     onServerAnswer: () => {},
+    onServerAsync: (m: Buffer) => void peer.async.push(m),
   };
   return peer;
 }
+
+const CLIENT_PID = 5_000_123, SERVER_PID = 4242;
+
+function notification(pid: number, channel: string, payload: string): Buffer {
+  const pidBytes = Buffer.alloc(4);
+  pidBytes.writeInt32BE(pid);
+  return message('A', Buffer.concat([pidBytes, Buffer.from(`${channel}\0${payload}\0`)]));
+}
+
+/** Logged in with BackendKeyData naming SERVER_PID. */
+async function withPid(): Promise<Connected> {
+  const connected = await connect([send(ok, encode.backendKeyData(SERVER_PID, Buffer.alloc(4, 1)), idle)]);
+  assert.equal(connected.error, null);
+  return connected;
+}
+
+describe("what a server sends on its own while pgtide runs its own query for a client reaches that client", () => {
+  it('notifications and notices, in order, a notification from this backend under the client\'s pid', QUICK, async () => {
+    const { server, remote } = await withPid();
+    const peer = recordingPeer();
+    const rows = server.query('SELECT probe', peer);
+    const notice = encode.noticeResponse('NOTICE', '00000', 'hello');
+    remote.write(Buffer.concat([notification(77, 'ch', 'one'), encode.dataRow(['t']), notice, notification(SERVER_PID, 'ch', 'two'),
+      encode.commandComplete('SELECT 1'), idle, notification(78, 'ch', 'after')]));
+    assert.deepEqual(await rows, [['t']]);
+    // The notification behind the ReadyForQuery, in the same read, arrives as the query's promise settles.
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(peer.async, [notification(77, 'ch', 'one'), notice, notification(CLIENT_PID, 'ch', 'two'), notification(78, 'ch', 'after')]);
+    assert.ok(server.isIdle, 'the server stays usable');
+    server.close('test over');
+  });
+
+  it("a settings query's ParameterStatus is pgtide's to report; any other query's is the client's", QUICK, async () => {
+    const { server, remote } = await withPid();
+    const peer = recordingPeer();
+    const set = server.query('SELECT set_config(...)', peer, true);
+    remote.write(Buffer.concat([encode.parameterStatus('DateStyle', 'German, DMY'), encode.commandComplete('SELECT 1'), idle]));
+    await set;
+    const probe = server.query('SELECT probe', peer);
+    remote.write(Buffer.concat([encode.parameterStatus('in_hot_standby', 'off'), encode.commandComplete('SELECT 1'), idle]));
+    await probe;
+    assert.deepEqual(peer.async, [encode.parameterStatus('in_hot_standby', 'off')]);
+    assert.equal(server.params.get('DateStyle'), 'German, DMY');
+    server.close('test over');
+  });
+
+  it('a FATAL during the query reaches the client once, and the server is known to have told it', QUICK, async () => {
+    const { server, remote, closed } = await withPid();
+    const peer = recordingPeer();
+    const rows = server.query('SELECT probe', peer);
+    const fatal = encode.errorResponse('FATAL', '57P01', 'terminating connection due to administrator command');
+    remote.end(fatal);
+    await assert.rejects(rows);
+    await closed;
+    assert.deepEqual(peer.async, [fatal]);
+    assert.ok(server.toldClientOfEnd);
+  });
+
+  it('with nobody to tell (a health check), a notification to an idle server still closes it', QUICK, async () => {
+    const { server, remote, closed } = await withPid();
+    await Promise.all([server.query('SELECT 1'), remote.write(Buffer.concat([encode.commandComplete('SELECT 1'), idle]))]);
+    remote.write(notification(77, 'ch', 'stray'));
+    await closed;
+    assert.match(server.closeReason, /unexpected message 'A' from an idle server/);
+  });
+});
+
+describe('on a linked server', () => {
+  it("a notification from the client's own backend carries the client's pid; others keep theirs", QUICK, async () => {
+    const { server, remote } = await withPid();
+    const peer = recordingPeer();
+    server.link(peer, false);
+    remote.write(Buffer.concat([notification(SERVER_PID, 'ch', 'self'), notification(77, 'ch', 'other')]));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(Buffer.concat(peer.data), Buffer.concat([notification(CLIENT_PID, 'ch', 'self'), notification(77, 'ch', 'other')]));
+    server.close('test over');
+  });
+
+  it("a server's FATAL is the client's one error: the peer learns the server told it", QUICK, async () => {
+    const { server, remote } = await withPid();
+    const peer = recordingPeer();
+    server.link(peer, false);
+    server.pending = 1;
+    remote.end(encode.errorResponse('FATAL', '57P01', 'terminating connection due to administrator command'));
+    await peer.lost;
+    assert.deepEqual(peer.told, [true]);
+  });
+
+  it('an ERROR is no end of the session', QUICK, async () => {
+    const { server, remote } = await withPid();
+    const peer = recordingPeer();
+    server.link(peer, false);
+    server.pending = 1;
+    remote.write(encode.errorResponse('ERROR', '42601', 'syntax error'));
+    await new Promise((r) => setTimeout(r, 50));
+    remote.destroy();
+    await peer.lost;
+    assert.deepEqual(peer.told, [false]);
+  });
+});
 
 describe('a hostile server during a client transaction: the client loses its server, pgtide lives', () => {
   const cases: Array<[string, Buffer, RegExp]> = [

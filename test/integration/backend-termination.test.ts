@@ -1,0 +1,86 @@
+// A backend terminated from elsewhere (pg_terminate_backend, an administrator, a shutdown) ends
+// its client's session with the server's own FATAL: through pgtide the client hears exactly that
+// one error, as from PostgreSQL. And the pid a client is told names no real process, so
+// pg_terminate_backend(<that pid>) cannot hit an unrelated backend.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { currentTopology, sqlOn } from '../support/topology.js';
+import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { waitFor } from '../support/wait.js';
+import type { PoolMode } from '../../src/config/types.js';
+
+const t = currentTopology();
+const LARGEST_REAL_PID = 4_194_304;
+
+interface Outcome {
+  /** SQLSTATE of every ErrorResponse the client received, in order. */
+  errors: string[];
+  queryError: string | undefined;
+  ended: boolean;
+}
+
+/** Run a long query as `marker`, terminate its backend from a superuser session, and record
+ *  what the client hears until its connection ends. */
+async function terminatedMidQuery(config: pg.ClientConfig, marker: string): Promise<Outcome> {
+  const c = new pg.Client(config);
+  await c.connect();
+  const outcome: Outcome = { errors: [], queryError: undefined, ended: false };
+  (c as unknown as { connection: { on(e: string, f: (m: { code: string }) => void): void } })
+    .connection.on('errorMessage', (m) => outcome.errors.push(m.code));
+  c.on('error', () => {});
+  c.on('end', () => (outcome.ended = true));
+  const running = c.query(`SELECT pg_catalog.pg_sleep(30) AS ${marker}`).then(() => undefined, (e: { code?: string }) => e.code);
+  await waitFor(`the query ${marker} to run`, async () =>
+    (await sqlOn(t.primary, `SELECT pg_catalog.pg_terminate_backend(pid) AS done FROM pg_catalog.pg_stat_activity
+      WHERE query LIKE '%AS ${marker}' AND pid <> pg_catalog.pg_backend_pid()`))[0]?.done === true);
+  outcome.queryError = await running;
+  await waitFor('the connection to end', () => outcome.ended);
+  // A second error, if any, would come right behind the first.
+  await new Promise((r) => setTimeout(r, 200));
+  return outcome;
+}
+
+for (const mode of ['transaction', 'session'] as PoolMode[]) {
+  describe(`a backend terminated mid-query (${mode} mode)`, { timeout: 60_000 }, () => {
+    let p: RunningPgtide;
+    before(async () => {
+      p = await startPgtide(t, { pool_mode: mode });
+    });
+    after(async () => {
+      await p.stop();
+    });
+
+    test("the client gets exactly the server's one FATAL, as directly", async () => {
+      const direct = await terminatedMidQuery({
+        host: t.primary.host, port: t.primary.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database,
+      }, `direct_${mode}`);
+      assert.deepEqual(direct, { errors: ['57P01'], queryError: '57P01', ended: true }, 'directly');
+      assert.deepEqual(await terminatedMidQuery(p.pgConfig(), `pooled_${mode}`), direct, 'through pgtide');
+      // The pool replaces the server: the next client is served.
+      const c = new pg.Client(p.pgConfig());
+      await c.connect();
+      assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+      await c.end();
+    });
+
+    test('pg_terminate_backend(<the pid the client was told>) finds no process', async () => {
+      const clients = await Promise.all(Array.from({ length: 20 }, async () => {
+        const c = new pg.Client(p.pgConfig());
+        await c.connect();
+        return c;
+      }));
+      try {
+        for (const c of clients) {
+          const pid = (c as unknown as { processID: number }).processID;
+          assert.ok(pid > LARGEST_REAL_PID && pid < 2 ** 31, `pid ${pid} may name a real process`);
+          const rows = (await c.query('SELECT pg_catalog.pg_terminate_backend($1) AS done', [pid])).rows;
+          assert.equal(rows[0].done, false);
+          assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1, 'the client lives on');
+        }
+      } finally {
+        await Promise.all(clients.map((c) => c.end()));
+      }
+    });
+  });
+}
