@@ -39,6 +39,9 @@ user_args=$#
 set -- "$@" start --supervise
 if [ -n "$CONFIG_FILE" ] && [ -e "$CONFIG_FILE" ]; then
   set -- "$@" --config "$CONFIG_FILE"
+else
+  # Without it pgtide would look for ./pgtide.toml and /etc/pgtide/pgtide.toml itself.
+  set -- "$@" --no-config
 fi
 if [ -n "$LOG_DIR" ]; then
   set -- "$@" --log-file "$LOG_DIR/pgtide-$INSTANCE_NAME.log"

@@ -8,6 +8,7 @@ import { judgeBudget, openFilesNeeded, parseOpenFilesLimit, serverBudget, type B
 import { loadImportedConfig, type ImportedConfig } from './config/import/load-imported.js';
 import { ImportError } from './config/import/source.js';
 import { importSeedStack, type SeedFiles } from './config/import/to-toml.js';
+import { DEFAULT_CONFIG_PATHS, findDefaultConfig } from './config/default-path.js';
 import { loadConfig, ConfigError } from './config/load.js';
 import type { BackendConfig, Config } from './config/types.js';
 import { serverTlsOptions } from './proxy/tls.js';
@@ -17,7 +18,9 @@ import { runSupervised } from './supervisor.js';
 const HELP = `pgtide: PostgreSQL connection pooler and read/write-splitting load balancer
 
 Usage:
-  pgtide start [--config pgtide.toml]   run the pooler
+  pgtide start [--config pgtide.toml]   run the pooler; without --config it reads ./pgtide.toml,
+                                        else /etc/pgtide/pgtide.toml (--no-config: neither; the
+                                        defaults and PGTIDE_<KEY> variables alone)
   pgtide start --pgbouncer pgbouncer.ini [SEED FILES]
                                         run it straight from the seed's PgBouncer (and Pgpool-II) files
   pgtide start --supervise [--log-file PATH] [...]
@@ -26,6 +29,7 @@ Usage:
                                         write a commented pgtide.toml from the seed's files
                                         (to standard output without -o; warnings to standard error)
   pgtide check [--config pgtide.toml | --pgbouncer pgbouncer.ini [SEED FILES]]
+                                        (the same default files as start)
                                         validate the configuration and compare the most server
                                         connections pgtide can open with each backend's max_connections
   pgtide help, pgtide --help            this text
@@ -49,6 +53,7 @@ async function main(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       config: { type: 'string', short: 'c' },
+      'no-config': { type: 'boolean' },
       output: { type: 'string', short: 'o' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'V' },
@@ -94,7 +99,7 @@ const SEED_OPTIONS = {
 type SeedValues = { [K in keyof typeof SEED_OPTIONS]?: string };
 
 /** Reads the configuration, again on every SIGHUP, from wherever the command line says. */
-type ConfigSource = () => ImportedConfig;
+type ConfigSource = () => ImportedConfig & { origin: string };
 
 class UsageError extends Error {}
 
@@ -113,11 +118,25 @@ function seedFiles(values: SeedValues): SeedFiles | undefined {
   return files;
 }
 
-function configSource(values: SeedValues & { config?: string }): ConfigSource {
+function configSource(values: SeedValues & { config?: string; 'no-config'?: boolean }): ConfigSource {
   const files = seedFiles(values);
-  if (files === undefined) return () => ({ config: loadConfig(values.config, process.env), warnings: [] });
-  if (values.config !== undefined) throw new UsageError('--config and the seed files (--pgbouncer …) exclude each other');
-  return () => loadImportedConfig(files, process.env);
+  if (files === undefined) {
+    if (values['no-config'] && values.config !== undefined) throw new UsageError('--config and --no-config exclude each other');
+    const path = values['no-config'] ? undefined : values.config ?? findDefaultConfig();
+    return () => ({ config: loadDefaultable(path), warnings: [], origin: path ?? 'defaults and PGTIDE_<KEY> variables' });
+  }
+  if (values.config !== undefined || values['no-config']) throw new UsageError('--config (or --no-config) and the seed files (--pgbouncer …) exclude each other');
+  return () => ({ ...loadImportedConfig(files, process.env), origin: files.pgbouncer ?? files.pgpool! });
+}
+
+/** Without a file the defaults stand; a problem then says where pgtide looked for one. */
+function loadDefaultable(path: string | undefined): Config {
+  try {
+    return loadConfig(path, process.env);
+  } catch (err) {
+    if (path !== undefined || !(err instanceof ConfigError)) throw err;
+    throw new ConfigError(err.problems, `defaults and PGTIDE_<KEY> variables (no --config given, and none of ${DEFAULT_CONFIG_PATHS.join(', ')} exists)`);
+  }
 }
 
 function importCommand(values: SeedValues & { output?: string }): number {
@@ -131,12 +150,13 @@ function importCommand(values: SeedValues & { output?: string }): number {
 }
 
 async function start(source: ConfigSource): Promise<number> {
-  const { config, warnings } = source();
+  const { config, warnings, origin } = source();
   const pgtide = new Pgtide(config, {
     reloadConfig: () => source().config,
     onShutdown: () => process.exit(0),
   });
   for (const warning of warnings) pgtide.log.warn({ import: warning }, 'imported setting changes behaviour');
+  pgtide.log.info({ config: origin }, 'configuration read');
   await pgtide.start();
   warnAboutCapacity(pgtide).catch((err: unknown) => pgtide.log.warn({ err: describe(err) }, 'could not check the server connection budget'));
   process.on('SIGHUP', () => {
@@ -181,7 +201,7 @@ async function warnAboutCapacity(pgtide: Pgtide): Promise<void> {
 }
 
 async function check(source: ConfigSource): Promise<number> {
-  let loaded: ImportedConfig;
+  let loaded: ImportedConfig & { origin: string };
   try {
     loaded = source();
   } catch (err) {
@@ -189,11 +209,11 @@ async function check(source: ConfigSource): Promise<number> {
     console.error(err.message);
     return 1;
   }
-  const { config, warnings } = loaded;
+  const { config, warnings, origin } = loaded;
   for (const warning of warnings) console.error(`warning: ${warning}`);
   const users = config.auth_file ? loadUserList(config.auth_file) : new Map<string, string>();
   const budget = serverBudget(config, users.keys());
-  console.log('configuration: valid');
+  console.log(`configuration: valid (${origin})`);
   console.log(`server connections per backend: ${describeBudget(budget)}`);
   for (const assumption of budget.assumptions) console.log(`  assuming ${assumption}`);
 
