@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadUserList } from './auth/userlist.js';
+import { readAuthFile } from './config/auth-file.js';
 import { CheckConnection } from './cluster/check-connection.js';
 import { checkLogin } from './cluster/check-login.js';
 import { judgeBudget, openFilesNeeded, parseOpenFilesLimit, serverBudget, type BackendLimits, type ServerBudget } from './config/budget.js';
@@ -202,8 +202,10 @@ async function warnAboutCapacity(pgtide: Pgtide): Promise<void> {
 
 async function check(source: ConfigSource): Promise<number> {
   let loaded: ImportedConfig & { origin: string };
+  let users: Map<string, string>;
   try {
     loaded = source();
+    users = readAuthFile(loaded.config, loaded.origin);
   } catch (err) {
     if (!(err instanceof ConfigError || err instanceof ImportError)) throw err;
     console.error(err.message);
@@ -211,7 +213,6 @@ async function check(source: ConfigSource): Promise<number> {
   }
   const { config, warnings, origin } = loaded;
   for (const warning of warnings) console.error(`warning: ${warning}`);
-  const users = config.auth_file ? loadUserList(config.auth_file) : new Map<string, string>();
   const budget = serverBudget(config, users.keys());
   console.log(`configuration: valid (${origin})`);
   console.log(`server connections per backend: ${describeBudget(budget)}`);

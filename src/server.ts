@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { Config } from './config/types.js';
 import { createLogger, type Logger } from './log.js';
-import { loadUserList } from './auth/userlist.js';
+import { readAuthFile } from './config/auth-file.js';
 import { scramSecretFromPassword, type Secret } from './auth/secret.js';
 import * as encode from './protocol/encode.js';
 import { SQLSTATE } from './protocol/encode.js';
@@ -383,5 +383,5 @@ function functionPolicy(config: Config): FunctionPolicy {
 }
 
 function readUsers(config: Config): Map<string, string> {
-  return config.auth_file ? loadUserList(config.auth_file) : new Map();
+  return readAuthFile(config);
 }

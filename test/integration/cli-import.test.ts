@@ -214,6 +214,71 @@ describe('the imported configuration runs', { timeout: 60_000 }, () => {
   });
 });
 
+/** pg's answer to the console (simple protocol; pgtide's console speaks no other). */
+async function consoleQuery(port: number, login: { user: string; password: string }, sql: string): Promise<pg.QueryResult> {
+  const client = new pg.Client({ host: '127.0.0.1', port, ...login, database: 'pgbouncer' });
+  await client.connect();
+  try {
+    return await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+describe("docs/migration.md's path: import, check, start, log in to the console", { timeout: 60_000 }, () => {
+  // The seed names no console users (its PgBouncer console was reached over the unix socket);
+  // an operator adds them to pgbouncer.ini before migrating, as PgBouncer's docs advise.
+  const pgbouncerIni = join(dir, 'pgbouncer-console.ini');
+  writeFileSync(pgbouncerIni, `${readFileSync(seed('pgbouncer.ini'), 'utf8')}\nadmin_users = challenge\nstats_users = monitor\n`);
+  const args = SEED_ARGS.map((arg) => (arg === seed('pgbouncer.ini') ? pgbouncerIni : arg));
+  const configFile = join(dir, 'migrated.toml');
+
+  test('import keeps the console users and takes --users as the auth_file', async () => {
+    const result = await runCli(['import', ...args, '-o', configFile]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.doesNotMatch(result.stderr, /admin_users|stats_users/);
+    const config = parse(readFileSync(configFile, 'utf8')) as { admin_users: string[]; stats_users: string[]; auth_file: string };
+    assert.deepEqual(config.admin_users, ['challenge']);
+    assert.deepEqual(config.stats_users, ['monitor']);
+    assert.equal(config.auth_file, seed('users.txt'));
+  });
+
+  test('check and start run from it; the seed\'s admin user runs the console, its stats user only SHOW', async () => {
+    const { ports, env } = await harnessEnv(7);
+    const checked = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [CLI, 'check', '--config', configFile], { env }, (error, stdout, stderr) => resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr }));
+    });
+    assert.equal(checked.code, 0, checked.stdout + checked.stderr);
+    const pgtide = await startCli(['start', '--config', configFile], env, ports);
+    try {
+      // users.txt: challenge's md5 hash is of the password "challenge"; monitor's is plain.
+      const pools = await consoleQuery(ports[0]!, { user: 'challenge', password: 'challenge' }, 'SHOW POOLS');
+      assert.ok(pools.fields.some((f) => f.name === 'cl_active'));
+      const stats = await consoleQuery(ports[0]!, { user: 'monitor', password: 'monitor-plain-password' }, 'SHOW STATS');
+      assert.ok(stats.fields.some((f) => f.name === 'total_query_count'));
+      await assert.rejects(consoleQuery(ports[0]!, { user: 'monitor', password: 'monitor-plain-password' }, 'PAUSE'), { code: '42501' });
+      assert.equal((await consoleQuery(ports[0]!, { user: 'challenge', password: 'challenge' }, 'RESUME')).command, 'RESUME');
+    } finally {
+      await pgtide.stop();
+    }
+  });
+
+  test('an auth_file that does not exist is named by its key', async () => {
+    const ini = join(dir, 'elsewhere.ini');
+    writeFileSync(ini, '[databases]\n* = host=127.0.0.1 port=5432\n[pgbouncer]\nauth_file = /nonexistent/pgbouncer/users.txt\n');
+    const imported = join(dir, 'elsewhere.toml');
+    const result = await runCli(['import', '--pgbouncer', ini, '-o', imported]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /elsewhere\.ini:4: auth_file \/nonexistent\/pgbouncer\/users\.txt does not exist on this machine/);
+    for (const command of ['check', 'start']) {
+      const failed = await runCli([command, '--config', imported]);
+      assert.equal(failed.code, 1, failed.stdout + failed.stderr);
+      assert.match(failed.stderr, /auth_file: cannot read \/nonexistent\/pgbouncer\/users\.txt: no such file/);
+      assert.doesNotMatch(failed.stderr, /ENOENT/);
+    }
+  });
+});
+
 describe('pgtide start --pgbouncer', { timeout: 60_000 }, () => {
   test('runs straight from the seed files, --users naming the auth_file', async () => {
     const { ports, env } = await harnessEnv(7);

@@ -31,7 +31,9 @@ describe('importing the seed stack', () => {
   test('keeps PgBouncer\'s pooling and client settings', () => {
     assert.equal(config.pool_mode, 'transaction');
     assert.equal(config.auth_type, 'md5');
-    assert.equal(config.auth_file, '/etc/pgbouncer/users.txt');
+    // --users wins over pgbouncer.ini's auth_file (the container's /etc/pgbouncer/users.txt).
+    assert.equal(config.auth_file, join(SEED, 'users.txt'));
+    assert.match(toml, /auth_file = \/etc\/pgbouncer\/users\.txt: replaced by --users/);
     assert.equal(config.max_client_conn, 300000);
   });
 
@@ -152,6 +154,28 @@ describe('importing other stacks', () => {
     assert.ok(warnings.some((w) => /carol is in pool_passwd but not in auth_file/.test(w)), warnings.join('\n'));
     assert.ok(warnings.some((w) => /sr_check_password is AES-encrypted/.test(w)), warnings.join('\n'));
     assert.ok(!warnings.join('\n').includes('AESabc') && !toml.includes('AESabc'), 'the encrypted password leaked');
+  });
+
+  test('admin_users and stats_users are kept; without them a warning says the console is closed', () => {
+    const withUsers = write('console.ini', '[pgbouncer]\nadmin_users = alice, bob\nstats_users = monitor\n[databases]\n* = host=db\n');
+    const imported = importSeedStack({ pgbouncer: withUsers });
+    const config = parseConfig(imported.toml);
+    assert.deepEqual(config.admin_users, ['alice', 'bob']);
+    assert.deepEqual(config.stats_users, ['monitor']);
+    assert.ok(!imported.warnings.some((w) => /admin/.test(w)), imported.warnings.join('\n'));
+    const without = importSeedStack({ pgbouncer: write('closed.ini', '[databases]\n* = host=db\n') });
+    assert.ok(without.warnings.some((w) => /no admin_users or stats_users: nobody can log in to the admin console/.test(w)), without.warnings.join('\n'));
+  });
+
+  test("an auth_file that does not exist here is a warning; --users replaces it", () => {
+    const ini = write('auth.ini', '[pgbouncer]\nauth_file = /nonexistent/users.txt\n[databases]\n* = host=db\n');
+    const alone = importSeedStack({ pgbouncer: ini });
+    assert.equal(parseConfig(alone.toml).auth_file, '/nonexistent/users.txt');
+    assert.ok(alone.warnings.some((w) => /auth\.ini:2: auth_file \/nonexistent\/users\.txt does not exist on this machine; give the user list with --users/.test(w)), alone.warnings.join('\n'));
+    const users = write('mine.txt', '"alice" "secret"\n');
+    const replaced = importSeedStack({ pgbouncer: ini, users });
+    assert.equal(parseConfig(replaced.toml).auth_file, users);
+    assert.ok(!replaced.warnings.some((w) => /auth_file/.test(w)), replaced.warnings.join('\n'));
   });
 
   test('a malformed source file stops the import with its file and line', () => {

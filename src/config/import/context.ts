@@ -6,6 +6,8 @@ import { formatOrigin, type Origin, type TomlDraft, type TomlValue } from './tom
 export interface ImportContext {
   draft: TomlDraft;
   warnings: string[];
+  /** --users: the operator's latest word on the auth_file, over pgbouncer.ini's. */
+  usersFile?: string;
 }
 
 export function originOf(at: { file: string; line: number }): Origin {

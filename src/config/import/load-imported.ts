@@ -1,7 +1,6 @@
 // `pgtide start --pgbouncer pgbouncer.ini`: runs straight from the seed's files. The import is
 // done in memory and then goes through the same steps as a native file (parse, environment,
 // validation), so a PgBouncer user switches by changing the command alone.
-import { resolve } from 'node:path';
 import { readEnv } from '../env.js';
 import { parseConfig } from '../load.js';
 import { keyLines } from '../locate.js';
@@ -18,8 +17,8 @@ export interface ImportedConfig {
 
 /**
  * Imports the seed's files, applies INSTANCE_NAME / PGTIDE_<KEY> and validates the result.
- * `files.users` names the auth_file even when pgbouncer.ini names another: the command line is
- * the operator's latest word. Problems name the source line the key came from (e.g.
+ * (`files.users` names the auth_file even when pgbouncer.ini names another: the import itself
+ * sees to that, so `pgtide import` writes the same.) Problems name the source line the key came from (e.g.
  * pgbouncer.ini:24); ImportError (file:line) and ConfigError are thrown.
  */
 export function loadImportedConfig(files: SeedFiles, env: NodeJS.ProcessEnv): ImportedConfig {
@@ -33,7 +32,6 @@ export function loadImportedConfig(files: SeedFiles, env: NodeJS.ProcessEnv): Im
     if (!(error instanceof ConfigError)) throw error;
     throw new ConfigError(error.problems.map((problem) => withOrigin(problem, originOf)), source);
   }
-  if (files.users !== undefined) imported = { ...imported, auth_file: resolve(files.users) };
 
   const overrides = readEnv(env);
   if (overrides.issues.length > 0) throw new ConfigError(toProblems(overrides.issues), 'environment');

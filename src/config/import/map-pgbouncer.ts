@@ -1,5 +1,7 @@
 // pgbouncer.ini → pgtide keys. pgtide took PgBouncer's key names, so most settings carry over
 // by name; the few that do not are explained in the output.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { TOP_LEVEL_FIELDS, readEnvField, type Field } from '../fields.js';
 import { dropSetting, setKey, where, type ImportContext } from './context.js';
 import { parseConnectionString, type IniEntry } from './ini.js';
@@ -31,8 +33,6 @@ const INERT: Record<string, { reason: string; warn: boolean }> = {
   pidfile: { reason: 'pgtide runs in the foreground under its service manager, which tracks its pid.', warn: false },
   user: { reason: 'run pgtide as this Unix user in its service definition.', warn: false },
   syslog: { reason: 'pgtide logs to standard output; route it to syslog with the service manager.', warn: false },
-  admin_users: { reason: 'the admin console has no user list yet.', warn: true },
-  stats_users: { reason: 'the admin console has no user list yet.', warn: true },
   ignore_startup_parameters: { reason: 'pgtide passes startup parameters such as extra_float_digits through to the server.', warn: false },
 };
 
@@ -61,13 +61,32 @@ export function mapPgBouncer(ctx: ImportContext, entries: readonly IniEntry[], p
     else dropSetting(ctx, entry, `[${entry.section}] ${entry.key}`, 'section not known to pgtide.', true);
   }
   mapPoolSizes(ctx, entries, cap);
+  if (!entries.some((entry) => entry.section === 'pgbouncer' && (entry.key === 'admin_users' || entry.key === 'stats_users'))) {
+    ctx.warnings.push('pgbouncer.ini lists no admin_users or stats_users: nobody can log in to the admin console (database pgtide or pgbouncer) until admin_users names someone');
+  }
   return servers;
+}
+
+/** --users wins; a path that does not exist here is worth a warning before `pgtide check`
+ *  meets it (the seed's files name the container's /etc/pgbouncer/users.txt). */
+function mapAuthFile(ctx: ImportContext, entry: IniEntry): void {
+  if (ctx.usersFile !== undefined) {
+    const path = resolve(ctx.usersFile);
+    ctx.draft.comment(`${where(entry)} auth_file = ${entry.value}: replaced by --users ${ctx.usersFile}.`);
+    setKey(ctx, 'auth_file', path, { file: ctx.usersFile, line: 0 }, `--users; pgbouncer.ini named ${entry.value}.`);
+    return;
+  }
+  if (!existsSync(entry.value)) {
+    ctx.warnings.push(`${where(entry)}: auth_file ${entry.value} does not exist on this machine; give the user list with --users FILE (or fix auth_file before starting)`);
+  }
+  setKey(ctx, 'auth_file', entry.value, entry);
 }
 
 function mapSetting(ctx: ImportContext, entry: IniEntry): void {
   const { key, value } = entry;
   if (LISTEN_KEYS.includes(key)) return;
   if (key === 'auth_type') return mapAuthType(ctx, entry);
+  if (key === 'auth_file') return mapAuthFile(ctx, entry);
   if (key === 'verbose') {
     if (Number(value) > 0) setKey(ctx, 'log_level', 'debug', entry, `PgBouncer's verbose = ${value}.`);
     return;

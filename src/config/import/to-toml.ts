@@ -35,7 +35,7 @@ export interface ImportResult {
 const PGBOUNCER_DEFAULT_PORT = 6432;
 
 export function importSeedStack(files: SeedFiles): ImportResult {
-  const ctx: ImportContext = { draft: new TomlDraft(), warnings: [] };
+  const ctx: ImportContext = { draft: new TomlDraft(), warnings: [], ...(files.users === undefined ? {} : { usersFile: files.users }) };
   const pgbouncer = files.pgbouncer === undefined ? undefined : loadIni(files.pgbouncer);
   const pgpool = files.pgpool === undefined ? undefined : parsePgpoolConf(readSource(files.pgpool), files.pgpool);
   const haproxy = files.haproxy === undefined ? [] : parseHaproxy(readSource(files.haproxy), files.haproxy);

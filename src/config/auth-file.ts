@@ -1,0 +1,16 @@
+// The auth_file as the pooler reads it: a file that cannot be read or parsed is a problem of
+// the configuration, named by its key, not a bare ENOENT from deep inside a start.
+import { loadUserList } from '../auth/userlist.js';
+import { ConfigError } from './problems.js';
+import type { Config } from './types.js';
+
+/** user -> stored password; empty when auth_file is unset. Throws a ConfigError naming auth_file. */
+export function readAuthFile(config: Config, source?: string): Map<string, string> {
+  if (!config.auth_file) return new Map();
+  try {
+    return loadUserList(config.auth_file);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
+    throw new ConfigError([{ key: 'auth_file', message: `cannot read ${config.auth_file}: ${reason}` }], source);
+  }
+}
