@@ -2,16 +2,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { readAuthFile } from './config/auth-file.js';
-import { CheckConnection } from './cluster/check-connection.js';
-import { checkLogin } from './cluster/check-login.js';
-import { judgeBudget, openFilesNeeded, parseOpenFilesLimit, serverBudget, type BackendLimits, type ServerBudget } from './config/budget.js';
+import { printCheck, warnAboutCapacity } from './check.js';
 import { loadImportedConfig, type ImportedConfig } from './config/import/load-imported.js';
 import { ImportError } from './config/import/source.js';
 import { importSeedStack, type SeedFiles } from './config/import/to-toml.js';
 import { DEFAULT_CONFIG_PATHS, findDefaultConfig } from './config/default-path.js';
 import { loadConfig, ConfigError } from './config/load.js';
-import type { BackendConfig, Config } from './config/types.js';
-import { serverTlsOptions } from './proxy/tls.js';
+import type { Config } from './config/types.js';
 import { Pgtide } from './server.js';
 import { runSupervised } from './supervisor.js';
 
@@ -32,6 +29,7 @@ Usage:
                                         (the same default files as start)
                                         validate the configuration and compare the most server
                                         connections pgtide can open with each backend's max_connections
+                                        (exit 1: invalid or over budget; 2: a backend could not be checked)
   pgtide help, pgtide --help            this text
   pgtide --version                      the version of pgtide
 
@@ -178,28 +176,6 @@ async function start(source: ConfigSource): Promise<number> {
   return new Promise<number>(() => {});
 }
 
-/** `pgtide check`'s sizing test as warnings: a running pooler is never blocked by it. */
-async function warnAboutCapacity(pgtide: Pgtide): Promise<void> {
-  const { config, users } = pgtide.context;
-  const budget = serverBudget(config, users.keys());
-  const files = openFilesLimit();
-  const needed = openFilesNeeded(config, budget);
-  if (files !== undefined && files < needed) {
-    pgtide.log.warn({ open_files_limit: files, needed }, 'the open-files limit (ulimit -n) is below max_client_conn + server connections + 100; raise it (docs/tuning.md)');
-  }
-  for (const backend of config.backends) {
-    const limits = await readBackendLimits(config, users, backend).catch(() => undefined);
-    if (limits === undefined) continue; // the monitor reports unreachable backends
-    const verdict = judgeBudget(budget, limits);
-    if (verdict.over) {
-      pgtide.log.warn(
-        { backend: backend.name, server_connections: budget.total, available: verdict.available, ...limits },
-        'pgtide may open more server connections than this backend accepts; lower the pool sizes or raise max_connections (pgtide check)',
-      );
-    }
-  }
-}
-
 async function check(source: ConfigSource): Promise<number> {
   let loaded: ImportedConfig & { origin: string };
   let users: Map<string, string>;
@@ -213,70 +189,8 @@ async function check(source: ConfigSource): Promise<number> {
   }
   const { config, warnings, origin } = loaded;
   for (const warning of warnings) console.error(`warning: ${warning}`);
-  const budget = serverBudget(config, users.keys());
   console.log(`configuration: valid (${origin})`);
-  console.log(`server connections per backend: ${describeBudget(budget)}`);
-  for (const assumption of budget.assumptions) console.log(`  assuming ${assumption}`);
-
-  const rows: string[][] = [['backend', 'max_connections', 'superuser_reserved', 'available', 'needed', 'verdict']];
-  let over = 0;
-  let answered = 0;
-  for (const backend of config.backends) {
-    try {
-      const limits = await readBackendLimits(config, users, backend);
-      const verdict = judgeBudget(budget, limits);
-      answered++;
-      if (verdict.over) over++;
-      rows.push([backend.name, String(limits.max_connections), String(limits.superuser_reserved_connections), String(verdict.available), String(budget.total),
-        verdict.over ? 'OVER BUDGET' : 'ok']);
-    } catch (err) {
-      rows.push([backend.name, '?', '?', '?', String(budget.total), `not checked: ${describe(err)}`]);
-    }
-  }
-  console.log(formatTable(rows));
-  const files = openFilesLimit();
-  const needed = openFilesNeeded(config, budget);
-  if (files !== undefined && files < needed) console.log(`warning: the open-files limit (ulimit -n) is ${files}, below the ${needed} pgtide may need (docs/tuning.md)`);
-  if (over > 0) {
-    console.log(`verdict: FAIL: ${over} backend(s) may be asked for more connections than max_connections - superuser_reserved_connections; lower default_pool_size / reserve_pool_size or set max_db_connections / max_user_connections`);
-    return 1;
-  }
-  const unchecked = config.backends.length - answered;
-  console.log(unchecked === 0 ? 'verdict: ok' : `verdict: ok for the ${answered} backend(s) that answered; ${unchecked} not checked`);
-  return 0;
-}
-
-function describeBudget(b: ServerBudget): string {
-  const perWorker = `${b.pooled} pooled (${b.pools} pool${b.pools === 1 ? '' : 's'}) + ${b.cancels} cancel + ${b.check} check`;
-  return b.workers === 1 ? `${perWorker} = ${b.total}` : `(${perWorker}) × ${b.workers} workers = ${b.total}`;
-}
-
-/** Asks the backend with pgtide's check login; every answer is checked, being a server's. */
-async function readBackendLimits(config: Config, users: ReadonlyMap<string, string>, backend: BackendConfig): Promise<BackendLimits> {
-  const connection = new CheckConnection(() => checkLogin(config, users, backend, serverTlsOptions(config)));
-  const timeoutMs = (config.health_check_timeout || config.server_connect_timeout) * 1000;
-  try {
-    const rows = await connection.query("SELECT pg_catalog.current_setting('max_connections'), pg_catalog.current_setting('superuser_reserved_connections')", timeoutMs);
-    const [maxConnections, reserved] = (rows[0] ?? []).map((cell) => (cell !== null && /^\d{1,9}$/.test(cell) ? Number(cell) : undefined));
-    if (maxConnections === undefined || reserved === undefined) throw new Error('unexpected answer to the max_connections query');
-    return { max_connections: maxConnections, superuser_reserved_connections: reserved };
-  } finally {
-    connection.close('limits read');
-  }
-}
-
-/** The soft limit on open files of this process; undefined where /proc is not Linux's. */
-function openFilesLimit(): number | undefined {
-  try {
-    return parseOpenFilesLimit(readFileSync('/proc/self/limits', 'utf8'));
-  } catch {
-    return undefined;
-  }
-}
-
-function formatTable(rows: readonly string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
+  return printCheck(config, users, (line) => console.log(line));
 }
 
 /** The version in the package.json next to dist/ (the image and npm installs both ship it). */

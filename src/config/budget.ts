@@ -11,6 +11,12 @@
 //   without auth_file) any name can log in, and one user is assumed.
 // Every backend may hold every pool (writes go to the primary, reads to any node), so the
 // budget is the same for each backend.
+//
+// Only what takes one of PostgreSQL's max_connections slots counts. A CancelRequest does not:
+// the postmaster serves it on a connection of its own that ends before the process would join
+// the PGPROC array (where the 53300 limit is enforced), so cancels need no slot even with every
+// slot taken (measured in test/integration/cli-check.test.ts). Pgpool-II's advice to double
+// the connections for cancels is about its own num_init_children, which a cancel occupies.
 import type { Config } from './types.js';
 
 /** Per worker process: one check connection per backend (the cluster monitor). */
@@ -24,12 +30,10 @@ export interface ServerBudget {
   /** Most pooled server connections per backend: pool_size + reserve_pool_size per pool,
    *  capped by max_db_connections and max_user_connections. */
   pooled: number;
-  /** A CancelRequest opens a connection of its own: at most one per pooled connection at a
-   *  time, which doubles the need (as Pgpool-II's documentation notes). */
-  cancels: number;
+  /** The cluster monitor's connection for health, role and lag checks. */
   check: number;
   workers: number;
-  /** (pooled + cancels + check) × workers: the most connections to one backend. */
+  /** (pooled + check) × workers: the most max_connections slots pgtide takes on one backend. */
   total: number;
   /** The assumptions the count rests on, to print next to it. */
   assumptions: string[];
@@ -38,10 +42,13 @@ export interface ServerBudget {
 export interface BackendLimits {
   max_connections: number;
   superuser_reserved_connections: number;
+  /** PostgreSQL 16+: slots kept for roles with pg_use_reserved_connections (0 before 16). */
+  reserved_connections: number;
 }
 
 export interface BudgetVerdict {
-  /** Connections pgtide may use: max_connections - superuser_reserved_connections. */
+  /** Slots pgtide's (non-superuser) logins may take:
+   *  max_connections - superuser_reserved_connections - reserved_connections. */
   available: number;
   over: boolean;
 }
@@ -76,20 +83,18 @@ export function serverBudget(config: Config, users: Iterable<string>, workers = 
   // Exact when only one kind of cap is set; with both it is an upper bound, which is the safe
   // side for a check that must not promise too little.
   const pooled = Math.min(sumOf(perDatabase), sumOf(perUser));
-  const cancels = pooled;
   return {
     pools: databases.length * userNames.length,
     pooled,
-    cancels,
     check: CHECK_CONNECTIONS,
     workers,
-    total: (pooled + cancels + CHECK_CONNECTIONS) * workers,
+    total: (pooled + CHECK_CONNECTIONS) * workers,
     assumptions,
   };
 }
 
 export function judgeBudget(budget: ServerBudget, limits: BackendLimits): BudgetVerdict {
-  const available = limits.max_connections - limits.superuser_reserved_connections;
+  const available = limits.max_connections - limits.superuser_reserved_connections - limits.reserved_connections;
   return { available, over: budget.total > available };
 }
 

@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+import pg from 'pg';
 import { md5PasswordHash } from '../../src/auth/secret.js';
 import { freePorts } from '../support/free-ports.js';
 import { sqlOn, startTopology, stopTopology, type Topology } from '../support/topology.js';
@@ -29,6 +31,20 @@ function runCli(args: string[], env = childEnv()): Promise<{ code: number; stdou
   });
 }
 
+/** A CancelRequest (protocol 1234.5678) on a connection of its own, as libpq sends it. */
+function sendCancelRequest(host: string, port: number, pid: number, secret: number): Promise<void> {
+  const packet = Buffer.alloc(16);
+  packet.writeInt32BE(16, 0);
+  packet.writeInt32BE(80877102, 4);
+  packet.writeInt32BE(pid, 8);
+  packet.writeInt32BE(secret, 12);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port }, () => socket.end(packet));
+    socket.once('error', reject);
+    socket.once('close', () => resolve());
+  });
+}
+
 describe('pgtide check', { timeout: 110_000 }, () => {
   let t: Topology;
   let dir: string;
@@ -37,7 +53,7 @@ describe('pgtide check', { timeout: 110_000 }, () => {
   let available: number;
   let fileCount = 0;
 
-  /** One database and one user: one pool, so the budget is 2 × pool size + 1. */
+  /** One database and one user: one pool, so the budget is pool size + 1 (the check). */
   function writeConfig(poolSize: number, extra = ''): string {
     const file = join(dir, `pgtide-${fileCount++}.toml`);
     writeFileSync(file, [
@@ -69,16 +85,20 @@ describe('pgtide check', { timeout: 110_000 }, () => {
   });
 
   test('passes a budget that fits exactly', async () => {
-    const fits = Math.floor((available - 1) / 2);
+    const fits = available - 1;
     const result = await runCli(['check', '--config', writeConfig(fits)]);
     assert.equal(result.code, 0, result.stdout + result.stderr);
-    assert.match(result.stdout, new RegExp(`= ${2 * fits + 1}\\n`));
-    assert.match(result.stdout, new RegExp(`${t.primary.host}:${t.primary.port}\\s+${MAX_CONNECTIONS}\\s+\\d+\\s+${available}\\s+${2 * fits + 1}\\s+ok`));
+    assert.match(result.stdout, new RegExp(`^server connections per backend: ${fits} pooled \\(1 pool\\) \\+ 1 check = ${fits + 1}$`, 'm'));
+    // The arithmetic is spelled out, cancels included.
+    assert.match(result.stdout, /pool_size \+ reserve_pool_size, capped by max_db_connections/);
+    assert.match(result.stdout, /cancel requests are not counted/);
+    assert.match(result.stdout, /^available per backend: max_connections - superuser_reserved_connections - reserved_connections/m);
+    assert.match(result.stdout, new RegExp(`${t.primary.host}:${t.primary.port}\\s+${MAX_CONNECTIONS}\\s+\\d+\\s+0\\s+${available}\\s+${fits + 1}\\s+ok`));
     assert.match(result.stdout, /^verdict: ok$/m);
   });
 
   test('flags a budget one pool connection above the limit', async () => {
-    const over = Math.floor((available - 1) / 2) + 1;
+    const over = available;
     const result = await runCli(['check', '--config', writeConfig(over)]);
     assert.equal(result.code, 1, result.stdout + result.stderr);
     assert.match(result.stdout, /OVER BUDGET/);
@@ -90,8 +110,46 @@ describe('pgtide check', { timeout: 110_000 }, () => {
     const result = await runCli(['check', '--pgbouncer', join(SEED, 'pgbouncer.ini'), '--pgpool', join(SEED, 'pgpool.conf'), '--users', authFile], env);
     assert.equal(result.code, 1, result.stdout + result.stderr);
     // default_pool_size 25 (lowered to Pgpool-II's cap), one user, the wildcard database.
-    assert.match(result.stdout, /25 pooled \(1 pool\) \+ 25 cancel \+ 1 check = 51/);
+    assert.match(result.stdout, /25 pooled \(1 pool\) \+ 1 check = 26/);
     assert.match(result.stdout, /counted as one database/);
+  });
+
+  test('exits 2 when a backend could not be checked', async () => {
+    const [closed] = await freePorts(1);
+    const file = writeConfig(1, `[[backends]]\nhost = "127.0.0.1"\nport = ${closed}\nrole = "standby"`);
+    const result = await runCli(['check', '--config', file]);
+    assert.equal(result.code, 2, result.stdout + result.stderr);
+    assert.match(result.stdout, new RegExp(`127\\.0\\.0\\.1:${closed}.*NOT CHECKED`));
+    assert.match(result.stdout, /^verdict: UNKNOWN: 1 of 2 backend\(s\) could not be checked/m);
+  });
+
+  test('a cancel request needs no max_connections slot: it cancels with every slot taken', async () => {
+    const login = { host: t.primary.host, port: t.primary.port, user: t.md5User.user, password: t.md5User.password, database: t.database };
+    const sessions: pg.Client[] = [];
+    try {
+      // Take every slot a non-superuser may have; the next login is refused with 53300.
+      for (;;) {
+        const client = new pg.Client(login);
+        try {
+          await client.connect();
+        } catch (err) {
+          assert.equal((err as { code?: string }).code, '53300', String(err));
+          break;
+        }
+        sessions.push(client);
+        assert.ok(sessions.length <= MAX_CONNECTIONS, 'max_connections was not enforced');
+      }
+      assert.equal(sessions.length, available);
+      const sleeper = sessions[0]! as pg.Client & { processID: number; secretKey: number };
+      const started = Date.now();
+      const sleeping = sleeper.query('SELECT pg_catalog.pg_sleep(30)').then(() => null, (err: { code?: string }) => err);
+      await new Promise((r) => setTimeout(r, 300));
+      await sendCancelRequest(t.primary.host, t.primary.port, sleeper.processID, sleeper.secretKey);
+      assert.equal((await sleeping)?.code, '57014');
+      assert.ok(Date.now() - started < 10_000);
+    } finally {
+      await Promise.all(sessions.map((client) => client.end().catch(() => {})));
+    }
   });
 
   test('exits 1 with the problems and their lines on an invalid configuration', async () => {
@@ -119,7 +177,7 @@ describe('pgtide check', { timeout: 110_000 }, () => {
         await new Promise((r) => setTimeout(r, 50));
       }
       const warning = JSON.parse(out.split('\n').find((line) => line.includes('more server connections'))!);
-      assert.equal(warning.server_connections, 2 * available + 1);
+      assert.equal(warning.server_connections, available + 1);
       assert.equal(warning.available, available);
       assert.equal(warning.max_connections, MAX_CONNECTIONS);
     } finally {

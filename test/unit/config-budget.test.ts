@@ -62,13 +62,13 @@ describe('serverBudget: pooled connections per backend', () => {
 });
 
 describe('serverBudget: totals and assumptions', () => {
-  test('cancels double the pooled connections, plus one check connection', () => {
+  test('the pooled connections plus one check connection; cancel requests take no slot', () => {
     const budget = budgetOf('default_pool_size = 8', ['u']);
-    assert.deepEqual({ cancels: budget.cancels, check: budget.check, total: budget.total }, { cancels: 8, check: 1, total: 17 });
+    assert.deepEqual({ ...budget, assumptions: [] }, { pools: 1, pooled: 8, check: 1, workers: 1, total: 9, assumptions: [] });
   });
 
   test('every worker has its own pools and check connection', () => {
-    assert.equal(budgetOf('default_pool_size = 8', ['u'], 3).total, 3 * 17);
+    assert.equal(budgetOf('default_pool_size = 8', ['u'], 3).total, 3 * 9);
   });
 
   test('names the wildcard and unknown-user assumptions', () => {
@@ -84,16 +84,19 @@ describe('serverBudget: totals and assumptions', () => {
 });
 
 describe('judgeBudget', () => {
-  const budget = budgetOf('default_pool_size = 8', ['u']); // total 17
+  const budget = budgetOf('default_pool_size = 8', ['u']); // total 9
   const cases = [
-    { max: 20, reserved: 3, available: 17, over: false },
-    { max: 20, reserved: 4, available: 16, over: true },
-    { max: 100, reserved: 3, available: 97, over: false },
-    { max: 10, reserved: 0, available: 10, over: true },
+    { max: 12, reserved: 3, pg16: 0, available: 9, over: false },
+    { max: 12, reserved: 4, pg16: 0, available: 8, over: true },
+    { max: 12, reserved: 2, pg16: 1, available: 9, over: false },
+    { max: 12, reserved: 2, pg16: 2, available: 8, over: true },
+    { max: 100, reserved: 3, pg16: 0, available: 97, over: false },
+    { max: 8, reserved: 0, pg16: 0, available: 8, over: true },
   ];
   for (const c of cases) {
-    test(`max_connections ${c.max}, superuser_reserved_connections ${c.reserved}`, () => {
-      assert.deepEqual(judgeBudget(budget, { max_connections: c.max, superuser_reserved_connections: c.reserved }), { available: c.available, over: c.over });
+    test(`max_connections ${c.max}, superuser_reserved_connections ${c.reserved}, reserved_connections ${c.pg16}`, () => {
+      const limits = { max_connections: c.max, superuser_reserved_connections: c.reserved, reserved_connections: c.pg16 };
+      assert.deepEqual(judgeBudget(budget, limits), { available: c.available, over: c.over });
     });
   }
 });
@@ -101,7 +104,7 @@ describe('judgeBudget', () => {
 describe('open files', () => {
   test('max_client_conn + servers to every backend + 100', () => {
     const config = parseConfig(`max_client_conn = 1000\ndefault_pool_size = 8\n${BACKENDS}`);
-    assert.equal(openFilesNeeded(config, serverBudget(config, ['u'])), 1000 + 2 * 17 + 100);
+    assert.equal(openFilesNeeded(config, serverBudget(config, ['u'])), 1000 + 2 * 9 + 100);
   });
 
   const limits = [

@@ -1,0 +1,120 @@
+// `pgtide check` and its sizing test at `pgtide start`: the most max_connections slots pgtide
+// can take on each backend (config/budget.ts) against what the backend lets a non-superuser
+// have, asked of the backend itself with pgtide's check login.
+import { readFileSync } from 'node:fs';
+import { CheckConnection } from './cluster/check-connection.js';
+import { checkLogin } from './cluster/check-login.js';
+import { judgeBudget, openFilesNeeded, parseOpenFilesLimit, serverBudget, type BackendLimits, type ServerBudget } from './config/budget.js';
+import type { BackendConfig, Config } from './config/types.js';
+import { serverTlsOptions } from './proxy/tls.js';
+import type { Pgtide } from './server.js';
+
+/** Exit statuses of `pgtide check`, apart from 1 for an invalid configuration. */
+export const CHECK_OVER_BUDGET = 1;
+export const CHECK_UNREACHABLE = 2;
+
+/** Prints the report; returns the exit status: 0 all backends fit, CHECK_OVER_BUDGET when one
+ *  may be asked for more than it has, else CHECK_UNREACHABLE when one could not be checked. */
+export async function printCheck(config: Config, users: ReadonlyMap<string, string>, print: (line: string) => void): Promise<number> {
+  const budget = serverBudget(config, users.keys());
+  print(`server connections per backend: ${describeBudget(budget)}`);
+  for (const line of explainBudget(budget)) print(`  ${line}`);
+  print('available per backend: max_connections - superuser_reserved_connections - reserved_connections (PostgreSQL 16+)');
+
+  const rows: string[][] = [['backend', 'max_connections', 'superuser_reserved', 'reserved', 'available', 'needed', 'verdict']];
+  let over = 0;
+  let unchecked = 0;
+  for (const backend of config.backends) {
+    try {
+      const limits = await readBackendLimits(config, users, backend);
+      const verdict = judgeBudget(budget, limits);
+      if (verdict.over) over++;
+      rows.push([backend.name, String(limits.max_connections), String(limits.superuser_reserved_connections), String(limits.reserved_connections),
+        String(verdict.available), String(budget.total), verdict.over ? 'OVER BUDGET' : 'ok']);
+    } catch (err) {
+      unchecked++;
+      rows.push([backend.name, '?', '?', '?', '?', String(budget.total), `NOT CHECKED: ${(err as Error).message}`]);
+    }
+  }
+  print(formatTable(rows));
+  const files = openFilesLimit();
+  const needed = openFilesNeeded(config, budget);
+  if (files !== undefined && files < needed) print(`warning: the open-files limit (ulimit -n) is ${files}, below the ${needed} pgtide may need (docs/tuning.md)`);
+  if (over > 0) {
+    print(`verdict: FAIL: ${over} backend(s) may be asked for more connections than they have available; lower default_pool_size / reserve_pool_size, set max_db_connections / max_user_connections, or raise max_connections`);
+    return CHECK_OVER_BUDGET;
+  }
+  if (unchecked > 0) {
+    print(`verdict: UNKNOWN: ${unchecked} of ${config.backends.length} backend(s) could not be checked (see NOT CHECKED above); the sizing is not known to fit`);
+    return CHECK_UNREACHABLE;
+  }
+  print('verdict: ok');
+  return 0;
+}
+
+/** The sizing test as warnings at start: a running pooler is never blocked by it. */
+export async function warnAboutCapacity(pgtide: Pgtide): Promise<void> {
+  const { config, users } = pgtide.context;
+  const budget = serverBudget(config, users.keys());
+  const files = openFilesLimit();
+  const needed = openFilesNeeded(config, budget);
+  if (files !== undefined && files < needed) {
+    pgtide.log.warn({ open_files_limit: files, needed }, 'the open-files limit (ulimit -n) is below max_client_conn + server connections + 100; raise it (docs/tuning.md)');
+  }
+  for (const backend of config.backends) {
+    const limits = await readBackendLimits(config, users, backend).catch(() => undefined);
+    if (limits === undefined) continue; // the monitor reports unreachable backends
+    const verdict = judgeBudget(budget, limits);
+    if (verdict.over) {
+      pgtide.log.warn(
+        { backend: backend.name, server_connections: budget.total, available: verdict.available, ...limits },
+        'pgtide may open more server connections than this backend accepts; lower the pool sizes or raise max_connections (pgtide check)',
+      );
+    }
+  }
+}
+
+function describeBudget(b: ServerBudget): string {
+  const perWorker = `${b.pooled} pooled (${b.pools} pool${b.pools === 1 ? '' : 's'}) + ${b.check} check`;
+  return b.workers === 1 ? `${perWorker} = ${b.total}` : `(${perWorker}) × ${b.workers} workers = ${b.total}`;
+}
+
+/** How the figure above was reached, in the words of the configuration. */
+function explainBudget(b: ServerBudget): string[] {
+  return [
+    'pooled: for each (database, user) pool, pool_size + reserve_pool_size, capped by max_db_connections / max_user_connections',
+    ...b.assumptions.map((assumption) => `assuming ${assumption}`),
+    'check: the cluster monitor\'s one connection (health, role and lag checks)',
+    'cancel requests are not counted: PostgreSQL answers each on a connection that never takes a max_connections slot',
+  ];
+}
+
+/** Asks the backend with pgtide's check login; every answer is checked, being a server's. */
+async function readBackendLimits(config: Config, users: ReadonlyMap<string, string>, backend: BackendConfig): Promise<BackendLimits> {
+  const connection = new CheckConnection(() => checkLogin(config, users, backend, serverTlsOptions(config)));
+  const timeoutMs = (config.health_check_timeout || config.server_connect_timeout) * 1000;
+  try {
+    // reserved_connections is PostgreSQL 16's; missing_ok gives NULL (0) before.
+    const rows = await connection.query("SELECT pg_catalog.current_setting('max_connections'), pg_catalog.current_setting('superuser_reserved_connections'), "
+      + "coalesce(pg_catalog.current_setting('reserved_connections', true), '0')", timeoutMs);
+    const [maxConnections, superuserReserved, reserved] = (rows[0] ?? []).map((cell) => (cell !== null && /^\d{1,9}$/.test(cell) ? Number(cell) : undefined));
+    if (maxConnections === undefined || superuserReserved === undefined || reserved === undefined) throw new Error('unexpected answer to the max_connections query');
+    return { max_connections: maxConnections, superuser_reserved_connections: superuserReserved, reserved_connections: reserved };
+  } finally {
+    connection.close('limits read');
+  }
+}
+
+/** The soft limit on open files of this process; undefined where /proc is not Linux's. */
+function openFilesLimit(): number | undefined {
+  try {
+    return parseOpenFilesLimit(readFileSync('/proc/self/limits', 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function formatTable(rows: readonly string[][]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
+}
