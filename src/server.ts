@@ -56,6 +56,9 @@ export class Pgtide {
   private readonly disabledDatabases = new Set<string>();
   private readonly resumeListeners = new Set<() => void>();
   private adminHttp: AdminHttpServer | null = null;
+  private ready = false;
+  /** Clients that connected while start() ran; served once it is done. */
+  private readonly heldSockets: net.Socket[] = [];
 
   constructor(config: Config, private readonly options: PgtideOptions = {}) {
     this.log = options.logger ?? createLogger(config.instance_name, config.log_level, undefined, config.log_dir);
@@ -102,13 +105,40 @@ export class Pgtide {
     return this.ctx;
   }
 
+  /**
+   * Binds every listen port (and admin_http_listen) before the first connection to a backend:
+   * pgtide's own outgoing connections take ephemeral ports, which could otherwise be the very
+   * listen port it is about to bind (EADDRINUSE). Clients that connect while the monitor's
+   * first round runs wait, unread, until roles are known.
+   */
   async start(): Promise<void> {
-    await this.startMonitor();
     this.listeners = await listen(this.ctx.config, (socket) => this.accept(socket));
     await this.startAdminHttp();
+    try {
+      await this.startMonitor();
+    } catch (err) {
+      await this.closeListeners();
+      throw err;
+    }
+    this.ready = true;
+    for (const socket of this.heldSockets.splice(0)) if (!socket.destroyed) this.accept(socket);
     this.janitor = setInterval(() => this.tick(), JANITOR_INTERVAL_MS);
     this.janitor.unref();
     this.log.info({ listen: this.addresses() }, 'pgtide started');
+  }
+
+  /** Roles are known and clients are served (/readyz waits for it too). */
+  get isReady(): boolean {
+    return this.ready;
+  }
+
+  private async closeListeners(): Promise<void> {
+    closeAll(this.listeners);
+    this.listeners = [];
+    const adminHttp = this.adminHttp;
+    this.adminHttp = null;
+    await adminHttp?.close();
+    for (const socket of this.heldSockets.splice(0)) socket.destroy();
   }
 
   /**
@@ -148,6 +178,13 @@ export class Pgtide {
   private accept(socket: net.Socket): void {
     const ctx = this.ctx;
     const cfg = ctx.config;
+    if (!this.ready) {
+      // Not read until start() is done: its bytes wait in the socket. Bounded like clients.
+      if (this.heldSockets.length >= cfg.max_client_conn) return void socket.destroy();
+      socket.on('error', () => {});
+      this.heldSockets.push(socket);
+      return;
+    }
     const remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix';
     if (ctx.clients.size >= cfg.max_client_conn) {
       socket.on('error', () => {});
@@ -233,11 +270,7 @@ export class Pgtide {
     if (this.janitor) clearInterval(this.janitor);
     this.janitor = null;
     this.monitor?.stop();
-    closeAll(this.listeners);
-    this.listeners = [];
-    const adminHttp = this.adminHttp;
-    this.adminHttp = null;
-    await adminHttp?.close();
+    await this.closeListeners();
     if (graceful) await this.drainClients(this.ctx.config.shutdown_timeout * 1000);
     for (const client of [...this.ctx.clients]) client.fatal(SQLSTATE.ADMIN_SHUTDOWN, 'pgtide is shutting down');
     this.ctx.pools.closeAll('pgtide is shutting down');

@@ -53,6 +53,7 @@ export class AdminHttpServer {
       case '/healthz':
         return send(res, 200, 'ok\n');
       case '/readyz':
+        if (!this.pgtide.isReady) return send(res, 503, 'starting: the first health checks run\n');
         return this.pgtide.context.router.writeBackend() ? send(res, 200, 'ready\n') : send(res, 503, 'no primary known\n');
       default:
         return send(res, 404, 'not found: try /metrics, /healthz or /readyz\n');
