@@ -20,6 +20,7 @@ import { ReplayTracker } from './proxy/read-your-writes.js';
 import { Classifier, FunctionPolicy, loadParser } from './sql/index.js';
 import { ClientSession } from './proxy/client-session.js';
 import type { ProxyContext } from './proxy/context.js';
+import { refuseAfterStartup } from './proxy/refusal.js';
 import { boundAddresses, closeAll, listen, type ListenAddress } from './proxy/listener.js';
 import { clientTlsContext, serverTlsOptions } from './proxy/tls.js';
 import { parseHostPort } from './config/fields.js';
@@ -187,10 +188,7 @@ export class Pgtide {
     }
     const remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix';
     if (ctx.clients.size >= cfg.max_client_conn) {
-      socket.on('error', () => {});
-      socket.end(encode.errorResponse('FATAL', SQLSTATE.TOO_MANY_CONNECTIONS, `no more connections allowed (max_client_conn = ${cfg.max_client_conn})`));
-      setTimeout(() => socket.destroy(), 1000).unref();
-      return;
+      return refuseAfterStartup(socket, ctx, `no more connections allowed (max_client_conn = ${cfg.max_client_conn})`);
     }
     if (ctx.loggingIn.size >= cfg.max_login_clients) {
       // Evict the oldest unfinished login rather than refuse the newcomer: a flood of silent

@@ -6,6 +6,12 @@ import { waitFor } from '../support/wait.js';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { psql } from '../support/psql.js';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Config } from '../../src/config/types.js';
 
 const t = currentTopology();
 
@@ -206,6 +212,39 @@ describe('limits', { timeout: 60_000 }, () => {
       await p.stop();
     }
   });
+
+  // libpq's default sslmode=prefer opens with an SSLRequest: the refusal must come after it.
+  // Debian's python3 (python3-psycopg), not whichever python3 is first on PATH.
+  for (const withTls of [false, true]) {
+    test(`the max_client_conn refusal reaches psql and psycopg with sslmode=prefer (client TLS ${withTls ? 'on' : 'off'})`, async (ctx) => {
+      const tlsOptions: Partial<Config> = {};
+      if (withTls) {
+        const dir = mkdtempSync(join(tmpdir(), 'pgtide-refusal-tls-'));
+        ctx.after(() => rmSync(dir, { recursive: true, force: true }));
+        const key = join(dir, 'server.key'), cert = join(dir, 'server.crt');
+        execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+        Object.assign(tlsOptions, { client_tls_sslmode: 'prefer', client_tls_key_file: key, client_tls_cert_file: cert });
+      }
+      const p = await startPgtide(t, { max_client_conn: 1, ...tlsOptions });
+      const holder = new pg.Client(p.pgConfig());
+      try {
+        await holder.connect();
+        const refused = await psql(t, { host: p.host, port: p.port, sslmode: 'prefer' }, 'SELECT 1').then(
+          () => assert.fail('psql was let in beyond max_client_conn'), (err: { stderr: string }) => err.stderr);
+        assert.match(refused, /no more connections allowed \(max_client_conn = 1\)/);
+        assert.doesNotMatch(refused, /SSL exchange/);
+        const conninfo = `host=${p.host} port=${p.port} user=${t.scramUser.user} password=${t.scramUser.password} dbname=${t.database} sslmode=prefer`;
+        const script = 'import sys, psycopg\ntry:\n    psycopg.connect(sys.argv[1])\nexcept psycopg.OperationalError as e:\n    print(e.sqlstate, str(e).strip().splitlines()[-1])';
+        const { stdout } = await promisify(execFile)('/usr/bin/python3', ['-c', script, conninfo], { timeout: 20_000 });
+        // psycopg 3.1 reports no sqlstate for a failed connect; libpq's text carries the FATAL.
+        assert.match(stdout, /FATAL: +no more connections allowed \(max_client_conn = 1\)/);
+        assert.doesNotMatch(stdout, /SSL exchange/);
+      } finally {
+        await holder.end();
+        await p.stop();
+      }
+    });
+  }
 
   test('a database that does not exist gets 3D000 and leaves no pool behind', async () => {
     const p = await startPgtide(t);

@@ -1,0 +1,59 @@
+// The max_client_conn refusal, said where a client library can show it. libpq (psql, psycopg)
+// opens with an SSLRequest under the default sslmode=prefer: an ErrorResponse in place of the
+// one-byte answer reads as "server sent an error response during SSL exchange". So the refused
+// connection gets the SSL answer it asked for first (S with TLS, as the session would, or N),
+// and the FATAL 53300 follows its startup message, where PostgreSQL sends its own.
+import type net from 'node:net';
+import tls from 'node:tls';
+import * as encode from '../protocol/encode.js';
+import { SQLSTATE } from '../protocol/encode.js';
+import { StartupReader } from '../protocol/startup.js';
+import type { ProxyContext } from './context.js';
+
+/** A refused client gets this long to send its startup message; it holds no session meanwhile. */
+const REFUSAL_TIMEOUT_MS = 5000;
+
+export function refuseAfterStartup(raw: net.Socket, ctx: ProxyContext, message: string): void {
+  const reader = new StartupReader();
+  let socket: net.Socket = raw;
+  const timer = setTimeout(() => socket.destroy(), REFUSAL_TIMEOUT_MS);
+  timer.unref();
+  const finish = (answer?: Buffer) => {
+    socket.removeListener('data', onData);
+    if (answer) socket.end(answer);
+    else socket.end();
+    setTimeout(() => socket.destroy(), 1000).unref();
+  };
+  const onData = (chunk: Buffer) => {
+    const got = reader.push(chunk);
+    if (!got) return;
+    const packet = got.packet;
+    switch (packet.kind) {
+      case 'ssl':
+      case 'gssenc':
+        if (got.consumed < chunk.length) return finish(encode.errorResponse('FATAL', SQLSTATE.PROTOCOL_VIOLATION, 'unexpected data after SSLRequest'));
+        if (packet.kind === 'ssl' && ctx.clientTls && !(socket instanceof tls.TLSSocket)) {
+          socket.write('S');
+          socket.removeListener('data', onData);
+          socket = new tls.TLSSocket(socket, { isServer: true, secureContext: ctx.clientTls });
+          socket.on('error', () => {});
+          socket.on('data', onData);
+          return;
+        }
+        socket.write('N');
+        return;
+      case 'cancel':
+        // Cancels are not clients: PostgreSQL serves them beyond max_connections too.
+        ctx.cancelKeys.find(packet.pid, packet.secret)?.cancelRunningQuery();
+        return finish();
+      case 'error':
+        return finish(encode.errorResponse('FATAL', packet.sqlstate, packet.message));
+      case 'startup':
+        clearTimeout(timer);
+        return finish(encode.errorResponse('FATAL', SQLSTATE.TOO_MANY_CONNECTIONS, message));
+    }
+  };
+  raw.on('error', () => {});
+  raw.on('close', () => clearTimeout(timer));
+  raw.on('data', onData);
+}
