@@ -15,7 +15,9 @@ export function showDatabases(pgtide: Pgtide): Table {
   const primary = ctx.router.writeBackend();
   const clientsOf = new Map<string, number>();
   for (const c of ctx.clients) clientsOf.set(c.database, (clientsOf.get(c.database) ?? 0) + 1);
-  const names = new Set([...Object.keys(cfg.databases).filter((n) => n !== '*'), ...poolGroups(pgtide).map((g) => g.database)]);
+  // Console clients form a group of their own database; the console rows come below, once.
+  const names = new Set([...Object.keys(cfg.databases), ...poolGroups(pgtide).map((g) => g.database)]
+    .filter((n) => n !== '*' && !ADMIN_DATABASES.includes(n)));
   const rows: Cell[][] = [...names].sort().map((name) => {
     const db = cfg.databases[name] ?? cfg.databases['*'];
     const settings = ctx.pools.settingsFor(name, '');

@@ -58,7 +58,8 @@ export interface Classification {
   readonly sessionState?: SessionState;
   /** COPY ... TO STDOUT: the server answers with CopyOutResponse. */
   readonly copyOut?: boolean;
-  /** `SET pgtide.route = ...`: handled by pgtide, never sent to the server. */
+  /** `SET pgtide.route = ...`: read by pgtide, and also run by the server as a placeholder
+   *  setting, so its value follows PostgreSQL's grammar (`'primary'` needs its quotes). */
   readonly pgtideRoute?: 'primary' | 'standby' | 'auto';
   /**
    * Runs code the classifier cannot see into (DO, CALL, a call of a function that is not a

@@ -170,6 +170,17 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     assert.ok(heldWhilePaused, 'the transaction ran while paused');
   });
 
+  test('SHOW DATABASES lists each console database once, also while a console client is connected', async () => {
+    const console_ = new pg.Client(p.pgConfig({ database: 'pgbouncer' }));
+    await console_.connect();
+    try {
+      const names = show('DATABASES').map((r) => r['name']);
+      assert.deepEqual(names.filter((n) => n === 'pgbouncer' || n === 'pgtide'), ['pgtide', 'pgbouncer']);
+    } finally {
+      await console_.end();
+    }
+  });
+
   test('psql: SHOW POOLS on the pgtide database', async () => {
     const out = await psql(t, { host: p.host, port: p.port, database: 'pgtide' }, 'SHOW POOLS');
     assert.ok(out.split('\n').some((line) => line.startsWith(`${t.database}|${t.scramUser.user}|`)), out);

@@ -178,6 +178,15 @@ describe('importing other stacks', () => {
     assert.ok(!replaced.warnings.some((w) => /auth_file/.test(w)), replaced.warnings.join('\n'));
   });
 
+  test("Pgpool-II's log_statement becomes log_statements; connection_life_time server_idle_timeout", () => {
+    const pgpool = write('log.conf', "backend_hostname0 = 'db0'\nlog_statement = on\nconnection_life_time = 90\n");
+    const { toml } = importSeedStack({ pgpool });
+    const config = parseConfig(toml);
+    assert.equal(config.log_statements, true);
+    assert.equal(config.server_idle_timeout, 90);
+    assert.doesNotMatch(toml, /never logs statement text/);
+  });
+
   test('a malformed source file stops the import with its file and line', () => {
     const pgpool = write('bad.conf', "port = 2000\nbackend_hostname0 = 'unterminated\n");
     assert.throws(() => importSeedStack({ pgpool }), /bad\.conf:2: backend_hostname0: unterminated quoted string/);

@@ -84,8 +84,9 @@ const RULES: Record<string, Rule> = {
   log_connections: flag('log_connections'),
   log_disconnections: flag('log_disconnections'),
   log_hostname: inert('pgtide logs client addresses, never resolved host names (no DNS lookup per connection).'),
-  log_statement: onlyWhen(false, 'pgtide never logs statement text (it may hold secrets).', 'pgtide never logs statement text (it may hold secrets).'),
-  log_per_node_statement: onlyWhen(false, 'pgtide never logs statement text (it may hold secrets).', 'pgtide never logs statement text (it may hold secrets).'),
+  // pgtide logs each client statement once (log_statements), not once per node it reaches.
+  log_statement: flag('log_statements'),
+  log_per_node_statement: flag('log_statements'),
   debug_level: (ctx, entry) => {
     if (gucInteger(entry) > 0) setKey(ctx, 'log_level', 'debug', entry, 'Pgpool-II debug_level > 0.');
     else dropSetting(ctx, entry, `${entry.name} = ${entry.value}`, 'no debug output; pgtide\'s log_level stays "info".', false);
