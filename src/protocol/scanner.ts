@@ -4,6 +4,9 @@ export interface MessageSink {
   /** Called for each complete message whose type byte is marked in `collect`.
    *  body = payload without the 5-byte header; a subarray of the chunk when the message lies
    *  whole inside it (no copy), else ONE Buffer assembled once from the pieces.
+   *  For a type collected by its head only (see collectTable), a body cut across chunks is
+   *  delivered as its first HEAD_BYTES bytes: enough for the names a Bind starts with, without
+   *  copying the parameters that follow them.
    *  end = offset in the CURRENT chunk just past this message's last byte
    *  (so the message started at end - 5 - body.length, negative if it began in an earlier chunk).
    *  Return false to stop scanning this chunk right after this message (scan() then returns end). */
@@ -12,11 +15,16 @@ export interface MessageSink {
 
 const EMPTY = Buffer.alloc(0);
 const INITIAL_ASSEMBLY = 64 * 1024;
+/** How much of a head-only message's body is kept when it is cut across chunks. */
+export const HEAD_BYTES = 256;
+const WHOLE = 1, HEAD = 2;
 
-/** Table for MessageScanner.collect: e.g. collectTable('ZEKS'). */
-export function collectTable(types: string): Uint8Array {
+/** Table for MessageScanner.collect: e.g. collectTable('ZEKS'); `heads`: types of which only
+ *  the start of the body is needed (their bodies may be large). */
+export function collectTable(types: string, heads = ''): Uint8Array {
   const table = new Uint8Array(256);
-  for (let i = 0; i < types.length; i++) table[types.charCodeAt(i) & 0xff] = 1;
+  for (let i = 0; i < types.length; i++) table[types.charCodeAt(i) & 0xff] = WHOLE;
+  for (let i = 0; i < heads.length; i++) table[heads.charCodeAt(i) & 0xff] = HEAD;
   return table;
 }
 
@@ -41,6 +49,8 @@ export class MessageScanner {
   /** Collected body being assembled across chunks, or null when the body is skipped. */
   private assembly: Buffer | null = null;
   private assemblyFill = 0;
+  /** The assembly keeps only the body's head (it never grows). */
+  private headOnly = false;
   private dead = false;
 
   constructor(maxPacketSize: number, collect: Uint8Array) {
@@ -94,9 +104,10 @@ export class MessageScanner {
       if (this.inBody) {
         const take = Math.min(this.remaining, n - pos);
         if (this.assembly !== null) {
-          if (this.assemblyFill + take > this.assembly.length) this.growAssembly(this.assemblyFill + take);
-          chunk.copy(this.assembly, this.assemblyFill, pos, pos + take);
-          this.assemblyFill += take;
+          const keep = this.headOnly ? Math.min(take, this.assembly.length - this.assemblyFill) : take;
+          if (this.assemblyFill + keep > this.assembly.length) this.growAssembly(this.assemblyFill + keep);
+          chunk.copy(this.assembly, this.assemblyFill, pos, pos + keep);
+          this.assemblyFill += keep;
         }
         pos += take;
         this.remaining -= take;
@@ -143,8 +154,11 @@ export class MessageScanner {
     this.remaining = bodyLength;
     this.bodyLength = bodyLength;
     this.assemblyFill = 0;
+    this.headOnly = this.collect[type] === HEAD;
     // A length is only a claim: memory grows with the bytes that actually arrive.
-    if (this.collect[type] !== 0) this.assembly = bodyLength === 0 ? EMPTY : Buffer.allocUnsafe(Math.min(bodyLength, INITIAL_ASSEMBLY));
+    if (this.collect[type] !== 0) {
+      this.assembly = bodyLength === 0 ? EMPTY : Buffer.allocUnsafe(Math.min(bodyLength, this.headOnly ? HEAD_BYTES : INITIAL_ASSEMBLY));
+    }
   }
 
   private growAssembly(needed: number): void {

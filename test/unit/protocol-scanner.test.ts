@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { serialize } from 'pg-protocol';
-import { MessageScanner, collectTable, type MessageSink } from '../../src/protocol/scanner.js';
+import { HEAD_BYTES, MessageScanner, collectTable, type MessageSink } from '../../src/protocol/scanner.js';
 import * as encode from '../../src/protocol/encode.js';
 
 interface Seen {
@@ -137,6 +137,24 @@ describe('MessageScanner buffers', () => {
     assert.equal(bodies.length, 1);
     message.fill(0); // the assembled body must not alias the chunks
     assert.equal(bodies[0]!.toString('latin1'), 'INSERT 0 1\0');
+  });
+
+  it('keeps only the head of a head-only body that spans chunks, and its end offset right', () => {
+    // A Bind with a 100 kB parameter: its names are at the start, the value need not be copied.
+    const bind = serialize.bind({ statement: 'stmt', portal: '', values: ['v'.repeat(100_000)] });
+    const scanner = new MessageScanner(1 << 20, collectTable('', 'B'));
+    const seen: { body: Buffer; end: number }[] = [];
+    const sink: MessageSink = { onMessage: (_t, body, end) => (seen.push({ body, end }), true) };
+    for (let off = 0; off < bind.length; off += 1000) scanner.scan(bind.subarray(off, off + 1000), sink);
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0]!.body.length, HEAD_BYTES);
+    assert.ok(seen[0]!.body.equals(bind.subarray(5, 5 + HEAD_BYTES)));
+    assert.equal(seen[0]!.end, (bind.length - 1) % 1000 + 1);
+    assert.equal(scanner.atBoundary, true);
+    // Whole in one chunk, it is a view of all of it, as any collected body.
+    seen.length = 0;
+    scanner.scan(bind, sink);
+    assert.equal(seen[0]!.body.length, bind.length - 5);
   });
 
   it('reports end offsets relative to the current chunk (start may be negative)', () => {
