@@ -15,7 +15,6 @@ import { checkLogin } from './cluster/check-login.js';
 import { FunctionCatalog } from './proxy/function-catalog.js';
 import { StatementRegistry } from './proxy/prepared-statements.js';
 import { LruCache } from './sql/lru.js';
-import { changesSettings } from './proxy/session-settings.js';
 import { ReplayTracker } from './proxy/read-your-writes.js';
 import { Classifier, FunctionPolicy, loadParser } from './sql/index.js';
 import { ClientSession } from './proxy/client-session.js';
@@ -74,10 +73,7 @@ export class Pgtide {
       functions: new FunctionCatalog(classifier.policy, this.log),
       replay: new ReplayTracker(),
       reportedValues: new LruCache<string>(10_000, 4 * 1024 * 1024),
-      statements: new StatementRegistry((text, start, end) => {
-        const c = this.ctx.classifier.classifyBytes(text, start, end);
-        return changesSettings(c) ? c : null;
-      }),
+      statements: new StatementRegistry((text, start, end) => this.ctx.classifier.classifyBytes(text, start, end)),
       cancelKeys: new CancelKeys<ClientSession>(options.workerId ?? 0),
       clientTls: clientTlsContext(config),
       log: this.log,

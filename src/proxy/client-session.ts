@@ -26,9 +26,10 @@ const enum State { Startup, Tls, Auth, Login, Ready, Waiting, Linked, Admin, Clo
 // During login every message is looked at: only password-family ('p') messages are legal.
 const AUTH_TYPES = new Uint8Array(256).fill(1);
 // Sync points (Query, Sync, FunctionCall), Parse (to route by its text), Execute (which may start a COPY IN), the end
-// of a COPY IN (CopyDone, CopyFail) and Terminate.
-const QUERY_TYPES = collectTable('QPSEcfXF');
-const Q = 0x51, Sy = 0x53, X = 0x58, P = 0x70, Parse = 0x50, Ex = 0x45, CopyDone = 0x63, CopyFail = 0x66, FunctionCall = 0x46;
+// of a COPY IN (CopyDone, CopyFail) and Terminate; of a Bind (to route by the statement it runs) only the names at its
+// start, never its parameters.
+const QUERY_TYPES = collectTable('QPSEcfXF', 'B');
+const Q = 0x51, Sy = 0x53, X = 0x58, P = 0x70, Parse = 0x50, Bind = 0x42, Ex = 0x45, CopyDone = 0x63, CopyFail = 0x66, FunctionCall = 0x46;
 const IDLE = 0x49;
 const ERROR = 0x45, PARSE_COMPLETE = 0x31, CLOSE_COMPLETE = 0x33, COPY_IN = 0x47, COPY_BOTH = 0x57;
 const QUEUE_LIMIT_BYTES = 256 * 1024;
@@ -125,6 +126,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private serverPaused = false;
   // Named prepared statements (transaction and statement pooling): see ClientStatements.
   private statements: ClientStatements | null = null;
+  /** What the client's unnamed statement does (its last unnamed Parse), for a Bind that runs it later. */
+  private unnamedStatement: Classification | null = null;
   private whole: WholeMessages | null = null;
   /** The current link rewrites the client's messages and follows every answer. */
   private tracking = false;
@@ -623,6 +626,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
           }
         }
         break;
+      case Bind:
+        this.keepSessionState(this.classifyBind(body), -1, end);
+        break;
       case Ex:
         this.syncsSinceExecute = 0;
         break;
@@ -661,13 +667,26 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.probeAfter = true;
   }
 
-  /** Returns the session state the statement leaves on its server connection, if any. */
+  /** Returns the session state the statement in body[start, end) leaves on its server connection, if any. */
   private classify(body: Buffer, start: number, end: number): KeptState | null {
+    const c = this.classifyText(body, start, end);
+    return c === null ? null : this.follow(c);
+  }
+
+  private classifyText(body: Buffer, start: number, end: number): Classification | null {
     if (end <= start) return null;
     if (this.ctx.config.log_statements) {
       this.ctx.log.info({ client: this.remote, user: this.user, database: this.database, statement: body.toString('utf8', start, end) }, 'statement');
     }
-    const c = this.ctx.classifier.classifyBytes(body, start, end);
+    return this.ctx.classifier.classifyBytes(body, start, end);
+  }
+
+  /**
+   * A statement is about to run (its Query, Parse or Bind): route the transaction by it and
+   * note the settings and session state it changes. Returns the session state it leaves on
+   * its server connection, if any.
+   */
+  private follow(c: Classification): KeptState | null {
     this.chunkKind = c.kind;
     this.chunkReadOnly = c.readOnly;
     this.noteSettings(c);
@@ -712,9 +731,34 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private classifyParse(body: Buffer): KeptState | null {
     const nameEnd = body.indexOf(0);
     const queryEnd = nameEnd < 0 ? -1 : body.indexOf(0, nameEnd + 1);
-    if (queryEnd >= 0) return this.classify(body, nameEnd + 1, queryEnd);
-    this.routeWrite = true;
-    return null;
+    if (queryEnd < 0) {
+      this.routeWrite = true;
+      return null;
+    }
+    const c = this.classifyText(body, nameEnd + 1, queryEnd);
+    if (nameEnd === 0) this.unnamedStatement = c;
+    return c === null ? null : this.follow(c);
+  }
+
+  /**
+   * A Bind runs a statement prepared earlier, perhaps in another transaction: it counts as that
+   * statement's text did at its Parse (a map lookup, no parsing). `body` may hold only the
+   * head of the message (see collectTable), which holds the two names.
+   */
+  private classifyBind(body: Buffer): KeptState | null {
+    const portalEnd = body.indexOf(0);
+    const nameEnd = portalEnd < 0 ? -1 : body.indexOf(0, portalEnd + 1);
+    if (nameEnd < 0) {
+      // A name longer than the head pgtide keeps: what it runs is unknown.
+      this.routeWrite = true;
+      return null;
+    }
+    const c = nameEnd === portalEnd + 1
+      ? this.unnamedStatement
+      // Not found: a name the client never prepared (the server fails the Bind), or one whose
+      // Parse is in this same chunk and counted already.
+      : this.statements?.classificationOf(body.toString('utf8', portalEnd + 1, nameEnd));
+    return c ? this.follow(c) : null;
   }
 
   private tooManyStatements(): void {
@@ -728,7 +772,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (this.mode === 'session' || this.statementsUntracked) return;
     // Its first bytes may already be on their way unchanged: then it cannot be renamed.
     if (!wholeInChunk) return this.untrackedStatements();
-    this.statements = new ClientStatements(this.ctx.statements, (c) => this.noteSettings(c));
+    this.statements = new ClientStatements(this.ctx.statements);
   }
 
   private countSyncPoint(end: number): void {

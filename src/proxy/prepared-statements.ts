@@ -11,8 +11,12 @@ export interface Statement {
   readonly serverName: string;
   /** The Parse message that prepares it under that name. */
   readonly parse: Buffer;
-  /** Its classification when running it may change session settings (set_config …), else null. */
-  readonly settings: Classification | null;
+  /**
+   * What its text does, decided once at its first Parse: each later Bind routes and tracks
+   * session state by it without parsing again. Replaced while it names functions whose
+   * volatility was not known yet (see StatementRegistry.classification).
+   */
+  classification: Classification;
 }
 
 /**
@@ -23,8 +27,8 @@ export class StatementRegistry {
   private readonly byText = new LruCache<Statement>(100_000, 256 * 1024 * 1024);
   private next = 1;
 
-  /** `settingsOf(text, start, end)`: the classification of a statement text if it may change settings. */
-  constructor(private readonly settingsOf: (text: Buffer, start: number, end: number) => Classification | null) {}
+  /** `classify(text, start, end)`: the classification of the statement text in text[start, end). */
+  constructor(private readonly classify: (text: Buffer, start: number, end: number) => Classification) {}
 
   /** `rest`: the Parse body after the statement name (query String, parameter types). */
   intern(rest: Buffer): Statement {
@@ -33,10 +37,25 @@ export class StatementRegistry {
     if (!statement) {
       const serverName = `pgtide_${this.next++}`;
       const textEnd = rest.indexOf(0);
-      statement = { serverName, parse: encode.parseWithName(serverName, rest), settings: textEnd > 0 ? this.settingsOf(rest, 0, textEnd) : null };
+      statement = { serverName, parse: encode.parseWithName(serverName, rest), classification: this.classify(rest, 0, textEnd < 0 ? rest.length : textEnd) };
       this.byText.set(key, statement, statement.parse.length);
     }
     return statement;
+  }
+
+  /**
+   * The statement's classification for one more run. A text that called functions of unknown
+   * volatility went to the primary while the catalog was asked; once they are learned it is
+   * classified again (the parser's facts are cached by text), so later runs route by them.
+   */
+  classification(statement: Statement): Classification {
+    const c = statement.classification;
+    if (c.functions === undefined) return c;
+    const parse = statement.parse;
+    const textStart = parse.indexOf(0, 5) + 1;
+    const again = this.classify(parse, textStart, parse.indexOf(0, textStart));
+    statement.classification = again;
+    return again;
   }
 }
 
@@ -75,8 +94,7 @@ export class ClientStatements {
   private undo: [name: string, before: Statement | undefined][] = [];
   private recording = false;
 
-  /** `onSettings`: a statement that may change settings is about to run (its Bind). */
-  constructor(private readonly registry: StatementRegistry, private readonly onSettings: (c: Classification) => void) {}
+  constructor(private readonly registry: StatementRegistry) {}
 
   /** ParseCompletes pgtide sent at once on this link (before any server answer). */
   private earlyParses = 0;
@@ -123,6 +141,12 @@ export class ClientStatements {
 
   get size(): number {
     return this.byName.size;
+  }
+
+  /** What the statement a client calls `name` does, or undefined when it has no such statement. */
+  classificationOf(name: string): Classification | undefined {
+    const statement = this.byName.get(name);
+    return statement && this.registry.classification(statement);
   }
 
   /**
@@ -197,7 +221,6 @@ export class ClientStatements {
         const statement = nameEnd < 0 || nameEnd >= end ? undefined : this.byName.get(data.toString('utf8', portalEnd + 1, nameEnd));
         if (!statement) return tracker.push(Expect.Bind);
         this.stats!.binds++;
-        if (statement.settings) this.onSettings(statement.settings);
         this.drop(data, off, end);
         this.ensure(set, tracker, statement);
         this.out.push(renamed(B, data.subarray(off + 5, portalEnd + 1), statement.serverName, data.subarray(nameEnd + 1, end)));

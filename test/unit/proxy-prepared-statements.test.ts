@@ -6,6 +6,7 @@ import { ResponseTracker } from '../../src/proxy/response-tracker.js';
 import { PreparedSet } from '../../src/pool/prepared-set.js';
 import { PoolStats } from '../../src/pool/pool.js';
 import * as encode from '../../src/protocol/encode.js';
+import { Classifier } from '../../src/sql/index.js';
 
 /** The messages of a frontend byte stream as "<type> <printable body>". */
 function messages(bytes: Buffer): string[] {
@@ -18,16 +19,19 @@ function messages(bytes: Buffer): string[] {
   return out;
 }
 
-function client(registry = new StatementRegistry(() => null)) {
+const classifier = new Classifier();
+const registry = () => new StatementRegistry((text, start, end) => classifier.classifyBytes(text, start, end));
+
+function client(shared = registry()) {
   const answered: Buffer[] = [];
-  const statements = new ClientStatements(registry, () => {});
+  const statements = new ClientStatements(shared);
   const tracker = new ResponseTracker();
   const stats = new PoolStats();
   const rewrite = (set: PreparedSet, ...msgs: Buffer[]) => {
     tracker.reset(set);
     return messages(statements.rewrite(Buffer.concat(msgs), set, tracker, stats, (b) => answered.push(b)));
   };
-  return { statements, tracker, stats, answered, rewrite, registry };
+  return { statements, tracker, stats, answered, rewrite, registry: shared };
 }
 
 const parse = (name: string, text: string) => serialize.parse({ name, text, types: [] });
@@ -44,10 +48,10 @@ describe('ClientStatements.rewrite', () => {
   });
 
   it('a second client with the same text shares the statement; pgtide answers its Parse when the server has it', () => {
-    const registry = new StatementRegistry(() => null);
+    const shared = registry();
     const set = new PreparedSet(10);
-    client(registry).rewrite(set, parse('mine', 'SELECT 1'), serialize.sync());
-    const b = client(registry);
+    client(shared).rewrite(set, parse('mine', 'SELECT 1'), serialize.sync());
+    const b = client(shared);
     assert.deepEqual(b.rewrite(set, parse('theirs', 'SELECT 1'), bind('theirs'), serialize.sync()), [...messages(bind('pgtide_1')), 'S ']);
     assert.deepEqual(b.answered, [encode.parseComplete()], 'answered at once: nothing was owed before it');
   });
