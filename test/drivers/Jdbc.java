@@ -6,6 +6,8 @@
 // first execution on, so later executions may run on a different server connection than the
 // Parse in transaction pooling.
 //
+// With an argument, `read` or `mixed`, it runs a routing workload instead (see Routing below).
+//
 // Connection settings come from PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE.
 // Run as a single-file source program with Debian's driver (libpostgresql-jdbc-java); the
 // launcher needs the jdk.compiler module, which Debian's openjdk-17-jre-headless ships:
@@ -36,6 +38,7 @@ public class Jdbc {
     static final AtomicReference<String> firstError = new AtomicReference<>();
 
     public static void main(String[] args) throws InterruptedException {
+        if (args.length > 0) Routing.main(args[0]);
         String url = "jdbc:postgresql://" + env("PGHOST") + ":" + env("PGPORT") + "/" + env("PGDATABASE")
                 + "?prepareThreshold=1&connectTimeout=" + QUERY_TIMEOUT_S + "&socketTimeout=" + QUERY_TIMEOUT_S;
         Properties props = new Properties();
@@ -143,5 +146,88 @@ public class Jdbc {
             else out.append(c);
         }
         return out.append('"').toString();
+    }
+}
+
+/**
+ * A routing workload on pgJDBC's default settings (prepareThreshold = 5: from a
+ * PreparedStatement's 5th execution on, each run is a Bind of a named statement parsed earlier),
+ * one connection, every result checked; the same workload as routing-workload.py.
+ * read:  READS autocommit reads of prep_read by id.
+ * mixed: MIXED rounds of: insert a row of prep_mixed (ids from ROUTING_ID_BASE), read it back
+ *        (it must be there: read-your-writes is the default), update it with RETURNING, a
+ *        locking read, nextval (a writing function), and an explicit transaction that writes
+ *        and reads.
+ */
+class Routing extends Jdbc {
+    static final int READS = 1200;
+    static final int MIXED = 60;
+
+    static void main(String workload) {
+        int base = Integer.parseInt(Objects.requireNonNullElse(System.getenv("ROUTING_ID_BASE"), "1"));
+        String url = "jdbc:postgresql://" + env("PGHOST") + ":" + env("PGPORT") + "/" + env("PGDATABASE")
+                + "?connectTimeout=" + QUERY_TIMEOUT_S + "&socketTimeout=" + QUERY_TIMEOUT_S;
+        Properties props = new Properties();
+        props.setProperty("user", env("PGUSER"));
+        props.setProperty("password", Objects.requireNonNullElse(System.getenv("PGPASSWORD"), ""));
+        try (Connection conn = DriverManager.getConnection(url, props)) {
+            if (workload.equals("read")) read(conn);
+            else mixed(conn, base);
+        } catch (SQLException err) {
+            fail(0, "connection", err);
+        }
+        int expected = workload.equals("read") ? READS : MIXED;
+        System.out.println("{\"driver\":\"pgjdbc " + org.postgresql.util.DriverInfo.DRIVER_VERSION + " " + workload
+                + "\",\"ok\":" + ok.get() + ",\"errors\":" + errors.get() + ",\"firstError\":" + json(firstError.get()) + "}");
+        System.exit(errors.get() == 0 && ok.get() == expected ? 0 : 1);
+    }
+
+    static void read(Connection conn) throws SQLException {
+        try (PreparedStatement read = conn.prepareStatement("SELECT v FROM prep_read WHERE id = ?")) {
+            for (int n = 0; n < READS; n++) {
+                int key = 1 + n % 100;
+                try {
+                    expect(single(read, key), "v" + key, "read");
+                    ok.incrementAndGet();
+                } catch (Exception err) {
+                    fail(0, "read " + n, err);
+                }
+            }
+        }
+    }
+
+    static void mixed(Connection conn, int base) throws SQLException {
+        try (PreparedStatement insert = conn.prepareStatement("INSERT INTO prep_mixed (id, v) VALUES (?, ?)");
+             PreparedStatement readBack = conn.prepareStatement("SELECT v FROM prep_mixed WHERE id = ?");
+             PreparedStatement update = conn.prepareStatement("UPDATE prep_mixed SET v = v || ? WHERE id = ? RETURNING v");
+             PreparedStatement locking = conn.prepareStatement("SELECT v FROM prep_mixed WHERE id = ? FOR UPDATE");
+             PreparedStatement nextval = conn.prepareStatement("SELECT nextval('prep_seq') > ?")) {
+            for (int n = 0; n < MIXED; n++) {
+                int key = base + n;
+                try {
+                    insert.setInt(1, key);
+                    insert.setString(2, "r" + key);
+                    insert.executeUpdate();
+                    expect(single(readBack, key), "r" + key, "read back");
+                    expect(single(update, "+", key), "r" + key + "+", "update");
+                    expect(single(locking, key), "r" + key + "+", "locking read");
+                    expect(single(nextval, 0), "t", "nextval");
+                    conn.setAutoCommit(false);
+                    try {
+                        single(update, "!", key);
+                        expect(single(readBack, key), "r" + key + "+!", "read in transaction");
+                        conn.commit();
+                    } catch (Exception err) {
+                        conn.rollback();
+                        throw err;
+                    } finally {
+                        conn.setAutoCommit(true);
+                    }
+                    ok.incrementAndGet();
+                } catch (Exception err) {
+                    fail(0, "round " + n, err);
+                }
+            }
+        }
     }
 }
