@@ -268,6 +268,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (data.length > 0) {
       const unsynced = this.syncEnd < 0 ? true : this.syncEnd < data.length;
       if (!linked && this.state === State.Ready && this.firstStatementRouting && this.answerLocally(data)) return;
+      if (!linked && this.state === State.Ready && isStrayCopyEnd(data)) return;
       if (!linked && this.state === State.Ready) this.route();
       const server = this.server;
       if (server) {
@@ -1675,6 +1676,16 @@ function refusalIn(chunk: Buffer, retryable: (error: ErrorFields) => boolean): R
     off = end;
   }
   return refused && off === chunk.length ? Refusal.AwaitingReady : Refusal.None;
+}
+
+/**
+ * A lone CopyDone or CopyFail between transactions (postgres.js ends its COPY stream with a
+ * CopyFail after the COPY's ReadyForQuery): the server ignores it outside COPY, so it is
+ * dropped rather than routed, which would take a primary server for no transaction and carry
+ * the client's next statement, a read perhaps, along with it.
+ */
+function isStrayCopyEnd(data: Buffer): boolean {
+  return (data[0] === CopyDone || data[0] === CopyFail) && data.length >= 5 && data.readUInt32BE(1) + 1 === data.length;
 }
 
 function isIdleReadyForQuery(chunk: Buffer): boolean {
