@@ -83,7 +83,7 @@ export function defaultConfig(): Config {
     user_redirect_preference_list: '',
     write_function_list: [],
     read_only_function_list: [],
-    consistency: 'eventual',
+    consistency: 'read_your_writes',
     read_your_writes_timeout: 0.05,
     transaction_routing: 'conservative',
 

@@ -86,7 +86,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private resendWhy = '';
   /** The refusal, kept until its ReadyForQuery arrives. */
   private heldRefusal: Buffer | null = null;
-  consistency: Consistency = 'eventual';
+  consistency: Consistency = 'read_your_writes';
   private firstStatementRouting = false;
   /** Session state keeps this client on its server connection (see pin()). */
   pinned = false;

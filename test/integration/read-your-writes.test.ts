@@ -1,18 +1,61 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import postgres from 'postgres';
 import { currentTopology, sqlOn } from '../support/topology.js';
-import { clusterBackends, startPgtide } from '../support/pgtide.js';
+import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { errorCodes, query, WireClient } from '../support/pipeline.js';
 import type { Consistency } from '../../src/config/types.js';
 import { learnProbe } from '../support/reader.js';
 
 const t = currentTopology();
 let nextId = 1;
 
-/** `clients` × `iterations` of "insert a row, then read it back" through pgtide. */
-async function insertThenSelect(consistency: Consistency, clients: number, iterations: number) {
-  const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), consistency, default_pool_size: 10 });
-  const standbyPorts = new Set(t.standbys.map((s) => s.port));
+const standbyPorts = new Set(t.standbys.map((s) => s.port));
+const COPY_DONE = Buffer.from([0x63, 0, 0, 0, 4]);
+
+function copyData(text: string): Buffer {
+  const body = Buffer.from(text);
+  const header = Buffer.alloc(5);
+  header[0] = 0x64;
+  header.writeUInt32BE(4 + body.length, 1);
+  return Buffer.concat([header, body]);
+}
+
+/** Transactions pgtide ran on the standbys. */
+function standbyTransactions(p: RunningPgtide): number {
+  return [...p.pgtide.context.pools.all()].filter((pool) => pool.key.backend !== t.primary.name).reduce((n, pool) => n + pool.lentTotal, 0);
+}
+
+/** pgtide over the whole topology, primary weight 0; `consistency` undefined: the default. */
+function startSplitting(consistency?: Consistency) {
+  return startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), default_pool_size: 10, ...(consistency ? { consistency } : {}) });
+}
+
+/** The write then the read of one try; the read's row (if any) with the port that served it. */
+type Try = (c: pg.Client, id: number) => Promise<{ v: string; port: number } | undefined>;
+
+const autocommit: Try = async (c, id) => {
+  await c.query('INSERT INTO ryw VALUES ($1, $2)', [id, `row ${id}`]);
+  return (await c.query('SELECT v, pg_catalog.inet_server_port() AS port FROM ryw WHERE id = $1', [id])).rows[0];
+};
+
+/** The write in a transaction block, the read in a read-only one (which may run on a standby). */
+const explicit: Try = async (c, id) => {
+  await c.query('BEGIN');
+  await c.query('INSERT INTO ryw VALUES ($1, $2)', [id, `row ${id}`]);
+  await c.query('COMMIT');
+  await c.query('BEGIN READ ONLY');
+  const { rows } = await c.query('SELECT v, pg_catalog.inet_server_port() AS port FROM ryw WHERE id = $1', [id]);
+  await c.query('COMMIT');
+  return rows[0];
+};
+
+/** `clients` × `iterations` of "write a row, then read it back" through pgtide. */
+async function insertThenSelect(consistency: Consistency | undefined, clients: number, iterations: number, tryOnce: Try = autocommit) {
+  const p = await startSplitting(consistency);
   let misses = 0, onStandby = 0, reads = 0;
   let elapsed = 0;
   try {
@@ -23,8 +66,8 @@ async function insertThenSelect(consistency: Consistency, clients: number, itera
       const started = Date.now();
       for (let i = 0; i < iterations; i++) {
         const id = nextId++;
-        await c.query('INSERT INTO ryw VALUES ($1, $2)', [id, `row ${id}`]);
-        const { rows } = await c.query('SELECT v, pg_catalog.inet_server_port() AS port FROM ryw WHERE id = $1', [id]);
+        const row = await tryOnce(c, id);
+        const rows = row ? [row] : [];
         reads++;
         if (rows.length === 0) misses++;
         else if (standbyPorts.has(rows[0].port)) onStandby++;
@@ -38,7 +81,8 @@ async function insertThenSelect(consistency: Consistency, clients: number, itera
   return { misses, reads, standbyShare: onStandby / reads, msPerIteration: elapsed / reads };
 }
 
-describe('read-your-writes', { timeout: 110_000 }, () => {
+// Each test runs within the runner's 120 s per test; the file takes about 35 s on an idle machine.
+describe('read-your-writes', { timeout: 240_000 }, () => {
   let loading = true;
   let load: Promise<void>;
   before(async () => {
@@ -57,15 +101,84 @@ describe('read-your-writes', { timeout: 110_000 }, () => {
     await load;
   });
 
-  test('read_your_writes: 10,000 insert-then-select iterations, 0 misses, most reads on standbys', async () => {
-    const r = await insertThenSelect('read_your_writes', 10, 1000);
-    console.log(`read_your_writes: ${r.misses} misses in ${r.reads} reads; ${(r.standbyShare * 100).toFixed(1)} % served by standbys; ${r.msPerIteration.toFixed(2)} ms per insert+select per client`);
+  test('by default (read_your_writes): 10,000 autocommit insert-then-select iterations, 0 misses, most reads on standbys', async () => {
+    const r = await insertThenSelect(undefined, 10, 1000);
+    console.log(`default, autocommit: ${r.misses} misses in ${r.reads} reads; ${(r.standbyShare * 100).toFixed(1)} % served by standbys; ${r.msPerIteration.toFixed(2)} ms per insert+select per client`);
     assert.equal(r.reads, 10_000);
     assert.equal(r.misses, 0);
     assert.ok(r.standbyShare > 0.5, `only ${(r.standbyShare * 100).toFixed(1)} % of the reads were served by standbys`);
   });
 
-  test('eventual: the same pattern shows misses (the test can fail)', async () => {
+  test('by default: 1,000 writes in transaction blocks, each read back in a read-only transaction, 0 misses', async () => {
+    const r = await insertThenSelect(undefined, 4, 250, explicit);
+    console.log(`default, explicit transactions: ${r.misses} misses in ${r.reads} reads; ${(r.standbyShare * 100).toFixed(1)} % served by standbys; ${r.msPerIteration.toFixed(2)} ms per try per client`);
+    assert.equal(r.reads, 1000);
+    assert.equal(r.misses, 0);
+    assert.ok(r.standbyShare > 0.5, `only ${(r.standbyShare * 100).toFixed(1)} % of the reads were served by standbys`);
+  });
+
+  /** A COPY FROM STDIN of `rows` rows from `first` on, then a COPY TO STDOUT of them: the rows it read. */
+  async function copyInThenOut(c: WireClient, first: number, rows: number): Promise<number> {
+    c.send(query('COPY ryw FROM STDIN'));
+    const started = await c.next(Date.now() + 10_000);
+    assert.equal(started.type, 'G', 'no CopyInResponse');
+    const lines = Array.from({ length: rows }, (_, k) => `${first + k}\tcopied ${first + k}\n`).join('');
+    c.send(copyData(lines), COPY_DONE);
+    assert.deepEqual(errorCodes(await c.untilReady()), []);
+    // COPY takes no parameters: the bounds are numbers of ours, written in.
+    const out = await c.exchange(query(`COPY (SELECT id FROM ryw WHERE id >= ${first} AND id < ${first + rows}) TO STDOUT`));
+    return out.filter((m) => m.type === 'd').length;
+  }
+
+  test('by default: 1,000 COPY FROM STDIN, each followed by a COPY TO STDOUT of its rows, 0 misses', async () => {
+    const p = await startSplitting();
+    const ROWS = 20;
+    let misses = 0;
+    try {
+      // 4 sessions × 250 tries.
+      await Promise.all(Array.from({ length: 4 }, async () => {
+        const c = await WireClient.connect({ user: t.scramUser.user, password: t.scramUser.password, database: t.database, host: p.host, port: p.port });
+        try {
+          for (let i = 0; i < 250; i++) {
+            const first = nextId;
+            nextId += ROWS;
+            if (await copyInThenOut(c, first, ROWS) !== ROWS) misses++;
+          }
+        } finally {
+          await c.close();
+        }
+      }));
+    } finally {
+      await p.stop();
+    }
+    const standbyReads = standbyTransactions(p);
+    console.log(`default, COPY in then out: ${misses} misses in 1000 tries; ${standbyReads} COPY OUTs served by standbys`);
+    assert.equal(misses, 0);
+    assert.ok(standbyReads > 500, `only ${standbyReads} of 1000 COPY OUTs were served by standbys`);
+  });
+
+  test('postgres.js COPY streams: the CopyFail it sends after a COPY does not keep its next read off the standbys', async () => {
+    const p = await startSplitting();
+    const sql = postgres({ ...p.pgConfig(), username: t.scramUser.user, max: 1 } as postgres.Options<{}>);
+    const TRIES = 20;
+    let misses = 0;
+    try {
+      for (let i = 0; i < TRIES; i++) {
+        const id = nextId++;
+        await pipeline(Readable.from([`${id}\tstream ${id}\n`]), await sql`COPY ryw FROM STDIN`.writable());
+        let out = '';
+        for await (const chunk of await sql.unsafe(`COPY (SELECT id FROM ryw WHERE id = ${id}) TO STDOUT`).readable()) out += String(chunk);
+        if (out !== `${id}\n`) misses++;
+      }
+    } finally {
+      await sql.end();
+      await p.stop();
+    }
+    assert.equal(misses, 0);
+    assert.ok(standbyTransactions(p) > TRIES / 2, `only ${standbyTransactions(p)} of ${TRIES} COPY OUTs were served by standbys`);
+  });
+
+  test('eventual (set explicitly): the same pattern shows misses (the test can fail)', async () => {
     const r = await insertThenSelect('eventual', 10, 300);
     console.log(`eventual: ${r.misses} misses in ${r.reads} reads; ${(r.standbyShare * 100).toFixed(1)} % served by standbys; ${r.msPerIteration.toFixed(2)} ms per insert+select per client`);
     assert.ok(r.misses > 0, 'eventual consistency never missed a fresh row: the read-your-writes test proves nothing');
