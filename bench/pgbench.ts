@@ -22,6 +22,7 @@ import {
   formatPreparedRatioTable,
   formatRatiosTable,
   formatRuntimeRatiosTable,
+  formatConsistencyTable,
   formatRunsTable,
   formatSplitRatiosTable,
   formatSplitRunsTable,
@@ -58,6 +59,8 @@ interface Workload {
   key: string;
   name: string;
   args: string[];
+  /** A pgbench script of its own (written to the scratch directory, run with -f). */
+  script?: string;
   /** Uses named prepared statements across transactions, which a pooler must carry between servers. */
   namedPreparedStatements?: true;
 }
@@ -75,8 +78,25 @@ const WORKLOADS: Workload[] = [
   { key: 'connect', name: 'select-only, connect per tx (-C)', args: ['-S', '-C'] },
 ];
 
+/**
+ * A session that writes a row and then reads it back, each statement its own transaction: what
+ * read_your_writes costs (the read waits for a standby to replay the write, or goes to the primary).
+ */
+const WRITE_THEN_READ: Workload = {
+  key: 'write-then-read',
+  name: 'write then read, prepared',
+  args: ['-M', 'prepared'],
+  script: [
+    '\\set aid random(1, 100000 * :scale)',
+    'UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = :aid;',
+    'SELECT abalance FROM pgbench_accounts WHERE aid = :aid;',
+    '',
+  ].join('\n'),
+  namedPreparedStatements: true,
+};
+
 /** The read/write-splitting comparison runs these, on SPLIT_STANDBYS standbys. */
-const SPLIT_WORKLOAD_KEYS = ['select-simple', 'select-extended'];
+const SPLIT_WORKLOAD_KEYS = ['select-simple', 'select-extended', 'select-prepared'];
 const SPLIT_STANDBYS = 2;
 
 interface Target {
@@ -183,22 +203,23 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
   }
 
   const runAll = (targets: Target[], workloads: Workload[]) =>
-    runInTurns(targets, workloads, { settings, topology, env, hz, signal });
+    runInTurns(targets, workloads, { settings, topology, env, hz, signal, dir });
+  const pgbouncerTarget: Target = {
+    name: 'pgbouncer',
+    port: pgbouncerPort!,
+    processes: [pgbouncer],
+    countedNodes: [],
+    noNamedPreparedStatements: pgbouncerNoPrepared,
+  };
   const runs = await runAll([
     { name: 'direct', port: topology.primary.port, processes: [], countedNodes: [] },
     { name: 'pgtide', port: pgtidePort!, processes: [pgtide], countedNodes: [] },
     ...otherRuntimes,
-    {
-      name: 'pgbouncer',
-      port: pgbouncerPort!,
-      processes: [pgbouncer],
-      countedNodes: [],
-      noNamedPreparedStatements: pgbouncerNoPrepared,
-    },
+    pgbouncerTarget,
     ...floor,
   ], settings.workloads);
   const splitRuns = settings.readSplit
-    ? await runAll(await startSplitTargets(topology, dir, authFile, serverUser, cleanup), splitWorkloads())
+    ? await runAll(await startSplitTargets(topology, dir, authFile, serverUser, cleanup, pgbouncerTarget), splitWorkloads())
     : [];
 
   const report = await formatReport(settings, topology, runs, splitRuns);
@@ -210,8 +231,9 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
 }
 
 /**
- * pgtide reading from the standbys only (primary weight 0) and the seed chain with the same
- * weights in Pgpool-II; both with SPLIT_STANDBYS standbys and POOL_SIZE connections per pool.
+ * pgtide reading from the standbys only (primary weight 0, its default read_your_writes), the
+ * same with consistency = eventual (what read_your_writes costs), the seed chain with the same
+ * weights in Pgpool-II, and PgBouncer on the primary only; POOL_SIZE connections per pool.
  */
 async function startSplitTargets(
   topology: Topology,
@@ -219,30 +241,40 @@ async function startSplitTargets(
   authFile: string,
   serverUser: Awaited<ReturnType<typeof resolveServerUser>>,
   cleanup: Cleanup,
+  pgbouncer: Target,
 ): Promise<Target[]> {
   const backends: WeightedBackend[] = [
     { node: topology.primary, role: 'primary', weight: 0 },
     ...topology.standbys.slice(0, SPLIT_STANDBYS).map((node) => ({ node, role: 'standby' as const, weight: 1 })),
   ];
   const countedNodes = backends.map((b) => b.node);
-  const [pgtidePort, chainPort] = await freePorts(2);
+  const [pgtidePort, eventualPort, chainPort] = await freePorts(3);
   const pgtide = await startPgtide(
     { topology, dir, authFile, port: pgtidePort! },
     { name: 'pgtide-standbys', backends, cpuProfileDir: undefined },
   );
   cleanup.add('stop pgtide (standbys)', () => pgtide.stop());
+  const eventual = await startPgtide(
+    { topology, dir, authFile, port: eventualPort! },
+    { name: 'pgtide-eventual', backends, cpuProfileDir: undefined, consistency: 'eventual' },
+  );
+  cleanup.add('stop pgtide (standbys, eventual)', () => eventual.stop());
+  // The chain's PgBouncer (1.18) cannot carry named prepared statements either.
+  const chainNoPrepared = pgbouncer.noNamedPreparedStatements;
   const chain = await startSeedChain({ topology, dir, authFile, port: chainPort! }, backends, serverUser);
   cleanup.add('stop the seed chain', async () => {
     for (const service of chain) await service.stop();
   });
   return [
     { name: 'pgtide-standbys', port: pgtidePort!, processes: [pgtide], countedNodes },
-    { name: 'seed-chain', port: chainPort!, processes: chain, countedNodes },
+    { name: 'pgtide-eventual', port: eventualPort!, processes: [eventual], countedNodes },
+    { name: 'seed-chain', port: chainPort!, processes: chain, countedNodes, ...(chainNoPrepared ? { noNamedPreparedStatements: chainNoPrepared } : {}) },
+    { ...pgbouncer, countedNodes },
   ];
 }
 
 function splitWorkloads(): Workload[] {
-  return SPLIT_WORKLOAD_KEYS.map((key) => WORKLOADS.find((w) => w.key === key)!);
+  return [...SPLIT_WORKLOAD_KEYS.map((key) => WORKLOADS.find((w) => w.key === key)!), WRITE_THEN_READ];
 }
 
 /** Warms every target up, then runs each workload with the targets taking turns. */
@@ -278,6 +310,8 @@ async function runInTurns(
 
 interface MeasureContext {
   seconds: number;
+  /** The scratch directory, for workload scripts. */
+  dir: string;
   settings: Settings;
   topology: Topology;
   env: NodeJS.ProcessEnv;
@@ -290,11 +324,14 @@ async function measure(target: Target, workload: Workload, ctx: MeasureContext):
   const { settings, topology } = ctx;
   const ticksBefore = await Promise.all(target.processes.map((p) => readTreeCpuTicks(p.pid)));
   const countsBefore = await transactionCounts(target.countedNodes, topology.database);
+  const script = workload.script === undefined ? [] : ['-f', join(ctx.dir, `${workload.key}.sql`)];
+  if (workload.script !== undefined) await writeFile(script[1]!, workload.script);
   const started = performance.now();
   const out = await runProgram('pgbench', [
     ...connectionArgs(topology, target.port),
     '-c', String(settings.clients), '-j', String(settings.threads), '-T', String(ctx.seconds),
     ...workload.args,
+    ...script,
     topology.database,
   ], { env: ctx.env, signal: ctx.signal, timeoutMs: ctx.seconds * 1000 + PGBENCH_GRACE_MS });
   const wallSeconds = (performance.now() - started) / 1000;
@@ -385,8 +422,9 @@ async function formatReport(settings: Settings, t: Topology, runs: RunRecord[], 
       `## Read/write splitting: pgtide over ${SPLIT_STANDBYS} standbys vs the seed chain`,
       '',
       `- ${haproxy}; ${pgpool}`,
-      `- pgtide: backends primary (weight 0) + ${SPLIT_STANDBYS} standbys (weight 1), transaction pooling, ` +
-        `pool size ${POOL_SIZE} per backend`,
+      `- pgtide-standbys: backends primary (weight 0) + ${SPLIT_STANDBYS} standbys (weight 1), transaction pooling, ` +
+        `pool size ${POOL_SIZE} per backend, consistency read_your_writes (the default); pgtide-eventual: the same ` +
+        'with consistency = eventual; pgbouncer: the PgBouncer above, on the primary only',
       `- Seed chain: HAProxy (TCP) → PgBouncer (transaction pooling, pool size ${POOL_SIZE}) → Pgpool-II ` +
         '(streaming replication, load_balance_mode on, same weights, num_init_children 25, max_pool 1); ' +
         'client auth scram-sha-256 at PgBouncer and Pgpool-II',
@@ -395,8 +433,13 @@ async function formatReport(settings: Settings, t: Topology, runs: RunRecord[], 
         `xact_commit + xact_rollback deltas of ${t.database} on each node`,
       '',
       formatSplitRunsTable(splitRuns),
+      ...optionalSection(formatNotApplicableNotes(splitRuns)),
       '',
       formatSplitRatiosTable(splitRuns),
+      '',
+      '### What read_your_writes costs (pgtide-standbys / pgtide-eventual)',
+      '',
+      formatConsistencyTable(splitRuns),
     ]
     : [];
   return [

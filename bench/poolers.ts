@@ -36,6 +36,8 @@ export interface PgtideOptions {
   cpuProfileDir: string | undefined;
   /** The Node.js binary that runs pgtide; the bench's own when undefined. */
   node?: string;
+  /** pgtide's `consistency`; undefined: its default. */
+  consistency?: 'eventual' | 'read_your_writes';
 }
 
 /** Where PgBouncer sends its server connections: the primary, or the next hop of a chain. */
@@ -59,6 +61,7 @@ export async function startPgtide(setup: PoolerSetup, opts: PgtideOptions): Prom
     `log_level = "warn"`,
     `log_connections = false`,
     `log_disconnections = false`,
+    ...(opts.consistency ? [`consistency = "${opts.consistency}"`] : []),
     ...opts.backends.flatMap(backendTable),
     '',
   ].join('\n'));

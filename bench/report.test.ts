@@ -5,6 +5,7 @@ import {
   formatPreparedRatioTable,
   formatRatiosTable,
   formatRunsTable,
+  formatConsistencyTable,
   formatRuntimeRatiosTable,
   formatSplitRatiosTable,
   formatSplitRunsTable,
@@ -93,9 +94,25 @@ test('the splitting runs table shows the chain\'s CPU per process and the share 
   assert.equal(lines[3], '| select-only | 1 | seed-chain | 6000 | 5.000 | 0 | 160.0 | 40 | haproxy 20.0 + pgpool 140.0 | primary 25.0 %, standby1 75.0 % |');
 });
 
-test('the splitting ratios compare pgtide with the seed chain: tps, latency, CPU per tx', () => {
+test('the splitting ratios compare pgtide with the seed chain (tps, latency, CPU per tx) and with PgBouncer on the primary (tps)', () => {
   const lines = formatSplitRatiosTable(SPLIT_RUNS).split('\n');
-  assert.equal(lines[2], '| select-only | 1.50× | 0.50× | 0.25× |');
+  assert.equal(lines[2], '| select-only | 1.50× | 0.50× | 0.25× | n/a |');
+  const withPgbouncer = formatSplitRatiosTable([...SPLIT_RUNS, { workload: 'select-only', round: 1, target: 'pgbouncer', result: measurement(3000, 30) }]);
+  assert.equal(withPgbouncer.split('\n')[2], '| select-only | 1.50× | 0.50× | 0.25× | 3.00× |');
+});
+
+test('the consistency table compares read_your_writes (pgtide-standbys) with eventual, per workload it ran', () => {
+  const runs: RunRecord[] = [
+    { workload: 'read-only', round: 1, target: 'pgtide-standbys', result: measurement(9000, 40) },
+    { workload: 'read-only', round: 1, target: 'pgtide-eventual', result: measurement(9000, 40) },
+    { workload: 'write-then-read', round: 1, target: 'pgtide-standbys', result: measurement(800, 120) },
+    { workload: 'write-then-read', round: 1, target: 'pgtide-eventual', result: measurement(1000, 100) },
+    { workload: 'other', round: 1, target: 'pgtide-standbys', result: measurement(1) },
+  ];
+  const lines = formatConsistencyTable(runs).split('\n');
+  assert.equal(lines.length, 4);
+  assert.equal(lines[2], '| read-only | 1.00× | 1.00× | 1.00× |');
+  assert.equal(lines[3], '| write-then-read | 0.80× | 1.00× | 1.20× |');
 });
 
 const NO_PREPARED = 'PgBouncer 1.18.0: no prepared statements in transaction mode';

@@ -3,7 +3,7 @@
 // reads over the standbys against the seed's HAProxy → PgBouncer → Pgpool-II chain).
 
 export type TargetName =
-  | 'direct' | 'pgtide' | 'pgbouncer' | 'node-forward' | 'pgtide-standbys' | 'seed-chain'
+  | 'direct' | 'pgtide' | 'pgbouncer' | 'node-forward' | 'pgtide-standbys' | 'pgtide-eventual' | 'seed-chain'
   /** pgtide run by another Node.js binary (BENCH_PGTIDE_NODES), e.g. `pgtide@node20`. */
   | `pgtide@${string}`;
 
@@ -93,11 +93,28 @@ export function formatSplitRunsTable(runs: RunRecord[]): string {
 export function formatSplitRatiosTable(runs: RunRecord[]): string {
   const workloads = [...new Set(runs.map((r) => r.workload))];
   const rows = workloads.map((workload) => {
-    const of = (figure: Figure) => pairedRatio(runs, workload, 'pgtide-standbys', 'seed-chain', figure);
+    const of = (figure: Figure, b: TargetName = 'seed-chain') => pairedRatio(runs, workload, 'pgtide-standbys', b, figure);
+    return `| ${workload} | ${of(TPS)} | ${of(LATENCY)} | ${of(CPU)} | ${of(TPS, 'pgbouncer')} |`;
+  });
+  return [
+    '| workload | pgtide/seed chain tps | pgtide/seed chain mean latency | pgtide/seed chain CPU per tx | pgtide over the standbys/PgBouncer on the primary tps |',
+    '|---|--:|--:|--:|--:|',
+    ...rows,
+  ].join('\n');
+}
+
+/**
+ * What read_your_writes (pgtide's default) costs against eventual, per workload: the same
+ * pgtide over the standbys, in turns, in one run.
+ */
+export function formatConsistencyTable(runs: RunRecord[]): string {
+  const workloads = [...new Set(runs.filter((r) => r.target === 'pgtide-eventual').map((r) => r.workload))];
+  const rows = workloads.map((workload) => {
+    const of = (figure: Figure) => pairedRatio(runs, workload, 'pgtide-standbys', 'pgtide-eventual', figure);
     return `| ${workload} | ${of(TPS)} | ${of(LATENCY)} | ${of(CPU)} |`;
   });
   return [
-    '| workload | pgtide/seed chain tps | pgtide/seed chain mean latency | pgtide/seed chain CPU per tx |',
+    '| workload | read_your_writes/eventual tps | read_your_writes/eventual mean latency | read_your_writes/eventual CPU per tx |',
     '|---|--:|--:|--:|',
     ...rows,
   ].join('\n');
