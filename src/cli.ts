@@ -8,6 +8,7 @@ import { ImportError } from './config/import/source.js';
 import { importSeedStack, type SeedFiles } from './config/import/to-toml.js';
 import { DEFAULT_CONFIG_PATHS, findDefaultConfig } from './config/default-path.js';
 import { loadConfig, ConfigError } from './config/load.js';
+import { SUPERVISOR_LOG_FILE_ENV } from './config/env.js';
 import type { Config } from './config/types.js';
 import { Pgtide } from './server.js';
 import { runSupervised } from './supervisor.js';
@@ -152,10 +153,19 @@ async function start(source: ConfigSource): Promise<number> {
   const pgtide = new Pgtide(config, {
     reloadConfig: () => source().config,
     onShutdown: () => process.exit(0),
+    supervisorLogFile: process.env[SUPERVISOR_LOG_FILE_ENV],
   });
+  // Why the process died belongs in the log file too, not only on stderr. Node still prints
+  // the error and exits; the log transport writes its last lines on 'exit'.
+  process.on('uncaughtExceptionMonitor', (err) => pgtide.log.fatal({ err: describe(err), stack: err.stack }, 'uncaught exception; exiting'));
   for (const warning of warnings) pgtide.log.warn({ import: warning }, 'imported setting changes behaviour');
   pgtide.log.info({ config: origin }, 'configuration read');
-  await pgtide.start();
+  try {
+    await pgtide.start();
+  } catch (err) {
+    pgtide.log.fatal({ err: describe(err) }, 'could not start');
+    throw err;
+  }
   warnAboutCapacity(pgtide).catch((err: unknown) => pgtide.log.warn({ err: describe(err) }, 'could not check the server connection budget'));
   process.on('SIGHUP', () => {
     try {

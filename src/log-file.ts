@@ -12,8 +12,10 @@ export const DEFAULT_LOG_MAX_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_LOG_KEEP = 4;
 
 /**
- * An append-only log file with size-based rotation. Writes are synchronous: the supervisor
- * does nothing else, and a synchronous write keeps the size exact and the rotation atomic.
+ * An append-only log file with size-based rotation. It runs in the log transport's worker
+ * thread (src/log-transport.ts), for the pooler's log_dir and the supervisor's --log-file
+ * alike: there its writes can be synchronous, which keeps the size exact and the rotation
+ * atomic, without ever blocking an event loop that serves clients or forwards signals.
  */
 export class RotatingLogFile {
   private fd: number;

@@ -37,6 +37,8 @@ export interface PgtideOptions {
   reloadConfig?: () => Config;
   /** Called once the console's SHUTDOWN has stopped everything (the CLI exits). */
   onShutdown?: () => void;
+  /** The file a supervisor already writes this process's stdout into (log_dir skips it). */
+  supervisorLogFile?: string | undefined;
 }
 
 /** One pgtide process: listeners, client sessions, pools and their upkeep. */
@@ -61,7 +63,10 @@ export class Pgtide {
   private readonly heldSockets: net.Socket[] = [];
 
   constructor(config: Config, private readonly options: PgtideOptions = {}) {
-    this.log = options.logger ?? createLogger(config.instance_name, config.log_level, undefined, config.log_dir);
+    this.log = options.logger ?? createLogger(config.instance_name, config.log_level, {
+      logDir: config.log_dir,
+      supervisorLogFile: options.supervisorLogFile,
+    });
     const users = readUsers(config);
     const classifier = new Classifier({ policy: functionPolicy(config), onParserMissing: () => this.loadParser() });
     this.ctx = {

@@ -1,15 +1,17 @@
 // `pgtide start --supervise`: the role supervisord played in the seed image. It runs the
 // pooler in a child process and starts it again when it dies, so a crash costs the clients
 // their connections but not the service. The supervisor holds no pools and parses no
-// configuration: it only spawns, forwards signals, waits and (optionally) writes the log file.
+// configuration: it only spawns, forwards signals, waits and (optionally) writes the log file,
+// through the same worker-thread transport as the pooler's log_dir (src/log-transport.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createLogger, type Logger } from './log.js';
-import { DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES, RotatingLogFile, type LogRotation } from './log-file.js';
+import { SUPERVISOR_LOG_FILE_ENV } from './config/env.js';
+import { createLogger, openLogFile, type LogFileStream, type Logger } from './log.js';
+import { DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES, type LogRotation } from './log-file.js';
 
-export { DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES, RotatingLogFile, type LogRotation };
+export { DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES, type LogRotation };
 
 const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
 
@@ -51,15 +53,15 @@ export class Supervisor {
   private startedAt = 0;
   private phase: Phase = 'waiting';
   private readonly backoff: Backoff;
-  private readonly logFile: RotatingLogFile | null;
+  private readonly logFile: LogFileStream | null;
   private readonly log: Logger;
   private readonly done: Promise<number>;
   private finish!: (code: number) => void;
 
   constructor(private readonly options: SupervisorOptions) {
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
-    this.logFile = options.logFile ? new RotatingLogFile(options.logFile) : null;
-    this.log = createLogger(process.env['INSTANCE_NAME'] ?? 'pool1', 'info', this.stream(process.stdout));
+    this.logFile = options.logFile ? openLogFile(options.logFile, '--log-file') : null;
+    this.log = createLogger(process.env['INSTANCE_NAME'] ?? 'pool1', 'info', { destination: this.stream(process.stdout) });
     this.done = new Promise((resolve) => (this.finish = resolve));
   }
 
@@ -92,7 +94,8 @@ export class Supervisor {
 
   private spawnChild(): void {
     const piped = this.logFile !== null;
-    const child = spawn(process.execPath, this.options.childArgs, { stdio: ['ignore', piped ? 'pipe' : 'inherit', piped ? 'pipe' : 'inherit'] });
+    const env = piped ? { ...process.env, [SUPERVISOR_LOG_FILE_ENV]: this.options.logFile!.path } : process.env;
+    const child = spawn(process.execPath, this.options.childArgs, { env, stdio: ['ignore', piped ? 'pipe' : 'inherit', piped ? 'pipe' : 'inherit'] });
     if (piped) {
       child.stdout!.on('data', this.tee(process.stdout));
       child.stderr!.on('data', this.tee(process.stderr));
@@ -129,7 +132,8 @@ export class Supervisor {
   private end(code: number): void {
     this.phase = 'stopped';
     this.log.flush?.();
-    this.logFile?.close();
+    // Blocks until the worker has written every line and closed the file.
+    this.logFile?.end();
     this.finish(code);
   }
 

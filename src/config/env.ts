@@ -7,6 +7,12 @@ import type { BackendConfig, Config } from './types.js';
 
 export const ENV_PREFIX = 'PGTIDE_';
 
+/**
+ * Set by `pgtide start --supervise` for its child, not by operators: the file the supervisor
+ * copies the pooler's stdout into (a log_dir naming it is then not opened twice). Not a setting.
+ */
+export const SUPERVISOR_LOG_FILE_ENV = 'PGTIDE_SUPERVISOR_LOG_FILE';
+
 export interface EnvOverrides {
   /** The top-level keys the environment sets, already checked. */
   values: Partial<Config>;
@@ -36,7 +42,7 @@ export function readEnv(env: NodeJS.ProcessEnv): EnvOverrides {
   // Sorted so that problems come out in the same order whatever the environment's order.
   for (const variable of Object.keys(env).sort()) {
     const envText = env[variable];
-    if (!variable.startsWith(ENV_PREFIX) || envText === undefined) continue;
+    if (!variable.startsWith(ENV_PREFIX) || variable === SUPERVISOR_LOG_FILE_ENV || envText === undefined) continue;
     set(variable, variable.slice(ENV_PREFIX.length).toLowerCase(), envText);
   }
   return { values, issues };

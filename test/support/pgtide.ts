@@ -63,7 +63,7 @@ export async function startPgtide(t: Topology, overrides: Partial<Config> = {}):
       done();
     },
   });
-  const pgtide = new Pgtide(config, { logger: createLogger('test', 'info', sink) });
+  const pgtide = new Pgtide(config, { logger: createLogger('test', 'info', { destination: sink }) });
   await pgtide.start();
   const { host, port } = pgtide.addresses()[0]!;
   return {

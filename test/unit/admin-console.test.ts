@@ -9,7 +9,7 @@ import { createLogger } from '../../src/log.js';
 import { Pgtide, type PgtideOptions } from '../../src/server.js';
 import { decodeAnswer, parsePrometheusText, records, total } from './admin-decode.js';
 
-const quiet = () => createLogger('test', 'silent', new Writable({ write: (_c, _e, done) => done() }));
+const quiet = () => createLogger('test', 'silent', { destination: new Writable({ write: (_c, _e, done) => done() }) });
 
 function config(overrides: Partial<Config> = {}): Config {
   return {

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES, RotatingLogFile, restartDelay, supervisorArgs } from '../../src/supervisor.js';
+import { RotatingLogFile } from '../../src/log-file.js';
+import { DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES, restartDelay, supervisorArgs } from '../../src/supervisor.js';
 
 describe('restartDelay', () => {
   const backoff = { initialMs: 100, maxMs: 1000, stableMs: 60_000 };
