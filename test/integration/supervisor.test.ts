@@ -148,12 +148,13 @@ describe('docker/docker-entrypoint.sh', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  test('runs the image default config with PGTIDE_* overrides, serves queries, logs to LOG_DIR, stops on SIGTERM', async () => {
+  /** The image's entrypoint with its default config, on free ports, logging to `dir`. */
+  async function startEntrypoint(instance: string, extra: Record<string, string> = {}): Promise<{ entrypoint: Watched; port: number }> {
     const [port, adminPort] = (await freePorts(2)) as [number, number];
     const entrypoint = new Watched(spawn(ENTRYPOINT, [], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: cleanEnv({
-        INSTANCE_NAME: 'pool7',
+        INSTANCE_NAME: instance,
         CONFIG_FILE: join(ROOT, 'docker/pgtide.toml'),
         LOG_DIR: dir,
         PGTIDE_LISTEN_ADDR: '127.0.0.1',
@@ -163,8 +164,14 @@ describe('docker/docker-entrypoint.sh', () => {
         PGTIDE_SERVER_TLS_SSLMODE: 'disable',
         PGTIDE_SHUTDOWN_TIMEOUT: '1',
         PGTIDE_BACKENDS: [t.primary, ...t.standbys].map((n) => `${n.host}:${n.port}`).join(','),
+        ...extra,
       }),
     }));
+    return { entrypoint, port };
+  }
+
+  test('runs the image default config with PGTIDE_* overrides, serves queries, logs to LOG_DIR, stops on SIGTERM', async () => {
+    const { entrypoint, port } = await startEntrypoint('pool7');
     try {
       assert.equal(await queryThrough(port, entrypoint), 42);
       const logFile = join(dir, 'pgtide-pool7.log');
@@ -175,6 +182,23 @@ describe('docker/docker-entrypoint.sh', () => {
       entrypoint.child.kill('SIGTERM');
       assert.equal(await entrypoint.exited, 0);
       for (const pid of entrypoint.poolerPids()) assert.ok(!isAlive(pid));
+    } finally {
+      if (entrypoint.child.exitCode === null) entrypoint.child.kill('SIGKILL');
+    }
+  });
+
+  test('a log_dir naming the supervisor\'s --log-file is not opened twice: one writer, each line once, the last lines kept', async () => {
+    const { entrypoint, port } = await startEntrypoint('pool8', { PGTIDE_LOG_DIR: dir });
+    try {
+      assert.equal(await queryThrough(port, entrypoint), 42);
+      const logFile = join(dir, 'pgtide-pool8.log');
+      await entrypoint.waitFor('the log file', () => readFileSync(logFile, 'utf8').includes('pgtide started'));
+      entrypoint.child.kill('SIGTERM');
+      assert.equal(await entrypoint.exited, 0);
+      const lines = readFileSync(logFile, 'utf8').trim().split('\n');
+      assert.equal(lines.filter((line) => line.includes('"pgtide started"')).length, 1, 'a pooler line written twice: two writers');
+      assert.ok(lines.some((line) => line.includes('not opening it a second time')));
+      assert.match(lines.at(-1)!, /supervisor: pooler stopped/, 'the supervisor\'s last line');
     } finally {
       if (entrypoint.child.exitCode === null) entrypoint.child.kill('SIGKILL');
     }

@@ -22,24 +22,7 @@ export interface PgtideProcess {
 /** Start `pgtide start --config <dir>/pgtide.toml` with the given extra TOML lines. */
 export async function spawnPgtide(t: Topology, dir: string, authFile: string, extraToml: string[] = []): Promise<PgtideProcess> {
   const [port] = await freePorts(1);
-  const configFile = join(dir, 'pgtide.toml');
-  writeFileSync(configFile, [
-    `listen_addr = "127.0.0.1"`,
-    `listen_port = ${port}`,
-    `auth_file = "${authFile}"`,
-    `server_tls_sslmode = "disable"`,
-    ...(extraToml.some((l) => l.startsWith('log_level')) ? [] : ['log_level = "warn"']),
-    ...extraToml,
-    '',
-    '[[backends]]',
-    `host = "${t.primary.host}"`,
-    `port = ${t.primary.port}`,
-    `role = "primary"`,
-    '',
-  ].join('\n'));
-  // pgtide rejects unknown PGTIDE_ variables, and the test runner sets one of its own.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PGTIDE_')));
-  const child = spawn(process.execPath, [CLI, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const child = spawnCli(writeConfig(t, dir, authFile, port!, extraToml));
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -55,6 +38,33 @@ export async function spawnPgtide(t: Topology, dir: string, authFile: string, ex
       return exited;
     },
   };
+}
+
+/** `pgtide start --config <file>`, for tests that watch a start fail. */
+export function spawnCli(configFile: string): ChildProcess {
+  // pgtide rejects unknown PGTIDE_ variables, and the test runner sets one of its own.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PGTIDE_')));
+  return spawn(process.execPath, [CLI, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env });
+}
+
+/** Writes <dir>/pgtide.toml: one listen port, the topology's primary, the extra TOML lines. */
+export function writeConfig(t: Topology, dir: string, authFile: string, port: number, extraToml: string[] = []): string {
+  const configFile = join(dir, 'pgtide.toml');
+  writeFileSync(configFile, [
+    `listen_addr = "127.0.0.1"`,
+    `listen_port = ${port}`,
+    `auth_file = "${authFile}"`,
+    `server_tls_sslmode = "disable"`,
+    ...(extraToml.some((l) => l.startsWith('log_level')) ? [] : ['log_level = "warn"']),
+    ...extraToml,
+    '',
+    '[[backends]]',
+    `host = "${t.primary.host}"`,
+    `port = ${t.primary.port}`,
+    `role = "primary"`,
+    '',
+  ].join('\n'));
+  return configFile;
 }
 
 async function waitForPort(port: number, output: () => string): Promise<void> {
