@@ -12,6 +12,7 @@ import pg from 'pg';
 import { currentTopology } from '../support/topology.js';
 import { writeAuthFile } from '../support/pgtide.js';
 import { freePorts } from '../support/free-ports.js';
+import { writeConfig } from '../support/pgtide-process.js';
 
 const t = currentTopology();
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -87,18 +88,8 @@ describe('pgtide start --supervise', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pgtide-supervisor-'));
     [port] = (await freePorts(1)) as [number];
-    const config = join(dir, 'pgtide.toml');
-    writeFileSync(config, [
-      `listen_addr = "127.0.0.1"`,
-      `listen_port = ${port}`,
-      `auth_file = "${writeAuthFile(t, dir)}"`,
-      `server_tls_sslmode = "disable"`,
-      `shutdown_timeout = 1`,
-      '[[backends]]',
-      `host = "${t.primary.host}"`,
-      `port = ${t.primary.port}`,
-      '',
-    ].join('\n'));
+    // Info lines on: the tests wait for 'configuration reloaded'.
+    const config = writeConfig(t, dir, writeAuthFile(t, dir), port, ['log_level = "info"', 'shutdown_timeout = 1']);
     // runSupervised directly, as cli.ts calls it for `start --supervise`.
     const main = join(dir, 'supervise.mjs');
     writeFileSync(main, `import { runSupervised } from ${JSON.stringify(SUPERVISOR)};\nprocess.exit(await runSupervised(process.argv.slice(2)));\n`);
