@@ -12,12 +12,17 @@ const REDACT = ['password', '*.password', 'secret', '*.secret', 'sr_check_passwo
 
 const TRANSPORT = fileURLToPath(new URL('./log-transport.js', import.meta.url));
 
-/** A log file written by a worker thread; `end()` blocks until every line is on disk. */
+/**
+ * A log file written by a worker thread. pino's transport ends it on process exit, blocking
+ * until the worker has written every line and closed the file (it waits up to 10 s).
+ */
 export interface LogFileStream {
   /** Copies the bytes into the buffer shared with the worker; never touches the file. */
   write(chunk: string | Buffer): boolean;
+  /** Asks the worker to finish; 'close' follows once the file is closed. */
   end(): void;
   on(event: 'error', listener: (error: Error) => void): unknown;
+  once(event: 'close', listener: () => void): unknown;
 }
 
 export interface LoggerOptions {

@@ -132,7 +132,7 @@ export class Supervisor {
   private end(code: number): void {
     this.phase = 'stopped';
     this.log.flush?.();
-    // Blocks until the worker has written every line and closed the file.
+    // The worker writes what is queued and closes the file; the exit that follows waits for it.
     this.logFile?.end();
     this.finish(code);
   }
