@@ -25,12 +25,15 @@ export function showPools(pgtide: Pgtide, now = Date.now()): Table {
       Math.floor(maxWaitMs / 1000), (maxWaitMs % 1000) * 1000,
       g.pools[0]?.settings.mode ?? pgtide.context.pools.modeFor(g.database, g.user),
       null,
+      g.clients.filter((c) => c.pinned).length, sum(g.pools, (p) => p.stats.pins),
     ];
   });
   return {
     columns: ['database', 'user', 'cl_active#', 'cl_waiting#', 'cl_active_cancel_req#', 'cl_waiting_cancel_req#', 'sv_active#',
       'sv_active_cancel#', 'sv_being_canceled#', 'sv_idle#', 'sv_used#', 'sv_tested#', 'sv_login#', 'maxwait#', 'maxwait_us#',
-      'pool_mode', 'load_balance_hosts'],
+      'pool_mode', 'load_balance_hosts',
+      // pgtide's own, after PgBouncer's: clients pinned to their server now, and pins since start.
+      'cl_pinned#', 'pin_count#'],
     rows,
   };
 }
