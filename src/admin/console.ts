@@ -63,7 +63,9 @@ export class AdminConsole {
         out.push(...this.execute(command, req.user));
       }
     } catch (err) {
-      out.push(errorMessage(err));
+      const [code, message, hint] = errorOf(err);
+      this.pgtide.context.pools.countError(code);
+      out.push(encode.errorResponse('ERROR', code, message, undefined, hint));
     }
     return out;
   }
@@ -117,8 +119,9 @@ export class AdminConsole {
   }
 }
 
-function errorMessage(err: unknown): Buffer {
-  if (err instanceof AdminSyntaxError) return encode.errorResponse('ERROR', SYNTAX_ERROR, err.message, undefined, err.hint);
-  if (err instanceof AdminCommandError) return encode.errorResponse('ERROR', err.code, err.message, undefined, err.hint);
-  return encode.errorResponse('ERROR', encode.SQLSTATE.INTERNAL_ERROR, `admin command failed: ${(err as Error).message}`);
+/** SQLSTATE, message and hint of the error a failed console statement answers with. */
+function errorOf(err: unknown): [code: string, message: string, hint: string | undefined] {
+  if (err instanceof AdminSyntaxError) return [SYNTAX_ERROR, err.message, err.hint];
+  if (err instanceof AdminCommandError) return [err.code, err.message, err.hint];
+  return [encode.SQLSTATE.INTERNAL_ERROR, `admin command failed: ${(err as Error).message}`, undefined];
 }

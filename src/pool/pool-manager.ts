@@ -161,10 +161,11 @@ export class PoolManager implements ConnectionBudget {
   }
 
   /** Codes may come from a server: only well-formed ones are kept, and only so many of them,
-   *  so a hostile server cannot grow the map (or the metric's label set) without bound. */
-  countError(code: string): void {
+   *  so a hostile server cannot grow the map (or the metric's label set) without bound.
+   *  `by = -1` takes back an error counted as it arrived that the client never got. */
+  countError(code: string, by = 1): void {
     const known = this.errorsByCode.has(code) || (/^[0-9A-Z]{5}$/.test(code) && this.errorsByCode.size < MAX_ERROR_CODES);
-    bump(this.errorsByCode, known ? code : 'other', 1);
+    bump(this.errorsByCode, known ? code : 'other', by);
   }
 
   /** Server connections open per database (SHOW DATABASES current_connections). */

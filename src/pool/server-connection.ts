@@ -55,6 +55,8 @@ export interface ServerPeer {
   onServerLost(reason: string, toldByServer: boolean): void;
   /** The server's write buffer emptied: the peer may resume reading its client. */
   onServerDrain(): void;
+  /** An ErrorResponse in the chunk onServerData receives next (counted for /metrics). */
+  onServerError(body: Buffer): void;
   /** The server entered COPY IN: returns how many Syncs it sent since the Execute that
    * started it (the server ignores them) and stops counting Syncs until CopyDone/CopyFail. */
   onServerCopyIn(): number;
@@ -315,6 +317,7 @@ export class ServerConnection implements MessageSink {
         } else if (type === E) {
           // Forwarded with this chunk: the client hears the end of its session from the server.
           if (this.peer && endsSession(body)) this.toldClientOfEnd = true;
+          this.peer?.onServerError(body);
         } else if (type === A) {
           this.reportNotifierAsClient(body, end);
         } else if (type === G || type === W) {

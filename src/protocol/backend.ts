@@ -74,6 +74,21 @@ export function endsSession(body: Buffer): boolean {
   return localized;
 }
 
+/**
+ * The SQLSTATE ('C' field) of an ErrorResponse, or '' when it has none. Only the code is read:
+ * errors are counted as they pass to clients, without decoding the message.
+ */
+export function errorCode(body: Buffer): string {
+  let pos = 0;
+  while (pos < body.length && body[pos] !== 0) {
+    const end = body.indexOf(0, pos + 1);
+    if (end < 0) return '';
+    if (body[pos] === 0x43) return body.toString('latin1', pos + 1, end);
+    pos = end + 1;
+  }
+  return '';
+}
+
 /** 'S' */
 export function decodeParameterStatus(body: Buffer): { name: string; value: string } | null {
   const name = readCString(body, 0);

@@ -2,7 +2,7 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import { MessageScanner, collectTable, type MessageSink } from '../protocol/scanner.js';
 import { StartupReader, parseOptions, type StartupPacket } from '../protocol/startup.js';
-import { decodeErrorFields, errorWithMessage, type ErrorFields } from '../protocol/backend.js';
+import { decodeErrorFields, errorCode, errorWithMessage, type ErrorFields } from '../protocol/backend.js';
 import type { Classification, SessionState } from '../sql/index.js';
 import { literal } from '../sql/quote.js';
 import * as encode from '../protocol/encode.js';
@@ -63,6 +63,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   lastActive = Date.now();
   /** query_timeout cancels a statement once. */
   private timeoutCancelSent = false;
+  /** performance.now() when the running query's first bytes went to a server, and its transaction's; 0: none. */
+  private queryStart = 0;
+  private xactStart = 0;
 
   // Client bytes that arrived while no server was linked, flushed in order when one is.
   private queued: Buffer[] = [];
@@ -277,6 +280,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         server.unsynced = unsynced;
         if ((this.readLink || this.tracking) && !this.answered) this.sentOnLink.push(data);
         this.pool!.stats.bytesReceived += data.length;
+        if (this.queryStart === 0) this.startQuery();
         if (!this.send(server, data)) this.pauseClient();
       } else {
         this.queuedUnsynced = unsynced;
@@ -783,6 +787,33 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.syncEnd = end;
   }
 
+  /** The client's next bytes go to a server with nothing of its own running there: a query starts, and maybe a transaction. */
+  private startQuery(): void {
+    const now = performance.now();
+    this.queryStart = now;
+    if (this.xactStart === 0) this.xactStart = now;
+  }
+
+  /**
+   * Every sync point is answered: counted as PgBouncer counts, one query from the first bytes
+   * sent to that ReadyForQuery (sync points pipelined before it count once), one transaction
+   * ending at status idle. Times run from the bytes reaching a server, so a wait for one is not
+   * in them (total_wait_time has it). Plain numbers: this runs once per round trip.
+   */
+  private countAnswered(status: number): void {
+    const stats = this.pool!.stats;
+    const now = performance.now();
+    if (this.queryStart !== 0) {
+      stats.queries++;
+      stats.queryTimeUs += (now - this.queryStart) * 1000;
+      this.queryStart = 0;
+    }
+    if (status !== IDLE) return;
+    stats.xacts++;
+    if (this.xactStart !== 0) stats.xactTimeUs += (now - this.xactStart) * 1000;
+    this.xactStart = 0;
+  }
+
   onServerCopyIn(): number {
     this.copying = true;
     const ignored = this.syncsSinceExecute;
@@ -814,6 +845,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.queuedUnsynced = false;
     const queued = this.queued;
     if (this.readLink || this.tracking) for (const buf of queued) this.sentOnLink.push(buf);
+    if (queued.length > 0 && this.queryStart === 0) this.startQuery();
     let ok = true;
     if (queued.length === 1) {
       ok = this.send(server, queued[0]!);
@@ -836,7 +868,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   /** PostgreSQL's "cached plan must not change result type", on a statement pgtide prepared. */
   private readonly isStalePlan = (error: ErrorFields): boolean =>
-    error.code === '0A000' && this.tracker.failedBind !== null && /cached plan must not change result type/.test(error.message);
+    error.code === STALE_PLAN && this.tracker.failedBind !== null && /cached plan must not change result type/.test(error.message);
+
+  onServerError(body: Buffer): void {
+    this.ctx.pools.countError(errorCode(body));
+  }
 
   onServerAnswer(type: number, body: Buffer, end: number): void {
     if (type === COPY_IN || type === COPY_BOTH) return this.tracker.onCopyIn();
@@ -925,6 +961,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
           if (!this.readLink) this.server!.prepared.doubt(this.tracker.failedBind!);
           this.resendWhy = this.readLink ? 'a standby refused it as a write (25006)' : 'its prepared plan went stale (0A000)';
           this.resendOnPrimary = this.sentOnLink.splice(0);
+          // Counted as it arrived (onServerError), but the client never gets it.
+          this.ctx.pools.countError(this.readLink ? READ_ONLY_REFUSAL : STALE_PLAN, -1);
           // The ReadyForQuery may follow in the next chunk; keep a copy in case it does not.
           if (refusal === Refusal.AwaitingReady) this.heldRefusal = Buffer.from(chunk);
           return false;
@@ -939,6 +977,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       // Not the clean end expected: the client gets the whole answer after all.
       this.resendOnPrimary = null;
       this.statements?.endUndo();
+      this.ctx.pools.countError(this.readLink ? READ_ONLY_REFUSAL : STALE_PLAN);
       socket.write(held);
     }
     if (!socket.write(chunk) && !this.serverPaused) {
@@ -952,13 +991,14 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   onServerIdle(status: number): void {
     this.lastActive = Date.now();
     this.timeoutCancelSent = false;
+    // A refusal to run again on the primary answers nothing yet: its query goes on there.
+    if (this.resendOnPrimary === null) this.countAnswered(status);
     if (this.mode === 'session') return;
     if (status !== IDLE && this.mode === 'statement') {
       return this.fatal(SQLSTATE.FEATURE_NOT_SUPPORTED, 'transaction blocks are not allowed in statement pooling mode',
         undefined, 'Use pool_mode = transaction for this database or user.');
     }
     if (status === IDLE) {
-      this.pool!.stats.xacts++;
       if (this.settingsDirty && this.settings) return this.learnSettings();
       if (this.pinnedForGood) return this.deferred.length > 0 ? this.replayDeferred() : undefined;
       if (this.pinned || this.probeAfter) return this.checkPin();
@@ -1191,6 +1231,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** What a server sent on its own while pgtide ran a query of its own on it for this client. */
   onServerAsync(message: Buffer): void {
     if (this.isClosed) return;
+    if (message[0] === ERROR) this.onServerError(message.subarray(5));
     this.socket.write(message);
   }
 
@@ -1561,7 +1602,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   fatal(code: string, message: string, detail?: string, hint?: string): void {
     if (this.state === State.Closed) return;
     if (this.ctx.config.log_pooler_errors) this.ctx.log.warn({ client: this.remote, user: this.user, code, message }, 'closing client');
-    if (this.socket.writable) this.socket.write(encode.errorResponse('FATAL', code, message, detail, hint));
+    if (this.socket.writable) {
+      this.ctx.pools.countError(code);
+      this.socket.write(encode.errorResponse('FATAL', code, message, detail, hint));
+    }
     this.close();
   }
 
@@ -1648,8 +1692,10 @@ function isOn(value: string | null): boolean {
 
 const enum Refusal { None, Complete, AwaitingReady }
 
+const READ_ONLY_REFUSAL = '25006', STALE_PLAN = '0A000';
+
 function isReadOnlyRefusal(error: ErrorFields): boolean {
-  return error.code === '25006';
+  return error.code === READ_ONLY_REFUSAL;
 }
 
 /**

@@ -24,6 +24,10 @@ export function refuseAfterStartup(raw: net.Socket, ctx: ProxyContext, message: 
     else socket.end();
     setTimeout(() => socket.destroy(), 1000).unref();
   };
+  const refuse = (code: string, text: string) => {
+    ctx.pools.countError(code);
+    finish(encode.errorResponse('FATAL', code, text));
+  };
   const onData = (chunk: Buffer) => {
     const got = reader.push(chunk);
     if (!got) return;
@@ -31,7 +35,7 @@ export function refuseAfterStartup(raw: net.Socket, ctx: ProxyContext, message: 
     switch (packet.kind) {
       case 'ssl':
       case 'gssenc':
-        if (got.consumed < chunk.length) return finish(encode.errorResponse('FATAL', SQLSTATE.PROTOCOL_VIOLATION, 'unexpected data after SSLRequest'));
+        if (got.consumed < chunk.length) return refuse(SQLSTATE.PROTOCOL_VIOLATION, 'unexpected data after SSLRequest');
         if (packet.kind === 'ssl' && ctx.clientTls && !(socket instanceof tls.TLSSocket)) {
           socket.write('S');
           socket.removeListener('data', onData);
@@ -47,10 +51,10 @@ export function refuseAfterStartup(raw: net.Socket, ctx: ProxyContext, message: 
         ctx.cancelKeys.find(packet.pid, packet.secret)?.cancelRunningQuery();
         return finish();
       case 'error':
-        return finish(encode.errorResponse('FATAL', packet.sqlstate, packet.message));
+        return refuse(packet.sqlstate, packet.message);
       case 'startup':
         clearTimeout(timer);
-        return finish(encode.errorResponse('FATAL', SQLSTATE.TOO_MANY_CONNECTIONS, message));
+        return refuse(SQLSTATE.TOO_MANY_CONNECTIONS, message);
     }
   };
   raw.on('error', () => {});

@@ -286,6 +286,7 @@ function recordingPeer(): ServerPeer & { data: Buffer[]; idle: number[]; async: 
       lost(reason);
     },
     onServerDrain: () => {},
+    onServerError: () => {},
     onServerCopyIn: () => 0,
     onServerAnswer: () => {},
     onServerAsync: (m: Buffer) => void peer.async.push(m),
