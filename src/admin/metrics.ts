@@ -69,10 +69,10 @@ export function createMetrics(pgtide: Pgtide): Registry {
   poolCounter(registry, pgtide, 'pgtide_server_assignments_total', 'Server connections lent to clients: the routing of transactions by backend.', (p) => p.lentTotal);
   poolCounter(registry, pgtide, 'pgtide_waits_total', 'Times a client had to queue for a server connection.', (p) => p.waitedTotal);
   poolCounter(registry, pgtide, 'pgtide_wait_seconds_total', 'Time clients spent queued for a server connection.', (p) => p.waitTimeTotalMs / 1000);
-  poolCounter(registry, pgtide, 'pgtide_transactions_total', 'Transactions completed.', (p) => p.stats.xacts);
-  poolCounter(registry, pgtide, 'pgtide_queries_total', 'Queries completed.', (p) => p.stats.queries);
-  poolCounter(registry, pgtide, 'pgtide_transaction_seconds_total', 'Time spent in transactions.', (p) => p.stats.xactTimeUs / 1e6);
-  poolCounter(registry, pgtide, 'pgtide_query_seconds_total', 'Time spent in queries.', (p) => p.stats.queryTimeUs / 1e6);
+  poolCounter(registry, pgtide, 'pgtide_transactions_total', 'Transactions completed (ReadyForQuery idle), autocommit statements included.', (p) => p.stats.xacts);
+  poolCounter(registry, pgtide, 'pgtide_queries_total', 'Queries answered, as PgBouncer counts: client requests up to the ReadyForQuery that answers them all.', (p) => p.stats.queries);
+  poolCounter(registry, pgtide, 'pgtide_transaction_seconds_total', 'Time from transactions\' first bytes reaching a server to their idle ReadyForQuery.', (p) => p.stats.xactTimeUs / 1e6);
+  poolCounter(registry, pgtide, 'pgtide_query_seconds_total', 'Time from queries\' first bytes reaching a server to their answer (waits for a server excluded).', (p) => p.stats.queryTimeUs / 1e6);
   poolCounter(registry, pgtide, 'pgtide_received_bytes_total', 'Bytes received from clients.', (p) => p.stats.bytesReceived);
   poolCounter(registry, pgtide, 'pgtide_sent_bytes_total', 'Bytes sent to clients.', (p) => p.stats.bytesSent);
   poolCounter(registry, pgtide, 'pgtide_pins_total', 'Times a client kept its server connection past a transaction.', (p) => p.stats.pins);
@@ -106,7 +106,7 @@ export function createMetrics(pgtide: Pgtide): Registry {
   perBackend('pgtide_backend_lag_seconds', 'Replay delay of a standby.', (b) => (b.lagMs === null ? null : b.lagMs / 1000));
 
   new Counter({
-    name: 'pgtide_errors_total', help: 'Errors sent to clients, by SQLSTATE.',
+    name: 'pgtide_errors_total', help: 'ErrorResponses sent to clients (the server\'s and pgtide\'s own), by SQLSTATE.',
     labelNames: ['sqlstate'], registers: [registry],
     collect() {
       this.reset();
