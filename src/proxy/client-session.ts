@@ -1,5 +1,7 @@
 import type net from 'node:net';
 import tls from 'node:tls';
+// The module's binding, not the global getter: read twice per round trip for query and transaction times.
+import { performance } from 'node:perf_hooks';
 import { MessageScanner, collectTable, type MessageSink } from '../protocol/scanner.js';
 import { StartupReader, parseOptions, type StartupPacket } from '../protocol/startup.js';
 import { decodeErrorFields, errorCode, errorWithMessage, type ErrorFields } from '../protocol/backend.js';
