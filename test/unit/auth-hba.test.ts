@@ -1,0 +1,245 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { clientAddress, hbaRefusal, matchHba, parseHba, type HbaConnection, type HbaRules, type HostNetwork } from '../../src/auth/hba.js';
+import { formatIp, parseIp, prefixMask } from '../../src/auth/hba-address.js';
+import { splitFields } from '../../src/auth/hba-tokens.js';
+
+const noFiles = (path: string): string => {
+  throw new Error(`ENOENT: ${path}`);
+};
+
+function rulesOf(text: string, files: Record<string, string> = {}): HbaRules {
+  const parsed = parseHba(text, '/etc/pgtide/pg_hba.conf', (path) => files[path] ?? noFiles(path));
+  if (!parsed.ok) assert.fail(parsed.problems.map((p) => `${p.line}: ${p.message}`).join('\n'));
+  return parsed.hba;
+}
+
+function problemsOf(text: string): string[] {
+  const parsed = parseHba(text, 'pg_hba.conf', noFiles);
+  return parsed.ok ? [] : parsed.problems.map((p) => p.message);
+}
+
+function tcp(address: string, user = 'alice', database = 'app', ssl = false): HbaConnection {
+  return { address: clientAddress(address), ssl, user, database, replication: false };
+}
+const unix = (user = 'alice', database = 'app'): HbaConnection => ({ address: null, ssl: false, user, database, replication: false });
+
+const host: HostNetwork[] = [
+  { address: parseIp('127.0.0.1')!, mask: prefixMask(4, 8)! },
+  { address: parseIp('10.1.2.3')!, mask: prefixMask(4, 24)! },
+  { address: parseIp('::1')!, mask: prefixMask(6, 128)! },
+];
+
+/** The line number of the rule that decides, or null for no entry. */
+function decidingLine(hba: HbaRules, conn: HbaConnection): number | null {
+  return matchHba(hba, conn, host)?.line ?? null;
+}
+
+describe('hba tokens', () => {
+  const cases: [string, [string, boolean][][]][] = [
+    ['host all all 127.0.0.1/32 md5', [[['host', false]], [['all', false]], [['all', false]], [['127.0.0.1/32', false]], [['md5', false]]]],
+    ['local "all" a,b md5', [[['local', false]], [['all', true]], [['a', false], ['b', false]], [['md5', false]]]],
+    ['local a, b md5  # comment, "x', [[['local', false]], [['a', false], ['b', false]], [['md5', false]]]],
+    ['local "a b,c" "say ""hi""" md5', [[['local', false]], [['a b,c', true]], [['say "hi"', true]], [['md5', false]]]],
+    ['local x"y z"w "" trust', [[['local', false]], [['xy zw', true]], [['', true]], [['trust', false]]]],
+    ['# only a comment', []],
+    ['   \t ', []],
+  ];
+  for (const [line, expected] of cases) {
+    test(JSON.stringify(line), () => {
+      const fields = splitFields(line).map((field) => field.map((t) => [t.text, t.quoted]));
+      assert.deepEqual(fields, expected);
+    });
+  }
+});
+
+describe('hba parsing problems', () => {
+  const cases: [string, RegExp][] = [
+    ['hots all all 0.0.0.0/0 md5', /invalid connection type "hots"/],
+    ['host all all 0.0.0.0/0', /end-of-line before authentication method/],
+    ['host all all', /end-of-line before IP address specification/],
+    ['local all', /end-of-line before role specification/],
+    ['host', /end-of-line before database specification/],
+    ['host all all 127.0.0.1 md5', /invalid IP mask "md5"/],
+    ['host all all 127.0.0.1', /end-of-line before netmask specification/],
+    ['host all all 127.0.0.1 ffff:: md5', /IP address and mask do not match/],
+    ['host all all 127.0.0.1/33 md5', /invalid CIDR mask/],
+    ['host all all 127.0.0.1/-1 md5', /invalid CIDR mask/],
+    ['host all all 300.0.0.1/8 md5', /invalid IP address/],
+    ['host all all db.example.com md5', /does not resolve host names/],
+    ['host all all .example.com md5', /does not resolve host names/],
+    ['host all all 127.0.0.1/32,::1/128 md5', /multiple values specified for host address/],
+    ['host,local all all all md5', /multiple values specified for connection type/],
+    ['host all all all md5,trust', /multiple values specified for authentication type/],
+    ['host all all all pasword', /invalid authentication method "pasword"/],
+    ['local all all peer', /peer authentication cannot be honoured/],
+    ['hostssl all all all cert', /cert authentication cannot be honoured/],
+    ['host all all all ldap ldapserver=x', /LDAP/],
+    ['host all all all md5 clientcert=verify-full', /clientcert/],
+    ['host all all all md5 foo', /not in name=value format/],
+    ['host all all all md5 foo=bar', /unrecognized authentication option name: "foo"/],
+    ['host all +admins all md5', /group "\+admins" needs role memberships/],
+    ['host samerole all all md5', /needs role memberships/],
+    ['host all /^a.*$ all md5', /regular expression/],
+    ['include other.conf', /"include" directives are not supported/],
+    ['local all @missing md5', /could not read secondary authentication file "@missing"/],
+    ['local "all all md5', /unterminated double quote/],
+    [`local ${'x'.repeat(20000)} all md5`, /token longer than/],
+    ['Host all all all md5', /invalid connection type "Host"/],
+  ];
+  for (const [line, message] of cases) {
+    test(line.slice(0, 60), () => {
+      const problems = problemsOf(line);
+      assert.equal(problems.length, 1, `expected one problem, got ${JSON.stringify(problems)}`);
+      assert.match(problems[0]!, message);
+    });
+  }
+
+  test('every problem is reported, each with its line, and the file is refused', () => {
+    const parsed = parseHba('local all all trust\nhost all all x.example md5\n\nlocal all all peer\n', 'f', noFiles);
+    assert.equal(parsed.ok, false);
+    if (!parsed.ok) assert.deepEqual(parsed.problems.map((p) => p.line), [2, 4]);
+  });
+});
+
+describe('hba matching: first line wins', () => {
+  const hba = rulesOf([
+    'local   all          postgres                      trust',   // 1
+    'local   all          all                           md5',     // 2
+    'host    "all"        all        127.0.0.1/32       reject',  // 3: the database named "all"
+    'host    sameuser     all        127.0.0.1/32       trust',   // 4
+    'host    app,"Other"  bob        127.0.0.1/32       password',// 5
+    'hostssl app          alice      all                scram-sha-256', // 6
+    'hostnossl all        alice      10.0.0.0 255.0.0.0 md5',     // 7
+    'host    all          all        ::1/128            scram-sha-256', // 8
+    'host    replication  all        all                trust',   // 9
+    'host    all          all        samehost           md5',     // 10
+    'host    all          all        samenet            password',// 11
+    'hostgssenc all       all        all                trust',   // 12
+    'hostnogssenc all     carol      all                md5',     // 13
+  ].join('\n'));
+
+  const cases: [string, HbaConnection, number | null][] = [
+    ['unix socket, superuser', unix('postgres'), 1],
+    ['unix socket, anyone', unix('alice'), 2],
+    ['quoted "all" is a database name', tcp('127.0.0.1', 'alice', 'all'), 3],
+    ['sameuser', tcp('127.0.0.1', 'bob', 'bob'), 4],
+    ['user list and quoted name', tcp('127.0.0.1', 'bob', 'Other'), 5],
+    ['names are case-sensitive', tcp('127.0.0.1', 'bob', 'other'), 10],
+    ['hostssl needs TLS', tcp('192.0.2.1', 'alice', 'app', true), 6],
+    ['hostssl does not match plain TCP', tcp('10.9.9.9', 'alice', 'app', false), 7],
+    ['hostnossl does not match TLS', tcp('10.9.9.9', 'alice', 'other', true), null],
+    ['address with a separate mask', tcp('10.200.0.1', 'alice', 'x'), 7],
+    ['IPv6 loopback', tcp('::1', 'dave', 'x'), 8],
+    ['an IPv4-mapped client matches IPv4 lines', tcp('::ffff:127.0.0.1', 'bob', 'bob'), 4],
+    ['samehost', tcp('10.1.2.3', 'dave', 'x'), 10],
+    ['samenet', tcp('10.1.2.77', 'dave', 'x'), 11],
+    ['outside every net: no entry', tcp('192.0.2.7', 'dave', 'x'), null],
+    ['hostgssenc never matches; hostnogssenc does', tcp('192.0.2.7', 'carol', 'x'), 13],
+    ['a database named replication is not the keyword', tcp('192.0.2.7', 'carol', 'replication'), 13],
+  ];
+  for (const [name, conn, line] of cases) {
+    test(name, () => assert.equal(decidingLine(hba, conn), line));
+  }
+
+  test('replication connections match only the replication keyword', () => {
+    assert.equal(decidingLine(hba, { ...tcp('192.0.2.7', 'carol'), replication: true }), 9);
+    assert.equal(decidingLine(rulesOf('host all all all trust'), { ...tcp('127.0.0.1'), replication: true }), null);
+  });
+
+  test('the unquoted keyword "replication" never matches a normal database', () => {
+    assert.equal(decidingLine(rulesOf('host replication all all trust'), tcp('127.0.0.1', 'a', 'replication')), null);
+    assert.equal(decidingLine(rulesOf('host "replication" all all trust'), tcp('127.0.0.1', 'a', 'replication')), 1);
+  });
+
+  test('IPv4 lines do not match IPv6 clients and the reverse', () => {
+    const v = rulesOf('host all all 0.0.0.0/0 trust\nhost all all ::/0 md5');
+    assert.equal(decidingLine(v, tcp('::2')), 2);
+    assert.equal(decidingLine(v, tcp('8.8.8.8')), 1);
+  });
+
+  test('a non-contiguous mask is applied bit by bit, as PostgreSQL does', () => {
+    const v = rulesOf('host all all 10.0.0.5 255.0.0.255 trust');
+    assert.equal(decidingLine(v, tcp('10.77.1.5')), 1);
+    assert.equal(decidingLine(v, tcp('10.77.1.6')), null);
+  });
+
+  test('@file lists, nested, relative to the including file, comments and quotes inside', () => {
+    const v = rulesOf('host @dbs @/etc/other/users 127.0.0.1/32 md5', {
+      '/etc/pgtide/dbs': 'app # main\n"Reports", @more\n',
+      '/etc/pgtide/more': 'extra',
+      '/etc/other/users': 'alice bob\n"all"',
+    });
+    assert.equal(decidingLine(v, tcp('127.0.0.1', 'bob', 'Reports')), 1);
+    assert.equal(decidingLine(v, tcp('127.0.0.1', 'all', 'extra')), 1);
+    assert.equal(decidingLine(v, tcp('127.0.0.1', 'carol', 'app')), null);
+  });
+
+  test('@files that include themselves stop at the nesting limit', () => {
+    const parsed = parseHba('local @loop all trust', '/x/hba', (path) => (path === '/x/loop' ? '@loop' : noFiles(path)));
+    assert.equal(parsed.ok, false);
+    if (!parsed.ok) assert.match(parsed.problems[0]!.message, /maximum nesting depth/);
+  });
+
+  test('@files that fan out are bounded', () => {
+    const parsed = parseHba('local @a all trust', '/x/hba', () => '@a @a @a @a @a @a @a @a');
+    assert.equal(parsed.ok, false);
+  });
+
+  test('backslash continues a line', () => {
+    const v = rulesOf('host all \\\nbob 127.0.0.1/32 trust');
+    assert.equal(decidingLine(v, tcp('127.0.0.1', 'bob')), 1);
+  });
+});
+
+describe('hba refusal messages (PostgreSQL 16+ wording)', () => {
+  test('no entry, TCP and unix socket, SSL and not', () => {
+    const none = rulesOf('');
+    assert.equal(hbaRefusal(tcp('::ffff:10.0.0.1', 'u', 'd'), '10.0.0.1', matchHba(none, tcp('10.0.0.1'), host)),
+      'no pg_hba.conf entry for host "10.0.0.1", user "u", database "d", no encryption');
+    assert.equal(hbaRefusal(unix('u', 'd'), 'ignored', null), 'no pg_hba.conf entry for host "[local]", user "u", database "d", no encryption');
+    assert.equal(hbaRefusal(tcp('::1', 'u', 'd', true), '::1', null), 'no pg_hba.conf entry for host "::1", user "u", database "d", SSL encryption');
+  });
+  test('reject', () => {
+    const reject = rulesOf('host all all all reject');
+    const conn = tcp('127.0.0.1', 'u', 'd');
+    assert.equal(hbaRefusal(conn, '127.0.0.1', matchHba(reject, conn, host)), 'pg_hba.conf rejects connection for host "127.0.0.1", user "u", database "d", no encryption');
+  });
+});
+
+describe('hba addresses', () => {
+  for (const text of ['::1', '::', 'fe80::1:2', '2001:db8::8:800:200c:417a', '1:2:3:4:5:6:7:8', '::ffff:1.2.3.4']) {
+    test(`round trip ${text}`, () => {
+      const ip = parseIp(text)!;
+      assert.equal(ip.family, 6);
+      assert.deepEqual(parseIp(formatIp(ip)), ip);
+    });
+  }
+  test('zone ids and junk are not addresses', () => {
+    for (const text of ['fe80::1%eth0', '1.2.3', '01.2.3.4.5', '', ':::', '1::2::3', 'g::1']) assert.equal(parseIp(text), null, text);
+  });
+  test('unix sockets have no address', () => {
+    assert.equal(clientAddress(undefined), null);
+  });
+});
+
+describe('hba parser fuzz: hostile input never throws', () => {
+  const pieces = ['host', 'local', 'hostssl', 'all', '"', '""', ',', ' ', '\t', '#', '@', '@x', '+g', '/re', '127.0.0.1', '/32', '::1', '/129',
+    '255.255.255.0', 'md5', 'trust', 'reject', 'clientcert=verify-full', '=', 'samehost', 'samenet', '\\', '\n', '\r', '\0', '\u{1F600}', 'é'];
+  test('random lines of pg_hba.conf pieces', () => {
+    for (let i = 0; i < 3000; i++) {
+      const count = 1 + (i % 17);
+      const bytes = randomBytes(count);
+      const text = [...bytes].map((b) => pieces[b % pieces.length]).join(i % 3 === 0 ? ' ' : '');
+      const parsed = parseHba(text, '/x/hba', (path) => (path.endsWith('x') ? '@x all' : noFiles(path)));
+      if (parsed.ok) matchHba(parsed.hba, tcp('127.0.0.1'), host);
+    }
+  });
+  test('random bytes', () => {
+    for (let i = 0; i < 500; i++) {
+      const parsed = parseHba(randomBytes(i * 7).toString('latin1'), 'f', noFiles);
+      if (parsed.ok) matchHba(parsed.hba, unix(), host);
+    }
+  });
+});
