@@ -2,6 +2,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { readAuthFile } from './config/auth-file.js';
+import { readHbaFile } from './config/hba-file.js';
+import type { HbaRules } from './auth/hba.js';
 import { printCheck, warnAboutCapacity } from './check.js';
 import { loadImportedConfig, type ImportedConfig } from './config/import/load-imported.js';
 import { ImportError } from './config/import/source.js';
@@ -189,9 +191,11 @@ async function start(source: ConfigSource): Promise<number> {
 async function check(source: ConfigSource): Promise<number> {
   let loaded: ImportedConfig & { origin: string };
   let users: Map<string, string>;
+  let hba: HbaRules | null;
   try {
     loaded = source();
     users = readAuthFile(loaded.config, loaded.origin);
+    hba = readHbaFile(loaded.config, loaded.origin);
   } catch (err) {
     if (!(err instanceof ConfigError || err instanceof ImportError)) throw err;
     console.error(err.message);
@@ -200,6 +204,7 @@ async function check(source: ConfigSource): Promise<number> {
   const { config, warnings, origin } = loaded;
   for (const warning of warnings) console.error(`warning: ${warning}`);
   console.log(`configuration: valid (${origin})`);
+  if (hba !== null) console.log(`hba_file: ${hba.rules.length} rules, every line honoured (${config.hba_file})`);
   return printCheck(config, users, (line) => console.log(line));
 }
 

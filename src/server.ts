@@ -2,6 +2,7 @@ import net from 'node:net';
 import type { Config } from './config/types.js';
 import { createLogger, type Logger } from './log.js';
 import { readAuthFile } from './config/auth-file.js';
+import { readHbaFile } from './config/hba-file.js';
 import { scramSecretFromPassword, type Secret } from './auth/secret.js';
 import * as encode from './protocol/encode.js';
 import { SQLSTATE } from './protocol/encode.js';
@@ -72,6 +73,7 @@ export class Pgtide {
     this.ctx = {
       config,
       users,
+      hba: readHbaFile(config),
       pools: new PoolManager(config, users, serverTlsOptions(config), this.log),
       router: new Router(config, staticClusterView(config)),
       classifier,
@@ -249,9 +251,12 @@ export class Pgtide {
 
   /** Apply a new configuration without dropping clients (pool sizes, limits, users). */
   reload(config: Config): void {
+    // Both files are read before anything changes: a broken one keeps every running rule.
     const users = readUsers(config);
+    const hba = readHbaFile(config);
     this.ctx.config = config;
     this.ctx.users = users;
+    this.ctx.hba = hba;
     this.scramSecrets.clear();
     this.ctx.pools.reconfigure(config, users);
     if (this.monitor) this.monitor.reconfigure(config, users);

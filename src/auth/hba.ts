@@ -5,7 +5,7 @@
 // argument). A line pgtide cannot honour exactly is a problem of the whole file, never a line
 // silently skipped: skipping a `reject` line would let in whom it was written to keep out.
 import { dirname, isAbsolute, join } from 'node:path';
-import { inNetwork, parseIp, prefixMask, sameIp, unmapIpv4, type IpBytes } from './hba-address.js';
+import { formatIp, inNetwork, parseIp, prefixMask, sameIp, unmapIpv4, type IpBytes } from './hba-address.js';
 import { splitFields, tokenizeHba, type HbaToken } from './hba-tokens.js';
 
 export type HbaConnectionType = 'local' | 'host' | 'hostssl' | 'hostnossl' | 'hostgssenc' | 'hostnogssenc';
@@ -309,8 +309,8 @@ function databaseMatches(match: NameMatch, conn: HbaConnection): boolean {
 }
 
 /** PostgreSQL's words for a refusal (28000); the host is "[local]" for a unix socket. */
-export function hbaRefusal(conn: HbaConnection, hostText: string, rule: HbaRule | null): string {
-  const host = conn.address === null ? '[local]' : hostText;
+export function hbaRefusal(conn: HbaConnection, rule: HbaRule | null): string {
+  const host = conn.address === null ? '[local]' : formatIp(conn.address);
   const encryption = conn.ssl ? 'SSL encryption' : 'no encryption';
   if (rule === null) {
     return conn.replication

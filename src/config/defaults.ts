@@ -13,6 +13,7 @@ export function defaultConfig(): Config {
 
     auth_type: 'scram-sha-256',
     auth_file: '',
+    hba_file: '',
 
     client_tls_sslmode: 'disable',
     client_tls_key_file: '',

@@ -59,6 +59,7 @@ export const TOP_LEVEL_FIELDS: Record<ScalarKey, Field> = {
   listen_backlog: { kind: 'integer', min: 1, max: 65535 },
   auth_type: { kind: 'enum', values: ['scram-sha-256', 'md5', 'plain', 'trust'] },
   auth_file: text,
+  hba_file: text,
   client_tls_sslmode: tlsMode,
   client_tls_key_file: text,
   client_tls_cert_file: text,

@@ -62,6 +62,9 @@ export interface Config {
   auth_type: AuthType;
   /** PgBouncer auth_file format: `"user" "password-or-md5-or-SCRAM-secret"` per line. */
   auth_file: string;
+  /** pg_hba.conf-format rules (PgBouncer's hba_file); when set they choose each client's
+   *  method (auth_type is then unused) and refuse clients no line admits. Empty = off. */
+  hba_file: string;
 
   client_tls_sslmode: ClientTlsMode;
   client_tls_key_file: string;

@@ -13,6 +13,7 @@ import type { BackendConfig, Consistency, PoolMode } from '../config/types.js';
 import type { ServerPool, PoolWaiter } from '../pool/pool.js';
 import type { ServerConnection, ServerPeer, ServerLoginError } from '../pool/server-connection.js';
 import { ClientAuth } from './client-auth.js';
+import { checkAccess } from './client-access.js';
 import type { CancelKey } from './cancel-keys.js';
 import type { ProxyContext } from './context.js';
 import type { ReadContext } from './router.js';
@@ -1383,10 +1384,14 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   // ---- authentication ----
 
   private beginAuth(): void {
-    const cfg = this.ctx.config;
+    const access = checkAccess(this.ctx, this.socket.remoteAddress, this.encrypted, this.user, this.database);
+    if (!access.ok) {
+      this.ctx.log.info({ client: this.remote, user: this.user, database: this.database, hba_line: access.line }, access.message);
+      return this.fatal(SQLSTATE.INVALID_AUTHORIZATION, access.message);
+    }
     this.state = State.Auth;
     this.scanner.collect = AUTH_TYPES;
-    this.auth = new ClientAuth(cfg.auth_type, this.user, this.ctx.users.get(this.user), this.ctx.plainToScram);
+    this.auth = new ClientAuth(access.authType, this.user, this.ctx.users.get(this.user), this.ctx.plainToScram);
     this.onAuthStep(this.auth.start());
   }
 

@@ -1,6 +1,7 @@
 import type { SecureContext } from 'node:tls';
 import type { Config } from '../config/types.js';
 import type { Secret } from '../auth/secret.js';
+import type { HbaRules } from '../auth/hba.js';
 import type { Logger } from '../log.js';
 import type { PoolManager } from '../pool/pool-manager.js';
 import type { Classifier } from '../sql/classifier.js';
@@ -26,6 +27,8 @@ export interface ProxyContext {
   config: Config;
   /** auth_file contents: user name -> stored password (plain, md5… or SCRAM secret). */
   users: Map<string, string>;
+  /** hba_file's rules; null = every client gets auth_type. */
+  hba: HbaRules | null;
   pools: PoolManager;
   router: Router;
   classifier: Classifier;

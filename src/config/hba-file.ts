@@ -1,0 +1,35 @@
+// The hba_file as the pooler reads it: every line pgtide cannot honour is a problem named by
+// the key and the line, and the file is refused as a whole (see src/auth/hba.ts for why).
+import { readFileSync, statSync } from 'node:fs';
+import { formatHbaProblem, parseHba, type HbaProblem, type HbaRules } from '../auth/hba.js';
+import { ConfigError } from './problems.js';
+import type { Config } from './types.js';
+
+/** Bounds what one file (or @file) can make pgtide read into memory. */
+const MAX_FILE_BYTES = 16 * 1024 * 1024;
+
+/** The rules, or null when hba_file is unset. Throws a ConfigError naming hba_file and each bad line. */
+export function readHbaFile(config: Config, source?: string): HbaRules | null {
+  if (!config.hba_file) return null;
+  const problems = hbaFileProblems(config.hba_file);
+  if ('rules' in problems) return problems;
+  throw new ConfigError(problems.map((problem) => ({ key: 'hba_file', message: formatHbaProblem(problem) })), source);
+}
+
+/** The parsed file, or its problems (an unreadable file is one problem at line 0). */
+export function hbaFileProblems(path: string): HbaRules | HbaProblem[] {
+  let text: string;
+  try {
+    text = readText(path);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
+    return [{ file: path, line: 0, text: '', message: `cannot read ${path}: ${reason}` }];
+  }
+  const parsed = parseHba(text, path, readText);
+  return parsed.ok ? parsed.hba : parsed.problems;
+}
+
+function readText(path: string): string {
+  if (statSync(path).size > MAX_FILE_BYTES) throw new Error(`larger than ${MAX_FILE_BYTES} bytes`);
+  return readFileSync(path, 'utf8');
+}
