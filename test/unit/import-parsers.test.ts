@@ -3,7 +3,6 @@ import { describe, test } from 'node:test';
 import { parseHaproxy } from '../../src/config/import/haproxy.js';
 import { parseConnectionString, parseIni, type ReadText } from '../../src/config/import/ini.js';
 import { gucSeconds, parsePgpoolConf } from '../../src/config/import/pgpool-conf.js';
-import { parsePoolHba } from '../../src/config/import/pool-hba.js';
 import { parsePoolPasswd, toUserList } from '../../src/config/import/pool-passwd.js';
 import { ImportError } from '../../src/config/import/source.js';
 
@@ -176,50 +175,6 @@ describe('pgpool.conf', () => {
     assert.equal(gucSeconds(entry('1h'), 's'), 3600);
     assert.throws(() => gucSeconds(entry('10 parsecs'), 's'), /duration/);
   });
-});
-
-describe('pool_hba.conf', () => {
-  test('rules with CIDR, address + mask, quotes, lists and options', () => {
-    const rules = parsePoolHba(
-      [
-        '# comment',
-        'local all all md5',
-        'host "my db",other alice,bob 127.0.0.1/32 trust  # trailing',
-        'hostssl all all 10.32.0.0 255.240.0.0 md5',
-        'hostnossl all all ::1 ffff:ffff:ffff:ffff:: scram-sha-256',
-        'host all all samenet ldap ldapserver=ldap.example ldapport=389',
-      ].join('\n'),
-      'pool_hba.conf',
-    );
-    assert.deepEqual(
-      rules.map(({ type, databases, users, address, method, options, line }) => ({ type, databases, users, address, method, options, line })),
-      [
-        { type: 'local', databases: ['all'], users: ['all'], address: undefined, method: 'md5', options: {}, line: 2 },
-        { type: 'host', databases: ['my db', 'other'], users: ['alice', 'bob'], address: '127.0.0.1/32', method: 'trust', options: {}, line: 3 },
-        { type: 'hostssl', databases: ['all'], users: ['all'], address: '10.32.0.0/12', method: 'md5', options: {}, line: 4 },
-        { type: 'hostnossl', databases: ['all'], users: ['all'], address: '::1/64', method: 'scram-sha-256', options: {}, line: 5 },
-        { type: 'host', databases: ['all'], users: ['all'], address: 'samenet', method: 'ldap', options: { ldapserver: 'ldap.example', ldapport: '389' }, line: 6 },
-      ],
-    );
-  });
-
-  const malformed: [string, RegExp][] = [
-    ['hostgss all all 1.2.3.4/32 md5', /unknown connection type/],
-    ['host all all 1.2.3.4/33 md5', /invalid CIDR/],
-    ['host all all 1.2.3.4 255.0.255.0 md5', /not contiguous/],
-    ['host all all 1.2.3.4 md5', /needs a \/prefix or a netmask/],
-    ['host all all 1.2.3.4/32 magic', /unknown authentication method/],
-    ['local all md5', /needs 4 fields/],
-    ['host "all all 1.2.3.4/32 md5', /unterminated/],
-    ['host all all 1.2.3.4/32 md5 novalue', /name=value/],
-  ];
-  for (const [line, message] of malformed) {
-    test(`rejects ${line}`, () => {
-      const error = importErrorOf(() => parsePoolHba(`# x\n${line}`, 'pool_hba.conf'));
-      assert.equal(error.line, 2);
-      assert.match(error.message, message);
-    });
-  }
 });
 
 describe('pool_passwd', () => {

@@ -96,11 +96,25 @@ describe('importing the seed stack', () => {
     }
   });
 
-  test('the pool_hba rules are listed in a warning, since pgtide does not enforce them', () => {
-    const hba = warnings.find((w) => w.startsWith('pool_hba.conf'));
-    assert.ok(hba, warnings.join('\n'));
-    assert.match(hba, /host all all 10\.32\.0\.0\/12 md5/);
-    assert.match(hba, /local all all md5/);
+  test('pool_hba.conf becomes hba_file, read by the hba engine, with the addresses caveat', () => {
+    assert.equal(config.hba_file, join(SEED, 'pool_hba.conf'));
+    assert.match(toml, /pool_hba\.conf:5: host\s+all\s+all\s+10\.32\.0\.0 255\.240\.0\.0\s+md5/);
+    assert.ok(!warnings.some((w) => /no hba engine/.test(w)), warnings.join('\n'));
+    assert.ok(warnings.some((w) => /^pool_hba\.conf: Pgpool-II applied these rules/.test(w)), warnings.join('\n'));
+  });
+
+  test('a pool_hba.conf line pgtide cannot honour is a warning naming the line', () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'pgtide-import-hba-'));
+    try {
+      const hbaFile = join(scratch, 'pool_hba.conf');
+      writeFileSync(hbaFile, 'local all all md5\nhost all all db.example.com pam\n');
+      const result = importSeedStack({ ...seedFiles, poolHba: hbaFile });
+      const warning = result.warnings.find((w) => w.startsWith('pool_hba.conf: pgtide cannot honour'));
+      assert.ok(warning, result.warnings.join('\n'));
+      assert.match(warning, /pool_hba\.conf:2: host name "db\.example\.com"/);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
   });
 });
 

@@ -110,6 +110,10 @@ function fieldOf(key: string): Field | undefined {
 
 function mapAuthType(ctx: ImportContext, entry: IniEntry): void {
   const mapped = AUTH_TYPES[entry.value.toLowerCase()];
+  if (entry.value.toLowerCase() === 'hba') {
+    ctx.draft.comment(`${where(entry)} auth_type = hba: pgtide lets hba_file choose each client's method whenever hba_file is set.`);
+    return;
+  }
   if (mapped === undefined) {
     ctx.warnings.push(`${where(entry)}: auth_type = ${entry.value} has no pgtide equivalent; pgtide's default (scram-sha-256) applies`);
     ctx.draft.comment(`${where(entry)} auth_type = ${entry.value}: not supported; the default scram-sha-256 applies.`);

@@ -10,7 +10,8 @@ import { loadIni, type IniEntry } from './ini.js';
 import { mapPgBouncer, type DatabaseServer } from './map-pgbouncer.js';
 import { mapPgpool, pgpoolPort, pgpoolServerCap } from './map-pgpool.js';
 import { gucBoolean, parsePgpoolConf, type GucEntry, type PgpoolConf } from './pgpool-conf.js';
-import { formatHbaRule, parsePoolHba } from './pool-hba.js';
+import { formatHbaProblem } from '../../auth/hba.js';
+import { hbaFileProblems } from '../hba-file.js';
 import { parsePoolPasswd } from './pool-passwd.js';
 import { ImportError, readSource } from './source.js';
 import { TomlDraft, type TomlValue } from './toml-draft.js';
@@ -199,25 +200,38 @@ function mapAuthentication(ctx: ImportContext, files: SeedFiles, pgpool: PgpoolC
     ctx.warnings.push(`${where(srUser)}: sr_check_user ${srUser.value} is not in ${basename(files.users!)}`);
   }
   const hbaEnabled = pgpool?.settings.get('enable_pool_hba');
-  if (hbaEnabled !== undefined) dropSetting(ctx, hbaEnabled, `enable_pool_hba = ${hbaEnabled.value}`, 'pgtide has no hba engine yet: every client authenticates with auth_type, from any address it listens on.', false);
-  if (files.poolHba !== undefined) mapPoolHba(ctx, files.poolHba, hbaEnabled === undefined ? false : gucBoolean(hbaEnabled));
+  const enforced = hbaEnabled !== undefined && gucBoolean(hbaEnabled);
+  if (hbaEnabled !== undefined) {
+    dropSetting(ctx, hbaEnabled, `enable_pool_hba = ${hbaEnabled.value}`, enforced ? 'pgtide enforces pool_hba.conf through hba_file.' : 'Pgpool-II did not enforce pool_hba.conf, so hba_file stays unset.', false);
+  }
+  if (files.poolHba !== undefined) mapPoolHba(ctx, files.poolHba, enforced, files.pgbouncer !== undefined);
   const passwdSetting = pgpool?.settings.get('pool_passwd');
   if (passwdSetting !== undefined) dropSetting(ctx, passwdSetting, `pool_passwd = '${passwdSetting.value}'`, 'PgBouncer logged in to Pgpool-II with these; pgtide has no such hop and checks clients against auth_file only.', false);
   if (files.poolPasswd !== undefined) mapPoolPasswd(ctx, files.poolPasswd, users);
 }
 
-function mapPoolHba(ctx: ImportContext, path: string, enabled: boolean): void {
-  const rules = parsePoolHba(readSource(path), path);
-  const lines = rules.map((rule) => `  ${basename(path)}:${rule.line}: ${formatHbaRule(rule)}`);
-  ctx.draft.comment(`${basename(path)} (${enabled ? 'enabled' : 'not enabled in pgpool.conf'}), not enforced by pgtide:`, ...lines);
-  if (!enabled || rules.length === 0) return;
-  const methods = [...new Set(rules.map((rule) => rule.method))];
-  const authType = ctx.draft.valueOf('auth_type');
-  const differs = methods.length > 1 || methods[0] !== authType;
-  ctx.warnings.push(
-    `${basename(path)}: pgtide has no hba engine yet; these ${rules.length} rules are not enforced, every client authenticates with auth_type = ${String(authType ?? 'scram-sha-256')}` +
-      `${differs ? ` (the rules use ${methods.join(', ')})` : ''}. Restrict addresses with listen_addr or a firewall:\n${lines.join('\n')}`,
-  );
+/**
+ * pool_hba.conf has pg_hba.conf's format, which pgtide's hba engine reads as it is: the file is
+ * referenced, not copied, so the operator keeps one file to edit.
+ */
+function mapPoolHba(ctx: ImportContext, path: string, enabled: boolean, behindPgBouncer: boolean): void {
+  const name = basename(path);
+  const file = resolve(path);
+  if (!enabled) {
+    ctx.draft.comment(`${name}: not enabled in pgpool.conf; to enforce it with pgtide, set hba_file = "${file}".`);
+    return;
+  }
+  setKey(ctx, 'hba_file', file, { file: path, line: 0 }, 'enable_pool_hba = on: pgtide enforces these rules for its clients, first matching line wins.');
+  const parsed = hbaFileProblems(file);
+  if (Array.isArray(parsed)) {
+    ctx.warnings.push(`${name}: pgtide cannot honour ${parsed.length} line(s); pgtide check and start refuse hba_file until they are rewritten:\n${parsed.map((problem) => `  ${formatHbaProblem(problem)}`).join('\n')}`);
+    return;
+  }
+  ctx.draft.comment(`${name}: ${parsed.rules.length} rules:`, ...parsed.rules.map((rule) => `  ${name}:${rule.line}: ${rule.text}`));
+  if (behindPgBouncer) {
+    // In the seed, Pgpool-II's clients were PgBouncer's connections; pgtide's are the applications.
+    ctx.warnings.push(`${name}: Pgpool-II applied these rules to its own clients (PgBouncer, from its addresses); pgtide applies them to the applications, from theirs: add lines for the applications' networks before switching over`);
+  }
 }
 
 function mapPoolPasswd(ctx: ImportContext, path: string, users: Map<string, string> | undefined): void {
