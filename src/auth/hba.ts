@@ -100,12 +100,15 @@ export function parseHba(text: string, file: string, readFile: HbaFileReader): H
       problems.push({ ...at, message: err.message });
     }
   }
+  // As PostgreSQL: a file without rules is a mistake (a truncated copy?), not "refuse everyone".
+  if (problems.length === 0 && rules.length === 0) problems.push({ file, line: 0, text: '', message: `configuration file "${file}" contains no entries` });
   if (problems.length > 0) return { ok: false, problems };
   const needsHostNetworks = rules.some((rule) => rule.address?.kind === 'samehost' || rule.address?.kind === 'samenet');
   return { ok: true, hba: { rules, needsHostNetworks } };
 }
 
 export function formatHbaProblem(problem: HbaProblem): string {
+  if (problem.line === 0) return problem.message; // about the whole file, which it names
   return `${problem.file}:${problem.line}: ${problem.message} (in "${problem.text.slice(0, 200)}")`;
 }
 

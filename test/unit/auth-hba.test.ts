@@ -96,6 +96,10 @@ describe('hba parsing problems', () => {
     });
   }
 
+  test('a file without rules is refused, as PostgreSQL refuses it', () => {
+    assert.deepEqual(problemsOf('# all commented out\n\n'), ['configuration file "pg_hba.conf" contains no entries']);
+  });
+
   test('every problem is reported, each with its line, and the file is refused', () => {
     const parsed = parseHba('local all all trust\nhost all all x.example md5\n\nlocal all all peer\n', 'f', noFiles);
     assert.equal(parsed.ok, false);
@@ -195,7 +199,7 @@ describe('hba matching: first line wins', () => {
 
 describe('hba refusal messages (PostgreSQL 16+ wording)', () => {
   test('no entry, TCP and unix socket, SSL and not', () => {
-    const none = rulesOf('');
+    const none = rulesOf('local all all trust');
     assert.equal(hbaRefusal(tcp('::ffff:10.0.0.1', 'u', 'd'), matchHba(none, tcp('10.0.0.1'), host)),
       'no pg_hba.conf entry for host "10.0.0.1", user "u", database "d", no encryption');
     assert.equal(hbaRefusal(unix('u', 'd'), null), 'no pg_hba.conf entry for host "[local]", user "u", database "d", no encryption');
