@@ -41,11 +41,13 @@ interface Login {
   user: string;
   password: string;
   database: string;
+  /** Connect over TLS (sslmode=require); plain otherwise. */
+  tls?: boolean;
 }
 
 /** psql's verdict: "ok" or the server's message (libpq prints no SQLSTATE for a failed connection). */
 async function viaPsql(target: Target, login: Login, prefix: string[]): Promise<string> {
-  const conninfo = `host=${target.host} port=${target.port} user=${login.user} dbname=${login.database} sslmode=disable connect_timeout=5`;
+  const conninfo = `host=${target.host} port=${target.port} user=${login.user} dbname=${login.database} sslmode=${login.tls ? 'require' : 'disable'} connect_timeout=5`;
   const argv = [...prefix, 'psql', conninfo, '-X', '-A', '-t', '-c', 'SELECT 1'];
   try {
     await run(argv[0]!, argv.slice(1), { env: { ...process.env, PGPASSWORD: login.password }, timeout: 20_000 });
@@ -58,18 +60,20 @@ async function viaPsql(target: Target, login: Login, prefix: string[]): Promise<
 
 const DRIVER_SCRIPT = `
 const pg = require('pg');
-const [host, port, user, password, database] = process.argv.slice(1);
-const c = new pg.Client({ host, port: Number(port), user, password, database, connectionTimeoutMillis: 5000 });
+const [host, port, user, password, database, tls] = process.argv.slice(1);
+const ssl = tls === 'tls' ? { rejectUnauthorized: false } : false;
+const c = new pg.Client({ host, port: Number(port), user, password, database, ssl, connectionTimeoutMillis: 5000 });
 c.connect().then(() => c.query('SELECT 1')).then(() => 'ok', (e) => e.code + ': ' + e.message)
   .then((r) => { process.stdout.write(r); return c.end().catch(() => {}); });`;
 
 /** node-postgres's verdict: "ok" or "SQLSTATE: message". In the namespace, in a child node. */
 async function viaDriver(target: Target, login: Login, prefix: string[]): Promise<string> {
   if (prefix.length > 0) {
-    const argv = [...prefix, process.execPath, '-e', DRIVER_SCRIPT, target.host, String(target.port), login.user, login.password, login.database];
+    const argv = [...prefix, process.execPath, '-e', DRIVER_SCRIPT, target.host, String(target.port), login.user, login.password, login.database, login.tls ? 'tls' : 'plain'];
     return (await run(argv[0]!, argv.slice(1), { cwd: REPO, timeout: 20_000 })).stdout;
   }
-  const client = new pg.Client({ ...target, ...login, connectionTimeoutMillis: 5000 });
+  const { tls, ...credentials } = login;
+  const client = new pg.Client({ ...target, ...credentials, ssl: tls ? { rejectUnauthorized: false } : false, connectionTimeoutMillis: 5000 });
   try {
     await client.connect();
     await client.query('SELECT 1');
@@ -95,6 +99,8 @@ interface Case {
   name: string;
   hba: string[];
   lists?: Record<string, string>;
+  /** Instead of the usual four logins. */
+  logins?: Login[];
   expect: [source: string, login: number, verdict: RegExp][];
 }
 
@@ -166,6 +172,30 @@ const cases: Case[] = [
     ],
   },
   {
+    name: 'hostssl and hostnossl with clients on TLS and not',
+    hba: [
+      'hostssl    challenge  all           ::1/128  reject',
+      'hostssl    all        pgtide_scram  all      scram-sha-256',
+      'hostnossl  all        pgtide_scram  all      trust',
+      'hostssl    all        pgtide_md5    all      md5',
+      'local      all        all                    md5',
+    ],
+    logins: [
+      { user: t.scramUser.user, password: 'wrong', database: t.database, tls: true },
+      { user: t.scramUser.user, password: 'wrong', database: t.database },
+      { user: t.md5User.user, password: t.md5User.password, database: 'challenge', tls: true },
+      { user: t.md5User.user, password: t.md5User.password, database: t.database },
+      { user: t.scramUser.user, password: t.scramUser.password, database: 'challenge', tls: true },
+    ],
+    expect: [
+      ['127.0.0.1', 0, /^28P01: password authentication failed for user "pgtide_scram"/],
+      ['127.0.0.1', 1, /^ok$/],
+      ['127.0.0.1', 2, /^ok$/],
+      ['127.0.0.1', 3, /no pg_hba.conf entry for host "127\.0\.0\.1", user "pgtide_md5", database "pgtide_test", no encryption/],
+      ['::1', 4, /pg_hba.conf rejects connection for host "::1", user "pgtide_scram", database "challenge", SSL encryption/],
+    ],
+  },
+  {
     name: '@file lists next to the file',
     hba: ['host @dbs.list @users.list all md5', 'local all all trust'],
     lists: { 'dbs.list': 'challenge  # the seed\'s database\n', 'users.list': 'pgtide_md5\n"pgtide_scram"\n' },
@@ -199,7 +229,10 @@ describe('hba_file compared with PostgreSQL', { timeout: 600_000 }, () => {
     assert.equal(hbaFile, join(SEED, 'pool_hba.conf'));
     reference = await startReferencePg(t);
     const [port] = await freePorts(1);
-    p = await startPgtide(t, { listen_addr: ['*'], listen_port: [port!], unix_socket_dir: dir, hba_file: hbaFile });
+    p = await startPgtide(t, {
+      listen_addr: ['*'], listen_port: [port!], unix_socket_dir: dir, hba_file: hbaFile,
+      client_tls_sslmode: 'prefer', client_tls_key_file: reference.tls.key, client_tls_cert_file: reference.tls.cert,
+    });
     const tcp = (host: string): Pick<Source, 'pgtide' | 'reference'> => ({ pgtide: { host, port: port! }, reference: { host, port: reference.node.port } });
     sources = [
       // pgtide listens on one dual-stack socket: 127.0.0.1 arrives as ::ffff:127.0.0.1.
@@ -235,15 +268,18 @@ describe('hba_file compared with PostgreSQL', { timeout: 600_000 }, () => {
     const verdicts = new Map<string, string>();
     for (const source of sources) {
       const prefix = source.netns && typeof netns !== 'string' ? netns.exec : [];
-      for (const [index, login] of logins.entries()) {
+      for (const [index, login] of (c.logins ?? logins).entries()) {
+        // PostgreSQL answers an SSLRequest on its unix socket with 'N' (pgtide does TLS there).
+        if (login.tls && source.name === 'unix') continue;
         for (const [client, probe] of [['psql', viaPsql], ['pg', viaDriver]] as const) {
           const [ours, theirs] = [await probe(source.pgtide, login, prefix), await probe(source.reference, login, prefix)];
-          if (ours !== theirs) mismatches.push(`${client} from ${source.name} as ${login.user}/${login.database}${login.password === 'wrong' ? ' (wrong password)' : ''}:\n  pgtide:     ${ours}\n  PostgreSQL: ${theirs}`);
+          if (ours !== theirs) mismatches.push(`${client} from ${source.name} as ${login.user}/${login.database}${login.password === 'wrong' ? ' (wrong password)' : ''}${login.tls ? ' on TLS' : ''}:\n  pgtide:     ${ours}\n  PostgreSQL: ${theirs}`);
           if (client === 'pg') verdicts.set(`${source.name}#${index}`, ours);
         }
       }
     }
     assert.deepEqual(mismatches, [], mismatches.join('\n'));
+    console.log(`# ${c.name}: ${verdicts.size * 2} probes (psql and pg), each answered alike by pgtide and PostgreSQL`);
     for (const [source, login, verdict] of c.expect) {
       const got = verdicts.get(`${source}#${login}`);
       if (got === undefined && source === 'netns') continue; // no namespace here

@@ -1,16 +1,22 @@
 // A throw-away PostgreSQL server whose pg_hba.conf a test may rewrite at will: the reference
 // that pgtide's hba engine is compared with. It has the topology's test users (same names,
 // same passwords, same storage: SCRAM and md5) and databases, and listens on every address.
-import { chown, copyFile, mkdir, mkdtemp, rm, writeFile, appendFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, mkdtemp, rm, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import pg from 'pg';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { freePorts } from './free-ports.js';
 import { resolveServerUser, runAsServerUser, type ServerContext } from './server-user.js';
 import { startNode, stopNode, type PgNode, type Topology } from './topology.js';
 
+const run = promisify(execFile);
+
 export interface ReferencePg {
   node: PgNode;
+  /** The server's TLS key and certificate (pgtide may present the same). */
+  tls: { key: string; cert: string };
   /** Replaces pg_hba.conf (and copies `extraFiles` next to it, for @file lists), reloads, and
    *  returns once new connections see it; throws if PostgreSQL reports an error in the file. */
   useHba(text: string, extraFiles?: string[]): Promise<void>;
@@ -28,9 +34,16 @@ export async function startReferencePg(t: Topology): Promise<ReferencePg> {
   };
   await mkdir(node.socketDir);
   if (serverUser) for (const path of [baseDir, node.socketDir]) await chown(path, serverUser.uid, serverUser.gid);
+  // TLS on, with a throw-away certificate, so hostssl and hostnossl lines can be compared.
+  const key = join(baseDir, 'server.key');
+  const cert = join(baseDir, 'server.crt');
+  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost']);
+  await chmod(key, 0o600);
+  if (serverUser) for (const path of [key, cert]) await chown(path, serverUser.uid, serverUser.gid);
   await runAsServerUser(ctx, 'initdb', ['-D', node.dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync', '--no-instructions'], baseDir);
   await appendFile(join(node.dataDir, 'postgresql.conf'), [
-    '', "listen_addresses = '*'", `port = ${node.port}`, `unix_socket_directories = '${node.socketDir}'`, 'fsync = off', 'max_connections = 40', '',
+    '', "listen_addresses = '*'", `port = ${node.port}`, `unix_socket_directories = '${node.socketDir}'`, 'fsync = off', 'max_connections = 40',
+    'ssl = on', `ssl_cert_file = '${cert}'`, `ssl_key_file = '${key}'`, '',
   ].join('\n'));
   await startNode(ctx, node);
 
@@ -46,6 +59,7 @@ export async function startReferencePg(t: Topology): Promise<ReferencePg> {
 
   return {
     node,
+    tls: { key, cert },
     async useHba(text, extraFiles = []) {
       for (const file of extraFiles) {
         const target = join(node.dataDir, basename(file));
