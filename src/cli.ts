@@ -204,7 +204,13 @@ async function check(source: ConfigSource): Promise<number> {
   const { config, warnings, origin } = loaded;
   for (const warning of warnings) console.error(`warning: ${warning}`);
   console.log(`configuration: valid (${origin})`);
-  if (hba !== null) console.log(`hba_file: ${hba.rules.length} rules, every line honoured (${config.hba_file})`);
+  if (hba !== null) {
+    console.log(`hba_file: ${hba.rules.length} rules, every line honoured (${config.hba_file})`);
+    // PostgreSQL's warning for the same line when ssl = off: legal, but it can never match.
+    for (const rule of hba.rules) {
+      if (rule.type === 'hostssl' && config.client_tls_sslmode === 'disable') console.log(`warning: ${rule.file}:${rule.line}: hostssl record cannot match because client_tls_sslmode is "disable"`);
+    }
+  }
   return printCheck(config, users, (line) => console.log(line));
 }
 

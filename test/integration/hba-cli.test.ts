@@ -57,6 +57,15 @@ describe('hba_file from the command line', () => {
     assert.match(result.stderr, /pg_hba\.conf:4: host name "app\.example\.com"/);
   });
 
+  test('pgtide check counts the rules and warns about hostssl lines without client TLS', async () => {
+    writeFileSync(hbaFile, 'local all all md5\nhostssl all all all scram-sha-256\n');
+    const config = join(dir, 'check-ok.toml');
+    writeFileSync(config, `auth_file = "${authFile}"\nhba_file = "${hbaFile}"\nserver_tls_sslmode = "disable"\n[[backends]]\nhost = "127.0.0.1"\nport = ${t.primary.port}\n`);
+    const result = await runCli(['check', '--config', config]);
+    assert.match(result.stdout, /^hba_file: 2 rules, every line honoured/m, result.stderr);
+    assert.match(result.stdout, /^warning: .*pg_hba\.conf:2: hostssl record cannot match because client_tls_sslmode is "disable"/m);
+  });
+
   describe('a running pgtide', () => {
     let p: PgtideProcess;
     before(async () => {

@@ -279,7 +279,7 @@ describe('hba_file compared with PostgreSQL', { timeout: 600_000 }, () => {
       }
     }
     assert.deepEqual(mismatches, [], mismatches.join('\n'));
-    console.log(`# ${c.name}: ${verdicts.size * 2} probes (psql and pg), each answered alike by pgtide and PostgreSQL`);
+    console.log(`${c.name}: ${verdicts.size * 2} probes (psql and pg), each answered alike by pgtide and PostgreSQL`);
     for (const [source, login, verdict] of c.expect) {
       const got = verdicts.get(`${source}#${login}`);
       if (got === undefined && source === 'netns') continue; // no namespace here
