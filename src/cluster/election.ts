@@ -2,40 +2,69 @@
 
 export type Role = 'primary' | 'standby' | 'unknown';
 
-/** A backend whose latest check says it is not in recovery, with its WAL timeline. */
+/** A backend whose latest check says it is not in recovery, with its WAL timeline and the
+ *  newest timeline pgtide has seen for its cluster. */
 export interface Writer {
   index: number;
   timeline: number | null;
+  newestSeen: number | null;
+}
+
+/** The primary before this round, when its own check failed this round. */
+export interface Unseen {
+  index: number;
+  /** Its timeline when it was last seen writing. */
+  timeline: number | null;
+  /** Still within health_check_max_retries. */
+  healthy: boolean;
+  newestSeen: number | null;
 }
 
 export interface Election {
-  /** Index of the primary, or null when none can be trusted. */
+  /** Index of the primary, or null when none can be trusted (writes then wait). */
   primary: number | null;
-  /** More than one backend accepts writes: every one but the winner must never be written to. */
+  /** More than one eligible backend accepts writes: none is chosen. */
   splitBrain: boolean;
+  /** Writers on a timeline older than one seen: abandoned primaries, never written to. */
+  abandoned: number[];
+}
+
+/** A writer behind a timeline seen is an abandoned primary; an unknown timeline is eligible
+ *  only while no timeline is known at all. */
+function eligible(timeline: number | null, newestSeen: number | null): boolean {
+  if (newestSeen === null) return true;
+  return timeline !== null && timeline >= newestSeen;
 }
 
 /**
- * With no writer seen in this round (the primary's check failed once, say), the current
- * primary stays: health, not one failed check, takes it out. With several, the newest timeline
- * wins, because promotion starts a new timeline and the old primary can only be behind it; a
- * tie or an unknown timeline leaves no primary, since writing to the wrong one loses data.
+ * Promotion starts a new timeline and the old primary can only be behind it, so a writer on
+ * an older timeline than pgtide has seen is never chosen, even when it is the only writer in
+ * sight. A primary whose check failed stays the primary while it is healthy (one failed
+ * check is no failover: health_check_max_retries decides), unless a writer proves a newer
+ * timeline. Two eligible writers (a tie) leave no primary, since writing to the wrong one
+ * loses data.
  */
-export function electPrimary(writers: readonly Writer[], current: number | null): Election {
-  if (writers.length === 0) return { primary: current, splitBrain: false };
-  if (writers.length === 1) return { primary: writers[0]!.index, splitBrain: false };
-  let best: Writer | null = null;
-  let tie = false;
+export function electPrimary(writers: readonly Writer[], unseen: Unseen | null): Election {
+  const abandoned: number[] = [];
+  const contenders: { index: number; timeline: number | null }[] = [];
   for (const writer of writers) {
-    if (writer.timeline === null) return { primary: null, splitBrain: true };
-    if (best === null || writer.timeline > best.timeline!) {
-      best = writer;
+    if (eligible(writer.timeline, writer.newestSeen)) contenders.push(writer);
+    else abandoned.push(writer.index);
+  }
+  if (unseen !== null && unseen.healthy && eligible(unseen.timeline, unseen.newestSeen)) contenders.push(unseen);
+  if (contenders.length <= 1) return { primary: contenders[0]?.index ?? null, splitBrain: false, abandoned };
+  let best: { index: number; timeline: number } | null = null;
+  let tie = false;
+  for (const { index, timeline } of contenders) {
+    if (timeline === null) return { primary: null, splitBrain: true, abandoned };
+    if (best === null || timeline > best.timeline) {
+      best = { index, timeline };
       tie = false;
-    } else if (writer.timeline === best.timeline) {
+    } else if (timeline === best.timeline) {
       tie = true;
     }
   }
-  return { primary: tie ? null : best!.index, splitBrain: true };
+  return { primary: tie ? null : best!.index, splitBrain: true, abandoned };
 }
 
 export interface ReadLimits {
@@ -48,6 +77,8 @@ export interface ReadLimits {
 export interface Readability {
   role: Role;
   healthy: boolean;
+  /** A standby replays the primary's timeline (see followsTimeline). */
+  following: boolean;
   lagBytes: number | null;
   lagMs: number | null;
 }
@@ -57,6 +88,7 @@ export interface Readability {
 export function isReadable(backend: Readability, limits: ReadLimits): boolean {
   if (!backend.healthy || backend.role === 'unknown') return false;
   if (backend.role === 'primary') return true;
+  if (!backend.following) return false;
   if (limits.delayThreshold > 0 && backend.lagBytes !== null && backend.lagBytes > limits.delayThreshold) return false;
   if (limits.delayThresholdByTime > 0 && backend.lagMs !== null && backend.lagMs > limits.delayThresholdByTime) return false;
   return true;

@@ -5,8 +5,13 @@ import type { Logger } from '../log.js';
 import type { ServerLogin } from '../pool/server-connection.js';
 import type { BackendConfig, Config } from '../config/types.js';
 import { CheckConnection } from './check-connection.js';
-import { electPrimary, isReadable, readCandidates, type ReadLimits, type Role, type Writer } from './election.js';
-import { CHECK_QUERY, lagBytes, lagMs, parseCheckRow, type CheckResult } from './replication.js';
+import { electPrimary, isReadable, readCandidates, type Election, type ReadLimits, type Role, type Unseen, type Writer } from './election.js';
+import { CHECK_QUERY, followsTimeline, lagBytes, lagMs, parseCheckRow, timelineSeen, type CheckResult } from './replication.js';
+import { TimelineMemory } from './timeline-memory.js';
+
+/** A standby this close to the primary's position, having replayed all it received, is
+ *  current (lag 0 ms): the two positions are read at slightly different moments. */
+const CAUGHT_UP_BYTES = 1024 * 1024;
 
 export type { Role } from './election.js';
 
@@ -18,6 +23,8 @@ export interface BackendState {
   healthy: boolean;
   lagBytes: number | null;
   lagMs: number | null;
+  /** Standby: replays the primary's timeline (false: orphaned by a failover). */
+  following: boolean;
   /** healthy, role known, and (standby) within delay_threshold / delay_threshold_by_time. */
   readable: boolean;
 }
@@ -29,6 +36,8 @@ interface Tracked {
   failures: number;
   /** The latest check's result; null when it failed. */
   last: CheckResult | null;
+  /** What the last successful check said: a primary that stops answering keeps its timeline. */
+  lastSeen: CheckResult | null;
 }
 
 export class ClusterMonitor {
@@ -41,6 +50,9 @@ export class ClusterMonitor {
   /** A failure was reported during a round that may have started before it. */
   private roundAgain = false;
   private stopped = false;
+  private readonly timelines: TimelineMemory;
+  /** The last election's outcome, so that a split brain is logged when it changes, not every round. */
+  private lastElection = '';
 
   /** The users reach the checks through makeLogin, which is called at each login of a check
    *  connection and so must read the current configuration (see checkLogin()). */
@@ -51,6 +63,7 @@ export class ClusterMonitor {
     private readonly makeLogin: (backend: BackendConfig) => ServerLogin,
   ) {
     this.config = config;
+    this.timelines = new TimelineMemory(config.state_dir, config.instance_name, log);
     this.track(config);
   }
 
@@ -72,6 +85,8 @@ export class ClusterMonitor {
     for (const backend of this.tracked) backend.connection.close('configuration reloaded');
     this.config = config;
     this.track(config);
+    // Removed backends and changed weights reach the router now, not at the next change of health.
+    this.notify();
     if (this.stopped) return;
     if (this.round !== null) this.roundAgain = true;
     for (const timer of this.timers) clearTimeout(timer);
@@ -104,12 +119,13 @@ export class ClusterMonitor {
       const kept = previous.get(`${backendConfig.host}:${backendConfig.port}`);
       const state: BackendState = kept
         ? { ...kept.state, config: backendConfig, index }
-        : { config: backendConfig, index, role: 'unknown', healthy: false, lagBytes: null, lagMs: null, readable: false };
+        : { config: backendConfig, index, role: 'unknown', healthy: false, lagBytes: null, lagMs: null, following: true, readable: false };
       return {
         state,
         connection: new CheckConnection(() => this.makeLogin(backendConfig)),
         failures: kept?.failures ?? 0,
         last: kept?.last ?? null,
+        lastSeen: kept?.lastSeen ?? null,
       };
     });
     // The same array object, so that whoever holds monitor.backends sees the new list.
@@ -157,11 +173,14 @@ export class ClusterMonitor {
     try {
       const rows = await backend.connection.query(CHECK_QUERY, this.config.health_check_timeout * 1000);
       backend.last = parseCheckRow(rows);
+      backend.lastSeen = backend.last;
       backend.failures = 0;
     } catch (error) {
       backend.last = null;
       backend.failures++;
-      this.log.debug({ backend: backend.state.config.name, err: (error as Error).message, failures: backend.failures }, 'backend check failed');
+      // The first failure of a series says why; the rest of it is noise until health changes.
+      const level = backend.failures === 1 ? 'warn' : 'debug';
+      this.log[level]({ backend: backend.state.config.name, err: (error as Error).message, failures: backend.failures }, 'backend check failed');
     }
   }
 
@@ -169,14 +188,22 @@ export class ClusterMonitor {
   private evaluate(): void {
     const before = this.backends.map((b) => `${b.role}/${b.healthy}/${b.readable}`);
     for (const backend of this.tracked) this.updateHealth(backend);
+    this.learnTimelines();
     this.updateRoles();
     const primary = this.tracked.find((t) => t.state.role === 'primary');
     const primaryLsn = primary?.last?.currentLsn ?? null;
+    const primaryTimeline = primary?.lastSeen?.timeline ?? null;
     const limits: ReadLimits = { delayThreshold: this.config.delay_threshold, delayThresholdByTime: this.config.delay_threshold_by_time };
-    for (const { state, last } of this.tracked) {
+    for (const { state, last, lastSeen } of this.tracked) {
       if (last !== null) {
-        state.lagBytes = state.role === 'standby' ? lagBytes(primaryLsn, last.replayLsn) : state.role === 'primary' ? 0 : null;
-        state.lagMs = state.role === 'standby' ? lagMs(last) : state.role === 'primary' ? 0 : null;
+        const behind = state.role === 'standby' ? lagBytes(primaryLsn, last.replayLsn) : state.role === 'primary' ? 0 : null;
+        state.lagBytes = behind;
+        state.lagMs = state.role === 'standby' ? lagMs(last, behind, CAUGHT_UP_BYTES) : state.role === 'primary' ? 0 : null;
+      }
+      const following = state.role !== 'standby' || lastSeen === null || followsTimeline(lastSeen, primaryTimeline);
+      if (following !== state.following) {
+        if (!following) this.log.warn({ backend: state.config.name, primaryTimeline, receiverTimeline: lastSeen?.receiverTimeline, checkpointTimeline: lastSeen?.checkpointTimeline }, 'standby does not follow the primary\'s timeline (orphaned by a failover?)');
+        state.following = following;
       }
       const readable = isReadable(state, limits);
       if (readable !== state.readable) {
@@ -209,27 +236,59 @@ export class ClusterMonitor {
     }
   }
 
+  /** Every timeline a check proves to have existed raises the bar for writers of its cluster. */
+  private learnTimelines(): void {
+    for (const { state, last } of this.tracked) {
+      const seen = last === null ? null : timelineSeen(last);
+      if (last?.systemId == null || seen === null) continue;
+      const before = this.timelines.newestOf(last.systemId);
+      if (this.timelines.see(last.systemId, seen) && before !== null) {
+        this.log.warn({ backend: state.config.name, timeline: seen, before }, 'newer timeline seen: writers on older timelines are abandoned primaries from now on');
+      }
+    }
+  }
+
+  private newestSeen(result: CheckResult | null): number | null {
+    return result?.systemId == null ? null : this.timelines.newestOf(result.systemId);
+  }
+
   private updateRoles(): void {
     const writers: Writer[] = [];
     for (const { state, last } of this.tracked) {
-      if (last?.inRecovery === false) writers.push({ index: state.index, timeline: last.timeline });
+      if (last?.inRecovery === false) writers.push({ index: state.index, timeline: last.timeline, newestSeen: this.newestSeen(last) });
     }
-    const current = this.tracked.findIndex((t) => t.state.role === 'primary');
-    const election = electPrimary(writers, current < 0 ? null : current);
-    if (election.splitBrain) {
-      this.log.error(
-        { writers: writers.map((w) => ({ backend: this.tracked[w.index]!.state.config.name, timeline: w.timeline })) },
-        election.primary === null
-          ? 'SPLIT BRAIN: several backends accept writes and none has a newer timeline; writes are refused until one remains'
-          : `SPLIT BRAIN: several backends accept writes; writing only to ${this.tracked[election.primary]!.state.config.name} (newest timeline)`,
-      );
-    }
+    const current = this.tracked.find((t) => t.state.role === 'primary');
+    const unseen: Unseen | null = current === undefined || current.last !== null ? null : {
+      index: current.state.index,
+      timeline: current.lastSeen?.timeline ?? null,
+      healthy: current.state.healthy,
+      newestSeen: this.newestSeen(current.lastSeen),
+    };
+    const election = electPrimary(writers, unseen);
+    this.logElection(election, writers);
     for (const { state, last } of this.tracked) {
       const role = this.roleOf(state, last, election.primary);
       if (role !== state.role) {
         this.log.warn({ backend: state.config.name, from: state.role, to: role }, 'backend role changed');
         state.role = role;
       }
+    }
+  }
+
+  private logElection(election: Election, writers: Writer[]): void {
+    const key = `${election.primary}/${election.splitBrain}/${election.abandoned.join(',')}`;
+    if (key === this.lastElection) return;
+    this.lastElection = key;
+    const name = (index: number) => this.tracked[index]!.state.config.name;
+    const seen = writers.map((w) => ({ backend: name(w.index), timeline: w.timeline, newestSeen: w.newestSeen }));
+    if (election.abandoned.length > 0) {
+      this.log.error({ abandoned: election.abandoned.map(name), writers: seen },
+        'ABANDONED PRIMARY: a backend accepts writes on an older timeline than one seen; it is never written to (rebuild it as a standby)');
+    }
+    if (election.splitBrain) {
+      this.log.error({ writers: seen }, election.primary === null
+        ? 'SPLIT BRAIN: several backends accept writes and none has a newer timeline; writes wait until one remains'
+        : `SPLIT BRAIN: several backends accept writes; writing only to ${name(election.primary)} (newest timeline)`);
     }
   }
 

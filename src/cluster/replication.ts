@@ -9,7 +9,10 @@ export const CHECK_QUERY = `SELECT r,
   CASE WHEN r THEN NULL ELSE pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()) END,
   pg_catalog.pg_last_wal_receive_lsn(),
   pg_catalog.pg_last_wal_replay_lsn(),
-  pg_catalog.date_part('epoch', pg_catalog.timestamptz_mi(pg_catalog.now(), pg_catalog.pg_last_xact_replay_timestamp()))
+  pg_catalog.date_part('epoch', pg_catalog.timestamptz_mi(pg_catalog.now(), pg_catalog.pg_last_xact_replay_timestamp())),
+  (pg_catalog.pg_control_system()).system_identifier,
+  (pg_catalog.pg_control_checkpoint()).timeline_id,
+  (SELECT w.received_tli FROM pg_catalog.pg_stat_wal_receiver AS w)
 FROM (SELECT pg_catalog.pg_is_in_recovery() AS r) AS recovery`;
 
 export interface CheckResult {
@@ -25,6 +28,15 @@ export interface CheckResult {
   replayLsn: bigint | null;
   /** Standby: time since the last replayed transaction committed, ms (null before any). */
   replayDelayMs: number | null;
+  /** pg_control_system(): the cluster's identity, shared by a primary and its standbys (a
+   *  re-initdb'd cluster has another). Timelines only compare within one. */
+  systemId: string | null;
+  /** Timeline of the last checkpoint (a standby's: of its last restartpoint): proof that a
+   *  writer of this timeline existed, though it lags a promotion until the next checkpoint. */
+  checkpointTimeline: number | null;
+  /** Standby: the timeline its WAL receiver streams (null when not streaming, or when the
+   *  check user lacks pg_read_all_stats / pg_monitor). */
+  receiverTimeline: number | null;
 }
 
 const LSN = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/;
@@ -40,8 +52,8 @@ export function parseLsn(text: string): bigint {
 /** The row of CHECK_QUERY, checked: a server's answer is untrusted like any other input. */
 export function parseCheckRow(rows: (string | null)[][]): CheckResult {
   const row = rows[0];
-  if (rows.length !== 1 || row === undefined || row.length !== 6) throw new Error('unexpected answer to the check query');
-  const [recovery, current, walFile, receive, replay, delaySeconds] = row;
+  if (rows.length !== 1 || row === undefined || row.length !== 9) throw new Error('unexpected answer to the check query');
+  const [recovery, current, walFile, receive, replay, delaySeconds, systemId, checkpointTimeline, receiverTimeline] = row;
   if (recovery !== 't' && recovery !== 'f') throw new Error('unexpected pg_is_in_recovery() value');
   return {
     inRecovery: recovery === 't',
@@ -50,7 +62,20 @@ export function parseCheckRow(rows: (string | null)[][]): CheckResult {
     receiveLsn: optional(receive, parseLsn),
     replayLsn: optional(replay, parseLsn),
     replayDelayMs: optional(delaySeconds, parseSeconds),
+    systemId: optional(systemId, parseSystemId),
+    checkpointTimeline: optional(checkpointTimeline, parseTimeline),
+    receiverTimeline: optional(receiverTimeline, parseTimeline),
   };
+}
+
+function parseSystemId(text: string): string {
+  if (!/^[0-9]{1,20}$/.test(text)) throw new Error('invalid system identifier');
+  return text;
+}
+
+function parseTimeline(text: string): number {
+  if (!/^[0-9]{1,10}$/.test(text)) throw new Error('invalid timeline');
+  return Number(text);
 }
 
 export function timelineOfWalFile(name: string): number {
@@ -66,13 +91,40 @@ export function lagBytes(primaryLsn: bigint | null, replayLsn: bigint | null): n
   return primaryLsn > replayLsn ? Number(primaryLsn - replayLsn) : 0;
 }
 
-/** 0 when replay has caught up with what was received (an idle primary sends no new
- *  commits, so the last replay timestamp would grow old while the standby is current),
- *  else the age of the last replayed commit. */
-export function lagMs(standby: Pick<CheckResult, 'receiveLsn' | 'replayLsn' | 'replayDelayMs'>): number | null {
+/** 0 when replay has caught up with what was received and, with a primary known, with the
+ *  primary's position to within `caughtUpBytes` (an idle primary sends no new commits, so the
+ *  last replay timestamp would grow old while the standby is current); else the age of the
+ *  last replayed commit. A standby cut off from the primary (orphaned by a failover) has
+ *  replayed all it got, yet falls behind the primary: only the primary's position tells. */
+export function lagMs(
+  standby: Pick<CheckResult, 'receiveLsn' | 'replayLsn' | 'replayDelayMs'>,
+  bytesBehindPrimary: number | null = null,
+  caughtUpBytes = 0,
+): number | null {
   const { receiveLsn, replayLsn, replayDelayMs } = standby;
-  if (receiveLsn !== null && replayLsn !== null && receiveLsn <= replayLsn) return 0;
+  const replayedAll = receiveLsn !== null && replayLsn !== null && receiveLsn <= replayLsn;
+  if (replayedAll && (bytesBehindPrimary === null || bytesBehindPrimary <= caughtUpBytes)) return 0;
   return replayDelayMs === null ? null : Math.max(0, replayDelayMs);
+}
+
+/** Whether a standby replays the primary's timeline: false when its WAL receiver streams
+ *  another one (it follows an abandoned primary), or its last restartpoint is on a newer
+ *  timeline than the primary's. Unknown timelines (no privilege, not streaming) do not
+ *  exclude it: the lag limits then judge. */
+export function followsTimeline(standby: Pick<CheckResult, 'receiverTimeline' | 'checkpointTimeline'>, primaryTimeline: number | null): boolean {
+  if (primaryTimeline === null) return true;
+  if (standby.receiverTimeline !== null && standby.receiverTimeline !== primaryTimeline) return false;
+  return standby.checkpointTimeline === null || standby.checkpointTimeline <= primaryTimeline;
+}
+
+/** The newest timeline a check proves to have existed: a writer's current one, a standby's
+ *  received or last restartpoint's. */
+export function timelineSeen(result: Pick<CheckResult, 'timeline' | 'checkpointTimeline' | 'receiverTimeline'>): number | null {
+  let newest: number | null = null;
+  for (const t of [result.timeline, result.checkpointTimeline, result.receiverTimeline]) {
+    if (t !== null && (newest === null || t > newest)) newest = t;
+  }
+  return newest;
 }
 
 function optional<T>(value: string | null | undefined, parse: (text: string) => T): T | null {

@@ -63,6 +63,7 @@ export function defaultConfig(): Config {
     log_level: 'info',
     log_statements: false,
     log_dir: '',
+    state_dir: '',
 
     admin_users: [],
     stats_users: [],
@@ -75,8 +76,9 @@ export function defaultConfig(): Config {
     health_check_period: 5,
     health_check_timeout: 5,
     health_check_max_retries: 2,
-    delay_threshold: 0,
-    delay_threshold_by_time: 0,
+    // A standby cut off by a failover must not serve old data for ever (see docs/routing.md).
+    delay_threshold: 16 * 1024 * 1024,
+    delay_threshold_by_time: 10_000,
     prefer_lower_delay_standby: false,
     load_balance_mode: true,
     database_redirect_preference_list: '',

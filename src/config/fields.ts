@@ -102,6 +102,7 @@ export const TOP_LEVEL_FIELDS: Record<ScalarKey, Field> = {
   log_level: { kind: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
   log_statements: flag,
   log_dir: text,
+  state_dir: text,
   admin_users: { kind: 'names' },
   stats_users: { kind: 'names' },
   admin_http_listen: { kind: 'host-port' },

@@ -128,6 +128,8 @@ export interface Config {
   log_statements: boolean;
   /** Also write the log to <log_dir>/pgtide-<instance_name>.log, rotated by size; empty = stdout only. */
   log_dir: string;
+  /** Where pgtide keeps what must survive its restart (the newest WAL timeline seen); empty = nowhere. */
+  state_dir: string;
 
   // Admin console (virtual database `pgtide`) and metrics.
   /** Users who may run every console command (PAUSE, RELOAD, SHUTDOWN …). */
