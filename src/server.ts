@@ -160,9 +160,15 @@ export class Pgtide {
     ctx.router.reconfigure(ctx.config, this.clusterView);
     ctx.pools.onBackendFailure = (backend) => monitor.reportFailure(backend);
     // A backend that answers checks again takes new server connections at once, without
-    // waiting out server_login_retry from its outage.
+    // waiting out server_login_retry from its outage; one declared unhealthy (hung, say) loses
+    // its connections, so that no client waits on it any longer.
     monitor.onChange(() => {
-      for (const b of monitor.backends) if (b.healthy) ctx.pools.backendReachable(b.config);
+      for (const b of monitor.backends) {
+        if (b.healthy) ctx.pools.backendReachable(b.config);
+        else if (ctx.pools.closeBackend(b.config, 'backend declared unhealthy by the health checks') > 0) {
+          this.log.warn({ backend: b.config.name }, 'connections to an unhealthy backend closed');
+        }
+      }
     });
   }
 
@@ -215,17 +221,23 @@ export class Pgtide {
     server.cancelsInFlight++;
     const { host, port } = server.login.endpoint;
     const socket = net.connect({ host, port });
+    let sent = false;
     let done = false;
-    const finish = () => {
+    // PostgreSQL closes a cancel connection once it has acted on the request: only that
+    // close confirms it. A cancel never sent cannot arrive late; one sent and not confirmed can.
+    const finish = (confirmed: boolean) => {
       if (done) return;
       done = true;
       socket.destroy();
-      server.cancelDone();
+      server.cancelDone(confirmed || !sent);
     };
-    socket.setTimeout(CANCEL_TIMEOUT_MS, finish);
-    socket.once('connect', () => socket.write(encode.cancelRequest(server.backendPid, server.backendSecret!)));
-    socket.once('error', finish);
-    socket.once('close', finish);
+    socket.setTimeout(CANCEL_TIMEOUT_MS, () => finish(false));
+    socket.once('connect', () => {
+      sent = true;
+      socket.write(encode.cancelRequest(server.backendPid, server.backendSecret!));
+    });
+    socket.once('error', () => finish(false));
+    socket.once('close', () => finish(true));
   }
 
   /**

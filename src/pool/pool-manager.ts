@@ -28,10 +28,17 @@ export class PoolManager implements ConnectionBudget {
     private readonly log: Logger,
   ) {}
 
-  /** Swap in a reloaded configuration; pools pick up new sizes and limits at once. */
+  /** Swap in a reloaded configuration; pools pick up new sizes and limits at once. Pools of
+   *  backends no longer listed go: idle connections close now, busy ones when released. */
   reconfigure(config: Config, users: Map<string, string>): void {
     this.config = config;
     this.users = users;
+    const listed = new Set(config.backends.map((b) => b.name));
+    for (const [id, pool] of this.pools) {
+      if (listed.has(pool.key.backend)) continue;
+      this.pools.delete(id);
+      pool.reconnect('backend removed from the configuration');
+    }
     for (const pool of this.pools.values()) {
       pool.settings = this.settingsFor(pool.key.database, pool.key.user);
       if (pool.waitingCount > 0) pool.grow();
@@ -65,6 +72,18 @@ export class PoolManager implements ConnectionBudget {
       if (pool.serverParams && pool.key.database === database && pool.key.user === user) return pool.serverParams;
     }
     return null;
+  }
+
+  /** Close every connection to a backend now, busy ones included: a backend declared
+   *  unhealthy must not keep its clients waiting on it (they get 08006, or a read retried). */
+  closeBackend(backend: BackendConfig, reason: string): number {
+    let closed = 0;
+    for (const pool of this.pools.values()) {
+      if (pool.key.backend !== backend.name) continue;
+      closed += pool.servers.size;
+      pool.closeAll(reason);
+    }
+    return closed;
   }
 
   backendReachable(backend: BackendConfig): void {

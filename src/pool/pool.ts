@@ -242,9 +242,9 @@ export class ServerPool implements ServerOwner {
   }
 
   /** Close idle servers now and busy ones when they come back (RECONNECT). */
-  reconnect(now = Date.now()): void {
+  reconnect(reason = 'RECONNECT requested by an admin', now = Date.now()): void {
     this.reconnectBefore = now + 1;
-    this.closeIdle('RECONNECT requested by an admin');
+    this.closeIdle(reason);
   }
 
   /** The longest time a queued client has waited, in ms (0 when none waits). */

@@ -659,9 +659,15 @@ export class ServerConnection implements MessageSink {
     this.settingsKey = settings === UNKNOWN_SETTINGS ? '\0unknown' : '';
   }
 
-  /** Called by the cancel sender when a cancel connection to this server finished. */
-  cancelDone(): void {
+  /**
+   * Called by the cancel sender when a cancel connection to this server ended. `confirmed`:
+   * the server closed it after reading the request, so the cancel has been acted on. Else it
+   * may still be queued (a frozen server reads it when it wakes up) and would cancel whatever
+   * this connection runs then, another client's query: the connection is closed instead.
+   */
+  cancelDone(confirmed: boolean): void {
     this.cancelsInFlight--;
+    if (!confirmed) return this.close('its cancel request was not confirmed by the server');
     if (this.cancelsInFlight === 0 && this.reuseWhenCancelsDone) {
       this.reuseWhenCancelsDone = false;
       if (this.state === State.Idle) this.owner.onServerReusable(this);
@@ -740,8 +746,14 @@ export class ServerConnection implements MessageSink {
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.drainTimer = null;
     if (this.socket.destroyed) return;
-    // A polite Terminate lets the server end the backend at once instead of on its next read.
-    if (this.socket.writable && this.backendSecret) this.socket.end(encode.terminate());
-    else this.socket.destroy();
+    // A polite Terminate lets the server end the backend at once instead of on its next read;
+    // a server that does not read it (frozen, unreachable) must not keep the socket for ever.
+    if (this.socket.writable && this.backendSecret) {
+      const socket = this.socket;
+      socket.end(encode.terminate());
+      setTimeout(() => socket.destroy(), DRAIN_TIMEOUT_MS).unref();
+    } else {
+      this.socket.destroy();
+    }
   }
 }

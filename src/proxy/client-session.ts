@@ -36,6 +36,8 @@ const Q = 0x51, Sy = 0x53, X = 0x58, P = 0x70, Parse = 0x50, Bind = 0x42, Ex = 0
 const IDLE = 0x49;
 const ERROR = 0x45, PARSE_COMPLETE = 0x31, CLOSE_COMPLETE = 0x33, COPY_IN = 0x47, COPY_BOTH = 0x57;
 const QUEUE_LIMIT_BYTES = 256 * 1024;
+/** How long a statement cancelled by query_timeout may take to end before its server is closed. */
+const QUERY_CANCEL_GRACE_MS = 5000;
 
 /**
  * One client connection: startup, TLS, authentication, then transactions forwarded to a
@@ -69,6 +71,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** performance.now() when the running query's first bytes went to a server, and its transaction's; 0: none. */
   private queryStart = 0;
   private xactStart = 0;
+  private timeoutCancelAt = 0;
 
   // Client bytes that arrived while no server was linked, flushed in order when one is.
   private queued: Buffer[] = [];
@@ -583,10 +586,14 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** Called by the janitor for a client still waiting for a primary to be known. */
   retryRoute(): void {
     if (this.state !== State.Waiting || this.pool) return;
+    const since = this.waitingSince;
     this.state = State.Ready;
     this.route();
-    if (this.server) this.flushQueued(this.server);
-    else if (this.state === State.Ready) this.acquire();
+    if (this.server) return this.flushQueued(this.server);
+    if (this.state !== State.Ready) return;
+    this.acquire();
+    // The same wait goes on: query_wait_timeout counts from its start, not from this re-route.
+    this.waitingSince = since;
   }
 
 
@@ -1587,10 +1594,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       case State.Linked: {
         const server = this.server!;
         if (server.pending > 0) {
-          if (cfg.query_timeout > 0 && !this.timeoutCancelSent && now - this.lastActive > cfg.query_timeout * 1000) {
-            this.timeoutCancelSent = true;
-            this.ctx.sendCancel(server);
-          }
+          if (cfg.query_timeout > 0 && now - this.lastActive > cfg.query_timeout * 1000) this.queryTimedOut(server, now);
         } else if (server.txStatus !== IDLE) {
           if (cfg.idle_transaction_timeout > 0 && now - this.lastActive > cfg.idle_transaction_timeout * 1000) {
             this.fatal(SQLSTATE.IDLE_IN_TRANSACTION_TIMEOUT, `idle_transaction_timeout: transaction idle for more than ${cfg.idle_transaction_timeout} s`);
@@ -1600,6 +1604,20 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         }
         return;
       }
+    }
+  }
+
+  /** query_timeout: cancel the statement; a server that has not ended it QUERY_CANCEL_GRACE_MS
+   *  later (frozen, or its cancel lost) is closed, so the client's wait ends. */
+  private queryTimedOut(server: ServerConnection, now: number): void {
+    if (!this.timeoutCancelSent) {
+      this.timeoutCancelSent = true;
+      this.timeoutCancelAt = now;
+      this.ctx.sendCancel(server);
+    } else if (now - this.timeoutCancelAt > QUERY_CANCEL_GRACE_MS) {
+      const why = `query_timeout: the server did not end the statement within ${QUERY_CANCEL_GRACE_MS / 1000} s of its cancel`;
+      this.fatal(SQLSTATE.QUERY_CANCELED, why, undefined, 'The server may be overloaded or hung; its connection was closed.');
+      server.close(why);
     }
   }
 
