@@ -200,9 +200,11 @@ export class ClusterMonitor {
         state.lagBytes = behind;
         state.lagMs = state.role === 'standby' ? lagMs(last, behind, CAUGHT_UP_BYTES) : state.role === 'primary' ? 0 : null;
       }
-      const following = state.role !== 'standby' || lastSeen === null || followsTimeline(lastSeen, primaryTimeline);
+      // With no primary known, a standby still must not replay a timeline older than one seen.
+      const expected = primaryTimeline ?? this.newestSeen(lastSeen);
+      const following = state.role !== 'standby' || lastSeen === null || followsTimeline(lastSeen, expected);
       if (following !== state.following) {
-        if (!following) this.log.warn({ backend: state.config.name, primaryTimeline, receiverTimeline: lastSeen?.receiverTimeline, checkpointTimeline: lastSeen?.checkpointTimeline }, 'standby does not follow the primary\'s timeline (orphaned by a failover?)');
+        if (!following) this.log.warn({ backend: state.config.name, expected, receiverTimeline: lastSeen?.receiverTimeline, checkpointTimeline: lastSeen?.checkpointTimeline }, 'standby does not follow the newest timeline (orphaned by a failover?): it leaves the read rotation');
         state.following = following;
       }
       const readable = isReadable(state, limits);

@@ -1,0 +1,70 @@
+// Client load for fault tests: loops that run one statement at a time through pgtide and keep,
+// for every call, how long it took and how it ended, so a test can assert that every wait
+// ended in time with an ErrorResponse, and which server acknowledged each write.
+import pg from 'pg';
+
+export interface CallRecord {
+  startedAt: number;
+  ms: number;
+  /** SQLSTATE of the error, '' for an error without one (a connection dropped silently), null on success. */
+  code: string | null;
+  /** inet_server_port() of the server that answered (null on error). */
+  port: number | null;
+  /** The id written, for write loops. */
+  id: number;
+}
+
+let nextId = 1;
+
+export class LoadLoop {
+  readonly calls: CallRecord[] = [];
+  private running = true;
+  private client: pg.Client | null = null;
+  private readonly done: Promise<void>;
+
+  /** `sql` gets $1 = a unique id and must return a row with `port`. */
+  constructor(private readonly config: pg.ClientConfig, private readonly sql: string, private readonly pauseMs = 20) {
+    this.done = this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      const id = nextId++;
+      const startedAt = Date.now();
+      try {
+        if (!this.client) {
+          const client = new pg.Client(this.config);
+          client.on('error', () => {});
+          this.client = client;
+          await client.connect();
+        }
+        const params = this.sql.includes('$1') ? [id] : [];
+        const port = (await this.client.query(this.sql, params)).rows[0].port as number;
+        this.calls.push({ startedAt, ms: Date.now() - startedAt, code: null, port, id });
+      } catch (err) {
+        this.calls.push({ startedAt, ms: Date.now() - startedAt, code: (err as { code?: string }).code ?? '', port: null, id });
+        await this.client?.end().catch(() => {});
+        this.client = null;
+      }
+      await new Promise((r) => setTimeout(r, this.pauseMs));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.done;
+    await this.client?.end().catch(() => {});
+  }
+}
+
+export function allCalls(loops: LoadLoop[]): CallRecord[] {
+  return loops.flatMap((l) => l.calls);
+}
+
+/** One line for assertion messages: counts of outcomes and the longest call. */
+export function summary(calls: CallRecord[]): string {
+  const byOutcome = new Map<string, number>();
+  for (const c of calls) byOutcome.set(c.code ?? `ok:${c.port}`, (byOutcome.get(c.code ?? `ok:${c.port}`) ?? 0) + 1);
+  const longest = calls.reduce((m, c) => Math.max(m, c.ms), 0);
+  return `${calls.length} calls ${JSON.stringify(Object.fromEntries(byOutcome))}, longest ${longest} ms`;
+}

@@ -1,0 +1,66 @@
+// Faults injected into real PostgreSQL nodes: a whole node frozen (SIGSTOP of the postmaster
+// and every child, as a hung VM or a long GC-like stall looks from outside) and thawed, or
+// killed at once (SIGKILL, no shutdown at all).
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PgNode } from './topology.js';
+
+/** The postmaster's pid, from the first line of postmaster.pid. */
+function postmasterPid(node: PgNode): number {
+  const pid = Number(readFileSync(join(node.dataDir, 'postmaster.pid'), 'utf8').split('\n', 1)[0]);
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no postmaster pid for ${node.name}`);
+  return pid;
+}
+
+/** The postmaster and its children (backends, walsender, walreceiver …), parent first. */
+export function nodeProcesses(node: PgNode): number[] {
+  const root = postmasterPid(node);
+  const pids = [root];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      // Field 4 of /proc/<pid>/stat is the parent pid; the name in field 2 may hold spaces.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === root) pids.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return pids;
+}
+
+function signalAll(pids: number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+/** Freezes the whole node; returns the thaw. New children cannot appear: the postmaster is stopped first. */
+export function freeze(node: PgNode): () => void {
+  const root = postmasterPid(node);
+  process.kill(root, 'SIGSTOP');
+  const pids = nodeProcesses(node);
+  signalAll(pids, 'SIGSTOP');
+  return () => signalAll(pids.reverse(), 'SIGCONT');
+}
+
+/** Kills every process of the node at once, as a crash would. */
+export function kill(node: PgNode): void {
+  const root = postmasterPid(node);
+  process.kill(root, 'SIGSTOP');
+  signalAll(nodeProcesses(node), 'SIGKILL');
+}
+
+/** Time from `since` to the first moment `probe` holds, polling every 25 ms; fails after timeoutMs. */
+export async function timeUntil(probe: () => boolean | Promise<boolean>, since: number, timeoutMs: number): Promise<number> {
+  for (;;) {
+    if (await probe()) return Date.now() - since;
+    if (Date.now() - since > timeoutMs) throw new Error(`not back to normal within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
