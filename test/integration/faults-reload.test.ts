@@ -1,0 +1,52 @@
+// Fault campaign, part 3 (issue 17, item 5): reloads under load that remove a backend or change
+// read weights take effect at once. It breaks no node, so it runs on the shared topology.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { currentTopology } from '../support/topology.js';
+import { clusterBackends, startPgtide } from '../support/pgtide.js';
+import { learnProbe } from '../support/reader.js';
+import { waitFor } from '../support/wait.js';
+
+const READ = 'SELECT pg_catalog.inet_server_port() AS port';
+
+describe('faults: reloads', { timeout: 60_000 }, () => {
+  test('removing a backend and changing weights reach the router; the removed backend keeps no connection', async () => {
+    const t = currentTopology();
+    const [standby1, standby2] = t.standbys as [typeof t.primary, typeof t.primary];
+    const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), sr_check_period: 0.5, health_check_period: 0.5 });
+    const clients = Array.from({ length: 6 }, () => new pg.Client(p.pgConfig()));
+    try {
+      await Promise.all(clients.map((c) => c.connect()));
+      await learnProbe((q) => clients[0]!.query(q), READ);
+      const readPorts = async (n: number) => {
+        const ports = new Map<number, number>();
+        for (let i = 0; i < n; i += clients.length) {
+          const rows = await Promise.all(clients.map((c) => c.query(READ)));
+          for (const r of rows) ports.set(r.rows[0].port, (ports.get(r.rows[0].port) ?? 0) + 1);
+        }
+        return ports;
+      };
+      const before = await readPorts(120);
+      assert.ok((before.get(standby2.port) ?? 0) > 0, 'standby2 served no read before the reload');
+
+      p.pgtide.reload({ ...p.config, backends: clusterBackends(t, [0, 1, 1]).slice(0, 2) });
+      const removed = await readPorts(200);
+      const connectionsToRemoved = () => [...p.pgtide.context.pools.all()].filter((pool) => pool.key.backend === 'standby2').reduce((n, pool) => n + pool.servers.size, 0);
+      await waitFor('no connection left to the removed backend', () => connectionsToRemoved() === 0, 2000);
+      assert.equal(removed.get(standby2.port) ?? 0, 0, `reads went to the removed backend: ${JSON.stringify([...removed])}`);
+
+      p.pgtide.reload({ ...p.config, backends: clusterBackends(t, [0, 0, 1]) });
+      await waitFor('standby2 back in rotation', () => p.pgtide.cluster!.backends[2]?.readable, 5000);
+      // A reload makes a new classifier, which learns again that the probe only reads.
+      await learnProbe((q) => clients[0]!.query(q), READ);
+      const reweighted = await readPorts(200);
+      assert.equal(reweighted.get(standby1.port) ?? 0, 0, `reads went to a standby of weight 0: ${JSON.stringify([...reweighted])}`);
+      const total = [...reweighted.values()].reduce((a, b) => a + b, 0);
+      assert.equal(reweighted.get(standby2.port), total, `reads did not follow the new weights: ${JSON.stringify([...reweighted])}`);
+    } finally {
+      await Promise.all(clients.map((c) => c.end().catch(() => {})));
+      await p.stop();
+    }
+  });
+});
