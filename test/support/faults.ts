@@ -1,7 +1,7 @@
 // Faults injected into real PostgreSQL nodes: a whole node frozen (SIGSTOP of the postmaster
 // and every child, as a hung VM or a long GC-like stall looks from outside) and thawed, or
 // killed at once (SIGKILL, no shutdown at all).
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PgNode } from './topology.js';
 
@@ -40,27 +40,47 @@ function signalAll(pids: number[], signal: NodeJS.Signals): void {
   }
 }
 
-/** Freezes the whole node; returns the thaw. New children cannot appear: the postmaster is stopped first. */
-export function freeze(node: PgNode): () => void {
+/** Sends SIGSTOP to the postmaster and waits until it has stopped: a signal takes effect
+ *  asynchronously, and a postmaster still running could fork a child after we list them. */
+function stopPostmaster(node: PgNode): void {
   const root = postmasterPid(node);
   process.kill(root, 'SIGSTOP');
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const stat = readFileSync(`/proc/${root}/stat`, 'utf8');
+    if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('T')) return;
+    if (Date.now() > deadline) throw new Error(`${node.name}'s postmaster did not stop`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+  }
+}
+
+/** Freezes the whole node; returns the thaw. New children cannot appear: the postmaster is stopped first. */
+export function freeze(node: PgNode): () => void {
+  stopPostmaster(node);
   const pids = nodeProcesses(node);
   signalAll(pids, 'SIGSTOP');
   return () => signalAll(pids.reverse(), 'SIGCONT');
 }
 
-/** Kills every process of the node at once, as a crash would. */
-export function kill(node: PgNode): void {
+/** Kills every process of the node at once, as a crash would; returns once the postmaster is
+ *  reaped (a zombie would still hold the data directory's lock file against a restart). */
+export async function kill(node: PgNode): Promise<void> {
   const root = postmasterPid(node);
-  process.kill(root, 'SIGSTOP');
+  stopPostmaster(node);
   signalAll(nodeProcesses(node), 'SIGKILL');
+  const deadline = Date.now() + 10_000;
+  while (existsSync(`/proc/${root}`)) {
+    if (Date.now() > deadline) throw new Error(`${node.name}'s killed postmaster was not reaped`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
-/** Time from `since` to the first moment `probe` holds, polling every 25 ms; fails after timeoutMs. */
+/** Time from `since` to the first moment `probe` holds, polling every 25 ms; Infinity when it
+ *  does not within timeoutMs (the caller asserts, after measuring the rest of its scenario). */
 export async function timeUntil(probe: () => boolean | Promise<boolean>, since: number, timeoutMs: number): Promise<number> {
   for (;;) {
     if (await probe()) return Date.now() - since;
-    if (Date.now() - since > timeoutMs) throw new Error(`not back to normal within ${timeoutMs} ms`);
+    if (Date.now() - since > timeoutMs) return Infinity;
     await new Promise((r) => setTimeout(r, 25));
   }
 }
