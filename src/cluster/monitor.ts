@@ -10,8 +10,10 @@ import { CHECK_QUERY, followsTimeline, lagBytes, lagMs, parseCheckRow, timelineS
 import { TimelineMemory } from './timeline-memory.js';
 
 /** A standby this close to the primary's position, having replayed all it received, is
- *  current (lag 0 ms): the two positions are read at slightly different moments. */
-const CAUGHT_UP_BYTES = 1024 * 1024;
+ *  current (lag 0 ms): the two positions are read at slightly different moments, and an idle
+ *  primary still writes a few records that are no commits. An orphaned standby falls further
+ *  behind with the new primary's first writes. */
+const CAUGHT_UP_BYTES = 64 * 1024;
 
 export type { Role } from './election.js';
 

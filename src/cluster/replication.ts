@@ -12,8 +12,7 @@ export const CHECK_QUERY = `SELECT r,
   pg_catalog.date_part('epoch', pg_catalog.timestamptz_mi(pg_catalog.now(), pg_catalog.pg_last_xact_replay_timestamp())),
   (pg_catalog.pg_control_system()).system_identifier,
   (pg_catalog.pg_control_checkpoint()).timeline_id,
-  (SELECT w.received_tli FROM pg_catalog.pg_stat_wal_receiver AS w),
-  (SELECT pg_catalog.texteq(COALESCE(w.status, 'streaming'), 'streaming') FROM pg_catalog.pg_stat_wal_receiver AS w)
+  (SELECT w.received_tli FROM pg_catalog.pg_stat_wal_receiver AS w)
 FROM (SELECT pg_catalog.pg_is_in_recovery() AS r) AS recovery`;
 
 export interface CheckResult {
@@ -38,8 +37,6 @@ export interface CheckResult {
   /** Standby: the timeline its WAL receiver streams (null when not streaming, or when the
    *  check user lacks pg_read_all_stats / pg_monitor). */
   receiverTimeline: number | null;
-  /** Standby: its WAL receiver runs and (when the check user may see it) streams. */
-  receiving: boolean;
 }
 
 const LSN = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/;
@@ -55,8 +52,8 @@ export function parseLsn(text: string): bigint {
 /** The row of CHECK_QUERY, checked: a server's answer is untrusted like any other input. */
 export function parseCheckRow(rows: (string | null)[][]): CheckResult {
   const row = rows[0];
-  if (rows.length !== 1 || row === undefined || row.length !== 10) throw new Error('unexpected answer to the check query');
-  const [recovery, current, walFile, receive, replay, delaySeconds, systemId, checkpointTimeline, receiverTimeline, receiving] = row;
+  if (rows.length !== 1 || row === undefined || row.length !== 9) throw new Error('unexpected answer to the check query');
+  const [recovery, current, walFile, receive, replay, delaySeconds, systemId, checkpointTimeline, receiverTimeline] = row;
   if (recovery !== 't' && recovery !== 'f') throw new Error('unexpected pg_is_in_recovery() value');
   return {
     inRecovery: recovery === 't',
@@ -68,7 +65,6 @@ export function parseCheckRow(rows: (string | null)[][]): CheckResult {
     systemId: optional(systemId, parseSystemId),
     checkpointTimeline: optional(checkpointTimeline, parseTimeline),
     receiverTimeline: optional(receiverTimeline, parseTimeline),
-    receiving: receiving === 't',
   };
 }
 
@@ -95,20 +91,19 @@ export function lagBytes(primaryLsn: bigint | null, replayLsn: bigint | null): n
   return primaryLsn > replayLsn ? Number(primaryLsn - replayLsn) : 0;
 }
 
-/** 0 when replay has caught up with what was received and, with a primary known, the standby
- *  streams and is within `caughtUpBytes` of the primary's position (an idle primary sends no
- *  new commits, so the last replay timestamp would grow old while the standby is current);
- *  else the age of the last replayed commit. A standby cut off from the primary (orphaned by
- *  a failover) has replayed all it got, yet falls behind: only the primary's position tells. */
+/** 0 when replay has caught up with what was received and, with a primary known, with the
+ *  primary's position to within `caughtUpBytes` (an idle primary sends no new commits, so the
+ *  last replay timestamp would grow old while the standby is current); else the age of the
+ *  last replayed commit. A standby cut off from the primary (orphaned by a failover) has
+ *  replayed all it got, yet falls behind: only the primary's position tells. */
 export function lagMs(
-  standby: Pick<CheckResult, 'receiveLsn' | 'replayLsn' | 'replayDelayMs' | 'receiving'>,
+  standby: Pick<CheckResult, 'receiveLsn' | 'replayLsn' | 'replayDelayMs'>,
   bytesBehindPrimary: number | null = null,
   caughtUpBytes = 0,
 ): number | null {
   const { receiveLsn, replayLsn, replayDelayMs } = standby;
   const replayedAll = receiveLsn !== null && replayLsn !== null && receiveLsn <= replayLsn;
-  const current = bytesBehindPrimary === null || bytesBehindPrimary === 0 || (standby.receiving && bytesBehindPrimary <= caughtUpBytes);
-  if (replayedAll && current) return 0;
+  if (replayedAll && (bytesBehindPrimary === null || bytesBehindPrimary <= caughtUpBytes)) return 0;
   return replayDelayMs === null ? null : Math.max(0, replayDelayMs);
 }
 

@@ -31,14 +31,12 @@ describe('lag', () => {
     assert.equal(lagBytes(5n, null), null);
   });
   test('ms: 0 once replay has caught up with receive, however old the last commit', () => {
-    assert.equal(lagMs({ receiveLsn: 100n, replayLsn: 100n, replayDelayMs: 60_000, receiving: true }), 0);
-    assert.equal(lagMs({ receiveLsn: 90n, replayLsn: 100n, replayDelayMs: 60_000, receiving: true }), 0);
+    assert.equal(lagMs({ receiveLsn: 100n, replayLsn: 100n, replayDelayMs: 60_000 }), 0);
+    assert.equal(lagMs({ receiveLsn: 90n, replayLsn: 100n, replayDelayMs: 60_000 }), 0);
   });
   test('ms: a standby that replayed all it received but is far behind the primary (orphaned) is not current', () => {
-    assert.equal(lagMs({ receiveLsn: 100n, replayLsn: 100n, replayDelayMs: 60_000, receiving: true }, 15_000_000, 1024 * 1024), 60_000);
-    assert.equal(lagMs({ receiveLsn: 100n, replayLsn: 100n, replayDelayMs: 60_000, receiving: true }, 1000, 1024 * 1024), 0);
-    // Not streaming at all: any distance from the primary counts.
-    assert.equal(lagMs({ receiveLsn: 100n, replayLsn: 100n, replayDelayMs: 60_000, receiving: false }, 1000, 1024 * 1024), 60_000);
+    assert.equal(lagMs({ receiveLsn: 100n, replayLsn: 100n, replayDelayMs: 60_000 }, 15_000_000, 1024 * 1024), 60_000);
+    assert.equal(lagMs({ receiveLsn: 100n, replayLsn: 100n, replayDelayMs: 60_000 }, 1000, 1024 * 1024), 0);
   });
   test('timeline: a standby streaming another timeline than the primary\'s does not follow it', () => {
     assert.equal(followsTimeline({ receiverTimeline: 1, checkpointTimeline: 1 }, 2), false);
@@ -52,38 +50,40 @@ describe('lag', () => {
     assert.equal(timelineSeen({ timeline: null, checkpointTimeline: null, receiverTimeline: null }), null);
   });
   test('ms: the age of the last replayed commit while behind', () => {
-    assert.equal(lagMs({ receiveLsn: 200n, replayLsn: 100n, replayDelayMs: 1500, receiving: true }), 1500);
-    assert.equal(lagMs({ receiveLsn: null, replayLsn: 100n, replayDelayMs: 250, receiving: false }), 250);
+    assert.equal(lagMs({ receiveLsn: 200n, replayLsn: 100n, replayDelayMs: 1500 }), 1500);
+    assert.equal(lagMs({ receiveLsn: null, replayLsn: 100n, replayDelayMs: 250 }), 250);
   });
   test('ms: unknown before any commit was replayed; clock noise is not negative', () => {
-    assert.equal(lagMs({ receiveLsn: 200n, replayLsn: 100n, replayDelayMs: null, receiving: true }), null);
-    assert.equal(lagMs({ receiveLsn: 200n, replayLsn: 100n, replayDelayMs: -3, receiving: true }), 0);
+    assert.equal(lagMs({ receiveLsn: 200n, replayLsn: 100n, replayDelayMs: null }), null);
+    assert.equal(lagMs({ receiveLsn: 200n, replayLsn: 100n, replayDelayMs: -3 }), 0);
   });
 });
 
 describe('parseCheckRow', () => {
   test('a primary', () => {
-    assert.deepEqual(parseCheckRow([['f', '0/3000148', '000000020000000000000003', null, null, null, '7714748222061411892', '2', null, null]]), {
+    assert.deepEqual(parseCheckRow([['f', '0/3000148', '000000020000000000000003', null, null, null, '7714748222061411892', '2', null]]), {
       inRecovery: false, currentLsn: 0x3000148n, timeline: 2, receiveLsn: null, replayLsn: null, replayDelayMs: null,
-      systemId: '7714748222061411892', checkpointTimeline: 2, receiverTimeline: null, receiving: false,
+      systemId: '7714748222061411892', checkpointTimeline: 2, receiverTimeline: null,
     });
   });
   test('a standby', () => {
-    assert.deepEqual(parseCheckRow([['t', null, null, '0/3000148', '0/3000100', '1.25', '1', '1', '2', 't']]), {
+    assert.deepEqual(parseCheckRow([['t', null, null, '0/3000148', '0/3000100', '1.25', '1', '1', '2']]), {
       inRecovery: true, currentLsn: null, timeline: null, receiveLsn: 0x3000148n, replayLsn: 0x3000100n, replayDelayMs: 1250,
-      systemId: '1', checkpointTimeline: 1, receiverTimeline: 2, receiving: true,
+      systemId: '1', checkpointTimeline: 1, receiverTimeline: 2,
     });
   });
+  /** A check row of 9 columns, these first. */
+  const row = (...first: (string | null)[]): (string | null)[] => [...first, ...Array<null>(9 - first.length).fill(null)];
   const bad: [string, (string | null)[][], RegExp][] = [
     ['no row', [], /unexpected answer/],
-    ['two rows', [['t', null, null, null, null, null, null, null, null, null], ['t', null, null, null, null, null, null, null, null, null]], /unexpected answer/],
+    ['two rows', [row('t'), row('t')], /unexpected answer/],
     ['short row', [['t']], /unexpected answer/],
-    ['bad boolean', [['yes', null, null, null, null, null, null, null, null, null]], /pg_is_in_recovery/],
-    ['bad LSN', [['f', 'nope', '000000010000000000000001', null, null, null, null, null, null, null]], /invalid WAL location/],
-    ['bad WAL file', [['f', '0/1', '00000001', null, null, null, null, null, null, null]], /invalid WAL file name/],
-    ['bad delay', [['t', null, null, '0/1', '0/1', 'NaN', null, null, null, null]], /invalid replay delay/],
-    ['bad system identifier', [['t', null, null, null, null, null, '-1', null, null, null]], /system identifier/],
-    ['bad timeline', [['t', null, null, null, null, null, '1', '1e9', null, null]], /invalid timeline/],
+    ['bad boolean', [row('yes')], /pg_is_in_recovery/],
+    ['bad LSN', [row('f', 'nope', '000000010000000000000001')], /invalid WAL location/],
+    ['bad WAL file', [row('f', '0/1', '00000001')], /invalid WAL file name/],
+    ['bad delay', [row('t', null, null, '0/1', '0/1', 'NaN')], /invalid replay delay/],
+    ['bad system identifier', [row('t', null, null, null, null, null, '-1')], /system identifier/],
+    ['bad timeline', [row('t', null, null, null, null, null, '1', '1e9')], /invalid timeline/],
   ];
   for (const [name, rows, message] of bad) {
     test(`refuses ${name}`, () => assert.throws(() => parseCheckRow(rows), message));
