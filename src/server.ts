@@ -29,6 +29,7 @@ import { createMetrics } from './admin/metrics.js';
 
 const JANITOR_INTERVAL_MS = 250;
 const CANCEL_TIMEOUT_MS = 5000;
+const ACCEPT_ERROR_LOG_MS = 10_000;
 
 export interface PgtideOptions {
   logger?: Logger;
@@ -62,6 +63,7 @@ export class Pgtide {
   private ready = false;
   /** Clients that connected while start() ran; served once it is done. */
   private readonly heldSockets: net.Socket[] = [];
+  private lastAcceptError = 0;
 
   constructor(config: Config, private readonly options: PgtideOptions = {}) {
     this.log = options.logger ?? createLogger(config.instance_name, config.log_level, {
@@ -117,6 +119,7 @@ export class Pgtide {
    */
   async start(): Promise<void> {
     this.listeners = await listen(this.ctx.config, (socket) => this.accept(socket));
+    for (const listener of this.listeners) listener.on('error', (err) => this.acceptFailed(err));
     await this.startAdminHttp();
     try {
       await this.startMonitor();
@@ -206,6 +209,17 @@ export class Pgtide {
       oldest?.fatal(SQLSTATE.TOO_MANY_CONNECTIONS, `too many clients logging in (max_login_clients = ${cfg.max_login_clients})`);
     }
     new ClientSession(socket, ctx, remote);
+  }
+
+  /** The kernel refused a client connection (no file descriptor left, say): the client is gone
+   *  unanswered, so at least the log says why, once per ACCEPT_ERROR_LOG_MS. */
+  private acceptFailed(err: Error): void {
+    const now = Date.now();
+    if (now - this.lastAcceptError < ACCEPT_ERROR_LOG_MS) return;
+    this.lastAcceptError = now;
+    const code = (err as NodeJS.ErrnoException).code;
+    const hint = code === 'EMFILE' || code === 'ENFILE' ? "out of file descriptors: raise pgtide's open-files limit (ulimit -n, LimitNOFILE) or lower max_client_conn" : undefined;
+    this.log.error({ err: err.message, hint }, 'cannot accept client connections');
   }
 
   private tick(): void {

@@ -6,6 +6,7 @@ import {
   readyForQueryStatus, type ErrorFields,
 } from '../protocol/backend.js';
 import * as encode from '../protocol/encode.js';
+import { SQLSTATE } from '../protocol/sqlstate.js';
 import { md5Response } from '../auth/md5.js';
 import type { Secret } from '../auth/secret.js';
 import { ScramClient, type ScramCredentials } from '../auth/scram-client.js';
@@ -83,6 +84,17 @@ export class ServerLoginError extends Error {
   constructor(message: string, readonly fields: ErrorFields | null, readonly transient: boolean) {
     super(message);
   }
+}
+
+/** pgtide itself has no file descriptor left for a server connection: the clients waiting for
+ *  one are told so now (53300, as PostgreSQL says when it has no room for a connection)
+ *  rather than at query_wait_timeout with a misleading 57014. */
+function outOfDescriptors(server: string, code: string): ServerLoginError {
+  const message = `pgtide cannot open a connection to server ${server}: no file descriptor left (${code})`;
+  return new ServerLoginError(message, {
+    severity: 'FATAL', code: SQLSTATE.TOO_MANY_CONNECTIONS, message,
+    hint: "Raise pgtide's open-files limit (ulimit -n, LimitNOFILE) or lower max_client_conn.",
+  }, false);
 }
 
 const enum State { Connecting, Login, Idle, Linked, Draining, Internal, Closed }
@@ -707,6 +719,8 @@ export class ServerConnection implements MessageSink {
 
   private onError(err: Error): void {
     if (this.state === State.Connecting || this.state === State.Login) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EMFILE' || code === 'ENFILE') return this.failLogin(outOfDescriptors(this.describe(), code));
       this.failLogin(new ServerLoginError(`cannot connect to server ${this.describe()}: ${err.message}`, null, true));
     } else {
       this.closeReason ||= err.message;

@@ -19,10 +19,11 @@ export interface PgtideProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Start `pgtide start --config <dir>/pgtide.toml` with the given extra TOML lines. */
-export async function spawnPgtide(t: Topology, dir: string, authFile: string, extraToml: string[] = []): Promise<PgtideProcess> {
+/** Start `pgtide start --config <dir>/pgtide.toml` with the given extra TOML lines; with
+ *  `openFiles`, under that limit of file descriptors (ulimit -n). */
+export async function spawnPgtide(t: Topology, dir: string, authFile: string, extraToml: string[] = [], openFiles?: number): Promise<PgtideProcess> {
   const [port] = await freePorts(1);
-  const child = spawnCli(writeConfig(t, dir, authFile, port!, extraToml));
+  const child = spawnCli(writeConfig(t, dir, authFile, port!, extraToml), openFiles);
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -40,11 +41,14 @@ export async function spawnPgtide(t: Topology, dir: string, authFile: string, ex
   };
 }
 
-/** `pgtide start --config <file>`, for tests that watch a start fail. */
-export function spawnCli(configFile: string): ChildProcess {
+/** `pgtide start --config <file>`, for tests that watch a start fail; with `openFiles`, under
+ *  that limit of file descriptors (ulimit -n). */
+export function spawnCli(configFile: string, openFiles?: number): ChildProcess {
   // pgtide rejects unknown PGTIDE_ variables, and the test runner sets one of its own.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PGTIDE_')));
-  return spawn(process.execPath, [CLI, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const argv = [CLI, 'start', '--config', configFile];
+  if (openFiles === undefined) return spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  return spawn('/bin/sh', ['-c', `ulimit -n ${openFiles} && exec "$0" "$@"`, process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env });
 }
 
 /** Writes <dir>/pgtide.toml: one listen port, the topology's primary, the extra TOML lines. */
