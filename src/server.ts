@@ -132,6 +132,7 @@ export class Pgtide {
     this.janitor = setInterval(() => this.tick(), JANITOR_INTERVAL_MS);
     this.janitor.unref();
     this.log.info({ listen: this.addresses() }, 'pgtide started');
+    if (this.ctx.config.auth_type === 'trust') this.log.warn('auth_type = "trust": clients log in with no password check; anyone who can reach the listen addresses can connect');
   }
 
   /** Roles are known and clients are served (/readyz waits for it too). */

@@ -43,7 +43,7 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
       const thawedAt = Date.now();
       await sleep(2000);
       for (const loop of loops) await loop.stop();
-      return { calls: allCalls(loops), frozenAt, thawedAt };
+      return { calls: allCalls(loops), frozenAt, thawedAt, logs: p.logs };
     } finally {
       await Promise.all(loops.map((l) => l.stop()));
       await p.stop();
@@ -51,7 +51,10 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
   }
 
   test('a standby frozen past its health checks: reads linked to it are answered, not left waiting', async () => {
-    const { calls, frozenAt } = await frozenUnderLoad({ health_check_max_retries: 1 }, 'standby1', 8000, 8, READ);
+    const { calls, frozenAt, logs } = await frozenUnderLoad({ health_check_max_retries: 1 }, 'standby1', 8000, 8, READ);
+    // The first failed check says why at warn level (it was debug only), once per series.
+    const failedChecks = logs.filter((l) => l['msg'] === 'backend check failed' && l['backend'] === 'standby1');
+    assert.ok(failedChecks.some((l) => l['level'] === 40), 'no failed check logged at warn level');
     const during = calls.filter((c) => c.startedAt + c.ms >= frozenAt);
     console.log(`# unhealthy standby: ${summary(during)}`);
     // Declared unhealthy after 2 failed checks of 0.5 s each: about 1.5 s, 3 s with a margin.
