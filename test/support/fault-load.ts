@@ -12,6 +12,8 @@ export interface CallRecord {
   port: number | null;
   /** The id written, for write loops. */
   id: number;
+  /** The error's message, for diagnosis. */
+  message?: string;
 }
 
 let nextId = 1;
@@ -42,7 +44,7 @@ export class LoadLoop {
         const port = (await this.client.query(this.sql, params)).rows[0].port as number;
         this.calls.push({ startedAt, ms: Date.now() - startedAt, code: null, port, id });
       } catch (err) {
-        this.calls.push({ startedAt, ms: Date.now() - startedAt, code: (err as { code?: string }).code ?? '', port: null, id });
+        this.calls.push({ startedAt, ms: Date.now() - startedAt, code: (err as { code?: string }).code ?? '', port: null, id, message: (err as Error).message });
         await this.client?.end().catch(() => {});
         this.client = null;
       }
