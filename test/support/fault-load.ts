@@ -30,13 +30,18 @@ export class LoadLoop {
   }
 
   private async loop(): Promise<void> {
+    // An ErrorResponse that arrives between statements (a server's FATAL as its postmaster
+    // dies, passed on as PostgreSQL would send it) is an 'error' event, and the next call fails
+    // without a code: that call ended with this SQLSTATE.
+    let between: string | undefined;
     while (this.running) {
       const id = nextId++;
       const startedAt = Date.now();
       try {
         if (!this.client) {
+          between = undefined;
           const client = new pg.Client(this.config);
-          client.on('error', () => {});
+          client.on('error', (err: Error & { code?: string }) => (between ??= err.code));
           this.client = client;
           await client.connect();
         }
@@ -44,7 +49,8 @@ export class LoadLoop {
         const port = (await this.client.query(this.sql, params)).rows[0].port as number;
         this.calls.push({ startedAt, ms: Date.now() - startedAt, code: null, port, id });
       } catch (err) {
-        this.calls.push({ startedAt, ms: Date.now() - startedAt, code: (err as { code?: string }).code ?? '', port: null, id, message: (err as Error).message });
+        const code = (err as { code?: string }).code ?? between ?? '';
+        this.calls.push({ startedAt, ms: Date.now() - startedAt, code, port: null, id, message: (err as Error).message });
         await this.client?.end().catch(() => {});
         this.client = null;
       }
