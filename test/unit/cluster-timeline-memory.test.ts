@@ -11,7 +11,7 @@ describe('TimelineMemory', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgtide-timelines-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
   const lines: string[] = [];
-  const log = createLogger('t', 'info', new Writable({ write: (chunk, _e, done) => (lines.push(String(chunk)), done()) }));
+  const log = createLogger('t', 'info', { destination: new Writable({ write: (chunk, _e, done) => (lines.push(String(chunk)), done()) }) });
 
   test('only a newer timeline is news; a restart remembers it', () => {
     const memory = new TimelineMemory(dir, 'a', log);
