@@ -18,8 +18,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/nologin pgtide \
- && mkdir -p /etc/pgtide /var/log/pooling \
- && chown pgtide:pgtide /var/log/pooling
+ && mkdir -p /etc/pgtide /var/log/pooling /var/lib/pgtide \
+ && chown pgtide:pgtide /var/log/pooling /var/lib/pgtide
 WORKDIR /app
 ENV NODE_ENV=production \
     INSTANCE_NAME=pool1 \

@@ -133,6 +133,11 @@ export class Pgtide {
     this.janitor.unref();
     this.log.info({ listen: this.addresses() }, 'pgtide started');
     if (this.ctx.config.auth_type === 'trust') this.log.warn('auth_type = "trust": clients log in with no password check; anyone who can reach the listen addresses can connect');
+    // Without the file, a restart forgets which timeline is the newest, and only what the
+    // reachable backends show keeps writes away from an old primary (docs/routing.md).
+    if (this.ctx.config.state_dir === '' && this.ctx.config.backends.length > 1) {
+      this.log.warn('state_dir is not set: after a restart of pgtide, an old primary back on an older timeline is recognised only while the new primary can be reached');
+    }
   }
 
   /** Roles are known and clients are served (/readyz waits for it too). */

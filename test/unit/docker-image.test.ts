@@ -94,6 +94,11 @@ test('logs go to the volume /var/log/pooling, which the non-root user owns', () 
   assert.ok(all('ENV').some((env) => env.includes('LOG_DIR=/var/log/pooling')));
 });
 
+test('the default config keeps its timeline memory in a directory the non-root user owns', () => {
+  assert.equal(defaultConfig().state_dir, '/var/lib/pgtide');
+  assert.ok(all('RUN').some((run) => /mkdir -p [^&]*\/var\/lib\/pgtide/.test(run) && /chown pgtide:pgtide [^&]*\/var\/lib\/pgtide/.test(run)));
+});
+
 test('the default config parses, and the healthcheck asks its admin HTTP endpoint', () => {
   const config = defaultConfig();
   assert.ok(config.backends.length >= 1);
