@@ -1,11 +1,19 @@
+/** What a server connection needs to know of a shared statement: its name, and which version of it is current. */
+export interface ServerStatement {
+  readonly serverName: string;
+  /** Grows when the statement is known to be stale somewhere (see StatementRegistry): older copies are prepared again. */
+  readonly epoch: number;
+}
+
 /**
  * The named statements pgtide has prepared on one server connection, least recently used
- * first, bounded by max_prepared_statements. Names whose state on the server is uncertain
- * (a DEALLOCATE or DISCARD that may have failed, a plan that went stale) are "doubtful": they
- * are closed before being prepared again, which is harmless when they are already gone.
+ * first, bounded by max_prepared_statements, each with the epoch it was prepared at. Names
+ * whose state on the server is uncertain (a DEALLOCATE or DISCARD that may have failed, a plan
+ * that went stale, a copy older than its statement's epoch) are "doubtful": they are closed
+ * before being prepared again, which is harmless when they are already gone.
  */
 export class PreparedSet {
-  private readonly names = new Map<string, true>();
+  private readonly names = new Map<string, number>();
   private readonly doubtful = new Set<string>();
 
   constructor(readonly capacity: number) {}
@@ -14,8 +22,18 @@ export class PreparedSet {
     return this.names.size;
   }
 
+  /** Whether the server has some version of the named statement. */
   has(name: string): boolean {
     return this.names.has(name);
+  }
+
+  /** Whether the server has the current version of the statement; an older copy becomes doubtful. */
+  holds(statement: ServerStatement): boolean {
+    const epoch = this.names.get(statement.serverName);
+    if (epoch === undefined) return false;
+    if (epoch === statement.epoch) return true;
+    this.doubt(statement.serverName);
+    return false;
   }
 
   isDoubtful(name: string): boolean {
@@ -24,14 +42,18 @@ export class PreparedSet {
 
   /** A use: the name becomes the most recently used. */
   touch(name: string): void {
+    const epoch = this.names.get(name);
+    if (epoch === undefined) return;
     this.names.delete(name);
-    this.names.set(name, true);
+    this.names.set(name, epoch);
   }
 
   /** Record a statement about to be prepared; returns the name to close to make room, if any. */
-  add(name: string): string | null {
+  add(statement: ServerStatement): string | null {
+    const name = statement.serverName;
     this.doubtful.delete(name);
-    this.names.set(name, true);
+    this.names.delete(name);
+    this.names.set(name, statement.epoch);
     if (this.names.size <= this.capacity) return null;
     const oldest = this.names.keys().next().value!;
     this.names.delete(oldest);
@@ -48,7 +70,8 @@ export class PreparedSet {
     if (this.names.delete(name)) this.doubtful.add(name);
   }
 
-  /** After DISCARD ALL / DEALLOCATE ALL (which can fail inside an aborted transaction). */
+  /** After DISCARD ALL / DEALLOCATE ALL (which can fail inside an aborted transaction), or
+   *  anything pgtide could not follow: every name is closed before it is prepared again. */
   doubtAll(): void {
     for (const name of this.names.keys()) this.doubtful.add(name);
     this.names.clear();

@@ -92,10 +92,13 @@ export function errorResponse(
   message: string,
   detail?: string,
   hint?: string,
+  /** PostgreSQL's function name (field R): some drivers decide on it (postgres.js re-prepares on RevalidateCachedQuery). */
+  routine?: string,
 ): Buffer {
   const fields = severityFields(severity, code, message);
   if (detail !== undefined) fields.push(['D', withoutNul(detail)]);
   if (hint !== undefined) fields.push(['H', withoutNul(hint)]);
+  if (routine !== undefined) fields.push(['R', withoutNul(routine)]);
   return fieldsMessage(BackendMessage.ErrorResponse, fields);
 }
 

@@ -17,7 +17,8 @@ import { checkAccess } from './client-access.js';
 import type { CancelKey } from './cancel-keys.js';
 import type { ProxyContext } from './context.js';
 import type { ReadContext } from './router.js';
-import { ClientStatements } from './prepared-statements.js';
+import { ClientStatements, OLD_SHAPE } from './prepared-statements.js';
+import { STALE_PLAN_ERROR, statementFailure } from './statement-failure.js';
 import { ResponseTracker } from './response-tracker.js';
 import { WholeMessages } from '../protocol/whole-messages.js';
 import { NO_SETTINGS, SessionSettings, changesSettings, diffSql } from './session-settings.js';
@@ -71,6 +72,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** performance.now() when the running query's first bytes went to a server, and its transaction's; 0: none. */
   private queryStart = 0;
   private xactStart = 0;
+  /** SQLSTATE of the latest server error counted for the client: taken back when pgtide hides it (a rerun). */
+  private lastErrorCode = '';
   private timeoutCancelAt = 0;
 
   // Client bytes that arrived while no server was linked, flushed in order when one is.
@@ -90,6 +93,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private readonly sentOnLink: Buffer[] = [];
   /** This transaction is being retried: it goes to the primary. */
   private retrying = false;
+  /** The bytes resent go again because a statement was stale or missing: not a second time. */
+  private rerunning = false;
   /** A standby refused the statement as a write: these bytes go to the primary next. */
   private resendOnPrimary: Buffer[] | null = null;
   private resendWhy = '';
@@ -244,6 +249,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   private onQueryData(chunk: Buffer): void {
+    // What the client sends while its last bytes wait to run again follows them.
+    if (this.resendOnPrimary !== null) return this.defer(chunk);
     const linked = this.server;
     // A pipelined statement must not follow a read onto a standby: it may write. Hold it
     // until the read's server is released (or its transaction stays open), then route it.
@@ -560,7 +567,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.tracking = this.statements !== null;
     if (this.tracking) {
       this.tracker.reset(server.prepared);
-      this.statements!.beginUndo();
+      // Bytes waiting to run again still need their names rolled back (see retryOnPrimary).
+      if (!this.resendOnPrimary) this.statements!.beginUndo();
     }
     this.answerEdits.length = 0;
     this.cutAnswer = null;
@@ -876,12 +884,42 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   // ---- bytes from the server ----
 
-  /** PostgreSQL's "cached plan must not change result type", on a statement pgtide prepared. */
-  private readonly isStalePlan = (error: ErrorFields): boolean =>
-    error.code === STALE_PLAN && this.tracker.failedBind !== null && /cached plan must not change result type/.test(error.message);
+  /**
+   * A statement pgtide prepared failed in a way that running the bytes again fixes, invisibly
+   * to the client: it was missing (prepared again first), or its plan went stale and the client
+   * holds no description of the old shape (see ClientStatements.mayRunAgain), or re-planning it
+   * failed where the client had asked for a fresh Parse.
+   */
+  private readonly mayRunAgain = (error: ErrorFields): boolean => {
+    const failed = this.tracker.failedStatement;
+    if (failed === null || failed === OLD_SHAPE || this.rerunning || !this.statements) return false;
+    switch (statementFailure(error, failed)) {
+      case 'missing': return true;
+      case 'stale': return this.statements.mayRunAgain(failed);
+      case 'reanalysed': return this.statements.parsedFromCopy(failed);
+      default: return false;
+    }
+  };
+
+  /** The server's statement set or one statement's plan is not what pgtide believed: correct it for every client. */
+  private onStatementFailed(body: Buffer, failed: string): void {
+    const server = this.server;
+    if (!server) return;
+    switch (statementFailure(decodeErrorFields(body), failed)) {
+      case 'missing':
+        this.ctx.log.warn({ client: this.remote, server: server.id, statement: failed },
+          'a server lost a statement pgtide prepared (a DEALLOCATE pgtide could not follow): its statements are prepared again');
+        return server.prepared.doubtAll();
+      case 'stale':
+      case 'reanalysed':
+        this.statements?.invalidate(failed);
+        return server.prepared.doubt(failed);
+    }
+  }
 
   onServerError(body: Buffer): void {
-    this.ctx.pools.countError(errorCode(body));
+    this.lastErrorCode = errorCode(body);
+    this.ctx.pools.countError(this.lastErrorCode);
   }
 
   onServerAnswer(type: number, body: Buffer, end: number): void {
@@ -890,6 +928,12 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const hide = tracker.onAnswer(type);
     const fakes = tracker.fakes;
     const start = end - 5 - body.length;
+    if (type === ERROR && tracker.failedStatement === OLD_SHAPE) {
+      // The client's description is of the statement's old shape: PostgreSQL's own answer.
+      if (start >= 0) this.answerEdits.push({ start, end, insert: [STALE_PLAN_ERROR] });
+      return;
+    }
+    if (type === ERROR && tracker.failedStatement !== null) this.onStatementFailed(body, tracker.failedStatement);
     if (hide) {
       this.answerEdits.push({ start, end, insert: fakes.splice(0) });
     } else if (type === ERROR && tracker.failedDuplicate !== null && start >= 0) {
@@ -962,22 +1006,23 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       // the client never sees that answer, the statement runs again on the primary. A
       // prepared statement whose plan went stale (0A000) outside a transaction is prepared
       // afresh and run again the same way.
-      const retryable = this.readLink ? isReadOnlyRefusal : this.tracking ? this.isStalePlan : null;
+      const retryable = this.readLink ? isReadOnlyRefusal : this.tracking ? this.mayRunAgain : null;
       if (retryable && this.sentOnLink.length > 0 && this.scanner.atBoundary) {
         const refusal = refusalIn(chunk, retryable);
         // Only a refusal that answers everything sent on this link can be replayed elsewhere.
         const pendingAfter = refusal === Refusal.Complete ? 0 : 1;
         if (refusal !== Refusal.None && this.server!.pending === pendingAfter) {
-          if (!this.readLink) this.server!.prepared.doubt(this.tracker.failedBind!);
-          this.resendWhy = this.readLink ? 'a standby refused it as a write (25006)' : 'its prepared plan went stale (0A000)';
+          this.rerunning = !this.readLink;
+          this.resendWhy = this.readLink ? 'a standby refused it as a write (25006)' : 'a prepared statement was stale or missing on its server';
           this.resendOnPrimary = this.sentOnLink.splice(0);
           // Counted as it arrived (onServerError), but the client never gets it.
-          this.ctx.pools.countError(this.readLink ? READ_ONLY_REFUSAL : STALE_PLAN, -1);
+          this.ctx.pools.countError(this.lastErrorCode, -1);
           // The ReadyForQuery may follow in the next chunk; keep a copy in case it does not.
           if (refusal === Refusal.AwaitingReady) this.heldRefusal = Buffer.from(chunk);
           return false;
         }
       }
+      this.rerunning = false;
       this.sentOnLink.length = 0;
       this.statements?.endUndo();
     } else if (this.heldRefusal) {
@@ -986,8 +1031,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       if (isIdleReadyForQuery(chunk)) return false;
       // Not the clean end expected: the client gets the whole answer after all.
       this.resendOnPrimary = null;
+      this.rerunning = false;
       this.statements?.endUndo();
-      this.ctx.pools.countError(this.readLink ? READ_ONLY_REFUSAL : STALE_PLAN);
+      this.ctx.pools.countError(this.lastErrorCode);
       socket.write(held);
     }
     if (!socket.write(chunk) && !this.serverPaused) {
@@ -1010,7 +1056,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
     if (status === IDLE) {
       if (this.settingsDirty && this.settings) return this.learnSettings();
-      if (this.pinnedForGood) return this.deferred.length > 0 ? this.replayDeferred() : undefined;
+      if (this.pinnedForGood) return this.continueOn(this.server!);
       if (this.pinned || this.probeAfter) return this.checkPin();
       this.releaseServer();
     }
@@ -1035,7 +1081,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       () => {
         if (this.isClosed) return this.leftDuringCheck(server);
         this.link(server);
-        if (this.pinnedForGood) return this.flushQueued(server);
+        if (this.pinnedForGood) return this.continueOn(server);
         if (this.pinned || this.probeAfter) return this.checkPin();
         this.releaseServer();
         this.resumeAfterCheck();
@@ -1154,6 +1200,19 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private stayPinned(server: ServerConnection): void {
     if (!this.pinned) this.pin();
     this.link(server);
+    this.continueOn(server);
+  }
+
+  /**
+   * A pinned client's next transaction, on its server (linked afresh): bytes to run again (a
+   * stale or missing statement) go first, then what arrived meanwhile. Nothing is queued while
+   * bytes wait to run again (see onQueryData), so no half-received message is scanned twice.
+   */
+  private continueOn(server: ServerConnection): void {
+    if (this.resendOnPrimary) {
+      if (this.server !== server) this.link(server);
+      return this.retryOnPrimary();
+    }
     this.flushQueued(server);
     if (this.deferred.length > 0) this.replayDeferred();
   }
@@ -1717,7 +1776,7 @@ function isOn(value: string | null): boolean {
 
 const enum Refusal { None, Complete, AwaitingReady }
 
-const READ_ONLY_REFUSAL = '25006', STALE_PLAN = '0A000';
+const READ_ONLY_REFUSAL = '25006';
 
 function isReadOnlyRefusal(error: ErrorFields): boolean {
   return error.code === READ_ONLY_REFUSAL;

@@ -1,6 +1,7 @@
 import * as encode from '../protocol/encode.js';
 import { LruCache } from '../sql/lru.js';
 import { identifier } from '../sql/quote.js';
+import { findDeallocations, type Deallocation } from '../sql/deallocate.js';
 import type { PreparedSet } from '../pool/prepared-set.js';
 import type { PoolStats } from '../pool/pool.js';
 import { Expect, type ResponseTracker } from './response-tracker.js';
@@ -17,6 +18,14 @@ export interface Statement {
    * volatility was not known yet (see StatementRegistry.classification).
    */
   classification: Classification;
+  /** The DEALLOCATEs its text runs (then running it may drop statements of the server), else null. */
+  readonly deallocates: readonly Deallocation[] | null;
+  /**
+   * Grows each time a server shows the statement stale (its plan no longer fits the tables, or
+   * it is missing): copies prepared before are prepared again before their next use, so no
+   * client's Parse is answered from a copy known to be stale (see PreparedSet.holds).
+   */
+  epoch: number;
 }
 
 /**
@@ -37,7 +46,11 @@ export class StatementRegistry {
     if (!statement) {
       const serverName = `pgtide_${this.next++}`;
       const textEnd = rest.indexOf(0);
-      statement = { serverName, parse: encode.parseWithName(serverName, rest), classification: this.classify(rest, 0, textEnd < 0 ? rest.length : textEnd) };
+      const textLength = textEnd < 0 ? rest.length : textEnd;
+      statement = {
+        serverName, parse: encode.parseWithName(serverName, rest), classification: this.classify(rest, 0, textLength),
+        deallocates: findDeallocations(rest, 0, textLength), epoch: 0,
+      };
       this.byText.set(key, statement, statement.parse.length);
     }
     return statement;
@@ -60,6 +73,8 @@ export class StatementRegistry {
 }
 
 const P = 0x50, B = 0x42, D = 0x44, C = 0x43, Q = 0x51;
+/** The statement a Bind goes to when its client holds a stale description: no server has it. */
+export const OLD_SHAPE = 'pgtide_old_shape';
 const STATEMENT = 0x53;
 
 /** The request kind of each client message type that gets an answer of its own (0: none). */
@@ -98,6 +113,18 @@ export class ClientStatements {
 
   /** ParseCompletes pgtide sent at once on this link (before any server answer). */
   private earlyParses = 0;
+
+  // What the client may hold of each statement's result shape (see mayRunAgain and Bind): the
+  // server names of statements whose RowDescription it was sent in an earlier link, and of
+  // those it asks to describe in this link, each with the statement's epoch then.
+  private readonly described = new Map<string, number>();
+  private readonly describedNow = new Map<string, number>();
+  /** Statements whose Parse in this link pgtide answered from a copy the server already had. */
+  private readonly sharedNow = new Set<string>();
+  /** The portal and statement of the last Bind: a Describe of that portal describes the statement. */
+  private boundPortal: string | null = null;
+  private boundStatement: string | null = null;
+  private boundEpoch = 0;
   /** Parses of bytes sent again whose ParseComplete the client already has. */
   private answeredParses = 0;
 
@@ -106,6 +133,7 @@ export class ClientStatements {
     this.recording = true;
     this.undo.length = 0;
     this.earlyParses = 0;
+    this.keepDescribed();
   }
 
   /** The server answered: the bytes will not be resent. */
@@ -113,6 +141,13 @@ export class ClientStatements {
     this.recording = false;
     this.undo.length = 0;
     this.earlyParses = 0;
+    this.keepDescribed();
+  }
+
+  private keepDescribed(): void {
+    for (const [name, epoch] of this.describedNow) this.described.set(name, epoch);
+    this.describedNow.clear();
+    this.sharedNow.clear();
   }
 
   /** The link's bytes go again to another server: the names return to what they were, and
@@ -126,6 +161,47 @@ export class ClientStatements {
     this.undo.length = 0;
     this.answeredParses = this.earlyParses;
     this.earlyParses = 0;
+    // Sending the bytes again records these again.
+    this.describedNow.clear();
+    this.sharedNow.clear();
+  }
+
+  /**
+   * The server failed the statement `serverName` with a stale plan (0A000): running it again,
+   * prepared afresh, gives rows of a new shape. Only right when the client holds no description
+   * of the old shape: it never had one, or it asks for one again in these very bytes, or it
+   * sent a Parse that pgtide answered from the server's older copy.
+   */
+  mayRunAgain(serverName: string): boolean {
+    return !this.described.has(serverName) || this.describedNow.has(serverName) || this.sharedNow.has(serverName);
+  }
+
+  /**
+   * The client holds a description of the statement from before a server showed it stale (and
+   * another client's Parse prepared it afresh): rows of the new shape would be decoded with the
+   * old one. Unless the Bind is followed by a Describe of its portal, which tells the new shape.
+   */
+  private holdsOldShape(statement: Statement, data: Buffer, next: number, portalStart: number, portalEnd: number): boolean {
+    const seen = this.describedNow.get(statement.serverName) ?? this.described.get(statement.serverName);
+    if (seen === undefined || seen === statement.epoch) return false;
+    const portalLength = portalEnd - portalStart;
+    const describesPortal = next + 6 + portalLength < data.length && data[next] === D && data[next + 5] !== STATEMENT
+      && data.readUInt32BE(next + 1) === 6 + portalLength && data.compare(data, portalStart, portalEnd, next + 6, next + 6 + portalLength) === 0;
+    return !describesPortal;
+  }
+
+  /** The client's Parse of `serverName` in this link was answered by pgtide, not by a fresh Parse on the server. */
+  parsedFromCopy(serverName: string): boolean {
+    return this.sharedNow.has(serverName);
+  }
+
+  /** A server showed the statement stale: every copy prepared before now is prepared again before its next use. */
+  invalidate(serverName: string): void {
+    for (const statement of this.byName.values()) {
+      if (statement.serverName !== serverName) continue;
+      statement.epoch++;
+      return;
+    }
   }
 
   /** A Parse failed or was skipped by the server: the client's name is free again (if still that statement). */
@@ -188,7 +264,11 @@ export class ClientStatements {
     answerNow: (b: Buffer) => void): void {
     switch (type) {
       case P: {
-        const nameEnd = data[off + 5] === 0 ? -1 : data.indexOf(0, off + 5);
+        if (data[off + 5] === 0) {
+          this.unnamedParse(data, off, end, set, tracker);
+          return tracker.push(Expect.Parse);
+        }
+        const nameEnd = data.indexOf(0, off + 5);
         if (nameEnd < 0 || nameEnd >= end) return tracker.push(Expect.Parse);
         const name = data.toString('utf8', off + 5, nameEnd);
         this.stats!.clientParses++;
@@ -205,8 +285,9 @@ export class ClientStatements {
         // A request sent again after a retry was answered already: its answer is hidden now.
         const answered = this.answeredParses > 0;
         if (answered) this.answeredParses--;
-        if (!set.has(statement.serverName)) return this.prepare(set, tracker, statement, answered, name);
+        if (!set.holds(statement)) return this.prepare(set, tracker, statement, answered, name);
         set.touch(statement.serverName);
+        this.sharedNow.add(statement.serverName);
         if (answered) return;
         const now = tracker.pushFake(Expect.FakeParse, statement.serverName, name);
         if (now) {
@@ -219,23 +300,43 @@ export class ClientStatements {
         const portalEnd = data.indexOf(0, off + 5);
         const nameEnd = portalEnd < 0 || portalEnd + 1 >= end || data[portalEnd + 1] === 0 ? -1 : data.indexOf(0, portalEnd + 1);
         const statement = nameEnd < 0 || nameEnd >= end ? undefined : this.byName.get(data.toString('utf8', portalEnd + 1, nameEnd));
-        if (!statement) return tracker.push(Expect.Bind);
+        if (!statement) {
+          this.boundStatement = null;
+          return tracker.push(Expect.Bind);
+        }
         this.stats!.binds++;
+        this.boundPortal = data.toString('utf8', off + 5, portalEnd);
+        this.boundStatement = statement.serverName;
+        this.boundEpoch = statement.epoch;
         this.drop(data, off, end);
+        if (this.holdsOldShape(statement, data, end, off + 5, portalEnd)) {
+          // The server fails the Bind and skips to Sync, as PostgreSQL would with the client's
+          // own stale statement; the session gives the client PostgreSQL's 0A000 for its error.
+          this.out.push(renamed(B, data.subarray(off + 5, portalEnd + 1), OLD_SHAPE, data.subarray(nameEnd + 1, end)));
+          return tracker.push(Expect.Bind, false, OLD_SHAPE);
+        }
         this.ensure(set, tracker, statement);
         this.out.push(renamed(B, data.subarray(off + 5, portalEnd + 1), statement.serverName, data.subarray(nameEnd + 1, end)));
-        return tracker.push(Expect.Bind, false, statement.serverName);
+        tracker.push(Expect.Bind, false, statement.serverName);
+        if (statement.deallocates) this.ranDeallocations(statement.deallocates, set);
+        return;
       }
       case D:
       case C: {
         const statement = data[off + 5] === STATEMENT && data[off + 6] !== 0 && data[end - 1] === 0
           ? this.byName.get(data.toString('utf8', off + 6, end - 1)) : undefined;
-        if (!statement) return tracker.push(type === D ? Expect.Describe : Expect.Close);
+        if (!statement) {
+          if (type === D && this.boundStatement !== null && data[off + 5] !== STATEMENT && data.toString('utf8', off + 6, end - 1) === this.boundPortal) {
+            this.describedNow.set(this.boundStatement, this.boundEpoch);
+          }
+          return tracker.push(type === D ? Expect.Describe : Expect.Close);
+        }
         this.drop(data, off, end);
         if (type === D) {
           this.ensure(set, tracker, statement);
           this.out.push(renamed(D, data.subarray(off + 5, off + 6), statement.serverName, null));
-          return tracker.push(Expect.Describe);
+          this.describedNow.set(statement.serverName, statement.epoch);
+          return tracker.push(Expect.Describe, false, statement.serverName);
         }
         // Other clients may use the server's copy; only this client's name goes.
         this.setName(data.toString('utf8', off + 6, end - 1), undefined);
@@ -253,27 +354,69 @@ export class ClientStatements {
     }
   }
 
-  /** DEALLOCATE of a name of this client, DEALLOCATE ALL and DISCARD ALL in a simple Query. */
+  /** A simple Query: its DEALLOCATEs (and DISCARD ALL) act on the client's names. */
   private simpleQuery(data: Buffer, off: number, end: number, set: PreparedSet, tracker: ResponseTracker): void {
-    const target = deallocateTarget(data, off + 5, end - 1);
-    if (target === null) return;
-    if (target === ALL) {
-      for (const name of [...this.byName.keys()]) this.setName(name, undefined);
-      set.doubtAll();
-      return;
-    }
-    const statement = this.byName.get(target);
-    if (!statement) return;
-    this.setName(target, undefined);
-    // The server deallocates the shared name, so the command tag and any error are its own.
+    const text = this.deallocate(data, off + 5, end - 1, set, tracker);
+    if (text === null) return;
     this.drop(data, off, end);
-    this.ensure(set, tracker, statement);
-    set.doubt(statement.serverName);
-    this.out.push(encode.query(`DEALLOCATE ${identifier(statement.serverName)}`));
+    this.out.push(encode.query(text));
+  }
+
+  /** The unnamed statement is prepared to run at once (psycopg's DEALLOCATE after ROLLBACK): it acts now. */
+  private unnamedParse(data: Buffer, off: number, end: number, set: PreparedSet, tracker: ResponseTracker): void {
+    const textEnd = data.indexOf(0, off + 6);
+    if (textEnd < 0 || textEnd >= end) return;
+    const text = this.deallocate(data, off + 6, textEnd, set, tracker);
+    if (text === null) return;
+    this.drop(data, off, end);
+    this.out.push(encode.parseWithName('', Buffer.concat([Buffer.from(`${text}\0`), data.subarray(textEnd + 1, end)])));
+  }
+
+  /**
+   * DEALLOCATEs in the SQL text `data[start, end)`: a name of this client is forgotten and
+   * becomes its server name in the text (so that the command tag and any error are the
+   * server's own); DEALLOCATE ALL and DISCARD ALL forget every name, and make every statement
+   * of the server doubtful. Returns the text to send instead, or null when it is unchanged.
+   */
+  private deallocate(data: Buffer, start: number, end: number, set: PreparedSet, tracker: ResponseTracker): string | null {
+    const found = findDeallocations(data, start, end);
+    if (found === null) return null;
+    let text: string | null = null;
+    let pos = start;
+    for (const d of found) {
+      const statement = d.name === null ? undefined : this.byName.get(d.name);
+      if (d.name === null) this.forgetAll(set);
+      if (!statement) continue;
+      this.setName(d.name!, undefined);
+      // The server deallocates the shared name; others prepare it again when they next use it.
+      this.ensure(set, tracker, statement);
+      set.doubt(statement.serverName);
+      text = (text ?? '') + data.toString('utf8', pos, d.start) + identifier(statement.serverName);
+      pos = d.end;
+    }
+    return text === null ? null : text + data.toString('utf8', pos, end);
+  }
+
+  /**
+   * A named statement of the client that runs DEALLOCATE was bound. Its text was prepared
+   * unchanged, so a name in it cannot be mapped: the names go as PostgreSQL would drop them,
+   * and what the server holds is unknown from now on.
+   */
+  private ranDeallocations(deallocations: readonly Deallocation[], set: PreparedSet): void {
+    for (const d of deallocations) {
+      if (d.name === null) this.forgetAll(set);
+      else if (this.byName.has(d.name)) this.setName(d.name, undefined);
+    }
+    set.doubtAll();
+  }
+
+  private forgetAll(set: PreparedSet): void {
+    for (const name of [...this.byName.keys()]) this.setName(name, undefined);
+    set.doubtAll();
   }
 
   private ensure(set: PreparedSet, tracker: ResponseTracker, statement: Statement): void {
-    if (set.has(statement.serverName)) set.touch(statement.serverName);
+    if (set.holds(statement)) set.touch(statement.serverName);
     else this.prepare(set, tracker, statement, true);
   }
 
@@ -281,7 +424,7 @@ export class ClientStatements {
   private prepare(set: PreparedSet, tracker: ResponseTracker, statement: Statement, hidden: boolean, clientName: string | null = null): void {
     const name = statement.serverName;
     if (set.isDoubtful(name)) this.close(tracker, name);
-    const evicted = set.add(name);
+    const evicted = set.add(statement);
     if (evicted !== null) this.close(tracker, evicted);
     this.out.push(statement.parse);
     this.stats!.serverParses++;
@@ -318,20 +461,4 @@ function renamed(type: number, head: Buffer, name: string, tail: Buffer | null):
   b[pos++] = 0;
   if (tail) tail.copy(b, pos);
   return b;
-}
-
-const ALL = Symbol('all');
-const DEALLOCATE = /^\s*(?:deallocate\s+(?:prepare\s+)?(?:(all)|"((?:[^"]|"")+)"|([a-z_][a-z0-9_$]*))|discard\s+(all))\s*;?\s*$/i;
-
-/** The statement a simple-query DEALLOCATE names, ALL for DEALLOCATE ALL / DISCARD ALL, else null. */
-export function deallocateTarget(data: Buffer, start: number, end: number): string | typeof ALL | null {
-  // Cheap test first: only statements starting with d/D can match.
-  let i = start;
-  while (i < end && (data[i] === 0x20 || data[i] === 0x0a || data[i] === 0x09 || data[i] === 0x0d)) i++;
-  if (i >= end || (data[i]! | 0x20) !== 0x64 || end - start > 1024) return null;
-  const m = DEALLOCATE.exec(data.toString('utf8', start, end));
-  if (!m) return null;
-  if (m[1] || m[4]) return ALL;
-  if (m[2]) return m[2].replaceAll('""', '"');
-  return m[3]!.toLowerCase();
 }

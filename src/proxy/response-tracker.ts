@@ -23,7 +23,7 @@ const CLOSE_COMPLETE = encode.closeComplete();
  */
 export class ResponseTracker {
   private kinds = new Uint8Array(32);
-  /** Server-side statement name of a Parse pgtide tracks, or of a Bind (for stale plans). */
+  /** Server-side statement name of a Parse pgtide tracks, or of a Bind or Describe (for stale plans). */
   private names: (string | null)[] = new Array<string | null>(32).fill(null);
   /** The client's name a Parse (answered by the server or by pgtide) creates. */
   private clientNames: (string | null)[] = new Array<string | null>(32).fill(null);
@@ -36,8 +36,8 @@ export class ResponseTracker {
   private set: PreparedSet | null = null;
   /** Answers pgtide owes the client after the answer just handled. */
   readonly fakes: Buffer[] = [];
-  /** The statement of the Bind that failed last (its error may be a stale plan). */
-  failedBind: string | null = null;
+  /** The server-side statement of the Bind or Describe that failed last (a stale plan, or missing). */
+  failedStatement: string | null = null;
   /** The client's name for the statement of the Parse that failed last as a duplicate. */
   failedDuplicate: string | null = null;
 
@@ -49,7 +49,7 @@ export class ResponseTracker {
     this.clientNames.fill(null);
     this.discarding = false;
     this.fakes.length = 0;
-    this.failedBind = null;
+    this.failedStatement = null;
     this.failedDuplicate = null;
     this.set = set;
   }
@@ -105,9 +105,10 @@ export class ResponseTracker {
     const entry = this.kinds[this.head]!;
     const kind = entry & KIND;
     if (type === ERROR) {
+      this.failedStatement = null;
       // The simple-query and Sync answers end with ReadyForQuery, errors or not.
       if (kind === Expect.Sync || kind === Expect.Query) return false;
-      this.failedBind = kind === Expect.Bind ? this.names[this.head]! : null;
+      this.failedStatement = kind === Expect.Bind || kind === Expect.Describe ? this.names[this.head]! : null;
       this.failedDuplicate = (entry & DUPLICATE) !== 0 ? this.names[this.head]! : null;
       this.fail();
       // PostgreSQL skips everything up to the next Sync after an error.

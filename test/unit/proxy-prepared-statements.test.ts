@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { serialize } from 'pg-protocol';
-import { ClientStatements, StatementRegistry, deallocateTarget } from '../../src/proxy/prepared-statements.js';
+import { ClientStatements, StatementRegistry } from '../../src/proxy/prepared-statements.js';
+import { findDeallocations } from '../../src/sql/deallocate.js';
 import { ResponseTracker } from '../../src/proxy/response-tracker.js';
 import { PreparedSet } from '../../src/pool/prepared-set.js';
 import { PoolStats } from '../../src/pool/pool.js';
@@ -96,18 +97,23 @@ describe('ClientStatements.rewrite', () => {
   });
 });
 
-describe('deallocateTarget', () => {
-  const target = (sql: string) => {
+describe('findDeallocations', () => {
+  const found = (sql: string) => {
     const b = Buffer.from(sql);
-    return deallocateTarget(b, 0, b.length);
+    return findDeallocations(b, 0, b.length)?.map((d) => (d.name === null ? 'ALL' : `${d.name}@${b.toString('utf8', d.start, d.end)}`)) ?? null;
   };
-  it('reads the forms of DEALLOCATE and DISCARD ALL', () => {
-    assert.equal(target('DEALLOCATE q1'), 'q1');
-    assert.equal(target('  deallocate prepare Q1;'), 'q1');
-    assert.equal(target('DEALLOCATE "Mixed ""Case"""'), 'Mixed "Case"');
-    assert.equal(typeof target('DEALLOCATE ALL'), 'symbol');
-    assert.equal(typeof target('discard all'), 'symbol');
-    assert.equal(target('DEALLOCATE q1; SELECT 1'), null);
-    assert.equal(target('SELECT 1'), null);
+  it('reads the forms of DEALLOCATE and DISCARD ALL, with where each name is written', () => {
+    assert.deepEqual(found('DEALLOCATE q1'), ['q1@q1']);
+    assert.deepEqual(found('  deallocate prepare Q1;'), ['q1@Q1']);
+    assert.deepEqual(found('DEALLOCATE "Mixed ""Case"""'), ['Mixed "Case"@"Mixed ""Case"""']);
+    assert.deepEqual(found('DEALLOCATE ALL'), ['ALL']);
+    assert.deepEqual(found('discard all'), ['ALL']);
+    assert.deepEqual(found('Deallocate PREPARE all'), ['ALL']);
+  });
+  it('finds them in every statement of a multi-statement text, and nowhere else', () => {
+    assert.deepEqual(found('SELECT 1; DEALLOCATE q1; /* deallocate x */ SELECT \'deallocate y\'; DISCARD ALL'), ['q1@q1', 'ALL']);
+    assert.deepEqual(found('SELECT deallocate FROM t; discard plans'), null);
+    assert.deepEqual(found('SELECT 1'), null);
+    assert.deepEqual(found('DELETE FROM discs WHERE deal'), null);
   });
 });

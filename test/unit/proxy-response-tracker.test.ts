@@ -50,7 +50,7 @@ describe('ResponseTracker', () => {
 
   it('after an error, requests up to Sync get no answer, and pgtide\'s own answers among them are dropped', () => {
     const set = new PreparedSet(10);
-    set.add('pgtide_7');
+    set.add({ serverName: 'pgtide_7', epoch: 0 });
     const failed: string[] = [];
     const t = new ResponseTracker();
     t.reset(set);
@@ -93,7 +93,7 @@ describe('ResponseTracker', () => {
     t.push(Expect.Bind, false, 'pgtide_9');
     t.push(Expect.Sync);
     feed(t, [ErrorResponse]);
-    assert.equal(t.failedBind, 'pgtide_9');
+    assert.equal(t.failedStatement, 'pgtide_9');
   });
 
   it('COPY IN started by Execute: the Syncs sent behind it are not answered', () => {

@@ -1,0 +1,24 @@
+import type { ErrorFields } from '../protocol/backend.js';
+import * as encode from '../protocol/encode.js';
+
+/**
+ * Why a server failed a Bind or Describe of a statement pgtide prepared, when the reason is
+ * the shared server statement rather than the client's request:
+ * - 'missing' (26000 naming it): the server lost it behind pgtide's back (a DEALLOCATE pgtide
+ *   could not follow), so what the server holds is unknown;
+ * - 'stale' (0A000 "cached plan must not change result type"): its result shape changed;
+ * - 'reanalysed' (class 42, e.g. 42804 "column … is of type text but expression is of type
+ *   integer"): re-planning it against changed tables failed, where a fresh Parse may not.
+ */
+export type StatementFailure = 'missing' | 'stale' | 'reanalysed';
+
+export function statementFailure(error: ErrorFields, serverName: string): StatementFailure | null {
+  const code = error.code;
+  if (code === '26000') return error.message.includes(`"${serverName}"`) ? 'missing' : null;
+  if (code === '0A000') return /cached plan must not change result type/.test(error.message) ? 'stale' : null;
+  return code.startsWith('42') ? 'reanalysed' : null;
+}
+
+/** PostgreSQL's answer to a Bind of a statement whose result shape changed since it was described. */
+export const STALE_PLAN_ERROR = encode.errorResponse('ERROR', '0A000', 'cached plan must not change result type',
+  undefined, undefined, 'RevalidateCachedQuery');

@@ -1,0 +1,143 @@
+#!/usr/bin/python3
+"""psycopg 3 on its default settings, through a pooler: what it does with prepared statements
+on its own, which a pooler must follow.
+
+- It prepares a query after 5 executions (prepare_threshold = 5), under names _pg3_<n>.
+- After a ROLLBACK, and after a statement whose tag starts with DROP, it sends DEALLOCATE ALL
+  through the extended protocol (Parse/Bind/Execute of the unnamed statement).
+- When its cache of prepared statements is full (prepared_max), it sends DEALLOCATE _pg3_<n>
+  for the one it evicts, through the extended protocol too.
+
+Usage: psycopg-defaults.py SCENARIO CLIENTS ROUNDS, SCENARIO one of rollback, drop, evict, all.
+Clients run concurrently (one thread and connection each) and run the same statement texts,
+so that a pooler shares them between clients. Prints one JSON line {ok, errors, firstError};
+ok counts rounds that checked every result; exits non-zero on any error.
+Connection settings come from PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE.
+"""
+import json
+import os
+import sys
+import threading
+import time
+
+try:
+    import psycopg
+except ImportError:
+    print('psycopg-defaults.py: apt-get install python3-psycopg (and run with /usr/bin/python3)',
+          file=sys.stderr)
+    sys.exit(2)
+
+CONNECT_TIMEOUT_S = 10
+DEADLINE_S = 60
+
+
+def expect(actual, wanted, what):
+    if actual != wanted:
+        raise AssertionError(f'{what}: got {actual!r}, expected {wanted!r}')
+
+
+def run_often(conn, times, n):
+    """One query more often than the threshold: psycopg prepares it on the way."""
+    for i in range(times):
+        expect(conn.execute('SELECT %s::int4 + 1 AS v', (n + i,)).fetchone(), (n + i + 1,), 'add_one')
+        expect(conn.execute("SELECT %s::text || '!' AS v", (f'{n}-{i}',)).fetchone(), (f'{n}-{i}!',), 'bang')
+
+
+def rollback_round(conn, client, n):
+    """Prepared, committed, then a ROLLBACK: psycopg sends DEALLOCATE ALL."""
+    conn.autocommit = False
+    run_often(conn, 7, n)
+    conn.commit()
+    run_often(conn, 1, n)
+    conn.rollback()
+    run_often(conn, 7, n + 100)
+    conn.commit()
+
+
+def drop_round(conn, client, n):
+    """Prepared, then a DROP: psycopg sends DEALLOCATE ALL after it."""
+    conn.autocommit = True
+    run_often(conn, 7, n)
+    conn.execute(f'DROP TABLE IF EXISTS pg3_defaults_missing_{client}')
+    run_often(conn, 7, n + 100)
+
+
+def evict_round(conn, client, n):
+    """Five statements through a cache of two: each eviction sends DEALLOCATE _pg3_<n>."""
+    conn.autocommit = True
+    conn.prepare_threshold = 0
+    conn.prepared_max = 2
+    try:
+        for i in range(10):
+            k = i % 5
+            expect(conn.execute(f'SELECT %s::int4 * {k + 2} AS v', (n + i,)).fetchone(), ((n + i) * (k + 2),), f'times_{k + 2}')
+    finally:
+        conn.prepare_threshold = 5
+        conn.prepared_max = 100
+
+
+SCENARIOS = {'rollback': [rollback_round], 'drop': [drop_round], 'evict': [evict_round]}
+SCENARIOS['all'] = SCENARIOS['rollback'] + SCENARIOS['drop'] + SCENARIOS['evict']
+
+
+class Tally:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.ok = 0
+        self.errors = 0
+        self.first_error = None
+
+    def succeed(self):
+        with self.lock:
+            self.ok += 1
+
+    def fail(self, client, where, err):
+        with self.lock:
+            self.errors += 1
+            if self.first_error is None:
+                self.first_error = f'client {client}, {where}: {type(err).__name__}: {err}'
+
+
+def client(index, settings, rounds, steps, tally):
+    try:
+        conn = psycopg.connect(**settings, connect_timeout=CONNECT_TIMEOUT_S)
+    except Exception as err:  # noqa: BLE001 - every failure is reported
+        tally.fail(index, 'connect', err)
+        return
+    with conn:
+        for r in range(rounds):
+            try:
+                for step in steps:
+                    step(conn, index, index * 10_000 + r * 1000)
+                tally.succeed()
+            except Exception as err:  # noqa: BLE001
+                tally.fail(index, f'round {r}', err)
+                if conn.closed:
+                    return
+                try:
+                    conn.rollback()
+                except Exception:  # noqa: BLE001
+                    return
+
+
+def main():
+    scenario, clients, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    settings = dict(host=os.environ['PGHOST'], port=os.environ['PGPORT'],
+                    user=os.environ['PGUSER'], password=os.environ.get('PGPASSWORD'),
+                    dbname=os.environ['PGDATABASE'])
+    tally = Tally()
+    threads = [threading.Thread(target=client, args=(i, settings, rounds, SCENARIOS[scenario], tally), daemon=True)
+               for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + DEADLINE_S
+    for index, thread in enumerate(threads):
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            tally.fail(index, 'deadline', TimeoutError(f'not finished after {DEADLINE_S} s'))
+    print(json.dumps({'ok': tally.ok, 'errors': tally.errors, 'firstError': tally.first_error}))
+    return 0 if tally.errors == 0 and tally.ok == clients * rounds else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

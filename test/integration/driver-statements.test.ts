@@ -1,0 +1,296 @@
+// Issue #12: what drivers do with prepared statements on their own (psycopg's DEALLOCATE ALL
+// through the extended protocol, postgres.js's re-prepare on 0A000, node-postgres named
+// queries on pinned clients) must keep pgtide's map of shared server statements right, for
+// the client and for every later client of the same server. Each scenario runs direct to the
+// primary first where the comparison matters, which proves the scenario itself right.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import postgres from 'postgres';
+import { currentTopology } from '../support/topology.js';
+import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { runPythonDriver } from '../support/python-driver.js';
+import {
+  WireClient, bind, dataRows, describe as describeMessage, errorCodes, execute, holdServer, normalise, parse, query, sync,
+  useWirePgtide, withStaleableTable, type Message, type WireLogin,
+} from '../support/pipeline.js';
+
+const t = currentTopology();
+const direct = { host: t.primary.host, port: t.primary.port };
+
+describe('psycopg 3 on its default settings (auto-prepare, DEALLOCATE ALL after ROLLBACK and DROP, cache eviction)', { timeout: 115_000 }, () => {
+  let two: RunningPgtide;
+  let one: RunningPgtide;
+  before(async () => {
+    two = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 2 });
+    one = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
+  });
+  after(async () => {
+    await two.stop();
+    await one.stop();
+  });
+
+  async function assertRounds(target: { host: string; port: number }, scenario: string, clients: number, rounds: number): Promise<void> {
+    const r = await runPythonDriver(t, 'psycopg-defaults.py', [scenario, String(clients), String(rounds)], target, 70_000);
+    assert.deepEqual({ ok: r.ok, errors: r.errors, firstError: r.firstError }, { ok: clients * rounds, errors: 0, firstError: null },
+      `exit ${r.code}; stderr: ${r.stderr.slice(-1000)}`);
+  }
+
+  for (const scenario of ['rollback', 'drop', 'evict']) {
+    test(`${scenario}: direct, 6 clients x 10 rounds`, () => assertRounds(direct, scenario, 6, 10));
+    test(`${scenario}: through pgtide, 6 clients x 10 rounds on 2 server connections`, () => assertRounds(two, scenario, 6, 10));
+  }
+  test('all three, 3 clients x 10 rounds on 1 server connection: no client breaks the next', () => assertRounds(one, 'all', 3, 10));
+});
+
+const SHARED = 'SELECT $1::int * 3 AS v';
+
+describe('DEALLOCATE in every form keeps the shared statements right, pool size 1', { timeout: 60_000 }, () => {
+  const wire = useWirePgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
+
+  /** B's statement of the same text must still run; A's is gone, its name free again. */
+  async function afterDeallocate(a: WireClient, b: WireClient, aName: string): Promise<void> {
+    const got = await b.exchange(bind('', 'b1', ['5']), execute(), sync());
+    assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
+    assert.deepEqual(dataRows(got), [['15']]);
+    assert.deepEqual(errorCodes(await a.exchange(bind('', aName, ['1']), execute(), sync())), ['26000']);
+    const again = await a.exchange(parse(aName, SHARED), bind('', aName, ['2']), execute(), sync());
+    assert.deepEqual(dataRows(again), [['6']], normalise(again).join(' | '));
+  }
+
+  const forms: [string, (name: string) => Buffer[]][] = [
+    ['simple DEALLOCATE ALL', () => [query('DEALLOCATE ALL')]],
+    ['simple DEALLOCATE PREPARE name', (n) => [query(`DEALLOCATE PREPARE ${n}`)]],
+    ['DEALLOCATE name inside a multi-statement query', (n) => [query(`SELECT 1; DEALLOCATE "${n}"; SELECT 2`)]],
+    ['DEALLOCATE ALL inside a multi-statement query', () => [query('SELECT 1; DEALLOCATE ALL')]],
+    ['extended DEALLOCATE ALL (psycopg after ROLLBACK)', () => [parse('', 'DEALLOCATE ALL'), bind('', ''), describeMessage('P', ''), execute(), sync()]],
+    ['extended DEALLOCATE name (psycopg cache eviction)', (n) => [parse('', `DEALLOCATE ${n}`), bind('', ''), describeMessage('P', ''), execute(), sync()]],
+    ['extended DEALLOCATE PREPARE "name"', (n) => [parse('', `deallocate prepare "${n}"`), bind('', ''), execute(), sync()]],
+    ['a named statement DEALLOCATE ALL (postgres.js)', () => [parse('dx', 'DEALLOCATE ALL'), bind('', 'dx'), execute(), sync()]],
+  ];
+  forms.forEach(([form, messages], i) => {
+    test(`${form}: the client's statement goes, the next client's of the same text still runs`, async () => {
+      const a = await wire.connect();
+      const b = await wire.connect();
+      const aName = `a_${i}`;
+      assert.deepEqual(errorCodes(await a.exchange(parse(aName, SHARED), sync())), []);
+      assert.deepEqual(errorCodes(await b.exchange(parse('b1', SHARED), bind('', 'b1', ['1']), execute(), sync())), []);
+      const got = await a.exchange(...messages(aName));
+      assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
+      assert.ok(got.some((m) => m.type === 'C' && m.body.toString().startsWith('DEALLOCATE')), normalise(got).join(' | '));
+      await afterDeallocate(a, b, aName);
+      await Promise.all([a.close(), b.close()]);
+    });
+  });
+
+  test('DEALLOCATE of a name the client does not have: 26000, as PostgreSQL answers', async () => {
+    const a = await wire.connect();
+    const got = await a.exchange(parse('', 'DEALLOCATE nobody_has_it'), bind('', ''), execute(), sync());
+    assert.deepEqual(errorCodes(got), ['26000']);
+    assert.deepEqual(errorCodes(await a.exchange(query('DEALLOCATE nobody_has_it'))), ['26000']);
+    await a.close();
+  });
+
+  /** The server name pgtide gave SHARED. */
+  async function serverNameOf(c: WireClient): Promise<string> {
+    const rows = dataRows(await c.exchange(query(`SELECT name FROM pg_catalog.pg_prepared_statements WHERE statement = '${SHARED}'`)));
+    assert.equal(rows.length, 1);
+    return rows[0]![0]!;
+  }
+
+  for (const [how, drop] of [
+    ['a DEALLOCATE of its server name', (name: string) => query(`DEALLOCATE "${name}"`)],
+    ['a DO block running DEALLOCATE ALL', () => query(`DO $$ BEGIN EXECUTE 'DEALLOCATE ALL'; END $$`)],
+  ] as const) {
+    test(`a statement dropped behind pgtide's back (${how}): the next Bind is prepared again and runs, in and out of a transaction`, async () => {
+      const a = await wire.connect();
+      const b = await wire.connect();
+      await b.exchange(parse('b1', SHARED), bind('', 'b1', ['1']), execute(), sync());
+      await a.exchange(drop(await serverNameOf(a)));
+      const got = await b.exchange(bind('', 'b1', ['2']), execute(), sync());
+      assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
+      assert.deepEqual(dataRows(got), [['6']]);
+      // Inside a transaction block nothing can run again: the error passes, the map is corrected.
+      await a.exchange(drop(await serverNameOf(a)));
+      const inBlock = await b.exchange(query('BEGIN'), bind('', 'b1', ['3']), execute(), sync(), query('ROLLBACK'));
+      assert.ok(errorCodes(inBlock).every((c) => c === '26000'), normalise(inBlock).join(' | '));
+      const next = await b.exchange(bind('', 'b1', ['4']), execute(), sync());
+      assert.deepEqual(dataRows(next), [['12']], normalise(next).join(' | '));
+      await Promise.all([a.close(), b.close()]);
+    });
+  }
+});
+
+describe('stale plans on shared statements', { timeout: 60_000 }, () => {
+  for (const poolSize of [1, 2]) {
+    describe(`pool size ${poolSize}`, () => {
+      let p: RunningPgtide;
+      before(async () => {
+        p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: poolSize });
+      });
+      after(() => p.stop());
+
+      /** postgres.js caches each statement's RowDescription and prepares again on 0A000 and 42804. */
+      async function postgresJsTranscript(target: { host: string; port: number }, table: string): Promise<unknown[]> {
+        const transcript: unknown[] = [];
+        await withStaleableTable(t.primary, table, async (changeType) => {
+          const sql = postgres({ ...target, user: t.scramUser.user, pass: t.scramUser.password, database: t.database, max: 1, onnotice: () => undefined });
+          const note = async (what: string, run: () => Promise<unknown>) => {
+            try {
+              transcript.push([what, await run()]);
+            } catch (err) {
+              transcript.push([what, (err as { code?: string }).code ?? String(err)]);
+            }
+          };
+          try {
+            for (let i = 0; i < 3; i++) await note('select before', async () => (await sql.unsafe(`SELECT v FROM ${table}`, [], { prepare: true }))[0]!.v);
+            await note('insert before', async () => (await sql.unsafe(`INSERT INTO ${table} (v) VALUES ($1) RETURNING v`, [8], { prepare: true }))[0]!.v);
+            await changeType();
+            for (let i = 0; i < 2; i++) {
+              await note('select after', async () => {
+                const rows = await sql.unsafe(`SELECT v FROM ${table} ORDER BY v`, [], { prepare: true });
+                return rows.map((r) => [typeof r.v, r.v]);
+              });
+              await note('select after, cached', async () => {
+                const rows = await sql.unsafe(`SELECT v FROM ${table}`, [], { prepare: true });
+                return rows.map((r) => [typeof r.v, r.v]);
+              });
+            }
+            await note('insert after', async () => (await sql.unsafe(`INSERT INTO ${table} (v) VALUES ($1) RETURNING v`, ['nine'], { prepare: true }))[0]!.v);
+          } finally {
+            await sql.end({ timeout: 5 });
+          }
+        });
+        return transcript;
+      }
+
+      test('postgres.js: the rows it decodes match the description it holds; it prepares again as on a direct connection', async () => {
+        const want = await postgresJsTranscript(direct, `stale_js_direct_${poolSize}`);
+        const got = await postgresJsTranscript(p, `stale_js_pooled_${poolSize}`);
+        assert.deepEqual(got, want);
+      });
+
+      test('a new client\'s Parse after another client met the stale plan: prepared afresh, also inside a transaction block', async () => {
+        await withStaleableTable(t.primary, `stale_new_${poolSize}`, async (changeType) => {
+          const text = `SELECT v, pg_catalog.pg_backend_pid() AS pid FROM stale_new_${poolSize}`;
+          const first = new pg.Client(p.pgConfig());
+          await first.connect();
+          try {
+            // Prepared on every server of the pool.
+            const pid = (await first.query({ name: 'n1', text })).rows[0].pid as number;
+            if (poolSize > 1) {
+              const release = await holdServer(p.pgConfig(), pid, poolSize);
+              await first.query({ name: 'n1', text }).finally(release);
+            }
+            await changeType();
+            assert.equal((await first.query({ name: 'n1', text })).rows[0].v, 'new-7');
+            for (let i = 0; i < poolSize * 2; i++) {
+              const later = new pg.Client(p.pgConfig());
+              await later.connect();
+              try {
+                await later.query('BEGIN');
+                const { rows } = await later.query({ name: 'n2', text });
+                await later.query('COMMIT');
+                assert.equal(rows[0].v, 'new-7');
+              } finally {
+                await later.end();
+              }
+            }
+          } finally {
+            await first.end();
+          }
+        });
+      });
+
+      test('a statement another client prepared before the change: a new client\'s first autocommit use runs', async () => {
+        await withStaleableTable(t.primary, `stale_first_${poolSize}`, async (changeType) => {
+          const login: WireLogin = { host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
+          const text = `SELECT v FROM stale_first_${poolSize}`;
+          const a = await WireClient.connect(login);
+          await a.exchange(parse('s', text), describeMessage('S', 's'), bind('', 's'), execute(), sync());
+          await changeType();
+          const b = await WireClient.connect(login);
+          const got: Message[] = await b.exchange(parse('s', text), describeMessage('S', 's'), bind('', 's'), execute(), sync());
+          assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
+          assert.deepEqual(dataRows(got), [['new-7']]);
+          // A held the old description and never asked again: it gets PostgreSQL's 0A000, not rows of another shape.
+          const old = await a.exchange(bind('', 's'), execute(), sync());
+          assert.deepEqual(errorCodes(old), ['0A000'], normalise(old).join(' | '));
+          await Promise.all([a.close(), b.close()]);
+        });
+      });
+    });
+  }
+});
+
+describe('pinned clients and stale plans: every wait ends', { timeout: 60_000 }, () => {
+  const TYPES: [string, string[]][] = [
+    ['integer', ['1', '-2']], ['text', ['a', 'b']], ['double precision', ['1.5']], ['boolean', ['true']], ['bigint', ['9007199254740993']],
+    ['varchar(5)', ['abc']], ['date', ['2020-01-02']], ['numeric', ['3.25']],
+  ];
+
+  for (const poolSize of [1, 2]) {
+    test(`node-postgres type coercion: temporary table per client, the same named query text type after type, pool size ${poolSize}`, async () => {
+      const p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: poolSize });
+      try {
+        for (const [type, values] of TYPES) {
+          const c = new pg.Client(p.pgConfig({ query_timeout: 5000 }));
+          c.on('error', () => undefined);
+          await c.connect();
+          try {
+            await c.query(`CREATE TEMP TABLE test_type (col ${type})`);
+            for (const value of values) {
+              await c.query('INSERT INTO test_type (col) VALUES ($1)', [value]);
+              const { rows } = await c.query({ name: `get type ${type}`, text: 'SELECT col FROM test_type', rowMode: 'array', types: { getTypeParser: () => (v: string) => v } });
+              assert.equal(rows.length, 1, type);
+              await c.query('DELETE FROM test_type');
+            }
+            await c.query('DROP TABLE test_type');
+          } finally {
+            await c.end();
+          }
+        }
+      } finally {
+        await p.stop();
+      }
+    });
+  }
+
+  test('a pinned client pipelines a named statement whose text another client prepared for another column type: answered', async () => {
+    const p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
+    const login: WireLogin = { host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
+    try {
+      const a = await WireClient.connect(login);
+      await a.exchange(query('CREATE TEMP TABLE pin_t (col int); INSERT INTO pin_t VALUES (1)'));
+      assert.deepEqual(dataRows(await a.exchange(parse('q', 'SELECT col FROM pin_t'), bind('', 'q'), execute(), sync())), [['1']]);
+      await a.exchange(query('DROP TABLE pin_t'));
+      await a.close();
+      const b = await WireClient.connect(login);
+      await b.exchange(query(`CREATE TEMP TABLE pin_t (col text); INSERT INTO pin_t VALUES ('x')`));
+      const got = await b.exchange(parse('q2', 'SELECT col FROM pin_t'), bind('', 'q2'), execute(), sync(), bind('', 'q2'), execute(), sync());
+      assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
+      assert.deepEqual(dataRows(got), [['x'], ['x']]);
+      await b.close();
+    } finally {
+      await p.stop();
+    }
+  });
+
+  test('a pinned client whose statement went stale: run again on its own server, answered (it waited for ever)', async () => {
+    const p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
+    const login: WireLogin = { host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
+    try {
+      await withStaleableTable(t.primary, 'pin_stale', async (changeType) => {
+        const a = await WireClient.connect(login);
+        await a.exchange(query('CREATE TEMP TABLE pin_keep (x int)'));
+        assert.deepEqual(dataRows(await a.exchange(parse('q', 'SELECT v FROM pin_stale'), bind('', 'q'), execute(), sync())), [['7']]);
+        await changeType();
+        const got = await a.exchange(bind('', 'q'), execute(), sync());
+        assert.deepEqual(dataRows(got), [['new-7']], normalise(got).join(' | '));
+        await a.close();
+      });
+    } finally {
+      await p.stop();
+    }
+  });
+});
