@@ -19,7 +19,7 @@ import type { ProxyContext } from './context.js';
 import type { ReadContext } from './router.js';
 import { ClientStatements, OLD_SHAPE } from './prepared-statements.js';
 import { STALE_PLAN_ERROR, statementFailure } from './statement-failure.js';
-import { ResponseTracker } from './response-tracker.js';
+import { Expect, ResponseTracker } from './response-tracker.js';
 import { WholeMessages } from '../protocol/whole-messages.js';
 import { NO_SETTINGS, SessionSettings, changesSettings, diffSql } from './session-settings.js';
 import { UNKNOWN_SETTINGS } from '../pool/server-connection.js';
@@ -1004,14 +1004,20 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       this.answered = true;
       // A write the classifier let through to a standby fails with 25006 before any row:
       // the client never sees that answer, the statement runs again on the primary. A
-      // prepared statement whose plan went stale (0A000) outside a transaction is prepared
-      // afresh and run again the same way.
+      // prepared statement that was stale or missing (see mayRunAgain) outside a transaction
+      // is prepared afresh and run again the same way.
       const retryable = this.readLink ? isReadOnlyRefusal : this.tracking ? this.mayRunAgain : null;
       if (retryable && this.sentOnLink.length > 0 && this.scanner.atBoundary) {
+        const server = this.server!;
         const refusal = refusalIn(chunk, retryable);
         // Only a refusal that answers everything sent on this link can be replayed elsewhere.
         const pendingAfter = refusal === Refusal.Complete ? 0 : 1;
-        if (refusal !== Refusal.None && this.server!.pending === pendingAfter) {
+        // Refused before any Sync (a Parse and Describe then Flush, as postgres.js sends a new
+        // statement with parameters): pgtide ends the skipped batch with a Sync of its own,
+        // whose ReadyForQuery the client never sees, and the bytes run again.
+        const flushed = refusal === Refusal.AwaitingReady && !this.readLink && server.pending === 0 && server.txStatus === IDLE;
+        if (refusal !== Refusal.None && (server.pending === pendingAfter || flushed)) {
+          if (flushed) this.endSkippedBatch(server);
           this.rerunning = !this.readLink;
           this.resendWhy = this.readLink ? 'a standby refused it as a write (25006)' : 'a prepared statement was stale or missing on its server';
           this.resendOnPrimary = this.sentOnLink.splice(0);
@@ -1042,6 +1048,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
     // A TLS socket may keep the cleartext until it can encrypt it.
     return socket.writableLength > 0 || this.encrypted;
+  }
+
+  private endSkippedBatch(server: ServerConnection): void {
+    server.pending++;
+    server.unsynced = false;
+    this.tracker.push(Expect.Sync);
+    server.write(encode.sync());
   }
 
   onServerIdle(status: number): void {
@@ -1162,7 +1175,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         if (!this.scanner.atBoundary) {
           // A half-received message cannot be routed afresh: keep this server one more round.
           this.link(server);
-          return this.flushQueued(server);
+          return this.continueOn(server);
         }
         if (wasPinned) this.ctx.log.info({ client: this.remote }, 'client unpinned: its session state is gone');
         this.pinned = false;
