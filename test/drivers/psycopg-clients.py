@@ -14,8 +14,6 @@ Run with Debian's interpreter (/usr/bin/python3): the package is python3-psycopg
 """
 import os
 import sys
-import threading
-import time
 
 try:
     import psycopg
@@ -24,7 +22,7 @@ except ImportError:
           '(and run this script with /usr/bin/python3)', file=sys.stderr)
     sys.exit(2)
 
-from tally import CLIENTS, ITERATIONS, ROWS, Tally, expect  # noqa: E402 - after the driver check
+from tally import CLIENTS, ITERATIONS, ROWS, Tally, expect, run_clients  # noqa: E402 - after the driver check
 
 # A stalled proxy must give a report, not a hang: for the connection, and for the whole run.
 CONNECT_TIMEOUT_S = 10
@@ -65,16 +63,7 @@ def main():
                     user=os.environ['PGUSER'], password=os.environ.get('PGPASSWORD'),
                     dbname=os.environ['PGDATABASE'])
     tally = Tally()
-    # Daemon threads: one stuck in libpq must not keep the process alive after the report.
-    threads = [threading.Thread(target=client, args=(i, settings, tally), daemon=True)
-               for i in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + DEADLINE_S
-    for index, thread in enumerate(threads):
-        thread.join(max(0.0, deadline - time.monotonic()))
-        if thread.is_alive():
-            tally.fail(index, 'deadline', TimeoutError(f'not finished after {DEADLINE_S} s'))
+    run_clients(CLIENTS, client, (settings,), tally, DEADLINE_S)
     return tally.report(f'psycopg {psycopg.version.__version__} (libpq {psycopg.pq.version()})')
 
 

@@ -10,15 +10,12 @@ on its own, which a pooler must follow.
 
 Usage: psycopg-defaults.py SCENARIO CLIENTS ROUNDS, SCENARIO one of rollback, drop, evict, all.
 Clients run concurrently (one thread and connection each) and run the same statement texts,
-so that a pooler shares them between clients. Prints one JSON line {ok, errors, firstError};
+so that a pooler shares them between clients. Prints one JSON line {driver, ok, errors, firstError};
 ok counts rounds that checked every result; exits non-zero on any error.
 Connection settings come from PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE.
 """
-import json
 import os
 import sys
-import threading
-import time
 
 try:
     import psycopg
@@ -27,13 +24,10 @@ except ImportError:
           file=sys.stderr)
     sys.exit(2)
 
+from tally import Tally, expect, run_clients  # noqa: E402 - after the driver check
+
 CONNECT_TIMEOUT_S = 10
 DEADLINE_S = 60
-
-
-def expect(actual, wanted, what):
-    if actual != wanted:
-        raise AssertionError(f'{what}: got {actual!r}, expected {wanted!r}')
 
 
 def run_often(conn, times, n):
@@ -80,24 +74,6 @@ SCENARIOS = {'rollback': [rollback_round], 'drop': [drop_round], 'evict': [evict
 SCENARIOS['all'] = SCENARIOS['rollback'] + SCENARIOS['drop'] + SCENARIOS['evict']
 
 
-class Tally:
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.ok = 0
-        self.errors = 0
-        self.first_error = None
-
-    def succeed(self):
-        with self.lock:
-            self.ok += 1
-
-    def fail(self, client, where, err):
-        with self.lock:
-            self.errors += 1
-            if self.first_error is None:
-                self.first_error = f'client {client}, {where}: {type(err).__name__}: {err}'
-
-
 def client(index, settings, rounds, steps, tally):
     try:
         conn = psycopg.connect(**settings, connect_timeout=CONNECT_TIMEOUT_S)
@@ -126,18 +102,8 @@ def main():
                     user=os.environ['PGUSER'], password=os.environ.get('PGPASSWORD'),
                     dbname=os.environ['PGDATABASE'])
     tally = Tally()
-    threads = [threading.Thread(target=client, args=(i, settings, rounds, SCENARIOS[scenario], tally), daemon=True)
-               for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + DEADLINE_S
-    for index, thread in enumerate(threads):
-        thread.join(max(0.0, deadline - time.monotonic()))
-        if thread.is_alive():
-            tally.fail(index, 'deadline', TimeoutError(f'not finished after {DEADLINE_S} s'))
-    print(json.dumps({'ok': tally.ok, 'errors': tally.errors, 'firstError': tally.first_error}))
-    return 0 if tally.errors == 0 and tally.ok == clients * rounds else 1
-
+    run_clients(clients, client, (settings, rounds, SCENARIOS[scenario]), tally, DEADLINE_S)
+    return tally.report(f'psycopg {psycopg.version.__version__} defaults', clients * rounds)
 
 if __name__ == '__main__':
     sys.exit(main())

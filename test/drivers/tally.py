@@ -1,6 +1,7 @@
-"""What the driver scripts share: the result checks and the one-line JSON report."""
+"""What the driver scripts share: the result checks, the clients' threads and the one-line JSON report."""
 import json
 import threading
+import time
 
 CLIENTS = 20
 ITERATIONS = 50
@@ -35,3 +36,16 @@ class Tally:
         """Print the JSON line; returns the exit code (0 only if all `expected` iterations succeeded)."""
         print(json.dumps({'driver': driver, 'ok': self.ok, 'errors': self.errors, 'firstError': self.first_error}))
         return 0 if self.errors == 0 and self.ok == expected else 1
+
+
+def run_clients(count, client, args, tally, deadline_s):
+    """Runs client(index, *args, tally) in `count` daemon threads (one stuck in libpq must not
+    keep the process alive after the report); those not finished by the deadline count as failed."""
+    threads = [threading.Thread(target=client, args=(i, *args, tally), daemon=True) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + deadline_s
+    for index, thread in enumerate(threads):
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            tally.fail(index, 'deadline', TimeoutError(f'not finished after {deadline_s} s'))

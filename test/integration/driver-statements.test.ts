@@ -9,7 +9,7 @@ import pg from 'pg';
 import postgres from 'postgres';
 import { currentTopology } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
-import { runPythonDriver } from '../support/python-driver.js';
+import { DEBIAN_PYTHON, DRIVERS_DIR, assertScriptPassed, runScript, scramUserEnv, type DriverScript } from '../support/driver-script.js';
 import {
   WireClient, bind, dataRows, describe as describeMessage, errorCodes, execute, holdServer, normalise, parse, query, sync,
   useWirePgtide, withStaleableTable, type Message, type WireLogin,
@@ -31,9 +31,11 @@ describe('psycopg 3 on its default settings (auto-prepare, DEALLOCATE ALL after 
   });
 
   async function assertRounds(target: { host: string; port: number }, scenario: string, clients: number, rounds: number): Promise<void> {
-    const r = await runPythonDriver(t, 'psycopg-defaults.py', [scenario, String(clients), String(rounds)], target, 70_000);
-    assert.deepEqual({ ok: r.ok, errors: r.errors, firstError: r.firstError }, { ok: clients * rounds, errors: 0, firstError: null },
-      `exit ${r.code}; stderr: ${r.stderr.slice(-1000)}`);
+    const script: DriverScript = {
+      name: `psycopg-defaults.py ${scenario}`, command: DEBIAN_PYTHON, args: [DRIVERS_DIR + 'psycopg-defaults.py', scenario, String(clients), String(rounds)],
+      packages: 'python3-psycopg', files: [[DEBIAN_PYTHON, 'python3']],
+    };
+    assertScriptPassed(script, await runScript(script, scramUserEnv(t, target), 70_000), clients * rounds);
   }
 
   for (const scenario of ['rollback', 'drop', 'evict']) {
@@ -269,32 +271,26 @@ describe('pinned clients and stale plans: every wait ends', { timeout: 60_000 },
     });
   }
 
-  test('a pinned client pipelines a named statement whose text another client prepared for another column type: answered', async () => {
-    const p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
-    const login: WireLogin = { host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
-    try {
-      const a = await WireClient.connect(login);
+  describe('pool size 1', () => {
+    const wire = useWirePgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
+
+    test('a pinned client pipelines a named statement whose text another client prepared for another column type: answered', async () => {
+      const a = await wire.connect();
       await a.exchange(query('CREATE TEMP TABLE pin_t (col int); INSERT INTO pin_t VALUES (1)'));
       assert.deepEqual(dataRows(await a.exchange(parse('q', 'SELECT col FROM pin_t'), bind('', 'q'), execute(), sync())), [['1']]);
       await a.exchange(query('DROP TABLE pin_t'));
       await a.close();
-      const b = await WireClient.connect(login);
+      const b = await wire.connect();
       await b.exchange(query(`CREATE TEMP TABLE pin_t (col text); INSERT INTO pin_t VALUES ('x')`));
       const got = await b.exchange(parse('q2', 'SELECT col FROM pin_t'), bind('', 'q2'), execute(), sync(), bind('', 'q2'), execute(), sync());
       assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
       assert.deepEqual(dataRows(got), [['x'], ['x']]);
       await b.close();
-    } finally {
-      await p.stop();
-    }
-  });
+    });
 
-  test('a pinned client whose statement went stale: run again on its own server, answered (it waited for ever)', async () => {
-    const p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
-    const login: WireLogin = { host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
-    try {
+    test('a pinned client whose statement went stale: run again on its own server, answered (it waited for ever)', async () => {
       await withStaleableTable(t.primary, 'pin_stale', async (changeType) => {
-        const a = await WireClient.connect(login);
+        const a = await wire.connect();
         await a.exchange(query('CREATE TEMP TABLE pin_keep (x int)'));
         assert.deepEqual(dataRows(await a.exchange(parse('q', 'SELECT v FROM pin_stale'), bind('', 'q'), execute(), sync())), [['7']]);
         await changeType();
@@ -302,8 +298,6 @@ describe('pinned clients and stale plans: every wait ends', { timeout: 60_000 },
         assert.deepEqual(dataRows(got), [['new-7']], normalise(got).join(' | '));
         await a.close();
       });
-    } finally {
-      await p.stop();
-    }
+    });
   });
 });

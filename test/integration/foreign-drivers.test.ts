@@ -6,7 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { currentTopology } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
-import { assertScriptPassed, DEBIAN_PYTHON, DRIVERS_DIR as DRIVERS, PGJDBC_JAR, runScript, type DriverScript as Driver } from '../support/driver-script.js';
+import {
+  assertScriptPassed, DEBIAN_PYTHON, DRIVERS_DIR as DRIVERS, PGJDBC_JAR, runScript, scramUserEnv, type DriverScript as Driver,
+} from '../support/driver-script.js';
 
 const t = currentTopology();
 const POOL_SIZE = 2;
@@ -49,13 +51,7 @@ interface Target {
 
 /** Runs the script as the SCRAM test user and asserts a clean exit with every iteration correct. */
 async function assertDriverPasses(driver: Driver, target: Target): Promise<void> {
-  const run = await runScript(driver, {
-    PGHOST: target.host,
-    PGPORT: String(target.port),
-    PGUSER: t.scramUser.user,
-    PGPASSWORD: t.scramUser.password,
-    PGDATABASE: t.database,
-  }, SCRIPT_TIMEOUT_MS);
+  const run = await runScript(driver, scramUserEnv(t, target), SCRIPT_TIMEOUT_MS);
   assertScriptPassed(driver, run, EXPECTED_OK);
 }
 

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { Topology } from './topology.js';
 
 export const DRIVERS_DIR = fileURLToPath(new URL('../../../test/drivers/', import.meta.url));
 // Debian's interpreter: the python3 first on PATH may be another one that cannot see
@@ -26,6 +27,11 @@ export interface ScriptRun {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+}
+
+/** The PG* variables that point a script at `target` as the SCRAM test user. */
+export function scramUserEnv(t: Topology, target: { host: string; port: number }): Record<string, string> {
+  return { PGHOST: target.host, PGPORT: String(target.port), PGUSER: t.scramUser.user, PGPASSWORD: t.scramUser.password, PGDATABASE: t.database };
 }
 
 /** Runs a script with `env` added to ours; never rejects on a bad exit. */
