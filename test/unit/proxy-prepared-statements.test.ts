@@ -95,6 +95,42 @@ describe('ClientStatements.rewrite', () => {
     assert.deepEqual(c.rewrite(set, encode.query('DEALLOCATE q')), ['Q DEALLOCATE "pgtide_1"|']);
     assert.equal(c.statements.size, 0);
   });
+
+  it('DEALLOCATE in a multi-statement query and in an unnamed Parse: the client name becomes the server name', () => {
+    const c = client();
+    const set = new PreparedSet(10);
+    c.rewrite(set, parse('q', 'SELECT 8'), parse('r', 'SELECT 9'), serialize.sync());
+    assert.deepEqual(c.rewrite(set, encode.query('SELECT 1; DEALLOCATE PREPARE q; SELECT 2')), ['Q SELECT 1; DEALLOCATE PREPARE "pgtide_1"; SELECT 2|']);
+    assert.deepEqual(c.rewrite(set, parse('', 'deallocate r'), bind(''), serialize.sync()),
+      [...messages(parse('', 'deallocate "pgtide_2"')), ...messages(bind('')), 'S ']);
+    assert.equal(c.statements.size, 0);
+    assert.equal(set.isDoubtful('pgtide_1') && set.isDoubtful('pgtide_2'), true, 'closed before they are prepared again');
+  });
+
+  it('DEALLOCATE ALL in an unnamed Parse forgets every name and doubts every statement of the server', () => {
+    const c = client();
+    const set = new PreparedSet(10);
+    c.rewrite(set, parse('q', 'SELECT 10'), serialize.sync());
+    assert.deepEqual(c.rewrite(set, parse('', 'DEALLOCATE ALL'), serialize.sync()), [...messages(parse('', 'DEALLOCATE ALL')), 'S ']);
+    assert.equal(c.statements.size, 0);
+    assert.equal(set.size, 0);
+    assert.equal(set.isDoubtful('pgtide_1'), true);
+  });
+
+  it('a statement shown stale is prepared afresh (Close, then Parse) wherever an older copy is, and Parse is not answered from it', () => {
+    const shared = registry();
+    const a = client(shared);
+    const elsewhere = new PreparedSet(10);
+    const set = new PreparedSet(10);
+    a.rewrite(elsewhere, parse('q', 'SELECT 11'), serialize.sync());
+    a.rewrite(set, bind('q'), serialize.sync());
+    a.statements.invalidate('pgtide_1');
+    const b = client(shared);
+    assert.deepEqual(b.rewrite(elsewhere, parse('mine', 'SELECT 11'), serialize.sync()),
+      ['C Spgtide_1|', ...messages(parse('pgtide_1', 'SELECT 11')), 'S ']);
+    assert.deepEqual(b.answered, [], 'the server answers the Parse');
+    assert.deepEqual(a.rewrite(set, bind('q'), serialize.sync()), ['C Spgtide_1|', ...messages(parse('pgtide_1', 'SELECT 11')), ...messages(bind('pgtide_1')), 'S ']);
+  });
 });
 
 describe('findDeallocations', () => {
