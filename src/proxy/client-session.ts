@@ -39,6 +39,8 @@ const ERROR = 0x45, PARSE_COMPLETE = 0x31, CLOSE_COMPLETE = 0x33, COPY_IN = 0x47
 const QUEUE_LIMIT_BYTES = 256 * 1024;
 /** How long a statement cancelled by query_timeout may take to end before its server is closed. */
 const QUERY_CANCEL_GRACE_MS = 5000;
+/** A statement to run again is sent as soon as its server is idle: waiting this long is a bug. */
+const STUCK_RESEND_MS = 5000;
 
 /**
  * One client connection: startup, TLS, authentication, then transactions forwarded to a
@@ -1641,6 +1643,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   checkTimeouts(now: number): void {
     const cfg = this.ctx.config;
+    // Bytes waiting to run again while their server sits idle: a path that forgot them (as the
+    // pinned client's stale-plan retry once did) must cost an error, never a client waiting for ever.
+    if (this.resendOnPrimary !== null && this.state === State.Linked && this.server!.pending === 0 && now - this.lastActive > STUCK_RESEND_MS) {
+      this.ctx.log.error({ client: this.remote, why: this.resendWhy }, 'statement to run again was never sent');
+      return this.fatal(SQLSTATE.INTERNAL_ERROR, 'internal error in pgtide: a statement to run again was lost; the connection is closed',
+        undefined, 'Reconnect and retry.');
+    }
     switch (this.state) {
       case State.Startup:
       case State.Tls:

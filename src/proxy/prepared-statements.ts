@@ -282,6 +282,8 @@ export class ClientStatements {
         }
         const statement = this.registry.intern(data.subarray(nameEnd + 1, end));
         this.setName(name, statement);
+        // A statement made afresh: whatever shape the client knew of it is no longer its.
+        this.described.delete(statement.serverName);
         // A request sent again after a retry was answered already: its answer is hidden now.
         const answered = this.answeredParses > 0;
         if (answered) this.answeredParses--;
