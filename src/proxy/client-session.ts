@@ -100,8 +100,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** A standby refused the statement as a write: these bytes go to the primary next. */
   private resendOnPrimary: Buffer[] | null = null;
   private resendWhy = '';
-  /** The refusal, kept until its ReadyForQuery arrives. */
+  /** The refusal, kept until its ReadyForQuery arrives (and those of the batches pipelined after it). */
   private heldRefusal: Buffer | null = null;
+  /** The held refusal still lacks its ReadyForQuery. */
+  private refusalAwaitsReady = false;
   consistency: Consistency = 'read_your_writes';
   private firstStatementRouting = false;
   /** Session state keeps this client on its server connection (see pin()). */
@@ -359,6 +361,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (!quiet) return this.untrackedStatements();
     this.tracking = true;
     this.tracker.reset(server.prepared);
+    // Its names may have to be rolled back if the bytes run again (a stale plan), as on any link.
+    this.statements!.beginUndo();
     server.setTracking(true);
   }
 
@@ -894,7 +898,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
    */
   private readonly mayRunAgain = (error: ErrorFields): boolean => {
     const failed = this.tracker.failedStatement;
-    if (failed === null || failed === OLD_SHAPE || this.rerunning || !this.statements) return false;
+    if (failed === null || failed === OLD_SHAPE || !this.statements) return false;
     switch (statementFailure(error, failed)) {
       case 'missing': return true;
       case 'stale': return this.statements.mayRunAgain(failed);
@@ -1008,7 +1012,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       // the client never sees that answer, the statement runs again on the primary. A
       // prepared statement that was stale or missing (see mayRunAgain) outside a transaction
       // is prepared afresh and run again the same way.
-      const retryable = this.readLink ? isReadOnlyRefusal : this.tracking ? this.mayRunAgain : null;
+      const retryable = this.readLink ? isReadOnlyRefusal : this.tracking && !this.rerunning ? this.mayRunAgain : null;
       if (retryable && this.sentOnLink.length > 0 && this.scanner.atBoundary) {
         const server = this.server!;
         const refusal = refusalIn(chunk, retryable);
@@ -1018,7 +1022,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         // statement with parameters): pgtide ends the skipped batch with a Sync of its own,
         // whose ReadyForQuery the client never sees, and the bytes run again.
         const flushed = refusal === Refusal.AwaitingReady && !this.readLink && server.pending === 0 && server.txStatus === IDLE;
-        if (refusal !== Refusal.None && (server.pending === pendingAfter || flushed)) {
+        // Batches pipelined after a refused one are answered later: each must be refused too.
+        const moreBatches = refusal === Refusal.Complete && server.pending > 0;
+        if (refusal !== Refusal.None && (server.pending === pendingAfter || flushed || moreBatches)) {
           if (flushed) this.endSkippedBatch(server);
           this.rerunning = !this.readLink;
           this.resendWhy = this.readLink ? 'a standby refused it as a write (25006)' : 'a prepared statement was stale or missing on its server';
@@ -1026,7 +1032,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
           // Counted as it arrived (onServerError), but the client never gets it.
           this.ctx.pools.countError(this.lastErrorCode, -1);
           // The ReadyForQuery may follow in the next chunk; keep a copy in case it does not.
-          if (refusal === Refusal.AwaitingReady) this.heldRefusal = Buffer.from(chunk);
+          if (refusal === Refusal.AwaitingReady || moreBatches) this.heldRefusal = Buffer.from(chunk);
+          this.refusalAwaitsReady = refusal === Refusal.AwaitingReady;
           return false;
         }
       }
@@ -1036,7 +1043,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     } else if (this.heldRefusal) {
       const held = this.heldRefusal;
       this.heldRefusal = null;
-      if (isIdleReadyForQuery(chunk)) return false;
+      // The ReadyForQuery awaited, or the next batches refused the same way: nothing reaches the client yet.
+      const more = refusalIn(chunk, this.readLink ? isReadOnlyRefusal : this.mayRunAgain, this.refusalAwaitsReady);
+      if (more !== Refusal.None) {
+        this.refusalAwaitsReady = more === Refusal.AwaitingReady;
+        if (this.refusalAwaitsReady || this.server!.pending > 0) this.heldRefusal = Buffer.concat([held, chunk]);
+        return false;
+      }
       // Not the clean end expected: the client gets the whole answer after all.
       this.resendOnPrimary = null;
       this.rerunning = false;
@@ -1807,11 +1820,12 @@ function isReadOnlyRefusal(error: ErrorFields): boolean {
 /**
  * Whether a chunk answers a statement with an error `retryable` accepts ("cannot execute … in a
  * read-only transaction", a stale plan) before any row, ending idle (outside a transaction
- * block) or about to: then nothing of it needs to reach the client.
+ * block) or about to: then nothing of it needs to reach the client. Several batches (Syncs)
+ * count when each of them is refused so: none of them ran.
  */
-function refusalIn(chunk: Buffer, retryable: (error: ErrorFields) => boolean): Refusal {
+function refusalIn(chunk: Buffer, retryable: (error: ErrorFields) => boolean, awaitingReady = false): Refusal {
   let off = 0;
-  let refused = false;
+  let refused = awaitingReady;
   while (off + 5 <= chunk.length) {
     const type = chunk[off]!;
     const len = chunk.readUInt32BE(off + 1);
@@ -1821,7 +1835,9 @@ function refusalIn(chunk: Buffer, retryable: (error: ErrorFields) => boolean): R
       refused = retryable(decodeErrorFields(chunk.subarray(off + 5, end)));
       if (!refused) return Refusal.None;
     } else if (type === 0x5a) {
-      return refused && end === chunk.length && chunk[off + 5] === IDLE ? Refusal.Complete : Refusal.None;
+      if (!refused || chunk[off + 5] !== IDLE) return Refusal.None;
+      if (end === chunk.length) return Refusal.Complete;
+      refused = false;
     } else if (type === 0x44 || type === 0x43) {
       return Refusal.None;
     }
@@ -1838,10 +1854,6 @@ function refusalIn(chunk: Buffer, retryable: (error: ErrorFields) => boolean): R
  */
 function isStrayCopyEnd(data: Buffer): boolean {
   return (data[0] === CopyDone || data[0] === CopyFail) && data.length >= 5 && data.readUInt32BE(1) + 1 === data.length;
-}
-
-function isIdleReadyForQuery(chunk: Buffer): boolean {
-  return chunk.length === 6 && chunk[0] === 0x5a && chunk.readUInt32BE(1) === 5 && chunk[5] === IDLE;
 }
 
 type KeptState = SessionState | 'session_authorization';

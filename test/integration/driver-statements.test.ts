@@ -17,6 +17,7 @@ import {
 
 const t = currentTopology();
 const direct = { host: t.primary.host, port: t.primary.port };
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('psycopg 3 on its default settings (auto-prepare, DEALLOCATE ALL after ROLLBACK and DROP, cache eviction)', { timeout: 115_000 }, () => {
   let two: RunningPgtide;
@@ -245,26 +246,34 @@ describe('pinned clients and stale plans: every wait ends', { timeout: 60_000 },
   ];
 
   for (const poolSize of [1, 2]) {
-    test(`node-postgres type coercion: temporary table per client, the same named query text type after type, pool size ${poolSize}`, async () => {
+    test(`node-postgres type coercion: 3 clients at a time, each a temporary table and the same named query text, type after type, pool size ${poolSize}`, async () => {
       const p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: poolSize });
-      try {
-        for (const [type, values] of TYPES) {
-          const c = new pg.Client(p.pgConfig({ query_timeout: 5000 }));
-          c.on('error', () => undefined);
-          await c.connect();
-          try {
-            await c.query(`CREATE TEMP TABLE test_type (col ${type})`);
-            for (const value of values) {
-              await c.query('INSERT INTO test_type (col) VALUES ($1)', [value]);
-              const { rows } = await c.query({ name: `get type ${type}`, text: 'SELECT col FROM test_type', rowMode: 'array', types: { getTypeParser: () => (v: string) => v } });
-              assert.equal(rows.length, 1, type);
-              await c.query('DELETE FROM test_type');
-            }
-            await c.query('DROP TABLE test_type');
-          } finally {
-            await c.end();
+      const errors: string[] = [];
+      /** One client per type, as node-postgres's tests take one from a new pool; a stuck query fails after 5 s. */
+      const coerce = async (worker: number, type: string, values: string[]) => {
+        const c = new pg.Client(p.pgConfig({ query_timeout: 5000 }));
+        c.on('error', () => undefined);
+        await c.connect();
+        try {
+          await c.query(`CREATE TEMP TABLE test_type (col ${type})`);
+          for (const value of values) {
+            await c.query('INSERT INTO test_type (col) VALUES ($1)', [value]);
+            const { rows } = await c.query({ name: `get type ${type}`, text: 'SELECT col FROM test_type', rowMode: 'array', types: { getTypeParser: () => (v: string) => v } });
+            if (rows.length !== 1) errors.push(`client ${worker} ${type}: ${rows.length} rows`);
+            await c.query('DELETE FROM test_type');
           }
+          await c.query('DROP TABLE test_type');
+        } catch (err) {
+          errors.push(`client ${worker} ${type}: ${(err as Error).message}`);
+        } finally {
+          await c.end().catch(() => undefined);
         }
+      };
+      try {
+        await Promise.all([0, 1, 2].map(async (worker) => {
+          for (let round = 0; round < 3; round++) for (const [type, values] of TYPES) await coerce(worker, type, values);
+        }));
+        assert.deepEqual(errors, []);
       } finally {
         await p.stop();
       }
@@ -279,9 +288,13 @@ describe('pinned clients and stale plans: every wait ends', { timeout: 60_000 },
       await a.exchange(query('CREATE TEMP TABLE pin_t (col int); INSERT INTO pin_t VALUES (1)'));
       assert.deepEqual(dataRows(await a.exchange(parse('q', 'SELECT col FROM pin_t'), bind('', 'q'), execute(), sync())), [['1']]);
       await a.exchange(query('DROP TABLE pin_t'));
+      // Unpinned by the check after the DROP: its server, with the statement, goes back to the pool.
+      await sleep(200);
       await a.close();
       const b = await wire.connect();
       await b.exchange(query(`CREATE TEMP TABLE pin_t (col text); INSERT INTO pin_t VALUES ('x')`));
+      // Pinned and linked again after the pin check: its first named statement arrives on a live link.
+      await sleep(200);
       const got = await b.exchange(parse('q2', 'SELECT col FROM pin_t'), bind('', 'q2'), execute(), sync(), bind('', 'q2'), execute(), sync());
       assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
       assert.deepEqual(dataRows(got), [['x'], ['x']]);
