@@ -1016,24 +1016,24 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       if (retryable && this.sentOnLink.length > 0 && this.scanner.atBoundary) {
         const server = this.server!;
         const refusal = refusalIn(chunk, retryable);
-        // Only a refusal that answers everything sent on this link can be replayed elsewhere.
-        const pendingAfter = refusal === Refusal.Complete ? 0 : 1;
+        const awaiting = refusal === Refusal.AwaitingReady;
         // Refused before any Sync (a Parse and Describe then Flush, as postgres.js sends a new
         // statement with parameters): pgtide ends the skipped batch with a Sync of its own,
         // whose ReadyForQuery the client never sees, and the bytes run again.
-        const flushed = refusal === Refusal.AwaitingReady && !this.readLink && server.pending === 0 && server.txStatus === IDLE;
-        // Batches pipelined after a refused one are answered later: each must be refused too.
-        const moreBatches = refusal === Refusal.Complete && server.pending > 0;
-        if (refusal !== Refusal.None && (server.pending === pendingAfter || flushed || moreBatches)) {
+        const flushed = awaiting && !this.readLink && server.pending === 0 && server.txStatus === IDLE;
+        // Only a refusal of everything sent on this link can be replayed elsewhere: the
+        // ReadyForQuery awaited and the answers of batches pipelined after it come later, and
+        // must be refused too (see the held refusal below); no batch may be left open.
+        if (refusal !== Refusal.None && (flushed || (!server.unsynced && (!awaiting || server.pending > 0)))) {
           if (flushed) this.endSkippedBatch(server);
           this.rerunning = !this.readLink;
           this.resendWhy = this.readLink ? 'a standby refused it as a write (25006)' : 'a prepared statement was stale or missing on its server';
           this.resendOnPrimary = this.sentOnLink.splice(0);
           // Counted as it arrived (onServerError), but the client never gets it.
           this.ctx.pools.countError(this.lastErrorCode, -1);
-          // The ReadyForQuery may follow in the next chunk; keep a copy in case it does not.
-          if (refusal === Refusal.AwaitingReady || moreBatches) this.heldRefusal = Buffer.from(chunk);
-          this.refusalAwaitsReady = refusal === Refusal.AwaitingReady;
+          // The ReadyForQuery may follow in a later chunk; keep a copy in case it does not.
+          if (awaiting || server.pending > 0) this.heldRefusal = Buffer.from(chunk);
+          this.refusalAwaitsReady = awaiting;
           return false;
         }
       }

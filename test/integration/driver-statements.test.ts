@@ -291,14 +291,18 @@ describe('pinned clients and stale plans: every wait ends', { timeout: 60_000 },
       // Unpinned by the check after the DROP: its server, with the statement, goes back to the pool.
       await sleep(200);
       await a.close();
+      // Pinned, b holds the only server: it leaves whatever happens, so the next test gets it.
       const b = await wire.connect();
-      await b.exchange(query(`CREATE TEMP TABLE pin_t (col text); INSERT INTO pin_t VALUES ('x')`));
-      // Pinned and linked again after the pin check: its first named statement arrives on a live link.
-      await sleep(200);
-      const got = await b.exchange(parse('q2', 'SELECT col FROM pin_t'), bind('', 'q2'), execute(), sync(), bind('', 'q2'), execute(), sync());
-      assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
-      assert.deepEqual(dataRows(got), [['x'], ['x']]);
-      await b.close();
+      try {
+        await b.exchange(query(`CREATE TEMP TABLE pin_t (col text); INSERT INTO pin_t VALUES ('x')`));
+        // Pinned and linked again after the pin check: its first named statement arrives on a live link.
+        await sleep(200);
+        const got = await b.exchange(parse('q2', 'SELECT col FROM pin_t'), bind('', 'q2'), execute(), sync(), bind('', 'q2'), execute(), sync());
+        assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
+        assert.deepEqual(dataRows(got), [['x'], ['x']]);
+      } finally {
+        await b.close();
+      }
     });
 
     test('a pinned client whose statement went stale: run again on its own server, answered (it waited for ever)', async () => {
