@@ -31,6 +31,7 @@ async function runDemo(port: number, httpPort: number): Promise<() => Promise<vo
       auth_file: writeAuthFile(t, dir),
       admin_users: [t.scramUser.user],
       admin_http_listen: `127.0.0.1:${httpPort}`,
+      state_dir: dir,
       server_tls_sslmode: 'disable',
       log_connections: false,
       log_disconnections: false,

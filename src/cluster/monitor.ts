@@ -273,7 +273,9 @@ export class ClusterMonitor {
     for (const { state, last } of this.tracked) {
       const role = this.roleOf(state, last, election.primary);
       if (role !== state.role) {
-        this.log.warn({ backend: state.config.name, from: state.role, to: role }, 'backend role changed');
+        // Learning a role at start is routine; a backend changing role (a failover) is not.
+        const level = state.role === 'unknown' ? 'info' : 'warn';
+        this.log[level]({ backend: state.config.name, from: state.role, to: role }, 'backend role changed');
         state.role = role;
       }
     }
