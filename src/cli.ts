@@ -165,7 +165,10 @@ async function start(source: ConfigSource): Promise<number> {
   try {
     await pgtide.start();
   } catch (err) {
-    pgtide.log.fatal({ err: describe(err) }, 'could not start');
+    // Most often the pooler of an earlier supervisor, still draining (watchSupervisor below);
+    // a supervisor starts this one again with a growing delay.
+    const hint = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'another process listens on that address; a pgtide whose supervisor died drains and exits within shutdown_timeout' : undefined;
+    pgtide.log.fatal({ err: describe(err), hint }, 'could not start');
     throw err;
   }
   warnAboutCapacity(pgtide).catch((err: unknown) => pgtide.log.warn({ err: describe(err) }, 'could not check the server connection budget'));
@@ -176,7 +179,10 @@ async function start(source: ConfigSource): Promise<number> {
       pgtide.log.error({ err: describe(err) }, 'reload failed; keeping the running configuration');
     }
   });
+  let stopping = false;
   const stop = (graceful: boolean) => () => {
+    if (stopping) return;
+    stopping = true;
     pgtide.log.info({ graceful }, 'stopping');
     void pgtide.stop(graceful).then(() => {
       pgtide.log.flush?.();
@@ -185,7 +191,23 @@ async function start(source: ConfigSource): Promise<number> {
   };
   process.once('SIGTERM', stop(true));
   process.once('SIGINT', stop(false));
+  watchSupervisor(pgtide, stop(true));
   return new Promise<number>(() => {});
+}
+
+/**
+ * Started by `--supervise`, the pooler holds the supervisor's IPC channel, which the kernel
+ * closes however the supervisor died. An orphaned pooler would keep the listen port, and a new
+ * supervisor's pooler would fail on EADDRINUSE for as long as it lives: drain and exit instead.
+ */
+function watchSupervisor(pgtide: Pgtide, drain: () => void): void {
+  if (process.channel === undefined) return;
+  // The channel must not keep the process alive on its own; the listeners do that.
+  process.channel.unref();
+  process.once('disconnect', () => {
+    pgtide.log.warn({ ppid: process.ppid }, 'the supervisor is gone; draining and exiting');
+    drain();
+  });
 }
 
 async function check(source: ConfigSource): Promise<number> {

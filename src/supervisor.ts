@@ -95,7 +95,11 @@ export class Supervisor {
   private spawnChild(): void {
     const piped = this.logFile !== null;
     const env = piped ? { ...process.env, [SUPERVISOR_LOG_FILE_ENV]: this.options.logFile!.path } : process.env;
-    const child = spawn(process.execPath, this.options.childArgs, { env, stdio: ['ignore', piped ? 'pipe' : 'inherit', piped ? 'pipe' : 'inherit'] });
+    // The 'ipc' channel carries no messages: its close tells the pooler that the supervisor is
+    // gone, even after a SIGKILL that forwards nothing (the pooler then drains and exits rather
+    // than holding the listen port against the next supervisor; src/cli.ts).
+    const out = piped ? 'pipe' : 'inherit';
+    const child = spawn(process.execPath, this.options.childArgs, { env, stdio: ['ignore', out, out, 'ipc'] });
     if (piped) {
       child.stdout!.on('data', this.tee(process.stdout));
       child.stderr!.on('data', this.tee(process.stderr));

@@ -80,6 +80,15 @@ async function queryThrough(port: number, watched: Watched): Promise<number> {
   }
 }
 
+/** A supervisor (runSupervised, as cli.ts calls it for `start --supervise`) of a pooler on
+ *  `port`, with info lines on and a 1 s shutdown_timeout. */
+function startSupervisor(dir: string, port: number): Watched {
+  const config = writeConfig(t, dir, writeAuthFile(t, dir), port, ['log_level = "info"', 'shutdown_timeout = 1']);
+  const main = join(dir, 'supervise.mjs');
+  writeFileSync(main, `import { runSupervised } from ${JSON.stringify(SUPERVISOR)};\nprocess.exit(await runSupervised(process.argv.slice(2)));\n`);
+  return new Watched(spawn(process.execPath, [main, 'start', '--supervise', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv({}) }));
+}
+
 describe('pgtide start --supervise', () => {
   let dir: string;
   let port: number;
@@ -88,12 +97,7 @@ describe('pgtide start --supervise', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pgtide-supervisor-'));
     [port] = (await freePorts(1)) as [number];
-    // Info lines on: the tests wait for 'configuration reloaded'.
-    const config = writeConfig(t, dir, writeAuthFile(t, dir), port, ['log_level = "info"', 'shutdown_timeout = 1']);
-    // runSupervised directly, as cli.ts calls it for `start --supervise`.
-    const main = join(dir, 'supervise.mjs');
-    writeFileSync(main, `import { runSupervised } from ${JSON.stringify(SUPERVISOR)};\nprocess.exit(await runSupervised(process.argv.slice(2)));\n`);
-    supervisor = new Watched(spawn(process.execPath, [main, 'start', '--supervise', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv({}) }));
+    supervisor = startSupervisor(dir, port);
   });
 
   after(async () => {
@@ -128,6 +132,48 @@ describe('pgtide start --supervise', () => {
     assert.ok(!isAlive(pooler), 'the pooler must be gone too');
     assert.match(supervisor.output, /supervisor: pooler stopped/);
     assert.equal(supervisor.poolerPids().length, 2, 'no restart after SIGTERM');
+  });
+});
+
+describe('a supervisor killed with SIGKILL', () => {
+  let dir: string;
+  let port: number;
+  const supervisors: Watched[] = [];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pgtide-orphan-'));
+    [port] = (await freePorts(1)) as [number];
+  });
+
+  after(() => {
+    for (const supervisor of supervisors) {
+      if (supervisor.child.exitCode === null) supervisor.child.kill('SIGKILL');
+      for (const pid of supervisor.poolerPids()) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('leaves no pooler behind: it drains and exits, and a new supervisor then serves on the same port', async (ctx) => {
+    const first = startSupervisor(dir, port);
+    supervisors.push(first);
+    assert.equal(await queryThrough(port, first), 42);
+    const [pooler] = first.poolerPids();
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const killedAt = Date.now();
+    // shutdown_timeout is 1 s: the drain ends well within 5 s.
+    while (isAlive(pooler!)) {
+      assert.ok(Date.now() - killedAt < 5_000, `the pooler ${pooler} outlived its supervisor by 5 s; output:\n${first.output}`);
+      await sleep(50);
+    }
+    ctx.diagnostic(`pooler gone ${Date.now() - killedAt} ms after its supervisor`);
+    assert.match(first.output, /the supervisor is gone; draining and exiting/);
+
+    const second = startSupervisor(dir, port);
+    supervisors.push(second);
+    assert.equal(await queryThrough(port, second), 42);
+    assert.equal(second.poolerPids().length, 1, `the new supervisor's pooler had to be restarted; output:\n${second.output}`);
+    assert.doesNotMatch(second.output, /EADDRINUSE/);
   });
 });
 
