@@ -22,6 +22,7 @@ import { ClientSession } from './proxy/client-session.js';
 import type { ProxyContext } from './proxy/context.js';
 import { refuseAfterStartup } from './proxy/refusal.js';
 import { boundAddresses, closeAll, listen, type ListenAddress } from './proxy/listener.js';
+import { keepStartOnly } from './config/start-only.js';
 import { clientTlsContext, serverTlsOptions } from './proxy/tls.js';
 import { parseHostPort } from './config/fields.js';
 import { AdminHttpServer } from './admin/http.js';
@@ -282,7 +283,8 @@ export class Pgtide {
   }
 
   /** Apply a new configuration without dropping clients (pool sizes, limits, users). */
-  reload(config: Config): void {
+  reload(next: Config): void {
+    const { config, kept } = keepStartOnly(this.ctx.config, next);
     // Both files are read before anything changes: a broken one keeps every running rule.
     const users = readUsers(config);
     const hba = readHbaFile(config);
@@ -295,6 +297,7 @@ export class Pgtide {
     this.ctx.router.reconfigure(config, this.clusterView ?? staticClusterView(config));
     this.ctx.classifier = new Classifier({ policy: functionPolicy(config), onParserMissing: () => this.loadParser() });
     this.ctx.functions.usePolicy(this.ctx.classifier.policy);
+    if (kept.length > 0) this.log.warn({ settings: kept }, 'reload: these settings change only at a restart; their running values stay in force');
     this.log.info('configuration reloaded');
   }
 

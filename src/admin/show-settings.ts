@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Pgtide } from '../server.js';
 import { defaultConfig } from '../config/defaults.js';
 import { TOP_LEVEL_FIELDS, type ScalarKey } from '../config/fields.js';
+import { isStartOnly } from '../config/start-only.js';
 import { poolGroups } from './snapshot.js';
 import type { Cell, Table } from './table.js';
 
@@ -59,8 +60,6 @@ export function showUsers(pgtide: Pgtide): Table {
   };
 }
 
-/** Keys RELOAD cannot change: sockets and TLS contexts are made once, at start. */
-const NEEDS_RESTART = /^(listen_|unix_socket_dir|admin_http_listen|client_tls_|server_tls_)/;
 
 function settingText(value: unknown): string {
   return Array.isArray(value) ? value.join(',') : String(value);
@@ -73,7 +72,7 @@ export function showConfig(pgtide: Pgtide): Table {
     const secret = TOP_LEVEL_FIELDS[key].kind === 'secret';
     // A password never leaves the process, not even to an admin.
     const show = (v: unknown) => (secret && v !== '' ? '********' : settingText(v));
-    return [key, show(cfg[key]), show(defaults[key]), NEEDS_RESTART.test(key) ? 'no' : 'yes'];
+    return [key, show(cfg[key]), show(defaults[key]), isStartOnly(key) ? 'no' : 'yes'];
   });
   return { columns: ['key', 'value', 'default', 'changeable'], rows };
 }

@@ -1,5 +1,5 @@
 // Fault campaign, part 3 (issue 17, item 5): reloads under load that remove a backend or change
-// read weights take effect at once. It breaks no node, so it runs on the shared topology.
+// read weights take effect at once; one that changes listen_port says it needs a restart. It breaks no node, so it runs on the shared topology.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
@@ -7,6 +7,8 @@ import { currentTopology } from '../support/topology.js';
 import { clusterBackends, startPgtide } from '../support/pgtide.js';
 import { learnProbe } from '../support/reader.js';
 import { waitFor } from '../support/wait.js';
+import { freePorts } from '../support/free-ports.js';
+import { showConfig } from '../../src/admin/show-settings.js';
 
 const READ = 'SELECT pg_catalog.inet_server_port() AS port';
 
@@ -46,6 +48,27 @@ describe('faults: reloads', { timeout: 60_000 }, () => {
       assert.equal(reweighted.get(standby2.port), total, `reads did not follow the new weights: ${JSON.stringify([...reweighted])}`);
     } finally {
       await Promise.all(clients.map((c) => c.end().catch(() => {})));
+      await p.stop();
+    }
+  });
+
+  test('a reload changing listen_port keeps serving the running port, shows it in SHOW CONFIG and warns that a restart is needed', async () => {
+    const t = currentTopology();
+    const [port, otherPort] = (await freePorts(2)) as [number, number];
+    const p = await startPgtide(t, { listen_port: [port] });
+    try {
+      p.pgtide.reload({ ...p.config, listen_port: [otherPort], default_pool_size: 3 });
+      const config = new Map(showConfig(p.pgtide).rows.map((row) => [row[0], row[1]]));
+      assert.equal(config.get('listen_port'), String(port), 'SHOW CONFIG shows a port nothing listens on');
+      assert.equal(config.get('default_pool_size'), '3', 'the rest of the reload applies');
+      const warning = p.logs.find((line) => line['msg'] === 'reload: these settings change only at a restart; their running values stay in force');
+      assert.deepEqual(warning?.['settings'], ['listen_port']);
+      const client = new pg.Client(p.pgConfig());
+      await client.connect();
+      assert.equal((await client.query('SELECT 1 AS one')).rows[0].one, 1);
+      await client.end();
+      await assert.rejects(new pg.Client({ ...p.pgConfig(), port: otherPort }).connect(), /ECONNREFUSED/);
+    } finally {
       await p.stop();
     }
   });
