@@ -21,5 +21,6 @@ export function checkLogin(config: Config, users: ReadonlyMap<string, string>, b
     connectTimeoutMs: (config.health_check_timeout || config.server_connect_timeout) * 1000,
     maxPacketSize: config.max_packet_size,
     maxPreparedStatements: config.max_prepared_statements,
+    maxScramIterations: config.server_scram_max_iterations,
   };
 }

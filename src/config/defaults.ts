@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_SCRAM_ITERATIONS } from '../auth/scram-client.js';
 import type { Config, DatabaseConfig, UserConfig } from './types.js';
 
 /** The settings a pgtide process runs with when its file says nothing: PgBouncer's defaults
@@ -46,6 +47,7 @@ export function defaultConfig(): Config {
     server_idle_timeout: 600,
     server_connect_timeout: 15,
     server_login_retry: 15,
+    server_scram_max_iterations: DEFAULT_MAX_SCRAM_ITERATIONS,
 
     client_login_timeout: 60,
     query_timeout: 0,

@@ -1,5 +1,6 @@
 // What each configuration key accepts. The same descriptions check the TOML file, the
 // environment and a Config built in code, so the three can never disagree.
+import { MAX_SCRAM_ITERATIONS } from '../auth/scram-client.js';
 import { parseRedirectList } from '../cluster/redirect-list.js';
 import type { BackendConfig, Config, DatabaseConfig, UserConfig } from './types.js';
 
@@ -88,6 +89,7 @@ export const TOP_LEVEL_FIELDS: Record<ScalarKey, Field> = {
   server_idle_timeout: seconds,
   server_connect_timeout: seconds,
   server_login_retry: seconds,
+  server_scram_max_iterations: { kind: 'integer', min: 1, max: MAX_SCRAM_ITERATIONS },
   client_login_timeout: seconds,
   query_timeout: seconds,
   query_wait_timeout: seconds,

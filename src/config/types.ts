@@ -106,6 +106,8 @@ export interface Config {
   server_idle_timeout: number;
   server_connect_timeout: number;
   server_login_retry: number;
+  /** A server asking for more SCRAM iterations at login is refused (they run on the event loop). */
+  server_scram_max_iterations: number;
 
   // Client-side timeouts.
   client_login_timeout: number;

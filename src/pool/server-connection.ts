@@ -42,6 +42,8 @@ export interface ServerLogin {
   connectTimeoutMs: number;
   maxPacketSize: number;
   maxPreparedStatements: number;
+  /** server_scram_max_iterations: a higher count the server asks for fails the login. */
+  maxScramIterations: number;
 }
 
 /** The client session a server connection is lent to. */
@@ -532,7 +534,7 @@ export class ServerConnection implements MessageSink {
         if (!mechanisms.includes('SCRAM-SHA-256')) throw new ServerLoginError(`server offers no supported SASL mechanism (${mechanisms.filter(Boolean).join(', ')})`, null, false);
         const creds: ScramCredentials | undefined = secret?.kind === 'plain' ? { password: secret.password } : credentials.scram;
         if (!creds) throw this.noPassword('a plain password or the SCRAM keys of a client login');
-        this.scram = new ScramClient(creds);
+        this.scram = new ScramClient(creds, undefined, this.login.maxScramIterations);
         this.socket.write(encode.saslInitialResponse('SCRAM-SHA-256', this.scram.clientFirst()));
         return;
       }

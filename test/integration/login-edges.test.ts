@@ -3,13 +3,17 @@
 // replication connections, which pgtide does not proxy.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
-import { currentTopology } from '../support/topology.js';
+import { currentTopology, sqlOn } from '../support/topology.js';
+import { formatScramSecret, scramSecretFromPassword } from '../../src/auth/secret.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { rawExchange, startupPacket } from '../support/raw-client.js';
 import { terminate } from '../../src/protocol/encode.js';
 import { WireClient } from '../support/pipeline.js';
-import type { PoolMode } from '../../src/config/types.js';
+import type { Config, PoolMode } from '../../src/config/types.js';
 
 const t = currentTopology();
 const direct = (o: pg.ClientConfig = {}): pg.ClientConfig => ({
@@ -91,3 +95,41 @@ for (const mode of ['transaction', 'session'] as PoolMode[]) {
     });
   });
 }
+
+/** A role whose stored SCRAM secret asks logins for 1,000,000 iterations (~190 ms of HMACs each). */
+describe('a server asking for more SCRAM iterations than server_scram_max_iterations', () => {
+  const role = { user: 'pgtide_scram_heavy', password: 'heavy-pw' };
+  let dir: string;
+
+  before(async () => {
+    const secret = formatScramSecret(scramSecretFromPassword(role.password, undefined, 1_000_000));
+    await sqlOn(t.primary, `DROP ROLE IF EXISTS ${role.user}`);
+    await sqlOn(t.primary, `CREATE ROLE ${role.user} LOGIN PASSWORD '${secret}'`);
+    dir = mkdtempSync(join(tmpdir(), 'pgtide-scram-heavy-'));
+    writeFileSync(join(dir, 'users.txt'), `"${role.user}" "${role.password}"\n`);
+  });
+  after(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await sqlOn(t.primary, `DROP ROLE IF EXISTS ${role.user}`);
+  });
+
+  const login = async (overrides: Partial<Config>) => {
+    const p = await startPgtide(t, { auth_file: join(dir, 'users.txt'), ...overrides });
+    const c = new pg.Client({ host: p.host, port: p.port, user: role.user, password: role.password, database: t.database });
+    try {
+      await c.connect();
+      return (await c.query('SELECT current_user AS u')).rows[0].u as string;
+    } finally {
+      await c.end().catch(() => {});
+      await p.stop();
+    }
+  };
+
+  test('is refused at login with an error that names the setting, without running the iterations', async () => {
+    await assert.rejects(login({}), /asks for 1000000 SCRAM iterations, more than server_scram_max_iterations \(100000\) allows/);
+  });
+
+  test('logs in once server_scram_max_iterations allows the count', async () => {
+    assert.equal(await login({ server_scram_max_iterations: 1_000_000 }), role.user);
+  });
+});

@@ -101,6 +101,7 @@ async function connect(replies: Reply[], tlsMode: ServerTlsMode = 'disable', con
     connectTimeoutMs,
     maxPacketSize: MAX_PACKET_SIZE,
     maxPreparedStatements: 10,
+    maxScramIterations: 100_000,
   }, owner);
   return { server, error: await login, remote: await socket, closed: new Promise((resolve) => (closed = resolve)) };
 }
@@ -195,7 +196,9 @@ describe('a hostile server login fails cleanly', () => {
 });
 
 const badScram: Array<[string, Reply[], RegExp]> = [
-  ['a huge iteration count', scramReplies((first) => first.replace(/i=\d+/, 'i=2000000000'), honestFinal), /iteration count must be between 1 and 1000000/],
+  ['a huge iteration count', scramReplies((first) => first.replace(/i=\d+/, 'i=2000000000'), honestFinal), /iteration count must be between 1 and 10000000/],
+  ['1,000,000 iterations, above server_scram_max_iterations', scramReplies((first) => first.replace(/i=\d+/, 'i=1000000'), honestFinal),
+    /asks for 1000000 SCRAM iterations, more than server_scram_max_iterations \(100000\) allows/],
   ['a very long nonce', scramReplies((first) => first.replace(/r=([^,]+)/, `r=$1${'x'.repeat(4000)}`), honestFinal), /nonce longer than 512 bytes/],
   ['a non-base64 salt', scramReplies((first) => first.replace(/s=[^,]+/, 's=*'), honestFinal), /salt is not base64/],
   ['a wrong server signature', scramReplies((first) => first, () => honestFinal(`v=${Buffer.alloc(32).toString('base64')}`)), /server signature does not match/],
