@@ -18,6 +18,7 @@ import { StatementRegistry } from './proxy/prepared-statements.js';
 import { LruCache } from './sql/lru.js';
 import { ReplayTracker } from './proxy/read-your-writes.js';
 import { Classifier, FunctionPolicy, loadParser } from './sql/index.js';
+import { AssemblyBudget } from './protocol/scanner.js';
 import { ClientSession } from './proxy/client-session.js';
 import type { ProxyContext } from './proxy/context.js';
 import { refuseAfterStartup } from './proxy/refusal.js';
@@ -29,6 +30,12 @@ import { AdminHttpServer } from './admin/http.js';
 import { createMetrics } from './admin/metrics.js';
 
 const JANITOR_INTERVAL_MS = 250;
+/**
+ * What all clients together may hold of Query and Parse texts that arrive in several chunks,
+ * to classify them. A statement beyond it is streamed to the primary unread (UNSEEN_STATEMENT):
+ * a few huge statements cost this much memory at most, not one copy each.
+ */
+const CLASSIFY_BUFFER_BYTES = 64 * 1024 * 1024;
 const CANCEL_TIMEOUT_MS = 5000;
 const ACCEPT_ERROR_LOG_MS = 10_000;
 
@@ -89,6 +96,7 @@ export class Pgtide {
       log: this.log,
       clients: new Set(),
       loggingIn: new Set(),
+      assemblyBudget: new AssemblyBudget(CLASSIFY_BUFFER_BYTES),
       sendCancel: (server) => this.sendCancel(server),
       plainToScram: (user, password) => this.plainToScram(user, password),
       admin: {

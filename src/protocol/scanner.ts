@@ -6,7 +6,8 @@ export interface MessageSink {
    *  whole inside it (no copy), else ONE Buffer assembled once from the pieces.
    *  For a type collected by its head only (see collectTable), a body cut across chunks is
    *  delivered as its first HEAD_BYTES bytes: enough for the names a Bind starts with, without
-   *  copying the parameters that follow them.
+   *  copying the parameters that follow them. So is a bounded type's body when the
+   *  AssemblyBudget cannot hold it whole; `MessageScanner.truncated` then says so.
    *  end = offset in the CURRENT chunk just past this message's last byte
    *  (so the message started at end - 5 - body.length, negative if it began in an earlier chunk).
    *  Return false to stop scanning this chunk right after this message (scan() then returns end). */
@@ -17,15 +18,39 @@ const EMPTY = Buffer.alloc(0);
 const INITIAL_ASSEMBLY = 64 * 1024;
 /** How much of a head-only message's body is kept when it is cut across chunks. */
 export const HEAD_BYTES = 256;
-const WHOLE = 1, HEAD = 2;
+const WHOLE = 1, HEAD = 2, BOUNDED = 3;
 
 /** Table for MessageScanner.collect: e.g. collectTable('ZEKS'); `heads`: types of which only
- *  the start of the body is needed (their bodies may be large). */
-export function collectTable(types: string, heads = ''): Uint8Array {
+ *  the start of the body is needed (their bodies may be large); `bounded`: types wanted whole,
+ *  but of which only the head is kept when the scanner's AssemblyBudget cannot hold the body. */
+export function collectTable(types: string, heads = '', bounded = ''): Uint8Array {
   const table = new Uint8Array(256);
   for (let i = 0; i < types.length; i++) table[types.charCodeAt(i) & 0xff] = WHOLE;
   for (let i = 0; i < heads.length; i++) table[heads.charCodeAt(i) & 0xff] = HEAD;
+  for (let i = 0; i < bounded.length; i++) table[bounded.charCodeAt(i) & 0xff] = BOUNDED;
   return table;
+}
+
+/**
+ * Bytes that the scanners sharing it may hold assembling bounded bodies cut across chunks:
+ * without it, every client sending a statement of max_packet_size would make pgtide hold
+ * one copy of it (4 clients × 250 MB took the process past 1 GiB). A body is reserved whole
+ * by its declared length when its header arrives, and given back when it is delivered.
+ */
+export class AssemblyBudget {
+  used = 0;
+
+  constructor(readonly limit: number) {}
+
+  take(bytes: number): boolean {
+    if (this.used + bytes > this.limit) return false;
+    this.used += bytes;
+    return true;
+  }
+
+  give(bytes: number): void {
+    this.used -= bytes;
+  }
 }
 
 /**
@@ -51,9 +76,13 @@ export class MessageScanner {
   private assemblyFill = 0;
   /** The assembly keeps only the body's head (it never grows). */
   private headOnly = false;
+  /** Bytes of the budget the current assembly holds. */
+  private reserved = 0;
+  /** During onMessage: the body of a bounded type is only its head (the budget was spent). */
+  truncated = false;
   private dead = false;
 
-  constructor(maxPacketSize: number, collect: Uint8Array) {
+  constructor(maxPacketSize: number, collect: Uint8Array, private readonly budget: AssemblyBudget | null = null) {
     this.maxPacketSize = maxPacketSize;
     this.collect = collect;
   }
@@ -87,7 +116,7 @@ export class MessageScanner {
     this.inBody = false;
     this.type = 0;
     this.remaining = 0;
-    this.assembly = null;
+    this.dropAssembly();
     this.assemblyFill = 0;
     this.dead = false;
     this.error = '';
@@ -115,8 +144,11 @@ export class MessageScanner {
         this.inBody = false;
         const body = this.assembly;
         if (body !== null) {
-          this.assembly = null;
-          if (!sink.onMessage(this.type, body, pos)) return pos;
+          this.truncated = this.headOnly && this.collect[this.type] === BOUNDED;
+          this.dropAssembly();
+          const more = sink.onMessage(this.type, body, pos);
+          this.truncated = false;
+          if (!more) return pos;
         }
         continue;
       }
@@ -154,9 +186,14 @@ export class MessageScanner {
     this.remaining = bodyLength;
     this.bodyLength = bodyLength;
     this.assemblyFill = 0;
-    this.headOnly = this.collect[type] === HEAD;
+    const collect = this.collect[type];
+    this.headOnly = collect === HEAD;
+    if (collect === BOUNDED && bodyLength > HEAD_BYTES && this.budget !== null) {
+      if (this.budget.take(bodyLength)) this.reserved = bodyLength;
+      else this.headOnly = true;
+    }
     // A length is only a claim: memory grows with the bytes that actually arrive.
-    if (this.collect[type] !== 0) {
+    if (collect !== 0) {
       this.assembly = bodyLength === 0 ? EMPTY : Buffer.allocUnsafe(Math.min(bodyLength, this.headOnly ? HEAD_BYTES : INITIAL_ASSEMBLY));
     }
   }
@@ -183,7 +220,16 @@ export class MessageScanner {
     }
     this.dead = true;
     this.inBody = false;
-    this.assembly = null;
+    this.dropAssembly();
     return false;
+  }
+
+  /** Forgets the assembly (delivered or abandoned) and gives its bytes back to the budget. */
+  private dropAssembly(): void {
+    this.assembly = null;
+    if (this.reserved > 0) {
+      this.budget!.give(this.reserved);
+      this.reserved = 0;
+    }
   }
 }

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { MessageScanner, collectTable, type MessageSink } from '../protocol/scanner.js';
 import { StartupReader, parseOptions, type StartupPacket } from '../protocol/startup.js';
 import { decodeErrorFields, errorCode, errorWithMessage, type ErrorFields } from '../protocol/backend.js';
-import type { Classification, SessionState } from '../sql/index.js';
+import { UNSEEN_STATEMENT, type Classification, type SessionState } from '../sql/index.js';
 import { literal } from '../sql/quote.js';
 import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/encode.js';
@@ -31,8 +31,8 @@ const enum State { Startup, Tls, Auth, Login, Ready, Waiting, Linked, Admin, Clo
 const AUTH_TYPES = new Uint8Array(256).fill(1);
 // Sync points (Query, Sync, FunctionCall), Parse (to route by its text), Execute (which may start a COPY IN), the end
 // of a COPY IN (CopyDone, CopyFail) and Terminate; of a Bind (to route by the statement it runs) only the names at its
-// start, never its parameters.
-const QUERY_TYPES = collectTable('QPSEcfXF', 'B');
+// start, never its parameters. Query and Parse bodies are read whole while the process-wide AssemblyBudget allows.
+const QUERY_TYPES = collectTable('SEcfXF', 'B', 'QP');
 const Q = 0x51, Sy = 0x53, X = 0x58, P = 0x70, Parse = 0x50, Bind = 0x42, Ex = 0x45, CopyDone = 0x63, CopyFail = 0x66, FunctionCall = 0x46;
 const IDLE = 0x49;
 const ERROR = 0x45, PARSE_COMPLETE = 0x31, CLOSE_COMPLETE = 0x33, COPY_IN = 0x47, COPY_BOTH = 0x57;
@@ -169,7 +169,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   constructor(socket: net.Socket, private readonly ctx: ProxyContext, readonly remote: string) {
     this.socket = socket;
-    this.scanner = new MessageScanner(ctx.config.max_packet_size, AUTH_TYPES);
+    this.scanner = new MessageScanner(ctx.config.max_packet_size, AUTH_TYPES, ctx.assemblyBudget);
     this.onData = this.onData.bind(this);
     this.onClose = this.onClose.bind(this);
     this.onSocketError = this.onSocketError.bind(this);
@@ -632,7 +632,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         break;
       case Q: {
         this.syncsSinceExecute = 0;
-        const keeps = this.classify(body, 0, body.length - 1);
+        const keeps = this.scanner.truncated ? this.follow(UNSEEN_STATEMENT) : this.classify(body, 0, body.length - 1);
         if (keeps !== null) this.keepSessionState(keeps, end - 5 - body.length, end);
         this.countSyncPoint(end);
         break;
@@ -759,6 +759,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   private classifyParse(body: Buffer): KeptState | null {
     const nameEnd = body.indexOf(0);
+    if (this.scanner.truncated) {
+      if (nameEnd === 0) this.unnamedStatement = UNSEEN_STATEMENT;
+      return this.follow(UNSEEN_STATEMENT);
+    }
     const queryEnd = nameEnd < 0 ? -1 : body.indexOf(0, nameEnd + 1);
     if (queryEnd < 0) {
       this.routeWrite = true;
@@ -1746,6 +1750,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const wasWaiting = this.state === State.Waiting || this.state === State.Login;
     this.state = State.Closed;
     const ctx = this.ctx;
+    // A statement cut off by the close gives back the budget its assembly held.
+    this.scanner.reset();
     ctx.clients.delete(this);
     ctx.loggingIn.delete(this);
     if (this.cancelKey) ctx.cancelKeys.revoke(this.cancelKey.pid);

@@ -1,4 +1,5 @@
 import type { SecureContext } from 'node:tls';
+import type { AssemblyBudget } from '../protocol/scanner.js';
 import type { Config } from '../config/types.js';
 import type { Secret } from '../auth/secret.js';
 import type { HbaRules } from '../auth/hba.js';
@@ -50,4 +51,6 @@ export interface ProxyContext {
   /** Ask the server to cancel what the connection is running, on a separate connection. */
   sendCancel(server: ServerConnection): void;
   admin: AdminHooks;
+  /** Bytes all clients' scanners may hold assembling Query and Parse bodies cut across chunks. */
+  assemblyBudget: AssemblyBudget;
 }

@@ -36,6 +36,13 @@ export interface SettingChange {
   readonly local: boolean;
 }
 
+/**
+ * A statement pgtide did not read (its text was too large to hold; see AssemblyBudget):
+ * it runs on the primary, and as code pgtide cannot see into, so its settings are read back
+ * and its session state probed afterwards.
+ */
+export const UNSEEN_STATEMENT: Classification = Object.freeze({ route: 'write', kind: 'other', parsed: false, opaque: true });
+
 export interface Classification {
   readonly route: Route;
   readonly kind: StatementKind;

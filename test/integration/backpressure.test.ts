@@ -15,12 +15,14 @@ const t = currentTopology();
 const MB = 1024 * 1024;
 
 /** Read typed messages until a ReadyForQuery, at most `perMs` chunks per millisecond. */
-function readUntilReady(socket: net.Socket, slow: boolean, onChunk: (bytes: number) => void = () => {}): Promise<void> {
-  const scanner = new MessageScanner(1 << 30, collectTable('ZE'));
+function readUntilReady(socket: net.Socket, slow: boolean, onChunk: (bytes: number) => void = () => {}, onFirstColumn?: (value: string) => void): Promise<void> {
+  const scanner = new MessageScanner(1 << 30, collectTable('ZED'));
   return new Promise((resolve, reject) => {
     const sink = {
       onMessage(type: number, body: Buffer) {
         if (type === 0x45) reject(new Error(`server error: ${body.toString('latin1')}`));
+        // DataRow: column count (2 bytes), then the first column's length (4) and bytes.
+        if (type === 0x44 && onFirstColumn) onFirstColumn(body.toString('utf8', 6, 6 + body.readInt32BE(2)));
         if (type === 0x5a) {
           socket.removeListener('data', onData);
           resolve();
@@ -70,5 +72,33 @@ describe('backpressure', { timeout: 120_000 }, () => {
     const growth = peak - baseline;
     console.log(`300 MB result in ${Date.now() - started} ms; pgtide RSS ${Math.round(baseline / MB)} MB -> peak ${Math.round(peak / MB)} MB`);
     assert.ok(growth < 64 * MB, `pgtide RSS grew by ${Math.round(growth / MB)} MB`);
+  });
+
+  test('4 concurrent 48 MB queries: pgtide holds at most one of them to classify (64 MiB budget), and every one runs', async (ctx) => {
+    const clients = await Promise.all(Array.from({ length: 4 }, async () => {
+      const socket = await rawConnect(p.port);
+      socket.write(encode.startupMessage({ user: t.scramUser.user, database: t.database }));
+      await readUntilReady(socket, false);
+      return socket;
+    }));
+    const literal = 'x'.repeat(48 * MB);
+    const message = encode.query(`SELECT pg_catalog.length('${literal}') AS n`);
+    const baseline = p.rss();
+    let peak = baseline;
+    const sampler = setInterval(() => (peak = Math.max(peak, p.rss())), 20);
+    const lengths: string[] = [];
+    await Promise.all(clients.map((socket) => {
+      const answered = readUntilReady(socket, false, undefined, (row) => lengths.push(row));
+      socket.write(message);
+      return answered;
+    }));
+    clearInterval(sampler);
+    await new Promise((r) => setTimeout(r, 1000));
+    const after = p.rss();
+    for (const socket of clients) socket.destroy();
+    assert.deepEqual(lengths, Array(4).fill(String(48 * MB)));
+    ctx.diagnostic(`4 x 48 MB queries: pgtide RSS ${Math.round(baseline / MB)} MB -> peak ${Math.round(peak / MB)} MB -> ${Math.round(after / MB)} MB 1 s later`);
+    // Each held whole (before the budget) took the peak past 4 x 48 MB.
+    assert.ok(peak - baseline < 128 * MB, `pgtide RSS grew by ${Math.round((peak - baseline) / MB)} MB`);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { serialize } from 'pg-protocol';
-import { HEAD_BYTES, MessageScanner, collectTable, type MessageSink } from '../../src/protocol/scanner.js';
+import { AssemblyBudget, HEAD_BYTES, MessageScanner, collectTable, type MessageSink } from '../../src/protocol/scanner.js';
 import * as encode from '../../src/protocol/encode.js';
 
 interface Seen {
@@ -155,6 +155,33 @@ describe('MessageScanner buffers', () => {
     seen.length = 0;
     scanner.scan(bind, sink);
     assert.equal(seen[0]!.body.length, bind.length - 5);
+  });
+
+  it('assembles a bounded body whole while the shared budget holds it, else only its head, marked truncated; the budget comes back', () => {
+    const big = encode.query(`SELECT '${'x'.repeat(10_000)}'`);
+    const budget = new AssemblyBudget(15_000);
+    const one = new MessageScanner(1 << 20, collectTable('', '', 'Q'), budget);
+    const two = new MessageScanner(1 << 20, collectTable('', '', 'Q'), budget);
+    const seen: { scanner: string; length: number; truncated: boolean }[] = [];
+    const sinkOf = (name: string, scanner: MessageScanner): MessageSink => ({
+      onMessage: (_t, body) => (seen.push({ scanner: name, length: body.length, truncated: scanner.truncated }), true),
+    });
+    // Both begin before either ends: the first holds the budget, the second gets a head.
+    one.scan(big.subarray(0, 100), sinkOf('one', one));
+    two.scan(big.subarray(0, 100), sinkOf('two', two));
+    assert.equal(budget.used, big.length - 5);
+    one.scan(big.subarray(100), sinkOf('one', one));
+    two.scan(big.subarray(100), sinkOf('two', two));
+    assert.deepEqual(seen, [
+      { scanner: 'one', length: big.length - 5, truncated: false },
+      { scanner: 'two', length: HEAD_BYTES, truncated: true },
+    ]);
+    assert.equal(budget.used, 0);
+    // A message cut off by a reset (the client left) gives its bytes back too.
+    one.scan(big.subarray(0, 100), sinkOf('one', one));
+    assert.equal(budget.used, big.length - 5);
+    one.reset();
+    assert.equal(budget.used, 0);
   });
 
   it('reports end offsets relative to the current chunk (start may be negative)', () => {
