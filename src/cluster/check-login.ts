@@ -21,6 +21,8 @@ export function checkLogin(config: Config, users: ReadonlyMap<string, string>, b
     connectTimeoutMs: (config.health_check_timeout || config.server_connect_timeout) * 1000,
     maxPacketSize: config.max_packet_size,
     maxPreparedStatements: config.max_prepared_statements,
+    // A health check sends the same password as a pool would: the same methods protect it.
+    authMethods: config.server_auth_methods,
     maxScramIterations: config.server_scram_max_iterations,
   };
 }

@@ -25,6 +25,8 @@ export function defaultConfig(): Config {
     server_tls_ca_file: '',
     server_tls_key_file: '',
     server_tls_cert_file: '',
+    // Never cleartext, never a server that skips authentication, unless the operator says so.
+    server_auth_methods: ['scram-sha-256', 'md5'],
 
     pool_mode: 'transaction',
     default_pool_size: 20,

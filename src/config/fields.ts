@@ -30,6 +30,8 @@ export type Field =
   | { kind: 'redirect-list' }
   /** A list of user names (TOML array; comma-separated in the environment). */
   | { kind: 'names' }
+  /** Distinct values out of a fixed set, at least one (TOML array; comma-separated in the environment). */
+  | { kind: 'choices'; values: readonly string[] }
   /** "host:port", or empty for off. */
   | { kind: 'host-port' };
 
@@ -69,6 +71,7 @@ export const TOP_LEVEL_FIELDS: Record<ScalarKey, Field> = {
   server_tls_ca_file: text,
   server_tls_key_file: text,
   server_tls_cert_file: text,
+  server_auth_methods: { kind: 'choices', values: ['scram-sha-256', 'md5', 'password', 'none'] },
   pool_mode: poolMode,
   default_pool_size: positive,
   min_pool_size: count,
@@ -191,6 +194,8 @@ export function readField(field: Field, value: unknown): Read {
       return readRedirectList(value);
     case 'names':
       return readNames(value);
+    case 'choices':
+      return readChoices(field, value);
     case 'host-port':
       return readHostPort(value);
   }
@@ -217,6 +222,7 @@ export function readEnvField(field: Field, envText: string): Read {
       return readField(field, splitList(envText).map((item) => (/^\d+$/.test(item) ? Number(item) : item)));
     case 'patterns':
     case 'names':
+    case 'choices':
       return readField(field, splitList(envText));
     default:
       return readField(field, envText);
@@ -268,6 +274,16 @@ function readNames(value: unknown): Read {
     if (typeof item !== 'string' || item === '' || item.includes('\0') || Buffer.byteLength(item) > 63) {
       return fail(`must list user names of 1 to 63 bytes, got ${show(item)}`);
     }
+  }
+  return ok([...value]);
+}
+
+function readChoices(field: Extract<Field, { kind: 'choices' }>, value: unknown): Read {
+  const allowed = field.values.map((v) => `"${v}"`).join(', ');
+  if (!Array.isArray(value) || value.length === 0) return fail(`must be a non-empty array of ${allowed}, got ${showMismatch(value)}`);
+  for (const [i, item] of value.entries()) {
+    if (typeof item !== 'string' || !field.values.includes(item)) return fail(`must list only ${allowed}, got ${show(item)}`);
+    if (value.indexOf(item) !== i) return fail(`lists ${show(item)} twice`);
   }
   return ok([...value]);
 }

@@ -5,6 +5,8 @@
 export type PoolMode = 'session' | 'transaction' | 'statement';
 export type AuthType = 'scram-sha-256' | 'md5' | 'plain' | 'trust';
 export type ClientTlsMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+/** How a server may make pgtide prove its login; 'none' is a server that asks for nothing (trust). */
+export type ServerAuthMethod = 'scram-sha-256' | 'md5' | 'password' | 'none';
 export type ServerTlsMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 export type BackendRole = 'auto' | 'primary' | 'standby';
 export type Consistency = 'eventual' | 'read_your_writes' | 'primary_only';
@@ -75,6 +77,9 @@ export interface Config {
   server_tls_ca_file: string;
   server_tls_key_file: string;
   server_tls_cert_file: string;
+  /** Methods a server may ask pgtide to log in with (libpq's require_auth): anything else is
+   *  refused before a password or hash is sent, so nobody on the way can downgrade SCRAM. */
+  server_auth_methods: ServerAuthMethod[];
 
   // Pooling.
   pool_mode: PoolMode;

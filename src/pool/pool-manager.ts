@@ -147,6 +147,7 @@ export class PoolManager implements ConnectionBudget {
       connectTimeoutMs: this.config.server_connect_timeout * 1000,
       maxPacketSize: this.config.max_packet_size,
       maxPreparedStatements: this.config.max_prepared_statements,
+      authMethods: this.config.server_auth_methods,
       maxScramIterations: this.config.server_scram_max_iterations,
     };
   }

@@ -10,7 +10,7 @@ import { SQLSTATE } from '../protocol/sqlstate.js';
 import { md5Response } from '../auth/md5.js';
 import type { Secret } from '../auth/secret.js';
 import { ScramClient, type ScramCredentials } from '../auth/scram-client.js';
-import type { ServerTlsMode } from '../config/types.js';
+import type { ServerAuthMethod, ServerTlsMode } from '../config/types.js';
 import { PreparedSet } from './prepared-set.js';
 
 export interface ServerEndpoint {
@@ -42,6 +42,8 @@ export interface ServerLogin {
   connectTimeoutMs: number;
   maxPacketSize: number;
   maxPreparedStatements: number;
+  /** server_auth_methods: what the server may ask for before pgtide sends anything secret. */
+  authMethods: readonly ServerAuthMethod[];
   /** server_scram_max_iterations: a higher count the server asks for fails the login. */
   maxScramIterations: number;
 }
@@ -133,6 +135,8 @@ export class ServerConnection implements MessageSink {
   private scram: ScramClient | null = null;
   /** AuthenticationOk arrived: the server may now finish the login, and ask for nothing more. */
   private authenticated = false;
+  /** The server asked for a password, a hash or SASL: an AuthenticationOk before that is 'none'. */
+  private challenged = false;
   /** The login, or one of pgtide's own queries, must be answered within login.connectTimeoutMs. */
   private answerTimer: NodeJS.Timeout | null = null;
   private drainTimer: NodeJS.Timeout | null = null;
@@ -518,22 +522,31 @@ export class ServerConnection implements MessageSink {
       case 0:
         // Skipping SASLFinal would skip the server's proof that it knows the password.
         if (this.scram) throw new ServerLoginError('server sent AuthenticationOk before completing SCRAM authentication', null, false);
+        // A server (or a man in the middle) that lets pgtide in unasked proves nothing about
+        // itself; with no password configured there is nothing better to expect (libpq alike).
+        if (!this.challenged && (secret || credentials.scram)) this.allow('none');
         this.authenticated = true;
         return;
       case 3:
+        this.allow('password');
         if (secret?.kind !== 'plain') throw this.noPassword('a cleartext password');
+        this.challenged = true;
         this.socket.write(encode.passwordMessage(secret.password));
         return;
       case 5:
+        this.allow('md5');
         if (!secret || secret.kind === 'scram') throw this.noPassword('an md5 password or hash');
+        this.challenged = true;
         this.socket.write(encode.passwordMessage(md5Response(credentials.user, secret, auth.data.subarray(0, 4))));
         return;
       case 10: {
         if (this.scram) throw new ServerLoginError('unexpected second AuthenticationSASL from server', null, false);
+        this.allow('scram-sha-256');
         const mechanisms = auth.data.toString('latin1').split('\0');
         if (!mechanisms.includes('SCRAM-SHA-256')) throw new ServerLoginError(`server offers no supported SASL mechanism (${mechanisms.filter(Boolean).join(', ')})`, null, false);
         const creds: ScramCredentials | undefined = secret?.kind === 'plain' ? { password: secret.password } : credentials.scram;
         if (!creds) throw this.noPassword('a plain password or the SCRAM keys of a client login');
+        this.challenged = true;
         this.scram = new ScramClient(creds, undefined, this.login.maxScramIterations);
         this.socket.write(encode.saslInitialResponse('SCRAM-SHA-256', this.scram.clientFirst()));
         return;
@@ -550,6 +563,19 @@ export class ServerConnection implements MessageSink {
       default:
         throw new ServerLoginError(`server asks for unsupported authentication method ${auth.code}`, null, false);
     }
+  }
+
+  /** Throws, before anything is sent, when server_auth_methods does not allow `method`. */
+  private allow(method: ServerAuthMethod): void {
+    const allowed = this.login.authMethods;
+    if (allowed.includes(method)) return;
+    const asked = method === 'none' ? 'no authentication at all (AuthenticationOk unasked)' : `"${method}" authentication`;
+    const message = `pgtide refused to log in to server ${this.describe()} as "${this.login.credentials.user}": `
+      + `the server asked for ${asked}, but server_auth_methods allows only ${allowed.join(', ')}`;
+    throw new ServerLoginError(message, {
+      severity: 'FATAL', code: SQLSTATE.INVALID_AUTHORIZATION, message,
+      hint: `Make the server's pg_hba.conf ask for ${allowed.join(' or ')}, or add "${method}" to pgtide's server_auth_methods if that server is trusted.`,
+    }, false);
   }
 
   private noPassword(what: string): ServerLoginError {

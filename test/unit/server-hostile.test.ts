@@ -8,9 +8,9 @@ import * as encode from '../../src/protocol/encode.js';
 import { decodeSASLInitialResponse, decodeSASLResponse } from '../../src/protocol/frontend.js';
 import { ScramServer } from '../../src/auth/scram-server.js';
 import { scramSecretFromPassword } from '../../src/auth/secret.js';
-import type { ServerTlsMode } from '../../src/config/types.js';
+import type { ServerAuthMethod, ServerTlsMode } from '../../src/config/types.js';
 import {
-  ServerConnection, type ServerLoginError, type ServerOwner, type ServerPeer,
+  ServerConnection, type ServerCredentials, type ServerLoginError, type ServerOwner, type ServerPeer,
 } from '../../src/pool/server-connection.js';
 
 const MAX_PACKET_SIZE = 1024 * 1024;
@@ -58,14 +58,17 @@ after(() => {
 });
 
 /** Listens for one pgtide connection and answers its packets with `replies`, in order. */
-async function fakeServer(replies: Reply[]): Promise<{ port: number; socket: Promise<net.Socket> }> {
+async function fakeServer(replies: Reply[], received: Buffer[] = []): Promise<{ port: number; socket: Promise<net.Socket> }> {
   let connected!: (socket: net.Socket) => void;
   const socket = new Promise<net.Socket>((resolve) => (connected = resolve));
   const server = net.createServer((peer) => {
     let next = 0;
     remotes.push(peer);
     peer.on('error', () => {});
-    peer.on('data', (packet) => replies[next++]?.(packet, peer));
+    peer.on('data', (packet) => {
+      received.push(packet);
+      replies[next++]?.(packet, peer);
+    });
     connected(peer);
   });
   servers.push(server);
@@ -82,8 +85,21 @@ interface Connected {
   closed: Promise<void>;
 }
 
-async function connect(replies: Reply[], tlsMode: ServerTlsMode = 'disable', connectTimeoutMs = 5000): Promise<Connected> {
-  const { port, socket } = await fakeServer(replies);
+interface ConnectOptions {
+  tlsMode?: ServerTlsMode;
+  connectTimeoutMs?: number;
+  /** Every method by default: most tests here are about the protocol, not about this policy. */
+  authMethods?: ServerAuthMethod[];
+  credentials?: ServerCredentials;
+  /** Fills with every chunk pgtide sent the fake server. */
+  received?: Buffer[];
+}
+
+const ALL_METHODS: ServerAuthMethod[] = ['scram-sha-256', 'md5', 'password', 'none'];
+
+async function connect(replies: Reply[], options: ConnectOptions = {}): Promise<Connected> {
+  const { tlsMode = 'disable', connectTimeoutMs = 5000, authMethods = ALL_METHODS } = options;
+  const { port, socket } = await fakeServer(replies, options.received);
   let loggedIn!: (error: ServerLoginError | null) => void;
   let closed!: () => void;
   const login = new Promise<ServerLoginError | null>((resolve) => (loggedIn = resolve));
@@ -94,20 +110,21 @@ async function connect(replies: Reply[], tlsMode: ServerTlsMode = 'disable', con
   };
   const server = new ServerConnection({
     endpoint: { host: '127.0.0.1', port },
-    credentials: { user: 'alice', secret: { kind: 'plain', password: 'pencil' } },
+    credentials: options.credentials ?? { user: 'alice', secret: { kind: 'plain', password: 'pencil' } },
     database: 'db',
     params: {},
     tls: { mode: tlsMode },
     connectTimeoutMs,
     maxPacketSize: MAX_PACKET_SIZE,
     maxPreparedStatements: 10,
+    authMethods,
     maxScramIterations: 100_000,
   }, owner);
   return { server, error: await login, remote: await socket, closed: new Promise((resolve) => (closed = resolve)) };
 }
 
-async function loginError(replies: Reply[], tlsMode?: ServerTlsMode): Promise<ServerLoginError> {
-  const { server, error } = await connect(replies, tlsMode);
+async function loginError(replies: Reply[], options?: ConnectOptions): Promise<ServerLoginError> {
+  const { server, error } = await connect(replies, options);
   assert.ok(error, 'the login must fail');
   assert.ok(server.isClosed);
   return error;
@@ -214,6 +231,68 @@ describe('a hostile SCRAM server fails the login cleanly', () => {
   }
 });
 
+describe('server_auth_methods: a server or a man in the middle cannot downgrade the login', () => {
+  /** Logs in with `authMethods` to a server that answers the startup packet with `request`. */
+  async function refused(request: Buffer, authMethods: ServerAuthMethod[]): Promise<{ error: ServerLoginError; sent: Buffer }> {
+    const received: Buffer[] = [];
+    const { server, error, remote } = await connect([send(request, ok, idle)], { authMethods, received });
+    assert.ok(error, 'the login must be refused');
+    assert.ok(server.isClosed);
+    if (!remote.destroyed) await new Promise((resolve) => remote.once('close', resolve));
+    return { error, sent: Buffer.concat(received) };
+  }
+
+  const cases: Array<[string, Buffer, ServerAuthMethod[], string]> = [
+    ['cleartext when only SCRAM is allowed', encode.authenticationCleartextPassword(), ['scram-sha-256'], '"password" authentication'],
+    ['md5 when only SCRAM is allowed', authentication(5, 'salt'), ['scram-sha-256'], '"md5" authentication'],
+    ['cleartext under the default (scram-sha-256, md5)', encode.authenticationCleartextPassword(), ['scram-sha-256', 'md5'], '"password" authentication'],
+    ['AuthenticationOk unasked while a password is configured', ok, ['scram-sha-256', 'md5'], 'no authentication at all \\(AuthenticationOk unasked\\)'],
+  ];
+  for (const [name, request, methods, asked] of cases) {
+    it(`refuses ${name}, without sending the password or a hash`, QUICK, async () => {
+      const { error, sent } = await refused(request, methods);
+      assert.match(error.message, new RegExp(`asked for ${asked}, but server_auth_methods allows only ${methods.join(', ')}$`));
+      assert.equal(error.fields?.code, '28000');
+      assert.match(error.fields?.hint ?? '', /pg_hba\.conf.*server_auth_methods/);
+      assert.equal(error.transient, false);
+      // Only the startup packet went out: no PasswordMessage ('p'), so no secret and no md5 hash.
+      assert.equal(sent.length, sent.readInt32BE(0));
+      assert.ok(!sent.includes('pencil'));
+    });
+  }
+
+  it('sends the cleartext password when the operator allows "password"', QUICK, async () => {
+    const received: Buffer[] = [];
+    const { server, error } = await connect([send(encode.authenticationCleartextPassword()), send(ok, idle)], { authMethods: ['password'], received });
+    assert.equal(error, null);
+    assert.ok(Buffer.concat(received).toString('latin1').includes('pencil\0'));
+    server.close('test over');
+  });
+
+  it('lets a trusting server in when no password is configured, "none" or not', QUICK, async () => {
+    const { server, error } = await connect([send(ok, idle)], { authMethods: ['scram-sha-256'], credentials: { user: 'alice' } });
+    assert.equal(error, null);
+    server.close('test over');
+  });
+
+  it('lets a trusting server in when "none" is allowed', QUICK, async () => {
+    const { server, error } = await connect([send(ok, idle)], { authMethods: ['scram-sha-256', 'none'] });
+    assert.equal(error, null);
+    server.close('test over');
+  });
+
+  it('logs in with SCRAM when only SCRAM is allowed', QUICK, async () => {
+    const { server, error } = await connect(scramReplies((first) => first, honestFinal), { authMethods: ['scram-sha-256'] });
+    assert.equal(error, null);
+    server.close('test over');
+  });
+
+  it('refuses SCRAM when only md5 is allowed', QUICK, async () => {
+    const error = await loginError(scramReplies((first) => first, honestFinal), { authMethods: ['md5'] });
+    assert.match(error.message, /asked for "scram-sha-256" authentication, but server_auth_methods allows only md5$/);
+  });
+});
+
 describe('a hostile answer to SSLRequest fails the login cleanly', () => {
   const cases: Array<[string, Buffer, RegExp]> = [
     ['bytes after the S', Buffer.from('SQ\0\0\0\x0bselect'), /unexpected data after SSLRequest/],
@@ -222,13 +301,13 @@ describe('a hostile answer to SSLRequest fails the login cleanly', () => {
     ['N when TLS is required', Buffer.from('N'), /does not support TLS/],
   ];
   for (const [name, answer, error] of cases) {
-    it(name, QUICK, async () => assert.match((await loginError([send(answer)], 'require')).message, error));
+    it(name, QUICK, async () => assert.match((await loginError([send(answer)], { tlsMode: 'require' })).message, error));
   }
 });
 
 /** A server connection logged in to a fake server, and that server's socket. */
 async function loggedIn(connectTimeoutMs?: number): Promise<Connected> {
-  const connected = await connect([send(ok, idle)], 'disable', connectTimeoutMs);
+  const connected = await connect([send(ok, idle)], { connectTimeoutMs });
   assert.equal(connected.error, null);
   return connected;
 }
