@@ -1,6 +1,7 @@
-// pgtide verifying a client with SCRAM-SHA-256, as PostgreSQL's auth-scram.c does:
-// the n= user name is ignored (the startup packet's user counts), channel binding is not
-// offered, so the client may say "n" or "y" but never "p=".
+// pgtide verifying a client with SCRAM-SHA-256, as PostgreSQL's auth-scram.c does: the n=
+// user name is ignored (the startup packet's user counts). On TLS, SCRAM-SHA-256-PLUS binds
+// the exchange to pgtide's certificate (tls-server-end-point, RFC 5929): a man in the middle
+// who terminates TLS with another certificate cannot relay the client's proof.
 import { randomBytes } from 'node:crypto';
 import {
   SCRAM_DEFAULT_ITERATIONS,
@@ -42,6 +43,8 @@ export class ScramServer {
   readonly #mock: boolean;
   #state: ExchangeState = { phase: 'client-first' };
   #clientKey: Buffer | null = null;
+  /** The tls-server-end-point hash of pgtide's certificate; null when not on TLS (no -PLUS). */
+  readonly #endPoint: Buffer | null;
 
   /**
    * secret: plain (a SCRAM secret is derived, 4096 iterations) or scram. null = unknown
@@ -51,7 +54,8 @@ export class ScramServer {
    * every attempt, whether the user exists or not (a fresh random salt per login would
    * reveal the users that do).
    */
-  constructor(secret: Secret | null, userName: string, saltKey: Buffer = PROCESS_SALT_KEY) {
+  constructor(secret: Secret | null, userName: string, saltKey: Buffer = PROCESS_SALT_KEY, endPoint: Buffer | null = null) {
+    this.#endPoint = endPoint;
     const salt = hmac(saltKey, `salt\0${userName}`).subarray(0, SCRAM_SALT_LENGTH);
     if (secret?.kind === 'scram') {
       this.#secret = secret;
@@ -76,8 +80,8 @@ export class ScramServer {
     return this.#clientKey;
   }
 
-  /** data = SASLInitialResponse payload. Returns server-first-message. */
-  clientFirst(data: Buffer): ScramStep {
+  /** data = SASLInitialResponse payload; plus: the client chose SCRAM-SHA-256-PLUS. Returns server-first-message. */
+  clientFirst(data: Buffer, plus = false): ScramStep {
     if (this.#state.phase !== 'client-first') return this.#fail('08P01', 'unexpected SCRAM client-first-message');
     const text = decodeMessage(data);
     if (text === null) return this.#malformed('not valid UTF-8 or too long');
@@ -85,11 +89,8 @@ export class ScramServer {
     const flagEnd = text.indexOf(',');
     const headerEnd = flagEnd < 0 ? -1 : text.indexOf(',', flagEnd + 1);
     if (headerEnd < 0) return this.#malformed('missing GS2 header');
-    const channelBindingFlag = text.slice(0, flagEnd);
-    if (channelBindingFlag.startsWith('p=')) {
-      return this.#fail('08P01', 'the client selected SCRAM-SHA-256 but asks for channel binding; SCRAM-SHA-256-PLUS is not offered');
-    }
-    if (channelBindingFlag !== 'n' && channelBindingFlag !== 'y') return this.#malformed('unexpected channel-binding flag');
+    const refusal = this.#channelBindingRefusal(text.slice(0, flagEnd), plus);
+    if (refusal) return refusal;
     if (headerEnd !== flagEnd + 1) return this.#fail('0A000', 'client uses an authorization identity, which is not supported');
 
     const clientFirstBare = text.slice(headerEnd + 1);
@@ -102,7 +103,9 @@ export class ScramServer {
 
     const nonce = clientNonce.value + randomNonce();
     const serverFirst = `r=${nonce},s=${this.#secret.salt.toString('base64')},i=${this.#secret.iterations}`;
-    const channelBinding = Buffer.from(text.slice(0, headerEnd + 1)).toString('base64');
+    // c= is the GS2 header, then (with -PLUS) the hash of the certificate the client saw.
+    const header = Buffer.from(text.slice(0, headerEnd + 1));
+    const channelBinding = (plus ? Buffer.concat([header, this.#endPoint!]) : header).toString('base64');
     this.#state = { phase: 'client-final', clientFirstBare, serverFirst, nonce, channelBinding };
     return { ok: true, message: serverFirst };
   }
@@ -133,6 +136,23 @@ export class ScramServer {
     if (!proofMatches || this.#mock) return { ok: false, error: 'password authentication failed', sqlstate: '28P01' };
     this.#clientKey = clientKey;
     return { ok: true, message: `v=${hmac(this.#secret.serverKey, authMessage).toString('base64')}` };
+  }
+
+  /** The GS2 flag must agree with the mechanism chosen and with what was offered. */
+  #channelBindingRefusal(flag: string, plus: boolean): ScramStep | null {
+    if (plus) {
+      if (!this.#endPoint) return this.#fail('08P01', 'the client selected SCRAM-SHA-256-PLUS, which is only offered on TLS');
+      if (flag === 'p=tls-server-end-point') return null;
+      if (flag.startsWith('p=')) return this.#fail('0A000', `unsupported SCRAM channel-binding type "${flag.slice(2, 40)}"`);
+      return this.#malformed('the client selected SCRAM-SHA-256-PLUS without channel binding');
+    }
+    if (flag.startsWith('p=')) return this.#fail('08P01', 'the client selected SCRAM-SHA-256 but asks for channel binding');
+    // "y": the client could bind but believes pgtide cannot; pgtide offered -PLUS, so someone
+    // on the way removed it from the list (RFC 5802's downgrade check).
+    if (flag === 'y' && this.#endPoint) {
+      return this.#fail('08P01', 'SCRAM channel binding negotiation error: the client believes channel binding is not offered, but it is');
+    }
+    return flag === 'n' || flag === 'y' ? null : this.#malformed('unexpected channel-binding flag');
   }
 
   #malformed(detail: string): ScramStep {

@@ -33,8 +33,11 @@ export class ClientAuth {
    * plainToScram turns a plain auth_file password into a SCRAM secret; the session passes a
    * cached derivation so that 4096 PBKDF2 rounds do not stall the event loop at every login.
    */
+  /** endPoint: tls-server-end-point hash of pgtide's certificate on a TLS connection, which
+   *  offers SCRAM-SHA-256-PLUS (see tlsServerEndPoint); null elsewhere. */
   constructor(authType: AuthType, private readonly user: string, stored: string | undefined,
-    private readonly plainToScram: (user: string, password: string) => Secret) {
+    private readonly plainToScram: (user: string, password: string) => Secret,
+    private readonly endPoint: Buffer | null = null) {
     this.secret = stored === undefined ? null : safeParse(stored);
     this.method = chooseMethod(authType, this.secret);
   }
@@ -49,8 +52,9 @@ export class ClientAuth {
       case Method.Md5:
         return { kind: 'send', message: encode.authenticationMD5Password(this.salt) };
       case Method.Scram:
-        this.scram = new ScramServer(this.scramSecret(), this.user);
-        return { kind: 'send', message: encode.authenticationSASL(['SCRAM-SHA-256']) };
+        this.scram = new ScramServer(this.scramSecret(), this.user, undefined, this.endPoint);
+        // PostgreSQL's order: libpq takes -PLUS when offered and its channel_binding allows.
+        return { kind: 'send', message: encode.authenticationSASL(this.endPoint ? ['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-256'] : ['SCRAM-SHA-256']) };
     }
   }
 
@@ -87,8 +91,9 @@ export class ClientAuth {
     if (this.scramStep === 0) {
       const initial = decodeSASLInitialResponse(body);
       if (!initial) return { kind: 'protocol', reason: 'invalid SASLInitialResponse' };
-      if (initial.mechanism !== 'SCRAM-SHA-256') return { kind: 'protocol', reason: `unsupported SASL mechanism "${initial.mechanism}"` };
-      const step = scram.clientFirst(initial.data);
+      const plus = initial.mechanism === 'SCRAM-SHA-256-PLUS' && this.endPoint !== null;
+      if (initial.mechanism !== 'SCRAM-SHA-256' && !plus) return { kind: 'protocol', reason: `unsupported SASL mechanism "${initial.mechanism}"` };
+      const step = scram.clientFirst(initial.data, plus);
       if (!step.ok) return { kind: 'protocol', reason: step.error };
       this.scramStep = 1;
       return { kind: 'send', message: encode.authenticationSASLContinue(step.message) };

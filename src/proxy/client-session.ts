@@ -14,6 +14,7 @@ import type { ServerPool, PoolWaiter } from '../pool/pool.js';
 import type { ServerConnection, ServerPeer, ServerLoginError } from '../pool/server-connection.js';
 import { ClientAuth } from './client-auth.js';
 import { checkAccess } from './client-access.js';
+import { tlsServerEndPoint } from './tls.js';
 import type { CancelKey } from './cancel-keys.js';
 import type { ProxyContext } from './context.js';
 import type { ReadContext } from './router.js';
@@ -1489,7 +1490,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
     this.state = State.Auth;
     this.scanner.collect = AUTH_TYPES;
-    this.auth = new ClientAuth(access.authType, this.user, this.ctx.users.get(this.user), this.ctx.plainToScram);
+    const endPoint = this.socket instanceof tls.TLSSocket ? tlsServerEndPoint(this.socket) : null;
+    this.auth = new ClientAuth(access.authType, this.user, this.ctx.users.get(this.user), this.ctx.plainToScram, endPoint);
     this.onAuthStep(this.auth.start());
   }
 

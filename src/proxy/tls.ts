@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import tls from 'node:tls';
 import type { Config } from '../config/types.js';
@@ -21,4 +22,20 @@ export function serverTlsOptions(config: Config): ServerTls {
     key: read(config.server_tls_key_file),
     cert: read(config.server_tls_cert_file),
   };
+}
+
+/**
+ * Channel-binding data of type tls-server-end-point (RFC 5929 §4.1) for a client connection:
+ * the hash of pgtide's certificate with the hash of its signature algorithm (MD5 and SHA-1
+ * become SHA-256). null when there is no certificate or its algorithm names no such hash
+ * (Ed25519, RSA-PSS): PostgreSQL offers no channel binding then either.
+ */
+export function tlsServerEndPoint(socket: tls.TLSSocket): Buffer | null {
+  const certificate = socket.getX509Certificate();
+  const algorithm = certificate?.signatureAlgorithm?.toLowerCase() ?? '';
+  const hash = /sha-?512/.test(algorithm) ? 'sha512'
+    : /sha-?384/.test(algorithm) ? 'sha384'
+      : /sha-?224/.test(algorithm) ? 'sha224'
+        : /sha-?256|sha-?1|md5/.test(algorithm) ? 'sha256' : null;
+  return certificate && hash ? createHash(hash).update(certificate.raw).digest() : null;
 }

@@ -1,6 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { currentTopology } from '../support/topology.js';
@@ -38,4 +40,49 @@ describe('client TLS', { timeout: 60_000 }, () => {
     const c = new pg.Client(p.pgConfig({ ssl: false }));
     await assert.rejects(c.connect(), (err: { code?: string; message: string }) => err.code === '28000' && /SSL required/.test(err.message));
   });
+});
+
+describe('SCRAM-SHA-256-PLUS (channel binding tls-server-end-point) towards clients', { timeout: 60_000 }, () => {
+  // RSA/SHA-256 binds with SHA-256; ECDSA/SHA-384 with SHA-384 (RFC 5929): libpq and
+  // node-postgres each compute the hash of the certificate they received, on their own.
+  const certificates: Array<[string, string[]]> = [
+    ['an RSA certificate signed with SHA-256', ['-newkey', 'rsa:2048']],
+    ['an ECDSA certificate signed with SHA-384', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384', '-sha384']],
+  ];
+  for (const [name, keyOptions] of certificates) {
+    describe(`with ${name}`, () => {
+      let p: RunningPgtide;
+      let dir: string;
+      before(async () => {
+        dir = mkdtempSync(join(tmpdir(), 'pgtide-cbind-'));
+        const key = join(dir, 'server.key'), cert = join(dir, 'server.crt');
+        execFileSync('openssl', ['req', '-x509', ...keyOptions, '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+        // prefer: the same pgtide also takes plaintext clients, to show libpq refusing them.
+        p = await startPgtide(t, { client_tls_sslmode: 'prefer', client_tls_key_file: key, client_tls_cert_file: cert });
+      });
+      after(async () => {
+        await p?.stop();
+        rmSync(dir, { recursive: true, force: true });
+      });
+
+      test('psql with channel_binding=require logs in over TLS', async () => {
+        assert.equal(await psql(t, { host: p.host, port: p.port, sslmode: 'require', channelBinding: 'require' }, 'SELECT 42'), '42\n');
+      });
+
+      test('psql with channel_binding=require over a plain connection is refused by libpq itself', async () => {
+        await assert.rejects(psql(t, { host: p.host, port: p.port, sslmode: 'disable', channelBinding: 'require' }, 'SELECT 1'),
+          (err: { stderr?: string }) => /channel binding required, but SSL not in use/.test(err.stderr ?? ''));
+      });
+
+      test('node-postgres with enableChannelBinding logs in over TLS', async () => {
+        const c = new pg.Client(p.pgConfig({ ssl: { rejectUnauthorized: false }, enableChannelBinding: true }));
+        await c.connect();
+        try {
+          assert.equal((await c.query('SELECT 40 + 2 AS v')).rows[0].v, 42);
+        } finally {
+          await c.end();
+        }
+      });
+    });
+  }
 });

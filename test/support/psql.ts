@@ -10,6 +10,8 @@ export interface PsqlTarget {
   password?: string;
   database?: string;
   sslmode?: string;
+  /** libpq's channel_binding (disable / prefer / require); libpq's default when unset. */
+  channelBinding?: string;
 }
 
 /**
@@ -21,6 +23,7 @@ export async function psql(t: Topology, target: PsqlTarget, command: string): Pr
     `host=${target.host}`, `port=${target.port}`,
     `user=${target.user ?? t.scramUser.user}`, `dbname=${target.database ?? t.database}`,
     `sslmode=${target.sslmode ?? 'disable'}`,
+    ...(target.channelBinding ? [`channel_binding=${target.channelBinding}`] : []),
   ].join(' ');
   const { stdout } = await promisify(execFile)('psql', [conninfo, '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', command], {
     env: { ...process.env, PGPASSWORD: target.password ?? t.scramUser.password, PGCONNECT_TIMEOUT: '5' },

@@ -124,6 +124,46 @@ test('the channel-binding echo must repeat the GS2 header the client sent', () =
   assert.deepEqual(final, { ok: false, error: 'malformed SCRAM message: channel-binding data does not match the GS2 header', sqlstate: '08P01' });
 });
 
+/** SCRAM-SHA-256-PLUS: the hash of the certificate pgtide presents (any 32 bytes will do here). */
+const END_POINT = sha256(Buffer.from('the certificate pgtide presents'));
+const PLUS_HEADER = 'p=tls-server-end-point,,';
+const plusBinding = (hash: Buffer) => Buffer.concat([Buffer.from(PLUS_HEADER), hash]).toString('base64');
+
+test('SCRAM-SHA-256-PLUS: a client that binds to the hash of pgtide\'s certificate logs in', () => {
+  const server = new ScramServer(pencil, 'alice', undefined, END_POINT);
+  const serverFirst = message(server.clientFirst(Buffer.from(`${PLUS_HEADER}n=,r=abc`), true));
+  const final = server.clientFinal(Buffer.from(clientFinalFor('pencil', 'n=,r=abc', serverFirst, plusBinding(END_POINT))));
+  assert.equal(final.ok, true);
+});
+
+test('SCRAM-SHA-256-PLUS: a binding to another certificate (a man in the middle) is refused despite the right password', () => {
+  const server = new ScramServer(pencil, 'alice', undefined, END_POINT);
+  const serverFirst = message(server.clientFirst(Buffer.from(`${PLUS_HEADER}n=,r=abc`), true));
+  const final = server.clientFinal(Buffer.from(clientFinalFor('pencil', 'n=,r=abc', serverFirst, plusBinding(sha256(Buffer.from('the impostor\'s certificate'))))));
+  assert.deepEqual(final, { ok: false, error: 'malformed SCRAM message: channel-binding data does not match the GS2 header', sqlstate: '08P01' });
+});
+
+const badPlus: Array<[string, Buffer | null, string, boolean, RegExp]> = [
+  ['-PLUS chosen without TLS', null, `${PLUS_HEADER}n=,r=abc`, true, /^08P01 .*only offered on TLS/],
+  ['-PLUS chosen with the flag "n"', END_POINT, 'n,,n=,r=abc', true, /^08P01 .*SCRAM-SHA-256-PLUS without channel binding/],
+  ['-PLUS with tls-unique', END_POINT, 'p=tls-unique,,n=,r=abc', true, /^0A000 unsupported SCRAM channel-binding type "tls-unique"/],
+  ['"y" although -PLUS was offered (a downgrade on the way)', END_POINT, 'y,,n=,r=abc', false, /^08P01 SCRAM channel binding negotiation error/],
+  ['binding data under the plain mechanism', END_POINT, `${PLUS_HEADER}n=,r=abc`, false, /^08P01 the client selected SCRAM-SHA-256 but asks for channel binding$/],
+];
+for (const [name, endPoint, first, plus, error] of badPlus) {
+  test(`SCRAM-SHA-256-PLUS: refuses ${name}`, () => {
+    const step = new ScramServer(pencil, 'alice', undefined, endPoint).clientFirst(Buffer.from(first), plus);
+    assert.equal(step.ok, false);
+    if (!step.ok) assert.match(`${step.sqlstate} ${step.error}`, error);
+  });
+}
+
+test('on TLS, a client without channel binding ("n") still logs in with plain SCRAM-SHA-256', () => {
+  const server = new ScramServer(pencil, 'alice', undefined, END_POINT);
+  const serverFirst = message(server.clientFirst(Buffer.from('n,,n=,r=abc')));
+  assert.equal(server.clientFinal(Buffer.from(clientFinalFor('pencil', 'n=,r=abc', serverFirst, 'biws'))).ok, true);
+});
+
 test('RFC 7677 test vector (the example sends n=user, which PostgreSQL would ignore)', () => {
   const secret = scramSecretFromPassword('pencil', Buffer.from('W22ZaJ0SNY7soEsUEjb6gQ==', 'base64'), 4096);
   const authMessage = [
