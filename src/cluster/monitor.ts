@@ -193,7 +193,9 @@ export class ClusterMonitor {
     this.learnTimelines();
     this.updateRoles();
     const primary = this.tracked.find((t) => t.state.role === 'primary');
-    const primaryLsn = primary?.last?.currentLsn ?? null;
+    // The primary's last known position: while it does not answer (frozen, restarting) a
+    // standby cut off from it must not look caught up for want of a position to compare.
+    const primaryLsn = primary?.lastSeen?.currentLsn ?? null;
     const primaryTimeline = primary?.lastSeen?.timeline ?? null;
     const limits: ReadLimits = { delayThreshold: this.config.delay_threshold, delayThresholdByTime: this.config.delay_threshold_by_time };
     for (const { state, last, lastSeen } of this.tracked) {
@@ -204,7 +206,7 @@ export class ClusterMonitor {
       }
       // With no primary known, a standby still must not replay a timeline older than one seen.
       const expected = primaryTimeline ?? this.newestSeen(lastSeen);
-      const following = state.role !== 'standby' || lastSeen === null || followsTimeline(lastSeen, expected);
+      const following = state.role !== 'standby' || lastSeen === null || followsTimeline(lastSeen, expected, state.following);
       if (following !== state.following) {
         if (!following) this.log.warn({ backend: state.config.name, expected, receiverTimeline: lastSeen?.receiverTimeline, checkpointTimeline: lastSeen?.checkpointTimeline }, 'standby does not follow the newest timeline (orphaned by a failover?): it leaves the read rotation');
         state.following = following;

@@ -110,10 +110,20 @@ export function lagMs(
 /** Whether a standby replays the primary's timeline: false when its WAL receiver streams
  *  another one (it follows an abandoned primary), or its last restartpoint is on a newer
  *  timeline than the primary's. Unknown timelines (no privilege, not streaming) do not
- *  exclude it: the lag limits then judge. */
-export function followsTimeline(standby: Pick<CheckResult, 'receiverTimeline' | 'checkpointTimeline'>, primaryTimeline: number | null): boolean {
+ *  exclude it: the lag limits then judge. A standby already found orphaned stays so until
+ *  its receiver is seen on the primary's timeline: a receiver between two connections to
+ *  the abandoned primary shows no timeline, and its restartpoint's is an old one. */
+export function followsTimeline(
+  standby: Pick<CheckResult, 'receiverTimeline' | 'checkpointTimeline'>,
+  primaryTimeline: number | null,
+  wasFollowing = true,
+): boolean {
   if (primaryTimeline === null) return true;
-  if (standby.receiverTimeline !== null && standby.receiverTimeline !== primaryTimeline) return false;
+  if (standby.receiverTimeline !== null) return standby.receiverTimeline === primaryTimeline && checkpointNotAhead(standby, primaryTimeline);
+  return wasFollowing && checkpointNotAhead(standby, primaryTimeline);
+}
+
+function checkpointNotAhead(standby: Pick<CheckResult, 'checkpointTimeline'>, primaryTimeline: number): boolean {
   return standby.checkpointTimeline === null || standby.checkpointTimeline <= primaryTimeline;
 }
 

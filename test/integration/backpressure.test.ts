@@ -98,7 +98,10 @@ describe('backpressure', { timeout: 120_000 }, () => {
     for (const socket of clients) socket.destroy();
     assert.deepEqual(lengths, Array(4).fill(String(48 * MB)));
     ctx.diagnostic(`4 x 48 MB queries: pgtide RSS ${Math.round(baseline / MB)} MB -> peak ${Math.round(peak / MB)} MB -> ${Math.round(after / MB)} MB 1 s later`);
-    // Each held whole (before the budget) took the peak past 4 x 48 MB.
-    assert.ok(peak - baseline < 128 * MB, `pgtide RSS grew by ${Math.round((peak - baseline) / MB)} MB`);
+    // Held whole, each query needs its 48 MB at once, so four of them take the peak past 4 x 48 MB
+    // (measured +262 MB before the budget). The one the budget lets through can cost up to three
+    // copies at a moment (its chunks, the assembled body, the decoded text), which measured
+    // +103 to +130 MB: the bound sits between the two, where holding every query fails it.
+    assert.ok(peak - baseline < 4 * 48 * MB, `pgtide RSS grew by ${Math.round((peak - baseline) / MB)} MB`);
   });
 });

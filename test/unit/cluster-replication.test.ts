@@ -45,6 +45,12 @@ describe('lag', () => {
     assert.equal(followsTimeline({ receiverTimeline: null, checkpointTimeline: 1 }, 2), true);
     assert.equal(followsTimeline({ receiverTimeline: 1, checkpointTimeline: 1 }, null), true);
   });
+  test('timeline: a standby found orphaned stays out while its receiver shows no timeline, and returns once it streams the primary\'s', () => {
+    assert.equal(followsTimeline({ receiverTimeline: null, checkpointTimeline: 1 }, 2, false), false);
+    assert.equal(followsTimeline({ receiverTimeline: null, checkpointTimeline: null }, 2, false), false);
+    assert.equal(followsTimeline({ receiverTimeline: 2, checkpointTimeline: 1 }, 2, false), true);
+    assert.equal(followsTimeline({ receiverTimeline: 2, checkpointTimeline: 3 }, 2, true), false);
+  });
   test('timeline seen: the newest a check proves', () => {
     assert.equal(timelineSeen({ timeline: null, checkpointTimeline: 1, receiverTimeline: 3 }), 3);
     assert.equal(timelineSeen({ timeline: null, checkpointTimeline: null, receiverTimeline: null }), null);
