@@ -1,12 +1,12 @@
 // `pgtide check` and its sizing test at `pgtide start`: the most max_connections slots pgtide
 // can take on each backend (config/budget.ts) against what the backend lets a non-superuser
 // have, asked of the backend itself with pgtide's check login.
-import { readFileSync } from 'node:fs';
 import { CheckConnection } from './cluster/check-connection.js';
 import { checkLogin } from './cluster/check-login.js';
-import { judgeBudget, openFilesNeeded, parseOpenFilesLimit, serverBudget, type BackendLimits, type ServerBudget } from './config/budget.js';
+import { clientCapacity, judgeBudget, openFilesNeeded, serverBudget, type BackendLimits, type ServerBudget } from './config/budget.js';
 import type { BackendConfig, Config } from './config/types.js';
 import { serverTlsOptions } from './proxy/tls.js';
+import { openFilesLimit } from './open-files.js';
 import type { Pgtide } from './server.js';
 
 /** Exit statuses of `pgtide check`, apart from 1 for an invalid configuration. */
@@ -39,7 +39,9 @@ export async function printCheck(config: Config, users: ReadonlyMap<string, stri
   print(formatTable(rows));
   const files = openFilesLimit();
   const needed = openFilesNeeded(config, budget);
-  if (files !== undefined && files < needed) print(`warning: the open-files limit (ulimit -n) is ${files}, below the ${needed} pgtide may need (docs/tuning.md)`);
+  if (files !== undefined && files < needed) {
+    print(`warning: the open-files limit (ulimit -n) is ${files}, below the ${needed} pgtide may need: it admits at most ${clientCapacity(config, budget, files)} clients (docs/tuning.md)`);
+  }
   if (over > 0) {
     print(`verdict: FAIL: ${over} backend(s) may be asked for more connections than they have available; lower default_pool_size / reserve_pool_size, set max_db_connections / max_user_connections, or raise max_connections`);
     return CHECK_OVER_BUDGET;
@@ -59,7 +61,8 @@ export async function warnAboutCapacity(pgtide: Pgtide): Promise<void> {
   const files = openFilesLimit();
   const needed = openFilesNeeded(config, budget);
   if (files !== undefined && files < needed) {
-    pgtide.log.warn({ open_files_limit: files, needed }, 'the open-files limit (ulimit -n) is below max_client_conn + server connections + 100; raise it (docs/tuning.md)');
+    pgtide.log.warn({ open_files_limit: files, needed, clients_admitted: clientCapacity(config, budget, files) },
+      'the open-files limit (ulimit -n) is below max_client_conn + server connections + 100: fewer clients are admitted, so that server connections keep their descriptors; raise it (docs/tuning.md)');
   }
   for (const backend of config.backends) {
     const limits = await readBackendLimits(config, users, backend).catch(() => undefined);
@@ -102,15 +105,6 @@ async function readBackendLimits(config: Config, users: ReadonlyMap<string, stri
     return { max_connections: maxConnections, superuser_reserved_connections: superuserReserved, reserved_connections: reserved };
   } finally {
     connection.close('limits read');
-  }
-}
-
-/** The soft limit on open files of this process; undefined where /proc is not Linux's. */
-function openFilesLimit(): number | undefined {
-  try {
-    return parseOpenFilesLimit(readFileSync('/proc/self/limits', 'utf8'));
-  } catch {
-    return undefined;
   }
 }
 

@@ -19,6 +19,8 @@ import { LruCache } from './sql/lru.js';
 import { ReplayTracker } from './proxy/read-your-writes.js';
 import { Classifier, FunctionPolicy, loadParser } from './sql/index.js';
 import { AssemblyBudget } from './protocol/scanner.js';
+import { clientCapacity, serverBudget } from './config/budget.js';
+import { openFilesLimit } from './open-files.js';
 import { ClientSession } from './proxy/client-session.js';
 import type { ProxyContext } from './proxy/context.js';
 import { refuseAfterStartup } from './proxy/refusal.js';
@@ -72,6 +74,9 @@ export class Pgtide {
   /** Clients that connected while start() ran; served once it is done. */
   private readonly heldSockets: net.Socket[] = [];
   private lastAcceptError = 0;
+  /** Clients admitted at most: max_client_conn, or fewer under the open-files limit. */
+  private clientCap = 0;
+  private openFiles: number | undefined;
 
   constructor(config: Config, private readonly options: PgtideOptions = {}) {
     this.log = options.logger ?? createLogger(config.instance_name, config.log_level, {
@@ -127,6 +132,7 @@ export class Pgtide {
    * first round runs wait, unread, until roles are known.
    */
   async start(): Promise<void> {
+    this.admitClients();
     this.listeners = await listen(this.ctx.config, (socket) => this.accept(socket));
     for (const listener of this.listeners) listener.on('error', (err) => this.acceptFailed(err));
     await this.startAdminHttp();
@@ -214,8 +220,11 @@ export class Pgtide {
       return;
     }
     const remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix';
-    if (ctx.clients.size >= cfg.max_client_conn) {
-      return refuseAfterStartup(socket, ctx, `no more connections allowed (max_client_conn = ${cfg.max_client_conn})`);
+    if (ctx.clients.size >= this.clientCap) {
+      const why = this.clientCap < cfg.max_client_conn
+        ? `the open-files limit (${this.openFiles}) leaves room for ${this.clientCap} clients besides server connections; max_client_conn = ${cfg.max_client_conn}`
+        : `max_client_conn = ${cfg.max_client_conn}`;
+      return refuseAfterStartup(socket, ctx, `no more connections allowed (${why})`);
     }
     if (ctx.loggingIn.size >= cfg.max_login_clients) {
       // Evict the oldest unfinished login rather than refuse the newcomer: a flood of silent
@@ -224,6 +233,12 @@ export class Pgtide {
       oldest?.fatal(SQLSTATE.TOO_MANY_CONNECTIONS, `too many clients logging in (max_login_clients = ${cfg.max_login_clients})`);
     }
     new ClientSession(socket, ctx, remote);
+  }
+
+  private admitClients(): void {
+    const { config, users } = this.ctx;
+    this.openFiles = openFilesLimit();
+    this.clientCap = clientCapacity(config, serverBudget(config, users.keys()), this.openFiles);
   }
 
   /** The kernel refused a client connection (no file descriptor left, say): the client is gone
@@ -305,6 +320,7 @@ export class Pgtide {
     this.ctx.router.reconfigure(config, this.clusterView ?? staticClusterView(config));
     this.ctx.classifier = new Classifier({ policy: functionPolicy(config), onParserMissing: () => this.loadParser() });
     this.ctx.functions.usePolicy(this.ctx.classifier.policy);
+    this.admitClients();
     if (kept.length > 0) this.log.warn({ settings: kept }, 'reload: these settings change only at a restart; their running values stay in force');
     this.log.info('configuration reloaded');
   }

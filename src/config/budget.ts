@@ -104,6 +104,23 @@ export function openFilesNeeded(config: Config, budget: ServerBudget): number {
   return config.max_client_conn + budget.total * config.backends.length + SPARE_FILES;
 }
 
+/** Descriptors a pooler holds whatever its load: the runtime's own, listeners, logs. */
+const RUNTIME_FILES = 32;
+
+/**
+ * The most clients pgtide admits under an open-files limit, so that the server connections
+ * the budget may open still find a descriptor: a client admitted and then left without a
+ * server gets nothing but an error. max_client_conn when the limit holds everything
+ * (openFilesNeeded); when it cannot, the larger of what clients may have after the servers
+ * and SPARE_FILES, and half of what the runtime leaves.
+ */
+export function clientCapacity(config: Config, budget: ServerBudget, openFiles: number | undefined): number {
+  if (openFiles === undefined || !Number.isFinite(openFiles)) return config.max_client_conn;
+  const afterServers = openFiles - SPARE_FILES - budget.total * config.backends.length;
+  const half = Math.floor((openFiles - RUNTIME_FILES) / 2);
+  return Math.max(1, Math.min(config.max_client_conn, Math.max(afterServers, half)));
+}
+
 /** The soft "Max open files" limit from /proc/<pid>/limits; Infinity when unlimited,
  *  undefined when the line is missing or malformed. */
 export function parseOpenFilesLimit(procLimits: string): number | undefined {

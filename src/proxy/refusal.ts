@@ -13,7 +13,15 @@ import type { ProxyContext } from './context.js';
 /** A refused client gets this long to send its startup message; it holds no session meanwhile. */
 const REFUSAL_TIMEOUT_MS = 5000;
 
+/** Refused connections being answered at once (each for a few ms, or up to REFUSAL_TIMEOUT_MS
+ *  when silent): within the 100 descriptors clientCapacity keeps spare. Beyond, a flood is
+ *  closed unanswered rather than take the descriptors server connections need. */
+const MAX_REFUSING = 100;
+let refusing = 0;
+
 export function refuseAfterStartup(raw: net.Socket, ctx: ProxyContext, message: string): void {
+  if (refusing >= MAX_REFUSING) return void raw.destroy();
+  refusing++;
   const reader = new StartupReader();
   let socket: net.Socket = raw;
   const timer = setTimeout(() => socket.destroy(), REFUSAL_TIMEOUT_MS);
@@ -58,6 +66,9 @@ export function refuseAfterStartup(raw: net.Socket, ctx: ProxyContext, message: 
     }
   };
   raw.on('error', () => {});
-  raw.on('close', () => clearTimeout(timer));
+  raw.on('close', () => {
+    refusing--;
+    clearTimeout(timer);
+  });
   raw.on('data', onData);
 }

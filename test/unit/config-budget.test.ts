@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { judgeBudget, openFilesNeeded, parseOpenFilesLimit, serverBudget } from '../../src/config/budget.js';
+import { clientCapacity, judgeBudget, openFilesNeeded, parseOpenFilesLimit, serverBudget } from '../../src/config/budget.js';
 import { parseConfig } from '../../src/config/load.js';
 
 const BACKENDS = '[[backends]]\nhost = "db1"\n[[backends]]\nhost = "db2"\n';
@@ -105,6 +105,19 @@ describe('open files', () => {
   test('max_client_conn + servers to every backend + 100', () => {
     const config = parseConfig(`max_client_conn = 1000\ndefault_pool_size = 8\n${BACKENDS}`);
     assert.equal(openFilesNeeded(config, serverBudget(config, ['u'])), 1000 + 2 * 9 + 100);
+  });
+
+  test('clients admitted: max_client_conn when the limit holds everything, fewer when it does not', () => {
+    const config = parseConfig(`max_client_conn = 1000\ndefault_pool_size = 8\n${BACKENDS}`);
+    const budget = serverBudget(config, ['u']);
+    assert.equal(clientCapacity(config, budget, undefined), 1000);
+    assert.equal(clientCapacity(config, budget, Infinity), 1000);
+    assert.equal(clientCapacity(config, budget, openFilesNeeded(config, budget)), 1000);
+    // 1024 - 100 spare - 2 backends x 9 servers.
+    assert.equal(clientCapacity(config, budget, 1024 - 1), 1024 - 1 - 100 - 18);
+    // Too small for the spare and the servers: half of what the runtime's 32 leave.
+    assert.equal(clientCapacity(config, budget, 64), 16);
+    assert.equal(clientCapacity(config, budget, 10), 1);
   });
 
   const limits = [
