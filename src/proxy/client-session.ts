@@ -113,6 +113,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private pinnedForGood = false;
   /** Code pgtide cannot see into ran in this transaction: probe for session state after it. */
   private probeAfter = false;
+  /** pgtide's own query runs on the client's server between its transactions (settings read
+   *  back, pin probe): the client waits for it, not for a pool, so the janitor leaves it be. */
+  private ownQueryRunning = false;
   /** A BEGIN answered by pgtide, run on the server of the transaction's first statement. */
   private pendingBegin: string | null = null;
   private chunkKind: string | null = null;
@@ -1110,8 +1113,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     server.unlink();
     this.state = State.Waiting;
     this.waitingSince = Date.now();
+    this.ownQueryRunning = true;
     this.readBackSettings(server, settings).then(
       () => {
+        this.ownQueryRunning = false;
         if (this.isClosed) return this.leftDuringCheck(server);
         this.link(server);
         if (this.pinnedForGood) return this.continueOn(server);
@@ -1120,6 +1125,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         this.resumeAfterCheck();
       },
       (err: Error & { code?: string }) => {
+        this.ownQueryRunning = false;
         if (err.code !== undefined && !server.isClosed) return this.keepServerForGood(server, 'read its session settings', err);
         if (!server.isClosed) server.close(`could not read session settings: ${err.message}`);
         this.lostDuringOwnQuery(server, 'server connection lost while reading session settings');
@@ -1188,8 +1194,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     server.unlink();
     this.state = State.Waiting;
     this.waitingSince = Date.now();
+    this.ownQueryRunning = true;
     server.query(SESSION_STATE_PROBE, this).then(
       (rows) => {
+        this.ownQueryRunning = false;
         if (this.isClosed) return this.leftDuringCheck(server);
         if (rows[0]?.[0] === 't') return this.stayPinned(server);
         if (!this.scanner.atBoundary) {
@@ -1205,6 +1213,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         this.resumeAfterCheck();
       },
       (err: Error & { code?: string }) => {
+        this.ownQueryRunning = false;
         if (err.code !== undefined && !server.isClosed) return this.keepServerForGood(server, 'check its session state', err);
         // The server is gone or broken; its close already told the pool.
         this.lostDuringOwnQuery(server, 'server connection lost while checking session state');
@@ -1220,13 +1229,18 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private keepServerForGood(server: ServerConnection, what: string, err: Error): void {
     this.ctx.log.warn({ client: this.remote, err: err.message }, `could not ${what}: the client keeps its server connection until it leaves`);
     const keep = () => {
+      this.ownQueryRunning = false;
       if (this.isClosed) return server.close('pinned client left');
       this.pinnedForGood = true;
       this.stayPinned(server);
     };
     // A failed read-back leaves its own transaction aborted.
     if (server.txStatus === IDLE) return keep();
-    server.query('ROLLBACK', this).then(keep, () => this.lostDuringOwnQuery(server, `server connection lost after failing to ${what}`));
+    this.ownQueryRunning = true;
+    server.query('ROLLBACK', this).then(keep, () => {
+      this.ownQueryRunning = false;
+      this.lostDuringOwnQuery(server, `server connection lost after failing to ${what}`);
+    });
   }
 
   /** The session holds state that pins: the client goes on with the server it has. */
@@ -1679,6 +1693,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         }
         return;
       case State.Waiting:
+        // Re-routed now, the client would get a second server, and the one holding its session
+        // would be linked over it when the query ends.
+        if (this.ownQueryRunning) return;
         if (!this.pool) this.retryRoute();
         else if (this.waitsOnStaleBackend()) this.rerouteWaiting();
         if (this.state === State.Waiting && cfg.query_wait_timeout > 0 && now - this.waitingSince > cfg.query_wait_timeout * 1000) {
