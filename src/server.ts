@@ -96,7 +96,7 @@ export class Pgtide {
       replay: new ReplayTracker(),
       reportedValues: new LruCache<string>(10_000, 4 * 1024 * 1024),
       statements: new StatementRegistry((text, start, end) => this.ctx.classifier.classifyBytes(text, start, end)),
-      cancelKeys: new CancelKeys<ClientSession>(options.workerId ?? 0),
+      cancelKeys: new CancelKeys<ClientSession>(config.peer_id, options.workerId ?? 0),
       clientTls: clientTlsContext(config),
       log: this.log,
       clients: new Set(),

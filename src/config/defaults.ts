@@ -6,6 +6,7 @@ import type { Config, DatabaseConfig, UserConfig } from './types.js';
 export function defaultConfig(): Config {
   return {
     instance_name: 'pool1',
+    peer_id: 0,
 
     listen_addr: ['127.0.0.1'],
     listen_port: [5432],
@@ -95,6 +96,7 @@ export function defaultConfig(): Config {
     transaction_routing: 'conservative',
 
     backends: [],
+    peers: [],
     databases: emptyMap<DatabaseConfig>(),
     users: emptyMap<UserConfig>(),
   };

@@ -4,6 +4,7 @@ import { defaultConfig, emptyMap } from './defaults.js';
 import {
   BACKEND_FIELDS,
   DATABASE_FIELDS,
+  PEER_FIELDS,
   TOP_LEVEL_FIELDS,
   USER_FIELDS,
   readField,
@@ -13,11 +14,13 @@ import {
 } from './fields.js';
 import type { Issue, Path } from './problems.js';
 import { closest } from './suggest.js';
-import type { BackendConfig, Config, DatabaseConfig, UserConfig } from './types.js';
+import type { BackendConfig, Config, DatabaseConfig, PeerConfig, UserConfig } from './types.js';
 
-const CONFIG_KEYS: readonly string[] = [...Object.keys(TOP_LEVEL_FIELDS), 'backends', 'databases', 'users'];
+const CONFIG_KEYS: readonly string[] = [...Object.keys(TOP_LEVEL_FIELDS), 'backends', 'peers', 'databases', 'users'];
 
 const DEFAULT_BACKEND_PORT = 5432;
+/** pgtide's own default listen_port. */
+const DEFAULT_PEER_PORT = 5432;
 
 type Table = Record<string, unknown>;
 
@@ -34,7 +37,9 @@ export function readDocument(document: unknown, issues: Issue[]): Config {
       if (read.ok) setScalar(config, key, read.value);
       else issues.push({ path: [key], message: read.message });
     } else if (key === 'backends') {
-      config.backends = readBackends(value, issues);
+      config.backends = readTableArray('backends', BACKEND_FIELDS, ['host'], value, issues, completeBackend);
+    } else if (key === 'peers') {
+      config.peers = readTableArray('peers', PEER_FIELDS, ['id', 'host'], value, issues, completePeer);
     } else if (key === 'databases') {
       config.databases = readNamedTables(value, ['databases'], issues, readDatabase);
     } else if (key === 'users') {
@@ -72,23 +77,40 @@ export function unknownKey(path: Path, key: string, candidates: readonly string[
   return { path: [...path, key], message: guess === undefined ? 'unknown key' : `unknown key; did you mean "${guess}"?` };
 }
 
-function readBackends(value: unknown, issues: Issue[]): BackendConfig[] {
+function completePeer(fields: Partial<PeerConfig>, path: Path, issues: Issue[]): PeerConfig | undefined {
+  const { id, host } = fields;
+  if (id === undefined) issues.push({ path, message: 'needs an id (that instance\'s peer_id)' });
+  if (host === undefined) issues.push({ path, message: 'needs a host' });
+  if (id === undefined || host === undefined) return undefined;
+  return { id, host, port: fields.port ?? DEFAULT_PEER_PORT };
+}
+
+/** An array of tables ([[backends]], [[peers]]); an entry whose `required` keys are missing or
+ *  invalid is reported and left out. */
+function readTableArray<T>(
+  key: string,
+  fields: Record<string, Field>,
+  required: readonly string[],
+  value: unknown,
+  issues: Issue[],
+  complete: (fields: Partial<T>, path: Path, issues: Issue[]) => T | undefined,
+): T[] {
   if (!Array.isArray(value)) {
-    issues.push({ path: ['backends'], message: `must be an array of tables ([[backends]]), got ${typeName(value)}` });
+    issues.push({ path: [key], message: `must be an array of tables ([[${key}]]), got ${typeName(value)}` });
     return [];
   }
-  const backends: BackendConfig[] = [];
+  const entries: T[] = [];
   value.forEach((item: unknown, index) => {
-    const path = ['backends', index];
+    const path = [key, index];
     const before = issues.length;
-    const fields = readFields(BACKEND_FIELDS, item, path, issues) as Partial<BackendConfig> | undefined;
-    if (fields === undefined) return;
-    // A host that was present but invalid is already reported; do not also say it is missing.
-    const hostReported = issues.slice(before).some((issue) => issue.path[2] === 'host');
-    const backend = hostReported ? undefined : completeBackend(fields, path, issues);
-    if (backend !== undefined) backends.push(backend);
+    const read = readFields(fields, item, path, issues) as Partial<T> | undefined;
+    if (read === undefined) return;
+    // A required key that was present but invalid is already reported; do not also say it is missing.
+    if (issues.slice(before).some((issue) => required.includes(String(issue.path[2])))) return;
+    const entry = complete(read, path, issues);
+    if (entry !== undefined) entries.push(entry);
   });
-  return backends;
+  return entries;
 }
 
 function readDatabase(table: Table, path: Path, issues: Issue[]): DatabaseConfig | undefined {

@@ -31,6 +31,8 @@ export function readEnv(env: NodeJS.ProcessEnv): EnvOverrides {
       values.backends = readBackendList(variable, envText, issues);
     } else if (key === 'databases' || key === 'users') {
       issues.push({ path: [variable], message: `${key} cannot be set from the environment; use [${key}.<name>] tables in the file` });
+    } else if (key === 'peers') {
+      issues.push({ path: [variable], message: 'peers cannot be set from the environment; use [[peers]] tables in the file (PGTIDE_PEER_ID can differ per instance)' });
     } else {
       const guess = closest(key, [...Object.keys(TOP_LEVEL_FIELDS), 'backends']);
       const hint = guess === undefined ? '' : `; did you mean ${ENV_PREFIX}${guess.toUpperCase()}?`;

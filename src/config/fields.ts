@@ -2,7 +2,8 @@
 // environment and a Config built in code, so the three can never disagree.
 import { MAX_SCRAM_ITERATIONS } from '../auth/scram-client.js';
 import { parseRedirectList } from '../cluster/redirect-list.js';
-import type { BackendConfig, Config, DatabaseConfig, UserConfig } from './types.js';
+import { MAX_PEER_ID } from '../proxy/cancel-keys.js';
+import type { BackendConfig, Config, DatabaseConfig, PeerConfig, UserConfig } from './types.js';
 
 /** setTimeout() fires at once when asked to wait more than 2^31-1 ms, so a longer
  *  timeout would silently behave as no wait at all. */
@@ -50,12 +51,15 @@ const consistency: Field = { kind: 'enum', values: ['eventual', 'read_your_write
 const transactionRouting: Field = { kind: 'enum', values: ['conservative', 'first_statement'] };
 const redirectList: Field = { kind: 'redirect-list' };
 const patterns: Field = { kind: 'patterns' };
+/** The cancel key's pid has room for this many instances (src/proxy/cancel-keys.ts). */
+const peerId: Field = { kind: 'integer', min: 0, max: MAX_PEER_ID };
 
-export type ScalarKey = Exclude<keyof Config, 'backends' | 'databases' | 'users'>;
+export type ScalarKey = Exclude<keyof Config, 'backends' | 'peers' | 'databases' | 'users'>;
 
 export const TOP_LEVEL_FIELDS: Record<ScalarKey, Field> = {
   // Goes into application_name, which PostgreSQL truncates at 63 bytes.
   instance_name: { kind: 'string', nonEmpty: true, maxLength: 63 },
+  peer_id: peerId,
   listen_addr: { kind: 'addresses' },
   listen_port: { kind: 'ports' },
   unix_socket_dir: text,
@@ -141,6 +145,12 @@ export const BACKEND_FIELDS: Record<keyof BackendConfig, Field> = {
   role: { kind: 'enum', values: ['auto', 'primary', 'standby'] },
   user: name,
   password: { kind: 'secret' },
+};
+
+export const PEER_FIELDS: Record<keyof PeerConfig, Field> = {
+  id: peerId,
+  host: name,
+  port,
 };
 
 export const DATABASE_FIELDS: Record<keyof DatabaseConfig, Field> = {

@@ -12,6 +12,14 @@ export type BackendRole = 'auto' | 'primary' | 'standby';
 export type Consistency = 'eventual' | 'read_your_writes' | 'primary_only';
 export type TransactionRouting = 'conservative' | 'first_statement';
 
+/** Another pgtide instance behind the same TCP load balancer: cancel requests for its clients go there. */
+export interface PeerConfig {
+  /** Its peer_id. */
+  id: number;
+  host: string;
+  port: number;
+}
+
 export interface BackendConfig {
   /** Name used in logs, stats and the admin console; defaults to host:port. */
   name: string;
@@ -52,6 +60,8 @@ export interface UserConfig {
 export interface Config {
   /** Names the instance in logs and in application_name of pgtide's own server connections. */
   instance_name: string;
+  /** This instance's number among its peers, carried in every cancel key it hands out. */
+  peer_id: number;
 
   // Listening: many ports at once replaces the seed's HAProxy.
   listen_addr: string[];
@@ -179,6 +189,8 @@ export interface Config {
   transaction_routing: TransactionRouting;
 
   backends: BackendConfig[];
+  /** The other instances a client's cancel request may land on (see peer_id). */
+  peers: PeerConfig[];
   databases: Record<string, DatabaseConfig>;
   users: Record<string, UserConfig>;
 }

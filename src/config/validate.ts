@@ -16,6 +16,7 @@ export function configIssues(config: Config): Issue[] {
   checkListeners(config, issues);
   checkPoolSizes(config, issues);
   checkBackends(config, issues);
+  checkPeers(config, issues);
   checkTls(config, issues);
   checkRedirectTargets(config, issues);
   return issues;
@@ -54,6 +55,23 @@ function checkBackends(config: Config, issues: Issue[]): void {
     names.add(backend.name);
     const address = `${backend.host}:${backend.port}`;
     if (addresses.has(address)) issues.push({ path: ['backends', index, 'host'], message: `${address} is listed by an earlier backend` });
+    addresses.add(address);
+  });
+}
+
+/** Each instance is told apart by its id alone: a clash would send cancels to the wrong one. */
+function checkPeers(config: Config, issues: Issue[]): void {
+  const ids = new Set<number>();
+  const addresses = new Set<string>();
+  config.peers.forEach((peer, index) => {
+    if (peer.id === config.peer_id) {
+      issues.push({ path: ['peers', index, 'id'], message: `${peer.id} is this instance's own peer_id: list only the other instances, each with its own peer_id` });
+    } else if (ids.has(peer.id)) {
+      issues.push({ path: ['peers', index, 'id'], message: `${peer.id} is used by an earlier peer` });
+    }
+    ids.add(peer.id);
+    const address = `${peer.host}:${peer.port}`;
+    if (addresses.has(address)) issues.push({ path: ['peers', index, 'host'], message: `${address} is listed by an earlier peer` });
     addresses.add(address);
   });
 }

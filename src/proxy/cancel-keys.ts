@@ -1,18 +1,49 @@
 import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 
-// The BackendKeyData pid pgtide hands a client encodes which worker process owns the client
-// in bits 24..30, so a CancelRequest accepted by any worker can be relayed to its owner.
-// The sign bit stays clear because some clients treat the pid as a signed positive number.
-const WORKER_SHIFT = 24;
-const WORKER_MASK = 0x7f;
-const LOCAL_MASK = 0xffffff;
+// The BackendKeyData pid pgtide hands a client says where the client lives, so a CancelRequest
+// that lands anywhere can be relayed to its owner; the secret stays 4 random bytes, so the
+// key is as hard to guess as PostgreSQL's. Bits of the pid, high to low:
+//   31      clear: some clients read the pid as a signed number
+//   30      set in every key a client is given; a peer clears it when it forwards the
+//           request, so the receiver knows not to forward it again
+//   25..29  peer id: the pgtide instance (peer_id) that issued the key
+//   20..24  worker id: the process of that instance that holds the client
+//   0..19   random, unique among the keys of one process
+// Bit 30 also keeps every pid above 4,194,304 (see LARGEST_REAL_PID).
+const ISSUED_BIT = 1 << 30;
+const PEER_SHIFT = 25;
+const WORKER_SHIFT = 20;
+/** Ids are 5 bits each: 0 to 31. */
+export const MAX_PEER_ID = 31;
+export const MAX_WORKER_ID = 31;
+const ID_MASK = 0x1f;
+const LOCAL_BITS = 20;
 /** Linux's largest pid_max (PID_MAX_LIMIT on 64-bit kernels). Every pid pgtide hands out is
  *  above it, so `pg_terminate_backend(<the pid a client was told>)` finds no process, rather
  *  than an unrelated backend that happens to have that pid. */
 export const LARGEST_REAL_PID = 4_194_304;
 
+export function peerOfCancelPid(pid: number): number {
+  return (pid >>> PEER_SHIFT) & ID_MASK;
+}
+
 export function workerOfCancelPid(pid: number): number {
-  return (pid >>> WORKER_SHIFT) & WORKER_MASK;
+  return (pid >>> WORKER_SHIFT) & ID_MASK;
+}
+
+/** False for a pid as a peer forwards it: such a request is never forwarded again. */
+export function isIssuedCancelPid(pid: number): boolean {
+  return (pid & ISSUED_BIT) !== 0;
+}
+
+/** The pid a peer sends on when it forwards a client's CancelRequest. */
+export function forwardedCancelPid(pid: number): number {
+  return (pid & ~ISSUED_BIT) >>> 0;
+}
+
+/** The pid the client was given, from the one a peer forwarded. */
+export function issuedCancelPid(pid: number): number {
+  return (pid | ISSUED_BIT) >>> 0;
 }
 
 export interface CancelKey {
@@ -23,15 +54,18 @@ export interface CancelKey {
 /** Issues per-client cancel keys and finds the client a CancelRequest names. */
 export class CancelKeys<T> {
   private readonly byPid = new Map<number, { secret: Buffer; owner: T }>();
+  private readonly prefix: number;
 
-  constructor(private readonly workerId: number) {
-    if (workerId < 0 || workerId > WORKER_MASK) throw new RangeError(`worker id ${workerId} out of range`);
+  constructor(readonly peerId: number, readonly workerId: number) {
+    if (!Number.isInteger(peerId) || peerId < 0 || peerId > MAX_PEER_ID) throw new RangeError(`peer id ${peerId} out of range`);
+    if (!Number.isInteger(workerId) || workerId < 0 || workerId > MAX_WORKER_ID) throw new RangeError(`worker id ${workerId} out of range`);
+    this.prefix = ISSUED_BIT | (peerId << PEER_SHIFT) | (workerId << WORKER_SHIFT);
   }
 
   issue(owner: T): CancelKey {
     let pid: number;
     do {
-      pid = ((this.workerId << WORKER_SHIFT) | randomInt(LARGEST_REAL_PID + 1, LOCAL_MASK + 1)) >>> 0;
+      pid = (this.prefix | randomInt(0, 1 << LOCAL_BITS)) >>> 0;
     } while (this.byPid.has(pid));
     const secret = randomBytes(4);
     this.byPid.set(pid, { secret, owner });

@@ -61,6 +61,8 @@ describe('defaults', () => {
     ['max_packet_size', 268435456],
     ['tcp_keepalive', true],
     ['backends', []],
+    ['peer_id', 0],
+    ['peers', []],
     ['sr_check_period', 10],
     ['sr_check_user', ''],
     ['sr_check_password', ''],
@@ -170,6 +172,11 @@ describe('problems in the file', () => {
     { name: 'redirect to an unknown target', toml: 'app_name_redirect_preference_list = "a:replica"\n', key: 'app_name_redirect_preference_list', line: 1, message: /primary, standby or a backend index/ },
     { name: 'redirect weight above 1', toml: 'user_redirect_preference_list = "a:standby(2)"\n', key: 'user_redirect_preference_list', line: 1, message: /weight must be a number from 0 to 1/ },
     { name: 'redirect with a bad regex', toml: 'user_redirect_preference_list = "a[:primary"\n', key: 'user_redirect_preference_list', line: 1, message: /invalid regular expression/ },
+    { name: 'peer_id beyond what a cancel key holds', toml: 'peer_id = 32\n', key: 'peer_id', line: 1, message: /must be an integer from 0 to 31, got 32/ },
+    { name: 'peer id beyond what a cancel key holds', toml: '[[peers]]\nid = 40\nhost = "b"\n', key: 'peers[0].id', line: 2, message: /from 0 to 31, got 40/ },
+    { name: 'peer without an id', toml: '[[peers]]\nhost = "b"\n', key: 'peers[0]', line: 1, message: /needs an id/ },
+    { name: 'peer without a host', toml: '[[peers]]\nid = 2\n', key: 'peers[0]', line: 1, message: /needs a host/ },
+    { name: 'misspelt peer key', toml: '[[peers]]\nid = 2\nhost = "b"\nprot = 6432\n', key: 'peers[0].prot', line: 4, message: /did you mean "port"/ },
     { name: 'TOML syntax error', toml: 'pool_mode = "session"\nlisten_port = [5432,\n', key: '', line: 3, message: /^invalid TOML/ },
     { name: 'duplicate key (TOML error)', toml: 'pool_mode = "session"\npool_mode = "session"\n', key: '', line: 2, message: /^invalid TOML/ },
   ];
@@ -239,6 +246,13 @@ describe('backends, databases and users', () => {
     assert.deepEqual(backend, { name: 'p', host: 'h', port: 6432, weight: 0.5, role: 'primary', user: 'u', password: 'pw' });
   });
 
+  test('peers: port defaults to 5432, pgtide\'s own default listen_port', () => {
+    assert.deepEqual(parseConfig('peer_id = 1\n[[peers]]\nid = 2\nhost = "b"\n[[peers]]\nid = 3\nhost = "c"\nport = 6432\n').peers, [
+      { id: 2, host: 'b', port: 5432 },
+      { id: 3, host: 'c', port: 6432 },
+    ]);
+  });
+
   test('databases: dbname defaults to the name, overrides are kept', () => {
     const config = parseConfig('[databases.app]\npool_size = 40\n[databases.rep]\ndbname = "analytics"\npool_mode = "session"\n');
     assert.deepEqual({ ...config.databases['app'] }, { dbname: 'app', pool_size: 40 });
@@ -294,6 +308,10 @@ describe('cross-field validation', () => {
     { name: 'min pool above pool', toml: `min_pool_size = 30\n${BACKEND}`, key: 'min_pool_size', line: 1, message: /exceeds default_pool_size/ },
     { name: 'database min pool above its pool', toml: `${BACKEND}[databases.app]\npool_size = 2\nmin_pool_size = 3\n`, key: 'databases.app.min_pool_size', line: 5, message: /exceeds the pool size \(2\)/ },
     { name: 'redirect to a backend that is not configured', toml: `database_redirect_preference_list = "x:2"\n${BACKEND}[[backends]]\nhost = "db2"\n`, key: 'database_redirect_preference_list', line: 1, message: /names backend 2, but backends are numbered 0 to 1/ },
+    { name: 'a peer with this instance\'s own id', toml: `peer_id = 1\n${BACKEND}[[peers]]\nid = 1\nhost = "b"\n`, key: 'peers[0].id', line: 5, message: /1 is this instance's own peer_id/ },
+    { name: 'a peer with the default peer_id 0', toml: `${BACKEND}[[peers]]\nid = 0\nhost = "b"\n`, key: 'peers[0].id', line: 4, message: /0 is this instance's own peer_id/ },
+    { name: 'two peers with one id', toml: `${BACKEND}[[peers]]\nid = 2\nhost = "b"\n[[peers]]\nid = 2\nhost = "c"\n`, key: 'peers[1].id', line: 7, message: /2 is used by an earlier peer/ },
+    { name: 'two peers at one address', toml: `${BACKEND}[[peers]]\nid = 2\nhost = "b"\n[[peers]]\nid = 3\nhost = "b"\nport = 5432\n`, key: 'peers[1].host', line: 8, message: /b:5432 is listed by an earlier peer/ },
     { name: 'nothing to listen on', toml: `listen_addr = []\n${BACKEND}`, key: 'listen_addr', line: 1, message: /accept no clients/ },
   ];
   for (const { name, toml, key, line, message } of cases) {
@@ -353,6 +371,7 @@ describe('environment overrides', () => {
     { name: 'consistency', env: { PGTIDE_CONSISTENCY: 'read_your_writes' }, expect: { consistency: 'read_your_writes' } },
     { name: 'delay in bytes', env: { PGTIDE_DELAY_THRESHOLD: '16777216' }, expect: { delay_threshold: 16777216 } },
     { name: 'admin users', env: { PGTIDE_ADMIN_USERS: 'ops, root' }, expect: { admin_users: ['ops', 'root'] } },
+    { name: 'peer id', env: { PGTIDE_PEER_ID: '7' }, expect: { peer_id: 7 } },
     { name: 'metrics address', env: { PGTIDE_ADMIN_HTTP_LISTEN: '[::1]:9127' }, expect: { admin_http_listen: '[::1]:9127' } },
     { name: 'other variables are ignored', env: { HOME: '/root', PGHOST: 'x' }, expect: {} },
   ];
@@ -371,6 +390,8 @@ describe('environment overrides', () => {
     { name: 'bad port', env: { PGTIDE_LISTEN_PORT: '5432,abc' }, key: 'PGTIDE_LISTEN_PORT', message: /got "abc"/ },
     { name: 'bad enum', env: { PGTIDE_LOG_LEVEL: 'loud' }, key: 'PGTIDE_LOG_LEVEL', message: /one of/ },
     { name: 'tables cannot come from the environment', env: { PGTIDE_DATABASES: 'x' }, key: 'PGTIDE_DATABASES', message: /cannot be set from the environment/ },
+    { name: 'peers cannot come from the environment', env: { PGTIDE_PEERS: 'b:5432' }, key: 'PGTIDE_PEERS', message: /use \[\[peers\]\] tables in the file/ },
+    { name: 'peer id out of range', env: { PGTIDE_PEER_ID: '99' }, key: 'PGTIDE_PEER_ID', message: /from 0 to 31/ },
     { name: 'bad backend entry', env: { PGTIDE_BACKENDS: 'db1:99999' }, key: 'PGTIDE_BACKENDS', message: /from 1 to 65535/ },
     { name: 'bad regex in a list', env: { PGTIDE_WRITE_FUNCTION_LIST: 'ok,(' }, key: 'PGTIDE_WRITE_FUNCTION_LIST', message: /"\(" is not a valid regular expression/ },
     { name: 'bad redirect list', env: { PGTIDE_DATABASE_REDIRECT_PREFERENCE_LIST: 'db:' }, key: 'PGTIDE_DATABASE_REDIRECT_PREFERENCE_LIST', message: /target/ },

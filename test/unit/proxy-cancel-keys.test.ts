@@ -1,22 +1,68 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { CancelKeys, LARGEST_REAL_PID, workerOfCancelPid } from '../../src/proxy/cancel-keys.js';
+import {
+  CancelKeys, LARGEST_REAL_PID, MAX_PEER_ID, MAX_WORKER_ID,
+  forwardedCancelPid, isIssuedCancelPid, issuedCancelPid, peerOfCancelPid, workerOfCancelPid,
+} from '../../src/proxy/cancel-keys.js';
 
 describe('cancel keys', () => {
-  it('hand out pids above any real Linux pid and below 2^31, for every worker', () => {
-    for (const worker of [0, 1, 5, 127]) {
-      const keys = new CancelKeys<number>(worker);
+  it('hand out pids above any real Linux pid and below 2^31, naming their peer and worker', () => {
+    for (const [peer, worker] of [[0, 0], [1, 0], [0, 1], [5, 17], [MAX_PEER_ID, 0], [0, MAX_WORKER_ID], [MAX_PEER_ID, MAX_WORKER_ID]] as const) {
+      const keys = new CancelKeys<number>(peer, worker);
       for (let i = 0; i < 2000; i++) {
         const { pid } = keys.issue(i);
-        assert.ok(pid > LARGEST_REAL_PID, `worker ${worker}: pid ${pid} may name a real process`);
-        assert.ok(pid < 2 ** 31, `worker ${worker}: pid ${pid} is negative as an int32`);
+        assert.ok(pid > LARGEST_REAL_PID, `peer ${peer} worker ${worker}: pid ${pid} may name a real process`);
+        assert.ok(pid < 2 ** 31, `peer ${peer} worker ${worker}: pid ${pid} is negative as an int32`);
+        assert.equal(peerOfCancelPid(pid), peer);
         assert.equal(workerOfCancelPid(pid), worker);
+        assert.ok(isIssuedCancelPid(pid));
       }
     }
   });
 
+  it('refuse peer and worker ids the pid has no room for', () => {
+    for (const [peer, worker] of [[-1, 0], [MAX_PEER_ID + 1, 0], [0, -1], [0, MAX_WORKER_ID + 1], [1.5, 0]]) {
+      assert.throws(() => new CancelKeys(peer!, worker!), RangeError, `peer ${peer} worker ${worker}`);
+    }
+  });
+
+  it('a forwarded pid is marked as such, keeps its peer and worker, and maps back to the issued one', () => {
+    const keys = new CancelKeys<string>(9, 3);
+    for (let i = 0; i < 1000; i++) {
+      const { pid, secret } = keys.issue(String(i));
+      const forwarded = forwardedCancelPid(pid);
+      assert.notEqual(forwarded, pid);
+      assert.equal(isIssuedCancelPid(forwarded), false);
+      assert.equal(peerOfCancelPid(forwarded), 9);
+      assert.equal(workerOfCancelPid(forwarded), 3);
+      assert.equal(issuedCancelPid(forwarded), pid);
+      assert.equal(keys.find(forwarded, secret), undefined);
+      assert.equal(keys.find(issuedCancelPid(forwarded), secret), String(i));
+    }
+  });
+
+  it('pids of different peers never collide, and every bit of the secret stays random', () => {
+    const seen = new Map<number, number>();
+    let anyBit = 0;
+    let everyBit = 0xffffffff;
+    for (let peer = 0; peer <= MAX_PEER_ID; peer++) {
+      const keys = new CancelKeys<number>(peer, 0);
+      for (let i = 0; i < 200; i++) {
+        const { pid, secret } = keys.issue(i);
+        assert.ok(!seen.has(pid), `pid ${pid} issued by peers ${seen.get(pid)} and ${peer}`);
+        seen.set(pid, peer);
+        assert.equal(secret.length, 4);
+        anyBit = (anyBit | secret.readUInt32BE(0)) >>> 0;
+        everyBit = (everyBit & secret.readUInt32BE(0)) >>> 0;
+      }
+    }
+    // Over 6,400 random secrets each bit is both 0 and 1 somewhere; a bit spent on routing would not be.
+    assert.equal(anyBit, 0xffffffff);
+    assert.equal(everyBit, 0);
+  });
+
   it('find a key only with its secret, and forget it once revoked', () => {
-    const keys = new CancelKeys<string>(3);
+    const keys = new CancelKeys<string>(2, 3);
     const key = keys.issue('client');
     assert.equal(keys.find(key.pid, key.secret), 'client');
     const wrong = Buffer.from(key.secret);
