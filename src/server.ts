@@ -4,11 +4,11 @@ import { createLogger, type Logger } from './log.js';
 import { readAuthFile } from './config/auth-file.js';
 import { readHbaFile } from './config/hba-file.js';
 import { scramSecretFromPassword, type Secret } from './auth/secret.js';
-import * as encode from './protocol/encode.js';
 import { SQLSTATE } from './protocol/encode.js';
 import { PoolManager } from './pool/pool-manager.js';
 import type { ServerConnection } from './pool/server-connection.js';
 import { CancelKeys } from './proxy/cancel-keys.js';
+import { sendCancelRequest } from './proxy/cancel-request.js';
 import { Router, monitoredClusterView, staticClusterView, type ClusterView } from './proxy/router.js';
 import { ClusterMonitor } from './cluster/monitor.js';
 import { AdminConsole, ADMIN_DATABASES } from './admin/console.js';
@@ -263,25 +263,9 @@ export class Pgtide {
   private sendCancel(server: ServerConnection): void {
     if (!server.backendSecret) return;
     server.cancelsInFlight++;
-    const { host, port } = server.login.endpoint;
-    const socket = net.connect({ host, port });
-    let sent = false;
-    let done = false;
-    // PostgreSQL closes a cancel connection once it has acted on the request: only that
-    // close confirms it. A cancel never sent cannot arrive late; one sent and not confirmed can.
-    const finish = (confirmed: boolean) => {
-      if (done) return;
-      done = true;
-      socket.destroy();
-      server.cancelDone(confirmed || !sent);
-    };
-    socket.setTimeout(CANCEL_TIMEOUT_MS, () => finish(false));
-    socket.once('connect', () => {
-      sent = true;
-      socket.write(encode.cancelRequest(server.backendPid, server.backendSecret!));
-    });
-    socket.once('error', () => finish(false));
-    socket.once('close', () => finish(true));
+    // A cancel never sent cannot arrive late; one sent and not confirmed can.
+    sendCancelRequest(server.login.endpoint, server.backendPid, server.backendSecret, CANCEL_TIMEOUT_MS,
+      (outcome) => server.cancelDone(outcome !== 'unconfirmed'));
   }
 
   /**
