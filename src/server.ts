@@ -9,6 +9,7 @@ import { PoolManager } from './pool/pool-manager.js';
 import type { ServerConnection } from './pool/server-connection.js';
 import { CancelKeys } from './proxy/cancel-keys.js';
 import { sendCancelRequest } from './proxy/cancel-request.js';
+import { PeerCancels } from './proxy/peer-cancel.js';
 import { Router, monitoredClusterView, staticClusterView, type ClusterView } from './proxy/router.js';
 import { ClusterMonitor } from './cluster/monitor.js';
 import { AdminConsole, ADMIN_DATABASES } from './admin/console.js';
@@ -97,6 +98,7 @@ export class Pgtide {
       reportedValues: new LruCache<string>(10_000, 4 * 1024 * 1024),
       statements: new StatementRegistry((text, start, end) => this.ctx.classifier.classifyBytes(text, start, end)),
       cancelKeys: new CancelKeys<ClientSession>(config.peer_id, options.workerId ?? 0),
+      peerCancels: new PeerCancels(this.log),
       clientTls: clientTlsContext(config),
       log: this.log,
       clients: new Set(),

@@ -113,6 +113,17 @@ export function createMetrics(pgtide: Pgtide): Registry {
       for (const [sqlstate, n] of ctx.pools.errorsByCode) this.inc({ sqlstate }, n);
     },
   });
+  new Counter({
+    name: 'pgtide_peer_cancels_total',
+    help: 'Cancel requests forwarded to the peer that issued their key, by outcome: confirmed (the peer closed the connection), failed, dropped (too many open towards that peer).',
+    labelNames: ['peer', 'outcome'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [peer, counts] of ctx.peerCancels.counts) {
+        for (const outcome of ['confirmed', 'failed', 'dropped'] as const) this.inc({ peer: String(peer), outcome }, counts[outcome]);
+      }
+    },
+  });
   new Gauge({
     name: 'pgtide_paused', help: '1 while every database is paused (PAUSE without a name).', registers: [registry],
     collect() {

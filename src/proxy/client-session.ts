@@ -25,6 +25,7 @@ import { WholeMessages } from '../protocol/whole-messages.js';
 import { NO_SETTINGS, SessionSettings, changesSettings, diffSql } from './session-settings.js';
 import { UNKNOWN_SETTINGS } from '../pool/server-connection.js';
 import { canonicalEncodingName } from '../protocol/encoding-names.js';
+import { handleCancelRequest } from './peer-cancel.js';
 
 const enum State { Startup, Tls, Auth, Login, Ready, Waiting, Linked, Admin, Closed }
 
@@ -1435,7 +1436,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         return this.close();
       case 'cancel':
         this.ctx.log.debug({ client: this.remote }, 'cancel request');
-        this.forwardCancel(packet.pid, packet.secret);
+        handleCancelRequest(this.ctx, packet.pid, packet.secret);
         this.closeSocket();
         return;
       case 'gssenc':
@@ -1656,15 +1657,6 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   // ---- cancel ----
-
-  private forwardCancel(pid: number, secret: Buffer): void {
-    const target = this.ctx.cancelKeys.find(pid, secret);
-    if (!target) {
-      this.ctx.log.debug({ client: this.remote }, 'cancel request for an unknown key dropped');
-      return;
-    }
-    target.cancelRunningQuery();
-  }
 
   /** Cancel the statement this client is running; nothing when it runs none (the key is stale). */
   cancelRunningQuery(): void {

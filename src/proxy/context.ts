@@ -11,6 +11,7 @@ import type { FunctionCatalog } from './function-catalog.js';
 import type { ReplayTracker } from './read-your-writes.js';
 import type { ServerConnection } from '../pool/server-connection.js';
 import type { CancelKeys } from './cancel-keys.js';
+import type { PeerCancels } from './peer-cancel.js';
 import type { ClientSession } from './client-session.js';
 import type { StatementRegistry } from './prepared-statements.js';
 import type { LruCache } from '../sql/lru.js';
@@ -40,6 +41,8 @@ export interface ProxyContext {
   /** How servers report a startup setting's value (`DateStyle\0iso` → `ISO, MDY`), for ParameterStatus at login. */
   reportedValues: LruCache<string>;
   cancelKeys: CancelKeys<ClientSession>;
+  /** Cancel requests forwarded to the [[peers]] that issued their keys. */
+  peerCancels: PeerCancels;
   clientTls: SecureContext | null;
   log: Logger;
   /** Every connected client, in connection order. */

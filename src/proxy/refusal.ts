@@ -9,6 +9,7 @@ import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/encode.js';
 import { StartupReader } from '../protocol/startup.js';
 import type { ProxyContext } from './context.js';
+import { handleCancelRequest } from './peer-cancel.js';
 
 /** A refused client gets this long to send its startup message; it holds no session meanwhile. */
 const REFUSAL_TIMEOUT_MS = 5000;
@@ -56,7 +57,7 @@ export function refuseAfterStartup(raw: net.Socket, ctx: ProxyContext, message: 
         return;
       case 'cancel':
         // Cancels are not clients: PostgreSQL serves them beyond max_connections too.
-        ctx.cancelKeys.find(packet.pid, packet.secret)?.cancelRunningQuery();
+        handleCancelRequest(ctx, packet.pid, packet.secret);
         return finish();
       case 'error':
         return refuse(packet.sqlstate, packet.message);

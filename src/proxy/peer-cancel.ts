@@ -1,0 +1,87 @@
+// Peering: several pgtide instances behind one TCP load balancer. A client cancels on a new
+// connection, which the balancer may hand to any instance; the key's pid names the instance
+// that issued it (cancel-keys.ts), and the instance that receives it forwards it there.
+import type { PeerConfig } from '../config/types.js';
+import type { Logger } from '../log.js';
+import { forwardedCancelPid, isIssuedCancelPid, issuedCancelPid, peerOfCancelPid } from './cancel-keys.js';
+import { sendCancelRequest } from './cancel-request.js';
+import type { ProxyContext } from './context.js';
+
+/** A peer that has not closed the forwarded request by then is given up on: whoever pressed
+ *  Ctrl-C wants the query stopped now, and the socket is better spent on the next cancel. */
+const FORWARD_TIMEOUT_MS = 2000;
+/** Forwarded cancels open at once towards one peer; more are dropped. Only that peer can check
+ *  a key's secret, so forged keys naming it are forwarded too: a flood of them costs at most
+ *  this many sockets per peer, each for FORWARD_TIMEOUT_MS at most. */
+export const MAX_FORWARDS_PER_PEER = 32;
+/** A failing peer is logged at most this often (a flood of cancels would repeat it). */
+const FAILURE_LOG_MS = 10_000;
+
+/** What became of the cancels forwarded to one peer, for /metrics. */
+export interface PeerCancelCounts {
+  /** Open now. */
+  inFlight: number;
+  /** The peer closed the connection: it has acted on the request (or found no such key). */
+  confirmed: number;
+  /** Not delivered, or not closed within FORWARD_TIMEOUT_MS. */
+  failed: number;
+  /** Not sent: MAX_FORWARDS_PER_PEER were open already. */
+  dropped: number;
+}
+
+export class PeerCancels {
+  readonly counts = new Map<number, PeerCancelCounts>();
+  private lastFailureLog = 0;
+
+  constructor(private readonly log: Logger) {}
+
+  /** Sends a client's CancelRequest on to the peer that issued its key, marked as forwarded. */
+  forward(peer: PeerConfig, pid: number, secret: Buffer): void {
+    const counts = this.countsOf(peer.id);
+    if (counts.inFlight >= MAX_FORWARDS_PER_PEER) {
+      counts.dropped++;
+      this.log.debug({ peer: peer.id }, 'cancel request not forwarded: too many already open towards that peer');
+      return;
+    }
+    counts.inFlight++;
+    sendCancelRequest(peer, forwardedCancelPid(pid), secret, FORWARD_TIMEOUT_MS, (outcome) => {
+      counts.inFlight--;
+      if (outcome === 'closed') return void counts.confirmed++;
+      counts.failed++;
+      const now = Date.now();
+      if (now - this.lastFailureLog < FAILURE_LOG_MS) return;
+      this.lastFailureLog = now;
+      this.log.warn({ peer: peer.id, host: peer.host, port: peer.port, outcome }, 'a cancel request forwarded to a peer got no answer; check that [[peers]] names a running pgtide');
+    });
+  }
+
+  private countsOf(id: number): PeerCancelCounts {
+    let counts = this.counts.get(id);
+    if (!counts) {
+      counts = { inFlight: 0, confirmed: 0, failed: 0, dropped: 0 };
+      this.counts.set(id, counts);
+    }
+    return counts;
+  }
+}
+
+/**
+ * A CancelRequest received from anyone: a client, or a peer forwarding one. A key this
+ * instance issued cancels its client's query; a key of a configured peer goes to that peer,
+ * unless a peer forwarded it already (a loop, when [[peers]] disagree about who is who); any
+ * other key is dropped, as PostgreSQL drops unknown keys, without a word to the sender.
+ */
+export function handleCancelRequest(ctx: ProxyContext, pid: number, secret: Buffer): void {
+  const own = ctx.cancelKeys.peerId;
+  const issued = isIssuedCancelPid(pid);
+  const peerId = peerOfCancelPid(pid);
+  if (peerId === own) {
+    const target = ctx.cancelKeys.find(issued ? pid : issuedCancelPid(pid), secret);
+    if (target) target.cancelRunningQuery();
+    else ctx.log.debug('cancel request for an unknown key dropped');
+    return;
+  }
+  const peer = issued ? ctx.config.peers.find((p) => p.id === peerId) : undefined;
+  if (peer) ctx.peerCancels.forward(peer, pid, secret);
+  else ctx.log.debug({ peer: peerId, forwarded: !issued }, 'cancel request for another instance dropped: no [[peers]] entry, or a peer forwarded it already');
+}
