@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import net from 'node:net';
 import pg from 'pg';
 import { md5PasswordHash } from '../../src/auth/secret.js';
 import { freePorts } from '../support/free-ports.js';
+import { sendCancelRequest } from '../support/raw-client.js';
 import { sqlOn, startTopology, stopTopology, type Topology } from '../support/topology.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
@@ -28,20 +28,6 @@ function runCli(args: string[], env = childEnv()): Promise<{ code: number; stdou
     execFile(process.execPath, [CLI, ...args], { env }, (error, stdout, stderr) => {
       resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr });
     });
-  });
-}
-
-/** A CancelRequest (protocol 1234.5678) on a connection of its own, as libpq sends it. */
-function sendCancelRequest(host: string, port: number, pid: number, secret: number): Promise<void> {
-  const packet = Buffer.alloc(16);
-  packet.writeInt32BE(16, 0);
-  packet.writeInt32BE(80877102, 4);
-  packet.writeInt32BE(pid, 8);
-  packet.writeInt32BE(secret, 12);
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port }, () => socket.end(packet));
-    socket.once('error', reject);
-    socket.once('close', () => resolve());
   });
 }
 

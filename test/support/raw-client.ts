@@ -17,6 +17,21 @@ export function rawConnect(port: number, host = '127.0.0.1'): Promise<net.Socket
   });
 }
 
+/** A CancelRequest (protocol 1234.5678) on a connection of its own, as libpq sends it;
+ *  resolves once the receiver has closed that connection. */
+export function sendCancelRequest(host: string, port: number, pid: number, secret: number): Promise<void> {
+  const packet = Buffer.alloc(16);
+  packet.writeInt32BE(16, 0);
+  packet.writeInt32BE(80877102, 4);
+  packet.writeInt32BE(pid, 8);
+  packet.writeInt32BE(secret, 12);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port }, () => socket.end(packet));
+    socket.once('error', reject);
+    socket.once('close', () => resolve());
+  });
+}
+
 /** Send the chunks (with a pause between them) and collect the answer until close or `waitMs`. */
 export async function rawExchange(port: number, chunks: Buffer[], waitMs = 2000): Promise<RawOutcome> {
   const socket = await rawConnect(port);

@@ -1,0 +1,171 @@
+// Peering: pgtide instances behind one TCP load balancer, where a client's cancel request may
+// land on another instance than the one running its query. Two instances on this machine,
+// each listing the other in [[peers]]; a cancel sent to the wrong one must still cancel.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { CancelKeys } from '../../src/proxy/cancel-keys.js';
+import { MAX_FORWARDS_PER_PEER } from '../../src/proxy/peer-cancel.js';
+import { freePorts } from '../support/free-ports.js';
+import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { sendCancelRequest } from '../support/raw-client.js';
+import { currentTopology } from '../support/topology.js';
+import { waitFor } from '../support/wait.js';
+
+const t = currentTopology();
+const HOST = '127.0.0.1';
+
+type KeyedClient = pg.Client & { processID: number; secretKey: number };
+
+async function connect(p: RunningPgtide): Promise<KeyedClient> {
+  const client = new pg.Client(p.pgConfig()) as KeyedClient;
+  await client.connect();
+  return client;
+}
+
+/** What `outcome` resolves to, or 'still running' after `ms`: a missed cancel fails the test quickly. */
+function within(outcome: Promise<string>, ms: number): Promise<string> {
+  return Promise.race([outcome, new Promise<string>((resolve) => setTimeout(() => resolve('still running'), ms).unref())]);
+}
+
+/** Starts `sql` on `client`; resolves to its SQLSTATE, or 'ok'. */
+function run(client: pg.Client, sql: string): Promise<string> {
+  return client.query(sql).then(() => 'ok', (err: { code?: string }) => err.code ?? String(err));
+}
+
+/** Until the statement is running on its server: a cancel before that finds nothing to cancel. */
+async function untilRunning(p: RunningPgtide, client: KeyedClient): Promise<void> {
+  await waitFor('the statement to reach its server', () => {
+    for (const session of p.pgtide.context.clients) {
+      if (session.cancelKey?.pid === client.processID) return (session.server?.pending ?? 0) > 0;
+    }
+    return false;
+  });
+}
+
+describe('peering: cancel requests between two pgtide instances', { timeout: 60_000 }, () => {
+  let a: RunningPgtide;
+  let b: RunningPgtide;
+
+  before(async () => {
+    const [portA, portB] = await freePorts(2);
+    a = await startPgtide(t, { listen_port: [portA!], peer_id: 1, peers: [{ id: 2, host: HOST, port: portB! }] });
+    b = await startPgtide(t, { listen_port: [portB!], peer_id: 2, peers: [{ id: 1, host: HOST, port: portA! }] });
+  });
+  after(async () => {
+    await a?.stop();
+    await b?.stop();
+  });
+
+  for (const [from, to] of [['A', 'B'], ['B', 'A']] as const) {
+    test(`a query on ${from} is cancelled by its key sent to ${to}`, async (ctx) => {
+      const [holder, other] = from === 'A' ? [a, b] : [b, a];
+      const client = await connect(holder);
+      try {
+        const sleeping = run(client, 'SELECT pg_catalog.pg_sleep(30)');
+        await untilRunning(holder, client);
+        const sent = Date.now();
+        await sendCancelRequest(HOST, other.port, client.processID, client.secretKey);
+        assert.equal(await within(sleeping, 5000), '57014');
+        const latency = Date.now() - sent;
+        ctx.diagnostic(`cancel through the peer: ${latency} ms from CancelRequest to 57014`);
+        assert.ok(latency < 2000, `took ${latency} ms`);
+        assert.equal(await run(client, 'SELECT 1'), 'ok');
+        assert.equal(other.pgtide.context.peerCancels.counts.get(holder.config.peer_id)?.confirmed, 1);
+      } finally {
+        await client.end();
+      }
+    });
+  }
+
+  test('bogus keys sent to B cancel nothing, and both instances keep serving', async () => {
+    const client = await connect(a);
+    try {
+      const sleeping = run(client, 'SELECT pg_catalog.pg_sleep(1.5)');
+      await untilRunning(a, client);
+      const before = b.pgtide.context.peerCancels.counts.get(1)?.confirmed ?? 0;
+      // A's key with a wrong secret: forwarded (B cannot check it), refused by A.
+      await sendCancelRequest(HOST, b.port, client.processID, client.secretKey ^ 1);
+      // A key of peer 7, which B does not know; a key as a peer forwards it, naming A.
+      await sendCancelRequest(HOST, b.port, new CancelKeys(7, 0).issue(0).pid, client.secretKey);
+      await sendCancelRequest(HOST, b.port, client.processID & ~(1 << 30), client.secretKey);
+      assert.equal(await sleeping, 'ok', 'a bogus key cancelled the query');
+      assert.equal(b.pgtide.context.peerCancels.counts.get(1)?.confirmed, before + 1, 'only the wrong secret was forwarded');
+      assert.equal(b.pgtide.context.peerCancels.counts.has(7), false);
+      const onB = await connect(b);
+      assert.equal(await run(onB, 'SELECT 1'), 'ok');
+      await onB.end();
+    } finally {
+      await client.end();
+    }
+  });
+});
+
+describe('peering: forwarding is bounded', { timeout: 60_000 }, () => {
+  let c: RunningPgtide;
+  /** Accepts forwarded cancels and never answers, as a hung peer would. */
+  let hole: net.Server;
+  const held = new Set<net.Socket>();
+  let mostHeld = 0;
+  const SELF = 1;
+  const HUNG = 5;
+
+  before(async () => {
+    hole = net.createServer((socket) => {
+      held.add(socket);
+      mostHeld = Math.max(mostHeld, held.size);
+      socket.on('error', () => {});
+      socket.on('close', () => held.delete(socket));
+      socket.resume(); // reads (and ignores) the request, so that pgtide giving up is seen
+    });
+    await new Promise<void>((resolve) => hole.listen(0, HOST, resolve));
+    const holePort = (hole.address() as net.AddressInfo).port;
+    const [port] = await freePorts(1);
+    // Peer SELF is a misconfiguration: it points back at this very instance.
+    c = await startPgtide(t, {
+      listen_port: [port!], peer_id: 3,
+      peers: [{ id: SELF, host: HOST, port: port! }, { id: HUNG, host: HOST, port: holePort }],
+    });
+  });
+  after(async () => {
+    await c?.stop();
+    for (const socket of held) socket.destroy();
+    hole?.close();
+  });
+
+  test('a forwarded cancel is never forwarded again, even when [[peers]] make a loop', async () => {
+    const key = new CancelKeys(SELF, 0).issue(0);
+    await sendCancelRequest(HOST, c.port, key.pid, key.secret.readInt32BE(0));
+    const counts = await waitFor('the forward to end', () => {
+      const n = c.pgtide.context.peerCancels.counts.get(SELF);
+      return n && n.inFlight === 0 ? n : undefined;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual({ ...counts }, { inFlight: 0, confirmed: 1, failed: 0, dropped: 0 });
+  });
+
+  test(`a flood of cancels for a hung peer holds at most ${MAX_FORWARDS_PER_PEER} sockets, each for a bounded time`, async () => {
+    const keys = new CancelKeys(HUNG, 0);
+    const flood = 3 * MAX_FORWARDS_PER_PEER;
+    await Promise.all(Array.from({ length: flood }, () => {
+      const key = keys.issue(0);
+      return sendCancelRequest(HOST, c.port, key.pid, key.secret.readInt32BE(0));
+    }));
+    await waitFor('the forwards to reach the hung peer', () => held.size === MAX_FORWARDS_PER_PEER);
+    const counts = c.pgtide.context.peerCancels.counts.get(HUNG)!;
+    assert.equal(counts.dropped, flood - MAX_FORWARDS_PER_PEER);
+    assert.equal(mostHeld, MAX_FORWARDS_PER_PEER);
+    // The instance serves its clients meanwhile.
+    const client = new pg.Client(c.pgConfig());
+    await client.connect();
+    assert.equal(await run(client, 'SELECT 1'), 'ok');
+    await client.end();
+    // The hung peer's sockets are given up on, and forwarding works again.
+    await waitFor('the forwards to time out', () => held.size === 0 && counts.inFlight === 0, 5000);
+    assert.equal(counts.failed, MAX_FORWARDS_PER_PEER);
+    const key = keys.issue(0);
+    await sendCancelRequest(HOST, c.port, key.pid, key.secret.readInt32BE(0));
+    await waitFor('a new forward', () => held.size === 1);
+  });
+});
