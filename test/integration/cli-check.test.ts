@@ -146,6 +146,9 @@ describe('pgtide check', { timeout: 110_000 }, () => {
     const inconsistent = await runCli(['check', '--config', writeConfig(5, 'min_pool_size = 9')]);
     assert.equal(inconsistent.code, 1);
     assert.match(inconsistent.stderr, /line 5: min_pool_size: \(9\) exceeds default_pool_size \(5\)/);
+    const ownPeer = await runCli(['check', '--config', writeConfig(5, 'peer_id = 2\n[[peers]]\nid = 2\nhost = "10.0.0.2"')]);
+    assert.equal(ownPeer.code, 1);
+    assert.match(ownPeer.stderr, /line 7: peers\[0\]\.id: 2 is this instance's own peer_id/);
   });
 
   test('start warns about an over-budget backend and still starts', async () => {
