@@ -6,7 +6,7 @@ import { AdminSyntaxError, isAdminOnly, parseCommand, splitStatements, type Admi
 import { encodeTable, type Table } from './table.js';
 import { showBackends, showLists, showPools, showStats, showStatsTotals } from './show-pools.js';
 import { showClients, showServers } from './show-connections.js';
-import { showConfig, showDatabases, showHelp, showUsers, showVersion } from './show-settings.js';
+import { showConfig, showDatabases, showHelp, showPeers, showUsers, showVersion } from './show-settings.js';
 
 export { ADMIN_DATABASES } from './show-settings.js';
 
@@ -42,6 +42,7 @@ const SHOW: Record<ShowItem, (pgtide: Pgtide) => Table> = {
   lists: showLists,
   version: showVersion,
   backends: showBackends,
+  peers: showPeers,
   help: showHelp,
 };
 

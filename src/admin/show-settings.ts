@@ -1,9 +1,10 @@
-// SHOW DATABASES, USERS, CONFIG, VERSION and HELP.
+// SHOW DATABASES, USERS, CONFIG, PEERS, VERSION and HELP.
 import { readFileSync } from 'node:fs';
 import type { Pgtide } from '../server.js';
 import { defaultConfig } from '../config/defaults.js';
 import { TOP_LEVEL_FIELDS, type ScalarKey } from '../config/fields.js';
 import { isStartOnly } from '../config/start-only.js';
+import { MAX_FORWARDS_PER_PEER } from '../proxy/peer-cancel.js';
 import { poolGroups } from './snapshot.js';
 import type { Cell, Table } from './table.js';
 
@@ -77,6 +78,20 @@ export function showConfig(pgtide: Pgtide): Table {
   return { columns: ['key', 'value', 'default', 'changeable'], rows };
 }
 
+/** PgBouncer's SHOW PEERS (its pool_size: the cancels that may be open towards the peer at
+ *  once), then what became of the cancels forwarded to each peer. */
+export function showPeers(pgtide: Pgtide): Table {
+  const counts = pgtide.context.peerCancels.counts;
+  const rows = pgtide.config.peers.map((peer): Cell[] => {
+    const c = counts.get(peer.id);
+    return [peer.id, peer.host, peer.port, MAX_FORWARDS_PER_PEER, c?.inFlight ?? 0, c?.confirmed ?? 0, c?.failed ?? 0, c?.dropped ?? 0];
+  });
+  return {
+    columns: ['peer_id#', 'host', 'port#', 'pool_size#', 'cancels_in_flight#', 'cancels_confirmed#', 'cancels_failed#', 'cancels_dropped#'],
+    rows,
+  };
+}
+
 function pgtideVersion(): string {
   try {
     // dist/src/admin/ -> the package root.
@@ -102,6 +117,7 @@ const HELP: [string, string][] = [
   ['SHOW LISTS', 'counts of internal lists'],
   ['SHOW VERSION', 'pgtide version'],
   ['SHOW BACKENDS', 'PostgreSQL servers: role, health, lag, share of reads and transactions'],
+  ['SHOW PEERS', 'the other pgtide instances ([[peers]]) and the cancel requests forwarded to them'],
   ['SHOW HELP', 'this list'],
   ['PAUSE [db]', 'admin: let running transactions finish, hold new ones, close server connections'],
   ['RESUME [db]', 'admin: end PAUSE or KILL'],

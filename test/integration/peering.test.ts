@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { AdminConsole } from '../../src/admin/console.js';
 import { CancelKeys } from '../../src/proxy/cancel-keys.js';
 import { MAX_FORWARDS_PER_PEER } from '../../src/proxy/peer-cancel.js';
 import { freePorts } from '../support/free-ports.js';
@@ -12,6 +13,7 @@ import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { sendCancelRequest } from '../support/raw-client.js';
 import { currentTopology } from '../support/topology.js';
 import { waitFor } from '../support/wait.js';
+import { decodeAnswer, records } from '../unit/admin-decode.js';
 
 const t = currentTopology();
 const HOST = '127.0.0.1';
@@ -93,6 +95,11 @@ describe('peering: cancel requests between two pgtide instances', { timeout: 60_
       assert.equal(await sleeping, 'ok', 'a bogus key cancelled the query');
       assert.equal(b.pgtide.context.peerCancels.counts.get(1)?.confirmed, before + 1, 'only the wrong secret was forwarded');
       assert.equal(b.pgtide.context.peerCancels.counts.has(7), false);
+      const peers = decodeAnswer(new AdminConsole(b.pgtide).run({ sql: 'SHOW PEERS', user: t.scramUser.user, admin: false }));
+      assert.deepEqual(records(peers.results[0]!), [{
+        peer_id: '1', host: HOST, port: String(a.port), pool_size: '32',
+        cancels_in_flight: '0', cancels_confirmed: String(before + 1), cancels_failed: '0', cancels_dropped: '0',
+      }]);
       const onB = await connect(b);
       assert.equal(await run(onB, 'SELECT 1'), 'ok');
       await onB.end();

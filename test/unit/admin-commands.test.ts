@@ -38,6 +38,7 @@ describe('parsing console commands', () => {
     ['SHOW POOLS', { kind: 'show', item: 'pools' }],
     ['show stats_totals;', { kind: 'show', item: 'stats_totals' }],
     ['SHOW BACKENDS', { kind: 'show', item: 'backends' }],
+    ['show peers', { kind: 'show', item: 'peers' }],
     ['SHOW HELP', { kind: 'show', item: 'help' }],
     ['PAUSE', { kind: 'pause', database: null }],
     ['pause app', { kind: 'pause', database: 'app' }],

@@ -49,10 +49,14 @@ const PGBOUNCER_COLUMNS: Record<string, string[]> = {
   CONFIG: ['key', 'value', 'default', 'changeable'],
   LISTS: ['list', 'items'],
   VERSION: ['version'],
+  PEERS: ['peer_id', 'host', 'port', 'pool_size'],
 };
 PGBOUNCER_COLUMNS['SERVERS'] = PGBOUNCER_COLUMNS['CLIENTS']!;
 /** pgtide's own columns, after PgBouncer's (tools read columns by name). */
-const PGTIDE_COLUMNS: Record<string, string[]> = { POOLS: ['cl_pinned', 'pin_count'] };
+const PGTIDE_COLUMNS: Record<string, string[]> = {
+  POOLS: ['cl_pinned', 'pin_count'],
+  PEERS: ['cancels_in_flight', 'cancels_confirmed', 'cancels_failed', 'cancels_dropped'],
+};
 
 describe('admin console results', () => {
   for (const [item, columns] of Object.entries(PGBOUNCER_COLUMNS)) {
@@ -100,7 +104,7 @@ describe('admin console results', () => {
 
   test('SHOW HELP lists every command', () => {
     const rows = setup().run('SHOW HELP').results[0]!.rows.map((r) => r[0]);
-    for (const command of ['SHOW POOLS', 'SHOW BACKENDS', 'PAUSE [db]', 'KILL_CLIENT id', 'SHUTDOWN']) assert.ok(rows.includes(command), command);
+    for (const command of ['SHOW POOLS', 'SHOW BACKENDS', 'SHOW PEERS', 'PAUSE [db]', 'KILL_CLIENT id', 'SHUTDOWN']) assert.ok(rows.includes(command), command);
   });
 
   test('SHOW CONFIG shows values and defaults, never a password', () => {
