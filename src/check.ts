@@ -62,7 +62,7 @@ export async function warnAboutCapacity(pgtide: Pgtide): Promise<void> {
   const needed = openFilesNeeded(config, budget);
   if (files !== undefined && files < needed) {
     pgtide.log.warn({ open_files_limit: files, needed, clients_admitted: clientCapacity(config, budget, files) },
-      'the open-files limit (ulimit -n) is below max_client_conn + server connections + 100: fewer clients are admitted, so that server connections keep their descriptors; raise it (docs/tuning.md)');
+      'the open-files limit (ulimit -n) is below max_client_conn + server connections + 32 per peer + 100: fewer clients are admitted, so that server connections keep their descriptors; raise it (docs/tuning.md)');
   }
   for (const backend of config.backends) {
     const limits = await readBackendLimits(config, users, backend).catch(() => undefined);

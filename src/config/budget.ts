@@ -17,6 +17,7 @@
 // the PGPROC array (where the 53300 limit is enforced), so cancels need no slot even with every
 // slot taken (measured in test/integration/cli-check.test.ts). Pgpool-II's advice to double
 // the connections for cancels is about its own num_init_children, which a cancel occupies.
+import { MAX_FORWARDS_PER_PEER } from '../proxy/peer-cancel.js';
 import type { Config } from './types.js';
 
 /** Per worker process: one check connection per backend (the cluster monitor). */
@@ -98,10 +99,15 @@ export function judgeBudget(budget: ServerBudget, limits: BackendLimits): Budget
   return { available, over: budget.total > available };
 }
 
-/** Open files pgtide may need: every client, every server connection to every backend, and
- *  some to spare. */
+/** Open files pgtide may need: every client, and nonClientFiles. */
 export function openFilesNeeded(config: Config, budget: ServerBudget): number {
-  return config.max_client_conn + budget.total * config.backends.length + SPARE_FILES;
+  return config.max_client_conn + nonClientFiles(config, budget);
+}
+
+/** Every server connection to every backend, the cancel requests pgtide may be forwarding to
+ *  its peers at once, and some to spare. */
+function nonClientFiles(config: Config, budget: ServerBudget): number {
+  return budget.total * config.backends.length + MAX_FORWARDS_PER_PEER * config.peers.length + SPARE_FILES;
 }
 
 /** Descriptors a pooler holds whatever its load: the runtime's own, listeners, logs. */
@@ -111,12 +117,12 @@ const RUNTIME_FILES = 32;
  * The most clients pgtide admits under an open-files limit, so that the server connections
  * the budget may open still find a descriptor: a client admitted and then left without a
  * server gets nothing but an error. max_client_conn when the limit holds everything
- * (openFilesNeeded); when it cannot, the larger of what clients may have after the servers
- * and SPARE_FILES, and half of what the runtime leaves.
+ * (openFilesNeeded); when it cannot, the larger of what clients may have after
+ * nonClientFiles, and half of what the runtime leaves.
  */
 export function clientCapacity(config: Config, budget: ServerBudget, openFiles: number | undefined): number {
   if (openFiles === undefined || !Number.isFinite(openFiles)) return config.max_client_conn;
-  const afterServers = openFiles - SPARE_FILES - budget.total * config.backends.length;
+  const afterServers = openFiles - nonClientFiles(config, budget);
   const half = Math.floor((openFiles - RUNTIME_FILES) / 2);
   return Math.max(1, Math.min(config.max_client_conn, Math.max(afterServers, half)));
 }

@@ -120,6 +120,13 @@ describe('open files', () => {
     assert.equal(clientCapacity(config, budget, 10), 1);
   });
 
+  test('and 32 for each peer, the cancels that may be forwarded to it at once', () => {
+    const config = parseConfig(`max_client_conn = 1000\ndefault_pool_size = 8\npeer_id = 1\n${BACKENDS}[[peers]]\nid = 2\nhost = "b"\n[[peers]]\nid = 3\nhost = "c"\n`);
+    const budget = serverBudget(config, ['u']);
+    assert.equal(openFilesNeeded(config, budget), 1000 + 2 * 9 + 2 * 32 + 100);
+    assert.equal(clientCapacity(config, budget, 1024 - 1), 1024 - 1 - 100 - 18 - 2 * 32);
+  });
+
   const limits = [
     { text: 'Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 524288               files\n', want: 1024 },
     { text: 'Max open files            unlimited            unlimited            files\n', want: Infinity },
