@@ -1,27 +1,30 @@
 // Peering: pgtide instances behind one TCP load balancer, where a client's cancel request may
-// land on another instance than the one running its query. Two instances on this machine,
-// each listing the other in [[peers]]; a cancel sent to the wrong one must still cancel.
+// land on another instance than the one running its query. Two instances on this machine, A in
+// the test process and B a `pgtide start` process of its own, each listing the other in
+// [[peers]]; a cancel sent to the wrong one must still cancel.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { AdminConsole } from '../../src/admin/console.js';
 import { CancelKeys } from '../../src/proxy/cancel-keys.js';
 import { MAX_FORWARDS_PER_PEER } from '../../src/proxy/peer-cancel.js';
 import { freePorts } from '../support/free-ports.js';
-import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { startPgtide, writeAuthFile, type RunningPgtide } from '../support/pgtide.js';
+import { spawnPgtide, type PgtideProcess } from '../support/pgtide-process.js';
 import { sendCancelRequest } from '../support/raw-client.js';
-import { currentTopology } from '../support/topology.js';
+import { currentTopology, sqlOn } from '../support/topology.js';
 import { waitFor } from '../support/wait.js';
-import { decodeAnswer, records } from '../unit/admin-decode.js';
 
 const t = currentTopology();
 const HOST = '127.0.0.1';
 
 type KeyedClient = pg.Client & { processID: number; secretKey: number };
 
-async function connect(p: RunningPgtide): Promise<KeyedClient> {
-  const client = new pg.Client(p.pgConfig()) as KeyedClient;
+async function connect(port: number, database = t.database): Promise<KeyedClient> {
+  const client = new pg.Client({ host: HOST, port, user: t.scramUser.user, password: t.scramUser.password, database }) as KeyedClient;
   await client.connect();
   return client;
 }
@@ -36,71 +39,87 @@ function run(client: pg.Client, sql: string): Promise<string> {
   return client.query(sql).then(() => 'ok', (err: { code?: string }) => err.code ?? String(err));
 }
 
-/** Until the statement is running on its server: a cancel before that finds nothing to cancel. */
-async function untilRunning(p: RunningPgtide, client: KeyedClient): Promise<void> {
-  await waitFor('the statement to reach its server', () => {
-    for (const session of p.pgtide.context.clients) {
-      if (session.cancelKey?.pid === client.processID) return (session.server?.pending ?? 0) > 0;
-    }
-    return false;
+/** Until PostgreSQL runs `sql`: a cancel before that finds nothing to cancel. */
+async function untilRunning(sql: string): Promise<void> {
+  await waitFor('the statement to run on the server', async () => {
+    const rows = await sqlOn(t.primary, "SELECT 1 FROM pg_catalog.pg_stat_activity WHERE query = $1 AND state = 'active'", [sql]);
+    return rows.length > 0;
   });
+}
+
+/** The console's SHOW PEERS on `port`, as rows of text. */
+async function showPeers(port: number): Promise<Record<string, string>[]> {
+  const console_ = await connect(port, 'pgtide');
+  try {
+    return (await console_.query({ text: 'SHOW PEERS', queryMode: 'simple' } as pg.QueryConfig)).rows as Record<string, string>[];
+  } finally {
+    await console_.end();
+  }
 }
 
 describe('peering: cancel requests between two pgtide instances', { timeout: 60_000 }, () => {
   let a: RunningPgtide;
-  let b: RunningPgtide;
+  let b: PgtideProcess;
+  let dir: string;
 
   before(async () => {
-    const [portA, portB] = await freePorts(2);
-    a = await startPgtide(t, { listen_port: [portA!], peer_id: 1, peers: [{ id: 2, host: HOST, port: portB! }] });
-    b = await startPgtide(t, { listen_port: [portB!], peer_id: 2, peers: [{ id: 1, host: HOST, port: portA! }] });
+    dir = mkdtempSync(join(tmpdir(), 'pgtide-peering-'));
+    const [portA] = await freePorts(1);
+    b = await spawnPgtide(t, dir, writeAuthFile(t, dir), [
+      `stats_users = ["${t.scramUser.user}"]`, 'peer_id = 2', '[[peers]]', 'id = 1', `host = "${HOST}"`, `port = ${portA}`,
+    ]);
+    a = await startPgtide(t, { listen_port: [portA!], peer_id: 1, peers: [{ id: 2, host: HOST, port: b.port }] });
   });
   after(async () => {
     await a?.stop();
     await b?.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
-  for (const [from, to] of [['A', 'B'], ['B', 'A']] as const) {
-    test(`a query on ${from} is cancelled by its key sent to ${to}`, async (ctx) => {
-      const [holder, other] = from === 'A' ? [a, b] : [b, a];
-      const client = await connect(holder);
+  for (const [holder, other] of [['A', 'B'], ['B', 'A']] as const) {
+    test(`a query through ${holder} is cancelled by its key sent to ${other}`, async (ctx) => {
+      const port = (name: 'A' | 'B') => (name === 'A' ? a.port : b.port);
+      const client = await connect(port(holder));
+      const sql = `SELECT pg_catalog.pg_sleep(30) -- held by ${holder}`;
       try {
-        const sleeping = run(client, 'SELECT pg_catalog.pg_sleep(30)');
-        await untilRunning(holder, client);
+        const sleeping = run(client, sql);
+        await untilRunning(sql);
         const sent = Date.now();
-        await sendCancelRequest(HOST, other.port, client.processID, client.secretKey);
+        await sendCancelRequest(HOST, port(other), client.processID, client.secretKey);
         assert.equal(await within(sleeping, 5000), '57014');
         const latency = Date.now() - sent;
         ctx.diagnostic(`cancel through the peer: ${latency} ms from CancelRequest to 57014`);
         assert.ok(latency < 2000, `took ${latency} ms`);
         assert.equal(await run(client, 'SELECT 1'), 'ok');
-        assert.equal(other.pgtide.context.peerCancels.counts.get(holder.config.peer_id)?.confirmed, 1);
       } finally {
         await client.end();
       }
     });
   }
 
+  test('each instance counts what it forwarded: SHOW PEERS', async () => {
+    assert.deepEqual(await showPeers(b.port), [{
+      peer_id: '1', host: HOST, port: String(a.port), pool_size: String(MAX_FORWARDS_PER_PEER),
+      cancels_in_flight: '0', cancels_confirmed: '1', cancels_failed: '0', cancels_dropped: '0',
+    }]);
+    assert.deepEqual({ ...a.pgtide.context.peerCancels.counts.get(2) }, { inFlight: 0, confirmed: 1, failed: 0, dropped: 0 });
+  });
+
   test('bogus keys sent to B cancel nothing, and both instances keep serving', async () => {
-    const client = await connect(a);
+    const client = await connect(a.port);
+    const sql = 'SELECT pg_catalog.pg_sleep(1.5) -- bogus keys';
     try {
-      const sleeping = run(client, 'SELECT pg_catalog.pg_sleep(1.5)');
-      await untilRunning(a, client);
-      const before = b.pgtide.context.peerCancels.counts.get(1)?.confirmed ?? 0;
+      const sleeping = run(client, sql);
+      await untilRunning(sql);
       // A's key with a wrong secret: forwarded (B cannot check it), refused by A.
       await sendCancelRequest(HOST, b.port, client.processID, client.secretKey ^ 1);
       // A key of peer 7, which B does not know; a key as a peer forwards it, naming A.
       await sendCancelRequest(HOST, b.port, new CancelKeys(7, 0).issue(0).pid, client.secretKey);
       await sendCancelRequest(HOST, b.port, client.processID & ~(1 << 30), client.secretKey);
       assert.equal(await sleeping, 'ok', 'a bogus key cancelled the query');
-      assert.equal(b.pgtide.context.peerCancels.counts.get(1)?.confirmed, before + 1, 'only the wrong secret was forwarded');
-      assert.equal(b.pgtide.context.peerCancels.counts.has(7), false);
-      const peers = decodeAnswer(new AdminConsole(b.pgtide).run({ sql: 'SHOW PEERS', user: t.scramUser.user, admin: false }));
-      assert.deepEqual(records(peers.results[0]!), [{
-        peer_id: '1', host: HOST, port: String(a.port), pool_size: '32',
-        cancels_in_flight: '0', cancels_confirmed: String(before + 1), cancels_failed: '0', cancels_dropped: '0',
-      }]);
-      const onB = await connect(b);
+      const [peer] = await showPeers(b.port);
+      assert.equal(peer!['cancels_confirmed'], '2', 'only the wrong secret was forwarded');
+      const onB = await connect(b.port);
       assert.equal(await run(onB, 'SELECT 1'), 'ok');
       await onB.end();
     } finally {
