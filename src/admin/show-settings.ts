@@ -4,7 +4,7 @@ import type { Pgtide } from '../server.js';
 import { defaultConfig } from '../config/defaults.js';
 import { TOP_LEVEL_FIELDS, type ScalarKey } from '../config/fields.js';
 import { isStartOnly } from '../config/start-only.js';
-import { MAX_FORWARDS_PER_PEER } from '../proxy/peer-cancel.js';
+import { MAX_FORWARDS_PER_PEER } from '../config/peering.js';
 import { poolGroups } from './snapshot.js';
 import type { Cell, Table } from './table.js';
 

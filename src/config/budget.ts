@@ -17,7 +17,7 @@
 // the PGPROC array (where the 53300 limit is enforced), so cancels need no slot even with every
 // slot taken (measured in test/integration/cli-check.test.ts). Pgpool-II's advice to double
 // the connections for cancels is about its own num_init_children, which a cancel occupies.
-import { MAX_FORWARDS_PER_PEER } from '../proxy/peer-cancel.js';
+import { MAX_FORWARDS_PER_PEER } from './peering.js';
 import type { Config } from './types.js';
 
 /** Per worker process: one check connection per backend (the cluster monitor). */

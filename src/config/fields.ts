@@ -2,7 +2,7 @@
 // environment and a Config built in code, so the three can never disagree.
 import { MAX_SCRAM_ITERATIONS } from '../auth/scram-client.js';
 import { parseRedirectList } from '../cluster/redirect-list.js';
-import { MAX_PEER_ID } from '../proxy/cancel-keys.js';
+import { MAX_PEER_ID } from './peering.js';
 import type { BackendConfig, Config, DatabaseConfig, PeerConfig, UserConfig } from './types.js';
 
 /** setTimeout() fires at once when asked to wait more than 2^31-1 ms, so a longer

@@ -1,4 +1,5 @@
 import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { MAX_PEER_ID, MAX_WORKER_ID } from '../config/peering.js';
 
 // The BackendKeyData pid pgtide hands a client says where the client lives, so a CancelRequest
 // that lands anywhere can be relayed to its owner; the secret stays 4 random bytes, so the
@@ -13,9 +14,6 @@ import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 const ISSUED_BIT = 1 << 30;
 const PEER_SHIFT = 25;
 const WORKER_SHIFT = 20;
-/** Ids are 5 bits each: 0 to 31. */
-export const MAX_PEER_ID = 31;
-export const MAX_WORKER_ID = 31;
 const ID_MASK = 0x1f;
 const LOCAL_BITS = 20;
 /** Linux's largest pid_max (PID_MAX_LIMIT on 64-bit kernels). Every pid pgtide hands out is

@@ -1,6 +1,7 @@
 // Peering: several pgtide instances behind one TCP load balancer. A client cancels on a new
 // connection, which the balancer may hand to any instance; the key's pid names the instance
 // that issued it (cancel-keys.ts), and the instance that receives it forwards it there.
+import { MAX_FORWARDS_PER_PEER } from '../config/peering.js';
 import type { PeerConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { forwardedCancelPid, isIssuedCancelPid, issuedCancelPid, peerOfCancelPid } from './cancel-keys.js';
@@ -10,10 +11,6 @@ import type { ProxyContext } from './context.js';
 /** A peer that has not closed the forwarded request by then is given up on: whoever pressed
  *  Ctrl-C wants the query stopped now, and the socket is better spent on the next cancel. */
 const FORWARD_TIMEOUT_MS = 2000;
-/** Forwarded cancels open at once towards one peer; more are dropped. Only that peer can check
- *  a key's secret, so forged keys naming it are forwarded too: a flood of them costs at most
- *  this many sockets per peer, each for FORWARD_TIMEOUT_MS at most. */
-export const MAX_FORWARDS_PER_PEER = 32;
 /** A failing peer is logged at most this often (a flood of cancels would repeat it). */
 const FAILURE_LOG_MS = 10_000;
 

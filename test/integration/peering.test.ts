@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { CancelKeys } from '../../src/proxy/cancel-keys.js';
-import { MAX_FORWARDS_PER_PEER } from '../../src/proxy/peer-cancel.js';
+import { MAX_FORWARDS_PER_PEER } from '../../src/config/peering.js';
 import { freePorts } from '../support/free-ports.js';
 import { startPgtide, writeAuthFile, type RunningPgtide } from '../support/pgtide.js';
 import { spawnPgtide, type PgtideProcess } from '../support/pgtide-process.js';

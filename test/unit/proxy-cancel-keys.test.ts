@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { MAX_PEER_ID, MAX_WORKER_ID } from '../../src/config/peering.js';
 import {
-  CancelKeys, LARGEST_REAL_PID, MAX_PEER_ID, MAX_WORKER_ID,
+  CancelKeys, LARGEST_REAL_PID,
   forwardedCancelPid, isIssuedCancelPid, issuedCancelPid, peerOfCancelPid, workerOfCancelPid,
 } from '../../src/proxy/cancel-keys.js';
 
