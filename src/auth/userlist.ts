@@ -1,7 +1,6 @@
 // PgBouncer's auth_file: one `"user" "password"` per line, where the password is plain
 // text, an md5 hash or a SCRAM secret (see secret.ts). Errors name the line, never the
-// password.
-import { readFileSync } from 'node:fs';
+// password. Pure: src/config/auth-file.ts reads the file.
 
 /** user -> stored password; a user listed twice keeps the later line. */
 export function parseUserList(text: string, source = 'user list'): Map<string, string> {
@@ -19,10 +18,6 @@ export function parseUserList(text: string, source = 'user list'): Map<string, s
     users.set(user.value, readQuoted(line, passwordStart, 'password', where).value);
   }
   return users;
-}
-
-export function loadUserList(path: string): Map<string, string> {
-  return parseUserList(readFileSync(path, 'utf8'), path);
 }
 
 /** Reads a double-quoted field starting at `at`, where `""` stands for one `"`. */

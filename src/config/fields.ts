@@ -1,8 +1,8 @@
 // What each configuration key accepts. The same descriptions check the TOML file, the
 // environment and a Config built in code, so the three can never disagree.
 import { MAX_SCRAM_ITERATIONS } from '../auth/scram-client.js';
-import { parseRedirectList } from '../cluster/redirect-list.js';
 import { MAX_PEER_ID } from './peering.js';
+import { parseRedirectList } from './redirect-list.js';
 import type { BackendConfig, Config, DatabaseConfig, PeerConfig, UserConfig } from './types.js';
 
 /** setTimeout() fires at once when asked to wait more than 2^31-1 ms, so a longer
@@ -27,7 +27,7 @@ export type Field =
   | { kind: 'ports' }
   /** A list of regular expressions (TOML array; comma-separated in the environment). */
   | { kind: 'patterns' }
-  /** Pgpool-II's "regex:target(weight),…" text, see src/cluster/redirect-list.ts. */
+  /** Pgpool-II's "regex:target(weight),…" text, see src/config/redirect-list.ts. */
   | { kind: 'redirect-list' }
   /** A list of user names (TOML array; comma-separated in the environment). */
   | { kind: 'names' }

@@ -1,6 +1,6 @@
 // Checks that look at more than one key. Every single key is re-checked too (through
 // readDocument), so a Config built in code gets the same scrutiny as a file.
-import { parseRedirectList } from '../cluster/redirect-list.js';
+import { parseRedirectList } from './redirect-list.js';
 import { readDocument } from './document.js';
 import { ConfigError, toProblems, type Issue } from './problems.js';
 import type { Config } from './types.js';

@@ -1,5 +1,5 @@
 import type { BackendConfig, Config } from '../config/types.js';
-import { parseRedirectList, type RedirectRule } from '../cluster/redirect-list.js';
+import { parseRedirectList, type RedirectRule } from '../config/redirect-list.js';
 import type { ClusterMonitor } from '../cluster/monitor.js';
 
 /** What the router needs to know about the cluster; the monitor provides it once running. */

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadUserList, parseUserList } from '../../src/auth/userlist.js';
+import { parseUserList } from '../../src/auth/userlist.js';
+import { loadUserList } from '../../src/config/auth-file.js';
 
 test('parses the seed users.txt line forms', () => {
   const users = parseUserList('"alice" "user_password"\n"bob" "md553f48b7c4b76a86ce72276c5755f217d"\n');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseRedirectList, type RedirectRule } from '../../src/cluster/redirect-list.js';
+import { parseRedirectList, type RedirectRule } from '../../src/config/redirect-list.js';
 
 function plain(rules: RedirectRule[]): [string, RedirectRule['target'], number][] {
   return rules.map((rule) => [rule.pattern.source, rule.target, rule.weight]);
