@@ -35,10 +35,12 @@ export function randomNonce(): string {
 
 // RFC 4013 mapping tables: C.1.2 (non-ASCII spaces) map to SPACE, B.1 maps to nothing.
 const NON_ASCII_SPACE = /[\u00A0\u1680\u2000-\u200B\u202F\u205F\u3000]/g;
+// biome-ignore lint/suspicious/noMisleadingCharacterClass: RFC 3454 lists code points, each matched alone
 const MAPPED_TO_NOTHING = /[\u00AD\u034F\u1806\u180B-\u180D\u200C\u200D\u2060\uFE00-\uFE0F\uFEFF]/g;
 // A subset of the RFC 4013 prohibited output (controls, private use, surrogates,
 // non-characters, directional and tagging format characters).
 const PROHIBITED =
+  // biome-ignore lint/suspicious/noMisleadingCharacterClass: RFC 3454 lists code points, each matched alone
   /[\p{Cc}\p{Co}\p{Cs}\p{Noncharacter_Code_Point}\u0340\u0341\u06DD\u070F\u180E\u200E\u200F\u2028-\u202E\u2061-\u2063\u206A-\u206F\uFFF9-\uFFFD\u{E0001}\u{E0020}-\u{E007F}]/u;
 
 /**

@@ -79,8 +79,14 @@ export class CheckConnection implements ServerOwner {
       const previous = this.loggingIn;
       // A second query during the same login waits for the same outcome.
       this.loggingIn = {
-        resolve: () => (previous?.resolve(), resolve()),
-        reject: (error) => (previous?.reject(error), reject(error)),
+        resolve: () => {
+          previous?.resolve();
+          resolve();
+        },
+        reject: (error) => {
+          previous?.reject(error);
+          reject(error);
+        },
       };
     }).then(() => server);
   }

@@ -51,7 +51,7 @@ export function electPrimary(writers: readonly Writer[], unseen: Unseen | null):
     if (eligible(writer.timeline, writer.newestSeen)) contenders.push(writer);
     else abandoned.push(writer.index);
   }
-  if (unseen !== null && unseen.healthy && eligible(unseen.timeline, unseen.newestSeen)) contenders.push(unseen);
+  if (unseen?.healthy && eligible(unseen.timeline, unseen.newestSeen)) contenders.push(unseen);
   if (contenders.length <= 1) return { primary: contenders[0]?.index ?? null, splitBrain: false, abandoned };
   let best: { index: number; timeline: number } | null = null;
   let tie = false;

@@ -54,7 +54,7 @@ export function readEnv(env: NodeJS.ProcessEnv): EnvOverrides {
 function readBackendList(variable: string, envText: string, issues: Issue[]): BackendConfig[] {
   const backends: BackendConfig[] = [];
   for (const item of splitList(envText)) {
-    const match = /^(?:\[([^\]]+)\]|([^:\[\]]+))(?::(\d+))?$/.exec(item);
+    const match = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d+))?$/.exec(item);
     if (match === null) {
       issues.push({ path: [variable], message: `must list host or host:port entries, got ${JSON.stringify(item)}` });
       continue;

@@ -301,7 +301,7 @@ function readChoices(field: Extract<Field, { kind: 'choices' }>, value: unknown)
 /** "host:port" (an IPv6 host in brackets: "[::1]:9127"); null when it is not one. Port 0
  *  (any free port) is for tests that build a Config in code; the file must name a port. */
 export function parseHostPort(text: string): { host: string; port: number } | null {
-  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:\[\]\0]+)):(\d{1,5})$/.exec(text);
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]\0]+)):(\d{1,5})$/.exec(text);
   if (!match) return null;
   const port = Number(match[3]);
   if (port > 65535) return null;

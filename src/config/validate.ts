@@ -1,6 +1,6 @@
 // Checks that look at more than one key. Every single key is re-checked too (through
 // readDocument), so a Config built in code gets the same scrutiny as a file.
-import { parseRedirectList } from './redirect-list.js';
+import { parseRedirectList, type RedirectRule } from './redirect-list.js';
 import { readDocument } from './document.js';
 import { ConfigError, toProblems, type Issue } from './problems.js';
 import type { Config } from './types.js';
@@ -101,7 +101,7 @@ function checkRedirectTargets(config: Config, issues: Issue[]): void {
   if (config.backends.length === 0) return; // reported by checkBackends
   const keys = ['database_redirect_preference_list', 'app_name_redirect_preference_list', 'user_redirect_preference_list'] as const;
   for (const key of keys) {
-    let rules;
+    let rules: RedirectRule[];
     try {
       rules = parseRedirectList(config[key]);
     } catch {

@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import type { PoolMode } from '../config/types.js';
 import { Fifo } from './fifo.js';
-import { ServerConnection, ServerLoginError, type ServerLogin, type ServerOwner } from './server-connection.js';
+import { ServerConnection, type ServerLoginError, type ServerLogin, type ServerOwner } from './server-connection.js';
 
 export interface PoolSettings {
   mode: PoolMode;

@@ -128,7 +128,7 @@ export class ResponseTracker {
 
   /** COPY IN started: the server ignores the Syncs that follow its Execute. */
   onCopyIn(): void {
-    let at = this.count > 0 ? 1 : 0;
+    const at = this.count > 0 ? 1 : 0;
     while (at < this.count && (this.kinds[(this.head + at) % this.kinds.length]! & KIND) === Expect.Sync) {
       this.removeAt(at);
     }

@@ -178,7 +178,7 @@ export class Classifier {
    */
   private needsTier2(d: Draft): boolean {
     if (d.uncertainCalls) return true;
-    return d.calls !== undefined && d.calls.some((name) => this.policy.isWrite(name) !== false);
+    return d.calls?.some((name) => this.policy.isWrite(name) !== false) ?? false;
   }
 
   private tier2(buf: Buffer, start: number, end: number): Tier2 {

@@ -6,7 +6,7 @@
 
 import type { Isolation, Route, SessionState, SettingChange, StatementKind } from './classification.js';
 import { isBuiltinRead, isBuiltinWriter, sessionStateOfCall } from './functions.js';
-import { Lexer, Tok } from './lexer.js';
+import { type Lexer, Tok } from './lexer.js';
 
 /** Deeper nesting (EXPLAIN EXPLAIN ..., PREPARE ... AS EXPLAIN ...) is not valid SQL anyway. */
 const MAX_NESTING = 8;

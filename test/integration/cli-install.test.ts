@@ -71,7 +71,7 @@ describe('npm install -g of the packed package', { timeout: 180_000 }, () => {
 
   test('pgtide --version and pgtide help', async () => {
     assert.equal((await run(bin, ['--version'], { env: cleanEnv() })).stdout.trim(), `pgtide ${manifest.version}`);
-    assert.match((await run(bin, ['help'], { env: cleanEnv() })).stdout, /^Usage:\n  pgtide start/m);
+    assert.match((await run(bin, ['help'], { env: cleanEnv() })).stdout, /^Usage:\n {2}pgtide start/m);
   });
 
   test('pgtide check reads ./pgtide.toml without --config', async () => {

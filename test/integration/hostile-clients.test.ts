@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
+import type net from 'node:net';
 import pg from 'pg';
 import { currentTopology } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';

@@ -58,7 +58,7 @@ function pgbench(): Workloads {
     const env = { ...process.env, PGPASSWORD: t.scramUser.password };
     const { stdout } = await run('pgbench', ['-n', '-M', 'prepared', '-c', '2', '-t', String(transactions / 2), '-f', file,
       '-h', p.host, '-p', String(p.port), '-U', t.scramUser.user, t.database], { env });
-    assert.match(stdout, new RegExp(`number of failed transactions: 0`));
+    assert.match(stdout, /number of failed transactions: 0/);
   };
   return {
     name: 'pgbench -M prepared',

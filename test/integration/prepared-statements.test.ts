@@ -276,7 +276,9 @@ describe('raw protocol through pgtide answers as PostgreSQL does', { timeout: 60
     const expected = await runScript(directLogin, steps, false);
     const actual = await runScript(pooledLogin(), steps, true);
     for (const [from, to] of actual.moves) assert.notEqual(to, from, 'a step meant for another server ran on the same one');
-    actual.answers.forEach((answer, i) => assertSameAnswer(i, normalise(answer), normalise(expected.answers[i]!)));
+    actual.answers.forEach((answer, i) => {
+      assertSameAnswer(i, normalise(answer), normalise(expected.answers[i]!));
+    });
     return expected.answers;
   }
 

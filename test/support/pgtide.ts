@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import pg from 'pg';
+import type pg from 'pg';
 import { defaultConfig } from '../../src/config/defaults.js';
 import type { BackendConfig, Config } from '../../src/config/types.js';
 import { md5PasswordHash } from '../../src/auth/secret.js';

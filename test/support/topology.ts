@@ -150,6 +150,7 @@ export async function promoteNode(t: ServerContext, node: PgNode): Promise<void>
  * rows. It connects over the node's unix socket, where pg_hba trusts local users, so it needs
  * no Topology.
  */
+// biome-ignore lint/suspicious/noExplicitAny: rows are untyped unless the caller names them, as in pg
 export async function sqlOn<Row = any>(
   node: PgNode,
   sql: string,

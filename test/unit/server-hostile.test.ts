@@ -53,8 +53,8 @@ const QUICK = { timeout: 5000 };
 const servers: net.Server[] = [];
 const remotes: net.Socket[] = [];
 after(() => {
-  remotes.forEach((socket) => socket.destroy());
-  servers.forEach((server) => server.close());
+  for (const socket of remotes) socket.destroy();
+  for (const server of servers) server.close();
 });
 
 /** Listens for one pgtide connection and answers its packets with `replies`, in order. */

@@ -105,7 +105,7 @@ export function mapPgpool(ctx: ImportContext, conf: PgpoolConf): void {
     if (rule !== undefined) rule(ctx, entry, conf);
     else dropSetting(ctx, entry, entry.name, 'no pgtide equivalent.', true);
   }
-  conf.backends.forEach((backend) => mapBackend(ctx, backend));
+  for (const backend of conf.backends) mapBackend(ctx, backend);
 }
 
 /** Pgpool-II opened at most num_init_children × max_pool connections to each backend. */

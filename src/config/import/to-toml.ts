@@ -151,7 +151,7 @@ function uniquePorts<T extends { first: number; last: number; at: { file: string
     const fresh: number[] = [];
     for (let port = segment.first; port <= segment.last; port++) if (!seen.has(port)) fresh.push(port);
     if (fresh.length !== segment.last - segment.first + 1) ctx.warnings.push(`${where(segment.at)}: a port is listed twice; pgtide listens on it once`);
-    fresh.forEach((port) => seen.add(port));
+    for (const port of fresh) seen.add(port);
     // Keep the runs of new ports as ranges.
     let start = 0;
     for (let i = 1; i <= fresh.length; i++) {
