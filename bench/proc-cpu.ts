@@ -24,12 +24,15 @@ export function parseProcStat(stat: string): ProcStat {
   if (end < 0) throw new Error(`not a /proc/<pid>/stat line: ${stat.slice(0, 80)}`);
   // After ')' come field 3 (state) onwards: ppid is field 4 (index 1), utime field 14 (index 11).
   const fields = stat.slice(end + 1).trim().split(/\s+/);
-  const [ppid, utime, stime, cutime, cstime] = [1, 11, 12, 13, 14].map((i) => Number(fields[i]));
+  const field = (i: number): number => {
+    const value = Number(fields[i]);
+    if (!Number.isInteger(value)) throw new Error(`no pid/ppid/utime/stime/cutime/cstime in /proc/<pid>/stat line: ${stat.slice(0, 80)}`);
+    return value;
+  };
+  const ppid = field(1);
   const pid = Number(stat.slice(0, stat.indexOf(' ')));
-  if (![pid, ppid, utime, stime, cutime, cstime].every(Number.isInteger)) {
-    throw new Error(`no pid/ppid/utime/stime/cutime/cstime in /proc/<pid>/stat line: ${stat.slice(0, 80)}`);
-  }
-  return { pid, ppid, ownTicks: utime! + stime!, reapedChildrenTicks: cutime! + cstime! };
+  if (!Number.isInteger(pid)) throw new Error(`no pid/ppid/utime/stime/cutime/cstime in /proc/<pid>/stat line: ${stat.slice(0, 80)}`);
+  return { pid, ppid, ownTicks: field(11) + field(12), reapedChildrenTicks: field(13) + field(14) };
 }
 
 /**

@@ -220,8 +220,9 @@ export class ServerPool implements ServerOwner {
   /** Periodic upkeep: idle timeouts, lifetimes, minimum size, reserve and retry growth. */
   maintain(now: number): void {
     const s = this.settings;
-    for (let i = 0; i < this.idle.length; ) {
-      const server = this.idle[i];
+    let i = 0;
+    let server: ServerConnection | undefined;
+    while ((server = this.idle[i]) !== undefined) {
       if ((s.idleTimeoutMs > 0 && now - server.lastUsedAt >= s.idleTimeoutMs && this.servers.size > s.minSize) || this.expired(server, now)) {
         this.idle.splice(i, 1);
         server.close('server_idle_timeout or server_lifetime reached');

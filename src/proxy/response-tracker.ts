@@ -154,8 +154,8 @@ export class ResponseTracker {
 
   /** The request at the head got no success answer: a Parse created nothing, on the server or for the client. */
   private fail(): void {
-    const name = this.names[this.head];
-    const clientName = this.clientNames[this.head];
+    const name = this.names[this.head] ?? null;
+    const clientName = this.clientNames[this.head] ?? null;
     const kind = this.kinds[this.head]! & (KIND | DUPLICATE);
     if (name !== null && kind === Expect.Parse) this.set?.delete(name);
     if (clientName !== null && name !== null && (kind === Expect.Parse || kind === Expect.FakeParse)) this.onParseFailed?.(clientName, name);

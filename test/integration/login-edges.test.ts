@@ -55,7 +55,7 @@ for (const mode of ['transaction', 'session'] as PoolMode[]) {
     test('client_encoding is reported by its canonical name from the first login that asks for a spelling', async () => {
       // A first, plain login: pgtide now knows this pool's settings and logs later clients in without a server.
       await loginParams(p.host, p.port);
-      for (const [asked, canonical] of [['utf8', 'UTF8'], ['utf-8', 'UTF8'], ['euc-jp', 'EUC_JP'], ['Unicode', 'UTF8'], ['iso-8859-1', 'LATIN1']]) {
+      for (const [asked, canonical] of [['utf8', 'UTF8'], ['utf-8', 'UTF8'], ['euc-jp', 'EUC_JP'], ['Unicode', 'UTF8'], ['iso-8859-1', 'LATIN1']] as const) {
         const params = { client_encoding: asked };
         assert.equal((await loginParams(t.primary.host, t.primary.port, params)).get('client_encoding'), canonical, `${asked}, directly`);
         assert.equal((await loginParams(p.host, p.port, params)).get('client_encoding'), canonical, `${asked}, through pgtide`);
