@@ -127,7 +127,7 @@ function configSource(values: SeedValues & { config?: string; 'no-config'?: bool
     return () => ({ config: loadDefaultable(path), warnings: [], origin: path ?? 'defaults and PGTIDE_<KEY> variables' });
   }
   if (values.config !== undefined || values['no-config']) throw new UsageError('--config (or --no-config) and the seed files (--pgbouncer …) exclude each other');
-  return () => ({ ...loadImportedConfig(files, process.env), origin: files.pgbouncer ?? files.pgpool! });
+  return () => ({ ...loadImportedConfig(files, process.env), origin: files.pgbouncer ?? files.pgpool ?? 'imported configuration' });
 }
 
 /** Without a file the defaults stand; a problem then says where pgtide looked for one. */

@@ -112,6 +112,7 @@ export function parseCommand(words: string[]): AdminCommand {
 }
 
 function only(args: string[], usage: string): string {
-  if (args.length !== 1) throw new AdminSyntaxError(usage, HELP_HINT);
-  return args[0]!;
+  const [arg] = args;
+  if (args.length !== 1 || arg === undefined) throw new AdminSyntaxError(usage, HELP_HINT);
+  return arg;
 }

@@ -80,7 +80,7 @@ function nextToken(line: string, cursor: { at: number }): { token: HbaToken; com
   let comma = false;
   let started = false;
   while (at < line.length) {
-    const c = line[at]!;
+    const c = line[at];
     if (!inQuote && isBlank(c)) break;
     at++;
     if (c === '#' && !inQuote) {

@@ -265,7 +265,8 @@ export function clientAddress(remoteAddress: string | undefined): IpBytes | null
 export function matchHba(hba: HbaRules, conn: HbaConnection, hostNetworks: readonly HostNetwork[]): HbaRule | null {
   for (const rule of hba.rules) {
     if (!typeMatches(rule.type, conn)) continue;
-    if (rule.address !== null && !addressMatches(rule.address, conn.address!, hostNetworks)) continue;
+    // A rule with an address matches only a connection that has one (typeMatches has seen to that).
+    if (rule.address !== null && (conn.address === null || !addressMatches(rule.address, conn.address, hostNetworks))) continue;
     if (!rule.databases.some((d) => databaseMatches(d, conn))) continue;
     if (!rule.users.some((u) => u.kind === 'all' || (u.kind === 'name' && u.name === conn.user))) continue;
     return rule;

@@ -64,7 +64,7 @@ export function electPrimary(writers: readonly Writer[], unseen: Unseen | null):
       tie = true;
     }
   }
-  return { primary: tie ? null : best!.index, splitBrain: true, abandoned };
+  return { primary: tie || best === null ? null : best.index, splitBrain: true, abandoned };
 }
 
 export interface ReadLimits {

@@ -59,7 +59,7 @@ function readBackendList(variable: string, envText: string, issues: Issue[]): Ba
       issues.push({ path: [variable], message: `must list host or host:port entries, got ${JSON.stringify(item)}` });
       continue;
     }
-    const host = match[1] ?? match[2]!;
+    const host = match[1] ?? match[2];
     const port = match[3] === undefined ? undefined : readField(BACKEND_FIELDS.port, Number(match[3]));
     if (port !== undefined && !port.ok) {
       issues.push({ path: [variable], message: `port of ${JSON.stringify(item)} ${port.message}` });

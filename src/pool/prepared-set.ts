@@ -55,7 +55,8 @@ export class PreparedSet {
     this.names.delete(name);
     this.names.set(name, statement.epoch);
     if (this.names.size <= this.capacity) return null;
-    const oldest = this.names.keys().next().value!;
+    const oldest = this.names.keys().next().value;
+    if (oldest === undefined) return null;
     this.names.delete(oldest);
     return oldest;
   }

@@ -61,7 +61,7 @@ export function endsSession(body: Buffer): boolean {
   let localized = false;
   let pos = 0;
   while (pos < body.length && body[pos] !== 0) {
-    const code = body[pos]!;
+    const code = body[pos];
     const end = body.indexOf(0, pos + 1);
     if (end < 0) return false;
     if (code === 0x56 || code === 0x53) {
@@ -114,7 +114,7 @@ export function decodeAuthentication(body: Buffer): { code: number; data: Buffer
 /** 'Z' → TransactionStatus byte ('I', 'T' or 'E'), -1 if malformed. */
 export function readyForQueryStatus(body: Buffer): number {
   if (body.length !== 1) return -1;
-  const status = body[0]!;
+  const status = body[0];
   return status === TransactionStatus.Idle || status === TransactionStatus.InTransaction || status === TransactionStatus.Failed
     ? status
     : -1;

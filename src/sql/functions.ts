@@ -129,7 +129,8 @@ export class FunctionPolicy {
 
   learnVolatility(name: string, volatile: boolean): void {
     if (this.volatile.size >= MAX_LEARNED && !this.volatile.has(name)) {
-      this.volatile.delete(this.volatile.keys().next().value!);
+      const oldest = this.volatile.keys().next().value;
+      if (oldest !== undefined) this.volatile.delete(oldest);
     }
     this.volatile.set(name, volatile);
   }

@@ -130,7 +130,7 @@ export class Lexer {
       this.skipSpace();
       const p = this.pos;
       if (p >= end) return this.emit(Tok.End, p, p);
-      const c = b[p]!;
+      const c = b[p];
       if (c === DASH && p + 1 < end && b[p + 1] === DASH) {
         this.skipLineComment();
       } else if (c === SLASH && p + 1 < end && b[p + 1] === STAR) {
@@ -298,7 +298,7 @@ export class Lexer {
     const b = this.buf, end = this.end;
     let p = open + 1;
     while (p < end) {
-      const c = b[p]!;
+      const c = b[p];
       if (c === BACKSLASH && backslashEscapes) {
         p += 2;
       } else if (c === QUOTE) {

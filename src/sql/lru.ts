@@ -33,8 +33,10 @@ export class LruCache<V> {
     const size = key.length * 2 + bytes;
     this.delete(key);
     if (size > this.maxBytes || this.maxEntries === 0) return;
-    while (this.map.size >= this.maxEntries || this.totalBytes + size > this.maxBytes) {
-      this.delete(this.map.keys().next().value!);
+    // Oldest first; deleting the entry just visited is safe while iterating a Map.
+    for (const oldest of this.map.keys()) {
+      if (this.map.size < this.maxEntries && this.totalBytes + size <= this.maxBytes) break;
+      this.delete(oldest);
     }
     this.map.set(key, { value, bytes: size });
     this.totalBytes += size;

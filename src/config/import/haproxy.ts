@@ -63,14 +63,15 @@ export function parseHaproxy(text: string, file: string): HaproxySection[] {
 
 function readDirective(section: HaproxySection, words: string[], file: string, line: number): void {
   const [keyword, first, second] = words;
-  const fail = (why: string): never => {
+  // Annotated, not inferred, so that a call narrows like a throw: `if (!first) fail(…)`.
+  const fail: (why: string) => never = (why) => {
     throw new ImportError(file, line, `${keyword}: ${why}`);
   };
   switch (keyword) {
     case 'bind':
       if (section.kind !== 'frontend' && section.kind !== 'listen') fail(`only valid in frontend and listen sections, not ${section.kind}`);
       if (first === undefined) fail('missing address');
-      for (const address of first!.split(',')) section.binds.push(readBind(address, line, fail));
+      for (const address of first.split(',')) section.binds.push(readBind(address, line, fail));
       return;
     case 'maxconn':
       if (first === undefined || !/^\d{1,10}$/.test(first)) fail('expects a number');
@@ -78,15 +79,15 @@ function readDirective(section: HaproxySection, words: string[], file: string, l
       return;
     case 'timeout':
       if (first === undefined || second === undefined) fail('expects "timeout <event> <time>"');
-      section.timeouts.set(first!, { value: readTime(second!, fail), line });
+      section.timeouts.set(first, { value: readTime(second, fail), line });
       return;
     case 'mode':
       if (first === undefined) fail('missing mode');
-      section.mode = { value: first!, line };
+      section.mode = { value: first, line };
       return;
     case 'server':
       if (first === undefined || second === undefined) fail('expects "server <name> <address>"');
-      section.servers.push({ name: first!, address: second!, line });
+      section.servers.push({ name: first, address: second, line });
       return;
   }
 }

@@ -99,7 +99,7 @@ function readQuoted(raw: string, start: number, file: string, line: number, name
   let value = '';
   let at = start + 1;
   while (at < raw.length) {
-    const char = raw[at]!;
+    const char = raw[at];
     if (char === "'") {
       if (raw[at + 1] !== "'") return { value, end: at + 1 };
       value += "'";
