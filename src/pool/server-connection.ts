@@ -90,6 +90,22 @@ export class ServerLoginError extends Error {
   }
 }
 
+/**
+ * The server answered one of pgtide's own queries (`query()`) with an ErrorResponse and is
+ * idle again: the query failed, the connection is sound. Any other rejection of `query()`
+ * means the connection is gone (or was not idle), and it must not be used again.
+ */
+export class ServerQueryError extends Error {
+  override readonly name = 'ServerQueryError';
+  /** The SQLSTATE; '' when the server sent none. */
+  readonly code: string;
+
+  constructor(readonly fields: ErrorFields) {
+    super(fields.message);
+    this.code = fields.code;
+  }
+}
+
 /** pgtide itself has no file descriptor left for a server connection: the clients waiting for
  *  one are told so now (53300, as PostgreSQL says when it has no room for a connection)
  *  rather than at query_wait_timeout with a misleading 57014. */
@@ -364,6 +380,8 @@ export class ServerConnection implements MessageSink {
    * Run one simple query for pgtide itself on an idle connection no client holds: health and
    * role checks, or, for `owner`, settings, probes and resets between its transactions. The
    * answer never reaches a client; what the server sends on its own meanwhile goes to `owner`.
+   * An ErrorResponse rejects with a ServerQueryError (the connection stays idle and usable);
+   * any other rejection is a plain Error and the connection is closed or was not idle.
    */
   query(sql: string, owner: ServerPeer | null = null, changesSettings = false): Promise<(string | null)[][]> {
     if (this.state !== State.Idle) return Promise.reject(new Error('server connection is not idle'));
@@ -400,7 +418,7 @@ export class ServerConnection implements MessageSink {
       this.clearAnswerTimer();
       this.internal = null;
       this.state = State.Idle;
-      if (internal.error) internal.reject(Object.assign(new Error(internal.error.message), { code: internal.error.code }));
+      if (internal.error) internal.reject(new ServerQueryError(internal.error));
       else internal.resolve(internal.rows);
       // What follows in this chunk (a notification sent as the query ended) is read as idle.
     }

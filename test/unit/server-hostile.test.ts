@@ -10,7 +10,7 @@ import { ScramServer } from '../../src/auth/scram-server.js';
 import { scramSecretFromPassword } from '../../src/auth/secret.js';
 import type { ServerAuthMethod, ServerTlsMode } from '../../src/config/types.js';
 import {
-  ServerConnection, type ServerCredentials, type ServerLoginError, type ServerOwner, type ServerPeer,
+  ServerConnection, ServerQueryError, type ServerCredentials, type ServerLoginError, type ServerOwner, type ServerPeer,
 } from '../../src/pool/server-connection.js';
 
 const MAX_PACKET_SIZE = 1024 * 1024;
@@ -342,9 +342,26 @@ describe('a hostile answer to an internal query closes the connection', () => {
     const { server, remote } = await loggedIn();
     const rows = server.query('SELECT 1');
     remote.write(Buffer.concat([message('E', 'SERROR\0Mnope\0\0'), idle]));
-    await assert.rejects(rows, { message: 'nope', code: '' });
+    await assert.rejects(rows, (err) => err instanceof ServerQueryError && err.message === 'nope' && err.code === '');
     assert.ok(server.isIdle);
     server.close('test over');
+  });
+
+  it("pgtide's own query: an ErrorResponse is a ServerQueryError with every field; a lost connection is not", QUICK, async () => {
+    const { server, remote, closed } = await loggedIn();
+    const failed = server.query('SELECT 1/0');
+    remote.write(Buffer.concat([encode.errorResponse('ERROR', '22012', 'division by zero', undefined, 'try another divisor'), idle]));
+    const err = await failed.then(() => null, (e: unknown) => e);
+    assert.ok(err instanceof ServerQueryError);
+    assert.equal(err.name, 'ServerQueryError');
+    assert.equal(err.code, '22012');
+    assert.equal(err.fields.hint, 'try another divisor');
+    assert.ok(server.isIdle);
+    const lost = server.query('SELECT 1');
+    remote.destroy();
+    const lostErr = await lost.then(() => null, (e: unknown) => e);
+    assert.ok(lostErr instanceof Error && !(lostErr instanceof ServerQueryError), String(lostErr));
+    await closed;
   });
 });
 
