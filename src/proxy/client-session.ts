@@ -23,7 +23,7 @@ import { STALE_PLAN_ERROR, statementFailure } from './statement-failure.js';
 import { Expect, ResponseTracker } from './response-tracker.js';
 import { WholeMessages } from '../protocol/whole-messages.js';
 import { NO_SETTINGS, SessionSettings, changesSettings, diffSql } from './session-settings.js';
-import { UNKNOWN_SETTINGS } from '../pool/server-connection.js';
+import { ServerQueryError, UNKNOWN_SETTINGS } from '../pool/server-connection.js';
 import { canonicalEncodingName } from '../protocol/encoding-names.js';
 import { handleCancelRequest } from './peer-cancel.js';
 
@@ -1127,7 +1127,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       },
       (err: Error & { code?: string }) => {
         this.ownQueryRunning = false;
-        if (err.code !== undefined && !server.isClosed) return this.keepServerForGood(server, 'read its session settings', err);
+        if (err instanceof ServerQueryError && !server.isClosed) return this.keepServerForGood(server, 'read its session settings', err);
         if (!server.isClosed) server.close(`could not read session settings: ${err.message}`);
         this.lostDuringOwnQuery(server, 'server connection lost while reading session settings');
       },
@@ -1215,7 +1215,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       },
       (err: Error & { code?: string }) => {
         this.ownQueryRunning = false;
-        if (err.code !== undefined && !server.isClosed) return this.keepServerForGood(server, 'check its session state', err);
+        if (err instanceof ServerQueryError && !server.isClosed) return this.keepServerForGood(server, 'check its session state', err);
         // The server is gone or broken; its close already told the pool.
         this.lostDuringOwnQuery(server, 'server connection lost while checking session state');
       },
