@@ -11,6 +11,7 @@ import { md5Response } from '../auth/md5.js';
 import type { Secret } from '../auth/secret.js';
 import { ScramClient, type ScramCredentials } from '../auth/scram-client.js';
 import type { ServerAuthMethod, ServerTlsMode } from '../config/types.js';
+import { BackendMessage, TransactionStatus } from '../protocol/types.js';
 import { PreparedSet } from './prepared-set.js';
 
 export interface ServerEndpoint {
@@ -126,8 +127,11 @@ const ACTIVE_TYPES = collectTable('ZSGWEA');
 const TRACKED_TYPES = collectTable('ZSGW123nTCIsEA');
 // Logging in and idle, every message is checked: only a few types may come then.
 const ALL_TYPES = new Uint8Array(256).fill(1);
-const Z = 0x5a, S = 0x53, R = 0x52, K = 0x4b, E = 0x45, G = 0x47, W = 0x57, N = 0x4e, V = 0x76, D = 0x44, A = 0x41;
-const IDLE = 0x49;
+const {
+  ReadyForQuery: Z, ParameterStatus: S, Authentication: R, BackendKeyData: K, ErrorResponse: E, CopyInResponse: G,
+  CopyBothResponse: W, NoticeResponse: N, NegotiateProtocolVersion: V, DataRow: D, NotificationResponse: A,
+} = BackendMessage;
+const IDLE = TransactionStatus.Idle;
 /** PostgreSQL reports a few dozen settings, each short; more is a hostile server filling our memory. */
 const MAX_REPORTED_PARAMS = 256;
 const MAX_PARAMETER_STATUS_LENGTH = 64 * 1024;
@@ -161,7 +165,7 @@ export class ServerConnection implements MessageSink {
   backendPid = 0;
   backendSecret: Buffer | null = null;
   /** Transaction status from the last ReadyForQuery: 'I', 'T' or 'E'. */
-  txStatus = IDLE;
+  txStatus: number = IDLE;
   /** Sync points (Query, Sync) sent and not yet answered by ReadyForQuery. */
   pending = 0;
   /** Client bytes were sent after the last sync point (an extended-protocol batch is open). */

@@ -3,7 +3,7 @@
  * the 5-byte header). Servers are untrusted too: malformed input gives null, never a throw.
  */
 import { readCString } from './frontend.js';
-import { TransactionStatus } from './types.js';
+import { BackendMessage, TransactionStatus } from './types.js';
 
 export interface ErrorFields {
   severity: string;
@@ -179,7 +179,7 @@ export function errorWithMessage(body: Buffer, edit: (message: string) => string
   if (pos >= body.length) return null;
   const fields = Buffer.concat(parts);
   const message = Buffer.allocUnsafe(6 + fields.length);
-  message[0] = 0x45;
+  message[0] = BackendMessage.ErrorResponse;
   message.writeUInt32BE(5 + fields.length, 1);
   fields.copy(message, 5);
   message[message.length - 1] = 0;

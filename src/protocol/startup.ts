@@ -1,4 +1,5 @@
 import { SQLSTATE } from './sqlstate.js';
+import { FrontendMessage } from './types.js';
 
 export const SSL_REQUEST_CODE = 80877103,
   GSSENC_REQUEST_CODE = 80877104,
@@ -33,7 +34,7 @@ function violation(message: string): StartupPacket {
   return { kind: 'error', sqlstate: SQLSTATE.PROTOCOL_VIOLATION, message };
 }
 
-const TERMINATE = 0x58;
+const TERMINATE = FrontendMessage.Terminate;
 
 /** A printable type byte where a length's high byte belongs: the client skipped the startup.
  *  A Terminate there is a client giving up before it began, which PostgreSQL closes without

@@ -1,5 +1,6 @@
-const HEADER_SIZE = 5;
-const COPY_DATA = 0x64;
+import { FrontendMessage, HEADER_SIZE } from './types.js';
+
+const COPY_DATA = FrontendMessage.CopyData;
 
 /**
  * Cuts a client's byte stream into pieces that hold whole messages only, so each message can

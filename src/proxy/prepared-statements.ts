@@ -6,6 +6,7 @@ import type { PreparedSet } from '../pool/prepared-set.js';
 import type { PoolStats } from '../pool/pool.js';
 import { Expect, type ResponseTracker } from './response-tracker.js';
 import type { Classification } from '../sql/index.js';
+import { FrontendMessage } from '../protocol/types.js';
 
 /** A statement text with its parameter types, under the one name it has on every server. */
 export interface Statement {
@@ -72,7 +73,7 @@ export class StatementRegistry {
   }
 }
 
-const P = 0x50, B = 0x42, D = 0x44, C = 0x43, Q = 0x51;
+const { Parse: P, Bind: B, Describe: D, Close: C, Query: Q, Execute: E, Sync: SYNC, FunctionCall: F } = FrontendMessage;
 /** The statement a Bind goes to when its client holds a stale description: no server has it. */
 export const OLD_SHAPE = 'pgtide_old_shape';
 const STATEMENT = 0x53;
@@ -83,10 +84,10 @@ EXPECT[P] = Expect.Parse;
 EXPECT[B] = Expect.Bind;
 EXPECT[D] = Expect.Describe;
 EXPECT[C] = Expect.Close;
-EXPECT[0x45] = Expect.Execute;
-EXPECT[0x53] = Expect.Sync;
+EXPECT[E] = Expect.Execute;
+EXPECT[SYNC] = Expect.Sync;
 EXPECT[Q] = Expect.Query;
-EXPECT[0x46] = Expect.Query;
+EXPECT[F] = Expect.Query;
 
 /**
  * A client's named prepared statements, and the rewriting of its messages for whichever server
@@ -250,7 +251,7 @@ export class ClientStatements {
         break;
       }
       // After an error the server discards all until Sync: those requests change nothing.
-      if (!tracker.skipping || type === 0x53) this.message(type, data, off, end, set, tracker, answerNow);
+      if (!tracker.skipping || type === SYNC) this.message(type, data, off, end, set, tracker, answerNow);
       off = end;
     }
     if (!this.changed) return data;

@@ -1,5 +1,6 @@
 import * as encode from '../protocol/encode.js';
 import type { PreparedSet } from '../pool/prepared-set.js';
+import { BackendMessage } from '../protocol/types.js';
 
 /** The request a server answer belongs to. Fake* requests never reach the server: pgtide
  *  answers them itself, in order, when the answers before them have been forwarded. */
@@ -11,7 +12,11 @@ const HIDDEN = 0x10;
 /** A Parse under a client name already in use; `names` holds that client name. */
 const DUPLICATE = 0x20;
 
-const ERROR = 0x45, READY = 0x5a;
+const ERROR = BackendMessage.ErrorResponse, READY = BackendMessage.ReadyForQuery;
+const {
+  ParseComplete: PARSE_DONE, BindComplete: BIND_DONE, CloseComplete: CLOSE_DONE, RowDescription: ROW_DESCRIPTION,
+  NoData: NO_DATA, CommandComplete: COMMAND_DONE, EmptyQueryResponse: EMPTY_QUERY, PortalSuspended: SUSPENDED,
+} = BackendMessage;
 const PARSE_COMPLETE = encode.parseComplete();
 const CLOSE_COMPLETE = encode.closeComplete();
 
@@ -201,11 +206,11 @@ export class ResponseTracker {
 /** Whether a server message is the last answer to a request of this kind. */
 function ends(kind: number, type: number): boolean {
   switch (kind) {
-    case Expect.Parse: return type === 0x31;
-    case Expect.Bind: return type === 0x32;
-    case Expect.Describe: return type === 0x54 || type === 0x6e;
-    case Expect.Execute: return type === 0x43 || type === 0x49 || type === 0x73;
-    case Expect.Close: return type === 0x33;
+    case Expect.Parse: return type === PARSE_DONE;
+    case Expect.Bind: return type === BIND_DONE;
+    case Expect.Describe: return type === ROW_DESCRIPTION || type === NO_DATA;
+    case Expect.Execute: return type === COMMAND_DONE || type === EMPTY_QUERY || type === SUSPENDED;
+    case Expect.Close: return type === CLOSE_DONE;
     case Expect.Sync:
     case Expect.Query: return type === READY;
     default: return false;
