@@ -134,7 +134,7 @@ export class MessageScanner {
         const take = Math.min(this.remaining, n - pos);
         if (this.assembly !== null) {
           const keep = this.headOnly ? Math.min(take, this.assembly.length - this.assemblyFill) : take;
-          if (this.assemblyFill + keep > this.assembly.length) this.growAssembly(this.assemblyFill + keep);
+          if (this.assemblyFill + keep > this.assembly.length) this.growAssembly(this.assembly, this.assemblyFill + keep);
           chunk.copy(this.assembly, this.assemblyFill, pos, pos + keep);
           this.assemblyFill += keep;
         }
@@ -198,10 +198,10 @@ export class MessageScanner {
     }
   }
 
-  private growAssembly(needed: number): void {
-    const size = Math.min(this.bodyLength, Math.max(needed, this.assembly!.length * 2));
+  private growAssembly(assembly: Buffer, needed: number): void {
+    const size = Math.min(this.bodyLength, Math.max(needed, assembly.length * 2));
     const grown = Buffer.allocUnsafe(size);
-    this.assembly!.copy(grown, 0, 0, this.assemblyFill);
+    assembly.copy(grown, 0, 0, this.assemblyFill);
     this.assembly = grown;
   }
 
@@ -228,7 +228,7 @@ export class MessageScanner {
   private dropAssembly(): void {
     this.assembly = null;
     if (this.reserved > 0) {
-      this.budget!.give(this.reserved);
+      this.budget?.give(this.reserved); // reserved > 0 only ever comes from a budget
       this.reserved = 0;
     }
   }

@@ -26,10 +26,9 @@ export class WholeMessages {
       this.copyRemaining -= pos;
       emit(chunk.subarray(0, pos));
     } else if (this.held) {
-      pos = this.fill(chunk);
-      if (!this.complete()) return;
-      const whole = this.held;
-      this.held = null;
+      pos = this.fill(this.held, chunk);
+      const whole = this.takeWhole();
+      if (whole === null) return;
       emit(whole);
     }
     let off = pos;
@@ -55,44 +54,47 @@ export class WholeMessages {
     if (off === chunk.length) return;
     if (badLength) return emit(chunk.subarray(off));
     // A cut message (or a cut header): keep a copy until the rest arrives.
-    this.held = Buffer.allocUnsafe(Math.max(HEADER_SIZE, chunk.length - off));
-    this.heldFill = chunk.copy(this.held, 0, off);
+    const held = Buffer.allocUnsafe(Math.max(HEADER_SIZE, chunk.length - off));
+    this.held = held;
+    this.heldFill = chunk.copy(held, 0, off);
     this.heldSize = 0;
-    this.learnSize();
+    this.learnSize(held);
   }
 
   /** Take bytes for the held message from the start of `chunk`; returns how many were taken. */
-  private fill(chunk: Buffer): number {
+  private fill(held: Buffer, chunk: Buffer): number {
     let taken = 0;
     if (this.heldFill < HEADER_SIZE) {
       taken = Math.min(HEADER_SIZE - this.heldFill, chunk.length);
-      chunk.copy(this.held!, this.heldFill, 0, taken);
+      chunk.copy(held, this.heldFill, 0, taken);
       this.heldFill += taken;
-      this.learnSize();
+      this.learnSize(held);
       if (this.heldSize === 0) return taken;
     }
     const want = Math.min(this.heldSize - this.heldFill, chunk.length - taken);
     // A length is only a claim: memory grows with the bytes that actually arrive.
-    if (this.heldFill + want > this.held!.length) {
-      const grown = Buffer.allocUnsafe(Math.min(this.heldSize, Math.max(this.heldFill + want, this.held!.length * 2)));
-      this.held!.copy(grown, 0, 0, this.heldFill);
-      this.held = grown;
+    if (this.heldFill + want > held.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.heldSize, Math.max(this.heldFill + want, held.length * 2)));
+      held.copy(grown, 0, 0, this.heldFill);
+      this.held = held = grown;
     }
-    chunk.copy(this.held!, this.heldFill, taken, taken + want);
+    chunk.copy(held, this.heldFill, taken, taken + want);
     this.heldFill += want;
     return taken + want;
   }
 
   /** Once the header is whole: the message's size (or the bytes so far when the length is bad). */
-  private learnSize(): void {
+  private learnSize(held: Buffer): void {
     if (this.heldFill < HEADER_SIZE || this.heldSize > 0) return;
-    const len = this.held!.readInt32BE(1);
+    const len = held.readInt32BE(1);
     this.heldSize = len >= 4 && len + 1 <= this.maxPacketSize ? len + 1 : this.heldFill;
   }
 
-  private complete(): boolean {
-    if (this.heldFill !== this.heldSize) return false;
-    if (this.held!.length !== this.heldSize) this.held = this.held!.subarray(0, this.heldSize);
-    return true;
+  /** The held message once it is whole (and no longer held), else null. */
+  private takeWhole(): Buffer | null {
+    const held = this.held;
+    if (held === null || this.heldFill !== this.heldSize) return null;
+    this.held = null;
+    return held.length === this.heldSize ? held : held.subarray(0, this.heldSize);
   }
 }
