@@ -263,10 +263,11 @@ export class Pgtide {
 
   /** Cancel what a server runs, on a new connection; the server is not reused before it ends. */
   private sendCancel(server: ServerConnection): void {
-    if (!server.backendSecret) return;
+    const secret = server.backendSecret;
+    if (!secret) return;
     server.cancelsInFlight++;
     // A cancel never sent cannot arrive late; one sent and not confirmed can.
-    sendCancelRequest(server.login.endpoint, server.backendPid, server.backendSecret, CANCEL_TIMEOUT_MS,
+    sendCancelRequest(server.login.endpoint, server.backendPid, secret, CANCEL_TIMEOUT_MS,
       (outcome) => server.cancelDone(outcome !== 'unconfirmed'));
   }
 

@@ -47,12 +47,12 @@ export function importSeedStack(files: SeedFiles): ImportResult {
 
   let servers: DatabaseServer[] = [];
   if (pgbouncer !== undefined) {
-    ctx.draft.heading(`Pooling and clients (${basename(files.pgbouncer!)})`);
+    ctx.draft.heading(`Pooling and clients (${basename(files.pgbouncer ?? 'pgbouncer.ini')})`);
     servers = mapPgBouncer(ctx, pgbouncer, pgpool === undefined ? undefined : pgpoolPort(pgpool), pgpool === undefined ? undefined : pgpoolServerCap(pgpool));
   }
   mapMaxConn(ctx, haproxy, files.haproxy ?? 'haproxy.cfg');
   if (pgpool !== undefined) {
-    ctx.draft.heading(`Routing and cluster monitoring (${basename(files.pgpool!)})`);
+    ctx.draft.heading(`Routing and cluster monitoring (${basename(files.pgpool ?? 'pgpool.conf')})`);
     mapPgpool(ctx, pgpool);
   } else {
     mapDatabaseServers(ctx, servers);
@@ -190,14 +190,15 @@ function mapDatabaseServers(ctx: ImportContext, servers: readonly DatabaseServer
 }
 
 function mapAuthentication(ctx: ImportContext, files: SeedFiles, pgpool: PgpoolConf | undefined): void {
-  const users = files.users === undefined ? undefined : parseUserList(readSource(files.users), files.users);
-  if (users !== undefined) {
-    if (!ctx.draft.has('auth_file')) setKey(ctx, 'auth_file', resolve(files.users!), { file: files.users!, line: 0 }, 'pgbouncer.ini named no auth_file.');
-    ctx.draft.comment(`${basename(files.users!)}: ${users.size} users (${[...users.keys()].join(', ')}); md5 and plain-text passwords both work with auth_type = "md5".`);
+  const usersFile = files.users;
+  const users = usersFile === undefined ? undefined : parseUserList(readSource(usersFile), usersFile);
+  if (usersFile !== undefined && users !== undefined) {
+    if (!ctx.draft.has('auth_file')) setKey(ctx, 'auth_file', resolve(usersFile), { file: usersFile, line: 0 }, 'pgbouncer.ini named no auth_file.');
+    ctx.draft.comment(`${basename(usersFile)}: ${users.size} users (${[...users.keys()].join(', ')}); md5 and plain-text passwords both work with auth_type = "md5".`);
   }
   const srUser = pgpool?.settings.get('sr_check_user');
-  if (users !== undefined && srUser !== undefined && !users.has(srUser.value)) {
-    ctx.warnings.push(`${where(srUser)}: sr_check_user ${srUser.value} is not in ${basename(files.users!)}`);
+  if (usersFile !== undefined && users !== undefined && srUser !== undefined && !users.has(srUser.value)) {
+    ctx.warnings.push(`${where(srUser)}: sr_check_user ${srUser.value} is not in ${basename(usersFile)}`);
   }
   const hbaEnabled = pgpool?.settings.get('enable_pool_hba');
   const enforced = hbaEnabled !== undefined && gucBoolean(hbaEnabled);
