@@ -1,4 +1,4 @@
-import net from 'node:net';
+import type net from 'node:net';
 import type { Config } from './config/types.js';
 import { createLogger, type Logger } from './log.js';
 import { readAuthFile } from './config/auth-file.js';
