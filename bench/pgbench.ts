@@ -3,11 +3,9 @@
 // select-only reads through pgtide spread over two standbys against the seed's chain
 // (HAProxy → PgBouncer → Pgpool-II) doing the same, with where the reads went.
 // `npm run bench`; settings from BENCH_* environment variables (see bench/README.md).
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeAuthFile } from '../test/support/pgtide.js';
 import { freePorts } from '../test/support/free-ports.js';
@@ -15,7 +13,8 @@ import { resolveServerUser, runAsServerUser } from '../test/support/server-user.
 import { sqlOn, startTopology, stopTopology, type PgNode, type Topology } from '../test/support/topology.js';
 import { parsePgbenchSummary } from './pgbench-output.js';
 import { AUTH_TYPE, POOL_SIZE, startNodeForward, startPgbouncer, startPgtide, type WeightedBackend } from './poolers.js';
-import { Cleanup, runProgram, type Service } from './processes.js';
+import { Cleanup, firstLine, runProgram, type Service } from './processes.js';
+import { integerSetting } from './settings.js';
 import { clockTicksPerSecond, readTreeCpuTicks } from './proc-cpu.js';
 import {
   formatNotApplicableNotes,
@@ -33,8 +32,6 @@ import {
   type TargetName,
 } from './report.js';
 import { startSeedChain } from './seed-chain.js';
-
-const execFileAsync = promisify(execFile);
 
 interface Settings {
   seconds: number;
@@ -486,12 +483,6 @@ function optionalSection(text: string): string[] {
   return text === '' ? [] : ['', text];
 }
 
-/** Some programs (Pgpool-II) print their version on stderr. */
-async function firstLine(command: string, args: string[]): Promise<string> {
-  const { stdout, stderr } = await execFileAsync(command, args);
-  return (stdout || stderr).split('\n')[0]!.trim();
-}
-
 function readSettings(env: NodeJS.ProcessEnv): Settings {
   const keys = (env['BENCH_WORKLOADS'] ?? WORKLOADS.map((w) => w.key).join(',')).split(',').map((k) => k.trim());
   const workloads = keys.map((key) => {
@@ -522,14 +513,6 @@ function otherNodes(raw: string): { label: string; path: string }[] {
     if (!match) throw new Error(`BENCH_PGTIDE_NODES: expected label=/path/to/node, got "${item}"`);
     return { label: match[1]!, path: match[2]! };
   });
-}
-
-function integerSetting(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min}, got "${raw}"`);
-  return n;
 }
 
 main().then(

@@ -38,6 +38,10 @@ export interface PgtideOptions {
   node?: string;
   /** pgtide's `consistency`; undefined: its default. */
   consistency?: 'eventual' | 'read_your_writes';
+  /** Where SIGUSR2 makes pgtide write a V8 heap snapshot; undefined: the signal is not armed. */
+  heapSnapshotDir?: string;
+  /** Undefined: MAX_CLIENT_CONN. */
+  maxClientConn?: number;
 }
 
 /** Where PgBouncer sends its server connections: the primary, or the next hop of a chain. */
@@ -45,6 +49,8 @@ export interface PgbouncerOptions {
   /** Names the configuration and log files, so that several PgBouncers can share `dir`. */
   name: string;
   server: { host: string; port: number };
+  /** Undefined: MAX_CLIENT_CONN. */
+  maxClientConn?: number;
 }
 
 export async function startPgtide(setup: PoolerSetup, opts: PgtideOptions): Promise<Service> {
@@ -56,7 +62,7 @@ export async function startPgtide(setup: PoolerSetup, opts: PgtideOptions): Prom
     `auth_file = ${tomlString(setup.authFile)}`,
     `pool_mode = "transaction"`,
     `default_pool_size = ${POOL_SIZE}`,
-    `max_client_conn = ${MAX_CLIENT_CONN}`,
+    `max_client_conn = ${opts.maxClientConn ?? MAX_CLIENT_CONN}`,
     `server_tls_sslmode = "disable"`,
     `log_level = "warn"`,
     `log_connections = false`,
@@ -66,10 +72,11 @@ export async function startPgtide(setup: PoolerSetup, opts: PgtideOptions): Prom
     '',
   ].join('\n'));
   const profile = opts.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`] : [];
+  const snapshots = opts.heapSnapshotDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${opts.heapSnapshotDir}`] : [];
   return startService({
     name: opts.name,
     command: opts.node ?? process.execPath,
-    args: [...profile, join(distRoot(), 'src', 'cli.js'), 'start', '--config', configFile],
+    args: [...profile, ...snapshots, join(distRoot(), 'src', 'cli.js'), 'start', '--config', configFile],
     port: setup.port,
     logFile: join(setup.dir, `${opts.name}.log`),
     // SIGINT stops at once and still lets Node write the CPU profile.
@@ -97,7 +104,7 @@ export async function startPgbouncer(
     `auth_file = ${setup.authFile}`,
     'pool_mode = transaction',
     `default_pool_size = ${POOL_SIZE}`,
-    `max_client_conn = ${MAX_CLIENT_CONN}`,
+    `max_client_conn = ${opts.maxClientConn ?? MAX_CLIENT_CONN}`,
     // pgbench (libpq) sends it in every startup packet.
     'ignore_startup_parameters = extra_float_digits',
     'server_tls_sslmode = disable',

@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-import { clockTicksPerSecond, parseProcStat, readTreeCpuTicks, treeTicks, type ProcStat } from './proc-cpu.js';
+import { clockTicksPerSecond, pageSize, parseProcStat, readTreeCpuTicks, readTreeRssPages, treeTicks, type ProcStat } from './proc-cpu.js';
 
-test('reads pid, ppid, utime + stime and cutime + cstime (fields 1, 4, 14–17 of /proc/<pid>/stat)', () => {
+test('reads pid, ppid, utime + stime, cutime + cstime and rss (fields 1, 4, 14–17, 24 of /proc/<pid>/stat)', () => {
   const stat = '4242 (node) S 1 4242 4242 0 -1 4194304 100 0 0 0 731 268 40 2 20 0 11 0 500 1000 2000';
-  assert.deepEqual(parseProcStat(stat), { pid: 4242, ppid: 1, ownTicks: 731 + 268, reapedChildrenTicks: 42 });
+  assert.deepEqual(parseProcStat(stat), { pid: 4242, ppid: 1, ownTicks: 731 + 268, reapedChildrenTicks: 42, rssPages: 2000 });
 });
 
 test('counts fields after the last ")" when the command name holds spaces and parentheses', () => {
   const stat = '7 (a) b (c) R 3 7 7 0 -1 0 0 0 0 0 5 6 0 0 20 0 1 0 9 9 9';
-  assert.deepEqual(parseProcStat(stat), { pid: 7, ppid: 3, ownTicks: 11, reapedChildrenTicks: 0 });
+  assert.deepEqual(parseProcStat(stat), { pid: 7, ppid: 3, ownTicks: 11, reapedChildrenTicks: 0, rssPages: 9 });
 });
 
 test('rejects text that is not a stat line', () => {
@@ -18,7 +18,7 @@ test('rejects text that is not a stat line', () => {
   assert.throws(() => parseProcStat('1 (x) S 1 2'), /no pid\/ppid/);
 });
 
-const proc = (pid: number, ppid: number, ownTicks: number, reapedChildrenTicks = 0): ProcStat => ({ pid, ppid, ownTicks, reapedChildrenTicks });
+const proc = (pid: number, ppid: number, ownTicks: number, reapedChildrenTicks = 0): ProcStat => ({ pid, ppid, ownTicks, reapedChildrenTicks, rssPages: 0 });
 
 test('a tree sums the root, its descendants and their reaped children, and nothing else', () => {
   const stats = [
@@ -45,4 +45,17 @@ test('reads a live tree: it grows while a child process computes', async () => {
   await new Promise((resolve) => child.once('exit', resolve));
   // The child has exited and been reaped: its time now lives in our cutime/cstime.
   assert.ok((await readTreeCpuTicks(process.pid)) - before >= 5);
+});
+
+test('reads the resident memory of a live tree: it counts a child that holds memory', async () => {
+  const pages = 64 * 1024 * 1024 / await pageSize();
+  const before = await readTreeRssPages(process.pid);
+  // The child fills 64 MiB (so that every page is resident), says so, and waits to be killed.
+  const child = spawn(process.execPath, ['-e', 'globalThis.b = Buffer.alloc(64 * 1024 * 1024, 1); console.log("ok"); setInterval(() => {}, 1000);']);
+  await new Promise((resolve) => child.stdout.once('data', resolve));
+  try {
+    assert.ok((await readTreeRssPages(process.pid)) - before >= pages);
+  } finally {
+    child.kill();
+  }
 });

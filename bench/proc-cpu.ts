@@ -1,5 +1,5 @@
-// CPU time a process, or a process and all its descendants, has used, from /proc/<pid>/stat
-// (Linux only), in clock ticks.
+// CPU time a process, or a process and all its descendants, has used, in clock ticks, and the
+// memory they hold resident, from /proc/<pid>/stat (Linux only).
 import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
@@ -13,6 +13,8 @@ export interface ProcStat {
   ownTicks: number;
   /** cutime + cstime: CPU of its children that have exited and been waited for. */
   reapedChildrenTicks: number;
+  /** Resident set size, in pages. */
+  rssPages: number;
 }
 
 /**
@@ -22,17 +24,18 @@ export interface ProcStat {
 export function parseProcStat(stat: string): ProcStat {
   const end = stat.lastIndexOf(')');
   if (end < 0) throw new Error(`not a /proc/<pid>/stat line: ${stat.slice(0, 80)}`);
-  // After ')' come field 3 (state) onwards: ppid is field 4 (index 1), utime field 14 (index 11).
+  // After ')' come field 3 (state) onwards: ppid is field 4 (index 1), utime field 14 (index 11),
+  // rss field 24 (index 21).
   const fields = stat.slice(end + 1).trim().split(/\s+/);
   const field = (i: number): number => {
     const value = Number(fields[i]);
-    if (!Number.isInteger(value)) throw new Error(`no pid/ppid/utime/stime/cutime/cstime in /proc/<pid>/stat line: ${stat.slice(0, 80)}`);
+    if (!Number.isInteger(value)) throw new Error(`no pid/ppid/utime/stime/cutime/cstime/rss in /proc/<pid>/stat line: ${stat.slice(0, 80)}`);
     return value;
   };
   const ppid = field(1);
   const pid = Number(stat.slice(0, stat.indexOf(' ')));
-  if (!Number.isInteger(pid)) throw new Error(`no pid/ppid/utime/stime/cutime/cstime in /proc/<pid>/stat line: ${stat.slice(0, 80)}`);
-  return { pid, ppid, ownTicks: field(11) + field(12), reapedChildrenTicks: field(13) + field(14) };
+  if (!Number.isInteger(pid)) throw new Error(`no pid/ppid/utime/stime/cutime/cstime/rss in /proc/<pid>/stat line: ${stat.slice(0, 80)}`);
+  return { pid, ppid, ownTicks: field(11) + field(12), reapedChildrenTicks: field(13) + field(14), rssPages: field(21) };
 }
 
 /**
@@ -41,6 +44,11 @@ export function parseProcStat(stat: string): ProcStat {
  * its time into its parent's cutime/cstime, so the sum stays comparable before and after.
  */
 export function treeTicks(stats: ProcStat[], root: number): number {
+  return processTree(stats, root).reduce((total, s) => total + s.ownTicks + s.reapedChildrenTicks, 0);
+}
+
+/** `root` and every live descendant. */
+export function processTree(stats: ProcStat[], root: number): ProcStat[] {
   const children = new Map<number, ProcStat[]>();
   for (const s of stats) {
     const siblings = children.get(s.ppid);
@@ -49,33 +57,51 @@ export function treeTicks(stats: ProcStat[], root: number): number {
   }
   const rootStat = stats.find((s) => s.pid === root);
   if (!rootStat) throw new Error(`process ${root} is not running`);
-  let total = 0;
+  const tree: ProcStat[] = [];
   const pending = [rootStat];
   const seen = new Set<number>();
   for (let s = pending.pop(); s; s = pending.pop()) {
     // A pid reused while we read /proc could otherwise form a cycle.
     if (seen.has(s.pid)) continue;
     seen.add(s.pid);
-    total += s.ownTicks + s.reapedChildrenTicks;
+    tree.push(s);
     pending.push(...(children.get(s.pid) ?? []));
   }
-  return total;
+  return tree;
 }
 
 /** treeTicks over the processes running now. */
 export async function readTreeCpuTicks(root: number): Promise<number> {
+  return treeTicks(await readAllStats(), root);
+}
+
+/** Pages resident in `root` and its live descendants now (pages a forked child shares count once per process). */
+export async function readTreeRssPages(root: number): Promise<number> {
+  return processTree(await readAllStats(), root).reduce((total, s) => total + s.rssPages, 0);
+}
+
+async function readAllStats(): Promise<ProcStat[]> {
   const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name));
   const stats = await Promise.all(
     // A process may exit between readdir and readFile: skip it (its time is in its parent's).
     pids.map((pid) => readFile(`/proc/${pid}/stat`, 'utf8').then(parseProcStat, () => undefined)),
   );
-  return treeTicks(stats.filter((s): s is ProcStat => s !== undefined), root);
+  return stats.filter((s): s is ProcStat => s !== undefined);
+}
+
+/** Bytes per page (`getconf PAGESIZE`), the unit of /proc/<pid>/stat's rss. */
+export async function pageSize(): Promise<number> {
+  return getconfInteger('PAGESIZE');
 }
 
 /** Clock ticks per second (`getconf CLK_TCK`), the unit of /proc/<pid>/stat's CPU times. */
 export async function clockTicksPerSecond(): Promise<number> {
-  const { stdout } = await execFileAsync('getconf', ['CLK_TCK']);
-  const hz = Number(stdout.trim());
-  if (!Number.isInteger(hz) || hz <= 0) throw new Error(`getconf CLK_TCK printed "${stdout.trim()}"`);
-  return hz;
+  return getconfInteger('CLK_TCK');
+}
+
+async function getconfInteger(name: string): Promise<number> {
+  const { stdout } = await execFileAsync('getconf', [name]);
+  const n = Number(stdout.trim());
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`getconf ${name} printed "${stdout.trim()}"`);
+  return n;
 }

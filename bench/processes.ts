@@ -1,8 +1,11 @@
 // Child processes of the benchmark: long-running services (the poolers) and one-shot
 // programs (pgbench), plus the cleanup stack that stops everything however the run ends.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
 
 const READY_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 10_000;
@@ -127,6 +130,12 @@ export function runProgram(
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** A program's version line. Some programs (Pgpool-II) print it on stderr. */
+export async function firstLine(command: string, args: string[]): Promise<string> {
+  const { stdout, stderr } = await execFileAsync(command, args);
+  return (stdout || stderr).split('\n')[0]!.trim();
 }
 
 /** Polls until the port accepts, the deadline passes, or `alive()` turns false. */

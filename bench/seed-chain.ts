@@ -17,12 +17,14 @@ const HAPROXY_MAX_CONN = 2000;
 
 /**
  * Starts the chain back to front and returns its processes, client-facing HAProxy first; the
- * caller stops them. Under root PgBouncer and Pgpool-II run as `serverUser`.
+ * caller stops them. Under root PgBouncer and Pgpool-II run as `serverUser`. `maxClientConn`:
+ * the clients HAProxy and PgBouncer each accept; undefined: each its own default.
  */
 export async function startSeedChain(
   setup: PoolerSetup,
   backends: WeightedBackend[],
   serverUser: OsUser | null,
+  maxClientConn?: number,
 ): Promise<Service[]> {
   const [pgpoolPort, pcpPort, pgbouncerPort] = await freePorts(3);
   const started: Service[] = [];
@@ -30,10 +32,10 @@ export async function startSeedChain(
     started.push(await startPgpool(setup, backends, { port: pgpoolPort!, pcpPort: pcpPort! }, serverUser));
     started.push(await startPgbouncer(
       { ...setup, port: pgbouncerPort! },
-      { name: 'chain-pgbouncer', server: { host: '127.0.0.1', port: pgpoolPort! } },
+      { name: 'chain-pgbouncer', server: { host: '127.0.0.1', port: pgpoolPort! }, maxClientConn },
       serverUser,
     ));
-    started.push(await startHaproxy(setup, pgbouncerPort!));
+    started.push(await startHaproxy(setup, pgbouncerPort!, maxClientConn ?? HAPROXY_MAX_CONN));
   } catch (err) {
     for (const service of started.reverse()) await service.stop();
     throw err;
@@ -113,12 +115,12 @@ async function startPgpool(
   });
 }
 
-async function startHaproxy(setup: PoolerSetup, pgbouncerPort: number): Promise<Service> {
+async function startHaproxy(setup: PoolerSetup, pgbouncerPort: number, maxConn: number): Promise<Service> {
   const configFile = join(setup.dir, 'haproxy.cfg');
   await writeFile(configFile, [
     'global',
     // Two descriptors per connection: stay well inside the usual file descriptor limit.
-    `    maxconn ${HAPROXY_MAX_CONN}`,
+    `    maxconn ${maxConn}`,
     'defaults',
     '    mode tcp',
     '    timeout connect 5s',

@@ -1,0 +1,332 @@
+// Memory per idle client: N clients logged in and then left idle against the Node.js floor (a
+// bare `net` server holding sockets, bench/idle-floor.ts), pgtide, PgBouncer and the seed
+// chain (HAProxy → PgBouncer → Pgpool-II), one target after the other on one PostgreSQL, in
+// one run; the RSS each target's processes gain per client, and pgtide over the floor.
+// `npm run bench:memory`; settings from BENCH_MEMORY_* environment variables (bench/README.md).
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { writeAuthFile } from '../test/support/pgtide.js';
+import { freePorts } from '../test/support/free-ports.js';
+import { resolveServerUser, type OsUser } from '../test/support/server-user.js';
+import { startTopology, stopTopology, type Topology } from '../test/support/topology.js';
+import type { ClientCommand, ClientReply } from './idle-clients.js';
+import { AUTH_TYPE, POOL_SIZE, startPgbouncer, startPgtide, type PoolerSetup } from './poolers.js';
+import { Cleanup, firstLine, startService, type Service } from './processes.js';
+import { pageSize, readTreeRssPages } from './proc-cpu.js';
+import { startSeedChain } from './seed-chain.js';
+import { integerSetting } from './settings.js';
+
+const TARGETS = ['floor', 'pgtide', 'pgbouncer', 'seed-chain'] as const;
+type TargetName = (typeof TARGETS)[number];
+
+interface Settings {
+  clients: number;
+  /** Held from before the first reading: what a target allocates once (server connections, code) is not counted per client. */
+  warmupClients: number;
+  settleSeconds: number;
+  clientsPerProcess: number;
+  targets: TargetName[];
+  heapSnapshotDir: string | undefined;
+}
+
+interface Target {
+  name: TargetName;
+  /** Descriptors a target process needs per client: HAProxy holds two (client and server side). */
+  descriptorsPerClient: number;
+  /** How the clients log in: the floor speaks no protocol. */
+  login: 'pg' | 'tcp';
+  start(setup: PoolerSetup, maxClientConn: number): Promise<Service[]>;
+}
+
+interface Result {
+  target: TargetName;
+  /** RSS of the target's processes, in bytes, with the warm-up clients and with all of them. */
+  before: number;
+  after: number;
+  clients: number;
+  check: ClientReply;
+}
+
+/** Descriptors a process needs besides its clients: listeners, server connections, logs, the runtime. */
+const DESCRIPTOR_HEADROOM = 200;
+
+async function main(): Promise<number> {
+  const settings = readSettings(process.env);
+  const cleanup = new Cleanup();
+  const onSignal = () => void cleanup.runAll().then(() => process.exit(130));
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await benchmark(settings, cleanup);
+  } finally {
+    await cleanup.runAll();
+  }
+}
+
+async function benchmark(settings: Settings, cleanup: Cleanup): Promise<number> {
+  const limit = await openFilesLimit();
+  if (settings.clientsPerProcess + DESCRIPTOR_HEADROOM > limit) {
+    throw new Error(`BENCH_MEMORY_CLIENTS_PER_PROCESS = ${settings.clientsPerProcess} does not fit the open-files limit ${limit}: ` +
+      'lower it, or raise the limit (ulimit -n, see docs/tuning.md)');
+  }
+  const serverUser = await resolveServerUser();
+  const loadBefore = loadavg();
+  console.log('starting PostgreSQL (a primary)…');
+  const topology = await startTopology({ standbys: 0 });
+  cleanup.add('stop PostgreSQL', () => stopTopology(topology));
+  const dir = await mkdtemp(join(tmpdir(), 'pgtide-bench-memory-'));
+  cleanup.add('remove the scratch directory', () => rm(dir, { recursive: true, force: true }));
+  const authFile = writeAuthFile(topology, dir);
+  const total = settings.clients + settings.warmupClients;
+  const results: (Result | { target: TargetName; skipped: string })[] = [];
+  for (const target of settings.targets.map(targetNamed(serverUser, settings))) {
+    const needed = total * target.descriptorsPerClient + DESCRIPTOR_HEADROOM;
+    if (needed > limit) {
+      const skipped = `needs ${needed} open files, over the limit of ${limit}`;
+      console.log(`${target.name}: skipped, ${skipped}`);
+      results.push({ target: target.name, skipped });
+      continue;
+    }
+    const [port] = await freePorts(1);
+    console.log(`${target.name}: ${settings.warmupClients} + ${settings.clients} idle clients…`);
+    const result = await measure(target, { topology, dir, authFile, port: port! }, settings, cleanup);
+    console.log(`${target.name}: ${describe(result)}`);
+    results.push(result);
+  }
+  const report = await formatReport(settings, topology, results, [loadBefore, loadavg()]);
+  console.log(`\n${report}`);
+  const file = new URL('../../bench/memory-latest.md', import.meta.url).pathname;
+  await writeFile(file, report);
+  console.log(`written to ${file}`);
+  return results.every((r) => 'skipped' in r || (r.check.failed === 0 && r.check.lost === 0)) ? 0 : 1;
+}
+
+function targetNamed(serverUser: OsUser | null, settings: Settings): (name: TargetName) => Target {
+  const targets: Record<TargetName, Target> = {
+    floor: {
+      name: 'floor', descriptorsPerClient: 1, login: 'tcp',
+      start: async (setup) => [await startService({
+        name: 'idle-floor',
+        command: process.execPath,
+        args: [new URL('idle-floor.js', import.meta.url).pathname, String(setup.port)],
+        port: setup.port,
+        logFile: join(setup.dir, 'idle-floor.log'),
+        stopSignal: 'SIGTERM',
+      })],
+    },
+    pgtide: {
+      name: 'pgtide', descriptorsPerClient: 1, login: 'pg',
+      start: async (setup, maxClientConn) => [await startPgtide(setup, {
+        name: 'pgtide',
+        backends: [{ node: setup.topology.primary, role: 'primary', weight: 1 }],
+        cpuProfileDir: undefined,
+        maxClientConn,
+        ...(settings.heapSnapshotDir ? { heapSnapshotDir: settings.heapSnapshotDir } : {}),
+      })],
+    },
+    pgbouncer: {
+      name: 'pgbouncer', descriptorsPerClient: 1, login: 'pg',
+      start: async (setup, maxClientConn) => [await startPgbouncer(setup, {
+        name: 'pgbouncer', server: setup.topology.primary, maxClientConn,
+      }, serverUser)],
+    },
+    'seed-chain': {
+      name: 'seed-chain', descriptorsPerClient: 2, login: 'pg',
+      start: (setup, maxClientConn) => startSeedChain(setup, [{ node: setup.topology.primary, role: 'primary', weight: 1 }], serverUser, maxClientConn),
+    },
+  };
+  return (name) => targets[name];
+}
+
+/** Starts the target, holds the warm-up clients, reads RSS, holds the others, reads it again; stops everything. */
+async function measure(target: Target, setup: PoolerSetup, settings: Settings, cleanup: Cleanup): Promise<Result> {
+  const total = settings.clients + settings.warmupClients;
+  const services = await target.start(setup, total);
+  const stopServices = async () => {
+    for (const service of services) await service.stop();
+  };
+  cleanup.add(`stop ${target.name}`, stopServices);
+  const fleet = new ClientFleet(Math.ceil(total / settings.clientsPerProcess), {
+    ...process.env,
+    IDLE_CLIENTS_PORT: String(setup.port),
+    IDLE_CLIENTS_LOGIN: target.login,
+    PGUSER: setup.topology.scramUser.user,
+    PGPASSWORD: setup.topology.scramUser.password,
+    PGDATABASE: setup.topology.database,
+  });
+  cleanup.add(`stop the clients of ${target.name}`, () => fleet.stop());
+  try {
+    const snapshot = async (label: string) => {
+      if (settings.heapSnapshotDir && target.name === 'pgtide') await writeHeapSnapshot(services[0]!.pid, settings.heapSnapshotDir, label);
+    };
+    await fleet.open(settings.warmupClients);
+    await sleep(settings.settleSeconds * 1000);
+    const before = await rssBytes(services);
+    await snapshot('warm-up');
+    await fleet.open(settings.clients);
+    await sleep(settings.settleSeconds * 1000);
+    const after = await rssBytes(services);
+    await snapshot(`${total}-clients`);
+    return { target: target.name, before, after, clients: settings.clients, check: await fleet.check() };
+  } finally {
+    await fleet.stop();
+    await stopServices();
+  }
+}
+
+/** The client processes, each holding at most its share of the connections. */
+class ClientFleet {
+  private readonly processes: ChildProcess[];
+
+  constructor(count: number, env: NodeJS.ProcessEnv) {
+    const program = new URL('idle-clients.js', import.meta.url).pathname;
+    this.processes = Array.from({ length: count }, () => fork(program, [], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  }
+
+  /** Opens `n` more connections, spread evenly; a failed login fails the run. */
+  async open(n: number): Promise<void> {
+    const count = this.processes.length;
+    const replies = await Promise.all(this.processes.map((p, i) => ask(p, { open: Math.floor(n / count) + (i < n % count ? 1 : 0) })));
+    const failed = replies.find((r) => r.failed > 0);
+    if (failed) throw new Error(`${failed.failed} clients could not connect: ${failed.error}`);
+  }
+
+  /** Every connection proves it still works; the counts of all processes summed. */
+  async check(): Promise<ClientReply> {
+    const replies = await Promise.all(this.processes.map((p) => ask(p, { check: true })));
+    return replies.reduce((sum, r) => ({
+      ok: sum.ok + r.ok, failed: sum.failed + r.failed, lost: sum.lost + r.lost, ...(sum.error ?? r.error ? { error: sum.error ?? r.error } : {}),
+    }));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.processes.map((p) => {
+      if (p.exitCode !== null || p.signalCode !== null) return undefined;
+      const exited = new Promise((resolve) => p.once('exit', resolve));
+      p.disconnect();
+      return exited;
+    }));
+  }
+}
+
+function ask(child: ChildProcess, command: ClientCommand): Promise<ClientReply> {
+  return new Promise((resolve, reject) => {
+    const onExit = (code: number | null) => reject(new Error(`a client process exited (${code}) before answering`));
+    child.once('exit', onExit);
+    child.once('message', (reply: ClientReply) => {
+      child.removeListener('exit', onExit);
+      resolve(reply);
+    });
+    child.send(command);
+  });
+}
+
+async function rssBytes(services: Service[]): Promise<number> {
+  const pages = await Promise.all(services.map((s) => readTreeRssPages(s.pid)));
+  return pages.reduce((a, b) => a + b, 0) * await pageSize();
+}
+
+/** SIGUSR2 (see startPgtide) and the snapshot file once V8 has finished writing it, renamed after `label`. */
+async function writeHeapSnapshot(pid: number, dir: string, label: string): Promise<void> {
+  const existing = new Set(await readdir(dir));
+  process.kill(pid, 'SIGUSR2');
+  for (let size = -1; ; await sleep(1000)) {
+    const file = (await readdir(dir)).find((f) => f.endsWith('.heapsnapshot') && !existing.has(f));
+    if (file === undefined) continue;
+    const now = (await stat(join(dir, file))).size;
+    // The process writes the file while its event loop is blocked: a size that holds still is the end.
+    if (now > 0 && now === size) {
+      await rename(join(dir, file), join(dir, `pgtide-${label}.heapsnapshot`));
+      console.log(`heap snapshot: ${join(dir, `pgtide-${label}.heapsnapshot`)}`);
+      return;
+    }
+    size = now;
+  }
+}
+
+/** The soft open-files limit of this process, which the targets and client processes inherit. */
+async function openFilesLimit(): Promise<number> {
+  const line = (await readFile('/proc/self/limits', 'utf8')).split('\n').find((l) => l.startsWith('Max open files'));
+  const soft = Number(line?.split(/\s+/)[3]);
+  if (!Number.isInteger(soft)) throw new Error(`no open-files limit in /proc/self/limits: ${line}`);
+  return soft;
+}
+
+const KIB = 1024;
+const MIB = 1024 * 1024;
+
+function perClientKib(r: Result): number {
+  return (r.after - r.before) / r.clients / KIB;
+}
+
+function describe(r: Result): string {
+  return `${perClientKib(r).toFixed(2)} KiB per idle client (RSS ${(r.before / MIB).toFixed(1)} → ${(r.after / MIB).toFixed(1)} MiB); ` +
+    `${r.check.ok} answered, ${r.check.failed} failed, ${r.check.lost} lost${r.check.error ? ` (${r.check.error})` : ''}`;
+}
+
+async function formatReport(
+  settings: Settings,
+  t: Topology,
+  results: (Result | { target: TargetName; skipped: string })[],
+  load: number[][],
+): Promise<string> {
+  const floor = results.find((r): r is Result => r.target === 'floor' && !('skipped' in r));
+  const versions = await Promise.all([
+    firstLine('pgbouncer', ['--version']),
+    settings.targets.includes('seed-chain') ? firstLine('haproxy', ['-v']) : '',
+    settings.targets.includes('seed-chain') ? firstLine('pgpool', ['--version']) : '',
+  ]);
+  const rows = results.map((r) => {
+    if ('skipped' in r) return `| ${r.target} | ${settings.clients} | n/a (${r.skipped}) | | | | |`;
+    const ratio = floor ? `${(perClientKib(r) / perClientKib(floor)).toFixed(2)}×` : '—';
+    return `| ${r.target} | ${r.clients} | ${(r.before / MIB).toFixed(1)} | ${(r.after / MIB).toFixed(1)} | ` +
+      `${perClientKib(r).toFixed(2)} | ${ratio} | ${r.check.ok} of ${r.clients + settings.warmupClients}` +
+      `${r.check.failed + r.check.lost > 0 ? ` (${r.check.failed} failed, ${r.check.lost} lost: ${r.check.error ?? 'closed'})` : ''} |`;
+  });
+  return [
+    `# pgtide memory per idle client, ${new Date().toISOString()}`,
+    '',
+    `- Machine: ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown model'}), ${process.platform}; ` +
+      `load average ${load.map((l) => l.map((x) => x.toFixed(2)).join(' ')).join(' before, ')} after`,
+    `- Node.js ${process.version} (the floor and pgtide); ${versions.filter((v) => v !== '').join('; ')}`,
+    `- ${settings.warmupClients} warm-up clients held first, RSS read; then ${settings.clients} more, RSS read again; ` +
+      `each reading ${settings.settleSeconds} s after the last login. KiB per idle client = RSS growth / ${settings.clients}. ` +
+      'RSS: /proc/<pid>/stat of every process of the target and its children (HAProxy + PgBouncer + every Pgpool-II process for the seed chain)',
+    `- Clients: node-postgres, client auth ${AUTH_TYPE}, spread over processes of at most ${settings.clientsPerProcess}; ` +
+      'the floor\'s clients open a TCP connection and send nothing. Poolers: transaction pooling, pool size ' +
+      `${POOL_SIZE}, no TLS, one PostgreSQL ${t.primary.name} (seed chain: Pgpool-II with num_init_children 25)`,
+    `- Command: BENCH_MEMORY_CLIENTS=${settings.clients} BENCH_MEMORY_TARGETS=${settings.targets.join(',')} npm run bench:memory`,
+    ...(settings.heapSnapshotDir ? ['- Heap snapshots were taken (each a full GC in pgtide): do not compare these figures with other runs'] : []),
+    '',
+    '| target | idle clients | RSS before (MiB) | RSS after (MiB) | KiB per idle client | × Node floor | answered at the end |',
+    '|---|--:|--:|--:|--:|--:|--:|',
+    ...rows,
+    '',
+  ].join('\n');
+}
+
+function readSettings(env: NodeJS.ProcessEnv): Settings {
+  const targets = (env['BENCH_MEMORY_TARGETS'] ?? TARGETS.join(',')).split(',').map((k) => k.trim()).map((name) => {
+    if (!(TARGETS as readonly string[]).includes(name)) throw new Error(`BENCH_MEMORY_TARGETS: unknown target "${name}"; known: ${TARGETS.join(', ')}`);
+    return name as TargetName;
+  });
+  return {
+    clients: integerSetting(env, 'BENCH_MEMORY_CLIENTS', 2000, 1),
+    warmupClients: integerSetting(env, 'BENCH_MEMORY_WARMUP_CLIENTS', 100, 1),
+    settleSeconds: integerSetting(env, 'BENCH_MEMORY_SETTLE_SECONDS', 10, 0),
+    clientsPerProcess: integerSetting(env, 'BENCH_MEMORY_CLIENTS_PER_PROCESS', 10_000, 1),
+    targets,
+    heapSnapshotDir: env['BENCH_HEAP_SNAPSHOT_DIR'] || undefined,
+  };
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(`bench:memory: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);
