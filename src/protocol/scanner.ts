@@ -63,9 +63,11 @@ export class MessageScanner {
   error = '';
 
   private readonly maxPacketSize: number;
-  /** Header bytes of a header that straddles chunks. */
-  private readonly header = Buffer.alloc(HEADER_SIZE);
+  /** A header that straddles chunks: its bytes so far, its type byte and its length bytes so
+   *  far (big-endian), in plain fields: a scanner holds no buffer between messages. */
   private headerFill = 0;
+  private headerType = 0;
+  private headerLength = 0;
   private inBody = false;
   private type = 0;
   /** Body bytes of the current message still to come, of its bodyLength. */
@@ -99,7 +101,7 @@ export class MessageScanner {
 
   /** Type byte of a message whose header is incomplete at the end of the last chunk. */
   get partialHeaderType(): number {
-    return this.headerFill > 0 ? this.header[0]! : 0;
+    return this.headerFill > 0 ? this.headerType : 0;
   }
 
   /** Where the message the last chunk (of `chunkLength` bytes) ended inside began in that
@@ -113,6 +115,7 @@ export class MessageScanner {
 
   reset(): void {
     this.headerFill = 0;
+    this.headerLength = 0;
     this.inBody = false;
     this.type = 0;
     this.remaining = 0;
@@ -170,13 +173,19 @@ export class MessageScanner {
         continue;
       }
 
-      // Slow path: the header straddles chunks; gather it in the scratch buffer.
-      while (this.headerFill < HEADER_SIZE && pos < n) this.header[this.headerFill++] = chunk[pos++]!;
+      // Slow path: the header straddles chunks; gather it byte by byte (the shifts keep the
+      // length a signed 32-bit integer, as readInt32BE reads it).
+      while (this.headerFill < HEADER_SIZE && pos < n) {
+        const byte = chunk[pos++]!;
+        if (this.headerFill++ === 0) this.headerType = byte;
+        else this.headerLength = (this.headerLength << 8) | byte;
+      }
       if (this.headerFill < HEADER_SIZE) return n;
       this.headerFill = 0;
-      const len = this.header.readInt32BE(1);
-      if (!this.checkHeader(this.header[0]!, len)) return -1;
-      this.startBody(this.header[0]!, len - 4);
+      const len = this.headerLength;
+      this.headerLength = 0;
+      if (!this.checkHeader(this.headerType, len)) return -1;
+      this.startBody(this.headerType, len - 4);
     }
   }
 
