@@ -17,7 +17,6 @@ import { checkAccess } from './client-access.js';
 import { tlsServerEndPoint } from './tls.js';
 import type { CancelKey } from './cancel-keys.js';
 import type { ProxyContext } from './context.js';
-import type { ReadContext } from './router.js';
 import { ClientStatements, OLD_SHAPE } from './prepared-statements.js';
 import { STALE_PLAN_ERROR, statementFailure } from './statement-failure.js';
 import { Expect, ResponseTracker } from './response-tracker.js';
@@ -28,6 +27,9 @@ import { canonicalEncodingName } from '../protocol/encoding-names.js';
 import { handleCancelRequest } from './peer-cancel.js';
 
 const enum State { Startup, Tls, Auth, Login, Ready, Waiting, Linked, Admin, Closed }
+
+/** Startup parameters before the startup packet and after the login, which reads them. */
+const NO_PARAMS: ReadonlyMap<string, string> = new Map();
 
 // During login every message is looked at: only password-family ('p') messages are legal.
 const AUTH_TYPES = new Uint8Array(256).fill(1);
@@ -44,6 +46,10 @@ const QUERY_CANCEL_GRACE_MS = 5000;
 /** A statement to run again is sent as soon as its server is idle: waiting this long is a bug. */
 const STUCK_RESEND_MS = 5000;
 
+/** A client socket carries its session, so that one set of socket handlers serves every session. */
+const SESSION = Symbol('pgtide.session');
+type SessionSocket = net.Socket & { [SESSION]: ClientSession };
+
 /**
  * One client connection: startup, TLS, authentication, then transactions forwarded to a
  * server connection borrowed from a pool. The forward path hands over received Buffers and
@@ -52,15 +58,15 @@ const STUCK_RESEND_MS = 5000;
 export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   socket: net.Socket;
   private state = State.Startup;
-  private readonly startup = new StartupReader();
+  /** Dropped once the startup packet is read. */
+  private startup: StartupReader | null = new StartupReader();
   private readonly scanner: MessageScanner;
   private auth: ClientAuth | null = null;
 
   user = '';
   database = '';
   applicationName = '';
-  private readContext: ReadContext = { database: '', user: '', applicationName: '' };
-  startupParams = new Map<string, string>();
+  private startupParams: ReadonlyMap<string, string> = NO_PARAMS;
   mode: PoolMode = 'transaction';
   pool: ServerPool | null = null;
   private readonly poolsByBackend = new Map<BackendConfig, ServerPool>();
@@ -154,7 +160,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private whole: WholeMessages | null = null;
   /** The current link rewrites the client's messages and follows every answer. */
   private tracking = false;
-  private readonly tracker = new ResponseTracker();
+  /** Made with the client's first named statement (see namedStatement), as are answerNow and
+   *  emitWhole: a client that never has one holds none of them. */
+  private tracker: ResponseTracker | null = null;
+  private answerNow: ((message: Buffer) => void) | null = null;
+  private emitWhole: ((piece: Buffer) => void) | null = null;
   /** Where the current server chunk must lose a hidden answer or gain pgtide's own answers. */
   private answerEdits: { start: number; end: number; insert: Buffer[] }[] = [];
   /** A hidden-answer candidate cut inside its header at the end of the last server chunk. */
@@ -169,19 +179,15 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private settings: SessionSettings | null = null;
   /** A statement of the current transaction may have changed settings: read them back after it. */
   private settingsDirty = false;
-  /** The ParameterStatus values sent to the client at login (and corrected since). */
-  private readonly told = new Map<string, string>();
+  /** The ParameterStatus values sent to the client at login, shared with the pool that reported
+   *  them, and (toldOwn, made on first need) those told otherwise: the client's own startup
+   *  values and corrections since. See toldValue. */
+  private toldAtLogin: ReadonlyMap<string, string> = NO_PARAMS;
+  private toldOwn: Map<string, string> | null = null;
 
   constructor(socket: net.Socket, private readonly ctx: ProxyContext, readonly remote: string) {
     this.socket = socket;
     this.scanner = new MessageScanner(ctx.config.max_packet_size, AUTH_TYPES, ctx.assemblyBudget);
-    this.onData = this.onData.bind(this);
-    this.onClose = this.onClose.bind(this);
-    this.onSocketError = this.onSocketError.bind(this);
-    this.onDrain = this.onDrain.bind(this);
-    this.onQueryData = this.onQueryData.bind(this);
-    this.answerNow = this.answerNow.bind(this);
-    this.tracker.onParseFailed = (clientName, serverName) => this.statements?.forget(clientName, serverName);
     this.bindSocket(socket);
     ctx.clients.add(this);
     ctx.loggingIn.add(this);
@@ -189,17 +195,36 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   private bindSocket(socket: net.Socket): void {
     this.socket = socket;
-    socket.on('data', this.onData);
-    socket.on('close', this.onClose);
-    socket.on('error', this.onSocketError);
-    socket.on('drain', this.onDrain);
+    (socket as SessionSocket)[SESSION] = this;
+    socket.on('data', ClientSession.onSocketData);
+    socket.on('close', ClientSession.onSocketClose);
+    socket.on('error', ClientSession.onSocketError);
+    socket.on('drain', ClientSession.onSocketDrain);
   }
 
   private unbindSocket(socket: net.Socket): void {
-    socket.removeListener('data', this.onData);
-    socket.removeListener('close', this.onClose);
-    socket.removeListener('error', this.onSocketError);
-    socket.removeListener('drain', this.onDrain);
+    socket.removeListener('data', ClientSession.onSocketData);
+    socket.removeListener('close', ClientSession.onSocketClose);
+    socket.removeListener('error', ClientSession.onSocketError);
+    socket.removeListener('drain', ClientSession.onSocketDrain);
+  }
+
+  // Shared by every session (`this` is the socket), where bound methods would cost each client four functions.
+  private static onSocketData(this: SessionSocket, chunk: Buffer): void {
+    this[SESSION].onData(chunk);
+  }
+
+  private static onSocketClose(this: SessionSocket): void {
+    this[SESSION].close();
+  }
+
+  private static onSocketError(this: SessionSocket, err: Error): void {
+    const session = this[SESSION];
+    session.ctx.log.debug({ client: session.remote, err: err.message }, 'client socket error');
+  }
+
+  private static onSocketDrain(this: SessionSocket): void {
+    this[SESSION].onDrain();
   }
 
   get isLoggingIn(): boolean {
@@ -241,7 +266,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       case State.Linked:
         // Rewriting needs whole messages; other sessions forward chunks as they come.
         if (this.statements && !this.whole && this.scanner.atBoundary) this.whole = new WholeMessages(this.ctx.config.max_packet_size);
-        if (this.whole) return this.whole.split(chunk, this.onQueryData);
+        if (this.whole) return this.whole.split(chunk, this.emitWhole!);
         return this.onQueryData(chunk);
       case State.Startup:
         return this.onStartupData(chunk);
@@ -341,20 +366,15 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
     this.scanner.reset();
     this.whole = new WholeMessages(this.ctx.config.max_packet_size);
-    this.whole.split(chunk.subarray(start), this.onQueryData);
+    this.whole.split(chunk.subarray(start), this.emitWhole!);
     return chunk.subarray(0, start);
   }
 
   /** Forward client bytes, rewritten for this server when the link tracks prepared statements. */
   private send(server: ServerConnection, data: Buffer): boolean {
     if (!this.tracking) return server.write(data);
-    const out = this.statements!.rewrite(data, server.prepared, this.tracker, this.pool!.stats, this.answerNow);
+    const out = this.statements!.rewrite(data, server.prepared, this.tracker!, this.pool!.stats, this.answerNow!);
     return out.length === 0 || server.write(out);
-  }
-
-  /** An answer pgtide gives itself with nothing owed before it. */
-  private answerNow(message: Buffer): void {
-    this.socket.write(message);
   }
 
   /**
@@ -365,7 +385,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private startTracking(server: ServerConnection, quiet: boolean): void {
     if (!quiet) return this.untrackedStatements();
     this.tracking = true;
-    this.tracker.reset(server.prepared);
+    this.tracker!.reset(server.prepared);
     // Its names may have to be rolled back if the bytes run again (a stale plan), as on any link.
     this.statements!.beginUndo();
     server.setTracking(true);
@@ -508,7 +528,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       }
       this.wroteInLink = !read;
       const backend = read
-        ? ctx.router.readBackend(this.readContext)
+        ? ctx.router.readBackend(this)
         : ctx.router.writeBackend();
       this.readLink = read && backend !== ctx.router.writeBackend();
       this.backend = backend;
@@ -577,7 +597,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.answered = false;
     this.tracking = this.statements !== null;
     if (this.tracking) {
-      this.tracker.reset(server.prepared);
+      this.tracker!.reset(server.prepared);
       // Bytes waiting to run again still need their names rolled back (see retryOnPrimary).
       if (!this.resendOnPrimary) this.statements!.beginUndo();
     }
@@ -811,6 +831,12 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     // Its first bytes may already be on their way unchanged: then it cannot be renamed.
     if (!wholeInChunk) return this.untrackedStatements();
     this.statements = new ClientStatements(this.ctx.statements);
+    if (this.tracker) return;
+    this.tracker = new ResponseTracker();
+    this.tracker.onParseFailed = (clientName, serverName) => this.statements?.forget(clientName, serverName);
+    // An answer pgtide gives itself with nothing owed before it.
+    this.answerNow = (message) => this.socket.write(message);
+    this.emitWhole = (piece) => this.onQueryData(piece);
   }
 
   private countSyncPoint(end: number): void {
@@ -905,13 +931,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
    * holds no description of the old shape (see ClientStatements.mayRunAgain), or re-planning it
    * failed where the client had asked for a fresh Parse.
    */
-  private readonly mayRunAgain = (error: ErrorFields): boolean => {
-    const failed = this.tracker.failedStatement;
-    if (failed === null || failed === OLD_SHAPE || !this.statements) return false;
+  private static readonly mayRunAgain: Retryable = (error, session) => {
+    const failed = session.tracker!.failedStatement;
+    if (failed === null || failed === OLD_SHAPE || !session.statements) return false;
     switch (statementFailure(error, failed)) {
       case 'missing': return true;
-      case 'stale': return this.statements.mayRunAgain(failed);
-      case 'reanalysed': return this.statements.parsedFromCopy(failed);
+      case 'stale': return session.statements.mayRunAgain(failed);
+      case 'reanalysed': return session.statements.parsedFromCopy(failed);
       default: return false;
     }
   };
@@ -938,8 +964,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   onServerAnswer(type: number, body: Buffer, end: number): void {
-    if (type === COPY_IN || type === COPY_BOTH) return this.tracker.onCopyIn();
-    const tracker = this.tracker;
+    const tracker = this.tracker!;
+    if (type === COPY_IN || type === COPY_BOTH) return tracker.onCopyIn();
     const hide = tracker.onAnswer(type);
     const fakes = tracker.fakes;
     const start = end - 5 - body.length;
@@ -1021,10 +1047,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       // the client never sees that answer, the statement runs again on the primary. A
       // prepared statement that was stale or missing (see mayRunAgain) outside a transaction
       // is prepared afresh and run again the same way.
-      const retryable = this.readLink ? isReadOnlyRefusal : this.tracking && !this.rerunning ? this.mayRunAgain : null;
+      const retryable = this.readLink ? isReadOnlyRefusal : this.tracking && !this.rerunning ? ClientSession.mayRunAgain : null;
       if (retryable && this.sentOnLink.length > 0 && this.scanner.atBoundary) {
         const server = this.server!;
-        const refusal = refusalIn(chunk, retryable);
+        const refusal = refusalIn(chunk, retryable, this);
         const awaiting = refusal === Refusal.AwaitingReady;
         // Refused before any Sync (a Parse and Describe then Flush, as postgres.js sends a new
         // statement with parameters): pgtide ends the skipped batch with a Sync of its own,
@@ -1053,7 +1079,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       const held = this.heldRefusal;
       this.heldRefusal = null;
       // The ReadyForQuery awaited, or the next batches refused the same way: nothing reaches the client yet.
-      const more = refusalIn(chunk, this.readLink ? isReadOnlyRefusal : this.mayRunAgain, this.refusalAwaitsReady);
+      const more = refusalIn(chunk, this.readLink ? isReadOnlyRefusal : ClientSession.mayRunAgain, this, this.refusalAwaitsReady);
       if (more !== Refusal.None) {
         this.refusalAwaitsReady = more === Refusal.AwaitingReady;
         if (this.refusalAwaitsReady || this.server!.pending > 0) this.heldRefusal = Buffer.concat([held, chunk]);
@@ -1077,7 +1103,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private endSkippedBatch(server: ServerConnection): void {
     server.pending++;
     server.unsynced = false;
-    this.tracker.push(Expect.Sync);
+    this.tracker!.push(Expect.Sync);
     server.write(encode.sync());
   }
 
@@ -1158,12 +1184,23 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const own = this.settings!.startup;
     for (const [name, value] of server.params) {
       const raw = own.get(name.toLowerCase());
-      if (raw === undefined || this.told.get(name) === value || this.isClosed) continue;
+      if (raw === undefined || this.toldValue(name) === value || this.isClosed) continue;
       if (this.settings!.values.get(name.toLowerCase()) !== raw) continue;
       this.ctx.reportedValues.set(`${name}\0${raw}`, value, name.length + raw.length + value.length);
-      this.told.set(name, value);
+      this.tell(name, value);
       this.socket.write(encode.parameterStatus(name, value));
     }
+  }
+
+  /** The value the client was last told of `name`. */
+  private toldValue(name: string): string | undefined {
+    return this.toldOwn?.get(name) ?? this.toldAtLogin.get(name);
+  }
+
+  /** ParameterStatus `name` = `value`, remembered for toldValue (no copy while it is what the pool reported). */
+  private tell(name: string, value: string): void {
+    if (this.toldOwn !== null || this.toldAtLogin.get(name) !== value) (this.toldOwn ??= new Map()).set(name, value);
+    this.socket.write(encode.parameterStatus(name, value));
   }
 
   /** ParameterStatus of settings the server reports, as it has them now. */
@@ -1421,7 +1458,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   // ---- startup and TLS ----
 
   private onStartupData(chunk: Buffer): void {
-    const got = this.startup.push(chunk);
+    const got = this.startup!.push(chunk);
     if (!got) return;
     const rest = got.consumed < chunk.length ? chunk.subarray(got.consumed) : null;
     this.onStartupPacket(got.packet, rest);
@@ -1441,13 +1478,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         return;
       case 'gssenc':
         if (rest) return this.protocolViolation('unexpected data after GSSENCRequest');
-        this.startup.reset();
+        this.startup!.reset();
         this.socket.write('N');
         return;
       case 'ssl':
         // Bytes already sent behind the SSLRequest were not protected by TLS: an injection.
         if (rest) return this.protocolViolation('unexpected data after SSLRequest');
-        this.startup.reset();
+        this.startup!.reset();
         if (!this.ctx.clientTls || this.socket instanceof tls.TLSSocket) {
           this.socket.write('N');
           return;
@@ -1469,6 +1506,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       return this.fatal(SQLSTATE.FEATURE_NOT_SUPPORTED, 'pgtide does not proxy replication connections', undefined,
         'Connect to the primary directly for replication (logical replication, pg_basebackup, pg_receivewal).');
     }
+    this.startup = null;
     this.startupParams = packet.params;
     this.user = packet.params.get('user') ?? '';
     this.database = packet.params.get('database') || this.user;
@@ -1555,11 +1593,12 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     } catch (err) {
       return this.fatal(SQLSTATE.PROTOCOL_VIOLATION, `invalid command-line argument for server process: ${(err as Error).message}`);
     }
+    this.startupParams = NO_PARAMS;
     // The login learns the settings to report from a primary connection; session pooling
     // also keeps its whole session there.
-    // Fixed for the session: routing a read allocates nothing.
-    this.readContext = { database: this.database, user: this.user, applicationName: this.applicationName };
-    const backend = ctx.router.writeBackend() ?? ctx.router.readBackend(this.readContext) ?? ctx.config.backends[0]!;
+    // The session is its own ReadContext (database, user and application name are fixed from
+    // here on): routing a read allocates nothing.
+    const backend = ctx.router.writeBackend() ?? ctx.router.readBackend(this) ?? ctx.config.backends[0]!;
     this.pool = this.poolOf(backend);
     this.state = State.Login;
     this.scanner.collect = QUERY_TYPES;
@@ -1637,11 +1676,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     // The client's own startup values are what every server running its transactions will have,
     // in the form the server reports them.
     const own = this.settings?.startup;
+    this.toldAtLogin = params;
     for (const [name, value] of params) {
       const raw = own?.get(name.toLowerCase());
       const reported = raw === undefined ? value : this.ctx.reportedValues.get(`${name}\0${raw}`) ?? reportedForm(name, raw);
-      this.told.set(name, reported);
-      s.write(encode.parameterStatus(name, reported));
+      this.tell(name, reported);
     }
     s.write(encode.backendKeyData(this.cancelKey.pid, this.cancelKey.secret));
     s.write(encode.readyForQuery('I'));
@@ -1747,14 +1786,6 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.fatal(SQLSTATE.PROTOCOL_VIOLATION, `protocol violation: ${reason}`);
   }
 
-  private onSocketError(err: Error): void {
-    this.ctx.log.debug({ client: this.remote, err: err.message }, 'client socket error');
-  }
-
-  private onClose(): void {
-    this.close();
-  }
-
   /** Leave: give the server back in a clean state (or close it), forget the client. */
   close(): void {
     if (this.state === State.Closed) return;
@@ -1773,7 +1804,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       // Settings changed by a transaction the client did not finish, or by a whole session, are unknown.
       if (this.settingsDirty || this.mode === 'session') server.forgetSettings(UNKNOWN_SETTINGS);
       // Parses still unanswered may fail unseen: what the server has prepared is unknown too.
-      if (this.tracking && !this.tracker.idle) server.prepared.doubtAll();
+      if (this.tracking && !this.tracker!.idle) server.prepared.doubtAll();
       // A pinned client's session state must not reach the next client, whatever the configured reset.
       const reset = this.pinned || this.settingsDirty ? 'DISCARD ALL'
         : this.mode === 'session' || ctx.config.server_reset_query_always ? ctx.config.server_reset_query || null : null;
@@ -1830,6 +1861,9 @@ const enum Refusal { None, Complete, AwaitingReady }
 
 const READ_ONLY_REFUSAL = '25006';
 
+/** Whether an error refusing a statement lets it run again unseen: a shared function given the session, not a closure per session. */
+type Retryable = (error: ErrorFields, session: ClientSession) => boolean;
+
 function isReadOnlyRefusal(error: ErrorFields): boolean {
   return error.code === READ_ONLY_REFUSAL;
 }
@@ -1840,7 +1874,7 @@ function isReadOnlyRefusal(error: ErrorFields): boolean {
  * block) or about to: then nothing of it needs to reach the client. Several batches (Syncs)
  * count when each of them is refused so: none of them ran.
  */
-function refusalIn(chunk: Buffer, retryable: (error: ErrorFields) => boolean, awaitingReady = false): Refusal {
+function refusalIn(chunk: Buffer, retryable: Retryable, session: ClientSession, awaitingReady = false): Refusal {
   let off = 0;
   let refused = awaitingReady;
   while (off + 5 <= chunk.length) {
@@ -1849,7 +1883,7 @@ function refusalIn(chunk: Buffer, retryable: (error: ErrorFields) => boolean, aw
     const end = off + 1 + len;
     if (len < 4 || end > chunk.length) return Refusal.None;
     if (type === 0x45) {
-      refused = retryable(decodeErrorFields(chunk.subarray(off + 5, end)));
+      refused = retryable(decodeErrorFields(chunk.subarray(off + 5, end)), session);
       if (!refused) return Refusal.None;
     } else if (type === 0x5a) {
       if (!refused || chunk[off + 5] !== IDLE) return Refusal.None;
