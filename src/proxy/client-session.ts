@@ -69,7 +69,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private startupParams: ReadonlyMap<string, string> = NO_PARAMS;
   mode: PoolMode = 'transaction';
   pool: ServerPool | null = null;
-  private readonly poolsByBackend = new Map<BackendConfig, ServerPool>();
+  /** This client's pool on each backend it used, so routing builds no lookup key per
+   *  transaction: the first in two fields, the others in a map made when one is used. */
+  private firstBackend: BackendConfig | null = null;
+  private firstPool: ServerPool | null = null;
+  private otherPools: Map<BackendConfig, ServerPool> | null = null;
   server: ServerConnection | null = null;
   cancelKey: CancelKey | null = null;
 
@@ -160,21 +164,21 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private whole: WholeMessages | null = null;
   /** The current link rewrites the client's messages and follows every answer. */
   private tracking = false;
-  /** Made with the client's first named statement (see namedStatement), as are answerNow and
-   *  emitWhole: a client that never has one holds none of them. */
+  /** Made with the client's first named statement (see namedStatement), as are answerNow,
+   *  emitWhole and answerEdits: a client that never has one holds none of them. */
   private tracker: ResponseTracker | null = null;
   private answerNow: ((message: Buffer) => void) | null = null;
   private emitWhole: ((piece: Buffer) => void) | null = null;
   /** Where the current server chunk must lose a hidden answer or gain pgtide's own answers. */
-  private answerEdits: { start: number; end: number; insert: Buffer[] }[] = [];
+  private answerEdits: { start: number; end: number; insert: Buffer[] }[] | null = null;
   /** A hidden-answer candidate cut inside its header at the end of the last server chunk. */
   private cutAnswer: Buffer | null = null;
   /** Named statements could not be mapped (see untrackedStatements): they pass unchanged and pin. */
   private statementsUntracked = false;
   /** A refused chunk ended the session while the bytes sent to the server end inside a message. */
   private serverCut = false;
-  /** Simple queries refused under pin_on_session_state = error: [start, end, what] in the chunk being scanned. */
-  private refused: [start: number, end: number, what: string][] = [];
+  /** Simple queries refused under pin_on_session_state = error: [start, end, what] in the chunk being scanned; null: none. */
+  private refused: [start: number, end: number, what: string][] | null = null;
   /** The session settings every server running this client's transactions gets first. */
   private settings: SessionSettings | null = null;
   /** A statement of the current transaction may have changed settings: read them back after it. */
@@ -314,7 +318,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (linked && !hadStatements && this.statements) this.startTracking(linked, quiet);
     if (!hadStatements && this.statements && !this.scanner.atBoundary) chunk = this.holdCutMessage(chunk);
     let data = this.terminateAt >= 0 ? chunk.subarray(0, this.terminateAt) : chunk;
-    if (this.refused.length > 0) data = this.refuseSessionState(data);
+    if (this.refused !== null) data = this.refuseSessionState(data);
     if (data.length > 0) {
       const unsynced = this.syncEnd < 0 ? true : this.syncEnd < data.length;
       if (!linked && this.state === State.Ready && this.firstStatementRouting && this.answerLocally(data)) return;
@@ -343,12 +347,12 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private refuseSessionState(data: Buffer): Buffer {
     const parts: Buffer[] = [];
     let pos = 0;
-    for (const [start, end, what] of this.refused) {
+    for (const [start, end, what] of this.refused!) {
       if (start > pos) parts.push(data.subarray(pos, start));
       parts.push(encode.query(refusalBlock(what)));
       pos = end;
     }
-    this.refused.length = 0;
+    this.refused = null;
     if (pos < data.length) parts.push(data.subarray(pos));
     return Buffer.concat(parts);
   }
@@ -549,10 +553,16 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   /** This client's pool on a backend; remembered, so routing builds no lookup key per transaction. */
   private poolOf(backend: BackendConfig): ServerPool {
-    let pool = this.poolsByBackend.get(backend);
+    if (backend === this.firstBackend) return this.firstPool!;
+    let pool = this.otherPools?.get(backend);
     if (!pool) {
       pool = this.ctx.pools.pool(this.database, this.user, backend);
-      this.poolsByBackend.set(backend, pool);
+      if (this.firstBackend === null) {
+        this.firstBackend = backend;
+        this.firstPool = pool;
+      } else {
+        (this.otherPools ??= new Map()).set(backend, pool);
+      }
     }
     return pool;
   }
@@ -601,7 +611,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       // Bytes waiting to run again still need their names rolled back (see retryOnPrimary).
       if (!this.resendOnPrimary) this.statements!.beginUndo();
     }
-    this.answerEdits.length = 0;
+    if (this.answerEdits) this.answerEdits.length = 0;
     this.cutAnswer = null;
     server.link(this, this.tracking);
   }
@@ -771,7 +781,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (state === null) return;
     if (state === 'session_authorization') this.pinnedForGood = true;
     if (this.ctx.config.pin_on_session_state === 'error' && start >= 0) {
-      this.refused.push([start, end, SESSION_STATE_NAMES[state] ?? state]);
+      (this.refused ??= []).push([start, end, SESSION_STATE_NAMES[state] ?? state]);
       return;
     }
     if (!this.pinned) this.pin();
@@ -837,6 +847,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     // An answer pgtide gives itself with nothing owed before it.
     this.answerNow = (message) => this.socket.write(message);
     this.emitWhole = (piece) => this.onQueryData(piece);
+    this.answerEdits = [];
   }
 
   private countSyncPoint(end: number): void {
@@ -971,19 +982,19 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const start = end - 5 - body.length;
     if (type === ERROR && tracker.failedStatement === OLD_SHAPE) {
       // The client's description is of the statement's old shape: PostgreSQL's own answer.
-      if (start >= 0) this.answerEdits.push({ start, end, insert: [STALE_PLAN_ERROR] });
+      if (start >= 0) this.answerEdits!.push({ start, end, insert: [STALE_PLAN_ERROR] });
       return;
     }
     if (type === ERROR && tracker.failedStatement !== null) this.onStatementFailed(body, tracker.failedStatement);
     if (hide) {
-      this.answerEdits.push({ start, end, insert: fakes.splice(0) });
+      this.answerEdits!.push({ start, end, insert: fakes.splice(0) });
     } else if (type === ERROR && tracker.failedDuplicate !== null && start >= 0) {
       // The server's 42P05 names the shared statement; the client knows its own name.
       const client = tracker.failedDuplicate;
       const error = errorWithMessage(body, (m) => m.replace(/"pgtide_\d+"/, `"${client}"`));
-      if (error) this.answerEdits.push({ start, end, insert: [error] });
+      if (error) this.answerEdits!.push({ start, end, insert: [error] });
     } else if (fakes.length > 0) {
-      this.answerEdits.push({ start: end, end, insert: fakes.splice(0) });
+      this.answerEdits!.push({ start: end, end, insert: fakes.splice(0) });
     }
   }
 
@@ -994,7 +1005,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
    */
   private editAnswers(chunk: Buffer): Buffer[] {
     const parts: Buffer[] = [];
-    const edits = this.answerEdits;
+    const edits = this.answerEdits!;
     let pos = 0;
     if (this.cutAnswer) {
       // Dropped when the answer it begins is hidden.
@@ -1019,7 +1030,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   onServerData(chunk: Buffer): boolean {
-    if (this.tracking && (this.answerEdits.length > 0 || this.cutAnswer !== null || this.server!.cutHeaderLength > 0)) {
+    if (this.tracking && (this.answerEdits!.length > 0 || this.cutAnswer !== null || this.server!.cutHeaderLength > 0)) {
       const parts = this.editAnswers(chunk);
       if (parts.length !== 1) {
         this.pool!.stats.bytesSent += chunk.length;

@@ -29,8 +29,8 @@ function customSettings(names: Iterable<string>): string {
     WHERE pg_catalog.current_setting(n, true) OPERATOR(pg_catalog.<>) ''`;
 }
 
-function readBackQuery(customNames: ReadonlySet<string>): string {
-  const union = customNames.size > 0 ? `${SESSION_SETTINGS} UNION ALL ${customSettings(customNames)}` : SESSION_SETTINGS;
+function readBackQuery(customNames: ReadonlySet<string> | null): string {
+  const union = customNames ? `${SESSION_SETTINGS} UNION ALL ${customSettings(customNames)}` : SESSION_SETTINGS;
   return inOwnTransaction(`SELECT ${utf8Hex('name')}, ${utf8Hex('setting')} FROM (${union}) AS s (name, setting)`);
 }
 
@@ -52,8 +52,8 @@ function inOwnTransaction(sql: string): string {
 export class SessionSettings {
   readonly startup: Settings;
   values: Settings;
-  /** Custom (dotted) setting names the session used: read back by name. */
-  private readonly customNames = new Set<string>();
+  /** Custom (dotted) setting names the session used: read back by name. Made with the first. */
+  private customNames: Set<string> | null = null;
   /** A set_config whose name pgtide could not read: what the server holds is unknown. */
   private unknownChange = false;
   /** Compared with the key of what a server has, so a link costs one string comparison. */
@@ -74,7 +74,7 @@ export class SessionSettings {
     this.startup = startup;
     this.values = startup;
     this.key = settingsKey(startup);
-    for (const name of startup.keys()) if (name.includes('.')) this.customNames.add(name);
+    for (const name of startup.keys()) if (name.includes('.')) this.addCustomName(name);
   }
 
   /** A statement that may change settings (see changesSettings): note the names to read back. */
@@ -84,10 +84,14 @@ export class SessionSettings {
       return;
     }
     if (c.set) {
-      if (c.set.name.includes('.')) this.customNames.add(c.set.name);
+      if (c.set.name.includes('.')) this.addCustomName(c.set.name);
     } else if (c.sessionState === 'set_config') {
       this.unknownChange = true;
     }
+  }
+
+  private addCustomName(name: string): void {
+    (this.customNames ??= new Set()).add(name);
   }
 
   /** Code pgtide cannot see into ran: it may have set custom settings, which cannot be listed. */
