@@ -96,6 +96,7 @@ export class Pgtide {
       functions: new FunctionCatalog(classifier.policy, this.log),
       replay: new ReplayTracker(),
       reportedValues: new LruCache<string>(10_000, 4 * 1024 * 1024),
+      startupSettings: new LruCache(10_000, 4 * 1024 * 1024),
       statements: new StatementRegistry((text, start, end) => this.ctx.classifier.classifyBytes(text, start, end)),
       cancelKeys: new CancelKeys<ClientSession>(config.peer_id, options.workerId ?? 0),
       peerCancels: new PeerCancels(this.log),

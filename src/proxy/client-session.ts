@@ -1600,7 +1600,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.readOnlySession = isOn(this.startupSetting('default_transaction_read_only'));
     this.serializableSession = isSerializable(this.startupSetting('default_transaction_isolation'));
     try {
-      this.settings = new SessionSettings(this.startupParams);
+      this.settings = new SessionSettings(this.startupParams, ctx.startupSettings);
     } catch (err) {
       return this.fatal(SQLSTATE.PROTOCOL_VIOLATION, `invalid command-line argument for server process: ${(err as Error).message}`);
     }

@@ -15,6 +15,7 @@ import type { PeerCancels } from './peer-cancel.js';
 import type { ClientSession } from './client-session.js';
 import type { StatementRegistry } from './prepared-statements.js';
 import type { LruCache } from '../sql/lru.js';
+import type { SharedSettings } from './session-settings.js';
 
 /** What sessions need from the admin side: the console and the PAUSE/DISABLE state. */
 export interface AdminHooks {
@@ -40,6 +41,8 @@ export interface ProxyContext {
   statements: StatementRegistry;
   /** How servers report a startup setting's value (`DateStyle\0iso` → `ISO, MDY`), for ParameterStatus at login. */
   reportedValues: LruCache<string>;
+  /** Startup settings by key: clients that connect with the same ones share one copy. */
+  startupSettings: LruCache<SharedSettings>;
   cancelKeys: CancelKeys<ClientSession>;
   /** Cancel requests forwarded to the [[peers]] that issued their keys. */
   peerCancels: PeerCancels;

@@ -1,11 +1,18 @@
 import { parseOptions } from '../protocol/startup.js';
 import type { Classification } from '../sql/index.js';
+import type { LruCache } from '../sql/lru.js';
 import { identifier, literal } from '../sql/quote.js';
 
 /** Settings by lower-cased name, as SQL values would set them. Never changed once made: shared freely. */
 export type Settings = ReadonlyMap<string, string>;
 
 export const NO_SETTINGS: Settings = new Map();
+
+/** Startup settings with their key (see settingsKey), shared by the sessions that have them. */
+export interface SharedSettings {
+  settings: Settings;
+  key: string;
+}
 
 /** Startup packet entries that are not run-time settings. */
 const NOT_SETTINGS = new Set(['user', 'database', 'options', 'replication']);
@@ -59,8 +66,10 @@ export class SessionSettings {
   /** Compared with the key of what a server has, so a link costs one string comparison. */
   key: string;
 
-  /** Throws on a malformed `options` value (the caller answers like PostgreSQL, 08P01 / 22023). */
-  constructor(startupParams: ReadonlyMap<string, string>) {
+  /** Throws on a malformed `options` value (the caller answers like PostgreSQL, 08P01 / 22023).
+   *  `shared`: startup settings other sessions have, reused when equal (most clients of a pool
+   *  send the same ones), so that each idle client holds no copy of its own. */
+  constructor(startupParams: ReadonlyMap<string, string>, shared: LruCache<SharedSettings>) {
     const startup = new Map<string, string>();
     for (const [name, value] of startupParams) {
       if (!NOT_SETTINGS.has(name) && !name.startsWith('_pq_.')) startup.set(name.toLowerCase(), value);
@@ -71,9 +80,16 @@ export class SessionSettings {
       if (!(parsed instanceof Map)) throw new Error(parsed.error);
       for (const [name, value] of parsed) startup.set(name.toLowerCase(), value);
     }
-    this.startup = startup;
-    this.values = startup;
-    this.key = settingsKey(startup);
+    const key = settingsKey(startup);
+    let known = shared.get(key);
+    if (!known) {
+      known = { settings: startup, key };
+      // The key spells every name and value the map holds.
+      shared.set(key, known, key.length * 2);
+    }
+    this.startup = known.settings;
+    this.values = known.settings;
+    this.key = known.key;
     for (const name of startup.keys()) if (name.includes('.')) this.addCustomName(name);
   }
 
