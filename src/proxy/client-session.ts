@@ -183,9 +183,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private settings: SessionSettings | null = null;
   /** A statement of the current transaction may have changed settings: read them back after it. */
   private settingsDirty = false;
-  /** The ParameterStatus values sent to the client at login, shared with the pool that reported
-   *  them, and (toldOwn, made on first need) those told otherwise: the client's own startup
-   *  values and corrections since. See toldValue. */
+  /** The ParameterStatus values the pool reported, told at login where the client's startup
+   *  packet gave none (shared with the pool), and (toldOwn, made on first need) those told in
+   *  another form than the default: a startup value reported otherwise, corrections since. See toldValue. */
   private toldAtLogin: ReadonlyMap<string, string> = NO_PARAMS;
   private toldOwn: Map<string, string> | null = null;
 
@@ -1205,12 +1205,19 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   /** The value the client was last told of `name`. */
   private toldValue(name: string): string | undefined {
-    return this.toldOwn?.get(name) ?? this.toldAtLogin.get(name);
+    return this.toldOwn?.get(name) ?? this.toldByDefault(name);
   }
 
-  /** ParameterStatus `name` = `value`, remembered for toldValue (no copy while it is what the pool reported). */
+  /** What a login tells of `name` unless toldOwn says otherwise: the client's own startup value
+   *  where it gave one, else what the pool reported. */
+  private toldByDefault(name: string): string | undefined {
+    const reported = this.toldAtLogin.get(name);
+    return reported === undefined ? undefined : this.settings?.startup.get(name.toLowerCase()) ?? reported;
+  }
+
+  /** ParameterStatus `name` = `value`, remembered for toldValue (no copy while it is the default). */
   private tell(name: string, value: string): void {
-    if (this.toldOwn !== null || this.toldAtLogin.get(name) !== value) (this.toldOwn ??= new Map()).set(name, value);
+    if (this.toldOwn !== null || this.toldByDefault(name) !== value) (this.toldOwn ??= new Map()).set(name, value);
     this.socket.write(encode.parameterStatus(name, value));
   }
 
