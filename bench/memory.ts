@@ -30,6 +30,8 @@ interface Settings {
   clientsPerProcess: number;
   targets: TargetName[];
   heapSnapshotDir: string | undefined;
+  /** Node.js options for both Node.js targets (the floor and pgtide), e.g. V8 heap sizes. */
+  nodeOptions: string[];
 }
 
 interface Target {
@@ -111,7 +113,7 @@ function targetNamed(serverUser: OsUser | null, settings: Settings): (name: Targ
       start: async (setup) => [await startService({
         name: 'idle-floor',
         command: process.execPath,
-        args: [new URL('idle-floor.js', import.meta.url).pathname, String(setup.port)],
+        args: [...settings.nodeOptions, new URL('idle-floor.js', import.meta.url).pathname, String(setup.port)],
         port: setup.port,
         logFile: join(setup.dir, 'idle-floor.log'),
         stopSignal: 'SIGTERM',
@@ -124,7 +126,11 @@ function targetNamed(serverUser: OsUser | null, settings: Settings): (name: Targ
         backends: [{ node: setup.topology.primary, role: 'primary', weight: 1 }],
         cpuProfileDir: undefined,
         maxClientConn,
-        ...(settings.heapSnapshotDir ? { heapSnapshotDir: settings.heapSnapshotDir } : {}),
+        nodeArgs: [
+          ...settings.nodeOptions,
+          // SIGUSR2 makes pgtide write a heap snapshot there (see writeHeapSnapshot).
+          ...(settings.heapSnapshotDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${settings.heapSnapshotDir}`] : []),
+        ],
       })],
     },
     pgbouncer: {
@@ -229,7 +235,7 @@ async function rssBytes(services: Service[]): Promise<number> {
   return pages.reduce((a, b) => a + b, 0) * await pageSize();
 }
 
-/** SIGUSR2 (see startPgtide) and the snapshot file once V8 has finished writing it, renamed after `label`. */
+/** SIGUSR2 (see the pgtide target) and the snapshot file once V8 has finished writing it, renamed after `label`. */
 async function writeHeapSnapshot(pid: number, dir: string, label: string): Promise<void> {
   const existing = new Set(await readdir(dir));
   process.kill(pid, 'SIGUSR2');
@@ -298,7 +304,9 @@ async function formatReport(
     `- Clients: node-postgres, client auth ${AUTH_TYPE}, spread over processes of at most ${settings.clientsPerProcess}; ` +
       'the floor\'s clients open a TCP connection and send nothing. Poolers: transaction pooling, pool size ' +
       `${POOL_SIZE}, no TLS, one PostgreSQL ${t.primary.name} (seed chain: Pgpool-II with num_init_children 25)`,
-    `- Command: BENCH_MEMORY_CLIENTS=${settings.clients} BENCH_MEMORY_TARGETS=${settings.targets.join(',')} npm run bench:memory`,
+    ...(settings.nodeOptions.length > 0 ? [`- The floor and pgtide run with the Node.js options ${settings.nodeOptions.join(' ')}`] : []),
+    `- Command: ${settings.nodeOptions.length > 0 ? `BENCH_MEMORY_NODE_OPTIONS='${settings.nodeOptions.join(' ')}' ` : ''}` +
+      `BENCH_MEMORY_CLIENTS=${settings.clients} BENCH_MEMORY_TARGETS=${settings.targets.join(',')} npm run bench:memory`,
     ...(settings.heapSnapshotDir ? ['- Heap snapshots were taken (each a full GC in pgtide): do not compare these figures with other runs'] : []),
     '',
     '| target | idle clients | RSS before (MiB) | RSS after (MiB) | KiB per idle client | × Node floor | answered at the end |',
@@ -320,6 +328,7 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     clientsPerProcess: integerSetting(env, 'BENCH_MEMORY_CLIENTS_PER_PROCESS', 10_000, 1),
     targets,
     heapSnapshotDir: env['BENCH_HEAP_SNAPSHOT_DIR'] || undefined,
+    nodeOptions: (env['BENCH_MEMORY_NODE_OPTIONS'] ?? '').split(/\s+/).filter((o) => o !== ''),
   };
 }
 

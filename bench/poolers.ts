@@ -38,8 +38,8 @@ export interface PgtideOptions {
   node?: string;
   /** pgtide's `consistency`; undefined: its default. */
   consistency?: 'eventual' | 'read_your_writes';
-  /** Where SIGUSR2 makes pgtide write a V8 heap snapshot; undefined: the signal is not armed. */
-  heapSnapshotDir?: string;
+  /** More Node.js options for pgtide's process. */
+  nodeArgs?: string[];
   /** Undefined: MAX_CLIENT_CONN. */
   maxClientConn?: number;
 }
@@ -72,11 +72,10 @@ export async function startPgtide(setup: PoolerSetup, opts: PgtideOptions): Prom
     '',
   ].join('\n'));
   const profile = opts.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`] : [];
-  const snapshots = opts.heapSnapshotDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${opts.heapSnapshotDir}`] : [];
   return startService({
     name: opts.name,
     command: opts.node ?? process.execPath,
-    args: [...profile, ...snapshots, join(distRoot(), 'src', 'cli.js'), 'start', '--config', configFile],
+    args: [...profile, ...(opts.nodeArgs ?? []), join(distRoot(), 'src', 'cli.js'), 'start', '--config', configFile],
     port: setup.port,
     logFile: join(setup.dir, `${opts.name}.log`),
     // SIGINT stops at once and still lets Node write the CPU profile.
