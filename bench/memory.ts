@@ -16,6 +16,7 @@ import type { ClientCommand, ClientReply } from './idle-clients.js';
 import { AUTH_TYPE, POOL_SIZE, startPgbouncer, startPgtide, type PoolerSetup } from './poolers.js';
 import { Cleanup, firstLine, startService, type Service } from './processes.js';
 import { pageSize, readTreeRssPages } from './proc-cpu.js';
+import { summarise } from './report.js';
 import { startSeedChain } from './seed-chain.js';
 import { integerSetting } from './settings.js';
 
@@ -24,6 +25,8 @@ type TargetName = (typeof TARGETS)[number];
 
 interface Settings {
   clients: number;
+  /** Each target is measured this many times, the targets taking turns. */
+  rounds: number;
   /** Held from before the first reading: what a target allocates once (server connections, code) is not counted per client. */
   warmupClients: number;
   settleSeconds: number;
@@ -45,6 +48,7 @@ interface Target {
 
 interface Result {
   target: TargetName;
+  round: number;
   /** RSS of the target's processes, in bytes, with the warm-up clients and with all of them. */
   before: number;
   after: number;
@@ -83,27 +87,31 @@ async function benchmark(settings: Settings, cleanup: Cleanup): Promise<number> 
   cleanup.add('remove the scratch directory', () => rm(dir, { recursive: true, force: true }));
   const authFile = writeAuthFile(topology, dir);
   const total = settings.clients + settings.warmupClients;
-  const results: (Result | { target: TargetName; skipped: string })[] = [];
-  for (const target of settings.targets.map(targetNamed(serverUser, settings))) {
+  const results: Result[] = [];
+  const skipped: Skipped[] = [];
+  const targets = settings.targets.map(targetNamed(serverUser, settings)).filter((target) => {
     const needed = total * target.descriptorsPerClient + DESCRIPTOR_HEADROOM;
-    if (needed > limit) {
-      const skipped = `needs ${needed} open files, over the limit of ${limit}`;
-      console.log(`${target.name}: skipped, ${skipped}`);
-      results.push({ target: target.name, skipped });
-      continue;
+    if (needed <= limit) return true;
+    skipped.push({ target: target.name, reason: `needs ${needed} open files, over the limit of ${limit}` });
+    console.log(`${target.name}: skipped, ${skipped.at(-1)!.reason}`);
+    return false;
+  });
+  // Targets take turns within each round, so drift on the machine spreads over all of them.
+  for (let round = 1; round <= settings.rounds; round++) {
+    for (const target of targets) {
+      const [port] = await freePorts(1);
+      console.log(`${target.name}, round ${round}: ${settings.warmupClients} + ${settings.clients} idle clients…`);
+      const result = await measure(target, { topology, dir, authFile, port: port! }, settings, round, cleanup);
+      console.log(`${target.name}, round ${round}: ${describe(result)}`);
+      results.push(result);
     }
-    const [port] = await freePorts(1);
-    console.log(`${target.name}: ${settings.warmupClients} + ${settings.clients} idle clients…`);
-    const result = await measure(target, { topology, dir, authFile, port: port! }, settings, cleanup);
-    console.log(`${target.name}: ${describe(result)}`);
-    results.push(result);
   }
-  const report = await formatReport(settings, topology, results, [loadBefore, loadavg()]);
+  const report = await formatReport(settings, topology, results, skipped, [loadBefore, loadavg()]);
   console.log(`\n${report}`);
   const file = new URL('../../bench/memory-latest.md', import.meta.url).pathname;
   await writeFile(file, report);
   console.log(`written to ${file}`);
-  return results.every((r) => 'skipped' in r || (r.check.failed === 0 && r.check.lost === 0)) ? 0 : 1;
+  return results.every((r) => r.check.failed === 0 && r.check.lost === 0) ? 0 : 1;
 }
 
 function targetNamed(serverUser: OsUser | null, settings: Settings): (name: TargetName) => Target {
@@ -148,7 +156,7 @@ function targetNamed(serverUser: OsUser | null, settings: Settings): (name: Targ
 }
 
 /** Starts the target, holds the warm-up clients, reads RSS, holds the others, reads it again; stops everything. */
-async function measure(target: Target, setup: PoolerSetup, settings: Settings, cleanup: Cleanup): Promise<Result> {
+async function measure(target: Target, setup: PoolerSetup, settings: Settings, round: number, cleanup: Cleanup): Promise<Result> {
   const total = settings.clients + settings.warmupClients;
   const services = await target.start(setup, total);
   const stopServices = async () => {
@@ -171,12 +179,12 @@ async function measure(target: Target, setup: PoolerSetup, settings: Settings, c
     await fleet.open(settings.warmupClients);
     await sleep(settings.settleSeconds * 1000);
     const before = await rssBytes(services);
-    await snapshot('warm-up');
+    await snapshot(`warm-up-${round}`);
     await fleet.open(settings.clients);
     await sleep(settings.settleSeconds * 1000);
     const after = await rssBytes(services);
-    await snapshot(`${total}-clients`);
-    return { target: target.name, before, after, clients: settings.clients, check: await fleet.check() };
+    await snapshot(`${total}-clients-${round}`);
+    return { target: target.name, round, before, after, clients: settings.clients, check: await fleet.check() };
   } finally {
     await fleet.stop();
     await stopServices();
@@ -273,25 +281,37 @@ function describe(r: Result): string {
     `${r.check.ok} answered, ${r.check.failed} failed, ${r.check.lost} lost${r.check.error ? ` (${r.check.error})` : ''}`;
 }
 
-async function formatReport(
-  settings: Settings,
-  t: Topology,
-  results: (Result | { target: TargetName; skipped: string })[],
-  load: number[][],
-): Promise<string> {
-  const floor = results.find((r): r is Result => r.target === 'floor' && !('skipped' in r));
+interface Skipped {
+  target: TargetName;
+  reason: string;
+}
+
+async function formatReport(settings: Settings, t: Topology, results: Result[], skipped: Skipped[], load: number[][]): Promise<string> {
+  const floorOf = (round: number) => results.find((r) => r.target === 'floor' && r.round === round);
   const versions = await Promise.all([
     firstLine('pgbouncer', ['--version']),
     settings.targets.includes('seed-chain') ? firstLine('haproxy', ['-v']) : '',
     settings.targets.includes('seed-chain') ? firstLine('pgpool', ['--version']) : '',
   ]);
+  /** Per client over the floor's in the same round; undefined without a floor. */
+  const overFloor = (r: Result) => {
+    const floor = floorOf(r.round);
+    return floor ? perClientKib(r) / perClientKib(floor) : undefined;
+  };
   const rows = results.map((r) => {
-    if ('skipped' in r) return `| ${r.target} | ${settings.clients} | n/a (${r.skipped}) | | | | |`;
-    const ratio = floor ? `${(perClientKib(r) / perClientKib(floor)).toFixed(2)}×` : '—';
-    return `| ${r.target} | ${r.clients} | ${(r.before / MIB).toFixed(1)} | ${(r.after / MIB).toFixed(1)} | ` +
-      `${perClientKib(r).toFixed(2)} | ${ratio} | ${r.check.ok} of ${r.clients + settings.warmupClients}` +
+    const ratio = overFloor(r);
+    return `| ${r.target} | ${r.round} | ${r.clients} | ${(r.before / MIB).toFixed(1)} | ${(r.after / MIB).toFixed(1)} | ` +
+      `${perClientKib(r).toFixed(2)} | ${ratio === undefined ? '—' : `${ratio.toFixed(2)}×`} | ${r.check.ok} of ${r.clients + settings.warmupClients}` +
       `${r.check.failed + r.check.lost > 0 ? ` (${r.check.failed} failed, ${r.check.lost} lost: ${r.check.error ?? 'closed'})` : ''} |`;
   });
+  const summary = [
+    ...[...new Set(results.map((r) => r.target))].map((target) => {
+      const runs = results.filter((r) => r.target === target);
+      const ratios = runs.map(overFloor).filter((x): x is number => x !== undefined);
+      return `| ${target} | ${summarise(runs.map(perClientKib), '')} | ${ratios.length > 0 ? summarise(ratios) : '—'} |`;
+    }),
+    ...skipped.map((s) => `| ${s.target} | n/a (${s.reason}) | |`),
+  ];
   return [
     `# pgtide memory per idle client, ${new Date().toISOString()}`,
     '',
@@ -306,11 +326,15 @@ async function formatReport(
       `${POOL_SIZE}, no TLS, one PostgreSQL ${t.primary.name} (seed chain: Pgpool-II with num_init_children 25)`,
     ...(settings.nodeOptions.length > 0 ? [`- The floor and pgtide run with the Node.js options ${settings.nodeOptions.join(' ')}`] : []),
     `- Command: ${settings.nodeOptions.length > 0 ? `BENCH_MEMORY_NODE_OPTIONS='${settings.nodeOptions.join(' ')}' ` : ''}` +
-      `BENCH_MEMORY_CLIENTS=${settings.clients} BENCH_MEMORY_TARGETS=${settings.targets.join(',')} npm run bench:memory`,
+      `BENCH_MEMORY_CLIENTS=${settings.clients} BENCH_MEMORY_ROUNDS=${settings.rounds} BENCH_MEMORY_TARGETS=${settings.targets.join(',')} npm run bench:memory`,
     ...(settings.heapSnapshotDir ? ['- Heap snapshots were taken (each a full GC in pgtide): do not compare these figures with other runs'] : []),
     '',
-    '| target | idle clients | RSS before (MiB) | RSS after (MiB) | KiB per idle client | × Node floor | answered at the end |',
-    '|---|--:|--:|--:|--:|--:|--:|',
+    `| target | KiB per idle client${settings.rounds > 1 ? ' (median of the rounds, range)' : ''} | × Node floor${settings.rounds > 1 ? ' (median of the rounds\' ratios, range)' : ''} |`,
+    '|---|--:|--:|',
+    ...summary,
+    '',
+    '| target | round | idle clients | RSS before (MiB) | RSS after (MiB) | KiB per idle client | × Node floor (same round) | answered at the end |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|',
     ...rows,
     '',
   ].join('\n');
@@ -323,6 +347,7 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
   });
   return {
     clients: integerSetting(env, 'BENCH_MEMORY_CLIENTS', 2000, 1),
+    rounds: integerSetting(env, 'BENCH_MEMORY_ROUNDS', 3, 1),
     warmupClients: integerSetting(env, 'BENCH_MEMORY_WARMUP_CLIENTS', 100, 1),
     settleSeconds: integerSetting(env, 'BENCH_MEMORY_SETTLE_SECONDS', 10, 0),
     clientsPerProcess: integerSetting(env, 'BENCH_MEMORY_CLIENTS_PER_PROCESS', 10_000, 1),

@@ -208,11 +208,12 @@ function roundRatios(runs: RunRecord[], pair: (round: number) => [number | undef
   return rounds.map((round) => divide(...pair(round))).filter((r): r is number => r !== undefined);
 }
 
-/** One ratio as is; several as their median and, in brackets, their range; none as n/a. */
-export function summarise(ratios: number[]): string {
+/** One ratio as is; several as their median and, in brackets, their range; none as n/a.
+ *  `unit` follows the figure (other measures than ratios pass their own, or ''). */
+export function summarise(ratios: number[], unit = '×'): string {
   if (ratios.length === 0) return 'n/a';
-  if (ratios.length === 1) return times(ratios[0]!);
-  return `${times(median(ratios)!)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
+  if (ratios.length === 1) return `${ratios[0]!.toFixed(2)}${unit}`;
+  return `${median(ratios)!.toFixed(2)}${unit} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
 }
 
 export function median(values: number[]): number | undefined {
