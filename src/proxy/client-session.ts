@@ -215,19 +215,23 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   // Shared by every session (`this` is the socket), where bound methods would cost each client four functions.
   private static onSocketData(this: SessionSocket, chunk: Buffer): void {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the socket the handler is attached to
     this[SESSION].onData(chunk);
   }
 
   private static onSocketClose(this: SessionSocket): void {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the socket the handler is attached to
     this[SESSION].close();
   }
 
   private static onSocketError(this: SessionSocket, err: Error): void {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the socket the handler is attached to
     const session = this[SESSION];
     session.ctx.log.debug({ client: session.remote, err: err.message }, 'client socket error');
   }
 
   private static onSocketDrain(this: SessionSocket): void {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the socket the handler is attached to
     this[SESSION].onDrain();
   }
 
