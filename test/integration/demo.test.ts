@@ -38,7 +38,10 @@ for (const signal of ['SIGINT', 'SIGHUP'] as const) {
     child.stderr.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     try {
-      await waitFor('the demo to print how to connect', () => out.includes('Press Ctrl-C'), 90_000);
+      await waitFor('the demo to print how to connect', () => out.includes('Press Ctrl-C') || child.exitCode !== null, 90_000).catch((err: Error) => {
+        throw new Error(`${err.message}; it printed: ${out.slice(-3000)}`);
+      });
+      assert.ok(out.includes('Press Ctrl-C'), `the demo exited with ${child.exitCode} before serving: ${out.slice(-3000)}`);
       const password = /PGPASSWORD='([^']+)'/.exec(out)![1];
       const user = /user=(\S+)/.exec(out)![1];
       const database = /dbname=([^"\s]+)/.exec(out)![1];
