@@ -1,3 +1,4 @@
+import { DEFAULT_AUTH_QUERY } from '../auth/auth-query.js';
 import { DEFAULT_MAX_SCRAM_ITERATIONS } from '../auth/scram-client.js';
 import type { Config, DatabaseConfig, UserConfig } from './types.js';
 
@@ -16,6 +17,9 @@ export function defaultConfig(): Config {
     auth_type: 'scram-sha-256',
     auth_file: '',
     hba_file: '',
+    auth_user: '',
+    auth_query: DEFAULT_AUTH_QUERY,
+    auth_dbname: '',
 
     client_tls_sslmode: 'disable',
     client_tls_key_file: '',

@@ -77,6 +77,13 @@ export interface Config {
   /** pg_hba.conf-format rules (PgBouncer's hba_file); when set they choose each client's
    *  method (auth_type is then unused) and refuse clients no line admits. Empty = off. */
   hba_file: string;
+  /** PgBouncer's auth_user: users absent from auth_file are looked up with auth_query, run
+   *  as this user (its password comes from auth_file). Empty = off. */
+  auth_user: string;
+  /** Returns (user name, stored password) for the user name in $1; see src/auth/auth-query.ts. */
+  auth_query: string;
+  /** Database auth_query runs in; empty = the database the client asked for. */
+  auth_dbname: string;
 
   client_tls_sslmode: ClientTlsMode;
   client_tls_key_file: string;

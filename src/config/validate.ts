@@ -19,6 +19,7 @@ export function configIssues(config: Config): Issue[] {
   checkPeers(config, issues);
   checkTls(config, issues);
   checkRedirectTargets(config, issues);
+  checkAuthQuery(config, issues);
   return issues;
 }
 
@@ -112,5 +113,18 @@ function checkRedirectTargets(config: Config, issues: Issue[]): void {
         issues.push({ path: [key], message: `names backend ${target}, but backends are numbered 0 to ${config.backends.length - 1}` });
       }
     }
+  }
+}
+
+function checkAuthQuery(config: Config, issues: Issue[]): void {
+  if (config.auth_user === '') return;
+  // pgtide passes the user name as $1; a query without it fails at every login.
+  if (!/\$1(?![0-9])/.test(config.auth_query)) {
+    issues.push({ path: ['auth_query'], message: 'must use $1, the name of the user logging in' });
+  }
+  const dbs = config.databases;
+  const name = config.auth_dbname;
+  if (name !== '' && Object.keys(dbs).length > 0 && dbs[name] === undefined && dbs['*'] === undefined) {
+    issues.push({ path: ['auth_dbname'], message: `"${name}" is not listed in [databases]` });
   }
 }

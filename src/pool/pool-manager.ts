@@ -16,6 +16,12 @@ export class PoolManager implements ConnectionBudget {
   private readonly perDatabase = new Map<string, number>();
   private readonly perUser = new Map<string, number>();
   private readonly scramKeys = new Map<string, ScramCredentials>();
+  /** Pools that run auth_query, one per (auth database, backend): no client ever uses their
+   *  connections, so no client's SET (search_path …) can change what the query means. */
+  private readonly lookupPools = new Map<string, ServerPool>();
+  /** Passwords auth_query last returned, for server logins of users absent from auth_file
+   *  (PgBouncer keeps them the same way); replaced at each lookup, gone when one finds no user. */
+  private readonly lookedUp = new Map<string, string>();
   /** ErrorResponses sent to clients, by SQLSTATE, for /metrics. */
   readonly errorsByCode = new Map<string, number>();
   /** Told when a server of a backend cannot be reached, so health checks react at once. */
@@ -34,12 +40,14 @@ export class PoolManager implements ConnectionBudget {
     this.config = config;
     this.users = users;
     const listed = new Set(config.backends.map((b) => b.name));
-    for (const [id, pool] of this.pools) {
-      if (listed.has(pool.key.backend)) continue;
-      this.pools.delete(id);
-      pool.reconnect('backend removed from the configuration');
+    for (const pools of [this.pools, this.lookupPools]) {
+      for (const [id, pool] of pools) {
+        if (listed.has(pool.key.backend)) continue;
+        pools.delete(id);
+        pool.reconnect('backend removed from the configuration');
+      }
     }
-    for (const pool of this.pools.values()) {
+    for (const pool of this.everyPool()) {
       pool.settings = this.settingsFor(pool.key.database, pool.key.user);
       if (pool.waitingCount > 0) pool.grow();
     }
@@ -47,6 +55,31 @@ export class PoolManager implements ConnectionBudget {
 
   all(): IterableIterator<ServerPool> {
     return this.pools.values();
+  }
+
+  /** Client pools and auth_query pools, for upkeep that concerns every connection. */
+  private *everyPool(): IterableIterator<ServerPool> {
+    yield* this.pools.values();
+    yield* this.lookupPools.values();
+  }
+
+  /** The pool auth_query runs on in `database`, logged in as auth_user. */
+  lookupPool(database: string, backend: BackendConfig): ServerPool {
+    const id = poolId(database, this.config.auth_user, backend.name);
+    let pool = this.lookupPools.get(id);
+    if (!pool) {
+      const user = this.config.auth_user;
+      pool = new ServerPool({ database, user, backend: backend.name }, this.settingsFor(database, user), this,
+        () => this.loginFor(database, user, backend, true), this.log, () => this.onBackendFailure?.(backend));
+      this.lookupPools.set(id, pool);
+    }
+    return pool;
+  }
+
+  /** What auth_query answered for `user`: its stored password, or null for no such user. */
+  rememberLookedUp(user: string, stored: string | null): void {
+    if (stored === null) this.lookedUp.delete(user);
+    else this.lookedUp.set(user, stored);
   }
 
   /** false for a database the [databases] table does not list (when it lists any and no `*`). */
@@ -78,7 +111,7 @@ export class PoolManager implements ConnectionBudget {
    *  unhealthy must not keep its clients waiting on it (they get 08006, or a read retried). */
   closeBackend(backend: BackendConfig, reason: string): number {
     let closed = 0;
-    for (const pool of this.pools.values()) {
+    for (const pool of this.everyPool()) {
       if (pool.key.backend !== backend.name) continue;
       closed += pool.servers.size;
       pool.closeAll(reason);
@@ -87,7 +120,7 @@ export class PoolManager implements ConnectionBudget {
   }
 
   backendReachable(backend: BackendConfig): void {
-    for (const pool of this.pools.values()) if (pool.key.backend === backend.name) pool.clearLoginFailure();
+    for (const pool of this.everyPool()) if (pool.key.backend === backend.name) pool.clearLoginFailure();
   }
 
   rememberScramKeys(user: string, keys: ScramCredentials): void {
@@ -129,12 +162,13 @@ export class PoolManager implements ConnectionBudget {
     };
   }
 
-  loginFor(database: string, user: string, backend: BackendConfig): ServerLogin {
+  /** asUser: log in as `user` whatever user the database or backend names (auth_user's lookups). */
+  loginFor(database: string, user: string, backend: BackendConfig, asUser = false): ServerLogin {
     const db = this.dbConfig(database);
-    const serverUser = db?.user ?? backend.user ?? user;
-    const password = db?.password ?? backend.password;
+    const serverUser = asUser ? user : db?.user ?? backend.user ?? user;
+    const password = asUser ? undefined : db?.password ?? backend.password;
     const credentials: ServerCredentials = { user: serverUser };
-    const stored = password !== undefined ? password : this.users.get(serverUser);
+    const stored = password !== undefined ? password : this.users.get(serverUser) ?? this.lookedUp.get(serverUser);
     if (stored !== undefined) credentials.secret = safeSecret(stored);
     const keys = this.scramKeys.get(serverUser);
     if (keys && serverUser === user) credentials.scram = keys;
@@ -165,6 +199,7 @@ export class PoolManager implements ConnectionBudget {
   discard(pool: ServerPool): void {
     const id = poolId(pool.key.database, pool.key.user, pool.key.backend);
     if (this.pools.get(id) === pool) this.pools.delete(id);
+    if (this.lookupPools.get(id) === pool) this.lookupPools.delete(id);
   }
 
   opened(pool: ServerPool): void {
@@ -176,7 +211,7 @@ export class PoolManager implements ConnectionBudget {
     bump(this.perDatabase, pool.key.database, -1);
     bump(this.perUser, pool.key.user, -1);
     // Capacity freed under a shared limit may unblock another pool's waiters.
-    for (const other of this.pools.values()) {
+    for (const other of this.everyPool()) {
       if (other !== pool && other.waitingCount > 0) other.grow();
     }
   }
@@ -200,11 +235,11 @@ export class PoolManager implements ConnectionBudget {
   }
 
   maintain(now: number): void {
-    for (const pool of this.pools.values()) pool.maintain(now);
+    for (const pool of this.everyPool()) pool.maintain(now);
   }
 
   closeAll(reason: string): void {
-    for (const pool of this.pools.values()) pool.closeAll(reason);
+    for (const pool of this.everyPool()) pool.closeAll(reason);
   }
 }
 

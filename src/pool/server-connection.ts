@@ -388,12 +388,21 @@ export class ServerConnection implements MessageSink {
    * any other rejection is a plain Error and the connection is closed or was not idle.
    */
   query(sql: string, owner: ServerPeer | null = null, changesSettings = false): Promise<(string | null)[][]> {
+    return this.runInternal(encode.query(sql), owner, changesSettings);
+  }
+
+  /** One statement with text parameters ($1 …), for pgtide itself (auth_query), as query() runs. */
+  queryWithParams(sql: string, params: readonly string[]): Promise<(string | null)[][]> {
+    return this.runInternal(encode.queryWithParams(sql, params), null, false);
+  }
+
+  private runInternal(request: Buffer, owner: ServerPeer | null, changesSettings: boolean): Promise<(string | null)[][]> {
     if (this.state !== State.Idle) return Promise.reject(new Error('server connection is not idle'));
     this.asyncOwner = owner;
     return new Promise((resolve, reject) => {
       this.internal = { resolve, reject, rows: [], bytes: 0, error: null, changesSettings };
       this.state = State.Internal;
-      this.socket.write(encode.query(sql));
+      this.socket.write(request);
       // A server that stops answering must not hold the client waiting on this query for ever.
       this.answerTimer = setTimeout(() => {
         this.close(`server ${this.describe()} did not answer pgtide's query within ${this.login.connectTimeoutMs} ms`);

@@ -210,6 +210,21 @@ export function query(sql: string): Buffer {
   return cstringMessage(FrontendMessage.Query, sql);
 }
 
+/**
+ * One statement with text parameters through the extended protocol (unnamed statement and
+ * portal, text results, then Sync): the values never become SQL text, so need no quoting.
+ */
+export function queryWithParams(sql: string, params: readonly string[]): Buffer {
+  const parse = new MessageWriter(FrontendMessage.Parse, 1 + cstringSize(sql) + 2).cstring('').cstring(sql).int16(0).done();
+  let bindSize = 1 + 1 + 2 + 2 + 2;
+  for (const value of params) bindSize += 4 + Buffer.byteLength(value, 'utf8');
+  const bind = new MessageWriter(FrontendMessage.Bind, bindSize).cstring('').cstring('').int16(0).int16(params.length);
+  for (const value of params) bind.int32(Buffer.byteLength(value, 'utf8')).bytes(value);
+  bind.int16(0);
+  const execute = new MessageWriter(FrontendMessage.Execute, 1 + 4).cstring('').int32(0).done();
+  return Buffer.concat([parse, bind.done(), execute, sync()]);
+}
+
 export function terminate(): Buffer {
   return emptyMessage(FrontendMessage.Terminate);
 }

@@ -9,10 +9,12 @@ import { UNSEEN_STATEMENT, type Classification, type SessionState } from '../sql
 import { literal } from '../sql/quote.js';
 import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/encode.js';
-import type { BackendConfig, Consistency, PoolMode } from '../config/types.js';
+import type { AuthType, BackendConfig, Consistency, PoolMode } from '../config/types.js';
 import type { ServerPool, PoolWaiter } from '../pool/pool.js';
 import type { ServerConnection, ServerPeer, ServerLoginError } from '../pool/server-connection.js';
 import { ClientAuth } from './client-auth.js';
+import { lookUpPassword, needsLookup } from './auth-lookup.js';
+import type { AuthQueryAnswer } from '../auth/auth-query.js';
 import { checkAccess } from './client-access.js';
 import { tlsServerEndPoint } from './tls.js';
 import type { CancelKey } from './cancel-keys.js';
@@ -26,7 +28,7 @@ import { ServerQueryError, UNKNOWN_SETTINGS } from '../pool/server-connection.js
 import { canonicalEncodingName } from '../protocol/encoding-names.js';
 import { handleCancelRequest } from './peer-cancel.js';
 
-const enum State { Startup, Tls, Auth, Login, Ready, Waiting, Linked, Admin, Closed }
+const enum State { Startup, Tls, Lookup, Auth, Login, Ready, Waiting, Linked, Admin, Closed }
 
 /** Startup parameters before the startup packet and after the login, which reads them. */
 const NO_PARAMS: ReadonlyMap<string, string> = new Map();
@@ -1532,8 +1534,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.startupParams = packet.params;
     this.user = packet.params.get('user') ?? '';
     this.database = packet.params.get('database') || this.user;
-    this.beginAuth();
-    if (rest && this.state === State.Auth) this.onAuthData(rest);
+    this.beginAuth(rest);
   }
 
   private startTls(): void {
@@ -1557,17 +1558,44 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   // ---- authentication ----
 
-  private beginAuth(): void {
+  /** rest: bytes that came behind the startup packet, read as the client's first auth messages. */
+  private beginAuth(rest: Buffer | null): void {
     const access = checkAccess(this.ctx, this.socket.remoteAddress, this.encrypted, this.user, this.database);
     if (!access.ok) {
       this.ctx.log.info({ client: this.remote, user: this.user, database: this.database, hba_line: access.line }, access.message);
       return this.fatal(SQLSTATE.INVALID_AUTHORIZATION, access.message);
     }
+    if (access.authType !== 'trust' && needsLookup(this.ctx, this.user)) return this.lookUp(access.authType, rest);
+    this.startAuth(access.authType, this.ctx.users.get(this.user), rest);
+  }
+
+  private startAuth(authType: AuthType, stored: string | undefined, rest: Buffer | null): void {
     this.state = State.Auth;
     this.scanner.collect = AUTH_TYPES;
     const endPoint = this.socket instanceof tls.TLSSocket ? tlsServerEndPoint(this.socket) : null;
-    this.auth = new ClientAuth(access.authType, this.user, this.ctx.users.get(this.user), this.ctx.plainToScram, endPoint);
+    this.auth = new ClientAuth(authType, this.user, stored, this.ctx.plainToScram, endPoint);
     this.onAuthStep(this.auth.start());
+    if (rest && this.state === State.Auth) this.onAuthData(rest);
+  }
+
+  /** auth_query: the client, paused, waits for its password to be looked up on the server. An
+   *  unknown user, or one without a usable password, goes through the whole exchange and fails
+   *  at its end like a wrong password (no user probing); a lookup that fails ends the login. */
+  private lookUp(authType: AuthType, rest: Buffer | null): void {
+    this.state = State.Lookup;
+    this.pauseClient();
+    const bug = (err: Error): AuthQueryAnswer => ({ kind: 'failed', reason: `internal error: ${err.stack}` });
+    void lookUpPassword(this.ctx, this.database, this.user).catch(bug).then((answer) => {
+      if (this.state !== State.Lookup) return; // gone meanwhile (client_login_timeout, shutdown)
+      this.resumeClient();
+      if (answer.kind === 'failed') {
+        this.ctx.log.error({ client: this.remote, user: this.user, database: this.database, err: answer.reason }, 'auth_query lookup failed');
+        return this.fatal(SQLSTATE.INVALID_AUTHORIZATION, `authentication failed for user "${this.user}": pgtide could not look up its password`,
+          undefined, 'The auth_query lookup on the server failed; pgtide\'s log says why.');
+      }
+      if (answer.kind === 'unusable') this.ctx.log.warn({ client: this.remote, user: this.user, err: answer.reason }, 'auth_query password unusable');
+      this.startAuth(authType, answer.kind === 'found' ? answer.stored ?? undefined : undefined, rest);
+    });
   }
 
   private onAuthData(chunk: Buffer): void {
@@ -1739,6 +1767,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     switch (this.state) {
       case State.Startup:
       case State.Tls:
+      case State.Lookup:
       case State.Auth:
       case State.Login:
         if (cfg.client_login_timeout > 0 && now - this.connectedAt > cfg.client_login_timeout * 1000) {

@@ -1,0 +1,82 @@
+// auth_user + auth_query (PgBouncer's): the password of a user absent from auth_file is looked
+// up on the server at each of its logins, as PgBouncer does, so a changed or expired password
+// counts at once. The answer is kept only for the pool's own logins as that user (see
+// PoolManager.rememberLookedUp); the client's login never reuses an earlier answer.
+import { readAuthQueryRows, type AuthQueryAnswer } from '../auth/auth-query.js';
+import type { ServerConnection, ServerLoginError } from '../pool/server-connection.js';
+import type { ServerPool, PoolWaiter } from '../pool/pool.js';
+import type { ProxyContext } from './context.js';
+
+const IDLE = 0x49; // ReadyForQuery 'I'
+
+/** Whether a login as `user` to `database` needs a lookup. */
+export function needsLookup(ctx: ProxyContext, user: string): boolean {
+  return ctx.config.auth_user !== '' && !ctx.users.has(user);
+}
+
+/**
+ * Runs auth_query for `user` on a connection of the auth database (auth_dbname, else the
+ * client's), on the primary when one is known. Never rejects: a failure is an answer.
+ */
+export async function lookUpPassword(ctx: ProxyContext, database: string, user: string): Promise<AuthQueryAnswer> {
+  const cfg = ctx.config;
+  const authDatabase = cfg.auth_dbname || database;
+  // No lookup where no server database stands behind the name: the client fails as an unknown user would.
+  if (!ctx.pools.knowsDatabase(authDatabase) || ctx.admin.isConsole(authDatabase)) {
+    if (cfg.auth_dbname === '') return { kind: 'unknown' };
+    return { kind: 'failed', reason: `auth_dbname "${cfg.auth_dbname}" is not a database pgtide serves` };
+  }
+  const backend = ctx.router.writeBackend() ?? ctx.router.readBackend({ database: authDatabase, user: cfg.auth_user, applicationName: '' })
+    ?? cfg.backends[0]!;
+  const pool = ctx.pools.lookupPool(authDatabase, backend);
+  const server = await checkOut(pool, waitLimitMs(cfg.query_wait_timeout, cfg.client_login_timeout));
+  if (typeof server === 'string') return { kind: 'failed', reason: server };
+  let rows: (string | null)[][];
+  try {
+    // The connection's own answer timer (server_connect_timeout) ends a query that hangs.
+    rows = await server.queryWithParams(cfg.auth_query, [user]);
+  } catch (err) {
+    return { kind: 'failed', reason: `auth_query failed on server ${server.describe()}: ${(err as Error).message}` };
+  } finally {
+    giveBack(pool, server);
+  }
+  const answer = readAuthQueryRows(user, rows);
+  if (answer.kind === 'found') ctx.pools.rememberLookedUp(user, answer.stored);
+  else if (answer.kind === 'unknown') ctx.pools.rememberLookedUp(user, null);
+  return answer;
+}
+
+/** The smaller of the waits the operator set (0 = none), in ms; null when both are off. */
+function waitLimitMs(...seconds: number[]): number | null {
+  const set = seconds.filter((s) => s > 0);
+  return set.length > 0 ? Math.min(...set) * 1000 : null;
+}
+
+/** A server of the pool, or why none came in time. */
+function checkOut(pool: ServerPool, limitMs: number | null): Promise<ServerConnection | string> {
+  return new Promise((resolve) => {
+    const waiter: PoolWaiter = {
+      waitingSince: Date.now(),
+      onServerAssigned(server) {
+        if (timer) clearTimeout(timer);
+        resolve(server);
+      },
+      onPoolError(err: ServerLoginError) {
+        if (timer) clearTimeout(timer);
+        resolve(`auth_user "${pool.key.user}" cannot log in: ${err.message}`);
+      },
+    };
+    const timer = limitMs === null ? null : setTimeout(() => {
+      pool.cancelWait(waiter);
+      resolve(`no server connection for auth_user "${pool.key.user}" became free within ${limitMs / 1000} s`);
+    }, limitMs);
+    pool.acquire(waiter);
+  });
+}
+
+/** Back to the pool only when idle outside a transaction (auth_query may be any statement). */
+function giveBack(pool: ServerPool, server: ServerConnection): void {
+  if (server.isClosed) return;
+  if (server.isIdle && server.txStatus === IDLE) pool.release(server);
+  else server.close('auth_query left the connection in a transaction');
+}
