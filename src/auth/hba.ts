@@ -9,7 +9,9 @@ import { formatIp, inNetwork, parseIp, prefixMask, sameIp, unmapIpv4, type IpByt
 import { splitFields, tokenizeHba, type HbaToken } from './hba-tokens.js';
 
 export type HbaConnectionType = 'local' | 'host' | 'hostssl' | 'hostnossl' | 'hostgssenc' | 'hostnogssenc';
-export type HbaMethod = 'trust' | 'reject' | 'md5' | 'password' | 'scram-sha-256';
+export type HbaMethod = 'trust' | 'reject' | 'md5' | 'password' | 'scram-sha-256' | 'cert';
+/** clientcert: the client must present a certificate pgtide's CA signed (verify-full: whose CN is the user). */
+export type ClientCertCheck = 'verify-ca' | 'verify-full';
 
 type NameMatch =
   | { kind: 'all' }
@@ -33,6 +35,8 @@ export interface HbaRule {
   users: NameMatch[];
   address: AddressMatch | null;
   method: HbaMethod;
+  /** Set by clientcert, and verify-full always for `cert`. */
+  clientCert: ClientCertCheck | null;
 }
 
 export interface HbaProblem {
@@ -46,6 +50,8 @@ export interface HbaRules {
   rules: HbaRule[];
   /** Some line uses samehost or samenet: the matcher needs the host's networks. */
   needsHostNetworks: boolean;
+  /** Some line checks client certificates: client_tls_ca_file must be set. */
+  needsClientCerts: boolean;
 }
 
 export type HbaParse = { ok: true; hba: HbaRules } | { ok: false; problems: HbaProblem[] };
@@ -59,9 +65,8 @@ const MAX_INCLUDE_DEPTH = 10;
 const MAX_TOKENS = 100_000;
 
 const TYPES: readonly string[] = ['local', 'host', 'hostssl', 'hostnossl', 'hostgssenc', 'hostnogssenc'];
-const METHODS: readonly string[] = ['trust', 'reject', 'md5', 'password', 'scram-sha-256'];
+const METHODS: readonly string[] = ['trust', 'reject', 'md5', 'password', 'scram-sha-256', 'cert'];
 const UNSUPPORTED_METHODS: Record<string, string> = {
-  cert: 'pgtide does not ask clients for certificates yet: cert authentication cannot be honoured',
   peer: 'pgtide cannot read the peer credentials of a unix-socket client: peer authentication cannot be honoured',
   ident: 'pgtide does not query ident servers: ident authentication cannot be honoured',
   gss: 'pgtide does not support GSSAPI authentication',
@@ -104,7 +109,7 @@ export function parseHba(text: string, file: string, readFile: HbaFileReader): H
   if (problems.length === 0 && rules.length === 0) problems.push({ file, line: 0, text: '', message: `configuration file "${file}" contains no entries` });
   if (problems.length > 0) return { ok: false, problems };
   const needsHostNetworks = rules.some((rule) => rule.address?.kind === 'samehost' || rule.address?.kind === 'samenet');
-  return { ok: true, hba: { rules, needsHostNetworks } };
+  return { ok: true, hba: { rules, needsHostNetworks, needsClientCerts: rules.some((rule) => rule.clientCert !== null) } };
 }
 
 export function formatHbaProblem(problem: HbaProblem): string {
@@ -167,8 +172,24 @@ function readRule(fields: HbaToken[][]): Omit<HbaRule, 'file' | 'line' | 'text'>
   const unsupported = UNSUPPORTED_METHODS[methodText];
   if (unsupported !== undefined) fail(unsupported);
   if (!METHODS.includes(methodText)) fail(`invalid authentication method "${methodText}"`);
-  for (const option of fields.slice(at).flat()) readOption(option.text);
-  return { type, databases, users, address, method: methodText as HbaMethod };
+  const method = methodText as HbaMethod;
+  // PostgreSQL's own checks and words.
+  if (method === 'cert' && type !== 'hostssl') fail('cert authentication is only supported on hostssl connections');
+  let clientCert: ClientCertCheck | null = method === 'cert' ? 'verify-full' : null;
+  for (const option of fields.slice(at).flat()) {
+    const { name, value } = readOption(option.text);
+    if (type !== 'hostssl') fail(`${name} can only be configured for "hostssl" rows`);
+    if (name === 'clientcert') {
+      if (value !== 'verify-ca' && value !== 'verify-full') fail(`invalid value for clientcert: "${value}"`);
+      if (method === 'cert' && value !== 'verify-full') fail('clientcert can only be set to "verify-full" when using "cert" authentication');
+      clientCert = value as ClientCertCheck;
+    } else if (value === 'DN') {
+      fail('clientname=DN: pgtide matches the user name with the certificate\'s CN only');
+    } else if (value !== 'CN') {
+      fail(`invalid value for clientname: "${value}"`);
+    }
+  }
+  return { type, databases, users, address, method, clientCert };
 }
 
 function single(field: HbaToken[], what: string): string {
@@ -227,13 +248,13 @@ function readAddress(text: string, next: HbaToken[] | undefined): { address: Add
   return { address: { kind: 'network', network, mask: mask.bytes }, usedMask: true };
 }
 
-function readOption(text: string): void {
+function readOption(text: string): { name: 'clientcert' | 'clientname'; value: string } {
   const equals = text.indexOf('=');
   if (equals <= 0) fail(`authentication option not in name=value format: ${text}`);
   const name = text.slice(0, equals);
-  if (name === 'clientcert') fail('clientcert: pgtide does not ask clients for certificates yet');
+  if (name === 'clientcert' || name === 'clientname') return { name, value: text.slice(equals + 1) };
   if (name === 'map') fail('map: pgtide does not read pg_ident.conf user name maps');
-  fail(`unrecognized authentication option name: "${name}"`);
+  return fail(`unrecognized authentication option name: "${name}"`);
 }
 
 // ---- matching ----

@@ -12,7 +12,12 @@ const MAX_FILE_BYTES = 16 * 1024 * 1024;
 export function readHbaFile(config: Config, source?: string): HbaRules | null {
   if (!config.hba_file) return null;
   const problems = hbaFileProblems(config.hba_file);
-  if ('rules' in problems) return problems;
+  if ('rules' in problems) {
+    if (!problems.needsClientCerts || config.client_tls_ca_file !== '') return problems;
+    // PostgreSQL refuses such a file without ssl_ca_file the same way.
+    throw new ConfigError([{ key: 'hba_file', message: `${config.hba_file}: client certificates can only be checked if a root certificate store is available: `
+      + 'set client_tls_ca_file (lines with cert or clientcert)' }], source);
+  }
   throw new ConfigError(problems.map((problem) => ({ key: 'hba_file', message: formatHbaProblem(problem) })), source);
 }
 

@@ -16,6 +16,8 @@ export type AuthStep =
 
 const enum Method { Trust, Plain, Md5, Scram }
 
+const CERT_MISMATCH: AuthStep = { kind: 'fail', reason: 'certificate validation (clientcert=verify-full) failed: CN mismatch' };
+
 /**
  * One client's login exchange. Unknown users and unusable secrets go through the same
  * exchange as real ones and fail only at the end, so a client cannot probe for user names.
@@ -34,10 +36,12 @@ export class ClientAuth {
    * cached derivation so that 4096 PBKDF2 rounds do not stall the event loop at every login.
    */
   /** endPoint: tls-server-end-point hash of pgtide's certificate on a TLS connection, which
-   *  offers SCRAM-SHA-256-PLUS (see tlsServerEndPoint); null elsewhere. */
+   *  offers SCRAM-SHA-256-PLUS (see tlsServerEndPoint); null elsewhere. certMismatch: hba's
+   *  clientcert=verify-full found another name in the certificate, so even the right password
+   *  fails, at the end, as in PostgreSQL. */
   constructor(authType: AuthType, private readonly user: string, stored: string | undefined,
     private readonly plainToScram: (user: string, password: string) => Secret,
-    private readonly endPoint: Buffer | null = null) {
+    private readonly endPoint: Buffer | null = null, private readonly certMismatch = false) {
     this.secret = stored === undefined ? null : safeParse(stored);
     this.method = chooseMethod(authType, this.secret);
   }
@@ -102,6 +106,7 @@ export class ClientAuth {
     this.scramStep = 2;
     const step = scram.clientFinal(decodeSASLResponse(body));
     if (!step.ok) return { kind: 'fail', reason: step.error };
+    if (this.certMismatch) return CERT_MISMATCH;
     const secret = this.secret;
     if (secret?.kind === 'scram' && scram.clientKey) {
       this.scramKeys = { clientKey: scram.clientKey, storedKey: secret.storedKey, serverKey: secret.serverKey, salt: secret.salt, iterations: secret.iterations };
@@ -110,7 +115,8 @@ export class ClientAuth {
   }
 
   private verdict(ok: boolean): AuthStep {
-    return ok ? { kind: 'ok' } : { kind: 'fail', reason: 'password does not match' };
+    if (!ok) return { kind: 'fail', reason: 'password does not match' };
+    return this.certMismatch ? CERT_MISMATCH : { kind: 'ok' };
   }
 }
 

@@ -9,14 +9,14 @@ import { UNSEEN_STATEMENT, type Classification, type SessionState } from '../sql
 import { literal } from '../sql/quote.js';
 import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/encode.js';
-import type { AuthType, BackendConfig, Consistency, PoolMode } from '../config/types.js';
+import type { BackendConfig, Consistency, PoolMode } from '../config/types.js';
 import type { ServerPool, PoolWaiter } from '../pool/pool.js';
 import type { ServerConnection, ServerPeer, ServerLoginError } from '../pool/server-connection.js';
 import { ClientAuth } from './client-auth.js';
 import { lookUpPassword, needsLookup } from './auth-lookup.js';
 import type { AuthQueryAnswer } from '../auth/auth-query.js';
-import { checkAccess } from './client-access.js';
-import { tlsServerEndPoint } from './tls.js';
+import { checkAccess, type Access } from './client-access.js';
+import { clientCertificate, tlsServerEndPoint } from './tls.js';
 import type { CancelKey } from './cancel-keys.js';
 import type { ProxyContext } from './context.js';
 import { ClientStatements, OLD_SHAPE } from './prepared-statements.js';
@@ -1546,13 +1546,21 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const secure = new tls.TLSSocket(raw, {
       isServer: true,
       secureContext: this.ctx.clientTls!,
-      requestCert: verify,
+      // As PostgreSQL with ssl_ca_file: a certificate is asked for, for hba's cert and clientcert.
+      requestCert: verify || cfg.client_tls_ca_file !== '',
       rejectUnauthorized: verify,
     });
     this.bindSocket(secure);
     this.encrypted = true;
     secure.once('secure', () => {
-      if (this.state === State.Tls) this.state = State.Startup;
+      if (this.state !== State.Tls) return;
+      // verify-ca / verify-full: a certificate from another CA ends the connection, as a failed
+      // handshake would (see clientCertificate for why Node does not do it here).
+      if (verify && !clientCertificate(secure)?.valid) {
+        this.ctx.log.info({ client: this.remote }, 'client certificate not signed by client_tls_ca_file; connection closed');
+        return this.close();
+      }
+      this.state = State.Startup;
     });
   }
 
@@ -1560,20 +1568,21 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   /** rest: bytes that came behind the startup packet, read as the client's first auth messages. */
   private beginAuth(rest: Buffer | null): void {
-    const access = checkAccess(this.ctx, this.socket.remoteAddress, this.encrypted, this.user, this.database);
+    const certificate = this.socket instanceof tls.TLSSocket ? clientCertificate(this.socket) : null;
+    const access = checkAccess(this.ctx, this.socket.remoteAddress, this.encrypted, this.user, this.database, certificate);
     if (!access.ok) {
-      this.ctx.log.info({ client: this.remote, user: this.user, database: this.database, hba_line: access.line }, access.message);
+      this.ctx.log.info({ client: this.remote, user: this.user, database: this.database, hba_line: access.line, certificate_cn: certificate?.cn }, access.message);
       return this.fatal(SQLSTATE.INVALID_AUTHORIZATION, access.message);
     }
-    if (access.authType !== 'trust' && needsLookup(this.ctx, this.user)) return this.lookUp(access.authType, rest);
-    this.startAuth(access.authType, this.ctx.users.get(this.user), rest);
+    if (access.authType !== 'trust' && needsLookup(this.ctx, this.user)) return this.lookUp(access, rest);
+    this.startAuth(access, this.ctx.users.get(this.user), rest);
   }
 
-  private startAuth(authType: AuthType, stored: string | undefined, rest: Buffer | null): void {
+  private startAuth(access: Access & { ok: true }, stored: string | undefined, rest: Buffer | null): void {
     this.state = State.Auth;
     this.scanner.collect = AUTH_TYPES;
     const endPoint = this.socket instanceof tls.TLSSocket ? tlsServerEndPoint(this.socket) : null;
-    this.auth = new ClientAuth(authType, this.user, stored, this.ctx.plainToScram, endPoint);
+    this.auth = new ClientAuth(access.authType, this.user, stored, this.ctx.plainToScram, endPoint, access.certMismatch);
     this.onAuthStep(this.auth.start());
     if (rest && this.state === State.Auth) this.onAuthData(rest);
   }
@@ -1581,7 +1590,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** auth_query: the client, paused, waits for its password to be looked up on the server. An
    *  unknown user, or one without a usable password, goes through the whole exchange and fails
    *  at its end like a wrong password (no user probing); a lookup that fails ends the login. */
-  private lookUp(authType: AuthType, rest: Buffer | null): void {
+  private lookUp(access: Access & { ok: true }, rest: Buffer | null): void {
     this.state = State.Lookup;
     this.pauseClient();
     const bug = (err: Error): AuthQueryAnswer => ({ kind: 'failed', reason: `internal error: ${err.stack}` });
@@ -1594,7 +1603,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
           undefined, 'The auth_query lookup on the server failed; pgtide\'s log says why.');
       }
       if (answer.kind === 'unusable') this.ctx.log.warn({ client: this.remote, user: this.user, err: answer.reason }, 'auth_query password unusable');
-      this.startAuth(authType, answer.kind === 'found' ? answer.stored ?? undefined : undefined, rest);
+      this.startAuth(access, answer.kind === 'found' ? answer.stored ?? undefined : undefined, rest);
     });
   }
 

@@ -39,3 +39,30 @@ export function tlsServerEndPoint(socket: tls.TLSSocket): Buffer | null {
         : /sha-?256|sha-?1|md5/.test(algorithm) ? 'sha256' : null;
   return certificate && hash ? createHash(hash).update(certificate.raw).digest() : null;
 }
+
+/** What pgtide knows of a client's certificate: whether its CA (client_tls_ca_file) signed it,
+ *  and its subject's CN, which cert authentication compares with the user name. */
+export interface ClientCertificate {
+  valid: boolean;
+  cn: string | null;
+}
+
+/** null when the client presented no certificate (pgtide asks only with client_tls_ca_file set). */
+export function clientCertificate(socket: tls.TLSSocket): ClientCertificate | null {
+  const peer = socket.getPeerCertificate();
+  if (!peer || Object.keys(peer).length === 0) return null;
+  // A subject with several CNs comes as an array: no single name to compare, so none.
+  const cn = peer.subject?.CN;
+  return { valid: chainVerified(socket), cn: typeof cn === 'string' ? cn : null };
+}
+
+/**
+ * Whether the client's certificate chain leads to client_tls_ca_file. Node fills `authorized`
+ * only on sockets a tls.Server accepted, and its verify callback lets every certificate through
+ * the handshake (rejectUnauthorized then refuses only a missing one): a TLSSocket wrapped by hand,
+ * as pgtide's are, must ask its handle, as Node's own server does.
+ */
+function chainVerified(socket: tls.TLSSocket): boolean {
+  const handle = (socket as unknown as { _handle?: { verifyError?: () => Error | null | undefined } | null })._handle;
+  return typeof handle?.verifyError === 'function' && handle.verifyError() == null;
+}

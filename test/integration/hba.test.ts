@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,11 +43,38 @@ interface Login {
   database: string;
   /** Connect over TLS (sslmode=require); plain otherwise. */
   tls?: boolean;
+  /** Present the client certificate made for this CN (see makeCertificates); implies tls. */
+  cert?: string;
+}
+
+/** Client certificates, by CN, that the test CA signed, and one signed by another CA. */
+const certificates = new Map<string, { cert: string; key: string }>();
+const ROGUE = 'rogue';
+
+/** A CA (given to both servers) and, for each CN, a certificate and key it signed. */
+async function makeCertificates(dir: string, cns: string[]): Promise<string> {
+  const ca = join(dir, 'ca.crt');
+  const sign = async (cn: string, caName: string, name: string) => {
+    const [key, csr, cert] = ['key', 'csr', 'crt'].map((ext) => join(dir, `${name}.${ext}`));
+    await run('openssl', ['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', key!, '-out', csr!, '-subj', `/CN=${cn}`]);
+    await run('openssl', ['x509', '-req', '-in', csr!, '-CA', join(dir, `${caName}.crt`), '-CAkey', join(dir, `${caName}.key`), '-CAcreateserial', '-out', cert!, '-days', '1']);
+    chmodSync(key!, 0o600); // libpq refuses a key others can read
+    return { cert: cert!, key: key! };
+  };
+  for (const name of ['ca', 'rogue-ca']) {
+    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.crt`), '-days', '1', '-subj', `/CN=pgtide test ${name}`]);
+    chmodSync(join(dir, `${name}.crt`), 0o644);
+  }
+  for (const cn of cns) certificates.set(cn, await sign(cn, 'ca', `client-${cn}`));
+  certificates.set(ROGUE, await sign(t.scramUser.user, 'rogue-ca', 'client-rogue'));
+  return ca;
 }
 
 /** psql's verdict: "ok" or the server's message (libpq prints no SQLSTATE for a failed connection). */
 async function viaPsql(target: Target, login: Login, prefix: string[]): Promise<string> {
-  const conninfo = `host=${target.host} port=${target.port} user=${login.user} dbname=${login.database} sslmode=${login.tls ? 'require' : 'disable'} connect_timeout=5`;
+  const pair = login.cert ? certificates.get(login.cert)! : null;
+  const certOptions = pair ? ` sslcert=${pair.cert} sslkey=${pair.key}` : '';
+  const conninfo = `host=${target.host} port=${target.port} user=${login.user} dbname=${login.database} sslmode=${login.tls || pair ? 'require' : 'disable'} connect_timeout=5${certOptions}`;
   const argv = [...prefix, 'psql', conninfo, '-X', '-A', '-t', '-c', 'SELECT 1'];
   try {
     await run(argv[0]!, argv.slice(1), { env: { ...process.env, PGPASSWORD: login.password }, timeout: 20_000 });
@@ -60,20 +87,25 @@ async function viaPsql(target: Target, login: Login, prefix: string[]): Promise<
 
 const DRIVER_SCRIPT = `
 const pg = require('pg');
-const [host, port, user, password, database, tls] = process.argv.slice(1);
-const ssl = tls === 'tls' ? { rejectUnauthorized: false } : false;
+const fs = require('fs');
+const [host, port, user, password, database, tls, cert, key] = process.argv.slice(1);
+const ssl = tls === 'tls' ? { rejectUnauthorized: false, ...(cert ? { cert: fs.readFileSync(cert), key: fs.readFileSync(key) } : {}) } : false;
 const c = new pg.Client({ host, port: Number(port), user, password, database, ssl, connectionTimeoutMillis: 5000 });
 c.connect().then(() => c.query('SELECT 1')).then(() => 'ok', (e) => e.code + ': ' + e.message)
   .then((r) => { process.stdout.write(r); return c.end().catch(() => {}); });`;
 
 /** node-postgres's verdict: "ok" or "SQLSTATE: message". In the namespace, in a child node. */
 async function viaDriver(target: Target, login: Login, prefix: string[]): Promise<string> {
+  const pair = login.cert ? certificates.get(login.cert)! : null;
+  const tls = login.tls || pair !== null;
   if (prefix.length > 0) {
-    const argv = [...prefix, process.execPath, '-e', DRIVER_SCRIPT, target.host, String(target.port), login.user, login.password, login.database, login.tls ? 'tls' : 'plain'];
+    const argv = [...prefix, process.execPath, '-e', DRIVER_SCRIPT, target.host, String(target.port), login.user, login.password, login.database,
+      tls ? 'tls' : 'plain', ...(pair ? [pair.cert, pair.key] : [])];
     return (await run(argv[0]!, argv.slice(1), { cwd: REPO, timeout: 20_000 })).stdout;
   }
-  const { tls, ...credentials } = login;
-  const client = new pg.Client({ ...target, ...credentials, ssl: tls ? { rejectUnauthorized: false } : false, connectionTimeoutMillis: 5000 });
+  const { user, password, database } = login;
+  const ssl = tls ? { rejectUnauthorized: false, ...(pair ? { cert: readFileSync(pair.cert), key: readFileSync(pair.key) } : {}) } : false;
+  const client = new pg.Client({ ...target, user, password, database, ssl, connectionTimeoutMillis: 5000 });
   try {
     await client.connect();
     await client.query('SELECT 1');
@@ -196,6 +228,36 @@ const cases: Case[] = [
     ],
   },
   {
+    name: 'cert, and clientcert on password and trust lines',
+    hba: [
+      'hostssl  all          pgtide_scram  all  cert',
+      'hostssl  challenge    pgtide_md5    all  md5 clientcert=verify-full',
+      'hostssl  pgtide_test  pgtide_md5    all  md5 clientcert=verify-ca',
+      'hostssl  all          all           all  trust clientcert=verify-full',
+      'local    all          all                md5',
+    ],
+    logins: [
+      { user: t.scramUser.user, password: 'wrong', database: t.database, cert: t.scramUser.user },
+      { user: t.scramUser.user, password: t.scramUser.password, database: t.database, tls: true },
+      { user: t.scramUser.user, password: t.scramUser.password, database: t.database, cert: t.md5User.user },
+      { user: t.md5User.user, password: t.md5User.password, database: 'challenge', cert: t.md5User.user },
+      { user: t.md5User.user, password: t.md5User.password, database: 'challenge', cert: t.scramUser.user },
+      { user: t.md5User.user, password: t.md5User.password, database: t.database, cert: t.scramUser.user },
+      { user: t.md5User.user, password: t.md5User.password, database: t.database, tls: true },
+      { user: 'pgtide_nobody', password: 'x', database: t.database, cert: t.scramUser.user },
+    ],
+    expect: [
+      ['127.0.0.1', 0, /^ok$/],
+      ['127.0.0.1', 1, /^28000: connection requires a valid client certificate$/],
+      ['127.0.0.1', 2, /^28000: certificate authentication failed for user "pgtide_scram"$/],
+      ['::1', 3, /^ok$/],
+      ['127.0.0.1', 4, /^28P01: password authentication failed for user "pgtide_md5"$/],
+      ['127.0.0.1', 5, /^ok$/],
+      ['::1', 6, /^28000: connection requires a valid client certificate$/],
+      ['127.0.0.1', 7, /^28000: "trust" authentication failed for user "pgtide_nobody"$/],
+    ],
+  },
+  {
     name: '@file lists next to the file',
     hba: ['host @dbs.list @users.list all md5', 'local all all trust'],
     lists: { 'dbs.list': 'challenge  # the seed\'s database\n', 'users.list': 'pgtide_md5\n"pgtide_scram"\n' },
@@ -217,6 +279,7 @@ describe('hba_file compared with PostgreSQL', { timeout: 600_000 }, () => {
   let netns: Netns | string;
   let dir: string;
   let hbaFile: string;
+  let certDir: string;
   let sources: Source[];
 
   before(async () => {
@@ -228,10 +291,15 @@ describe('hba_file compared with PostgreSQL', { timeout: 600_000 }, () => {
     hbaFile = imported.hba_file;
     assert.equal(hbaFile, join(SEED, 'pool_hba.conf'));
     reference = await startReferencePg(t);
+    // Both servers ask for client certificates and trust the same CA (cert and clientcert lines).
+    certDir = mkdtempSync(join(tmpdir(), 'pgtide-hba-certs-'));
+    chmodSync(certDir, 0o755);
+    const ca = await makeCertificates(certDir, [t.scramUser.user, t.md5User.user]);
+    await reference.useCa(ca);
     const [port] = await freePorts(1);
     p = await startPgtide(t, {
       listen_addr: ['*'], listen_port: [port!], unix_socket_dir: dir, hba_file: hbaFile,
-      client_tls_sslmode: 'prefer', client_tls_key_file: reference.tls.key, client_tls_cert_file: reference.tls.cert,
+      client_tls_sslmode: 'prefer', client_tls_key_file: reference.tls.key, client_tls_cert_file: reference.tls.cert, client_tls_ca_file: ca,
     });
     const tcp = (host: string): Pick<Source, 'pgtide' | 'reference'> => ({ pgtide: { host, port: port! }, reference: { host, port: reference.node.port } });
     sources = [
@@ -248,6 +316,7 @@ describe('hba_file compared with PostgreSQL', { timeout: 600_000 }, () => {
     await reference?.stop();
     if (netns && typeof netns !== 'string') await netns.remove();
     if (dir) rmSync(dir, { recursive: true, force: true });
+    if (certDir) rmSync(certDir, { recursive: true, force: true });
   });
 
   /** Gives both servers the file (pgtide through a reload) and compares every probe. */
@@ -270,10 +339,10 @@ describe('hba_file compared with PostgreSQL', { timeout: 600_000 }, () => {
       const prefix = source.netns && typeof netns !== 'string' ? netns.exec : [];
       for (const [index, login] of (c.logins ?? logins).entries()) {
         // PostgreSQL answers an SSLRequest on its unix socket with 'N' (pgtide does TLS there).
-        if (login.tls && source.name === 'unix') continue;
+        if ((login.tls || login.cert) && source.name === 'unix') continue;
         for (const [client, probe] of [['psql', viaPsql], ['pg', viaDriver]] as const) {
           const [ours, theirs] = [await probe(source.pgtide, login, prefix), await probe(source.reference, login, prefix)];
-          if (ours !== theirs) mismatches.push(`${client} from ${source.name} as ${login.user}/${login.database}${login.password === 'wrong' ? ' (wrong password)' : ''}${login.tls ? ' on TLS' : ''}:\n  pgtide:     ${ours}\n  PostgreSQL: ${theirs}`);
+          if (ours !== theirs) mismatches.push(`${client} from ${source.name} as ${login.user}/${login.database}${login.password === 'wrong' ? ' (wrong password)' : ''}${login.tls ? ' on TLS' : ''}${login.cert ? ` with ${login.cert}'s certificate` : ''}:\n  pgtide:     ${ours}\n  PostgreSQL: ${theirs}`);
           if (client === 'pg') verdicts.set(`${source.name}#${index}`, ours);
         }
       }
@@ -298,6 +367,69 @@ describe('hba_file compared with PostgreSQL', { timeout: 600_000 }, () => {
     assert.ok(entry, 'no log line for the refusal');
     assert.match(String(entry['client']), /^::1:\d+$/);
     assert.equal(entry['hba_line'], `${join(dir, 'pg_hba.conf')}:1`);
+  });
+
+  test('a certificate another CA signed is refused (by PostgreSQL already in the TLS handshake)', async () => {
+    const file = join(dir, 'pg_hba.conf');
+    const text = 'hostssl all all all cert\nlocal all all trust\n';
+    writeFileSync(file, text);
+    await reference.useHba(text);
+    p.pgtide.reload({ ...p.config, hba_file: file });
+    const rogue: Login = { user: t.scramUser.user, password: 'x', database: t.database, cert: ROGUE };
+    const own: Login = { ...rogue, cert: t.scramUser.user };
+    const target = { host: '127.0.0.1', port: p.port };
+    assert.equal(await viaDriver(target, own, []), 'ok');
+    assert.equal(await viaDriver(target, rogue, []), '28000: connection requires a valid client certificate');
+    assert.equal(await viaPsql(target, rogue, []), 'connection requires a valid client certificate');
+    assert.match(await viaPsql({ host: '127.0.0.1', port: reference.node.port }, rogue, []), /certificate|alert|SSL/i);
+    const entry = p.logs.findLast((l) => l['msg'] === 'connection requires a valid client certificate');
+    assert.equal(entry?.['certificate_cn'], t.scramUser.user);
+  });
+
+  test('cert and clientcert lines PostgreSQL refuses, pgtide refuses in the same words', async () => {
+    // (An invalid clientcert or clientname value is refused too, but PostgreSQL leaves its
+    // pg_hba_file_rules.error empty then: that comparison is in the unit tests.)
+    const lines = [
+      'host all all all cert',
+      'host all all all md5 clientcert=verify-ca',
+      'hostssl all all all cert clientcert=verify-ca',
+      'hostssl all all all md5 clientname=CN',
+      'hostssl all all all cert clientname=CN',
+    ];
+    for (const line of lines) {
+      const theirs = await reference.useHba(`${line}\n`).then(() => 'accepted',
+        (err: Error) => String((JSON.parse(err.message.slice(err.message.indexOf('['))) as { error: string }[])[0]?.error));
+      const file = join(dir, 'pg_hba.conf');
+      writeFileSync(file, `${line}\n`);
+      const ours = (() => {
+        try {
+          p.pgtide.reload({ ...p.config, hba_file: file });
+          return 'accepted';
+        } catch (err) {
+          return /pg_hba\.conf:1: (.*) \(in "/.exec((err as Error).message)?.[1] ?? (err as Error).message;
+        }
+      })();
+      assert.equal(ours, theirs, line);
+    }
+  });
+
+  test('client_tls_sslmode = verify-ca: only certificates its CA signed get past TLS', async () => {
+    await reference.useHba('host all all all md5\nlocal all all trust\n');
+    const strict = await startPgtide(t, {
+      backends: [{ name: 'reference', host: '127.0.0.1', port: reference.node.port, weight: 1, role: 'primary' }],
+      client_tls_sslmode: 'verify-ca', client_tls_key_file: reference.tls.key, client_tls_cert_file: reference.tls.cert, client_tls_ca_file: p.config.client_tls_ca_file,
+    });
+    try {
+      const target = { host: '127.0.0.1', port: strict.port };
+      const login: Login = { user: t.scramUser.user, password: t.scramUser.password, database: t.database };
+      assert.equal(await viaDriver(target, { ...login, cert: t.md5User.user }, []), 'ok');
+      assert.notEqual(await viaDriver(target, { ...login, cert: ROGUE }, []), 'ok');
+      assert.notEqual(await viaPsql(target, { ...login, cert: ROGUE }, []), 'ok');
+      assert.notEqual(await viaPsql(target, { ...login, tls: true }, []), 'ok');
+      assert.ok(strict.logs.some((l) => l['msg'] === 'client certificate not signed by client_tls_ca_file; connection closed'));
+    } finally {
+      await strict.stop();
+    }
   });
 
   test('a broken file on reload keeps the old rules and says which line is wrong', async () => {

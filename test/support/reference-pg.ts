@@ -20,6 +20,8 @@ export interface ReferencePg {
   /** Replaces pg_hba.conf (and copies `extraFiles` next to it, for @file lists), reloads, and
    *  returns once new connections see it; throws if PostgreSQL reports an error in the file. */
   useHba(text: string, extraFiles?: string[]): Promise<void>;
+  /** Sets ssl_ca_file (the server then asks clients for certificates) and reloads. */
+  useCa(file: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -57,9 +59,27 @@ export async function startReferencePg(t: Topology): Promise<ReferencePg> {
   await admin.query(`CREATE ROLE ${t.md5User.user} LOGIN PASSWORD ${literal(t.md5User.password)}`);
   for (const db of [t.database, ...t.extraDatabases]) await admin.query(`CREATE DATABASE ${db}`);
 
+  /** Reloads; returns once this backend (and so every new connection) has the new settings. */
+  const reload = async () => {
+    const before = (await admin.query('SELECT pg_catalog.pg_conf_load_time()::text AS t')).rows[0].t;
+    await admin.query('SELECT pg_catalog.pg_reload_conf()');
+    // The postmaster reloads before it signals the backends: once this backend has
+    // reloaded, new connections get the new rules.
+    for (let i = 0; i < 200; i++) {
+      const now = (await admin.query('SELECT pg_catalog.pg_conf_load_time()::text AS t')).rows[0].t;
+      if (now !== before) return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error('PostgreSQL did not reload its configuration');
+  };
+
   return {
     node,
     tls: { key, cert },
+    async useCa(file) {
+      await admin.query(`ALTER SYSTEM SET ssl_ca_file = ${literal(file)}`);
+      await reload();
+    },
     async useHba(text, extraFiles = []) {
       for (const file of extraFiles) {
         const target = join(node.dataDir, basename(file));
@@ -70,16 +90,7 @@ export async function startReferencePg(t: Topology): Promise<ReferencePg> {
       // "cannot match" (hostssl without SSL, hostgssenc without GSSAPI) is only a warning: the line is loaded.
       const { rows: errors } = await admin.query("SELECT line_number, error FROM pg_catalog.pg_hba_file_rules WHERE error IS NOT NULL AND error NOT LIKE '%cannot match because%'");
       if (errors.length > 0) throw new Error(`PostgreSQL refuses the pg_hba.conf under test: ${JSON.stringify(errors)}`);
-      const before = (await admin.query('SELECT pg_catalog.pg_conf_load_time()::text AS t')).rows[0].t;
-      await admin.query('SELECT pg_catalog.pg_reload_conf()');
-      // The postmaster reloads before it signals the backends: once this backend has
-      // reloaded, new connections get the new rules.
-      for (let i = 0; i < 200; i++) {
-        const now = (await admin.query('SELECT pg_catalog.pg_conf_load_time()::text AS t')).rows[0].t;
-        if (now !== before) return;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      throw new Error('PostgreSQL did not reload its configuration');
+      await reload();
     },
     async stop() {
       await admin.end().catch(() => {});

@@ -4,6 +4,16 @@ import { randomBytes } from 'node:crypto';
 import { clientAddress, hbaRefusal, matchHba, parseHba, type HbaConnection, type HbaRules, type HostNetwork } from '../../src/auth/hba.js';
 import { formatIp, parseIp, prefixMask } from '../../src/auth/hba-address.js';
 import { splitFields } from '../../src/auth/hba-tokens.js';
+import { md5Response } from '../../src/auth/md5.js';
+import { checkAccess } from '../../src/proxy/client-access.js';
+import { readHbaFile } from '../../src/config/hba-file.js';
+import { defaultConfig } from '../../src/config/defaults.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClientAuth } from '../../src/proxy/client-auth.js';
+import type { ProxyContext } from '../../src/proxy/context.js';
+import type { ClientCertificate } from '../../src/proxy/tls.js';
 
 const noFiles = (path: string): string => {
   throw new Error(`ENOENT: ${path}`);
@@ -74,9 +84,13 @@ describe('hba parsing problems', () => {
     ['host all all all md5,trust', /multiple values specified for authentication type/],
     ['host all all all pasword', /invalid authentication method "pasword"/],
     ['local all all peer', /peer authentication cannot be honoured/],
-    ['hostssl all all all cert', /cert authentication cannot be honoured/],
+    ['host all all all cert', /cert authentication is only supported on hostssl connections/],
+    ['hostssl all all all cert clientcert=verify-ca', /clientcert can only be set to "verify-full" when using "cert" authentication/],
+    ['hostssl all all all md5 clientcert=1', /invalid value for clientcert: "1"/],
+    ['hostssl all all all cert clientname=DN', /clientname=DN: pgtide matches the user name with the certificate's CN only/],
+    ['hostssl all all all cert clientname=UID', /invalid value for clientname: "UID"/],
     ['host all all all ldap ldapserver=x', /LDAP/],
-    ['host all all all md5 clientcert=verify-full', /clientcert/],
+    ['host all all all md5 clientcert=verify-full', /clientcert can only be configured for "hostssl" rows/],
     ['host all all all md5 foo', /not in name=value format/],
     ['host all all all md5 foo=bar', /unrecognized authentication option name: "foo"/],
     ['host all +admins all md5', /group "\+admins" needs role memberships/],
@@ -246,4 +260,80 @@ describe('hba parser fuzz: hostile input never throws', () => {
       if (parsed.ok) matchHba(parsed.hba, unix(), host);
     }
   });
+});
+
+describe('hba client certificates (checkAccess)', () => {
+  const file = [
+    'hostssl  certdb  all  all  cert',
+    'hostssl  fulldb  all  all  scram-sha-256 clientcert=verify-full',
+    'hostssl  cadb    all  all  md5 clientcert=verify-ca',
+    'hostssl  trustdb all  all  trust clientcert=verify-full',
+    'hostssl  all     all  all  md5',
+  ].join('\n');
+  const ctx = { hba: rulesOf(file), config: { auth_type: 'scram-sha-256' } } as unknown as ProxyContext;
+  const alice = { valid: true, cn: 'alice' };
+  const access = (database: string, certificate: ClientCertificate | null, user = 'alice') =>
+    checkAccess(ctx, '127.0.0.1', true, user, database, certificate);
+
+  test('cert: a valid certificate whose CN is the user logs in without a password', () => {
+    assert.deepEqual(access('certdb', alice), { ok: true, authType: 'trust', certMismatch: false });
+  });
+
+  test('cert: no certificate, one pgtide\'s CA did not sign, or another CN is refused with PostgreSQL\'s words', () => {
+    assert.equal(message(access('certdb', null)), 'connection requires a valid client certificate');
+    assert.equal(message(access('certdb', { valid: false, cn: 'alice' })), 'connection requires a valid client certificate');
+    assert.equal(message(access('certdb', alice, 'bob')), 'certificate authentication failed for user "bob"');
+    assert.equal(message(access('certdb', { valid: true, cn: null })), 'certificate authentication failed for user "alice"');
+  });
+
+  test('clientcert=verify-full: another CN lets the exchange run and fail at its end; trust refuses at once', () => {
+    assert.deepEqual(access('fulldb', alice), { ok: true, authType: 'scram-sha-256', certMismatch: false });
+    assert.deepEqual(access('fulldb', alice, 'bob'), { ok: true, authType: 'scram-sha-256', certMismatch: true });
+    assert.equal(message(access('fulldb', null)), 'connection requires a valid client certificate');
+    assert.equal(message(access('trustdb', alice, 'bob')), '"trust" authentication failed for user "bob"');
+  });
+
+  test('clientcert=verify-ca: any valid certificate, whatever its CN; lines without clientcert ask for none', () => {
+    assert.deepEqual(access('cadb', alice, 'bob'), { ok: true, authType: 'md5', certMismatch: false });
+    assert.equal(message(access('cadb', { valid: false, cn: 'bob' }, 'bob')), 'connection requires a valid client certificate');
+    assert.deepEqual(access('otherdb', null), { ok: true, authType: 'md5', certMismatch: false });
+  });
+
+  test('a verify-full mismatch fails even the right password, at the end of the exchange', () => {
+    const auth = new ClientAuth('md5', 'bob', 'secret', (u, p) => ({ kind: 'plain', password: p + u }), null, true);
+    const start = auth.start();
+    assert.equal(start.kind, 'send');
+    const salt = start.kind === 'send' ? start.message.subarray(9, 13) : Buffer.alloc(4);
+    const response = md5Response('bob', { kind: 'plain', password: 'secret' }, salt);
+    const body = Buffer.concat([Buffer.from(response), Buffer.from([0])]);
+    const step = auth.onPasswordMessage(body);
+    assert.equal(step.kind, 'fail');
+    assert.match(step.kind === 'fail' ? step.reason : '', /clientcert=verify-full/);
+    // The same exchange without the mismatch succeeds: the failure above is the certificate's.
+    const fine = new ClientAuth('md5', 'bob', 'secret', (u, p) => ({ kind: 'plain', password: p + u }));
+    const fineStart = fine.start();
+    const fineSalt = fineStart.kind === 'send' ? fineStart.message.subarray(9, 13) : Buffer.alloc(4);
+    const fineBody = Buffer.concat([Buffer.from(md5Response('bob', { kind: 'plain', password: 'secret' }, fineSalt)), Buffer.from([0])]);
+    assert.equal(fine.onPasswordMessage(fineBody).kind, 'ok');
+  });
+
+  test('cert or clientcert lines need client_tls_ca_file, as PostgreSQL needs ssl_ca_file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgtide-hba-ca-'));
+    try {
+      const file = join(dir, 'hba.conf');
+      writeFileSync(file, 'hostssl all all all md5 clientcert=verify-ca\n');
+      const config = { ...defaultConfig(), hba_file: file };
+      assert.throws(() => readHbaFile(config), /client certificates can only be checked if a root certificate store is available: set client_tls_ca_file/);
+      assert.equal(readHbaFile({ ...config, client_tls_ca_file: join(dir, 'ca.crt') })?.needsClientCerts, true);
+      writeFileSync(file, 'hostssl all all all md5\n');
+      assert.equal(readHbaFile(config)?.needsClientCerts, false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  function message(a: ReturnType<typeof checkAccess>): string {
+    assert.equal(a.ok, false, JSON.stringify(a));
+    return a.ok ? '' : a.message;
+  }
 });
