@@ -338,6 +338,23 @@ describe('a hostile answer to an internal query closes the connection', () => {
     assert.ok(server.isClosed);
   });
 
+  it('a query with parameters (auth_query) reads rows through ParseComplete, BindComplete, RowDescription', QUICK, async () => {
+    const { server, remote } = await loggedIn();
+    const request = new Promise<Buffer>((resolve) => remote.once('data', resolve));
+    const rows = server.queryWithParams('SELECT $1, $2', ['alice', 'md5']);
+    remote.write(Buffer.concat([encode.parseComplete(), message('2', ''), encode.rowDescription([{ name: 'u', typeOid: 25 }, { name: 'p', typeOid: 25 }]),
+      encode.dataRow(['alice', null]), encode.commandComplete('SELECT 1'), idle]));
+    assert.deepEqual(await rows, [['alice', null]]);
+    assert.ok(server.isIdle);
+    assert.equal(String.fromCharCode((await request)[0]!), 'P', 'Parse first');
+    // A server error in the middle (after Parse) ends it the same way, and the connection stays.
+    const failing = server.queryWithParams('SELECT $1', ['x']);
+    remote.write(Buffer.concat([encode.parseComplete(), message('E', 'SERROR\0C42P01\0Mno such table\0\0'), idle]));
+    await assert.rejects(failing, { message: 'no such table', code: '42P01' });
+    assert.ok(server.isIdle);
+    server.close('test over');
+  });
+
   it('an ErrorResponse without SQLSTATE rejects the query with an empty code and keeps the connection', QUICK, async () => {
     const { server, remote } = await loggedIn();
     const rows = server.query('SELECT 1');
