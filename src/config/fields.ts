@@ -64,7 +64,7 @@ export const TOP_LEVEL_FIELDS: Record<ScalarKey, Field> = {
   listen_port: { kind: 'ports' },
   unix_socket_dir: text,
   listen_backlog: { kind: 'integer', min: 1, max: 65535 },
-  auth_type: { kind: 'enum', values: ['scram-sha-256', 'md5', 'plain', 'trust'] },
+  auth_type: { kind: 'enum', values: ['scram-sha-256', 'md5', 'plain', 'trust', 'cert'] },
   auth_file: text,
   hba_file: text,
   auth_user: text,

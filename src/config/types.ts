@@ -3,7 +3,10 @@
 // Durations are seconds (fractions allowed); 0 disables a timeout or a limit unless noted.
 
 export type PoolMode = 'session' | 'transaction' | 'statement';
-export type AuthType = 'scram-sha-256' | 'md5' | 'plain' | 'trust';
+/** cert: PgBouncer's; every client needs TLS and a certificate client_tls_ca_file signed whose CN is its user. */
+export type AuthType = 'scram-sha-256' | 'md5' | 'plain' | 'trust' | 'cert';
+/** How a client proves its password, once access is granted (cert is settled before). */
+export type ExchangeType = Exclude<AuthType, 'cert'>;
 export type ClientTlsMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 /** How a server may make pgtide prove its login; 'none' is a server that asks for nothing (trust). */
 export type ServerAuthMethod = 'scram-sha-256' | 'md5' | 'password' | 'none';

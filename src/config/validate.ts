@@ -85,6 +85,9 @@ function checkTls(config: Config, issues: Issue[]): void {
       if (config[key] === '') issues.push({ path: ['client_tls_sslmode'], message: `"${clientMode}" needs ${key}` });
     }
   }
+  if (config.auth_type === 'cert' && (clientMode === 'disable' || config.client_tls_ca_file === '')) {
+    issues.push({ path: ['auth_type'], message: '"cert" needs client_tls_sslmode other than "disable" and client_tls_ca_file to check client certificates' });
+  }
   if ((clientMode === 'verify-ca' || clientMode === 'verify-full') && config.client_tls_ca_file === '') {
     issues.push({ path: ['client_tls_sslmode'], message: `"${clientMode}" needs client_tls_ca_file to check client certificates` });
   }

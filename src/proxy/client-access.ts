@@ -5,40 +5,50 @@
 import { networkInterfaces } from 'node:os';
 import { clientAddress, hbaRefusal, matchHba, type HbaMethod, type HostNetwork } from '../auth/hba.js';
 import { parseIp } from '../auth/hba-address.js';
-import type { AuthType } from '../config/types.js';
+import type { ExchangeType } from '../config/types.js';
 import type { ProxyContext } from './context.js';
 import type { ClientCertificate } from './tls.js';
 
 /** certMismatch: clientcert=verify-full and the certificate's CN is not the user; the password
  *  exchange then fails at its end, as PostgreSQL's does. */
-export type Access = { ok: true; authType: AuthType; certMismatch: boolean } | { ok: false; message: string; line: string };
+export type Access = { ok: true; authType: ExchangeType; certMismatch: boolean } | { ok: false; message: string; line: string };
 
-const AUTH_TYPE_OF: Record<Exclude<HbaMethod, 'reject'>, AuthType> = {
+const AUTH_TYPE_OF: Record<Exclude<HbaMethod, 'reject' | 'cert'>, ExchangeType> = {
   trust: 'trust',
   password: 'plain',
   md5: 'md5',
   'scram-sha-256': 'scram-sha-256',
-  // Proven by the certificate (below): nothing more to ask.
-  cert: 'trust',
 };
 
 /** remoteAddress: the socket's (undefined for a unix socket); ssl: the client is on TLS. */
 export function checkAccess(ctx: ProxyContext, remoteAddress: string | undefined, ssl: boolean, user: string, database: string,
   certificate: ClientCertificate | null): Access {
   const hba = ctx.hba;
-  if (hba === null) return { ok: true, authType: ctx.config.auth_type, certMismatch: false };
+  if (hba === null) {
+    const type = ctx.config.auth_type;
+    return type === 'cert' ? certAccess(certificate, user, 'auth_type') : { ok: true, authType: type, certMismatch: false };
+  }
   const conn = { address: clientAddress(remoteAddress), ssl, user, database, replication: false };
   // Read at each login that needs them, as PostgreSQL does: interfaces come and go.
   const rule = matchHba(hba, conn, hba.needsHostNetworks ? hostNetworks() : []);
   const line = rule === null ? 'none' : `${rule.file}:${rule.line}`;
   if (rule === null || rule.method === 'reject') return { ok: false, message: hbaRefusal(conn, rule), line };
+  if (rule.method === 'cert') return certAccess(certificate, user, line);
   if (rule.clientCert === null) return { ok: true, authType: AUTH_TYPE_OF[rule.method], certMismatch: false };
-  // PostgreSQL's words; a certificate that names another user is only logged, at the caller.
-  if (!certificate?.valid) return { ok: false, message: 'connection requires a valid client certificate', line };
+  if (!certificate?.valid) return { ok: false, message: NO_CERTIFICATE, line };
   const certMismatch = rule.clientCert === 'verify-full' && certificate.cn !== user;
-  if (certMismatch && rule.method === 'cert') return { ok: false, message: `certificate authentication failed for user "${user}"`, line };
   if (certMismatch && rule.method === 'trust') return { ok: false, message: `"trust" authentication failed for user "${user}"`, line };
   return { ok: true, authType: AUTH_TYPE_OF[rule.method], certMismatch };
+}
+
+// PostgreSQL's words; the CN of a certificate that names another user is logged by the caller.
+const NO_CERTIFICATE = 'connection requires a valid client certificate';
+
+/** cert: a certificate client_tls_ca_file signed, whose CN is the user, is the whole proof. */
+function certAccess(certificate: ClientCertificate | null, user: string, line: string): Access {
+  if (!certificate?.valid) return { ok: false, message: NO_CERTIFICATE, line };
+  if (certificate.cn !== user) return { ok: false, message: `certificate authentication failed for user "${user}"`, line };
+  return { ok: true, authType: 'trust', certMismatch: false };
 }
 
 function hostNetworks(): HostNetwork[] {

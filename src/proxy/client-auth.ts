@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { AuthType } from '../config/types.js';
+import type { ExchangeType } from '../config/types.js';
 import { parseSecret, md5PasswordHash, scramSecretFromPassword, type Secret } from '../auth/secret.js';
 import { md5Verify } from '../auth/md5.js';
 import { ScramServer } from '../auth/scram-server.js';
@@ -39,7 +39,7 @@ export class ClientAuth {
    *  offers SCRAM-SHA-256-PLUS (see tlsServerEndPoint); null elsewhere. certMismatch: hba's
    *  clientcert=verify-full found another name in the certificate, so even the right password
    *  fails, at the end, as in PostgreSQL. */
-  constructor(authType: AuthType, private readonly user: string, stored: string | undefined,
+  constructor(authType: ExchangeType, private readonly user: string, stored: string | undefined,
     private readonly plainToScram: (user: string, password: string) => Secret,
     private readonly endPoint: Buffer | null = null, private readonly certMismatch = false) {
     this.secret = stored === undefined ? null : safeParse(stored);
@@ -128,7 +128,7 @@ function safeParse(stored: string): Secret | null {
   }
 }
 
-function chooseMethod(authType: AuthType, secret: Secret | null): Method {
+function chooseMethod(authType: ExchangeType, secret: Secret | null): Method {
   switch (authType) {
     case 'trust':
       return Method.Trust;

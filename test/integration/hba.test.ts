@@ -386,6 +386,24 @@ describe('hba_file compared with PostgreSQL', { timeout: 600_000 }, () => {
     assert.equal(entry?.['certificate_cn'], t.scramUser.user);
   });
 
+  test('auth_type = "cert" (PgBouncer\'s) without an hba_file', async () => {
+    await reference.useHba('host all all all md5\nlocal all all trust\n');
+    const certOnly = await startPgtide(t, {
+      backends: [{ name: 'reference', host: '127.0.0.1', port: reference.node.port, weight: 1, role: 'primary' }], auth_type: 'cert',
+      client_tls_sslmode: 'prefer', client_tls_key_file: reference.tls.key, client_tls_cert_file: reference.tls.cert, client_tls_ca_file: p.config.client_tls_ca_file,
+    });
+    try {
+      const target = { host: '127.0.0.1', port: certOnly.port };
+      const login: Login = { user: t.scramUser.user, password: 'not needed', database: t.database };
+      assert.equal(await viaPsql(target, { ...login, cert: t.scramUser.user }, []), 'ok');
+      assert.equal(await viaDriver(target, { ...login, cert: t.md5User.user }, []), '28000: certificate authentication failed for user "pgtide_scram"');
+      assert.equal(await viaDriver(target, { ...login, cert: ROGUE }, []), '28000: connection requires a valid client certificate');
+      assert.equal(await viaDriver(target, login, []), '28000: connection requires a valid client certificate');
+    } finally {
+      await certOnly.stop();
+    }
+  });
+
   test('cert and clientcert lines PostgreSQL refuses, pgtide refuses in the same words', async () => {
     // (An invalid clientcert or clientname value is refused too, but PostgreSQL leaves its
     // pg_hba_file_rules.error empty then: that comparison is in the unit tests.)

@@ -317,6 +317,13 @@ describe('hba client certificates (checkAccess)', () => {
     assert.equal(fine.onPasswordMessage(fineBody).kind, 'ok');
   });
 
+  test('auth_type = "cert" without an hba_file: every client as a `cert` line decides', () => {
+    const certOnly = { hba: null, config: { auth_type: 'cert' } } as unknown as ProxyContext;
+    assert.deepEqual(checkAccess(certOnly, '10.0.0.1', true, 'alice', 'app', alice), { ok: true, authType: 'trust', certMismatch: false });
+    assert.equal(message(checkAccess(certOnly, '10.0.0.1', true, 'bob', 'app', alice)), 'certificate authentication failed for user "bob"');
+    assert.equal(message(checkAccess(certOnly, undefined, false, 'alice', 'app', null)), 'connection requires a valid client certificate');
+  });
+
   test('cert or clientcert lines need client_tls_ca_file, as PostgreSQL needs ssl_ca_file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pgtide-hba-ca-'));
     try {

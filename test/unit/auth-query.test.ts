@@ -96,5 +96,15 @@ describe('auth_query settings', () => {
       assert.equal(config.auth_query, 'SELECT usename, passwd FROM pgbouncer.get_auth($1)');
       assert.equal(config.auth_dbname, 'postgres');
     });
+
+    test('auth_type = cert is kept, and needs client TLS with a CA', () => {
+      const pgbouncer = join(scratch, 'cert.ini');
+      writeFileSync(pgbouncer, ['[databases]', '* = host=db1', '[pgbouncer]', 'auth_type = cert', 'client_tls_sslmode = require',
+        'client_tls_key_file = k', 'client_tls_cert_file = c', 'client_tls_ca_file = ca', ''].join('\n'));
+      const config = parseConfig(importSeedStack({ pgbouncer }).toml);
+      assert.equal(config.auth_type, 'cert');
+      const issues = configIssues({ ...config, client_tls_ca_file: '' }).map((i) => `${i.path.join('.')}: ${i.message}`);
+      assert.ok(issues.includes('auth_type: "cert" needs client_tls_sslmode other than "disable" and client_tls_ca_file to check client certificates'), issues.join('\n'));
+    });
   });
 });

@@ -24,7 +24,7 @@ export interface DatabaseServer {
   entry: IniEntry;
 }
 
-const AUTH_TYPES: Record<string, string> = { md5: 'md5', plain: 'plain', trust: 'trust', 'scram-sha-256': 'scram-sha-256', any: 'trust' };
+const AUTH_TYPES: Record<string, string> = { md5: 'md5', plain: 'plain', trust: 'trust', 'scram-sha-256': 'scram-sha-256', any: 'trust', cert: 'cert' };
 
 /** Settings without a pgtide key, and how their intent is met now. Keys not listed here and
  *  not pgtide keys are reported as not imported. */
