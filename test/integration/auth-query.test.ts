@@ -120,6 +120,10 @@ describe('auth_user and auth_query against a real PostgreSQL', () => {
     assert.equal(wrong, `28P01: password authentication failed for user "${t.scramUser.user}"`);
     assert.equal(wrongMd5, `28P01: password authentication failed for user "${t.md5User.user}"`);
     assert.equal(nobody, '28P01: password authentication failed for user "pgtide_nobody"');
+    // The name is a bound parameter, never SQL text: quotes in it are just a name nobody has.
+    const hostile = `o'neil"; SELECT 1; --`;
+    assert.equal(await login(p, hostile, 'x'), `28P01: password authentication failed for user "${hostile}"`);
+    assert.equal(logged(p, 'auth_query lookup failed'), '');
   });
 
   test('auth_user itself logs in with its auth_file password (the lookup answers nothing for it)', async () => {
