@@ -47,10 +47,9 @@ export class PoolManager implements ConnectionBudget {
         pool.reconnect('backend removed from the configuration');
       }
     }
-    for (const pool of this.everyPool()) {
-      pool.settings = this.settingsFor(pool.key.database, pool.key.user);
-      if (pool.waitingCount > 0) pool.grow();
-    }
+    for (const pool of this.pools.values()) pool.settings = this.settingsFor(pool.key.database, pool.key.user);
+    for (const pool of this.lookupPools.values()) pool.settings = this.lookupSettings(pool.key.database);
+    for (const pool of this.everyPool()) if (pool.waitingCount > 0) pool.grow();
   }
 
   all(): IterableIterator<ServerPool> {
@@ -69,11 +68,16 @@ export class PoolManager implements ConnectionBudget {
     let pool = this.lookupPools.get(id);
     if (!pool) {
       const user = this.config.auth_user;
-      pool = new ServerPool({ database, user, backend: backend.name }, this.settingsFor(database, user), this,
+      pool = new ServerPool({ database, user, backend: backend.name }, this.lookupSettings(database), this,
         () => this.loginFor(database, user, backend, true), this.log, () => this.onBackendFailure?.(backend));
       this.lookupPools.set(id, pool);
     }
     return pool;
+  }
+
+  /** auth_user's limits in that database, but no min_pool_size: lookups need no connection kept open. */
+  private lookupSettings(database: string): PoolSettings {
+    return { ...this.settingsFor(database, this.config.auth_user), minSize: 0 };
   }
 
   /** What auth_query answered for `user`: its stored password, or null for no such user. */

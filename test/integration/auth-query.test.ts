@@ -126,6 +126,22 @@ describe('auth_user and auth_query against a real PostgreSQL', () => {
     assert.equal(logged(p, 'auth_query lookup failed'), '');
   });
 
+  test('lookup connections are not held open by min_pool_size: idle, they close like others', async () => {
+    const lookups = async () => (await admin.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [LOOKUP.user])).rows[0].n as number;
+    const noLookups = async (what: string) => {
+      const deadline = Date.now() + 8000;
+      while (await lookups() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+      assert.equal(await lookups(), 0, what);
+    };
+    // The earlier tests' instances keep their lookup connections: only this one may have any.
+    for (const earlier of running.splice(0)) await earlier.stop();
+    await noLookups('earlier instances\' connections did not end');
+    const p = await pgtideWith({ min_pool_size: 1, server_idle_timeout: 1 });
+    assert.equal(await login(p, ONLY_ON_SERVER.user, ONLY_ON_SERVER.password), ONLY_ON_SERVER.user);
+    assert.ok(await lookups() >= 1, 'the lookup ran on a connection as auth_user');
+    await noLookups('auth_user connections still open after server_idle_timeout');
+  });
+
   test('auth_user itself logs in with its auth_file password (the lookup answers nothing for it)', async () => {
     const p = await pgtideWith({});
     assert.equal(await login(p, LOOKUP.user, LOOKUP.password), LOOKUP.user);
