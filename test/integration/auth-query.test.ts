@@ -92,6 +92,23 @@ describe('auth_user and auth_query against a real PostgreSQL', () => {
     }
   }
 
+  /** Connections the server has for auth_user (the lookups of every running instance). */
+  async function lookupConnections(): Promise<number> {
+    return (await admin.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [LOOKUP.user])).rows[0].n as number;
+  }
+
+  async function noLookupConnections(what: string): Promise<void> {
+    const deadline = Date.now() + 8000;
+    while (await lookupConnections() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    assert.equal(await lookupConnections(), 0, what);
+  }
+
+  /** Stops the earlier tests' instances, which keep their lookup connections, so that only the next one has any. */
+  async function alone(): Promise<void> {
+    for (const earlier of running.splice(0)) await earlier.stop();
+    await noLookupConnections('earlier instances\' connections did not end');
+  }
+
   function logged(p: RunningPgtide, msg: string): string {
     return p.logs.filter((line) => line['msg'] === msg).map((line) => String(line['err'])).join('\n');
   }
@@ -112,6 +129,26 @@ describe('auth_user and auth_query against a real PostgreSQL', () => {
     assert.ok(rows[0].n >= 2, `the pool opened ${rows[0].n} server connections as ${ONLY_ON_SERVER.user}`);
   });
 
+  test('40 logins at once through a pool of 2: every one in, on at most 2 lookup connections', async () => {
+    await alone();
+    const p = await pgtideWith({ default_pool_size: 2 });
+    const peak = { n: 0 };
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        peak.n = Math.max(peak.n, await lookupConnections());
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const users = [ONLY_ON_SERVER, t.scramUser, t.md5User, { user: 'pgtide_nobody', password: 'x' }];
+    const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => login(p, users[i % 4]!.user, users[i % 4]!.password)));
+    sampling = false;
+    await sampler;
+    const expected = Array.from({ length: 40 }, (_, i) => (i % 4 === 3 ? '28P01: password authentication failed for user "pgtide_nobody"' : users[i % 4]!.user));
+    assert.deepEqual(answers, expected);
+    assert.ok(peak.n >= 1 && peak.n <= 2, `auth_user had ${peak.n} connections at once`);
+  });
+
   test('a wrong password and a user that does not exist get the same 28P01', async () => {
     const p = await pgtideWith({});
     const wrong = await login(p, t.scramUser.user, 'not-the-password');
@@ -127,19 +164,11 @@ describe('auth_user and auth_query against a real PostgreSQL', () => {
   });
 
   test('lookup connections are not held open by min_pool_size: idle, they close like others', async () => {
-    const lookups = async () => (await admin.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [LOOKUP.user])).rows[0].n as number;
-    const noLookups = async (what: string) => {
-      const deadline = Date.now() + 8000;
-      while (await lookups() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
-      assert.equal(await lookups(), 0, what);
-    };
-    // The earlier tests' instances keep their lookup connections: only this one may have any.
-    for (const earlier of running.splice(0)) await earlier.stop();
-    await noLookups('earlier instances\' connections did not end');
+    await alone();
     const p = await pgtideWith({ min_pool_size: 1, server_idle_timeout: 1 });
     assert.equal(await login(p, ONLY_ON_SERVER.user, ONLY_ON_SERVER.password), ONLY_ON_SERVER.user);
-    assert.ok(await lookups() >= 1, 'the lookup ran on a connection as auth_user');
-    await noLookups('auth_user connections still open after server_idle_timeout');
+    assert.ok(await lookupConnections() >= 1, 'the lookup ran on a connection as auth_user');
+    await noLookupConnections('auth_user connections still open after server_idle_timeout');
   });
 
   test('auth_user itself logs in with its auth_file password (the lookup answers nothing for it)', async () => {
