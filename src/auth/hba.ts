@@ -16,7 +16,11 @@ export type ClientCertCheck = 'verify-ca' | 'verify-full';
 type NameMatch =
   | { kind: 'all' }
   | { kind: 'sameuser' }
+  /** samerole: a role the user is a member of (the database field only). */
+  | { kind: 'samerole' }
   | { kind: 'replication' }
+  /** +name: the user is that role or a member of it, directly or not (the user field only). */
+  | { kind: 'group'; name: string }
   | { kind: 'name'; name: string };
 
 type AddressMatch =
@@ -52,6 +56,8 @@ export interface HbaRules {
   needsHostNetworks: boolean;
   /** Some line checks client certificates: client_tls_ca_file must be set. */
   needsClientCerts: boolean;
+  /** Some line uses +group or samerole: the matcher needs the user's role memberships. */
+  needsGroups: boolean;
 }
 
 export type HbaParse = { ok: true; hba: HbaRules } | { ok: false; problems: HbaProblem[] };
@@ -109,7 +115,9 @@ export function parseHba(text: string, file: string, readFile: HbaFileReader): H
   if (problems.length === 0 && rules.length === 0) problems.push({ file, line: 0, text: '', message: `configuration file "${file}" contains no entries` });
   if (problems.length > 0) return { ok: false, problems };
   const needsHostNetworks = rules.some((rule) => rule.address?.kind === 'samehost' || rule.address?.kind === 'samenet');
-  return { ok: true, hba: { rules, needsHostNetworks, needsClientCerts: rules.some((rule) => rule.clientCert !== null) } };
+  const needsClientCerts = rules.some((rule) => rule.clientCert !== null);
+  const needsGroups = rules.some((rule) => rule.users.some((u) => u.kind === 'group') || rule.databases.some((d) => d.kind === 'samerole'));
+  return { ok: true, hba: { rules, needsHostNetworks, needsClientCerts, needsGroups } };
 }
 
 export function formatHbaProblem(problem: HbaProblem): string {
@@ -205,17 +213,14 @@ function databaseMatch(token: HbaToken): NameMatch {
   if (keyword(token, 'all')) return { kind: 'all' };
   if (keyword(token, 'sameuser')) return { kind: 'sameuser' };
   if (keyword(token, 'replication')) return { kind: 'replication' };
-  if (keyword(token, 'samerole') || keyword(token, 'samegroup')) {
-    fail(`"${token.text}" needs role memberships, which pgtide cannot look up: list the databases by name`);
-  }
+  // samegroup: PostgreSQL's older spelling.
+  if (keyword(token, 'samerole') || keyword(token, 'samegroup')) return { kind: 'samerole' };
   return nameMatch(token);
 }
 
 function userMatch(token: HbaToken): NameMatch {
   if (keyword(token, 'all')) return { kind: 'all' };
-  if (!token.quoted && token.text.startsWith('+')) {
-    fail(`group "${token.text}" needs role memberships, which pgtide cannot look up: list the users by name (or in an @file)`);
-  }
+  if (!token.quoted && token.text.startsWith('+')) return { kind: 'group', name: token.text.slice(1) };
   return nameMatch(token);
 }
 
@@ -267,6 +272,8 @@ export interface HbaConnection {
   database: string;
   /** A walsender connection (replication=true): only `replication` database entries apply. */
   replication: boolean;
+  /** The roles the user is or is a member of (for +group and samerole); empty when unknown. */
+  roles: ReadonlySet<string>;
 }
 
 /** An address of this host and the mask of its network (for samehost and samenet). */
@@ -289,7 +296,7 @@ export function matchHba(hba: HbaRules, conn: HbaConnection, hostNetworks: reado
     // A rule with an address matches only a connection that has one (typeMatches has seen to that).
     if (rule.address !== null && (conn.address === null || !addressMatches(rule.address, conn.address, hostNetworks))) continue;
     if (!rule.databases.some((d) => databaseMatches(d, conn))) continue;
-    if (!rule.users.some((u) => u.kind === 'all' || (u.kind === 'name' && u.name === conn.user))) continue;
+    if (!rule.users.some((u) => userMatches(u, conn))) continue;
     return rule;
   }
   return null;
@@ -326,10 +333,26 @@ function databaseMatches(match: NameMatch, conn: HbaConnection): boolean {
       return true;
     case 'sameuser':
       return conn.database === conn.user;
+    case 'samerole':
+      return conn.roles.has(conn.database);
     case 'replication':
+    case 'group':
       return false;
     case 'name':
       return conn.database === match.name;
+  }
+}
+
+function userMatches(match: NameMatch, conn: HbaConnection): boolean {
+  switch (match.kind) {
+    case 'all':
+      return true;
+    case 'group':
+      return conn.roles.has(match.name);
+    case 'name':
+      return match.name === conn.user;
+    default:
+      return false; // database keywords: a user field reads them as names
   }
 }
 

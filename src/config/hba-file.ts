@@ -13,10 +13,16 @@ export function readHbaFile(config: Config, source?: string): HbaRules | null {
   if (!config.hba_file) return null;
   const problems = hbaFileProblems(config.hba_file);
   if ('rules' in problems) {
-    if (!problems.needsClientCerts || config.client_tls_ca_file !== '') return problems;
+    const missing: string[] = [];
     // PostgreSQL refuses such a file without ssl_ca_file the same way.
-    throw new ConfigError([{ key: 'hba_file', message: `${config.hba_file}: client certificates can only be checked if a root certificate store is available: `
-      + 'set client_tls_ca_file (lines with cert or clientcert)' }], source);
+    if (problems.needsClientCerts && config.client_tls_ca_file === '') {
+      missing.push('client certificates can only be checked if a root certificate store is available: set client_tls_ca_file (lines with cert or clientcert)');
+    }
+    if (problems.needsGroups && config.auth_user === '') {
+      missing.push('+group and samerole need the user\'s role memberships, which pgtide looks up on the server as auth_user: set auth_user');
+    }
+    if (missing.length === 0) return problems;
+    throw new ConfigError(missing.map((message) => ({ key: 'hba_file', message: `${config.hba_file}: ${message}` })), source);
   }
   throw new ConfigError(problems.map((problem) => ({ key: 'hba_file', message: formatHbaProblem(problem) })), source);
 }

@@ -20,15 +20,27 @@ const AUTH_TYPE_OF: Record<Exclude<HbaMethod, 'reject' | 'cert'>, ExchangeType> 
   'scram-sha-256': 'scram-sha-256',
 };
 
-/** remoteAddress: the socket's (undefined for a unix socket); ssl: the client is on TLS. */
-export function checkAccess(ctx: ProxyContext, remoteAddress: string | undefined, ssl: boolean, user: string, database: string,
-  certificate: ClientCertificate | null): Access {
+/** What a login's access depends on. */
+export interface ClientFacts {
+  /** The socket's; undefined for a unix socket. */
+  remoteAddress: string | undefined;
+  /** The client is on TLS. */
+  ssl: boolean;
+  user: string;
+  database: string;
+  certificate: ClientCertificate | null;
+  /** The roles the user is or belongs to, looked up when hba_file has +group or samerole lines. */
+  roles: ReadonlySet<string>;
+}
+
+export function checkAccess(ctx: ProxyContext, client: ClientFacts): Access {
+  const { user, certificate } = client;
   const hba = ctx.hba;
   if (hba === null) {
     const type = ctx.config.auth_type;
     return type === 'cert' ? certAccess(certificate, user, 'auth_type') : { ok: true, authType: type, certMismatch: false };
   }
-  const conn = { address: clientAddress(remoteAddress), ssl, user, database, replication: false };
+  const conn = { address: clientAddress(client.remoteAddress), ssl: client.ssl, user, database: client.database, replication: false, roles: client.roles };
   // Read at each login that needs them, as PostgreSQL does: interfaces come and go.
   const rule = matchHba(hba, conn, hba.needsHostNetworks ? hostNetworks() : []);
   const line = rule === null ? 'none' : `${rule.file}:${rule.line}`;

@@ -13,8 +13,7 @@ import type { BackendConfig, Consistency, PoolMode } from '../config/types.js';
 import type { ServerPool, PoolWaiter } from '../pool/pool.js';
 import type { ServerConnection, ServerPeer, ServerLoginError } from '../pool/server-connection.js';
 import { ClientAuth } from './client-auth.js';
-import { lookUpPassword, needsLookup } from './auth-lookup.js';
-import type { AuthQueryAnswer } from '../auth/auth-query.js';
+import { lookUpPassword, lookUpRoles, needsLookup } from './auth-lookup.js';
 import { checkAccess, type Access } from './client-access.js';
 import { clientCertificate, tlsServerEndPoint } from './tls.js';
 import type { CancelKey } from './cancel-keys.js';
@@ -32,6 +31,8 @@ const enum State { Startup, Tls, Lookup, Auth, Login, Ready, Waiting, Linked, Ad
 
 /** Startup parameters before the startup packet and after the login, which reads them. */
 const NO_PARAMS: ReadonlyMap<string, string> = new Map();
+/** The roles of a user when no hba line asks for them. */
+const NO_ROLES: ReadonlySet<string> = new Set();
 
 // During login every message is looked at: only password-family ('p') messages are legal.
 const AUTH_TYPES = new Uint8Array(256).fill(1);
@@ -1568,14 +1569,30 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   /** rest: bytes that came behind the startup packet, read as the client's first auth messages. */
   private beginAuth(rest: Buffer | null): void {
+    if (!this.ctx.hba?.needsGroups) return this.decideAccess(NO_ROLES, rest);
+    this.whileLookingUp(lookUpRoles(this.ctx, this.database, this.user), (roles) => {
+      if (typeof roles === 'string') return this.lookupFailed(roles, 'its role memberships');
+      this.decideAccess(roles, rest);
+    });
+  }
+
+  /** roles: those the user is or belongs to, for hba's +group and samerole. */
+  private decideAccess(roles: ReadonlySet<string>, rest: Buffer | null): void {
     const certificate = this.socket instanceof tls.TLSSocket ? clientCertificate(this.socket) : null;
-    const access = checkAccess(this.ctx, this.socket.remoteAddress, this.encrypted, this.user, this.database, certificate);
+    const { user, database } = this;
+    const access = checkAccess(this.ctx, { remoteAddress: this.socket.remoteAddress, ssl: this.encrypted, user, database, certificate, roles });
     if (!access.ok) {
-      this.ctx.log.info({ client: this.remote, user: this.user, database: this.database, hba_line: access.line, certificate_cn: certificate?.cn }, access.message);
+      this.ctx.log.info({ client: this.remote, user, database, hba_line: access.line, certificate_cn: certificate?.cn }, access.message);
       return this.fatal(SQLSTATE.INVALID_AUTHORIZATION, access.message);
     }
-    if (access.authType !== 'trust' && needsLookup(this.ctx, this.user)) return this.lookUp(access, rest);
-    this.startAuth(access, this.ctx.users.get(this.user), rest);
+    if (access.authType === 'trust' || !needsLookup(this.ctx, user)) return this.startAuth(access, this.ctx.users.get(user), rest);
+    // An unknown user, or one without a usable password, goes through the whole exchange and
+    // fails at its end like a wrong password (no user probing).
+    this.whileLookingUp(lookUpPassword(this.ctx, database, user), (answer) => {
+      if (answer.kind === 'failed') return this.lookupFailed(answer.reason, 'its password');
+      if (answer.kind === 'unusable') this.ctx.log.warn({ client: this.remote, user, err: answer.reason }, 'auth_query password unusable');
+      this.startAuth(access, answer.kind === 'found' ? answer.stored ?? undefined : undefined, rest);
+    });
   }
 
   private startAuth(access: Access & { ok: true }, stored: string | undefined, rest: Buffer | null): void {
@@ -1587,24 +1604,24 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (rest && this.state === State.Auth) this.onAuthData(rest);
   }
 
-  /** auth_query: the client, paused, waits for its password to be looked up on the server. An
-   *  unknown user, or one without a usable password, goes through the whole exchange and fails
-   *  at its end like a wrong password (no user probing); a lookup that fails ends the login. */
-  private lookUp(access: Access & { ok: true }, rest: Buffer | null): void {
+  /** The client, paused, waits for a lookup on the server (auth-lookup.ts); `then` runs only
+   *  if it is still there. A lookup that throws (a bug) ends the login like a failed one. */
+  private whileLookingUp<T>(lookup: Promise<T>, then: (answer: T) => void): void {
     this.state = State.Lookup;
     this.pauseClient();
-    const bug = (err: Error): AuthQueryAnswer => ({ kind: 'failed', reason: `internal error: ${err.stack}` });
-    void lookUpPassword(this.ctx, this.database, this.user).catch(bug).then((answer) => {
+    lookup.then((answer) => {
       if (this.state !== State.Lookup) return; // gone meanwhile (client_login_timeout, shutdown)
       this.resumeClient();
-      if (answer.kind === 'failed') {
-        this.ctx.log.error({ client: this.remote, user: this.user, database: this.database, err: answer.reason }, 'auth_query lookup failed');
-        return this.fatal(SQLSTATE.INVALID_AUTHORIZATION, `authentication failed for user "${this.user}": pgtide could not look up its password`,
-          undefined, 'The auth_query lookup on the server failed; pgtide\'s log says why.');
-      }
-      if (answer.kind === 'unusable') this.ctx.log.warn({ client: this.remote, user: this.user, err: answer.reason }, 'auth_query password unusable');
-      this.startAuth(access, answer.kind === 'found' ? answer.stored ?? undefined : undefined, rest);
+      then(answer);
+    }, (err: Error) => {
+      if (this.state === State.Lookup) this.lookupFailed(`internal error: ${err.stack}`, 'what it needs');
     });
+  }
+
+  private lookupFailed(reason: string, what: string): void {
+    this.ctx.log.error({ client: this.remote, user: this.user, database: this.database, err: reason }, 'auth_query lookup failed');
+    this.fatal(SQLSTATE.INVALID_AUTHORIZATION, `authentication failed for user "${this.user}": pgtide could not look up ${what}`,
+      undefined, 'The lookup on the server (auth_user) failed; pgtide\'s log says why.');
   }
 
   private onAuthData(chunk: Buffer): void {

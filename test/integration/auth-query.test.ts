@@ -78,8 +78,12 @@ describe('auth_user and auth_query against a real PostgreSQL', () => {
   }
 
   /** The session user the server sees, or the error: "SQLSTATE: message". */
-  async function login(p: RunningPgtide, user: string, password: string): Promise<string> {
-    const client = new pg.Client(p.pgConfig({ user, password, connectionTimeoutMillis: 15_000 }));
+  async function login(p: RunningPgtide, user: string, password: string, database = t.database): Promise<string> {
+    return loginTo(p.pgConfig({ user, password, database }));
+  }
+
+  async function loginTo(config: pg.ClientConfig): Promise<string> {
+    const client = new pg.Client({ ...config, connectionTimeoutMillis: 15_000 });
     client.on('error', () => {});
     try {
       await client.connect();
@@ -207,6 +211,46 @@ describe('auth_user and auth_query against a real PostgreSQL', () => {
     }
   });
 
+  test('+group and samerole in hba_file, decided as PostgreSQL decides them (memberships looked up as auth_user)', async () => {
+    // pgtide_outer ⊃ pgtide_team ⊃ {server-only user, md5 user}; the SCRAM user is in pgtide_side only.
+    for (const sql of [
+      'CREATE ROLE pgtide_outer NOLOGIN', 'CREATE ROLE pgtide_team NOLOGIN', 'CREATE ROLE pgtide_side NOLOGIN', 'GRANT pgtide_outer TO pgtide_team',
+      `GRANT pgtide_team TO ${ONLY_ON_SERVER.user}, ${t.md5User.user}`, `GRANT pgtide_side TO ${t.scramUser.user}`, 'CREATE DATABASE pgtide_side',
+    ]) await admin.query(sql);
+    const hba = [
+      'local  all       all                          trust',
+      `host   all       ${LOOKUP.user}  127.0.0.1/32  md5`,
+      'host   all       +pgtide_outer  127.0.0.1/32  md5',
+      'host   samerole  all            127.0.0.1/32  md5',
+      'host   all       all            127.0.0.1/32  reject',
+      '',
+    ].join('\n');
+    const hbaFile = join(files, 'groups.conf');
+    writeFileSync(hbaFile, hba);
+    try {
+      await reference.useHba(hba);
+      const p = await pgtideWith({ hba_file: hbaFile, auth_dbname: 'postgres' });
+      const probes: [user: string, password: string, database: string, expected: RegExp][] = [
+        [ONLY_ON_SERVER.user, ONLY_ON_SERVER.password, t.database, /^pgtide_server_only$/],
+        [t.md5User.user, t.md5User.password, t.database, /^pgtide_md5$/],
+        [ONLY_ON_SERVER.user, 'wrong', t.database, /^28P01: password authentication failed/],
+        [t.scramUser.user, t.scramUser.password, t.database, /^28000: pg_hba.conf rejects connection for host "127\.0\.0\.1", user "pgtide_scram", database "pgtide_test"/],
+        [t.scramUser.user, t.scramUser.password, 'pgtide_side', /^pgtide_scram$/],
+        [t.md5User.user, t.md5User.password, 'pgtide_side', /^pgtide_md5$/], // +pgtide_outer covers every database
+        ['pgtide_nobody', 'x', t.database, /^28000: pg_hba.conf rejects connection for host "127\.0\.0\.1", user "pgtide_nobody"/],
+      ];
+      const direct = { host: '127.0.0.1', port: reference.node.port, database: t.database, user: '', password: '' } as const;
+      for (const [user, password, database, expected] of probes) {
+        const ours = await login(p, user, password, database);
+        const theirs = await loginTo({ ...direct, user, password, database });
+        assert.equal(ours, theirs, `${user} to ${database}`);
+        assert.match(ours, expected, `${user} to ${database}`);
+      }
+    } finally {
+      await reference.useHba(['local all all trust', 'host all postgres 127.0.0.1/32 trust', 'host all all 127.0.0.1/32 md5', ''].join('\n'));
+    }
+  });
+
   describe('hostile or broken answers: clear errors, no crash, no hang', () => {
     const cases: { name: string; query: string; answer: RegExp; log: [string, RegExp] }[] = [
       { name: 'several rows', query: "SELECT $1::text, 'a' UNION ALL SELECT $1::text, 'b'", answer: /^28000: authentication failed for user "\w+": pgtide could not look up its password$/, log: ['auth_query lookup failed', /returned 2 rows for one user name/] },
@@ -243,6 +287,14 @@ describe('auth_user and auth_query against a real PostgreSQL', () => {
       assert.match(await login(p, t.scramUser.user, t.scramUser.password), /^28000: /);
       assert.ok(Date.now() - started < 5000);
       assert.match(logged(p, 'auth_query lookup failed'), /auth_user "pgtide_lookup" cannot log in: .*password authentication failed/);
+    });
+
+    test('a role membership lookup that cannot run (hba_file with +group): 28000 before any password exchange', async () => {
+      const hbaFile = join(files, 'group-only.conf');
+      writeFileSync(hbaFile, 'host all +pgtide_outer 127.0.0.1/32 md5\n');
+      const p = await pgtideWith({ hba_file: hbaFile }, `"${LOOKUP.user}" "wrong-password"\n`);
+      assert.equal(await login(p, t.scramUser.user, t.scramUser.password), '28000: authentication failed for user "pgtide_scram": pgtide could not look up its role memberships');
+      assert.match(logged(p, 'auth_query lookup failed'), /role membership lookup cannot run: auth_user "pgtide_lookup" cannot log in/);
     });
   });
 });

@@ -46,24 +46,25 @@ describe('hba_file from the command line', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   test('pgtide check exits 1 and names each line it cannot honour', async () => {
-    writeFileSync(hbaFile, 'local all all md5\nhost all +admins 10.0.0.0/8 md5\nhostssl all all all cert clientname=DN\nhost all all app.example.com md5\n');
+    writeFileSync(hbaFile, 'local all all md5\nhost all /^adm 10.0.0.0/8 md5\nhostssl all all all cert clientname=DN\nhost all all app.example.com md5\n');
     const config = join(dir, 'check.toml');
     writeFileSync(config, `auth_file = "${authFile}"\nhba_file = "${hbaFile}"\n[[backends]]\nhost = "127.0.0.1"\nport = ${t.primary.port}\n`);
     const result = await runCli(['check', '--config', config]);
     assert.equal(result.code, 1, result.stdout + result.stderr);
     assert.match(result.stderr, /hba_file/);
-    assert.match(result.stderr, /pg_hba\.conf:2: group "\+admins" needs role memberships/);
+    assert.match(result.stderr, /pg_hba\.conf:2: regular expression "\/\^adm" is not supported by pgtide/);
     assert.match(result.stderr, /pg_hba\.conf:3: clientname=DN: pgtide matches the user name with the certificate's CN only/);
     assert.match(result.stderr, /pg_hba\.conf:4: host name "app\.example\.com"/);
   });
 
-  test('pgtide check exits 1 on cert lines without client_tls_ca_file, as PostgreSQL refuses them without ssl_ca_file', async () => {
-    writeFileSync(hbaFile, 'local all all md5\nhostssl all all all cert\n');
+  test('pgtide check exits 1 on cert lines without client_tls_ca_file (as PostgreSQL without ssl_ca_file) and on +group without auth_user', async () => {
+    writeFileSync(hbaFile, 'local all all md5\nhostssl all all all cert\nhost all +admins all md5\n');
     const config = join(dir, 'check-cert.toml');
     writeFileSync(config, `auth_file = "${authFile}"\nhba_file = "${hbaFile}"\n[[backends]]\nhost = "127.0.0.1"\nport = ${t.primary.port}\n`);
     const result = await runCli(['check', '--config', config]);
     assert.equal(result.code, 1, result.stdout + result.stderr);
     assert.match(result.stderr, /hba_file: .*pg_hba\.conf: client certificates can only be checked if a root certificate store is available: set client_tls_ca_file/);
+    assert.match(result.stderr, /hba_file: .*pg_hba\.conf: \+group and samerole need the user's role memberships, which pgtide looks up on the server as auth_user: set auth_user/);
   });
 
   test('pgtide check counts the rules and warns about hostssl lines without client TLS', async () => {

@@ -30,10 +30,10 @@ function problemsOf(text: string): string[] {
   return parsed.ok ? [] : parsed.problems.map((p) => p.message);
 }
 
-function tcp(address: string, user = 'alice', database = 'app', ssl = false): HbaConnection {
-  return { address: clientAddress(address), ssl, user, database, replication: false };
+function tcp(address: string, user = 'alice', database = 'app', ssl = false, roles: string[] = []): HbaConnection {
+  return { address: clientAddress(address), ssl, user, database, replication: false, roles: new Set(roles) };
 }
-const unix = (user = 'alice', database = 'app'): HbaConnection => ({ address: null, ssl: false, user, database, replication: false });
+const unix = (user = 'alice', database = 'app'): HbaConnection => ({ address: null, ssl: false, user, database, replication: false, roles: new Set() });
 
 const host: HostNetwork[] = [
   { address: parseIp('127.0.0.1')!, mask: prefixMask(4, 8)! },
@@ -93,8 +93,6 @@ describe('hba parsing problems', () => {
     ['host all all all md5 clientcert=verify-full', /clientcert can only be configured for "hostssl" rows/],
     ['host all all all md5 foo', /not in name=value format/],
     ['host all all all md5 foo=bar', /unrecognized authentication option name: "foo"/],
-    ['host all +admins all md5', /group "\+admins" needs role memberships/],
-    ['host samerole all all md5', /needs role memberships/],
     ['host all /^a.*$ all md5', /regular expression/],
     ['include other.conf', /"include" directives are not supported/],
     ['local all @missing md5', /could not read secondary authentication file "@missing"/],
@@ -262,6 +260,45 @@ describe('hba parser fuzz: hostile input never throws', () => {
   });
 });
 
+describe('hba +group and samerole', () => {
+  const hba = rulesOf([
+    'host  all       +admins     all  trust',
+    'host  samerole  all         all  md5',
+    'host  all       "+quoted"   all  password',
+    'host  all       all         all  reject',
+  ].join('\n'));
+
+  test('+group: the user is that role or a member of it (the looked-up roles say which)', () => {
+    assert.equal(hba.needsGroups, true);
+    assert.equal(decidingLine(hba, tcp('10.0.0.1', 'alice', 'app', false, ['alice', 'admins'])), 1);
+    assert.equal(decidingLine(hba, tcp('10.0.0.1', 'admins', 'app', false, ['admins'])), 1);
+    assert.equal(decidingLine(hba, tcp('10.0.0.1', 'alice', 'app', false, ['alice'])), 4);
+  });
+
+  test('samerole: the database is named after a role the user belongs to; samegroup is its old name', () => {
+    assert.equal(decidingLine(hba, tcp('10.0.0.1', 'alice', 'team', false, ['alice', 'team'])), 2);
+    assert.equal(decidingLine(hba, tcp('10.0.0.1', 'alice', 'other', false, ['alice', 'team'])), 4);
+    assert.equal(decidingLine(rulesOf('host samegroup all all md5'), tcp('10.0.0.1', 'alice', 'team', false, ['team'])), 1);
+  });
+
+  test('a quoted "+name" is a user name, and a file without groups needs no lookup', () => {
+    assert.equal(decidingLine(hba, tcp('10.0.0.1', '+quoted')), 3);
+    assert.equal(rulesOf('host all alice all md5').needsGroups, false);
+  });
+
+  test('+group and samerole need auth_user, which looks the memberships up', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgtide-hba-groups-'));
+    try {
+      const file = join(dir, 'hba.conf');
+      writeFileSync(file, 'host all +admins all md5\n');
+      assert.throws(() => readHbaFile({ ...defaultConfig(), hba_file: file }), /\+group and samerole need the user's role memberships, which pgtide looks up on the server as auth_user: set auth_user/);
+      assert.equal(readHbaFile({ ...defaultConfig(), hba_file: file, auth_user: 'lookup' })?.needsGroups, true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('hba client certificates (checkAccess)', () => {
   const file = [
     'hostssl  certdb  all  all  cert',
@@ -273,7 +310,7 @@ describe('hba client certificates (checkAccess)', () => {
   const ctx = { hba: rulesOf(file), config: { auth_type: 'scram-sha-256' } } as unknown as ProxyContext;
   const alice = { valid: true, cn: 'alice' };
   const access = (database: string, certificate: ClientCertificate | null, user = 'alice') =>
-    checkAccess(ctx, '127.0.0.1', true, user, database, certificate);
+    checkAccess(ctx, { remoteAddress: '127.0.0.1', ssl: true, user, database, certificate, roles: new Set() });
 
   test('cert: a valid certificate whose CN is the user logs in without a password', () => {
     assert.deepEqual(access('certdb', alice), { ok: true, authType: 'trust', certMismatch: false });
@@ -319,9 +356,11 @@ describe('hba client certificates (checkAccess)', () => {
 
   test('auth_type = "cert" without an hba_file: every client as a `cert` line decides', () => {
     const certOnly = { hba: null, config: { auth_type: 'cert' } } as unknown as ProxyContext;
-    assert.deepEqual(checkAccess(certOnly, '10.0.0.1', true, 'alice', 'app', alice), { ok: true, authType: 'trust', certMismatch: false });
-    assert.equal(message(checkAccess(certOnly, '10.0.0.1', true, 'bob', 'app', alice)), 'certificate authentication failed for user "bob"');
-    assert.equal(message(checkAccess(certOnly, undefined, false, 'alice', 'app', null)), 'connection requires a valid client certificate');
+    const client = (user: string, certificate: ClientCertificate | null, ssl = true) =>
+      ({ remoteAddress: ssl ? '10.0.0.1' : undefined, ssl, user, database: 'app', certificate, roles: new Set<string>() });
+    assert.deepEqual(checkAccess(certOnly, client('alice', alice)), { ok: true, authType: 'trust', certMismatch: false });
+    assert.equal(message(checkAccess(certOnly, client('bob', alice))), 'certificate authentication failed for user "bob"');
+    assert.equal(message(checkAccess(certOnly, client('alice', null, false))), 'connection requires a valid client certificate');
   });
 
   test('cert or clientcert lines need client_tls_ca_file, as PostgreSQL needs ssl_ca_file', () => {
