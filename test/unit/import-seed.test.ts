@@ -116,6 +116,20 @@ describe('importing the seed stack', () => {
       rmSync(scratch, { recursive: true, force: true });
     }
   });
+
+  test('pool_hba.conf +group and cert lines are honoured, with a warning naming what they need', () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'pgtide-import-hba-'));
+    try {
+      const hbaFile = join(scratch, 'pool_hba.conf');
+      writeFileSync(hbaFile, 'host all +admins all md5\nhostssl all all all cert\n');
+      const { warnings: said } = importSeedStack({ ...seedFiles, poolHba: hbaFile });
+      assert.ok(!said.some((w) => /cannot honour/.test(w)), said.join('\n'));
+      assert.ok(said.some((w) => /^pool_hba\.conf: \+group or samerole lines need auth_user/.test(w)), said.join('\n'));
+      assert.ok(said.some((w) => /^pool_hba\.conf: cert or clientcert lines need client TLS and client_tls_ca_file/.test(w)), said.join('\n'));
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('importing other stacks', () => {

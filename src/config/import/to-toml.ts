@@ -229,6 +229,12 @@ function mapPoolHba(ctx: ImportContext, path: string, enabled: boolean, behindPg
     return;
   }
   ctx.draft.comment(`${name}: ${parsed.rules.length} rules:`, ...parsed.rules.map((rule) => `  ${name}:${rule.line}: ${rule.text}`));
+  if (parsed.needsGroups && !ctx.draft.has('auth_user')) {
+    ctx.warnings.push(`${name}: +group or samerole lines need auth_user, as which pgtide looks up role memberships on the server: set it, or pgtide check and start refuse hba_file`);
+  }
+  if (parsed.needsClientCerts && !ctx.draft.has('client_tls_ca_file')) {
+    ctx.warnings.push(`${name}: cert or clientcert lines need client TLS and client_tls_ca_file: set them, or pgtide check and start refuse hba_file`);
+  }
   if (behindPgBouncer) {
     // In the seed, Pgpool-II's clients were PgBouncer's connections; pgtide's are the applications.
     ctx.warnings.push(`${name}: Pgpool-II applied these rules to its own clients (PgBouncer, from its addresses); pgtide applies them to the applications, from theirs: add lines for the applications' networks before switching over`);
