@@ -15,10 +15,11 @@ const IDLE = 0x49; // ReadyForQuery 'I'
  * pg_hba.conf reads +group (is_member_of_role_nosuper: a superuser is no member of everything).
  * No row when the user does not exist.
  */
-const ROLES_QUERY = 'WITH RECURSIVE member_of(oid) AS ('
-  + 'SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1 '
-  + 'UNION SELECT m.roleid FROM pg_catalog.pg_auth_members m JOIN member_of ON m.member = member_of.oid) '
-  + 'SELECT r.rolname FROM member_of JOIN pg_catalog.pg_roles r ON r.oid = member_of.oid';
+const ROLES_QUERY =
+  'WITH RECURSIVE member_of(oid) AS (' +
+  'SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1 ' +
+  'UNION SELECT m.roleid FROM pg_catalog.pg_auth_members m JOIN member_of ON m.member = member_of.oid) ' +
+  'SELECT r.rolname FROM member_of JOIN pg_catalog.pg_roles r ON r.oid = member_of.oid';
 
 /** Whether a login as `user` to `database` needs a lookup. */
 export function needsLookup(ctx: ProxyContext, user: string): boolean {
@@ -38,7 +39,11 @@ export async function lookUpPassword(ctx: ProxyContext, database: string, user: 
 }
 
 /** The roles `user` is or belongs to (none for a user the server does not know), or why not. */
-export async function lookUpRoles(ctx: ProxyContext, database: string, user: string): Promise<ReadonlySet<string> | string> {
+export async function lookUpRoles(
+  ctx: ProxyContext,
+  database: string,
+  user: string,
+): Promise<ReadonlySet<string> | string> {
   const ran = await runLookup(ctx, database, ROLES_QUERY, user);
   if (ran === 'unserved') return new Set();
   if (typeof ran === 'string') return `role membership lookup ${ran}`;
@@ -50,14 +55,23 @@ export async function lookUpRoles(ctx: ProxyContext, database: string, user: str
  * the client's), on the primary when one is known: its rows, 'unserved' when pgtide serves no
  * such database, or why it failed.
  */
-async function runLookup(ctx: ProxyContext, database: string, sql: string, user: string): Promise<(string | null)[][] | 'unserved' | string> {
+async function runLookup(
+  ctx: ProxyContext,
+  database: string,
+  sql: string,
+  user: string,
+): Promise<(string | null)[][] | 'unserved' | string> {
   const cfg = ctx.config;
   const authDatabase = cfg.auth_dbname || database;
   if (!ctx.pools.knowsDatabase(authDatabase) || ctx.admin.isConsole(authDatabase)) {
-    return cfg.auth_dbname === '' ? 'unserved' : `cannot run: auth_dbname "${cfg.auth_dbname}" is not a database pgtide serves`;
+    return cfg.auth_dbname === ''
+      ? 'unserved'
+      : `cannot run: auth_dbname "${cfg.auth_dbname}" is not a database pgtide serves`;
   }
-  const backend = ctx.router.writeBackend() ?? ctx.router.readBackend({ database: authDatabase, user: cfg.auth_user, applicationName: '' })
-    ?? cfg.backends[0]!;
+  const backend =
+    ctx.router.writeBackend() ??
+    ctx.router.readBackend({ database: authDatabase, user: cfg.auth_user, applicationName: '' }) ??
+    cfg.backends[0]!;
   const pool = ctx.pools.lookupPool(authDatabase, backend);
   const server = await checkOut(pool, waitLimitMs(cfg.query_wait_timeout, cfg.client_login_timeout));
   if (typeof server === 'string') return `cannot run: ${server}`;
@@ -91,10 +105,13 @@ function checkOut(pool: ServerPool, limitMs: number | null): Promise<ServerConne
         resolve(`auth_user "${pool.key.user}" cannot log in: ${err.message}`);
       },
     };
-    const timer = limitMs === null ? null : setTimeout(() => {
-      pool.cancelWait(waiter);
-      resolve(`no server connection for auth_user "${pool.key.user}" became free within ${limitMs / 1000} s`);
-    }, limitMs);
+    const timer =
+      limitMs === null
+        ? null
+        : setTimeout(() => {
+            pool.cancelWait(waiter);
+            resolve(`no server connection for auth_user "${pool.key.user}" became free within ${limitMs / 1000} s`);
+          }, limitMs);
     pool.acquire(waiter);
   });
 }

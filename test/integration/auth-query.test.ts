@@ -33,8 +33,15 @@ describe('auth_user and auth_query against a real PostgreSQL', () => {
   before(async () => {
     reference = await startReferencePg(t);
     // md5 lines run SCRAM for SCRAM-stored passwords and md5 for md5-stored ones.
-    await reference.useHba(['local all all trust', 'host all postgres 127.0.0.1/32 trust', 'host all all 127.0.0.1/32 md5', ''].join('\n'));
-    admin = new pg.Client({ host: reference.node.socketDir, port: reference.node.port, user: 'postgres', database: 'postgres' });
+    await reference.useHba(
+      ['local all all trust', 'host all postgres 127.0.0.1/32 trust', 'host all all 127.0.0.1/32 md5', ''].join('\n'),
+    );
+    admin = new pg.Client({
+      host: reference.node.socketDir,
+      port: reference.node.port,
+      user: 'postgres',
+      database: 'postgres',
+    });
     await admin.connect();
     await admin.query("SET password_encryption = 'scram-sha-256'");
     await admin.query(`CREATE ROLE ${LOOKUP.user} LOGIN PASSWORD '${LOOKUP.password}'`);
@@ -43,7 +50,12 @@ describe('auth_user and auth_query against a real PostgreSQL', () => {
     // PgBouncer's recommended shape: a SECURITY DEFINER function, so auth_user needs no superuser.
     // It answers nothing for auth_user itself: that login must come from auth_file.
     for (const db of ['postgres', t.database]) {
-      const c = new pg.Client({ host: reference.node.socketDir, port: reference.node.port, user: 'postgres', database: db });
+      const c = new pg.Client({
+        host: reference.node.socketDir,
+        port: reference.node.port,
+        user: 'postgres',
+        database: db,
+      });
       await c.connect();
       await c.query(`CREATE SCHEMA pgtide_auth;
         CREATE FUNCTION pgtide_auth.lookup(name text, OUT u text, OUT p text) RETURNS SETOF record LANGUAGE sql SECURITY DEFINER
@@ -65,12 +77,18 @@ describe('auth_user and auth_query against a real PostgreSQL', () => {
   });
 
   /** pgtide in front of the reference server; auth_file holds auth_user only (or `authFile`). */
-  async function pgtideWith(overrides: Partial<Config>, authFile = `"${LOOKUP.user}" "${LOOKUP.password}"\n`): Promise<RunningPgtide> {
+  async function pgtideWith(
+    overrides: Partial<Config>,
+    authFile = `"${LOOKUP.user}" "${LOOKUP.password}"\n`,
+  ): Promise<RunningPgtide> {
     const auth_file = join(files, `users-${++fileCount}.txt`);
     writeFileSync(auth_file, authFile);
     const p = await startPgtide(t, {
       backends: [{ name: 'reference', host: '127.0.0.1', port: reference.node.port, weight: 1, role: 'primary' }],
-      auth_file, auth_type: 'md5', auth_user: LOOKUP.user, auth_query: LOOKUP_QUERY,
+      auth_file,
+      auth_type: 'md5',
+      auth_user: LOOKUP.user,
+      auth_query: LOOKUP_QUERY,
       ...overrides,
     });
     running.push(p);
@@ -98,26 +116,30 @@ describe('auth_user and auth_query against a real PostgreSQL', () => {
 
   /** Connections the server has for auth_user (the lookups of every running instance). */
   async function lookupConnections(): Promise<number> {
-    return (await admin.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [LOOKUP.user])).rows[0].n as number;
+    return (await admin.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [LOOKUP.user]))
+      .rows[0].n as number;
   }
 
   async function noLookupConnections(what: string): Promise<void> {
     const deadline = Date.now() + 8000;
-    while (await lookupConnections() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    while ((await lookupConnections()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
     assert.equal(await lookupConnections(), 0, what);
   }
 
   /** Stops the earlier tests' instances, which keep their lookup connections, so that only the next one has any. */
   async function alone(): Promise<void> {
     for (const earlier of running.splice(0)) await earlier.stop();
-    await noLookupConnections('earlier instances\' connections did not end');
+    await noLookupConnections("earlier instances' connections did not end");
   }
 
   function logged(p: RunningPgtide, msg: string): string {
-    return p.logs.filter((line) => line['msg'] === msg).map((line) => String(line['err'])).join('\n');
+    return p.logs
+      .filter((line) => line['msg'] === msg)
+      .map((line) => String(line['err']))
+      .join('\n');
   }
 
-  test('users absent from auth_file log in with the server\'s SCRAM and md5 passwords; the pool logs in as them', async () => {
+  test("users absent from auth_file log in with the server's SCRAM and md5 passwords; the pool logs in as them", async () => {
     const p = await pgtideWith({});
     // session_user comes from a server connection the pool opened as that user: for the SCRAM
     // users with the ClientKey of the client's proof, for the md5 user with the looked-up hash.
@@ -125,11 +147,20 @@ describe('auth_user and auth_query against a real PostgreSQL', () => {
     assert.equal(await login(p, t.scramUser.user, t.scramUser.password), t.scramUser.user);
     assert.equal(await login(p, t.md5User.user, t.md5User.password), t.md5User.user);
     // psql too, and a second server connection of the same pool (two sessions at once).
-    const [a, b] = await Promise.all([1, 2].map(() => psql(t, { host: p.host, port: p.port, user: ONLY_ON_SERVER.user, password: ONLY_ON_SERVER.password },
-      'SELECT session_user, pg_sleep(0.3)')));
+    const [a, b] = await Promise.all(
+      [1, 2].map(() =>
+        psql(
+          t,
+          { host: p.host, port: p.port, user: ONLY_ON_SERVER.user, password: ONLY_ON_SERVER.password },
+          'SELECT session_user, pg_sleep(0.3)',
+        ),
+      ),
+    );
     assert.equal(a!.trim(), `${ONLY_ON_SERVER.user}|`);
     assert.equal(b!.trim(), `${ONLY_ON_SERVER.user}|`);
-    const { rows } = await admin.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [ONLY_ON_SERVER.user]);
+    const { rows } = await admin.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [
+      ONLY_ON_SERVER.user,
+    ]);
     assert.ok(rows[0].n >= 2, `the pool opened ${rows[0].n} server connections as ${ONLY_ON_SERVER.user}`);
   });
 
@@ -145,10 +176,14 @@ describe('auth_user and auth_query against a real PostgreSQL', () => {
       }
     })();
     const users = [ONLY_ON_SERVER, t.scramUser, t.md5User, { user: 'pgtide_nobody', password: 'x' }];
-    const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => login(p, users[i % 4]!.user, users[i % 4]!.password)));
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => login(p, users[i % 4]!.user, users[i % 4]!.password)),
+    );
     sampling = false;
     await sampler;
-    const expected = Array.from({ length: 40 }, (_, i) => (i % 4 === 3 ? '28P01: password authentication failed for user "pgtide_nobody"' : users[i % 4]!.user));
+    const expected = Array.from({ length: 40 }, (_, i) =>
+      i % 4 === 3 ? '28P01: password authentication failed for user "pgtide_nobody"' : users[i % 4]!.user,
+    );
     assert.deepEqual(answers, expected);
     assert.ok(peak.n >= 1 && peak.n <= 2, `auth_user had ${peak.n} connections at once`);
   });
@@ -171,7 +206,7 @@ describe('auth_user and auth_query against a real PostgreSQL', () => {
     await alone();
     const p = await pgtideWith({ min_pool_size: 1, server_idle_timeout: 1 });
     assert.equal(await login(p, ONLY_ON_SERVER.user, ONLY_ON_SERVER.password), ONLY_ON_SERVER.user);
-    assert.ok(await lookupConnections() >= 1, 'the lookup ran on a connection as auth_user');
+    assert.ok((await lookupConnections()) >= 1, 'the lookup ran on a connection as auth_user');
     await noLookupConnections('auth_user connections still open after server_idle_timeout');
   });
 
@@ -200,7 +235,10 @@ describe('auth_user and auth_query against a real PostgreSQL', () => {
 
   test('the default auth_query, run by a superuser auth_user, and auth_dbname', async () => {
     // postgres logs in without a password (trust), so auth_file needs no line for it.
-    const p = await pgtideWith({ auth_user: 'postgres', auth_query: defaultConfig().auth_query, auth_dbname: 'postgres' }, '');
+    const p = await pgtideWith(
+      { auth_user: 'postgres', auth_query: defaultConfig().auth_query, auth_dbname: 'postgres' },
+      '',
+    );
     assert.equal(await login(p, t.scramUser.user, t.scramUser.password), t.scramUser.user);
     assert.equal(await login(p, t.md5User.user, t.md5User.password), t.md5User.user);
     await admin.query(`ALTER ROLE ${ONLY_ON_SERVER.user} NOLOGIN`);
@@ -214,9 +252,15 @@ describe('auth_user and auth_query against a real PostgreSQL', () => {
   test('+group and samerole in hba_file, decided as PostgreSQL decides them (memberships looked up as auth_user)', async () => {
     // pgtide_outer ⊃ pgtide_team ⊃ {server-only user, md5 user}; the SCRAM user is in pgtide_side only.
     for (const sql of [
-      'CREATE ROLE pgtide_outer NOLOGIN', 'CREATE ROLE pgtide_team NOLOGIN', 'CREATE ROLE pgtide_side NOLOGIN', 'GRANT pgtide_outer TO pgtide_team',
-      `GRANT pgtide_team TO ${ONLY_ON_SERVER.user}, ${t.md5User.user}`, `GRANT pgtide_side TO ${t.scramUser.user}`, 'CREATE DATABASE pgtide_side',
-    ]) await admin.query(sql);
+      'CREATE ROLE pgtide_outer NOLOGIN',
+      'CREATE ROLE pgtide_team NOLOGIN',
+      'CREATE ROLE pgtide_side NOLOGIN',
+      'GRANT pgtide_outer TO pgtide_team',
+      `GRANT pgtide_team TO ${ONLY_ON_SERVER.user}, ${t.md5User.user}`,
+      `GRANT pgtide_side TO ${t.scramUser.user}`,
+      'CREATE DATABASE pgtide_side',
+    ])
+      await admin.query(sql);
     const hba = [
       'local  all       all                          trust',
       `host   all       ${LOOKUP.user}  127.0.0.1/32  md5`,
@@ -234,12 +278,28 @@ describe('auth_user and auth_query against a real PostgreSQL', () => {
         [ONLY_ON_SERVER.user, ONLY_ON_SERVER.password, t.database, /^pgtide_server_only$/],
         [t.md5User.user, t.md5User.password, t.database, /^pgtide_md5$/],
         [ONLY_ON_SERVER.user, 'wrong', t.database, /^28P01: password authentication failed/],
-        [t.scramUser.user, t.scramUser.password, t.database, /^28000: pg_hba.conf rejects connection for host "127\.0\.0\.1", user "pgtide_scram", database "pgtide_test"/],
+        [
+          t.scramUser.user,
+          t.scramUser.password,
+          t.database,
+          /^28000: pg_hba.conf rejects connection for host "127\.0\.0\.1", user "pgtide_scram", database "pgtide_test"/,
+        ],
         [t.scramUser.user, t.scramUser.password, 'pgtide_side', /^pgtide_scram$/],
         [t.md5User.user, t.md5User.password, 'pgtide_side', /^pgtide_md5$/], // +pgtide_outer covers every database
-        ['pgtide_nobody', 'x', t.database, /^28000: pg_hba.conf rejects connection for host "127\.0\.0\.1", user "pgtide_nobody"/],
+        [
+          'pgtide_nobody',
+          'x',
+          t.database,
+          /^28000: pg_hba.conf rejects connection for host "127\.0\.0\.1", user "pgtide_nobody"/,
+        ],
       ];
-      const direct = { host: '127.0.0.1', port: reference.node.port, database: t.database, user: '', password: '' } as const;
+      const direct = {
+        host: '127.0.0.1',
+        port: reference.node.port,
+        database: t.database,
+        user: '',
+        password: '',
+      } as const;
       for (const [user, password, database, expected] of probes) {
         const ours = await login(p, user, password, database);
         const theirs = await loginTo({ ...direct, user, password, database });
@@ -247,19 +307,56 @@ describe('auth_user and auth_query against a real PostgreSQL', () => {
         assert.match(ours, expected, `${user} to ${database}`);
       }
     } finally {
-      await reference.useHba(['local all all trust', 'host all postgres 127.0.0.1/32 trust', 'host all all 127.0.0.1/32 md5', ''].join('\n'));
+      await reference.useHba(
+        ['local all all trust', 'host all postgres 127.0.0.1/32 trust', 'host all all 127.0.0.1/32 md5', ''].join('\n'),
+      );
     }
   });
 
   describe('hostile or broken answers: clear errors, no crash, no hang', () => {
     const cases: { name: string; query: string; answer: RegExp; log: [string, RegExp] }[] = [
-      { name: 'several rows', query: "SELECT $1::text, 'a' UNION ALL SELECT $1::text, 'b'", answer: /^28000: authentication failed for user "\w+": pgtide could not look up its password$/, log: ['auth_query lookup failed', /returned 2 rows for one user name/] },
-      { name: 'another user\'s row', query: "SELECT 'someone'::text, $1::text", answer: /^28000: /, log: ['auth_query lookup failed', /row for another user name/] },
-      { name: 'three columns', query: "SELECT $1::text, 'a', 'b'", answer: /^28000: /, log: ['auth_query lookup failed', /returned 3 columns/] },
-      { name: 'an SQL error', query: 'SELECT u, p FROM pgtide_no_such_table WHERE u = $1', answer: /^28000: /, log: ['auth_query lookup failed', /auth_query failed on server .*pgtide_no_such_table/] },
-      { name: 'a garbage SCRAM secret', query: "SELECT $1::text, 'SCRAM-SHA-256$4096:zz$bad:bad'", answer: /^28P01: password authentication failed/, log: ['auth_query password unusable', /malformed SCRAM secret/] },
-      { name: 'a NULL password', query: 'SELECT $1::text, NULL::text', answer: /^28P01: password authentication failed/, log: ['', /$/] },
-      { name: 'a NULL user name', query: 'SELECT NULL::text, $1::text', answer: /^28P01: password authentication failed/, log: ['', /$/] },
+      {
+        name: 'several rows',
+        query: "SELECT $1::text, 'a' UNION ALL SELECT $1::text, 'b'",
+        answer: /^28000: authentication failed for user "\w+": pgtide could not look up its password$/,
+        log: ['auth_query lookup failed', /returned 2 rows for one user name/],
+      },
+      {
+        name: "another user's row",
+        query: "SELECT 'someone'::text, $1::text",
+        answer: /^28000: /,
+        log: ['auth_query lookup failed', /row for another user name/],
+      },
+      {
+        name: 'three columns',
+        query: "SELECT $1::text, 'a', 'b'",
+        answer: /^28000: /,
+        log: ['auth_query lookup failed', /returned 3 columns/],
+      },
+      {
+        name: 'an SQL error',
+        query: 'SELECT u, p FROM pgtide_no_such_table WHERE u = $1',
+        answer: /^28000: /,
+        log: ['auth_query lookup failed', /auth_query failed on server .*pgtide_no_such_table/],
+      },
+      {
+        name: 'a garbage SCRAM secret',
+        query: "SELECT $1::text, 'SCRAM-SHA-256$4096:zz$bad:bad'",
+        answer: /^28P01: password authentication failed/,
+        log: ['auth_query password unusable', /malformed SCRAM secret/],
+      },
+      {
+        name: 'a NULL password',
+        query: 'SELECT $1::text, NULL::text',
+        answer: /^28P01: password authentication failed/,
+        log: ['', /$/],
+      },
+      {
+        name: 'a NULL user name',
+        query: 'SELECT NULL::text, $1::text',
+        answer: /^28P01: password authentication failed/,
+        log: ['', /$/],
+      },
     ];
     for (const c of cases) {
       test(`${c.name}`, async () => {
@@ -272,7 +369,10 @@ describe('auth_user and auth_query against a real PostgreSQL', () => {
     }
 
     test('a server that does not answer the lookup: 28000 after server_connect_timeout, and the connection is closed', async () => {
-      const p = await pgtideWith({ auth_query: "SELECT $1::text, (SELECT 'x' FROM pg_sleep(60))", server_connect_timeout: 1 });
+      const p = await pgtideWith({
+        auth_query: "SELECT $1::text, (SELECT 'x' FROM pg_sleep(60))",
+        server_connect_timeout: 1,
+      });
       const started = Date.now();
       assert.match(await login(p, t.scramUser.user, t.scramUser.password), /^28000: /);
       const took = Date.now() - started;
@@ -286,16 +386,24 @@ describe('auth_user and auth_query against a real PostgreSQL', () => {
       const started = Date.now();
       assert.match(await login(p, t.scramUser.user, t.scramUser.password), /^28000: /);
       assert.ok(Date.now() - started < 5000);
-      assert.match(logged(p, 'auth_query lookup failed'), /auth_user "pgtide_lookup" cannot log in: .*password authentication failed/);
+      assert.match(
+        logged(p, 'auth_query lookup failed'),
+        /auth_user "pgtide_lookup" cannot log in: .*password authentication failed/,
+      );
     });
 
     test('a role membership lookup that cannot run (hba_file with +group): 28000 before any password exchange', async () => {
       const hbaFile = join(files, 'group-only.conf');
       writeFileSync(hbaFile, 'host all +pgtide_outer 127.0.0.1/32 md5\n');
       const p = await pgtideWith({ hba_file: hbaFile }, `"${LOOKUP.user}" "wrong-password"\n`);
-      assert.equal(await login(p, t.scramUser.user, t.scramUser.password), '28000: authentication failed for user "pgtide_scram": pgtide could not look up its role memberships');
-      assert.match(logged(p, 'auth_query lookup failed'), /role membership lookup cannot run: auth_user "pgtide_lookup" cannot log in/);
+      assert.equal(
+        await login(p, t.scramUser.user, t.scramUser.password),
+        '28000: authentication failed for user "pgtide_scram": pgtide could not look up its role memberships',
+      );
+      assert.match(
+        logged(p, 'auth_query lookup failed'),
+        /role membership lookup cannot run: auth_user "pgtide_lookup" cannot log in/,
+      );
     });
   });
 });
-

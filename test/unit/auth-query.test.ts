@@ -11,8 +11,9 @@ import { parseConfig } from '../../src/config/load.js';
 import { configIssues } from '../../src/config/validate.js';
 import * as encode from '../../src/protocol/encode.js';
 
-const SCRAM = 'SCRAM-SHA-256$4096:c2FsdHNhbHRzYWx0c2FsdA==$'
-  + 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
+const SCRAM =
+  'SCRAM-SHA-256$4096:c2FsdHNhbHRzYWx0c2FsdA==$' +
+  'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
 
 describe('auth_query rows', () => {
   test('one row naming the user gives its password, md5 or SCRAM', () => {
@@ -31,7 +32,15 @@ describe('auth_query rows', () => {
   });
 
   test('several rows, another name, or another number of columns is the query at fault', () => {
-    assert.match(fault(readAuthQueryRows('alice', [['alice', 'a'], ['alice', 'b']])), /returned 2 rows for one user name/);
+    assert.match(
+      fault(
+        readAuthQueryRows('alice', [
+          ['alice', 'a'],
+          ['alice', 'b'],
+        ]),
+      ),
+      /returned 2 rows for one user name/,
+    );
     assert.match(fault(readAuthQueryRows('alice', [['bob', 'a']])), /row for another user name/);
     assert.match(fault(readAuthQueryRows('alice', [['alice', 'a', 'x']])), /returned 3 columns; it must return two/);
     assert.match(fault(readAuthQueryRows('alice', [['alice']])), /returned 1 columns/);
@@ -55,7 +64,8 @@ describe('auth_query on the wire', () => {
   test('Parse, Bind with the text parameter, Execute, Sync: the user name is never SQL text', () => {
     const bytes = encode.queryWithParams('SELECT $1', ["o'neil"]);
     const types: string[] = [];
-    for (let at = 0; at < bytes.length; at += 1 + bytes.readInt32BE(at + 1)) types.push(String.fromCharCode(bytes[at]!));
+    for (let at = 0; at < bytes.length; at += 1 + bytes.readInt32BE(at + 1))
+      types.push(String.fromCharCode(bytes[at]!));
     assert.deepEqual(types, ['P', 'B', 'E', 'S']);
     const bindAt = 1 + bytes.readInt32BE(1);
     const bind = bytes.subarray(bindAt + 5, bindAt + 1 + bytes.readInt32BE(bindAt + 1));
@@ -72,10 +82,15 @@ describe('auth_query settings', () => {
   });
 
   test('with auth_user set, a query without $1 and an auth_dbname not served are refused', () => {
-    const config = { ...defaultConfig(), backends: [{ name: 'a', host: 'h', port: 5432, weight: 1, role: 'auto' as const }] };
+    const config = {
+      ...defaultConfig(),
+      backends: [{ name: 'a', host: 'h', port: 5432, weight: 1, role: 'auto' as const }],
+    };
     const messages = (c: typeof config) => configIssues(c).map((i) => `${i.path.join('.')}: ${i.message}`);
     assert.deepEqual(messages({ ...config, auth_query: 'SELECT 1, 2' }), [], 'auth_user empty: the query is not used');
-    assert.deepEqual(messages({ ...config, auth_user: 'lookup', auth_query: 'SELECT u, p FROM t WHERE u = $10' }), ['auth_query: must use $1, the name of the user logging in']);
+    assert.deepEqual(messages({ ...config, auth_user: 'lookup', auth_query: 'SELECT u, p FROM t WHERE u = $10' }), [
+      'auth_query: must use $1, the name of the user logging in',
+    ]);
     const listed = { ...config, auth_user: 'lookup', auth_dbname: 'auth', databases: { app: { dbname: 'app' } } };
     assert.deepEqual(messages(listed), ['auth_dbname: "auth" is not listed in [databases]']);
     assert.deepEqual(messages({ ...listed, databases: { app: { dbname: 'app' }, auth: { dbname: 'auth' } } }), []);
@@ -87,10 +102,19 @@ describe('auth_query settings', () => {
 
     test('auth_user, auth_query and auth_dbname keep their names and values', () => {
       const pgbouncer = join(scratch, 'pgbouncer.ini');
-      writeFileSync(pgbouncer, [
-        '[databases]', '* = host=db1', '[pgbouncer]', 'listen_port = 6432', 'auth_user = pgbouncer',
-        'auth_query = SELECT usename, passwd FROM pgbouncer.get_auth($1)', 'auth_dbname = postgres', '',
-      ].join('\n'));
+      writeFileSync(
+        pgbouncer,
+        [
+          '[databases]',
+          '* = host=db1',
+          '[pgbouncer]',
+          'listen_port = 6432',
+          'auth_user = pgbouncer',
+          'auth_query = SELECT usename, passwd FROM pgbouncer.get_auth($1)',
+          'auth_dbname = postgres',
+          '',
+        ].join('\n'),
+      );
       const config = parseConfig(importSeedStack({ pgbouncer }).toml);
       assert.equal(config.auth_user, 'pgbouncer');
       assert.equal(config.auth_query, 'SELECT usename, passwd FROM pgbouncer.get_auth($1)');
@@ -99,12 +123,31 @@ describe('auth_query settings', () => {
 
     test('auth_type = cert is kept, and needs client TLS with a CA', () => {
       const pgbouncer = join(scratch, 'cert.ini');
-      writeFileSync(pgbouncer, ['[databases]', '* = host=db1', '[pgbouncer]', 'auth_type = cert', 'client_tls_sslmode = require',
-        'client_tls_key_file = k', 'client_tls_cert_file = c', 'client_tls_ca_file = ca', ''].join('\n'));
+      writeFileSync(
+        pgbouncer,
+        [
+          '[databases]',
+          '* = host=db1',
+          '[pgbouncer]',
+          'auth_type = cert',
+          'client_tls_sslmode = require',
+          'client_tls_key_file = k',
+          'client_tls_cert_file = c',
+          'client_tls_ca_file = ca',
+          '',
+        ].join('\n'),
+      );
       const config = parseConfig(importSeedStack({ pgbouncer }).toml);
       assert.equal(config.auth_type, 'cert');
-      const issues = configIssues({ ...config, client_tls_ca_file: '' }).map((i) => `${i.path.join('.')}: ${i.message}`);
-      assert.ok(issues.includes('auth_type: "cert" needs client_tls_sslmode other than "disable" and client_tls_ca_file to check client certificates'), issues.join('\n'));
+      const issues = configIssues({ ...config, client_tls_ca_file: '' }).map(
+        (i) => `${i.path.join('.')}: ${i.message}`,
+      );
+      assert.ok(
+        issues.includes(
+          'auth_type: "cert" needs client_tls_sslmode other than "disable" and client_tls_ca_file to check client certificates',
+        ),
+        issues.join('\n'),
+      );
     });
   });
 });
