@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { defaultConfig } from '../../src/config/defaults.js';
+import { DEFAULT_AUTH_QUERY } from '../../src/auth/auth-query.js';
 import { ConfigError, applyEnv, loadConfig, parseConfig, validateConfig, type Problem } from '../../src/config/load.js';
 import type { Config } from '../../src/config/types.js';
 
@@ -48,6 +49,9 @@ describe('defaults', () => {
     ['listen_addr', ['127.0.0.1']],
     ['listen_port', [5432]],
     ['auth_type', 'scram-sha-256'],
+    ['auth_user', ''],
+    ['auth_query', DEFAULT_AUTH_QUERY],
+    ['auth_dbname', ''],
     ['server_tls_sslmode', 'prefer'],
     ['server_auth_methods', ['scram-sha-256', 'md5']],
     ['server_scram_max_iterations', 100_000],
@@ -127,6 +131,8 @@ describe('problems in the file', () => {
     { name: 'no server auth method', toml: 'server_auth_methods = []\n', key: 'server_auth_methods', line: 1, message: /must be a non-empty array/ },
     { name: 'server auth method twice', toml: 'server_auth_methods = ["md5", "md5"]\n', key: 'server_auth_methods', line: 1, message: /"md5" twice/ },
     { name: 'server auth methods as a string', toml: 'server_auth_methods = "md5"\n', key: 'server_auth_methods', line: 1, message: /must be a non-empty array/ },
+    { name: 'empty auth_query', toml: 'auth_query = ""\n', key: 'auth_query', line: 1, message: /must not be empty/ },
+    { name: 'unknown auth_type', toml: 'auth_type = "ldap"\n', key: 'auth_type', line: 1, message: /"trust", "cert", got "ldap"/ },
     { name: 'zero SCRAM iterations allowed', toml: 'server_scram_max_iterations = 0\n', key: 'server_scram_max_iterations', line: 1, message: /from 1 to 10000000/ },
     { name: 'bad tls mode', toml: 'server_tls_sslmode = "on"\n', key: 'server_tls_sslmode', line: 1, message: /"verify-full", got "on"/ },
     { name: 'port 0', toml: 'listen_port = 0\n', key: 'listen_port', line: 1, message: /port from 1 to 65535/ },
@@ -313,6 +319,8 @@ describe('cross-field validation', () => {
     { name: 'two peers with one id', toml: `${BACKEND}[[peers]]\nid = 2\nhost = "b"\n[[peers]]\nid = 2\nhost = "c"\n`, key: 'peers[1].id', line: 7, message: /2 is used by an earlier peer/ },
     { name: 'two peers at one address', toml: `${BACKEND}[[peers]]\nid = 2\nhost = "b"\n[[peers]]\nid = 3\nhost = "b"\nport = 5432\n`, key: 'peers[1].host', line: 8, message: /b:5432 is listed by an earlier peer/ },
     { name: 'nothing to listen on', toml: `listen_addr = []\n${BACKEND}`, key: 'listen_addr', line: 1, message: /accept no clients/ },
+    { name: 'auth_query without $1', toml: `auth_user = "lookup"\nauth_query = "SELECT u, p FROM t"\n${BACKEND}`, key: 'auth_query', line: 2, message: /must use \$1/ },
+    { name: 'auth_type cert without a CA', toml: `auth_type = "cert"\n${BACKEND}`, key: 'auth_type', line: 1, message: /needs client_tls_sslmode other than "disable" and client_tls_ca_file/ },
   ];
   for (const { name, toml, key, line, message } of cases) {
     test(name, () => {
