@@ -135,8 +135,10 @@ function chooseMethod(authType: ExchangeType, secret: Secret | null): Method {
     case 'plain':
       return Method.Plain;
     case 'md5':
-      // As PostgreSQL does: an md5 request cannot be answered from a SCRAM secret, so ask for SCRAM.
-      return secret?.kind === 'scram' ? Method.Scram : Method.Md5;
+      // As PostgreSQL does: an md5 request cannot be answered from a SCRAM secret, so ask for SCRAM;
+      // and a user without a secret (unknown, or no usable password) gets the mock SCRAM exchange,
+      // as PostgreSQL's default password_encryption gives it, so md5 does not single it out.
+      return secret === null || secret.kind === 'scram' ? Method.Scram : Method.Md5;
     case 'scram-sha-256':
       return Method.Scram;
   }

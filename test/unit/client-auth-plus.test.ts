@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClientAuth, type AuthStep } from '../../src/proxy/client-auth.js';
-import { scramSecretFromPassword } from '../../src/auth/secret.js';
+import { formatScramSecret, scramSecretFromPassword } from '../../src/auth/secret.js';
 import { clientKeyOf, hmac, saltedPassword, sha256, xor } from '../../src/auth/scram.js';
 import * as encode from '../../src/protocol/encode.js';
 
@@ -52,4 +52,13 @@ test('a client that picks -PLUS where it was not offered is a protocol violation
   auth.start();
   const step = auth.onPasswordMessage(body(encode.saslInitialResponse('SCRAM-SHA-256-PLUS', 'p=tls-server-end-point,,n=,r=abc')));
   assert.deepEqual(step, { kind: 'protocol', reason: 'unsupported SASL mechanism "SCRAM-SHA-256-PLUS"' });
+});
+
+test('auth_type md5: a user without a secret gets the SCRAM exchange a SCRAM user gets, not md5 (no user probing)', () => {
+  const stored = formatScramSecret(scramSecretFromPassword('pencil'));
+  assert.deepEqual(mechanisms(new ClientAuth('md5', 'alice', stored, plainToScram, null).start()), ['SCRAM-SHA-256']);
+  assert.deepEqual(mechanisms(new ClientAuth('md5', 'nobody', undefined, plainToScram, null).start()), ['SCRAM-SHA-256']);
+  // An md5-stored user still gets md5, as from PostgreSQL.
+  const md5 = new ClientAuth('md5', 'bob', 'md5' + '0'.repeat(32), plainToScram, null).start();
+  assert.ok(md5.kind === 'send' && md5.message.readInt32BE(5) === 5, 'AuthenticationMD5Password');
 });
