@@ -54,9 +54,10 @@ export async function printCheck(config: Config, users: ReadonlyMap<string, stri
   return 0;
 }
 
-/** The sizing test as warnings at start: a running pooler is never blocked by it. */
-export async function warnAboutCapacity(pgtide: Pgtide): Promise<void> {
-  const { config, users } = pgtide.context;
+/** The sizing test as warnings at start: a running pooler is never blocked by it. `config` is
+ *  the instance's, not a worker's share of it. */
+export async function warnAboutCapacity(pgtide: Pgtide, config: Config): Promise<void> {
+  const { users } = pgtide.context;
   const budget = serverBudget(config, users.keys());
   const files = openFilesLimit();
   const needed = openFilesNeeded(config, budget);
@@ -78,8 +79,8 @@ export async function warnAboutCapacity(pgtide: Pgtide): Promise<void> {
 }
 
 function describeBudget(b: ServerBudget): string {
-  const perWorker = `${b.pooled} pooled (${b.pools} pool${b.pools === 1 ? '' : 's'}) + ${b.check} check`;
-  return b.workers === 1 ? `${perWorker} = ${b.total}` : `(${perWorker}) × ${b.workers} workers = ${b.total}`;
+  const pooled = `${b.pooled} pooled (${b.pools} pool${b.pools === 1 ? '' : 's'})`;
+  return b.workers === 1 ? `${pooled} + ${b.check} check = ${b.total}` : `${pooled} + ${b.check} check × ${b.workers} workers = ${b.total}`;
 }
 
 /** How the figure above was reached, in the words of the configuration. */
@@ -87,6 +88,7 @@ function explainBudget(b: ServerBudget): string[] {
   return [
     'pooled: for each (database, user) pool, pool_size + reserve_pool_size, capped by max_db_connections / max_user_connections',
     ...b.assumptions.map((assumption) => `assuming ${assumption}`),
+    ...(b.workers === 1 ? [] : [`workers: the pooled connections are split among the ${b.workers} workers (their shares add up to the configured sizes); each worker has its own check connection`]),
     'check: the cluster monitor\'s one connection (health, role and lag checks)',
     'cancel requests are not counted: PostgreSQL answers each on a connection that never takes a max_connections slot',
   ];

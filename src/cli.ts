@@ -171,7 +171,7 @@ async function start(source: ConfigSource): Promise<number> {
     pgtide.log.fatal({ err: describe(err), hint }, 'could not start');
     throw err;
   }
-  warnAboutCapacity(pgtide).catch((err: unknown) => pgtide.log.warn({ err: describe(err) }, 'could not check the server connection budget'));
+  warnAboutCapacity(pgtide, config).catch((err: unknown) => pgtide.log.warn({ err: describe(err) }, 'could not check the server connection budget'));
   process.on('SIGHUP', () => {
     try {
       pgtide.reload(source().config);

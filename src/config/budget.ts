@@ -12,6 +12,10 @@
 // Every backend may hold every pool (writes go to the primary, reads to any node), so the
 // budget is the same for each backend.
 //
+// With `workers = N` the pool sizes and caps are split among the workers so that their shares
+// add up to the configured values (config/worker-share.ts): the pooled figure holds for the
+// whole instance. Only the check connection is per worker: each runs its own cluster monitor.
+//
 // Only what takes one of PostgreSQL's max_connections slots counts. A CancelRequest does not:
 // the postmaster serves it on a connection of its own that ends before the process would join
 // the PGPROC array (where the 53300 limit is enforced), so cancels need no slot even with every
@@ -19,6 +23,7 @@
 // the connections for cancels is about its own num_init_children, which a cancel occupies.
 import { MAX_FORWARDS_PER_PEER } from './peering.js';
 import type { Config } from './types.js';
+import { workerConfig } from './worker-share.js';
 
 /** Per worker process: one check connection per backend (the cluster monitor). */
 const CHECK_CONNECTIONS = 1;
@@ -31,10 +36,12 @@ export interface ServerBudget {
   /** Most pooled server connections per backend: pool_size + reserve_pool_size per pool,
    *  capped by max_db_connections and max_user_connections. */
   pooled: number;
+  /** The most of `pooled` one worker process holds (all of it with one worker). */
+  pooledPerWorker: number;
   /** The cluster monitor's connection for health, role and lag checks. */
   check: number;
   workers: number;
-  /** (pooled + check) × workers: the most max_connections slots pgtide takes on one backend. */
+  /** pooled + check × workers: the most max_connections slots pgtide takes on one backend. */
   total: number;
   /** The assumptions the count rests on, to print next to it. */
   assumptions: string[];
@@ -55,7 +62,8 @@ export interface BudgetVerdict {
 }
 
 /** The budget of one backend; `users` are the names of auth_file. */
-export function serverBudget(config: Config, users: Iterable<string>, workers = 1): ServerBudget {
+export function serverBudget(config: Config, users: Iterable<string>): ServerBudget {
+  const workers = config.workers;
   const assumptions: string[] = [];
   const databases = Object.keys(config.databases).filter((name) => name !== '*');
   if (config.databases['*'] !== undefined || databases.length === 0) {
@@ -68,6 +76,20 @@ export function serverBudget(config: Config, users: Iterable<string>, workers = 
     assumptions.push('no users are known (auth_file and [users] are empty): counted as one user');
   }
 
+  const pooled = pooledConnections(config, databases, userNames);
+  return {
+    pools: databases.length * userNames.length,
+    pooled,
+    // Worker 0 takes every remainder of the split, so its share is the largest.
+    pooledPerWorker: workers === 1 ? pooled : pooledConnections(workerConfig(config, 0), databases, userNames),
+    check: CHECK_CONNECTIONS,
+    workers,
+    total: pooled + CHECK_CONNECTIONS * workers,
+    assumptions,
+  };
+}
+
+function pooledConnections(config: Config, databases: readonly string[], userNames: readonly string[]): number {
   const size = (database: string, user: string): number => {
     const db = config.databases[database];
     const poolSize = config.users[user]?.pool_size ?? db?.pool_size ?? config.default_pool_size;
@@ -83,15 +105,7 @@ export function serverBudget(config: Config, users: Iterable<string>, workers = 
   });
   // Exact when only one kind of cap is set; with both it is an upper bound, which is the safe
   // side for a check that must not promise too little.
-  const pooled = Math.min(sumOf(perDatabase), sumOf(perUser));
-  return {
-    pools: databases.length * userNames.length,
-    pooled,
-    check: CHECK_CONNECTIONS,
-    workers,
-    total: (pooled + CHECK_CONNECTIONS) * workers,
-    assumptions,
-  };
+  return Math.min(sumOf(perDatabase), sumOf(perUser));
 }
 
 export function judgeBudget(budget: ServerBudget, limits: BackendLimits): BudgetVerdict {
@@ -99,32 +113,38 @@ export function judgeBudget(budget: ServerBudget, limits: BackendLimits): Budget
   return { available, over: budget.total > available };
 }
 
-/** Open files pgtide may need: every client, and nonClientFiles. */
+/** Open files one pgtide process may need (the limit is per process): its clients, and
+ *  nonClientFiles. A worker holds at most worker 0's share (it takes every remainder). */
 export function openFilesNeeded(config: Config, budget: ServerBudget): number {
-  return config.max_client_conn + nonClientFiles(config, budget);
+  return largestClientShare(config) + nonClientFiles(config, budget);
 }
 
-/** Every server connection to every backend, the cancel requests pgtide may be forwarding to
- *  its peers at once, and some to spare. */
+function largestClientShare(config: Config): number {
+  return workerConfig(config, 0).max_client_conn;
+}
+
+/** One process's server connections to every backend, the cancel requests it may be
+ *  forwarding to its peers at once, and some to spare. */
 function nonClientFiles(config: Config, budget: ServerBudget): number {
-  return budget.total * config.backends.length + MAX_FORWARDS_PER_PEER * config.peers.length + SPARE_FILES;
+  return (budget.pooledPerWorker + budget.check) * config.backends.length + MAX_FORWARDS_PER_PEER * config.peers.length + SPARE_FILES;
 }
 
 /** Descriptors a pooler holds whatever its load: the runtime's own, listeners, logs. */
 const RUNTIME_FILES = 32;
 
 /**
- * The most clients pgtide admits under an open-files limit, so that the server connections
- * the budget may open still find a descriptor: a client admitted and then left without a
- * server gets nothing but an error. max_client_conn when the limit holds everything
- * (openFilesNeeded); when it cannot, the larger of what clients may have after
- * nonClientFiles, and half of what the runtime leaves.
+ * The most clients one pgtide process admits under an open-files limit, so that the server
+ * connections the budget may open still find a descriptor: a client admitted and then left
+ * without a server gets nothing but an error. Its share of max_client_conn when the limit
+ * holds everything (openFilesNeeded); when it cannot, the larger of what clients may have
+ * after nonClientFiles, and half of what the runtime leaves.
  */
 export function clientCapacity(config: Config, budget: ServerBudget, openFiles: number | undefined): number {
-  if (openFiles === undefined || !Number.isFinite(openFiles)) return config.max_client_conn;
+  const clients = largestClientShare(config);
+  if (openFiles === undefined || !Number.isFinite(openFiles)) return clients;
   const afterServers = openFiles - nonClientFiles(config, budget);
   const half = Math.floor((openFiles - RUNTIME_FILES) / 2);
-  return Math.max(1, Math.min(config.max_client_conn, Math.max(afterServers, half)));
+  return Math.max(1, Math.min(clients, Math.max(afterServers, half)));
 }
 
 /** The soft "Max open files" limit from /proc/<pid>/limits; Infinity when unlimited,

@@ -13,6 +13,9 @@ export function defaultConfig(): Config {
     listen_port: [5432],
     unix_socket_dir: '',
     listen_backlog: 511,
+    // One process until workers are asked for: every limit is then exactly as configured, and
+    // the console and /metrics show the whole instance (docs/tuning.md, workers).
+    workers: 1,
 
     auth_type: 'scram-sha-256',
     auth_file: '',

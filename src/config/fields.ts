@@ -1,7 +1,7 @@
 // What each configuration key accepts. The same descriptions check the TOML file, the
 // environment and a Config built in code, so the three can never disagree.
 import { MAX_SCRAM_ITERATIONS } from '../auth/scram-client.js';
-import { MAX_PEER_ID } from './peering.js';
+import { MAX_PEER_ID, MAX_WORKER_ID } from './peering.js';
 import { parseRedirectList } from './redirect-list.js';
 import type { BackendConfig, Config, DatabaseConfig, PeerConfig, UserConfig } from './types.js';
 
@@ -64,6 +64,8 @@ export const TOP_LEVEL_FIELDS: Record<ScalarKey, Field> = {
   listen_port: { kind: 'ports' },
   unix_socket_dir: text,
   listen_backlog: { kind: 'integer', min: 1, max: 65535 },
+  // A cancel key has 5 bits for the worker that owns the client (proxy/cancel-keys.ts).
+  workers: { kind: 'integer', min: 1, max: MAX_WORKER_ID + 1 },
   auth_type: { kind: 'enum', values: ['scram-sha-256', 'md5', 'plain', 'trust', 'cert'] },
   auth_file: text,
   hba_file: text,

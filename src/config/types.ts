@@ -72,6 +72,9 @@ export interface Config {
   /** Directory for the unix socket `.s.PGSQL.<first port>`; empty disables it. */
   unix_socket_dir: string;
   listen_backlog: number;
+  /** Processes that serve clients, sharing the TCP listen ports (reusePort); the instance's
+   *  limits are split among them (config/worker-share.ts). 1 = one process, no primary. */
+  workers: number;
 
   // Client authentication.
   auth_type: AuthType;

@@ -4,6 +4,7 @@ import { parseRedirectList, type RedirectRule } from './redirect-list.js';
 import { readDocument } from './document.js';
 import { ConfigError, toProblems, type Issue } from './problems.js';
 import type { Config } from './types.js';
+import { limitsEachWorkerNeeds } from './worker-share.js';
 
 export function validateConfig(config: Config): void {
   const issues = configIssues(config);
@@ -15,6 +16,7 @@ export function configIssues(config: Config): Issue[] {
   readDocument(config, issues);
   checkListeners(config, issues);
   checkPoolSizes(config, issues);
+  checkWorkerShares(config, issues);
   checkBackends(config, issues);
   checkPeers(config, issues);
   checkTls(config, issues);
@@ -38,6 +40,17 @@ function checkPoolSizes(config: Config, issues: Issue[]): void {
     const minPoolSize = database.min_pool_size ?? config.min_pool_size;
     if (minPoolSize > poolSize) {
       issues.push({ path: ['databases', name, 'min_pool_size'], message: `(${minPoolSize}) exceeds the pool size (${poolSize})` });
+    }
+  }
+}
+
+/** Each worker gets its share of every limit (worker-share.ts): none may get 0, which would
+ *  leave its clients no server (a pool size) or no cap at all (0 = unlimited). */
+function checkWorkerShares(config: Config, issues: Issue[]): void {
+  if (config.workers === 1) return;
+  for (const { path, value } of limitsEachWorkerNeeds(config)) {
+    if (value < config.workers) {
+      issues.push({ path, message: `(${value}) is below workers (${config.workers}): the limit is split among the workers and each needs at least 1; raise it or lower workers` });
     }
   }
 }

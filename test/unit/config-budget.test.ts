@@ -5,8 +5,8 @@ import { parseConfig } from '../../src/config/load.js';
 
 const BACKENDS = '[[backends]]\nhost = "db1"\n[[backends]]\nhost = "db2"\n';
 
-function budgetOf(toml: string, users: string[], workers?: number) {
-  return serverBudget(parseConfig(`${toml}\n${BACKENDS}`), users, workers);
+function budgetOf(toml: string, users: string[]) {
+  return serverBudget(parseConfig(`${toml}\n${BACKENDS}`), users);
 }
 
 describe('serverBudget: pooled connections per backend', () => {
@@ -64,11 +64,20 @@ describe('serverBudget: pooled connections per backend', () => {
 describe('serverBudget: totals and assumptions', () => {
   test('the pooled connections plus one check connection; cancel requests take no slot', () => {
     const budget = budgetOf('default_pool_size = 8', ['u']);
-    assert.deepEqual({ ...budget, assumptions: [] }, { pools: 1, pooled: 8, check: 1, workers: 1, total: 9, assumptions: [] });
+    assert.deepEqual({ ...budget, assumptions: [] }, { pools: 1, pooled: 8, pooledPerWorker: 8, check: 1, workers: 1, total: 9, assumptions: [] });
   });
 
-  test('every worker has its own pools and check connection', () => {
-    assert.equal(budgetOf('default_pool_size = 8', ['u'], 3).total, 3 * 9);
+  test('workers split the pools among them; each has its own check connection', () => {
+    const budget = budgetOf('workers = 3\ndefault_pool_size = 8', ['u']);
+    assert.equal(budget.total, 8 + 3 * 1);
+    // 8 over 3 workers: 3, 3, 2.
+    assert.equal(budget.pooledPerWorker, 3);
+  });
+
+  test('the largest share counts every remainder: worker 0 gets one more in each pool', () => {
+    const budget = budgetOf('workers = 2\ndefault_pool_size = 3\n[databases.a]\n[databases.b]\n[databases.c]', ['u']);
+    assert.equal(budget.pooled, 9);
+    assert.equal(budget.pooledPerWorker, 3 * 2);
   });
 
   test('names the wildcard and unknown-user assumptions', () => {
@@ -125,6 +134,13 @@ describe('open files', () => {
     const budget = serverBudget(config, ['u']);
     assert.equal(openFilesNeeded(config, budget), 1000 + 2 * 9 + 2 * 32 + 100);
     assert.equal(clientCapacity(config, budget, 1024 - 1), 1024 - 1 - 100 - 18 - 2 * 32);
+  });
+
+  test('per process: a worker holds its share of clients and servers, and admits only its share', () => {
+    const config = parseConfig(`workers = 4\nmax_client_conn = 1001\ndefault_pool_size = 8\n${BACKENDS}`);
+    const budget = serverBudget(config, ['u']);
+    assert.equal(openFilesNeeded(config, budget), 251 + 2 * (2 + 1) + 100);
+    assert.equal(clientCapacity(config, budget, undefined), 251);
   });
 
   const limits = [
