@@ -14,6 +14,8 @@ import { SUPERVISOR_LOG_FILE_ENV } from './config/env.js';
 import type { Config } from './config/types.js';
 import { Pgtide } from './server.js';
 import { runSupervised } from './supervisor.js';
+import { runPrimary } from './workers/primary.js';
+import { ownWorkerSlot, PrimaryLink, workerShare } from './workers/worker.js';
 
 const HELP = `pgtide: PostgreSQL connection pooler and read/write-splitting load balancer
 
@@ -152,8 +154,15 @@ function importCommand(values: SeedValues & { output?: string }): number {
 
 async function start(source: ConfigSource): Promise<number> {
   const { config, warnings, origin } = source();
-  const pgtide = new Pgtide(config, {
-    reloadConfig: () => source().config,
+  const slot = ownWorkerSlot();
+  if (slot === undefined && config.workers > 1) return runPrimary(config);
+  // A worker runs its share of the limits, rereading the file at each reload like one process.
+  const share = (whole: Config) => (slot === undefined ? whole : workerShare(whole, slot));
+  const primary = slot === undefined ? undefined : new PrimaryLink();
+  const pgtide = new Pgtide(share(config), {
+    workerId: slot?.id,
+    relayCancel: primary?.relayCancel,
+    reloadConfig: () => share(source().config),
     onShutdown: () => process.exit(0),
     supervisorLogFile: process.env[SUPERVISOR_LOG_FILE_ENV],
   });
@@ -171,10 +180,12 @@ async function start(source: ConfigSource): Promise<number> {
     pgtide.log.fatal({ err: describe(err), hint }, 'could not start');
     throw err;
   }
-  warnAboutCapacity(pgtide, config).catch((err: unknown) => pgtide.log.warn({ err: describe(err) }, 'could not check the server connection budget'));
+  primary?.serve(pgtide);
+  // The budget is the instance's: one worker says it, not every worker the same.
+  if ((slot?.id ?? 0) === 0) warnAboutCapacity(pgtide, config).catch((err: unknown) => pgtide.log.warn({ err: describe(err) }, 'could not check the server connection budget'));
   process.on('SIGHUP', () => {
     try {
-      pgtide.reload(source().config);
+      pgtide.reload(share(source().config));
     } catch (err) {
       pgtide.log.error({ err: describe(err) }, 'reload failed; keeping the running configuration');
     }
@@ -191,21 +202,22 @@ async function start(source: ConfigSource): Promise<number> {
   };
   process.once('SIGTERM', stop(true));
   process.once('SIGINT', stop(false));
-  watchSupervisor(pgtide, stop(true));
+  watchSupervisor(pgtide, stop(true), slot === undefined ? 'supervisor' : 'primary');
   return new Promise<number>(() => {});
 }
 
 /**
- * Started by `--supervise`, the pooler holds the supervisor's IPC channel, which the kernel
- * closes however the supervisor died. An orphaned pooler would keep the listen port, and a new
- * supervisor's pooler would fail on EADDRINUSE for as long as it lives: drain and exit instead.
+ * Started by `--supervise` (or as a worker by the primary of `workers = N`), the pooler holds
+ * its parent's IPC channel, which the kernel closes however the parent died. An orphaned pooler
+ * would keep the listen port, and a new supervisor's pooler would fail on EADDRINUSE (or, as a
+ * worker, share the port with the new workers) for as long as it lives: drain and exit instead.
  */
-function watchSupervisor(pgtide: Pgtide, drain: () => void): void {
+function watchSupervisor(pgtide: Pgtide, drain: () => void, parent: 'supervisor' | 'primary'): void {
   if (process.channel === undefined) return;
   // The channel must not keep the process alive on its own; the listeners do that.
   process.channel.unref();
   process.once('disconnect', () => {
-    pgtide.log.warn({ ppid: process.ppid }, 'the supervisor is gone; draining and exiting');
+    pgtide.log.warn({ ppid: process.ppid }, `the ${parent} is gone; draining and exiting`);
     drain();
   });
 }

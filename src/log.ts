@@ -36,13 +36,18 @@ export interface LoggerOptions {
    * rename the file under each other.
    */
   supervisorLogFile?: string | undefined;
+  /** With `workers = N`: the worker's id, in each line and in the log file's name (each
+   *  worker writes and rotates its own file; the primary writes the plain name). */
+  worker?: number | undefined;
 }
 
 /** JSON lines with the instance name in each; the log file's writes run off the event loop. */
 export function createLogger(instance: string, level: string, options: LoggerOptions = {}): Logger {
-  const pinoOptions = { level, base: { instance }, redact: { paths: REDACT, censor: '[Redacted]' } };
+  const worker = options.worker;
+  const base = worker === undefined ? { instance } : { instance, worker };
+  const pinoOptions = { level, base, redact: { paths: REDACT, censor: '[Redacted]' } };
   const out = options.destination ?? pino.destination({ fd: 1, sync: false });
-  const path = options.logDir ? logFilePath(options.logDir, instance) : null;
+  const path = options.logDir ? logFilePath(options.logDir, worker === undefined ? instance : `${instance}-${worker}`) : null;
   const supervised = path !== null && options.supervisorLogFile !== undefined && resolve(path) === resolve(options.supervisorLogFile);
   if (path === null || supervised) {
     const log = pino(pinoOptions, out);

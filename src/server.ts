@@ -9,7 +9,7 @@ import { PoolManager } from './pool/pool-manager.js';
 import type { ServerConnection } from './pool/server-connection.js';
 import { CancelKeys } from './proxy/cancel-keys.js';
 import { sendCancelRequest } from './proxy/cancel-request.js';
-import { PeerCancels } from './proxy/peer-cancel.js';
+import { PeerCancels, cancelOwnClient } from './proxy/peer-cancel.js';
 import { Router, monitoredClusterView, staticClusterView, type ClusterView } from './proxy/router.js';
 import { ClusterMonitor } from './cluster/monitor.js';
 import { AdminConsole, ADMIN_DATABASES } from './admin/console.js';
@@ -46,6 +46,9 @@ export interface PgtideOptions {
   logger?: Logger;
   /** Worker number encoded in cancel keys (0 for a single process). */
   workerId?: number;
+  /** With `workers = N`: hands a CancelRequest whose key names another worker to the primary,
+   *  which passes it to that worker's cancelOwnClient(). */
+  relayCancel?: (pid: number, secret: Buffer) => void;
   /** Rereads the configuration for the console's RELOAD (the CLI: the file it started from). */
   reloadConfig?: () => Config;
   /** Called once the console's SHUTDOWN has stopped everything (the CLI exits). */
@@ -83,6 +86,7 @@ export class Pgtide {
     this.log = options.logger ?? createLogger(config.instance_name, config.log_level, {
       logDir: config.log_dir,
       supervisorLogFile: options.supervisorLogFile,
+      worker: config.workers > 1 ? options.workerId : undefined,
     });
     const users = readUsers(config);
     const classifier = new Classifier({ policy: functionPolicy(config), onParserMissing: () => this.loadParser() });
@@ -105,6 +109,7 @@ export class Pgtide {
       clients: new Set(),
       loggingIn: new Set(),
       assemblyBudget: new AssemblyBudget(CLASSIFY_BUFFER_BYTES),
+      relayToWorker: options.relayCancel ?? null,
       sendCancel: (server) => this.sendCancel(server),
       plainToScram: (user, password) => this.plainToScram(user, password),
       admin: {
@@ -241,7 +246,10 @@ export class Pgtide {
   private admitClients(): void {
     const { config, users } = this.ctx;
     this.openFiles = openFilesLimit();
-    this.clientCap = clientCapacity(config, serverBudget(config, users.keys()), this.openFiles);
+    // The open-files limit is this process's: a worker counts its own share of the limits
+    // (already split) as one process would.
+    const own = { ...config, workers: 1 };
+    this.clientCap = clientCapacity(own, serverBudget(own, users.keys()), this.openFiles);
   }
 
   /** The kernel refused a client connection (no file descriptor left, say): the client is gone
@@ -260,6 +268,12 @@ export class Pgtide {
     this.ctx.pools.maintain(now);
     for (const client of this.ctx.clients) client.checkTimeouts(now);
     if (this.pausedAll || this.pausedDatabases.size > 0) this.closeIdlePaused();
+  }
+
+  /** Cancel what this process's client with that key runs: a request another worker relayed
+   *  ends here, never relayed again. */
+  cancelOwnClient(pid: number, secret: Buffer): void {
+    cancelOwnClient(this.ctx, pid, secret);
   }
 
   /** Cancel what a server runs, on a new connection; the server is not reused before it ends. */

@@ -13,6 +13,13 @@ export const ENV_PREFIX = 'PGTIDE_';
  */
 export const SUPERVISOR_LOG_FILE_ENV = 'PGTIDE_SUPERVISOR_LOG_FILE';
 
+/** Set by the primary of `workers = N` for each worker it starts, not by operators:
+ *  "<id>/<N>", the worker's id and the number of workers (src/workers/primary.ts). */
+export const WORKER_SLOT_ENV = 'PGTIDE_WORKER_SLOT';
+
+/** Variables pgtide sets for its own child processes; they are not settings. */
+const INTERNAL = new Set([SUPERVISOR_LOG_FILE_ENV, WORKER_SLOT_ENV]);
+
 export interface EnvOverrides {
   /** The top-level keys the environment sets, already checked. */
   values: Partial<Config>;
@@ -44,7 +51,7 @@ export function readEnv(env: NodeJS.ProcessEnv): EnvOverrides {
   // Sorted so that problems come out in the same order whatever the environment's order.
   for (const variable of Object.keys(env).sort()) {
     const envText = env[variable];
-    if (!variable.startsWith(ENV_PREFIX) || variable === SUPERVISOR_LOG_FILE_ENV || envText === undefined) continue;
+    if (!variable.startsWith(ENV_PREFIX) || INTERNAL.has(variable) || envText === undefined) continue;
     set(variable, variable.slice(ENV_PREFIX.length).toLowerCase(), envText);
   }
   return { values, issues };

@@ -54,6 +54,9 @@ export interface ProxyContext {
   loggingIn: Set<ClientSession>;
   /** SCRAM secrets derived from plain auth_file passwords, derived once per user and password. */
   plainToScram(user: string, password: string): Secret;
+  /** With `workers = N`: hands a CancelRequest for another worker's client to that worker
+   *  (through the primary); null in a single process. */
+  relayToWorker: ((pid: number, secret: Buffer) => void) | null;
   /** Ask the server to cancel what the connection is running, on a separate connection. */
   sendCancel(server: ServerConnection): void;
   admin: AdminHooks;

@@ -17,7 +17,9 @@ export async function listen(config: Config, onConnection: (socket: net.Socket) 
   try {
     for (const port of config.listen_port) {
       for (const host of config.listen_addr) {
-        const options = { host, port, backlog: config.listen_backlog };
+        // With workers, each worker binds the same ports and the kernel spreads new clients
+        // among them (SO_REUSEPORT, Linux; Node.js ≥ 22.12).
+        const options = { host, port, backlog: config.listen_backlog, reusePort: config.workers > 1 };
         servers.push(host === '*' ? await openEverywhere(options, config.tcp_keepalive, onConnection)
           : await open(options, config.tcp_keepalive, onConnection));
       }

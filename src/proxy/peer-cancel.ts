@@ -4,7 +4,7 @@
 import { MAX_FORWARDS_PER_PEER } from '../config/peering.js';
 import type { PeerConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
-import { forwardedCancelPid, isIssuedCancelPid, issuedCancelPid, peerOfCancelPid } from './cancel-keys.js';
+import { forwardedCancelPid, isIssuedCancelPid, issuedCancelPid, peerOfCancelPid, workerOfCancelPid } from './cancel-keys.js';
 import { sendCancelRequest } from './cancel-request.js';
 import type { ProxyContext } from './context.js';
 
@@ -64,21 +64,30 @@ export class PeerCancels {
 
 /**
  * A CancelRequest received from anyone: a client, or a peer forwarding one. A key this
- * instance issued cancels its client's query; a key of a configured peer goes to that peer,
- * unless a peer forwarded it already (a loop, when [[peers]] disagree about who is who); any
- * other key is dropped, as PostgreSQL drops unknown keys, without a word to the sender.
+ * instance issued cancels its client's query (in the worker process that holds the client,
+ * with `workers = N`); a key of a configured peer goes to that peer, unless a peer forwarded
+ * it already (a loop, when [[peers]] disagree about who is who); any other key is dropped, as
+ * PostgreSQL drops unknown keys, without a word to the sender.
  */
 export function handleCancelRequest(ctx: ProxyContext, pid: number, secret: Buffer): void {
   const own = ctx.cancelKeys.peerId;
   const issued = isIssuedCancelPid(pid);
   const peerId = peerOfCancelPid(pid);
   if (peerId === own) {
-    const target = ctx.cancelKeys.find(issued ? pid : issuedCancelPid(pid), secret);
-    if (target) target.cancelRunningQuery();
-    else ctx.log.debug('cancel request for an unknown key dropped');
-    return;
+    const worker = workerOfCancelPid(pid);
+    if (worker === ctx.cancelKeys.workerId || ctx.relayToWorker === null) return cancelOwnClient(ctx, pid, secret);
+    ctx.log.debug({ to_worker: worker }, 'cancel request relayed');
+    return ctx.relayToWorker(pid, secret);
   }
   const peer = issued ? ctx.config.peers.find((p) => p.id === peerId) : undefined;
   if (peer) ctx.peerCancels.forward(peer, pid, secret);
   else ctx.log.debug({ peer: peerId, forwarded: !issued }, 'cancel request for another instance dropped: no [[peers]] entry, or a peer forwarded it already');
+}
+
+/** A key of this process (or relayed by another worker, which ends here): cancel its client's
+ *  query. */
+export function cancelOwnClient(ctx: ProxyContext, pid: number, secret: Buffer): void {
+  const target = ctx.cancelKeys.find(isIssuedCancelPid(pid) ? pid : issuedCancelPid(pid), secret);
+  if (target) target.cancelRunningQuery();
+  else ctx.log.debug('cancel request for an unknown key dropped');
 }

@@ -1,0 +1,53 @@
+// What the primary of `workers = N` and its workers say to each other, over the IPC channel
+// that child_process opens (JSON). Nothing on a transaction's path crosses it: only a worker's
+// readiness and cancel requests that reached a worker other than the client's.
+
+export interface WorkerSlot {
+  id: number;
+  count: number;
+}
+
+export type WorkerMessage =
+  /** Worker → primary: its listeners are bound and it serves clients. */
+  | { kind: 'ready' }
+  /** Worker → primary → worker: a CancelRequest whose key names the receiving worker. */
+  | { kind: 'cancel'; pid: number; secret: string };
+
+/** Messages come from pgtide's own processes, but a malformed one must not throw in a handler. */
+export function isWorkerMessage(value: unknown): value is WorkerMessage {
+  if (typeof value !== 'object' || value === null) return false;
+  const message = value as Record<string, unknown>;
+  if (message['kind'] === 'ready') return true;
+  return message['kind'] === 'cancel' && Number.isInteger(message['pid']) && typeof message['secret'] === 'string';
+}
+
+/** "<id>/<count>" as the primary writes it into WORKER_SLOT_ENV; undefined when not a worker. */
+export function parseWorkerSlot(text: string | undefined): WorkerSlot | undefined {
+  if (text === undefined) return undefined;
+  const match = /^(\d{1,3})\/(\d{1,3})$/.exec(text);
+  const id = Number(match?.[1]);
+  const count = Number(match?.[2]);
+  if (match === null || id >= count) throw new Error(`malformed worker slot ${JSON.stringify(text)} (set by pgtide's primary process, not by hand)`);
+  return { id, count };
+}
+
+/** Messages not yet written to one channel beyond which new ones are dropped. */
+const UNSENT_LIMIT = 1000;
+
+/**
+ * Sends over an IPC channel, dropping a message while UNSENT_LIMIT are still unwritten: a flood
+ * of cancel requests aimed at another worker costs dropped cancels (a client may send its
+ * cancel again), never an unbounded queue. A closed channel drops silently too.
+ */
+export class BoundedChannel {
+  private unsent = 0;
+
+  constructor(private readonly send: (message: WorkerMessage, written: (error: Error | null) => void) => boolean) {}
+
+  post(message: WorkerMessage): boolean {
+    if (this.unsent >= UNSENT_LIMIT) return false;
+    this.unsent++;
+    this.send(message, () => this.unsent--);
+    return true;
+  }
+}

@@ -1,0 +1,173 @@
+// The primary of `workers = N`: it starts N copies of the pooler (the same command line, each
+// told its slot through WORKER_SLOT_ENV), which bind the TCP listen ports together with
+// reusePort, so the kernel spreads new clients among them. The primary holds no sockets, no
+// pools and no clients: it restarts a worker that dies (the supervisor's backoff), passes
+// signals on, and carries cancel requests from the worker that received one to the worker
+// that owns the client. Workers watch the IPC channel: a primary that dies, even by SIGKILL,
+// makes them drain and exit (src/cli.ts).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { SUPERVISOR_LOG_FILE_ENV, WORKER_SLOT_ENV } from '../config/env.js';
+import type { Config } from '../config/types.js';
+import { createLogger, type Logger } from '../log.js';
+import { workerOfCancelPid } from '../proxy/cancel-keys.js';
+import { DEFAULT_BACKOFF, restartDelay, type Backoff } from '../supervisor.js';
+import { BoundedChannel, isWorkerMessage, type WorkerMessage } from './messages.js';
+
+export interface PrimaryOptions {
+  count: number;
+  /** Arguments after `node` for each worker: the CLI and the command line the primary got. */
+  childArgs: string[];
+  log: Logger;
+  backoff?: Backoff;
+}
+
+/** One slot: the process in it (or the timer that restarts it) and its backoff state. */
+interface Slot {
+  id: number;
+  child: ChildProcess | null;
+  channel: BoundedChannel | null;
+  startedAt: number;
+  ready: boolean;
+  lastDelayMs: number | null;
+  restartTimer: NodeJS.Timeout | null;
+}
+
+type Phase = 'starting' | 'running' | 'stopping' | 'stopped';
+
+export class Primary {
+  private readonly slots: Slot[];
+  private readonly backoff: Backoff;
+  private phase: Phase = 'starting';
+  private exitCode = 0;
+  private readonly done: Promise<number>;
+  private finish!: (code: number) => void;
+
+  constructor(private readonly options: PrimaryOptions) {
+    this.backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.slots = Array.from({ length: options.count }, (_, id) => ({
+      id, child: null, channel: null, startedAt: 0, ready: false, lastDelayMs: null, restartTimer: null,
+    }));
+    this.done = new Promise((resolve) => (this.finish = resolve));
+  }
+
+  /** Starts every worker; resolves with the exit code once all have stopped. */
+  run(): Promise<number> {
+    for (const slot of this.slots) this.spawnWorker(slot);
+    return this.done;
+  }
+
+  /** SIGHUP: every worker rereads the configuration. */
+  reload(): void {
+    for (const slot of this.slots) slot.child?.kill('SIGHUP');
+  }
+
+  /** SIGTERM drains, SIGINT stops now, in every worker; no restart after it. */
+  stop(signal: 'SIGTERM' | 'SIGINT'): void {
+    if (this.phase === 'stopping' || this.phase === 'stopped') {
+      // A second signal while draining: pass it on (SIGINT cuts the drain short).
+      for (const slot of this.slots) slot.child?.kill(signal);
+      return;
+    }
+    this.phase = 'stopping';
+    this.options.log.info({ signal }, 'primary: stopping the workers');
+    for (const slot of this.slots) {
+      if (slot.restartTimer) clearTimeout(slot.restartTimer);
+      slot.restartTimer = null;
+      slot.child?.kill(signal);
+    }
+    this.endIfAllStopped();
+  }
+
+  private spawnWorker(slot: Slot): void {
+    const env = { ...process.env, [WORKER_SLOT_ENV]: `${slot.id}/${this.options.count}` };
+    const child = spawn(process.execPath, this.options.childArgs, { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    slot.child = child;
+    slot.channel = new BoundedChannel((message, written) => child.send(message, written));
+    slot.startedAt = Date.now();
+    slot.ready = false;
+    child.on('message', (message: unknown) => this.onMessage(slot, message));
+    // 'error' without 'exit' means the spawn itself failed.
+    child.once('error', (error) => this.workerEnded(slot, child, null, null, error));
+    child.once('exit', (code, signal) => this.workerEnded(slot, child, code, signal));
+    this.options.log.info({ worker: slot.id, pid: child.pid }, 'primary: worker started');
+  }
+
+  private onMessage(slot: Slot, message: unknown): void {
+    if (!isWorkerMessage(message)) return;
+    if (message.kind === 'ready') return this.workerReady(slot);
+    this.relayCancel(slot, message);
+  }
+
+  private workerReady(slot: Slot): void {
+    slot.ready = true;
+    if (this.phase === 'starting' && this.slots.every((s) => s.ready)) {
+      this.phase = 'running';
+      this.options.log.info({ workers: this.slots.length }, 'primary: all workers started');
+    }
+  }
+
+  /**
+   * To the worker the key names, never back to the sender: a worker relays only keys that are
+   * not its own and acts on relayed ones itself, so a request crosses the channel at most twice.
+   */
+  private relayCancel(from: Slot, message: WorkerMessage & { kind: 'cancel' }): void {
+    const target = this.slots[workerOfCancelPid(message.pid)];
+    if (target === undefined || target === from || target.channel === null) return;
+    target.channel.post(message);
+  }
+
+  private workerEnded(slot: Slot, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null, error?: Error): void {
+    if (slot.child !== child) return;
+    slot.child = null;
+    slot.channel = null;
+    const log = this.options.log;
+    if (this.phase === 'stopping') {
+      if (code !== null && code !== 0) this.exitCode = code;
+      this.endIfAllStopped();
+      return;
+    }
+    if (this.phase === 'starting' && !slot.ready) {
+      // A worker that never started (a port in use, a file it cannot read) would fail again
+      // in the same way: stop, as a single process does, rather than retry for ever.
+      log.fatal({ worker: slot.id, code, signal, err: error?.message }, 'primary: a worker failed to start; stopping');
+      this.exitCode = 1;
+      this.stop('SIGINT');
+      return;
+    }
+    const uptimeMs = Date.now() - slot.startedAt;
+    const delayMs = restartDelay(this.backoff, slot.lastDelayMs, uptimeMs);
+    slot.lastDelayMs = delayMs;
+    log.error({ worker: slot.id, code, signal, err: error?.message, uptime_ms: uptimeMs, restart_in_ms: delayMs }, 'primary: worker exited; restarting it');
+    slot.restartTimer = setTimeout(() => {
+      slot.restartTimer = null;
+      this.spawnWorker(slot);
+    }, delayMs);
+  }
+
+  private endIfAllStopped(): void {
+    if (this.phase !== 'stopping' || this.slots.some((slot) => slot.child !== null)) return;
+    this.phase = 'stopped';
+    this.options.log.info({ code: this.exitCode }, 'primary: all workers stopped');
+    this.options.log.flush?.();
+    this.finish(this.exitCode);
+  }
+}
+
+/** `pgtide start` with `workers` > 1: this process becomes the primary and runs the workers. */
+export function runPrimary(config: Config): Promise<number> {
+  const log = createLogger(config.instance_name, config.log_level, {
+    logDir: config.log_dir,
+    supervisorLogFile: process.env[SUPERVISOR_LOG_FILE_ENV],
+  });
+  const primary = new Primary({ count: config.workers, childArgs: process.argv.slice(1), log });
+  process.on('SIGHUP', () => primary.reload());
+  process.on('SIGTERM', () => primary.stop('SIGTERM'));
+  process.on('SIGINT', () => primary.stop('SIGINT'));
+  // Under `--supervise`, the supervisor's channel closes however it died: drain the workers
+  // rather than keep the ports from the next supervisor's pooler.
+  if (process.channel !== undefined) {
+    process.channel.unref();
+    process.once('disconnect', () => primary.stop('SIGTERM'));
+  }
+  return primary.run();
+}

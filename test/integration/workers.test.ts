@@ -1,0 +1,158 @@
+// `workers = 2`: two pooler processes share the listen port behind a primary. Clients spread
+// over both, a cancel reaches the worker that holds the query, the instance's pool size holds
+// across the workers, a killed worker comes back while the other's clients go on, and signals
+// reach every worker.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { currentTopology, sqlOn } from '../support/topology.js';
+import { writeAuthFile } from '../support/pgtide.js';
+import { spawnPgtide, type PgtideProcess } from '../support/pgtide-process.js';
+import { waitFor } from '../support/wait.js';
+import { sendCancelRequest } from '../support/raw-client.js';
+import { workerOfCancelPid } from '../../src/proxy/cancel-keys.js';
+
+const t = currentTopology();
+const POOL_SIZE = 4;
+
+let dir: string;
+let p: PgtideProcess;
+
+/** The JSON lines pgtide (primary and workers) wrote so far. */
+function logLines(): Record<string, unknown>[] {
+  return p.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+function workerPids(): Map<number, number> {
+  const pids = new Map<number, number>();
+  for (const l of logLines()) if (l['msg'] === 'primary: worker started') pids.set(l['worker'] as number, l['pid'] as number);
+  return pids;
+}
+
+async function connect(): Promise<pg.Client> {
+  const c = new pg.Client({ host: '127.0.0.1', port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database });
+  c.on('error', () => {});
+  await c.connect();
+  return c;
+}
+
+/** The worker that owns a client, read from the cancel key pgtide gave it. */
+function workerOf(c: pg.Client): number {
+  return workerOfCancelPid((c as unknown as { processID: number }).processID);
+}
+
+/** Clients until there is one on each worker; the others are closed. */
+async function oneOnEachWorker(): Promise<[pg.Client, pg.Client]> {
+  const byWorker = new Map<number, pg.Client>();
+  for (let i = 0; i < 64 && byWorker.size < 2; i++) {
+    const c = await connect();
+    if (byWorker.has(workerOf(c))) await c.end();
+    else byWorker.set(workerOf(c), c);
+  }
+  assert.equal(byWorker.size, 2, 'no client reached one of the workers in 64 connections');
+  return [byWorker.get(0)!, byWorker.get(1)!];
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'pgtide-workers-'));
+  p = await spawnPgtide(t, dir, writeAuthFile(t, dir), [
+    'workers = 2', `default_pool_size = ${POOL_SIZE}`, 'log_level = "debug"', 'log_connections = false', 'log_disconnections = false',
+  ]);
+  await waitFor('both workers', () => logLines().some((l) => l['msg'] === 'primary: all workers started'), 15_000);
+});
+
+after(async () => {
+  await p?.stop('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('workers = 2', () => {
+  test('clients are spread over both workers, each serving its own', async () => {
+    const clients = await Promise.all(Array.from({ length: 16 }, connect));
+    try {
+      const workers = new Set(clients.map(workerOf));
+      assert.deepEqual([...workers].sort(), [0, 1]);
+      for (const c of clients) assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+    } finally {
+      await Promise.all(clients.map((c) => c.end()));
+    }
+  });
+
+  test('a cancel sent to either worker reaches the query its owner holds (57014)', { timeout: 90_000 }, async () => {
+    const relayed = () => logLines().filter((l) => l['msg'] === 'cancel request relayed').length;
+    const pair = await oneOnEachWorker();
+    try {
+      // The kernel picks the worker of each cancel connection; go on until one crossed.
+      for (let round = 0; round < 24 && (round < 4 || relayed() === 0); round++) {
+        const c = pair[round % 2]!;
+        const running = c.query('SELECT pg_sleep(30)').then(() => null, (err: { code?: string }) => err.code);
+        await waitFor('the query on the server', async () => (await sqlOn(t.primary, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'"))[0].n === 1);
+        const started = Date.now();
+        const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
+        await sendCancelRequest('127.0.0.1', p.port, processID, secretKey);
+        assert.equal(await running, '57014', `round ${round}: the query of worker ${round % 2} was not cancelled`);
+        assert.ok(Date.now() - started < 5000);
+      }
+      assert.ok(relayed() > 0, 'no cancel request landed on the other worker in 24 rounds');
+    } finally {
+      await Promise.all(pair.map((c) => c.end()));
+    }
+  });
+
+  test('the server connections of both workers together never exceed default_pool_size', { timeout: 60_000 }, async () => {
+    const clients = await Promise.all(Array.from({ length: 24 }, connect));
+    let stop = false;
+    const load = clients.map(async (c) => {
+      while (!stop) await c.query('SELECT pg_sleep(0.02)');
+    });
+    let most = 0;
+    try {
+      const until = Date.now() + 3000;
+      while (Date.now() < until) {
+        const [row] = await sqlOn(t.primary, 'SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1 AND datname = $2', [t.scramUser.user, t.database]);
+        most = Math.max(most, row.n);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    } finally {
+      stop = true;
+      await Promise.all(load);
+      await Promise.all(clients.map((c) => c.end()));
+    }
+    // 2 per worker; both shares full under this load. Unsplit, each worker would open 4.
+    assert.equal(most, POOL_SIZE);
+  });
+
+  test('SIGHUP reaches every worker', async () => {
+    const reloaded = () => new Set(logLines().filter((l) => l['msg'] === 'configuration reloaded').map((l) => l['worker']));
+    p.child.kill('SIGHUP');
+    await waitFor('both workers reloaded', () => reloaded().size === 2);
+  });
+
+  test('a SIGKILLed worker is restarted; the other worker\'s clients keep working', { timeout: 60_000 }, async () => {
+    const [onFirst, onSecond] = await oneOnEachWorker();
+    const killed = workerPids().get(0)!;
+    process.kill(killed, 'SIGKILL');
+    await assert.rejects(onFirst.query('SELECT 1'));
+    for (let i = 0; i < 10; i++) assert.equal((await onSecond.query('SELECT 1 AS one')).rows[0].one, 1);
+    await waitFor('worker 0 restarted', () => (workerPids().get(0) ?? killed) !== killed, 10_000);
+    // New clients reach the new worker 0 once it listens.
+    await waitFor('a client on the restarted worker', async () => {
+      const c = await connect();
+      const worker = workerOf(c);
+      const answered = (await c.query('SELECT 1 AS one')).rows[0].one === 1;
+      await c.end();
+      return worker === 0 && answered;
+    }, 15_000);
+    assert.equal((await onSecond.query('SELECT 2 AS two')).rows[0].two, 2);
+    await onSecond.end();
+  });
+
+  test('SIGTERM stops every worker, then the primary', { timeout: 60_000 }, async () => {
+    const pids = [...workerPids().values()];
+    assert.equal(await p.stop('SIGTERM'), 0);
+    for (const pid of pids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} still runs`);
+  });
+});
