@@ -162,6 +162,7 @@ async function start(source: ConfigSource): Promise<number> {
   const pgtide = new Pgtide(share(config), {
     workerId: slot?.id,
     relayCancel: primary?.relayCancel,
+    shareAdminCommand: primary?.shareAdminCommand,
     reloadConfig: () => share(source().config),
     onShutdown: () => process.exit(0),
     supervisorLogFile: process.env[SUPERVISOR_LOG_FILE_ENV],

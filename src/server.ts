@@ -13,6 +13,7 @@ import { PeerCancels, cancelOwnClient } from './proxy/peer-cancel.js';
 import { Router, monitoredClusterView, staticClusterView, type ClusterView } from './proxy/router.js';
 import { ClusterMonitor } from './cluster/monitor.js';
 import { AdminConsole, ADMIN_DATABASES } from './admin/console.js';
+import type { AdminCommand } from './admin/commands.js';
 import { checkLogin } from './cluster/check-login.js';
 import { FunctionCatalog } from './proxy/function-catalog.js';
 import { StatementRegistry } from './proxy/prepared-statements.js';
@@ -49,6 +50,10 @@ export interface PgtideOptions {
   /** With `workers = N`: hands a CancelRequest whose key names another worker to the primary,
    *  which passes it to that worker's cancelOwnClient(). */
   relayCancel?: (pid: number, secret: Buffer) => void;
+  /** With `workers = N`: hands a console command that acts on the whole instance (PAUSE,
+   *  RELOAD …) to the primary once it ran here; the primary runs SHUTDOWN itself (it stops
+   *  every worker) and passes the others to the other workers' runSharedAdminCommand(). */
+  shareAdminCommand?: (command: AdminCommand) => void;
   /** Rereads the configuration for the console's RELOAD (the CLI: the file it started from). */
   reloadConfig?: () => Config;
   /** Called once the console's SHUTDOWN has stopped everything (the CLI exits). */
@@ -344,6 +349,19 @@ export class Pgtide {
   // ---- admin console and metrics (src/admin) ----
 
   private adminConsole: AdminConsole | null = null;
+
+  /** One of several worker processes: the console's instance-wide commands go to all. */
+  get hasWorkers(): boolean {
+    return this.options.shareAdminCommand !== undefined;
+  }
+
+  shareAdminCommand(command: AdminCommand): void {
+    this.options.shareAdminCommand?.(command);
+  }
+
+  runSharedAdminCommand(command: AdminCommand): void {
+    this.console().runShared(command);
+  }
 
   private console(): AdminConsole {
     this.adminConsole ??= new AdminConsole(this);

@@ -46,8 +46,21 @@ const SHOW: Record<ShowItem, (pgtide: Pgtide) => Table> = {
   help: showHelp,
 };
 
+/** Commands that act on the whole instance: with `workers = N`, every worker runs them. */
+const INSTANCE_WIDE = new Set<AdminCommand['kind']>(['pause', 'resume', 'reconnect', 'kill', 'disable', 'enable', 'reload', 'shutdown']);
+
 export class AdminConsole {
   constructor(private readonly pgtide: Pgtide) {}
+
+  /** A command another worker's console ran, passed on by the primary: run here too, never
+   *  passed on again. A failure here cannot reach that console's client: it is logged. */
+  runShared(command: AdminCommand): void {
+    try {
+      this.execute(command, 'another worker');
+    } catch (err) {
+      this.pgtide.log.error({ command: command.kind, err: errorOf(err)[1] }, 'admin command from another worker failed here');
+    }
+  }
 
   /**
    * Answer one Query message: the encoded results in order, without the final ReadyForQuery.
@@ -62,6 +75,8 @@ export class AdminConsole {
         const command = parseCommand(words);
         if (isAdminOnly(command) && !req.admin) throw new AdminCommandError(INSUFFICIENT_PRIVILEGE, 'must be an admin user');
         out.push(...this.execute(command, req.user));
+        // Only once it ran here: a command refused here (an unknown database …) goes nowhere.
+        if (INSTANCE_WIDE.has(command.kind)) this.pgtide.shareAdminCommand(command);
       }
     } catch (err) {
       const [code, message, hint] = errorOf(err);
@@ -107,6 +122,8 @@ export class AdminConsole {
         return [encode.commandComplete('RELOAD')];
       case 'shutdown':
         p.log.warn({ user }, 'admin: SHUTDOWN');
+        // With workers, the primary stops every worker, this one included.
+        if (p.hasWorkers) return [encode.commandComplete('SHUTDOWN')];
         // After this answer is written: the session sends it before the stop closes it.
         setImmediate(() => void p.shutdown());
         return [encode.commandComplete('SHUTDOWN')];

@@ -1,6 +1,8 @@
 // What the primary of `workers = N` and its workers say to each other, over the IPC channel
 // that child_process opens (JSON). Nothing on a transaction's path crosses it: only a worker's
-// readiness and cancel requests that reached a worker other than the client's.
+// readiness, cancel requests that reached a worker other than the client's, and the console's
+// commands that act on the whole instance.
+import type { AdminCommand } from '../admin/commands.js';
 
 export interface WorkerSlot {
   id: number;
@@ -11,13 +13,16 @@ export type WorkerMessage =
   /** Worker → primary: its listeners are bound and it serves clients. */
   | { kind: 'ready' }
   /** Worker → primary → worker: a CancelRequest whose key names the receiving worker. */
-  | { kind: 'cancel'; pid: number; secret: string };
+  | { kind: 'cancel'; pid: number; secret: string }
+  /** Worker → primary → every other worker: a console command for the whole instance. */
+  | { kind: 'admin'; command: AdminCommand };
 
 /** Messages come from pgtide's own processes, but a malformed one must not throw in a handler. */
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
   if (typeof value !== 'object' || value === null) return false;
   const message = value as Record<string, unknown>;
   if (message['kind'] === 'ready') return true;
+  if (message['kind'] === 'admin') return typeof message['command'] === 'object' && message['command'] !== null;
   return message['kind'] === 'cancel' && Number.isInteger(message['pid']) && typeof message['secret'] === 'string';
 }
 

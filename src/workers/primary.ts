@@ -2,8 +2,9 @@
 // told its slot through WORKER_SLOT_ENV), which bind the TCP listen ports together with
 // reusePort, so the kernel spreads new clients among them. The primary holds no sockets, no
 // pools and no clients: it restarts a worker that dies (the supervisor's backoff), passes
-// signals on, and carries cancel requests from the worker that received one to the worker
-// that owns the client. Workers watch the IPC channel: a primary that dies, even by SIGKILL,
+// signals on, carries cancel requests from the worker that received one to the worker that
+// owns the client, and passes the console's instance-wide commands (PAUSE, RELOAD …) from the
+// worker whose console ran one to the others (SHUTDOWN: it stops them all). Workers watch the IPC channel: a primary that dies, even by SIGKILL,
 // makes them drain and exit (src/cli.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { SUPERVISOR_LOG_FILE_ENV, WORKER_SLOT_ENV } from '../config/env.js';
@@ -95,7 +96,9 @@ export class Primary {
   private onMessage(slot: Slot, message: unknown): void {
     if (!isWorkerMessage(message)) return;
     if (message.kind === 'ready') return this.workerReady(slot);
-    this.relayCancel(slot, message);
+    if (message.kind === 'cancel') return this.relayCancel(slot, message);
+    if (message.command.kind === 'shutdown') return this.stop('SIGINT');
+    for (const other of this.slots) if (other !== slot) other.channel?.post(message);
   }
 
   private workerReady(slot: Slot): void {

@@ -1,5 +1,7 @@
 // A worker's side of `workers = N`: its slot, its share of the configuration, and its channel
-// to the primary (readiness, cancel requests for other workers' clients in both directions).
+// to the primary (readiness; cancel requests for other workers' clients and instance-wide
+// console commands, in both directions).
+import type { AdminCommand } from '../admin/commands.js';
 import { WORKER_SLOT_ENV } from '../config/env.js';
 import type { Config } from '../config/types.js';
 import { workerConfig } from '../config/worker-share.js';
@@ -29,10 +31,17 @@ export class PrimaryLink {
     this.channel.post({ kind: 'cancel', pid, secret: secret.toString('hex') });
   };
 
-  /** Once the worker serves clients: take relayed cancel requests and tell the primary. */
+  /** For PgtideOptions.shareAdminCommand. */
+  readonly shareAdminCommand = (command: AdminCommand): void => {
+    this.channel.post({ kind: 'admin', command });
+  };
+
+  /** Once the worker serves clients: take what other workers pass on, and tell the primary. */
   serve(pgtide: Pgtide): void {
     process.on('message', (message: unknown) => {
-      if (isWorkerMessage(message) && message.kind === 'cancel') pgtide.cancelOwnClient(message.pid, Buffer.from(message.secret, 'hex'));
+      if (!isWorkerMessage(message)) return;
+      if (message.kind === 'cancel') pgtide.cancelOwnClient(message.pid, Buffer.from(message.secret, 'hex'));
+      else if (message.kind === 'admin') pgtide.runSharedAdminCommand(message.command);
     });
     this.channel.post({ kind: 'ready' });
   }

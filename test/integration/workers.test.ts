@@ -5,12 +5,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { writeAuthFile } from '../support/pgtide.js';
-import { spawnPgtide, type PgtideProcess } from '../support/pgtide-process.js';
+import { spawnCli, spawnPgtide, writeConfig, type PgtideProcess } from '../support/pgtide-process.js';
 import { waitFor } from '../support/wait.js';
 import { sendCancelRequest } from '../support/raw-client.js';
 import { workerOfCancelPid } from '../../src/proxy/cancel-keys.js';
@@ -56,10 +57,23 @@ async function oneOnEachWorker(): Promise<[pg.Client, pg.Client]> {
   return [byWorker.get(0)!, byWorker.get(1)!];
 }
 
+/** One console command on a new connection (the kernel picks its worker). */
+async function consoleCommand(sql: string): Promise<void> {
+  const c = new pg.Client({ host: '127.0.0.1', port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: 'pgtide' });
+  c.on('error', () => {});
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pgtide-workers-'));
   p = await spawnPgtide(t, dir, writeAuthFile(t, dir), [
     'workers = 2', `default_pool_size = ${POOL_SIZE}`, 'log_level = "debug"', 'log_connections = false', 'log_disconnections = false',
+    `admin_users = ["${t.scramUser.user}"]`,
   ]);
   await waitFor('both workers', () => logLines().some((l) => l['msg'] === 'primary: all workers started'), 15_000);
 });
@@ -125,6 +139,21 @@ describe('workers = 2', () => {
     assert.equal(most, POOL_SIZE);
   });
 
+  test('the console\'s PAUSE and RESUME act on both workers, whichever one runs them', { timeout: 30_000 }, async () => {
+    const pair = await oneOnEachWorker();
+    try {
+      await consoleCommand('PAUSE');
+      const answered = [false, false];
+      const queries = pair.map((c, i) => c.query('SELECT 1').then(() => (answered[i] = true)));
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.deepEqual(answered, [false, false], 'a worker served a transaction during PAUSE');
+      await consoleCommand('RESUME');
+      await Promise.all(queries);
+    } finally {
+      await Promise.all(pair.map((c) => c.end()));
+    }
+  });
+
   test('SIGHUP reaches every worker', async () => {
     const reloaded = () => new Set(logLines().filter((l) => l['msg'] === 'configuration reloaded').map((l) => l['worker']));
     p.child.kill('SIGHUP');
@@ -154,5 +183,44 @@ describe('workers = 2', () => {
     const pids = [...workerPids().values()];
     assert.equal(await p.stop('SIGTERM'), 0);
     for (const pid of pids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} still runs`);
+  });
+});
+
+describe('workers = 2, stopping and failing', () => {
+  test('a port held by another process fails the start (exit 1) rather than restarting workers for ever', { timeout: 60_000 }, async () => {
+    const own = mkdtempSync(join(tmpdir(), 'pgtide-workers-'));
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (holder.address() as net.AddressInfo).port;
+      const child = spawnCli(writeConfig(t, own, writeAuthFile(t, own), port, ['workers = 2']));
+      let out = '';
+      child.stderr!.on('data', (d) => (out += d));
+      child.stdout!.on('data', (d) => (out += d));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      assert.equal(code, 1, out);
+      assert.match(out, /a worker failed to start; stopping/);
+    } finally {
+      holder.close();
+      rmSync(own, { recursive: true, force: true });
+    }
+  });
+
+  test('the console\'s SHUTDOWN stops every worker and the primary', { timeout: 60_000 }, async () => {
+    const own = mkdtempSync(join(tmpdir(), 'pgtide-workers-'));
+    const instance = await spawnPgtide(t, own, writeAuthFile(t, own), ['workers = 2', 'log_level = "info"', `admin_users = ["${t.scramUser.user}"]`]);
+    try {
+      p = instance;
+      await waitFor('both workers', () => logLines().some((l) => l['msg'] === 'primary: all workers started'), 15_000);
+      const pids = [...workerPids().values()];
+      await consoleCommand('SHUTDOWN');
+      await waitFor('the primary to exit', () => instance.child.exitCode !== null, 15_000);
+      assert.equal(instance.child.exitCode, 0);
+      for (const pid of pids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} still runs`);
+      assert.ok(!logLines().some((l) => l['msg'] === 'primary: worker exited; restarting it'), 'a worker was restarted');
+    } finally {
+      await instance.stop('SIGKILL');
+      rmSync(own, { recursive: true, force: true });
+    }
   });
 });
