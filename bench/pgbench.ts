@@ -50,6 +50,8 @@ interface Settings {
   cpuProfileDir: string | undefined;
   /** Other Node.js binaries that also run pgtide, each as a target `pgtide@<label>`. */
   otherNodes: { label: string; path: string }[];
+  /** Worker counts that also run pgtide, each as a target `pgtide@workers=<n>`. */
+  workers: number[];
 }
 
 interface Workload {
@@ -195,6 +197,14 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
     const other = await startPgtide({ topology, dir, authFile, port: port! }, {
       name, backends: pgtideBackends, cpuProfileDir: undefined, node: path,
     });
+    cleanup.add(`stop ${name}`, () => other.stop());
+    otherRuntimes.push({ name, port: port!, processes: [other], countedNodes: [] });
+  }
+  for (const workers of settings.workers) {
+    const [port] = await freePorts(1);
+    const name = `pgtide@workers=${workers}` as const;
+    // The same pool size in total: the workers split it (docs/configuration.md, workers).
+    const other = await startPgtide({ topology, dir, authFile, port: port! }, { name, backends: pgtideBackends, cpuProfileDir: undefined, workers });
     cleanup.add(`stop ${name}`, () => other.stop());
     otherRuntimes.push({ name, port: port!, processes: [other], countedNodes: [] });
   }
@@ -445,6 +455,7 @@ async function formatReport(settings: Settings, t: Topology, runs: RunRecord[], 
     `- Machine: ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown model'}), ${process.platform}`,
     `- Node.js ${process.version}; ${postgres.trim()}; ${pgbench}; ${pgbouncer}`,
     ...otherVersions.map((line) => `- ${line}`),
+    ...settings.workers.map((n) => `- pgtide@workers=${n}: the same pgtide with workers = ${n} (pool size ${POOL_SIZE} split among them); its CPU counts the primary and every worker`),
     `- pgbench -c ${settings.clients} -j ${settings.threads} -T ${settings.seconds}, scale ${settings.scale}, ` +
       `${settings.warmupSeconds} s warm-up per target (not reported); ${settings.rounds} round(s) per workload, ` +
       'the targets taking turns in each; a ratio is the median of the per-round ratios, their range in brackets',
@@ -503,6 +514,7 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     nodeFloor: integerSetting(env, 'BENCH_NODE_FLOOR', 1, 0) > 0,
     cpuProfileDir: env['BENCH_CPU_PROFILE_DIR'] || undefined,
     otherNodes: otherNodes(env['BENCH_PGTIDE_NODES'] ?? ''),
+    workers: workerCounts(env['BENCH_PGTIDE_WORKERS'] ?? ''),
   };
 }
 
@@ -512,6 +524,14 @@ function otherNodes(raw: string): { label: string; path: string }[] {
     const match = /^([\w.-]+)=(\S+)$/.exec(item);
     if (!match) throw new Error(`BENCH_PGTIDE_NODES: expected label=/path/to/node, got "${item}"`);
     return { label: match[1]!, path: match[2]! };
+  });
+}
+
+/** BENCH_PGTIDE_WORKERS="2,4": worker counts besides pgtide's one process. */
+function workerCounts(raw: string): number[] {
+  return raw.split(',').map((item) => item.trim()).filter((item) => item !== '').map((item) => {
+    if (!/^\d{1,3}$/.test(item) || Number(item) < 2) throw new Error(`BENCH_PGTIDE_WORKERS: expected worker counts of 2 or more, got "${item}"`);
+    return Number(item);
   });
 }
 

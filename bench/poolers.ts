@@ -42,6 +42,8 @@ export interface PgtideOptions {
   nodeArgs?: string[];
   /** Undefined: MAX_CLIENT_CONN. */
   maxClientConn?: number;
+  /** pgtide's `workers`; undefined: its default (one process). */
+  workers?: number;
 }
 
 /** Where PgBouncer sends its server connections: the primary, or the next hop of a chain. */
@@ -68,6 +70,7 @@ export async function startPgtide(setup: PoolerSetup, opts: PgtideOptions): Prom
     `log_connections = false`,
     `log_disconnections = false`,
     ...(opts.consistency ? [`consistency = "${opts.consistency}"`] : []),
+    ...(opts.workers ? [`workers = ${opts.workers}`] : []),
     ...opts.backends.flatMap(backendTable),
     '',
   ].join('\n'));

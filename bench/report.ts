@@ -4,7 +4,8 @@
 
 export type TargetName =
   | 'direct' | 'pgtide' | 'pgbouncer' | 'node-forward' | 'pgtide-standbys' | 'pgtide-eventual' | 'seed-chain'
-  /** pgtide run by another Node.js binary (BENCH_PGTIDE_NODES), e.g. `pgtide@node20`. */
+  /** pgtide run by another Node.js binary (BENCH_PGTIDE_NODES), e.g. `pgtide@node20`, or
+   *  with several worker processes (BENCH_PGTIDE_WORKERS), e.g. `pgtide@workers=2`. */
   | `pgtide@${string}`;
 
 export interface Measurement {
