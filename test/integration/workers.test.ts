@@ -206,6 +206,29 @@ describe('workers = 2, stopping and failing', () => {
     }
   });
 
+  test('a SIGKILLed primary makes its workers drain and exit', { timeout: 60_000 }, async () => {
+    const own = mkdtempSync(join(tmpdir(), 'pgtide-workers-'));
+    const instance = await spawnPgtide(t, own, writeAuthFile(t, own), ['workers = 2', 'log_level = "info"', 'shutdown_timeout = 1']);
+    try {
+      p = instance;
+      await waitFor('both workers', () => logLines().some((l) => l['msg'] === 'primary: all workers started'), 15_000);
+      const pids = [...workerPids().values()];
+      instance.child.kill('SIGKILL');
+      await waitFor('the workers to exit', () => pids.every((pid) => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      }), 10_000);
+      assert.equal(logLines().filter((l) => l['msg'] === 'the primary is gone; draining and exiting').length, 2);
+    } finally {
+      await instance.stop('SIGKILL');
+      rmSync(own, { recursive: true, force: true });
+    }
+  });
+
   test('the console\'s SHUTDOWN stops every worker and the primary', { timeout: 60_000 }, async () => {
     const own = mkdtempSync(join(tmpdir(), 'pgtide-workers-'));
     const instance = await spawnPgtide(t, own, writeAuthFile(t, own), ['workers = 2', 'log_level = "info"', `admin_users = ["${t.scramUser.user}"]`]);
