@@ -158,11 +158,12 @@ async function start(source: ConfigSource): Promise<number> {
   if (slot === undefined && config.workers > 1) return runPrimary(config);
   // A worker runs its share of the limits, rereading the file at each reload like one process.
   const share = (whole: Config) => (slot === undefined ? whole : workerShare(whole, slot));
-  const primary = slot === undefined ? undefined : new PrimaryLink();
+  const primary = slot === undefined ? undefined : new PrimaryLink(slot);
   const pgtide = new Pgtide(share(config), {
     workerId: slot?.id,
     relayCancel: primary?.relayCancel,
     shareAdminCommand: primary?.shareAdminCommand,
+    otherWorkersMetrics: primary?.otherWorkersMetrics,
     reloadConfig: () => share(source().config),
     onShutdown: () => process.exit(0),
     supervisorLogFile: process.env[SUPERVISOR_LOG_FILE_ENV],

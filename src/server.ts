@@ -32,6 +32,7 @@ import { clientTlsContext, serverTlsOptions } from './proxy/tls.js';
 import { parseHostPort } from './config/fields.js';
 import { AdminHttpServer } from './admin/http.js';
 import { createMetrics } from './admin/metrics.js';
+import type { Registry } from 'prom-client';
 
 const JANITOR_INTERVAL_MS = 250;
 /**
@@ -54,6 +55,9 @@ export interface PgtideOptions {
    *  RELOAD …) to the primary once it ran here; the primary runs SHUTDOWN itself (it stops
    *  every worker) and passes the others to the other workers' runSharedAdminCommand(). */
   shareAdminCommand?: (command: AdminCommand) => void;
+  /** With `workers = N`: the other workers' metrics (getMetricsAsJSON()), summed into the
+   *  /metrics that worker 0 serves. */
+  otherWorkersMetrics?: () => Promise<object[][]>;
   /** Rereads the configuration for the console's RELOAD (the CLI: the file it started from). */
   reloadConfig?: () => Config;
   /** Called once the console's SHUTDOWN has stopped everything (the CLI exits). */
@@ -350,6 +354,13 @@ export class Pgtide {
 
   private adminConsole: AdminConsole | null = null;
 
+  private metricsRegistry: Registry | null = null;
+
+  /** This process's metrics (with workers, also asked for by worker 0's /metrics). */
+  get metrics(): Registry {
+    return (this.metricsRegistry ??= createMetrics(this));
+  }
+
   /** One of several worker processes: the console's instance-wide commands go to all. */
   get hasWorkers(): boolean {
     return this.options.shareAdminCommand !== undefined;
@@ -372,7 +383,7 @@ export class Pgtide {
   private async startAdminHttp(): Promise<void> {
     const where = parseHostPort(this.ctx.config.admin_http_listen);
     if (!where) return;
-    const server = new AdminHttpServer(this, createMetrics(this));
+    const server = new AdminHttpServer(this, this.metrics, this.options.otherWorkersMetrics);
     try {
       await server.listen(where.host, where.port);
     } catch (err) {

@@ -1,13 +1,14 @@
 // The admin HTTP endpoint: /metrics for Prometheus, /healthz and /readyz for orchestrators.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { Pgtide } from '../server.js';
 
 export class AdminHttpServer {
   private readonly server: http.Server;
 
-  constructor(private readonly pgtide: Pgtide, private readonly registry: Registry) {
+  /** `otherWorkers`: with `workers = N`, the other workers' metrics, summed with these. */
+  constructor(private readonly pgtide: Pgtide, private readonly registry: Registry, private readonly otherWorkers?: () => Promise<object[][]>) {
     this.server = http.createServer((req, res) => void this.answer(req, res));
     // Scrapers are trusted little; a silent or slow one must not hold a socket for long.
     this.server.requestTimeout = 10_000;
@@ -43,7 +44,7 @@ export class AdminHttpServer {
     switch (path) {
       case '/metrics':
         try {
-          const text = await this.registry.metrics();
+          const text = await this.instanceMetrics();
           res.setHeader('Content-Type', this.registry.contentType);
           return send(res, 200, text);
         } catch (err) {
@@ -58,6 +59,13 @@ export class AdminHttpServer {
       default:
         return send(res, 404, 'not found: try /metrics, /healthz or /readyz\n');
     }
+  }
+
+  /** Each metric summed over the workers, unless it says otherwise (its `aggregator`). */
+  private async instanceMetrics(): Promise<string> {
+    if (this.otherWorkers === undefined) return this.registry.metrics();
+    const [own, others] = await Promise.all([this.registry.getMetricsAsJSON(), this.otherWorkers()]);
+    return AggregatorRegistry.aggregate([own, ...others]).metrics();
   }
 }
 

@@ -1,5 +1,7 @@
 // Prometheus metrics of one Pgtide instance. Values are read from live state when scraped
-// (collect()), so the hot path only ever adds to plain counter fields.
+// (collect()), so the hot path only ever adds to plain counter fields. With `workers = N`,
+// worker 0's /metrics sums each series over the workers (src/admin/http.ts); a series that a
+// sum would misstate names its `aggregator`.
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Pgtide } from '../server.js';
 import type { ServerPool } from '../pool/pool.js';
@@ -59,7 +61,7 @@ export function createMetrics(pgtide: Pgtide): Registry {
   });
   new Gauge({
     name: 'pgtide_pool_max_wait_seconds', help: 'How long the oldest client queued on the pool has waited.',
-    labelNames: POOL_LABELS, registers: [registry],
+    labelNames: POOL_LABELS, registers: [registry], aggregator: 'max',
     collect() {
       this.reset();
       const now = Date.now();
@@ -82,7 +84,8 @@ export function createMetrics(pgtide: Pgtide): Registry {
 
   new Gauge({
     name: 'pgtide_backend_info', help: 'Each PostgreSQL server with its current role; always 1.',
-    labelNames: ['backend', 'host', 'port', 'role'], registers: [registry],
+    // Every worker monitors the backends itself: the view of the worker that serves /metrics.
+    labelNames: ['backend', 'host', 'port', 'role'], registers: [registry], aggregator: 'first',
     collect() {
       this.reset();
       for (const b of backendStatuses(pgtide)) this.set({ backend: b.config.name, host: b.config.host, port: String(b.config.port), role: b.role }, 1);
@@ -90,7 +93,7 @@ export function createMetrics(pgtide: Pgtide): Registry {
   });
   const perBackend = (name: string, help: string, of: (b: ReturnType<typeof backendStatuses>[number]) => number | null) =>
     new Gauge({
-      name, help, labelNames: ['backend'], registers: [registry],
+      name, help, labelNames: ['backend'], registers: [registry], aggregator: 'first',
       collect() {
         this.reset();
         for (const b of backendStatuses(pgtide)) {
@@ -125,7 +128,7 @@ export function createMetrics(pgtide: Pgtide): Registry {
     },
   });
   new Gauge({
-    name: 'pgtide_paused', help: '1 while every database is paused (PAUSE without a name).', registers: [registry],
+    name: 'pgtide_paused', help: '1 while every database is paused (PAUSE without a name).', registers: [registry], aggregator: 'max',
     collect() {
       this.set(pgtide.isPaused('') ? 1 : 0);
     },

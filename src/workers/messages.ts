@@ -1,7 +1,7 @@
 // What the primary of `workers = N` and its workers say to each other, over the IPC channel
 // that child_process opens (JSON). Nothing on a transaction's path crosses it: only a worker's
-// readiness, cancel requests that reached a worker other than the client's, and the console's
-// commands that act on the whole instance.
+// readiness, cancel requests that reached a worker other than the client's, the console's
+// commands that act on the whole instance, and each worker's metrics for worker 0's /metrics.
 import type { AdminCommand } from '../admin/commands.js';
 
 export interface WorkerSlot {
@@ -15,7 +15,11 @@ export type WorkerMessage =
   /** Worker → primary → worker: a CancelRequest whose key names the receiving worker. */
   | { kind: 'cancel'; pid: number; secret: string }
   /** Worker → primary → every other worker: a console command for the whole instance. */
-  | { kind: 'admin'; command: AdminCommand };
+  | { kind: 'admin'; command: AdminCommand }
+  /** Worker `to` (serving /metrics) → primary → every other worker: send me your metrics. */
+  | { kind: 'metrics-request'; id: number; to: number }
+  /** Worker → primary → worker `to`: its metrics (prom-client's getMetricsAsJSON()). */
+  | { kind: 'metrics'; id: number; to: number; metrics: object[] };
 
 /** Messages come from pgtide's own processes, but a malformed one must not throw in a handler. */
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
@@ -23,6 +27,8 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
   const message = value as Record<string, unknown>;
   if (message['kind'] === 'ready') return true;
   if (message['kind'] === 'admin') return typeof message['command'] === 'object' && message['command'] !== null;
+  if (message['kind'] === 'metrics-request') return Number.isInteger(message['id']) && Number.isInteger(message['to']);
+  if (message['kind'] === 'metrics') return Number.isInteger(message['id']) && Number.isInteger(message['to']) && Array.isArray(message['metrics']);
   return message['kind'] === 'cancel' && Number.isInteger(message['pid']) && typeof message['secret'] === 'string';
 }
 

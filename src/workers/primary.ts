@@ -3,8 +3,9 @@
 // reusePort, so the kernel spreads new clients among them. The primary holds no sockets, no
 // pools and no clients: it restarts a worker that dies (the supervisor's backoff), passes
 // signals on, carries cancel requests from the worker that received one to the worker that
-// owns the client, and passes the console's instance-wide commands (PAUSE, RELOAD …) from the
-// worker whose console ran one to the others (SHUTDOWN: it stops them all). Workers watch the IPC channel: a primary that dies, even by SIGKILL,
+// owns the client, passes the console's instance-wide commands (PAUSE, RELOAD …) from the
+// worker whose console ran one to the others (SHUTDOWN: it stops them all), and carries the
+// other workers' metrics to worker 0, which serves /metrics for the instance. Workers watch the IPC channel: a primary that dies, even by SIGKILL,
 // makes them drain and exit (src/cli.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { SUPERVISOR_LOG_FILE_ENV, WORKER_SLOT_ENV } from '../config/env.js';
@@ -95,10 +96,26 @@ export class Primary {
 
   private onMessage(slot: Slot, message: unknown): void {
     if (!isWorkerMessage(message)) return;
-    if (message.kind === 'ready') return this.workerReady(slot);
-    if (message.kind === 'cancel') return this.relayCancel(slot, message);
-    if (message.command.kind === 'shutdown') return this.stop('SIGINT');
-    for (const other of this.slots) if (other !== slot) other.channel?.post(message);
+    switch (message.kind) {
+      case 'ready':
+        return this.workerReady(slot);
+      case 'cancel':
+        return this.relayCancel(slot, message);
+      case 'admin':
+        if (message.command.kind === 'shutdown') return this.stop('SIGINT');
+        return this.toOthers(slot, message);
+      case 'metrics-request':
+        // Answers go to the sender, whatever the request says.
+        return this.toOthers(slot, { ...message, to: slot.id });
+      case 'metrics': {
+        const target = this.slots[message.to];
+        if (target !== slot) target?.channel?.post(message);
+      }
+    }
+  }
+
+  private toOthers(from: Slot, message: WorkerMessage): void {
+    for (const other of this.slots) if (other !== from) other.channel?.post(message);
   }
 
   private workerReady(slot: Slot): void {

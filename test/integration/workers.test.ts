@@ -14,6 +14,7 @@ import { writeAuthFile } from '../support/pgtide.js';
 import { spawnCli, spawnPgtide, writeConfig, type PgtideProcess } from '../support/pgtide-process.js';
 import { waitFor } from '../support/wait.js';
 import { sendCancelRequest } from '../support/raw-client.js';
+import { freePorts } from '../support/free-ports.js';
 import { workerOfCancelPid } from '../../src/proxy/cancel-keys.js';
 
 const t = currentTopology();
@@ -183,6 +184,30 @@ describe('workers = 2', () => {
     const pids = [...workerPids().values()];
     assert.equal(await p.stop('SIGTERM'), 0);
     for (const pid of pids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} still runs`);
+  });
+});
+
+describe('workers = 2, /metrics', () => {
+  test('worker 0\'s /metrics sums the clients and transactions of both workers', { timeout: 60_000 }, async () => {
+    const own = mkdtempSync(join(tmpdir(), 'pgtide-workers-'));
+    const [httpPort] = await freePorts(1);
+    const instance = await spawnPgtide(t, own, writeAuthFile(t, own), ['workers = 2', 'log_level = "info"', `admin_http_listen = "127.0.0.1:${httpPort}"`]);
+    try {
+      p = instance;
+      await waitFor('both workers', () => logLines().some((l) => l['msg'] === 'primary: all workers started'), 15_000);
+      const pair = await oneOnEachWorker();
+      for (let i = 0; i < 3; i++) await pair[0].query('SELECT 1');
+      for (let i = 0; i < 5; i++) await pair[1].query('SELECT 1');
+      const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+      const value = (series: string) => Number(new RegExp(`^${series.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1]);
+      assert.equal(value('pgtide_clients{state="active"}'), 2, text);
+      assert.equal(value(`pgtide_transactions_total{database="${t.database}",user="${t.scramUser.user}",backend="${t.primary.host}:${t.primary.port}"}`), 8, text);
+      assert.equal(value('pgtide_paused'), 0);
+      await Promise.all(pair.map((c) => c.end()));
+    } finally {
+      await instance.stop('SIGKILL');
+      rmSync(own, { recursive: true, force: true });
+    }
   });
 });
 
