@@ -4,6 +4,7 @@
 import type { AdminCommand } from '../admin/commands.js';
 import { WORKER_SLOT_ENV } from '../config/env.js';
 import type { Config } from '../config/types.js';
+import { validateConfig } from '../config/validate.js';
 import { workerConfig } from '../config/worker-share.js';
 import type { Pgtide } from '../server.js';
 import { BoundedChannel, isWorkerMessage, parseWorkerSlot, type WorkerSlot } from './messages.js';
@@ -16,10 +17,14 @@ export function ownWorkerSlot(): WorkerSlot | undefined {
 /**
  * What a worker runs: its share of the instance's limits. The worker count is the primary's,
  * not the file's: a file edited since the primary started must not change how a restarted
- * worker splits the limits while the others keep the old split (workers is start-only).
+ * worker splits the limits while the others keep the old split (workers is start-only). The
+ * file was checked against its own `workers`; checked again against the running count, a
+ * reload that would leave this worker a pool of 0 is refused like any invalid file.
  */
 export function workerShare(config: Config, slot: WorkerSlot): Config {
-  return workerConfig({ ...config, workers: slot.count }, slot.id);
+  const running = { ...config, workers: slot.count };
+  if (config.workers !== slot.count) validateConfig(running);
+  return workerConfig(running, slot.id);
 }
 
 /** How long /metrics waits for the other workers' metrics; a worker that is restarting is

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { parseConfig, validateConfig } from '../../src/config/load.js';
 import { shareOf, workerConfig } from '../../src/config/worker-share.js';
 import type { Config } from '../../src/config/types.js';
+import { workerShare } from '../../src/workers/worker.js';
 
 const BACKEND = '[[backends]]\nhost = "db1"\n';
 
@@ -122,5 +123,17 @@ describe('validation: each worker needs at least one of every limit', () => {
     assert.throws(() => configOf('workers = 0'), /workers/);
     assert.throws(() => configOf('workers = 33'), /workers/);
     assert.equal(configOf('workers = 32\ndefault_pool_size = 32').workers, 32);
+  });
+});
+
+describe('workerShare: a worker splits by the running worker count', () => {
+  test('a file edited to another workers value still splits by the primary\'s count', () => {
+    const config = configOf('workers = 4\ndefault_pool_size = 8');
+    assert.equal(workerShare(config, { id: 0, count: 2 }).default_pool_size, 4);
+  });
+
+  test('a file whose limits cannot be split by the running count is refused', () => {
+    const config = configOf('workers = 1\ndefault_pool_size = 1');
+    assert.throws(() => workerShare(config, { id: 1, count: 2 }), /default_pool_size.*below workers \(2\)/);
   });
 });
