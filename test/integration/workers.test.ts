@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { currentTopology, sqlOn } from '../support/topology.js';
-import { writeAuthFile } from '../support/pgtide.js';
+import { startPgtide, writeAuthFile } from '../support/pgtide.js';
 import { spawnCli, spawnPgtide, writeConfig, type PgtideProcess } from '../support/pgtide-process.js';
 import { waitFor } from '../support/wait.js';
 import { sendCancelRequest } from '../support/raw-client.js';
@@ -144,6 +144,10 @@ describe('workers = 2', () => {
     const pair = await oneOnEachWorker();
     try {
       await consoleCommand('PAUSE');
+      // The console answers once its own worker has paused; the other worker applies the
+      // command when the primary has passed it on, a moment later.
+      const paused = () => logLines().filter((l) => l['msg'] === 'admin: PAUSE');
+      await waitFor('both workers paused', () => new Set(paused().map((l) => l['worker'])).size === 2);
       const answered = [false, false];
       const queries = pair.map((c, i) => c.query('SELECT 1').then(() => (answered[i] = true)));
       await new Promise((r) => setTimeout(r, 1000));
@@ -205,6 +209,49 @@ describe('workers = 2, /metrics', () => {
       assert.equal(value('pgtide_paused'), 0);
       await Promise.all(pair.map((c) => c.end()));
     } finally {
+      await instance.stop('SIGKILL');
+      rmSync(own, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('workers = 2 with peering', () => {
+  test('a cancel forwarded by a peer reaches the worker that holds the query; a worker forwards to the peer', { timeout: 120_000 }, async () => {
+    const own = mkdtempSync(join(tmpdir(), 'pgtide-workers-'));
+    const [portB] = await freePorts(1);
+    const instance = await spawnPgtide(t, own, writeAuthFile(t, own), [
+      'workers = 2', 'log_level = "debug"', 'log_connections = false', 'log_disconnections = false',
+      'peer_id = 2', '[[peers]]', 'id = 1', 'host = "127.0.0.1"', `port = ${portB}`,
+    ]);
+    const b = await startPgtide(t, { listen_port: [portB!], peer_id: 1, peers: [{ id: 2, host: '127.0.0.1', port: instance.port }] });
+    try {
+      p = instance;
+      await waitFor('both workers', () => logLines().some((l) => l['msg'] === 'primary: all workers started'), 15_000);
+      const relayed = () => logLines().filter((l) => l['msg'] === 'cancel request relayed').length;
+      const pair = await oneOnEachWorker();
+      const onB = new pg.Client(b.pgConfig());
+      await onB.connect();
+      try {
+        const cancelled = async (c: pg.Client, to: number, what: string) => {
+          const running = c.query('SELECT pg_sleep(30)').then(() => null, (err: { code?: string }) => err.code);
+          await waitFor('the query on the server', async () => (await sqlOn(t.primary, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'"))[0].n === 1);
+          const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
+          await sendCancelRequest('127.0.0.1', to, processID, secretKey);
+          assert.equal(await running, '57014', what);
+        };
+        // Keys of the workers' clients sent to B, which forwards them to a worker the kernel
+        // picks; go on until one landed on the other worker.
+        for (let round = 0; round < 24 && (round < 2 || relayed() === 0); round++) {
+          await cancelled(pair[round % 2]!, portB!, `round ${round}: the query of worker ${round % 2}, cancelled through the peer`);
+        }
+        assert.ok(relayed() > 0, 'no forwarded cancel landed on the other worker in 24 rounds');
+        // B's client's key sent to the workers: whichever takes it forwards it to B.
+        for (let round = 0; round < 4; round++) await cancelled(onB, instance.port, `round ${round}: B's query, cancelled through a worker`);
+      } finally {
+        await Promise.all([...pair, onB].map((c) => c.end()));
+      }
+    } finally {
+      await b.stop();
       await instance.stop('SIGKILL');
       rmSync(own, { recursive: true, force: true });
     }
