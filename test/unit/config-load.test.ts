@@ -66,6 +66,7 @@ describe('defaults', () => {
     ['tcp_keepalive', true],
     ['backends', []],
     ['peer_id', 0],
+    ['workers', 1],
     ['peers', []],
     ['sr_check_period', 10],
     ['sr_check_user', ''],
@@ -179,6 +180,7 @@ describe('problems in the file', () => {
     { name: 'redirect weight above 1', toml: 'user_redirect_preference_list = "a:standby(2)"\n', key: 'user_redirect_preference_list', line: 1, message: /weight must be a number from 0 to 1/ },
     { name: 'redirect with a bad regex', toml: 'user_redirect_preference_list = "a[:primary"\n', key: 'user_redirect_preference_list', line: 1, message: /invalid regular expression/ },
     { name: 'peer_id beyond what a cancel key holds', toml: 'peer_id = 32\n', key: 'peer_id', line: 1, message: /must be an integer from 0 to 31, got 32/ },
+    { name: 'workers beyond what a cancel key holds', toml: 'workers = 33\n', key: 'workers', line: 1, message: /must be an integer from 1 to 32, got 33/ },
     { name: 'peer id beyond what a cancel key holds', toml: '[[peers]]\nid = 40\nhost = "b"\n', key: 'peers[0].id', line: 2, message: /from 0 to 31, got 40/ },
     { name: 'peer without an id', toml: '[[peers]]\nhost = "b"\n', key: 'peers[0]', line: 1, message: /needs an id/ },
     { name: 'peer without a host', toml: '[[peers]]\nid = 2\n', key: 'peers[0]', line: 1, message: /needs a host/ },
@@ -321,6 +323,7 @@ describe('cross-field validation', () => {
     { name: 'nothing to listen on', toml: `listen_addr = []\n${BACKEND}`, key: 'listen_addr', line: 1, message: /accept no clients/ },
     { name: 'auth_query without $1', toml: `auth_user = "lookup"\nauth_query = "SELECT u, p FROM t"\n${BACKEND}`, key: 'auth_query', line: 2, message: /must use \$1/ },
     { name: 'auth_type cert without a CA', toml: `auth_type = "cert"\n${BACKEND}`, key: 'auth_type', line: 1, message: /needs client_tls_sslmode other than "disable" and client_tls_ca_file/ },
+    { name: 'a pool too small to split among the workers', toml: `workers = 4\ndefault_pool_size = 3\n${BACKEND}`, key: 'default_pool_size', line: 2, message: /\(3\) is below workers \(4\)/ },
   ];
   for (const { name, toml, key, line, message } of cases) {
     test(name, () => {
@@ -380,6 +383,8 @@ describe('environment overrides', () => {
     { name: 'delay in bytes', env: { PGTIDE_DELAY_THRESHOLD: '16777216' }, expect: { delay_threshold: 16777216 } },
     { name: 'admin users', env: { PGTIDE_ADMIN_USERS: 'ops, root' }, expect: { admin_users: ['ops', 'root'] } },
     { name: 'peer id', env: { PGTIDE_PEER_ID: '7' }, expect: { peer_id: 7 } },
+    { name: 'workers', env: { PGTIDE_WORKERS: '4' }, expect: { workers: 4 } },
+    { name: 'the slot the primary gives a worker is not a setting', env: { PGTIDE_WORKER_SLOT: '1/2' }, expect: {} },
     { name: 'metrics address', env: { PGTIDE_ADMIN_HTTP_LISTEN: '[::1]:9127' }, expect: { admin_http_listen: '[::1]:9127' } },
     { name: 'other variables are ignored', env: { HOME: '/root', PGHOST: 'x' }, expect: {} },
   ];
