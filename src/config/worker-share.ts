@@ -34,7 +34,8 @@ export function workerConfig(config: Config, id: number): Config {
   if (n === 1) return config;
   const split = (total: number) => shareOf(total, id, n);
   const cap = (total: number) => capShare(total, id, n);
-  const optional = (value: number | undefined, part: (total: number) => number) => (value === undefined ? undefined : part(value));
+  const optional = (value: number | undefined, part: (total: number) => number) =>
+    value === undefined ? undefined : part(value);
 
   const databases = emptyMap<DatabaseConfig>();
   for (const [name, db] of Object.entries(config.databases)) {
@@ -89,11 +90,13 @@ export function limitsEachWorkerNeeds(config: Config): { path: (string | number)
   ];
   for (const [name, db] of Object.entries(config.databases)) {
     if (db.pool_size !== undefined) limits.push({ path: ['databases', name, 'pool_size'], value: db.pool_size });
-    if (db.max_db_connections !== undefined) limits.push({ path: ['databases', name, 'max_db_connections'], value: db.max_db_connections });
+    if (db.max_db_connections !== undefined)
+      limits.push({ path: ['databases', name, 'max_db_connections'], value: db.max_db_connections });
   }
   for (const [name, user] of Object.entries(config.users)) {
     if (user.pool_size !== undefined) limits.push({ path: ['users', name, 'pool_size'], value: user.pool_size });
-    if (user.max_user_connections !== undefined) limits.push({ path: ['users', name, 'max_user_connections'], value: user.max_user_connections });
+    if (user.max_user_connections !== undefined)
+      limits.push({ path: ['users', name, 'max_user_connections'], value: user.max_user_connections });
   }
   return limits.filter((limit) => limit.value !== 0);
 }

@@ -28,7 +28,8 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
   if (message['kind'] === 'ready') return true;
   if (message['kind'] === 'admin') return typeof message['command'] === 'object' && message['command'] !== null;
   if (message['kind'] === 'metrics-request') return Number.isInteger(message['id']) && Number.isInteger(message['to']);
-  if (message['kind'] === 'metrics') return Number.isInteger(message['id']) && Number.isInteger(message['to']) && Array.isArray(message['metrics']);
+  if (message['kind'] === 'metrics')
+    return Number.isInteger(message['id']) && Number.isInteger(message['to']) && Array.isArray(message['metrics']);
   return message['kind'] === 'cancel' && Number.isInteger(message['pid']) && typeof message['secret'] === 'string';
 }
 
@@ -38,7 +39,8 @@ export function parseWorkerSlot(text: string | undefined): WorkerSlot | undefine
   const match = /^(\d{1,3})\/(\d{1,3})$/.exec(text);
   const id = Number(match?.[1]);
   const count = Number(match?.[2]);
-  if (match === null || id >= count) throw new Error(`malformed worker slot ${JSON.stringify(text)} (set by pgtide's primary process, not by hand)`);
+  if (match === null || id >= count)
+    throw new Error(`malformed worker slot ${JSON.stringify(text)} (set by pgtide's primary process, not by hand)`);
   return { id, count };
 }
 

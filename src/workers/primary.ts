@@ -47,7 +47,13 @@ export class Primary {
   constructor(private readonly options: PrimaryOptions) {
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.slots = Array.from({ length: options.count }, (_, id) => ({
-      id, child: null, channel: null, startedAt: 0, ready: false, lastDelayMs: null, restartTimer: null,
+      id,
+      child: null,
+      channel: null,
+      startedAt: 0,
+      ready: false,
+      lastDelayMs: null,
+      restartTimer: null,
     }));
     this.done = new Promise((resolve) => (this.finish = resolve));
   }
@@ -82,7 +88,10 @@ export class Primary {
 
   private spawnWorker(slot: Slot): void {
     const env = { ...process.env, [WORKER_SLOT_ENV]: `${slot.id}/${this.options.count}` };
-    const child = spawn(process.execPath, this.options.childArgs, { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = spawn(process.execPath, this.options.childArgs, {
+      env,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     slot.child = child;
     slot.channel = new BoundedChannel((message, written) => child.send(message, written));
     slot.startedAt = Date.now();
@@ -136,7 +145,13 @@ export class Primary {
     target.channel.post(message);
   }
 
-  private workerEnded(slot: Slot, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null, error?: Error): void {
+  private workerEnded(
+    slot: Slot,
+    child: ChildProcess,
+    code: number | null,
+    signal: NodeJS.Signals | null,
+    error?: Error,
+  ): void {
     if (slot.child !== child) return;
     slot.child = null;
     slot.channel = null;
@@ -157,7 +172,10 @@ export class Primary {
     const uptimeMs = Date.now() - slot.startedAt;
     const delayMs = restartDelay(this.backoff, slot.lastDelayMs, uptimeMs);
     slot.lastDelayMs = delayMs;
-    log.error({ worker: slot.id, code, signal, err: error?.message, uptime_ms: uptimeMs, restart_in_ms: delayMs }, 'primary: worker exited; restarting it');
+    log.error(
+      { worker: slot.id, code, signal, err: error?.message, uptime_ms: uptimeMs, restart_in_ms: delayMs },
+      'primary: worker exited; restarting it',
+    );
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = null;
       this.spawnWorker(slot);

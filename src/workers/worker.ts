@@ -33,7 +33,9 @@ const METRICS_WAIT_MS = 1000;
 
 /** The IPC channel to the primary, which a worker always has. */
 export class PrimaryLink {
-  private readonly channel = new BoundedChannel((message, written) => process.send!(message, undefined, undefined, written));
+  private readonly channel = new BoundedChannel((message, written) =>
+    process.send!(message, undefined, undefined, written),
+  );
   private nextMetricsRequest = 0;
   /** Scrapes waiting for the other workers' metrics, by request id. */
   private readonly metricsAnswers = new Map<number, (metrics: object[]) => void>();
@@ -41,21 +43,22 @@ export class PrimaryLink {
   constructor(private readonly slot: WorkerSlot) {}
 
   /** For PgtideOptions.otherWorkersMetrics: every other worker's metrics that arrive in time. */
-  readonly otherWorkersMetrics = (): Promise<object[][]> => new Promise((resolve) => {
-    const id = this.nextMetricsRequest++;
-    const answers: object[][] = [];
-    const done = () => {
-      clearTimeout(timer);
-      this.metricsAnswers.delete(id);
-      resolve(answers);
-    };
-    const timer = setTimeout(done, METRICS_WAIT_MS);
-    this.metricsAnswers.set(id, (metrics) => {
-      answers.push(metrics);
-      if (answers.length === this.slot.count - 1) done();
+  readonly otherWorkersMetrics = (): Promise<object[][]> =>
+    new Promise((resolve) => {
+      const id = this.nextMetricsRequest++;
+      const answers: object[][] = [];
+      const done = () => {
+        clearTimeout(timer);
+        this.metricsAnswers.delete(id);
+        resolve(answers);
+      };
+      const timer = setTimeout(done, METRICS_WAIT_MS);
+      this.metricsAnswers.set(id, (metrics) => {
+        answers.push(metrics);
+        if (answers.length === this.slot.count - 1) done();
+      });
+      if (!this.channel.post({ kind: 'metrics-request', id, to: this.slot.id })) done();
     });
-    if (!this.channel.post({ kind: 'metrics-request', id, to: this.slot.id })) done();
-  });
 
   /** For PgtideOptions.relayCancel. */
   readonly relayCancel = (pid: number, secret: Buffer): void => {
@@ -78,7 +81,9 @@ export class PrimaryLink {
           return pgtide.runSharedAdminCommand(message.command);
         case 'metrics-request': {
           const { id, to } = message;
-          return void pgtide.metrics.getMetricsAsJSON().then((metrics) => this.channel.post({ kind: 'metrics', id, to, metrics }));
+          return void pgtide.metrics
+            .getMetricsAsJSON()
+            .then((metrics) => this.channel.post({ kind: 'metrics', id, to, metrics }));
         }
         case 'metrics':
           return this.metricsAnswers.get(message.id)?.(message.metrics);

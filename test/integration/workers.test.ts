@@ -25,17 +25,28 @@ let p: PgtideProcess;
 
 /** The JSON lines pgtide (primary and workers) wrote so far. */
 function logLines(): Record<string, unknown>[] {
-  return p.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return p
+    .output()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 function workerPids(): Map<number, number> {
   const pids = new Map<number, number>();
-  for (const l of logLines()) if (l['msg'] === 'primary: worker started') pids.set(l['worker'] as number, l['pid'] as number);
+  for (const l of logLines())
+    if (l['msg'] === 'primary: worker started') pids.set(l['worker'] as number, l['pid'] as number);
   return pids;
 }
 
 async function connect(): Promise<pg.Client> {
-  const c = new pg.Client({ host: '127.0.0.1', port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database });
+  const c = new pg.Client({
+    host: '127.0.0.1',
+    port: p.port,
+    user: t.scramUser.user,
+    password: t.scramUser.password,
+    database: t.database,
+  });
   c.on('error', () => {});
   await c.connect();
   return c;
@@ -60,7 +71,13 @@ async function oneOnEachWorker(): Promise<[pg.Client, pg.Client]> {
 
 /** One console command on a new connection (the kernel picks its worker). */
 async function consoleCommand(sql: string): Promise<void> {
-  const c = new pg.Client({ host: '127.0.0.1', port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: 'pgtide' });
+  const c = new pg.Client({
+    host: '127.0.0.1',
+    port: p.port,
+    user: t.scramUser.user,
+    password: t.scramUser.password,
+    database: 'pgtide',
+  });
   c.on('error', () => {});
   await c.connect();
   try {
@@ -73,7 +90,11 @@ async function consoleCommand(sql: string): Promise<void> {
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pgtide-workers-'));
   p = await spawnPgtide(t, dir, writeAuthFile(t, dir), [
-    'workers = 2', `default_pool_size = ${POOL_SIZE}`, 'log_level = "debug"', 'log_connections = false', 'log_disconnections = false',
+    'workers = 2',
+    `default_pool_size = ${POOL_SIZE}`,
+    'log_level = "debug"',
+    'log_connections = false',
+    'log_disconnections = false',
     `admin_users = ["${t.scramUser.user}"]`,
   ]);
   await waitFor('both workers', () => logLines().some((l) => l['msg'] === 'primary: all workers started'), 15_000);
@@ -103,8 +124,20 @@ describe('workers = 2', () => {
       // The kernel picks the worker of each cancel connection; go on until one crossed.
       for (let round = 0; round < 24 && (round < 4 || relayed() === 0); round++) {
         const c = pair[round % 2]!;
-        const running = c.query('SELECT pg_sleep(30)').then(() => null, (err: { code?: string }) => err.code);
-        await waitFor('the query on the server', async () => (await sqlOn(t.primary, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'"))[0].n === 1);
+        const running = c.query('SELECT pg_sleep(30)').then(
+          () => null,
+          (err: { code?: string }) => err.code,
+        );
+        await waitFor(
+          'the query on the server',
+          async () =>
+            (
+              await sqlOn(
+                t.primary,
+                "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'",
+              )
+            )[0].n === 1,
+        );
         const started = Date.now();
         const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
         await sendCancelRequest('127.0.0.1', p.port, processID, secretKey);
@@ -117,7 +150,9 @@ describe('workers = 2', () => {
     }
   });
 
-  test('the server connections of both workers together never exceed default_pool_size', { timeout: 60_000 }, async () => {
+  test('the server connections of both workers together never exceed default_pool_size', {
+    timeout: 60_000,
+  }, async () => {
     const clients = await Promise.all(Array.from({ length: 24 }, connect));
     let stop = false;
     const load = clients.map(async (c) => {
@@ -127,7 +162,11 @@ describe('workers = 2', () => {
     try {
       const until = Date.now() + 3000;
       while (Date.now() < until) {
-        const [row] = await sqlOn(t.primary, 'SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1 AND datname = $2', [t.scramUser.user, t.database]);
+        const [row] = await sqlOn(
+          t.primary,
+          'SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1 AND datname = $2',
+          [t.scramUser.user, t.database],
+        );
         most = Math.max(most, row.n);
         await new Promise((r) => setTimeout(r, 20));
       }
@@ -140,7 +179,7 @@ describe('workers = 2', () => {
     assert.equal(most, POOL_SIZE);
   });
 
-  test('the console\'s PAUSE and RESUME act on both workers, whichever one runs them', { timeout: 30_000 }, async () => {
+  test("the console's PAUSE and RESUME act on both workers, whichever one runs them", { timeout: 30_000 }, async () => {
     const pair = await oneOnEachWorker();
     try {
       await consoleCommand('PAUSE');
@@ -160,12 +199,17 @@ describe('workers = 2', () => {
   });
 
   test('SIGHUP reaches every worker', async () => {
-    const reloaded = () => new Set(logLines().filter((l) => l['msg'] === 'configuration reloaded').map((l) => l['worker']));
+    const reloaded = () =>
+      new Set(
+        logLines()
+          .filter((l) => l['msg'] === 'configuration reloaded')
+          .map((l) => l['worker']),
+      );
     p.child.kill('SIGHUP');
     await waitFor('both workers reloaded', () => reloaded().size === 2);
   });
 
-  test('a SIGKILLed worker is restarted; the other worker\'s clients keep working', { timeout: 60_000 }, async () => {
+  test("a SIGKILLed worker is restarted; the other worker's clients keep working", { timeout: 60_000 }, async () => {
     const [onFirst, onSecond] = await oneOnEachWorker();
     const killed = workerPids().get(0)!;
     process.kill(killed, 'SIGKILL');
@@ -173,13 +217,17 @@ describe('workers = 2', () => {
     for (let i = 0; i < 10; i++) assert.equal((await onSecond.query('SELECT 1 AS one')).rows[0].one, 1);
     await waitFor('worker 0 restarted', () => (workerPids().get(0) ?? killed) !== killed, 10_000);
     // New clients reach the new worker 0 once it listens.
-    await waitFor('a client on the restarted worker', async () => {
-      const c = await connect();
-      const worker = workerOf(c);
-      const answered = (await c.query('SELECT 1 AS one')).rows[0].one === 1;
-      await c.end();
-      return worker === 0 && answered;
-    }, 15_000);
+    await waitFor(
+      'a client on the restarted worker',
+      async () => {
+        const c = await connect();
+        const worker = workerOf(c);
+        const answered = (await c.query('SELECT 1 AS one')).rows[0].one === 1;
+        await c.end();
+        return worker === 0 && answered;
+      },
+      15_000,
+    );
     assert.equal((await onSecond.query('SELECT 2 AS two')).rows[0].two, 2);
     await onSecond.end();
   });
@@ -192,10 +240,14 @@ describe('workers = 2', () => {
 });
 
 describe('workers = 2, /metrics', () => {
-  test('worker 0\'s /metrics sums the clients and transactions of both workers', { timeout: 60_000 }, async () => {
+  test("worker 0's /metrics sums the clients and transactions of both workers", { timeout: 60_000 }, async () => {
     const own = mkdtempSync(join(tmpdir(), 'pgtide-workers-'));
     const [httpPort] = await freePorts(1);
-    const instance = await spawnPgtide(t, own, writeAuthFile(t, own), ['workers = 2', 'log_level = "info"', `admin_http_listen = "127.0.0.1:${httpPort}"`]);
+    const instance = await spawnPgtide(t, own, writeAuthFile(t, own), [
+      'workers = 2',
+      'log_level = "info"',
+      `admin_http_listen = "127.0.0.1:${httpPort}"`,
+    ]);
     try {
       p = instance;
       await waitFor('both workers', () => logLines().some((l) => l['msg'] === 'primary: all workers started'), 15_000);
@@ -203,9 +255,16 @@ describe('workers = 2, /metrics', () => {
       for (let i = 0; i < 3; i++) await pair[0].query('SELECT 1');
       for (let i = 0; i < 5; i++) await pair[1].query('SELECT 1');
       const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
-      const value = (series: string) => Number(new RegExp(`^${series.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1]);
+      const value = (series: string) =>
+        Number(new RegExp(`^${series.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1]);
       assert.equal(value('pgtide_clients{state="active"}'), 2, text);
-      assert.equal(value(`pgtide_transactions_total{database="${t.database}",user="${t.scramUser.user}",backend="${t.primary.host}:${t.primary.port}"}`), 8, text);
+      assert.equal(
+        value(
+          `pgtide_transactions_total{database="${t.database}",user="${t.scramUser.user}",backend="${t.primary.host}:${t.primary.port}"}`,
+        ),
+        8,
+        text,
+      );
       assert.equal(value('pgtide_paused'), 0);
       await Promise.all(pair.map((c) => c.end()));
     } finally {
@@ -216,14 +275,27 @@ describe('workers = 2, /metrics', () => {
 });
 
 describe('workers = 2 with peering', () => {
-  test('a cancel forwarded by a peer reaches the worker that holds the query; a worker forwards to the peer', { timeout: 120_000 }, async () => {
+  test('a cancel forwarded by a peer reaches the worker that holds the query; a worker forwards to the peer', {
+    timeout: 120_000,
+  }, async () => {
     const own = mkdtempSync(join(tmpdir(), 'pgtide-workers-'));
     const [portB] = await freePorts(1);
     const instance = await spawnPgtide(t, own, writeAuthFile(t, own), [
-      'workers = 2', 'log_level = "debug"', 'log_connections = false', 'log_disconnections = false',
-      'peer_id = 2', '[[peers]]', 'id = 1', 'host = "127.0.0.1"', `port = ${portB}`,
+      'workers = 2',
+      'log_level = "debug"',
+      'log_connections = false',
+      'log_disconnections = false',
+      'peer_id = 2',
+      '[[peers]]',
+      'id = 1',
+      'host = "127.0.0.1"',
+      `port = ${portB}`,
     ]);
-    const b = await startPgtide(t, { listen_port: [portB!], peer_id: 1, peers: [{ id: 2, host: '127.0.0.1', port: instance.port }] });
+    const b = await startPgtide(t, {
+      listen_port: [portB!],
+      peer_id: 1,
+      peers: [{ id: 2, host: '127.0.0.1', port: instance.port }],
+    });
     try {
       p = instance;
       await waitFor('both workers', () => logLines().some((l) => l['msg'] === 'primary: all workers started'), 15_000);
@@ -233,8 +305,20 @@ describe('workers = 2 with peering', () => {
       await onB.connect();
       try {
         const cancelled = async (c: pg.Client, to: number, what: string) => {
-          const running = c.query('SELECT pg_sleep(30)').then(() => null, (err: { code?: string }) => err.code);
-          await waitFor('the query on the server', async () => (await sqlOn(t.primary, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'"))[0].n === 1);
+          const running = c.query('SELECT pg_sleep(30)').then(
+            () => null,
+            (err: { code?: string }) => err.code,
+          );
+          await waitFor(
+            'the query on the server',
+            async () =>
+              (
+                await sqlOn(
+                  t.primary,
+                  "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'",
+                )
+              )[0].n === 1,
+          );
           const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
           await sendCancelRequest('127.0.0.1', to, processID, secretKey);
           assert.equal(await running, '57014', what);
@@ -242,11 +326,16 @@ describe('workers = 2 with peering', () => {
         // Keys of the workers' clients sent to B, which forwards them to a worker the kernel
         // picks; go on until one landed on the other worker.
         for (let round = 0; round < 24 && (round < 2 || relayed() === 0); round++) {
-          await cancelled(pair[round % 2]!, portB!, `round ${round}: the query of worker ${round % 2}, cancelled through the peer`);
+          await cancelled(
+            pair[round % 2]!,
+            portB!,
+            `round ${round}: the query of worker ${round % 2}, cancelled through the peer`,
+          );
         }
         assert.ok(relayed() > 0, 'no forwarded cancel landed on the other worker in 24 rounds');
         // B's client's key sent to the workers: whichever takes it forwards it to B.
-        for (let round = 0; round < 4; round++) await cancelled(onB, instance.port, `round ${round}: B's query, cancelled through a worker`);
+        for (let round = 0; round < 4; round++)
+          await cancelled(onB, instance.port, `round ${round}: B's query, cancelled through a worker`);
       } finally {
         await Promise.all([...pair, onB].map((c) => c.end()));
       }
@@ -259,7 +348,9 @@ describe('workers = 2 with peering', () => {
 });
 
 describe('workers = 2, stopping and failing', () => {
-  test('a port held by another process fails the start (exit 1) rather than restarting workers for ever', { timeout: 60_000 }, async () => {
+  test('a port held by another process fails the start (exit 1) rather than restarting workers for ever', {
+    timeout: 60_000,
+  }, async () => {
     const own = mkdtempSync(join(tmpdir(), 'pgtide-workers-'));
     const holder = net.createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
@@ -280,20 +371,29 @@ describe('workers = 2, stopping and failing', () => {
 
   test('a SIGKILLed primary makes its workers drain and exit', { timeout: 60_000 }, async () => {
     const own = mkdtempSync(join(tmpdir(), 'pgtide-workers-'));
-    const instance = await spawnPgtide(t, own, writeAuthFile(t, own), ['workers = 2', 'log_level = "info"', 'shutdown_timeout = 1']);
+    const instance = await spawnPgtide(t, own, writeAuthFile(t, own), [
+      'workers = 2',
+      'log_level = "info"',
+      'shutdown_timeout = 1',
+    ]);
     try {
       p = instance;
       await waitFor('both workers', () => logLines().some((l) => l['msg'] === 'primary: all workers started'), 15_000);
       const pids = [...workerPids().values()];
       instance.child.kill('SIGKILL');
-      await waitFor('the workers to exit', () => pids.every((pid) => {
-        try {
-          process.kill(pid, 0);
-          return false;
-        } catch {
-          return true;
-        }
-      }), 10_000);
+      await waitFor(
+        'the workers to exit',
+        () =>
+          pids.every((pid) => {
+            try {
+              process.kill(pid, 0);
+              return false;
+            } catch {
+              return true;
+            }
+          }),
+        10_000,
+      );
       assert.equal(logLines().filter((l) => l['msg'] === 'the primary is gone; draining and exiting').length, 2);
     } finally {
       await instance.stop('SIGKILL');
@@ -301,9 +401,13 @@ describe('workers = 2, stopping and failing', () => {
     }
   });
 
-  test('the console\'s SHUTDOWN stops every worker and the primary', { timeout: 60_000 }, async () => {
+  test("the console's SHUTDOWN stops every worker and the primary", { timeout: 60_000 }, async () => {
     const own = mkdtempSync(join(tmpdir(), 'pgtide-workers-'));
-    const instance = await spawnPgtide(t, own, writeAuthFile(t, own), ['workers = 2', 'log_level = "info"', `admin_users = ["${t.scramUser.user}"]`]);
+    const instance = await spawnPgtide(t, own, writeAuthFile(t, own), [
+      'workers = 2',
+      'log_level = "info"',
+      `admin_users = ["${t.scramUser.user}"]`,
+    ]);
     try {
       p = instance;
       await waitFor('both workers', () => logLines().some((l) => l['msg'] === 'primary: all workers started'), 15_000);
@@ -312,7 +416,10 @@ describe('workers = 2, stopping and failing', () => {
       await waitFor('the primary to exit', () => instance.child.exitCode !== null, 15_000);
       assert.equal(instance.child.exitCode, 0);
       for (const pid of pids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} still runs`);
-      assert.ok(!logLines().some((l) => l['msg'] === 'primary: worker exited; restarting it'), 'a worker was restarted');
+      assert.ok(
+        !logLines().some((l) => l['msg'] === 'primary: worker exited; restarting it'),
+        'a worker was restarted',
+      );
     } finally {
       await instance.stop('SIGKILL');
       rmSync(own, { recursive: true, force: true });

@@ -38,7 +38,11 @@ describe('shareOf: floor division, the remainder to the lowest ids', () => {
     for (let workers = 1; workers <= 32; workers++) {
       for (const total of [0, 1, workers - 1, workers, workers + 1, 20, 97, 10_000]) {
         const parts = Array.from({ length: workers }, (_, id) => shareOf(total, id, workers));
-        assert.equal(parts.reduce((a, b) => a + b, 0), total, `${total} over ${workers}`);
+        assert.equal(
+          parts.reduce((a, b) => a + b, 0),
+          total,
+          `${total} over ${workers}`,
+        );
         assert.ok(Math.max(...parts) - Math.min(...parts) <= 1, `${total} over ${workers}`);
       }
     }
@@ -52,27 +56,79 @@ describe('workerConfig', () => {
   });
 
   test('every instance-wide limit is split and the parts add up to the configured value', () => {
-    const config = configOf([
-      'workers = 3', 'default_pool_size = 20', 'min_pool_size = 4', 'reserve_pool_size = 2', 'max_client_conn = 1000',
-      'max_db_connections = 10', 'max_user_connections = 11',
-      '[databases.a]', 'pool_size = 9', 'min_pool_size = 5', 'reserve_pool_size = 1', 'max_db_connections = 8',
-      '[users.u]', 'pool_size = 6', 'max_user_connections = 7',
-    ].join('\n'));
+    const config = configOf(
+      [
+        'workers = 3',
+        'default_pool_size = 20',
+        'min_pool_size = 4',
+        'reserve_pool_size = 2',
+        'max_client_conn = 1000',
+        'max_db_connections = 10',
+        'max_user_connections = 11',
+        '[databases.a]',
+        'pool_size = 9',
+        'min_pool_size = 5',
+        'reserve_pool_size = 1',
+        'max_db_connections = 8',
+        '[users.u]',
+        'pool_size = 6',
+        'max_user_connections = 7',
+      ].join('\n'),
+    );
     const parts = shares(config);
     const sum = (pick: (c: Config) => number | undefined) => parts.reduce((total, c) => total + (pick(c) ?? 0), 0);
-    assert.deepEqual(parts.map((c) => c.default_pool_size), [7, 7, 6]);
-    assert.equal(sum((c) => c.default_pool_size), 20);
-    assert.equal(sum((c) => c.min_pool_size), 4);
-    assert.equal(sum((c) => c.reserve_pool_size), 2);
-    assert.equal(sum((c) => c.max_client_conn), 1000);
-    assert.equal(sum((c) => c.max_db_connections), 10);
-    assert.equal(sum((c) => c.max_user_connections), 11);
-    assert.equal(sum((c) => c.databases['a']!.pool_size), 9);
-    assert.equal(sum((c) => c.databases['a']!.min_pool_size), 5);
-    assert.equal(sum((c) => c.databases['a']!.reserve_pool_size), 1);
-    assert.equal(sum((c) => c.databases['a']!.max_db_connections), 8);
-    assert.equal(sum((c) => c.users['u']!.pool_size), 6);
-    assert.equal(sum((c) => c.users['u']!.max_user_connections), 7);
+    assert.deepEqual(
+      parts.map((c) => c.default_pool_size),
+      [7, 7, 6],
+    );
+    assert.equal(
+      sum((c) => c.default_pool_size),
+      20,
+    );
+    assert.equal(
+      sum((c) => c.min_pool_size),
+      4,
+    );
+    assert.equal(
+      sum((c) => c.reserve_pool_size),
+      2,
+    );
+    assert.equal(
+      sum((c) => c.max_client_conn),
+      1000,
+    );
+    assert.equal(
+      sum((c) => c.max_db_connections),
+      10,
+    );
+    assert.equal(
+      sum((c) => c.max_user_connections),
+      11,
+    );
+    assert.equal(
+      sum((c) => c.databases['a']!.pool_size),
+      9,
+    );
+    assert.equal(
+      sum((c) => c.databases['a']!.min_pool_size),
+      5,
+    );
+    assert.equal(
+      sum((c) => c.databases['a']!.reserve_pool_size),
+      1,
+    );
+    assert.equal(
+      sum((c) => c.databases['a']!.max_db_connections),
+      8,
+    );
+    assert.equal(
+      sum((c) => c.users['u']!.pool_size),
+      6,
+    );
+    assert.equal(
+      sum((c) => c.users['u']!.max_user_connections),
+      7,
+    );
     // Each worker's minimum stays within its pool size.
     for (const c of parts) assert.ok(c.databases['a']!.min_pool_size! <= c.databases['a']!.pool_size!);
   });
@@ -111,12 +167,17 @@ describe('validation: each worker needs at least one of every limit', () => {
   ];
   for (const c of cases) {
     test(c.toml.replaceAll('\n', ', '), () => {
-      assert.throws(() => configOf(c.toml), (err: Error) => c.key.test(err.message) && /below workers/.test(err.message));
+      assert.throws(
+        () => configOf(c.toml),
+        (err: Error) => c.key.test(err.message) && /below workers/.test(err.message),
+      );
     });
   }
 
   test('caps of 0 and limits equal to workers are fine', () => {
-    assert.doesNotThrow(() => configOf('workers = 4\ndefault_pool_size = 4\nmax_db_connections = 0\n[users.u]\npool_size = 4'));
+    assert.doesNotThrow(() =>
+      configOf('workers = 4\ndefault_pool_size = 4\nmax_db_connections = 0\n[users.u]\npool_size = 4'),
+    );
   });
 
   test('workers is 1 to 32: a cancel key has 5 bits for the worker', () => {
@@ -127,7 +188,7 @@ describe('validation: each worker needs at least one of every limit', () => {
 });
 
 describe('workerShare: a worker splits by the running worker count', () => {
-  test('a file edited to another workers value still splits by the primary\'s count', () => {
+  test("a file edited to another workers value still splits by the primary's count", () => {
     const config = configOf('workers = 4\ndefault_pool_size = 8');
     assert.equal(workerShare(config, { id: 0, count: 2 }).default_pool_size, 4);
   });
