@@ -465,7 +465,7 @@ async function formatReport(settings: Settings, t: Topology, runs: RunRecord[], 
       ? ['- node-forward: the Node.js floor, a bare byte forwarder (bench/node-forward.ts) in front of PgBouncer; ' +
         'its CPU is the forwarder\'s alone']
       : []),
-    `- Command: BENCH_SECONDS=${settings.seconds} BENCH_ROUNDS=${settings.rounds} BENCH_WORKLOADS=${workloadKeys} npm run bench`,
+    `- Command: BENCH_SECONDS=${settings.seconds} BENCH_ROUNDS=${settings.rounds} BENCH_WORKLOADS=${workloadKeys}${workersSetting(settings)} npm run bench`,
     '',
     '## Runs',
     '',
@@ -525,6 +525,10 @@ function otherNodes(raw: string): { label: string; path: string }[] {
     if (!match) throw new Error(`BENCH_PGTIDE_NODES: expected label=/path/to/node, got "${item}"`);
     return { label: match[1]!, path: match[2]! };
   });
+}
+
+function workersSetting(settings: Settings): string {
+  return settings.workers.length === 0 ? '' : ` BENCH_PGTIDE_WORKERS=${settings.workers.join(',')}`;
 }
 
 /** BENCH_PGTIDE_WORKERS="2,4": worker counts besides pgtide's one process. */
