@@ -1,12 +1,13 @@
 // The primary of `workers = N`: it starts N copies of the pooler (the same command line, each
 // told its slot through WORKER_SLOT_ENV), which bind the TCP listen ports together with
 // reusePort, so the kernel spreads new clients among them. The primary holds no sockets, no
-// pools and no clients: it restarts a worker that dies (the supervisor's backoff), passes
-// signals on, carries cancel requests from the worker that received one to the worker that
-// owns the client, passes the console's instance-wide commands (PAUSE, RELOAD …) from the
-// worker whose console ran one to the others (SHUTDOWN: it stops them all), and carries the
-// other workers' metrics to worker 0, which serves /metrics for the instance. Workers watch the IPC channel: a primary that dies, even by SIGKILL,
-// makes them drain and exit (src/cli.ts).
+// pools and no clients. It restarts a worker that dies (the supervisor's backoff) and passes
+// signals on; it carries cancel requests from the worker that received one to the worker that
+// owns the client; it passes the console's instance-wide commands (PAUSE, RELOAD …) from the
+// worker whose console ran one to the others (SHUTDOWN: it stops them all), and replays a PAUSE
+// or DISABLE in force to a worker started again; it carries the other workers' metrics to
+// worker 0, which serves /metrics for the instance. Workers watch the IPC channel: a primary
+// that dies, even by SIGKILL, makes them drain and exit (src/cli.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { SUPERVISOR_LOG_FILE_ENV, WORKER_SLOT_ENV } from '../config/env.js';
 import type { Config } from '../config/types.js';
@@ -14,6 +15,7 @@ import { createLogger, type Logger } from '../log.js';
 import { workerOfCancelPid } from '../proxy/cancel-keys.js';
 import { DEFAULT_BACKOFF, restartDelay, type Backoff } from '../supervisor.js';
 import { BoundedChannel, isWorkerMessage, type WorkerMessage } from './messages.js';
+import { SharedAdminState } from './shared-state.js';
 
 export interface PrimaryOptions {
   count: number;
@@ -40,6 +42,7 @@ export class Primary {
   private readonly slots: Slot[];
   private readonly backoff: Backoff;
   private phase: Phase = 'starting';
+  private readonly adminState = new SharedAdminState();
   private exitCode = 0;
   private readonly done: Promise<number>;
   private finish!: (code: number) => void;
@@ -112,6 +115,7 @@ export class Primary {
         return this.relayCancel(slot, message);
       case 'admin':
         if (message.command.kind === 'shutdown') return this.stop('SIGINT');
+        this.adminState.apply(message.command);
         return this.toOthers(slot, message);
       case 'metrics-request':
         // Answers go to the sender, whatever the request says.
@@ -129,6 +133,7 @@ export class Primary {
 
   private workerReady(slot: Slot): void {
     slot.ready = true;
+    for (const command of this.adminState.replay()) slot.channel?.post({ kind: 'admin', command });
     if (this.phase === 'starting' && this.slots.every((s) => s.ready)) {
       this.phase = 'running';
       this.options.log.info({ workers: this.slots.length }, 'primary: all workers started');

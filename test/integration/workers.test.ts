@@ -198,6 +198,42 @@ describe('workers = 2', () => {
     }
   });
 
+  test('a worker started again during a PAUSE is paused too', { timeout: 60_000 }, async () => {
+    const killed = workerPids().get(1);
+    assert.ok(killed !== undefined);
+    await consoleCommand('PAUSE');
+    try {
+      process.kill(killed, 'SIGKILL');
+      await waitFor('worker 1 restarted', () => workerPids().get(1) !== killed, 10_000);
+      // Lines of the new worker 1 come after the primary's line that started it.
+      const toldAfterRestart = () => {
+        const lines = logLines();
+        const started = lines.findIndex(
+          (l) => l['msg'] === 'primary: worker started' && l['worker'] === 1 && l['pid'] !== killed,
+        );
+        return lines.slice(started).some((l) => l['worker'] === 1 && l['msg'] === 'admin: PAUSE');
+      };
+      await waitFor('the restarted worker told of the PAUSE', toldAfterRestart, 10_000);
+      // Whichever worker the kernel gives them, no transaction runs while the PAUSE holds.
+      const answered: boolean[] = [];
+      const clients: pg.Client[] = [];
+      const queries = Array.from({ length: 8 }, async (_, i) => {
+        answered[i] = false;
+        const c = await connect();
+        clients.push(c);
+        await c.query('SELECT 1');
+        answered[i] = true;
+      });
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.deepEqual(answered, Array(8).fill(false), 'a transaction ran during PAUSE');
+      await consoleCommand('RESUME');
+      await Promise.all(queries);
+      await Promise.all(clients.map((c) => c.end()));
+    } finally {
+      await consoleCommand('RESUME');
+    }
+  });
+
   test('SIGHUP reaches every worker', async () => {
     const reloaded = () =>
       new Set(
