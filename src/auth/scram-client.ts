@@ -29,8 +29,13 @@ const MAX_SERVER_NONCE_LENGTH = 512;
 export const DEFAULT_MAX_SCRAM_ITERATIONS = 100_000;
 /** The most server_scram_max_iterations allows, and what the parser reads (8 digits). */
 export const MAX_SCRAM_ITERATIONS = 10_000_000;
-/** base64 of the GS2 header "n,,": we do not use channel binding. */
-const CHANNEL_BINDING_NONE = 'biws';
+/**
+ * How the exchange is tied to the TLS connection (RFC 5802 §6): `endPoint`, bound to the
+ * server certificate's hash (SCRAM-SHA-256-PLUS); 'y', not bound although pgtide could have
+ * (the server offered no -PLUS over TLS: a server that does support it refuses 'y', so a man in
+ * the middle cannot strip -PLUS from the offer); 'n', not bound (no TLS, or turned off).
+ */
+export type ChannelBinding = { endPoint: Buffer } | 'y' | 'n';
 
 type ExchangeState =
   | { phase: 'initial' }
@@ -42,22 +47,38 @@ export class ScramClient {
   readonly #credentials: ScramCredentials;
   readonly #clientNonce: string;
   readonly #maxIterations: number;
+  readonly #gs2Header: string;
+  /** The c= attribute: base64 of the GS2 header and, when bound, the binding data. */
+  readonly #channelBinding: string;
   #state: ExchangeState = { phase: 'initial' };
 
   /** clientNonce is for reproducible exchanges (test vectors); leave it random otherwise. */
-  constructor(credentials: ScramCredentials, clientNonce: string = randomNonce(), maxIterations = DEFAULT_MAX_SCRAM_ITERATIONS) {
+  constructor(
+    credentials: ScramCredentials,
+    clientNonce: string = randomNonce(),
+    maxIterations = DEFAULT_MAX_SCRAM_ITERATIONS,
+    binding: ChannelBinding = 'n',
+  ) {
     this.#credentials = credentials;
     this.#clientNonce = clientNonce;
     this.#maxIterations = maxIterations;
+    this.#gs2Header = typeof binding === 'string' ? `${binding},,` : 'p=tls-server-end-point,,';
+    const data = typeof binding === 'string' ? Buffer.alloc(0) : binding.endPoint;
+    this.#channelBinding = Buffer.concat([Buffer.from(this.#gs2Header), data]).toString('base64');
   }
 
-  /** client-first-message ('n,,n=,r=<nonce>'), for SASLInitialResponse with 'SCRAM-SHA-256'. */
+  /** The SASL mechanism to name in SASLInitialResponse. */
+  get mechanism(): string {
+    return this.#gs2Header.startsWith('p=') ? 'SCRAM-SHA-256-PLUS' : 'SCRAM-SHA-256';
+  }
+
+  /** client-first-message ('n,,n=,r=<nonce>', or with the GS2 header of the binding). */
   clientFirst(): string {
     if (this.#state.phase !== 'initial') throw new Error('SCRAM client-first-message was already sent');
     // PostgreSQL takes the user from the startup packet, so n= stays empty (as in libpq).
     const clientFirstBare = `n=,r=${this.#clientNonce}`;
     this.#state = { phase: 'sent-client-first', clientFirstBare };
-    return `n,,${clientFirstBare}`;
+    return `${this.#gs2Header}${clientFirstBare}`;
   }
 
   /** server-first → client-final. Throws on anything that is not a sound server-first-message. */
@@ -89,7 +110,7 @@ export class ScramClient {
     }
 
     const { clientKey, storedKey, serverKey } = this.#keys(salt, iterations);
-    const withoutProof = `c=${CHANNEL_BINDING_NONE},r=${nonce.value}`;
+    const withoutProof = `c=${this.#channelBinding},r=${nonce.value}`;
     const authMessage = `${state.clientFirstBare},${text},${withoutProof}`;
     const proof = xor(clientKey, hmac(storedKey, authMessage));
     this.#state = { phase: 'sent-client-final', serverSignature: hmac(serverKey, authMessage) };

@@ -24,5 +24,6 @@ export function checkLogin(config: Config, users: ReadonlyMap<string, string>, b
     // A health check sends the same password as a pool would: the same methods protect it.
     authMethods: config.server_auth_methods,
     maxScramIterations: config.server_scram_max_iterations,
+      channelBinding: config.server_channel_binding,
   };
 }

@@ -35,6 +35,7 @@ export function defaultConfig(): Config {
     server_tls_cert_file: '',
     // Never cleartext, never a server that skips authentication, unless the operator says so.
     server_auth_methods: ['scram-sha-256', 'md5'],
+    server_channel_binding: 'prefer',
 
     pool_mode: 'transaction',
     default_pool_size: 20,

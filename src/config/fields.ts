@@ -81,6 +81,7 @@ export const TOP_LEVEL_FIELDS: Record<ScalarKey, Field> = {
   server_tls_key_file: text,
   server_tls_cert_file: text,
   server_auth_methods: { kind: 'choices', values: ['scram-sha-256', 'md5', 'password', 'none'] },
+  server_channel_binding: { kind: 'enum', values: ['disable', 'prefer', 'require'] },
   pool_mode: poolMode,
   default_pool_size: positive,
   min_pool_size: count,

@@ -10,6 +10,7 @@ export type ExchangeType = Exclude<AuthType, 'cert'>;
 export type ClientTlsMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 /** How a server may make pgtide prove its login; 'none' is a server that asks for nothing (trust). */
 export type ServerAuthMethod = 'scram-sha-256' | 'md5' | 'password' | 'none';
+export type ServerChannelBinding = 'disable' | 'prefer' | 'require';
 export type ServerTlsMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 export type BackendRole = 'auto' | 'primary' | 'standby';
 export type Consistency = 'eventual' | 'read_your_writes' | 'primary_only';
@@ -103,6 +104,9 @@ export interface Config {
   /** Methods a server may ask pgtide to log in with (libpq's require_auth): anything else is
    *  refused before a password or hash is sent, so nobody on the way can downgrade SCRAM. */
   server_auth_methods: ServerAuthMethod[];
+  /** libpq's channel_binding towards servers: SCRAM-SHA-256-PLUS when offered over TLS
+   *  ('prefer'), never ('disable'), or a login refused without it ('require'). */
+  server_channel_binding: ServerChannelBinding;
 
   // Pooling.
   pool_mode: PoolMode;

@@ -108,6 +108,9 @@ function checkTls(config: Config, issues: Issue[]): void {
   if ((serverMode === 'verify-ca' || serverMode === 'verify-full') && config.server_tls_ca_file === '') {
     issues.push({ path: ['server_tls_sslmode'], message: `"${serverMode}" needs server_tls_ca_file to check server certificates` });
   }
+  if (config.server_channel_binding === 'require' && (serverMode === 'disable' || serverMode === 'allow')) {
+    issues.push({ path: ['server_channel_binding'], message: `"require" binds logins to the server's TLS certificate, which server_tls_sslmode "${serverMode}" may not use: set it to "prefer" or stricter` });
+  }
   if ((config.server_tls_key_file === '') !== (config.server_tls_cert_file === '')) {
     const missing = config.server_tls_key_file === '' ? 'server_tls_key_file' : 'server_tls_cert_file';
     issues.push({ path: [missing], message: 'is needed as well: a client certificate and its key go together' });

@@ -187,6 +187,7 @@ export class PoolManager implements ConnectionBudget {
       maxPreparedStatements: this.config.max_prepared_statements,
       authMethods: this.config.server_auth_methods,
       maxScramIterations: this.config.server_scram_max_iterations,
+      channelBinding: this.config.server_channel_binding,
     };
   }
 

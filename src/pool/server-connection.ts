@@ -9,8 +9,9 @@ import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/sqlstate.js';
 import { md5Response } from '../auth/md5.js';
 import type { Secret } from '../auth/secret.js';
-import { ScramClient, type ScramCredentials } from '../auth/scram-client.js';
-import type { ServerAuthMethod, ServerTlsMode } from '../config/types.js';
+import { tlsServerEndPointHash } from '../auth/channel-binding.js';
+import { ScramClient, type ChannelBinding, type ScramCredentials } from '../auth/scram-client.js';
+import type { ServerAuthMethod, ServerChannelBinding, ServerTlsMode } from '../config/types.js';
 import { BackendMessage, TransactionStatus } from '../protocol/types.js';
 import { PreparedSet } from './prepared-set.js';
 
@@ -47,6 +48,8 @@ export interface ServerLogin {
   authMethods: readonly ServerAuthMethod[];
   /** server_scram_max_iterations: a higher count the server asks for fails the login. */
   maxScramIterations: number;
+  /** server_channel_binding: SCRAM-SHA-256-PLUS when offered over TLS, never, or required. */
+  channelBinding: ServerChannelBinding;
 }
 
 /** The client session a server connection is lent to. */
@@ -153,6 +156,8 @@ export class ServerConnection implements MessageSink {
   private state = State.Connecting;
   private readonly scanner: MessageScanner;
   private scram: ScramClient | null = null;
+  /** The login's SCRAM exchange is bound to the server's certificate (SCRAM-SHA-256-PLUS). */
+  private bound = false;
   /** AuthenticationOk arrived: the server may now finish the login, and ask for nothing more. */
   private authenticated = false;
   /** The server asked for a password, a hash or SASL: an AuthenticationOk before that is 'none'. */
@@ -556,6 +561,7 @@ export class ServerConnection implements MessageSink {
         // A server (or a man in the middle) that lets pgtide in unasked proves nothing about
         // itself; with no password configured there is nothing better to expect (libpq alike).
         if (!this.challenged && (secret || credentials.scram)) this.allow('none');
+        if (this.login.channelBinding === 'require' && !this.bound) throw this.bindingRequired('no authentication at all (AuthenticationOk unasked)');
         this.authenticated = true;
         return;
       case 3:
@@ -574,12 +580,16 @@ export class ServerConnection implements MessageSink {
         if (this.scram) throw new ServerLoginError('unexpected second AuthenticationSASL from server', null, false);
         this.allow('scram-sha-256');
         const mechanisms = auth.data.toString('latin1').split('\0');
-        if (!mechanisms.includes('SCRAM-SHA-256')) throw new ServerLoginError(`server offers no supported SASL mechanism (${mechanisms.filter(Boolean).join(', ')})`, null, false);
+        const binding = this.channelBinding(mechanisms.includes('SCRAM-SHA-256-PLUS'));
+        if (typeof binding === 'string' && !mechanisms.includes('SCRAM-SHA-256')) {
+          throw new ServerLoginError(`server offers no supported SASL mechanism (${mechanisms.filter(Boolean).join(', ')})`, null, false);
+        }
         const creds: ScramCredentials | undefined = secret?.kind === 'plain' ? { password: secret.password } : credentials.scram;
         if (!creds) throw this.noPassword('a plain password or the SCRAM keys of a client login');
         this.challenged = true;
-        this.scram = new ScramClient(creds, undefined, this.login.maxScramIterations);
-        this.socket.write(encode.saslInitialResponse('SCRAM-SHA-256', this.scram.clientFirst()));
+        this.bound = typeof binding !== 'string';
+        this.scram = new ScramClient(creds, undefined, this.login.maxScramIterations, binding);
+        this.socket.write(encode.saslInitialResponse(this.scram.mechanism, this.scram.clientFirst()));
         return;
       }
       case 11:
@@ -596,8 +606,38 @@ export class ServerConnection implements MessageSink {
     }
   }
 
+  /**
+   * How this SCRAM exchange binds to TLS: to the server certificate's hash when the server
+   * offers -PLUS over TLS (unless turned off); else 'y' where pgtide could have bound, so that
+   * a server supporting -PLUS refuses an offer stripped of it. Throws when binding is required
+   * and cannot happen, before anything is sent.
+   */
+  private channelBinding(plusOffered: boolean): ChannelBinding {
+    const mode = this.login.channelBinding;
+    const endPoint = mode !== 'disable' && this.socket instanceof tls.TLSSocket ? tlsServerEndPointHash(this.socket.getPeerX509Certificate()) : null;
+    if (endPoint && plusOffered) return { endPoint };
+    if (mode === 'require') {
+      const why = !(this.socket instanceof tls.TLSSocket) ? 'the connection is not TLS'
+        : endPoint === null ? 'its certificate names no hash to bind to' : 'it does not offer SCRAM-SHA-256-PLUS';
+      throw this.bindingRequired(`SCRAM without channel binding: ${why}`);
+    }
+    return endPoint ? 'y' : 'n';
+  }
+
+  private bindingRequired(what: string): ServerLoginError {
+    const message = `pgtide refused to log in to server ${this.describe()} as "${this.login.credentials.user}": `
+      + `server_channel_binding is "require", and the server offers ${what}`;
+    return new ServerLoginError(message, {
+      severity: 'FATAL', code: SQLSTATE.INVALID_AUTHORIZATION, message,
+      hint: 'Have the server use TLS and SCRAM-SHA-256 (pg_hba.conf hostssl ... scram-sha-256), or set server_channel_binding to "prefer".',
+    }, false);
+  }
+
   /** Throws, before anything is sent, when server_auth_methods does not allow `method`. */
   private allow(method: ServerAuthMethod): void {
+    if (this.login.channelBinding === 'require' && method !== 'scram-sha-256') {
+      throw this.bindingRequired(method === 'none' ? 'no authentication at all (AuthenticationOk unasked)' : `"${method}" authentication`);
+    }
     const allowed = this.login.authMethods;
     if (allowed.includes(method)) return;
     const asked = method === 'none' ? 'no authentication at all (AuthenticationOk unasked)' : `"${method}" authentication`;

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import tls from 'node:tls';
+import { tlsServerEndPointHash } from '../auth/channel-binding.js';
 import type { Config } from '../config/types.js';
 import type { ServerTls } from '../pool/server-connection.js';
 
@@ -24,20 +24,10 @@ export function serverTlsOptions(config: Config): ServerTls {
   };
 }
 
-/**
- * Channel-binding data of type tls-server-end-point (RFC 5929 §4.1) for a client connection:
- * the hash of pgtide's certificate with the hash of its signature algorithm (MD5 and SHA-1
- * become SHA-256). null when there is no certificate or its algorithm names no such hash
- * (Ed25519, RSA-PSS): PostgreSQL offers no channel binding then either.
- */
+/** Channel-binding data for a client connection: the tls-server-end-point hash of pgtide's
+ *  own certificate (null when it names no hash: no -PLUS is offered then). */
 export function tlsServerEndPoint(socket: tls.TLSSocket): Buffer | null {
-  const certificate = socket.getX509Certificate();
-  const algorithm = certificate?.signatureAlgorithm?.toLowerCase() ?? '';
-  const hash = /sha-?512/.test(algorithm) ? 'sha512'
-    : /sha-?384/.test(algorithm) ? 'sha384'
-      : /sha-?224/.test(algorithm) ? 'sha224'
-        : /sha-?256|sha-?1|md5/.test(algorithm) ? 'sha256' : null;
-  return certificate && hash ? createHash(hash).update(certificate.raw).digest() : null;
+  return tlsServerEndPointHash(socket.getX509Certificate());
 }
 
 /** What pgtide knows of a client's certificate: whether its CA (client_tls_ca_file) signed it,

@@ -106,6 +106,19 @@ describe('server_auth_methods and server_scram_max_iterations against a real Pos
     assert.match(await loginThrough(p, t.md5User), /^28000: .*asked for "md5" authentication, but server_auth_methods allows only scram-sha-256 /);
   });
 
+  test('over TLS the login is bound to the server\'s certificate (SCRAM-SHA-256-PLUS, checked by PostgreSQL); server_channel_binding = "require" refuses a server that does not bind', async () => {
+    await serverAsks('scram-sha-256');
+    // "require" lets no login through unbound, so this one went through -PLUS, and PostgreSQL
+    // accepted the hash pgtide took of its certificate.
+    const bound = await pgtideWith({ server_tls_sslmode: 'require', server_channel_binding: 'require' });
+    assert.equal(await loginThrough(bound), 'ok');
+    assert.equal(await loginThrough(await pgtideWith({ server_tls_sslmode: 'require' })), 'ok');
+    await serverAsks('md5');
+    const refused = await pgtideWith({ auth_type: 'md5', server_tls_sslmode: 'require', server_channel_binding: 'require' });
+    assert.match(await loginThrough(refused, t.md5User), /^28000: pgtide refused to log in to server 127\.0\.0\.1:\d+ as "[^"]+": server_channel_binding is "require", and the server offers "md5" authentication/);
+    assert.match(loggedFailure(refused, 'server login failed'), /server_channel_binding is "require"/);
+  });
+
   test('a SCRAM secret with more iterations than server_scram_max_iterations is refused; raising the limit lets it in', async () => {
     await serverAsks('scram-sha-256');
     const admin = new pg.Client({ host: reference.node.socketDir, port: reference.node.port, user: 'postgres', database: 'postgres' });

@@ -16,8 +16,9 @@ function message(step: ScramStep): string {
 }
 
 /** Runs a whole exchange; returns the server's last step and the client's verdict on it. */
-function exchange(server: ScramServer, client: ScramClient): { final: ScramStep; clientError: Error | null } {
-  const serverFirst = message(server.clientFirst(Buffer.from(client.clientFirst())));
+/** `plus`: the client chose SCRAM-SHA-256-PLUS (pgtide's own client towards a server, bound). */
+function exchange(server: ScramServer, client: ScramClient, plus = false): { final: ScramStep; clientError: Error | null } {
+  const serverFirst = message(server.clientFirst(Buffer.from(client.clientFirst()), plus));
   const final = server.clientFinal(Buffer.from(client.serverFirst(Buffer.from(serverFirst))));
   if (!final.ok) return { final, clientError: null };
   try {
@@ -209,4 +210,29 @@ test('ScramClient refuses to run its steps out of order or twice', () => {
   assert.throws(() => client.clientFirst(), /already sent/);
   client.serverFirst('r=abcdef,s=c2FsdA==,i=1');
   assert.throws(() => client.serverFirst('r=abcdef,s=c2FsdA==,i=1'), /unexpected SCRAM server-first-message/);
+});
+
+test('pgtide\'s SCRAM client bound to the server certificate\'s hash: SCRAM-SHA-256-PLUS, accepted by a server holding that certificate', () => {
+  const client = new ScramClient({ password: 'pencil' }, undefined, undefined, { endPoint: END_POINT });
+  assert.equal(client.mechanism, 'SCRAM-SHA-256-PLUS');
+  const { final, clientError } = exchange(new ScramServer(pencil, 'alice', undefined, END_POINT), client, true);
+  assert.equal(final.ok, true);
+  assert.equal(clientError, null);
+});
+
+test('pgtide\'s SCRAM client bound to another certificate (a man in the middle re-encrypting) is refused by the server', () => {
+  const client = new ScramClient({ password: 'pencil' }, undefined, undefined, { endPoint: sha256(Buffer.from('the impostor\'s certificate')) });
+  const { final } = exchange(new ScramServer(pencil, 'alice', undefined, END_POINT), client, true);
+  assert.equal(final.ok, false);
+});
+
+test('pgtide\'s SCRAM client saying "y" (could bind, -PLUS not offered) is refused by a server that supports -PLUS: a stripped offer is caught', () => {
+  const client = new ScramClient({ password: 'pencil' }, undefined, undefined, 'y');
+  assert.equal(client.mechanism, 'SCRAM-SHA-256');
+  assert.match(client.clientFirst(), /^y,,n=,r=/);
+  const step = new ScramServer(pencil, 'alice', undefined, END_POINT).clientFirst(Buffer.from(new ScramClient({ password: 'pencil' }, 'abc', undefined, 'y').clientFirst()), false);
+  assert.equal(step.ok, false);
+  // Without TLS on the server's side the same 'y' is fine.
+  const { final } = exchange(new ScramServer(pencil, 'alice'), new ScramClient({ password: 'pencil' }, undefined, undefined, 'y'), false);
+  assert.equal(final.ok, true);
 });

@@ -8,7 +8,7 @@ import * as encode from '../../src/protocol/encode.js';
 import { decodeSASLInitialResponse, decodeSASLResponse } from '../../src/protocol/frontend.js';
 import { ScramServer } from '../../src/auth/scram-server.js';
 import { scramSecretFromPassword } from '../../src/auth/secret.js';
-import type { ServerAuthMethod, ServerTlsMode } from '../../src/config/types.js';
+import type { ServerAuthMethod, ServerChannelBinding, ServerTlsMode } from '../../src/config/types.js';
 import {
   ServerConnection, ServerQueryError, type ServerCredentials, type ServerLoginError, type ServerOwner, type ServerPeer,
 } from '../../src/pool/server-connection.js';
@@ -91,6 +91,7 @@ interface ConnectOptions {
   /** Every method by default: most tests here are about the protocol, not about this policy. */
   authMethods?: ServerAuthMethod[];
   credentials?: ServerCredentials;
+  channelBinding?: ServerChannelBinding;
   /** Fills with every chunk pgtide sent the fake server. */
   received?: Buffer[];
 }
@@ -119,6 +120,7 @@ async function connect(replies: Reply[], options: ConnectOptions = {}): Promise<
     maxPreparedStatements: 10,
     authMethods,
     maxScramIterations: 100_000,
+    channelBinding: options.channelBinding ?? 'prefer',
   }, owner);
   return { server, error: await login, remote: await socket, closed: new Promise((resolve) => (closed = resolve)) };
 }
@@ -290,6 +292,34 @@ describe('server_auth_methods: a server or a man in the middle cannot downgrade 
   it('refuses SCRAM when only md5 is allowed', QUICK, async () => {
     const error = await loginError(scramReplies((first) => first, honestFinal), { authMethods: ['md5'] });
     assert.match(error.message, /asked for "scram-sha-256" authentication, but server_auth_methods allows only md5$/);
+  });
+});
+
+describe('server_channel_binding = "require": no login without SCRAM-SHA-256-PLUS, refused before anything secret is sent', () => {
+  const cases: Array<[string, Reply[], RegExp, ServerCredentials?]> = [
+    ['md5 asked', [send(encode.authenticationMD5Password(Buffer.from('salt')))], /offers "md5" authentication/],
+    ['cleartext asked', [send(encode.authenticationCleartextPassword())], /offers "password" authentication/],
+    ['SCRAM offered on a connection without TLS', [send(authentication(10, 'SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0'))], /SCRAM without channel binding: the connection is not TLS/],
+    ['a trusting server, a password configured', [send(ok, idle)], /offers no authentication at all/],
+    ['a trusting server, no password configured', [send(ok, idle)], /offers no authentication at all/, { user: 'alice' }],
+  ];
+  for (const [name, replies, message, credentials] of cases) {
+    it(name, QUICK, async () => {
+      const received: Buffer[] = [];
+      const error = await loginError(replies, { channelBinding: 'require', received, ...(credentials ? { credentials } : {}) });
+      assert.match(error.message, message);
+      assert.equal(error.fields?.code, '28000');
+      // The startup message only: no password, hash or SCRAM message left pgtide.
+      assert.equal(Buffer.concat(received).length, encode.startupMessage({ user: 'alice', database: 'db' }).length);
+    });
+  }
+
+  it('"prefer" without TLS logs in with plain SCRAM and a GS2 header that says so ("n")', QUICK, async () => {
+    const received: Buffer[] = [];
+    const { server, error } = await connect(scramReplies((first) => first, honestFinal), { received });
+    assert.equal(error, null);
+    assert.match(Buffer.concat(received).toString('latin1'), /SCRAM-SHA-256\0[\s\S]{4}n,,n=,r=/);
+    server.close('test over');
   });
 });
 
