@@ -27,6 +27,15 @@ const drivers: Driver[] = [
     files: [[DEBIAN_PYTHON, 'python3']],
   },
   {
+    // Its own pool: a reset query each time a connection goes back, a statement cache that
+    // outlives the resets, and a table change that makes the cached statements stale.
+    name: 'asyncpg pool',
+    command: DEBIAN_PYTHON,
+    args: [DRIVERS + 'asyncpg-pool.py'],
+    packages: 'python3-asyncpg',
+    files: [[DEBIAN_PYTHON, 'python3']],
+  },
+  {
     name: 'psycopg',
     command: DEBIAN_PYTHON,
     args: [DRIVERS + 'psycopg-clients.py'],
