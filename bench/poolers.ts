@@ -44,6 +44,8 @@ export interface PgtideOptions {
   maxClientConn?: number;
   /** pgtide's `workers`; undefined: its default (one process). */
   workers?: number;
+  /** Ports pgtide also listens on, besides setup.port. */
+  extraPorts?: number[];
 }
 
 /** Where PgBouncer sends its server connections: the primary, or the next hop of a chain. */
@@ -59,7 +61,7 @@ export async function startPgtide(setup: PoolerSetup, opts: PgtideOptions): Prom
   const configFile = join(setup.dir, `${opts.name}.toml`);
   await writeFile(configFile, [
     `listen_addr = ["127.0.0.1"]`,
-    `listen_port = [${setup.port}]`,
+    `listen_port = [${[setup.port, ...(opts.extraPorts ?? [])].join(', ')}]`,
     `auth_type = ${tomlString(AUTH_TYPE)}`,
     `auth_file = ${tomlString(setup.authFile)}`,
     `pool_mode = "transaction"`,

@@ -105,3 +105,8 @@ async function getconfInteger(name: string): Promise<number> {
   if (!Number.isInteger(n) || n <= 0) throw new Error(`getconf ${name} printed "${stdout.trim()}"`);
   return n;
 }
+
+/** `root` and its live descendants now, each with its own figures. */
+export async function readTreeStats(root: number): Promise<ProcStat[]> {
+  return processTree(await readAllStats(), root);
+}

@@ -1,0 +1,315 @@
+// Many idle, logged-in clients through one pooler instance: 60,000 by default, through pgtide
+// with `workers = 4` on several listen ports, then as many as PgBouncer (one process) can hold
+// under the open-files limit. Reports the RSS of every process of the pooler, KiB per client,
+// the time to log them all in, and how many answered `SELECT 1` at the end.
+// Run: npm run build && npm run build:test && node dist/bench/idle-60k.js (bench/README.md).
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePorts } from '../test/support/free-ports.js';
+import { writeAuthFile } from '../test/support/pgtide.js';
+import { resolveServerUser } from '../test/support/server-user.js';
+import { startTopology, stopTopology } from '../test/support/topology.js';
+import type { ClientCommand, ClientReply } from './idle-clients.js';
+import { AUTH_TYPE, POOL_SIZE, startPgbouncer, startPgtide, type PoolerSetup } from './poolers.js';
+import { Cleanup, firstLine, type Service } from './processes.js';
+import { pageSize, readTreeStats } from './proc-cpu.js';
+import { integerSetting } from './settings.js';
+
+const TARGETS = ['pgtide', 'pgbouncer'] as const;
+type TargetName = (typeof TARGETS)[number];
+
+interface Settings {
+  clients: number;
+  warmupClients: number;
+  workers: number;
+  ports: number;
+  clientProcesses: number;
+  concurrency: number;
+  settleSeconds: number;
+  targets: TargetName[];
+}
+
+/** Descriptors a process needs besides its clients: listeners, server connections, logs, the runtime. */
+const DESCRIPTOR_HEADROOM = 300;
+
+interface ProcessFigures {
+  pid: number;
+  rssBytes: number;
+  /** Open descriptors: with idle clients, about one per client. */
+  fds: number;
+}
+
+interface Result {
+  target: TargetName;
+  /** What the target was asked to hold (the warm-up clients included), and why fewer than asked. */
+  clients: number;
+  /** Logged in and checked before the first reading: not counted per client. */
+  warmupClients: number;
+  capped: string | undefined;
+  ports: number;
+  before: ProcessFigures[];
+  after: ProcessFigures[];
+  loginSeconds: number;
+  checkSeconds: number;
+  check: ClientReply;
+}
+
+async function main(): Promise<number> {
+  const settings = readSettings(process.env);
+  const cleanup = new Cleanup();
+  const onSignal = () => void cleanup.runAll().then(() => process.exit(130));
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await benchmark(settings, cleanup);
+  } finally {
+    await cleanup.runAll();
+  }
+}
+
+async function benchmark(settings: Settings, cleanup: Cleanup): Promise<number> {
+  const limit = await openFilesLimit();
+  const perProcess = Math.ceil(settings.clients / settings.clientProcesses);
+  if (perProcess + DESCRIPTOR_HEADROOM > limit) {
+    throw new Error(`${perProcess} clients per client process do not fit the open-files limit ${limit}: raise BENCH_IDLE_CLIENT_PROCESSES`);
+  }
+  const serverUser = await resolveServerUser();
+  const loadBefore = loadavg();
+  console.log('starting PostgreSQL (a primary)…');
+  const topology = await startTopology({ standbys: 0 });
+  cleanup.add('stop PostgreSQL', () => stopTopology(topology));
+  const dir = await mkdtemp(join(tmpdir(), 'pgtide-bench-idle-'));
+  cleanup.add('remove the scratch directory', () => rm(dir, { recursive: true, force: true }));
+  const authFile = writeAuthFile(topology, dir);
+  const results: Result[] = [];
+  for (const target of settings.targets) {
+    const ports = await freePorts(target === 'pgtide' ? settings.ports : 1);
+    const setup: PoolerSetup = { topology, dir, authFile, port: ports[0]! };
+    let clients = settings.clients;
+    let capped: string | undefined;
+    let service: Service;
+    if (target === 'pgtide') {
+      // Each worker admits its share of max_client_conn, and no more than its open-files limit
+      // leaves room for: give every worker nearly the whole limit, the kernel's hash decides.
+      service = await startPgtide(setup, {
+        name: 'pgtide', backends: [{ node: topology.primary, role: 'primary', weight: 1 }], cpuProfileDir: undefined,
+        maxClientConn: settings.workers * (limit - DESCRIPTOR_HEADROOM), workers: settings.workers, extraPorts: ports.slice(1),
+      });
+      cleanup.add('stop pgtide', () => service.stop());
+      await waitForWorkers(service.pid, settings.workers);
+    } else {
+      // One process: every client is a descriptor of it.
+      if (clients + DESCRIPTOR_HEADROOM > limit) {
+        capped = `${clients} clients need ${clients + DESCRIPTOR_HEADROOM} open files in its one process, over the limit of ${limit}`;
+        clients = limit - DESCRIPTOR_HEADROOM;
+      }
+      service = await startPgbouncer(setup, { name: 'pgbouncer', server: topology.primary, maxClientConn: clients }, serverUser);
+      cleanup.add('stop pgbouncer', () => service.stop());
+    }
+    console.log(`${target}: ${clients} idle clients over ${ports.length} port(s)${capped ? ` (capped: ${capped})` : ''}…`);
+    try {
+      const result = await measure(target, service, ports, clients, settings, setup);
+      results.push({ ...result, capped });
+      console.log(`${target}: ${describe(results.at(-1)!)}`);
+    } finally {
+      await service.stop();
+    }
+  }
+  const report = await formatReport(settings, results, limit, [loadBefore, loadavg()]);
+  console.log(`\n${report}`);
+  const file = new URL('../../bench/idle-60k-latest.md', import.meta.url).pathname;
+  await writeFile(file, report);
+  console.log(`written to ${file}`);
+  return results.every((r) => r.check.ok === r.clients && r.check.lost === 0) ? 0 : 1;
+}
+
+/** The primary has started its workers, and they have had time to bind the ports. */
+async function waitForWorkers(pid: number, workers: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while ((await readTreeStats(pid)).length < workers + 1) {
+    if (Date.now() > deadline) throw new Error(`pgtide did not start ${workers} workers within 30 s`);
+    await sleep(200);
+  }
+  // A worker binds its ports a moment after it is forked; clients before that would all go to
+  // the first workers.
+  await sleep(3000);
+}
+
+async function measure(
+  target: TargetName, service: Service, ports: number[], clients: number, settings: Settings, setup: PoolerSetup,
+): Promise<Omit<Result, 'capped'>> {
+  const processes = Math.max(1, Math.ceil(clients / Math.ceil(settings.clients / settings.clientProcesses)));
+  const fleet = new ClientFleet(processes, {
+    ...process.env,
+    RAW_CLIENTS_PORTS: ports.join(','),
+    RAW_CLIENTS_CONCURRENCY: String(settings.concurrency),
+    PGUSER: setup.topology.scramUser.user,
+    PGPASSWORD: setup.topology.scramUser.password,
+    PGDATABASE: setup.topology.database,
+  });
+  try {
+    await fleet.open(settings.warmupClients);
+    // The warm-up clients' queries open the server connections, so the second reading counts clients only.
+    await fleet.check();
+    await sleep(settings.settleSeconds * 1000);
+    const before = await figures(service.pid);
+    const started = performance.now();
+    await fleet.open(clients - settings.warmupClients);
+    const loginSeconds = (performance.now() - started) / 1000;
+    await sleep(settings.settleSeconds * 1000);
+    const after = await figures(service.pid);
+    const checkStarted = performance.now();
+    const check = await fleet.check();
+    const checkSeconds = (performance.now() - checkStarted) / 1000;
+    return { target, clients, warmupClients: settings.warmupClients, ports: ports.length, before, after, loginSeconds, checkSeconds, check };
+  } finally {
+    await fleet.stop();
+  }
+}
+
+async function figures(root: number): Promise<ProcessFigures[]> {
+  const page = await pageSize();
+  return Promise.all((await readTreeStats(root)).map(async (s) => ({
+    pid: s.pid,
+    rssBytes: s.rssPages * page,
+    fds: (await readdir(`/proc/${s.pid}/fd`).catch(() => [])).length,
+  })));
+}
+
+/** The client processes (bench/raw-idle-clients.ts), each holding its share of the connections. */
+class ClientFleet {
+  private readonly processes: ChildProcess[];
+
+  constructor(count: number, env: NodeJS.ProcessEnv) {
+    const program = new URL('raw-idle-clients.js', import.meta.url).pathname;
+    this.processes = Array.from({ length: count }, () => fork(program, [], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  }
+
+  /** Opens `n` more connections, spread evenly; a failed login fails the run. */
+  async open(n: number): Promise<void> {
+    const count = this.processes.length;
+    const replies = await Promise.all(this.processes.map((p, i) => ask(p, { open: Math.floor(n / count) + (i < n % count ? 1 : 0) })));
+    const failed = replies.find((r) => r.failed > 0);
+    if (failed) throw new Error(`${replies.reduce((sum, r) => sum + r.failed, 0)} clients could not log in: ${failed.error}`);
+  }
+
+  /** Every connection runs SELECT 1; the counts of all processes summed. */
+  async check(): Promise<ClientReply> {
+    const replies = await Promise.all(this.processes.map((p) => ask(p, { check: true })));
+    return replies.reduce((sum, r) => ({
+      ok: sum.ok + r.ok, failed: sum.failed + r.failed, lost: sum.lost + r.lost, ...(sum.error ?? r.error ? { error: sum.error ?? r.error } : {}),
+    }));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.processes.map((p) => {
+      if (p.exitCode !== null || p.signalCode !== null) return undefined;
+      const exited = new Promise((resolve) => p.once('exit', resolve));
+      p.disconnect();
+      return exited;
+    }));
+  }
+}
+
+function ask(child: ChildProcess, command: ClientCommand): Promise<ClientReply> {
+  return new Promise((resolve, reject) => {
+    const onExit = (code: number | null) => reject(new Error(`a client process exited (${code}) before answering`));
+    child.once('exit', onExit);
+    child.once('message', (reply: ClientReply) => {
+      child.removeListener('exit', onExit);
+      resolve(reply);
+    });
+    child.send(command);
+  });
+}
+
+/** The soft open-files limit of this process, which the targets and client processes inherit. */
+async function openFilesLimit(): Promise<number> {
+  const line = (await readFile('/proc/self/limits', 'utf8')).split('\n').find((l) => l.startsWith('Max open files'));
+  const soft = Number(line?.split(/\s+/)[3]);
+  if (!Number.isInteger(soft)) throw new Error(`no open-files limit in /proc/self/limits: ${line}`);
+  return soft;
+}
+
+const KIB = 1024;
+const MIB = 1024 * 1024;
+const total = (f: ProcessFigures[]) => f.reduce((sum, p) => sum + p.rssBytes, 0);
+
+function perClientKib(r: Result): number {
+  return (total(r.after) - total(r.before)) / (r.clients - r.warmupClients) / KIB;
+}
+
+function describe(r: Result): string {
+  return `RSS ${(total(r.before) / MIB).toFixed(1)} → ${(total(r.after) / MIB).toFixed(1)} MiB, ${perClientKib(r).toFixed(2)} KiB per client; ` +
+    `logins ${r.loginSeconds.toFixed(1)} s; ${r.check.ok} of ${r.clients} answered in ${r.checkSeconds.toFixed(1)} s, ` +
+    `${r.check.failed} failed, ${r.check.lost} lost${r.check.error ? ` (${r.check.error})` : ''}`;
+}
+
+async function formatReport(settings: Settings, results: Result[], limit: number, load: number[][]): Promise<string> {
+  const pgbouncer = settings.targets.includes('pgbouncer') ? await firstLine('pgbouncer', ['--version']) : '';
+  const rows = results.map((r) => {
+    const logins = r.clients - settings.warmupClients;
+    return `| ${r.target} | ${r.after.length} | ${r.ports} | ${r.clients} | ${(total(r.before) / MIB).toFixed(1)} | ${(total(r.after) / MIB).toFixed(1)} | ` +
+      `${perClientKib(r).toFixed(2)} | ${r.loginSeconds.toFixed(1)} (${Math.round(logins / r.loginSeconds)}/s) | ` +
+      `${r.check.ok} of ${r.clients} in ${r.checkSeconds.toFixed(1)} s${r.check.failed + r.check.lost > 0 ? ` (${r.check.failed} failed, ${r.check.lost} lost: ${r.check.error ?? 'closed'})` : ''} |`;
+  });
+  const perProcess = results.map((r) => `- ${r.target}: ` + r.after.map((p) => `pid ${p.pid} ${(p.rssBytes / MIB).toFixed(1)} MiB, ${p.fds} fds`).join('; ') +
+    (r.capped ? `. Capped: ${r.capped}` : ''));
+  return [
+    `# Many idle clients through one pooler instance, ${new Date().toISOString()}`,
+    '',
+    `- Machine: ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown model'}), ${process.platform}; open-files limit ${limit} per process; ` +
+      `load average ${load.map((l) => l.map((x) => x.toFixed(2)).join(' ')).join(' before, ')} after`,
+    `- Node.js ${process.version} (pgtide and the clients)${pgbouncer ? `; ${pgbouncer}` : ''}`,
+    `- pgtide: workers = ${settings.workers}, ${settings.ports} listen ports; PgBouncer: one process, one port. Both: transaction pooling, ` +
+      `pool size ${POOL_SIZE} (pgtide: split among the workers), client auth ${AUTH_TYPE}, no TLS, one PostgreSQL primary`,
+    `- Clients: a raw protocol client (bench/raw-idle-clients.ts: startup, SCRAM-SHA-256, then idle), ${settings.clientProcesses} client ` +
+      `processes at most, ${settings.concurrency} logins in flight per process; connection i of a process goes to port i mod ports. ` +
+      `${settings.warmupClients} warm-up clients log in and run SELECT 1 first (opening the server connections); RSS is read ` +
+      `${settings.settleSeconds} s after that and ${settings.settleSeconds} s after the others have logged in. ` +
+      'KiB per client = RSS growth / the others. RSS: /proc/<pid>/stat of the pooler and all its children (primary + workers). ' +
+      'Login time: the others, from the first connect to the last ReadyForQuery. At the end every client runs SELECT 1 (all at once, ' +
+      `${settings.concurrency} in flight per client process) and must get its row and ReadyForQuery`,
+    `- Command: BENCH_IDLE_CLIENTS=${settings.clients} BENCH_IDLE_WORKERS=${settings.workers} BENCH_IDLE_PORTS=${settings.ports} ` +
+      `BENCH_IDLE_TARGETS=${settings.targets.join(',')} node dist/bench/idle-60k.js`,
+    '',
+    '| target | processes | ports | clients | RSS before (MiB) | RSS with all clients (MiB) | KiB per client | login time, s (logins/s) | answered SELECT 1 |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
+    ...rows,
+    '',
+    'Per process, with all clients (the primary holds no clients; a worker holds about one descriptor per client):',
+    '',
+    ...perProcess,
+    '',
+  ].join('\n');
+}
+
+function readSettings(env: NodeJS.ProcessEnv): Settings {
+  const targets = (env['BENCH_IDLE_TARGETS'] ?? TARGETS.join(',')).split(',').map((k) => k.trim()).map((name) => {
+    if (!(TARGETS as readonly string[]).includes(name)) throw new Error(`BENCH_IDLE_TARGETS: unknown target "${name}"; known: ${TARGETS.join(', ')}`);
+    return name as TargetName;
+  });
+  const settings: Settings = {
+    clients: integerSetting(env, 'BENCH_IDLE_CLIENTS', 60_000, 2),
+    warmupClients: integerSetting(env, 'BENCH_IDLE_WARMUP_CLIENTS', 100, 1),
+    workers: integerSetting(env, 'BENCH_IDLE_WORKERS', 4, 1),
+    ports: integerSetting(env, 'BENCH_IDLE_PORTS', 4, 1),
+    clientProcesses: integerSetting(env, 'BENCH_IDLE_CLIENT_PROCESSES', 4, 1),
+    concurrency: integerSetting(env, 'BENCH_IDLE_CONCURRENCY', 32, 1),
+    settleSeconds: integerSetting(env, 'BENCH_IDLE_SETTLE_SECONDS', 10, 0),
+    targets,
+  };
+  if (settings.warmupClients >= settings.clients) throw new Error('BENCH_IDLE_WARMUP_CLIENTS must be below BENCH_IDLE_CLIENTS');
+  return settings;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(`bench:idle-60k: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);
