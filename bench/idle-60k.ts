@@ -4,9 +4,9 @@
 // the time to log them all in, and how many answered `SELECT 1` at the end.
 // Run: npm run build && npm run build:test && node dist/bench/idle-60k.js (bench/README.md).
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePorts } from '../test/support/free-ports.js';
 import { writeAuthFile } from '../test/support/pgtide.js';
@@ -120,7 +120,9 @@ async function benchmark(settings: Settings, cleanup: Cleanup): Promise<number> 
   }
   const report = await formatReport(settings, results, limit, [loadBefore, loadavg()]);
   console.log(`\n${report}`);
-  const file = new URL('../../bench/idle-60k-latest.md', import.meta.url).pathname;
+  // .tmp/ is ignored by git (a report in bench/ would need a .gitignore entry of its own).
+  const file = new URL('../../.tmp/idle-60k-latest.md', import.meta.url).pathname;
+  await mkdir(dirname(file), { recursive: true });
   await writeFile(file, report);
   console.log(`written to ${file}`);
   return results.every((r) => r.check.ok === r.clients && r.check.lost === 0) ? 0 : 1;
