@@ -3,7 +3,7 @@
 // select-only reads through pgtide spread over two standbys against the seed's chain
 // (HAProxy → PgBouncer → Pgpool-II) doing the same, with where the reads went.
 // `npm run bench`; settings from BENCH_* environment variables (see bench/README.md).
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,7 +15,7 @@ import { parsePgbenchSummary } from './pgbench-output.js';
 import { AUTH_TYPE, POOL_SIZE, startNodeForward, startPgbouncer, startPgtide, type WeightedBackend } from './poolers.js';
 import { Cleanup, firstLine, runProgram, type Service } from './processes.js';
 import { integerSetting } from './settings.js';
-import { clockTicksPerSecond, readTreeCpuTicks } from './proc-cpu.js';
+import { clockTicksPerSecond, readTreeCpuTicks, readTreeStats } from './proc-cpu.js';
 import {
   formatNotApplicableNotes,
   formatPreparedRatioTable,
@@ -52,6 +52,8 @@ interface Settings {
   otherNodes: { label: string; path: string }[];
   /** Worker counts that also run pgtide, each as a target `pgtide@workers=<n>`. */
   workers: number[];
+  /** `taskset` CPU list for PostgreSQL and pgbench (the poolers stay unpinned); undefined: no pinning. */
+  pinCpus: string | undefined;
 }
 
 interface Workload {
@@ -93,6 +95,11 @@ const WRITE_THEN_READ: Workload = {
   ].join('\n'),
   namedPreparedStatements: true,
 };
+
+/** Not in the default set: a pooler-bound workload, the smallest query there is (run with BENCH_PIN_CPUS). */
+const EXTRA_WORKLOADS: Workload[] = [
+  { key: 'select-1', name: 'SELECT 1, simple', args: ['-M', 'simple'], script: 'SELECT 1;\n' },
+];
 
 /** The read/write-splitting comparison runs these, on SPLIT_STANDBYS standbys. */
 const SPLIT_WORKLOAD_KEYS = ['select-simple', 'select-extended', 'select-prepared'];
@@ -154,6 +161,7 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
   const topology = await startTopology({ standbys });
   cleanup.add('stop PostgreSQL', () => stopTopology(topology));
   signal.throwIfAborted();
+  if (settings.pinCpus !== undefined) await pinPostgres(topology, settings.pinCpus);
 
   const env = { ...process.env, PGPASSWORD: topology.scramUser.password };
   console.log(`pgbench -i -s ${settings.scale}…`);
@@ -334,7 +342,9 @@ async function measure(target: Target, workload: Workload, ctx: MeasureContext):
   const script = workload.script === undefined ? [] : ['-f', join(ctx.dir, `${workload.key}.sql`)];
   if (workload.script !== undefined) await writeFile(script[1]!, workload.script);
   const started = performance.now();
-  const out = await runProgram('pgbench', [
+  const pin = settings.pinCpus === undefined ? [] : ['-c', settings.pinCpus, 'pgbench'];
+  const out = await runProgram(pin.length > 0 ? 'taskset' : 'pgbench', [
+    ...pin,
     ...connectionArgs(topology, target.port),
     '-c', String(settings.clients), '-j', String(settings.threads), '-T', String(ctx.seconds),
     ...workload.args,
@@ -382,6 +392,20 @@ async function transactionCounts(nodes: PgNode[], database: string): Promise<num
 
 function connectionArgs(t: Topology, port: number): string[] {
   return ['-h', '127.0.0.1', '-p', String(port), '-U', t.scramUser.user];
+}
+
+/**
+ * Pins every process of every PostgreSQL node (and so the backends they fork later) to `cpus`,
+ * leaving the other CPUs to the pooler under test.
+ */
+async function pinPostgres(topology: Topology, cpus: string): Promise<void> {
+  for (const node of [topology.primary, ...topology.standbys]) {
+    const postmaster = Number((await readFile(join(node.dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+    for (const p of await readTreeStats(postmaster)) {
+      await runChecked('taskset', ['-a', '-p', '-c', cpus, String(p.pid)], process.env, AbortSignal.timeout(10_000), 10_000);
+    }
+  }
+  console.log(`PostgreSQL and pgbench pinned to CPUs ${cpus} (taskset); the poolers are not`);
 }
 
 async function runChecked(
@@ -465,7 +489,9 @@ async function formatReport(settings: Settings, t: Topology, runs: RunRecord[], 
       ? ['- node-forward: the Node.js floor, a bare byte forwarder (bench/node-forward.ts) in front of PgBouncer; ' +
         'its CPU is the forwarder\'s alone']
       : []),
-    `- Command: BENCH_SECONDS=${settings.seconds} BENCH_ROUNDS=${settings.rounds} BENCH_WORKLOADS=${workloadKeys}${workersSetting(settings)} npm run bench`,
+    `- Command: BENCH_SECONDS=${settings.seconds} BENCH_ROUNDS=${settings.rounds} BENCH_WORKLOADS=${workloadKeys}${workersSetting(settings)}` +
+      `${settings.pinCpus === undefined ? '' : ` BENCH_CLIENTS=${settings.clients} BENCH_PIN_CPUS=${settings.pinCpus}`} npm run bench`,
+    ...(settings.pinCpus === undefined ? [] : [`- PostgreSQL and pgbench pinned to CPUs ${settings.pinCpus} (taskset); the poolers are not pinned`]),
     '',
     '## Runs',
     '',
@@ -497,8 +523,10 @@ function optionalSection(text: string): string[] {
 function readSettings(env: NodeJS.ProcessEnv): Settings {
   const keys = (env['BENCH_WORKLOADS'] ?? WORKLOADS.map((w) => w.key).join(',')).split(',').map((k) => k.trim());
   const workloads = keys.map((key) => {
-    const workload = WORKLOADS.find((w) => w.key === key);
-    if (!workload) throw new Error(`BENCH_WORKLOADS: unknown workload "${key}"; known: ${WORKLOADS.map((w) => w.key).join(', ')}`);
+    const workload = [...WORKLOADS, ...EXTRA_WORKLOADS].find((w) => w.key === key);
+    if (!workload) {
+      throw new Error(`BENCH_WORKLOADS: unknown workload "${key}"; known: ${[...WORKLOADS, ...EXTRA_WORKLOADS].map((w) => w.key).join(', ')}`);
+    }
     return workload;
   });
   return {
@@ -515,7 +543,15 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     cpuProfileDir: env['BENCH_CPU_PROFILE_DIR'] || undefined,
     otherNodes: otherNodes(env['BENCH_PGTIDE_NODES'] ?? ''),
     workers: workerCounts(env['BENCH_PGTIDE_WORKERS'] ?? ''),
+    pinCpus: pinSetting(env['BENCH_PIN_CPUS'] ?? ''),
   };
+}
+
+/** BENCH_PIN_CPUS="1" or "0,1": a taskset CPU list; empty: no pinning. */
+function pinSetting(raw: string): string | undefined {
+  if (raw === '') return undefined;
+  if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(raw)) throw new Error(`BENCH_PIN_CPUS: expected a CPU list such as 1 or 0,2-3, got "${raw}"`);
+  return raw;
 }
 
 /** BENCH_PGTIDE_NODES="node20=/usr/bin/node,node26=/opt/node26/bin/node": label=binary pairs. */
