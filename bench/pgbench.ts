@@ -490,7 +490,8 @@ async function formatReport(settings: Settings, t: Topology, runs: RunRecord[], 
         'its CPU is the forwarder\'s alone']
       : []),
     `- Command: BENCH_SECONDS=${settings.seconds} BENCH_ROUNDS=${settings.rounds} BENCH_WORKLOADS=${workloadKeys}${workersSetting(settings)}` +
-      `${settings.pinCpus === undefined ? '' : ` BENCH_CLIENTS=${settings.clients} BENCH_PIN_CPUS=${settings.pinCpus}`} npm run bench`,
+      `${settings.pinCpus === undefined ? '' : ` BENCH_CLIENTS=${settings.clients} BENCH_PIN_CPUS=${settings.pinCpus}`}` +
+      `${POOL_SIZE === 20 ? '' : ` BENCH_POOL_SIZE=${POOL_SIZE}`} npm run bench`,
     ...(settings.pinCpus === undefined ? [] : [`- PostgreSQL and pgbench pinned to CPUs ${settings.pinCpus} (taskset); the poolers are not pinned`]),
     '',
     '## Runs',

@@ -6,8 +6,10 @@ import { join } from 'node:path';
 import type { OsUser } from '../test/support/server-user.js';
 import type { PgNode, Topology } from '../test/support/topology.js';
 import { startService, type Service } from './processes.js';
+import { integerSetting } from './settings.js';
 
-export const POOL_SIZE = 20;
+/** Server connections per pool, for every pooler alike; BENCH_POOL_SIZE for a run that should not be bound by it. */
+export const POOL_SIZE = integerSetting(process.env, 'BENCH_POOL_SIZE', 20, 1);
 const MAX_CLIENT_CONN = 1000;
 /** Both poolers take the same client authentication, so neither saves work the other does. */
 export const AUTH_TYPE = 'scram-sha-256';
