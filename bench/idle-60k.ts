@@ -1,6 +1,7 @@
 // Many idle, logged-in clients through one pooler instance: 60,000 by default, through pgtide
 // with `workers = 4` on several listen ports, then as many as PgBouncer (one process) can hold
-// under the open-files limit. Reports the RSS of every process of the pooler, KiB per client,
+// under the open-files limit, then through as many PgBouncers as pgtide has workers sharing one
+// port (so_reuseport), reached at several loopback addresses. Reports the RSS of every process of the pooler, KiB per client,
 // the time to log them all in, and how many answered `SELECT 1` at the end.
 // Run: npm run build && npm run build:test && node dist/bench/idle-60k.js (bench/README.md).
 import { fork, type ChildProcess } from 'node:child_process';
@@ -18,7 +19,7 @@ import { Cleanup, firstLine, type Service } from './processes.js';
 import { pageSize, readTreeStats } from './proc-cpu.js';
 import { integerSetting } from './settings.js';
 
-const TARGETS = ['pgtide', 'pgbouncer'] as const;
+const TARGETS = ['pgtide', 'pgbouncer', 'pgbouncer-reuseport'] as const;
 type TargetName = (typeof TARGETS)[number];
 
 interface Settings {
@@ -38,6 +39,8 @@ const DESCRIPTOR_HEADROOM = 300;
 interface ProcessFigures {
   pid: number;
   rssBytes: number;
+  /** Proportional set size: pages shared between processes (the Node.js binary's code) counted once in all. */
+  pssBytes: number;
   /** Open descriptors: with idle clients, about one per client. */
   fds: number;
 }
@@ -49,7 +52,8 @@ interface Result {
   /** Logged in and checked before the first reading: not counted per client. */
   warmupClients: number;
   capped: string | undefined;
-  ports: number;
+  /** Destinations the clients were spread over: (address, port) pairs. */
+  destinations: number;
   before: ProcessFigures[];
   after: ProcessFigures[];
   loginSeconds: number;
@@ -90,32 +94,51 @@ async function benchmark(settings: Settings, cleanup: Cleanup): Promise<number> 
     const setup: PoolerSetup = { topology, dir, authFile, port: ports[0]! };
     let clients = settings.clients;
     let capped: string | undefined;
-    let service: Service;
+    let services: Service[];
+    let hosts = ['127.0.0.1'];
+    const stopAll = async () => {
+      for (const service of services) await service.stop();
+    };
     if (target === 'pgtide') {
       // Each worker admits its share of max_client_conn, and no more than its open-files limit
       // leaves room for: give every worker nearly the whole limit, the kernel's hash decides.
-      service = await startPgtide(setup, {
+      services = [await startPgtide(setup, {
         name: 'pgtide', backends: [{ node: topology.primary, role: 'primary', weight: 1 }], cpuProfileDir: undefined,
         maxClientConn: settings.workers * (limit - DESCRIPTOR_HEADROOM), workers: settings.workers, extraPorts: ports.slice(1),
-      });
-      cleanup.add('stop pgtide', () => service.stop());
-      await waitForWorkers(service.pid, settings.workers);
-    } else {
+      })];
+      cleanup.add('stop pgtide', stopAll);
+      await waitForWorkers(services[0]!.pid, settings.workers);
+    } else if (target === 'pgbouncer') {
       // One process: every client is a descriptor of it.
       if (clients + DESCRIPTOR_HEADROOM > limit) {
         capped = `${clients} clients need ${clients + DESCRIPTOR_HEADROOM} open files in its one process, over the limit of ${limit}`;
         clients = limit - DESCRIPTOR_HEADROOM;
       }
-      service = await startPgbouncer(setup, { name: 'pgbouncer', server: topology.primary, maxClientConn: clients }, serverUser);
-      cleanup.add('stop pgbouncer', () => service.stop());
+      services = [await startPgbouncer(setup, { name: 'pgbouncer', server: topology.primary, maxClientConn: clients }, serverUser)];
+      cleanup.add('stop pgbouncer', stopAll);
+    } else {
+      // PgBouncer's own way to more processes: one port shared with so_reuseport, each process
+      // with its own pools (the pool size split as pgtide splits it) and its own client limit.
+      // It listens on one port only, so the clients reach it at several loopback addresses.
+      services = [];
+      cleanup.add('stop the PgBouncers', stopAll);
+      for (let i = 0; i < settings.workers; i++) {
+        services.push(await startPgbouncer(setup, {
+          name: `pgbouncer-${i}`, server: topology.primary, maxClientConn: limit - DESCRIPTOR_HEADROOM, listenAddr: '*',
+          soReuseport: true, poolSize: Math.floor(POOL_SIZE / settings.workers) + (i < POOL_SIZE % settings.workers ? 1 : 0),
+        }, serverUser));
+      }
+      // startService saw the port open as soon as the first one listened.
+      await sleep(3000);
+      hosts = Array.from({ length: settings.ports }, (_, i) => `127.0.0.${i + 1}`);
     }
-    console.log(`${target}: ${clients} idle clients over ${ports.length} port(s)${capped ? ` (capped: ${capped})` : ''}…`);
+    console.log(`${target}: ${clients} idle clients over ${hosts.length * ports.length} address(es) and port(s)${capped ? ` (capped: ${capped})` : ''}…`);
     try {
-      const result = await measure(target, service, ports, clients, settings, setup);
+      const result = await measure(target, services, hosts, ports, clients, settings, setup);
       results.push({ ...result, capped });
       console.log(`${target}: ${describe(results.at(-1)!)}`);
     } finally {
-      await service.stop();
+      await stopAll();
     }
   }
   const report = await formatReport(settings, results, limit, [loadBefore, loadavg()]);
@@ -141,11 +164,12 @@ async function waitForWorkers(pid: number, workers: number): Promise<void> {
 }
 
 async function measure(
-  target: TargetName, service: Service, ports: number[], clients: number, settings: Settings, setup: PoolerSetup,
+  target: TargetName, services: Service[], hosts: string[], ports: number[], clients: number, settings: Settings, setup: PoolerSetup,
 ): Promise<Omit<Result, 'capped'>> {
   const processes = Math.max(1, Math.ceil(clients / Math.ceil(settings.clients / settings.clientProcesses)));
   const fleet = new ClientFleet(processes, {
     ...process.env,
+    RAW_CLIENTS_HOSTS: hosts.join(','),
     RAW_CLIENTS_PORTS: ports.join(','),
     RAW_CLIENTS_CONCURRENCY: String(settings.concurrency),
     PGUSER: setup.topology.scramUser.user,
@@ -157,28 +181,38 @@ async function measure(
     // The warm-up clients' queries open the server connections, so the second reading counts clients only.
     await fleet.check();
     await sleep(settings.settleSeconds * 1000);
-    const before = await figures(service.pid);
+    const before = await figures(services);
     const started = performance.now();
     await fleet.open(clients - settings.warmupClients);
     const loginSeconds = (performance.now() - started) / 1000;
     await sleep(settings.settleSeconds * 1000);
-    const after = await figures(service.pid);
+    const after = await figures(services);
     const checkStarted = performance.now();
     const check = await fleet.check();
     const checkSeconds = (performance.now() - checkStarted) / 1000;
-    return { target, clients, warmupClients: settings.warmupClients, ports: ports.length, before, after, loginSeconds, checkSeconds, check };
+    return { target, clients, warmupClients: settings.warmupClients, destinations: hosts.length * ports.length, before, after, loginSeconds, checkSeconds, check };
   } finally {
     await fleet.stop();
   }
 }
 
-async function figures(root: number): Promise<ProcessFigures[]> {
+/** Every process of the services and their children. */
+async function figures(services: Service[]): Promise<ProcessFigures[]> {
   const page = await pageSize();
-  return Promise.all((await readTreeStats(root)).map(async (s) => ({
+  const stats = (await Promise.all(services.map((s) => readTreeStats(s.pid)))).flat();
+  return Promise.all(stats.map(async (s) => ({
     pid: s.pid,
     rssBytes: s.rssPages * page,
+    pssBytes: await pssBytes(s.pid),
     fds: (await readdir(`/proc/${s.pid}/fd`).catch(() => [])).length,
   })));
+}
+
+/** The Pss line of /proc/<pid>/smaps_rollup (kB); 0 when it cannot be read. */
+async function pssBytes(pid: number): Promise<number> {
+  const text = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
+  const kb = Number(/^Pss:\s+(\d+) kB/m.exec(text)?.[1] ?? 0);
+  return kb * 1024;
 }
 
 /** The client processes (bench/raw-idle-clients.ts), each holding its share of the connections. */
@@ -239,6 +273,7 @@ async function openFilesLimit(): Promise<number> {
 const KIB = 1024;
 const MIB = 1024 * 1024;
 const total = (f: ProcessFigures[]) => f.reduce((sum, p) => sum + p.rssBytes, 0);
+const totalPss = (f: ProcessFigures[]) => f.reduce((sum, p) => sum + p.pssBytes, 0);
 
 function perClientKib(r: Result): number {
   return (total(r.after) - total(r.before)) / (r.clients - r.warmupClients) / KIB;
@@ -254,11 +289,12 @@ async function formatReport(settings: Settings, results: Result[], limit: number
   const pgbouncer = settings.targets.includes('pgbouncer') ? await firstLine('pgbouncer', ['--version']) : '';
   const rows = results.map((r) => {
     const logins = r.clients - settings.warmupClients;
-    return `| ${r.target} | ${r.after.length} | ${r.ports} | ${r.clients} | ${(total(r.before) / MIB).toFixed(1)} | ${(total(r.after) / MIB).toFixed(1)} | ` +
+    return `| ${r.target} | ${r.after.length} | ${r.destinations} | ${r.clients} | ${(total(r.before) / MIB).toFixed(1)} | ${(total(r.after) / MIB).toFixed(1)} | ` +
+      `${(totalPss(r.after) / MIB).toFixed(1)} | ` +
       `${perClientKib(r).toFixed(2)} | ${r.loginSeconds.toFixed(1)} (${Math.round(logins / r.loginSeconds)}/s) | ` +
       `${r.check.ok} of ${r.clients} in ${r.checkSeconds.toFixed(1)} s${r.check.failed + r.check.lost > 0 ? ` (${r.check.failed} failed, ${r.check.lost} lost: ${r.check.error ?? 'closed'})` : ''} |`;
   });
-  const perProcess = results.map((r) => `- ${r.target}: ` + r.after.map((p) => `pid ${p.pid} ${(p.rssBytes / MIB).toFixed(1)} MiB, ${p.fds} fds`).join('; ') +
+  const perProcess = results.map((r) => `- ${r.target}: ` + r.after.map((p) => `pid ${p.pid} RSS ${(p.rssBytes / MIB).toFixed(1)} MiB, PSS ${(p.pssBytes / MIB).toFixed(1)} MiB, ${p.fds} fds`).join('; ') +
     (r.capped ? `. Capped: ${r.capped}` : ''));
   return [
     `# Many idle clients through one pooler instance, ${new Date().toISOString()}`,
@@ -266,7 +302,8 @@ async function formatReport(settings: Settings, results: Result[], limit: number
     `- Machine: ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown model'}), ${process.platform}; open-files limit ${limit} per process; ` +
       `load average ${load.map((l) => l.map((x) => x.toFixed(2)).join(' ')).join(' before, ')} after`,
     `- Node.js ${process.version} (pgtide and the clients)${pgbouncer ? `; ${pgbouncer}` : ''}`,
-    `- pgtide: workers = ${settings.workers}, ${settings.ports} listen ports; PgBouncer: one process, one port. Both: transaction pooling, ` +
+    `- pgtide: workers = ${settings.workers}, ${settings.ports} listen ports; pgbouncer: one process, one port; pgbouncer-reuseport: ` +
+      `${settings.workers} PgBouncers sharing one port (so_reuseport), reached at 127.0.0.1-${settings.ports}, the pool size split among them. All: transaction pooling, ` +
       `pool size ${POOL_SIZE} (pgtide: split among the workers), client auth ${AUTH_TYPE}, no TLS, one PostgreSQL primary`,
     `- Clients: a raw protocol client (bench/raw-idle-clients.ts: startup, SCRAM-SHA-256, then idle), ${settings.clientProcesses} client ` +
       `processes at most, ${settings.concurrency} logins in flight per process; connection i of a process goes to port i mod ports. ` +
@@ -278,8 +315,8 @@ async function formatReport(settings: Settings, results: Result[], limit: number
     `- Command: BENCH_IDLE_CLIENTS=${settings.clients} BENCH_IDLE_WORKERS=${settings.workers} BENCH_IDLE_PORTS=${settings.ports} ` +
       `BENCH_IDLE_TARGETS=${settings.targets.join(',')} node dist/bench/idle-60k.js`,
     '',
-    '| target | processes | ports | clients | RSS before (MiB) | RSS with all clients (MiB) | KiB per client | login time, s (logins/s) | answered SELECT 1 |',
-    '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
+    '| target | processes | destinations (address, port) | clients | RSS before (MiB) | RSS with all clients (MiB) | PSS with all clients (MiB) | KiB per client (RSS) | login time, s (logins/s) | answered SELECT 1 |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
     ...rows,
     '',
     'Per process, with all clients (the primary holds no clients; a worker holds about one descriptor per client):',

@@ -57,6 +57,12 @@ export interface PgbouncerOptions {
   server: { host: string; port: number };
   /** Undefined: MAX_CLIENT_CONN. */
   maxClientConn?: number;
+  /** Undefined: 127.0.0.1. `*` with soReuseport: several PgBouncers on one port, on every address. */
+  listenAddr?: string;
+  /** PgBouncer's so_reuseport (1.12+): several processes share the port, the kernel spreads the clients. */
+  soReuseport?: boolean;
+  /** Undefined: POOL_SIZE. */
+  poolSize?: number;
 }
 
 export async function startPgtide(setup: PoolerSetup, opts: PgtideOptions): Promise<Service> {
@@ -103,13 +109,14 @@ export async function startPgbouncer(
     '[databases]',
     `${t.database} = host=${opts.server.host} port=${opts.server.port} dbname=${t.database}`,
     '[pgbouncer]',
-    'listen_addr = 127.0.0.1',
+    `listen_addr = ${opts.listenAddr ?? '127.0.0.1'}`,
     `listen_port = ${setup.port}`,
+    ...(opts.soReuseport ? ['so_reuseport = 1'] : []),
     'unix_socket_dir =',
     `auth_type = ${AUTH_TYPE}`,
     `auth_file = ${setup.authFile}`,
     'pool_mode = transaction',
-    `default_pool_size = ${POOL_SIZE}`,
+    `default_pool_size = ${opts.poolSize ?? POOL_SIZE}`,
     `max_client_conn = ${opts.maxClientConn ?? MAX_CLIENT_CONN}`,
     // pgbench (libpq) sends it in every startup packet.
     'ignore_startup_parameters = extra_float_digits',

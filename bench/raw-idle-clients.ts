@@ -6,9 +6,9 @@
 //   { open: n }     logs in n more connections, at most RAW_CLIENTS_CONCURRENCY at a time;
 //   { check: true } every connection runs `SELECT 1` and must get its row and ReadyForQuery;
 // and exits (closing every connection) when its parent disconnects.
-// Environment: RAW_CLIENTS_HOST, RAW_CLIENTS_PORTS (comma-separated: connection i goes to
-// port i mod count, so that no (source address, port) pair needs more ephemeral ports than the
-// kernel has), RAW_CLIENTS_CONCURRENCY, PGUSER / PGPASSWORD / PGDATABASE.
+// Environment: RAW_CLIENTS_HOSTS and RAW_CLIENTS_PORTS (comma-separated: connection i goes to
+// host i mod hosts and port i mod ports, so that no destination (address, port) needs more
+// ephemeral ports than the kernel has), RAW_CLIENTS_CONCURRENCY, PGUSER / PGPASSWORD / PGDATABASE.
 import net from 'node:net';
 import { clientKeyOf, randomNonce, saltedPassword, SCRAM_MECHANISM, serverKeyOf, sha256 } from '../src/auth/scram.js';
 import { ScramClient, type ScramCredentials } from '../src/auth/scram-client.js';
@@ -16,7 +16,7 @@ import { decodeErrorFields } from '../src/protocol/backend.js';
 import { query, saslInitialResponse, saslResponse, startupMessage } from '../src/protocol/encode.js';
 import type { ClientCommand, ClientReply } from './idle-clients.js';
 
-const host = process.env['RAW_CLIENTS_HOST'] ?? '127.0.0.1';
+const hosts = (process.env['RAW_CLIENTS_HOSTS'] ?? '127.0.0.1').split(',');
 const ports = (process.env['RAW_CLIENTS_PORTS'] ?? '').split(',').map(Number);
 if (ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p <= 0)) throw new Error('RAW_CLIENTS_PORTS: no ports');
 const concurrency = Number(process.env['RAW_CLIENTS_CONCURRENCY'] ?? 32);
@@ -47,7 +47,7 @@ class RawConnection {
   private rowSeen = false;
   closed = false;
 
-  constructor(port: number) {
+  constructor(host: string, port: number) {
     this.socket = net.connect({ host, port });
     this.socket.setNoDelay(true);
     this.socket.on('data', (chunk) => this.onData(chunk));
@@ -200,7 +200,8 @@ async function each(count: number, work: (i: number) => Promise<void>): Promise<
 }
 
 async function openOne(): Promise<void> {
-  const connection = new RawConnection(ports[opened++ % ports.length]!);
+  const i = opened++;
+  const connection = new RawConnection(hosts[i % hosts.length]!, ports[i % ports.length]!);
   await connection.login();
   held.push(connection);
 }
