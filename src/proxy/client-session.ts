@@ -4,9 +4,8 @@ import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { MessageScanner, collectTable, type MessageSink } from '../protocol/scanner.js';
 import { StartupReader, parseOptions, type StartupPacket } from '../protocol/startup.js';
-import { decodeErrorFields, errorCode, errorWithMessage, type ErrorFields } from '../protocol/backend.js';
-import { UNSEEN_STATEMENT, type Classification, type SessionState } from '../sql/index.js';
-import { literal } from '../sql/quote.js';
+import { decodeErrorFields, errorCode, errorWithMessage } from '../protocol/backend.js';
+import { UNSEEN_STATEMENT, type Classification } from '../sql/index.js';
 import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/encode.js';
 import type { BackendConfig, Consistency, PoolMode } from '../config/types.js';
@@ -26,6 +25,8 @@ import { NO_SETTINGS, SessionSettings, changesSettings, diffSql } from './sessio
 import { ServerQueryError, UNKNOWN_SETTINGS } from '../pool/server-connection.js';
 import { canonicalEncodingName } from '../protocol/encoding-names.js';
 import { handleCancelRequest } from './peer-cancel.js';
+import { SESSION_STATE_PROBE, keptSessionState, keptStateName, refuseSessionState, type KeptState, type RefusedQuery } from './session/pinning.js';
+import { Refusal, isReadOnlyRefusal, refusalIn, type Retryable } from './session/read-retry.js';
 
 const enum State { Startup, Tls, Lookup, Auth, Login, Ready, Waiting, Linked, Admin, Closed }
 
@@ -181,7 +182,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** A refused chunk ended the session while the bytes sent to the server end inside a message. */
   private serverCut = false;
   /** Simple queries refused under pin_on_session_state = error: [start, end, what] in the chunk being scanned; null: none. */
-  private refused: [start: number, end: number, what: string][] | null = null;
+  private refused: RefusedQuery[] | null = null;
   /** The session settings every server running this client's transactions gets first. */
   private settings: SessionSettings | null = null;
   /** A statement of the current transaction may have changed settings: read them back after it. */
@@ -325,7 +326,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (linked && !hadStatements && this.statements) this.startTracking(linked, quiet);
     if (!hadStatements && this.statements && !this.scanner.atBoundary) chunk = this.holdCutMessage(chunk);
     let data = this.terminateAt >= 0 ? chunk.subarray(0, this.terminateAt) : chunk;
-    if (this.refused !== null) data = this.refuseSessionState(data);
+    if (this.refused !== null) {
+      data = refuseSessionState(data, this.refused);
+      this.refused = null;
+    }
     if (data.length > 0) {
       const unsynced = this.syncEnd < 0 ? true : this.syncEnd < data.length;
       if (!linked && this.state === State.Ready && this.firstStatementRouting && this.answerLocally(data)) return;
@@ -347,21 +351,6 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       }
     }
     if (this.terminateAt >= 0) this.close();
-  }
-
-  /** pin_on_session_state = error: each refused Query becomes one the server fails, so the
-   *  error ends the transaction exactly as any failed statement does. */
-  private refuseSessionState(data: Buffer): Buffer {
-    const parts: Buffer[] = [];
-    let pos = 0;
-    for (const [start, end, what] of this.refused!) {
-      if (start > pos) parts.push(data.subarray(pos, start));
-      parts.push(encode.query(refusalBlock(what)));
-      pos = end;
-    }
-    this.refused = null;
-    if (pos < data.length) parts.push(data.subarray(pos));
-    return Buffer.concat(parts);
   }
 
   /**
@@ -788,7 +777,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (state === null) return;
     if (state === 'session_authorization') this.pinnedForGood = true;
     if (this.ctx.config.pin_on_session_state === 'error' && start >= 0) {
-      (this.refused ??= []).push([start, end, SESSION_STATE_NAMES[state] ?? state]);
+      (this.refused ??= []).push([start, end, keptStateName(state)]);
       return;
     }
     if (!this.pinned) this.pin();
@@ -949,7 +938,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
    * holds no description of the old shape (see ClientStatements.mayRunAgain), or re-planning it
    * failed where the client had asked for a fresh Parse.
    */
-  private static readonly mayRunAgain: Retryable = (error, session) => {
+  private static readonly mayRunAgain: Retryable<ClientSession> = (error, session) => {
     const failed = session.tracker!.failedStatement;
     if (failed === null || failed === OLD_SHAPE || !session.statements) return false;
     switch (statementFailure(error, failed)) {
@@ -1934,46 +1923,6 @@ function isOn(value: string | null): boolean {
   return v === 'on' || v === 'true' || v === '1' || v === 'yes';
 }
 
-const enum Refusal { None, Complete, AwaitingReady }
-
-const READ_ONLY_REFUSAL = '25006';
-
-/** Whether an error refusing a statement lets it run again unseen: a shared function given the session, not a closure per session. */
-type Retryable = (error: ErrorFields, session: ClientSession) => boolean;
-
-function isReadOnlyRefusal(error: ErrorFields): boolean {
-  return error.code === READ_ONLY_REFUSAL;
-}
-
-/**
- * Whether a chunk answers a statement with an error `retryable` accepts ("cannot execute … in a
- * read-only transaction", a stale plan) before any row, ending idle (outside a transaction
- * block) or about to: then nothing of it needs to reach the client. Several batches (Syncs)
- * count when each of them is refused so: none of them ran.
- */
-function refusalIn(chunk: Buffer, retryable: Retryable, session: ClientSession, awaitingReady = false): Refusal {
-  let off = 0;
-  let refused = awaitingReady;
-  while (off + 5 <= chunk.length) {
-    const type = chunk[off]!;
-    const len = chunk.readUInt32BE(off + 1);
-    const end = off + 1 + len;
-    if (len < 4 || end > chunk.length) return Refusal.None;
-    if (type === 0x45) {
-      refused = retryable(decodeErrorFields(chunk.subarray(off + 5, end)), session);
-      if (!refused) return Refusal.None;
-    } else if (type === 0x5a) {
-      if (!refused || chunk[off + 5] !== IDLE) return Refusal.None;
-      if (end === chunk.length) return Refusal.Complete;
-      refused = false;
-    } else if (type === 0x44 || type === 0x43) {
-      return Refusal.None;
-    }
-    off = end;
-  }
-  return refused && off === chunk.length ? Refusal.AwaitingReady : Refusal.None;
-}
-
 /**
  * A lone CopyDone or CopyFail between transactions (postgres.js ends its COPY stream with a
  * CopyFail after the COPY's ReadyForQuery): the server ignores it outside COPY, so it is
@@ -1983,43 +1932,3 @@ function refusalIn(chunk: Buffer, retryable: Retryable, session: ClientSession, 
 function isStrayCopyEnd(data: Buffer): boolean {
   return (data[0] === CopyDone || data[0] === CopyFail) && data.length >= 5 && data.readUInt32BE(1) + 1 === data.length;
 }
-
-type KeptState = SessionState | 'session_authorization';
-
-/** Session state that a server connection cannot hand to another client, and what users call it. */
-const SESSION_STATE_NAMES: Partial<Record<SessionState | 'session_authorization', string>> = {
-  session_authorization: 'SET SESSION AUTHORIZATION',
-  temp_table: 'a temporary table',
-  hold_cursor: 'a WITH HOLD cursor',
-  advisory_lock: 'a session advisory lock',
-  sql_prepare: 'an SQL PREPARE',
-  listen: 'LISTEN',
-};
-
-function keptSessionState(c: Classification): KeptState | null {
-  // The session user: not a setting pgtide can read back or move (superusers only).
-  if (c.set?.name === 'session_authorization' && !c.set.local) return 'session_authorization';
-  if (c.statements) {
-    for (const s of c.statements) {
-      const kept = keptSessionState(s);
-      if (kept !== null) return kept;
-    }
-    return null;
-  }
-  return c.sessionState !== undefined && SESSION_STATE_NAMES[c.sessionState] !== undefined ? c.sessionState : null;
-}
-
-/** A statement the server fails with 0A000, saying why pgtide did not send the client's. */
-function refusalBlock(what: string): string {
-  const message = `${what} would tie this session to one server connection, which pin_on_session_state = error forbids`;
-  return `DO $pgtide$ BEGIN RAISE EXCEPTION USING ERRCODE = 'feature_not_supported', MESSAGE = ${literal(message)},
-    HINT = 'Use pool_mode = session for this client, or set pin_on_session_state = pin.'; END $pgtide$`;
-}
-
-/** Runs under the client's search_path: every name and operator is qualified. Named statements
- *  not made by pgtide (SQL PREPARE, or protocol ones pgtide could not map) count. */
-const SESSION_STATE_PROBE = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())
-  OR EXISTS (SELECT 1 FROM pg_catalog.pg_cursors WHERE is_holdable)
-  OR EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype OPERATOR(pg_catalog.=) 'advisory' AND pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid())
-  OR EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_statements WHERE from_sql OR pg_catalog.left(name, 7) OPERATOR(pg_catalog.<>) 'pgtide_')
-  OR EXISTS (SELECT 1 FROM pg_catalog.pg_listening_channels())`;

@@ -1,0 +1,69 @@
+// Session state that ties a client to its server connection (temporary tables, WITH HOLD
+// cursors, session advisory locks, SQL PREPARE, LISTEN, SET SESSION AUTHORIZATION): how a
+// statement is known to leave it, what pin_on_session_state = error sends instead, and the
+// probe that tells when it is gone.
+import * as encode from '../../protocol/encode.js';
+import type { Classification, SessionState } from '../../sql/index.js';
+import { literal } from '../../sql/quote.js';
+
+export type KeptState = SessionState | 'session_authorization';
+
+/** Session state that a server connection cannot hand to another client, and what users call it. */
+const SESSION_STATE_NAMES: Partial<Record<SessionState | 'session_authorization', string>> = {
+  session_authorization: 'SET SESSION AUTHORIZATION',
+  temp_table: 'a temporary table',
+  hold_cursor: 'a WITH HOLD cursor',
+  advisory_lock: 'a session advisory lock',
+  sql_prepare: 'an SQL PREPARE',
+  listen: 'LISTEN',
+};
+
+export function keptSessionState(c: Classification): KeptState | null {
+  // The session user: not a setting pgtide can read back or move (superusers only).
+  if (c.set?.name === 'session_authorization' && !c.set.local) return 'session_authorization';
+  if (c.statements) {
+    for (const s of c.statements) {
+      const kept = keptSessionState(s);
+      if (kept !== null) return kept;
+    }
+    return null;
+  }
+  return c.sessionState !== undefined && SESSION_STATE_NAMES[c.sessionState] !== undefined ? c.sessionState : null;
+}
+
+/** A statement the server fails with 0A000, saying why pgtide did not send the client's. */
+function refusalBlock(what: string): string {
+  const message = `${what} would tie this session to one server connection, which pin_on_session_state = error forbids`;
+  return `DO $pgtide$ BEGIN RAISE EXCEPTION USING ERRCODE = 'feature_not_supported', MESSAGE = ${literal(message)},
+    HINT = 'Use pool_mode = session for this client, or set pin_on_session_state = pin.'; END $pgtide$`;
+}
+
+/** What users call the state `state`. */
+export function keptStateName(state: KeptState): string {
+  return SESSION_STATE_NAMES[state] ?? state;
+}
+
+/** A simple Query refused under pin_on_session_state = error: [start, end) in the client's chunk, and what it keeps. */
+export type RefusedQuery = [start: number, end: number, what: string];
+
+/** pin_on_session_state = error: each refused Query becomes one the server fails, so the
+ *  error ends the transaction exactly as any failed statement does. */
+export function refuseSessionState(data: Buffer, refused: readonly RefusedQuery[]): Buffer {
+  const parts: Buffer[] = [];
+  let pos = 0;
+  for (const [start, end, what] of refused) {
+    if (start > pos) parts.push(data.subarray(pos, start));
+    parts.push(encode.query(refusalBlock(what)));
+    pos = end;
+  }
+  if (pos < data.length) parts.push(data.subarray(pos));
+  return Buffer.concat(parts);
+}
+
+/** Runs under the client's search_path: every name and operator is qualified. Named statements
+ *  not made by pgtide (SQL PREPARE, or protocol ones pgtide could not map) count. */
+export const SESSION_STATE_PROBE = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())
+  OR EXISTS (SELECT 1 FROM pg_catalog.pg_cursors WHERE is_holdable)
+  OR EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype OPERATOR(pg_catalog.=) 'advisory' AND pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid())
+  OR EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_statements WHERE from_sql OR pg_catalog.left(name, 7) OPERATOR(pg_catalog.<>) 'pgtide_')
+  OR EXISTS (SELECT 1 FROM pg_catalog.pg_listening_channels())`;

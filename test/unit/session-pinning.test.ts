@@ -1,0 +1,44 @@
+import { before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Classifier } from '../../src/sql/index.js';
+import { keptSessionState, keptStateName, refuseSessionState } from '../../src/proxy/session/pinning.js';
+import * as encode from '../../src/protocol/encode.js';
+
+let classifier: Classifier;
+before(async () => {
+  classifier = await Classifier.create();
+});
+
+describe('keptSessionState', () => {
+  it('names the state a statement leaves on its server, in a multi-statement query too', () => {
+    assert.equal(keptSessionState(classifier.classify('CREATE TEMP TABLE t (a int)')), 'temp_table');
+    assert.equal(keptSessionState(classifier.classify('LISTEN jobs')), 'listen');
+    assert.equal(keptSessionState(classifier.classify('SELECT 1; SELECT pg_advisory_lock(1)')), 'advisory_lock');
+    assert.equal(keptSessionState(classifier.classify('SET SESSION AUTHORIZATION alice')), 'session_authorization');
+  });
+
+  it('keeps nothing for plain statements and settings pgtide replays', () => {
+    assert.equal(keptSessionState(classifier.classify('SELECT 1')), null);
+    assert.equal(keptSessionState(classifier.classify("SET search_path = 'app'")), null);
+    assert.equal(keptSessionState(classifier.classify('SET LOCAL SESSION AUTHORIZATION alice')), null);
+  });
+
+  it('says what users call the state', () => {
+    assert.equal(keptStateName('hold_cursor'), 'a WITH HOLD cursor');
+  });
+});
+
+describe('refuseSessionState', () => {
+  it('replaces each refused Query by one the server fails with 0A000, keeping the bytes around it', () => {
+    const before = encode.query('SELECT 1');
+    const refused = encode.query('LISTEN jobs');
+    const after = encode.sync();
+    const data = Buffer.concat([before, refused, after]);
+    const out = refuseSessionState(data, [[before.length, before.length + refused.length, 'LISTEN']]);
+    assert.deepEqual(out.subarray(0, before.length), before);
+    assert.deepEqual(out.subarray(out.length - after.length), after);
+    const replaced = out.subarray(before.length, out.length - after.length).toString();
+    assert.match(replaced, /^Q.*RAISE EXCEPTION USING ERRCODE = 'feature_not_supported'/s);
+    assert.match(replaced, /LISTEN would tie this session to one server connection/);
+  });
+});

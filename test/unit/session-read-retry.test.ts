@@ -1,0 +1,41 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as encode from '../../src/protocol/encode.js';
+import { Refusal, isReadOnlyRefusal, refusalIn } from '../../src/proxy/session/read-retry.js';
+
+const readOnly = () => encode.errorResponse('ERROR', '25006', 'cannot execute INSERT in a read-only transaction');
+const other = () => encode.errorResponse('ERROR', '23505', 'duplicate key');
+const cat = (...parts: Buffer[]) => Buffer.concat(parts);
+
+describe('refusalIn', () => {
+  it('a refusal ending idle is complete: nothing of it need reach the client', () => {
+    assert.equal(refusalIn(cat(readOnly(), encode.readyForQuery('I')), isReadOnlyRefusal, null), Refusal.Complete);
+  });
+
+  it('a refusal whose ReadyForQuery is still to come awaits it, and the next chunk completes it', () => {
+    assert.equal(refusalIn(readOnly(), isReadOnlyRefusal, null), Refusal.AwaitingReady);
+    assert.equal(refusalIn(encode.readyForQuery('I'), isReadOnlyRefusal, null, true), Refusal.Complete);
+  });
+
+  it('every pipelined batch refused counts; one that ran does not', () => {
+    const refusedTwice = cat(readOnly(), encode.readyForQuery('I'), readOnly(), encode.readyForQuery('I'));
+    assert.equal(refusalIn(refusedTwice, isReadOnlyRefusal, null), Refusal.Complete);
+    const secondRan = cat(readOnly(), encode.readyForQuery('I'), encode.commandComplete('SELECT 1'), encode.readyForQuery('I'));
+    assert.equal(refusalIn(secondRan, isReadOnlyRefusal, null), Refusal.None);
+  });
+
+  it('rows, another error, a transaction block or a cut message are no refusal', () => {
+    assert.equal(refusalIn(cat(encode.dataRow(['1']), readOnly(), encode.readyForQuery('I')), isReadOnlyRefusal, null), Refusal.None);
+    assert.equal(refusalIn(cat(other(), encode.readyForQuery('I')), isReadOnlyRefusal, null), Refusal.None);
+    assert.equal(refusalIn(cat(readOnly(), encode.readyForQuery('E')), isReadOnlyRefusal, null), Refusal.None);
+    const whole = cat(readOnly(), encode.readyForQuery('I'));
+    assert.equal(refusalIn(whole.subarray(0, whole.length - 2), isReadOnlyRefusal, null), Refusal.None);
+  });
+
+  it('asks the retryable test with the context it is given', () => {
+    const seen: string[] = [];
+    const retryable = (error: { code: string }, context: string[]) => (context.push(error.code), true);
+    assert.equal(refusalIn(cat(other(), encode.readyForQuery('I')), retryable, seen), Refusal.Complete);
+    assert.deepEqual(seen, ['23505']);
+  });
+});
