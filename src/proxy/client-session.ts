@@ -26,6 +26,8 @@ import { ServerQueryError, UNKNOWN_SETTINGS } from '../pool/server-connection.js
 import { canonicalEncodingName } from '../protocol/encoding-names.js';
 import { handleCancelRequest } from './peer-cancel.js';
 import { SESSION_STATE_PROBE, keptSessionState, keptStateName, refuseSessionState, type KeptState, type RefusedQuery } from './session/pinning.js';
+import { CONSOLE_PARAMS, answerConsoleQuery, consoleRole } from './session/console.js';
+import { LocalAnswer, localAnswer, localReply, queryText } from './session/first-statement.js';
 import { Refusal, isReadOnlyRefusal, refusalIn, type Retryable } from './session/read-retry.js';
 
 const enum State { Startup, Tls, Lookup, Auth, Login, Ready, Waiting, Linked, Admin, Closed }
@@ -399,29 +401,16 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (!this.pinned) this.pin();
   }
 
-  /**
-   * transaction_routing = first_statement: a plain BEGIN is answered by pgtide and replayed on
-   * the server the next statement chooses; COMMIT/ROLLBACK of such an empty transaction are
-   * answered too. Only a chunk that is exactly one simple Query is handled this way.
-   */
+  /** transaction_routing = first_statement: a BEGIN (or the end of its empty transaction) pgtide answers itself. */
   private answerLocally(data: Buffer): boolean {
-    if (data.length < 6 || data[0] !== Q || data.readUInt32BE(1) + 1 !== data.length) return false;
-    const kind = this.chunkKind;
-    let reply: Buffer[];
-    if (kind === 'begin' && this.chunkReadOnly === undefined && !this.pendingBegin) {
-      this.pendingBegin = data.toString('utf8', 5, data.length - 1);
-      reply = [encode.commandComplete('BEGIN'), encode.readyForQuery('T')];
-    } else if (this.pendingBegin && (kind === 'commit' || kind === 'rollback')) {
-      this.pendingBegin = null;
-      reply = [encode.commandComplete(kind === 'commit' ? 'COMMIT' : 'ROLLBACK'), encode.readyForQuery('I')];
-    } else {
-      return false;
-    }
+    const answer = localAnswer(data, this.chunkKind, this.chunkReadOnly, this.pendingBegin);
+    if (answer === LocalAnswer.None) return false;
+    this.pendingBegin = answer === LocalAnswer.Begin ? queryText(data) : null;
     // The Query just scanned is answered here: it is no sync point for any server.
     this.queuedSyncs = 0;
     const s = this.socket;
     s.cork();
-    for (const m of reply) s.write(m);
+    for (const m of localReply(answer)) s.write(m);
     s.uncork();
     return true;
   }
@@ -1686,16 +1675,15 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   /** The virtual admin database: PgBouncer's console, answered by pgtide itself. */
   private enterConsole(): void {
-    const cfg = this.ctx.config;
-    this.consoleAdmin = cfg.admin_users.includes(this.user);
-    if (!this.consoleAdmin && !cfg.stats_users.includes(this.user)) {
+    const role = consoleRole(this.ctx.config, this.user);
+    if (role === null) {
       return this.fatal(SQLSTATE.INSUFFICIENT_PRIVILEGE, `user "${this.user}" may not use the admin console`, undefined,
         'List the user in admin_users or stats_users.');
     }
+    this.consoleAdmin = role === 'admin';
     this.auth = null;
     this.state = State.Admin;
-    this.finishLogin(new Map([['server_version', '18.0 (pgtide)'], ['client_encoding', 'UTF8'], ['DateStyle', 'ISO, MDY'],
-      ['standard_conforming_strings', 'on'], ['integer_datetimes', 'on']]));
+    this.finishLogin(CONSOLE_PARAMS);
     this.state = State.Admin;
   }
 
@@ -1704,12 +1692,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (type !== Q) {
       return this.fatal(SQLSTATE.FEATURE_NOT_SUPPORTED, 'the admin console accepts only simple queries', undefined, 'Use psql, or the simple query protocol.');
     }
-    const sql = body.toString('utf8', 0, Math.max(0, body.length - 1));
-    const s = this.socket;
-    s.cork();
-    for (const message of this.ctx.admin.run({ sql, user: this.user, admin: this.consoleAdmin })) s.write(message);
-    s.write(encode.readyForQuery('I'));
-    s.uncork();
+    answerConsoleQuery(this.socket, this.ctx.admin, body, this.user, this.consoleAdmin);
   }
 
   /**
@@ -1732,7 +1715,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     );
   }
 
-  private finishLogin(params: Map<string, string>): void {
+  private finishLogin(params: ReadonlyMap<string, string>): void {
     const ctx = this.ctx;
     ctx.loggingIn.delete(this);
     this.cancelKey = ctx.cancelKeys.issue(this);

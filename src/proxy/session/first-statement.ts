@@ -1,0 +1,40 @@
+// transaction_routing = first_statement: a plain BEGIN is answered by pgtide and run later on
+// the server the transaction's next statement chooses; the COMMIT or ROLLBACK of a transaction
+// that stayed empty is answered too. Only a chunk that is exactly one simple Query is handled
+// this way.
+import * as encode from '../../protocol/encode.js';
+import { FrontendMessage } from '../../protocol/types.js';
+
+export const enum LocalAnswer {
+  /** Not answered here: the chunk goes to a server. */
+  None,
+  /** A BEGIN, deferred to the server of the next statement. */
+  Begin,
+  /** The end of a deferred BEGIN's empty transaction. */
+  Commit,
+  Rollback,
+}
+
+/**
+ * What pgtide answers itself for the client chunk `data`, classified as `kind` (read-only:
+ * `readOnly`), while `deferredBegin` (null: none) waits for its transaction's first statement.
+ * A BEGIN with a read-only or read-write mode says where it runs: it is not deferred.
+ */
+export function localAnswer(data: Buffer, kind: string | null, readOnly: boolean | undefined, deferredBegin: string | null): LocalAnswer {
+  if (data.length < 6 || data[0] !== FrontendMessage.Query || data.readUInt32BE(1) + 1 !== data.length) return LocalAnswer.None;
+  if (kind === 'begin' && readOnly === undefined && !deferredBegin) return LocalAnswer.Begin;
+  if (deferredBegin && kind === 'commit') return LocalAnswer.Commit;
+  if (deferredBegin && kind === 'rollback') return LocalAnswer.Rollback;
+  return LocalAnswer.None;
+}
+
+/** The text of the one Query in `data` (a chunk localAnswer answered as a BEGIN). */
+export function queryText(data: Buffer): string {
+  return data.toString('utf8', 5, data.length - 1);
+}
+
+/** What the client gets for an answered chunk, as a server would have answered it. */
+export function localReply(answer: LocalAnswer.Begin | LocalAnswer.Commit | LocalAnswer.Rollback): Buffer[] {
+  if (answer === LocalAnswer.Begin) return [encode.commandComplete('BEGIN'), encode.readyForQuery('T')];
+  return [encode.commandComplete(answer === LocalAnswer.Commit ? 'COMMIT' : 'ROLLBACK'), encode.readyForQuery('I')];
+}
