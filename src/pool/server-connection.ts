@@ -13,6 +13,7 @@ import { tlsServerEndPointHash } from '../auth/channel-binding.js';
 import { ScramClient, type ChannelBinding, type ScramCredentials } from '../auth/scram-client.js';
 import type { ServerAuthMethod, ServerChannelBinding, ServerTlsMode } from '../config/types.js';
 import { BackendMessage, TransactionStatus } from '../protocol/types.js';
+import { SyncPoints } from './sync-points.js';
 import { PreparedSet } from './prepared-set.js';
 
 export interface ServerEndpoint {
@@ -171,10 +172,8 @@ export class ServerConnection implements MessageSink {
   backendSecret: Buffer | null = null;
   /** Transaction status from the last ReadyForQuery: 'I', 'T' or 'E'. */
   txStatus: number = IDLE;
-  /** Sync points (Query, Sync) sent and not yet answered by ReadyForQuery. */
-  pending = 0;
-  /** Client bytes were sent after the last sync point (an extended-protocol batch is open). */
-  unsynced = false;
+  /** Sync points sent and not yet answered, by the client session and by pgtide itself. */
+  readonly syncs = new SyncPoints();
   copyIn = false;
   private becameIdle = false;
   /** Cancel connections in flight: the server is not reused until they finish, so a late
@@ -353,8 +352,7 @@ export class ServerConnection implements MessageSink {
         if (type === Z) {
           if (!this.takeStatus(body)) return false;
           this.copyIn = false;
-          if (this.pending > 0) this.pending--;
-          if (this.pending === 0 && !this.unsynced) this.becameIdle = true;
+          if (this.syncs.answered()) this.becameIdle = true;
         } else if (type === S) {
           if (!this.trackParameter(body)) return false;
         } else if (type === E) {
@@ -366,7 +364,7 @@ export class ServerConnection implements MessageSink {
         } else if (type === G || type === W) {
           this.copyIn = true;
           // The server ignores Syncs during COPY IN, so those already sent are no sync points.
-          if (this.peer) this.pending -= this.peer.onServerCopyIn();
+          if (this.peer) this.syncs.ignored(this.peer.onServerCopyIn());
         }
         if (this.tracking) this.peer?.onServerAnswer(type, body, end);
         return true;
@@ -731,16 +729,15 @@ export class ServerConnection implements MessageSink {
     this.resetQuery = resetQuery;
     if (this.socket.isPaused()) this.socket.resume();
     this.drainTimer = setTimeout(() => this.close('server did not become idle after its client left'), DRAIN_TIMEOUT_MS);
-    if (this.pending > 0) sendCancel(this);
+    if (this.syncs.pending > 0) sendCancel(this);
     // A Sync closes any open extended-protocol batch and yields a ReadyForQuery in any state.
-    this.pending++;
-    this.unsynced = false;
+    this.syncs.sent(1, false);
     this.socket.write(encode.sync());
   }
 
   private continueDrain(): void {
     if (this.txStatus !== IDLE) {
-      this.pending++;
+      this.syncs.sent(1, false);
       this.socket.write(encode.query('ROLLBACK'));
       return;
     }
@@ -748,7 +745,7 @@ export class ServerConnection implements MessageSink {
       const q = this.resetQuery;
       this.resetQuery = null;
       this.afterReset(q);
-      this.pending++;
+      this.syncs.sent(1, false);
       this.socket.write(encode.query(q));
       return;
     }
@@ -799,7 +796,7 @@ export class ServerConnection implements MessageSink {
     if (this.socket.isPaused()) this.socket.resume();
     this.resetQuery = null;
     this.afterReset(resetQuery);
-    this.pending++;
+    this.syncs.sent(1, false);
     this.socket.write(encode.query(resetQuery));
     this.drainTimer = setTimeout(() => this.close('server reset query did not finish'), DRAIN_TIMEOUT_MS);
   }

@@ -302,7 +302,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const linked = this.server;
     // A pipelined statement must not follow a read onto a standby: it may write. Hold it
     // until the read's server is released (or its transaction stays open), then route it.
-    if (linked && this.readLink && linked.pending > 0 && !linked.unsynced) return this.defer(chunk);
+    if (linked && this.readLink && linked.syncs.pending > 0 && !linked.syncs.unsynced) return this.defer(chunk);
     // Waiting for a server for a read: what follows may write, so it is routed on its own later.
     if (!linked && this.readLink && this.state === State.Waiting) return this.defer(chunk);
     this.syncEnd = -1;
@@ -314,7 +314,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
     this.chunkKind = null;
     this.lastActive = Date.now();
-    const quiet = linked !== null && linked.pending === 0 && !linked.unsynced;
+    const quiet = linked?.syncs.idle === true;
     const hadStatements = this.statements !== null;
     // The server has the bytes before this chunk: inside a message unless the scanner is at a boundary.
     const cutBefore = !this.scanner.atBoundary;
@@ -339,9 +339,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       if (!linked && this.state === State.Ready) this.route();
       const server = this.server;
       if (server) {
-        server.pending += this.queuedSyncs;
+        server.syncs.sent(this.queuedSyncs, unsynced);
         this.queuedSyncs = 0;
-        server.unsynced = unsynced;
         if ((this.readLink || this.tracking) && !this.answered) this.sentOnLink.push(data);
         this.pool!.stats.bytesReceived += data.length;
         if (this.queryStart === 0) this.startQuery();
@@ -894,8 +893,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   private flushQueued(server: ServerConnection): void {
-    server.pending += this.queuedSyncs;
-    server.unsynced = this.queuedUnsynced;
+    server.syncs.sent(this.queuedSyncs, this.queuedUnsynced);
     this.queuedSyncs = 0;
     this.queuedUnsynced = false;
     const queued = this.queued;
@@ -1051,11 +1049,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         // Refused before any Sync (a Parse and Describe then Flush, as postgres.js sends a new
         // statement with parameters): pgtide ends the skipped batch with a Sync of its own,
         // whose ReadyForQuery the client never sees, and the bytes run again.
-        const flushed = awaiting && !this.readLink && server.pending === 0 && server.txStatus === IDLE;
+        const flushed = awaiting && !this.readLink && server.syncs.pending === 0 && server.txStatus === IDLE;
         // Only a refusal of everything sent on this link can be replayed elsewhere: the
         // ReadyForQuery awaited and the answers of batches pipelined after it come later, and
         // must be refused too (see the held refusal below); no batch may be left open.
-        if (refusal !== Refusal.None && (flushed || (!server.unsynced && (!awaiting || server.pending > 0)))) {
+        if (refusal !== Refusal.None && (flushed || (!server.syncs.unsynced && (!awaiting || server.syncs.pending > 0)))) {
           if (flushed) this.endSkippedBatch(server);
           this.rerunning = !this.readLink;
           this.resendWhy = this.readLink ? 'a standby refused it as a write (25006)' : 'a prepared statement was stale or missing on its server';
@@ -1063,7 +1061,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
           // Counted as it arrived (onServerError), but the client never gets it.
           this.ctx.pools.countError(this.lastErrorCode, -1);
           // The ReadyForQuery may follow in a later chunk; keep a copy in case it does not.
-          if (awaiting || server.pending > 0) this.heldRefusal = Buffer.from(chunk);
+          if (awaiting || server.syncs.pending > 0) this.heldRefusal = Buffer.from(chunk);
           this.refusalAwaitsReady = awaiting;
           return false;
         }
@@ -1078,7 +1076,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       const more = refusalIn(chunk, this.readLink ? isReadOnlyRefusal : ClientSession.mayRunAgain, this, this.refusalAwaitsReady);
       if (more !== Refusal.None) {
         this.refusalAwaitsReady = more === Refusal.AwaitingReady;
-        if (this.refusalAwaitsReady || this.server!.pending > 0) this.heldRefusal = Buffer.concat([held, chunk]);
+        if (this.refusalAwaitsReady || this.server!.syncs.pending > 0) this.heldRefusal = Buffer.concat([held, chunk]);
         return false;
       }
       // Not the clean end expected: the client gets the whole answer after all.
@@ -1097,8 +1095,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   private endSkippedBatch(server: ServerConnection): void {
-    server.pending++;
-    server.unsynced = false;
+    server.syncs.sent(1, false);
     this.tracker!.push(Expect.Sync);
     server.write(encode.sync());
   }
@@ -1748,7 +1745,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** Cancel the statement this client is running; nothing when it runs none (the key is stale). */
   cancelRunningQuery(): void {
     const server = this.server;
-    if (server && server.pending > 0) this.ctx.sendCancel(server);
+    if (server && server.syncs.pending > 0) this.ctx.sendCancel(server);
   }
 
   // ---- timeouts (called by the janitor) ----
@@ -1757,7 +1754,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const cfg = this.ctx.config;
     // Bytes waiting to run again while their server sits idle: a path that forgot them (as the
     // pinned client's stale-plan retry once did) must cost an error, never a client waiting for ever.
-    if (this.resendOnPrimary !== null && this.state === State.Linked && this.server!.pending === 0 && now - this.lastActive > STUCK_RESEND_MS) {
+    if (this.resendOnPrimary !== null && this.state === State.Linked && this.server!.syncs.pending === 0 && now - this.lastActive > STUCK_RESEND_MS) {
       this.ctx.log.error({ client: this.remote, why: this.resendWhy }, 'statement to run again was never sent');
       return this.fatal(SQLSTATE.INTERNAL_ERROR, 'internal error in pgtide: a statement to run again was lost; the connection is closed',
         undefined, 'Reconnect and retry.');
@@ -1790,7 +1787,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         return;
       case State.Linked: {
         const server = this.server!;
-        if (server.pending > 0) {
+        if (server.syncs.pending > 0) {
           if (cfg.query_timeout > 0 && now - this.lastActive > cfg.query_timeout * 1000) this.queryTimedOut(server, now);
         } else if (server.txStatus !== IDLE) {
           if (cfg.idle_transaction_timeout > 0 && now - this.lastActive > cfg.idle_transaction_timeout * 1000) {

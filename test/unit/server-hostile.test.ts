@@ -521,7 +521,7 @@ describe('on a linked server', () => {
     const { server, remote } = await withPid();
     const peer = recordingPeer();
     server.link(peer, false);
-    server.pending = 1;
+    server.syncs.sent(1, false);
     remote.end(encode.errorResponse('FATAL', '57P01', 'terminating connection due to administrator command'));
     await peer.lost;
     assert.deepEqual(peer.told, [true]);
@@ -531,7 +531,7 @@ describe('on a linked server', () => {
     const { server, remote } = await withPid();
     const peer = recordingPeer();
     server.link(peer, false);
-    server.pending = 1;
+    server.syncs.sent(1, false);
     remote.write(encode.errorResponse('ERROR', '42601', 'syntax error'));
     await new Promise((r) => setTimeout(r, 50));
     remote.destroy();
@@ -554,7 +554,7 @@ describe('a hostile server during a client transaction: the client loses its ser
         const { server, remote } = await loggedIn();
         const peer = recordingPeer();
         server.link(peer, tracking);
-        server.pending = 1;
+        server.syncs.sent(1, false);
         remote.write(bytes);
         assert.match(await peer.lost, error);
         assert.deepEqual(peer.data, [], 'nothing from a chunk with a bad message reaches the client');
@@ -568,7 +568,7 @@ describe('a hostile server during a client transaction: the client loses its ser
     const { server, remote } = await loggedIn();
     const peer = recordingPeer();
     server.link(peer, false);
-    server.pending = 1;
+    server.syncs.sent(1, false);
     remote.end(header('D', 100));
     assert.match(await peer.lost, /server closed the connection/);
     assert.ok(server.isClosed);
