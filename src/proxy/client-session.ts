@@ -32,6 +32,18 @@ import { Refusal, isReadOnlyRefusal, refusalIn, type Retryable } from './session
 
 const enum State { Startup, Tls, Lookup, Auth, Login, Ready, Waiting, Linked, Admin, Closed }
 
+/** What a client in State.Waiting waits for. */
+const enum Wait {
+  /** A server from its pool, or a primary to be known (the janitor may route it afresh). */
+  Pool,
+  /** A server taken for it is being readied: the standby's replay of its last write, its
+   *  settings applied, a deferred BEGIN. Routed afresh, it gives that server back. */
+  SetUp,
+  /** pgtide's own query on the server holding its session, between its transactions (settings
+   *  read back, pin probe): it must get that server back, so nothing routes it afresh. */
+  OwnQuery,
+}
+
 /** Startup parameters before the startup packet and after the login, which reads them. */
 const NO_PARAMS: ReadonlyMap<string, string> = new Map();
 /** The roles of a user when no hba line asks for them. */
@@ -130,9 +142,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private pinnedForGood = false;
   /** Code pgtide cannot see into ran in this transaction: probe for session state after it. */
   private probeAfter = false;
-  /** pgtide's own query runs on the client's server between its transactions (settings read
-   *  back, pin probe): the client waits for it, not for a pool, so the janitor leaves it be. */
-  private ownQueryRunning = false;
+  private wait = Wait.Pool;
+  /** The hand-off token: every wait (see waitFor) takes a new one, and so do a re-route and the
+   *  close that abandon it. The continuation of a hand-off (pgtide's own query, a replay check)
+   *  touches the session only while the token it was given is current. */
+  private epoch = 0;
   /** A BEGIN answered by pgtide, run on the server of the transaction's first statement. */
   private pendingBegin: string | null = null;
   private chunkKind: string | null = null;
@@ -445,24 +459,34 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       this.link(server);
       return this.flushQueued(server);
     }
-    this.pendingBegin = null;
     const pool = this.pool!;
+    const epoch = this.waitFor(Wait.SetUp);
     this.setUp(server, begin).then(
       () => {
-        if (this.state === State.Waiting && this.pool === pool) {
+        if (this.epoch === epoch) {
+          // Kept until now: a client routed afresh meanwhile still needs it on its next server.
+          this.pendingBegin = null;
           this.link(server);
           return this.flushQueued(server);
         }
-        // The client left meanwhile: end the transaction before the server is reused.
+        // The client left or was routed afresh meanwhile: end the transaction before the server is reused.
         if (!begin) return pool.release(server);
         server.query('ROLLBACK').then(() => pool.release(server), () => server.close('rollback failed'));
       },
       (err: Error & { code?: string }) => {
         releaseAfterFailure(pool, server, `setting up a transaction failed: ${err.message}`);
+        if (this.epoch !== epoch) return;
         if (server.toldClientOfEnd) return this.close();
         this.fatal(err.code ?? SQLSTATE.CONNECTION_FAILURE, `could not start the transaction on the server: ${err.message}`);
       },
     );
+  }
+
+  /** The client waits for `wait`; returns the token the wait's continuation checks (see epoch). */
+  private waitFor(wait: Wait): number {
+    this.state = State.Waiting;
+    this.wait = wait;
+    return ++this.epoch;
   }
 
   private queue(data: Buffer): void {
@@ -528,7 +552,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (!server) return;
     this.timeoutCancelSent = false;
     if (this.mustCheckReplay() || this.lacksSettings(server)) {
-      this.state = State.Waiting;
+      this.waitFor(Wait.SetUp);
       this.waitingSince = Date.now();
       return this.mustCheckReplay() ? this.checkReplay(server) : this.startOn(server);
     }
@@ -561,17 +585,18 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
    */
   private checkReplay(server: ServerConnection): void {
     const pool = this.pool!;
+    const epoch = this.waitFor(Wait.SetUp);
     const deadline = Date.now() + this.ctx.config.read_your_writes_timeout * 1000;
     this.ctx.replay.waitForReplay(server, this.backend!.name, this.lastWriteLsn!, deadline).then(
       (caughtUp) => {
-        if (this.state !== State.Waiting || this.pool !== pool) return pool.release(server);
+        if (this.epoch !== epoch) return pool.release(server);
         if (caughtUp) return this.startOn(server);
         pool.release(server);
         this.readFromPrimary();
       },
       () => {
         server.close('replay position check failed');
-        if (this.state === State.Waiting && this.pool === pool) this.readFromPrimary();
+        if (this.epoch === epoch) this.readFromPrimary();
       },
     );
   }
@@ -611,6 +636,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   private rerouteWaiting(): void {
     this.pool!.cancelWait(this);
+    // A server being readied for the client goes back to its pool (see startOn, checkReplay).
+    this.waitFor(Wait.Pool);
     this.pool = null;
     if (this.readLink) this.retrying = true;
     this.retryRoute();
@@ -618,7 +645,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   /** Called by the janitor for a client still waiting for a primary to be known. */
   retryRoute(): void {
-    if (this.state !== State.Waiting || this.pool) return;
+    if (this.state !== State.Waiting || this.wait !== Wait.Pool || this.pool) return;
     const since = this.waitingSince;
     this.state = State.Ready;
     this.route();
@@ -876,7 +903,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   private acquire(): void {
-    this.state = State.Waiting;
+    this.waitFor(Wait.Pool);
     this.timeoutCancelSent = false;
     this.waitingSince = Date.now();
     this.pool?.acquire(this);
@@ -884,7 +911,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   onServerAssigned(server: ServerConnection): void {
     if (this.state === State.Login) return this.learnServerParams(server);
-    if (this.state !== State.Waiting) {
+    if (this.state !== State.Waiting || this.wait !== Wait.Pool) {
       this.pool!.release(server);
       return;
     }
@@ -1131,13 +1158,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.settingsDirty = false;
     this.server = null;
     server.unlink();
-    this.state = State.Waiting;
+    const epoch = this.waitFor(Wait.OwnQuery);
     this.waitingSince = Date.now();
-    this.ownQueryRunning = true;
     this.readBackSettings(server, settings).then(
       () => {
-        this.ownQueryRunning = false;
-        if (this.isClosed) return this.leftDuringCheck(server);
+        if (this.epoch !== epoch) return this.leftDuringCheck(server);
         this.link(server);
         if (this.pinnedForGood) return this.continueOn(server);
         if (this.pinned || this.probeAfter) return this.checkPin();
@@ -1145,8 +1170,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         this.resumeAfterCheck();
       },
       (err: Error & { code?: string }) => {
-        this.ownQueryRunning = false;
-        if (err instanceof ServerQueryError && !server.isClosed) return this.keepServerForGood(server, 'read its session settings', err);
+        if (err instanceof ServerQueryError && !server.isClosed) return this.keepServerForGood(server, 'read its session settings', err, epoch);
         if (!server.isClosed) server.close(`could not read session settings: ${err.message}`);
         this.lostDuringOwnQuery(server, 'server connection lost while reading session settings');
       },
@@ -1230,13 +1254,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     // Not linked while the probe runs: the client's next bytes wait in the queue.
     this.server = null;
     server.unlink();
-    this.state = State.Waiting;
+    const epoch = this.waitFor(Wait.OwnQuery);
     this.waitingSince = Date.now();
-    this.ownQueryRunning = true;
     server.query(SESSION_STATE_PROBE, this).then(
       (rows) => {
-        this.ownQueryRunning = false;
-        if (this.isClosed) return this.leftDuringCheck(server);
+        if (this.epoch !== epoch) return this.leftDuringCheck(server);
         if (rows[0]?.[0] === 't') return this.stayPinned(server);
         if (!this.scanner.atBoundary) {
           // A half-received message cannot be routed afresh: keep this server one more round.
@@ -1251,8 +1273,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         this.resumeAfterCheck();
       },
       (err: Error & { code?: string }) => {
-        this.ownQueryRunning = false;
-        if (err instanceof ServerQueryError && !server.isClosed) return this.keepServerForGood(server, 'check its session state', err);
+        if (err instanceof ServerQueryError && !server.isClosed) return this.keepServerForGood(server, 'check its session state', err, epoch);
         // The server is gone or broken; its close already told the pool.
         this.lostDuringOwnQuery(server, 'server connection lost while checking session state');
       },
@@ -1264,19 +1285,16 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
    * client's own statement_timeout or lock_timeout cancelled it): what the session holds is
    * unknown, but this server holds it, so the client keeps the server until it leaves.
    */
-  private keepServerForGood(server: ServerConnection, what: string, err: Error): void {
+  private keepServerForGood(server: ServerConnection, what: string, err: Error, epoch: number): void {
     this.ctx.log.warn({ client: this.remote, err: err.message }, `could not ${what}: the client keeps its server connection until it leaves`);
     const keep = () => {
-      this.ownQueryRunning = false;
-      if (this.isClosed) return server.close('pinned client left');
+      if (this.epoch !== epoch) return server.close('pinned client left');
       this.pinnedForGood = true;
       this.stayPinned(server);
     };
     // A failed read-back leaves its own transaction aborted.
     if (server.txStatus === IDLE) return keep();
-    this.ownQueryRunning = true;
     server.query('ROLLBACK', this).then(keep, () => {
-      this.ownQueryRunning = false;
       this.lostDuringOwnQuery(server, `server connection lost after failing to ${what}`);
     });
   }
@@ -1772,7 +1790,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       case State.Waiting:
         // Re-routed now, the client would get a second server, and the one holding its session
         // would be linked over it when the query ends.
-        if (this.ownQueryRunning) return;
+        if (this.wait === Wait.OwnQuery) return;
         if (!this.pool) this.retryRoute();
         else if (this.waitsOnStaleBackend()) this.rerouteWaiting();
         if (this.state === State.Waiting && cfg.query_wait_timeout > 0 && now - this.waitingSince > cfg.query_wait_timeout * 1000) {
@@ -1837,6 +1855,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (this.state === State.Closed) return;
     const wasWaiting = this.state === State.Waiting || this.state === State.Login;
     this.state = State.Closed;
+    // Whatever hand-off was under way is abandoned: its continuation gives its server back.
+    this.epoch++;
     const ctx = this.ctx;
     // A statement cut off by the close gives back the budget its assembly held.
     this.scanner.reset();

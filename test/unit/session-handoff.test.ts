@@ -1,0 +1,103 @@
+// The hand-off between a client's transactions, against scripted fake servers (session-harness.ts):
+// pgtide's own queries on the client's server, a server readied for a transaction, and the janitor
+// that routes a waiting client afresh after a failover.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as encode from '../../src/protocol/encode.js';
+import { FakeServer, harness, loggedIn } from './session-harness.js';
+
+describe('the hand-off between transactions', () => {
+  it('logs a client in and runs a transaction on a server of the primary pool, which goes back idle', async () => {
+    const h = await harness();
+    const a = new FakeServer('a');
+    h.pools.get('pg1')!.idle.push(a);
+    const { session, client } = loggedIn(h);
+    client.send(encode.query('SELECT 1'));
+    assert.equal(a.peer, session);
+    assert.deepEqual(a.queriesReceived(), ['SELECT 1']);
+    a.complete('SELECT 1');
+    assert.equal(client.takeTypes(), 'C ZI');
+    assert.equal(a.peer, null);
+    assert.ok(a.returned);
+    assert.equal(session.server, null);
+  });
+
+  it('a client waiting on a pin probe is not routed afresh by the janitor after a failover, and gets its own server back', async () => {
+    const h = await harness();
+    const a = new FakeServer('a');
+    const b = new FakeServer('b');
+    h.pools.get('pg1')!.idle.push(a);
+    h.pools.get('pg2')!.idle.push(b);
+    const { session, client } = loggedIn(h);
+    client.send(encode.query('LISTEN jobs'));
+    assert.ok(session.pinned);
+    a.complete('LISTEN');
+    // The probe runs on a, unlinked; meanwhile the primary moves and the client sends more.
+    assert.equal(a.ownQueries.length, 1);
+    assert.equal(session.isWaiting, true);
+    h.router.primary = 'pg2';
+    client.send(encode.query('SELECT 2'));
+    session.checkTimeouts(Date.now());
+    session.retryRoute();
+    assert.equal(b.peer, null, 'no second server is linked while the probe runs');
+    assert.deepEqual(h.pools.get('pg2')!.idle, [b]);
+    assert.deepEqual(h.pools.get('pg2')!.waiters, []);
+    // The session still holds its LISTEN: it stays on a, and what it sent meanwhile runs there.
+    await a.answerOwn([['t']]);
+    assert.equal(a.peer, session);
+    assert.equal(session.server as unknown, a);
+    assert.deepEqual(a.queriesReceived(), ['LISTEN jobs', 'SELECT 2']);
+    assert.equal(b.received.length, 0);
+  });
+
+  it('a client that leaves during the pin probe costs its pinned server, and nothing is linked after', async () => {
+    const h = await harness();
+    const a = new FakeServer('a');
+    h.pools.get('pg1')!.idle.push(a);
+    const { session, client } = loggedIn(h);
+    client.send(encode.query('LISTEN jobs'));
+    a.complete('LISTEN');
+    session.close();
+    await a.answerOwn([['t']]);
+    assert.equal(a.peer, null);
+    assert.ok(a.isClosed, 'its session state must not reach another client');
+  });
+
+  it('a probe that finds the session state gone unpins the client and gives the server back', async () => {
+    const h = await harness();
+    const a = new FakeServer('a');
+    h.pools.get('pg1')!.idle.push(a);
+    const { session, client } = loggedIn(h);
+    client.send(encode.query('LISTEN jobs'));
+    a.complete('LISTEN');
+    await a.answerOwn([['f']]);
+    assert.equal(session.pinned, false);
+    assert.equal(a.peer, null);
+    assert.ok(a.returned);
+  });
+
+  it('a server being readied (a deferred BEGIN) when the janitor routes the client afresh goes back, and the BEGIN runs on the new one', async () => {
+    const h = await harness();
+    h.routing.transaction = 'first_statement';
+    const a = new FakeServer('a');
+    const b = new FakeServer('b');
+    h.pools.get('pg2')!.idle.push(b);
+    const { session, client } = loggedIn(h);
+    client.send(encode.query('BEGIN'));
+    assert.equal(client.takeTypes(), 'C ZT', 'pgtide answers the BEGIN itself');
+    client.send(encode.query('INSERT INTO t VALUES (1)'));
+    h.pools.get('pg1')!.give(a);
+    assert.deepEqual(a.ownQueries.map((q) => q.sql), ['BEGIN']);
+    // Failover while the BEGIN runs on a: the client is routed to the new primary.
+    h.router.primary = 'pg2';
+    session.checkTimeouts(Date.now());
+    await a.answerOwn([]);
+    assert.equal(a.peer, null, 'the abandoned server is not linked');
+    await a.answerOwn([]);
+    assert.deepEqual(h.pools.get('pg1')!.released, [a], 'its transaction rolled back, it goes back');
+    assert.deepEqual(b.ownQueries.map((q) => q.sql), ['BEGIN'], 'the transaction starts on the new primary');
+    await b.answerOwn([]);
+    assert.equal(b.peer, session);
+    assert.deepEqual(b.queriesReceived(), ['INSERT INTO t VALUES (1)']);
+  });
+});

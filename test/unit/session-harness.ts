@@ -1,0 +1,250 @@
+// A client session with no PostgreSQL around it: the client's socket, its pools and their
+// server connections are fakes a test scripts message by message (as server-hostile.test.ts
+// scripts the server side); the rest of the context is what a session reads, and no more.
+import { EventEmitter } from 'node:events';
+import { defaultConfig } from '../../src/config/defaults.js';
+import type { BackendConfig, Config } from '../../src/config/types.js';
+import * as encode from '../../src/protocol/encode.js';
+import { AssemblyBudget } from '../../src/protocol/scanner.js';
+import { BackendMessage } from '../../src/protocol/types.js';
+import { PreparedSet } from '../../src/pool/prepared-set.js';
+import { PoolStats, type PoolWaiter } from '../../src/pool/pool.js';
+import type { ServerConnection, ServerPeer } from '../../src/pool/server-connection.js';
+import { SyncPoints } from '../../src/pool/sync-points.js';
+import { CancelKeys } from '../../src/proxy/cancel-keys.js';
+import { ClientSession } from '../../src/proxy/client-session.js';
+import type { ProxyContext } from '../../src/proxy/context.js';
+import { StatementRegistry } from '../../src/proxy/prepared-statements.js';
+import { Classifier } from '../../src/sql/index.js';
+import { LruCache } from '../../src/sql/lru.js';
+
+/** The client's end of the session: what the session writes, and a way to send it bytes. */
+export class FakeClientSocket extends EventEmitter {
+  readonly written: Buffer[] = [];
+  writable = true;
+  destroyed = false;
+  writableLength = 0;
+  remoteAddress = '127.0.0.1';
+  paused = false;
+
+  write(data: Buffer | string): boolean {
+    this.written.push(Buffer.from(data));
+    return true;
+  }
+  cork(): void {}
+  uncork(): void {}
+  pause(): this {
+    this.paused = true;
+    return this;
+  }
+  resume(): this {
+    this.paused = false;
+    return this;
+  }
+  end(): void {
+    this.writable = false;
+  }
+  destroy(): void {
+    this.destroyed = true;
+  }
+
+  /** Bytes from the client. */
+  send(data: Buffer): void {
+    this.emit('data', data);
+  }
+
+  /** Type bytes of the messages written since the last call (ReadyForQuery with its status: `ZI`). */
+  takeTypes(): string {
+    const all = Buffer.concat(this.written.splice(0));
+    const out: string[] = [];
+    for (let off = 0; off + 5 <= all.length; off += 1 + all.readUInt32BE(off + 1)) {
+      const type = String.fromCharCode(all[off]!);
+      out.push(all[off] === BackendMessage.ReadyForQuery ? type + String.fromCharCode(all[off + 5]!) : type);
+    }
+    return out.join(' ');
+  }
+}
+
+interface OwnQuery {
+  sql: string;
+  resolve(rows: (string | null)[][]): void;
+  reject(err: Error): void;
+}
+
+/** A server connection as a session sees it; pgtide's own queries wait until the test answers them. */
+export class FakeServer {
+  readonly syncs = new SyncPoints();
+  readonly prepared = new PreparedSet(100);
+  readonly params = new Map<string, string>();
+  readonly received: Buffer[] = [];
+  readonly ownQueries: OwnQuery[] = [];
+  settings: ReadonlyMap<string, string> = new Map();
+  settingsKey = '';
+  txStatus: number = 0x49;
+  toldClientOfEnd = false;
+  isClosed = false;
+  cutHeaderLength = 0;
+  cutHeaderType = 0;
+  peer: ServerPeer | null = null;
+  returned = false;
+  readonly socket = { cork(): void {}, uncork(): void {} };
+
+  constructor(readonly name: string) {}
+
+  link(peer: ServerPeer): void {
+    this.peer = peer;
+  }
+  unlink(): void {
+    this.peer = null;
+  }
+  setTracking(): void {}
+  write(data: Buffer): boolean {
+    this.received.push(data);
+    return true;
+  }
+  query(sql: string): Promise<(string | null)[][]> {
+    return new Promise((resolve, reject) => this.ownQueries.push({ sql, resolve, reject }));
+  }
+  returnWhenCancelsDone(): void {
+    this.returned = true;
+  }
+  resetThenReturn(): void {
+    this.returned = true;
+  }
+  close(): void {
+    this.isClosed = true;
+  }
+  orphan(): void {
+    this.peer = null;
+  }
+  forgetSettings(settings: ReadonlyMap<string, string>): void {
+    this.settings = settings;
+  }
+  pauseReading(): void {}
+  resumeReading(): void {}
+
+  /** The texts of the simple Queries the client's bytes carried here. */
+  queriesReceived(): string[] {
+    const all = Buffer.concat(this.received);
+    const out: string[] = [];
+    for (let off = 0; off + 5 <= all.length; off += 1 + all.readUInt32BE(off + 1)) {
+      if (all[off] === 0x51) out.push(all.toString('utf8', off + 5, off + all.readUInt32BE(off + 1)));
+    }
+    return out;
+  }
+
+  /** The statement sent last ends: CommandComplete and ReadyForQuery (`status`), forwarded as the server connection would. */
+  complete(tag: string, status: 'I' | 'T' | 'E' = 'I'): void {
+    const peer = this.peer!;
+    this.txStatus = status.charCodeAt(0);
+    const idle = this.syncs.answered();
+    peer.onServerData(Buffer.concat([encode.commandComplete(tag), encode.readyForQuery(status)]));
+    if (idle) peer.onServerIdle(this.txStatus);
+  }
+
+  /** Answers pgtide's own query that is running (the oldest) with `rows`. */
+  async answerOwn(rows: (string | null)[][]): Promise<string> {
+    const q = this.ownQueries.shift()!;
+    q.resolve(rows);
+    await settle();
+    return q.sql;
+  }
+}
+
+/** One pool: idle servers a route takes, waiters a test serves. */
+export class FakePool {
+  readonly stats = new PoolStats();
+  readonly idle: FakeServer[] = [];
+  readonly waiters: PoolWaiter[] = [];
+  readonly released: FakeServer[] = [];
+
+  takeIdle(): FakeServer | null {
+    return this.idle.pop() ?? null;
+  }
+  /** As the real pool: an idle server at once, else the waiter queues. */
+  acquire(waiter: PoolWaiter): void {
+    const server = this.idle.pop();
+    if (server) return waiter.onServerAssigned(server as unknown as ServerConnection);
+    this.waiters.push(waiter);
+  }
+  cancelWait(waiter: PoolWaiter): void {
+    const i = this.waiters.indexOf(waiter);
+    if (i >= 0) this.waiters.splice(i, 1);
+  }
+  release(server: FakeServer): void {
+    this.released.push(server);
+  }
+  /** The pool lends `server` to its oldest waiter. */
+  give(server: FakeServer): void {
+    this.waiters.shift()!.onServerAssigned(server as unknown as ServerConnection);
+  }
+}
+
+export interface Harness {
+  ctx: ProxyContext;
+  /** Backends by name; `primary` says which one the router writes to (a failover changes it). */
+  backends: Map<string, BackendConfig>;
+  pools: Map<string, FakePool>;
+  router: { primary: string };
+  routing: { transaction: 'statement' | 'first_statement' };
+}
+
+const backendNames = ['pg1', 'pg2'];
+
+export async function harness(config: Partial<Config> = {}): Promise<Harness> {
+  const classifier = await Classifier.create();
+  const backends = new Map(backendNames.map((name) => [name, { name } as BackendConfig]));
+  const pools = new Map(backendNames.map((name) => [name, new FakePool()]));
+  const router = { primary: 'pg1' };
+  const routing: Harness['routing'] = { transaction: 'statement' };
+  const quiet = () => {};
+  const ctx = {
+    config: { ...defaultConfig(), auth_type: 'trust', ...config },
+    users: new Map(),
+    hba: null,
+    pools: {
+      pool: (_database: string, _user: string, backend: BackendConfig) => pools.get(backend.name),
+      modeFor: () => 'transaction',
+      knowsDatabase: () => true,
+      consistencyFor: () => 'primary_only',
+      transactionRoutingFor: () => routing.transaction,
+      serverParams: () => new Map([['server_version', '18.0']]),
+      rememberScramKeys: quiet,
+      countError: quiet,
+    },
+    router: {
+      writeBackend: () => backends.get(router.primary),
+      readBackend: () => backends.get(router.primary),
+      isReadable: () => true,
+    },
+    classifier,
+    functions: { lookUp: quiet },
+    replay: { knownReplayed: () => true },
+    statements: new StatementRegistry((text, start, end) => classifier.classifyBytes(text, start, end)),
+    reportedValues: new LruCache<string>(100, 1 << 20),
+    startupSettings: new LruCache(100, 1 << 20),
+    cancelKeys: new CancelKeys<ClientSession>(0, 0),
+    clientTls: null,
+    log: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+    clients: new Set(),
+    loggingIn: new Set(),
+    sendCancel: quiet,
+    admin: { isConsole: () => false, run: () => [], isPaused: () => false, isDisabled: () => false },
+    assemblyBudget: new AssemblyBudget(1 << 20),
+  } as unknown as ProxyContext;
+  return { ctx, backends, pools, router, routing };
+}
+
+/** A session whose client has logged in (trust) and read everything up to its first ReadyForQuery. */
+export function loggedIn(h: Harness): { session: ClientSession; client: FakeClientSocket } {
+  const client = new FakeClientSocket();
+  const session = new ClientSession(client as never, h.ctx, 'test-client');
+  client.send(encode.startupMessage({ user: 'app', database: 'app' }));
+  client.takeTypes();
+  return { session, client };
+}
+
+/** Lets pending promise continuations run. */
+export function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
