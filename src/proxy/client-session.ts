@@ -1,9 +1,8 @@
 import type net from 'node:net';
-import tls from 'node:tls';
 // The module's binding, not the global getter: read twice per round trip for query and transaction times.
 import { performance } from 'node:perf_hooks';
-import { MessageScanner, collectTable, type MessageSink } from '../protocol/scanner.js';
-import { StartupReader, parseOptions, type StartupPacket } from '../protocol/startup.js';
+import { MessageScanner, type MessageSink } from '../protocol/scanner.js';
+import { StartupReader } from '../protocol/startup.js';
 import { decodeErrorFields, errorCode, errorWithMessage } from '../protocol/backend.js';
 import { UNSEEN_STATEMENT, type Classification } from '../sql/index.js';
 import * as encode from '../protocol/encode.js';
@@ -11,26 +10,23 @@ import { SQLSTATE } from '../protocol/encode.js';
 import type { BackendConfig, Consistency, PoolMode } from '../config/types.js';
 import type { ServerPool, PoolWaiter } from '../pool/pool.js';
 import type { ServerConnection, ServerPeer, ServerLoginError } from '../pool/server-connection.js';
-import { ClientAuth } from './client-auth.js';
-import { lookUpPassword, lookUpRoles, needsLookup } from './auth-lookup.js';
-import { checkAccess, type Access } from './client-access.js';
-import { clientCertificate, tlsServerEndPoint } from './tls.js';
+import type { ClientAuth } from './client-auth.js';
 import type { CancelKey } from './cancel-keys.js';
 import type { ProxyContext } from './context.js';
 import { ClientStatements, OLD_SHAPE } from './prepared-statements.js';
 import { STALE_PLAN_ERROR, statementFailure } from './statement-failure.js';
 import { Expect, ResponseTracker } from './response-tracker.js';
 import { WholeMessages } from '../protocol/whole-messages.js';
-import { NO_SETTINGS, SessionSettings, changesSettings, diffSql } from './session-settings.js';
+import { NO_SETTINGS, type SessionSettings, changesSettings, diffSql } from './session-settings.js';
 import { ServerQueryError, UNKNOWN_SETTINGS } from '../pool/server-connection.js';
-import { canonicalEncodingName } from '../protocol/encoding-names.js';
-import { handleCancelRequest } from './peer-cancel.js';
 import { SESSION_STATE_PROBE, keptSessionState, keptStateName, refuseSessionState, type KeptState, type RefusedQuery } from './session/pinning.js';
-import { CONSOLE_PARAMS, answerConsoleQuery, consoleRole } from './session/console.js';
 import { LocalAnswer, localAnswer, localReply, queryText } from './session/first-statement.js';
+import { AUTH_TYPES, learnServerParams, onAdminMessage, onAuthData, onAuthStep, onStartupData } from './session/login.js';
+import { isOn, isSerializable } from './session/setting-values.js';
+import { NO_PARAMS, State, releaseAfterFailure } from './session/state.js';
+import { correctReported, reportSettings } from './session/reported-params.js';
 import { Refusal, isReadOnlyRefusal, refusalIn, type Retryable } from './session/read-retry.js';
 
-const enum State { Startup, Tls, Lookup, Auth, Login, Ready, Waiting, Linked, Admin, Closed }
 
 /** What a client in State.Waiting waits for. */
 const enum Wait {
@@ -44,17 +40,6 @@ const enum Wait {
   OwnQuery,
 }
 
-/** Startup parameters before the startup packet and after the login, which reads them. */
-const NO_PARAMS: ReadonlyMap<string, string> = new Map();
-/** The roles of a user when no hba line asks for them. */
-const NO_ROLES: ReadonlySet<string> = new Set();
-
-// During login every message is looked at: only password-family ('p') messages are legal.
-const AUTH_TYPES = new Uint8Array(256).fill(1);
-// Sync points (Query, Sync, FunctionCall), Parse (to route by its text), Execute (which may start a COPY IN), the end
-// of a COPY IN (CopyDone, CopyFail) and Terminate; of a Bind (to route by the statement it runs) only the names at its
-// start, never its parameters. Query and Parse bodies are read whole while the process-wide AssemblyBudget allows.
-const QUERY_TYPES = collectTable('SEcfXF', 'B', 'QP');
 const Q = 0x51, Sy = 0x53, X = 0x58, P = 0x70, Parse = 0x50, Bind = 0x42, Ex = 0x45, CopyDone = 0x63, CopyFail = 0x66, FunctionCall = 0x46;
 const IDLE = 0x49;
 const ERROR = 0x45, PARSE_COMPLETE = 0x31, CLOSE_COMPLETE = 0x33, COPY_IN = 0x47, COPY_BOTH = 0x57;
@@ -75,16 +60,16 @@ type SessionSocket = net.Socket & { [SESSION]: ClientSession };
  */
 export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   socket: net.Socket;
-  private state = State.Startup;
+  state = State.Startup;
   /** Dropped once the startup packet is read. */
-  private startup: StartupReader | null = new StartupReader();
-  private readonly scanner: MessageScanner;
-  private auth: ClientAuth | null = null;
+  startup: StartupReader | null = new StartupReader();
+  readonly scanner: MessageScanner;
+  auth: ClientAuth | null = null;
 
   user = '';
   database = '';
   applicationName = '';
-  private startupParams: ReadonlyMap<string, string> = NO_PARAMS;
+  startupParams: ReadonlyMap<string, string> = NO_PARAMS;
   mode: PoolMode = 'transaction';
   pool: ServerPool | null = null;
   /** This client's pool on each backend it used, so routing builds no lookup key per
@@ -109,7 +94,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private timeoutCancelAt = 0;
 
   // Client bytes that arrived while no server was linked, flushed in order when one is.
-  private queued: Buffer[] = [];
+  queued: Buffer[] = [];
   private queuedSyncs = 0;
   private queuedUnsynced = false;
   private queuedBytes = 0;
@@ -135,7 +120,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** The held refusal still lacks its ReadyForQuery. */
   private refusalAwaitsReady = false;
   consistency: Consistency = 'read_your_writes';
-  private firstStatementRouting = false;
+  firstStatementRouting = false;
   /** Session state keeps this client on its server connection (see pin()). */
   pinned = false;
   /** ...until it leaves: no probe can tell when such state is gone. */
@@ -154,9 +139,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** `SET pgtide.route = primary | standby | auto`. */
   private routeOverride: 'primary' | 'standby' | 'auto' = 'auto';
   /** default_transaction_read_only is on for this client (startup or SET). */
-  private readOnlySession = false;
+  readOnlySession = false;
   /** Its transactions are serializable by default, which standbys refuse: everything goes to the primary. */
-  private serializableSession = false;
+  serializableSession = false;
   /** The current link was chosen for writes (its commit position matters for read-your-writes). */
   private wroteInLink = false;
   /** WAL position of this client's last write; its later reads need a standby past it. */
@@ -171,8 +156,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private syncEnd = -1;
   private terminateAt = -1;
   private clientPaused = false;
-  private encrypted = false;
-  private consoleAdmin = false;
+  encrypted = false;
+  consoleAdmin = false;
   // COPY IN bookkeeping: see onServerCopyIn.
   private copying = false;
   private syncsSinceExecute = 0;
@@ -200,16 +185,16 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** Simple queries refused under pin_on_session_state = error: [start, end, what] in the chunk being scanned; null: none. */
   private refused: RefusedQuery[] | null = null;
   /** The session settings every server running this client's transactions gets first. */
-  private settings: SessionSettings | null = null;
+  settings: SessionSettings | null = null;
   /** A statement of the current transaction may have changed settings: read them back after it. */
   private settingsDirty = false;
   /** The ParameterStatus values the pool reported, told at login where the client's startup
    *  packet gave none (shared with the pool), and (toldOwn, made on first need) those told in
    *  another form than the default: a startup value reported otherwise, corrections since. See toldValue. */
-  private toldAtLogin: ReadonlyMap<string, string> = NO_PARAMS;
-  private toldOwn: Map<string, string> | null = null;
+  toldAtLogin: ReadonlyMap<string, string> = NO_PARAMS;
+  toldOwn: Map<string, string> | null = null;
 
-  constructor(socket: net.Socket, private readonly ctx: ProxyContext, readonly remote: string) {
+  constructor(socket: net.Socket, readonly ctx: ProxyContext, readonly remote: string) {
     this.socket = socket;
     this.scanner = new MessageScanner(ctx.config.max_packet_size, AUTH_TYPES, ctx.assemblyBudget);
     this.bindSocket(socket);
@@ -217,7 +202,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     ctx.loggingIn.add(this);
   }
 
-  private bindSocket(socket: net.Socket): void {
+  bindSocket(socket: net.Socket): void {
     this.socket = socket;
     (socket as SessionSocket)[SESSION] = this;
     socket.on('data', ClientSession.onSocketData);
@@ -226,7 +211,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     socket.on('drain', ClientSession.onSocketDrain);
   }
 
-  private unbindSocket(socket: net.Socket): void {
+  unbindSocket(socket: net.Socket): void {
     socket.removeListener('data', ClientSession.onSocketData);
     socket.removeListener('close', ClientSession.onSocketClose);
     socket.removeListener('error', ClientSession.onSocketError);
@@ -297,11 +282,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         if (this.whole) return this.whole.split(chunk, this.emitWhole!);
         return this.onQueryData(chunk);
       case State.Startup:
-        return this.onStartupData(chunk);
+        return onStartupData(this, chunk);
       case State.Admin:
-        return this.onAuthData(chunk);
+        return onAuthData(this, chunk);
       case State.Auth:
-        return this.onAuthData(chunk);
+        return onAuthData(this, chunk);
       case State.Login:
         // Nothing is legal before our ReadyForQuery; keep it for after, in order.
         this.queued.push(chunk);
@@ -310,7 +295,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
   }
 
-  private onQueryData(chunk: Buffer): void {
+  onQueryData(chunk: Buffer): void {
     // What the client sends while its last bytes wait to run again follows them.
     if (this.resendOnPrimary !== null) return this.defer(chunk);
     const linked = this.server;
@@ -434,7 +419,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   /** Give the server this session's settings, then run a deferred BEGIN. */
-  private async setUp(server: ServerConnection, begin: string | null): Promise<void> {
+  async setUp(server: ServerConnection, begin: string | null): Promise<void> {
     if (this.lacksSettings(server)) {
       const { values, key } = this.settings!;
       if (server.settings === UNKNOWN_SETTINGS) {
@@ -447,7 +432,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       if (sql !== null) await server.query(sql, this, true);
       server.settings = values;
       server.settingsKey = key;
-      this.correctReported(server);
+      correctReported(this, server);
     }
     if (begin) await server.query(begin, this);
   }
@@ -560,7 +545,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   /** This client's pool on a backend; remembered, so routing builds no lookup key per transaction. */
-  private poolOf(backend: BackendConfig): ServerPool {
+  poolOf(backend: BackendConfig): ServerPool {
     if (backend === this.firstBackend) return this.firstPool!;
     let pool = this.otherPools?.get(backend);
     if (!pool) {
@@ -659,14 +644,14 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   onMessage(type: number, body: Buffer, end: number): boolean {
     if (this.state === State.Admin) {
-      this.onAdminMessage(type, body);
+      onAdminMessage(this, type, body);
       return this.state === State.Admin;
     }
     if (this.state === State.Auth) {
       // A client may give up before its password, as psql does when asked for one: quietly.
       if (type === X) this.close();
       else if (type !== P) this.protocolViolation(`unexpected message '${String.fromCharCode(type)}' during authentication`);
-      else this.onAuthStep(this.auth!.onPasswordMessage(body));
+      else onAuthStep(this, this.auth!.onPasswordMessage(body));
       return this.state === State.Auth;
     }
     switch (type) {
@@ -910,7 +895,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   onServerAssigned(server: ServerConnection): void {
-    if (this.state === State.Login) return this.learnServerParams(server);
+    if (this.state === State.Login) return learnServerParams(this, server);
     if (this.state !== State.Waiting || this.wait !== Wait.Pool) {
       this.pool!.release(server);
       return;
@@ -1184,54 +1169,12 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     server.settingsKey = '';
     if (restored.length > 0) {
       await server.query(diffSql(found, settings.values)!, this, true);
-      if (!this.isClosed) this.reportSettings(server, restored);
+      if (!this.isClosed) reportSettings(this, server, restored);
     }
     server.settings = settings.values;
     server.settingsKey = settings.key;
     // Something unnamed was set: this server is reset before anyone else uses it.
     if (readBack.unknown) server.forgetSettings(UNKNOWN_SETTINGS);
-  }
-
-  /**
-   * The server now has this client's settings: where it reports one of the client's startup
-   * settings in another form than the client was told at login (`iso` → `ISO, MDY`), tell the
-   * client again (ParameterStatus may come at any time), and remember the form for later logins.
-   */
-  private correctReported(server: ServerConnection): void {
-    const own = this.settings!.startup;
-    for (const [name, value] of server.params) {
-      const raw = own.get(name.toLowerCase());
-      if (raw === undefined || this.toldValue(name) === value || this.isClosed) continue;
-      if (this.settings!.values.get(name.toLowerCase()) !== raw) continue;
-      this.ctx.reportedValues.set(`${name}\0${raw}`, value, name.length + raw.length + value.length);
-      this.tell(name, value);
-      this.socket.write(encode.parameterStatus(name, value));
-    }
-  }
-
-  /** The value the client was last told of `name`. */
-  private toldValue(name: string): string | undefined {
-    return this.toldOwn?.get(name) ?? this.toldByDefault(name);
-  }
-
-  /** What a login tells of `name` unless toldOwn says otherwise: the client's own startup value
-   *  where it gave one, else what the pool reported. */
-  private toldByDefault(name: string): string | undefined {
-    const reported = this.toldAtLogin.get(name);
-    return reported === undefined ? undefined : this.settings?.startup.get(name.toLowerCase()) ?? reported;
-  }
-
-  /** ParameterStatus `name` = `value`, remembered for toldValue (no copy while it is the default). */
-  private tell(name: string, value: string): void {
-    if (this.toldOwn !== null || this.toldByDefault(name) !== value) (this.toldOwn ??= new Map()).set(name, value);
-    this.socket.write(encode.parameterStatus(name, value));
-  }
-
-  /** ParameterStatus of settings the server reports, as it has them now. */
-  private reportSettings(server: ServerConnection, names: readonly string[]): void {
-    for (const [name, value] of server.params) {
-      if (names.includes(name.toLowerCase())) this.socket.write(encode.parameterStatus(name, value));
-    }
   }
 
   /**
@@ -1459,14 +1402,14 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
   }
 
-  private pauseClient(): void {
+  pauseClient(): void {
     if (!this.clientPaused) {
       this.clientPaused = true;
       this.socket.pause();
     }
   }
 
-  private resumeClient(): void {
+  resumeClient(): void {
     if (this.clientPaused) {
       this.clientPaused = false;
       this.socket.resume();
@@ -1475,288 +1418,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   // ---- startup and TLS ----
 
-  private onStartupData(chunk: Buffer): void {
-    const got = this.startup!.push(chunk);
-    if (!got) return;
-    const rest = got.consumed < chunk.length ? chunk.subarray(got.consumed) : null;
-    this.onStartupPacket(got.packet, rest);
-  }
-
-  private onStartupPacket(packet: StartupPacket, rest: Buffer | null): void {
-    const cfg = this.ctx.config;
-    switch (packet.kind) {
-      case 'error':
-        return this.fatal(packet.sqlstate, packet.message);
-      case 'terminate':
-        return this.close();
-      case 'cancel':
-        this.ctx.log.debug({ client: this.remote }, 'cancel request');
-        handleCancelRequest(this.ctx, packet.pid, packet.secret);
-        this.closeSocket();
-        return;
-      case 'gssenc':
-        if (rest) return this.protocolViolation('unexpected data after GSSENCRequest');
-        this.startup!.reset();
-        this.socket.write('N');
-        return;
-      case 'ssl':
-        // Bytes already sent behind the SSLRequest were not protected by TLS: an injection.
-        if (rest) return this.protocolViolation('unexpected data after SSLRequest');
-        this.startup!.reset();
-        if (!this.ctx.clientTls || this.socket instanceof tls.TLSSocket) {
-          this.socket.write('N');
-          return;
-        }
-        this.socket.write('S');
-        return this.startTls();
-      case 'startup':
-        break;
-    }
-    if (cfg.client_tls_sslmode === 'require' || cfg.client_tls_sslmode === 'verify-ca' || cfg.client_tls_sslmode === 'verify-full') {
-      if (!(this.socket instanceof tls.TLSSocket)) return this.fatal(SQLSTATE.INVALID_AUTHORIZATION, 'SSL required', undefined, 'Connect with sslmode=require.');
-    }
-    if (packet.minor > 0 || packet.unknownProtocolOptions.length > 0) {
-      this.socket.write(encode.negotiateProtocolVersion(0, packet.unknownProtocolOptions));
-    }
-    if (wantsReplication(packet.params.get('replication'))) {
-      // A walsender session (streaming, logical decoding, CREATE_REPLICATION_SLOT) lives on one
-      // server for good and speaks its own commands: pooling it would only break it.
-      return this.fatal(SQLSTATE.FEATURE_NOT_SUPPORTED, 'pgtide does not proxy replication connections', undefined,
-        'Connect to the primary directly for replication (logical replication, pg_basebackup, pg_receivewal).');
-    }
-    this.startup = null;
-    this.startupParams = packet.params;
-    this.user = packet.params.get('user') ?? '';
-    this.database = packet.params.get('database') || this.user;
-    this.beginAuth(rest);
-  }
-
-  private startTls(): void {
-    const cfg = this.ctx.config;
-    const raw = this.socket;
-    this.unbindSocket(raw);
-    this.state = State.Tls;
-    const verify = cfg.client_tls_sslmode === 'verify-ca' || cfg.client_tls_sslmode === 'verify-full';
-    const secure = new tls.TLSSocket(raw, {
-      isServer: true,
-      secureContext: this.ctx.clientTls!,
-      // As PostgreSQL with ssl_ca_file: a certificate is asked for, for hba's cert and clientcert.
-      requestCert: verify || cfg.client_tls_ca_file !== '',
-      rejectUnauthorized: verify,
-    });
-    this.bindSocket(secure);
-    this.encrypted = true;
-    secure.once('secure', () => {
-      if (this.state !== State.Tls) return;
-      // verify-ca / verify-full: a certificate from another CA ends the connection, as a failed
-      // handshake would (see clientCertificate for why Node does not do it here).
-      if (verify && !clientCertificate(secure)?.valid) {
-        this.ctx.log.info({ client: this.remote }, 'client certificate not signed by client_tls_ca_file; connection closed');
-        return this.close();
-      }
-      this.state = State.Startup;
-    });
-  }
-
   // ---- authentication ----
-
-  /** rest: bytes that came behind the startup packet, read as the client's first auth messages. */
-  private beginAuth(rest: Buffer | null): void {
-    if (!this.ctx.hba?.needsGroups) return this.decideAccess(NO_ROLES, rest);
-    this.whileLookingUp(lookUpRoles(this.ctx, this.database, this.user), (roles) => {
-      if (typeof roles === 'string') return this.lookupFailed(roles, 'its role memberships');
-      this.decideAccess(roles, rest);
-    });
-  }
-
-  /** roles: those the user is or belongs to, for hba's +group and samerole. */
-  private decideAccess(roles: ReadonlySet<string>, rest: Buffer | null): void {
-    const certificate = this.socket instanceof tls.TLSSocket ? clientCertificate(this.socket) : null;
-    const { user, database } = this;
-    const access = checkAccess(this.ctx, { remoteAddress: this.socket.remoteAddress, ssl: this.encrypted, user, database, certificate, roles });
-    if (!access.ok) {
-      this.ctx.log.info({ client: this.remote, user, database, hba_line: access.line, certificate_cn: certificate?.cn }, access.message);
-      return this.fatal(SQLSTATE.INVALID_AUTHORIZATION, access.message);
-    }
-    if (access.authType === 'trust' || !needsLookup(this.ctx, user)) return this.startAuth(access, this.ctx.users.get(user), rest);
-    // An unknown user, or one without a usable password, goes through the whole exchange and
-    // fails at its end like a wrong password (no user probing).
-    this.whileLookingUp(lookUpPassword(this.ctx, database, user), (answer) => {
-      if (answer.kind === 'failed') return this.lookupFailed(answer.reason, 'its password');
-      if (answer.kind === 'unusable') this.ctx.log.warn({ client: this.remote, user, err: answer.reason }, 'auth_query password unusable');
-      this.startAuth(access, answer.kind === 'found' ? answer.stored ?? undefined : undefined, rest);
-    });
-  }
-
-  private startAuth(access: Access & { ok: true }, stored: string | undefined, rest: Buffer | null): void {
-    this.state = State.Auth;
-    this.scanner.collect = AUTH_TYPES;
-    const endPoint = this.socket instanceof tls.TLSSocket ? tlsServerEndPoint(this.socket) : null;
-    this.auth = new ClientAuth(access.authType, this.user, stored, this.ctx.plainToScram, endPoint, access.certMismatch);
-    this.onAuthStep(this.auth.start());
-    if (rest && this.state === State.Auth) this.onAuthData(rest);
-  }
-
-  /** The client, paused, waits for a lookup on the server (auth-lookup.ts); `then` runs only
-   *  if it is still there. A lookup that throws (a bug) ends the login like a failed one. */
-  private whileLookingUp<T>(lookup: Promise<T>, then: (answer: T) => void): void {
-    this.state = State.Lookup;
-    this.pauseClient();
-    lookup.then((answer) => {
-      if (this.state !== State.Lookup) return; // gone meanwhile (client_login_timeout, shutdown)
-      this.resumeClient();
-      then(answer);
-    }, (err: Error) => {
-      if (this.state === State.Lookup) this.lookupFailed(`internal error: ${err.stack}`, 'what it needs');
-    });
-  }
-
-  private lookupFailed(reason: string, what: string): void {
-    this.ctx.log.error({ client: this.remote, user: this.user, database: this.database, err: reason }, 'auth_query lookup failed');
-    this.fatal(SQLSTATE.INVALID_AUTHORIZATION, `authentication failed for user "${this.user}": pgtide could not look up ${what}`,
-      undefined, 'The lookup on the server (auth_user) failed; pgtide\'s log says why.');
-  }
-
-  private onAuthData(chunk: Buffer): void {
-    if (this.scanner.scan(chunk, this) < 0) return this.protocolViolation(this.scanner.error);
-  }
-
-  private onAuthStep(step: ReturnType<ClientAuth['start']>): void {
-    switch (step.kind) {
-      case 'send':
-        this.socket.write(step.message);
-        return;
-      case 'protocol':
-        return this.protocolViolation(step.reason);
-      case 'fail':
-        this.ctx.log.info({ client: this.remote, user: this.user, reason: step.reason }, 'client authentication failed');
-        return this.fatal(SQLSTATE.INVALID_PASSWORD, `password authentication failed for user "${this.user}"`);
-      case 'ok':
-        if (step.final) this.socket.write(step.final);
-        return this.authenticated();
-    }
-  }
-
-  private authenticated(): void {
-    const ctx = this.ctx;
-    this.socket.write(encode.authenticationOk());
-    if (ctx.admin.isConsole(this.database)) return this.enterConsole();
-    if (ctx.admin.isDisabled(this.database)) {
-      return this.fatal(SQLSTATE.CANNOT_CONNECT_NOW, `database "${this.database}" is disabled`, undefined, 'An administrator ran DISABLE; ENABLE lets clients in again.');
-    }
-    const mode = ctx.pools.modeFor(this.database, this.user);
-    if (!ctx.pools.knowsDatabase(this.database)) {
-      return this.fatal(SQLSTATE.INVALID_CATALOG_NAME, `no such database: ${this.database}`, undefined,
-        'The database is not listed in the [databases] section of the pgtide configuration.');
-    }
-    if (this.auth!.scramKeys) ctx.pools.rememberScramKeys(this.user, this.auth!.scramKeys);
-    this.auth = null;
-    this.mode = mode;
-    this.applicationName = this.startupParams.get('application_name') ?? '';
-    this.consistency = ctx.pools.consistencyFor(this.database, this.user);
-    this.firstStatementRouting = mode === 'transaction' && ctx.pools.transactionRoutingFor(this.database) === 'first_statement';
-    this.readOnlySession = isOn(this.startupSetting('default_transaction_read_only'));
-    this.serializableSession = isSerializable(this.startupSetting('default_transaction_isolation'));
-    try {
-      this.settings = new SessionSettings(this.startupParams, ctx.startupSettings);
-    } catch (err) {
-      return this.fatal(SQLSTATE.PROTOCOL_VIOLATION, `invalid command-line argument for server process: ${(err as Error).message}`);
-    }
-    this.startupParams = NO_PARAMS;
-    // The login learns the settings to report from a primary connection; session pooling
-    // also keeps its whole session there.
-    // The session is its own ReadContext (database, user and application name are fixed from
-    // here on): routing a read allocates nothing.
-    const backend = ctx.router.writeBackend() ?? ctx.router.readBackend(this) ?? ctx.config.backends[0]!;
-    this.pool = this.poolOf(backend);
-    this.state = State.Login;
-    this.scanner.collect = QUERY_TYPES;
-    // Any backend's settings will do: a login must not wait for a primary that is down.
-    const known = ctx.pools.serverParams(this.database, this.user);
-    if (known) return this.finishLogin(known);
-    this.waitingSince = Date.now();
-    this.pool.acquire(this);
-  }
-
-  /** A setting from the startup packet, given directly or as `options=-c name=value`. */
-  private startupSetting(name: string): string | null {
-    const direct = this.startupParams.get(name);
-    if (direct !== undefined) return direct;
-    const options = this.startupParams.get('options');
-    if (!options) return null;
-    const parsed = parseOptions(options);
-    return parsed instanceof Map ? parsed.get(name) ?? null : null;
-  }
-
-  /** The virtual admin database: PgBouncer's console, answered by pgtide itself. */
-  private enterConsole(): void {
-    const role = consoleRole(this.ctx.config, this.user);
-    if (role === null) {
-      return this.fatal(SQLSTATE.INSUFFICIENT_PRIVILEGE, `user "${this.user}" may not use the admin console`, undefined,
-        'List the user in admin_users or stats_users.');
-    }
-    this.consoleAdmin = role === 'admin';
-    this.auth = null;
-    this.state = State.Admin;
-    this.finishLogin(CONSOLE_PARAMS);
-    this.state = State.Admin;
-  }
-
-  private onAdminMessage(type: number, body: Buffer): void {
-    if (type === X) return this.close();
-    if (type !== Q) {
-      return this.fatal(SQLSTATE.FEATURE_NOT_SUPPORTED, 'the admin console accepts only simple queries', undefined, 'Use psql, or the simple query protocol.');
-    }
-    answerConsoleQuery(this.socket, this.ctx.admin, body, this.user, this.consoleAdmin);
-  }
-
-  /**
-   * The first login to a pool borrows a server to learn the settings to report, with the
-   * client's startup settings applied (a value the server rejects ends the login then).
-   */
-  private learnServerParams(server: ServerConnection): void {
-    const pool = this.pool!;
-    this.setUp(server, null).then(
-      () => {
-        const params = new Map(server.params);
-        pool.release(server);
-        if (this.state === State.Login) this.finishLogin(params);
-      },
-      (err: Error & { code?: string }) => {
-        releaseAfterFailure(pool, server, `applying startup settings failed: ${err.message}`);
-        if (server.toldClientOfEnd) return this.close();
-        this.fatal(err.code ?? SQLSTATE.CONNECTION_FAILURE, err.message);
-      },
-    );
-  }
-
-  private finishLogin(params: ReadonlyMap<string, string>): void {
-    const ctx = this.ctx;
-    ctx.loggingIn.delete(this);
-    this.cancelKey = ctx.cancelKeys.issue(this);
-    const s = this.socket;
-    s.cork();
-    // The client's own startup values are what every server running its transactions will have,
-    // in the form the server reports them.
-    const own = this.settings?.startup;
-    this.toldAtLogin = params;
-    for (const [name, value] of params) {
-      const raw = own?.get(name.toLowerCase());
-      const reported = raw === undefined ? value : this.ctx.reportedValues.get(`${name}\0${raw}`) ?? reportedForm(name, raw);
-      this.tell(name, reported);
-    }
-    s.write(encode.backendKeyData(this.cancelKey.pid, this.cancelKey.secret));
-    s.write(encode.readyForQuery('I'));
-    s.uncork();
-    this.state = State.Ready;
-    this.lastActive = Date.now();
-    if (ctx.config.log_connections) ctx.log.info({ client: this.remote, user: this.user, database: this.database }, 'login');
-    const early = this.queued;
-    if (early.length > 0) {
-      this.queued = [];
-      for (const chunk of early) this.onQueryData(chunk);
-    }
-  }
 
   // ---- cancel ----
 
@@ -1846,7 +1508,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.close();
   }
 
-  private protocolViolation(reason: string): void {
+  protocolViolation(reason: string): void {
     this.fatal(SQLSTATE.PROTOCOL_VIOLATION, `protocol violation: ${reason}`);
   }
 
@@ -1881,7 +1543,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (ctx.config.log_disconnections && this.cancelKey) ctx.log.info({ client: this.remote, user: this.user, database: this.database }, 'disconnect');
   }
 
-  private closeSocket(): void {
+  closeSocket(): void {
     const s = this.socket;
     if (s.destroyed) return;
     if (s.writable) {
@@ -1892,35 +1554,6 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       s.destroy();
     }
   }
-}
-
-/** Idle and clean, a server can serve others; a failure inside pgtide's own transaction leaves it aborted. */
-function releaseAfterFailure(pool: ServerPool, server: ServerConnection, why: string): void {
-  if (server.isClosed) return;
-  if (server.txStatus === IDLE) pool.release(server);
-  else server.close(why);
-}
-
-/** How a server will report a startup value pgtide has not yet seen one report: client_encoding
- *  by its canonical name (`utf-8` → `UTF8`), anything else as given until a server corrects it. */
-function reportedForm(name: string, raw: string): string {
-  return name === 'client_encoding' ? canonicalEncodingName(raw) ?? raw : raw;
-}
-
-/** The startup packet's `replication` asks for a walsender: `database`, or true in any of
- *  PostgreSQL's boolean spellings. Only its false spellings mean an ordinary session. */
-function wantsReplication(value: string | undefined): boolean {
-  return value !== undefined && !/^\s*(off?|f(a(l(se?)?)?)?|no?|0)\s*$/i.test(value);
-}
-
-function isSerializable(value: string | null): boolean {
-  return value !== null && /^'?serializable'?$/i.test(value.trim());
-}
-
-function isOn(value: string | null): boolean {
-  if (value === null) return false;
-  const v = value.replace(/^'|'$/g, '').toLowerCase();
-  return v === 'on' || v === 'true' || v === '1' || v === 'yes';
 }
 
 /**

@@ -1,0 +1,329 @@
+// A client's way in: the startup packet (or SSLRequest, GSSENCRequest, CancelRequest), TLS,
+// hba and authentication, then the login itself: the pool's settings to report, BackendKeyData
+// and the first ReadyForQuery. The admin console's login ends here too.
+import tls from 'node:tls';
+import { collectTable } from '../../protocol/scanner.js';
+import { parseOptions, type StartupPacket } from '../../protocol/startup.js';
+import { FrontendMessage } from '../../protocol/types.js';
+import * as encode from '../../protocol/encode.js';
+import { SQLSTATE } from '../../protocol/encode.js';
+import { canonicalEncodingName } from '../../protocol/encoding-names.js';
+import type { ServerConnection } from '../../pool/server-connection.js';
+import { ClientAuth } from '../client-auth.js';
+import { lookUpPassword, lookUpRoles, needsLookup } from '../auth-lookup.js';
+import { checkAccess, type Access } from '../client-access.js';
+import { clientCertificate, tlsServerEndPoint } from '../tls.js';
+import { handleCancelRequest } from '../peer-cancel.js';
+import { SessionSettings } from '../session-settings.js';
+import type { ClientSession } from '../client-session.js';
+import { CONSOLE_PARAMS, answerConsoleQuery, consoleRole } from './console.js';
+import { tell } from './reported-params.js';
+import { isOn, isSerializable } from './setting-values.js';
+import { NO_PARAMS, State, releaseAfterFailure } from './state.js';
+
+/** The roles of a user when no hba line asks for them. */
+const NO_ROLES: ReadonlySet<string> = new Set();
+
+// During login every message is looked at: only password-family ('p') messages are legal.
+export const AUTH_TYPES = new Uint8Array(256).fill(1);
+// Sync points (Query, Sync, FunctionCall), Parse (to route by its text), Execute (which may start a COPY IN), the end
+// of a COPY IN (CopyDone, CopyFail) and Terminate; of a Bind (to route by the statement it runs) only the names at its
+// start, never its parameters. Query and Parse bodies are read whole while the process-wide AssemblyBudget allows.
+const QUERY_TYPES = collectTable('SEcfXF', 'B', 'QP');
+
+/** Login is where a session's fields are first set, and the session itself is what the login
+ *  registers (cancel key, clients logging in, pool waiter): these functions take it whole. */
+type LoginSession = ClientSession;
+
+export function onStartupData(s: LoginSession, chunk: Buffer): void {
+  const got = s.startup!.push(chunk);
+  if (!got) return;
+  const rest = got.consumed < chunk.length ? chunk.subarray(got.consumed) : null;
+  onStartupPacket(s, got.packet, rest);
+}
+
+export function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Buffer | null): void {
+  const cfg = s.ctx.config;
+  switch (packet.kind) {
+    case 'error':
+      return s.fatal(packet.sqlstate, packet.message);
+    case 'terminate':
+      return s.close();
+    case 'cancel':
+      s.ctx.log.debug({ client: s.remote }, 'cancel request');
+      handleCancelRequest(s.ctx, packet.pid, packet.secret);
+      s.closeSocket();
+      return;
+    case 'gssenc':
+      if (rest) return s.protocolViolation('unexpected data after GSSENCRequest');
+      s.startup!.reset();
+      s.socket.write('N');
+      return;
+    case 'ssl':
+      // Bytes already sent behind the SSLRequest were not protected by TLS: an injection.
+      if (rest) return s.protocolViolation('unexpected data after SSLRequest');
+      s.startup!.reset();
+      if (!s.ctx.clientTls || s.socket instanceof tls.TLSSocket) {
+        s.socket.write('N');
+        return;
+      }
+      s.socket.write('S');
+      return startTls(s);
+    case 'startup':
+      break;
+  }
+  if (cfg.client_tls_sslmode === 'require' || cfg.client_tls_sslmode === 'verify-ca' || cfg.client_tls_sslmode === 'verify-full') {
+    if (!(s.socket instanceof tls.TLSSocket)) return s.fatal(SQLSTATE.INVALID_AUTHORIZATION, 'SSL required', undefined, 'Connect with sslmode=require.');
+  }
+  if (packet.minor > 0 || packet.unknownProtocolOptions.length > 0) {
+    s.socket.write(encode.negotiateProtocolVersion(0, packet.unknownProtocolOptions));
+  }
+  if (wantsReplication(packet.params.get('replication'))) {
+    // A walsender session (streaming, logical decoding, CREATE_REPLICATION_SLOT) lives on one
+    // server for good and speaks its own commands: pooling it would only break it.
+    return s.fatal(SQLSTATE.FEATURE_NOT_SUPPORTED, 'pgtide does not proxy replication connections', undefined,
+      'Connect to the primary directly for replication (logical replication, pg_basebackup, pg_receivewal).');
+  }
+  s.startup = null;
+  s.startupParams = packet.params;
+  s.user = packet.params.get('user') ?? '';
+  s.database = packet.params.get('database') || s.user;
+  beginAuth(s, rest);
+}
+
+export function startTls(s: LoginSession): void {
+  const cfg = s.ctx.config;
+  const raw = s.socket;
+  s.unbindSocket(raw);
+  s.state = State.Tls;
+  const verify = cfg.client_tls_sslmode === 'verify-ca' || cfg.client_tls_sslmode === 'verify-full';
+  const secure = new tls.TLSSocket(raw, {
+    isServer: true,
+    secureContext: s.ctx.clientTls!,
+    // As PostgreSQL with ssl_ca_file: a certificate is asked for, for hba's cert and clientcert.
+    requestCert: verify || cfg.client_tls_ca_file !== '',
+    rejectUnauthorized: verify,
+  });
+  s.bindSocket(secure);
+  s.encrypted = true;
+  secure.once('secure', () => {
+    if (s.state !== State.Tls) return;
+    // verify-ca / verify-full: a certificate from another CA ends the connection, as a failed
+    // handshake would (see clientCertificate for why Node does not do it here).
+    if (verify && !clientCertificate(secure)?.valid) {
+      s.ctx.log.info({ client: s.remote }, 'client certificate not signed by client_tls_ca_file; connection closed');
+      return s.close();
+    }
+    s.state = State.Startup;
+  });
+}
+
+/** rest: bytes that came behind the startup packet, read as the client's first auth messages. */
+export function beginAuth(s: LoginSession, rest: Buffer | null): void {
+  if (!s.ctx.hba?.needsGroups) return decideAccess(s, NO_ROLES, rest);
+  whileLookingUp(s, lookUpRoles(s.ctx, s.database, s.user), (roles) => {
+    if (typeof roles === 'string') return lookupFailed(s, roles, 'its role memberships');
+    decideAccess(s, roles, rest);
+  });
+}
+
+/** roles: those the user is or belongs to, for hba's +group and samerole. */
+export function decideAccess(s: LoginSession, roles: ReadonlySet<string>, rest: Buffer | null): void {
+  const certificate = s.socket instanceof tls.TLSSocket ? clientCertificate(s.socket) : null;
+  const { user, database } = s;
+  const access = checkAccess(s.ctx, { remoteAddress: s.socket.remoteAddress, ssl: s.encrypted, user, database, certificate, roles });
+  if (!access.ok) {
+    s.ctx.log.info({ client: s.remote, user, database, hba_line: access.line, certificate_cn: certificate?.cn }, access.message);
+    return s.fatal(SQLSTATE.INVALID_AUTHORIZATION, access.message);
+  }
+  if (access.authType === 'trust' || !needsLookup(s.ctx, user)) return startAuth(s, access, s.ctx.users.get(user), rest);
+  // An unknown user, or one without a usable password, goes through the whole exchange and
+  // fails at its end like a wrong password (no user probing).
+  whileLookingUp(s, lookUpPassword(s.ctx, database, user), (answer) => {
+    if (answer.kind === 'failed') return lookupFailed(s, answer.reason, 'its password');
+    if (answer.kind === 'unusable') s.ctx.log.warn({ client: s.remote, user, err: answer.reason }, 'auth_query password unusable');
+    startAuth(s, access, answer.kind === 'found' ? answer.stored ?? undefined : undefined, rest);
+  });
+}
+
+export function startAuth(s: LoginSession, access: Access & { ok: true }, stored: string | undefined, rest: Buffer | null): void {
+  s.state = State.Auth;
+  s.scanner.collect = AUTH_TYPES;
+  const endPoint = s.socket instanceof tls.TLSSocket ? tlsServerEndPoint(s.socket) : null;
+  s.auth = new ClientAuth(access.authType, s.user, stored, s.ctx.plainToScram, endPoint, access.certMismatch);
+  onAuthStep(s, s.auth.start());
+  if (rest && s.state === State.Auth) onAuthData(s, rest);
+}
+
+/** The client, paused, waits for a lookup on the server (auth-lookup.ts); `then` runs only
+ *  if it is still there. A lookup that throws (a bug) ends the login like a failed one. */
+export function whileLookingUp<T>(s: LoginSession, lookup: Promise<T>, then: (answer: T) => void): void {
+  s.state = State.Lookup;
+  s.pauseClient();
+  lookup.then((answer) => {
+    if (s.state !== State.Lookup) return; // gone meanwhile (client_login_timeout, shutdown)
+    s.resumeClient();
+    then(answer);
+  }, (err: Error) => {
+    if (s.state === State.Lookup) lookupFailed(s, `internal error: ${err.stack}`, 'what it needs');
+  });
+}
+
+export function lookupFailed(s: LoginSession, reason: string, what: string): void {
+  s.ctx.log.error({ client: s.remote, user: s.user, database: s.database, err: reason }, 'auth_query lookup failed');
+  s.fatal(SQLSTATE.INVALID_AUTHORIZATION, `authentication failed for user "${s.user}": pgtide could not look up ${what}`,
+    undefined, 'The lookup on the server (auth_user) failed; pgtide\'s log says why.');
+}
+
+export function onAuthData(s: LoginSession, chunk: Buffer): void {
+  if (s.scanner.scan(chunk, s) < 0) return s.protocolViolation(s.scanner.error);
+}
+
+export function onAuthStep(s: LoginSession, step: ReturnType<ClientAuth['start']>): void {
+  switch (step.kind) {
+    case 'send':
+      s.socket.write(step.message);
+      return;
+    case 'protocol':
+      return s.protocolViolation(step.reason);
+    case 'fail':
+      s.ctx.log.info({ client: s.remote, user: s.user, reason: step.reason }, 'client authentication failed');
+      return s.fatal(SQLSTATE.INVALID_PASSWORD, `password authentication failed for user "${s.user}"`);
+    case 'ok':
+      if (step.final) s.socket.write(step.final);
+      return authenticated(s);
+  }
+}
+
+export function authenticated(s: LoginSession): void {
+  const ctx = s.ctx;
+  s.socket.write(encode.authenticationOk());
+  if (ctx.admin.isConsole(s.database)) return enterConsole(s);
+  if (ctx.admin.isDisabled(s.database)) {
+    return s.fatal(SQLSTATE.CANNOT_CONNECT_NOW, `database "${s.database}" is disabled`, undefined, 'An administrator ran DISABLE; ENABLE lets clients in again.');
+  }
+  const mode = ctx.pools.modeFor(s.database, s.user);
+  if (!ctx.pools.knowsDatabase(s.database)) {
+    return s.fatal(SQLSTATE.INVALID_CATALOG_NAME, `no such database: ${s.database}`, undefined,
+      'The database is not listed in the [databases] section of the pgtide configuration.');
+  }
+  if (s.auth!.scramKeys) ctx.pools.rememberScramKeys(s.user, s.auth!.scramKeys);
+  s.auth = null;
+  s.mode = mode;
+  s.applicationName = s.startupParams.get('application_name') ?? '';
+  s.consistency = ctx.pools.consistencyFor(s.database, s.user);
+  s.firstStatementRouting = mode === 'transaction' && ctx.pools.transactionRoutingFor(s.database) === 'first_statement';
+  s.readOnlySession = isOn(startupSetting(s, 'default_transaction_read_only'));
+  s.serializableSession = isSerializable(startupSetting(s, 'default_transaction_isolation'));
+  try {
+    s.settings = new SessionSettings(s.startupParams, ctx.startupSettings);
+  } catch (err) {
+    return s.fatal(SQLSTATE.PROTOCOL_VIOLATION, `invalid command-line argument for server process: ${(err as Error).message}`);
+  }
+  s.startupParams = NO_PARAMS;
+  // The login learns the settings to report from a primary connection; session pooling
+  // also keeps its whole session there.
+  // The session is its own ReadContext (database, user and application name are fixed from
+  // here on): routing a read allocates nothing.
+  const backend = ctx.router.writeBackend() ?? ctx.router.readBackend(s) ?? ctx.config.backends[0]!;
+  s.pool = s.poolOf(backend);
+  s.state = State.Login;
+  s.scanner.collect = QUERY_TYPES;
+  // Any backend's settings will do: a login must not wait for a primary that is down.
+  const known = ctx.pools.serverParams(s.database, s.user);
+  if (known) return finishLogin(s, known);
+  s.waitingSince = Date.now();
+  s.pool.acquire(s);
+}
+
+/** A setting from the startup packet, given directly or as `options=-c name=value`. */
+export function startupSetting(s: LoginSession, name: string): string | null {
+  const direct = s.startupParams.get(name);
+  if (direct !== undefined) return direct;
+  const options = s.startupParams.get('options');
+  if (!options) return null;
+  const parsed = parseOptions(options);
+  return parsed instanceof Map ? parsed.get(name) ?? null : null;
+}
+
+/** The virtual admin database: PgBouncer's console, answered by pgtide itself. */
+export function enterConsole(s: LoginSession): void {
+  const role = consoleRole(s.ctx.config, s.user);
+  if (role === null) {
+    return s.fatal(SQLSTATE.INSUFFICIENT_PRIVILEGE, `user "${s.user}" may not use the admin console`, undefined,
+      'List the user in admin_users or stats_users.');
+  }
+  s.consoleAdmin = role === 'admin';
+  s.auth = null;
+  s.state = State.Admin;
+  finishLogin(s, CONSOLE_PARAMS);
+  s.state = State.Admin;
+}
+
+export function onAdminMessage(s: LoginSession, type: number, body: Buffer): void {
+  if (type === FrontendMessage.Terminate) return s.close();
+  if (type !== FrontendMessage.Query) {
+    return s.fatal(SQLSTATE.FEATURE_NOT_SUPPORTED, 'the admin console accepts only simple queries', undefined, 'Use psql, or the simple query protocol.');
+  }
+  answerConsoleQuery(s.socket, s.ctx.admin, body, s.user, s.consoleAdmin);
+}
+
+/**
+ * The first login to a pool borrows a server to learn the settings to report, with the
+ * client's startup settings applied (a value the server rejects ends the login then).
+ */
+export function learnServerParams(s: LoginSession, server: ServerConnection): void {
+  const pool = s.pool!;
+  s.setUp(server, null).then(
+    () => {
+      const params = new Map(server.params);
+      pool.release(server);
+      if (s.state === State.Login) finishLogin(s, params);
+    },
+    (err: Error & { code?: string }) => {
+      releaseAfterFailure(pool, server, `applying startup settings failed: ${err.message}`);
+      if (server.toldClientOfEnd) return s.close();
+      s.fatal(err.code ?? SQLSTATE.CONNECTION_FAILURE, err.message);
+    },
+  );
+}
+
+export function finishLogin(s: LoginSession, params: ReadonlyMap<string, string>): void {
+  const ctx = s.ctx;
+  ctx.loggingIn.delete(s);
+  s.cancelKey = ctx.cancelKeys.issue(s);
+  const out = s.socket;
+  out.cork();
+  // The client's own startup values are what every server running its transactions will have,
+  // in the form the server reports them.
+  const own = s.settings?.startup;
+  s.toldAtLogin = params;
+  for (const [name, value] of params) {
+    const raw = own?.get(name.toLowerCase());
+    const reported = raw === undefined ? value : s.ctx.reportedValues.get(`${name}\0${raw}`) ?? reportedForm(name, raw);
+    tell(s, name, reported);
+  }
+  out.write(encode.backendKeyData(s.cancelKey.pid, s.cancelKey.secret));
+  out.write(encode.readyForQuery('I'));
+  out.uncork();
+  s.state = State.Ready;
+  s.lastActive = Date.now();
+  if (ctx.config.log_connections) ctx.log.info({ client: s.remote, user: s.user, database: s.database }, 'login');
+  const early = s.queued;
+  if (early.length > 0) {
+    s.queued = [];
+    for (const chunk of early) s.onQueryData(chunk);
+  }
+}
+
+/** How a server will report a startup value pgtide has not yet seen one report: client_encoding
+ *  by its canonical name (`utf-8` → `UTF8`), anything else as given until a server corrects it. */
+function reportedForm(name: string, raw: string): string {
+  return name === 'client_encoding' ? canonicalEncodingName(raw) ?? raw : raw;
+}
+
+/** The startup packet's `replication` asks for a walsender: `database`, or true in any of
+ *  PostgreSQL's boolean spellings. Only its false spellings mean an ordinary session. */
+function wantsReplication(value: string | undefined): boolean {
+  return value !== undefined && !/^\s*(off?|f(a(l(se?)?)?)?|no?|0)\s*$/i.test(value);
+}

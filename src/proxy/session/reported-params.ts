@@ -1,0 +1,52 @@
+// What the client was told of its server's settings (ParameterStatus): at login, from the
+// pool's servers with the client's own startup values in the form a server reports them; and
+// later, where a server reports one in another form or a setting pgtide restored. Only the values
+// that differ from what a login tells by default are kept per client.
+import * as encode from '../../protocol/encode.js';
+import type { ServerConnection } from '../../pool/server-connection.js';
+import type { ClientSession } from '../client-session.js';
+
+/** What of the session these functions use. */
+export type ReportedParamsSession = Pick<ClientSession, 'ctx' | 'isClosed' | 'settings' | 'socket' | 'toldAtLogin' | 'toldOwn'>;
+
+/**
+ * The server now has this client's settings: where it reports one of the client's startup
+ * settings in another form than the client was told at login (`iso` → `ISO, MDY`), tell the
+ * client again (ParameterStatus may come at any time), and remember the form for later logins.
+ */
+export function correctReported(s: ReportedParamsSession, server: ServerConnection): void {
+  const own = s.settings!.startup;
+  for (const [name, value] of server.params) {
+    const raw = own.get(name.toLowerCase());
+    if (raw === undefined || toldValue(s, name) === value || s.isClosed) continue;
+    if (s.settings!.values.get(name.toLowerCase()) !== raw) continue;
+    s.ctx.reportedValues.set(`${name}\0${raw}`, value, name.length + raw.length + value.length);
+    tell(s, name, value);
+    s.socket.write(encode.parameterStatus(name, value));
+  }
+}
+
+/** The value the client was last told of `name`. */
+function toldValue(s: ReportedParamsSession, name: string): string | undefined {
+  return s.toldOwn?.get(name) ?? toldByDefault(s, name);
+}
+
+/** What a login tells of `name` unless toldOwn says otherwise: the client's own startup value
+ *  where it gave one, else what the pool reported. */
+function toldByDefault(s: ReportedParamsSession, name: string): string | undefined {
+  const reported = s.toldAtLogin.get(name);
+  return reported === undefined ? undefined : s.settings?.startup.get(name.toLowerCase()) ?? reported;
+}
+
+/** ParameterStatus `name` = `value`, remembered for toldValue (no copy while it is the default). */
+export function tell(s: ReportedParamsSession, name: string, value: string): void {
+  if (s.toldOwn !== null || toldByDefault(s, name) !== value) (s.toldOwn ??= new Map()).set(name, value);
+  s.socket.write(encode.parameterStatus(name, value));
+}
+
+/** ParameterStatus of settings the server reports, as it has them now. */
+export function reportSettings(s: ReportedParamsSession, server: ServerConnection, names: readonly string[]): void {
+  for (const [name, value] of server.params) {
+    if (names.includes(name.toLowerCase())) s.socket.write(encode.parameterStatus(name, value));
+  }
+}
