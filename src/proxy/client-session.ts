@@ -17,28 +17,17 @@ import { ClientStatements, OLD_SHAPE } from './prepared-statements.js';
 import { STALE_PLAN_ERROR, statementFailure } from './statement-failure.js';
 import { Expect, ResponseTracker } from './response-tracker.js';
 import { WholeMessages } from '../protocol/whole-messages.js';
-import { NO_SETTINGS, type SessionSettings, changesSettings, diffSql } from './session-settings.js';
-import { ServerQueryError, UNKNOWN_SETTINGS } from '../pool/server-connection.js';
-import { SESSION_STATE_PROBE, keptSessionState, keptStateName, refuseSessionState, type KeptState, type RefusedQuery } from './session/pinning.js';
+import { type SessionSettings, changesSettings } from './session-settings.js';
+import { UNKNOWN_SETTINGS } from '../pool/server-connection.js';
+import { keptSessionState, keptStateName, refuseSessionState, type KeptState, type RefusedQuery } from './session/pinning.js';
 import { LocalAnswer, localAnswer, localReply, queryText } from './session/first-statement.js';
 import { AUTH_TYPES, learnServerParams, onAdminMessage, onAuthData, onAuthStep, onStartupData } from './session/login.js';
 import { isOn, isSerializable } from './session/setting-values.js';
-import { NO_PARAMS, State, releaseAfterFailure } from './session/state.js';
-import { correctReported, reportSettings } from './session/reported-params.js';
+import { NO_PARAMS, State, Wait } from './session/state.js';
+import { checkPin, checkReplay, continueOn, lacksSettings, learnSettings, learnWritePosition, mustCheckReplay, pin, startOn, waitFor } from './session/handoff.js';
 import { Refusal, isReadOnlyRefusal, refusalIn, type Retryable } from './session/read-retry.js';
 
 
-/** What a client in State.Waiting waits for. */
-const enum Wait {
-  /** A server from its pool, or a primary to be known (the janitor may route it afresh). */
-  Pool,
-  /** A server taken for it is being readied: the standby's replay of its last write, its
-   *  settings applied, a deferred BEGIN. Routed afresh, it gives that server back. */
-  SetUp,
-  /** pgtide's own query on the server holding its session, between its transactions (settings
-   *  read back, pin probe): it must get that server back, so nothing routes it afresh. */
-  OwnQuery,
-}
 
 const Q = 0x51, Sy = 0x53, X = 0x58, P = 0x70, Parse = 0x50, Bind = 0x42, Ex = 0x45, CopyDone = 0x63, CopyFail = 0x66, FunctionCall = 0x46;
 const IDLE = 0x49;
@@ -99,10 +88,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private queuedUnsynced = false;
   private queuedBytes = 0;
   // Chunks held back while a read runs on a standby (see onQueryData).
-  private deferred: Buffer[] = [];
+  deferred: Buffer[] = [];
   private deferredBytes = 0;
   /** The linked server was chosen for a read (it may be a standby). */
-  private readLink = false;
+  readLink = false;
   backend: BackendConfig | null = null;
   /** The server has sent something for this link (a retry is no longer transparent). */
   private answered = false;
@@ -113,7 +102,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** The bytes resent go again because a statement was stale or missing: not a second time. */
   private rerunning = false;
   /** A standby refused the statement as a write: these bytes go to the primary next. */
-  private resendOnPrimary: Buffer[] | null = null;
+  resendOnPrimary: Buffer[] | null = null;
   private resendWhy = '';
   /** The refusal, kept until its ReadyForQuery arrives (and those of the batches pipelined after it). */
   private heldRefusal: Buffer | null = null;
@@ -124,16 +113,16 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** Session state keeps this client on its server connection (see pin()). */
   pinned = false;
   /** ...until it leaves: no probe can tell when such state is gone. */
-  private pinnedForGood = false;
+  pinnedForGood = false;
   /** Code pgtide cannot see into ran in this transaction: probe for session state after it. */
-  private probeAfter = false;
-  private wait = Wait.Pool;
+  probeAfter = false;
+  wait = Wait.Pool;
   /** The hand-off token: every wait (see waitFor) takes a new one, and so do a re-route and the
    *  close that abandon it. The continuation of a hand-off (pgtide's own query, a replay check)
    *  touches the session only while the token it was given is current. */
-  private epoch = 0;
+  epoch = 0;
   /** A BEGIN answered by pgtide, run on the server of the transaction's first statement. */
-  private pendingBegin: string | null = null;
+  pendingBegin: string | null = null;
   private chunkKind: string | null = null;
   private chunkReadOnly: boolean | undefined = undefined;
   /** `SET pgtide.route = primary | standby | auto`. */
@@ -145,10 +134,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** The current link was chosen for writes (its commit position matters for read-your-writes). */
   private wroteInLink = false;
   /** WAL position of this client's last write; its later reads need a standby past it. */
-  private lastWriteLsn: bigint | null = null;
-  private writeLsnPending = false;
+  lastWriteLsn: bigint | null = null;
+  writeLsnPending = false;
   /** The write position could not be learned: reads stay on the primary. */
-  private consistencyFallback = false;
+  consistencyFallback = false;
   // Per-chunk classification of the statements that start a transaction.
   private routeRead = false;
   private routeWrite = false;
@@ -187,7 +176,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** The session settings every server running this client's transactions gets first. */
   settings: SessionSettings | null = null;
   /** A statement of the current transaction may have changed settings: read them back after it. */
-  private settingsDirty = false;
+  settingsDirty = false;
   /** The ParameterStatus values the pool reported, told at login where the client's startup
    *  packet gave none (shared with the pool), and (toldOwn, made on first need) those told in
    *  another form than the default: a startup value reported otherwise, corrections since. See toldValue. */
@@ -396,7 +385,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.whole = null;
     this.statementsUntracked = true;
     this.ctx.log.info({ client: this.remote }, 'named prepared statements cannot be mapped mid-pipeline: the client is pinned');
-    if (!this.pinned) this.pin();
+    if (!this.pinned) pin(this);
   }
 
   /** transaction_routing = first_statement: a BEGIN (or the end of its empty transaction) pgtide answers itself. */
@@ -411,67 +400,6 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     for (const m of localReply(answer)) s.write(m);
     s.uncork();
     return true;
-  }
-
-  /** The server's settings differ from this session's (one string comparison). */
-  private lacksSettings(server: ServerConnection): boolean {
-    return this.settings !== null && server.settingsKey !== this.settings.key;
-  }
-
-  /** Give the server this session's settings, then run a deferred BEGIN. */
-  async setUp(server: ServerConnection, begin: string | null): Promise<void> {
-    if (this.lacksSettings(server)) {
-      const { values, key } = this.settings!;
-      if (server.settings === UNKNOWN_SETTINGS) {
-        // Also ends SET ROLE / SESSION AUTHORIZATION, which RESET ALL leaves; alone in its query.
-        await server.query('DISCARD ALL', this, true);
-        server.prepared.doubtAll();
-        server.forgetSettings(NO_SETTINGS);
-      }
-      const sql = diffSql(server.settings, values);
-      if (sql !== null) await server.query(sql, this, true);
-      server.settings = values;
-      server.settingsKey = key;
-      correctReported(this, server);
-    }
-    if (begin) await server.query(begin, this);
-  }
-
-  /** Lend the transaction its server: apply settings and replay a deferred BEGIN first, then the queued bytes. */
-  private startOn(server: ServerConnection): void {
-    const begin = this.pendingBegin;
-    if (!begin && !this.lacksSettings(server)) {
-      this.link(server);
-      return this.flushQueued(server);
-    }
-    const pool = this.pool!;
-    const epoch = this.waitFor(Wait.SetUp);
-    this.setUp(server, begin).then(
-      () => {
-        if (this.epoch === epoch) {
-          // Kept until now: a client routed afresh meanwhile still needs it on its next server.
-          this.pendingBegin = null;
-          this.link(server);
-          return this.flushQueued(server);
-        }
-        // The client left or was routed afresh meanwhile: end the transaction before the server is reused.
-        if (!begin) return pool.release(server);
-        server.query('ROLLBACK').then(() => pool.release(server), () => server.close('rollback failed'));
-      },
-      (err: Error & { code?: string }) => {
-        releaseAfterFailure(pool, server, `setting up a transaction failed: ${err.message}`);
-        if (this.epoch !== epoch) return;
-        if (server.toldClientOfEnd) return this.close();
-        this.fatal(err.code ?? SQLSTATE.CONNECTION_FAILURE, `could not start the transaction on the server: ${err.message}`);
-      },
-    );
-  }
-
-  /** The client waits for `wait`; returns the token the wait's continuation checks (see epoch). */
-  private waitFor(wait: Wait): number {
-    this.state = State.Waiting;
-    this.wait = wait;
-    return ++this.epoch;
   }
 
   private queue(data: Buffer): void {
@@ -489,7 +417,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   /** Replay held chunks now that the read's server is released or inside a transaction. */
-  private replayDeferred(): void {
+  replayDeferred(): void {
     const held = this.deferred;
     this.deferred = [];
     this.deferredBytes = 0;
@@ -536,10 +464,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const server = this.pool?.takeIdle();
     if (!server) return;
     this.timeoutCancelSent = false;
-    if (this.mustCheckReplay() || this.lacksSettings(server)) {
-      this.waitFor(Wait.SetUp);
+    if (mustCheckReplay(this) || lacksSettings(this, server)) {
+      waitFor(this, Wait.SetUp);
       this.waitingSince = Date.now();
-      return this.mustCheckReplay() ? this.checkReplay(server) : this.startOn(server);
+      return mustCheckReplay(this) ? checkReplay(this, server) : startOn(this, server);
     }
     this.link(server);
   }
@@ -560,42 +488,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     return pool;
   }
 
-  private mustCheckReplay(): boolean {
-    return this.readLink && this.lastWriteLsn !== null && !this.ctx.replay.knownReplayed(this.backend!.name, this.lastWriteLsn);
-  }
-
-  /**
-   * The standby must have replayed this client's last write before the read runs there; if
-   * it does not within read_your_writes_timeout, the read goes to the primary instead.
-   */
-  private checkReplay(server: ServerConnection): void {
-    const pool = this.pool!;
-    const epoch = this.waitFor(Wait.SetUp);
-    const deadline = Date.now() + this.ctx.config.read_your_writes_timeout * 1000;
-    this.ctx.replay.waitForReplay(server, this.backend!.name, this.lastWriteLsn!, deadline).then(
-      (caughtUp) => {
-        if (this.epoch !== epoch) return pool.release(server);
-        if (caughtUp) return this.startOn(server);
-        pool.release(server);
-        this.readFromPrimary();
-      },
-      () => {
-        server.close('replay position check failed');
-        if (this.epoch === epoch) this.readFromPrimary();
-      },
-    );
-  }
-
-  private readFromPrimary(): void {
-    const primary = this.ctx.router.writeBackend();
-    this.readLink = false;
-    this.backend = primary;
-    this.pool = primary ? this.poolOf(primary) : null;
-    this.state = State.Ready;
-    this.acquire();
-  }
-
-  private link(server: ServerConnection): void {
+  link(server: ServerConnection): void {
     this.server = server;
     this.state = State.Linked;
     this.answered = false;
@@ -622,7 +515,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private rerouteWaiting(): void {
     this.pool!.cancelWait(this);
     // A server being readied for the client goes back to its pool (see startOn, checkReplay).
-    this.waitFor(Wait.Pool);
+    waitFor(this, Wait.Pool);
     this.pool = null;
     if (this.readLink) this.retrying = true;
     this.retryRoute();
@@ -780,7 +673,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       (this.refused ??= []).push([start, end, keptStateName(state)]);
       return;
     }
-    if (!this.pinned) this.pin();
+    if (!this.pinned) pin(this);
   }
 
   private lookUpFunctions(names: readonly string[]): void {
@@ -887,8 +780,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     return ignored;
   }
 
-  private acquire(): void {
-    this.waitFor(Wait.Pool);
+  acquire(): void {
+    waitFor(this, Wait.Pool);
     this.timeoutCancelSent = false;
     this.waitingSince = Date.now();
     this.pool?.acquire(this);
@@ -900,11 +793,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       this.pool!.release(server);
       return;
     }
-    if (this.mustCheckReplay()) return this.checkReplay(server);
-    this.startOn(server);
+    if (mustCheckReplay(this)) return checkReplay(this, server);
+    startOn(this, server);
   }
 
-  private flushQueued(server: ServerConnection): void {
+  flushQueued(server: ServerConnection): void {
     server.syncs.sent(this.queuedSyncs, this.queuedUnsynced);
     this.queuedSyncs = 0;
     this.queuedUnsynced = false;
@@ -1123,177 +1016,24 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         undefined, 'Use pool_mode = transaction for this database or user.');
     }
     if (status === IDLE) {
-      if (this.settingsDirty && this.settings) return this.learnSettings();
-      if (this.pinnedForGood) return this.continueOn(this.server!);
-      if (this.pinned || this.probeAfter) return this.checkPin();
+      if (this.settingsDirty && this.settings) return learnSettings(this);
+      if (this.pinnedForGood) return continueOn(this, this.server!);
+      if (this.pinned || this.probeAfter) return checkPin(this);
       this.releaseServer();
     }
     if (this.resendOnPrimary) return this.retryOnPrimary();
     if (this.deferred.length > 0) this.replayDeferred();
   }
 
-  /**
-   * The transaction may have changed session settings: read what the server has now (so
-   * rollbacks, SET LOCAL and errors count as PostgreSQL counts them), restore startup values a
-   * RESET dropped, and tell the client of those, before the server serves anyone else.
-   */
-  private learnSettings(): void {
-    const server = this.server!;
-    const settings = this.settings!;
-    this.settingsDirty = false;
-    this.server = null;
-    server.unlink();
-    const epoch = this.waitFor(Wait.OwnQuery);
-    this.waitingSince = Date.now();
-    this.readBackSettings(server, settings).then(
-      () => {
-        if (this.epoch !== epoch) return this.leftDuringCheck(server);
-        this.link(server);
-        if (this.pinnedForGood) return this.continueOn(server);
-        if (this.pinned || this.probeAfter) return this.checkPin();
-        this.releaseServer();
-        this.resumeAfterCheck();
-      },
-      (err: Error & { code?: string }) => {
-        if (err instanceof ServerQueryError && !server.isClosed) return this.keepServerForGood(server, 'read its session settings', err, epoch);
-        if (!server.isClosed) server.close(`could not read session settings: ${err.message}`);
-        this.lostDuringOwnQuery(server, 'server connection lost while reading session settings');
-      },
-    );
-  }
-
-  private async readBackSettings(server: ServerConnection, settings: SessionSettings): Promise<void> {
-    const readBack = settings.readBack();
-    const { found, restored } = settings.learn(await server.query(readBack.sql, this));
-    server.settings = found;
-    server.settingsKey = '';
-    if (restored.length > 0) {
-      await server.query(diffSql(found, settings.values)!, this, true);
-      if (!this.isClosed) reportSettings(this, server, restored);
-    }
-    server.settings = settings.values;
-    server.settingsKey = settings.key;
-    // Something unnamed was set: this server is reset before anyone else uses it.
-    if (readBack.unknown) server.forgetSettings(UNKNOWN_SETTINGS);
-  }
-
-  /**
-   * Session state that cannot move between server connections (temporary tables, WITH HOLD
-   * cursors, session advisory locks, SQL PREPARE, LISTEN) pins the client to its server until
-   * the state is gone or the client leaves.
-   */
-  private pin(): void {
-    this.pinned = true;
-    this.pool!.stats.pins++;
-    this.ctx.log.info({ client: this.remote, user: this.user, database: this.database }, 'client pinned to its server connection by session state');
-  }
-
-  /** After each transaction of a pinned client, or one that ran code pgtide cannot see into:
-   *  does its session hold state that pins? */
-  private checkPin(): void {
-    const server = this.server!;
-    const wasPinned = this.pinned;
-    this.probeAfter = false;
-    // Not linked while the probe runs: the client's next bytes wait in the queue.
-    this.server = null;
-    server.unlink();
-    const epoch = this.waitFor(Wait.OwnQuery);
-    this.waitingSince = Date.now();
-    server.query(SESSION_STATE_PROBE, this).then(
-      (rows) => {
-        if (this.epoch !== epoch) return this.leftDuringCheck(server);
-        if (rows[0]?.[0] === 't') return this.stayPinned(server);
-        if (!this.scanner.atBoundary) {
-          // A half-received message cannot be routed afresh: keep this server one more round.
-          this.link(server);
-          return this.continueOn(server);
-        }
-        if (wasPinned) this.ctx.log.info({ client: this.remote }, 'client unpinned: its session state is gone');
-        this.pinned = false;
-        // Released as after any transaction (read_your_writes learns the write position).
-        this.link(server);
-        this.releaseServer();
-        this.resumeAfterCheck();
-      },
-      (err: Error & { code?: string }) => {
-        if (err instanceof ServerQueryError && !server.isClosed) return this.keepServerForGood(server, 'check its session state', err, epoch);
-        // The server is gone or broken; its close already told the pool.
-        this.lostDuringOwnQuery(server, 'server connection lost while checking session state');
-      },
-    );
-  }
-
-  /**
-   * pgtide's own query between transactions failed on a server that is still there (the
-   * client's own statement_timeout or lock_timeout cancelled it): what the session holds is
-   * unknown, but this server holds it, so the client keeps the server until it leaves.
-   */
-  private keepServerForGood(server: ServerConnection, what: string, err: Error, epoch: number): void {
-    this.ctx.log.warn({ client: this.remote, err: err.message }, `could not ${what}: the client keeps its server connection until it leaves`);
-    const keep = () => {
-      if (this.epoch !== epoch) return server.close('pinned client left');
-      this.pinnedForGood = true;
-      this.stayPinned(server);
-    };
-    // A failed read-back leaves its own transaction aborted.
-    if (server.txStatus === IDLE) return keep();
-    server.query('ROLLBACK', this).then(keep, () => {
-      this.lostDuringOwnQuery(server, `server connection lost after failing to ${what}`);
-    });
-  }
-
-  /** The session holds state that pins: the client goes on with the server it has. */
-  private stayPinned(server: ServerConnection): void {
-    if (!this.pinned) this.pin();
-    this.link(server);
-    this.continueOn(server);
-  }
-
-  /**
-   * A pinned client's next transaction, on its server (linked afresh): bytes to run again (a
-   * stale or missing statement) go first, then what arrived meanwhile. Nothing is queued while
-   * bytes wait to run again (see onQueryData), so no half-received message is scanned twice.
-   */
-  private continueOn(server: ServerConnection): void {
-    if (this.resendOnPrimary) {
-      if (this.server !== server) this.link(server);
-      return this.retryOnPrimary();
-    }
-    this.flushQueued(server);
-    if (this.deferred.length > 0) this.replayDeferred();
-  }
-
-  /**
-   * The client left while pgtide's own query ran on its server (no longer linked, so close()
-   * could not reset it). Pinned, it leaves its state behind: the server goes, PostgreSQL cleans
-   * up. Else what the server holds is what pgtide knows (settings it cannot list are marked
-   * unknown, see noteOpaqueCode), so it is reset as needed before its next client.
-   */
-  private leftDuringCheck(server: ServerConnection): void {
-    if (this.pinned || this.pinnedForGood) server.close('pinned client left');
-    else server.returnWhenCancelsDone();
-  }
-
-  /**
-   * The server went back after pgtide's own queries between transactions. What arrived
-   * meanwhile follows what was held back before it, and a statement to run again (a refusal,
-   * a stale plan, a write a standby refused) goes first.
-   */
-  private resumeAfterCheck(): void {
-    for (const chunk of this.takeQueued()) this.deferred.push(chunk);
-    if (this.resendOnPrimary) return this.retryOnPrimary();
-    if (this.deferred.length > 0) this.replayDeferred();
-  }
-
   /** The chunks queued while no server was linked, and their sync-point count forgotten: they are scanned again. */
-  private takeQueued(): Buffer[] {
+  takeQueued(): Buffer[] {
     this.queuedSyncs = 0;
     this.queuedUnsynced = false;
     this.queuedBytes = 0;
     return this.queued.splice(0);
   }
 
-  private releaseServer(): void {
+  releaseServer(): void {
     const server = this.server!;
     this.server = null;
     this.state = State.Ready;
@@ -1305,38 +1045,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     server.unlink();
     const reset = this.ctx.config.server_reset_query_always ? this.ctx.config.server_reset_query : '';
     if (reset) server.resetThenReturn(reset);
-    else if (this.wroteInLink && this.consistency === 'read_your_writes') this.learnWritePosition(server);
+    else if (this.wroteInLink && this.consistency === 'read_your_writes') learnWritePosition(this, server);
     else server.returnWhenCancelsDone();
     this.resumeClient();
-  }
-
-  /** Costs one round trip after each write transaction, for read_your_writes clients only. */
-  private learnWritePosition(server: ServerConnection): void {
-    this.writeLsnPending = true;
-    this.ctx.replay.writePosition(server).then(
-      (lsn) => {
-        this.lastWriteLsn = lsn;
-        this.consistencyFallback = false;
-        server.returnWhenCancelsDone();
-      },
-      () => {
-        // Unknown position: reads go to the primary until the next write tells us one.
-        this.lastWriteLsn = null;
-        this.consistencyFallback = true;
-        server.close('could not read the WAL position');
-      },
-    ).finally(() => {
-      this.writeLsnPending = false;
-      this.retryRoute();
-    });
-  }
-
-  /** The server went while pgtide's own query ran on it: the client hears of it once, from the
-   *  server itself when its FATAL was passed on (see onServerAsync). */
-  private lostDuringOwnQuery(server: ServerConnection, message: string): void {
-    if (this.isClosed) return;
-    if (server.toldClientOfEnd) return this.close();
-    this.fatal(SQLSTATE.CONNECTION_FAILURE, message);
   }
 
   get clientPid(): number {
@@ -1359,7 +1070,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       'The transaction in progress, if any, was rolled back by the server. Reconnect and retry.');
   }
 
-  private retryOnPrimary(): void {
+  retryOnPrimary(): void {
     const resend = this.resendOnPrimary!;
     this.resendOnPrimary = null;
     this.ctx.log.warn({ client: this.remote, backend: this.backend?.name }, `statement run again on the primary: ${this.resendWhy}`);

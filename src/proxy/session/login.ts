@@ -17,6 +17,7 @@ import { handleCancelRequest } from '../peer-cancel.js';
 import { SessionSettings } from '../session-settings.js';
 import type { ClientSession } from '../client-session.js';
 import { CONSOLE_PARAMS, answerConsoleQuery, consoleRole } from './console.js';
+import { setUp } from './handoff.js';
 import { tell } from './reported-params.js';
 import { isOn, isSerializable } from './setting-values.js';
 import { NO_PARAMS, State, releaseAfterFailure } from './state.js';
@@ -274,7 +275,7 @@ export function onAdminMessage(s: LoginSession, type: number, body: Buffer): voi
  */
 export function learnServerParams(s: LoginSession, server: ServerConnection): void {
   const pool = s.pool!;
-  s.setUp(server, null).then(
+  setUp(s, server, null).then(
     () => {
       const params = new Map(server.params);
       pool.release(server);

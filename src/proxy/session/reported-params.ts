@@ -7,7 +7,9 @@ import type { ServerConnection } from '../../pool/server-connection.js';
 import type { ClientSession } from '../client-session.js';
 
 /** What of the session these functions use. */
-export type ReportedParamsSession = Pick<ClientSession, 'ctx' | 'isClosed' | 'settings' | 'socket' | 'toldAtLogin' | 'toldOwn'>;
+export type ReportedParamsSession = Pick<ClientSession,
+  'ctx' | 'isClosed' | 'settings' | 'socket' | 'toldAtLogin' | 'toldOwn'
+>;
 
 /**
  * The server now has this client's settings: where it reports one of the client's startup

@@ -3,7 +3,21 @@ import type { ServerPool } from '../../pool/pool.js';
 import type { ServerConnection } from '../../pool/server-connection.js';
 import { TransactionStatus } from '../../protocol/types.js';
 
+/** Where a client session is: logging in (Startup to Login; Lookup while auth_query runs), between
+ *  transactions (Ready), waiting for a server (see Wait), linked to one, in the admin console, or gone. */
 export const enum State { Startup, Tls, Lookup, Auth, Login, Ready, Waiting, Linked, Admin, Closed }
+
+/** What a client in State.Waiting waits for. */
+export const enum Wait {
+  /** A server from its pool, or a primary to be known (the janitor may route it afresh). */
+  Pool,
+  /** A server taken for it is being readied: the standby's replay of its last write, its
+   *  settings applied, a deferred BEGIN. Routed afresh, it gives that server back. */
+  SetUp,
+  /** pgtide's own query on the server holding its session, between its transactions (settings
+   *  read back, pin probe): it must get that server back, so nothing routes it afresh. */
+  OwnQuery,
+}
 
 /** Startup parameters before the startup packet and after the login, which reads them. */
 export const NO_PARAMS: ReadonlyMap<string, string> = new Map();

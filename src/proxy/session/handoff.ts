@@ -1,0 +1,301 @@
+// The hand-off of a server to a client between its transactions, in one place: a server readied
+// for the transaction (the standby's replay of the client's last write, its session settings, a
+// deferred BEGIN), and pgtide's own queries after one (settings read back, the pin probe, the
+// WAL position of a write). Each wait takes a token (waitFor); its continuation touches the
+// session only while that token is current, so a client that left or was routed afresh meanwhile
+// is never linked to the server of a wait it gave up.
+import { SQLSTATE } from '../../protocol/encode.js';
+import { ServerQueryError, UNKNOWN_SETTINGS, type ServerConnection, type ServerPeer } from '../../pool/server-connection.js';
+import { TransactionStatus } from '../../protocol/types.js';
+import { NO_SETTINGS, diffSql, type SessionSettings } from '../session-settings.js';
+import type { ClientSession } from '../client-session.js';
+import { SESSION_STATE_PROBE } from './pinning.js';
+import { correctReported, reportSettings, type ReportedParamsSession } from './reported-params.js';
+import { State, Wait, releaseAfterFailure } from './state.js';
+
+/** What of the session these functions use. */
+export type HandoffSession = Pick<ClientSession,
+  'acquire' | 'backend' | 'close' | 'consistencyFallback' | 'ctx' | 'database' | 'deferred' | 'epoch' |
+  'fatal' | 'flushQueued' | 'isClosed' | 'lastWriteLsn' | 'link' | 'pendingBegin' | 'pinned' |
+  'pinnedForGood' | 'pool' | 'poolOf' | 'probeAfter' | 'readLink' | 'releaseServer' | 'remote' |
+  'replayDeferred' | 'resendOnPrimary' | 'retryOnPrimary' | 'retryRoute' | 'scanner' | 'server' |
+  'settings' | 'settingsDirty' | 'state' | 'takeQueued' | 'user' | 'wait' | 'waitingSince' | 'writeLsnPending'
+> & ServerPeer & ReportedParamsSession;
+
+/** The server's settings differ from this session's (one string comparison). */
+export function lacksSettings(s: HandoffSession, server: ServerConnection): boolean {
+  return s.settings !== null && server.settingsKey !== s.settings.key;
+}
+
+/** Give the server this session's settings, then run a deferred BEGIN. */
+export async function setUp(s: HandoffSession, server: ServerConnection, begin: string | null): Promise<void> {
+  if (lacksSettings(s, server)) {
+    const { values, key } = s.settings!;
+    if (server.settings === UNKNOWN_SETTINGS) {
+      // Also ends SET ROLE / SESSION AUTHORIZATION, which RESET ALL leaves; alone in its query.
+      await server.query('DISCARD ALL', s, true);
+      server.prepared.doubtAll();
+      server.forgetSettings(NO_SETTINGS);
+    }
+    const sql = diffSql(server.settings, values);
+    if (sql !== null) await server.query(sql, s, true);
+    server.settings = values;
+    server.settingsKey = key;
+    correctReported(s, server);
+  }
+  if (begin) await server.query(begin, s);
+}
+
+/** Lend the transaction its server: apply settings and replay a deferred BEGIN first, then the queued bytes. */
+export function startOn(s: HandoffSession, server: ServerConnection): void {
+  const begin = s.pendingBegin;
+  if (!begin && !lacksSettings(s, server)) {
+    s.link(server);
+    return s.flushQueued(server);
+  }
+  const pool = s.pool!;
+  const epoch = waitFor(s, Wait.SetUp);
+  setUp(s, server, begin).then(
+    () => {
+      if (s.epoch === epoch) {
+        // Kept until now: a client routed afresh meanwhile still needs it on its next server.
+        s.pendingBegin = null;
+        s.link(server);
+        return s.flushQueued(server);
+      }
+      // The client left or was routed afresh meanwhile: end the transaction before the server is reused.
+      if (!begin) return pool.release(server);
+      server.query('ROLLBACK').then(() => pool.release(server), () => server.close('rollback failed'));
+    },
+    (err: Error & { code?: string }) => {
+      releaseAfterFailure(pool, server, `setting up a transaction failed: ${err.message}`);
+      if (s.epoch !== epoch) return;
+      if (server.toldClientOfEnd) return s.close();
+      s.fatal(err.code ?? SQLSTATE.CONNECTION_FAILURE, `could not start the transaction on the server: ${err.message}`);
+    },
+  );
+}
+
+/** The client waits for `wait`; returns the token the wait's continuation checks (see epoch). */
+export function waitFor(s: HandoffSession, wait: Wait): number {
+  s.state = State.Waiting;
+  s.wait = wait;
+  return ++s.epoch;
+}
+
+export function mustCheckReplay(s: HandoffSession): boolean {
+  return s.readLink && s.lastWriteLsn !== null && !s.ctx.replay.knownReplayed(s.backend!.name, s.lastWriteLsn);
+}
+
+/**
+ * The standby must have replayed this client's last write before the read runs there; if
+ * it does not within read_your_writes_timeout, the read goes to the primary instead.
+ */
+export function checkReplay(s: HandoffSession, server: ServerConnection): void {
+  const pool = s.pool!;
+  const epoch = waitFor(s, Wait.SetUp);
+  const deadline = Date.now() + s.ctx.config.read_your_writes_timeout * 1000;
+  s.ctx.replay.waitForReplay(server, s.backend!.name, s.lastWriteLsn!, deadline).then(
+    (caughtUp) => {
+      if (s.epoch !== epoch) return pool.release(server);
+      if (caughtUp) return startOn(s, server);
+      pool.release(server);
+      readFromPrimary(s);
+    },
+    () => {
+      server.close('replay position check failed');
+      if (s.epoch === epoch) readFromPrimary(s);
+    },
+  );
+}
+
+export function readFromPrimary(s: HandoffSession): void {
+  const primary = s.ctx.router.writeBackend();
+  s.readLink = false;
+  s.backend = primary;
+  s.pool = primary ? s.poolOf(primary) : null;
+  s.state = State.Ready;
+  s.acquire();
+}
+
+/**
+ * The transaction may have changed session settings: read what the server has now (so
+ * rollbacks, SET LOCAL and errors count as PostgreSQL counts them), restore startup values a
+ * RESET dropped, and tell the client of those, before the server serves anyone else.
+ */
+export function learnSettings(s: HandoffSession): void {
+  const server = s.server!;
+  const settings = s.settings!;
+  s.settingsDirty = false;
+  s.server = null;
+  server.unlink();
+  const epoch = waitFor(s, Wait.OwnQuery);
+  s.waitingSince = Date.now();
+  readBackSettings(s, server, settings).then(
+    () => {
+      if (s.epoch !== epoch) return leftDuringCheck(s, server);
+      s.link(server);
+      if (s.pinnedForGood) return continueOn(s, server);
+      if (s.pinned || s.probeAfter) return checkPin(s);
+      s.releaseServer();
+      resumeAfterCheck(s);
+    },
+    (err: Error & { code?: string }) => {
+      if (err instanceof ServerQueryError && !server.isClosed) return keepServerForGood(s, server, 'read its session settings', err, epoch);
+      if (!server.isClosed) server.close(`could not read session settings: ${err.message}`);
+      lostDuringOwnQuery(s, server, 'server connection lost while reading session settings');
+    },
+  );
+}
+
+export async function readBackSettings(s: HandoffSession, server: ServerConnection, settings: SessionSettings): Promise<void> {
+  const readBack = settings.readBack();
+  const { found, restored } = settings.learn(await server.query(readBack.sql, s));
+  server.settings = found;
+  server.settingsKey = '';
+  if (restored.length > 0) {
+    await server.query(diffSql(found, settings.values)!, s, true);
+    if (!s.isClosed) reportSettings(s, server, restored);
+  }
+  server.settings = settings.values;
+  server.settingsKey = settings.key;
+  // Something unnamed was set: this server is reset before anyone else uses it.
+  if (readBack.unknown) server.forgetSettings(UNKNOWN_SETTINGS);
+}
+
+/**
+ * Session state that cannot move between server connections (temporary tables, WITH HOLD
+ * cursors, session advisory locks, SQL PREPARE, LISTEN) pins the client to its server until
+ * the state is gone or the client leaves.
+ */
+export function pin(s: HandoffSession): void {
+  s.pinned = true;
+  s.pool!.stats.pins++;
+  s.ctx.log.info({ client: s.remote, user: s.user, database: s.database }, 'client pinned to its server connection by session state');
+}
+
+/** After each transaction of a pinned client, or one that ran code pgtide cannot see into:
+ *  does its session hold state that pins? */
+export function checkPin(s: HandoffSession): void {
+  const server = s.server!;
+  const wasPinned = s.pinned;
+  s.probeAfter = false;
+  // Not linked while the probe runs: the client's next bytes wait in the queue.
+  s.server = null;
+  server.unlink();
+  const epoch = waitFor(s, Wait.OwnQuery);
+  s.waitingSince = Date.now();
+  server.query(SESSION_STATE_PROBE, s).then(
+    (rows) => {
+      if (s.epoch !== epoch) return leftDuringCheck(s, server);
+      if (rows[0]?.[0] === 't') return stayPinned(s, server);
+      if (!s.scanner.atBoundary) {
+        // A half-received message cannot be routed afresh: keep this server one more round.
+        s.link(server);
+        return continueOn(s, server);
+      }
+      if (wasPinned) s.ctx.log.info({ client: s.remote }, 'client unpinned: its session state is gone');
+      s.pinned = false;
+      // Released as after any transaction (read_your_writes learns the write position).
+      s.link(server);
+      s.releaseServer();
+      resumeAfterCheck(s);
+    },
+    (err: Error & { code?: string }) => {
+      if (err instanceof ServerQueryError && !server.isClosed) return keepServerForGood(s, server, 'check its session state', err, epoch);
+      // The server is gone or broken; its close already told the pool.
+      lostDuringOwnQuery(s, server, 'server connection lost while checking session state');
+    },
+  );
+}
+
+/**
+ * pgtide's own query between transactions failed on a server that is still there (the
+ * client's own statement_timeout or lock_timeout cancelled it): what the session holds is
+ * unknown, but this server holds it, so the client keeps the server until it leaves.
+ */
+export function keepServerForGood(s: HandoffSession, server: ServerConnection, what: string, err: Error, epoch: number): void {
+  s.ctx.log.warn({ client: s.remote, err: err.message }, `could not ${what}: the client keeps its server connection until it leaves`);
+  const keep = () => {
+    if (s.epoch !== epoch) return server.close('pinned client left');
+    s.pinnedForGood = true;
+    stayPinned(s, server);
+  };
+  // A failed read-back leaves its own transaction aborted.
+  if (server.txStatus === TransactionStatus.Idle) return keep();
+  server.query('ROLLBACK', s).then(keep, () => {
+    lostDuringOwnQuery(s, server, `server connection lost after failing to ${what}`);
+  });
+}
+
+/** The session holds state that pins: the client goes on with the server it has. */
+export function stayPinned(s: HandoffSession, server: ServerConnection): void {
+  if (!s.pinned) pin(s);
+  s.link(server);
+  continueOn(s, server);
+}
+
+/**
+ * A pinned client's next transaction, on its server (linked afresh): bytes to run again (a
+ * stale or missing statement) go first, then what arrived meanwhile. Nothing is queued while
+ * bytes wait to run again (see onQueryData), so no half-received message is scanned twice.
+ */
+export function continueOn(s: HandoffSession, server: ServerConnection): void {
+  if (s.resendOnPrimary) {
+    if (s.server !== server) s.link(server);
+    return s.retryOnPrimary();
+  }
+  s.flushQueued(server);
+  if (s.deferred.length > 0) s.replayDeferred();
+}
+
+/**
+ * The client left while pgtide's own query ran on its server (no longer linked, so close()
+ * could not reset it). Pinned, it leaves its state behind: the server goes, PostgreSQL cleans
+ * up. Else what the server holds is what pgtide knows (settings it cannot list are marked
+ * unknown, see noteOpaqueCode), so it is reset as needed before its next client.
+ */
+export function leftDuringCheck(s: HandoffSession, server: ServerConnection): void {
+  if (s.pinned || s.pinnedForGood) server.close('pinned client left');
+  else server.returnWhenCancelsDone();
+}
+
+/**
+ * The server went back after pgtide's own queries between transactions. What arrived
+ * meanwhile follows what was held back before it, and a statement to run again (a refusal,
+ * a stale plan, a write a standby refused) goes first.
+ */
+export function resumeAfterCheck(s: HandoffSession): void {
+  for (const chunk of s.takeQueued()) s.deferred.push(chunk);
+  if (s.resendOnPrimary) return s.retryOnPrimary();
+  if (s.deferred.length > 0) s.replayDeferred();
+}
+
+/** Costs one round trip after each write transaction, for read_your_writes clients only. */
+export function learnWritePosition(s: HandoffSession, server: ServerConnection): void {
+  s.writeLsnPending = true;
+  s.ctx.replay.writePosition(server).then(
+    (lsn) => {
+      s.lastWriteLsn = lsn;
+      s.consistencyFallback = false;
+      server.returnWhenCancelsDone();
+    },
+    () => {
+      // Unknown position: reads go to the primary until the next write tells us one.
+      s.lastWriteLsn = null;
+      s.consistencyFallback = true;
+      server.close('could not read the WAL position');
+    },
+  ).finally(() => {
+    s.writeLsnPending = false;
+    s.retryRoute();
+  });
+}
+
+/** The server went while pgtide's own query ran on it: the client hears of it once, from the
+ *  server itself when its FATAL was passed on (see onServerAsync). */
+export function lostDuringOwnQuery(s: HandoffSession, server: ServerConnection, message: string): void {
+  if (s.isClosed) return;
+  if (server.toldClientOfEnd) return s.close();
+  s.fatal(SQLSTATE.CONNECTION_FAILURE, message);
+}
