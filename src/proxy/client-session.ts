@@ -13,18 +13,18 @@ import type { ServerConnection, ServerPeer, ServerLoginError } from '../pool/ser
 import type { ClientAuth } from './client-auth.js';
 import type { CancelKey } from './cancel-keys.js';
 import type { ProxyContext } from './context.js';
-import { ClientStatements, OLD_SHAPE } from './prepared-statements.js';
+import { type ClientStatements, OLD_SHAPE } from './prepared-statements.js';
 import { STALE_PLAN_ERROR, statementFailure } from './statement-failure.js';
-import { Expect, ResponseTracker } from './response-tracker.js';
+import { Expect, type ResponseTracker } from './response-tracker.js';
 import { WholeMessages } from '../protocol/whole-messages.js';
-import { type SessionSettings, changesSettings } from './session-settings.js';
+import type { SessionSettings } from './session-settings.js';
 import { UNKNOWN_SETTINGS } from '../pool/server-connection.js';
-import { keptSessionState, keptStateName, refuseSessionState, type KeptState, type RefusedQuery } from './session/pinning.js';
+import { pin, refuseSessionState, type RefusedQuery } from './session/pinning.js';
+import { classify, classifyBind, classifyParse, follow, keepSessionState, namedStatement, noteOpaqueCode, tooManyStatements } from './session/classify.js';
 import { LocalAnswer, localAnswer, localReply, queryText } from './session/first-statement.js';
 import { AUTH_TYPES, learnServerParams, onAdminMessage, onAuthData, onAuthStep, onStartupData } from './session/login.js';
-import { isOn, isSerializable } from './session/setting-values.js';
 import { NO_PARAMS, State, Wait } from './session/state.js';
-import { checkPin, checkReplay, continueOn, lacksSettings, learnSettings, learnWritePosition, mustCheckReplay, pin, startOn, waitFor } from './session/handoff.js';
+import { checkPin, checkReplay, continueOn, lacksSettings, learnSettings, learnWritePosition, mustCheckReplay, startOn, waitFor } from './session/handoff.js';
 import { Refusal, isReadOnlyRefusal, refusalIn, type Retryable } from './session/read-retry.js';
 
 
@@ -123,10 +123,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   epoch = 0;
   /** A BEGIN answered by pgtide, run on the server of the transaction's first statement. */
   pendingBegin: string | null = null;
-  private chunkKind: string | null = null;
-  private chunkReadOnly: boolean | undefined = undefined;
+  chunkKind: string | null = null;
+  chunkReadOnly: boolean | undefined = undefined;
   /** `SET pgtide.route = primary | standby | auto`. */
-  private routeOverride: 'primary' | 'standby' | 'auto' = 'auto';
+  routeOverride: 'primary' | 'standby' | 'auto' = 'auto';
   /** default_transaction_read_only is on for this client (startup or SET). */
   readOnlySession = false;
   /** Its transactions are serializable by default, which standbys refuse: everything goes to the primary. */
@@ -139,8 +139,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** The write position could not be learned: reads stay on the primary. */
   consistencyFallback = false;
   // Per-chunk classification of the statements that start a transaction.
-  private routeRead = false;
-  private routeWrite = false;
+  routeRead = false;
+  routeWrite = false;
   // Per-chunk scan results.
   private syncEnd = -1;
   private terminateAt = -1;
@@ -152,27 +152,27 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private syncsSinceExecute = 0;
   private serverPaused = false;
   // Named prepared statements (transaction and statement pooling): see ClientStatements.
-  private statements: ClientStatements | null = null;
+  statements: ClientStatements | null = null;
   /** What the client's unnamed statement does (its last unnamed Parse), for a Bind that runs it later. */
-  private unnamedStatement: Classification | null = null;
+  unnamedStatement: Classification | null = null;
   private whole: WholeMessages | null = null;
   /** The current link rewrites the client's messages and follows every answer. */
   private tracking = false;
   /** Made with the client's first named statement (see namedStatement), as are answerNow,
    *  emitWhole and answerEdits: a client that never has one holds none of them. */
-  private tracker: ResponseTracker | null = null;
-  private answerNow: ((message: Buffer) => void) | null = null;
-  private emitWhole: ((piece: Buffer) => void) | null = null;
+  tracker: ResponseTracker | null = null;
+  answerNow: ((message: Buffer) => void) | null = null;
+  emitWhole: ((piece: Buffer) => void) | null = null;
   /** Where the current server chunk must lose a hidden answer or gain pgtide's own answers. */
-  private answerEdits: { start: number; end: number; insert: Buffer[] }[] | null = null;
+  answerEdits: { start: number; end: number; insert: Buffer[] }[] | null = null;
   /** A hidden-answer candidate cut inside its header at the end of the last server chunk. */
   private cutAnswer: Buffer | null = null;
   /** Named statements could not be mapped (see untrackedStatements): they pass unchanged and pin. */
-  private statementsUntracked = false;
+  statementsUntracked = false;
   /** A refused chunk ended the session while the bytes sent to the server end inside a message. */
   private serverCut = false;
   /** Simple queries refused under pin_on_session_state = error: [start, end, what] in the chunk being scanned; null: none. */
-  private refused: RefusedQuery[] | null = null;
+  refused: RefusedQuery[] | null = null;
   /** The session settings every server running this client's transactions gets first. */
   settings: SessionSettings | null = null;
   /** A statement of the current transaction may have changed settings: read them back after it. */
@@ -380,7 +380,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     server.setTracking(true);
   }
 
-  private untrackedStatements(): void {
+  untrackedStatements(): void {
     this.statements = null;
     this.whole = null;
     this.statementsUntracked = true;
@@ -556,8 +556,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         break;
       case Q: {
         this.syncsSinceExecute = 0;
-        const keeps = this.scanner.truncated ? this.follow(UNSEEN_STATEMENT) : this.classify(body, 0, body.length - 1);
-        if (keeps !== null) this.keepSessionState(keeps, end - 5 - body.length, end);
+        const keeps = this.scanner.truncated ? follow(this, UNSEEN_STATEMENT) : classify(this, body, 0, body.length - 1);
+        if (keeps !== null) keepSessionState(this, keeps, end - 5 - body.length, end);
         this.countSyncPoint(end);
         break;
       }
@@ -566,21 +566,21 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         // write, and change settings or session state.
         this.syncsSinceExecute = 0;
         this.routeWrite = true;
-        this.noteOpaqueCode();
+        noteOpaqueCode(this);
         this.countSyncPoint(end);
         break;
       case Parse:
-        this.keepSessionState(this.classifyParse(body), -1, end);
+        keepSessionState(this, classifyParse(this, body), -1, end);
         if (body[0] !== 0) {
-          if (this.statements === null) this.namedStatement(end - 5 - body.length >= 0);
+          if (this.statements === null) namedStatement(this, end - 5 - body.length >= 0);
           else if (this.statements.size >= this.ctx.config.max_client_prepared_statements) {
-            this.tooManyStatements();
+            tooManyStatements(this);
             return false;
           }
         }
         break;
       case Bind:
-        this.keepSessionState(this.classifyBind(body), -1, end);
+        keepSessionState(this, classifyBind(this, body), -1, end);
         break;
       case Ex:
         this.syncsSinceExecute = 0;
@@ -598,145 +598,6 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         return false;
     }
     return true;
-  }
-
-  /** A statement (or the Bind of one) that may change settings: they are read back after its transaction. */
-  private noteSettings(c: Classification): void {
-    if (c.opaque) this.noteOpaqueCode();
-    if (this.mode === 'session' || !this.settings || !changesSettings(c)) return;
-    this.settingsDirty = true;
-    this.settings.follow(c);
-  }
-
-  /**
-   * Code pgtide cannot see into (trust_functions = false): after its transaction the settings
-   * are read back, the session probed for state that pins, and the server, whose custom
-   * settings cannot be listed, reset before its next transaction.
-   */
-  private noteOpaqueCode(): void {
-    if (this.mode === 'session' || !this.settings || this.ctx.config.trust_functions) return;
-    this.settingsDirty = true;
-    this.settings.followUnseen();
-    this.probeAfter = true;
-  }
-
-  /** Returns the session state the statement in body[start, end) leaves on its server connection, if any. */
-  private classify(body: Buffer, start: number, end: number): KeptState | null {
-    const c = this.classifyText(body, start, end);
-    return c === null ? null : this.follow(c);
-  }
-
-  private classifyText(body: Buffer, start: number, end: number): Classification | null {
-    if (end <= start) return null;
-    if (this.ctx.config.log_statements) {
-      this.ctx.log.info({ client: this.remote, user: this.user, database: this.database, statement: body.toString('utf8', start, end) }, 'statement');
-    }
-    return this.ctx.classifier.classifyBytes(body, start, end);
-  }
-
-  /**
-   * A statement is about to run (its Query, Parse or Bind): route the transaction by it and
-   * note the settings and session state it changes. Returns the session state it leaves on
-   * its server connection, if any.
-   */
-  private follow(c: Classification): KeptState | null {
-    this.chunkKind = c.kind;
-    this.chunkReadOnly = c.readOnly;
-    this.noteSettings(c);
-    // A session-wide SET with a known value, or a RESET (value null: the default).
-    const sessionSet = c.set && !c.set.local && (c.set.value !== null || c.kind === 'reset') ? c.set : null;
-    if (c.kind === 'pgtide' && c.pgtideRoute) this.routeOverride = c.pgtideRoute;
-    else if (sessionSet?.name === 'default_transaction_read_only') this.readOnlySession = isOn(sessionSet.value);
-    else if (sessionSet?.name === 'default_transaction_isolation') this.serializableSession = isSerializable(sessionSet.value);
-    else if (c.sessionState === 'transaction_characteristics' && c.isolation !== undefined) {
-      this.serializableSession = c.isolation === 'serializable';
-    }
-    // A session that asked for read-only transactions starts them on a standby.
-    const read = c.route === 'read' || (this.readOnlySession && c.kind === 'begin' && c.readOnly !== false);
-    const kept = this.mode === 'session' ? null : keptSessionState(c);
-    // State that ties the client to its server belongs on the primary, which stays writable.
-    if (read && kept === null) this.routeRead = true;
-    else this.routeWrite = true;
-    if (!read && c.functions && c.functions.length > 0) this.lookUpFunctions(c.functions);
-    return kept;
-  }
-
-  /**
-   * A statement leaves state its server cannot hand to another client: pin the client, or,
-   * with pin_on_session_state = error, have the server refuse it (a simple Query seen whole
-   * in this chunk; other statements still pin).
-   */
-  private keepSessionState(state: KeptState | null, start: number, end: number): void {
-    if (state === null) return;
-    if (state === 'session_authorization') this.pinnedForGood = true;
-    if (this.ctx.config.pin_on_session_state === 'error' && start >= 0) {
-      (this.refused ??= []).push([start, end, keptStateName(state)]);
-      return;
-    }
-    if (!this.pinned) pin(this);
-  }
-
-  private lookUpFunctions(names: readonly string[]): void {
-    const primary = this.ctx.router.writeBackend();
-    if (primary) this.ctx.functions.lookUp(names, () => this.ctx.pools.loginFor(this.database, this.user, primary));
-  }
-
-  private classifyParse(body: Buffer): KeptState | null {
-    const nameEnd = body.indexOf(0);
-    if (this.scanner.truncated) {
-      if (nameEnd === 0) this.unnamedStatement = UNSEEN_STATEMENT;
-      return this.follow(UNSEEN_STATEMENT);
-    }
-    const queryEnd = nameEnd < 0 ? -1 : body.indexOf(0, nameEnd + 1);
-    if (queryEnd < 0) {
-      this.routeWrite = true;
-      return null;
-    }
-    const c = this.classifyText(body, nameEnd + 1, queryEnd);
-    if (nameEnd === 0) this.unnamedStatement = c;
-    return c === null ? null : this.follow(c);
-  }
-
-  /**
-   * A Bind runs a statement prepared earlier, perhaps in another transaction: it counts as that
-   * statement's text did at its Parse (a map lookup, no parsing). `body` may hold only the
-   * head of the message (see collectTable), which holds the two names.
-   */
-  private classifyBind(body: Buffer): KeptState | null {
-    const portalEnd = body.indexOf(0);
-    const nameEnd = portalEnd < 0 ? -1 : body.indexOf(0, portalEnd + 1);
-    if (nameEnd < 0) {
-      // A name longer than the head pgtide keeps: what it runs is unknown.
-      this.routeWrite = true;
-      return null;
-    }
-    const c = nameEnd === portalEnd + 1
-      ? this.unnamedStatement
-      // Not found: a name the client never prepared (the server fails the Bind), or one whose
-      // Parse is in this same chunk and counted already.
-      : this.statements?.classificationOf(body.toString('utf8', portalEnd + 1, nameEnd));
-    return c ? this.follow(c) : null;
-  }
-
-  private tooManyStatements(): void {
-    const limit = this.ctx.config.max_client_prepared_statements;
-    this.fatal(SQLSTATE.CONFIGURATION_LIMIT_EXCEEDED, `too many prepared statements on this connection (max_client_prepared_statements = ${limit})`,
-      undefined, 'Close (or DEALLOCATE) prepared statements the application no longer uses.');
-  }
-
-  /** The client's first named statement: from now on its statements are mapped (pooling modes only). */
-  private namedStatement(wholeInChunk: boolean): void {
-    if (this.mode === 'session' || this.statementsUntracked) return;
-    // Its first bytes may already be on their way unchanged: then it cannot be renamed.
-    if (!wholeInChunk) return this.untrackedStatements();
-    this.statements = new ClientStatements(this.ctx.statements);
-    if (this.tracker) return;
-    this.tracker = new ResponseTracker();
-    this.tracker.onParseFailed = (clientName, serverName) => this.statements?.forget(clientName, serverName);
-    // An answer pgtide gives itself with nothing owed before it.
-    this.answerNow = (message) => this.socket.write(message);
-    this.emitWhole = (piece) => this.onQueryData(piece);
-    this.answerEdits = [];
   }
 
   private countSyncPoint(end: number): void {

@@ -9,7 +9,7 @@ import { ServerQueryError, UNKNOWN_SETTINGS, type ServerConnection, type ServerP
 import { TransactionStatus } from '../../protocol/types.js';
 import { NO_SETTINGS, diffSql, type SessionSettings } from '../session-settings.js';
 import type { ClientSession } from '../client-session.js';
-import { SESSION_STATE_PROBE } from './pinning.js';
+import { SESSION_STATE_PROBE, pin } from './pinning.js';
 import { correctReported, reportSettings, type ReportedParamsSession } from './reported-params.js';
 import { State, Wait, releaseAfterFailure } from './state.js';
 
@@ -161,17 +161,6 @@ export async function readBackSettings(s: HandoffSession, server: ServerConnecti
   server.settingsKey = settings.key;
   // Something unnamed was set: this server is reset before anyone else uses it.
   if (readBack.unknown) server.forgetSettings(UNKNOWN_SETTINGS);
-}
-
-/**
- * Session state that cannot move between server connections (temporary tables, WITH HOLD
- * cursors, session advisory locks, SQL PREPARE, LISTEN) pins the client to its server until
- * the state is gone or the client leaves.
- */
-export function pin(s: HandoffSession): void {
-  s.pinned = true;
-  s.pool!.stats.pins++;
-  s.ctx.log.info({ client: s.remote, user: s.user, database: s.database }, 'client pinned to its server connection by session state');
 }
 
 /** After each transaction of a pinned client, or one that ran code pgtide cannot see into:

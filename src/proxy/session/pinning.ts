@@ -5,6 +5,7 @@
 import * as encode from '../../protocol/encode.js';
 import type { Classification, SessionState } from '../../sql/index.js';
 import { literal } from '../../sql/quote.js';
+import type { ClientSession } from '../client-session.js';
 
 export type KeptState = SessionState | 'session_authorization';
 
@@ -67,3 +68,19 @@ export const SESSION_STATE_PROBE = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_c
   OR EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype OPERATOR(pg_catalog.=) 'advisory' AND pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid())
   OR EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_statements WHERE from_sql OR pg_catalog.left(name, 7) OPERATOR(pg_catalog.<>) 'pgtide_')
   OR EXISTS (SELECT 1 FROM pg_catalog.pg_listening_channels())`;
+
+/** What pin() uses of the session. */
+export type PinSession = Pick<ClientSession,
+  'pinned' | 'pool' | 'ctx' | 'remote' | 'user' | 'database'
+>;
+
+/**
+ * Session state that cannot move between server connections (temporary tables, WITH HOLD
+ * cursors, session advisory locks, SQL PREPARE, LISTEN) pins the client to its server until
+ * the state is gone or the client leaves.
+ */
+export function pin(s: PinSession): void {
+  s.pinned = true;
+  s.pool!.stats.pins++;
+  s.ctx.log.info({ client: s.remote, user: s.user, database: s.database }, 'client pinned to its server connection by session state');
+}

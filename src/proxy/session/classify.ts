@@ -1,0 +1,160 @@
+// What each statement a client sends means for its session (a Query, or the Parse or Bind of
+// one): the route of its transaction (read or write), settings it changes (read back after the
+// transaction), session state that pins the client to its server, and the client's named
+// statements. Called from the scan of each client chunk: plain functions, nothing allocated.
+import { SQLSTATE } from '../../protocol/encode.js';
+import { UNSEEN_STATEMENT, type Classification } from '../../sql/index.js';
+import { ClientStatements } from '../prepared-statements.js';
+import { ResponseTracker } from '../response-tracker.js';
+import { changesSettings } from '../session-settings.js';
+import type { ClientSession } from '../client-session.js';
+import { keptSessionState, keptStateName, pin, type KeptState } from './pinning.js';
+import { isOn, isSerializable } from './setting-values.js';
+
+/** What of the session these functions use. */
+export type ClassifySession = Pick<ClientSession,
+  'pool' | 'answerEdits' | 'answerNow' | 'chunkKind' | 'chunkReadOnly' | 'ctx' | 'database' | 'emitWhole' |
+  'fatal' | 'mode' | 'onQueryData' | 'pinned' | 'pinnedForGood' | 'probeAfter' | 'readOnlySession' |
+  'refused' | 'remote' | 'routeOverride' | 'routeRead' | 'routeWrite' | 'scanner' | 'serializableSession' |
+  'settings' | 'settingsDirty' | 'socket' | 'statements' | 'statementsUntracked' | 'tracker' |
+  'unnamedStatement' | 'untrackedStatements' | 'user'
+>;
+
+/** A statement (or the Bind of one) that may change settings: they are read back after its transaction. */
+export function noteSettings(s: ClassifySession, c: Classification): void {
+  if (c.opaque) noteOpaqueCode(s);
+  if (s.mode === 'session' || !s.settings || !changesSettings(c)) return;
+  s.settingsDirty = true;
+  s.settings.follow(c);
+}
+
+/**
+ * Code pgtide cannot see into (trust_functions = false): after its transaction the settings
+ * are read back, the session probed for state that pins, and the server, whose custom
+ * settings cannot be listed, reset before its next transaction.
+ */
+export function noteOpaqueCode(s: ClassifySession): void {
+  if (s.mode === 'session' || !s.settings || s.ctx.config.trust_functions) return;
+  s.settingsDirty = true;
+  s.settings.followUnseen();
+  s.probeAfter = true;
+}
+
+/** Returns the session state the statement in body[start, end) leaves on its server connection, if any. */
+export function classify(s: ClassifySession, body: Buffer, start: number, end: number): KeptState | null {
+  const c = classifyText(s, body, start, end);
+  return c === null ? null : follow(s, c);
+}
+
+export function classifyText(s: ClassifySession, body: Buffer, start: number, end: number): Classification | null {
+  if (end <= start) return null;
+  if (s.ctx.config.log_statements) {
+    s.ctx.log.info({ client: s.remote, user: s.user, database: s.database, statement: body.toString('utf8', start, end) }, 'statement');
+  }
+  return s.ctx.classifier.classifyBytes(body, start, end);
+}
+
+/**
+ * A statement is about to run (its Query, Parse or Bind): route the transaction by it and
+ * note the settings and session state it changes. Returns the session state it leaves on
+ * its server connection, if any.
+ */
+export function follow(s: ClassifySession, c: Classification): KeptState | null {
+  s.chunkKind = c.kind;
+  s.chunkReadOnly = c.readOnly;
+  noteSettings(s, c);
+  // A session-wide SET with a known value, or a RESET (value null: the default).
+  const sessionSet = c.set && !c.set.local && (c.set.value !== null || c.kind === 'reset') ? c.set : null;
+  if (c.kind === 'pgtide' && c.pgtideRoute) s.routeOverride = c.pgtideRoute;
+  else if (sessionSet?.name === 'default_transaction_read_only') s.readOnlySession = isOn(sessionSet.value);
+  else if (sessionSet?.name === 'default_transaction_isolation') s.serializableSession = isSerializable(sessionSet.value);
+  else if (c.sessionState === 'transaction_characteristics' && c.isolation !== undefined) {
+    s.serializableSession = c.isolation === 'serializable';
+  }
+  // A session that asked for read-only transactions starts them on a standby.
+  const read = c.route === 'read' || (s.readOnlySession && c.kind === 'begin' && c.readOnly !== false);
+  const kept = s.mode === 'session' ? null : keptSessionState(c);
+  // State that ties the client to its server belongs on the primary, which stays writable.
+  if (read && kept === null) s.routeRead = true;
+  else s.routeWrite = true;
+  if (!read && c.functions && c.functions.length > 0) lookUpFunctions(s, c.functions);
+  return kept;
+}
+
+/**
+ * A statement leaves state its server cannot hand to another client: pin the client, or,
+ * with pin_on_session_state = error, have the server refuse it (a simple Query seen whole
+ * in this chunk; other statements still pin).
+ */
+export function keepSessionState(s: ClassifySession, state: KeptState | null, start: number, end: number): void {
+  if (state === null) return;
+  if (state === 'session_authorization') s.pinnedForGood = true;
+  if (s.ctx.config.pin_on_session_state === 'error' && start >= 0) {
+    (s.refused ??= []).push([start, end, keptStateName(state)]);
+    return;
+  }
+  if (!s.pinned) pin(s);
+}
+
+export function lookUpFunctions(s: ClassifySession, names: readonly string[]): void {
+  const primary = s.ctx.router.writeBackend();
+  if (primary) s.ctx.functions.lookUp(names, () => s.ctx.pools.loginFor(s.database, s.user, primary));
+}
+
+export function classifyParse(s: ClassifySession, body: Buffer): KeptState | null {
+  const nameEnd = body.indexOf(0);
+  if (s.scanner.truncated) {
+    if (nameEnd === 0) s.unnamedStatement = UNSEEN_STATEMENT;
+    return follow(s, UNSEEN_STATEMENT);
+  }
+  const queryEnd = nameEnd < 0 ? -1 : body.indexOf(0, nameEnd + 1);
+  if (queryEnd < 0) {
+    s.routeWrite = true;
+    return null;
+  }
+  const c = classifyText(s, body, nameEnd + 1, queryEnd);
+  if (nameEnd === 0) s.unnamedStatement = c;
+  return c === null ? null : follow(s, c);
+}
+
+/**
+ * A Bind runs a statement prepared earlier, perhaps in another transaction: it counts as that
+ * statement's text did at its Parse (a map lookup, no parsing). `body` may hold only the
+ * head of the message (see collectTable), which holds the two names.
+ */
+export function classifyBind(s: ClassifySession, body: Buffer): KeptState | null {
+  const portalEnd = body.indexOf(0);
+  const nameEnd = portalEnd < 0 ? -1 : body.indexOf(0, portalEnd + 1);
+  if (nameEnd < 0) {
+    // A name longer than the head pgtide keeps: what it runs is unknown.
+    s.routeWrite = true;
+    return null;
+  }
+  const c = nameEnd === portalEnd + 1
+    ? s.unnamedStatement
+    // Not found: a name the client never prepared (the server fails the Bind), or one whose
+    // Parse is in this same chunk and counted already.
+    : s.statements?.classificationOf(body.toString('utf8', portalEnd + 1, nameEnd));
+  return c ? follow(s, c) : null;
+}
+
+export function tooManyStatements(s: ClassifySession): void {
+  const limit = s.ctx.config.max_client_prepared_statements;
+  s.fatal(SQLSTATE.CONFIGURATION_LIMIT_EXCEEDED, `too many prepared statements on this connection (max_client_prepared_statements = ${limit})`,
+    undefined, 'Close (or DEALLOCATE) prepared statements the application no longer uses.');
+}
+
+/** The client's first named statement: from now on its statements are mapped (pooling modes only). */
+export function namedStatement(s: ClassifySession, wholeInChunk: boolean): void {
+  if (s.mode === 'session' || s.statementsUntracked) return;
+  // Its first bytes may already be on their way unchanged: then it cannot be renamed.
+  if (!wholeInChunk) return s.untrackedStatements();
+  s.statements = new ClientStatements(s.ctx.statements);
+  if (s.tracker) return;
+  s.tracker = new ResponseTracker();
+  s.tracker.onParseFailed = (clientName, serverName) => s.statements?.forget(clientName, serverName);
+  // An answer pgtide gives itself with nothing owed before it.
+  s.answerNow = (message) => s.socket.write(message);
+  s.emitWhole = (piece) => s.onQueryData(piece);
+  s.answerEdits = [];
+}
