@@ -3,7 +3,7 @@ import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { MessageScanner, type MessageSink } from '../protocol/scanner.js';
 import { StartupReader } from '../protocol/startup.js';
-import { decodeErrorFields, errorCode, errorWithMessage } from '../protocol/backend.js';
+import { errorCode } from '../protocol/backend.js';
 import { UNSEEN_STATEMENT, type Classification } from '../sql/index.js';
 import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/encode.js';
@@ -13,30 +13,28 @@ import type { ServerConnection, ServerPeer, ServerLoginError } from '../pool/ser
 import type { ClientAuth } from './client-auth.js';
 import type { CancelKey } from './cancel-keys.js';
 import type { ProxyContext } from './context.js';
-import { type ClientStatements, OLD_SHAPE } from './prepared-statements.js';
-import { STALE_PLAN_ERROR, statementFailure } from './statement-failure.js';
-import { Expect, type ResponseTracker } from './response-tracker.js';
+import type { ClientStatements } from './prepared-statements.js';
+import type { ResponseTracker } from './response-tracker.js';
 import { WholeMessages } from '../protocol/whole-messages.js';
 import type { SessionSettings } from './session-settings.js';
 import { UNKNOWN_SETTINGS } from '../pool/server-connection.js';
-import { pin, refuseSessionState, type RefusedQuery } from './session/pinning.js';
-import { classify, classifyBind, classifyParse, follow, keepSessionState, namedStatement, noteOpaqueCode, tooManyStatements } from './session/classify.js';
+import { refuseSessionState, type RefusedQuery } from './session/pinning.js';
+import { classify, classifyBind, classifyParse, follow, keepSessionState, noteOpaqueCode, tooManyStatements } from './session/classify.js';
+import { editAnswers, endSkippedBatch, holdCutMessage, mayRunAgain, namedStatement, onServerAnswer, startTracking } from './session/statement-link.js';
 import { LocalAnswer, localAnswer, localReply, queryText } from './session/first-statement.js';
 import { AUTH_TYPES, learnServerParams, onAdminMessage, onAuthData, onAuthStep, onStartupData } from './session/login.js';
 import { NO_PARAMS, State, Wait } from './session/state.js';
-import { checkPin, checkReplay, continueOn, lacksSettings, learnSettings, learnWritePosition, mustCheckReplay, startOn, waitFor } from './session/handoff.js';
-import { Refusal, isReadOnlyRefusal, refusalIn, type Retryable } from './session/read-retry.js';
+import { route } from './session/route.js';
+import { checkTimeouts } from './session/timeouts.js';
+import { checkPin, checkReplay, continueOn, learnSettings, learnWritePosition, mustCheckReplay, startOn, waitFor } from './session/handoff.js';
+import { Refusal, isReadOnlyRefusal, refusalIn } from './session/read-retry.js';
 
 
 
 const Q = 0x51, Sy = 0x53, X = 0x58, P = 0x70, Parse = 0x50, Bind = 0x42, Ex = 0x45, CopyDone = 0x63, CopyFail = 0x66, FunctionCall = 0x46;
 const IDLE = 0x49;
-const ERROR = 0x45, PARSE_COMPLETE = 0x31, CLOSE_COMPLETE = 0x33, COPY_IN = 0x47, COPY_BOTH = 0x57;
+const ERROR = 0x45;
 const QUEUE_LIMIT_BYTES = 256 * 1024;
-/** How long a statement cancelled by query_timeout may take to end before its server is closed. */
-const QUERY_CANCEL_GRACE_MS = 5000;
-/** A statement to run again is sent as soon as its server is idle: waiting this long is a bug. */
-const STUCK_RESEND_MS = 5000;
 
 /** A client socket carries its session, so that one set of socket handlers serves every session. */
 const SESSION = Symbol('pgtide.session');
@@ -74,13 +72,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** Last time the client sent bytes or a transaction ended: for idle timeouts. */
   lastActive = Date.now();
   /** query_timeout cancels a statement once. */
-  private timeoutCancelSent = false;
+  timeoutCancelSent = false;
   /** performance.now() when the running query's first bytes went to a server, and its transaction's; 0: none. */
   private queryStart = 0;
   private xactStart = 0;
   /** SQLSTATE of the latest server error counted for the client: taken back when pgtide hides it (a rerun). */
   private lastErrorCode = '';
-  private timeoutCancelAt = 0;
+  timeoutCancelAt = 0;
 
   // Client bytes that arrived while no server was linked, flushed in order when one is.
   queued: Buffer[] = [];
@@ -98,12 +96,12 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** Bytes sent on a read link before any answer: resent once if the standby fails. */
   private readonly sentOnLink: Buffer[] = [];
   /** This transaction is being retried: it goes to the primary. */
-  private retrying = false;
+  retrying = false;
   /** The bytes resent go again because a statement was stale or missing: not a second time. */
   private rerunning = false;
   /** A standby refused the statement as a write: these bytes go to the primary next. */
   resendOnPrimary: Buffer[] | null = null;
-  private resendWhy = '';
+  resendWhy = '';
   /** The refusal, kept until its ReadyForQuery arrives (and those of the batches pipelined after it). */
   private heldRefusal: Buffer | null = null;
   /** The held refusal still lacks its ReadyForQuery. */
@@ -132,7 +130,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** Its transactions are serializable by default, which standbys refuse: everything goes to the primary. */
   serializableSession = false;
   /** The current link was chosen for writes (its commit position matters for read-your-writes). */
-  private wroteInLink = false;
+  wroteInLink = false;
   /** WAL position of this client's last write; its later reads need a standby past it. */
   lastWriteLsn: bigint | null = null;
   writeLsnPending = false;
@@ -155,9 +153,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   statements: ClientStatements | null = null;
   /** What the client's unnamed statement does (its last unnamed Parse), for a Bind that runs it later. */
   unnamedStatement: Classification | null = null;
-  private whole: WholeMessages | null = null;
+  whole: WholeMessages | null = null;
   /** The current link rewrites the client's messages and follows every answer. */
-  private tracking = false;
+  tracking = false;
   /** Made with the client's first named statement (see namedStatement), as are answerNow,
    *  emitWhole and answerEdits: a client that never has one holds none of them. */
   tracker: ResponseTracker | null = null;
@@ -166,7 +164,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** Where the current server chunk must lose a hidden answer or gain pgtide's own answers. */
   answerEdits: { start: number; end: number; insert: Buffer[] }[] | null = null;
   /** A hidden-answer candidate cut inside its header at the end of the last server chunk. */
-  private cutAnswer: Buffer | null = null;
+  cutAnswer: Buffer | null = null;
   /** Named statements could not be mapped (see untrackedStatements): they pass unchanged and pin. */
   statementsUntracked = false;
   /** A refused chunk ended the session while the bytes sent to the server end inside a message. */
@@ -313,8 +311,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
     if (this.isClosed) return;
     // Tracking is decided first: a client that cannot be tracked keeps its bytes flowing as they are.
-    if (linked && !hadStatements && this.statements) this.startTracking(linked, quiet);
-    if (!hadStatements && this.statements && !this.scanner.atBoundary) chunk = this.holdCutMessage(chunk);
+    if (linked && !hadStatements && this.statements) startTracking(this, linked, quiet);
+    if (!hadStatements && this.statements && !this.scanner.atBoundary) chunk = holdCutMessage(this, chunk);
     let data = this.terminateAt >= 0 ? chunk.subarray(0, this.terminateAt) : chunk;
     if (this.refused !== null) {
       data = refuseSessionState(data, this.refused);
@@ -324,7 +322,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       const unsynced = this.syncEnd < 0 ? true : this.syncEnd < data.length;
       if (!linked && this.state === State.Ready && this.firstStatementRouting && this.answerLocally(data)) return;
       if (!linked && this.state === State.Ready && isStrayCopyEnd(data)) return;
-      if (!linked && this.state === State.Ready) this.route();
+      if (!linked && this.state === State.Ready) route(this);
       const server = this.server;
       if (server) {
         server.syncs.sent(this.queuedSyncs, unsynced);
@@ -342,50 +340,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (this.terminateAt >= 0) this.close();
   }
 
-  /**
-   * The chunk holding the client's first named statement ends inside a message that will need
-   * rewriting: hold that message back until it is whole (it is scanned again then).
-   */
-  private holdCutMessage(chunk: Buffer): Buffer {
-    const start = this.scanner.cutMessageStart(chunk.length);
-    // Begun in an earlier chunk, already on its way unchanged.
-    if (start < 0) {
-      this.untrackedStatements();
-      return chunk;
-    }
-    this.scanner.reset();
-    this.whole = new WholeMessages(this.ctx.config.max_packet_size);
-    this.whole.split(chunk.subarray(start), this.emitWhole!);
-    return chunk.subarray(0, start);
-  }
-
   /** Forward client bytes, rewritten for this server when the link tracks prepared statements. */
   private send(server: ServerConnection, data: Buffer): boolean {
     if (!this.tracking) return server.write(data);
     const out = this.statements!.rewrite(data, server.prepared, this.tracker!, this.pool!.stats, this.answerNow!);
     return out.length === 0 || server.write(out);
-  }
-
-  /**
-   * The first named statement arrived on a link that did not track answers. With nothing in
-   * flight, tracking starts now; otherwise the answers owed are unknown, so this client's named
-   * statements go through unchanged and pin it to this server.
-   */
-  private startTracking(server: ServerConnection, quiet: boolean): void {
-    if (!quiet) return this.untrackedStatements();
-    this.tracking = true;
-    this.tracker!.reset(server.prepared);
-    // Its names may have to be rolled back if the bytes run again (a stale plan), as on any link.
-    this.statements!.beginUndo();
-    server.setTracking(true);
-  }
-
-  untrackedStatements(): void {
-    this.statements = null;
-    this.whole = null;
-    this.statementsUntracked = true;
-    this.ctx.log.info({ client: this.remote }, 'named prepared statements cannot be mapped mid-pipeline: the client is pinned');
-    if (!this.pinned) pin(this);
   }
 
   /** transaction_routing = first_statement: a BEGIN (or the end of its empty transaction) pgtide answers itself. */
@@ -428,50 +387,6 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (this.deferred.length === 0 && this.queuedBytes <= QUEUE_LIMIT_BYTES) this.resumeClient();
   }
 
-  /**
-   * Pick the pool of the transaction that starts with the bytes just scanned, and link an
-   * idle server of it when there is one. Writes (and anything not known to be a read) go to
-   * the primary; reads to a backend the router draws.
-   */
-  private route(): void {
-    if (this.mode !== 'session') {
-      const ctx = this.ctx;
-      // PAUSE: new transactions wait (as when no primary is known) until RESUME.
-      if (ctx.admin.isPaused(this.database)) {
-        this.pool = null;
-        return;
-      }
-      let read = this.routeRead && !this.routeWrite && !this.retrying;
-      // SET pgtide.route: the session's own choice wins over the classifier.
-      if (this.routeOverride === 'primary') read = false;
-      else if (this.routeOverride === 'standby' && !this.retrying) read = true;
-      if (read && (this.consistency === 'primary_only' || this.consistencyFallback || this.serializableSession)) read = false;
-      // Read-your-writes: a read waits for the position of the write just committed.
-      if (read && this.writeLsnPending) {
-        this.pool = null;
-        return;
-      }
-      this.wroteInLink = !read;
-      const backend = read
-        ? ctx.router.readBackend(this)
-        : ctx.router.writeBackend();
-      this.readLink = read && backend !== ctx.router.writeBackend();
-      this.backend = backend;
-      // No primary known (failover in progress): wait for one instead of failing or writing to a standby.
-      this.pool = backend ? this.poolOf(backend) : null;
-    }
-    if (this.pendingBegin) return;
-    const server = this.pool?.takeIdle();
-    if (!server) return;
-    this.timeoutCancelSent = false;
-    if (mustCheckReplay(this) || lacksSettings(this, server)) {
-      waitFor(this, Wait.SetUp);
-      this.waitingSince = Date.now();
-      return mustCheckReplay(this) ? checkReplay(this, server) : startOn(this, server);
-    }
-    this.link(server);
-  }
-
   /** This client's pool on a backend; remembered, so routing builds no lookup key per transaction. */
   poolOf(backend: BackendConfig): ServerPool {
     if (backend === this.firstBackend) return this.firstPool!;
@@ -503,30 +418,12 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     server.link(this, this.tracking);
   }
 
-  /** Waiting on a backend that can no longer serve the transaction (a standby out of the
-   * rotation, a primary that is one no more). */
-  private waitsOnStaleBackend(): boolean {
-    const backend = this.backend;
-    if (!backend || this.mode === 'session') return false;
-    const router = this.ctx.router;
-    return this.readLink ? !router.isReadable(backend) : backend !== router.writeBackend();
-  }
-
-  private rerouteWaiting(): void {
-    this.pool!.cancelWait(this);
-    // A server being readied for the client goes back to its pool (see startOn, checkReplay).
-    waitFor(this, Wait.Pool);
-    this.pool = null;
-    if (this.readLink) this.retrying = true;
-    this.retryRoute();
-  }
-
   /** Called by the janitor for a client still waiting for a primary to be known. */
   retryRoute(): void {
     if (this.state !== State.Waiting || this.wait !== Wait.Pool || this.pool) return;
     const since = this.waitingSince;
     this.state = State.Ready;
-    this.route();
+    route(this);
     if (this.server) return this.flushQueued(this.server);
     if (this.state !== State.Ready) return;
     this.acquire();
@@ -685,37 +582,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   // ---- bytes from the server ----
 
-  /**
-   * A statement pgtide prepared failed in a way that running the bytes again fixes, invisibly
-   * to the client: it was missing (prepared again first), or its plan went stale and the client
-   * holds no description of the old shape (see ClientStatements.mayRunAgain), or re-planning it
-   * failed where the client had asked for a fresh Parse.
-   */
-  private static readonly mayRunAgain: Retryable<ClientSession> = (error, session) => {
-    const failed = session.tracker!.failedStatement;
-    if (failed === null || failed === OLD_SHAPE || !session.statements) return false;
-    switch (statementFailure(error, failed)) {
-      case 'missing': return true;
-      case 'stale': return session.statements.mayRunAgain(failed);
-      case 'reanalysed': return session.statements.parsedFromCopy(failed);
-      default: return false;
-    }
-  };
-
-  /** The server's statement set or one statement's plan is not what pgtide believed: correct it for every client. */
-  private onStatementFailed(body: Buffer, failed: string): void {
-    const server = this.server;
-    if (!server) return;
-    switch (statementFailure(decodeErrorFields(body), failed)) {
-      case 'missing':
-        this.ctx.log.warn({ client: this.remote, server: server.id, statement: failed },
-          'a server lost a statement pgtide prepared (a DEALLOCATE pgtide could not follow): its statements are prepared again');
-        return server.prepared.doubtAll();
-      case 'stale':
-      case 'reanalysed':
-        this.statements?.invalidate(failed);
-        return server.prepared.doubt(failed);
-    }
+  onServerAnswer(type: number, body: Buffer, end: number): void {
+    onServerAnswer(this, type, body, end);
   }
 
   onServerError(body: Buffer): void {
@@ -723,64 +591,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.ctx.pools.countError(this.lastErrorCode);
   }
 
-  onServerAnswer(type: number, body: Buffer, end: number): void {
-    const tracker = this.tracker!;
-    if (type === COPY_IN || type === COPY_BOTH) return tracker.onCopyIn();
-    const hide = tracker.onAnswer(type);
-    const fakes = tracker.fakes;
-    const start = end - 5 - body.length;
-    if (type === ERROR && tracker.failedStatement === OLD_SHAPE) {
-      // The client's description is of the statement's old shape: PostgreSQL's own answer.
-      if (start >= 0) this.answerEdits!.push({ start, end, insert: [STALE_PLAN_ERROR] });
-      return;
-    }
-    if (type === ERROR && tracker.failedStatement !== null) this.onStatementFailed(body, tracker.failedStatement);
-    if (hide) {
-      this.answerEdits!.push({ start, end, insert: fakes.splice(0) });
-    } else if (type === ERROR && tracker.failedDuplicate !== null && start >= 0) {
-      // The server's 42P05 names the shared statement; the client knows its own name.
-      const client = tracker.failedDuplicate;
-      const error = errorWithMessage(body, (m) => m.replace(/"pgtide_\d+"/, `"${client}"`));
-      if (error) this.answerEdits!.push({ start, end, insert: [error] });
-    } else if (fakes.length > 0) {
-      this.answerEdits!.push({ start: end, end, insert: fakes.splice(0) });
-    }
-  }
-
-  /**
-   * Apply the edits the answers of this chunk asked for: hidden answers (ParseComplete and
-   * CloseComplete of requests pgtide added, 5 bytes each) go, pgtide's own answers are put in
-   * place. Such an answer cut inside its header is held until the next chunk decides.
-   */
-  private editAnswers(chunk: Buffer): Buffer[] {
-    const parts: Buffer[] = [];
-    const edits = this.answerEdits!;
-    let pos = 0;
-    if (this.cutAnswer) {
-      // Dropped when the answer it begins is hidden.
-      if (!(edits.length > 0 && edits[0]!.start < 0)) parts.push(this.cutAnswer);
-      this.cutAnswer = null;
-    }
-    for (const edit of edits) {
-      if (edit.start > pos) parts.push(chunk.subarray(pos, edit.start));
-      pos = Math.max(pos, edit.end);
-      for (const b of edit.insert) parts.push(b);
-    }
-    edits.length = 0;
-    let tail = chunk.length;
-    const server = this.server!;
-    const cutType = server.cutHeaderType;
-    if (cutType === PARSE_COMPLETE || cutType === CLOSE_COMPLETE) {
-      tail = chunk.length - server.cutHeaderLength;
-      this.cutAnswer = Buffer.from(chunk.subarray(tail));
-    }
-    if (tail > pos) parts.push(chunk.subarray(pos, tail));
-    return parts;
-  }
-
   onServerData(chunk: Buffer): boolean {
     if (this.tracking && (this.answerEdits!.length > 0 || this.cutAnswer !== null || this.server!.cutHeaderLength > 0)) {
-      const parts = this.editAnswers(chunk);
+      const parts = editAnswers(this, chunk);
       if (parts.length !== 1) {
         this.pool!.stats.bytesSent += chunk.length;
         const socket = this.socket;
@@ -807,7 +620,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       // the client never sees that answer, the statement runs again on the primary. A
       // prepared statement that was stale or missing (see mayRunAgain) outside a transaction
       // is prepared afresh and run again the same way.
-      const retryable = this.readLink ? isReadOnlyRefusal : this.tracking && !this.rerunning ? ClientSession.mayRunAgain : null;
+      const retryable = this.readLink ? isReadOnlyRefusal : this.tracking && !this.rerunning ? mayRunAgain : null;
       if (retryable && this.sentOnLink.length > 0 && this.scanner.atBoundary) {
         const server = this.server!;
         const refusal = refusalIn(chunk, retryable, this);
@@ -820,7 +633,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         // ReadyForQuery awaited and the answers of batches pipelined after it come later, and
         // must be refused too (see the held refusal below); no batch may be left open.
         if (refusal !== Refusal.None && (flushed || (!server.syncs.unsynced && (!awaiting || server.syncs.pending > 0)))) {
-          if (flushed) this.endSkippedBatch(server);
+          if (flushed) endSkippedBatch(this, server);
           this.rerunning = !this.readLink;
           this.resendWhy = this.readLink ? 'a standby refused it as a write (25006)' : 'a prepared statement was stale or missing on its server';
           this.resendOnPrimary = this.sentOnLink.splice(0);
@@ -839,7 +652,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       const held = this.heldRefusal;
       this.heldRefusal = null;
       // The ReadyForQuery awaited, or the next batches refused the same way: nothing reaches the client yet.
-      const more = refusalIn(chunk, this.readLink ? isReadOnlyRefusal : ClientSession.mayRunAgain, this, this.refusalAwaitsReady);
+      const more = refusalIn(chunk, this.readLink ? isReadOnlyRefusal : mayRunAgain, this, this.refusalAwaitsReady);
       if (more !== Refusal.None) {
         this.refusalAwaitsReady = more === Refusal.AwaitingReady;
         if (this.refusalAwaitsReady || this.server!.syncs.pending > 0) this.heldRefusal = Buffer.concat([held, chunk]);
@@ -858,12 +671,6 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
     // A TLS socket may keep the cleartext until it can encrypt it.
     return socket.writableLength > 0 || this.encrypted;
-  }
-
-  private endSkippedBatch(server: ServerConnection): void {
-    server.syncs.sent(1, false);
-    this.tracker!.push(Expect.Sync);
-    server.write(encode.sync());
   }
 
   onServerIdle(status: number): void {
@@ -1003,68 +810,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   // ---- timeouts (called by the janitor) ----
 
   checkTimeouts(now: number): void {
-    const cfg = this.ctx.config;
-    // Bytes waiting to run again while their server sits idle: a path that forgot them (as the
-    // pinned client's stale-plan retry once did) must cost an error, never a client waiting for ever.
-    if (this.resendOnPrimary !== null && this.state === State.Linked && this.server!.syncs.pending === 0 && now - this.lastActive > STUCK_RESEND_MS) {
-      this.ctx.log.error({ client: this.remote, why: this.resendWhy }, 'statement to run again was never sent');
-      return this.fatal(SQLSTATE.INTERNAL_ERROR, 'internal error in pgtide: a statement to run again was lost; the connection is closed',
-        undefined, 'Reconnect and retry.');
-    }
-    switch (this.state) {
-      case State.Startup:
-      case State.Tls:
-      case State.Lookup:
-      case State.Auth:
-      case State.Login:
-        if (cfg.client_login_timeout > 0 && now - this.connectedAt > cfg.client_login_timeout * 1000) {
-          this.fatal(SQLSTATE.PROTOCOL_VIOLATION, `client_login_timeout: login not completed within ${cfg.client_login_timeout} s`);
-        }
-        return;
-      case State.Waiting:
-        // Re-routed now, the client would get a second server, and the one holding its session
-        // would be linked over it when the query ends.
-        if (this.wait === Wait.OwnQuery) return;
-        if (!this.pool) this.retryRoute();
-        else if (this.waitsOnStaleBackend()) this.rerouteWaiting();
-        if (this.state === State.Waiting && cfg.query_wait_timeout > 0 && now - this.waitingSince > cfg.query_wait_timeout * 1000) {
-          this.fatal(SQLSTATE.QUERY_CANCELED, `query_wait_timeout: no server connection became free within ${cfg.query_wait_timeout} s`,
-            undefined, 'The pool is exhausted or the server is unreachable; raise pool_size or check the server.');
-        }
-        return;
-      case State.Ready:
-        if (cfg.client_idle_timeout > 0 && now - this.lastActive > cfg.client_idle_timeout * 1000) {
-          this.fatal(SQLSTATE.IDLE_SESSION_TIMEOUT, `client_idle_timeout: connection idle for more than ${cfg.client_idle_timeout} s`);
-        }
-        return;
-      case State.Linked: {
-        const server = this.server!;
-        if (server.syncs.pending > 0) {
-          if (cfg.query_timeout > 0 && now - this.lastActive > cfg.query_timeout * 1000) this.queryTimedOut(server, now);
-        } else if (server.txStatus !== IDLE) {
-          if (cfg.idle_transaction_timeout > 0 && now - this.lastActive > cfg.idle_transaction_timeout * 1000) {
-            this.fatal(SQLSTATE.IDLE_IN_TRANSACTION_TIMEOUT, `idle_transaction_timeout: transaction idle for more than ${cfg.idle_transaction_timeout} s`);
-          }
-        } else if (cfg.client_idle_timeout > 0 && now - this.lastActive > cfg.client_idle_timeout * 1000) {
-          this.fatal(SQLSTATE.IDLE_SESSION_TIMEOUT, `client_idle_timeout: connection idle for more than ${cfg.client_idle_timeout} s`);
-        }
-        return;
-      }
-    }
-  }
-
-  /** query_timeout: cancel the statement; a server that has not ended it QUERY_CANCEL_GRACE_MS
-   *  later (frozen, or its cancel lost) is closed, so the client's wait ends. */
-  private queryTimedOut(server: ServerConnection, now: number): void {
-    if (!this.timeoutCancelSent) {
-      this.timeoutCancelSent = true;
-      this.timeoutCancelAt = now;
-      this.ctx.sendCancel(server);
-    } else if (now - this.timeoutCancelAt > QUERY_CANCEL_GRACE_MS) {
-      const why = `query_timeout: the server did not end the statement within ${QUERY_CANCEL_GRACE_MS / 1000} s of its cancel`;
-      this.fatal(SQLSTATE.QUERY_CANCELED, why, undefined, 'The server may be overloaded or hung; its connection was closed.');
-      server.close(why);
-    }
+    checkTimeouts(this, now);
   }
 
   // ---- ending ----

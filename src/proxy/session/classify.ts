@@ -4,21 +4,19 @@
 // statements. Called from the scan of each client chunk: plain functions, nothing allocated.
 import { SQLSTATE } from '../../protocol/encode.js';
 import { UNSEEN_STATEMENT, type Classification } from '../../sql/index.js';
-import { ClientStatements } from '../prepared-statements.js';
-import { ResponseTracker } from '../response-tracker.js';
 import { changesSettings } from '../session-settings.js';
 import type { ClientSession } from '../client-session.js';
 import { keptSessionState, keptStateName, pin, type KeptState } from './pinning.js';
+import type { LinkSession } from './statement-link.js';
 import { isOn, isSerializable } from './setting-values.js';
 
 /** What of the session these functions use. */
 export type ClassifySession = Pick<ClientSession,
-  'pool' | 'answerEdits' | 'answerNow' | 'chunkKind' | 'chunkReadOnly' | 'ctx' | 'database' | 'emitWhole' |
-  'fatal' | 'mode' | 'onQueryData' | 'pinned' | 'pinnedForGood' | 'probeAfter' | 'readOnlySession' |
-  'refused' | 'remote' | 'routeOverride' | 'routeRead' | 'routeWrite' | 'scanner' | 'serializableSession' |
-  'settings' | 'settingsDirty' | 'socket' | 'statements' | 'statementsUntracked' | 'tracker' |
-  'unnamedStatement' | 'untrackedStatements' | 'user'
->;
+  'chunkKind' | 'chunkReadOnly' | 'ctx' | 'database' | 'fatal' | 'mode' | 'pinned' | 'pinnedForGood' |
+  'probeAfter' | 'readOnlySession' | 'refused' | 'remote' | 'routeOverride' | 'routeRead' | 'routeWrite' |
+  'scanner' | 'serializableSession' | 'settings' | 'settingsDirty' | 'statements' | 'unnamedStatement' |
+  'user'
+> & LinkSession;
 
 /** A statement (or the Bind of one) that may change settings: they are read back after its transaction. */
 export function noteSettings(s: ClassifySession, c: Classification): void {
@@ -142,19 +140,4 @@ export function tooManyStatements(s: ClassifySession): void {
   const limit = s.ctx.config.max_client_prepared_statements;
   s.fatal(SQLSTATE.CONFIGURATION_LIMIT_EXCEEDED, `too many prepared statements on this connection (max_client_prepared_statements = ${limit})`,
     undefined, 'Close (or DEALLOCATE) prepared statements the application no longer uses.');
-}
-
-/** The client's first named statement: from now on its statements are mapped (pooling modes only). */
-export function namedStatement(s: ClassifySession, wholeInChunk: boolean): void {
-  if (s.mode === 'session' || s.statementsUntracked) return;
-  // Its first bytes may already be on their way unchanged: then it cannot be renamed.
-  if (!wholeInChunk) return s.untrackedStatements();
-  s.statements = new ClientStatements(s.ctx.statements);
-  if (s.tracker) return;
-  s.tracker = new ResponseTracker();
-  s.tracker.onParseFailed = (clientName, serverName) => s.statements?.forget(clientName, serverName);
-  // An answer pgtide gives itself with nothing owed before it.
-  s.answerNow = (message) => s.socket.write(message);
-  s.emitWhole = (piece) => s.onQueryData(piece);
-  s.answerEdits = [];
 }

@@ -1,0 +1,78 @@
+// Which pool a client's transaction runs in: writes (and what is not known to be a read) on the
+// primary, reads on a backend the router draws, as the session's own choices (SET pgtide.route,
+// read-only or serializable sessions, read-your-writes) allow; and, for a client waiting on a
+// backend that can no longer serve it (a failover), the same choice afresh.
+import type { PoolWaiter } from '../../pool/pool.js';
+import type { ReadContext } from '../router.js';
+import type { ClientSession } from '../client-session.js';
+import { checkReplay, lacksSettings, mustCheckReplay, startOn, waitFor, type HandoffSession } from './handoff.js';
+import { Wait } from './state.js';
+
+/** What of the session these functions use. */
+export type RouteSession = Pick<ClientSession,
+  'backend' | 'consistency' | 'consistencyFallback' | 'ctx' | 'database' | 'link' | 'mode' | 'pendingBegin' |
+  'pool' | 'poolOf' | 'readLink' | 'retryRoute' | 'retrying' | 'routeOverride' | 'routeRead' | 'routeWrite' |
+  'serializableSession' | 'timeoutCancelSent' | 'waitingSince' | 'writeLsnPending' | 'wroteInLink'
+> & HandoffSession & ReadContext & PoolWaiter;
+
+/**
+ * Pick the pool of the transaction that starts with the bytes just scanned, and link an
+ * idle server of it when there is one. Writes (and anything not known to be a read) go to
+ * the primary; reads to a backend the router draws.
+ */
+export function route(s: RouteSession): void {
+  if (s.mode !== 'session') {
+    const ctx = s.ctx;
+    // PAUSE: new transactions wait (as when no primary is known) until RESUME.
+    if (ctx.admin.isPaused(s.database)) {
+      s.pool = null;
+      return;
+    }
+    let read = s.routeRead && !s.routeWrite && !s.retrying;
+    // SET pgtide.route: the session's own choice wins over the classifier.
+    if (s.routeOverride === 'primary') read = false;
+    else if (s.routeOverride === 'standby' && !s.retrying) read = true;
+    if (read && (s.consistency === 'primary_only' || s.consistencyFallback || s.serializableSession)) read = false;
+    // Read-your-writes: a read waits for the position of the write just committed.
+    if (read && s.writeLsnPending) {
+      s.pool = null;
+      return;
+    }
+    s.wroteInLink = !read;
+    const backend = read
+      ? ctx.router.readBackend(s)
+      : ctx.router.writeBackend();
+    s.readLink = read && backend !== ctx.router.writeBackend();
+    s.backend = backend;
+    // No primary known (failover in progress): wait for one instead of failing or writing to a standby.
+    s.pool = backend ? s.poolOf(backend) : null;
+  }
+  if (s.pendingBegin) return;
+  const server = s.pool?.takeIdle();
+  if (!server) return;
+  s.timeoutCancelSent = false;
+  if (mustCheckReplay(s) || lacksSettings(s, server)) {
+    waitFor(s, Wait.SetUp);
+    s.waitingSince = Date.now();
+    return mustCheckReplay(s) ? checkReplay(s, server) : startOn(s, server);
+  }
+  s.link(server);
+}
+
+/** Waiting on a backend that can no longer serve the transaction (a standby out of the
+ * rotation, a primary that is one no more). */
+export function waitsOnStaleBackend(s: RouteSession): boolean {
+  const backend = s.backend;
+  if (!backend || s.mode === 'session') return false;
+  const router = s.ctx.router;
+  return s.readLink ? !router.isReadable(backend) : backend !== router.writeBackend();
+}
+
+export function rerouteWaiting(s: RouteSession): void {
+  s.pool!.cancelWait(s);
+  // A server being readied for the client goes back to its pool (see startOn, checkReplay).
+  waitFor(s, Wait.Pool);
+  s.pool = null;
+  if (s.readLink) s.retrying = true;
+  s.retryRoute();
+}

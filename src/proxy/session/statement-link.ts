@@ -1,0 +1,169 @@
+// The statement link: a client's named prepared statements mapped onto the statements its
+// current server holds (pooling modes). The client's messages are rewritten on their way (see
+// ClientStatements), the server's answers followed (ResponseTracker), and the answers of requests
+// pgtide added or answered itself are taken out of, or put into, what the client reads.
+import { decodeErrorFields, errorWithMessage, type ErrorFields } from '../../protocol/backend.js';
+import * as encode from '../../protocol/encode.js';
+import { BackendMessage } from '../../protocol/types.js';
+import type { ServerConnection } from '../../pool/server-connection.js';
+import { WholeMessages } from '../../protocol/whole-messages.js';
+import { ClientStatements, OLD_SHAPE } from '../prepared-statements.js';
+import { Expect, ResponseTracker } from '../response-tracker.js';
+import { STALE_PLAN_ERROR, statementFailure } from '../statement-failure.js';
+import type { ClientSession } from '../client-session.js';
+import { pin, type PinSession } from './pinning.js';
+
+/** What of the session these functions use. */
+export type LinkSession = Pick<ClientSession,
+  'answerEdits' | 'ctx' | 'cutAnswer' | 'emitWhole' | 'pinned' | 'remote' | 'scanner' | 'server' |
+  'statements' | 'statementsUntracked' | 'tracker' | 'tracking' | 'whole' | 'mode' | 'socket' |
+  'onQueryData' | 'answerNow'
+> & PinSession;
+
+/**
+ * The chunk holding the client's first named statement ends inside a message that will need
+ * rewriting: hold that message back until it is whole (it is scanned again then).
+ */
+export function holdCutMessage(s: LinkSession, chunk: Buffer): Buffer {
+  const start = s.scanner.cutMessageStart(chunk.length);
+  // Begun in an earlier chunk, already on its way unchanged.
+  if (start < 0) {
+    untrackedStatements(s);
+    return chunk;
+  }
+  s.scanner.reset();
+  s.whole = new WholeMessages(s.ctx.config.max_packet_size);
+  s.whole.split(chunk.subarray(start), s.emitWhole!);
+  return chunk.subarray(0, start);
+}
+
+/**
+ * The first named statement arrived on a link that did not track answers. With nothing in
+ * flight, tracking starts now; otherwise the answers owed are unknown, so this client's named
+ * statements go through unchanged and pin it to this server.
+ */
+export function startTracking(s: LinkSession, server: ServerConnection, quiet: boolean): void {
+  if (!quiet) return untrackedStatements(s);
+  s.tracking = true;
+  s.tracker!.reset(server.prepared);
+  // Its names may have to be rolled back if the bytes run again (a stale plan), as on any link.
+  s.statements!.beginUndo();
+  server.setTracking(true);
+}
+
+export function untrackedStatements(s: LinkSession): void {
+  s.statements = null;
+  s.whole = null;
+  s.statementsUntracked = true;
+  s.ctx.log.info({ client: s.remote }, 'named prepared statements cannot be mapped mid-pipeline: the client is pinned');
+  if (!s.pinned) pin(s);
+}
+
+/** The server's statement set or one statement's plan is not what pgtide believed: correct it for every client. */
+export function onStatementFailed(s: LinkSession, body: Buffer, failed: string): void {
+  const server = s.server;
+  if (!server) return;
+  switch (statementFailure(decodeErrorFields(body), failed)) {
+    case 'missing':
+      s.ctx.log.warn({ client: s.remote, server: server.id, statement: failed },
+        'a server lost a statement pgtide prepared (a DEALLOCATE pgtide could not follow): its statements are prepared again');
+      return server.prepared.doubtAll();
+    case 'stale':
+    case 'reanalysed':
+      s.statements?.invalidate(failed);
+      return server.prepared.doubt(failed);
+  }
+}
+
+export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: number): void {
+  const tracker = s.tracker!;
+  if (type === BackendMessage.CopyInResponse || type === BackendMessage.CopyBothResponse) return tracker.onCopyIn();
+  const hide = tracker.onAnswer(type);
+  const fakes = tracker.fakes;
+  const start = end - 5 - body.length;
+  if (type === BackendMessage.ErrorResponse && tracker.failedStatement === OLD_SHAPE) {
+    // The client's description is of the statement's old shape: PostgreSQL's own answer.
+    if (start >= 0) s.answerEdits!.push({ start, end, insert: [STALE_PLAN_ERROR] });
+    return;
+  }
+  if (type === BackendMessage.ErrorResponse && tracker.failedStatement !== null) onStatementFailed(s, body, tracker.failedStatement);
+  if (hide) {
+    s.answerEdits!.push({ start, end, insert: fakes.splice(0) });
+  } else if (type === BackendMessage.ErrorResponse && tracker.failedDuplicate !== null && start >= 0) {
+    // The server's 42P05 names the shared statement; the client knows its own name.
+    const client = tracker.failedDuplicate;
+    const error = errorWithMessage(body, (m) => m.replace(/"pgtide_\d+"/, `"${client}"`));
+    if (error) s.answerEdits!.push({ start, end, insert: [error] });
+  } else if (fakes.length > 0) {
+    s.answerEdits!.push({ start: end, end, insert: fakes.splice(0) });
+  }
+}
+
+/**
+ * Apply the edits the answers of this chunk asked for: hidden answers (ParseComplete and
+ * CloseComplete of requests pgtide added, 5 bytes each) go, pgtide's own answers are put in
+ * place. Such an answer cut inside its header is held until the next chunk decides.
+ */
+export function editAnswers(s: LinkSession, chunk: Buffer): Buffer[] {
+  const parts: Buffer[] = [];
+  const edits = s.answerEdits!;
+  let pos = 0;
+  if (s.cutAnswer) {
+    // Dropped when the answer it begins is hidden.
+    if (!(edits.length > 0 && edits[0]!.start < 0)) parts.push(s.cutAnswer);
+    s.cutAnswer = null;
+  }
+  for (const edit of edits) {
+    if (edit.start > pos) parts.push(chunk.subarray(pos, edit.start));
+    pos = Math.max(pos, edit.end);
+    for (const b of edit.insert) parts.push(b);
+  }
+  edits.length = 0;
+  let tail = chunk.length;
+  const server = s.server!;
+  const cutType = server.cutHeaderType;
+  if (cutType === BackendMessage.ParseComplete || cutType === BackendMessage.CloseComplete) {
+    tail = chunk.length - server.cutHeaderLength;
+    s.cutAnswer = Buffer.from(chunk.subarray(tail));
+  }
+  if (tail > pos) parts.push(chunk.subarray(pos, tail));
+  return parts;
+}
+
+export function endSkippedBatch(s: LinkSession, server: ServerConnection): void {
+  server.syncs.sent(1, false);
+  s.tracker!.push(Expect.Sync);
+  server.write(encode.sync());
+}
+
+/** The client's first named statement: from now on its statements are mapped (pooling modes only). */
+export function namedStatement(s: LinkSession, wholeInChunk: boolean): void {
+  if (s.mode === 'session' || s.statementsUntracked) return;
+  // Its first bytes may already be on their way unchanged: then it cannot be renamed.
+  if (!wholeInChunk) return untrackedStatements(s);
+  s.statements = new ClientStatements(s.ctx.statements);
+  if (s.tracker) return;
+  s.tracker = new ResponseTracker();
+  s.tracker.onParseFailed = (clientName, serverName) => s.statements?.forget(clientName, serverName);
+  // An answer pgtide gives itself with nothing owed before it.
+  s.answerNow = (message) => s.socket.write(message);
+  s.emitWhole = (piece) => s.onQueryData(piece);
+  s.answerEdits = [];
+}
+
+/**
+ * A statement pgtide prepared failed in a way that running the bytes again fixes, invisibly
+ * to the client: it was missing (prepared again first), or its plan went stale and the client
+ * holds no description of the old shape (see ClientStatements.mayRunAgain), or re-planning it
+ * failed where the client had asked for a fresh Parse.
+ */
+export function mayRunAgain(error: ErrorFields, session: Pick<ClientSession, 'tracker' | 'statements'>): boolean {
+  const failed = session.tracker!.failedStatement;
+  if (failed === null || failed === OLD_SHAPE || !session.statements) return false;
+  switch (statementFailure(error, failed)) {
+    case 'missing': return true;
+    case 'stale': return session.statements.mayRunAgain(failed);
+    case 'reanalysed': return session.statements.parsedFromCopy(failed);
+    default: return false;
+  }
+}

@@ -1,0 +1,85 @@
+// The limits the janitor checks once a second for each client: login, wait for a server (and a
+// route afresh when the backend waited on can no longer serve), statement, idle transaction,
+// idle client; and the guard against bytes to run again that were never sent.
+import { SQLSTATE } from '../../protocol/encode.js';
+import { TransactionStatus } from '../../protocol/types.js';
+import type { ServerConnection } from '../../pool/server-connection.js';
+import type { ClientSession } from '../client-session.js';
+import { rerouteWaiting, waitsOnStaleBackend, type RouteSession } from './route.js';
+import { State, Wait } from './state.js';
+
+/** How long a statement cancelled by query_timeout may take to end before its server is closed. */
+const QUERY_CANCEL_GRACE_MS = 5000;
+/** A statement to run again is sent as soon as its server is idle: waiting this long is a bug. */
+const STUCK_RESEND_MS = 5000;
+
+/** What of the session these functions use. */
+export type TimeoutSession = Pick<ClientSession,
+  'connectedAt' | 'ctx' | 'fatal' | 'lastActive' | 'pool' | 'remote' | 'resendOnPrimary' | 'resendWhy' |
+  'retryRoute' | 'server' | 'state' | 'timeoutCancelAt' | 'timeoutCancelSent' | 'wait' | 'waitingSince'
+> & RouteSession;
+
+export function checkTimeouts(s: TimeoutSession, now: number): void {
+  const cfg = s.ctx.config;
+  // Bytes waiting to run again while their server sits idle: a path that forgot them (as the
+  // pinned client's stale-plan retry once did) must cost an error, never a client waiting for ever.
+  if (s.resendOnPrimary !== null && s.state === State.Linked && s.server!.syncs.pending === 0 && now - s.lastActive > STUCK_RESEND_MS) {
+    s.ctx.log.error({ client: s.remote, why: s.resendWhy }, 'statement to run again was never sent');
+    return s.fatal(SQLSTATE.INTERNAL_ERROR, 'internal error in pgtide: a statement to run again was lost; the connection is closed',
+      undefined, 'Reconnect and retry.');
+  }
+  switch (s.state) {
+    case State.Startup:
+    case State.Tls:
+    case State.Lookup:
+    case State.Auth:
+    case State.Login:
+      if (cfg.client_login_timeout > 0 && now - s.connectedAt > cfg.client_login_timeout * 1000) {
+        s.fatal(SQLSTATE.PROTOCOL_VIOLATION, `client_login_timeout: login not completed within ${cfg.client_login_timeout} s`);
+      }
+      return;
+    case State.Waiting:
+      // Re-routed now, the client would get a second server, and the one holding its session
+      // would be linked over it when the query ends.
+      if (s.wait === Wait.OwnQuery) return;
+      if (!s.pool) s.retryRoute();
+      else if (waitsOnStaleBackend(s)) rerouteWaiting(s);
+      if (s.state === State.Waiting && cfg.query_wait_timeout > 0 && now - s.waitingSince > cfg.query_wait_timeout * 1000) {
+        s.fatal(SQLSTATE.QUERY_CANCELED, `query_wait_timeout: no server connection became free within ${cfg.query_wait_timeout} s`,
+          undefined, 'The pool is exhausted or the server is unreachable; raise pool_size or check the server.');
+      }
+      return;
+    case State.Ready:
+      if (cfg.client_idle_timeout > 0 && now - s.lastActive > cfg.client_idle_timeout * 1000) {
+        s.fatal(SQLSTATE.IDLE_SESSION_TIMEOUT, `client_idle_timeout: connection idle for more than ${cfg.client_idle_timeout} s`);
+      }
+      return;
+    case State.Linked: {
+      const server = s.server!;
+      if (server.syncs.pending > 0) {
+        if (cfg.query_timeout > 0 && now - s.lastActive > cfg.query_timeout * 1000) queryTimedOut(s, server, now);
+      } else if (server.txStatus !== TransactionStatus.Idle) {
+        if (cfg.idle_transaction_timeout > 0 && now - s.lastActive > cfg.idle_transaction_timeout * 1000) {
+          s.fatal(SQLSTATE.IDLE_IN_TRANSACTION_TIMEOUT, `idle_transaction_timeout: transaction idle for more than ${cfg.idle_transaction_timeout} s`);
+        }
+      } else if (cfg.client_idle_timeout > 0 && now - s.lastActive > cfg.client_idle_timeout * 1000) {
+        s.fatal(SQLSTATE.IDLE_SESSION_TIMEOUT, `client_idle_timeout: connection idle for more than ${cfg.client_idle_timeout} s`);
+      }
+      return;
+    }
+  }
+}
+
+/** query_timeout: cancel the statement; a server that has not ended it QUERY_CANCEL_GRACE_MS
+ *  later (frozen, or its cancel lost) is closed, so the client's wait ends. */
+export function queryTimedOut(s: TimeoutSession, server: ServerConnection, now: number): void {
+  if (!s.timeoutCancelSent) {
+    s.timeoutCancelSent = true;
+    s.timeoutCancelAt = now;
+    s.ctx.sendCancel(server);
+  } else if (now - s.timeoutCancelAt > QUERY_CANCEL_GRACE_MS) {
+    const why = `query_timeout: the server did not end the statement within ${QUERY_CANCEL_GRACE_MS / 1000} s of its cancel`;
+    s.fatal(SQLSTATE.QUERY_CANCELED, why, undefined, 'The server may be overloaded or hung; its connection was closed.');
+    server.close(why);
+  }
+}
