@@ -20,14 +20,14 @@ import type { SessionSettings } from './session-settings.js';
 import { UNKNOWN_SETTINGS } from '../pool/server-connection.js';
 import { refuseSessionState, type RefusedQuery } from './session/pinning.js';
 import { classify, classifyBind, classifyParse, follow, keepSessionState, noteOpaqueCode, tooManyStatements } from './session/classify.js';
-import { editAnswers, endSkippedBatch, holdCutMessage, mayRunAgain, namedStatement, onServerAnswer, startTracking } from './session/statement-link.js';
-import { LocalAnswer, localAnswer, localReply, queryText } from './session/first-statement.js';
+import { editAnswers, forwardEdited, holdCutMessage, namedStatement, onServerAnswer, startTracking } from './session/statement-link.js';
+import { answerLocally } from './session/first-statement.js';
 import { AUTH_TYPES, learnServerParams, onAdminMessage, onAuthData, onAuthStep, onStartupData } from './session/login.js';
 import { NO_PARAMS, State, Wait } from './session/state.js';
 import { route } from './session/route.js';
 import { checkTimeouts } from './session/timeouts.js';
 import { checkPin, checkReplay, continueOn, learnSettings, learnWritePosition, mustCheckReplay, startOn, waitFor } from './session/handoff.js';
-import { Refusal, isReadOnlyRefusal, refusalIn } from './session/read-retry.js';
+import { holdsFirstAnswer, holdsRefusal, retryOnPrimary, retryRead } from './session/read-retry.js';
 
 
 
@@ -77,12 +77,12 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private queryStart = 0;
   private xactStart = 0;
   /** SQLSTATE of the latest server error counted for the client: taken back when pgtide hides it (a rerun). */
-  private lastErrorCode = '';
+  lastErrorCode = '';
   timeoutCancelAt = 0;
 
   // Client bytes that arrived while no server was linked, flushed in order when one is.
   queued: Buffer[] = [];
-  private queuedSyncs = 0;
+  queuedSyncs = 0;
   private queuedUnsynced = false;
   private queuedBytes = 0;
   // Chunks held back while a read runs on a standby (see onQueryData).
@@ -92,20 +92,20 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   readLink = false;
   backend: BackendConfig | null = null;
   /** The server has sent something for this link (a retry is no longer transparent). */
-  private answered = false;
+  answered = false;
   /** Bytes sent on a read link before any answer: resent once if the standby fails. */
-  private readonly sentOnLink: Buffer[] = [];
+  readonly sentOnLink: Buffer[] = [];
   /** This transaction is being retried: it goes to the primary. */
   retrying = false;
   /** The bytes resent go again because a statement was stale or missing: not a second time. */
-  private rerunning = false;
+  rerunning = false;
   /** A standby refused the statement as a write: these bytes go to the primary next. */
   resendOnPrimary: Buffer[] | null = null;
   resendWhy = '';
   /** The refusal, kept until its ReadyForQuery arrives (and those of the batches pipelined after it). */
-  private heldRefusal: Buffer | null = null;
+  heldRefusal: Buffer | null = null;
   /** The held refusal still lacks its ReadyForQuery. */
-  private refusalAwaitsReady = false;
+  refusalAwaitsReady = false;
   consistency: Consistency = 'read_your_writes';
   firstStatementRouting = false;
   /** Session state keeps this client on its server connection (see pin()). */
@@ -148,7 +148,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   // COPY IN bookkeeping: see onServerCopyIn.
   private copying = false;
   private syncsSinceExecute = 0;
-  private serverPaused = false;
+  serverPaused = false;
   // Named prepared statements (transaction and statement pooling): see ClientStatements.
   statements: ClientStatements | null = null;
   /** What the client's unnamed statement does (its last unnamed Parse), for a Bind that runs it later. */
@@ -320,7 +320,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
     if (data.length > 0) {
       const unsynced = this.syncEnd < 0 ? true : this.syncEnd < data.length;
-      if (!linked && this.state === State.Ready && this.firstStatementRouting && this.answerLocally(data)) return;
+      if (!linked && this.state === State.Ready && this.firstStatementRouting && answerLocally(this, data)) return;
       if (!linked && this.state === State.Ready && isStrayCopyEnd(data)) return;
       if (!linked && this.state === State.Ready) route(this);
       const server = this.server;
@@ -345,20 +345,6 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (!this.tracking) return server.write(data);
     const out = this.statements!.rewrite(data, server.prepared, this.tracker!, this.pool!.stats, this.answerNow!);
     return out.length === 0 || server.write(out);
-  }
-
-  /** transaction_routing = first_statement: a BEGIN (or the end of its empty transaction) pgtide answers itself. */
-  private answerLocally(data: Buffer): boolean {
-    const answer = localAnswer(data, this.chunkKind, this.chunkReadOnly, this.pendingBegin);
-    if (answer === LocalAnswer.None) return false;
-    this.pendingBegin = answer === LocalAnswer.Begin ? queryText(data) : null;
-    // The Query just scanned is answered here: it is no sync point for any server.
-    this.queuedSyncs = 0;
-    const s = this.socket;
-    s.cork();
-    for (const m of localReply(answer)) s.write(m);
-    s.uncork();
-    return true;
   }
 
   private queue(data: Buffer): void {
@@ -594,77 +580,17 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   onServerData(chunk: Buffer): boolean {
     if (this.tracking && (this.answerEdits!.length > 0 || this.cutAnswer !== null || this.server!.cutHeaderLength > 0)) {
       const parts = editAnswers(this, chunk);
-      if (parts.length !== 1) {
-        this.pool!.stats.bytesSent += chunk.length;
-        const socket = this.socket;
-        let ok = true;
-        socket.cork();
-        for (const part of parts) ok = socket.write(part);
-        socket.uncork();
-        if (!ok && !this.serverPaused) {
-          this.serverPaused = true;
-          this.server!.pauseReading();
-        }
-        this.answered = true;
-        this.sentOnLink.length = 0;
-        this.statements?.endUndo();
-        return true;
-      }
+      if (parts.length !== 1) return forwardEdited(this, chunk, parts);
       chunk = parts[0]!;
     }
-    const socket = this.socket;
     this.pool!.stats.bytesSent += chunk.length;
     if (!this.answered) {
       this.answered = true;
-      // A write the classifier let through to a standby fails with 25006 before any row:
-      // the client never sees that answer, the statement runs again on the primary. A
-      // prepared statement that was stale or missing (see mayRunAgain) outside a transaction
-      // is prepared afresh and run again the same way.
-      const retryable = this.readLink ? isReadOnlyRefusal : this.tracking && !this.rerunning ? mayRunAgain : null;
-      if (retryable && this.sentOnLink.length > 0 && this.scanner.atBoundary) {
-        const server = this.server!;
-        const refusal = refusalIn(chunk, retryable, this);
-        const awaiting = refusal === Refusal.AwaitingReady;
-        // Refused before any Sync (a Parse and Describe then Flush, as postgres.js sends a new
-        // statement with parameters): pgtide ends the skipped batch with a Sync of its own,
-        // whose ReadyForQuery the client never sees, and the bytes run again.
-        const flushed = awaiting && !this.readLink && server.syncs.pending === 0 && server.txStatus === IDLE;
-        // Only a refusal of everything sent on this link can be replayed elsewhere: the
-        // ReadyForQuery awaited and the answers of batches pipelined after it come later, and
-        // must be refused too (see the held refusal below); no batch may be left open.
-        if (refusal !== Refusal.None && (flushed || (!server.syncs.unsynced && (!awaiting || server.syncs.pending > 0)))) {
-          if (flushed) endSkippedBatch(this, server);
-          this.rerunning = !this.readLink;
-          this.resendWhy = this.readLink ? 'a standby refused it as a write (25006)' : 'a prepared statement was stale or missing on its server';
-          this.resendOnPrimary = this.sentOnLink.splice(0);
-          // Counted as it arrived (onServerError), but the client never gets it.
-          this.ctx.pools.countError(this.lastErrorCode, -1);
-          // The ReadyForQuery may follow in a later chunk; keep a copy in case it does not.
-          if (awaiting || server.syncs.pending > 0) this.heldRefusal = Buffer.from(chunk);
-          this.refusalAwaitsReady = awaiting;
-          return false;
-        }
-      }
-      this.rerunning = false;
-      this.sentOnLink.length = 0;
-      this.statements?.endUndo();
-    } else if (this.heldRefusal) {
-      const held = this.heldRefusal;
-      this.heldRefusal = null;
-      // The ReadyForQuery awaited, or the next batches refused the same way: nothing reaches the client yet.
-      const more = refusalIn(chunk, this.readLink ? isReadOnlyRefusal : mayRunAgain, this, this.refusalAwaitsReady);
-      if (more !== Refusal.None) {
-        this.refusalAwaitsReady = more === Refusal.AwaitingReady;
-        if (this.refusalAwaitsReady || this.server!.syncs.pending > 0) this.heldRefusal = Buffer.concat([held, chunk]);
-        return false;
-      }
-      // Not the clean end expected: the client gets the whole answer after all.
-      this.resendOnPrimary = null;
-      this.rerunning = false;
-      this.statements?.endUndo();
-      this.ctx.pools.countError(this.lastErrorCode);
-      socket.write(held);
+      if (holdsFirstAnswer(this, chunk)) return false;
+    } else if (this.heldRefusal !== null && holdsRefusal(this, chunk)) {
+      return false;
     }
+    const socket = this.socket;
     if (!socket.write(chunk) && !this.serverPaused) {
       this.serverPaused = true;
       this.server!.pauseReading();
@@ -672,6 +598,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     // A TLS socket may keep the cleartext until it can encrypt it.
     return socket.writableLength > 0 || this.encrypted;
   }
+
 
   onServerIdle(status: number): void {
     this.lastActive = Date.now();
@@ -689,7 +616,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       if (this.pinned || this.probeAfter) return checkPin(this);
       this.releaseServer();
     }
-    if (this.resendOnPrimary) return this.retryOnPrimary();
+    if (this.resendOnPrimary) return retryOnPrimary(this);
     if (this.deferred.length > 0) this.replayDeferred();
   }
 
@@ -733,41 +660,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.server = null;
     // The server's FATAL reached the client: PostgreSQL sends one error, so does pgtide.
     if (toldByServer) return this.close();
-    if (this.readLink && !this.answered && !this.retrying && this.sentOnLink.length > 0 && this.scanner.atBoundary) return this.retryRead(reason);
+    if (this.readLink && !this.answered && !this.retrying && this.sentOnLink.length > 0 && this.scanner.atBoundary) return retryRead(this, reason);
     this.fatal(SQLSTATE.CONNECTION_FAILURE, `server connection lost: ${reason}`, undefined,
       'The transaction in progress, if any, was rolled back by the server. Reconnect and retry.');
-  }
-
-  retryOnPrimary(): void {
-    const resend = this.resendOnPrimary!;
-    this.resendOnPrimary = null;
-    this.ctx.log.warn({ client: this.remote, backend: this.backend?.name }, `statement run again on the primary: ${this.resendWhy}`);
-    this.retrying = true;
-    this.statements?.rollBack();
-    for (const chunk of resend) {
-      if (this.isClosed) return;
-      this.onQueryData(chunk);
-    }
-    if (this.deferred.length > 0 && this.state === State.Ready) this.replayDeferred();
-  }
-
-  /**
-   * A standby failed before answering an autocommit read: nothing reached the client, so the
-   * same bytes go once more, to the primary.
-   */
-  private retryRead(reason: string): void {
-    const resend = this.sentOnLink.splice(0);
-    this.statements?.rollBack();
-    this.ctx.log.warn({ client: this.remote, backend: this.backend?.name, reason }, 'read retried on the primary after its standby failed');
-    if (this.backend) this.ctx.pools.onBackendFailure?.(this.backend);
-    this.state = State.Ready;
-    this.readLink = false;
-    this.retrying = true;
-    this.serverPaused = false;
-    for (const chunk of resend) {
-      if (this.isClosed) return;
-      this.onQueryData(chunk);
-    }
   }
 
   onServerDrain(): void {

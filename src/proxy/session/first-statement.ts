@@ -4,6 +4,7 @@
 // this way.
 import * as encode from '../../protocol/encode.js';
 import { FrontendMessage } from '../../protocol/types.js';
+import type { ClientSession } from '../client-session.js';
 
 export const enum LocalAnswer {
   /** Not answered here: the chunk goes to a server. */
@@ -29,12 +30,29 @@ export function localAnswer(data: Buffer, kind: string | null, readOnly: boolean
 }
 
 /** The text of the one Query in `data` (a chunk localAnswer answered as a BEGIN). */
-export function queryText(data: Buffer): string {
+function queryText(data: Buffer): string {
   return data.toString('utf8', 5, data.length - 1);
 }
 
 /** What the client gets for an answered chunk, as a server would have answered it. */
-export function localReply(answer: LocalAnswer.Begin | LocalAnswer.Commit | LocalAnswer.Rollback): Buffer[] {
+function localReply(answer: LocalAnswer.Begin | LocalAnswer.Commit | LocalAnswer.Rollback): Buffer[] {
   if (answer === LocalAnswer.Begin) return [encode.commandComplete('BEGIN'), encode.readyForQuery('T')];
   return [encode.commandComplete(answer === LocalAnswer.Commit ? 'COMMIT' : 'ROLLBACK'), encode.readyForQuery('I')];
+}
+
+/** What answerLocally uses of the session. */
+export type FirstStatementSession = Pick<ClientSession, 'chunkKind' | 'chunkReadOnly' | 'pendingBegin' | 'queuedSyncs' | 'socket'>;
+
+/** transaction_routing = first_statement: a BEGIN (or the end of its empty transaction) pgtide answers itself. */
+export function answerLocally(s: FirstStatementSession, data: Buffer): boolean {
+  const answer = localAnswer(data, s.chunkKind, s.chunkReadOnly, s.pendingBegin);
+  if (answer === LocalAnswer.None) return false;
+  s.pendingBegin = answer === LocalAnswer.Begin ? queryText(data) : null;
+  // The Query just scanned is answered here: it is no sync point for any server.
+  s.queuedSyncs = 0;
+  const out = s.socket;
+  out.cork();
+  for (const m of localReply(answer)) out.write(m);
+  out.uncork();
+  return true;
 }

@@ -10,6 +10,7 @@ import { TransactionStatus } from '../../protocol/types.js';
 import { NO_SETTINGS, diffSql, type SessionSettings } from '../session-settings.js';
 import type { ClientSession } from '../client-session.js';
 import { SESSION_STATE_PROBE, pin } from './pinning.js';
+import { retryOnPrimary, type ResendSession } from './read-retry.js';
 import { correctReported, reportSettings, type ReportedParamsSession } from './reported-params.js';
 import { State, Wait, releaseAfterFailure } from './state.js';
 
@@ -18,9 +19,9 @@ export type HandoffSession = Pick<ClientSession,
   'acquire' | 'backend' | 'close' | 'consistencyFallback' | 'ctx' | 'database' | 'deferred' | 'epoch' |
   'fatal' | 'flushQueued' | 'isClosed' | 'lastWriteLsn' | 'link' | 'pendingBegin' | 'pinned' |
   'pinnedForGood' | 'pool' | 'poolOf' | 'probeAfter' | 'readLink' | 'releaseServer' | 'remote' |
-  'replayDeferred' | 'resendOnPrimary' | 'retryOnPrimary' | 'retryRoute' | 'scanner' | 'server' |
+  'replayDeferred' | 'resendOnPrimary' | 'retryRoute' | 'scanner' | 'server' |
   'settings' | 'settingsDirty' | 'state' | 'takeQueued' | 'user' | 'wait' | 'waitingSince' | 'writeLsnPending'
-> & ServerPeer & ReportedParamsSession;
+> & ServerPeer & ReportedParamsSession & ResendSession;
 
 /** The server's settings differ from this session's (one string comparison). */
 export function lacksSettings(s: HandoffSession, server: ServerConnection): boolean {
@@ -232,7 +233,7 @@ export function stayPinned(s: HandoffSession, server: ServerConnection): void {
 export function continueOn(s: HandoffSession, server: ServerConnection): void {
   if (s.resendOnPrimary) {
     if (s.server !== server) s.link(server);
-    return s.retryOnPrimary();
+    return retryOnPrimary(s);
   }
   s.flushQueued(server);
   if (s.deferred.length > 0) s.replayDeferred();
@@ -256,7 +257,7 @@ export function leftDuringCheck(s: HandoffSession, server: ServerConnection): vo
  */
 export function resumeAfterCheck(s: HandoffSession): void {
   for (const chunk of s.takeQueued()) s.deferred.push(chunk);
-  if (s.resendOnPrimary) return s.retryOnPrimary();
+  if (s.resendOnPrimary) return retryOnPrimary(s);
   if (s.deferred.length > 0) s.replayDeferred();
 }
 

@@ -1,9 +1,13 @@
 // Whether a server's answer refuses what the client sent in a way that lets pgtide run the same
 // bytes again unseen: a standby's "read-only transaction" refusal (25006, the bytes go to the
 // primary), or a prepared statement that was stale or missing (prepared again, run again).
-// Decided from the chunk alone, before any of it reaches the client.
+// Decided from the chunk alone, before any of it reaches the client; then the bytes sent on the
+// link are scanned and routed again.
 import { decodeErrorFields, type ErrorFields } from '../../protocol/backend.js';
 import { BackendMessage, TransactionStatus } from '../../protocol/types.js';
+import type { ClientSession } from '../client-session.js';
+import { State } from './state.js';
+import { endSkippedBatch, mayRunAgain } from './statement-link.js';
 
 export const enum Refusal {
   None,
@@ -50,4 +54,113 @@ export function refusalIn<C>(chunk: Buffer, retryable: Retryable<C>, context: C,
     off = end;
   }
   return refused && off === chunk.length ? Refusal.AwaitingReady : Refusal.None;
+}
+
+/** What the retries use of the session. */
+export type RetrySession = Pick<ClientSession,
+  'answered' | 'backend' | 'ctx' | 'heldRefusal' | 'isClosed' | 'lastErrorCode' | 'onQueryData' | 'readLink' |
+  'refusalAwaitsReady' | 'remote' | 'replayDeferred' | 'rerunning' | 'resendOnPrimary' | 'resendWhy' | 'retrying' |
+  'scanner' | 'sentOnLink' | 'server' | 'serverPaused' | 'socket' | 'state' | 'statements' | 'tracker' | 'tracking' |
+  'deferred'
+>;
+
+/**
+ * The first answer on a link. A write the classifier let through to a standby fails with 25006
+ * before any row: the client never sees that answer, the statement runs again on the primary. A
+ * prepared statement that was stale or missing (see mayRunAgain) outside a transaction is
+ * prepared afresh and run again the same way. Returns true when the chunk is held back so.
+ */
+export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
+  const retryable = s.readLink ? isReadOnlyRefusal : s.tracking && !s.rerunning ? mayRunAgain : null;
+  if (retryable && s.sentOnLink.length > 0 && s.scanner.atBoundary) {
+    const server = s.server!;
+    const refusal = refusalIn(chunk, retryable, s);
+    const awaiting = refusal === Refusal.AwaitingReady;
+    // Refused before any Sync (a Parse and Describe then Flush, as postgres.js sends a new
+    // statement with parameters): pgtide ends the skipped batch with a Sync of its own,
+    // whose ReadyForQuery the client never sees, and the bytes run again.
+    const flushed = awaiting && !s.readLink && server.syncs.pending === 0 && server.txStatus === TransactionStatus.Idle;
+    // Only a refusal of everything sent on this link can be replayed elsewhere: the
+    // ReadyForQuery awaited and the answers of batches pipelined after it come later, and
+    // must be refused too (see holdsRefusal); no batch may be left open.
+    if (refusal !== Refusal.None && (flushed || (!server.syncs.unsynced && (!awaiting || server.syncs.pending > 0)))) {
+      if (flushed) endSkippedBatch(s, server);
+      s.rerunning = !s.readLink;
+      s.resendWhy = s.readLink ? 'a standby refused it as a write (25006)' : 'a prepared statement was stale or missing on its server';
+      s.resendOnPrimary = s.sentOnLink.splice(0);
+      // Counted as it arrived (onServerError), but the client never gets it.
+      s.ctx.pools.countError(s.lastErrorCode, -1);
+      // The ReadyForQuery may follow in a later chunk; keep a copy in case it does not.
+      if (awaiting || server.syncs.pending > 0) s.heldRefusal = Buffer.from(chunk);
+      s.refusalAwaitsReady = awaiting;
+      return true;
+    }
+  }
+  s.rerunning = false;
+  s.sentOnLink.length = 0;
+  s.statements?.endUndo();
+  return false;
+}
+
+/**
+ * A chunk after a refusal held back (see holdsFirstAnswer): the ReadyForQuery awaited, or the
+ * next batches refused the same way, and nothing reaches the client yet (returns true). Anything
+ * else is not the clean end expected: the client gets the whole answer after all, the held part
+ * now and the chunk from the caller.
+ */
+export function holdsRefusal(s: RetrySession, chunk: Buffer): boolean {
+  const held = s.heldRefusal!;
+  s.heldRefusal = null;
+  const more = refusalIn(chunk, s.readLink ? isReadOnlyRefusal : mayRunAgain, s, s.refusalAwaitsReady);
+  if (more !== Refusal.None) {
+    s.refusalAwaitsReady = more === Refusal.AwaitingReady;
+    if (s.refusalAwaitsReady || s.server!.syncs.pending > 0) s.heldRefusal = Buffer.concat([held, chunk]);
+    return true;
+  }
+  s.resendOnPrimary = null;
+  s.rerunning = false;
+  s.statements?.endUndo();
+  s.ctx.pools.countError(s.lastErrorCode);
+  s.socket.write(held);
+  return false;
+}
+
+/** What retryOnPrimary uses of the session. */
+export type ResendSession = Pick<ClientSession,
+  'backend' | 'ctx' | 'deferred' | 'isClosed' | 'onQueryData' | 'remote' | 'replayDeferred' | 'resendOnPrimary' |
+  'resendWhy' | 'retrying' | 'state' | 'statements'
+>;
+
+/** Bytes a refusal held back (see holdsFirstAnswer) are scanned and routed again, as a retry:
+ *  a read refused by a standby goes to the primary; what arrived meanwhile follows. */
+export function retryOnPrimary(s: ResendSession): void {
+  const resend = s.resendOnPrimary!;
+  s.resendOnPrimary = null;
+  s.ctx.log.warn({ client: s.remote, backend: s.backend?.name }, `statement run again on the primary: ${s.resendWhy}`);
+  s.retrying = true;
+  s.statements?.rollBack();
+  for (const chunk of resend) {
+    if (s.isClosed) return;
+    s.onQueryData(chunk);
+  }
+  if (s.deferred.length > 0 && s.state === State.Ready) s.replayDeferred();
+}
+
+/**
+ * A standby failed before answering an autocommit read: nothing reached the client, so the
+ * same bytes go once more, to the primary.
+ */
+export function retryRead(s: RetrySession, reason: string): void {
+  const resend = s.sentOnLink.splice(0);
+  s.statements?.rollBack();
+  s.ctx.log.warn({ client: s.remote, backend: s.backend?.name, reason }, 'read retried on the primary after its standby failed');
+  if (s.backend) s.ctx.pools.onBackendFailure?.(s.backend);
+  s.state = State.Ready;
+  s.readLink = false;
+  s.retrying = true;
+  s.serverPaused = false;
+  for (const chunk of resend) {
+    if (s.isClosed) return;
+    s.onQueryData(chunk);
+  }
 }

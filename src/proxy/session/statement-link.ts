@@ -130,7 +130,7 @@ export function editAnswers(s: LinkSession, chunk: Buffer): Buffer[] {
   return parts;
 }
 
-export function endSkippedBatch(s: LinkSession, server: ServerConnection): void {
+export function endSkippedBatch(s: Pick<ClientSession, 'tracker'>, server: ServerConnection): void {
   server.syncs.sent(1, false);
   s.tracker!.push(Expect.Sync);
   server.write(encode.sync());
@@ -167,3 +167,25 @@ export function mayRunAgain(error: ErrorFields, session: Pick<ClientSession, 'tr
     default: return false;
   }
 }
+
+/** Forward a server chunk whose answers were edited (`parts`, see editAnswers): it answers the
+ *  link, so nothing sent on it runs again. Returns true: the chunk stays referenced. */
+export function forwardEdited(s: ForwardSession, chunk: Buffer, parts: readonly Buffer[]): boolean {
+  s.pool!.stats.bytesSent += chunk.length;
+  const socket = s.socket;
+  let ok = true;
+  socket.cork();
+  for (const part of parts) ok = socket.write(part);
+  socket.uncork();
+  if (!ok && !s.serverPaused) {
+    s.serverPaused = true;
+    s.server!.pauseReading();
+  }
+  s.answered = true;
+  s.sentOnLink.length = 0;
+  s.statements?.endUndo();
+  return true;
+}
+
+/** What forwardEdited uses of the session. */
+export type ForwardSession = Pick<ClientSession, 'pool' | 'socket' | 'serverPaused' | 'server' | 'answered' | 'sentOnLink' | 'statements'>;
