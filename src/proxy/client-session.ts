@@ -22,19 +22,17 @@ import { refuseSessionState, type RefusedQuery } from './session/pinning.js';
 import { classify, classifyBind, classifyParse, follow, keepSessionState, noteOpaqueCode, tooManyStatements } from './session/classify.js';
 import { editAnswers, forwardEdited, holdCutMessage, namedStatement, onServerAnswer, startTracking } from './session/statement-link.js';
 import { answerLocally } from './session/first-statement.js';
+import { defer, flushQueued, queue } from './session/queue.js';
 import { AUTH_TYPES, learnServerParams, onAdminMessage, onAuthData, onAuthStep, onStartupData } from './session/login.js';
 import { NO_PARAMS, State, Wait } from './session/state.js';
 import { route } from './session/route.js';
 import { checkTimeouts } from './session/timeouts.js';
-import { checkPin, checkReplay, continueOn, learnSettings, learnWritePosition, mustCheckReplay, startOn, waitFor } from './session/handoff.js';
-import { holdsFirstAnswer, holdsRefusal, retryOnPrimary, retryRead } from './session/read-retry.js';
-
-
+import { checkReplay, mustCheckReplay, startOn, transactionAnswered, waitFor } from './session/handoff.js';
+import { holdsFirstAnswer, holdsRefusal, retryRead } from './session/read-retry.js';
 
 const Q = 0x51, Sy = 0x53, X = 0x58, P = 0x70, Parse = 0x50, Bind = 0x42, Ex = 0x45, CopyDone = 0x63, CopyFail = 0x66, FunctionCall = 0x46;
 const IDLE = 0x49;
 const ERROR = 0x45;
-const QUEUE_LIMIT_BYTES = 256 * 1024;
 
 /** A client socket carries its session, so that one set of socket handlers serves every session. */
 const SESSION = Symbol('pgtide.session');
@@ -74,7 +72,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** query_timeout cancels a statement once. */
   timeoutCancelSent = false;
   /** performance.now() when the running query's first bytes went to a server, and its transaction's; 0: none. */
-  private queryStart = 0;
+  queryStart = 0;
   private xactStart = 0;
   /** SQLSTATE of the latest server error counted for the client: taken back when pgtide hides it (a rerun). */
   lastErrorCode = '';
@@ -83,11 +81,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   // Client bytes that arrived while no server was linked, flushed in order when one is.
   queued: Buffer[] = [];
   queuedSyncs = 0;
-  private queuedUnsynced = false;
-  private queuedBytes = 0;
+  queuedUnsynced = false;
+  queuedBytes = 0;
   // Chunks held back while a read runs on a standby (see onQueryData).
   deferred: Buffer[] = [];
-  private deferredBytes = 0;
+  deferredBytes = 0;
   /** The linked server was chosen for a read (it may be a standby). */
   readLink = false;
   backend: BackendConfig | null = null;
@@ -284,13 +282,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   onQueryData(chunk: Buffer): void {
     // What the client sends while its last bytes wait to run again follows them.
-    if (this.resendOnPrimary !== null) return this.defer(chunk);
+    if (this.resendOnPrimary !== null) return defer(this, chunk);
     const linked = this.server;
     // A pipelined statement must not follow a read onto a standby: it may write. Hold it
     // until the read's server is released (or its transaction stays open), then route it.
-    if (linked && this.readLink && linked.syncs.pending > 0 && !linked.syncs.unsynced) return this.defer(chunk);
+    if (linked && this.readLink && linked.syncs.pending > 0 && !linked.syncs.unsynced) return defer(this, chunk);
     // Waiting for a server for a read: what follows may write, so it is routed on its own later.
-    if (!linked && this.readLink && this.state === State.Waiting) return this.defer(chunk);
+    if (!linked && this.readLink && this.state === State.Waiting) return defer(this, chunk);
     this.syncEnd = -1;
     this.terminateAt = -1;
     // The route flags describe every chunk of the transaction not yet routed.
@@ -333,7 +331,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         if (!this.send(server, data)) this.pauseClient();
       } else {
         this.queuedUnsynced = unsynced;
-        this.queue(data);
+        queue(this, data);
         if (this.state === State.Ready) this.acquire();
       }
     }
@@ -341,36 +339,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   /** Forward client bytes, rewritten for this server when the link tracks prepared statements. */
-  private send(server: ServerConnection, data: Buffer): boolean {
+  send(server: ServerConnection, data: Buffer): boolean {
     if (!this.tracking) return server.write(data);
     const out = this.statements!.rewrite(data, server.prepared, this.tracker!, this.pool!.stats, this.answerNow!);
     return out.length === 0 || server.write(out);
-  }
-
-  private queue(data: Buffer): void {
-    this.queued.push(data);
-    this.queuedBytes += data.length;
-    // Pausing costs two syscalls, so only a client that sends a lot while it waits for a
-    // server is paused: it must not fill our memory.
-    if (this.queuedBytes > QUEUE_LIMIT_BYTES) this.pauseClient();
-  }
-
-  private defer(chunk: Buffer): void {
-    this.deferred.push(chunk);
-    this.deferredBytes += chunk.length;
-    if (this.deferredBytes > QUEUE_LIMIT_BYTES) this.pauseClient();
-  }
-
-  /** Replay held chunks now that the read's server is released or inside a transaction. */
-  replayDeferred(): void {
-    const held = this.deferred;
-    this.deferred = [];
-    this.deferredBytes = 0;
-    for (const chunk of held) {
-      if (this.isClosed) return;
-      this.onQueryData(chunk);
-    }
-    if (this.deferred.length === 0 && this.queuedBytes <= QUEUE_LIMIT_BYTES) this.resumeClient();
   }
 
   /** This client's pool on a backend; remembered, so routing builds no lookup key per transaction. */
@@ -410,13 +382,12 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const since = this.waitingSince;
     this.state = State.Ready;
     route(this);
-    if (this.server) return this.flushQueued(this.server);
+    if (this.server) return flushQueued(this, this.server);
     if (this.state !== State.Ready) return;
     this.acquire();
     // The same wait goes on: query_wait_timeout counts from its start, not from this re-route.
     this.waitingSince = since;
   }
-
 
   onMessage(type: number, body: Buffer, end: number): boolean {
     if (this.state === State.Admin) {
@@ -491,7 +462,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   /** The client's next bytes go to a server with nothing of its own running there: a query starts, and maybe a transaction. */
-  private startQuery(): void {
+  startQuery(): void {
     const now = performance.now();
     this.queryStart = now;
     if (this.xactStart === 0) this.xactStart = now;
@@ -503,7 +474,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
    * ending at status idle. Times run from the bytes reaching a server, so a wait for one is not
    * in them (total_wait_time has it). Plain numbers: this runs once per round trip.
    */
-  private countAnswered(status: number): void {
+  countAnswered(status: number): void {
     const stats = this.pool!.stats;
     const now = performance.now();
     if (this.queryStart !== 0) {
@@ -539,26 +510,6 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
     if (mustCheckReplay(this)) return checkReplay(this, server);
     startOn(this, server);
-  }
-
-  flushQueued(server: ServerConnection): void {
-    server.syncs.sent(this.queuedSyncs, this.queuedUnsynced);
-    this.queuedSyncs = 0;
-    this.queuedUnsynced = false;
-    const queued = this.queued;
-    if (this.readLink || this.tracking) for (const buf of queued) this.sentOnLink.push(buf);
-    if (queued.length > 0 && this.queryStart === 0) this.startQuery();
-    let ok = true;
-    if (queued.length === 1) {
-      ok = this.send(server, queued[0]!);
-    } else {
-      server.socket.cork();
-      for (const buf of queued) ok = this.send(server, buf);
-      server.socket.uncork();
-    }
-    queued.length = 0;
-    this.queuedBytes = 0;
-    if (ok) this.resumeClient();
   }
 
   onPoolError(err: ServerLoginError): void {
@@ -599,50 +550,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     return socket.writableLength > 0 || this.encrypted;
   }
 
-
   onServerIdle(status: number): void {
-    this.lastActive = Date.now();
-    this.timeoutCancelSent = false;
-    // A refusal to run again on the primary answers nothing yet: its query goes on there.
-    if (this.resendOnPrimary === null) this.countAnswered(status);
-    if (this.mode === 'session') return;
-    if (status !== IDLE && this.mode === 'statement') {
-      return this.fatal(SQLSTATE.FEATURE_NOT_SUPPORTED, 'transaction blocks are not allowed in statement pooling mode',
-        undefined, 'Use pool_mode = transaction for this database or user.');
-    }
-    if (status === IDLE) {
-      if (this.settingsDirty && this.settings) return learnSettings(this);
-      if (this.pinnedForGood) return continueOn(this, this.server!);
-      if (this.pinned || this.probeAfter) return checkPin(this);
-      this.releaseServer();
-    }
-    if (this.resendOnPrimary) return retryOnPrimary(this);
-    if (this.deferred.length > 0) this.replayDeferred();
-  }
-
-  /** The chunks queued while no server was linked, and their sync-point count forgotten: they are scanned again. */
-  takeQueued(): Buffer[] {
-    this.queuedSyncs = 0;
-    this.queuedUnsynced = false;
-    this.queuedBytes = 0;
-    return this.queued.splice(0);
-  }
-
-  releaseServer(): void {
-    const server = this.server!;
-    this.server = null;
-    this.state = State.Ready;
-    this.serverPaused = false;
-    this.readLink = false;
-    this.retrying = false;
-    this.sentOnLink.length = 0;
-    this.heldRefusal = null;
-    server.unlink();
-    const reset = this.ctx.config.server_reset_query_always ? this.ctx.config.server_reset_query : '';
-    if (reset) server.resetThenReturn(reset);
-    else if (this.wroteInLink && this.consistency === 'read_your_writes') learnWritePosition(this, server);
-    else server.returnWhenCancelsDone();
-    this.resumeClient();
+    transactionAnswered(this, status);
   }
 
   get clientPid(): number {

@@ -9,6 +9,7 @@ import { ServerQueryError, UNKNOWN_SETTINGS, type ServerConnection, type ServerP
 import { TransactionStatus } from '../../protocol/types.js';
 import { NO_SETTINGS, diffSql, type SessionSettings } from '../session-settings.js';
 import type { ClientSession } from '../client-session.js';
+import { flushQueued, replayDeferred, takeQueued, type QueueSession } from './queue.js';
 import { SESSION_STATE_PROBE, pin } from './pinning.js';
 import { retryOnPrimary, type ResendSession } from './read-retry.js';
 import { correctReported, reportSettings, type ReportedParamsSession } from './reported-params.js';
@@ -16,12 +17,13 @@ import { State, Wait, releaseAfterFailure } from './state.js';
 
 /** What of the session these functions use. */
 export type HandoffSession = Pick<ClientSession,
-  'acquire' | 'backend' | 'close' | 'consistencyFallback' | 'ctx' | 'database' | 'deferred' | 'epoch' |
-  'fatal' | 'flushQueued' | 'isClosed' | 'lastWriteLsn' | 'link' | 'pendingBegin' | 'pinned' |
-  'pinnedForGood' | 'pool' | 'poolOf' | 'probeAfter' | 'readLink' | 'releaseServer' | 'remote' |
-  'replayDeferred' | 'resendOnPrimary' | 'retryRoute' | 'scanner' | 'server' |
-  'settings' | 'settingsDirty' | 'state' | 'takeQueued' | 'user' | 'wait' | 'waitingSince' | 'writeLsnPending'
-> & ServerPeer & ReportedParamsSession & ResendSession;
+  'acquire' | 'backend' | 'close' | 'consistency' | 'consistencyFallback' | 'countAnswered' | 'ctx' |
+  'database' | 'deferred' | 'epoch' | 'fatal' | 'heldRefusal' | 'isClosed' | 'lastActive' | 'lastWriteLsn' |
+  'link' | 'mode' | 'pendingBegin' | 'pinned' | 'pinnedForGood' | 'pool' | 'poolOf' | 'probeAfter' |
+  'readLink' | 'remote' | 'resendOnPrimary' | 'resumeClient' | 'retryRoute' | 'retrying' | 'scanner' |
+  'sentOnLink' | 'server' | 'serverPaused' | 'settings' | 'settingsDirty' | 'state' | 'timeoutCancelSent' |
+  'user' | 'wait' | 'waitingSince' | 'writeLsnPending' | 'wroteInLink'
+> & QueueSession & ServerPeer & ReportedParamsSession & ResendSession;
 
 /** The server's settings differ from this session's (one string comparison). */
 export function lacksSettings(s: HandoffSession, server: ServerConnection): boolean {
@@ -52,7 +54,7 @@ export function startOn(s: HandoffSession, server: ServerConnection): void {
   const begin = s.pendingBegin;
   if (!begin && !lacksSettings(s, server)) {
     s.link(server);
-    return s.flushQueued(server);
+    return flushQueued(s, server);
   }
   const pool = s.pool!;
   const epoch = waitFor(s, Wait.SetUp);
@@ -62,7 +64,7 @@ export function startOn(s: HandoffSession, server: ServerConnection): void {
         // Kept until now: a client routed afresh meanwhile still needs it on its next server.
         s.pendingBegin = null;
         s.link(server);
-        return s.flushQueued(server);
+        return flushQueued(s, server);
       }
       // The client left or was routed afresh meanwhile: end the transaction before the server is reused.
       if (!begin) return pool.release(server);
@@ -138,7 +140,7 @@ export function learnSettings(s: HandoffSession): void {
       s.link(server);
       if (s.pinnedForGood) return continueOn(s, server);
       if (s.pinned || s.probeAfter) return checkPin(s);
-      s.releaseServer();
+      releaseServer(s);
       resumeAfterCheck(s);
     },
     (err: Error & { code?: string }) => {
@@ -188,7 +190,7 @@ export function checkPin(s: HandoffSession): void {
       s.pinned = false;
       // Released as after any transaction (read_your_writes learns the write position).
       s.link(server);
-      s.releaseServer();
+      releaseServer(s);
       resumeAfterCheck(s);
     },
     (err: Error & { code?: string }) => {
@@ -235,8 +237,8 @@ export function continueOn(s: HandoffSession, server: ServerConnection): void {
     if (s.server !== server) s.link(server);
     return retryOnPrimary(s);
   }
-  s.flushQueued(server);
-  if (s.deferred.length > 0) s.replayDeferred();
+  flushQueued(s, server);
+  if (s.deferred.length > 0) replayDeferred(s);
 }
 
 /**
@@ -256,9 +258,9 @@ export function leftDuringCheck(s: HandoffSession, server: ServerConnection): vo
  * a stale plan, a write a standby refused) goes first.
  */
 export function resumeAfterCheck(s: HandoffSession): void {
-  for (const chunk of s.takeQueued()) s.deferred.push(chunk);
+  for (const chunk of takeQueued(s)) s.deferred.push(chunk);
   if (s.resendOnPrimary) return retryOnPrimary(s);
-  if (s.deferred.length > 0) s.replayDeferred();
+  if (s.deferred.length > 0) replayDeferred(s);
 }
 
 /** Costs one round trip after each write transaction, for read_your_writes clients only. */
@@ -288,4 +290,48 @@ export function lostDuringOwnQuery(s: HandoffSession, server: ServerConnection, 
   if (s.isClosed) return;
   if (server.toldClientOfEnd) return s.close();
   s.fatal(SQLSTATE.CONNECTION_FAILURE, message);
+}
+
+/**
+ * Every sync point sent on the link is answered (a ReadyForQuery with `status`). A transaction
+ * that ended hands its server back, after pgtide's own queries where the session needs them;
+ * bytes to run again or held back go next.
+ */
+export function transactionAnswered(s: HandoffSession, status: number): void {
+  s.lastActive = Date.now();
+  s.timeoutCancelSent = false;
+  // A refusal to run again on the primary answers nothing yet: its query goes on there.
+  if (s.resendOnPrimary === null) s.countAnswered(status);
+  if (s.mode === 'session') return;
+  if (status !== TransactionStatus.Idle && s.mode === 'statement') {
+    return s.fatal(SQLSTATE.FEATURE_NOT_SUPPORTED, 'transaction blocks are not allowed in statement pooling mode',
+      undefined, 'Use pool_mode = transaction for this database or user.');
+  }
+  if (status === TransactionStatus.Idle) {
+    if (s.settingsDirty && s.settings) return learnSettings(s);
+    if (s.pinnedForGood) return continueOn(s, s.server!);
+    if (s.pinned || s.probeAfter) return checkPin(s);
+    releaseServer(s);
+  }
+  if (s.resendOnPrimary) return retryOnPrimary(s);
+  if (s.deferred.length > 0) replayDeferred(s);
+}
+
+/** The transaction is over: its server goes back to the pool (reset first, or once its write
+ *  position is learned) and the client is ready for its next one. */
+export function releaseServer(s: HandoffSession): void {
+  const server = s.server!;
+  s.server = null;
+  s.state = State.Ready;
+  s.serverPaused = false;
+  s.readLink = false;
+  s.retrying = false;
+  s.sentOnLink.length = 0;
+  s.heldRefusal = null;
+  server.unlink();
+  const reset = s.ctx.config.server_reset_query_always ? s.ctx.config.server_reset_query : '';
+  if (reset) server.resetThenReturn(reset);
+  else if (s.wroteInLink && s.consistency === 'read_your_writes') learnWritePosition(s, server);
+  else server.returnWhenCancelsDone();
+  s.resumeClient();
 }

@@ -6,6 +6,7 @@
 import { decodeErrorFields, type ErrorFields } from '../../protocol/backend.js';
 import { BackendMessage, TransactionStatus } from '../../protocol/types.js';
 import type { ClientSession } from '../client-session.js';
+import { replayDeferred, type QueueSession } from './queue.js';
 import { State } from './state.js';
 import { endSkippedBatch, mayRunAgain } from './statement-link.js';
 
@@ -59,7 +60,7 @@ export function refusalIn<C>(chunk: Buffer, retryable: Retryable<C>, context: C,
 /** What the retries use of the session. */
 export type RetrySession = Pick<ClientSession,
   'answered' | 'backend' | 'ctx' | 'heldRefusal' | 'isClosed' | 'lastErrorCode' | 'onQueryData' | 'readLink' |
-  'refusalAwaitsReady' | 'remote' | 'replayDeferred' | 'rerunning' | 'resendOnPrimary' | 'resendWhy' | 'retrying' |
+  'refusalAwaitsReady' | 'remote' | 'rerunning' | 'resendOnPrimary' | 'resendWhy' | 'retrying' |
   'scanner' | 'sentOnLink' | 'server' | 'serverPaused' | 'socket' | 'state' | 'statements' | 'tracker' | 'tracking' |
   'deferred'
 >;
@@ -127,9 +128,9 @@ export function holdsRefusal(s: RetrySession, chunk: Buffer): boolean {
 
 /** What retryOnPrimary uses of the session. */
 export type ResendSession = Pick<ClientSession,
-  'backend' | 'ctx' | 'deferred' | 'isClosed' | 'onQueryData' | 'remote' | 'replayDeferred' | 'resendOnPrimary' |
+  'backend' | 'ctx' | 'deferred' | 'isClosed' | 'onQueryData' | 'remote' | 'resendOnPrimary' |
   'resendWhy' | 'retrying' | 'state' | 'statements'
->;
+> & QueueSession;
 
 /** Bytes a refusal held back (see holdsFirstAnswer) are scanned and routed again, as a retry:
  *  a read refused by a standby goes to the primary; what arrived meanwhile follows. */
@@ -143,7 +144,7 @@ export function retryOnPrimary(s: ResendSession): void {
     if (s.isClosed) return;
     s.onQueryData(chunk);
   }
-  if (s.deferred.length > 0 && s.state === State.Ready) s.replayDeferred();
+  if (s.deferred.length > 0 && s.state === State.Ready) replayDeferred(s);
 }
 
 /**

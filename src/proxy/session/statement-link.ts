@@ -188,4 +188,6 @@ export function forwardEdited(s: ForwardSession, chunk: Buffer, parts: readonly 
 }
 
 /** What forwardEdited uses of the session. */
-export type ForwardSession = Pick<ClientSession, 'pool' | 'socket' | 'serverPaused' | 'server' | 'answered' | 'sentOnLink' | 'statements'>;
+export type ForwardSession = Pick<ClientSession,
+  'pool' | 'socket' | 'serverPaused' | 'server' | 'answered' | 'sentOnLink' | 'statements'
+>;

@@ -1,0 +1,69 @@
+// Client bytes that cannot go to a server yet, kept in order: queued while no server is linked
+// (flushed to the one linked next), and deferred while a read runs on a standby or bytes wait to
+// run again (scanned and routed afresh later, since they may write). A client that sends a lot
+// meanwhile is paused, so that it cannot fill pgtide's memory.
+import type { ServerConnection } from '../../pool/server-connection.js';
+import type { ClientSession } from '../client-session.js';
+
+const QUEUE_LIMIT_BYTES = 256 * 1024;
+
+/** What of the session these functions use. */
+export type QueueSession = Pick<ClientSession,
+  'deferred' | 'deferredBytes' | 'isClosed' | 'onQueryData' | 'pauseClient' | 'queryStart' | 'queued' |
+  'queuedBytes' | 'queuedSyncs' | 'queuedUnsynced' | 'readLink' | 'resumeClient' | 'send' | 'sentOnLink' |
+  'startQuery' | 'tracking'
+>;
+
+export function queue(s: QueueSession, data: Buffer): void {
+  s.queued.push(data);
+  s.queuedBytes += data.length;
+  // Pausing costs two syscalls, so only a client that sends a lot while it waits for a
+  // server is paused: it must not fill our memory.
+  if (s.queuedBytes > QUEUE_LIMIT_BYTES) s.pauseClient();
+}
+
+export function defer(s: QueueSession, chunk: Buffer): void {
+  s.deferred.push(chunk);
+  s.deferredBytes += chunk.length;
+  if (s.deferredBytes > QUEUE_LIMIT_BYTES) s.pauseClient();
+}
+
+/** Replay held chunks now that the read's server is released or inside a transaction. */
+export function replayDeferred(s: QueueSession): void {
+  const held = s.deferred;
+  s.deferred = [];
+  s.deferredBytes = 0;
+  for (const chunk of held) {
+    if (s.isClosed) return;
+    s.onQueryData(chunk);
+  }
+  if (s.deferred.length === 0 && s.queuedBytes <= QUEUE_LIMIT_BYTES) s.resumeClient();
+}
+
+export function flushQueued(s: QueueSession, server: ServerConnection): void {
+  server.syncs.sent(s.queuedSyncs, s.queuedUnsynced);
+  s.queuedSyncs = 0;
+  s.queuedUnsynced = false;
+  const queued = s.queued;
+  if (s.readLink || s.tracking) for (const buf of queued) s.sentOnLink.push(buf);
+  if (queued.length > 0 && s.queryStart === 0) s.startQuery();
+  let ok = true;
+  if (queued.length === 1) {
+    ok = s.send(server, queued[0]!);
+  } else {
+    server.socket.cork();
+    for (const buf of queued) ok = s.send(server, buf);
+    server.socket.uncork();
+  }
+  queued.length = 0;
+  s.queuedBytes = 0;
+  if (ok) s.resumeClient();
+}
+
+/** The chunks queued while no server was linked, and their sync-point count forgotten: they are scanned again. */
+export function takeQueued(s: QueueSession): Buffer[] {
+  s.queuedSyncs = 0;
+  s.queuedUnsynced = false;
+  s.queuedBytes = 0;
+  return s.queued.splice(0);
+}
