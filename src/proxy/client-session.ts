@@ -1,10 +1,9 @@
 import type net from 'node:net';
-// The module's binding, not the global getter: read twice per round trip for query and transaction times.
-import { performance } from 'node:perf_hooks';
 import { MessageScanner, type MessageSink } from '../protocol/scanner.js';
 import { StartupReader } from '../protocol/startup.js';
 import { errorCode } from '../protocol/backend.js';
-import { UNSEEN_STATEMENT, type Classification } from '../sql/index.js';
+import type { Classification } from '../sql/index.js';
+import { BackendMessage, FrontendMessage } from '../protocol/types.js';
 import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/encode.js';
 import type { BackendConfig, Consistency, PoolMode } from '../config/types.js';
@@ -19,10 +18,11 @@ import { WholeMessages } from '../protocol/whole-messages.js';
 import type { SessionSettings } from './session-settings.js';
 import { UNKNOWN_SETTINGS } from '../pool/server-connection.js';
 import { refuseSessionState, type RefusedQuery } from './session/pinning.js';
-import { classify, classifyBind, classifyParse, follow, keepSessionState, noteOpaqueCode, tooManyStatements } from './session/classify.js';
-import { editAnswers, forwardEdited, holdCutMessage, namedStatement, onServerAnswer, startTracking } from './session/statement-link.js';
+import { onClientMessage } from './session/classify.js';
+import { editAnswers, forwardEdited, holdCutMessage, onServerAnswer, startTracking } from './session/statement-link.js';
 import { answerLocally } from './session/first-statement.js';
 import { defer, flushQueued, queue } from './session/queue.js';
+import { startQuery } from './session/stats.js';
 import { AUTH_TYPES, learnServerParams, onAdminMessage, onAuthData, onAuthStep, onStartupData } from './session/login.js';
 import { NO_PARAMS, State, Wait } from './session/state.js';
 import { route } from './session/route.js';
@@ -30,9 +30,6 @@ import { checkTimeouts } from './session/timeouts.js';
 import { checkReplay, mustCheckReplay, startOn, transactionAnswered, waitFor } from './session/handoff.js';
 import { holdsFirstAnswer, holdsRefusal, retryRead } from './session/read-retry.js';
 
-const Q = 0x51, Sy = 0x53, X = 0x58, P = 0x70, Parse = 0x50, Bind = 0x42, Ex = 0x45, CopyDone = 0x63, CopyFail = 0x66, FunctionCall = 0x46;
-const IDLE = 0x49;
-const ERROR = 0x45;
 
 /** A client socket carries its session, so that one set of socket handlers serves every session. */
 const SESSION = Symbol('pgtide.session');
@@ -73,7 +70,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   timeoutCancelSent = false;
   /** performance.now() when the running query's first bytes went to a server, and its transaction's; 0: none. */
   queryStart = 0;
-  private xactStart = 0;
+  xactStart = 0;
   /** SQLSTATE of the latest server error counted for the client: taken back when pgtide hides it (a rerun). */
   lastErrorCode = '';
   timeoutCancelAt = 0;
@@ -138,14 +135,14 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   routeRead = false;
   routeWrite = false;
   // Per-chunk scan results.
-  private syncEnd = -1;
-  private terminateAt = -1;
+  syncEnd = -1;
+  terminateAt = -1;
   private clientPaused = false;
   encrypted = false;
   consoleAdmin = false;
   // COPY IN bookkeeping: see onServerCopyIn.
-  private copying = false;
-  private syncsSinceExecute = 0;
+  copying = false;
+  syncsSinceExecute = 0;
   serverPaused = false;
   // Named prepared statements (transaction and statement pooling): see ClientStatements.
   statements: ClientStatements | null = null;
@@ -327,7 +324,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         this.queuedSyncs = 0;
         if ((this.readLink || this.tracking) && !this.answered) this.sentOnLink.push(data);
         this.pool!.stats.bytesReceived += data.length;
-        if (this.queryStart === 0) this.startQuery();
+        if (this.queryStart === 0) startQuery(this);
         if (!this.send(server, data)) this.pauseClient();
       } else {
         this.queuedUnsynced = unsynced;
@@ -396,96 +393,12 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
     if (this.state === State.Auth) {
       // A client may give up before its password, as psql does when asked for one: quietly.
-      if (type === X) this.close();
-      else if (type !== P) this.protocolViolation(`unexpected message '${String.fromCharCode(type)}' during authentication`);
+      if (type === FrontendMessage.Terminate) this.close();
+      else if (type !== FrontendMessage.PasswordMessage) this.protocolViolation(`unexpected message '${String.fromCharCode(type)}' during authentication`);
       else onAuthStep(this, this.auth!.onPasswordMessage(body));
       return this.state === State.Auth;
     }
-    switch (type) {
-      case Sy:
-        // The server ignores Sync during COPY IN: it is no sync point then.
-        if (this.copying) break;
-        this.syncsSinceExecute++;
-        this.countSyncPoint(end);
-        break;
-      case Q: {
-        this.syncsSinceExecute = 0;
-        const keeps = this.scanner.truncated ? follow(this, UNSEEN_STATEMENT) : classify(this, body, 0, body.length - 1);
-        if (keeps !== null) keepSessionState(this, keeps, end - 5 - body.length, end);
-        this.countSyncPoint(end);
-        break;
-      }
-      case FunctionCall:
-        // Answered with its own ReadyForQuery. The function is known only by its oid: it may
-        // write, and change settings or session state.
-        this.syncsSinceExecute = 0;
-        this.routeWrite = true;
-        noteOpaqueCode(this);
-        this.countSyncPoint(end);
-        break;
-      case Parse:
-        keepSessionState(this, classifyParse(this, body), -1, end);
-        if (body[0] !== 0) {
-          if (this.statements === null) namedStatement(this, end - 5 - body.length >= 0);
-          else if (this.statements.size >= this.ctx.config.max_client_prepared_statements) {
-            tooManyStatements(this);
-            return false;
-          }
-        }
-        break;
-      case Bind:
-        keepSessionState(this, classifyBind(this, body), -1, end);
-        break;
-      case Ex:
-        this.syncsSinceExecute = 0;
-        break;
-      case CopyDone:
-      case CopyFail:
-        // Outside COPY IN the server ignores these: they end nothing.
-        if (this.copying) {
-          this.copying = false;
-          this.syncEnd = end;
-        }
-        break;
-      case X:
-        this.terminateAt = end - 5 - body.length;
-        return false;
-    }
-    return true;
-  }
-
-  private countSyncPoint(end: number): void {
-    // Owed by the server once the chunk is sent (onQueryData, flushQueued): a chunk refused
-    // mid-scan is never sent, and its sync points must not be waited for.
-    this.queuedSyncs++;
-    this.syncEnd = end;
-  }
-
-  /** The client's next bytes go to a server with nothing of its own running there: a query starts, and maybe a transaction. */
-  startQuery(): void {
-    const now = performance.now();
-    this.queryStart = now;
-    if (this.xactStart === 0) this.xactStart = now;
-  }
-
-  /**
-   * Every sync point is answered: counted as PgBouncer counts, one query from the first bytes
-   * sent to that ReadyForQuery (sync points pipelined before it count once), one transaction
-   * ending at status idle. Times run from the bytes reaching a server, so a wait for one is not
-   * in them (total_wait_time has it). Plain numbers: this runs once per round trip.
-   */
-  countAnswered(status: number): void {
-    const stats = this.pool!.stats;
-    const now = performance.now();
-    if (this.queryStart !== 0) {
-      stats.queries++;
-      stats.queryTimeUs += (now - this.queryStart) * 1000;
-      this.queryStart = 0;
-    }
-    if (status !== IDLE) return;
-    stats.xacts++;
-    if (this.xactStart !== 0) stats.xactTimeUs += (now - this.xactStart) * 1000;
-    this.xactStart = 0;
+    return onClientMessage(this, type, body, end);
   }
 
   onServerCopyIn(): number {
@@ -561,7 +474,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** What a server sent on its own while pgtide ran a query of its own on it for this client. */
   onServerAsync(message: Buffer): void {
     if (this.isClosed) return;
-    if (message[0] === ERROR) this.onServerError(message.subarray(5));
+    if (message[0] === BackendMessage.ErrorResponse) this.onServerError(message.subarray(5));
     this.socket.write(message);
   }
 
@@ -685,5 +598,5 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
  * the client's next statement, a read perhaps, along with it.
  */
 function isStrayCopyEnd(data: Buffer): boolean {
-  return (data[0] === CopyDone || data[0] === CopyFail) && data.length >= 5 && data.readUInt32BE(1) + 1 === data.length;
+  return (data[0] === FrontendMessage.CopyDone || data[0] === FrontendMessage.CopyFail) && data.length >= 5 && data.readUInt32BE(1) + 1 === data.length;
 }

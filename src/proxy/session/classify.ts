@@ -3,18 +3,20 @@
 // transaction), session state that pins the client to its server, and the client's named
 // statements. Called from the scan of each client chunk: plain functions, nothing allocated.
 import { SQLSTATE } from '../../protocol/encode.js';
+import { FrontendMessage } from '../../protocol/types.js';
 import { UNSEEN_STATEMENT, type Classification } from '../../sql/index.js';
 import { changesSettings } from '../session-settings.js';
 import type { ClientSession } from '../client-session.js';
 import { keptSessionState, keptStateName, pin, type KeptState } from './pinning.js';
-import type { LinkSession } from './statement-link.js';
+import { namedStatement, type LinkSession } from './statement-link.js';
 import { isOn, isSerializable } from './setting-values.js';
 
 /** What of the session these functions use. */
 export type ClassifySession = Pick<ClientSession,
-  'chunkKind' | 'chunkReadOnly' | 'ctx' | 'database' | 'fatal' | 'mode' | 'pinned' | 'pinnedForGood' |
-  'probeAfter' | 'readOnlySession' | 'refused' | 'remote' | 'routeOverride' | 'routeRead' | 'routeWrite' |
-  'scanner' | 'serializableSession' | 'settings' | 'settingsDirty' | 'statements' | 'unnamedStatement' |
+  'chunkKind' | 'chunkReadOnly' | 'copying' | 'ctx' | 'database' | 'fatal' | 'mode' | 'pinned' |
+  'pinnedForGood' | 'probeAfter' | 'queuedSyncs' | 'readOnlySession' | 'refused' | 'remote' |
+  'routeOverride' | 'routeRead' | 'routeWrite' | 'scanner' | 'serializableSession' | 'settings' |
+  'settingsDirty' | 'statements' | 'syncEnd' | 'syncsSinceExecute' | 'terminateAt' | 'unnamedStatement' |
   'user'
 > & LinkSession;
 
@@ -140,4 +142,67 @@ export function tooManyStatements(s: ClassifySession): void {
   const limit = s.ctx.config.max_client_prepared_statements;
   s.fatal(SQLSTATE.CONFIGURATION_LIMIT_EXCEEDED, `too many prepared statements on this connection (max_client_prepared_statements = ${limit})`,
     undefined, 'Close (or DEALLOCATE) prepared statements the application no longer uses.');
+}
+
+/** A message of the client's query stream, looked at on its way (see QUERY_TYPES). Returns
+ *  false to stop the scan of the chunk (Terminate, or a limit that ends the session). */
+export function onClientMessage(s: ClassifySession, type: number, body: Buffer, end: number): boolean {
+  switch (type) {
+    case FrontendMessage.Sync:
+      // The server ignores Sync during COPY IN: it is no sync point then.
+      if (s.copying) break;
+      s.syncsSinceExecute++;
+      countSyncPoint(s, end);
+      break;
+    case FrontendMessage.Query: {
+      s.syncsSinceExecute = 0;
+      const keeps = s.scanner.truncated ? follow(s, UNSEEN_STATEMENT) : classify(s, body, 0, body.length - 1);
+      if (keeps !== null) keepSessionState(s, keeps, end - 5 - body.length, end);
+      countSyncPoint(s, end);
+      break;
+    }
+    case FrontendMessage.FunctionCall:
+      // Answered with its own ReadyForQuery. The function is known only by its oid: it may
+      // write, and change settings or session state.
+      s.syncsSinceExecute = 0;
+      s.routeWrite = true;
+      noteOpaqueCode(s);
+      countSyncPoint(s, end);
+      break;
+    case FrontendMessage.Parse:
+      keepSessionState(s, classifyParse(s, body), -1, end);
+      if (body[0] !== 0) {
+        if (s.statements === null) namedStatement(s, end - 5 - body.length >= 0);
+        else if (s.statements.size >= s.ctx.config.max_client_prepared_statements) {
+          tooManyStatements(s);
+          return false;
+        }
+      }
+      break;
+    case FrontendMessage.Bind:
+      keepSessionState(s, classifyBind(s, body), -1, end);
+      break;
+    case FrontendMessage.Execute:
+      s.syncsSinceExecute = 0;
+      break;
+    case FrontendMessage.CopyDone:
+    case FrontendMessage.CopyFail:
+      // Outside COPY IN the server ignores these: they end nothing.
+      if (s.copying) {
+        s.copying = false;
+        s.syncEnd = end;
+      }
+      break;
+    case FrontendMessage.Terminate:
+      s.terminateAt = end - 5 - body.length;
+      return false;
+  }
+  return true;
+}
+
+function countSyncPoint(s: ClassifySession, end: number): void {
+  // Owed by the server once the chunk is sent (onQueryData, flushQueued): a chunk refused
+  // mid-scan is never sent, and its sync points must not be waited for.
+  s.queuedSyncs++;
+  s.syncEnd = end;
 }

@@ -9,6 +9,7 @@ import { ServerQueryError, UNKNOWN_SETTINGS, type ServerConnection, type ServerP
 import { TransactionStatus } from '../../protocol/types.js';
 import { NO_SETTINGS, diffSql, type SessionSettings } from '../session-settings.js';
 import type { ClientSession } from '../client-session.js';
+import { countAnswered, type StatsSession } from './stats.js';
 import { flushQueued, replayDeferred, takeQueued, type QueueSession } from './queue.js';
 import { SESSION_STATE_PROBE, pin } from './pinning.js';
 import { retryOnPrimary, type ResendSession } from './read-retry.js';
@@ -17,13 +18,13 @@ import { State, Wait, releaseAfterFailure } from './state.js';
 
 /** What of the session these functions use. */
 export type HandoffSession = Pick<ClientSession,
-  'acquire' | 'backend' | 'close' | 'consistency' | 'consistencyFallback' | 'countAnswered' | 'ctx' |
+  'acquire' | 'backend' | 'close' | 'consistency' | 'consistencyFallback' | 'ctx' |
   'database' | 'deferred' | 'epoch' | 'fatal' | 'heldRefusal' | 'isClosed' | 'lastActive' | 'lastWriteLsn' |
   'link' | 'mode' | 'pendingBegin' | 'pinned' | 'pinnedForGood' | 'pool' | 'poolOf' | 'probeAfter' |
   'readLink' | 'remote' | 'resendOnPrimary' | 'resumeClient' | 'retryRoute' | 'retrying' | 'scanner' |
   'sentOnLink' | 'server' | 'serverPaused' | 'settings' | 'settingsDirty' | 'state' | 'timeoutCancelSent' |
   'user' | 'wait' | 'waitingSince' | 'writeLsnPending' | 'wroteInLink'
-> & QueueSession & ServerPeer & ReportedParamsSession & ResendSession;
+> & StatsSession & QueueSession & ServerPeer & ReportedParamsSession & ResendSession;
 
 /** The server's settings differ from this session's (one string comparison). */
 export function lacksSettings(s: HandoffSession, server: ServerConnection): boolean {
@@ -301,7 +302,7 @@ export function transactionAnswered(s: HandoffSession, status: number): void {
   s.lastActive = Date.now();
   s.timeoutCancelSent = false;
   // A refusal to run again on the primary answers nothing yet: its query goes on there.
-  if (s.resendOnPrimary === null) s.countAnswered(status);
+  if (s.resendOnPrimary === null) countAnswered(s, status);
   if (s.mode === 'session') return;
   if (status !== TransactionStatus.Idle && s.mode === 'statement') {
     return s.fatal(SQLSTATE.FEATURE_NOT_SUPPORTED, 'transaction blocks are not allowed in statement pooling mode',

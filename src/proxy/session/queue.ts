@@ -4,6 +4,7 @@
 // meanwhile is paused, so that it cannot fill pgtide's memory.
 import type { ServerConnection } from '../../pool/server-connection.js';
 import type { ClientSession } from '../client-session.js';
+import { startQuery, type StatsSession } from './stats.js';
 
 const QUEUE_LIMIT_BYTES = 256 * 1024;
 
@@ -11,8 +12,8 @@ const QUEUE_LIMIT_BYTES = 256 * 1024;
 export type QueueSession = Pick<ClientSession,
   'deferred' | 'deferredBytes' | 'isClosed' | 'onQueryData' | 'pauseClient' | 'queryStart' | 'queued' |
   'queuedBytes' | 'queuedSyncs' | 'queuedUnsynced' | 'readLink' | 'resumeClient' | 'send' | 'sentOnLink' |
-  'startQuery' | 'tracking'
->;
+  'tracking'
+> & StatsSession;
 
 export function queue(s: QueueSession, data: Buffer): void {
   s.queued.push(data);
@@ -46,7 +47,7 @@ export function flushQueued(s: QueueSession, server: ServerConnection): void {
   s.queuedUnsynced = false;
   const queued = s.queued;
   if (s.readLink || s.tracking) for (const buf of queued) s.sentOnLink.push(buf);
-  if (queued.length > 0 && s.queryStart === 0) s.startQuery();
+  if (queued.length > 0 && s.queryStart === 0) startQuery(s);
   let ok = true;
   if (queued.length === 1) {
     ok = s.send(server, queued[0]!);
