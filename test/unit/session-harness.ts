@@ -87,6 +87,8 @@ export class FakeServer {
   cutHeaderType = 0;
   peer: ServerPeer | null = null;
   returned = false;
+  /** The pool that lent it out: it goes back there idle (returnWhenCancelsDone). */
+  home: FakePool | null = null;
   readonly socket = { cork(): void {}, uncork(): void {} };
 
   constructor(readonly name: string) {}
@@ -107,6 +109,7 @@ export class FakeServer {
   }
   returnWhenCancelsDone(): void {
     this.returned = true;
+    this.home?.idle.push(this);
   }
   resetThenReturn(): void {
     this.returned = true;
@@ -135,10 +138,24 @@ export class FakeServer {
 
   /** The statement sent last ends: CommandComplete and ReadyForQuery (`status`), forwarded as the server connection would. */
   complete(tag: string, status: 'I' | 'T' | 'E' = 'I'): void {
+    this.reply(encode.commandComplete(tag), encode.readyForQuery(status));
+  }
+
+  /** The server answers with `messages`, handed over as the server connection does: each
+   *  ReadyForQuery answers a sync point, each ErrorResponse is counted, then the chunk is
+   *  forwarded and, once nothing is owed, the session told the transaction status. */
+  reply(...messages: Buffer[]): void {
     const peer = this.peer!;
-    this.txStatus = status.charCodeAt(0);
-    const idle = this.syncs.answered();
-    peer.onServerData(Buffer.concat([encode.commandComplete(tag), encode.readyForQuery(status)]));
+    let idle = false;
+    for (const m of messages) {
+      if (m[0] === BackendMessage.ReadyForQuery) {
+        this.txStatus = m[5]!;
+        idle = this.syncs.answered();
+      } else if (m[0] === BackendMessage.ErrorResponse) {
+        peer.onServerError(m.subarray(5));
+      }
+    }
+    peer.onServerData(Buffer.concat(messages));
     if (idle) peer.onServerIdle(this.txStatus);
   }
 
@@ -159,11 +176,13 @@ export class FakePool {
   readonly released: FakeServer[] = [];
 
   takeIdle(): FakeServer | null {
-    return this.idle.pop() ?? null;
+    const server = this.idle.pop() ?? null;
+    if (server) server.home = this;
+    return server;
   }
   /** As the real pool: an idle server at once, else the waiter queues. */
   acquire(waiter: PoolWaiter): void {
-    const server = this.idle.pop();
+    const server = this.takeIdle();
     if (server) return waiter.onServerAssigned(server as unknown as ServerConnection);
     this.waiters.push(waiter);
   }
@@ -176,6 +195,7 @@ export class FakePool {
   }
   /** The pool lends `server` to its oldest waiter. */
   give(server: FakeServer): void {
+    server.home = this;
     this.waiters.shift()!.onServerAssigned(server as unknown as ServerConnection);
   }
 }
@@ -185,7 +205,8 @@ export interface Harness {
   /** Backends by name; `primary` says which one the router writes to (a failover changes it). */
   backends: Map<string, BackendConfig>;
   pools: Map<string, FakePool>;
-  router: { primary: string };
+  /** The primary, and the backend the router draws for reads. */
+  router: { primary: string; reader: string };
   routing: { transaction: 'statement' | 'first_statement' };
 }
 
@@ -195,7 +216,7 @@ export async function harness(config: Partial<Config> = {}): Promise<Harness> {
   const classifier = await Classifier.create();
   const backends = new Map(backendNames.map((name) => [name, { name } as BackendConfig]));
   const pools = new Map(backendNames.map((name) => [name, new FakePool()]));
-  const router = { primary: 'pg1' };
+  const router = { primary: 'pg1', reader: 'pg1' };
   const routing: Harness['routing'] = { transaction: 'statement' };
   const quiet = () => {};
   const ctx = {
@@ -206,15 +227,16 @@ export async function harness(config: Partial<Config> = {}): Promise<Harness> {
       pool: (_database: string, _user: string, backend: BackendConfig) => pools.get(backend.name),
       modeFor: () => 'transaction',
       knowsDatabase: () => true,
-      consistencyFor: () => 'primary_only',
+      consistencyFor: () => 'eventual',
       transactionRoutingFor: () => routing.transaction,
       serverParams: () => new Map([['server_version', '18.0']]),
       rememberScramKeys: quiet,
       countError: quiet,
+      onBackendFailure: quiet,
     },
     router: {
       writeBackend: () => backends.get(router.primary),
-      readBackend: () => backends.get(router.primary),
+      readBackend: () => backends.get(router.reader),
       isReadable: () => true,
     },
     classifier,

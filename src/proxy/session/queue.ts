@@ -15,6 +15,7 @@ export type QueueSession = Pick<ClientSession,
   'tracking'
 > & StatsSession;
 
+/** Client bytes for the server not linked yet. */
 export function queue(s: QueueSession, data: Buffer): void {
   s.queued.push(data);
   s.queuedBytes += data.length;
@@ -23,6 +24,7 @@ export function queue(s: QueueSession, data: Buffer): void {
   if (s.queuedBytes > QUEUE_LIMIT_BYTES) s.pauseClient();
 }
 
+/** Client bytes to scan and route afresh later (see replayDeferred). */
 export function defer(s: QueueSession, chunk: Buffer): void {
   s.deferred.push(chunk);
   s.deferredBytes += chunk.length;
@@ -41,6 +43,7 @@ export function replayDeferred(s: QueueSession): void {
   if (s.deferred.length === 0 && s.queuedBytes <= QUEUE_LIMIT_BYTES) s.resumeClient();
 }
 
+/** The queued bytes go to the server just linked, with the sync points they hold. */
 export function flushQueued(s: QueueSession, server: ServerConnection): void {
   server.syncs.sent(s.queuedSyncs, s.queuedUnsynced);
   s.queuedSyncs = 0;

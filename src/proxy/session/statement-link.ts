@@ -99,12 +99,15 @@ export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: 
   }
 }
 
+/** What editAnswers uses of the session. */
+export type EditSession = Pick<ClientSession, 'answerEdits' | 'cutAnswer' | 'server'>;
+
 /**
  * Apply the edits the answers of this chunk asked for: hidden answers (ParseComplete and
  * CloseComplete of requests pgtide added, 5 bytes each) go, pgtide's own answers are put in
  * place. Such an answer cut inside its header is held until the next chunk decides.
  */
-export function editAnswers(s: LinkSession, chunk: Buffer): Buffer[] {
+export function editAnswers(s: EditSession, chunk: Buffer): Buffer[] {
   const parts: Buffer[] = [];
   const edits = s.answerEdits!;
   let pos = 0;
@@ -130,6 +133,7 @@ export function editAnswers(s: LinkSession, chunk: Buffer): Buffer[] {
   return parts;
 }
 
+/** End a batch the client left open (no Sync) with a Sync of pgtide's own, whose answer the client never sees. */
 export function endSkippedBatch(s: Pick<ClientSession, 'tracker'>, server: ServerConnection): void {
   server.syncs.sent(1, false);
   s.tracker!.push(Expect.Sync);

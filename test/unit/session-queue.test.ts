@@ -1,0 +1,72 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { PoolStats } from '../../src/pool/pool.js';
+import { SyncPoints } from '../../src/pool/sync-points.js';
+import { defer, flushQueued, queue, takeQueued, type QueueSession } from '../../src/proxy/session/queue.js';
+import { countAnswered, startQuery } from '../../src/proxy/session/stats.js';
+
+function session(): QueueSession & { paused: number; resumed: number; sent: Buffer[] } {
+  const s = {
+    queued: [] as Buffer[], queuedBytes: 0, queuedSyncs: 0, queuedUnsynced: false,
+    deferred: [] as Buffer[], deferredBytes: 0, sentOnLink: [] as Buffer[],
+    readLink: false, tracking: false, isClosed: false, queryStart: 0, xactStart: 0,
+    pool: { stats: new PoolStats() },
+    paused: 0, resumed: 0, sent: [] as Buffer[],
+    pauseClient() { s.paused++; },
+    resumeClient() { s.resumed++; },
+    send(_server: unknown, data: Buffer) { s.sent.push(data); return true; },
+    onQueryData() {},
+  };
+  return s as never;
+}
+
+const server = () => ({ syncs: new SyncPoints(), socket: { cork() {}, uncork() {} } }) as never;
+
+describe('bytes waiting for a server', () => {
+  it('go to the server linked next in order, with their sync points, and the client reads again', () => {
+    const s = session();
+    queue(s, Buffer.from('a'));
+    queue(s, Buffer.from('b'));
+    s.queuedSyncs = 2;
+    const linked = server() as { syncs: SyncPoints };
+    flushQueued(s, linked as never);
+    assert.deepEqual(s.sent.map(String), ['a', 'b']);
+    assert.equal(linked.syncs.pending, 2);
+    assert.equal(s.queued.length + s.queuedBytes + s.queuedSyncs, 0);
+    assert.equal(s.resumed, 1);
+    assert.ok(s.queryStart > 0, 'a query starts');
+  });
+
+  it('a client that sends more than 256 kB meanwhile is paused', () => {
+    const s = session();
+    queue(s, Buffer.alloc(200 * 1024));
+    assert.equal(s.paused, 0);
+    queue(s, Buffer.alloc(100 * 1024));
+    assert.equal(s.paused, 1);
+    defer(s, Buffer.alloc(300 * 1024));
+    assert.equal(s.paused, 2);
+  });
+
+  it('taken back to be scanned again, queued bytes forget their sync points', () => {
+    const s = session();
+    queue(s, Buffer.from('a'));
+    s.queuedSyncs = 1;
+    assert.deepEqual(takeQueued(s).map(String), ['a']);
+    assert.equal(s.queuedSyncs, 0);
+  });
+});
+
+describe('query and transaction counts', () => {
+  it('one query per answered round trip, one transaction per idle status, times from the first bytes sent', () => {
+    const s = session() as unknown as Parameters<typeof countAnswered>[0];
+    startQuery(s);
+    countAnswered(s, 0x54);
+    startQuery(s);
+    countAnswered(s, 0x49);
+    countAnswered(s, 0x49);
+    const stats = s.pool!.stats;
+    assert.equal(stats.queries, 2);
+    assert.equal(stats.xacts, 2, 'an idle status ends a transaction even with no query of its own');
+    assert.ok(stats.queryTimeUs >= 0 && stats.xactTimeUs >= 0);
+  });
+});

@@ -1,0 +1,126 @@
+// Routing a client's transactions (session/route.ts, classify.ts), the read retries
+// (read-retry.ts) and the janitor's limits (timeouts.ts), against scripted fake servers.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as encode from '../../src/protocol/encode.js';
+import { FakeServer, harness, loggedIn } from './session-harness.js';
+
+const readOnlyRefusal = () => encode.errorResponse('ERROR', '25006', 'cannot execute INSERT in a read-only transaction');
+
+describe('routing a transaction', () => {
+  it('a read runs on the backend the router draws, a write on the primary', async () => {
+    const h = await harness();
+    h.router.reader = 'pg2';
+    const a = new FakeServer('a');
+    const b = new FakeServer('b');
+    h.pools.get('pg1')!.idle.push(a);
+    h.pools.get('pg2')!.idle.push(b);
+    const { client } = loggedIn(h);
+    client.send(encode.query('SELECT 1'));
+    assert.deepEqual(b.queriesReceived(), ['SELECT 1']);
+    b.complete('SELECT 1');
+    client.send(encode.query('INSERT INTO t VALUES (1)'));
+    assert.deepEqual(a.queriesReceived(), ['INSERT INTO t VALUES (1)']);
+    a.complete('INSERT 0 1');
+    assert.equal(client.takeTypes(), 'C ZI C ZI');
+  });
+
+  it('SET pgtide.route = primary keeps the session\'s reads on the primary', async () => {
+    const h = await harness();
+    h.router.reader = 'pg2';
+    const a = new FakeServer('a');
+    h.pools.get('pg1')!.idle.push(a);
+    h.pools.get('pg2')!.idle.push(new FakeServer('b'));
+    const { client } = loggedIn(h);
+    client.send(encode.query('SET pgtide.route = primary'));
+    a.complete('SET');
+    client.send(encode.query('SELECT 1'));
+    assert.deepEqual(a.queriesReceived(), ['SET pgtide.route = primary', 'SELECT 1']);
+  });
+
+  it('a write a standby refuses (25006) runs again on the primary, and the client sees only its answer', async () => {
+    const h = await harness();
+    h.router.reader = 'pg2';
+    const a = new FakeServer('a');
+    const b = new FakeServer('b');
+    h.pools.get('pg1')!.idle.push(a);
+    h.pools.get('pg2')!.idle.push(b);
+    const { client } = loggedIn(h);
+    client.send(encode.query('SELECT 1'));
+    assert.equal(b.received.length, 1);
+    b.reply(readOnlyRefusal(), encode.readyForQuery('I'));
+    assert.equal(client.takeTypes(), '', 'the refusal never reaches the client');
+    assert.ok(b.returned, 'the standby goes back');
+    assert.deepEqual(a.queriesReceived(), ['SELECT 1']);
+    a.complete('SELECT 1');
+    assert.equal(client.takeTypes(), 'C ZI');
+  });
+
+  it('a standby lost before it answered a read: the read runs again on the primary', async () => {
+    const h = await harness();
+    h.router.reader = 'pg2';
+    const a = new FakeServer('a');
+    const b = new FakeServer('b');
+    h.pools.get('pg1')!.idle.push(a);
+    h.pools.get('pg2')!.idle.push(b);
+    const { client } = loggedIn(h);
+    client.send(encode.query('SELECT 1'));
+    b.peer!.onServerLost('connection reset', false);
+    assert.deepEqual(a.queriesReceived(), ['SELECT 1']);
+    assert.equal(client.takeTypes(), '');
+  });
+
+  it('pin_on_session_state = error: LISTEN becomes a statement the server fails, and the client is not pinned', async () => {
+    const h = await harness({ pin_on_session_state: 'error' });
+    const a = new FakeServer('a');
+    h.pools.get('pg1')!.idle.push(a);
+    const { session, client } = loggedIn(h);
+    client.send(encode.query('LISTEN jobs'));
+    const [sent] = a.queriesReceived();
+    assert.match(sent!, /RAISE EXCEPTION USING ERRCODE = 'feature_not_supported'/);
+    assert.match(sent!, /LISTEN would tie this session/);
+    assert.equal(session.pinned, false);
+  });
+});
+
+describe('the janitor', () => {
+  it('a client waiting for a primary that is no longer one is routed to the new primary', async () => {
+    const h = await harness();
+    const b = new FakeServer('b');
+    h.pools.get('pg2')!.idle.push(b);
+    const { session, client } = loggedIn(h);
+    client.send(encode.query('INSERT INTO t VALUES (1)'));
+    assert.equal(h.pools.get('pg1')!.waiters.length, 1);
+    h.router.primary = 'pg2';
+    session.checkTimeouts(Date.now());
+    assert.equal(h.pools.get('pg1')!.waiters.length, 0);
+    assert.deepEqual(b.queriesReceived(), ['INSERT INTO t VALUES (1)']);
+  });
+
+  it('query_wait_timeout ends a wait for a server with 57014', async () => {
+    const h = await harness({ query_wait_timeout: 2 });
+    const { session, client } = loggedIn(h);
+    client.send(encode.query('SELECT 1'));
+    session.checkTimeouts(Date.now() + 1000);
+    assert.equal(session.isClosed, false);
+    session.checkTimeouts(Date.now() + 3000);
+    assert.match(Buffer.concat(client.written).toString(), /57014.*query_wait_timeout/s);
+    assert.equal(session.isClosed, true);
+    assert.equal(h.pools.get('pg1')!.waiters.length, 0, 'it leaves the queue');
+  });
+
+  it('client_idle_timeout ends an idle client, query_timeout cancels a running statement', async () => {
+    const h = await harness({ client_idle_timeout: 5, query_timeout: 2 });
+    const cancels: unknown[] = [];
+    h.ctx.sendCancel = (server) => cancels.push(server);
+    const a = new FakeServer('a');
+    h.pools.get('pg1')!.idle.push(a);
+    const { session, client } = loggedIn(h);
+    client.send(encode.query('SELECT pg_sleep(10)'));
+    session.checkTimeouts(Date.now() + 3000);
+    assert.deepEqual(cancels, [a]);
+    a.complete('SELECT 1');
+    session.checkTimeouts(Date.now() + 6000);
+    assert.match(Buffer.concat(client.written).toString(), /57P05.*client_idle_timeout/s);
+  });
+});

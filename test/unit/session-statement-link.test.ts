@@ -1,0 +1,44 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as encode from '../../src/protocol/encode.js';
+import { BackendMessage } from '../../src/protocol/types.js';
+import { editAnswers, type EditSession } from '../../src/proxy/session/statement-link.js';
+
+type Edit = { start: number; end: number; insert: Buffer[] };
+
+function session(edits: Edit[], cut: { type: number; length: number } = { type: 0, length: 0 }): EditSession {
+  return { answerEdits: edits, cutAnswer: null, server: { cutHeaderType: cut.type, cutHeaderLength: cut.length } } as never;
+}
+
+describe('editing the answers the client reads', () => {
+  const parseComplete = encode.parseComplete();
+  const bindComplete = Buffer.from([BackendMessage.BindComplete, 0, 0, 0, 4]);
+  const ready = encode.readyForQuery('I');
+
+  it('a hidden answer goes, an answer of pgtide\'s own is put in its place, the rest passes as is', () => {
+    const chunk = Buffer.concat([parseComplete, bindComplete, ready]);
+    const own = encode.closeComplete();
+    const s = session([{ start: 0, end: 5, insert: [own] }]);
+    assert.deepEqual(Buffer.concat(editAnswers(s, chunk)), Buffer.concat([own, bindComplete, ready]));
+    assert.equal(s.answerEdits!.length, 0, 'the edits are used up');
+  });
+
+  it('a ParseComplete cut inside its header at the end of a chunk waits for the next to decide', () => {
+    const chunk = Buffer.concat([bindComplete, parseComplete.subarray(0, 2)]);
+    const s = session([], { type: BackendMessage.ParseComplete, length: 2 });
+    assert.deepEqual(Buffer.concat(editAnswers(s, chunk)), bindComplete);
+    assert.deepEqual(s.cutAnswer, parseComplete.subarray(0, 2));
+    // The next chunk hides the answer it began (its edit starts before the chunk): it is dropped.
+    (s.server as { cutHeaderType: number }).cutHeaderType = 0;
+    s.answerEdits!.push({ start: -2, end: 3, insert: [] });
+    assert.deepEqual(Buffer.concat(editAnswers(s, Buffer.concat([parseComplete.subarray(2), ready]))), ready);
+    assert.equal(s.cutAnswer, null);
+  });
+
+  it('a cut answer that is not hidden reaches the client whole, in order', () => {
+    const s = session([], { type: BackendMessage.ParseComplete, length: 2 });
+    editAnswers(s, parseComplete.subarray(0, 2));
+    (s.server as { cutHeaderType: number }).cutHeaderType = 0;
+    assert.deepEqual(Buffer.concat(editAnswers(s, Buffer.concat([parseComplete.subarray(2), ready]))), Buffer.concat([parseComplete, ready]));
+  });
+});
