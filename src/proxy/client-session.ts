@@ -30,7 +30,6 @@ import { checkTimeouts } from './session/timeouts.js';
 import { checkReplay, mustCheckReplay, startOn, transactionAnswered, waitFor } from './session/handoff.js';
 import { holdsFirstAnswer, holdsRefusal, retryRead } from './session/read-retry.js';
 
-
 /** A client socket carries its session, so that one set of socket handlers serves every session. */
 const SESSION = Symbol('pgtide.session');
 type SessionSocket = net.Socket & { [SESSION]: ClientSession };
@@ -39,6 +38,12 @@ type SessionSocket = net.Socket & { [SESSION]: ClientSession };
  * One client connection: startup, TLS, authentication, then transactions forwarded to a
  * server connection borrowed from a pool. The forward path hands over received Buffers and
  * keeps its state in plain fields; it allocates nothing per message.
+ *
+ * This class holds the socket, the dispatch of client and server bytes, the forward path and
+ * the close; each phase lives in a module of `session/` as plain functions over the part of
+ * the session it uses (a `Pick` of it), which is why most fields are not private. The fields
+ * stay on the session itself rather than in an object per phase: an idle client must hold no
+ * objects of its own beyond a listed few (test/integration/idle-client-memory.test.ts).
  */
 export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   socket: net.Socket;
@@ -511,10 +516,6 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       this.socket.resume();
     }
   }
-
-  // ---- startup and TLS ----
-
-  // ---- authentication ----
 
   // ---- cancel ----
 

@@ -21,7 +21,7 @@ export type ClassifySession = Pick<ClientSession,
 > & LinkSession;
 
 /** A statement (or the Bind of one) that may change settings: they are read back after its transaction. */
-export function noteSettings(s: ClassifySession, c: Classification): void {
+function noteSettings(s: ClassifySession, c: Classification): void {
   if (c.opaque) noteOpaqueCode(s);
   if (s.mode === 'session' || !s.settings || !changesSettings(c)) return;
   s.settingsDirty = true;
@@ -33,7 +33,7 @@ export function noteSettings(s: ClassifySession, c: Classification): void {
  * are read back, the session probed for state that pins, and the server, whose custom
  * settings cannot be listed, reset before its next transaction.
  */
-export function noteOpaqueCode(s: ClassifySession): void {
+function noteOpaqueCode(s: ClassifySession): void {
   if (s.mode === 'session' || !s.settings || s.ctx.config.trust_functions) return;
   s.settingsDirty = true;
   s.settings.followUnseen();
@@ -41,12 +41,12 @@ export function noteOpaqueCode(s: ClassifySession): void {
 }
 
 /** Returns the session state the statement in body[start, end) leaves on its server connection, if any. */
-export function classify(s: ClassifySession, body: Buffer, start: number, end: number): KeptState | null {
+function classify(s: ClassifySession, body: Buffer, start: number, end: number): KeptState | null {
   const c = classifyText(s, body, start, end);
   return c === null ? null : follow(s, c);
 }
 
-export function classifyText(s: ClassifySession, body: Buffer, start: number, end: number): Classification | null {
+function classifyText(s: ClassifySession, body: Buffer, start: number, end: number): Classification | null {
   if (end <= start) return null;
   if (s.ctx.config.log_statements) {
     s.ctx.log.info({ client: s.remote, user: s.user, database: s.database, statement: body.toString('utf8', start, end) }, 'statement');
@@ -59,7 +59,7 @@ export function classifyText(s: ClassifySession, body: Buffer, start: number, en
  * note the settings and session state it changes. Returns the session state it leaves on
  * its server connection, if any.
  */
-export function follow(s: ClassifySession, c: Classification): KeptState | null {
+function follow(s: ClassifySession, c: Classification): KeptState | null {
   s.chunkKind = c.kind;
   s.chunkReadOnly = c.readOnly;
   noteSettings(s, c);
@@ -86,7 +86,7 @@ export function follow(s: ClassifySession, c: Classification): KeptState | null 
  * with pin_on_session_state = error, have the server refuse it (a simple Query seen whole
  * in this chunk; other statements still pin).
  */
-export function keepSessionState(s: ClassifySession, state: KeptState | null, start: number, end: number): void {
+function keepSessionState(s: ClassifySession, state: KeptState | null, start: number, end: number): void {
   if (state === null) return;
   if (state === 'session_authorization') s.pinnedForGood = true;
   if (s.ctx.config.pin_on_session_state === 'error' && start >= 0) {
@@ -96,12 +96,12 @@ export function keepSessionState(s: ClassifySession, state: KeptState | null, st
   if (!s.pinned) pin(s);
 }
 
-export function lookUpFunctions(s: ClassifySession, names: readonly string[]): void {
+function lookUpFunctions(s: ClassifySession, names: readonly string[]): void {
   const primary = s.ctx.router.writeBackend();
   if (primary) s.ctx.functions.lookUp(names, () => s.ctx.pools.loginFor(s.database, s.user, primary));
 }
 
-export function classifyParse(s: ClassifySession, body: Buffer): KeptState | null {
+function classifyParse(s: ClassifySession, body: Buffer): KeptState | null {
   const nameEnd = body.indexOf(0);
   if (s.scanner.truncated) {
     if (nameEnd === 0) s.unnamedStatement = UNSEEN_STATEMENT;
@@ -122,7 +122,7 @@ export function classifyParse(s: ClassifySession, body: Buffer): KeptState | nul
  * statement's text did at its Parse (a map lookup, no parsing). `body` may hold only the
  * head of the message (see collectTable), which holds the two names.
  */
-export function classifyBind(s: ClassifySession, body: Buffer): KeptState | null {
+function classifyBind(s: ClassifySession, body: Buffer): KeptState | null {
   const portalEnd = body.indexOf(0);
   const nameEnd = portalEnd < 0 ? -1 : body.indexOf(0, portalEnd + 1);
   if (nameEnd < 0) {
@@ -138,7 +138,7 @@ export function classifyBind(s: ClassifySession, body: Buffer): KeptState | null
   return c ? follow(s, c) : null;
 }
 
-export function tooManyStatements(s: ClassifySession): void {
+function tooManyStatements(s: ClassifySession): void {
   const limit = s.ctx.config.max_client_prepared_statements;
   s.fatal(SQLSTATE.CONFIGURATION_LIMIT_EXCEEDED, `too many prepared statements on this connection (max_client_prepared_statements = ${limit})`,
     undefined, 'Close (or DEALLOCATE) prepared statements the application no longer uses.');

@@ -113,7 +113,7 @@ export function checkReplay(s: HandoffSession, server: ServerConnection): void {
   );
 }
 
-export function readFromPrimary(s: HandoffSession): void {
+function readFromPrimary(s: HandoffSession): void {
   const primary = s.ctx.router.writeBackend();
   s.readLink = false;
   s.backend = primary;
@@ -127,7 +127,7 @@ export function readFromPrimary(s: HandoffSession): void {
  * rollbacks, SET LOCAL and errors count as PostgreSQL counts them), restore startup values a
  * RESET dropped, and tell the client of those, before the server serves anyone else.
  */
-export function learnSettings(s: HandoffSession): void {
+function learnSettings(s: HandoffSession): void {
   const server = s.server!;
   const settings = s.settings!;
   s.settingsDirty = false;
@@ -152,7 +152,7 @@ export function learnSettings(s: HandoffSession): void {
   );
 }
 
-export async function readBackSettings(s: HandoffSession, server: ServerConnection, settings: SessionSettings): Promise<void> {
+async function readBackSettings(s: HandoffSession, server: ServerConnection, settings: SessionSettings): Promise<void> {
   const readBack = settings.readBack();
   const { found, restored } = settings.learn(await server.query(readBack.sql, s));
   server.settings = found;
@@ -169,7 +169,7 @@ export async function readBackSettings(s: HandoffSession, server: ServerConnecti
 
 /** After each transaction of a pinned client, or one that ran code pgtide cannot see into:
  *  does its session hold state that pins? */
-export function checkPin(s: HandoffSession): void {
+function checkPin(s: HandoffSession): void {
   const server = s.server!;
   const wasPinned = s.pinned;
   s.probeAfter = false;
@@ -207,7 +207,7 @@ export function checkPin(s: HandoffSession): void {
  * client's own statement_timeout or lock_timeout cancelled it): what the session holds is
  * unknown, but this server holds it, so the client keeps the server until it leaves.
  */
-export function keepServerForGood(s: HandoffSession, server: ServerConnection, what: string, err: Error, epoch: number): void {
+function keepServerForGood(s: HandoffSession, server: ServerConnection, what: string, err: Error, epoch: number): void {
   s.ctx.log.warn({ client: s.remote, err: err.message }, `could not ${what}: the client keeps its server connection until it leaves`);
   const keep = () => {
     if (s.epoch !== epoch) return server.close('pinned client left');
@@ -222,7 +222,7 @@ export function keepServerForGood(s: HandoffSession, server: ServerConnection, w
 }
 
 /** The session holds state that pins: the client goes on with the server it has. */
-export function stayPinned(s: HandoffSession, server: ServerConnection): void {
+function stayPinned(s: HandoffSession, server: ServerConnection): void {
   if (!s.pinned) pin(s);
   s.link(server);
   continueOn(s, server);
@@ -233,7 +233,7 @@ export function stayPinned(s: HandoffSession, server: ServerConnection): void {
  * stale or missing statement) go first, then what arrived meanwhile. Nothing is queued while
  * bytes wait to run again (see onQueryData), so no half-received message is scanned twice.
  */
-export function continueOn(s: HandoffSession, server: ServerConnection): void {
+function continueOn(s: HandoffSession, server: ServerConnection): void {
   if (s.resendOnPrimary) {
     if (s.server !== server) s.link(server);
     return retryOnPrimary(s);
@@ -248,7 +248,7 @@ export function continueOn(s: HandoffSession, server: ServerConnection): void {
  * up. Else what the server holds is what pgtide knows (settings it cannot list are marked
  * unknown, see noteOpaqueCode), so it is reset as needed before its next client.
  */
-export function leftDuringCheck(s: HandoffSession, server: ServerConnection): void {
+function leftDuringCheck(s: HandoffSession, server: ServerConnection): void {
   if (s.pinned || s.pinnedForGood) server.close('pinned client left');
   else server.returnWhenCancelsDone();
 }
@@ -258,14 +258,14 @@ export function leftDuringCheck(s: HandoffSession, server: ServerConnection): vo
  * meanwhile follows what was held back before it, and a statement to run again (a refusal,
  * a stale plan, a write a standby refused) goes first.
  */
-export function resumeAfterCheck(s: HandoffSession): void {
+function resumeAfterCheck(s: HandoffSession): void {
   for (const chunk of takeQueued(s)) s.deferred.push(chunk);
   if (s.resendOnPrimary) return retryOnPrimary(s);
   if (s.deferred.length > 0) replayDeferred(s);
 }
 
 /** Costs one round trip after each write transaction, for read_your_writes clients only. */
-export function learnWritePosition(s: HandoffSession, server: ServerConnection): void {
+function learnWritePosition(s: HandoffSession, server: ServerConnection): void {
   s.writeLsnPending = true;
   s.ctx.replay.writePosition(server).then(
     (lsn) => {
@@ -287,7 +287,7 @@ export function learnWritePosition(s: HandoffSession, server: ServerConnection):
 
 /** The server went while pgtide's own query ran on it: the client hears of it once, from the
  *  server itself when its FATAL was passed on (see onServerAsync). */
-export function lostDuringOwnQuery(s: HandoffSession, server: ServerConnection, message: string): void {
+function lostDuringOwnQuery(s: HandoffSession, server: ServerConnection, message: string): void {
   if (s.isClosed) return;
   if (server.toldClientOfEnd) return s.close();
   s.fatal(SQLSTATE.CONNECTION_FAILURE, message);
@@ -320,7 +320,7 @@ export function transactionAnswered(s: HandoffSession, status: number): void {
 
 /** The transaction is over: its server goes back to the pool (reset first, or once its write
  *  position is learned) and the client is ready for its next one. */
-export function releaseServer(s: HandoffSession): void {
+function releaseServer(s: HandoffSession): void {
   const server = s.server!;
   s.server = null;
   s.state = State.Ready;

@@ -43,7 +43,7 @@ export function onStartupData(s: LoginSession, chunk: Buffer): void {
   onStartupPacket(s, got.packet, rest);
 }
 
-export function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Buffer | null): void {
+function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Buffer | null): void {
   const cfg = s.ctx.config;
   switch (packet.kind) {
     case 'error':
@@ -92,7 +92,7 @@ export function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Bu
   beginAuth(s, rest);
 }
 
-export function startTls(s: LoginSession): void {
+function startTls(s: LoginSession): void {
   const cfg = s.ctx.config;
   const raw = s.socket;
   s.unbindSocket(raw);
@@ -120,7 +120,7 @@ export function startTls(s: LoginSession): void {
 }
 
 /** rest: bytes that came behind the startup packet, read as the client's first auth messages. */
-export function beginAuth(s: LoginSession, rest: Buffer | null): void {
+function beginAuth(s: LoginSession, rest: Buffer | null): void {
   if (!s.ctx.hba?.needsGroups) return decideAccess(s, NO_ROLES, rest);
   whileLookingUp(s, lookUpRoles(s.ctx, s.database, s.user), (roles) => {
     if (typeof roles === 'string') return lookupFailed(s, roles, 'its role memberships');
@@ -129,7 +129,7 @@ export function beginAuth(s: LoginSession, rest: Buffer | null): void {
 }
 
 /** roles: those the user is or belongs to, for hba's +group and samerole. */
-export function decideAccess(s: LoginSession, roles: ReadonlySet<string>, rest: Buffer | null): void {
+function decideAccess(s: LoginSession, roles: ReadonlySet<string>, rest: Buffer | null): void {
   const certificate = s.socket instanceof tls.TLSSocket ? clientCertificate(s.socket) : null;
   const { user, database } = s;
   const access = checkAccess(s.ctx, { remoteAddress: s.socket.remoteAddress, ssl: s.encrypted, user, database, certificate, roles });
@@ -147,7 +147,7 @@ export function decideAccess(s: LoginSession, roles: ReadonlySet<string>, rest: 
   });
 }
 
-export function startAuth(s: LoginSession, access: Access & { ok: true }, stored: string | undefined, rest: Buffer | null): void {
+function startAuth(s: LoginSession, access: Access & { ok: true }, stored: string | undefined, rest: Buffer | null): void {
   s.state = State.Auth;
   s.scanner.collect = AUTH_TYPES;
   const endPoint = s.socket instanceof tls.TLSSocket ? tlsServerEndPoint(s.socket) : null;
@@ -158,7 +158,7 @@ export function startAuth(s: LoginSession, access: Access & { ok: true }, stored
 
 /** The client, paused, waits for a lookup on the server (auth-lookup.ts); `then` runs only
  *  if it is still there. A lookup that throws (a bug) ends the login like a failed one. */
-export function whileLookingUp<T>(s: LoginSession, lookup: Promise<T>, then: (answer: T) => void): void {
+function whileLookingUp<T>(s: LoginSession, lookup: Promise<T>, then: (answer: T) => void): void {
   s.state = State.Lookup;
   s.pauseClient();
   lookup.then((answer) => {
@@ -170,7 +170,7 @@ export function whileLookingUp<T>(s: LoginSession, lookup: Promise<T>, then: (an
   });
 }
 
-export function lookupFailed(s: LoginSession, reason: string, what: string): void {
+function lookupFailed(s: LoginSession, reason: string, what: string): void {
   s.ctx.log.error({ client: s.remote, user: s.user, database: s.database, err: reason }, 'auth_query lookup failed');
   s.fatal(SQLSTATE.INVALID_AUTHORIZATION, `authentication failed for user "${s.user}": pgtide could not look up ${what}`,
     undefined, 'The lookup on the server (auth_user) failed; pgtide\'s log says why.');
@@ -196,7 +196,7 @@ export function onAuthStep(s: LoginSession, step: ReturnType<ClientAuth['start']
   }
 }
 
-export function authenticated(s: LoginSession): void {
+function authenticated(s: LoginSession): void {
   const ctx = s.ctx;
   s.socket.write(encode.authenticationOk());
   if (ctx.admin.isConsole(s.database)) return enterConsole(s);
@@ -238,7 +238,7 @@ export function authenticated(s: LoginSession): void {
 }
 
 /** A setting from the startup packet, given directly or as `options=-c name=value`. */
-export function startupSetting(s: LoginSession, name: string): string | null {
+function startupSetting(s: LoginSession, name: string): string | null {
   const direct = s.startupParams.get(name);
   if (direct !== undefined) return direct;
   const options = s.startupParams.get('options');
@@ -248,7 +248,7 @@ export function startupSetting(s: LoginSession, name: string): string | null {
 }
 
 /** The virtual admin database: PgBouncer's console, answered by pgtide itself. */
-export function enterConsole(s: LoginSession): void {
+function enterConsole(s: LoginSession): void {
   const role = consoleRole(s.ctx.config, s.user);
   if (role === null) {
     return s.fatal(SQLSTATE.INSUFFICIENT_PRIVILEGE, `user "${s.user}" may not use the admin console`, undefined,
@@ -289,7 +289,7 @@ export function learnServerParams(s: LoginSession, server: ServerConnection): vo
   );
 }
 
-export function finishLogin(s: LoginSession, params: ReadonlyMap<string, string>): void {
+function finishLogin(s: LoginSession, params: ReadonlyMap<string, string>): void {
   const ctx = s.ctx;
   ctx.loggingIn.delete(s);
   s.cancelKey = ctx.cancelKeys.issue(s);

@@ -51,7 +51,7 @@ export function startTracking(s: LinkSession, server: ServerConnection, quiet: b
   server.setTracking(true);
 }
 
-export function untrackedStatements(s: LinkSession): void {
+function untrackedStatements(s: LinkSession): void {
   s.statements = null;
   s.whole = null;
   s.statementsUntracked = true;
@@ -60,7 +60,7 @@ export function untrackedStatements(s: LinkSession): void {
 }
 
 /** The server's statement set or one statement's plan is not what pgtide believed: correct it for every client. */
-export function onStatementFailed(s: LinkSession, body: Buffer, failed: string): void {
+function onStatementFailed(s: LinkSession, body: Buffer, failed: string): void {
   const server = s.server;
   if (!server) return;
   switch (statementFailure(decodeErrorFields(body), failed)) {

@@ -72,7 +72,7 @@ export function checkTimeouts(s: TimeoutSession, now: number): void {
 
 /** query_timeout: cancel the statement; a server that has not ended it QUERY_CANCEL_GRACE_MS
  *  later (frozen, or its cancel lost) is closed, so the client's wait ends. */
-export function queryTimedOut(s: TimeoutSession, server: ServerConnection, now: number): void {
+function queryTimedOut(s: TimeoutSession, server: ServerConnection, now: number): void {
   if (!s.timeoutCancelSent) {
     s.timeoutCancelSent = true;
     s.timeoutCancelAt = now;
