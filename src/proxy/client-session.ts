@@ -18,7 +18,7 @@ import { WholeMessages } from '../protocol/whole-messages.js';
 import type { SessionSettings } from './session-settings.js';
 import { UNKNOWN_SETTINGS } from '../pool/server-connection.js';
 import { refuseSessionState, type RefusedQuery } from './session/pinning.js';
-import { onClientMessage } from './session/classify.js';
+import { isStrayCopyEnd, onClientMessage } from './session/classify.js';
 import { editAnswers, forwardEdited, holdCutMessage, onServerAnswer, startTracking } from './session/statement-link.js';
 import { answerLocally } from './session/first-statement.js';
 import { defer, flushQueued, queue } from './session/queue.js';
@@ -39,11 +39,10 @@ type SessionSocket = net.Socket & { [SESSION]: ClientSession };
  * server connection borrowed from a pool. The forward path hands over received Buffers and
  * keeps its state in plain fields; it allocates nothing per message.
  *
- * This class holds the socket, the dispatch of client and server bytes, the forward path and
- * the close; each phase lives in a module of `session/` as plain functions over the part of
- * the session it uses (a `Pick` of it), which is why most fields are not private. The fields
- * stay on the session itself rather than in an object per phase: an idle client must hold no
- * objects of its own beyond a listed few (test/integration/idle-client-memory.test.ts).
+ * Here: the socket, the dispatch of client and server bytes, the forward path, the close. Each
+ * phase is a module of `session/`, plain functions over a `Pick` of the session: hence fields
+ * that are not private, kept here rather than in objects per phase, as an idle client holds
+ * only a listed few objects (test/integration/idle-client-memory.test.ts).
  */
 export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   socket: net.Socket;
@@ -517,7 +516,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
   }
 
-  // ---- cancel ----
+  // ---- cancel and timeouts ----
 
   /** Cancel the statement this client is running; nothing when it runs none (the key is stale). */
   cancelRunningQuery(): void {
@@ -525,8 +524,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (server && server.syncs.pending > 0) this.ctx.sendCancel(server);
   }
 
-  // ---- timeouts (called by the janitor) ----
-
+  /** Called by the janitor once a second. */
   checkTimeouts(now: number): void {
     checkTimeouts(this, now);
   }
@@ -590,14 +588,4 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       s.destroy();
     }
   }
-}
-
-/**
- * A lone CopyDone or CopyFail between transactions (postgres.js ends its COPY stream with a
- * CopyFail after the COPY's ReadyForQuery): the server ignores it outside COPY, so it is
- * dropped rather than routed, which would take a primary server for no transaction and carry
- * the client's next statement, a read perhaps, along with it.
- */
-function isStrayCopyEnd(data: Buffer): boolean {
-  return (data[0] === FrontendMessage.CopyDone || data[0] === FrontendMessage.CopyFail) && data.length >= 5 && data.readUInt32BE(1) + 1 === data.length;
 }

@@ -83,6 +83,20 @@ describe('routing a transaction', () => {
   });
 });
 
+describe('a stray end of COPY', () => {
+  it('a lone CopyFail between transactions takes no server and is dropped', async () => {
+    const h = await harness();
+    const a = new FakeServer('a');
+    h.pools.get('pg1')!.idle.push(a);
+    const { client } = loggedIn(h);
+    const copyFail = Buffer.concat([Buffer.from([0x66, 0, 0, 0, 9]), Buffer.from('done\0')]);
+    client.send(copyFail);
+    assert.equal(a.peer, null);
+    assert.deepEqual(h.pools.get('pg1')!.idle, [a]);
+    assert.equal(client.takeTypes(), '');
+  });
+});
+
 describe('the janitor', () => {
   it('a client waiting for a primary that is no longer one is routed to the new primary', async () => {
     const h = await harness();

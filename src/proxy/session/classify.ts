@@ -206,3 +206,13 @@ function countSyncPoint(s: ClassifySession, end: number): void {
   s.queuedSyncs++;
   s.syncEnd = end;
 }
+
+/**
+ * A lone CopyDone or CopyFail between transactions (postgres.js ends its COPY stream with a
+ * CopyFail after the COPY's ReadyForQuery): the server ignores it outside COPY, so it is
+ * dropped rather than routed, which would take a primary server for no transaction and carry
+ * the client's next statement, a read perhaps, along with it.
+ */
+export function isStrayCopyEnd(data: Buffer): boolean {
+  return (data[0] === FrontendMessage.CopyDone || data[0] === FrontendMessage.CopyFail) && data.length >= 5 && data.readUInt32BE(1) + 1 === data.length;
+}
