@@ -54,6 +54,8 @@ interface Settings {
   workers: number[];
   /** `taskset` CPU list for PostgreSQL and pgbench (the poolers stay unpinned); undefined: no pinning. */
   pinCpus: string | undefined;
+  /** What the poolers' user list holds for the test user: its password, or PostgreSQL's SCRAM secret. */
+  userSecrets: 'plain' | 'scram';
 }
 
 interface Workload {
@@ -171,7 +173,7 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
 
   const dir = await mkdtemp(join(tmpdir(), 'pgtide-bench-'));
   cleanup.add('remove the scratch directory', () => rm(dir, { recursive: true, force: true }));
-  const authFile = writeAuthFile(topology, dir);
+  const authFile = settings.userSecrets === 'plain' ? writeAuthFile(topology, dir) : await writeScramAuthFile(topology, dir);
   const [pgtidePort, pgbouncerPort, forwardPort] = await freePorts(3);
   const pgtideBackends: WeightedBackend[] = [
     { node: topology.primary, role: 'primary', weight: 1 },
@@ -491,7 +493,8 @@ async function formatReport(settings: Settings, t: Topology, runs: RunRecord[], 
       : []),
     `- Command: BENCH_SECONDS=${settings.seconds} BENCH_ROUNDS=${settings.rounds} BENCH_WORKLOADS=${workloadKeys}${workersSetting(settings)}` +
       `${settings.pinCpus === undefined ? '' : ` BENCH_CLIENTS=${settings.clients} BENCH_PIN_CPUS=${settings.pinCpus}`}` +
-      `${POOL_SIZE === 20 ? '' : ` BENCH_POOL_SIZE=${POOL_SIZE}`} npm run bench`,
+      `${POOL_SIZE === 20 ? '' : ` BENCH_POOL_SIZE=${POOL_SIZE}`}` +
+      `${settings.userSecrets === 'plain' ? '' : ` BENCH_USER_SECRETS=${settings.userSecrets}`} npm run bench`,
     ...(settings.pinCpus === undefined ? [] : [`- PostgreSQL and pgbench pinned to CPUs ${settings.pinCpus} (taskset); the poolers are not pinned`]),
     '',
     '## Runs',
@@ -545,7 +548,27 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     otherNodes: otherNodes(env['BENCH_PGTIDE_NODES'] ?? ''),
     workers: workerCounts(env['BENCH_PGTIDE_WORKERS'] ?? ''),
     pinCpus: pinSetting(env['BENCH_PIN_CPUS'] ?? ''),
+    userSecrets: userSecretsSetting(env['BENCH_USER_SECRETS'] ?? 'plain'),
   };
+}
+
+function userSecretsSetting(raw: string): 'plain' | 'scram' {
+  if (raw !== 'plain' && raw !== 'scram') throw new Error(`BENCH_USER_SECRETS: expected plain or scram, got "${raw}"`);
+  return raw;
+}
+
+/**
+ * The user list with the test user's secret as PostgreSQL stores it (the other users as in the tests): no pooler can derive
+ * anything at login, and both log in to the server with the ClientKey of the client's proof.
+ */
+async function writeScramAuthFile(topology: Topology, dir: string): Promise<string> {
+  const [row] = await sqlOn<{ rolpassword: string }>(topology.primary, 'SELECT rolpassword FROM pg_authid WHERE rolname = $1', [topology.scramUser.user]);
+  if (!row?.rolpassword.startsWith('SCRAM-SHA-256$')) throw new Error(`BENCH_USER_SECRETS=scram: ${topology.scramUser.user} has no SCRAM secret on the primary`);
+  const file = writeAuthFile(topology, dir);
+  const { user, password } = topology.scramUser;
+  const lines = (await readFile(file, 'utf8')).replace(`"${user}" "${password}"`, `"${user}" "${row.rolpassword}"`);
+  await writeFile(file, lines);
+  return file;
 }
 
 /** BENCH_PIN_CPUS="1" or "0,1": a taskset CPU list; empty: no pinning. */

@@ -17,7 +17,8 @@ import {
   sha256,
   xor,
 } from './scram.js';
-import { scramSecretFromPassword, type ScramSecret, type Secret } from './secret.js';
+import type { ScramSecret, Secret } from './secret.js';
+import { derivedSecret } from './derived-secrets.js';
 
 /** sqlstate: 08P01 malformed exchange, 0A000 unsupported SCRAM feature, 28P01 wrong password. */
 export type ScramStep =
@@ -61,7 +62,7 @@ export class ScramServer {
       this.#secret = secret;
       this.#mock = false;
     } else if (secret?.kind === 'plain' && secret.password !== '') {
-      this.#secret = scramSecretFromPassword(secret.password, salt);
+      this.#secret = derivedSecret(secret.password, salt);
       this.#mock = false;
     } else {
       this.#secret = {
