@@ -17,8 +17,7 @@ import {
   sha256,
   xor,
 } from './scram.js';
-import type { ScramSecret, Secret } from './secret.js';
-import { derivedSecret } from './derived-secrets.js';
+import { scramSecretFromPassword, type ScramSecret, type Secret } from './secret.js';
 
 /** sqlstate: 08P01 malformed exchange, 0A000 unsupported SCRAM feature, 28P01 wrong password. */
 export type ScramStep =
@@ -62,7 +61,7 @@ export class ScramServer {
       this.#secret = secret;
       this.#mock = false;
     } else if (secret?.kind === 'plain' && secret.password !== '') {
-      this.#secret = derivedSecret(secret.password, salt);
+      this.#secret = scramSecretFromPassword(secret.password, salt);
       this.#mock = false;
     } else {
       this.#secret = {
