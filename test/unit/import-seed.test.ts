@@ -170,6 +170,18 @@ describe('importing other stacks', () => {
     assert.ok(warnings.some((w) => /listed twice/.test(w)), warnings.join('\n'));
   });
 
+  test("Pgpool-II's log_directory becomes log_dir only where Pgpool-II wrote a file there", () => {
+    const collected = write('collector.conf', "backend_hostname0 = 'db0'\nlogging_collector = on\nlog_directory = '/var/log/pooling'\nlog_filename = 'pgpool-%Y.log'\n");
+    const withCollector = importSeedStack({ pgpool: collected });
+    assert.equal(parseConfig(withCollector.toml).log_dir, '/var/log/pooling');
+    assert.match(withCollector.toml, /log_filename = pgpool-%Y.log: pgtide names its file pgtide-<instance_name>.log/);
+    const stdoutOnly = write('stdout.conf', "backend_hostname0 = 'db0'\nlog_directory = '/var/log/pooling'\n");
+    const without = importSeedStack({ pgpool: stdoutOnly });
+    assert.equal(parseConfig(without.toml).log_dir, '');
+    assert.match(without.toml, /logging_collector is off/);
+    assert.ok(!without.warnings.some((w) => /log_directory/.test(w)), without.warnings.join('\n'));
+  });
+
   test('AES passwords and users missing from auth_file are reported', () => {
     const users = write('users.txt', '"alice" "secret"\n');
     const poolPasswd = write('pool_passwd', 'alice:TEXTsecret\nbob:AESxyz\ncarol:md5' + '0'.repeat(32) + '\n');

@@ -33,6 +33,7 @@ const inert = (reason: string, warn = false): Rule => (ctx, entry) => dropSettin
 const onlyWhen = (expected: boolean, reason: string, otherwise: string): Rule => (ctx, entry) =>
   dropSetting(ctx, entry, `${entry.name} = ${entry.value}`, gucBoolean(entry) === expected ? reason : otherwise, gucBoolean(entry) !== expected);
 
+const OWN_ROTATION = 'pgtide rotates its log file at 64 MiB and keeps 4 old files.';
 const PROCESS_MODEL = 'pgtide is one process that serves every client from its pools; there are no per-client children to size.';
 
 const RULES: Record<string, Rule> = {
@@ -93,9 +94,23 @@ const RULES: Record<string, Rule> = {
   },
   log_min_messages: mapLogMinMessages,
   pid_file_name: inert('pgtide runs in the foreground under its service manager, which tracks its pid.'),
-  logdir: inert('pgtide keeps no status file; its log goes to standard output.'),
-  log_destination: inert('pgtide logs to standard output; route it with the service manager.'),
+  logdir: inert('Pgpool-II\'s node status file has no equivalent: pgtide learns roles from the servers and keeps only the newest timeline it saw, in state_dir.'),
+  log_destination: inert('pgtide logs to standard output, and also to a file when log_dir is set; syslog is not supported.'),
+  logging_collector: inert('pgtide writes its own log file when log_dir is set (see log_directory).'),
+  log_directory: logDirectory,
+  log_filename: inert(`pgtide names its file pgtide-<instance_name>.log. ${OWN_ROTATION}`),
+  log_rotation_age: inert(OWN_ROTATION),
+  log_rotation_size: inert(OWN_ROTATION),
+  log_truncate_on_rotation: inert(OWN_ROTATION),
+  log_file_mode: inert('pgtide creates its log file with the permissions its umask gives.'),
 };
+
+/** Pgpool-II writes to log_directory only with logging_collector on (off by default). */
+function logDirectory(ctx: ImportContext, entry: GucEntry, conf: PgpoolConf): void {
+  const collector = conf.settings.get('logging_collector');
+  if (collector !== undefined && gucBoolean(collector)) setKey(ctx, 'log_dir', entry.value, entry);
+  else dropSetting(ctx, entry, `${entry.name} = ${entry.value}`, 'Pgpool-II wrote no file there (logging_collector is off); set log_dir for pgtide to write one.', false);
+}
 
 /** Maps every setting and the backends. Returns nothing: everything lands in ctx. */
 export function mapPgpool(ctx: ImportContext, conf: PgpoolConf): void {
