@@ -163,7 +163,7 @@ async function start(source: ConfigSource): Promise<number> {
     workerId: slot?.id,
     relayCancel: primary?.relayCancel,
     shareAdminCommand: primary?.shareAdminCommand,
-    otherWorkersMetrics: primary?.otherWorkersMetrics,
+    askOtherWorkers: primary?.askOtherWorkers,
     reloadConfig: () => share(source().config),
     onShutdown: () => process.exit(0),
     supervisorLogFile: process.env[SUPERVISOR_LOG_FILE_ENV],

@@ -14,6 +14,7 @@ import { Router, monitoredClusterView, staticClusterView, type ClusterView } fro
 import { ClusterMonitor } from './cluster/monitor.js';
 import { AdminConsole, ADMIN_DATABASES } from './admin/console.js';
 import type { AdminCommand } from './admin/commands.js';
+import type { AskOtherWorkers } from './admin/across-workers.js';
 import { checkLogin } from './cluster/check-login.js';
 import { FunctionCatalog } from './proxy/function-catalog.js';
 import { StatementRegistry } from './proxy/prepared-statements.js';
@@ -55,9 +56,9 @@ export interface PgtideOptions {
    *  RELOAD …) to the primary once it ran here; the primary runs SHUTDOWN itself (it stops
    *  every worker) and passes the others to the other workers' runSharedAdminCommand(). */
   shareAdminCommand?: (command: AdminCommand) => void;
-  /** With `workers = N`: the other workers' metrics (getMetricsAsJSON()), summed into the
-   *  /metrics that worker 0 serves. */
-  otherWorkersMetrics?: () => Promise<object[][]>;
+  /** With `workers = N`: asks every other worker (src/admin/across-workers.ts), for the
+   *  /metrics that worker 0 serves and for the console's view of the whole instance. */
+  askOtherWorkers?: AskOtherWorkers;
   /** Rereads the configuration for the console's RELOAD (the CLI: the file it started from). */
   reloadConfig?: () => Config;
   /** Called once the console's SHUTDOWN has stopped everything (the CLI exits). */
@@ -366,6 +367,11 @@ export class Pgtide {
     return this.options.shareAdminCommand !== undefined;
   }
 
+  /** With workers: the other workers' answers to a question; undefined in a single process. */
+  get askOtherWorkers(): AskOtherWorkers | undefined {
+    return this.options.askOtherWorkers;
+  }
+
   shareAdminCommand(command: AdminCommand): void {
     this.options.shareAdminCommand?.(command);
   }
@@ -383,7 +389,7 @@ export class Pgtide {
   private async startAdminHttp(): Promise<void> {
     const where = parseHostPort(this.ctx.config.admin_http_listen);
     if (!where) return;
-    const server = new AdminHttpServer(this, this.metrics, this.options.otherWorkersMetrics);
+    const server = new AdminHttpServer(this, this.metrics, this.options.askOtherWorkers);
     try {
       await server.listen(where.host, where.port);
     } catch (err) {

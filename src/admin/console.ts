@@ -2,11 +2,10 @@
 // database `pgtide` (alias `pgbouncer`).
 import type { Pgtide } from '../server.js';
 import * as encode from '../protocol/encode.js';
-import { AdminSyntaxError, isAdminOnly, parseCommand, splitStatements, type AdminCommand, type ShowItem } from './commands.js';
-import { encodeTable, type Table } from './table.js';
-import { showBackends, showLists, showPools, showStats, showStatsTotals } from './show-pools.js';
-import { showClients, showServers } from './show-connections.js';
-import { showConfig, showDatabases, showHelp, showPeers, showUsers, showVersion } from './show-settings.js';
+import { AdminSyntaxError, isAdminOnly, parseCommand, splitStatements, type AdminCommand } from './commands.js';
+import { encodeTable } from './table.js';
+import { isMerged, showTable } from './show.js';
+import { missingWorkersNotice } from './across-workers.js';
 
 export { ADMIN_DATABASES } from './show-settings.js';
 
@@ -30,22 +29,6 @@ class AdminCommandError extends Error {
   }
 }
 
-const SHOW: Record<ShowItem, (pgtide: Pgtide) => Table> = {
-  pools: (p) => showPools(p),
-  clients: (p) => showClients(p),
-  servers: showServers,
-  stats: (p) => showStats(p),
-  stats_totals: showStatsTotals,
-  databases: showDatabases,
-  users: showUsers,
-  config: showConfig,
-  lists: showLists,
-  version: showVersion,
-  backends: showBackends,
-  peers: showPeers,
-  help: showHelp,
-};
-
 /** Commands that act on the whole instance: with `workers = N`, every worker runs them. */
 const INSTANCE_WIDE = new Set<AdminCommand['kind']>(['pause', 'resume', 'reconnect', 'kill', 'disable', 'enable', 'reload', 'shutdown']);
 
@@ -64,33 +47,73 @@ export class AdminConsole {
 
   /**
    * Answer one Query message: the encoded results in order, without the final ReadyForQuery.
-   * As in PostgreSQL, the first failing statement ends the answer with its ErrorResponse.
+   * As in PostgreSQL, the first failing statement ends the answer with its ErrorResponse. With
+   * `workers = N`, a statement that needs the other workers' part makes the answer a promise.
    */
-  run(req: AdminRequest): Buffer[] {
-    const out: Buffer[] = [];
+  run(req: AdminRequest): Buffer[] | Promise<Buffer[]> {
+    let statements: string[][];
     try {
-      const statements = splitStatements(req.sql);
-      if (statements.length === 0) return [encode.emptyQueryResponse()];
-      for (const words of statements) {
-        const command = parseCommand(words);
-        if (isAdminOnly(command) && !req.admin) throw new AdminCommandError(INSUFFICIENT_PRIVILEGE, 'must be an admin user');
-        out.push(...this.execute(command, req.user));
-        // Only once it ran here: a command refused here (an unknown database …) goes nowhere.
-        if (INSTANCE_WIDE.has(command.kind)) this.pgtide.shareAdminCommand(command);
-      }
+      statements = splitStatements(req.sql);
     } catch (err) {
-      const [code, message, hint] = errorOf(err);
-      this.pgtide.context.pools.countError(code);
-      out.push(encode.errorResponse('ERROR', code, message, undefined, hint));
+      return this.failed([], err);
+    }
+    if (statements.length === 0) return [encode.emptyQueryResponse()];
+    return this.runFrom(statements, 0, req, []);
+  }
+
+  /** Statements from `i` on, in order; one that waits for the other workers continues the rest once it has its answer. */
+  private runFrom(statements: string[][], i: number, req: AdminRequest, out: Buffer[]): Buffer[] | Promise<Buffer[]> {
+    for (; i < statements.length; i++) {
+      let command: AdminCommand;
+      let answer: Buffer[] | Promise<Buffer[]>;
+      try {
+        command = parseCommand(statements[i]!);
+        if (isAdminOnly(command) && !req.admin) throw new AdminCommandError(INSUFFICIENT_PRIVILEGE, 'must be an admin user');
+        answer = this.execute(command, req.user);
+      } catch (err) {
+        return this.failed(out, err);
+      }
+      if (answer instanceof Promise) {
+        const next = i + 1;
+        const ran = command;
+        return answer.then(
+          (messages) => {
+            this.ran(ran, messages, out);
+            return this.runFrom(statements, next, req, out);
+          },
+          (err: unknown) => this.failed(out, err),
+        );
+      }
+      this.ran(command, answer, out);
     }
     return out;
   }
 
-  private execute(command: AdminCommand, user: string): Buffer[] {
+  private ran(command: AdminCommand, answer: Buffer[], out: Buffer[]): void {
+    out.push(...answer);
+    // Only once it ran here: a command refused here (an unknown database …) goes nowhere.
+    if (INSTANCE_WIDE.has(command.kind)) this.pgtide.shareAdminCommand(command);
+  }
+
+  private failed(out: Buffer[], err: unknown): Buffer[] {
+    const [code, message, hint] = errorOf(err);
+    this.pgtide.context.pools.countError(code);
+    out.push(encode.errorResponse('ERROR', code, message, undefined, hint));
+    return out;
+  }
+
+  private execute(command: AdminCommand, user: string): Buffer[] | Promise<Buffer[]> {
     const p = this.pgtide;
     switch (command.kind) {
-      case 'show':
-        return encodeTable(SHOW[command.item](p), 'SHOW');
+      case 'show': {
+        const { item } = command;
+        const ask = p.askOtherWorkers;
+        if (ask === undefined || !isMerged(item)) return encodeTable(showTable(item, p), 'SHOW');
+        return ask({ kind: 'show', item }).then(({ answers, missing }) => [
+          ...missingWorkersNotice(p, `SHOW ${item.toUpperCase()}`, missing),
+          ...encodeTable(showTable(item, p, answers), 'SHOW'),
+        ]);
+      }
       case 'pause':
       case 'resume':
       case 'reconnect':
@@ -110,9 +133,7 @@ export class AdminConsole {
         p.setDisabled(command.database, command.kind === 'disable');
         return [encode.commandComplete(command.kind.toUpperCase())];
       case 'kill_client':
-        if (!p.killClient(command.id)) throw new AdminCommandError(UNDEFINED_OBJECT, `no client with id ${command.id}`, 'SHOW CLIENTS lists the ids.');
-        p.log.info({ user, client: command.id }, 'admin: KILL_CLIENT');
-        return [encode.commandComplete('KILL_CLIENT')];
+        return this.killClient(command.id, user);
       case 'reload':
         try {
           p.reloadFromFile();
@@ -128,6 +149,24 @@ export class AdminConsole {
         setImmediate(() => void p.shutdown());
         return [encode.commandComplete('SHUTDOWN')];
     }
+  }
+
+  /** The client may be another worker's (its id says which): that worker drops it. */
+  private killClient(id: number, user: string): Buffer[] | Promise<Buffer[]> {
+    const p = this.pgtide;
+    const done = [encode.commandComplete('KILL_CLIENT')];
+    const noSuchClient = (hint = 'SHOW CLIENTS lists the ids.') => new AdminCommandError(UNDEFINED_OBJECT, `no client with id ${id}`, hint);
+    if (p.killClient(id)) {
+      p.log.info({ user, client: id }, 'admin: KILL_CLIENT');
+      return done;
+    }
+    const ask = p.askOtherWorkers;
+    if (ask === undefined) throw noSuchClient();
+    return ask({ kind: 'kill_client', id, user }).then(({ answers, missing }) => {
+      if (answers.includes(true)) return done;
+      if (missing.length === 0) throw noSuchClient();
+      throw noSuchClient(`Worker ${missing.join(', ')} did not answer in time: the client may be there. Try again.`);
+    });
   }
 
   private knownDatabase(database: string): void {

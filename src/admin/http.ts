@@ -3,12 +3,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { Pgtide } from '../server.js';
+import type { AskOtherWorkers } from './across-workers.js';
 
 export class AdminHttpServer {
   private readonly server: http.Server;
 
-  /** `otherWorkers`: with `workers = N`, the other workers' metrics, summed with these. */
-  constructor(private readonly pgtide: Pgtide, private readonly registry: Registry, private readonly otherWorkers?: () => Promise<object[][]>) {
+  /** `askOtherWorkers`: with `workers = N`, for the other workers' metrics, summed with these. */
+  constructor(private readonly pgtide: Pgtide, private readonly registry: Registry, private readonly askOtherWorkers?: AskOtherWorkers) {
     this.server = http.createServer((req, res) => void this.answer(req, res));
     // Scrapers are trusted little; a silent or slow one must not hold a socket for long.
     this.server.requestTimeout = 10_000;
@@ -63,9 +64,10 @@ export class AdminHttpServer {
 
   /** Each metric summed over the workers, unless it says otherwise (its `aggregator`). */
   private async instanceMetrics(): Promise<string> {
-    if (this.otherWorkers === undefined) return this.registry.metrics();
-    const [own, others] = await Promise.all([this.registry.getMetricsAsJSON(), this.otherWorkers()]);
-    return AggregatorRegistry.aggregate([own, ...others]).metrics();
+    if (this.askOtherWorkers === undefined) return this.registry.metrics();
+    const [own, others] = await Promise.all([this.registry.getMetricsAsJSON(), this.askOtherWorkers({ kind: 'metrics' })]);
+    const metrics = others.answers.filter((answer): answer is typeof own => Array.isArray(answer));
+    return AggregatorRegistry.aggregate([own, ...metrics]).metrics();
   }
 }
 

@@ -5,7 +5,7 @@ import type { Pgtide } from '../server.js';
 import { clientState, serverState } from './snapshot.js';
 import { timestamp, type Cell, type Table } from './table.js';
 
-const COLUMNS = ['type', 'user', 'database', 'replication', 'state', 'addr', 'port#', 'local_addr', 'local_port#', 'connect_time',
+export const CONNECTION_COLUMNS = ['type', 'user', 'database', 'replication', 'state', 'addr', 'port#', 'local_addr', 'local_port#', 'connect_time',
   'request_time', 'wait#', 'wait_us#', 'close_needed#', 'ptr', 'link', 'remote_pid#', 'tls', 'application_name',
   'prepared_statements#', 'id#'];
 
@@ -27,7 +27,7 @@ export function showClients(pgtide: Pgtide, now = Date.now()): Table {
       `c${c.cancelKey?.pid ?? 0}`, c.server ? `s${c.server.id}` : null, 0, tlsText(s), c.applicationName, c.preparedStatements, c.cancelKey?.pid ?? 0,
     ];
   });
-  return { columns: COLUMNS, rows };
+  return { columns: CONNECTION_COLUMNS, rows };
 }
 
 export function showServers(pgtide: Pgtide): Table {
@@ -46,5 +46,5 @@ export function showServers(pgtide: Pgtide): Table {
       ]);
     }
   }
-  return { columns: COLUMNS, rows };
+  return { columns: CONNECTION_COLUMNS, rows };
 }

@@ -1,12 +1,16 @@
 // SHOW POOLS, STATS, STATS_TOTALS, LISTS and BACKENDS: PgBouncer's columns, summed over the
-// per-backend pools of each (database, user); SHOW BACKENDS is the per-backend view.
+// per-backend pools of each (database, user); SHOW BACKENDS is the per-backend view. Each but
+// BACKENDS is built in two steps, what this process counts (a report, see merge.ts) and the
+// table, so that with `workers = N` the table shows the reports of every worker merged.
 import type { Pgtide } from '../server.js';
 import type { ServerPool } from '../pool/pool.js';
+import type { DatabaseStats, ListCounts, PoolRow, Totals } from './merge.js';
+import { statsAverages } from './merge.js';
 import { backendStatuses, poolGroups, sum, type PoolGroup } from './snapshot.js';
 import type { Cell, Table } from './table.js';
 
-export function showPools(pgtide: Pgtide, now = Date.now()): Table {
-  const rows = poolGroups(pgtide).map((g): Cell[] => {
+export function poolRows(pgtide: Pgtide, now = Date.now()): PoolRow[] {
+  return poolGroups(pgtide).map((g): PoolRow => {
     // Clients waiting for a primary to be known (or for RESUME) are in no pool's queue.
     let maxWaitMs = 0;
     let waiting = 0;
@@ -16,40 +20,38 @@ export function showPools(pgtide: Pgtide, now = Date.now()): Table {
       waiting++;
       maxWaitMs = Math.max(maxWaitMs, now - c.waitingSince);
     }
-    return [
-      g.database, g.user,
-      g.clients.length - waiting, waiting, 0, 0,
-      sum(g.pools, (p) => p.activeCount), 0, 0,
-      sum(g.pools, (p) => p.idleCount), 0, 0,
-      sum(g.pools, (p) => p.connectingCount),
-      Math.floor(maxWaitMs / 1000), (maxWaitMs % 1000) * 1000,
-      g.pools[0]?.settings.mode ?? pgtide.context.pools.modeFor(g.database, g.user),
-      null,
-      g.clients.filter((c) => c.pinned).length, sum(g.pools, (p) => p.stats.pins),
-    ];
+    return {
+      database: g.database,
+      user: g.user,
+      clActive: g.clients.length - waiting,
+      clWaiting: waiting,
+      svActive: sum(g.pools, (p) => p.activeCount),
+      svIdle: sum(g.pools, (p) => p.idleCount),
+      svLogin: sum(g.pools, (p) => p.connectingCount),
+      maxWaitMs,
+      mode: g.pools[0]?.settings.mode ?? pgtide.context.pools.modeFor(g.database, g.user),
+      clPinned: g.clients.filter((c) => c.pinned).length,
+      pins: sum(g.pools, (p) => p.stats.pins),
+    };
   });
+}
+
+export function poolsTable(rows: readonly PoolRow[]): Table {
   return {
     columns: ['database', 'user', 'cl_active#', 'cl_waiting#', 'cl_active_cancel_req#', 'cl_waiting_cancel_req#', 'sv_active#',
       'sv_active_cancel#', 'sv_being_canceled#', 'sv_idle#', 'sv_used#', 'sv_tested#', 'sv_login#', 'maxwait#', 'maxwait_us#',
       'pool_mode', 'load_balance_hosts',
       // pgtide's own, after PgBouncer's: clients pinned to their server now, and pins since start.
       'cl_pinned#', 'pin_count#'],
-    rows,
+    rows: rows.map((r): Cell[] => [
+      r.database, r.user, r.clActive, r.clWaiting, 0, 0, r.svActive, 0, 0, r.svIdle, 0, 0, r.svLogin,
+      Math.floor(r.maxWaitMs / 1000), (r.maxWaitMs % 1000) * 1000, r.mode, null, r.clPinned, r.pins,
+    ]),
   };
 }
 
-interface Totals {
-  assignments: number;
-  xacts: number;
-  queries: number;
-  received: number;
-  sent: number;
-  xactTimeUs: number;
-  queryTimeUs: number;
-  waitTimeUs: number;
-  clientParses: number;
-  serverParses: number;
-  binds: number;
+export function showPools(pgtide: Pgtide, now = Date.now()): Table {
+  return poolsTable(poolRows(pgtide, now));
 }
 
 function totals(pools: ServerPool[]): Totals {
@@ -65,6 +67,7 @@ function totals(pools: ServerPool[]): Totals {
     clientParses: sum(pools, (p) => p.stats.clientParses),
     serverParses: sum(pools, (p) => p.stats.serverParses),
     binds: sum(pools, (p) => p.stats.binds),
+    waits: sum(pools, (p) => p.waitedTotal),
   };
 }
 
@@ -75,62 +78,66 @@ function poolsByDatabase(groups: PoolGroup[]): Map<string, ServerPool[]> {
   return byDb;
 }
 
-export function showStatsTotals(pgtide: Pgtide): Table {
-  const rows: Cell[][] = [];
-  for (const [database, pools] of poolsByDatabase(poolGroups(pgtide))) {
+/**
+ * Totals, and per second since this process started (PgBouncer averages over its last
+ * stats_period; pgtide has no such period, and rates over any window are better taken from
+ * /metrics).
+ */
+export function databaseStats(pgtide: Pgtide, now = Date.now()): DatabaseStats[] {
+  const seconds = Math.max(1, (now - pgtide.startedAt) / 1000);
+  return [...poolsByDatabase(poolGroups(pgtide))].map(([database, pools]) => {
     const t = totals(pools);
-    rows.push([database, t.assignments, t.xacts, t.queries, t.received, t.sent, t.xactTimeUs, t.queryTimeUs, t.waitTimeUs,
-      t.clientParses, t.serverParses, t.binds]);
-  }
+    const perSecond = { ...t };
+    for (const key of Object.keys(perSecond) as (keyof Totals)[]) perSecond[key] /= seconds;
+    return { database, totals: t, perSecond };
+  });
+}
+
+export function statsTotalsTable(stats: readonly DatabaseStats[]): Table {
   return {
     columns: ['database', 'server_assignment_count#', 'xact_count#', 'query_count#', 'bytes_received#', 'bytes_sent#', 'xact_time#',
       'query_time#', 'wait_time#', 'client_parse_count#', 'server_parse_count#', 'bind_count#'],
-    rows,
+    rows: stats.map(({ database, totals: t }): Cell[] => [database, t.assignments, t.xacts, t.queries, t.received, t.sent,
+      t.xactTimeUs, t.queryTimeUs, t.waitTimeUs, t.clientParses, t.serverParses, t.binds]),
   };
 }
 
-/**
- * Totals, and averages: counts and bytes per second since pgtide started, times per
- * transaction or query (PgBouncer averages over its last stats_period; pgtide has no such
- * period, and rates over any window are better taken from /metrics).
- */
-export function showStats(pgtide: Pgtide, now = Date.now()): Table {
-  const seconds = Math.max(1, (now - pgtide.startedAt) / 1000);
-  const rows: Cell[][] = [];
-  for (const [database, pools] of poolsByDatabase(poolGroups(pgtide))) {
-    const t = totals(pools);
-    const waits = sum(pools, (p) => p.waitedTotal);
-    rows.push([
-      database, t.assignments, t.xacts, t.queries, t.received, t.sent, t.xactTimeUs, t.queryTimeUs, t.waitTimeUs,
-      t.clientParses, t.serverParses, t.binds,
-      t.assignments / seconds, t.xacts / seconds, t.queries / seconds, t.received / seconds, t.sent / seconds,
-      t.xacts ? t.xactTimeUs / t.xacts : 0, t.queries ? t.queryTimeUs / t.queries : 0, waits ? t.waitTimeUs / waits : 0,
-      t.clientParses / seconds, t.serverParses / seconds, t.binds / seconds,
-    ]);
-  }
+/** Totals, and averages: counts and bytes per second, times per transaction, query or wait. */
+export function statsTable(stats: readonly DatabaseStats[]): Table {
+  const totalsTable = statsTotalsTable(stats);
   return {
     columns: ['database', 'total_server_assignment_count#', 'total_xact_count#', 'total_query_count#', 'total_received#', 'total_sent#',
       'total_xact_time#', 'total_query_time#', 'total_wait_time#', 'total_client_parse_count#', 'total_server_parse_count#',
       'total_bind_count#', 'avg_server_assignment_count#', 'avg_xact_count#', 'avg_query_count#', 'avg_recv#', 'avg_sent#',
       'avg_xact_time#', 'avg_query_time#', 'avg_wait_time#', 'avg_client_parse_count#', 'avg_server_parse_count#', 'avg_bind_count#'],
-    rows,
+    rows: stats.map(({ totals: t, perSecond: r }, i): Cell[] => [
+      ...totalsTable.rows[i]!,
+      r.assignments, r.xacts, r.queries, r.received, r.sent, ...statsAverages(t), r.clientParses, r.serverParses, r.binds,
+    ]),
   };
 }
 
-export function showLists(pgtide: Pgtide): Table {
+export function listCounts(pgtide: Pgtide): ListCounts {
   const ctx = pgtide.context;
-  const pools = [...ctx.pools.all()];
-  const groups = poolGroups(pgtide);
   const loggedIn = [...ctx.clients].filter((c) => !c.isLoggingIn).length;
+  return {
+    pools: poolGroups(pgtide).map((g) => ({ database: g.database, user: g.user })),
+    usedClients: loggedIn,
+    loginClients: ctx.clients.size - loggedIn,
+    usedServers: sum(ctx.pools.all(), (p) => p.servers.size),
+  };
+}
+
+export function listsTable(counts: ListCounts): Table {
   const rows: [string, number][] = [
-    ['databases', new Set(groups.map((g) => g.database)).size],
-    ['users', new Set(groups.map((g) => g.user)).size],
-    ['pools', groups.length],
+    ['databases', new Set(counts.pools.map((g) => g.database)).size],
+    ['users', new Set(counts.pools.map((g) => g.user)).size],
+    ['pools', counts.pools.length],
     ['free_clients', 0],
-    ['used_clients', loggedIn],
-    ['login_clients', ctx.clients.size - loggedIn],
+    ['used_clients', counts.usedClients],
+    ['login_clients', counts.loginClients],
     ['free_servers', 0],
-    ['used_servers', sum(pools, (p) => p.servers.size)],
+    ['used_servers', counts.usedServers],
     ['dns_names', 0],
     ['dns_zones', 0],
     ['dns_queries', 0],

@@ -11,6 +11,13 @@ import type { Cell, Table } from './table.js';
 /** The console's own database names. */
 export const ADMIN_DATABASES = ['pgtide', 'pgbouncer'];
 
+export const DATABASE_COLUMNS = ['name', 'host', 'port#', 'database', 'force_user', 'pool_size#', 'min_pool_size#',
+  'reserve_pool_size#', 'server_lifetime#', 'pool_mode', 'load_balance_hosts', 'max_connections#', 'current_connections#',
+  'max_client_connections#', 'current_client_connections#', 'paused#', 'disabled#'];
+
+export const USER_COLUMNS = ['name', 'pool_size#', 'reserve_pool_size#', 'pool_mode', 'max_user_connections#', 'current_connections#',
+  'max_user_client_connections#', 'current_client_connections#'];
+
 export function showDatabases(pgtide: Pgtide): Table {
   const ctx = pgtide.context;
   const cfg = ctx.config;
@@ -33,12 +40,7 @@ export function showDatabases(pgtide: Pgtide): Table {
   for (const name of ADMIN_DATABASES) {
     rows.push([name, null, null, name, null, 0, 0, 0, 0, 'statement', null, 0, 0, 0, clientsOf.get(name) ?? 0, 0, 0]);
   }
-  return {
-    columns: ['name', 'host', 'port#', 'database', 'force_user', 'pool_size#', 'min_pool_size#', 'reserve_pool_size#',
-      'server_lifetime#', 'pool_mode', 'load_balance_hosts', 'max_connections#', 'current_connections#', 'max_client_connections#',
-      'current_client_connections#', 'paused#', 'disabled#'],
-    rows,
-  };
+  return { columns: DATABASE_COLUMNS, rows };
 }
 
 export function showUsers(pgtide: Pgtide): Table {
@@ -54,11 +56,7 @@ export function showUsers(pgtide: Pgtide): Table {
       ctx.pools.connectionsOfUser(name), 0, clientsOf.get(name) ?? 0,
     ];
   });
-  return {
-    columns: ['name', 'pool_size#', 'reserve_pool_size#', 'pool_mode', 'max_user_connections#', 'current_connections#',
-      'max_user_client_connections#', 'current_client_connections#'],
-    rows,
-  };
+  return { columns: USER_COLUMNS, rows };
 }
 
 

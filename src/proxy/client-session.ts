@@ -144,6 +144,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   private clientPaused = false;
   encrypted = false;
   consoleAdmin = false;
+  consoleAnswer: Promise<void> | null = null;
   // COPY IN bookkeeping: see onServerCopyIn.
   copying = false;
   syncsSinceExecute = 0;

@@ -20,7 +20,8 @@ import type { SharedSettings } from './session-settings.js';
 /** What sessions need from the admin side: the console and the PAUSE/DISABLE state. */
 export interface AdminHooks {
   isConsole(database: string): boolean;
-  run(req: { sql: string; user: string; admin: boolean }): Buffer[];
+  /** A promise when the answer waits for the other workers (`workers = N`). */
+  run(req: { sql: string; user: string; admin: boolean }): Buffer[] | Promise<Buffer[]>;
   isPaused(database: string): boolean;
   isDisabled(database: string): boolean;
 }

@@ -1,8 +1,10 @@
 // What the primary of `workers = N` and its workers say to each other, over the IPC channel
 // that child_process opens (JSON). Nothing on a transaction's path crosses it: only a worker's
 // readiness, cancel requests that reached a worker other than the client's, the console's
-// commands that act on the whole instance, and each worker's metrics for worker 0's /metrics.
+// commands that act on the whole instance, and the questions a worker's console or /metrics
+// asks every other worker (their metrics, their part of a SHOW, a KILL_CLIENT) with the answers.
 import type { AdminCommand } from '../admin/commands.js';
+import type { WorkerQuestion } from '../admin/across-workers.js';
 
 export interface WorkerSlot {
   id: number;
@@ -16,10 +18,10 @@ export type WorkerMessage =
   | { kind: 'cancel'; pid: number; secret: string }
   /** Worker → primary → every other worker: a console command for the whole instance. */
   | { kind: 'admin'; command: AdminCommand }
-  /** Worker `to` (serving /metrics) → primary → every other worker: send me your metrics. */
-  | { kind: 'metrics-request'; id: number; to: number }
-  /** Worker → primary → worker `to`: its metrics (prom-client's getMetricsAsJSON()). */
-  | { kind: 'metrics'; id: number; to: number; metrics: object[] };
+  /** Worker `to` → primary → every other worker: answer me this (the primary sets `to`). */
+  | { kind: 'ask'; id: number; to: number; question: WorkerQuestion }
+  /** Worker `from` → primary → worker `to`: its answer to question `id` (the primary sets `from`). */
+  | { kind: 'answer'; id: number; to: number; from: number; answer: unknown };
 
 /** Messages come from pgtide's own processes, but a malformed one must not throw in a handler. */
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
@@ -27,10 +29,19 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
   const message = value as Record<string, unknown>;
   if (message['kind'] === 'ready') return true;
   if (message['kind'] === 'admin') return typeof message['command'] === 'object' && message['command'] !== null;
-  if (message['kind'] === 'metrics-request') return Number.isInteger(message['id']) && Number.isInteger(message['to']);
-  if (message['kind'] === 'metrics')
-    return Number.isInteger(message['id']) && Number.isInteger(message['to']) && Array.isArray(message['metrics']);
+  if (message['kind'] === 'ask')
+    return Number.isInteger(message['id']) && Number.isInteger(message['to']) && isQuestion(message['question']);
+  if (message['kind'] === 'answer')
+    return Number.isInteger(message['id']) && Number.isInteger(message['to']) && Number.isInteger(message['from']);
   return message['kind'] === 'cancel' && Number.isInteger(message['pid']) && typeof message['secret'] === 'string';
+}
+
+function isQuestion(value: unknown): value is WorkerQuestion {
+  if (typeof value !== 'object' || value === null) return false;
+  const question = value as Record<string, unknown>;
+  if (question['kind'] === 'metrics') return true;
+  if (question['kind'] === 'show') return typeof question['item'] === 'string';
+  return question['kind'] === 'kill_client' && Number.isInteger(question['id']) && typeof question['user'] === 'string';
 }
 
 /** "<id>/<count>" as the primary writes it into WORKER_SLOT_ENV; undefined when not a worker. */

@@ -5,9 +5,10 @@
 // signals on; it carries cancel requests from the worker that received one to the worker that
 // owns the client; it passes the console's instance-wide commands (PAUSE, RELOAD …) from the
 // worker whose console ran one to the others (SHUTDOWN: it stops them all), and replays a PAUSE
-// or DISABLE in force to a worker started again; it carries the other workers' metrics to
-// worker 0, which serves /metrics for the instance. Workers watch the IPC channel: a primary
-// that dies, even by SIGKILL, makes them drain and exit (src/cli.ts).
+// or DISABLE in force to a worker started again; it carries a worker's questions to the others
+// and their answers back (metrics for worker 0's /metrics, a console's SHOW and KILL_CLIENT).
+// Workers watch the IPC channel: a primary that dies, even by SIGKILL, makes them drain and
+// exit (src/cli.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { SUPERVISOR_LOG_FILE_ENV, WORKER_SLOT_ENV } from '../config/env.js';
 import type { Config } from '../config/types.js';
@@ -117,12 +118,12 @@ export class Primary {
         if (message.command.kind === 'shutdown') return this.stop('SIGINT');
         this.adminState.apply(message.command);
         return this.toOthers(slot, message);
-      case 'metrics-request':
-        // Answers go to the sender, whatever the request says.
+      case 'ask':
+        // Answers go to the asker, and say who answered, whatever the messages claim.
         return this.toOthers(slot, { ...message, to: slot.id });
-      case 'metrics': {
+      case 'answer': {
         const target = this.slots[message.to];
-        if (target !== slot) target?.channel?.post(message);
+        if (target !== slot) target?.channel?.post({ ...message, from: slot.id });
       }
     }
   }

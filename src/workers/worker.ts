@@ -1,7 +1,8 @@
 // A worker's side of `workers = N`: its slot, its share of the configuration, and its channel
 // to the primary (readiness; cancel requests for other workers' clients, instance-wide console
-// commands and metrics, in both directions).
+// commands, and questions to the other workers with their answers, in both directions).
 import type { AdminCommand } from '../admin/commands.js';
+import { answerQuestion, WORKER_ANSWER_WAIT_MS, type WorkerAnswers, type WorkerQuestion } from '../admin/across-workers.js';
 import { WORKER_SLOT_ENV } from '../config/env.js';
 import type { Config } from '../config/types.js';
 import { validateConfig } from '../config/validate.js';
@@ -27,37 +28,34 @@ export function workerShare(config: Config, slot: WorkerSlot): Config {
   return workerConfig(running, slot.id);
 }
 
-/** How long /metrics waits for the other workers' metrics; a worker that is restarting is
- *  missing from that scrape rather than holding it up. */
-const METRICS_WAIT_MS = 1000;
-
 /** The IPC channel to the primary, which a worker always has. */
 export class PrimaryLink {
   private readonly channel = new BoundedChannel((message, written) =>
     process.send!(message, undefined, undefined, written),
   );
-  private nextMetricsRequest = 0;
-  /** Scrapes waiting for the other workers' metrics, by request id. */
-  private readonly metricsAnswers = new Map<number, (metrics: object[]) => void>();
+  private nextQuestion = 0;
+  /** Questions waiting for the other workers' answers, by id: each takes an answer and who gave it. */
+  private readonly waiting = new Map<number, (from: number, answer: unknown) => void>();
 
   constructor(private readonly slot: WorkerSlot) {}
 
-  /** For PgtideOptions.otherWorkersMetrics: every other worker's metrics that arrive in time. */
-  readonly otherWorkersMetrics = (): Promise<object[][]> =>
+  /** For PgtideOptions.askOtherWorkers: the answers that arrive within WORKER_ANSWER_WAIT_MS. */
+  readonly askOtherWorkers = (question: WorkerQuestion): Promise<WorkerAnswers> =>
     new Promise((resolve) => {
-      const id = this.nextMetricsRequest++;
-      const answers: object[][] = [];
+      const id = this.nextQuestion++;
+      const answered = new Map<number, unknown>();
       const done = () => {
         clearTimeout(timer);
-        this.metricsAnswers.delete(id);
-        resolve(answers);
+        this.waiting.delete(id);
+        const others = Array.from({ length: this.slot.count }, (_, worker) => worker).filter((w) => w !== this.slot.id);
+        resolve({ answers: [...answered.values()], missing: others.filter((w) => !answered.has(w)) });
       };
-      const timer = setTimeout(done, METRICS_WAIT_MS);
-      this.metricsAnswers.set(id, (metrics) => {
-        answers.push(metrics);
-        if (answers.length === this.slot.count - 1) done();
+      const timer = setTimeout(done, WORKER_ANSWER_WAIT_MS);
+      this.waiting.set(id, (from, answer) => {
+        answered.set(from, answer);
+        if (answered.size === this.slot.count - 1) done();
       });
-      if (!this.channel.post({ kind: 'metrics-request', id, to: this.slot.id })) done();
+      if (!this.channel.post({ kind: 'ask', id, to: this.slot.id, question })) done();
     });
 
   /** For PgtideOptions.relayCancel. */
@@ -79,14 +77,16 @@ export class PrimaryLink {
           return pgtide.cancelOwnClient(message.pid, Buffer.from(message.secret, 'hex'));
         case 'admin':
           return pgtide.runSharedAdminCommand(message.command);
-        case 'metrics-request': {
+        case 'ask': {
           const { id, to } = message;
-          return void pgtide.metrics
-            .getMetricsAsJSON()
-            .then((metrics) => this.channel.post({ kind: 'metrics', id, to, metrics }));
+          const answered = (answer: unknown) => this.channel.post({ kind: 'answer', id, to, from: this.slot.id, answer });
+          return void new Promise((resolve) => resolve(answerQuestion(pgtide, message.question))).then(answered, (err: Error) => {
+            pgtide.log.error({ question: message.question.kind, err: err.message }, 'answering another worker failed');
+            answered(null);
+          });
         }
-        case 'metrics':
-          return this.metricsAnswers.get(message.id)?.(message.metrics);
+        case 'answer':
+          return this.waiting.get(message.id)?.(message.from, message.answer);
       }
     });
     this.channel.post({ kind: 'ready' });

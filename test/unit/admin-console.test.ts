@@ -8,6 +8,7 @@ import type { Config } from '../../src/config/types.js';
 import { createLogger } from '../../src/log.js';
 import { Pgtide, type PgtideOptions } from '../../src/server.js';
 import { decodeAnswer, parsePrometheusText, records, total } from './admin-decode.js';
+import type { WorkerQuestion } from '../../src/admin/across-workers.js';
 
 const quiet = () => createLogger('test', 'silent', { destination: new Writable({ write: (_c, _e, done) => done() }) });
 
@@ -26,7 +27,9 @@ function setup(overrides: Partial<Config> = {}, options: PgtideOptions = {}) {
   const pgtide = new Pgtide(config(overrides), { logger: quiet(), ...options });
   const console_ = new AdminConsole(pgtide);
   const run = (sql: string, admin = true) => decodeAnswer(console_.run({ sql, user: 'ops', admin } satisfies AdminRequest));
-  return { pgtide, run };
+  /** For an answer that may wait for other workers. */
+  const runLater = async (sql: string) => decodeAnswer(await console_.run({ sql, user: 'ops', admin: true }));
+  return { pgtide, run, runLater };
 }
 
 /** PgBouncer's columns (its usage docs, 1.23+), which pgbouncer_exporter and dashboards read. */
@@ -83,7 +86,7 @@ describe('admin console results', () => {
   });
 
   test('an empty query gets EmptyQueryResponse', () => {
-    assert.deepEqual(setup().run(' ; '), { results: [], error: null, empty: true });
+    assert.deepEqual(setup().run(' ; '), { results: [], error: null, empty: true, notices: [] });
   });
 
   test('an unknown command is 42601 with a hint naming SHOW HELP, and ends the answer', () => {
@@ -221,5 +224,69 @@ describe('metrics of an idle instance', () => {
     assert.throws(() => parsePrometheusText('x 1\n'), /before its TYPE/);
     assert.throws(() => parsePrometheusText('# TYPE x gauge\nx{a="b} 1\n'), /not a sample line|bad labels/);
     assert.throws(() => parsePrometheusText('# TYPE x counter\nx -1\n'), /negative counter/);
+  });
+});
+
+describe('the console of one worker of several', () => {
+  /** Other workers that answer each question with `answers` (and `missing` do not answer). */
+  function workers(answer: (question: WorkerQuestion) => unknown[], missing: number[] = []) {
+    const asked: WorkerQuestion[] = [];
+    const askOtherWorkers = async (question: WorkerQuestion) => (asked.push(question), { answers: answer(question), missing });
+    return { asked, askOtherWorkers };
+  }
+
+  test('SHOW POOLS adds the other workers\' reports to its own', async () => {
+    const other = { database: 'app', user: 'u', clActive: 2, clWaiting: 1, svActive: 1, svIdle: 1, svLogin: 0, maxWaitMs: 2500,
+      mode: 'transaction', clPinned: 0, pins: 3 };
+    const { asked, askOtherWorkers } = workers(() => [[other], [{ ...other, maxWaitMs: 0 }]]);
+    const { pgtide, runLater } = setup({}, { askOtherWorkers });
+    pgtide.context.pools.pool('app', 'u', pgtide.config.backends[0]!);
+    const answer = await runLater('SHOW POOLS');
+    assert.deepEqual(asked, [{ kind: 'show', item: 'pools' }]);
+    assert.deepEqual(answer.notices, []);
+    const [row] = records(answer.results[0]!);
+    assert.deepEqual(
+      [row!['cl_active'], row!['cl_waiting'], row!['sv_active'], row!['sv_idle'], row!['maxwait'], row!['maxwait_us'], row!['pin_count']],
+      ['4', '2', '2', '2', '2', '500000', '6'],
+    );
+  });
+
+  test('a worker that does not answer in time: the answer comes with what arrived, and a WARNING naming it', async () => {
+    const { askOtherWorkers } = workers(() => [[]], [2]);
+    const answer = await setup({}, { askOtherWorkers }).runLater('SHOW CLIENTS; SHOW VERSION');
+    assert.equal(answer.error, null);
+    assert.equal(answer.results.length, 2);
+    assert.deepEqual(answer.notices, ['worker 2 did not answer within 1000 ms: SHOW CLIENTS lacks their part']);
+  });
+
+  test('statements after one that waited run in order; the first failure ends the answer', async () => {
+    const { askOtherWorkers } = workers(() => []);
+    const answer = await setup({}, { askOtherWorkers }).runLater('SHOW LISTS; SHOW DATABASES; NONSENSE; SHOW VERSION');
+    assert.deepEqual(answer.results.map((r) => r.columns[0]!.name), ['list', 'name']);
+    assert.equal(answer.error?.code, '42601');
+  });
+
+  test('items that are one process\'s view (CONFIG, VERSION …) do not ask the other workers', () => {
+    const { asked, askOtherWorkers } = workers(() => []);
+    const { run } = setup({}, { askOtherWorkers });
+    assert.equal(run('SHOW CONFIG; SHOW VERSION; SHOW HELP').results.length, 3);
+    assert.deepEqual(asked, []);
+  });
+
+  test('KILL_CLIENT of a client on another worker: that worker drops it', async () => {
+    const { asked, askOtherWorkers } = workers(() => [false, true]);
+    const answer = await setup({}, { askOtherWorkers }).runLater('KILL_CLIENT 1048577');
+    assert.equal(answer.error, null);
+    assert.equal(answer.results[0]!.tag, 'KILL_CLIENT');
+    assert.deepEqual(asked, [{ kind: 'kill_client', id: 1048577, user: 'ops' }]);
+  });
+
+  test('KILL_CLIENT of an id no worker has is 42704; with a worker missing, the hint says so', async () => {
+    const none = await setup({}, { askOtherWorkers: workers(() => [false]).askOtherWorkers }).runLater('KILL_CLIENT 7');
+    assert.equal(none.error?.code, '42704');
+    assert.match(none.error!.hint!, /SHOW CLIENTS/);
+    const unsure = await setup({}, { askOtherWorkers: workers(() => [], [1]).askOtherWorkers }).runLater('KILL_CLIENT 7');
+    assert.equal(unsure.error?.code, '42704');
+    assert.match(unsure.error!.hint!, /Worker 1 did not answer/);
   });
 });

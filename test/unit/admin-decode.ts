@@ -11,11 +11,17 @@ export interface Decoded {
   results: DecodedResult[];
   error: ErrorFields | null;
   empty: boolean;
+  /** Messages of the NoticeResponses, in order. */
+  notices: string[];
 }
 
-/** Each buffer must hold exactly one whole message, as the console encodes them. */
-export function decodeAnswer(messages: Buffer[]): Decoded {
-  const out: Decoded = { results: [], error: null, empty: false };
+/**
+ * Each buffer must hold exactly one whole message, as the console encodes them. A single
+ * process answers at once; an answer that waits for other workers is awaited first.
+ */
+export function decodeAnswer(messages: Buffer[] | Promise<Buffer[]>): Decoded {
+  if (messages instanceof Promise) throw new Error('a single process answered with a promise (it asked other workers?)');
+  const out: Decoded = { results: [], error: null, empty: false, notices: [] };
   let current: DecodedResult | null = null;
   for (const m of messages) {
     const type = String.fromCharCode(m[0]!);
@@ -48,6 +54,9 @@ export function decodeAnswer(messages: Buffer[]): Decoded {
         break;
       case 'I':
         out.empty = true;
+        break;
+      case 'N':
+        out.notices.push(decodeErrorFields(body).message);
         break;
       default:
         throw new Error(`unexpected message '${type}'`);

@@ -266,7 +266,7 @@ export function onAdminMessage(s: LoginSession, type: number, body: Buffer): voi
   if (type !== FrontendMessage.Query) {
     return s.fatal(SQLSTATE.FEATURE_NOT_SUPPORTED, 'the admin console accepts only simple queries', undefined, 'Use psql, or the simple query protocol.');
   }
-  answerConsoleQuery(s.socket, s.ctx.admin, body, s.user, s.consoleAdmin);
+  answerConsoleQuery(s, body);
 }
 
 /**

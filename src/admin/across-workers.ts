@@ -1,0 +1,54 @@
+// The console and /metrics with `workers = N`: the questions they ask the other workers (the
+// primary carries them, src/workers/), how a worker answers one, and how the asking console
+// says that a worker did not answer in time.
+import type { Pgtide } from '../server.js';
+import * as encode from '../protocol/encode.js';
+import type { ShowItem } from './commands.js';
+import { reportOf } from './show.js';
+
+export type WorkerQuestion =
+  | { kind: 'metrics' }
+  | { kind: 'show'; item: ShowItem }
+  | { kind: 'kill_client'; id: number; user: string };
+
+export interface WorkerAnswers {
+  /** The answers that arrived in time, in no particular order. */
+  answers: unknown[];
+  /** The workers that did not answer in time (restarting, stopped, overloaded). */
+  missing: number[];
+}
+
+export type AskOtherWorkers = (question: WorkerQuestion) => Promise<WorkerAnswers>;
+
+/** How long a question waits for the other workers: a worker that is restarting or hung is
+ *  missing from the answer rather than holding up the console or a scrape. */
+export const WORKER_ANSWER_WAIT_MS = 1000;
+
+/** This worker's answer to another worker's question. */
+export function answerQuestion(pgtide: Pgtide, question: WorkerQuestion): unknown {
+  switch (question.kind) {
+    case 'metrics':
+      return pgtide.metrics.getMetricsAsJSON();
+    case 'show':
+      return reportOf(question.item, pgtide);
+    case 'kill_client': {
+      const killed = pgtide.killClient(question.id);
+      if (killed) pgtide.log.info({ user: question.user, client: question.id }, 'admin: KILL_CLIENT');
+      return killed;
+    }
+  }
+}
+
+/** A WARNING before an answer that lacks some workers' part (and a log line); none when all answered. */
+export function missingWorkersNotice(pgtide: Pgtide, what: string, missing: readonly number[]): Buffer[] {
+  if (missing.length === 0) return [];
+  const workers = `worker${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`;
+  pgtide.log.warn({ missing_workers: missing, command: what }, 'admin: workers did not answer in time');
+  return [
+    encode.noticeResponse(
+      'WARNING',
+      encode.SQLSTATE.WARNING,
+      `${workers} did not answer within ${WORKER_ANSWER_WAIT_MS} ms: ${what} lacks their part`,
+    ),
+  ];
+}

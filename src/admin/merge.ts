@@ -1,0 +1,157 @@
+// What each worker of `workers = N` reports for a console SHOW, and how the reports of all
+// workers make the instance's answer. Pure: a report is plain data, as it crosses the IPC
+// channel (JSON); the tables are built from the merged reports (show-*.ts), or are the reports
+// (SHOW CLIENTS, SERVERS, DATABASES, USERS).
+import type { Cell } from './table.js';
+
+/** One (database, user) of SHOW POOLS. */
+export interface PoolRow {
+  database: string;
+  user: string;
+  clActive: number;
+  clWaiting: number;
+  svActive: number;
+  svIdle: number;
+  svLogin: number;
+  maxWaitMs: number;
+  mode: string;
+  clPinned: number;
+  pins: number;
+}
+
+/** Running totals of one database, as SHOW STATS and STATS_TOTALS show them. */
+export interface Totals {
+  assignments: number;
+  xacts: number;
+  queries: number;
+  received: number;
+  sent: number;
+  xactTimeUs: number;
+  queryTimeUs: number;
+  waitTimeUs: number;
+  clientParses: number;
+  serverParses: number;
+  binds: number;
+  /** Times a client queued for a server: what avg_wait_time is an average over. */
+  waits: number;
+}
+
+/** One database of SHOW STATS: its totals, and the same per second of the reporter's uptime. */
+export interface DatabaseStats {
+  database: string;
+  totals: Totals;
+  perSecond: Totals;
+}
+
+/** SHOW LISTS: the pools a worker has, by (database, user), and its connection counts. */
+export interface ListCounts {
+  pools: { database: string; user: string }[];
+  usedClients: number;
+  loginClients: number;
+  usedServers: number;
+}
+
+/**
+ * a and b field by field: numbers summed (or the larger kept, for the fields named in
+ * `larger`), anything else taken from a.
+ */
+function added<T extends object>(a: T, b: T, larger: readonly (keyof T)[] = []): T {
+  const out = { ...a };
+  for (const key of Object.keys(a) as (keyof T)[]) {
+    const x = a[key];
+    const y = b[key];
+    if (typeof x === 'number' && typeof y === 'number')
+      out[key] = (larger.includes(key) ? Math.max(x, y) : x + y) as T[keyof T];
+  }
+  return out;
+}
+
+/** Rows of every report, those with the same key combined, in the order keys first appear. */
+function mergeByKey<T>(reports: readonly T[][], keyOf: (row: T) => string, combine: (a: T, b: T) => T): T[] {
+  if (reports.length === 1) return reports[0]!;
+  const merged = new Map<string, T>();
+  for (const rows of reports) {
+    for (const row of rows) {
+      const key = keyOf(row);
+      const seen = merged.get(key);
+      merged.set(key, seen === undefined ? row : combine(seen, row));
+    }
+  }
+  return [...merged.values()];
+}
+
+const poolKey = (row: { database: string; user: string }) => `${row.database}\0${row.user}`;
+
+function byDatabaseAndUser(a: { database: string; user: string }, b: { database: string; user: string }): number {
+  return a.database.localeCompare(b.database) || a.user.localeCompare(b.user);
+}
+
+/** The longest wait of any worker; every count summed. */
+export function mergePools(reports: readonly PoolRow[][]): PoolRow[] {
+  return mergeByKey(reports, poolKey, (a, b) => added(a, b, ['maxWaitMs'])).sort(byDatabaseAndUser);
+}
+
+/**
+ * Totals summed, and rates too (each worker's count over its own uptime: a worker restarted
+ * lately counts from its restart). Averages per transaction, query or wait are taken from the
+ * summed totals (statsAverages), so each worker weighs by its own count.
+ */
+export function mergeStats(reports: readonly DatabaseStats[][]): DatabaseStats[] {
+  return mergeByKey(
+    reports,
+    (row) => row.database,
+    (a, b) => ({ database: a.database, totals: added(a.totals, b.totals), perSecond: added(a.perSecond, b.perSecond) }),
+  ).sort((a, b) => a.database.localeCompare(b.database));
+}
+
+/** Average time per transaction, per query and per wait, in microseconds. */
+export function statsAverages(t: Totals): [xactUs: number, queryUs: number, waitUs: number] {
+  return [
+    t.xacts ? t.xactTimeUs / t.xacts : 0,
+    t.queries ? t.queryTimeUs / t.queries : 0,
+    t.waits ? t.waitTimeUs / t.waits : 0,
+  ];
+}
+
+/**
+ * SHOW DATABASES and USERS, rows named by their first cell: the `summed` columns added up over
+ * the workers (each has its share of every limit, and its own connections), the others taken
+ * from the first report that names the row.
+ */
+export function mergeNamedRows(
+  columns: readonly string[],
+  reports: readonly Cell[][][],
+  summed: readonly string[],
+): Cell[][] {
+  const indexes = new Set(summed.map((name) => columns.indexOf(name)));
+  return mergeByKey(
+    reports,
+    (row) => String(row[0]),
+    (a, b) =>
+      a.map((cell, i) => {
+        const other = b[i];
+        return indexes.has(i) && typeof cell === 'number' && typeof other === 'number' ? cell + other : cell;
+      }),
+  );
+}
+
+/** A pool that two workers have is one pool of the instance. */
+export function mergeLists(reports: readonly ListCounts[]): ListCounts {
+  const [first, ...rest] = reports;
+  if (first === undefined) return { pools: [], usedClients: 0, loginClients: 0, usedServers: 0 };
+  let counts = first;
+  for (const report of rest) counts = added(counts, report);
+  return {
+    ...counts,
+    pools: mergeByKey(
+      reports.map((r) => r.pools),
+      poolKey,
+      (a) => a,
+    ),
+  };
+}
+
+/** SHOW CLIENTS and SERVERS: every worker's rows, one after the other. */
+export function concatRows(reports: readonly Cell[][][]): Cell[][] {
+  return reports.length === 1 ? reports[0]! : reports.flat();
+}

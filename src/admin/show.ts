@@ -1,0 +1,110 @@
+// Every SHOW item, and which of them show the whole instance with `workers = N`. Such an item is
+// a report (what this process counts; what another worker's console asks of it) and the table
+// of every worker's report merged (merge.ts). The others (CONFIG, VERSION, BACKENDS …) are one
+// process's view, the same in every worker or the monitor's own.
+import type { Pgtide } from '../server.js';
+import type { ShowItem } from './commands.js';
+import { concatRows, mergeLists, mergeNamedRows, mergePools, mergeStats } from './merge.js';
+import { CONNECTION_COLUMNS, showClients, showServers } from './show-connections.js';
+import {
+  databaseStats,
+  listCounts,
+  listsTable,
+  poolRows,
+  poolsTable,
+  showBackends,
+  statsTable,
+  statsTotalsTable,
+} from './show-pools.js';
+import {
+  DATABASE_COLUMNS,
+  USER_COLUMNS,
+  showConfig,
+  showDatabases,
+  showHelp,
+  showPeers,
+  showUsers,
+  showVersion,
+} from './show-settings.js';
+import type { Cell, Table } from './table.js';
+
+interface Merged<Report> {
+  report: (pgtide: Pgtide) => Report;
+  /** The instance's table from every worker's report, this process's first. */
+  table: (reports: Report[]) => Table;
+}
+
+const merged = <Report>(item: Merged<Report>) => item as Merged<unknown>;
+
+/** Rows of one table, each worker's rows named by their first cell merged (mergeNamedRows). */
+function namedRows(
+  columns: readonly string[],
+  show: (pgtide: Pgtide) => Table,
+  summed: readonly string[],
+): Merged<unknown> {
+  return merged<Cell[][]>({
+    report: (pgtide) => show(pgtide).rows,
+    table: (reports) => ({ columns, rows: mergeNamedRows(columns, reports, summed) }),
+  });
+}
+
+function rowsOf(show: (pgtide: Pgtide) => Table): Merged<unknown> {
+  return merged<Cell[][]>({
+    report: (pgtide) => show(pgtide).rows,
+    table: (reports) => ({ columns: CONNECTION_COLUMNS, rows: concatRows(reports) }),
+  });
+}
+
+type MergedItem = 'pools' | 'stats' | 'stats_totals' | 'lists' | 'clients' | 'servers' | 'databases' | 'users';
+
+const MERGED: Record<MergedItem, Merged<unknown>> = {
+  pools: merged({ report: (p) => poolRows(p), table: (reports) => poolsTable(mergePools(reports)) }),
+  stats: merged({ report: (p) => databaseStats(p), table: (reports) => statsTable(mergeStats(reports)) }),
+  stats_totals: merged({ report: (p) => databaseStats(p), table: (reports) => statsTotalsTable(mergeStats(reports)) }),
+  lists: merged({ report: listCounts, table: (reports) => listsTable(mergeLists(reports)) }),
+  clients: rowsOf((p) => showClients(p)),
+  servers: rowsOf(showServers),
+  databases: namedRows(DATABASE_COLUMNS, showDatabases, [
+    'pool_size#',
+    'min_pool_size#',
+    'reserve_pool_size#',
+    'max_connections#',
+    'current_connections#',
+    'current_client_connections#',
+  ]),
+  users: namedRows(USER_COLUMNS, showUsers, [
+    'pool_size#',
+    'max_user_connections#',
+    'current_connections#',
+    'current_client_connections#',
+  ]),
+};
+
+const LOCAL: Record<Exclude<ShowItem, MergedItem>, (pgtide: Pgtide) => Table> = {
+  config: showConfig,
+  version: showVersion,
+  backends: showBackends,
+  peers: showPeers,
+  help: showHelp,
+};
+
+function mergedItem(item: ShowItem): Merged<unknown> | undefined {
+  return item in MERGED ? MERGED[item as MergedItem] : undefined;
+}
+
+/** Shows the whole instance when the other workers' reports are merged in. */
+export function isMerged(item: ShowItem): boolean {
+  return mergedItem(item) !== undefined;
+}
+
+/** What this process reports of `item` to another worker's console (null: not a merged item). */
+export function reportOf(item: ShowItem, pgtide: Pgtide): unknown {
+  return mergedItem(item)?.report(pgtide) ?? null;
+}
+
+/** The table of `item` from this process and the other workers' reports (none: this process alone). */
+export function showTable(item: ShowItem, pgtide: Pgtide, others: unknown[] = []): Table {
+  const shown = mergedItem(item);
+  if (shown === undefined) return LOCAL[item as Exclude<ShowItem, MergedItem>](pgtide);
+  return shown.table([shown.report(pgtide), ...others]);
+}
