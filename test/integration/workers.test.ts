@@ -15,7 +15,13 @@ import { spawnCli, spawnPgtide, writeConfig, type PgtideProcess } from '../suppo
 import { waitFor } from '../support/wait.js';
 import { sendCancelRequest } from '../support/raw-client.js';
 import { freePorts } from '../support/free-ports.js';
-import { workerOfCancelPid } from '../../src/proxy/cancel-keys.js';
+import {
+  connectTo,
+  logLines as workerLogLines,
+  oneOnEachWorker as oneClientOnEachWorker,
+  workerOf,
+  workerPids as workerPidsOf,
+} from '../support/workers.js';
 
 const t = currentTopology();
 const POOL_SIZE = 4;
@@ -23,63 +29,14 @@ const POOL_SIZE = 4;
 let dir: string;
 let p: PgtideProcess;
 
-/** The JSON lines pgtide (primary and workers) wrote so far. */
-function logLines(): Record<string, unknown>[] {
-  return p
-    .output()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-function workerPids(): Map<number, number> {
-  const pids = new Map<number, number>();
-  for (const l of logLines())
-    if (l['msg'] === 'primary: worker started') pids.set(l['worker'] as number, l['pid'] as number);
-  return pids;
-}
-
-async function connect(): Promise<pg.Client> {
-  const c = new pg.Client({
-    host: '127.0.0.1',
-    port: p.port,
-    user: t.scramUser.user,
-    password: t.scramUser.password,
-    database: t.database,
-  });
-  c.on('error', () => {});
-  await c.connect();
-  return c;
-}
-
-/** The worker that owns a client, read from the cancel key pgtide gave it. */
-function workerOf(c: pg.Client): number {
-  return workerOfCancelPid((c as unknown as { processID: number }).processID);
-}
-
-/** Clients until there is one on each worker; the others are closed. */
-async function oneOnEachWorker(): Promise<[pg.Client, pg.Client]> {
-  const byWorker = new Map<number, pg.Client>();
-  for (let i = 0; i < 64 && byWorker.size < 2; i++) {
-    const c = await connect();
-    if (byWorker.has(workerOf(c))) await c.end();
-    else byWorker.set(workerOf(c), c);
-  }
-  assert.equal(byWorker.size, 2, 'no client reached one of the workers in 64 connections');
-  return [byWorker.get(0)!, byWorker.get(1)!];
-}
+const logLines = () => workerLogLines(p);
+const workerPids = () => workerPidsOf(p);
+const connect = () => connectTo(t, p);
+const oneOnEachWorker = () => oneClientOnEachWorker(connect);
 
 /** One console command on a new connection (the kernel picks its worker). */
 async function consoleCommand(sql: string): Promise<void> {
-  const c = new pg.Client({
-    host: '127.0.0.1',
-    port: p.port,
-    user: t.scramUser.user,
-    password: t.scramUser.password,
-    database: 'pgtide',
-  });
-  c.on('error', () => {});
-  await c.connect();
+  const c = await connectTo(t, p, 'pgtide');
   try {
     await c.query(sql);
   } finally {

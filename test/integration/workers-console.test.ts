@@ -1,0 +1,232 @@
+// `workers = 2`: the console shows the whole instance whichever worker it landed on. Clients
+// spread over both workers; SHOW POOLS, STATS, CLIENTS agree with PostgreSQL and with the
+// clients; KILL_CLIENT reaches the other worker's client; a stopped worker costs the console
+// its part, not an answer.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type pg from 'pg';
+import { currentTopology, sqlOn } from '../support/topology.js';
+import { writeAuthFile } from '../support/pgtide.js';
+import { spawnPgtide, type PgtideProcess } from '../support/pgtide-process.js';
+import { waitFor } from '../support/wait.js';
+import { allWorkersStarted, clientId, connectTo, workerOf, workerPids } from '../support/workers.js';
+
+const t = currentTopology();
+const POOL_SIZE = 8;
+const CLIENTS_PER_WORKER = 3;
+
+let dir: string;
+let p: PgtideProcess;
+/** Clients of the test database, CLIENTS_PER_WORKER on each worker. */
+let clients: pg.Client[] = [];
+
+const connect = () => connectTo(t, p);
+
+/** A console connection on the given worker (the kernel picks one: try until it is that one). */
+async function consoleOn(worker: number): Promise<pg.Client> {
+  for (let i = 0; i < 64; i++) {
+    const c = await connectTo(t, p, 'pgtide', { connectionTimeoutMillis: 3000 });
+    if (workerOf(c) === worker) return c;
+    await c.end();
+  }
+  throw new Error(`no console connection reached worker ${worker} in 64 tries`);
+}
+
+/** The rows of one console command as objects, with the notices it brought. */
+async function show(console_: pg.Client, sql: string): Promise<{ rows: Record<string, string>[]; notices: string[] }> {
+  const notices: string[] = [];
+  const onNotice = (n: { message?: string }) => notices.push(n.message ?? '');
+  console_.on('notice', onNotice);
+  try {
+    return { rows: (await console_.query(sql)).rows, notices };
+  } finally {
+    console_.off('notice', onNotice);
+  }
+}
+
+/** The row of the test database and user. */
+function ours(rows: Record<string, string>[], key = 'database'): Record<string, string> {
+  const row = rows.find(
+    (r) => r[key] === t.database && (key !== 'database' || !('user' in r) || r['user'] === t.scramUser.user),
+  );
+  assert.ok(row, `no row of ${t.database} in ${JSON.stringify(rows)}`);
+  return row;
+}
+
+/** Server connections of the test database and user on the primary, by state. */
+async function onServer(): Promise<{ active: number; all: number }> {
+  const [row] = await sqlOn(
+    t.primary,
+    `SELECT count(*)::int AS all, count(*) FILTER (WHERE state = 'idle in transaction')::int AS active
+       FROM pg_stat_activity WHERE usename = $1 AND datname = $2`,
+    [t.scramUser.user, t.database],
+  );
+  return row;
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'pgtide-workers-console-'));
+  p = await spawnPgtide(t, dir, writeAuthFile(t, dir), [
+    'workers = 2',
+    `default_pool_size = ${POOL_SIZE}`,
+    'log_level = "info"',
+    'log_connections = false',
+    'log_disconnections = false',
+    `admin_users = ["${t.scramUser.user}"]`,
+  ]);
+  await allWorkersStarted(p);
+  const perWorker = [0, 0];
+  for (let i = 0; i < 64 && perWorker.some((n) => n < CLIENTS_PER_WORKER); i++) {
+    const c = await connect();
+    const w = workerOf(c);
+    if (perWorker[w]! >= CLIENTS_PER_WORKER) {
+      await c.end();
+      continue;
+    }
+    perWorker[w]!++;
+    clients.push(c);
+  }
+  assert.deepEqual(perWorker, [CLIENTS_PER_WORKER, CLIENTS_PER_WORKER], 'clients did not reach both workers');
+});
+
+after(async () => {
+  await Promise.all(clients.map((c) => c.end().catch(() => {})));
+  await p?.stop('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('workers = 2: the console shows the whole instance', () => {
+  test('SHOW POOLS, from either worker, sums both: as many clients and servers as the clients and PostgreSQL see', async () => {
+    // One client of each worker inside a transaction: a server connection lent to each.
+    const inTransaction = [clients.find((c) => workerOf(c) === 0)!, clients.find((c) => workerOf(c) === 1)!];
+    for (const c of inTransaction) await c.query('BEGIN; SELECT 1');
+    try {
+      const server = await onServer();
+      assert.equal(server.active, 2);
+      for (const worker of [0, 1]) {
+        const console_ = await consoleOn(worker);
+        try {
+          const { rows, notices } = await show(console_, 'SHOW POOLS');
+          const row = ours(rows);
+          assert.deepEqual(notices, []);
+          assert.equal(
+            Number(row['cl_active']) + Number(row['cl_waiting']),
+            clients.length,
+            `worker ${worker}'s console`,
+          );
+          assert.equal(Number(row['sv_active']), server.active, `worker ${worker}'s console`);
+          assert.equal(Number(row['sv_active']) + Number(row['sv_idle']) + Number(row['sv_login']), server.all);
+          const databases = await show(console_, 'SHOW DATABASES');
+          assert.equal(Number(ours(databases.rows, 'name')['current_connections']), server.all);
+          assert.equal(Number(ours(databases.rows, 'name')['current_client_connections']), clients.length);
+          assert.equal(
+            Number(ours(databases.rows, 'name')['pool_size']),
+            POOL_SIZE,
+            'the shares add up to the pool size',
+          );
+          // Our clients and this console (the consoles tried on the way may still be closing);
+          // our pool and the console's own, whichever workers have them.
+          const lists = async () =>
+            Object.fromEntries((await show(console_, 'SHOW LISTS')).rows.map((r) => [r['list'], Number(r['items'])]));
+          await waitFor(
+            'SHOW LISTS counting our clients',
+            async () => (await lists())['used_clients'] === clients.length + 1,
+          );
+          assert.equal((await lists())['pools'], 2);
+        } finally {
+          await console_.end();
+        }
+      }
+    } finally {
+      for (const c of inTransaction) await c.query('COMMIT');
+    }
+  });
+
+  test('SHOW STATS and STATS_TOTALS count the queries of both workers', async () => {
+    const console_ = await consoleOn(0);
+    try {
+      const before = ours((await show(console_, 'SHOW STATS')).rows);
+      let ran = 0;
+      for (const [i, c] of clients.entries()) {
+        for (let n = 0; n <= i; n++, ran++) await c.query('SELECT 1');
+      }
+      const after = ours((await show(console_, 'SHOW STATS')).rows);
+      assert.equal(Number(after['total_query_count']) - Number(before['total_query_count']), ran);
+      assert.equal(Number(after['total_xact_count']) - Number(before['total_xact_count']), ran);
+      const totals = ours((await show(console_, 'SHOW STATS_TOTALS')).rows);
+      assert.equal(totals['query_count'], after['total_query_count']);
+      // An average over every transaction of both workers: within what the totals give.
+      assert.equal(
+        Number(after['avg_xact_time']),
+        Math.trunc(Number(after['total_xact_time']) / Number(after['total_xact_count'])),
+      );
+    } finally {
+      await console_.end();
+    }
+  });
+
+  test('SHOW CLIENTS lists every client of both workers, by the id its cancel key carries', async () => {
+    for (const worker of [0, 1]) {
+      const console_ = await consoleOn(worker);
+      try {
+        const { rows } = await show(console_, 'SHOW CLIENTS');
+        const ids = rows.filter((r) => r['database'] === t.database).map((r) => Number(r['id']));
+        assert.deepEqual(ids.sort(), clients.map(clientId).sort(), `worker ${worker}'s console`);
+        const servers = await show(console_, 'SHOW SERVERS');
+        assert.equal(servers.rows.filter((r) => r['database'] === t.database).length, (await onServer()).all);
+      } finally {
+        await console_.end();
+      }
+    }
+  });
+
+  test('KILL_CLIENT drops a client of the other worker', async () => {
+    const console_ = await consoleOn(0);
+    const victim = clients.find((c) => workerOf(c) === 1)!;
+    try {
+      const ended = new Promise<string | undefined>((resolve) =>
+        victim.once('error', (err: { code?: string }) => resolve(err.code)),
+      );
+      await console_.query(`KILL_CLIENT ${clientId(victim)}`);
+      assert.equal(await ended, '57P01');
+      clients = clients.filter((c) => c !== victim);
+      const ids = (await show(console_, 'SHOW CLIENTS')).rows.map((r) => Number(r['id']));
+      assert.ok(!ids.includes(clientId(victim)));
+      await assert.rejects(console_.query('KILL_CLIENT 12345'), (err: { code?: string }) => err.code === '42704');
+    } finally {
+      await console_.end();
+    }
+  });
+
+  test('a stopped worker (SIGSTOP) does not hold SHOW POOLS: the answer comes within the bound, naming it', {
+    timeout: 60_000,
+  }, async () => {
+    const console_ = await consoleOn(0);
+    const stopped = workerPids(p).get(1)!;
+    process.kill(stopped, 'SIGSTOP');
+    try {
+      const started = Date.now();
+      const { rows, notices } = await show(console_, 'SHOW POOLS');
+      const took = Date.now() - started;
+      assert.ok(took < 2000, `SHOW POOLS took ${took} ms`);
+      assert.ok(took >= 900, `SHOW POOLS took ${took} ms: did it wait for worker 1 at all?`);
+      assert.match(notices.join('\n'), /worker 1 did not answer/);
+      // Worker 0's own clients are there.
+      const onFirst = clients.filter((c) => workerOf(c) === 0).length;
+      assert.equal(Number(ours(rows)['cl_active']) + Number(ours(rows)['cl_waiting']), onFirst);
+    } finally {
+      process.kill(stopped, 'SIGCONT');
+      await console_.end();
+    }
+    // Back, it answers again.
+    const again = await consoleOn(0);
+    try {
+      await waitFor('worker 1 answering again', async () => (await show(again, 'SHOW POOLS')).notices.length === 0);
+    } finally {
+      await again.end();
+    }
+  });
+});
