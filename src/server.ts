@@ -362,6 +362,11 @@ export class Pgtide {
     return (this.metricsRegistry ??= createMetrics(this));
   }
 
+  /** This process's number among the workers (0 for a single process). */
+  get workerId(): number {
+    return this.options.workerId ?? 0;
+  }
+
   /** One of several worker processes: the console's instance-wide commands go to all. */
   get hasWorkers(): boolean {
     return this.options.shareAdminCommand !== undefined;

@@ -1,7 +1,7 @@
 // The admin console's language: PgBouncer's commands, case-insensitive, ';'-separated.
 
 export const SHOW_ITEMS = [
-  'pools', 'clients', 'servers', 'stats', 'stats_totals', 'databases', 'users', 'config', 'lists', 'version', 'backends', 'peers', 'help',
+  'pools', 'clients', 'servers', 'stats', 'stats_totals', 'stats_averages', 'databases', 'users', 'config', 'lists', 'version', 'backends', 'peers', 'help',
 ] as const;
 export type ShowItem = (typeof SHOW_ITEMS)[number];
 

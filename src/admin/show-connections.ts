@@ -15,6 +15,14 @@ function tlsText(socket: net.Socket): string {
   return `${socket.getProtocol() ?? ''}/${cipher?.name ?? ''}`;
 }
 
+/**
+ * A server connection's id, unique in the instance: each worker numbers its own from 1, so with
+ * `workers = N` the worker's number goes above them (SHOW SERVERS lists every worker's).
+ */
+function serverId(pgtide: Pgtide, server: { id: number }): number {
+  return pgtide.workerId * 2 ** 32 + server.id;
+}
+
 /** Clients are identified by the pid of their cancel key (0 while logging in), which KILL_CLIENT takes. */
 export function showClients(pgtide: Pgtide, now = Date.now()): Table {
   const rows = [...pgtide.context.clients].map((c): Cell[] => {
@@ -24,7 +32,7 @@ export function showClients(pgtide: Pgtide, now = Date.now()): Table {
     return [
       'C', c.user, c.database, 'no', state, s.remoteAddress ?? 'unix', s.remotePort ?? 0, s.localAddress ?? 'unix', s.localPort ?? 0,
       timestamp(c.connectedAt), timestamp(c.lastActive), Math.floor(waitMs / 1000), (waitMs % 1000) * 1000, 0,
-      `c${c.cancelKey?.pid ?? 0}`, c.server ? `s${c.server.id}` : null, 0, tlsText(s), c.applicationName, c.preparedStatements, c.cancelKey?.pid ?? 0,
+      `c${c.cancelKey?.pid ?? 0}`, c.server ? `s${serverId(pgtide, c.server)}` : null, 0, tlsText(s), c.applicationName, c.preparedStatements, c.cancelKey?.pid ?? 0,
     ];
   });
   return { columns: CONNECTION_COLUMNS, rows };
@@ -41,8 +49,8 @@ export function showServers(pgtide: Pgtide): Table {
       rows.push([
         'S', pool.key.user, pool.key.database, 'no', serverState(server), server.login.endpoint.host, server.login.endpoint.port,
         s.localAddress ?? null, s.localPort ?? 0, timestamp(server.createdAt), timestamp(server.lastUsedAt), 0, 0,
-        server.createdAt < pool.reconnectBefore ? 1 : 0, `s${server.id}`, client !== undefined ? `c${client}` : null,
-        server.backendPid, tlsText(s), server.login.params['application_name'] ?? '', server.prepared.size, server.id,
+        server.createdAt < pool.reconnectBefore ? 1 : 0, `s${serverId(pgtide, server)}`, client !== undefined ? `c${client}` : null,
+        server.backendPid, tlsText(s), server.login.params['application_name'] ?? '', server.prepared.size, serverId(pgtide, server),
       ]);
     }
   }

@@ -102,18 +102,27 @@ export function statsTotalsTable(stats: readonly DatabaseStats[]): Table {
   };
 }
 
-/** Totals, and averages: counts and bytes per second, times per transaction, query or wait. */
+/** Counts and bytes per second, times per transaction, query or wait, in microseconds. */
+export function statsAveragesTable(stats: readonly DatabaseStats[]): Table {
+  return {
+    columns: ['database', 'server_assignment_count#', 'xact_count#', 'query_count#', 'bytes_received#', 'bytes_sent#', 'xact_time#',
+      'query_time#', 'wait_time#', 'client_parse_count#', 'server_parse_count#', 'bind_count#'],
+    rows: stats.map(({ database, totals: t, perSecond: r }): Cell[] => [database, r.assignments, r.xacts, r.queries, r.received,
+      r.sent, ...statsAverages(t), r.clientParses, r.serverParses, r.binds]),
+  };
+}
+
+/** SHOW STATS: the totals, then the averages, in one row (PgBouncer's total_ and avg_ columns). */
 export function statsTable(stats: readonly DatabaseStats[]): Table {
-  const totalsTable = statsTotalsTable(stats);
+  const totals = statsTotalsTable(stats);
+  const averages = statsAveragesTable(stats);
+  // PgBouncer's names for the columns of SHOW STATS differ from the other two tables' in places.
   return {
     columns: ['database', 'total_server_assignment_count#', 'total_xact_count#', 'total_query_count#', 'total_received#', 'total_sent#',
       'total_xact_time#', 'total_query_time#', 'total_wait_time#', 'total_client_parse_count#', 'total_server_parse_count#',
       'total_bind_count#', 'avg_server_assignment_count#', 'avg_xact_count#', 'avg_query_count#', 'avg_recv#', 'avg_sent#',
       'avg_xact_time#', 'avg_query_time#', 'avg_wait_time#', 'avg_client_parse_count#', 'avg_server_parse_count#', 'avg_bind_count#'],
-    rows: stats.map(({ totals: t, perSecond: r }, i): Cell[] => [
-      ...totalsTable.rows[i]!,
-      r.assignments, r.xacts, r.queries, r.received, r.sent, ...statsAverages(t), r.clientParses, r.serverParses, r.binds,
-    ]),
+    rows: totals.rows.map((row, i) => [...row, ...averages.rows[i]!.slice(1)]),
   };
 }
 

@@ -109,6 +109,7 @@ const HELP: [string, string][] = [
   ['SHOW SERVERS', 'one row per server connection'],
   ['SHOW STATS', 'traffic totals and averages per database'],
   ['SHOW STATS_TOTALS', 'traffic totals per database'],
+  ['SHOW STATS_AVERAGES', 'traffic per second, and time per transaction, query and wait, per database'],
   ['SHOW DATABASES', 'databases and their pool settings'],
   ['SHOW USERS', 'users and their pool settings'],
   ['SHOW CONFIG', 'every setting, its default and whether RELOAD can change it'],

@@ -13,6 +13,7 @@ import {
   poolRows,
   poolsTable,
   showBackends,
+  statsAveragesTable,
   statsTable,
   statsTotalsTable,
 } from './show-pools.js';
@@ -55,12 +56,13 @@ function rowsOf(show: (pgtide: Pgtide) => Table): Merged<unknown> {
   });
 }
 
-type MergedItem = 'pools' | 'stats' | 'stats_totals' | 'lists' | 'clients' | 'servers' | 'databases' | 'users';
+type MergedItem = 'pools' | 'stats' | 'stats_totals' | 'stats_averages' | 'lists' | 'clients' | 'servers' | 'databases' | 'users';
 
 const MERGED: Record<MergedItem, Merged<unknown>> = {
   pools: merged({ report: (p) => poolRows(p), table: (reports) => poolsTable(mergePools(reports)) }),
   stats: merged({ report: (p) => databaseStats(p), table: (reports) => statsTable(mergeStats(reports)) }),
   stats_totals: merged({ report: (p) => databaseStats(p), table: (reports) => statsTotalsTable(mergeStats(reports)) }),
+  stats_averages: merged({ report: (p) => databaseStats(p), table: (reports) => statsAveragesTable(mergeStats(reports)) }),
   lists: merged({ report: listCounts, table: (reports) => listsTable(mergeLists(reports)) }),
   clients: rowsOf((p) => showClients(p)),
   servers: rowsOf(showServers),

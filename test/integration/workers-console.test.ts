@@ -145,7 +145,7 @@ describe('workers = 2: the console shows the whole instance', () => {
     }
   });
 
-  test('SHOW STATS and STATS_TOTALS count the queries of both workers', async () => {
+  test('SHOW STATS, STATS_TOTALS and STATS_AVERAGES count the queries of both workers', async () => {
     const console_ = await consoleOn(0);
     try {
       const before = ours((await show(console_, 'SHOW STATS')).rows);
@@ -157,6 +157,8 @@ describe('workers = 2: the console shows the whole instance', () => {
       assert.equal(Number(after['total_query_count']) - Number(before['total_query_count']), ran);
       assert.equal(Number(after['total_xact_count']) - Number(before['total_xact_count']), ran);
       const totals = ours((await show(console_, 'SHOW STATS_TOTALS')).rows);
+      const averages = ours((await show(console_, 'SHOW STATS_AVERAGES')).rows);
+      assert.equal(averages['xact_time'], after['avg_xact_time']);
       assert.equal(totals['query_count'], after['total_query_count']);
       // An average over every transaction of both workers: within what the totals give.
       assert.equal(
@@ -168,18 +170,36 @@ describe('workers = 2: the console shows the whole instance', () => {
     }
   });
 
-  test('SHOW CLIENTS lists every client of both workers, by the id its cancel key carries', async () => {
-    for (const worker of [0, 1]) {
-      const console_ = await consoleOn(worker);
-      try {
-        const { rows } = await show(console_, 'SHOW CLIENTS');
-        const ids = rows.filter((r) => r['database'] === t.database).map((r) => Number(r['id']));
-        assert.deepEqual(ids.sort(), clients.map(clientId).sort(), `worker ${worker}'s console`);
-        const servers = await show(console_, 'SHOW SERVERS');
-        assert.equal(servers.rows.filter((r) => r['database'] === t.database).length, (await onServer()).all);
-      } finally {
-        await console_.end();
+  test('SHOW CLIENTS lists every client of both workers, by the id its cancel key carries; SHOW SERVERS every server, by ids unique in the instance', async () => {
+    // Every client in a transaction: each worker holds several server connections at once,
+    // which it numbers from 1 as the other does.
+    for (const c of clients) await c.query('BEGIN; SELECT 1');
+    try {
+      for (const worker of [0, 1]) {
+        const console_ = await consoleOn(worker);
+        try {
+          const { rows } = await show(console_, 'SHOW CLIENTS');
+          const ids = rows.filter((r) => r['database'] === t.database).map((r) => Number(r['id']));
+          assert.deepEqual(ids.sort(), clients.map(clientId).sort(), `worker ${worker}'s console`);
+          const servers = (await show(console_, 'SHOW SERVERS')).rows.filter((r) => r['database'] === t.database);
+          assert.equal(servers.length, (await onServer()).all);
+          const ptrs = servers.map((r) => r['ptr']);
+          assert.equal(new Set(ptrs).size, ptrs.length, `server ids repeat across the workers: ${ptrs}`);
+          // Each client's link names its server's ptr.
+          const links = rows.filter((r) => r['database'] === t.database).map((r) => r['link']);
+          assert.deepEqual(
+            links.sort(),
+            servers
+              .filter((r) => r['state'] === 'active')
+              .map((r) => r['ptr'])
+              .sort(),
+          );
+        } finally {
+          await console_.end();
+        }
       }
+    } finally {
+      for (const c of clients) await c.query('COMMIT');
     }
   });
 

@@ -55,6 +55,7 @@ const PGBOUNCER_COLUMNS: Record<string, string[]> = {
   PEERS: ['peer_id', 'host', 'port', 'pool_size'],
 };
 PGBOUNCER_COLUMNS['SERVERS'] = PGBOUNCER_COLUMNS['CLIENTS']!;
+PGBOUNCER_COLUMNS['STATS_AVERAGES'] = PGBOUNCER_COLUMNS['STATS_TOTALS']!;
 /** pgtide's own columns, after PgBouncer's (tools read columns by name). */
 const PGTIDE_COLUMNS: Record<string, string[]> = {
   POOLS: ['cl_pinned', 'pin_count'],
