@@ -1,0 +1,48 @@
+// The messages between the primary of `workers = N` and its workers: a malformed one is
+// ignored rather than acted on, and the channel drops rather than queue without bound.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BoundedChannel, isWorkerMessage, parseWorkerSlot } from '../../src/workers/messages.js';
+
+describe('worker messages', () => {
+  test('a question and its answer are recognised; their ids and who asks are integers', () => {
+    assert.ok(isWorkerMessage({ kind: 'ask', id: 3, to: 1, question: { kind: 'metrics' } }));
+    assert.ok(isWorkerMessage({ kind: 'ask', id: 3, to: 1, question: { kind: 'show', item: 'pools' } }));
+    assert.ok(isWorkerMessage({ kind: 'ask', id: 3, to: 1, question: { kind: 'kill_client', id: 7, user: 'ops' } }));
+    assert.ok(isWorkerMessage({ kind: 'answer', id: 3, to: 1, from: 0, answer: [] }));
+    assert.ok(isWorkerMessage({ kind: 'answer', id: 3, to: 1, from: 0, answer: null }));
+  });
+
+  test('malformed questions and answers are not messages', () => {
+    for (const message of [
+      { kind: 'ask', id: 3, to: 1 },
+      { kind: 'ask', id: '3', to: 1, question: { kind: 'metrics' } },
+      { kind: 'ask', id: 3, to: 1, question: { kind: 'show' } },
+      { kind: 'ask', id: 3, to: 1, question: { kind: 'kill_client', id: 'x', user: 'ops' } },
+      { kind: 'ask', id: 3, to: 1, question: { kind: 'drop tables' } },
+      { kind: 'answer', id: 3, to: 1, answer: [] },
+      { kind: 'answer', id: 3.5, to: 1, from: 0, answer: [] },
+      { kind: 'metrics-request', id: 1, to: 0 },
+      null,
+      'ready',
+    ]) {
+      assert.equal(isWorkerMessage(message), false, JSON.stringify(message));
+    }
+  });
+
+  test('the slot the primary sets is parsed; anything else is refused', () => {
+    assert.deepEqual(parseWorkerSlot('1/4'), { id: 1, count: 4 });
+    assert.equal(parseWorkerSlot(undefined), undefined);
+    assert.throws(() => parseWorkerSlot('4/4'), /malformed worker slot/);
+    assert.throws(() => parseWorkerSlot('a/b'), /malformed worker slot/);
+  });
+
+  test('a channel drops messages while 1000 are unwritten, and takes them again once written', () => {
+    const pending: (() => void)[] = [];
+    const channel = new BoundedChannel((_message, written) => (pending.push(() => written(null)), true));
+    for (let i = 0; i < 1000; i++) assert.ok(channel.post({ kind: 'ready' }));
+    assert.equal(channel.post({ kind: 'ready' }), false);
+    pending.shift()!();
+    assert.ok(channel.post({ kind: 'ready' }));
+  });
+});
