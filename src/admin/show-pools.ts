@@ -50,10 +50,6 @@ export function poolsTable(rows: readonly PoolRow[]): Table {
   };
 }
 
-export function showPools(pgtide: Pgtide, now = Date.now()): Table {
-  return poolsTable(poolRows(pgtide, now));
-}
-
 function totals(pools: ServerPool[]): Totals {
   return {
     assignments: sum(pools, (p) => p.lentTotal),
