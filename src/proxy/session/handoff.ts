@@ -5,7 +5,10 @@
 // session only while that token is current, so a client that left or was routed afresh meanwhile
 // is never linked to the server of a wait it gave up.
 import { SQLSTATE } from '../../protocol/encode.js';
-import { ServerQueryError, UNKNOWN_SETTINGS, type ServerConnection, type ServerPeer } from '../../pool/server-connection.js';
+import { ServerQueryError } from '../../pool/own-query.js';
+import type { ServerConnection } from '../../pool/server-connection.js';
+import type { ServerPeer } from '../../pool/server-peer.js';
+import { UNKNOWN_SETTINGS } from '../../pool/server-settings.js';
 import { TransactionStatus } from '../../protocol/types.js';
 import { NO_SETTINGS, diffSql, type SessionSettings } from '../session-settings.js';
 import type { ClientSession } from '../client-session.js';
