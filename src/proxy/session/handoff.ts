@@ -6,6 +6,7 @@
 // is never linked to the server of a wait it gave up.
 import { SQLSTATE } from '../../protocol/encode.js';
 import { ServerQueryError } from '../../pool/own-query.js';
+import type { PoolWaiter } from '../../pool/pool.js';
 import type { ServerConnection } from '../../pool/server-connection.js';
 import type { ServerPeer } from '../../pool/server-peer.js';
 import { UNKNOWN_SETTINGS } from '../../pool/server-settings.js';
@@ -17,17 +18,17 @@ import { flushQueued, replayDeferred, takeQueued, type QueueSession } from './qu
 import { SESSION_STATE_PROBE, pin } from './pinning.js';
 import { retryOnPrimary, type ResendSession } from './read-retry.js';
 import { correctReported, reportSettings, type ReportedParamsSession } from './reported-params.js';
-import { State, Wait, releaseAfterFailure } from './state.js';
+import { State, Wait, poolOf, releaseAfterFailure, type PoolsSession } from './state.js';
 
 /** What of the session these functions use. */
 export type HandoffSession = Pick<ClientSession,
-  'acquire' | 'backend' | 'close' | 'consistency' | 'consistencyFallback' | 'ctx' |
+  'backend' | 'close' | 'consistency' | 'consistencyFallback' | 'ctx' |
   'database' | 'deferred' | 'epoch' | 'fatal' | 'heldRefusal' | 'isClosed' | 'lastActive' | 'lastWriteLsn' |
-  'link' | 'mode' | 'pendingBegin' | 'pinned' | 'pinnedForGood' | 'pool' | 'poolOf' | 'probeAfter' |
+  'link' | 'mode' | 'pendingBegin' | 'pinned' | 'pinnedForGood' | 'pool' | 'probeAfter' |
   'readLink' | 'remote' | 'resendOnPrimary' | 'resumeClient' | 'retryRoute' | 'retrying' | 'scanner' |
   'sentOnLink' | 'server' | 'serverPaused' | 'settings' | 'settingsDirty' | 'state' | 'timeoutCancelSent' |
   'user' | 'wait' | 'waitingSince' | 'writeLsnPending' | 'wroteInLink'
-> & StatsSession & QueueSession & ServerPeer & ReportedParamsSession & ResendSession;
+> & StatsSession & QueueSession & ServerPeer & PoolWaiter & ReportedParamsSession & ResendSession & PoolsSession;
 
 /** The server's settings differ from this session's (one string comparison). */
 export function lacksSettings(s: HandoffSession, server: ServerConnection): boolean {
@@ -83,6 +84,22 @@ export function startOn(s: HandoffSession, server: ServerConnection): void {
   );
 }
 
+/** The client waits for a server from its pool (or for a primary to be known, when it has no pool). */
+export function acquire(s: HandoffSession): void {
+  waitFor(s, Wait.Pool);
+  s.timeoutCancelSent = false;
+  s.waitingSince = Date.now();
+  s.pool?.acquire(s);
+}
+
+/** The pool lends a server to a waiting client: readied for its transaction, or given back
+ *  when the client waits for it no more. */
+export function serverAssigned(s: HandoffSession, server: ServerConnection): void {
+  if (s.state !== State.Waiting || s.wait !== Wait.Pool) return s.pool!.release(server);
+  if (mustCheckReplay(s)) return checkReplay(s, server);
+  startOn(s, server);
+}
+
 /** The client waits for `wait`; returns the token the wait's continuation checks (see epoch). */
 export function waitFor(s: HandoffSession, wait: Wait): number {
   s.state = State.Waiting;
@@ -120,9 +137,9 @@ function readFromPrimary(s: HandoffSession): void {
   const primary = s.ctx.router.writeBackend();
   s.readLink = false;
   s.backend = primary;
-  s.pool = primary ? s.poolOf(primary) : null;
+  s.pool = primary ? poolOf(s, primary) : null;
   s.state = State.Ready;
-  s.acquire();
+  acquire(s);
 }
 
 /**
