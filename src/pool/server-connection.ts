@@ -12,6 +12,7 @@ import { describeEndpoint, outOfDescriptors, ServerLoginError, type ServerLogin 
 import { sslAnswer, startTls } from './server-tls.js';
 import { copyForClient, OwnQuery, type Rows } from './own-query.js';
 import type { ServerOwner, ServerPeer } from './server-peer.js';
+import type { LinkedServer } from './linked-server.js';
 import { settingsAfterReset, trackReportedParameter, UNKNOWN_SETTINGS } from './server-settings.js';
 
 const enum State { Connecting, Login, Idle, Linked, Draining, Internal, Closed }
@@ -33,7 +34,7 @@ const READ_BUFFER_SIZE = 65536;
 let nextServerId = 1;
 
 /** One connection to a PostgreSQL server: login, then bytes in both directions for a peer. */
-export class ServerConnection implements MessageSink {
+export class ServerConnection implements MessageSink, LinkedServer {
   readonly id = nextServerId++;
   socket: net.Socket;
   private state = State.Connecting;

@@ -8,7 +8,7 @@ import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/encode.js';
 import type { BackendConfig, Consistency, PoolMode } from '../config/types.js';
 import type { ServerPool, PoolWaiter } from '../pool/pool.js';
-import type { ServerConnection } from '../pool/server-connection.js';
+import type { LendingPool, LinkedServer } from '../pool/linked-server.js';
 import type { ServerLoginError } from '../pool/server-login.js';
 import type { ServerPeer } from '../pool/server-peer.js';
 import type { ClientAuth } from './client-auth.js';
@@ -55,13 +55,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   applicationName = '';
   startupParams: ReadonlyMap<string, string> = NO_PARAMS;
   mode: PoolMode = 'transaction';
-  pool: ServerPool | null = null;
+  pool: LendingPool | null = null;
   /** This client's pool on each backend it used, so routing builds no lookup key per
    *  transaction: the first in two fields, the others in a map made when one is used. */
   firstBackend: BackendConfig | null = null;
   firstPool: ServerPool | null = null;
   otherPools: Map<BackendConfig, ServerPool> | null = null;
-  server: ServerConnection | null = null;
+  server: LinkedServer | null = null;
   cancelKey: CancelKey | null = null;
 
   readonly connectedAt = Date.now();
@@ -273,13 +273,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   /** Forward client bytes, rewritten for this server when the link tracks prepared statements. */
-  send(server: ServerConnection, data: Buffer): boolean {
+  send(server: LinkedServer, data: Buffer): boolean {
     if (!this.tracking) return server.write(data);
     const out = this.statements!.rewrite(data, server.prepared, this.tracker!, this.pool!.stats, this.answerNow!);
     return out.length === 0 || server.write(out);
   }
 
-  link(server: ServerConnection): void {
+  link(server: LinkedServer): void {
     this.server = server;
     this.state = State.Linked;
     this.answered = false;
@@ -319,7 +319,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     return ignored;
   }
 
-  onServerAssigned(server: ServerConnection): void {
+  onServerAssigned(server: LinkedServer): void {
     if (this.state === State.Login) return learnServerParams(this, server);
     serverAssigned(this, server);
   }

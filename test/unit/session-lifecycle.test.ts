@@ -279,7 +279,7 @@ describe('the first bytes of a transaction, and the wait for a server', () => {
     assert.deepEqual(pool.waiters, [session]);
     const a = new FakeServer('a');
     pool.give(a);
-    assert.equal(session.server as unknown, a);
+    assert.equal(session.server, a);
     assert.deepEqual(a.queriesReceived(), ['INSERT INTO t VALUES (1)']);
   });
 

@@ -1,8 +1,8 @@
 // A client leaving: the hand-off under way abandoned, its server given back in a known state
 // (or closed), its cancel key revoked, its socket ended.
 import type net from 'node:net';
-import type { PoolWaiter } from '../../pool/pool.js';
 import { UNKNOWN_SETTINGS } from '../../pool/server-settings.js';
+import type { ServerWaiter } from '../../pool/linked-server.js';
 import type { ClientSession } from '../client-session.js';
 import { State } from './state.js';
 
@@ -28,7 +28,7 @@ export type CloseSession = Pick<
   | 'tracking'
   | 'user'
 > &
-  PoolWaiter;
+  ServerWaiter;
 
 /** Leave: give the server back in a clean state (or close it), forget the client. */
 export function closeSession(s: CloseSession): void {

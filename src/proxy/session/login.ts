@@ -8,7 +8,7 @@ import { FrontendMessage } from '../../protocol/types.js';
 import * as encode from '../../protocol/encode.js';
 import { SQLSTATE } from '../../protocol/encode.js';
 import { canonicalEncodingName } from '../../protocol/encoding-names.js';
-import type { ServerConnection } from '../../pool/server-connection.js';
+import type { LinkedServer } from '../../pool/linked-server.js';
 import { ClientAuth } from '../client-auth.js';
 import { lookUpPassword, lookUpRoles, needsLookup } from '../auth-lookup.js';
 import { checkAccess, type Access } from '../client-access.js';
@@ -288,7 +288,7 @@ function onAdminMessage(s: LoginSession, type: number, body: Buffer): void {
  * The first login to a pool borrows a server to learn the settings to report, with the
  * client's startup settings applied (a value the server rejects ends the login then).
  */
-export function learnServerParams(s: LoginSession, server: ServerConnection): void {
+export function learnServerParams(s: LoginSession, server: LinkedServer): void {
   const pool = s.pool!;
   setUp(s, server, null).then(
     () => {

@@ -2,7 +2,7 @@
 // (flushed to the one linked next), and deferred while a read runs on a standby or bytes wait to
 // run again (scanned and routed afresh later, since they may write). A client that sends a lot
 // meanwhile is paused, so that it cannot fill pgtide's memory.
-import type { ServerConnection } from '../../pool/server-connection.js';
+import type { LinkedServer } from '../../pool/linked-server.js';
 import type { ClientSession } from '../client-session.js';
 import { startQuery, type StatsSession } from './stats.js';
 import { State } from './state.js';
@@ -57,7 +57,7 @@ export function replayDeferred(s: QueueSession): void {
 }
 
 /** The queued bytes go to the server just linked, with the sync points they hold. */
-export function flushQueued(s: QueueSession, server: ServerConnection): void {
+export function flushQueued(s: QueueSession, server: LinkedServer): void {
   server.syncs.sent(s.queuedSyncs, s.queuedUnsynced);
   s.queuedSyncs = 0;
   s.queuedUnsynced = false;

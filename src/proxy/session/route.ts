@@ -2,8 +2,8 @@
 // primary, reads on a backend the router draws, as the session's own choices (SET pgtide.route,
 // read-only or serializable sessions, read-your-writes) allow; and, for a client waiting on a
 // backend that can no longer serve it (a failover), the same choice afresh.
-import type { PoolWaiter } from '../../pool/pool.js';
 import type { ReadContext } from '../router.js';
+import type { ServerWaiter } from '../../pool/linked-server.js';
 import type { ClientSession } from '../client-session.js';
 import { checkReplay, lacksSettings, mustCheckReplay, startOn, waitFor, type HandoffSession } from './handoff.js';
 import { isStrayCopyEnd } from './classify.js';
@@ -15,7 +15,7 @@ export type RouteSession = Pick<ClientSession,
   'backend' | 'consistency' | 'consistencyFallback' | 'ctx' | 'database' | 'link' | 'mode' | 'pendingBegin' |
   'pool' | 'readLink' | 'retryRoute' | 'retrying' | 'routeOverride' | 'routeRead' | 'routeWrite' |
   'serializableSession' | 'timeoutCancelSent' | 'waitingSince' | 'writeLsnPending' | 'wroteInLink'
-> & HandoffSession & ReadContext & PoolWaiter;
+> & HandoffSession & ReadContext & ServerWaiter;
 
 /**
  * The first bytes of a transaction, no server linked: answered by pgtide itself (first_statement's

@@ -1,6 +1,6 @@
 // What a client session's parts share: the phase it is in, and small helpers more than one phase uses.
 import type { ServerPool } from '../../pool/pool.js';
-import type { ServerConnection } from '../../pool/server-connection.js';
+import type { LendingPool, LinkedServer } from '../../pool/linked-server.js';
 import type { BackendConfig } from '../../config/types.js';
 import type { ClientSession } from '../client-session.js';
 import { TransactionStatus } from '../../protocol/types.js';
@@ -25,7 +25,7 @@ export const enum Wait {
 export const NO_PARAMS: ReadonlyMap<string, string> = new Map();
 
 /** Idle and clean, a server can serve others; a failure inside pgtide's own transaction leaves it aborted. */
-export function releaseAfterFailure(pool: ServerPool, server: ServerConnection, why: string): void {
+export function releaseAfterFailure(pool: LendingPool, server: LinkedServer, why: string): void {
   if (server.isClosed) return;
   if (server.txStatus === TransactionStatus.Idle) pool.release(server);
   else server.close(why);
