@@ -50,6 +50,8 @@ interface Settings {
   cpuProfileDir: string | undefined;
   /** Other Node.js binaries that also run pgtide, each as a target `pgtide@<label>`. */
   otherNodes: { label: string; path: string }[];
+  /** Other pgtide builds (`dist` directories), each as a target `pgtide@<label>`. */
+  otherBuilds: { label: string; path: string }[];
   /** Worker counts that also run pgtide, each as a target `pgtide@workers=<n>`. */
   workers: number[];
   /** `taskset` CPU list for PostgreSQL and pgbench (the poolers stay unpinned); undefined: no pinning. */
@@ -210,6 +212,15 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
     cleanup.add(`stop ${name}`, () => other.stop());
     otherRuntimes.push({ name, port: port!, processes: [other], countedNodes: [] });
   }
+  for (const { label, path } of settings.otherBuilds) {
+    const [port] = await freePorts(1);
+    const name = `pgtide@${label}` as const;
+    const other = await startPgtide({ topology, dir, authFile, port: port! }, {
+      name, backends: pgtideBackends, cpuProfileDir: undefined, dist: path,
+    });
+    cleanup.add(`stop ${name}`, () => other.stop());
+    otherRuntimes.push({ name, port: port!, processes: [other], countedNodes: [] });
+  }
   for (const workers of settings.workers) {
     const [port] = await freePorts(1);
     const name = `pgtide@workers=${workers}` as const;
@@ -309,10 +320,12 @@ async function runInTurns(
   }
   const runs: RunRecord[] = [];
   // Targets take turns within each round of a workload, so drift on the machine spreads over
-  // all of them, and a ratio from one round compares runs made minutes apart at most.
+  // all of them, and a ratio from one round compares runs made minutes apart at most. Every
+  // other round the turns go backwards, so that no target always runs right after another.
+  const backwards = [...targets].reverse();
   for (const workload of workloads) {
     for (let round = 1; round <= settings.rounds; round++) {
-      for (const target of targets) {
+      for (const target of round % 2 === 1 ? targets : backwards) {
         const measured = await measure(target, workload, { ...ctx, seconds: settings.seconds });
         const result = workload.namedPreparedStatements && target.noNamedPreparedStatements !== undefined && !succeeded(measured)
           ? { notApplicable: target.noNamedPreparedStatements, observed: describeFailure(measured) }
@@ -448,6 +461,7 @@ async function formatReport(settings: Settings, t: Topology, runs: RunRecord[], 
   ]);
   const otherVersions = await Promise.all(settings.otherNodes.map(async ({ label, path }) =>
     `pgtide@${label}: the same pgtide run by ${path}, Node.js ${await firstLine(path, ['--version'])}`));
+  otherVersions.push(...settings.otherBuilds.map(({ label, path }) => `pgtide@${label}: the pgtide build in ${path}, on the bench's Node.js`));
   const workloadKeys = settings.workloads.map((w) => w.key).join(',');
   const split = settings.readSplit
     ? [
@@ -545,7 +559,8 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     readSplit: integerSetting(env, 'BENCH_READ_SPLIT', 1, 0) > 0,
     nodeFloor: integerSetting(env, 'BENCH_NODE_FLOOR', 1, 0) > 0,
     cpuProfileDir: env['BENCH_CPU_PROFILE_DIR'] || undefined,
-    otherNodes: otherNodes(env['BENCH_PGTIDE_NODES'] ?? ''),
+    otherNodes: labelledPaths(env, 'BENCH_PGTIDE_NODES', 'label=/path/to/node'),
+    otherBuilds: labelledPaths(env, 'BENCH_PGTIDE_BUILDS', 'label=/path/to/dist'),
     workers: workerCounts(env['BENCH_PGTIDE_WORKERS'] ?? ''),
     pinCpus: pinSetting(env['BENCH_PIN_CPUS'] ?? ''),
     userSecrets: userSecretsSetting(env['BENCH_USER_SECRETS'] ?? 'plain'),
@@ -578,11 +593,13 @@ function pinSetting(raw: string): string | undefined {
   return raw;
 }
 
-/** BENCH_PGTIDE_NODES="node20=/usr/bin/node,node26=/opt/node26/bin/node": label=binary pairs. */
-function otherNodes(raw: string): { label: string; path: string }[] {
+/** BENCH_PGTIDE_NODES="node20=/usr/bin/node,node26=/opt/node26/bin/node" (Node.js binaries), or
+ *  BENCH_PGTIDE_BUILDS="before=/tmp/before/dist" (pgtide builds): label=path pairs. */
+function labelledPaths(env: NodeJS.ProcessEnv, variable: string, expected: string): { label: string; path: string }[] {
+  const raw = env[variable] ?? '';
   return raw.split(',').map((item) => item.trim()).filter((item) => item !== '').map((item) => {
     const match = /^([\w.-]+)=(\S+)$/.exec(item);
-    if (!match) throw new Error(`BENCH_PGTIDE_NODES: expected label=/path/to/node, got "${item}"`);
+    if (!match) throw new Error(`${variable}: expected ${expected}, got "${item}"`);
     return { label: match[1]!, path: match[2]! };
   });
 }

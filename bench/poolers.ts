@@ -38,6 +38,8 @@ export interface PgtideOptions {
   cpuProfileDir: string | undefined;
   /** The Node.js binary that runs pgtide; the bench's own when undefined. */
   node?: string;
+  /** The pgtide build (a `dist` directory) to run; the bench's own when undefined. */
+  dist?: string;
   /** pgtide's `consistency`; undefined: its default. */
   consistency?: 'eventual' | 'read_your_writes';
   /** More Node.js options for pgtide's process. */
@@ -88,7 +90,7 @@ export async function startPgtide(setup: PoolerSetup, opts: PgtideOptions): Prom
   return startService({
     name: opts.name,
     command: opts.node ?? process.execPath,
-    args: [...profile, ...(opts.nodeArgs ?? []), join(distRoot(), 'src', 'cli.js'), 'start', '--config', configFile],
+    args: [...profile, ...(opts.nodeArgs ?? []), join(opts.dist ?? distRoot(), 'src', 'cli.js'), 'start', '--config', configFile],
     port: setup.port,
     logFile: join(setup.dir, `${opts.name}.log`),
     // SIGINT stops at once and still lets Node write the CPU profile.

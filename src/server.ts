@@ -120,7 +120,8 @@ export class Pgtide {
       loggingIn: new Set(),
       assemblyBudget: new AssemblyBudget(CLASSIFY_BUFFER_BYTES),
       relayToWorker: options.relayCancel ?? null,
-      sendCancel: (server) => this.sendCancel(server),
+      // The servers sessions hold are ServerConnections, which they see as LinkedServers.
+      sendCancel: (server: ServerConnection) => this.sendCancel(server),
       plainToScram: (user, password) => this.plainToScram(user, password),
       admin: {
         isConsole: (database) => ADMIN_DATABASES.includes(database),

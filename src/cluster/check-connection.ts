@@ -1,7 +1,9 @@
 // pgtide's own connection to one backend for health and role checks. It is opened on first
 // use and kept between checks (a check is then one round trip, not a login), and is never
 // lent to a client, so it is the ServerOwner of its ServerConnection.
-import { ServerConnection, type ServerLogin, type ServerLoginError, type ServerOwner } from '../pool/server-connection.js';
+import { ServerConnection } from '../pool/server-connection.js';
+import type { ServerLogin, ServerLoginError } from '../pool/server-login.js';
+import type { ServerOwner } from '../pool/server-peer.js';
 
 type Rows = (string | null)[][];
 

@@ -1,7 +1,7 @@
 // The login of pgtide's check connections: sr_check_user (or the first user of auth_file)
 // to sr_check_database, named after the instance so DBAs can tell them apart.
 import { parseSecret } from '../auth/secret.js';
-import type { ServerCredentials, ServerLogin, ServerTls } from '../pool/server-connection.js';
+import type { ServerCredentials, ServerLogin, ServerTls } from '../pool/server-login.js';
 import type { BackendConfig, Config } from '../config/types.js';
 
 /** Throws when no user is configured for the checks, or its stored secret is malformed. */

@@ -2,7 +2,7 @@
 // behind they are. Checks run on pgtide's own connections, off the client path; routing reads
 // the results synchronously (primary(), readCandidates()) and hears of changes via onChange().
 import type { Logger } from '../log.js';
-import type { ServerLogin } from '../pool/server-connection.js';
+import type { ServerLogin } from '../pool/server-login.js';
 import type { BackendConfig, Config } from '../config/types.js';
 import { CheckConnection } from './check-connection.js';
 import { electPrimary, isReadable, readCandidates, type Election, type ReadLimits, type Role, type Unseen, type Writer } from './election.js';

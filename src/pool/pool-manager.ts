@@ -3,7 +3,7 @@ import type { Logger } from '../log.js';
 import { parseSecret, type Secret } from '../auth/secret.js';
 import type { ScramCredentials } from '../auth/scram-client.js';
 import { ServerPool, type ConnectionBudget, type PoolSettings } from './pool.js';
-import type { ServerCredentials, ServerLogin, ServerTls } from './server-connection.js';
+import type { ServerCredentials, ServerLogin, ServerTls } from './server-login.js';
 
 const MAX_ERROR_CODES = 200;
 

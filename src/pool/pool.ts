@@ -1,7 +1,9 @@
 import type { Logger } from '../log.js';
 import type { PoolMode } from '../config/types.js';
 import { Fifo } from './fifo.js';
-import { ServerConnection, type ServerLoginError, type ServerLogin, type ServerOwner } from './server-connection.js';
+import { ServerConnection } from './server-connection.js';
+import type { ServerLoginError, ServerLogin } from './server-login.js';
+import type { ServerOwner } from './server-peer.js';
 
 export interface PoolSettings {
   mode: PoolMode;

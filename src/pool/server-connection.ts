@@ -1,126 +1,19 @@
+// One connection to a PostgreSQL server: its states from connect to close, the forward path
+// both ways for the client it is lent to, pgtide's own queries, and the drain after a client.
 import net from 'node:net';
-import tls from 'node:tls';
 import { MessageScanner, collectTable, type MessageSink } from '../protocol/scanner.js';
-import {
-  decodeAuthentication, decodeBackendKeyData, decodeDataRow, decodeErrorFields, decodeParameterStatus, endsSession,
-  readyForQueryStatus, type ErrorFields,
-} from '../protocol/backend.js';
+import { decodeBackendKeyData, endsSession, readyForQueryStatus } from '../protocol/backend.js';
 import * as encode from '../protocol/encode.js';
-import { SQLSTATE } from '../protocol/sqlstate.js';
-import { md5Response } from '../auth/md5.js';
-import type { Secret } from '../auth/secret.js';
-import { tlsServerEndPointHash } from '../auth/channel-binding.js';
-import { ScramClient, type ChannelBinding, type ScramCredentials } from '../auth/scram-client.js';
-import type { ServerAuthMethod, ServerChannelBinding, ServerTlsMode } from '../config/types.js';
 import { BackendMessage, TransactionStatus } from '../protocol/types.js';
 import { SyncPoints } from './sync-points.js';
 import { PreparedSet } from './prepared-set.js';
-
-export interface ServerEndpoint {
-  host: string;
-  port: number;
-}
-
-export interface ServerCredentials {
-  user: string;
-  /** Plain or md5 secret; enough for cleartext, md5 and (plain only) SCRAM. */
-  secret?: Secret;
-  /** Keys recovered from a client's SCRAM login, for SCRAM without the password. */
-  scram?: ScramCredentials;
-}
-
-export interface ServerTls {
-  mode: ServerTlsMode;
-  ca?: Buffer;
-  key?: Buffer;
-  cert?: Buffer;
-}
-
-export interface ServerLogin {
-  endpoint: ServerEndpoint;
-  credentials: ServerCredentials;
-  database: string;
-  params: Record<string, string>;
-  tls: ServerTls;
-  connectTimeoutMs: number;
-  maxPacketSize: number;
-  maxPreparedStatements: number;
-  /** server_auth_methods: what the server may ask for before pgtide sends anything secret. */
-  authMethods: readonly ServerAuthMethod[];
-  /** server_scram_max_iterations: a higher count the server asks for fails the login. */
-  maxScramIterations: number;
-  /** server_channel_binding: SCRAM-SHA-256-PLUS when offered over TLS, never, or required. */
-  channelBinding: ServerChannelBinding;
-}
-
-/** The client session a server connection is lent to. */
-export interface ServerPeer {
-  /** Server bytes to forward, whole chunks as received. Returns true when the chunk is still
-   * referenced afterwards (queued in a socket), so its memory must not be reused. */
-  onServerData(chunk: Buffer): boolean;
-  /** Every sync point answered, no client bytes waiting for one, and a status byte to act on. */
-  onServerIdle(status: number): void;
-  /** The connection is gone. `toldByServer`: the server's own FATAL (a terminated backend,
-   *  a shutdown) has already reached the client, which must not get a second error. */
-  onServerLost(reason: string, toldByServer: boolean): void;
-  /** The server's write buffer emptied: the peer may resume reading its client. */
-  onServerDrain(): void;
-  /** An ErrorResponse in the chunk onServerData receives next (counted for /metrics). */
-  onServerError(body: Buffer): void;
-  /** The server entered COPY IN: returns how many Syncs it sent since the Execute that
-   * started it (the server ignores them) and stops counting Syncs until CopyDone/CopyFail. */
-  onServerCopyIn(): number;
-  /** On a tracking link, each answer that may end a request (see ResponseTracker); `end` is
-   *  its end offset in the chunk onServerData receives next. */
-  onServerAnswer(type: number, body: Buffer, end: number): void;
-  /** The pid the client was told in BackendKeyData (0 before): a notification its own server
-   *  sends carries it instead of the server's, as if that backend were the client's. */
-  readonly clientPid: number;
-  /** A whole message (NotificationResponse, NoticeResponse, ParameterStatus, a FATAL
-   *  ErrorResponse) the server sent while pgtide ran its own query for this peer, a copy. */
-  onServerAsync(message: Buffer): void;
-}
-
-/** The pool that owns a server connection. */
-export interface ServerOwner {
-  onServerLogin(server: ServerConnection, error: ServerLoginError | null): void;
-  onServerClosed(server: ServerConnection): void;
-  /** A server cleaned up after its client left is ready to be reused. */
-  onServerReusable(server: ServerConnection): void;
-}
-
-export class ServerLoginError extends Error {
-  constructor(message: string, readonly fields: ErrorFields | null, readonly transient: boolean) {
-    super(message);
-  }
-}
-
-/**
- * The server answered one of pgtide's own queries (`query()`) with an ErrorResponse and is
- * idle again: the query failed, the connection is sound. Any other rejection of `query()`
- * means the connection is gone (or was not idle), and it must not be used again.
- */
-export class ServerQueryError extends Error {
-  override readonly name = 'ServerQueryError';
-  /** The SQLSTATE; '' when the server sent none. */
-  readonly code: string;
-
-  constructor(readonly fields: ErrorFields) {
-    super(fields.message);
-    this.code = fields.code;
-  }
-}
-
-/** pgtide itself has no file descriptor left for a server connection: the clients waiting for
- *  one are told so now (53300, as PostgreSQL says when it has no room for a connection)
- *  rather than at query_wait_timeout with a misleading 57014. */
-function outOfDescriptors(server: string, code: string): ServerLoginError {
-  const message = `pgtide cannot open a connection to server ${server}: no file descriptor left (${code})`;
-  return new ServerLoginError(message, {
-    severity: 'FATAL', code: SQLSTATE.TOO_MANY_CONNECTIONS, message,
-    hint: "Raise pgtide's open-files limit (ulimit -n, LimitNOFILE) or lower max_client_conn.",
-  }, false);
-}
+import { ServerLoginExchange } from './server-login-exchange.js';
+import { describeEndpoint, outOfDescriptors, ServerLoginError, type ServerLogin } from './server-login.js';
+import { sslAnswer, startTls } from './server-tls.js';
+import { copyForClient, OwnQuery, type Rows } from './own-query.js';
+import type { ServerOwner, ServerPeer } from './server-peer.js';
+import type { LinkedServer } from './linked-server.js';
+import { settingsAfterReset, trackReportedParameter, UNKNOWN_SETTINGS } from './server-settings.js';
 
 const enum State { Connecting, Login, Idle, Linked, Draining, Internal, Closed }
 
@@ -132,37 +25,21 @@ const TRACKED_TYPES = collectTable('ZSGW123nTCIsEA');
 // Logging in and idle, every message is checked: only a few types may come then.
 const ALL_TYPES = new Uint8Array(256).fill(1);
 const {
-  ReadyForQuery: Z, ParameterStatus: S, Authentication: R, BackendKeyData: K, ErrorResponse: E, CopyInResponse: G,
-  CopyBothResponse: W, NoticeResponse: N, NegotiateProtocolVersion: V, DataRow: D, NotificationResponse: A,
+  ReadyForQuery: Z, ParameterStatus: S, BackendKeyData: K, ErrorResponse: E, CopyInResponse: G, CopyBothResponse: W,
+  NoticeResponse: N, DataRow: D, NotificationResponse: A,
 } = BackendMessage;
 const IDLE = TransactionStatus.Idle;
-/** PostgreSQL reports a few dozen settings, each short; more is a hostile server filling our memory. */
-const MAX_REPORTED_PARAMS = 256;
-const MAX_PARAMETER_STATUS_LENGTH = 64 * 1024;
-/** pgtide's own queries (health, role, settings) return little; an endless result must not fill memory. */
-const MAX_INTERNAL_RESULT_BYTES = 4 * 1024 * 1024;
 const DRAIN_TIMEOUT_MS = 10_000;
 const READ_BUFFER_SIZE = 65536;
 let nextServerId = 1;
 
-/** Settings of a connection whose client changed them without pgtide knowing what: all must be reset. */
-export const UNKNOWN_SETTINGS: ReadonlyMap<string, string> = new Map();
-/** Only DISCARD ALL ends everything a session can hold (RESET ALL leaves SET ROLE, temp tables …). */
-const DISCARDS_ALL = /^\s*discard\s+all\s*;?\s*$/i;
-
 /** One connection to a PostgreSQL server: login, then bytes in both directions for a peer. */
-export class ServerConnection implements MessageSink {
+export class ServerConnection implements MessageSink, LinkedServer {
   readonly id = nextServerId++;
   socket: net.Socket;
   private state = State.Connecting;
   private readonly scanner: MessageScanner;
-  private scram: ScramClient | null = null;
-  /** The login's SCRAM exchange is bound to the server's certificate (SCRAM-SHA-256-PLUS). */
-  private bound = false;
-  /** AuthenticationOk arrived: the server may now finish the login, and ask for nothing more. */
-  private authenticated = false;
-  /** The server asked for a password, a hash or SASL: an AuthenticationOk before that is 'none'. */
-  private challenged = false;
+  private readonly exchange: ServerLoginExchange;
   /** The login, or one of pgtide's own queries, must be answered within login.connectTimeoutMs. */
   private answerTimer: NodeJS.Timeout | null = null;
   private drainTimer: NodeJS.Timeout | null = null;
@@ -189,16 +66,7 @@ export class ServerConnection implements MessageSink {
   toldClientOfEnd = false;
   /** The chunk being scanned, for rewriting a notification's pid in place. */
   private scanning: Buffer | null = null;
-  private internal: {
-    resolve(rows: (string | null)[][]): void;
-    reject(err: Error): void;
-    rows: (string | null)[][];
-    /** DataRow bytes received, against MAX_INTERNAL_RESULT_BYTES. */
-    bytes: number;
-    error: ErrorFields | null;
-    /** The query changes settings: their ParameterStatus is pgtide's doing, which the session reports itself. */
-    changesSettings: boolean;
-  } | null = null;
+  private internal: OwnQuery | null = null;
 
   peer: ServerPeer | null = null;
   private tracking = false;
@@ -220,6 +88,7 @@ export class ServerConnection implements MessageSink {
   constructor(readonly login: ServerLogin, readonly owner: ServerOwner) {
     this.scanner = new MessageScanner(login.maxPacketSize, ALL_TYPES);
     this.prepared = new PreparedSet(login.maxPreparedStatements);
+    this.exchange = new ServerLoginExchange(login);
     this.onData = this.onData.bind(this);
     this.onClose = this.onClose.bind(this);
     this.onError = this.onError.bind(this);
@@ -241,7 +110,7 @@ export class ServerConnection implements MessageSink {
   }
 
   describe(): string {
-    return `${this.login.endpoint.host}:${this.login.endpoint.port}`;
+    return describeEndpoint(this.login.endpoint);
   }
 
   get isIdle(): boolean {
@@ -260,27 +129,13 @@ export class ServerConnection implements MessageSink {
   }
 
   private onSslAnswer(answer: Buffer): void {
-    const mode = this.login.tls.mode;
-    // Bytes beyond the one-byte answer would be injected by a man in the middle.
-    if (answer.length !== 1) return this.failLogin(new ServerLoginError('server sent unexpected data after SSLRequest', null, false));
-    if (answer[0] === 0x4e) {
-      if (mode === 'prefer') return this.sendStartup();
-      return this.failLogin(new ServerLoginError(`server ${this.describe()} does not support TLS (server_tls_sslmode=${mode})`, null, false));
-    }
-    if (answer[0] !== 0x53) return this.failLogin(new ServerLoginError('server sent an invalid answer to SSLRequest', null, false));
-    const verify = mode === 'verify-ca' || mode === 'verify-full';
+    const next = sslAnswer(answer, this.login.tls.mode, this.describe());
+    if (next instanceof ServerLoginError) return this.failLogin(next);
+    if (next === 'plain') return this.sendStartup();
     const plain = this.socket;
     plain.removeListener('error', this.onError);
     plain.removeListener('close', this.onClose);
-    const secure = tls.connect({
-      socket: plain,
-      ca: this.login.tls.ca,
-      key: this.login.tls.key,
-      cert: this.login.tls.cert,
-      rejectUnauthorized: verify,
-      servername: net.isIP(this.login.endpoint.host) ? undefined : this.login.endpoint.host,
-      checkServerIdentity: mode === 'verify-full' ? tls.checkServerIdentity : () => undefined,
-    });
+    const secure = startTls(plain, this.login);
     this.socket = secure;
     secure.on('error', this.onError);
     secure.on('close', this.onClose);
@@ -390,20 +245,20 @@ export class ServerConnection implements MessageSink {
    * An ErrorResponse rejects with a ServerQueryError (the connection stays idle and usable);
    * any other rejection is a plain Error and the connection is closed or was not idle.
    */
-  query(sql: string, owner: ServerPeer | null = null, changesSettings = false): Promise<(string | null)[][]> {
+  query(sql: string, owner: ServerPeer | null = null, changesSettings = false): Promise<Rows> {
     return this.runInternal(encode.query(sql), owner, changesSettings);
   }
 
   /** One statement with text parameters ($1 …), for pgtide itself (auth_query), as query() runs. */
-  queryWithParams(sql: string, params: readonly string[]): Promise<(string | null)[][]> {
+  queryWithParams(sql: string, params: readonly string[]): Promise<Rows> {
     return this.runInternal(encode.queryWithParams(sql, params), null, false);
   }
 
-  private runInternal(request: Buffer, owner: ServerPeer | null, changesSettings: boolean): Promise<(string | null)[][]> {
+  private runInternal(request: Buffer, owner: ServerPeer | null, changesSettings: boolean): Promise<Rows> {
     if (this.state !== State.Idle) return Promise.reject(new Error('server connection is not idle'));
     this.asyncOwner = owner;
     return new Promise((resolve, reject) => {
-      this.internal = { resolve, reject, rows: [], bytes: 0, error: null, changesSettings };
+      this.internal = new OwnQuery(resolve, reject, changesSettings);
       this.state = State.Internal;
       this.socket.write(request);
       // A server that stops answering must not hold the client waiting on this query for ever.
@@ -416,13 +271,10 @@ export class ServerConnection implements MessageSink {
   private onInternalMessage(type: number, body: Buffer): boolean {
     const internal = this.internal!;
     if (type === D) {
-      const row = decodeDataRow(body);
-      if (!row) return this.violation('malformed DataRow');
-      internal.bytes += body.length;
-      if (internal.bytes > MAX_INTERNAL_RESULT_BYTES) return this.violation(`result of an internal query exceeds ${MAX_INTERNAL_RESULT_BYTES} bytes`);
-      internal.rows.push(row);
+      const wrong = internal.addRow(body);
+      if (wrong !== null) return this.violation(wrong);
     } else if (type === E) {
-      internal.error ??= decodeErrorFields(body);
+      internal.addError(body);
       if (endsSession(body)) this.passToOwner(type, body);
     } else if (type === S) {
       if (!this.trackParameter(body)) return false;
@@ -434,8 +286,7 @@ export class ServerConnection implements MessageSink {
       this.clearAnswerTimer();
       this.internal = null;
       this.state = State.Idle;
-      if (internal.error) internal.reject(new ServerQueryError(internal.error));
-      else internal.resolve(internal.rows);
+      internal.settle();
       // What follows in this chunk (a notification sent as the query ended) is read as idle.
     }
     return true;
@@ -445,15 +296,8 @@ export class ServerConnection implements MessageSink {
   private passToOwner(type: number, body: Buffer): void {
     const owner = this.asyncOwner;
     if (!owner) return;
-    const message = Buffer.allocUnsafe(5 + body.length);
-    message[0] = type;
-    message.writeInt32BE(4 + body.length, 1);
-    body.copy(message, 5);
-    if (type === A && body.length >= 4 && owner.clientPid !== 0 && body.readInt32BE(0) === this.backendPid) {
-      message.writeInt32BE(owner.clientPid, 5);
-    }
     if (type === E) this.toldClientOfEnd = true;
-    owner.onServerAsync(message);
+    owner.onServerAsync(copyForClient(type, body, this.backendPid, owner.clientPid));
   }
 
   /** Returns false (connection closed) when the ReadyForQuery status is none of 'I', 'T', 'E'. */
@@ -466,12 +310,8 @@ export class ServerConnection implements MessageSink {
 
   /** Returns false (connection closed) when the server reports more settings than any PostgreSQL does. */
   private trackParameter(body: Buffer): boolean {
-    const p = decodeParameterStatus(body);
-    if (!p) return true;
-    if (body.length > MAX_PARAMETER_STATUS_LENGTH) return this.violation(`ParameterStatus longer than ${MAX_PARAMETER_STATUS_LENGTH} bytes`);
-    if (this.params.size >= MAX_REPORTED_PARAMS && !this.params.has(p.name)) return this.violation(`more than ${MAX_REPORTED_PARAMS} ParameterStatus names`);
-    this.params.set(p.name, p.value);
-    return true;
+    const wrong = trackReportedParameter(this.params, body);
+    return wrong === null || this.violation(wrong);
   }
 
   /** The framing or state of this connection can no longer be trusted. Returns false, for onMessage. */
@@ -498,159 +338,22 @@ export class ServerConnection implements MessageSink {
   }
 
   private onLoginMessage(type: number, body: Buffer): boolean {
+    if (type === S) return this.trackParameter(body);
     try {
-      switch (type) {
-        case R:
-          this.onAuthentication(body);
-          break;
-        case S:
-          if (!this.trackParameter(body)) return false;
-          break;
-        case K: {
-          const key = decodeBackendKeyData(body);
-          if (!key) throw new ServerLoginError('invalid BackendKeyData from server', null, false);
-          this.backendPid = key.pid;
-          this.backendSecret = Buffer.from(key.secret);
-          break;
-        }
-        case E: {
-          const fields = decodeErrorFields(body);
-          // 57P03 (starting up / shutting down / in recovery without hot standby) goes away.
-          const transient = fields.code === '57P03' || fields.code === '53300';
-          throw new ServerLoginError(fields.message || 'server refused the login', fields, transient);
-        }
-        case V:
-          // NegotiateProtocolVersion: we ask for 3.0 with no options, so any answer is fine.
-          break;
-        case N:
-          break;
-        case Z:
-          this.endLogin(body);
-          return false;
-        default:
-          throw new ServerLoginError(`unexpected message '${String.fromCharCode(type)}' from server during login`, null, false);
+      if (type === K) {
+        const key = decodeBackendKeyData(body);
+        if (!key) throw new ServerLoginError('invalid BackendKeyData from server', null, false);
+        this.backendPid = key.pid;
+        this.backendSecret = Buffer.from(key.secret);
+        return true;
       }
+      if (!this.exchange.onMessage(type, body, this.socket)) return true;
+      this.txStatus = IDLE;
+      this.finishLogin();
     } catch (err) {
       this.failLogin(err instanceof ServerLoginError ? err : new ServerLoginError(String((err as Error).message), null, false));
-      return false;
     }
-    return true;
-  }
-
-  /** ReadyForQuery ends a login only once authenticated, and must find no transaction open. */
-  private endLogin(body: Buffer): void {
-    if (!this.authenticated) throw new ServerLoginError('server sent ReadyForQuery before AuthenticationOk', null, false);
-    if (readyForQueryStatus(body) !== IDLE) throw new ServerLoginError('server ended the login with a malformed or non-idle ReadyForQuery', null, false);
-    this.txStatus = IDLE;
-    this.finishLogin();
-  }
-
-  private onAuthentication(body: Buffer): void {
-    const auth = decodeAuthentication(body);
-    if (!auth) throw new ServerLoginError('invalid authentication request from server', null, false);
-    // A second request would make us send a password to a server that has already let us in.
-    if (this.authenticated) throw new ServerLoginError('authentication request from server after AuthenticationOk', null, false);
-    const { credentials } = this.login;
-    const secret = credentials.secret;
-    switch (auth.code) {
-      case 0:
-        // Skipping SASLFinal would skip the server's proof that it knows the password.
-        if (this.scram) throw new ServerLoginError('server sent AuthenticationOk before completing SCRAM authentication', null, false);
-        // A server (or a man in the middle) that lets pgtide in unasked proves nothing about
-        // itself; with no password configured there is nothing better to expect (libpq alike).
-        if (!this.challenged && (secret || credentials.scram)) this.allow('none');
-        if (this.login.channelBinding === 'require' && !this.bound) throw this.bindingRequired('no authentication at all (AuthenticationOk unasked)');
-        this.authenticated = true;
-        return;
-      case 3:
-        this.allow('password');
-        if (secret?.kind !== 'plain') throw this.noPassword('a cleartext password');
-        this.challenged = true;
-        this.socket.write(encode.passwordMessage(secret.password));
-        return;
-      case 5:
-        this.allow('md5');
-        if (!secret || secret.kind === 'scram') throw this.noPassword('an md5 password or hash');
-        this.challenged = true;
-        this.socket.write(encode.passwordMessage(md5Response(credentials.user, secret, auth.data.subarray(0, 4))));
-        return;
-      case 10: {
-        if (this.scram) throw new ServerLoginError('unexpected second AuthenticationSASL from server', null, false);
-        this.allow('scram-sha-256');
-        const mechanisms = auth.data.toString('latin1').split('\0');
-        const binding = this.channelBinding(mechanisms.includes('SCRAM-SHA-256-PLUS'));
-        if (typeof binding === 'string' && !mechanisms.includes('SCRAM-SHA-256')) {
-          throw new ServerLoginError(`server offers no supported SASL mechanism (${mechanisms.filter(Boolean).join(', ')})`, null, false);
-        }
-        const creds: ScramCredentials | undefined = secret?.kind === 'plain' ? { password: secret.password } : credentials.scram;
-        if (!creds) throw this.noPassword('a plain password or the SCRAM keys of a client login');
-        this.challenged = true;
-        this.bound = typeof binding !== 'string';
-        this.scram = new ScramClient(creds, undefined, this.login.maxScramIterations, binding);
-        this.socket.write(encode.saslInitialResponse(this.scram.mechanism, this.scram.clientFirst()));
-        return;
-      }
-      case 11:
-        if (!this.scram) throw new ServerLoginError('unexpected SASLContinue from server', null, false);
-        this.socket.write(encode.saslResponse(this.scram.serverFirst(auth.data)));
-        return;
-      case 12:
-        if (!this.scram) throw new ServerLoginError('unexpected SASLFinal from server', null, false);
-        this.scram.serverFinal(auth.data);
-        this.scram = null;
-        return;
-      default:
-        throw new ServerLoginError(`server asks for unsupported authentication method ${auth.code}`, null, false);
-    }
-  }
-
-  /**
-   * How this SCRAM exchange binds to TLS: to the server certificate's hash when the server
-   * offers -PLUS over TLS (unless turned off); else 'y' where pgtide could have bound, so that
-   * a server supporting -PLUS refuses an offer stripped of it. Throws when binding is required
-   * and cannot happen, before anything is sent.
-   */
-  private channelBinding(plusOffered: boolean): ChannelBinding {
-    const mode = this.login.channelBinding;
-    const endPoint = mode !== 'disable' && this.socket instanceof tls.TLSSocket ? tlsServerEndPointHash(this.socket.getPeerX509Certificate()) : null;
-    if (endPoint && plusOffered) return { endPoint };
-    if (mode === 'require') {
-      const why = !(this.socket instanceof tls.TLSSocket) ? 'the connection is not TLS'
-        : endPoint === null ? 'its certificate names no hash to bind to' : 'it does not offer SCRAM-SHA-256-PLUS';
-      throw this.bindingRequired(`SCRAM without channel binding: ${why}`);
-    }
-    return endPoint ? 'y' : 'n';
-  }
-
-  private bindingRequired(what: string): ServerLoginError {
-    const message = `pgtide refused to log in to server ${this.describe()} as "${this.login.credentials.user}": `
-      + `server_channel_binding is "require", and the server offers ${what}`;
-    return new ServerLoginError(message, {
-      severity: 'FATAL', code: SQLSTATE.INVALID_AUTHORIZATION, message,
-      hint: 'Have the server use TLS and SCRAM-SHA-256 (pg_hba.conf hostssl ... scram-sha-256), or set server_channel_binding to "prefer".',
-    }, false);
-  }
-
-  /** Throws, before anything is sent, when server_auth_methods does not allow `method`. */
-  private allow(method: ServerAuthMethod): void {
-    if (this.login.channelBinding === 'require' && method !== 'scram-sha-256') {
-      throw this.bindingRequired(method === 'none' ? 'no authentication at all (AuthenticationOk unasked)' : `"${method}" authentication`);
-    }
-    const allowed = this.login.authMethods;
-    if (allowed.includes(method)) return;
-    const asked = method === 'none' ? 'no authentication at all (AuthenticationOk unasked)' : `"${method}" authentication`;
-    const message = `pgtide refused to log in to server ${this.describe()} as "${this.login.credentials.user}": `
-      + `the server asked for ${asked}, but server_auth_methods allows only ${allowed.join(', ')}`;
-    throw new ServerLoginError(message, {
-      severity: 'FATAL', code: SQLSTATE.INVALID_AUTHORIZATION, message,
-      hint: `Make the server's pg_hba.conf ask for ${allowed.join(' or ')}, or add "${method}" to pgtide's server_auth_methods if that server is trusted.`,
-    }, false);
-  }
-
-  private noPassword(what: string): ServerLoginError {
-    return new ServerLoginError(
-      `cannot log in to server ${this.describe()} as "${this.login.credentials.user}": it asks for ${what}, which the auth_file does not provide`,
-      null, false);
+    return false;
   }
 
   private finishLogin(): void {
@@ -759,7 +462,7 @@ export class ServerConnection implements MessageSink {
   /** A reset query may drop prepared statements and settings; a failed one is caught by the drain. */
   private afterReset(query: string): void {
     this.prepared.doubtAll();
-    this.forgetSettings(DISCARDS_ALL.test(query) ? new Map() : UNKNOWN_SETTINGS);
+    this.forgetSettings(settingsAfterReset(query));
   }
 
   forgetSettings(settings: ReadonlyMap<string, string>): void {
@@ -847,7 +550,7 @@ export class ServerConnection implements MessageSink {
   private closeQuietly(reason: string): void {
     this.state = State.Closed;
     if (this.internal) {
-      this.internal.reject(new Error(`server connection closed: ${reason}`));
+      this.internal.abandon(reason);
       this.internal = null;
     }
     this.closeReason = reason;

@@ -4,7 +4,8 @@
 // PoolManager.rememberLookedUp); the client's login never reuses an earlier answer. hba_file's
 // +group and samerole lines look up the user's role memberships the same way.
 import { readAuthQueryRows, type AuthQueryAnswer } from '../auth/auth-query.js';
-import type { ServerConnection, ServerLoginError } from '../pool/server-connection.js';
+import type { ServerConnection } from '../pool/server-connection.js';
+import type { ServerLoginError } from '../pool/server-login.js';
 import type { ServerPool, PoolWaiter } from '../pool/pool.js';
 import type { ProxyContext } from './context.js';
 

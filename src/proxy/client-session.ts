@@ -3,12 +3,14 @@ import { MessageScanner, type MessageSink } from '../protocol/scanner.js';
 import { StartupReader } from '../protocol/startup.js';
 import { errorCode } from '../protocol/backend.js';
 import type { Classification } from '../sql/index.js';
-import { BackendMessage, FrontendMessage } from '../protocol/types.js';
+import { BackendMessage } from '../protocol/types.js';
 import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/encode.js';
 import type { BackendConfig, Consistency, PoolMode } from '../config/types.js';
 import type { ServerPool, PoolWaiter } from '../pool/pool.js';
-import type { ServerConnection, ServerPeer, ServerLoginError } from '../pool/server-connection.js';
+import type { LendingPool, LinkedServer } from '../pool/linked-server.js';
+import type { ServerLoginError } from '../pool/server-login.js';
+import type { ServerPeer } from '../pool/server-peer.js';
 import type { ClientAuth } from './client-auth.js';
 import type { CancelKey } from './cancel-keys.js';
 import type { ProxyContext } from './context.js';
@@ -16,30 +18,26 @@ import type { ClientStatements } from './prepared-statements.js';
 import type { ResponseTracker } from './response-tracker.js';
 import { WholeMessages } from '../protocol/whole-messages.js';
 import type { SessionSettings } from './session-settings.js';
-import { UNKNOWN_SETTINGS } from '../pool/server-connection.js';
 import { refuseSessionState, type RefusedQuery } from './session/pinning.js';
-import { isStrayCopyEnd, onClientMessage } from './session/classify.js';
+import { beginChunk, onClientMessage } from './session/classify.js';
 import { editAnswers, forwardEdited, holdCutMessage, onServerAnswer, startTracking } from './session/statement-link.js';
-import { answerLocally } from './session/first-statement.js';
-import { defer, flushQueued, queue } from './session/queue.js';
+import { defer, flushQueued, mustDefer, queue } from './session/queue.js';
 import { startQuery } from './session/stats.js';
-import { AUTH_TYPES, learnServerParams, onAdminMessage, onAuthData, onAuthStep, onStartupData } from './session/login.js';
+import { AUTH_TYPES, learnServerParams, onAuthData, onLoginMessage, onStartupData } from './session/login.js';
 import { NO_PARAMS, State, Wait } from './session/state.js';
-import { route } from './session/route.js';
+import { route, routeFirstBytes } from './session/route.js';
 import { checkTimeouts } from './session/timeouts.js';
-import { checkReplay, mustCheckReplay, startOn, transactionAnswered, waitFor } from './session/handoff.js';
+import { acquire, serverAssigned, transactionAnswered } from './session/handoff.js';
 import { holdsFirstAnswer, holdsRefusal, retryRead } from './session/read-retry.js';
-
-/** A client socket carries its session, so that one set of socket handlers serves every session. */
-const SESSION = Symbol('pgtide.session');
-type SessionSocket = net.Socket & { [SESSION]: ClientSession };
+import { bindSocket } from './session/socket.js';
+import { closeSession } from './session/close.js';
 
 /**
  * One client connection: startup, TLS, authentication, then transactions forwarded to a
  * server connection borrowed from a pool. The forward path hands over received Buffers and
  * keeps its state in plain fields; it allocates nothing per message.
  *
- * Here: the socket, the dispatch of client and server bytes, the forward path, the close. Each
+ * Here: the dispatch of client and server bytes, the forward path both ways, backpressure. Each
  * phase is a module of `session/`, plain functions over a `Pick` of the session: hence fields
  * that are not private, kept here rather than in objects per phase, as an idle client holds
  * only a listed few objects (test/integration/idle-client-memory.test.ts).
@@ -57,13 +55,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   applicationName = '';
   startupParams: ReadonlyMap<string, string> = NO_PARAMS;
   mode: PoolMode = 'transaction';
-  pool: ServerPool | null = null;
+  pool: LendingPool | null = null;
   /** This client's pool on each backend it used, so routing builds no lookup key per
    *  transaction: the first in two fields, the others in a map made when one is used. */
-  private firstBackend: BackendConfig | null = null;
-  private firstPool: ServerPool | null = null;
-  private otherPools: Map<BackendConfig, ServerPool> | null = null;
-  server: ServerConnection | null = null;
+  firstBackend: BackendConfig | null = null;
+  firstPool: ServerPool | null = null;
+  otherPools: Map<BackendConfig, ServerPool> | null = null;
+  server: LinkedServer | null = null;
   cancelKey: CancelKey | null = null;
 
   readonly connectedAt = Date.now();
@@ -168,7 +166,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** Named statements could not be mapped (see untrackedStatements): they pass unchanged and pin. */
   statementsUntracked = false;
   /** A refused chunk ended the session while the bytes sent to the server end inside a message. */
-  private serverCut = false;
+  serverCut = false;
   /** Simple queries refused under pin_on_session_state = error: [start, end, what] in the chunk being scanned; null: none. */
   refused: RefusedQuery[] | null = null;
   /** The session settings every server running this client's transactions gets first. */
@@ -184,47 +182,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   constructor(socket: net.Socket, readonly ctx: ProxyContext, readonly remote: string) {
     this.socket = socket;
     this.scanner = new MessageScanner(ctx.config.max_packet_size, AUTH_TYPES, ctx.assemblyBudget);
-    this.bindSocket(socket);
+    bindSocket(this, socket);
     ctx.clients.add(this);
     ctx.loggingIn.add(this);
-  }
-
-  bindSocket(socket: net.Socket): void {
-    this.socket = socket;
-    (socket as SessionSocket)[SESSION] = this;
-    socket.on('data', ClientSession.onSocketData);
-    socket.on('close', ClientSession.onSocketClose);
-    socket.on('error', ClientSession.onSocketError);
-    socket.on('drain', ClientSession.onSocketDrain);
-  }
-
-  unbindSocket(socket: net.Socket): void {
-    socket.removeListener('data', ClientSession.onSocketData);
-    socket.removeListener('close', ClientSession.onSocketClose);
-    socket.removeListener('error', ClientSession.onSocketError);
-    socket.removeListener('drain', ClientSession.onSocketDrain);
-  }
-
-  // Shared by every session (`this` is the socket), where bound methods would cost each client four functions.
-  private static onSocketData(this: SessionSocket, chunk: Buffer): void {
-    // biome-ignore lint/complexity/noThisInStatic: `this` is the socket the handler is attached to
-    this[SESSION].onData(chunk);
-  }
-
-  private static onSocketClose(this: SessionSocket): void {
-    // biome-ignore lint/complexity/noThisInStatic: `this` is the socket the handler is attached to
-    this[SESSION].close();
-  }
-
-  private static onSocketError(this: SessionSocket, err: Error): void {
-    // biome-ignore lint/complexity/noThisInStatic: `this` is the socket the handler is attached to
-    const session = this[SESSION];
-    session.ctx.log.debug({ client: session.remote, err: err.message }, 'client socket error');
-  }
-
-  private static onSocketDrain(this: SessionSocket): void {
-    // biome-ignore lint/complexity/noThisInStatic: `this` is the socket the handler is attached to
-    this[SESSION].onDrain();
   }
 
   get isLoggingIn(): boolean {
@@ -246,20 +206,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   // ---- bytes from the client ----
 
-  /**
-   * A bug reached by one client's bytes must cost that client only, never the process and
-   * everyone else on it: the session is closed with XX000 and the error logged.
-   */
-  private onData(chunk: Buffer): void {
-    try {
-      this.dispatch(chunk);
-    } catch (err) {
-      this.ctx.log.error({ client: this.remote, err: (err as Error).stack }, 'internal error while handling client data');
-      this.fatal(SQLSTATE.INTERNAL_ERROR, 'internal error in pgtide; the connection is closed');
-    }
-  }
-
-  private dispatch(chunk: Buffer): void {
+  dispatch(chunk: Buffer): void {
     switch (this.state) {
       case State.Ready:
       case State.Waiting:
@@ -282,23 +229,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
   }
 
+  /** The forward path, client to server: a chunk scanned once, then sent as received to the linked server, or queued. */
   onQueryData(chunk: Buffer): void {
-    // What the client sends while its last bytes wait to run again follows them.
-    if (this.resendOnPrimary !== null) return defer(this, chunk);
+    if (mustDefer(this)) return defer(this, chunk);
     const linked = this.server;
-    // A pipelined statement must not follow a read onto a standby: it may write. Hold it
-    // until the read's server is released (or its transaction stays open), then route it.
-    if (linked && this.readLink && linked.syncs.pending > 0 && !linked.syncs.unsynced) return defer(this, chunk);
-    // Waiting for a server for a read: what follows may write, so it is routed on its own later.
-    if (!linked && this.readLink && this.state === State.Waiting) return defer(this, chunk);
-    this.syncEnd = -1;
-    this.terminateAt = -1;
-    // The route flags describe every chunk of the transaction not yet routed.
-    if (!linked && this.state === State.Ready) {
-      this.routeRead = false;
-      this.routeWrite = false;
-    }
-    this.chunkKind = null;
+    beginChunk(this);
     this.lastActive = Date.now();
     const quiet = linked?.syncs.idle === true;
     const hadStatements = this.statements !== null;
@@ -320,9 +255,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
     if (data.length > 0) {
       const unsynced = this.syncEnd < 0 ? true : this.syncEnd < data.length;
-      if (!linked && this.state === State.Ready && this.firstStatementRouting && answerLocally(this, data)) return;
-      if (!linked && this.state === State.Ready && isStrayCopyEnd(data)) return;
-      if (!linked && this.state === State.Ready) route(this);
+      if (!linked && this.state === State.Ready && !routeFirstBytes(this, data)) return;
       const server = this.server;
       if (server) {
         server.syncs.sent(this.queuedSyncs, unsynced);
@@ -334,36 +267,20 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       } else {
         this.queuedUnsynced = unsynced;
         queue(this, data);
-        if (this.state === State.Ready) this.acquire();
+        if (this.state === State.Ready) acquire(this);
       }
     }
     if (this.terminateAt >= 0) this.close();
   }
 
   /** Forward client bytes, rewritten for this server when the link tracks prepared statements. */
-  send(server: ServerConnection, data: Buffer): boolean {
+  send(server: LinkedServer, data: Buffer): boolean {
     if (!this.tracking) return server.write(data);
     const out = this.statements!.rewrite(data, server.prepared, this.tracker!, this.pool!.stats, this.answerNow!);
     return out.length === 0 || server.write(out);
   }
 
-  /** This client's pool on a backend; remembered, so routing builds no lookup key per transaction. */
-  poolOf(backend: BackendConfig): ServerPool {
-    if (backend === this.firstBackend) return this.firstPool!;
-    let pool = this.otherPools?.get(backend);
-    if (!pool) {
-      pool = this.ctx.pools.pool(this.database, this.user, backend);
-      if (this.firstBackend === null) {
-        this.firstBackend = backend;
-        this.firstPool = pool;
-      } else {
-        (this.otherPools ??= new Map()).set(backend, pool);
-      }
-    }
-    return pool;
-  }
-
-  link(server: ServerConnection): void {
+  link(server: LinkedServer): void {
     this.server = server;
     this.state = State.Linked;
     this.answered = false;
@@ -386,23 +303,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     route(this);
     if (this.server) return flushQueued(this, this.server);
     if (this.state !== State.Ready) return;
-    this.acquire();
+    acquire(this);
     // The same wait goes on: query_wait_timeout counts from its start, not from this re-route.
     this.waitingSince = since;
   }
 
   onMessage(type: number, body: Buffer, end: number): boolean {
-    if (this.state === State.Admin) {
-      onAdminMessage(this, type, body);
-      return this.state === State.Admin;
-    }
-    if (this.state === State.Auth) {
-      // A client may give up before its password, as psql does when asked for one: quietly.
-      if (type === FrontendMessage.Terminate) this.close();
-      else if (type !== FrontendMessage.PasswordMessage) this.protocolViolation(`unexpected message '${String.fromCharCode(type)}' during authentication`);
-      else onAuthStep(this, this.auth!.onPasswordMessage(body));
-      return this.state === State.Auth;
-    }
+    if (this.state === State.Admin || this.state === State.Auth) return onLoginMessage(this, type, body);
     return onClientMessage(this, type, body, end);
   }
 
@@ -413,21 +320,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     return ignored;
   }
 
-  acquire(): void {
-    waitFor(this, Wait.Pool);
-    this.timeoutCancelSent = false;
-    this.waitingSince = Date.now();
-    this.pool?.acquire(this);
-  }
-
-  onServerAssigned(server: ServerConnection): void {
+  onServerAssigned(server: LinkedServer): void {
     if (this.state === State.Login) return learnServerParams(this, server);
-    if (this.state !== State.Waiting || this.wait !== Wait.Pool) {
-      this.pool!.release(server);
-      return;
-    }
-    if (mustCheckReplay(this)) return checkReplay(this, server);
-    startOn(this, server);
+    serverAssigned(this, server);
   }
 
   onPoolError(err: ServerLoginError): void {
@@ -496,13 +391,6 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.resumeClient();
   }
 
-  private onDrain(): void {
-    if (this.serverPaused) {
-      this.serverPaused = false;
-      this.server?.resumeReading();
-    }
-  }
-
   pauseClient(): void {
     if (!this.clientPaused) {
       this.clientPaused = true;
@@ -549,44 +437,6 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   /** Leave: give the server back in a clean state (or close it), forget the client. */
   close(): void {
-    if (this.state === State.Closed) return;
-    const wasWaiting = this.state === State.Waiting || this.state === State.Login;
-    this.state = State.Closed;
-    // Whatever hand-off was under way is abandoned: its continuation gives its server back.
-    this.epoch++;
-    const ctx = this.ctx;
-    // A statement cut off by the close gives back the budget its assembly held.
-    this.scanner.reset();
-    ctx.clients.delete(this);
-    ctx.loggingIn.delete(this);
-    if (this.cancelKey) ctx.cancelKeys.revoke(this.cancelKey.pid);
-    if (wasWaiting) this.pool?.cancelWait(this);
-    const server = this.server;
-    this.server = null;
-    if (server) {
-      // Settings changed by a transaction the client did not finish, or by a whole session, are unknown.
-      if (this.settingsDirty || this.mode === 'session') server.forgetSettings(UNKNOWN_SETTINGS);
-      // Parses still unanswered may fail unseen: what the server has prepared is unknown too.
-      if (this.tracking && !this.tracker!.idle) server.prepared.doubtAll();
-      // A pinned client's session state must not reach the next client, whatever the configured reset.
-      const reset = this.pinned || this.settingsDirty ? 'DISCARD ALL'
-        : this.mode === 'session' || ctx.config.server_reset_query_always ? ctx.config.server_reset_query || null : null;
-      server.orphan(this.serverCut || !this.scanner.atBoundary, reset, ctx.sendCancel);
-    }
-    this.queued.length = 0;
-    this.closeSocket();
-    if (ctx.config.log_disconnections && this.cancelKey) ctx.log.info({ client: this.remote, user: this.user, database: this.database }, 'disconnect');
-  }
-
-  closeSocket(): void {
-    const s = this.socket;
-    if (s.destroyed) return;
-    if (s.writable) {
-      s.end();
-      // A client that never reads must not keep the socket (and our buffers) forever.
-      setTimeout(() => s.destroy(), 5000).unref();
-    } else {
-      s.destroy();
-    }
+    closeSession(this);
   }
 }

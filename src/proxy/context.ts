@@ -9,7 +9,7 @@ import type { Classifier } from '../sql/classifier.js';
 import type { Router } from './router.js';
 import type { FunctionCatalog } from './function-catalog.js';
 import type { ReplayTracker } from './read-your-writes.js';
-import type { ServerConnection } from '../pool/server-connection.js';
+import type { LinkedServer } from '../pool/linked-server.js';
 import type { CancelKeys } from './cancel-keys.js';
 import type { PeerCancels } from './peer-cancel.js';
 import type { ClientSession } from './client-session.js';
@@ -59,7 +59,7 @@ export interface ProxyContext {
    *  (through the primary); null in a single process. */
   relayToWorker: ((pid: number, secret: Buffer) => void) | null;
   /** Ask the server to cancel what the connection is running, on a separate connection. */
-  sendCancel(server: ServerConnection): void;
+  sendCancel(server: LinkedServer): void;
   admin: AdminHooks;
   /** Bytes all clients' scanners may hold assembling Query and Parse bodies cut across chunks. */
   assemblyBudget: AssemblyBudget;

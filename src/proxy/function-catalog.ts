@@ -1,7 +1,9 @@
 import type { Logger } from '../log.js';
 import { literal } from '../sql/quote.js';
 import type { FunctionPolicy } from '../sql/index.js';
-import { ServerConnection, type ServerLogin, type ServerLoginError, type ServerOwner } from '../pool/server-connection.js';
+import { ServerConnection } from '../pool/server-connection.js';
+import type { ServerLogin, ServerLoginError } from '../pool/server-login.js';
+import type { ServerOwner } from '../pool/server-peer.js';
 
 // Names come from client SQL: cap how many distinct ones are ever looked up, so a client
 // inventing names cannot grow our memory or load the primary without bound.

@@ -1,5 +1,5 @@
 import { parseLsn } from '../cluster/replication.js';
-import type { ServerConnection } from '../pool/server-connection.js';
+import type { LinkedServer } from '../pool/linked-server.js';
 
 const POLL_MS = 2;
 
@@ -12,7 +12,7 @@ export class ReplayTracker {
   private readonly replayed = new Map<string, bigint>();
 
   /** Where the primary's WAL stands right after a client's write transaction committed. */
-  async writePosition(server: ServerConnection): Promise<bigint> {
+  async writePosition(server: LinkedServer): Promise<bigint> {
     const rows = await server.query('SELECT pg_catalog.pg_current_wal_lsn()');
     return parseLsn(rows[0]?.[0] ?? '');
   }
@@ -21,7 +21,7 @@ export class ReplayTracker {
    * Whether the standby behind `server` has replayed `target`, polling it until `deadline`
    * (ms since epoch). The server must be idle and not lent to anyone meanwhile.
    */
-  async waitForReplay(server: ServerConnection, backend: string, target: bigint, deadline: number): Promise<boolean> {
+  async waitForReplay(server: LinkedServer, backend: string, target: bigint, deadline: number): Promise<boolean> {
     for (;;) {
       if ((this.replayed.get(backend) ?? -1n) >= target) return true;
       const rows = await server.query('SELECT pg_catalog.pg_last_wal_replay_lsn()');

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import tls from 'node:tls';
 import { tlsServerEndPointHash } from '../auth/channel-binding.js';
 import type { Config } from '../config/types.js';
-import type { ServerTls } from '../pool/server-connection.js';
+import type { ServerTls } from '../pool/server-login.js';
 
 /** The TLS context offered to clients, or null when client TLS is disabled. */
 export function clientTlsContext(config: Config): tls.SecureContext | null {

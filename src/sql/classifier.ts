@@ -10,7 +10,8 @@ import { FunctionPolicy, sessionStateOfCall } from './functions.js';
 import { Lexer, Tok, type Hint } from './lexer.js';
 import { LruCache } from './lru.js';
 import { loadParser, SqlSyntaxError, treeFacts, type TreeFacts } from './parse-tree.js';
-import { analyzeStatement, Draft } from './statement.js';
+import { analyzeStatement } from './statement.js';
+import { Draft } from './statement-draft.js';
 
 export interface ClassifierOptions {
   policy?: FunctionPolicy;

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Config } from '../../src/config/types.js';
+import type { ServerConnection } from '../../src/pool/server-connection.js';
 
 const t = currentTopology();
 
@@ -173,7 +174,8 @@ describe('transaction pooling', { timeout: 60_000 }, () => {
     await new Promise((r) => setTimeout(r, 100));
     const session = [...p.pgtide.context.clients].find((s) => s.server);
     assert.ok(session?.server, 'the sleeping client should hold a server');
-    session.server.socket.destroy();
+    // The session sees a LinkedServer; the test reaches the real connection's socket under it.
+    (session.server as ServerConnection).socket.destroy();
     const err = await running;
     assert.equal(err?.code, '08006');
     const next = new pg.Client(p.pgConfig());

@@ -9,9 +9,10 @@ import { decodeSASLInitialResponse, decodeSASLResponse } from '../../src/protoco
 import { ScramServer } from '../../src/auth/scram-server.js';
 import { scramSecretFromPassword } from '../../src/auth/secret.js';
 import type { ServerAuthMethod, ServerChannelBinding, ServerTlsMode } from '../../src/config/types.js';
-import {
-  ServerConnection, ServerQueryError, type ServerCredentials, type ServerLoginError, type ServerOwner, type ServerPeer,
-} from '../../src/pool/server-connection.js';
+import { ServerQueryError } from '../../src/pool/own-query.js';
+import { ServerConnection } from '../../src/pool/server-connection.js';
+import type { ServerCredentials, ServerLoginError } from '../../src/pool/server-login.js';
+import type { ServerOwner, ServerPeer } from '../../src/pool/server-peer.js';
 
 const MAX_PACKET_SIZE = 1024 * 1024;
 

@@ -45,7 +45,7 @@ describe('the hand-off between transactions', () => {
     // The session still holds its LISTEN: it stays on a, and what it sent meanwhile runs there.
     await a.answerOwn([['t']]);
     assert.equal(a.peer, session);
-    assert.equal(session.server as unknown, a);
+    assert.equal(session.server, a);
     assert.deepEqual(a.queriesReceived(), ['LISTEN jobs', 'SELECT 2']);
     assert.equal(b.received.length, 0);
   });

@@ -8,8 +8,9 @@ import * as encode from '../../src/protocol/encode.js';
 import { AssemblyBudget } from '../../src/protocol/scanner.js';
 import { BackendMessage } from '../../src/protocol/types.js';
 import { PreparedSet } from '../../src/pool/prepared-set.js';
-import { PoolStats, type PoolWaiter } from '../../src/pool/pool.js';
-import type { ServerConnection, ServerPeer } from '../../src/pool/server-connection.js';
+import { PoolStats } from '../../src/pool/pool.js';
+import type { LendingPool, LinkedServer, ServerWaiter } from '../../src/pool/linked-server.js';
+import type { ServerPeer } from '../../src/pool/server-peer.js';
 import { SyncPoints } from '../../src/pool/sync-points.js';
 import { CancelKeys } from '../../src/proxy/cancel-keys.js';
 import { ClientSession } from '../../src/proxy/client-session.js';
@@ -71,8 +72,11 @@ interface OwnQuery {
   reject(err: Error): void;
 }
 
+let nextFakeId = 1;
+
 /** A server connection as a session sees it; pgtide's own queries wait until the test answers them. */
-export class FakeServer {
+export class FakeServer implements LinkedServer {
+  readonly id = nextFakeId++;
   readonly syncs = new SyncPoints();
   readonly prepared = new PreparedSet(100);
   readonly params = new Map<string, string>();
@@ -169,10 +173,10 @@ export class FakeServer {
 }
 
 /** One pool: idle servers a route takes, waiters a test serves. */
-export class FakePool {
+export class FakePool implements LendingPool {
   readonly stats = new PoolStats();
   readonly idle: FakeServer[] = [];
-  readonly waiters: PoolWaiter[] = [];
+  readonly waiters: ServerWaiter[] = [];
   readonly released: FakeServer[] = [];
 
   takeIdle(): FakeServer | null {
@@ -181,12 +185,12 @@ export class FakePool {
     return server;
   }
   /** As the real pool: an idle server at once, else the waiter queues. */
-  acquire(waiter: PoolWaiter): void {
+  acquire(waiter: ServerWaiter): void {
     const server = this.takeIdle();
-    if (server) return waiter.onServerAssigned(server as unknown as ServerConnection);
+    if (server) return waiter.onServerAssigned(server);
     this.waiters.push(waiter);
   }
-  cancelWait(waiter: PoolWaiter): void {
+  cancelWait(waiter: ServerWaiter): void {
     const i = this.waiters.indexOf(waiter);
     if (i >= 0) this.waiters.splice(i, 1);
   }
@@ -196,7 +200,7 @@ export class FakePool {
   /** The pool lends `server` to its oldest waiter. */
   give(server: FakeServer): void {
     server.home = this;
-    this.waiters.shift()!.onServerAssigned(server as unknown as ServerConnection);
+    this.waiters.shift()!.onServerAssigned(server);
   }
 }
 

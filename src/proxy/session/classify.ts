@@ -10,15 +10,28 @@ import type { ClientSession } from '../client-session.js';
 import { keptSessionState, keptStateName, pin, type KeptState } from './pinning.js';
 import { namedStatement, type LinkSession } from './statement-link.js';
 import { isOn, isSerializable } from './setting-values.js';
+import { State } from './state.js';
 
 /** What of the session these functions use. */
 export type ClassifySession = Pick<ClientSession,
   'chunkKind' | 'chunkReadOnly' | 'copying' | 'ctx' | 'database' | 'fatal' | 'mode' | 'pinned' |
   'pinnedForGood' | 'probeAfter' | 'queuedSyncs' | 'readOnlySession' | 'refused' | 'remote' |
   'routeOverride' | 'routeRead' | 'routeWrite' | 'scanner' | 'serializableSession' | 'settings' |
-  'settingsDirty' | 'statements' | 'syncEnd' | 'syncsSinceExecute' | 'terminateAt' | 'unnamedStatement' |
-  'user'
+  'server' | 'settingsDirty' | 'state' | 'statements' | 'syncEnd' | 'syncsSinceExecute' | 'terminateAt' |
+  'unnamedStatement' | 'user'
 > & LinkSession;
+
+/** Clears what the scan of the client's next chunk finds. */
+export function beginChunk(s: ClassifySession): void {
+  s.syncEnd = -1;
+  s.terminateAt = -1;
+  // The route flags describe every chunk of the transaction not yet routed.
+  if (!s.server && s.state === State.Ready) {
+    s.routeRead = false;
+    s.routeWrite = false;
+  }
+  s.chunkKind = null;
+}
 
 /** A statement (or the Bind of one) that may change settings: they are read back after its transaction. */
 function noteSettings(s: ClassifySession, c: Classification): void {

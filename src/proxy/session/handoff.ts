@@ -5,7 +5,10 @@
 // session only while that token is current, so a client that left or was routed afresh meanwhile
 // is never linked to the server of a wait it gave up.
 import { SQLSTATE } from '../../protocol/encode.js';
-import { ServerQueryError, UNKNOWN_SETTINGS, type ServerConnection, type ServerPeer } from '../../pool/server-connection.js';
+import { ServerQueryError } from '../../pool/own-query.js';
+import type { LinkedServer, ServerWaiter } from '../../pool/linked-server.js';
+import type { ServerPeer } from '../../pool/server-peer.js';
+import { UNKNOWN_SETTINGS } from '../../pool/server-settings.js';
 import { TransactionStatus } from '../../protocol/types.js';
 import { NO_SETTINGS, diffSql, type SessionSettings } from '../session-settings.js';
 import type { ClientSession } from '../client-session.js';
@@ -14,25 +17,25 @@ import { flushQueued, replayDeferred, takeQueued, type QueueSession } from './qu
 import { SESSION_STATE_PROBE, pin } from './pinning.js';
 import { retryOnPrimary, type ResendSession } from './read-retry.js';
 import { correctReported, reportSettings, type ReportedParamsSession } from './reported-params.js';
-import { State, Wait, releaseAfterFailure } from './state.js';
+import { State, Wait, poolOf, releaseAfterFailure, type PoolsSession } from './state.js';
 
 /** What of the session these functions use. */
 export type HandoffSession = Pick<ClientSession,
-  'acquire' | 'backend' | 'close' | 'consistency' | 'consistencyFallback' | 'ctx' |
+  'backend' | 'close' | 'consistency' | 'consistencyFallback' | 'ctx' |
   'database' | 'deferred' | 'epoch' | 'fatal' | 'heldRefusal' | 'isClosed' | 'lastActive' | 'lastWriteLsn' |
-  'link' | 'mode' | 'pendingBegin' | 'pinned' | 'pinnedForGood' | 'pool' | 'poolOf' | 'probeAfter' |
+  'link' | 'mode' | 'pendingBegin' | 'pinned' | 'pinnedForGood' | 'pool' | 'probeAfter' |
   'readLink' | 'remote' | 'resendOnPrimary' | 'resumeClient' | 'retryRoute' | 'retrying' | 'scanner' |
   'sentOnLink' | 'server' | 'serverPaused' | 'settings' | 'settingsDirty' | 'state' | 'timeoutCancelSent' |
   'user' | 'wait' | 'waitingSince' | 'writeLsnPending' | 'wroteInLink'
-> & StatsSession & QueueSession & ServerPeer & ReportedParamsSession & ResendSession;
+> & StatsSession & QueueSession & ServerPeer & ServerWaiter & ReportedParamsSession & ResendSession & PoolsSession;
 
 /** The server's settings differ from this session's (one string comparison). */
-export function lacksSettings(s: HandoffSession, server: ServerConnection): boolean {
+export function lacksSettings(s: HandoffSession, server: LinkedServer): boolean {
   return s.settings !== null && server.settingsKey !== s.settings.key;
 }
 
 /** Give the server this session's settings, then run a deferred BEGIN. */
-export async function setUp(s: HandoffSession, server: ServerConnection, begin: string | null): Promise<void> {
+export async function setUp(s: HandoffSession, server: LinkedServer, begin: string | null): Promise<void> {
   if (lacksSettings(s, server)) {
     const { values, key } = s.settings!;
     if (server.settings === UNKNOWN_SETTINGS) {
@@ -51,7 +54,7 @@ export async function setUp(s: HandoffSession, server: ServerConnection, begin: 
 }
 
 /** Lend the transaction its server: apply settings and replay a deferred BEGIN first, then the queued bytes. */
-export function startOn(s: HandoffSession, server: ServerConnection): void {
+export function startOn(s: HandoffSession, server: LinkedServer): void {
   const begin = s.pendingBegin;
   if (!begin && !lacksSettings(s, server)) {
     s.link(server);
@@ -80,6 +83,22 @@ export function startOn(s: HandoffSession, server: ServerConnection): void {
   );
 }
 
+/** The client waits for a server from its pool (or for a primary to be known, when it has no pool). */
+export function acquire(s: HandoffSession): void {
+  waitFor(s, Wait.Pool);
+  s.timeoutCancelSent = false;
+  s.waitingSince = Date.now();
+  s.pool?.acquire(s);
+}
+
+/** The pool lends a server to a waiting client: readied for its transaction, or given back
+ *  when the client waits for it no more. */
+export function serverAssigned(s: HandoffSession, server: LinkedServer): void {
+  if (s.state !== State.Waiting || s.wait !== Wait.Pool) return s.pool!.release(server);
+  if (mustCheckReplay(s)) return checkReplay(s, server);
+  startOn(s, server);
+}
+
 /** The client waits for `wait`; returns the token the wait's continuation checks (see epoch). */
 export function waitFor(s: HandoffSession, wait: Wait): number {
   s.state = State.Waiting;
@@ -95,7 +114,7 @@ export function mustCheckReplay(s: HandoffSession): boolean {
  * The standby must have replayed this client's last write before the read runs there; if
  * it does not within read_your_writes_timeout, the read goes to the primary instead.
  */
-export function checkReplay(s: HandoffSession, server: ServerConnection): void {
+export function checkReplay(s: HandoffSession, server: LinkedServer): void {
   const pool = s.pool!;
   const epoch = waitFor(s, Wait.SetUp);
   const deadline = Date.now() + s.ctx.config.read_your_writes_timeout * 1000;
@@ -117,9 +136,9 @@ function readFromPrimary(s: HandoffSession): void {
   const primary = s.ctx.router.writeBackend();
   s.readLink = false;
   s.backend = primary;
-  s.pool = primary ? s.poolOf(primary) : null;
+  s.pool = primary ? poolOf(s, primary) : null;
   s.state = State.Ready;
-  s.acquire();
+  acquire(s);
 }
 
 /**
@@ -152,7 +171,7 @@ function learnSettings(s: HandoffSession): void {
   );
 }
 
-async function readBackSettings(s: HandoffSession, server: ServerConnection, settings: SessionSettings): Promise<void> {
+async function readBackSettings(s: HandoffSession, server: LinkedServer, settings: SessionSettings): Promise<void> {
   const readBack = settings.readBack();
   const { found, restored } = settings.learn(await server.query(readBack.sql, s));
   server.settings = found;
@@ -207,7 +226,7 @@ function checkPin(s: HandoffSession): void {
  * client's own statement_timeout or lock_timeout cancelled it): what the session holds is
  * unknown, but this server holds it, so the client keeps the server until it leaves.
  */
-function keepServerForGood(s: HandoffSession, server: ServerConnection, what: string, err: Error, epoch: number): void {
+function keepServerForGood(s: HandoffSession, server: LinkedServer, what: string, err: Error, epoch: number): void {
   s.ctx.log.warn({ client: s.remote, err: err.message }, `could not ${what}: the client keeps its server connection until it leaves`);
   const keep = () => {
     if (s.epoch !== epoch) return server.close('pinned client left');
@@ -222,7 +241,7 @@ function keepServerForGood(s: HandoffSession, server: ServerConnection, what: st
 }
 
 /** The session holds state that pins: the client goes on with the server it has. */
-function stayPinned(s: HandoffSession, server: ServerConnection): void {
+function stayPinned(s: HandoffSession, server: LinkedServer): void {
   if (!s.pinned) pin(s);
   s.link(server);
   continueOn(s, server);
@@ -233,7 +252,7 @@ function stayPinned(s: HandoffSession, server: ServerConnection): void {
  * stale or missing statement) go first, then what arrived meanwhile. Nothing is queued while
  * bytes wait to run again (see onQueryData), so no half-received message is scanned twice.
  */
-function continueOn(s: HandoffSession, server: ServerConnection): void {
+function continueOn(s: HandoffSession, server: LinkedServer): void {
   if (s.resendOnPrimary) {
     if (s.server !== server) s.link(server);
     return retryOnPrimary(s);
@@ -248,7 +267,7 @@ function continueOn(s: HandoffSession, server: ServerConnection): void {
  * up. Else what the server holds is what pgtide knows (settings it cannot list are marked
  * unknown, see noteOpaqueCode), so it is reset as needed before its next client.
  */
-function leftDuringCheck(s: HandoffSession, server: ServerConnection): void {
+function leftDuringCheck(s: HandoffSession, server: LinkedServer): void {
   if (s.pinned || s.pinnedForGood) server.close('pinned client left');
   else server.returnWhenCancelsDone();
 }
@@ -265,7 +284,7 @@ function resumeAfterCheck(s: HandoffSession): void {
 }
 
 /** Costs one round trip after each write transaction, for read_your_writes clients only. */
-function learnWritePosition(s: HandoffSession, server: ServerConnection): void {
+function learnWritePosition(s: HandoffSession, server: LinkedServer): void {
   s.writeLsnPending = true;
   s.ctx.replay.writePosition(server).then(
     (lsn) => {
@@ -287,7 +306,7 @@ function learnWritePosition(s: HandoffSession, server: ServerConnection): void {
 
 /** The server went while pgtide's own query ran on it: the client hears of it once, from the
  *  server itself when its FATAL was passed on (see onServerAsync). */
-function lostDuringOwnQuery(s: HandoffSession, server: ServerConnection, message: string): void {
+function lostDuringOwnQuery(s: HandoffSession, server: LinkedServer, message: string): void {
   if (s.isClosed) return;
   if (server.toldClientOfEnd) return s.close();
   s.fatal(SQLSTATE.CONNECTION_FAILURE, message);

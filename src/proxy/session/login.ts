@@ -8,7 +8,7 @@ import { FrontendMessage } from '../../protocol/types.js';
 import * as encode from '../../protocol/encode.js';
 import { SQLSTATE } from '../../protocol/encode.js';
 import { canonicalEncodingName } from '../../protocol/encoding-names.js';
-import type { ServerConnection } from '../../pool/server-connection.js';
+import type { LinkedServer } from '../../pool/linked-server.js';
 import { ClientAuth } from '../client-auth.js';
 import { lookUpPassword, lookUpRoles, needsLookup } from '../auth-lookup.js';
 import { checkAccess, type Access } from '../client-access.js';
@@ -20,7 +20,9 @@ import { CONSOLE_PARAMS, answerConsoleQuery, consoleRole } from './console.js';
 import { setUp } from './handoff.js';
 import { tell } from './reported-params.js';
 import { isOn, isSerializable } from './setting-values.js';
-import { NO_PARAMS, State, releaseAfterFailure } from './state.js';
+import { NO_PARAMS, State, poolOf, releaseAfterFailure } from './state.js';
+import { bindSocket, unbindSocket } from './socket.js';
+import { closeSocket } from './close.js';
 
 /** The roles of a user when no hba line asks for them. */
 const NO_ROLES: ReadonlySet<string> = new Set();
@@ -53,7 +55,7 @@ function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Buffer | 
     case 'cancel':
       s.ctx.log.debug({ client: s.remote }, 'cancel request');
       handleCancelRequest(s.ctx, packet.pid, packet.secret);
-      s.closeSocket();
+      closeSocket(s.socket);
       return;
     case 'gssenc':
       if (rest) return s.protocolViolation('unexpected data after GSSENCRequest');
@@ -95,7 +97,7 @@ function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Buffer | 
 function startTls(s: LoginSession): void {
   const cfg = s.ctx.config;
   const raw = s.socket;
-  s.unbindSocket(raw);
+  unbindSocket(raw);
   s.state = State.Tls;
   const verify = cfg.client_tls_sslmode === 'verify-ca' || cfg.client_tls_sslmode === 'verify-full';
   const secure = new tls.TLSSocket(raw, {
@@ -105,7 +107,7 @@ function startTls(s: LoginSession): void {
     requestCert: verify || cfg.client_tls_ca_file !== '',
     rejectUnauthorized: verify,
   });
-  s.bindSocket(secure);
+  bindSocket(s, secure);
   s.encrypted = true;
   secure.once('secure', () => {
     if (s.state !== State.Tls) return;
@@ -180,7 +182,7 @@ export function onAuthData(s: LoginSession, chunk: Buffer): void {
   if (s.scanner.scan(chunk, s) < 0) return s.protocolViolation(s.scanner.error);
 }
 
-export function onAuthStep(s: LoginSession, step: ReturnType<ClientAuth['start']>): void {
+function onAuthStep(s: LoginSession, step: ReturnType<ClientAuth['start']>): void {
   switch (step.kind) {
     case 'send':
       s.socket.write(step.message);
@@ -227,7 +229,7 @@ function authenticated(s: LoginSession): void {
   // The session is its own ReadContext (database, user and application name are fixed from
   // here on): routing a read allocates nothing.
   const backend = ctx.router.writeBackend() ?? ctx.router.readBackend(s) ?? ctx.config.backends[0]!;
-  s.pool = s.poolOf(backend);
+  s.pool = poolOf(s, backend);
   s.state = State.Login;
   s.scanner.collect = QUERY_TYPES;
   // Any backend's settings will do: a login must not wait for a primary that is down.
@@ -261,7 +263,20 @@ function enterConsole(s: LoginSession): void {
   s.state = State.Admin;
 }
 
-export function onAdminMessage(s: LoginSession, type: number, body: Buffer): void {
+/** A whole message from a client in the console or authenticating; returns whether the scan goes on. */
+export function onLoginMessage(s: LoginSession, type: number, body: Buffer): boolean {
+  if (s.state === State.Admin) {
+    onAdminMessage(s, type, body);
+    return s.state === State.Admin;
+  }
+  // A client may give up before its password, as psql does when asked for one: quietly.
+  if (type === FrontendMessage.Terminate) s.close();
+  else if (type !== FrontendMessage.PasswordMessage) s.protocolViolation(`unexpected message '${String.fromCharCode(type)}' during authentication`);
+  else onAuthStep(s, s.auth!.onPasswordMessage(body));
+  return s.state === State.Auth;
+}
+
+function onAdminMessage(s: LoginSession, type: number, body: Buffer): void {
   if (type === FrontendMessage.Terminate) return s.close();
   if (type !== FrontendMessage.Query) {
     return s.fatal(SQLSTATE.FEATURE_NOT_SUPPORTED, 'the admin console accepts only simple queries', undefined, 'Use psql, or the simple query protocol.');
@@ -273,7 +288,7 @@ export function onAdminMessage(s: LoginSession, type: number, body: Buffer): voi
  * The first login to a pool borrows a server to learn the settings to report, with the
  * client's startup settings applied (a value the server rejects ends the login then).
  */
-export function learnServerParams(s: LoginSession, server: ServerConnection): void {
+export function learnServerParams(s: LoginSession, server: LinkedServer): void {
   const pool = s.pool!;
   setUp(s, server, null).then(
     () => {

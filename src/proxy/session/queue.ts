@@ -2,17 +2,18 @@
 // (flushed to the one linked next), and deferred while a read runs on a standby or bytes wait to
 // run again (scanned and routed afresh later, since they may write). A client that sends a lot
 // meanwhile is paused, so that it cannot fill pgtide's memory.
-import type { ServerConnection } from '../../pool/server-connection.js';
+import type { LinkedServer } from '../../pool/linked-server.js';
 import type { ClientSession } from '../client-session.js';
 import { startQuery, type StatsSession } from './stats.js';
+import { State } from './state.js';
 
 const QUEUE_LIMIT_BYTES = 256 * 1024;
 
 /** What of the session these functions use. */
 export type QueueSession = Pick<ClientSession,
   'deferred' | 'deferredBytes' | 'isClosed' | 'onQueryData' | 'pauseClient' | 'queryStart' | 'queued' |
-  'queuedBytes' | 'queuedSyncs' | 'queuedUnsynced' | 'readLink' | 'resumeClient' | 'send' | 'sentOnLink' |
-  'tracking'
+  'queuedBytes' | 'queuedSyncs' | 'queuedUnsynced' | 'readLink' | 'resendOnPrimary' | 'resumeClient' |
+  'send' | 'sentOnLink' | 'server' | 'state' | 'tracking'
 > & StatsSession;
 
 /** Client bytes for the server not linked yet. */
@@ -22,6 +23,18 @@ export function queue(s: QueueSession, data: Buffer): void {
   // Pausing costs two syscalls, so only a client that sends a lot while it waits for a
   // server is paused: it must not fill our memory.
   if (s.queuedBytes > QUEUE_LIMIT_BYTES) s.pauseClient();
+}
+
+/** The client's next chunk cannot be scanned and sent yet: it is deferred. */
+export function mustDefer(s: QueueSession): boolean {
+  // What the client sends while its last bytes wait to run again follows them.
+  if (s.resendOnPrimary !== null) return true;
+  const linked = s.server;
+  // A pipelined statement must not follow a read onto a standby: it may write. Hold it
+  // until the read's server is released (or its transaction stays open), then route it.
+  if (linked) return s.readLink && linked.syncs.pending > 0 && !linked.syncs.unsynced;
+  // Waiting for a server for a read: what follows may write, so it is routed on its own later.
+  return s.readLink && s.state === State.Waiting;
 }
 
 /** Client bytes to scan and route afresh later (see replayDeferred). */
@@ -44,7 +57,7 @@ export function replayDeferred(s: QueueSession): void {
 }
 
 /** The queued bytes go to the server just linked, with the sync points they hold. */
-export function flushQueued(s: QueueSession, server: ServerConnection): void {
+export function flushQueued(s: QueueSession, server: LinkedServer): void {
   server.syncs.sent(s.queuedSyncs, s.queuedUnsynced);
   s.queuedSyncs = 0;
   s.queuedUnsynced = false;

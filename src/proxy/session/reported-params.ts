@@ -3,7 +3,7 @@
 // later, where a server reports one in another form or a setting pgtide restored. Only the values
 // that differ from what a login tells by default are kept per client.
 import * as encode from '../../protocol/encode.js';
-import type { ServerConnection } from '../../pool/server-connection.js';
+import type { LinkedServer } from '../../pool/linked-server.js';
 import type { ClientSession } from '../client-session.js';
 
 /** What of the session these functions use. */
@@ -16,7 +16,7 @@ export type ReportedParamsSession = Pick<ClientSession,
  * settings in another form than the client was told at login (`iso` → `ISO, MDY`), tell the
  * client again (ParameterStatus may come at any time), and remember the form for later logins.
  */
-export function correctReported(s: ReportedParamsSession, server: ServerConnection): void {
+export function correctReported(s: ReportedParamsSession, server: LinkedServer): void {
   const own = s.settings!.startup;
   for (const [name, value] of server.params) {
     const raw = own.get(name.toLowerCase());
@@ -47,7 +47,7 @@ export function tell(s: ReportedParamsSession, name: string, value: string): voi
 }
 
 /** ParameterStatus of settings the server reports, as it has them now. */
-export function reportSettings(s: ReportedParamsSession, server: ServerConnection, names: readonly string[]): void {
+export function reportSettings(s: ReportedParamsSession, server: LinkedServer, names: readonly string[]): void {
   for (const [name, value] of server.params) {
     if (names.includes(name.toLowerCase())) s.socket.write(encode.parameterStatus(name, value));
   }

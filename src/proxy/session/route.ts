@@ -2,18 +2,31 @@
 // primary, reads on a backend the router draws, as the session's own choices (SET pgtide.route,
 // read-only or serializable sessions, read-your-writes) allow; and, for a client waiting on a
 // backend that can no longer serve it (a failover), the same choice afresh.
-import type { PoolWaiter } from '../../pool/pool.js';
 import type { ReadContext } from '../router.js';
+import type { ServerWaiter } from '../../pool/linked-server.js';
 import type { ClientSession } from '../client-session.js';
 import { checkReplay, lacksSettings, mustCheckReplay, startOn, waitFor, type HandoffSession } from './handoff.js';
-import { Wait } from './state.js';
+import { isStrayCopyEnd } from './classify.js';
+import { answerLocally, type FirstStatementSession } from './first-statement.js';
+import { Wait, poolOf } from './state.js';
 
 /** What of the session these functions use. */
 export type RouteSession = Pick<ClientSession,
   'backend' | 'consistency' | 'consistencyFallback' | 'ctx' | 'database' | 'link' | 'mode' | 'pendingBegin' |
-  'pool' | 'poolOf' | 'readLink' | 'retryRoute' | 'retrying' | 'routeOverride' | 'routeRead' | 'routeWrite' |
+  'pool' | 'readLink' | 'retryRoute' | 'retrying' | 'routeOverride' | 'routeRead' | 'routeWrite' |
   'serializableSession' | 'timeoutCancelSent' | 'waitingSince' | 'writeLsnPending' | 'wroteInLink'
-> & HandoffSession & ReadContext & PoolWaiter;
+> & HandoffSession & ReadContext & ServerWaiter;
+
+/**
+ * The first bytes of a transaction, no server linked: answered by pgtide itself (first_statement's
+ * BEGIN, a stray end of COPY) and false, or routed (see route) and true.
+ */
+export function routeFirstBytes(s: RouteSession & FirstStatementSession & Pick<ClientSession, 'firstStatementRouting'>, data: Buffer): boolean {
+  if (s.firstStatementRouting && answerLocally(s, data)) return false;
+  if (isStrayCopyEnd(data)) return false;
+  route(s);
+  return true;
+}
 
 /**
  * Pick the pool of the transaction that starts with the bytes just scanned, and link an
@@ -45,7 +58,7 @@ export function route(s: RouteSession): void {
     s.readLink = read && backend !== ctx.router.writeBackend();
     s.backend = backend;
     // No primary known (failover in progress): wait for one instead of failing or writing to a standby.
-    s.pool = backend ? s.poolOf(backend) : null;
+    s.pool = backend ? poolOf(s, backend) : null;
   }
   if (s.pendingBegin) return;
   const server = s.pool?.takeIdle();

@@ -1,6 +1,8 @@
 // What a client session's parts share: the phase it is in, and small helpers more than one phase uses.
 import type { ServerPool } from '../../pool/pool.js';
-import type { ServerConnection } from '../../pool/server-connection.js';
+import type { LendingPool, LinkedServer } from '../../pool/linked-server.js';
+import type { BackendConfig } from '../../config/types.js';
+import type { ClientSession } from '../client-session.js';
 import { TransactionStatus } from '../../protocol/types.js';
 
 /** Where a client session is: logging in (Startup to Login; Lookup while auth_query runs), between
@@ -23,8 +25,27 @@ export const enum Wait {
 export const NO_PARAMS: ReadonlyMap<string, string> = new Map();
 
 /** Idle and clean, a server can serve others; a failure inside pgtide's own transaction leaves it aborted. */
-export function releaseAfterFailure(pool: ServerPool, server: ServerConnection, why: string): void {
+export function releaseAfterFailure(pool: LendingPool, server: LinkedServer, why: string): void {
   if (server.isClosed) return;
   if (server.txStatus === TransactionStatus.Idle) pool.release(server);
   else server.close(why);
+}
+
+/** What of the session poolOf uses. */
+export type PoolsSession = Pick<ClientSession, 'ctx' | 'database' | 'firstBackend' | 'firstPool' | 'otherPools' | 'user'>;
+
+/** This client's pool on a backend; remembered, so routing builds no lookup key per transaction. */
+export function poolOf(s: PoolsSession, backend: BackendConfig): ServerPool {
+  if (backend === s.firstBackend) return s.firstPool!;
+  let pool = s.otherPools?.get(backend);
+  if (!pool) {
+    pool = s.ctx.pools.pool(s.database, s.user, backend);
+    if (s.firstBackend === null) {
+      s.firstBackend = backend;
+      s.firstPool = pool;
+    } else {
+      (s.otherPools ??= new Map()).set(backend, pool);
+    }
+  }
+  return pool;
 }

@@ -5,7 +5,7 @@
 import { decodeErrorFields, errorWithMessage, type ErrorFields } from '../../protocol/backend.js';
 import * as encode from '../../protocol/encode.js';
 import { BackendMessage } from '../../protocol/types.js';
-import type { ServerConnection } from '../../pool/server-connection.js';
+import type { LinkedServer } from '../../pool/linked-server.js';
 import { WholeMessages } from '../../protocol/whole-messages.js';
 import { ClientStatements, OLD_SHAPE } from '../prepared-statements.js';
 import { Expect, ResponseTracker } from '../response-tracker.js';
@@ -42,7 +42,7 @@ export function holdCutMessage(s: LinkSession, chunk: Buffer): Buffer {
  * flight, tracking starts now; otherwise the answers owed are unknown, so this client's named
  * statements go through unchanged and pin it to this server.
  */
-export function startTracking(s: LinkSession, server: ServerConnection, quiet: boolean): void {
+export function startTracking(s: LinkSession, server: LinkedServer, quiet: boolean): void {
   if (!quiet) return untrackedStatements(s);
   s.tracking = true;
   s.tracker!.reset(server.prepared);
@@ -134,7 +134,7 @@ export function editAnswers(s: EditSession, chunk: Buffer): Buffer[] {
 }
 
 /** End a batch the client left open (no Sync) with a Sync of pgtide's own, whose answer the client never sees. */
-export function endSkippedBatch(s: Pick<ClientSession, 'tracker'>, server: ServerConnection): void {
+export function endSkippedBatch(s: Pick<ClientSession, 'tracker'>, server: LinkedServer): void {
   server.syncs.sent(1, false);
   s.tracker!.push(Expect.Sync);
   server.write(encode.sync());

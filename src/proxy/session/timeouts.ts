@@ -3,7 +3,7 @@
 // idle client; and the guard against bytes to run again that were never sent.
 import { SQLSTATE } from '../../protocol/encode.js';
 import { TransactionStatus } from '../../protocol/types.js';
-import type { ServerConnection } from '../../pool/server-connection.js';
+import type { LinkedServer } from '../../pool/linked-server.js';
 import type { ClientSession } from '../client-session.js';
 import { rerouteWaiting, waitsOnStaleBackend, type RouteSession } from './route.js';
 import { State, Wait } from './state.js';
@@ -72,7 +72,7 @@ export function checkTimeouts(s: TimeoutSession, now: number): void {
 
 /** query_timeout: cancel the statement; a server that has not ended it QUERY_CANCEL_GRACE_MS
  *  later (frozen, or its cancel lost) is closed, so the client's wait ends. */
-function queryTimedOut(s: TimeoutSession, server: ServerConnection, now: number): void {
+function queryTimedOut(s: TimeoutSession, server: LinkedServer, now: number): void {
   if (!s.timeoutCancelSent) {
     s.timeoutCancelSent = true;
     s.timeoutCancelAt = now;

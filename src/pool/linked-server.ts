@@ -1,0 +1,71 @@
+// What a client session uses of the server connection lent to it, and of the pool that lends
+// it: the seam between the two. ServerConnection and ServerPool implement them; the session's
+// unit tests put scripted fakes in their place (test/unit/session-harness.ts).
+import type { PoolStats } from './pool.js';
+import type { ServerLoginError } from './server-login.js';
+import type { PreparedSet } from './prepared-set.js';
+import type { Rows } from './own-query.js';
+import type { ServerPeer } from './server-peer.js';
+import type { SyncPoints } from './sync-points.js';
+
+/** A server connection as the client session linked to it sees it. */
+export interface LinkedServer {
+  /** Names the connection in logs and SHOW CLIENTS. */
+  readonly id: number;
+  /** Sync points sent and not yet answered: the session adds, the server answers. */
+  readonly syncs: SyncPoints;
+  /** Named statements prepared on this server for the clients it serves. */
+  readonly prepared: PreparedSet;
+  /** What the server reported in ParameterStatus. */
+  readonly params: ReadonlyMap<string, string>;
+  /** Session settings made here by pgtide for its clients, and their key (see SessionSettings). */
+  settings: ReadonlyMap<string, string>;
+  settingsKey: string;
+  /** Transaction status from the last ReadyForQuery. */
+  readonly txStatus: number;
+  /** The server's FATAL has reached the client already. */
+  readonly toldClientOfEnd: boolean;
+  readonly isClosed: boolean;
+  /** A message cut inside its header by the end of the last chunk: its type byte (else 0) and the header bytes received. */
+  readonly cutHeaderType: number;
+  readonly cutHeaderLength: number;
+  /** For batching the writes of one tick. */
+  readonly socket: { cork(): void; uncork(): void };
+
+  /** Lent to `peer`; `tracking` when the peer edits its stream and follows every answer. */
+  link(peer: ServerPeer, tracking: boolean): void;
+  unlink(): void;
+  setTracking(tracking: boolean): void;
+  /** Client bytes; false when the socket buffer is full (pause the client). */
+  write(chunk: Buffer): boolean;
+  /** pgtide's own query between the client's transactions (see ServerConnection.query). */
+  query(sql: string, owner?: ServerPeer | null, changesSettings?: boolean): Promise<Rows>;
+  /** Back to the pool now, or once pending cancels have finished. */
+  returnWhenCancelsDone(): void;
+  /** Back to the pool after `resetQuery` ran. */
+  resetThenReturn(resetQuery: string): void;
+  close(reason: string): void;
+  /** The client left: back to a known idle state (or closed). */
+  orphan(clientMidMessage: boolean, resetQuery: string | null, sendCancel: (server: LinkedServer) => void): void;
+  forgetSettings(settings: ReadonlyMap<string, string>): void;
+  pauseReading(): void;
+  resumeReading(): void;
+}
+
+/** A client session waiting for a server of a LendingPool. */
+export interface ServerWaiter {
+  waitingSince: number;
+  onServerAssigned(server: LinkedServer): void;
+  onPoolError(err: ServerLoginError): void;
+}
+
+/** The pool a client session borrows its servers from. */
+export interface LendingPool {
+  readonly stats: PoolStats;
+  /** An idle server now, or `waiter` is told when one is free (or the pool fails). */
+  acquire(waiter: ServerWaiter): void;
+  takeIdle(): LinkedServer | null;
+  cancelWait(waiter: ServerWaiter): void;
+  /** A server back from its client, idle and clean. */
+  release(server: LinkedServer): void;
+}

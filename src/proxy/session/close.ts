@@ -1,0 +1,81 @@
+// A client leaving: the hand-off under way abandoned, its server given back in a known state
+// (or closed), its cancel key revoked, its socket ended.
+import type net from 'node:net';
+import { UNKNOWN_SETTINGS } from '../../pool/server-settings.js';
+import type { ServerWaiter } from '../../pool/linked-server.js';
+import type { ClientSession } from '../client-session.js';
+import { State } from './state.js';
+
+/** What of the session these functions use. */
+export type CloseSession = Pick<
+  ClientSession,
+  | 'cancelKey'
+  | 'ctx'
+  | 'database'
+  | 'epoch'
+  | 'mode'
+  | 'pinned'
+  | 'pool'
+  | 'queued'
+  | 'remote'
+  | 'scanner'
+  | 'server'
+  | 'serverCut'
+  | 'settingsDirty'
+  | 'socket'
+  | 'state'
+  | 'tracker'
+  | 'tracking'
+  | 'user'
+> &
+  ServerWaiter;
+
+/** Leave: give the server back in a clean state (or close it), forget the client. */
+export function closeSession(s: CloseSession): void {
+  if (s.state === State.Closed) return;
+  const wasWaiting = s.state === State.Waiting || s.state === State.Login;
+  s.state = State.Closed;
+  // Whatever hand-off was under way is abandoned: its continuation gives its server back.
+  s.epoch++;
+  const ctx = s.ctx;
+  // A statement cut off by the close gives back the budget its assembly held.
+  s.scanner.reset();
+  ctx.clients.delete(s as ClientSession);
+  ctx.loggingIn.delete(s as ClientSession);
+  if (s.cancelKey) ctx.cancelKeys.revoke(s.cancelKey.pid);
+  if (wasWaiting) s.pool?.cancelWait(s);
+  const server = s.server;
+  s.server = null;
+  if (server) {
+    // Settings changed by a transaction the client did not finish, or by a whole session, are unknown.
+    if (s.settingsDirty || s.mode === 'session') server.forgetSettings(UNKNOWN_SETTINGS);
+    // Parses still unanswered may fail unseen: what the server has prepared is unknown too.
+    if (s.tracking && !s.tracker!.idle) server.prepared.doubtAll();
+    server.orphan(s.serverCut || !s.scanner.atBoundary, resetQuery(s), ctx.sendCancel);
+  }
+  s.queued.length = 0;
+  closeSocket(s.socket);
+  if (ctx.config.log_disconnections && s.cancelKey) {
+    ctx.log.info({ client: s.remote, user: s.user, database: s.database }, 'disconnect');
+  }
+}
+
+/** What the server runs before its next client, if anything. */
+function resetQuery(s: CloseSession): string | null {
+  // A pinned client's session state must not reach the next client, whatever the configured reset.
+  if (s.pinned || s.settingsDirty) return 'DISCARD ALL';
+  const cfg = s.ctx.config;
+  return s.mode === 'session' || cfg.server_reset_query_always ? cfg.server_reset_query || null : null;
+}
+
+/** End the client's socket, politely first. */
+export function closeSocket(socket: net.Socket): void {
+  if (socket.destroyed) return;
+  if (socket.writable) {
+    socket.end();
+    // A client that never reads must not keep the socket (and our buffers) forever.
+    setTimeout(() => socket.destroy(), 5000).unref();
+  } else {
+    socket.destroy();
+  }
+}

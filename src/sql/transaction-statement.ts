@@ -1,0 +1,48 @@
+// Tier 1 of the classifier for transaction control: the modes of BEGIN, START TRANSACTION and
+// SET TRANSACTION (which decide whether a standby may run it), and COMMIT / ROLLBACK.
+
+import type { Lexer, Tok } from './lexer.js';
+import { type Draft, isEnd, lastName, skipToEnd } from './statement-draft.js';
+
+export function transactionModes(lx: Lexer, d: Draft, tok: Tok, base: number): Tok {
+  let prevRead = false;
+  while (!isEnd(lx, tok, base)) {
+    if (prevRead && lx.is('only')) d.readOnly = true;
+    else if (prevRead && lx.is('write')) d.readOnly = false;
+    else if (prevRead && lx.is('committed')) d.isolation = 'read committed';
+    else if (prevRead && lx.is('uncommitted')) d.isolation = 'read uncommitted';
+    else if (lx.is('serializable')) d.isolation = 'serializable';
+    else if (lx.is('repeatable')) d.isolation = 'repeatable read';
+    prevRead = lx.is('read');
+    tok = lx.next();
+  }
+  // Only a READ ONLY transaction may start on a standby, and standbys refuse
+  // SERIALIZABLE ("cannot use serializable mode in a hot standby").
+  const standbyCapable = d.readOnly === true && d.isolation !== 'serializable';
+  d.route = d.kind !== 'begin' || standbyCapable ? 'read' : 'write';
+  return tok;
+}
+
+export function endTransaction(lx: Lexer, d: Draft, base: number, kind: 'commit' | 'rollback'): Tok {
+  d.kind = kind;
+  d.route = 'read';
+  let tok = lx.next();
+  if (lx.is('prepared')) {
+    d.kind = 'two_phase';
+    d.route = 'write';
+    return skipToEnd(lx, tok, base);
+  }
+  let and = false,
+    no = false;
+  while (!isEnd(lx, tok, base)) {
+    if (kind === 'rollback' && lx.is('to')) {
+      d.kind = 'savepoint';
+      return lastName(lx, lx.next(), base, d);
+    }
+    if (and && lx.is('chain')) d.chain = !no;
+    if (lx.is('and')) and = true;
+    if (and && lx.is('no')) no = true;
+    tok = lx.next();
+  }
+  return tok;
+}

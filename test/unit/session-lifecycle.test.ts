@@ -1,0 +1,297 @@
+// The parts of a client session around its forward path: its socket's handlers (session/socket.ts),
+// its close (close.ts), when a chunk is deferred (queue.ts), a chunk's fresh scan state
+// (classify.ts), the first bytes of a transaction (route.ts), a client's pools (state.ts) and
+// the wait for a server (handoff.ts): against fakes of the part each uses, or scripted fake servers.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import * as encode from '../../src/protocol/encode.js';
+import type { BackendConfig } from '../../src/config/types.js';
+import { SyncPoints } from '../../src/pool/sync-points.js';
+import { UNKNOWN_SETTINGS } from '../../src/pool/server-settings.js';
+import { bindSocket, unbindSocket, type SocketSession } from '../../src/proxy/session/socket.js';
+import { closeSession, closeSocket, type CloseSession } from '../../src/proxy/session/close.js';
+import { mustDefer, type QueueSession } from '../../src/proxy/session/queue.js';
+import { beginChunk, type ClassifySession } from '../../src/proxy/session/classify.js';
+import { poolOf, State, Wait, type PoolsSession } from '../../src/proxy/session/state.js';
+import { defaultConfig } from '../../src/config/defaults.js';
+import { FakeClientSocket, FakeServer, harness, loggedIn } from './session-harness.js';
+
+describe('the client socket', () => {
+  function socketSession(dispatch: (chunk: Buffer) => void) {
+    const calls: string[] = [];
+    const server = { resumed: 0, resumeReading: () => server.resumed++ };
+    const s = {
+      socket: null,
+      remote: 'test-client',
+      ctx: { log: { error: () => calls.push('logged'), debug: () => calls.push('debug') } },
+      server,
+      serverPaused: false,
+      dispatch,
+      fatal: (code: string) => calls.push(`fatal ${code}`),
+      close: () => calls.push('close'),
+    };
+    return { s: s as unknown as SocketSession & { serverPaused: boolean }, calls, server };
+  }
+
+  it("hands the client's bytes to its session, and a bug they reach costs that client only (XX000)", () => {
+    const seen: string[] = [];
+    const { s } = socketSession((chunk) => seen.push(String(chunk)));
+    const socket = new EventEmitter();
+    bindSocket(s, socket as never);
+    assert.equal(s.socket, socket);
+    socket.emit('data', Buffer.from('hello'));
+    assert.deepEqual(seen, ['hello']);
+    const failing = socketSession(() => {
+      throw new Error('boom');
+    });
+    const other = new EventEmitter();
+    bindSocket(failing.s, other as never);
+    other.emit('data', Buffer.from('x'));
+    assert.deepEqual(failing.calls, ['logged', 'fatal XX000']);
+  });
+
+  it('closes the session with its socket, resumes a server paused for the client on drain, and lets go on unbind', () => {
+    const { s, calls, server } = socketSession(() => {});
+    const socket = new EventEmitter();
+    bindSocket(s, socket as never);
+    socket.emit('drain');
+    assert.equal(server.resumed, 0, 'a server not paused is left alone');
+    s.serverPaused = true;
+    socket.emit('drain');
+    assert.equal(server.resumed, 1);
+    assert.equal(s.serverPaused, false);
+    socket.emit('error', new Error('reset'));
+    socket.emit('close');
+    assert.deepEqual(calls, ['debug', 'close']);
+    unbindSocket(socket as never);
+    assert.equal(socket.listenerCount('data') + socket.listenerCount('close') + socket.listenerCount('drain'), 0);
+  });
+});
+
+describe('closing a session', () => {
+  function closing(fields: Partial<Record<keyof CloseSession, unknown>> = {}, config: object = {}) {
+    const orphaned: { midMessage: boolean; reset: string | null }[] = [];
+    const server = {
+      settings: new Map() as ReadonlyMap<string, string>,
+      doubted: false,
+      forgetSettings: (settings: ReadonlyMap<string, string>) => (server.settings = settings),
+      prepared: { doubtAll: () => (server.doubted = true) },
+      orphan: (midMessage: boolean, reset: string | null) => orphaned.push({ midMessage, reset }),
+    };
+    const revoked: number[] = [];
+    const cancelled: unknown[] = [];
+    const socket = new FakeClientSocket();
+    const s = {
+      state: State.Linked,
+      epoch: 0,
+      scanner: { atBoundary: true, reset: () => {} },
+      ctx: {
+        config: { ...defaultConfig(), ...config },
+        clients: new Set(),
+        loggingIn: new Set(),
+        cancelKeys: { revoke: (pid: number) => revoked.push(pid) },
+        sendCancel: () => {},
+        log: { info: () => {} },
+      },
+      cancelKey: { pid: 7 },
+      pool: { cancelWait: (w: unknown) => cancelled.push(w) },
+      server,
+      serverCut: false,
+      settingsDirty: false,
+      mode: 'transaction',
+      pinned: false,
+      tracking: false,
+      tracker: null,
+      queued: [Buffer.from('x')],
+      socket,
+      remote: 'c',
+      user: 'u',
+      database: 'd',
+      ...fields,
+    };
+    return { s: s as unknown as CloseSession, server, orphaned, revoked, cancelled, socket };
+  }
+
+  it('a clean client in transaction pooling gives its server back with no reset, revokes its key, ends its socket', () => {
+    const { s, orphaned, revoked, socket } = closing();
+    closeSession(s);
+    assert.equal(s.state, State.Closed);
+    assert.equal(s.epoch, 1, 'the hand-off under way is abandoned');
+    assert.equal(s.server, null);
+    assert.deepEqual(orphaned, [{ midMessage: false, reset: null }]);
+    assert.deepEqual(revoked, [7]);
+    assert.equal(s.queued.length, 0);
+    assert.equal(socket.writable, false);
+    closeSession(s);
+    assert.equal(orphaned.length, 1, 'a second close does nothing');
+  });
+
+  it('changed settings or a pin make the server run DISCARD ALL, its settings unknown', () => {
+    const dirty = closing({ settingsDirty: true });
+    closeSession(dirty.s);
+    assert.equal(dirty.orphaned[0]?.reset, 'DISCARD ALL');
+    assert.equal(dirty.server.settings, UNKNOWN_SETTINGS);
+    const pinned = closing({ pinned: true }, { server_reset_query: 'RESET ALL' });
+    closeSession(pinned.s);
+    assert.equal(pinned.orphaned[0]?.reset, 'DISCARD ALL', 'whatever the configured reset');
+  });
+
+  it('session pooling, or server_reset_query_always, runs server_reset_query', () => {
+    const session = closing({ mode: 'session' }, { server_reset_query: 'RESET ALL' });
+    closeSession(session.s);
+    assert.equal(session.orphaned[0]?.reset, 'RESET ALL');
+    assert.equal(session.server.settings, UNKNOWN_SETTINGS);
+    const always = closing({}, { server_reset_query: 'RESET ALL', server_reset_query_always: true });
+    closeSession(always.s);
+    assert.equal(always.orphaned[0]?.reset, 'RESET ALL');
+  });
+
+  it('a client mid-message leaves its server mid-message; unanswered Parses leave its statements in doubt', () => {
+    const { s, server, orphaned } = closing({
+      scanner: { atBoundary: false, reset: () => {} },
+      tracking: true,
+      tracker: { idle: false },
+    });
+    closeSession(s);
+    assert.equal(orphaned[0]?.midMessage, true);
+    assert.equal(server.doubted, true);
+  });
+
+  it('a waiting client leaves its pool queue', () => {
+    const { s, cancelled } = closing({ state: State.Waiting, server: null });
+    closeSession(s);
+    assert.deepEqual(cancelled, [s]);
+  });
+
+  it('closeSocket ends a writable socket, destroys one that is not, and leaves a destroyed one', () => {
+    const open = new FakeClientSocket();
+    closeSocket(open as never);
+    assert.deepEqual([open.writable, open.destroyed], [false, false]);
+    const halfClosed = new FakeClientSocket();
+    halfClosed.writable = false;
+    closeSocket(halfClosed as never);
+    assert.equal(halfClosed.destroyed, true);
+  });
+});
+
+describe("a client chunk's turn", () => {
+  function queued(fields: object): QueueSession {
+    return { resendOnPrimary: null, server: null, readLink: false, state: State.Ready, ...fields } as never;
+  }
+  const busy = () => {
+    const syncs = new SyncPoints();
+    syncs.sent(1, false);
+    return { syncs };
+  };
+
+  it('is deferred behind bytes waiting to run again, behind a read that has not answered, or while waiting for a read', () => {
+    assert.equal(mustDefer(queued({})), false);
+    assert.equal(mustDefer(queued({ resendOnPrimary: [] })), true);
+    assert.equal(mustDefer(queued({ server: busy(), readLink: true })), true);
+    assert.equal(mustDefer(queued({ server: busy(), readLink: false })), false, 'a write link takes pipelined bytes');
+    assert.equal(
+      mustDefer(queued({ server: { syncs: new SyncPoints() }, readLink: true })),
+      false,
+      'an idle read link too',
+    );
+    assert.equal(mustDefer(queued({ readLink: true, state: State.Waiting })), true);
+  });
+
+  it('starts with a fresh scan state; the route flags only when no transaction is routed yet', () => {
+    const fresh = {
+      server: null,
+      state: State.Ready,
+      syncEnd: 5,
+      terminateAt: 3,
+      routeRead: true,
+      routeWrite: true,
+      chunkKind: 'x',
+    };
+    beginChunk(fresh as unknown as ClassifySession);
+    assert.deepEqual(fresh, {
+      server: null,
+      state: State.Ready,
+      syncEnd: -1,
+      terminateAt: -1,
+      routeRead: false,
+      routeWrite: false,
+      chunkKind: null,
+    });
+    const waiting = {
+      server: null,
+      state: State.Waiting,
+      syncEnd: 5,
+      terminateAt: 3,
+      routeRead: true,
+      routeWrite: false,
+      chunkKind: 'x',
+    };
+    beginChunk(waiting as unknown as ClassifySession);
+    assert.equal(waiting.routeRead, true, 'what the waiting transaction holds stays');
+  });
+});
+
+describe("a client's pools", () => {
+  it('looks each backend up once, and keeps the first without a map', () => {
+    const looked: string[] = [];
+    const s = {
+      ctx: { pools: { pool: (_d: string, _u: string, b: BackendConfig) => (looked.push(b.name), { name: b.name }) } },
+      database: 'd',
+      user: 'u',
+      firstBackend: null,
+      firstPool: null,
+      otherPools: null,
+    } as unknown as PoolsSession;
+    const pg1 = { name: 'pg1' } as BackendConfig;
+    const pg2 = { name: 'pg2' } as BackendConfig;
+    assert.equal(poolOf(s, pg1), poolOf(s, pg1));
+    assert.equal(s.otherPools, null);
+    assert.equal(poolOf(s, pg2), poolOf(s, pg2));
+    assert.deepEqual(looked, ['pg1', 'pg2']);
+  });
+});
+
+describe('the first bytes of a transaction, and the wait for a server', () => {
+  it('first_statement: a lone BEGIN is answered by pgtide and takes no server; the next statement runs it on its server', async () => {
+    const h = await harness();
+    h.routing.transaction = 'first_statement';
+    const a = new FakeServer('a');
+    h.pools.get('pg1')!.idle.push(a);
+    const { client } = loggedIn(h);
+    client.send(encode.query('BEGIN'));
+    assert.equal(client.takeTypes(), 'C ZT');
+    assert.equal(a.peer, null);
+    client.send(encode.query('INSERT INTO t VALUES (1)'));
+    assert.deepEqual(
+      a.ownQueries.map((q) => q.sql),
+      ['BEGIN'],
+    );
+  });
+
+  it('a client with no idle server waits in its pool, and gets the server the pool lends', async () => {
+    const h = await harness();
+    const { session, client } = loggedIn(h);
+    client.send(encode.query('INSERT INTO t VALUES (1)'));
+    assert.equal(session.state, State.Waiting);
+    assert.equal(session.wait, Wait.Pool);
+    const pool = h.pools.get('pg1')!;
+    assert.deepEqual(pool.waiters, [session]);
+    const a = new FakeServer('a');
+    pool.give(a);
+    assert.equal(session.server, a);
+    assert.deepEqual(a.queriesReceived(), ['INSERT INTO t VALUES (1)']);
+  });
+
+  it('a server lent to a client that waits for it no more goes back to its pool', async () => {
+    const h = await harness();
+    const { session, client } = loggedIn(h);
+    client.send(encode.query('INSERT INTO t VALUES (1)'));
+    const pool = h.pools.get('pg1')!;
+    session.state = State.Ready;
+    const a = new FakeServer('a');
+    pool.give(a);
+    assert.deepEqual(pool.released, [a]);
+    assert.equal(session.server, null);
+  });
+});
