@@ -28,6 +28,12 @@ export function isReadOnlyRefusal(error: ErrorFields): boolean {
   return error.code === READ_ONLY_REFUSAL;
 }
 
+/** On a standby either refusal may come: a write, or a shared statement stale or missing there
+ *  as on any server (its copy was prepared before the table changed). */
+function isStandbyRefusal(error: ErrorFields, s: RetrySession): boolean {
+  return isReadOnlyRefusal(error) || (s.tracking && mayRunAgain(error, s));
+}
+
 /**
  * Whether a chunk answers a statement with an error `retryable` accepts ("cannot execute … in a
  * read-only transaction", a stale plan) before any row, ending idle (outside a transaction
@@ -72,22 +78,26 @@ export type RetrySession = Pick<ClientSession,
  * prepared afresh and run again the same way. Returns true when the chunk is held back so.
  */
 export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
-  const retryable = s.readLink ? isReadOnlyRefusal : s.tracking && !s.rerunning ? mayRunAgain : null;
+  // A statement runs again once for a stale plan, wherever it runs.
+  const stalePlans = s.tracking && !s.rerunning;
+  const retryable = s.readLink ? (stalePlans ? isStandbyRefusal : isReadOnlyRefusal) : stalePlans ? mayRunAgain : null;
   if (retryable && s.sentOnLink.length > 0 && s.scanner.atBoundary) {
     const server = s.server!;
     const refusal = refusalIn(chunk, retryable, s);
     const awaiting = refusal === Refusal.AwaitingReady;
+    // onServerError saw the chunk's errors before it came here.
+    const stale = !s.readLink || s.lastErrorCode !== READ_ONLY_REFUSAL;
     // Refused before any Sync (a Parse and Describe then Flush, as postgres.js sends a new
     // statement with parameters): pgtide ends the skipped batch with a Sync of its own,
     // whose ReadyForQuery the client never sees, and the bytes run again.
-    const flushed = awaiting && !s.readLink && server.syncs.pending === 0 && server.txStatus === TransactionStatus.Idle;
+    const flushed = awaiting && stale && server.syncs.pending === 0 && server.txStatus === TransactionStatus.Idle;
     // Only a refusal of everything sent on this link can be replayed elsewhere: the
     // ReadyForQuery awaited and the answers of batches pipelined after it come later, and
     // must be refused too (see holdsRefusal); no batch may be left open.
     if (refusal !== Refusal.None && (flushed || (!server.syncs.unsynced && (!awaiting || server.syncs.pending > 0)))) {
       if (flushed) endSkippedBatch(s, server);
-      s.rerunning = !s.readLink;
-      s.resendWhy = s.readLink ? 'a standby refused it as a write (25006)' : 'a prepared statement was stale or missing on its server';
+      s.rerunning = stale;
+      s.resendWhy = stale ? 'a prepared statement was stale or missing on its server' : 'a standby refused it as a write (25006)';
       s.resendOnPrimary = s.sentOnLink.splice(0);
       // Counted as it arrived (onServerError), but the client never gets it.
       s.ctx.pools.countError(s.lastErrorCode, -1);
@@ -112,7 +122,7 @@ export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
 export function holdsRefusal(s: RetrySession, chunk: Buffer): boolean {
   const held = s.heldRefusal!;
   s.heldRefusal = null;
-  const more = refusalIn(chunk, s.readLink ? isReadOnlyRefusal : mayRunAgain, s, s.refusalAwaitsReady);
+  const more = refusalIn(chunk, s.readLink ? isStandbyRefusal : mayRunAgain, s, s.refusalAwaitsReady);
   if (more !== Refusal.None) {
     s.refusalAwaitsReady = more === Refusal.AwaitingReady;
     if (s.refusalAwaitsReady || s.server!.syncs.pending > 0) s.heldRefusal = Buffer.concat([held, chunk]);
