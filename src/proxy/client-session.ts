@@ -63,6 +63,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   otherPools: Map<BackendConfig, ServerPool> | null = null;
   server: LinkedServer | null = null;
   cancelKey: CancelKey | null = null;
+  /** A CancelRequest came while the client's query waited for a server. */
+  cancelWanted = false;
 
   readonly connectedAt = Date.now();
   waitingSince = 0;
@@ -411,6 +413,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   cancelRunningQuery(): void {
     const server = this.server;
     if (server && server.syncs.pending > 0) this.ctx.sendCancel(server);
+    // A query pipelined behind the last transaction would run by now on a direct connection;
+    // here it waits for a server, and is cancelled once it reaches one (see flushQueued).
+    else if (this.queued.length > 0) this.cancelWanted = true;
   }
 
   /** Called by the janitor once a second. */

@@ -122,6 +122,33 @@ describe('transaction pooling', { timeout: 60_000 }, () => {
     await sql.end();
   });
 
+  // postgres.js's own suite pipelines a query behind another and cancels it as soon as the first
+  // ends: through the pool the second then waits for a server, where a direct connection runs it.
+  test('a cancel of a query still waiting for a server cancels it once it runs', async () => {
+    const one = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
+    const holder = new pg.Client(one.pgConfig());
+    const sql = postgres({ ...one.pgConfig(), username: t.scramUser.user, max: 1 } as postgres.Options<{}>);
+    try {
+      await holder.connect();
+      await sql`SELECT 1`;
+      await holder.query('BEGIN');
+      const q = sql`SELECT pg_catalog.pg_sleep(5)`;
+      const outcome = q.then(() => null, (err: { code?: string }) => err);
+      await new Promise((r) => setTimeout(r, 200));
+      await q.cancel();
+      const started = Date.now();
+      await holder.query('COMMIT');
+      const err = await outcome;
+      assert.equal(err?.code, '57014');
+      assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
+      const [after] = await sql`SELECT 1 AS one`;
+      assert.equal(after!.one, 1);
+    } finally {
+      await Promise.all([sql.end(), holder.end()]);
+      await one.stop();
+    }
+  });
+
   test('a stale cancel key never cancels another client', async () => {
     const sql = postgres({ ...p.pgConfig(), username: t.scramUser.user, max: 1 } as postgres.Options<{}>);
     const victim = postgres({ ...p.pgConfig(), username: t.scramUser.user, max: 1 } as postgres.Options<{}>);

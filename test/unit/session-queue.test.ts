@@ -9,7 +9,8 @@ function session(): QueueSession & { paused: number; resumed: number; sent: Buff
   const s = {
     queued: [] as Buffer[], queuedBytes: 0, queuedSyncs: 0, queuedUnsynced: false,
     deferred: [] as Buffer[], deferredBytes: 0, sentOnLink: [] as Buffer[],
-    readLink: false, tracking: false, isClosed: false, queryStart: 0, xactStart: 0,
+    readLink: false, tracking: false, isClosed: false, queryStart: 0, xactStart: 0, cancelWanted: false,
+    ctx: { sendCancel() { s.sent.push(Buffer.from('cancel')); } },
     pool: { stats: new PoolStats() },
     paused: 0, resumed: 0, sent: [] as Buffer[],
     pauseClient() { s.paused++; },
@@ -35,6 +36,17 @@ describe('bytes waiting for a server', () => {
     assert.equal(s.queued.length + s.queuedBytes + s.queuedSyncs, 0);
     assert.equal(s.resumed, 1);
     assert.ok(s.queryStart > 0, 'a query starts');
+  });
+
+  it('a cancel that came while they waited goes to that server right after them, once', () => {
+    const s = session();
+    queue(s, Buffer.from('q'));
+    s.cancelWanted = true;
+    flushQueued(s, server());
+    queue(s, Buffer.from('next'));
+    flushQueued(s, server());
+    assert.deepEqual(s.sent.map(String), ['q', 'cancel', 'next']);
+    assert.equal(s.cancelWanted, false);
   });
 
   it('a client that sends more than 256 kB meanwhile is paused', () => {

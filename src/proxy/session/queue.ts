@@ -11,8 +11,8 @@ const QUEUE_LIMIT_BYTES = 256 * 1024;
 
 /** What of the session these functions use. */
 export type QueueSession = Pick<ClientSession,
-  'deferred' | 'deferredBytes' | 'isClosed' | 'onQueryData' | 'pauseClient' | 'queryStart' | 'queued' |
-  'queuedBytes' | 'queuedSyncs' | 'queuedUnsynced' | 'readLink' | 'resendOnPrimary' | 'resumeClient' |
+  'cancelWanted' | 'ctx' | 'deferred' | 'deferredBytes' | 'isClosed' | 'onQueryData' | 'pauseClient' | 'queryStart' |
+  'queued' | 'queuedBytes' | 'queuedSyncs' | 'queuedUnsynced' | 'readLink' | 'resendOnPrimary' | 'resumeClient' |
   'send' | 'sentOnLink' | 'server' | 'state' | 'tracking'
 > & StatsSession;
 
@@ -74,6 +74,10 @@ export function flushQueued(s: QueueSession, server: LinkedServer): void {
   }
   queued.length = 0;
   s.queuedBytes = 0;
+  if (s.cancelWanted) {
+    s.cancelWanted = false;
+    s.ctx.sendCancel(server);
+  }
   if (ok) s.resumeClient();
 }
 
