@@ -203,20 +203,16 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
   }
 
   const otherRuntimes: Target[] = [];
-  for (const { label, path } of settings.otherNodes) {
+  // The same pgtide on another Node.js binary, or another pgtide build on the bench's.
+  const variants = [
+    ...settings.otherNodes.map(({ label, path }) => ({ label, node: path, dist: undefined })),
+    ...settings.otherBuilds.map(({ label, path }) => ({ label, node: undefined, dist: path })),
+  ];
+  for (const { label, node, dist } of variants) {
     const [port] = await freePorts(1);
     const name = `pgtide@${label}` as const;
     const other = await startPgtide({ topology, dir, authFile, port: port! }, {
-      name, backends: pgtideBackends, cpuProfileDir: undefined, node: path,
-    });
-    cleanup.add(`stop ${name}`, () => other.stop());
-    otherRuntimes.push({ name, port: port!, processes: [other], countedNodes: [] });
-  }
-  for (const { label, path } of settings.otherBuilds) {
-    const [port] = await freePorts(1);
-    const name = `pgtide@${label}` as const;
-    const other = await startPgtide({ topology, dir, authFile, port: port! }, {
-      name, backends: pgtideBackends, cpuProfileDir: undefined, dist: path,
+      name, backends: pgtideBackends, cpuProfileDir: undefined, node, dist,
     });
     cleanup.add(`stop ${name}`, () => other.stop());
     otherRuntimes.push({ name, port: port!, processes: [other], countedNodes: [] });

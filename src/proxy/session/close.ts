@@ -40,6 +40,7 @@ export function closeSession(s: CloseSession): void {
   const ctx = s.ctx;
   // A statement cut off by the close gives back the budget its assembly held.
   s.scanner.reset();
+  // The sets hold whole sessions, and only a whole session closes (a test's fake is in neither).
   ctx.clients.delete(s as ClientSession);
   ctx.loggingIn.delete(s as ClientSession);
   if (s.cancelKey) ctx.cancelKeys.revoke(s.cancelKey.pid);
