@@ -4,23 +4,24 @@
 // sum would misstate names its `aggregator`.
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Pgtide } from '../server.js';
-import type { ServerPool } from '../pool/pool.js';
+import type { PoolCounters } from '../pool/pool.js';
 import { backendStatuses, clientState, poolGroups } from './snapshot.js';
 
 const POOL_LABELS = ['database', 'user', 'backend'] as const;
 type PoolLabels = Record<(typeof POOL_LABELS)[number], string>;
 
-function poolLabels(pool: ServerPool): PoolLabels {
+function poolLabels(pool: PoolCounters): PoolLabels {
   return { database: pool.key.database, user: pool.key.user, backend: pool.key.backend };
 }
 
-/** A counter whose value is a running total kept elsewhere, one series per pool. */
-function poolCounter(registry: Registry, pgtide: Pgtide, name: string, help: string, of: (pool: ServerPool) => number): void {
+/** A counter whose value is a running total kept elsewhere, one series per pool; the pools
+ *  pool_idle_timeout dropped add up under user="" per (database, backend), so sums never fall. */
+function poolCounter(registry: Registry, pgtide: Pgtide, name: string, help: string, of: (pool: PoolCounters) => number): void {
   new Counter({
     name, help, labelNames: POOL_LABELS, registers: [registry],
     collect() {
       this.reset();
-      for (const pool of pgtide.context.pools.all()) this.inc(poolLabels(pool), of(pool));
+      for (const pool of pgtide.context.pools.counted()) this.inc(poolLabels(pool), of(pool));
     },
   });
 }

@@ -3,10 +3,10 @@
 // BACKENDS is built in two steps, what this process counts (a report, see merge.ts) and the
 // table, so that with `workers = N` the table shows the reports of every worker merged.
 import type { Pgtide } from '../server.js';
-import type { ServerPool } from '../pool/pool.js';
+import type { PoolCounters } from '../pool/pool.js';
 import type { DatabaseStats, ListCounts, PoolRow, Totals } from './merge.js';
 import { statsAverages } from './merge.js';
-import { backendStatuses, poolGroups, sum, type PoolGroup } from './snapshot.js';
+import { backendStatuses, poolGroups, sum } from './snapshot.js';
 import type { Cell, Table } from './table.js';
 
 export function poolRows(pgtide: Pgtide, now = Date.now()): PoolRow[] {
@@ -50,7 +50,7 @@ export function poolsTable(rows: readonly PoolRow[]): Table {
   };
 }
 
-function totals(pools: ServerPool[]): Totals {
+function totals(pools: PoolCounters[]): Totals {
   return {
     assignments: sum(pools, (p) => p.lentTotal),
     xacts: sum(pools, (p) => p.stats.xacts),
@@ -67,11 +67,16 @@ function totals(pools: ServerPool[]): Totals {
   };
 }
 
-/** Pools by database: PgBouncer's statistics are per database, across users. */
-function poolsByDatabase(groups: PoolGroup[]): Map<string, ServerPool[]> {
-  const byDb = new Map<string, ServerPool[]>();
-  for (const g of groups) byDb.set(g.database, [...(byDb.get(g.database) ?? []), ...g.pools]);
-  return byDb;
+/** Pools by database, those dropped by pool_idle_timeout included: PgBouncer's statistics are
+ *  per database, across users, and never go down. */
+function poolsByDatabase(pgtide: Pgtide): Map<string, PoolCounters[]> {
+  const byDb = new Map<string, PoolCounters[]>();
+  for (const pool of pgtide.context.pools.counted()) {
+    const list = byDb.get(pool.key.database);
+    if (list) list.push(pool);
+    else byDb.set(pool.key.database, [pool]);
+  }
+  return new Map([...byDb].sort(([a], [b]) => a.localeCompare(b)));
 }
 
 /**
@@ -81,7 +86,7 @@ function poolsByDatabase(groups: PoolGroup[]): Map<string, ServerPool[]> {
  */
 export function databaseStats(pgtide: Pgtide, now = Date.now()): DatabaseStats[] {
   const seconds = Math.max(1, (now - pgtide.startedAt) / 1000);
-  return [...poolsByDatabase(poolGroups(pgtide))].map(([database, pools]) => {
+  return [...poolsByDatabase(pgtide)].map(([database, pools]) => {
     const t = totals(pools);
     const perSecond = { ...t };
     for (const key of Object.keys(perSecond) as (keyof Totals)[]) perSecond[key] /= seconds;
@@ -155,8 +160,9 @@ export function listsTable(counts: ListCounts): Table {
 export function showBackends(pgtide: Pgtide): Table {
   const statuses = backendStatuses(pgtide);
   const pools = [...pgtide.context.pools.all()];
-  const lentBy = (name: string) => sum(pools.filter((p) => p.key.backend === name), (p) => p.lentTotal);
-  const lentAll = sum(pools, (p) => p.lentTotal);
+  const counted = [...pgtide.context.pools.counted()];
+  const lentBy = (name: string) => sum(counted.filter((p) => p.key.backend === name), (p) => p.lentTotal);
+  const lentAll = sum(counted, (p) => p.lentTotal);
   const readWeight = sum(statuses.filter((s) => s.readable), (s) => s.config.weight);
   const rows = statuses.map((s): Cell[] => {
     const mine = pools.filter((p) => p.key.backend === s.config.name);

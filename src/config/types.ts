@@ -136,6 +136,8 @@ export interface Config {
   /** Close a server connection after this many client transactions/sessions (0 = never). */
   server_max_uses: number;
   server_idle_timeout: number;
+  /** Drop a pool (database, user, backend) left with no client, waiter or connection this long (0 = never). */
+  pool_idle_timeout: number;
   server_connect_timeout: number;
   server_login_retry: number;
   /** A server asking for more SCRAM iterations at login is refused (they run on the event loop). */

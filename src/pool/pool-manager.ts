@@ -2,7 +2,8 @@ import type { BackendConfig, Config, Consistency, PoolMode, TransactionRouting }
 import type { Logger } from '../log.js';
 import { parseSecret, type Secret } from '../auth/secret.js';
 import type { ScramCredentials } from '../auth/scram-client.js';
-import { ServerPool, type ConnectionBudget, type PoolSettings } from './pool.js';
+import { ExpiredPools } from './expired-pools.js';
+import { ServerPool, type ConnectionBudget, type PoolCounters, type PoolSettings } from './pool.js';
 import type { ServerCredentials, ServerLogin, ServerTls } from './server-login.js';
 
 const MAX_ERROR_CODES = 200;
@@ -22,6 +23,8 @@ export class PoolManager implements ConnectionBudget {
   /** Passwords auth_query last returned, for server logins of users absent from auth_file
    *  (PgBouncer keeps them the same way); replaced at each lookup, gone when one finds no user. */
   private readonly lookedUp = new Map<string, string>();
+  /** What pools dropped by pool_idle_timeout (or a reload) had counted, per (database, backend). */
+  private readonly expired = new ExpiredPools();
   /** ErrorResponses sent to clients, by SQLSTATE, for /metrics. */
   readonly errorsByCode = new Map<string, number>();
   /** Told when a server of a backend cannot be reached, so health checks react at once. */
@@ -44,6 +47,7 @@ export class PoolManager implements ConnectionBudget {
       for (const [id, pool] of pools) {
         if (listed.has(pool.key.backend)) continue;
         pools.delete(id);
+        if (pools === this.pools) this.expired.add(pool);
         pool.reconnect('backend removed from the configuration');
       }
     }
@@ -54,6 +58,12 @@ export class PoolManager implements ConnectionBudget {
 
   all(): IterableIterator<ServerPool> {
     return this.pools.values();
+  }
+
+  /** The counters of every client pool, live or dropped: what SHOW STATS and /metrics add up. */
+  *counted(): IterableIterator<PoolCounters> {
+    yield* this.pools.values();
+    yield* this.expired.all();
   }
 
   /** Client pools and auth_query pools, for upkeep that concerns every connection. */
@@ -241,6 +251,17 @@ export class PoolManager implements ConnectionBudget {
 
   maintain(now: number): void {
     for (const pool of this.everyPool()) pool.maintain(now);
+    const idleMs = this.config.pool_idle_timeout * 1000;
+    if (idleMs === 0) return;
+    // A pool per (database, user, backend) ever used would otherwise live for ever: with
+    // auth_query any role of the server may log in, each leaving its pools behind.
+    for (const pools of [this.pools, this.lookupPools]) {
+      for (const [id, pool] of pools) {
+        if (!pool.unusedFor(idleMs, now)) continue;
+        pools.delete(id);
+        if (pools === this.pools) this.expired.add(pool);
+      }
+    }
   }
 
   closeAll(reason: string): void {

@@ -49,6 +49,23 @@ export class PoolStats {
   binds = 0;
   /** Times a client kept a server past its transaction (session state, read-your-writes). */
   pins = 0;
+
+  /** Add another pool's counts to these (a dropped pool's, kept for its database). */
+  add(other: PoolStats): void {
+    // Every field is a count: new ones are added without a list to keep in step.
+    const into = this as unknown as Record<string, number>;
+    for (const [field, value] of Object.entries(other)) into[field] = (into[field] ?? 0) + (value as number);
+  }
+}
+
+/** What a pool has counted since it was made: live in a pool, kept per (database, backend)
+ *  once pool_idle_timeout drops it (src/pool/expired-pools.ts). */
+export interface PoolCounters {
+  readonly key: PoolKey;
+  lentTotal: number;
+  waitedTotal: number;
+  waitTimeTotalMs: number;
+  readonly stats: PoolStats;
 }
 
 export interface PoolKey {
@@ -58,7 +75,7 @@ export interface PoolKey {
 }
 
 /** Server connections for one (database, user, backend): an idle stack and a FIFO of waiters. */
-export class ServerPool implements ServerOwner {
+export class ServerPool implements ServerOwner, PoolCounters {
   private readonly idle: ServerConnection[] = [];
   private readonly waiters = new Fifo<PoolWaiter>();
   /** Every open or opening connection of this pool, whatever its state. */
@@ -74,6 +91,10 @@ export class ServerPool implements ServerOwner {
   readonly stats = new PoolStats();
   /** RECONNECT: servers opened before this time close instead of returning to the pool. */
   reconnectBefore = 0;
+  /** Client sessions that route to this pool (they keep it for their lifetime, see poolOf). */
+  private holders = 0;
+  /** When the pool last became empty (no holder, waiter or connection); 0 while in use. */
+  private unusedSince = 0;
 
   constructor(
     readonly key: PoolKey,
@@ -105,6 +126,26 @@ export class ServerPool implements ServerOwner {
     if (this.lastLoginFailure === 0) return;
     this.lastLoginFailure = 0;
     if (this.waiters.length > 0) this.grow();
+  }
+
+  /** A client session will route to this pool until it leaves (then letGo). */
+  hold(): void {
+    this.holders++;
+  }
+
+  letGo(): void {
+    this.holders--;
+  }
+
+  /** True once the pool has been empty for `ms`: no client holds it, none waits, no connection
+   *  is open or opening. Called by the janitor, which is what notices the start of the wait. */
+  unusedFor(ms: number, now: number): boolean {
+    if (this.holders > 0 || this.waiters.length > 0 || this.servers.size > 0) {
+      this.unusedSince = 0;
+      return false;
+    }
+    if (this.unusedSince === 0) this.unusedSince = now;
+    return now - this.unusedSince >= ms;
   }
 
   /** Hand a server to the waiter now (synchronously) when one is idle, else queue it. */

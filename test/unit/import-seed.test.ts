@@ -227,6 +227,14 @@ describe('importing other stacks', () => {
     assert.doesNotMatch(toml, /never logs statement text/);
   });
 
+  test("PgBouncer's autodb_idle_timeout becomes pool_idle_timeout, with what differs", () => {
+    const ini = write('autodb.ini', '[pgbouncer]\nautodb_idle_timeout = 120\n[databases]\n* = host=db\n');
+    const { toml, warnings } = importSeedStack({ pgbouncer: ini });
+    assert.equal(parseConfig(toml).pool_idle_timeout, 120);
+    assert.match(toml, /pgtide drops any pool left unused that long/);
+    assert.ok(!warnings.some((w) => /autodb_idle_timeout/.test(w)), warnings.join('\n'));
+  });
+
   test('a malformed source file stops the import with its file and line', () => {
     const pgpool = write('bad.conf', "port = 2000\nbackend_hostname0 = 'unterminated\n");
     assert.throws(() => importSeedStack({ pgpool }), /bad\.conf:2: backend_hostname0: unterminated quoted string/);

@@ -178,7 +178,15 @@ export class FakePool implements LendingPool {
   readonly idle: FakeServer[] = [];
   readonly waiters: ServerWaiter[] = [];
   readonly released: FakeServer[] = [];
+  /** Sessions that route to this pool: pool_idle_timeout drops it only at 0. */
+  holders = 0;
 
+  hold(): void {
+    this.holders++;
+  }
+  letGo(): void {
+    this.holders--;
+  }
   takeIdle(): FakeServer | null {
     const server = this.idle.pop() ?? null;
     if (server) server.home = this;

@@ -233,10 +233,12 @@ describe("a client chunk's turn", () => {
 });
 
 describe("a client's pools", () => {
-  it('looks each backend up once, and keeps the first without a map', () => {
+  it('looks each backend up once, and keeps the first without a map; holds each pool once (pool_idle_timeout)', () => {
     const looked: string[] = [];
+    const held: string[] = [];
+    const fakePool = (name: string) => ({ name, hold: () => held.push(name) });
     const s = {
-      ctx: { pools: { pool: (_d: string, _u: string, b: BackendConfig) => (looked.push(b.name), { name: b.name }) } },
+      ctx: { pools: { pool: (_d: string, _u: string, b: BackendConfig) => (looked.push(b.name), fakePool(b.name)) } },
       database: 'd',
       user: 'u',
       firstBackend: null,
@@ -249,6 +251,7 @@ describe("a client's pools", () => {
     assert.equal(s.otherPools, null);
     assert.equal(poolOf(s, pg2), poolOf(s, pg2));
     assert.deepEqual(looked, ['pg1', 'pg2']);
+    assert.deepEqual(held, ['pg1', 'pg2']);
   });
 });
 

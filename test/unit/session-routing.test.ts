@@ -25,6 +25,21 @@ describe('routing a transaction', () => {
     assert.equal(client.takeTypes(), 'C ZI C ZI');
   });
 
+  it('a session holds each pool it routed to until it leaves, so pool_idle_timeout cannot drop it', async () => {
+    const h = await harness();
+    h.router.reader = 'pg2';
+    const a = new FakeServer('a');
+    h.pools.get('pg1')!.idle.push(a);
+    h.pools.get('pg2')!.idle.push(new FakeServer('b'));
+    const { session, client } = loggedIn(h);
+    client.send(encode.query('INSERT INTO t VALUES (1)'));
+    a.complete('INSERT 0 1');
+    client.send(encode.query('SELECT 1'));
+    assert.deepEqual([h.pools.get('pg1')!.holders, h.pools.get('pg2')!.holders], [1, 1]);
+    session.close();
+    assert.deepEqual([h.pools.get('pg1')!.holders, h.pools.get('pg2')!.holders], [0, 0]);
+  });
+
   it('SET pgtide.route = primary keeps the session\'s reads on the primary', async () => {
     const h = await harness();
     h.router.reader = 'pg2';

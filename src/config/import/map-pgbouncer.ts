@@ -36,6 +36,14 @@ const INERT: Record<string, { reason: string; warn: boolean }> = {
   ignore_startup_parameters: { reason: 'pgtide passes startup parameters such as extra_float_digits through to the server.', warn: false },
 };
 
+/** Settings whose pgtide key has another name or a wider meaning, with what the output says. */
+const RENAMED: Record<string, { key: string; note: string }> = {
+  autodb_idle_timeout: {
+    key: 'pool_idle_timeout',
+    note: "PgBouncer's autodb_idle_timeout drops the pools of databases it created from \"*\"; pgtide drops any pool left unused that long.",
+  },
+};
+
 const DATABASE_PARAMS: Record<string, string> = {
   dbname: 'dbname',
   user: 'user',
@@ -94,14 +102,15 @@ function mapSetting(ctx: ImportContext, entry: IniEntry): void {
   if (key === 'default_pool_size' || key === 'reserve_pool_size') return;
   const inert = INERT[key] ?? (key.startsWith('syslog') ? INERT['syslog'] : undefined);
   if (inert !== undefined) return dropSetting(ctx, entry, `${key} = ${value}`, inert.reason, inert.warn);
-  const field = fieldOf(key);
+  const renamed = RENAMED[key];
+  const field = fieldOf(renamed?.key ?? key);
   if (field === undefined) return dropSetting(ctx, entry, key, 'no pgtide equivalent.', true);
   const read = readEnvField(field, value);
   if (!read.ok) {
     ctx.warnings.push(`${where(entry)}: ${key} is not imported: ${read.message}`);
     return;
   }
-  setKey(ctx, key, read.value as TomlValue, entry);
+  setKey(ctx, renamed?.key ?? key, read.value as TomlValue, entry, renamed?.note);
 }
 
 function fieldOf(key: string): Field | undefined {

@@ -13,7 +13,9 @@ export type CloseSession = Pick<
   | 'ctx'
   | 'database'
   | 'epoch'
+  | 'firstPool'
   | 'mode'
+  | 'otherPools'
   | 'pinned'
   | 'pool'
   | 'queued'
@@ -45,6 +47,9 @@ export function closeSession(s: CloseSession): void {
   ctx.loggingIn.delete(s as ClientSession);
   if (s.cancelKey) ctx.cancelKeys.revoke(s.cancelKey.pid);
   if (wasWaiting) s.pool?.cancelWait(s);
+  // pool_idle_timeout may drop the pools no session holds.
+  s.firstPool?.letGo();
+  if (s.otherPools) for (const pool of s.otherPools.values()) pool.letGo();
   const server = s.server;
   s.server = null;
   if (server) {

@@ -40,6 +40,7 @@ export function poolOf(s: PoolsSession, backend: BackendConfig): ServerPool {
   let pool = s.otherPools?.get(backend);
   if (!pool) {
     pool = s.ctx.pools.pool(s.database, s.user, backend);
+    pool.hold();
     if (s.firstBackend === null) {
       s.firstBackend = backend;
       s.firstPool = pool;
