@@ -20,8 +20,11 @@ const enum State { Connecting, Login, Idle, Linked, Draining, Internal, Closed }
 // On the forward path only the messages that change what pgtide must do are assembled: errors
 // (a FATAL ends the session), and notifications (their pid may be the client's to report).
 const ACTIVE_TYPES = collectTable('ZSGWEA');
-// A link whose client stream pgtide edits (prepared statements) also follows every request's answer.
+// A link whose client stream pgtide edits (prepared statements) also follows every request's answer;
+// so does one with an extended-protocol batch open (see SyncPoints.failed).
 const TRACKED_TYPES = collectTable('ZSGW123nTCIsEA');
+/** The end of one request's answer (see SyncPoints.countAnswer); 0 for other types. */
+const ANSWER_ENDS = collectTable('123nTCIs');
 // Logging in and idle, every message is checked: only a few types may come then.
 const ALL_TYPES = new Uint8Array(256).fill(1);
 const {
@@ -214,12 +217,15 @@ export class ServerConnection implements MessageSink, LinkedServer {
           // Forwarded with this chunk: the client hears the end of its session from the server.
           if (this.peer && endsSession(body)) this.toldClientOfEnd = true;
           this.peer?.onServerError(body);
+          this.syncs.failed();
         } else if (type === A) {
           this.reportNotifierAsClient(body, end);
         } else if (type === G || type === W) {
           this.copyIn = true;
           // The server ignores Syncs during COPY IN, so those already sent are no sync points.
           if (this.peer) this.syncs.ignored(this.peer.onServerCopyIn());
+        } else if (ANSWER_ENDS[type] !== 0) {
+          this.syncs.countAnswer();
         }
         if (this.tracking) this.peer?.onServerAnswer(type, body, end);
         return true;
@@ -414,6 +420,8 @@ export class ServerConnection implements MessageSink, LinkedServer {
 
   /** Forward client bytes. Returns false when the socket buffer is full (pause the client). */
   write(chunk: Buffer): boolean {
+    // The client's bytes hold an open batch: its answers are counted from now on (see SyncPoints).
+    if (this.syncs.watching) this.scanner.collect = TRACKED_TYPES;
     return this.socket.write(chunk);
   }
 
@@ -428,7 +436,7 @@ export class ServerConnection implements MessageSink, LinkedServer {
     if (this.state !== State.Linked) return;
     if (clientMidMessage || this.copyIn) return this.close('client left in the middle of a message or COPY');
     this.state = State.Draining;
-    this.scanner.collect = ACTIVE_TYPES;
+    this.scanner.collect = this.syncs.watching ? TRACKED_TYPES : ACTIVE_TYPES;
     this.resetQuery = resetQuery;
     if (this.socket.isPaused()) this.socket.resume();
     this.drainTimer = setTimeout(() => this.close('server did not become idle after its client left'), DRAIN_TIMEOUT_MS);

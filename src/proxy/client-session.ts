@@ -21,7 +21,7 @@ import type { SessionSettings } from './session-settings.js';
 import { refuseSessionState, type RefusedQuery } from './session/pinning.js';
 import { beginChunk, onClientMessage } from './session/classify.js';
 import { editAnswers, forwardEdited, holdCutMessage, onServerAnswer, startTracking } from './session/statement-link.js';
-import { defer, flushQueued, mustDefer, queue } from './session/queue.js';
+import { defer, flushQueued, mustDefer, oweSyncPoints, queue } from './session/queue.js';
 import { startQuery } from './session/stats.js';
 import { AUTH_TYPES, learnServerParams, onAuthData, onLoginMessage, onStartupData } from './session/login.js';
 import { NO_PARAMS, State, Wait } from './session/state.js';
@@ -83,6 +83,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   queued: Buffer[] = [];
   queuedSyncs = 0;
   queuedUnsynced = false;
+  /** Which of queuedSyncs are Queries or FunctionCalls inside a batch (see SyncPoints.sent); null: none yet. */
+  queuedBatched: number[] | null = null;
   queuedBytes = 0;
   // Chunks held back while a read runs on a standby (see onQueryData).
   deferred: Buffer[] = [];
@@ -148,6 +150,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   // COPY IN bookkeeping: see onServerCopyIn.
   copying = false;
   syncsSinceExecute = 0;
+  // Extended-protocol batch bookkeeping (see SyncPoints): messages since the last Sync, and since the last sync point.
+  batchOpen = false;
+  extendedSinceSyncPoint = 0;
   serverPaused = false;
   // Named prepared statements (transaction and statement pooling): see ClientStatements.
   statements: ClientStatements | null = null;
@@ -260,8 +265,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       if (!linked && this.state === State.Ready && !routeFirstBytes(this, data)) return;
       const server = this.server;
       if (server) {
-        server.syncs.sent(this.queuedSyncs, unsynced);
-        this.queuedSyncs = 0;
+        oweSyncPoints(this, server, unsynced);
         if ((this.readLink || this.tracking) && !this.answered) this.sentOnLink.push(data);
         this.pool!.stats.bytesReceived += data.length;
         if (this.queryStart === 0) startQuery(this);
@@ -279,6 +283,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   send(server: LinkedServer, data: Buffer): boolean {
     if (!this.tracking) return server.write(data);
     const out = this.statements!.rewrite(data, server.prepared, this.tracker!, this.pool!.stats, this.answerNow!);
+    server.syncs.skipped(this.tracker!.takeSkippedQueries());
     return out.length === 0 || server.write(out);
   }
 

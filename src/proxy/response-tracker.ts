@@ -34,6 +34,9 @@ export class ResponseTracker {
   private clientNames: (string | null)[] = new Array<string | null>(32).fill(null);
   /** An error was answered and no Sync has been sent since: the server discards everything until one. */
   private discarding = false;
+  /** Query and FunctionCall requests the server skips after an error: no ReadyForQuery comes for
+   *  them, and the server connection's sync points must say so (see takeSkippedQueries). */
+  private skippedQueries = 0;
   /** A Parse that did not create its statement (an error, or skipped after one): the client name is free again. */
   onParseFailed: ((clientName: string, serverName: string) => void) | null = null;
   private head = 0;
@@ -53,6 +56,7 @@ export class ResponseTracker {
     this.names.fill(null);
     this.clientNames.fill(null);
     this.discarding = false;
+    this.skippedQueries = 0;
     this.fakes.length = 0;
     this.failedStatement = null;
     this.failedDuplicate = null;
@@ -63,6 +67,13 @@ export class ResponseTracker {
     return this.count === 0;
   }
 
+  /** The Queries skipped since last asked, for SyncPoints.skipped. */
+  takeSkippedQueries(): number {
+    const n = this.skippedQueries;
+    this.skippedQueries = 0;
+    return n;
+  }
+
   /** Requests sent now are discarded by the server (an error came, no Sync since): they get no answer. */
   get skipping(): boolean {
     return this.discarding;
@@ -71,7 +82,10 @@ export class ResponseTracker {
   /** `name`: the server-side statement of a tracked Parse or a Bind; `clientName`: what a Parse creates. */
   push(kind: Expect, hidden = false, name: string | null = null, clientName: string | null = null): void {
     if (kind === Expect.Sync) this.discarding = false;
-    else if (this.discarding) return;
+    else if (this.discarding) {
+      if (kind === Expect.Query) this.skippedQueries++;
+      return;
+    }
     this.pushEntry(hidden ? kind | HIDDEN : kind, name, clientName);
   }
 
@@ -117,7 +131,10 @@ export class ResponseTracker {
       this.failedDuplicate = (entry & DUPLICATE) !== 0 ? this.names[this.head]! : null;
       this.fail();
       // PostgreSQL skips everything up to the next Sync after an error.
-      while (this.count > 0 && (this.kinds[this.head]! & KIND) !== Expect.Sync) this.fail();
+      for (let next = this.kinds[this.head]! & KIND; this.count > 0 && next !== Expect.Sync; next = this.kinds[this.head]! & KIND) {
+        if (next === Expect.Query) this.skippedQueries++;
+        this.fail();
+      }
       if (this.count === 0) this.discarding = true;
       return false;
     }

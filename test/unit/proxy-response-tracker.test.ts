@@ -28,6 +28,24 @@ describe('ResponseTracker', () => {
     assert.ok(t.idle);
   });
 
+  it('counts the Queries an error skips, and those sent while the server discards, once', () => {
+    const t = new ResponseTracker();
+    t.reset(new PreparedSet(10));
+    for (const kind of [Expect.Parse, Expect.Bind, Expect.Execute, Expect.Query, Expect.Query, Expect.Sync, Expect.Query]) t.push(kind);
+    assert.equal(feed(t, [ParseComplete, ErrorResponse]), 'f f');
+    assert.equal(t.takeSkippedQueries(), 2);
+    assert.equal(t.takeSkippedQueries(), 0);
+    // The Query after the Sync is answered: its own error skips nothing.
+    assert.equal(feed(t, [ReadyForQuery, ErrorResponse, ReadyForQuery]), 'f f f');
+    assert.equal(t.takeSkippedQueries(), 0);
+    // An error with nothing more owed: a Query sent before the next Sync is skipped on arrival.
+    t.push(Expect.Execute);
+    feed(t, [ErrorResponse]);
+    t.push(Expect.Query);
+    t.push(Expect.Sync);
+    assert.equal(t.takeSkippedQueries(), 1);
+  });
+
   it('answers at once when nothing is owed', () => {
     const t = new ResponseTracker();
     t.reset(new PreparedSet(10));

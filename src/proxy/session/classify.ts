@@ -14,8 +14,8 @@ import { State } from './state.js';
 
 /** What of the session these functions use. */
 export type ClassifySession = Pick<ClientSession,
-  'chunkKind' | 'chunkReadOnly' | 'copying' | 'ctx' | 'database' | 'fatal' | 'mode' | 'pinned' |
-  'pinnedForGood' | 'probeAfter' | 'queuedSyncs' | 'readOnlySession' | 'refused' | 'remote' |
+  'batchOpen' | 'chunkKind' | 'chunkReadOnly' | 'copying' | 'ctx' | 'database' | 'extendedSinceSyncPoint' | 'fatal' |
+  'mode' | 'pinned' | 'pinnedForGood' | 'probeAfter' | 'queuedBatched' | 'queuedSyncs' | 'readOnlySession' | 'refused' | 'remote' |
   'routeOverride' | 'routeRead' | 'routeWrite' | 'scanner' | 'serializableSession' | 'settings' |
   'server' | 'settingsDirty' | 'state' | 'statements' | 'syncEnd' | 'syncsSinceExecute' | 'terminateAt' |
   'unnamedStatement' | 'user'
@@ -165,13 +165,14 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       // The server ignores Sync during COPY IN: it is no sync point then.
       if (s.copying) break;
       s.syncsSinceExecute++;
+      s.batchOpen = false;
       countSyncPoint(s, end);
       break;
     case FrontendMessage.Query: {
       s.syncsSinceExecute = 0;
       const keeps = s.scanner.truncated ? follow(s, UNSEEN_STATEMENT) : classify(s, body, 0, body.length - 1);
       if (keeps !== null) keepSessionState(s, keeps, end - 5 - body.length, end);
-      countSyncPoint(s, end);
+      countSimpleSyncPoint(s, end);
       break;
     }
     case FrontendMessage.FunctionCall:
@@ -180,9 +181,10 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       s.syncsSinceExecute = 0;
       s.routeWrite = true;
       noteOpaqueCode(s);
-      countSyncPoint(s, end);
+      countSimpleSyncPoint(s, end);
       break;
     case FrontendMessage.Parse:
+      extendedMessage(s);
       keepSessionState(s, classifyParse(s, body), -1, end);
       if (body[0] !== 0) {
         if (s.statements === null) namedStatement(s, end - 5 - body.length >= 0);
@@ -193,10 +195,16 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       }
       break;
     case FrontendMessage.Bind:
+      extendedMessage(s);
       keepSessionState(s, classifyBind(s, body), -1, end);
       break;
     case FrontendMessage.Execute:
+      extendedMessage(s);
       s.syncsSinceExecute = 0;
+      break;
+    case FrontendMessage.Describe:
+    case FrontendMessage.Close:
+      extendedMessage(s);
       break;
     case FrontendMessage.CopyDone:
     case FrontendMessage.CopyFail:
@@ -218,6 +226,24 @@ function countSyncPoint(s: ClassifySession, end: number): void {
   // mid-scan is never sent, and its sync points must not be waited for.
   s.queuedSyncs++;
   s.syncEnd = end;
+  s.extendedSinceSyncPoint = 0;
+}
+
+/** A Parse, Bind, Describe, Execute or Close: each gets one answer (or an ErrorResponse). */
+function extendedMessage(s: ClassifySession): void {
+  s.batchOpen = true;
+  s.extendedSinceSyncPoint++;
+}
+
+/**
+ * A Query or FunctionCall: answered with a ReadyForQuery of its own, unless it is sent inside
+ * an extended-protocol batch in which a message before it fails (see SyncPoints). A client
+ * whose statements pgtide rewrites is left out: the server's answers then differ from its
+ * messages, and counting them would mistake the Query's own error for the batch's.
+ */
+function countSimpleSyncPoint(s: ClassifySession, end: number): void {
+  if (s.batchOpen && s.statements === null) (s.queuedBatched ??= []).push(s.queuedSyncs, s.extendedSinceSyncPoint);
+  countSyncPoint(s, end);
 }
 
 /**

@@ -11,9 +11,10 @@ const QUEUE_LIMIT_BYTES = 256 * 1024;
 
 /** What of the session these functions use. */
 export type QueueSession = Pick<ClientSession,
-  'cancelWanted' | 'ctx' | 'deferred' | 'deferredBytes' | 'isClosed' | 'onQueryData' | 'pauseClient' | 'queryStart' |
-  'queued' | 'queuedBytes' | 'queuedSyncs' | 'queuedUnsynced' | 'readLink' | 'resendOnPrimary' | 'resumeClient' |
-  'send' | 'sentOnLink' | 'server' | 'state' | 'tracking'
+  'batchOpen' | 'cancelWanted' | 'ctx' | 'deferred' | 'deferredBytes' | 'extendedSinceSyncPoint' | 'isClosed' |
+  'onQueryData' | 'pauseClient' | 'queryStart' | 'queued' | 'queuedBatched' | 'queuedBytes' | 'queuedSyncs' |
+  'queuedUnsynced' | 'readLink' | 'resendOnPrimary' | 'resumeClient' | 'send' | 'sentOnLink' | 'server' | 'state' |
+  'tracking'
 > & StatsSession;
 
 /** Client bytes for the server not linked yet. */
@@ -58,8 +59,7 @@ export function replayDeferred(s: QueueSession): void {
 
 /** The queued bytes go to the server just linked, with the sync points they hold. */
 export function flushQueued(s: QueueSession, server: LinkedServer): void {
-  server.syncs.sent(s.queuedSyncs, s.queuedUnsynced);
-  s.queuedSyncs = 0;
+  oweSyncPoints(s, server, s.queuedUnsynced);
   s.queuedUnsynced = false;
   const queued = s.queued;
   if (s.readLink || s.tracking) for (const buf of queued) s.sentOnLink.push(buf);
@@ -81,9 +81,20 @@ export function flushQueued(s: QueueSession, server: LinkedServer): void {
   if (ok) s.resumeClient();
 }
 
+/** The sync points counted in the bytes about to go to `server` are owed by it from now on. */
+export function oweSyncPoints(s: QueueSession, server: LinkedServer, unsynced: boolean): void {
+  server.syncs.sent(s.queuedSyncs, unsynced, s.queuedBatched);
+  s.queuedSyncs = 0;
+  if (s.queuedBatched) s.queuedBatched.length = 0;
+}
+
 /** The chunks queued while no server was linked, and their sync-point count forgotten: they are scanned again. */
 export function takeQueued(s: QueueSession): Buffer[] {
   s.queuedSyncs = 0;
+  if (s.queuedBatched) s.queuedBatched.length = 0;
+  // No server was linked: the last one was released idle, with no batch open.
+  s.batchOpen = false;
+  s.extendedSinceSyncPoint = 0;
   s.queuedUnsynced = false;
   s.queuedBytes = 0;
   return s.queued.splice(0);

@@ -79,6 +79,7 @@ export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: 
   const tracker = s.tracker!;
   if (type === BackendMessage.CopyInResponse || type === BackendMessage.CopyBothResponse) return tracker.onCopyIn();
   const hide = tracker.onAnswer(type);
+  s.server!.syncs.skipped(tracker.takeSkippedQueries());
   const fakes = tracker.fakes;
   const start = end - 5 - body.length;
   if (type === BackendMessage.ErrorResponse && tracker.failedStatement === OLD_SHAPE) {
