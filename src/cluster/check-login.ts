@@ -1,6 +1,7 @@
 // The login of pgtide's check connections: sr_check_user (or the first user of auth_file)
-// to sr_check_database, named after the instance so DBAs can tell them apart.
+// to sr_check_database, named "pgtide monitor <instance_name>" so DBAs can tell them apart.
 import { parseSecret } from '../auth/secret.js';
+import { serverApplicationName } from '../config/application-name.js';
 import type { ServerCredentials, ServerLogin, ServerTls } from '../pool/server-login.js';
 import type { BackendConfig, Config } from '../config/types.js';
 
@@ -15,7 +16,7 @@ export function checkLogin(config: Config, users: ReadonlyMap<string, string>, b
     credentials,
     database: config.sr_check_database,
     // search_path too, on top of qualified names: nothing the check runs resolves elsewhere.
-    params: { application_name: config.instance_name, search_path: 'pg_catalog' },
+    params: { ...serverApplicationName(config, `monitor ${config.instance_name}`), search_path: 'pg_catalog' },
     tls,
     // health_check_timeout bounds the whole check; 0 means none, but a login still needs a bound.
     connectTimeoutMs: (config.health_check_timeout || config.server_connect_timeout) * 1000,

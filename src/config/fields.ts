@@ -101,6 +101,7 @@ export const TOP_LEVEL_FIELDS: Record<ScalarKey, Field> = {
   server_max_uses: count,
   server_idle_timeout: seconds,
   pool_idle_timeout: seconds,
+  server_application_name: { kind: 'string', maxLength: 63 },
   server_connect_timeout: seconds,
   server_login_retry: seconds,
   server_scram_max_iterations: { kind: 'integer', min: 1, max: MAX_SCRAM_ITERATIONS },

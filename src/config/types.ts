@@ -138,6 +138,8 @@ export interface Config {
   server_idle_timeout: number;
   /** Drop a pool (database, user, backend) left with no client, waiter or connection this long (0 = never). */
   pool_idle_timeout: number;
+  /** application_name pooled server connections log in with (a linked client's own replaces it); empty = none. */
+  server_application_name: string;
   server_connect_timeout: number;
   server_login_retry: number;
   /** A server asking for more SCRAM iterations at login is refused (they run on the event loop). */

@@ -1,3 +1,4 @@
+import { serverApplicationName } from '../config/application-name.js';
 import type { BackendConfig, Config, Consistency, PoolMode, TransactionRouting } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { parseSecret, type Secret } from '../auth/secret.js';
@@ -190,7 +191,8 @@ export class PoolManager implements ConnectionBudget {
       endpoint: { host: backend.host, port: backend.port },
       credentials,
       database: db?.dbname && db.dbname !== '*' ? db.dbname : database,
-      params: {},
+      // So that DBAs can tell pgtide's connections apart; a linked client's own name replaces it.
+      params: serverApplicationName(this.config, asUser ? 'auth_query' : ''),
       tls: this.serverTls,
       connectTimeoutMs: this.config.server_connect_timeout * 1000,
       maxPacketSize: this.config.max_packet_size,

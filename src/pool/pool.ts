@@ -68,6 +68,14 @@ export interface PoolCounters {
   readonly stats: PoolStats;
 }
 
+/** A server's ParameterStatus values as a client's login reports them: its application_name is
+ *  pgtide's (server_application_name), where PostgreSQL tells a client that set none ''. */
+export function paramsForClients(params: ReadonlyMap<string, string>): Map<string, string> {
+  const copy = new Map(params);
+  if (copy.has('application_name')) copy.set('application_name', '');
+  return copy;
+}
+
 export interface PoolKey {
   database: string;
   user: string;
@@ -82,7 +90,7 @@ export class ServerPool implements ServerOwner, PoolCounters {
   readonly servers = new Set<ServerConnection>();
   private connecting = 0;
   private lastLoginFailure = 0;
-  /** ParameterStatus values of the first login, reported to clients at their login. */
+  /** ParameterStatus values of the first login, reported to clients at their login (see paramsForClients). */
   serverParams: Map<string, string> | null = null;
   /** Counters for SHOW POOLS / STATS: servers lent out, waits and their total time. */
   lentTotal = 0;
@@ -241,7 +249,7 @@ export class ServerPool implements ServerOwner, PoolCounters {
       return;
     }
     this.lastLoginFailure = 0;
-    if (!this.serverParams) this.serverParams = new Map(server.params);
+    if (!this.serverParams) this.serverParams = paramsForClients(server.params);
     this.release(server);
   }
 

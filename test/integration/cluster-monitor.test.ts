@@ -77,7 +77,7 @@ describe('cluster monitor on the shared topology', { timeout: 120_000 }, () => {
 
   test('check connections are named after the instance and kept open', async () => {
     const count = async () => (await sqlOn<{ n: string }>(t.primary,
-      `SELECT count(*) AS n FROM pg_catalog.pg_stat_activity WHERE application_name = 'cluster-monitor-test'`))[0]!.n;
+      `SELECT count(*) AS n FROM pg_catalog.pg_stat_activity WHERE application_name = 'pgtide monitor cluster-monitor-test'`))[0]!.n;
     assert.equal(await count(), '1');
     await new Promise((resolve) => setTimeout(resolve, PERIOD * 3000));
     assert.equal(await count(), '1');

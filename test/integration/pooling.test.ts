@@ -16,8 +16,8 @@ import type { ServerConnection } from '../../src/pool/server-connection.js';
 
 const t = currentTopology();
 
-/** Server backends the SCRAM test user holds on the primary's test database. */
-async function backendsOfTestUser(application = ''): Promise<{ state: string; query: string }[]> {
+/** Server backends the SCRAM test user holds on the primary's test database (pgtide's own connections: server_application_name). */
+async function backendsOfTestUser(application = 'pgtide'): Promise<{ state: string; query: string }[]> {
   return sqlOn(t.primary,
     `SELECT state, query FROM pg_catalog.pg_stat_activity
       WHERE usename = $1 AND datname = $2 AND backend_type = 'client backend' AND application_name = $3`,

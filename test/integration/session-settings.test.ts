@@ -41,7 +41,9 @@ describe('session settings follow their client in transaction pooling', { timeou
   // A pgtide of its own per test: settings one test leaves on a pooled server (as pgtide
   // without this feature does) must not fail the next test instead.
   beforeEach(async () => {
-    p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: POOL_SIZE });
+    // A client that set no application_name sees server_application_name (see
+    // transaction-pooling.md); none keeps every comparison with a direct connection exact.
+    p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: POOL_SIZE, server_application_name: '' });
   });
   afterEach(async () => {
     await p.stop();

@@ -9,6 +9,7 @@ import * as encode from '../../protocol/encode.js';
 import { SQLSTATE } from '../../protocol/encode.js';
 import { canonicalEncodingName } from '../../protocol/encoding-names.js';
 import type { LinkedServer } from '../../pool/linked-server.js';
+import { paramsForClients } from '../../pool/pool.js';
 import { ClientAuth } from '../client-auth.js';
 import { lookUpPassword, lookUpRoles, needsLookup } from '../auth-lookup.js';
 import { checkAccess, type Access } from '../client-access.js';
@@ -292,7 +293,7 @@ export function learnServerParams(s: LoginSession, server: LinkedServer): void {
   const pool = s.pool!;
   setUp(s, server, null).then(
     () => {
-      const params = new Map(server.params);
+      const params = paramsForClients(server.params);
       pool.release(server);
       if (s.state === State.Login) finishLogin(s, params);
     },

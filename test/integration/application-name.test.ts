@@ -1,0 +1,69 @@
+// application_name of pgtide's server connections in pg_stat_activity: "pgtide"
+// (server_application_name) for a pooled connection no named client holds, the client's own
+// while its transactions run, "pgtide monitor <instance_name>" for health checks. A client that
+// set none is told '' at login, as PostgreSQL tells it.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { WireClient } from '../support/pipeline.js';
+import { currentTopology, sqlOn } from '../support/topology.js';
+import { waitFor } from '../support/wait.js';
+
+const t = currentTopology();
+const INSTANCE = 'appname-test';
+
+describe('application_name of server connections', { timeout: 60_000 }, () => {
+  let p: RunningPgtide;
+  before(async () => {
+    // Reads stay on the primary: one pool of one server connection.
+    p = await startPgtide(t, {
+      backends: clusterBackends(t, [1, 0, 0]), default_pool_size: 1, instance_name: INSTANCE, health_check_period: 0.5,
+    });
+    await waitFor('a primary', () => p.pgtide.context.router.writeBackend() !== null);
+  });
+  after(() => p?.stop());
+
+  /** What pg_stat_activity shows for the server connection running this client's transaction. */
+  async function shownFor(c: pg.Client): Promise<{ shown: string; own: string }> {
+    const { rows } = await c.query(`SELECT a.application_name AS shown, pg_catalog.current_setting('application_name') AS own
+      FROM pg_catalog.pg_stat_activity a WHERE a.pid = pg_catalog.pg_backend_pid()`);
+    return rows[0];
+  }
+
+  async function client(applicationName?: string): Promise<pg.Client> {
+    const c = new pg.Client(p.pgConfig(applicationName === undefined ? {} : { application_name: applicationName }));
+    await c.connect();
+    return c;
+  }
+
+  test('a client that set none runs on a connection named "pgtide" and is told \'\' at login', async () => {
+    const c = await client();
+    assert.deepEqual(await shownFor(c), { shown: 'pgtide', own: 'pgtide' });
+    await c.end();
+    const wire = await WireClient.connect({ host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database });
+    assert.equal(wire.parameters.get('application_name'), '');
+    await wire.close();
+  });
+
+  test("a named client's transactions show its name; the next nameless client's show pgtide again", async () => {
+    const named = await client('dashboard');
+    assert.deepEqual(await shownFor(named), { shown: 'dashboard', own: 'dashboard' });
+    await named.query(`SET application_name = 'dashboard-2'`);
+    assert.deepEqual(await shownFor(named), { shown: 'dashboard-2', own: 'dashboard-2' });
+    await named.end();
+    const nameless = await client();
+    assert.equal((await shownFor(nameless)).shown, 'pgtide');
+    await nameless.end();
+    // The pooled connection, idle now, still says whose it is.
+    const idle = await sqlOn<{ n: string }>(t.primary, `SELECT count(*) AS n FROM pg_catalog.pg_stat_activity
+      WHERE usename = '${t.scramUser.user}' AND application_name = 'pgtide' AND state = 'idle'`);
+    assert.equal(idle[0]!.n, '1');
+  });
+
+  test('health-check connections are named "pgtide monitor <instance_name>"', async () => {
+    const rows = await sqlOn<{ n: string }>(t.primary,
+      `SELECT count(*) AS n FROM pg_catalog.pg_stat_activity WHERE application_name = 'pgtide monitor ${INSTANCE}'`);
+    assert.equal(rows[0]!.n, '1');
+  });
+});
