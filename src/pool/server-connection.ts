@@ -23,8 +23,8 @@ const ACTIVE_TYPES = collectTable('ZSGWEA');
 // A link whose client stream pgtide edits (prepared statements) also follows every request's answer;
 // so does one with an extended-protocol batch open (see SyncPoints.failed).
 const TRACKED_TYPES = collectTable('ZSGW123nTCIsEA');
-/** The end of one request's answer (see SyncPoints.countAnswer); 0 for other types. */
-const ANSWER_ENDS = collectTable('123nTCIs');
+/** The end of the answer to a Parse, Bind or Execute (see SyncPoints.countAnswer); 0 for other types. */
+const ANSWER_ENDS = collectTable('12CIs');
 // Logging in and idle, every message is checked: only a few types may come then.
 const ALL_TYPES = new Uint8Array(256).fill(1);
 const {

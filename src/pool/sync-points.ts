@@ -6,9 +6,12 @@
 // After an error in an extended-protocol message PostgreSQL discards every message until the
 // next Sync, a Query or FunctionCall among them, which then gets no ReadyForQuery. Such sync
 // points are sent "inside a batch" (after Parse, Bind … with no Sync since); the count tells
-// the error of a batch message before them from the Query's own by the answers (ParseComplete,
-// BindComplete, CommandComplete …) the server gave since its last ReadyForQuery: one for each
-// extended message, or the error.
+// the error of a batch message before them from the Query's own by the answers the server gave
+// since its last ReadyForQuery: ParseComplete, BindComplete, and CommandComplete,
+// EmptyQueryResponse or PortalSuspended, one for each Parse, Bind and Execute (Describe and
+// Close are left out on both sides). Fewer than the client sent: a batch message failed. A
+// Describe failing after the batch's last Execute is taken for the Query's own error: the
+// server is then kept until the client leaves, as before, never released early.
 
 export class SyncPoints {
   /** Sent and not yet answered by ReadyForQuery. */
@@ -20,7 +23,7 @@ export class SyncPoints {
   /** Sync points sent so far: the ordinal of the next one. */
   private sentTotal = 0;
   /** Query or FunctionCall sync points sent inside a batch, oldest first: pairs of (ordinal,
-   *  extended-protocol messages the client sent between the sync point before it and it). */
+   *  Parse, Bind and Execute messages the client sent between the sync point before it and it). */
   private readonly batched: number[] = [];
   /** An extended-protocol message failed: the server discards what it reads until a Sync. */
   private skipping = false;
@@ -57,8 +60,8 @@ export class SyncPoints {
     return this.idle;
   }
 
-  /** ParseComplete, BindComplete, CloseComplete, NoData, RowDescription, CommandComplete,
-   *  EmptyQueryResponse or PortalSuspended: the end of one request's answer. */
+  /** ParseComplete, BindComplete, CommandComplete, EmptyQueryResponse or PortalSuspended: the
+   *  end of the answer to a Parse, Bind or Execute (or a statement of a Query). */
   countAnswer(): void {
     this.answers++;
   }

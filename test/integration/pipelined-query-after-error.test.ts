@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { currentTopology } from '../support/topology.js';
-import { bind, execute, normalise, parse, query, sync, useWirePgtide, type Message, type WireClient } from '../support/pipeline.js';
+import { bind, describe as describeMessage, execute, normalise, parse, query, sync, useWirePgtide, type Message, type WireClient } from '../support/pipeline.js';
 
 const t = currentTopology();
 const FLUSH = Buffer.from([0x48, 0, 0, 0, 4]);
@@ -63,6 +63,11 @@ describe('a Query pipelined after an extended-protocol error', { timeout: 60_000
     assert.ok(waited < 1000, `the next client waited ${waited.toFixed(0)} ms`);
     await c.close();
     await d.close();
+  });
+
+  test('with a Describe, as node-postgres sends (Parse, Bind, Describe, Execute failing, Query, Sync): as direct', async () => {
+    await same(async (c) => c.send(parse('', 'SELECT 1/0'), bind('', ''), describeMessage('P', ''), execute(), query('SELECT 2'), sync()), 1);
+    assert.ok((await nextClientWait()) < 1000);
   });
 
   test("the Query's own error inside the batch: it and the Sync are answered, as direct", async () => {

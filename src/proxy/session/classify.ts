@@ -202,10 +202,6 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       extendedMessage(s);
       s.syncsSinceExecute = 0;
       break;
-    case FrontendMessage.Describe:
-    case FrontendMessage.Close:
-      extendedMessage(s);
-      break;
     case FrontendMessage.CopyDone:
     case FrontendMessage.CopyFail:
       // Outside COPY IN the server ignores these: they end nothing.
@@ -229,7 +225,8 @@ function countSyncPoint(s: ClassifySession, end: number): void {
   s.extendedSinceSyncPoint = 0;
 }
 
-/** A Parse, Bind, Describe, Execute or Close: each gets one answer (or an ErrorResponse). */
+/** A Parse, Bind or Execute: each ends with one answer SyncPoints counts, or an ErrorResponse.
+ *  Describe and Close are not scanned (nor their answers counted): the scan stays as cheap. */
 function extendedMessage(s: ClassifySession): void {
   s.batchOpen = true;
   s.extendedSinceSyncPoint++;

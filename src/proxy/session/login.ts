@@ -32,8 +32,8 @@ const NO_ROLES: ReadonlySet<string> = new Set();
 export const AUTH_TYPES = new Uint8Array(256).fill(1);
 // Sync points (Query, Sync, FunctionCall), Parse (to route by its text), Execute (which may start a COPY IN), the end
 // of a COPY IN (CopyDone, CopyFail) and Terminate; of a Bind (to route by the statement it runs) only the names at its
-// start, never its parameters. Describe and Close are only counted (see SyncPoints). Query and Parse bodies are read whole while the process-wide AssemblyBudget allows.
-const QUERY_TYPES = collectTable('SEcfXFDC', 'B', 'QP');
+// start, never its parameters. Query and Parse bodies are read whole while the process-wide AssemblyBudget allows.
+const QUERY_TYPES = collectTable('SEcfXF', 'B', 'QP');
 
 /** Login is where a session's fields are first set, and the session itself is what the login
  *  registers (cancel key, clients logging in, pool waiter): these functions take it whole. */
