@@ -1,6 +1,7 @@
 // SCRAM-SHA-256 building blocks shared by both sides of an exchange (RFC 5802, RFC 7677).
 // Everything here is pure; the per-exchange state lives in scram-server.ts / scram-client.ts.
-import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
+import { takeRandom } from './random-pool.js';
 
 export const SCRAM_MECHANISM = 'SCRAM-SHA-256';
 export const SCRAM_KEY_LENGTH = 32;
@@ -30,7 +31,7 @@ export function constantTimeEqual(a: Buffer, b: Buffer): boolean {
 }
 
 export function randomNonce(): string {
-  return randomBytes(18).toString('base64');
+  return takeRandom(18).toString('base64');
 }
 
 // RFC 4013 mapping tables: C.1.2 (non-ASCII spaces) map to SPACE, B.1 maps to nothing.

@@ -1,4 +1,5 @@
-import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { randomBits, randomBuffer } from '../auth/random-pool.js';
 import { MAX_PEER_ID, MAX_WORKER_ID } from '../config/peering.js';
 
 // The BackendKeyData pid pgtide hands a client says where the client lives, so a CancelRequest
@@ -49,9 +50,14 @@ export interface CancelKey {
   secret: Buffer;
 }
 
+/** A key as kept: the client it belongs to with it, so a login allocates one object for both. */
+interface IssuedKey<T> extends CancelKey {
+  owner: T;
+}
+
 /** Issues per-client cancel keys and finds the client a CancelRequest names. */
 export class CancelKeys<T> {
-  private readonly byPid = new Map<number, { secret: Buffer; owner: T }>();
+  private readonly byPid = new Map<number, IssuedKey<T>>();
   private readonly prefix: number;
 
   constructor(readonly peerId: number, readonly workerId: number) {
@@ -63,11 +69,11 @@ export class CancelKeys<T> {
   issue(owner: T): CancelKey {
     let pid: number;
     do {
-      pid = (this.prefix | randomInt(0, 1 << LOCAL_BITS)) >>> 0;
+      pid = (this.prefix | randomBits(LOCAL_BITS)) >>> 0;
     } while (this.byPid.has(pid));
-    const secret = randomBytes(4);
-    this.byPid.set(pid, { secret, owner });
-    return { pid, secret };
+    const key = { pid, secret: randomBuffer(4), owner };
+    this.byPid.set(pid, key);
+    return key;
   }
 
   /** The owner of a key, or undefined when the key is unknown or the secret does not match. */

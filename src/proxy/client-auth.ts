@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import type { ExchangeType } from '../config/types.js';
 import { parseSecret, md5PasswordHash, scramSecretFromPassword, type Secret } from '../auth/secret.js';
 import { md5Verify } from '../auth/md5.js';
+import { randomBuffer } from '../auth/random-pool.js';
 import { ScramServer } from '../auth/scram-server.js';
 import { constantTimeEqual } from '../auth/scram.js';
 import type { ScramCredentials } from '../auth/scram-client.js';
@@ -16,6 +16,10 @@ export type AuthStep =
 
 const enum Method { Trust, Plain, Md5, Scram }
 
+// PostgreSQL's order: libpq takes -PLUS when offered and its channel_binding allows.
+const OFFER_SCRAM: AuthStep = { kind: 'send', message: encode.authenticationSASL(['SCRAM-SHA-256']) };
+const OFFER_SCRAM_PLUS: AuthStep = { kind: 'send', message: encode.authenticationSASL(['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-256']) };
+
 const CERT_MISMATCH: AuthStep = { kind: 'fail', reason: 'certificate validation (clientcert=verify-full) failed: CN mismatch' };
 
 /**
@@ -25,7 +29,8 @@ const CERT_MISMATCH: AuthStep = { kind: 'fail', reason: 'certificate validation 
 export class ClientAuth {
   private readonly method: Method;
   private readonly secret: Secret | null;
-  private readonly salt = randomBytes(4);
+  /** MD5's salt, drawn when that exchange starts (most logins are SCRAM). */
+  private salt: Buffer | null = null;
   private scram: ScramServer | null = null;
   private scramStep = 0;
   /** SCRAM keys proven by the client, for logging in to servers without the password. */
@@ -54,11 +59,11 @@ export class ClientAuth {
       case Method.Plain:
         return { kind: 'send', message: encode.authenticationCleartextPassword() };
       case Method.Md5:
+        this.salt = randomBuffer(4);
         return { kind: 'send', message: encode.authenticationMD5Password(this.salt) };
       case Method.Scram:
         this.scram = new ScramServer(this.scramSecret(), this.user, undefined, this.endPoint);
-        // PostgreSQL's order: libpq takes -PLUS when offered and its channel_binding allows.
-        return { kind: 'send', message: encode.authenticationSASL(this.endPoint ? ['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-256'] : ['SCRAM-SHA-256']) };
+        return this.endPoint ? OFFER_SCRAM_PLUS : OFFER_SCRAM;
     }
   }
 
@@ -81,7 +86,7 @@ export class ClientAuth {
       case Method.Md5: {
         const response = decodePassword(body);
         if (response === null) return { kind: 'protocol', reason: 'invalid password packet' };
-        return this.verdict(this.secret !== null && md5Verify(this.user, this.secret, this.salt, response));
+        return this.verdict(this.secret !== null && md5Verify(this.user, this.secret, this.salt!, response));
       }
       case Method.Scram:
         return this.onScram(body);

@@ -7,7 +7,6 @@ import { parseOptions, type StartupPacket } from '../../protocol/startup.js';
 import { FrontendMessage } from '../../protocol/types.js';
 import * as encode from '../../protocol/encode.js';
 import { SQLSTATE } from '../../protocol/encode.js';
-import { canonicalEncodingName } from '../../protocol/encoding-names.js';
 import type { LinkedServer } from '../../pool/linked-server.js';
 import { paramsForClients } from '../../pool/pool.js';
 import { ClientAuth } from '../client-auth.js';
@@ -19,7 +18,7 @@ import { SessionSettings } from '../session-settings.js';
 import type { ClientSession } from '../client-session.js';
 import { CONSOLE_PARAMS, answerConsoleQuery, consoleRole } from './console.js';
 import { setUp } from './handoff.js';
-import { tell } from './reported-params.js';
+import { loginAnswer } from './reported-params.js';
 import { isOn, isSerializable } from './setting-values.js';
 import { NO_PARAMS, State, poolOf, releaseAfterFailure } from './state.js';
 import { bindSocket, unbindSocket } from './socket.js';
@@ -34,6 +33,10 @@ export const AUTH_TYPES = new Uint8Array(256).fill(1);
 // of a COPY IN (CopyDone, CopyFail) and Terminate; of a Bind (to route by the statement it runs) only the names at its
 // start, never its parameters. Query and Parse bodies are read whole while the process-wide AssemblyBudget allows.
 const QUERY_TYPES = collectTable('SEcfXF', 'B', 'QP');
+const AUTHENTICATION_OK = encode.authenticationOk();
+// The answers to SSLRequest and GSSENCRequest (libpq's default sslmode=prefer asks at every connection).
+const NO = Buffer.from('N');
+const YES = Buffer.from('S');
 
 /** Login is where a session's fields are first set, and the session itself is what the login
  *  registers (cancel key, clients logging in, pool waiter): these functions take it whole. */
@@ -61,17 +64,17 @@ function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Buffer | 
     case 'gssenc':
       if (rest) return s.protocolViolation('unexpected data after GSSENCRequest');
       s.startup!.reset();
-      s.socket.write('N');
+      s.socket.write(NO);
       return;
     case 'ssl':
       // Bytes already sent behind the SSLRequest were not protected by TLS: an injection.
       if (rest) return s.protocolViolation('unexpected data after SSLRequest');
       s.startup!.reset();
       if (!s.ctx.clientTls || s.socket instanceof tls.TLSSocket) {
-        s.socket.write('N');
+        s.socket.write(NO);
         return;
       }
-      s.socket.write('S');
+      s.socket.write(YES);
       return startTls(s);
     case 'startup':
       break;
@@ -193,15 +196,21 @@ function onAuthStep(s: LoginSession, step: ReturnType<ClientAuth['start']>): voi
     case 'fail':
       s.ctx.log.info({ client: s.remote, user: s.user, reason: step.reason }, 'client authentication failed');
       return s.fatal(SQLSTATE.INVALID_PASSWORD, `password authentication failed for user "${s.user}"`);
-    case 'ok':
-      if (step.final) s.socket.write(step.final);
-      return authenticated(s);
+    case 'ok': {
+      // SASLFinal, AuthenticationOk and, when the pool's settings are known, the whole login
+      // answer leave in one write (each write is a system call and a write request in Node.js).
+      const out = s.socket;
+      out.cork();
+      if (step.final) out.write(step.final);
+      authenticated(s);
+      out.uncork();
+    }
   }
 }
 
 function authenticated(s: LoginSession): void {
   const ctx = s.ctx;
-  s.socket.write(encode.authenticationOk());
+  s.socket.write(AUTHENTICATION_OK);
   if (ctx.admin.isConsole(s.database)) return enterConsole(s);
   if (ctx.admin.isDisabled(s.database)) {
     return s.fatal(SQLSTATE.CANNOT_CONNECT_NOW, `database "${s.database}" is disabled`, undefined, 'An administrator ran DISABLE; ENABLE lets clients in again.');
@@ -309,20 +318,7 @@ function finishLogin(s: LoginSession, params: ReadonlyMap<string, string>): void
   const ctx = s.ctx;
   ctx.loggingIn.delete(s);
   s.cancelKey = ctx.cancelKeys.issue(s);
-  const out = s.socket;
-  out.cork();
-  // The client's own startup values are what every server running its transactions will have,
-  // in the form the server reports them.
-  const own = s.settings?.startup;
-  s.toldAtLogin = params;
-  for (const [name, value] of params) {
-    const raw = own?.get(name.toLowerCase());
-    const reported = raw === undefined ? value : s.ctx.reportedValues.get(`${name}\0${raw}`) ?? reportedForm(name, raw);
-    tell(s, name, reported);
-  }
-  out.write(encode.backendKeyData(s.cancelKey.pid, s.cancelKey.secret));
-  out.write(encode.readyForQuery('I'));
-  out.uncork();
+  s.socket.write(loginAnswer(s, params, s.cancelKey));
   s.state = State.Ready;
   s.lastActive = Date.now();
   if (ctx.config.log_connections) ctx.log.info({ client: s.remote, user: s.user, database: s.database }, 'login');
@@ -331,12 +327,6 @@ function finishLogin(s: LoginSession, params: ReadonlyMap<string, string>): void
     s.queued = [];
     for (const chunk of early) s.onQueryData(chunk);
   }
-}
-
-/** How a server will report a startup value pgtide has not yet seen one report: client_encoding
- *  by its canonical name (`utf-8` → `UTF8`), anything else as given until a server corrects it. */
-function reportedForm(name: string, raw: string): string {
-  return name === 'client_encoding' ? canonicalEncodingName(raw) ?? raw : raw;
 }
 
 /** The startup packet's `replication` asks for a walsender: `database`, or true in any of

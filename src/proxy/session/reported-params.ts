@@ -4,6 +4,8 @@
 // that differ from what a login tells by default are kept per client.
 import * as encode from '../../protocol/encode.js';
 import type { LinkedServer } from '../../pool/linked-server.js';
+import { canonicalEncodingName } from '../../protocol/encoding-names.js';
+import type { CancelKey } from '../cancel-keys.js';
 import type { ClientSession } from '../client-session.js';
 
 /** What of the session these functions use. */
@@ -42,8 +44,63 @@ function toldByDefault(s: ReportedParamsSession, name: string): string | undefin
 
 /** ParameterStatus `name` = `value`, remembered for toldValue (no copy while it is the default). */
 export function tell(s: ReportedParamsSession, name: string, value: string): void {
-  if (s.toldOwn !== null || toldByDefault(s, name) !== value) (s.toldOwn ??= new Map()).set(name, value);
+  remember(s, name, value);
   s.socket.write(encode.parameterStatus(name, value));
+}
+
+function remember(s: ReportedParamsSession, name: string, value: string): void {
+  if (s.toldOwn !== null || toldByDefault(s, name) !== value) (s.toldOwn ??= new Map()).set(name, value);
+}
+
+/** A reported setting as a login tells it by default, encoded once per map of reported values. */
+interface Status {
+  name: string;
+  lowerName: string;
+  message: Buffer;
+}
+
+/** Per map of reported values (a pool's, fixed once learned; the console's): its messages, so
+ *  that a login encodes only the settings its client gave itself. */
+const statusByParams = new WeakMap<ReadonlyMap<string, string>, Status[]>();
+
+function statusOf(params: ReadonlyMap<string, string>): Status[] {
+  let list = statusByParams.get(params);
+  if (list === undefined) {
+    list = [];
+    for (const [name, value] of params) list.push({ name, lowerName: name.toLowerCase(), message: encode.parameterStatus(name, value) });
+    statusByParams.set(params, list);
+  }
+  return list;
+}
+
+const READY_IDLE = encode.readyForQuery('I');
+
+/**
+ * The end of a login, in one Buffer: ParameterStatus of `params` (what the pool's servers
+ * report), BackendKeyData and ReadyForQuery. The client's own startup values are what every
+ * server running its transactions will have: those are told in the form the server reports them.
+ */
+export function loginAnswer(s: ReportedParamsSession, params: ReadonlyMap<string, string>, key: CancelKey): Buffer {
+  const own = s.settings?.startup;
+  s.toldAtLogin = params;
+  const statuses = statusOf(params);
+  const messages: Buffer[] = [];
+  let i = 0;
+  for (const [name, value] of params) {
+    const status = statuses[i++]!;
+    const raw = own?.get(status.lowerName);
+    const reported = raw === undefined ? value : s.ctx.reportedValues.get(`${name}\0${raw}`) ?? reportedForm(name, raw);
+    remember(s, name, reported);
+    messages.push(reported === value ? status.message : encode.parameterStatus(name, reported));
+  }
+  messages.push(encode.backendKeyData(key.pid, key.secret), READY_IDLE);
+  return Buffer.concat(messages);
+}
+
+/** How a server will report a startup value pgtide has not yet seen one report: client_encoding
+ *  by its canonical name (`utf-8` → `UTF8`), anything else as given until a server corrects it. */
+function reportedForm(name: string, raw: string): string {
+  return name === 'client_encoding' ? canonicalEncodingName(raw) ?? raw : raw;
 }
 
 /** ParameterStatus of settings the server reports, as it has them now. */
