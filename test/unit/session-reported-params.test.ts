@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { reportSettings, tell, type ReportedParamsSession } from '../../src/proxy/session/reported-params.js';
+import * as encode from '../../src/protocol/encode.js';
+import { loginAnswer, reportSettings, tell, type ReportedParamsSession } from '../../src/proxy/session/reported-params.js';
 import { FakeClientSocket } from './session-harness.js';
 
 function session(): ReportedParamsSession & { socket: FakeClientSocket } {
@@ -32,5 +33,40 @@ describe('what the client was told of its settings', () => {
     const s = session();
     reportSettings(s, { params: new Map([['DateStyle', 'ISO, MDY'], ['search_path', 'app']]) } as never, ['search_path']);
     assert.equal(s.socket.takeTypes(), 'S');
+  });
+});
+
+describe('the login answer', () => {
+  const key = { pid: 0x40000001, secret: Buffer.from([1, 2, 3, 4]) };
+
+  function loginSession(own: [string, string][]): ReportedParamsSession & { socket: FakeClientSocket } {
+    return {
+      socket: new FakeClientSocket(),
+      toldAtLogin: new Map(),
+      toldOwn: null,
+      settings: { startup: new Map(own) },
+      isClosed: false,
+      ctx: { reportedValues: new Map() },
+    } as never;
+  }
+
+  it('is one Buffer: the pool\'s settings with the client\'s own in their place, BackendKeyData, ReadyForQuery', () => {
+    const params = new Map([['DateStyle', 'ISO, MDY'], ['application_name', ''], ['client_encoding', 'UTF8']]);
+    const plain = loginAnswer(loginSession([]), params, key);
+    const s = loginSession([['application_name', 'pgbench'], ['client_encoding', 'latin1']]);
+    const own = loginAnswer(s, params, key);
+    const expected = Buffer.concat([
+      encode.parameterStatus('DateStyle', 'ISO, MDY'),
+      encode.parameterStatus('application_name', 'pgbench'),
+      encode.parameterStatus('client_encoding', 'LATIN1'),
+      encode.backendKeyData(key.pid, key.secret),
+      encode.readyForQuery('I'),
+    ]);
+    assert.deepEqual(own, expected);
+    assert.equal(s.toldAtLogin, params);
+    assert.equal(s.toldOwn?.get('client_encoding'), 'LATIN1', 'told in another form than its startup value');
+    // The same map again: the messages encoded once are reused, and the answer is unchanged.
+    assert.deepEqual(loginAnswer(loginSession([]), params, key), plain);
+    assert.deepEqual(plain.subarray(0, encode.parameterStatus('DateStyle', 'ISO, MDY').length), encode.parameterStatus('DateStyle', 'ISO, MDY'));
   });
 });
