@@ -276,7 +276,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         if (this.state === State.Ready) acquire(this);
       }
     }
-    if (this.terminateAt >= 0) this.close();
+    if (this.terminateAt >= 0) closeSession(this, true);
   }
 
   /** Forward client bytes, rewritten for this server when the link tracks prepared statements. */

@@ -164,6 +164,16 @@ describe('closing a session', () => {
     assert.deepEqual(cancelled, [s]);
   });
 
+  it('after Terminate the socket is closed at once, or ended politely while answers are still unsent', () => {
+    const done = closing();
+    closeSession(done.s, true);
+    assert.deepEqual([done.socket.destroyed, done.socket.writable], [true, true], 'closed, not half-closed');
+    const pending = closing();
+    pending.socket.writableLength = 20;
+    closeSession(pending.s, true);
+    assert.deepEqual([pending.socket.destroyed, pending.socket.writable], [false, false], 'ended: what is queued still goes out');
+  });
+
   it('closeSocket ends a writable socket, destroys one that is not, and leaves a destroyed one', () => {
     const open = new FakeClientSocket();
     closeSocket(open as never);

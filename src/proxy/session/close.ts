@@ -32,8 +32,9 @@ export type CloseSession = Pick<
 > &
   ServerWaiter;
 
-/** Leave: give the server back in a clean state (or close it), forget the client. */
-export function closeSession(s: CloseSession): void {
+/** Leave: give the server back in a clean state (or close it), forget the client.
+ *  terminated: the client sent Terminate, so it expects nothing more. */
+export function closeSession(s: CloseSession, terminated = false): void {
   if (s.state === State.Closed) return;
   const wasWaiting = s.state === State.Waiting || s.state === State.Login;
   s.state = State.Closed;
@@ -60,7 +61,10 @@ export function closeSession(s: CloseSession): void {
     server.orphan(s.serverCut || !s.scanner.atBoundary, resetQuery(s), ctx.sendCancel);
   }
   s.queued.length = 0;
-  closeSocket(s.socket);
+  // After Terminate with nothing left to send, the socket is closed at once, as PostgreSQL
+  // does: no half-close to wait out, no timer for a client that will not read.
+  if (terminated && s.socket.writableLength === 0) s.socket.destroy();
+  else closeSocket(s.socket);
   if (ctx.config.log_disconnections && s.cancelKey) {
     ctx.log.info({ client: s.remote, user: s.user, database: s.database }, 'disconnect');
   }
