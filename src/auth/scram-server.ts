@@ -56,14 +56,11 @@ export class ScramServer {
    */
   constructor(secret: Secret | null, userName: string, saltKey: Buffer = PROCESS_SALT_KEY, endPoint: Buffer | null = null) {
     this.#endPoint = endPoint;
+    const salt = hmac(saltKey, `salt\0${userName}`).subarray(0, SCRAM_SALT_LENGTH);
     if (secret?.kind === 'scram') {
-      // A stored secret has its own salt: the per-user one is not computed (an HMAC per login).
       this.#secret = secret;
       this.#mock = false;
-      return;
-    }
-    const salt = hmac(saltKey, `salt\0${userName}`).subarray(0, SCRAM_SALT_LENGTH);
-    if (secret?.kind === 'plain' && secret.password !== '') {
+    } else if (secret?.kind === 'plain' && secret.password !== '') {
       this.#secret = scramSecretFromPassword(secret.password, salt);
       this.#mock = false;
     } else {
