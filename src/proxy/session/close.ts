@@ -1,6 +1,7 @@
 // A client leaving: the hand-off under way abandoned, its server given back in a known state
 // (or closed), its cancel key revoked, its socket ended.
 import type net from 'node:net';
+import tls from 'node:tls';
 import { UNKNOWN_SETTINGS } from '../../pool/server-settings.js';
 import type { ServerWaiter } from '../../pool/linked-server.js';
 import type { ClientSession } from '../client-session.js';
@@ -62,8 +63,9 @@ export function closeSession(s: CloseSession, terminated = false): void {
   }
   s.queued.length = 0;
   // After Terminate with nothing left to send, the socket is closed at once, as PostgreSQL
-  // does: no half-close to wait out, no timer for a client that will not read.
-  if (terminated && s.socket.writableLength === 0) s.socket.destroy();
+  // does: no half-close to wait out, no timer for a client that will not read. TLS still
+  // ends politely, so that the client gets its close_notify.
+  if (terminated && s.socket.writableLength === 0 && !(s.socket instanceof tls.TLSSocket)) s.socket.destroy();
   else closeSocket(s.socket);
   if (ctx.config.log_disconnections && s.cancelKey) {
     ctx.log.info({ client: s.remote, user: s.user, database: s.database }, 'disconnect');
