@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as encode from '../../src/protocol/encode.js';
-import { loginAnswer, reportSettings, tell, type ReportedParamsSession } from '../../src/proxy/session/reported-params.js';
+import { correctReported, loginAnswer, reportSettings, tell, type ReportedParamsSession } from '../../src/proxy/session/reported-params.js';
 import { FakeClientSocket } from './session-harness.js';
 
 function session(): ReportedParamsSession & { socket: FakeClientSocket } {
@@ -33,6 +33,22 @@ describe('what the client was told of its settings', () => {
     const s = session();
     reportSettings(s, { params: new Map([['DateStyle', 'ISO, MDY'], ['search_path', 'app']]) } as never, ['search_path']);
     assert.equal(s.socket.takeTypes(), 'S');
+  });
+});
+
+describe('a startup value the server reports in another form', () => {
+  it('is told once, in the server\'s form, and remembered for the next link', () => {
+    const s = session() as ReturnType<typeof session> & { ctx: unknown };
+    Object.assign(s, {
+      settings: { startup: new Map([['timezone', 'europe/paris']]), values: new Map([['timezone', 'europe/paris']]) },
+      ctx: { reportedValues: new Map() },
+    });
+    const server = { params: new Map([['TimeZone', 'Europe/Paris'], ['DateStyle', 'ISO, MDY']]) };
+    correctReported(s, server as never);
+    assert.equal(s.socket.takeTypes(), 'S');
+    assert.equal(s.toldOwn?.get('TimeZone'), 'Europe/Paris');
+    correctReported(s, server as never);
+    assert.equal(s.socket.takeTypes(), '', 'told already');
   });
 });
 

@@ -26,7 +26,6 @@ export function correctReported(s: ReportedParamsSession, server: LinkedServer):
     if (s.settings!.values.get(name.toLowerCase()) !== raw) continue;
     s.ctx.reportedValues.set(`${name}\0${raw}`, value, name.length + raw.length + value.length);
     tell(s, name, value);
-    s.socket.write(encode.parameterStatus(name, value));
   }
 }
 
