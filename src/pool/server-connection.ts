@@ -1,7 +1,7 @@
 // One connection to a PostgreSQL server: its states from connect to close, the forward path
 // both ways for the client it is lent to, pgtide's own queries, and the drain after a client.
 import net from 'node:net';
-import { MessageScanner, collectTable, type MessageSink } from '../protocol/scanner.js';
+import { MessageScanner, type MessageSink } from '../protocol/scanner.js';
 import { decodeBackendKeyData, endsSession, readyForQueryStatus } from '../protocol/backend.js';
 import * as encode from '../protocol/encode.js';
 import { BackendMessage, TransactionStatus } from '../protocol/types.js';
@@ -14,26 +14,15 @@ import { copyForClient, OwnQuery, type Rows } from './own-query.js';
 import type { ServerOwner, ServerPeer } from './server-peer.js';
 import type { LinkedServer } from './linked-server.js';
 import { settingsAfterReset, trackReportedParameter, UNKNOWN_SETTINGS } from './server-settings.js';
+import { ACTIVE_TYPES, ALL_TYPES, ANSWER_ENDS, State, TRACKED_TYPES } from './server-states.js';
+import { ReusedReadBuffer } from './read-buffer.js';
 
-const enum State { Connecting, Login, Idle, Linked, Draining, Internal, Closed }
-
-// On the forward path only the messages that change what pgtide must do are assembled: errors
-// (a FATAL ends the session), and notifications (their pid may be the client's to report).
-const ACTIVE_TYPES = collectTable('ZSGWEA');
-// A link whose client stream pgtide edits (prepared statements) also follows every request's answer;
-// so does one with an extended-protocol batch open (see SyncPoints.failed).
-const TRACKED_TYPES = collectTable('ZSGW123nTCIsEA');
-/** The end of the answer to a Parse, Bind or Execute (see SyncPoints.countAnswer); 0 for other types. */
-const ANSWER_ENDS = collectTable('12CIs');
-// Logging in and idle, every message is checked: only a few types may come then.
-const ALL_TYPES = new Uint8Array(256).fill(1);
 const {
   ReadyForQuery: Z, ParameterStatus: S, BackendKeyData: K, ErrorResponse: E, CopyInResponse: G, CopyBothResponse: W,
   NoticeResponse: N, DataRow: D, NotificationResponse: A,
 } = BackendMessage;
 const IDLE = TransactionStatus.Idle;
 const DRAIN_TIMEOUT_MS = 10_000;
-const READ_BUFFER_SIZE = 65536;
 let nextServerId = 1;
 
 /** One connection to a PostgreSQL server: login, then bytes in both directions for a peer. */
@@ -80,9 +69,7 @@ export class ServerConnection implements MessageSink, LinkedServer {
   /** Key of `settings`, compared with a client's on each link. */
   settingsKey = '';
   private readonly ownReads: boolean;
-  private readBuffer: Buffer | null = null;
-  /** The last chunk read still sits in a pending client write: the next read needs a new buffer. */
-  private chunkHeld = false;
+  private readonly reads = new ReusedReadBuffer();
   readonly createdAt = Date.now();
   lastUsedAt = Date.now();
   uses = 0;
@@ -97,12 +84,11 @@ export class ServerConnection implements MessageSink, LinkedServer {
     this.onError = this.onError.bind(this);
     this.onDrain = this.onDrain.bind(this);
     this.onRead = this.onRead.bind(this);
-    this.nextReadBuffer = this.nextReadBuffer.bind(this);
     // Without TLS, reads land in a buffer of ours that is reused while no write holds it,
     // instead of a fresh 64 KiB allocation per read. TLS needs the stream's own reads.
     this.ownReads = login.tls.mode === 'disable' || login.tls.mode === 'allow';
     const options: net.NetConnectOpts = { host: login.endpoint.host, port: login.endpoint.port, noDelay: true, keepAlive: true };
-    if (this.ownReads) options.onread = { buffer: this.nextReadBuffer, callback: this.onRead };
+    if (this.ownReads) options.onread = { buffer: this.reads.next, callback: this.onRead };
     this.socket = net.connect(options);
     this.socket.once('connect', () => this.onConnect());
     this.socket.on('error', this.onError);
@@ -153,14 +139,6 @@ export class ServerConnection implements MessageSink, LinkedServer {
     this.state = State.Login;
   }
 
-  private nextReadBuffer(): Uint8Array {
-    if (this.chunkHeld || !this.readBuffer) {
-      this.chunkHeld = false;
-      this.readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
-    }
-    return this.readBuffer;
-  }
-
   private onRead(length: number, buffer: Uint8Array): boolean {
     this.onData((buffer as Buffer).subarray(0, length));
     return true;
@@ -187,7 +165,7 @@ export class ServerConnection implements MessageSink, LinkedServer {
     if (this.isClosed) return;
     if (state === State.Linked) {
       const peer = this.peer!;
-      if (peer.onServerData(chunk)) this.chunkHeld = true;
+      if (peer.onServerData(chunk)) this.reads.held = true;
       if (this.becameIdle && this.peer === peer) {
         this.becameIdle = false;
         peer.onServerIdle(this.txStatus);
