@@ -157,26 +157,36 @@ export function listsTable(counts: ListCounts): Table {
 }
 
 /** pgtide's own: one row per PostgreSQL server, like Pgpool-II's SHOW pool_nodes. */
-export function showBackends(pgtide: Pgtide): Table {
+export const BACKEND_COLUMNS = ['node_id#', 'name', 'host', 'port#', 'role', 'status', 'readable', 'weight', 'lb_share',
+  'lag_bytes#', 'lag_ms#', 'servers#', 'sv_active#', 'server_assignment_count#', 'assignment_share'];
+/** What each worker counts of its own; the rest is the same in every worker (the monitor's view). */
+export const BACKEND_COUNTS = ['servers#', 'sv_active#', 'server_assignment_count#'];
+const ASSIGNED = BACKEND_COLUMNS.indexOf('server_assignment_count#');
+
+/** One row per backend; assignment_share is left for backendsTable, which may see other workers' counts. */
+export function backendRows(pgtide: Pgtide): Cell[][] {
   const statuses = backendStatuses(pgtide);
   const pools = [...pgtide.context.pools.all()];
   const counted = [...pgtide.context.pools.counted()];
   const lentBy = (name: string) => sum(counted.filter((p) => p.key.backend === name), (p) => p.lentTotal);
-  const lentAll = sum(counted, (p) => p.lentTotal);
   const readWeight = sum(statuses.filter((s) => s.readable), (s) => s.config.weight);
-  const rows = statuses.map((s): Cell[] => {
+  return statuses.map((s): Cell[] => {
     const mine = pools.filter((p) => p.key.backend === s.config.name);
     return [
       s.index, s.config.name, s.config.host, s.config.port, s.role, s.healthy ? 'up' : 'down', s.readable ? 'yes' : 'no',
       String(s.config.weight), share(s.readable ? s.config.weight : 0, readWeight),
       s.lagBytes, s.lagMs,
-      sum(mine, (p) => p.servers.size), sum(mine, (p) => p.activeCount), lentBy(s.config.name), share(lentBy(s.config.name), lentAll),
+      sum(mine, (p) => p.servers.size), sum(mine, (p) => p.activeCount), lentBy(s.config.name), '',
     ];
   });
+}
+
+/** SHOW BACKENDS from rows whose counts may be several workers' sums. */
+export function backendsTable(rows: Cell[][]): Table {
+  const lentAll = sum(rows, (row) => row[ASSIGNED] as number);
   return {
-    columns: ['node_id#', 'name', 'host', 'port#', 'role', 'status', 'readable', 'weight', 'lb_share', 'lag_bytes#', 'lag_ms#',
-      'servers#', 'sv_active#', 'server_assignment_count#', 'assignment_share'],
-    rows,
+    columns: BACKEND_COLUMNS,
+    rows: rows.map((row) => [...row.slice(0, -1), share(row[ASSIGNED] as number, lentAll)]),
   };
 }
 

@@ -1,6 +1,6 @@
 // Every SHOW item, and which of them show the whole instance with `workers = N`. Such an item is
 // a report (what this process counts; what another worker's console asks of it) and the table
-// of every worker's report merged (merge.ts). The others (CONFIG, VERSION, BACKENDS …) are one
+// of every worker's report merged (merge.ts). The others (CONFIG, VERSION, PEERS …) are one
 // process's view, the same in every worker or the monitor's own.
 import type { Pgtide } from '../server.js';
 import type { ShowItem } from './commands.js';
@@ -12,7 +12,10 @@ import {
   listsTable,
   poolRows,
   poolsTable,
-  showBackends,
+  backendRows,
+  backendsTable,
+  BACKEND_COUNTS,
+  BACKEND_COLUMNS,
   statsAveragesTable,
   statsTable,
   statsTotalsTable,
@@ -56,7 +59,17 @@ function rowsOf(show: (pgtide: Pgtide) => Table): Merged<unknown> {
   });
 }
 
-type MergedItem = 'pools' | 'stats' | 'stats_totals' | 'stats_averages' | 'lists' | 'clients' | 'servers' | 'databases' | 'users';
+type MergedItem =
+  | 'pools'
+  | 'stats'
+  | 'stats_totals'
+  | 'stats_averages'
+  | 'lists'
+  | 'clients'
+  | 'servers'
+  | 'databases'
+  | 'users'
+  | 'backends';
 
 const MERGED: Record<MergedItem, Merged<unknown>> = {
   pools: merged({ report: (p) => poolRows(p), table: (reports) => poolsTable(mergePools(reports)) }),
@@ -64,6 +77,10 @@ const MERGED: Record<MergedItem, Merged<unknown>> = {
   stats_totals: merged({ report: (p) => databaseStats(p), table: (reports) => statsTotalsTable(mergeStats(reports)) }),
   stats_averages: merged({ report: (p) => databaseStats(p), table: (reports) => statsAveragesTable(mergeStats(reports)) }),
   lists: merged({ report: listCounts, table: (reports) => listsTable(mergeLists(reports)) }),
+  backends: merged<Cell[][]>({
+    report: backendRows,
+    table: (reports) => backendsTable(mergeNamedRows(BACKEND_COLUMNS, reports, BACKEND_COUNTS)),
+  }),
   clients: rowsOf((p) => showClients(p)),
   servers: rowsOf(showServers),
   databases: namedRows(DATABASE_COLUMNS, showDatabases, [
@@ -85,7 +102,6 @@ const MERGED: Record<MergedItem, Merged<unknown>> = {
 const LOCAL: Record<Exclude<ShowItem, MergedItem>, (pgtide: Pgtide) => Table> = {
   config: showConfig,
   version: showVersion,
-  backends: showBackends,
   peers: showPeers,
   help: showHelp,
 };

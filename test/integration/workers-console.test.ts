@@ -127,6 +127,11 @@ describe('workers = 2: the console shows the whole instance', () => {
             POOL_SIZE,
             'the shares add up to the pool size',
           );
+          const backends = await show(console_, 'SHOW BACKENDS');
+          const primary = backends.rows.find((r) => r['role'] === 'primary');
+          assert.ok(primary, JSON.stringify(backends.rows));
+          assert.equal(Number(primary['sv_active']), server.active, `worker ${worker}'s SHOW BACKENDS`);
+          assert.equal(Number(primary['servers']), server.all, `worker ${worker}'s SHOW BACKENDS`);
           // Our clients and this console (the consoles tried on the way may still be closing);
           // our pool and the console's own, whichever workers have them.
           const lists = async () =>
