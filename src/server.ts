@@ -17,7 +17,7 @@ import type { AdminCommand } from './admin/commands.js';
 import type { AskOtherWorkers } from './admin/across-workers.js';
 import { checkLogin } from './cluster/check-login.js';
 import { FunctionCatalog } from './proxy/function-catalog.js';
-import { StatementRegistry } from './proxy/prepared-statements.js';
+import { StatementRegistry } from './proxy/statement-registry.js';
 import { LruCache } from './sql/lru.js';
 import { ReplayTracker } from './proxy/read-your-writes.js';
 import { Classifier, FunctionPolicy, loadParser } from './sql/index.js';

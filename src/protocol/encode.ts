@@ -277,6 +277,15 @@ export function closeStatement(name: string): Buffer {
   return new MessageWriter(FrontendMessage.Close, 1 + cstringSize(name)).byte(0x53).cstring(name).done();
 }
 
+/** Describe of a prepared statement ('S'), by name. */
+export function describeStatement(name: string): Buffer {
+  return new MessageWriter(FrontendMessage.Describe, 1 + cstringSize(name)).byte(0x53).cstring(name).done();
+}
+
+export function flush(): Buffer {
+  return emptyMessage(FrontendMessage.Flush);
+}
+
 /** Parse of a named statement: `rest` is the query String and parameter types as the client sent them. */
 export function parseWithName(name: string, rest: Buffer): Buffer {
   return new MessageWriter(FrontendMessage.Parse, cstringSize(name) + rest.length).cstring(name).bytes(rest).done();

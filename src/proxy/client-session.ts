@@ -282,9 +282,15 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** Forward client bytes, rewritten for this server when the link tracks prepared statements. */
   send(server: LinkedServer, data: Buffer): boolean {
     if (!this.tracking) return server.write(data);
-    const out = this.statements!.rewrite(data, server.prepared, this.tracker!, this.pool!.stats, this.answerNow!);
+    const statements = this.statements!;
+    // Bytes waiting for a shape check keep their order; the client pauses until it is over.
+    if (statements.holding) {
+      statements.hold(data);
+      return false;
+    }
+    const out = statements.rewrite(data, server.prepared, this.tracker!, this.pool!.stats, this.answerNow!);
     server.syncs.skipped(this.tracker!.takeSkippedQueries());
-    return out.length === 0 || server.write(out);
+    return (out.length === 0 || server.write(out)) && !statements.holding;
   }
 
   link(server: LinkedServer): void {
@@ -349,7 +355,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   onServerData(chunk: Buffer): boolean {
-    if (this.tracking && (this.answerEdits!.length > 0 || this.cutAnswer !== null || this.server!.cutHeaderLength > 0)) {
+    if (this.tracking && (this.answerEdits!.length > 0 || this.cutAnswer !== null || this.server!.cutHeaderLength > 0 || this.tracker!.checkingShape)) {
       const parts = editAnswers(this, chunk);
       if (parts.length !== 1) return forwardEdited(this, chunk, parts);
       chunk = parts[0]!;

@@ -13,7 +13,7 @@ import type { LinkedServer } from '../pool/linked-server.js';
 import type { CancelKeys } from './cancel-keys.js';
 import type { PeerCancels } from './peer-cancel.js';
 import type { ClientSession } from './client-session.js';
-import type { StatementRegistry } from './prepared-statements.js';
+import type { StatementRegistry } from './statement-registry.js';
 import type { LruCache } from '../sql/lru.js';
 import type { SharedSettings } from './session-settings.js';
 

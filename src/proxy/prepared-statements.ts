@@ -1,82 +1,19 @@
 import * as encode from '../protocol/encode.js';
-import { LruCache } from '../sql/lru.js';
 import { identifier } from '../sql/quote.js';
 import { findDeallocations, type Deallocation } from '../sql/deallocate.js';
 import type { PreparedSet } from '../pool/prepared-set.js';
 import type { PoolStats } from '../pool/pool.js';
 import { Expect, type ResponseTracker } from './response-tracker.js';
 import type { Classification } from '../sql/index.js';
-import { FrontendMessage } from '../protocol/types.js';
-
-/** A statement text with its parameter types, under the one name it has on every server. */
-export interface Statement {
-  readonly serverName: string;
-  /** The Parse message that prepares it under that name. */
-  readonly parse: Buffer;
-  /**
-   * What its text does, decided once at its first Parse: each later Bind routes and tracks
-   * session state by it without parsing again. Replaced while it names functions whose
-   * volatility was not known yet (see StatementRegistry.classification).
-   */
-  classification: Classification;
-  /** The DEALLOCATEs its text runs (then running it may drop statements of the server), else null. */
-  readonly deallocates: readonly Deallocation[] | null;
-  /**
-   * Grows each time a server shows the statement stale (its plan no longer fits the tables, or
-   * it is missing): copies prepared before are prepared again before their next use, so no
-   * client's Parse is answered from a copy known to be stale (see PreparedSet.holds).
-   */
-  epoch: number;
-}
-
-/**
- * One server-side name per distinct statement (text and parameter types) across all clients of
- * the process, so clients running the same statements share what is prepared on a server.
- */
-export class StatementRegistry {
-  private readonly byText = new LruCache<Statement>(100_000, 256 * 1024 * 1024);
-  private next = 1;
-
-  /** `classify(text, start, end)`: the classification of the statement text in text[start, end). */
-  constructor(private readonly classify: (text: Buffer, start: number, end: number) => Classification) {}
-
-  /** `rest`: the Parse body after the statement name (query String, parameter types). */
-  intern(rest: Buffer): Statement {
-    const key = rest.toString('latin1');
-    let statement = this.byText.get(key);
-    if (!statement) {
-      const serverName = `pgtide_${this.next++}`;
-      const textEnd = rest.indexOf(0);
-      const textLength = textEnd < 0 ? rest.length : textEnd;
-      statement = {
-        serverName, parse: encode.parseWithName(serverName, rest), classification: this.classify(rest, 0, textLength),
-        deallocates: findDeallocations(rest, 0, textLength), epoch: 0,
-      };
-      this.byText.set(key, statement, statement.parse.length);
-    }
-    return statement;
-  }
-
-  /**
-   * The statement's classification for one more run. A text that called functions of unknown
-   * volatility went to the primary while the catalog was asked; once they are learned it is
-   * classified again (the parser's facts are cached by text), so later runs route by them.
-   */
-  classification(statement: Statement): Classification {
-    const c = statement.classification;
-    if (c.functions === undefined) return c;
-    const parse = statement.parse;
-    const textStart = parse.indexOf(0, 5) + 1;
-    const again = this.classify(parse, textStart, parse.indexOf(0, textStart));
-    statement.classification = again;
-    return again;
-  }
-}
+import type { Statement, StatementRegistry } from './statement-registry.js';
+import { BackendMessage, FrontendMessage } from '../protocol/types.js';
+import { rowShape, sameRowShape } from '../protocol/row-shape.js';
 
 const { Parse: P, Bind: B, Describe: D, Close: C, Query: Q, Execute: E, Sync: SYNC, FunctionCall: F } = FrontendMessage;
 /** The statement a Bind goes to when its client holds a stale description: no server has it. */
 export const OLD_SHAPE = 'pgtide_old_shape';
 const STATEMENT = 0x53;
+const FLUSH = encode.flush();
 
 /** The request kind of each client message type that gets an answer of its own (0: none). */
 const EXPECT = new Uint8Array(256);
@@ -128,6 +65,14 @@ export class ClientStatements {
   private boundEpoch = 0;
   /** Parses of bytes sent again whose ParseComplete the client already has. */
   private answeredParses = 0;
+
+  /** A statement whose copy on this server is being checked before the client's Bind of it runs
+   *  (see holdForShape), the epoch it was checked at, and whether its Describe is sent yet. */
+  private shapeCheck: Statement | null = null;
+  private shapeCheckEpoch = 0;
+  private shapeAsked = false;
+  /** The client's bytes from that Bind on, whole messages in order, waiting for the check. */
+  private held: Buffer[] = [];
 
   /** A link began: its bytes may be resent elsewhere until the server answers (see rollBack). */
   beginUndo(): void {
@@ -185,10 +130,127 @@ export class ClientStatements {
   private holdsOldShape(statement: Statement, data: Buffer, next: number, portalStart: number, portalEnd: number): boolean {
     const seen = this.describedNow.get(statement.serverName) ?? this.described.get(statement.serverName);
     if (seen === undefined || seen === statement.epoch) return false;
-    const portalLength = portalEnd - portalStart;
-    const describesPortal = next + 6 + portalLength < data.length && data[next] === D && data[next + 5] !== STATEMENT
-      && data.readUInt32BE(next + 1) === 6 + portalLength && data.compare(data, portalStart, portalEnd, next + 6, next + 6 + portalLength) === 0;
-    return !describesPortal;
+    return !describesPortal(data, next, portalStart, portalEnd);
+  }
+
+  /**
+   * The client holds the description the statement had at its current epoch, and the server
+   * lacks the statement: a copy prepared afresh may have another shape (the table changed, and
+   * no server has said so yet). Unless the Bind is followed by a Describe of its portal.
+   */
+  private mustCheckShape(statement: Statement, set: PreparedSet, data: Buffer, next: number, portalStart: number, portalEnd: number): boolean {
+    const epoch = statement.epoch;
+    if (statement.shapeEpoch !== epoch || set.holds(statement)) return false;
+    const seen = this.describedNow.get(statement.serverName) ?? this.described.get(statement.serverName);
+    return seen === epoch && !describesPortal(data, next, portalStart, portalEnd);
+  }
+
+  /**
+   * The Bind at `off` needs its statement's shape on this server first: it and everything after
+   * it wait, while the statement is prepared here and described (after the requests before it
+   * are answered; the Flush makes the server answer them without the client's Sync). Prepared
+   * so, within the client's own implicit or explicit transaction, it fails and skips to the
+   * client's Sync exactly as the hidden Parse before a Bind would.
+   */
+  private holdForShape(data: Buffer, off: number, set: PreparedSet, tracker: ResponseTracker, statement: Statement): void {
+    this.keep(data, off);
+    this.changed = true;
+    this.copied = data.length;
+    this.held.push(Buffer.from(data.subarray(off)));
+    this.shapeCheck = statement;
+    this.shapeCheckEpoch = statement.epoch;
+    if (tracker.idle) this.askShape(set, tracker);
+    else this.out.push(FLUSH);
+  }
+
+  private askShape(set: PreparedSet, tracker: ResponseTracker): void {
+    const statement = this.shapeCheck!;
+    this.shapeAsked = true;
+    this.prepare(set, tracker, statement, true);
+    this.out.push(encode.describeStatement(statement.serverName), FLUSH);
+    tracker.pushShapeCheck(statement.serverName);
+  }
+
+  /** Client bytes wait for a shape check (see holdForShape). */
+  get holding(): boolean {
+    return this.held.length > 0;
+  }
+
+  /** Bytes of the client's that came while others wait: they follow them (copied, as they wait). */
+  hold(data: Buffer): void {
+    this.held.push(Buffer.from(data));
+  }
+
+  /** The bytes that waited, to rewrite again in order now that the check is over. */
+  takeHeld(): Buffer[] {
+    const held = this.held;
+    this.held = [];
+    return held;
+  }
+
+  /** A shape check waits for its answer, or to be sent. */
+  get checkingShape(): boolean {
+    return this.shapeCheck !== null;
+  }
+
+  /** The check waits for the requests before its Bind to be answered. */
+  get shapeQuestionPending(): boolean {
+    return this.shapeCheck !== null && !this.shapeAsked;
+  }
+
+  /**
+   * The requests before the Bind that waits are answered: the check's own requests, for the
+   * server, or null when it is no longer needed (an error skips everything to the client's Sync;
+   * the Bind would not run).
+   */
+  askShapeNow(set: PreparedSet, tracker: ResponseTracker, stats: PoolStats): Buffer | null {
+    if (tracker.skipping) {
+      this.shapeCheck = null;
+      return null;
+    }
+    this.stats = stats;
+    this.askShape(set, tracker);
+    const question = Buffer.concat(this.out);
+    this.out.length = 0;
+    return question;
+  }
+
+  /**
+   * The check's answer (`type` RowDescription or NoData; else an error, which the client gets as
+   * the hidden Parse's). Another shape than the one clients were told is a new version of the
+   * statement: the copy here is of it, older copies are prepared again before their next use,
+   * and a client holding the old description gets PostgreSQL's 0A000 at its Bind (see OLD_SHAPE).
+   */
+  shapeAnswered(type: number, body: Buffer, set: PreparedSet): void {
+    const statement = this.shapeCheck!;
+    this.shapeCheck = null;
+    this.shapeAsked = false;
+    if (type !== BackendMessage.RowDescription && type !== BackendMessage.NoData) return;
+    if (statement.epoch !== this.shapeCheckEpoch) return;
+    const shape = rowShape(type, body);
+    if (statement.shape !== null && sameRowShape(statement.shape, shape)) return;
+    statement.epoch++;
+    statement.shape = shape;
+    statement.shapeEpoch = statement.epoch;
+    set.add(statement);
+  }
+
+  /**
+   * A Describe of the statement `serverName` was answered: the shape clients are told at the
+   * epoch the client asked at, kept once per epoch (one copy per statement).
+   */
+  learnShape(serverName: string, type: number, body: Buffer): void {
+    const epoch = this.describedNow.get(serverName) ?? this.described.get(serverName);
+    if (epoch === undefined) return;
+    const statement = this.statementNamed(serverName);
+    if (!statement || statement.epoch !== epoch || statement.shapeEpoch === epoch) return;
+    statement.shape = rowShape(type, body);
+    statement.shapeEpoch = epoch;
+  }
+
+  private statementNamed(serverName: string): Statement | undefined {
+    for (const statement of this.byName.values()) if (statement.serverName === serverName) return statement;
+    return undefined;
   }
 
   /** The client's Parse of `serverName` in this link was answered by pgtide, not by a fresh Parse on the server. */
@@ -198,11 +260,8 @@ export class ClientStatements {
 
   /** A server showed the statement stale: every copy prepared before now is prepared again before its next use. */
   invalidate(serverName: string): void {
-    for (const statement of this.byName.values()) {
-      if (statement.serverName !== serverName) continue;
-      statement.epoch++;
-      return;
-    }
+    const statement = this.statementNamed(serverName);
+    if (statement) statement.epoch++;
   }
 
   /** A Parse failed or was skipped by the server: the client's name is free again (if still that statement). */
@@ -252,6 +311,8 @@ export class ClientStatements {
       }
       // After an error the server discards all until Sync: those requests change nothing.
       if (!tracker.skipping || type === SYNC) this.message(type, data, off, end, set, tracker, answerNow);
+      // The rest waits for a shape check (see holdForShape).
+      if (this.held.length > 0) break;
       off = end;
     }
     if (!this.changed) return data;
@@ -307,6 +368,7 @@ export class ClientStatements {
           this.boundStatement = null;
           return tracker.push(Expect.Bind);
         }
+        if (this.mustCheckShape(statement, set, data, end, off + 5, portalEnd)) return this.holdForShape(data, off, set, tracker, statement);
         this.stats!.binds++;
         this.boundPortal = data.toString('utf8', off + 5, portalEnd);
         this.boundStatement = statement.serverName;
@@ -450,6 +512,13 @@ export class ClientStatements {
     if (upTo > this.copied) this.out.push(data.subarray(this.copied, upTo));
     this.copied = upTo;
   }
+}
+
+/** Whether the message at `next` is a Describe of the portal data[portalStart, portalEnd) (it tells the client the shape). */
+function describesPortal(data: Buffer, next: number, portalStart: number, portalEnd: number): boolean {
+  const portalLength = portalEnd - portalStart;
+  return next + 6 + portalLength < data.length && data[next] === D && data[next + 5] !== STATEMENT
+    && data.readUInt32BE(next + 1) === 6 + portalLength && data.compare(data, portalStart, portalEnd, next + 6, next + 6 + portalLength) === 0;
 }
 
 /** A Bind or Describe with the statement name swapped: `head` is what precedes the name. */

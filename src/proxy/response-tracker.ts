@@ -11,11 +11,14 @@ const KIND = 0x0f;
 const HIDDEN = 0x10;
 /** A Parse under a client name already in use; `names` holds that client name. */
 const DUPLICATE = 0x20;
+/** The Describe of pgtide's shape check (see ClientStatements): the client's bytes wait for its answer. */
+const SHAPE = 0x40;
 
 const ERROR = BackendMessage.ErrorResponse, READY = BackendMessage.ReadyForQuery;
 const {
   ParseComplete: PARSE_DONE, BindComplete: BIND_DONE, CloseComplete: CLOSE_DONE, RowDescription: ROW_DESCRIPTION,
   NoData: NO_DATA, CommandComplete: COMMAND_DONE, EmptyQueryResponse: EMPTY_QUERY, PortalSuspended: SUSPENDED,
+  ParameterDescription: PARAMETER_DESCRIPTION,
 } = BackendMessage;
 const PARSE_COMPLETE = encode.parseComplete();
 const CLOSE_COMPLETE = encode.closeComplete();
@@ -48,6 +51,12 @@ export class ResponseTracker {
   failedStatement: string | null = null;
   /** The client's name for the statement of the Parse that failed last as a duplicate. */
   failedDuplicate: string | null = null;
+  /** The server-side statement whose Describe the answer just handled ended (a RowDescription or NoData), else null. */
+  describedStatement: string | null = null;
+  /** A shape check is owed its answer. */
+  checkingShape = false;
+  /** The shape check ended with the answer just handled: answered, or skipped after an error (the caller clears it). */
+  shapeCheckEnded = false;
 
   /** A new link: nothing is owed; `set` is the server's prepared statements. */
   reset(set: PreparedSet | null): void {
@@ -60,6 +69,9 @@ export class ResponseTracker {
     this.fakes.length = 0;
     this.failedStatement = null;
     this.failedDuplicate = null;
+    this.describedStatement = null;
+    this.checkingShape = false;
+    this.shapeCheckEnded = false;
     this.set = set;
   }
 
@@ -103,6 +115,12 @@ export class ResponseTracker {
     this.count++;
   }
 
+  /** pgtide's Describe of `serverName` for a shape check: its answers are hidden (see describedStatement). */
+  pushShapeCheck(serverName: string): void {
+    this.checkingShape = true;
+    this.pushEntry(Expect.Describe | HIDDEN | SHAPE, serverName, null);
+  }
+
   /**
    * A request pgtide answers itself: now, if nothing is owed before it (returned, for the
    * caller to send), else after the answers before it. A FakeParse names what it creates.
@@ -120,6 +138,7 @@ export class ResponseTracker {
    * `fakes` holds the answers to send right after it (the caller empties it).
    */
   onAnswer(type: number): boolean {
+    this.describedStatement = null;
     if (this.count === 0) return false;
     const entry = this.kinds[this.head]!;
     const kind = entry & KIND;
@@ -141,7 +160,12 @@ export class ResponseTracker {
     if (!ends(kind, type)) {
       // A ReadyForQuery where another answer was due: the count went wrong; resynchronise.
       if (type === READY) this.skipToSync();
-      return false;
+      // A statement's parameters come before its shape: pgtide asked for both when it asked for the shape.
+      return type === PARAMETER_DESCRIPTION && (entry & HIDDEN) !== 0;
+    }
+    if (kind === Expect.Describe) {
+      this.describedStatement = this.names[this.head]!;
+      if ((entry & SHAPE) !== 0) this.endShapeCheck();
     }
     this.pop();
     this.takeFakes();
@@ -179,9 +203,15 @@ export class ResponseTracker {
     const name = this.names[this.head] ?? null;
     const clientName = this.clientNames[this.head] ?? null;
     const kind = this.kinds[this.head]! & (KIND | DUPLICATE);
+    if ((this.kinds[this.head]! & SHAPE) !== 0) this.endShapeCheck();
     if (name !== null && kind === Expect.Parse) this.set?.delete(name);
     if (clientName !== null && name !== null && (kind === Expect.Parse || kind === Expect.FakeParse)) this.onParseFailed?.(clientName, name);
     this.pop();
+  }
+
+  private endShapeCheck(): void {
+    this.checkingShape = false;
+    this.shapeCheckEnded = true;
   }
 
   private pop(): void {

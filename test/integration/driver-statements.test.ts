@@ -236,28 +236,95 @@ describe('stale plans on shared statements', { timeout: 60_000 }, () => {
         });
       });
 
-      // postgres.js's own suite met this: a client's cached description, then its Bind lands on
-      // a server that never had the statement, so nothing there is stale and no one sees 0A000.
-      test('a client holding the old description binds on a server that lacks the statement: 0A000, not rows of the new shape', {
-        skip: poolSize === 1 && 'needs a second server connection',
-        todo: 'a statement prepared afresh for a Bind is not compared with the shape its client holds',
-      }, async () => {
-        await withStaleableTable(t.primary, `stale_elsewhere_${poolSize}`, async (changeType) => {
+      /**
+       * A client prepares and describes `text` (it selects its backend pid last), the column
+       * changes type, and its next Bind/Execute (inside BEGIN … COMMIT when `inBlock`) lands on
+       * the other server, which never had the statement. Returns that answer, the COMMIT's, and
+       * the answer to a fresh Parse and Describe of the same text by the same client.
+       */
+      async function bindElsewhere(table: string, text: string, inBlock: boolean): Promise<{ first: Message[]; got: Message[]; commit: Message[]; again: Message[] }> {
+        let result: { first: Message[]; got: Message[]; commit: Message[]; again: Message[] } | undefined;
+        await withStaleableTable(t.primary, table, async (changeType) => {
           const login: WireLogin = { host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
           const a = await WireClient.connect(login);
-          const first = await a.exchange(
-            parse('s', `SELECT v, pg_catalog.pg_backend_pid() AS pid FROM stale_elsewhere_${poolSize}`),
-            describeMessage('S', 's'), bind('', 's'), execute(), sync(),
-          );
-          const pid = Number(dataRows(first)[0]![1]);
-          await changeType();
-          const release = await holdServer(p.pgConfig(), pid, poolSize);
           try {
-            const got = await a.exchange(bind('', 's'), execute(), sync());
-            assert.deepEqual(errorCodes(got), ['0A000'], normalise(got).join(' | '));
+            const first = await a.exchange(parse('s', text), describeMessage('S', 's'), bind('', 's'), execute(), sync());
+            const pid = Number(dataRows(first)[0]!.at(-1));
+            await changeType();
+            const release = await holdServer(p.pgConfig(), pid, poolSize);
+            try {
+              if (inBlock) await a.exchange(query('BEGIN'));
+              const got = await a.exchange(bind('', 's'), execute(), sync());
+              const commit = inBlock ? await a.exchange(query('COMMIT')) : [];
+              const again = await a.exchange(parse('s2', text), describeMessage('S', 's2'), bind('', 's2'), execute(), sync());
+              result = { first, got, commit, again };
+            } finally {
+              await release();
+            }
           } finally {
-            await release();
             await a.close();
+          }
+        });
+        return result!;
+      }
+
+      const tag = (messages: Message[]) => messages.filter((m) => m.type === 'C').map((m) => m.body.toString('utf8', 0, m.body.length - 1));
+
+      // postgres.js's own suite met this: a client's cached description, then its Bind lands on
+      // a server that never had the statement, so nothing there is stale and no one sees 0A000.
+      for (const inBlock of [false, true]) {
+        const where = inBlock ? ', inside a transaction block' : '';
+        test(`a client holding the old description binds on a server that lacks the statement${where}: 0A000, not rows of the new shape`, {
+          skip: poolSize === 1 && 'needs a second server connection',
+        }, async () => {
+          const table = `stale_elsewhere_${poolSize}_${inBlock ? 'block' : 'auto'}`;
+          const { got, commit, again } = await bindElsewhere(table, `SELECT v, pg_catalog.pg_backend_pid() AS pid FROM ${table}`, inBlock);
+          assert.deepEqual(errorCodes(got), ['0A000'], normalise(got).join(' | '));
+          assert.deepEqual(dataRows(got), []);
+          // As PostgreSQL ends a transaction block that failed.
+          if (inBlock) assert.deepEqual(tag(commit), ['ROLLBACK']);
+          // Described again, the statement runs with its new shape.
+          assert.deepEqual(errorCodes(again), [], normalise(again).join(' | '));
+          assert.equal(dataRows(again)[0]![0], 'new-7');
+        });
+
+        test(`the same, but the statement's own result did not change shape${where}: it runs there, no 0A000`, {
+          skip: poolSize === 1 && 'needs a second server connection',
+        }, async () => {
+          const table = `same_elsewhere_${poolSize}_${inBlock ? 'block' : 'auto'}`;
+          const { first, got, commit } = await bindElsewhere(table, `SELECT v IS NOT NULL AS present, pg_catalog.pg_backend_pid() AS pid FROM ${table}`, inBlock);
+          assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
+          const [row] = dataRows(got);
+          assert.equal(row![0], 't');
+          // It ran on the other server, where pgtide had to prepare it afresh.
+          assert.notEqual(row![1], dataRows(first)[0]![1]);
+          if (inBlock) assert.deepEqual(tag(commit), ['COMMIT']);
+        });
+      }
+
+      test('postgres.js (prepare: true, max: 1) after ALTER TABLE … TYPE, its cached statement on a server without it: the new rows or an error, never old-typed ones', {
+        skip: poolSize === 1 && 'needs a second server connection',
+      }, async () => {
+        const table = `stale_js_elsewhere_${poolSize}`;
+        await withStaleableTable(t.primary, table, async (changeType) => {
+          const sql = postgres({ host: p.host, port: p.port, user: t.scramUser.user, pass: t.scramUser.password, database: t.database, max: 1, onnotice: () => undefined });
+          try {
+            const run = () => sql.unsafe(`SELECT v, pg_catalog.pg_backend_pid() AS pid FROM ${table}`, [], { prepare: true });
+            const [before] = await run();
+            assert.equal(before!.v, 7);
+            await changeType();
+            const release = await holdServer(p.pgConfig(), before!.pid as number, poolSize);
+            try {
+              const outcome = await run().then((rows) => rows.map((r) => [typeof r.v, r.v]), (err: { code?: string }) => err.code ?? String(err));
+              assert.ok(outcome === '0A000' || JSON.stringify(outcome) === JSON.stringify([['string', 'new-7']]), JSON.stringify(outcome));
+              // postgres.js prepares again after 0A000: its next run decodes the new rows.
+              const [after] = await run();
+              assert.equal(after!.v, 'new-7');
+            } finally {
+              await release();
+            }
+          } finally {
+            await sql.end({ timeout: 5 });
           }
         });
       });

@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { serialize } from 'pg-protocol';
-import { ClientStatements, StatementRegistry } from '../../src/proxy/prepared-statements.js';
+import { ClientStatements } from '../../src/proxy/prepared-statements.js';
+import { StatementRegistry } from '../../src/proxy/statement-registry.js';
 import { findDeallocations } from '../../src/sql/deallocate.js';
 import { ResponseTracker } from '../../src/proxy/response-tracker.js';
 import { PreparedSet } from '../../src/pool/prepared-set.js';
@@ -130,6 +131,56 @@ describe('ClientStatements.rewrite', () => {
       ['C Spgtide_1|', ...messages(parse('pgtide_1', 'SELECT 11')), 'S ']);
     assert.deepEqual(b.answered, [], 'the server answers the Parse');
     assert.deepEqual(a.rewrite(set, bind('q'), serialize.sync()), ['C Spgtide_1|', ...messages(parse('pgtide_1', 'SELECT 11')), ...messages(bind('pgtide_1')), 'S ']);
+  });
+});
+
+describe('a Bind relying on a description, on a server that lacks the statement: its shape is checked first', () => {
+  const ROW = 0x54;
+  const rows = (typeOid: number) => encode.rowDescription([{ name: 'v', typeOid }]).subarray(5);
+  const INT4 = 23, TEXT = 25;
+  const execute = serialize.execute({});
+
+  /** A client that prepared and described 's' on server A (its RowDescription: int4), then binds it on server B. */
+  function describedOnA(...more: Buffer[]) {
+    const c = client();
+    c.rewrite(new PreparedSet(10), parse('s', 'SELECT v FROM t'), serialize.describe({ type: 'S', name: 's' }), serialize.sync());
+    c.statements.learnShape('pgtide_1', ROW, rows(INT4));
+    c.statements.endUndo();
+    const b = new PreparedSet(10);
+    const sent = c.rewrite(b, bind('s'), ...more, execute, serialize.sync());
+    return { c, b, sent };
+  }
+
+  it('the Bind and what follows wait; the statement is prepared and described there, then Flush', () => {
+    const { c, sent } = describedOnA();
+    assert.deepEqual(sent, [...messages(parse('pgtide_1', 'SELECT v FROM t')), 'D Spgtide_1|', 'H ']);
+    assert.equal(c.statements.holding, true);
+    // More bytes of the client's wait behind them.
+    c.statements.hold(serialize.sync());
+    assert.equal(c.statements.takeHeld().length, 2);
+  });
+
+  it('the same shape there: the Bind runs, with no Parse (the server holds it now)', () => {
+    const { c, b } = describedOnA();
+    c.statements.shapeAnswered(ROW, rows(INT4), b);
+    const [held] = c.statements.takeHeld();
+    assert.deepEqual(messages(c.statements.rewrite(held!, b, c.tracker, c.stats, () => undefined)), [...messages(bind('pgtide_1')), ...messages(execute), 'S ']);
+  });
+
+  it('another shape there: a new version of the statement, and the Bind goes where the server fails it (0A000)', () => {
+    const { c, b } = describedOnA();
+    c.statements.shapeAnswered(ROW, rows(TEXT), b);
+    const [held] = c.statements.takeHeld();
+    const sent = messages(c.statements.rewrite(held!, b, c.tracker, c.stats, () => undefined));
+    assert.deepEqual(sent[0], messages(bind('pgtide_old_shape'))[0]);
+    // The copy there is of the new version: another client's Bind uses it as it is.
+    assert.equal(b.holds({ serverName: 'pgtide_1', epoch: 1 }), true);
+  });
+
+  it('a Bind followed by a Describe of its portal is told the shape: no check', () => {
+    const { c, sent } = describedOnA(serialize.describe({ type: 'P', name: '' }));
+    assert.equal(c.statements.holding, false);
+    assert.deepEqual(sent.slice(0, 2), [...messages(parse('pgtide_1', 'SELECT v FROM t')), ...messages(bind('pgtide_1'))]);
   });
 });
 

@@ -66,6 +66,30 @@ describe('ResponseTracker', () => {
     assert.equal(feed(t, [ParameterDescription, RowDescription, ParameterDescription, NoData, ReadyForQuery]), 'f f+1 f f f');
   });
 
+  it('a shape check: its ParseComplete, ParameterDescription and RowDescription are hidden, and it says when it ended', () => {
+    const t = new ResponseTracker();
+    t.reset(new PreparedSet(10));
+    t.push(Expect.Parse, true, 'pgtide_1');
+    t.pushShapeCheck('pgtide_1');
+    assert.equal(t.checkingShape, true);
+    assert.equal(feed(t, [ParseComplete, ParameterDescription]), 'h h');
+    assert.equal(t.shapeCheckEnded, false);
+    assert.equal(feed(t, [RowDescription]), 'h');
+    assert.deepEqual([t.checkingShape, t.shapeCheckEnded, t.describedStatement], [false, true, 'pgtide_1']);
+    assert.ok(t.idle);
+  });
+
+  it('a shape check skipped by an error before it ends too, and the error reaches the client', () => {
+    const set = new PreparedSet(10);
+    const t = new ResponseTracker();
+    t.reset(set);
+    set.add({ serverName: 'pgtide_1', epoch: 0 });
+    t.push(Expect.Parse, true, 'pgtide_1');
+    t.pushShapeCheck('pgtide_1');
+    assert.equal(feed(t, [ErrorResponse]), 'f');
+    assert.deepEqual([t.checkingShape, t.shapeCheckEnded, t.skipping, set.has('pgtide_1')], [false, true, true, false]);
+  });
+
   it('after an error, requests up to Sync get no answer, and pgtide\'s own answers among them are dropped', () => {
     const set = new PreparedSet(10);
     set.add({ serverName: 'pgtide_7', epoch: 0 });

@@ -15,7 +15,7 @@ import { SyncPoints } from '../../src/pool/sync-points.js';
 import { CancelKeys } from '../../src/proxy/cancel-keys.js';
 import { ClientSession } from '../../src/proxy/client-session.js';
 import type { ProxyContext } from '../../src/proxy/context.js';
-import { StatementRegistry } from '../../src/proxy/prepared-statements.js';
+import { StatementRegistry } from '../../src/proxy/statement-registry.js';
 import { Classifier } from '../../src/sql/index.js';
 import { LruCache } from '../../src/sql/lru.js';
 

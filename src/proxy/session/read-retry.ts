@@ -81,7 +81,8 @@ export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
   // A statement runs again once for a stale plan, wherever it runs.
   const stalePlans = s.tracking && !s.rerunning;
   const retryable = s.readLink ? (stalePlans ? isStandbyRefusal : isReadOnlyRefusal) : stalePlans ? mayRunAgain : null;
-  if (retryable && s.sentOnLink.length > 0 && s.scanner.atBoundary) {
+  // Bytes waiting for a shape check are not on the server yet: none of the link runs again.
+  if (retryable && s.sentOnLink.length > 0 && s.scanner.atBoundary && !s.statements?.holding) {
     const server = s.server!;
     const refusal = refusalIn(chunk, retryable, s);
     const awaiting = refusal === Refusal.AwaitingReady;

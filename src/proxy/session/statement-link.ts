@@ -17,7 +17,7 @@ import { pin, type PinSession } from './pinning.js';
 export type LinkSession = Pick<ClientSession,
   'answerEdits' | 'ctx' | 'cutAnswer' | 'emitWhole' | 'pinned' | 'remote' | 'scanner' | 'server' |
   'statements' | 'statementsUntracked' | 'tracker' | 'tracking' | 'whole' | 'mode' | 'socket' |
-  'onQueryData' | 'answerNow'
+  'onQueryData' | 'answerNow' | 'pool' | 'isClosed' | 'send' | 'resumeClient'
 > & PinSession;
 
 /**
@@ -80,6 +80,11 @@ export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: 
   if (type === BackendMessage.CopyInResponse || type === BackendMessage.CopyBothResponse) return tracker.onCopyIn();
   const hide = tracker.onAnswer(type);
   s.server!.syncs.skipped(tracker.takeSkippedQueries());
+  const statements = s.statements;
+  if (statements) {
+    if (tracker.describedStatement !== null && !tracker.shapeCheckEnded) statements.learnShape(tracker.describedStatement, type, body);
+    if (statements.checkingShape) followShapeCheck(s, statements, tracker, type, body);
+  }
   const fakes = tracker.fakes;
   const start = end - 5 - body.length;
   if (type === BackendMessage.ErrorResponse && tracker.failedStatement === OLD_SHAPE) {
@@ -100,8 +105,35 @@ export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: 
   }
 }
 
+/**
+ * A Bind waits for its statement's shape on this server (see ClientStatements.holdForShape):
+ * the check is sent once the requests before it are answered, and when it is answered the
+ * client's bytes go on, after the server chunk that ended it has reached the client.
+ */
+function followShapeCheck(s: LinkSession, statements: ClientStatements, tracker: ResponseTracker, type: number, body: Buffer): void {
+  const server = s.server!;
+  if (tracker.shapeCheckEnded) {
+    tracker.shapeCheckEnded = false;
+    statements.shapeAnswered(type, body, server.prepared);
+    return releaseHeld(s, server);
+  }
+  if (!statements.shapeQuestionPending || !tracker.idle) return;
+  const question = statements.askShapeNow(server.prepared, tracker, s.pool!.stats);
+  if (question) server.write(question);
+  else releaseHeld(s, server);
+}
+
+function releaseHeld(s: LinkSession, server: LinkedServer): void {
+  process.nextTick(() => {
+    if (s.server !== server || s.isClosed || !s.statements) return;
+    let ok = true;
+    for (const data of s.statements.takeHeld()) ok = s.send(server, data);
+    if (ok) s.resumeClient();
+  });
+}
+
 /** What editAnswers uses of the session. */
-export type EditSession = Pick<ClientSession, 'answerEdits' | 'cutAnswer' | 'server'>;
+export type EditSession = Pick<ClientSession, 'answerEdits' | 'cutAnswer' | 'server' | 'tracker'>;
 
 /**
  * Apply the edits the answers of this chunk asked for: hidden answers (ParseComplete and
@@ -111,6 +143,13 @@ export type EditSession = Pick<ClientSession, 'answerEdits' | 'cutAnswer' | 'ser
 export function editAnswers(s: EditSession, chunk: Buffer): Buffer[] {
   const parts: Buffer[] = [];
   const edits = s.answerEdits!;
+  // While a shape check is owed its answer, everything the server sends answers it (the
+  // client's bytes wait), and a cut answer may turn out hidden: nothing of it goes yet.
+  const checking = s.tracker?.checkingShape === true;
+  if (checking && edits.length === 0) {
+    s.cutAnswer = s.cutAnswer ? Buffer.concat([s.cutAnswer, chunk]) : Buffer.from(chunk);
+    return parts;
+  }
   let pos = 0;
   if (s.cutAnswer) {
     // Dropped when the answer it begins is hidden.
@@ -126,7 +165,10 @@ export function editAnswers(s: EditSession, chunk: Buffer): Buffer[] {
   let tail = chunk.length;
   const server = s.server!;
   const cutType = server.cutHeaderType;
-  if (cutType === BackendMessage.ParseComplete || cutType === BackendMessage.CloseComplete) {
+  if (checking) {
+    tail = pos;
+    if (tail < chunk.length) s.cutAnswer = Buffer.from(chunk.subarray(tail));
+  } else if (cutType === BackendMessage.ParseComplete || cutType === BackendMessage.CloseComplete) {
     tail = chunk.length - server.cutHeaderLength;
     s.cutAnswer = Buffer.from(chunk.subarray(tail));
   }

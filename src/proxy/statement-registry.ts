@@ -1,0 +1,76 @@
+// The statements shared by every client of the process: one server-side name per distinct
+// statement text, with what pgtide learned of it (its classification, its version, its shape).
+import * as encode from '../protocol/encode.js';
+import { LruCache } from '../sql/lru.js';
+import { findDeallocations, type Deallocation } from '../sql/deallocate.js';
+import type { Classification } from '../sql/index.js';
+
+/** A statement text with its parameter types, under the one name it has on every server. */
+export interface Statement {
+  readonly serverName: string;
+  /** The Parse message that prepares it under that name. */
+  readonly parse: Buffer;
+  /**
+   * What its text does, decided once at its first Parse: each later Bind routes and tracks
+   * session state by it without parsing again. Replaced while it names functions whose
+   * volatility was not known yet (see StatementRegistry.classification).
+   */
+  classification: Classification;
+  /** The DEALLOCATEs its text runs (then running it may drop statements of the server), else null. */
+  readonly deallocates: readonly Deallocation[] | null;
+  /**
+   * Grows each time a server shows the statement stale (its plan no longer fits the tables, or
+   * it is missing): copies prepared before are prepared again before their next use, so no
+   * client's Parse is answered from a copy known to be stale (see PreparedSet.holds).
+   */
+  epoch: number;
+  /** The answer to a Describe of the statement that clients were told at `shapeEpoch` (see
+   *  row-shape.ts), to check a copy prepared afresh against before a client relies on it. */
+  shape: Buffer | null;
+  shapeEpoch: number;
+}
+
+/**
+ * One server-side name per distinct statement (text and parameter types) across all clients of
+ * the process, so clients running the same statements share what is prepared on a server.
+ */
+export class StatementRegistry {
+  private readonly byText = new LruCache<Statement>(100_000, 256 * 1024 * 1024);
+  private next = 1;
+
+  /** `classify(text, start, end)`: the classification of the statement text in text[start, end). */
+  constructor(private readonly classify: (text: Buffer, start: number, end: number) => Classification) {}
+
+  /** `rest`: the Parse body after the statement name (query String, parameter types). */
+  intern(rest: Buffer): Statement {
+    const key = rest.toString('latin1');
+    let statement = this.byText.get(key);
+    if (!statement) {
+      const serverName = `pgtide_${this.next++}`;
+      const textEnd = rest.indexOf(0);
+      const textLength = textEnd < 0 ? rest.length : textEnd;
+      statement = {
+        serverName, parse: encode.parseWithName(serverName, rest), classification: this.classify(rest, 0, textLength),
+        deallocates: findDeallocations(rest, 0, textLength), epoch: 0,
+        shape: null, shapeEpoch: -1,
+      };
+      this.byText.set(key, statement, statement.parse.length);
+    }
+    return statement;
+  }
+
+  /**
+   * The statement's classification for one more run. A text that called functions of unknown
+   * volatility went to the primary while the catalog was asked; once they are learned it is
+   * classified again (the parser's facts are cached by text), so later runs route by them.
+   */
+  classification(statement: Statement): Classification {
+    const c = statement.classification;
+    if (c.functions === undefined) return c;
+    const parse = statement.parse;
+    const textStart = parse.indexOf(0, 5) + 1;
+    const again = this.classify(parse, textStart, parse.indexOf(0, textStart));
+    statement.classification = again;
+    return again;
+  }
+}
