@@ -134,13 +134,13 @@ export class ClientStatements {
   }
 
   /**
-   * The client holds the description the statement had at its current epoch, and the server
-   * lacks the statement: a copy prepared afresh may have another shape (the table changed, and
-   * no server has said so yet). Unless the Bind is followed by a Describe of its portal.
+   * The server lacks the statement and the client holds the description it had at its current
+   * epoch: a copy prepared afresh may have another shape (the table changed, and no server has
+   * said so yet). Unless the Bind is followed by a Describe of its portal.
    */
-  private mustCheckShape(statement: Statement, set: PreparedSet, data: Buffer, next: number, portalStart: number, portalEnd: number): boolean {
+  private mustCheckShape(statement: Statement, data: Buffer, next: number, portalStart: number, portalEnd: number): boolean {
     const epoch = statement.epoch;
-    if (statement.shapeEpoch !== epoch || set.holds(statement)) return false;
+    if (statement.shapeEpoch !== epoch) return false;
     const seen = this.describedNow.get(statement.serverName) ?? this.described.get(statement.serverName);
     return seen === epoch && !describesPortal(data, next, portalStart, portalEnd);
   }
@@ -368,7 +368,8 @@ export class ClientStatements {
           this.boundStatement = null;
           return tracker.push(Expect.Bind);
         }
-        if (this.mustCheckShape(statement, set, data, end, off + 5, portalEnd)) return this.holdForShape(data, off, set, tracker, statement);
+        const held = set.holds(statement);
+        if (!held && this.mustCheckShape(statement, data, end, off + 5, portalEnd)) return this.holdForShape(data, off, set, tracker, statement);
         this.stats!.binds++;
         this.boundPortal = data.toString('utf8', off + 5, portalEnd);
         this.boundStatement = statement.serverName;
@@ -380,7 +381,8 @@ export class ClientStatements {
           this.out.push(renamed(B, data.subarray(off + 5, portalEnd + 1), OLD_SHAPE, data.subarray(nameEnd + 1, end)));
           return tracker.push(Expect.Bind, false, OLD_SHAPE);
         }
-        this.ensure(set, tracker, statement);
+        if (held) set.touch(statement.serverName);
+        else this.prepare(set, tracker, statement, true);
         this.out.push(renamed(B, data.subarray(off + 5, portalEnd + 1), statement.serverName, data.subarray(nameEnd + 1, end)));
         tracker.push(Expect.Bind, false, statement.serverName);
         if (statement.deallocates) this.ranDeallocations(statement.deallocates, set);
