@@ -134,23 +134,15 @@ export class ClientStatements {
   }
 
   /**
-   * The server lacks the statement and the client holds the description it had at its current
-   * epoch: a copy prepared afresh may have another shape (the table changed, and no server has
-   * said so yet). Unless the Bind is followed by a Describe of its portal.
-   */
-  private mustCheckShape(statement: Statement, data: Buffer, next: number, portalStart: number, portalEnd: number): boolean {
-    const epoch = statement.epoch;
-    if (statement.shapeEpoch !== epoch) return false;
-    const seen = this.describedNow.get(statement.serverName) ?? this.described.get(statement.serverName);
-    return seen === epoch && !describesPortal(data, next, portalStart, portalEnd);
-  }
-
-  /**
-   * The Bind at `off` needs its statement's shape on this server first: it and everything after
-   * it wait, while the statement is prepared here and described (after the requests before it
-   * are answered; the Flush makes the server answer them without the client's Sync). Prepared
-   * so, within the client's own implicit or explicit transaction, it fails and skips to the
-   * client's Sync exactly as the hidden Parse before a Bind would.
+   * The Bind or Parse at `off` needs a statement prepared afresh on this server, and clients
+   * were told its shape (a Describe of it at its current epoch): the copy made here may have
+   * another shape (the table changed, and no server has said so yet), and a client holding the
+   * description would decode its rows wrongly, now or when its Bind lands here later. So the
+   * message and everything after it wait, while the statement is prepared here and described
+   * (after the requests before it are answered; the Flush makes the server answer them without
+   * the client's Sync). Prepared so, within the client's own implicit or explicit transaction,
+   * it fails and skips to the client's Sync exactly as the hidden Parse before a Bind, or the
+   * client's own Parse, would. Once per statement and server connection.
    */
   private holdForShape(data: Buffer, off: number, set: PreparedSet, tracker: ResponseTracker, statement: Statement): void {
     this.keep(data, off);
@@ -333,16 +325,19 @@ export class ClientStatements {
         const nameEnd = data.indexOf(0, off + 5);
         if (nameEnd < 0 || nameEnd >= end) return tracker.push(Expect.Parse);
         const name = data.toString('utf8', off + 5, nameEnd);
+        const known = this.byName.get(name);
+        const statement = known ?? this.registry.intern(data.subarray(nameEnd + 1, end));
+        if (!known && this.answeredParses === 0 && statement.shapeEpoch === statement.epoch && !set.holds(statement)) {
+          return this.holdForShape(data, off, set, tracker, statement);
+        }
         this.stats!.clientParses++;
         this.drop(data, off, end);
-        const known = this.byName.get(name);
         if (known) {
           // A name in use: preparing the same server name twice gives PostgreSQL's own 42P05.
           this.ensure(set, tracker, known);
           this.out.push(known.parse);
           return tracker.pushDuplicate(name);
         }
-        const statement = this.registry.intern(data.subarray(nameEnd + 1, end));
         this.setName(name, statement);
         // A statement made afresh: whatever shape the client knew of it is no longer its.
         this.described.delete(statement.serverName);
@@ -369,13 +364,14 @@ export class ClientStatements {
           return tracker.push(Expect.Bind);
         }
         const held = set.holds(statement);
-        if (!held && this.mustCheckShape(statement, data, end, off + 5, portalEnd)) return this.holdForShape(data, off, set, tracker, statement);
+        const oldShape = this.holdsOldShape(statement, data, end, off + 5, portalEnd);
+        if (!held && !oldShape && statement.shapeEpoch === statement.epoch) return this.holdForShape(data, off, set, tracker, statement);
         this.stats!.binds++;
         this.boundPortal = data.toString('utf8', off + 5, portalEnd);
         this.boundStatement = statement.serverName;
         this.boundEpoch = statement.epoch;
         this.drop(data, off, end);
-        if (this.holdsOldShape(statement, data, end, off + 5, portalEnd)) {
+        if (oldShape) {
           // The server fails the Bind and skips to Sync, as PostgreSQL would with the client's
           // own stale statement; the session gives the client PostgreSQL's 0A000 for its error.
           this.out.push(renamed(B, data.subarray(off + 5, portalEnd + 1), OLD_SHAPE, data.subarray(nameEnd + 1, end)));

@@ -302,6 +302,39 @@ describe('stale plans on shared statements', { timeout: 60_000 }, () => {
         });
       }
 
+      test('another client prepared it afresh on the other server after the change: there too, the client holding the old description gets 0A000', {
+        skip: poolSize === 1 && 'needs a second server connection',
+      }, async () => {
+        const table = `stale_copied_${poolSize}`;
+        await withStaleableTable(t.primary, table, async (changeType) => {
+          const login: WireLogin = { host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
+          const text = `SELECT v, pg_catalog.pg_backend_pid() AS pid FROM ${table}`;
+          const a = await WireClient.connect(login);
+          try {
+            const first = await a.exchange(parse('s', text), describeMessage('S', 's'), bind('', 's'), execute(), sync());
+            const pid = dataRows(first)[0]![1];
+            await changeType();
+            const release = await holdServer(p.pgConfig(), Number(pid), poolSize);
+            try {
+              // A new client, node-postgres' way (its portal described): the new rows.
+              const b = await WireClient.connect(login);
+              const other = await b.exchange(parse('n', text), bind('', 'n'), describeMessage('P', ''), execute(), sync());
+              await b.close();
+              assert.deepEqual(errorCodes(other), [], normalise(other).join(' | '));
+              const [row] = dataRows(other);
+              assert.equal(row![0], 'new-7');
+              assert.notEqual(row![1], pid);
+              const got = await a.exchange(bind('', 's'), execute(), sync());
+              assert.deepEqual(errorCodes(got), ['0A000'], normalise(got).join(' | '));
+            } finally {
+              await release();
+            }
+          } finally {
+            await a.close();
+          }
+        });
+      });
+
       test('postgres.js (prepare: true, max: 1) after ALTER TABLE … TYPE, its cached statement on a server without it: the new rows or an error, never old-typed ones', {
         skip: poolSize === 1 && 'needs a second server connection',
       }, async () => {

@@ -134,7 +134,7 @@ describe('ClientStatements.rewrite', () => {
   });
 });
 
-describe('a Bind relying on a description, on a server that lacks the statement: its shape is checked first', () => {
+describe('a statement whose shape clients were told, prepared afresh on a server: its shape is checked first', () => {
   const ROW = 0x54;
   const rows = (typeOid: number) => encode.rowDescription([{ name: 'v', typeOid }]).subarray(5);
   const INT4 = 23, TEXT = 25;
@@ -177,10 +177,30 @@ describe('a Bind relying on a description, on a server that lacks the statement:
     assert.equal(b.holds({ serverName: 'pgtide_1', epoch: 1 }), true);
   });
 
-  it('a Bind followed by a Describe of its portal is told the shape: no check', () => {
-    const { c, sent } = describedOnA(serialize.describe({ type: 'P', name: '' }));
+  it('a client that never described it is checked too: the copy made here serves clients that did', () => {
+    const { c } = describedOnA();
+    const other = client(c.registry);
+    const b = new PreparedSet(10);
+    assert.deepEqual(other.rewrite(b, parse('mine', 'SELECT v FROM t'), serialize.sync()), [...messages(parse('pgtide_1', 'SELECT v FROM t')), 'D Spgtide_1|', 'H ']);
+    assert.equal(other.statements.holding, true);
+    other.statements.shapeAnswered(ROW, rows(TEXT), b);
+    // The check's answers are in (nothing is owed).
+    other.tracker.reset(b);
+    // Its Parse is answered from the copy the check made (of the new version).
+    const [held] = other.statements.takeHeld();
+    assert.deepEqual(messages(other.statements.rewrite(held!, b, other.tracker, other.stats, (m) => other.answered.push(m))), ['S ']);
+    assert.deepEqual(other.answered, [encode.parseComplete()]);
+    // The first client's Bind, wherever it lands, fails as PostgreSQL's would.
+    const sent = c.rewrite(b, bind('s'), serialize.sync());
+    assert.deepEqual(sent[0], messages(bind('pgtide_old_shape'))[0]);
+  });
+
+  it('a statement whose shape nobody was told is prepared at once, unchecked', () => {
+    const c = client();
+    c.rewrite(new PreparedSet(10), parse('s', 'SELECT v FROM t'), serialize.sync());
+    assert.deepEqual(c.rewrite(new PreparedSet(10), bind('s'), serialize.sync()),
+      [...messages(parse('pgtide_1', 'SELECT v FROM t')), ...messages(bind('pgtide_1')), 'S ']);
     assert.equal(c.statements.holding, false);
-    assert.deepEqual(sent.slice(0, 2), [...messages(parse('pgtide_1', 'SELECT v FROM t')), ...messages(bind('pgtide_1'))]);
   });
 });
 
