@@ -41,4 +41,30 @@ describe('editing the answers the client reads', () => {
     (s.server as { cutHeaderType: number }).cutHeaderType = 0;
     assert.deepEqual(Buffer.concat(editAnswers(s, Buffer.concat([parseComplete.subarray(2), ready]))), Buffer.concat([parseComplete, ready]));
   });
+
+  it('during a shape check, an answer cut anywhere waits, across chunks, until it is known hidden or not', () => {
+    const rows = encode.rowDescription([{ name: 'v', typeOid: 23 }]);
+    const s = session([{ start: 0, end: 5, insert: [] }]);
+    const tracker = { checkingShape: true };
+    s.tracker = tracker as never;
+    // ParseComplete (hidden), then the first bytes of the RowDescription.
+    assert.deepEqual(editAnswers(s, Buffer.concat([parseComplete, rows.subarray(0, 8)])), []);
+    // A chunk wholly inside it.
+    assert.deepEqual(editAnswers(s, rows.subarray(8, 12)), []);
+    // Its end: hidden (its edit starts before the chunk), the check is over.
+    tracker.checkingShape = false;
+    s.answerEdits!.push({ start: -12, end: rows.length - 12, insert: [] });
+    assert.deepEqual(editAnswers(s, rows.subarray(12)), []);
+    assert.equal(s.cutAnswer, null);
+  });
+
+  it('during a shape check, an error that ends it reaches the client whole, held part first', () => {
+    const error = encode.errorResponse('ERROR', '42P01', 'relation "t" does not exist');
+    const s = session([]);
+    const tracker = { checkingShape: true };
+    s.tracker = tracker as never;
+    assert.deepEqual(editAnswers(s, error.subarray(0, 7)), []);
+    tracker.checkingShape = false;
+    assert.deepEqual(Buffer.concat(editAnswers(s, error.subarray(7))), error);
+  });
 });
