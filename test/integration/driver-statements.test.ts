@@ -335,6 +335,34 @@ describe('stale plans on shared statements', { timeout: 60_000 }, () => {
         });
       });
 
+      test('a client that leaves while its Bind waits for a shape check: that server is closed at once, not drained for 10 s', {
+        skip: poolSize === 1 && 'needs a second server connection',
+      }, async () => {
+        const table = `check_left_${poolSize}`;
+        await withStaleableTable(t.primary, table, async () => {
+          const login: WireLogin = { host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
+          const a = await WireClient.connect(login);
+          const first = await a.exchange(parse('s', `SELECT v, pg_catalog.pg_backend_pid() AS pid FROM ${table}`), describeMessage('S', 's'), bind('', 's'), execute(), sync());
+          const release = await holdServer(p.pgConfig(), Number(dataRows(first)[0]![1]), poolSize);
+          try {
+            // One write: the Bind waits for the check on the other server when the Terminate is read.
+            a.send(bind('', 's'), execute(), sync(), Buffer.from([0x58, 0, 0, 0, 4]));
+            await a.close();
+            const started = Date.now();
+            const b = new pg.Client(p.pgConfig());
+            await b.connect();
+            try {
+              await b.query('SELECT 1');
+            } finally {
+              await b.end();
+            }
+            assert.ok(Date.now() - started < 5000, `the next client waited ${Date.now() - started} ms for a server`);
+          } finally {
+            await release();
+          }
+        });
+      });
+
       test('postgres.js (prepare: true, max: 1) after ALTER TABLE … TYPE, its cached statement on a server without it: the new rows or an error, never old-typed ones', {
         skip: poolSize === 1 && 'needs a second server connection',
       }, async () => {

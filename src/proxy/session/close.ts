@@ -27,6 +27,7 @@ export type CloseSession = Pick<
   | 'settingsDirty'
   | 'socket'
   | 'state'
+  | 'statements'
   | 'tracker'
   | 'tracking'
   | 'user'
@@ -59,7 +60,9 @@ export function closeSession(s: CloseSession, terminated = false): void {
     if (s.settingsDirty || s.mode === 'session') server.forgetSettings(UNKNOWN_SETTINGS);
     // Parses still unanswered may fail unseen: what the server has prepared is unknown too.
     if (s.tracking && !s.tracker!.idle) server.prepared.doubtAll();
-    server.orphan(s.serverCut || !s.scanner.atBoundary, resetQuery(s), ctx.sendCancel);
+    // Bytes held for a shape check never reach the server, though their Syncs were counted: no
+    // drain could end, so the server goes as after a client cut mid-message.
+    server.orphan(s.serverCut || !s.scanner.atBoundary || s.statements?.holding === true, resetQuery(s), ctx.sendCancel);
   }
   s.queued.length = 0;
   // After Terminate with nothing left to send, the socket is closed at once, as PostgreSQL
