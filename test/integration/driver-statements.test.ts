@@ -370,7 +370,9 @@ describe('stale plans on shared statements', { timeout: 60_000 }, () => {
         await withStaleableTable(t.primary, table, async (changeType) => {
           const sql = postgres({ host: p.host, port: p.port, user: t.scramUser.user, pass: t.scramUser.password, database: t.database, max: 1, onnotice: () => undefined });
           try {
-            const run = () => sql.unsafe(`SELECT v, pg_catalog.pg_backend_pid() AS pid FROM ${table}`, [], { prepare: true });
+            // A tagged query: the extended protocol, prepared once, then Bind/Execute/Sync alone
+            // (sql.unsafe without parameters would use the simple protocol).
+            const run = () => sql`SELECT v, pg_catalog.pg_backend_pid() AS pid FROM ${sql(table)}`;
             const [before] = await run();
             assert.equal(before!.v, 7);
             await changeType();
