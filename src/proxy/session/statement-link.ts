@@ -106,9 +106,10 @@ export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: 
 }
 
 /**
- * A Bind waits for its statement's shape on this server (see ClientStatements.holdForShape):
- * the check is sent once the requests before it are answered, and when it is answered the
- * client's bytes go on, after the server chunk that ended it has reached the client.
+ * A Bind or Parse waits for its statement's shape on this server (see
+ * ClientStatements.holdForShape): the check is sent once the requests before it are answered,
+ * and when it is answered the client's bytes go on, after the server chunk that ended it has
+ * reached the client.
  */
 function followShapeCheck(s: LinkSession, statements: ClientStatements, tracker: ResponseTracker, type: number, body: Buffer): void {
   const server = s.server!;
