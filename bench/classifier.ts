@@ -27,7 +27,7 @@ export const PGBENCH_SCRIPTS: Readonly<Record<string, readonly string[]>> = {
   ],
   'select-only': ['SELECT abalance FROM pgbench_accounts WHERE aid = :aid'],
   // What pgbench itself sends before a run: the partition probe and the scale check.
-  'startup': [
+  startup: [
     "select o.n, p.partstrat, pg_catalog.count(i.inhparent) from pg_catalog.pg_class as c join pg_catalog.pg_namespace as n on (n.oid = c.relnamespace) cross join lateral (select pg_catalog.array_position(pg_catalog.current_schemas(true), n.nspname)) as o(n) left join pg_catalog.pg_partitioned_table as p on (p.partrelid = c.oid) left join pg_catalog.pg_inherits as i on (c.oid = i.inhparent) where c.relname = 'pgbench_accounts' and o.n is not null group by 1, 2 order by 1 asc limit 1",
     'select count(*) from pgbench_branches',
     'vacuum pgbench_branches',
@@ -37,11 +37,13 @@ export const PGBENCH_SCRIPTS: Readonly<Record<string, readonly string[]>> = {
 
 /** A reporting SELECT of about 2 KB: many sum(CASE ...) columns, joins, a subquery, comments. */
 function reportQuery(extraColumn: string): string {
-  const cols = Array.from({ length: 22 }, (_, i) =>
-    `  sum(CASE WHEN o.status = 'state_${i}' THEN o.amount ELSE 0 END) AS total_${i}`);
+  const cols = Array.from(
+    { length: 22 },
+    (_, i) => `  sum(CASE WHEN o.status = 'state_${i}' THEN o.amount ELSE 0 END) AS total_${i}`,
+  );
   return [
     '/* monthly report */',
-    'SELECT r.name AS region, date_trunc(\'month\', o.created_at) AS month,',
+    "SELECT r.name AS region, date_trunc('month', o.created_at) AS month,",
     `${cols.join(',\n')},`,
     `  ${extraColumn} AS extra`,
     'FROM orders o',
@@ -102,7 +104,10 @@ async function main(): Promise<void> {
   const uncached = await Classifier.create({ cacheSize: 0 });
 
   const rows: Array<[path: string, statement: string, sql: string, run: () => Classification]> = [];
-  for (const [label, read, call] of [['short', SHORT_READ, SHORT_CALL], ['2 KB', LONG_READ, LONG_CALL]] as const) {
+  for (const [label, read, call] of [
+    ['short', SHORT_READ, SHORT_CALL],
+    ['2 KB', LONG_READ, LONG_CALL],
+  ] as const) {
     const bytes = Buffer.from(read);
     rows.push(['lexer (string)', label, read, () => lexer.classify(read)]);
     rows.push(['lexer (bytes)', label, read, () => lexer.classifyBytes(bytes, 0, bytes.length)]);
@@ -118,11 +123,14 @@ async function main(): Promise<void> {
   console.log('path               statement   bytes     µs/stmt  parsed');
   for (const [path, label, sql, run] of rows) {
     const us = measure(run, o);
-    console.log(`${path.padEnd(18)} ${label.padEnd(10)} ${String(Buffer.byteLength(sql)).padStart(6)} ${us.toFixed(2).padStart(11)}  ${run().parsed}`);
+    console.log(
+      `${path.padEnd(18)} ${label.padEnd(10)} ${String(Buffer.byteLength(sql)).padStart(6)} ${us.toFixed(2).padStart(11)}  ${run().parsed}`,
+    );
   }
 
   const pgbench = new Classifier();
-  let total = 0, needed = 0;
+  let total = 0,
+    needed = 0;
   for (const statements of Object.values(PGBENCH_SCRIPTS)) {
     for (const stmt of statements) {
       total++;
@@ -130,7 +138,9 @@ async function main(): Promise<void> {
     }
   }
   console.log(`pgbench statements needing the parser: ${needed}/${total} (${((100 * needed) / total).toFixed(1)} %)`);
-  console.log(`stats: lexer-only ${JSON.stringify(lexer.stats)}, cached ${JSON.stringify(cached.stats)}, uncached ${JSON.stringify(uncached.stats)}`);
+  console.log(
+    `stats: lexer-only ${JSON.stringify(lexer.stats)}, cached ${JSON.stringify(cached.stats)}, uncached ${JSON.stringify(uncached.stats)}`,
+  );
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

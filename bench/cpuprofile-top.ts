@@ -43,7 +43,9 @@ function cli(argv: string[]): void {
   if (!file) throw new Error('usage: cpuprofile-top <file.cpuprofile> [count]');
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   for (const row of topSelfTime(profile, Number(count))) {
-    console.log(`${(row.share * 100).toFixed(1).padStart(5)} %  ${(row.micros / 1000).toFixed(0).padStart(7)} ms  ${row.location}`);
+    console.log(
+      `${(row.share * 100).toFixed(1).padStart(5)} %  ${(row.micros / 1000).toFixed(0).padStart(7)} ms  ${row.location}`,
+    );
   }
 }
 

@@ -42,7 +42,8 @@ export function growth(after: Map<string, Category>, before: Map<string, Categor
   const names = new Set([...after.keys(), ...before.keys()]);
   return [...names]
     .map((name) => {
-      const a = after.get(name), b = before.get(name);
+      const a = after.get(name),
+        b = before.get(name);
       return { name, count: (a?.count ?? 0) - (b?.count ?? 0), bytes: (a?.bytes ?? 0) - (b?.bytes ?? 0) };
     })
     .filter((c) => c.bytes !== 0 || c.count !== 0)
@@ -54,16 +55,25 @@ function read(file: string): Map<string, Category> {
 }
 
 function cli(argv: string[]): void {
-  const [afterFile, beforeFile, clients, count = '30'] = argv.length === 2 ? [argv[0], undefined, undefined, argv[1]] : argv;
-  if (!afterFile) throw new Error('usage: heapsnapshot-top <after.heapsnapshot> [<before.heapsnapshot> <clients added>] [count]');
+  const [afterFile, beforeFile, clients, count = '30'] =
+    argv.length === 2 ? [argv[0], undefined, undefined, argv[1]] : argv;
+  if (!afterFile)
+    throw new Error('usage: heapsnapshot-top <after.heapsnapshot> [<before.heapsnapshot> <clients added>] [count]');
   const after = read(afterFile);
   const rows = beforeFile ? growth(after, read(beforeFile)) : [...after.values()].sort((x, y) => y.bytes - x.bytes);
   const per = Number(clients ?? 1);
   const total = rows.reduce((sum, c) => sum + c.bytes, 0);
-  console.log(`${beforeFile ? 'growth' : 'total'}: ${(total / 1024).toFixed(1)} KiB${per > 1 ? `, ${(total / per).toFixed(0)} B per client` : ''}`);
+  console.log(
+    `${beforeFile ? 'growth' : 'total'}: ${(total / 1024).toFixed(1)} KiB${per > 1 ? `, ${(total / per).toFixed(0)} B per client` : ''}`,
+  );
   for (const c of rows.slice(0, Number(count))) {
-    const perClient = per > 1 ? `${(c.bytes / per).toFixed(1).padStart(8)} B/client ${(c.count / per).toFixed(2).padStart(6)}/client  ` : '';
-    console.log(`${(c.bytes / 1024).toFixed(1).padStart(10)} KiB ${String(c.count).padStart(8)}  ${perClient}${c.name}`);
+    const perClient =
+      per > 1
+        ? `${(c.bytes / per).toFixed(1).padStart(8)} B/client ${(c.count / per).toFixed(2).padStart(6)}/client  `
+        : '';
+    console.log(
+      `${(c.bytes / 1024).toFixed(1).padStart(10)} KiB ${String(c.count).padStart(8)}  ${perClient}${c.name}`,
+    );
   }
 }
 

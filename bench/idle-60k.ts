@@ -78,7 +78,9 @@ async function benchmark(settings: Settings, cleanup: Cleanup): Promise<number> 
   const limit = await openFilesLimit();
   const perProcess = Math.ceil(settings.clients / settings.clientProcesses);
   if (perProcess + DESCRIPTOR_HEADROOM > limit) {
-    throw new Error(`${perProcess} clients per client process do not fit the open-files limit ${limit}: raise BENCH_IDLE_CLIENT_PROCESSES`);
+    throw new Error(
+      `${perProcess} clients per client process do not fit the open-files limit ${limit}: raise BENCH_IDLE_CLIENT_PROCESSES`,
+    );
   }
   const serverUser = await resolveServerUser();
   const loadBefore = loadavg();
@@ -102,10 +104,16 @@ async function benchmark(settings: Settings, cleanup: Cleanup): Promise<number> 
     if (target === 'pgtide') {
       // Each worker admits its share of max_client_conn, and no more than its open-files limit
       // leaves room for: give every worker nearly the whole limit, the kernel's hash decides.
-      services = [await startPgtide(setup, {
-        name: 'pgtide', backends: [{ node: topology.primary, role: 'primary', weight: 1 }], cpuProfileDir: undefined,
-        maxClientConn: settings.workers * (limit - DESCRIPTOR_HEADROOM), workers: settings.workers, extraPorts: ports.slice(1),
-      })];
+      services = [
+        await startPgtide(setup, {
+          name: 'pgtide',
+          backends: [{ node: topology.primary, role: 'primary', weight: 1 }],
+          cpuProfileDir: undefined,
+          maxClientConn: settings.workers * (limit - DESCRIPTOR_HEADROOM),
+          workers: settings.workers,
+          extraPorts: ports.slice(1),
+        }),
+      ];
       cleanup.add('stop pgtide', stopAll);
       await waitForWorkers(services[0]!.pid, settings.workers);
     } else if (target === 'pgbouncer') {
@@ -114,7 +122,13 @@ async function benchmark(settings: Settings, cleanup: Cleanup): Promise<number> 
         capped = `${clients} clients need ${clients + DESCRIPTOR_HEADROOM} open files in its one process, over the limit of ${limit}`;
         clients = limit - DESCRIPTOR_HEADROOM;
       }
-      services = [await startPgbouncer(setup, { name: 'pgbouncer', server: topology.primary, maxClientConn: clients }, serverUser)];
+      services = [
+        await startPgbouncer(
+          setup,
+          { name: 'pgbouncer', server: topology.primary, maxClientConn: clients },
+          serverUser,
+        ),
+      ];
       cleanup.add('stop pgbouncer', stopAll);
     } else {
       // PgBouncer's own way to more processes: one port shared with so_reuseport, each process
@@ -123,16 +137,28 @@ async function benchmark(settings: Settings, cleanup: Cleanup): Promise<number> 
       services = [];
       cleanup.add('stop the PgBouncers', stopAll);
       for (let i = 0; i < settings.workers; i++) {
-        services.push(await startPgbouncer(setup, {
-          name: `pgbouncer-${i}`, server: topology.primary, maxClientConn: limit - DESCRIPTOR_HEADROOM, listenAddr: '*',
-          soReuseport: true, poolSize: Math.floor(POOL_SIZE / settings.workers) + (i < POOL_SIZE % settings.workers ? 1 : 0),
-        }, serverUser));
+        services.push(
+          await startPgbouncer(
+            setup,
+            {
+              name: `pgbouncer-${i}`,
+              server: topology.primary,
+              maxClientConn: limit - DESCRIPTOR_HEADROOM,
+              listenAddr: '*',
+              soReuseport: true,
+              poolSize: Math.floor(POOL_SIZE / settings.workers) + (i < POOL_SIZE % settings.workers ? 1 : 0),
+            },
+            serverUser,
+          ),
+        );
       }
       // startService saw the port open as soon as the first one listened.
       await sleep(3000);
       hosts = Array.from({ length: settings.ports }, (_, i) => `127.0.0.${i + 1}`);
     }
-    console.log(`${target}: ${clients} idle clients over ${hosts.length * ports.length} address(es) and port(s)${capped ? ` (capped: ${capped})` : ''}…`);
+    console.log(
+      `${target}: ${clients} idle clients over ${hosts.length * ports.length} address(es) and port(s)${capped ? ` (capped: ${capped})` : ''}…`,
+    );
     try {
       const result = await measure(target, services, hosts, ports, clients, settings, setup);
       results.push({ ...result, capped });
@@ -164,7 +190,13 @@ async function waitForWorkers(pid: number, workers: number): Promise<void> {
 }
 
 async function measure(
-  target: TargetName, services: Service[], hosts: string[], ports: number[], clients: number, settings: Settings, setup: PoolerSetup,
+  target: TargetName,
+  services: Service[],
+  hosts: string[],
+  ports: number[],
+  clients: number,
+  settings: Settings,
+  setup: PoolerSetup,
 ): Promise<Omit<Result, 'capped'>> {
   const processes = Math.max(1, Math.ceil(clients / Math.ceil(settings.clients / settings.clientProcesses)));
   const fleet = new ClientFleet(processes, {
@@ -190,7 +222,17 @@ async function measure(
     const checkStarted = performance.now();
     const check = await fleet.check();
     const checkSeconds = (performance.now() - checkStarted) / 1000;
-    return { target, clients, warmupClients: settings.warmupClients, destinations: hosts.length * ports.length, before, after, loginSeconds, checkSeconds, check };
+    return {
+      target,
+      clients,
+      warmupClients: settings.warmupClients,
+      destinations: hosts.length * ports.length,
+      before,
+      after,
+      loginSeconds,
+      checkSeconds,
+      check,
+    };
   } finally {
     await fleet.stop();
   }
@@ -200,12 +242,14 @@ async function measure(
 async function figures(services: Service[]): Promise<ProcessFigures[]> {
   const page = await pageSize();
   const stats = (await Promise.all(services.map((s) => readTreeStats(s.pid)))).flat();
-  return Promise.all(stats.map(async (s) => ({
-    pid: s.pid,
-    rssBytes: s.rssPages * page,
-    pssBytes: await pssBytes(s.pid),
-    fds: (await readdir(`/proc/${s.pid}/fd`).catch(() => [])).length,
-  })));
+  return Promise.all(
+    stats.map(async (s) => ({
+      pid: s.pid,
+      rssBytes: s.rssPages * page,
+      pssBytes: await pssBytes(s.pid),
+      fds: (await readdir(`/proc/${s.pid}/fd`).catch(() => [])).length,
+    })),
+  );
 }
 
 /** The Pss line of /proc/<pid>/smaps_rollup (kB); 0 when it cannot be read. */
@@ -221,32 +265,42 @@ class ClientFleet {
 
   constructor(count: number, env: NodeJS.ProcessEnv) {
     const program = new URL('raw-idle-clients.js', import.meta.url).pathname;
-    this.processes = Array.from({ length: count }, () => fork(program, [], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+    this.processes = Array.from({ length: count }, () =>
+      fork(program, [], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+    );
   }
 
   /** Opens `n` more connections, spread evenly; a failed login fails the run. */
   async open(n: number): Promise<void> {
     const count = this.processes.length;
-    const replies = await Promise.all(this.processes.map((p, i) => ask(p, { open: Math.floor(n / count) + (i < n % count ? 1 : 0) })));
+    const replies = await Promise.all(
+      this.processes.map((p, i) => ask(p, { open: Math.floor(n / count) + (i < n % count ? 1 : 0) })),
+    );
     const failed = replies.find((r) => r.failed > 0);
-    if (failed) throw new Error(`${replies.reduce((sum, r) => sum + r.failed, 0)} clients could not log in: ${failed.error}`);
+    if (failed)
+      throw new Error(`${replies.reduce((sum, r) => sum + r.failed, 0)} clients could not log in: ${failed.error}`);
   }
 
   /** Every connection runs SELECT 1; the counts of all processes summed. */
   async check(): Promise<ClientReply> {
     const replies = await Promise.all(this.processes.map((p) => ask(p, { check: true })));
     return replies.reduce((sum, r) => ({
-      ok: sum.ok + r.ok, failed: sum.failed + r.failed, lost: sum.lost + r.lost, ...(sum.error ?? r.error ? { error: sum.error ?? r.error } : {}),
+      ok: sum.ok + r.ok,
+      failed: sum.failed + r.failed,
+      lost: sum.lost + r.lost,
+      ...((sum.error ?? r.error) ? { error: sum.error ?? r.error } : {}),
     }));
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.processes.map((p) => {
-      if (p.exitCode !== null || p.signalCode !== null) return undefined;
-      const exited = new Promise((resolve) => p.once('exit', resolve));
-      p.disconnect();
-      return exited;
-    }));
+    await Promise.all(
+      this.processes.map((p) => {
+        if (p.exitCode !== null || p.signalCode !== null) return undefined;
+        const exited = new Promise((resolve) => p.once('exit', resolve));
+        p.disconnect();
+        return exited;
+      }),
+    );
   }
 }
 
@@ -280,22 +334,35 @@ function perClientKib(r: Result): number {
 }
 
 function describe(r: Result): string {
-  return `RSS ${(total(r.before) / MIB).toFixed(1)} → ${(total(r.after) / MIB).toFixed(1)} MiB, ${perClientKib(r).toFixed(2)} KiB per client; ` +
+  return (
+    `RSS ${(total(r.before) / MIB).toFixed(1)} → ${(total(r.after) / MIB).toFixed(1)} MiB, ${perClientKib(r).toFixed(2)} KiB per client; ` +
     `logins ${r.loginSeconds.toFixed(1)} s; ${r.check.ok} of ${r.clients} answered in ${r.checkSeconds.toFixed(1)} s, ` +
-    `${r.check.failed} failed, ${r.check.lost} lost${r.check.error ? ` (${r.check.error})` : ''}`;
+    `${r.check.failed} failed, ${r.check.lost} lost${r.check.error ? ` (${r.check.error})` : ''}`
+  );
 }
 
 async function formatReport(settings: Settings, results: Result[], limit: number, load: number[][]): Promise<string> {
   const pgbouncer = settings.targets.includes('pgbouncer') ? await firstLine('pgbouncer', ['--version']) : '';
   const rows = results.map((r) => {
     const logins = r.clients - settings.warmupClients;
-    return `| ${r.target} | ${r.after.length} | ${r.destinations} | ${r.clients} | ${(total(r.before) / MIB).toFixed(1)} | ${(total(r.after) / MIB).toFixed(1)} | ` +
+    return (
+      `| ${r.target} | ${r.after.length} | ${r.destinations} | ${r.clients} | ${(total(r.before) / MIB).toFixed(1)} | ${(total(r.after) / MIB).toFixed(1)} | ` +
       `${(totalPss(r.after) / MIB).toFixed(1)} | ` +
       `${perClientKib(r).toFixed(2)} | ${r.loginSeconds.toFixed(1)} (${Math.round(logins / r.loginSeconds)}/s) | ` +
-      `${r.check.ok} of ${r.clients} in ${r.checkSeconds.toFixed(1)} s${r.check.failed + r.check.lost > 0 ? ` (${r.check.failed} failed, ${r.check.lost} lost: ${r.check.error ?? 'closed'})` : ''} |`;
+      `${r.check.ok} of ${r.clients} in ${r.checkSeconds.toFixed(1)} s${r.check.failed + r.check.lost > 0 ? ` (${r.check.failed} failed, ${r.check.lost} lost: ${r.check.error ?? 'closed'})` : ''} |`
+    );
   });
-  const perProcess = results.map((r) => `- ${r.target}: ` + r.after.map((p) => `pid ${p.pid} RSS ${(p.rssBytes / MIB).toFixed(1)} MiB, PSS ${(p.pssBytes / MIB).toFixed(1)} MiB, ${p.fds} fds`).join('; ') +
-    (r.capped ? `. Capped: ${r.capped}` : ''));
+  const perProcess = results.map(
+    (r) =>
+      `- ${r.target}: ` +
+      r.after
+        .map(
+          (p) =>
+            `pid ${p.pid} RSS ${(p.rssBytes / MIB).toFixed(1)} MiB, PSS ${(p.pssBytes / MIB).toFixed(1)} MiB, ${p.fds} fds`,
+        )
+        .join('; ') +
+      (r.capped ? `. Capped: ${r.capped}` : ''),
+  );
   return [
     `# Many idle clients through one pooler instance, ${new Date().toISOString()}`,
     '',
@@ -327,10 +394,14 @@ async function formatReport(settings: Settings, results: Result[], limit: number
 }
 
 function readSettings(env: NodeJS.ProcessEnv): Settings {
-  const targets = (env['BENCH_IDLE_TARGETS'] ?? TARGETS.join(',')).split(',').map((k) => k.trim()).map((name) => {
-    if (!(TARGETS as readonly string[]).includes(name)) throw new Error(`BENCH_IDLE_TARGETS: unknown target "${name}"; known: ${TARGETS.join(', ')}`);
-    return name as TargetName;
-  });
+  const targets = (env['BENCH_IDLE_TARGETS'] ?? TARGETS.join(','))
+    .split(',')
+    .map((k) => k.trim())
+    .map((name) => {
+      if (!(TARGETS as readonly string[]).includes(name))
+        throw new Error(`BENCH_IDLE_TARGETS: unknown target "${name}"; known: ${TARGETS.join(', ')}`);
+      return name as TargetName;
+    });
   const settings: Settings = {
     clients: integerSetting(env, 'BENCH_IDLE_CLIENTS', 60_000, 2),
     warmupClients: integerSetting(env, 'BENCH_IDLE_WARMUP_CLIENTS', 100, 1),
@@ -341,7 +412,8 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     settleSeconds: integerSetting(env, 'BENCH_IDLE_SETTLE_SECONDS', 10, 0),
     targets,
   };
-  if (settings.warmupClients >= settings.clients) throw new Error('BENCH_IDLE_WARMUP_CLIENTS must be below BENCH_IDLE_CLIENTS');
+  if (settings.warmupClients >= settings.clients)
+    throw new Error('BENCH_IDLE_WARMUP_CLIENTS must be below BENCH_IDLE_CLIENTS');
   return settings;
 }
 

@@ -79,9 +79,10 @@ async function each(count: number, work: (i: number) => Promise<void>): Promise<
 }
 
 process.on('message', (command: ClientCommand) => {
-  const done = 'open' in command
-    ? each(command.open, async () => void held.push(await open()))
-    : each(held.length, async (i) => void await held[i]!());
+  const done =
+    'open' in command
+      ? each(command.open, async () => void held.push(await open()))
+      : each(held.length, async (i) => void (await held[i]!()));
   void done.then((reply) => process.send!(reply));
 });
 process.on('disconnect', () => process.exit(0));

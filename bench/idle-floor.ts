@@ -14,7 +14,9 @@ if (!listenPort) {
 
 const ignore = (): void => {};
 
-net.createServer({ noDelay: true, keepAlive: true }, (socket) => {
-  socket.on('data', ignore);
-  socket.on('error', ignore);
-}).listen(Number(listenPort), '127.0.0.1');
+net
+  .createServer({ noDelay: true, keepAlive: true }, (socket) => {
+    socket.on('data', ignore);
+    socket.on('error', ignore);
+  })
+  .listen(Number(listenPort), '127.0.0.1');

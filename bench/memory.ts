@@ -75,8 +75,10 @@ async function main(): Promise<number> {
 async function benchmark(settings: Settings, cleanup: Cleanup): Promise<number> {
   const limit = await openFilesLimit();
   if (settings.clientsPerProcess + DESCRIPTOR_HEADROOM > limit) {
-    throw new Error(`BENCH_MEMORY_CLIENTS_PER_PROCESS = ${settings.clientsPerProcess} does not fit the open-files limit ${limit}: ` +
-      'lower it, or raise the limit (ulimit -n, see docs/tuning.md)');
+    throw new Error(
+      `BENCH_MEMORY_CLIENTS_PER_PROCESS = ${settings.clientsPerProcess} does not fit the open-files limit ${limit}: ` +
+        'lower it, or raise the limit (ulimit -n, see docs/tuning.md)',
+    );
   }
   const serverUser = await resolveServerUser();
   const loadBefore = loadavg();
@@ -117,46 +119,80 @@ async function benchmark(settings: Settings, cleanup: Cleanup): Promise<number> 
 function targetNamed(serverUser: OsUser | null, settings: Settings): (name: TargetName) => Target {
   const targets: Record<TargetName, Target> = {
     floor: {
-      name: 'floor', descriptorsPerClient: 1, login: 'tcp',
-      start: async (setup) => [await startService({
-        name: 'idle-floor',
-        command: process.execPath,
-        args: [...settings.nodeOptions, new URL('idle-floor.js', import.meta.url).pathname, String(setup.port)],
-        port: setup.port,
-        logFile: join(setup.dir, 'idle-floor.log'),
-        stopSignal: 'SIGTERM',
-      })],
+      name: 'floor',
+      descriptorsPerClient: 1,
+      login: 'tcp',
+      start: async (setup) => [
+        await startService({
+          name: 'idle-floor',
+          command: process.execPath,
+          args: [...settings.nodeOptions, new URL('idle-floor.js', import.meta.url).pathname, String(setup.port)],
+          port: setup.port,
+          logFile: join(setup.dir, 'idle-floor.log'),
+          stopSignal: 'SIGTERM',
+        }),
+      ],
     },
     pgtide: {
-      name: 'pgtide', descriptorsPerClient: 1, login: 'pg',
-      start: async (setup, maxClientConn) => [await startPgtide(setup, {
-        name: 'pgtide',
-        backends: [{ node: setup.topology.primary, role: 'primary', weight: 1 }],
-        cpuProfileDir: undefined,
-        maxClientConn,
-        nodeArgs: [
-          ...settings.nodeOptions,
-          // SIGUSR2 makes pgtide write a heap snapshot there (see writeHeapSnapshot).
-          ...(settings.heapSnapshotDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${settings.heapSnapshotDir}`] : []),
-        ],
-      })],
+      name: 'pgtide',
+      descriptorsPerClient: 1,
+      login: 'pg',
+      start: async (setup, maxClientConn) => [
+        await startPgtide(setup, {
+          name: 'pgtide',
+          backends: [{ node: setup.topology.primary, role: 'primary', weight: 1 }],
+          cpuProfileDir: undefined,
+          maxClientConn,
+          nodeArgs: [
+            ...settings.nodeOptions,
+            // SIGUSR2 makes pgtide write a heap snapshot there (see writeHeapSnapshot).
+            ...(settings.heapSnapshotDir
+              ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${settings.heapSnapshotDir}`]
+              : []),
+          ],
+        }),
+      ],
     },
     pgbouncer: {
-      name: 'pgbouncer', descriptorsPerClient: 1, login: 'pg',
-      start: async (setup, maxClientConn) => [await startPgbouncer(setup, {
-        name: 'pgbouncer', server: setup.topology.primary, maxClientConn,
-      }, serverUser)],
+      name: 'pgbouncer',
+      descriptorsPerClient: 1,
+      login: 'pg',
+      start: async (setup, maxClientConn) => [
+        await startPgbouncer(
+          setup,
+          {
+            name: 'pgbouncer',
+            server: setup.topology.primary,
+            maxClientConn,
+          },
+          serverUser,
+        ),
+      ],
     },
     'seed-chain': {
-      name: 'seed-chain', descriptorsPerClient: 2, login: 'pg',
-      start: (setup, maxClientConn) => startSeedChain(setup, [{ node: setup.topology.primary, role: 'primary', weight: 1 }], serverUser, maxClientConn),
+      name: 'seed-chain',
+      descriptorsPerClient: 2,
+      login: 'pg',
+      start: (setup, maxClientConn) =>
+        startSeedChain(
+          setup,
+          [{ node: setup.topology.primary, role: 'primary', weight: 1 }],
+          serverUser,
+          maxClientConn,
+        ),
     },
   };
   return (name) => targets[name];
 }
 
 /** Starts the target, holds the warm-up clients, reads RSS, holds the others, reads it again; stops everything. */
-async function measure(target: Target, setup: PoolerSetup, settings: Settings, round: number, cleanup: Cleanup): Promise<Result> {
+async function measure(
+  target: Target,
+  setup: PoolerSetup,
+  settings: Settings,
+  round: number,
+  cleanup: Cleanup,
+): Promise<Result> {
   const total = settings.clients + settings.warmupClients;
   const services = await target.start(setup, total);
   const stopServices = async () => {
@@ -174,7 +210,8 @@ async function measure(target: Target, setup: PoolerSetup, settings: Settings, r
   cleanup.add(`stop the clients of ${target.name}`, () => fleet.stop());
   try {
     const snapshot = async (label: string) => {
-      if (settings.heapSnapshotDir && target.name === 'pgtide') await writeHeapSnapshot(services[0]!.pid, settings.heapSnapshotDir, label);
+      if (settings.heapSnapshotDir && target.name === 'pgtide')
+        await writeHeapSnapshot(services[0]!.pid, settings.heapSnapshotDir, label);
     };
     await fleet.open(settings.warmupClients);
     await sleep(settings.settleSeconds * 1000);
@@ -197,13 +234,17 @@ class ClientFleet {
 
   constructor(count: number, env: NodeJS.ProcessEnv) {
     const program = new URL('idle-clients.js', import.meta.url).pathname;
-    this.processes = Array.from({ length: count }, () => fork(program, [], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+    this.processes = Array.from({ length: count }, () =>
+      fork(program, [], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+    );
   }
 
   /** Opens `n` more connections, spread evenly; a failed login fails the run. */
   async open(n: number): Promise<void> {
     const count = this.processes.length;
-    const replies = await Promise.all(this.processes.map((p, i) => ask(p, { open: Math.floor(n / count) + (i < n % count ? 1 : 0) })));
+    const replies = await Promise.all(
+      this.processes.map((p, i) => ask(p, { open: Math.floor(n / count) + (i < n % count ? 1 : 0) })),
+    );
     const failed = replies.find((r) => r.failed > 0);
     if (failed) throw new Error(`${failed.failed} clients could not connect: ${failed.error}`);
   }
@@ -212,17 +253,22 @@ class ClientFleet {
   async check(): Promise<ClientReply> {
     const replies = await Promise.all(this.processes.map((p) => ask(p, { check: true })));
     return replies.reduce((sum, r) => ({
-      ok: sum.ok + r.ok, failed: sum.failed + r.failed, lost: sum.lost + r.lost, ...(sum.error ?? r.error ? { error: sum.error ?? r.error } : {}),
+      ok: sum.ok + r.ok,
+      failed: sum.failed + r.failed,
+      lost: sum.lost + r.lost,
+      ...((sum.error ?? r.error) ? { error: sum.error ?? r.error } : {}),
     }));
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.processes.map((p) => {
-      if (p.exitCode !== null || p.signalCode !== null) return undefined;
-      const exited = new Promise((resolve) => p.once('exit', resolve));
-      p.disconnect();
-      return exited;
-    }));
+    await Promise.all(
+      this.processes.map((p) => {
+        if (p.exitCode !== null || p.signalCode !== null) return undefined;
+        const exited = new Promise((resolve) => p.once('exit', resolve));
+        p.disconnect();
+        return exited;
+      }),
+    );
   }
 }
 
@@ -240,7 +286,7 @@ function ask(child: ChildProcess, command: ClientCommand): Promise<ClientReply> 
 
 async function rssBytes(services: Service[]): Promise<number> {
   const pages = await Promise.all(services.map((s) => readTreeRssPages(s.pid)));
-  return pages.reduce((a, b) => a + b, 0) * await pageSize();
+  return pages.reduce((a, b) => a + b, 0) * (await pageSize());
 }
 
 /** SIGUSR2 (see the pgtide target) and the snapshot file once V8 has finished writing it, renamed after `label`. */
@@ -277,8 +323,10 @@ function perClientKib(r: Result): number {
 }
 
 function describe(r: Result): string {
-  return `${perClientKib(r).toFixed(2)} KiB per idle client (RSS ${(r.before / MIB).toFixed(1)} → ${(r.after / MIB).toFixed(1)} MiB); ` +
-    `${r.check.ok} answered, ${r.check.failed} failed, ${r.check.lost} lost${r.check.error ? ` (${r.check.error})` : ''}`;
+  return (
+    `${perClientKib(r).toFixed(2)} KiB per idle client (RSS ${(r.before / MIB).toFixed(1)} → ${(r.after / MIB).toFixed(1)} MiB); ` +
+    `${r.check.ok} answered, ${r.check.failed} failed, ${r.check.lost} lost${r.check.error ? ` (${r.check.error})` : ''}`
+  );
 }
 
 interface Skipped {
@@ -286,7 +334,13 @@ interface Skipped {
   reason: string;
 }
 
-async function formatReport(settings: Settings, t: Topology, results: Result[], skipped: Skipped[], load: number[][]): Promise<string> {
+async function formatReport(
+  settings: Settings,
+  t: Topology,
+  results: Result[],
+  skipped: Skipped[],
+  load: number[][],
+): Promise<string> {
   const floorOf = (round: number) => results.find((r) => r.target === 'floor' && r.round === round);
   const versions = await Promise.all([
     firstLine('pgbouncer', ['--version']),
@@ -300,9 +354,11 @@ async function formatReport(settings: Settings, t: Topology, results: Result[], 
   };
   const rows = results.map((r) => {
     const ratio = overFloor(r);
-    return `| ${r.target} | ${r.round} | ${r.clients} | ${(r.before / MIB).toFixed(1)} | ${(r.after / MIB).toFixed(1)} | ` +
+    return (
+      `| ${r.target} | ${r.round} | ${r.clients} | ${(r.before / MIB).toFixed(1)} | ${(r.after / MIB).toFixed(1)} | ` +
       `${perClientKib(r).toFixed(2)} | ${ratio === undefined ? '—' : `${ratio.toFixed(2)}×`} | ${r.check.ok} of ${r.clients + settings.warmupClients}` +
-      `${r.check.failed + r.check.lost > 0 ? ` (${r.check.failed} failed, ${r.check.lost} lost: ${r.check.error ?? 'closed'})` : ''} |`;
+      `${r.check.failed + r.check.lost > 0 ? ` (${r.check.failed} failed, ${r.check.lost} lost: ${r.check.error ?? 'closed'})` : ''} |`
+    );
   });
   const summary = [
     ...[...new Set(results.map((r) => r.target))].map((target) => {
@@ -322,14 +378,18 @@ async function formatReport(settings: Settings, t: Topology, results: Result[], 
       `each reading ${settings.settleSeconds} s after the last login. KiB per idle client = RSS growth / ${settings.clients}. ` +
       'RSS: /proc/<pid>/stat of every process of the target and its children (HAProxy + PgBouncer + every Pgpool-II process for the seed chain)',
     `- Clients: node-postgres, client auth ${AUTH_TYPE}, spread over processes of at most ${settings.clientsPerProcess}; ` +
-      'the floor\'s clients open a TCP connection and send nothing. Poolers: transaction pooling, pool size ' +
+      "the floor's clients open a TCP connection and send nothing. Poolers: transaction pooling, pool size " +
       `${POOL_SIZE}, no TLS, one PostgreSQL ${t.primary.name} (seed chain: Pgpool-II with num_init_children 25)`,
-    ...(settings.nodeOptions.length > 0 ? [`- The floor and pgtide run with the Node.js options ${settings.nodeOptions.join(' ')}`] : []),
+    ...(settings.nodeOptions.length > 0
+      ? [`- The floor and pgtide run with the Node.js options ${settings.nodeOptions.join(' ')}`]
+      : []),
     `- Command: ${settings.nodeOptions.length > 0 ? `BENCH_MEMORY_NODE_OPTIONS='${settings.nodeOptions.join(' ')}' ` : ''}` +
       `BENCH_MEMORY_CLIENTS=${settings.clients} BENCH_MEMORY_ROUNDS=${settings.rounds} BENCH_MEMORY_TARGETS=${settings.targets.join(',')} npm run bench:memory`,
-    ...(settings.heapSnapshotDir ? ['- Heap snapshots were taken (each a full GC in pgtide): do not compare these figures with other runs'] : []),
+    ...(settings.heapSnapshotDir
+      ? ['- Heap snapshots were taken (each a full GC in pgtide): do not compare these figures with other runs']
+      : []),
     '',
-    `| target | KiB per idle client${settings.rounds > 1 ? ' (median of the rounds, range)' : ''} | × Node floor${settings.rounds > 1 ? ' (median of the rounds\' ratios, range)' : ''} |`,
+    `| target | KiB per idle client${settings.rounds > 1 ? ' (median of the rounds, range)' : ''} | × Node floor${settings.rounds > 1 ? " (median of the rounds' ratios, range)" : ''} |`,
     '|---|--:|--:|',
     ...summary,
     '',
@@ -341,10 +401,14 @@ async function formatReport(settings: Settings, t: Topology, results: Result[], 
 }
 
 function readSettings(env: NodeJS.ProcessEnv): Settings {
-  const targets = (env['BENCH_MEMORY_TARGETS'] ?? TARGETS.join(',')).split(',').map((k) => k.trim()).map((name) => {
-    if (!(TARGETS as readonly string[]).includes(name)) throw new Error(`BENCH_MEMORY_TARGETS: unknown target "${name}"; known: ${TARGETS.join(', ')}`);
-    return name as TargetName;
-  });
+  const targets = (env['BENCH_MEMORY_TARGETS'] ?? TARGETS.join(','))
+    .split(',')
+    .map((k) => k.trim())
+    .map((name) => {
+      if (!(TARGETS as readonly string[]).includes(name))
+        throw new Error(`BENCH_MEMORY_TARGETS: unknown target "${name}"; known: ${TARGETS.join(', ')}`);
+      return name as TargetName;
+    });
   return {
     clients: integerSetting(env, 'BENCH_MEMORY_CLIENTS', 2000, 1),
     rounds: integerSetting(env, 'BENCH_MEMORY_ROUNDS', 3, 1),

@@ -21,8 +21,10 @@ function pipe(from: net.Socket, to: net.Socket): void {
   from.on('error', () => from.destroy());
 }
 
-net.createServer({ noDelay: true }, (client) => {
-  const upstream = net.connect({ host: upstreamHost, port: Number(upstreamPort), noDelay: true });
-  pipe(client, upstream);
-  pipe(upstream, client);
-}).listen(Number(listenPort), '127.0.0.1');
+net
+  .createServer({ noDelay: true }, (client) => {
+    const upstream = net.connect({ host: upstreamHost, port: Number(upstreamPort), noDelay: true });
+    pipe(client, upstream);
+    pipe(upstream, client);
+  })
+  .listen(Number(listenPort), '127.0.0.1');

@@ -12,7 +12,14 @@ import { freePorts } from '../test/support/free-ports.js';
 import { resolveServerUser, runAsServerUser } from '../test/support/server-user.js';
 import { sqlOn, startTopology, stopTopology, type PgNode, type Topology } from '../test/support/topology.js';
 import { parsePgbenchSummary } from './pgbench-output.js';
-import { AUTH_TYPE, POOL_SIZE, startNodeForward, startPgbouncer, startPgtide, type WeightedBackend } from './poolers.js';
+import {
+  AUTH_TYPE,
+  POOL_SIZE,
+  startNodeForward,
+  startPgbouncer,
+  startPgtide,
+  type WeightedBackend,
+} from './poolers.js';
 import { Cleanup, firstLine, runProgram, type Service } from './processes.js';
 import { integerSetting } from './settings.js';
 import { clockTicksPerSecond, readTreeCpuTicks, readTreeStats } from './proc-cpu.js';
@@ -169,23 +176,31 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
 
   const env = { ...process.env, PGPASSWORD: topology.scramUser.password };
   console.log(`pgbench -i -s ${settings.scale}…`);
-  await runChecked('pgbench', [
-    '-i', '-q', '-s', String(settings.scale), ...connectionArgs(topology, topology.primary.port), topology.database,
-  ], env, signal, 30 * 60_000);
+  await runChecked(
+    'pgbench',
+    ['-i', '-q', '-s', String(settings.scale), ...connectionArgs(topology, topology.primary.port), topology.database],
+    env,
+    signal,
+    30 * 60_000,
+  );
 
   const dir = await mkdtemp(join(tmpdir(), 'pgtide-bench-'));
   cleanup.add('remove the scratch directory', () => rm(dir, { recursive: true, force: true }));
-  const authFile = settings.userSecrets === 'plain' ? writeAuthFile(topology, dir) : await writeScramAuthFile(topology, dir);
+  const authFile =
+    settings.userSecrets === 'plain' ? writeAuthFile(topology, dir) : await writeScramAuthFile(topology, dir);
   const [pgtidePort, pgbouncerPort, forwardPort] = await freePorts(3);
   const pgtideBackends: WeightedBackend[] = [
     { node: topology.primary, role: 'primary', weight: 1 },
     ...topology.standbys.slice(0, settings.standbys).map((node) => ({ node, role: 'standby' as const, weight: 1 })),
   ];
-  const pgtide = await startPgtide({ topology, dir, authFile, port: pgtidePort! }, {
-    name: 'pgtide',
-    backends: pgtideBackends,
-    cpuProfileDir: settings.cpuProfileDir,
-  });
+  const pgtide = await startPgtide(
+    { topology, dir, authFile, port: pgtidePort! },
+    {
+      name: 'pgtide',
+      backends: pgtideBackends,
+      cpuProfileDir: settings.cpuProfileDir,
+    },
+  );
   cleanup.add('stop pgtide', () => pgtide.stop());
   // PgBouncer carries protocol-level prepared statements only from 1.21 (max_prepared_statements).
   const pgbouncerNoPrepared = `${await firstLine('pgbouncer', ['--version'])}: no prepared statements in transaction mode`;
@@ -197,9 +212,18 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
   cleanup.add('stop PgBouncer', () => pgbouncer.stop());
   const floor: Target[] = [];
   if (settings.nodeFloor) {
-    const forward = await startNodeForward({ topology, dir, authFile, port: forwardPort! }, { host: '127.0.0.1', port: pgbouncerPort! });
+    const forward = await startNodeForward(
+      { topology, dir, authFile, port: forwardPort! },
+      { host: '127.0.0.1', port: pgbouncerPort! },
+    );
     cleanup.add('stop the Node.js forwarder', () => forward.stop());
-    floor.push({ name: 'node-forward', port: forwardPort!, processes: [forward], countedNodes: [], noNamedPreparedStatements: pgbouncerNoPrepared });
+    floor.push({
+      name: 'node-forward',
+      port: forwardPort!,
+      processes: [forward],
+      countedNodes: [],
+      noNamedPreparedStatements: pgbouncerNoPrepared,
+    });
   }
 
   const otherRuntimes: Target[] = [];
@@ -211,9 +235,16 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
   for (const { label, node, dist } of variants) {
     const [port] = await freePorts(1);
     const name = `pgtide@${label}` as const;
-    const other = await startPgtide({ topology, dir, authFile, port: port! }, {
-      name, backends: pgtideBackends, cpuProfileDir: undefined, node, dist,
-    });
+    const other = await startPgtide(
+      { topology, dir, authFile, port: port! },
+      {
+        name,
+        backends: pgtideBackends,
+        cpuProfileDir: undefined,
+        node,
+        dist,
+      },
+    );
     cleanup.add(`stop ${name}`, () => other.stop());
     otherRuntimes.push({ name, port: port!, processes: [other], countedNodes: [] });
   }
@@ -221,7 +252,10 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
     const [port] = await freePorts(1);
     const name = `pgtide@workers=${workers}` as const;
     // The same pool size in total: the workers split it (docs/configuration.md, workers).
-    const other = await startPgtide({ topology, dir, authFile, port: port! }, { name, backends: pgtideBackends, cpuProfileDir: undefined, workers });
+    const other = await startPgtide(
+      { topology, dir, authFile, port: port! },
+      { name, backends: pgtideBackends, cpuProfileDir: undefined, workers },
+    );
     cleanup.add(`stop ${name}`, () => other.stop());
     otherRuntimes.push({ name, port: port!, processes: [other], countedNodes: [] });
   }
@@ -235,15 +269,21 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
     countedNodes: [],
     noNamedPreparedStatements: pgbouncerNoPrepared,
   };
-  const runs = await runAll([
-    { name: 'direct', port: topology.primary.port, processes: [], countedNodes: [] },
-    { name: 'pgtide', port: pgtidePort!, processes: [pgtide], countedNodes: [] },
-    ...otherRuntimes,
-    pgbouncerTarget,
-    ...floor,
-  ], settings.workloads);
+  const runs = await runAll(
+    [
+      { name: 'direct', port: topology.primary.port, processes: [], countedNodes: [] },
+      { name: 'pgtide', port: pgtidePort!, processes: [pgtide], countedNodes: [] },
+      ...otherRuntimes,
+      pgbouncerTarget,
+      ...floor,
+    ],
+    settings.workloads,
+  );
   const splitRuns = settings.readSplit
-    ? await runAll(await startSplitTargets(topology, dir, authFile, serverUser, cleanup, pgbouncerTarget), splitWorkloads())
+    ? await runAll(
+        await startSplitTargets(topology, dir, authFile, serverUser, cleanup, pgbouncerTarget),
+        splitWorkloads(),
+      )
     : [];
 
   const report = await formatReport(settings, topology, runs, splitRuns);
@@ -292,7 +332,13 @@ async function startSplitTargets(
   return [
     { name: 'pgtide-standbys', port: pgtidePort!, processes: [pgtide], countedNodes },
     { name: 'pgtide-eventual', port: eventualPort!, processes: [eventual], countedNodes },
-    { name: 'seed-chain', port: chainPort!, processes: chain, countedNodes, ...(chainNoPrepared ? { noNamedPreparedStatements: chainNoPrepared } : {}) },
+    {
+      name: 'seed-chain',
+      port: chainPort!,
+      processes: chain,
+      countedNodes,
+      ...(chainNoPrepared ? { noNamedPreparedStatements: chainNoPrepared } : {}),
+    },
     { ...pgbouncer, countedNodes },
   ];
 }
@@ -323,9 +369,10 @@ async function runInTurns(
     for (let round = 1; round <= settings.rounds; round++) {
       for (const target of round % 2 === 1 ? targets : backwards) {
         const measured = await measure(target, workload, { ...ctx, seconds: settings.seconds });
-        const result = workload.namedPreparedStatements && target.noNamedPreparedStatements !== undefined && !succeeded(measured)
-          ? { notApplicable: target.noNamedPreparedStatements, observed: describeFailure(measured) }
-          : measured;
+        const result =
+          workload.namedPreparedStatements && target.noNamedPreparedStatements !== undefined && !succeeded(measured)
+            ? { notApplicable: target.noNamedPreparedStatements, observed: describeFailure(measured) }
+            : measured;
         runs.push({ workload: workload.name, target: target.name, round, result });
         console.log(`${workload.name} / round ${round} / ${target.name}: ${describeResult(result)}`);
       }
@@ -354,21 +401,31 @@ async function measure(target: Target, workload: Workload, ctx: MeasureContext):
   if (workload.script !== undefined) await writeFile(script[1]!, workload.script);
   const started = performance.now();
   const pin = settings.pinCpus === undefined ? [] : ['-c', settings.pinCpus, 'pgbench'];
-  const out = await runProgram(pin.length > 0 ? 'taskset' : 'pgbench', [
-    ...pin,
-    ...connectionArgs(topology, target.port),
-    '-c', String(settings.clients), '-j', String(settings.threads), '-T', String(ctx.seconds),
-    ...workload.args,
-    ...script,
-    topology.database,
-  ], { env: ctx.env, signal: ctx.signal, timeoutMs: ctx.seconds * 1000 + PGBENCH_GRACE_MS });
+  const out = await runProgram(
+    pin.length > 0 ? 'taskset' : 'pgbench',
+    [
+      ...pin,
+      ...connectionArgs(topology, target.port),
+      '-c',
+      String(settings.clients),
+      '-j',
+      String(settings.threads),
+      '-T',
+      String(ctx.seconds),
+      ...workload.args,
+      ...script,
+      topology.database,
+    ],
+    { env: ctx.env, signal: ctx.signal, timeoutMs: ctx.seconds * 1000 + PGBENCH_GRACE_MS },
+  );
   const wallSeconds = (performance.now() - started) / 1000;
   const ticksAfter = await Promise.all(target.processes.map((p) => readTreeCpuTicks(p.pid)));
   if (out.code !== 0) {
     return `pgbench exited with ${out.code ?? 'a signal'}: ${out.stderr.trim().split('\n').slice(-3).join(' / ')}`;
   }
   const summary = parsePgbenchSummary(out.stdout);
-  const perTx = (ticks: number) => (summary.transactions > 0 ? ((ticks / ctx.hz) * 1e6) / summary.transactions : undefined);
+  const perTx = (ticks: number) =>
+    summary.transactions > 0 ? ((ticks / ctx.hz) * 1e6) / summary.transactions : undefined;
   const ticks = target.processes.map((_, i) => ticksAfter[i]! - ticksBefore[i]!);
   const totalTicks = ticks.reduce((a, b) => a + b, 0);
   const proxied = target.processes.length > 0;
@@ -383,22 +440,28 @@ async function measure(target: Target, workload: Workload, ctx: MeasureContext):
   if (target.countedNodes.length > 0) {
     await sleep(STATS_FLUSH_MS);
     const countsAfter = await transactionCounts(target.countedNodes, topology.database);
-    measurement.nodeShares = nodeShares(target.countedNodes.map((n) => n.name), countsBefore, countsAfter);
+    measurement.nodeShares = nodeShares(
+      target.countedNodes.map((n) => n.name),
+      countsBefore,
+      countsAfter,
+    );
   }
   return measurement;
 }
 
 /** Transactions committed or rolled back in `database` on each node, from pg_stat_database. */
 async function transactionCounts(nodes: PgNode[], database: string): Promise<number[]> {
-  return Promise.all(nodes.map(async (node) => {
-    const [row] = await sqlOn<{ n: string }>(
-      node,
-      'SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = $1',
-      [database],
-      'postgres',
-    );
-    return Number(row?.n ?? 0);
-  }));
+  return Promise.all(
+    nodes.map(async (node) => {
+      const [row] = await sqlOn<{ n: string }>(
+        node,
+        'SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = $1',
+        [database],
+        'postgres',
+      );
+      return Number(row?.n ?? 0);
+    }),
+  );
 }
 
 function connectionArgs(t: Topology, port: number): string[] {
@@ -413,7 +476,13 @@ async function pinPostgres(topology: Topology, cpus: string): Promise<void> {
   for (const node of [topology.primary, ...topology.standbys]) {
     const postmaster = Number((await readFile(join(node.dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
     for (const p of await readTreeStats(postmaster)) {
-      await runChecked('taskset', ['-a', '-p', '-c', cpus, String(p.pid)], process.env, AbortSignal.timeout(10_000), 10_000);
+      await runChecked(
+        'taskset',
+        ['-a', '-p', '-c', cpus, String(p.pid)],
+        process.env,
+        AbortSignal.timeout(10_000),
+        10_000,
+      );
     }
   }
   console.log(`PostgreSQL and pgbench pinned to CPUs ${cpus} (taskset); the poolers are not`);
@@ -436,7 +505,9 @@ function succeeded(result: Measurement | string): boolean {
 }
 
 function describeFailure(result: Measurement | string): string {
-  return typeof result === 'string' ? result : `${result.failedTransactions} of ${result.transactions} transactions failed`;
+  return typeof result === 'string'
+    ? result
+    : `${result.failedTransactions} of ${result.transactions} transactions failed`;
 }
 
 function describeResult(result: RunRecord['result']): string {
@@ -447,7 +518,12 @@ function describeResult(result: RunRecord['result']): string {
   return `${result.tps.toFixed(0)} tps, ${result.latencyMs.toFixed(3)} ms mean latency${cpu}${nodes ? `; ${nodes}` : ''}`;
 }
 
-async function formatReport(settings: Settings, t: Topology, runs: RunRecord[], splitRuns: RunRecord[]): Promise<string> {
+async function formatReport(
+  settings: Settings,
+  t: Topology,
+  runs: RunRecord[],
+  splitRuns: RunRecord[],
+): Promise<string> {
   const [postgres, pgbench, pgbouncer, haproxy, pgpool] = await Promise.all([
     runAsServerUser(t, 'postgres', ['--version'], '/'),
     firstLine('pgbench', ['--version']),
@@ -455,35 +531,43 @@ async function formatReport(settings: Settings, t: Topology, runs: RunRecord[], 
     settings.readSplit ? firstLine('haproxy', ['-v']) : '',
     settings.readSplit ? firstLine('pgpool', ['--version']) : '',
   ]);
-  const otherVersions = await Promise.all(settings.otherNodes.map(async ({ label, path }) =>
-    `pgtide@${label}: the same pgtide run by ${path}, Node.js ${await firstLine(path, ['--version'])}`));
-  otherVersions.push(...settings.otherBuilds.map(({ label, path }) => `pgtide@${label}: the pgtide build in ${path}, on the bench's Node.js`));
+  const otherVersions = await Promise.all(
+    settings.otherNodes.map(
+      async ({ label, path }) =>
+        `pgtide@${label}: the same pgtide run by ${path}, Node.js ${await firstLine(path, ['--version'])}`,
+    ),
+  );
+  otherVersions.push(
+    ...settings.otherBuilds.map(
+      ({ label, path }) => `pgtide@${label}: the pgtide build in ${path}, on the bench's Node.js`,
+    ),
+  );
   const workloadKeys = settings.workloads.map((w) => w.key).join(',');
   const split = settings.readSplit
     ? [
-      '',
-      `## Read/write splitting: pgtide over ${SPLIT_STANDBYS} standbys vs the seed chain`,
-      '',
-      `- ${haproxy}; ${pgpool}`,
-      `- pgtide-standbys: backends primary (weight 0) + ${SPLIT_STANDBYS} standbys (weight 1), transaction pooling, ` +
-        `pool size ${POOL_SIZE} per backend, consistency read_your_writes (the default); pgtide-eventual: the same ` +
-        'with consistency = eventual; pgbouncer: the PgBouncer above, on the primary only',
-      `- Seed chain: HAProxy (TCP) → PgBouncer (transaction pooling, pool size ${POOL_SIZE}) → Pgpool-II ` +
-        '(streaming replication, load_balance_mode on, same weights, num_init_children 25, max_pool 1); ' +
-        'client auth scram-sha-256 at PgBouncer and Pgpool-II',
-      '- Proxy CPU: utime + stime of every process of the proxy and its children (Pgpool-II forks), ' +
-        'over the run, divided by the transactions; transactions per node: pg_stat_database ' +
-        `xact_commit + xact_rollback deltas of ${t.database} on each node`,
-      '',
-      formatSplitRunsTable(splitRuns),
-      ...optionalSection(formatNotApplicableNotes(splitRuns)),
-      '',
-      formatSplitRatiosTable(splitRuns),
-      '',
-      '### What read_your_writes costs (pgtide-standbys / pgtide-eventual)',
-      '',
-      formatConsistencyTable(splitRuns),
-    ]
+        '',
+        `## Read/write splitting: pgtide over ${SPLIT_STANDBYS} standbys vs the seed chain`,
+        '',
+        `- ${haproxy}; ${pgpool}`,
+        `- pgtide-standbys: backends primary (weight 0) + ${SPLIT_STANDBYS} standbys (weight 1), transaction pooling, ` +
+          `pool size ${POOL_SIZE} per backend, consistency read_your_writes (the default); pgtide-eventual: the same ` +
+          'with consistency = eventual; pgbouncer: the PgBouncer above, on the primary only',
+        `- Seed chain: HAProxy (TCP) → PgBouncer (transaction pooling, pool size ${POOL_SIZE}) → Pgpool-II ` +
+          '(streaming replication, load_balance_mode on, same weights, num_init_children 25, max_pool 1); ' +
+          'client auth scram-sha-256 at PgBouncer and Pgpool-II',
+        '- Proxy CPU: utime + stime of every process of the proxy and its children (Pgpool-II forks), ' +
+          'over the run, divided by the transactions; transactions per node: pg_stat_database ' +
+          `xact_commit + xact_rollback deltas of ${t.database} on each node`,
+        '',
+        formatSplitRunsTable(splitRuns),
+        ...optionalSection(formatNotApplicableNotes(splitRuns)),
+        '',
+        formatSplitRatiosTable(splitRuns),
+        '',
+        '### What read_your_writes costs (pgtide-standbys / pgtide-eventual)',
+        '',
+        formatConsistencyTable(splitRuns),
+      ]
     : [];
   return [
     `# pgtide benchmark, ${new Date().toISOString()}`,
@@ -491,21 +575,28 @@ async function formatReport(settings: Settings, t: Topology, runs: RunRecord[], 
     `- Machine: ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown model'}), ${process.platform}`,
     `- Node.js ${process.version}; ${postgres.trim()}; ${pgbench}; ${pgbouncer}`,
     ...otherVersions.map((line) => `- ${line}`),
-    ...settings.workers.map((n) => `- pgtide@workers=${n}: the same pgtide with workers = ${n} (pool size ${POOL_SIZE} split among them); its CPU counts the primary and every worker`),
+    ...settings.workers.map(
+      (n) =>
+        `- pgtide@workers=${n}: the same pgtide with workers = ${n} (pool size ${POOL_SIZE} split among them); its CPU counts the primary and every worker`,
+    ),
     `- pgbench -c ${settings.clients} -j ${settings.threads} -T ${settings.seconds}, scale ${settings.scale}, ` +
       `${settings.warmupSeconds} s warm-up per target (not reported); ${settings.rounds} round(s) per workload, ` +
       'the targets taking turns in each; a ratio is the median of the per-round ratios, their range in brackets',
     `- Both poolers: transaction pooling, pool size ${POOL_SIZE}, client auth ${AUTH_TYPE}, no TLS; ` +
       `pgtide with ${settings.standbys} standbys, PgBouncer on the primary only`,
     ...(settings.nodeFloor
-      ? ['- node-forward: the Node.js floor, a bare byte forwarder (bench/node-forward.ts) in front of PgBouncer; ' +
-        'its CPU is the forwarder\'s alone']
+      ? [
+          '- node-forward: the Node.js floor, a bare byte forwarder (bench/node-forward.ts) in front of PgBouncer; ' +
+            "its CPU is the forwarder's alone",
+        ]
       : []),
     `- Command: BENCH_SECONDS=${settings.seconds} BENCH_ROUNDS=${settings.rounds} BENCH_WORKLOADS=${workloadKeys}${workersSetting(settings)}` +
       `${settings.pinCpus === undefined ? '' : ` BENCH_CLIENTS=${settings.clients} BENCH_PIN_CPUS=${settings.pinCpus}`}` +
       `${POOL_SIZE === 20 ? '' : ` BENCH_POOL_SIZE=${POOL_SIZE}`}` +
       `${settings.userSecrets === 'plain' ? '' : ` BENCH_USER_SECRETS=${settings.userSecrets}`} npm run bench`,
-    ...(settings.pinCpus === undefined ? [] : [`- PostgreSQL and pgbench pinned to CPUs ${settings.pinCpus} (taskset); the poolers are not pinned`]),
+    ...(settings.pinCpus === undefined
+      ? []
+      : [`- PostgreSQL and pgbench pinned to CPUs ${settings.pinCpus} (taskset); the poolers are not pinned`]),
     '',
     '## Runs',
     '',
@@ -524,7 +615,9 @@ async function formatReport(settings: Settings, t: Topology, runs: RunRecord[], 
 
 /** pgtide -M prepared / -M extended (and the other targets'), when both workloads ran. */
 function preparedRatio(runs: RunRecord[]): string {
-  const [prepared, extended] = ['select-prepared', 'select-extended'].map((key) => WORKLOADS.find((w) => w.key === key)!.name);
+  const [prepared, extended] = ['select-prepared', 'select-extended'].map(
+    (key) => WORKLOADS.find((w) => w.key === key)!.name,
+  );
   const ran = (workload: string) => runs.some((r) => r.workload === workload);
   return ran(prepared!) && ran(extended!) ? formatPreparedRatioTable(runs, prepared!, extended!) : '';
 }
@@ -539,7 +632,9 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
   const workloads = keys.map((key) => {
     const workload = [...WORKLOADS, ...EXTRA_WORKLOADS].find((w) => w.key === key);
     if (!workload) {
-      throw new Error(`BENCH_WORKLOADS: unknown workload "${key}"; known: ${[...WORKLOADS, ...EXTRA_WORKLOADS].map((w) => w.key).join(', ')}`);
+      throw new Error(
+        `BENCH_WORKLOADS: unknown workload "${key}"; known: ${[...WORKLOADS, ...EXTRA_WORKLOADS].map((w) => w.key).join(', ')}`,
+      );
     }
     return workload;
   });
@@ -573,8 +668,13 @@ function userSecretsSetting(raw: string): 'plain' | 'scram' {
  * anything at login, and both log in to the server with the ClientKey of the client's proof.
  */
 async function writeScramAuthFile(topology: Topology, dir: string): Promise<string> {
-  const [row] = await sqlOn<{ rolpassword: string }>(topology.primary, 'SELECT rolpassword FROM pg_authid WHERE rolname = $1', [topology.scramUser.user]);
-  if (!row?.rolpassword.startsWith('SCRAM-SHA-256$')) throw new Error(`BENCH_USER_SECRETS=scram: ${topology.scramUser.user} has no SCRAM secret on the primary`);
+  const [row] = await sqlOn<{ rolpassword: string }>(
+    topology.primary,
+    'SELECT rolpassword FROM pg_authid WHERE rolname = $1',
+    [topology.scramUser.user],
+  );
+  if (!row?.rolpassword.startsWith('SCRAM-SHA-256$'))
+    throw new Error(`BENCH_USER_SECRETS=scram: ${topology.scramUser.user} has no SCRAM secret on the primary`);
   const file = writeAuthFile(topology, dir);
   const { user, password } = topology.scramUser;
   const lines = (await readFile(file, 'utf8')).replace(`"${user}" "${password}"`, `"${user}" "${row.rolpassword}"`);
@@ -585,7 +685,8 @@ async function writeScramAuthFile(topology: Topology, dir: string): Promise<stri
 /** BENCH_PIN_CPUS="1" or "0,1": a taskset CPU list; empty: no pinning. */
 function pinSetting(raw: string): string | undefined {
   if (raw === '') return undefined;
-  if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(raw)) throw new Error(`BENCH_PIN_CPUS: expected a CPU list such as 1 or 0,2-3, got "${raw}"`);
+  if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(raw))
+    throw new Error(`BENCH_PIN_CPUS: expected a CPU list such as 1 or 0,2-3, got "${raw}"`);
   return raw;
 }
 
@@ -593,11 +694,15 @@ function pinSetting(raw: string): string | undefined {
  *  BENCH_PGTIDE_BUILDS="before=/tmp/before/dist" (pgtide builds): label=path pairs. */
 function labelledPaths(env: NodeJS.ProcessEnv, variable: string, expected: string): { label: string; path: string }[] {
   const raw = env[variable] ?? '';
-  return raw.split(',').map((item) => item.trim()).filter((item) => item !== '').map((item) => {
-    const match = /^([\w.-]+)=(\S+)$/.exec(item);
-    if (!match) throw new Error(`${variable}: expected ${expected}, got "${item}"`);
-    return { label: match[1]!, path: match[2]! };
-  });
+  return raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '')
+    .map((item) => {
+      const match = /^([\w.-]+)=(\S+)$/.exec(item);
+      if (!match) throw new Error(`${variable}: expected ${expected}, got "${item}"`);
+      return { label: match[1]!, path: match[2]! };
+    });
 }
 
 function workersSetting(settings: Settings): string {
@@ -606,10 +711,15 @@ function workersSetting(settings: Settings): string {
 
 /** BENCH_PGTIDE_WORKERS="2,4": worker counts besides pgtide's one process. */
 function workerCounts(raw: string): number[] {
-  return raw.split(',').map((item) => item.trim()).filter((item) => item !== '').map((item) => {
-    if (!/^\d{1,3}$/.test(item) || Number(item) < 2) throw new Error(`BENCH_PGTIDE_WORKERS: expected worker counts of 2 or more, got "${item}"`);
-    return Number(item);
-  });
+  return raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '')
+    .map((item) => {
+      if (!/^\d{1,3}$/.test(item) || Number(item) < 2)
+        throw new Error(`BENCH_PGTIDE_WORKERS: expected worker counts of 2 or more, got "${item}"`);
+      return Number(item);
+    });
 }
 
 main().then(

@@ -69,28 +69,38 @@ export interface PgbouncerOptions {
 
 export async function startPgtide(setup: PoolerSetup, opts: PgtideOptions): Promise<Service> {
   const configFile = join(setup.dir, `${opts.name}.toml`);
-  await writeFile(configFile, [
-    `listen_addr = ["127.0.0.1"]`,
-    `listen_port = [${[setup.port, ...(opts.extraPorts ?? [])].join(', ')}]`,
-    `auth_type = ${tomlString(AUTH_TYPE)}`,
-    `auth_file = ${tomlString(setup.authFile)}`,
-    `pool_mode = "transaction"`,
-    `default_pool_size = ${POOL_SIZE}`,
-    `max_client_conn = ${opts.maxClientConn ?? MAX_CLIENT_CONN}`,
-    `server_tls_sslmode = "disable"`,
-    `log_level = "warn"`,
-    `log_connections = false`,
-    `log_disconnections = false`,
-    ...(opts.consistency ? [`consistency = "${opts.consistency}"`] : []),
-    ...(opts.workers ? [`workers = ${opts.workers}`] : []),
-    ...opts.backends.flatMap(backendTable),
-    '',
-  ].join('\n'));
+  await writeFile(
+    configFile,
+    [
+      `listen_addr = ["127.0.0.1"]`,
+      `listen_port = [${[setup.port, ...(opts.extraPorts ?? [])].join(', ')}]`,
+      `auth_type = ${tomlString(AUTH_TYPE)}`,
+      `auth_file = ${tomlString(setup.authFile)}`,
+      `pool_mode = "transaction"`,
+      `default_pool_size = ${POOL_SIZE}`,
+      `max_client_conn = ${opts.maxClientConn ?? MAX_CLIENT_CONN}`,
+      `server_tls_sslmode = "disable"`,
+      `log_level = "warn"`,
+      `log_connections = false`,
+      `log_disconnections = false`,
+      ...(opts.consistency ? [`consistency = "${opts.consistency}"`] : []),
+      ...(opts.workers ? [`workers = ${opts.workers}`] : []),
+      ...opts.backends.flatMap(backendTable),
+      '',
+    ].join('\n'),
+  );
   const profile = opts.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`] : [];
   return startService({
     name: opts.name,
     command: opts.node ?? process.execPath,
-    args: [...profile, ...(opts.nodeArgs ?? []), join(opts.dist ?? distRoot(), 'src', 'cli.js'), 'start', '--config', configFile],
+    args: [
+      ...profile,
+      ...(opts.nodeArgs ?? []),
+      join(opts.dist ?? distRoot(), 'src', 'cli.js'),
+      'start',
+      '--config',
+      configFile,
+    ],
     port: setup.port,
     logFile: join(setup.dir, `${opts.name}.log`),
     // SIGINT stops at once and still lets Node write the CPU profile.
@@ -107,28 +117,31 @@ export async function startPgbouncer(
   const { topology: t } = setup;
   const iniFile = join(setup.dir, `${opts.name}.ini`);
   const logFile = join(setup.dir, `${opts.name}.log`);
-  await writeFile(iniFile, [
-    '[databases]',
-    `${t.database} = host=${opts.server.host} port=${opts.server.port} dbname=${t.database}`,
-    '[pgbouncer]',
-    `listen_addr = ${opts.listenAddr ?? '127.0.0.1'}`,
-    `listen_port = ${setup.port}`,
-    ...(opts.soReuseport ? ['so_reuseport = 1'] : []),
-    'unix_socket_dir =',
-    `auth_type = ${AUTH_TYPE}`,
-    `auth_file = ${setup.authFile}`,
-    'pool_mode = transaction',
-    `default_pool_size = ${opts.poolSize ?? POOL_SIZE}`,
-    `max_client_conn = ${opts.maxClientConn ?? MAX_CLIENT_CONN}`,
-    // pgbench (libpq) sends it in every startup packet.
-    'ignore_startup_parameters = extra_float_digits',
-    'server_tls_sslmode = disable',
-    'log_connections = 0',
-    'log_disconnections = 0',
-    'log_stats = 0',
-    // Written from stdout/stderr by startService; a logfile here would duplicate every line.
-    '',
-  ].join('\n'));
+  await writeFile(
+    iniFile,
+    [
+      '[databases]',
+      `${t.database} = host=${opts.server.host} port=${opts.server.port} dbname=${t.database}`,
+      '[pgbouncer]',
+      `listen_addr = ${opts.listenAddr ?? '127.0.0.1'}`,
+      `listen_port = ${setup.port}`,
+      ...(opts.soReuseport ? ['so_reuseport = 1'] : []),
+      'unix_socket_dir =',
+      `auth_type = ${AUTH_TYPE}`,
+      `auth_file = ${setup.authFile}`,
+      'pool_mode = transaction',
+      `default_pool_size = ${opts.poolSize ?? POOL_SIZE}`,
+      `max_client_conn = ${opts.maxClientConn ?? MAX_CLIENT_CONN}`,
+      // pgbench (libpq) sends it in every startup packet.
+      'ignore_startup_parameters = extra_float_digits',
+      'server_tls_sslmode = disable',
+      'log_connections = 0',
+      'log_disconnections = 0',
+      'log_stats = 0',
+      // Written from stdout/stderr by startService; a logfile here would duplicate every line.
+      '',
+    ].join('\n'),
+  );
   if (serverUser) {
     for (const path of [setup.dir, iniFile, setup.authFile]) await chown(path, serverUser.uid, serverUser.gid);
   }
@@ -158,8 +171,13 @@ export async function startNodeForward(setup: PoolerSetup, upstream: { host: str
 
 function backendTable({ node, role, weight }: WeightedBackend): string[] {
   return [
-    '', '[[backends]]', `name = ${tomlString(node.name)}`, `host = ${tomlString(node.host)}`, `port = ${node.port}`,
-    `role = "${role}"`, `weight = ${weight}`,
+    '',
+    '[[backends]]',
+    `name = ${tomlString(node.name)}`,
+    `host = ${tomlString(node.host)}`,
+    `port = ${node.port}`,
+    `role = "${role}"`,
+    `weight = ${weight}`,
   ];
 }
 

@@ -1,11 +1,25 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-import { clockTicksPerSecond, pageSize, parseProcStat, readTreeCpuTicks, readTreeRssPages, treeTicks, type ProcStat } from './proc-cpu.js';
+import {
+  clockTicksPerSecond,
+  pageSize,
+  parseProcStat,
+  readTreeCpuTicks,
+  readTreeRssPages,
+  treeTicks,
+  type ProcStat,
+} from './proc-cpu.js';
 
 test('reads pid, ppid, utime + stime, cutime + cstime and rss (fields 1, 4, 14–17, 24 of /proc/<pid>/stat)', () => {
   const stat = '4242 (node) S 1 4242 4242 0 -1 4194304 100 0 0 0 731 268 40 2 20 0 11 0 500 1000 2000';
-  assert.deepEqual(parseProcStat(stat), { pid: 4242, ppid: 1, ownTicks: 731 + 268, reapedChildrenTicks: 42, rssPages: 2000 });
+  assert.deepEqual(parseProcStat(stat), {
+    pid: 4242,
+    ppid: 1,
+    ownTicks: 731 + 268,
+    reapedChildrenTicks: 42,
+    rssPages: 2000,
+  });
 });
 
 test('counts fields after the last ")" when the command name holds spaces and parentheses', () => {
@@ -18,7 +32,13 @@ test('rejects text that is not a stat line', () => {
   assert.throws(() => parseProcStat('1 (x) S 1 2'), /no pid\/ppid/);
 });
 
-const proc = (pid: number, ppid: number, ownTicks: number, reapedChildrenTicks = 0): ProcStat => ({ pid, ppid, ownTicks, reapedChildrenTicks, rssPages: 0 });
+const proc = (pid: number, ppid: number, ownTicks: number, reapedChildrenTicks = 0): ProcStat => ({
+  pid,
+  ppid,
+  ownTicks,
+  reapedChildrenTicks,
+  rssPages: 0,
+});
 
 test('a tree sums the root, its descendants and their reaped children, and nothing else', () => {
   const stats = [
@@ -48,10 +68,13 @@ test('reads a live tree: it grows while a child process computes', async () => {
 });
 
 test('reads the resident memory of a live tree: it counts a child that holds memory', async () => {
-  const pages = 64 * 1024 * 1024 / await pageSize();
+  const pages = (64 * 1024 * 1024) / (await pageSize());
   const before = await readTreeRssPages(process.pid);
   // The child fills 64 MiB (so that every page is resident), says so, and waits to be killed.
-  const child = spawn(process.execPath, ['-e', 'globalThis.b = Buffer.alloc(64 * 1024 * 1024, 1); console.log("ok"); setInterval(() => {}, 1000);']);
+  const child = spawn(process.execPath, [
+    '-e',
+    'globalThis.b = Buffer.alloc(64 * 1024 * 1024, 1); console.log("ok"); setInterval(() => {}, 1000);',
+  ]);
   await new Promise((resolve) => child.stdout.once('data', resolve));
   try {
     assert.ok((await readTreeRssPages(process.pid)) - before >= pages);

@@ -26,16 +26,27 @@ export function parseProcStat(stat: string): ProcStat {
   if (end < 0) throw new Error(`not a /proc/<pid>/stat line: ${stat.slice(0, 80)}`);
   // After ')' come field 3 (state) onwards: ppid is field 4 (index 1), utime field 14 (index 11),
   // rss field 24 (index 21).
-  const fields = stat.slice(end + 1).trim().split(/\s+/);
+  const fields = stat
+    .slice(end + 1)
+    .trim()
+    .split(/\s+/);
   const field = (i: number): number => {
     const value = Number(fields[i]);
-    if (!Number.isInteger(value)) throw new Error(`no pid/ppid/utime/stime/cutime/cstime/rss in /proc/<pid>/stat line: ${stat.slice(0, 80)}`);
+    if (!Number.isInteger(value))
+      throw new Error(`no pid/ppid/utime/stime/cutime/cstime/rss in /proc/<pid>/stat line: ${stat.slice(0, 80)}`);
     return value;
   };
   const ppid = field(1);
   const pid = Number(stat.slice(0, stat.indexOf(' ')));
-  if (!Number.isInteger(pid)) throw new Error(`no pid/ppid/utime/stime/cutime/cstime/rss in /proc/<pid>/stat line: ${stat.slice(0, 80)}`);
-  return { pid, ppid, ownTicks: field(11) + field(12), reapedChildrenTicks: field(13) + field(14), rssPages: field(21) };
+  if (!Number.isInteger(pid))
+    throw new Error(`no pid/ppid/utime/stime/cutime/cstime/rss in /proc/<pid>/stat line: ${stat.slice(0, 80)}`);
+  return {
+    pid,
+    ppid,
+    ownTicks: field(11) + field(12),
+    reapedChildrenTicks: field(13) + field(14),
+    rssPages: field(21),
+  };
 }
 
 /**

@@ -92,7 +92,10 @@ export async function startService(spec: ServiceSpec): Promise<Service> {
     },
   };
   const failure = await Promise.race([
-    waitForPort(spec.port, () => running).then(() => undefined, (err: Error) => err.message),
+    waitForPort(spec.port, () => running).then(
+      () => undefined,
+      (err: Error) => err.message,
+    ),
     exited,
   ]);
   if (failure !== undefined) {
@@ -151,7 +154,8 @@ function waitForPort(port: number, alive: () => boolean): Promise<void> {
       socket.once('error', (err) => {
         socket.destroy();
         if (!alive()) reject(new Error('the process exited'));
-        else if (Date.now() > deadline) reject(new Error(`port ${port} not accepting after ${READY_TIMEOUT_MS} ms: ${err.message}`));
+        else if (Date.now() > deadline)
+          reject(new Error(`port ${port} not accepting after ${READY_TIMEOUT_MS} ms: ${err.message}`));
         else setTimeout(attempt, 50);
       });
     };

@@ -18,7 +18,8 @@ import type { ClientCommand, ClientReply } from './idle-clients.js';
 
 const hosts = (process.env['RAW_CLIENTS_HOSTS'] ?? '127.0.0.1').split(',');
 const ports = (process.env['RAW_CLIENTS_PORTS'] ?? '').split(',').map(Number);
-if (ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p <= 0)) throw new Error('RAW_CLIENTS_PORTS: no ports');
+if (ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p <= 0))
+  throw new Error('RAW_CLIENTS_PORTS: no ports');
 const concurrency = Number(process.env['RAW_CLIENTS_CONCURRENCY'] ?? 32);
 const user = process.env['PGUSER'] ?? '';
 const password = process.env['PGPASSWORD'] ?? '';
@@ -109,14 +110,16 @@ class RawConnection {
       case 0x52: // 'R' Authentication*
         this.onAuthentication(body.readInt32BE(0), body.subarray(4));
         return;
-      case 0x45: { // 'E' ErrorResponse
+      case 0x45: {
+        // 'E' ErrorResponse
         const fields = decodeErrorFields(body);
         throw new Error(`${fields.code ?? '?'}: ${fields.message ?? 'error'}`);
       }
       case 0x44: // 'D' DataRow
         this.rowSeen = true;
         return;
-      case 0x5a: { // 'Z' ReadyForQuery
+      case 0x5a: {
+        // 'Z' ReadyForQuery
         const pending = this.pending;
         this.pending = null;
         pending?.resolve();
@@ -132,11 +135,15 @@ class RawConnection {
         this.scram = null;
         return;
       case 10: // AuthenticationSASL
-        if (!data.toString('latin1').split('\0').includes(SCRAM_MECHANISM)) throw new Error('the server offers no SCRAM-SHA-256');
+        if (!data.toString('latin1').split('\0').includes(SCRAM_MECHANISM))
+          throw new Error('the server offers no SCRAM-SHA-256');
         this.nonce = randomNonce();
-        this.socket.write(saslInitialResponse(SCRAM_MECHANISM, new ScramClient({ password }, this.nonce).clientFirst()));
+        this.socket.write(
+          saslInitialResponse(SCRAM_MECHANISM, new ScramClient({ password }, this.nonce).clientFirst()),
+        );
         return;
-      case 11: { // AuthenticationSASLContinue: server-first
+      case 11: {
+        // AuthenticationSASLContinue: server-first
         if (this.nonce === null) throw new Error('SASLContinue before SASL');
         // A client holding this salt's keys continues the exchange begun above (same nonce,
         // so the same client-first-message): PBKDF2 runs once per salt, not per login.

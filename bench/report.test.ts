@@ -71,13 +71,16 @@ const SPLIT_RUNS: RunRecord[] = [
     result: {
       ...measurement(6000, 160),
       latencyMs: 5,
-      cpuByProcess: [{ name: 'haproxy', usPerTx: 20 }, { name: 'pgpool', usPerTx: 140 }],
+      cpuByProcess: [
+        { name: 'haproxy', usPerTx: 20 },
+        { name: 'pgpool', usPerTx: 140 },
+      ],
       nodeShares: nodeShares(['primary', 'standby1'], [0, 0], [1, 3]),
     },
   },
 ];
 
-test('node shares are each node\'s part of the transaction count deltas, 0 when nothing ran', () => {
+test("node shares are each node's part of the transaction count deltas, 0 when nothing ran", () => {
   assert.deepEqual(nodeShares(['a', 'b', 'c'], [5, 10, 0], [5, 40, 10]), [
     { node: 'a', share: 0 },
     { node: 'b', share: 0.75 },
@@ -85,19 +88,31 @@ test('node shares are each node\'s part of the transaction count deltas, 0 when 
   ]);
   assert.deepEqual(nodeShares(['a'], [7], [7]), [{ node: 'a', share: 0 }]);
   // A counter that went backwards (stats reset) counts as no transactions, not negative ones.
-  assert.deepEqual(nodeShares(['a', 'b'], [9, 0], [1, 4]), [{ node: 'a', share: 0 }, { node: 'b', share: 1 }]);
+  assert.deepEqual(nodeShares(['a', 'b'], [9, 0], [1, 4]), [
+    { node: 'a', share: 0 },
+    { node: 'b', share: 1 },
+  ]);
 });
 
-test('the splitting runs table shows the chain\'s CPU per process and the share per node', () => {
+test("the splitting runs table shows the chain's CPU per process and the share per node", () => {
   const lines = formatSplitRunsTable(SPLIT_RUNS).split('\n');
-  assert.equal(lines[2], '| select-only | 1 | pgtide-standbys | 9000 | 2.500 | 0 | 40.0 | 40 | — | primary 0.0 %, standby1 100.0 % |');
-  assert.equal(lines[3], '| select-only | 1 | seed-chain | 6000 | 5.000 | 0 | 160.0 | 40 | haproxy 20.0 + pgpool 140.0 | primary 25.0 %, standby1 75.0 % |');
+  assert.equal(
+    lines[2],
+    '| select-only | 1 | pgtide-standbys | 9000 | 2.500 | 0 | 40.0 | 40 | — | primary 0.0 %, standby1 100.0 % |',
+  );
+  assert.equal(
+    lines[3],
+    '| select-only | 1 | seed-chain | 6000 | 5.000 | 0 | 160.0 | 40 | haproxy 20.0 + pgpool 140.0 | primary 25.0 %, standby1 75.0 % |',
+  );
 });
 
 test('the splitting ratios compare pgtide with the seed chain (tps, latency, CPU per tx) and with PgBouncer on the primary (tps)', () => {
   const lines = formatSplitRatiosTable(SPLIT_RUNS).split('\n');
   assert.equal(lines[2], '| select-only | 1.50× | 0.50× | 0.25× | n/a |');
-  const withPgbouncer = formatSplitRatiosTable([...SPLIT_RUNS, { workload: 'select-only', round: 1, target: 'pgbouncer', result: measurement(3000, 30) }]);
+  const withPgbouncer = formatSplitRatiosTable([
+    ...SPLIT_RUNS,
+    { workload: 'select-only', round: 1, target: 'pgbouncer', result: measurement(3000, 30) },
+  ]);
   assert.equal(withPgbouncer.split('\n')[2], '| select-only | 1.50× | 0.50× | 0.25× | 3.00× |');
 });
 
@@ -126,7 +141,10 @@ const PREPARED_RUNS: RunRecord[] = [
     workload: 'prepared',
     round: 1,
     target: 'pgbouncer',
-    result: { notApplicable: NO_PREPARED, observed: 'pgbench exited with 2: prepared statement "P_0" does not exist\nRun was aborted' },
+    result: {
+      notApplicable: NO_PREPARED,
+      observed: 'pgbench exited with 2: prepared statement "P_0" does not exist\nRun was aborted',
+    },
   },
 ];
 
@@ -146,7 +164,7 @@ test('the notes quote what pgbench said for each run that did not apply, on one 
   assert.equal(formatNotApplicableNotes(RUNS), '');
 });
 
-test('the prepared/extended table divides each target\'s prepared tps by its extended tps', () => {
+test("the prepared/extended table divides each target's prepared tps by its extended tps", () => {
   const lines = formatPreparedRatioTable(PREPARED_RUNS, 'prepared', 'extended').split('\n');
   assert.deepEqual(lines.slice(2), [
     '| direct | 6000 | 5000 | 1.20× |',
@@ -165,14 +183,30 @@ const ROUNDS: RunRecord[] = [1, 2, 3].flatMap((round) => {
 });
 
 test('ratios pair the runs of one round, so drift between rounds cancels out', () => {
-  assert.equal(pairedRatio(ROUNDS, 'select-only', 'pgtide', 'pgbouncer', (m) => m.tps), '0.80× (0.80–0.80)');
-  assert.equal(formatRatiosTable(ROUNDS).split('\n')[2], '| select-only | 0.80× (0.80–0.80) | 1.50× (1.50–1.50) | n/a | n/a | n/a | n/a |');
+  assert.equal(
+    pairedRatio(ROUNDS, 'select-only', 'pgtide', 'pgbouncer', (m) => m.tps),
+    '0.80× (0.80–0.80)',
+  );
+  assert.equal(
+    formatRatiosTable(ROUNDS).split('\n')[2],
+    '| select-only | 0.80× (0.80–0.80) | 1.50× (1.50–1.50) | n/a | n/a | n/a | n/a |',
+  );
 });
 
 test('a round missing either side gives no ratio; the others still count', () => {
-  const missing: RunRecord[] = [...ROUNDS.slice(0, 4), { ...ROUNDS[4]!, result: 'pgbench exited with 1: boom' }, ROUNDS[5]!];
-  assert.equal(pairedRatio(missing, 'select-only', 'pgtide', 'pgbouncer', (m) => m.tps), '0.80× (0.80–0.80)');
-  assert.equal(pairedRatio(missing.slice(0, 1), 'select-only', 'pgtide', 'pgbouncer', (m) => m.tps), 'n/a');
+  const missing: RunRecord[] = [
+    ...ROUNDS.slice(0, 4),
+    { ...ROUNDS[4]!, result: 'pgbench exited with 1: boom' },
+    ROUNDS[5]!,
+  ];
+  assert.equal(
+    pairedRatio(missing, 'select-only', 'pgtide', 'pgbouncer', (m) => m.tps),
+    '0.80× (0.80–0.80)',
+  );
+  assert.equal(
+    pairedRatio(missing.slice(0, 1), 'select-only', 'pgtide', 'pgbouncer', (m) => m.tps),
+    'n/a',
+  );
 });
 
 test('several ratios are summarised as their median and range, one as itself', () => {
@@ -190,10 +224,13 @@ test('the prepared/extended table uses the median tps of the rounds and pairs ra
     { workload: 'prepared', round: 1, target: 'pgtide', result: measurement(8800, 45) },
     { workload: 'prepared', round: 2, target: 'pgtide', result: measurement(4800, 45) },
   ];
-  assert.equal(formatPreparedRatioTable(runs, 'prepared', 'extended').split('\n')[2], '| pgtide | 6800 | 6000 | 1.15× (1.10–1.20) |');
+  assert.equal(
+    formatPreparedRatioTable(runs, 'prepared', 'extended').split('\n')[2],
+    '| pgtide | 6800 | 6000 | 1.15× (1.10–1.20) |',
+  );
 });
 
-test('the runtime table compares pgtide on other Node.js binaries with pgtide on the bench\'s own', () => {
+test("the runtime table compares pgtide on other Node.js binaries with pgtide on the bench's own", () => {
   assert.equal(formatRuntimeRatiosTable(RUNS), '', 'nothing without pgtide@ runs');
   const runs: RunRecord[] = [
     ...RUNS,

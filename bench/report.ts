@@ -3,7 +3,13 @@
 // reads over the standbys against the seed's HAProxy → PgBouncer → Pgpool-II chain).
 
 export type TargetName =
-  | 'direct' | 'pgtide' | 'pgbouncer' | 'node-forward' | 'pgtide-standbys' | 'pgtide-eventual' | 'seed-chain'
+  | 'direct'
+  | 'pgtide'
+  | 'pgbouncer'
+  | 'node-forward'
+  | 'pgtide-standbys'
+  | 'pgtide-eventual'
+  | 'seed-chain'
   /** pgtide run by another Node.js binary (BENCH_PGTIDE_NODES), e.g. `pgtide@node20`, or
    *  with several worker processes (BENCH_PGTIDE_WORKERS), e.g. `pgtide@workers=2`. */
   | `pgtide@${string}`;
@@ -50,7 +56,8 @@ export function isMeasurement(result: RunRecord['result']): result is Measuremen
 
 export function formatRunsTable(runs: RunRecord[]): string {
   const rows = runs.map((r) => {
-    if (!isMeasurement(r.result)) return `| ${r.workload} | ${r.round} | ${r.target} | ${noFigures(r.result)} | | | | |`;
+    if (!isMeasurement(r.result))
+      return `| ${r.workload} | ${r.round} | ${r.target} | ${noFigures(r.result)} | | | | |`;
     const m = r.result;
     return `| ${r.workload} | ${r.round} | ${r.target} | ${fixed(m.tps, 0)} | ${fixed(m.latencyMs, 3)} | ${m.failedTransactions} | ${fixed(m.poolerCpuUsPerTx, 1)} | ${fixed(m.poolerCpuPercent, 0)} |`;
   });
@@ -78,7 +85,8 @@ export function formatRatiosTable(runs: RunRecord[]): string {
 /** The read/write-splitting runs: CPU of the whole chain, its parts, and where reads went. */
 export function formatSplitRunsTable(runs: RunRecord[]): string {
   const rows = runs.map((r) => {
-    if (!isMeasurement(r.result)) return `| ${r.workload} | ${r.round} | ${r.target} | ${noFigures(r.result)} | | | | | | |`;
+    if (!isMeasurement(r.result))
+      return `| ${r.workload} | ${r.round} | ${r.target} | ${noFigures(r.result)} | | | | | | |`;
     const m = r.result;
     const parts = (m.cpuByProcess ?? []).map((p) => `${p.name} ${p.usPerTx.toFixed(1)}`).join(' + ');
     const shares = (m.nodeShares ?? []).map((n) => `${n.node} ${(n.share * 100).toFixed(1)} %`).join(', ');
@@ -94,7 +102,8 @@ export function formatSplitRunsTable(runs: RunRecord[]): string {
 export function formatSplitRatiosTable(runs: RunRecord[]): string {
   const workloads = [...new Set(runs.map((r) => r.workload))];
   const rows = workloads.map((workload) => {
-    const of = (figure: Figure, b: TargetName = 'seed-chain') => pairedRatio(runs, workload, 'pgtide-standbys', b, figure);
+    const of = (figure: Figure, b: TargetName = 'seed-chain') =>
+      pairedRatio(runs, workload, 'pgtide-standbys', b, figure);
     return `| ${workload} | ${of(TPS)} | ${of(LATENCY)} | ${of(CPU)} | ${of(TPS, 'pgbouncer')} |`;
   });
   return [
@@ -129,13 +138,13 @@ export function formatRuntimeRatiosTable(runs: RunRecord[]): string {
   const others = [...new Set(runs.map((r) => r.target).filter((t) => t.startsWith('pgtide@')))];
   if (others.length === 0) return '';
   const workloads = [...new Set(runs.map((r) => r.workload))];
-  const rows = workloads.flatMap((workload) => others.map((other) =>
-    `| ${workload} | ${other} | ${pairedRatio(runs, workload, other, 'pgtide', TPS)} | ${pairedRatio(runs, workload, other, 'pgtide', CPU)} |`));
-  return [
-    '| workload | target | tps / pgtide\'s | CPU per tx / pgtide\'s |',
-    '|---|---|--:|--:|',
-    ...rows,
-  ].join('\n');
+  const rows = workloads.flatMap((workload) =>
+    others.map(
+      (other) =>
+        `| ${workload} | ${other} | ${pairedRatio(runs, workload, other, 'pgtide', TPS)} | ${pairedRatio(runs, workload, other, 'pgtide', CPU)} |`,
+    ),
+  );
+  return ["| workload | target | tps / pgtide's | CPU per tx / pgtide's |", '|---|---|--:|--:|', ...rows].join('\n');
 }
 
 /** What each target found when a workload could not apply to it, one line each. */
@@ -153,26 +162,36 @@ export function formatNotApplicableNotes(runs: RunRecord[]): string {
  * Each target's tps with named prepared statements over its tps with unnamed ones (`-M
  * prepared` / `-M extended`): the gain that survives pooling, from the same run.
  */
-export function formatPreparedRatioTable(runs: RunRecord[], preparedWorkload: string, extendedWorkload: string): string {
+export function formatPreparedRatioTable(
+  runs: RunRecord[],
+  preparedWorkload: string,
+  extendedWorkload: string,
+): string {
   const targets = [...new Set(runs.filter((r) => r.workload === preparedWorkload).map((r) => r.target))];
   const rows = targets.map((target) => {
     const prepared = runs.filter((r) => r.workload === preparedWorkload && r.target === target);
     const measured = prepared.map((r) => r.result).filter(isMeasurement);
     // Every run of the target is either measured or not: with none measured, the first says why.
-    const preparedTps = measured.length > 0 ? fixed(median(measured.map((m) => m.tps)), 0) : noFigures(prepared[0]!.result as NotApplicable | string);
-    const extendedTps = median(runs.filter((r) => r.workload === extendedWorkload && r.target === target)
-      .map((r) => r.result).filter(isMeasurement).map((m) => m.tps));
+    const preparedTps =
+      measured.length > 0
+        ? fixed(median(measured.map((m) => m.tps)), 0)
+        : noFigures(prepared[0]!.result as NotApplicable | string);
+    const extendedTps = median(
+      runs
+        .filter((r) => r.workload === extendedWorkload && r.target === target)
+        .map((r) => r.result)
+        .filter(isMeasurement)
+        .map((m) => m.tps),
+    );
     const ratios = roundRatios(runs, (round) => [
       measurementOf(runs, preparedWorkload, target, round)?.tps,
       measurementOf(runs, extendedWorkload, target, round)?.tps,
     ]);
     return `| ${target} | ${preparedTps} | ${fixed(extendedTps, 0)} | ${summarise(ratios)} |`;
   });
-  return [
-    '| target | -M prepared tps | -M extended tps | prepared/extended tps |',
-    '|---|--:|--:|--:|',
-    ...rows,
-  ].join('\n');
+  return ['| target | -M prepared tps | -M extended tps | prepared/extended tps |', '|---|--:|--:|--:|', ...rows].join(
+    '\n',
+  );
 }
 
 /** Each node's share of the transactions committed or rolled back between two counts. */
@@ -198,10 +217,12 @@ const LATENCY: Figure = (m) => m.latencyMs;
  * (so that drift on the machine between rounds cancels out), summarised by `summarise`.
  */
 export function pairedRatio(runs: RunRecord[], workload: string, a: TargetName, b: TargetName, figure: Figure): string {
-  return summarise(roundRatios(runs, (round) => {
-    const [ma, mb] = [measurementOf(runs, workload, a, round), measurementOf(runs, workload, b, round)];
-    return [ma && figure(ma), mb && figure(mb)];
-  }));
+  return summarise(
+    roundRatios(runs, (round) => {
+      const [ma, mb] = [measurementOf(runs, workload, a, round), measurementOf(runs, workload, b, round)];
+      return [ma && figure(ma), mb && figure(mb)];
+    }),
+  );
 }
 
 function roundRatios(runs: RunRecord[], pair: (round: number) => [number | undefined, number | undefined]): number[] {
@@ -232,7 +253,12 @@ function times(r: number): string {
   return `${r.toFixed(2)}×`;
 }
 
-function measurementOf(runs: RunRecord[], workload: string, target: TargetName, round: number): Measurement | undefined {
+function measurementOf(
+  runs: RunRecord[],
+  workload: string,
+  target: TargetName,
+  round: number,
+): Measurement | undefined {
   const run = runs.find((r) => r.workload === workload && r.target === target && r.round === round);
   return run && isMeasurement(run.result) ? run.result : undefined;
 }

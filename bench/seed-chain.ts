@@ -30,11 +30,13 @@ export async function startSeedChain(
   const started: Service[] = [];
   try {
     started.push(await startPgpool(setup, backends, { port: pgpoolPort!, pcpPort: pcpPort! }, serverUser));
-    started.push(await startPgbouncer(
-      { ...setup, port: pgbouncerPort! },
-      { name: 'chain-pgbouncer', server: { host: '127.0.0.1', port: pgpoolPort! }, maxClientConn },
-      serverUser,
-    ));
+    started.push(
+      await startPgbouncer(
+        { ...setup, port: pgbouncerPort! },
+        { name: 'chain-pgbouncer', server: { host: '127.0.0.1', port: pgpoolPort! }, maxClientConn },
+        serverUser,
+      ),
+    );
     started.push(await startHaproxy(setup, pgbouncerPort!, maxClientConn ?? HAPROXY_MAX_CONN));
   } catch (err) {
     for (const service of started.reverse()) await service.stop();
@@ -56,46 +58,49 @@ async function startPgpool(
     passwd: join(dir, 'pool_passwd'),
     pcp: join(dir, 'pcp.conf'),
   };
-  await writeFile(files.conf, [
-    `backend_clustering_mode = 'streaming_replication'`,
-    `listen_addresses = '127.0.0.1'`,
-    `port = ${ports.port}`,
-    `unix_socket_directories = '${dir}'`,
-    // PCP is not used; it still needs a port for its unix socket name.
-    `pcp_listen_addresses = ''`,
-    `pcp_port = ${ports.pcpPort}`,
-    `pcp_socket_dir = '${dir}'`,
-    `wd_ipc_socket_dir = '${dir}'`,
-    `pid_file_name = '${join(dir, 'pgpool.pid')}'`,
-    `logdir = '${dir}'`,
-    `log_destination = 'stderr'`,
-    `logging_collector = off`,
-    `log_connections = off`,
-    `log_statement = off`,
-    `log_per_node_statement = off`,
-    ...backends.flatMap(({ node, weight }, i) => [
-      `backend_hostname${i} = '${node.host}'`,
-      `backend_port${i} = ${node.port}`,
-      `backend_weight${i} = ${weight}`,
-      `backend_flag${i} = 'DISALLOW_TO_FAILOVER'`,
-    ]),
-    `enable_pool_hba = on`,
-    `pool_passwd = '${files.passwd}'`,
-    `num_init_children = ${PGPOOL_CHILDREN}`,
-    `max_pool = 1`,
-    `connection_cache = on`,
-    `reset_query_list = 'ABORT; DISCARD ALL'`,
-    `load_balance_mode = on`,
-    // Lag checks off; the superuser still serves the primary lookup at start-up.
-    `sr_check_period = 0`,
-    `sr_check_user = '${t.superuser.user}'`,
-    `sr_check_password = '${t.superuser.password}'`,
-    `health_check_period = 0`,
-    `failover_on_backend_error = off`,
-    `memory_cache_enabled = off`,
-    `use_watchdog = off`,
-    '',
-  ].join('\n'));
+  await writeFile(
+    files.conf,
+    [
+      `backend_clustering_mode = 'streaming_replication'`,
+      `listen_addresses = '127.0.0.1'`,
+      `port = ${ports.port}`,
+      `unix_socket_directories = '${dir}'`,
+      // PCP is not used; it still needs a port for its unix socket name.
+      `pcp_listen_addresses = ''`,
+      `pcp_port = ${ports.pcpPort}`,
+      `pcp_socket_dir = '${dir}'`,
+      `wd_ipc_socket_dir = '${dir}'`,
+      `pid_file_name = '${join(dir, 'pgpool.pid')}'`,
+      `logdir = '${dir}'`,
+      `log_destination = 'stderr'`,
+      `logging_collector = off`,
+      `log_connections = off`,
+      `log_statement = off`,
+      `log_per_node_statement = off`,
+      ...backends.flatMap(({ node, weight }, i) => [
+        `backend_hostname${i} = '${node.host}'`,
+        `backend_port${i} = ${node.port}`,
+        `backend_weight${i} = ${weight}`,
+        `backend_flag${i} = 'DISALLOW_TO_FAILOVER'`,
+      ]),
+      `enable_pool_hba = on`,
+      `pool_passwd = '${files.passwd}'`,
+      `num_init_children = ${PGPOOL_CHILDREN}`,
+      `max_pool = 1`,
+      `connection_cache = on`,
+      `reset_query_list = 'ABORT; DISCARD ALL'`,
+      `load_balance_mode = on`,
+      // Lag checks off; the superuser still serves the primary lookup at start-up.
+      `sr_check_period = 0`,
+      `sr_check_user = '${t.superuser.user}'`,
+      `sr_check_password = '${t.superuser.password}'`,
+      `health_check_period = 0`,
+      `failover_on_backend_error = off`,
+      `memory_cache_enabled = off`,
+      `use_watchdog = off`,
+      '',
+    ].join('\n'),
+  );
   await writeFile(files.hba, [`local all all trust`, `host all all 127.0.0.1/32 ${AUTH_TYPE}`, ''].join('\n'));
   // Plain text: Pgpool-II answers PgBouncer's SCRAM and logs in to every backend with it.
   await writeFile(files.passwd, `${t.scramUser.user}:${t.scramUser.password}\n`, { mode: 0o600 });
@@ -117,20 +122,23 @@ async function startPgpool(
 
 async function startHaproxy(setup: PoolerSetup, pgbouncerPort: number, maxConn: number): Promise<Service> {
   const configFile = join(setup.dir, 'haproxy.cfg');
-  await writeFile(configFile, [
-    'global',
-    // Two descriptors per connection: stay well inside the usual file descriptor limit.
-    `    maxconn ${maxConn}`,
-    'defaults',
-    '    mode tcp',
-    '    timeout connect 5s',
-    `    timeout client ${HAPROXY_IDLE_TIMEOUT}`,
-    `    timeout server ${HAPROXY_IDLE_TIMEOUT}`,
-    'listen pgbouncer',
-    `    bind 127.0.0.1:${setup.port}`,
-    `    server pgbouncer 127.0.0.1:${pgbouncerPort}`,
-    '',
-  ].join('\n'));
+  await writeFile(
+    configFile,
+    [
+      'global',
+      // Two descriptors per connection: stay well inside the usual file descriptor limit.
+      `    maxconn ${maxConn}`,
+      'defaults',
+      '    mode tcp',
+      '    timeout connect 5s',
+      `    timeout client ${HAPROXY_IDLE_TIMEOUT}`,
+      `    timeout server ${HAPROXY_IDLE_TIMEOUT}`,
+      'listen pgbouncer',
+      `    bind 127.0.0.1:${setup.port}`,
+      `    server pgbouncer 127.0.0.1:${pgbouncerPort}`,
+      '',
+    ].join('\n'),
+  );
   return startService({
     name: 'haproxy',
     command: 'haproxy',

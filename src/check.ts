@@ -3,7 +3,14 @@
 // have, asked of the backend itself with pgtide's check login.
 import { CheckConnection } from './cluster/check-connection.js';
 import { checkLogin } from './cluster/check-login.js';
-import { clientCapacity, judgeBudget, openFilesNeeded, serverBudget, type BackendLimits, type ServerBudget } from './config/budget.js';
+import {
+  clientCapacity,
+  judgeBudget,
+  openFilesNeeded,
+  serverBudget,
+  type BackendLimits,
+  type ServerBudget,
+} from './config/budget.js';
 import type { BackendConfig, Config } from './config/types.js';
 import { serverTlsOptions } from './proxy/tls.js';
 import { openFilesLimit } from './open-files.js';
@@ -15,13 +22,21 @@ export const CHECK_UNREACHABLE = 2;
 
 /** Prints the report; returns the exit status: 0 all backends fit, CHECK_OVER_BUDGET when one
  *  may be asked for more than it has, else CHECK_UNREACHABLE when one could not be checked. */
-export async function printCheck(config: Config, users: ReadonlyMap<string, string>, print: (line: string) => void): Promise<number> {
+export async function printCheck(
+  config: Config,
+  users: ReadonlyMap<string, string>,
+  print: (line: string) => void,
+): Promise<number> {
   const budget = serverBudget(config, users.keys());
   print(`server connections per backend: ${describeBudget(budget)}`);
   for (const line of explainBudget(budget)) print(`  ${line}`);
-  print('available per backend: max_connections - superuser_reserved_connections - reserved_connections (PostgreSQL 16+)');
+  print(
+    'available per backend: max_connections - superuser_reserved_connections - reserved_connections (PostgreSQL 16+)',
+  );
 
-  const rows: string[][] = [['backend', 'max_connections', 'superuser_reserved', 'reserved', 'available', 'needed', 'verdict']];
+  const rows: string[][] = [
+    ['backend', 'max_connections', 'superuser_reserved', 'reserved', 'available', 'needed', 'verdict'],
+  ];
   let over = 0;
   let unchecked = 0;
   for (const backend of config.backends) {
@@ -29,8 +44,15 @@ export async function printCheck(config: Config, users: ReadonlyMap<string, stri
       const limits = await readBackendLimits(config, users, backend);
       const verdict = judgeBudget(budget, limits);
       if (verdict.over) over++;
-      rows.push([backend.name, String(limits.max_connections), String(limits.superuser_reserved_connections), String(limits.reserved_connections),
-        String(verdict.available), String(budget.total), verdict.over ? 'OVER BUDGET' : 'ok']);
+      rows.push([
+        backend.name,
+        String(limits.max_connections),
+        String(limits.superuser_reserved_connections),
+        String(limits.reserved_connections),
+        String(verdict.available),
+        String(budget.total),
+        verdict.over ? 'OVER BUDGET' : 'ok',
+      ]);
     } catch (err) {
       unchecked++;
       rows.push([backend.name, '?', '?', '?', '?', String(budget.total), `NOT CHECKED: ${(err as Error).message}`]);
@@ -40,14 +62,20 @@ export async function printCheck(config: Config, users: ReadonlyMap<string, stri
   const files = openFilesLimit();
   const needed = openFilesNeeded(config, budget);
   if (files !== undefined && files < needed) {
-    print(`warning: the open-files limit (ulimit -n) is ${files}, below the ${needed} pgtide may need: it admits at most ${clientCapacity(config, budget, files)} clients (docs/tuning.md)`);
+    print(
+      `warning: the open-files limit (ulimit -n) is ${files}, below the ${needed} pgtide may need: it admits at most ${clientCapacity(config, budget, files)} clients (docs/tuning.md)`,
+    );
   }
   if (over > 0) {
-    print(`verdict: FAIL: ${over} backend(s) may be asked for more connections than they have available; lower default_pool_size / reserve_pool_size, set max_db_connections / max_user_connections, or raise max_connections`);
+    print(
+      `verdict: FAIL: ${over} backend(s) may be asked for more connections than they have available; lower default_pool_size / reserve_pool_size, set max_db_connections / max_user_connections, or raise max_connections`,
+    );
     return CHECK_OVER_BUDGET;
   }
   if (unchecked > 0) {
-    print(`verdict: UNKNOWN: ${unchecked} of ${config.backends.length} backend(s) could not be checked (see NOT CHECKED above); the sizing is not known to fit`);
+    print(
+      `verdict: UNKNOWN: ${unchecked} of ${config.backends.length} backend(s) could not be checked (see NOT CHECKED above); the sizing is not known to fit`,
+    );
     return CHECK_UNREACHABLE;
   }
   print('verdict: ok');
@@ -62,8 +90,10 @@ export async function warnAboutCapacity(pgtide: Pgtide, config: Config): Promise
   const files = openFilesLimit();
   const needed = openFilesNeeded(config, budget);
   if (files !== undefined && files < needed) {
-    pgtide.log.warn({ open_files_limit: files, needed, clients_admitted: clientCapacity(config, budget, files) },
-      'the open-files limit (ulimit -n) is below max_client_conn + server connections + 32 per peer + 100: fewer clients are admitted, so that server connections keep their descriptors; raise it (docs/tuning.md)');
+    pgtide.log.warn(
+      { open_files_limit: files, needed, clients_admitted: clientCapacity(config, budget, files) },
+      'the open-files limit (ulimit -n) is below max_client_conn + server connections + 32 per peer + 100: fewer clients are admitted, so that server connections keep their descriptors; raise it (docs/tuning.md)',
+    );
   }
   for (const backend of config.backends) {
     const limits = await readBackendLimits(config, users, backend).catch(() => undefined);
@@ -80,7 +110,9 @@ export async function warnAboutCapacity(pgtide: Pgtide, config: Config): Promise
 
 function describeBudget(b: ServerBudget): string {
   const pooled = `${b.pooled} pooled (${b.pools} pool${b.pools === 1 ? '' : 's'})`;
-  return b.workers === 1 ? `${pooled} + ${b.check} check = ${b.total}` : `${pooled} + ${b.check} check × ${b.workers} workers = ${b.total}`;
+  return b.workers === 1
+    ? `${pooled} + ${b.check} check = ${b.total}`
+    : `${pooled} + ${b.check} check × ${b.workers} workers = ${b.total}`;
 }
 
 /** How the figure above was reached, in the words of the configuration. */
@@ -88,23 +120,41 @@ function explainBudget(b: ServerBudget): string[] {
   return [
     'pooled: for each (database, user) pool, pool_size + reserve_pool_size, capped by max_db_connections / max_user_connections',
     ...b.assumptions.map((assumption) => `assuming ${assumption}`),
-    ...(b.workers === 1 ? [] : [`workers: the pooled connections are split among the ${b.workers} workers (their shares add up to the configured sizes); each worker has its own check connection`]),
-    'check: the cluster monitor\'s one connection (health, role and lag checks)',
+    ...(b.workers === 1
+      ? []
+      : [
+          `workers: the pooled connections are split among the ${b.workers} workers (their shares add up to the configured sizes); each worker has its own check connection`,
+        ]),
+    "check: the cluster monitor's one connection (health, role and lag checks)",
     'cancel requests are not counted: PostgreSQL answers each on a connection that never takes a max_connections slot',
   ];
 }
 
 /** Asks the backend with pgtide's check login; every answer is checked, being a server's. */
-async function readBackendLimits(config: Config, users: ReadonlyMap<string, string>, backend: BackendConfig): Promise<BackendLimits> {
+async function readBackendLimits(
+  config: Config,
+  users: ReadonlyMap<string, string>,
+  backend: BackendConfig,
+): Promise<BackendLimits> {
   const connection = new CheckConnection(() => checkLogin(config, users, backend, serverTlsOptions(config)));
   const timeoutMs = (config.health_check_timeout || config.server_connect_timeout) * 1000;
   try {
     // reserved_connections is PostgreSQL 16's; missing_ok gives NULL (0) before.
-    const rows = await connection.query("SELECT pg_catalog.current_setting('max_connections'), pg_catalog.current_setting('superuser_reserved_connections'), "
-      + "coalesce(pg_catalog.current_setting('reserved_connections', true), '0')", timeoutMs);
-    const [maxConnections, superuserReserved, reserved] = (rows[0] ?? []).map((cell) => (cell !== null && /^\d{1,9}$/.test(cell) ? Number(cell) : undefined));
-    if (maxConnections === undefined || superuserReserved === undefined || reserved === undefined) throw new Error('unexpected answer to the max_connections query');
-    return { max_connections: maxConnections, superuser_reserved_connections: superuserReserved, reserved_connections: reserved };
+    const rows = await connection.query(
+      "SELECT pg_catalog.current_setting('max_connections'), pg_catalog.current_setting('superuser_reserved_connections'), " +
+        "coalesce(pg_catalog.current_setting('reserved_connections', true), '0')",
+      timeoutMs,
+    );
+    const [maxConnections, superuserReserved, reserved] = (rows[0] ?? []).map((cell) =>
+      cell !== null && /^\d{1,9}$/.test(cell) ? Number(cell) : undefined,
+    );
+    if (maxConnections === undefined || superuserReserved === undefined || reserved === undefined)
+      throw new Error('unexpected answer to the max_connections query');
+    return {
+      max_connections: maxConnections,
+      superuser_reserved_connections: superuserReserved,
+      reserved_connections: reserved,
+    };
   } finally {
     connection.close('limits read');
   }
@@ -112,5 +162,12 @@ async function readBackendLimits(config: Config, users: ReadonlyMap<string, stri
 
 function formatTable(rows: readonly string[][]): string {
   const widths = (rows[0] ?? []).map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((row) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }

@@ -117,19 +117,29 @@ function seedFiles(values: SeedValues): SeedFiles | undefined {
   if (values.supervisor !== undefined) files.supervisor = values.supervisor;
   if (Object.keys(files).length === 0) return undefined;
   // The other files only add to what PgBouncer's or Pgpool-II's settings describe.
-  if (files.pgbouncer === undefined && files.pgpool === undefined) throw new UsageError('the seed files need --pgbouncer (or --pgpool)');
+  if (files.pgbouncer === undefined && files.pgpool === undefined)
+    throw new UsageError('the seed files need --pgbouncer (or --pgpool)');
   return files;
 }
 
 function configSource(values: SeedValues & { config?: string; 'no-config'?: boolean }): ConfigSource {
   const files = seedFiles(values);
   if (files === undefined) {
-    if (values['no-config'] && values.config !== undefined) throw new UsageError('--config and --no-config exclude each other');
-    const path = values['no-config'] ? undefined : values.config ?? findDefaultConfig();
-    return () => ({ config: loadDefaultable(path), warnings: [], origin: path ?? 'defaults and PGTIDE_<KEY> variables' });
+    if (values['no-config'] && values.config !== undefined)
+      throw new UsageError('--config and --no-config exclude each other');
+    const path = values['no-config'] ? undefined : (values.config ?? findDefaultConfig());
+    return () => ({
+      config: loadDefaultable(path),
+      warnings: [],
+      origin: path ?? 'defaults and PGTIDE_<KEY> variables',
+    });
   }
-  if (values.config !== undefined || values['no-config']) throw new UsageError('--config (or --no-config) and the seed files (--pgbouncer …) exclude each other');
-  return () => ({ ...loadImportedConfig(files, process.env), origin: files.pgbouncer ?? files.pgpool ?? 'imported configuration' });
+  if (values.config !== undefined || values['no-config'])
+    throw new UsageError('--config (or --no-config) and the seed files (--pgbouncer …) exclude each other');
+  return () => ({
+    ...loadImportedConfig(files, process.env),
+    origin: files.pgbouncer ?? files.pgpool ?? 'imported configuration',
+  });
 }
 
 /** Without a file the defaults stand; a problem then says where pgtide looked for one. */
@@ -138,7 +148,10 @@ function loadDefaultable(path: string | undefined): Config {
     return loadConfig(path, process.env);
   } catch (err) {
     if (path !== undefined || !(err instanceof ConfigError)) throw err;
-    throw new ConfigError(err.problems, `defaults and PGTIDE_<KEY> variables (no --config given, and none of ${DEFAULT_CONFIG_PATHS.join(', ')} exists)`);
+    throw new ConfigError(
+      err.problems,
+      `defaults and PGTIDE_<KEY> variables (no --config given, and none of ${DEFAULT_CONFIG_PATHS.join(', ')} exists)`,
+    );
   }
 }
 
@@ -170,7 +183,9 @@ async function start(source: ConfigSource): Promise<number> {
   });
   // Why the process died belongs in the log file too, not only on stderr. Node still prints
   // the error and exits; the log transport writes its last lines on 'exit'.
-  process.on('uncaughtExceptionMonitor', (err) => pgtide.log.fatal({ err: describe(err), stack: err.stack }, 'uncaught exception; exiting'));
+  process.on('uncaughtExceptionMonitor', (err) =>
+    pgtide.log.fatal({ err: describe(err), stack: err.stack }, 'uncaught exception; exiting'),
+  );
   for (const warning of warnings) pgtide.log.warn({ import: warning }, 'imported setting changes behaviour');
   pgtide.log.info({ config: origin }, 'configuration read');
   try {
@@ -178,13 +193,19 @@ async function start(source: ConfigSource): Promise<number> {
   } catch (err) {
     // Most often the pooler of an earlier supervisor, still draining (watchSupervisor below);
     // a supervisor starts this one again with a growing delay.
-    const hint = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'another process listens on that address; a pgtide whose supervisor died drains and exits within shutdown_timeout' : undefined;
+    const hint =
+      (err as NodeJS.ErrnoException).code === 'EADDRINUSE'
+        ? 'another process listens on that address; a pgtide whose supervisor died drains and exits within shutdown_timeout'
+        : undefined;
     pgtide.log.fatal({ err: describe(err), hint }, 'could not start');
     throw err;
   }
   primary?.serve(pgtide);
   // The budget is the instance's: one worker says it, not every worker the same.
-  if ((slot?.id ?? 0) === 0) warnAboutCapacity(pgtide, config).catch((err: unknown) => pgtide.log.warn({ err: describe(err) }, 'could not check the server connection budget'));
+  if ((slot?.id ?? 0) === 0)
+    warnAboutCapacity(pgtide, config).catch((err: unknown) =>
+      pgtide.log.warn({ err: describe(err) }, 'could not check the server connection budget'),
+    );
   process.on('SIGHUP', () => {
     try {
       pgtide.reload(share(source().config));
@@ -244,7 +265,10 @@ async function check(source: ConfigSource): Promise<number> {
     console.log(`hba_file: ${hba.rules.length} rules, every line honoured (${config.hba_file})`);
     // PostgreSQL's warning for the same line when ssl = off: legal, but it can never match.
     for (const rule of hba.rules) {
-      if (rule.type === 'hostssl' && config.client_tls_sslmode === 'disable') console.log(`warning: ${rule.file}:${rule.line}: hostssl record cannot match because client_tls_sslmode is "disable"`);
+      if (rule.type === 'hostssl' && config.client_tls_sslmode === 'disable')
+        console.log(
+          `warning: ${rule.file}:${rule.line}: hostssl record cannot match because client_tls_sslmode is "disable"`,
+        );
     }
   }
   return printCheck(config, users, (line) => console.log(line));

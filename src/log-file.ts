@@ -54,4 +54,3 @@ function renameQuietly(from: string, to: string): void {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
 }
-

@@ -47,11 +47,18 @@ export function createLogger(instance: string, level: string, options: LoggerOpt
   const base = worker === undefined ? { instance } : { instance, worker };
   const pinoOptions = { level, base, redact: { paths: REDACT, censor: '[Redacted]' } };
   const out = options.destination ?? pino.destination({ fd: 1, sync: false });
-  const path = options.logDir ? logFilePath(options.logDir, worker === undefined ? instance : `${instance}-${worker}`) : null;
-  const supervised = path !== null && options.supervisorLogFile !== undefined && resolve(path) === resolve(options.supervisorLogFile);
+  const path = options.logDir
+    ? logFilePath(options.logDir, worker === undefined ? instance : `${instance}-${worker}`)
+    : null;
+  const supervised =
+    path !== null && options.supervisorLogFile !== undefined && resolve(path) === resolve(options.supervisorLogFile);
   if (path === null || supervised) {
     const log = pino(pinoOptions, out);
-    if (supervised) log.info({ log_file: path }, 'log_dir: the supervisor writes this file from stdout; not opening it a second time');
+    if (supervised)
+      log.info(
+        { log_file: path },
+        'log_dir: the supervisor writes this file from stdout; not opening it a second time',
+      );
     return log;
   }
   const file = openLogFile({ path, maxBytes: DEFAULT_LOG_MAX_BYTES, keep: DEFAULT_LOG_KEEP }, 'log_dir');
@@ -59,7 +66,13 @@ export function createLogger(instance: string, level: string, options: LoggerOpt
   // on. Writes already queued fail too (one 'error' each): report the first, ignore the rest.
   let failed = false;
   const guarded = { write: (line: string) => failed || file.write(line) };
-  const log = pino(pinoOptions, pino.multistream([{ stream: out, level: level as pino.Level }, { stream: guarded, level: level as pino.Level }]));
+  const log = pino(
+    pinoOptions,
+    pino.multistream([
+      { stream: out, level: level as pino.Level },
+      { stream: guarded, level: level as pino.Level },
+    ]),
+  );
   file.on('error', (error: Error) => {
     if (failed) return;
     failed = true;

@@ -92,12 +92,17 @@ export class Pgtide {
   private clientCap = 0;
   private openFiles: number | undefined;
 
-  constructor(config: Config, private readonly options: PgtideOptions = {}) {
-    this.log = options.logger ?? createLogger(config.instance_name, config.log_level, {
-      logDir: config.log_dir,
-      supervisorLogFile: options.supervisorLogFile,
-      worker: config.workers > 1 ? options.workerId : undefined,
-    });
+  constructor(
+    config: Config,
+    private readonly options: PgtideOptions = {},
+  ) {
+    this.log =
+      options.logger ??
+      createLogger(config.instance_name, config.log_level, {
+        logDir: config.log_dir,
+        supervisorLogFile: options.supervisorLogFile,
+        worker: config.workers > 1 ? options.workerId : undefined,
+      });
     const users = readUsers(config);
     const classifier = new Classifier({ policy: functionPolicy(config), onParserMissing: () => this.loadParser() });
     this.ctx = {
@@ -166,11 +171,16 @@ export class Pgtide {
     this.janitor = setInterval(() => this.tick(), JANITOR_INTERVAL_MS);
     this.janitor.unref();
     this.log.info({ listen: this.addresses() }, 'pgtide started');
-    if (this.ctx.config.auth_type === 'trust') this.log.warn('auth_type = "trust": clients log in with no password check; anyone who can reach the listen addresses can connect');
+    if (this.ctx.config.auth_type === 'trust')
+      this.log.warn(
+        'auth_type = "trust": clients log in with no password check; anyone who can reach the listen addresses can connect',
+      );
     // Without the file, a restart forgets which timeline is the newest, and only what the
     // reachable backends show keeps writes away from an old primary (docs/routing.md).
     if (this.ctx.config.state_dir === '' && this.ctx.config.backends.length > 1) {
-      this.log.warn('state_dir is not set: after a restart of pgtide, an old primary back on an older timeline is recognised only while the new primary can be reached');
+      this.log.warn(
+        'state_dir is not set: after a restart of pgtide, an old primary back on an older timeline is recognised only while the new primary can be reached',
+      );
     }
   }
 
@@ -195,8 +205,9 @@ export class Pgtide {
   private async startMonitor(): Promise<void> {
     const ctx = this.ctx;
     if (!this.needsMonitor(ctx.config)) return;
-    const monitor = new ClusterMonitor(ctx.config, ctx.users, this.log,
-      (backend) => checkLogin(ctx.config, ctx.users, backend, serverTlsOptions(ctx.config)));
+    const monitor = new ClusterMonitor(ctx.config, ctx.users, this.log, (backend) =>
+      checkLogin(ctx.config, ctx.users, backend, serverTlsOptions(ctx.config)),
+    );
     await monitor.start();
     this.monitor = monitor;
     this.clusterView = monitoredClusterView(monitor);
@@ -240,16 +251,20 @@ export class Pgtide {
     }
     const remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix';
     if (ctx.clients.size >= this.clientCap) {
-      const why = this.clientCap < cfg.max_client_conn
-        ? `the open-files limit (${this.openFiles}) leaves room for ${this.clientCap} clients besides server connections; max_client_conn = ${cfg.max_client_conn}`
-        : `max_client_conn = ${cfg.max_client_conn}`;
+      const why =
+        this.clientCap < cfg.max_client_conn
+          ? `the open-files limit (${this.openFiles}) leaves room for ${this.clientCap} clients besides server connections; max_client_conn = ${cfg.max_client_conn}`
+          : `max_client_conn = ${cfg.max_client_conn}`;
       return refuseAfterStartup(socket, ctx, `no more connections allowed (${why})`);
     }
     if (ctx.loggingIn.size >= cfg.max_login_clients) {
       // Evict the oldest unfinished login rather than refuse the newcomer: a flood of silent
       // sockets then cannot lock real clients out, it only shortens its own life.
       const oldest = ctx.loggingIn.values().next().value;
-      oldest?.fatal(SQLSTATE.TOO_MANY_CONNECTIONS, `too many clients logging in (max_login_clients = ${cfg.max_login_clients})`);
+      oldest?.fatal(
+        SQLSTATE.TOO_MANY_CONNECTIONS,
+        `too many clients logging in (max_login_clients = ${cfg.max_login_clients})`,
+      );
     }
     new ClientSession(socket, ctx, remote);
   }
@@ -270,7 +285,10 @@ export class Pgtide {
     if (now - this.lastAcceptError < ACCEPT_ERROR_LOG_MS) return;
     this.lastAcceptError = now;
     const code = (err as NodeJS.ErrnoException).code;
-    const hint = code === 'EMFILE' || code === 'ENFILE' ? "out of file descriptors: raise pgtide's open-files limit (ulimit -n, LimitNOFILE) or lower max_client_conn" : undefined;
+    const hint =
+      code === 'EMFILE' || code === 'ENFILE'
+        ? "out of file descriptors: raise pgtide's open-files limit (ulimit -n, LimitNOFILE) or lower max_client_conn"
+        : undefined;
     this.log.error({ err: err.message, hint }, 'cannot accept client connections');
   }
 
@@ -293,8 +311,9 @@ export class Pgtide {
     if (!secret) return;
     server.cancelsInFlight++;
     // A cancel never sent cannot arrive late; one sent and not confirmed can.
-    sendCancelRequest(server.login.endpoint, server.backendPid, secret, CANCEL_TIMEOUT_MS,
-      (outcome) => server.cancelDone(outcome !== 'unconfirmed'));
+    sendCancelRequest(server.login.endpoint, server.backendPid, secret, CANCEL_TIMEOUT_MS, (outcome) =>
+      server.cancelDone(outcome !== 'unconfirmed'),
+    );
   }
 
   /**
@@ -306,7 +325,9 @@ export class Pgtide {
   private loadParser(): void {
     if (this.parserLoading) return;
     this.parserLoading = true;
-    loadParser().catch((err: Error) => this.log.error({ err: err.message }, 'could not load the SQL parser; ambiguous statements go to the primary'));
+    loadParser().catch((err: Error) =>
+      this.log.error({ err: err.message }, 'could not load the SQL parser; ambiguous statements go to the primary'),
+    );
   }
 
   private plainToScram(user: string, password: string): Secret {
@@ -334,7 +355,11 @@ export class Pgtide {
     this.ctx.classifier = new Classifier({ policy: functionPolicy(config), onParserMissing: () => this.loadParser() });
     this.ctx.functions.usePolicy(this.ctx.classifier.policy);
     this.admitClients();
-    if (kept.length > 0) this.log.warn({ settings: kept }, 'reload: these settings change only at a restart; their running values stay in force');
+    if (kept.length > 0)
+      this.log.warn(
+        { settings: kept },
+        'reload: these settings change only at a restart; their running values stay in force',
+      );
     this.log.info('configuration reloaded');
   }
 
@@ -518,7 +543,10 @@ export class Pgtide {
 }
 
 function functionPolicy(config: Config): FunctionPolicy {
-  return new FunctionPolicy({ writeFunctions: config.write_function_list, readOnlyFunctions: config.read_only_function_list });
+  return new FunctionPolicy({
+    writeFunctions: config.write_function_list,
+    readOnlyFunctions: config.read_only_function_list,
+  });
 }
 
 function readUsers(config: Config): Map<string, string> {

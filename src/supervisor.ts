@@ -61,7 +61,9 @@ export class Supervisor {
   constructor(private readonly options: SupervisorOptions) {
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.logFile = options.logFile ? openLogFile(options.logFile, '--log-file') : null;
-    this.log = createLogger(process.env['INSTANCE_NAME'] ?? 'pool1', 'info', { destination: this.stream(process.stdout) });
+    this.log = createLogger(process.env['INSTANCE_NAME'] ?? 'pool1', 'info', {
+      destination: this.stream(process.stdout),
+    });
     this.done = new Promise((resolve) => (this.finish = resolve));
   }
 
@@ -126,7 +128,10 @@ export class Supervisor {
     const delayMs = restartDelay(this.backoff, this.lastDelayMs, uptimeMs);
     this.lastDelayMs = delayMs;
     this.phase = 'waiting';
-    this.log.error({ code, signal, err: error?.message, uptime_ms: uptimeMs, restart_in_ms: delayMs }, 'supervisor: pooler exited; restarting');
+    this.log.error(
+      { code, signal, err: error?.message, uptime_ms: uptimeMs, restart_in_ms: delayMs },
+      'supervisor: pooler exited; restarting',
+    );
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
       this.spawnChild();
@@ -187,7 +192,13 @@ const SUPERVISOR_OPTIONS = {
 /** Splits the supervisor's options from the pooler's; throws on a bad value. */
 export function supervisorArgs(argv: string[]): { childArgv: string[]; logFile?: LogRotation } {
   // Not strict: every option the supervisor does not know belongs to the pooler.
-  const { tokens } = parseArgs({ args: argv, strict: false, allowPositionals: true, tokens: true, options: SUPERVISOR_OPTIONS });
+  const { tokens } = parseArgs({
+    args: argv,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+    options: SUPERVISOR_OPTIONS,
+  });
   const own = new Map<string, string | undefined>();
   const ownIndexes = new Set<number>();
   for (const token of tokens) {

@@ -65,7 +65,9 @@ async function main(): Promise<number> {
     );
     // A file that leaks a handle (socket, timer) would keep the run alive forever.
     const watchdog = setTimeout(() => {
-      console.error(`run: the tests did not finish within ${RUN_LIMIT_MS / 60_000} minutes (a leaked handle?); stopping them`);
+      console.error(
+        `run: the tests did not finish within ${RUN_LIMIT_MS / 60_000} minutes (a leaked handle?); stopping them`,
+      );
       child?.kill('SIGKILL');
     }, RUN_LIMIT_MS);
     try {
@@ -94,7 +96,12 @@ async function testFiles(paths: string[]): Promise<string[]> {
       continue;
     }
     const entries = await readdir(path, { recursive: true });
-    files.push(...entries.filter((e) => e.endsWith('.test.js')).sort().map((e) => join(path, e)));
+    files.push(
+      ...entries
+        .filter((e) => e.endsWith('.test.js'))
+        .sort()
+        .map((e) => join(path, e)),
+    );
   }
   return files;
 }

@@ -1,7 +1,20 @@
 // The admin console's language: PgBouncer's commands, case-insensitive, ';'-separated.
 
 export const SHOW_ITEMS = [
-  'pools', 'clients', 'servers', 'stats', 'stats_totals', 'stats_averages', 'databases', 'users', 'config', 'lists', 'version', 'backends', 'peers', 'help',
+  'pools',
+  'clients',
+  'servers',
+  'stats',
+  'stats_totals',
+  'stats_averages',
+  'databases',
+  'users',
+  'config',
+  'lists',
+  'version',
+  'backends',
+  'peers',
+  'help',
 ] as const;
 export type ShowItem = (typeof SHOW_ITEMS)[number];
 
@@ -19,7 +32,10 @@ export function isAdminOnly(command: AdminCommand): boolean {
 
 /** A statement the console cannot run; SQLSTATE 42601 unless said otherwise. */
 export class AdminSyntaxError extends Error {
-  constructor(message: string, readonly hint?: string) {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
     super(message);
   }
 }
@@ -37,14 +53,16 @@ const MAX_CLIENT_ID = 2 ** 31 - 1;
  * Empty statements (";;", a trailing ';') are dropped.
  */
 export function splitStatements(sql: string): string[][] {
-  if (sql.length > MAX_QUERY_LENGTH) throw new AdminSyntaxError(`console query longer than ${MAX_QUERY_LENGTH} characters`);
+  if (sql.length > MAX_QUERY_LENGTH)
+    throw new AdminSyntaxError(`console query longer than ${MAX_QUERY_LENGTH} characters`);
   const statements: string[][] = [];
   let words: string[] = [];
   let i = 0;
   const end = () => {
     if (words.length > 0) statements.push(words);
     words = [];
-    if (statements.length > MAX_STATEMENTS) throw new AdminSyntaxError(`more than ${MAX_STATEMENTS} statements in one query`);
+    if (statements.length > MAX_STATEMENTS)
+      throw new AdminSyntaxError(`more than ${MAX_STATEMENTS} statements in one query`);
   };
   while (i < sql.length) {
     const c = sql[i]!;

@@ -24,13 +24,26 @@ const OPERATOR_INTERVENTION = '57000';
 
 /** A command that parsed but cannot run; carries its SQLSTATE. */
 class AdminCommandError extends Error {
-  constructor(readonly code: string, message: string, readonly hint?: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly hint?: string,
+  ) {
     super(message);
   }
 }
 
 /** Commands that act on the whole instance: with `workers = N`, every worker runs them. */
-const INSTANCE_WIDE = new Set<AdminCommand['kind']>(['pause', 'resume', 'reconnect', 'kill', 'disable', 'enable', 'reload', 'shutdown']);
+const INSTANCE_WIDE = new Set<AdminCommand['kind']>([
+  'pause',
+  'resume',
+  'reconnect',
+  'kill',
+  'disable',
+  'enable',
+  'reload',
+  'shutdown',
+]);
 
 export class AdminConsole {
   constructor(private readonly pgtide: Pgtide) {}
@@ -41,7 +54,10 @@ export class AdminConsole {
     try {
       this.execute(command, 'another worker');
     } catch (err) {
-      this.pgtide.log.error({ command: command.kind, err: errorOf(err)[1] }, 'admin command from another worker failed here');
+      this.pgtide.log.error(
+        { command: command.kind, err: errorOf(err)[1] },
+        'admin command from another worker failed here',
+      );
     }
   }
 
@@ -68,7 +84,8 @@ export class AdminConsole {
       let answer: Buffer[] | Promise<Buffer[]>;
       try {
         command = parseCommand(statements[i]!);
-        if (isAdminOnly(command) && !req.admin) throw new AdminCommandError(INSUFFICIENT_PRIVILEGE, 'must be an admin user');
+        if (isAdminOnly(command) && !req.admin)
+          throw new AdminCommandError(INSUFFICIENT_PRIVILEGE, 'must be an admin user');
         answer = this.execute(command, req.user);
       } catch (err) {
         return this.failed(out, err);
@@ -138,7 +155,10 @@ export class AdminConsole {
         try {
           p.reloadFromFile();
         } catch (err) {
-          throw new AdminCommandError(OPERATOR_INTERVENTION, `RELOAD failed, the running configuration is kept: ${(err as Error).message}`);
+          throw new AdminCommandError(
+            OPERATOR_INTERVENTION,
+            `RELOAD failed, the running configuration is kept: ${(err as Error).message}`,
+          );
         }
         return [encode.commandComplete('RELOAD')];
       case 'shutdown':
@@ -155,7 +175,8 @@ export class AdminConsole {
   private killClient(id: number, user: string): Buffer[] | Promise<Buffer[]> {
     const p = this.pgtide;
     const done = [encode.commandComplete('KILL_CLIENT')];
-    const noSuchClient = (hint = 'SHOW CLIENTS lists the ids.') => new AdminCommandError(UNDEFINED_OBJECT, `no client with id ${id}`, hint);
+    const noSuchClient = (hint = 'SHOW CLIENTS lists the ids.') =>
+      new AdminCommandError(UNDEFINED_OBJECT, `no client with id ${id}`, hint);
     if (p.killClient(id)) {
       p.log.info({ user, client: id }, 'admin: KILL_CLIENT');
       return done;

@@ -9,7 +9,11 @@ export class AdminHttpServer {
   private readonly server: http.Server;
 
   /** `askOtherWorkers`: with `workers = N`, for the other workers' metrics, summed with these. */
-  constructor(private readonly pgtide: Pgtide, private readonly registry: Registry, private readonly askOtherWorkers?: AskOtherWorkers) {
+  constructor(
+    private readonly pgtide: Pgtide,
+    private readonly registry: Registry,
+    private readonly askOtherWorkers?: AskOtherWorkers,
+  ) {
     this.server = http.createServer((req, res) => void this.answer(req, res));
     // Scrapers are trusted little; a silent or slow one must not hold a socket for long.
     this.server.requestTimeout = 10_000;
@@ -56,7 +60,9 @@ export class AdminHttpServer {
         return send(res, 200, 'ok\n');
       case '/readyz':
         if (!this.pgtide.isReady) return send(res, 503, 'starting: the first health checks run\n');
-        return this.pgtide.context.router.writeBackend() ? send(res, 200, 'ready\n') : send(res, 503, 'no primary known\n');
+        return this.pgtide.context.router.writeBackend()
+          ? send(res, 200, 'ready\n')
+          : send(res, 503, 'no primary known\n');
       default:
         return send(res, 404, 'not found: try /metrics, /healthz or /readyz\n');
     }
@@ -65,7 +71,10 @@ export class AdminHttpServer {
   /** Each metric summed over the workers, unless it says otherwise (its `aggregator`). */
   private async instanceMetrics(): Promise<string> {
     if (this.askOtherWorkers === undefined) return this.registry.metrics();
-    const [own, others] = await Promise.all([this.registry.getMetricsAsJSON(), this.askOtherWorkers({ kind: 'metrics' })]);
+    const [own, others] = await Promise.all([
+      this.registry.getMetricsAsJSON(),
+      this.askOtherWorkers({ kind: 'metrics' }),
+    ]);
     const metrics = others.answers.filter((answer): answer is typeof own => Array.isArray(answer));
     return AggregatorRegistry.aggregate([own, ...metrics]).metrics();
   }

@@ -16,9 +16,18 @@ function poolLabels(pool: PoolCounters): PoolLabels {
 
 /** A counter whose value is a running total kept elsewhere, one series per pool; the pools
  *  pool_idle_timeout dropped add up under user="" per (database, backend), so sums never fall. */
-function poolCounter(registry: Registry, pgtide: Pgtide, name: string, help: string, of: (pool: PoolCounters) => number): void {
+function poolCounter(
+  registry: Registry,
+  pgtide: Pgtide,
+  name: string,
+  help: string,
+  of: (pool: PoolCounters) => number,
+): void {
   new Counter({
-    name, help, labelNames: POOL_LABELS, registers: [registry],
+    name,
+    help,
+    labelNames: POOL_LABELS,
+    registers: [registry],
     collect() {
       this.reset();
       for (const pool of pgtide.context.pools.counted()) this.inc(poolLabels(pool), of(pool));
@@ -31,8 +40,10 @@ export function createMetrics(pgtide: Pgtide): Registry {
   const ctx = pgtide.context;
 
   new Gauge({
-    name: 'pgtide_clients', help: 'Client connections by state (login, active, waiting for a server).',
-    labelNames: ['state'], registers: [registry],
+    name: 'pgtide_clients',
+    help: 'Client connections by state (login, active, waiting for a server).',
+    labelNames: ['state'],
+    registers: [registry],
     collect() {
       const counts = { login: 0, active: 0, waiting: 0 };
       for (const client of ctx.clients) counts[clientState(client)]++;
@@ -40,16 +51,21 @@ export function createMetrics(pgtide: Pgtide): Registry {
     },
   });
   new Gauge({
-    name: 'pgtide_clients_waiting', help: 'Clients waiting for a server connection, per database and user.',
-    labelNames: ['database', 'user'], registers: [registry],
+    name: 'pgtide_clients_waiting',
+    help: 'Clients waiting for a server connection, per database and user.',
+    labelNames: ['database', 'user'],
+    registers: [registry],
     collect() {
       this.reset();
-      for (const g of poolGroups(pgtide)) this.set({ database: g.database, user: g.user }, g.clients.filter((c) => c.isWaiting).length);
+      for (const g of poolGroups(pgtide))
+        this.set({ database: g.database, user: g.user }, g.clients.filter((c) => c.isWaiting).length);
     },
   });
   new Gauge({
-    name: 'pgtide_pool_servers', help: 'Server connections per pool by state (active = lent to a client, idle, login = opening).',
-    labelNames: [...POOL_LABELS, 'state'], registers: [registry],
+    name: 'pgtide_pool_servers',
+    help: 'Server connections per pool by state (active = lent to a client, idle, login = opening).',
+    labelNames: [...POOL_LABELS, 'state'],
+    registers: [registry],
     collect() {
       this.reset();
       for (const pool of ctx.pools.all()) {
@@ -61,40 +77,127 @@ export function createMetrics(pgtide: Pgtide): Registry {
     },
   });
   new Gauge({
-    name: 'pgtide_pool_max_wait_seconds', help: 'How long the oldest client queued on the pool has waited.',
-    labelNames: POOL_LABELS, registers: [registry], aggregator: 'max',
+    name: 'pgtide_pool_max_wait_seconds',
+    help: 'How long the oldest client queued on the pool has waited.',
+    labelNames: POOL_LABELS,
+    registers: [registry],
+    aggregator: 'max',
     collect() {
       this.reset();
       const now = Date.now();
       for (const pool of ctx.pools.all()) this.set(poolLabels(pool), pool.maxWaitMs(now) / 1000);
     },
   });
-  poolCounter(registry, pgtide, 'pgtide_server_assignments_total', 'Server connections lent to clients: the routing of transactions by backend.', (p) => p.lentTotal);
-  poolCounter(registry, pgtide, 'pgtide_waits_total', 'Times a client had to queue for a server connection.', (p) => p.waitedTotal);
-  poolCounter(registry, pgtide, 'pgtide_wait_seconds_total', 'Time clients spent queued for a server connection.', (p) => p.waitTimeTotalMs / 1000);
-  poolCounter(registry, pgtide, 'pgtide_transactions_total', 'Transactions completed (ReadyForQuery idle), autocommit statements included.', (p) => p.stats.xacts);
-  poolCounter(registry, pgtide, 'pgtide_queries_total', 'Queries answered, as PgBouncer counts: client requests up to the ReadyForQuery that answers them all.', (p) => p.stats.queries);
-  poolCounter(registry, pgtide, 'pgtide_transaction_seconds_total', 'Time from transactions\' first bytes reaching a server to their idle ReadyForQuery.', (p) => p.stats.xactTimeUs / 1e6);
-  poolCounter(registry, pgtide, 'pgtide_query_seconds_total', 'Time from queries\' first bytes reaching a server to their answer (waits for a server excluded).', (p) => p.stats.queryTimeUs / 1e6);
-  poolCounter(registry, pgtide, 'pgtide_received_bytes_total', 'Bytes received from clients.', (p) => p.stats.bytesReceived);
+  poolCounter(
+    registry,
+    pgtide,
+    'pgtide_server_assignments_total',
+    'Server connections lent to clients: the routing of transactions by backend.',
+    (p) => p.lentTotal,
+  );
+  poolCounter(
+    registry,
+    pgtide,
+    'pgtide_waits_total',
+    'Times a client had to queue for a server connection.',
+    (p) => p.waitedTotal,
+  );
+  poolCounter(
+    registry,
+    pgtide,
+    'pgtide_wait_seconds_total',
+    'Time clients spent queued for a server connection.',
+    (p) => p.waitTimeTotalMs / 1000,
+  );
+  poolCounter(
+    registry,
+    pgtide,
+    'pgtide_transactions_total',
+    'Transactions completed (ReadyForQuery idle), autocommit statements included.',
+    (p) => p.stats.xacts,
+  );
+  poolCounter(
+    registry,
+    pgtide,
+    'pgtide_queries_total',
+    'Queries answered, as PgBouncer counts: client requests up to the ReadyForQuery that answers them all.',
+    (p) => p.stats.queries,
+  );
+  poolCounter(
+    registry,
+    pgtide,
+    'pgtide_transaction_seconds_total',
+    "Time from transactions' first bytes reaching a server to their idle ReadyForQuery.",
+    (p) => p.stats.xactTimeUs / 1e6,
+  );
+  poolCounter(
+    registry,
+    pgtide,
+    'pgtide_query_seconds_total',
+    "Time from queries' first bytes reaching a server to their answer (waits for a server excluded).",
+    (p) => p.stats.queryTimeUs / 1e6,
+  );
+  poolCounter(
+    registry,
+    pgtide,
+    'pgtide_received_bytes_total',
+    'Bytes received from clients.',
+    (p) => p.stats.bytesReceived,
+  );
   poolCounter(registry, pgtide, 'pgtide_sent_bytes_total', 'Bytes sent to clients.', (p) => p.stats.bytesSent);
-  poolCounter(registry, pgtide, 'pgtide_pins_total', 'Times a client kept its server connection past a transaction.', (p) => p.stats.pins);
-  poolCounter(registry, pgtide, 'pgtide_client_parses_total', 'Named statements prepared by clients (transaction and statement pooling).', (p) => p.stats.clientParses);
-  poolCounter(registry, pgtide, 'pgtide_server_parses_total', 'Named statements pgtide prepared on server connections; far below client parses when sharing works.', (p) => p.stats.serverParses);
-  poolCounter(registry, pgtide, 'pgtide_binds_total', 'Executions of named statements (Bind) by clients.', (p) => p.stats.binds);
+  poolCounter(
+    registry,
+    pgtide,
+    'pgtide_pins_total',
+    'Times a client kept its server connection past a transaction.',
+    (p) => p.stats.pins,
+  );
+  poolCounter(
+    registry,
+    pgtide,
+    'pgtide_client_parses_total',
+    'Named statements prepared by clients (transaction and statement pooling).',
+    (p) => p.stats.clientParses,
+  );
+  poolCounter(
+    registry,
+    pgtide,
+    'pgtide_server_parses_total',
+    'Named statements pgtide prepared on server connections; far below client parses when sharing works.',
+    (p) => p.stats.serverParses,
+  );
+  poolCounter(
+    registry,
+    pgtide,
+    'pgtide_binds_total',
+    'Executions of named statements (Bind) by clients.',
+    (p) => p.stats.binds,
+  );
 
   new Gauge({
-    name: 'pgtide_backend_info', help: 'Each PostgreSQL server with its current role; always 1.',
+    name: 'pgtide_backend_info',
+    help: 'Each PostgreSQL server with its current role; always 1.',
     // Every worker monitors the backends itself: the view of the worker that serves /metrics.
-    labelNames: ['backend', 'host', 'port', 'role'], registers: [registry], aggregator: 'first',
+    labelNames: ['backend', 'host', 'port', 'role'],
+    registers: [registry],
+    aggregator: 'first',
     collect() {
       this.reset();
-      for (const b of backendStatuses(pgtide)) this.set({ backend: b.config.name, host: b.config.host, port: String(b.config.port), role: b.role }, 1);
+      for (const b of backendStatuses(pgtide))
+        this.set({ backend: b.config.name, host: b.config.host, port: String(b.config.port), role: b.role }, 1);
     },
   });
-  const perBackend = (name: string, help: string, of: (b: ReturnType<typeof backendStatuses>[number]) => number | null) =>
+  const perBackend = (
+    name: string,
+    help: string,
+    of: (b: ReturnType<typeof backendStatuses>[number]) => number | null,
+  ) =>
     new Gauge({
-      name, help, labelNames: ['backend'], registers: [registry], aggregator: 'first',
+      name,
+      help,
+      labelNames: ['backend'],
+      registers: [registry],
+      aggregator: 'first',
       collect() {
         this.reset();
         for (const b of backendStatuses(pgtide)) {
@@ -107,11 +210,15 @@ export function createMetrics(pgtide: Pgtide): Registry {
   perBackend('pgtide_backend_readable', '1 when the backend is in the read rotation.', (b) => (b.readable ? 1 : 0));
   perBackend('pgtide_backend_primary', '1 for the backend that takes writes.', (b) => (b.role === 'primary' ? 1 : 0));
   perBackend('pgtide_backend_lag_bytes', 'WAL bytes a standby is behind the primary.', (b) => b.lagBytes);
-  perBackend('pgtide_backend_lag_seconds', 'Replay delay of a standby.', (b) => (b.lagMs === null ? null : b.lagMs / 1000));
+  perBackend('pgtide_backend_lag_seconds', 'Replay delay of a standby.', (b) =>
+    b.lagMs === null ? null : b.lagMs / 1000,
+  );
 
   new Counter({
-    name: 'pgtide_errors_total', help: 'ErrorResponses sent to clients (the server\'s and pgtide\'s own), by SQLSTATE.',
-    labelNames: ['sqlstate'], registers: [registry],
+    name: 'pgtide_errors_total',
+    help: "ErrorResponses sent to clients (the server's and pgtide's own), by SQLSTATE.",
+    labelNames: ['sqlstate'],
+    registers: [registry],
     collect() {
       this.reset();
       for (const [sqlstate, n] of ctx.pools.errorsByCode) this.inc({ sqlstate }, n);
@@ -120,16 +227,21 @@ export function createMetrics(pgtide: Pgtide): Registry {
   new Counter({
     name: 'pgtide_peer_cancels_total',
     help: 'Cancel requests forwarded to the peer that issued their key, by outcome: confirmed (the peer closed the connection), failed, dropped (too many open towards that peer).',
-    labelNames: ['peer', 'outcome'], registers: [registry],
+    labelNames: ['peer', 'outcome'],
+    registers: [registry],
     collect() {
       this.reset();
       for (const [peer, counts] of ctx.peerCancels.counts) {
-        for (const outcome of ['confirmed', 'failed', 'dropped'] as const) this.inc({ peer: String(peer), outcome }, counts[outcome]);
+        for (const outcome of ['confirmed', 'failed', 'dropped'] as const)
+          this.inc({ peer: String(peer), outcome }, counts[outcome]);
       }
     },
   });
   new Gauge({
-    name: 'pgtide_paused', help: '1 while every database is paused (PAUSE without a name).', registers: [registry], aggregator: 'max',
+    name: 'pgtide_paused',
+    help: '1 while every database is paused (PAUSE without a name).',
+    registers: [registry],
+    aggregator: 'max',
     collect() {
       this.set(pgtide.isPaused('') ? 1 : 0);
     },

@@ -5,9 +5,29 @@ import type { Pgtide } from '../server.js';
 import { clientState, serverState } from './snapshot.js';
 import { timestamp, type Cell, type Table } from './table.js';
 
-export const CONNECTION_COLUMNS = ['type', 'user', 'database', 'replication', 'state', 'addr', 'port#', 'local_addr', 'local_port#', 'connect_time',
-  'request_time', 'wait#', 'wait_us#', 'close_needed#', 'ptr', 'link', 'remote_pid#', 'tls', 'application_name',
-  'prepared_statements#', 'id#'];
+export const CONNECTION_COLUMNS = [
+  'type',
+  'user',
+  'database',
+  'replication',
+  'state',
+  'addr',
+  'port#',
+  'local_addr',
+  'local_port#',
+  'connect_time',
+  'request_time',
+  'wait#',
+  'wait_us#',
+  'close_needed#',
+  'ptr',
+  'link',
+  'remote_pid#',
+  'tls',
+  'application_name',
+  'prepared_statements#',
+  'id#',
+];
 
 function tlsText(socket: net.Socket): string {
   if (!(socket instanceof tls.TLSSocket)) return '';
@@ -30,9 +50,27 @@ export function showClients(pgtide: Pgtide, now = Date.now()): Table {
     const waitMs = state === 'waiting' ? now - c.waitingSince : 0;
     const s = c.socket;
     return [
-      'C', c.user, c.database, 'no', state, s.remoteAddress ?? 'unix', s.remotePort ?? 0, s.localAddress ?? 'unix', s.localPort ?? 0,
-      timestamp(c.connectedAt), timestamp(c.lastActive), Math.floor(waitMs / 1000), (waitMs % 1000) * 1000, 0,
-      `c${c.cancelKey?.pid ?? 0}`, c.server ? `s${serverId(pgtide, c.server)}` : null, 0, tlsText(s), c.applicationName, c.preparedStatements, c.cancelKey?.pid ?? 0,
+      'C',
+      c.user,
+      c.database,
+      'no',
+      state,
+      s.remoteAddress ?? 'unix',
+      s.remotePort ?? 0,
+      s.localAddress ?? 'unix',
+      s.localPort ?? 0,
+      timestamp(c.connectedAt),
+      timestamp(c.lastActive),
+      Math.floor(waitMs / 1000),
+      (waitMs % 1000) * 1000,
+      0,
+      `c${c.cancelKey?.pid ?? 0}`,
+      c.server ? `s${serverId(pgtide, c.server)}` : null,
+      0,
+      tlsText(s),
+      c.applicationName,
+      c.preparedStatements,
+      c.cancelKey?.pid ?? 0,
     ];
   });
   return { columns: CONNECTION_COLUMNS, rows };
@@ -47,10 +85,27 @@ export function showServers(pgtide: Pgtide): Table {
       const s = server.socket;
       const client = clientOf.get(server);
       rows.push([
-        'S', pool.key.user, pool.key.database, 'no', serverState(server), server.login.endpoint.host, server.login.endpoint.port,
-        s.localAddress ?? null, s.localPort ?? 0, timestamp(server.createdAt), timestamp(server.lastUsedAt), 0, 0,
-        server.createdAt < pool.reconnectBefore ? 1 : 0, `s${serverId(pgtide, server)}`, client !== undefined ? `c${client}` : null,
-        server.backendPid, tlsText(s), server.login.params['application_name'] ?? '', server.prepared.size, serverId(pgtide, server),
+        'S',
+        pool.key.user,
+        pool.key.database,
+        'no',
+        serverState(server),
+        server.login.endpoint.host,
+        server.login.endpoint.port,
+        s.localAddress ?? null,
+        s.localPort ?? 0,
+        timestamp(server.createdAt),
+        timestamp(server.lastUsedAt),
+        0,
+        0,
+        server.createdAt < pool.reconnectBefore ? 1 : 0,
+        `s${serverId(pgtide, server)}`,
+        client !== undefined ? `c${client}` : null,
+        server.backendPid,
+        tlsText(s),
+        server.login.params['application_name'] ?? '',
+        server.prepared.size,
+        serverId(pgtide, server),
       ]);
     }
   }

@@ -38,14 +38,48 @@ export function poolRows(pgtide: Pgtide, now = Date.now()): PoolRow[] {
 
 export function poolsTable(rows: readonly PoolRow[]): Table {
   return {
-    columns: ['database', 'user', 'cl_active#', 'cl_waiting#', 'cl_active_cancel_req#', 'cl_waiting_cancel_req#', 'sv_active#',
-      'sv_active_cancel#', 'sv_being_canceled#', 'sv_idle#', 'sv_used#', 'sv_tested#', 'sv_login#', 'maxwait#', 'maxwait_us#',
-      'pool_mode', 'load_balance_hosts',
+    columns: [
+      'database',
+      'user',
+      'cl_active#',
+      'cl_waiting#',
+      'cl_active_cancel_req#',
+      'cl_waiting_cancel_req#',
+      'sv_active#',
+      'sv_active_cancel#',
+      'sv_being_canceled#',
+      'sv_idle#',
+      'sv_used#',
+      'sv_tested#',
+      'sv_login#',
+      'maxwait#',
+      'maxwait_us#',
+      'pool_mode',
+      'load_balance_hosts',
       // pgtide's own, after PgBouncer's: clients pinned to their server now, and pins since start.
-      'cl_pinned#', 'pin_count#'],
+      'cl_pinned#',
+      'pin_count#',
+    ],
     rows: rows.map((r): Cell[] => [
-      r.database, r.user, r.clActive, r.clWaiting, 0, 0, r.svActive, 0, 0, r.svIdle, 0, 0, r.svLogin,
-      Math.floor(r.maxWaitMs / 1000), (r.maxWaitMs % 1000) * 1000, r.mode, null, r.clPinned, r.pins,
+      r.database,
+      r.user,
+      r.clActive,
+      r.clWaiting,
+      0,
+      0,
+      r.svActive,
+      0,
+      0,
+      r.svIdle,
+      0,
+      0,
+      r.svLogin,
+      Math.floor(r.maxWaitMs / 1000),
+      (r.maxWaitMs % 1000) * 1000,
+      r.mode,
+      null,
+      r.clPinned,
+      r.pins,
     ]),
   };
 }
@@ -96,20 +130,66 @@ export function databaseStats(pgtide: Pgtide, now = Date.now()): DatabaseStats[]
 
 export function statsTotalsTable(stats: readonly DatabaseStats[]): Table {
   return {
-    columns: ['database', 'server_assignment_count#', 'xact_count#', 'query_count#', 'bytes_received#', 'bytes_sent#', 'xact_time#',
-      'query_time#', 'wait_time#', 'client_parse_count#', 'server_parse_count#', 'bind_count#'],
-    rows: stats.map(({ database, totals: t }): Cell[] => [database, t.assignments, t.xacts, t.queries, t.received, t.sent,
-      t.xactTimeUs, t.queryTimeUs, t.waitTimeUs, t.clientParses, t.serverParses, t.binds]),
+    columns: [
+      'database',
+      'server_assignment_count#',
+      'xact_count#',
+      'query_count#',
+      'bytes_received#',
+      'bytes_sent#',
+      'xact_time#',
+      'query_time#',
+      'wait_time#',
+      'client_parse_count#',
+      'server_parse_count#',
+      'bind_count#',
+    ],
+    rows: stats.map(({ database, totals: t }): Cell[] => [
+      database,
+      t.assignments,
+      t.xacts,
+      t.queries,
+      t.received,
+      t.sent,
+      t.xactTimeUs,
+      t.queryTimeUs,
+      t.waitTimeUs,
+      t.clientParses,
+      t.serverParses,
+      t.binds,
+    ]),
   };
 }
 
 /** Counts and bytes per second, times per transaction, query or wait, in microseconds. */
 export function statsAveragesTable(stats: readonly DatabaseStats[]): Table {
   return {
-    columns: ['database', 'server_assignment_count#', 'xact_count#', 'query_count#', 'bytes_received#', 'bytes_sent#', 'xact_time#',
-      'query_time#', 'wait_time#', 'client_parse_count#', 'server_parse_count#', 'bind_count#'],
-    rows: stats.map(({ database, totals: t, perSecond: r }): Cell[] => [database, r.assignments, r.xacts, r.queries, r.received,
-      r.sent, ...statsAverages(t), r.clientParses, r.serverParses, r.binds]),
+    columns: [
+      'database',
+      'server_assignment_count#',
+      'xact_count#',
+      'query_count#',
+      'bytes_received#',
+      'bytes_sent#',
+      'xact_time#',
+      'query_time#',
+      'wait_time#',
+      'client_parse_count#',
+      'server_parse_count#',
+      'bind_count#',
+    ],
+    rows: stats.map(({ database, totals: t, perSecond: r }): Cell[] => [
+      database,
+      r.assignments,
+      r.xacts,
+      r.queries,
+      r.received,
+      r.sent,
+      ...statsAverages(t),
+      r.clientParses,
+      r.serverParses,
+      r.binds,
+    ]),
   };
 }
 
@@ -119,10 +199,31 @@ export function statsTable(stats: readonly DatabaseStats[]): Table {
   const averages = statsAveragesTable(stats);
   // PgBouncer's names for the columns of SHOW STATS differ from the other two tables' in places.
   return {
-    columns: ['database', 'total_server_assignment_count#', 'total_xact_count#', 'total_query_count#', 'total_received#', 'total_sent#',
-      'total_xact_time#', 'total_query_time#', 'total_wait_time#', 'total_client_parse_count#', 'total_server_parse_count#',
-      'total_bind_count#', 'avg_server_assignment_count#', 'avg_xact_count#', 'avg_query_count#', 'avg_recv#', 'avg_sent#',
-      'avg_xact_time#', 'avg_query_time#', 'avg_wait_time#', 'avg_client_parse_count#', 'avg_server_parse_count#', 'avg_bind_count#'],
+    columns: [
+      'database',
+      'total_server_assignment_count#',
+      'total_xact_count#',
+      'total_query_count#',
+      'total_received#',
+      'total_sent#',
+      'total_xact_time#',
+      'total_query_time#',
+      'total_wait_time#',
+      'total_client_parse_count#',
+      'total_server_parse_count#',
+      'total_bind_count#',
+      'avg_server_assignment_count#',
+      'avg_xact_count#',
+      'avg_query_count#',
+      'avg_recv#',
+      'avg_sent#',
+      'avg_xact_time#',
+      'avg_query_time#',
+      'avg_wait_time#',
+      'avg_client_parse_count#',
+      'avg_server_parse_count#',
+      'avg_bind_count#',
+    ],
     rows: totals.rows.map((row, i) => [...row, ...averages.rows[i]!.slice(1)]),
   };
 }
@@ -157,8 +258,23 @@ export function listsTable(counts: ListCounts): Table {
 }
 
 /** pgtide's own: one row per PostgreSQL server, like Pgpool-II's SHOW pool_nodes. */
-export const BACKEND_COLUMNS = ['node_id#', 'name', 'host', 'port#', 'role', 'status', 'readable', 'weight', 'lb_share',
-  'lag_bytes#', 'lag_ms#', 'servers#', 'sv_active#', 'server_assignment_count#', 'assignment_share'];
+export const BACKEND_COLUMNS = [
+  'node_id#',
+  'name',
+  'host',
+  'port#',
+  'role',
+  'status',
+  'readable',
+  'weight',
+  'lb_share',
+  'lag_bytes#',
+  'lag_ms#',
+  'servers#',
+  'sv_active#',
+  'server_assignment_count#',
+  'assignment_share',
+];
 /** What each worker counts of its own; the rest is the same in every worker (the monitor's view). */
 export const BACKEND_COUNTS = ['servers#', 'sv_active#', 'server_assignment_count#'];
 const ASSIGNED = BACKEND_COLUMNS.indexOf('server_assignment_count#');
@@ -168,15 +284,33 @@ export function backendRows(pgtide: Pgtide): Cell[][] {
   const statuses = backendStatuses(pgtide);
   const pools = [...pgtide.context.pools.all()];
   const counted = [...pgtide.context.pools.counted()];
-  const lentBy = (name: string) => sum(counted.filter((p) => p.key.backend === name), (p) => p.lentTotal);
-  const readWeight = sum(statuses.filter((s) => s.readable), (s) => s.config.weight);
+  const lentBy = (name: string) =>
+    sum(
+      counted.filter((p) => p.key.backend === name),
+      (p) => p.lentTotal,
+    );
+  const readWeight = sum(
+    statuses.filter((s) => s.readable),
+    (s) => s.config.weight,
+  );
   return statuses.map((s): Cell[] => {
     const mine = pools.filter((p) => p.key.backend === s.config.name);
     return [
-      s.index, s.config.name, s.config.host, s.config.port, s.role, s.healthy ? 'up' : 'down', s.readable ? 'yes' : 'no',
-      String(s.config.weight), share(s.readable ? s.config.weight : 0, readWeight),
-      s.lagBytes, s.lagMs,
-      sum(mine, (p) => p.servers.size), sum(mine, (p) => p.activeCount), lentBy(s.config.name), '',
+      s.index,
+      s.config.name,
+      s.config.host,
+      s.config.port,
+      s.role,
+      s.healthy ? 'up' : 'down',
+      s.readable ? 'yes' : 'no',
+      String(s.config.weight),
+      share(s.readable ? s.config.weight : 0, readWeight),
+      s.lagBytes,
+      s.lagMs,
+      sum(mine, (p) => p.servers.size),
+      sum(mine, (p) => p.activeCount),
+      lentBy(s.config.name),
+      '',
     ];
   });
 }

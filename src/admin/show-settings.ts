@@ -11,12 +11,36 @@ import type { Cell, Table } from './table.js';
 /** The console's own database names. */
 export const ADMIN_DATABASES = ['pgtide', 'pgbouncer'];
 
-export const DATABASE_COLUMNS = ['name', 'host', 'port#', 'database', 'force_user', 'pool_size#', 'min_pool_size#',
-  'reserve_pool_size#', 'server_lifetime#', 'pool_mode', 'load_balance_hosts', 'max_connections#', 'current_connections#',
-  'max_client_connections#', 'current_client_connections#', 'paused#', 'disabled#'];
+export const DATABASE_COLUMNS = [
+  'name',
+  'host',
+  'port#',
+  'database',
+  'force_user',
+  'pool_size#',
+  'min_pool_size#',
+  'reserve_pool_size#',
+  'server_lifetime#',
+  'pool_mode',
+  'load_balance_hosts',
+  'max_connections#',
+  'current_connections#',
+  'max_client_connections#',
+  'current_client_connections#',
+  'paused#',
+  'disabled#',
+];
 
-export const USER_COLUMNS = ['name', 'pool_size#', 'reserve_pool_size#', 'pool_mode', 'max_user_connections#', 'current_connections#',
-  'max_user_client_connections#', 'current_client_connections#'];
+export const USER_COLUMNS = [
+  'name',
+  'pool_size#',
+  'reserve_pool_size#',
+  'pool_mode',
+  'max_user_connections#',
+  'current_connections#',
+  'max_user_client_connections#',
+  'current_client_connections#',
+];
 
 export function showDatabases(pgtide: Pgtide): Table {
   const ctx = pgtide.context;
@@ -25,16 +49,32 @@ export function showDatabases(pgtide: Pgtide): Table {
   const clientsOf = new Map<string, number>();
   for (const c of ctx.clients) clientsOf.set(c.database, (clientsOf.get(c.database) ?? 0) + 1);
   // Console clients form a group of their own database; the console rows come below, once.
-  const names = new Set([...Object.keys(cfg.databases), ...poolGroups(pgtide).map((g) => g.database)]
-    .filter((n) => n !== '*' && !ADMIN_DATABASES.includes(n)));
+  const names = new Set(
+    [...Object.keys(cfg.databases), ...poolGroups(pgtide).map((g) => g.database)].filter(
+      (n) => n !== '*' && !ADMIN_DATABASES.includes(n),
+    ),
+  );
   const rows: Cell[][] = [...names].sort().map((name) => {
     const db = cfg.databases[name] ?? cfg.databases['*'];
     const settings = ctx.pools.settingsFor(name, '');
     return [
-      name, primary?.host ?? null, primary?.port ?? null, db?.dbname || name, db?.user ?? null,
-      settings.size, settings.minSize, settings.reserveSize, cfg.server_lifetime, db?.pool_mode ?? cfg.pool_mode, null,
-      db?.max_db_connections ?? cfg.max_db_connections, ctx.pools.connectionsOf(name), 0, clientsOf.get(name) ?? 0,
-      pgtide.isPaused(name) ? 1 : 0, pgtide.isDisabled(name) ? 1 : 0,
+      name,
+      primary?.host ?? null,
+      primary?.port ?? null,
+      db?.dbname || name,
+      db?.user ?? null,
+      settings.size,
+      settings.minSize,
+      settings.reserveSize,
+      cfg.server_lifetime,
+      db?.pool_mode ?? cfg.pool_mode,
+      null,
+      db?.max_db_connections ?? cfg.max_db_connections,
+      ctx.pools.connectionsOf(name),
+      0,
+      clientsOf.get(name) ?? 0,
+      pgtide.isPaused(name) ? 1 : 0,
+      pgtide.isDisabled(name) ? 1 : 0,
     ];
   });
   for (const name of ADMIN_DATABASES) {
@@ -52,13 +92,18 @@ export function showUsers(pgtide: Pgtide): Table {
   const rows = [...names].sort().map((name): Cell[] => {
     const u = cfg.users[name];
     return [
-      name, u?.pool_size ?? null, null, u?.pool_mode ?? null, u?.max_user_connections ?? cfg.max_user_connections,
-      ctx.pools.connectionsOfUser(name), 0, clientsOf.get(name) ?? 0,
+      name,
+      u?.pool_size ?? null,
+      null,
+      u?.pool_mode ?? null,
+      u?.max_user_connections ?? cfg.max_user_connections,
+      ctx.pools.connectionsOfUser(name),
+      0,
+      clientsOf.get(name) ?? 0,
     ];
   });
   return { columns: USER_COLUMNS, rows };
 }
-
 
 function settingText(value: unknown): string {
   return Array.isArray(value) ? value.join(',') : String(value);
@@ -82,10 +127,28 @@ export function showPeers(pgtide: Pgtide): Table {
   const counts = pgtide.context.peerCancels.counts;
   const rows = pgtide.config.peers.map((peer): Cell[] => {
     const c = counts.get(peer.id);
-    return [peer.id, peer.host, peer.port, MAX_FORWARDS_PER_PEER, c?.inFlight ?? 0, c?.confirmed ?? 0, c?.failed ?? 0, c?.dropped ?? 0];
+    return [
+      peer.id,
+      peer.host,
+      peer.port,
+      MAX_FORWARDS_PER_PEER,
+      c?.inFlight ?? 0,
+      c?.confirmed ?? 0,
+      c?.failed ?? 0,
+      c?.dropped ?? 0,
+    ];
   });
   return {
-    columns: ['peer_id#', 'host', 'port#', 'pool_size#', 'cancels_in_flight#', 'cancels_confirmed#', 'cancels_failed#', 'cancels_dropped#'],
+    columns: [
+      'peer_id#',
+      'host',
+      'port#',
+      'pool_size#',
+      'cancels_in_flight#',
+      'cancels_confirmed#',
+      'cancels_failed#',
+      'cancels_dropped#',
+    ],
     rows,
   };
 }

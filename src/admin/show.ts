@@ -75,7 +75,10 @@ const MERGED: Record<MergedItem, Merged<unknown>> = {
   pools: merged({ report: (p) => poolRows(p), table: (reports) => poolsTable(mergePools(reports)) }),
   stats: merged({ report: (p) => databaseStats(p), table: (reports) => statsTable(mergeStats(reports)) }),
   stats_totals: merged({ report: (p) => databaseStats(p), table: (reports) => statsTotalsTable(mergeStats(reports)) }),
-  stats_averages: merged({ report: (p) => databaseStats(p), table: (reports) => statsAveragesTable(mergeStats(reports)) }),
+  stats_averages: merged({
+    report: (p) => databaseStats(p),
+    table: (reports) => statsAveragesTable(mergeStats(reports)),
+  }),
   lists: merged({ report: listCounts, table: (reports) => listsTable(mergeLists(reports)) }),
   backends: merged<Cell[][]>({
     report: backendRows,

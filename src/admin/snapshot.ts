@@ -56,7 +56,8 @@ export function backendStatuses(pgtide: Pgtide): BackendStatus[] {
   if (monitor) return monitor.backends.map((b) => ({ ...b }));
   const primary = pgtide.context.router.writeBackend();
   return pgtide.config.backends.map((config, index) => ({
-    config, index,
+    config,
+    index,
     role: config === primary ? 'primary' : config.role === 'standby' ? 'standby' : 'unknown',
     healthy: true,
     readable: config.weight > 0,
@@ -66,7 +67,11 @@ export function backendStatuses(pgtide: Pgtide): BackendStatus[] {
 }
 
 /** How a server connection is used now, in PgBouncer's words. */
-export function serverState(server: { peer: unknown; isIdle: boolean; backendSecret: Buffer | null }): 'active' | 'idle' | 'used' | 'login' {
+export function serverState(server: {
+  peer: unknown;
+  isIdle: boolean;
+  backendSecret: Buffer | null;
+}): 'active' | 'idle' | 'used' | 'login' {
   if (server.peer) return 'active';
   if (server.isIdle) return 'idle';
   // Logged in but neither lent nor idle: being cleaned up (rollback, reset) or running a check.

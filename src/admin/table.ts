@@ -14,7 +14,13 @@ export interface Table {
 
 /** RowDescription, one DataRow per row, then CommandComplete with the given tag. */
 export function encodeTable(table: Table, tag: string): Buffer[] {
-  const out = [encode.rowDescription(table.columns.map((c) => (c.endsWith('#') ? { name: c.slice(0, -1), typeOid: INT8_OID } : { name: c, typeOid: TEXT_OID })))];
+  const out = [
+    encode.rowDescription(
+      table.columns.map((c) =>
+        c.endsWith('#') ? { name: c.slice(0, -1), typeOid: INT8_OID } : { name: c, typeOid: TEXT_OID },
+      ),
+    ),
+  ];
   for (const row of table.rows) out.push(encode.dataRow(row.map(cellText)));
   out.push(encode.commandComplete(tag));
   return out;

@@ -8,9 +8,14 @@ import { createHash, type X509Certificate } from 'node:crypto';
  *  RSA-PSS): PostgreSQL offers no channel binding then either. */
 export function tlsServerEndPointHash(certificate: X509Certificate | undefined): Buffer | null {
   const algorithm = certificate?.signatureAlgorithm?.toLowerCase() ?? '';
-  const hash = /sha-?512/.test(algorithm) ? 'sha512'
-    : /sha-?384/.test(algorithm) ? 'sha384'
-      : /sha-?224/.test(algorithm) ? 'sha224'
-        : /sha-?256|sha-?1|md5/.test(algorithm) ? 'sha256' : null;
+  const hash = /sha-?512/.test(algorithm)
+    ? 'sha512'
+    : /sha-?384/.test(algorithm)
+      ? 'sha384'
+      : /sha-?224/.test(algorithm)
+        ? 'sha224'
+        : /sha-?256|sha-?1|md5/.test(algorithm)
+          ? 'sha256'
+          : null;
   return certificate && hash ? createHash(hash).update(certificate.raw).digest() : null;
 }

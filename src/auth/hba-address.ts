@@ -78,7 +78,10 @@ function ipv6Bytes(text: string): Uint8Array | null {
   // An embedded IPv4 tail (::ffff:1.2.3.4) takes the last two groups.
   const lastColon = text.lastIndexOf(':');
   if (text.slice(lastColon + 1).includes('.')) {
-    tailV4 = text.slice(lastColon + 1).split('.').map(Number);
+    tailV4 = text
+      .slice(lastColon + 1)
+      .split('.')
+      .map(Number);
     head = text.slice(0, lastColon + 1) + '0:0';
   }
   const halves = head.split('::');

@@ -112,11 +112,14 @@ export function parseHba(text: string, file: string, readFile: HbaFileReader): H
     }
   }
   // As PostgreSQL: a file without rules is a mistake (a truncated copy?), not "refuse everyone".
-  if (problems.length === 0 && rules.length === 0) problems.push({ file, line: 0, text: '', message: `configuration file "${file}" contains no entries` });
+  if (problems.length === 0 && rules.length === 0)
+    problems.push({ file, line: 0, text: '', message: `configuration file "${file}" contains no entries` });
   if (problems.length > 0) return { ok: false, problems };
   const needsHostNetworks = rules.some((rule) => rule.address?.kind === 'samehost' || rule.address?.kind === 'samenet');
   const needsClientCerts = rules.some((rule) => rule.clientCert !== null);
-  const needsGroups = rules.some((rule) => rule.users.some((u) => u.kind === 'group') || rule.databases.some((d) => d.kind === 'samerole'));
+  const needsGroups = rules.some(
+    (rule) => rule.users.some((u) => u.kind === 'group') || rule.databases.some((d) => d.kind === 'samerole'),
+  );
   return { ok: true, hba: { rules, needsHostNetworks, needsClientCerts, needsGroups } };
 }
 
@@ -126,7 +129,13 @@ export function formatHbaProblem(problem: HbaProblem): string {
 }
 
 /** Replaces unquoted `@file` tokens by every token of that file, relative to the including file. */
-function expandField(field: HbaToken[], file: string, readFile: HbaFileReader, depth: number, budget: { tokens: number }): HbaToken[] {
+function expandField(
+  field: HbaToken[],
+  file: string,
+  readFile: HbaFileReader,
+  depth: number,
+  budget: { tokens: number },
+): HbaToken[] {
   const out: HbaToken[] = [];
   for (const token of field) {
     if ((budget.tokens += 1) > MAX_TOKENS) fail(`more than ${MAX_TOKENS} names after expanding @files`);
@@ -134,7 +143,8 @@ function expandField(field: HbaToken[], file: string, readFile: HbaFileReader, d
       out.push(token);
       continue;
     }
-    if (depth >= MAX_INCLUDE_DEPTH) fail(`could not open file "${token.text.slice(1)}": maximum nesting depth exceeded`);
+    if (depth >= MAX_INCLUDE_DEPTH)
+      fail(`could not open file "${token.text.slice(1)}": maximum nesting depth exceeded`);
     const path = isAbsolute(token.text.slice(1)) ? token.text.slice(1) : join(dirname(file), token.text.slice(1));
     let included: string;
     try {
@@ -142,7 +152,9 @@ function expandField(field: HbaToken[], file: string, readFile: HbaFileReader, d
     } catch (err) {
       // PostgreSQL only logs this and reads the list as empty; an empty list in a `reject`
       // line would quietly let clients in, so pgtide refuses the file instead.
-      return fail(`could not read secondary authentication file "${token.text}" as "${path}": ${(err as Error).message}`);
+      return fail(
+        `could not read secondary authentication file "${token.text}" as "${path}": ${(err as Error).message}`,
+      );
     }
     for (const line of included.split('\n')) {
       let fields: HbaToken[][];
@@ -189,10 +201,11 @@ function readRule(fields: HbaToken[][]): Omit<HbaRule, 'file' | 'line' | 'text'>
     if (type !== 'hostssl') fail(`${name} can only be configured for "hostssl" rows`);
     if (name === 'clientcert') {
       if (value !== 'verify-ca' && value !== 'verify-full') fail(`invalid value for clientcert: "${value}"`);
-      if (method === 'cert' && value !== 'verify-full') fail('clientcert can only be set to "verify-full" when using "cert" authentication');
+      if (method === 'cert' && value !== 'verify-full')
+        fail('clientcert can only be set to "verify-full" when using "cert" authentication');
       clientCert = value as ClientCertCheck;
     } else if (value === 'DN') {
-      fail('clientname=DN: pgtide matches the user name with the certificate\'s CN only');
+      fail("clientname=DN: pgtide matches the user name with the certificate's CN only");
     } else if (value !== 'CN') {
       fail(`invalid value for clientname: "${value}"`);
     }
@@ -244,7 +257,9 @@ function readAddress(text: string, next: HbaToken[] | undefined): { address: Add
   }
   const network = parseIp(text);
   if (network === null) {
-    return fail(`host name "${text}": pgtide does not resolve host names (it would cost DNS lookups at every login); write an address with a mask, or all`);
+    return fail(
+      `host name "${text}": pgtide does not resolve host names (it would cost DNS lookups at every login); write an address with a mask, or all`,
+    );
   }
   const maskText = single(next ?? fail('end-of-line before netmask specification'), 'netmask');
   const mask = parseIp(maskText);
@@ -294,7 +309,8 @@ export function matchHba(hba: HbaRules, conn: HbaConnection, hostNetworks: reado
   for (const rule of hba.rules) {
     if (!typeMatches(rule.type, conn)) continue;
     // A rule with an address matches only a connection that has one (typeMatches has seen to that).
-    if (rule.address !== null && (conn.address === null || !addressMatches(rule.address, conn.address, hostNetworks))) continue;
+    if (rule.address !== null && (conn.address === null || !addressMatches(rule.address, conn.address, hostNetworks)))
+      continue;
     if (!rule.databases.some((d) => databaseMatches(d, conn))) continue;
     if (!rule.users.some((u) => userMatches(u, conn))) continue;
     return rule;

@@ -94,10 +94,15 @@ export class ScramClient {
     if (nonce?.name !== 'r' || salt64?.name !== 's' || iterationText?.name !== 'i') {
       throw malformed('server-first', 'expected attributes r, s and i');
     }
-    if (!nonce.value.startsWith(this.#clientNonce) || nonce.value.length === this.#clientNonce.length || !isPrintable(nonce.value)) {
+    if (
+      !nonce.value.startsWith(this.#clientNonce) ||
+      nonce.value.length === this.#clientNonce.length ||
+      !isPrintable(nonce.value)
+    ) {
       throw malformed('server-first', 'the server nonce does not extend the client nonce');
     }
-    if (nonce.value.length > MAX_SERVER_NONCE_LENGTH) throw malformed('server-first', `nonce longer than ${MAX_SERVER_NONCE_LENGTH} bytes`);
+    if (nonce.value.length > MAX_SERVER_NONCE_LENGTH)
+      throw malformed('server-first', `nonce longer than ${MAX_SERVER_NONCE_LENGTH} bytes`);
     const salt = decodeBase64(salt64.value);
     if (!salt || salt.length === 0) throw malformed('server-first', 'salt is not base64');
     const iterations = /^[1-9][0-9]{0,7}$/.test(iterationText.value) ? Number(iterationText.value) : 0;
@@ -105,8 +110,10 @@ export class ScramClient {
       throw malformed('server-first', `iteration count must be between 1 and ${MAX_SCRAM_ITERATIONS}`);
     }
     if (iterations > this.#maxIterations) {
-      throw new Error(`the server asks for ${iterations} SCRAM iterations, more than server_scram_max_iterations (${this.#maxIterations}) allows: `
-        + 'raise it if the server\'s scram_iterations is set that high');
+      throw new Error(
+        `the server asks for ${iterations} SCRAM iterations, more than server_scram_max_iterations (${this.#maxIterations}) allows: ` +
+          "raise it if the server's scram_iterations is set that high",
+      );
     }
 
     const { clientKey, storedKey, serverKey } = this.#keys(salt, iterations);

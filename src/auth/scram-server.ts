@@ -54,7 +54,12 @@ export class ScramServer {
    * every attempt, whether the user exists or not (a fresh random salt per login would
    * reveal the users that do).
    */
-  constructor(secret: Secret | null, userName: string, saltKey: Buffer = PROCESS_SALT_KEY, endPoint: Buffer | null = null) {
+  constructor(
+    secret: Secret | null,
+    userName: string,
+    saltKey: Buffer = PROCESS_SALT_KEY,
+    endPoint: Buffer | null = null,
+  ) {
     this.#endPoint = endPoint;
     const salt = hmac(saltKey, `salt\0${userName}`).subarray(0, SCRAM_SALT_LENGTH);
     if (secret?.kind === 'scram') {
@@ -91,7 +96,8 @@ export class ScramServer {
     if (headerEnd < 0) return this.#malformed('missing GS2 header');
     const refusal = this.#channelBindingRefusal(text.slice(0, flagEnd), plus);
     if (refusal) return refusal;
-    if (headerEnd !== flagEnd + 1) return this.#fail('0A000', 'client uses an authorization identity, which is not supported');
+    if (headerEnd !== flagEnd + 1)
+      return this.#fail('0A000', 'client uses an authorization identity, which is not supported');
 
     const clientFirstBare = text.slice(headerEnd + 1);
     const attributes = parseAttributes(clientFirstBare);
@@ -99,7 +105,8 @@ export class ScramServer {
     if (attributes[0]?.name === 'm') return this.#fail('0A000', 'client requires an unsupported SCRAM extension');
     if (attributes[0]?.name !== 'n') return this.#malformed('expected username attribute "n"');
     const clientNonce = attributes[1];
-    if (clientNonce?.name !== 'r' || !isPrintable(clientNonce.value)) return this.#malformed('expected a nonce attribute "r"');
+    if (clientNonce?.name !== 'r' || !isPrintable(clientNonce.value))
+      return this.#malformed('expected a nonce attribute "r"');
 
     const nonce = clientNonce.value + randomNonce();
     const serverFirst = `r=${nonce},s=${this.#secret.salt.toString('base64')},i=${this.#secret.iterations}`;
@@ -123,8 +130,10 @@ export class ScramServer {
     const attributes = parseAttributes(withoutProof);
     if (!attributes) return this.#malformed(ATTRIBUTE_FORM);
     if (attributes[0]?.name !== 'c') return this.#malformed('expected channel-binding attribute "c"');
-    if (attributes[0].value !== state.channelBinding) return this.#malformed('channel-binding data does not match the GS2 header');
-    if (attributes[1]?.name !== 'r' || attributes[1].value !== state.nonce) return this.#malformed('nonce does not match');
+    if (attributes[0].value !== state.channelBinding)
+      return this.#malformed('channel-binding data does not match the GS2 header');
+    if (attributes[1]?.name !== 'r' || attributes[1].value !== state.nonce)
+      return this.#malformed('nonce does not match');
     const proof = decodeBase64(text.slice(proofAt + 3));
     if (proof?.length !== SCRAM_KEY_LENGTH) return this.#malformed('invalid client proof');
 
@@ -141,16 +150,22 @@ export class ScramServer {
   /** The GS2 flag must agree with the mechanism chosen and with what was offered. */
   #channelBindingRefusal(flag: string, plus: boolean): ScramStep | null {
     if (plus) {
-      if (!this.#endPoint) return this.#fail('08P01', 'the client selected SCRAM-SHA-256-PLUS, which is only offered on TLS');
+      if (!this.#endPoint)
+        return this.#fail('08P01', 'the client selected SCRAM-SHA-256-PLUS, which is only offered on TLS');
       if (flag === 'p=tls-server-end-point') return null;
-      if (flag.startsWith('p=')) return this.#fail('0A000', `unsupported SCRAM channel-binding type "${flag.slice(2, 40)}"`);
+      if (flag.startsWith('p='))
+        return this.#fail('0A000', `unsupported SCRAM channel-binding type "${flag.slice(2, 40)}"`);
       return this.#malformed('the client selected SCRAM-SHA-256-PLUS without channel binding');
     }
-    if (flag.startsWith('p=')) return this.#fail('08P01', 'the client selected SCRAM-SHA-256 but asks for channel binding');
+    if (flag.startsWith('p='))
+      return this.#fail('08P01', 'the client selected SCRAM-SHA-256 but asks for channel binding');
     // "y": the client could bind but believes pgtide cannot; pgtide offered -PLUS, so someone
     // on the way removed it from the list (RFC 5802's downgrade check).
     if (flag === 'y' && this.#endPoint) {
-      return this.#fail('08P01', 'SCRAM channel binding negotiation error: the client believes channel binding is not offered, but it is');
+      return this.#fail(
+        '08P01',
+        'SCRAM channel binding negotiation error: the client believes channel binding is not offered, but it is',
+      );
     }
     return flag === 'n' || flag === 'y' ? null : this.#malformed('unexpected channel-binding flag');
   }

@@ -37,7 +37,8 @@ export function parseSecret(stored: string): Secret {
 
 function parseScramSecret(stored: string): ScramSecret {
   const match = SCRAM_SECRET.exec(stored);
-  if (!match) throw new Error('malformed SCRAM secret: expected SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>');
+  if (!match)
+    throw new Error('malformed SCRAM secret: expected SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>');
   const iterations = Number(match[1]);
   if (!Number.isSafeInteger(iterations) || iterations < 1 || iterations > MAX_STORED_ITERATIONS) {
     throw new Error('malformed SCRAM secret: iteration count out of range');

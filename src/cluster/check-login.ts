@@ -6,7 +6,12 @@ import type { ServerCredentials, ServerLogin, ServerTls } from '../pool/server-l
 import type { BackendConfig, Config } from '../config/types.js';
 
 /** Throws when no user is configured for the checks, or its stored secret is malformed. */
-export function checkLogin(config: Config, users: ReadonlyMap<string, string>, backend: BackendConfig, tls: ServerTls): ServerLogin {
+export function checkLogin(
+  config: Config,
+  users: ReadonlyMap<string, string>,
+  backend: BackendConfig,
+  tls: ServerTls,
+): ServerLogin {
   const user = config.sr_check_user || users.keys().next().value;
   if (user === undefined) throw new Error('no user for health checks: set sr_check_user or list a user in auth_file');
   const stored = config.sr_check_password || users.get(user);
@@ -25,6 +30,6 @@ export function checkLogin(config: Config, users: ReadonlyMap<string, string>, b
     // A health check sends the same password as a pool would: the same methods protect it.
     authMethods: config.server_auth_methods,
     maxScramIterations: config.server_scram_max_iterations,
-      channelBinding: config.server_channel_binding,
+    channelBinding: config.server_channel_binding,
   };
 }

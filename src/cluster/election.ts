@@ -90,11 +90,14 @@ export function isReadable(backend: Readability, limits: ReadLimits): boolean {
   if (backend.role === 'primary') return true;
   if (!backend.following) return false;
   if (limits.delayThreshold > 0 && backend.lagBytes !== null && backend.lagBytes > limits.delayThreshold) return false;
-  if (limits.delayThresholdByTime > 0 && backend.lagMs !== null && backend.lagMs > limits.delayThresholdByTime) return false;
+  if (limits.delayThresholdByTime > 0 && backend.lagMs !== null && backend.lagMs > limits.delayThresholdByTime)
+    return false;
   return true;
 }
 
 /** Readable standbys, plus the primary when its weight > 0; all with weight > 0. */
-export function readCandidates<B extends { readable: boolean; config: { weight: number } }>(backends: readonly B[]): B[] {
+export function readCandidates<B extends { readable: boolean; config: { weight: number } }>(
+  backends: readonly B[],
+): B[] {
   return backends.filter((backend) => backend.readable && backend.config.weight > 0);
 }

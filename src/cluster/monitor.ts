@@ -5,8 +5,25 @@ import type { Logger } from '../log.js';
 import type { ServerLogin } from '../pool/server-login.js';
 import type { BackendConfig, Config } from '../config/types.js';
 import { CheckConnection } from './check-connection.js';
-import { electPrimary, isReadable, readCandidates, type Election, type ReadLimits, type Role, type Unseen, type Writer } from './election.js';
-import { CHECK_QUERY, followsTimeline, lagBytes, lagMs, parseCheckRow, timelineSeen, type CheckResult } from './replication.js';
+import {
+  electPrimary,
+  isReadable,
+  readCandidates,
+  type Election,
+  type ReadLimits,
+  type Role,
+  type Unseen,
+  type Writer,
+} from './election.js';
+import {
+  CHECK_QUERY,
+  followsTimeline,
+  lagBytes,
+  lagMs,
+  parseCheckRow,
+  timelineSeen,
+  type CheckResult,
+} from './replication.js';
 import { TimelineMemory } from './timeline-memory.js';
 
 /** A standby this close to the primary's position, having replayed all it received, is
@@ -121,7 +138,16 @@ export class ClusterMonitor {
       const kept = previous.get(`${backendConfig.host}:${backendConfig.port}`);
       const state: BackendState = kept
         ? { ...kept.state, config: backendConfig, index }
-        : { config: backendConfig, index, role: 'unknown', healthy: false, lagBytes: null, lagMs: null, following: true, readable: false };
+        : {
+            config: backendConfig,
+            index,
+            role: 'unknown',
+            healthy: false,
+            lagBytes: null,
+            lagMs: null,
+            following: true,
+            readable: false,
+          };
       return {
         state,
         connection: new CheckConnection(() => this.makeLogin(backendConfig)),
@@ -182,7 +208,10 @@ export class ClusterMonitor {
       backend.failures++;
       // The first failure of a series says why; the rest of it is noise until health changes.
       const level = backend.failures === 1 ? 'warn' : 'debug';
-      this.log[level]({ backend: backend.state.config.name, err: (error as Error).message, failures: backend.failures }, 'backend check failed');
+      this.log[level](
+        { backend: backend.state.config.name, err: (error as Error).message, failures: backend.failures },
+        'backend check failed',
+      );
     }
   }
 
@@ -197,23 +226,41 @@ export class ClusterMonitor {
     // standby cut off from it must not look caught up for want of a position to compare.
     const primaryLsn = primary?.lastSeen?.currentLsn ?? null;
     const primaryTimeline = primary?.lastSeen?.timeline ?? null;
-    const limits: ReadLimits = { delayThreshold: this.config.delay_threshold, delayThresholdByTime: this.config.delay_threshold_by_time };
+    const limits: ReadLimits = {
+      delayThreshold: this.config.delay_threshold,
+      delayThresholdByTime: this.config.delay_threshold_by_time,
+    };
     for (const { state, last, lastSeen } of this.tracked) {
       if (last !== null) {
-        const behind = state.role === 'standby' ? lagBytes(primaryLsn, last.replayLsn) : state.role === 'primary' ? 0 : null;
+        const behind =
+          state.role === 'standby' ? lagBytes(primaryLsn, last.replayLsn) : state.role === 'primary' ? 0 : null;
         state.lagBytes = behind;
-        state.lagMs = state.role === 'standby' ? lagMs(last, behind, CAUGHT_UP_BYTES) : state.role === 'primary' ? 0 : null;
+        state.lagMs =
+          state.role === 'standby' ? lagMs(last, behind, CAUGHT_UP_BYTES) : state.role === 'primary' ? 0 : null;
       }
       // With no primary known, a standby still must not replay a timeline older than one seen.
       const expected = primaryTimeline ?? this.newestSeen(lastSeen);
-      const following = state.role !== 'standby' || lastSeen === null || followsTimeline(lastSeen, expected, state.following);
+      const following =
+        state.role !== 'standby' || lastSeen === null || followsTimeline(lastSeen, expected, state.following);
       if (following !== state.following) {
-        if (!following) this.log.warn({ backend: state.config.name, expected, receiverTimeline: lastSeen?.receiverTimeline, checkpointTimeline: lastSeen?.checkpointTimeline }, 'standby does not follow the newest timeline (orphaned by a failover?): it leaves the read rotation');
+        if (!following)
+          this.log.warn(
+            {
+              backend: state.config.name,
+              expected,
+              receiverTimeline: lastSeen?.receiverTimeline,
+              checkpointTimeline: lastSeen?.checkpointTimeline,
+            },
+            'standby does not follow the newest timeline (orphaned by a failover?): it leaves the read rotation',
+          );
         state.following = following;
       }
       const readable = isReadable(state, limits);
       if (readable !== state.readable) {
-        this.log.info({ backend: state.config.name, lagBytes: state.lagBytes, lagMs: state.lagMs }, readable ? 'backend takes reads again' : 'backend leaves the read rotation');
+        this.log.info(
+          { backend: state.config.name, lagBytes: state.lagBytes, lagMs: state.lagMs },
+          readable ? 'backend takes reads again' : 'backend leaves the read rotation',
+        );
       }
       state.readable = readable;
     }
@@ -249,7 +296,10 @@ export class ClusterMonitor {
       if (last?.systemId == null || seen === null) continue;
       const before = this.timelines.newestOf(last.systemId);
       if (this.timelines.see(last.systemId, seen) && before !== null) {
-        this.log.warn({ backend: state.config.name, timeline: seen, before }, 'newer timeline seen: writers on older timelines are abandoned primaries from now on');
+        this.log.warn(
+          { backend: state.config.name, timeline: seen, before },
+          'newer timeline seen: writers on older timelines are abandoned primaries from now on',
+        );
       }
     }
   }
@@ -261,15 +311,19 @@ export class ClusterMonitor {
   private updateRoles(): void {
     const writers: Writer[] = [];
     for (const { state, last } of this.tracked) {
-      if (last?.inRecovery === false) writers.push({ index: state.index, timeline: last.timeline, newestSeen: this.newestSeen(last) });
+      if (last?.inRecovery === false)
+        writers.push({ index: state.index, timeline: last.timeline, newestSeen: this.newestSeen(last) });
     }
     const current = this.tracked.find((t) => t.state.role === 'primary');
-    const unseen: Unseen | null = current === undefined || current.last !== null ? null : {
-      index: current.state.index,
-      timeline: current.lastSeen?.timeline ?? null,
-      healthy: current.state.healthy,
-      newestSeen: this.newestSeen(current.lastSeen),
-    };
+    const unseen: Unseen | null =
+      current === undefined || current.last !== null
+        ? null
+        : {
+            index: current.state.index,
+            timeline: current.lastSeen?.timeline ?? null,
+            healthy: current.state.healthy,
+            newestSeen: this.newestSeen(current.lastSeen),
+          };
     const election = electPrimary(writers, unseen);
     this.logElection(election, writers);
     for (const { state, last } of this.tracked) {
@@ -290,13 +344,18 @@ export class ClusterMonitor {
     const name = (index: number) => this.tracked[index]!.state.config.name;
     const seen = writers.map((w) => ({ backend: name(w.index), timeline: w.timeline, newestSeen: w.newestSeen }));
     if (election.abandoned.length > 0) {
-      this.log.error({ abandoned: election.abandoned.map(name), writers: seen },
-        'ABANDONED PRIMARY: a backend accepts writes on an older timeline than one seen; it is never written to (rebuild it as a standby)');
+      this.log.error(
+        { abandoned: election.abandoned.map(name), writers: seen },
+        'ABANDONED PRIMARY: a backend accepts writes on an older timeline than one seen; it is never written to (rebuild it as a standby)',
+      );
     }
     if (election.splitBrain) {
-      this.log.error({ writers: seen }, election.primary === null
-        ? 'SPLIT BRAIN: several backends accept writes and none has a newer timeline; writes wait until one remains'
-        : `SPLIT BRAIN: several backends accept writes; writing only to ${name(election.primary)} (newest timeline)`);
+      this.log.error(
+        { writers: seen },
+        election.primary === null
+          ? 'SPLIT BRAIN: several backends accept writes and none has a newer timeline; writes wait until one remains'
+          : `SPLIT BRAIN: several backends accept writes; writing only to ${name(election.primary)} (newest timeline)`,
+      );
     }
   }
 

@@ -52,8 +52,10 @@ export function parseLsn(text: string): bigint {
 /** The row of CHECK_QUERY, checked: a server's answer is untrusted like any other input. */
 export function parseCheckRow(rows: (string | null)[][]): CheckResult {
   const row = rows[0];
-  if (rows.length !== 1 || row === undefined || row.length !== 9) throw new Error('unexpected answer to the check query');
-  const [recovery, current, walFile, receive, replay, delaySeconds, systemId, checkpointTimeline, receiverTimeline] = row;
+  if (rows.length !== 1 || row === undefined || row.length !== 9)
+    throw new Error('unexpected answer to the check query');
+  const [recovery, current, walFile, receive, replay, delaySeconds, systemId, checkpointTimeline, receiverTimeline] =
+    row;
   if (recovery !== 't' && recovery !== 'f') throw new Error('unexpected pg_is_in_recovery() value');
   return {
     inRecovery: recovery === 't',
@@ -119,7 +121,8 @@ export function followsTimeline(
   wasFollowing = true,
 ): boolean {
   if (primaryTimeline === null) return true;
-  if (standby.receiverTimeline !== null) return standby.receiverTimeline === primaryTimeline && checkpointNotAhead(standby, primaryTimeline);
+  if (standby.receiverTimeline !== null)
+    return standby.receiverTimeline === primaryTimeline && checkpointNotAhead(standby, primaryTimeline);
   return wasFollowing && checkpointNotAhead(standby, primaryTimeline);
 }
 
@@ -129,7 +132,9 @@ function checkpointNotAhead(standby: Pick<CheckResult, 'checkpointTimeline'>, pr
 
 /** The newest timeline a check proves to have existed: a writer's current one, a standby's
  *  received or last restartpoint's. */
-export function timelineSeen(result: Pick<CheckResult, 'timeline' | 'checkpointTimeline' | 'receiverTimeline'>): number | null {
+export function timelineSeen(
+  result: Pick<CheckResult, 'timeline' | 'checkpointTimeline' | 'receiverTimeline'>,
+): number | null {
   let newest: number | null = null;
   for (const t of [result.timeline, result.checkpointTimeline, result.receiverTimeline]) {
     if (t !== null && (newest === null || t > newest)) newest = t;

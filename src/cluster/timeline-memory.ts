@@ -14,7 +14,11 @@ export class TimelineMemory {
   private readonly newest = new Map<string, number>();
 
   /** `dir` empty: remembered for the life of the process only. */
-  constructor(private readonly dir: string, private readonly instance: string, private readonly log: Logger) {
+  constructor(
+    private readonly dir: string,
+    private readonly instance: string,
+    private readonly log: Logger,
+  ) {
     if (dir !== '') this.load();
   }
 
@@ -43,7 +47,10 @@ export class TimelineMemory {
       text = readFileSync(this.file, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.log.error({ file: this.file, err: (error as Error).message }, 'cannot read the timeline state file; timelines are learnt again from the backends');
+        this.log.error(
+          { file: this.file, err: (error as Error).message },
+          'cannot read the timeline state file; timelines are learnt again from the backends',
+        );
       }
       return;
     }
@@ -56,7 +63,10 @@ export class TimelineMemory {
         if (this.newest.size < MAX_CLUSTERS) this.newest.set(systemId, timeline as number);
       }
     } catch (error) {
-      this.log.error({ file: this.file, err: (error as Error).message }, 'the timeline state file is damaged; timelines are learnt again from the backends');
+      this.log.error(
+        { file: this.file, err: (error as Error).message },
+        'the timeline state file is damaged; timelines are learnt again from the backends',
+      );
     }
   }
 
@@ -66,10 +76,15 @@ export class TimelineMemory {
     const file = this.file;
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      writeFileSync(`${file}.tmp`, `${JSON.stringify({ timelines: Object.fromEntries(this.newest) })}\n`, { mode: 0o600 });
+      writeFileSync(`${file}.tmp`, `${JSON.stringify({ timelines: Object.fromEntries(this.newest) })}\n`, {
+        mode: 0o600,
+      });
       renameSync(`${file}.tmp`, file);
     } catch (error) {
-      this.log.error({ file, err: (error as Error).message }, 'cannot write the timeline state file: a restart of pgtide would forget the newest timeline');
+      this.log.error(
+        { file, err: (error as Error).message },
+        'cannot write the timeline state file: a restart of pgtide would forget the newest timeline',
+      );
     }
   }
 }

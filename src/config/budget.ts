@@ -126,7 +126,11 @@ function largestClientShare(config: Config): number {
 /** One process's server connections to every backend, the cancel requests it may be
  *  forwarding to its peers at once, and some to spare. */
 function nonClientFiles(config: Config, budget: ServerBudget): number {
-  return (budget.pooledPerWorker + budget.check) * config.backends.length + MAX_FORWARDS_PER_PEER * config.peers.length + SPARE_FILES;
+  return (
+    (budget.pooledPerWorker + budget.check) * config.backends.length +
+    MAX_FORWARDS_PER_PEER * config.peers.length +
+    SPARE_FILES
+  );
 }
 
 /** Descriptors a pooler holds whatever its load: the runtime's own, listeners, logs. */

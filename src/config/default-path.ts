@@ -8,7 +8,10 @@ export const DEFAULT_CONFIG_PATHS: readonly string[] = ['pgtide.toml', '/etc/pgt
 
 /** The first of `candidates` that exists, resolved against `cwd`; undefined when none does
  *  (pgtide then runs on its defaults and PGTIDE_<KEY> variables alone, as the image may). */
-export function findDefaultConfig(cwd = process.cwd(), candidates: readonly string[] = DEFAULT_CONFIG_PATHS): string | undefined {
+export function findDefaultConfig(
+  cwd = process.cwd(),
+  candidates: readonly string[] = DEFAULT_CONFIG_PATHS,
+): string | undefined {
   for (const candidate of candidates) {
     const path = resolve(cwd, candidate);
     if (existsSync(path)) return path;

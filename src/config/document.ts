@@ -61,7 +61,11 @@ export function setScalar<K extends ScalarKey>(config: Config, key: K, value: un
 }
 
 /** Fills in a backend's defaults; undefined (with an issue) when it has no host. */
-export function completeBackend(fields: Partial<BackendConfig>, path: Path, issues: Issue[]): BackendConfig | undefined {
+export function completeBackend(
+  fields: Partial<BackendConfig>,
+  path: Path,
+  issues: Issue[],
+): BackendConfig | undefined {
   const { host } = fields;
   if (host === undefined) {
     issues.push({ path, message: 'needs a host' });
@@ -69,17 +73,27 @@ export function completeBackend(fields: Partial<BackendConfig>, path: Path, issu
   }
   const port = fields.port ?? DEFAULT_BACKEND_PORT;
   const hostPart = host.includes(':') ? `[${host}]` : host;
-  return { ...fields, name: fields.name ?? `${hostPart}:${port}`, host, port, weight: fields.weight ?? 1, role: fields.role ?? 'auto' };
+  return {
+    ...fields,
+    name: fields.name ?? `${hostPart}:${port}`,
+    host,
+    port,
+    weight: fields.weight ?? 1,
+    role: fields.role ?? 'auto',
+  };
 }
 
 export function unknownKey(path: Path, key: string, candidates: readonly string[]): Issue {
   const guess = closest(key, candidates);
-  return { path: [...path, key], message: guess === undefined ? 'unknown key' : `unknown key; did you mean "${guess}"?` };
+  return {
+    path: [...path, key],
+    message: guess === undefined ? 'unknown key' : `unknown key; did you mean "${guess}"?`,
+  };
 }
 
 function completePeer(fields: Partial<PeerConfig>, path: Path, issues: Issue[]): PeerConfig | undefined {
   const { id, host } = fields;
-  if (id === undefined) issues.push({ path, message: 'needs an id (that instance\'s peer_id)' });
+  if (id === undefined) issues.push({ path, message: "needs an id (that instance's peer_id)" });
   if (host === undefined) issues.push({ path, message: 'needs a host' });
   if (id === undefined || host === undefined) return undefined;
   return { id, host, port: fields.port ?? DEFAULT_PEER_PORT };

@@ -37,9 +37,16 @@ export function readEnv(env: NodeJS.ProcessEnv): EnvOverrides {
     } else if (key === 'backends') {
       values.backends = readBackendList(variable, envText, issues);
     } else if (key === 'databases' || key === 'users') {
-      issues.push({ path: [variable], message: `${key} cannot be set from the environment; use [${key}.<name>] tables in the file` });
+      issues.push({
+        path: [variable],
+        message: `${key} cannot be set from the environment; use [${key}.<name>] tables in the file`,
+      });
     } else if (key === 'peers') {
-      issues.push({ path: [variable], message: 'peers cannot be set from the environment; use [[peers]] tables in the file (PGTIDE_PEER_ID can differ per instance)' });
+      issues.push({
+        path: [variable],
+        message:
+          'peers cannot be set from the environment; use [[peers]] tables in the file (PGTIDE_PEER_ID can differ per instance)',
+      });
     } else {
       const guess = closest(key, [...Object.keys(TOP_LEVEL_FIELDS), 'backends']);
       const hint = guess === undefined ? '' : `; did you mean ${ENV_PREFIX}${guess.toUpperCase()}?`;
@@ -72,7 +79,11 @@ function readBackendList(variable: string, envText: string, issues: Issue[]): Ba
       issues.push({ path: [variable], message: `port of ${JSON.stringify(item)} ${port.message}` });
       continue;
     }
-    const backend = completeBackend(port === undefined ? { host } : { host, port: port.value as number }, [variable], issues);
+    const backend = completeBackend(
+      port === undefined ? { host } : { host, port: port.value as number },
+      [variable],
+      issues,
+    );
     if (backend !== undefined) backends.push(backend);
   }
   return backends;

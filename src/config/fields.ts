@@ -197,7 +197,9 @@ export function readField(field: Field, value: unknown): Read {
       const integer = field.kind === 'integer';
       const inRange = typeof value === 'number' && Number.isFinite(value) && value >= field.min && value <= field.max;
       if (inRange && (!integer || Number.isInteger(value))) return ok(value);
-      return fail(`must be ${integer ? 'an integer' : 'a number'} from ${field.min} to ${field.max}, got ${showMismatch(value)}`);
+      return fail(
+        `must be ${integer ? 'an integer' : 'a number'} from ${field.min} to ${field.max}, got ${showMismatch(value)}`,
+      );
     }
     case 'enum':
       if (typeof value === 'string' && field.values.includes(value)) return ok(value);
@@ -231,13 +233,17 @@ export function readEnvField(field: Field, envText: string): Read {
     case 'integer':
     case 'number': {
       const trimmed = envText.trim();
-      if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(trimmed)) return fail(`must be a number, got ${show(envText)}`);
+      if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(trimmed))
+        return fail(`must be a number, got ${show(envText)}`);
       return readField(field, Number(trimmed));
     }
     case 'addresses':
       return readField(field, splitList(envText));
     case 'ports':
-      return readField(field, splitList(envText).map((item) => (/^\d+$/.test(item) ? Number(item) : item)));
+      return readField(
+        field,
+        splitList(envText).map((item) => (/^\d+$/.test(item) ? Number(item) : item)),
+      );
     case 'patterns':
     case 'names':
     case 'choices':
@@ -248,7 +254,10 @@ export function readEnvField(field: Field, envText: string): Read {
 }
 
 export function splitList(listText: string): string[] {
-  return listText.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  return listText
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
 }
 
 export function typeName(value: unknown): string {
@@ -274,7 +283,8 @@ function readPatterns(value: unknown): Read {
   if (!Array.isArray(value)) return fail(`must be an array of regular expressions, got ${typeName(value)}`);
   if (value.length > MAX_PATTERNS) return fail(`lists more than ${MAX_PATTERNS} patterns`);
   for (const item of value) {
-    if (typeof item !== 'string' || item.trim() === '') return fail(`must list non-empty regular expressions, got ${show(item)}`);
+    if (typeof item !== 'string' || item.trim() === '')
+      return fail(`must list non-empty regular expressions, got ${show(item)}`);
     try {
       new RegExp(item);
     } catch (error) {
@@ -298,9 +308,11 @@ function readNames(value: unknown): Read {
 
 function readChoices(field: Extract<Field, { kind: 'choices' }>, value: unknown): Read {
   const allowed = field.values.map((v) => `"${v}"`).join(', ');
-  if (!Array.isArray(value) || value.length === 0) return fail(`must be a non-empty array of ${allowed}, got ${showMismatch(value)}`);
+  if (!Array.isArray(value) || value.length === 0)
+    return fail(`must be a non-empty array of ${allowed}, got ${showMismatch(value)}`);
   for (const [i, item] of value.entries()) {
-    if (typeof item !== 'string' || !field.values.includes(item)) return fail(`must list only ${allowed}, got ${show(item)}`);
+    if (typeof item !== 'string' || !field.values.includes(item))
+      return fail(`must list only ${allowed}, got ${show(item)}`);
     if (value.indexOf(item) !== i) return fail(`lists ${show(item)} twice`);
   }
   return ok([...value]);

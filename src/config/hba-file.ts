@@ -16,15 +16,25 @@ export function readHbaFile(config: Config, source?: string): HbaRules | null {
     const missing: string[] = [];
     // PostgreSQL refuses such a file without ssl_ca_file the same way.
     if (problems.needsClientCerts && config.client_tls_ca_file === '') {
-      missing.push('client certificates can only be checked if a root certificate store is available: set client_tls_ca_file (lines with cert or clientcert)');
+      missing.push(
+        'client certificates can only be checked if a root certificate store is available: set client_tls_ca_file (lines with cert or clientcert)',
+      );
     }
     if (problems.needsGroups && config.auth_user === '') {
-      missing.push('+group and samerole need the user\'s role memberships, which pgtide looks up on the server as auth_user: set auth_user');
+      missing.push(
+        "+group and samerole need the user's role memberships, which pgtide looks up on the server as auth_user: set auth_user",
+      );
     }
     if (missing.length === 0) return problems;
-    throw new ConfigError(missing.map((message) => ({ key: 'hba_file', message: `${config.hba_file}: ${message}` })), source);
+    throw new ConfigError(
+      missing.map((message) => ({ key: 'hba_file', message: `${config.hba_file}: ${message}` })),
+      source,
+    );
   }
-  throw new ConfigError(problems.map((problem) => ({ key: 'hba_file', message: formatHbaProblem(problem) })), source);
+  throw new ConfigError(
+    problems.map((problem) => ({ key: 'hba_file', message: formatHbaProblem(problem) })),
+    source,
+  );
 }
 
 /** The parsed file, or its problems (an unreadable file is one problem at line 0). */

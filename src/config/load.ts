@@ -50,7 +50,10 @@ function readText(text: string): { config: Config; problems: Problem[] } {
     document = parse(text);
   } catch (error) {
     if (!(error instanceof TomlError)) throw error;
-    return { config: readDocument({}, []), problems: [{ key: '', line: error.line, message: tomlSyntaxMessage(error) }] };
+    return {
+      config: readDocument({}, []),
+      problems: [{ key: '', line: error.line, message: tomlSyntaxMessage(error) }],
+    };
   }
   const issues: Issue[] = [];
   const config = readDocument(document, issues);

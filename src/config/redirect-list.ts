@@ -31,8 +31,15 @@ function parseEntry(entry: string): RedirectRule {
   if (colon <= 0) throw new Error(`${where} must look like "regex:target", e.g. "app.*:standby"`);
   const source = entry.slice(0, colon).trim();
   const match = /^\s*([A-Za-z]+|\d+)\s*(?:\(\s*([^)]*?)\s*\))?\s*$/.exec(entry.slice(colon + 1));
-  if (match === null) throw new Error(`${where}: the target must be primary, standby or a backend index, optionally followed by (weight)`);
-  return { pattern: compileAnchored(source, where), target: parseTarget(match[1]!, where), weight: parseWeight(match[2], where) };
+  if (match === null)
+    throw new Error(
+      `${where}: the target must be primary, standby or a backend index, optionally followed by (weight)`,
+    );
+  return {
+    pattern: compileAnchored(source, where),
+    target: parseTarget(match[1]!, where),
+    weight: parseWeight(match[2], where),
+  };
 }
 
 function compileAnchored(source: string, where: string): RegExp {
@@ -48,12 +55,15 @@ function parseTarget(word: string, where: string): RedirectTarget {
   const lower = word.toLowerCase();
   if (lower === 'primary' || lower === 'standby') return lower;
   if (/^\d+$/.test(word) && Number(word) <= MAX_BACKEND_INDEX) return Number(word);
-  throw new Error(`${where}: the target must be primary, standby or a backend index (0 to ${MAX_BACKEND_INDEX}), got ${JSON.stringify(word)}`);
+  throw new Error(
+    `${where}: the target must be primary, standby or a backend index (0 to ${MAX_BACKEND_INDEX}), got ${JSON.stringify(word)}`,
+  );
 }
 
 function parseWeight(text: string | undefined, where: string): number {
   if (text === undefined) return 1;
   const weight = /^(\d+\.?\d*|\.\d+)$/.test(text) ? Number(text) : NaN;
-  if (!(weight >= 0 && weight <= 1)) throw new Error(`${where}: the weight must be a number from 0 to 1, got ${JSON.stringify(text)}`);
+  if (!(weight >= 0 && weight <= 1))
+    throw new Error(`${where}: the weight must be a number from 0 to 1, got ${JSON.stringify(text)}`);
   return weight;
 }

@@ -7,7 +7,8 @@ import type { Config } from './types.js';
  * running values, so that SHOW CONFIG never shows a port that nothing listens on; a restart
  * applies them.
  */
-const START_ONLY = /^(listen_|client_tls_|server_tls_)|^(unix_socket_dir|admin_http_listen|tcp_keepalive|workers|instance_name|peer_id|log_level|log_dir|state_dir)$/;
+const START_ONLY =
+  /^(listen_|client_tls_|server_tls_)|^(unix_socket_dir|admin_http_listen|tcp_keepalive|workers|instance_name|peer_id|log_level|log_dir|state_dir)$/;
 
 export function isStartOnly(key: string): boolean {
   return START_ONLY.test(key);

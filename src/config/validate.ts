@@ -27,19 +27,28 @@ export function configIssues(config: Config): Issue[] {
 
 function checkListeners(config: Config, issues: Issue[]): void {
   if (config.listen_addr.length === 0 && config.unix_socket_dir === '') {
-    issues.push({ path: ['listen_addr'], message: 'is empty and unix_socket_dir is not set: pgtide would accept no clients' });
+    issues.push({
+      path: ['listen_addr'],
+      message: 'is empty and unix_socket_dir is not set: pgtide would accept no clients',
+    });
   }
 }
 
 function checkPoolSizes(config: Config, issues: Issue[]): void {
   if (config.min_pool_size > config.default_pool_size) {
-    issues.push({ path: ['min_pool_size'], message: `(${config.min_pool_size}) exceeds default_pool_size (${config.default_pool_size})` });
+    issues.push({
+      path: ['min_pool_size'],
+      message: `(${config.min_pool_size}) exceeds default_pool_size (${config.default_pool_size})`,
+    });
   }
   for (const [name, database] of Object.entries(config.databases)) {
     const poolSize = database.pool_size ?? config.default_pool_size;
     const minPoolSize = database.min_pool_size ?? config.min_pool_size;
     if (minPoolSize > poolSize) {
-      issues.push({ path: ['databases', name, 'min_pool_size'], message: `(${minPoolSize}) exceeds the pool size (${poolSize})` });
+      issues.push({
+        path: ['databases', name, 'min_pool_size'],
+        message: `(${minPoolSize}) exceeds the pool size (${poolSize})`,
+      });
     }
   }
 }
@@ -50,7 +59,10 @@ function checkWorkerShares(config: Config, issues: Issue[]): void {
   if (config.workers === 1) return;
   for (const { path, value } of limitsEachWorkerNeeds(config)) {
     if (value < config.workers) {
-      issues.push({ path, message: `(${value}) is below workers (${config.workers}): the limit is split among the workers and each needs at least 1; raise it or lower workers` });
+      issues.push({
+        path,
+        message: `(${value}) is below workers (${config.workers}): the limit is split among the workers and each needs at least 1; raise it or lower workers`,
+      });
     }
   }
 }
@@ -59,16 +71,19 @@ function checkBackends(config: Config, issues: Issue[]): void {
   if (config.backends.length === 0) {
     issues.push({
       path: ['backends'],
-      message: 'no backend servers are configured: add a [[backends]] table with host (and port) for each PostgreSQL server, or set PGTIDE_BACKENDS=host:port,…',
+      message:
+        'no backend servers are configured: add a [[backends]] table with host (and port) for each PostgreSQL server, or set PGTIDE_BACKENDS=host:port,…',
     });
   }
   const names = new Set<string>();
   const addresses = new Set<string>();
   config.backends.forEach((backend, index) => {
-    if (names.has(backend.name)) issues.push({ path: ['backends', index, 'name'], message: `"${backend.name}" is used by an earlier backend` });
+    if (names.has(backend.name))
+      issues.push({ path: ['backends', index, 'name'], message: `"${backend.name}" is used by an earlier backend` });
     names.add(backend.name);
     const address = `${backend.host}:${backend.port}`;
-    if (addresses.has(address)) issues.push({ path: ['backends', index, 'host'], message: `${address} is listed by an earlier backend` });
+    if (addresses.has(address))
+      issues.push({ path: ['backends', index, 'host'], message: `${address} is listed by an earlier backend` });
     addresses.add(address);
   });
 }
@@ -79,13 +94,17 @@ function checkPeers(config: Config, issues: Issue[]): void {
   const addresses = new Set<string>();
   config.peers.forEach((peer, index) => {
     if (peer.id === config.peer_id) {
-      issues.push({ path: ['peers', index, 'id'], message: `${peer.id} is this instance's own peer_id: list only the other instances, each with its own peer_id` });
+      issues.push({
+        path: ['peers', index, 'id'],
+        message: `${peer.id} is this instance's own peer_id: list only the other instances, each with its own peer_id`,
+      });
     } else if (ids.has(peer.id)) {
       issues.push({ path: ['peers', index, 'id'], message: `${peer.id} is used by an earlier peer` });
     }
     ids.add(peer.id);
     const address = `${peer.host}:${peer.port}`;
-    if (addresses.has(address)) issues.push({ path: ['peers', index, 'host'], message: `${address} is listed by an earlier peer` });
+    if (addresses.has(address))
+      issues.push({ path: ['peers', index, 'host'], message: `${address} is listed by an earlier peer` });
     addresses.add(address);
   });
 }
@@ -99,17 +118,30 @@ function checkTls(config: Config, issues: Issue[]): void {
     }
   }
   if (config.auth_type === 'cert' && (clientMode === 'disable' || config.client_tls_ca_file === '')) {
-    issues.push({ path: ['auth_type'], message: '"cert" needs client_tls_sslmode other than "disable" and client_tls_ca_file to check client certificates' });
+    issues.push({
+      path: ['auth_type'],
+      message:
+        '"cert" needs client_tls_sslmode other than "disable" and client_tls_ca_file to check client certificates',
+    });
   }
   if ((clientMode === 'verify-ca' || clientMode === 'verify-full') && config.client_tls_ca_file === '') {
-    issues.push({ path: ['client_tls_sslmode'], message: `"${clientMode}" needs client_tls_ca_file to check client certificates` });
+    issues.push({
+      path: ['client_tls_sslmode'],
+      message: `"${clientMode}" needs client_tls_ca_file to check client certificates`,
+    });
   }
   const serverMode = config.server_tls_sslmode;
   if ((serverMode === 'verify-ca' || serverMode === 'verify-full') && config.server_tls_ca_file === '') {
-    issues.push({ path: ['server_tls_sslmode'], message: `"${serverMode}" needs server_tls_ca_file to check server certificates` });
+    issues.push({
+      path: ['server_tls_sslmode'],
+      message: `"${serverMode}" needs server_tls_ca_file to check server certificates`,
+    });
   }
   if (config.server_channel_binding === 'require' && (serverMode === 'disable' || serverMode === 'allow')) {
-    issues.push({ path: ['server_channel_binding'], message: `"require" binds logins to the server's TLS certificate, which server_tls_sslmode "${serverMode}" may not use: set it to "prefer" or stricter` });
+    issues.push({
+      path: ['server_channel_binding'],
+      message: `"require" binds logins to the server's TLS certificate, which server_tls_sslmode "${serverMode}" may not use: set it to "prefer" or stricter`,
+    });
   }
   if ((config.server_tls_key_file === '') !== (config.server_tls_cert_file === '')) {
     const missing = config.server_tls_key_file === '' ? 'server_tls_key_file' : 'server_tls_cert_file';
@@ -119,7 +151,11 @@ function checkTls(config: Config, issues: Issue[]): void {
 
 function checkRedirectTargets(config: Config, issues: Issue[]): void {
   if (config.backends.length === 0) return; // reported by checkBackends
-  const keys = ['database_redirect_preference_list', 'app_name_redirect_preference_list', 'user_redirect_preference_list'] as const;
+  const keys = [
+    'database_redirect_preference_list',
+    'app_name_redirect_preference_list',
+    'user_redirect_preference_list',
+  ] as const;
   for (const key of keys) {
     let rules: RedirectRule[];
     try {
@@ -129,7 +165,10 @@ function checkRedirectTargets(config: Config, issues: Issue[]): void {
     }
     for (const { target } of rules) {
       if (typeof target === 'number' && target >= config.backends.length) {
-        issues.push({ path: [key], message: `names backend ${target}, but backends are numbered 0 to ${config.backends.length - 1}` });
+        issues.push({
+          path: [key],
+          message: `names backend ${target}, but backends are numbered 0 to ${config.backends.length - 1}`,
+        });
       }
     }
   }

@@ -79,8 +79,14 @@ export class PoolManager implements ConnectionBudget {
     let pool = this.lookupPools.get(id);
     if (!pool) {
       const user = this.config.auth_user;
-      pool = new ServerPool({ database, user, backend: backend.name }, this.lookupSettings(database), this,
-        () => this.loginFor(database, user, backend, true), this.log, () => this.onBackendFailure?.(backend));
+      pool = new ServerPool(
+        { database, user, backend: backend.name },
+        this.lookupSettings(database),
+        this,
+        () => this.loginFor(database, user, backend, true),
+        this.log,
+        () => this.onBackendFailure?.(backend),
+      );
       this.lookupPools.set(id, pool);
     }
     return pool;
@@ -107,8 +113,14 @@ export class PoolManager implements ConnectionBudget {
     const id = poolId(database, user, backend.name);
     let pool = this.pools.get(id);
     if (!pool) {
-      pool = new ServerPool({ database, user, backend: backend.name }, this.settingsFor(database, user), this,
-        () => this.loginFor(database, user, backend), this.log, () => this.onBackendFailure?.(backend));
+      pool = new ServerPool(
+        { database, user, backend: backend.name },
+        this.settingsFor(database, user),
+        this,
+        () => this.loginFor(database, user, backend),
+        this.log,
+        () => this.onBackendFailure?.(backend),
+      );
       this.pools.set(id, pool);
     }
     return pool;
@@ -180,10 +192,10 @@ export class PoolManager implements ConnectionBudget {
   /** asUser: log in as `user` whatever user the database or backend names (auth_user's lookups). */
   loginFor(database: string, user: string, backend: BackendConfig, asUser = false): ServerLogin {
     const db = this.dbConfig(database);
-    const serverUser = asUser ? user : db?.user ?? backend.user ?? user;
-    const password = asUser ? undefined : db?.password ?? backend.password;
+    const serverUser = asUser ? user : (db?.user ?? backend.user ?? user);
+    const password = asUser ? undefined : (db?.password ?? backend.password);
     const credentials: ServerCredentials = { user: serverUser };
-    const stored = password !== undefined ? password : this.users.get(serverUser) ?? this.lookedUp.get(serverUser);
+    const stored = password !== undefined ? password : (this.users.get(serverUser) ?? this.lookedUp.get(serverUser));
     if (stored !== undefined) credentials.secret = safeSecret(stored);
     const keys = this.scramKeys.get(serverUser);
     if (keys && serverUser === user) credentials.scram = keys;
@@ -237,7 +249,8 @@ export class PoolManager implements ConnectionBudget {
    *  so a hostile server cannot grow the map (or the metric's label set) without bound.
    *  `by = -1` takes back an error counted as it arrived that the client never got. */
   countError(code: string, by = 1): void {
-    const known = this.errorsByCode.has(code) || (/^[0-9A-Z]{5}$/.test(code) && this.errorsByCode.size < MAX_ERROR_CODES);
+    const known =
+      this.errorsByCode.has(code) || (/^[0-9A-Z]{5}$/.test(code) && this.errorsByCode.size < MAX_ERROR_CODES);
     bump(this.errorsByCode, known ? code : 'other', by);
   }
 

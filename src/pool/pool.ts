@@ -206,8 +206,11 @@ export class ServerPool implements ServerOwner, PoolCounters {
 
   private expired(server: ServerConnection, now: number): boolean {
     const s = this.settings;
-    return (s.lifetimeMs > 0 && now - server.createdAt >= s.lifetimeMs) || (s.maxUses > 0 && server.uses >= s.maxUses)
-      || server.createdAt < this.reconnectBefore;
+    return (
+      (s.lifetimeMs > 0 && now - server.createdAt >= s.lifetimeMs) ||
+      (s.maxUses > 0 && server.uses >= s.maxUses) ||
+      server.createdAt < this.reconnectBefore
+    );
   }
 
   private limit(now: number): number {
@@ -274,7 +277,10 @@ export class ServerPool implements ServerOwner, PoolCounters {
     let i = 0;
     let server: ServerConnection | undefined;
     while ((server = this.idle[i]) !== undefined) {
-      if ((s.idleTimeoutMs > 0 && now - server.lastUsedAt >= s.idleTimeoutMs && this.servers.size > s.minSize) || this.expired(server, now)) {
+      if (
+        (s.idleTimeoutMs > 0 && now - server.lastUsedAt >= s.idleTimeoutMs && this.servers.size > s.minSize) ||
+        this.expired(server, now)
+      ) {
         this.idle.splice(i, 1);
         server.close('server_idle_timeout or server_lifetime reached');
       } else {

@@ -18,8 +18,15 @@ import { ACTIVE_TYPES, ALL_TYPES, ANSWER_ENDS, State, TRACKED_TYPES } from './se
 import { ReusedReadBuffer } from './read-buffer.js';
 
 const {
-  ReadyForQuery: Z, ParameterStatus: S, BackendKeyData: K, ErrorResponse: E, CopyInResponse: G, CopyBothResponse: W,
-  NoticeResponse: N, DataRow: D, NotificationResponse: A,
+  ReadyForQuery: Z,
+  ParameterStatus: S,
+  BackendKeyData: K,
+  ErrorResponse: E,
+  CopyInResponse: G,
+  CopyBothResponse: W,
+  NoticeResponse: N,
+  DataRow: D,
+  NotificationResponse: A,
 } = BackendMessage;
 const IDLE = TransactionStatus.Idle;
 const DRAIN_TIMEOUT_MS = 10_000;
@@ -75,7 +82,10 @@ export class ServerConnection implements MessageSink, LinkedServer {
   uses = 0;
   closeReason = '';
 
-  constructor(readonly login: ServerLogin, readonly owner: ServerOwner) {
+  constructor(
+    readonly login: ServerLogin,
+    readonly owner: ServerOwner,
+  ) {
     this.scanner = new MessageScanner(login.maxPacketSize, ALL_TYPES);
     this.prepared = new PreparedSet(login.maxPreparedStatements);
     this.exchange = new ServerLoginExchange(login);
@@ -87,14 +97,25 @@ export class ServerConnection implements MessageSink, LinkedServer {
     // Without TLS, reads land in a buffer of ours that is reused while no write holds it,
     // instead of a fresh 64 KiB allocation per read. TLS needs the stream's own reads.
     this.ownReads = login.tls.mode === 'disable' || login.tls.mode === 'allow';
-    const options: net.NetConnectOpts = { host: login.endpoint.host, port: login.endpoint.port, noDelay: true, keepAlive: true };
+    const options: net.NetConnectOpts = {
+      host: login.endpoint.host,
+      port: login.endpoint.port,
+      noDelay: true,
+      keepAlive: true,
+    };
     if (this.ownReads) options.onread = { buffer: this.reads.next, callback: this.onRead };
     this.socket = net.connect(options);
     this.socket.once('connect', () => this.onConnect());
     this.socket.on('error', this.onError);
     this.socket.on('close', this.onClose);
     this.answerTimer = setTimeout(() => {
-      this.failLogin(new ServerLoginError(`server ${this.describe()} did not answer within ${login.connectTimeoutMs} ms`, null, true));
+      this.failLogin(
+        new ServerLoginError(
+          `server ${this.describe()} did not answer within ${login.connectTimeoutMs} ms`,
+          null,
+          true,
+        ),
+      );
     }, login.connectTimeoutMs);
   }
 
@@ -335,7 +356,9 @@ export class ServerConnection implements MessageSink, LinkedServer {
       this.txStatus = IDLE;
       this.finishLogin();
     } catch (err) {
-      this.failLogin(err instanceof ServerLoginError ? err : new ServerLoginError(String((err as Error).message), null, false));
+      this.failLogin(
+        err instanceof ServerLoginError ? err : new ServerLoginError(String((err as Error).message), null, false),
+      );
     }
     return false;
   }
@@ -417,7 +440,10 @@ export class ServerConnection implements MessageSink, LinkedServer {
     this.scanner.collect = this.syncs.watching ? TRACKED_TYPES : ACTIVE_TYPES;
     this.resetQuery = resetQuery;
     if (this.socket.isPaused()) this.socket.resume();
-    this.drainTimer = setTimeout(() => this.close('server did not become idle after its client left'), DRAIN_TIMEOUT_MS);
+    this.drainTimer = setTimeout(
+      () => this.close('server did not become idle after its client left'),
+      DRAIN_TIMEOUT_MS,
+    );
     if (this.syncs.pending > 0) sendCancel(this);
     // A Sync closes any open extended-protocol batch and yields a ReadyForQuery in any state.
     this.syncs.sent(1, false);
@@ -515,11 +541,12 @@ export class ServerConnection implements MessageSink, LinkedServer {
   private onClose(): void {
     if (this.state === State.Closed) return;
     if (this.state === State.Connecting || this.state === State.Login) {
-      return this.failLogin(new ServerLoginError(`server ${this.describe()} closed the connection during login`, null, true));
+      return this.failLogin(
+        new ServerLoginError(`server ${this.describe()} closed the connection during login`, null, true),
+      );
     }
     this.close(this.closeReason || 'server closed the connection');
   }
-
 
   /** Close for good; the peer (if any) and the owner are told. */
   close(reason: string): void {

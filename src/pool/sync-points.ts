@@ -42,7 +42,8 @@ export class SyncPoints {
   /** Bytes holding `count` sync points went to the server; `unsynced`: bytes follow the last one.
    *  `batched`: pairs (index among these `count`, extended messages before it) of those sent inside a batch. */
   sent(count: number, unsynced: boolean, batched: readonly number[] | null = null): void {
-    if (batched) for (let i = 0; i + 1 < batched.length; i += 2) this.batched.push(this.sentTotal + batched[i]!, batched[i + 1]!);
+    if (batched)
+      for (let i = 0; i + 1 < batched.length; i += 2) this.batched.push(this.sentTotal + batched[i]!, batched[i + 1]!);
     this.sentTotal += count;
     this.pending += count;
     this.unsynced = unsynced;
@@ -74,7 +75,8 @@ export class SyncPoints {
   failed(): number {
     // Nothing owed: only batch messages can have failed. A sync point that is not inside a
     // batch is a Sync (the server skips to it, nothing more) or a Query that failed itself.
-    const fromBatch = this.pending === 0 ? this.unsynced : this.batched[0] === this.head && this.answers < this.batched[1]!;
+    const fromBatch =
+      this.pending === 0 ? this.unsynced : this.batched[0] === this.head && this.answers < this.batched[1]!;
     if (!fromBatch) return 0;
     this.skipping = true;
     return this.skip();

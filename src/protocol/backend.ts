@@ -50,7 +50,8 @@ export function decodeErrorFields(body: Buffer): ErrorFields {
   return fields;
 }
 
-const FATAL = Buffer.from('FATAL'), PANIC = Buffer.from('PANIC');
+const FATAL = Buffer.from('FATAL'),
+  PANIC = Buffer.from('PANIC');
 
 /**
  * Whether an ErrorResponse ends the session (severity FATAL or PANIC): the server closes the
@@ -65,7 +66,9 @@ export function endsSession(body: Buffer): boolean {
     const end = body.indexOf(0, pos + 1);
     if (end < 0) return false;
     if (code === 0x56 || code === 0x53) {
-      const fatal = end - pos - 1 === 5 && (body.compare(FATAL, 0, 5, pos + 1, end) === 0 || body.compare(PANIC, 0, 5, pos + 1, end) === 0);
+      const fatal =
+        end - pos - 1 === 5 &&
+        (body.compare(FATAL, 0, 5, pos + 1, end) === 0 || body.compare(PANIC, 0, 5, pos + 1, end) === 0);
       if (code === 0x56) return fatal;
       localized = fatal;
     }
@@ -115,7 +118,9 @@ export function decodeAuthentication(body: Buffer): { code: number; data: Buffer
 export function readyForQueryStatus(body: Buffer): number {
   if (body.length !== 1) return -1;
   const status = body[0];
-  return status === TransactionStatus.Idle || status === TransactionStatus.InTransaction || status === TransactionStatus.Failed
+  return status === TransactionStatus.Idle ||
+    status === TransactionStatus.InTransaction ||
+    status === TransactionStatus.Failed
     ? status
     : -1;
 }

@@ -215,7 +215,11 @@ export function query(sql: string): Buffer {
  * portal, text results, then Sync): the values never become SQL text, so need no quoting.
  */
 export function queryWithParams(sql: string, params: readonly string[]): Buffer {
-  const parse = new MessageWriter(FrontendMessage.Parse, 1 + cstringSize(sql) + 2).cstring('').cstring(sql).int16(0).done();
+  const parse = new MessageWriter(FrontendMessage.Parse, 1 + cstringSize(sql) + 2)
+    .cstring('')
+    .cstring(sql)
+    .int16(0)
+    .done();
   let bindSize = 1 + 1 + 2 + 2 + 2;
   for (const value of params) bindSize += 4 + Buffer.byteLength(value, 'utf8');
   const bind = new MessageWriter(FrontendMessage.Bind, bindSize).cstring('').cstring('').int16(0).int16(params.length);

@@ -18,7 +18,9 @@ const EMPTY = Buffer.alloc(0);
 const INITIAL_ASSEMBLY = 64 * 1024;
 /** How much of a head-only message's body is kept when it is cut across chunks. */
 export const HEAD_BYTES = 256;
-const WHOLE = 1, HEAD = 2, BOUNDED = 3;
+const WHOLE = 1,
+  HEAD = 2,
+  BOUNDED = 3;
 
 /** Table for MessageScanner.collect: e.g. collectTable('ZEKS'); `heads`: types of which only
  *  the start of the body is needed (their bodies may be large); `bounded`: types wanted whole,
@@ -84,7 +86,11 @@ export class MessageScanner {
   truncated = false;
   private dead = false;
 
-  constructor(maxPacketSize: number, collect: Uint8Array, private readonly budget: AssemblyBudget | null = null) {
+  constructor(
+    maxPacketSize: number,
+    collect: Uint8Array,
+    private readonly budget: AssemblyBudget | null = null,
+  ) {
     this.maxPacketSize = maxPacketSize;
     this.collect = collect;
   }
@@ -137,7 +143,8 @@ export class MessageScanner {
         const take = Math.min(this.remaining, n - pos);
         if (this.assembly !== null) {
           const keep = this.headOnly ? Math.min(take, this.assembly.length - this.assemblyFill) : take;
-          if (this.assemblyFill + keep > this.assembly.length) this.growAssembly(this.assembly, this.assemblyFill + keep);
+          if (this.assemblyFill + keep > this.assembly.length)
+            this.growAssembly(this.assembly, this.assemblyFill + keep);
           chunk.copy(this.assembly, this.assemblyFill, pos, pos + keep);
           this.assemblyFill += keep;
         }
@@ -164,7 +171,8 @@ export class MessageScanner {
         if (!this.checkHeader(type, len)) return -1;
         const end = pos + 1 + len;
         if (end <= n) {
-          if (this.collect[type] !== 0 && !sink.onMessage(type, chunk.subarray(pos + HEADER_SIZE, end), end)) return end;
+          if (this.collect[type] !== 0 && !sink.onMessage(type, chunk.subarray(pos + HEADER_SIZE, end), end))
+            return end;
           pos = end;
           continue;
         }
@@ -203,7 +211,10 @@ export class MessageScanner {
     }
     // A length is only a claim: memory grows with the bytes that actually arrive.
     if (collect !== 0) {
-      this.assembly = bodyLength === 0 ? EMPTY : Buffer.allocUnsafe(Math.min(bodyLength, this.headOnly ? HEAD_BYTES : INITIAL_ASSEMBLY));
+      this.assembly =
+        bodyLength === 0
+          ? EMPTY
+          : Buffer.allocUnsafe(Math.min(bodyLength, this.headOnly ? HEAD_BYTES : INITIAL_ASSEMBLY));
     }
   }
 

@@ -60,9 +60,14 @@ export class CancelKeys<T> {
   private readonly byPid = new Map<number, IssuedKey<T>>();
   private readonly prefix: number;
 
-  constructor(readonly peerId: number, readonly workerId: number) {
-    if (!Number.isInteger(peerId) || peerId < 0 || peerId > MAX_PEER_ID) throw new RangeError(`peer id ${peerId} out of range`);
-    if (!Number.isInteger(workerId) || workerId < 0 || workerId > MAX_WORKER_ID) throw new RangeError(`worker id ${workerId} out of range`);
+  constructor(
+    readonly peerId: number,
+    readonly workerId: number,
+  ) {
+    if (!Number.isInteger(peerId) || peerId < 0 || peerId > MAX_PEER_ID)
+      throw new RangeError(`peer id ${peerId} out of range`);
+    if (!Number.isInteger(workerId) || workerId < 0 || workerId > MAX_WORKER_ID)
+      throw new RangeError(`worker id ${workerId} out of range`);
     this.prefix = ISSUED_BIT | (peerId << PEER_SHIFT) | (workerId << WORKER_SHIFT);
   }
 

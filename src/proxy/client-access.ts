@@ -11,7 +11,9 @@ import type { ClientCertificate } from './tls.js';
 
 /** certMismatch: clientcert=verify-full and the certificate's CN is not the user; the password
  *  exchange then fails at its end, as PostgreSQL's does. */
-export type Access = { ok: true; authType: ExchangeType; certMismatch: boolean } | { ok: false; message: string; line: string };
+export type Access =
+  | { ok: true; authType: ExchangeType; certMismatch: boolean }
+  | { ok: false; message: string; line: string };
 
 const AUTH_TYPE_OF: Record<Exclude<HbaMethod, 'reject' | 'cert'>, ExchangeType> = {
   trust: 'trust',
@@ -38,9 +40,18 @@ export function checkAccess(ctx: ProxyContext, client: ClientFacts): Access {
   const hba = ctx.hba;
   if (hba === null) {
     const type = ctx.config.auth_type;
-    return type === 'cert' ? certAccess(certificate, user, 'auth_type') : { ok: true, authType: type, certMismatch: false };
+    return type === 'cert'
+      ? certAccess(certificate, user, 'auth_type')
+      : { ok: true, authType: type, certMismatch: false };
   }
-  const conn = { address: clientAddress(client.remoteAddress), ssl: client.ssl, user, database: client.database, replication: false, roles: client.roles };
+  const conn = {
+    address: clientAddress(client.remoteAddress),
+    ssl: client.ssl,
+    user,
+    database: client.database,
+    replication: false,
+    roles: client.roles,
+  };
   // Read at each login that needs them, as PostgreSQL does: interfaces come and go.
   const rule = matchHba(hba, conn, hba.needsHostNetworks ? hostNetworks() : []);
   const line = rule === null ? 'none' : `${rule.file}:${rule.line}`;
@@ -49,7 +60,8 @@ export function checkAccess(ctx: ProxyContext, client: ClientFacts): Access {
   if (rule.clientCert === null) return { ok: true, authType: AUTH_TYPE_OF[rule.method], certMismatch: false };
   if (!certificate?.valid) return { ok: false, message: NO_CERTIFICATE, line };
   const certMismatch = rule.clientCert === 'verify-full' && certificate.cn !== user;
-  if (certMismatch && rule.method === 'trust') return { ok: false, message: `"trust" authentication failed for user "${user}"`, line };
+  if (certMismatch && rule.method === 'trust')
+    return { ok: false, message: `"trust" authentication failed for user "${user}"`, line };
   return { ok: true, authType: AUTH_TYPE_OF[rule.method], certMismatch };
 }
 
@@ -59,7 +71,8 @@ const NO_CERTIFICATE = 'connection requires a valid client certificate';
 /** cert: a certificate client_tls_ca_file signed, whose CN is the user, is the whole proof. */
 function certAccess(certificate: ClientCertificate | null, user: string, line: string): Access {
   if (!certificate?.valid) return { ok: false, message: NO_CERTIFICATE, line };
-  if (certificate.cn !== user) return { ok: false, message: `certificate authentication failed for user "${user}"`, line };
+  if (certificate.cn !== user)
+    return { ok: false, message: `certificate authentication failed for user "${user}"`, line };
   return { ok: true, authType: 'trust', certMismatch: false };
 }
 

@@ -14,13 +14,24 @@ export type AuthStep =
   | { kind: 'fail'; reason: string }
   | { kind: 'protocol'; reason: string };
 
-const enum Method { Trust, Plain, Md5, Scram }
+const enum Method {
+  Trust,
+  Plain,
+  Md5,
+  Scram,
+}
 
 // PostgreSQL's order: libpq takes -PLUS when offered and its channel_binding allows.
 const OFFER_SCRAM: AuthStep = { kind: 'send', message: encode.authenticationSASL(['SCRAM-SHA-256']) };
-const OFFER_SCRAM_PLUS: AuthStep = { kind: 'send', message: encode.authenticationSASL(['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-256']) };
+const OFFER_SCRAM_PLUS: AuthStep = {
+  kind: 'send',
+  message: encode.authenticationSASL(['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-256']),
+};
 
-const CERT_MISMATCH: AuthStep = { kind: 'fail', reason: 'certificate validation (clientcert=verify-full) failed: CN mismatch' };
+const CERT_MISMATCH: AuthStep = {
+  kind: 'fail',
+  reason: 'certificate validation (clientcert=verify-full) failed: CN mismatch',
+};
 
 /**
  * One client's login exchange. Unknown users and unusable secrets go through the same
@@ -44,9 +55,14 @@ export class ClientAuth {
    *  offers SCRAM-SHA-256-PLUS (see tlsServerEndPoint); null elsewhere. certMismatch: hba's
    *  clientcert=verify-full found another name in the certificate, so even the right password
    *  fails, at the end, as in PostgreSQL. */
-  constructor(authType: ExchangeType, private readonly user: string, stored: string | undefined,
+  constructor(
+    authType: ExchangeType,
+    private readonly user: string,
+    stored: string | undefined,
     private readonly plainToScram: (user: string, password: string) => Secret,
-    private readonly endPoint: Buffer | null = null, private readonly certMismatch = false) {
+    private readonly endPoint: Buffer | null = null,
+    private readonly certMismatch = false,
+  ) {
     this.secret = stored === undefined ? null : safeParse(stored);
     this.method = chooseMethod(authType, this.secret);
   }
@@ -101,7 +117,8 @@ export class ClientAuth {
       const initial = decodeSASLInitialResponse(body);
       if (!initial) return { kind: 'protocol', reason: 'invalid SASLInitialResponse' };
       const plus = initial.mechanism === 'SCRAM-SHA-256-PLUS' && this.endPoint !== null;
-      if (initial.mechanism !== 'SCRAM-SHA-256' && !plus) return { kind: 'protocol', reason: `unsupported SASL mechanism "${initial.mechanism}"` };
+      if (initial.mechanism !== 'SCRAM-SHA-256' && !plus)
+        return { kind: 'protocol', reason: `unsupported SASL mechanism "${initial.mechanism}"` };
       const step = scram.clientFirst(initial.data, plus);
       if (!step.ok) return { kind: 'protocol', reason: step.error };
       this.scramStep = 1;
@@ -114,7 +131,13 @@ export class ClientAuth {
     if (this.certMismatch) return CERT_MISMATCH;
     const secret = this.secret;
     if (secret?.kind === 'scram' && scram.clientKey) {
-      this.scramKeys = { clientKey: scram.clientKey, storedKey: secret.storedKey, serverKey: secret.serverKey, salt: secret.salt, iterations: secret.iterations };
+      this.scramKeys = {
+        clientKey: scram.clientKey,
+        storedKey: secret.storedKey,
+        serverKey: secret.serverKey,
+        salt: secret.salt,
+        iterations: secret.iterations,
+      };
     }
     return { kind: 'ok', final: encode.authenticationSASLFinal(step.message) };
   }

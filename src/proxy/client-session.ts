@@ -186,7 +186,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   toldAtLogin: ReadonlyMap<string, string> = NO_PARAMS;
   toldOwn: Map<string, string> | null = null;
 
-  constructor(socket: net.Socket, readonly ctx: ProxyContext, readonly remote: string) {
+  constructor(
+    socket: net.Socket,
+    readonly ctx: ProxyContext,
+    readonly remote: string,
+  ) {
     this.socket = socket;
     this.scanner = new MessageScanner(ctx.config.max_packet_size, AUTH_TYPES, ctx.assemblyBudget);
     bindSocket(this, socket);
@@ -219,7 +223,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       case State.Waiting:
       case State.Linked:
         // Rewriting needs whole messages; other sessions forward chunks as they come.
-        if (this.statements && !this.whole && this.scanner.atBoundary) this.whole = new WholeMessages(this.ctx.config.max_packet_size);
+        if (this.statements && !this.whole && this.scanner.atBoundary)
+          this.whole = new WholeMessages(this.ctx.config.max_packet_size);
         if (this.whole) return this.whole.split(chunk, this.emitWhole!);
         return this.onQueryData(chunk);
       case State.Startup:
@@ -355,7 +360,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   onServerData(chunk: Buffer): boolean {
-    if (this.tracking && (this.answerEdits!.length > 0 || this.cutAnswer !== null || this.server!.cutHeaderLength > 0 || this.tracker!.checkingShape)) {
+    if (
+      this.tracking &&
+      (this.answerEdits!.length > 0 ||
+        this.cutAnswer !== null ||
+        this.server!.cutHeaderLength > 0 ||
+        this.tracker!.checkingShape)
+    ) {
       const parts = editAnswers(this, chunk);
       if (parts.length !== 1) return forwardEdited(this, chunk, parts);
       chunk = parts[0]!;
@@ -395,9 +406,14 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.server = null;
     // The server's FATAL reached the client: PostgreSQL sends one error, so does pgtide.
     if (toldByServer) return this.close();
-    if (this.readLink && !this.answered && !this.retrying && this.sentOnLink.length > 0 && this.scanner.atBoundary) return retryRead(this, reason);
-    this.fatal(SQLSTATE.CONNECTION_FAILURE, `server connection lost: ${reason}`, undefined,
-      'The transaction in progress, if any, was rolled back by the server. Reconnect and retry.');
+    if (this.readLink && !this.answered && !this.retrying && this.sentOnLink.length > 0 && this.scanner.atBoundary)
+      return retryRead(this, reason);
+    this.fatal(
+      SQLSTATE.CONNECTION_FAILURE,
+      `server connection lost: ${reason}`,
+      undefined,
+      'The transaction in progress, if any, was rolled back by the server. Reconnect and retry.',
+    );
   }
 
   onServerDrain(): void {
@@ -439,7 +455,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** Send a FATAL error and close. */
   fatal(code: string, message: string, detail?: string, hint?: string): void {
     if (this.state === State.Closed) return;
-    if (this.ctx.config.log_pooler_errors) this.ctx.log.warn({ client: this.remote, user: this.user, code, message }, 'closing client');
+    if (this.ctx.config.log_pooler_errors)
+      this.ctx.log.warn({ client: this.remote, user: this.user, code, message }, 'closing client');
     if (this.socket.writable) {
       this.ctx.pools.countError(code);
       this.socket.write(encode.errorResponse('FATAL', code, message, detail, hint));

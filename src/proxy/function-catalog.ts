@@ -20,7 +20,10 @@ export class FunctionCatalog implements ServerOwner {
   private batch: string[] = [];
   private inFlight = false;
 
-  constructor(private policy: FunctionPolicy, private readonly log: Logger) {}
+  constructor(
+    private policy: FunctionPolicy,
+    private readonly log: Logger,
+  ) {}
 
   usePolicy(policy: FunctionPolicy): void {
     this.policy = policy;
@@ -49,22 +52,25 @@ export class FunctionCatalog implements ServerOwner {
       for (const n of names) this.asked.delete(n);
       return;
     }
-    server.query(volatilityQuery(names)).then(
-      (rows) => {
-        const volatile = new Map<string, boolean>();
-        for (const [proname, isVolatile] of rows) volatile.set(proname ?? '', isVolatile === 't');
-        // A name the catalog does not know (or an overloaded one that is volatile anywhere) is
-        // treated as writing: the primary is always a correct place to run it.
-        for (const n of names) this.policy.learnVolatility(n, volatile.get(bareName(n)) ?? true);
-      },
-      (err: Error) => {
-        this.log.warn({ err: err.message }, 'function volatility lookup failed');
-        for (const n of names) this.asked.delete(n);
-      },
-    ).finally(() => {
-      server.close('function lookup done');
-      this.inFlight = false;
-    });
+    server
+      .query(volatilityQuery(names))
+      .then(
+        (rows) => {
+          const volatile = new Map<string, boolean>();
+          for (const [proname, isVolatile] of rows) volatile.set(proname ?? '', isVolatile === 't');
+          // A name the catalog does not know (or an overloaded one that is volatile anywhere) is
+          // treated as writing: the primary is always a correct place to run it.
+          for (const n of names) this.policy.learnVolatility(n, volatile.get(bareName(n)) ?? true);
+        },
+        (err: Error) => {
+          this.log.warn({ err: err.message }, 'function volatility lookup failed');
+          for (const n of names) this.asked.delete(n);
+        },
+      )
+      .finally(() => {
+        server.close('function lookup done');
+        this.inFlight = false;
+      });
   }
 
   onServerClosed(): void {}

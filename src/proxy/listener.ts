@@ -20,8 +20,11 @@ export async function listen(config: Config, onConnection: (socket: net.Socket) 
         // With workers, each worker binds the same ports and the kernel spreads new clients
         // among them (SO_REUSEPORT, Linux; Node.js ≥ 22.12).
         const options = { host, port, backlog: config.listen_backlog, reusePort: config.workers > 1 };
-        servers.push(host === '*' ? await openEverywhere(options, config.tcp_keepalive, onConnection)
-          : await open(options, config.tcp_keepalive, onConnection));
+        servers.push(
+          host === '*'
+            ? await openEverywhere(options, config.tcp_keepalive, onConnection)
+            : await open(options, config.tcp_keepalive, onConnection),
+        );
       }
     }
     if (config.unix_socket_dir) {
@@ -39,7 +42,11 @@ export async function listen(config: Config, onConnection: (socket: net.Socket) 
 }
 
 /** `*`: every IPv4 and IPv6 address, through one dual-stack socket; IPv4 alone where the host has no IPv6. */
-async function openEverywhere(options: net.ListenOptions, keepAlive: boolean, onConnection: (socket: net.Socket) => void): Promise<net.Server> {
+async function openEverywhere(
+  options: net.ListenOptions,
+  keepAlive: boolean,
+  onConnection: (socket: net.Socket) => void,
+): Promise<net.Server> {
   try {
     return await open({ ...options, host: '::', ipv6Only: false }, keepAlive, onConnection);
   } catch (err) {
@@ -49,7 +56,11 @@ async function openEverywhere(options: net.ListenOptions, keepAlive: boolean, on
   }
 }
 
-function open(options: net.ListenOptions, keepAlive: boolean, onConnection: (socket: net.Socket) => void): Promise<net.Server> {
+function open(
+  options: net.ListenOptions,
+  keepAlive: boolean,
+  onConnection: (socket: net.Socket) => void,
+): Promise<net.Server> {
   return new Promise((resolve, reject) => {
     const server = net.createServer({ noDelay: true, keepAlive }, onConnection);
     server.once('error', reject);

@@ -4,7 +4,13 @@
 import { MAX_FORWARDS_PER_PEER } from '../config/peering.js';
 import type { PeerConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
-import { forwardedCancelPid, isIssuedCancelPid, issuedCancelPid, peerOfCancelPid, workerOfCancelPid } from './cancel-keys.js';
+import {
+  forwardedCancelPid,
+  isIssuedCancelPid,
+  issuedCancelPid,
+  peerOfCancelPid,
+  workerOfCancelPid,
+} from './cancel-keys.js';
 import { sendCancelRequest } from './cancel-request.js';
 import type { ProxyContext } from './context.js';
 
@@ -48,7 +54,10 @@ export class PeerCancels {
       const now = Date.now();
       if (now - this.lastFailureLog < FAILURE_LOG_MS) return;
       this.lastFailureLog = now;
-      this.log.warn({ peer: peer.id, host: peer.host, port: peer.port, outcome }, 'a cancel request forwarded to a peer got no answer; check that [[peers]] names a running pgtide');
+      this.log.warn(
+        { peer: peer.id, host: peer.host, port: peer.port, outcome },
+        'a cancel request forwarded to a peer got no answer; check that [[peers]] names a running pgtide',
+      );
     });
   }
 
@@ -81,7 +90,11 @@ export function handleCancelRequest(ctx: ProxyContext, pid: number, secret: Buff
   }
   const peer = issued ? ctx.config.peers.find((p) => p.id === peerId) : undefined;
   if (peer) ctx.peerCancels.forward(peer, pid, secret);
-  else ctx.log.debug({ peer: peerId, forwarded: !issued }, 'cancel request for another instance dropped: no [[peers]] entry, or a peer forwarded it already');
+  else
+    ctx.log.debug(
+      { peer: peerId, forwarded: !issued },
+      'cancel request for another instance dropped: no [[peers]] entry, or a peer forwarded it already',
+    );
 }
 
 /** A key of this process (or relayed by another worker, which ends here): cancel its client's

@@ -127,7 +127,13 @@ export class ClientStatements {
    * another client's Parse prepared it afresh): rows of the new shape would be decoded with the
    * old one. Unless the Bind is followed by a Describe of its portal, which tells the new shape.
    */
-  private holdsOldShape(statement: Statement, data: Buffer, next: number, portalStart: number, portalEnd: number): boolean {
+  private holdsOldShape(
+    statement: Statement,
+    data: Buffer,
+    next: number,
+    portalStart: number,
+    portalEnd: number,
+  ): boolean {
     const seen = this.describedNow.get(statement.serverName) ?? this.described.get(statement.serverName);
     if (seen === undefined || seen === statement.epoch) return false;
     return !describesPortal(data, next, portalStart, portalEnd);
@@ -144,7 +150,13 @@ export class ClientStatements {
    * it fails and skips to the client's Sync exactly as the hidden Parse before a Bind, or the
    * client's own Parse, would. Once per statement and server connection.
    */
-  private holdForShape(data: Buffer, off: number, set: PreparedSet, tracker: ResponseTracker, statement: Statement): void {
+  private holdForShape(
+    data: Buffer,
+    off: number,
+    set: PreparedSet,
+    tracker: ResponseTracker,
+    statement: Statement,
+  ): void {
     this.keep(data, off);
     this.changed = true;
     this.copied = data.length;
@@ -282,7 +294,13 @@ export class ClientStatements {
    * statements are `set`, recording in `tracker` the answer each request will get.
    * Answers pgtide gives at once are passed to `answerNow`.
    */
-  rewrite(data: Buffer, set: PreparedSet, tracker: ResponseTracker, stats: PoolStats, answerNow: (b: Buffer) => void): Buffer {
+  rewrite(
+    data: Buffer,
+    set: PreparedSet,
+    tracker: ResponseTracker,
+    stats: PoolStats,
+    answerNow: (b: Buffer) => void,
+  ): Buffer {
     this.stats = stats;
     this.out.length = 0;
     this.copied = 0;
@@ -314,8 +332,15 @@ export class ClientStatements {
     return result;
   }
 
-  private message(type: number, data: Buffer, off: number, end: number, set: PreparedSet, tracker: ResponseTracker,
-    answerNow: (b: Buffer) => void): void {
+  private message(
+    type: number,
+    data: Buffer,
+    off: number,
+    end: number,
+    set: PreparedSet,
+    tracker: ResponseTracker,
+    answerNow: (b: Buffer) => void,
+  ): void {
     switch (type) {
       case P: {
         if (data[off + 5] === 0) {
@@ -357,15 +382,18 @@ export class ClientStatements {
       }
       case B: {
         const portalEnd = data.indexOf(0, off + 5);
-        const nameEnd = portalEnd < 0 || portalEnd + 1 >= end || data[portalEnd + 1] === 0 ? -1 : data.indexOf(0, portalEnd + 1);
-        const statement = nameEnd < 0 || nameEnd >= end ? undefined : this.byName.get(data.toString('utf8', portalEnd + 1, nameEnd));
+        const nameEnd =
+          portalEnd < 0 || portalEnd + 1 >= end || data[portalEnd + 1] === 0 ? -1 : data.indexOf(0, portalEnd + 1);
+        const statement =
+          nameEnd < 0 || nameEnd >= end ? undefined : this.byName.get(data.toString('utf8', portalEnd + 1, nameEnd));
         if (!statement) {
           this.boundStatement = null;
           return tracker.push(Expect.Bind);
         }
         const held = set.holds(statement);
         const oldShape = this.holdsOldShape(statement, data, end, off + 5, portalEnd);
-        if (!held && !oldShape && statement.shapeEpoch === statement.epoch) return this.holdForShape(data, off, set, tracker, statement);
+        if (!held && !oldShape && statement.shapeEpoch === statement.epoch)
+          return this.holdForShape(data, off, set, tracker, statement);
         this.stats!.binds++;
         this.boundPortal = data.toString('utf8', off + 5, portalEnd);
         this.boundStatement = statement.serverName;
@@ -379,17 +407,26 @@ export class ClientStatements {
         }
         if (held) set.touch(statement.serverName);
         else this.prepare(set, tracker, statement, true);
-        this.out.push(renamed(B, data.subarray(off + 5, portalEnd + 1), statement.serverName, data.subarray(nameEnd + 1, end)));
+        this.out.push(
+          renamed(B, data.subarray(off + 5, portalEnd + 1), statement.serverName, data.subarray(nameEnd + 1, end)),
+        );
         tracker.push(Expect.Bind, false, statement.serverName);
         if (statement.deallocates) this.ranDeallocations(statement.deallocates, set);
         return;
       }
       case D:
       case C: {
-        const statement = data[off + 5] === STATEMENT && data[off + 6] !== 0 && data[end - 1] === 0
-          ? this.byName.get(data.toString('utf8', off + 6, end - 1)) : undefined;
+        const statement =
+          data[off + 5] === STATEMENT && data[off + 6] !== 0 && data[end - 1] === 0
+            ? this.byName.get(data.toString('utf8', off + 6, end - 1))
+            : undefined;
         if (!statement) {
-          if (type === D && this.boundStatement !== null && data[off + 5] !== STATEMENT && data.toString('utf8', off + 6, end - 1) === this.boundPortal) {
+          if (
+            type === D &&
+            this.boundStatement !== null &&
+            data[off + 5] !== STATEMENT &&
+            data.toString('utf8', off + 6, end - 1) === this.boundPortal
+          ) {
             this.describedNow.set(this.boundStatement, this.boundEpoch);
           }
           return tracker.push(type === D ? Expect.Describe : Expect.Close);
@@ -441,7 +478,13 @@ export class ClientStatements {
    * server's own); DEALLOCATE ALL and DISCARD ALL forget every name, and make every statement
    * of the server doubtful. Returns the text to send instead, or null when it is unchanged.
    */
-  private deallocate(data: Buffer, start: number, end: number, set: PreparedSet, tracker: ResponseTracker): string | null {
+  private deallocate(
+    data: Buffer,
+    start: number,
+    end: number,
+    set: PreparedSet,
+    tracker: ResponseTracker,
+  ): string | null {
     const found = findDeallocations(data, start, end);
     if (found === null) return null;
     let text: string | null = null;
@@ -484,7 +527,13 @@ export class ClientStatements {
   }
 
   /** Prepare on this server: close what makes room or what may linger, then Parse (creating `clientName`, if given). */
-  private prepare(set: PreparedSet, tracker: ResponseTracker, statement: Statement, hidden: boolean, clientName: string | null = null): void {
+  private prepare(
+    set: PreparedSet,
+    tracker: ResponseTracker,
+    statement: Statement,
+    hidden: boolean,
+    clientName: string | null = null,
+  ): void {
     const name = statement.serverName;
     if (set.isDoubtful(name)) this.close(tracker, name);
     const evicted = set.add(statement);
@@ -515,8 +564,13 @@ export class ClientStatements {
 /** Whether the message at `next` is a Describe of the portal data[portalStart, portalEnd) (it tells the client the shape). */
 function describesPortal(data: Buffer, next: number, portalStart: number, portalEnd: number): boolean {
   const portalLength = portalEnd - portalStart;
-  return next + 6 + portalLength < data.length && data[next] === D && data[next + 5] !== STATEMENT
-    && data.readUInt32BE(next + 1) === 6 + portalLength && data.compare(data, portalStart, portalEnd, next + 6, next + 6 + portalLength) === 0;
+  return (
+    next + 6 + portalLength < data.length &&
+    data[next] === D &&
+    data[next + 5] !== STATEMENT &&
+    data.readUInt32BE(next + 1) === 6 + portalLength &&
+    data.compare(data, portalStart, portalEnd, next + 6, next + 6 + portalLength) === 0
+  );
 }
 
 /** A Bind or Describe with the statement name swapped: `head` is what precedes the name. */

@@ -4,7 +4,17 @@ import { BackendMessage } from '../protocol/types.js';
 
 /** The request a server answer belongs to. Fake* requests never reach the server: pgtide
  *  answers them itself, in order, when the answers before them have been forwarded. */
-export const enum Expect { Parse = 1, Bind, Describe, Execute, Close, Sync, Query, FakeParse, FakeClose }
+export const enum Expect {
+  Parse = 1,
+  Bind,
+  Describe,
+  Execute,
+  Close,
+  Sync,
+  Query,
+  FakeParse,
+  FakeClose,
+}
 
 const KIND = 0x0f;
 /** The answer ending this request goes nowhere: pgtide added the request. */
@@ -14,10 +24,17 @@ const DUPLICATE = 0x20;
 /** The Describe of pgtide's shape check (see ClientStatements): the client's bytes wait for its answer. */
 const SHAPE = 0x40;
 
-const ERROR = BackendMessage.ErrorResponse, READY = BackendMessage.ReadyForQuery;
+const ERROR = BackendMessage.ErrorResponse,
+  READY = BackendMessage.ReadyForQuery;
 const {
-  ParseComplete: PARSE_DONE, BindComplete: BIND_DONE, CloseComplete: CLOSE_DONE, RowDescription: ROW_DESCRIPTION,
-  NoData: NO_DATA, CommandComplete: COMMAND_DONE, EmptyQueryResponse: EMPTY_QUERY, PortalSuspended: SUSPENDED,
+  ParseComplete: PARSE_DONE,
+  BindComplete: BIND_DONE,
+  CloseComplete: CLOSE_DONE,
+  RowDescription: ROW_DESCRIPTION,
+  NoData: NO_DATA,
+  CommandComplete: COMMAND_DONE,
+  EmptyQueryResponse: EMPTY_QUERY,
+  PortalSuspended: SUSPENDED,
   ParameterDescription: PARAMETER_DESCRIPTION,
 } = BackendMessage;
 const PARSE_COMPLETE = encode.parseComplete();
@@ -125,7 +142,11 @@ export class ResponseTracker {
    * A request pgtide answers itself: now, if nothing is owed before it (returned, for the
    * caller to send), else after the answers before it. A FakeParse names what it creates.
    */
-  pushFake(kind: Expect.FakeParse | Expect.FakeClose, serverName: string | null = null, clientName: string | null = null): Buffer | null {
+  pushFake(
+    kind: Expect.FakeParse | Expect.FakeClose,
+    serverName: string | null = null,
+    clientName: string | null = null,
+  ): Buffer | null {
     // Discarded by the server, so by pgtide too: PostgreSQL would not answer it.
     if (this.discarding) return null;
     if (this.count === 0) return kind === Expect.FakeParse ? PARSE_COMPLETE : CLOSE_COMPLETE;
@@ -150,7 +171,11 @@ export class ResponseTracker {
       this.failedDuplicate = (entry & DUPLICATE) !== 0 ? this.names[this.head]! : null;
       this.fail();
       // PostgreSQL skips everything up to the next Sync after an error.
-      for (let next = this.kinds[this.head]! & KIND; this.count > 0 && next !== Expect.Sync; next = this.kinds[this.head]! & KIND) {
+      for (
+        let next = this.kinds[this.head]! & KIND;
+        this.count > 0 && next !== Expect.Sync;
+        next = this.kinds[this.head]! & KIND
+      ) {
         if (next === Expect.Query) this.skippedQueries++;
         this.fail();
       }
@@ -205,7 +230,8 @@ export class ResponseTracker {
     const kind = this.kinds[this.head]! & (KIND | DUPLICATE);
     if ((this.kinds[this.head]! & SHAPE) !== 0) this.endShapeCheck();
     if (name !== null && kind === Expect.Parse) this.set?.delete(name);
-    if (clientName !== null && name !== null && (kind === Expect.Parse || kind === Expect.FakeParse)) this.onParseFailed?.(clientName, name);
+    if (clientName !== null && name !== null && (kind === Expect.Parse || kind === Expect.FakeParse))
+      this.onParseFailed?.(clientName, name);
     this.pop();
   }
 
@@ -253,13 +279,20 @@ export class ResponseTracker {
 /** Whether a server message is the last answer to a request of this kind. */
 function ends(kind: number, type: number): boolean {
   switch (kind) {
-    case Expect.Parse: return type === PARSE_DONE;
-    case Expect.Bind: return type === BIND_DONE;
-    case Expect.Describe: return type === ROW_DESCRIPTION || type === NO_DATA;
-    case Expect.Execute: return type === COMMAND_DONE || type === EMPTY_QUERY || type === SUSPENDED;
-    case Expect.Close: return type === CLOSE_DONE;
+    case Expect.Parse:
+      return type === PARSE_DONE;
+    case Expect.Bind:
+      return type === BIND_DONE;
+    case Expect.Describe:
+      return type === ROW_DESCRIPTION || type === NO_DATA;
+    case Expect.Execute:
+      return type === COMMAND_DONE || type === EMPTY_QUERY || type === SUSPENDED;
+    case Expect.Close:
+      return type === CLOSE_DONE;
     case Expect.Sync:
-    case Expect.Query: return type === READY;
-    default: return false;
+    case Expect.Query:
+      return type === READY;
+    default:
+      return false;
   }
 }

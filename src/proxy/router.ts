@@ -54,7 +54,11 @@ export class Router {
   private appRules: RedirectRule[];
   private userRules: RedirectRule[];
 
-  constructor(private config: Config, private cluster: ClusterView, private readonly random: () => number = Math.random) {
+  constructor(
+    private config: Config,
+    private cluster: ClusterView,
+    private readonly random: () => number = Math.random,
+  ) {
     this.databaseRules = parseRedirectList(config.database_redirect_preference_list);
     this.appRules = parseRedirectList(config.app_name_redirect_preference_list);
     this.userRules = parseRedirectList(config.user_redirect_preference_list);
@@ -82,7 +86,10 @@ export class Router {
     if (!this.config.load_balance_mode) return primary;
     const candidates = this.cluster.readCandidates();
     // As in Pgpool-II, the application name rules win over the database rules, then users.
-    const rule = match(this.appRules, ctx.applicationName) ?? match(this.databaseRules, ctx.database) ?? match(this.userRules, ctx.user);
+    const rule =
+      match(this.appRules, ctx.applicationName) ??
+      match(this.databaseRules, ctx.database) ??
+      match(this.userRules, ctx.user);
     if (rule && this.random() < rule.weight) {
       if (rule.target === 'primary') return primary;
       if (typeof rule.target === 'number') {

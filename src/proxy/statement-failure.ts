@@ -20,5 +20,11 @@ export function statementFailure(error: ErrorFields, serverName: string): Statem
 }
 
 /** PostgreSQL's answer to a Bind of a statement whose result shape changed since it was described. */
-export const STALE_PLAN_ERROR = encode.errorResponse('ERROR', '0A000', 'cached plan must not change result type',
-  undefined, undefined, 'RevalidateCachedQuery');
+export const STALE_PLAN_ERROR = encode.errorResponse(
+  'ERROR',
+  '0A000',
+  'cached plan must not change result type',
+  undefined,
+  undefined,
+  'RevalidateCachedQuery',
+);

@@ -50,9 +50,13 @@ export class StatementRegistry {
       const textEnd = rest.indexOf(0);
       const textLength = textEnd < 0 ? rest.length : textEnd;
       statement = {
-        serverName, parse: encode.parseWithName(serverName, rest), classification: this.classify(rest, 0, textLength),
-        deallocates: findDeallocations(rest, 0, textLength), epoch: 0,
-        shape: null, shapeEpoch: -1,
+        serverName,
+        parse: encode.parseWithName(serverName, rest),
+        classification: this.classify(rest, 0, textLength),
+        deallocates: findDeallocations(rest, 0, textLength),
+        epoch: 0,
+        shape: null,
+        shapeEpoch: -1,
       };
       this.byText.set(key, statement, statement.parse.length);
     }

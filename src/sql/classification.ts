@@ -2,11 +2,29 @@
 export type Route = 'read' | 'write';
 
 export const STATEMENT_KINDS = [
-  'select', 'dml', 'ddl', 'utility', 'explain', 'copy', 'show',
-  'begin', 'commit', 'rollback', 'savepoint', 'two_phase', 'set_transaction',
-  'set', 'reset', 'discard', 'pgtide',
-  'listen', 'notify',
-  'prepare', 'execute', 'deallocate', 'cursor',
+  'select',
+  'dml',
+  'ddl',
+  'utility',
+  'explain',
+  'copy',
+  'show',
+  'begin',
+  'commit',
+  'rollback',
+  'savepoint',
+  'two_phase',
+  'set_transaction',
+  'set',
+  'reset',
+  'discard',
+  'pgtide',
+  'listen',
+  'notify',
+  'prepare',
+  'execute',
+  'deallocate',
+  'cursor',
   // several statements in one Query: see `statements`
   'multi',
   // only whitespace, comments or semicolons (the server answers EmptyQueryResponse)
@@ -19,8 +37,15 @@ export type StatementKind = (typeof STATEMENT_KINDS)[number];
 
 /** Effects that outlive the transaction: the session must stay on its server or be replayed. */
 export type SessionState =
-  | 'temp_table' | 'hold_cursor' | 'advisory_lock' | 'sql_prepare' | 'listen' | 'unlisten'
-  | 'load' | 'set_config' | 'transaction_characteristics';
+  | 'temp_table'
+  | 'hold_cursor'
+  | 'advisory_lock'
+  | 'sql_prepare'
+  | 'listen'
+  | 'unlisten'
+  | 'load'
+  | 'set_config'
+  | 'transaction_characteristics';
 
 export type Isolation = 'serializable' | 'repeatable read' | 'read committed' | 'read uncommitted';
 
@@ -41,7 +66,12 @@ export interface SettingChange {
  * it runs on the primary, and as code pgtide cannot see into, so its settings are read back
  * and its session state probed afterwards.
  */
-export const UNSEEN_STATEMENT: Classification = Object.freeze({ route: 'write', kind: 'other', parsed: false, opaque: true });
+export const UNSEEN_STATEMENT: Classification = Object.freeze({
+  route: 'write',
+  kind: 'other',
+  parsed: false,
+  opaque: true,
+});
 
 export interface Classification {
   readonly route: Route;

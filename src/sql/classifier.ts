@@ -92,7 +92,8 @@ export class Classifier {
 
   /** Classifies the UTF-8 SQL text in buf[start, end) (a Query or Parse payload, without its NUL). */
   classifyBytes(buf: Buffer, start: number, end: number): Classification {
-    const lx = this.lexer, d = this.draft;
+    const lx = this.lexer,
+      d = this.draft;
     lx.reset(buf, start, end);
     this.usedTier2 = false;
     const hint = lx.readLeadingHint();
@@ -120,7 +121,7 @@ export class Classifier {
       // With standard_conforming_strings = off the server would split this text differently.
       return this.done(invalid('string literal ends in a backslash; routed to the primary'), hint);
     }
-    return this.done(all ? combine(all) : first ?? plain('empty', 'read'), hint);
+    return this.done(all ? combine(all) : (first ?? plain('empty', 'read')), hint);
   }
 
   /** Forgets cached tier-2 results (e.g. after a schema change that matters to callers). */
@@ -138,7 +139,9 @@ export class Classifier {
     if (d.invalid !== undefined) return invalid(d.invalid);
     let route = d.route;
     let sessionState = d.sessionState;
-    let parsed = false, functions: string[] | undefined, error: string | undefined;
+    let parsed = false,
+      functions: string[] | undefined,
+      error: string | undefined;
     if (route === 'read' && this.needsTier2(d)) {
       const facts = this.tier2(buf, start, end);
       parsed = end - start <= this.maxParseLength;
@@ -185,7 +188,9 @@ export class Classifier {
   private tier2(buf: Buffer, start: number, end: number): Tier2 {
     this.usedTier2 = true;
     if (end - start > this.maxParseLength) {
-      return { error: `statement longer than ${this.maxParseLength} bytes calls functions not known to be read-only; not parsed` };
+      return {
+        error: `statement longer than ${this.maxParseLength} bytes calls functions not known to be read-only; not parsed`,
+      };
     }
     const sql = buf.toString('utf8', start, end);
     const cached = this.cache.get(sql);
@@ -212,9 +217,19 @@ export class Classifier {
 }
 
 function isPlain(d: Draft): boolean {
-  return d.readOnly === undefined && d.isolation === undefined && d.chain === undefined && d.name === undefined &&
-    d.all === undefined && d.discard === undefined && d.set === undefined && d.sessionState === undefined &&
-    d.copyOut === undefined && d.pgtideRoute === undefined && !d.opaque;
+  return (
+    d.readOnly === undefined &&
+    d.isolation === undefined &&
+    d.chain === undefined &&
+    d.name === undefined &&
+    d.all === undefined &&
+    d.discard === undefined &&
+    d.set === undefined &&
+    d.sessionState === undefined &&
+    d.copyOut === undefined &&
+    d.pgtideRoute === undefined &&
+    !d.opaque
+  );
 }
 
 function invalid(error: string): Classification {

@@ -21,7 +21,8 @@ function mayDeallocate(buf: Buffer, start: number, end: number): boolean {
   return false;
 }
 
-const DEAL = 0x6465616c, DISC = 0x64697363;
+const DEAL = 0x6465616c,
+  DISC = 0x64697363;
 
 /** The deallocations among the statements of `buf[start, end)`, in order; null when there are none. */
 export function findDeallocations(buf: Buffer, start: number, end: number): Deallocation[] | null {
@@ -37,7 +38,11 @@ export function findDeallocations(buf: Buffer, start: number, end: number): Deal
     }
     if (!atStatementStart) continue;
     atStatementStart = false;
-    const one = lx.is('deallocate') ? deallocation(lx) : lx.is('discard') && lx.next() === Tok.Word && lx.is('all') ? ALL : null;
+    const one = lx.is('deallocate')
+      ? deallocation(lx)
+      : lx.is('discard') && lx.next() === Tok.Word && lx.is('all')
+        ? ALL
+        : null;
     if (one) (found ??= []).push(one);
     if (lx.tok === Tok.Semicolon) atStatementStart = true;
   }

@@ -1,5 +1,10 @@
 export type {
-  Classification, Isolation, Route, SessionState, SettingChange, StatementKind,
+  Classification,
+  Isolation,
+  Route,
+  SessionState,
+  SettingChange,
+  StatementKind,
 } from './classification.js';
 export { STATEMENT_KINDS, UNSEEN_STATEMENT } from './classification.js';
 export { Classifier, type ClassifierOptions, type ClassifierStats } from './classifier.js';

@@ -31,10 +31,21 @@ export const enum StringForm {
   Other,
 }
 
-const SLASH = 0x2f, STAR = 0x2a, DASH = 0x2d, QUOTE = 0x27, DQUOTE = 0x22, DOLLAR = 0x24;
-const BACKSLASH = 0x5c, COLON = 0x3a, LF = 0x0a, AMP = 0x26;
+const SLASH = 0x2f,
+  STAR = 0x2a,
+  DASH = 0x2d,
+  QUOTE = 0x27,
+  DQUOTE = 0x22,
+  DOLLAR = 0x24;
+const BACKSLASH = 0x5c,
+  COLON = 0x3a,
+  LF = 0x0a,
+  AMP = 0x26;
 
-const SPACE = 1, IDENT_START = 2, IDENT = 4, DIGIT = 8;
+const SPACE = 1,
+  IDENT_START = 2,
+  IDENT = 4,
+  DIGIT = 8;
 
 /** Byte classes from scan.l, as a table: the lexer's inner loops test one byte per step. */
 const CLASS = (() => {
@@ -110,11 +121,15 @@ export class Lexer {
     let hint: Hint | undefined;
     for (;;) {
       this.skipSpace();
-      const b = this.buf, p = this.pos;
+      const b = this.buf,
+        p = this.pos;
       if (p + 1 < this.end && b[p] === SLASH && b[p + 1] === STAR) {
         hint ??= this.hintAt(p + 2);
         // Leave an unterminated comment for next() to report.
-        if (!this.skipBlockComment()) { this.pos = p; return hint; }
+        if (!this.skipBlockComment()) {
+          this.pos = p;
+          return hint;
+        }
       } else if (p + 1 < this.end && b[p] === DASH && b[p + 1] === DASH) {
         this.skipLineComment();
       } else {
@@ -125,7 +140,8 @@ export class Lexer {
 
   next(): Tok {
     if (this.tok === Tok.Error) return Tok.Error;
-    const b = this.buf, end = this.end;
+    const b = this.buf,
+      end = this.end;
     for (;;) {
       this.skipSpace();
       const p = this.pos;
@@ -144,16 +160,28 @@ export class Lexer {
     if (isIdentStart(c)) return this.lexWordOrPrefixedString(start);
     if (isDigit(c) || (c === 0x2e && start + 1 < end && isDigit(b[start + 1]!))) return this.lexNumber(start);
     switch (c) {
-      case QUOTE: return this.lexQuoted(start, start, StringForm.Plain);
-      case DQUOTE: return this.lexQuotedIdent(start, start);
-      case DOLLAR: return this.lexDollar(start);
-      case 0x28: this.depth++; return this.emit(Tok.LParen, start, start + 1);
-      case 0x29: this.depth--; return this.emit(Tok.RParen, start, start + 1);
-      case 0x2c: return this.emit(Tok.Comma, start, start + 1);
-      case 0x3b: return this.emit(Tok.Semicolon, start, start + 1);
-      case 0x2e: return this.emit(Tok.Dot, start, start + 1);
-      case 0x5b: return this.emit(Tok.LBracket, start, start + 1);
-      case 0x5d: return this.emit(Tok.RBracket, start, start + 1);
+      case QUOTE:
+        return this.lexQuoted(start, start, StringForm.Plain);
+      case DQUOTE:
+        return this.lexQuotedIdent(start, start);
+      case DOLLAR:
+        return this.lexDollar(start);
+      case 0x28:
+        this.depth++;
+        return this.emit(Tok.LParen, start, start + 1);
+      case 0x29:
+        this.depth--;
+        return this.emit(Tok.RParen, start, start + 1);
+      case 0x2c:
+        return this.emit(Tok.Comma, start, start + 1);
+      case 0x3b:
+        return this.emit(Tok.Semicolon, start, start + 1);
+      case 0x2e:
+        return this.emit(Tok.Dot, start, start + 1);
+      case 0x5b:
+        return this.emit(Tok.LBracket, start, start + 1);
+      case 0x5d:
+        return this.emit(Tok.RBracket, start, start + 1);
       case COLON:
         if (start + 1 < end && b[start + 1] === COLON) return this.emit(Tok.DoubleColon, start, start + 2);
         return this.emit(Tok.Op, start, start + 1);
@@ -167,7 +195,8 @@ export class Lexer {
   /** True when the current token is the unquoted keyword `kw` (lower-case ASCII). */
   is(kw: string): boolean {
     if (this.tok !== Tok.Word || this.tokEnd - this.tokStart !== kw.length) return false;
-    const b = this.buf, s = this.tokStart;
+    const b = this.buf,
+      s = this.tokStart;
     for (let i = 0; i < kw.length; i++) if (lower(b[s + i]!) !== kw.charCodeAt(i)) return false;
     return true;
   }
@@ -210,14 +239,16 @@ export class Lexer {
   }
 
   private skipSpace(): void {
-    const b = this.buf, end = this.end;
+    const b = this.buf,
+      end = this.end;
     let p = this.pos;
     while (p < end && isSpace(b[p]!)) p++;
     this.pos = p;
   }
 
   private skipLineComment(): void {
-    const b = this.buf, end = this.end;
+    const b = this.buf,
+      end = this.end;
     let p = this.pos + 2;
     while (p < end && b[p] !== LF && b[p] !== 0x0d) p++;
     this.pos = p;
@@ -225,12 +256,17 @@ export class Lexer {
 
   /** Block comments nest in PostgreSQL. Returns false when unterminated. */
   private skipBlockComment(): boolean {
-    const b = this.buf, end = this.end;
-    let p = this.pos + 2, depth = 1;
+    const b = this.buf,
+      end = this.end;
+    let p = this.pos + 2,
+      depth = 1;
     while (p + 1 < end) {
       if (b[p] === STAR && b[p + 1] === SLASH) {
         p += 2;
-        if (--depth === 0) { this.pos = p; return true; }
+        if (--depth === 0) {
+          this.pos = p;
+          return true;
+        }
       } else if (b[p] === SLASH && b[p + 1] === STAR) {
         p += 2;
         depth++;
@@ -243,8 +279,12 @@ export class Lexer {
   }
 
   private hintAt(p: number): Hint | undefined {
-    const b = this.buf, end = this.end;
-    const skip = (q: number): number => { while (q < end && isSpace(b[q]!)) q++; return q; };
+    const b = this.buf,
+      end = this.end;
+    const skip = (q: number): number => {
+      while (q < end && isSpace(b[q]!)) q++;
+      return q;
+    };
     const word = (q: number, w: string): number => {
       if (q + w.length > end) return -1;
       for (let i = 0; i < w.length; i++) if (lower(b[q + i]!) !== w.charCodeAt(i)) return -1;
@@ -263,15 +303,18 @@ export class Lexer {
   }
 
   private lexWordOrPrefixedString(start: number): Tok {
-    const b = this.buf, end = this.end;
+    const b = this.buf,
+      end = this.end;
     let p = start + 1;
     while (p < end && isIdentChar(b[p]!)) p++;
     if (p === start + 1 && p < end) {
-      const c = lower(b[start]!), n = b[p];
+      const c = lower(b[start]!),
+        n = b[p];
       if (n === QUOTE) {
         if (c === 0x65) return this.lexQuoted(start, p, StringForm.Other, true); // E'...'
         if (c === 0x62 || c === 0x78 || c === 0x6e) return this.lexQuoted(start, p, StringForm.Other); // B'' X'' N''
-      } else if (c === 0x75 && n === AMP && p + 1 < end) { // U&'...' / U&"..."
+      } else if (c === 0x75 && n === AMP && p + 1 < end) {
+        // U&'...' / U&"..."
         if (b[p + 1] === QUOTE) return this.lexQuoted(start, p + 1, StringForm.Other);
         if (b[p + 1] === DQUOTE) return this.lexQuotedIdent(start, p + 1);
       }
@@ -280,14 +323,15 @@ export class Lexer {
   }
 
   private lexNumber(start: number): Tok {
-    const b = this.buf, end = this.end;
+    const b = this.buf,
+      end = this.end;
     let p = start;
     // Digits, '.', '_' separators, exponent, hex/octal/binary prefixes: all are
     // identifier-like bytes or '.', and none can hide a keyword.
     while (p < end) {
       const c = b[p]!;
       if (isIdentChar(c) || (c === 0x2e && !(p + 1 < end && b[p + 1] === 0x2e))) p++;
-      else if ((c === 0x2b || c === DASH) && (lower(b[p - 1]!) === 0x65) && p + 1 < end && isDigit(b[p + 1]!)) p++;
+      else if ((c === 0x2b || c === DASH) && lower(b[p - 1]!) === 0x65 && p + 1 < end && isDigit(b[p + 1]!)) p++;
       else break;
     }
     return this.emit(Tok.Number, start, p);
@@ -295,7 +339,8 @@ export class Lexer {
 
   /** `open` is the index of the opening quote; `start` the token start (before any prefix). */
   private lexQuoted(start: number, open: number, form: StringForm, backslashEscapes = false): Tok {
-    const b = this.buf, end = this.end;
+    const b = this.buf,
+      end = this.end;
     let p = open + 1;
     while (p < end) {
       const c = b[p];
@@ -303,7 +348,10 @@ export class Lexer {
         p += 2;
       } else if (c === QUOTE) {
         if (form === StringForm.Plain) this.noteBackslashQuote(p);
-        if (p + 1 < end && b[p + 1] === QUOTE) { p += 2; continue; }
+        if (p + 1 < end && b[p + 1] === QUOTE) {
+          p += 2;
+          continue;
+        }
         this.stringForm = form;
         return this.emit(Tok.String, start, p + 1);
       } else {
@@ -320,11 +368,15 @@ export class Lexer {
   }
 
   private lexQuotedIdent(start: number, open: number): Tok {
-    const b = this.buf, end = this.end;
+    const b = this.buf,
+      end = this.end;
     let p = open + 1;
     while (p < end) {
       if (b[p] === DQUOTE) {
-        if (p + 1 < end && b[p + 1] === DQUOTE) { p += 2; continue; }
+        if (p + 1 < end && b[p + 1] === DQUOTE) {
+          p += 2;
+          continue;
+        }
         return this.emit(Tok.QuotedIdent, start, p + 1);
       }
       p++;
@@ -333,7 +385,8 @@ export class Lexer {
   }
 
   private lexDollar(start: number): Tok {
-    const b = this.buf, end = this.end;
+    const b = this.buf,
+      end = this.end;
     let p = start + 1;
     if (p < end && isDigit(b[p]!)) {
       while (p < end && isDigit(b[p]!)) p++;

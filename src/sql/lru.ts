@@ -8,7 +8,10 @@ export class LruCache<V> {
   private readonly map = new Map<string, { value: V; bytes: number }>();
   private totalBytes = 0;
 
-  constructor(readonly maxEntries: number, readonly maxBytes: number) {
+  constructor(
+    readonly maxEntries: number,
+    readonly maxBytes: number,
+  ) {
     if (!(maxEntries >= 0) || !(maxBytes >= 0)) throw new RangeError('LruCache limits must be >= 0');
   }
 

@@ -57,6 +57,9 @@ export function treeFacts(sql: string): TreeFacts {
 }
 
 function funcCall(node: unknown): { name: string; location: number } {
-  const { funcname = [], location = 0 } = node as { funcname?: Array<{ String?: { sval?: string } }>; location?: number };
+  const { funcname = [], location = 0 } = node as {
+    funcname?: Array<{ String?: { sval?: string } }>;
+    location?: number;
+  };
   return { name: funcname.map((p) => p.String?.sval ?? '').join('.'), location };
 }

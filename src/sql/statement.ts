@@ -28,19 +28,39 @@ export function analyzeStatement(lx: Lexer, d: Draft, tok: Tok, base: number, le
   if (tok === Tok.LParen) return scanQuery(lx, d, tok, base, 'select');
   if (tok !== Tok.Word) return skipToEnd(lx, tok, base);
   switch (lx.name()) {
-    case 'select': case 'values': case 'table': case 'with':
+    case 'select':
+    case 'values':
+    case 'table':
+    case 'with':
       return scanQuery(lx, d, lx.next(), base, 'select');
-    case 'insert': case 'update': case 'delete': case 'merge':
+    case 'insert':
+    case 'update':
+    case 'delete':
+    case 'merge':
       return write(lx, d, 'dml', base);
     case 'create':
       return create(lx, d, base);
-    case 'alter': case 'drop': case 'truncate': case 'grant': case 'revoke': case 'comment':
-    case 'security': case 'import': case 'reassign':
+    case 'alter':
+    case 'drop':
+    case 'truncate':
+    case 'grant':
+    case 'revoke':
+    case 'comment':
+    case 'security':
+    case 'import':
+    case 'reassign':
       return write(lx, d, 'ddl', base);
-    case 'vacuum': case 'analyze': case 'analyse': case 'cluster': case 'reindex': case 'refresh':
-    case 'checkpoint': case 'lock':
+    case 'vacuum':
+    case 'analyze':
+    case 'analyse':
+    case 'cluster':
+    case 'reindex':
+    case 'refresh':
+    case 'checkpoint':
+    case 'lock':
       return write(lx, d, 'utility', base);
-    case 'call': case 'do':
+    case 'call':
+    case 'do':
       d.opaque = true;
       return write(lx, d, 'utility', base);
     case 'load':
@@ -48,7 +68,8 @@ export function analyzeStatement(lx: Lexer, d: Draft, tok: Tok, base: number, le
       return write(lx, d, 'utility', base);
     case 'notify':
       return write(lx, d, 'notify', base);
-    case 'listen': case 'unlisten':
+    case 'listen':
+    case 'unlisten':
       return listen(lx, d, base);
     case 'copy':
       return copy(lx, d, base, level);
@@ -62,11 +83,14 @@ export function analyzeStatement(lx: Lexer, d: Draft, tok: Tok, base: number, le
       if (!lx.is('transaction')) return write(lx, d, 'other', base, tok);
       d.kind = 'begin';
       return transactionModes(lx, d, lx.next(), base);
-    case 'commit': case 'end':
+    case 'commit':
+    case 'end':
       return endTransaction(lx, d, base, 'commit');
-    case 'rollback': case 'abort':
+    case 'rollback':
+    case 'abort':
       return endTransaction(lx, d, base, 'rollback');
-    case 'savepoint': case 'release':
+    case 'savepoint':
+    case 'release':
       d.kind = 'savepoint';
       d.route = 'read';
       return lastName(lx, lx.next(), base, d);
@@ -82,7 +106,9 @@ export function analyzeStatement(lx: Lexer, d: Draft, tok: Tok, base: number, le
       return deallocate(lx, d, base);
     case 'declare':
       return declare(lx, d, base, level);
-    case 'fetch': case 'move': case 'close': {
+    case 'fetch':
+    case 'move':
+    case 'close': {
       const close = lx.is('close');
       d.kind = 'cursor';
       d.route = 'read';
@@ -228,7 +254,8 @@ function declare(lx: Lexer, d: Draft, base: number, level: number): Tok {
   let tok = lx.next();
   if (tok !== Tok.Word && tok !== Tok.QuotedIdent) return write(lx, d, 'other', base, tok);
   const name = lx.name();
-  let hold = false, prevWith = false;
+  let hold = false,
+    prevWith = false;
   tok = lx.next();
   while (!isEnd(lx, tok, base) && !lx.is('for')) {
     if (prevWith && lx.is('hold')) hold = true;

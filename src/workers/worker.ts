@@ -2,7 +2,12 @@
 // to the primary (readiness; cancel requests for other workers' clients, instance-wide console
 // commands, and questions to the other workers with their answers, in both directions).
 import type { AdminCommand } from '../admin/commands.js';
-import { answerQuestion, WORKER_ANSWER_WAIT_MS, type WorkerAnswers, type WorkerQuestion } from '../admin/across-workers.js';
+import {
+  answerQuestion,
+  WORKER_ANSWER_WAIT_MS,
+  type WorkerAnswers,
+  type WorkerQuestion,
+} from '../admin/across-workers.js';
 import { WORKER_SLOT_ENV } from '../config/env.js';
 import type { Config } from '../config/types.js';
 import { validateConfig } from '../config/validate.js';
@@ -79,11 +84,18 @@ export class PrimaryLink {
           return pgtide.runSharedAdminCommand(message.command);
         case 'ask': {
           const { id, to } = message;
-          const answered = (answer: unknown) => this.channel.post({ kind: 'answer', id, to, from: this.slot.id, answer });
-          return void new Promise((resolve) => resolve(answerQuestion(pgtide, message.question))).then(answered, (err: Error) => {
-            pgtide.log.error({ question: message.question.kind, err: err.message }, 'answering another worker failed');
-            answered(null);
-          });
+          const answered = (answer: unknown) =>
+            this.channel.post({ kind: 'answer', id, to, from: this.slot.id, answer });
+          return void new Promise((resolve) => resolve(answerQuestion(pgtide, message.question))).then(
+            answered,
+            (err: Error) => {
+              pgtide.log.error(
+                { question: message.question.kind, err: err.message },
+                'answering another worker failed',
+              );
+              answered(null);
+            },
+          );
         }
         case 'answer':
           return this.waiting.get(message.id)?.(message.from, message.answer);

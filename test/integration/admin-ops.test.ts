@@ -24,15 +24,44 @@ describe('operating pgtide under pgbench', { timeout: 110_000 }, () => {
 
   /** pgbench select-only through pgtide; resolves with its output. */
   function pgbench(seconds: number): Promise<string> {
-    return run('pgbench', ['-h', '127.0.0.1', '-p', String(p.port), '-U', t.scramUser.user, '-S', '-c', '4', '-T', String(seconds), '-n', t.database],
-      { env, timeout: (seconds + 20) * 1000 }).then((r) => r.stdout + r.stderr);
+    return run(
+      'pgbench',
+      [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(p.port),
+        '-U',
+        t.scramUser.user,
+        '-S',
+        '-c',
+        '4',
+        '-T',
+        String(seconds),
+        '-n',
+        t.database,
+      ],
+      { env, timeout: (seconds + 20) * 1000 },
+    ).then((r) => r.stdout + r.stderr);
   }
   const consoleCmd = (sql: string) => psql(t, { host: '127.0.0.1', port: p.port, database: 'pgtide' }, sql);
   const scrape = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
 
   before(async () => {
     await sqlOn(t.primary, `DROP TABLE IF EXISTS pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history`);
-    await run('pgbench', ['-i', '-s', '1', '-q', '-h', t.primary.socketDir, '-p', String(t.primary.port), '-U', t.superuser.user, t.database]);
+    await run('pgbench', [
+      '-i',
+      '-s',
+      '1',
+      '-q',
+      '-h',
+      t.primary.socketDir,
+      '-p',
+      String(t.primary.port),
+      '-U',
+      t.superuser.user,
+      t.database,
+    ]);
     await sqlOn(t.primary, `GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${t.scramUser.user}`);
     dir = mkdtempSync(join(tmpdir(), 'pgtide-ops-'));
     [metricsPort] = (await freePorts(1)) as [number];
@@ -55,11 +84,19 @@ describe('operating pgtide under pgbench', { timeout: 110_000 }, () => {
     const second = await scrape();
     const out = await bench;
     assert.match(out, /number of failed transactions: 0/);
-    const total = (text: string) => [...text.matchAll(/^pgtide_server_assignments_total\{[^}]*\} (\d+(?:\.\d+)?)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
+    const total = (text: string) =>
+      [...text.matchAll(/^pgtide_server_assignments_total\{[^}]*\} (\d+(?:\.\d+)?)$/gm)].reduce(
+        (a, m) => a + Number(m[1]),
+        0,
+      );
     assert.ok(total(second) > total(first), 'server assignments did not grow during pgbench');
     for (const line of second.split('\n')) {
       if (line === '' || line.startsWith('#')) continue;
-      assert.match(line, /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? -?[0-9.e+-]+$|^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? (NaN|\+Inf|-Inf)$/, `bad metrics line: ${line}`);
+      assert.match(
+        line,
+        /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? -?[0-9.e+-]+$|^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? (NaN|\+Inf|-Inf)$/,
+        `bad metrics line: ${line}`,
+      );
     }
   });
 
@@ -76,7 +113,13 @@ describe('operating pgtide under pgbench', { timeout: 110_000 }, () => {
   });
 
   test('RELOAD after editing a pool size changes it without dropping a connected client', async () => {
-    const c = new pg.Client({ host: '127.0.0.1', port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database });
+    const c = new pg.Client({
+      host: '127.0.0.1',
+      port: p.port,
+      user: t.scramUser.user,
+      password: t.scramUser.password,
+      database: t.database,
+    });
     await c.connect();
     await c.query('SELECT 1');
     const file = join(dir, 'pgtide.toml');

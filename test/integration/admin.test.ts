@@ -10,7 +10,6 @@ import { decodeAnswer, parsePrometheusText, records, total } from '../unit/admin
 
 const t = currentTopology();
 
-
 describe('admin console and metrics', { timeout: 60_000 }, () => {
   let p: RunningPgtide;
   let admin: AdminConsole;
@@ -54,20 +53,26 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
 
   test('under load, SHOW POOLS, SHOW STATS_TOTALS and /metrics show the work', async () => {
     const before_ = await scrape();
-    const clients = await Promise.all(Array.from({ length: 12 }, async () => {
-      const c = new pg.Client(p.pgConfig());
-      await c.connect();
-      return c;
-    }));
+    const clients = await Promise.all(
+      Array.from({ length: 12 }, async () => {
+        const c = new pg.Client(p.pgConfig());
+        await c.connect();
+        return c;
+      }),
+    );
     let sawBusy = false;
     let running = true;
-    const load = Promise.all(clients.map(async (c, i) => {
-      for (let n = 0; n < 30; n++) {
-        await c.query('BEGIN');
-        await c.query('SELECT pg_catalog.pg_sleep(0.002), $1::int AS v', [i]);
-        await c.query('COMMIT');
-      }
-    })).finally(() => { running = false; });
+    const load = Promise.all(
+      clients.map(async (c, i) => {
+        for (let n = 0; n < 30; n++) {
+          await c.query('BEGIN');
+          await c.query('SELECT pg_catalog.pg_sleep(0.002), $1::int AS v', [i]);
+          await c.query('COMMIT');
+        }
+      }),
+    ).finally(() => {
+      running = false;
+    });
     while (running) {
       const pools = show('POOLS').filter((r) => r['database'] === t.database && r['user'] === t.scramUser.user);
       assert.equal(pools.length, 1, 'one row per (database, user), summed over backends');
@@ -84,7 +89,10 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     assert.ok(clientRows.every((r) => Number(r['id']) > 0 && r['state'] === 'active' && r['addr'] === '127.0.0.1'));
 
     const totals = show('STATS_TOTALS').find((r) => r['database'] === t.database)!;
-    assert.ok(Number(totals['server_assignment_count']) >= 12 * 30, `server_assignment_count ${totals['server_assignment_count']}`);
+    assert.ok(
+      Number(totals['server_assignment_count']) >= 12 * 30,
+      `server_assignment_count ${totals['server_assignment_count']}`,
+    );
 
     const after_ = await scrape();
     const assigned = (s: typeof after_) => total(s, 'pgtide_server_assignments_total', { database: t.database });
@@ -114,7 +122,10 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
       const r = show('BACKENDS');
       return r.every((b) => b['status'] === 'up') && r;
     });
-    assert.deepEqual(rows.map((r) => [r['name'], r['role']]), [['primary', 'primary'], ...t.standbys.map((s) => [s.name, 'standby'])]);
+    assert.deepEqual(
+      rows.map((r) => [r['name'], r['role']]),
+      [['primary', 'primary'], ...t.standbys.map((s) => [s.name, 'standby'])],
+    );
     assert.equal(rows[0]!['port'], String(t.primary.port));
   });
 
@@ -127,7 +138,10 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     assert.equal(command(`KILL_CLIENT ${id}`).results[0]!.tag, 'KILL_CLIENT');
     await waitFor('the client to be told', () => errors.length > 0);
     assert.equal((errors[0] as Error & { code?: string }).code, '57P01');
-    assert.equal(show('CLIENTS').some((r) => r['application_name'] === 'kill-me'), false);
+    assert.equal(
+      show('CLIENTS').some((r) => r['application_name'] === 'kill-me'),
+      false,
+    );
   });
 
   test('RECONNECT replaces server connections once they are idle', async () => {
@@ -161,7 +175,9 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     await c.connect();
     command('PAUSE');
     let done = false;
-    const q = c.query('SELECT 1').then(() => { done = true; });
+    const q = c.query('SELECT 1').then(() => {
+      done = true;
+    });
     await new Promise((r) => setTimeout(r, 300));
     const heldWhilePaused = !done;
     command('RESUME');
@@ -175,7 +191,10 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     await console_.connect();
     try {
       const names = show('DATABASES').map((r) => r['name']);
-      assert.deepEqual(names.filter((n) => n === 'pgbouncer' || n === 'pgtide'), ['pgtide', 'pgbouncer']);
+      assert.deepEqual(
+        names.filter((n) => n === 'pgbouncer' || n === 'pgtide'),
+        ['pgtide', 'pgbouncer'],
+      );
     } finally {
       await console_.end();
     }
@@ -183,12 +202,19 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
 
   test('psql: SHOW POOLS on the pgtide database', async () => {
     const out = await psql(t, { host: p.host, port: p.port, database: 'pgtide' }, 'SHOW POOLS');
-    assert.ok(out.split('\n').some((line) => line.startsWith(`${t.database}|${t.scramUser.user}|`)), out);
+    assert.ok(
+      out.split('\n').some((line) => line.startsWith(`${t.database}|${t.scramUser.user}|`)),
+      out,
+    );
   });
 
   test('psql: a stats user may not PAUSE', async () => {
     await assert.rejects(
-      psql(t, { host: p.host, port: p.port, database: 'pgbouncer', user: t.superuser.user, password: t.superuser.password }, 'PAUSE'),
+      psql(
+        t,
+        { host: p.host, port: p.port, database: 'pgbouncer', user: t.superuser.user, password: t.superuser.password },
+        'PAUSE',
+      ),
       /must be an admin user/,
     );
   });

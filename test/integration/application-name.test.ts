@@ -18,7 +18,10 @@ describe('application_name of server connections', { timeout: 60_000 }, () => {
   before(async () => {
     // Reads stay on the primary: one pool of one server connection.
     p = await startPgtide(t, {
-      backends: clusterBackends(t, [1, 0, 0]), default_pool_size: 1, instance_name: INSTANCE, health_check_period: 0.5,
+      backends: clusterBackends(t, [1, 0, 0]),
+      default_pool_size: 1,
+      instance_name: INSTANCE,
+      health_check_period: 0.5,
     });
     await waitFor('a primary', () => p.pgtide.context.router.writeBackend() !== null);
   });
@@ -26,7 +29,8 @@ describe('application_name of server connections', { timeout: 60_000 }, () => {
 
   /** What pg_stat_activity shows for the server connection running this client's transaction. */
   async function shownFor(c: pg.Client): Promise<{ shown: string; own: string }> {
-    const { rows } = await c.query(`SELECT a.application_name AS shown, pg_catalog.current_setting('application_name') AS own
+    const { rows } =
+      await c.query(`SELECT a.application_name AS shown, pg_catalog.current_setting('application_name') AS own
       FROM pg_catalog.pg_stat_activity a WHERE a.pid = pg_catalog.pg_backend_pid()`);
     return rows[0];
   }
@@ -41,7 +45,13 @@ describe('application_name of server connections', { timeout: 60_000 }, () => {
     const c = await client();
     assert.deepEqual(await shownFor(c), { shown: 'pgtide', own: 'pgtide' });
     await c.end();
-    const wire = await WireClient.connect({ host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database });
+    const wire = await WireClient.connect({
+      host: p.host,
+      port: p.port,
+      user: t.scramUser.user,
+      password: t.scramUser.password,
+      database: t.database,
+    });
     assert.equal(wire.parameters.get('application_name'), '');
     await wire.close();
   });
@@ -56,14 +66,19 @@ describe('application_name of server connections', { timeout: 60_000 }, () => {
     assert.equal((await shownFor(nameless)).shown, 'pgtide');
     await nameless.end();
     // The pooled connection, idle now, still says whose it is.
-    const idle = await sqlOn<{ n: string }>(t.primary, `SELECT count(*) AS n FROM pg_catalog.pg_stat_activity
-      WHERE usename = '${t.scramUser.user}' AND application_name = 'pgtide' AND state = 'idle'`);
+    const idle = await sqlOn<{ n: string }>(
+      t.primary,
+      `SELECT count(*) AS n FROM pg_catalog.pg_stat_activity
+      WHERE usename = '${t.scramUser.user}' AND application_name = 'pgtide' AND state = 'idle'`,
+    );
     assert.equal(idle[0]!.n, '1');
   });
 
   test('health-check connections are named "pgtide monitor <instance_name>"', async () => {
-    const rows = await sqlOn<{ n: string }>(t.primary,
-      `SELECT count(*) AS n FROM pg_catalog.pg_stat_activity WHERE application_name = 'pgtide monitor ${INSTANCE}'`);
+    const rows = await sqlOn<{ n: string }>(
+      t.primary,
+      `SELECT count(*) AS n FROM pg_catalog.pg_stat_activity WHERE application_name = 'pgtide monitor ${INSTANCE}'`,
+    );
     assert.equal(rows[0]!.n, '1');
   });
 });

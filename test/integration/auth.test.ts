@@ -40,7 +40,12 @@ describe('client authentication', () => {
   });
 
   test('postgres.js logs in and runs extended-protocol queries', async () => {
-    const sql = postgres({ ...p.pgConfig(), username: t.scramUser.user, max: 2, prepare: false } as postgres.Options<{}>);
+    const sql = postgres({
+      ...p.pgConfig(),
+      username: t.scramUser.user,
+      max: 2,
+      prepare: false,
+    } as postgres.Options<{}>);
     const rows = await sql`SELECT ${41}::int + 1 AS answer`;
     assert.equal(rows[0]!.answer, 42);
     await sql.end();
@@ -57,7 +62,6 @@ describe('client authentication', () => {
     assert.equal(err.code, '28P01');
     assert.match(err.message, /password authentication failed for user "nobody_here"/);
   });
-
 });
 
 describe('auth_type md5 and plain', () => {

@@ -26,14 +26,27 @@ async function terminatedMidQuery(config: pg.ClientConfig, marker: string): Prom
   const c = new pg.Client(config);
   await c.connect();
   const outcome: Outcome = { errors: [], queryError: undefined, ended: false };
-  (c as unknown as { connection: { on(e: string, f: (m: { code: string }) => void): void } })
-    .connection.on('errorMessage', (m) => outcome.errors.push(m.code));
+  (c as unknown as { connection: { on(e: string, f: (m: { code: string }) => void): void } }).connection.on(
+    'errorMessage',
+    (m) => outcome.errors.push(m.code),
+  );
   c.on('error', () => {});
   c.on('end', () => (outcome.ended = true));
-  const running = c.query(`SELECT pg_catalog.pg_sleep(30) AS ${marker}`).then(() => undefined, (e: { code?: string }) => e.code);
-  await waitFor(`the query ${marker} to run`, async () =>
-    (await sqlOn(t.primary, `SELECT pg_catalog.pg_terminate_backend(pid) AS done FROM pg_catalog.pg_stat_activity
-      WHERE query LIKE '%AS ${marker}' AND pid <> pg_catalog.pg_backend_pid()`))[0]?.done === true);
+  const running = c.query(`SELECT pg_catalog.pg_sleep(30) AS ${marker}`).then(
+    () => undefined,
+    (e: { code?: string }) => e.code,
+  );
+  await waitFor(
+    `the query ${marker} to run`,
+    async () =>
+      (
+        await sqlOn(
+          t.primary,
+          `SELECT pg_catalog.pg_terminate_backend(pid) AS done FROM pg_catalog.pg_stat_activity
+      WHERE query LIKE '%AS ${marker}' AND pid <> pg_catalog.pg_backend_pid()`,
+        )
+      )[0]?.done === true,
+  );
   outcome.queryError = await running;
   await waitFor('the connection to end', () => outcome.ended);
   // A second error, if any, would come right behind the first.
@@ -52,9 +65,16 @@ for (const mode of ['transaction', 'session'] as PoolMode[]) {
     });
 
     test("the client gets exactly the server's one FATAL, as directly", async () => {
-      const direct = await terminatedMidQuery({
-        host: t.primary.host, port: t.primary.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database,
-      }, `direct_${mode}`);
+      const direct = await terminatedMidQuery(
+        {
+          host: t.primary.host,
+          port: t.primary.port,
+          user: t.scramUser.user,
+          password: t.scramUser.password,
+          database: t.database,
+        },
+        `direct_${mode}`,
+      );
       assert.deepEqual(direct, { errors: ['57P01'], queryError: '57P01', ended: true }, 'directly');
       assert.deepEqual(await terminatedMidQuery(p.pgConfig(), `pooled_${mode}`), direct, 'through pgtide');
       // The pool replaces the server: the next client is served.
@@ -65,11 +85,13 @@ for (const mode of ['transaction', 'session'] as PoolMode[]) {
     });
 
     test('pg_terminate_backend(<the pid the client was told>) finds no process', async () => {
-      const clients = await Promise.all(Array.from({ length: 20 }, async () => {
-        const c = new pg.Client(p.pgConfig());
-        await c.connect();
-        return c;
-      }));
+      const clients = await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          const c = new pg.Client(p.pgConfig());
+          await c.connect();
+          return c;
+        }),
+      );
       try {
         for (const c of clients) {
           const pid = (c as unknown as { processID: number }).processID;

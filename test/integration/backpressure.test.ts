@@ -15,7 +15,12 @@ const t = currentTopology();
 const MB = 1024 * 1024;
 
 /** Read typed messages until a ReadyForQuery, at most `perMs` chunks per millisecond. */
-function readUntilReady(socket: net.Socket, slow: boolean, onChunk: (bytes: number) => void = () => {}, onFirstColumn?: (value: string) => void): Promise<void> {
+function readUntilReady(
+  socket: net.Socket,
+  slow: boolean,
+  onChunk: (bytes: number) => void = () => {},
+  onFirstColumn?: (value: string) => void,
+): Promise<void> {
   const scanner = new MessageScanner(1 << 30, collectTable('ZED'));
   return new Promise((resolve, reject) => {
     const sink = {
@@ -55,7 +60,7 @@ describe('backpressure', { timeout: 120_000 }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('a 300 MB result read slowly keeps pgtide\'s RSS growth under 64 MB', async () => {
+  test("a 300 MB result read slowly keeps pgtide's RSS growth under 64 MB", async () => {
     const socket = await rawConnect(p.port);
     socket.write(encode.startupMessage({ user: t.scramUser.user, database: t.database }));
     await readUntilReady(socket, false);
@@ -70,34 +75,42 @@ describe('backpressure', { timeout: 120_000 }, () => {
     socket.destroy();
     assert.ok(received > 300 * 1000 * 1000, `received only ${received} bytes`);
     const growth = peak - baseline;
-    console.log(`300 MB result in ${Date.now() - started} ms; pgtide RSS ${Math.round(baseline / MB)} MB -> peak ${Math.round(peak / MB)} MB`);
+    console.log(
+      `300 MB result in ${Date.now() - started} ms; pgtide RSS ${Math.round(baseline / MB)} MB -> peak ${Math.round(peak / MB)} MB`,
+    );
     assert.ok(growth < 64 * MB, `pgtide RSS grew by ${Math.round(growth / MB)} MB`);
   });
 
   test('4 concurrent 48 MB queries: pgtide holds at most one of them to classify (64 MiB budget), and every one runs', async (ctx) => {
-    const clients = await Promise.all(Array.from({ length: 4 }, async () => {
-      const socket = await rawConnect(p.port);
-      socket.write(encode.startupMessage({ user: t.scramUser.user, database: t.database }));
-      await readUntilReady(socket, false);
-      return socket;
-    }));
+    const clients = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const socket = await rawConnect(p.port);
+        socket.write(encode.startupMessage({ user: t.scramUser.user, database: t.database }));
+        await readUntilReady(socket, false);
+        return socket;
+      }),
+    );
     const literal = 'x'.repeat(48 * MB);
     const message = encode.query(`SELECT pg_catalog.length('${literal}') AS n`);
     const baseline = p.rss();
     let peak = baseline;
     const sampler = setInterval(() => (peak = Math.max(peak, p.rss())), 20);
     const lengths: string[] = [];
-    await Promise.all(clients.map((socket) => {
-      const answered = readUntilReady(socket, false, undefined, (row) => lengths.push(row));
-      socket.write(message);
-      return answered;
-    }));
+    await Promise.all(
+      clients.map((socket) => {
+        const answered = readUntilReady(socket, false, undefined, (row) => lengths.push(row));
+        socket.write(message);
+        return answered;
+      }),
+    );
     clearInterval(sampler);
     await new Promise((r) => setTimeout(r, 1000));
     const after = p.rss();
     for (const socket of clients) socket.destroy();
     assert.deepEqual(lengths, Array(4).fill(String(48 * MB)));
-    ctx.diagnostic(`4 x 48 MB queries: pgtide RSS ${Math.round(baseline / MB)} MB -> peak ${Math.round(peak / MB)} MB -> ${Math.round(after / MB)} MB 1 s later`);
+    ctx.diagnostic(
+      `4 x 48 MB queries: pgtide RSS ${Math.round(baseline / MB)} MB -> peak ${Math.round(peak / MB)} MB -> ${Math.round(after / MB)} MB 1 s later`,
+    );
     // Held whole, each query needs its 48 MB at once, so four of them take the peak past 4 x 48 MB
     // (measured +262 MB before the budget). The one the budget lets through can cost up to three
     // copies at a moment (its chunks, the assembled body, the decoded text), which measured

@@ -42,18 +42,21 @@ describe('pgtide check', { timeout: 110_000 }, () => {
   /** One database and one user: one pool, so the budget is pool size + 1 (the check). */
   function writeConfig(poolSize: number, extra = ''): string {
     const file = join(dir, `pgtide-${fileCount++}.toml`);
-    writeFileSync(file, [
-      'listen_addr = "127.0.0.1"',
-      `auth_file = "${authFile}"`,
-      'server_tls_sslmode = "disable"',
-      `default_pool_size = ${poolSize}`,
-      extra,
-      `[databases.${t.database}]`,
-      '[[backends]]',
-      `host = "${t.primary.host}"`,
-      `port = ${t.primary.port}`,
-      '',
-    ].join('\n'));
+    writeFileSync(
+      file,
+      [
+        'listen_addr = "127.0.0.1"',
+        `auth_file = "${authFile}"`,
+        'server_tls_sslmode = "disable"',
+        `default_pool_size = ${poolSize}`,
+        extra,
+        `[databases.${t.database}]`,
+        '[[backends]]',
+        `host = "${t.primary.host}"`,
+        `port = ${t.primary.port}`,
+        '',
+      ].join('\n'),
+    );
     return file;
   }
 
@@ -62,7 +65,10 @@ describe('pgtide check', { timeout: 110_000 }, () => {
     dir = mkdtempSync(join(tmpdir(), 'pgtide-cli-check-'));
     authFile = join(dir, 'users.txt');
     writeFileSync(authFile, `"${t.md5User.user}" "${md5PasswordHash(t.md5User.user, t.md5User.password)}"\n`);
-    const [row] = await sqlOn<{ reserved: string }>(t.primary, "SELECT pg_catalog.current_setting('superuser_reserved_connections') AS reserved");
+    const [row] = await sqlOn<{ reserved: string }>(
+      t.primary,
+      "SELECT pg_catalog.current_setting('superuser_reserved_connections') AS reserved",
+    );
     available = MAX_CONNECTIONS - Number(row!.reserved);
   });
   after(async () => {
@@ -74,12 +80,23 @@ describe('pgtide check', { timeout: 110_000 }, () => {
     const fits = available - 1;
     const result = await runCli(['check', '--config', writeConfig(fits)]);
     assert.equal(result.code, 0, result.stdout + result.stderr);
-    assert.match(result.stdout, new RegExp(`^server connections per backend: ${fits} pooled \\(1 pool\\) \\+ 1 check = ${fits + 1}$`, 'm'));
+    assert.match(
+      result.stdout,
+      new RegExp(`^server connections per backend: ${fits} pooled \\(1 pool\\) \\+ 1 check = ${fits + 1}$`, 'm'),
+    );
     // The arithmetic is spelled out, cancels included.
     assert.match(result.stdout, /pool_size \+ reserve_pool_size, capped by max_db_connections/);
     assert.match(result.stdout, /cancel requests are not counted/);
-    assert.match(result.stdout, /^available per backend: max_connections - superuser_reserved_connections - reserved_connections/m);
-    assert.match(result.stdout, new RegExp(`${t.primary.host}:${t.primary.port}\\s+${MAX_CONNECTIONS}\\s+\\d+\\s+0\\s+${available}\\s+${fits + 1}\\s+ok`));
+    assert.match(
+      result.stdout,
+      /^available per backend: max_connections - superuser_reserved_connections - reserved_connections/m,
+    );
+    assert.match(
+      result.stdout,
+      new RegExp(
+        `${t.primary.host}:${t.primary.port}\\s+${MAX_CONNECTIONS}\\s+\\d+\\s+0\\s+${available}\\s+${fits + 1}\\s+ok`,
+      ),
+    );
     assert.match(result.stdout, /^verdict: ok$/m);
   });
 
@@ -92,8 +109,15 @@ describe('pgtide check', { timeout: 110_000 }, () => {
   });
 
   test("flags the seed's own sizing against this server", async () => {
-    const env = childEnv({ PGTIDE_BACKENDS: `${t.primary.host}:${t.primary.port}`, PGTIDE_SR_CHECK_USER: t.md5User.user, PGTIDE_SR_CHECK_PASSWORD: t.md5User.password });
-    const result = await runCli(['check', '--pgbouncer', join(SEED, 'pgbouncer.ini'), '--pgpool', join(SEED, 'pgpool.conf'), '--users', authFile], env);
+    const env = childEnv({
+      PGTIDE_BACKENDS: `${t.primary.host}:${t.primary.port}`,
+      PGTIDE_SR_CHECK_USER: t.md5User.user,
+      PGTIDE_SR_CHECK_PASSWORD: t.md5User.password,
+    });
+    const result = await runCli(
+      ['check', '--pgbouncer', join(SEED, 'pgbouncer.ini'), '--pgpool', join(SEED, 'pgpool.conf'), '--users', authFile],
+      env,
+    );
     assert.equal(result.code, 1, result.stdout + result.stderr);
     // default_pool_size 25 (lowered to Pgpool-II's cap), one user, the wildcard database.
     assert.match(result.stdout, /25 pooled \(1 pool\) \+ 1 check = 26/);
@@ -110,7 +134,13 @@ describe('pgtide check', { timeout: 110_000 }, () => {
   });
 
   test('a cancel request needs no max_connections slot: it cancels with every slot taken', async () => {
-    const login = { host: t.primary.host, port: t.primary.port, user: t.md5User.user, password: t.md5User.password, database: t.database };
+    const login = {
+      host: t.primary.host,
+      port: t.primary.port,
+      user: t.md5User.user,
+      password: t.md5User.password,
+      database: t.database,
+    };
     const sessions: pg.Client[] = [];
     try {
       // Take every slot a non-superuser may have; the next login is refused with 53300.
@@ -128,7 +158,10 @@ describe('pgtide check', { timeout: 110_000 }, () => {
       assert.equal(sessions.length, available);
       const sleeper = sessions[0]! as pg.Client & { processID: number; secretKey: number };
       const started = Date.now();
-      const sleeping = sleeper.query('SELECT pg_catalog.pg_sleep(30)').then(() => null, (err: { code?: string }) => err);
+      const sleeping = sleeper.query('SELECT pg_catalog.pg_sleep(30)').then(
+        () => null,
+        (err: { code?: string }) => err,
+      );
       await new Promise((r) => setTimeout(r, 300));
       await sendCancelRequest(t.primary.host, t.primary.port, sleeper.processID, sleeper.secretKey);
       assert.equal((await sleeping)?.code, '57014');
@@ -146,7 +179,11 @@ describe('pgtide check', { timeout: 110_000 }, () => {
     const inconsistent = await runCli(['check', '--config', writeConfig(5, 'min_pool_size = 9')]);
     assert.equal(inconsistent.code, 1);
     assert.match(inconsistent.stderr, /line 5: min_pool_size: \(9\) exceeds default_pool_size \(5\)/);
-    const ownPeer = await runCli(['check', '--config', writeConfig(5, 'peer_id = 2\n[[peers]]\nid = 2\nhost = "10.0.0.2"')]);
+    const ownPeer = await runCli([
+      'check',
+      '--config',
+      writeConfig(5, 'peer_id = 2\n[[peers]]\nid = 2\nhost = "10.0.0.2"'),
+    ]);
     assert.equal(ownPeer.code, 1);
     assert.match(ownPeer.stderr, /line 7: peers\[0\]\.id: 2 is this instance's own peer_id/);
   });
@@ -154,7 +191,10 @@ describe('pgtide check', { timeout: 110_000 }, () => {
   test('start warns about an over-budget backend and still starts', async () => {
     const [port] = await freePorts(1);
     const file = writeConfig(available, 'log_level = "warn"');
-    const child = spawn(process.execPath, [CLI, 'start', '--config', file], { env: childEnv({ PGTIDE_LISTEN_PORT: String(port) }), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'start', '--config', file], {
+      env: childEnv({ PGTIDE_LISTEN_PORT: String(port) }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
     child.stderr!.on('data', (d) => (out += d));

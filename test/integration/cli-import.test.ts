@@ -20,8 +20,18 @@ const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 const SEED = fileURLToPath(new URL('../../../test/fixtures/seed/', import.meta.url));
 const seed = (file: string) => join(SEED, file);
 const SEED_ARGS = [
-  '--pgbouncer', seed('pgbouncer.ini'), '--users', seed('users.txt'), '--pgpool', seed('pgpool.conf'),
-  '--pool-hba', seed('pool_hba.conf'), '--pool-passwd', seed('pool_passwd'), '--haproxy', seed('haproxy.cfg'),
+  '--pgbouncer',
+  seed('pgbouncer.ini'),
+  '--users',
+  seed('users.txt'),
+  '--pgpool',
+  seed('pgpool.conf'),
+  '--pool-hba',
+  seed('pool_hba.conf'),
+  '--pool-passwd',
+  seed('pool_passwd'),
+  '--haproxy',
+  seed('haproxy.cfg'),
 ];
 const user = t.md5User;
 
@@ -188,10 +198,16 @@ describe('the imported configuration runs', { timeout: 60_000 }, () => {
       for (const [i, client] of clients.entries()) {
         await client.query('BEGIN');
         await client.query('INSERT INTO cli_import_t VALUES ($1)', [i]);
-        served.push((await client.query('SELECT pg_catalog.pg_backend_pid() AS pid, pg_catalog.inet_server_port() AS port')).rows[0]);
+        served.push(
+          (await client.query('SELECT pg_catalog.pg_backend_pid() AS pid, pg_catalog.inet_server_port() AS port'))
+            .rows[0],
+        );
         await client.query('COMMIT');
       }
-      assert.deepEqual(served.map((s) => s.port), [t.primary.port, t.primary.port, t.primary.port]);
+      assert.deepEqual(
+        served.map((s) => s.port),
+        [t.primary.port, t.primary.port, t.primary.port],
+      );
       assert.equal(new Set(served.map((s) => s.pid)).size, 1, `server pids: ${JSON.stringify(served)}`);
     } finally {
       await Promise.all(clients.map((client) => client.end()));
@@ -215,7 +231,11 @@ describe('the imported configuration runs', { timeout: 60_000 }, () => {
 });
 
 /** pg's answer to the console (simple protocol; pgtide's console speaks no other). */
-async function consoleQuery(port: number, login: { user: string; password: string }, sql: string): Promise<pg.QueryResult> {
+async function consoleQuery(
+  port: number,
+  login: { user: string; password: string },
+  sql: string,
+): Promise<pg.QueryResult> {
   const client = new pg.Client({ host: '127.0.0.1', port, ...login, database: 'pgbouncer' });
   await client.connect();
   try {
@@ -229,7 +249,10 @@ describe("docs/migration.md's path: import, check, start, log in to the console"
   // The seed names no console users (its PgBouncer console was reached over the unix socket);
   // an operator adds them to pgbouncer.ini before migrating, as PgBouncer's docs advise.
   const pgbouncerIni = join(dir, 'pgbouncer-console.ini');
-  writeFileSync(pgbouncerIni, `${readFileSync(seed('pgbouncer.ini'), 'utf8')}\nadmin_users = challenge\nstats_users = monitor\n`);
+  writeFileSync(
+    pgbouncerIni,
+    `${readFileSync(seed('pgbouncer.ini'), 'utf8')}\nadmin_users = challenge\nstats_users = monitor\n`,
+  );
   const args = SEED_ARGS.map((arg) => (arg === seed('pgbouncer.ini') ? pgbouncerIni : arg));
   const configFile = join(dir, 'migrated.toml');
 
@@ -237,16 +260,22 @@ describe("docs/migration.md's path: import, check, start, log in to the console"
     const result = await runCli(['import', ...args, '-o', configFile]);
     assert.equal(result.code, 0, result.stderr);
     assert.doesNotMatch(result.stderr, /admin_users|stats_users/);
-    const config = parse(readFileSync(configFile, 'utf8')) as { admin_users: string[]; stats_users: string[]; auth_file: string };
+    const config = parse(readFileSync(configFile, 'utf8')) as {
+      admin_users: string[];
+      stats_users: string[];
+      auth_file: string;
+    };
     assert.deepEqual(config.admin_users, ['challenge']);
     assert.deepEqual(config.stats_users, ['monitor']);
     assert.equal(config.auth_file, seed('users.txt'));
   });
 
-  test('check and start run from it; the seed\'s admin user runs the console, its stats user only SHOW', async () => {
+  test("check and start run from it; the seed's admin user runs the console, its stats user only SHOW", async () => {
     const { ports, env } = await harnessEnv(7);
     const checked = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [CLI, 'check', '--config', configFile], { env }, (error, stdout, stderr) => resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr }));
+      execFile(process.execPath, [CLI, 'check', '--config', configFile], { env }, (error, stdout, stderr) =>
+        resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr }),
+      );
     });
     assert.equal(checked.code, 0, checked.stdout + checked.stderr);
     const pgtide = await startCli(['start', '--config', configFile], env, ports);
@@ -254,10 +283,19 @@ describe("docs/migration.md's path: import, check, start, log in to the console"
       // users.txt: challenge's md5 hash is of the password "challenge"; monitor's is plain.
       const pools = await consoleQuery(ports[0]!, { user: 'challenge', password: 'challenge' }, 'SHOW POOLS');
       assert.ok(pools.fields.some((f) => f.name === 'cl_active'));
-      const stats = await consoleQuery(ports[0]!, { user: 'monitor', password: 'monitor-plain-password' }, 'SHOW STATS');
+      const stats = await consoleQuery(
+        ports[0]!,
+        { user: 'monitor', password: 'monitor-plain-password' },
+        'SHOW STATS',
+      );
       assert.ok(stats.fields.some((f) => f.name === 'total_query_count'));
-      await assert.rejects(consoleQuery(ports[0]!, { user: 'monitor', password: 'monitor-plain-password' }, 'PAUSE'), { code: '42501' });
-      assert.equal((await consoleQuery(ports[0]!, { user: 'challenge', password: 'challenge' }, 'RESUME')).command, 'RESUME');
+      await assert.rejects(consoleQuery(ports[0]!, { user: 'monitor', password: 'monitor-plain-password' }, 'PAUSE'), {
+        code: '42501',
+      });
+      assert.equal(
+        (await consoleQuery(ports[0]!, { user: 'challenge', password: 'challenge' }, 'RESUME')).command,
+        'RESUME',
+      );
     } finally {
       await pgtide.stop();
     }
@@ -265,11 +303,17 @@ describe("docs/migration.md's path: import, check, start, log in to the console"
 
   test('an auth_file that does not exist is named by its key', async () => {
     const ini = join(dir, 'elsewhere.ini');
-    writeFileSync(ini, '[databases]\n* = host=127.0.0.1 port=5432\n[pgbouncer]\nauth_file = /nonexistent/pgbouncer/users.txt\n');
+    writeFileSync(
+      ini,
+      '[databases]\n* = host=127.0.0.1 port=5432\n[pgbouncer]\nauth_file = /nonexistent/pgbouncer/users.txt\n',
+    );
     const imported = join(dir, 'elsewhere.toml');
     const result = await runCli(['import', '--pgbouncer', ini, '-o', imported]);
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stderr, /elsewhere\.ini:4: auth_file \/nonexistent\/pgbouncer\/users\.txt does not exist on this machine/);
+    assert.match(
+      result.stderr,
+      /elsewhere\.ini:4: auth_file \/nonexistent\/pgbouncer\/users\.txt does not exist on this machine/,
+    );
     for (const command of ['check', 'start']) {
       const failed = await runCli([command, '--config', imported]);
       assert.equal(failed.code, 1, failed.stdout + failed.stderr);
@@ -282,7 +326,11 @@ describe("docs/migration.md's path: import, check, start, log in to the console"
 describe('pgtide start --pgbouncer', { timeout: 60_000 }, () => {
   test('runs straight from the seed files, --users naming the auth_file', async () => {
     const { ports, env } = await harnessEnv(7);
-    const pgtide = await startCli(['start', ...SEED_ARGS.map((arg) => (arg === seed('users.txt') ? authFile : arg))], env, ports);
+    const pgtide = await startCli(
+      ['start', ...SEED_ARGS.map((arg) => (arg === seed('users.txt') ? authFile : arg))],
+      env,
+      ports,
+    );
     try {
       const client = await connect(ports[6]!, t.database);
       try {
@@ -299,7 +347,10 @@ describe('pgtide start --pgbouncer', { timeout: 60_000 }, () => {
 
   test('exits 1 with the problem and its source line', async () => {
     const broken = join(dir, 'min-pool.ini');
-    writeFileSync(broken, '[databases]\n* = host=127.0.0.1 port=5432\n[pgbouncer]\ndefault_pool_size = 5\nmin_pool_size = 9\n');
+    writeFileSync(
+      broken,
+      '[databases]\n* = host=127.0.0.1 port=5432\n[pgbouncer]\ndefault_pool_size = 5\nmin_pool_size = 9\n',
+    );
     const result = await runCli(['start', '--pgbouncer', broken]);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /min_pool_size: \(9\) exceeds default_pool_size \(5\) \(from min-pool\.ini:5\)/);

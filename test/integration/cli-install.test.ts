@@ -18,7 +18,10 @@ import { waitFor } from '../support/wait.js';
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
-  version: string; bin: Record<string, string>; files: string[]; scripts: Record<string, string>;
+  version: string;
+  bin: Record<string, string>;
+  files: string[];
+  scripts: Record<string, string>;
 };
 
 /** pgtide refuses unknown PGTIDE_ variables, and the test runner sets one of its own. */
@@ -37,29 +40,52 @@ describe('npm install -g of the packed package', { timeout: 180_000 }, () => {
     base = mkdtempSync(join(tmpdir(), 'pgtide-install-'));
     // dist/src is built already: packing without scripts leaves the running tests' dist/ alone
     // (prepack would rebuild it from scratch).
-    const packed = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', base], { cwd: ROOT, env: cleanEnv(), maxBuffer: 16 << 20 });
+    const packed = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', base], {
+      cwd: ROOT,
+      env: cleanEnv(),
+      maxBuffer: 16 << 20,
+    });
     const [info] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
     const paths = info!.files.map((f) => f.path);
     assert.ok(paths.includes(manifest.bin['pgtide']!), `the tarball holds the bin ${manifest.bin['pgtide']}`);
-    assert.deepEqual(paths.filter((p) => /^(test|bench|dev|dist\/(test|bench|dev))\//.test(p)), [], 'no tests, benchmarks or dev scripts');
-    await run('npm', ['install', '-g', '--prefix', join(base, 'global'), '--no-audit', '--no-fund', '--prefer-offline', join(base, info!.filename)],
-      { env: cleanEnv(), maxBuffer: 16 << 20 });
+    assert.deepEqual(
+      paths.filter((p) => /^(test|bench|dev|dist\/(test|bench|dev))\//.test(p)),
+      [],
+      'no tests, benchmarks or dev scripts',
+    );
+    await run(
+      'npm',
+      [
+        'install',
+        '-g',
+        '--prefix',
+        join(base, 'global'),
+        '--no-audit',
+        '--no-fund',
+        '--prefer-offline',
+        join(base, info!.filename),
+      ],
+      { env: cleanEnv(), maxBuffer: 16 << 20 },
+    );
     bin = join(base, 'global', 'bin', 'pgtide');
     work = join(base, 'work');
     [port] = (await freePorts(1)) as [number];
     await run('mkdir', [work]);
-    writeFileSync(join(work, 'pgtide.toml'), [
-      'listen_addr = "127.0.0.1"',
-      `listen_port = ${port}`,
-      `auth_file = "${writeAuthFile(t, work)}"`,
-      'server_tls_sslmode = "disable"',
-      'log_level = "info"',
-      '[[backends]]',
-      `host = "${t.primary.host}"`,
-      `port = ${t.primary.port}`,
-      'role = "primary"',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      join(work, 'pgtide.toml'),
+      [
+        'listen_addr = "127.0.0.1"',
+        `listen_port = ${port}`,
+        `auth_file = "${writeAuthFile(t, work)}"`,
+        'server_tls_sslmode = "disable"',
+        'log_level = "info"',
+        '[[backends]]',
+        `host = "${t.primary.host}"`,
+        `port = ${t.primary.port}`,
+        'role = "primary"',
+        '',
+      ].join('\n'),
+    );
   });
   after(() => rmSync(base, { recursive: true, force: true }));
 
@@ -87,9 +113,17 @@ describe('npm install -g of the packed package', { timeout: 180_000 }, () => {
     child.stderr.on('data', (d) => (out += d));
     const exited = new Promise((resolve) => child.once('exit', resolve));
     try {
-      await waitFor(`pgtide listening on ${port}`, () => out.includes('pgtide started'), 20_000).catch(() => assert.fail(out));
+      await waitFor(`pgtide listening on ${port}`, () => out.includes('pgtide started'), 20_000).catch(() =>
+        assert.fail(out),
+      );
       assert.ok(out.includes(`"config":"${join(work, 'pgtide.toml')}"`), out);
-      const client = new pg.Client({ host: '127.0.0.1', port, user: t.scramUser.user, password: t.scramUser.password, database: t.database });
+      const client = new pg.Client({
+        host: '127.0.0.1',
+        port,
+        user: t.scramUser.user,
+        password: t.scramUser.password,
+        database: t.database,
+      });
       await client.connect();
       try {
         assert.equal((await client.query('SELECT 41 + 1 AS n')).rows[0].n, 42);

@@ -7,7 +7,15 @@ import { defaultConfig } from '../../src/config/defaults.js';
 import type { Config } from '../../src/config/types.js';
 import { createLogger } from '../../src/log.js';
 import {
-  currentTopology, promoteNode, sqlOn, startNode, startTopology, stopNode, stopTopology, type PgNode, type Topology,
+  currentTopology,
+  promoteNode,
+  sqlOn,
+  startNode,
+  startTopology,
+  stopNode,
+  stopTopology,
+  type PgNode,
+  type Topology,
 } from '../support/topology.js';
 
 const PERIOD = 0.2;
@@ -34,7 +42,8 @@ function startMonitor(t: Topology, overrides: Partial<Config> = {}): ClusterMoni
   // A non-superuser: the checks must need no privilege.
   const users = new Map([[t.scramUser.user, t.scramUser.password]]);
   return new ClusterMonitor(config, users, createLogger('test', 'silent'), (backend) =>
-    checkLogin(config, users, backend, { mode: 'disable' }));
+    checkLogin(config, users, backend, { mode: 'disable' }),
+  );
 }
 
 async function waitFor(what: string, condition: () => boolean, timeoutMs: number): Promise<number> {
@@ -62,13 +71,19 @@ describe('cluster monitor on the shared topology', { timeout: 120_000 }, () => {
   after(() => monitor.stop());
 
   test('start() discovers one primary and two readable standbys', () => {
-    assert.deepEqual(monitor.backends.map((b) => [b.config.name, b.role, b.healthy, b.readable]), [
-      ['primary', 'primary', true, true],
-      ['standby1', 'standby', true, true],
-      ['standby2', 'standby', true, true],
-    ]);
+    assert.deepEqual(
+      monitor.backends.map((b) => [b.config.name, b.role, b.healthy, b.readable]),
+      [
+        ['primary', 'primary', true, true],
+        ['standby1', 'standby', true, true],
+        ['standby2', 'standby', true, true],
+      ],
+    );
     assert.equal(monitor.primary()?.config.name, 'primary');
-    assert.deepEqual(monitor.readCandidates().map((b) => b.config.name), ['primary', 'standby1', 'standby2']);
+    assert.deepEqual(
+      monitor.readCandidates().map((b) => b.config.name),
+      ['primary', 'standby1', 'standby2'],
+    );
     for (const standby of monitor.backends.slice(1)) {
       assert.equal(typeof standby.lagBytes, 'number');
       assert.equal(typeof standby.lagMs, 'number');
@@ -76,8 +91,13 @@ describe('cluster monitor on the shared topology', { timeout: 120_000 }, () => {
   });
 
   test('check connections are named after the instance and kept open', async () => {
-    const count = async () => (await sqlOn<{ n: string }>(t.primary,
-      `SELECT count(*) AS n FROM pg_catalog.pg_stat_activity WHERE application_name = 'pgtide monitor cluster-monitor-test'`))[0]!.n;
+    const count = async () =>
+      (
+        await sqlOn<{ n: string }>(
+          t.primary,
+          `SELECT count(*) AS n FROM pg_catalog.pg_stat_activity WHERE application_name = 'pgtide monitor cluster-monitor-test'`,
+        )
+      )[0]!.n;
     assert.equal(await count(), '1');
     await new Promise((resolve) => setTimeout(resolve, PERIOD * 3000));
     assert.equal(await count(), '1');
@@ -90,7 +110,11 @@ describe('cluster monitor on the shared topology', { timeout: 120_000 }, () => {
     try {
       await stopNode(t, standby);
       // Each check may start up to a period late, and stopping itself takes a moment.
-      const took = await waitFor('standby2 unhealthy', () => !stateOf(monitor, standby).healthy, (RETRIES + 1) * PERIOD * 1000 + 1500);
+      const took = await waitFor(
+        'standby2 unhealthy',
+        () => !stateOf(monitor, standby).healthy,
+        (RETRIES + 1) * PERIOD * 1000 + 1500,
+      );
       assert.ok(took <= (RETRIES + 2) * PERIOD * 1000 + 1000, `took ${took} ms`);
       assert.equal(stateOf(monitor, standby).readable, false);
       assert.ok(!monitor.readCandidates().some((b) => b.config.name === standby.name));
@@ -99,7 +123,11 @@ describe('cluster monitor on the shared topology', { timeout: 120_000 }, () => {
     } finally {
       await startNode(t, standby);
     }
-    await waitFor('standby2 healthy again', () => stateOf(monitor, standby).healthy && stateOf(monitor, standby).readable, 10_000);
+    await waitFor(
+      'standby2 healthy again',
+      () => stateOf(monitor, standby).healthy && stateOf(monitor, standby).readable,
+      10_000,
+    );
     assert.equal(stateOf(monitor, standby).role, 'standby');
     unsubscribe();
   });
@@ -109,7 +137,10 @@ describe('cluster monitor on the shared topology', { timeout: 120_000 }, () => {
     await sqlOn(t.primary, 'CREATE TABLE IF NOT EXISTS cluster_monitor_lag (id int, pad text)');
     await sqlOn(standby, 'SELECT pg_catalog.pg_wal_replay_pause()');
     try {
-      await sqlOn(t.primary, `INSERT INTO cluster_monitor_lag SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g`);
+      await sqlOn(
+        t.primary,
+        `INSERT INTO cluster_monitor_lag SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g`,
+      );
       await waitFor('standby1 lagging', () => !stateOf(monitor, standby).readable, 5000);
       const state = stateOf(monitor, standby);
       assert.ok(state.lagBytes! > 64 * 1024, `lagBytes ${state.lagBytes}`);

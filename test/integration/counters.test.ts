@@ -34,11 +34,14 @@ describe('traffic counters', { timeout: 60_000 }, () => {
   };
 
   before(async () => {
-    await sqlOn(t.primary, `
+    await sqlOn(
+      t.primary,
+      `
       CREATE TABLE IF NOT EXISTS counters_t (id serial PRIMARY KEY);
       CREATE OR REPLACE FUNCTION counters_bump() RETURNS int LANGUAGE sql VOLATILE AS 'INSERT INTO counters_t DEFAULT VALUES RETURNING id';
       GRANT ALL ON counters_t, counters_t_id_seq TO ${t.scramUser.user};
-      GRANT EXECUTE ON FUNCTION counters_bump() TO ${t.scramUser.user};`);
+      GRANT EXECUTE ON FUNCTION counters_bump() TO ${t.scramUser.user};`,
+    );
     p = await startPgtide(t, {
       backends: clusterBackends(t, [0, 1, 1]),
       databases: { [t.database]: { dbname: t.database }, [SESSION_DB]: { dbname: t.database, pool_mode: 'session' } },
@@ -67,20 +70,32 @@ describe('traffic counters', { timeout: 60_000 }, () => {
     assert.ok(delta('total_xact_count') >= N, `total_xact_count grew by ${delta('total_xact_count')}`);
     // Each transaction holds a 2 ms sleep: its queries and the transaction take at least that.
     assert.ok(delta('total_query_time') >= N * 2000, `total_query_time grew by ${delta('total_query_time')} µs`);
-    assert.ok(delta('total_xact_time') >= delta('total_query_time') - N * 1000,
-      `total_xact_time ${delta('total_xact_time')} µs covers the queries' ${delta('total_query_time')} µs`);
+    assert.ok(
+      delta('total_xact_time') >= delta('total_query_time') - N * 1000,
+      `total_xact_time ${delta('total_xact_time')} µs covers the queries' ${delta('total_query_time')} µs`,
+    );
     assert.ok(after_('avg_query_time') > 0 && after_('avg_xact_time') > 0);
 
     const m = await metrics();
-    const grew = (name: string) => total(m, name, { database: t.database }) - total(metricsBefore, name, { database: t.database });
+    const grew = (name: string) =>
+      total(m, name, { database: t.database }) - total(metricsBefore, name, { database: t.database });
     assert.ok(grew('pgtide_queries_total') >= 3 * N, `pgtide_queries_total grew by ${grew('pgtide_queries_total')}`);
     assert.ok(grew('pgtide_transactions_total') >= N);
-    assert.ok(grew('pgtide_query_seconds_total') >= N * 0.002, `pgtide_query_seconds_total grew by ${grew('pgtide_query_seconds_total')}`);
+    assert.ok(
+      grew('pgtide_query_seconds_total') >= N * 0.002,
+      `pgtide_query_seconds_total grew by ${grew('pgtide_query_seconds_total')}`,
+    );
     assert.ok(grew('pgtide_transaction_seconds_total') >= N * 0.001);
   });
 
   test('sync points pipelined before the first answer count as one query, as in PgBouncer', async () => {
-    const c = await WireClient.connect({ host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database });
+    const c = await WireClient.connect({
+      host: p.host,
+      port: p.port,
+      user: t.scramUser.user,
+      password: t.scramUser.password,
+      database: t.database,
+    });
     const statement = (n: number) => [parse('', `SELECT ${n}`), bind('', ''), execute(), sync()];
     const count = () => stats()('total_query_count');
     const before_ = count();
@@ -102,22 +117,22 @@ describe('traffic counters', { timeout: 60_000 }, () => {
     assert.ok(after_('total_xact_time') - before_('total_xact_time') >= 5000);
   });
 
-  test('errors sent to clients are counted by SQLSTATE: the server\'s and pgtide\'s own', async () => {
+  test("errors sent to clients are counted by SQLSTATE: the server's and pgtide's own", async () => {
     const errors = async (sqlstate: string) => total(await metrics(), 'pgtide_errors_total', { sqlstate });
     const division = await errors('22012');
     const c = await connect();
     await assert.rejects(c.query('SELECT 1/0'), { code: '22012' });
     await assert.rejects(c.query('SELECT $1::int / 0', [1]), { code: '22012' });
     await c.end();
-    assert.equal(await errors('22012') - division, 2);
+    assert.equal((await errors('22012')) - division, 2);
 
     // pgtide's own FATAL: a database not listed in [databases].
     const missing = await errors('3D000');
     await assert.rejects(connect('counters_nowhere'), { code: '3D000' });
-    assert.equal(await errors('3D000') - missing, 1);
+    assert.equal((await errors('3D000')) - missing, 1);
   });
 
-  test('a standby\'s 25006 that pgtide runs again on the primary reaches no client and is not counted', async () => {
+  test("a standby's 25006 that pgtide runs again on the primary reaches no client and is not counted", async () => {
     const errors = async () => total(await metrics(), 'pgtide_errors_total', { sqlstate: '25006' });
     const refused = await errors();
     const c = await connect();
@@ -126,7 +141,10 @@ describe('traffic counters', { timeout: 60_000 }, () => {
       assert.ok(Number(rows[0].id) >= 1);
     }
     await c.end();
-    assert.ok(p.logs.some((l) => String(l['msg']).includes('25006')), 'a standby refused the write and pgtide retried it');
+    assert.ok(
+      p.logs.some((l) => String(l['msg']).includes('25006')),
+      'a standby refused the write and pgtide retried it',
+    );
     assert.equal(await errors(), refused);
   });
 

@@ -15,7 +15,6 @@ import { waitFor } from '../support/wait.js';
 
 const DEMO = fileURLToPath(new URL('../../dev/demo.js', import.meta.url));
 
-
 function processesMentioning(text: string): Promise<string> {
   return new Promise((resolve) => {
     const ps = spawn('pgrep', ['-f', text]);
@@ -26,22 +25,37 @@ function processesMentioning(text: string): Promise<string> {
 }
 
 for (const signal of ['SIGINT', 'SIGHUP'] as const) {
-  test(`the demo serves queries, the console and /metrics, and cleans up on ${signal}`, { timeout: 110_000 }, async () => {
+  test(`the demo serves queries, the console and /metrics, and cleans up on ${signal}`, {
+    timeout: 110_000,
+  }, async () => {
     const [port, httpPort] = await freePorts(2);
     // A temporary directory of its own: what the demo leaves behind is whatever remains in it.
     const tmp = await mkdtemp(join(tmpdir(), 'pgtide-demo-test-'));
     await chmod(tmp, 0o755); // PostgreSQL runs as the postgres user when we are root
-    const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PGTIDE_'))), TMPDIR: tmp };
-    const child = spawn(process.execPath, [DEMO, '--port', String(port), '--http-port', String(httpPort)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = {
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PGTIDE_'))),
+      TMPDIR: tmp,
+    };
+    const child = spawn(process.execPath, [DEMO, '--port', String(port), '--http-port', String(httpPort)], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     try {
-      await waitFor('the demo to print how to connect', () => out.includes('Press Ctrl-C') || child.exitCode !== null, 90_000).catch((err: Error) => {
+      await waitFor(
+        'the demo to print how to connect',
+        () => out.includes('Press Ctrl-C') || child.exitCode !== null,
+        90_000,
+      ).catch((err: Error) => {
         throw new Error(`${err.message}; it printed: ${out.slice(-3000)}`);
       });
-      assert.ok(out.includes('Press Ctrl-C'), `the demo exited with ${child.exitCode} before serving: ${out.slice(-3000)}`);
+      assert.ok(
+        out.includes('Press Ctrl-C'),
+        `the demo exited with ${child.exitCode} before serving: ${out.slice(-3000)}`,
+      );
       const password = /PGPASSWORD='([^']+)'/.exec(out)![1];
       const user = /user=(\S+)/.exec(out)![1];
       const database = /dbname=([^"\s]+)/.exec(out)![1];

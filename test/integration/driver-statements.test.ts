@@ -9,17 +9,39 @@ import pg from 'pg';
 import postgres from 'postgres';
 import { currentTopology } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
-import { DEBIAN_PYTHON, DRIVERS_DIR, assertScriptPassed, runScript, scramUserEnv, type DriverScript } from '../support/driver-script.js';
 import {
-  WireClient, bind, dataRows, describe as describeMessage, errorCodes, execute, holdServer, normalise, parse, query, sync,
-  useWirePgtide, withStaleableTable, type Message, type WireLogin,
+  DEBIAN_PYTHON,
+  DRIVERS_DIR,
+  assertScriptPassed,
+  runScript,
+  scramUserEnv,
+  type DriverScript,
+} from '../support/driver-script.js';
+import {
+  WireClient,
+  bind,
+  dataRows,
+  describe as describeMessage,
+  errorCodes,
+  execute,
+  holdServer,
+  normalise,
+  parse,
+  query,
+  sync,
+  useWirePgtide,
+  withStaleableTable,
+  type Message,
+  type WireLogin,
 } from '../support/pipeline.js';
 
 const t = currentTopology();
 const direct = { host: t.primary.host, port: t.primary.port };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe('psycopg 3 on its default settings (auto-prepare, DEALLOCATE ALL after ROLLBACK and DROP, cache eviction)', { timeout: 115_000 }, () => {
+describe('psycopg 3 on its default settings (auto-prepare, DEALLOCATE ALL after ROLLBACK and DROP, cache eviction)', {
+  timeout: 115_000,
+}, () => {
   let two: RunningPgtide;
   let one: RunningPgtide;
   before(async () => {
@@ -31,19 +53,29 @@ describe('psycopg 3 on its default settings (auto-prepare, DEALLOCATE ALL after 
     await one.stop();
   });
 
-  async function assertRounds(target: { host: string; port: number }, scenario: string, clients: number, rounds: number): Promise<void> {
+  async function assertRounds(
+    target: { host: string; port: number },
+    scenario: string,
+    clients: number,
+    rounds: number,
+  ): Promise<void> {
     const script: DriverScript = {
-      name: `psycopg-defaults.py ${scenario}`, command: DEBIAN_PYTHON, args: [DRIVERS_DIR + 'psycopg-defaults.py', scenario, String(clients), String(rounds)],
-      packages: 'python3-psycopg', files: [[DEBIAN_PYTHON, 'python3']],
+      name: `psycopg-defaults.py ${scenario}`,
+      command: DEBIAN_PYTHON,
+      args: [DRIVERS_DIR + 'psycopg-defaults.py', scenario, String(clients), String(rounds)],
+      packages: 'python3-psycopg',
+      files: [[DEBIAN_PYTHON, 'python3']],
     };
     assertScriptPassed(script, await runScript(script, scramUserEnv(t, target), 70_000), clients * rounds);
   }
 
   for (const scenario of ['rollback', 'drop', 'evict']) {
     test(`${scenario}: direct, 6 clients x 10 rounds`, () => assertRounds(direct, scenario, 6, 10));
-    test(`${scenario}: through pgtide, 6 clients x 10 rounds on 2 server connections`, () => assertRounds(two, scenario, 6, 10));
+    test(`${scenario}: through pgtide, 6 clients x 10 rounds on 2 server connections`, () =>
+      assertRounds(two, scenario, 6, 10));
   }
-  test('all three, 3 clients x 10 rounds on 1 server connection: no client breaks the next', () => assertRounds(one, 'all', 3, 10));
+  test('all three, 3 clients x 10 rounds on 1 server connection: no client breaks the next', () =>
+    assertRounds(one, 'all', 3, 10));
 });
 
 const SHARED = 'SELECT $1::int * 3 AS v';
@@ -66,10 +98,22 @@ describe('DEALLOCATE in every form keeps the shared statements right, pool size 
     ['simple DEALLOCATE PREPARE name', (n) => [query(`DEALLOCATE PREPARE ${n}`)]],
     ['DEALLOCATE name inside a multi-statement query', (n) => [query(`SELECT 1; DEALLOCATE "${n}"; SELECT 2`)]],
     ['DEALLOCATE ALL inside a multi-statement query', () => [query('SELECT 1; DEALLOCATE ALL')]],
-    ['extended DEALLOCATE ALL (psycopg after ROLLBACK)', () => [parse('', 'DEALLOCATE ALL'), bind('', ''), describeMessage('P', ''), execute(), sync()]],
-    ['extended DEALLOCATE name (psycopg cache eviction)', (n) => [parse('', `DEALLOCATE ${n}`), bind('', ''), describeMessage('P', ''), execute(), sync()]],
-    ['extended DEALLOCATE PREPARE "name"', (n) => [parse('', `deallocate prepare "${n}"`), bind('', ''), execute(), sync()]],
-    ['a named statement DEALLOCATE ALL (postgres.js)', () => [parse('dx', 'DEALLOCATE ALL'), bind('', 'dx'), execute(), sync()]],
+    [
+      'extended DEALLOCATE ALL (psycopg after ROLLBACK)',
+      () => [parse('', 'DEALLOCATE ALL'), bind('', ''), describeMessage('P', ''), execute(), sync()],
+    ],
+    [
+      'extended DEALLOCATE name (psycopg cache eviction)',
+      (n) => [parse('', `DEALLOCATE ${n}`), bind('', ''), describeMessage('P', ''), execute(), sync()],
+    ],
+    [
+      'extended DEALLOCATE PREPARE "name"',
+      (n) => [parse('', `deallocate prepare "${n}"`), bind('', ''), execute(), sync()],
+    ],
+    [
+      'a named statement DEALLOCATE ALL (postgres.js)',
+      () => [parse('dx', 'DEALLOCATE ALL'), bind('', 'dx'), execute(), sync()],
+    ],
   ];
   forms.forEach(([form, messages], i) => {
     test(`${form}: the client's statement goes, the next client's of the same text still runs`, async () => {
@@ -80,7 +124,10 @@ describe('DEALLOCATE in every form keeps the shared statements right, pool size 
       assert.deepEqual(errorCodes(await b.exchange(parse('b1', SHARED), bind('', 'b1', ['1']), execute(), sync())), []);
       const got = await a.exchange(...messages(aName));
       assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
-      assert.ok(got.some((m) => m.type === 'C' && m.body.toString().startsWith('DEALLOCATE')), normalise(got).join(' | '));
+      assert.ok(
+        got.some((m) => m.type === 'C' && m.body.toString().startsWith('DEALLOCATE')),
+        normalise(got).join(' | '),
+      );
       await afterDeallocate(a, b, aName);
       await Promise.all([a.close(), b.close()]);
     });
@@ -96,7 +143,9 @@ describe('DEALLOCATE in every form keeps the shared statements right, pool size 
 
   /** The server name pgtide gave SHARED. */
   async function serverNameOf(c: WireClient): Promise<string> {
-    const rows = dataRows(await c.exchange(query(`SELECT name FROM pg_catalog.pg_prepared_statements WHERE statement = '${SHARED}'`)));
+    const rows = dataRows(
+      await c.exchange(query(`SELECT name FROM pg_catalog.pg_prepared_statements WHERE statement = '${SHARED}'`)),
+    );
     assert.equal(rows.length, 1);
     return rows[0]![0]!;
   }
@@ -116,7 +165,10 @@ describe('DEALLOCATE in every form keeps the shared statements right, pool size 
       // Inside a transaction block nothing can run again: the error passes, the map is corrected.
       await a.exchange(drop(await serverNameOf(a)));
       const inBlock = await b.exchange(query('BEGIN'), bind('', 'b1', ['3']), execute(), sync(), query('ROLLBACK'));
-      assert.ok(errorCodes(inBlock).every((c) => c === '26000'), normalise(inBlock).join(' | '));
+      assert.ok(
+        errorCodes(inBlock).every((c) => c === '26000'),
+        normalise(inBlock).join(' | '),
+      );
       const next = await b.exchange(bind('', 'b1', ['4']), execute(), sync());
       assert.deepEqual(dataRows(next), [['12']], normalise(next).join(' | '));
       await Promise.all([a.close(), b.close()]);
@@ -140,7 +192,15 @@ describe('stale plans on shared statements', { timeout: 60_000 }, () => {
       async function postgresJsTranscript(target: { host: string; port: number }, table: string): Promise<unknown[]> {
         const transcript: unknown[] = [];
         await withStaleableTable(t.primary, table, async (changeType) => {
-          const connect = () => postgres({ ...target, user: t.scramUser.user, pass: t.scramUser.password, database: t.database, max: 1, onnotice: () => undefined });
+          const connect = () =>
+            postgres({
+              ...target,
+              user: t.scramUser.user,
+              pass: t.scramUser.password,
+              database: t.database,
+              max: 1,
+              onnotice: () => undefined,
+            });
           const a = connect();
           const b = connect();
           const note = async (what: string, run: () => Promise<unknown>) => {
@@ -150,12 +210,19 @@ describe('stale plans on shared statements', { timeout: 60_000 }, () => {
               transcript.push([what, (err as { code?: string }).code ?? String(err)]);
             }
           };
-          const select = (sql: postgres.Sql, what: string) => note(what, async () => {
-            const rows = await sql.unsafe(`SELECT v FROM ${table}`, [], { prepare: true });
-            return rows.map((r) => [typeof r.v, r.v]);
-          });
+          const select = (sql: postgres.Sql, what: string) =>
+            note(what, async () => {
+              const rows = await sql.unsafe(`SELECT v FROM ${table}`, [], { prepare: true });
+              return rows.map((r) => [typeof r.v, r.v]);
+            });
           const insert = (sql: postgres.Sql, what: string, v: unknown) =>
-            note(what, async () => (await sql.unsafe(`INSERT INTO ${table} (v) VALUES ($1) RETURNING v`, [v as string], { prepare: true }))[0]!.v);
+            note(
+              what,
+              async () =>
+                (
+                  await sql.unsafe(`INSERT INTO ${table} (v) VALUES ($1) RETURNING v`, [v as string], { prepare: true })
+                )[0]!.v,
+            );
           try {
             for (let i = 0; i < 3; i++) await select(a, 'a before');
             await select(b, 'b before');
@@ -179,7 +246,7 @@ describe('stale plans on shared statements', { timeout: 60_000 }, () => {
         assert.deepEqual(got, want);
       });
 
-      test('a new client\'s Parse after another client met the stale plan: prepared afresh, also inside a transaction block', async () => {
+      test("a new client's Parse after another client met the stale plan: prepared afresh, also inside a transaction block", async () => {
         await withStaleableTable(t.primary, `stale_new_${poolSize}`, async (changeType) => {
           const text = `SELECT v, pg_catalog.pg_backend_pid() AS pid FROM stale_new_${poolSize}`;
           const first = new pg.Client(p.pgConfig());
@@ -196,7 +263,8 @@ describe('stale plans on shared statements', { timeout: 60_000 }, () => {
             const met = (await first.query({ name: 'n1', text })).rows[0];
             assert.equal(met.v, 'new-7');
             // The other server's copy is stale too: a transaction there cannot run anything again.
-            const release = poolSize > 1 ? await holdServer(p.pgConfig(), met.pid as number, poolSize) : async () => undefined;
+            const release =
+              poolSize > 1 ? await holdServer(p.pgConfig(), met.pid as number, poolSize) : async () => undefined;
             try {
               const later = new pg.Client(p.pgConfig());
               await later.connect();
@@ -218,15 +286,27 @@ describe('stale plans on shared statements', { timeout: 60_000 }, () => {
         });
       });
 
-      test('a statement another client prepared before the change: a new client\'s first autocommit use runs', async () => {
+      test("a statement another client prepared before the change: a new client's first autocommit use runs", async () => {
         await withStaleableTable(t.primary, `stale_first_${poolSize}`, async (changeType) => {
-          const login: WireLogin = { host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
+          const login: WireLogin = {
+            host: p.host,
+            port: p.port,
+            user: t.scramUser.user,
+            password: t.scramUser.password,
+            database: t.database,
+          };
           const text = `SELECT v FROM stale_first_${poolSize}`;
           const a = await WireClient.connect(login);
           await a.exchange(parse('s', text), describeMessage('S', 's'), bind('', 's'), execute(), sync());
           await changeType();
           const b = await WireClient.connect(login);
-          const got: Message[] = await b.exchange(parse('s', text), describeMessage('S', 's'), bind('', 's'), execute(), sync());
+          const got: Message[] = await b.exchange(
+            parse('s', text),
+            describeMessage('S', 's'),
+            bind('', 's'),
+            execute(),
+            sync(),
+          );
           assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
           assert.deepEqual(dataRows(got), [['new-7']]);
           // A held the old description and never asked again: it gets PostgreSQL's 0A000, not rows of another shape.
@@ -242,13 +322,29 @@ describe('stale plans on shared statements', { timeout: 60_000 }, () => {
        * the other server, which never had the statement. Returns that answer, the COMMIT's, and
        * the answer to a fresh Parse and Describe of the same text by the same client.
        */
-      async function bindElsewhere(table: string, text: string, inBlock: boolean): Promise<{ first: Message[]; got: Message[]; commit: Message[]; again: Message[] }> {
+      async function bindElsewhere(
+        table: string,
+        text: string,
+        inBlock: boolean,
+      ): Promise<{ first: Message[]; got: Message[]; commit: Message[]; again: Message[] }> {
         let result: { first: Message[]; got: Message[]; commit: Message[]; again: Message[] } | undefined;
         await withStaleableTable(t.primary, table, async (changeType) => {
-          const login: WireLogin = { host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
+          const login: WireLogin = {
+            host: p.host,
+            port: p.port,
+            user: t.scramUser.user,
+            password: t.scramUser.password,
+            database: t.database,
+          };
           const a = await WireClient.connect(login);
           try {
-            const first = await a.exchange(parse('s', text), describeMessage('S', 's'), bind('', 's'), execute(), sync());
+            const first = await a.exchange(
+              parse('s', text),
+              describeMessage('S', 's'),
+              bind('', 's'),
+              execute(),
+              sync(),
+            );
             const pid = Number(dataRows(first)[0]!.at(-1));
             await changeType();
             const release = await holdServer(p.pgConfig(), pid, poolSize);
@@ -256,7 +352,13 @@ describe('stale plans on shared statements', { timeout: 60_000 }, () => {
               if (inBlock) await a.exchange(query('BEGIN'));
               const got = await a.exchange(bind('', 's'), execute(), sync());
               const commit = inBlock ? await a.exchange(query('COMMIT')) : [];
-              const again = await a.exchange(parse('s2', text), describeMessage('S', 's2'), bind('', 's2'), execute(), sync());
+              const again = await a.exchange(
+                parse('s2', text),
+                describeMessage('S', 's2'),
+                bind('', 's2'),
+                execute(),
+                sync(),
+              );
               result = { first, got, commit, again };
             } finally {
               await release();
@@ -268,7 +370,8 @@ describe('stale plans on shared statements', { timeout: 60_000 }, () => {
         return result!;
       }
 
-      const tag = (messages: Message[]) => messages.filter((m) => m.type === 'C').map((m) => m.body.toString('utf8', 0, m.body.length - 1));
+      const tag = (messages: Message[]) =>
+        messages.filter((m) => m.type === 'C').map((m) => m.body.toString('utf8', 0, m.body.length - 1));
 
       // postgres.js's own suite met this: a client's cached description, then its Bind lands on
       // a server that never had the statement, so nothing there is stale and no one sees 0A000.
@@ -278,7 +381,11 @@ describe('stale plans on shared statements', { timeout: 60_000 }, () => {
           skip: poolSize === 1 && 'needs a second server connection',
         }, async () => {
           const table = `stale_elsewhere_${poolSize}_${inBlock ? 'block' : 'auto'}`;
-          const { got, commit, again } = await bindElsewhere(table, `SELECT v, pg_catalog.pg_backend_pid() AS pid FROM ${table}`, inBlock);
+          const { got, commit, again } = await bindElsewhere(
+            table,
+            `SELECT v, pg_catalog.pg_backend_pid() AS pid FROM ${table}`,
+            inBlock,
+          );
           assert.deepEqual(errorCodes(got), ['0A000'], normalise(got).join(' | '));
           assert.deepEqual(dataRows(got), []);
           // As PostgreSQL ends a transaction block that failed.
@@ -292,7 +399,11 @@ describe('stale plans on shared statements', { timeout: 60_000 }, () => {
           skip: poolSize === 1 && 'needs a second server connection',
         }, async () => {
           const table = `same_elsewhere_${poolSize}_${inBlock ? 'block' : 'auto'}`;
-          const { first, got, commit } = await bindElsewhere(table, `SELECT v IS NOT NULL AS present, pg_catalog.pg_backend_pid() AS pid FROM ${table}`, inBlock);
+          const { first, got, commit } = await bindElsewhere(
+            table,
+            `SELECT v IS NOT NULL AS present, pg_catalog.pg_backend_pid() AS pid FROM ${table}`,
+            inBlock,
+          );
           assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
           const [row] = dataRows(got);
           assert.equal(row![0], 't');
@@ -307,18 +418,36 @@ describe('stale plans on shared statements', { timeout: 60_000 }, () => {
       }, async () => {
         const table = `stale_copied_${poolSize}`;
         await withStaleableTable(t.primary, table, async (changeType) => {
-          const login: WireLogin = { host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
+          const login: WireLogin = {
+            host: p.host,
+            port: p.port,
+            user: t.scramUser.user,
+            password: t.scramUser.password,
+            database: t.database,
+          };
           const text = `SELECT v, pg_catalog.pg_backend_pid() AS pid FROM ${table}`;
           const a = await WireClient.connect(login);
           try {
-            const first = await a.exchange(parse('s', text), describeMessage('S', 's'), bind('', 's'), execute(), sync());
+            const first = await a.exchange(
+              parse('s', text),
+              describeMessage('S', 's'),
+              bind('', 's'),
+              execute(),
+              sync(),
+            );
             const pid = dataRows(first)[0]![1];
             await changeType();
             const release = await holdServer(p.pgConfig(), Number(pid), poolSize);
             try {
               // A new client, node-postgres' way (its portal described): the new rows.
               const b = await WireClient.connect(login);
-              const other = await b.exchange(parse('n', text), bind('', 'n'), describeMessage('P', ''), execute(), sync());
+              const other = await b.exchange(
+                parse('n', text),
+                bind('', 'n'),
+                describeMessage('P', ''),
+                execute(),
+                sync(),
+              );
               await b.close();
               assert.deepEqual(errorCodes(other), [], normalise(other).join(' | '));
               const [row] = dataRows(other);
@@ -340,9 +469,21 @@ describe('stale plans on shared statements', { timeout: 60_000 }, () => {
       }, async () => {
         const table = `check_left_${poolSize}`;
         await withStaleableTable(t.primary, table, async () => {
-          const login: WireLogin = { host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
+          const login: WireLogin = {
+            host: p.host,
+            port: p.port,
+            user: t.scramUser.user,
+            password: t.scramUser.password,
+            database: t.database,
+          };
           const a = await WireClient.connect(login);
-          const first = await a.exchange(parse('s', `SELECT v, pg_catalog.pg_backend_pid() AS pid FROM ${table}`), describeMessage('S', 's'), bind('', 's'), execute(), sync());
+          const first = await a.exchange(
+            parse('s', `SELECT v, pg_catalog.pg_backend_pid() AS pid FROM ${table}`),
+            describeMessage('S', 's'),
+            bind('', 's'),
+            execute(),
+            sync(),
+          );
           const release = await holdServer(p.pgConfig(), Number(dataRows(first)[0]![1]), poolSize);
           try {
             // One write: the Bind waits for the check on the other server when the Terminate is read.
@@ -368,7 +509,15 @@ describe('stale plans on shared statements', { timeout: 60_000 }, () => {
       }, async () => {
         const table = `stale_js_elsewhere_${poolSize}`;
         await withStaleableTable(t.primary, table, async (changeType) => {
-          const sql = postgres({ host: p.host, port: p.port, user: t.scramUser.user, pass: t.scramUser.password, database: t.database, max: 1, onnotice: () => undefined });
+          const sql = postgres({
+            host: p.host,
+            port: p.port,
+            user: t.scramUser.user,
+            pass: t.scramUser.password,
+            database: t.database,
+            max: 1,
+            onnotice: () => undefined,
+          });
           try {
             // A tagged query: the extended protocol, prepared once, then Bind/Execute/Sync alone
             // (sql.unsafe without parameters would use the simple protocol).
@@ -378,8 +527,14 @@ describe('stale plans on shared statements', { timeout: 60_000 }, () => {
             await changeType();
             const release = await holdServer(p.pgConfig(), before!.pid as number, poolSize);
             try {
-              const outcome = await run().then((rows) => rows.map((r) => [typeof r.v, r.v]), (err: { code?: string }) => err.code ?? String(err));
-              assert.ok(outcome === '0A000' || JSON.stringify(outcome) === JSON.stringify([['string', 'new-7']]), JSON.stringify(outcome));
+              const outcome = await run().then(
+                (rows) => rows.map((r) => [typeof r.v, r.v]),
+                (err: { code?: string }) => err.code ?? String(err),
+              );
+              assert.ok(
+                outcome === '0A000' || JSON.stringify(outcome) === JSON.stringify([['string', 'new-7']]),
+                JSON.stringify(outcome),
+              );
               // postgres.js prepares again after 0A000: its next run decodes the new rows.
               const [after] = await run();
               assert.equal(after!.v, 'new-7');
@@ -397,8 +552,14 @@ describe('stale plans on shared statements', { timeout: 60_000 }, () => {
 
 describe('pinned clients and stale plans: every wait ends', { timeout: 60_000 }, () => {
   const TYPES: [string, string[]][] = [
-    ['integer', ['1', '-2']], ['text', ['a', 'b']], ['double precision', ['1.5']], ['boolean', ['true']], ['bigint', ['9007199254740993']],
-    ['varchar(5)', ['abc']], ['date', ['2020-01-02']], ['numeric', ['3.25']],
+    ['integer', ['1', '-2']],
+    ['text', ['a', 'b']],
+    ['double precision', ['1.5']],
+    ['boolean', ['true']],
+    ['bigint', ['9007199254740993']],
+    ['varchar(5)', ['abc']],
+    ['date', ['2020-01-02']],
+    ['numeric', ['3.25']],
   ];
 
   for (const poolSize of [1, 2]) {
@@ -414,7 +575,12 @@ describe('pinned clients and stale plans: every wait ends', { timeout: 60_000 },
           await c.query(`CREATE TEMP TABLE test_type (col ${type})`);
           for (const value of values) {
             await c.query('INSERT INTO test_type (col) VALUES ($1)', [value]);
-            const { rows } = await c.query({ name: `get type ${type}`, text: 'SELECT col FROM test_type', rowMode: 'array', types: { getTypeParser: () => (v: string) => v } });
+            const { rows } = await c.query({
+              name: `get type ${type}`,
+              text: 'SELECT col FROM test_type',
+              rowMode: 'array',
+              types: { getTypeParser: () => (v: string) => v },
+            });
             if (rows.length !== 1) errors.push(`client ${worker} ${type}: ${rows.length} rows`);
             await c.query('DELETE FROM test_type');
           }
@@ -426,9 +592,12 @@ describe('pinned clients and stale plans: every wait ends', { timeout: 60_000 },
         }
       };
       try {
-        await Promise.all([0, 1, 2].map(async (worker) => {
-          for (let round = 0; round < 3; round++) for (const [type, values] of TYPES) await coerce(worker, type, values);
-        }));
+        await Promise.all(
+          [0, 1, 2].map(async (worker) => {
+            for (let round = 0; round < 3; round++)
+              for (const [type, values] of TYPES) await coerce(worker, type, values);
+          }),
+        );
         assert.deepEqual(errors, []);
       } finally {
         await p.stop();
@@ -442,7 +611,10 @@ describe('pinned clients and stale plans: every wait ends', { timeout: 60_000 },
     test('a pinned client pipelines a named statement whose text another client prepared for another column type: answered', async () => {
       const a = await wire.connect();
       await a.exchange(query('CREATE TEMP TABLE pin_t (col int); INSERT INTO pin_t VALUES (1)'));
-      assert.deepEqual(dataRows(await a.exchange(parse('q', 'SELECT col FROM pin_t'), bind('', 'q'), execute(), sync())), [['1']]);
+      assert.deepEqual(
+        dataRows(await a.exchange(parse('q', 'SELECT col FROM pin_t'), bind('', 'q'), execute(), sync())),
+        [['1']],
+      );
       await a.exchange(query('DROP TABLE pin_t'));
       // Unpinned by the check after the DROP: its server, with the statement, goes back to the pool.
       await sleep(200);
@@ -453,7 +625,15 @@ describe('pinned clients and stale plans: every wait ends', { timeout: 60_000 },
         await b.exchange(query(`CREATE TEMP TABLE pin_t (col text); INSERT INTO pin_t VALUES ('x')`));
         // Pinned and linked again after the pin check: its first named statement arrives on a live link.
         await sleep(200);
-        const got = await b.exchange(parse('q2', 'SELECT col FROM pin_t'), bind('', 'q2'), execute(), sync(), bind('', 'q2'), execute(), sync());
+        const got = await b.exchange(
+          parse('q2', 'SELECT col FROM pin_t'),
+          bind('', 'q2'),
+          execute(),
+          sync(),
+          bind('', 'q2'),
+          execute(),
+          sync(),
+        );
         assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
         assert.deepEqual(dataRows(got), [['x'], ['x']]);
       } finally {
@@ -465,7 +645,10 @@ describe('pinned clients and stale plans: every wait ends', { timeout: 60_000 },
       await withStaleableTable(t.primary, 'pin_stale', async (changeType) => {
         const a = await wire.connect();
         await a.exchange(query('CREATE TEMP TABLE pin_keep (x int)'));
-        assert.deepEqual(dataRows(await a.exchange(parse('q', 'SELECT v FROM pin_stale'), bind('', 'q'), execute(), sync())), [['7']]);
+        assert.deepEqual(
+          dataRows(await a.exchange(parse('q', 'SELECT v FROM pin_stale'), bind('', 'q'), execute(), sync())),
+          [['7']],
+        );
         await changeType();
         const got = await a.exchange(bind('', 'q'), execute(), sync());
         assert.deepEqual(dataRows(got), [['new-7']], normalise(got).join(' | '));

@@ -11,11 +11,17 @@ describe('failover', { timeout: 120_000 }, () => {
     try {
       t = await startTopology({ standbys: 1 });
       const topo = t;
-      await sqlOn(topo.primary, `CREATE TABLE failover_rows (id int PRIMARY KEY); GRANT ALL ON failover_rows TO ${topo.scramUser.user}`);
+      await sqlOn(
+        topo.primary,
+        `CREATE TABLE failover_rows (id int PRIMARY KEY); GRANT ALL ON failover_rows TO ${topo.scramUser.user}`,
+      );
       const srCheck = 1;
       const p = await startPgtide(topo, {
         backends: clusterBackends(topo, [0, 1]),
-        sr_check_period: srCheck, health_check_period: 1, health_check_max_retries: 1, health_check_timeout: 1,
+        sr_check_period: srCheck,
+        health_check_period: 1,
+        health_check_max_retries: 1,
+        health_check_timeout: 1,
       });
       const committed: number[] = [];
       const readOnlyErrors: string[] = [];
@@ -57,7 +63,10 @@ describe('failover', { timeout: 120_000 }, () => {
       const rows = await sqlOn<{ id: number }>(topo.standbys[0]!, 'SELECT id FROM failover_rows');
       const onNewPrimary = new Set(rows.map((r) => r.id));
       const after = committed.slice(before);
-      assert.ok(after.every((id) => onNewPrimary.has(id)), 'a write acknowledged after failover is missing on the new primary');
+      assert.ok(
+        after.every((id) => onNewPrimary.has(id)),
+        'a write acknowledged after failover is missing on the new primary',
+      );
     } finally {
       if (t) await stopTopology(t);
     }

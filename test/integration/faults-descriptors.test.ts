@@ -24,7 +24,9 @@ function tally(outcomes: Outcome[]): Record<string, number> {
 
 /** 'ok', a SQLSTATE, or what the driver said when the connection ended without one. */
 function outcomeOf(err: { code?: string; message?: string }): Outcome {
-  return err.code !== undefined && /^[0-9A-Z]{5}$/.test(err.code) ? err.code : `no SQLSTATE: ${err.code ?? err.message}`;
+  return err.code !== undefined && /^[0-9A-Z]{5}$/.test(err.code)
+    ? err.code
+    : `no SQLSTATE: ${err.code ?? err.message}`;
 }
 
 describe('faults: file descriptors', { timeout: 90_000 }, () => {
@@ -32,8 +34,20 @@ describe('faults: file descriptors', { timeout: 90_000 }, () => {
     const t = currentTopology();
     const dir = mkdtempSync(join(tmpdir(), 'pgtide-fds-'));
     const openFiles = 200;
-    const p = await spawnPgtide(t, dir, writeAuthFile(t, dir), ['query_wait_timeout = 10', 'default_pool_size = 10', 'log_level = "warn"'], openFiles);
-    const config = { host: '127.0.0.1', port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
+    const p = await spawnPgtide(
+      t,
+      dir,
+      writeAuthFile(t, dir),
+      ['query_wait_timeout = 10', 'default_pool_size = 10', 'log_level = "warn"'],
+      openFiles,
+    );
+    const config = {
+      host: '127.0.0.1',
+      port: p.port,
+      user: t.scramUser.user,
+      password: t.scramUser.password,
+      database: t.database,
+    };
     const clients: pg.Client[] = [];
     try {
       // More clients than the limit can hold with their servers, arriving in waves of 40.
@@ -46,18 +60,33 @@ describe('faults: file descriptors', { timeout: 90_000 }, () => {
           return 'ok';
         } catch (err) {
           const e = err as { code?: string; message?: string };
-          return e.code === '53300' && /open-files limit \(200\)/.test(e.message ?? '') ? 'refused, naming the limit' : outcomeOf(e);
+          return e.code === '53300' && /open-files limit \(200\)/.test(e.message ?? '')
+            ? 'refused, naming the limit'
+            : outcomeOf(e);
         }
       };
       const logins: Outcome[] = [];
-      for (let wave = 0; wave < TRIES / 40; wave++) logins.push(...await Promise.all(Array.from({ length: 40 }, login)));
+      for (let wave = 0; wave < TRIES / 40; wave++)
+        logins.push(...(await Promise.all(Array.from({ length: 40 }, login))));
       const logged = tally(logins);
-      const outcomes = await Promise.all(clients.map((c) =>
-        c.query('SELECT pg_catalog.pg_sleep(0.3)').then(() => 'ok', (err: { code?: string; message?: string }) => outcomeOf(err))));
+      const outcomes = await Promise.all(
+        clients.map((c) =>
+          c.query('SELECT pg_catalog.pg_sleep(0.3)').then(
+            () => 'ok',
+            (err: { code?: string; message?: string }) => outcomeOf(err),
+          ),
+        ),
+      );
       const served = tally(outcomes);
       const fds = readdirSync(`/proc/${p.child.pid}/fd`).length;
-      console.log(`# logins ${JSON.stringify(logged)}; queries ${JSON.stringify(served)}; pgtide holds ${fds} descriptors`);
-      assert.equal((logged['ok'] ?? 0) + (logged['refused, naming the limit'] ?? 0), TRIES, `logins: ${JSON.stringify(logged)}`);
+      console.log(
+        `# logins ${JSON.stringify(logged)}; queries ${JSON.stringify(served)}; pgtide holds ${fds} descriptors`,
+      );
+      assert.equal(
+        (logged['ok'] ?? 0) + (logged['refused, naming the limit'] ?? 0),
+        TRIES,
+        `logins: ${JSON.stringify(logged)}`,
+      );
       assert.ok((logged['refused, naming the limit'] ?? 0) > 0, `no login was refused: ${JSON.stringify(logged)}`);
       assert.ok((logged['ok'] ?? 0) >= 50, `too few clients admitted: ${JSON.stringify(logged)}`);
       assert.deepEqual(served, { ok: clients.length });
@@ -73,10 +102,20 @@ describe('faults: file descriptors', { timeout: 90_000 }, () => {
   test('out of descriptors: clients waiting for a server get 53300 at once, the log names the cause, and pgtide recovers', async () => {
     const t = currentTopology();
     const dir = mkdtempSync(join(tmpdir(), 'pgtide-fds-'));
-    const p = await spawnPgtide(t, dir, writeAuthFile(t, dir), ['query_wait_timeout = 10', 'default_pool_size = 100', 'log_level = "warn"']);
+    const p = await spawnPgtide(t, dir, writeAuthFile(t, dir), [
+      'query_wait_timeout = 10',
+      'default_pool_size = 100',
+      'log_level = "warn"',
+    ]);
     const pid = p.child.pid!;
     const clients: pg.Client[] = [];
-    const config = { host: '127.0.0.1', port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
+    const config = {
+      host: '127.0.0.1',
+      port: p.port,
+      user: t.scramUser.user,
+      password: t.scramUser.password,
+      database: t.database,
+    };
     try {
       // Logged in (a login needs no server connection once the pool knows the server's settings),
       // then the limit drops to just above what pgtide holds: the servers they need cannot open.
@@ -93,11 +132,19 @@ describe('faults: file descriptors', { timeout: 90_000 }, () => {
       const held = readdirSync(`/proc/${pid}/fd`).length;
       execFileSync('prlimit', [`--pid=${pid}`, `--nofile=${held + 4}:`]);
       const started = Date.now();
-      const outcomes = await Promise.all(clients.map((c) =>
-        c.query('SELECT pg_catalog.pg_sleep(0.5)').then(() => 'ok', (err: { code?: string; message?: string }) => outcomeOf(err))));
+      const outcomes = await Promise.all(
+        clients.map((c) =>
+          c.query('SELECT pg_catalog.pg_sleep(0.5)').then(
+            () => 'ok',
+            (err: { code?: string; message?: string }) => outcomeOf(err),
+          ),
+        ),
+      );
       const took = Date.now() - started;
       const counts = tally(outcomes);
-      console.log(`# ${clients.length} clients, limit lowered to ${held + 4}; outcomes ${JSON.stringify(counts)} in ${took} ms`);
+      console.log(
+        `# ${clients.length} clients, limit lowered to ${held + 4}; outcomes ${JSON.stringify(counts)} in ${took} ms`,
+      );
       assert.ok((counts['53300'] ?? 0) > 0, `no client was told 53300: ${JSON.stringify(counts)}`);
       assert.equal((counts['ok'] ?? 0) + (counts['53300'] ?? 0), clients.length, `outcomes: ${JSON.stringify(counts)}`);
       assert.ok(took < 5000, `the clients waited ${took} ms`);

@@ -27,8 +27,13 @@ const CALL_BOUND_MS = QUERY_WAIT_TIMEOUT * 1000 + 2000;
 function settings(t: Topology, stateDir: string): Partial<Config> {
   return {
     backends: clusterBackends(t, [0, 1, 1]),
-    sr_check_period: 0.5, health_check_period: 0.5, health_check_timeout: 0.5, health_check_max_retries: 2,
-    query_wait_timeout: QUERY_WAIT_TIMEOUT, server_connect_timeout: 2, server_login_retry: 0.5,
+    sr_check_period: 0.5,
+    health_check_period: 0.5,
+    health_check_timeout: 0.5,
+    health_check_max_retries: 2,
+    query_wait_timeout: QUERY_WAIT_TIMEOUT,
+    server_connect_timeout: 2,
+    server_login_retry: 0.5,
     delay_threshold_by_time: 2000,
     state_dir: stateDir,
   } as Partial<Config>;
@@ -38,7 +43,11 @@ function settings(t: Topology, stateDir: string): Partial<Config> {
 function assertBounded(calls: CallRecord[], what: string): void {
   const silent = calls.filter((c) => c.code === '');
   const why = silent.map((c) => `${c.message} at +${c.startedAt - calls[0]!.startedAt} ms`).join('; ');
-  assert.equal(silent.length, 0, `${what}: ${silent.length} calls failed without an ErrorResponse: ${why} (${summary(calls)})`);
+  assert.equal(
+    silent.length,
+    0,
+    `${what}: ${silent.length} calls failed without an ErrorResponse: ${why} (${summary(calls)})`,
+  );
   const slow = calls.filter((c) => c.ms > CALL_BOUND_MS);
   assert.equal(slow.length, 0, `${what}: calls took ${slow.map((c) => c.ms).join(', ')} ms (${summary(calls)})`);
 }
@@ -52,7 +61,10 @@ describe('faults: failover, split brain, a frozen new primary, a restart of pgti
     const loops: LoadLoop[] = [];
     const [oldPrimary, newPrimary, orphan] = [t.primary, t.standbys[0]!, t.standbys[1]!];
     try {
-      await sqlOn(oldPrimary, `CREATE TABLE fault_rows (id int PRIMARY KEY); GRANT ALL ON fault_rows TO ${t.scramUser.user}`);
+      await sqlOn(
+        oldPrimary,
+        `CREATE TABLE fault_rows (id int PRIMARY KEY); GRANT ALL ON fault_rows TO ${t.scramUser.user}`,
+      );
       p = await startPgtide(t, settings(t, stateDir));
       const running = p;
       const reader = new pg.Client(running.pgConfig());
@@ -60,7 +72,8 @@ describe('faults: failover, split brain, a frozen new primary, a restart of pgti
       await learnProbe((sql) => reader.query(sql), READ);
       await reader.end();
       const writers = [1, 2, 3].map(() => new LoadLoop(running.pgConfig(), WRITE));
-      const acked = (port: number, after: number) => allCalls(writers).some((c) => c.port === port && c.startedAt >= after);
+      const acked = (port: number, after: number) =>
+        allCalls(writers).some((c) => c.port === port && c.startedAt >= after);
       const readers = [1, 2].map(() => new LoadLoop(running.pgConfig(), READ));
       loops.push(...writers, ...readers);
       await sleep(1000);
@@ -70,7 +83,9 @@ describe('faults: failover, split brain, a frozen new primary, a restart of pgti
       const downAt = Date.now();
       await kill(oldPrimary);
       await sleep(8000);
-      const noPrimary = allCalls(writers).filter((c) => c.startedAt >= downAt + 2000 && c.startedAt < Date.now() - 2000);
+      const noPrimary = allCalls(writers).filter(
+        (c) => c.startedAt >= downAt + 2000 && c.startedAt < Date.now() - 2000,
+      );
       await startNode(t, oldPrimary);
       const restartedAt = Date.now();
       const primaryBackMs = await timeUntil(() => acked(oldPrimary.port, restartedAt), restartedAt, 10_000);
@@ -120,7 +135,13 @@ describe('faults: failover, split brain, a frozen new primary, a restart of pgti
           const port = (await client.query(WRITE, [1_000_000 + afterRestart.length])).rows[0].port as number;
           afterRestart.push({ startedAt, ms: Date.now() - startedAt, code: null, port, id: 0 });
         } catch (err) {
-          afterRestart.push({ startedAt, ms: Date.now() - startedAt, code: (err as { code?: string }).code ?? '', port: null, id: 0 });
+          afterRestart.push({
+            startedAt,
+            ms: Date.now() - startedAt,
+            code: (err as { code?: string }).code ?? '',
+            port: null,
+            id: 0,
+          });
         } finally {
           await client.end().catch(() => {});
         }
@@ -128,17 +149,24 @@ describe('faults: failover, split brain, a frozen new primary, a restart of pgti
       await Promise.all([probe(), probe()]);
       thaws.pop()!();
       const restartThawedAt = Date.now();
-      const restartBackMs = await timeUntil(async () => {
-        await probe();
-        return afterRestart.at(-1)!.port === newPrimary.port;
-      }, restartThawedAt, 10_000);
+      const restartBackMs = await timeUntil(
+        async () => {
+          await probe();
+          return afterRestart.at(-1)!.port === newPrimary.port;
+        },
+        restartThawedAt,
+        10_000,
+      );
 
-      const diag = `no primary: ${summary(noPrimary)}, back ${primaryBackMs} ms; failover ${failoverMs} ms, orphan out ${orphanOutMs} ms, back after freeze ${backMs} ms, `
-        + `back after restart ${restartBackMs} ms; during freeze: ${summary(duringFreeze)}; after restart: ${summary(afterRestart)}`;
+      const diag =
+        `no primary: ${summary(noPrimary)}, back ${primaryBackMs} ms; failover ${failoverMs} ms, orphan out ${orphanOutMs} ms, back after freeze ${backMs} ms, ` +
+        `back after restart ${restartBackMs} ms; during freeze: ${summary(duringFreeze)}; after restart: ${summary(afterRestart)}`;
       console.log(`# ${diag}`);
       // No write acknowledged by the abandoned primary once the new one was promoted.
       const writes = allCalls(writers);
-      const stranded = [...writes, ...afterRestart].filter((c) => c.port === oldPrimary.port && c.startedAt >= promotedAt);
+      const stranded = [...writes, ...afterRestart].filter(
+        (c) => c.port === oldPrimary.port && c.startedAt >= promotedAt,
+      );
       assert.equal(stranded.length, 0, `${stranded.length} writes acknowledged by the abandoned primary (${diag})`);
       const readsOnOrphan = allCalls(readers).filter((c) => c.port === orphan.port && c.startedAt >= orphanOutAt);
       assert.equal(readsOnOrphan.length, 0, `${readsOnOrphan.length} reads served by the orphaned standby (${diag})`);
@@ -146,11 +174,20 @@ describe('faults: failover, split brain, a frozen new primary, a restart of pgti
       const ids = new Set((await sqlOn<{ id: number }>(newPrimary, 'SELECT id FROM fault_rows')).map((r) => r.id));
       const lost = writes.filter((c) => c.port === newPrimary.port && !ids.has(c.id));
       assert.equal(lost.length, 0, `${lost.length} acknowledged writes missing on the new primary`);
-      assert.ok(noPrimary.length > 0 && noPrimary.every((c) => c.code === '57014'), `writes while no primary is known: ${diag}`);
+      assert.ok(
+        noPrimary.length > 0 && noPrimary.every((c) => c.code === '57014'),
+        `writes while no primary is known: ${diag}`,
+      );
       assertBounded(calls, 'under load');
       assertBounded(afterRestart, 'after the restart');
-      assert.ok(afterRestart.slice(0, 2).every((c) => c.code === '57014'), `writes while no primary is trusted: ${summary(afterRestart)}`);
-      assert.ok(primaryBackMs <= 5000 && failoverMs <= 8000 && backMs <= 5000 && restartBackMs <= 5000 && orphanOutMs <= 12_000, diag);
+      assert.ok(
+        afterRestart.slice(0, 2).every((c) => c.code === '57014'),
+        `writes while no primary is trusted: ${summary(afterRestart)}`,
+      );
+      assert.ok(
+        primaryBackMs <= 5000 && failoverMs <= 8000 && backMs <= 5000 && restartBackMs <= 5000 && orphanOutMs <= 12_000,
+        diag,
+      );
     } finally {
       for (const thaw of thaws) thaw();
       await Promise.all(loops.map((l) => l.stop()));

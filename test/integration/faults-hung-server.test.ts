@@ -26,8 +26,20 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
   });
 
   /** Freezes `node` for `ms` under `clients` loops of `sql`; returns the calls made. */
-  async function frozenUnderLoad(overrides: Partial<Config>, node: 'primary' | 'standby1', ms: number, clients: number, sql: string) {
-    const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), sr_check_period: 0.5, health_check_period: 0.5, health_check_timeout: 0.5, ...overrides });
+  async function frozenUnderLoad(
+    overrides: Partial<Config>,
+    node: 'primary' | 'standby1',
+    ms: number,
+    clients: number,
+    sql: string,
+  ) {
+    const p = await startPgtide(t, {
+      backends: clusterBackends(t, [0, 1, 1]),
+      sr_check_period: 0.5,
+      health_check_period: 0.5,
+      health_check_timeout: 0.5,
+      ...overrides,
+    });
     const loops: LoadLoop[] = [];
     try {
       const probe = new pg.Client(p.pgConfig());
@@ -54,28 +66,54 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
     const { calls, frozenAt, logs } = await frozenUnderLoad({ health_check_max_retries: 1 }, 'standby1', 8000, 8, READ);
     // The first failed check says why at warn level (it was debug only), once per series.
     const failedChecks = logs.filter((l) => l['msg'] === 'backend check failed' && l['backend'] === 'standby1');
-    assert.ok(failedChecks.some((l) => l['level'] === 40), 'no failed check logged at warn level');
+    assert.ok(
+      failedChecks.some((l) => l['level'] === 40),
+      'no failed check logged at warn level',
+    );
     const during = calls.filter((c) => c.startedAt + c.ms >= frozenAt);
     console.log(`# unhealthy standby: ${summary(during)}`);
     // Declared unhealthy after 2 failed checks of 0.5 s each: about 1.5 s, 3 s with a margin.
-    assert.ok(during.every((c) => c.ms <= 3000), `a read waited on the frozen standby: ${summary(during)}`);
-    assert.ok(during.every((c) => c.code !== ''), `an error without SQLSTATE: ${summary(during)}`);
+    assert.ok(
+      during.every((c) => c.ms <= 3000),
+      `a read waited on the frozen standby: ${summary(during)}`,
+    );
+    assert.ok(
+      during.every((c) => c.code !== ''),
+      `an error without SQLSTATE: ${summary(during)}`,
+    );
   });
 
   test('query_timeout bounds a read on a frozen standby that stays in rotation (its cancel is never answered)', async () => {
-    const { calls, frozenAt } = await frozenUnderLoad({ health_check_max_retries: 1000, query_timeout: 1 }, 'standby1', 10_000, 4, READ);
+    const { calls, frozenAt } = await frozenUnderLoad(
+      { health_check_max_retries: 1000, query_timeout: 1 },
+      'standby1',
+      10_000,
+      4,
+      READ,
+    );
     const during = calls.filter((c) => c.startedAt + c.ms >= frozenAt);
     console.log(`# query_timeout on a frozen standby: ${summary(during)}`);
     // query_timeout (1 s) + 5 s for the cancel to be confirmed + the janitor's tick and a margin.
-    assert.ok(during.every((c) => c.ms <= 7500), `a read waited past query_timeout + 5 s: ${summary(during)}`);
-    assert.ok(during.every((c) => c.code !== ''), `an error without SQLSTATE: ${summary(during)}`);
+    assert.ok(
+      during.every((c) => c.ms <= 7500),
+      `a read waited past query_timeout + 5 s: ${summary(during)}`,
+    );
+    assert.ok(
+      during.every((c) => c.code !== ''),
+      `an error without SQLSTATE: ${summary(during)}`,
+    );
   });
 
   test('a cancel the frozen primary reads only when it wakes up cancels nobody else', async () => {
     const servers = 4;
     const p = await startPgtide(t, {
-      backends: clusterBackends(t, [0, 1, 1]), sr_check_period: 0.5, health_check_period: 0.5, health_check_timeout: 0.5,
-      health_check_max_retries: 1000, query_timeout: 1, default_pool_size: servers,
+      backends: clusterBackends(t, [0, 1, 1]),
+      sr_check_period: 0.5,
+      health_check_period: 0.5,
+      health_check_timeout: 0.5,
+      health_check_max_retries: 1000,
+      query_timeout: 1,
+      default_pool_size: servers,
     });
     const clients = Array.from({ length: servers }, () => new pg.Client(p.pgConfig()));
     const victims: LoadLoop[] = [];
@@ -89,7 +127,12 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
       // them, but the frozen server can read the cancels only once it wakes up.
       const thaw = freeze(t.primary);
       thaws.push(thaw);
-      const frozen = clients.map((c) => c.query(onPrimary).then(() => 'ok', (err: { code?: string }) => err.code ?? ''));
+      const frozen = clients.map((c) =>
+        c.query(onPrimary).then(
+          () => 'ok',
+          (err: { code?: string }) => err.code ?? '',
+        ),
+      );
       await sleep(6700);
       // Other clients queue for those servers just before the thaw and run on them right after
       // it, each statement well under query_timeout: a cancel that reaches one of them was
@@ -102,11 +145,19 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
       await sleep(2000);
       for (const v of victims) await v.stop();
       const calls = allCalls(victims);
-      console.log(`# late cancels: frozen clients ${JSON.stringify(frozenOutcomes)}; others after the thaw ${summary(calls)}`);
+      console.log(
+        `# late cancels: frozen clients ${JSON.stringify(frozenOutcomes)}; others after the thaw ${summary(calls)}`,
+      );
       const cancelled = calls.filter((c) => c.code === '57014');
       assert.equal(cancelled.length, 0, `statements of other clients were cancelled: ${summary(calls)}`);
-      assert.ok(calls.filter((c) => c.code === null).length >= servers, `too few statements after the thaw: ${summary(calls)}`);
-      assert.ok(frozenOutcomes.every((code) => code !== ''), `a frozen client got no SQLSTATE: ${JSON.stringify(frozenOutcomes)}`);
+      assert.ok(
+        calls.filter((c) => c.code === null).length >= servers,
+        `too few statements after the thaw: ${summary(calls)}`,
+      );
+      assert.ok(
+        frozenOutcomes.every((code) => code !== ''),
+        `a frozen client got no SQLSTATE: ${JSON.stringify(frozenOutcomes)}`,
+      );
     } finally {
       await Promise.all(victims.map((v) => v.stop()));
       await Promise.all(clients.map((c) => c.end().catch(() => {})));

@@ -16,7 +16,11 @@ describe('faults: reloads', { timeout: 60_000 }, () => {
   test('removing a backend and changing weights reach the router; the removed backend keeps no connection', async () => {
     const t = currentTopology();
     const [standby1, standby2] = t.standbys as [typeof t.primary, typeof t.primary];
-    const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), sr_check_period: 0.5, health_check_period: 0.5 });
+    const p = await startPgtide(t, {
+      backends: clusterBackends(t, [0, 1, 1]),
+      sr_check_period: 0.5,
+      health_check_period: 0.5,
+    });
     const clients = Array.from({ length: 6 }, () => new pg.Client(p.pgConfig()));
     try {
       await Promise.all(clients.map((c) => c.connect()));
@@ -34,18 +38,33 @@ describe('faults: reloads', { timeout: 60_000 }, () => {
 
       p.pgtide.reload({ ...p.config, backends: clusterBackends(t, [0, 1, 1]).slice(0, 2) });
       const removed = await readPorts(200);
-      const connectionsToRemoved = () => [...p.pgtide.context.pools.all()].filter((pool) => pool.key.backend === 'standby2').reduce((n, pool) => n + pool.servers.size, 0);
+      const connectionsToRemoved = () =>
+        [...p.pgtide.context.pools.all()]
+          .filter((pool) => pool.key.backend === 'standby2')
+          .reduce((n, pool) => n + pool.servers.size, 0);
       await waitFor('no connection left to the removed backend', () => connectionsToRemoved() === 0, 2000);
-      assert.equal(removed.get(standby2.port) ?? 0, 0, `reads went to the removed backend: ${JSON.stringify([...removed])}`);
+      assert.equal(
+        removed.get(standby2.port) ?? 0,
+        0,
+        `reads went to the removed backend: ${JSON.stringify([...removed])}`,
+      );
 
       p.pgtide.reload({ ...p.config, backends: clusterBackends(t, [0, 0, 1]) });
       await waitFor('standby2 back in rotation', () => p.pgtide.cluster!.backends[2]?.readable, 5000);
       // A reload makes a new classifier, which learns again that the probe only reads.
       await learnProbe((q) => clients[0]!.query(q), READ);
       const reweighted = await readPorts(200);
-      assert.equal(reweighted.get(standby1.port) ?? 0, 0, `reads went to a standby of weight 0: ${JSON.stringify([...reweighted])}`);
+      assert.equal(
+        reweighted.get(standby1.port) ?? 0,
+        0,
+        `reads went to a standby of weight 0: ${JSON.stringify([...reweighted])}`,
+      );
       const total = [...reweighted.values()].reduce((a, b) => a + b, 0);
-      assert.equal(reweighted.get(standby2.port), total, `reads did not follow the new weights: ${JSON.stringify([...reweighted])}`);
+      assert.equal(
+        reweighted.get(standby2.port),
+        total,
+        `reads did not follow the new weights: ${JSON.stringify([...reweighted])}`,
+      );
     } finally {
       await Promise.all(clients.map((c) => c.end().catch(() => {})));
       await p.stop();
@@ -61,7 +80,9 @@ describe('faults: reloads', { timeout: 60_000 }, () => {
       const config = new Map(showConfig(p.pgtide).rows.map((row) => [row[0], row[1]]));
       assert.equal(config.get('listen_port'), String(port), 'SHOW CONFIG shows a port nothing listens on');
       assert.equal(config.get('default_pool_size'), '3', 'the rest of the reload applies');
-      const warning = p.logs.find((line) => line['msg'] === 'reload: these settings change only at a restart; their running values stay in force');
+      const warning = p.logs.find(
+        (line) => line['msg'] === 'reload: these settings change only at a restart; their running values stay in force',
+      );
       assert.deepEqual(warning?.['settings'], ['listen_port']);
       const client = new pg.Client(p.pgConfig());
       await client.connect();

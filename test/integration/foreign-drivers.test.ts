@@ -7,7 +7,13 @@ import assert from 'node:assert/strict';
 import { currentTopology } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import {
-  assertScriptPassed, DEBIAN_PYTHON, DRIVERS_DIR as DRIVERS, PGJDBC_JAR, runScript, scramUserEnv, type DriverScript as Driver,
+  assertScriptPassed,
+  DEBIAN_PYTHON,
+  DRIVERS_DIR as DRIVERS,
+  PGJDBC_JAR,
+  runScript,
+  scramUserEnv,
+  type DriverScript as Driver,
 } from '../support/driver-script.js';
 
 const t = currentTopology();
@@ -64,7 +70,9 @@ async function assertDriverPasses(driver: Driver, target: Target): Promise<void>
   assertScriptPassed(driver, run, EXPECTED_OK);
 }
 
-describe(`foreign drivers with prepared statements, transaction pooling over ${POOL_SIZE} server connections`, { timeout: 115_000 }, () => {
+describe(`foreign drivers with prepared statements, transaction pooling over ${POOL_SIZE} server connections`, {
+  timeout: 115_000,
+}, () => {
   let p: RunningPgtide;
   before(async () => {
     p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: POOL_SIZE });

@@ -18,12 +18,20 @@ const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PGTIDE_')));
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env }, (error, stdout, stderr) => resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr }));
+    execFile(process.execPath, [CLI, ...args], { env }, (error, stdout, stderr) =>
+      resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr }),
+    );
   });
 }
 
 async function verdict(port: number): Promise<string> {
-  const client = new pg.Client({ host: '127.0.0.1', port, user: t.scramUser.user, password: t.scramUser.password, database: t.database });
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port,
+    user: t.scramUser.user,
+    password: t.scramUser.password,
+    database: t.database,
+  });
   try {
     await client.connect();
     return 'ok';
@@ -46,34 +54,58 @@ describe('hba_file from the command line', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   test('pgtide check exits 1 and names each line it cannot honour', async () => {
-    writeFileSync(hbaFile, 'local all all md5\nhost all /^adm 10.0.0.0/8 md5\nhostssl all all all cert clientname=DN\nhost all all app.example.com md5\n');
+    writeFileSync(
+      hbaFile,
+      'local all all md5\nhost all /^adm 10.0.0.0/8 md5\nhostssl all all all cert clientname=DN\nhost all all app.example.com md5\n',
+    );
     const config = join(dir, 'check.toml');
-    writeFileSync(config, `auth_file = "${authFile}"\nhba_file = "${hbaFile}"\n[[backends]]\nhost = "127.0.0.1"\nport = ${t.primary.port}\n`);
+    writeFileSync(
+      config,
+      `auth_file = "${authFile}"\nhba_file = "${hbaFile}"\n[[backends]]\nhost = "127.0.0.1"\nport = ${t.primary.port}\n`,
+    );
     const result = await runCli(['check', '--config', config]);
     assert.equal(result.code, 1, result.stdout + result.stderr);
     assert.match(result.stderr, /hba_file/);
     assert.match(result.stderr, /pg_hba\.conf:2: regular expression "\/\^adm" is not supported by pgtide/);
-    assert.match(result.stderr, /pg_hba\.conf:3: clientname=DN: pgtide matches the user name with the certificate's CN only/);
+    assert.match(
+      result.stderr,
+      /pg_hba\.conf:3: clientname=DN: pgtide matches the user name with the certificate's CN only/,
+    );
     assert.match(result.stderr, /pg_hba\.conf:4: host name "app\.example\.com"/);
   });
 
   test('pgtide check exits 1 on cert lines without client_tls_ca_file (as PostgreSQL without ssl_ca_file) and on +group without auth_user', async () => {
     writeFileSync(hbaFile, 'local all all md5\nhostssl all all all cert\nhost all +admins all md5\n');
     const config = join(dir, 'check-cert.toml');
-    writeFileSync(config, `auth_file = "${authFile}"\nhba_file = "${hbaFile}"\n[[backends]]\nhost = "127.0.0.1"\nport = ${t.primary.port}\n`);
+    writeFileSync(
+      config,
+      `auth_file = "${authFile}"\nhba_file = "${hbaFile}"\n[[backends]]\nhost = "127.0.0.1"\nport = ${t.primary.port}\n`,
+    );
     const result = await runCli(['check', '--config', config]);
     assert.equal(result.code, 1, result.stdout + result.stderr);
-    assert.match(result.stderr, /hba_file: .*pg_hba\.conf: client certificates can only be checked if a root certificate store is available: set client_tls_ca_file/);
-    assert.match(result.stderr, /hba_file: .*pg_hba\.conf: \+group and samerole need the user's role memberships, which pgtide looks up on the server as auth_user: set auth_user/);
+    assert.match(
+      result.stderr,
+      /hba_file: .*pg_hba\.conf: client certificates can only be checked if a root certificate store is available: set client_tls_ca_file/,
+    );
+    assert.match(
+      result.stderr,
+      /hba_file: .*pg_hba\.conf: \+group and samerole need the user's role memberships, which pgtide looks up on the server as auth_user: set auth_user/,
+    );
   });
 
   test('pgtide check counts the rules and warns about hostssl lines without client TLS', async () => {
     writeFileSync(hbaFile, 'local all all md5\nhostssl all all all scram-sha-256\n');
     const config = join(dir, 'check-ok.toml');
-    writeFileSync(config, `auth_file = "${authFile}"\nhba_file = "${hbaFile}"\nserver_tls_sslmode = "disable"\n[[backends]]\nhost = "127.0.0.1"\nport = ${t.primary.port}\n`);
+    writeFileSync(
+      config,
+      `auth_file = "${authFile}"\nhba_file = "${hbaFile}"\nserver_tls_sslmode = "disable"\n[[backends]]\nhost = "127.0.0.1"\nport = ${t.primary.port}\n`,
+    );
     const result = await runCli(['check', '--config', config]);
     assert.match(result.stdout, /^hba_file: 2 rules, every line honoured/m, result.stderr);
-    assert.match(result.stdout, /^warning: .*pg_hba\.conf:2: hostssl record cannot match because client_tls_sslmode is "disable"/m);
+    assert.match(
+      result.stdout,
+      /^warning: .*pg_hba\.conf:2: hostssl record cannot match because client_tls_sslmode is "disable"/m,
+    );
   });
 
   describe('a running pgtide', () => {
@@ -88,7 +120,9 @@ describe('hba_file from the command line', () => {
       assert.equal(await verdict(p.port), 'ok');
       writeFileSync(hbaFile, 'host all all 127.0.0.1/32 reject\n');
       p.child.kill('SIGHUP');
-      await waitFor(async () => (await verdict(p.port)).startsWith('28000: pg_hba.conf rejects connection for host "127.0.0.1"'));
+      await waitFor(async () =>
+        (await verdict(p.port)).startsWith('28000: pg_hba.conf rejects connection for host "127.0.0.1"'),
+      );
     });
 
     test('keeps the running rules when the new file is broken, and logs why', async () => {

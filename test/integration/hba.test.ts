@@ -56,13 +56,53 @@ async function makeCertificates(dir: string, cns: string[]): Promise<string> {
   const ca = join(dir, 'ca.crt');
   const sign = async (cn: string, caName: string, name: string) => {
     const [key, csr, cert] = ['key', 'csr', 'crt'].map((ext) => join(dir, `${name}.${ext}`));
-    await run('openssl', ['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', key!, '-out', csr!, '-subj', `/CN=${cn}`]);
-    await run('openssl', ['x509', '-req', '-in', csr!, '-CA', join(dir, `${caName}.crt`), '-CAkey', join(dir, `${caName}.key`), '-CAcreateserial', '-out', cert!, '-days', '1']);
+    await run('openssl', [
+      'req',
+      '-new',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key!,
+      '-out',
+      csr!,
+      '-subj',
+      `/CN=${cn}`,
+    ]);
+    await run('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      csr!,
+      '-CA',
+      join(dir, `${caName}.crt`),
+      '-CAkey',
+      join(dir, `${caName}.key`),
+      '-CAcreateserial',
+      '-out',
+      cert!,
+      '-days',
+      '1',
+    ]);
     chmodSync(key!, 0o600); // libpq refuses a key others can read
     return { cert: cert!, key: key! };
   };
   for (const name of ['ca', 'rogue-ca']) {
-    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.crt`), '-days', '1', '-subj', `/CN=pgtide test ${name}`]);
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      join(dir, `${name}.key`),
+      '-out',
+      join(dir, `${name}.crt`),
+      '-days',
+      '1',
+      '-subj',
+      `/CN=pgtide test ${name}`,
+    ]);
     chmodSync(join(dir, `${name}.crt`), 0o644);
   }
   for (const cn of cns) certificates.set(cn, await sign(cn, 'ca', `client-${cn}`));
@@ -99,12 +139,25 @@ async function viaDriver(target: Target, login: Login, prefix: string[]): Promis
   const pair = login.cert ? certificates.get(login.cert)! : null;
   const tls = login.tls || pair !== null;
   if (prefix.length > 0) {
-    const argv = [...prefix, process.execPath, '-e', DRIVER_SCRIPT, target.host, String(target.port), login.user, login.password, login.database,
-      tls ? 'tls' : 'plain', ...(pair ? [pair.cert, pair.key] : [])];
+    const argv = [
+      ...prefix,
+      process.execPath,
+      '-e',
+      DRIVER_SCRIPT,
+      target.host,
+      String(target.port),
+      login.user,
+      login.password,
+      login.database,
+      tls ? 'tls' : 'plain',
+      ...(pair ? [pair.cert, pair.key] : []),
+    ];
     return (await run(argv[0]!, argv.slice(1), { cwd: REPO, timeout: 20_000 })).stdout;
   }
   const { user, password, database } = login;
-  const ssl = tls ? { rejectUnauthorized: false, ...(pair ? { cert: readFileSync(pair.cert), key: readFileSync(pair.key) } : {}) } : false;
+  const ssl = tls
+    ? { rejectUnauthorized: false, ...(pair ? { cert: readFileSync(pair.cert), key: readFileSync(pair.key) } : {}) }
+    : false;
   const client = new pg.Client({ ...target, user, password, database, ssl, connectionTimeoutMillis: 5000 });
   try {
     await client.connect();
@@ -138,7 +191,7 @@ interface Case {
 
 const cases: Case[] = [
   {
-    name: 'the seed\'s pool_hba.conf, as `pgtide import` references it',
+    name: "the seed's pool_hba.conf, as `pgtide import` references it",
     hba: [], // filled from the import below
     expect: [
       ['127.0.0.1', 0, /^ok$/],
@@ -223,8 +276,16 @@ const cases: Case[] = [
       ['127.0.0.1', 0, /^28P01: password authentication failed for user "pgtide_scram"/],
       ['127.0.0.1', 1, /^ok$/],
       ['127.0.0.1', 2, /^ok$/],
-      ['127.0.0.1', 3, /no pg_hba.conf entry for host "127\.0\.0\.1", user "pgtide_md5", database "pgtide_test", no encryption/],
-      ['::1', 4, /pg_hba.conf rejects connection for host "::1", user "pgtide_scram", database "challenge", SSL encryption/],
+      [
+        '127.0.0.1',
+        3,
+        /no pg_hba.conf entry for host "127\.0\.0\.1", user "pgtide_md5", database "pgtide_test", no encryption/,
+      ],
+      [
+        '::1',
+        4,
+        /pg_hba.conf rejects connection for host "::1", user "pgtide_scram", database "challenge", SSL encryption/,
+      ],
     ],
   },
   {
@@ -260,7 +321,7 @@ const cases: Case[] = [
   {
     name: '@file lists next to the file',
     hba: ['host @dbs.list @users.list all md5', 'local all all trust'],
-    lists: { 'dbs.list': 'challenge  # the seed\'s database\n', 'users.list': 'pgtide_md5\n"pgtide_scram"\n' },
+    lists: { 'dbs.list': "challenge  # the seed's database\n", 'users.list': 'pgtide_md5\n"pgtide_scram"\n' },
     expect: [
       ['127.0.0.1', 1, /^ok$/],
       ['127.0.0.1', 0, /no pg_hba.conf entry for host "127\.0\.0\.1", user "pgtide_scram", database "pgtide_test"/],
@@ -269,7 +330,13 @@ const cases: Case[] = [
   {
     name: 'no line matches',
     hba: ['# only one database', 'host nosuchdb all all trust'],
-    expect: [['unix', 0, /no pg_hba.conf entry for host "\[local\]", user "pgtide_scram", database "pgtide_test", no encryption/]],
+    expect: [
+      [
+        'unix',
+        0,
+        /no pg_hba.conf entry for host "\[local\]", user "pgtide_scram", database "pgtide_test", no encryption/,
+      ],
+    ],
   },
 ];
 
@@ -287,7 +354,10 @@ describe('hba_file compared with PostgreSQL', { timeout: 600_000 }, () => {
     if (typeof netns === 'string') console.log(`# skipping the second-address probes: ${netns}`);
     dir = mkdtempSync(join(tmpdir(), 'pgtide-hba-'));
     // pgtide reads the seed's own file, where the import points hba_file.
-    const imported = parseConfig(importSeedStack({ pgpool: join(SEED, 'pgpool.conf'), poolHba: join(SEED, 'pool_hba.conf') }).toml, 'imported.toml');
+    const imported = parseConfig(
+      importSeedStack({ pgpool: join(SEED, 'pgpool.conf'), poolHba: join(SEED, 'pool_hba.conf') }).toml,
+      'imported.toml',
+    );
     hbaFile = imported.hba_file;
     assert.equal(hbaFile, join(SEED, 'pool_hba.conf'));
     reference = await startReferencePg(t);
@@ -298,15 +368,29 @@ describe('hba_file compared with PostgreSQL', { timeout: 600_000 }, () => {
     await reference.useCa(ca);
     const [port] = await freePorts(1);
     p = await startPgtide(t, {
-      listen_addr: ['*'], listen_port: [port!], unix_socket_dir: dir, hba_file: hbaFile,
-      client_tls_sslmode: 'prefer', client_tls_key_file: reference.tls.key, client_tls_cert_file: reference.tls.cert, client_tls_ca_file: ca,
+      listen_addr: ['*'],
+      listen_port: [port!],
+      unix_socket_dir: dir,
+      hba_file: hbaFile,
+      client_tls_sslmode: 'prefer',
+      client_tls_key_file: reference.tls.key,
+      client_tls_cert_file: reference.tls.cert,
+      client_tls_ca_file: ca,
     });
-    const tcp = (host: string): Pick<Source, 'pgtide' | 'reference'> => ({ pgtide: { host, port: port! }, reference: { host, port: reference.node.port } });
+    const tcp = (host: string): Pick<Source, 'pgtide' | 'reference'> => ({
+      pgtide: { host, port: port! },
+      reference: { host, port: reference.node.port },
+    });
     sources = [
       // pgtide listens on one dual-stack socket: 127.0.0.1 arrives as ::ffff:127.0.0.1.
       { name: '127.0.0.1', ...tcp('127.0.0.1'), netns: false },
       { name: '::1', ...tcp('::1'), netns: false },
-      { name: 'unix', pgtide: { host: dir, port: port! }, reference: { host: reference.node.socketDir, port: reference.node.port }, netns: false },
+      {
+        name: 'unix',
+        pgtide: { host: dir, port: port! },
+        reference: { host: reference.node.socketDir, port: reference.node.port },
+        netns: false,
+      },
     ];
     if (typeof netns !== 'string') sources.push({ name: 'netns', ...tcp(netns.hostAddress), netns: true });
   });
@@ -340,9 +424,18 @@ describe('hba_file compared with PostgreSQL', { timeout: 600_000 }, () => {
       for (const [index, login] of (c.logins ?? logins).entries()) {
         // PostgreSQL answers an SSLRequest on its unix socket with 'N' (pgtide does TLS there).
         if ((login.tls || login.cert) && source.name === 'unix') continue;
-        for (const [client, probe] of [['psql', viaPsql], ['pg', viaDriver]] as const) {
-          const [ours, theirs] = [await probe(source.pgtide, login, prefix), await probe(source.reference, login, prefix)];
-          if (ours !== theirs) mismatches.push(`${client} from ${source.name} as ${login.user}/${login.database}${login.password === 'wrong' ? ' (wrong password)' : ''}${login.tls ? ' on TLS' : ''}${login.cert ? ` with ${login.cert}'s certificate` : ''}:\n  pgtide:     ${ours}\n  PostgreSQL: ${theirs}`);
+        for (const [client, probe] of [
+          ['psql', viaPsql],
+          ['pg', viaDriver],
+        ] as const) {
+          const [ours, theirs] = [
+            await probe(source.pgtide, login, prefix),
+            await probe(source.reference, login, prefix),
+          ];
+          if (ours !== theirs)
+            mismatches.push(
+              `${client} from ${source.name} as ${login.user}/${login.database}${login.password === 'wrong' ? ' (wrong password)' : ''}${login.tls ? ' on TLS' : ''}${login.cert ? ` with ${login.cert}'s certificate` : ''}:\n  pgtide:     ${ours}\n  PostgreSQL: ${theirs}`,
+            );
           if (client === 'pg') verdicts.set(`${source.name}#${index}`, ours);
         }
       }
@@ -389,15 +482,25 @@ describe('hba_file compared with PostgreSQL', { timeout: 600_000 }, () => {
   test('auth_type = "cert" (PgBouncer\'s) without an hba_file', async () => {
     await reference.useHba('host all all all md5\nlocal all all trust\n');
     const certOnly = await startPgtide(t, {
-      backends: [{ name: 'reference', host: '127.0.0.1', port: reference.node.port, weight: 1, role: 'primary' }], auth_type: 'cert',
-      client_tls_sslmode: 'prefer', client_tls_key_file: reference.tls.key, client_tls_cert_file: reference.tls.cert, client_tls_ca_file: p.config.client_tls_ca_file,
+      backends: [{ name: 'reference', host: '127.0.0.1', port: reference.node.port, weight: 1, role: 'primary' }],
+      auth_type: 'cert',
+      client_tls_sslmode: 'prefer',
+      client_tls_key_file: reference.tls.key,
+      client_tls_cert_file: reference.tls.cert,
+      client_tls_ca_file: p.config.client_tls_ca_file,
     });
     try {
       const target = { host: '127.0.0.1', port: certOnly.port };
       const login: Login = { user: t.scramUser.user, password: 'not needed', database: t.database };
       assert.equal(await viaPsql(target, { ...login, cert: t.scramUser.user }, []), 'ok');
-      assert.equal(await viaDriver(target, { ...login, cert: t.md5User.user }, []), '28000: certificate authentication failed for user "pgtide_scram"');
-      assert.equal(await viaDriver(target, { ...login, cert: ROGUE }, []), '28000: connection requires a valid client certificate');
+      assert.equal(
+        await viaDriver(target, { ...login, cert: t.md5User.user }, []),
+        '28000: certificate authentication failed for user "pgtide_scram"',
+      );
+      assert.equal(
+        await viaDriver(target, { ...login, cert: ROGUE }, []),
+        '28000: connection requires a valid client certificate',
+      );
       assert.equal(await viaDriver(target, login, []), '28000: connection requires a valid client certificate');
     } finally {
       await certOnly.stop();
@@ -415,8 +518,11 @@ describe('hba_file compared with PostgreSQL', { timeout: 600_000 }, () => {
       'hostssl all all all cert clientname=CN',
     ];
     for (const line of lines) {
-      const theirs = await reference.useHba(`${line}\n`).then(() => 'accepted',
-        (err: Error) => String((JSON.parse(err.message.slice(err.message.indexOf('['))) as { error: string }[])[0]?.error));
+      const theirs = await reference.useHba(`${line}\n`).then(
+        () => 'accepted',
+        (err: Error) =>
+          String((JSON.parse(err.message.slice(err.message.indexOf('['))) as { error: string }[])[0]?.error),
+      );
       const file = join(dir, 'pg_hba.conf');
       writeFileSync(file, `${line}\n`);
       const ours = (() => {
@@ -435,7 +541,10 @@ describe('hba_file compared with PostgreSQL', { timeout: 600_000 }, () => {
     await reference.useHba('host all all all md5\nlocal all all trust\n');
     const strict = await startPgtide(t, {
       backends: [{ name: 'reference', host: '127.0.0.1', port: reference.node.port, weight: 1, role: 'primary' }],
-      client_tls_sslmode: 'verify-ca', client_tls_key_file: reference.tls.key, client_tls_cert_file: reference.tls.cert, client_tls_ca_file: p.config.client_tls_ca_file,
+      client_tls_sslmode: 'verify-ca',
+      client_tls_key_file: reference.tls.key,
+      client_tls_cert_file: reference.tls.cert,
+      client_tls_ca_file: p.config.client_tls_ca_file,
     });
     try {
       const target = { host: '127.0.0.1', port: strict.port };
@@ -444,7 +553,9 @@ describe('hba_file compared with PostgreSQL', { timeout: 600_000 }, () => {
       assert.notEqual(await viaDriver(target, { ...login, cert: ROGUE }, []), 'ok');
       assert.notEqual(await viaPsql(target, { ...login, cert: ROGUE }, []), 'ok');
       assert.notEqual(await viaPsql(target, { ...login, tls: true }, []), 'ok');
-      assert.ok(strict.logs.some((l) => l['msg'] === 'client certificate not signed by client_tls_ca_file; connection closed'));
+      assert.ok(
+        strict.logs.some((l) => l['msg'] === 'client certificate not signed by client_tls_ca_file; connection closed'),
+      );
     } finally {
       await strict.stop();
     }
@@ -455,14 +566,20 @@ describe('hba_file compared with PostgreSQL', { timeout: 600_000 }, () => {
     writeFileSync(file, 'local all all trust\n');
     p.pgtide.reload({ ...p.config, hba_file: file });
     writeFileSync(file, 'local all all trust\nhost all all 10.0.0.0/40 md5\nlocal all all peer\n');
-    assert.throws(() => p.pgtide.reload({ ...p.config, hba_file: file }), (err: unknown) => {
-      assert.ok(err instanceof ConfigError);
-      assert.match(err.message, /pg_hba\.conf:2: invalid CIDR mask in address "10\.0\.0\.0\/40"/);
-      assert.match(err.message, /pg_hba\.conf:3: .*peer authentication cannot be honoured/);
-      return true;
-    });
+    assert.throws(
+      () => p.pgtide.reload({ ...p.config, hba_file: file }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.match(err.message, /pg_hba\.conf:2: invalid CIDR mask in address "10\.0\.0\.0\/40"/);
+        assert.match(err.message, /pg_hba\.conf:3: .*peer authentication cannot be honoured/);
+        return true;
+      },
+    );
     // Still the old rules: the unix socket is trusted, TCP has no entry.
     assert.equal(await viaDriver({ host: dir, port: p.port }, logins[2]!, []), 'ok');
-    assert.match(await viaDriver({ host: '127.0.0.1', port: p.port }, logins[0]!, []), /^28000: no pg_hba.conf entry for host "127\.0\.0\.1"/);
+    assert.match(
+      await viaDriver({ host: '127.0.0.1', port: p.port }, logins[0]!, []),
+      /^28000: no pg_hba.conf entry for host "127\.0\.0\.1"/,
+    );
   });
 });

@@ -31,10 +31,22 @@ describe('bad input from clients', { timeout: 60_000 }, () => {
     ['a negative startup length', [Buffer.concat([int32(0xffffffff), int32(196608)])], '08P01'],
     ['a startup length below the minimum', [Buffer.concat([int32(4), int32(196608)])], '08P01'],
     ['an unknown protocol version', [Buffer.concat([int32(8), int32(0x00040000)])], '08P01'],
-    ['a PasswordMessage before the startup packet', [Buffer.concat([Buffer.from('p'), int32(9), Buffer.from('pass\0')])], '08P01'],
+    [
+      'a PasswordMessage before the startup packet',
+      [Buffer.concat([Buffer.from('p'), int32(9), Buffer.from('pass\0')])],
+      '08P01',
+    ],
     ['a startup packet without a user', [startupPacket({ database: 'x' })], '28000'],
-    ['startup parameters without the final NUL', [Buffer.concat([int32(16), int32(196608), Buffer.from('user\0x\0z')])], '08P01'],
-    ['SSLRequest followed by plaintext in the same packet', [Buffer.concat([int32(8), int32(80877103), startupPacket({ user: 'x' })])], '08P01'],
+    [
+      'startup parameters without the final NUL',
+      [Buffer.concat([int32(16), int32(196608), Buffer.from('user\0x\0z')])],
+      '08P01',
+    ],
+    [
+      'SSLRequest followed by plaintext in the same packet',
+      [Buffer.concat([int32(8), int32(80877103), startupPacket({ user: 'x' })])],
+      '08P01',
+    ],
   ];
   for (const [name, chunks, code] of cases) {
     test(`${name}: a clean ${code} error and close`, async () => {
@@ -47,7 +59,10 @@ describe('bad input from clients', { timeout: 60_000 }, () => {
   }
 
   test('a second StartupMessage during authentication is a protocol violation', async () => {
-    const out = await rawExchange(p.port, [startupPacket({ user: t.scramUser.user, database: t.database }), startupPacket({ user: 'postgres' })]);
+    const out = await rawExchange(p.port, [
+      startupPacket({ user: t.scramUser.user, database: t.database }),
+      startupPacket({ user: 'postgres' }),
+    ]);
     assert.ok(out.closed);
     // The first message is the SASL request; the error follows it.
     assert.equal(out.received[0], 0x52);
@@ -178,10 +193,10 @@ describe('a client cannot leak results to another client', { timeout: 30_000 }, 
   test('a FunctionCall is a sync point: its ReadyForQuery does not release the server early', async () => {
     // FunctionCall of pg_backend_pid() (oid 2026): no argument formats, no arguments, text result.
     const functionCall = msg('F', Buffer.concat([int32(2026), Buffer.alloc(6)]));
-    await bGetsItsOwnRow([
-      functionCall,
-      msg('Q', Buffer.from(`SELECT pg_catalog.pg_sleep(0.3), 'ANSWER FOR A'\0`)),
-    ], /ANSWER FOR A[\s\S]*Z\0\0\0\x05I/);
+    await bGetsItsOwnRow(
+      [functionCall, msg('Q', Buffer.from(`SELECT pg_catalog.pg_sleep(0.3), 'ANSWER FOR A'\0`))],
+      /ANSWER FOR A[\s\S]*Z\0\0\0\x05I/,
+    );
   });
 });
 
@@ -226,6 +241,9 @@ describe('a client refused mid-stream costs its server connection no more than a
   });
 
   test('a Sync in the refused chunk is owed nothing: the drain ends at once', async () => {
-    await nextClientServedSoon([Buffer.concat([parse, bind, execute]), Buffer.concat([msg('S', Buffer.alloc(0)), garbage])]);
+    await nextClientServedSoon([
+      Buffer.concat([parse, bind, execute]),
+      Buffer.concat([msg('S', Buffer.alloc(0)), garbage]),
+    ]);
   });
 });

@@ -14,7 +14,9 @@ const t = currentTopology();
 /** The only objects a client session holds for itself once logged in and idle. */
 const OWN_OBJECTS = [
   'cancelKey', // its BackendKeyData (src/proxy/cancel-keys.ts)
-  'deferred', 'queued', 'sentOnLink', // empty arrays the forward path pushes to
+  'deferred',
+  'queued',
+  'sentOnLink', // empty arrays the forward path pushes to
   'scanner', // message boundaries of the client's stream: numbers only, no buffer (checked below)
   'settings', // its session settings, whose startup values are shared (checked below)
   'socket',
@@ -55,16 +57,29 @@ describe('an idle logged-in client', { timeout: 60_000 }, () => {
       await c.connect();
       clients.push(c);
     }
-    const [a, b] = [...p.pgtide.context.clients].slice(-2) as unknown as [Record<string, object>, Record<string, object>];
+    const [a, b] = [...p.pgtide.context.clients].slice(-2) as unknown as [
+      Record<string, object>,
+      Record<string, object>,
+    ];
     for (const when of ['after login', 'after a transaction']) {
       assert.equal(timers(), timersBefore, `${when}: no timer per client`);
       for (const session of [a, b]) {
-        const functions = Object.entries(session).filter(([, value]) => typeof value === 'function').map(([name]) => name);
+        const functions = Object.entries(session)
+          .filter(([, value]) => typeof value === 'function')
+          .map(([name]) => name);
         assert.deepEqual(functions, [], `${when}: no function of its own`);
       }
       assert.deepEqual(ownObjects(a, b), [...OWN_OBJECTS].sort(), `${when}: the objects a client holds for itself`);
-      assert.deepEqual(ownObjects(a['scanner']!, b['scanner']!), [], `${when}: the scanner holds no buffer or table of its own`);
-      assert.deepEqual(ownObjects(a['settings']!, b['settings']!), [], `${when}: clients with the same startup settings share them`);
+      assert.deepEqual(
+        ownObjects(a['scanner']!, b['scanner']!),
+        [],
+        `${when}: the scanner holds no buffer or table of its own`,
+      );
+      assert.deepEqual(
+        ownObjects(a['settings']!, b['settings']!),
+        [],
+        `${when}: clients with the same startup settings share them`,
+      );
       for (const c of clients.slice(-2)) assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
     }
   });

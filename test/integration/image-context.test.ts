@@ -22,7 +22,10 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 /** The paths .dockerignore lets through: it must start by excluding everything. */
 function contextPaths(): string[] {
-  const lines = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   assert.equal(lines[0], '*', '.dockerignore starts with * so that the context holds only what it names');
   return lines.slice(1).map((line) => {
     assert.match(line, /^![\w.-]+(\/[\w.-]+)*$/, `an exception naming a path: ${line}`);
@@ -41,7 +44,8 @@ test('the image builds from its context alone and runs --version, check and star
   t.after(() => rmSync(base, { recursive: true, force: true }));
   const builder = join(base, 'src');
   mkdirSync(builder);
-  for (const path of contextPaths()) if (existsSync(join(ROOT, path))) cpSync(join(ROOT, path), join(builder, path), { recursive: true });
+  for (const path of contextPaths())
+    if (existsSync(join(ROOT, path))) cpSync(join(ROOT, path), join(builder, path), { recursive: true });
   assert.equal(existsSync(join(builder, 'test')), false);
 
   // The builder stage, step by step as the Dockerfile runs them.
@@ -68,18 +72,21 @@ test('the image builds from its context alone and runs --version, check and star
   const etc = join(base, 'etc');
   mkdirSync(etc);
   const config = join(etc, 'pgtide.toml');
-  writeFileSync(config, [
-    'listen_addr = "127.0.0.1"',
-    `listen_port = ${port}`,
-    `auth_file = "${writeAuthFile(t0, etc)}"`,
-    'server_tls_sslmode = "disable"',
-    'default_pool_size = 5',
-    '[[backends]]',
-    `host = "${t0.primary.host}"`,
-    `port = ${t0.primary.port}`,
-    'role = "primary"',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    config,
+    [
+      'listen_addr = "127.0.0.1"',
+      `listen_port = ${port}`,
+      `auth_file = "${writeAuthFile(t0, etc)}"`,
+      'server_tls_sslmode = "disable"',
+      'default_pool_size = 5',
+      '[[backends]]',
+      `host = "${t0.primary.host}"`,
+      `port = ${t0.primary.port}`,
+      'role = "primary"',
+      '',
+    ].join('\n'),
+  );
   const check = await run(process.execPath, [cli, 'check', '--config', config], { env: cleanEnv() });
   assert.match(check.stdout, /max_connections/);
 
@@ -94,11 +101,24 @@ test('the image builds from its context alone and runs --version, check and star
   child.stderr.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   try {
-    const c = await waitFor('the image to accept a client', async () => {
-      if (child.exitCode !== null) assert.fail(`pgtide exited: ${out}`);
-      const client = new pg.Client({ host: '127.0.0.1', port, user: t0.scramUser.user, password: t0.scramUser.password, database: t0.database });
-      return client.connect().then(() => client, () => undefined);
-    }, 30_000);
+    const c = await waitFor(
+      'the image to accept a client',
+      async () => {
+        if (child.exitCode !== null) assert.fail(`pgtide exited: ${out}`);
+        const client = new pg.Client({
+          host: '127.0.0.1',
+          port,
+          user: t0.scramUser.user,
+          password: t0.scramUser.password,
+          database: t0.database,
+        });
+        return client.connect().then(
+          () => client,
+          () => undefined,
+        );
+      },
+      30_000,
+    );
     assert.equal((await c.query('SELECT 6 * 7 AS answer')).rows[0].answer, 42);
     await c.end();
     child.kill('SIGTERM');

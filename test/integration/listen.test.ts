@@ -28,7 +28,7 @@ describe('listen_addr = "*"', { timeout: 30_000 }, () => {
   test('accepts clients over IPv4 and, where the host has it, IPv6', async () => {
     const p = await startPgtide(t, { listen_addr: ['*'] });
     try {
-      const hosts = ['127.0.0.1', ...(await hasIpv6() ? ['::1'] : [])];
+      const hosts = ['127.0.0.1', ...((await hasIpv6()) ? ['::1'] : [])];
       for (const host of hosts) {
         const c = new pg.Client(p.pgConfig({ host }));
         await c.connect();
@@ -50,27 +50,41 @@ describe('start order', { timeout: 30_000 }, () => {
     const silentPort = (silent.address() as net.AddressInfo).port;
     const [port] = await freePorts(1);
     const dir = mkdtempSync(join(tmpdir(), 'pgtide-start-order-'));
-    const pgtide = new Pgtide({
-      ...defaultConfig(),
-      listen_addr: ['127.0.0.1'],
-      listen_port: [port!],
-      auth_file: writeAuthFile(t, dir),
-      server_tls_sslmode: 'disable',
-      sr_check_user: t.scramUser.user,
-      health_check_timeout: 3,
-      backends: [
-        { name: 'primary', host: t.primary.host, port: t.primary.port, weight: 0, role: 'primary' },
-        { name: 'silent', host: '127.0.0.1', port: silentPort, weight: 1, role: 'standby' },
-      ],
-    }, { logger: createLogger('test', 'silent') });
+    const pgtide = new Pgtide(
+      {
+        ...defaultConfig(),
+        listen_addr: ['127.0.0.1'],
+        listen_port: [port!],
+        auth_file: writeAuthFile(t, dir),
+        server_tls_sslmode: 'disable',
+        sr_check_user: t.scramUser.user,
+        health_check_timeout: 3,
+        backends: [
+          { name: 'primary', host: t.primary.host, port: t.primary.port, weight: 0, role: 'primary' },
+          { name: 'silent', host: '127.0.0.1', port: silentPort, weight: 1, role: 'standby' },
+        ],
+      },
+      { logger: createLogger('test', 'silent') },
+    );
     let started = false;
     const starting = pgtide.start().then(() => (started = true));
     try {
-      const client = new pg.Client({ host: '127.0.0.1', port, user: t.scramUser.user, password: t.scramUser.password, database: t.database });
-      await waitFor('the listen port to accept', () => new Promise<boolean>((resolve) => {
-        const probe = net.connect({ host: '127.0.0.1', port: port! }, () => (probe.destroy(), resolve(true)));
-        probe.once('error', () => resolve(false));
-      }), 2000);
+      const client = new pg.Client({
+        host: '127.0.0.1',
+        port,
+        user: t.scramUser.user,
+        password: t.scramUser.password,
+        database: t.database,
+      });
+      await waitFor(
+        'the listen port to accept',
+        () =>
+          new Promise<boolean>((resolve) => {
+            const probe = net.connect({ host: '127.0.0.1', port: port! }, () => (probe.destroy(), resolve(true)));
+            probe.once('error', () => resolve(false));
+          }),
+        2000,
+      );
       assert.equal(started, false, 'the port must be bound while the first health checks still run');
       await client.connect();
       assert.equal(started, true, 'a client is served once roles are known');

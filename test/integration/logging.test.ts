@@ -14,13 +14,24 @@ import { waitFor } from '../support/wait.js';
 
 const t = currentTopology();
 
-test('log_dir receives the log with the instance name; log_statements logs statements; no password anywhere', { timeout: 60_000 }, async () => {
+test('log_dir receives the log with the instance name; log_statements logs statements; no password anywhere', {
+  timeout: 60_000,
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgtide-log-'));
   const p = await spawnPgtide(t, dir, writeAuthFile(t, dir), [
-    `log_dir = "${dir}"`, 'log_statements = true', 'log_level = "info"', 'instance_name = "pool7"',
+    `log_dir = "${dir}"`,
+    'log_statements = true',
+    'log_level = "info"',
+    'instance_name = "pool7"',
   ]);
   try {
-    const c = new pg.Client({ host: '127.0.0.1', port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database });
+    const c = new pg.Client({
+      host: '127.0.0.1',
+      port: p.port,
+      user: t.scramUser.user,
+      password: t.scramUser.password,
+      database: t.database,
+    });
     await c.connect();
     await c.query(`SELECT 'logged statement 123' AS s`);
     await c.end();
@@ -33,8 +44,14 @@ test('log_dir receives the log with the instance name; log_statements logs state
         return false;
       }
     });
-    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    assert.ok(lines.every((l) => l['instance'] === 'pool7'), 'every line names the instance');
+    const lines = text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.ok(
+      lines.every((l) => l['instance'] === 'pool7'),
+      'every line names the instance',
+    );
     assert.ok(!text.includes(t.scramUser.password), 'a password reached the log');
     assert.ok(!p.output().includes(t.scramUser.password), 'a password reached stdout');
   } finally {
@@ -45,7 +62,10 @@ test('log_dir receives the log with the instance name; log_statements logs state
 
 /** The log file's lines, parsed (every line must be whole JSON). */
 function fileLines(path: string): Record<string, unknown>[] {
-  return readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  return readFileSync(path, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 /** Output and exit code of a process that is expected to end by itself. */
@@ -59,11 +79,24 @@ async function ended(child: ChildProcess): Promise<{ code: number | null; output
   return { code, output };
 }
 
-test('the lines logged just before SIGTERM are in the log file when the process has exited', { timeout: 60_000 }, async () => {
+test('the lines logged just before SIGTERM are in the log file when the process has exited', {
+  timeout: 60_000,
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgtide-log-'));
-  const p = await spawnPgtide(t, dir, writeAuthFile(t, dir), [`log_dir = "${dir}"`, 'log_statements = true', 'log_level = "info"', 'instance_name = "term"']);
+  const p = await spawnPgtide(t, dir, writeAuthFile(t, dir), [
+    `log_dir = "${dir}"`,
+    'log_statements = true',
+    'log_level = "info"',
+    'instance_name = "term"',
+  ]);
   try {
-    const c = new pg.Client({ host: '127.0.0.1', port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database });
+    const c = new pg.Client({
+      host: '127.0.0.1',
+      port: p.port,
+      user: t.scramUser.user,
+      password: t.scramUser.password,
+      database: t.database,
+    });
     await c.connect();
     for (let i = 0; i < 300; i++) await c.query(`SELECT ${i} AS "statement before sigterm"`);
     await c.end();
@@ -78,18 +111,27 @@ test('the lines logged just before SIGTERM are in the log file when the process 
   }
 });
 
-test('a start that fails ends the log file with the fatal error, and the lines before it', { timeout: 60_000 }, async () => {
+test('a start that fails ends the log file with the fatal error, and the lines before it', {
+  timeout: 60_000,
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgtide-log-'));
   // The listen port is taken: pgtide has logged its first lines when binding fails.
   const taken = net.createServer();
   const [port] = (await freePorts(1)) as [number];
   await new Promise<void>((resolve) => taken.listen(port, '127.0.0.1', resolve));
   try {
-    const config = writeConfig(t, dir, writeAuthFile(t, dir), port, [`log_dir = "${dir}"`, 'log_level = "info"', 'instance_name = "fatal"']);
+    const config = writeConfig(t, dir, writeAuthFile(t, dir), port, [
+      `log_dir = "${dir}"`,
+      'log_level = "info"',
+      'instance_name = "fatal"',
+    ]);
     const { code, output } = await ended(spawnCli(config));
     assert.equal(code, 1, output);
     const lines = fileLines(join(dir, 'pgtide-fatal.log'));
-    assert.ok(lines.some((l) => l['msg'] === 'configuration read'), 'the lines before the failure');
+    assert.ok(
+      lines.some((l) => l['msg'] === 'configuration read'),
+      'the lines before the failure',
+    );
     const last = lines.at(-1)!;
     assert.equal(last['level'], 60, `the last line is fatal: ${JSON.stringify(last)}`);
     assert.equal(last['msg'], 'could not start');
@@ -100,15 +142,23 @@ test('a start that fails ends the log file with the fatal error, and the lines b
   }
 });
 
-test('a log_dir that cannot be written stops the start with an error that names log_dir', { timeout: 60_000 }, async () => {
+test('a log_dir that cannot be written stops the start with an error that names log_dir', {
+  timeout: 60_000,
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgtide-log-'));
   try {
     const [port] = (await freePorts(1)) as [number];
     const missing = join(dir, 'no-such-dir');
-    const config = writeConfig(t, dir, writeAuthFile(t, dir), port, [`log_dir = "${missing}"`, 'instance_name = "nodir"']);
+    const config = writeConfig(t, dir, writeAuthFile(t, dir), port, [
+      `log_dir = "${missing}"`,
+      'instance_name = "nodir"',
+    ]);
     const { code, output } = await ended(spawnCli(config));
     assert.equal(code, 1, output);
-    assert.match(output, new RegExp(`pgtide: log_dir: cannot write the log file ${missing}/pgtide-nodir\\.log: ENOENT`));
+    assert.match(
+      output,
+      new RegExp(`pgtide: log_dir: cannot write the log file ${missing}/pgtide-nodir\\.log: ENOENT`),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -17,12 +17,28 @@ import type { Config, PoolMode } from '../../src/config/types.js';
 
 const t = currentTopology();
 const direct = (o: pg.ClientConfig = {}): pg.ClientConfig => ({
-  host: t.primary.host, port: t.primary.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database, ...o,
+  host: t.primary.host,
+  port: t.primary.port,
+  user: t.scramUser.user,
+  password: t.scramUser.password,
+  database: t.database,
+  ...o,
 });
 
 /** The ParameterStatus values a client hears at login, up to its first ReadyForQuery. */
-async function loginParams(host: string, port: number, params: Record<string, string> = {}): Promise<Map<string, string>> {
-  const c = await WireClient.connect({ host, port, user: t.scramUser.user, password: t.scramUser.password, database: t.database, params });
+async function loginParams(
+  host: string,
+  port: number,
+  params: Record<string, string> = {},
+): Promise<Map<string, string>> {
+  const c = await WireClient.connect({
+    host,
+    port,
+    user: t.scramUser.user,
+    password: t.scramUser.password,
+    database: t.database,
+    params,
+  });
   const told = new Map(c.parameters);
   await c.close();
   return told;
@@ -55,20 +71,39 @@ for (const mode of ['transaction', 'session'] as PoolMode[]) {
     test('client_encoding is reported by its canonical name from the first login that asks for a spelling', async () => {
       // A first, plain login: pgtide now knows this pool's settings and logs later clients in without a server.
       await loginParams(p.host, p.port);
-      for (const [asked, canonical] of [['utf8', 'UTF8'], ['utf-8', 'UTF8'], ['euc-jp', 'EUC_JP'], ['Unicode', 'UTF8'], ['iso-8859-1', 'LATIN1']] as const) {
+      for (const [asked, canonical] of [
+        ['utf8', 'UTF8'],
+        ['utf-8', 'UTF8'],
+        ['euc-jp', 'EUC_JP'],
+        ['Unicode', 'UTF8'],
+        ['iso-8859-1', 'LATIN1'],
+      ] as const) {
         const params = { client_encoding: asked };
-        assert.equal((await loginParams(t.primary.host, t.primary.port, params)).get('client_encoding'), canonical, `${asked}, directly`);
-        assert.equal((await loginParams(p.host, p.port, params)).get('client_encoding'), canonical, `${asked}, through pgtide`);
+        assert.equal(
+          (await loginParams(t.primary.host, t.primary.port, params)).get('client_encoding'),
+          canonical,
+          `${asked}, directly`,
+        );
+        assert.equal(
+          (await loginParams(p.host, p.port, params)).get('client_encoding'),
+          canonical,
+          `${asked}, through pgtide`,
+        );
       }
     });
 
     test('a client that ends while connecting is closed quietly, as PostgreSQL does', async () => {
       assert.deepEqual(await quickDisconnect(direct()), [], 'directly');
-      for (let i = 0; i < 5; i++) assert.deepEqual(await quickDisconnect(p.pgConfig()), [], `through pgtide, round ${i}`);
+      for (let i = 0; i < 5; i++)
+        assert.deepEqual(await quickDisconnect(p.pgConfig()), [], `through pgtide, round ${i}`);
       // Terminate right after the startup packet, before the password: no error either.
       const startup = startupPacket({ user: t.scramUser.user, database: t.database });
       const out = await rawExchange(p.port, [Buffer.concat([startup, terminate()])], 1000);
-      assert.equal(out.error, null, `pgtide answered a Terminate during authentication with ${JSON.stringify(out.error)}`);
+      assert.equal(
+        out.error,
+        null,
+        `pgtide answered a Terminate during authentication with ${JSON.stringify(out.error)}`,
+      );
       assert.ok(out.closed);
       // And pgtide still serves everyone.
       const c = new pg.Client(p.pgConfig());
@@ -80,7 +115,10 @@ for (const mode of ['transaction', 'session'] as PoolMode[]) {
     test('a replication connection is refused with a clear error, not served as a normal session', async () => {
       for (const replication of ['database', 'true']) {
         const c = new pg.Client(p.pgConfig({ replication } as pg.ClientConfig));
-        const err = await c.connect().then(() => null, (e: Error & { code?: string }) => e);
+        const err = await c.connect().then(
+          () => null,
+          (e: Error & { code?: string }) => e,
+        );
         if (!err) await c.end();
         assert.ok(err, `replication=${replication} was accepted`);
         assert.equal(err.code, '0A000', err.message);
@@ -115,7 +153,13 @@ describe('a server asking for more SCRAM iterations than server_scram_max_iterat
 
   const login = async (overrides: Partial<Config>) => {
     const p = await startPgtide(t, { auth_file: join(dir, 'users.txt'), ...overrides });
-    const c = new pg.Client({ host: p.host, port: p.port, user: role.user, password: role.password, database: t.database });
+    const c = new pg.Client({
+      host: p.host,
+      port: p.port,
+      user: role.user,
+      password: role.password,
+      database: t.database,
+    });
     try {
       await c.connect();
       return (await c.query('SELECT current_user AS u')).rows[0].u as string;
@@ -126,7 +170,10 @@ describe('a server asking for more SCRAM iterations than server_scram_max_iterat
   };
 
   test('is refused at login with an error that names the setting, without running the iterations', async () => {
-    await assert.rejects(login({}), /asks for 1000000 SCRAM iterations, more than server_scram_max_iterations \(100000\) allows/);
+    await assert.rejects(
+      login({}),
+      /asks for 1000000 SCRAM iterations, more than server_scram_max_iterations \(100000\) allows/,
+    );
   });
 
   test('logs in once server_scram_max_iterations allows the count', async () => {

@@ -32,11 +32,13 @@ describe('LISTEN/NOTIFY in transaction mode', { timeout: 90_000 }, () => {
     const got: string[] = [];
     listener.on('notification', (n) => got.push(n.payload ?? ''));
     await listener.query('LISTEN load_channel');
-    const notifiers = await Promise.all(Array.from({ length: NOTIFIERS }, async () => {
-      const c = new pg.Client(p.pgConfig());
-      await c.connect();
-      return c;
-    }));
+    const notifiers = await Promise.all(
+      Array.from({ length: NOTIFIERS }, async () => {
+        const c = new pg.Client(p.pgConfig());
+        await c.connect();
+        return c;
+      }),
+    );
     try {
       for (let round = 0; round < ROUNDS; round++) {
         got.length = 0;
@@ -48,18 +50,29 @@ describe('LISTEN/NOTIFY in transaction mode', { timeout: 90_000 }, () => {
             await listener.query(i % 2 === 0 ? 'SELECT 1' : `SET application_name = 'listener_${i % 7}'`);
           }
         })();
-        await Promise.all(notifiers.map(async (c, n) => {
-          for (let i = 0; i < PER_NOTIFIER; i++) await c.query(`SELECT pg_catalog.pg_notify('load_channel', '${n}:${i}')`);
-        }));
+        await Promise.all(
+          notifiers.map(async (c, n) => {
+            for (let i = 0; i < PER_NOTIFIER; i++)
+              await c.query(`SELECT pg_catalog.pg_notify('load_channel', '${n}:${i}')`);
+          }),
+        );
         sending = false;
         await busy;
         const expected = NOTIFIERS * PER_NOTIFIER;
-        await waitFor(`round ${round}: ${expected} notifications (got ${got.length})`, () => got.length >= expected, 5000).catch(() => {});
+        await waitFor(
+          `round ${round}: ${expected} notifications (got ${got.length})`,
+          () => got.length >= expected,
+          5000,
+        ).catch(() => {});
         assert.equal(got.length, expected, `round ${round}: notifications lost`);
         // Each notifier's notifications arrive in the order it sent them.
         for (let n = 0; n < NOTIFIERS; n++) {
           const mine = got.filter((g) => g.startsWith(`${n}:`)).map((g) => Number(g.split(':')[1]));
-          assert.deepEqual(mine, Array.from({ length: PER_NOTIFIER }, (_, i) => i), `round ${round}, notifier ${n}`);
+          assert.deepEqual(
+            mine,
+            Array.from({ length: PER_NOTIFIER }, (_, i) => i),
+            `round ${round}, notifier ${n}`,
+          );
         }
       }
       await listener.query('UNLISTEN *');
@@ -84,13 +97,32 @@ describe('LISTEN/NOTIFY in transaction mode', { timeout: 90_000 }, () => {
 
   test("psycopg's own check: a notification from its connection carries conn.info.backend_pid", async () => {
     const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) => {
-      execFile('/usr/bin/python3', [DRIVERS + 'psycopg-notify.py'], {
-        env: { ...process.env, PGHOST: p.host, PGPORT: String(p.port), PGUSER: t.scramUser.user, PGPASSWORD: t.scramUser.password, PGDATABASE: t.database },
-        timeout: 30_000,
-      }, (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve({ stdout: out })));
+      execFile(
+        '/usr/bin/python3',
+        [DRIVERS + 'psycopg-notify.py'],
+        {
+          env: {
+            ...process.env,
+            PGHOST: p.host,
+            PGPORT: String(p.port),
+            PGUSER: t.scramUser.user,
+            PGPASSWORD: t.scramUser.password,
+            PGDATABASE: t.database,
+          },
+          timeout: 30_000,
+        },
+        (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve({ stdout: out })),
+      );
     });
-    const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { backend_pid: number; notify_pids: number[]; payloads: string[] };
+    const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+      backend_pid: number;
+      notify_pids: number[];
+      payloads: string[];
+    };
     assert.deepEqual(result.payloads, ['0', '1', '2', '3', '4']);
-    assert.deepEqual(result.notify_pids, result.payloads.map(() => result.backend_pid));
+    assert.deepEqual(
+      result.notify_pids,
+      result.payloads.map(() => result.backend_pid),
+    );
   });
 });

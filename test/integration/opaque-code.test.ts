@@ -43,11 +43,17 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
     await sqlOn(t.primary, FUNCTIONS);
   });
   after(async () => {
-    await sqlOn(t.primary, 'DROP FUNCTION opaque_set_path(); DROP FUNCTION opaque_set_tenant(int); DROP FUNCTION opaque_temp_table()');
+    await sqlOn(
+      t.primary,
+      'DROP FUNCTION opaque_set_path(); DROP FUNCTION opaque_set_tenant(int); DROP FUNCTION opaque_temp_table()',
+    );
   });
 
   /** Runs `body` with a pgtide of its own (one server unless said otherwise) and two clients. */
-  async function withClients(overrides: Partial<Config>, body: (a: pg.Client, b: pg.Client) => Promise<void>): Promise<void> {
+  async function withClients(
+    overrides: Partial<Config>,
+    body: (a: pg.Client, b: pg.Client) => Promise<void>,
+  ): Promise<void> {
     const p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 1, ...overrides });
     const clients: pg.Client[] = [];
     try {
@@ -73,9 +79,13 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
   test('a custom setting a DO block or a function makes never reaches the next client', async () => {
     await withClients({}, async (a, b) => {
       await a.query(`DO $$ BEGIN PERFORM pg_catalog.set_config('app.tenant', '42', false); END $$`);
-      assert.ok([null, ''].includes(await one(b, `SELECT pg_catalog.current_setting('app.tenant', true)`) as string | null));
+      assert.ok(
+        [null, ''].includes((await one(b, `SELECT pg_catalog.current_setting('app.tenant', true)`)) as string | null),
+      );
       await a.query('SELECT opaque_set_tenant(7)');
-      assert.ok([null, ''].includes(await one(b, `SELECT pg_catalog.current_setting('app.tenant', true)`) as string | null));
+      assert.ok(
+        [null, ''].includes((await one(b, `SELECT pg_catalog.current_setting('app.tenant', true)`)) as string | null),
+      );
     });
   });
 
@@ -98,11 +108,13 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
       const raw = await rawConnect(Number(b.port));
       try {
         const received: Buffer[] = [];
-        const readyTwice = new Promise<void>((resolve) => raw.on('data', (d: Buffer) => {
-          received.push(d);
-          // ReadyForQuery after the login, then after the FunctionCall.
-          if (Buffer.concat(received).toString('latin1').split('Z\0\0\0\x05').length > 2) resolve();
-        }));
+        const readyTwice = new Promise<void>((resolve) =>
+          raw.on('data', (d: Buffer) => {
+            received.push(d);
+            // ReadyForQuery after the login, then after the FunctionCall.
+            if (Buffer.concat(received).toString('latin1').split('Z\0\0\0\x05').length > 2) resolve();
+          }),
+        );
         raw.write(startupPacket({ user: t.scramUser.user, database: t.database }));
         await new Promise((r) => setTimeout(r, 200));
         raw.write(setConfigCall('search_path', 'call_path'));

@@ -24,25 +24,41 @@ const HOST = '127.0.0.1';
 type KeyedClient = pg.Client & { processID: number; secretKey: number };
 
 async function connect(port: number, database = t.database): Promise<KeyedClient> {
-  const client = new pg.Client({ host: HOST, port, user: t.scramUser.user, password: t.scramUser.password, database }) as KeyedClient;
+  const client = new pg.Client({
+    host: HOST,
+    port,
+    user: t.scramUser.user,
+    password: t.scramUser.password,
+    database,
+  }) as KeyedClient;
   await client.connect();
   return client;
 }
 
 /** What `outcome` resolves to, or 'still running' after `ms`: a missed cancel fails the test quickly. */
 function within(outcome: Promise<string>, ms: number): Promise<string> {
-  return Promise.race([outcome, new Promise<string>((resolve) => setTimeout(() => resolve('still running'), ms).unref())]);
+  return Promise.race([
+    outcome,
+    new Promise<string>((resolve) => setTimeout(() => resolve('still running'), ms).unref()),
+  ]);
 }
 
 /** Starts `sql` on `client`; resolves to its SQLSTATE, or 'ok'. */
 function run(client: pg.Client, sql: string): Promise<string> {
-  return client.query(sql).then(() => 'ok', (err: { code?: string }) => err.code ?? String(err));
+  return client.query(sql).then(
+    () => 'ok',
+    (err: { code?: string }) => err.code ?? String(err),
+  );
 }
 
 /** Until PostgreSQL runs `sql`: a cancel before that finds nothing to cancel. */
 async function untilRunning(sql: string): Promise<void> {
   await waitFor('the statement to run on the server', async () => {
-    const rows = await sqlOn(t.primary, "SELECT 1 FROM pg_catalog.pg_stat_activity WHERE query = $1 AND state = 'active'", [sql]);
+    const rows = await sqlOn(
+      t.primary,
+      "SELECT 1 FROM pg_catalog.pg_stat_activity WHERE query = $1 AND state = 'active'",
+      [sql],
+    );
     return rows.length > 0;
   });
 }
@@ -51,7 +67,10 @@ async function untilRunning(sql: string): Promise<void> {
 async function showPeers(port: number): Promise<Record<string, string>[]> {
   const console_ = await connect(port, 'pgtide');
   try {
-    return (await console_.query({ text: 'SHOW PEERS', queryMode: 'simple' } as pg.QueryConfig)).rows as Record<string, string>[];
+    return (await console_.query({ text: 'SHOW PEERS', queryMode: 'simple' } as pg.QueryConfig)).rows as Record<
+      string,
+      string
+    >[];
   } finally {
     await console_.end();
   }
@@ -66,7 +85,12 @@ describe('peering: cancel requests between two pgtide instances', { timeout: 60_
     dir = mkdtempSync(join(tmpdir(), 'pgtide-peering-'));
     const [portA] = await freePorts(1);
     b = await spawnPgtide(t, dir, writeAuthFile(t, dir), [
-      `stats_users = ["${t.scramUser.user}"]`, 'peer_id = 2', '[[peers]]', 'id = 1', `host = "${HOST}"`, `port = ${portA}`,
+      `stats_users = ["${t.scramUser.user}"]`,
+      'peer_id = 2',
+      '[[peers]]',
+      'id = 1',
+      `host = "${HOST}"`,
+      `port = ${portA}`,
     ]);
     a = await startPgtide(t, { listen_port: [portA!], peer_id: 1, peers: [{ id: 2, host: HOST, port: b.port }] });
   });
@@ -76,7 +100,10 @@ describe('peering: cancel requests between two pgtide instances', { timeout: 60_
     rmSync(dir, { recursive: true, force: true });
   });
 
-  for (const [holder, other] of [['A', 'B'], ['B', 'A']] as const) {
+  for (const [holder, other] of [
+    ['A', 'B'],
+    ['B', 'A'],
+  ] as const) {
     test(`a query through ${holder} is cancelled by its key sent to ${other}`, async (ctx) => {
       const port = (name: 'A' | 'B') => (name === 'A' ? a.port : b.port);
       const client = await connect(port(holder));
@@ -98,11 +125,22 @@ describe('peering: cancel requests between two pgtide instances', { timeout: 60_
   }
 
   test('each instance counts what it forwarded: SHOW PEERS', async () => {
-    assert.deepEqual(await showPeers(b.port), [{
-      peer_id: '1', host: HOST, port: String(a.port), pool_size: String(MAX_FORWARDS_PER_PEER),
-      cancels_in_flight: '0', cancels_confirmed: '1', cancels_failed: '0', cancels_dropped: '0',
-    }]);
-    assert.deepEqual({ ...a.pgtide.context.peerCancels.counts.get(2) }, { inFlight: 0, confirmed: 1, failed: 0, dropped: 0 });
+    assert.deepEqual(await showPeers(b.port), [
+      {
+        peer_id: '1',
+        host: HOST,
+        port: String(a.port),
+        pool_size: String(MAX_FORWARDS_PER_PEER),
+        cancels_in_flight: '0',
+        cancels_confirmed: '1',
+        cancels_failed: '0',
+        cancels_dropped: '0',
+      },
+    ]);
+    assert.deepEqual(
+      { ...a.pgtide.context.peerCancels.counts.get(2) },
+      { inFlight: 0, confirmed: 1, failed: 0, dropped: 0 },
+    );
   });
 
   test('bogus keys sent to B cancel nothing, and both instances keep serving', async () => {
@@ -150,8 +188,12 @@ describe('peering: forwarding is bounded', { timeout: 60_000 }, () => {
     const [port] = await freePorts(1);
     // Peer SELF is a misconfiguration: it points back at this very instance.
     c = await startPgtide(t, {
-      listen_port: [port!], peer_id: 3,
-      peers: [{ id: SELF, host: HOST, port: port! }, { id: HUNG, host: HOST, port: holePort }],
+      listen_port: [port!],
+      peer_id: 3,
+      peers: [
+        { id: SELF, host: HOST, port: port! },
+        { id: HUNG, host: HOST, port: holePort },
+      ],
     });
   });
   after(async () => {
@@ -174,10 +216,12 @@ describe('peering: forwarding is bounded', { timeout: 60_000 }, () => {
   test(`a flood of cancels for a hung peer holds at most ${MAX_FORWARDS_PER_PEER} sockets, each for a bounded time`, async () => {
     const keys = new CancelKeys(HUNG, 0);
     const flood = 3 * MAX_FORWARDS_PER_PEER;
-    await Promise.all(Array.from({ length: flood }, () => {
-      const key = keys.issue(0);
-      return sendCancelRequest(HOST, c.port, key.pid, key.secret.readInt32BE(0));
-    }));
+    await Promise.all(
+      Array.from({ length: flood }, () => {
+        const key = keys.issue(0);
+        return sendCancelRequest(HOST, c.port, key.pid, key.secret.readInt32BE(0));
+      }),
+    );
     await waitFor('the forwards to reach the hung peer', () => held.size === MAX_FORWARDS_PER_PEER);
     const counts = c.pgtide.context.peerCancels.counts.get(HUNG)!;
     assert.equal(counts.dropped, flood - MAX_FORWARDS_PER_PEER);

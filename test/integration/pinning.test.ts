@@ -11,7 +11,8 @@ const t = currentTopology();
 describe('session state pins a client to its server in transaction mode', { timeout: 60_000 }, () => {
   let p: RunningPgtide;
   let other: pg.Client;
-  const pid = async (c: pg.Client) => (await c.query('SELECT pg_catalog.pg_backend_pid() AS pid')).rows[0].pid as number;
+  const pid = async (c: pg.Client) =>
+    (await c.query('SELECT pg_catalog.pg_backend_pid() AS pid')).rows[0].pid as number;
   const pins = () => [...p.pgtide.context.pools.all()].reduce((n, pool) => n + pool.stats.pins, 0);
   const pinnedNow = () => [...p.pgtide.context.clients].filter((c) => c.pinned).length;
 
@@ -73,9 +74,15 @@ describe('session state pins a client to its server in transaction mode', { time
     await c.query('COMMIT');
     assert.equal(pinnedNow(), 1);
     await churn();
-    assert.deepEqual((await c.query('FETCH 3 FROM pin_cur')).rows.map((r) => r.g), [1, 2, 3]);
+    assert.deepEqual(
+      (await c.query('FETCH 3 FROM pin_cur')).rows.map((r) => r.g),
+      [1, 2, 3],
+    );
     await churn();
-    assert.deepEqual((await c.query('FETCH 2 FROM pin_cur')).rows.map((r) => r.g), [4, 5]);
+    assert.deepEqual(
+      (await c.query('FETCH 2 FROM pin_cur')).rows.map((r) => r.g),
+      [4, 5],
+    );
     await c.query('CLOSE pin_cur');
     await c.query('SELECT 1');
     await waitFor('the client to be unpinned', () => pinnedNow() === 0);
@@ -116,7 +123,7 @@ describe('session state pins a client to its server in transaction mode', { time
     }
   });
 
-  test('a statement_timeout that cancels pgtide\'s own read-back keeps the client on its server, working', async () => {
+  test("a statement_timeout that cancels pgtide's own read-back keeps the client on its server, working", async () => {
     const c = new pg.Client(p.pgConfig());
     await c.connect();
     try {
@@ -139,7 +146,9 @@ describe('session state pins a client to its server in transaction mode', { time
     const b = new pg.Client(p.pgConfig());
     await Promise.all([a.connect(), b.connect()]);
     await a.query('LISTEN pin_channel');
-    const received = new Promise<{ payload?: string; at: number }>((resolve) => a.on('notification', (n) => resolve({ payload: n.payload, at: Date.now() })));
+    const received = new Promise<{ payload?: string; at: number }>((resolve) =>
+      a.on('notification', (n) => resolve({ payload: n.payload, at: Date.now() })),
+    );
     await churn();
     const sentAt = Date.now();
     await b.query(`NOTIFY pin_channel, 'hello'`);
@@ -165,18 +174,31 @@ describe('pin_on_session_state = error', { timeout: 60_000 }, () => {
   test('a simple-protocol statement that would pin fails with 0A000 and is not run; the session goes on', async () => {
     const c = new pg.Client(p.pgConfig());
     await c.connect();
-    for (const sql of ['CREATE TEMP TABLE refused_tmp (a int)', 'SELECT pg_catalog.pg_advisory_lock(77)', 'LISTEN refused_channel']) {
-      await assert.rejects(c.query(sql), (e: { code?: string; message?: string }) =>
-        e.code === '0A000' && /pin_on_session_state = error/.test(e.message ?? ''), sql);
+    for (const sql of [
+      'CREATE TEMP TABLE refused_tmp (a int)',
+      'SELECT pg_catalog.pg_advisory_lock(77)',
+      'LISTEN refused_channel',
+    ]) {
+      await assert.rejects(
+        c.query(sql),
+        (e: { code?: string; message?: string }) =>
+          e.code === '0A000' && /pin_on_session_state = error/.test(e.message ?? ''),
+        sql,
+      );
     }
     assert.equal([...p.pgtide.context.clients].filter((s) => s.pinned).length, 0);
     // Nothing ran: no table, no lock held by anyone.
     await assert.rejects(c.query('SELECT * FROM refused_tmp'), (e: { code?: string }) => e.code === '42P01');
-    const locks = await c.query(`SELECT count(*)::int AS n FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND objid = 77`);
+    const locks = await c.query(
+      `SELECT count(*)::int AS n FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND objid = 77`,
+    );
     assert.equal(locks.rows[0].n, 0);
     // Inside a transaction the refusal aborts it, as any failed statement does.
     await c.query('BEGIN');
-    await assert.rejects(c.query('CREATE TEMP TABLE refused_tmp (a int)'), (e: { code?: string }) => e.code === '0A000');
+    await assert.rejects(
+      c.query('CREATE TEMP TABLE refused_tmp (a int)'),
+      (e: { code?: string }) => e.code === '0A000',
+    );
     await assert.rejects(c.query('SELECT 1'), (e: { code?: string }) => e.code === '25P02');
     await c.query('ROLLBACK');
     assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);

@@ -5,7 +5,18 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { currentTopology } from '../support/topology.js';
-import { bind, describe as describeMessage, execute, normalise, parse, query, sync, useWirePgtide, type Message, type WireClient } from '../support/pipeline.js';
+import {
+  bind,
+  describe as describeMessage,
+  execute,
+  normalise,
+  parse,
+  query,
+  sync,
+  useWirePgtide,
+  type Message,
+  type WireClient,
+} from '../support/pipeline.js';
 
 const t = currentTopology();
 const FLUSH = Buffer.from([0x48, 0, 0, 0, 4]);
@@ -31,7 +42,10 @@ describe('a Query pipelined after an extended-protocol error', { timeout: 60_000
     const other = await wire.connect();
     const start = performance.now();
     const got = normalise(await other.exchange(query('SELECT 42 AS v')));
-    assert.ok(got.some((line) => line.startsWith('D ') && line.endsWith('42')), got.join(' | '));
+    assert.ok(
+      got.some((line) => line.startsWith('D ') && line.endsWith('42')),
+      got.join(' | '),
+    );
     await other.close();
     return performance.now() - start;
   }
@@ -66,12 +80,19 @@ describe('a Query pipelined after an extended-protocol error', { timeout: 60_000
   });
 
   test('with a Describe, as node-postgres sends (Parse, Bind, Describe, Execute failing, Query, Sync): as direct', async () => {
-    await same(async (c) => c.send(parse('', 'SELECT 1/0'), bind('', ''), describeMessage('P', ''), execute(), query('SELECT 2'), sync()), 1);
+    await same(
+      async (c) =>
+        c.send(parse('', 'SELECT 1/0'), bind('', ''), describeMessage('P', ''), execute(), query('SELECT 2'), sync()),
+      1,
+    );
     assert.ok((await nextClientWait()) < 1000);
   });
 
   test("the Query's own error inside the batch: it and the Sync are answered, as direct", async () => {
-    const want = await same(async (c) => c.send(parse('', 'SELECT 1'), bind('', ''), execute(), query('SELECT 1/0'), sync()), 2);
+    const want = await same(
+      async (c) => c.send(parse('', 'SELECT 1'), bind('', ''), execute(), query('SELECT 1/0'), sync()),
+      2,
+    );
     assert.equal(want.filter((line) => line.startsWith('Z')).length, 2);
     assert.ok((await nextClientWait()) < 1000);
   });
@@ -86,7 +107,10 @@ describe('a Query pipelined after an extended-protocol error', { timeout: 60_000
   });
 
   test('a named statement failing (pgtide maps its name), then Query and Sync: as direct, and the server is free at once', async () => {
-    await same(async (c) => c.send(parse('div0', 'SELECT 1/0'), bind('', 'div0'), execute(), query('SELECT 2'), sync()), 1);
+    await same(
+      async (c) => c.send(parse('div0', 'SELECT 1/0'), bind('', 'div0'), execute(), query('SELECT 2'), sync()),
+      1,
+    );
     assert.ok((await nextClientWait()) < 1000);
   });
 

@@ -18,12 +18,13 @@ const t = currentTopology();
 
 /** Server backends the SCRAM test user holds on the primary's test database (pgtide's own connections: server_application_name). */
 async function backendsOfTestUser(application = 'pgtide'): Promise<{ state: string; query: string }[]> {
-  return sqlOn(t.primary,
+  return sqlOn(
+    t.primary,
     `SELECT state, query FROM pg_catalog.pg_stat_activity
       WHERE usename = $1 AND datname = $2 AND backend_type = 'client backend' AND application_name = $3`,
-    [t.scramUser.user, t.database, application]);
+    [t.scramUser.user, t.database, application],
+  );
 }
-
 
 describe('transaction pooling', { timeout: 60_000 }, () => {
   let p: RunningPgtide;
@@ -43,21 +44,25 @@ describe('transaction pooling', { timeout: 60_000 }, () => {
         await new Promise((r) => setTimeout(r, 20));
       }
     })();
-    const clients = await Promise.all(Array.from({ length: 200 }, async () => {
-      const c = new pg.Client(p.pgConfig());
-      await c.connect();
-      return c;
-    }));
+    const clients = await Promise.all(
+      Array.from({ length: 200 }, async () => {
+        const c = new pg.Client(p.pgConfig());
+        await c.connect();
+        return c;
+      }),
+    );
     let done = 0;
-    await Promise.all(clients.map(async (c, i) => {
-      for (let n = 0; n < 20; n++) {
-        await c.query('BEGIN');
-        const { rows } = await c.query('SELECT $1::int * 2 AS v, pg_catalog.pg_backend_pid() AS pid', [i * 100 + n]);
-        assert.equal(rows[0].v, (i * 100 + n) * 2);
-        await c.query('COMMIT');
-        done++;
-      }
-    }));
+    await Promise.all(
+      clients.map(async (c, i) => {
+        for (let n = 0; n < 20; n++) {
+          await c.query('BEGIN');
+          const { rows } = await c.query('SELECT $1::int * 2 AS v, pg_catalog.pg_backend_pid() AS pid', [i * 100 + n]);
+          assert.equal(rows[0].v, (i * 100 + n) * 2);
+          await c.query('COMMIT');
+          done++;
+        }
+      }),
+    );
     sampling = false;
     await sampler;
     await Promise.all(clients.map((c) => c.end()));
@@ -111,7 +116,10 @@ describe('transaction pooling', { timeout: 60_000 }, () => {
     await sql`SELECT 1`;
     const started = Date.now();
     const q = sql`SELECT pg_catalog.pg_sleep(10)`;
-    const outcome = q.then(() => null, (err: { code?: string }) => err);
+    const outcome = q.then(
+      () => null,
+      (err: { code?: string }) => err,
+    );
     setTimeout(() => q.cancel(), 200);
     const err = await outcome;
     assert.equal(err?.code, '57014');
@@ -133,7 +141,10 @@ describe('transaction pooling', { timeout: 60_000 }, () => {
       await sql`SELECT 1`;
       await holder.query('BEGIN');
       const q = sql`SELECT pg_catalog.pg_sleep(5)`;
-      const outcome = q.then(() => null, (err: { code?: string }) => err);
+      const outcome = q.then(
+        () => null,
+        (err: { code?: string }) => err,
+      );
       await new Promise((r) => setTimeout(r, 200));
       await q.cancel();
       const started = Date.now();
@@ -156,7 +167,7 @@ describe('transaction pooling', { timeout: 60_000 }, () => {
     await q;
     const running = victim`SELECT pg_catalog.pg_sleep(0.5) AS slept`;
     await new Promise((r) => setTimeout(r, 100));
-    await q.cancel();  // the first client's query already finished
+    await q.cancel(); // the first client's query already finished
     const rows = await running;
     assert.equal(rows.length, 1);
     await Promise.all([sql.end(), victim.end()]);
@@ -197,7 +208,10 @@ describe('transaction pooling', { timeout: 60_000 }, () => {
     const errors: { code?: string }[] = [];
     c.on('error', (e) => errors.push(e as { code?: string }));
     await c.connect();
-    const running = c.query('SELECT pg_catalog.pg_sleep(5)').then(() => null, (e: { code?: string }) => e);
+    const running = c.query('SELECT pg_catalog.pg_sleep(5)').then(
+      () => null,
+      (e: { code?: string }) => e,
+    );
     await new Promise((r) => setTimeout(r, 100));
     const session = [...p.pgtide.context.clients].find((s) => s.server);
     assert.ok(session?.server, 'the sleeping client should hold a server');
@@ -218,7 +232,10 @@ describe('transaction pooling', { timeout: 60_000 }, () => {
     c.on('notice', (n) => notices.push(n.message ?? ''));
     await c.query(`DO $$ BEGIN RAISE NOTICE 'hello %', 42; END $$`);
     assert.deepEqual(notices, ['hello 42']);
-    await assert.rejects(c.query('SELECT 1/0'), (err: { code?: string; message: string }) => err.code === '22012' && /division by zero/.test(err.message));
+    await assert.rejects(
+      c.query('SELECT 1/0'),
+      (err: { code?: string; message: string }) => err.code === '22012' && /division by zero/.test(err.message),
+    );
     await assert.rejects(c.query('SELECT * FROM no_such_table'), (err: { code?: string }) => err.code === '42P01');
     assert.equal((await c.query('SELECT 2 AS two')).rows[0].two, 2);
     await c.end();
@@ -229,11 +246,13 @@ describe('limits', { timeout: 60_000 }, () => {
   test('clients above max_client_conn get 53300 at once', async () => {
     const p = await startPgtide(t, { max_client_conn: 3 });
     try {
-      const held = await Promise.all([1, 2, 3].map(async () => {
-        const c = new pg.Client(p.pgConfig());
-        await c.connect();
-        return c;
-      }));
+      const held = await Promise.all(
+        [1, 2, 3].map(async () => {
+          const c = new pg.Client(p.pgConfig());
+          await c.connect();
+          return c;
+        }),
+      );
       const extra = new pg.Client(p.pgConfig());
       await assert.rejects(extra.connect(), (err: { code?: string }) => err.code === '53300');
       await Promise.all(held.map((c) => c.end()));
@@ -250,20 +269,46 @@ describe('limits', { timeout: 60_000 }, () => {
       if (withTls) {
         const dir = mkdtempSync(join(tmpdir(), 'pgtide-refusal-tls-'));
         ctx.after(() => rmSync(dir, { recursive: true, force: true }));
-        const key = join(dir, 'server.key'), cert = join(dir, 'server.crt');
-        execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
-        Object.assign(tlsOptions, { client_tls_sslmode: 'prefer', client_tls_key_file: key, client_tls_cert_file: cert });
+        const key = join(dir, 'server.key'),
+          cert = join(dir, 'server.crt');
+        execFileSync(
+          'openssl',
+          [
+            'req',
+            '-x509',
+            '-newkey',
+            'rsa:2048',
+            '-nodes',
+            '-keyout',
+            key,
+            '-out',
+            cert,
+            '-days',
+            '1',
+            '-subj',
+            '/CN=localhost',
+          ],
+          { stdio: 'ignore' },
+        );
+        Object.assign(tlsOptions, {
+          client_tls_sslmode: 'prefer',
+          client_tls_key_file: key,
+          client_tls_cert_file: cert,
+        });
       }
       const p = await startPgtide(t, { max_client_conn: 1, ...tlsOptions });
       const holder = new pg.Client(p.pgConfig());
       try {
         await holder.connect();
         const refused = await psql(t, { host: p.host, port: p.port, sslmode: 'prefer' }, 'SELECT 1').then(
-          () => assert.fail('psql was let in beyond max_client_conn'), (err: { stderr: string }) => err.stderr);
+          () => assert.fail('psql was let in beyond max_client_conn'),
+          (err: { stderr: string }) => err.stderr,
+        );
         assert.match(refused, /no more connections allowed \(max_client_conn = 1\)/);
         assert.doesNotMatch(refused, /SSL exchange/);
         const conninfo = `host=${p.host} port=${p.port} user=${t.scramUser.user} password=${t.scramUser.password} dbname=${t.database} sslmode=prefer`;
-        const script = 'import sys, psycopg\ntry:\n    psycopg.connect(sys.argv[1])\nexcept psycopg.OperationalError as e:\n    print(e.sqlstate, str(e).strip().splitlines()[-1])';
+        const script =
+          'import sys, psycopg\ntry:\n    psycopg.connect(sys.argv[1])\nexcept psycopg.OperationalError as e:\n    print(e.sqlstate, str(e).strip().splitlines()[-1])';
         const { stdout } = await promisify(execFile)('/usr/bin/python3', ['-c', script, conninfo], { timeout: 20_000 });
         // psycopg 3.1 reports no sqlstate for a failed connect; libpq's text carries the FATAL.
         assert.match(stdout, /FATAL: +no more connections allowed \(max_client_conn = 1\)/);
@@ -298,7 +343,10 @@ describe('limits', { timeout: 60_000 }, () => {
       waiter.on('error', () => {});
       await waiter.connect();
       const started = Date.now();
-      await assert.rejects(waiter.query('SELECT 1'), (err: { code?: string; message: string }) => err.code === '57014' && /query_wait_timeout/.test(err.message));
+      await assert.rejects(
+        waiter.query('SELECT 1'),
+        (err: { code?: string; message: string }) => err.code === '57014' && /query_wait_timeout/.test(err.message),
+      );
       assert.ok(Date.now() - started < 2000);
       await holder.query('COMMIT');
       await holder.end();
@@ -337,7 +385,10 @@ describe('limits', { timeout: 60_000 }, () => {
       await a.end();
       const b = new pg.Client(p.pgConfig());
       await b.connect();
-      const { rows } = await b.query('SELECT pg_catalog.current_setting($1) AS app, pg_catalog.pg_backend_pid() AS pid', ['application_name']);
+      const { rows } = await b.query(
+        'SELECT pg_catalog.current_setting($1) AS app, pg_catalog.pg_backend_pid() AS pid',
+        ['application_name'],
+      );
       assert.equal(rows[0].pid, pid1);
       assert.notEqual(rows[0].app, 'session_a', 'DISCARD ALL must have reset the session');
       await b.end();

@@ -12,7 +12,14 @@ import pg from 'pg';
 import postgres from 'postgres';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
-import { assertScriptPassed, DEBIAN_PYTHON, DRIVERS_DIR, PGJDBC_JAR, runScript, type DriverScript } from '../support/driver-script.js';
+import {
+  assertScriptPassed,
+  DEBIAN_PYTHON,
+  DRIVERS_DIR,
+  PGJDBC_JAR,
+  runScript,
+  type DriverScript,
+} from '../support/driver-script.js';
 
 const t = currentTopology();
 const run = promisify(execFile);
@@ -34,8 +41,12 @@ interface Workloads {
 
 function scriptEnv(p: RunningPgtide, idBase = 0): Record<string, string> {
   return {
-    PGHOST: p.host, PGPORT: String(p.port), PGUSER: t.scramUser.user, PGPASSWORD: t.scramUser.password,
-    PGDATABASE: t.database, ROUTING_ID_BASE: String(idBase),
+    PGHOST: p.host,
+    PGPORT: String(p.port),
+    PGUSER: t.scramUser.user,
+    PGPASSWORD: t.scramUser.password,
+    PGDATABASE: t.database,
+    ROUTING_ID_BASE: String(idBase),
   };
 }
 
@@ -45,7 +56,11 @@ function scripted(driver: Omit<DriverScript, 'args'>, args: string[]): Workloads
     const script = { ...driver, args: [...args, workload] };
     assertScriptPassed(script, await runScript(script, scriptEnv(p, idBase), SCRIPT_TIMEOUT_MS), ok);
   };
-  return { name: driver.name, read: (p) => go(p, 'read', 0, READS), mixed: (p, idBase) => go(p, 'mixed', idBase, MIXED) };
+  return {
+    name: driver.name,
+    read: (p) => go(p, 'read', 0, READS),
+    mixed: (p, idBase) => go(p, 'mixed', idBase, MIXED),
+  };
 }
 
 const python = { command: DEBIAN_PYTHON, files: [[DEBIAN_PYTHON, 'python3']] as [string, string][] };
@@ -56,25 +71,50 @@ function pgbench(): Workloads {
     const file = join(p.dir, 'bench.sql');
     writeFileSync(file, script);
     const env = { ...process.env, PGPASSWORD: t.scramUser.password };
-    const { stdout } = await run('pgbench', ['-n', '-M', 'prepared', '-c', '2', '-t', String(transactions / 2), '-f', file,
-      '-h', p.host, '-p', String(p.port), '-U', t.scramUser.user, t.database], { env });
+    const { stdout } = await run(
+      'pgbench',
+      [
+        '-n',
+        '-M',
+        'prepared',
+        '-c',
+        '2',
+        '-t',
+        String(transactions / 2),
+        '-f',
+        file,
+        '-h',
+        p.host,
+        '-p',
+        String(p.port),
+        '-U',
+        t.scramUser.user,
+        t.database,
+      ],
+      { env },
+    );
     assert.match(stdout, /number of failed transactions: 0/);
   };
   return {
     name: 'pgbench -M prepared',
     read: (p) => bench(p, '\\set id random(1, 100)\nSELECT v FROM prep_read WHERE id = :id;\n', READS),
-    mixed: (p) => bench(p, [
-      '\\set id random(1, 100)',
-      'SELECT v FROM prep_read WHERE id = :id;',
-      'UPDATE prep_read SET n = n + 1 WHERE id = :id;',
-      'SELECT n FROM prep_read WHERE id = :id FOR UPDATE;',
-      "SELECT nextval('prep_seq');",
-      'BEGIN;',
-      'UPDATE prep_read SET n = n + 1 WHERE id = :id;',
-      'SELECT n FROM prep_read WHERE id = :id;',
-      'END;',
-      '',
-    ].join('\n'), MIXED),
+    mixed: (p) =>
+      bench(
+        p,
+        [
+          '\\set id random(1, 100)',
+          'SELECT v FROM prep_read WHERE id = :id;',
+          'UPDATE prep_read SET n = n + 1 WHERE id = :id;',
+          'SELECT n FROM prep_read WHERE id = :id FOR UPDATE;',
+          "SELECT nextval('prep_seq');",
+          'BEGIN;',
+          'UPDATE prep_read SET n = n + 1 WHERE id = :id;',
+          'SELECT n FROM prep_read WHERE id = :id;',
+          'END;',
+          '',
+        ].join('\n'),
+        MIXED,
+      ),
   };
 }
 
@@ -103,7 +143,10 @@ const nodePostgres: Workloads = {
         const id = idBase + i;
         await q('insert', 'INSERT INTO prep_mixed (id, v) VALUES ($1, $2)', [id, `r${id}`]);
         assert.equal((await q('back', 'SELECT v FROM prep_mixed WHERE id = $1', [id]))?.v, `r${id}`, 'read back');
-        assert.equal((await q('update', 'UPDATE prep_mixed SET v = v || $2 WHERE id = $1 RETURNING v', [id, '+'])).v, `r${id}+`);
+        assert.equal(
+          (await q('update', 'UPDATE prep_mixed SET v = v || $2 WHERE id = $1 RETURNING v', [id, '+'])).v,
+          `r${id}+`,
+        );
         assert.equal((await q('locking', 'SELECT v FROM prep_mixed WHERE id = $1 FOR UPDATE', [id])).v, `r${id}+`);
         await q('nextval', "SELECT nextval('prep_seq') > $1 AS up", [0]);
         await c.query('BEGIN');
@@ -156,19 +199,31 @@ const postgresJs: Workloads = {
 const drivers: Workloads[] = [
   nodePostgres,
   postgresJs,
-  scripted({ name: 'asyncpg', ...python, packages: 'python3-asyncpg' }, [DRIVERS_DIR + 'routing-workload.py', 'asyncpg']),
-  scripted({ name: 'psycopg', ...python, packages: 'python3-psycopg' }, [DRIVERS_DIR + 'routing-workload.py', 'psycopg']),
-  scripted({
-    name: 'pgJDBC', command: 'java', packages: 'openjdk-17-jre-headless libpostgresql-jdbc-java',
-    files: [[PGJDBC_JAR, 'libpostgresql-jdbc-java']],
-  }, ['-cp', PGJDBC_JAR, DRIVERS_DIR + 'Jdbc.java']),
+  scripted({ name: 'asyncpg', ...python, packages: 'python3-asyncpg' }, [
+    DRIVERS_DIR + 'routing-workload.py',
+    'asyncpg',
+  ]),
+  scripted({ name: 'psycopg', ...python, packages: 'python3-psycopg' }, [
+    DRIVERS_DIR + 'routing-workload.py',
+    'psycopg',
+  ]),
+  scripted(
+    {
+      name: 'pgJDBC',
+      command: 'java',
+      packages: 'openjdk-17-jre-headless libpostgresql-jdbc-java',
+      files: [[PGJDBC_JAR, 'libpostgresql-jdbc-java']],
+    },
+    ['-cp', PGJDBC_JAR, DRIVERS_DIR + 'Jdbc.java'],
+  ),
   pgbench(),
 ];
 
 /** Transactions (server check-outs) per backend so far. */
 function transactionsByBackend(p: RunningPgtide): Map<string, number> {
   const out = new Map<string, number>();
-  for (const pool of p.pgtide.context.pools.all()) out.set(pool.key.backend, (out.get(pool.key.backend) ?? 0) + pool.lentTotal);
+  for (const pool of p.pgtide.context.pools.all())
+    out.set(pool.key.backend, (out.get(pool.key.backend) ?? 0) + pool.lentTotal);
   return out;
 }
 
@@ -189,16 +244,21 @@ async function waitForStandbys(sql: string): Promise<void> {
   }
 }
 
-describe('prepared statements are routed by their text, for every driver (primary weight 0)', { timeout: 300_000 }, () => {
+describe('prepared statements are routed by their text, for every driver (primary weight 0)', {
+  timeout: 300_000,
+}, () => {
   let p: RunningPgtide;
   const shares: string[] = [];
   before(async () => {
-    await sqlOn(t.primary, `
+    await sqlOn(
+      t.primary,
+      `
       DROP TABLE IF EXISTS prep_read, prep_mixed; DROP SEQUENCE IF EXISTS prep_seq;
       CREATE TABLE prep_read (id int PRIMARY KEY, v text, n int NOT NULL DEFAULT 0);
       INSERT INTO prep_read SELECT g, 'v' || g FROM pg_catalog.generate_series(1, 100) g;
       CREATE TABLE prep_mixed (id int PRIMARY KEY, v text); CREATE SEQUENCE prep_seq;
-      GRANT ALL ON prep_read, prep_mixed, prep_seq TO ${t.scramUser.user};`);
+      GRANT ALL ON prep_read, prep_mixed, prep_seq TO ${t.scramUser.user};`,
+    );
     await waitForStandbys('SELECT 1 FROM prep_read WHERE id = 100');
     p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), default_pool_size: 4 });
   });
@@ -213,9 +273,13 @@ describe('prepared statements are routed by their text, for every driver (primar
       await driver.read(p);
       const after = transactionsByBackend(p);
       const delta = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
-      const primary = delta(t.primary.name), s1 = delta(t.standbys[0]!.name), s2 = delta(t.standbys[1]!.name);
+      const primary = delta(t.primary.name),
+        s1 = delta(t.standbys[0]!.name),
+        s2 = delta(t.standbys[1]!.name);
       const total = primary + s1 + s2;
-      shares.push(`${driver.name}: ${total} transactions, primary ${primary}, standby1 ${s1}, standby2 ${s2} (${((s1 + s2) / total * 100).toFixed(1)} % on standbys)`);
+      shares.push(
+        `${driver.name}: ${total} transactions, primary ${primary}, standby1 ${s1}, standby2 ${s2} (${(((s1 + s2) / total) * 100).toFixed(1)} % on standbys)`,
+      );
       assert.ok(total >= READS, `only ${total} transactions counted`);
       assert.ok(s1 + s2 >= 0.95 * total, `${s1 + s2} of ${total} transactions on standbys (primary ${primary})`);
       assert.ok(Math.abs(s1 - s2) <= 0.1 * (s1 + s2), `standby split ${s1}/${s2} is not within 10 %`);
@@ -225,7 +289,8 @@ describe('prepared statements are routed by their text, for every driver (primar
       const retriesBefore = p.logs.filter((l) => String(l.msg).startsWith('statement run again on the primary')).length;
       const standbyLog = await standbyLogsDuring(() => driver.mixed(p, 100_000 * (index + 1)));
       assert.doesNotMatch(standbyLog, STANDBY_REFUSAL, 'a standby refused a write');
-      const retries = p.logs.filter((l) => String(l.msg).startsWith('statement run again on the primary')).length - retriesBefore;
+      const retries =
+        p.logs.filter((l) => String(l.msg).startsWith('statement run again on the primary')).length - retriesBefore;
       assert.equal(retries, 0, 'pgtide had to move a refused write to the primary');
     });
   });

@@ -74,7 +74,10 @@ describe('session state made by re-executed prepared statements, transaction poo
       await c.query(set);
       // Whichever server runs its next transactions, the client's setting is there.
       for (let i = 0; i < 6; i++) {
-        const [shown] = await Promise.all([c.query('SHOW statement_timeout'), busy.query('SELECT pg_catalog.pg_sleep(0.005)')]);
+        const [shown] = await Promise.all([
+          c.query('SHOW statement_timeout'),
+          busy.query('SELECT pg_catalog.pg_sleep(0.005)'),
+        ]);
         assert.equal(shown.rows[0].statement_timeout, '4321ms');
       }
     } finally {

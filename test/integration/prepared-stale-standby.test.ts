@@ -5,7 +5,18 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
-import { WireClient, bind, dataRows, describe as describeMessage, errorCodes, execute, normalise, parse, sync, type WireLogin } from '../support/pipeline.js';
+import {
+  WireClient,
+  bind,
+  dataRows,
+  describe as describeMessage,
+  errorCodes,
+  execute,
+  normalise,
+  parse,
+  sync,
+  type WireLogin,
+} from '../support/pipeline.js';
 import { waitFor } from '../support/wait.js';
 
 const t = currentTopology();
@@ -17,7 +28,11 @@ async function standbysCaughtUp(): Promise<void> {
   const [row] = await sqlOn<{ lsn: string }>(t.primary, 'SELECT pg_catalog.pg_current_wal_lsn()::text AS lsn');
   for (const standby of t.standbys) {
     await waitFor(`${standby.name} replays ${row!.lsn}`, async () => {
-      const [r] = await sqlOn<{ done: boolean }>(standby, 'SELECT pg_catalog.pg_last_wal_replay_lsn() >= $1::pg_lsn AS done', [row!.lsn]);
+      const [r] = await sqlOn<{ done: boolean }>(
+        standby,
+        'SELECT pg_catalog.pg_last_wal_replay_lsn() >= $1::pg_lsn AS done',
+        [row!.lsn],
+      );
       return r!.done;
     });
   }
@@ -27,9 +42,22 @@ describe('a stale shared statement on a standby', { timeout: 60_000 }, () => {
   let p: RunningPgtide;
   let login: WireLogin;
   before(async () => {
-    p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 2, backends: clusterBackends(t, [0, 1, 1]) });
-    login = { host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
-    await sqlOn(t.primary, `DROP TABLE IF EXISTS ${TABLE}; CREATE TABLE ${TABLE} (v int); INSERT INTO ${TABLE} VALUES (7); GRANT ALL ON ${TABLE} TO PUBLIC`);
+    p = await startPgtide(t, {
+      pool_mode: 'transaction',
+      default_pool_size: 2,
+      backends: clusterBackends(t, [0, 1, 1]),
+    });
+    login = {
+      host: p.host,
+      port: p.port,
+      user: t.scramUser.user,
+      password: t.scramUser.password,
+      database: t.database,
+    };
+    await sqlOn(
+      t.primary,
+      `DROP TABLE IF EXISTS ${TABLE}; CREATE TABLE ${TABLE} (v int); INSERT INTO ${TABLE} VALUES (7); GRANT ALL ON ${TABLE} TO PUBLIC`,
+    );
     await standbysCaughtUp();
   });
   after(async () => {
@@ -53,7 +81,10 @@ describe('a stale shared statement on a standby', { timeout: 60_000 }, () => {
     try {
       const got = await fresh.exchange(parse('s', TEXT), describeMessage('S', 's'), bind('', 's'), execute(), sync());
       assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
-      assert.deepEqual(dataRows(got).map((row) => row[0]), ['new-7']);
+      assert.deepEqual(
+        dataRows(got).map((row) => row[0]),
+        ['new-7'],
+      );
     } finally {
       await fresh.close();
     }

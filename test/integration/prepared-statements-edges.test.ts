@@ -6,7 +6,19 @@ import pg from 'pg';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import {
-  WireClient, bind, close, dataRows, errorCodes, execute, normalise, parse, query, sync, useWirePgtide, withStaleableTable, type Message,
+  WireClient,
+  bind,
+  close,
+  dataRows,
+  errorCodes,
+  execute,
+  normalise,
+  parse,
+  query,
+  sync,
+  useWirePgtide,
+  withStaleableTable,
+  type Message,
 } from '../support/pipeline.js';
 import { terminate } from '../../src/protocol/encode.js';
 
@@ -18,7 +30,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe('review: prepared statements and settings, pool size 1', { timeout: 60_000 }, () => {
   const wire = useWirePgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
   const connect = wire.connect;
-
 
   test('a Bind cut by the end of the chunk that holds the first named Parse is renamed too', async () => {
     const c = await connect();
@@ -67,7 +78,10 @@ describe('review: prepared statements and settings, pool size 1', { timeout: 60_
   test('a stale plan retried for a Parse pgtide answered itself gives one ParseComplete', async () => {
     await withStaleableTable(t.primary, 'rv_stale', async (changeType) => {
       const a = await connect();
-      assert.deepEqual(errorCodes(await a.exchange(parse('st1', 'SELECT v FROM rv_stale'), bind('', 'st1'), execute(), sync())), []);
+      assert.deepEqual(
+        errorCodes(await a.exchange(parse('st1', 'SELECT v FROM rv_stale'), bind('', 'st1'), execute(), sync())),
+        [],
+      );
       await changeType();
       const b = await connect();
       const got = await b.exchange(parse('st2', 'SELECT v FROM rv_stale'), bind('', 'st2'), execute(), sync());
@@ -81,10 +95,16 @@ describe('review: prepared statements and settings, pool size 1', { timeout: 60_
       const x = await connect();
       x.send(parse('gone1', 'SELECT * FROM rv_later'), sync(), terminate());
       await sleep(300);
-      await sqlOn(t.primary, 'CREATE TABLE rv_later (v int); INSERT INTO rv_later VALUES (3); GRANT ALL ON rv_later TO PUBLIC');
+      await sqlOn(
+        t.primary,
+        'CREATE TABLE rv_later (v int); INSERT INTO rv_later VALUES (3); GRANT ALL ON rv_later TO PUBLIC',
+      );
       const y = await connect();
       const got = await y.exchange(parse('gone2', 'SELECT * FROM rv_later'), bind('', 'gone2'), execute(), sync());
-      assert.deepEqual(normalise(got).filter((l) => l.startsWith('E')), []);
+      assert.deepEqual(
+        normalise(got).filter((l) => l.startsWith('E')),
+        [],
+      );
       assert.deepEqual(dataRows(got), [['3']]);
     } finally {
       await sqlOn(t.primary, 'DROP TABLE IF EXISTS rv_later');
@@ -122,14 +142,27 @@ describe('review: max_prepared_statements = 1', { timeout: 30_000 }, () => {
   });
 
   test('making room does not close a statement a portal of the same batch still uses', async () => {
-    const c = await WireClient.connect({ host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database });
+    const c = await WireClient.connect({
+      host: p.host,
+      port: p.port,
+      user: t.scramUser.user,
+      password: t.scramUser.password,
+      database: t.database,
+    });
     try {
       const got = await c.exchange(
-        parse('lru1', 'SELECT 1 AS a'), bind('p1', 'lru1'),
-        parse('lru2', 'SELECT 2 AS b'), bind('p2', 'lru2'),
-        execute('p1'), execute('p2'), sync(),
+        parse('lru1', 'SELECT 1 AS a'),
+        bind('p1', 'lru1'),
+        parse('lru2', 'SELECT 2 AS b'),
+        bind('p2', 'lru2'),
+        execute('p1'),
+        execute('p2'),
+        sync(),
       );
-      assert.deepEqual(normalise(got).filter((l) => l.startsWith('E')), []);
+      assert.deepEqual(
+        normalise(got).filter((l) => l.startsWith('E')),
+        [],
+      );
       assert.deepEqual(dataRows(got), [['1'], ['2']]);
     } finally {
       await c.close();
@@ -147,9 +180,16 @@ describe('max_client_prepared_statements', { timeout: 60_000 }, () => {
   });
 
   test('a client holding more named statements than allowed is closed with 53400; closing some makes room', async () => {
-    const login = { host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
+    const login = {
+      host: p.host,
+      port: p.port,
+      user: t.scramUser.user,
+      password: t.scramUser.password,
+      database: t.database,
+    };
     const c = await WireClient.connect(login);
-    for (let i = 0; i < 5; i++) assert.deepEqual(errorCodes(await c.exchange(parse(`cap${i}`, `SELECT ${i}`), sync())), []);
+    for (let i = 0; i < 5; i++)
+      assert.deepEqual(errorCodes(await c.exchange(parse(`cap${i}`, `SELECT ${i}`), sync())), []);
     // Closing one makes room for another.
     await c.exchange(close('S', 'cap0'), sync());
     assert.deepEqual(errorCodes(await c.exchange(parse('cap5', 'SELECT 5'), sync())), []);
@@ -164,20 +204,36 @@ describe('prepared statement counters', { timeout: 60_000 }, () => {
   test('client parses, server parses and binds are counted; sharing keeps server parses low', async () => {
     const p = await startPgtide(t, { default_pool_size: 2 });
     try {
-      const clients = await Promise.all(Array.from({ length: 10 }, async () => {
-        const c = new pg.Client(p.pgConfig());
-        await c.connect();
-        return c;
-      }));
-      await Promise.all(clients.map(async (c) => {
-        for (let i = 0; i < 5; i++) await c.query({ name: 'counted', text: 'SELECT $1::int AS v', values: [i] });
-      }));
+      const clients = await Promise.all(
+        Array.from({ length: 10 }, async () => {
+          const c = new pg.Client(p.pgConfig());
+          await c.connect();
+          return c;
+        }),
+      );
+      await Promise.all(
+        clients.map(async (c) => {
+          for (let i = 0; i < 5; i++) await c.query({ name: 'counted', text: 'SELECT $1::int AS v', values: [i] });
+        }),
+      );
       const stats = [...p.pgtide.context.pools.all()].map((pool) => pool.stats);
       const total = (f: (s: (typeof stats)[number]) => number) => stats.reduce((n, s) => n + f(s), 0);
-      assert.equal(total((s) => s.clientParses), 10);
-      assert.equal(total((s) => s.binds), 50);
-      assert.ok(total((s) => s.serverParses) <= 2, `server parses ${total((s) => s.serverParses)}: one per server connection`);
-      assert.deepEqual([...p.pgtide.context.clients].map((c) => c.preparedStatements), Array(10).fill(1));
+      assert.equal(
+        total((s) => s.clientParses),
+        10,
+      );
+      assert.equal(
+        total((s) => s.binds),
+        50,
+      );
+      assert.ok(
+        total((s) => s.serverParses) <= 2,
+        `server parses ${total((s) => s.serverParses)}: one per server connection`,
+      );
+      assert.deepEqual(
+        [...p.pgtide.context.clients].map((c) => c.preparedStatements),
+        Array(10).fill(1),
+      );
       await Promise.all(clients.map((c) => c.end()));
     } finally {
       await p.stop();

@@ -9,8 +9,21 @@ import postgres from 'postgres';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import {
-  WireClient, bind, close, dataRows, describe as describeMessage, errorCodes, execute, holdServer,
-  normalise, onEveryServer, parse, query, sync, type Message, type WireLogin,
+  WireClient,
+  bind,
+  close,
+  dataRows,
+  describe as describeMessage,
+  errorCodes,
+  execute,
+  holdServer,
+  normalise,
+  onEveryServer,
+  parse,
+  query,
+  sync,
+  type Message,
+  type WireLogin,
 } from '../support/pipeline.js';
 
 const t = currentTopology();
@@ -18,7 +31,11 @@ const run = promisify(execFile);
 const POOL_SIZE = 2;
 
 const direct: pg.ClientConfig = {
-  host: t.primary.host, port: t.primary.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database,
+  host: t.primary.host,
+  port: t.primary.port,
+  user: t.scramUser.user,
+  password: t.scramUser.password,
+  database: t.database,
 };
 const isCode = (code: string) => (e: { code?: string }) => e.code === code;
 
@@ -32,76 +49,104 @@ describe('named prepared statements in transaction pooling', { timeout: 60_000 }
     await p.stop();
   });
 
-  test('node-postgres: 20 clients × 50 named queries on 2 servers, shared and private names, no errors', { timeout: 20_000 }, async () => {
+  test('node-postgres: 20 clients × 50 named queries on 2 servers, shared and private names, no errors', {
+    timeout: 20_000,
+  }, async () => {
     const errors: string[] = [];
     const SHARED = 'SELECT $1::int + 1 AS v';
-    await Promise.all(Array.from({ length: 20 }, async (_, i) => {
-      const c = new pg.Client(p.pgConfig());
-      await c.connect();
-      try {
-        // The same name everywhere, once with the same text (deduplicated on the servers) and
-        // once with a text of its own per client (must never be confused with another's).
-        const statements = [
-          { name: 'ps_shared', text: SHARED, expect: (n: number) => String(n + 1) },
-          { name: 'ps_own', text: `SELECT $1::text || '-c${i}' AS v`, expect: (n: number) => `${n}-c${i}` },
-          { name: `ps_c${i}`, text: `SELECT ($1::int * ${i + 2})::text AS v`, expect: (n: number) => String(n * (i + 2)) },
-        ];
-        for (let round = 0; round < 50; round++) {
-          const s = statements[round % statements.length]!;
-          const n = i * 1000 + round;
-          const inTransaction = round % 5 === 4;
-          try {
-            if (inTransaction) await c.query('BEGIN');
-            const { rows } = await c.query({ name: s.name, text: s.text, values: [n] });
-            if (inTransaction) await c.query('COMMIT');
-            if (String(rows[0]?.v) !== s.expect(n)) errors.push(`client ${i} ${s.name}(${n}) gave ${rows[0]?.v}`);
-          } catch (err) {
-            errors.push(`client ${i} ${s.name}: ${(err as Error).message}`);
-            if (inTransaction) await c.query('ROLLBACK').catch(() => undefined);
+    await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const c = new pg.Client(p.pgConfig());
+        await c.connect();
+        try {
+          // The same name everywhere, once with the same text (deduplicated on the servers) and
+          // once with a text of its own per client (must never be confused with another's).
+          const statements = [
+            { name: 'ps_shared', text: SHARED, expect: (n: number) => String(n + 1) },
+            { name: 'ps_own', text: `SELECT $1::text || '-c${i}' AS v`, expect: (n: number) => `${n}-c${i}` },
+            {
+              name: `ps_c${i}`,
+              text: `SELECT ($1::int * ${i + 2})::text AS v`,
+              expect: (n: number) => String(n * (i + 2)),
+            },
+          ];
+          for (let round = 0; round < 50; round++) {
+            const s = statements[round % statements.length]!;
+            const n = i * 1000 + round;
+            const inTransaction = round % 5 === 4;
+            try {
+              if (inTransaction) await c.query('BEGIN');
+              const { rows } = await c.query({ name: s.name, text: s.text, values: [n] });
+              if (inTransaction) await c.query('COMMIT');
+              if (String(rows[0]?.v) !== s.expect(n)) errors.push(`client ${i} ${s.name}(${n}) gave ${rows[0]?.v}`);
+            } catch (err) {
+              errors.push(`client ${i} ${s.name}: ${(err as Error).message}`);
+              if (inTransaction) await c.query('ROLLBACK').catch(() => undefined);
+            }
           }
+        } finally {
+          await c.end();
         }
-      } finally {
-        await c.end();
-      }
-    }));
+      }),
+    );
     assert.deepEqual(errors.slice(0, 5), [], `${errors.length} failed queries`);
     // Twenty clients prepared the shared text: each server holds it at most once.
-    const perServer = await onEveryServer<{ n: number }>(p.pgConfig(), POOL_SIZE,
-      `SELECT count(*)::int AS n FROM pg_catalog.pg_prepared_statements WHERE statement = '${SHARED}'`);
-    for (const [pid, rows] of perServer) assert.ok(rows[0]!.n <= 1, `server ${pid} prepared the shared text ${rows[0]!.n} times`);
+    const perServer = await onEveryServer<{ n: number }>(
+      p.pgConfig(),
+      POOL_SIZE,
+      `SELECT count(*)::int AS n FROM pg_catalog.pg_prepared_statements WHERE statement = '${SHARED}'`,
+    );
+    for (const [pid, rows] of perServer)
+      assert.ok(rows[0]!.n <= 1, `server ${pid} prepared the shared text ${rows[0]!.n} times`);
   });
 
-  test('postgres.js prepare: true: 20 clients, pipelined queries, 2 servers, no errors', { timeout: 20_000 }, async () => {
+  test('postgres.js prepare: true: 20 clients, pipelined queries, 2 servers, no errors', {
+    timeout: 20_000,
+  }, async () => {
     const errors: string[] = [];
-    await Promise.all(Array.from({ length: 20 }, async (_, i) => {
-      const sql = postgres({
-        host: p.host, port: p.port, user: t.scramUser.user, pass: t.scramUser.password, database: t.database,
-        max: 1, prepare: true, onnotice: () => undefined,
-      });
-      try {
-        for (let batch = 0; batch < 5; batch++) {
-          // One connection with ten queries in flight: postgres.js pipelines them.
-          await Promise.all(Array.from({ length: 10 }, async (_, k) => {
-            const n = i * 100 + batch * 10 + k;
-            try {
-              const rows = k % 2 === 0
-                ? await sql`SELECT ${n}::int * 2 AS v, ${`c${i}`}::text AS who`
-                : await sql`SELECT ${String(n)}::text || '!' AS v, ${`c${i}`}::text AS who`;
-              const want = k % 2 === 0 ? n * 2 : `${n}!`;
-              if (rows[0]?.v !== want || rows[0]?.who !== `c${i}`) errors.push(`client ${i} query ${n} gave ${JSON.stringify(rows[0])}`);
-            } catch (err) {
-              errors.push(`client ${i} query ${n}: ${(err as Error).message}`);
-            }
-          }));
+    await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const sql = postgres({
+          host: p.host,
+          port: p.port,
+          user: t.scramUser.user,
+          pass: t.scramUser.password,
+          database: t.database,
+          max: 1,
+          prepare: true,
+          onnotice: () => undefined,
+        });
+        try {
+          for (let batch = 0; batch < 5; batch++) {
+            // One connection with ten queries in flight: postgres.js pipelines them.
+            await Promise.all(
+              Array.from({ length: 10 }, async (_, k) => {
+                const n = i * 100 + batch * 10 + k;
+                try {
+                  const rows =
+                    k % 2 === 0
+                      ? await sql`SELECT ${n}::int * 2 AS v, ${`c${i}`}::text AS who`
+                      : await sql`SELECT ${String(n)}::text || '!' AS v, ${`c${i}`}::text AS who`;
+                  const want = k % 2 === 0 ? n * 2 : `${n}!`;
+                  if (rows[0]?.v !== want || rows[0]?.who !== `c${i}`)
+                    errors.push(`client ${i} query ${n} gave ${JSON.stringify(rows[0])}`);
+                } catch (err) {
+                  errors.push(`client ${i} query ${n}: ${(err as Error).message}`);
+                }
+              }),
+            );
+          }
+        } finally {
+          await sql.end({ timeout: 5 });
         }
-      } finally {
-        await sql.end({ timeout: 5 });
-      }
-    }));
+      }),
+    );
     assert.deepEqual(errors.slice(0, 5), [], `${errors.length} failed queries`);
   });
 
-  test('ALTER TABLE … TYPE under a statement prepared on both servers: the next autocommit execution succeeds', { timeout: 20_000 }, async () => {
+  test('ALTER TABLE … TYPE under a statement prepared on both servers: the next autocommit execution succeeds', {
+    timeout: 20_000,
+  }, async () => {
     const admin = new pg.Client(direct);
     await admin.connect();
     try {
@@ -124,7 +169,9 @@ describe('named prepared statements in transaction pooling', { timeout: 60_000 }
       const c = new pg.Client(p.pgConfig());
       await c.connect();
       const pooledQuery = {
-        name: 'ps_alter', text: 'SELECT t.*, pg_catalog.pg_backend_pid() AS pid FROM ps_alter_pooled t WHERE id = $1', values: [1],
+        name: 'ps_alter',
+        text: 'SELECT t.*, pg_catalog.pg_backend_pid() AS pid FROM ps_alter_pooled t WHERE id = $1',
+        values: [1],
       };
       /** Runs the query with the server it ran on last held by another client. */
       const elsewhere = async (pid: number) => {
@@ -162,7 +209,19 @@ describe('pgbench -M prepared through pgtide', { timeout: 60_000 }, () => {
   before(async () => {
     await sqlOn(t.primary, `DROP DATABASE IF EXISTS ${BENCH_DB} WITH (FORCE)`, [], 'postgres');
     await sqlOn(t.primary, `CREATE DATABASE ${BENCH_DB} OWNER ${t.scramUser.user}`, [], 'postgres');
-    await run('pgbench', ['-i', '-s', '1', '-q', '-h', t.primary.socketDir, '-p', String(t.primary.port), '-U', t.scramUser.user, BENCH_DB]);
+    await run('pgbench', [
+      '-i',
+      '-s',
+      '1',
+      '-q',
+      '-h',
+      t.primary.socketDir,
+      '-p',
+      String(t.primary.port),
+      '-U',
+      t.scramUser.user,
+      BENCH_DB,
+    ]);
     p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: POOL_SIZE });
   });
   after(async () => {
@@ -171,9 +230,29 @@ describe('pgbench -M prepared through pgtide', { timeout: 60_000 }, () => {
   });
 
   test('50 clients, pool size 2, select-only: exit 0 and no failed transactions', async () => {
-    const { stdout, stderr } = await run('pgbench', [
-      '-h', p.host, '-p', String(p.port), '-U', t.scramUser.user, '-M', 'prepared', '-S', '-n', '-c', '50', '-j', '2', '-t', '100', BENCH_DB,
-    ], { env: { ...process.env, PGPASSWORD: t.scramUser.password }, timeout: 45_000 }).catch((err: { code?: number; stdout?: string; stderr?: string }) => {
+    const { stdout, stderr } = await run(
+      'pgbench',
+      [
+        '-h',
+        p.host,
+        '-p',
+        String(p.port),
+        '-U',
+        t.scramUser.user,
+        '-M',
+        'prepared',
+        '-S',
+        '-n',
+        '-c',
+        '50',
+        '-j',
+        '2',
+        '-t',
+        '100',
+        BENCH_DB,
+      ],
+      { env: { ...process.env, PGPASSWORD: t.scramUser.password }, timeout: 45_000 },
+    ).catch((err: { code?: number; stdout?: string; stderr?: string }) => {
       assert.fail(`pgbench exited with ${err.code}: ${err.stderr?.slice(0, 2000)}`);
     });
     const out = stdout + stderr;
@@ -204,7 +283,8 @@ describe('max_prepared_statements bounds the statements each server connection k
         const k = round % 20;
         const { rows } = await c.query({ name: `lru_${k}`, text: `SELECT $1::int + ${k} AS v`, values: [round] });
         assert.equal(rows[0].v, round + k);
-        const n = (await c.query('SELECT count(*)::int AS n FROM pg_catalog.pg_prepared_statements')).rows[0].n as number;
+        const n = (await c.query('SELECT count(*)::int AS n FROM pg_catalog.pg_prepared_statements')).rows[0]
+          .n as number;
         most = Math.max(most, n);
       }
       assert.ok(most <= 5, `the server held ${most} prepared statements`);
@@ -229,7 +309,13 @@ interface ScriptRun {
 
 describe('raw protocol through pgtide answers as PostgreSQL does', { timeout: 60_000 }, () => {
   let p: RunningPgtide;
-  const directLogin: WireLogin = { host: t.primary.host, port: t.primary.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
+  const directLogin: WireLogin = {
+    host: t.primary.host,
+    port: t.primary.port,
+    user: t.scramUser.user,
+    password: t.scramUser.password,
+    database: t.database,
+  };
   const pooledLogin = (): WireLogin => ({ ...directLogin, host: p.host, port: p.port });
 
   before(async () => {
@@ -275,7 +361,8 @@ describe('raw protocol through pgtide answers as PostgreSQL does', { timeout: 60
   async function compare(steps: Step[]): Promise<Message[][]> {
     const expected = await runScript(directLogin, steps, false);
     const actual = await runScript(pooledLogin(), steps, true);
-    for (const [from, to] of actual.moves) assert.notEqual(to, from, 'a step meant for another server ran on the same one');
+    for (const [from, to] of actual.moves)
+      assert.notEqual(to, from, 'a step meant for another server ran on the same one');
     actual.answers.forEach((answer, i) => {
       assertSameAnswer(i, normalise(answer), normalise(expected.answers[i]!));
     });
@@ -295,7 +382,8 @@ describe('raw protocol through pgtide answers as PostgreSQL does', { timeout: 60
   }
 
   /** The ten named statements the pipeline reuses. */
-  const pipelineParses = () => Array.from({ length: 10 }, (_, i) => parse(`pipe_${i}`, `SELECT $1::int * ${i + 1} AS v${i}`));
+  const pipelineParses = () =>
+    Array.from({ length: 10 }, (_, i) => parse(`pipe_${i}`, `SELECT $1::int * ${i + 1} AS v${i}`));
 
   /**
    * 100 Parse/Bind/Execute reusing ten named statements (parsed in it unless `prepared`), with
@@ -346,7 +434,10 @@ describe('raw protocol through pgtide answers as PostgreSQL does', { timeout: 60
     const answers = await compare([
       { send: [parse('reuse', 'SELECT 1 AS one'), bind('', 'reuse'), execute(), sync()] },
       { send: [close('S', 'reuse'), sync()], elsewhere: true },
-      { send: [parse('reuse', 'SELECT $1::text AS two'), bind('', 'reuse', ['2']), execute(), sync()], elsewhere: true },
+      {
+        send: [parse('reuse', 'SELECT $1::text AS two'), bind('', 'reuse', ['2']), execute(), sync()],
+        elsewhere: true,
+      },
       { send: [bind('', 'reuse', ['3']), execute(), sync()], elsewhere: true },
     ]);
     assert.deepEqual(dataRows(answers[2]!), [['2']]);
@@ -358,7 +449,10 @@ describe('raw protocol through pgtide answers as PostgreSQL does', { timeout: 60
       { send: [parse('described', 'SELECT $1::int AS a, $2::text AS b'), sync()] },
       { send: [describeMessage('S', 'described'), sync()], elsewhere: true },
     ]);
-    assert.deepEqual(answers[1]!.map((m) => m.type), ['t', 'T', 'Z']);
+    assert.deepEqual(
+      answers[1]!.map((m) => m.type),
+      ['t', 'T', 'Z'],
+    );
   });
 
   test('Parse of a name the client already has: 42P05, wherever it runs', async () => {
@@ -421,7 +515,11 @@ describe('raw protocol through pgtide answers as PostgreSQL does', { timeout: 60
       while (churning) await churner.query('SELECT pg_catalog.pg_sleep(0.002)');
     })();
     try {
-      await compare([{ send: pipeline(10) }, { send: pipeline(100, true), elsewhere: true }, { send: pipeline(10, true), elsewhere: true }]);
+      await compare([
+        { send: pipeline(10) },
+        { send: pipeline(100, true), elsewhere: true },
+        { send: pipeline(10, true), elsewhere: true },
+      ]);
     } finally {
       churning = false;
       await churn;

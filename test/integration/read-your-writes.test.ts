@@ -26,12 +26,18 @@ function copyData(text: string): Buffer {
 
 /** Transactions pgtide ran on the standbys. */
 function standbyTransactions(p: RunningPgtide): number {
-  return [...p.pgtide.context.pools.all()].filter((pool) => pool.key.backend !== t.primary.name).reduce((n, pool) => n + pool.lentTotal, 0);
+  return [...p.pgtide.context.pools.all()]
+    .filter((pool) => pool.key.backend !== t.primary.name)
+    .reduce((n, pool) => n + pool.lentTotal, 0);
 }
 
 /** pgtide over the whole topology, primary weight 0; `consistency` undefined: the default. */
 function startSplitting(consistency?: Consistency) {
-  return startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), default_pool_size: 10, ...(consistency ? { consistency } : {}) });
+  return startPgtide(t, {
+    backends: clusterBackends(t, [0, 1, 1]),
+    default_pool_size: 10,
+    ...(consistency ? { consistency } : {}),
+  });
 }
 
 /** The write then the read of one try; the read's row (if any) with the port that served it. */
@@ -54,26 +60,35 @@ const explicit: Try = async (c, id) => {
 };
 
 /** `clients` × `iterations` of "write a row, then read it back" through pgtide. */
-async function insertThenSelect(consistency: Consistency | undefined, clients: number, iterations: number, tryOnce: Try = autocommit) {
+async function insertThenSelect(
+  consistency: Consistency | undefined,
+  clients: number,
+  iterations: number,
+  tryOnce: Try = autocommit,
+) {
   const p = await startSplitting(consistency);
-  let misses = 0, onStandby = 0, reads = 0;
+  let misses = 0,
+    onStandby = 0,
+    reads = 0;
   let elapsed = 0;
   try {
-    await Promise.all(Array.from({ length: clients }, async () => {
-      const c = new pg.Client(p.pgConfig());
-      await c.connect();
-      await learnProbe((sql) => c.query(sql)); // pgtide learns that the function only reads
-      const started = Date.now();
-      for (let i = 0; i < iterations; i++) {
-        const id = nextId++;
-        const row = await tryOnce(c, id);
-        reads++;
-        if (!row) misses++;
-        else if (standbyPorts.has(row.port)) onStandby++;
-      }
-      elapsed += Date.now() - started;
-      await c.end();
-    }));
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        const c = new pg.Client(p.pgConfig());
+        await c.connect();
+        await learnProbe((sql) => c.query(sql)); // pgtide learns that the function only reads
+        const started = Date.now();
+        for (let i = 0; i < iterations; i++) {
+          const id = nextId++;
+          const row = await tryOnce(c, id);
+          reads++;
+          if (!row) misses++;
+          else if (standbyPorts.has(row.port)) onStandby++;
+        }
+        elapsed += Date.now() - started;
+        await c.end();
+      }),
+    );
   } finally {
     await p.stop();
   }
@@ -85,13 +100,23 @@ describe('read-your-writes', { timeout: 240_000 }, () => {
   let loading = true;
   let load: Promise<void>;
   before(async () => {
-    await sqlOn(t.primary, `DROP TABLE IF EXISTS ryw; CREATE TABLE ryw (id int PRIMARY KEY, v text);
-      GRANT ALL ON ryw TO ${t.scramUser.user}; DROP TABLE IF EXISTS ryw_load; CREATE TABLE ryw_load (pad text)`);
+    await sqlOn(
+      t.primary,
+      `DROP TABLE IF EXISTS ryw; CREATE TABLE ryw (id int PRIMARY KEY, v text);
+      GRANT ALL ON ryw TO ${t.scramUser.user}; DROP TABLE IF EXISTS ryw_load; CREATE TABLE ryw_load (pad text)`,
+    );
     // A background writer keeps the primary and the replication busy.
     load = (async () => {
-      const c = new pg.Client({ host: t.primary.host, port: t.primary.port, user: t.superuser.user, password: t.superuser.password, database: t.database });
+      const c = new pg.Client({
+        host: t.primary.host,
+        port: t.primary.port,
+        user: t.superuser.user,
+        password: t.superuser.password,
+        database: t.database,
+      });
       await c.connect();
-      while (loading) await c.query(`INSERT INTO ryw_load SELECT repeat('x', 500) FROM pg_catalog.generate_series(1, 200)`);
+      while (loading)
+        await c.query(`INSERT INTO ryw_load SELECT repeat('x', 500) FROM pg_catalog.generate_series(1, 200)`);
       await c.end();
     })();
   });
@@ -102,7 +127,9 @@ describe('read-your-writes', { timeout: 240_000 }, () => {
 
   test('by default (read_your_writes): 10,000 autocommit insert-then-select iterations, 0 misses, most reads on standbys', async () => {
     const r = await insertThenSelect(undefined, 10, 1000);
-    console.log(`default, autocommit: ${r.misses} misses in ${r.reads} reads; ${(r.standbyShare * 100).toFixed(1)} % served by standbys; ${r.msPerIteration.toFixed(2)} ms per insert+select per client`);
+    console.log(
+      `default, autocommit: ${r.misses} misses in ${r.reads} reads; ${(r.standbyShare * 100).toFixed(1)} % served by standbys; ${r.msPerIteration.toFixed(2)} ms per insert+select per client`,
+    );
     assert.equal(r.reads, 10_000);
     assert.equal(r.misses, 0);
     assert.ok(r.standbyShare > 0.5, `only ${(r.standbyShare * 100).toFixed(1)} % of the reads were served by standbys`);
@@ -110,7 +137,9 @@ describe('read-your-writes', { timeout: 240_000 }, () => {
 
   test('by default: 1,000 writes in transaction blocks, each read back in a read-only transaction, 0 misses', async () => {
     const r = await insertThenSelect(undefined, 4, 250, explicit);
-    console.log(`default, explicit transactions: ${r.misses} misses in ${r.reads} reads; ${(r.standbyShare * 100).toFixed(1)} % served by standbys; ${r.msPerIteration.toFixed(2)} ms per try per client`);
+    console.log(
+      `default, explicit transactions: ${r.misses} misses in ${r.reads} reads; ${(r.standbyShare * 100).toFixed(1)} % served by standbys; ${r.msPerIteration.toFixed(2)} ms per try per client`,
+    );
     assert.equal(r.reads, 1000);
     assert.equal(r.misses, 0);
     assert.ok(r.standbyShare > 0.5, `only ${(r.standbyShare * 100).toFixed(1)} % of the reads were served by standbys`);
@@ -125,7 +154,9 @@ describe('read-your-writes', { timeout: 240_000 }, () => {
     c.send(copyData(lines), COPY_DONE);
     assert.deepEqual(errorCodes(await c.untilReady()), []);
     // COPY takes no parameters: the bounds are numbers of ours, written in.
-    const out = await c.exchange(query(`COPY (SELECT id FROM ryw WHERE id >= ${first} AND id < ${first + rows}) TO STDOUT`));
+    const out = await c.exchange(
+      query(`COPY (SELECT id FROM ryw WHERE id >= ${first} AND id < ${first + rows}) TO STDOUT`),
+    );
     return out.filter((m) => m.type === 'd').length;
   }
 
@@ -135,23 +166,33 @@ describe('read-your-writes', { timeout: 240_000 }, () => {
     let misses = 0;
     try {
       // 4 sessions × 250 tries.
-      await Promise.all(Array.from({ length: 4 }, async () => {
-        const c = await WireClient.connect({ user: t.scramUser.user, password: t.scramUser.password, database: t.database, host: p.host, port: p.port });
-        try {
-          for (let i = 0; i < 250; i++) {
-            const first = nextId;
-            nextId += ROWS;
-            if (await copyInThenOut(c, first, ROWS) !== ROWS) misses++;
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          const c = await WireClient.connect({
+            user: t.scramUser.user,
+            password: t.scramUser.password,
+            database: t.database,
+            host: p.host,
+            port: p.port,
+          });
+          try {
+            for (let i = 0; i < 250; i++) {
+              const first = nextId;
+              nextId += ROWS;
+              if ((await copyInThenOut(c, first, ROWS)) !== ROWS) misses++;
+            }
+          } finally {
+            await c.close();
           }
-        } finally {
-          await c.close();
-        }
-      }));
+        }),
+      );
     } finally {
       await p.stop();
     }
     const standbyReads = standbyTransactions(p);
-    console.log(`default, COPY in then out: ${misses} misses in 1000 tries; ${standbyReads} COPY OUTs served by standbys`);
+    console.log(
+      `default, COPY in then out: ${misses} misses in 1000 tries; ${standbyReads} COPY OUTs served by standbys`,
+    );
     assert.equal(misses, 0);
     assert.ok(standbyReads > 500, `only ${standbyReads} of 1000 COPY OUTs were served by standbys`);
   });
@@ -166,7 +207,8 @@ describe('read-your-writes', { timeout: 240_000 }, () => {
         const id = nextId++;
         await pipeline(Readable.from([`${id}\tstream ${id}\n`]), await sql`COPY ryw FROM STDIN`.writable());
         let out = '';
-        for await (const chunk of await sql.unsafe(`COPY (SELECT id FROM ryw WHERE id = ${id}) TO STDOUT`).readable()) out += String(chunk);
+        for await (const chunk of await sql.unsafe(`COPY (SELECT id FROM ryw WHERE id = ${id}) TO STDOUT`).readable())
+          out += String(chunk);
         if (out !== `${id}\n`) misses++;
       }
     } finally {
@@ -174,12 +216,17 @@ describe('read-your-writes', { timeout: 240_000 }, () => {
       await p.stop();
     }
     assert.equal(misses, 0);
-    assert.ok(standbyTransactions(p) > TRIES / 2, `only ${standbyTransactions(p)} of ${TRIES} COPY OUTs were served by standbys`);
+    assert.ok(
+      standbyTransactions(p) > TRIES / 2,
+      `only ${standbyTransactions(p)} of ${TRIES} COPY OUTs were served by standbys`,
+    );
   });
 
   test('eventual (set explicitly): the same pattern shows misses (the test can fail)', async () => {
     const r = await insertThenSelect('eventual', 10, 300);
-    console.log(`eventual: ${r.misses} misses in ${r.reads} reads; ${(r.standbyShare * 100).toFixed(1)} % served by standbys; ${r.msPerIteration.toFixed(2)} ms per insert+select per client`);
+    console.log(
+      `eventual: ${r.misses} misses in ${r.reads} reads; ${(r.standbyShare * 100).toFixed(1)} % served by standbys; ${r.msPerIteration.toFixed(2)} ms per insert+select per client`,
+    );
     assert.ok(r.misses > 0, 'eventual consistency never missed a fresh row: the read-your-writes test proves nothing');
   });
 });

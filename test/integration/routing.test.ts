@@ -11,7 +11,8 @@ const PORT = 'SELECT pg_catalog.inet_server_port() AS port';
 /** Servers lent per backend so far, to see where a statement ran. */
 function lentByBackend(p: RunningPgtide): Map<string, number> {
   const out = new Map<string, number>();
-  for (const pool of p.pgtide.context.pools.all()) out.set(pool.key.backend, (out.get(pool.key.backend) ?? 0) + pool.lentTotal);
+  for (const pool of p.pgtide.context.pools.all())
+    out.set(pool.key.backend, (out.get(pool.key.backend) ?? 0) + pool.lentTotal);
   return out;
 }
 
@@ -56,7 +57,9 @@ describe('read/write splitting', { timeout: 120_000 }, () => {
   let p: RunningPgtide;
   let client: pg.Client;
   before(async () => {
-    await sqlOn(t.primary, `
+    await sqlOn(
+      t.primary,
+      `
       DROP TABLE IF EXISTS route_t; CREATE TABLE route_t (id int PRIMARY KEY, v text);
       INSERT INTO route_t SELECT g, 'v' || g FROM pg_catalog.generate_series(1, 100) g;
       DROP SEQUENCE IF EXISTS route_seq; CREATE SEQUENCE route_seq;
@@ -65,7 +68,8 @@ describe('read/write splitting', { timeout: 120_000 }, () => {
       GRANT ALL ON route_t, route_seq TO ${t.scramUser.user};
       CREATE TABLE IF NOT EXISTS route_marker (id int); GRANT SELECT ON route_marker TO ${t.scramUser.user};
       GRANT EXECUTE ON FUNCTION route_bump() TO ${t.scramUser.user};
-      INSERT INTO route_marker VALUES (1);`);
+      INSERT INTO route_marker VALUES (1);`,
+    );
     await waitForStandbys('SELECT 1 FROM route_marker');
     p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), default_pool_size: 5 });
     client = new pg.Client(p.pgConfig());
@@ -82,12 +86,14 @@ describe('read/write splitting', { timeout: 120_000 }, () => {
     const ports = { primary: t.primary.port, standby1: t.standbys[0]!.port, standby2: t.standbys[1]!.port };
     for (let i = 0; i < 1000; i++) {
       // Half simple protocol, half extended: both are balanced.
-      const { rows } = i % 2 === 0
-        ? await client.query('SELECT pg_catalog.inet_server_port() AS port')
-        : await client.query('SELECT pg_catalog.inet_server_port() AS port, $1::int AS i', [i]);
+      const { rows } =
+        i % 2 === 0
+          ? await client.query('SELECT pg_catalog.inet_server_port() AS port')
+          : await client.query('SELECT pg_catalog.inet_server_port() AS port, $1::int AS i', [i]);
       hits.set(rows[0].port, (hits.get(rows[0].port) ?? 0) + 1);
     }
-    const s1 = hits.get(ports.standby1) ?? 0, s2 = hits.get(ports.standby2) ?? 0;
+    const s1 = hits.get(ports.standby1) ?? 0,
+      s2 = hits.get(ports.standby2) ?? 0;
     assert.ok(s1 + s2 >= 950, `only ${s1 + s2} of 1000 reads on standbys (primary ${hits.get(ports.primary) ?? 0})`);
     assert.ok(Math.abs(s1 - s2) <= 100, `standby split ${s1}/${s2} is not within 10 %`);
   });
@@ -120,14 +126,28 @@ describe('read/write splitting', { timeout: 120_000 }, () => {
     ['delete', ['DELETE FROM route_t WHERE id = 201'], 'primary'],
     ['insert returning', [`INSERT INTO route_t VALUES (202, 'x') RETURNING id`], 'primary'],
     ['upsert', [`INSERT INTO route_t VALUES (202, 'z') ON CONFLICT (id) DO UPDATE SET v = excluded.v`], 'primary'],
-    ['merge', [`MERGE INTO route_t t USING (SELECT 203 AS id) s ON t.id = s.id WHEN NOT MATCHED THEN INSERT VALUES (s.id, 'm')`], 'primary'],
+    [
+      'merge',
+      [
+        `MERGE INTO route_t t USING (SELECT 203 AS id) s ON t.id = s.id WHEN NOT MATCHED THEN INSERT VALUES (s.id, 'm')`,
+      ],
+      'primary',
+    ],
     ['select for update', ['SELECT * FROM route_t WHERE id = 1 FOR UPDATE'], 'primary'],
     ['select for share', ['SELECT * FROM route_t WHERE id = 1 FOR SHARE'], 'primary'],
     ['select for no key update', ['SELECT * FROM route_t WHERE id = 1 FOR NO KEY UPDATE'], 'primary'],
     ['select for key share', ['SELECT * FROM route_t WHERE id = 1 FOR KEY SHARE'], 'primary'],
     ['select into', ['DROP TABLE IF EXISTS route_copy', 'SELECT * INTO route_copy FROM route_t'], 'primary'],
-    ['data-modifying CTE with a select', [`WITH d AS (DELETE FROM route_t WHERE id = 203 RETURNING *) SELECT count(*) FROM d`], 'primary'],
-    ['data-modifying CTE with an insert', [`WITH i AS (INSERT INTO route_t VALUES (204, 'c') RETURNING id) SELECT id FROM i`], 'primary'],
+    [
+      'data-modifying CTE with a select',
+      [`WITH d AS (DELETE FROM route_t WHERE id = 203 RETURNING *) SELECT count(*) FROM d`],
+      'primary',
+    ],
+    [
+      'data-modifying CTE with an insert',
+      [`WITH i AS (INSERT INTO route_t VALUES (204, 'c') RETURNING id) SELECT id FROM i`],
+      'primary',
+    ],
     ['nextval', [`SELECT nextval('route_seq')`], 'primary'],
     ['setval', [`SELECT setval('route_seq', 10)`], 'primary'],
     ['nextval after a comment', [`/* c */ select nextval('route_seq')`], 'primary'],
@@ -151,7 +171,11 @@ describe('read/write splitting', { timeout: 120_000 }, () => {
     ['do block', ['DO $$ BEGIN PERFORM 1; END $$'], 'primary'],
     ['plain BEGIN transaction with reads', ['BEGIN', 'SELECT 1', 'COMMIT'], 'primary'],
     ['BEGIN READ WRITE', ['BEGIN READ WRITE', 'SELECT 1', 'COMMIT'], 'primary'],
-    ['serializable read-only transaction', ['BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY', 'SELECT 1', 'COMMIT'], 'primary'],
+    [
+      'serializable read-only transaction',
+      ['BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY', 'SELECT 1', 'COMMIT'],
+      'primary',
+    ],
     ['primary hint on a read', ['/* pgtide: primary */ SELECT 1'], 'primary'],
     ['multi-statement with a write', [`SELECT 1; INSERT INTO route_t VALUES (206, 'm')`], 'primary'],
     ['multi-statement transaction', [`BEGIN; UPDATE route_t SET v = 'q' WHERE id = 206; COMMIT`], 'primary'],
@@ -260,7 +284,10 @@ describe('session routing controls', { timeout: 60_000 }, () => {
 describe('misrouted writes', { timeout: 60_000 }, () => {
   test('a write a standby refuses with 25006 is retried on the primary, invisibly to the client', async () => {
     // The operator wrongly lists a writing function as read-only: its calls go to standbys.
-    const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), read_only_function_list: ['route_bump'] });
+    const p = await startPgtide(t, {
+      backends: clusterBackends(t, [0, 1, 1]),
+      read_only_function_list: ['route_bump'],
+    });
     try {
       const c = new pg.Client(p.pgConfig());
       await c.connect();
@@ -271,7 +298,10 @@ describe('misrouted writes', { timeout: 60_000 }, () => {
         assert.ok(Number(simple.rows[0].id) >= 1000);
       }
       await c.end();
-      assert.ok(p.logs.some((l) => String(l['msg']).includes('25006')), 'the retry should be logged');
+      assert.ok(
+        p.logs.some((l) => String(l['msg']).includes('25006')),
+        'the retry should be logged',
+      );
     } finally {
       await p.stop();
     }
@@ -279,7 +309,7 @@ describe('misrouted writes', { timeout: 60_000 }, () => {
 });
 
 describe('redirect preference lists', { timeout: 60_000 }, () => {
-  test('database_redirect_preference_list sends a database\'s reads where it says', async () => {
+  test("database_redirect_preference_list sends a database's reads where it says", async () => {
     const p = await startPgtide(t, {
       backends: clusterBackends(t, [0, 1, 1]),
       database_redirect_preference_list: `${t.database}:1,challenge:primary`,
@@ -290,8 +320,14 @@ describe('redirect preference lists', { timeout: 60_000 }, () => {
       await Promise.all([test1.connect(), challenge.connect()]);
       await learnFunctions(test1);
       for (let i = 0; i < 20; i++) {
-        assert.equal((await test1.query('SELECT pg_catalog.inet_server_port() AS port')).rows[0].port, t.standbys[0]!.port);
-        assert.equal((await challenge.query('SELECT pg_catalog.inet_server_port() AS port')).rows[0].port, t.primary.port);
+        assert.equal(
+          (await test1.query('SELECT pg_catalog.inet_server_port() AS port')).rows[0].port,
+          t.standbys[0]!.port,
+        );
+        assert.equal(
+          (await challenge.query('SELECT pg_catalog.inet_server_port() AS port')).rows[0].port,
+          t.primary.port,
+        );
       }
       await Promise.all([test1.end(), challenge.end()]);
     } finally {
@@ -299,7 +335,7 @@ describe('redirect preference lists', { timeout: 60_000 }, () => {
     }
   });
 
-  test('the seed\'s challenge:standby keeps every read of challenge off the primary', async () => {
+  test("the seed's challenge:standby keeps every read of challenge off the primary", async () => {
     const p = await startPgtide(t, {
       backends: clusterBackends(t, [1, 1, 1]),
       database_redirect_preference_list: 'challenge:standby',

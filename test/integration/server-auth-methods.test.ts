@@ -29,7 +29,9 @@ describe('server_auth_methods and server_scram_max_iterations against a real Pos
 
   /** Every TCP login to the reference server is asked for `method`; its unix socket stays trusted. */
   async function serverAsks(method: string): Promise<void> {
-    await reference.useHba(['local all all trust', `host all all 127.0.0.1/32 ${method}`, `host all all ::1/128 ${method}`, ''].join('\n'));
+    await reference.useHba(
+      ['local all all trust', `host all all 127.0.0.1/32 ${method}`, `host all all ::1/128 ${method}`, ''].join('\n'),
+    );
   }
 
   async function pgtideWith(overrides: Partial<Config>): Promise<RunningPgtide> {
@@ -43,7 +45,9 @@ describe('server_auth_methods and server_scram_max_iterations against a real Pos
 
   /** "ok", or the error a client of pgtide gets: "SQLSTATE: message (hint)". */
   async function loginThrough(p: RunningPgtide, user = t.scramUser): Promise<string> {
-    const client = new pg.Client(p.pgConfig({ user: user.user, password: user.password, connectionTimeoutMillis: 10_000 }));
+    const client = new pg.Client(
+      p.pgConfig({ user: user.user, password: user.password, connectionTimeoutMillis: 10_000 }),
+    );
     client.on('error', () => {});
     try {
       await client.connect();
@@ -58,15 +62,24 @@ describe('server_auth_methods and server_scram_max_iterations against a real Pos
   }
 
   function loggedFailure(p: RunningPgtide, msg: string): string {
-    return p.logs.filter((line) => line['msg'] === msg).map((line) => String(line['err'])).join('\n');
+    return p.logs
+      .filter((line) => line['msg'] === msg)
+      .map((line) => String(line['err']))
+      .join('\n');
   }
 
   test('a server asking for cleartext is refused by default, with a log line and 28000 that say what to change', async () => {
     await serverAsks('password');
     const p = await pgtideWith({});
     const answer = await loginThrough(p);
-    assert.match(answer, /^28000: pgtide refused to log in to server 127\.0\.0\.1:\d+ as "[^"]+": the server asked for "password" authentication, but server_auth_methods allows only scram-sha-256, md5 \(Make the server's pg_hba\.conf ask for scram-sha-256 or md5, or add "password" to pgtide's server_auth_methods/);
-    assert.match(loggedFailure(p, 'server login failed'), /asked for "password" authentication, but server_auth_methods allows only scram-sha-256, md5/);
+    assert.match(
+      answer,
+      /^28000: pgtide refused to log in to server 127\.0\.0\.1:\d+ as "[^"]+": the server asked for "password" authentication, but server_auth_methods allows only scram-sha-256, md5 \(Make the server's pg_hba\.conf ask for scram-sha-256 or md5, or add "password" to pgtide's server_auth_methods/,
+    );
+    assert.match(
+      loggedFailure(p, 'server login failed'),
+      /asked for "password" authentication, but server_auth_methods allows only scram-sha-256, md5/,
+    );
   });
 
   test('the same server is used once the operator allows "password": it really asked for cleartext', async () => {
@@ -83,16 +96,27 @@ describe('server_auth_methods and server_scram_max_iterations against a real Pos
         { name: 'reference4', host: '127.0.0.1', port: reference.node.port, weight: 1, role: 'auto' },
         { name: 'reference6', host: '::1', port: reference.node.port, weight: 1, role: 'auto' },
       ],
-      health_check_period: 0.2, health_check_timeout: 2,
+      health_check_period: 0.2,
+      health_check_timeout: 2,
     });
-    await waitFor('a failed health check naming server_auth_methods', () => /server_auth_methods allows only/.test(loggedFailure(p, 'backend check failed')), 10_000);
-    assert.match(loggedFailure(p, 'backend check failed'), /asked for "password" authentication, but server_auth_methods allows only scram-sha-256, md5/);
+    await waitFor(
+      'a failed health check naming server_auth_methods',
+      () => /server_auth_methods allows only/.test(loggedFailure(p, 'backend check failed')),
+      10_000,
+    );
+    assert.match(
+      loggedFailure(p, 'backend check failed'),
+      /asked for "password" authentication, but server_auth_methods allows only scram-sha-256, md5/,
+    );
   });
 
   test('a trusting server is refused for a login with a password unless "none" is allowed', async () => {
     await serverAsks('trust');
     const strict = await pgtideWith({});
-    assert.match(await loginThrough(strict), /^28000: .*asked for no authentication at all \(AuthenticationOk unasked\), but server_auth_methods allows only scram-sha-256, md5/);
+    assert.match(
+      await loginThrough(strict),
+      /^28000: .*asked for no authentication at all \(AuthenticationOk unasked\), but server_auth_methods allows only scram-sha-256, md5/,
+    );
     const lenient = await pgtideWith({ server_auth_methods: ['scram-sha-256', 'none'] });
     assert.equal(await loginThrough(lenient), 'ok');
   });
@@ -103,7 +127,10 @@ describe('server_auth_methods and server_scram_max_iterations against a real Pos
     // auth_type md5: the md5 user's auth_file entry is a hash, which a SCRAM client login cannot use.
     const p = await pgtideWith({ auth_type: 'md5', server_auth_methods: ['scram-sha-256'] });
     assert.equal(await loginThrough(p, t.scramUser), 'ok');
-    assert.match(await loginThrough(p, t.md5User), /^28000: .*asked for "md5" authentication, but server_auth_methods allows only scram-sha-256 /);
+    assert.match(
+      await loginThrough(p, t.md5User),
+      /^28000: .*asked for "md5" authentication, but server_auth_methods allows only scram-sha-256 /,
+    );
   });
 
   test('over TLS the login is bound to the server\'s certificate (SCRAM-SHA-256-PLUS, checked by PostgreSQL); server_channel_binding = "require" refuses a server that does not bind', async () => {
@@ -114,14 +141,26 @@ describe('server_auth_methods and server_scram_max_iterations against a real Pos
     assert.equal(await loginThrough(bound), 'ok');
     assert.equal(await loginThrough(await pgtideWith({ server_tls_sslmode: 'require' })), 'ok');
     await serverAsks('md5');
-    const refused = await pgtideWith({ auth_type: 'md5', server_tls_sslmode: 'require', server_channel_binding: 'require' });
-    assert.match(await loginThrough(refused, t.md5User), /^28000: pgtide refused to log in to server 127\.0\.0\.1:\d+ as "[^"]+": server_channel_binding is "require", and the server offers "md5" authentication/);
+    const refused = await pgtideWith({
+      auth_type: 'md5',
+      server_tls_sslmode: 'require',
+      server_channel_binding: 'require',
+    });
+    assert.match(
+      await loginThrough(refused, t.md5User),
+      /^28000: pgtide refused to log in to server 127\.0\.0\.1:\d+ as "[^"]+": server_channel_binding is "require", and the server offers "md5" authentication/,
+    );
     assert.match(loggedFailure(refused, 'server login failed'), /server_channel_binding is "require"/);
   });
 
   test('a SCRAM secret with more iterations than server_scram_max_iterations is refused; raising the limit lets it in', async () => {
     await serverAsks('scram-sha-256');
-    const admin = new pg.Client({ host: reference.node.socketDir, port: reference.node.port, user: 'postgres', database: 'postgres' });
+    const admin = new pg.Client({
+      host: reference.node.socketDir,
+      port: reference.node.port,
+      user: 'postgres',
+      database: 'postgres',
+    });
     await admin.connect();
     try {
       await admin.query('SET scram_iterations = 200000');
@@ -131,7 +170,10 @@ describe('server_auth_methods and server_scram_max_iterations against a real Pos
       await admin.end();
     }
     const capped = await pgtideWith({});
-    assert.match(await loginThrough(capped), /^08006: the server asks for 200000 SCRAM iterations, more than server_scram_max_iterations \(100000\) allows/);
+    assert.match(
+      await loginThrough(capped),
+      /^08006: the server asks for 200000 SCRAM iterations, more than server_scram_max_iterations \(100000\) allows/,
+    );
     const raised = await pgtideWith({ server_scram_max_iterations: 200_000 });
     assert.equal(await loginThrough(raised), 'ok');
   });

@@ -5,7 +5,20 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
-import { WireClient, bind, dataRows, errorCodes, execute, normalise, parse, query, sync, type Message, useWirePgtide, withStaleableTable } from '../support/pipeline.js';
+import {
+  WireClient,
+  bind,
+  dataRows,
+  errorCodes,
+  execute,
+  normalise,
+  parse,
+  query,
+  sync,
+  type Message,
+  useWirePgtide,
+  withStaleableTable,
+} from '../support/pipeline.js';
 
 const t = currentTopology();
 
@@ -19,20 +32,31 @@ describe('review: session settings, pool size 1', { timeout: 60_000 }, () => {
     return dataRows(got)[0]![0];
   };
 
-
   test('a custom setting (SET rs.app = …) is carried: another client does not see it', async () => {
     // The documented promise ("any custom app.setting"); the usual row-level-security tenant pattern.
     const a = await connect();
     assert.deepEqual(errorCodes(await a.exchange(query(`SET rs.app = 'tenant_a'`))), []);
     const b = await connect();
-    assert.notEqual(await oneValue(b, "SELECT pg_catalog.current_setting('rs.app', true)"), 'tenant_a', "client b sees client a's custom setting");
+    assert.notEqual(
+      await oneValue(b, "SELECT pg_catalog.current_setting('rs.app', true)"),
+      'tenant_a',
+      "client b sees client a's custom setting",
+    );
   });
 
   test('set_config run again through a named statement (Bind/Execute only) is read back, not seen by another client', async () => {
     // Drivers prepare such a statement once, then only bind new values.
     const a = await connect();
     const setName = (value: string) => [bind('', 'rs_set_app', [value]), execute(), sync()];
-    assert.deepEqual(errorCodes(await a.exchange(parse('rs_set_app', "SELECT pg_catalog.set_config('application_name', $1, false)"), ...setName('rs_one'))), []);
+    assert.deepEqual(
+      errorCodes(
+        await a.exchange(
+          parse('rs_set_app', "SELECT pg_catalog.set_config('application_name', $1, false)"),
+          ...setName('rs_one'),
+        ),
+      ),
+      [],
+    );
     assert.deepEqual(errorCodes(await a.exchange(...setName('rs_two'))), []);
     // A client whose own application_name is what pgtide believes the server has.
     const b = await connect({ application_name: 'rs_one' });
@@ -42,7 +66,9 @@ describe('review: session settings, pool size 1', { timeout: 60_000 }, () => {
 
   test('set_config(…, true) before set_config(…, false) in one statement: the session-level one is read back', async () => {
     const a = await connect();
-    const got = await a.exchange(query(`SELECT set_config('statement_timeout', '1000', true), set_config('application_name', 'rs_kept', false)`));
+    const got = await a.exchange(
+      query(`SELECT set_config('statement_timeout', '1000', true), set_config('application_name', 'rs_kept', false)`),
+    );
     assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
     // A client with no settings of its own, on the same server connection.
     const b = await connect();
@@ -52,11 +78,21 @@ describe('review: session settings, pool size 1', { timeout: 60_000 }, () => {
   test('a stale-plan retry in a batch that also SETs is answered (the client is not left waiting)', async () => {
     await withStaleableTable(t.primary, 'rs_stale', async (changeType) => {
       const a = await connect();
-      assert.deepEqual(errorCodes(await a.exchange(parse('rs_st', 'SELECT v FROM rs_stale'), bind('', 'rs_st'), execute(), sync())), []);
+      assert.deepEqual(
+        errorCodes(await a.exchange(parse('rs_st', 'SELECT v FROM rs_stale'), bind('', 'rs_st'), execute(), sync())),
+        [],
+      );
       await changeType();
       // Without the SET pgtide prepares the statement afresh and runs the batch again (see
       // prepared-statements-edges.test.ts); the SET only makes pgtide read settings back.
-      a.send(bind('', 'rs_st'), execute(), parse('', "SET application_name = 'rs_after_stale'"), bind('', ''), execute(), sync());
+      a.send(
+        bind('', 'rs_st'),
+        execute(),
+        parse('', "SET application_name = 'rs_after_stale'"),
+        bind('', ''),
+        execute(),
+        sync(),
+      );
       const got = await a.untilReady(1, 5000);
       assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
       assert.deepEqual(dataRows(got), [['new-7']]);
@@ -70,20 +106,27 @@ describe('review: session settings, pool size 1', { timeout: 60_000 }, () => {
     for (const name of ['DateStyle', 'client_encoding']) {
       const shown = await oneValue(pooled, `SHOW ${name}`);
       assert.equal(direct.parameters.get(name), shown, `PostgreSQL reports ${name} as SHOW shows it`);
-      assert.equal(pooled.parameters.get(name), shown, `pgtide reported ${name} = ${pooled.parameters.get(name)}, SHOW says ${shown}`);
+      assert.equal(
+        pooled.parameters.get(name),
+        shown,
+        `pgtide reported ${name} = ${pooled.parameters.get(name)}, SHOW says ${shown}`,
+      );
     }
   });
 
-  test('a startup setting the server rejects ends the session with the server\'s error (at login on PostgreSQL, at the first statement here)', async () => {
+  test("a startup setting the server rejects ends the session with the server's error (at login on PostgreSQL, at the first statement here)", async () => {
     const bad = { DateStyle: 'no such style' };
-    await assert.rejects(connect(bad, { ...wire.login(), host: t.primary.host, port: t.primary.port }), /login failed: .*22023/);
+    await assert.rejects(
+      connect(bad, { ...wire.login(), host: t.primary.host, port: t.primary.port }),
+      /login failed: .*22023/,
+    );
     const c = await connect(bad);
     c.send(query('SELECT 1'));
     const answer = await c.next(Date.now() + 5000);
     assert.deepEqual(errorCodes([answer]), ['22023']);
   });
 
-  test('a startup setting restored under client_encoding SJIS cannot run SQL of the client\'s choice', async () => {
+  test("a startup setting restored under client_encoding SJIS cannot run SQL of the client's choice", async () => {
     // U+0441 is D1 81 in UTF-8; in SJIS 81 5C is one character, so it swallows the backslash
     // that escapes the next quote, and the rest of the value is read as SQL.
     const value = "\u0441', false), pg_catalog.set_config($$application_name$$, $$rs_injected$$, false) --";
@@ -92,7 +135,11 @@ describe('review: session settings, pool size 1', { timeout: 60_000 }, () => {
     // PostgreSQL restores the startup value; pgtide does it with its own query.
     assert.deepEqual(errorCodes(await a.exchange(query('RESET rs.x'))), []);
     const b = await connect();
-    assert.notEqual(await oneValue(b, 'SHOW application_name'), 'rs_injected', 'SQL inside a setting value ran, and its effect reached another client');
+    assert.notEqual(
+      await oneValue(b, 'SHOW application_name'),
+      'rs_injected',
+      'SQL inside a setting value ran, and its effect reached another client',
+    );
   });
 });
 
@@ -152,17 +199,27 @@ describe('review: reads on standbys', { timeout: 60_000 }, () => {
   let p: RunningPgtide;
 
   before(async () => {
-    await sqlOn(t.primary, `DROP TABLE IF EXISTS rs_written; CREATE TABLE rs_written (v int); GRANT ALL ON rs_written TO PUBLIC;
-      CREATE OR REPLACE FUNCTION rs_writer() RETURNS int LANGUAGE sql AS 'INSERT INTO rs_written VALUES (1) RETURNING v'`);
+    await sqlOn(
+      t.primary,
+      `DROP TABLE IF EXISTS rs_written; CREATE TABLE rs_written (v int); GRANT ALL ON rs_written TO PUBLIC;
+      CREATE OR REPLACE FUNCTION rs_writer() RETURNS int LANGUAGE sql AS 'INSERT INTO rs_written VALUES (1) RETURNING v'`,
+    );
     for (const standby of t.standbys) {
-      for (let i = 0; (await sqlOn(standby, `SELECT 1 FROM pg_catalog.pg_proc WHERE proname = 'rs_writer'`)).length === 0; i++) {
+      for (
+        let i = 0;
+        (await sqlOn(standby, `SELECT 1 FROM pg_catalog.pg_proc WHERE proname = 'rs_writer'`)).length === 0;
+        i++
+      ) {
         if (i > 100) throw new Error(`rs_writer never reached ${standby.name}`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     }
     // The operator wrongly lists a writing function as read-only: the documented 25006 retry case.
     p = await startPgtide(t, {
-      pool_mode: 'transaction', default_pool_size: 2, backends: clusterBackends(t, [0, 1, 1]), read_only_function_list: ['rs_writer'],
+      pool_mode: 'transaction',
+      default_pool_size: 2,
+      backends: clusterBackends(t, [0, 1, 1]),
+      read_only_function_list: ['rs_writer'],
     });
   });
   after(async () => {
@@ -171,7 +228,13 @@ describe('review: reads on standbys', { timeout: 60_000 }, () => {
   });
 
   test('a statement a standby refuses with 25006 is run again on the primary even when the same query SETs', async () => {
-    const c = await WireClient.connect({ host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database });
+    const c = await WireClient.connect({
+      host: p.host,
+      port: p.port,
+      user: t.scramUser.user,
+      password: t.scramUser.password,
+      database: t.database,
+    });
     try {
       // Alone, the refused statement is retried on the primary: the client sees only its row.
       const alone = await c.exchange(query('SELECT rs_writer() AS v'));
@@ -186,7 +249,13 @@ describe('review: reads on standbys', { timeout: 60_000 }, () => {
   });
 
   test('SET default_transaction_isolation = serializable: the client keeps working (standbys refuse serializable)', async () => {
-    const c = await WireClient.connect({ host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database });
+    const c = await WireClient.connect({
+      host: p.host,
+      port: p.port,
+      user: t.scramUser.user,
+      password: t.scramUser.password,
+      database: t.database,
+    });
     try {
       const set = await c.exchange(query(`SET default_transaction_isolation = 'serializable'`));
       assert.deepEqual(errorCodes(set), [], normalise(set).join(' | '));
@@ -194,7 +263,12 @@ describe('review: reads on standbys', { timeout: 60_000 }, () => {
       c.send(query('SELECT 1 AS one'));
       const got: Message[] = [];
       const deadline = Date.now() + 5000;
-      for (let m = await c.next(deadline).catch(() => null); m; m = m.type === 'Z' ? null : await c.next(deadline).catch(() => null)) got.push(m);
+      for (
+        let m = await c.next(deadline).catch(() => null);
+        m;
+        m = m.type === 'Z' ? null : await c.next(deadline).catch(() => null)
+      )
+        got.push(m);
       assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
       assert.deepEqual(dataRows(got), [['1']]);
     } finally {

@@ -13,7 +13,11 @@ const t = currentTopology();
 const POOL_SIZE = 2;
 
 const direct: pg.ClientConfig = {
-  host: t.primary.host, port: t.primary.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database,
+  host: t.primary.host,
+  port: t.primary.port,
+  user: t.scramUser.user,
+  password: t.scramUser.password,
+  database: t.database,
 };
 
 interface Settings {
@@ -64,7 +68,7 @@ describe('session settings follow their client in transaction pooling', { timeou
       await release();
     }
     assert.notEqual(there.pid, here.pid, 'the second look must run on the other server');
-    assert.deepEqual(withoutPid(there), withoutPid(here), 'the two pooled servers disagree on the client\'s settings');
+    assert.deepEqual(withoutPid(there), withoutPid(here), "the two pooled servers disagree on the client's settings");
     return withoutPid(here);
   }
 
@@ -97,7 +101,7 @@ describe('session settings follow their client in transaction pooling', { timeou
     assert.deepEqual(await run(p.pgConfig(), true), expected);
   }
 
-  test('SET TimeZone, application_name, search_path: in all 50 of its transactions, none of 10 churning clients\'', async () => {
+  test("SET TimeZone, application_name, search_path: in all 50 of its transactions, none of 10 churning clients'", async () => {
     const owner = new pg.Client(p.pgConfig());
     const others = Array.from({ length: 10 }, () => new pg.Client(p.pgConfig()));
     await Promise.all([owner, ...others].map((c) => c.connect()));
@@ -105,7 +109,11 @@ describe('session settings follow their client in transaction pooling', { timeou
       await owner.query(`SET TimeZone = 'Pacific/Chatham'`);
       await owner.query(`SET application_name = 'ps_owner'`);
       await owner.query(`SET search_path = ps_owner_schema, public`);
-      const mine = { TimeZone: 'Pacific/Chatham', application_name: 'ps_owner', search_path: 'ps_owner_schema, public' };
+      const mine = {
+        TimeZone: 'Pacific/Chatham',
+        application_name: 'ps_owner',
+        search_path: 'ps_owner_schema, public',
+      };
       let done = false;
       const leaks: string[] = [];
       let churned = 0;
@@ -114,7 +122,8 @@ describe('session settings follow their client in transaction pooling', { timeou
         while (!done) {
           const seen = await settingsOf(c);
           churned++;
-          if (JSON.stringify(withoutPid(seen)) !== JSON.stringify(own)) leaks.push(`client ${i}: ${JSON.stringify(seen)}`);
+          if (JSON.stringify(withoutPid(seen)) !== JSON.stringify(own))
+            leaks.push(`client ${i}: ${JSON.stringify(seen)}`);
           await c.query('SELECT pg_catalog.pg_sleep(0.001)');
         }
       });
@@ -128,14 +137,19 @@ describe('session settings follow their client in transaction pooling', { timeou
           if (explicit) await owner.query('COMMIT');
           pids.add(seen.pid);
           const { statement_timeout: _, ...relevant } = withoutPid(seen);
-          if (JSON.stringify(relevant) !== JSON.stringify(mine)) wrong.push(`transaction ${i}: ${JSON.stringify(seen)}`);
+          if (JSON.stringify(relevant) !== JSON.stringify(mine))
+            wrong.push(`transaction ${i}: ${JSON.stringify(seen)}`);
         }
       } finally {
         done = true;
         await Promise.all(churn);
       }
       assert.deepEqual(wrong.slice(0, 3), [], `${wrong.length} of 50 transactions lost the settings`);
-      assert.deepEqual(leaks.slice(0, 3), [], `${leaks.length} of ${churned} churning transactions saw the owner's settings`);
+      assert.deepEqual(
+        leaks.slice(0, 3),
+        [],
+        `${leaks.length} of ${churned} churning transactions saw the owner's settings`,
+      );
       assert.equal(pids.size, POOL_SIZE, 'the owner should have run on both servers');
       assert.ok(churned >= 10, `only ${churned} churning transactions ran`);
     } finally {
@@ -143,64 +157,90 @@ describe('session settings follow their client in transaction pooling', { timeou
     }
   });
 
-  test('RESET name and RESET ALL restore the client\'s own startup values', async () => {
-    await sameAsPostgres({ application_name: 'ps_startup_app', options: '-c statement_timeout=4321' }, async (c, look) => {
-      await c.query(`SET application_name = 'ps_changed'`);
-      await c.query('SET statement_timeout = 99');
-      await look();
-      await c.query('RESET application_name');
-      await look();
-      await c.query('RESET ALL');
-      await look();
-    }, (seen) => assert.deepEqual(seen.map((s) => [s.application_name, s.statement_timeout]), [
-      ['ps_changed', '99ms'],
-      ['ps_startup_app', '99ms'],
-      ['ps_startup_app', '4321ms'],
-    ]));
+  test("RESET name and RESET ALL restore the client's own startup values", async () => {
+    await sameAsPostgres(
+      { application_name: 'ps_startup_app', options: '-c statement_timeout=4321' },
+      async (c, look) => {
+        await c.query(`SET application_name = 'ps_changed'`);
+        await c.query('SET statement_timeout = 99');
+        await look();
+        await c.query('RESET application_name');
+        await look();
+        await c.query('RESET ALL');
+        await look();
+      },
+      (seen) =>
+        assert.deepEqual(
+          seen.map((s) => [s.application_name, s.statement_timeout]),
+          [
+            ['ps_changed', '99ms'],
+            ['ps_startup_app', '99ms'],
+            ['ps_startup_app', '4321ms'],
+          ],
+        ),
+    );
   });
 
   test('SET LOCAL and a SET in a rolled-back transaction are not kept; a SET in a committed one is', async () => {
-    await sameAsPostgres({}, async (c, look) => {
-      const initial = await look();
-      await c.query('BEGIN');
-      await c.query(`SET LOCAL TimeZone = 'Asia/Tokyo'`);
-      await c.query('COMMIT');
-      assert.equal((await look()).TimeZone, initial.TimeZone);
-      await c.query('BEGIN');
-      await c.query(`SET TimeZone = 'Asia/Tokyo'`);
-      await c.query('ROLLBACK');
-      assert.equal((await look()).TimeZone, initial.TimeZone);
-      await c.query('BEGIN');
-      await c.query(`SET TimeZone = 'Asia/Kolkata'`);
-      await c.query('COMMIT');
-      await look();
-    }, (seen) => {
-      assert.equal(seen.at(-1)!.TimeZone, 'Asia/Kolkata');
-      assert.notEqual(seen[0]!.TimeZone, 'Asia/Tokyo');
-    });
+    await sameAsPostgres(
+      {},
+      async (c, look) => {
+        const initial = await look();
+        await c.query('BEGIN');
+        await c.query(`SET LOCAL TimeZone = 'Asia/Tokyo'`);
+        await c.query('COMMIT');
+        assert.equal((await look()).TimeZone, initial.TimeZone);
+        await c.query('BEGIN');
+        await c.query(`SET TimeZone = 'Asia/Tokyo'`);
+        await c.query('ROLLBACK');
+        assert.equal((await look()).TimeZone, initial.TimeZone);
+        await c.query('BEGIN');
+        await c.query(`SET TimeZone = 'Asia/Kolkata'`);
+        await c.query('COMMIT');
+        await look();
+      },
+      (seen) => {
+        assert.equal(seen.at(-1)!.TimeZone, 'Asia/Kolkata');
+        assert.notEqual(seen[0]!.TimeZone, 'Asia/Tokyo');
+      },
+    );
   });
 
   test('set_config(…, false) is kept, set_config(…, true) is not', async () => {
-    await sameAsPostgres({}, async (c, look) => {
-      await c.query(`SELECT pg_catalog.set_config('application_name', 'ps_set_config', false)`);
-      await look();
-      await c.query(`SELECT pg_catalog.set_config('application_name', 'ps_local_only', true)`);
-      await look();
-      await c.query('BEGIN');
-      await c.query(`SELECT pg_catalog.set_config('search_path', 'ps_tx_local', true)`);
-      await c.query('COMMIT');
-      await look();
-    }, (seen) => {
-      assert.deepEqual(seen.map((s) => s.application_name), ['ps_set_config', 'ps_set_config', 'ps_set_config']);
-      assert.notEqual(seen[2]!.search_path, 'ps_tx_local');
-    });
+    await sameAsPostgres(
+      {},
+      async (c, look) => {
+        await c.query(`SELECT pg_catalog.set_config('application_name', 'ps_set_config', false)`);
+        await look();
+        await c.query(`SELECT pg_catalog.set_config('application_name', 'ps_local_only', true)`);
+        await look();
+        await c.query('BEGIN');
+        await c.query(`SELECT pg_catalog.set_config('search_path', 'ps_tx_local', true)`);
+        await c.query('COMMIT');
+        await look();
+      },
+      (seen) => {
+        assert.deepEqual(
+          seen.map((s) => s.application_name),
+          ['ps_set_config', 'ps_set_config', 'ps_set_config'],
+        );
+        assert.notEqual(seen[2]!.search_path, 'ps_tx_local');
+      },
+    );
   });
 
   test('startup parameters (application_name, options -c) apply to every transaction, whichever server runs it', async () => {
     const startup = { application_name: 'ps_startup', options: '-c search_path=foo -c statement_timeout=1234' };
     const otherStartup = { application_name: 'ps_other', options: '-c statement_timeout=777' };
-    await sameAsPostgres(startup, async (_c, look) => void (await look()), ([seen]) =>
-      assert.deepEqual([seen!.application_name, seen!.search_path, seen!.statement_timeout], ['ps_startup', 'foo', '1234ms']));
+    await sameAsPostgres(
+      startup,
+      async (_c, look) => void (await look()),
+      ([seen]) =>
+        assert.deepEqual(
+          [seen!.application_name, seen!.search_path, seen!.statement_timeout],
+          ['ps_startup', 'foo', '1234ms'],
+        ),
+    );
 
     // Two clients with different startup parameters take turns on the same two servers.
     const clients = [startup, otherStartup].map((s) => new pg.Client(p.pgConfig(s)));
@@ -208,28 +248,45 @@ describe('session settings follow their client in transaction pooling', { timeou
     try {
       const wrong: string[] = [];
       const pids = new Set<number>();
-      await Promise.all(clients.map(async (c, i) => {
-        const want = i === 0 ? ['ps_startup', 'foo', '1234ms'] : ['ps_other', '777ms'];
-        for (let k = 0; k < 30; k++) {
-          const s = await settingsOf(c);
-          pids.add(s.pid);
-          const got = i === 0 ? [s.application_name, s.search_path, s.statement_timeout] : [s.application_name, s.statement_timeout];
-          if (JSON.stringify(got) !== JSON.stringify(want)) wrong.push(`client ${i}: ${JSON.stringify(s)}`);
-          await c.query('SELECT pg_catalog.pg_sleep(0.002)'); // lets the other client take this server
-        }
-      }));
-      assert.deepEqual(wrong.slice(0, 3), [], `${wrong.length} of 60 transactions had another client's startup settings`);
+      await Promise.all(
+        clients.map(async (c, i) => {
+          const want = i === 0 ? ['ps_startup', 'foo', '1234ms'] : ['ps_other', '777ms'];
+          for (let k = 0; k < 30; k++) {
+            const s = await settingsOf(c);
+            pids.add(s.pid);
+            const got =
+              i === 0
+                ? [s.application_name, s.search_path, s.statement_timeout]
+                : [s.application_name, s.statement_timeout];
+            if (JSON.stringify(got) !== JSON.stringify(want)) wrong.push(`client ${i}: ${JSON.stringify(s)}`);
+            await c.query('SELECT pg_catalog.pg_sleep(0.002)'); // lets the other client take this server
+          }
+        }),
+      );
+      assert.deepEqual(
+        wrong.slice(0, 3),
+        [],
+        `${wrong.length} of 60 transactions had another client's startup settings`,
+      );
       assert.equal(pids.size, POOL_SIZE);
     } finally {
       await Promise.all(clients.map((c) => c.end()));
     }
   });
 
-  test('ParameterStatus: after SET application_name and transactions on both servers, the driver\'s view equals SHOW', async () => {
-    const connect = (application_name: string) => postgres({
-      host: p.host, port: p.port, user: t.scramUser.user, pass: t.scramUser.password, database: t.database,
-      max: 1, prepare: false, connection: { application_name }, onnotice: () => undefined,
-    });
+  test("ParameterStatus: after SET application_name and transactions on both servers, the driver's view equals SHOW", async () => {
+    const connect = (application_name: string) =>
+      postgres({
+        host: p.host,
+        port: p.port,
+        user: t.scramUser.user,
+        pass: t.scramUser.password,
+        database: t.database,
+        max: 1,
+        prepare: false,
+        connection: { application_name },
+        onnotice: () => undefined,
+      });
     const setter = connect('ps_status_before');
     const bystander = connect('ps_bystander');
     try {
@@ -243,7 +300,10 @@ describe('session settings follow their client in transaction pooling', { timeou
         pids.add(a!.pid as number).add(b!.pid as number);
       }
       assert.equal(pids.size, POOL_SIZE);
-      for (const [sql, name] of [[setter, 'ps_status_after'], [bystander, 'ps_bystander']] as const) {
+      for (const [sql, name] of [
+        [setter, 'ps_status_after'],
+        [bystander, 'ps_bystander'],
+      ] as const) {
         const [shown] = await sql`SHOW application_name`;
         assert.equal(shown!.application_name, name);
         assert.equal(sql.parameters.application_name, name);
@@ -262,8 +322,19 @@ describe('session settings follow their client in transaction pooling', { timeou
       await admin.query('DROP SCHEMA IF EXISTS ps_hostile CASCADE');
       await admin.query('CREATE SCHEMA ps_hostile');
       // Shadows of what a pooler might call unqualified to save or restore settings.
-      for (const signature of ['current_setting(text)', 'set_config(text, text, boolean)', 'pg_backend_pid()', 'now()', 'quote_literal(text)', 'quote_ident(text)']) {
-        const returns = signature.startsWith('pg_backend_pid') ? 'int' : signature.startsWith('now') ? 'timestamptz' : 'text';
+      for (const signature of [
+        'current_setting(text)',
+        'set_config(text, text, boolean)',
+        'pg_backend_pid()',
+        'now()',
+        'quote_literal(text)',
+        'quote_ident(text)',
+      ]) {
+        const returns = signature.startsWith('pg_backend_pid')
+          ? 'int'
+          : signature.startsWith('now')
+            ? 'timestamptz'
+            : 'text';
         await admin.query(`CREATE FUNCTION ps_hostile.${signature} RETURNS ${returns} LANGUAGE plpgsql
           AS $$BEGIN RAISE EXCEPTION 'hostile ${signature.replace(/\(.*/, '')} called'; END$$`);
       }
@@ -288,7 +359,10 @@ describe('session settings follow their client in transaction pooling', { timeou
         }
       };
       for (let i = 0; i < 5; i++) {
-        assert.deepEqual(await pathsOnBothServers(hostile, false), ['ps_hostile, pg_catalog, public', 'ps_hostile, pg_catalog, public']);
+        assert.deepEqual(await pathsOnBothServers(hostile, false), [
+          'ps_hostile, pg_catalog, public',
+          'ps_hostile, pg_catalog, public',
+        ]);
         assert.deepEqual(await pathsOnBothServers(other, true), [otherPath, otherPath]);
         await Promise.all([hostile.query('SELECT pg_catalog.pg_sleep(0.002)'), other.query('SELECT pg_sleep(0.002)')]);
       }

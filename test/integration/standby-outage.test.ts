@@ -11,7 +11,10 @@ describe('a standby stops and comes back during a read load', { timeout: 120_000
     const healthPeriod = 1;
     const p = await startPgtide(t, {
       backends: clusterBackends(t, [0, 1, 1]),
-      health_check_period: healthPeriod, health_check_timeout: 1, health_check_max_retries: 1, sr_check_period: 1,
+      health_check_period: healthPeriod,
+      health_check_timeout: 1,
+      health_check_max_retries: 1,
+      sr_check_period: 1,
     });
     const readers = Array.from({ length: 8 }, () => new Reader(p.pgConfig()));
     try {
@@ -19,12 +22,14 @@ describe('a standby stops and comes back during a read load', { timeout: 120_000
       let running = true;
       let backAt = 0;
       let firstReadAfterRestart = 0;
-      const load = Promise.all(readers.map(async (r) => {
-        while (running) {
-          const port = await r.port();
-          if (port === standby.port && backAt && !firstReadAfterRestart) firstReadAfterRestart = Date.now();
-        }
-      }));
+      const load = Promise.all(
+        readers.map(async (r) => {
+          while (running) {
+            const port = await r.port();
+            if (port === standby.port && backAt && !firstReadAfterRestart) firstReadAfterRestart = Date.now();
+          }
+        }),
+      );
       await sleep(5000);
       await stopNode(t, standby, 'fast');
       await sleep(10_000);
@@ -45,4 +50,3 @@ describe('a standby stops and comes back during a read load', { timeout: 120_000
     }
   });
 });
-

@@ -12,7 +12,8 @@ test('auth_type = "trust" is warned about at start, and only then', async () => 
   await trusting.stop();
   const checking = await startPgtide(t);
   await checking.stop();
-  const warned = (logs: Record<string, unknown>[]) => logs.some((l) => l['level'] === 40 && String(l['msg']).startsWith('auth_type = "trust"'));
+  const warned = (logs: Record<string, unknown>[]) =>
+    logs.some((l) => l['level'] === 40 && String(l['msg']).startsWith('auth_type = "trust"'));
   assert.equal(warned(trusting.logs), true);
   assert.equal(warned(checking.logs), false);
 });
@@ -28,8 +29,12 @@ test('a cluster without state_dir is warned about at start; one backend or a sta
     await startPgtide(topology),
   ];
   for (const run of runs) await run.stop();
-  const warned = (logs: Record<string, unknown>[]) => logs.some((l) => l['level'] === 40 && String(l['msg']).startsWith('state_dir is not set'));
-  assert.deepEqual(runs.map((r) => warned(r.logs)), [true, false, false]);
+  const warned = (logs: Record<string, unknown>[]) =>
+    logs.some((l) => l['level'] === 40 && String(l['msg']).startsWith('state_dir is not set'));
+  assert.deepEqual(
+    runs.map((r) => warned(r.logs)),
+    [true, false, false],
+  );
 });
 
 test('a healthy cluster starts without a warning: roles learnt at start are logged at info', async (t) => {
@@ -41,7 +46,12 @@ test('a healthy cluster starts without a warning: roles learnt at start are logg
   const warnings = run.logs.filter((l) => Number(l['level']) >= 40).map((l) => l['msg']);
   assert.deepEqual(warnings, []);
   const learnt = run.logs.filter((l) => l['msg'] === 'backend role changed');
-  assert.deepEqual(learnt.map((l) => [l['level'], l['from'], l['to']]), [
-    [30, 'unknown', 'primary'], [30, 'unknown', 'standby'], [30, 'unknown', 'standby'],
-  ]);
+  assert.deepEqual(
+    learnt.map((l) => [l['level'], l['from'], l['to']]),
+    [
+      [30, 'unknown', 'primary'],
+      [30, 'unknown', 'standby'],
+      [30, 'unknown', 'standby'],
+    ],
+  );
 });

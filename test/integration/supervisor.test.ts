@@ -65,14 +65,21 @@ function isAlive(pid: number): boolean {
 async function queryThrough(port: number, watched: Watched): Promise<number> {
   const deadline = Date.now() + DEADLINE_MS;
   for (;;) {
-    const client = new pg.Client({ host: '127.0.0.1', port, user: t.scramUser.user, password: t.scramUser.password, database: t.database });
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port,
+      user: t.scramUser.user,
+      password: t.scramUser.password,
+      database: t.database,
+    });
     client.on('error', () => {});
     try {
       await client.connect();
       const { rows } = await client.query('SELECT 41 + 1 AS answer');
       return rows[0].answer;
     } catch (error) {
-      if (Date.now() > deadline || watched.child.exitCode !== null) throw new Error(`no answer through port ${port}: ${error}; output:\n${watched.output}`);
+      if (Date.now() > deadline || watched.child.exitCode !== null)
+        throw new Error(`no answer through port ${port}: ${error}; output:\n${watched.output}`);
       await sleep(100);
     } finally {
       await client.end().catch(() => {});
@@ -85,8 +92,16 @@ async function queryThrough(port: number, watched: Watched): Promise<number> {
 function startSupervisor(dir: string, port: number): Watched {
   const config = writeConfig(t, dir, writeAuthFile(t, dir), port, ['log_level = "info"', 'shutdown_timeout = 1']);
   const main = join(dir, 'supervise.mjs');
-  writeFileSync(main, `import { runSupervised } from ${JSON.stringify(SUPERVISOR)};\nprocess.exit(await runSupervised(process.argv.slice(2)));\n`);
-  return new Watched(spawn(process.execPath, [main, 'start', '--supervise', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv({}) }));
+  writeFileSync(
+    main,
+    `import { runSupervised } from ${JSON.stringify(SUPERVISOR)};\nprocess.exit(await runSupervised(process.argv.slice(2)));\n`,
+  );
+  return new Watched(
+    spawn(process.execPath, [main, 'start', '--supervise', '--config', config], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: cleanEnv({}),
+    }),
+  );
 }
 
 describe('pgtide start --supervise', () => {
@@ -163,7 +178,10 @@ describe('a supervisor killed with SIGKILL', () => {
     const killedAt = Date.now();
     // shutdown_timeout is 1 s: the drain ends well within 5 s.
     while (isAlive(pooler!)) {
-      assert.ok(Date.now() - killedAt < 5_000, `the pooler ${pooler} outlived its supervisor by 5 s; output:\n${first.output}`);
+      assert.ok(
+        Date.now() - killedAt < 5_000,
+        `the pooler ${pooler} outlived its supervisor by 5 s; output:\n${first.output}`,
+      );
       await sleep(50);
     }
     ctx.diagnostic(`pooler gone ${Date.now() - killedAt} ms after its supervisor`);
@@ -172,7 +190,11 @@ describe('a supervisor killed with SIGKILL', () => {
     const second = startSupervisor(dir, port);
     supervisors.push(second);
     assert.equal(await queryThrough(port, second), 42);
-    assert.equal(second.poolerPids().length, 1, `the new supervisor's pooler had to be restarted; output:\n${second.output}`);
+    assert.equal(
+      second.poolerPids().length,
+      1,
+      `the new supervisor's pooler had to be restarted; output:\n${second.output}`,
+    );
     assert.doesNotMatch(second.output, /EADDRINUSE/);
   });
 });
@@ -186,24 +208,29 @@ describe('docker/docker-entrypoint.sh', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   /** The image's entrypoint with its default config, on free ports, logging to `dir`. */
-  async function startEntrypoint(instance: string, extra: Record<string, string> = {}): Promise<{ entrypoint: Watched; port: number }> {
+  async function startEntrypoint(
+    instance: string,
+    extra: Record<string, string> = {},
+  ): Promise<{ entrypoint: Watched; port: number }> {
     const [port, adminPort] = (await freePorts(2)) as [number, number];
-    const entrypoint = new Watched(spawn(ENTRYPOINT, [], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: cleanEnv({
-        INSTANCE_NAME: instance,
-        CONFIG_FILE: join(ROOT, 'docker/pgtide.toml'),
-        LOG_DIR: dir,
-        PGTIDE_LISTEN_ADDR: '127.0.0.1',
-        PGTIDE_LISTEN_PORT: String(port),
-        PGTIDE_ADMIN_HTTP_LISTEN: `127.0.0.1:${adminPort}`,
-        PGTIDE_AUTH_FILE: writeAuthFile(t, dir),
-        PGTIDE_SERVER_TLS_SSLMODE: 'disable',
-        PGTIDE_SHUTDOWN_TIMEOUT: '1',
-        PGTIDE_BACKENDS: [t.primary, ...t.standbys].map((n) => `${n.host}:${n.port}`).join(','),
-        ...extra,
+    const entrypoint = new Watched(
+      spawn(ENTRYPOINT, [], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: cleanEnv({
+          INSTANCE_NAME: instance,
+          CONFIG_FILE: join(ROOT, 'docker/pgtide.toml'),
+          LOG_DIR: dir,
+          PGTIDE_LISTEN_ADDR: '127.0.0.1',
+          PGTIDE_LISTEN_PORT: String(port),
+          PGTIDE_ADMIN_HTTP_LISTEN: `127.0.0.1:${adminPort}`,
+          PGTIDE_AUTH_FILE: writeAuthFile(t, dir),
+          PGTIDE_SERVER_TLS_SSLMODE: 'disable',
+          PGTIDE_SHUTDOWN_TIMEOUT: '1',
+          PGTIDE_BACKENDS: [t.primary, ...t.standbys].map((n) => `${n.host}:${n.port}`).join(','),
+          ...extra,
+        }),
       }),
-    }));
+    );
     return { entrypoint, port };
   }
 
@@ -213,7 +240,9 @@ describe('docker/docker-entrypoint.sh', () => {
       assert.equal(await queryThrough(port, entrypoint), 42);
       const logFile = join(dir, 'pgtide-pool7.log');
       await entrypoint.waitFor('the log file', () => readFileSync(logFile, 'utf8').includes('pgtide started'));
-      const started = readFileSync(logFile, 'utf8').split('\n').find((line) => line.includes('pgtide started'))!;
+      const started = readFileSync(logFile, 'utf8')
+        .split('\n')
+        .find((line) => line.includes('pgtide started'))!;
       assert.equal(JSON.parse(started).instance, 'pool7');
       assert.ok(entrypoint.output.includes('pgtide started'), 'the log also goes to stdout');
       entrypoint.child.kill('SIGTERM');
@@ -224,7 +253,7 @@ describe('docker/docker-entrypoint.sh', () => {
     }
   });
 
-  test('a log_dir naming the supervisor\'s --log-file is not opened twice: one writer, each line once, the last lines kept', async () => {
+  test("a log_dir naming the supervisor's --log-file is not opened twice: one writer, each line once, the last lines kept", async () => {
     const { entrypoint, port } = await startEntrypoint('pool8', { PGTIDE_LOG_DIR: dir });
     try {
       assert.equal(await queryThrough(port, entrypoint), 42);
@@ -233,22 +262,33 @@ describe('docker/docker-entrypoint.sh', () => {
       entrypoint.child.kill('SIGTERM');
       assert.equal(await entrypoint.exited, 0);
       const lines = readFileSync(logFile, 'utf8').trim().split('\n');
-      assert.equal(lines.filter((line) => line.includes('"pgtide started"')).length, 1, 'a pooler line written twice: two writers');
+      assert.equal(
+        lines.filter((line) => line.includes('"pgtide started"')).length,
+        1,
+        'a pooler line written twice: two writers',
+      );
       assert.ok(lines.some((line) => line.includes('not opening it a second time')));
-      assert.match(lines.at(-1)!, /supervisor: pooler stopped/, 'the supervisor\'s last line');
+      assert.match(lines.at(-1)!, /supervisor: pooler stopped/, "the supervisor's last line");
     } finally {
       if (entrypoint.child.exitCode === null) entrypoint.child.kill('SIGKILL');
     }
   });
 
   test('runs any other command as given', async () => {
-    const other = new Watched(spawn(ENTRYPOINT, ['echo', 'not pgtide'], { stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv({}) }));
+    const other = new Watched(
+      spawn(ENTRYPOINT, ['echo', 'not pgtide'], { stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv({}) }),
+    );
     assert.equal(await other.exited, 0);
     assert.equal(other.output, 'not pgtide\n');
   });
 
   test('refuses an INSTANCE_NAME that would put the log file outside LOG_DIR', async () => {
-    const bad = new Watched(spawn(ENTRYPOINT, [], { stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv({ INSTANCE_NAME: '../etc', LOG_DIR: dir }) }));
+    const bad = new Watched(
+      spawn(ENTRYPOINT, [], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: cleanEnv({ INSTANCE_NAME: '../etc', LOG_DIR: dir }),
+      }),
+    );
     assert.equal(await bad.exited, 64);
     assert.match(bad.output, /INSTANCE_NAME must not/);
   });

@@ -16,8 +16,27 @@ describe('client TLS', { timeout: 60_000 }, () => {
   before(async () => {
     const probe = await startPgtide(t);
     const dir = probe.dir;
-    const key = join(dir, 'server.key'), cert = join(dir, 'server.crt');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    const key = join(dir, 'server.key'),
+      cert = join(dir, 'server.crt');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+      ],
+      { stdio: 'ignore' },
+    );
     p = await startPgtide(t, { client_tls_sslmode: 'require', client_tls_key_file: key, client_tls_cert_file: cert });
     p.dir = dir;
     await probe.pgtide.stop();
@@ -38,7 +57,10 @@ describe('client TLS', { timeout: 60_000 }, () => {
 
   test('a plaintext client is refused with 28000 when TLS is required', async () => {
     const c = new pg.Client(p.pgConfig({ ssl: false }));
-    await assert.rejects(c.connect(), (err: { code?: string; message: string }) => err.code === '28000' && /SSL required/.test(err.message));
+    await assert.rejects(
+      c.connect(),
+      (err: { code?: string; message: string }) => err.code === '28000' && /SSL required/.test(err.message),
+    );
   });
 });
 
@@ -55,10 +77,32 @@ describe('SCRAM-SHA-256-PLUS (channel binding tls-server-end-point) towards clie
       let dir: string;
       before(async () => {
         dir = mkdtempSync(join(tmpdir(), 'pgtide-cbind-'));
-        const key = join(dir, 'server.key'), cert = join(dir, 'server.crt');
-        execFileSync('openssl', ['req', '-x509', ...keyOptions, '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+        const key = join(dir, 'server.key'),
+          cert = join(dir, 'server.crt');
+        execFileSync(
+          'openssl',
+          [
+            'req',
+            '-x509',
+            ...keyOptions,
+            '-nodes',
+            '-keyout',
+            key,
+            '-out',
+            cert,
+            '-days',
+            '1',
+            '-subj',
+            '/CN=localhost',
+          ],
+          { stdio: 'ignore' },
+        );
         // prefer: the same pgtide also takes plaintext clients, to show libpq refusing them.
-        p = await startPgtide(t, { client_tls_sslmode: 'prefer', client_tls_key_file: key, client_tls_cert_file: cert });
+        p = await startPgtide(t, {
+          client_tls_sslmode: 'prefer',
+          client_tls_key_file: key,
+          client_tls_cert_file: cert,
+        });
       });
       after(async () => {
         await p?.stop();
@@ -66,12 +110,17 @@ describe('SCRAM-SHA-256-PLUS (channel binding tls-server-end-point) towards clie
       });
 
       test('psql with channel_binding=require logs in over TLS', async () => {
-        assert.equal(await psql(t, { host: p.host, port: p.port, sslmode: 'require', channelBinding: 'require' }, 'SELECT 42'), '42\n');
+        assert.equal(
+          await psql(t, { host: p.host, port: p.port, sslmode: 'require', channelBinding: 'require' }, 'SELECT 42'),
+          '42\n',
+        );
       });
 
       test('psql with channel_binding=require over a plain connection is refused by libpq itself', async () => {
-        await assert.rejects(psql(t, { host: p.host, port: p.port, sslmode: 'disable', channelBinding: 'require' }, 'SELECT 1'),
-          (err: { stderr?: string }) => /channel binding required, but SSL not in use/.test(err.stderr ?? ''));
+        await assert.rejects(
+          psql(t, { host: p.host, port: p.port, sslmode: 'disable', channelBinding: 'require' }, 'SELECT 1'),
+          (err: { stderr?: string }) => /channel binding required, but SSL not in use/.test(err.stderr ?? ''),
+        );
       });
 
       test('node-postgres with enableChannelBinding logs in over TLS', async () => {

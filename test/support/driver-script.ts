@@ -31,7 +31,13 @@ export interface ScriptRun {
 
 /** The PG* variables that point a script at `target` as the SCRAM test user. */
 export function scramUserEnv(t: Topology, target: { host: string; port: number }): Record<string, string> {
-  return { PGHOST: target.host, PGPORT: String(target.port), PGUSER: t.scramUser.user, PGPASSWORD: t.scramUser.password, PGDATABASE: t.database };
+  return {
+    PGHOST: target.host,
+    PGPORT: String(target.port),
+    PGUSER: t.scramUser.user,
+    PGPASSWORD: t.scramUser.password,
+    PGDATABASE: t.database,
+  };
 }
 
 /** Runs a script with `env` added to ours; never rejects on a bad exit. */
@@ -40,15 +46,21 @@ export function runScript(driver: DriverScript, env: Record<string, string>, tim
     if (!existsSync(path)) throw new Error(`${driver.name}: ${path} is missing: apt-get install ${pkg}`);
   }
   return new Promise((resolve, reject) => {
-    const child = spawn(driver.command, driver.args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+    const child = spawn(driver.command, driver.args, {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: timeoutMs,
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
     child.once('error', (err: NodeJS.ErrnoException) => {
-      reject(err.code === 'ENOENT'
-        ? new Error(`${driver.name}: ${driver.command} not found: apt-get install ${driver.packages}`)
-        : err);
+      reject(
+        err.code === 'ENOENT'
+          ? new Error(`${driver.name}: ${driver.command} not found: apt-get install ${driver.packages}`)
+          : err,
+      );
     });
     child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
@@ -56,8 +68,9 @@ export function runScript(driver: DriverScript, env: Record<string, string>, tim
 
 /** Asserts a clean exit whose summary line reports `expectedOk` successes and no error. */
 export function assertScriptPassed(driver: DriverScript, run: ScriptRun, expectedOk: number): void {
-  const context = `${driver.name} exited ${run.code ?? run.signal} (needs Debian packages: ${driver.packages})\n`
-    + `stdout: ${run.stdout}\nstderr: ${run.stderr}`;
+  const context =
+    `${driver.name} exited ${run.code ?? run.signal} (needs Debian packages: ${driver.packages})\n` +
+    `stdout: ${run.stdout}\nstderr: ${run.stderr}`;
   const lastLine = run.stdout.trim().split('\n').at(-1) ?? '';
   let summary: { ok?: unknown; errors?: unknown; firstError?: unknown };
   try {
@@ -65,7 +78,10 @@ export function assertScriptPassed(driver: DriverScript, run: ScriptRun, expecte
   } catch {
     assert.fail(`no JSON summary line: ${context}`);
   }
-  assert.deepEqual({ ok: summary.ok, errors: summary.errors, firstError: summary.firstError },
-    { ok: expectedOk, errors: 0, firstError: null }, context);
+  assert.deepEqual(
+    { ok: summary.ok, errors: summary.errors, firstError: summary.firstError },
+    { ok: expectedOk, errors: 0, firstError: null },
+    context,
+  );
   assert.equal(run.code, 0, context);
 }

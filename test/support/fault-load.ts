@@ -25,7 +25,11 @@ export class LoadLoop {
   private readonly done: Promise<void>;
 
   /** `sql` gets $1 = a unique id and must return a row with `port`. */
-  constructor(private readonly config: pg.ClientConfig, private readonly sql: string, private readonly pauseMs = 20) {
+  constructor(
+    private readonly config: pg.ClientConfig,
+    private readonly sql: string,
+    private readonly pauseMs = 20,
+  ) {
     this.done = this.loop();
   }
 
@@ -50,7 +54,14 @@ export class LoadLoop {
         this.calls.push({ startedAt, ms: Date.now() - startedAt, code: null, port, id });
       } catch (err) {
         const code = (err as { code?: string }).code ?? between ?? '';
-        this.calls.push({ startedAt, ms: Date.now() - startedAt, code, port: null, id, message: (err as Error).message });
+        this.calls.push({
+          startedAt,
+          ms: Date.now() - startedAt,
+          code,
+          port: null,
+          id,
+          message: (err as Error).message,
+        });
         await this.client?.end().catch(() => {});
         this.client = null;
       }

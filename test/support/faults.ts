@@ -77,7 +77,11 @@ export async function kill(node: PgNode): Promise<void> {
 
 /** Time from `since` to the first moment `probe` holds, polling every 25 ms; Infinity when it
  *  does not within timeoutMs (the caller asserts, after measuring the rest of its scenario). */
-export async function timeUntil(probe: () => boolean | Promise<boolean>, since: number, timeoutMs: number): Promise<number> {
+export async function timeUntil(
+  probe: () => boolean | Promise<boolean>,
+  since: number,
+  timeoutMs: number,
+): Promise<number> {
   for (;;) {
     if (await probe()) return Date.now() - since;
     if (Date.now() - since > timeoutMs) return Infinity;

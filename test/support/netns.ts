@@ -45,7 +45,9 @@ export async function createNetns(): Promise<Netns | string> {
   } catch (err) {
     await remove();
     const e = err as NodeJS.ErrnoException & { stderr?: string };
-    return e.code === 'ENOENT' ? 'the `ip` program is missing' : `cannot make a network namespace: ${(e.stderr ?? e.message).trim()}`;
+    return e.code === 'ENOENT'
+      ? 'the `ip` program is missing'
+      : `cannot make a network namespace: ${(e.stderr ?? e.message).trim()}`;
   }
   return { name, hostAddress, clientAddress, exec: ['ip', 'netns', 'exec', name], remove };
 }

@@ -55,8 +55,10 @@ async function ownedByUs(path: string): Promise<boolean> {
 async function copyForServerUser(binDir: string, user: OsUser): Promise<string> {
   const installDir = dirname(binDir);
   // Keyed by version so that an upgraded package never reuses an older copy.
-  const version = (await runAsServerUser({ binDir, runAs: null }, 'postgres', ['--version'], '/'))
-    .replace(/[^0-9.]/g, '');
+  const version = (await runAsServerUser({ binDir, runAs: null }, 'postgres', ['--version'], '/')).replace(
+    /[^0-9.]/g,
+    '',
+  );
   const cacheDir = join(tmpdir(), `pgtide-pgbin-${process.platform}-${process.arch}-${version}`);
   const cachedBin = join(cacheDir, 'bin');
   // Trust a cached copy only if we made it: /tmp is shared, and we run these binaries.

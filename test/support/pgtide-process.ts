@@ -21,7 +21,13 @@ export interface PgtideProcess {
 
 /** Start `pgtide start --config <dir>/pgtide.toml` with the given extra TOML lines; with
  *  `openFiles`, under that limit of file descriptors (ulimit -n). */
-export async function spawnPgtide(t: Topology, dir: string, authFile: string, extraToml: string[] = [], openFiles?: number): Promise<PgtideProcess> {
+export async function spawnPgtide(
+  t: Topology,
+  dir: string,
+  authFile: string,
+  extraToml: string[] = [],
+  openFiles?: number,
+): Promise<PgtideProcess> {
   const [port] = await freePorts(1);
   const child = spawnCli(writeConfig(t, dir, authFile, port!, extraToml), openFiles);
   let out = '';
@@ -48,26 +54,38 @@ export function spawnCli(configFile: string, openFiles?: number): ChildProcess {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PGTIDE_')));
   const argv = [CLI, 'start', '--config', configFile];
   if (openFiles === undefined) return spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
-  return spawn('/bin/sh', ['-c', `ulimit -n ${openFiles} && exec "$0" "$@"`, process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  return spawn('/bin/sh', ['-c', `ulimit -n ${openFiles} && exec "$0" "$@"`, process.execPath, ...argv], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env,
+  });
 }
 
 /** Writes <dir>/pgtide.toml: one listen port, the topology's primary, the extra TOML lines. */
-export function writeConfig(t: Topology, dir: string, authFile: string, port: number, extraToml: string[] = []): string {
+export function writeConfig(
+  t: Topology,
+  dir: string,
+  authFile: string,
+  port: number,
+  extraToml: string[] = [],
+): string {
   const configFile = join(dir, 'pgtide.toml');
-  writeFileSync(configFile, [
-    `listen_addr = "127.0.0.1"`,
-    `listen_port = ${port}`,
-    `auth_file = "${authFile}"`,
-    `server_tls_sslmode = "disable"`,
-    ...(extraToml.some((l) => l.startsWith('log_level')) ? [] : ['log_level = "warn"']),
-    ...extraToml,
-    '',
-    '[[backends]]',
-    `host = "${t.primary.host}"`,
-    `port = ${t.primary.port}`,
-    `role = "primary"`,
-    '',
-  ].join('\n'));
+  writeFileSync(
+    configFile,
+    [
+      `listen_addr = "127.0.0.1"`,
+      `listen_port = ${port}`,
+      `auth_file = "${authFile}"`,
+      `server_tls_sslmode = "disable"`,
+      ...(extraToml.some((l) => l.startsWith('log_level')) ? [] : ['log_level = "warn"']),
+      ...extraToml,
+      '',
+      '[[backends]]',
+      `host = "${t.primary.host}"`,
+      `port = ${t.primary.port}`,
+      `role = "primary"`,
+      '',
+    ].join('\n'),
+  );
   return configFile;
 }
 

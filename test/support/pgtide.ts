@@ -27,19 +27,26 @@ export interface RunningPgtide {
 /** The auth_file the tests use: the SCRAM user with a plain password, the md5 user with its hash. */
 export function writeAuthFile(t: Topology, dir: string): string {
   const file = join(dir, 'users.txt');
-  writeFileSync(file, [
-    `"${t.scramUser.user}" "${t.scramUser.password}"`,
-    `"${t.md5User.user}" "${md5PasswordHash(t.md5User.user, t.md5User.password)}"`,
-    `"${t.superuser.user}" "${t.superuser.password}"`,
-    '',
-  ].join('\n'));
+  writeFileSync(
+    file,
+    [
+      `"${t.scramUser.user}" "${t.scramUser.password}"`,
+      `"${t.md5User.user}" "${md5PasswordHash(t.md5User.user, t.md5User.password)}"`,
+      `"${t.superuser.user}" "${t.superuser.password}"`,
+      '',
+    ].join('\n'),
+  );
   return file;
 }
 
 /** The whole topology as backends: the primary first, then the standbys, with these read weights. */
 export function clusterBackends(t: Topology, weights: number[]): BackendConfig[] {
   return [t.primary, ...t.standbys].map((node, i) => ({
-    name: node.name, host: node.host, port: node.port, weight: weights[i] ?? 1, role: i === 0 ? 'primary' as const : 'standby' as const,
+    name: node.name,
+    host: node.host,
+    port: node.port,
+    weight: weights[i] ?? 1,
+    role: i === 0 ? ('primary' as const) : ('standby' as const),
   }));
 }
 
@@ -67,8 +74,20 @@ export async function startPgtide(t: Topology, overrides: Partial<Config> = {}):
   await pgtide.start();
   const { host, port } = pgtide.addresses()[0]!;
   return {
-    pgtide, host, port, config, dir, logs,
-    pgConfig: (o = {}) => ({ host, port, user: t.scramUser.user, password: t.scramUser.password, database: t.database, ...o }),
+    pgtide,
+    host,
+    port,
+    config,
+    dir,
+    logs,
+    pgConfig: (o = {}) => ({
+      host,
+      port,
+      user: t.scramUser.user,
+      password: t.scramUser.password,
+      database: t.database,
+      ...o,
+    }),
     async stop() {
       await pgtide.stop();
       rmSync(dir, { recursive: true, force: true });

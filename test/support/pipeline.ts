@@ -8,7 +8,13 @@ import { md5Response } from '../../src/auth/md5.js';
 import { SCRAM_MECHANISM } from '../../src/auth/scram.js';
 import { ScramClient } from '../../src/auth/scram-client.js';
 import { decodeErrorFields } from '../../src/protocol/backend.js';
-import { passwordMessage, saslInitialResponse, saslResponse, startupMessage, terminate } from '../../src/protocol/encode.js';
+import {
+  passwordMessage,
+  saslInitialResponse,
+  saslResponse,
+  startupMessage,
+  terminate,
+} from '../../src/protocol/encode.js';
 import { AuthenticationCode, FrontendMessage, HEADER_SIZE } from '../../src/protocol/types.js';
 import type { Config } from '../../src/config/types.js';
 import { startPgtide, type RunningPgtide } from './pgtide.js';
@@ -48,13 +54,27 @@ function frame(type: number, parts: Buffer[]): Buffer {
 
 /** Parse: `name` '' is the unnamed statement; parameter types left to the server. */
 export function parse(name: string, text: string, paramTypes: number[] = []): Buffer {
-  return frame(FrontendMessage.Parse, [cstring(name), cstring(text), int16(paramTypes.length), ...paramTypes.map(int32)]);
+  return frame(FrontendMessage.Parse, [
+    cstring(name),
+    cstring(text),
+    int16(paramTypes.length),
+    ...paramTypes.map(int32),
+  ]);
 }
 
 /** Bind with every parameter and every result column in text format. */
 export function bind(portal: string, statement: string, params: (string | null)[] = []): Buffer {
-  const values = params.map((v) => (v === null ? int32(-1) : Buffer.concat([int32(Buffer.byteLength(v)), Buffer.from(v)])));
-  return frame(FrontendMessage.Bind, [cstring(portal), cstring(statement), int16(0), int16(params.length), ...values, int16(0)]);
+  const values = params.map((v) =>
+    v === null ? int32(-1) : Buffer.concat([int32(Buffer.byteLength(v)), Buffer.from(v)]),
+  );
+  return frame(FrontendMessage.Bind, [
+    cstring(portal),
+    cstring(statement),
+    int16(0),
+    int16(params.length),
+    ...values,
+    int16(0),
+  ]);
 }
 
 export function execute(portal = '', maxRows = 0): Buffer {
@@ -262,23 +282,29 @@ export function normalise(messages: Message[]): string[] {
 
 function printable(body: Buffer): string {
   let s = '';
-  for (const byte of body) s += byte >= 0x20 && byte < 0x7f && byte !== 0x5c ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
+  for (const byte of body)
+    s +=
+      byte >= 0x20 && byte < 0x7f && byte !== 0x5c
+        ? String.fromCharCode(byte)
+        : `\\x${byte.toString(16).padStart(2, '0')}`;
   return s;
 }
 
 /** The text columns of each DataRow among `messages`. */
 export function dataRows(messages: Message[]): (string | null)[][] {
-  return messages.filter((m) => m.type === 'D').map((m) => {
-    const values: (string | null)[] = [];
-    let off = 2;
-    for (let i = m.body.readInt16BE(0); i > 0; i--) {
-      const len = m.body.readInt32BE(off);
-      off += 4;
-      values.push(len < 0 ? null : m.body.toString('utf8', off, off + len));
-      if (len > 0) off += len;
-    }
-    return values;
-  });
+  return messages
+    .filter((m) => m.type === 'D')
+    .map((m) => {
+      const values: (string | null)[] = [];
+      let off = 2;
+      for (let i = m.body.readInt16BE(0); i > 0; i--) {
+        const len = m.body.readInt32BE(off);
+        off += 4;
+        values.push(len < 0 ? null : m.body.toString('utf8', off, off + len));
+        if (len > 0) off += len;
+      }
+      return values;
+    });
 }
 
 // Steering transactions between pooled servers: a test that must prove state followed a client
@@ -320,7 +346,11 @@ export async function holdServer(config: pg.ClientConfig, pid: number, poolSize:
  * Runs `sql` once on every server of a pool of `poolSize` (each client holds its server in a
  * transaction while the others take theirs) and returns the rows per backend pid.
  */
-export async function onEveryServer<Row>(config: pg.ClientConfig, poolSize: number, sql: string): Promise<Map<number, Row[]>> {
+export async function onEveryServer<Row>(
+  config: pg.ClientConfig,
+  poolSize: number,
+  sql: string,
+): Promise<Map<number, Row[]>> {
   const clients = Array.from({ length: poolSize }, () => new pg.Client(config));
   try {
     await Promise.all(clients.map((c) => c.connect()));
@@ -330,7 +360,8 @@ export async function onEveryServer<Row>(config: pg.ClientConfig, poolSize: numb
       const pid = (await c.query(PID_QUERY)).rows[0].pid as number;
       byPid.set(pid, (await c.query(sql)).rows as Row[]);
     }
-    if (byPid.size !== poolSize) throw new Error(`${poolSize} clients in a transaction shared servers: pids ${[...byPid.keys()]}`);
+    if (byPid.size !== poolSize)
+      throw new Error(`${poolSize} clients in a transaction shared servers: pids ${[...byPid.keys()]}`);
     await Promise.all(clients.map((c) => c.query('COMMIT')));
     return byPid;
   } finally {
@@ -342,7 +373,10 @@ export async function onEveryServer<Row>(config: pg.ClientConfig, poolSize: numb
  * Inside a describe(): a pgtide started before the suite's tests and stopped after them, and
  * `connect` for logged-in WireClients (closed with it). `to` logs in elsewhere (e.g. direct).
  */
-export function useWirePgtide(t: Topology, overrides: Partial<Config>): {
+export function useWirePgtide(
+  t: Topology,
+  overrides: Partial<Config>,
+): {
   pgtide(): RunningPgtide;
   login(): WireLogin;
   connect(params?: Record<string, string>, to?: WireLogin): Promise<WireClient>;
@@ -352,7 +386,13 @@ export function useWirePgtide(t: Topology, overrides: Partial<Config>): {
   const clients: WireClient[] = [];
   before(async () => {
     p = await startPgtide(t, overrides);
-    login = { host: p.host, port: p.port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
+    login = {
+      host: p.host,
+      port: p.port,
+      user: t.scramUser.user,
+      password: t.scramUser.password,
+      database: t.database,
+    };
   });
   after(async () => {
     await Promise.all(clients.map((c) => c.close()));
@@ -379,9 +419,14 @@ export async function withStaleableTable(
   name: string,
   body: (changeType: () => Promise<void>) => Promise<void>,
 ): Promise<void> {
-  await sqlOn(node, `DROP TABLE IF EXISTS ${name}; CREATE TABLE ${name} (v int); INSERT INTO ${name} VALUES (7); GRANT ALL ON ${name} TO PUBLIC`);
+  await sqlOn(
+    node,
+    `DROP TABLE IF EXISTS ${name}; CREATE TABLE ${name} (v int); INSERT INTO ${name} VALUES (7); GRANT ALL ON ${name} TO PUBLIC`,
+  );
   try {
-    await body(() => sqlOn(node, `ALTER TABLE ${name} ALTER COLUMN v TYPE text USING 'new-' || v`).then(() => undefined));
+    await body(() =>
+      sqlOn(node, `ALTER TABLE ${name} ALTER COLUMN v TYPE text USING 'new-' || v`).then(() => undefined),
+    );
   } finally {
     await sqlOn(node, `DROP TABLE IF EXISTS ${name}`);
   }

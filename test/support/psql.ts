@@ -20,16 +20,22 @@ export interface PsqlTarget {
  */
 export async function psql(t: Topology, target: PsqlTarget, command: string): Promise<string> {
   const conninfo = [
-    `host=${target.host}`, `port=${target.port}`,
-    `user=${target.user ?? t.scramUser.user}`, `dbname=${target.database ?? t.database}`,
+    `host=${target.host}`,
+    `port=${target.port}`,
+    `user=${target.user ?? t.scramUser.user}`,
+    `dbname=${target.database ?? t.database}`,
     `sslmode=${target.sslmode ?? 'disable'}`,
     ...(target.channelBinding ? [`channel_binding=${target.channelBinding}`] : []),
   ].join(' ');
-  const { stdout } = await promisify(execFile)('psql', [conninfo, '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', command], {
-    env: { ...process.env, PGPASSWORD: target.password ?? t.scramUser.password, PGCONNECT_TIMEOUT: '5' },
-    encoding: 'utf8',
-    timeout: 20_000,
-    maxBuffer: 256 * 1024 * 1024,
-  });
+  const { stdout } = await promisify(execFile)(
+    'psql',
+    [conninfo, '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', command],
+    {
+      env: { ...process.env, PGPASSWORD: target.password ?? t.scramUser.password, PGCONNECT_TIMEOUT: '5' },
+      encoding: 'utf8',
+      timeout: 20_000,
+      maxBuffer: 256 * 1024 * 1024,
+    },
+  );
   return stdout;
 }

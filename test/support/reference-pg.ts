@@ -31,22 +31,66 @@ export async function startReferencePg(t: Topology): Promise<ReferencePg> {
   const baseDir = await mkdtemp(join(tmpdir(), 'pgtide-hba-reference-'));
   const [port] = await freePorts(1);
   const node: PgNode = {
-    name: 'hba-reference', host: '127.0.0.1', port: port!,
-    dataDir: join(baseDir, 'data'), socketDir: join(baseDir, 'socket'), logFile: join(baseDir, 'postgres.log'),
+    name: 'hba-reference',
+    host: '127.0.0.1',
+    port: port!,
+    dataDir: join(baseDir, 'data'),
+    socketDir: join(baseDir, 'socket'),
+    logFile: join(baseDir, 'postgres.log'),
   };
   await mkdir(node.socketDir);
   if (serverUser) for (const path of [baseDir, node.socketDir]) await chown(path, serverUser.uid, serverUser.gid);
   // TLS on, with a throw-away certificate, so hostssl and hostnossl lines can be compared.
   const key = join(baseDir, 'server.key');
   const cert = join(baseDir, 'server.crt');
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost']);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '1',
+    '-subj',
+    '/CN=localhost',
+  ]);
   await chmod(key, 0o600);
   if (serverUser) for (const path of [key, cert]) await chown(path, serverUser.uid, serverUser.gid);
-  await runAsServerUser(ctx, 'initdb', ['-D', node.dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync', '--no-instructions'], baseDir);
-  await appendFile(join(node.dataDir, 'postgresql.conf'), [
-    '', "listen_addresses = '*'", `port = ${node.port}`, `unix_socket_directories = '${node.socketDir}'`, 'fsync = off', 'max_connections = 40',
-    'ssl = on', `ssl_cert_file = '${cert}'`, `ssl_key_file = '${key}'`, '',
-  ].join('\n'));
+  await runAsServerUser(
+    ctx,
+    'initdb',
+    [
+      '-D',
+      node.dataDir,
+      '-U',
+      'postgres',
+      '--auth=trust',
+      '--encoding=UTF8',
+      '--locale=C',
+      '--no-sync',
+      '--no-instructions',
+    ],
+    baseDir,
+  );
+  await appendFile(
+    join(node.dataDir, 'postgresql.conf'),
+    [
+      '',
+      "listen_addresses = '*'",
+      `port = ${node.port}`,
+      `unix_socket_directories = '${node.socketDir}'`,
+      'fsync = off',
+      'max_connections = 40',
+      'ssl = on',
+      `ssl_cert_file = '${cert}'`,
+      `ssl_key_file = '${key}'`,
+      '',
+    ].join('\n'),
+  );
   await startNode(ctx, node);
 
   // Held open across reloads: whatever the file under test says, the superuser keeps control.
@@ -88,8 +132,11 @@ export async function startReferencePg(t: Topology): Promise<ReferencePg> {
       }
       await writeFile(join(node.dataDir, 'pg_hba.conf'), text);
       // "cannot match" (hostssl without SSL, hostgssenc without GSSAPI) is only a warning: the line is loaded.
-      const { rows: errors } = await admin.query("SELECT line_number, error FROM pg_catalog.pg_hba_file_rules WHERE error IS NOT NULL AND error NOT LIKE '%cannot match because%'");
-      if (errors.length > 0) throw new Error(`PostgreSQL refuses the pg_hba.conf under test: ${JSON.stringify(errors)}`);
+      const { rows: errors } = await admin.query(
+        "SELECT line_number, error FROM pg_catalog.pg_hba_file_rules WHERE error IS NOT NULL AND error NOT LIKE '%cannot match because%'",
+      );
+      if (errors.length > 0)
+        throw new Error(`PostgreSQL refuses the pg_hba.conf under test: ${JSON.stringify(errors)}`);
       await reload();
     },
     async stop() {

@@ -25,16 +25,9 @@ export interface OsUser {
  * user. `cwd` must be readable by that user: under runuser a root-only cwd (e.g. /root) makes
  * initdb and pg_ctl fail.
  */
-export async function runAsServerUser(
-  ctx: ServerContext,
-  file: string,
-  args: string[],
-  cwd: string,
-): Promise<string> {
+export async function runAsServerUser(ctx: ServerContext, file: string, args: string[], cwd: string): Promise<string> {
   const program = file.startsWith('/') ? file : `${ctx.binDir}/${file}`;
-  const [command, argv] = ctx.runAs
-    ? ['runuser', ['-u', ctx.runAs, '--', program, ...args]]
-    : [program, args];
+  const [command, argv] = ctx.runAs ? ['runuser', ['-u', ctx.runAs, '--', program, ...args]] : [program, args];
   try {
     const { stdout } = await execFileAsync(command, argv, { cwd, maxBuffer: 16 * 1024 * 1024 });
     return stdout;

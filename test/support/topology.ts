@@ -105,9 +105,7 @@ export async function startTopology(opts: TopologyOptions = {}): Promise<Topolog
 
 /** Stops every node at once (immediate: nothing in a test cluster needs a checkpoint). */
 export async function stopTopology(t: Topology): Promise<void> {
-  await Promise.all(
-    [t.primary, ...t.standbys].map((node) => stopNode(t, node, 'immediate').catch(() => undefined)),
-  );
+  await Promise.all([t.primary, ...t.standbys].map((node) => stopNode(t, node, 'immediate').catch(() => undefined)));
   await rm(t.baseDir, { recursive: true, force: true });
 }
 
@@ -123,11 +121,7 @@ export function currentTopology(): Topology {
   return JSON.parse(readFileSync(file, 'utf8')) as Topology;
 }
 
-export async function stopNode(
-  t: ServerContext,
-  node: PgNode,
-  mode: 'fast' | 'immediate' = 'fast',
-): Promise<void> {
+export async function stopNode(t: ServerContext, node: PgNode, mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
   await pgCtl(t, node, ['stop', '-m', mode]);
 }
 
@@ -214,8 +208,15 @@ async function initPrimary(t: Topology, user: OsUser | null, maxConnections: num
     t,
     'initdb',
     [
-      '-D', node.dataDir, '-U', SUPERUSER, `--pwfile=${pwfile}`,
-      '--encoding=UTF8', '--locale=C', '--no-sync', '--no-instructions',
+      '-D',
+      node.dataDir,
+      '-U',
+      SUPERUSER,
+      `--pwfile=${pwfile}`,
+      '--encoding=UTF8',
+      '--locale=C',
+      '--no-sync',
+      '--no-instructions',
       // 1 MB WAL segments instead of 16 MB: the standbys' cold copies shrink by about 30 MB.
       '--wal-segsize=1',
     ],
@@ -265,7 +266,12 @@ async function createTestRolesAndDatabases(t: Topology): Promise<void> {
     // Lets the pooler's health checks read replication state as a test user.
     `GRANT pg_monitor TO ${scramUser.user}, ${md5User.user}`,
   ];
-  const client = new pg.Client({ host: t.primary.socketDir, port: t.primary.port, user: SUPERUSER, database: 'postgres' });
+  const client = new pg.Client({
+    host: t.primary.socketDir,
+    port: t.primary.port,
+    user: SUPERUSER,
+    database: 'postgres',
+  });
   await client.connect();
   try {
     for (const sql of statements) await client.query(sql);
@@ -294,8 +300,7 @@ async function cloneStandby(t: Topology, standby: PgNode, user: OsUser | null): 
     gucLines({
       port: standby.port,
       unix_socket_directories: standby.socketDir,
-      primary_conninfo:
-        `host=${primary.socketDir} port=${primary.port} user=${SUPERUSER} application_name=${standby.name}`,
+      primary_conninfo: `host=${primary.socketDir} port=${primary.port} user=${SUPERUSER} application_name=${standby.name}`,
     }),
   );
 }

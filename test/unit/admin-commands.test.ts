@@ -8,7 +8,13 @@ describe('splitting a console query', () => {
   const cases: [string, string[][]][] = [
     ['SHOW POOLS', [['show', 'pools']]],
     ['  show\tPools ;', [['show', 'pools']]],
-    ['SHOW POOLS;SHOW STATS', [['show', 'pools'], ['show', 'stats']]],
+    [
+      'SHOW POOLS;SHOW STATS',
+      [
+        ['show', 'pools'],
+        ['show', 'stats'],
+      ],
+    ],
     [';;  ;', []],
     ['', []],
     ['PAUSE "My;Db"', [['pause', 'My;Db']]],
@@ -20,7 +26,10 @@ describe('splitting a console query', () => {
   }
 
   test('an unterminated quoted identifier is a syntax error', () => {
-    assert.throws(() => splitStatements('PAUSE "db'), (e: unknown) => e instanceof AdminSyntaxError && /unterminated/.test(e.message));
+    assert.throws(
+      () => splitStatements('PAUSE "db'),
+      (e: unknown) => e instanceof AdminSyntaxError && /unterminated/.test(e.message),
+    );
   });
   test('an empty quoted identifier is a syntax error', () => {
     assert.throws(() => splitStatements('PAUSE ""'), /zero-length/);
@@ -71,12 +80,15 @@ describe('parsing console commands', () => {
   ];
   for (const [sql, message, hinted] of bad) {
     test(`${sql} is refused`, () => {
-      assert.throws(() => parse(sql), (e: unknown) => {
-        assert.ok(e instanceof AdminSyntaxError);
-        assert.match(e.message, message);
-        assert.equal(e.hint !== undefined && /SHOW HELP/.test(e.hint), hinted);
-        return true;
-      });
+      assert.throws(
+        () => parse(sql),
+        (e: unknown) => {
+          assert.ok(e instanceof AdminSyntaxError);
+          assert.match(e.message, message);
+          assert.equal(e.hint !== undefined && /SHOW HELP/.test(e.hint), hinted);
+          return true;
+        },
+      );
     });
   }
 });

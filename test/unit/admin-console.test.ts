@@ -26,7 +26,8 @@ function config(overrides: Partial<Config> = {}): Config {
 function setup(overrides: Partial<Config> = {}, options: PgtideOptions = {}) {
   const pgtide = new Pgtide(config(overrides), { logger: quiet(), ...options });
   const console_ = new AdminConsole(pgtide);
-  const run = (sql: string, admin = true) => decodeAnswer(console_.run({ sql, user: 'ops', admin } satisfies AdminRequest));
+  const run = (sql: string, admin = true) =>
+    decodeAnswer(console_.run({ sql, user: 'ops', admin } satisfies AdminRequest));
   /** For an answer that may wait for other workers. */
   const runLater = async (sql: string) => decodeAnswer(await console_.run({ sql, user: 'ops', admin: true }));
   return { pgtide, run, runLater };
@@ -34,21 +35,116 @@ function setup(overrides: Partial<Config> = {}, options: PgtideOptions = {}) {
 
 /** PgBouncer's columns (its usage docs, 1.23+), which pgbouncer_exporter and dashboards read. */
 const PGBOUNCER_COLUMNS: Record<string, string[]> = {
-  POOLS: ['database', 'user', 'cl_active', 'cl_waiting', 'cl_active_cancel_req', 'cl_waiting_cancel_req', 'sv_active', 'sv_active_cancel',
-    'sv_being_canceled', 'sv_idle', 'sv_used', 'sv_tested', 'sv_login', 'maxwait', 'maxwait_us', 'pool_mode', 'load_balance_hosts'],
-  CLIENTS: ['type', 'user', 'database', 'replication', 'state', 'addr', 'port', 'local_addr', 'local_port', 'connect_time', 'request_time',
-    'wait', 'wait_us', 'close_needed', 'ptr', 'link', 'remote_pid', 'tls', 'application_name', 'prepared_statements', 'id'],
-  STATS: ['database', 'total_server_assignment_count', 'total_xact_count', 'total_query_count', 'total_received', 'total_sent',
-    'total_xact_time', 'total_query_time', 'total_wait_time', 'total_client_parse_count', 'total_server_parse_count', 'total_bind_count',
-    'avg_server_assignment_count', 'avg_xact_count', 'avg_query_count', 'avg_recv', 'avg_sent', 'avg_xact_time', 'avg_query_time',
-    'avg_wait_time', 'avg_client_parse_count', 'avg_server_parse_count', 'avg_bind_count'],
-  STATS_TOTALS: ['database', 'server_assignment_count', 'xact_count', 'query_count', 'bytes_received', 'bytes_sent', 'xact_time',
-    'query_time', 'wait_time', 'client_parse_count', 'server_parse_count', 'bind_count'],
-  DATABASES: ['name', 'host', 'port', 'database', 'force_user', 'pool_size', 'min_pool_size', 'reserve_pool_size', 'server_lifetime',
-    'pool_mode', 'load_balance_hosts', 'max_connections', 'current_connections', 'max_client_connections', 'current_client_connections',
-    'paused', 'disabled'],
-  USERS: ['name', 'pool_size', 'reserve_pool_size', 'pool_mode', 'max_user_connections', 'current_connections',
-    'max_user_client_connections', 'current_client_connections'],
+  POOLS: [
+    'database',
+    'user',
+    'cl_active',
+    'cl_waiting',
+    'cl_active_cancel_req',
+    'cl_waiting_cancel_req',
+    'sv_active',
+    'sv_active_cancel',
+    'sv_being_canceled',
+    'sv_idle',
+    'sv_used',
+    'sv_tested',
+    'sv_login',
+    'maxwait',
+    'maxwait_us',
+    'pool_mode',
+    'load_balance_hosts',
+  ],
+  CLIENTS: [
+    'type',
+    'user',
+    'database',
+    'replication',
+    'state',
+    'addr',
+    'port',
+    'local_addr',
+    'local_port',
+    'connect_time',
+    'request_time',
+    'wait',
+    'wait_us',
+    'close_needed',
+    'ptr',
+    'link',
+    'remote_pid',
+    'tls',
+    'application_name',
+    'prepared_statements',
+    'id',
+  ],
+  STATS: [
+    'database',
+    'total_server_assignment_count',
+    'total_xact_count',
+    'total_query_count',
+    'total_received',
+    'total_sent',
+    'total_xact_time',
+    'total_query_time',
+    'total_wait_time',
+    'total_client_parse_count',
+    'total_server_parse_count',
+    'total_bind_count',
+    'avg_server_assignment_count',
+    'avg_xact_count',
+    'avg_query_count',
+    'avg_recv',
+    'avg_sent',
+    'avg_xact_time',
+    'avg_query_time',
+    'avg_wait_time',
+    'avg_client_parse_count',
+    'avg_server_parse_count',
+    'avg_bind_count',
+  ],
+  STATS_TOTALS: [
+    'database',
+    'server_assignment_count',
+    'xact_count',
+    'query_count',
+    'bytes_received',
+    'bytes_sent',
+    'xact_time',
+    'query_time',
+    'wait_time',
+    'client_parse_count',
+    'server_parse_count',
+    'bind_count',
+  ],
+  DATABASES: [
+    'name',
+    'host',
+    'port',
+    'database',
+    'force_user',
+    'pool_size',
+    'min_pool_size',
+    'reserve_pool_size',
+    'server_lifetime',
+    'pool_mode',
+    'load_balance_hosts',
+    'max_connections',
+    'current_connections',
+    'max_client_connections',
+    'current_client_connections',
+    'paused',
+    'disabled',
+  ],
+  USERS: [
+    'name',
+    'pool_size',
+    'reserve_pool_size',
+    'pool_mode',
+    'max_user_connections',
+    'current_connections',
+    'max_user_client_connections',
+    'current_client_connections',
+  ],
   CONFIG: ['key', 'value', 'default', 'changeable'],
   LISTS: ['list', 'items'],
   VERSION: ['version'],
@@ -67,7 +163,10 @@ describe('admin console results', () => {
     test(`SHOW ${item} has PgBouncer's columns`, () => {
       const { results, error } = setup().run(`SHOW ${item}`);
       assert.equal(error, null);
-      assert.deepEqual(results[0]!.columns.map((c) => c.name), [...columns, ...(PGTIDE_COLUMNS[item] ?? [])]);
+      assert.deepEqual(
+        results[0]!.columns.map((c) => c.name),
+        [...columns, ...(PGTIDE_COLUMNS[item] ?? [])],
+      );
       assert.equal(results[0]!.tag, 'SHOW');
     });
   }
@@ -82,7 +181,10 @@ describe('admin console results', () => {
   test('several statements are answered in order', () => {
     const { results, error } = setup().run('SHOW VERSION; show lists;');
     assert.equal(error, null);
-    assert.deepEqual(results.map((r) => r.columns[0]!.name), ['version', 'list']);
+    assert.deepEqual(
+      results.map((r) => r.columns[0]!.name),
+      ['version', 'list'],
+    );
     assert.match(results[0]!.rows[0]![0]!, /^pgtide \d+\.\d+\.\d+/);
   });
 
@@ -107,14 +209,22 @@ describe('admin console results', () => {
   });
 
   test('SHOW HELP lists every command', () => {
-    const rows = setup().run('SHOW HELP').results[0]!.rows.map((r) => r[0]);
-    for (const command of ['SHOW POOLS', 'SHOW BACKENDS', 'SHOW PEERS', 'PAUSE [db]', 'KILL_CLIENT id', 'SHUTDOWN']) assert.ok(rows.includes(command), command);
+    const rows = setup()
+      .run('SHOW HELP')
+      .results[0]!.rows.map((r) => r[0]);
+    for (const command of ['SHOW POOLS', 'SHOW BACKENDS', 'SHOW PEERS', 'PAUSE [db]', 'KILL_CLIENT id', 'SHUTDOWN'])
+      assert.ok(rows.includes(command), command);
   });
 
   test('SHOW CONFIG shows values and defaults, never a password', () => {
     const { run } = setup({ sr_check_password: 'hunter2', default_pool_size: 7, admin_users: ['ops', 'root'] });
     const byKey = new Map(records(run('SHOW CONFIG').results[0]!).map((r) => [r['key'], r]));
-    assert.deepEqual(byKey.get('default_pool_size'), { key: 'default_pool_size', value: '7', default: '20', changeable: 'yes' });
+    assert.deepEqual(byKey.get('default_pool_size'), {
+      key: 'default_pool_size',
+      value: '7',
+      default: '20',
+      changeable: 'yes',
+    });
     assert.equal(byKey.get('admin_users')!['value'], 'ops,root');
     assert.equal(byKey.get('listen_port')!['changeable'], 'no');
     assert.equal(byKey.get('sr_check_password')!['value'], '********');
@@ -123,10 +233,13 @@ describe('admin console results', () => {
 
   test('SHOW BACKENDS without a monitor: configured roles, read shares by weight', () => {
     const rows = records(setup().run('SHOW BACKENDS').results[0]!);
-    assert.deepEqual(rows.map((r) => [r['name'], r['host'], r['port'], r['role'], r['status'], r['lb_share']]), [
-      ['p', '10.0.0.1', '5432', 'primary', 'up', '0.250'],
-      ['s', '10.0.0.2', '5433', 'standby', 'up', '0.750'],
-    ]);
+    assert.deepEqual(
+      rows.map((r) => [r['name'], r['host'], r['port'], r['role'], r['status'], r['lb_share']]),
+      [
+        ['p', '10.0.0.1', '5432', 'primary', 'up', '0.250'],
+        ['s', '10.0.0.2', '5433', 'standby', 'up', '0.750'],
+      ],
+    );
   });
 
   test('SHOW DATABASES lists configured databases and the console database', () => {
@@ -192,7 +305,14 @@ describe('admin console commands', () => {
   });
 
   test('a failing RELOAD reports why', () => {
-    const { run } = setup({}, { reloadConfig: () => { throw new Error('line 3: bad key'); } });
+    const { run } = setup(
+      {},
+      {
+        reloadConfig: () => {
+          throw new Error('line 3: bad key');
+        },
+      },
+    );
     assert.match(run('RELOAD').error!.message, /RELOAD failed.*line 3: bad key/);
   });
 
@@ -232,13 +352,26 @@ describe('the console of one worker of several', () => {
   /** Other workers that answer each question with `answers` (and `missing` do not answer). */
   function workers(answer: (question: WorkerQuestion) => unknown[], missing: number[] = []) {
     const asked: WorkerQuestion[] = [];
-    const askOtherWorkers = async (question: WorkerQuestion) => (asked.push(question), { answers: answer(question), missing });
+    const askOtherWorkers = async (question: WorkerQuestion) => (
+      asked.push(question), { answers: answer(question), missing }
+    );
     return { asked, askOtherWorkers };
   }
 
-  test('SHOW POOLS adds the other workers\' reports to its own', async () => {
-    const other = { database: 'app', user: 'u', clActive: 2, clWaiting: 1, svActive: 1, svIdle: 1, svLogin: 0, maxWaitMs: 2500,
-      mode: 'transaction', clPinned: 0, pins: 3 };
+  test("SHOW POOLS adds the other workers' reports to its own", async () => {
+    const other = {
+      database: 'app',
+      user: 'u',
+      clActive: 2,
+      clWaiting: 1,
+      svActive: 1,
+      svIdle: 1,
+      svLogin: 0,
+      maxWaitMs: 2500,
+      mode: 'transaction',
+      clPinned: 0,
+      pins: 3,
+    };
     const { asked, askOtherWorkers } = workers(() => [[other], [{ ...other, maxWaitMs: 0 }]]);
     const { pgtide, runLater } = setup({}, { askOtherWorkers });
     pgtide.context.pools.pool('app', 'u', pgtide.config.backends[0]!);
@@ -247,7 +380,15 @@ describe('the console of one worker of several', () => {
     assert.deepEqual(answer.notices, []);
     const [row] = records(answer.results[0]!);
     assert.deepEqual(
-      [row!['cl_active'], row!['cl_waiting'], row!['sv_active'], row!['sv_idle'], row!['maxwait'], row!['maxwait_us'], row!['pin_count']],
+      [
+        row!['cl_active'],
+        row!['cl_waiting'],
+        row!['sv_active'],
+        row!['sv_idle'],
+        row!['maxwait'],
+        row!['maxwait_us'],
+        row!['pin_count'],
+      ],
       ['4', '2', '2', '2', '2', '500000', '6'],
     );
   });
@@ -263,11 +404,14 @@ describe('the console of one worker of several', () => {
   test('statements after one that waited run in order; the first failure ends the answer', async () => {
     const { askOtherWorkers } = workers(() => []);
     const answer = await setup({}, { askOtherWorkers }).runLater('SHOW LISTS; SHOW DATABASES; NONSENSE; SHOW VERSION');
-    assert.deepEqual(answer.results.map((r) => r.columns[0]!.name), ['list', 'name']);
+    assert.deepEqual(
+      answer.results.map((r) => r.columns[0]!.name),
+      ['list', 'name'],
+    );
     assert.equal(answer.error?.code, '42601');
   });
 
-  test('items that are one process\'s view (CONFIG, VERSION …) do not ask the other workers', () => {
+  test("items that are one process's view (CONFIG, VERSION …) do not ask the other workers", () => {
     const { asked, askOtherWorkers } = workers(() => []);
     const { run } = setup({}, { askOtherWorkers });
     assert.equal(run('SHOW CONFIG; SHOW VERSION; SHOW HELP').results.length, 3);
@@ -286,7 +430,9 @@ describe('the console of one worker of several', () => {
     const none = await setup({}, { askOtherWorkers: workers(() => [false]).askOtherWorkers }).runLater('KILL_CLIENT 7');
     assert.equal(none.error?.code, '42704');
     assert.match(none.error!.hint!, /SHOW CLIENTS/);
-    const unsure = await setup({}, { askOtherWorkers: workers(() => [], [1]).askOtherWorkers }).runLater('KILL_CLIENT 7');
+    const unsure = await setup({}, { askOtherWorkers: workers(() => [], [1]).askOtherWorkers }).runLater(
+      'KILL_CLIENT 7',
+    );
     assert.equal(unsure.error?.code, '42704');
     assert.match(unsure.error!.hint!, /Worker 1 did not answer/);
   });

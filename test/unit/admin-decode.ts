@@ -20,7 +20,8 @@ export interface Decoded {
  * process answers at once; an answer that waits for other workers is awaited first.
  */
 export function decodeAnswer(messages: Buffer[] | Promise<Buffer[]>): Decoded {
-  if (messages instanceof Promise) throw new Error('a single process answered with a promise (it asked other workers?)');
+  if (messages instanceof Promise)
+    throw new Error('a single process answered with a promise (it asked other workers?)');
   const out: Decoded = { results: [], error: null, empty: false, notices: [] };
   let current: DecodedResult | null = null;
   for (const m of messages) {
@@ -41,7 +42,8 @@ export function decodeAnswer(messages: Buffer[] | Promise<Buffer[]>): Decoded {
       }
       case 'D': {
         const row = decodeDataRow(body);
-        if (!current || !row || row.length !== current.columns.length) throw new Error('DataRow does not match its RowDescription');
+        if (!current || !row || row.length !== current.columns.length)
+          throw new Error('DataRow does not match its RowDescription');
         current.rows.push(row);
         break;
       }
@@ -93,7 +95,8 @@ export function parsePrometheusText(text: string): { samples: Sample[]; types: M
     const comment = new RegExp(`^# (HELP|TYPE) (${NAME}) (.*)$`).exec(line);
     if (comment) {
       if (comment[1] === 'TYPE') {
-        if (!['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(comment[3]!)) throw new Error(`bad TYPE: ${line}`);
+        if (!['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(comment[3]!))
+          throw new Error(`bad TYPE: ${line}`);
         types.set(comment[2]!, comment[3]!);
       }
       continue;

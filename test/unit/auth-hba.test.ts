@@ -1,7 +1,15 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { clientAddress, hbaRefusal, matchHba, parseHba, type HbaConnection, type HbaRules, type HostNetwork } from '../../src/auth/hba.js';
+import {
+  clientAddress,
+  hbaRefusal,
+  matchHba,
+  parseHba,
+  type HbaConnection,
+  type HbaRules,
+  type HostNetwork,
+} from '../../src/auth/hba.js';
 import { formatIp, parseIp, prefixMask } from '../../src/auth/hba-address.js';
 import { splitFields } from '../../src/auth/hba-tokens.js';
 import { md5Response } from '../../src/auth/md5.js';
@@ -33,7 +41,14 @@ function problemsOf(text: string): string[] {
 function tcp(address: string, user = 'alice', database = 'app', ssl = false, roles: string[] = []): HbaConnection {
   return { address: clientAddress(address), ssl, user, database, replication: false, roles: new Set(roles) };
 }
-const unix = (user = 'alice', database = 'app'): HbaConnection => ({ address: null, ssl: false, user, database, replication: false, roles: new Set() });
+const unix = (user = 'alice', database = 'app'): HbaConnection => ({
+  address: null,
+  ssl: false,
+  user,
+  database,
+  replication: false,
+  roles: new Set(),
+});
 
 const host: HostNetwork[] = [
   { address: parseIp('127.0.0.1')!, mask: prefixMask(4, 8)! },
@@ -48,9 +63,33 @@ function decidingLine(hba: HbaRules, conn: HbaConnection): number | null {
 
 describe('hba tokens', () => {
   const cases: [string, [string, boolean][][]][] = [
-    ['host all all 127.0.0.1/32 md5', [[['host', false]], [['all', false]], [['all', false]], [['127.0.0.1/32', false]], [['md5', false]]]],
-    ['local "all" a,b md5', [[['local', false]], [['all', true]], [['a', false], ['b', false]], [['md5', false]]]],
-    ['local a, b md5  # comment, "x', [[['local', false]], [['a', false], ['b', false]], [['md5', false]]]],
+    [
+      'host all all 127.0.0.1/32 md5',
+      [[['host', false]], [['all', false]], [['all', false]], [['127.0.0.1/32', false]], [['md5', false]]],
+    ],
+    [
+      'local "all" a,b md5',
+      [
+        [['local', false]],
+        [['all', true]],
+        [
+          ['a', false],
+          ['b', false],
+        ],
+        [['md5', false]],
+      ],
+    ],
+    [
+      'local a, b md5  # comment, "x',
+      [
+        [['local', false]],
+        [
+          ['a', false],
+          ['b', false],
+        ],
+        [['md5', false]],
+      ],
+    ],
     ['local "a b,c" "say ""hi""" md5', [[['local', false]], [['a b,c', true]], [['say "hi"', true]], [['md5', false]]]],
     ['local x"y z"w "" trust', [[['local', false]], [['xy zw', true]], [['', true]], [['trust', false]]]],
     ['# only a comment', []],
@@ -85,9 +124,15 @@ describe('hba parsing problems', () => {
     ['host all all all pasword', /invalid authentication method "pasword"/],
     ['local all all peer', /peer authentication cannot be honoured/],
     ['host all all all cert', /cert authentication is only supported on hostssl connections/],
-    ['hostssl all all all cert clientcert=verify-ca', /clientcert can only be set to "verify-full" when using "cert" authentication/],
+    [
+      'hostssl all all all cert clientcert=verify-ca',
+      /clientcert can only be set to "verify-full" when using "cert" authentication/,
+    ],
     ['hostssl all all all md5 clientcert=1', /invalid value for clientcert: "1"/],
-    ['hostssl all all all cert clientname=DN', /clientname=DN: pgtide matches the user name with the certificate's CN only/],
+    [
+      'hostssl all all all cert clientname=DN',
+      /clientname=DN: pgtide matches the user name with the certificate's CN only/,
+    ],
     ['hostssl all all all cert clientname=UID', /invalid value for clientname: "UID"/],
     ['host all all all ldap ldapserver=x', /LDAP/],
     ['host all all all md5 clientcert=verify-full', /clientcert can only be configured for "hostssl" rows/],
@@ -115,26 +160,32 @@ describe('hba parsing problems', () => {
   test('every problem is reported, each with its line, and the file is refused', () => {
     const parsed = parseHba('local all all trust\nhost all all x.example md5\n\nlocal all all peer\n', 'f', noFiles);
     assert.equal(parsed.ok, false);
-    if (!parsed.ok) assert.deepEqual(parsed.problems.map((p) => p.line), [2, 4]);
+    if (!parsed.ok)
+      assert.deepEqual(
+        parsed.problems.map((p) => p.line),
+        [2, 4],
+      );
   });
 });
 
 describe('hba matching: first line wins', () => {
-  const hba = rulesOf([
-    'local   all          postgres                      trust',   // 1
-    'local   all          all                           md5',     // 2
-    'host    "all"        all        127.0.0.1/32       reject',  // 3: the database named "all"
-    'host    sameuser     all        127.0.0.1/32       trust',   // 4
-    'host    app,"Other"  bob        127.0.0.1/32       password',// 5
-    'hostssl app          alice      all                scram-sha-256', // 6
-    'hostnossl all        alice      10.0.0.0 255.0.0.0 md5',     // 7
-    'host    all          all        ::1/128            scram-sha-256', // 8
-    'host    replication  all        all                trust',   // 9
-    'host    all          all        samehost           md5',     // 10
-    'host    all          all        samenet            password',// 11
-    'hostgssenc all       all        all                trust',   // 12
-    'hostnogssenc all     carol      all                md5',     // 13
-  ].join('\n'));
+  const hba = rulesOf(
+    [
+      'local   all          postgres                      trust', // 1
+      'local   all          all                           md5', // 2
+      'host    "all"        all        127.0.0.1/32       reject', // 3: the database named "all"
+      'host    sameuser     all        127.0.0.1/32       trust', // 4
+      'host    app,"Other"  bob        127.0.0.1/32       password', // 5
+      'hostssl app          alice      all                scram-sha-256', // 6
+      'hostnossl all        alice      10.0.0.0 255.0.0.0 md5', // 7
+      'host    all          all        ::1/128            scram-sha-256', // 8
+      'host    replication  all        all                trust', // 9
+      'host    all          all        samehost           md5', // 10
+      'host    all          all        samenet            password', // 11
+      'hostgssenc all       all        all                trust', // 12
+      'hostnogssenc all     carol      all                md5', // 13
+    ].join('\n'),
+  );
 
   const cases: [string, HbaConnection, number | null][] = [
     ['unix socket, superuser', unix('postgres'), 1],
@@ -193,7 +244,9 @@ describe('hba matching: first line wins', () => {
   });
 
   test('@files that include themselves stop at the nesting limit', () => {
-    const parsed = parseHba('local @loop all trust', '/x/hba', (path) => (path === '/x/loop' ? '@loop' : noFiles(path)));
+    const parsed = parseHba('local @loop all trust', '/x/hba', (path) =>
+      path === '/x/loop' ? '@loop' : noFiles(path),
+    );
     assert.equal(parsed.ok, false);
     if (!parsed.ok) assert.match(parsed.problems[0]!.message, /maximum nesting depth/);
   });
@@ -212,15 +265,26 @@ describe('hba matching: first line wins', () => {
 describe('hba refusal messages (PostgreSQL 16+ wording)', () => {
   test('no entry, TCP and unix socket, SSL and not', () => {
     const none = rulesOf('local all all trust');
-    assert.equal(hbaRefusal(tcp('::ffff:10.0.0.1', 'u', 'd'), matchHba(none, tcp('10.0.0.1'), host)),
-      'no pg_hba.conf entry for host "10.0.0.1", user "u", database "d", no encryption');
-    assert.equal(hbaRefusal(unix('u', 'd'), null), 'no pg_hba.conf entry for host "[local]", user "u", database "d", no encryption');
-    assert.equal(hbaRefusal(tcp('::1', 'u', 'd', true), null), 'no pg_hba.conf entry for host "::1", user "u", database "d", SSL encryption');
+    assert.equal(
+      hbaRefusal(tcp('::ffff:10.0.0.1', 'u', 'd'), matchHba(none, tcp('10.0.0.1'), host)),
+      'no pg_hba.conf entry for host "10.0.0.1", user "u", database "d", no encryption',
+    );
+    assert.equal(
+      hbaRefusal(unix('u', 'd'), null),
+      'no pg_hba.conf entry for host "[local]", user "u", database "d", no encryption',
+    );
+    assert.equal(
+      hbaRefusal(tcp('::1', 'u', 'd', true), null),
+      'no pg_hba.conf entry for host "::1", user "u", database "d", SSL encryption',
+    );
   });
   test('reject', () => {
     const reject = rulesOf('host all all all reject');
     const conn = tcp('127.0.0.1', 'u', 'd');
-    assert.equal(hbaRefusal(conn, matchHba(reject, conn, host)), 'pg_hba.conf rejects connection for host "127.0.0.1", user "u", database "d", no encryption');
+    assert.equal(
+      hbaRefusal(conn, matchHba(reject, conn, host)),
+      'pg_hba.conf rejects connection for host "127.0.0.1", user "u", database "d", no encryption',
+    );
   });
 });
 
@@ -233,7 +297,8 @@ describe('hba addresses', () => {
     });
   }
   test('zone ids and junk are not addresses', () => {
-    for (const text of ['fe80::1%eth0', '1.2.3', '01.2.3.4.5', '', ':::', '1::2::3', 'g::1']) assert.equal(parseIp(text), null, text);
+    for (const text of ['fe80::1%eth0', '1.2.3', '01.2.3.4.5', '', ':::', '1::2::3', 'g::1'])
+      assert.equal(parseIp(text), null, text);
   });
   test('unix sockets have no address', () => {
     assert.equal(clientAddress(undefined), null);
@@ -241,8 +306,40 @@ describe('hba addresses', () => {
 });
 
 describe('hba parser fuzz: hostile input never throws', () => {
-  const pieces = ['host', 'local', 'hostssl', 'all', '"', '""', ',', ' ', '\t', '#', '@', '@x', '+g', '/re', '127.0.0.1', '/32', '::1', '/129',
-    '255.255.255.0', 'md5', 'trust', 'reject', 'clientcert=verify-full', '=', 'samehost', 'samenet', '\\', '\n', '\r', '\0', '\u{1F600}', 'é'];
+  const pieces = [
+    'host',
+    'local',
+    'hostssl',
+    'all',
+    '"',
+    '""',
+    ',',
+    ' ',
+    '\t',
+    '#',
+    '@',
+    '@x',
+    '+g',
+    '/re',
+    '127.0.0.1',
+    '/32',
+    '::1',
+    '/129',
+    '255.255.255.0',
+    'md5',
+    'trust',
+    'reject',
+    'clientcert=verify-full',
+    '=',
+    'samehost',
+    'samenet',
+    '\\',
+    '\n',
+    '\r',
+    '\0',
+    '\u{1F600}',
+    'é',
+  ];
   test('random lines of pg_hba.conf pieces', () => {
     for (let i = 0; i < 3000; i++) {
       const count = 1 + (i % 17);
@@ -261,12 +358,14 @@ describe('hba parser fuzz: hostile input never throws', () => {
 });
 
 describe('hba +group and samerole', () => {
-  const hba = rulesOf([
-    'host  all       +admins     all  trust',
-    'host  samerole  all         all  md5',
-    'host  all       "+quoted"   all  password',
-    'host  all       all         all  reject',
-  ].join('\n'));
+  const hba = rulesOf(
+    [
+      'host  all       +admins     all  trust',
+      'host  samerole  all         all  md5',
+      'host  all       "+quoted"   all  password',
+      'host  all       all         all  reject',
+    ].join('\n'),
+  );
 
   test('+group: the user is that role or a member of it (the looked-up roles say which)', () => {
     assert.equal(hba.needsGroups, true);
@@ -278,7 +377,10 @@ describe('hba +group and samerole', () => {
   test('samerole: the database is named after a role the user belongs to; samegroup is its old name', () => {
     assert.equal(decidingLine(hba, tcp('10.0.0.1', 'alice', 'team', false, ['alice', 'team'])), 2);
     assert.equal(decidingLine(hba, tcp('10.0.0.1', 'alice', 'other', false, ['alice', 'team'])), 4);
-    assert.equal(decidingLine(rulesOf('host samegroup all all md5'), tcp('10.0.0.1', 'alice', 'team', false, ['team'])), 1);
+    assert.equal(
+      decidingLine(rulesOf('host samegroup all all md5'), tcp('10.0.0.1', 'alice', 'team', false, ['team'])),
+      1,
+    );
   });
 
   test('a quoted "+name" is a user name, and a file without groups needs no lookup', () => {
@@ -291,7 +393,10 @@ describe('hba +group and samerole', () => {
     try {
       const file = join(dir, 'hba.conf');
       writeFileSync(file, 'host all +admins all md5\n');
-      assert.throws(() => readHbaFile({ ...defaultConfig(), hba_file: file }), /\+group and samerole need the user's role memberships, which pgtide looks up on the server as auth_user: set auth_user/);
+      assert.throws(
+        () => readHbaFile({ ...defaultConfig(), hba_file: file }),
+        /\+group and samerole need the user's role memberships, which pgtide looks up on the server as auth_user: set auth_user/,
+      );
       assert.equal(readHbaFile({ ...defaultConfig(), hba_file: file, auth_user: 'lookup' })?.needsGroups, true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -316,11 +421,17 @@ describe('hba client certificates (checkAccess)', () => {
     assert.deepEqual(access('certdb', alice), { ok: true, authType: 'trust', certMismatch: false });
   });
 
-  test('cert: no certificate, one pgtide\'s CA did not sign, or another CN is refused with PostgreSQL\'s words', () => {
+  test("cert: no certificate, one pgtide's CA did not sign, or another CN is refused with PostgreSQL's words", () => {
     assert.equal(message(access('certdb', null)), 'connection requires a valid client certificate');
-    assert.equal(message(access('certdb', { valid: false, cn: 'alice' })), 'connection requires a valid client certificate');
+    assert.equal(
+      message(access('certdb', { valid: false, cn: 'alice' })),
+      'connection requires a valid client certificate',
+    );
     assert.equal(message(access('certdb', alice, 'bob')), 'certificate authentication failed for user "bob"');
-    assert.equal(message(access('certdb', { valid: true, cn: null })), 'certificate authentication failed for user "alice"');
+    assert.equal(
+      message(access('certdb', { valid: true, cn: null })),
+      'certificate authentication failed for user "alice"',
+    );
   });
 
   test('clientcert=verify-full: another CN lets the exchange run and fail at its end; trust refuses at once', () => {
@@ -332,7 +443,10 @@ describe('hba client certificates (checkAccess)', () => {
 
   test('clientcert=verify-ca: any valid certificate, whatever its CN; lines without clientcert ask for none', () => {
     assert.deepEqual(access('cadb', alice, 'bob'), { ok: true, authType: 'md5', certMismatch: false });
-    assert.equal(message(access('cadb', { valid: false, cn: 'bob' }, 'bob')), 'connection requires a valid client certificate');
+    assert.equal(
+      message(access('cadb', { valid: false, cn: 'bob' }, 'bob')),
+      'connection requires a valid client certificate',
+    );
     assert.deepEqual(access('otherdb', null), { ok: true, authType: 'md5', certMismatch: false });
   });
 
@@ -350,17 +464,36 @@ describe('hba client certificates (checkAccess)', () => {
     const fine = new ClientAuth('md5', 'bob', 'secret', (u, p) => ({ kind: 'plain', password: p + u }));
     const fineStart = fine.start();
     const fineSalt = fineStart.kind === 'send' ? fineStart.message.subarray(9, 13) : Buffer.alloc(4);
-    const fineBody = Buffer.concat([Buffer.from(md5Response('bob', { kind: 'plain', password: 'secret' }, fineSalt)), Buffer.from([0])]);
+    const fineBody = Buffer.concat([
+      Buffer.from(md5Response('bob', { kind: 'plain', password: 'secret' }, fineSalt)),
+      Buffer.from([0]),
+    ]);
     assert.equal(fine.onPasswordMessage(fineBody).kind, 'ok');
   });
 
   test('auth_type = "cert" without an hba_file: every client as a `cert` line decides', () => {
     const certOnly = { hba: null, config: { auth_type: 'cert' } } as unknown as ProxyContext;
-    const client = (user: string, certificate: ClientCertificate | null, ssl = true) =>
-      ({ remoteAddress: ssl ? '10.0.0.1' : undefined, ssl, user, database: 'app', certificate, roles: new Set<string>() });
-    assert.deepEqual(checkAccess(certOnly, client('alice', alice)), { ok: true, authType: 'trust', certMismatch: false });
-    assert.equal(message(checkAccess(certOnly, client('bob', alice))), 'certificate authentication failed for user "bob"');
-    assert.equal(message(checkAccess(certOnly, client('alice', null, false))), 'connection requires a valid client certificate');
+    const client = (user: string, certificate: ClientCertificate | null, ssl = true) => ({
+      remoteAddress: ssl ? '10.0.0.1' : undefined,
+      ssl,
+      user,
+      database: 'app',
+      certificate,
+      roles: new Set<string>(),
+    });
+    assert.deepEqual(checkAccess(certOnly, client('alice', alice)), {
+      ok: true,
+      authType: 'trust',
+      certMismatch: false,
+    });
+    assert.equal(
+      message(checkAccess(certOnly, client('bob', alice))),
+      'certificate authentication failed for user "bob"',
+    );
+    assert.equal(
+      message(checkAccess(certOnly, client('alice', null, false))),
+      'connection requires a valid client certificate',
+    );
   });
 
   test('cert or clientcert lines need client_tls_ca_file, as PostgreSQL needs ssl_ca_file', () => {
@@ -369,7 +502,10 @@ describe('hba client certificates (checkAccess)', () => {
       const file = join(dir, 'hba.conf');
       writeFileSync(file, 'hostssl all all all md5 clientcert=verify-ca\n');
       const config = { ...defaultConfig(), hba_file: file };
-      assert.throws(() => readHbaFile(config), /client certificates can only be checked if a root certificate store is available: set client_tls_ca_file/);
+      assert.throws(
+        () => readHbaFile(config),
+        /client certificates can only be checked if a root certificate store is available: set client_tls_ca_file/,
+      );
       assert.equal(readHbaFile({ ...config, client_tls_ca_file: join(dir, 'ca.crt') })?.needsClientCerts, true);
       writeFileSync(file, 'hostssl all all all md5\n');
       assert.equal(readHbaFile(config)?.needsClientCerts, false);

@@ -17,7 +17,11 @@ function failure(step: ScramStep): string {
 const badClientFirst: Array<[string, Buffer, RegExp]> = [
   ['empty', Buffer.alloc(0), /^08P01 malformed SCRAM message: missing GS2 header/],
   ['a GS2 header only', Buffer.from('n,,'), /^08P01 .*<letter>=<value>/],
-  ['channel binding requested', Buffer.from('p=tls-server-end-point,,n=,r=abc'), /^08P01 the client selected SCRAM-SHA-256 but asks for channel binding$/],
+  [
+    'channel binding requested',
+    Buffer.from('p=tls-server-end-point,,n=,r=abc'),
+    /^08P01 the client selected SCRAM-SHA-256 but asks for channel binding$/,
+  ],
   ['an unknown channel-binding flag', Buffer.from('x,,n=,r=abc'), /^08P01 .*channel-binding flag/],
   ['an authorization identity', Buffer.from('n,a=admin,n=,r=abc'), /^0A000 .*authorization identity/],
   ['a mandatory extension', Buffer.from('n,,m=ext,n=,r=abc'), /^0A000 .*unsupported SCRAM extension/],
@@ -26,7 +30,11 @@ const badClientFirst: Array<[string, Buffer, RegExp]> = [
   ['an empty nonce', Buffer.from('n,,n=,r='), /^08P01 .*nonce/],
   ['a nonce with a control character', Buffer.from('n,,n=,r=ab\x01c'), /^08P01 .*nonce/],
   ['a part that is no attribute', Buffer.from('n,,n=,r=abc,garbage'), /^08P01 .*<letter>=<value>/],
-  ['invalid UTF-8', Buffer.from([0x6e, 0x2c, 0x2c, 0x6e, 0x3d, 0xff, 0xfe, 0x2c, 0x72, 0x3d, 0x61]), /^08P01 .*not valid UTF-8/],
+  [
+    'invalid UTF-8',
+    Buffer.from([0x6e, 0x2c, 0x2c, 0x6e, 0x3d, 0xff, 0xfe, 0x2c, 0x72, 0x3d, 0x61]),
+    /^08P01 .*not valid UTF-8/,
+  ],
   ['a huge message', Buffer.concat([Buffer.from('n,,n=,r='), Buffer.alloc(1 << 20, 0x61)]), /^08P01 .*too long/],
 ];
 
@@ -34,7 +42,11 @@ for (const [name, data, error] of badClientFirst) {
   test(`ScramServer rejects a client-first-message with ${name}`, () => {
     const server = new ScramServer(secret, 'alice');
     assert.match(failure(server.clientFirst(data)), error);
-    assert.match(failure(server.clientFinal(Buffer.from(`c=biws,r=abc,p=${proof}`))), /^08P01 unexpected/, 'the exchange is over');
+    assert.match(
+      failure(server.clientFinal(Buffer.from(`c=biws,r=abc,p=${proof}`))),
+      /^08P01 unexpected/,
+      'the exchange is over',
+    );
   });
 }
 
@@ -52,12 +64,24 @@ const badClientFinal: Array<[string, (nonce: string) => Buffer, RegExp]> = [
   ['another nonce', (n) => Buffer.from(`c=biws,r=${n}x,p=${proof}`), /^08P01 .*nonce does not match/],
   ['the client nonce only', () => Buffer.from(`c=biws,r=abc,p=${proof}`), /^08P01 .*nonce does not match/],
   ['no channel binding', (n) => Buffer.from(`r=${n},p=${proof}`), /^08P01 .*channel-binding attribute/],
-  ['a wrong channel-binding echo', (n) => Buffer.from(`c=eSws,r=${n},p=${proof}`), /^08P01 .*does not match the GS2 header/],
+  [
+    'a wrong channel-binding echo',
+    (n) => Buffer.from(`c=eSws,r=${n},p=${proof}`),
+    /^08P01 .*does not match the GS2 header/,
+  ],
   ['a non-base64 proof', (n) => Buffer.from(`c=biws,r=${n},p=not*base64`), /^08P01 .*invalid client proof/],
-  ['a proof of the wrong length', (n) => Buffer.from(`c=biws,r=${n},p=${Buffer.alloc(31).toString('base64')}`), /^08P01 .*invalid client proof/],
+  [
+    'a proof of the wrong length',
+    (n) => Buffer.from(`c=biws,r=${n},p=${Buffer.alloc(31).toString('base64')}`),
+    /^08P01 .*invalid client proof/,
+  ],
   ['an empty proof', (n) => Buffer.from(`c=biws,r=${n},p=`), /^08P01 .*invalid client proof/],
   ['a part that is no attribute', (n) => Buffer.from(`c=biws,r=${n},junk,p=${proof}`), /^08P01 .*<letter>=<value>/],
-  ['invalid UTF-8', (n) => Buffer.concat([Buffer.from(`c=biws,r=${n},p=`), Buffer.from([0xc3, 0x28])]), /^08P01 .*not valid UTF-8/],
+  [
+    'invalid UTF-8',
+    (n) => Buffer.concat([Buffer.from(`c=biws,r=${n},p=`), Buffer.from([0xc3, 0x28])]),
+    /^08P01 .*not valid UTF-8/,
+  ],
   ['a huge message', (n) => Buffer.from(`c=biws,r=${n},p=${'A'.repeat(1 << 20)}`), /^08P01 .*too long/],
 ];
 
@@ -76,12 +100,17 @@ test('ScramServer accepts one client-first-message only', () => {
 
 test('ScramServer gives no second chance after a wrong proof', () => {
   const { server, nonce } = afterClientFirst();
-  assert.match(failure(server.clientFinal(Buffer.from(`c=biws,r=${nonce},p=${proof}`))), /^28P01 password authentication failed$/);
+  assert.match(
+    failure(server.clientFinal(Buffer.from(`c=biws,r=${nonce},p=${proof}`))),
+    /^28P01 password authentication failed$/,
+  );
   assert.match(failure(server.clientFinal(Buffer.from(`c=biws,r=${nonce},p=${proof}`))), /^08P01 unexpected/);
 });
 
 /** A ScramClient that has sent 'n,,n=,r=abc'. */
-function sentClientFirst(credentials: ConstructorParameters<typeof ScramClient>[0] = { password: 'pencil' }): ScramClient {
+function sentClientFirst(
+  credentials: ConstructorParameters<typeof ScramClient>[0] = { password: 'pencil' },
+): ScramClient {
   const client = new ScramClient(credentials, 'abc');
   client.clientFirst();
   return client;
@@ -94,7 +123,11 @@ const badServerFirst: Array<[string, string | Buffer, RegExp]> = [
   ['a nonce longer than 512 bytes', `r=abc${'x'.repeat(510)},s=c2FsdA==,i=4096`, /nonce longer than 512 bytes/],
   ['zero iterations', 'r=abcdef,s=c2FsdA==,i=0', /iteration count must be between 1 and 10000000/],
   ['too many iterations', 'r=abcdef,s=c2FsdA==,i=10000001', /iteration count/],
-  ['more iterations than allowed', 'r=abcdef,s=c2FsdA==,i=100001', /asks for 100001 SCRAM iterations, more than server_scram_max_iterations \(100000\)/],
+  [
+    'more iterations than allowed',
+    'r=abcdef,s=c2FsdA==,i=100001',
+    /asks for 100001 SCRAM iterations, more than server_scram_max_iterations \(100000\)/,
+  ],
   ['a huge iteration count', `r=abcdef,s=c2FsdA==,i=${'9'.repeat(400)}`, /iteration count/],
   ['negative iterations', 'r=abcdef,s=c2FsdA==,i=-1', /iteration count/],
   ['non-numeric iterations', 'r=abcdef,s=c2FsdA==,i=4k', /iteration count/],
@@ -116,7 +149,10 @@ for (const [name, data, error] of badServerFirst) {
 
 test('ScramClient with ClientKey credentials refuses another iteration count', () => {
   const client = sentClientFirst({ ...secret, clientKey: Buffer.alloc(32) });
-  assert.throws(() => client.serverFirst(`r=abcdef,s=${secret.salt.toString('base64')},i=4097`), /SCRAM secret of user does not match the server/);
+  assert.throws(
+    () => client.serverFirst(`r=abcdef,s=${secret.salt.toString('base64')},i=4097`),
+    /SCRAM secret of user does not match the server/,
+  );
 });
 
 const badServerFinal: Array<[string, string | Buffer, RegExp]> = [

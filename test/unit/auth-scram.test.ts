@@ -17,7 +17,11 @@ function message(step: ScramStep): string {
 
 /** Runs a whole exchange; returns the server's last step and the client's verdict on it. */
 /** `plus`: the client chose SCRAM-SHA-256-PLUS (pgtide's own client towards a server, bound). */
-function exchange(server: ScramServer, client: ScramClient, plus = false): { final: ScramStep; clientError: Error | null } {
+function exchange(
+  server: ScramServer,
+  client: ScramClient,
+  plus = false,
+): { final: ScramStep; clientError: Error | null } {
   const serverFirst = message(server.clientFirst(Buffer.from(client.clientFirst()), plus));
   const final = server.clientFinal(Buffer.from(client.serverFirst(Buffer.from(serverFirst))));
   if (!final.ok) return { final, clientError: null };
@@ -86,7 +90,8 @@ test('an unknown user, an md5-only secret or an empty password complete the exch
 
 test('the salt is the same whether the user exists (plain password) or not', () => {
   const key = Buffer.alloc(32, 1);
-  const saltOf = (server: ScramServer) => /,s=([^,]+),i=4096$/.exec(message(server.clientFirst(Buffer.from('n,,n=,r=abc'))))?.[1];
+  const saltOf = (server: ScramServer) =>
+    /,s=([^,]+),i=4096$/.exec(message(server.clientFirst(Buffer.from('n,,n=,r=abc'))))?.[1];
   const unknown = saltOf(new ScramServer(null, 'alice', key));
   assert.ok(unknown);
   assert.equal(saltOf(new ScramServer(null, 'alice', key)), unknown);
@@ -103,7 +108,12 @@ test('the server nonce extends the client nonce with 18 random bytes', () => {
 });
 
 /** client-final computed by hand, for exchanges ScramClient never produces. */
-function clientFinalFor(password: string, clientFirstBare: string, serverFirst: string, channelBinding: string): string {
+function clientFinalFor(
+  password: string,
+  clientFirstBare: string,
+  serverFirst: string,
+  channelBinding: string,
+): string {
   const [, nonce, salt, iterations] = /^r=([^,]+),s=([^,]+),i=([0-9]+)$/.exec(serverFirst)!;
   const clientKey = clientKeyOf(saltedPassword(password, Buffer.from(salt!, 'base64'), Number(iterations)));
   const withoutProof = `c=${channelBinding},r=${nonce}`;
@@ -122,7 +132,11 @@ test('the channel-binding echo must repeat the GS2 header the client sent', () =
   const server = new ScramServer(pencil, 'alice');
   const serverFirst = message(server.clientFirst(Buffer.from('y,,n=,r=abc')));
   const final = server.clientFinal(Buffer.from(clientFinalFor('pencil', 'n=,r=abc', serverFirst, 'biws')));
-  assert.deepEqual(final, { ok: false, error: 'malformed SCRAM message: channel-binding data does not match the GS2 header', sqlstate: '08P01' });
+  assert.deepEqual(final, {
+    ok: false,
+    error: 'malformed SCRAM message: channel-binding data does not match the GS2 header',
+    sqlstate: '08P01',
+  });
 });
 
 /** SCRAM-SHA-256-PLUS: the hash of the certificate pgtide presents (any 32 bytes will do here). */
@@ -130,26 +144,60 @@ const END_POINT = sha256(Buffer.from('the certificate pgtide presents'));
 const PLUS_HEADER = 'p=tls-server-end-point,,';
 const plusBinding = (hash: Buffer) => Buffer.concat([Buffer.from(PLUS_HEADER), hash]).toString('base64');
 
-test('SCRAM-SHA-256-PLUS: a client that binds to the hash of pgtide\'s certificate logs in', () => {
+test("SCRAM-SHA-256-PLUS: a client that binds to the hash of pgtide's certificate logs in", () => {
   const server = new ScramServer(pencil, 'alice', undefined, END_POINT);
   const serverFirst = message(server.clientFirst(Buffer.from(`${PLUS_HEADER}n=,r=abc`), true));
-  const final = server.clientFinal(Buffer.from(clientFinalFor('pencil', 'n=,r=abc', serverFirst, plusBinding(END_POINT))));
+  const final = server.clientFinal(
+    Buffer.from(clientFinalFor('pencil', 'n=,r=abc', serverFirst, plusBinding(END_POINT))),
+  );
   assert.equal(final.ok, true);
 });
 
 test('SCRAM-SHA-256-PLUS: a binding to another certificate (a man in the middle) is refused despite the right password', () => {
   const server = new ScramServer(pencil, 'alice', undefined, END_POINT);
   const serverFirst = message(server.clientFirst(Buffer.from(`${PLUS_HEADER}n=,r=abc`), true));
-  const final = server.clientFinal(Buffer.from(clientFinalFor('pencil', 'n=,r=abc', serverFirst, plusBinding(sha256(Buffer.from('the impostor\'s certificate'))))));
-  assert.deepEqual(final, { ok: false, error: 'malformed SCRAM message: channel-binding data does not match the GS2 header', sqlstate: '08P01' });
+  const final = server.clientFinal(
+    Buffer.from(
+      clientFinalFor('pencil', 'n=,r=abc', serverFirst, plusBinding(sha256(Buffer.from("the impostor's certificate")))),
+    ),
+  );
+  assert.deepEqual(final, {
+    ok: false,
+    error: 'malformed SCRAM message: channel-binding data does not match the GS2 header',
+    sqlstate: '08P01',
+  });
 });
 
 const badPlus: Array<[string, Buffer | null, string, boolean, RegExp]> = [
   ['-PLUS chosen without TLS', null, `${PLUS_HEADER}n=,r=abc`, true, /^08P01 .*only offered on TLS/],
-  ['-PLUS chosen with the flag "n"', END_POINT, 'n,,n=,r=abc', true, /^08P01 .*SCRAM-SHA-256-PLUS without channel binding/],
-  ['-PLUS with tls-unique', END_POINT, 'p=tls-unique,,n=,r=abc', true, /^0A000 unsupported SCRAM channel-binding type "tls-unique"/],
-  ['"y" although -PLUS was offered (a downgrade on the way)', END_POINT, 'y,,n=,r=abc', false, /^08P01 SCRAM channel binding negotiation error/],
-  ['binding data under the plain mechanism', END_POINT, `${PLUS_HEADER}n=,r=abc`, false, /^08P01 the client selected SCRAM-SHA-256 but asks for channel binding$/],
+  [
+    '-PLUS chosen with the flag "n"',
+    END_POINT,
+    'n,,n=,r=abc',
+    true,
+    /^08P01 .*SCRAM-SHA-256-PLUS without channel binding/,
+  ],
+  [
+    '-PLUS with tls-unique',
+    END_POINT,
+    'p=tls-unique,,n=,r=abc',
+    true,
+    /^0A000 unsupported SCRAM channel-binding type "tls-unique"/,
+  ],
+  [
+    '"y" although -PLUS was offered (a downgrade on the way)',
+    END_POINT,
+    'y,,n=,r=abc',
+    false,
+    /^08P01 SCRAM channel binding negotiation error/,
+  ],
+  [
+    'binding data under the plain mechanism',
+    END_POINT,
+    `${PLUS_HEADER}n=,r=abc`,
+    false,
+    /^08P01 the client selected SCRAM-SHA-256 but asks for channel binding$/,
+  ],
 ];
 for (const [name, endPoint, first, plus, error] of badPlus) {
   test(`SCRAM-SHA-256-PLUS: refuses ${name}`, () => {
@@ -179,9 +227,14 @@ test('RFC 7677 test vector (the example sends n=user, which PostgreSQL would ign
   // ScramClient with the RFC's nonce against the RFC's server-first: same messages bar n=.
   const client = new ScramClient({ password: 'pencil' }, 'rOprNGfwEbeRWgbNEkqO');
   assert.equal(client.clientFirst(), 'n,,n=,r=rOprNGfwEbeRWgbNEkqO');
-  const final = client.serverFirst('r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096');
+  const final = client.serverFirst(
+    'r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096',
+  );
   const ourAuthMessage = authMessage.replace('n=user', 'n=');
-  const ourProof = xor(clientKeyOf(saltedPassword('pencil', secret.salt, 4096)), hmac(secret.storedKey, ourAuthMessage));
+  const ourProof = xor(
+    clientKeyOf(saltedPassword('pencil', secret.salt, 4096)),
+    hmac(secret.storedKey, ourAuthMessage),
+  );
   assert.equal(final, `c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=${ourProof.toString('base64')}`);
   client.serverFinal(`v=${hmac(secret.serverKey, ourAuthMessage).toString('base64')}`);
 });
@@ -191,15 +244,20 @@ test('ScramClient rejects a server signature that does not match', () => {
   const client = new ScramClient({ password: 'pencil' });
   const serverFirst = message(server.clientFirst(Buffer.from(client.clientFirst())));
   client.serverFirst(serverFirst);
-  assert.throws(() => client.serverFinal(`v=${Buffer.alloc(32).toString('base64')}`), /server signature does not match/);
+  assert.throws(
+    () => client.serverFinal(`v=${Buffer.alloc(32).toString('base64')}`),
+    /server signature does not match/,
+  );
 });
 
 test('ScramClient reports server errors (e=) without echoing control characters', () => {
   const client = new ScramClient({ password: 'pencil' }, 'abc');
   client.clientFirst();
   client.serverFirst('r=abcdef,s=c2FsdA==,i=1');
-  assert.throws(() => client.serverFinal('e=invalid-proof\x1b[2J'), (error: Error) =>
-    error.message === 'SCRAM authentication failed: the server reported "invalid-proof?[2J"');
+  assert.throws(
+    () => client.serverFinal('e=invalid-proof\x1b[2J'),
+    (error: Error) => error.message === 'SCRAM authentication failed: the server reported "invalid-proof?[2J"',
+  );
 });
 
 test('ScramClient refuses to run its steps out of order or twice', () => {
@@ -212,7 +270,7 @@ test('ScramClient refuses to run its steps out of order or twice', () => {
   assert.throws(() => client.serverFirst('r=abcdef,s=c2FsdA==,i=1'), /unexpected SCRAM server-first-message/);
 });
 
-test('pgtide\'s SCRAM client bound to the server certificate\'s hash: SCRAM-SHA-256-PLUS, accepted by a server holding that certificate', () => {
+test("pgtide's SCRAM client bound to the server certificate's hash: SCRAM-SHA-256-PLUS, accepted by a server holding that certificate", () => {
   const client = new ScramClient({ password: 'pencil' }, undefined, undefined, { endPoint: END_POINT });
   assert.equal(client.mechanism, 'SCRAM-SHA-256-PLUS');
   const { final, clientError } = exchange(new ScramServer(pencil, 'alice', undefined, END_POINT), client, true);
@@ -220,8 +278,10 @@ test('pgtide\'s SCRAM client bound to the server certificate\'s hash: SCRAM-SHA-
   assert.equal(clientError, null);
 });
 
-test('pgtide\'s SCRAM client bound to another certificate (a man in the middle re-encrypting) is refused by the server', () => {
-  const client = new ScramClient({ password: 'pencil' }, undefined, undefined, { endPoint: sha256(Buffer.from('the impostor\'s certificate')) });
+test("pgtide's SCRAM client bound to another certificate (a man in the middle re-encrypting) is refused by the server", () => {
+  const client = new ScramClient({ password: 'pencil' }, undefined, undefined, {
+    endPoint: sha256(Buffer.from("the impostor's certificate")),
+  });
   const { final } = exchange(new ScramServer(pencil, 'alice', undefined, END_POINT), client, true);
   assert.equal(final.ok, false);
 });
@@ -230,9 +290,16 @@ test('pgtide\'s SCRAM client saying "y" (could bind, -PLUS not offered) is refus
   const client = new ScramClient({ password: 'pencil' }, undefined, undefined, 'y');
   assert.equal(client.mechanism, 'SCRAM-SHA-256');
   assert.match(client.clientFirst(), /^y,,n=,r=/);
-  const step = new ScramServer(pencil, 'alice', undefined, END_POINT).clientFirst(Buffer.from(new ScramClient({ password: 'pencil' }, 'abc', undefined, 'y').clientFirst()), false);
+  const step = new ScramServer(pencil, 'alice', undefined, END_POINT).clientFirst(
+    Buffer.from(new ScramClient({ password: 'pencil' }, 'abc', undefined, 'y').clientFirst()),
+    false,
+  );
   assert.equal(step.ok, false);
   // Without TLS on the server's side the same 'y' is fine.
-  const { final } = exchange(new ScramServer(pencil, 'alice'), new ScramClient({ password: 'pencil' }, undefined, undefined, 'y'), false);
+  const { final } = exchange(
+    new ScramServer(pencil, 'alice'),
+    new ScramClient({ password: 'pencil' }, undefined, undefined, 'y'),
+    false,
+  );
   assert.equal(final.ok, true);
 });

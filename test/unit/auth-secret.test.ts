@@ -6,10 +6,26 @@ import { saslPrep } from '../../src/auth/scram.js';
 
 // rolpassword values written by PostgreSQL 18 for CREATE ROLE … PASSWORD '<password>'.
 const postgresSecrets: Array<[string, string, string]> = [
-  ['ASCII', 'pencil', 'SCRAM-SHA-256$4096:KTPwPd9N0mBZVFdOwsEAhA==$hpjuJTSoaV7WOzrd548RVP5yulJ3MS7t3NiAGlMQN3o=:fRwWBqXXK5r3NPHPNIdG/AJKRs0zbNt85VqRPgfRZo8='],
-  ['non-ASCII', 'päss wörd', 'SCRAM-SHA-256$4096:ugAhTgEVPN1rwHDblRC2pw==$yMWf1cKoU6JUZM5/NLKPNerGtuRfvDnrkcx2RFAaKE4=:AoZTYVIE6daONZkEnB+HnEiNlTQhraDuSGOqyJ6YHdo='],
-  ['SASLprep-mapped (no-break space, soft hyphen, ligature)', 'x\u00a0y\u00adz\ufb01', 'SCRAM-SHA-256$4096:Wd+zaStlhTSgNPaF8lMUFg==$7IkycyIDUnL6NwfsX/q6F6VbWXTJi+Furjv1JNmucek=:+AWtYa7cz+1v5d6eZA8Kyli/RAKIAVM2PEVpnq81eL8='],
-  ['SASLprep-prohibited (control character, used as is)', 'a\x07b\u00e9', 'SCRAM-SHA-256$4096:Uy91lHzya9xxyKuV+TKz6g==$zzRRK/zSVEvK0rDmu8f30gFl5ALV3C+S1mqFtvNM/z8=:JkA3MV6AwOKxjMYGiYpyU9njH2woTS9bVwgCvar+9bY='],
+  [
+    'ASCII',
+    'pencil',
+    'SCRAM-SHA-256$4096:KTPwPd9N0mBZVFdOwsEAhA==$hpjuJTSoaV7WOzrd548RVP5yulJ3MS7t3NiAGlMQN3o=:fRwWBqXXK5r3NPHPNIdG/AJKRs0zbNt85VqRPgfRZo8=',
+  ],
+  [
+    'non-ASCII',
+    'päss wörd',
+    'SCRAM-SHA-256$4096:ugAhTgEVPN1rwHDblRC2pw==$yMWf1cKoU6JUZM5/NLKPNerGtuRfvDnrkcx2RFAaKE4=:AoZTYVIE6daONZkEnB+HnEiNlTQhraDuSGOqyJ6YHdo=',
+  ],
+  [
+    'SASLprep-mapped (no-break space, soft hyphen, ligature)',
+    'x\u00a0y\u00adz\ufb01',
+    'SCRAM-SHA-256$4096:Wd+zaStlhTSgNPaF8lMUFg==$7IkycyIDUnL6NwfsX/q6F6VbWXTJi+Furjv1JNmucek=:+AWtYa7cz+1v5d6eZA8Kyli/RAKIAVM2PEVpnq81eL8=',
+  ],
+  [
+    'SASLprep-prohibited (control character, used as is)',
+    'a\x07b\u00e9',
+    'SCRAM-SHA-256$4096:Uy91lHzya9xxyKuV+TKz6g==$zzRRK/zSVEvK0rDmu8f30gFl5ALV3C+S1mqFtvNM/z8=:JkA3MV6AwOKxjMYGiYpyU9njH2woTS9bVwgCvar+9bY=',
+  ],
 ];
 
 for (const [name, password, stored] of postgresSecrets) {
@@ -42,9 +58,15 @@ test('scramSecretFromPassword uses a fresh 16-byte salt and 4096 iterations by d
 test('parseSecret classifies plain and md5 passwords', () => {
   assert.deepEqual(parseSecret('secret'), { kind: 'plain', password: 'secret' });
   assert.deepEqual(parseSecret(''), { kind: 'plain', password: '' });
-  assert.deepEqual(parseSecret('md553F48B7C4B76A86CE72276C5755F217D'), { kind: 'md5', hash: 'md553f48b7c4b76a86ce72276c5755f217d' });
+  assert.deepEqual(parseSecret('md553F48B7C4B76A86CE72276C5755F217D'), {
+    kind: 'md5',
+    hash: 'md553f48b7c4b76a86ce72276c5755f217d',
+  });
   assert.deepEqual(parseSecret('md5-not-a-hash'), { kind: 'plain', password: 'md5-not-a-hash' });
-  assert.deepEqual(parseSecret('md553f48b7c4b76a86ce72276c5755f217'), { kind: 'plain', password: 'md553f48b7c4b76a86ce72276c5755f217' });
+  assert.deepEqual(parseSecret('md553f48b7c4b76a86ce72276c5755f217'), {
+    kind: 'plain',
+    password: 'md553f48b7c4b76a86ce72276c5755f217',
+  });
 });
 
 const key = Buffer.alloc(32, 7).toString('base64');
@@ -61,7 +83,10 @@ const malformedScram: Array<[string, string]> = [
 
 for (const [name, stored] of malformedScram) {
   test(`parseSecret rejects a SCRAM secret with ${name}, without echoing it`, () => {
-    assert.throws(() => parseSecret(stored), (error: Error) => /malformed SCRAM secret/.test(error.message) && !error.message.includes('c2F'));
+    assert.throws(
+      () => parseSecret(stored),
+      (error: Error) => /malformed SCRAM secret/.test(error.message) && !error.message.includes('c2F'),
+    );
   });
 }
 
@@ -89,7 +114,11 @@ test('md5Verify accepts the right response only', () => {
   assert.equal(md5Verify('postgres', plain, salt, expectedResponse), true);
   assert.equal(md5Verify('postgres', md5, salt, expectedResponse), true);
   assert.equal(md5Verify('postgres', md5, Buffer.from([1, 2, 3, 5]), expectedResponse), false, 'other salt');
-  assert.equal(md5Verify('postgrex', plain, salt, expectedResponse), false, 'other user (the md5 hash already binds the user)');
+  assert.equal(
+    md5Verify('postgrex', plain, salt, expectedResponse),
+    false,
+    'other user (the md5 hash already binds the user)',
+  );
   assert.equal(md5Verify('postgres', parseSecret('secreT'), salt, expectedResponse), false, 'other password');
   assert.equal(md5Verify('postgres', md5, salt, expectedResponse.slice(0, -1)), false, 'truncated');
   assert.equal(md5Verify('postgres', md5, salt, ''), false, 'empty');

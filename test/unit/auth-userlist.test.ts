@@ -8,10 +8,13 @@ import { loadUserList } from '../../src/config/auth-file.js';
 
 test('parses the seed users.txt line forms', () => {
   const users = parseUserList('"alice" "user_password"\n"bob" "md553f48b7c4b76a86ce72276c5755f217d"\n');
-  assert.deepEqual([...users], [
-    ['alice', 'user_password'],
-    ['bob', 'md553f48b7c4b76a86ce72276c5755f217d'],
-  ]);
+  assert.deepEqual(
+    [...users],
+    [
+      ['alice', 'user_password'],
+      ['bob', 'md553f48b7c4b76a86ce72276c5755f217d'],
+    ],
+  );
 });
 
 const accepted: Array<[string, string, Array<[string, string]>]> = [
@@ -20,7 +23,14 @@ const accepted: Array<[string, string, Array<[string, string]>]> = [
   ['a SCRAM secret', '"u" "SCRAM-SHA-256$4096:c2FsdA==$a:b"', [['u', 'SCRAM-SHA-256$4096:c2FsdA==$a:b']]],
   ['comments and blank lines', '; semicolon\n# hash\n\n   \n  ; indented\n"u" "p"', [['u', 'p']]],
   ['trailing text is ignored', '"u" "p" whatever "else"', [['u', 'p']]],
-  ['tabs and CRLF line ends', '"u" "p"\r\n\t"v"\t"q"\r\n', [['u', 'p'], ['v', 'q']]],
+  [
+    'tabs and CRLF line ends',
+    '"u" "p"\r\n\t"v"\t"q"\r\n',
+    [
+      ['u', 'p'],
+      ['v', 'q'],
+    ],
+  ],
   ['a later line for the same user wins', '"u" "one"\n"u" "two"', [['u', 'two']]],
   ['a leading byte order mark', '\uFEFF"u" "p"', [['u', 'p']]],
   ['an empty password', '"u" ""', [['u', '']]],
@@ -51,7 +61,10 @@ for (const [name, text, message] of rejected) {
 
 test('error messages never contain the password', () => {
   for (const text of ['"alice" "hunter2', '"alice" hunter2', 'hunter2']) {
-    assert.throws(() => parseUserList(text), (error: Error) => !error.message.includes('hunter2'));
+    assert.throws(
+      () => parseUserList(text),
+      (error: Error) => !error.message.includes('hunter2'),
+    );
   }
 });
 

@@ -35,11 +35,16 @@ function plusLogin(boundTo: Buffer): AuthStep {
 }
 
 test('SCRAM-SHA-256-PLUS is offered first on TLS, and not at all without TLS', () => {
-  assert.deepEqual(mechanisms(new ClientAuth('scram-sha-256', 'alice', 'pencil', plainToScram, END_POINT).start()), ['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-256']);
-  assert.deepEqual(mechanisms(new ClientAuth('scram-sha-256', 'alice', 'pencil', plainToScram, null).start()), ['SCRAM-SHA-256']);
+  assert.deepEqual(mechanisms(new ClientAuth('scram-sha-256', 'alice', 'pencil', plainToScram, END_POINT).start()), [
+    'SCRAM-SHA-256-PLUS',
+    'SCRAM-SHA-256',
+  ]);
+  assert.deepEqual(mechanisms(new ClientAuth('scram-sha-256', 'alice', 'pencil', plainToScram, null).start()), [
+    'SCRAM-SHA-256',
+  ]);
 });
 
-test('a -PLUS proof bound to pgtide\'s certificate logs in', () => {
+test("a -PLUS proof bound to pgtide's certificate logs in", () => {
   assert.equal(plusLogin(END_POINT).kind, 'ok');
 });
 
@@ -50,14 +55,18 @@ test('a -PLUS proof bound to another certificate (tampered binding) is refused',
 test('a client that picks -PLUS where it was not offered is a protocol violation', () => {
   const auth = new ClientAuth('scram-sha-256', 'alice', 'pencil', plainToScram, null);
   auth.start();
-  const step = auth.onPasswordMessage(body(encode.saslInitialResponse('SCRAM-SHA-256-PLUS', 'p=tls-server-end-point,,n=,r=abc')));
+  const step = auth.onPasswordMessage(
+    body(encode.saslInitialResponse('SCRAM-SHA-256-PLUS', 'p=tls-server-end-point,,n=,r=abc')),
+  );
   assert.deepEqual(step, { kind: 'protocol', reason: 'unsupported SASL mechanism "SCRAM-SHA-256-PLUS"' });
 });
 
 test('auth_type md5: a user without a secret gets the SCRAM exchange a SCRAM user gets, not md5 (no user probing)', () => {
   const stored = formatScramSecret(scramSecretFromPassword('pencil'));
   assert.deepEqual(mechanisms(new ClientAuth('md5', 'alice', stored, plainToScram, null).start()), ['SCRAM-SHA-256']);
-  assert.deepEqual(mechanisms(new ClientAuth('md5', 'nobody', undefined, plainToScram, null).start()), ['SCRAM-SHA-256']);
+  assert.deepEqual(mechanisms(new ClientAuth('md5', 'nobody', undefined, plainToScram, null).start()), [
+    'SCRAM-SHA-256',
+  ]);
   // An md5-stored user still gets md5, as from PostgreSQL.
   const md5 = new ClientAuth('md5', 'bob', 'md5' + '0'.repeat(32), plainToScram, null).start();
   assert.ok(md5.kind === 'send' && md5.message.readInt32BE(5) === 5, 'AuthenticationMD5Password');

@@ -3,7 +3,11 @@ import { describe, test } from 'node:test';
 import { electPrimary, isReadable, readCandidates, type Readability } from '../../src/cluster/election.js';
 
 describe('electPrimary', () => {
-  const w = (index: number, timeline: number | null, newestSeen: number | null = timeline) => ({ index, timeline, newestSeen });
+  const w = (index: number, timeline: number | null, newestSeen: number | null = timeline) => ({
+    index,
+    timeline,
+    newestSeen,
+  });
   test('the one writer is the primary', () => {
     assert.deepEqual(electPrimary([w(2, 1)], null), { primary: 2, splitBrain: false, abandoned: [] });
   });
@@ -18,21 +22,45 @@ describe('electPrimary', () => {
     assert.deepEqual(e, { primary: 1, splitBrain: false, abandoned: [0] });
   });
   test('a writer behind a timeline seen is never chosen, even alone and after the new primary is gone', () => {
-    assert.deepEqual(electPrimary([w(0, 1, 2)], { index: 1, timeline: 2, healthy: false, newestSeen: 2 }), { primary: null, splitBrain: false, abandoned: [0] });
+    assert.deepEqual(electPrimary([w(0, 1, 2)], { index: 1, timeline: 2, healthy: false, newestSeen: 2 }), {
+      primary: null,
+      splitBrain: false,
+      abandoned: [0],
+    });
     assert.deepEqual(electPrimary([w(0, 1, 2)], null), { primary: null, splitBrain: false, abandoned: [0] });
     assert.deepEqual(electPrimary([w(0, null, 2)], null), { primary: null, splitBrain: false, abandoned: [0] });
   });
   test('a promoted standby (newer timeline) wins over a primary that stopped answering', () => {
-    assert.deepEqual(electPrimary([w(1, 2)], { index: 0, timeline: 1, healthy: true, newestSeen: 2 }), { primary: 1, splitBrain: false, abandoned: [] });
+    assert.deepEqual(electPrimary([w(1, 2)], { index: 0, timeline: 1, healthy: true, newestSeen: 2 }), {
+      primary: 1,
+      splitBrain: false,
+      abandoned: [],
+    });
   });
   test('split brain: the newest timeline wins', () => {
-    assert.deepEqual(electPrimary([w(0, 1, null), w(1, 2, null)], null), { primary: 1, splitBrain: true, abandoned: [] });
-    assert.deepEqual(electPrimary([w(0, 3, 3), w(1, 2, 3), w(2, 1, 3)], null), { primary: 0, splitBrain: false, abandoned: [1, 2] });
+    assert.deepEqual(electPrimary([w(0, 1, null), w(1, 2, null)], null), {
+      primary: 1,
+      splitBrain: true,
+      abandoned: [],
+    });
+    assert.deepEqual(electPrimary([w(0, 3, 3), w(1, 2, 3), w(2, 1, 3)], null), {
+      primary: 0,
+      splitBrain: false,
+      abandoned: [1, 2],
+    });
   });
   test('split brain with a tie or an unknown timeline: no primary at all', () => {
     assert.deepEqual(electPrimary([w(0, 2), w(1, 2)], null), { primary: null, splitBrain: true, abandoned: [] });
-    assert.deepEqual(electPrimary([w(0, 5, null), w(1, null, null)], null), { primary: null, splitBrain: true, abandoned: [] });
-    assert.deepEqual(electPrimary([w(0, 2)], { index: 1, timeline: 2, healthy: true, newestSeen: 2 }), { primary: null, splitBrain: true, abandoned: [] });
+    assert.deepEqual(electPrimary([w(0, 5, null), w(1, null, null)], null), {
+      primary: null,
+      splitBrain: true,
+      abandoned: [],
+    });
+    assert.deepEqual(electPrimary([w(0, 2)], { index: 1, timeline: 2, healthy: true, newestSeen: 2 }), {
+      primary: null,
+      splitBrain: true,
+      abandoned: [],
+    });
   });
 });
 
@@ -56,13 +84,22 @@ describe('isReadable', () => {
     assert.equal(isReadable(standby, { ...off, delayThresholdByTime: 50 }), true);
   });
   test('an unmeasured lag does not exclude a standby', () => {
-    assert.equal(isReadable({ ...standby, lagBytes: null, lagMs: null }, { delayThreshold: 1, delayThresholdByTime: 1 }), true);
+    assert.equal(
+      isReadable({ ...standby, lagBytes: null, lagMs: null }, { delayThreshold: 1, delayThresholdByTime: 1 }),
+      true,
+    );
   });
-  test('a standby that does not follow the primary\'s timeline: never, whatever its lag', () => {
+  test("a standby that does not follow the primary's timeline: never, whatever its lag", () => {
     assert.equal(isReadable({ ...standby, following: false, lagBytes: 0, lagMs: 0 }, off), false);
   });
   test('the primary is readable whatever the limits', () => {
-    assert.equal(isReadable({ role: 'primary', healthy: true, following: true, lagBytes: 0, lagMs: 0 }, { delayThreshold: 1, delayThresholdByTime: 1 }), true);
+    assert.equal(
+      isReadable(
+        { role: 'primary', healthy: true, following: true, lagBytes: 0, lagMs: 0 },
+        { delayThreshold: 1, delayThresholdByTime: 1 },
+      ),
+      true,
+    );
   });
 });
 
@@ -74,6 +111,9 @@ describe('readCandidates', () => {
       { name: 'standby', readable: true, config: { weight: 2 } },
       { name: 'primary-with-weight', readable: true, config: { weight: 0.5 } },
     ];
-    assert.deepEqual(readCandidates(backends).map((b) => b.name), ['standby', 'primary-with-weight']);
+    assert.deepEqual(
+      readCandidates(backends).map((b) => b.name),
+      ['standby', 'primary-with-weight'],
+    );
   });
 });

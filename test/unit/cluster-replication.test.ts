@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { followsTimeline, lagBytes, lagMs, parseCheckRow, parseLsn, timelineOfWalFile, timelineSeen } from '../../src/cluster/replication.js';
+import {
+  followsTimeline,
+  lagBytes,
+  lagMs,
+  parseCheckRow,
+  parseLsn,
+  timelineOfWalFile,
+  timelineSeen,
+} from '../../src/cluster/replication.js';
 
 describe('parseLsn', () => {
   const cases: [string, bigint][] = [
@@ -38,14 +46,14 @@ describe('lag', () => {
     assert.equal(lagMs({ receiveLsn: 100n, replayLsn: 100n, replayDelayMs: 60_000 }, 15_000_000, 1024 * 1024), 60_000);
     assert.equal(lagMs({ receiveLsn: 100n, replayLsn: 100n, replayDelayMs: 60_000 }, 1000, 1024 * 1024), 0);
   });
-  test('timeline: a standby streaming another timeline than the primary\'s does not follow it', () => {
+  test("timeline: a standby streaming another timeline than the primary's does not follow it", () => {
     assert.equal(followsTimeline({ receiverTimeline: 1, checkpointTimeline: 1 }, 2), false);
     assert.equal(followsTimeline({ receiverTimeline: 2, checkpointTimeline: 1 }, 2), true);
     assert.equal(followsTimeline({ receiverTimeline: null, checkpointTimeline: 3 }, 2), false);
     assert.equal(followsTimeline({ receiverTimeline: null, checkpointTimeline: 1 }, 2), true);
     assert.equal(followsTimeline({ receiverTimeline: 1, checkpointTimeline: 1 }, null), true);
   });
-  test('timeline: a standby found orphaned stays out while its receiver shows no timeline, and returns once it streams the primary\'s', () => {
+  test("timeline: a standby found orphaned stays out while its receiver shows no timeline, and returns once it streams the primary's", () => {
     assert.equal(followsTimeline({ receiverTimeline: null, checkpointTimeline: 1 }, 2, false), false);
     assert.equal(followsTimeline({ receiverTimeline: null, checkpointTimeline: null }, 2, false), false);
     assert.equal(followsTimeline({ receiverTimeline: 2, checkpointTimeline: 1 }, 2, false), true);
@@ -67,19 +75,41 @@ describe('lag', () => {
 
 describe('parseCheckRow', () => {
   test('a primary', () => {
-    assert.deepEqual(parseCheckRow([['f', '0/3000148', '000000020000000000000003', null, null, null, '7714748222061411892', '2', null]]), {
-      inRecovery: false, currentLsn: 0x3000148n, timeline: 2, receiveLsn: null, replayLsn: null, replayDelayMs: null,
-      systemId: '7714748222061411892', checkpointTimeline: 2, receiverTimeline: null,
-    });
+    assert.deepEqual(
+      parseCheckRow([
+        ['f', '0/3000148', '000000020000000000000003', null, null, null, '7714748222061411892', '2', null],
+      ]),
+      {
+        inRecovery: false,
+        currentLsn: 0x3000148n,
+        timeline: 2,
+        receiveLsn: null,
+        replayLsn: null,
+        replayDelayMs: null,
+        systemId: '7714748222061411892',
+        checkpointTimeline: 2,
+        receiverTimeline: null,
+      },
+    );
   });
   test('a standby', () => {
     assert.deepEqual(parseCheckRow([['t', null, null, '0/3000148', '0/3000100', '1.25', '1', '1', '2']]), {
-      inRecovery: true, currentLsn: null, timeline: null, receiveLsn: 0x3000148n, replayLsn: 0x3000100n, replayDelayMs: 1250,
-      systemId: '1', checkpointTimeline: 1, receiverTimeline: 2,
+      inRecovery: true,
+      currentLsn: null,
+      timeline: null,
+      receiveLsn: 0x3000148n,
+      replayLsn: 0x3000100n,
+      replayDelayMs: 1250,
+      systemId: '1',
+      checkpointTimeline: 1,
+      receiverTimeline: 2,
     });
   });
   /** A check row of 9 columns, these first. */
-  const row = (...first: (string | null)[]): (string | null)[] => [...first, ...Array<null>(9 - first.length).fill(null)];
+  const row = (...first: (string | null)[]): (string | null)[] => [
+    ...first,
+    ...Array<null>(9 - first.length).fill(null),
+  ];
   const bad: [string, (string | null)[][], RegExp][] = [
     ['no row', [], /unexpected answer/],
     ['two rows', [row('t'), row('t')], /unexpected answer/],

@@ -11,7 +11,9 @@ describe('TimelineMemory', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgtide-timelines-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
   const lines: string[] = [];
-  const log = createLogger('t', 'info', { destination: new Writable({ write: (chunk, _e, done) => (lines.push(String(chunk)), done()) }) });
+  const log = createLogger('t', 'info', {
+    destination: new Writable({ write: (chunk, _e, done) => (lines.push(String(chunk)), done()) }),
+  });
 
   test('only a newer timeline is news; a restart remembers it', () => {
     const memory = new TimelineMemory(dir, 'a', log);
@@ -42,6 +44,8 @@ describe('TimelineMemory', () => {
   });
 
   test('the file is plain JSON', () => {
-    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'pgtide-a.state.json'), 'utf8')), { timelines: { 42: 3, 7: 1 } });
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'pgtide-a.state.json'), 'utf8')), {
+      timelines: { 42: 3, 7: 1 },
+    });
   });
 });

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { clientCapacity, judgeBudget, openFilesNeeded, parseOpenFilesLimit, serverBudget } from '../../src/config/budget.js';
+import {
+  clientCapacity,
+  judgeBudget,
+  openFilesNeeded,
+  parseOpenFilesLimit,
+  serverBudget,
+} from '../../src/config/budget.js';
 import { parseConfig } from '../../src/config/load.js';
 
 const BACKENDS = '[[backends]]\nhost = "db1"\n[[backends]]\nhost = "db2"\n';
@@ -11,46 +17,90 @@ function budgetOf(toml: string, users: string[]) {
 
 describe('serverBudget: pooled connections per backend', () => {
   const cases: { name: string; toml: string; users: string[]; pools: number; pooled: number }[] = [
-    { name: 'defaults: one wildcard database, one user, default_pool_size 20', toml: '', users: ['app'], pools: 1, pooled: 20 },
-    { name: 'pool_size + reserve_pool_size per pool', toml: 'default_pool_size = 10\nreserve_pool_size = 5', users: ['app'], pools: 1, pooled: 15 },
-    { name: 'the wildcard counts one pool per auth_file user', toml: 'default_pool_size = 25\n[databases."*"]', users: ['challenge', 'monitor'], pools: 2, pooled: 50 },
+    {
+      name: 'defaults: one wildcard database, one user, default_pool_size 20',
+      toml: '',
+      users: ['app'],
+      pools: 1,
+      pooled: 20,
+    },
+    {
+      name: 'pool_size + reserve_pool_size per pool',
+      toml: 'default_pool_size = 10\nreserve_pool_size = 5',
+      users: ['app'],
+      pools: 1,
+      pooled: 15,
+    },
+    {
+      name: 'the wildcard counts one pool per auth_file user',
+      toml: 'default_pool_size = 25\n[databases."*"]',
+      users: ['challenge', 'monitor'],
+      pools: 2,
+      pooled: 50,
+    },
     {
       name: 'named databases without a wildcard: only those',
       toml: 'default_pool_size = 10\n[databases.a]\n[databases.b]\npool_size = 4',
-      users: ['u1', 'u2'], pools: 4, pooled: 2 * 10 + 2 * 4,
+      users: ['u1', 'u2'],
+      pools: 4,
+      pooled: 2 * 10 + 2 * 4,
     },
     {
       name: 'named databases plus the wildcard',
       toml: 'default_pool_size = 10\n[databases.a]\npool_size = 3\n[databases."*"]\npool_size = 7',
-      users: ['u'], pools: 2, pooled: 3 + 7,
+      users: ['u'],
+      pools: 2,
+      pooled: 3 + 7,
     },
     {
       name: 'a database reserve overrides the global one',
       toml: 'default_pool_size = 10\nreserve_pool_size = 5\n[databases.a]\nreserve_pool_size = 1',
-      users: ['u'], pools: 1, pooled: 11,
+      users: ['u'],
+      pools: 1,
+      pooled: 11,
     },
     {
       name: 'a user pool_size wins over the database one',
       toml: 'default_pool_size = 10\n[databases.a]\npool_size = 8\n[users.big]\npool_size = 30',
-      users: ['big', 'small'], pools: 2, pooled: 30 + 8,
+      users: ['big', 'small'],
+      pools: 2,
+      pooled: 30 + 8,
     },
     {
       name: 'max_db_connections caps a database over all its users',
       toml: 'default_pool_size = 10\nmax_db_connections = 12\n[databases.a]\n[databases.b]\nmax_db_connections = 100',
-      users: ['u1', 'u2'], pools: 4, pooled: 12 + 20,
+      users: ['u1', 'u2'],
+      pools: 4,
+      pooled: 12 + 20,
     },
     {
       name: 'max_user_connections caps a user over all databases',
       toml: 'default_pool_size = 10\n[databases.a]\n[databases.b]\n[users.u1]\nmax_user_connections = 5',
-      users: ['u1', 'u2'], pools: 4, pooled: 5 + 20,
+      users: ['u1', 'u2'],
+      pools: 4,
+      pooled: 5 + 20,
     },
     {
       name: 'with both caps the smaller sum bounds it',
       toml: 'default_pool_size = 10\nmax_db_connections = 15\nmax_user_connections = 12\n[databases.a]\n[databases.b]',
-      users: ['u1', 'u2'], pools: 4, pooled: Math.min(15 + 15, 12 + 12),
+      users: ['u1', 'u2'],
+      pools: 4,
+      pooled: Math.min(15 + 15, 12 + 12),
     },
-    { name: 'users of the [users] table count even without auth_file', toml: 'default_pool_size = 3\n[users.x]\n[users.y]', users: [], pools: 2, pooled: 6 },
-    { name: 'a user in both auth_file and [users] counts once', toml: 'default_pool_size = 3\n[users.x]', users: ['x'], pools: 1, pooled: 3 },
+    {
+      name: 'users of the [users] table count even without auth_file',
+      toml: 'default_pool_size = 3\n[users.x]\n[users.y]',
+      users: [],
+      pools: 2,
+      pooled: 6,
+    },
+    {
+      name: 'a user in both auth_file and [users] counts once',
+      toml: 'default_pool_size = 3\n[users.x]',
+      users: ['x'],
+      pools: 1,
+      pooled: 3,
+    },
   ];
   for (const c of cases) {
     test(c.name, () => {
@@ -64,7 +114,10 @@ describe('serverBudget: pooled connections per backend', () => {
 describe('serverBudget: totals and assumptions', () => {
   test('the pooled connections plus one check connection; cancel requests take no slot', () => {
     const budget = budgetOf('default_pool_size = 8', ['u']);
-    assert.deepEqual({ ...budget, assumptions: [] }, { pools: 1, pooled: 8, pooledPerWorker: 8, check: 1, workers: 1, total: 9, assumptions: [] });
+    assert.deepEqual(
+      { ...budget, assumptions: [] },
+      { pools: 1, pooled: 8, pooledPerWorker: 8, check: 1, workers: 1, total: 9, assumptions: [] },
+    );
   });
 
   test('workers split the pools among them; each has its own check connection', () => {
@@ -104,7 +157,11 @@ describe('judgeBudget', () => {
   ];
   for (const c of cases) {
     test(`max_connections ${c.max}, superuser_reserved_connections ${c.reserved}, reserved_connections ${c.pg16}`, () => {
-      const limits = { max_connections: c.max, superuser_reserved_connections: c.reserved, reserved_connections: c.pg16 };
+      const limits = {
+        max_connections: c.max,
+        superuser_reserved_connections: c.reserved,
+        reserved_connections: c.pg16,
+      };
       assert.deepEqual(judgeBudget(budget, limits), { available: c.available, over: c.over });
     });
   }
@@ -130,7 +187,9 @@ describe('open files', () => {
   });
 
   test('and 32 for each peer, the cancels that may be forwarded to it at once', () => {
-    const config = parseConfig(`max_client_conn = 1000\ndefault_pool_size = 8\npeer_id = 1\n${BACKENDS}[[peers]]\nid = 2\nhost = "b"\n[[peers]]\nid = 3\nhost = "c"\n`);
+    const config = parseConfig(
+      `max_client_conn = 1000\ndefault_pool_size = 8\npeer_id = 1\n${BACKENDS}[[peers]]\nid = 2\nhost = "b"\n[[peers]]\nid = 3\nhost = "c"\n`,
+    );
     const budget = serverBudget(config, ['u']);
     assert.equal(openFilesNeeded(config, budget), 1000 + 2 * 9 + 2 * 32 + 100);
     assert.equal(clientCapacity(config, budget, 1024 - 1), 1024 - 1 - 100 - 18 - 2 * 32);
@@ -144,7 +203,10 @@ describe('open files', () => {
   });
 
   const limits = [
-    { text: 'Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 524288               files\n', want: 1024 },
+    {
+      text: 'Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 524288               files\n',
+      want: 1024,
+    },
     { text: 'Max open files            unlimited            unlimited            files\n', want: Infinity },
     { text: 'Max processes             63432                63432                processes\n', want: undefined },
     { text: 'Max open files            lots                 lots                 files\n', want: undefined },

@@ -117,85 +117,490 @@ describe('defaults', () => {
 describe('problems in the file', () => {
   const cases: { name: string; toml: string; key: string; line: number | undefined; message: RegExp }[] = [
     { name: 'unknown key, with a suggestion', toml: 'a = 1\n', key: 'a', line: 1, message: /^unknown key$/ },
-    { name: 'misspelt key', toml: '\n# c\nlisten_prot = 5433\n', key: 'listen_prot', line: 3, message: /did you mean "listen_port"/ },
-    { name: 'misspelt backend key', toml: `${BACKEND}${BACKEND}wieght = 2\n`, key: 'backends[1].wieght', line: 5, message: /did you mean "weight"/ },
-    { name: 'misspelt user key', toml: '[users.bob]\npool_mod = "session"\n', key: 'users.bob.pool_mod', line: 2, message: /did you mean "pool_mode"/ },
-    { name: 'string for a number', toml: 'x_ = 0\ndefault_pool_size = "20"\n', key: 'default_pool_size', line: 2, message: /must be an integer.*got a string \("20"\)$/ },
-    { name: 'number for a boolean', toml: 'tcp_keepalive = 1\n', key: 'tcp_keepalive', line: 1, message: /must be true or false, got 1/ },
-    { name: 'array for a string', toml: 'auth_file = ["a"]\n', key: 'auth_file', line: 1, message: /must be a string, got an array/ },
-    { name: 'fraction for a count', toml: 'default_pool_size = 1.5\n', key: 'default_pool_size', line: 1, message: /integer/ },
-    { name: 'zero pool size', toml: 'default_pool_size = 0\n', key: 'default_pool_size', line: 1, message: /from 1 to/ },
-    { name: 'negative size', toml: 'reserve_pool_size = -1\n', key: 'reserve_pool_size', line: 1, message: /from 0 to/ },
-    { name: 'packet size too small', toml: 'max_packet_size = 1023\n', key: 'max_packet_size', line: 1, message: /from 1024 to 1073741824/ },
-    { name: 'packet size too large', toml: 'max_packet_size = 1073741825\n', key: 'max_packet_size', line: 1, message: /from 1024 to 1073741824/ },
+    {
+      name: 'misspelt key',
+      toml: '\n# c\nlisten_prot = 5433\n',
+      key: 'listen_prot',
+      line: 3,
+      message: /did you mean "listen_port"/,
+    },
+    {
+      name: 'misspelt backend key',
+      toml: `${BACKEND}${BACKEND}wieght = 2\n`,
+      key: 'backends[1].wieght',
+      line: 5,
+      message: /did you mean "weight"/,
+    },
+    {
+      name: 'misspelt user key',
+      toml: '[users.bob]\npool_mod = "session"\n',
+      key: 'users.bob.pool_mod',
+      line: 2,
+      message: /did you mean "pool_mode"/,
+    },
+    {
+      name: 'string for a number',
+      toml: 'x_ = 0\ndefault_pool_size = "20"\n',
+      key: 'default_pool_size',
+      line: 2,
+      message: /must be an integer.*got a string \("20"\)$/,
+    },
+    {
+      name: 'number for a boolean',
+      toml: 'tcp_keepalive = 1\n',
+      key: 'tcp_keepalive',
+      line: 1,
+      message: /must be true or false, got 1/,
+    },
+    {
+      name: 'array for a string',
+      toml: 'auth_file = ["a"]\n',
+      key: 'auth_file',
+      line: 1,
+      message: /must be a string, got an array/,
+    },
+    {
+      name: 'fraction for a count',
+      toml: 'default_pool_size = 1.5\n',
+      key: 'default_pool_size',
+      line: 1,
+      message: /integer/,
+    },
+    {
+      name: 'zero pool size',
+      toml: 'default_pool_size = 0\n',
+      key: 'default_pool_size',
+      line: 1,
+      message: /from 1 to/,
+    },
+    {
+      name: 'negative size',
+      toml: 'reserve_pool_size = -1\n',
+      key: 'reserve_pool_size',
+      line: 1,
+      message: /from 0 to/,
+    },
+    {
+      name: 'packet size too small',
+      toml: 'max_packet_size = 1023\n',
+      key: 'max_packet_size',
+      line: 1,
+      message: /from 1024 to 1073741824/,
+    },
+    {
+      name: 'packet size too large',
+      toml: 'max_packet_size = 1073741825\n',
+      key: 'max_packet_size',
+      line: 1,
+      message: /from 1024 to 1073741824/,
+    },
     { name: 'negative duration', toml: 'query_timeout = -0.5\n', key: 'query_timeout', line: 1, message: /from 0 to/ },
-    { name: 'negative pool_idle_timeout', toml: 'pool_idle_timeout = -1\n', key: 'pool_idle_timeout', line: 1, message: /from 0 to/ },
-    { name: 'duration beyond a timer', toml: 'query_timeout = 3000000\n', key: 'query_timeout', line: 1, message: /from 0 to 2147483/ },
-    { name: 'bad enum', toml: 'pool_mode = "fast"\n', key: 'pool_mode', line: 1, message: /one of "session", "transaction", "statement", got "fast"/ },
-    { name: 'unknown server auth method', toml: 'server_auth_methods = ["scram-sha-256", "trust"]\n', key: 'server_auth_methods', line: 1, message: /must list only "scram-sha-256", "md5", "password", "none", got "trust"/ },
-    { name: 'no server auth method', toml: 'server_auth_methods = []\n', key: 'server_auth_methods', line: 1, message: /must be a non-empty array/ },
-    { name: 'server auth method twice', toml: 'server_auth_methods = ["md5", "md5"]\n', key: 'server_auth_methods', line: 1, message: /"md5" twice/ },
-    { name: 'server auth methods as a string', toml: 'server_auth_methods = "md5"\n', key: 'server_auth_methods', line: 1, message: /must be a non-empty array/ },
+    {
+      name: 'negative pool_idle_timeout',
+      toml: 'pool_idle_timeout = -1\n',
+      key: 'pool_idle_timeout',
+      line: 1,
+      message: /from 0 to/,
+    },
+    {
+      name: 'duration beyond a timer',
+      toml: 'query_timeout = 3000000\n',
+      key: 'query_timeout',
+      line: 1,
+      message: /from 0 to 2147483/,
+    },
+    {
+      name: 'bad enum',
+      toml: 'pool_mode = "fast"\n',
+      key: 'pool_mode',
+      line: 1,
+      message: /one of "session", "transaction", "statement", got "fast"/,
+    },
+    {
+      name: 'unknown server auth method',
+      toml: 'server_auth_methods = ["scram-sha-256", "trust"]\n',
+      key: 'server_auth_methods',
+      line: 1,
+      message: /must list only "scram-sha-256", "md5", "password", "none", got "trust"/,
+    },
+    {
+      name: 'no server auth method',
+      toml: 'server_auth_methods = []\n',
+      key: 'server_auth_methods',
+      line: 1,
+      message: /must be a non-empty array/,
+    },
+    {
+      name: 'server auth method twice',
+      toml: 'server_auth_methods = ["md5", "md5"]\n',
+      key: 'server_auth_methods',
+      line: 1,
+      message: /"md5" twice/,
+    },
+    {
+      name: 'server auth methods as a string',
+      toml: 'server_auth_methods = "md5"\n',
+      key: 'server_auth_methods',
+      line: 1,
+      message: /must be a non-empty array/,
+    },
     { name: 'empty auth_query', toml: 'auth_query = ""\n', key: 'auth_query', line: 1, message: /must not be empty/ },
-    { name: 'unknown auth_type', toml: 'auth_type = "ldap"\n', key: 'auth_type', line: 1, message: /"trust", "cert", got "ldap"/ },
-    { name: 'zero SCRAM iterations allowed', toml: 'server_scram_max_iterations = 0\n', key: 'server_scram_max_iterations', line: 1, message: /from 1 to 10000000/ },
-    { name: 'bad tls mode', toml: 'server_tls_sslmode = "on"\n', key: 'server_tls_sslmode', line: 1, message: /"verify-full", got "on"/ },
+    {
+      name: 'unknown auth_type',
+      toml: 'auth_type = "ldap"\n',
+      key: 'auth_type',
+      line: 1,
+      message: /"trust", "cert", got "ldap"/,
+    },
+    {
+      name: 'zero SCRAM iterations allowed',
+      toml: 'server_scram_max_iterations = 0\n',
+      key: 'server_scram_max_iterations',
+      line: 1,
+      message: /from 1 to 10000000/,
+    },
+    {
+      name: 'bad tls mode',
+      toml: 'server_tls_sslmode = "on"\n',
+      key: 'server_tls_sslmode',
+      line: 1,
+      message: /"verify-full", got "on"/,
+    },
     { name: 'port 0', toml: 'listen_port = 0\n', key: 'listen_port', line: 1, message: /port from 1 to 65535/ },
     { name: 'port too high', toml: 'listen_port = [5432, 70000]\n', key: 'listen_port', line: 1, message: /got 70000/ },
-    { name: 'duplicate port', toml: 'listen_port = [5432, 5432]\n', key: 'listen_port', line: 1, message: /port 5432 twice/ },
-    { name: 'port inside a range twice', toml: 'listen_port = ["5427-5432", 5430]\n', key: 'listen_port', line: 1, message: /port 5430 twice/ },
+    {
+      name: 'duplicate port',
+      toml: 'listen_port = [5432, 5432]\n',
+      key: 'listen_port',
+      line: 1,
+      message: /port 5432 twice/,
+    },
+    {
+      name: 'port inside a range twice',
+      toml: 'listen_port = ["5427-5432", 5430]\n',
+      key: 'listen_port',
+      line: 1,
+      message: /port 5430 twice/,
+    },
     { name: 'backwards range', toml: 'listen_port = "5432-5427"\n', key: 'listen_port', line: 1, message: /range/ },
-    { name: 'huge range', toml: 'listen_port = "1-65535"\n', key: 'listen_port', line: 1, message: /more than 256 ports/ },
+    {
+      name: 'huge range',
+      toml: 'listen_port = "1-65535"\n',
+      key: 'listen_port',
+      line: 1,
+      message: /more than 256 ports/,
+    },
     { name: 'no ports', toml: 'listen_port = []\n', key: 'listen_port', line: 1, message: /at least one port/ },
-    { name: 'duplicate address', toml: 'listen_addr = ["::", "::"]\n', key: 'listen_addr', line: 1, message: /"::" twice/ },
-    { name: 'empty instance name', toml: 'instance_name = ""\n', key: 'instance_name', line: 1, message: /must not be empty/ },
-    { name: 'long server_application_name', toml: `server_application_name = "${'a'.repeat(64)}"\n`, key: 'server_application_name', line: 1, message: /at most 63 bytes/ },
-    { name: 'NUL in a string', toml: 'server_reset_query = "DISCARD\\u0000 ALL"\n', key: 'server_reset_query', line: 1, message: /NUL/ },
-    { name: 'backend without host', toml: 'log_level = "info"\n[[backends]]\nport = 5433\n', key: 'backends[0]', line: 2, message: /needs a host/ },
-    { name: 'backend port out of range', toml: `${BACKEND}port = 65536\n`, key: 'backends[0].port', line: 3, message: /from 1 to 65535/ },
-    { name: 'negative weight', toml: `${BACKEND}weight = -1\n`, key: 'backends[0].weight', line: 3, message: /from 0 to/ },
-    { name: 'bad role', toml: `${BACKEND}role = "master"\n`, key: 'backends[0].role', line: 3, message: /"auto", "primary", "standby"/ },
-    { name: 'backends as a table', toml: '[backends]\nhost = "a"\n', key: 'backends', line: 1, message: /array of tables/ },
-    { name: 'inline backend array', toml: 'a_ = 1\nbackends = [{ host = "a", port = 0 }]\n', key: 'backends[0].port', line: 2, message: /from 1 to 65535/ },
-    { name: 'database not a table', toml: 'databases.app = 5\n', key: 'databases.app', line: 1, message: /must be a table, got an integer/ },
-    { name: 'dotted database key', toml: '\ndatabases.app.pool_size = -1\n', key: 'databases.app.pool_size', line: 2, message: /from 1 to/ },
-    { name: 'fallback database', toml: '[databases."*"]\n\npool_mode = "x"\n', key: 'databases."*".pool_mode', line: 3, message: /one of/ },
-    { name: 'unknown database key', toml: '[databases.app]\nhost = "x"\n', key: 'databases.app.host', line: 2, message: /unknown key/ },
-    { name: 'after a multi-line string', toml: 'server_reset_query = """\nfoo = 1\n"""\nbad_key = 1\n', key: 'bad_key', line: 4, message: /unknown key/ },
-    { name: 'bad consistency', toml: 'consistency = "strong"\n', key: 'consistency', line: 1, message: /"eventual", "read_your_writes", "primary_only", got "strong"/ },
-    { name: 'bad transaction routing', toml: 'transaction_routing = "aggressive"\n', key: 'transaction_routing', line: 1, message: /"conservative", "first_statement"/ },
-    { name: 'database consistency', toml: '[databases.app]\nconsistency = "x"\n', key: 'databases.app.consistency', line: 2, message: /one of "eventual"/ },
-    { name: 'database transaction routing', toml: '[databases.app]\ntransaction_routing = 1\n', key: 'databases.app.transaction_routing', line: 2, message: /one of "conservative"/ },
-    { name: 'user consistency', toml: '[users.bob]\nconsistency = "x"\n', key: 'users.bob.consistency', line: 2, message: /one of "eventual"/ },
-    { name: 'user transaction routing is per database only', toml: '[users.bob]\ntransaction_routing = "conservative"\n', key: 'users.bob.transaction_routing', line: 2, message: /unknown key/ },
-    { name: 'negative sr_check_period', toml: 'sr_check_period = -1\n', key: 'sr_check_period', line: 1, message: /from 0 to/ },
-    { name: 'empty sr_check_database', toml: 'sr_check_database = ""\n', key: 'sr_check_database', line: 1, message: /must not be empty/ },
-    { name: 'fractional retries', toml: 'health_check_max_retries = 1.5\n', key: 'health_check_max_retries', line: 1, message: /integer from 0 to 1000/ },
-    { name: 'fractional delay_threshold', toml: 'delay_threshold = 0.5\n', key: 'delay_threshold', line: 1, message: /integer/ },
-    { name: 'negative delay_threshold_by_time', toml: 'delay_threshold_by_time = -5\n', key: 'delay_threshold_by_time', line: 1, message: /from 0 to/ },
-    { name: 'user list as a string', toml: 'admin_users = "ops"\n', key: 'admin_users', line: 1, message: /array of user names, got a string/ },
-    { name: 'empty user name', toml: 'stats_users = ["ok", ""]\n', key: 'stats_users', line: 1, message: /user names of 1 to 63 bytes, got ""/ },
-    { name: 'metrics address without port', toml: 'admin_http_listen = "127.0.0.1"\n', key: 'admin_http_listen', line: 1, message: /"host:port"/ },
-    { name: 'metrics port out of range', toml: 'admin_http_listen = "127.0.0.1:70000"\n', key: 'admin_http_listen', line: 1, message: /port from 1 to 65535/ },
-    { name: 'function list as a string', toml: 'write_function_list = "nextval"\n', key: 'write_function_list', line: 1, message: /array of regular expressions, got a string/ },
-    { name: 'bad regex in a function list', toml: 'read_only_function_list = ["ok", "bad("]\n', key: 'read_only_function_list', line: 1, message: /"bad\(" is not a valid regular expression/ },
-    { name: 'empty regex in a function list', toml: 'write_function_list = [""]\n', key: 'write_function_list', line: 1, message: /non-empty/ },
-    { name: 'redirect entry without target', toml: 'database_redirect_preference_list = "app"\n', key: 'database_redirect_preference_list', line: 1, message: /regex:target/ },
-    { name: 'redirect to an unknown target', toml: 'app_name_redirect_preference_list = "a:replica"\n', key: 'app_name_redirect_preference_list', line: 1, message: /primary, standby or a backend index/ },
-    { name: 'redirect weight above 1', toml: 'user_redirect_preference_list = "a:standby(2)"\n', key: 'user_redirect_preference_list', line: 1, message: /weight must be a number from 0 to 1/ },
-    { name: 'redirect with a bad regex', toml: 'user_redirect_preference_list = "a[:primary"\n', key: 'user_redirect_preference_list', line: 1, message: /invalid regular expression/ },
-    { name: 'peer_id beyond what a cancel key holds', toml: 'peer_id = 32\n', key: 'peer_id', line: 1, message: /must be an integer from 0 to 31, got 32/ },
-    { name: 'workers beyond what a cancel key holds', toml: 'workers = 33\n', key: 'workers', line: 1, message: /must be an integer from 1 to 32, got 33/ },
-    { name: 'peer id beyond what a cancel key holds', toml: '[[peers]]\nid = 40\nhost = "b"\n', key: 'peers[0].id', line: 2, message: /from 0 to 31, got 40/ },
+    {
+      name: 'duplicate address',
+      toml: 'listen_addr = ["::", "::"]\n',
+      key: 'listen_addr',
+      line: 1,
+      message: /"::" twice/,
+    },
+    {
+      name: 'empty instance name',
+      toml: 'instance_name = ""\n',
+      key: 'instance_name',
+      line: 1,
+      message: /must not be empty/,
+    },
+    {
+      name: 'long server_application_name',
+      toml: `server_application_name = "${'a'.repeat(64)}"\n`,
+      key: 'server_application_name',
+      line: 1,
+      message: /at most 63 bytes/,
+    },
+    {
+      name: 'NUL in a string',
+      toml: 'server_reset_query = "DISCARD\\u0000 ALL"\n',
+      key: 'server_reset_query',
+      line: 1,
+      message: /NUL/,
+    },
+    {
+      name: 'backend without host',
+      toml: 'log_level = "info"\n[[backends]]\nport = 5433\n',
+      key: 'backends[0]',
+      line: 2,
+      message: /needs a host/,
+    },
+    {
+      name: 'backend port out of range',
+      toml: `${BACKEND}port = 65536\n`,
+      key: 'backends[0].port',
+      line: 3,
+      message: /from 1 to 65535/,
+    },
+    {
+      name: 'negative weight',
+      toml: `${BACKEND}weight = -1\n`,
+      key: 'backends[0].weight',
+      line: 3,
+      message: /from 0 to/,
+    },
+    {
+      name: 'bad role',
+      toml: `${BACKEND}role = "master"\n`,
+      key: 'backends[0].role',
+      line: 3,
+      message: /"auto", "primary", "standby"/,
+    },
+    {
+      name: 'backends as a table',
+      toml: '[backends]\nhost = "a"\n',
+      key: 'backends',
+      line: 1,
+      message: /array of tables/,
+    },
+    {
+      name: 'inline backend array',
+      toml: 'a_ = 1\nbackends = [{ host = "a", port = 0 }]\n',
+      key: 'backends[0].port',
+      line: 2,
+      message: /from 1 to 65535/,
+    },
+    {
+      name: 'database not a table',
+      toml: 'databases.app = 5\n',
+      key: 'databases.app',
+      line: 1,
+      message: /must be a table, got an integer/,
+    },
+    {
+      name: 'dotted database key',
+      toml: '\ndatabases.app.pool_size = -1\n',
+      key: 'databases.app.pool_size',
+      line: 2,
+      message: /from 1 to/,
+    },
+    {
+      name: 'fallback database',
+      toml: '[databases."*"]\n\npool_mode = "x"\n',
+      key: 'databases."*".pool_mode',
+      line: 3,
+      message: /one of/,
+    },
+    {
+      name: 'unknown database key',
+      toml: '[databases.app]\nhost = "x"\n',
+      key: 'databases.app.host',
+      line: 2,
+      message: /unknown key/,
+    },
+    {
+      name: 'after a multi-line string',
+      toml: 'server_reset_query = """\nfoo = 1\n"""\nbad_key = 1\n',
+      key: 'bad_key',
+      line: 4,
+      message: /unknown key/,
+    },
+    {
+      name: 'bad consistency',
+      toml: 'consistency = "strong"\n',
+      key: 'consistency',
+      line: 1,
+      message: /"eventual", "read_your_writes", "primary_only", got "strong"/,
+    },
+    {
+      name: 'bad transaction routing',
+      toml: 'transaction_routing = "aggressive"\n',
+      key: 'transaction_routing',
+      line: 1,
+      message: /"conservative", "first_statement"/,
+    },
+    {
+      name: 'database consistency',
+      toml: '[databases.app]\nconsistency = "x"\n',
+      key: 'databases.app.consistency',
+      line: 2,
+      message: /one of "eventual"/,
+    },
+    {
+      name: 'database transaction routing',
+      toml: '[databases.app]\ntransaction_routing = 1\n',
+      key: 'databases.app.transaction_routing',
+      line: 2,
+      message: /one of "conservative"/,
+    },
+    {
+      name: 'user consistency',
+      toml: '[users.bob]\nconsistency = "x"\n',
+      key: 'users.bob.consistency',
+      line: 2,
+      message: /one of "eventual"/,
+    },
+    {
+      name: 'user transaction routing is per database only',
+      toml: '[users.bob]\ntransaction_routing = "conservative"\n',
+      key: 'users.bob.transaction_routing',
+      line: 2,
+      message: /unknown key/,
+    },
+    {
+      name: 'negative sr_check_period',
+      toml: 'sr_check_period = -1\n',
+      key: 'sr_check_period',
+      line: 1,
+      message: /from 0 to/,
+    },
+    {
+      name: 'empty sr_check_database',
+      toml: 'sr_check_database = ""\n',
+      key: 'sr_check_database',
+      line: 1,
+      message: /must not be empty/,
+    },
+    {
+      name: 'fractional retries',
+      toml: 'health_check_max_retries = 1.5\n',
+      key: 'health_check_max_retries',
+      line: 1,
+      message: /integer from 0 to 1000/,
+    },
+    {
+      name: 'fractional delay_threshold',
+      toml: 'delay_threshold = 0.5\n',
+      key: 'delay_threshold',
+      line: 1,
+      message: /integer/,
+    },
+    {
+      name: 'negative delay_threshold_by_time',
+      toml: 'delay_threshold_by_time = -5\n',
+      key: 'delay_threshold_by_time',
+      line: 1,
+      message: /from 0 to/,
+    },
+    {
+      name: 'user list as a string',
+      toml: 'admin_users = "ops"\n',
+      key: 'admin_users',
+      line: 1,
+      message: /array of user names, got a string/,
+    },
+    {
+      name: 'empty user name',
+      toml: 'stats_users = ["ok", ""]\n',
+      key: 'stats_users',
+      line: 1,
+      message: /user names of 1 to 63 bytes, got ""/,
+    },
+    {
+      name: 'metrics address without port',
+      toml: 'admin_http_listen = "127.0.0.1"\n',
+      key: 'admin_http_listen',
+      line: 1,
+      message: /"host:port"/,
+    },
+    {
+      name: 'metrics port out of range',
+      toml: 'admin_http_listen = "127.0.0.1:70000"\n',
+      key: 'admin_http_listen',
+      line: 1,
+      message: /port from 1 to 65535/,
+    },
+    {
+      name: 'function list as a string',
+      toml: 'write_function_list = "nextval"\n',
+      key: 'write_function_list',
+      line: 1,
+      message: /array of regular expressions, got a string/,
+    },
+    {
+      name: 'bad regex in a function list',
+      toml: 'read_only_function_list = ["ok", "bad("]\n',
+      key: 'read_only_function_list',
+      line: 1,
+      message: /"bad\(" is not a valid regular expression/,
+    },
+    {
+      name: 'empty regex in a function list',
+      toml: 'write_function_list = [""]\n',
+      key: 'write_function_list',
+      line: 1,
+      message: /non-empty/,
+    },
+    {
+      name: 'redirect entry without target',
+      toml: 'database_redirect_preference_list = "app"\n',
+      key: 'database_redirect_preference_list',
+      line: 1,
+      message: /regex:target/,
+    },
+    {
+      name: 'redirect to an unknown target',
+      toml: 'app_name_redirect_preference_list = "a:replica"\n',
+      key: 'app_name_redirect_preference_list',
+      line: 1,
+      message: /primary, standby or a backend index/,
+    },
+    {
+      name: 'redirect weight above 1',
+      toml: 'user_redirect_preference_list = "a:standby(2)"\n',
+      key: 'user_redirect_preference_list',
+      line: 1,
+      message: /weight must be a number from 0 to 1/,
+    },
+    {
+      name: 'redirect with a bad regex',
+      toml: 'user_redirect_preference_list = "a[:primary"\n',
+      key: 'user_redirect_preference_list',
+      line: 1,
+      message: /invalid regular expression/,
+    },
+    {
+      name: 'peer_id beyond what a cancel key holds',
+      toml: 'peer_id = 32\n',
+      key: 'peer_id',
+      line: 1,
+      message: /must be an integer from 0 to 31, got 32/,
+    },
+    {
+      name: 'workers beyond what a cancel key holds',
+      toml: 'workers = 33\n',
+      key: 'workers',
+      line: 1,
+      message: /must be an integer from 1 to 32, got 33/,
+    },
+    {
+      name: 'peer id beyond what a cancel key holds',
+      toml: '[[peers]]\nid = 40\nhost = "b"\n',
+      key: 'peers[0].id',
+      line: 2,
+      message: /from 0 to 31, got 40/,
+    },
     { name: 'peer without an id', toml: '[[peers]]\nhost = "b"\n', key: 'peers[0]', line: 1, message: /needs an id/ },
     { name: 'peer without a host', toml: '[[peers]]\nid = 2\n', key: 'peers[0]', line: 1, message: /needs a host/ },
-    { name: 'misspelt peer key', toml: '[[peers]]\nid = 2\nhost = "b"\nprot = 6432\n', key: 'peers[0].prot', line: 4, message: /did you mean "port"/ },
-    { name: 'TOML syntax error', toml: 'pool_mode = "session"\nlisten_port = [5432,\n', key: '', line: 3, message: /^invalid TOML/ },
-    { name: 'duplicate key (TOML error)', toml: 'pool_mode = "session"\npool_mode = "session"\n', key: '', line: 2, message: /^invalid TOML/ },
+    {
+      name: 'misspelt peer key',
+      toml: '[[peers]]\nid = 2\nhost = "b"\nprot = 6432\n',
+      key: 'peers[0].prot',
+      line: 4,
+      message: /did you mean "port"/,
+    },
+    {
+      name: 'TOML syntax error',
+      toml: 'pool_mode = "session"\nlisten_port = [5432,\n',
+      key: '',
+      line: 3,
+      message: /^invalid TOML/,
+    },
+    {
+      name: 'duplicate key (TOML error)',
+      toml: 'pool_mode = "session"\npool_mode = "session"\n',
+      key: '',
+      line: 2,
+      message: /^invalid TOML/,
+    },
   ];
   for (const { name, toml, key, line, message } of cases) {
     test(name, () => {
-      const problem = findProblem(problemsOf(() => parseConfig(toml, 'test.toml')), key);
+      const problem = findProblem(
+        problemsOf(() => parseConfig(toml, 'test.toml')),
+        key,
+      );
       assert.equal(problem.line, line);
       assert.match(problem.message, message);
     });
@@ -256,18 +661,31 @@ describe('backends, databases and users', () => {
     const [backend] = parseConfig(
       '[[backends]]\nname = "p"\nhost = "h"\nport = 6432\nweight = 0.5\nrole = "primary"\nuser = "u"\npassword = "pw"\n',
     ).backends;
-    assert.deepEqual(backend, { name: 'p', host: 'h', port: 6432, weight: 0.5, role: 'primary', user: 'u', password: 'pw' });
+    assert.deepEqual(backend, {
+      name: 'p',
+      host: 'h',
+      port: 6432,
+      weight: 0.5,
+      role: 'primary',
+      user: 'u',
+      password: 'pw',
+    });
   });
 
-  test('peers: port defaults to 5432, pgtide\'s own default listen_port', () => {
-    assert.deepEqual(parseConfig('peer_id = 1\n[[peers]]\nid = 2\nhost = "b"\n[[peers]]\nid = 3\nhost = "c"\nport = 6432\n').peers, [
-      { id: 2, host: 'b', port: 5432 },
-      { id: 3, host: 'c', port: 6432 },
-    ]);
+  test("peers: port defaults to 5432, pgtide's own default listen_port", () => {
+    assert.deepEqual(
+      parseConfig('peer_id = 1\n[[peers]]\nid = 2\nhost = "b"\n[[peers]]\nid = 3\nhost = "c"\nport = 6432\n').peers,
+      [
+        { id: 2, host: 'b', port: 5432 },
+        { id: 3, host: 'c', port: 6432 },
+      ],
+    );
   });
 
   test('databases: dbname defaults to the name, overrides are kept', () => {
-    const config = parseConfig('[databases.app]\npool_size = 40\n[databases.rep]\ndbname = "analytics"\npool_mode = "session"\n');
+    const config = parseConfig(
+      '[databases.app]\npool_size = 40\n[databases.rep]\ndbname = "analytics"\npool_mode = "session"\n',
+    );
     assert.deepEqual({ ...config.databases['app'] }, { dbname: 'app', pool_size: 40 });
     assert.deepEqual({ ...config.databases['rep'] }, { dbname: 'analytics', pool_mode: 'session' });
   });
@@ -278,13 +696,20 @@ describe('backends, databases and users', () => {
   });
 
   test('databases and users: consistency and transaction_routing are kept', () => {
-    const config = parseConfig('[databases.app]\nconsistency = "read_your_writes"\ntransaction_routing = "first_statement"\n[users.bob]\nconsistency = "primary_only"\n');
-    assert.deepEqual({ ...config.databases['app'] }, { dbname: 'app', consistency: 'read_your_writes', transaction_routing: 'first_statement' });
+    const config = parseConfig(
+      '[databases.app]\nconsistency = "read_your_writes"\ntransaction_routing = "first_statement"\n[users.bob]\nconsistency = "primary_only"\n',
+    );
+    assert.deepEqual(
+      { ...config.databases['app'] },
+      { dbname: 'app', consistency: 'read_your_writes', transaction_routing: 'first_statement' },
+    );
     assert.deepEqual({ ...config.users['bob'] }, { consistency: 'primary_only' });
   });
 
   test('admin keys are kept', () => {
-    const config = parseConfig('admin_users = ["ops"]\nstats_users = ["mon", "grafana"]\nadmin_http_listen = "0.0.0.0:9127"\n');
+    const config = parseConfig(
+      'admin_users = ["ops"]\nstats_users = ["mon", "grafana"]\nadmin_http_listen = "0.0.0.0:9127"\n',
+    );
     assert.deepEqual(config.admin_users, ['ops']);
     assert.deepEqual(config.stats_users, ['mon', 'grafana']);
     assert.equal(config.admin_http_listen, '0.0.0.0:9127');
@@ -311,33 +736,153 @@ describe('backends, databases and users', () => {
 
 describe('cross-field validation', () => {
   const cases: { name: string; toml: string; key: string; line: number | undefined; message: RegExp }[] = [
-    { name: 'no backend', toml: 'pool_mode = "session"\n', key: 'backends', line: undefined, message: /no backend servers are configured/ },
-    { name: 'duplicate backend name', toml: `${BACKEND}name = "a"\n[[backends]]\nhost = "db2"\nname = "a"\n`, key: 'backends[1].name', line: 6, message: /used by an earlier backend/ },
-    { name: 'duplicate backend address', toml: `${BACKEND}${BACKEND}`, key: 'backends[1].host', line: 4, message: /db1:5432 is listed by an earlier backend/ },
-    { name: 'client TLS without key', toml: `client_tls_sslmode = "require"\nclient_tls_cert_file = "c"\n${BACKEND}`, key: 'client_tls_sslmode', line: 1, message: /needs client_tls_key_file/ },
-    { name: 'client verify without CA', toml: `client_tls_sslmode = "verify-ca"\nclient_tls_cert_file = "c"\nclient_tls_key_file = "k"\n${BACKEND}`, key: 'client_tls_sslmode', line: 1, message: /needs client_tls_ca_file/ },
-    { name: 'server verify without CA', toml: `\nserver_tls_sslmode = "verify-full"\n${BACKEND}`, key: 'server_tls_sslmode', line: 2, message: /needs server_tls_ca_file/ },
-    { name: 'server cert without key', toml: `server_tls_cert_file = "c"\n${BACKEND}`, key: 'server_tls_key_file', line: undefined, message: /needed as well/ },
-    { name: 'min pool above pool', toml: `min_pool_size = 30\n${BACKEND}`, key: 'min_pool_size', line: 1, message: /exceeds default_pool_size/ },
-    { name: 'database min pool above its pool', toml: `${BACKEND}[databases.app]\npool_size = 2\nmin_pool_size = 3\n`, key: 'databases.app.min_pool_size', line: 5, message: /exceeds the pool size \(2\)/ },
-    { name: 'redirect to a backend that is not configured', toml: `database_redirect_preference_list = "x:2"\n${BACKEND}[[backends]]\nhost = "db2"\n`, key: 'database_redirect_preference_list', line: 1, message: /names backend 2, but backends are numbered 0 to 1/ },
-    { name: 'a peer with this instance\'s own id', toml: `peer_id = 1\n${BACKEND}[[peers]]\nid = 1\nhost = "b"\n`, key: 'peers[0].id', line: 5, message: /1 is this instance's own peer_id/ },
-    { name: 'a peer with the default peer_id 0', toml: `${BACKEND}[[peers]]\nid = 0\nhost = "b"\n`, key: 'peers[0].id', line: 4, message: /0 is this instance's own peer_id/ },
-    { name: 'two peers with one id', toml: `${BACKEND}[[peers]]\nid = 2\nhost = "b"\n[[peers]]\nid = 2\nhost = "c"\n`, key: 'peers[1].id', line: 7, message: /2 is used by an earlier peer/ },
-    { name: 'two peers at one address', toml: `${BACKEND}[[peers]]\nid = 2\nhost = "b"\n[[peers]]\nid = 3\nhost = "b"\nport = 5432\n`, key: 'peers[1].host', line: 8, message: /b:5432 is listed by an earlier peer/ },
-    { name: 'nothing to listen on', toml: `listen_addr = []\n${BACKEND}`, key: 'listen_addr', line: 1, message: /accept no clients/ },
-    { name: 'channel binding required without server TLS', toml: `server_tls_sslmode = "allow"\nserver_channel_binding = "require"\n${BACKEND}`, key: 'server_channel_binding', line: 2, message: /server_tls_sslmode "allow" may not use/ },
-    { name: 'auth_query without $1', toml: `auth_user = "lookup"\nauth_query = "SELECT u, p FROM t"\n${BACKEND}`, key: 'auth_query', line: 2, message: /must use \$1/ },
-    { name: 'auth_type cert without a CA', toml: `auth_type = "cert"\n${BACKEND}`, key: 'auth_type', line: 1, message: /needs client_tls_sslmode other than "disable" and client_tls_ca_file/ },
-    { name: 'a pool too small to split among the workers', toml: `workers = 4\ndefault_pool_size = 3\n${BACKEND}`, key: 'default_pool_size', line: 2, message: /\(3\) is below workers \(4\)/ },
+    {
+      name: 'no backend',
+      toml: 'pool_mode = "session"\n',
+      key: 'backends',
+      line: undefined,
+      message: /no backend servers are configured/,
+    },
+    {
+      name: 'duplicate backend name',
+      toml: `${BACKEND}name = "a"\n[[backends]]\nhost = "db2"\nname = "a"\n`,
+      key: 'backends[1].name',
+      line: 6,
+      message: /used by an earlier backend/,
+    },
+    {
+      name: 'duplicate backend address',
+      toml: `${BACKEND}${BACKEND}`,
+      key: 'backends[1].host',
+      line: 4,
+      message: /db1:5432 is listed by an earlier backend/,
+    },
+    {
+      name: 'client TLS without key',
+      toml: `client_tls_sslmode = "require"\nclient_tls_cert_file = "c"\n${BACKEND}`,
+      key: 'client_tls_sslmode',
+      line: 1,
+      message: /needs client_tls_key_file/,
+    },
+    {
+      name: 'client verify without CA',
+      toml: `client_tls_sslmode = "verify-ca"\nclient_tls_cert_file = "c"\nclient_tls_key_file = "k"\n${BACKEND}`,
+      key: 'client_tls_sslmode',
+      line: 1,
+      message: /needs client_tls_ca_file/,
+    },
+    {
+      name: 'server verify without CA',
+      toml: `\nserver_tls_sslmode = "verify-full"\n${BACKEND}`,
+      key: 'server_tls_sslmode',
+      line: 2,
+      message: /needs server_tls_ca_file/,
+    },
+    {
+      name: 'server cert without key',
+      toml: `server_tls_cert_file = "c"\n${BACKEND}`,
+      key: 'server_tls_key_file',
+      line: undefined,
+      message: /needed as well/,
+    },
+    {
+      name: 'min pool above pool',
+      toml: `min_pool_size = 30\n${BACKEND}`,
+      key: 'min_pool_size',
+      line: 1,
+      message: /exceeds default_pool_size/,
+    },
+    {
+      name: 'database min pool above its pool',
+      toml: `${BACKEND}[databases.app]\npool_size = 2\nmin_pool_size = 3\n`,
+      key: 'databases.app.min_pool_size',
+      line: 5,
+      message: /exceeds the pool size \(2\)/,
+    },
+    {
+      name: 'redirect to a backend that is not configured',
+      toml: `database_redirect_preference_list = "x:2"\n${BACKEND}[[backends]]\nhost = "db2"\n`,
+      key: 'database_redirect_preference_list',
+      line: 1,
+      message: /names backend 2, but backends are numbered 0 to 1/,
+    },
+    {
+      name: "a peer with this instance's own id",
+      toml: `peer_id = 1\n${BACKEND}[[peers]]\nid = 1\nhost = "b"\n`,
+      key: 'peers[0].id',
+      line: 5,
+      message: /1 is this instance's own peer_id/,
+    },
+    {
+      name: 'a peer with the default peer_id 0',
+      toml: `${BACKEND}[[peers]]\nid = 0\nhost = "b"\n`,
+      key: 'peers[0].id',
+      line: 4,
+      message: /0 is this instance's own peer_id/,
+    },
+    {
+      name: 'two peers with one id',
+      toml: `${BACKEND}[[peers]]\nid = 2\nhost = "b"\n[[peers]]\nid = 2\nhost = "c"\n`,
+      key: 'peers[1].id',
+      line: 7,
+      message: /2 is used by an earlier peer/,
+    },
+    {
+      name: 'two peers at one address',
+      toml: `${BACKEND}[[peers]]\nid = 2\nhost = "b"\n[[peers]]\nid = 3\nhost = "b"\nport = 5432\n`,
+      key: 'peers[1].host',
+      line: 8,
+      message: /b:5432 is listed by an earlier peer/,
+    },
+    {
+      name: 'nothing to listen on',
+      toml: `listen_addr = []\n${BACKEND}`,
+      key: 'listen_addr',
+      line: 1,
+      message: /accept no clients/,
+    },
+    {
+      name: 'channel binding required without server TLS',
+      toml: `server_tls_sslmode = "allow"\nserver_channel_binding = "require"\n${BACKEND}`,
+      key: 'server_channel_binding',
+      line: 2,
+      message: /server_tls_sslmode "allow" may not use/,
+    },
+    {
+      name: 'auth_query without $1',
+      toml: `auth_user = "lookup"\nauth_query = "SELECT u, p FROM t"\n${BACKEND}`,
+      key: 'auth_query',
+      line: 2,
+      message: /must use \$1/,
+    },
+    {
+      name: 'auth_type cert without a CA',
+      toml: `auth_type = "cert"\n${BACKEND}`,
+      key: 'auth_type',
+      line: 1,
+      message: /needs client_tls_sslmode other than "disable" and client_tls_ca_file/,
+    },
+    {
+      name: 'a pool too small to split among the workers',
+      toml: `workers = 4\ndefault_pool_size = 3\n${BACKEND}`,
+      key: 'default_pool_size',
+      line: 2,
+      message: /\(3\) is below workers \(4\)/,
+    },
   ];
   for (const { name, toml, key, line, message } of cases) {
     test(name, () => {
       assert.doesNotThrow(() => parseConfig(toml), 'a cross-field problem is not a parse problem');
-      const problem = findProblem(problemsOf(() => loadConfig(writeConfig(toml), {})), key);
+      const problem = findProblem(
+        problemsOf(() => loadConfig(writeConfig(toml), {})),
+        key,
+      );
       assert.equal(problem.line, line);
       assert.match(problem.message, message);
-      findProblem(problemsOf(() => validateConfig(parseConfig(toml))), key);
+      findProblem(
+        problemsOf(() => validateConfig(parseConfig(toml))),
+        key,
+      );
     });
   }
 
@@ -356,12 +901,24 @@ describe('cross-field validation', () => {
 describe('environment overrides', () => {
   const cases: { name: string; env: NodeJS.ProcessEnv; expect: Partial<Config> }[] = [
     { name: 'INSTANCE_NAME', env: { INSTANCE_NAME: 'pool7' }, expect: { instance_name: 'pool7' } },
-    { name: 'PGTIDE_ wins over INSTANCE_NAME', env: { INSTANCE_NAME: 'a', PGTIDE_INSTANCE_NAME: 'b' }, expect: { instance_name: 'b' } },
+    {
+      name: 'PGTIDE_ wins over INSTANCE_NAME',
+      env: { INSTANCE_NAME: 'a', PGTIDE_INSTANCE_NAME: 'b' },
+      expect: { instance_name: 'b' },
+    },
     { name: 'port list', env: { PGTIDE_LISTEN_PORT: '5427,5428' }, expect: { listen_port: [5427, 5428] } },
-    { name: 'port range', env: { PGTIDE_LISTEN_PORT: '5427-5429, 6000' }, expect: { listen_port: [5427, 5428, 5429, 6000] } },
+    {
+      name: 'port range',
+      env: { PGTIDE_LISTEN_PORT: '5427-5429, 6000' },
+      expect: { listen_port: [5427, 5428, 5429, 6000] },
+    },
     { name: 'address list', env: { PGTIDE_LISTEN_ADDR: '0.0.0.0, ::' }, expect: { listen_addr: ['0.0.0.0', '::'] } },
     { name: 'enum', env: { PGTIDE_POOL_MODE: 'session' }, expect: { pool_mode: 'session' } },
-    { name: 'method list', env: { PGTIDE_SERVER_AUTH_METHODS: 'scram-sha-256, password' }, expect: { server_auth_methods: ['scram-sha-256', 'password'] } },
+    {
+      name: 'method list',
+      env: { PGTIDE_SERVER_AUTH_METHODS: 'scram-sha-256, password' },
+      expect: { server_auth_methods: ['scram-sha-256', 'password'] },
+    },
     { name: 'fractional duration', env: { PGTIDE_QUERY_TIMEOUT: '2.5' }, expect: { query_timeout: 2.5 } },
     { name: 'integer', env: { PGTIDE_DEFAULT_POOL_SIZE: ' 50 ' }, expect: { default_pool_size: 50 } },
     { name: 'string', env: { PGTIDE_SERVER_RESET_QUERY: '' }, expect: { server_reset_query: '' } },
@@ -382,16 +939,36 @@ describe('environment overrides', () => {
         ],
       },
     },
-    { name: 'function list', env: { PGTIDE_WRITE_FUNCTION_LIST: 'nextval, my_.*_writer' }, expect: { write_function_list: ['nextval', 'my_.*_writer'] } },
-    { name: 'empty function list', env: { PGTIDE_READ_ONLY_FUNCTION_LIST: '' }, expect: { read_only_function_list: [] } },
-    { name: 'redirect list', env: { PGTIDE_APP_NAME_REDIRECT_PREFERENCE_LIST: 'psql:primary' }, expect: { app_name_redirect_preference_list: 'psql:primary' } },
-    { name: 'consistency', env: { PGTIDE_CONSISTENCY: 'read_your_writes' }, expect: { consistency: 'read_your_writes' } },
+    {
+      name: 'function list',
+      env: { PGTIDE_WRITE_FUNCTION_LIST: 'nextval, my_.*_writer' },
+      expect: { write_function_list: ['nextval', 'my_.*_writer'] },
+    },
+    {
+      name: 'empty function list',
+      env: { PGTIDE_READ_ONLY_FUNCTION_LIST: '' },
+      expect: { read_only_function_list: [] },
+    },
+    {
+      name: 'redirect list',
+      env: { PGTIDE_APP_NAME_REDIRECT_PREFERENCE_LIST: 'psql:primary' },
+      expect: { app_name_redirect_preference_list: 'psql:primary' },
+    },
+    {
+      name: 'consistency',
+      env: { PGTIDE_CONSISTENCY: 'read_your_writes' },
+      expect: { consistency: 'read_your_writes' },
+    },
     { name: 'delay in bytes', env: { PGTIDE_DELAY_THRESHOLD: '16777216' }, expect: { delay_threshold: 16777216 } },
     { name: 'admin users', env: { PGTIDE_ADMIN_USERS: 'ops, root' }, expect: { admin_users: ['ops', 'root'] } },
     { name: 'peer id', env: { PGTIDE_PEER_ID: '7' }, expect: { peer_id: 7 } },
     { name: 'workers', env: { PGTIDE_WORKERS: '4' }, expect: { workers: 4 } },
     { name: 'the slot the primary gives a worker is not a setting', env: { PGTIDE_WORKER_SLOT: '1/2' }, expect: {} },
-    { name: 'metrics address', env: { PGTIDE_ADMIN_HTTP_LISTEN: '[::1]:9127' }, expect: { admin_http_listen: '[::1]:9127' } },
+    {
+      name: 'metrics address',
+      env: { PGTIDE_ADMIN_HTTP_LISTEN: '[::1]:9127' },
+      expect: { admin_http_listen: '[::1]:9127' },
+    },
     { name: 'other variables are ignored', env: { HOME: '/root', PGHOST: 'x' }, expect: {} },
   ];
   for (const { name, env, expect } of cases) {
@@ -402,23 +979,66 @@ describe('environment overrides', () => {
 
   const problems: { name: string; env: NodeJS.ProcessEnv; key: string; message: RegExp }[] = [
     { name: 'unknown variable', env: { PGTIDE_FOO: '1' }, key: 'PGTIDE_FOO', message: /unknown pgtide setting$/ },
-    { name: 'misspelt variable', env: { PGTIDE_LISTEN_PROT: '1' }, key: 'PGTIDE_LISTEN_PROT', message: /did you mean PGTIDE_LISTEN_PORT\?/ },
+    {
+      name: 'misspelt variable',
+      env: { PGTIDE_LISTEN_PROT: '1' },
+      key: 'PGTIDE_LISTEN_PROT',
+      message: /did you mean PGTIDE_LISTEN_PORT\?/,
+    },
     { name: 'bad boolean', env: { PGTIDE_TCP_KEEPALIVE: 'maybe' }, key: 'PGTIDE_TCP_KEEPALIVE', message: /on\/off/ },
-    { name: 'not a number', env: { PGTIDE_DEFAULT_POOL_SIZE: '20x' }, key: 'PGTIDE_DEFAULT_POOL_SIZE', message: /must be a number/ },
-    { name: 'number out of range', env: { PGTIDE_MAX_PACKET_SIZE: '10' }, key: 'PGTIDE_MAX_PACKET_SIZE', message: /from 1024/ },
+    {
+      name: 'not a number',
+      env: { PGTIDE_DEFAULT_POOL_SIZE: '20x' },
+      key: 'PGTIDE_DEFAULT_POOL_SIZE',
+      message: /must be a number/,
+    },
+    {
+      name: 'number out of range',
+      env: { PGTIDE_MAX_PACKET_SIZE: '10' },
+      key: 'PGTIDE_MAX_PACKET_SIZE',
+      message: /from 1024/,
+    },
     { name: 'bad port', env: { PGTIDE_LISTEN_PORT: '5432,abc' }, key: 'PGTIDE_LISTEN_PORT', message: /got "abc"/ },
     { name: 'bad enum', env: { PGTIDE_LOG_LEVEL: 'loud' }, key: 'PGTIDE_LOG_LEVEL', message: /one of/ },
-    { name: 'tables cannot come from the environment', env: { PGTIDE_DATABASES: 'x' }, key: 'PGTIDE_DATABASES', message: /cannot be set from the environment/ },
-    { name: 'peers cannot come from the environment', env: { PGTIDE_PEERS: 'b:5432' }, key: 'PGTIDE_PEERS', message: /use \[\[peers\]\] tables in the file/ },
+    {
+      name: 'tables cannot come from the environment',
+      env: { PGTIDE_DATABASES: 'x' },
+      key: 'PGTIDE_DATABASES',
+      message: /cannot be set from the environment/,
+    },
+    {
+      name: 'peers cannot come from the environment',
+      env: { PGTIDE_PEERS: 'b:5432' },
+      key: 'PGTIDE_PEERS',
+      message: /use \[\[peers\]\] tables in the file/,
+    },
     { name: 'peer id out of range', env: { PGTIDE_PEER_ID: '99' }, key: 'PGTIDE_PEER_ID', message: /from 0 to 31/ },
-    { name: 'bad backend entry', env: { PGTIDE_BACKENDS: 'db1:99999' }, key: 'PGTIDE_BACKENDS', message: /from 1 to 65535/ },
-    { name: 'bad regex in a list', env: { PGTIDE_WRITE_FUNCTION_LIST: 'ok,(' }, key: 'PGTIDE_WRITE_FUNCTION_LIST', message: /"\(" is not a valid regular expression/ },
-    { name: 'bad redirect list', env: { PGTIDE_DATABASE_REDIRECT_PREFERENCE_LIST: 'db:' }, key: 'PGTIDE_DATABASE_REDIRECT_PREFERENCE_LIST', message: /target/ },
+    {
+      name: 'bad backend entry',
+      env: { PGTIDE_BACKENDS: 'db1:99999' },
+      key: 'PGTIDE_BACKENDS',
+      message: /from 1 to 65535/,
+    },
+    {
+      name: 'bad regex in a list',
+      env: { PGTIDE_WRITE_FUNCTION_LIST: 'ok,(' },
+      key: 'PGTIDE_WRITE_FUNCTION_LIST',
+      message: /"\(" is not a valid regular expression/,
+    },
+    {
+      name: 'bad redirect list',
+      env: { PGTIDE_DATABASE_REDIRECT_PREFERENCE_LIST: 'db:' },
+      key: 'PGTIDE_DATABASE_REDIRECT_PREFERENCE_LIST',
+      message: /target/,
+    },
     { name: 'empty instance name', env: { INSTANCE_NAME: '' }, key: 'INSTANCE_NAME', message: /must not be empty/ },
   ];
   for (const { name, env, key, message } of problems) {
     test(`problem: ${name}`, () => {
-      const problem = findProblem(problemsOf(() => applyEnv(defaultConfig(), env)), key);
+      const problem = findProblem(
+        problemsOf(() => applyEnv(defaultConfig(), env)),
+        key,
+      );
       assert.equal(problem.line, undefined);
       assert.match(problem.message, message);
     });
@@ -434,14 +1054,20 @@ describe('environment overrides', () => {
 
   test('a cross-field problem caused by the environment points at no line', () => {
     const path = writeConfig(`min_pool_size = 5\n${BACKEND}`);
-    const problem = findProblem(problemsOf(() => loadConfig(path, { PGTIDE_MIN_POOL_SIZE: '50' })), 'min_pool_size');
+    const problem = findProblem(
+      problemsOf(() => loadConfig(path, { PGTIDE_MIN_POOL_SIZE: '50' })),
+      'min_pool_size',
+    );
     assert.equal(problem.line, undefined);
   });
 
   test('file and environment problems are reported together', () => {
     const path = writeConfig('pool_mode = "x"\n');
     const problems = problemsOf(() => loadConfig(path, { PGTIDE_FOO: '1' }));
-    assert.deepEqual(problems.map((p) => p.key), ['pool_mode', 'PGTIDE_FOO']);
+    assert.deepEqual(
+      problems.map((p) => p.key),
+      ['pool_mode', 'PGTIDE_FOO'],
+    );
   });
 
   test('without a file, the environment alone can configure pgtide', () => {
@@ -473,7 +1099,10 @@ describe('files', () => {
 
   test('a missing file is a ConfigError naming it', () => {
     const missing = join(scratch, 'absent.toml');
-    assert.throws(() => loadConfig(missing, {}), (error: unknown) => error instanceof ConfigError && error.source === missing && /cannot read/.test(error.message));
+    assert.throws(
+      () => loadConfig(missing, {}),
+      (error: unknown) => error instanceof ConfigError && error.source === missing && /cannot read/.test(error.message),
+    );
   });
 });
 

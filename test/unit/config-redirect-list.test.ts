@@ -13,12 +13,15 @@ describe('parseRedirectList', () => {
   });
 
   test('targets, weights and spaces', () => {
-    assert.deepEqual(plain(parseRedirectList('postgres:primary, report.*:standby(0.3) ,mydb[0-4]:1( 1 ),x:Standby(.5)')), [
-      ['^(?:postgres)$', 'primary', 1],
-      ['^(?:report.*)$', 'standby', 0.3],
-      ['^(?:mydb[0-4])$', 1, 1],
-      ['^(?:x)$', 'standby', 0.5],
-    ]);
+    assert.deepEqual(
+      plain(parseRedirectList('postgres:primary, report.*:standby(0.3) ,mydb[0-4]:1( 1 ),x:Standby(.5)')),
+      [
+        ['^(?:postgres)$', 'primary', 1],
+        ['^(?:report.*)$', 'standby', 0.3],
+        ['^(?:mydb[0-4])$', 1, 1],
+        ['^(?:x)$', 'standby', 0.5],
+      ],
+    );
   });
 
   test('patterns match whole names only, as Pgpool-II anchors them', () => {

@@ -19,7 +19,10 @@ interface Instruction {
 /** Dockerfile instructions per build stage: continuation lines joined, comments dropped. */
 function dockerfileStages(text: string): Instruction[][] {
   const stages: Instruction[][] = [];
-  const logical = text.replace(/\\\n/g, ' ').split('\n').map((line) => line.trim());
+  const logical = text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim());
   for (const line of logical) {
     if (line === '' || line.startsWith('#')) continue;
     const match = /^(\S+)\s+(.*)$/.exec(line);
@@ -49,7 +52,10 @@ test('two stages on the Node.js line package.json requires; the builder compiles
   const manifest = JSON.parse(read('package.json'));
   const major = /^>=(\d+)/.exec(manifest.engines.node)?.[1];
   assert.ok(major !== undefined && Number(major) >= 24, `engines.node ${manifest.engines.node}`);
-  assert.deepEqual(stages.map((s) => s[0]!.args.split(' ')[0]), [`node:${major}-bookworm-slim`, `node:${major}-bookworm-slim`]);
+  assert.deepEqual(
+    stages.map((s) => s[0]!.args.split(' ')[0]),
+    [`node:${major}-bookworm-slim`, `node:${major}-bookworm-slim`],
+  );
   const builderRuns = all('RUN', stages[0]).join(' && ');
   for (const step of ['npm ci', 'npm run build', 'npm prune --omit=dev']) assert.ok(builderRuns.includes(step), step);
   // The build starts from an empty dist/ and compiles src/ alone, with the tsconfig the image copies.
@@ -77,7 +83,10 @@ test('tini is PID 1 and runs the entrypoint script, which runs the compiled CLI'
 test('EXPOSE covers the seed ports 5427-5432 and every port of the default config', () => {
   const exposed = new Set<number>();
   for (const spec of all('EXPOSE').join(' ').split(' ')) {
-    const [from, to = from] = spec.replace(/\/tcp$/, '').split('-').map(Number);
+    const [from, to = from] = spec
+      .replace(/\/tcp$/, '')
+      .split('-')
+      .map(Number);
     for (let port = from!; port <= to!; port++) exposed.add(port);
   }
   for (let port = 5427; port <= 5432; port++) assert.ok(exposed.has(port), `port ${port}`);
@@ -90,13 +99,19 @@ test('logs go to the volume /var/log/pooling, which the non-root user owns', () 
   const user = last('USER');
   assert.ok(user !== undefined && !['root', '0'].includes(user.split(':')[0]!), `USER ${user}`);
   assert.equal(user, 'pgtide');
-  assert.ok(all('RUN').some((run) => run.includes(`useradd`) && run.includes(`chown ${user}:${user} /var/log/pooling`)));
+  assert.ok(
+    all('RUN').some((run) => run.includes(`useradd`) && run.includes(`chown ${user}:${user} /var/log/pooling`)),
+  );
   assert.ok(all('ENV').some((env) => env.includes('LOG_DIR=/var/log/pooling')));
 });
 
 test('the default config keeps its timeline memory in a directory the non-root user owns', () => {
   assert.equal(defaultConfig().state_dir, '/var/lib/pgtide');
-  assert.ok(all('RUN').some((run) => /mkdir -p [^&]*\/var\/lib\/pgtide/.test(run) && /chown pgtide:pgtide [^&]*\/var\/lib\/pgtide/.test(run)));
+  assert.ok(
+    all('RUN').some(
+      (run) => /mkdir -p [^&]*\/var\/lib\/pgtide/.test(run) && /chown pgtide:pgtide [^&]*\/var\/lib\/pgtide/.test(run),
+    ),
+  );
 });
 
 test('the default config parses, and the healthcheck asks its admin HTTP endpoint', () => {
@@ -111,21 +126,34 @@ test('the default config parses, and the healthcheck asks its admin HTTP endpoin
 });
 
 test('every file the Dockerfile copies from the context exists and is not in .dockerignore', () => {
-  const ignore = read('.dockerignore').split('\n').filter((l) => l && !l.startsWith('#'));
+  const ignore = read('.dockerignore')
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'));
   assert.equal(ignore[0], '*', 'the context starts empty');
   const allowed = ignore.slice(1).map((l) => l.replace(/^!/, ''));
-  const sources = stages.flatMap((s) => all('COPY', s)).filter((c) => !c.startsWith('--from')).flatMap((c) => c.split(' ').slice(0, -1));
+  const sources = stages
+    .flatMap((s) => all('COPY', s))
+    .filter((c) => !c.startsWith('--from'))
+    .flatMap((c) => c.split(' ').slice(0, -1));
   assert.ok(sources.length >= 5);
   for (const source of sources) {
     assert.ok(existsSync(join(ROOT, source)), source);
-    assert.ok(allowed.some((a) => source === a || source.startsWith(`${a}/`)), `${source} is excluded by .dockerignore`);
+    assert.ok(
+      allowed.some((a) => source === a || source.startsWith(`${a}/`)),
+      `${source} is excluded by .dockerignore`,
+    );
   }
 });
 
 test('the PGTIDE_ variables of compose.yml are settings pgtide accepts', () => {
-  const variables = Object.fromEntries([...read('docker/compose.yml').matchAll(/^\s+(PGTIDE_[A-Z_]+|INSTANCE_NAME): (.+)$/gm)].map((m) => [m[1]!, m[2]!]));
+  const variables = Object.fromEntries(
+    [...read('docker/compose.yml').matchAll(/^\s+(PGTIDE_[A-Z_]+|INSTANCE_NAME): (.+)$/gm)].map((m) => [m[1]!, m[2]!]),
+  );
   assert.ok(variables['PGTIDE_BACKENDS']);
   const { values, issues } = readEnv(variables);
   assert.deepEqual(issues, []);
-  assert.deepEqual(values.backends?.map((b) => b.host), ['primary', 'standby1', 'standby2']);
+  assert.deepEqual(
+    values.backends?.map((b) => b.host),
+    ['primary', 'standby1', 'standby2'],
+  );
 });

@@ -33,54 +33,70 @@ describe('RotatingLogFile', () => {
     }
   };
 
-  test('appends to an existing file and rotates before passing maxBytes, keeping `keep` files', () => withDir((dir) => {
-    const path = join(dir, 'pgtide-pool1.log');
-    writeFileSync(path, 'old\n');
-    const log = new RotatingLogFile({ path, maxBytes: 10, keep: 2 });
-    for (const line of ['aaaa\n', 'bbbb\n', 'cccc\n', 'dddd\n', 'eeee\n']) log.write(Buffer.from(line));
-    log.close();
-    assert.deepEqual(readdirSync(dir).sort(), ['pgtide-pool1.log', 'pgtide-pool1.log.1', 'pgtide-pool1.log.2']);
-    // 'old' + 'aaaa' fill 9 bytes; each later file holds two 5-byte lines.
-    assert.equal(readFileSync(path, 'utf8'), 'dddd\neeee\n');
-    assert.equal(readFileSync(`${path}.1`, 'utf8'), 'bbbb\ncccc\n');
-    assert.equal(readFileSync(`${path}.2`, 'utf8'), 'old\naaaa\n');
-  }));
+  test('appends to an existing file and rotates before passing maxBytes, keeping `keep` files', () =>
+    withDir((dir) => {
+      const path = join(dir, 'pgtide-pool1.log');
+      writeFileSync(path, 'old\n');
+      const log = new RotatingLogFile({ path, maxBytes: 10, keep: 2 });
+      for (const line of ['aaaa\n', 'bbbb\n', 'cccc\n', 'dddd\n', 'eeee\n']) log.write(Buffer.from(line));
+      log.close();
+      assert.deepEqual(readdirSync(dir).sort(), ['pgtide-pool1.log', 'pgtide-pool1.log.1', 'pgtide-pool1.log.2']);
+      // 'old' + 'aaaa' fill 9 bytes; each later file holds two 5-byte lines.
+      assert.equal(readFileSync(path, 'utf8'), 'dddd\neeee\n');
+      assert.equal(readFileSync(`${path}.1`, 'utf8'), 'bbbb\ncccc\n');
+      assert.equal(readFileSync(`${path}.2`, 'utf8'), 'old\naaaa\n');
+    }));
 
-  test('a chunk larger than maxBytes is written whole, into a file of its own', () => withDir((dir) => {
-    const path = join(dir, 'p.log');
-    const log = new RotatingLogFile({ path, maxBytes: 4, keep: 1 });
-    log.write(Buffer.from('x\n'));
-    log.write(Buffer.from('0123456789\n'));
-    log.close();
-    assert.equal(readFileSync(path, 'utf8'), '0123456789\n');
-    assert.equal(readFileSync(`${path}.1`, 'utf8'), 'x\n');
-  }));
+  test('a chunk larger than maxBytes is written whole, into a file of its own', () =>
+    withDir((dir) => {
+      const path = join(dir, 'p.log');
+      const log = new RotatingLogFile({ path, maxBytes: 4, keep: 1 });
+      log.write(Buffer.from('x\n'));
+      log.write(Buffer.from('0123456789\n'));
+      log.close();
+      assert.equal(readFileSync(path, 'utf8'), '0123456789\n');
+      assert.equal(readFileSync(`${path}.1`, 'utf8'), 'x\n');
+    }));
 
-  test('keep = 0 truncates instead of keeping old files', () => withDir((dir) => {
-    const path = join(dir, 'p.log');
-    const log = new RotatingLogFile({ path, maxBytes: 4, keep: 0 });
-    log.write(Buffer.from('abc\n'));
-    log.write(Buffer.from('def\n'));
-    log.close();
-    assert.deepEqual(readdirSync(dir), ['p.log']);
-    assert.equal(readFileSync(path, 'utf8'), 'def\n');
-  }));
+  test('keep = 0 truncates instead of keeping old files', () =>
+    withDir((dir) => {
+      const path = join(dir, 'p.log');
+      const log = new RotatingLogFile({ path, maxBytes: 4, keep: 0 });
+      log.write(Buffer.from('abc\n'));
+      log.write(Buffer.from('def\n'));
+      log.close();
+      assert.deepEqual(readdirSync(dir), ['p.log']);
+      assert.equal(readFileSync(path, 'utf8'), 'def\n');
+    }));
 });
 
 describe('supervisorArgs', () => {
   test('removes its own options and passes the rest to the pooler', () => {
-    const { childArgv, logFile } = supervisorArgs(['start', '--supervise', '--log-file', '/l/p.log', '-c', '/etc/p.toml', '--log-keep=2']);
+    const { childArgv, logFile } = supervisorArgs([
+      'start',
+      '--supervise',
+      '--log-file',
+      '/l/p.log',
+      '-c',
+      '/etc/p.toml',
+      '--log-keep=2',
+    ]);
     assert.deepEqual(childArgv, ['start', '-c', '/etc/p.toml']);
     assert.deepEqual(logFile, { path: '/l/p.log', maxBytes: DEFAULT_LOG_MAX_BYTES, keep: 2 });
   });
 
   test('without --log-file, output is not teed', () => {
-    assert.deepEqual(supervisorArgs(['start', '--supervise', '--config', 'x']), { childArgv: ['start', '--config', 'x'] });
+    assert.deepEqual(supervisorArgs(['start', '--supervise', '--config', 'x']), {
+      childArgv: ['start', '--config', 'x'],
+    });
   });
 
   test('bad values are refused with the option named', () => {
     assert.throws(() => supervisorArgs(['start', '--log-file']), /--log-file needs a path/);
-    assert.throws(() => supervisorArgs(['start', '--log-file', 'a', '--log-max-bytes', '100']), /--log-max-bytes must be an integer of at least 1024/);
+    assert.throws(
+      () => supervisorArgs(['start', '--log-file', 'a', '--log-max-bytes', '100']),
+      /--log-max-bytes must be an integer of at least 1024/,
+    );
     assert.throws(() => supervisorArgs(['start', '--log-file', 'a', '--log-keep', '-1']), /--log-keep/);
     assert.throws(() => supervisorArgs(['start', '--log-file', 'a', '--log-max-bytes', '1e9']), /--log-max-bytes/);
     assert.equal(supervisorArgs(['start', '--log-file', 'a']).logFile?.keep, DEFAULT_LOG_KEEP);

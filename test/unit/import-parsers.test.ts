@@ -27,17 +27,40 @@ function files(table: Record<string, string>): ReadText {
 
 describe('pgbouncer.ini', () => {
   const cases: [string, string, { section: string; key: string; value: string; line: number }[]][] = [
-    ['value runs to the end of the line', '[pgbouncer]\nserver_reset_query = DISCARD ALL ; not a comment', [{ section: 'pgbouncer', key: 'server_reset_query', value: 'DISCARD ALL ; not a comment', line: 2 }]],
-    ['full-line comments and blanks are skipped', '; c\n# c\n\n[pgbouncer]\n  ; indented\nlisten_port=5426', [{ section: 'pgbouncer', key: 'listen_port', value: '5426', line: 6 }]],
-    ['keys are case-insensitive', '[PgBouncer]\nListen_Port = 1', [{ section: 'pgbouncer', key: 'listen_port', value: '1', line: 2 }]],
-    ['database names keep their case', '[databases]\nMyDB = host=a', [{ section: 'databases', key: 'MyDB', value: 'host=a', line: 2 }]],
+    [
+      'value runs to the end of the line',
+      '[pgbouncer]\nserver_reset_query = DISCARD ALL ; not a comment',
+      [{ section: 'pgbouncer', key: 'server_reset_query', value: 'DISCARD ALL ; not a comment', line: 2 }],
+    ],
+    [
+      'full-line comments and blanks are skipped',
+      '; c\n# c\n\n[pgbouncer]\n  ; indented\nlisten_port=5426',
+      [{ section: 'pgbouncer', key: 'listen_port', value: '5426', line: 6 }],
+    ],
+    [
+      'keys are case-insensitive',
+      '[PgBouncer]\nListen_Port = 1',
+      [{ section: 'pgbouncer', key: 'listen_port', value: '1', line: 2 }],
+    ],
+    [
+      'database names keep their case',
+      '[databases]\nMyDB = host=a',
+      [{ section: 'databases', key: 'MyDB', value: 'host=a', line: 2 }],
+    ],
     ['empty value', '[pgbouncer]\nauth_file =', [{ section: 'pgbouncer', key: 'auth_file', value: '', line: 2 }]],
-    ['CRLF lines', '[pgbouncer]\r\npool_mode = session\r\n', [{ section: 'pgbouncer', key: 'pool_mode', value: 'session', line: 2 }]],
+    [
+      'CRLF lines',
+      '[pgbouncer]\r\npool_mode = session\r\n',
+      [{ section: 'pgbouncer', key: 'pool_mode', value: 'session', line: 2 }],
+    ],
   ];
   for (const [name, text, expected] of cases) {
     test(name, () => {
       const entries = parseIni(text, '/etc/p.ini', files({}));
-      assert.deepEqual(entries.map(({ section, key, value, line }) => ({ section, key, value, line })), expected);
+      assert.deepEqual(
+        entries.map(({ section, key, value, line }) => ({ section, key, value, line })),
+        expected,
+      );
     });
   }
 
@@ -58,7 +81,10 @@ describe('pgbouncer.ini', () => {
   }
 
   test('%include is relative to the including file, keeps file names and lines, shares the section', () => {
-    const read = files({ '/etc/pgb/extra.ini': '\nmax_client_conn = 10\n[databases]\nx = host=y', '/etc/pgb/sub/deep.ini': '%include ../extra.ini' });
+    const read = files({
+      '/etc/pgb/extra.ini': '\nmax_client_conn = 10\n[databases]\nx = host=y',
+      '/etc/pgb/sub/deep.ini': '%include ../extra.ini',
+    });
     const entries = parseIni('[pgbouncer]\n%include sub/deep.ini\npool_mode = session', '/etc/pgb/main.ini', read);
     assert.deepEqual(
       entries.map(({ section, key, file, line }) => [section, key, file, line]),
@@ -160,10 +186,13 @@ describe('pgpool.conf', () => {
       "backend_hostname1 = 'b'\nbackend_hostname0 = 'a'\nbackend_port0 = 5433\nbackend_weight1 = 2.5\nbackend_data_directory0 = '/data'\nport = 2000",
       'pgpool.conf',
     );
-    assert.deepEqual(conf.backends.map((b) => [b.id, Object.fromEntries(Object.entries(b.fields).map(([k, e]) => [k, e.value]))]), [
-      [0, { hostname: 'a', port: '5433', data_directory: '/data' }],
-      [1, { hostname: 'b', weight: '2.5' }],
-    ]);
+    assert.deepEqual(
+      conf.backends.map((b) => [b.id, Object.fromEntries(Object.entries(b.fields).map(([k, e]) => [k, e.value]))]),
+      [
+        [0, { hostname: 'a', port: '5433', data_directory: '/data' }],
+        [1, { hostname: 'b', weight: '2.5' }],
+      ],
+    );
     assert.deepEqual([...conf.settings.keys()], ['port']);
   });
 
@@ -180,14 +209,20 @@ describe('pgpool.conf', () => {
 describe('pool_passwd', () => {
   test('md5, TEXT, AES, SCRAM and unprefixed passwords', () => {
     const md5 = `md5${'a'.repeat(32)}`;
-    const entries = parsePoolPasswd(`alice:${md5}\nbob:TEXTsecret:with:colons\n\ncarol:AESabc=\ndave:SCRAM-SHA-256$4096:x\neve:plain`, 'pool_passwd');
-    assert.deepEqual(entries.map(({ user, kind, secret, line }) => [user, kind, secret, line]), [
-      ['alice', 'md5', md5, 1],
-      ['bob', 'plain', 'secret:with:colons', 2],
-      ['carol', 'aes', 'abc=', 4],
-      ['dave', 'scram-sha-256', 'SCRAM-SHA-256$4096:x', 5],
-      ['eve', 'plain', 'plain', 6],
-    ]);
+    const entries = parsePoolPasswd(
+      `alice:${md5}\nbob:TEXTsecret:with:colons\n\ncarol:AESabc=\ndave:SCRAM-SHA-256$4096:x\neve:plain`,
+      'pool_passwd',
+    );
+    assert.deepEqual(
+      entries.map(({ user, kind, secret, line }) => [user, kind, secret, line]),
+      [
+        ['alice', 'md5', md5, 1],
+        ['bob', 'plain', 'secret:with:colons', 2],
+        ['carol', 'aes', 'abc=', 4],
+        ['dave', 'scram-sha-256', 'SCRAM-SHA-256$4096:x', 5],
+        ['eve', 'plain', 'plain', 6],
+      ],
+    );
     const list = toUserList(entries);
     assert.deepEqual(list.skipped, ['carol']);
     assert.equal(list.text.split('\n')[1], '"bob" "secret:with:colons"');
@@ -228,16 +263,29 @@ describe('haproxy.cfg', () => {
       ].join('\n'),
       'haproxy.cfg',
     );
-    assert.deepEqual(sections.map((s) => [s.kind, s.name]), [['global', ''], ['defaults', ''], ['listen', 'pg']]);
+    assert.deepEqual(
+      sections.map((s) => [s.kind, s.name]),
+      [
+        ['global', ''],
+        ['defaults', ''],
+        ['listen', 'pg'],
+      ],
+    );
     assert.deepEqual(sections[0]!.maxconn, { value: 300000, line: 2 });
-    assert.deepEqual(Object.fromEntries(sections[1]!.timeouts), { client: { value: 60000, line: 4 }, server: { value: 1500, line: 5 } });
-    assert.deepEqual(sections[2]!.binds.map((b) => [b.host, b.firstPort, b.lastPort, b.line]), [
-      ['*', 5427, 5427, 7],
-      ['*', 5428, 5428, 8],
-      ['*', 5429, 5429, 8],
-      ['0.0.0.0', 5430, 5432, 9],
-      ['::1', 6000, 6000, 10],
-    ]);
+    assert.deepEqual(Object.fromEntries(sections[1]!.timeouts), {
+      client: { value: 60000, line: 4 },
+      server: { value: 1500, line: 5 },
+    });
+    assert.deepEqual(
+      sections[2]!.binds.map((b) => [b.host, b.firstPort, b.lastPort, b.line]),
+      [
+        ['*', 5427, 5427, 7],
+        ['*', 5428, 5428, 8],
+        ['*', 5429, 5429, 8],
+        ['0.0.0.0', 5430, 5432, 9],
+        ['::1', 6000, 6000, 10],
+      ],
+    );
     assert.deepEqual(sections[2]!.servers, [{ name: 'pgb', address: '127.0.0.1:5426', line: 11 }]);
   });
 
@@ -258,6 +306,9 @@ describe('haproxy.cfg', () => {
   }
 
   test('bind is refused outside frontend and listen sections', () => {
-    assert.match(importErrorOf(() => parseHaproxy('backend b\n bind :1', 'h')).message, /only valid in frontend and listen/);
+    assert.match(
+      importErrorOf(() => parseHaproxy('backend b\n bind :1', 'h')).message,
+      /only valid in frontend and listen/,
+    );
   });
 });

@@ -23,12 +23,12 @@ describe('importing the seed stack', () => {
   const { toml, warnings } = importSeedStack(seedFiles);
   const config = parseConfig(toml, 'imported.toml');
 
-  test('listens on PgBouncer\'s port and every HAProxy port, on all addresses', () => {
+  test("listens on PgBouncer's port and every HAProxy port, on all addresses", () => {
     assert.deepEqual(config.listen_port, [5426, 5427, 5428, 5429, 5430, 5431, 5432]);
     assert.deepEqual(config.listen_addr, ['*']);
   });
 
-  test('keeps PgBouncer\'s pooling and client settings', () => {
+  test("keeps PgBouncer's pooling and client settings", () => {
     assert.equal(config.pool_mode, 'transaction');
     assert.equal(config.auth_type, 'md5');
     // --users wins over pgbouncer.ini's auth_file (the container's /etc/pgbouncer/users.txt).
@@ -39,7 +39,10 @@ describe('importing the seed stack', () => {
 
   test('caps pools at what Pgpool-II let each backend have (num_init_children × max_pool)', () => {
     assert.equal(config.default_pool_size + config.reserve_pool_size, 25);
-    assert.ok(warnings.some((w) => /default_pool_size lowered from 60/.test(w)), warnings.join('\n'));
+    assert.ok(
+      warnings.some((w) => /default_pool_size lowered from 60/.test(w)),
+      warnings.join('\n'),
+    );
   });
 
   test('the backends, their weights and role hints come from backend_*N', () => {
@@ -53,7 +56,7 @@ describe('importing the seed stack', () => {
     );
   });
 
-  test('routing and lag settings keep Pgpool-II\'s values and units', () => {
+  test("routing and lag settings keep Pgpool-II's values and units", () => {
     assert.equal(config.load_balance_mode, true);
     assert.equal(config.database_redirect_preference_list, 'challenge:standby');
     assert.equal(config.sr_check_period, 10);
@@ -85,13 +88,30 @@ describe('importing the seed stack', () => {
       readFileSync(join(SEED, name), 'utf8')
         .split('\n')
         .forEach((line, index) => {
-          if (pattern.test(line)) assert.ok(toml.includes(`${name}:${index + 1}`), `${name}:${index + 1} (${line.trim()}) is not in the output`);
+          if (pattern.test(line))
+            assert.ok(
+              toml.includes(`${name}:${index + 1}`),
+              `${name}:${index + 1} (${line.trim()}) is not in the output`,
+            );
         });
     }
   });
 
   test('settings without a pgtide key are explained, not silently dropped', () => {
-    for (const explained of ['num_init_children', 'max_pool', 'connection_cache', 'master_slave_mode', 'master_slave_sub_mode', 'replication_mode', 'parallel_mode', 'enable_pool_hba', 'pool_passwd', 'host=pool1 port=2000', 'timeout client', 'supervisord']) {
+    for (const explained of [
+      'num_init_children',
+      'max_pool',
+      'connection_cache',
+      'master_slave_mode',
+      'master_slave_sub_mode',
+      'replication_mode',
+      'parallel_mode',
+      'enable_pool_hba',
+      'pool_passwd',
+      'host=pool1 port=2000',
+      'timeout client',
+      'supervisord',
+    ]) {
       assert.ok(toml.includes(explained), `no comment about ${explained}`);
     }
   });
@@ -100,7 +120,10 @@ describe('importing the seed stack', () => {
     assert.equal(config.hba_file, join(SEED, 'pool_hba.conf'));
     assert.match(toml, /pool_hba\.conf:5: host\s+all\s+all\s+10\.32\.0\.0 255\.240\.0\.0\s+md5/);
     assert.ok(!warnings.some((w) => /no hba engine/.test(w)), warnings.join('\n'));
-    assert.ok(warnings.some((w) => /^pool_hba\.conf: Pgpool-II applied these rules/.test(w)), warnings.join('\n'));
+    assert.ok(
+      warnings.some((w) => /^pool_hba\.conf: Pgpool-II applied these rules/.test(w)),
+      warnings.join('\n'),
+    );
   });
 
   test('a pool_hba.conf line pgtide cannot honour is a warning naming the line', () => {
@@ -124,8 +147,14 @@ describe('importing the seed stack', () => {
       writeFileSync(hbaFile, 'host all +admins all md5\nhostssl all all all cert\n');
       const { warnings: said } = importSeedStack({ ...seedFiles, poolHba: hbaFile });
       assert.ok(!said.some((w) => /cannot honour/.test(w)), said.join('\n'));
-      assert.ok(said.some((w) => /^pool_hba\.conf: \+group or samerole lines need auth_user/.test(w)), said.join('\n'));
-      assert.ok(said.some((w) => /^pool_hba\.conf: cert or clientcert lines need client TLS and client_tls_ca_file/.test(w)), said.join('\n'));
+      assert.ok(
+        said.some((w) => /^pool_hba\.conf: \+group or samerole lines need auth_user/.test(w)),
+        said.join('\n'),
+      );
+      assert.ok(
+        said.some((w) => /^pool_hba\.conf: cert or clientcert lines need client TLS and client_tls_ca_file/.test(w)),
+        said.join('\n'),
+      );
     } finally {
       rmSync(scratch, { recursive: true, force: true });
     }
@@ -154,10 +183,19 @@ describe('importing other stacks', () => {
     assert.equal(config.log_level, 'debug');
     assert.equal(config.server_lifetime, 120);
     assert.equal(config.log_disconnections, false);
-    assert.deepEqual(config.backends.map((b) => [b.host, b.port]), [['db1', 5433]]);
+    assert.deepEqual(
+      config.backends.map((b) => [b.host, b.port]),
+      [['db1', 5433]],
+    );
     assert.deepEqual({ ...config.databases['app'] }, { dbname: 'app prod', pool_size: 7 });
-    assert.ok(warnings.some((w) => /mystery_knob is not imported/.test(w)), warnings.join('\n'));
-    assert.ok(warnings.some((w) => /connect_query is not imported/.test(w)), warnings.join('\n'));
+    assert.ok(
+      warnings.some((w) => /mystery_knob is not imported/.test(w)),
+      warnings.join('\n'),
+    );
+    assert.ok(
+      warnings.some((w) => /connect_query is not imported/.test(w)),
+      warnings.join('\n'),
+    );
   });
 
   test('HAProxy maxconn fills max_client_conn when PgBouncer has none, and duplicate ports are listened on once', () => {
@@ -167,11 +205,17 @@ describe('importing other stacks', () => {
     const config = parseConfig(toml);
     assert.equal(config.max_client_conn, 500);
     assert.deepEqual(config.listen_port, [5432, 5431, 5433]);
-    assert.ok(warnings.some((w) => /listed twice/.test(w)), warnings.join('\n'));
+    assert.ok(
+      warnings.some((w) => /listed twice/.test(w)),
+      warnings.join('\n'),
+    );
   });
 
   test("Pgpool-II's log_directory becomes log_dir only where Pgpool-II wrote a file there", () => {
-    const collected = write('collector.conf', "backend_hostname0 = 'db0'\nlogging_collector = on\nlog_directory = '/var/log/pooling'\nlog_filename = 'pgpool-%Y.log'\n");
+    const collected = write(
+      'collector.conf',
+      "backend_hostname0 = 'db0'\nlogging_collector = on\nlog_directory = '/var/log/pooling'\nlog_filename = 'pgpool-%Y.log'\n",
+    );
     const withCollector = importSeedStack({ pgpool: collected });
     assert.equal(parseConfig(withCollector.toml).log_dir, '/var/log/pooling');
     assert.match(withCollector.toml, /log_filename = pgpool-%Y.log: pgtide names its file pgtide-<instance_name>.log/);
@@ -190,28 +234,50 @@ describe('importing other stacks', () => {
     const config = parseConfig(toml);
     assert.deepEqual(config.listen_port, [9999]);
     assert.equal(config.sr_check_password, '');
-    assert.ok(warnings.some((w) => /bob: AES-encrypted/.test(w)), warnings.join('\n'));
-    assert.ok(warnings.some((w) => /carol is in pool_passwd but not in auth_file/.test(w)), warnings.join('\n'));
-    assert.ok(warnings.some((w) => /sr_check_password is AES-encrypted/.test(w)), warnings.join('\n'));
+    assert.ok(
+      warnings.some((w) => /bob: AES-encrypted/.test(w)),
+      warnings.join('\n'),
+    );
+    assert.ok(
+      warnings.some((w) => /carol is in pool_passwd but not in auth_file/.test(w)),
+      warnings.join('\n'),
+    );
+    assert.ok(
+      warnings.some((w) => /sr_check_password is AES-encrypted/.test(w)),
+      warnings.join('\n'),
+    );
     assert.ok(!warnings.join('\n').includes('AESabc') && !toml.includes('AESabc'), 'the encrypted password leaked');
   });
 
   test('admin_users and stats_users are kept; without them a warning says the console is closed', () => {
-    const withUsers = write('console.ini', '[pgbouncer]\nadmin_users = alice, bob\nstats_users = monitor\n[databases]\n* = host=db\n');
+    const withUsers = write(
+      'console.ini',
+      '[pgbouncer]\nadmin_users = alice, bob\nstats_users = monitor\n[databases]\n* = host=db\n',
+    );
     const imported = importSeedStack({ pgbouncer: withUsers });
     const config = parseConfig(imported.toml);
     assert.deepEqual(config.admin_users, ['alice', 'bob']);
     assert.deepEqual(config.stats_users, ['monitor']);
     assert.ok(!imported.warnings.some((w) => /admin/.test(w)), imported.warnings.join('\n'));
     const without = importSeedStack({ pgbouncer: write('closed.ini', '[databases]\n* = host=db\n') });
-    assert.ok(without.warnings.some((w) => /no admin_users or stats_users: nobody can log in to the admin console/.test(w)), without.warnings.join('\n'));
+    assert.ok(
+      without.warnings.some((w) => /no admin_users or stats_users: nobody can log in to the admin console/.test(w)),
+      without.warnings.join('\n'),
+    );
   });
 
-  test("an auth_file that does not exist here is a warning; --users replaces it", () => {
+  test('an auth_file that does not exist here is a warning; --users replaces it', () => {
     const ini = write('auth.ini', '[pgbouncer]\nauth_file = /nonexistent/users.txt\n[databases]\n* = host=db\n');
     const alone = importSeedStack({ pgbouncer: ini });
     assert.equal(parseConfig(alone.toml).auth_file, '/nonexistent/users.txt');
-    assert.ok(alone.warnings.some((w) => /auth\.ini:2: auth_file \/nonexistent\/users\.txt does not exist on this machine; give the user list with --users/.test(w)), alone.warnings.join('\n'));
+    assert.ok(
+      alone.warnings.some((w) =>
+        /auth\.ini:2: auth_file \/nonexistent\/users\.txt does not exist on this machine; give the user list with --users/.test(
+          w,
+        ),
+      ),
+      alone.warnings.join('\n'),
+    );
     const users = write('mine.txt', '"alice" "secret"\n');
     const replaced = importSeedStack({ pgbouncer: ini, users });
     assert.equal(parseConfig(replaced.toml).auth_file, users);

@@ -28,10 +28,14 @@ function lint(files: Record<string, string>): { status: number | null; findings:
       mkdirSync(dirname(join(dir, path)), { recursive: true });
       writeFileSync(join(dir, path), text);
     }
-    const run = spawnSync(process.execPath, [BIOME, 'lint', '--error-on-warnings', '--colors=off', '--max-diagnostics=none'], {
-      cwd: dir,
-      encoding: 'utf8',
-    });
+    const run = spawnSync(
+      process.execPath,
+      [BIOME, 'lint', '--error-on-warnings', '--colors=off', '--max-diagnostics=none'],
+      {
+        cwd: dir,
+        encoding: 'utf8',
+      },
+    );
     const output = run.stdout + run.stderr;
     const findings: Finding[] = [];
     for (const match of output.matchAll(/^(\S+\.ts):(\d+):\d+ lint\/\w+\/(\w+)/gm)) {
@@ -46,28 +50,54 @@ function lint(files: Record<string, string>): { status: number | null; findings:
 const flagged = (findings: Finding[], file: string, rule = 'noRestrictedImports') =>
   findings.filter((f) => f.file === file && f.rule === rule).map((f) => f.line);
 
-test('npm run lint is biome lint with warnings as errors', () => {
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-  assert.match(pkg.scripts['lint'] ?? '', /\bbiome (lint|check)\b.*--error-on-warnings/);
+const lintScript = (): string =>
+  (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts[
+    'lint'
+  ] ?? '';
+
+test('npm run lint is biome check (lint rules and formatting) with warnings as errors', () => {
+  assert.match(lintScript(), /^biome check --error-on-warnings$/);
+});
+
+test('a file the formatter would change fails npm run lint; the same file formatted passes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgtide-format-'));
+  try {
+    copyFileSync(join(ROOT, 'biome.jsonc'), join(dir, 'biome.jsonc'));
+    mkdirSync(join(dir, 'src'));
+    const args = [BIOME, ...lintScript().split(' ').slice(1), '--colors=off'];
+    const run = () => spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8' });
+    writeFileSync(join(dir, 'src', 'a.ts'), 'export const a = {b:1,  c: "two"}\n');
+    const unformatted = run();
+    assert.notEqual(unformatted.status, 0, unformatted.stdout + unformatted.stderr);
+    assert.match(unformatted.stdout + unformatted.stderr, /format/);
+    writeFileSync(join(dir, 'src', 'a.ts'), "export const a = { b: 1, c: 'two' };\n");
+    const formatted = run();
+    assert.equal(formatted.status, 0, formatted.stdout + formatted.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a tree that keeps the rules passes', () => {
   const { status, findings, output } = lint({
-    'src/protocol/types.ts': "export const Sync = 0x53;\n",
-    'src/protocol/decode.ts': "import { Sync } from './types.js';\nexport const isSync = (b: number): boolean => b === Sync;\n",
+    'src/protocol/types.ts': 'export const Sync = 0x53;\n',
+    'src/protocol/decode.ts':
+      "import { Sync } from './types.js';\nexport const isSync = (b: number): boolean => b === Sync;\n",
     // node:net's isIP is pure; node:crypto and node:path do no I/O.
     'src/auth/address.ts':
       "import { isIP } from 'node:net';\nimport { createHash } from 'node:crypto';\nimport { join } from 'node:path';\n" +
       'export const f = [isIP, createHash, join];\n',
     'src/sql/lex.ts': "import { isSync } from '../protocol/decode.js';\nexport const lex = isSync;\n",
-    'src/config/load.ts': "import { readFileSync } from 'node:fs';\nimport { f } from '../auth/address.js';\nexport const load = [readFileSync, f];\n",
+    'src/config/load.ts':
+      "import { readFileSync } from 'node:fs';\nimport { f } from '../auth/address.js';\nexport const load = [readFileSync, f];\n",
     'src/cluster/monitor.ts': "import { load } from '../config/load.js';\nexport const monitor = load;\n",
     'src/proxy/session.ts':
       "import { connect } from 'node:net';\nimport { monitor } from '../cluster/monitor.js';\nimport { lex } from '../sql/lex.js';\n" +
       'export const session = [connect, monitor, lex];\n',
     // Type-only imports do not make a cycle: tsc erases them.
     'src/server.ts': "import { session } from './proxy/session.js';\nexport class Pgtide {\n  s = session;\n}\n",
-    'src/admin/console.ts': "import type { Pgtide } from '../server.js';\nexport const show = (p: Pgtide): unknown => p.s;\n",
+    'src/admin/console.ts':
+      "import type { Pgtide } from '../server.js';\nexport const show = (p: Pgtide): unknown => p.s;\n",
     'test/unit/x.test.ts': "import { session } from '../../src/proxy/session.js';\nexport const t = session;\n",
   });
   assert.deepEqual(findings, [], output);
@@ -119,8 +149,10 @@ test('protocol, sql and auth import nothing from proxy, pool, cluster or admin',
 
 test('config imports nothing from cluster, proxy, pool or admin', () => {
   const { status, findings, output } = lint({
-    'src/config/validate.ts': "import { parse } from '../cluster/redirect-list.js';\nimport type { R } from '../proxy/router.js';\nexport const v: R = parse;\n",
-    'src/config/import/map.ts': "import { p } from '../../pool/pool.js';\nimport { s } from '../../server.js';\nexport const m = [p, s];\n",
+    'src/config/validate.ts':
+      "import { parse } from '../cluster/redirect-list.js';\nimport type { R } from '../proxy/router.js';\nexport const v: R = parse;\n",
+    'src/config/import/map.ts':
+      "import { p } from '../../pool/pool.js';\nimport { s } from '../../server.js';\nexport const m = [p, s];\n",
   });
   assert.notEqual(status, 0);
   assert.deepEqual(flagged(findings, 'src/config/validate.ts'), [1, 2], output);

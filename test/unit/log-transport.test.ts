@@ -40,16 +40,24 @@ test('rotation in the worker keeps pgtide-<instance>.log and .1 … .keep, each 
   file.end();
   await closed;
 
-  assert.deepEqual(readdirSync(dir).sort(), ['pgtide-pool1.log', 'pgtide-pool1.log.1', 'pgtide-pool1.log.2', 'pgtide-pool1.log.3']);
+  assert.deepEqual(readdirSync(dir).sort(), [
+    'pgtide-pool1.log',
+    'pgtide-pool1.log.1',
+    'pgtide-pool1.log.2',
+    'pgtide-pool1.log.3',
+  ]);
   const kept = [`${path}.3`, `${path}.2`, `${path}.1`, path].map((p) => readFileSync(p, 'utf8'));
-  for (const body of kept) assert.ok(Buffer.byteLength(body) <= 1024, `a file grew past maxBytes: ${Buffer.byteLength(body)}`);
+  for (const body of kept)
+    assert.ok(Buffer.byteLength(body) <= 1024, `a file grew past maxBytes: ${Buffer.byteLength(body)}`);
   // Oldest to newest, the kept files are the tail of what was written, whole lines in order.
   const tail = kept.join('').split('\n').filter(Boolean);
   assert.deepEqual(tail, lines.slice(lines.length - tail.length));
   assert.ok(tail.length > 3 * (1024 / 60), 'the rotated files are full, not one line each');
 });
 
-test('the event loop keeps running while the log file takes no writes (the main thread never writes it)', { timeout: 30_000 }, async (t) => {
+test('the event loop keeps running while the log file takes no writes (the main thread never writes it)', {
+  timeout: 30_000,
+}, async (t) => {
   const dir = tempDir(t);
   // A FIFO that nobody reads: after 64 KiB, every write to it blocks until a reader drains it,
   // as a write to a stalled volume would. Opening our end non-blocking lets the writer open.
@@ -60,7 +68,10 @@ test('the event loop keeps running while the log file takes no writes (the main 
   // 20,000 lines (about 2 MiB) in bursts of 100, one event-loop turn apart: the child reports
   // the longest wait of a 5 ms timer meanwhile. A synchronous write would block at the 64 KiB
   // mark for good, and the child would never report.
-  const { child, output } = loggingProcess(dir, 'stall', `
+  const { child, output } = loggingProcess(
+    dir,
+    'stall',
+    `
     let last = performance.now(), longest = 0;
     const timer = setInterval(() => { const now = performance.now(); longest = Math.max(longest, now - last); last = now; }, 5);
     for (let burst = 0; burst < 200; burst++) {
@@ -69,7 +80,8 @@ test('the event loop keeps running while the log file takes no writes (the main 
     }
     clearInterval(timer);
     process.stdout.write(JSON.stringify({ longest }) + '\\n');
-  `);
+  `,
+  );
   t.after(() => child.kill('SIGKILL'));
   let out = '';
   child.stdout.on('data', (d) => (out += d));
@@ -88,15 +100,21 @@ test('the event loop keeps running while the log file takes no writes (the main 
   assert.ok(longest < 2000, `the event loop stalled for ${longest} ms`);
 });
 
-test('lines logged just before process.exit() are in the file: the exit waits for the worker', { timeout: 30_000 }, async (t) => {
+test('lines logged just before process.exit() are in the file: the exit waits for the worker', {
+  timeout: 30_000,
+}, async (t) => {
   const dir = tempDir(t);
   // The worker is up (as in a running pooler) before the burst; then exit at once, with the
   // lines still in the main thread's queue.
-  const { child, output } = loggingProcess(dir, 'exit', `
+  const { child, output } = loggingProcess(
+    dir,
+    'exit',
+    `
     await new Promise((resolve) => setTimeout(resolve, 500));
     for (let i = 0; i < 20000; i++) log.info({ i }, 'line before exit');
     process.exit(3);
-  `);
+  `,
+  );
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   assert.equal(code, 3, output());
   const lines = readFileSync(join(dir, 'pgtide-exit.log'), 'utf8').trim().split('\n');

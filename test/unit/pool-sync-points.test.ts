@@ -47,7 +47,7 @@ describe('SyncPoints', () => {
       assert.ok(!s.watching);
     });
 
-    it('the Query\'s own error after the batch\'s answers: both it and the Sync are answered', () => {
+    it("the Query's own error after the batch's answers: both it and the Sync are answered", () => {
       const s = new SyncPoints();
       s.sent(2, false, [0, 3]);
       s.countAnswer();

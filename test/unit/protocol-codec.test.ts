@@ -35,7 +35,9 @@ describe('backend encoders, checked against pg-protocol', () => {
     assert.equal(m['message'], 'too many clients');
     assert.equal(m['detail'], 'max 10');
     assert.equal(m['hint'], 'try later');
-    const fields = backend.decodeErrorFields(body(encode.errorResponse('ERROR', '08P01', 'x'), BackendMessage.ErrorResponse));
+    const fields = backend.decodeErrorFields(
+      body(encode.errorResponse('ERROR', '08P01', 'x'), BackendMessage.ErrorResponse),
+    );
     assert.deepEqual(fields, { severity: 'ERROR', severityNonLocalized: 'ERROR', code: '08P01', message: 'x' });
   });
 
@@ -54,7 +56,10 @@ describe('backend encoders, checked against pg-protocol', () => {
   it('readyForQuery', () => {
     for (const s of ['I', 'T', 'E'] as const) {
       assert.equal(oracle(encode.readyForQuery(s))['status'], s);
-      assert.equal(backend.readyForQueryStatus(body(encode.readyForQuery(s), BackendMessage.ReadyForQuery)), s.charCodeAt(0));
+      assert.equal(
+        backend.readyForQueryStatus(body(encode.readyForQuery(s), BackendMessage.ReadyForQuery)),
+        s.charCodeAt(0),
+      );
     }
   });
 
@@ -74,10 +79,13 @@ describe('backend encoders, checked against pg-protocol', () => {
 
   it('decodeAuthentication reads code and data', () => {
     const salt = Buffer.from([1, 2, 3, 4]);
-    assert.deepEqual(backend.decodeAuthentication(body(encode.authenticationMD5Password(salt), BackendMessage.Authentication)), {
-      code: 5,
-      data: salt,
-    });
+    assert.deepEqual(
+      backend.decodeAuthentication(body(encode.authenticationMD5Password(salt), BackendMessage.Authentication)),
+      {
+        code: 5,
+        data: salt,
+      },
+    );
     assert.equal(backend.decodeAuthentication(Buffer.from([0, 0, 0])), null);
   });
 
@@ -85,10 +93,13 @@ describe('backend encoders, checked against pg-protocol', () => {
     const m = oracle(encode.parameterStatus('TimeZone', 'Europe/Zürich'));
     assert.equal(m['parameterName'], 'TimeZone');
     assert.equal(m['parameterValue'], 'Europe/Zürich');
-    assert.deepEqual(backend.decodeParameterStatus(body(encode.parameterStatus('a', 'b'), BackendMessage.ParameterStatus)), {
-      name: 'a',
-      value: 'b',
-    });
+    assert.deepEqual(
+      backend.decodeParameterStatus(body(encode.parameterStatus('a', 'b'), BackendMessage.ParameterStatus)),
+      {
+        name: 'a',
+        value: 'b',
+      },
+    );
   });
 
   it('backendKeyData round-trips pid and a 3.0 or 3.2 secret', () => {
@@ -96,10 +107,13 @@ describe('backend encoders, checked against pg-protocol', () => {
     assert.equal(m['processID'], 1234);
     assert.equal(m['secretKey'], 256);
     const secret = Buffer.alloc(32, 0xab);
-    assert.deepEqual(backend.decodeBackendKeyData(body(encode.backendKeyData(0xfedcba98, secret), BackendMessage.BackendKeyData)), {
-      pid: 0xfedcba98,
-      secret,
-    });
+    assert.deepEqual(
+      backend.decodeBackendKeyData(body(encode.backendKeyData(0xfedcba98, secret), BackendMessage.BackendKeyData)),
+      {
+        pid: 0xfedcba98,
+        secret,
+      },
+    );
   });
 
   it('commandComplete, emptyQueryResponse', () => {
@@ -108,7 +122,12 @@ describe('backend encoders, checked against pg-protocol', () => {
   });
 
   it('rowDescription and dataRow in text format', () => {
-    const rd = oracle(encode.rowDescription([{ name: 'database', typeOid: 25 }, { name: 'cl_active', typeOid: 20 }]));
+    const rd = oracle(
+      encode.rowDescription([
+        { name: 'database', typeOid: 25 },
+        { name: 'cl_active', typeOid: 20 },
+      ]),
+    );
     const fields = rd['fields'] as { name: string; dataTypeID: number; format: string }[];
     assert.deepEqual(
       fields.map((f) => [f.name, f.dataTypeID, f.format]),
@@ -142,7 +161,11 @@ describe('frontend encoders, checked against pg-protocol serialize', () => {
       encode.saslInitialResponse('SCRAM-SHA-256', 'n,,n=,r=abc'),
       serialize.sendSASLInitialResponseMessage('SCRAM-SHA-256', 'n,,n=,r=abc'),
     ],
-    ['saslResponse', encode.saslResponse('c=biws,r=abc,p=xyz'), serialize.sendSCRAMClientFinalMessage('c=biws,r=abc,p=xyz')],
+    [
+      'saslResponse',
+      encode.saslResponse('c=biws,r=abc,p=xyz'),
+      serialize.sendSCRAMClientFinalMessage('c=biws,r=abc,p=xyz'),
+    ],
   ] as const) {
     it(`${name} is byte-identical`, () => {
       assert.deepEqual(ours, theirs);
@@ -183,7 +206,10 @@ describe('frontend decoders', () => {
   });
 
   it('decodeParse', () => {
-    const b = body(serialize.parse({ name: 'stmt1', text: 'SELECT $1, $2', types: [23, 4294967295] }), FrontendMessage.Parse);
+    const b = body(
+      serialize.parse({ name: 'stmt1', text: 'SELECT $1, $2', types: [23, 4294967295] }),
+      FrontendMessage.Parse,
+    );
     assert.deepEqual(frontend.decodeParse(b), { name: 'stmt1', query: 'SELECT $1, $2', paramTypes: [23, 4294967295] });
     assert.deepEqual(frontend.decodeParse(body(serialize.parse({ text: 'SELECT 1' }), FrontendMessage.Parse)), {
       name: '',
@@ -215,17 +241,23 @@ describe('frontend decoders', () => {
       kind: 'S',
       name: 's1',
     });
-    assert.deepEqual(frontend.decodeDescribe(body(serialize.describe({ type: 'P', name: '' }), FrontendMessage.Describe)), {
-      kind: 'P',
-      name: '',
-    });
+    assert.deepEqual(
+      frontend.decodeDescribe(body(serialize.describe({ type: 'P', name: '' }), FrontendMessage.Describe)),
+      {
+        kind: 'P',
+        name: '',
+      },
+    );
     assert.equal(frontend.decodeClose(Buffer.from('Xs1\0')), null);
     assert.equal(frontend.decodeDescribe(Buffer.from('S')), null);
     assert.equal(frontend.decodeDescribe(Buffer.from('Ss1\0junk')), null);
   });
 
   it('decodePassword', () => {
-    assert.equal(frontend.decodePassword(body(serialize.password('hunter2'), FrontendMessage.PasswordMessage)), 'hunter2');
+    assert.equal(
+      frontend.decodePassword(body(serialize.password('hunter2'), FrontendMessage.PasswordMessage)),
+      'hunter2',
+    );
     assert.equal(frontend.decodePassword(Buffer.from('hunter2')), null);
     assert.equal(frontend.decodePassword(Buffer.from('a\0b\0')), null);
   });
@@ -244,11 +276,19 @@ describe('frontend decoders', () => {
   });
 
   it('decodeSASLInitialResponse: never trusts a length beyond the body', () => {
-    const overLong = Buffer.concat([Buffer.from('SCRAM-SHA-256\0'), Buffer.from([0x7f, 0xff, 0xff, 0xff]), Buffer.from('abc')]);
+    const overLong = Buffer.concat([
+      Buffer.from('SCRAM-SHA-256\0'),
+      Buffer.from([0x7f, 0xff, 0xff, 0xff]),
+      Buffer.from('abc'),
+    ]);
     assert.equal(frontend.decodeSASLInitialResponse(overLong), null);
     const minusTwo = Buffer.concat([Buffer.from('SCRAM-SHA-256\0'), Buffer.from([0xff, 0xff, 0xff, 0xfe])]);
     assert.equal(frontend.decodeSASLInitialResponse(minusTwo), null);
-    const minusOneWithData = Buffer.concat([Buffer.from('M\0'), Buffer.from([0xff, 0xff, 0xff, 0xff]), Buffer.from('x')]);
+    const minusOneWithData = Buffer.concat([
+      Buffer.from('M\0'),
+      Buffer.from([0xff, 0xff, 0xff, 0xff]),
+      Buffer.from('x'),
+    ]);
     assert.equal(frontend.decodeSASLInitialResponse(minusOneWithData), null);
     assert.equal(frontend.decodeSASLInitialResponse(Buffer.from('SCRAM-SHA-256\0\0\0')), null);
     assert.equal(frontend.decodeSASLInitialResponse(Buffer.from('SCRAM-SHA-256')), null);

@@ -3,8 +3,10 @@ import assert from 'node:assert/strict';
 import { rowShape, sameRowShape } from '../../src/protocol/row-shape.js';
 import * as encode from '../../src/protocol/encode.js';
 
-const T = 0x54, NO_DATA = 0x6e;
-const INT4 = 23, TEXT = 25;
+const T = 0x54,
+  NO_DATA = 0x6e;
+const INT4 = 23,
+  TEXT = 25;
 
 /** The shape of a RowDescription of `columns`, as if they came from table `tableOid`. */
 function shape(columns: { name: string; typeOid: number }[], tableOid = 0): Buffer {
@@ -22,14 +24,26 @@ function shape(columns: { name: string; typeOid: number }[], tableOid = 0): Buff
 
 describe('row shapes', () => {
   it('the same names, types and modifiers are the same shape, whatever table they come from', () => {
-    assert.equal(sameRowShape(shape([{ name: 'v', typeOid: INT4 }], 16384), shape([{ name: 'v', typeOid: INT4 }], 16999)), true);
+    assert.equal(
+      sameRowShape(shape([{ name: 'v', typeOid: INT4 }], 16384), shape([{ name: 'v', typeOid: INT4 }], 16999)),
+      true,
+    );
   });
 
   it('another type, name or number of columns is another shape', () => {
     const v = shape([{ name: 'v', typeOid: INT4 }]);
     assert.equal(sameRowShape(v, shape([{ name: 'v', typeOid: TEXT }])), false);
     assert.equal(sameRowShape(v, shape([{ name: 'w', typeOid: INT4 }])), false);
-    assert.equal(sameRowShape(v, shape([{ name: 'v', typeOid: INT4 }, { name: 'w', typeOid: INT4 }])), false);
+    assert.equal(
+      sameRowShape(
+        v,
+        shape([
+          { name: 'v', typeOid: INT4 },
+          { name: 'w', typeOid: INT4 },
+        ]),
+      ),
+      false,
+    );
   });
 
   it('NoData matches NoData only', () => {

@@ -1,7 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { serialize } from 'pg-protocol';
-import { AssemblyBudget, HEAD_BYTES, MessageScanner, collectTable, type MessageSink } from '../../src/protocol/scanner.js';
+import {
+  AssemblyBudget,
+  HEAD_BYTES,
+  MessageScanner,
+  collectTable,
+  type MessageSink,
+} from '../../src/protocol/scanner.js';
 import * as encode from '../../src/protocol/encode.js';
 
 interface Seen {
@@ -149,7 +155,7 @@ describe('MessageScanner buffers', () => {
     assert.equal(seen.length, 1);
     assert.equal(seen[0]!.body.length, HEAD_BYTES);
     assert.ok(seen[0]!.body.equals(bind.subarray(5, 5 + HEAD_BYTES)));
-    assert.equal(seen[0]!.end, (bind.length - 1) % 1000 + 1);
+    assert.equal(seen[0]!.end, ((bind.length - 1) % 1000) + 1);
     assert.equal(scanner.atBoundary, true);
     // Whole in one chunk, it is a view of all of it, as any collected body.
     seen.length = 0;
@@ -198,7 +204,11 @@ describe('MessageScanner buffers', () => {
 describe('MessageScanner control', () => {
   it('stops right after a message when the sink returns false and resumes from there', () => {
     const scanner = new MessageScanner(1 << 20, collectTable('Z'));
-    const stream = Buffer.concat([encode.readyForQuery('T'), encode.commandComplete('COMMIT'), encode.readyForQuery('I')]);
+    const stream = Buffer.concat([
+      encode.readyForQuery('T'),
+      encode.commandComplete('COMMIT'),
+      encode.readyForQuery('I'),
+    ]);
     const statuses: string[] = [];
     const stopAtEach: MessageSink = {
       onMessage: (_t, body) => (statuses.push(body.toString('latin1')), false),

@@ -1,12 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { serialize } from 'pg-protocol';
-import {
-  StartupReader,
-  parseOptions,
-  MAX_STARTUP_PACKET,
-  type StartupPacket,
-} from '../../src/protocol/startup.js';
+import { StartupReader, parseOptions, MAX_STARTUP_PACKET, type StartupPacket } from '../../src/protocol/startup.js';
 import * as encode from '../../src/protocol/encode.js';
 
 /** An untyped packet: Int32 length (counting itself), Int32 code, then `rest`. */
@@ -85,11 +80,18 @@ describe('StartupReader: StartupMessage', () => {
   it('matches our own startupMessage encoder', () => {
     const { packet: p } = readOne(encode.startupMessage({ user: 'bob', application_name: 'ü' }));
     assert.equal(p.kind, 'startup');
-    if (p.kind === 'startup') assert.deepEqual([...p.params], [['user', 'bob'], ['application_name', 'ü']]);
+    if (p.kind === 'startup')
+      assert.deepEqual(
+        [...p.params],
+        [
+          ['user', 'bob'],
+          ['application_name', 'ü'],
+        ],
+      );
   });
 
   it('accepts 3.2 and separates _pq_. protocol options from parameters', () => {
-    const { packet: p } = readOne(packet(version(3, 2), pairs('user', 'u', '_pq_.compression', 'on', '') ));
+    const { packet: p } = readOne(packet(version(3, 2), pairs('user', 'u', '_pq_.compression', 'on', '')));
     assert.deepEqual(p, {
       kind: 'startup',
       major: 3,
@@ -168,7 +170,11 @@ describe('StartupReader: hostile input', () => {
   });
 
   it('rejects unknown protocol versions', () => {
-    expectError(packet(version(4, 0), pairs('user', 'u', '')), '08P01', /^unsupported frontend protocol 4\.0: server supports 3\.0$/);
+    expectError(
+      packet(version(4, 0), pairs('user', 'u', '')),
+      '08P01',
+      /^unsupported frontend protocol 4\.0: server supports 3\.0$/,
+    );
     expectError(packet(version(2, 0), pairs('user', 'u', '')), '08P01', /unsupported frontend protocol 2\.0/);
     expectError(packet(version(1234, 5681)), '08P01', /unsupported request code 1234\.5681/);
   });
@@ -202,7 +208,11 @@ describe('StartupReader: hostile input', () => {
 
   it('rejects a name without a value and bytes after the terminator', () => {
     expectError(packet(version(3, 0), pairs('user', 'u', 'database')), '08P01', /expected terminator/);
-    expectError(packet(version(3, 0), Buffer.concat([pairs('user', 'u', ''), Buffer.from('x')])), '08P01', /expected terminator/);
+    expectError(
+      packet(version(3, 0), Buffer.concat([pairs('user', 'u', ''), Buffer.from('x')])),
+      '08P01',
+      /expected terminator/,
+    );
   });
 
   it('requires a non-empty user (28000)', () => {
@@ -212,7 +222,11 @@ describe('StartupReader: hostile input', () => {
   });
 
   it('rejects duplicate parameters', () => {
-    expectError(packet(version(3, 0), pairs('user', 'a', 'user', 'b', '')), '08P01', /duplicate startup parameter "user"/);
+    expectError(
+      packet(version(3, 0), pairs('user', 'a', 'user', 'b', '')),
+      '08P01',
+      /duplicate startup parameter "user"/,
+    );
   });
 
   it('reset() discards a partial packet', () => {

@@ -36,7 +36,14 @@ function boundaries(): Set<number> {
 
 describe('WholeMessages', () => {
   it('passes the stream unchanged, in order, whatever the cuts', () => {
-    for (const cuts of [[], [1], [3], [parseMsg.length + 2], [parseMsg.length + 100, parseMsg.length + 150], [7, 8, 9, 10, 11]]) {
+    for (const cuts of [
+      [],
+      [1],
+      [3],
+      [parseMsg.length + 2],
+      [parseMsg.length + 100, parseMsg.length + 150],
+      [7, 8, 9, 10, 11],
+    ]) {
       assert.deepEqual(Buffer.concat(run(cuts)), stream, `cuts ${cuts}`);
     }
     // Every single-byte cut, too.
@@ -88,7 +95,10 @@ describe('a length is only a claim', () => {
       w.split(Buffer.alloc(1000), () => assert.fail('nothing is whole yet'));
       held.push(w);
     }
-    assert.ok(process.memoryUsage().arrayBuffers - before < 16 * 1024 * 1024, '20 claims of 200 MB must not allocate them');
+    assert.ok(
+      process.memoryUsage().arrayBuffers - before < 16 * 1024 * 1024,
+      '20 claims of 200 MB must not allocate them',
+    );
   });
 
   it('MessageScanner assembles a collected body as it arrives', () => {
@@ -99,7 +109,10 @@ describe('a length is only a claim', () => {
       assert.equal(s.scan(claim(0x51), { onMessage: () => assert.fail('not complete') }), 15);
       scanners.push(s);
     }
-    assert.ok(process.memoryUsage().arrayBuffers - before < 16 * 1024 * 1024, '20 claims of 200 MB must not allocate them');
+    assert.ok(
+      process.memoryUsage().arrayBuffers - before < 16 * 1024 * 1024,
+      '20 claims of 200 MB must not allocate them',
+    );
   });
 
   it('a body assembled in growing steps arrives intact', () => {
@@ -110,7 +123,12 @@ describe('a length is only a claim', () => {
     const s = new MessageScanner(1 << 20, collectTable('Q'));
     let got: Buffer | null = null;
     for (let off = 0; off < message.length; off += 7000) {
-      s.scan(message.subarray(off, off + 7000), { onMessage: (_t, b) => { got = Buffer.from(b); return true; } });
+      s.scan(message.subarray(off, off + 7000), {
+        onMessage: (_t, b) => {
+          got = Buffer.from(b);
+          return true;
+        },
+      });
     }
     assert.deepEqual(got, body);
   });

@@ -2,13 +2,26 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MAX_PEER_ID, MAX_WORKER_ID } from '../../src/config/peering.js';
 import {
-  CancelKeys, LARGEST_REAL_PID,
-  forwardedCancelPid, isIssuedCancelPid, issuedCancelPid, peerOfCancelPid, workerOfCancelPid,
+  CancelKeys,
+  LARGEST_REAL_PID,
+  forwardedCancelPid,
+  isIssuedCancelPid,
+  issuedCancelPid,
+  peerOfCancelPid,
+  workerOfCancelPid,
 } from '../../src/proxy/cancel-keys.js';
 
 describe('cancel keys', () => {
   it('hand out pids above any real Linux pid and below 2^31, naming their peer and worker', () => {
-    for (const [peer, worker] of [[0, 0], [1, 0], [0, 1], [5, 17], [MAX_PEER_ID, 0], [0, MAX_WORKER_ID], [MAX_PEER_ID, MAX_WORKER_ID]] as const) {
+    for (const [peer, worker] of [
+      [0, 0],
+      [1, 0],
+      [0, 1],
+      [5, 17],
+      [MAX_PEER_ID, 0],
+      [0, MAX_WORKER_ID],
+      [MAX_PEER_ID, MAX_WORKER_ID],
+    ] as const) {
       const keys = new CancelKeys<number>(peer, worker);
       for (let i = 0; i < 2000; i++) {
         const { pid } = keys.issue(i);
@@ -22,7 +35,13 @@ describe('cancel keys', () => {
   });
 
   it('refuse peer and worker ids the pid has no room for', () => {
-    for (const [peer, worker] of [[-1, 0], [MAX_PEER_ID + 1, 0], [0, -1], [0, MAX_WORKER_ID + 1], [1.5, 0]]) {
+    for (const [peer, worker] of [
+      [-1, 0],
+      [MAX_PEER_ID + 1, 0],
+      [0, -1],
+      [0, MAX_WORKER_ID + 1],
+      [1.5, 0],
+    ]) {
       assert.throws(() => new CancelKeys(peer!, worker!), RangeError, `peer ${peer} worker ${worker}`);
     }
   });

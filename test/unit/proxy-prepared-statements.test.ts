@@ -13,9 +13,14 @@ import { Classifier } from '../../src/sql/index.js';
 /** The messages of a frontend byte stream as "<type> <printable body>". */
 function messages(bytes: Buffer): string[] {
   const out: string[] = [];
-  for (let off = 0; off < bytes.length;) {
+  for (let off = 0; off < bytes.length; ) {
     const end = off + 1 + bytes.readUInt32BE(off + 1);
-    out.push(`${String.fromCharCode(bytes[off]!)} ${bytes.subarray(off + 5, end).toString('latin1').replace(/\0/g, '|')}`);
+    out.push(
+      `${String.fromCharCode(bytes[off]!)} ${bytes
+        .subarray(off + 5, end)
+        .toString('latin1')
+        .replace(/\0/g, '|')}`,
+    );
     off = end;
   }
   return out;
@@ -43,8 +48,11 @@ describe('ClientStatements.rewrite', () => {
   it('maps a client name to the shared server name, in Parse and Bind', () => {
     const c = client();
     const set = new PreparedSet(10);
-    assert.deepEqual(c.rewrite(set, parse('q1', 'SELECT $1'), bind('q1'), serialize.sync()),
-      [...messages(parse('pgtide_1', 'SELECT $1')), ...messages(bind('pgtide_1')), 'S ']);
+    assert.deepEqual(c.rewrite(set, parse('q1', 'SELECT $1'), bind('q1'), serialize.sync()), [
+      ...messages(parse('pgtide_1', 'SELECT $1')),
+      ...messages(bind('pgtide_1')),
+      'S ',
+    ]);
     assert.equal(set.has('pgtide_1'), true);
     assert.deepEqual([c.stats.clientParses, c.stats.serverParses, c.stats.binds], [1, 1, 1]);
   });
@@ -54,15 +62,21 @@ describe('ClientStatements.rewrite', () => {
     const set = new PreparedSet(10);
     client(shared).rewrite(set, parse('mine', 'SELECT 1'), serialize.sync());
     const b = client(shared);
-    assert.deepEqual(b.rewrite(set, parse('theirs', 'SELECT 1'), bind('theirs'), serialize.sync()), [...messages(bind('pgtide_1')), 'S ']);
+    assert.deepEqual(b.rewrite(set, parse('theirs', 'SELECT 1'), bind('theirs'), serialize.sync()), [
+      ...messages(bind('pgtide_1')),
+      'S ',
+    ]);
     assert.deepEqual(b.answered, [encode.parseComplete()], 'answered at once: nothing was owed before it');
   });
 
   it('a Bind on a server that lacks the statement prepares it first', () => {
     const c = client();
     c.rewrite(new PreparedSet(10), parse('q', 'SELECT 2'), serialize.sync());
-    assert.deepEqual(c.rewrite(new PreparedSet(10), bind('q'), serialize.sync()),
-      [...messages(parse('pgtide_1', 'SELECT 2')), ...messages(bind('pgtide_1')), 'S ']);
+    assert.deepEqual(c.rewrite(new PreparedSet(10), bind('q'), serialize.sync()), [
+      ...messages(parse('pgtide_1', 'SELECT 2')),
+      ...messages(bind('pgtide_1')),
+      'S ',
+    ]);
   });
 
   it('Close of a statement is answered by pgtide and forgets only the client name', () => {
@@ -86,7 +100,11 @@ describe('ClientStatements.rewrite', () => {
     const c = client();
     const set = new PreparedSet(1);
     c.rewrite(set, parse('a', 'SELECT 5'), serialize.sync());
-    assert.deepEqual(c.rewrite(set, parse('b', 'SELECT 6'), serialize.sync()), ['C Spgtide_1|', ...messages(parse('pgtide_2', 'SELECT 6')), 'S ']);
+    assert.deepEqual(c.rewrite(set, parse('b', 'SELECT 6'), serialize.sync()), [
+      'C Spgtide_1|',
+      ...messages(parse('pgtide_2', 'SELECT 6')),
+      'S ',
+    ]);
   });
 
   it('DEALLOCATE of a client name deallocates the shared name', () => {
@@ -101,18 +119,30 @@ describe('ClientStatements.rewrite', () => {
     const c = client();
     const set = new PreparedSet(10);
     c.rewrite(set, parse('q', 'SELECT 8'), parse('r', 'SELECT 9'), serialize.sync());
-    assert.deepEqual(c.rewrite(set, encode.query('SELECT 1; DEALLOCATE PREPARE q; SELECT 2')), ['Q SELECT 1; DEALLOCATE PREPARE "pgtide_1"; SELECT 2|']);
-    assert.deepEqual(c.rewrite(set, parse('', 'deallocate r'), bind(''), serialize.sync()),
-      [...messages(parse('', 'deallocate "pgtide_2"')), ...messages(bind('')), 'S ']);
+    assert.deepEqual(c.rewrite(set, encode.query('SELECT 1; DEALLOCATE PREPARE q; SELECT 2')), [
+      'Q SELECT 1; DEALLOCATE PREPARE "pgtide_1"; SELECT 2|',
+    ]);
+    assert.deepEqual(c.rewrite(set, parse('', 'deallocate r'), bind(''), serialize.sync()), [
+      ...messages(parse('', 'deallocate "pgtide_2"')),
+      ...messages(bind('')),
+      'S ',
+    ]);
     assert.equal(c.statements.size, 0);
-    assert.equal(set.isDoubtful('pgtide_1') && set.isDoubtful('pgtide_2'), true, 'closed before they are prepared again');
+    assert.equal(
+      set.isDoubtful('pgtide_1') && set.isDoubtful('pgtide_2'),
+      true,
+      'closed before they are prepared again',
+    );
   });
 
   it('DEALLOCATE ALL in an unnamed Parse forgets every name and doubts every statement of the server', () => {
     const c = client();
     const set = new PreparedSet(10);
     c.rewrite(set, parse('q', 'SELECT 10'), serialize.sync());
-    assert.deepEqual(c.rewrite(set, parse('', 'DEALLOCATE ALL'), serialize.sync()), [...messages(parse('', 'DEALLOCATE ALL')), 'S ']);
+    assert.deepEqual(c.rewrite(set, parse('', 'DEALLOCATE ALL'), serialize.sync()), [
+      ...messages(parse('', 'DEALLOCATE ALL')),
+      'S ',
+    ]);
     assert.equal(c.statements.size, 0);
     assert.equal(set.size, 0);
     assert.equal(set.isDoubtful('pgtide_1'), true);
@@ -127,23 +157,37 @@ describe('ClientStatements.rewrite', () => {
     a.rewrite(set, bind('q'), serialize.sync());
     a.statements.invalidate('pgtide_1');
     const b = client(shared);
-    assert.deepEqual(b.rewrite(elsewhere, parse('mine', 'SELECT 11'), serialize.sync()),
-      ['C Spgtide_1|', ...messages(parse('pgtide_1', 'SELECT 11')), 'S ']);
+    assert.deepEqual(b.rewrite(elsewhere, parse('mine', 'SELECT 11'), serialize.sync()), [
+      'C Spgtide_1|',
+      ...messages(parse('pgtide_1', 'SELECT 11')),
+      'S ',
+    ]);
     assert.deepEqual(b.answered, [], 'the server answers the Parse');
-    assert.deepEqual(a.rewrite(set, bind('q'), serialize.sync()), ['C Spgtide_1|', ...messages(parse('pgtide_1', 'SELECT 11')), ...messages(bind('pgtide_1')), 'S ']);
+    assert.deepEqual(a.rewrite(set, bind('q'), serialize.sync()), [
+      'C Spgtide_1|',
+      ...messages(parse('pgtide_1', 'SELECT 11')),
+      ...messages(bind('pgtide_1')),
+      'S ',
+    ]);
   });
 });
 
 describe('a statement whose shape clients were told, prepared afresh on a server: its shape is checked first', () => {
   const ROW = 0x54;
   const rows = (typeOid: number) => encode.rowDescription([{ name: 'v', typeOid }]).subarray(5);
-  const INT4 = 23, TEXT = 25;
+  const INT4 = 23,
+    TEXT = 25;
   const execute = serialize.execute({});
 
   /** A client that prepared and described 's' on server A (its RowDescription: int4), then binds it on server B. */
   function describedOnA(...more: Buffer[]) {
     const c = client();
-    c.rewrite(new PreparedSet(10), parse('s', 'SELECT v FROM t'), serialize.describe({ type: 'S', name: 's' }), serialize.sync());
+    c.rewrite(
+      new PreparedSet(10),
+      parse('s', 'SELECT v FROM t'),
+      serialize.describe({ type: 'S', name: 's' }),
+      serialize.sync(),
+    );
     c.statements.learnShape('pgtide_1', ROW, rows(INT4));
     c.statements.endUndo();
     const b = new PreparedSet(10);
@@ -164,7 +208,11 @@ describe('a statement whose shape clients were told, prepared afresh on a server
     const { c, b } = describedOnA();
     c.statements.shapeAnswered(ROW, rows(INT4), b);
     const [held] = c.statements.takeHeld();
-    assert.deepEqual(messages(c.statements.rewrite(held!, b, c.tracker, c.stats, () => undefined)), [...messages(bind('pgtide_1')), ...messages(execute), 'S ']);
+    assert.deepEqual(messages(c.statements.rewrite(held!, b, c.tracker, c.stats, () => undefined)), [
+      ...messages(bind('pgtide_1')),
+      ...messages(execute),
+      'S ',
+    ]);
   });
 
   it('another shape there: a new version of the statement, and the Bind goes where the server fails it (0A000)', () => {
@@ -181,14 +229,21 @@ describe('a statement whose shape clients were told, prepared afresh on a server
     const { c } = describedOnA();
     const other = client(c.registry);
     const b = new PreparedSet(10);
-    assert.deepEqual(other.rewrite(b, parse('mine', 'SELECT v FROM t'), serialize.sync()), [...messages(parse('pgtide_1', 'SELECT v FROM t')), 'D Spgtide_1|', 'H ']);
+    assert.deepEqual(other.rewrite(b, parse('mine', 'SELECT v FROM t'), serialize.sync()), [
+      ...messages(parse('pgtide_1', 'SELECT v FROM t')),
+      'D Spgtide_1|',
+      'H ',
+    ]);
     assert.equal(other.statements.holding, true);
     other.statements.shapeAnswered(ROW, rows(TEXT), b);
     // The check's answers are in (nothing is owed).
     other.tracker.reset(b);
     // Its Parse is answered from the copy the check made (of the new version).
     const [held] = other.statements.takeHeld();
-    assert.deepEqual(messages(other.statements.rewrite(held!, b, other.tracker, other.stats, (m) => other.answered.push(m))), ['S ']);
+    assert.deepEqual(
+      messages(other.statements.rewrite(held!, b, other.tracker, other.stats, (m) => other.answered.push(m))),
+      ['S '],
+    );
     assert.deepEqual(other.answered, [encode.parseComplete()]);
     // The first client's Bind, wherever it lands, fails as PostgreSQL's would.
     const sent = c.rewrite(b, bind('s'), serialize.sync());
@@ -198,8 +253,11 @@ describe('a statement whose shape clients were told, prepared afresh on a server
   it('a statement whose shape nobody was told is prepared at once, unchecked', () => {
     const c = client();
     c.rewrite(new PreparedSet(10), parse('s', 'SELECT v FROM t'), serialize.sync());
-    assert.deepEqual(c.rewrite(new PreparedSet(10), bind('s'), serialize.sync()),
-      [...messages(parse('pgtide_1', 'SELECT v FROM t')), ...messages(bind('pgtide_1')), 'S ']);
+    assert.deepEqual(c.rewrite(new PreparedSet(10), bind('s'), serialize.sync()), [
+      ...messages(parse('pgtide_1', 'SELECT v FROM t')),
+      ...messages(bind('pgtide_1')),
+      'S ',
+    ]);
     assert.equal(c.statements.holding, false);
   });
 });
@@ -207,7 +265,11 @@ describe('a statement whose shape clients were told, prepared afresh on a server
 describe('findDeallocations', () => {
   const found = (sql: string) => {
     const b = Buffer.from(sql);
-    return findDeallocations(b, 0, b.length)?.map((d) => (d.name === null ? 'ALL' : `${d.name}@${b.toString('utf8', d.start, d.end)}`)) ?? null;
+    return (
+      findDeallocations(b, 0, b.length)?.map((d) =>
+        d.name === null ? 'ALL' : `${d.name}@${b.toString('utf8', d.start, d.end)}`,
+      ) ?? null
+    );
   };
   it('reads the forms of DEALLOCATE and DISCARD ALL, with where each name is written', () => {
     assert.deepEqual(found('DEALLOCATE q1'), ['q1@q1']);
@@ -218,7 +280,10 @@ describe('findDeallocations', () => {
     assert.deepEqual(found('Deallocate PREPARE all'), ['ALL']);
   });
   it('finds them in every statement of a multi-statement text, and nowhere else', () => {
-    assert.deepEqual(found('SELECT 1; DEALLOCATE q1; /* deallocate x */ SELECT \'deallocate y\'; DISCARD ALL'), ['q1@q1', 'ALL']);
+    assert.deepEqual(found("SELECT 1; DEALLOCATE q1; /* deallocate x */ SELECT 'deallocate y'; DISCARD ALL"), [
+      'q1@q1',
+      'ALL',
+    ]);
     assert.deepEqual(found('SELECT deallocate FROM t; discard plans'), null);
     assert.deepEqual(found('SELECT 1'), null);
     assert.deepEqual(found('DELETE FROM discs WHERE deal'), null);

@@ -4,16 +4,25 @@ import { Expect, ResponseTracker } from '../../src/proxy/response-tracker.js';
 import { PreparedSet } from '../../src/pool/prepared-set.js';
 
 // Server answers by type byte.
-const ParseComplete = 0x31, BindComplete = 0x32, RowDescription = 0x54, NoData = 0x6e,
-  CommandComplete = 0x43, ErrorResponse = 0x45, ReadyForQuery = 0x5a, DataRow = 0x44, ParameterDescription = 0x74;
+const ParseComplete = 0x31,
+  BindComplete = 0x32,
+  RowDescription = 0x54,
+  NoData = 0x6e,
+  CommandComplete = 0x43,
+  ErrorResponse = 0x45,
+  ReadyForQuery = 0x5a,
+  DataRow = 0x44,
+  ParameterDescription = 0x74;
 
 /** Feeds answers; returns per answer 'h' (hidden) or 'f' (forwarded), plus '+n' for n answers pgtide adds after it. */
 function feed(tracker: ResponseTracker, answers: number[]): string {
-  return answers.map((type) => {
-    const hidden = tracker.onAnswer(type);
-    const added = tracker.fakes.splice(0).length;
-    return (hidden ? 'h' : 'f') + (added > 0 ? `+${added}` : '');
-  }).join(' ');
+  return answers
+    .map((type) => {
+      const hidden = tracker.onAnswer(type);
+      const added = tracker.fakes.splice(0).length;
+      return (hidden ? 'h' : 'f') + (added > 0 ? `+${added}` : '');
+    })
+    .join(' ');
 }
 
 describe('ResponseTracker', () => {
@@ -31,7 +40,16 @@ describe('ResponseTracker', () => {
   it('counts the Queries an error skips, and those sent while the server discards, once', () => {
     const t = new ResponseTracker();
     t.reset(new PreparedSet(10));
-    for (const kind of [Expect.Parse, Expect.Bind, Expect.Execute, Expect.Query, Expect.Query, Expect.Sync, Expect.Query]) t.push(kind);
+    for (const kind of [
+      Expect.Parse,
+      Expect.Bind,
+      Expect.Execute,
+      Expect.Query,
+      Expect.Query,
+      Expect.Sync,
+      Expect.Query,
+    ])
+      t.push(kind);
     assert.equal(feed(t, [ParseComplete, ErrorResponse]), 'f f');
     assert.equal(t.takeSkippedQueries(), 2);
     assert.equal(t.takeSkippedQueries(), 0);
@@ -63,7 +81,10 @@ describe('ResponseTracker', () => {
     t.pushFake(Expect.FakeClose);
     t.push(Expect.Describe);
     t.push(Expect.Sync);
-    assert.equal(feed(t, [ParameterDescription, RowDescription, ParameterDescription, NoData, ReadyForQuery]), 'f f+1 f f f');
+    assert.equal(
+      feed(t, [ParameterDescription, RowDescription, ParameterDescription, NoData, ReadyForQuery]),
+      'f f+1 f f f',
+    );
   });
 
   it('a shape check: its ParseComplete, ParameterDescription and RowDescription are hidden, and it says when it ended', () => {
@@ -90,7 +111,7 @@ describe('ResponseTracker', () => {
     assert.deepEqual([t.checkingShape, t.shapeCheckEnded, t.skipping, set.has('pgtide_1')], [false, true, true, false]);
   });
 
-  it('after an error, requests up to Sync get no answer, and pgtide\'s own answers among them are dropped', () => {
+  it("after an error, requests up to Sync get no answer, and pgtide's own answers among them are dropped", () => {
     const set = new PreparedSet(10);
     set.add({ serverName: 'pgtide_7', epoch: 0 });
     const failed: string[] = [];
@@ -157,7 +178,12 @@ describe('ResponseTracker', () => {
       t.pushFake(Expect.FakeClose);
     }
     t.push(Expect.Sync);
-    assert.equal(feed(t, [...Array(100).fill(BindComplete), ReadyForQuery]).split(' ').filter((a) => a === 'f+1').length, 100);
+    assert.equal(
+      feed(t, [...Array(100).fill(BindComplete), ReadyForQuery])
+        .split(' ')
+        .filter((a) => a === 'f+1').length,
+      100,
+    );
     assert.ok(t.idle);
   });
 });

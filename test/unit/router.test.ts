@@ -4,18 +4,30 @@ import { defaultConfig } from '../../src/config/defaults.js';
 import type { BackendConfig, Config } from '../../src/config/types.js';
 import { Router, type ClusterView } from '../../src/proxy/router.js';
 
-const backend = (name: string, weight: number, role: BackendConfig['role']): BackendConfig => ({ name, host: 'h', port: 1, weight, role });
-const primary = backend('p', 0, 'primary'), s1 = backend('s1', 1, 'standby'), s2 = backend('s2', 3, 'standby');
+const backend = (name: string, weight: number, role: BackendConfig['role']): BackendConfig => ({
+  name,
+  host: 'h',
+  port: 1,
+  weight,
+  role,
+});
+const primary = backend('p', 0, 'primary'),
+  s1 = backend('s1', 1, 'standby'),
+  s2 = backend('s2', 3, 'standby');
 
 function router(overrides: Partial<Config>, view: Partial<ClusterView> = {}, draws: number[] = [0.5]): Router {
   const config = { ...defaultConfig(), backends: [primary, s1, s2], ...overrides };
   let i = 0;
-  return new Router(config, {
-    primary: () => primary,
-    readCandidates: () => [s1, s2],
-    lagBytes: () => null,
-    ...view,
-  }, () => draws[i++ % draws.length]!);
+  return new Router(
+    config,
+    {
+      primary: () => primary,
+      readCandidates: () => [s1, s2],
+      lagBytes: () => null,
+      ...view,
+    },
+    () => draws[i++ % draws.length]!,
+  );
 }
 const ctx = { database: 'app', user: 'u', applicationName: 'web' };
 
@@ -39,15 +51,27 @@ describe('router', () => {
 
   test('redirect lists: database, application (wins) and backend index', () => {
     assert.equal(router({ database_redirect_preference_list: 'app:primary' }).readBackend(ctx), primary);
-    assert.equal(router({ database_redirect_preference_list: 'app:primary', app_name_redirect_preference_list: 'web:1' }).readBackend(ctx), s1);
+    assert.equal(
+      router({
+        database_redirect_preference_list: 'app:primary',
+        app_name_redirect_preference_list: 'web:1',
+      }).readBackend(ctx),
+      s1,
+    );
     assert.equal(router({ user_redirect_preference_list: 'u:2' }).readBackend(ctx), s2);
     assert.equal(router({ database_redirect_preference_list: 'other:primary' }, {}, [0.1]).readBackend(ctx), s1);
   });
 
   test('a redirect weight sends only that share of the reads', () => {
     // draw 0.7 ≥ weight 0.5: the rule is skipped and the read is balanced (second draw 0.1 → s1)
-    assert.equal(router({ database_redirect_preference_list: 'app:primary(0.5)' }, {}, [0.7, 0.1]).readBackend(ctx), s1);
-    assert.equal(router({ database_redirect_preference_list: 'app:primary(0.5)' }, {}, [0.2]).readBackend(ctx), primary);
+    assert.equal(
+      router({ database_redirect_preference_list: 'app:primary(0.5)' }, {}, [0.7, 0.1]).readBackend(ctx),
+      s1,
+    );
+    assert.equal(
+      router({ database_redirect_preference_list: 'app:primary(0.5)' }, {}, [0.2]).readBackend(ctx),
+      primary,
+    );
   });
 
   test('prefer_lower_delay_standby picks the standby with the least lag', () => {

@@ -19,8 +19,14 @@ const MAX_PACKET_SIZE = 1024 * 1024;
 /** What the fake server does with the n-th packet pgtide sends it (startup first). */
 type Reply = (packet: Buffer, socket: net.Socket) => void;
 
-const send = (...messages: Buffer[]): Reply => (_packet, socket) => void socket.write(Buffer.concat(messages));
-const sendThenClose = (...messages: Buffer[]): Reply => (_packet, socket) => void socket.end(Buffer.concat(messages));
+const send =
+  (...messages: Buffer[]): Reply =>
+  (_packet, socket) =>
+    void socket.write(Buffer.concat(messages));
+const sendThenClose =
+  (...messages: Buffer[]): Reply =>
+  (_packet, socket) =>
+    void socket.end(Buffer.concat(messages));
 
 /** A typed message with any body, valid or not. */
 function message(type: string, body: Buffer | string): Buffer {
@@ -59,7 +65,10 @@ after(() => {
 });
 
 /** Listens for one pgtide connection and answers its packets with `replies`, in order. */
-async function fakeServer(replies: Reply[], received: Buffer[] = []): Promise<{ port: number; socket: Promise<net.Socket> }> {
+async function fakeServer(
+  replies: Reply[],
+  received: Buffer[] = [],
+): Promise<{ port: number; socket: Promise<net.Socket> }> {
   let connected!: (socket: net.Socket) => void;
   const socket = new Promise<net.Socket>((resolve) => (connected = resolve));
   const server = net.createServer((peer) => {
@@ -110,19 +119,22 @@ async function connect(replies: Reply[], options: ConnectOptions = {}): Promise<
     onServerClosed: () => closed(),
     onServerReusable: () => {},
   };
-  const server = new ServerConnection({
-    endpoint: { host: '127.0.0.1', port },
-    credentials: options.credentials ?? { user: 'alice', secret: { kind: 'plain', password: 'pencil' } },
-    database: 'db',
-    params: {},
-    tls: { mode: tlsMode },
-    connectTimeoutMs,
-    maxPacketSize: MAX_PACKET_SIZE,
-    maxPreparedStatements: 10,
-    authMethods,
-    maxScramIterations: 100_000,
-    channelBinding: options.channelBinding ?? 'prefer',
-  }, owner);
+  const server = new ServerConnection(
+    {
+      endpoint: { host: '127.0.0.1', port },
+      credentials: options.credentials ?? { user: 'alice', secret: { kind: 'plain', password: 'pencil' } },
+      database: 'db',
+      params: {},
+      tls: { mode: tlsMode },
+      connectTimeoutMs,
+      maxPacketSize: MAX_PACKET_SIZE,
+      maxPreparedStatements: 10,
+      authMethods,
+      maxScramIterations: 100_000,
+      channelBinding: options.channelBinding ?? 'prefer',
+    },
+    owner,
+  );
   return { server, error: await login, remote: await socket, closed: new Promise((resolve) => (closed = resolve)) };
 }
 
@@ -156,14 +168,16 @@ const honestFinal = (final: string): Buffer[] => [authentication(12, final), ok,
 
 describe('a server login that goes by the protocol', () => {
   it('succeeds through notices, settings, BackendKeyData and NegotiateProtocolVersion', QUICK, async () => {
-    const { server, error } = await connect([send(
-      ok,
-      encode.noticeResponse('WARNING', '01000', 'hello'),
-      encode.parameterStatus('server_version', '17.0'),
-      encode.backendKeyData(42, Buffer.alloc(4, 7)),
-      encode.negotiateProtocolVersion(0, []),
-      idle,
-    )]);
+    const { server, error } = await connect([
+      send(
+        ok,
+        encode.noticeResponse('WARNING', '01000', 'hello'),
+        encode.parameterStatus('server_version', '17.0'),
+        encode.backendKeyData(42, Buffer.alloc(4, 7)),
+        encode.negotiateProtocolVersion(0, []),
+        idle,
+      ),
+    ]);
     assert.equal(error, null);
     assert.equal(server.backendPid, 42);
     assert.equal(server.params.get('server_version'), '17.0');
@@ -186,21 +200,48 @@ const badLogins: Array<[string, Reply[], RegExp]> = [
   ['an authentication request without a code', [send(message('R', '\0\0'))], /invalid authentication request/],
   ['an unsupported authentication method', [send(authentication(7))], /unsupported authentication method 7/],
   ['an md5 request with a short salt', [send(authentication(5, 'ab'))], /md5 salt must be 4 bytes, got 2/],
-  ['SASL without SCRAM-SHA-256', [send(authentication(10, 'OAUTHBEARER\0\0'))], /no supported SASL mechanism \(OAUTHBEARER\)/],
+  [
+    'SASL without SCRAM-SHA-256',
+    [send(authentication(10, 'OAUTHBEARER\0\0'))],
+    /no supported SASL mechanism \(OAUTHBEARER\)/,
+  ],
   ['SASLContinue without SASL', [send(authentication(11, 'r=x,s=c2FsdA==,i=1'))], /unexpected SASLContinue/],
   ['SASLFinal without SASL', [send(authentication(12, 'v=AAAA'))], /unexpected SASLFinal/],
   ['a negative message length', [send(header('R', -1))], /invalid message length -1/],
   ['a length beyond max_packet_size', [send(header('E', 0x7fffffff))], /exceeds max_packet_size/],
-  ['a connection closed mid-message', [sendThenClose(ok, header('S', 100), Buffer.from('server_'))], /closed the connection during login/],
+  [
+    'a connection closed mid-message',
+    [sendThenClose(ok, header('S', 100), Buffer.from('server_'))],
+    /closed the connection during login/,
+  ],
   // Fixed by this audit.
   ['ReadyForQuery before AuthenticationOk', [send(idle)], /ReadyForQuery before AuthenticationOk/],
   ['a malformed ReadyForQuery', [send(ok, message('Z', 'X'))], /malformed or non-idle ReadyForQuery/],
-  ['a login that ends inside a transaction', [send(ok, encode.readyForQuery('T'))], /malformed or non-idle ReadyForQuery/],
-  ['a password request after AuthenticationOk', [send(ok, encode.authenticationCleartextPassword())], /after AuthenticationOk/],
-  ['a DataRow during login', [send(ok, encode.dataRow(['x']), idle)], /unexpected message 'D' from server during login/],
-  ['a ParameterStatus longer than 64 KiB', [send(ok, encode.parameterStatus('x', 'y'.repeat(65536)), idle)], /ParameterStatus longer than 65536 bytes/],
-  ['more than 256 ParameterStatus names',
-    [send(ok, ...Array.from({ length: 257 }, (_, i) => encode.parameterStatus(`p${i}`, 'v')), idle)], /more than 256 ParameterStatus names/],
+  [
+    'a login that ends inside a transaction',
+    [send(ok, encode.readyForQuery('T'))],
+    /malformed or non-idle ReadyForQuery/,
+  ],
+  [
+    'a password request after AuthenticationOk',
+    [send(ok, encode.authenticationCleartextPassword())],
+    /after AuthenticationOk/,
+  ],
+  [
+    'a DataRow during login',
+    [send(ok, encode.dataRow(['x']), idle)],
+    /unexpected message 'D' from server during login/,
+  ],
+  [
+    'a ParameterStatus longer than 64 KiB',
+    [send(ok, encode.parameterStatus('x', 'y'.repeat(65536)), idle)],
+    /ParameterStatus longer than 65536 bytes/,
+  ],
+  [
+    'more than 256 ParameterStatus names',
+    [send(ok, ...Array.from({ length: 257 }, (_, i) => encode.parameterStatus(`p${i}`, 'v')), idle)],
+    /more than 256 ParameterStatus names/,
+  ],
 ];
 
 describe('a hostile server login fails cleanly', () => {
@@ -216,16 +257,55 @@ describe('a hostile server login fails cleanly', () => {
 });
 
 const badScram: Array<[string, Reply[], RegExp]> = [
-  ['a huge iteration count', scramReplies((first) => first.replace(/i=\d+/, 'i=2000000000'), honestFinal), /iteration count must be between 1 and 10000000/],
-  ['1,000,000 iterations, above server_scram_max_iterations', scramReplies((first) => first.replace(/i=\d+/, 'i=1000000'), honestFinal),
-    /asks for 1000000 SCRAM iterations, more than server_scram_max_iterations \(100000\) allows/],
-  ['a very long nonce', scramReplies((first) => first.replace(/r=([^,]+)/, `r=$1${'x'.repeat(4000)}`), honestFinal), /nonce longer than 512 bytes/],
+  [
+    'a huge iteration count',
+    scramReplies((first) => first.replace(/i=\d+/, 'i=2000000000'), honestFinal),
+    /iteration count must be between 1 and 10000000/,
+  ],
+  [
+    '1,000,000 iterations, above server_scram_max_iterations',
+    scramReplies((first) => first.replace(/i=\d+/, 'i=1000000'), honestFinal),
+    /asks for 1000000 SCRAM iterations, more than server_scram_max_iterations \(100000\) allows/,
+  ],
+  [
+    'a very long nonce',
+    scramReplies((first) => first.replace(/r=([^,]+)/, `r=$1${'x'.repeat(4000)}`), honestFinal),
+    /nonce longer than 512 bytes/,
+  ],
   ['a non-base64 salt', scramReplies((first) => first.replace(/s=[^,]+/, 's=*'), honestFinal), /salt is not base64/],
-  ['a wrong server signature', scramReplies((first) => first, () => honestFinal(`v=${Buffer.alloc(32).toString('base64')}`)), /server signature does not match/],
-  ['an e= error', scramReplies((first) => first, () => honestFinal('e=invalid-proof')), /the server reported "invalid-proof"/],
+  [
+    'a wrong server signature',
+    scramReplies(
+      (first) => first,
+      () => honestFinal(`v=${Buffer.alloc(32).toString('base64')}`),
+    ),
+    /server signature does not match/,
+  ],
+  [
+    'an e= error',
+    scramReplies(
+      (first) => first,
+      () => honestFinal('e=invalid-proof'),
+    ),
+    /the server reported "invalid-proof"/,
+  ],
   // Fixed by this audit: without SASLFinal the server never proves it knows the password.
-  ['AuthenticationOk instead of SASLFinal', scramReplies((first) => first, () => [ok, idle]), /AuthenticationOk before completing SCRAM/],
-  ['a second AuthenticationSASL', scramReplies((first) => first, () => [authentication(10, 'SCRAM-SHA-256\0\0')]), /second AuthenticationSASL/],
+  [
+    'AuthenticationOk instead of SASLFinal',
+    scramReplies(
+      (first) => first,
+      () => [ok, idle],
+    ),
+    /AuthenticationOk before completing SCRAM/,
+  ],
+  [
+    'a second AuthenticationSASL',
+    scramReplies(
+      (first) => first,
+      () => [authentication(10, 'SCRAM-SHA-256\0\0')],
+    ),
+    /second AuthenticationSASL/,
+  ],
 ];
 
 describe('a hostile SCRAM server fails the login cleanly', () => {
@@ -236,7 +316,10 @@ describe('a hostile SCRAM server fails the login cleanly', () => {
 
 describe('server_auth_methods: a server or a man in the middle cannot downgrade the login', () => {
   /** Logs in with `authMethods` to a server that answers the startup packet with `request`. */
-  async function refused(request: Buffer, authMethods: ServerAuthMethod[]): Promise<{ error: ServerLoginError; sent: Buffer }> {
+  async function refused(
+    request: Buffer,
+    authMethods: ServerAuthMethod[],
+  ): Promise<{ error: ServerLoginError; sent: Buffer }> {
     const received: Buffer[] = [];
     const { server, error, remote } = await connect([send(request, ok, idle)], { authMethods, received });
     assert.ok(error, 'the login must be refused');
@@ -246,15 +329,33 @@ describe('server_auth_methods: a server or a man in the middle cannot downgrade 
   }
 
   const cases: Array<[string, Buffer, ServerAuthMethod[], string]> = [
-    ['cleartext when only SCRAM is allowed', encode.authenticationCleartextPassword(), ['scram-sha-256'], '"password" authentication'],
+    [
+      'cleartext when only SCRAM is allowed',
+      encode.authenticationCleartextPassword(),
+      ['scram-sha-256'],
+      '"password" authentication',
+    ],
     ['md5 when only SCRAM is allowed', authentication(5, 'salt'), ['scram-sha-256'], '"md5" authentication'],
-    ['cleartext under the default (scram-sha-256, md5)', encode.authenticationCleartextPassword(), ['scram-sha-256', 'md5'], '"password" authentication'],
-    ['AuthenticationOk unasked while a password is configured', ok, ['scram-sha-256', 'md5'], 'no authentication at all \\(AuthenticationOk unasked\\)'],
+    [
+      'cleartext under the default (scram-sha-256, md5)',
+      encode.authenticationCleartextPassword(),
+      ['scram-sha-256', 'md5'],
+      '"password" authentication',
+    ],
+    [
+      'AuthenticationOk unasked while a password is configured',
+      ok,
+      ['scram-sha-256', 'md5'],
+      'no authentication at all \\(AuthenticationOk unasked\\)',
+    ],
   ];
   for (const [name, request, methods, asked] of cases) {
     it(`refuses ${name}, without sending the password or a hash`, QUICK, async () => {
       const { error, sent } = await refused(request, methods);
-      assert.match(error.message, new RegExp(`asked for ${asked}, but server_auth_methods allows only ${methods.join(', ')}$`));
+      assert.match(
+        error.message,
+        new RegExp(`asked for ${asked}, but server_auth_methods allows only ${methods.join(', ')}$`),
+      );
       assert.equal(error.fields?.code, '28000');
       assert.match(error.fields?.hint ?? '', /pg_hba\.conf.*server_auth_methods/);
       assert.equal(error.transient, false);
@@ -266,14 +367,20 @@ describe('server_auth_methods: a server or a man in the middle cannot downgrade 
 
   it('sends the cleartext password when the operator allows "password"', QUICK, async () => {
     const received: Buffer[] = [];
-    const { server, error } = await connect([send(encode.authenticationCleartextPassword()), send(ok, idle)], { authMethods: ['password'], received });
+    const { server, error } = await connect([send(encode.authenticationCleartextPassword()), send(ok, idle)], {
+      authMethods: ['password'],
+      received,
+    });
     assert.equal(error, null);
     assert.ok(Buffer.concat(received).toString('latin1').includes('pencil\0'));
     server.close('test over');
   });
 
   it('lets a trusting server in when no password is configured, "none" or not', QUICK, async () => {
-    const { server, error } = await connect([send(ok, idle)], { authMethods: ['scram-sha-256'], credentials: { user: 'alice' } });
+    const { server, error } = await connect([send(ok, idle)], {
+      authMethods: ['scram-sha-256'],
+      credentials: { user: 'alice' },
+    });
     assert.equal(error, null);
     server.close('test over');
   });
@@ -285,13 +392,19 @@ describe('server_auth_methods: a server or a man in the middle cannot downgrade 
   });
 
   it('logs in with SCRAM when only SCRAM is allowed', QUICK, async () => {
-    const { server, error } = await connect(scramReplies((first) => first, honestFinal), { authMethods: ['scram-sha-256'] });
+    const { server, error } = await connect(
+      scramReplies((first) => first, honestFinal),
+      { authMethods: ['scram-sha-256'] },
+    );
     assert.equal(error, null);
     server.close('test over');
   });
 
   it('refuses SCRAM when only md5 is allowed', QUICK, async () => {
-    const error = await loginError(scramReplies((first) => first, honestFinal), { authMethods: ['md5'] });
+    const error = await loginError(
+      scramReplies((first) => first, honestFinal),
+      { authMethods: ['md5'] },
+    );
     assert.match(error.message, /asked for "scram-sha-256" authentication, but server_auth_methods allows only md5$/);
   });
 });
@@ -300,14 +413,27 @@ describe('server_channel_binding = "require": no login without SCRAM-SHA-256-PLU
   const cases: Array<[string, Reply[], RegExp, ServerCredentials?]> = [
     ['md5 asked', [send(encode.authenticationMD5Password(Buffer.from('salt')))], /offers "md5" authentication/],
     ['cleartext asked', [send(encode.authenticationCleartextPassword())], /offers "password" authentication/],
-    ['SCRAM offered on a connection without TLS', [send(authentication(10, 'SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0'))], /SCRAM without channel binding: the connection is not TLS/],
+    [
+      'SCRAM offered on a connection without TLS',
+      [send(authentication(10, 'SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0'))],
+      /SCRAM without channel binding: the connection is not TLS/,
+    ],
     ['a trusting server, a password configured', [send(ok, idle)], /offers no authentication at all/],
-    ['a trusting server, no password configured', [send(ok, idle)], /offers no authentication at all/, { user: 'alice' }],
+    [
+      'a trusting server, no password configured',
+      [send(ok, idle)],
+      /offers no authentication at all/,
+      { user: 'alice' },
+    ],
   ];
   for (const [name, replies, message, credentials] of cases) {
     it(name, QUICK, async () => {
       const received: Buffer[] = [];
-      const error = await loginError(replies, { channelBinding: 'require', received, ...(credentials ? { credentials } : {}) });
+      const error = await loginError(replies, {
+        channelBinding: 'require',
+        received,
+        ...(credentials ? { credentials } : {}),
+      });
       assert.match(error.message, message);
       assert.equal(error.fields?.code, '28000');
       // The startup message only: no password, hash or SCRAM message left pgtide.
@@ -317,7 +443,10 @@ describe('server_channel_binding = "require": no login without SCRAM-SHA-256-PLU
 
   it('"prefer" without TLS logs in with plain SCRAM and a GS2 header that says so ("n")', QUICK, async () => {
     const received: Buffer[] = [];
-    const { server, error } = await connect(scramReplies((first) => first, honestFinal), { received });
+    const { server, error } = await connect(
+      scramReplies((first) => first, honestFinal),
+      { received },
+    );
     assert.equal(error, null);
     assert.match(Buffer.concat(received).toString('latin1'), /SCRAM-SHA-256\0[\s\S]{4}n,,n=,r=/);
     server.close('test over');
@@ -327,12 +456,18 @@ describe('server_channel_binding = "require": no login without SCRAM-SHA-256-PLU
 describe('a hostile answer to SSLRequest fails the login cleanly', () => {
   const cases: Array<[string, Buffer, RegExp]> = [
     ['bytes after the S', Buffer.from('SQ\0\0\0\x0bselect'), /unexpected data after SSLRequest/],
-    ['a long error instead of S or N', encode.errorResponse('FATAL', '08P01', 'x'.repeat(100_000)), /unexpected data after SSLRequest/],
+    [
+      'a long error instead of S or N',
+      encode.errorResponse('FATAL', '08P01', 'x'.repeat(100_000)),
+      /unexpected data after SSLRequest/,
+    ],
     ['a byte that is neither S nor N', Buffer.from('E'), /invalid answer to SSLRequest/],
     ['N when TLS is required', Buffer.from('N'), /does not support TLS/],
   ];
   for (const [name, answer, error] of cases) {
-    it(name, QUICK, async () => assert.match((await loginError([send(answer)], { tlsMode: 'require' })).message, error));
+    it(name, QUICK, async () =>
+      assert.match((await loginError([send(answer)], { tlsMode: 'require' })).message, error),
+    );
   }
 });
 
@@ -347,7 +482,11 @@ describe('a hostile answer to an internal query closes the connection', () => {
   const cases: Array<[string, () => Buffer[], RegExp]> = [
     ['a malformed ReadyForQuery', () => [message('Z', 'X')], /malformed ReadyForQuery/],
     ['a malformed DataRow', () => [message('D', '\0\x01\0\0\0\x09ab'), idle], /malformed DataRow/],
-    ['an endless result', () => Array.from({ length: 70 }, () => encode.dataRow(['x'.repeat(65536)])), /internal query exceeds 4194304 bytes/],
+    [
+      'an endless result',
+      () => Array.from({ length: 70 }, () => encode.dataRow(['x'.repeat(65536)])),
+      /internal query exceeds 4194304 bytes/,
+    ],
   ];
   for (const [name, answer, error] of cases) {
     it(name, QUICK, async () => {
@@ -369,52 +508,92 @@ describe('a hostile answer to an internal query closes the connection', () => {
     assert.ok(server.isClosed);
   });
 
-  it('a query with parameters (auth_query) reads rows through ParseComplete, BindComplete, RowDescription', QUICK, async () => {
-    const { server, remote } = await loggedIn();
-    const request = new Promise<Buffer>((resolve) => remote.once('data', resolve));
-    const rows = server.queryWithParams('SELECT $1, $2', ['alice', 'md5']);
-    remote.write(Buffer.concat([encode.parseComplete(), message('2', ''), encode.rowDescription([{ name: 'u', typeOid: 25 }, { name: 'p', typeOid: 25 }]),
-      encode.dataRow(['alice', null]), encode.commandComplete('SELECT 1'), idle]));
-    assert.deepEqual(await rows, [['alice', null]]);
-    assert.ok(server.isIdle);
-    assert.equal(String.fromCharCode((await request)[0]!), 'P', 'Parse first');
-    // A server error in the middle (after Parse) ends it the same way, and the connection stays.
-    const failing = server.queryWithParams('SELECT $1', ['x']);
-    remote.write(Buffer.concat([encode.parseComplete(), message('E', 'SERROR\0C42P01\0Mno such table\0\0'), idle]));
-    await assert.rejects(failing, { message: 'no such table', code: '42P01' });
-    assert.ok(server.isIdle);
-    server.close('test over');
-  });
+  it(
+    'a query with parameters (auth_query) reads rows through ParseComplete, BindComplete, RowDescription',
+    QUICK,
+    async () => {
+      const { server, remote } = await loggedIn();
+      const request = new Promise<Buffer>((resolve) => remote.once('data', resolve));
+      const rows = server.queryWithParams('SELECT $1, $2', ['alice', 'md5']);
+      remote.write(
+        Buffer.concat([
+          encode.parseComplete(),
+          message('2', ''),
+          encode.rowDescription([
+            { name: 'u', typeOid: 25 },
+            { name: 'p', typeOid: 25 },
+          ]),
+          encode.dataRow(['alice', null]),
+          encode.commandComplete('SELECT 1'),
+          idle,
+        ]),
+      );
+      assert.deepEqual(await rows, [['alice', null]]);
+      assert.ok(server.isIdle);
+      assert.equal(String.fromCharCode((await request)[0]!), 'P', 'Parse first');
+      // A server error in the middle (after Parse) ends it the same way, and the connection stays.
+      const failing = server.queryWithParams('SELECT $1', ['x']);
+      remote.write(Buffer.concat([encode.parseComplete(), message('E', 'SERROR\0C42P01\0Mno such table\0\0'), idle]));
+      await assert.rejects(failing, { message: 'no such table', code: '42P01' });
+      assert.ok(server.isIdle);
+      server.close('test over');
+    },
+  );
 
-  it('an ErrorResponse without SQLSTATE rejects the query with an empty code and keeps the connection', QUICK, async () => {
-    const { server, remote } = await loggedIn();
-    const rows = server.query('SELECT 1');
-    remote.write(Buffer.concat([message('E', 'SERROR\0Mnope\0\0'), idle]));
-    await assert.rejects(rows, (err) => err instanceof ServerQueryError && err.message === 'nope' && err.code === '');
-    assert.ok(server.isIdle);
-    server.close('test over');
-  });
+  it(
+    'an ErrorResponse without SQLSTATE rejects the query with an empty code and keeps the connection',
+    QUICK,
+    async () => {
+      const { server, remote } = await loggedIn();
+      const rows = server.query('SELECT 1');
+      remote.write(Buffer.concat([message('E', 'SERROR\0Mnope\0\0'), idle]));
+      await assert.rejects(rows, (err) => err instanceof ServerQueryError && err.message === 'nope' && err.code === '');
+      assert.ok(server.isIdle);
+      server.close('test over');
+    },
+  );
 
-  it("pgtide's own query: an ErrorResponse is a ServerQueryError with every field; a lost connection is not", QUICK, async () => {
-    const { server, remote, closed } = await loggedIn();
-    const failed = server.query('SELECT 1/0');
-    remote.write(Buffer.concat([encode.errorResponse('ERROR', '22012', 'division by zero', undefined, 'try another divisor'), idle]));
-    const err = await failed.then(() => null, (e: unknown) => e);
-    assert.ok(err instanceof ServerQueryError);
-    assert.equal(err.name, 'ServerQueryError');
-    assert.equal(err.code, '22012');
-    assert.equal(err.fields.hint, 'try another divisor');
-    assert.ok(server.isIdle);
-    const lost = server.query('SELECT 1');
-    remote.destroy();
-    const lostErr = await lost.then(() => null, (e: unknown) => e);
-    assert.ok(lostErr instanceof Error && !(lostErr instanceof ServerQueryError), String(lostErr));
-    await closed;
-  });
+  it(
+    "pgtide's own query: an ErrorResponse is a ServerQueryError with every field; a lost connection is not",
+    QUICK,
+    async () => {
+      const { server, remote, closed } = await loggedIn();
+      const failed = server.query('SELECT 1/0');
+      remote.write(
+        Buffer.concat([
+          encode.errorResponse('ERROR', '22012', 'division by zero', undefined, 'try another divisor'),
+          idle,
+        ]),
+      );
+      const err = await failed.then(
+        () => null,
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof ServerQueryError);
+      assert.equal(err.name, 'ServerQueryError');
+      assert.equal(err.code, '22012');
+      assert.equal(err.fields.hint, 'try another divisor');
+      assert.ok(server.isIdle);
+      const lost = server.query('SELECT 1');
+      remote.destroy();
+      const lostErr = await lost.then(
+        () => null,
+        (e: unknown) => e,
+      );
+      assert.ok(lostErr instanceof Error && !(lostErr instanceof ServerQueryError), String(lostErr));
+      await closed;
+    },
+  );
 });
 
 /** A client session stand-in that records what the server connection tells it. */
-function recordingPeer(): ServerPeer & { data: Buffer[]; idle: number[]; async: Buffer[]; told: boolean[]; lost: Promise<string> } {
+function recordingPeer(): ServerPeer & {
+  data: Buffer[];
+  idle: number[];
+  async: Buffer[];
+  told: boolean[];
+  lost: Promise<string>;
+} {
   let lost!: (reason: string) => void;
   const peer = {
     data: [] as Buffer[],
@@ -441,7 +620,8 @@ function recordingPeer(): ServerPeer & { data: Buffer[]; idle: number[]; async: 
   return peer;
 }
 
-const CLIENT_PID = 5_000_123, SERVER_PID = 4242;
+const CLIENT_PID = 5_000_123,
+  SERVER_PID = 4242;
 
 function notification(pid: number, channel: string, payload: string): Buffer {
   const pidBytes = Buffer.alloc(4);
@@ -456,30 +636,52 @@ async function withPid(): Promise<Connected> {
   return connected;
 }
 
-describe("what a server sends on its own while pgtide runs its own query for a client reaches that client", () => {
-  it('notifications and notices, in order, a notification from this backend under the client\'s pid', QUICK, async () => {
-    const { server, remote } = await withPid();
-    const peer = recordingPeer();
-    const rows = server.query('SELECT probe', peer);
-    const notice = encode.noticeResponse('NOTICE', '00000', 'hello');
-    remote.write(Buffer.concat([notification(77, 'ch', 'one'), encode.dataRow(['t']), notice, notification(SERVER_PID, 'ch', 'two'),
-      encode.commandComplete('SELECT 1'), idle, notification(78, 'ch', 'after')]));
-    assert.deepEqual(await rows, [['t']]);
-    // The notification behind the ReadyForQuery, in the same read, arrives as the query's promise settles.
-    await new Promise((r) => setImmediate(r));
-    assert.deepEqual(peer.async, [notification(77, 'ch', 'one'), notice, notification(CLIENT_PID, 'ch', 'two'), notification(78, 'ch', 'after')]);
-    assert.ok(server.isIdle, 'the server stays usable');
-    server.close('test over');
-  });
+describe('what a server sends on its own while pgtide runs its own query for a client reaches that client', () => {
+  it(
+    "notifications and notices, in order, a notification from this backend under the client's pid",
+    QUICK,
+    async () => {
+      const { server, remote } = await withPid();
+      const peer = recordingPeer();
+      const rows = server.query('SELECT probe', peer);
+      const notice = encode.noticeResponse('NOTICE', '00000', 'hello');
+      remote.write(
+        Buffer.concat([
+          notification(77, 'ch', 'one'),
+          encode.dataRow(['t']),
+          notice,
+          notification(SERVER_PID, 'ch', 'two'),
+          encode.commandComplete('SELECT 1'),
+          idle,
+          notification(78, 'ch', 'after'),
+        ]),
+      );
+      assert.deepEqual(await rows, [['t']]);
+      // The notification behind the ReadyForQuery, in the same read, arrives as the query's promise settles.
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(peer.async, [
+        notification(77, 'ch', 'one'),
+        notice,
+        notification(CLIENT_PID, 'ch', 'two'),
+        notification(78, 'ch', 'after'),
+      ]);
+      assert.ok(server.isIdle, 'the server stays usable');
+      server.close('test over');
+    },
+  );
 
   it("a settings query's ParameterStatus is pgtide's to report; any other query's is the client's", QUICK, async () => {
     const { server, remote } = await withPid();
     const peer = recordingPeer();
     const set = server.query('SELECT set_config(...)', peer, true);
-    remote.write(Buffer.concat([encode.parameterStatus('DateStyle', 'German, DMY'), encode.commandComplete('SELECT 1'), idle]));
+    remote.write(
+      Buffer.concat([encode.parameterStatus('DateStyle', 'German, DMY'), encode.commandComplete('SELECT 1'), idle]),
+    );
     await set;
     const probe = server.query('SELECT probe', peer);
-    remote.write(Buffer.concat([encode.parameterStatus('in_hot_standby', 'off'), encode.commandComplete('SELECT 1'), idle]));
+    remote.write(
+      Buffer.concat([encode.parameterStatus('in_hot_standby', 'off'), encode.commandComplete('SELECT 1'), idle]),
+    );
     await probe;
     assert.deepEqual(peer.async, [encode.parameterStatus('in_hot_standby', 'off')]);
     assert.equal(server.params.get('DateStyle'), 'German, DMY');
@@ -500,7 +702,10 @@ describe("what a server sends on its own while pgtide runs its own query for a c
 
   it('with nobody to tell (a health check), a notification to an idle server still closes it', QUICK, async () => {
     const { server, remote, closed } = await withPid();
-    await Promise.all([server.query('SELECT 1'), remote.write(Buffer.concat([encode.commandComplete('SELECT 1'), idle]))]);
+    await Promise.all([
+      server.query('SELECT 1'),
+      remote.write(Buffer.concat([encode.commandComplete('SELECT 1'), idle])),
+    ]);
     remote.write(notification(77, 'ch', 'stray'));
     await closed;
     assert.match(server.closeReason, /unexpected message 'A' from an idle server/);
@@ -514,7 +719,10 @@ describe('on a linked server', () => {
     server.link(peer, false);
     remote.write(Buffer.concat([notification(SERVER_PID, 'ch', 'self'), notification(77, 'ch', 'other')]));
     await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(Buffer.concat(peer.data), Buffer.concat([notification(CLIENT_PID, 'ch', 'self'), notification(77, 'ch', 'other')]));
+    assert.deepEqual(
+      Buffer.concat(peer.data),
+      Buffer.concat([notification(CLIENT_PID, 'ch', 'self'), notification(77, 'ch', 'other')]),
+    );
     server.close('test over');
   });
 
@@ -543,11 +751,18 @@ describe('on a linked server', () => {
 
 describe('a hostile server during a client transaction: the client loses its server, pgtide lives', () => {
   const cases: Array<[string, Buffer, RegExp]> = [
-    ['a malformed ReadyForQuery', Buffer.concat([encode.commandComplete('SELECT 1'), message('Z', '?')]), /malformed ReadyForQuery/],
+    [
+      'a malformed ReadyForQuery',
+      Buffer.concat([encode.commandComplete('SELECT 1'), message('Z', '?')]),
+      /malformed ReadyForQuery/,
+    ],
     ['a negative message length', header('D', -5), /invalid message length -5/],
     ['a length beyond max_packet_size', header('D', MAX_PACKET_SIZE), /exceeds max_packet_size/],
-    ['more than 256 ParameterStatus names',
-      Buffer.concat(Array.from({ length: 257 }, (_, i) => encode.parameterStatus(`p${i}`, 'v'))), /more than 256 ParameterStatus names/],
+    [
+      'more than 256 ParameterStatus names',
+      Buffer.concat(Array.from({ length: 257 }, (_, i) => encode.parameterStatus(`p${i}`, 'v'))),
+      /more than 256 ParameterStatus names/,
+    ],
   ];
   for (const [name, bytes, error] of cases) {
     for (const tracking of [false, true]) {

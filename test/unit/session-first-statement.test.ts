@@ -1,12 +1,26 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as encode from '../../src/protocol/encode.js';
-import { LocalAnswer, answerLocally, localAnswer, type FirstStatementSession } from '../../src/proxy/session/first-statement.js';
+import {
+  LocalAnswer,
+  answerLocally,
+  localAnswer,
+  type FirstStatementSession,
+} from '../../src/proxy/session/first-statement.js';
 import { FakeClientSocket } from './session-harness.js';
 
 /** The part of a session answerLocally reads and writes, with its chunk classified as `kind`. */
-function session(kind: string, pendingBegin: string | null = null): FirstStatementSession & { socket: FakeClientSocket } {
-  return { chunkKind: kind, chunkReadOnly: undefined, pendingBegin, queuedSyncs: 1, socket: new FakeClientSocket() } as never;
+function session(
+  kind: string,
+  pendingBegin: string | null = null,
+): FirstStatementSession & { socket: FakeClientSocket } {
+  return {
+    chunkKind: kind,
+    chunkReadOnly: undefined,
+    pendingBegin,
+    queuedSyncs: 1,
+    socket: new FakeClientSocket(),
+  } as never;
 }
 
 describe('first_statement: BEGIN answered by pgtide', () => {
@@ -38,7 +52,10 @@ describe('first_statement: BEGIN answered by pgtide', () => {
   });
 
   it('only a chunk that is exactly one simple Query', () => {
-    assert.equal(localAnswer(Buffer.concat([begin, encode.query('SELECT 1')]), 'begin', undefined, null), LocalAnswer.None);
+    assert.equal(
+      localAnswer(Buffer.concat([begin, encode.query('SELECT 1')]), 'begin', undefined, null),
+      LocalAnswer.None,
+    );
     assert.equal(localAnswer(begin.subarray(0, begin.length - 1), 'begin', undefined, null), LocalAnswer.None);
     assert.equal(localAnswer(encode.sync(), 'begin', undefined, null), LocalAnswer.None);
   });

@@ -87,7 +87,10 @@ describe('the hand-off between transactions', () => {
     assert.equal(client.takeTypes(), 'C ZT', 'pgtide answers the BEGIN itself');
     client.send(encode.query('INSERT INTO t VALUES (1)'));
     h.pools.get('pg1')!.give(a);
-    assert.deepEqual(a.ownQueries.map((q) => q.sql), ['BEGIN']);
+    assert.deepEqual(
+      a.ownQueries.map((q) => q.sql),
+      ['BEGIN'],
+    );
     // Failover while the BEGIN runs on a: the client is routed to the new primary.
     h.router.primary = 'pg2';
     session.checkTimeouts(Date.now());
@@ -95,7 +98,11 @@ describe('the hand-off between transactions', () => {
     assert.equal(a.peer, null, 'the abandoned server is not linked');
     await a.answerOwn([]);
     assert.deepEqual(h.pools.get('pg1')!.released, [a], 'its transaction rolled back, it goes back');
-    assert.deepEqual(b.ownQueries.map((q) => q.sql), ['BEGIN'], 'the transaction starts on the new primary');
+    assert.deepEqual(
+      b.ownQueries.map((q) => q.sql),
+      ['BEGIN'],
+      'the transaction starts on the new primary',
+    );
     await b.answerOwn([]);
     assert.equal(b.peer, session);
     assert.deepEqual(b.queriesReceived(), ['INSERT INTO t VALUES (1)']);

@@ -171,7 +171,11 @@ describe('closing a session', () => {
     const pending = closing();
     pending.socket.writableLength = 20;
     closeSession(pending.s, true);
-    assert.deepEqual([pending.socket.destroyed, pending.socket.writable], [false, false], 'ended: what is queued still goes out');
+    assert.deepEqual(
+      [pending.socket.destroyed, pending.socket.writable],
+      [false, false],
+      'ended: what is queued still goes out',
+    );
   });
 
   it('closeSocket ends a writable socket, destroys one that is not, and leaves a destroyed one', () => {

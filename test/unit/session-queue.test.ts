@@ -7,15 +7,38 @@ import { countAnswered, startQuery } from '../../src/proxy/session/stats.js';
 
 function session(): QueueSession & { paused: number; resumed: number; sent: Buffer[] } {
   const s = {
-    queued: [] as Buffer[], queuedBytes: 0, queuedSyncs: 0, queuedUnsynced: false,
-    deferred: [] as Buffer[], deferredBytes: 0, sentOnLink: [] as Buffer[],
-    readLink: false, tracking: false, isClosed: false, queryStart: 0, xactStart: 0, cancelWanted: false,
-    ctx: { sendCancel() { s.sent.push(Buffer.from('cancel')); } },
+    queued: [] as Buffer[],
+    queuedBytes: 0,
+    queuedSyncs: 0,
+    queuedUnsynced: false,
+    deferred: [] as Buffer[],
+    deferredBytes: 0,
+    sentOnLink: [] as Buffer[],
+    readLink: false,
+    tracking: false,
+    isClosed: false,
+    queryStart: 0,
+    xactStart: 0,
+    cancelWanted: false,
+    ctx: {
+      sendCancel() {
+        s.sent.push(Buffer.from('cancel'));
+      },
+    },
     pool: { stats: new PoolStats() },
-    paused: 0, resumed: 0, sent: [] as Buffer[],
-    pauseClient() { s.paused++; },
-    resumeClient() { s.resumed++; },
-    send(_server: unknown, data: Buffer) { s.sent.push(data); return true; },
+    paused: 0,
+    resumed: 0,
+    sent: [] as Buffer[],
+    pauseClient() {
+      s.paused++;
+    },
+    resumeClient() {
+      s.resumed++;
+    },
+    send(_server: unknown, data: Buffer) {
+      s.sent.push(data);
+      return true;
+    },
     onQueryData() {},
   };
   return s as never;

@@ -20,12 +20,20 @@ describe('refusalIn', () => {
   it('every pipelined batch refused counts; one that ran does not', () => {
     const refusedTwice = cat(readOnly(), encode.readyForQuery('I'), readOnly(), encode.readyForQuery('I'));
     assert.equal(refusalIn(refusedTwice, isReadOnlyRefusal, null), Refusal.Complete);
-    const secondRan = cat(readOnly(), encode.readyForQuery('I'), encode.commandComplete('SELECT 1'), encode.readyForQuery('I'));
+    const secondRan = cat(
+      readOnly(),
+      encode.readyForQuery('I'),
+      encode.commandComplete('SELECT 1'),
+      encode.readyForQuery('I'),
+    );
     assert.equal(refusalIn(secondRan, isReadOnlyRefusal, null), Refusal.None);
   });
 
   it('rows, another error, a transaction block or a cut message are no refusal', () => {
-    assert.equal(refusalIn(cat(encode.dataRow(['1']), readOnly(), encode.readyForQuery('I')), isReadOnlyRefusal, null), Refusal.None);
+    assert.equal(
+      refusalIn(cat(encode.dataRow(['1']), readOnly(), encode.readyForQuery('I')), isReadOnlyRefusal, null),
+      Refusal.None,
+    );
     assert.equal(refusalIn(cat(other(), encode.readyForQuery('I')), isReadOnlyRefusal, null), Refusal.None);
     assert.equal(refusalIn(cat(readOnly(), encode.readyForQuery('E')), isReadOnlyRefusal, null), Refusal.None);
     const whole = cat(readOnly(), encode.readyForQuery('I'));

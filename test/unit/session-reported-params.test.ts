@@ -1,13 +1,22 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as encode from '../../src/protocol/encode.js';
-import { correctReported, loginAnswer, reportSettings, tell, type ReportedParamsSession } from '../../src/proxy/session/reported-params.js';
+import {
+  correctReported,
+  loginAnswer,
+  reportSettings,
+  tell,
+  type ReportedParamsSession,
+} from '../../src/proxy/session/reported-params.js';
 import { FakeClientSocket } from './session-harness.js';
 
 function session(): ReportedParamsSession & { socket: FakeClientSocket } {
   return {
     socket: new FakeClientSocket(),
-    toldAtLogin: new Map([['DateStyle', 'ISO, MDY'], ['TimeZone', 'UTC']]),
+    toldAtLogin: new Map([
+      ['DateStyle', 'ISO, MDY'],
+      ['TimeZone', 'UTC'],
+    ]),
     toldOwn: null,
     settings: { startup: new Map([['timezone', 'Europe/Paris']]) },
     isClosed: false,
@@ -31,19 +40,33 @@ describe('what the client was told of its settings', () => {
 
   it('reports only the settings named, as the server has them', () => {
     const s = session();
-    reportSettings(s, { params: new Map([['DateStyle', 'ISO, MDY'], ['search_path', 'app']]) } as never, ['search_path']);
+    reportSettings(
+      s,
+      {
+        params: new Map([
+          ['DateStyle', 'ISO, MDY'],
+          ['search_path', 'app'],
+        ]),
+      } as never,
+      ['search_path'],
+    );
     assert.equal(s.socket.takeTypes(), 'S');
   });
 });
 
 describe('a startup value the server reports in another form', () => {
-  it('is told once, in the server\'s form, and remembered for the next link', () => {
+  it("is told once, in the server's form, and remembered for the next link", () => {
     const s = session() as ReturnType<typeof session> & { ctx: unknown };
     Object.assign(s, {
       settings: { startup: new Map([['timezone', 'europe/paris']]), values: new Map([['timezone', 'europe/paris']]) },
       ctx: { reportedValues: new Map() },
     });
-    const server = { params: new Map([['TimeZone', 'Europe/Paris'], ['DateStyle', 'ISO, MDY']]) };
+    const server = {
+      params: new Map([
+        ['TimeZone', 'Europe/Paris'],
+        ['DateStyle', 'ISO, MDY'],
+      ]),
+    };
     correctReported(s, server as never);
     assert.equal(s.socket.takeTypes(), 'S');
     assert.equal(s.toldOwn?.get('TimeZone'), 'Europe/Paris');
@@ -66,10 +89,17 @@ describe('the login answer', () => {
     } as never;
   }
 
-  it('is one Buffer: the pool\'s settings with the client\'s own in their place, BackendKeyData, ReadyForQuery', () => {
-    const params = new Map([['DateStyle', 'ISO, MDY'], ['application_name', ''], ['client_encoding', 'UTF8']]);
+  it("is one Buffer: the pool's settings with the client's own in their place, BackendKeyData, ReadyForQuery", () => {
+    const params = new Map([
+      ['DateStyle', 'ISO, MDY'],
+      ['application_name', ''],
+      ['client_encoding', 'UTF8'],
+    ]);
     const plain = loginAnswer(loginSession([]), params, key);
-    const s = loginSession([['application_name', 'pgbench'], ['client_encoding', 'latin1']]);
+    const s = loginSession([
+      ['application_name', 'pgbench'],
+      ['client_encoding', 'latin1'],
+    ]);
     const own = loginAnswer(s, params, key);
     const expected = Buffer.concat([
       encode.parameterStatus('DateStyle', 'ISO, MDY'),
@@ -83,6 +113,9 @@ describe('the login answer', () => {
     assert.equal(s.toldOwn?.get('client_encoding'), 'LATIN1', 'told in another form than its startup value');
     // The same map again: the messages encoded once are reused, and the answer is unchanged.
     assert.deepEqual(loginAnswer(loginSession([]), params, key), plain);
-    assert.deepEqual(plain.subarray(0, encode.parameterStatus('DateStyle', 'ISO, MDY').length), encode.parameterStatus('DateStyle', 'ISO, MDY'));
+    assert.deepEqual(
+      plain.subarray(0, encode.parameterStatus('DateStyle', 'ISO, MDY').length),
+      encode.parameterStatus('DateStyle', 'ISO, MDY'),
+    );
   });
 });

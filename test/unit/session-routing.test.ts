@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import * as encode from '../../src/protocol/encode.js';
 import { FakeServer, harness, loggedIn } from './session-harness.js';
 
-const readOnlyRefusal = () => encode.errorResponse('ERROR', '25006', 'cannot execute INSERT in a read-only transaction');
+const readOnlyRefusal = () =>
+  encode.errorResponse('ERROR', '25006', 'cannot execute INSERT in a read-only transaction');
 
 describe('routing a transaction', () => {
   it('a read runs on the backend the router draws, a write on the primary', async () => {
@@ -40,7 +41,7 @@ describe('routing a transaction', () => {
     assert.deepEqual([h.pools.get('pg1')!.holders, h.pools.get('pg2')!.holders], [0, 0]);
   });
 
-  it('SET pgtide.route = primary keeps the session\'s reads on the primary', async () => {
+  it("SET pgtide.route = primary keeps the session's reads on the primary", async () => {
     const h = await harness();
     h.router.reader = 'pg2';
     const a = new FakeServer('a');

@@ -7,7 +7,11 @@ import { editAnswers, type EditSession } from '../../src/proxy/session/statement
 type Edit = { start: number; end: number; insert: Buffer[] };
 
 function session(edits: Edit[], cut: { type: number; length: number } = { type: 0, length: 0 }): EditSession {
-  return { answerEdits: edits, cutAnswer: null, server: { cutHeaderType: cut.type, cutHeaderLength: cut.length } } as never;
+  return {
+    answerEdits: edits,
+    cutAnswer: null,
+    server: { cutHeaderType: cut.type, cutHeaderLength: cut.length },
+  } as never;
 }
 
 describe('editing the answers the client reads', () => {
@@ -15,7 +19,7 @@ describe('editing the answers the client reads', () => {
   const bindComplete = Buffer.from([BackendMessage.BindComplete, 0, 0, 0, 4]);
   const ready = encode.readyForQuery('I');
 
-  it('a hidden answer goes, an answer of pgtide\'s own is put in its place, the rest passes as is', () => {
+  it("a hidden answer goes, an answer of pgtide's own is put in its place, the rest passes as is", () => {
     const chunk = Buffer.concat([parseComplete, bindComplete, ready]);
     const own = encode.closeComplete();
     const s = session([{ start: 0, end: 5, insert: [own] }]);
@@ -39,7 +43,10 @@ describe('editing the answers the client reads', () => {
     const s = session([], { type: BackendMessage.ParseComplete, length: 2 });
     editAnswers(s, parseComplete.subarray(0, 2));
     (s.server as { cutHeaderType: number }).cutHeaderType = 0;
-    assert.deepEqual(Buffer.concat(editAnswers(s, Buffer.concat([parseComplete.subarray(2), ready]))), Buffer.concat([parseComplete, ready]));
+    assert.deepEqual(
+      Buffer.concat(editAnswers(s, Buffer.concat([parseComplete.subarray(2), ready]))),
+      Buffer.concat([parseComplete, ready]),
+    );
   });
 
   it('during a shape check, an answer cut anywhere waits, across chunks, until it is known hidden or not', () => {

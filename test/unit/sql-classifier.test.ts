@@ -15,16 +15,21 @@ function check(c: Classifier, sql: string, expected: Expect): Classification {
   const got = c.classify(sql);
   const want: Expect = { parsed: false, ...expected };
   for (const [key, value] of Object.entries(want)) {
-    assert.deepEqual(got[key as keyof Classification], value, `${key} of ${JSON.stringify(sql)}: ${JSON.stringify(got)}`);
+    assert.deepEqual(
+      got[key as keyof Classification],
+      value,
+      `${key} of ${JSON.stringify(sql)}: ${JSON.stringify(got)}`,
+    );
   }
   return got;
 }
 
 function table(name: string, cases: ReadonlyArray<readonly [string, Expect]>): void {
   describe(name, () => {
-    for (const [sql, expected] of cases) it(sql.length > 90 ? `${sql.slice(0, 90)}…` : sql, () => {
-      check(classifier, sql, expected);
-    });
+    for (const [sql, expected] of cases)
+      it(sql.length > 90 ? `${sql.slice(0, 90)}…` : sql, () => {
+        check(classifier, sql, expected);
+      });
   });
 }
 
@@ -37,7 +42,10 @@ table('reads', [
   ['VALUES (1), (2)', { ...R, kind: 'select' }],
   ['TABLE users', { ...R, kind: 'select' }],
   ['WITH t AS (SELECT 1) SELECT * FROM t', { ...R, kind: 'select' }],
-  ['WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5) SELECT * FROM r', { ...R, kind: 'select' }],
+  [
+    'WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5) SELECT * FROM r',
+    { ...R, kind: 'select' },
+  ],
   ['(SELECT 1)', { ...R, kind: 'select' }],
   ['((VALUES (1)))', { ...R, kind: 'select' }],
   ['(SELECT 1) UNION (SELECT 2) ORDER BY 1', { ...R, kind: 'select' }],
@@ -64,9 +72,9 @@ table('reads', [
   ['SELECT ARRAY[1, 2] || ARRAY(SELECT 3)', R],
   ['SELECT 1.5e-3, .5, 0x1F, 1_000', R],
   ['SELECT $1::int + $2', R],
-  ["SELECT 'é', \"ñ\" FROM \"Tàble\"", R],
+  ['SELECT \'é\', "ñ" FROM "Tàble"', R],
   ['SELECT * FROM t1, LATERAL (SELECT * FROM t2 WHERE t2.a = t1.a) s', R],
-  ['SELECT json_build_object(\'a\', 1), jsonb_agg(x) FROM t', R],
+  ["SELECT json_build_object('a', 1), jsonb_agg(x) FROM t", R],
   ['SELECT sum(a) OVER (PARTITION BY b) FROM t', R],
   ['SELECT * FROM generate_series(1, 3) g(x)', R],
   // Unreserved keywords before '(' may name a user function: the parser decides.
@@ -76,7 +84,7 @@ table('reads', [
 ]);
 
 table('literals, identifiers and comments hide keywords', [
-  ["select $$ insert $$", R],
+  ['select $$ insert $$', R],
   ["SELECT 'for update'", R],
   ['SELECT "into" FROM t', R],
   ['SELECT "for", "update" FROM t', R],
@@ -84,7 +92,7 @@ table('literals, identifiers and comments hide keywords', [
   ["SELECT E'it\\'s; DELETE FROM t'", R],
   ["SELECT e'\\\\', 'x'", R],
   ["SELECT $tag$ '; drop table t; $$ $tag$", R],
-  ["SELECT $a$ $b$ delete $b$ $a$", R],
+  ['SELECT $a$ $b$ delete $b$ $a$', R],
   ["SELECT U&'d\\0061t\\+000061 insert'", R],
   ["SELECT B'1010', X'1F', N'nat insert'", R],
   ['SELECT 1 /* outer /* nested insert */ still comment; delete */', R],
@@ -92,7 +100,7 @@ table('literals, identifiers and comments hide keywords', [
   ['-- leading\nSELECT 1', R],
   ['SELECT "a""b" FROM t', R],
   ['SELECT a$b$c FROM t', R],
-  ['/* c */ select nextval(\'s\')', { ...W, kind: 'select' }],
+  ["/* c */ select nextval('s')", { ...W, kind: 'select' }],
   ['SELECT 1 /* ; */ ; /* ; */', { ...R, kind: 'select' }],
 ]);
 
@@ -116,7 +124,7 @@ table('writes', [
   ['REFRESH MATERIALIZED VIEW m', { ...W, kind: 'utility' }],
   ['LOCK TABLE t IN ACCESS EXCLUSIVE MODE', { ...W, kind: 'utility' }],
   ['CALL proc(1)', { ...W, kind: 'utility' }],
-  ["DO $$ BEGIN PERFORM 1; END $$", { ...W, kind: 'utility' }],
+  ['DO $$ BEGIN PERFORM 1; END $$', { ...W, kind: 'utility' }],
   ['CHECKPOINT', { ...W, kind: 'utility' }],
   ["NOTIFY ch, 'payload'", { ...W, kind: 'notify' }],
   ['SELECT * FROM t FOR UPDATE', { ...W, kind: 'select' }],
@@ -167,8 +175,14 @@ table('transaction control', [
   ['begin work', { ...W, kind: 'begin' }],
   ['BEGIN READ ONLY', { ...R, kind: 'begin', readOnly: true }],
   ['BEGIN TRANSACTION READ WRITE', { ...W, kind: 'begin', readOnly: false }],
-  ['BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY', { ...R, kind: 'begin', readOnly: true, isolation: 'repeatable read' }],
-  ['START TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY', { ...W, kind: 'begin', readOnly: true, isolation: 'serializable' }],
+  [
+    'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY',
+    { ...R, kind: 'begin', readOnly: true, isolation: 'repeatable read' },
+  ],
+  [
+    'START TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY',
+    { ...W, kind: 'begin', readOnly: true, isolation: 'serializable' },
+  ],
   ['START TRANSACTION ISOLATION LEVEL READ COMMITTED', { ...W, kind: 'begin', isolation: 'read committed' }],
   ['start transaction read only deferrable', { ...R, kind: 'begin', readOnly: true }],
   ['COMMIT', { ...R, kind: 'commit' }],
@@ -186,15 +200,20 @@ table('transaction control', [
   ["ROLLBACK PREPARED 'gx'", { ...W, kind: 'two_phase' }],
   ['SET TRANSACTION READ ONLY', { ...R, kind: 'set_transaction', readOnly: true }],
   ['SET TRANSACTION ISOLATION LEVEL SERIALIZABLE', { kind: 'set_transaction', isolation: 'serializable' }],
-  ['SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY',
-    { kind: 'set_transaction', readOnly: true, sessionState: 'transaction_characteristics' }],
+  [
+    'SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY',
+    { kind: 'set_transaction', readOnly: true, sessionState: 'transaction_characteristics' },
+  ],
   ['START foo', { ...W, kind: 'other' }],
 ]);
 
 table('session state', [
   ['SET search_path TO a, b', { ...R, kind: 'set', set: { name: 'search_path', value: 'a, b', local: false } }],
   ['SET LOCAL x = 1', { kind: 'set', set: { name: 'x', value: '1', local: true } }],
-  ['SET SESSION statement_timeout = \'5s\'', { kind: 'set', set: { name: 'statement_timeout', value: "'5s'", local: false } }],
+  [
+    "SET SESSION statement_timeout = '5s'",
+    { kind: 'set', set: { name: 'statement_timeout', value: "'5s'", local: false } },
+  ],
   ['set Application_Name to DEFAULT', { kind: 'set', set: { name: 'application_name', value: null, local: false } }],
   ['SET myext.Opt = on', { kind: 'set', set: { name: 'myext.opt', value: 'on', local: false } }],
   ["SET TIME ZONE 'UTC'", { kind: 'set', set: { name: 'timezone', value: "'UTC'", local: false } }],
@@ -202,13 +221,25 @@ table('session state', [
   ["SET NAMES 'UTF8'", { kind: 'set', set: { name: 'client_encoding', value: "'UTF8'", local: false } }],
   ['SET ROLE admin', { kind: 'set', set: { name: 'role', value: 'admin', local: false } }],
   ['SET role TO admin', { kind: 'set', set: { name: 'role', value: 'admin', local: false } }],
-  ['SET SESSION AUTHORIZATION bob', { kind: 'set', set: { name: 'session_authorization', value: 'bob', local: false } }],
+  [
+    'SET SESSION AUTHORIZATION bob',
+    { kind: 'set', set: { name: 'session_authorization', value: 'bob', local: false } },
+  ],
   ['SET CONSTRAINTS ALL DEFERRED', { ...R, kind: 'set' }],
   ['SET x', { ...W, kind: 'other' }],
-  ["SELECT set_config('a', 'b', false)", { ...W, kind: 'select', sessionState: 'set_config', set: { name: 'a', value: "'b'", local: false } }],
-  ["select set_config('search_path', 'it''s', true)", { ...W, set: { name: 'search_path', value: "'it''s'", local: true } }],
+  [
+    "SELECT set_config('a', 'b', false)",
+    { ...W, kind: 'select', sessionState: 'set_config', set: { name: 'a', value: "'b'", local: false } },
+  ],
+  [
+    "select set_config('search_path', 'it''s', true)",
+    { ...W, set: { name: 'search_path', value: "'it''s'", local: true } },
+  ],
   // The name is known even when the value is a parameter: the setting can still be followed.
-  ["SELECT set_config('a', $1, false)", { ...W, sessionState: 'set_config', set: { name: 'a', value: null, local: false } }],
+  [
+    "SELECT set_config('a', $1, false)",
+    { ...W, sessionState: 'set_config', set: { name: 'a', value: null, local: false } },
+  ],
   ["SELECT set_config($1, 'v', false)", { ...W, sessionState: 'set_config', set: undefined }],
   ['RESET ALL', { ...R, kind: 'reset', all: true }],
   ['RESET search_path', { ...R, kind: 'reset', set: { name: 'search_path', value: null, local: false } }],
@@ -218,7 +249,10 @@ table('session state', [
   ['DISCARD SEQUENCES', { kind: 'discard', discard: 'sequences' }],
   ['discard temporary', { kind: 'discard', discard: 'temp' }],
   ['DISCARD everything', { ...W, kind: 'other' }],
-  ['PREPARE p (int) AS SELECT * FROM t WHERE id = $1', { ...R, kind: 'prepare', name: 'p', sessionState: 'sql_prepare' }],
+  [
+    'PREPARE p (int) AS SELECT * FROM t WHERE id = $1',
+    { ...R, kind: 'prepare', name: 'p', sessionState: 'sql_prepare' },
+  ],
   ['PREPARE ins AS INSERT INTO t VALUES ($1)', { ...W, kind: 'prepare', name: 'ins', sessionState: 'sql_prepare' }],
   ['EXECUTE p(1)', { ...W, kind: 'execute', name: 'p' }],
   ['DEALLOCATE p', { ...R, kind: 'deallocate', name: 'p' }],
@@ -256,8 +290,10 @@ table('several statements in one Query', [
   ['SELECT 1; UPDATE t SET a = 1', { ...W, kind: 'multi' }],
   ["SELECT ';'; SELECT $$;$$", { ...R, kind: 'multi' }],
   ['SELECT 1;;;', { ...R, kind: 'select', multi: undefined }],
-  ['CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT CASE WHEN true THEN 2 END; END',
-    { ...W, kind: 'ddl', multi: undefined }],
+  [
+    'CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT CASE WHEN true THEN 2 END; END',
+    { ...W, kind: 'ddl', multi: undefined },
+  ],
 ]);
 
 table('not understood: always the primary', [
@@ -325,7 +361,10 @@ describe('pgbench built-in scripts classify without the parser', () => {
     assert.equal(got.kind, 'multi');
     assert.equal(got.route, 'write');
     assert.equal(got.parsed, false);
-    assert.deepEqual(got.statements?.map((s) => s.kind), ['begin', 'dml', 'select', 'dml', 'dml', 'dml', 'commit']);
+    assert.deepEqual(
+      got.statements?.map((s) => s.kind),
+      ['begin', 'dml', 'select', 'dml', 'dml', 'dml', 'commit'],
+    );
   });
 });
 
@@ -391,7 +430,10 @@ describe('function policy', () => {
   });
 
   it('rejects an invalid regular expression with the option name', () => {
-    assert.throws(() => new FunctionPolicy({ writeFunctions: ['ok', 'bad('] }), /write_function_list: invalid regular expression "bad\("/);
+    assert.throws(
+      () => new FunctionPolicy({ writeFunctions: ['ok', 'bad('] }),
+      /write_function_list: invalid regular expression "bad\("/,
+    );
   });
 });
 
@@ -475,7 +517,8 @@ describe('hostile input', () => {
     for (let n = 0; n < 2000; n++) {
       const len = Math.floor(rand() * 200);
       const buf = Buffer.alloc(len);
-      for (let i = 0; i < len; i++) buf[i] = rand() < 0.5 ? alphabet[Math.floor(rand() * alphabet.length)]! : Math.floor(rand() * 256);
+      for (let i = 0; i < len; i++)
+        buf[i] = rand() < 0.5 ? alphabet[Math.floor(rand() * alphabet.length)]! : Math.floor(rand() * 256);
       const got = c.classifyBytes(buf, 0, len);
       assert.ok(got.route === 'read' || got.route === 'write');
     }

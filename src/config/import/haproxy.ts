@@ -32,7 +32,18 @@ export interface HaproxySection {
 
 const SECTION_KINDS: readonly string[] = ['global', 'defaults', 'frontend', 'backend', 'listen'];
 /** Other section keywords: their contents do not concern pgtide and are skipped. */
-const OTHER_SECTIONS: readonly string[] = ['userlist', 'peers', 'resolvers', 'mailers', 'program', 'cache', 'http-errors', 'ring', 'crt-store', 'traces'];
+const OTHER_SECTIONS: readonly string[] = [
+  'userlist',
+  'peers',
+  'resolvers',
+  'mailers',
+  'program',
+  'cache',
+  'http-errors',
+  'ring',
+  'crt-store',
+  'traces',
+];
 
 export function parseHaproxy(text: string, file: string): HaproxySection[] {
   const sections: HaproxySection[] = [];
@@ -44,7 +55,14 @@ export function parseHaproxy(text: string, file: string): HaproxySection[] {
     const keyword = words[0];
     if (keyword === undefined) return;
     if (SECTION_KINDS.includes(keyword)) {
-      current = { kind: keyword as SectionKind, name: words[1] ?? '', line, binds: [], timeouts: new Map(), servers: [] };
+      current = {
+        kind: keyword as SectionKind,
+        name: words[1] ?? '',
+        line,
+        binds: [],
+        timeouts: new Map(),
+        servers: [],
+      };
       sections.push(current);
       skipping = false;
       return;
@@ -69,7 +87,8 @@ function readDirective(section: HaproxySection, words: string[], file: string, l
   };
   switch (keyword) {
     case 'bind':
-      if (section.kind !== 'frontend' && section.kind !== 'listen') fail(`only valid in frontend and listen sections, not ${section.kind}`);
+      if (section.kind !== 'frontend' && section.kind !== 'listen')
+        fail(`only valid in frontend and listen sections, not ${section.kind}`);
       if (first === undefined) fail('missing address');
       for (const address of first.split(',')) section.binds.push(readBind(address, line, fail));
       return;
@@ -103,7 +122,8 @@ function readBind(address: string, line: number, fail: (why: string) => never): 
   if (!match) return fail(`${JSON.stringify(address)} has no port`);
   const firstPort = Number(match[2]);
   const lastPort = match[3] === undefined ? firstPort : Number(match[3]);
-  if (firstPort < 1 || lastPort > 65535 || lastPort < firstPort) fail(`invalid port range in ${JSON.stringify(address)}`);
+  if (firstPort < 1 || lastPort > 65535 || lastPort < firstPort)
+    fail(`invalid port range in ${JSON.stringify(address)}`);
   const host = match[1]!.replace(/^\[(.*)\]$/, '$1');
   return { host: host === '' || host === '*' ? '*' : host, firstPort, lastPort, line };
 }

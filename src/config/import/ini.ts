@@ -88,7 +88,8 @@ function include(trimmed: string, file: string, line: number, state: ParseState)
   }
   // Relative to the including file, so a config tree can be moved as a whole.
   const target = resolve(dirname(file), match[1]!);
-  if (state.stack.includes(target)) throw new ImportError(file, line, `%include cycle: ${target} is already being read`);
+  if (state.stack.includes(target))
+    throw new ImportError(file, line, `%include cycle: ${target} is already being read`);
   let text: string;
   try {
     text = state.readText(target);
@@ -115,9 +116,15 @@ export function parseConnectionString(text: string, file: string, line: number):
     const keyStart = at;
     while (at < text.length && /[A-Za-z0-9_]/.test(text[at]!)) at++;
     const key = text.slice(keyStart, at).toLowerCase();
-    if (key === '') throw new ImportError(file, line, `unexpected ${JSON.stringify(text[at])} in connection string at column ${at + 1}`);
+    if (key === '')
+      throw new ImportError(
+        file,
+        line,
+        `unexpected ${JSON.stringify(text[at])} in connection string at column ${at + 1}`,
+      );
     skipSpace();
-    if (text[at] !== '=') throw new ImportError(file, line, `expected "=" after ${JSON.stringify(key)} in connection string`);
+    if (text[at] !== '=')
+      throw new ImportError(file, line, `expected "=" after ${JSON.stringify(key)} in connection string`);
     at++;
     skipSpace();
     const value = text[at] === "'" ? readQuotedValue() : readBareValue();

@@ -30,7 +30,10 @@ export function loadImportedConfig(files: SeedFiles, env: NodeJS.ProcessEnv): Im
     imported = parseConfig(toml);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    throw new ConfigError(error.problems.map((problem) => withOrigin(problem, originOf)), source);
+    throw new ConfigError(
+      error.problems.map((problem) => withOrigin(problem, originOf)),
+      source,
+    );
   }
 
   const overrides = readEnv(env);
@@ -41,7 +44,10 @@ export function loadImportedConfig(files: SeedFiles, env: NodeJS.ProcessEnv): Im
     Object.hasOwn(overrides.values, path[0]!) ? undefined : lineOf(path);
   const invalid = configIssues(config);
   if (invalid.length > 0) {
-    throw new ConfigError(toProblems(invalid, fromImport).map((problem) => withOrigin(problem, originOf)), source);
+    throw new ConfigError(
+      toProblems(invalid, fromImport).map((problem) => withOrigin(problem, originOf)),
+      source,
+    );
   }
   return { config, warnings };
 }

@@ -24,23 +24,36 @@ export interface DatabaseServer {
   entry: IniEntry;
 }
 
-const AUTH_TYPES: Record<string, string> = { md5: 'md5', plain: 'plain', trust: 'trust', 'scram-sha-256': 'scram-sha-256', any: 'trust', cert: 'cert' };
+const AUTH_TYPES: Record<string, string> = {
+  md5: 'md5',
+  plain: 'plain',
+  trust: 'trust',
+  'scram-sha-256': 'scram-sha-256',
+  any: 'trust',
+  cert: 'cert',
+};
 
 /** Settings without a pgtide key, and how their intent is met now. Keys not listed here and
  *  not pgtide keys are reported as not imported. */
 const INERT: Record<string, { reason: string; warn: boolean }> = {
-  logfile: { reason: 'pgtide logs to standard output; let the service manager or container runtime keep the file.', warn: false },
+  logfile: {
+    reason: 'pgtide logs to standard output; let the service manager or container runtime keep the file.',
+    warn: false,
+  },
   pidfile: { reason: 'pgtide runs in the foreground under its service manager, which tracks its pid.', warn: false },
   user: { reason: 'run pgtide as this Unix user in its service definition.', warn: false },
   syslog: { reason: 'pgtide logs to standard output; route it to syslog with the service manager.', warn: false },
-  ignore_startup_parameters: { reason: 'pgtide passes startup parameters such as extra_float_digits through to the server.', warn: false },
+  ignore_startup_parameters: {
+    reason: 'pgtide passes startup parameters such as extra_float_digits through to the server.',
+    warn: false,
+  },
 };
 
 /** Settings whose pgtide key has another name or a wider meaning, with what the output says. */
 const RENAMED: Record<string, { key: string; note: string }> = {
   autodb_idle_timeout: {
     key: 'pool_idle_timeout',
-    note: "PgBouncer's autodb_idle_timeout drops the pools of databases it created from \"*\"; pgtide drops any pool left unused that long.",
+    note: 'PgBouncer\'s autodb_idle_timeout drops the pools of databases it created from "*"; pgtide drops any pool left unused that long.',
   },
 };
 
@@ -56,11 +69,22 @@ const DATABASE_PARAMS: Record<string, string> = {
   pool_mode: 'pool_mode',
 };
 const USER_PARAMS: readonly string[] = ['pool_mode', 'pool_size', 'max_user_connections'];
-const NUMERIC_PARAMS: readonly string[] = ['pool_size', 'min_pool_size', 'reserve_pool_size', 'max_db_connections', 'max_user_connections'];
+const NUMERIC_PARAMS: readonly string[] = [
+  'pool_size',
+  'min_pool_size',
+  'reserve_pool_size',
+  'max_db_connections',
+  'max_user_connections',
+];
 
 /** Maps the [pgbouncer], [databases] and [users] sections. `pgpoolPort` identifies entries
  *  that point at the Pgpool-II hop; their servers are not returned. */
-export function mapPgBouncer(ctx: ImportContext, entries: readonly IniEntry[], pgpoolPort: number | undefined, cap: ServerCap | undefined): DatabaseServer[] {
+export function mapPgBouncer(
+  ctx: ImportContext,
+  entries: readonly IniEntry[],
+  pgpoolPort: number | undefined,
+  cap: ServerCap | undefined,
+): DatabaseServer[] {
   const servers: DatabaseServer[] = [];
   for (const entry of entries) {
     if (entry.section === 'pgbouncer') mapSetting(ctx, entry);
@@ -69,8 +93,14 @@ export function mapPgBouncer(ctx: ImportContext, entries: readonly IniEntry[], p
     else dropSetting(ctx, entry, `[${entry.section}] ${entry.key}`, 'section not known to pgtide.', true);
   }
   mapPoolSizes(ctx, entries, cap);
-  if (!entries.some((entry) => entry.section === 'pgbouncer' && (entry.key === 'admin_users' || entry.key === 'stats_users'))) {
-    ctx.warnings.push('pgbouncer.ini lists no admin_users or stats_users: nobody can log in to the admin console (database pgtide or pgbouncer) until admin_users names someone');
+  if (
+    !entries.some(
+      (entry) => entry.section === 'pgbouncer' && (entry.key === 'admin_users' || entry.key === 'stats_users'),
+    )
+  ) {
+    ctx.warnings.push(
+      'pgbouncer.ini lists no admin_users or stats_users: nobody can log in to the admin console (database pgtide or pgbouncer) until admin_users names someone',
+    );
   }
   return servers;
 }
@@ -85,7 +115,9 @@ function mapAuthFile(ctx: ImportContext, entry: IniEntry): void {
     return;
   }
   if (!existsSync(entry.value)) {
-    ctx.warnings.push(`${where(entry)}: auth_file ${entry.value} does not exist on this machine; give the user list with --users FILE (or fix auth_file before starting)`);
+    ctx.warnings.push(
+      `${where(entry)}: auth_file ${entry.value} does not exist on this machine; give the user list with --users FILE (or fix auth_file before starting)`,
+    );
   }
   setKey(ctx, 'auth_file', entry.value, entry);
 }
@@ -120,11 +152,15 @@ function fieldOf(key: string): Field | undefined {
 function mapAuthType(ctx: ImportContext, entry: IniEntry): void {
   const mapped = AUTH_TYPES[entry.value.toLowerCase()];
   if (entry.value.toLowerCase() === 'hba') {
-    ctx.draft.comment(`${where(entry)} auth_type = hba: pgtide lets hba_file choose each client's method whenever hba_file is set.`);
+    ctx.draft.comment(
+      `${where(entry)} auth_type = hba: pgtide lets hba_file choose each client's method whenever hba_file is set.`,
+    );
     return;
   }
   if (mapped === undefined) {
-    ctx.warnings.push(`${where(entry)}: auth_type = ${entry.value} has no pgtide equivalent; pgtide's default (scram-sha-256) applies`);
+    ctx.warnings.push(
+      `${where(entry)}: auth_type = ${entry.value} has no pgtide equivalent; pgtide's default (scram-sha-256) applies`,
+    );
     ctx.draft.comment(`${where(entry)} auth_type = ${entry.value}: not supported; the default scram-sha-256 applies.`);
     return;
   }
@@ -159,7 +195,9 @@ function mapPoolSizes(ctx: ImportContext, entries: readonly IniEntry[], cap: Ser
     }
     const at = entry ?? { file: 'pgpool.conf', line: 0 };
     const from = entry === undefined ? `pgtide's default ${wanted}` : `${wanted} in pgbouncer.ini`;
-    ctx.warnings.push(`${where(at)}: ${key} lowered from ${from} to ${used}: each backend got at most ${cap!.explanation}`);
+    ctx.warnings.push(
+      `${where(at)}: ${key} lowered from ${from} to ${used}: each backend got at most ${cap!.explanation}`,
+    );
     setKey(ctx, key, used, at, `${key} was ${from}; lowered because each backend got at most ${cap!.explanation}.`);
   }
 }

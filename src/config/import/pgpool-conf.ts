@@ -45,7 +45,11 @@ export function parsePgpoolConf(text: string, file: string): PgpoolConf {
     }
     const id = Number(match[2]);
     if (String(id) !== match[2] || id >= MAX_BACKENDS) {
-      throw new ImportError(file, entry.line, `${entry.name}: node id must be 0 to ${MAX_BACKENDS - 1} without leading zeros`);
+      throw new ImportError(
+        file,
+        entry.line,
+        `${entry.name}: node id must be 0 to ${MAX_BACKENDS - 1} without leading zeros`,
+      );
     }
     const node = nodes.get(id) ?? { id, fields: {} };
     node.fields[match[1] as BackendField] = entry;
@@ -68,7 +72,8 @@ function parseGucLine(raw: string, file: string, line: number): GucEntry | undef
   let at = skipSpace(raw, 0);
   if (at >= raw.length || raw[at] === '#') return undefined;
   const name = /^[A-Za-z_][A-Za-z0-9_.]*/.exec(raw.slice(at))?.[0];
-  if (name === undefined) throw new ImportError(file, line, `expected a parameter name, got ${JSON.stringify(raw.trim())}`);
+  if (name === undefined)
+    throw new ImportError(file, line, `expected a parameter name, got ${JSON.stringify(raw.trim())}`);
   at = skipSpace(raw, at + name.length);
   if (raw[at] === '=') at = skipSpace(raw, at + 1);
   if (at >= raw.length || raw[at] === '#') throw new ImportError(file, line, `${name}: missing value`);
@@ -76,7 +81,11 @@ function parseGucLine(raw: string, file: string, line: number): GucEntry | undef
   const read = quoted ? readQuoted(raw, at, file, line, name) : readUnquoted(raw, at);
   at = skipSpace(raw, read.end);
   if (at < raw.length && raw[at] !== '#') {
-    throw new ImportError(file, line, `${name}: unexpected ${JSON.stringify(raw.slice(at))} after the value (quote a value that contains spaces)`);
+    throw new ImportError(
+      file,
+      line,
+      `${name}: unexpected ${JSON.stringify(raw.slice(at))} after the value (quote a value that contains spaces)`,
+    );
   }
   return { name: name.toLowerCase(), value: read.value, quoted, file, line };
 }
@@ -95,7 +104,13 @@ function readUnquoted(raw: string, at: number): { value: string; end: number } {
 const SIMPLE_ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
 
 /** A single-quoted GUC string as PostgreSQL's GUC_scanstr reads it. */
-function readQuoted(raw: string, start: number, file: string, line: number, name: string): { value: string; end: number } {
+function readQuoted(
+  raw: string,
+  start: number,
+  file: string,
+  line: number,
+  name: string,
+): { value: string; end: number } {
   let value = '';
   let at = start + 1;
   while (at < raw.length) {
@@ -160,7 +175,10 @@ export function gucSeconds(entry: GucEntry, bareUnit: 'ms' | 's' | 'min'): numbe
 
 /** Pgpool-II's comma-separated lists (function lists, reset_query_list uses `;`). */
 export function gucList(entry: GucEntry, separator = ','): string[] {
-  return entry.value.split(separator).map((item) => item.trim()).filter((item) => item !== '');
+  return entry.value
+    .split(separator)
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
 }
 
 function invalid(entry: GucEntry, why: string): ImportError {

@@ -30,7 +30,8 @@ export function parsePoolPasswd(text: string, file: string): PoolPasswdEntry[] {
 
 function readSecret(stored: string, file: string, line: number): { kind: PoolPasswdKind; secret: string } {
   if (stored.startsWith('md5')) {
-    if (!/^md5[0-9a-f]{32}$/.test(stored)) throw new ImportError(file, line, 'an md5 password must be "md5" and 32 lower-case hex digits');
+    if (!/^md5[0-9a-f]{32}$/.test(stored))
+      throw new ImportError(file, line, 'an md5 password must be "md5" and 32 lower-case hex digits');
     return { kind: 'md5', secret: stored };
   }
   if (stored.startsWith('SCRAM-SHA-256$')) return { kind: 'scram-sha-256', secret: stored };

@@ -36,7 +36,11 @@ export interface ImportResult {
 const PGBOUNCER_DEFAULT_PORT = 6432;
 
 export function importSeedStack(files: SeedFiles): ImportResult {
-  const ctx: ImportContext = { draft: new TomlDraft(), warnings: [], ...(files.users === undefined ? {} : { usersFile: files.users }) };
+  const ctx: ImportContext = {
+    draft: new TomlDraft(),
+    warnings: [],
+    ...(files.users === undefined ? {} : { usersFile: files.users }),
+  };
   const pgbouncer = files.pgbouncer === undefined ? undefined : loadIni(files.pgbouncer);
   const pgpool = files.pgpool === undefined ? undefined : parsePgpoolConf(readSource(files.pgpool), files.pgpool);
   const haproxy = files.haproxy === undefined ? [] : parseHaproxy(readSource(files.haproxy), files.haproxy);
@@ -48,7 +52,12 @@ export function importSeedStack(files: SeedFiles): ImportResult {
   let servers: DatabaseServer[] = [];
   if (pgbouncer !== undefined) {
     ctx.draft.heading(`Pooling and clients (${basename(files.pgbouncer ?? 'pgbouncer.ini')})`);
-    servers = mapPgBouncer(ctx, pgbouncer, pgpool === undefined ? undefined : pgpoolPort(pgpool), pgpool === undefined ? undefined : pgpoolServerCap(pgpool));
+    servers = mapPgBouncer(
+      ctx,
+      pgbouncer,
+      pgpool === undefined ? undefined : pgpoolPort(pgpool),
+      pgpool === undefined ? undefined : pgpoolServerCap(pgpool),
+    );
   }
   mapMaxConn(ctx, haproxy, files.haproxy ?? 'haproxy.cfg');
   if (pgpool !== undefined) {
@@ -60,7 +69,8 @@ export function importSeedStack(files: SeedFiles): ImportResult {
   ctx.draft.heading('Authentication');
   mapAuthentication(ctx, files, pgpool);
   if (files.supervisor !== undefined) mapSupervisor(ctx, files.supervisor);
-  if (pgpool === undefined && servers.length === 0) ctx.warnings.push('no backend servers were found: add a [[backends]] table before starting pgtide');
+  if (pgpool === undefined && servers.length === 0)
+    ctx.warnings.push('no backend servers were found: add a [[backends]] table before starting pgtide');
   return { toml: ctx.draft.render(), warnings: ctx.warnings };
 }
 
@@ -77,7 +87,13 @@ function writeHeader(ctx: ImportContext, files: SeedFiles): void {
 }
 
 /** PgBouncer's port (or Pgpool-II's when it faced clients) plus every port HAProxy bound. */
-function mapListening(ctx: ImportContext, pgbouncer: readonly IniEntry[] | undefined, pgpool: PgpoolConf | undefined, haproxy: readonly HaproxySection[], haproxyFile: string): void {
+function mapListening(
+  ctx: ImportContext,
+  pgbouncer: readonly IniEntry[] | undefined,
+  pgpool: PgpoolConf | undefined,
+  haproxy: readonly HaproxySection[],
+  haproxyFile: string,
+): void {
   const segments: { first: number; last: number; at: { file: string; line: number } }[] = [];
   const addresses: { list: string[]; at: { file: string; line: number } }[] = [];
   const front = frontListener(pgbouncer, pgpool);
@@ -87,14 +103,18 @@ function mapListening(ctx: ImportContext, pgbouncer: readonly IniEntry[] | undef
   }
   for (const section of haproxy) {
     if (section.mode !== undefined && section.mode.value !== 'tcp') {
-      ctx.warnings.push(`${where({ file: haproxyFile, line: section.mode.line })}: mode ${section.mode.value}: pgtide speaks only the PostgreSQL protocol`);
+      ctx.warnings.push(
+        `${where({ file: haproxyFile, line: section.mode.line })}: mode ${section.mode.value}: pgtide speaks only the PostgreSQL protocol`,
+      );
     }
     for (const bind of section.binds) {
       segments.push({ first: bind.firstPort, last: bind.lastPort, at: { file: haproxyFile, line: bind.line } });
       addresses.push({ list: [bind.host], at: { file: haproxyFile, line: bind.line } });
     }
     for (const server of section.servers) {
-      ctx.draft.comment(`${where({ file: haproxyFile, line: server.line })} server ${server.name} ${server.address}: HAProxy forwarded these ports to PgBouncer; pgtide listens on all of them itself.`);
+      ctx.draft.comment(
+        `${where({ file: haproxyFile, line: server.line })} server ${server.name} ${server.address}: HAProxy forwarded these ports to PgBouncer; pgtide listens on all of them itself.`,
+      );
     }
     for (const [event, timeout] of section.timeouts) {
       ctx.draft.comment(
@@ -105,30 +125,59 @@ function mapListening(ctx: ImportContext, pgbouncer: readonly IniEntry[] | undef
   }
   const ports = uniquePorts(ctx, segments);
   if (ports.length > 0) {
-    setKey(ctx, 'listen_port', ports.map(({ first, last }) => (first === last ? first : `${first}-${last}`)), segments[0]!.at, segments.map((s) => `${s.first === s.last ? s.first : `${s.first}-${s.last}`} from ${where(s.at)}`).join('; '));
+    setKey(
+      ctx,
+      'listen_port',
+      ports.map(({ first, last }) => (first === last ? first : `${first}-${last}`)),
+      segments[0]!.at,
+      segments.map((s) => `${s.first === s.last ? s.first : `${s.first}-${s.last}`} from ${where(s.at)}`).join('; '),
+    );
   }
   const all = addresses.flatMap((item) => item.list);
   if (all.length > 0) {
     const merged = all.includes('*') ? ['*'] : [...new Set(all)];
     const distinct = new Set(all.map((address) => (address === '0.0.0.0' ? '*' : address)));
-    if (distinct.size > 1) ctx.warnings.push(`listen_addr: the sources listened on different addresses (${[...new Set(all)].join(', ')}); pgtide listens on ${merged.join(', ')} for every port`);
-    setKey(ctx, 'listen_addr', merged, addresses[0]!.at, 'pgtide listens on every listen_addr on every listen_port; "*" is every IPv4 and IPv6 address.');
+    if (distinct.size > 1)
+      ctx.warnings.push(
+        `listen_addr: the sources listened on different addresses (${[...new Set(all)].join(', ')}); pgtide listens on ${merged.join(', ')} for every port`,
+      );
+    setKey(
+      ctx,
+      'listen_addr',
+      merged,
+      addresses[0]!.at,
+      'pgtide listens on every listen_addr on every listen_port; "*" is every IPv4 and IPv6 address.',
+    );
   }
 }
 
-function frontListener(pgbouncer: readonly IniEntry[] | undefined, pgpool: PgpoolConf | undefined):
-  { port: number; portAt: { file: string; line: number }; addresses: string[]; addressAt: { file: string; line: number } } | undefined {
+function frontListener(
+  pgbouncer: readonly IniEntry[] | undefined,
+  pgpool: PgpoolConf | undefined,
+):
+  | {
+      port: number;
+      portAt: { file: string; line: number };
+      addresses: string[];
+      addressAt: { file: string; line: number };
+    }
+  | undefined {
   if (pgbouncer !== undefined) {
-    const setting = (key: string): IniEntry | undefined => pgbouncer.filter((e) => e.section === 'pgbouncer' && e.key === key).at(-1);
+    const setting = (key: string): IniEntry | undefined =>
+      pgbouncer.filter((e) => e.section === 'pgbouncer' && e.key === key).at(-1);
     const port = setting('listen_port');
     const addr = setting('listen_addr');
     const fallback = { file: 'pgbouncer.ini', line: 0 };
     const portNumber = port === undefined ? PGBOUNCER_DEFAULT_PORT : Number(port.value);
-    if (!Number.isInteger(portNumber) || portNumber < 1 || portNumber > 65535) throw new ImportError(port!.file, port!.line, 'listen_port must be a port number');
+    if (!Number.isInteger(portNumber) || portNumber < 1 || portNumber > 65535)
+      throw new ImportError(port!.file, port!.line, 'listen_port must be a port number');
     return {
       port: portNumber,
       portAt: port ?? fallback,
-      addresses: (addr?.value ?? 'localhost').split(',').map((a) => a.trim()).filter((a) => a !== ''),
+      addresses: (addr?.value ?? 'localhost')
+        .split(',')
+        .map((a) => a.trim())
+        .filter((a) => a !== ''),
       addressAt: addr ?? fallback,
     };
   }
@@ -138,19 +187,26 @@ function frontListener(pgbouncer: readonly IniEntry[] | undefined, pgpool: Pgpoo
   return {
     port: pgpoolPort(pgpool),
     portAt: pgpool.settings.get('port') ?? fallback,
-    addresses: (addr?.value ?? 'localhost').split(',').map((a) => a.trim()).filter((a) => a !== ''),
+    addresses: (addr?.value ?? 'localhost')
+      .split(',')
+      .map((a) => a.trim())
+      .filter((a) => a !== ''),
     addressAt: addr ?? fallback,
   };
 }
 
 /** Drops ports listed twice (PgBouncer's port also bound by HAProxy), with a warning. */
-function uniquePorts<T extends { first: number; last: number; at: { file: string; line: number } }>(ctx: ImportContext, segments: T[]): T[] {
+function uniquePorts<T extends { first: number; last: number; at: { file: string; line: number } }>(
+  ctx: ImportContext,
+  segments: T[],
+): T[] {
   const seen = new Set<number>();
   const kept: T[] = [];
   for (const segment of segments) {
     const fresh: number[] = [];
     for (let port = segment.first; port <= segment.last; port++) if (!seen.has(port)) fresh.push(port);
-    if (fresh.length !== segment.last - segment.first + 1) ctx.warnings.push(`${where(segment.at)}: a port is listed twice; pgtide listens on it once`);
+    if (fresh.length !== segment.last - segment.first + 1)
+      ctx.warnings.push(`${where(segment.at)}: a port is listed twice; pgtide listens on it once`);
     for (const port of fresh) seen.add(port);
     // Keep the runs of new ports as ranges.
     let start = 0;
@@ -170,9 +226,21 @@ function mapMaxConn(ctx: ImportContext, haproxy: readonly HaproxySection[], hapr
     if (section.maxconn === undefined) continue;
     const at = { file: haproxyFile, line: section.maxconn.line };
     const current = ctx.draft.valueOf('max_client_conn');
-    ctx.draft.comment(`${where(at)} maxconn ${section.maxconn.value} (${section.kind}): the same cap as max_client_conn, which pgtide applies across all its ports.`);
-    if (current === undefined) setKey(ctx, 'max_client_conn', section.maxconn.value, at, "From HAProxy's maxconn (pgbouncer.ini did not set max_client_conn).");
-    else if (current !== section.maxconn.value) ctx.warnings.push(`${where(at)}: maxconn ${section.maxconn.value} differs from max_client_conn ${String(current)}; pgtide uses max_client_conn`);
+    ctx.draft.comment(
+      `${where(at)} maxconn ${section.maxconn.value} (${section.kind}): the same cap as max_client_conn, which pgtide applies across all its ports.`,
+    );
+    if (current === undefined)
+      setKey(
+        ctx,
+        'max_client_conn',
+        section.maxconn.value,
+        at,
+        "From HAProxy's maxconn (pgbouncer.ini did not set max_client_conn).",
+      );
+    else if (current !== section.maxconn.value)
+      ctx.warnings.push(
+        `${where(at)}: maxconn ${section.maxconn.value} differs from max_client_conn ${String(current)}; pgtide uses max_client_conn`,
+      );
   }
 }
 
@@ -183,18 +251,27 @@ function mapDatabaseServers(ctx: ImportContext, servers: readonly DatabaseServer
     const key = `${server.host}:${server.port}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    const entries: [string, TomlValue][] = [['host', server.host], ['port', server.port]];
+    const entries: [string, TomlValue][] = [
+      ['host', server.host],
+      ['port', server.port],
+    ];
     ctx.draft.table('[[backends]]', entries, `${where(server.entry)} [databases] ${server.entry.key}`);
   }
-  if (seen.size > 1) ctx.warnings.push(`pgbouncer.ini names ${seen.size} servers; pgtide treats all backends as one replicated cluster, so check that they are one`);
+  if (seen.size > 1)
+    ctx.warnings.push(
+      `pgbouncer.ini names ${seen.size} servers; pgtide treats all backends as one replicated cluster, so check that they are one`,
+    );
 }
 
 function mapAuthentication(ctx: ImportContext, files: SeedFiles, pgpool: PgpoolConf | undefined): void {
   const usersFile = files.users;
   const users = usersFile === undefined ? undefined : parseUserList(readSource(usersFile), usersFile);
   if (usersFile !== undefined && users !== undefined) {
-    if (!ctx.draft.has('auth_file')) setKey(ctx, 'auth_file', resolve(usersFile), { file: usersFile, line: 0 }, 'pgbouncer.ini named no auth_file.');
-    ctx.draft.comment(`${basename(usersFile)}: ${users.size} users (${[...users.keys()].join(', ')}); md5 and plain-text passwords both work with auth_type = "md5".`);
+    if (!ctx.draft.has('auth_file'))
+      setKey(ctx, 'auth_file', resolve(usersFile), { file: usersFile, line: 0 }, 'pgbouncer.ini named no auth_file.');
+    ctx.draft.comment(
+      `${basename(usersFile)}: ${users.size} users (${[...users.keys()].join(', ')}); md5 and plain-text passwords both work with auth_type = "md5".`,
+    );
   }
   const srUser = pgpool?.settings.get('sr_check_user');
   if (usersFile !== undefined && users !== undefined && srUser !== undefined && !users.has(srUser.value)) {
@@ -203,11 +280,26 @@ function mapAuthentication(ctx: ImportContext, files: SeedFiles, pgpool: PgpoolC
   const hbaEnabled = pgpool?.settings.get('enable_pool_hba');
   const enforced = hbaEnabled !== undefined && gucBoolean(hbaEnabled);
   if (hbaEnabled !== undefined) {
-    dropSetting(ctx, hbaEnabled, `enable_pool_hba = ${hbaEnabled.value}`, enforced ? 'pgtide enforces pool_hba.conf through hba_file.' : 'Pgpool-II did not enforce pool_hba.conf, so hba_file stays unset.', false);
+    dropSetting(
+      ctx,
+      hbaEnabled,
+      `enable_pool_hba = ${hbaEnabled.value}`,
+      enforced
+        ? 'pgtide enforces pool_hba.conf through hba_file.'
+        : 'Pgpool-II did not enforce pool_hba.conf, so hba_file stays unset.',
+      false,
+    );
   }
   if (files.poolHba !== undefined) mapPoolHba(ctx, files.poolHba, enforced, files.pgbouncer !== undefined);
   const passwdSetting = pgpool?.settings.get('pool_passwd');
-  if (passwdSetting !== undefined) dropSetting(ctx, passwdSetting, `pool_passwd = '${passwdSetting.value}'`, 'PgBouncer logged in to Pgpool-II with these; pgtide has no such hop and checks clients against auth_file only.', false);
+  if (passwdSetting !== undefined)
+    dropSetting(
+      ctx,
+      passwdSetting,
+      `pool_passwd = '${passwdSetting.value}'`,
+      'PgBouncer logged in to Pgpool-II with these; pgtide has no such hop and checks clients against auth_file only.',
+      false,
+    );
   if (files.poolPasswd !== undefined) mapPoolPasswd(ctx, files.poolPasswd, users);
 }
 
@@ -222,22 +314,39 @@ function mapPoolHba(ctx: ImportContext, path: string, enabled: boolean, behindPg
     ctx.draft.comment(`${name}: not enabled in pgpool.conf; to enforce it with pgtide, set hba_file = "${file}".`);
     return;
   }
-  setKey(ctx, 'hba_file', file, { file: path, line: 0 }, 'enable_pool_hba = on: pgtide enforces these rules for its clients, first matching line wins.');
+  setKey(
+    ctx,
+    'hba_file',
+    file,
+    { file: path, line: 0 },
+    'enable_pool_hba = on: pgtide enforces these rules for its clients, first matching line wins.',
+  );
   const parsed = hbaFileProblems(file);
   if (Array.isArray(parsed)) {
-    ctx.warnings.push(`${name}: pgtide cannot honour ${parsed.length} line(s); pgtide check and start refuse hba_file until they are rewritten:\n${parsed.map((problem) => `  ${formatHbaProblem(problem)}`).join('\n')}`);
+    ctx.warnings.push(
+      `${name}: pgtide cannot honour ${parsed.length} line(s); pgtide check and start refuse hba_file until they are rewritten:\n${parsed.map((problem) => `  ${formatHbaProblem(problem)}`).join('\n')}`,
+    );
     return;
   }
-  ctx.draft.comment(`${name}: ${parsed.rules.length} rules:`, ...parsed.rules.map((rule) => `  ${name}:${rule.line}: ${rule.text}`));
+  ctx.draft.comment(
+    `${name}: ${parsed.rules.length} rules:`,
+    ...parsed.rules.map((rule) => `  ${name}:${rule.line}: ${rule.text}`),
+  );
   if (parsed.needsGroups && !ctx.draft.has('auth_user')) {
-    ctx.warnings.push(`${name}: +group or samerole lines need auth_user, as which pgtide looks up role memberships on the server: set it, or pgtide check and start refuse hba_file`);
+    ctx.warnings.push(
+      `${name}: +group or samerole lines need auth_user, as which pgtide looks up role memberships on the server: set it, or pgtide check and start refuse hba_file`,
+    );
   }
   if (parsed.needsClientCerts && !ctx.draft.has('client_tls_ca_file')) {
-    ctx.warnings.push(`${name}: cert or clientcert lines need client TLS and client_tls_ca_file: set them, or pgtide check and start refuse hba_file`);
+    ctx.warnings.push(
+      `${name}: cert or clientcert lines need client TLS and client_tls_ca_file: set them, or pgtide check and start refuse hba_file`,
+    );
   }
   if (behindPgBouncer) {
     // In the seed, Pgpool-II's clients were PgBouncer's connections; pgtide's are the applications.
-    ctx.warnings.push(`${name}: Pgpool-II applied these rules to its own clients (PgBouncer, from its addresses); pgtide applies them to the applications, from theirs: add lines for the applications' networks before switching over`);
+    ctx.warnings.push(
+      `${name}: Pgpool-II applied these rules to its own clients (PgBouncer, from its addresses); pgtide applies them to the applications, from theirs: add lines for the applications' networks before switching over`,
+    );
   }
 }
 
@@ -246,12 +355,18 @@ function mapPoolPasswd(ctx: ImportContext, path: string, users: Map<string, stri
   for (const entry of entries) {
     const at = { file: path, line: entry.line };
     if (entry.kind === 'aes') {
-      ctx.warnings.push(`${where(at)}: ${entry.user}: AES-encrypted password; it cannot be decrypted without Pgpool-II's key file (.pgpoolkey): add the user to auth_file by hand`);
+      ctx.warnings.push(
+        `${where(at)}: ${entry.user}: AES-encrypted password; it cannot be decrypted without Pgpool-II's key file (.pgpoolkey): add the user to auth_file by hand`,
+      );
     } else if (users !== undefined && !users.has(entry.user)) {
-      ctx.warnings.push(`${where(at)}: ${entry.user} is in pool_passwd but not in auth_file; add it to auth_file if clients log in as ${entry.user}`);
+      ctx.warnings.push(
+        `${where(at)}: ${entry.user} is in pool_passwd but not in auth_file; add it to auth_file if clients log in as ${entry.user}`,
+      );
     }
   }
-  ctx.draft.comment(`${basename(path)}: ${entries.length} users (${entries.map((e) => e.user).join(', ')}); pgtide does not read this file.`);
+  ctx.draft.comment(
+    `${basename(path)}: ${entries.length} users (${entries.map((e) => e.user).join(', ')}); pgtide does not read this file.`,
+  );
 }
 
 function mapSupervisor(ctx: ImportContext, path: string): void {

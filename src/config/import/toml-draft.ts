@@ -10,7 +10,9 @@ export interface Origin {
   line: number;
 }
 
-type Item = { kind: 'comment'; lines: string[] } | { kind: 'key'; key: string; value: TomlValue; origin: Origin; note?: string };
+type Item =
+  | { kind: 'comment'; lines: string[] }
+  | { kind: 'key'; key: string; value: TomlValue; origin: Origin; note?: string };
 
 interface Table {
   header: string;

@@ -13,13 +13,42 @@ import { isOn, isSerializable } from './setting-values.js';
 import { State } from './state.js';
 
 /** What of the session these functions use. */
-export type ClassifySession = Pick<ClientSession,
-  'batchOpen' | 'chunkKind' | 'chunkReadOnly' | 'copying' | 'ctx' | 'database' | 'extendedSinceSyncPoint' | 'fatal' |
-  'mode' | 'pinned' | 'pinnedForGood' | 'probeAfter' | 'queuedBatched' | 'queuedSyncs' | 'readOnlySession' | 'refused' | 'remote' |
-  'routeOverride' | 'routeRead' | 'routeWrite' | 'scanner' | 'serializableSession' | 'settings' |
-  'server' | 'settingsDirty' | 'state' | 'statements' | 'syncEnd' | 'syncsSinceExecute' | 'terminateAt' |
-  'unnamedStatement' | 'user'
-> & LinkSession;
+export type ClassifySession = Pick<
+  ClientSession,
+  | 'batchOpen'
+  | 'chunkKind'
+  | 'chunkReadOnly'
+  | 'copying'
+  | 'ctx'
+  | 'database'
+  | 'extendedSinceSyncPoint'
+  | 'fatal'
+  | 'mode'
+  | 'pinned'
+  | 'pinnedForGood'
+  | 'probeAfter'
+  | 'queuedBatched'
+  | 'queuedSyncs'
+  | 'readOnlySession'
+  | 'refused'
+  | 'remote'
+  | 'routeOverride'
+  | 'routeRead'
+  | 'routeWrite'
+  | 'scanner'
+  | 'serializableSession'
+  | 'settings'
+  | 'server'
+  | 'settingsDirty'
+  | 'state'
+  | 'statements'
+  | 'syncEnd'
+  | 'syncsSinceExecute'
+  | 'terminateAt'
+  | 'unnamedStatement'
+  | 'user'
+> &
+  LinkSession;
 
 /** Clears what the scan of the client's next chunk finds. */
 export function beginChunk(s: ClassifySession): void {
@@ -62,7 +91,10 @@ function classify(s: ClassifySession, body: Buffer, start: number, end: number):
 function classifyText(s: ClassifySession, body: Buffer, start: number, end: number): Classification | null {
   if (end <= start) return null;
   if (s.ctx.config.log_statements) {
-    s.ctx.log.info({ client: s.remote, user: s.user, database: s.database, statement: body.toString('utf8', start, end) }, 'statement');
+    s.ctx.log.info(
+      { client: s.remote, user: s.user, database: s.database, statement: body.toString('utf8', start, end) },
+      'statement',
+    );
   }
   return s.ctx.classifier.classifyBytes(body, start, end);
 }
@@ -80,7 +112,8 @@ function follow(s: ClassifySession, c: Classification): KeptState | null {
   const sessionSet = c.set && !c.set.local && (c.set.value !== null || c.kind === 'reset') ? c.set : null;
   if (c.kind === 'pgtide' && c.pgtideRoute) s.routeOverride = c.pgtideRoute;
   else if (sessionSet?.name === 'default_transaction_read_only') s.readOnlySession = isOn(sessionSet.value);
-  else if (sessionSet?.name === 'default_transaction_isolation') s.serializableSession = isSerializable(sessionSet.value);
+  else if (sessionSet?.name === 'default_transaction_isolation')
+    s.serializableSession = isSerializable(sessionSet.value);
   else if (c.sessionState === 'transaction_characteristics' && c.isolation !== undefined) {
     s.serializableSession = c.isolation === 'serializable';
   }
@@ -143,18 +176,23 @@ function classifyBind(s: ClassifySession, body: Buffer): KeptState | null {
     s.routeWrite = true;
     return null;
   }
-  const c = nameEnd === portalEnd + 1
-    ? s.unnamedStatement
-    // Not found: a name the client never prepared (the server fails the Bind), or one whose
-    // Parse is in this same chunk and counted already.
-    : s.statements?.classificationOf(body.toString('utf8', portalEnd + 1, nameEnd));
+  const c =
+    nameEnd === portalEnd + 1
+      ? s.unnamedStatement
+      : // Not found: a name the client never prepared (the server fails the Bind), or one whose
+        // Parse is in this same chunk and counted already.
+        s.statements?.classificationOf(body.toString('utf8', portalEnd + 1, nameEnd));
   return c ? follow(s, c) : null;
 }
 
 function tooManyStatements(s: ClassifySession): void {
   const limit = s.ctx.config.max_client_prepared_statements;
-  s.fatal(SQLSTATE.CONFIGURATION_LIMIT_EXCEEDED, `too many prepared statements on this connection (max_client_prepared_statements = ${limit})`,
-    undefined, 'Close (or DEALLOCATE) prepared statements the application no longer uses.');
+  s.fatal(
+    SQLSTATE.CONFIGURATION_LIMIT_EXCEEDED,
+    `too many prepared statements on this connection (max_client_prepared_statements = ${limit})`,
+    undefined,
+    'Close (or DEALLOCATE) prepared statements the application no longer uses.',
+  );
 }
 
 /** A message of the client's query stream, looked at on its way (see QUERY_TYPES). Returns
@@ -250,5 +288,9 @@ function countSimpleSyncPoint(s: ClassifySession, end: number): void {
  * the client's next statement, a read perhaps, along with it.
  */
 export function isStrayCopyEnd(data: Buffer): boolean {
-  return (data[0] === FrontendMessage.CopyDone || data[0] === FrontendMessage.CopyFail) && data.length >= 5 && data.readUInt32BE(1) + 1 === data.length;
+  return (
+    (data[0] === FrontendMessage.CopyDone || data[0] === FrontendMessage.CopyFail) &&
+    data.length >= 5 &&
+    data.readUInt32BE(1) + 1 === data.length
+  );
 }

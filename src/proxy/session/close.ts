@@ -62,7 +62,11 @@ export function closeSession(s: CloseSession, terminated = false): void {
     if (s.tracking && !s.tracker!.idle) server.prepared.doubtAll();
     // Bytes held for a shape check never reach the server, though their Syncs were counted: no
     // drain could end, so the server goes as after a client cut mid-message.
-    server.orphan(s.serverCut || !s.scanner.atBoundary || s.statements?.holding === true, resetQuery(s), ctx.sendCancel);
+    server.orphan(
+      s.serverCut || !s.scanner.atBoundary || s.statements?.holding === true,
+      resetQuery(s),
+      ctx.sendCancel,
+    );
   }
   s.queued.length = 0;
   // After Terminate with nothing left to send, the socket is closed at once, as PostgreSQL

@@ -41,7 +41,11 @@ export interface ConsoleClient {
 /** Answers the Query whose body is `body`, then ReadyForQuery, after the answers before it. */
 export function answerConsoleQuery(s: ConsoleClient, body: Buffer): void {
   const req = { sql: body.toString('utf8', 0, Math.max(0, body.length - 1)), user: s.user, admin: s.consoleAdmin };
-  if (s.consoleAnswer !== null) return later(s, s.consoleAnswer.then(() => s.ctx.admin.run(req)));
+  if (s.consoleAnswer !== null)
+    return later(
+      s,
+      s.consoleAnswer.then(() => s.ctx.admin.run(req)),
+    );
   const answer = s.ctx.admin.run(req);
   if (answer instanceof Promise) return later(s, answer);
   writeAnswer(s.socket, answer);

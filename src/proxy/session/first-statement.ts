@@ -21,8 +21,14 @@ export const enum LocalAnswer {
  * `readOnly`), while `deferredBegin` (null: none) waits for its transaction's first statement.
  * A BEGIN with a read-only or read-write mode says where it runs: it is not deferred.
  */
-export function localAnswer(data: Buffer, kind: string | null, readOnly: boolean | undefined, deferredBegin: string | null): LocalAnswer {
-  if (data.length < 6 || data[0] !== FrontendMessage.Query || data.readUInt32BE(1) + 1 !== data.length) return LocalAnswer.None;
+export function localAnswer(
+  data: Buffer,
+  kind: string | null,
+  readOnly: boolean | undefined,
+  deferredBegin: string | null,
+): LocalAnswer {
+  if (data.length < 6 || data[0] !== FrontendMessage.Query || data.readUInt32BE(1) + 1 !== data.length)
+    return LocalAnswer.None;
   if (kind === 'begin' && readOnly === undefined && !deferredBegin) return LocalAnswer.Begin;
   if (deferredBegin && kind === 'commit') return LocalAnswer.Commit;
   if (deferredBegin && kind === 'rollback') return LocalAnswer.Rollback;
@@ -41,7 +47,10 @@ function localReply(answer: LocalAnswer.Begin | LocalAnswer.Commit | LocalAnswer
 }
 
 /** What answerLocally uses of the session. */
-export type FirstStatementSession = Pick<ClientSession, 'chunkKind' | 'chunkReadOnly' | 'pendingBegin' | 'queuedSyncs' | 'socket'>;
+export type FirstStatementSession = Pick<
+  ClientSession,
+  'chunkKind' | 'chunkReadOnly' | 'pendingBegin' | 'queuedSyncs' | 'socket'
+>;
 
 /** transaction_routing = first_statement: a BEGIN (or the end of its empty transaction) pgtide answers itself. */
 export function answerLocally(s: FirstStatementSession, data: Buffer): boolean {

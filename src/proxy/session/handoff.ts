@@ -20,14 +20,55 @@ import { correctReported, reportSettings, type ReportedParamsSession } from './r
 import { State, Wait, poolOf, releaseAfterFailure, type PoolsSession } from './state.js';
 
 /** What of the session these functions use. */
-export type HandoffSession = Pick<ClientSession,
-  'backend' | 'close' | 'consistency' | 'consistencyFallback' | 'ctx' |
-  'database' | 'deferred' | 'epoch' | 'fatal' | 'heldRefusal' | 'isClosed' | 'lastActive' | 'lastWriteLsn' |
-  'link' | 'mode' | 'pendingBegin' | 'pinned' | 'pinnedForGood' | 'pool' | 'probeAfter' |
-  'readLink' | 'remote' | 'resendOnPrimary' | 'resumeClient' | 'retryRoute' | 'retrying' | 'scanner' |
-  'sentOnLink' | 'server' | 'serverPaused' | 'settings' | 'settingsDirty' | 'state' | 'timeoutCancelSent' |
-  'user' | 'wait' | 'waitingSince' | 'writeLsnPending' | 'wroteInLink'
-> & StatsSession & QueueSession & ServerPeer & ServerWaiter & ReportedParamsSession & ResendSession & PoolsSession;
+export type HandoffSession = Pick<
+  ClientSession,
+  | 'backend'
+  | 'close'
+  | 'consistency'
+  | 'consistencyFallback'
+  | 'ctx'
+  | 'database'
+  | 'deferred'
+  | 'epoch'
+  | 'fatal'
+  | 'heldRefusal'
+  | 'isClosed'
+  | 'lastActive'
+  | 'lastWriteLsn'
+  | 'link'
+  | 'mode'
+  | 'pendingBegin'
+  | 'pinned'
+  | 'pinnedForGood'
+  | 'pool'
+  | 'probeAfter'
+  | 'readLink'
+  | 'remote'
+  | 'resendOnPrimary'
+  | 'resumeClient'
+  | 'retryRoute'
+  | 'retrying'
+  | 'scanner'
+  | 'sentOnLink'
+  | 'server'
+  | 'serverPaused'
+  | 'settings'
+  | 'settingsDirty'
+  | 'state'
+  | 'timeoutCancelSent'
+  | 'user'
+  | 'wait'
+  | 'waitingSince'
+  | 'writeLsnPending'
+  | 'wroteInLink'
+> &
+  StatsSession &
+  QueueSession &
+  ServerPeer &
+  ServerWaiter &
+  ReportedParamsSession &
+  ResendSession &
+  PoolsSession;
 
 /** The server's settings differ from this session's (one string comparison). */
 export function lacksSettings(s: HandoffSession, server: LinkedServer): boolean {
@@ -72,7 +113,10 @@ export function startOn(s: HandoffSession, server: LinkedServer): void {
       }
       // The client left or was routed afresh meanwhile: end the transaction before the server is reused.
       if (!begin) return pool.release(server);
-      server.query('ROLLBACK').then(() => pool.release(server), () => server.close('rollback failed'));
+      server.query('ROLLBACK').then(
+        () => pool.release(server),
+        () => server.close('rollback failed'),
+      );
     },
     (err: Error & { code?: string }) => {
       releaseAfterFailure(pool, server, `setting up a transaction failed: ${err.message}`);
@@ -164,7 +208,8 @@ function learnSettings(s: HandoffSession): void {
       resumeAfterCheck(s);
     },
     (err: Error & { code?: string }) => {
-      if (err instanceof ServerQueryError && !server.isClosed) return keepServerForGood(s, server, 'read its session settings', err, epoch);
+      if (err instanceof ServerQueryError && !server.isClosed)
+        return keepServerForGood(s, server, 'read its session settings', err, epoch);
       if (!server.isClosed) server.close(`could not read session settings: ${err.message}`);
       lostDuringOwnQuery(s, server, 'server connection lost while reading session settings');
     },
@@ -214,7 +259,8 @@ function checkPin(s: HandoffSession): void {
       resumeAfterCheck(s);
     },
     (err: Error & { code?: string }) => {
-      if (err instanceof ServerQueryError && !server.isClosed) return keepServerForGood(s, server, 'check its session state', err, epoch);
+      if (err instanceof ServerQueryError && !server.isClosed)
+        return keepServerForGood(s, server, 'check its session state', err, epoch);
       // The server is gone or broken; its close already told the pool.
       lostDuringOwnQuery(s, server, 'server connection lost while checking session state');
     },
@@ -227,7 +273,10 @@ function checkPin(s: HandoffSession): void {
  * unknown, but this server holds it, so the client keeps the server until it leaves.
  */
 function keepServerForGood(s: HandoffSession, server: LinkedServer, what: string, err: Error, epoch: number): void {
-  s.ctx.log.warn({ client: s.remote, err: err.message }, `could not ${what}: the client keeps its server connection until it leaves`);
+  s.ctx.log.warn(
+    { client: s.remote, err: err.message },
+    `could not ${what}: the client keeps its server connection until it leaves`,
+  );
   const keep = () => {
     if (s.epoch !== epoch) return server.close('pinned client left');
     s.pinnedForGood = true;
@@ -286,22 +335,25 @@ function resumeAfterCheck(s: HandoffSession): void {
 /** Costs one round trip after each write transaction, for read_your_writes clients only. */
 function learnWritePosition(s: HandoffSession, server: LinkedServer): void {
   s.writeLsnPending = true;
-  s.ctx.replay.writePosition(server).then(
-    (lsn) => {
-      s.lastWriteLsn = lsn;
-      s.consistencyFallback = false;
-      server.returnWhenCancelsDone();
-    },
-    () => {
-      // Unknown position: reads go to the primary until the next write tells us one.
-      s.lastWriteLsn = null;
-      s.consistencyFallback = true;
-      server.close('could not read the WAL position');
-    },
-  ).finally(() => {
-    s.writeLsnPending = false;
-    s.retryRoute();
-  });
+  s.ctx.replay
+    .writePosition(server)
+    .then(
+      (lsn) => {
+        s.lastWriteLsn = lsn;
+        s.consistencyFallback = false;
+        server.returnWhenCancelsDone();
+      },
+      () => {
+        // Unknown position: reads go to the primary until the next write tells us one.
+        s.lastWriteLsn = null;
+        s.consistencyFallback = true;
+        server.close('could not read the WAL position');
+      },
+    )
+    .finally(() => {
+      s.writeLsnPending = false;
+      s.retryRoute();
+    });
 }
 
 /** The server went while pgtide's own query ran on it: the client hears of it once, from the
@@ -324,8 +376,12 @@ export function transactionAnswered(s: HandoffSession, status: number): void {
   if (s.resendOnPrimary === null) countAnswered(s, status);
   if (s.mode === 'session') return;
   if (status !== TransactionStatus.Idle && s.mode === 'statement') {
-    return s.fatal(SQLSTATE.FEATURE_NOT_SUPPORTED, 'transaction blocks are not allowed in statement pooling mode',
-      undefined, 'Use pool_mode = transaction for this database or user.');
+    return s.fatal(
+      SQLSTATE.FEATURE_NOT_SUPPORTED,
+      'transaction blocks are not allowed in statement pooling mode',
+      undefined,
+      'Use pool_mode = transaction for this database or user.',
+    );
   }
   if (status === TransactionStatus.Idle) {
     if (s.settingsDirty && s.settings) return learnSettings(s);

@@ -79,8 +79,13 @@ function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Buffer | 
     case 'startup':
       break;
   }
-  if (cfg.client_tls_sslmode === 'require' || cfg.client_tls_sslmode === 'verify-ca' || cfg.client_tls_sslmode === 'verify-full') {
-    if (!(s.socket instanceof tls.TLSSocket)) return s.fatal(SQLSTATE.INVALID_AUTHORIZATION, 'SSL required', undefined, 'Connect with sslmode=require.');
+  if (
+    cfg.client_tls_sslmode === 'require' ||
+    cfg.client_tls_sslmode === 'verify-ca' ||
+    cfg.client_tls_sslmode === 'verify-full'
+  ) {
+    if (!(s.socket instanceof tls.TLSSocket))
+      return s.fatal(SQLSTATE.INVALID_AUTHORIZATION, 'SSL required', undefined, 'Connect with sslmode=require.');
   }
   if (packet.minor > 0 || packet.unknownProtocolOptions.length > 0) {
     s.socket.write(encode.negotiateProtocolVersion(0, packet.unknownProtocolOptions));
@@ -88,8 +93,12 @@ function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Buffer | 
   if (wantsReplication(packet.params.get('replication'))) {
     // A walsender session (streaming, logical decoding, CREATE_REPLICATION_SLOT) lives on one
     // server for good and speaks its own commands: pooling it would only break it.
-    return s.fatal(SQLSTATE.FEATURE_NOT_SUPPORTED, 'pgtide does not proxy replication connections', undefined,
-      'Connect to the primary directly for replication (logical replication, pg_basebackup, pg_receivewal).');
+    return s.fatal(
+      SQLSTATE.FEATURE_NOT_SUPPORTED,
+      'pgtide does not proxy replication connections',
+      undefined,
+      'Connect to the primary directly for replication (logical replication, pg_basebackup, pg_receivewal).',
+    );
   }
   s.startup = null;
   s.startupParams = packet.params;
@@ -138,22 +147,39 @@ function beginAuth(s: LoginSession, rest: Buffer | null): void {
 function decideAccess(s: LoginSession, roles: ReadonlySet<string>, rest: Buffer | null): void {
   const certificate = s.socket instanceof tls.TLSSocket ? clientCertificate(s.socket) : null;
   const { user, database } = s;
-  const access = checkAccess(s.ctx, { remoteAddress: s.socket.remoteAddress, ssl: s.encrypted, user, database, certificate, roles });
+  const access = checkAccess(s.ctx, {
+    remoteAddress: s.socket.remoteAddress,
+    ssl: s.encrypted,
+    user,
+    database,
+    certificate,
+    roles,
+  });
   if (!access.ok) {
-    s.ctx.log.info({ client: s.remote, user, database, hba_line: access.line, certificate_cn: certificate?.cn }, access.message);
+    s.ctx.log.info(
+      { client: s.remote, user, database, hba_line: access.line, certificate_cn: certificate?.cn },
+      access.message,
+    );
     return s.fatal(SQLSTATE.INVALID_AUTHORIZATION, access.message);
   }
-  if (access.authType === 'trust' || !needsLookup(s.ctx, user)) return startAuth(s, access, s.ctx.users.get(user), rest);
+  if (access.authType === 'trust' || !needsLookup(s.ctx, user))
+    return startAuth(s, access, s.ctx.users.get(user), rest);
   // An unknown user, or one without a usable password, goes through the whole exchange and
   // fails at its end like a wrong password (no user probing).
   whileLookingUp(s, lookUpPassword(s.ctx, database, user), (answer) => {
     if (answer.kind === 'failed') return lookupFailed(s, answer.reason, 'its password');
-    if (answer.kind === 'unusable') s.ctx.log.warn({ client: s.remote, user, err: answer.reason }, 'auth_query password unusable');
-    startAuth(s, access, answer.kind === 'found' ? answer.stored ?? undefined : undefined, rest);
+    if (answer.kind === 'unusable')
+      s.ctx.log.warn({ client: s.remote, user, err: answer.reason }, 'auth_query password unusable');
+    startAuth(s, access, answer.kind === 'found' ? (answer.stored ?? undefined) : undefined, rest);
   });
 }
 
-function startAuth(s: LoginSession, access: Access & { ok: true }, stored: string | undefined, rest: Buffer | null): void {
+function startAuth(
+  s: LoginSession,
+  access: Access & { ok: true },
+  stored: string | undefined,
+  rest: Buffer | null,
+): void {
   s.state = State.Auth;
   s.scanner.collect = AUTH_TYPES;
   const endPoint = s.socket instanceof tls.TLSSocket ? tlsServerEndPoint(s.socket) : null;
@@ -167,19 +193,26 @@ function startAuth(s: LoginSession, access: Access & { ok: true }, stored: strin
 function whileLookingUp<T>(s: LoginSession, lookup: Promise<T>, then: (answer: T) => void): void {
   s.state = State.Lookup;
   s.pauseClient();
-  lookup.then((answer) => {
-    if (s.state !== State.Lookup) return; // gone meanwhile (client_login_timeout, shutdown)
-    s.resumeClient();
-    then(answer);
-  }, (err: Error) => {
-    if (s.state === State.Lookup) lookupFailed(s, `internal error: ${err.stack}`, 'what it needs');
-  });
+  lookup.then(
+    (answer) => {
+      if (s.state !== State.Lookup) return; // gone meanwhile (client_login_timeout, shutdown)
+      s.resumeClient();
+      then(answer);
+    },
+    (err: Error) => {
+      if (s.state === State.Lookup) lookupFailed(s, `internal error: ${err.stack}`, 'what it needs');
+    },
+  );
 }
 
 function lookupFailed(s: LoginSession, reason: string, what: string): void {
   s.ctx.log.error({ client: s.remote, user: s.user, database: s.database, err: reason }, 'auth_query lookup failed');
-  s.fatal(SQLSTATE.INVALID_AUTHORIZATION, `authentication failed for user "${s.user}": pgtide could not look up ${what}`,
-    undefined, 'The lookup on the server (auth_user) failed; pgtide\'s log says why.');
+  s.fatal(
+    SQLSTATE.INVALID_AUTHORIZATION,
+    `authentication failed for user "${s.user}": pgtide could not look up ${what}`,
+    undefined,
+    "The lookup on the server (auth_user) failed; pgtide's log says why.",
+  );
 }
 
 export function onAuthData(s: LoginSession, chunk: Buffer): void {
@@ -213,12 +246,21 @@ function authenticated(s: LoginSession): void {
   s.socket.write(AUTHENTICATION_OK);
   if (ctx.admin.isConsole(s.database)) return enterConsole(s);
   if (ctx.admin.isDisabled(s.database)) {
-    return s.fatal(SQLSTATE.CANNOT_CONNECT_NOW, `database "${s.database}" is disabled`, undefined, 'An administrator ran DISABLE; ENABLE lets clients in again.');
+    return s.fatal(
+      SQLSTATE.CANNOT_CONNECT_NOW,
+      `database "${s.database}" is disabled`,
+      undefined,
+      'An administrator ran DISABLE; ENABLE lets clients in again.',
+    );
   }
   const mode = ctx.pools.modeFor(s.database, s.user);
   if (!ctx.pools.knowsDatabase(s.database)) {
-    return s.fatal(SQLSTATE.INVALID_CATALOG_NAME, `no such database: ${s.database}`, undefined,
-      'The database is not listed in the [databases] section of the pgtide configuration.');
+    return s.fatal(
+      SQLSTATE.INVALID_CATALOG_NAME,
+      `no such database: ${s.database}`,
+      undefined,
+      'The database is not listed in the [databases] section of the pgtide configuration.',
+    );
   }
   if (s.auth!.scramKeys) ctx.pools.rememberScramKeys(s.user, s.auth!.scramKeys);
   s.auth = null;
@@ -231,7 +273,10 @@ function authenticated(s: LoginSession): void {
   try {
     s.settings = new SessionSettings(s.startupParams, ctx.startupSettings);
   } catch (err) {
-    return s.fatal(SQLSTATE.PROTOCOL_VIOLATION, `invalid command-line argument for server process: ${(err as Error).message}`);
+    return s.fatal(
+      SQLSTATE.PROTOCOL_VIOLATION,
+      `invalid command-line argument for server process: ${(err as Error).message}`,
+    );
   }
   s.startupParams = NO_PARAMS;
   // The login learns the settings to report from a primary connection; session pooling
@@ -256,15 +301,19 @@ function startupSetting(s: LoginSession, name: string): string | null {
   const options = s.startupParams.get('options');
   if (!options) return null;
   const parsed = parseOptions(options);
-  return parsed instanceof Map ? parsed.get(name) ?? null : null;
+  return parsed instanceof Map ? (parsed.get(name) ?? null) : null;
 }
 
 /** The virtual admin database: PgBouncer's console, answered by pgtide itself. */
 function enterConsole(s: LoginSession): void {
   const role = consoleRole(s.ctx.config, s.user);
   if (role === null) {
-    return s.fatal(SQLSTATE.INSUFFICIENT_PRIVILEGE, `user "${s.user}" may not use the admin console`, undefined,
-      'List the user in admin_users or stats_users.');
+    return s.fatal(
+      SQLSTATE.INSUFFICIENT_PRIVILEGE,
+      `user "${s.user}" may not use the admin console`,
+      undefined,
+      'List the user in admin_users or stats_users.',
+    );
   }
   s.consoleAdmin = role === 'admin';
   s.auth = null;
@@ -281,7 +330,8 @@ export function onLoginMessage(s: LoginSession, type: number, body: Buffer): boo
   }
   // A client may give up before its password, as psql does when asked for one: quietly.
   if (type === FrontendMessage.Terminate) s.close();
-  else if (type !== FrontendMessage.PasswordMessage) s.protocolViolation(`unexpected message '${String.fromCharCode(type)}' during authentication`);
+  else if (type !== FrontendMessage.PasswordMessage)
+    s.protocolViolation(`unexpected message '${String.fromCharCode(type)}' during authentication`);
   else onAuthStep(s, s.auth!.onPasswordMessage(body));
   return s.state === State.Auth;
 }
@@ -289,7 +339,12 @@ export function onLoginMessage(s: LoginSession, type: number, body: Buffer): boo
 function onAdminMessage(s: LoginSession, type: number, body: Buffer): void {
   if (type === FrontendMessage.Terminate) return s.close();
   if (type !== FrontendMessage.Query) {
-    return s.fatal(SQLSTATE.FEATURE_NOT_SUPPORTED, 'the admin console accepts only simple queries', undefined, 'Use psql, or the simple query protocol.');
+    return s.fatal(
+      SQLSTATE.FEATURE_NOT_SUPPORTED,
+      'the admin console accepts only simple queries',
+      undefined,
+      'Use psql, or the simple query protocol.',
+    );
   }
   answerConsoleQuery(s, body);
 }

@@ -70,9 +70,7 @@ export const SESSION_STATE_PROBE = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_c
   OR EXISTS (SELECT 1 FROM pg_catalog.pg_listening_channels())`;
 
 /** What pin() uses of the session. */
-export type PinSession = Pick<ClientSession,
-  'pinned' | 'pool' | 'ctx' | 'remote' | 'user' | 'database'
->;
+export type PinSession = Pick<ClientSession, 'pinned' | 'pool' | 'ctx' | 'remote' | 'user' | 'database'>;
 
 /**
  * Session state that cannot move between server connections (temporary tables, WITH HOLD
@@ -82,5 +80,8 @@ export type PinSession = Pick<ClientSession,
 export function pin(s: PinSession): void {
   s.pinned = true;
   s.pool!.stats.pins++;
-  s.ctx.log.info({ client: s.remote, user: s.user, database: s.database }, 'client pinned to its server connection by session state');
+  s.ctx.log.info(
+    { client: s.remote, user: s.user, database: s.database },
+    'client pinned to its server connection by session state',
+  );
 }

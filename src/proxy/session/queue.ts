@@ -10,12 +10,33 @@ import { State } from './state.js';
 const QUEUE_LIMIT_BYTES = 256 * 1024;
 
 /** What of the session these functions use. */
-export type QueueSession = Pick<ClientSession,
-  'batchOpen' | 'cancelWanted' | 'ctx' | 'deferred' | 'deferredBytes' | 'extendedSinceSyncPoint' | 'isClosed' |
-  'onQueryData' | 'pauseClient' | 'queryStart' | 'queued' | 'queuedBatched' | 'queuedBytes' | 'queuedSyncs' |
-  'queuedUnsynced' | 'readLink' | 'resendOnPrimary' | 'resumeClient' | 'send' | 'sentOnLink' | 'server' | 'state' |
-  'tracking'
-> & StatsSession;
+export type QueueSession = Pick<
+  ClientSession,
+  | 'batchOpen'
+  | 'cancelWanted'
+  | 'ctx'
+  | 'deferred'
+  | 'deferredBytes'
+  | 'extendedSinceSyncPoint'
+  | 'isClosed'
+  | 'onQueryData'
+  | 'pauseClient'
+  | 'queryStart'
+  | 'queued'
+  | 'queuedBatched'
+  | 'queuedBytes'
+  | 'queuedSyncs'
+  | 'queuedUnsynced'
+  | 'readLink'
+  | 'resendOnPrimary'
+  | 'resumeClient'
+  | 'send'
+  | 'sentOnLink'
+  | 'server'
+  | 'state'
+  | 'tracking'
+> &
+  StatsSession;
 
 /** Client bytes for the server not linked yet. */
 export function queue(s: QueueSession, data: Buffer): void {

@@ -64,11 +64,32 @@ export function refusalIn<C>(chunk: Buffer, retryable: Retryable<C>, context: C,
 }
 
 /** What the retries use of the session. */
-export type RetrySession = Pick<ClientSession,
-  'answered' | 'backend' | 'ctx' | 'heldRefusal' | 'isClosed' | 'lastErrorCode' | 'onQueryData' | 'readLink' |
-  'refusalAwaitsReady' | 'remote' | 'rerunning' | 'resendOnPrimary' | 'resendWhy' | 'retrying' |
-  'scanner' | 'sentOnLink' | 'server' | 'serverPaused' | 'socket' | 'state' | 'statements' | 'tracker' | 'tracking' |
-  'deferred'
+export type RetrySession = Pick<
+  ClientSession,
+  | 'answered'
+  | 'backend'
+  | 'ctx'
+  | 'heldRefusal'
+  | 'isClosed'
+  | 'lastErrorCode'
+  | 'onQueryData'
+  | 'readLink'
+  | 'refusalAwaitsReady'
+  | 'remote'
+  | 'rerunning'
+  | 'resendOnPrimary'
+  | 'resendWhy'
+  | 'retrying'
+  | 'scanner'
+  | 'sentOnLink'
+  | 'server'
+  | 'serverPaused'
+  | 'socket'
+  | 'state'
+  | 'statements'
+  | 'tracker'
+  | 'tracking'
+  | 'deferred'
 >;
 
 /**
@@ -98,7 +119,9 @@ export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
     if (refusal !== Refusal.None && (flushed || (!server.syncs.unsynced && (!awaiting || server.syncs.pending > 0)))) {
       if (flushed) endSkippedBatch(s, server);
       s.rerunning = stale;
-      s.resendWhy = stale ? 'a prepared statement was stale or missing on its server' : 'a standby refused it as a write (25006)';
+      s.resendWhy = stale
+        ? 'a prepared statement was stale or missing on its server'
+        : 'a standby refused it as a write (25006)';
       s.resendOnPrimary = s.sentOnLink.splice(0);
       // Counted as it arrived (onServerError), but the client never gets it.
       s.ctx.pools.countError(s.lastErrorCode, -1);
@@ -138,10 +161,21 @@ export function holdsRefusal(s: RetrySession, chunk: Buffer): boolean {
 }
 
 /** What retryOnPrimary uses of the session. */
-export type ResendSession = Pick<ClientSession,
-  'backend' | 'ctx' | 'deferred' | 'isClosed' | 'onQueryData' | 'remote' | 'resendOnPrimary' |
-  'resendWhy' | 'retrying' | 'state' | 'statements'
-> & QueueSession;
+export type ResendSession = Pick<
+  ClientSession,
+  | 'backend'
+  | 'ctx'
+  | 'deferred'
+  | 'isClosed'
+  | 'onQueryData'
+  | 'remote'
+  | 'resendOnPrimary'
+  | 'resendWhy'
+  | 'retrying'
+  | 'state'
+  | 'statements'
+> &
+  QueueSession;
 
 /** Bytes a refusal held back (see holdsFirstAnswer) are scanned and routed again, as a retry:
  *  a read refused by a standby goes to the primary; what arrived meanwhile follows. */
@@ -165,7 +199,10 @@ export function retryOnPrimary(s: ResendSession): void {
 export function retryRead(s: RetrySession, reason: string): void {
   const resend = s.sentOnLink.splice(0);
   s.statements?.rollBack();
-  s.ctx.log.warn({ client: s.remote, backend: s.backend?.name, reason }, 'read retried on the primary after its standby failed');
+  s.ctx.log.warn(
+    { client: s.remote, backend: s.backend?.name, reason },
+    'read retried on the primary after its standby failed',
+  );
   if (s.backend) s.ctx.pools.onBackendFailure?.(s.backend);
   s.state = State.Ready;
   s.readLink = false;

@@ -9,7 +9,8 @@ import type { CancelKey } from '../cancel-keys.js';
 import type { ClientSession } from '../client-session.js';
 
 /** What of the session these functions use. */
-export type ReportedParamsSession = Pick<ClientSession,
+export type ReportedParamsSession = Pick<
+  ClientSession,
   'ctx' | 'isClosed' | 'settings' | 'socket' | 'toldAtLogin' | 'toldOwn'
 >;
 
@@ -38,7 +39,7 @@ function toldValue(s: ReportedParamsSession, name: string): string | undefined {
  *  where it gave one, else what the pool reported. */
 function toldByDefault(s: ReportedParamsSession, name: string): string | undefined {
   const reported = s.toldAtLogin.get(name);
-  return reported === undefined ? undefined : s.settings?.startup.get(name.toLowerCase()) ?? reported;
+  return reported === undefined ? undefined : (s.settings?.startup.get(name.toLowerCase()) ?? reported);
 }
 
 /** ParameterStatus `name` = `value`, remembered for toldValue (no copy while it is the default). */
@@ -66,7 +67,8 @@ function statusOf(params: ReadonlyMap<string, string>): Status[] {
   let list = statusByParams.get(params);
   if (list === undefined) {
     list = [];
-    for (const [name, value] of params) list.push({ name, lowerName: name.toLowerCase(), message: encode.parameterStatus(name, value) });
+    for (const [name, value] of params)
+      list.push({ name, lowerName: name.toLowerCase(), message: encode.parameterStatus(name, value) });
     statusByParams.set(params, list);
   }
   return list;
@@ -88,7 +90,8 @@ export function loginAnswer(s: ReportedParamsSession, params: ReadonlyMap<string
   for (const [name, value] of params) {
     const status = statuses[i++]!;
     const raw = own?.get(status.lowerName);
-    const reported = raw === undefined ? value : s.ctx.reportedValues.get(`${name}\0${raw}`) ?? reportedForm(name, raw);
+    const reported =
+      raw === undefined ? value : (s.ctx.reportedValues.get(`${name}\0${raw}`) ?? reportedForm(name, raw));
     remember(s, name, reported);
     messages.push(reported === value ? status.message : encode.parameterStatus(name, reported));
   }
@@ -99,7 +102,7 @@ export function loginAnswer(s: ReportedParamsSession, params: ReadonlyMap<string
 /** How a server will report a startup value pgtide has not yet seen one report: client_encoding
  *  by its canonical name (`utf-8` → `UTF8`), anything else as given until a server corrects it. */
 function reportedForm(name: string, raw: string): string {
-  return name === 'client_encoding' ? canonicalEncodingName(raw) ?? raw : raw;
+  return name === 'client_encoding' ? (canonicalEncodingName(raw) ?? raw) : raw;
 }
 
 /** ParameterStatus of settings the server reports, as it has them now. */

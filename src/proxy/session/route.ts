@@ -11,17 +11,41 @@ import { answerLocally, type FirstStatementSession } from './first-statement.js'
 import { Wait, poolOf } from './state.js';
 
 /** What of the session these functions use. */
-export type RouteSession = Pick<ClientSession,
-  'backend' | 'consistency' | 'consistencyFallback' | 'ctx' | 'database' | 'link' | 'mode' | 'pendingBegin' |
-  'pool' | 'readLink' | 'retryRoute' | 'retrying' | 'routeOverride' | 'routeRead' | 'routeWrite' |
-  'serializableSession' | 'timeoutCancelSent' | 'waitingSince' | 'writeLsnPending' | 'wroteInLink'
-> & HandoffSession & ReadContext & ServerWaiter;
+export type RouteSession = Pick<
+  ClientSession,
+  | 'backend'
+  | 'consistency'
+  | 'consistencyFallback'
+  | 'ctx'
+  | 'database'
+  | 'link'
+  | 'mode'
+  | 'pendingBegin'
+  | 'pool'
+  | 'readLink'
+  | 'retryRoute'
+  | 'retrying'
+  | 'routeOverride'
+  | 'routeRead'
+  | 'routeWrite'
+  | 'serializableSession'
+  | 'timeoutCancelSent'
+  | 'waitingSince'
+  | 'writeLsnPending'
+  | 'wroteInLink'
+> &
+  HandoffSession &
+  ReadContext &
+  ServerWaiter;
 
 /**
  * The first bytes of a transaction, no server linked: answered by pgtide itself (first_statement's
  * BEGIN, a stray end of COPY) and false, or routed (see route) and true.
  */
-export function routeFirstBytes(s: RouteSession & FirstStatementSession & Pick<ClientSession, 'firstStatementRouting'>, data: Buffer): boolean {
+export function routeFirstBytes(
+  s: RouteSession & FirstStatementSession & Pick<ClientSession, 'firstStatementRouting'>,
+  data: Buffer,
+): boolean {
   if (s.firstStatementRouting && answerLocally(s, data)) return false;
   if (isStrayCopyEnd(data)) return false;
   route(s);
@@ -52,9 +76,7 @@ export function route(s: RouteSession): void {
       return;
     }
     s.wroteInLink = !read;
-    const backend = read
-      ? ctx.router.readBackend(s)
-      : ctx.router.writeBackend();
+    const backend = read ? ctx.router.readBackend(s) : ctx.router.writeBackend();
     s.readLink = read && backend !== ctx.router.writeBackend();
     s.backend = backend;
     // No primary known (failover in progress): wait for one instead of failing or writing to a standby.

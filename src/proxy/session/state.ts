@@ -7,7 +7,18 @@ import { TransactionStatus } from '../../protocol/types.js';
 
 /** Where a client session is: logging in (Startup to Login; Lookup while auth_query runs), between
  *  transactions (Ready), waiting for a server (see Wait), linked to one, in the admin console, or gone. */
-export const enum State { Startup, Tls, Lookup, Auth, Login, Ready, Waiting, Linked, Admin, Closed }
+export const enum State {
+  Startup,
+  Tls,
+  Lookup,
+  Auth,
+  Login,
+  Ready,
+  Waiting,
+  Linked,
+  Admin,
+  Closed,
+}
 
 /** What a client in State.Waiting waits for. */
 export const enum Wait {
@@ -32,7 +43,10 @@ export function releaseAfterFailure(pool: LendingPool, server: LinkedServer, why
 }
 
 /** What of the session poolOf uses. */
-export type PoolsSession = Pick<ClientSession, 'ctx' | 'database' | 'firstBackend' | 'firstPool' | 'otherPools' | 'user'>;
+export type PoolsSession = Pick<
+  ClientSession,
+  'ctx' | 'database' | 'firstBackend' | 'firstPool' | 'otherPools' | 'user'
+>;
 
 /** This client's pool on a backend; remembered, so routing builds no lookup key per transaction. */
 export function poolOf(s: PoolsSession, backend: BackendConfig): ServerPool {

@@ -14,11 +14,31 @@ import type { ClientSession } from '../client-session.js';
 import { pin, type PinSession } from './pinning.js';
 
 /** What of the session these functions use. */
-export type LinkSession = Pick<ClientSession,
-  'answerEdits' | 'ctx' | 'cutAnswer' | 'emitWhole' | 'pinned' | 'remote' | 'scanner' | 'server' |
-  'statements' | 'statementsUntracked' | 'tracker' | 'tracking' | 'whole' | 'mode' | 'socket' |
-  'onQueryData' | 'answerNow' | 'pool' | 'isClosed' | 'send' | 'resumeClient'
-> & PinSession;
+export type LinkSession = Pick<
+  ClientSession,
+  | 'answerEdits'
+  | 'ctx'
+  | 'cutAnswer'
+  | 'emitWhole'
+  | 'pinned'
+  | 'remote'
+  | 'scanner'
+  | 'server'
+  | 'statements'
+  | 'statementsUntracked'
+  | 'tracker'
+  | 'tracking'
+  | 'whole'
+  | 'mode'
+  | 'socket'
+  | 'onQueryData'
+  | 'answerNow'
+  | 'pool'
+  | 'isClosed'
+  | 'send'
+  | 'resumeClient'
+> &
+  PinSession;
 
 /**
  * The chunk holding the client's first named statement ends inside a message that will need
@@ -65,8 +85,10 @@ function onStatementFailed(s: LinkSession, body: Buffer, failed: string): void {
   if (!server) return;
   switch (statementFailure(decodeErrorFields(body), failed)) {
     case 'missing':
-      s.ctx.log.warn({ client: s.remote, server: server.id, statement: failed },
-        'a server lost a statement pgtide prepared (a DEALLOCATE pgtide could not follow): its statements are prepared again');
+      s.ctx.log.warn(
+        { client: s.remote, server: server.id, statement: failed },
+        'a server lost a statement pgtide prepared (a DEALLOCATE pgtide could not follow): its statements are prepared again',
+      );
       return server.prepared.doubtAll();
     case 'stale':
     case 'reanalysed':
@@ -82,7 +104,8 @@ export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: 
   s.server!.syncs.skipped(tracker.takeSkippedQueries());
   const statements = s.statements;
   if (statements) {
-    if (tracker.describedStatement !== null && !tracker.shapeCheckEnded) statements.learnShape(tracker.describedStatement, type, body);
+    if (tracker.describedStatement !== null && !tracker.shapeCheckEnded)
+      statements.learnShape(tracker.describedStatement, type, body);
     if (statements.checkingShape) followShapeCheck(s, statements, tracker, type, body);
   }
   const fakes = tracker.fakes;
@@ -92,7 +115,8 @@ export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: 
     if (start >= 0) s.answerEdits!.push({ start, end, insert: [STALE_PLAN_ERROR] });
     return;
   }
-  if (type === BackendMessage.ErrorResponse && tracker.failedStatement !== null) onStatementFailed(s, body, tracker.failedStatement);
+  if (type === BackendMessage.ErrorResponse && tracker.failedStatement !== null)
+    onStatementFailed(s, body, tracker.failedStatement);
   if (hide) {
     s.answerEdits!.push({ start, end, insert: fakes.splice(0) });
   } else if (type === BackendMessage.ErrorResponse && tracker.failedDuplicate !== null && start >= 0) {
@@ -111,7 +135,13 @@ export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: 
  * and when it is answered the client's bytes go on, after the server chunk that ended it has
  * reached the client.
  */
-function followShapeCheck(s: LinkSession, statements: ClientStatements, tracker: ResponseTracker, type: number, body: Buffer): void {
+function followShapeCheck(
+  s: LinkSession,
+  statements: ClientStatements,
+  tracker: ResponseTracker,
+  type: number,
+  body: Buffer,
+): void {
   const server = s.server!;
   if (tracker.shapeCheckEnded) {
     tracker.shapeCheckEnded = false;
@@ -209,10 +239,14 @@ export function mayRunAgain(error: ErrorFields, session: Pick<ClientSession, 'tr
   const failed = session.tracker!.failedStatement;
   if (failed === null || failed === OLD_SHAPE || !session.statements) return false;
   switch (statementFailure(error, failed)) {
-    case 'missing': return true;
-    case 'stale': return session.statements.mayRunAgain(failed);
-    case 'reanalysed': return session.statements.parsedFromCopy(failed);
-    default: return false;
+    case 'missing':
+      return true;
+    case 'stale':
+      return session.statements.mayRunAgain(failed);
+    case 'reanalysed':
+      return session.statements.parsedFromCopy(failed);
+    default:
+      return false;
   }
 }
 
@@ -236,6 +270,7 @@ export function forwardEdited(s: ForwardSession, chunk: Buffer, parts: readonly 
 }
 
 /** What forwardEdited uses of the session. */
-export type ForwardSession = Pick<ClientSession,
+export type ForwardSession = Pick<
+  ClientSession,
   'pool' | 'socket' | 'serverPaused' | 'server' | 'answered' | 'sentOnLink' | 'statements'
 >;

@@ -14,19 +14,43 @@ const QUERY_CANCEL_GRACE_MS = 5000;
 const STUCK_RESEND_MS = 5000;
 
 /** What of the session these functions use. */
-export type TimeoutSession = Pick<ClientSession,
-  'connectedAt' | 'ctx' | 'fatal' | 'lastActive' | 'pool' | 'remote' | 'resendOnPrimary' | 'resendWhy' |
-  'retryRoute' | 'server' | 'state' | 'timeoutCancelAt' | 'timeoutCancelSent' | 'wait' | 'waitingSince'
-> & RouteSession;
+export type TimeoutSession = Pick<
+  ClientSession,
+  | 'connectedAt'
+  | 'ctx'
+  | 'fatal'
+  | 'lastActive'
+  | 'pool'
+  | 'remote'
+  | 'resendOnPrimary'
+  | 'resendWhy'
+  | 'retryRoute'
+  | 'server'
+  | 'state'
+  | 'timeoutCancelAt'
+  | 'timeoutCancelSent'
+  | 'wait'
+  | 'waitingSince'
+> &
+  RouteSession;
 
 export function checkTimeouts(s: TimeoutSession, now: number): void {
   const cfg = s.ctx.config;
   // Bytes waiting to run again while their server sits idle: a path that forgot them (as the
   // pinned client's stale-plan retry once did) must cost an error, never a client waiting for ever.
-  if (s.resendOnPrimary !== null && s.state === State.Linked && s.server!.syncs.pending === 0 && now - s.lastActive > STUCK_RESEND_MS) {
+  if (
+    s.resendOnPrimary !== null &&
+    s.state === State.Linked &&
+    s.server!.syncs.pending === 0 &&
+    now - s.lastActive > STUCK_RESEND_MS
+  ) {
     s.ctx.log.error({ client: s.remote, why: s.resendWhy }, 'statement to run again was never sent');
-    return s.fatal(SQLSTATE.INTERNAL_ERROR, 'internal error in pgtide: a statement to run again was lost; the connection is closed',
-      undefined, 'Reconnect and retry.');
+    return s.fatal(
+      SQLSTATE.INTERNAL_ERROR,
+      'internal error in pgtide: a statement to run again was lost; the connection is closed',
+      undefined,
+      'Reconnect and retry.',
+    );
   }
   switch (s.state) {
     case State.Startup:
@@ -35,7 +59,10 @@ export function checkTimeouts(s: TimeoutSession, now: number): void {
     case State.Auth:
     case State.Login:
       if (cfg.client_login_timeout > 0 && now - s.connectedAt > cfg.client_login_timeout * 1000) {
-        s.fatal(SQLSTATE.PROTOCOL_VIOLATION, `client_login_timeout: login not completed within ${cfg.client_login_timeout} s`);
+        s.fatal(
+          SQLSTATE.PROTOCOL_VIOLATION,
+          `client_login_timeout: login not completed within ${cfg.client_login_timeout} s`,
+        );
       }
       return;
     case State.Waiting:
@@ -44,14 +71,25 @@ export function checkTimeouts(s: TimeoutSession, now: number): void {
       if (s.wait === Wait.OwnQuery) return;
       if (!s.pool) s.retryRoute();
       else if (waitsOnStaleBackend(s)) rerouteWaiting(s);
-      if (s.state === State.Waiting && cfg.query_wait_timeout > 0 && now - s.waitingSince > cfg.query_wait_timeout * 1000) {
-        s.fatal(SQLSTATE.QUERY_CANCELED, `query_wait_timeout: no server connection became free within ${cfg.query_wait_timeout} s`,
-          undefined, 'The pool is exhausted or the server is unreachable; raise pool_size or check the server.');
+      if (
+        s.state === State.Waiting &&
+        cfg.query_wait_timeout > 0 &&
+        now - s.waitingSince > cfg.query_wait_timeout * 1000
+      ) {
+        s.fatal(
+          SQLSTATE.QUERY_CANCELED,
+          `query_wait_timeout: no server connection became free within ${cfg.query_wait_timeout} s`,
+          undefined,
+          'The pool is exhausted or the server is unreachable; raise pool_size or check the server.',
+        );
       }
       return;
     case State.Ready:
       if (cfg.client_idle_timeout > 0 && now - s.lastActive > cfg.client_idle_timeout * 1000) {
-        s.fatal(SQLSTATE.IDLE_SESSION_TIMEOUT, `client_idle_timeout: connection idle for more than ${cfg.client_idle_timeout} s`);
+        s.fatal(
+          SQLSTATE.IDLE_SESSION_TIMEOUT,
+          `client_idle_timeout: connection idle for more than ${cfg.client_idle_timeout} s`,
+        );
       }
       return;
     case State.Linked: {
@@ -60,10 +98,16 @@ export function checkTimeouts(s: TimeoutSession, now: number): void {
         if (cfg.query_timeout > 0 && now - s.lastActive > cfg.query_timeout * 1000) queryTimedOut(s, server, now);
       } else if (server.txStatus !== TransactionStatus.Idle) {
         if (cfg.idle_transaction_timeout > 0 && now - s.lastActive > cfg.idle_transaction_timeout * 1000) {
-          s.fatal(SQLSTATE.IDLE_IN_TRANSACTION_TIMEOUT, `idle_transaction_timeout: transaction idle for more than ${cfg.idle_transaction_timeout} s`);
+          s.fatal(
+            SQLSTATE.IDLE_IN_TRANSACTION_TIMEOUT,
+            `idle_transaction_timeout: transaction idle for more than ${cfg.idle_transaction_timeout} s`,
+          );
         }
       } else if (cfg.client_idle_timeout > 0 && now - s.lastActive > cfg.client_idle_timeout * 1000) {
-        s.fatal(SQLSTATE.IDLE_SESSION_TIMEOUT, `client_idle_timeout: connection idle for more than ${cfg.client_idle_timeout} s`);
+        s.fatal(
+          SQLSTATE.IDLE_SESSION_TIMEOUT,
+          `client_idle_timeout: connection idle for more than ${cfg.client_idle_timeout} s`,
+        );
       }
       return;
     }
@@ -79,7 +123,12 @@ function queryTimedOut(s: TimeoutSession, server: LinkedServer, now: number): vo
     s.ctx.sendCancel(server);
   } else if (now - s.timeoutCancelAt > QUERY_CANCEL_GRACE_MS) {
     const why = `query_timeout: the server did not end the statement within ${QUERY_CANCEL_GRACE_MS / 1000} s of its cancel`;
-    s.fatal(SQLSTATE.QUERY_CANCELED, why, undefined, 'The server may be overloaded or hung; its connection was closed.');
+    s.fatal(
+      SQLSTATE.QUERY_CANCELED,
+      why,
+      undefined,
+      'The server may be overloaded or hung; its connection was closed.',
+    );
     server.close(why);
   }
 }
