@@ -344,6 +344,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   onPoolError(err: ServerLoginError): void {
+    // A standby that will not log this client in (its own pg_hba.conf; a database or role it
+    // has not replayed yet) fails no read: the primary runs it, as when no standby can.
+    if (this.readLink && this.state === State.Waiting && this.wait === Wait.Pool) {
+      this.pool = null;
+      this.retrying = true;
+      return this.retryRoute();
+    }
     const f = err.fields;
     this.fatal(f?.code || SQLSTATE.CONNECTION_FAILURE, f?.message ? f.message : err.message, f?.detail, f?.hint);
   }
