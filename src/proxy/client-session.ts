@@ -15,12 +15,11 @@ import type { ClientAuth } from './client-auth.js';
 import type { CancelKey } from './cancel-keys.js';
 import type { ProxyContext } from './context.js';
 import type { ClientStatements } from './prepared-statements.js';
-import type { ResponseTracker } from './response-tracker.js';
-import { WholeMessages } from '../protocol/whole-messages.js';
 import type { SessionSettings } from './session-settings.js';
 import { refuseSessionState, type RefusedQuery } from './session/pinning.js';
 import { beginChunk, onClientMessage } from './session/classify.js';
-import { editAnswers, forwardEdited, holdCutMessage, onServerAnswer, startTracking } from './session/statement-link.js';
+import { editAnswers, editsDue, forwardEdited, holdCutMessage, onServerAnswer } from './session/statement-link.js';
+import { relink, sendRewritten, splitWhole, startTracking, type StatementLink } from './session/statement-link.js';
 import { defer, flushQueued, mustDefer, oweSyncPoints, queue } from './session/queue.js';
 import { startQuery } from './session/stats.js';
 import { AUTH_TYPES, learnServerParams, onAuthData, onLoginMessage, onStartupData } from './session/login.js';
@@ -39,8 +38,9 @@ import { closeSession } from './session/close.js';
  *
  * Here: the dispatch of client and server bytes, the forward path both ways, backpressure. Each
  * phase is a module of `session/`, plain functions over a `Pick` of the session: hence fields
- * that are not private, kept here rather than in objects per phase, as an idle client holds
- * only a listed few objects (test/integration/idle-client-memory.test.ts).
+ * that are not private. An idle client holds only a listed few objects
+ * (test/integration/idle-client-memory.test.ts): a phase's state object (a StatementLink) is
+ * made when the phase first needs it; the fields the forward path touches stay plain.
  */
 export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   socket: net.Socket;
@@ -158,18 +158,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   statements: ClientStatements | null = null;
   /** What the client's unnamed statement does (its last unnamed Parse), for a Bind that runs it later. */
   unnamedStatement: Classification | null = null;
-  whole: WholeMessages | null = null;
   /** The current link rewrites the client's messages and follows every answer. */
   tracking = false;
-  /** Made with the client's first named statement (see namedStatement), as are answerNow,
-   *  emitWhole and answerEdits: a client that never has one holds none of them. */
-  tracker: ResponseTracker | null = null;
-  answerNow: ((message: Buffer) => void) | null = null;
-  emitWhole: ((piece: Buffer) => void) | null = null;
-  /** Where the current server chunk must lose a hidden answer or gain pgtide's own answers. */
-  answerEdits: { start: number; end: number; insert: Buffer[] }[] | null = null;
-  /** A hidden-answer candidate cut inside its header at the end of the last server chunk. */
-  cutAnswer: Buffer | null = null;
+  statementLink: StatementLink | null = null;
   /** Named statements could not be mapped (see untrackedStatements): they pass unchanged and pin. */
   statementsUntracked = false;
   /** A refused chunk ended the session while the bytes sent to the server end inside a message. */
@@ -223,9 +214,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       case State.Waiting:
       case State.Linked:
         // Rewriting needs whole messages; other sessions forward chunks as they come.
-        if (this.statements && !this.whole && this.scanner.atBoundary)
-          this.whole = new WholeMessages(this.ctx.config.max_packet_size);
-        if (this.whole) return this.whole.split(chunk, this.emitWhole!);
+        if (this.statementLink !== null && splitWhole(this, this.statementLink, chunk)) return;
         return this.onQueryData(chunk);
       case State.Startup:
         return onStartupData(this, chunk);
@@ -286,16 +275,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   /** Forward client bytes, rewritten for this server when the link tracks prepared statements. */
   send(server: LinkedServer, data: Buffer): boolean {
-    if (!this.tracking) return server.write(data);
-    const statements = this.statements!;
-    // Bytes waiting for a shape check keep their order; the client pauses until it is over.
-    if (statements.holding) {
-      statements.hold(data);
-      return false;
-    }
-    const out = statements.rewrite(data, server.prepared, this.tracker!, this.pool!.stats, this.answerNow!);
-    server.syncs.skipped(this.tracker!.takeSkippedQueries());
-    return (out.length === 0 || server.write(out)) && !statements.holding;
+    return this.tracking ? sendRewritten(this, server, data) : server.write(data);
   }
 
   link(server: LinkedServer): void {
@@ -303,13 +283,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.state = State.Linked;
     this.answered = false;
     this.tracking = this.statements !== null;
-    if (this.tracking) {
-      this.tracker!.reset(server.prepared);
-      // Bytes waiting to run again still need their names rolled back (see retryOnPrimary).
-      if (!this.resendOnPrimary) this.statements!.beginUndo();
-    }
-    if (this.answerEdits) this.answerEdits.length = 0;
-    this.cutAnswer = null;
+    if (this.statementLink !== null) relink(this, this.statementLink, server);
     server.link(this, this.tracking);
   }
 
@@ -367,14 +341,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   onServerData(chunk: Buffer): boolean {
-    if (
-      this.tracking &&
-      (this.answerEdits!.length > 0 ||
-        this.cutAnswer !== null ||
-        this.server!.cutHeaderLength > 0 ||
-        this.tracker!.checkingShape)
-    ) {
-      const parts = editAnswers(this, chunk);
+    if (this.tracking && editsDue(this.statementLink!, this.server!)) {
+      const parts = editAnswers(this.statementLink!, this.server!, chunk);
       if (parts.length !== 1) return forwardEdited(this, chunk, parts);
       chunk = parts[0]!;
     }

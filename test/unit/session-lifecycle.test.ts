@@ -102,7 +102,7 @@ describe('closing a session', () => {
       mode: 'transaction',
       pinned: false,
       tracking: false,
-      tracker: null,
+      statementLink: null,
       queued: [Buffer.from('x')],
       socket,
       remote: 'c',
@@ -151,7 +151,7 @@ describe('closing a session', () => {
     const { s, server, orphaned } = closing({
       scanner: { atBoundary: false, reset: () => {} },
       tracking: true,
-      tracker: { idle: false },
+      statementLink: { tracker: { idle: false } },
     });
     closeSession(s);
     assert.equal(orphaned[0]?.midMessage, true);

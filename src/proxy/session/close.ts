@@ -28,7 +28,7 @@ export type CloseSession = Pick<
   | 'socket'
   | 'state'
   | 'statements'
-  | 'tracker'
+  | 'statementLink'
   | 'tracking'
   | 'user'
 > &
@@ -59,7 +59,7 @@ export function closeSession(s: CloseSession, terminated = false): void {
     // Settings changed by a transaction the client did not finish, or by a whole session, are unknown.
     if (s.settingsDirty || s.mode === 'session') server.forgetSettings(UNKNOWN_SETTINGS);
     // Parses still unanswered may fail unseen: what the server has prepared is unknown too.
-    if (s.tracking && !s.tracker!.idle) server.prepared.doubtAll();
+    if (s.tracking && !s.statementLink!.tracker.idle) server.prepared.doubtAll();
     // Bytes held for a shape check never reach the server, though their Syncs were counted: no
     // drain could end, so the server goes as after a client cut mid-message.
     server.orphan(

@@ -87,7 +87,7 @@ export type RetrySession = Pick<
   | 'socket'
   | 'state'
   | 'statements'
-  | 'tracker'
+  | 'statementLink'
   | 'tracking'
   | 'deferred'
 >;

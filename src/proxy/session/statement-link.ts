@@ -13,32 +13,97 @@ import { STALE_PLAN_ERROR, statementFailure } from '../statement-failure.js';
 import type { ClientSession } from '../client-session.js';
 import { pin, type PinSession } from './pinning.js';
 
+/** A span of a server chunk replaced by pgtide's own answers (none: a hidden answer). */
+export type AnswerEdit = { start: number; end: number; insert: Buffer[] };
+
+/**
+ * What following a client's named statements takes beyond ClientStatements: made with its first
+ * named statement (see namedStatement), so that a client that never has one holds none of it.
+ */
+export class StatementLink {
+  readonly tracker = new ResponseTracker();
+  /** An answer pgtide gives itself with nothing owed before it. */
+  readonly answerNow: (message: Buffer) => void;
+  readonly emitWhole: (piece: Buffer) => void;
+  /** The client's messages, gathered whole for rewriting (see ClientSession.dispatch). */
+  whole: WholeMessages | null = null;
+  /** Where the current server chunk must lose a hidden answer or gain pgtide's own answers. */
+  readonly answerEdits: AnswerEdit[] = [];
+  /** A hidden-answer candidate cut inside its header at the end of the last server chunk. */
+  cutAnswer: Buffer | null = null;
+
+  constructor(s: Pick<ClientSession, 'socket' | 'onQueryData' | 'statements'>) {
+    this.tracker.onParseFailed = (clientName, serverName) => s.statements?.forget(clientName, serverName);
+    this.answerNow = (message) => s.socket.write(message);
+    this.emitWhole = (piece) => s.onQueryData(piece);
+  }
+}
+
 /** What of the session these functions use. */
 export type LinkSession = Pick<
   ClientSession,
-  | 'answerEdits'
   | 'ctx'
-  | 'cutAnswer'
-  | 'emitWhole'
   | 'pinned'
   | 'remote'
   | 'scanner'
   | 'server'
+  | 'statementLink'
   | 'statements'
   | 'statementsUntracked'
-  | 'tracker'
   | 'tracking'
-  | 'whole'
   | 'mode'
   | 'socket'
   | 'onQueryData'
-  | 'answerNow'
   | 'pool'
   | 'isClosed'
   | 'send'
   | 'resumeClient'
 > &
   PinSession;
+
+/** Gather a client chunk into whole messages once named statements are mapped; false: it goes on as it is. */
+export function splitWhole(
+  s: Pick<ClientSession, 'statements' | 'scanner' | 'ctx'>,
+  link: StatementLink,
+  chunk: Buffer,
+): boolean {
+  if (s.statements && !link.whole && s.scanner.atBoundary) link.whole = new WholeMessages(s.ctx.config.max_packet_size);
+  if (!link.whole) return false;
+  link.whole.split(chunk, link.emitWhole);
+  return true;
+}
+
+/** Client bytes rewritten for the linked server; false: the client pauses (see ClientSession.send). */
+export function sendRewritten(
+  s: Pick<ClientSession, 'statements' | 'statementLink' | 'pool'>,
+  server: LinkedServer,
+  data: Buffer,
+): boolean {
+  const statements = s.statements!;
+  // Bytes waiting for a shape check keep their order; the client pauses until it is over.
+  if (statements.holding) {
+    statements.hold(data);
+    return false;
+  }
+  const link = s.statementLink!;
+  const out = statements.rewrite(data, server.prepared, link.tracker, s.pool!.stats, link.answerNow);
+  server.syncs.skipped(link.tracker.takeSkippedQueries());
+  return (out.length === 0 || server.write(out)) && !statements.holding;
+}
+
+/** A new link: nothing of the last one's answers is owed, and a tracking link follows its own from the start. */
+export function relink(
+  s: Pick<ClientSession, 'tracking' | 'statements' | 'resendOnPrimary'>,
+  link: StatementLink,
+  server: LinkedServer,
+): void {
+  link.answerEdits.length = 0;
+  link.cutAnswer = null;
+  if (!s.tracking) return;
+  link.tracker.reset(server.prepared);
+  // Bytes waiting to run again still need their names rolled back (see retryOnPrimary).
+  if (!s.resendOnPrimary) s.statements!.beginUndo();
+}
 
 /**
  * The chunk holding the client's first named statement ends inside a message that will need
@@ -52,8 +117,9 @@ export function holdCutMessage(s: LinkSession, chunk: Buffer): Buffer {
     return chunk;
   }
   s.scanner.reset();
-  s.whole = new WholeMessages(s.ctx.config.max_packet_size);
-  s.whole.split(chunk.subarray(start), s.emitWhole!);
+  const link = s.statementLink!;
+  link.whole = new WholeMessages(s.ctx.config.max_packet_size);
+  link.whole.split(chunk.subarray(start), link.emitWhole);
   return chunk.subarray(0, start);
 }
 
@@ -65,7 +131,7 @@ export function holdCutMessage(s: LinkSession, chunk: Buffer): Buffer {
 export function startTracking(s: LinkSession, server: LinkedServer, quiet: boolean): void {
   if (!quiet) return untrackedStatements(s);
   s.tracking = true;
-  s.tracker!.reset(server.prepared);
+  s.statementLink!.tracker.reset(server.prepared);
   // Its names may have to be rolled back if the bytes run again (a stale plan), as on any link.
   s.statements!.beginUndo();
   server.setTracking(true);
@@ -73,7 +139,7 @@ export function startTracking(s: LinkSession, server: LinkedServer, quiet: boole
 
 function untrackedStatements(s: LinkSession): void {
   s.statements = null;
-  s.whole = null;
+  if (s.statementLink) s.statementLink.whole = null;
   s.statementsUntracked = true;
   s.ctx.log.info({ client: s.remote }, 'named prepared statements cannot be mapped mid-pipeline: the client is pinned');
   if (!s.pinned) pin(s);
@@ -98,7 +164,8 @@ function onStatementFailed(s: LinkSession, body: Buffer, failed: string): void {
 }
 
 export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: number): void {
-  const tracker = s.tracker!;
+  const link = s.statementLink!;
+  const tracker = link.tracker;
   if (type === BackendMessage.CopyInResponse || type === BackendMessage.CopyBothResponse) return tracker.onCopyIn();
   const hide = tracker.onAnswer(type);
   s.server!.syncs.skipped(tracker.takeSkippedQueries());
@@ -112,20 +179,20 @@ export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: 
   const start = end - 5 - body.length;
   if (type === BackendMessage.ErrorResponse && tracker.failedStatement === OLD_SHAPE) {
     // The client's description is of the statement's old shape: PostgreSQL's own answer.
-    if (start >= 0) s.answerEdits!.push({ start, end, insert: [STALE_PLAN_ERROR] });
+    if (start >= 0) link.answerEdits.push({ start, end, insert: [STALE_PLAN_ERROR] });
     return;
   }
   if (type === BackendMessage.ErrorResponse && tracker.failedStatement !== null)
     onStatementFailed(s, body, tracker.failedStatement);
   if (hide) {
-    s.answerEdits!.push({ start, end, insert: fakes.splice(0) });
+    link.answerEdits.push({ start, end, insert: fakes.splice(0) });
   } else if (type === BackendMessage.ErrorResponse && tracker.failedDuplicate !== null && start >= 0) {
     // The server's 42P05 names the shared statement; the client knows its own name.
     const client = tracker.failedDuplicate;
     const error = errorWithMessage(body, (m) => m.replace(/"pgtide_\d+"/, `"${client}"`));
-    if (error) s.answerEdits!.push({ start, end, insert: [error] });
+    if (error) link.answerEdits.push({ start, end, insert: [error] });
   } else if (fakes.length > 0) {
-    s.answerEdits!.push({ start: end, end, insert: fakes.splice(0) });
+    link.answerEdits.push({ start: end, end, insert: fakes.splice(0) });
   }
 }
 
@@ -163,29 +230,38 @@ function releaseHeld(s: LinkSession, server: LinkedServer): void {
   });
 }
 
-/** What editAnswers uses of the session. */
-export type EditSession = Pick<ClientSession, 'answerEdits' | 'cutAnswer' | 'server' | 'tracker'>;
+type CutHeader = Pick<LinkedServer, 'cutHeaderType' | 'cutHeaderLength'>;
+
+/** Whether a server chunk on a tracking link needs its answers edited (see editAnswers). */
+export function editsDue(link: StatementLink, server: CutHeader): boolean {
+  return (
+    link.answerEdits.length > 0 || link.cutAnswer !== null || server.cutHeaderLength > 0 || link.tracker.checkingShape
+  );
+}
+
+/** What editAnswers uses of the statement link. */
+export type EditLink = Pick<StatementLink, 'answerEdits' | 'cutAnswer' | 'tracker'>;
 
 /**
  * Apply the edits the answers of this chunk asked for: hidden answers (ParseComplete and
  * CloseComplete of requests pgtide added, 5 bytes each) go, pgtide's own answers are put in
  * place. Such an answer cut inside its header is held until the next chunk decides.
  */
-export function editAnswers(s: EditSession, chunk: Buffer): Buffer[] {
+export function editAnswers(link: EditLink, server: CutHeader, chunk: Buffer): Buffer[] {
   const parts: Buffer[] = [];
-  const edits = s.answerEdits!;
+  const edits = link.answerEdits;
   // While a shape check is owed its answer, everything the server sends answers it (the
   // client's bytes wait), and a cut answer may turn out hidden: nothing of it goes yet.
-  const checking = s.tracker?.checkingShape === true;
+  const checking = link.tracker.checkingShape;
   if (checking && edits.length === 0) {
-    s.cutAnswer = s.cutAnswer ? Buffer.concat([s.cutAnswer, chunk]) : Buffer.from(chunk);
+    link.cutAnswer = link.cutAnswer ? Buffer.concat([link.cutAnswer, chunk]) : Buffer.from(chunk);
     return parts;
   }
   let pos = 0;
-  if (s.cutAnswer) {
+  if (link.cutAnswer) {
     // Dropped when the answer it begins is hidden.
-    if (!(edits.length > 0 && edits[0]!.start < 0)) parts.push(s.cutAnswer);
-    s.cutAnswer = null;
+    if (!(edits.length > 0 && edits[0]!.start < 0)) parts.push(link.cutAnswer);
+    link.cutAnswer = null;
   }
   for (const edit of edits) {
     if (edit.start > pos) parts.push(chunk.subarray(pos, edit.start));
@@ -194,23 +270,22 @@ export function editAnswers(s: EditSession, chunk: Buffer): Buffer[] {
   }
   edits.length = 0;
   let tail = chunk.length;
-  const server = s.server!;
   const cutType = server.cutHeaderType;
   if (checking) {
     tail = pos;
-    if (tail < chunk.length) s.cutAnswer = Buffer.from(chunk.subarray(tail));
+    if (tail < chunk.length) link.cutAnswer = Buffer.from(chunk.subarray(tail));
   } else if (cutType === BackendMessage.ParseComplete || cutType === BackendMessage.CloseComplete) {
     tail = chunk.length - server.cutHeaderLength;
-    s.cutAnswer = Buffer.from(chunk.subarray(tail));
+    link.cutAnswer = Buffer.from(chunk.subarray(tail));
   }
   if (tail > pos) parts.push(chunk.subarray(pos, tail));
   return parts;
 }
 
 /** End a batch the client left open (no Sync) with a Sync of pgtide's own, whose answer the client never sees. */
-export function endSkippedBatch(s: Pick<ClientSession, 'tracker'>, server: LinkedServer): void {
+export function endSkippedBatch(s: Pick<ClientSession, 'statementLink'>, server: LinkedServer): void {
   server.syncs.sent(1, false);
-  s.tracker!.push(Expect.Sync);
+  s.statementLink!.tracker.push(Expect.Sync);
   server.write(encode.sync());
 }
 
@@ -220,13 +295,7 @@ export function namedStatement(s: LinkSession, wholeInChunk: boolean): void {
   // Its first bytes may already be on their way unchanged: then it cannot be renamed.
   if (!wholeInChunk) return untrackedStatements(s);
   s.statements = new ClientStatements(s.ctx.statements);
-  if (s.tracker) return;
-  s.tracker = new ResponseTracker();
-  s.tracker.onParseFailed = (clientName, serverName) => s.statements?.forget(clientName, serverName);
-  // An answer pgtide gives itself with nothing owed before it.
-  s.answerNow = (message) => s.socket.write(message);
-  s.emitWhole = (piece) => s.onQueryData(piece);
-  s.answerEdits = [];
+  s.statementLink ??= new StatementLink(s);
 }
 
 /**
@@ -235,8 +304,8 @@ export function namedStatement(s: LinkSession, wholeInChunk: boolean): void {
  * holds no description of the old shape (see ClientStatements.mayRunAgain), or re-planning it
  * failed where the client had asked for a fresh Parse.
  */
-export function mayRunAgain(error: ErrorFields, session: Pick<ClientSession, 'tracker' | 'statements'>): boolean {
-  const failed = session.tracker!.failedStatement;
+export function mayRunAgain(error: ErrorFields, session: Pick<ClientSession, 'statementLink' | 'statements'>): boolean {
+  const failed = session.statementLink!.tracker.failedStatement;
   if (failed === null || failed === OLD_SHAPE || !session.statements) return false;
   switch (statementFailure(error, failed)) {
     case 'missing':
