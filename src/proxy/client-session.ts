@@ -27,7 +27,7 @@ import { NO_PARAMS, State, Wait } from './session/state.js';
 import { route, routeFirstBytes } from './session/route.js';
 import { checkTimeouts } from './session/timeouts.js';
 import { acquire, serverAssigned, transactionAnswered } from './session/handoff.js';
-import { holdsFirstAnswer, holdsRefusal, retryRead } from './session/read-retry.js';
+import { holdsFirstAnswer, holdsRefusal, type Resend, retryRead } from './session/read-retry.js';
 import { bindSocket } from './session/socket.js';
 import { closeSession } from './session/close.js';
 
@@ -39,8 +39,8 @@ import { closeSession } from './session/close.js';
  * Here: the dispatch of client and server bytes, the forward path both ways, backpressure. Each
  * phase is a module of `session/`, plain functions over a `Pick` of the session: hence fields
  * that are not private. An idle client holds only a listed few objects
- * (test/integration/idle-client-memory.test.ts): a phase's state object (a StatementLink) is
- * made when the phase first needs it; the fields the forward path touches stay plain.
+ * (test/integration/idle-client-memory.test.ts): a phase's state object (a StatementLink, a
+ * Resend) is made when the phase first needs it; the fields the forward path touches stay plain.
  */
 export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   socket: net.Socket;
@@ -98,15 +98,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   readonly sentOnLink: Buffer[] = [];
   /** This transaction is being retried: it goes to the primary. */
   retrying = false;
-  /** The bytes resent go again because a statement was stale or missing: not a second time. */
-  rerunning = false;
-  /** A standby refused the statement as a write: these bytes go to the primary next. */
-  resendOnPrimary: Buffer[] | null = null;
-  resendWhy = '';
-  /** The refusal, kept until its ReadyForQuery arrives (and those of the batches pipelined after it). */
-  heldRefusal: Buffer | null = null;
-  /** The held refusal still lacks its ReadyForQuery. */
-  refusalAwaitsReady = false;
+  resend: Resend | null = null;
   consistency: Consistency = 'read_your_writes';
   firstStatementRouting = false;
   /** Session state keeps this client on its server connection (see pin()). */
@@ -350,7 +342,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (!this.answered) {
       this.answered = true;
       if (holdsFirstAnswer(this, chunk)) return false;
-    } else if (this.heldRefusal !== null && holdsRefusal(this, chunk)) {
+    } else if (this.resend !== null && this.resend.heldRefusal !== null && holdsRefusal(this, this.resend, chunk)) {
       return false;
     }
     const socket = this.socket;

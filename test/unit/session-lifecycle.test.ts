@@ -191,7 +191,7 @@ describe('closing a session', () => {
 
 describe("a client chunk's turn", () => {
   function queued(fields: object): QueueSession {
-    return { resendOnPrimary: null, server: null, readLink: false, state: State.Ready, ...fields } as never;
+    return { resend: null, server: null, readLink: false, state: State.Ready, ...fields } as never;
   }
   const busy = () => {
     const syncs = new SyncPoints();
@@ -201,7 +201,7 @@ describe("a client chunk's turn", () => {
 
   it('is deferred behind bytes waiting to run again, behind a read that has not answered, or while waiting for a read', () => {
     assert.equal(mustDefer(queued({})), false);
-    assert.equal(mustDefer(queued({ resendOnPrimary: [] })), true);
+    assert.equal(mustDefer(queued({ resend: { bytes: [] } })), true);
     assert.equal(mustDefer(queued({ server: busy(), readLink: true })), true);
     assert.equal(mustDefer(queued({ server: busy(), readLink: false })), false, 'a write link takes pipelined bytes');
     assert.equal(

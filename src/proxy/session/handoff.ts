@@ -31,7 +31,6 @@ export type HandoffSession = Pick<
   | 'deferred'
   | 'epoch'
   | 'fatal'
-  | 'heldRefusal'
   | 'isClosed'
   | 'lastActive'
   | 'lastWriteLsn'
@@ -44,7 +43,7 @@ export type HandoffSession = Pick<
   | 'probeAfter'
   | 'readLink'
   | 'remote'
-  | 'resendOnPrimary'
+  | 'resend'
   | 'resumeClient'
   | 'retryRoute'
   | 'retrying'
@@ -302,7 +301,7 @@ function stayPinned(s: HandoffSession, server: LinkedServer): void {
  * bytes wait to run again (see onQueryData), so no half-received message is scanned twice.
  */
 function continueOn(s: HandoffSession, server: LinkedServer): void {
-  if (s.resendOnPrimary) {
+  if (s.resend?.bytes) {
     if (s.server !== server) s.link(server);
     return retryOnPrimary(s);
   }
@@ -328,7 +327,7 @@ function leftDuringCheck(s: HandoffSession, server: LinkedServer): void {
  */
 function resumeAfterCheck(s: HandoffSession): void {
   for (const chunk of takeQueued(s)) s.deferred.push(chunk);
-  if (s.resendOnPrimary) return retryOnPrimary(s);
+  if (s.resend?.bytes) return retryOnPrimary(s);
   if (s.deferred.length > 0) replayDeferred(s);
 }
 
@@ -373,7 +372,7 @@ export function transactionAnswered(s: HandoffSession, status: number): void {
   s.lastActive = Date.now();
   s.timeoutCancelSent = false;
   // A refusal to run again on the primary answers nothing yet: its query goes on there.
-  if (s.resendOnPrimary === null) countAnswered(s, status);
+  if (!s.resend?.bytes) countAnswered(s, status);
   if (s.mode === 'session') return;
   if (status !== TransactionStatus.Idle && s.mode === 'statement') {
     return s.fatal(
@@ -389,7 +388,7 @@ export function transactionAnswered(s: HandoffSession, status: number): void {
     if (s.pinned || s.probeAfter) return checkPin(s);
     releaseServer(s);
   }
-  if (s.resendOnPrimary) return retryOnPrimary(s);
+  if (s.resend?.bytes) return retryOnPrimary(s);
   if (s.deferred.length > 0) replayDeferred(s);
 }
 
@@ -403,7 +402,7 @@ function releaseServer(s: HandoffSession): void {
   s.readLink = false;
   s.retrying = false;
   s.sentOnLink.length = 0;
-  s.heldRefusal = null;
+  if (s.resend !== null) s.resend.heldRefusal = null;
   server.unlink();
   const reset = s.ctx.config.server_reset_query_always ? s.ctx.config.server_reset_query : '';
   if (reset) server.resetThenReturn(reset);

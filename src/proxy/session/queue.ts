@@ -28,7 +28,7 @@ export type QueueSession = Pick<
   | 'queuedSyncs'
   | 'queuedUnsynced'
   | 'readLink'
-  | 'resendOnPrimary'
+  | 'resend'
   | 'resumeClient'
   | 'send'
   | 'sentOnLink'
@@ -50,7 +50,7 @@ export function queue(s: QueueSession, data: Buffer): void {
 /** The client's next chunk cannot be scanned and sent yet: it is deferred. */
 export function mustDefer(s: QueueSession): boolean {
   // What the client sends while its last bytes wait to run again follows them.
-  if (s.resendOnPrimary !== null) return true;
+  if (s.resend !== null && s.resend.bytes !== null) return true;
   const linked = s.server;
   // A pipelined statement must not follow a read onto a standby: it may write. Hold it
   // until the read's server is released (or its transaction stays open), then route it.

@@ -63,22 +63,34 @@ export function refusalIn<C>(chunk: Buffer, retryable: Retryable<C>, context: C,
   return refused && off === chunk.length ? Refusal.AwaitingReady : Refusal.None;
 }
 
+/**
+ * A refusal held back from the client and the bytes that run again after it (see
+ * holdsFirstAnswer): made with the client's first such refusal, which most clients never meet.
+ */
+export class Resend {
+  /** The bytes refused: they go again, to the primary when a standby refused them as a write. */
+  bytes: Buffer[] | null = null;
+  why = '';
+  /** The refusal, kept until its ReadyForQuery arrives (and those of the batches pipelined after it). */
+  heldRefusal: Buffer | null = null;
+  /** The held refusal still lacks its ReadyForQuery. */
+  refusalAwaitsReady = false;
+  /** The bytes resent go again because a statement was stale or missing: not a second time. */
+  rerunning = false;
+}
+
 /** What the retries use of the session. */
 export type RetrySession = Pick<
   ClientSession,
   | 'answered'
   | 'backend'
   | 'ctx'
-  | 'heldRefusal'
   | 'isClosed'
   | 'lastErrorCode'
   | 'onQueryData'
   | 'readLink'
-  | 'refusalAwaitsReady'
   | 'remote'
-  | 'rerunning'
-  | 'resendOnPrimary'
-  | 'resendWhy'
+  | 'resend'
   | 'retrying'
   | 'scanner'
   | 'sentOnLink'
@@ -100,7 +112,7 @@ export type RetrySession = Pick<
  */
 export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
   // A statement runs again once for a stale plan, wherever it runs.
-  const stalePlans = s.tracking && !s.rerunning;
+  const stalePlans = s.tracking && s.resend?.rerunning !== true;
   const retryable = s.readLink ? (stalePlans ? isStandbyRefusal : isReadOnlyRefusal) : stalePlans ? mayRunAgain : null;
   // Bytes waiting for a shape check are not on the server yet: none of the link runs again.
   if (retryable && s.sentOnLink.length > 0 && s.scanner.atBoundary && !s.statements?.holding) {
@@ -118,20 +130,21 @@ export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
     // must be refused too (see holdsRefusal); no batch may be left open.
     if (refusal !== Refusal.None && (flushed || (!server.syncs.unsynced && (!awaiting || server.syncs.pending > 0)))) {
       if (flushed) endSkippedBatch(s, server);
-      s.rerunning = stale;
-      s.resendWhy = stale
+      const resend = (s.resend ??= new Resend());
+      resend.rerunning = stale;
+      resend.why = stale
         ? 'a prepared statement was stale or missing on its server'
         : 'a standby refused it as a write (25006)';
-      s.resendOnPrimary = s.sentOnLink.splice(0);
+      resend.bytes = s.sentOnLink.splice(0);
       // Counted as it arrived (onServerError), but the client never gets it.
       s.ctx.pools.countError(s.lastErrorCode, -1);
       // The ReadyForQuery may follow in a later chunk; keep a copy in case it does not.
-      if (awaiting || server.syncs.pending > 0) s.heldRefusal = Buffer.from(chunk);
-      s.refusalAwaitsReady = awaiting;
+      if (awaiting || server.syncs.pending > 0) resend.heldRefusal = Buffer.from(chunk);
+      resend.refusalAwaitsReady = awaiting;
       return true;
     }
   }
-  s.rerunning = false;
+  if (s.resend !== null) s.resend.rerunning = false;
   s.sentOnLink.length = 0;
   s.statements?.endUndo();
   return false;
@@ -143,17 +156,17 @@ export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
  * else is not the clean end expected: the client gets the whole answer after all, the held part
  * now and the chunk from the caller.
  */
-export function holdsRefusal(s: RetrySession, chunk: Buffer): boolean {
-  const held = s.heldRefusal!;
-  s.heldRefusal = null;
-  const more = refusalIn(chunk, s.readLink ? isStandbyRefusal : mayRunAgain, s, s.refusalAwaitsReady);
+export function holdsRefusal(s: RetrySession, resend: Resend, chunk: Buffer): boolean {
+  const held = resend.heldRefusal!;
+  resend.heldRefusal = null;
+  const more = refusalIn(chunk, s.readLink ? isStandbyRefusal : mayRunAgain, s, resend.refusalAwaitsReady);
   if (more !== Refusal.None) {
-    s.refusalAwaitsReady = more === Refusal.AwaitingReady;
-    if (s.refusalAwaitsReady || s.server!.syncs.pending > 0) s.heldRefusal = Buffer.concat([held, chunk]);
+    resend.refusalAwaitsReady = more === Refusal.AwaitingReady;
+    if (resend.refusalAwaitsReady || s.server!.syncs.pending > 0) resend.heldRefusal = Buffer.concat([held, chunk]);
     return true;
   }
-  s.resendOnPrimary = null;
-  s.rerunning = false;
+  resend.bytes = null;
+  resend.rerunning = false;
   s.statements?.endUndo();
   s.ctx.pools.countError(s.lastErrorCode);
   s.socket.write(held);
@@ -169,8 +182,7 @@ export type ResendSession = Pick<
   | 'isClosed'
   | 'onQueryData'
   | 'remote'
-  | 'resendOnPrimary'
-  | 'resendWhy'
+  | 'resend'
   | 'retrying'
   | 'state'
   | 'statements'
@@ -180,12 +192,13 @@ export type ResendSession = Pick<
 /** Bytes a refusal held back (see holdsFirstAnswer) are scanned and routed again, as a retry:
  *  a read refused by a standby goes to the primary; what arrived meanwhile follows. */
 export function retryOnPrimary(s: ResendSession): void {
-  const resend = s.resendOnPrimary!;
-  s.resendOnPrimary = null;
-  s.ctx.log.warn({ client: s.remote, backend: s.backend?.name }, `statement run again on the primary: ${s.resendWhy}`);
+  const resend = s.resend!;
+  const bytes = resend.bytes!;
+  resend.bytes = null;
+  s.ctx.log.warn({ client: s.remote, backend: s.backend?.name }, `statement run again on the primary: ${resend.why}`);
   s.retrying = true;
   s.statements?.rollBack();
-  for (const chunk of resend) {
+  for (const chunk of bytes) {
     if (s.isClosed) return;
     s.onQueryData(chunk);
   }

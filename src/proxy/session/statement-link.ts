@@ -93,7 +93,7 @@ export function sendRewritten(
 
 /** A new link: nothing of the last one's answers is owed, and a tracking link follows its own from the start. */
 export function relink(
-  s: Pick<ClientSession, 'tracking' | 'statements' | 'resendOnPrimary'>,
+  s: Pick<ClientSession, 'tracking' | 'statements' | 'resend'>,
   link: StatementLink,
   server: LinkedServer,
 ): void {
@@ -102,7 +102,7 @@ export function relink(
   if (!s.tracking) return;
   link.tracker.reset(server.prepared);
   // Bytes waiting to run again still need their names rolled back (see retryOnPrimary).
-  if (!s.resendOnPrimary) s.statements!.beginUndo();
+  if (!s.resend?.bytes) s.statements!.beginUndo();
 }
 
 /**

@@ -22,8 +22,7 @@ export type TimeoutSession = Pick<
   | 'lastActive'
   | 'pool'
   | 'remote'
-  | 'resendOnPrimary'
-  | 'resendWhy'
+  | 'resend'
   | 'retryRoute'
   | 'server'
   | 'state'
@@ -39,12 +38,12 @@ export function checkTimeouts(s: TimeoutSession, now: number): void {
   // Bytes waiting to run again while their server sits idle: a path that forgot them (as the
   // pinned client's stale-plan retry once did) must cost an error, never a client waiting for ever.
   if (
-    s.resendOnPrimary !== null &&
+    s.resend?.bytes &&
     s.state === State.Linked &&
     s.server!.syncs.pending === 0 &&
     now - s.lastActive > STUCK_RESEND_MS
   ) {
-    s.ctx.log.error({ client: s.remote, why: s.resendWhy }, 'statement to run again was never sent');
+    s.ctx.log.error({ client: s.remote, why: s.resend.why }, 'statement to run again was never sent');
     return s.fatal(
       SQLSTATE.INTERNAL_ERROR,
       'internal error in pgtide: a statement to run again was lost; the connection is closed',
