@@ -72,6 +72,8 @@ export class ClusterMonitor {
   private readonly timelines: TimelineMemory;
   /** The last election's outcome, so that a split brain is logged when it changes, not every round. */
   private lastElection = '';
+  /** The position of the primary last seen, kept while none is known (see evaluate). */
+  private lastPrimaryLsn: bigint | null = null;
 
   /** The users reach the checks through makeLogin, which is called at each login of a check
    *  connection and so must read the current configuration (see checkLogin()). */
@@ -223,8 +225,11 @@ export class ClusterMonitor {
     this.updateRoles();
     const primary = this.tracked.find((t) => t.state.role === 'primary');
     // The primary's last known position: while it does not answer (frozen, restarting) a
-    // standby cut off from it must not look caught up for want of a position to compare.
-    const primaryLsn = primary?.lastSeen?.currentLsn ?? null;
+    // standby cut off from it must not look caught up for want of a position to compare. It is
+    // kept when the primary loses its role too (no primary elected while it is frozen), or
+    // an orphaned standby, out for its lag alone, would come back as soon as that happens.
+    const primaryLsn = primary?.lastSeen?.currentLsn ?? this.lastPrimaryLsn;
+    this.lastPrimaryLsn = primaryLsn;
     const primaryTimeline = primary?.lastSeen?.timeline ?? null;
     const limits: ReadLimits = {
       delayThreshold: this.config.delay_threshold,
