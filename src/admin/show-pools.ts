@@ -128,22 +128,25 @@ export function databaseStats(pgtide: Pgtide, now = Date.now()): DatabaseStats[]
   });
 }
 
+/** The columns of SHOW STATS_TOTALS and STATS_AVERAGES (PgBouncer's names and order). */
+const STATS_COLUMNS = [
+  'database',
+  'server_assignment_count#',
+  'xact_count#',
+  'query_count#',
+  'bytes_received#',
+  'bytes_sent#',
+  'xact_time#',
+  'query_time#',
+  'wait_time#',
+  'client_parse_count#',
+  'server_parse_count#',
+  'bind_count#',
+];
+
 export function statsTotalsTable(stats: readonly DatabaseStats[]): Table {
   return {
-    columns: [
-      'database',
-      'server_assignment_count#',
-      'xact_count#',
-      'query_count#',
-      'bytes_received#',
-      'bytes_sent#',
-      'xact_time#',
-      'query_time#',
-      'wait_time#',
-      'client_parse_count#',
-      'server_parse_count#',
-      'bind_count#',
-    ],
+    columns: STATS_COLUMNS,
     rows: stats.map(({ database, totals: t }): Cell[] => [
       database,
       t.assignments,
@@ -164,20 +167,7 @@ export function statsTotalsTable(stats: readonly DatabaseStats[]): Table {
 /** Counts and bytes per second, times per transaction, query or wait, in microseconds. */
 export function statsAveragesTable(stats: readonly DatabaseStats[]): Table {
   return {
-    columns: [
-      'database',
-      'server_assignment_count#',
-      'xact_count#',
-      'query_count#',
-      'bytes_received#',
-      'bytes_sent#',
-      'xact_time#',
-      'query_time#',
-      'wait_time#',
-      'client_parse_count#',
-      'server_parse_count#',
-      'bind_count#',
-    ],
+    columns: STATS_COLUMNS,
     rows: stats.map(({ database, totals: t, perSecond: r }): Cell[] => [
       database,
       r.assignments,
