@@ -6,9 +6,10 @@ import { waitFor } from '../support/wait.js';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { psql } from '../support/psql.js';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { selfSignedCertificate } from '../support/certificate.js';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Config } from '../../src/config/types.js';
@@ -269,27 +270,7 @@ describe('limits', { timeout: 60_000 }, () => {
       if (withTls) {
         const dir = mkdtempSync(join(tmpdir(), 'pgtide-refusal-tls-'));
         ctx.after(() => rmSync(dir, { recursive: true, force: true }));
-        const key = join(dir, 'server.key'),
-          cert = join(dir, 'server.crt');
-        execFileSync(
-          'openssl',
-          [
-            'req',
-            '-x509',
-            '-newkey',
-            'rsa:2048',
-            '-nodes',
-            '-keyout',
-            key,
-            '-out',
-            cert,
-            '-days',
-            '1',
-            '-subj',
-            '/CN=localhost',
-          ],
-          { stdio: 'ignore' },
-        );
+        const { key, cert } = selfSignedCertificate(dir);
         Object.assign(tlsOptions, {
           client_tls_sslmode: 'prefer',
           client_tls_key_file: key,

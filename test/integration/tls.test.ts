@@ -1,8 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { selfSignedCertificate } from '../support/certificate.js';
 import { join } from 'node:path';
 import pg from 'pg';
 import { currentTopology } from '../support/topology.js';
@@ -16,27 +16,7 @@ describe('client TLS', { timeout: 60_000 }, () => {
   before(async () => {
     const probe = await startPgtide(t);
     const dir = probe.dir;
-    const key = join(dir, 'server.key'),
-      cert = join(dir, 'server.crt');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-      ],
-      { stdio: 'ignore' },
-    );
+    const { key, cert } = selfSignedCertificate(dir);
     p = await startPgtide(t, { client_tls_sslmode: 'require', client_tls_key_file: key, client_tls_cert_file: cert });
     p.dir = dir;
     await probe.pgtide.stop();
@@ -77,26 +57,7 @@ describe('SCRAM-SHA-256-PLUS (channel binding tls-server-end-point) towards clie
       let dir: string;
       before(async () => {
         dir = mkdtempSync(join(tmpdir(), 'pgtide-cbind-'));
-        const key = join(dir, 'server.key'),
-          cert = join(dir, 'server.crt');
-        execFileSync(
-          'openssl',
-          [
-            'req',
-            '-x509',
-            ...keyOptions,
-            '-nodes',
-            '-keyout',
-            key,
-            '-out',
-            cert,
-            '-days',
-            '1',
-            '-subj',
-            '/CN=localhost',
-          ],
-          { stdio: 'ignore' },
-        );
+        const { key, cert } = selfSignedCertificate(dir, keyOptions);
         // prefer: the same pgtide also takes plaintext clients, to show libpq refusing them.
         p = await startPgtide(t, {
           client_tls_sslmode: 'prefer',

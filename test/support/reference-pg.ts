@@ -1,17 +1,14 @@
 // A throw-away PostgreSQL server whose pg_hba.conf a test may rewrite at will: the reference
 // that pgtide's hba engine is compared with. It has the topology's test users (same names,
 // same passwords, same storage: SCRAM and md5) and databases, and listens on every address.
-import { chmod, chown, copyFile, mkdir, mkdtemp, rm, writeFile, appendFile } from 'node:fs/promises';
+import { chown, copyFile, mkdir, mkdtemp, rm, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { selfSignedCertificate } from './certificate.js';
 import { basename, join } from 'node:path';
 import pg from 'pg';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { freePorts } from './free-ports.js';
 import { resolveServerUser, runAsServerUser, type ServerContext } from './server-user.js';
 import { startNode, stopNode, type PgNode, type Topology } from './topology.js';
-
-const run = promisify(execFile);
 
 export interface ReferencePg {
   node: PgNode;
@@ -41,24 +38,7 @@ export async function startReferencePg(t: Topology): Promise<ReferencePg> {
   await mkdir(node.socketDir);
   if (serverUser) for (const path of [baseDir, node.socketDir]) await chown(path, serverUser.uid, serverUser.gid);
   // TLS on, with a throw-away certificate, so hostssl and hostnossl lines can be compared.
-  const key = join(baseDir, 'server.key');
-  const cert = join(baseDir, 'server.crt');
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-    '-days',
-    '1',
-    '-subj',
-    '/CN=localhost',
-  ]);
-  await chmod(key, 0o600);
+  const { key, cert } = selfSignedCertificate(baseDir);
   if (serverUser) for (const path of [key, cert]) await chown(path, serverUser.uid, serverUser.gid);
   await runAsServerUser(
     ctx,
