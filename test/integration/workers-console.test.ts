@@ -20,6 +20,8 @@ const CLIENTS_PER_WORKER = 3;
 
 let dir: string;
 let p: PgtideProcess;
+/** When this file's pgtide started: server connections older than that are an earlier file's, still closing. */
+let startedAt: Date;
 /** Clients of the test database, CLIENTS_PER_WORKER on each worker. */
 let clients: pg.Client[] = [];
 
@@ -61,14 +63,15 @@ async function onServer(): Promise<{ active: number; all: number }> {
   const [row] = await sqlOn(
     t.primary,
     `SELECT count(*)::int AS all, count(*) FILTER (WHERE state = 'idle in transaction')::int AS active
-       FROM pg_stat_activity WHERE usename = $1 AND datname = $2`,
-    [t.scramUser.user, t.database],
+       FROM pg_stat_activity WHERE usename = $1 AND datname = $2 AND backend_start >= $3`,
+    [t.scramUser.user, t.database, startedAt],
   );
   return row;
 }
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pgtide-workers-console-'));
+  startedAt = new Date();
   p = await spawnPgtide(t, dir, writeAuthFile(t, dir), [
     'workers = 2',
     `default_pool_size = ${POOL_SIZE}`,
