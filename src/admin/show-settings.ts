@@ -121,8 +121,19 @@ export function showConfig(pgtide: Pgtide): Table {
   return { columns: ['key', 'value', 'default', 'changeable'], rows };
 }
 
+export const PEER_COLUMNS = [
+  'peer_id#',
+  'host',
+  'port#',
+  'pool_size#',
+  'cancels_in_flight#',
+  'cancels_confirmed#',
+  'cancels_failed#',
+  'cancels_dropped#',
+];
+
 /** PgBouncer's SHOW PEERS (its pool_size: the cancels that may be open towards the peer at
- *  once), then what became of the cancels forwarded to each peer. */
+ *  once), then what became of the cancels this process forwarded to each peer. */
 export function showPeers(pgtide: Pgtide): Table {
   const counts = pgtide.context.peerCancels.counts;
   const rows = pgtide.config.peers.map((peer): Cell[] => {
@@ -138,19 +149,7 @@ export function showPeers(pgtide: Pgtide): Table {
       c?.dropped ?? 0,
     ];
   });
-  return {
-    columns: [
-      'peer_id#',
-      'host',
-      'port#',
-      'pool_size#',
-      'cancels_in_flight#',
-      'cancels_confirmed#',
-      'cancels_failed#',
-      'cancels_dropped#',
-    ],
-    rows,
-  };
+  return { columns: PEER_COLUMNS, rows };
 }
 
 function pgtideVersion(): string {

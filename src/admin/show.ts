@@ -1,7 +1,7 @@
 // Every SHOW item, and which of them show the whole instance with `workers = N`. Such an item is
 // a report (what this process counts; what another worker's console asks of it) and the table
-// of every worker's report merged (merge.ts). The others (CONFIG, VERSION, PEERS …) are one
-// process's view, the same in every worker or the monitor's own.
+// of every worker's report merged (merge.ts). The others (CONFIG, VERSION, HELP) are one
+// process's view, the same in every worker.
 import type { Pgtide } from '../server.js';
 import type { ShowItem } from './commands.js';
 import { concatRows, mergeLists, mergeNamedRows, mergePools, mergeStats } from './merge.js';
@@ -22,6 +22,7 @@ import {
 } from './show-pools.js';
 import {
   DATABASE_COLUMNS,
+  PEER_COLUMNS,
   USER_COLUMNS,
   showConfig,
   showDatabases,
@@ -69,7 +70,8 @@ type MergedItem =
   | 'servers'
   | 'databases'
   | 'users'
-  | 'backends';
+  | 'backends'
+  | 'peers';
 
 const MERGED: Record<MergedItem, Merged<unknown>> = {
   pools: merged({ report: (p) => poolRows(p), table: (reports) => poolsTable(mergePools(reports)) }),
@@ -100,12 +102,19 @@ const MERGED: Record<MergedItem, Merged<unknown>> = {
     'current_connections#',
     'current_client_connections#',
   ]),
+  // Each worker forwards the cancels it receives, with its own bound on those open at once.
+  peers: namedRows(PEER_COLUMNS, showPeers, [
+    'pool_size#',
+    'cancels_in_flight#',
+    'cancels_confirmed#',
+    'cancels_failed#',
+    'cancels_dropped#',
+  ]),
 };
 
 const LOCAL: Record<Exclude<ShowItem, MergedItem>, (pgtide: Pgtide) => Table> = {
   config: showConfig,
   version: showVersion,
-  peers: showPeers,
   help: showHelp,
 };
 

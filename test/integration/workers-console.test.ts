@@ -1,13 +1,18 @@
 // `workers = 2`: the console shows the whole instance whichever worker it landed on. Clients
 // spread over both workers; SHOW POOLS, STATS, CLIENTS agree with PostgreSQL and with the
-// clients; KILL_CLIENT reaches the other worker's client; a stopped worker costs the console
-// its part, not an answer.
+// clients; KILL_CLIENT reaches the other worker's client; SHOW PEERS and /metrics count the
+// cancels every worker forwarded; a stopped worker costs the console its part, not an answer.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
+import { MAX_FORWARDS_PER_PEER } from '../../src/config/peering.js';
+import { CancelKeys } from '../../src/proxy/cancel-keys.js';
+import { freePorts } from '../support/free-ports.js';
+import { sendCancelRequest } from '../support/raw-client.js';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { writeAuthFile } from '../support/pgtide.js';
 import { spawnPgtide, type PgtideProcess } from '../support/pgtide-process.js';
@@ -17,6 +22,8 @@ import { allWorkersStarted, clientId, connectTo, workerOf, workerPids } from '..
 const t = currentTopology();
 const POOL_SIZE = 8;
 const CLIENTS_PER_WORKER = 3;
+/** The [[peers]] entry: `peer`, which takes forwarded cancels and closes each, as a pgtide does. */
+const PEER_ID = 2;
 
 let dir: string;
 let p: PgtideProcess;
@@ -24,6 +31,10 @@ let p: PgtideProcess;
 let startedAt: Date;
 /** Clients of the test database, CLIENTS_PER_WORKER on each worker. */
 let clients: pg.Client[] = [];
+let peer: net.Server;
+/** Cancel requests the peer received. */
+let forwarded = 0;
+let httpPort: number;
 
 const connect = () => connectTo(t, p);
 
@@ -72,6 +83,18 @@ async function onServer(): Promise<{ active: number; all: number }> {
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pgtide-workers-console-'));
   startedAt = new Date();
+  peer = net.createServer((socket) => {
+    socket.on('error', () => {});
+    let received = 0;
+    socket.on('data', (chunk) => {
+      received += chunk.length;
+      if (received < 16) return;
+      forwarded++;
+      socket.end();
+    });
+  });
+  await new Promise<void>((resolve) => peer.listen(0, '127.0.0.1', resolve));
+  [httpPort] = (await freePorts(1)) as [number];
   p = await spawnPgtide(t, dir, writeAuthFile(t, dir), [
     'workers = 2',
     `default_pool_size = ${POOL_SIZE}`,
@@ -79,6 +102,12 @@ before(async () => {
     'log_connections = false',
     'log_disconnections = false',
     `admin_users = ["${t.scramUser.user}"]`,
+    `admin_http_listen = "127.0.0.1:${httpPort}"`,
+    'peer_id = 1',
+    '[[peers]]',
+    `id = ${PEER_ID}`,
+    'host = "127.0.0.1"',
+    `port = ${(peer.address() as net.AddressInfo).port}`,
   ]);
   await allWorkersStarted(p);
   const perWorker = [0, 0];
@@ -98,6 +127,7 @@ before(async () => {
 after(async () => {
   await Promise.all(clients.map((c) => c.end().catch(() => {})));
   await p?.stop('SIGKILL');
+  peer?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -227,6 +257,40 @@ describe('workers = 2: the console shows the whole instance', () => {
     } finally {
       await console_.end();
     }
+  });
+
+  test('SHOW PEERS and /metrics count the cancels that both workers forwarded', async () => {
+    // Each cancel comes on a connection of its own, which the kernel hands to either worker:
+    // among 20, both workers forward some (all on one worker: 1 chance in 2^19).
+    const sent = 20;
+    const keys = new CancelKeys(PEER_ID, 0);
+    for (let i = 0; i < sent; i++) {
+      const key = keys.issue(0);
+      await sendCancelRequest('127.0.0.1', p.port, key.pid, key.secret.readInt32BE(0));
+    }
+    await waitFor('the peer to receive every forwarded cancel', () => forwarded === sent);
+    for (const worker of [0, 1]) {
+      const console_ = await consoleOn(worker);
+      try {
+        const peers = async () => (await show(console_, 'SHOW PEERS')).rows;
+        await waitFor(`worker ${worker}'s SHOW PEERS to count the peer's answers`, async () =>
+          (await peers()).every((r) => r['cancels_in_flight'] === '0'),
+        );
+        const rows = await peers();
+        assert.deepEqual(
+          rows.map((r) => [r['peer_id'], r['pool_size'], r['cancels_confirmed'], r['cancels_failed']]),
+          [[String(PEER_ID), String(2 * MAX_FORWARDS_PER_PEER), String(sent), '0']],
+          `worker ${worker}'s console`,
+        );
+      } finally {
+        await console_.end();
+      }
+    }
+    const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+    assert.match(
+      metrics,
+      new RegExp(`^pgtide_peer_cancels_total\\{peer="${PEER_ID}",outcome="confirmed"\\} ${sent}$`, 'm'),
+    );
   });
 
   test('a stopped worker (SIGSTOP) does not hold SHOW POOLS: the answer comes within the bound, naming it', {
