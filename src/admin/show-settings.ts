@@ -4,7 +4,7 @@ import type { Pgtide } from '../server.js';
 import { defaultConfig } from '../config/defaults.js';
 import { TOP_LEVEL_FIELDS, type ScalarKey } from '../config/fields.js';
 import { isStartOnly } from '../config/start-only.js';
-import { MAX_FORWARDS_PER_PEER } from '../config/peering.js';
+import { MAX_FORWARDS_PER_PEER, forwardTargets } from '../config/peering.js';
 import { poolGroups } from './snapshot.js';
 import type { Cell, Table } from './table.js';
 
@@ -133,10 +133,11 @@ export const PEER_COLUMNS = [
 ];
 
 /** PgBouncer's SHOW PEERS (its pool_size: the cancels that may be open towards the peer at
- *  once), then what became of the cancels this process forwarded to each peer. */
+ *  once), then what became of the cancels this process forwarded to each peer. The entry of
+ *  this instance's own peer_id is left out: nothing is forwarded to it. */
 export function showPeers(pgtide: Pgtide): Table {
   const counts = pgtide.context.peerCancels.counts;
-  const rows = pgtide.config.peers.map((peer): Cell[] => {
+  const rows = forwardTargets(pgtide.config).map((peer): Cell[] => {
     const c = counts.get(peer.id);
     return [
       peer.id,

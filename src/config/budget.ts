@@ -21,7 +21,7 @@
 // the PGPROC array (where the 53300 limit is enforced), so cancels need no slot even with every
 // slot taken (measured in test/integration/cli-check.test.ts). Pgpool-II's advice to double
 // the connections for cancels is about its own num_init_children, which a cancel occupies.
-import { MAX_FORWARDS_PER_PEER } from './peering.js';
+import { MAX_FORWARDS_PER_PEER, forwardTargets } from './peering.js';
 import type { Config } from './types.js';
 import { workerConfig } from './worker-share.js';
 
@@ -128,7 +128,7 @@ function largestClientShare(config: Config): number {
 function nonClientFiles(config: Config, budget: ServerBudget): number {
   return (
     (budget.pooledPerWorker + budget.check) * config.backends.length +
-    MAX_FORWARDS_PER_PEER * config.peers.length +
+    MAX_FORWARDS_PER_PEER * forwardTargets(config).length +
     SPARE_FILES
   );
 }

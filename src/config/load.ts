@@ -29,7 +29,7 @@ export function applyEnv(config: Config, env: NodeJS.ProcessEnv): Config {
  *  every problem of the three steps is reported together. */
 export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
   const text = path === undefined ? undefined : readConfigFile(path);
-  const file = text === undefined ? { config: readDocument({}, []), problems: [] } : readText(text);
+  const file = text === undefined ? { config: readDocument({}, []), problems: [], keys: new Set() } : readText(text);
   const overrides = readEnv(env);
   const problems = [...file.problems, ...toProblems(overrides.issues)];
   if (problems.length > 0) throw new ConfigError(problems, path);
@@ -39,12 +39,29 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
   // A line in the file is no help for a key whose value came from the environment.
   const fromFile = (path: Path): number | undefined =>
     Object.hasOwn(overrides.values, path[0]!) ? undefined : lineOf?.(path);
-  const invalid = configIssues(config);
+  const peerIdGiven = file.keys.has('peer_id') || Object.hasOwn(overrides.values, 'peer_id');
+  const invalid = [...configIssues(config), ...unsetPeerId(config, peerIdGiven)];
   if (invalid.length > 0) throw new ConfigError(toProblems(invalid, fromFile), path);
   return config;
 }
 
-function readText(text: string): { config: Config; problems: Problem[] } {
+/** With [[peers]] listed, an instance left at the default peer_id 0 (one file for every
+ *  instance, its PGTIDE_PEER_ID forgotten) would hand out another instance's keys, or keys no
+ *  list names: cancels through the other instances would be lost. Only an explicit id is
+ *  trusted; a Config built in code (validateConfig) always has one. */
+function unsetPeerId(config: Config, given: boolean): Issue[] {
+  if (given || config.peers.length === 0) return [];
+  return [
+    {
+      path: ['peer_id'],
+      message:
+        "is not set, but [[peers]] are listed: set peer_id or PGTIDE_PEER_ID to this instance's id (one of the list's, or an id of its own)",
+    },
+  ];
+}
+
+/** The file's Config, its problems, and the top-level keys it sets. */
+function readText(text: string): { config: Config; problems: Problem[]; keys: Set<string> } {
   let document: unknown;
   try {
     document = parse(text);
@@ -53,11 +70,12 @@ function readText(text: string): { config: Config; problems: Problem[] } {
     return {
       config: readDocument({}, []),
       problems: [{ key: '', line: error.line, message: tomlSyntaxMessage(error) }],
+      keys: new Set(),
     };
   }
   const issues: Issue[] = [];
   const config = readDocument(document, issues);
-  return { config, problems: toProblems(issues, keyLines(text)) };
+  return { config, problems: toProblems(issues, keyLines(text)), keys: new Set(Object.keys(document as object)) };
 }
 
 /** smol-toml's message quotes the offending lines, which may hold a password: keep only its

@@ -88,23 +88,22 @@ function checkBackends(config: Config, issues: Issue[]): void {
   });
 }
 
-/** Each instance is told apart by its id alone: a clash would send cancels to the wrong one. */
+/** Each instance is told apart by its id alone: a clash would send cancels to the wrong one.
+ *  The entry of this instance's own peer_id is no clash: one list may serve every instance. */
 function checkPeers(config: Config, issues: Issue[]): void {
-  const ids = new Set<number>();
+  const addressOf = new Map<number, string>();
   const addresses = new Set<string>();
   config.peers.forEach((peer, index) => {
-    if (peer.id === config.peer_id) {
-      issues.push({
-        path: ['peers', index, 'id'],
-        message: `${peer.id} is this instance's own peer_id: list only the other instances, each with its own peer_id`,
-      });
-    } else if (ids.has(peer.id)) {
-      issues.push({ path: ['peers', index, 'id'], message: `${peer.id} is used by an earlier peer` });
-    }
-    ids.add(peer.id);
     const address = `${peer.host}:${peer.port}`;
-    if (addresses.has(address))
-      issues.push({ path: ['peers', index, 'host'], message: `${address} is listed by an earlier peer` });
+    const earlier = addressOf.get(peer.id);
+    if (earlier !== undefined) {
+      const message = earlier === address ? 'is listed twice' : `is used by an earlier peer at ${earlier}`;
+      issues.push({ path: ['peers', index, 'id'], message: `${peer.id} ${message}` });
+    } else {
+      if (addresses.has(address))
+        issues.push({ path: ['peers', index, 'host'], message: `${address} is listed by an earlier peer` });
+      addressOf.set(peer.id, address);
+    }
     addresses.add(address);
   });
 }

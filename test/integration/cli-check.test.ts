@@ -179,13 +179,16 @@ describe('pgtide check', { timeout: 110_000 }, () => {
     const inconsistent = await runCli(['check', '--config', writeConfig(5, 'min_pool_size = 9')]);
     assert.equal(inconsistent.code, 1);
     assert.match(inconsistent.stderr, /line 5: min_pool_size: \(9\) exceeds default_pool_size \(5\)/);
-    const ownPeer = await runCli([
+    const peerTwice = await runCli([
       'check',
       '--config',
-      writeConfig(5, 'peer_id = 2\n[[peers]]\nid = 2\nhost = "10.0.0.2"'),
+      writeConfig(5, 'peer_id = 2\n[[peers]]\nid = 3\nhost = "10.0.0.3"\n[[peers]]\nid = 3\nhost = "10.0.0.4"'),
     ]);
-    assert.equal(ownPeer.code, 1);
-    assert.match(ownPeer.stderr, /line 7: peers\[0\]\.id: 2 is this instance's own peer_id/);
+    assert.equal(peerTwice.code, 1);
+    assert.match(peerTwice.stderr, /line 10: peers\[1\]\.id: 3 is used by an earlier peer at 10\.0\.0\.3:5432/);
+    const noPeerId = await runCli(['check', '--config', writeConfig(5, '[[peers]]\nid = 3\nhost = "10.0.0.3"')]);
+    assert.equal(noPeerId.code, 1);
+    assert.match(noPeerId.stderr, /peer_id: is not set, but \[\[peers\]\] are listed/);
   });
 
   test('start warns about an over-budget backend and still starts', async () => {

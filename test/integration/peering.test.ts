@@ -1,7 +1,7 @@
 // Peering: pgtide instances behind one TCP load balancer, where a client's cancel request may
 // land on another instance than the one running its query. Two instances on this machine, A in
-// the test process and B a `pgtide start` process of its own, each listing the other in
-// [[peers]]; a cancel sent to the wrong one must still cancel.
+// the test process and B a `pgtide start` process of its own, with one [[peers]] list naming
+// both (each skips its own entry); a cancel sent to the wrong one must still cancel.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { CancelKeys } from '../../src/proxy/cancel-keys.js';
+import { parseConfig } from '../../src/config/load.js';
 import { MAX_FORWARDS_PER_PEER } from '../../src/config/peering.js';
 import { freePorts } from '../support/free-ports.js';
 import { startPgtide, writeAuthFile, type RunningPgtide } from '../support/pgtide.js';
@@ -83,16 +84,21 @@ describe('peering: cancel requests between two pgtide instances', { timeout: 60_
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pgtide-peering-'));
-    const [portA] = await freePorts(1);
-    b = await spawnPgtide(t, dir, writeAuthFile(t, dir), [
-      `stats_users = ["${t.scramUser.user}"]`,
-      'peer_id = 2',
-      '[[peers]]',
-      'id = 1',
-      `host = "${HOST}"`,
-      `port = ${portA}`,
-    ]);
-    a = await startPgtide(t, { listen_port: [portA!], peer_id: 1, peers: [{ id: 2, host: HOST, port: b.port }] });
+    const [portA, portB] = (await freePorts(2)) as [number, number];
+    const peers = [
+      ['[[peers]]', 'id = 1', `host = "${HOST}"`, `port = ${portA}`],
+      ['[[peers]]', 'id = 2', `host = "${HOST}"`, `port = ${portB}`],
+    ].flat();
+    const authFile = writeAuthFile(t, dir);
+    b = await spawnPgtide(
+      t,
+      dir,
+      authFile,
+      [`stats_users = ["${t.scramUser.user}"]`, 'peer_id = 2', ...peers],
+      undefined,
+      portB,
+    );
+    a = await startPgtide(t, { listen_port: [portA], peer_id: 1, peers: parseConfig(peers.join('\n')).peers });
   });
   after(async () => {
     await a?.stop();

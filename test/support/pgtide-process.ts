@@ -20,24 +20,26 @@ export interface PgtideProcess {
 }
 
 /** Start `pgtide start --config <dir>/pgtide.toml` with the given extra TOML lines; with
- *  `openFiles`, under that limit of file descriptors (ulimit -n). */
+ *  `openFiles`, under that limit of file descriptors (ulimit -n); on `port` when the test must
+ *  know it beforehand (from freePorts), on a free one otherwise. */
 export async function spawnPgtide(
   t: Topology,
   dir: string,
   authFile: string,
   extraToml: string[] = [],
   openFiles?: number,
+  givenPort?: number,
 ): Promise<PgtideProcess> {
-  const [port] = await freePorts(1);
-  const child = spawnCli(writeConfig(t, dir, authFile, port!, extraToml), openFiles);
+  const port = givenPort ?? (await freePorts(1))[0]!;
+  const child = spawnCli(writeConfig(t, dir, authFile, port, extraToml), openFiles);
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await waitForPort(port!, () => out);
+  await waitForPort(port, () => out);
   return {
     child,
-    port: port!,
+    port: port,
     rss: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) * 1024,
     output: () => out,
     async stop(signal: NodeJS.Signals = 'SIGINT') {

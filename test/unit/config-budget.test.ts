@@ -193,6 +193,10 @@ describe('open files', () => {
     const budget = serverBudget(config, ['u']);
     assert.equal(openFilesNeeded(config, budget), 1000 + 2 * 9 + 2 * 32 + 100);
     assert.equal(clientCapacity(config, budget, 1024 - 1), 1024 - 1 - 100 - 18 - 2 * 32);
+    const shared = parseConfig(
+      `max_client_conn = 1000\ndefault_pool_size = 8\npeer_id = 1\n${BACKENDS}[[peers]]\nid = 1\nhost = "a"\n[[peers]]\nid = 2\nhost = "b"\n`,
+    );
+    assert.equal(openFilesNeeded(shared, budget), 1000 + 2 * 9 + 32 + 100, 'its own entry is no peer to forward to');
   });
 
   test('per process: a worker holds its share of clients and servers, and admits only its share', () => {

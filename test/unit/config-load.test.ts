@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { defaultConfig } from '../../src/config/defaults.js';
 import { DEFAULT_AUTH_QUERY } from '../../src/auth/auth-query.js';
 import { ConfigError, applyEnv, loadConfig, parseConfig, validateConfig, type Problem } from '../../src/config/load.js';
+import { forwardTargets } from '../../src/config/peering.js';
 import type { Config } from '../../src/config/types.js';
 
 // Compiled to dist/test/unit/, so the repository root is three levels up.
@@ -807,31 +808,31 @@ describe('cross-field validation', () => {
       message: /names backend 2, but backends are numbered 0 to 1/,
     },
     {
-      name: "a peer with this instance's own id",
-      toml: `peer_id = 1\n${BACKEND}[[peers]]\nid = 1\nhost = "b"\n`,
-      key: 'peers[0].id',
-      line: 5,
-      message: /1 is this instance's own peer_id/,
-    },
-    {
-      name: 'a peer with the default peer_id 0',
-      toml: `${BACKEND}[[peers]]\nid = 0\nhost = "b"\n`,
-      key: 'peers[0].id',
-      line: 4,
-      message: /0 is this instance's own peer_id/,
-    },
-    {
-      name: 'two peers with one id',
-      toml: `${BACKEND}[[peers]]\nid = 2\nhost = "b"\n[[peers]]\nid = 2\nhost = "c"\n`,
+      name: 'one peer id at two addresses',
+      toml: `peer_id = 1\n${BACKEND}[[peers]]\nid = 2\nhost = "b"\n[[peers]]\nid = 2\nhost = "c"\n`,
       key: 'peers[1].id',
-      line: 7,
-      message: /2 is used by an earlier peer/,
+      line: 8,
+      message: /2 is used by an earlier peer at b:5432/,
+    },
+    {
+      name: 'one peer listed twice',
+      toml: `peer_id = 1\n${BACKEND}[[peers]]\nid = 2\nhost = "b"\n[[peers]]\nid = 2\nhost = "b"\n`,
+      key: 'peers[1].id',
+      line: 8,
+      message: /2 is listed twice/,
     },
     {
       name: 'two peers at one address',
-      toml: `${BACKEND}[[peers]]\nid = 2\nhost = "b"\n[[peers]]\nid = 3\nhost = "b"\nport = 5432\n`,
+      toml: `peer_id = 1\n${BACKEND}[[peers]]\nid = 2\nhost = "b"\n[[peers]]\nid = 3\nhost = "b"\nport = 5432\n`,
       key: 'peers[1].host',
-      line: 8,
+      line: 9,
+      message: /b:5432 is listed by an earlier peer/,
+    },
+    {
+      name: "this instance's own entry at the address of another",
+      toml: `peer_id = 1\n${BACKEND}[[peers]]\nid = 1\nhost = "b"\n[[peers]]\nid = 2\nhost = "b"\n`,
+      key: 'peers[1].host',
+      line: 9,
       message: /b:5432 is listed by an earlier peer/,
     },
     {
@@ -888,6 +889,31 @@ describe('cross-field validation', () => {
 
   test('a unix socket alone is enough to listen on', () => {
     assert.doesNotThrow(() => loadConfig(writeConfig(`listen_addr = []\nunix_socket_dir = "/tmp"\n${BACKEND}`), {}));
+  });
+
+  test('one [[peers]] list serves every instance: each skips the entry of its own peer_id', () => {
+    const path = writeConfig(
+      `${BACKEND}[[peers]]\nid = 1\nhost = "a"\n[[peers]]\nid = 2\nhost = "b"\n[[peers]]\nid = 3\nhost = "c"\n`,
+    );
+    for (const own of [1, 2, 3]) {
+      const config = loadConfig(path, { PGTIDE_PEER_ID: String(own) });
+      assert.deepEqual(
+        forwardTargets(config).map((peer) => peer.id),
+        [1, 2, 3].filter((id) => id !== own),
+      );
+    }
+  });
+
+  test('[[peers]] without peer_id in the file or the environment is refused: the instance would take id 0', () => {
+    const peers = `${BACKEND}[[peers]]\nid = 1\nhost = "a"\n[[peers]]\nid = 2\nhost = "b"\n`;
+    const problem = findProblem(
+      problemsOf(() => loadConfig(writeConfig(peers), {})),
+      'peer_id',
+    );
+    assert.match(problem.message, /is not set, but \[\[peers\]\] are listed: set peer_id or PGTIDE_PEER_ID/);
+    assert.equal(loadConfig(writeConfig(peers), { PGTIDE_PEER_ID: '0' }).peer_id, 0);
+    assert.equal(loadConfig(writeConfig(`peer_id = 0\n${peers}`), {}).peer_id, 0);
+    assert.equal(loadConfig(writeConfig(BACKEND), {}).peer_id, 0, 'without peers, the default serves');
   });
 
   test('validateConfig re-checks single fields of a Config built in code', () => {
