@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { readAuthFile } from './config/auth-file.js';
 import { readHbaFile } from './config/hba-file.js';
@@ -13,6 +13,7 @@ import { loadConfig, ConfigError } from './config/load.js';
 import { SUPERVISOR_LOG_FILE_ENV } from './config/env.js';
 import type { Config } from './config/types.js';
 import { Pgtide } from './server.js';
+import { PGTIDE_VERSION } from './version.js';
 import { runSupervised } from './supervisor.js';
 import { runPrimary } from './workers/primary.js';
 import { ownWorkerSlot, PrimaryLink, workerShare } from './workers/worker.js';
@@ -65,7 +66,7 @@ async function main(argv: string[]): Promise<number> {
   });
   const command = positionals[0];
   if (values.version) {
-    console.log(`pgtide ${packageVersion()}`);
+    console.log(`pgtide ${PGTIDE_VERSION}`);
     return 0;
   }
   if (values.help || !command) {
@@ -272,13 +273,6 @@ async function check(source: ConfigSource): Promise<number> {
     }
   }
   return printCheck(config, users, (line) => console.log(line));
-}
-
-/** The version in the package.json next to dist/ (the image and npm installs both ship it). */
-function packageVersion(): string {
-  const manifest: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
-  const version = (manifest as { version?: unknown }).version;
-  return typeof version === 'string' ? version : 'unknown';
 }
 
 function describe(err: unknown): string {

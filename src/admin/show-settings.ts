@@ -1,9 +1,9 @@
 // SHOW DATABASES, USERS, CONFIG, PEERS, VERSION and HELP.
-import { readFileSync } from 'node:fs';
 import type { Pgtide } from '../server.js';
 import { defaultConfig } from '../config/defaults.js';
 import { TOP_LEVEL_FIELDS, type ScalarKey } from '../config/fields.js';
 import { isStartOnly } from '../config/start-only.js';
+import { PGTIDE_VERSION } from '../version.js';
 import { MAX_FORWARDS_PER_PEER, forwardTargets } from '../config/peering.js';
 import { poolGroups } from './snapshot.js';
 import type { Cell, Table } from './table.js';
@@ -153,17 +153,8 @@ export function showPeers(pgtide: Pgtide): Table {
   return { columns: PEER_COLUMNS, rows };
 }
 
-function pgtideVersion(): string {
-  try {
-    // dist/src/admin/ -> the package root.
-    return String(JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version);
-  } catch {
-    return 'unknown';
-  }
-}
-
 export function showVersion(): Table {
-  return { columns: ['version'], rows: [[`pgtide ${pgtideVersion()}`]] };
+  return { columns: ['version'], rows: [[`pgtide ${PGTIDE_VERSION}`]] };
 }
 
 const HELP: [string, string][] = [

@@ -1,5 +1,7 @@
-import { describe, test } from 'node:test';
+import { describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { Writable } from 'node:stream';
 import { AdminConsole, type AdminRequest } from '../../src/admin/console.js';
 import { createMetrics } from '../../src/admin/metrics.js';
@@ -206,6 +208,21 @@ describe('admin console results', () => {
     assert.equal(denied.error?.code, '42501');
     assert.equal(denied.error?.message, 'must be an admin user');
     assert.equal(pgtide.isPaused('app'), false);
+  });
+
+  test("SHOW VERSION names package.json's version, read once rather than at every call", () => {
+    const { run } = setup();
+    const manifest = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'));
+    run('SHOW VERSION');
+    const read = mock.method(fs, 'readFileSync');
+    syncBuiltinESMExports();
+    try {
+      assert.deepEqual(run('SHOW VERSION').results[0]!.rows, [[`pgtide ${manifest.version}`]]);
+      assert.equal(read.mock.callCount(), 0);
+    } finally {
+      read.mock.restore();
+      syncBuiltinESMExports();
+    }
   });
 
   test('SHOW HELP lists every command', () => {
