@@ -1,5 +1,5 @@
-// Bounds of peering that the configuration is checked against and the proxy enforces; here so
-// that config/ depends on no proxy module.
+// Bounds of peering that the configuration is checked against and the proxy enforces, and
+// which [[peers]] entries are other instances; here so that config/ depends on no proxy module.
 import type { Config, PeerConfig } from './types.js';
 
 /** Peer and worker ids each take 5 bits of a cancel key's pid (proxy/cancel-keys.ts): 0 to 31. */
