@@ -95,6 +95,7 @@ export class Classifier {
     this.cache = new LruCache(opts.cacheSize ?? 10_000, opts.cacheBytes ?? 16 << 20);
     this.byText = new LruCache(opts.cacheSize ?? 10_000, opts.cacheBytes ?? 16 << 20);
   }
+
   classify(sql: string): Classification {
     // Worst case 3 UTF-8 bytes per UTF-16 unit, so a scratch that size always fits.
     const worst = sql.length * 3;
