@@ -20,7 +20,8 @@ import { FunctionCatalog } from './proxy/function-catalog.js';
 import { StatementRegistry } from './proxy/statement-registry.js';
 import { LruCache } from './sql/lru.js';
 import { ReplayTracker } from './proxy/read-your-writes.js';
-import { Classifier, FunctionPolicy, loadParser } from './sql/index.js';
+import { Classifier, FunctionPolicy } from './sql/index.js';
+import { ParserThread } from './parser-thread.js';
 import { AssemblyBudget } from './protocol/scanner.js';
 import { clientCapacity, serverBudget } from './config/budget.js';
 import { openFilesLimit } from './open-files.js';
@@ -72,7 +73,7 @@ export class Pgtide {
   readonly log: Logger;
   private readonly ctx: ProxyContext;
   private readonly scramSecrets = new Map<string, Secret>();
-  private parserLoading = false;
+  private readonly parserThread: ParserThread;
   private listeners: net.Server[] = [];
   private monitor: ClusterMonitor | null = null;
   private clusterView: ClusterView | null = null;
@@ -104,7 +105,12 @@ export class Pgtide {
         worker: config.workers > 1 ? options.workerId : undefined,
       });
     const users = readUsers(config);
-    const classifier = new Classifier({ policy: functionPolicy(config), onParserMissing: () => this.loadParser() });
+    this.parserThread = new ParserThread({
+      onAnswer: (key, answer) => this.ctx.classifier.learn(key, answer),
+      onLost: (key) => this.ctx.classifier.forget(key),
+      log: this.log,
+    });
+    const classifier = new Classifier({ policy: functionPolicy(config), parser: this.parserThread });
     this.ctx = {
       config,
       users,
@@ -316,20 +322,6 @@ export class Pgtide {
     );
   }
 
-  /**
-   * The real PostgreSQL grammar (libpg-query, WASM) is loaded only when a statement first
-   * needs it: merely having it loaded costs about 13 µs of CPU per transaction on the
-   * forward path (measured with bench/, select-only simple: 66 → 53 µs). Until it is
-   * loaded, such statements go to the primary.
-   */
-  private loadParser(): void {
-    if (this.parserLoading) return;
-    this.parserLoading = true;
-    loadParser().catch((err: Error) =>
-      this.log.error({ err: err.message }, 'could not load the SQL parser; ambiguous statements go to the primary'),
-    );
-  }
-
   private plainToScram(user: string, password: string): Secret {
     const key = `${user}\0${password}`;
     const cached = this.scramSecrets.get(key);
@@ -352,7 +344,7 @@ export class Pgtide {
     this.ctx.pools.reconfigure(config, users);
     if (this.monitor) this.monitor.reconfigure(config, users);
     this.ctx.router.reconfigure(config, this.clusterView ?? staticClusterView(config));
-    this.ctx.classifier = new Classifier({ policy: functionPolicy(config), onParserMissing: () => this.loadParser() });
+    this.ctx.classifier = new Classifier({ policy: functionPolicy(config), parser: this.parserThread });
     this.ctx.functions.usePolicy(this.ctx.classifier.policy);
     this.admitClients();
     if (kept.length > 0)
@@ -375,6 +367,7 @@ export class Pgtide {
     if (graceful) await this.drainClients(this.ctx.config.shutdown_timeout * 1000);
     for (const client of [...this.ctx.clients]) client.fatal(SQLSTATE.ADMIN_SHUTDOWN, 'pgtide is shutting down');
     this.ctx.pools.closeAll('pgtide is shutting down');
+    await this.parserThread.stop();
   }
 
   // ---- admin console and metrics (src/admin) ----

@@ -13,7 +13,7 @@ export interface Statement {
   /**
    * What its text does, decided once at its first Parse: each later Bind routes and tracks
    * session state by it without parsing again. Replaced while it names functions whose
-   * volatility was not known yet (see StatementRegistry.classification).
+   * volatility was not known yet, or awaits the parser (see StatementRegistry.classification).
    */
   classification: Classification;
   /** The DEALLOCATEs its text runs (then running it may drop statements of the server), else null. */
@@ -65,12 +65,13 @@ export class StatementRegistry {
 
   /**
    * The statement's classification for one more run. A text that called functions of unknown
-   * volatility went to the primary while the catalog was asked; once they are learned it is
-   * classified again (the parser's facts are cached by text), so later runs route by them.
+   * volatility, or that the parser had not read yet, went to the primary while the catalog or
+   * the parser was asked; it is classified again at each run (a lookup in the parser's cache)
+   * until both have answered, so a prepared read reaches the standbys from then on.
    */
   classification(statement: Statement): Classification {
     const c = statement.classification;
-    if (c.functions === undefined) return c;
+    if (c.functions === undefined && !c.awaitingParser) return c;
     const parse = statement.parse;
     const textStart = parse.indexOf(0, 5) + 1;
     const again = this.classify(parse, textStart, parse.indexOf(0, textStart));

@@ -103,6 +103,12 @@ export interface Classification {
    * known built-in), which may change settings or leave session state behind.
    */
   readonly opaque?: true;
+  /**
+   * Tier 2 has not read the statement yet (the parser is reading it, or could not be asked):
+   * `route` is 'write' until it has, and a caller that keeps this result (a prepared statement)
+   * classifies the text again to route by what the parser learned.
+   */
+  readonly awaitingParser?: true;
   /** Function names whose write-ness is unknown; `route` is 'write' until they are learned. */
   readonly functions?: readonly string[];
   readonly multi?: boolean;

@@ -1,44 +1,59 @@
 // The statement classifier: tier 1 (the byte lexer, statement.ts) decides
 // almost everything; tier 2 (PostgreSQL's grammar, parse-tree.ts) only names
 // the functions of candidate reads that call functions the policy does not
-// already know to be read-only. Tier-2 facts are cached by statement text;
-// the function policy is applied afresh on every call, so volatility learned
+// already know to be read-only. Tier 2 runs off the event loop (a TreeParser):
+// a statement whose facts are not cached yet goes to the primary, correct and
+// safe, while the parser reads it; its answer fills the cache, so the next run
+// of that statement (with any constants: see statement-key.ts) routes by it.
+// The function policy is applied afresh on every call, so volatility learned
 // later takes effect without invalidating the cache.
 
 import { STATEMENT_KINDS, type Classification, type Route, type StatementKind } from './classification.js';
 import { FunctionPolicy, sessionStateOfCall } from './functions.js';
 import { Lexer, Tok, type Hint } from './lexer.js';
 import { LruCache } from './lru.js';
-import { loadParser, SqlSyntaxError, treeFacts, type TreeFacts } from './parse-tree.js';
+import type { ParseAnswer } from './parse-tree.js';
 import { analyzeStatement } from './statement.js';
 import { Draft } from './statement-draft.js';
+import { StatementKeys } from './statement-key.js';
+
+/**
+ * Runs tier 2 away from the caller (src/parser-thread.ts): each answer comes back later through
+ * `Classifier.learn`, or `Classifier.forget` when none will.
+ */
+export interface TreeParser {
+  /** Asks for the facts of `sql`, to be learned under `key`; false when it cannot take it now. */
+  parse(key: string, sql: string): boolean;
+}
 
 export interface ClassifierOptions {
   policy?: FunctionPolicy;
-  /** Cached tier-2 results, by count (default 10,000). */
+  /** Where tier 2 runs; without one, every statement that needs it goes to the primary. */
+  parser?: TreeParser;
+  /** Cached tier-2 results, by count (default 10,000), by key and again by text. */
   cacheSize?: number;
-  /** Cached tier-2 results, by estimated bytes (default 16 MiB). */
+  /** Cached tier-2 results, by estimated bytes (default 16 MiB), by key and again by text. */
   cacheBytes?: number;
   /** Longer statements (UTF-8 bytes) are never parsed: they go to the primary. Default 16384. */
   maxParseLength?: number;
-  /**
-   * Called when a statement needs the parser and it is not loaded: the caller may load it
-   * (`loadParser`) for later statements. The statement itself goes to the primary.
-   */
-  onParserMissing?: () => void;
+  /** Statements asked of the parser and not answered yet, at most (default 256). */
+  maxQueued?: number;
 }
 
 export interface ClassifierStats {
   /** classify calls decided by the lexer alone. */
   lexed: number;
-  /** Statements run through the real parser. */
+  /** Statements the parser answered. */
   parsed: number;
   /** Statements whose tier-2 facts came from the cache. */
   cacheHits: number;
+  /** Statements asked of the parser. */
+  queued: number;
+  /** Statements not asked of the parser: its queue was full, or it was down (or none). */
+  dropped: number;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-type Tier2 = TreeFacts | { readonly error: string };
 
 function plainTable(route: Route): ReadonlyMap<StatementKind, Classification> {
   return new Map(STATEMENT_KINDS.map((kind) => [kind, Object.freeze({ route, kind, parsed: false })]));
@@ -56,27 +71,29 @@ const MAX_SCRATCH = 1 << 20;
 
 export class Classifier {
   readonly policy: FunctionPolicy;
-  readonly stats: ClassifierStats = { lexed: 0, parsed: 0, cacheHits: 0 };
+  readonly stats: ClassifierStats = { lexed: 0, parsed: 0, cacheHits: 0, queued: 0, dropped: 0 };
   private readonly maxParseLength: number;
-  private readonly cache: LruCache<Tier2>;
+  private readonly maxQueued: number;
+  /** Tier-2 facts by statement key (statement-key.ts): what the parser answered. */
+  private readonly cache: LruCache<ParseAnswer>;
+  /** The same facts by exact text, as met. */
+  private readonly byText: LruCache<ParseAnswer>;
+  /** Keys asked of the parser and not answered: one request per key at a time. */
+  private readonly asked = new Set<string>();
+  private readonly parser: TreeParser | undefined;
   private readonly lexer = new Lexer();
   private readonly draft = new Draft();
+  private readonly keys = new StatementKeys();
   private scratch = Buffer.allocUnsafe(4096);
   private usedTier2 = false;
-  private readonly onParserMissing: (() => void) | undefined;
 
-  /** The parser must be loaded (see `create`) or tier-2 statements route to the primary. */
   constructor(opts: ClassifierOptions = {}) {
     this.policy = opts.policy ?? new FunctionPolicy();
+    this.parser = opts.parser;
     this.maxParseLength = opts.maxParseLength ?? 16384;
+    this.maxQueued = opts.maxQueued ?? 256;
     this.cache = new LruCache(opts.cacheSize ?? 10_000, opts.cacheBytes ?? 16 << 20);
-    this.onParserMissing = opts.onParserMissing;
-  }
-
-  /** Loads the parser's WASM module (tens of ms) before building a classifier. */
-  static async create(opts: ClassifierOptions = {}): Promise<Classifier> {
-    await loadParser();
-    return new Classifier(opts);
+    this.byText = new LruCache(opts.cacheSize ?? 10_000, opts.cacheBytes ?? 16 << 20);
   }
 
   classify(sql: string): Classification {
@@ -127,6 +144,20 @@ export class Classifier {
   /** Forgets cached tier-2 results (e.g. after a schema change that matters to callers). */
   clearCache(): void {
     this.cache.clear();
+    this.byText.clear();
+  }
+
+  /** The parser's answer for the statement asked about under `key`. */
+  learn(key: string, answer: ParseAnswer): void {
+    this.asked.delete(key);
+    this.stats.parsed++;
+    const bytes = 'error' in answer ? answer.error.length * 2 : answer.calls.reduce((n, c) => n + c.length * 2 + 16, 0);
+    this.cache.set(key, answer, bytes + 64);
+  }
+
+  /** The statement asked about under `key` will get no answer (the parser died): ask again. */
+  forget(key: string): void {
+    this.asked.delete(key);
   }
 
   private done(c: Classification, hint: Hint | undefined): Classification {
@@ -140,12 +171,20 @@ export class Classifier {
     let route = d.route;
     let sessionState = d.sessionState;
     let parsed = false,
+      awaitingParser = false,
       functions: string[] | undefined,
       error: string | undefined;
     if (route === 'read' && this.needsTier2(d)) {
       const facts = this.tier2(buf, start, end);
-      parsed = end - start <= this.maxParseLength;
-      if ('error' in facts) {
+      parsed = facts !== undefined && end - start <= this.maxParseLength;
+      if (facts === undefined) {
+        route = 'write';
+        awaitingParser = true;
+        // The names the lexer read are looked up while the parser reads the statement.
+        for (const name of d.calls ?? []) {
+          if (this.policy.isWrite(name) === undefined && !functions?.includes(name)) (functions ??= []).push(name);
+        }
+      } else if ('error' in facts) {
         route = 'write';
         error = facts.error;
       } else {
@@ -158,7 +197,9 @@ export class Classifier {
         }
       }
     }
-    if (!parsed && functions === undefined && error === undefined && isPlain(d)) return plain(d.kind, route);
+    if (!parsed && !awaitingParser && functions === undefined && error === undefined && isPlain(d)) {
+      return plain(d.kind, route);
+    }
     const c: Mutable<Classification> = { route, kind: d.kind, parsed };
     if (d.readOnly !== undefined) c.readOnly = d.readOnly;
     if (d.isolation !== undefined) c.isolation = d.isolation;
@@ -173,6 +214,7 @@ export class Classifier {
     if (d.opaque) c.opaque = true;
     if (functions !== undefined) c.functions = functions;
     if (error !== undefined) c.error = error;
+    if (awaitingParser) c.awaitingParser = true;
     return c;
   }
 
@@ -185,7 +227,8 @@ export class Classifier {
     return d.calls?.some((name) => this.policy.isWrite(name) !== false) ?? false;
   }
 
-  private tier2(buf: Buffer, start: number, end: number): Tier2 {
+  /** The statement's cached facts; undefined while the parser has not answered (it is asked). */
+  private tier2(buf: Buffer, start: number, end: number): ParseAnswer | undefined {
     this.usedTier2 = true;
     if (end - start > this.maxParseLength) {
       return {
@@ -193,26 +236,30 @@ export class Classifier {
       };
     }
     const sql = buf.toString('utf8', start, end);
-    const cached = this.cache.get(sql);
-    if (cached !== undefined) {
-      this.stats.cacheHits++;
-      return cached;
-    }
-    this.stats.parsed++;
-    let facts: Tier2;
-    try {
-      facts = treeFacts(sql);
-    } catch (err) {
-      // A parser that is not loaded is our problem, not the statement's: do not cache it.
-      if (!(err instanceof SqlSyntaxError)) {
-        this.onParserMissing?.();
-        return { error: `SQL parser unavailable: ${(err as Error).message}` };
+    // A text met before costs no second lexing (the key's): drivers repeat the same texts.
+    let answer = this.byText.get(sql);
+    if (answer === undefined) {
+      const key = this.keys.keyOf(buf, start, end);
+      answer = this.cache.get(key);
+      if (answer === undefined) {
+        this.ask(key, sql);
+        return undefined;
       }
-      facts = { error: `syntax error: ${err.message}` };
+      this.byText.set(sql, answer, 64);
     }
-    const bytes = 'error' in facts ? facts.error.length * 2 : facts.calls.reduce((n, c) => n + c.length * 2 + 16, 0);
-    this.cache.set(sql, facts, bytes + 64);
-    return facts;
+    this.stats.cacheHits++;
+    return answer;
+  }
+
+  private ask(key: string, sql: string): void {
+    if (this.asked.has(key)) return;
+    const parser = this.parser;
+    if (parser === undefined || this.asked.size >= this.maxQueued || !parser.parse(key, sql)) {
+      this.stats.dropped++;
+      return;
+    }
+    this.asked.add(key);
+    this.stats.queued++;
   }
 }
 
@@ -250,5 +297,6 @@ function combine(results: readonly Classification[]): Classification {
   };
   if (functions !== undefined) c.functions = functions;
   if (results.some((r) => r.opaque)) c.opaque = true;
+  if (results.some((r) => r.awaitingParser)) c.awaitingParser = true;
   return c;
 }

@@ -1,6 +1,7 @@
 // Tier 2: the real PostgreSQL grammar (libpg-query, PostgreSQL 18 compiled to
 // WASM). Used only for candidate reads whose function calls the lexer cannot
-// settle, to learn exactly which functions the statement calls.
+// settle, to learn exactly which functions the statement calls. It runs in the
+// parser thread (src/parser-thread.ts), never on the pooler's event loop.
 
 import { loadModule, parseSync, SqlError } from 'libpg-query';
 
@@ -14,24 +15,23 @@ export interface TreeFacts {
 
 const WRITE_NODES = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt', 'lockingClause', 'intoClause']);
 
-export class SqlSyntaxError extends Error {
-  override readonly name = 'SqlSyntaxError';
-}
+/** What tier 2 learns of a statement: its facts, or why PostgreSQL would reject it. */
+export type ParseAnswer = TreeFacts | { readonly error: string };
 
 export function loadParser(): Promise<void> {
   return loadModule();
 }
 
 /**
- * Parses `sql` and collects its calls. Throws `SqlSyntaxError` when PostgreSQL
- * would reject the text; any other error (parser not loaded) propagates as is.
+ * Parses `sql` and collects its calls; a text PostgreSQL would reject answers its error. Any
+ * other failure (the parser not loaded, or broken) throws.
  */
-export function treeFacts(sql: string): TreeFacts {
+export function parseFacts(sql: string): ParseAnswer {
   let tree: unknown;
   try {
     tree = parseSync(sql);
   } catch (err) {
-    if (err instanceof SqlError) throw new SqlSyntaxError(err.message);
+    if (err instanceof SqlError) return { error: `syntax error: ${err.message}` };
     throw err;
   }
   const calls: Array<{ name: string; location: number }> = [];

@@ -33,9 +33,9 @@ export class Reader {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Let pgtide learn that a function-calling probe only reads: the first call needing the SQL
- * parser goes to the primary while the parser loads; the next one names the function, which
- * goes to the primary while its volatility is looked up; after that the probe is a read.
+ * Let pgtide learn that a function-calling probe only reads: the first call goes to the primary
+ * while the parser thread reads it and the catalog is asked about the function; after that the
+ * probe is a read (a second call covers a function only the parser could name).
  */
 export async function learnProbe(run: (sql: string) => Promise<unknown>, sql = PROBE): Promise<void> {
   for (let i = 0; i < 2; i++) {

@@ -9,6 +9,7 @@ import { PreparedSet } from '../../src/pool/prepared-set.js';
 import { PoolStats } from '../../src/pool/pool.js';
 import * as encode from '../../src/protocol/encode.js';
 import { Classifier } from '../../src/sql/index.js';
+import { heldClassifier } from './sql-held-parser.js';
 
 /** The messages of a frontend byte stream as "<type> <printable body>". */
 function messages(bytes: Buffer): string[] {
@@ -287,5 +288,18 @@ describe('findDeallocations', () => {
     assert.deepEqual(found('SELECT deallocate FROM t; discard plans'), null);
     assert.deepEqual(found('SELECT 1'), null);
     assert.deepEqual(found('DELETE FROM discs WHERE deal'), null);
+  });
+});
+
+describe('StatementRegistry.classification', () => {
+  it('a statement interned before the parser answered is classified again at its next run', async () => {
+    const [held, parser] = await heldClassifier();
+    const shared = new StatementRegistry((text, start, end) => held.classifyBytes(text, start, end));
+    const statement = shared.intern(parse('q', 'SELECT "pg_catalog".lower($1)').subarray(7)); // after 'q' and its NUL
+    assert.equal(shared.classification(statement).awaitingParser, true);
+    assert.equal(shared.classification(statement).route, 'write'); // asked once: still waiting
+    parser.answerAll(held);
+    assert.equal(shared.classification(statement).route, 'read');
+    assert.equal(statement.classification.route, 'read'); // kept: later runs cost no lookup
   });
 });

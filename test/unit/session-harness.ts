@@ -225,7 +225,7 @@ export interface Harness {
 const backendNames = ['pg1', 'pg2'];
 
 export async function harness(config: Partial<Config> = {}): Promise<Harness> {
-  const classifier = await Classifier.create();
+  const classifier = new Classifier();
   const backends = new Map(backendNames.map((name) => [name, { name } as BackendConfig]));
   const pools = new Map(backendNames.map((name) => [name, new FakePool()]));
   const router = { primary: 'pg1', reader: 'pg1' };

@@ -2,17 +2,38 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PGBENCH_SCRIPTS as PGBENCH } from '../../bench/classifier.js';
 import { Classifier, FunctionPolicy, type Classification } from '../../src/sql/index.js';
+import { heldClassifier, type HeldParser } from './sql-held-parser.js';
 
 type Expect = Partial<Classification>;
 
+const parsers = new WeakMap<Classifier, HeldParser>();
+/** A classifier whose parser's answers `check` waits for, and that parser. */
+async function held(opts: ConstructorParameters<typeof Classifier>[0] = {}): Promise<[Classifier, HeldParser]> {
+  const [c, parser] = await heldClassifier(opts);
+  parsers.set(c, parser);
+  return [c, parser];
+}
+
+async function parsing(opts: ConstructorParameters<typeof Classifier>[0] = {}): Promise<Classifier> {
+  return (await held(opts))[0];
+}
+
 let classifier: Classifier;
 before(async () => {
-  classifier = await Classifier.create();
+  classifier = await parsing();
 });
 
-/** Asserts every field named in `expected` (and `parsed: false` unless stated). */
+/** The classification of `sql` once the parser has answered what classifying it asked. */
+function settled(c: Classifier, sql: string): Classification {
+  const first = c.classify(sql);
+  const parser = parsers.get(c);
+  if (!first.awaitingParser || parser === undefined || parser.answerAll(c) === 0) return first;
+  return c.classify(sql);
+}
+
+/** Asserts every field named in `expected` (and `parsed: false` unless stated), as settled. */
 function check(c: Classifier, sql: string, expected: Expect): Classification {
-  const got = c.classify(sql);
+  const got = settled(c, sql);
   const want: Expect = { parsed: false, ...expected };
   for (const [key, value] of Object.entries(want)) {
     assert.deepEqual(
@@ -337,7 +358,7 @@ describe('pgbench built-in scripts classify without the parser', () => {
   for (const [script, statements] of Object.entries(PGBENCH)) {
     for (const [mode, value] of substitutions) {
       it(`${script}, ${mode}`, () => {
-        const c = new Classifier(); // parser deliberately not loaded: using it would fail the test
+        const c = new Classifier(); // no parser: a statement that needed one would count as dropped
         for (const stmt of statements) {
           const vars: string[] = [];
           const sql = stmt.replace(/:(\w+)/g, (_, name: string) => {
@@ -350,9 +371,7 @@ describe('pgbench built-in scripts classify without the parser', () => {
           const expectRead = /^(select|end)/i.test(sql);
           assert.equal(got.route, expectRead ? 'read' : 'write', sql);
         }
-        assert.equal(c.stats.parsed, 0);
-        assert.equal(c.stats.cacheHits, 0);
-        assert.equal(c.stats.lexed, statements.length);
+        assert.deepEqual(c.stats, { lexed: statements.length, parsed: 0, cacheHits: 0, queued: 0, dropped: 0 });
       });
     }
   }
@@ -369,9 +388,9 @@ describe('pgbench built-in scripts classify without the parser', () => {
 });
 
 describe('function policy', () => {
-  it('with no lists, unknown functions are reported until their volatility is learned', () => {
+  it('with no lists, unknown functions are reported until their volatility is learned', async () => {
     const policy = new FunctionPolicy();
-    const c = new Classifier({ policy });
+    const c = await parsing({ policy });
     check(c, 'SELECT myfunc(1), other.fn(2) FROM t', { ...W, parsed: true, functions: ['myfunc', 'other.fn'] });
     policy.learnVolatility('myfunc', false);
     check(c, 'SELECT myfunc(1), other.fn(2) FROM t', { ...W, parsed: true, functions: ['other.fn'] });
@@ -380,11 +399,11 @@ describe('function policy', () => {
     policy.learnVolatility('other.fn', false);
     // Every call now known read-only: the lexer alone decides, no parse, no cache.
     check(c, 'SELECT myfunc(1), other.fn(2) FROM t', { ...R, parsed: false });
-    assert.deepEqual(c.stats, { lexed: 1, parsed: 1, cacheHits: 2 });
+    assert.deepEqual(c.stats, { lexed: 1, parsed: 1, cacheHits: 3, queued: 1, dropped: 0 });
   });
 
-  it('write_function_list: only matching functions are writes (anchored)', () => {
-    const c = new Classifier({ policy: new FunctionPolicy({ writeFunctions: ['my_.*', 'audit'] }) });
+  it('write_function_list: only matching functions are writes (anchored)', async () => {
+    const c = await parsing({ policy: new FunctionPolicy({ writeFunctions: ['my_.*', 'audit'] }) });
     check(c, 'SELECT my_writer(1)', { ...W, parsed: true });
     check(c, 'SELECT audit()', { ...W, parsed: true });
     check(c, 'SELECT my_audit()', { ...W, parsed: true });
@@ -393,16 +412,16 @@ describe('function policy', () => {
     check(c, "SELECT nextval('s')", W); // built-in writers stay writes
   });
 
-  it('read_only_function_list: every function not matching it is a write', () => {
-    const c = new Classifier({ policy: new FunctionPolicy({ readOnlyFunctions: ['safe_.*'] }) });
+  it('read_only_function_list: every function not matching it is a write', async () => {
+    const c = await parsing({ policy: new FunctionPolicy({ readOnlyFunctions: ['safe_.*'] }) });
     check(c, 'SELECT safe_calc(1)', R);
     check(c, 'SELECT other(1)', { ...W, parsed: true, functions: undefined });
     check(c, 'SELECT count(*), now() FROM t', R);
     check(c, 'SELECT * FROM t AS x(a, b)', R);
   });
 
-  it('write_function_list wins over read_only_function_list', () => {
-    const c = new Classifier({ policy: new FunctionPolicy({ writeFunctions: ['w'], readOnlyFunctions: ['r'] }) });
+  it('write_function_list wins over read_only_function_list', async () => {
+    const c = await parsing({ policy: new FunctionPolicy({ writeFunctions: ['w'], readOnlyFunctions: ['r'] }) });
     check(c, 'SELECT r(), other()', R);
     check(c, 'SELECT w()', { ...W, parsed: true });
   });
@@ -437,50 +456,108 @@ describe('function policy', () => {
   });
 });
 
-describe('tier-2 cache and limits', () => {
-  it('parses a statement once, then serves it from the cache', () => {
-    const c = new Classifier();
-    check(c, 'SELECT f(1)', { ...W, parsed: true, functions: ['f'] });
-    check(c, 'SELECT f(1)', { ...W, parsed: true, functions: ['f'] });
-    assert.deepEqual(c.stats, { lexed: 0, parsed: 1, cacheHits: 1 });
+describe('tier 2 learns, then routes', () => {
+  it('a statement first goes to the primary while the parser reads it, then routes by its facts', async () => {
+    const policy = new FunctionPolicy();
+    const [c, parser] = await heldClassifier({ policy }); // answered when the test says
+    check(c, 'SELECT "Rate"(1) FROM t', { ...W, awaitingParser: true, opaque: true });
+    assert.deepEqual(parser.held, [['select "Rate" ( 0 ) from t', 'SELECT "Rate"(1) FROM t']]);
+    policy.learnVolatility('Rate', false);
+    check(c, 'SELECT "Rate"(2) FROM t', { ...W, awaitingParser: true }); // asked once per key
+    assert.equal(parser.held.length, 1);
+    parser.answerAll(c);
+    check(c, 'SELECT "Rate"(3) FROM t', { ...R, parsed: true, awaitingParser: undefined });
+    check(c, 'SELECT "Rate"(-4.5)  FROM t -- other constants, other spacing', { ...R, parsed: true });
+    assert.deepEqual(c.stats, { lexed: 0, parsed: 1, cacheHits: 2, queued: 1, dropped: 0 });
   });
 
-  it('keeps at most cacheSize parsed statements', () => {
-    const c = new Classifier({ cacheSize: 2 });
-    for (const sql of ['SELECT a()', 'SELECT b()', 'SELECT c()', 'SELECT a()']) c.classify(sql);
-    assert.equal(c.stats.parsed, 4);
-    c.classify('SELECT c()');
-    assert.equal(c.stats.cacheHits, 1);
+  it('the names the lexer read are looked up while the parser reads the statement', async () => {
+    const [c] = await heldClassifier();
+    check(c, 'SELECT app.f(1), "G"(2)', { ...W, awaitingParser: true, functions: ['app.f'] });
   });
 
-  it('never parses a statement longer than maxParseLength: primary', () => {
-    const c = new Classifier({ maxParseLength: 100 });
-    const sql = `SELECT f(${'1 + '.repeat(50)}1)`;
-    const got = check(c, sql, { ...W, kind: 'select', parsed: false });
-    assert.match(got.error!, /longer than 100 bytes/);
-    assert.equal(c.stats.parsed, 0);
-  });
-
-  it('never parses a bulk INSERT, however long', () => {
-    const c = new Classifier();
-    const rows = Array.from({ length: 5000 }, (_, i) => `(${i}, 'name ${i}', now(), myfunc(${i}))`).join(', ');
-    check(c, `INSERT INTO t (a, b, c, d) VALUES ${rows}`, { ...W, kind: 'dml' });
-    assert.equal(c.stats.parsed, 0);
-  });
-
-  it('a syntax error is a write and is cached', () => {
-    const c = new Classifier();
+  it('a syntax error is a write and is cached', async () => {
+    const c = await parsing();
     const got = check(c, 'SELECT f(1) FROM FROM', { ...W, parsed: true });
     assert.match(got.error!, /syntax error/);
-    c.classify('SELECT f(1) FROM FROM');
-    assert.deepEqual(c.stats, { lexed: 0, parsed: 1, cacheHits: 1 });
+    c.classify('SELECT f(2) FROM FROM');
+    assert.deepEqual(c.stats, { lexed: 0, parsed: 1, cacheHits: 2, queued: 1, dropped: 0 });
   });
 
-  it('an over-cap statement is neither parsed nor cached', () => {
-    const c = new Classifier({ maxParseLength: 5 });
+  it('each statement of a Query is learned on its own; the Query waits for all', async () => {
+    const [c, parser] = await held();
+    const got = c.classify('SELECT "a"(1); SELECT "b"(1)');
+    assert.equal(got.awaitingParser, true);
+    assert.equal(parser.held.length, 2);
+    parser.answerAll(c);
+    assert.equal(c.classify('SELECT "a"(2); SELECT "b"(3)').awaitingParser, undefined);
+  });
+
+  it('a statement that got no answer (the parser died) is asked again', async () => {
+    const [c, parser] = await held();
+    c.classify('SELECT "f"(1)');
+    const [[key]] = parser.held.splice(0) as [[string, string]];
+    c.classify('SELECT "f"(1)');
+    assert.equal(parser.held.length, 0); // still in flight
+    c.forget(key);
+    check(c, 'SELECT "f"(1)', { ...W, parsed: true, functions: ['f'] });
+    assert.deepEqual(c.stats, { lexed: 0, parsed: 1, cacheHits: 1, queued: 2, dropped: 0 });
+  });
+
+  it('a parser that cannot take requests (down, or none): primary, counted as dropped, asked later', async () => {
+    const [c, parser] = await held();
+    parser.running = false;
+    check(c, 'SELECT "f"(1)', { ...W, awaitingParser: true });
+    check(c, 'SELECT "f"(1)', { ...W, awaitingParser: true });
+    parser.running = true;
+    check(c, 'SELECT "f"(1)', { ...W, parsed: true, functions: ['f'] });
+    assert.deepEqual(c.stats, { lexed: 0, parsed: 1, cacheHits: 1, queued: 1, dropped: 2 });
+    const none = new Classifier();
+    check(none, 'SELECT "f"(1)', { ...W, awaitingParser: true });
+    assert.equal(none.stats.dropped, 1);
+  });
+
+  it('at most maxQueued statements wait for the parser; more are dropped', async () => {
+    const [c, parser] = await held({ maxQueued: 2 });
+    for (const name of ['a', 'b', 'c', 'd']) c.classify(`SELECT "${name}"(1)`);
+    assert.deepEqual(
+      parser.held.map(([key]) => key),
+      ['select "a" ( 0 )', 'select "b" ( 0 )'],
+    );
+    assert.deepEqual(c.stats, { lexed: 0, parsed: 0, cacheHits: 0, queued: 2, dropped: 2 });
+    parser.answerAll(c);
+    c.classify('SELECT "c"(1)');
+    assert.equal(parser.held.length, 1);
+  });
+
+  it('keeps at most cacheSize parsed statements', async () => {
+    const c = await parsing({ cacheSize: 2 });
+    for (const sql of ['SELECT a()', 'SELECT b()', 'SELECT c()', 'SELECT a()']) check(c, sql, { ...W, parsed: true });
+    assert.equal(c.stats.parsed, 4);
+    c.classify('SELECT c()');
+    assert.equal(c.stats.cacheHits, 5);
+  });
+
+  it('never parses a statement longer than maxParseLength: primary', async () => {
+    const c = await parsing({ maxParseLength: 100 });
+    const sql = `SELECT f(${'1 + '.repeat(50)}1)`;
+    const got = check(c, sql, { ...W, kind: 'select', parsed: false, awaitingParser: undefined });
+    assert.match(got.error!, /longer than 100 bytes/);
+    assert.equal(c.stats.queued, 0);
+  });
+
+  it('never parses a bulk INSERT, however long', async () => {
+    const c = await parsing();
+    const rows = Array.from({ length: 5000 }, (_, i) => `(${i}, 'name ${i}', now(), myfunc(${i}))`).join(', ');
+    check(c, `INSERT INTO t (a, b, c, d) VALUES ${rows}`, { ...W, kind: 'dml' });
+    assert.equal(c.stats.queued, 0);
+  });
+
+  it('an over-cap statement is neither parsed nor cached', async () => {
+    const c = await parsing({ maxParseLength: 5 });
     check(c, 'SELECT f()', { ...W, parsed: false });
     check(c, 'SELECT f()', { ...W, parsed: false });
-    assert.deepEqual(c.stats, { lexed: 0, parsed: 0, cacheHits: 0 });
+    assert.deepEqual(c.stats, { lexed: 0, parsed: 0, cacheHits: 0, queued: 0, dropped: 0 });
   });
 });
 
@@ -501,16 +578,16 @@ describe('classifyBytes', () => {
 });
 
 describe('hostile input', () => {
-  it('deep nesting neither throws nor recurses without bound', () => {
-    const c = new Classifier();
+  it('deep nesting neither throws nor recurses without bound', async () => {
+    const c = await parsing();
     assert.equal(c.classify(`SELECT ${'('.repeat(100_000)}1${')'.repeat(100_000)}`).route, 'read');
-    assert.equal(c.classify(`SELECT f(${'('.repeat(5000)}1${')'.repeat(5000)})`).route, 'write');
+    assert.equal(settled(c, `SELECT f(${'('.repeat(5000)}1${')'.repeat(5000)})`).route, 'write');
     assert.equal(c.stats.parsed, 1);
     assert.equal(c.classify('PREPARE a AS '.repeat(100) + 'SELECT 1').route, 'write');
   });
 
-  it('random bytes always give a classification', () => {
-    const c = new Classifier();
+  it('random bytes always give a classification', async () => {
+    const c = await parsing();
     let seed = 42;
     const rand = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
     const alphabet = Buffer.from(`select insert for update into ( ) ; ' " $$ $a$ -- /* */ e' \\ \n . :: , pgtide`);
@@ -522,6 +599,8 @@ describe('hostile input', () => {
       const got = c.classifyBytes(buf, 0, len);
       assert.ok(got.route === 'read' || got.route === 'write');
     }
+    // Whatever the classifier asked, the parser answers without throwing.
+    parsers.get(c)!.answerAll(c);
   });
 
   it('a classification of a read never hides an unquoted write keyword after a lexical error', () => {
