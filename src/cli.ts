@@ -14,6 +14,7 @@ import { SUPERVISOR_LOG_FILE_ENV } from './config/env.js';
 import type { Config } from './config/types.js';
 import { Pgtide } from './server.js';
 import { runSupervised } from './supervisor.js';
+import { execWithYoungGenerationCap } from './young-generation.js';
 import { runPrimary } from './workers/primary.js';
 import { ownWorkerSlot, PrimaryLink, workerShare } from './workers/worker.js';
 
@@ -51,6 +52,7 @@ Configuration reference: docs/configuration.md`;
 async function main(argv: string[]): Promise<number> {
   // The supervisor (the seed's supervisord role) owns --supervise and its --log-* options.
   if (argv[0] === 'start' && argv.includes('--supervise')) return runSupervised(argv);
+  if (argv[0] === 'start') execWithYoungGenerationCap();
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
