@@ -15,6 +15,7 @@ import type { Config } from './config/types.js';
 import { Pgtide } from './server.js';
 import { PGTIDE_VERSION } from './version.js';
 import { runSupervised } from './supervisor.js';
+import { execWithYoungGenerationCap } from './young-generation.js';
 import { runPrimary } from './workers/primary.js';
 import { ownWorkerSlot, PrimaryLink, workerShare } from './workers/worker.js';
 
@@ -52,6 +53,7 @@ Configuration reference: docs/configuration.md`;
 async function main(argv: string[]): Promise<number> {
   // The supervisor (the seed's supervisord role) owns --supervise and its --log-* options.
   if (argv[0] === 'start' && argv.includes('--supervise')) return runSupervised(argv);
+  if (argv[0] === 'start') execWithYoungGenerationCap();
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

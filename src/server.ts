@@ -492,7 +492,7 @@ export class Pgtide {
   /** KILL_CLIENT: id is the pid of the client's cancel key (the id column of SHOW CLIENTS). */
   killClient(id: number): boolean {
     for (const client of this.ctx.clients) {
-      if (client.cancelKey?.pid !== id) continue;
+      if (client.cancelPid !== id) continue;
       client.fatal(SQLSTATE.ADMIN_SHUTDOWN, 'connection killed by an admin (KILL_CLIENT)');
       return true;
     }

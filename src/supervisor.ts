@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SUPERVISOR_LOG_FILE_ENV } from './config/env.js';
 import { createLogger, openLogFile, type LogFileStream, type Logger } from './log.js';
+import { youngGenerationArgs } from './young-generation.js';
 import { DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES, type LogRotation } from './log-file.js';
 
 export { DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES, type LogRotation };
@@ -101,7 +102,8 @@ export class Supervisor {
     // gone, even after a SIGKILL that forwards nothing (the pooler then drains and exits rather
     // than holding the listen port against the next supervisor; src/cli.ts).
     const out = piped ? 'pipe' : 'inherit';
-    const child = spawn(process.execPath, this.options.childArgs, { env, stdio: ['ignore', out, out, 'ipc'] });
+    const args = [...youngGenerationArgs(process.execArgv, process.env['NODE_OPTIONS']), ...this.options.childArgs];
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', out, out, 'ipc'] });
     if (piped) {
       child.stdout!.on('data', this.tee(process.stdout));
       child.stderr!.on('data', this.tee(process.stderr));

@@ -64,13 +64,13 @@ export function showClients(pgtide: Pgtide, now = Date.now()): Table {
       Math.floor(waitMs / 1000),
       (waitMs % 1000) * 1000,
       0,
-      `c${c.cancelKey?.pid ?? 0}`,
+      `c${c.cancelPid}`,
       c.server ? `s${serverId(pgtide, c.server)}` : null,
       0,
       tlsText(s),
       c.applicationName,
       c.preparedStatements,
-      c.cancelKey?.pid ?? 0,
+      c.cancelPid,
     ];
   });
   return { columns: CONNECTION_COLUMNS, rows };
@@ -78,7 +78,7 @@ export function showClients(pgtide: Pgtide, now = Date.now()): Table {
 
 export function showServers(pgtide: Pgtide): Table {
   const clientOf = new Map<unknown, number>();
-  for (const c of pgtide.context.clients) if (c.server) clientOf.set(c.server, c.cancelKey?.pid ?? 0);
+  for (const c of pgtide.context.clients) if (c.server) clientOf.set(c.server, c.cancelPid);
   const rows: Cell[][] = [];
   for (const pool of pgtide.context.pools.all()) {
     for (const server of pool.servers) {

@@ -150,8 +150,11 @@ export function parameterStatus(name: string, value: string): Buffer {
     .done();
 }
 
-/** pid is written as 32 raw bits, so signed and unsigned views of the same key both work. */
-export function backendKeyData(pid: number, secret: Buffer): Buffer {
+/** pid is written as 32 raw bits, so signed and unsigned views of the same key both work; a
+ *  secret given as a number is its 4 bytes as a 32-bit integer. */
+export function backendKeyData(pid: number, secret: Buffer | number): Buffer {
+  if (typeof secret === 'number')
+    return new MessageWriter(BackendMessage.BackendKeyData, 8).int32(pid).int32(secret).done();
   return new MessageWriter(BackendMessage.BackendKeyData, 4 + secret.length).int32(pid).bytes(secret).done();
 }
 

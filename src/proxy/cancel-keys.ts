@@ -1,5 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
-import { randomBits, randomBuffer } from '../auth/random-pool.js';
+import { randomBits, takeRandom } from '../auth/random-pool.js';
 import { MAX_PEER_ID, MAX_WORKER_ID } from '../config/peering.js';
 
 // The BackendKeyData pid pgtide hands a client says where the client lives, so a CancelRequest
@@ -45,19 +44,20 @@ export function issuedCancelPid(pid: number): number {
   return (pid | ISSUED_BIT) >>> 0;
 }
 
-export interface CancelKey {
-  pid: number;
-  secret: Buffer;
+/** What a key's owner keeps of it: two small integers rather than an object and a Buffer of its
+ *  own, since every idle client holds one (pid 0: no key). */
+export interface CancelKeyHolder {
+  cancelPid: number;
+  /** The secret's 4 bytes as a signed 32-bit integer. */
+  cancelSecret: number;
 }
 
-/** A key as kept: the client it belongs to with it, so a login allocates one object for both. */
-interface IssuedKey<T> extends CancelKey {
-  owner: T;
-}
+/** Half the local id space: past it, drawing a free id would take ever more tries. */
+const MAX_KEYS_PER_PROCESS = 1 << (LOCAL_BITS - 1);
 
 /** Issues per-client cancel keys and finds the client a CancelRequest names. */
-export class CancelKeys<T> {
-  private readonly byPid = new Map<number, IssuedKey<T>>();
+export class CancelKeys<T extends CancelKeyHolder> {
+  private readonly byPid = new Map<number, T>();
   private readonly prefix: number;
 
   constructor(
@@ -71,21 +71,25 @@ export class CancelKeys<T> {
     this.prefix = ISSUED_BIT | (peerId << PEER_SHIFT) | (workerId << WORKER_SHIFT);
   }
 
-  issue(owner: T): CancelKey {
+  /** Gives `owner` a fresh key; false when this process holds as many keys as it can issue. */
+  issue(owner: T): boolean {
+    if (this.byPid.size >= MAX_KEYS_PER_PROCESS) return false;
     let pid: number;
     do {
       pid = (this.prefix | randomBits(LOCAL_BITS)) >>> 0;
     } while (this.byPid.has(pid));
-    const key = { pid, secret: randomBuffer(4), owner };
-    this.byPid.set(pid, key);
-    return key;
+    owner.cancelPid = pid;
+    owner.cancelSecret = takeRandom(4).readInt32BE(0);
+    this.byPid.set(pid, owner);
+    return true;
   }
 
   /** The owner of a key, or undefined when the key is unknown or the secret does not match. */
   find(pid: number, secret: Buffer): T | undefined {
-    const entry = this.byPid.get(pid);
-    if (!entry || entry.secret.length !== secret.length) return undefined;
-    return timingSafeEqual(entry.secret, secret) ? entry.owner : undefined;
+    const owner = this.byPid.get(pid);
+    // One integer comparison: its time does not depend on how many bytes match.
+    if (!owner || secret.length !== 4 || secret.readInt32BE(0) !== owner.cancelSecret) return undefined;
+    return owner;
   }
 
   revoke(pid: number): void {

@@ -12,7 +12,6 @@ import type { LendingPool, LinkedServer } from '../pool/linked-server.js';
 import type { ServerLoginError } from '../pool/server-login.js';
 import type { ServerPeer } from '../pool/server-peer.js';
 import type { ClientAuth } from './client-auth.js';
-import type { CancelKey } from './cancel-keys.js';
 import type { ProxyContext } from './context.js';
 import type { ClientStatements } from './prepared-statements.js';
 import type { SessionSettings } from './session-settings.js';
@@ -30,6 +29,7 @@ import { acquire, serverAssigned, transactionAnswered } from './session/handoff.
 import { holdsFirstAnswer, holdsRefusal, type Resend, retryRead } from './session/read-retry.js';
 import { bindSocket } from './session/socket.js';
 import { closeSession } from './session/close.js';
+import { defineFlags } from './session/flags.js';
 
 /**
  * One client connection: startup, TLS, authentication, then transactions forwarded to a
@@ -44,6 +44,8 @@ import { closeSession } from './session/close.js';
  */
 export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   socket: net.Socket;
+  /** The boolean fields declared below, one bit each (session/flags.ts). */
+  flags = 0;
   state = State.Startup;
   /** Dropped once the startup packet is read. */
   startup: StartupReader | null = new StartupReader();
@@ -62,16 +64,18 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   firstPool: ServerPool | null = null;
   otherPools: Map<BackendConfig, ServerPool> | null = null;
   server: LinkedServer | null = null;
-  cancelKey: CancelKey | null = null;
+  /** Its cancel key (cancel-keys.ts); pid 0 until login ends. */
+  cancelPid = 0;
+  cancelSecret = 0;
   /** A CancelRequest came while the client's query waited for a server. */
-  cancelWanted = false;
+  declare cancelWanted: boolean;
 
   readonly connectedAt = Date.now();
   waitingSince = 0;
   /** Last time the client sent bytes or a transaction ended: for idle timeouts. */
   lastActive = Date.now();
   /** query_timeout cancels a statement once. */
-  timeoutCancelSent = false;
+  declare timeoutCancelSent: boolean;
   /** performance.now() when the running query's first bytes went to a server, and its transaction's; 0: none. */
   queryStart = 0;
   xactStart = 0;
@@ -82,7 +86,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   // Client bytes that arrived while no server was linked, flushed in order when one is.
   queued: Buffer[] = [];
   queuedSyncs = 0;
-  queuedUnsynced = false;
+  declare queuedUnsynced: boolean;
   /** Which of queuedSyncs are Queries or FunctionCalls inside a batch (see SyncPoints.sent); null: none yet. */
   queuedBatched: number[] | null = null;
   queuedBytes = 0;
@@ -90,23 +94,23 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   deferred: Buffer[] = [];
   deferredBytes = 0;
   /** The linked server was chosen for a read (it may be a standby). */
-  readLink = false;
+  declare readLink: boolean;
   backend: BackendConfig | null = null;
   /** The server has sent something for this link (a retry is no longer transparent). */
-  answered = false;
+  declare answered: boolean;
   /** Bytes sent on a read link before any answer: resent once if the standby fails. */
   readonly sentOnLink: Buffer[] = [];
   /** This transaction is being retried: it goes to the primary. */
-  retrying = false;
+  declare retrying: boolean;
   resend: Resend | null = null;
   consistency: Consistency = 'read_your_writes';
-  firstStatementRouting = false;
+  declare firstStatementRouting: boolean;
   /** Session state keeps this client on its server connection (see pin()). */
-  pinned = false;
+  declare pinned: boolean;
   /** ...until it leaves: no probe can tell when such state is gone. */
-  pinnedForGood = false;
+  declare pinnedForGood: boolean;
   /** Code pgtide cannot see into ran in this transaction: probe for session state after it. */
-  probeAfter = false;
+  declare probeAfter: boolean;
   wait = Wait.Pool;
   /** The hand-off token: every wait (see waitFor) takes a new one, and so do a re-route and the
    *  close that abandon it. The continuation of a hand-off (pgtide's own query, a replay check)
@@ -119,50 +123,51 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** `SET pgtide.route = primary | standby | auto`. */
   routeOverride: 'primary' | 'standby' | 'auto' = 'auto';
   /** default_transaction_read_only is on for this client (startup or SET). */
-  readOnlySession = false;
+  declare readOnlySession: boolean;
   /** Its transactions are serializable by default, which standbys refuse: everything goes to the primary. */
-  serializableSession = false;
+  declare serializableSession: boolean;
   /** The current link was chosen for writes (its commit position matters for read-your-writes). */
-  wroteInLink = false;
+  declare wroteInLink: boolean;
   /** WAL position of this client's last write; its later reads need a standby past it. */
   lastWriteLsn: bigint | null = null;
-  writeLsnPending = false;
+  declare writeLsnPending: boolean;
   /** The write position could not be learned: reads stay on the primary. */
-  consistencyFallback = false;
+  declare consistencyFallback: boolean;
   // Per-chunk classification of the statements that start a transaction.
-  routeRead = false;
-  routeWrite = false;
+  declare routeRead: boolean;
+  declare routeWrite: boolean;
   // Per-chunk scan results.
   syncEnd = -1;
   terminateAt = -1;
-  private clientPaused = false;
-  encrypted = false;
-  consoleAdmin = false;
+  /** The client's socket is paused for backpressure. */
+  declare clientPaused: boolean;
+  declare encrypted: boolean;
+  declare consoleAdmin: boolean;
   consoleAnswer: Promise<void> | null = null;
   // COPY IN bookkeeping: see onServerCopyIn.
-  copying = false;
+  declare copying: boolean;
   syncsSinceExecute = 0;
   // Extended-protocol batch bookkeeping (see SyncPoints): messages since the last Sync, and since the last sync point.
-  batchOpen = false;
+  declare batchOpen: boolean;
   extendedSinceSyncPoint = 0;
-  serverPaused = false;
+  declare serverPaused: boolean;
   // Named prepared statements (transaction and statement pooling): see ClientStatements.
   statements: ClientStatements | null = null;
   /** What the client's unnamed statement does (its last unnamed Parse), for a Bind that runs it later. */
   unnamedStatement: Classification | null = null;
   /** The current link rewrites the client's messages and follows every answer. */
-  tracking = false;
+  declare tracking: boolean;
   statementLink: StatementLink | null = null;
   /** Named statements could not be mapped (see untrackedStatements): they pass unchanged and pin. */
-  statementsUntracked = false;
+  declare statementsUntracked: boolean;
   /** A refused chunk ended the session while the bytes sent to the server end inside a message. */
-  serverCut = false;
+  declare serverCut: boolean;
   /** Simple queries refused under pin_on_session_state = error: [start, end, what] in the chunk being scanned; null: none. */
   refused: RefusedQuery[] | null = null;
   /** The session settings every server running this client's transactions gets first. */
   settings: SessionSettings | null = null;
   /** A statement of the current transaction may have changed settings: read them back after it. */
-  settingsDirty = false;
+  declare settingsDirty: boolean;
   /** The ParameterStatus values the pool reported, told at login where the client's startup
    *  packet gave none (shared with the pool), and (toldOwn, made on first need) those told in
    *  another form than the default: a startup value reported otherwise, corrections since. See toldValue. */
@@ -359,7 +364,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   get clientPid(): number {
-    return this.cancelKey?.pid ?? 0;
+    return this.cancelPid;
   }
 
   /** What a server sent on its own while pgtide ran a query of its own on it for this client. */
@@ -440,3 +445,33 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     closeSession(this);
   }
 }
+
+defineFlags<ClientSession>(ClientSession.prototype, [
+  'cancelWanted',
+  'timeoutCancelSent',
+  'queuedUnsynced',
+  'readLink',
+  'answered',
+  'retrying',
+  'firstStatementRouting',
+  'pinned',
+  'pinnedForGood',
+  'probeAfter',
+  'readOnlySession',
+  'serializableSession',
+  'wroteInLink',
+  'writeLsnPending',
+  'consistencyFallback',
+  'routeRead',
+  'routeWrite',
+  'clientPaused',
+  'encrypted',
+  'consoleAdmin',
+  'copying',
+  'batchOpen',
+  'serverPaused',
+  'tracking',
+  'statementsUntracked',
+  'serverCut',
+  'settingsDirty',
+]);

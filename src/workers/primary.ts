@@ -9,6 +9,7 @@
 // and their answers back (metrics for worker 0's /metrics, a console's SHOW and KILL_CLIENT).
 // Workers watch the IPC channel: a primary that dies, even by SIGKILL, makes them drain and
 // exit (src/cli.ts).
+import { youngGenerationArgs } from '../young-generation.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { SUPERVISOR_LOG_FILE_ENV, WORKER_SLOT_ENV } from '../config/env.js';
 import type { Config } from '../config/types.js';
@@ -92,7 +93,8 @@ export class Primary {
 
   private spawnWorker(slot: Slot): void {
     const env = { ...process.env, [WORKER_SLOT_ENV]: `${slot.id}/${this.options.count}` };
-    const child = spawn(process.execPath, this.options.childArgs, {
+    const args = [...youngGenerationArgs(process.execArgv, process.env['NODE_OPTIONS']), ...this.options.childArgs];
+    const child = spawn(process.execPath, args, {
       env,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

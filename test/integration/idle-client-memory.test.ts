@@ -13,7 +13,6 @@ const t = currentTopology();
 
 /** The only objects a client session holds for itself once logged in and idle. */
 const OWN_OBJECTS = [
-  'cancelKey', // its BackendKeyData (src/proxy/cancel-keys.ts)
   'deferred',
   'queued',
   'sentOnLink', // empty arrays the forward path pushes to
@@ -68,6 +67,11 @@ describe('an idle logged-in client', { timeout: 60_000 }, () => {
           .filter(([, value]) => typeof value === 'function')
           .map(([name]) => name);
         assert.deepEqual(functions, [], `${when}: no function of its own`);
+        // A field is 8 bytes per client: yes/no state lives in the bits of one (session/flags.ts).
+        const booleans = Object.entries(session)
+          .filter(([, value]) => typeof value === 'boolean')
+          .map(([name]) => name);
+        assert.deepEqual(booleans, [], `${when}: no boolean field of its own`);
       }
       assert.deepEqual(ownObjects(a, b), [...OWN_OBJECTS].sort(), `${when}: the objects a client holds for itself`);
       assert.deepEqual(

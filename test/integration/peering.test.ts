@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { CancelKeys } from '../../src/proxy/cancel-keys.js';
+import { CancelKeys, type CancelKeyHolder } from '../../src/proxy/cancel-keys.js';
 import { parseConfig } from '../../src/config/load.js';
 import { MAX_FORWARDS_PER_PEER } from '../../src/config/peering.js';
 import { freePorts } from '../support/free-ports.js';
@@ -37,6 +37,13 @@ async function connect(port: number, database = t.database): Promise<KeyedClient
 }
 
 /** What `outcome` resolves to, or 'still running' after `ms`: a missed cancel fails the test quickly. */
+/** A key as another instance would issue it, for a CancelRequest sent by hand. */
+function issuedKey(keys: CancelKeys<CancelKeyHolder>): CancelKeyHolder {
+  const key = { cancelPid: 0, cancelSecret: 0 };
+  assert.ok(keys.issue(key));
+  return key;
+}
+
 function within(outcome: Promise<string>, ms: number): Promise<string> {
   return Promise.race([
     outcome,
@@ -158,7 +165,7 @@ describe('peering: cancel requests between two pgtide instances', { timeout: 60_
       // A's key with a wrong secret: forwarded (B cannot check it), refused by A.
       await sendCancelRequest(HOST, b.port, client.processID, client.secretKey ^ 1);
       // A key of peer 7, which B does not know; a key as a peer forwards it, naming A.
-      await sendCancelRequest(HOST, b.port, new CancelKeys(7, 0).issue(0).pid, client.secretKey);
+      await sendCancelRequest(HOST, b.port, issuedKey(new CancelKeys(7, 0)).cancelPid, client.secretKey);
       await sendCancelRequest(HOST, b.port, client.processID & ~(1 << 30), client.secretKey);
       assert.equal(await sleeping, 'ok', 'a bogus key cancelled the query');
       const [peer] = await showPeers(b.port);
@@ -209,8 +216,8 @@ describe('peering: forwarding is bounded', { timeout: 60_000 }, () => {
   });
 
   test('a forwarded cancel is never forwarded again, even when [[peers]] make a loop', async () => {
-    const key = new CancelKeys(SELF, 0).issue(0);
-    await sendCancelRequest(HOST, c.port, key.pid, key.secret.readInt32BE(0));
+    const key = issuedKey(new CancelKeys(SELF, 0));
+    await sendCancelRequest(HOST, c.port, key.cancelPid, key.cancelSecret);
     const counts = await waitFor('the forward to end', () => {
       const n = c.pgtide.context.peerCancels.counts.get(SELF);
       return n && n.inFlight === 0 ? n : undefined;
@@ -224,8 +231,8 @@ describe('peering: forwarding is bounded', { timeout: 60_000 }, () => {
     const flood = 3 * MAX_FORWARDS_PER_PEER;
     await Promise.all(
       Array.from({ length: flood }, () => {
-        const key = keys.issue(0);
-        return sendCancelRequest(HOST, c.port, key.pid, key.secret.readInt32BE(0));
+        const key = issuedKey(keys);
+        return sendCancelRequest(HOST, c.port, key.cancelPid, key.cancelSecret);
       }),
     );
     await waitFor('the forwards to reach the hung peer', () => held.size === MAX_FORWARDS_PER_PEER);
@@ -240,8 +247,8 @@ describe('peering: forwarding is bounded', { timeout: 60_000 }, () => {
     // The hung peer's sockets are given up on, and forwarding works again.
     await waitFor('the forwards to time out', () => held.size === 0 && counts.inFlight === 0, 5000);
     assert.equal(counts.failed, MAX_FORWARDS_PER_PEER);
-    const key = keys.issue(0);
-    await sendCancelRequest(HOST, c.port, key.pid, key.secret.readInt32BE(0));
+    const key = issuedKey(keys);
+    await sendCancelRequest(HOST, c.port, key.cancelPid, key.cancelSecret);
     await waitFor('a new forward', () => held.size === 1);
   });
 });

@@ -13,6 +13,7 @@ import { currentTopology } from '../support/topology.js';
 import { writeAuthFile } from '../support/pgtide.js';
 import { freePorts } from '../support/free-ports.js';
 import { writeConfig } from '../support/pgtide-process.js';
+import { SEMI_SPACE_MIB } from '../../src/young-generation.js';
 
 const t = currentTopology();
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -132,6 +133,13 @@ describe('pgtide start --supervise', () => {
     assert.match(supervisor.output, /"signal":"SIGKILL"[^\n]*"restart_in_ms":250[^\n]*pooler exited; restarting/);
     assert.equal(await queryThrough(port, supervisor), 42);
     assert.ok(!isAlive(first));
+  });
+
+  test(`the pooler runs with a young generation of ${SEMI_SPACE_MIB} MiB semi-spaces`, async () => {
+    assert.equal(await queryThrough(port, supervisor), 42);
+    const pooler = supervisor.poolerPids().at(-1)!;
+    const args = readFileSync(`/proc/${pooler}/cmdline`, 'utf8').split('\0');
+    assert.ok(args.includes(`--max-semi-space-size=${SEMI_SPACE_MIB}`), args.join(' '));
   });
 
   test('SIGHUP reaches the pooler, which reloads its configuration', async () => {

@@ -9,7 +9,26 @@ import {
   issuedCancelPid,
   peerOfCancelPid,
   workerOfCancelPid,
+  type CancelKeyHolder,
 } from '../../src/proxy/cancel-keys.js';
+
+class Owner implements CancelKeyHolder {
+  cancelPid = 0;
+  cancelSecret = 0;
+  constructor(readonly name: string) {}
+
+  get secret(): Buffer {
+    const b = Buffer.alloc(4);
+    b.writeInt32BE(this.cancelSecret);
+    return b;
+  }
+}
+
+function issued(keys: CancelKeys<Owner>, name: string): Owner {
+  const owner = new Owner(name);
+  assert.ok(keys.issue(owner));
+  return owner;
+}
 
 describe('cancel keys', () => {
   it('hand out pids above any real Linux pid and below 2^31, naming their peer and worker', () => {
@@ -22,9 +41,9 @@ describe('cancel keys', () => {
       [0, MAX_WORKER_ID],
       [MAX_PEER_ID, MAX_WORKER_ID],
     ] as const) {
-      const keys = new CancelKeys<number>(peer, worker);
+      const keys = new CancelKeys<Owner>(peer, worker);
       for (let i = 0; i < 2000; i++) {
-        const { pid } = keys.issue(i);
+        const pid = issued(keys, String(i)).cancelPid;
         assert.ok(pid > LARGEST_REAL_PID, `peer ${peer} worker ${worker}: pid ${pid} may name a real process`);
         assert.ok(pid < 2 ** 31, `peer ${peer} worker ${worker}: pid ${pid} is negative as an int32`);
         assert.equal(peerOfCancelPid(pid), peer);
@@ -47,9 +66,10 @@ describe('cancel keys', () => {
   });
 
   it('a forwarded pid is marked as such, keeps its peer and worker, and maps back to the issued one', () => {
-    const keys = new CancelKeys<string>(9, 3);
+    const keys = new CancelKeys<Owner>(9, 3);
     for (let i = 0; i < 1000; i++) {
-      const { pid, secret } = keys.issue(String(i));
+      const owner = issued(keys, String(i));
+      const { cancelPid: pid, secret } = owner;
       const forwarded = forwardedCancelPid(pid);
       assert.notEqual(forwarded, pid);
       assert.equal(isIssuedCancelPid(forwarded), false);
@@ -57,7 +77,7 @@ describe('cancel keys', () => {
       assert.equal(workerOfCancelPid(forwarded), 3);
       assert.equal(issuedCancelPid(forwarded), pid);
       assert.equal(keys.find(forwarded, secret), undefined);
-      assert.equal(keys.find(issuedCancelPid(forwarded), secret), String(i));
+      assert.equal(keys.find(issuedCancelPid(forwarded), secret), owner);
     }
   });
 
@@ -66,9 +86,9 @@ describe('cancel keys', () => {
     let anyBit = 0;
     let everyBit = 0xffffffff;
     for (let peer = 0; peer <= MAX_PEER_ID; peer++) {
-      const keys = new CancelKeys<number>(peer, 0);
+      const keys = new CancelKeys<Owner>(peer, 0);
       for (let i = 0; i < 200; i++) {
-        const { pid, secret } = keys.issue(i);
+        const { cancelPid: pid, secret } = issued(keys, String(i));
         assert.ok(!seen.has(pid), `pid ${pid} issued by peers ${seen.get(pid)} and ${peer}`);
         seen.set(pid, peer);
         assert.equal(secret.length, 4);
@@ -82,14 +102,31 @@ describe('cancel keys', () => {
   });
 
   it('find a key only with its secret, and forget it once revoked', () => {
-    const keys = new CancelKeys<string>(2, 3);
-    const key = keys.issue('client');
-    assert.equal(keys.find(key.pid, key.secret), 'client');
-    const wrong = Buffer.from(key.secret);
-    wrong[0] = wrong[0]! ^ 0xff;
-    assert.equal(keys.find(key.pid, wrong), undefined);
-    assert.equal(keys.find(key.pid, Buffer.concat([key.secret, Buffer.alloc(1)])), undefined);
-    keys.revoke(key.pid);
-    assert.equal(keys.find(key.pid, key.secret), undefined);
+    const keys = new CancelKeys<Owner>(2, 3);
+    const key = issued(keys, 'client');
+    assert.equal(keys.find(key.cancelPid, key.secret), key);
+    for (let byte = 0; byte < 4; byte++) {
+      const wrong = key.secret;
+      wrong[byte] = wrong[byte]! ^ 0x01;
+      assert.equal(keys.find(key.cancelPid, wrong), undefined, `byte ${byte} differs`);
+    }
+    assert.equal(keys.find(key.cancelPid, Buffer.concat([key.secret, Buffer.alloc(1)])), undefined);
+    assert.equal(keys.find(key.cancelPid, key.secret.subarray(0, 3)), undefined);
+    keys.revoke(key.cancelPid);
+    assert.equal(keys.find(key.cancelPid, key.secret), undefined);
+  });
+
+  it('stop issuing before the id space is too crowded to draw a free id, and issue again once keys are revoked', () => {
+    const keys = new CancelKeys<Owner>(0, 0);
+    const owners: Owner[] = [];
+    for (;;) {
+      const owner = new Owner('');
+      if (!keys.issue(owner)) break;
+      owners.push(owner);
+    }
+    assert.equal(owners.length, 2 ** 19, 'half of the 2^20 local ids');
+    assert.equal(new Set(owners.map((o) => o.cancelPid)).size, owners.length);
+    keys.revoke(owners[0]!.cancelPid);
+    assert.ok(keys.issue(new Owner('')));
   });
 });

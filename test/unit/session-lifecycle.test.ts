@@ -94,7 +94,7 @@ describe('closing a session', () => {
         sendCancel: () => {},
         log: { info: () => {} },
       },
-      cancelKey: { pid: 7 },
+      cancelPid: 7,
       pool: { cancelWait: (w: unknown) => cancelled.push(w) },
       server,
       serverCut: false,

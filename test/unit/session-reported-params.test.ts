@@ -76,7 +76,7 @@ describe('a startup value the server reports in another form', () => {
 });
 
 describe('the login answer', () => {
-  const key = { pid: 0x40000001, secret: Buffer.from([1, 2, 3, 4]) };
+  const key = { cancelPid: 0x40000001, cancelSecret: 0x01020304 };
 
   function loginSession(own: [string, string][]): ReportedParamsSession & { socket: FakeClientSocket } {
     return {
@@ -105,7 +105,7 @@ describe('the login answer', () => {
       encode.parameterStatus('DateStyle', 'ISO, MDY'),
       encode.parameterStatus('application_name', 'pgbench'),
       encode.parameterStatus('client_encoding', 'LATIN1'),
-      encode.backendKeyData(key.pid, key.secret),
+      encode.backendKeyData(key.cancelPid, Buffer.from([1, 2, 3, 4])),
       encode.readyForQuery('I'),
     ]);
     assert.deepEqual(own, expected);

@@ -10,7 +10,7 @@ import { State } from './state.js';
 /** What of the session these functions use. */
 export type CloseSession = Pick<
   ClientSession,
-  | 'cancelKey'
+  | 'cancelPid'
   | 'ctx'
   | 'database'
   | 'epoch'
@@ -48,7 +48,7 @@ export function closeSession(s: CloseSession, terminated = false): void {
   // The sets hold whole sessions, and only a whole session closes (a test's fake is in neither).
   ctx.clients.delete(s as ClientSession);
   ctx.loggingIn.delete(s as ClientSession);
-  if (s.cancelKey) ctx.cancelKeys.revoke(s.cancelKey.pid);
+  if (s.cancelPid !== 0) ctx.cancelKeys.revoke(s.cancelPid);
   if (wasWaiting) s.pool?.cancelWait(s);
   // pool_idle_timeout may drop the pools no session holds.
   s.firstPool?.letGo();
@@ -74,7 +74,7 @@ export function closeSession(s: CloseSession, terminated = false): void {
   // ends politely, so that the client gets its close_notify.
   if (terminated && s.socket.writableLength === 0 && !(s.socket instanceof tls.TLSSocket)) s.socket.destroy();
   else closeSocket(s.socket);
-  if (ctx.config.log_disconnections && s.cancelKey) {
+  if (ctx.config.log_disconnections && s.cancelPid !== 0) {
     ctx.log.info({ client: s.remote, user: s.user, database: s.database }, 'disconnect');
   }
 }

@@ -372,8 +372,13 @@ export function learnServerParams(s: LoginSession, server: LinkedServer): void {
 function finishLogin(s: LoginSession, params: ReadonlyMap<string, string>): void {
   const ctx = s.ctx;
   ctx.loggingIn.delete(s);
-  s.cancelKey = ctx.cancelKeys.issue(s);
-  s.socket.write(loginAnswer(s, params, s.cancelKey));
+  if (!ctx.cancelKeys.issue(s)) {
+    return s.fatal(
+      SQLSTATE.TOO_MANY_CONNECTIONS,
+      'sorry, too many clients already: this process has no cancel key left to give',
+    );
+  }
+  s.socket.write(loginAnswer(s, params, s));
   s.state = State.Ready;
   s.lastActive = Date.now();
   if (ctx.config.log_connections) ctx.log.info({ client: s.remote, user: s.user, database: s.database }, 'login');

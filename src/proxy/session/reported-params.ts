@@ -5,7 +5,7 @@
 import * as encode from '../../protocol/encode.js';
 import type { LinkedServer } from '../../pool/linked-server.js';
 import { canonicalEncodingName } from '../../protocol/encoding-names.js';
-import type { CancelKey } from '../cancel-keys.js';
+import type { CancelKeyHolder } from '../cancel-keys.js';
 import type { ClientSession } from '../client-session.js';
 
 /** What of the session these functions use. */
@@ -81,7 +81,11 @@ const READY_IDLE = encode.readyForQuery('I');
  * report), BackendKeyData and ReadyForQuery. The client's own startup values are what every
  * server running its transactions will have: those are told in the form the server reports them.
  */
-export function loginAnswer(s: ReportedParamsSession, params: ReadonlyMap<string, string>, key: CancelKey): Buffer {
+export function loginAnswer(
+  s: ReportedParamsSession,
+  params: ReadonlyMap<string, string>,
+  key: CancelKeyHolder,
+): Buffer {
   const own = s.settings?.startup;
   s.toldAtLogin = params;
   const statuses = statusOf(params);
@@ -95,7 +99,7 @@ export function loginAnswer(s: ReportedParamsSession, params: ReadonlyMap<string
     remember(s, name, reported);
     messages.push(reported === value ? status.message : encode.parameterStatus(name, reported));
   }
-  messages.push(encode.backendKeyData(key.pid, key.secret), READY_IDLE);
+  messages.push(encode.backendKeyData(key.cancelPid, key.cancelSecret), READY_IDLE);
   return Buffer.concat(messages);
 }
 
