@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { CancelKeys, type CancelKeyHolder } from '../../src/proxy/cancel-keys.js';
+import { CancelKeys } from '../../src/proxy/cancel-keys.js';
 import { parseConfig } from '../../src/config/load.js';
 import { MAX_FORWARDS_PER_PEER } from '../../src/config/peering.js';
 import { freePorts } from '../support/free-ports.js';
 import { startPgtide, writeAuthFile, type RunningPgtide } from '../support/pgtide.js';
 import { spawnPgtide, type PgtideProcess } from '../support/pgtide-process.js';
-import { sendCancelRequest } from '../support/raw-client.js';
+import { issuedKey, sendCancelRequest } from '../support/raw-client.js';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { waitFor } from '../support/wait.js';
 
@@ -37,13 +37,6 @@ async function connect(port: number, database = t.database): Promise<KeyedClient
 }
 
 /** What `outcome` resolves to, or 'still running' after `ms`: a missed cancel fails the test quickly. */
-/** A key as another instance would issue it, for a CancelRequest sent by hand. */
-function issuedKey(keys: CancelKeys<CancelKeyHolder>): CancelKeyHolder {
-  const key = { cancelPid: 0, cancelSecret: 0 };
-  assert.ok(keys.issue(key));
-  return key;
-}
-
 function within(outcome: Promise<string>, ms: number): Promise<string> {
   return Promise.race([
     outcome,

@@ -12,7 +12,7 @@ import type pg from 'pg';
 import { MAX_FORWARDS_PER_PEER } from '../../src/config/peering.js';
 import { CancelKeys } from '../../src/proxy/cancel-keys.js';
 import { freePorts } from '../support/free-ports.js';
-import { sendCancelRequest } from '../support/raw-client.js';
+import { issuedKey, sendCancelRequest } from '../support/raw-client.js';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { writeAuthFile } from '../support/pgtide.js';
 import { spawnPgtide, type PgtideProcess } from '../support/pgtide-process.js';
@@ -265,8 +265,8 @@ describe('workers = 2: the console shows the whole instance', () => {
     const sent = 20;
     const keys = new CancelKeys(PEER_ID, 0);
     for (let i = 0; i < sent; i++) {
-      const key = keys.issue(0);
-      await sendCancelRequest('127.0.0.1', p.port, key.pid, key.secret.readInt32BE(0));
+      const key = issuedKey(keys);
+      await sendCancelRequest('127.0.0.1', p.port, key.cancelPid, key.cancelSecret);
     }
     await waitFor('the peer to receive every forwarded cancel', () => forwarded === sent);
     for (const worker of [0, 1]) {

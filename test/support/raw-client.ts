@@ -1,6 +1,7 @@
 // A socket that speaks raw bytes to pgtide, for inputs no real driver would send.
 import net from 'node:net';
 import { decodeErrorFields, type ErrorFields } from '../../src/protocol/backend.js';
+import type { CancelKeyHolder, CancelKeys } from '../../src/proxy/cancel-keys.js';
 
 export interface RawOutcome {
   /** Every byte pgtide sent before closing (or before the wait ended). */
@@ -82,4 +83,11 @@ export function startupPacket(params: Record<string, string>): Buffer {
     Buffer.from([0]),
   ]);
   return Buffer.concat([int32(body.length + 4), body]);
+}
+
+/** A key as another instance would issue it, for a CancelRequest sent by hand. */
+export function issuedKey(keys: CancelKeys<CancelKeyHolder>): CancelKeyHolder {
+  const key = { cancelPid: 0, cancelSecret: 0 };
+  if (!keys.issue(key)) throw new Error('no cancel key left to issue');
+  return key;
 }
