@@ -282,10 +282,18 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err) => {
-    console.error(`pgtide: ${describe(err)}`);
-    process.exit(1);
-  },
-);
+/**
+ * A command that is done ends with its event loop rather than with process.exit(): Node.js 24
+ * can deadlock in process.exit() when a V8 background compile waits for a garbage collection
+ * the exiting main thread never runs (nodejs/node#54918; a `pgtide check` hung so in the
+ * suite). The timer, which keeps nothing alive, ends a loop something still holds.
+ */
+function finish(code: number): void {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 2000).unref();
+}
+
+main(process.argv.slice(2)).then(finish, (err) => {
+  console.error(`pgtide: ${describe(err)}`);
+  finish(1);
+});
