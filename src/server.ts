@@ -344,7 +344,11 @@ export class Pgtide {
     this.ctx.pools.reconfigure(config, users);
     if (this.monitor) this.monitor.reconfigure(config, users);
     this.ctx.router.reconfigure(config, this.clusterView ?? staticClusterView(config));
-    this.ctx.classifier = new Classifier({ policy: functionPolicy(config), parser: this.parserThread });
+    this.ctx.classifier = new Classifier({
+      policy: functionPolicy(config),
+      parser: this.parserThread,
+      stats: this.ctx.classifier.stats,
+    });
     this.ctx.functions.usePolicy(this.ctx.classifier.policy);
     this.admitClients();
     if (kept.length > 0)

@@ -5,6 +5,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Pgtide } from '../server.js';
 import type { PoolCounters } from '../pool/pool.js';
+import type { ClassifierStats } from '../sql/index.js';
 import { backendStatuses, clientState, poolGroups } from './snapshot.js';
 
 const POOL_LABELS = ['database', 'user', 'backend'] as const;
@@ -39,6 +40,27 @@ export function createMetrics(pgtide: Pgtide): Registry {
   const registry = new Registry();
   const ctx = pgtide.context;
 
+  const classifier: Record<string, (stats: ClassifierStats) => number> = {
+    lexed: (stats) => stats.lexed,
+    cache_hit: (stats) => stats.cacheHits,
+    parse_asked: (stats) => stats.queued,
+    parse_answered: (stats) => stats.parsed,
+    parse_dropped: (stats) => stats.dropped,
+  };
+  new Counter({
+    name: 'pgtide_classifier_events_total',
+    help:
+      'Statements routed by the lexer alone (lexed) or by cached parser facts (cache_hit); statements sent to ' +
+      'the SQL parser thread (parse_asked), answered by it (parse_answered), or not sent, its queue full or ' +
+      'the thread down (parse_dropped).',
+    labelNames: ['event'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const stats = ctx.classifier.stats;
+      for (const [event, of] of Object.entries(classifier)) this.inc({ event }, of(stats));
+    },
+  });
   new Gauge({
     name: 'pgtide_clients',
     help: 'Client connections by state (login, active, waiting for a server).',

@@ -38,6 +38,8 @@ export interface ClassifierOptions {
   maxParseLength?: number;
   /** Statements asked of the parser and not answered yet, at most (default 256). */
   maxQueued?: number;
+  /** Counts to go on from (a reload's new classifier keeps the old one's: they are metrics). */
+  stats?: ClassifierStats;
 }
 
 export interface ClassifierStats {
@@ -71,7 +73,7 @@ const MAX_SCRATCH = 1 << 20;
 
 export class Classifier {
   readonly policy: FunctionPolicy;
-  readonly stats: ClassifierStats = { lexed: 0, parsed: 0, cacheHits: 0, queued: 0, dropped: 0 };
+  readonly stats: ClassifierStats;
   private readonly maxParseLength: number;
   private readonly maxQueued: number;
   /** Tier-2 facts by statement key (statement-key.ts): what the parser answered. */
@@ -89,6 +91,7 @@ export class Classifier {
 
   constructor(opts: ClassifierOptions = {}) {
     this.policy = opts.policy ?? new FunctionPolicy();
+    this.stats = opts.stats ?? { lexed: 0, parsed: 0, cacheHits: 0, queued: 0, dropped: 0 };
     this.parser = opts.parser;
     this.maxParseLength = opts.maxParseLength ?? 16384;
     this.maxQueued = opts.maxQueued ?? 256;

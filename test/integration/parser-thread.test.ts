@@ -68,4 +68,26 @@ describe('the SQL parser thread', { timeout: 60_000 }, () => {
     await waitFor('a Bind to reach a standby', async () => onStandby(named('b')));
     assert.equal(await onStandby(named('c')), true);
   });
+
+  test('/metrics counts what the classifier did, and a reload keeps counting', async () => {
+    const events = async () => {
+      const [metric] = (await p.pgtide.metrics.getMetricsAsJSON()).filter(
+        (m) => m.name === 'pgtide_classifier_events_total',
+      );
+      return Object.fromEntries(metric!.values.map((v) => [v.labels['event'], v.value]));
+    };
+    const before = await events();
+    assert.equal(await onStandby(`${BUILTIN('m')} WHERE 1 = 1`), false);
+    await waitFor('the parser thread to answer', async () => onStandby(`${BUILTIN('n')} WHERE 1 = 1`));
+    await client.query('SELECT 1');
+    const after = await events();
+    assert.equal(after['parse_asked']! - before['parse_asked']!, 1);
+    assert.equal(after['parse_answered']! - before['parse_answered']!, 1);
+    assert.ok(after['cache_hit']! > before['cache_hit']!, 'the second run used the learned facts');
+    assert.ok(after['lexed']! > before['lexed']!, 'SELECT 1 needed the lexer alone');
+    assert.equal(after['parse_dropped'], before['parse_dropped']);
+    p.pgtide.reload(p.config);
+    const reloaded = await events();
+    for (const event of Object.keys(after)) assert.ok(reloaded[event]! >= after[event]!, `${event} fell at reload`);
+  });
 });
