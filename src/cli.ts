@@ -181,7 +181,7 @@ async function start(source: ConfigSource): Promise<number> {
     shareAdminCommand: primary?.shareAdminCommand,
     askOtherWorkers: primary?.askOtherWorkers,
     reloadConfig: () => share(source().config),
-    onShutdown: () => process.exit(0),
+    onShutdown: endPooler,
     supervisorLogFile: process.env[SUPERVISOR_LOG_FILE_ENV],
   });
   // Why the process died belongs in the log file too, not only on stderr. Node still prints
@@ -223,7 +223,7 @@ async function start(source: ConfigSource): Promise<number> {
     pgtide.log.info({ graceful }, 'stopping');
     void pgtide.stop(graceful).then(() => {
       pgtide.log.flush?.();
-      setTimeout(() => process.exit(0), 50);
+      endPooler();
     });
   };
   process.once('SIGTERM', stop(true));
@@ -291,6 +291,12 @@ function describe(err: unknown): string {
 function finish(code: number): void {
   process.exitCode = code;
   setTimeout(() => process.exit(code), 2000).unref();
+}
+
+/** A stopped pooler ends as a command does; a parent's IPC channel would hold its loop. */
+function endPooler(): void {
+  if (process.connected) process.disconnect();
+  finish(0);
 }
 
 main(process.argv.slice(2)).then(finish, (err) => {
