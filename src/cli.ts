@@ -293,8 +293,10 @@ function finish(code: number): void {
   setTimeout(() => process.exit(code), 2000).unref();
 }
 
-/** A stopped pooler ends as a command does; a parent's IPC channel would hold its loop. */
+/** A stopped pooler ends as a command does; a parent's IPC channel would hold its loop. Closing
+ *  it is this process's doing, not a sign that the parent is gone (watchSupervisor). */
 function endPooler(): void {
+  process.removeAllListeners('disconnect');
   if (process.connected) process.disconnect();
   finish(0);
 }

@@ -155,6 +155,7 @@ describe('pgtide start --supervise', () => {
     assert.ok(!isAlive(pooler), 'the pooler must be gone too');
     assert.match(supervisor.output, /supervisor: pooler stopped/);
     assert.equal(supervisor.poolerPids().length, 2, 'no restart after SIGTERM');
+    assert.doesNotMatch(supervisor.output, /the supervisor is gone/, 'a stopping pooler blamed its supervisor');
   });
 });
 
