@@ -22,7 +22,7 @@ import { relink, sendRewritten, splitWhole, startTracking, type StatementLink } 
 import { defer, flushQueued, mustDefer, oweSyncPoints, queue } from './session/queue.js';
 import { startQuery } from './session/stats.js';
 import { AUTH_TYPES, learnServerParams, onAuthData, onLoginMessage, onStartupData } from './session/login.js';
-import { NO_PARAMS, State, Wait } from './session/state.js';
+import { NO_CHUNKS, NO_PARAMS, State, Wait, appended } from './session/state.js';
 import { route, routeFirstBytes } from './session/route.js';
 import { checkTimeouts } from './session/timeouts.js';
 import { acquire, serverAssigned, transactionAnswered } from './session/handoff.js';
@@ -84,14 +84,14 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   timeoutCancelAt = 0;
 
   // Client bytes that arrived while no server was linked, flushed in order when one is.
-  queued: Buffer[] = [];
+  queued = NO_CHUNKS;
   queuedSyncs = 0;
   declare queuedUnsynced: boolean;
   /** Which of queuedSyncs are Queries or FunctionCalls inside a batch (see SyncPoints.sent); null: none yet. */
   queuedBatched: number[] | null = null;
   queuedBytes = 0;
   // Chunks held back while a read runs on a standby (see onQueryData).
-  deferred: Buffer[] = [];
+  deferred = NO_CHUNKS;
   deferredBytes = 0;
   /** The linked server was chosen for a read (it may be a standby). */
   declare readLink: boolean;
@@ -99,7 +99,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** The server has sent something for this link (a retry is no longer transparent). */
   declare answered: boolean;
   /** Bytes sent on a read link before any answer: resent once if the standby fails. */
-  readonly sentOnLink: Buffer[] = [];
+  sentOnLink = NO_CHUNKS;
   /** This transaction is being retried: it goes to the primary. */
   declare retrying: boolean;
   resend: Resend | null = null;
@@ -221,7 +221,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         return onAuthData(this, chunk);
       case State.Login:
         // Nothing is legal before our ReadyForQuery; keep it for after, in order.
-        this.queued.push(chunk);
+        this.queued = appended(this.queued, chunk);
         this.pauseClient();
         return;
     }
@@ -257,7 +257,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       const server = this.server;
       if (server) {
         oweSyncPoints(this, server, unsynced);
-        if ((this.readLink || this.tracking) && !this.answered) this.sentOnLink.push(data);
+        if ((this.readLink || this.tracking) && !this.answered) this.sentOnLink = appended(this.sentOnLink, data);
         this.pool!.stats.bytesReceived += data.length;
         if (this.queryStart === 0) startQuery(this);
         if (!this.send(server, data)) this.pauseClient();

@@ -11,11 +11,9 @@ import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 
 const t = currentTopology();
 
-/** The only objects a client session holds for itself once logged in and idle. */
+/** The only objects a client session holds for itself once logged in and idle. Its lists of
+ *  chunks (queued, deferred, sent on a link) are the shared empty one until it holds some. */
 const OWN_OBJECTS = [
-  'deferred',
-  'queued',
-  'sentOnLink', // empty arrays the forward path pushes to
   'scanner', // message boundaries of the client's stream: numbers only, no buffer (checked below)
   'settings', // its session settings, whose startup values are shared (checked below)
   'socket',

@@ -4,16 +4,17 @@ import { PoolStats } from '../../src/pool/pool.js';
 import { SyncPoints } from '../../src/pool/sync-points.js';
 import { defer, flushQueued, queue, takeQueued, type QueueSession } from '../../src/proxy/session/queue.js';
 import { countAnswered, startQuery } from '../../src/proxy/session/stats.js';
+import { NO_CHUNKS } from '../../src/proxy/session/state.js';
 
 function session(): QueueSession & { paused: number; resumed: number; sent: Buffer[] } {
   const s = {
-    queued: [] as Buffer[],
+    queued: NO_CHUNKS,
     queuedBytes: 0,
     queuedSyncs: 0,
     queuedUnsynced: false,
-    deferred: [] as Buffer[],
+    deferred: NO_CHUNKS,
     deferredBytes: 0,
-    sentOnLink: [] as Buffer[],
+    sentOnLink: NO_CHUNKS,
     readLink: false,
     tracking: false,
     isClosed: false,
@@ -88,6 +89,27 @@ describe('bytes waiting for a server', () => {
     s.queuedSyncs = 1;
     assert.deepEqual(takeQueued(s).map(String), ['a']);
     assert.equal(s.queuedSyncs, 0);
+  });
+
+  it('are held in a list of the session only while there are some: flushed or taken, it shares the empty one again', () => {
+    const s = session();
+    queue(s, Buffer.from('a'));
+    defer(s, Buffer.from('b'));
+    assert.notEqual(s.queued, NO_CHUNKS);
+    assert.notEqual(s.deferred, NO_CHUNKS);
+    s.readLink = true;
+    flushQueued(s, server());
+    assert.equal(s.queued, NO_CHUNKS);
+    assert.deepEqual(s.sentOnLink.map(String), ['a'], 'kept to run again if the standby fails');
+    queue(s, Buffer.from('c'));
+    assert.deepEqual(takeQueued(s).map(String), ['c']);
+    assert.equal(s.queued, NO_CHUNKS);
+    assert.equal(NO_CHUNKS.length, 0);
+    assert.throws(
+      () => (NO_CHUNKS as Buffer[]).push(Buffer.from('x')),
+      TypeError,
+      'no session adds to the shared list',
+    );
   });
 });
 

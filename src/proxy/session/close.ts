@@ -5,7 +5,7 @@ import tls from 'node:tls';
 import { UNKNOWN_SETTINGS } from '../../pool/server-settings.js';
 import type { ServerWaiter } from '../../pool/linked-server.js';
 import type { ClientSession } from '../client-session.js';
-import { State } from './state.js';
+import { NO_CHUNKS, State } from './state.js';
 
 /** What of the session these functions use. */
 export type CloseSession = Pick<
@@ -68,7 +68,7 @@ export function closeSession(s: CloseSession, terminated = false): void {
       ctx.sendCancel,
     );
   }
-  s.queued.length = 0;
+  s.queued = NO_CHUNKS;
   // After Terminate with nothing left to send, the socket is closed at once, as PostgreSQL
   // does: no half-close to wait out, no timer for a client that will not read. TLS still
   // ends politely, so that the client gets its close_notify.

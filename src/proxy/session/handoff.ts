@@ -17,7 +17,7 @@ import { flushQueued, replayDeferred, takeQueued, type QueueSession } from './qu
 import { SESSION_STATE_PROBE, pin } from './pinning.js';
 import { retryOnPrimary, type ResendSession } from './read-retry.js';
 import { correctReported, reportSettings, type ReportedParamsSession } from './reported-params.js';
-import { State, Wait, poolOf, releaseAfterFailure, type PoolsSession } from './state.js';
+import { NO_CHUNKS, State, Wait, appended, poolOf, releaseAfterFailure, type PoolsSession } from './state.js';
 
 /** What of the session these functions use. */
 export type HandoffSession = Pick<
@@ -326,7 +326,7 @@ function leftDuringCheck(s: HandoffSession, server: LinkedServer): void {
  * a stale plan, a write a standby refused) goes first.
  */
 function resumeAfterCheck(s: HandoffSession): void {
-  for (const chunk of takeQueued(s)) s.deferred.push(chunk);
+  for (const chunk of takeQueued(s)) s.deferred = appended(s.deferred, chunk);
   if (s.resend?.bytes) return retryOnPrimary(s);
   if (s.deferred.length > 0) replayDeferred(s);
 }
@@ -401,7 +401,7 @@ function releaseServer(s: HandoffSession): void {
   s.serverPaused = false;
   s.readLink = false;
   s.retrying = false;
-  s.sentOnLink.length = 0;
+  s.sentOnLink = NO_CHUNKS;
   if (s.resend !== null) s.resend.heldRefusal = null;
   server.unlink();
   const reset = s.ctx.config.server_reset_query_always ? s.ctx.config.server_reset_query : '';

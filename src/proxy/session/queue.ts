@@ -5,7 +5,7 @@
 import type { LinkedServer } from '../../pool/linked-server.js';
 import type { ClientSession } from '../client-session.js';
 import { startQuery, type StatsSession } from './stats.js';
-import { State } from './state.js';
+import { NO_CHUNKS, State, appended } from './state.js';
 
 const QUEUE_LIMIT_BYTES = 256 * 1024;
 
@@ -40,7 +40,7 @@ export type QueueSession = Pick<
 
 /** Client bytes for the server not linked yet. */
 export function queue(s: QueueSession, data: Buffer): void {
-  s.queued.push(data);
+  s.queued = appended(s.queued, data);
   s.queuedBytes += data.length;
   // Pausing costs two syscalls, so only a client that sends a lot while it waits for a
   // server is paused: it must not fill our memory.
@@ -61,7 +61,7 @@ export function mustDefer(s: QueueSession): boolean {
 
 /** Client bytes to scan and route afresh later (see replayDeferred). */
 export function defer(s: QueueSession, chunk: Buffer): void {
-  s.deferred.push(chunk);
+  s.deferred = appended(s.deferred, chunk);
   s.deferredBytes += chunk.length;
   if (s.deferredBytes > QUEUE_LIMIT_BYTES) s.pauseClient();
 }
@@ -69,7 +69,7 @@ export function defer(s: QueueSession, chunk: Buffer): void {
 /** Replay held chunks now that the read's server is released or inside a transaction. */
 export function replayDeferred(s: QueueSession): void {
   const held = s.deferred;
-  s.deferred = [];
+  s.deferred = NO_CHUNKS;
   s.deferredBytes = 0;
   for (const chunk of held) {
     if (s.isClosed) return;
@@ -83,7 +83,8 @@ export function flushQueued(s: QueueSession, server: LinkedServer): void {
   oweSyncPoints(s, server, s.queuedUnsynced);
   s.queuedUnsynced = false;
   const queued = s.queued;
-  if (s.readLink || s.tracking) for (const buf of queued) s.sentOnLink.push(buf);
+  s.queued = NO_CHUNKS;
+  if (s.readLink || s.tracking) for (const buf of queued) s.sentOnLink = appended(s.sentOnLink, buf);
   if (queued.length > 0 && s.queryStart === 0) startQuery(s);
   let ok = true;
   if (queued.length === 1) {
@@ -93,7 +94,6 @@ export function flushQueued(s: QueueSession, server: LinkedServer): void {
     for (const buf of queued) ok = s.send(server, buf);
     server.socket.uncork();
   }
-  queued.length = 0;
   s.queuedBytes = 0;
   if (s.cancelWanted) {
     s.cancelWanted = false;
@@ -110,7 +110,7 @@ export function oweSyncPoints(s: QueueSession, server: LinkedServer, unsynced: b
 }
 
 /** The chunks queued while no server was linked, and their sync-point count forgotten: they are scanned again. */
-export function takeQueued(s: QueueSession): Buffer[] {
+export function takeQueued(s: QueueSession): readonly Buffer[] {
   s.queuedSyncs = 0;
   if (s.queuedBatched) s.queuedBatched.length = 0;
   // No server was linked: the last one was released idle, with no batch open.
@@ -118,5 +118,7 @@ export function takeQueued(s: QueueSession): Buffer[] {
   s.extendedSinceSyncPoint = 0;
   s.queuedUnsynced = false;
   s.queuedBytes = 0;
-  return s.queued.splice(0);
+  const queued = s.queued;
+  s.queued = NO_CHUNKS;
+  return queued;
 }

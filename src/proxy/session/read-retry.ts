@@ -7,7 +7,7 @@ import { decodeErrorFields, type ErrorFields } from '../../protocol/backend.js';
 import { BackendMessage, TransactionStatus } from '../../protocol/types.js';
 import type { ClientSession } from '../client-session.js';
 import { replayDeferred, type QueueSession } from './queue.js';
-import { State } from './state.js';
+import { NO_CHUNKS, State } from './state.js';
 import { endSkippedBatch, mayRunAgain } from './statement-link.js';
 
 export const enum Refusal {
@@ -69,7 +69,7 @@ export function refusalIn<C>(chunk: Buffer, retryable: Retryable<C>, context: C,
  */
 export class Resend {
   /** The bytes refused: they go again, to the primary when a standby refused them as a write. */
-  bytes: Buffer[] | null = null;
+  bytes: readonly Buffer[] | null = null;
   why = '';
   /** The refusal, kept until its ReadyForQuery arrives (and those of the batches pipelined after it). */
   heldRefusal: Buffer | null = null;
@@ -135,7 +135,8 @@ export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
       resend.why = stale
         ? 'a prepared statement was stale or missing on its server'
         : 'a standby refused it as a write (25006)';
-      resend.bytes = s.sentOnLink.splice(0);
+      resend.bytes = s.sentOnLink;
+      s.sentOnLink = NO_CHUNKS;
       // Counted as it arrived (onServerError), but the client never gets it.
       s.ctx.pools.countError(s.lastErrorCode, -1);
       // The ReadyForQuery may follow in a later chunk; keep a copy in case it does not.
@@ -145,7 +146,7 @@ export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
     }
   }
   if (s.resend !== null) s.resend.rerunning = false;
-  s.sentOnLink.length = 0;
+  s.sentOnLink = NO_CHUNKS;
   s.statements?.endUndo();
   return false;
 }
@@ -210,7 +211,8 @@ export function retryOnPrimary(s: ResendSession): void {
  * same bytes go once more, to the primary.
  */
 export function retryRead(s: RetrySession, reason: string): void {
-  const resend = s.sentOnLink.splice(0);
+  const resend = s.sentOnLink;
+  s.sentOnLink = NO_CHUNKS;
   s.statements?.rollBack();
   s.ctx.log.warn(
     { client: s.remote, backend: s.backend?.name, reason },

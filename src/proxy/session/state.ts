@@ -35,6 +35,21 @@ export const enum Wait {
 /** Startup parameters before the startup packet and after the login, which reads them. */
 export const NO_PARAMS: ReadonlyMap<string, string> = new Map();
 
+/**
+ * The empty list of client chunks (queued, deferred, sent on a link) that every session starts
+ * with and goes back to: one array for all, frozen, so that a session owns a list only while it
+ * holds chunks, and an idle client none (32 bytes a list). Read it freely; add to a list with
+ * `appended`; empty one by assigning NO_CHUNKS, never in place: a list handed on stays whole.
+ */
+export const NO_CHUNKS: readonly Buffer[] = Object.freeze([]);
+
+/** `list` with `chunk` at its end: the session's own list, made with its first chunk. */
+export function appended(list: readonly Buffer[], chunk: Buffer): readonly Buffer[] {
+  if (list === NO_CHUNKS) return [chunk];
+  (list as Buffer[]).push(chunk);
+  return list;
+}
+
 /** Idle and clean, a server can serve others; a failure inside pgtide's own transaction leaves it aborted. */
 export function releaseAfterFailure(pool: LendingPool, server: LinkedServer, why: string): void {
   if (server.isClosed) return;

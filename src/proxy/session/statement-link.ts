@@ -12,6 +12,7 @@ import { Expect, ResponseTracker } from '../response-tracker.js';
 import { STALE_PLAN_ERROR, statementFailure } from '../statement-failure.js';
 import type { ClientSession } from '../client-session.js';
 import { pin, type PinSession } from './pinning.js';
+import { NO_CHUNKS } from './state.js';
 
 /** A span of a server chunk replaced by pgtide's own answers (none: a hidden answer). */
 export type AnswerEdit = { start: number; end: number; insert: Buffer[] };
@@ -333,7 +334,7 @@ export function forwardEdited(s: ForwardSession, chunk: Buffer, parts: readonly 
     s.server!.pauseReading();
   }
   s.answered = true;
-  s.sentOnLink.length = 0;
+  s.sentOnLink = NO_CHUNKS;
   s.statements?.endUndo();
   return true;
 }
