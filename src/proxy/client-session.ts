@@ -30,6 +30,7 @@ import { holdsFirstAnswer, holdsRefusal, type Resend, retryRead } from './sessio
 import { bindSocket } from './session/socket.js';
 import { closeSession } from './session/close.js';
 import { defineFlags } from './session/flags.js';
+import { fromTicks, toTicks } from './session/clock.js';
 
 /**
  * One client connection: startup, TLS, authentication, then transactions forwarded to a
@@ -70,10 +71,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** A CancelRequest came while the client's query waited for a server. */
   declare cancelWanted: boolean;
 
-  readonly connectedAt = Date.now();
+  /** When it connected and when it was last active, in ticks (session/clock.ts): connectedAt, lastActive. */
+  private readonly connectedTicks = toTicks(Date.now());
+  private activeTicks = this.connectedTicks;
+  /** In ms, exact (a boxed number): the wait times SHOW STATS and SHOW CLIENTS give come from it. */
   waitingSince = 0;
-  /** Last time the client sent bytes or a transaction ended: for idle timeouts. */
-  lastActive = Date.now();
   /** query_timeout cancels a statement once. */
   declare timeoutCancelSent: boolean;
   /** performance.now() when the running query's first bytes went to a server, and its transaction's; 0: none. */
@@ -184,6 +186,19 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     bindSocket(this, socket);
     ctx.clients.add(this);
     ctx.loggingIn.add(this);
+  }
+
+  get connectedAt(): number {
+    return fromTicks(this.connectedTicks);
+  }
+
+  /** Last time the client sent bytes or a transaction ended: for idle timeouts. */
+  get lastActive(): number {
+    return fromTicks(this.activeTicks);
+  }
+
+  set lastActive(ms: number) {
+    this.activeTicks = toTicks(ms);
   }
 
   get isLoggingIn(): boolean {
