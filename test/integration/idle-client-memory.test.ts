@@ -28,6 +28,15 @@ function ownObjects(a: object, b: object): string[] {
     .sort();
 }
 
+/** V8's small integers: 32 bits, or 31 in a build with pointer compression. */
+const SMALL_INTEGER_BITS = (process.config.variables as Record<string, unknown>)['v8_enable_pointer_compression']
+  ? 31
+  : 32;
+
+function isSmall(value: number): boolean {
+  return Number.isInteger(value) && value >= -(2 ** (SMALL_INTEGER_BITS - 1)) && value < 2 ** (SMALL_INTEGER_BITS - 1);
+}
+
 function timers(): number {
   return process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
 }
@@ -70,6 +79,12 @@ describe('an idle logged-in client', { timeout: 60_000 }, () => {
           .filter(([, value]) => typeof value === 'boolean')
           .map(([name]) => name);
         assert.deepEqual(booleans, [], `${when}: no boolean field of its own`);
+        // A number that is no small integer (Date.now(), say) is kept in a box of 16 bytes per
+        // field: times are kept in ticks (session/clock.ts). waitingSince is exact in ms.
+        const boxed = Object.entries(session)
+          .filter(([name, value]) => typeof value === 'number' && name !== 'waitingSince' && !isSmall(value))
+          .map(([name]) => name);
+        assert.deepEqual(boxed, [], `${when}: no number of its own that needs a box`);
       }
       assert.deepEqual(ownObjects(a, b), [...OWN_OBJECTS].sort(), `${when}: the objects a client holds for itself`);
       assert.deepEqual(
