@@ -62,14 +62,14 @@ export class AssemblyBudget {
  */
 export class MessageScanner {
   collect: Uint8Array;
+  /** The protocol violation found; every scan after it fails. */
   error = '';
 
   private readonly maxPacketSize: number;
-  /** A header that straddles chunks: its bytes so far, its type byte and its length bytes so
-   *  far (big-endian), in plain fields: a scanner holds no buffer between messages. */
+  /** Bytes so far of a header that straddles chunks. Meanwhile `type` and `bodyLength` gather
+   *  its type byte and its length bytes (big-endian): a scanner holds no buffer between
+   *  messages, and every idle client has one, so it has no field of its own for them. */
   private headerFill = 0;
-  private headerType = 0;
-  private headerLength = 0;
   private inBody = false;
   private type = 0;
   /** Body bytes of the current message still to come, of its bodyLength. */
@@ -84,7 +84,6 @@ export class MessageScanner {
   private reserved = 0;
   /** During onMessage: the body of a bounded type is only its head (the budget was spent). */
   truncated = false;
-  private dead = false;
 
   constructor(
     maxPacketSize: number,
@@ -107,7 +106,7 @@ export class MessageScanner {
 
   /** Type byte of a message whose header is incomplete at the end of the last chunk. */
   get partialHeaderType(): number {
-    return this.headerFill > 0 ? this.headerType : 0;
+    return this.headerFill > 0 ? this.type : 0;
   }
 
   /** Where the message the last chunk (of `chunkLength` bytes) ended inside began in that
@@ -121,13 +120,11 @@ export class MessageScanner {
 
   reset(): void {
     this.headerFill = 0;
-    this.headerLength = 0;
     this.inBody = false;
     this.type = 0;
     this.remaining = 0;
     this.dropAssembly();
     this.assemblyFill = 0;
-    this.dead = false;
     this.error = '';
   }
 
@@ -135,7 +132,7 @@ export class MessageScanner {
    *  `end` if the sink returned false), or -1 on a protocol violation (see `error`); after
    *  -1 every scan returns -1 until reset(). */
   scan(chunk: Buffer, sink: MessageSink, from = 0): number {
-    if (this.dead) return -1;
+    if (this.error !== '') return -1;
     const n = chunk.length;
     let pos = Math.min(Math.max(from, 0), n);
     for (;;) {
@@ -185,15 +182,18 @@ export class MessageScanner {
       // length a signed 32-bit integer, as readInt32BE reads it).
       while (this.headerFill < HEADER_SIZE && pos < n) {
         const byte = chunk[pos++]!;
-        if (this.headerFill++ === 0) this.headerType = byte;
-        else this.headerLength = (this.headerLength << 8) | byte;
+        if (this.headerFill++ === 0) {
+          this.type = byte;
+          this.bodyLength = 0;
+        } else {
+          this.bodyLength = (this.bodyLength << 8) | byte;
+        }
       }
       if (this.headerFill < HEADER_SIZE) return n;
       this.headerFill = 0;
-      const len = this.headerLength;
-      this.headerLength = 0;
-      if (!this.checkHeader(this.headerType, len)) return -1;
-      this.startBody(this.headerType, len - 4);
+      const len = this.bodyLength;
+      if (!this.checkHeader(this.type, len)) return -1;
+      this.startBody(this.type, len - 4);
     }
   }
 
@@ -238,7 +238,6 @@ export class MessageScanner {
     } else {
       return true;
     }
-    this.dead = true;
     this.inBody = false;
     this.dropAssembly();
     return false;
