@@ -83,7 +83,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   xactStart = 0;
   /** SQLSTATE of the latest server error counted for the client: taken back when pgtide hides it (a rerun). */
   lastErrorCode = '';
-  timeoutCancelAt = 0;
+  /** When query_timeout cancelled the statement, in ticks (session/clock.ts): a time in ms
+   *  stored once would box this field in every session made after. */
+  timeoutCancelTicks = 0;
 
   // Client bytes that arrived while no server was linked, flushed in order when one is.
   queued = NO_CHUNKS;

@@ -7,6 +7,7 @@ import type { LinkedServer } from '../../pool/linked-server.js';
 import type { ClientSession } from '../client-session.js';
 import { rerouteWaiting, waitsOnStaleBackend, type RouteSession } from './route.js';
 import { State, Wait } from './state.js';
+import { fromTicks, toTicks } from './clock.js';
 
 /** How long a statement cancelled by query_timeout may take to end before its server is closed. */
 const QUERY_CANCEL_GRACE_MS = 5000;
@@ -26,7 +27,7 @@ export type TimeoutSession = Pick<
   | 'retryRoute'
   | 'server'
   | 'state'
-  | 'timeoutCancelAt'
+  | 'timeoutCancelTicks'
   | 'timeoutCancelSent'
   | 'wait'
   | 'waitingSince'
@@ -118,9 +119,9 @@ export function checkTimeouts(s: TimeoutSession, now: number): void {
 function queryTimedOut(s: TimeoutSession, server: LinkedServer, now: number): void {
   if (!s.timeoutCancelSent) {
     s.timeoutCancelSent = true;
-    s.timeoutCancelAt = now;
+    s.timeoutCancelTicks = toTicks(now);
     s.ctx.sendCancel(server);
-  } else if (now - s.timeoutCancelAt > QUERY_CANCEL_GRACE_MS) {
+  } else if (now - fromTicks(s.timeoutCancelTicks) > QUERY_CANCEL_GRACE_MS) {
     const why = `query_timeout: the server did not end the statement within ${QUERY_CANCEL_GRACE_MS / 1000} s of its cancel`;
     s.fatal(
       SQLSTATE.QUERY_CANCELED,
