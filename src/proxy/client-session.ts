@@ -29,7 +29,7 @@ import { acquire, serverAssigned, transactionAnswered } from './session/handoff.
 import { holdsFirstAnswer, holdsRefusal, type Resend, retryRead } from './session/read-retry.js';
 import { bindSocket } from './session/socket.js';
 import { closeSession } from './session/close.js';
-import { defineFlags } from './session/flags.js';
+import { defineChoices, defineFlags, type Choices } from './session/flags.js';
 import { fromTicks, toTicks } from './session/clock.js';
 
 /**
@@ -47,6 +47,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   socket: net.Socket;
   /** The boolean fields declared below, one bit each (session/flags.ts). */
   flags = 0;
+  /** The fields declared below that hold one of a few values (mode, consistency, wait,
+   *  routeOverride), a few bits each (session/flags.ts, SESSION_CHOICES). */
+  choices = 0;
   state = State.Startup;
   /** Dropped once the startup packet is read. */
   startup: StartupReader | null = new StartupReader();
@@ -57,7 +60,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   database = '';
   applicationName = '';
   startupParams: ReadonlyMap<string, string> = NO_PARAMS;
-  mode: PoolMode = 'transaction';
+  declare mode: PoolMode;
   pool: LendingPool | null = null;
   /** This client's pool on each backend it used, so routing builds no lookup key per
    *  transaction: the first in two fields, the others in a map made when one is used. */
@@ -107,7 +110,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** This transaction is being retried: it goes to the primary. */
   declare retrying: boolean;
   resend: Resend | null = null;
-  consistency: Consistency = 'read_your_writes';
+  declare consistency: Consistency;
   declare firstStatementRouting: boolean;
   /** Session state keeps this client on its server connection (see pin()). */
   declare pinned: boolean;
@@ -115,7 +118,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   declare pinnedForGood: boolean;
   /** Code pgtide cannot see into ran in this transaction: probe for session state after it. */
   declare probeAfter: boolean;
-  wait = Wait.Pool;
+  declare wait: Wait;
   /** The hand-off token: every wait (see waitFor) takes a new one, and so do a re-route and the
    *  close that abandon it. The continuation of a hand-off (pgtide's own query, a replay check)
    *  touches the session only while the token it was given is current. */
@@ -125,7 +128,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   chunkKind: string | null = null;
   chunkReadOnly: boolean | undefined = undefined;
   /** `SET pgtide.route = primary | standby | auto`. */
-  routeOverride: 'primary' | 'standby' | 'auto' = 'auto';
+  declare routeOverride: 'primary' | 'standby' | 'auto';
   /** default_transaction_read_only is on for this client (startup or SET). */
   declare readOnlySession: boolean;
   /** Its transactions are serializable by default, which standbys refuse: everything goes to the primary. */
@@ -492,3 +495,12 @@ defineFlags<ClientSession>(ClientSession.prototype, [
   'serverCut',
   'settingsDirty',
 ]);
+
+/** What the choices of a session may be, its first value first (a new session's). */
+const SESSION_CHOICES: Choices<ClientSession> = {
+  mode: ['transaction', 'session', 'statement'],
+  consistency: ['read_your_writes', 'eventual', 'primary_only'],
+  wait: [Wait.Pool, Wait.SetUp, Wait.OwnQuery],
+  routeOverride: ['auto', 'primary', 'standby'],
+};
+defineChoices<ClientSession>(ClientSession.prototype, SESSION_CHOICES);
