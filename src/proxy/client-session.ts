@@ -47,10 +47,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   socket: net.Socket;
   /** The boolean fields declared below, one bit each (session/flags.ts). */
   flags = 0;
-  /** The fields declared below that hold one of a few values (mode, consistency, wait,
-   *  routeOverride), a few bits each (session/flags.ts, SESSION_CHOICES). */
+  /** The fields declared below that hold one of a few values (state, mode, consistency, wait,
+   *  routeOverride, chunkReadOnly), a few bits each (session/flags.ts, SESSION_CHOICES). */
   choices = 0;
-  state = State.Startup;
+  declare state: State;
   /** Dropped once the startup packet is read. */
   startup: StartupReader | null = new StartupReader();
   readonly scanner: MessageScanner;
@@ -126,7 +126,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** A BEGIN answered by pgtide, run on the server of the transaction's first statement. */
   pendingBegin: string | null = null;
   chunkKind: string | null = null;
-  chunkReadOnly: boolean | undefined = undefined;
+  declare chunkReadOnly: boolean | undefined;
   /** `SET pgtide.route = primary | standby | auto`. */
   declare routeOverride: 'primary' | 'standby' | 'auto';
   /** default_transaction_read_only is on for this client (startup or SET). */
@@ -498,9 +498,22 @@ defineFlags<ClientSession>(ClientSession.prototype, [
 
 /** What the choices of a session may be, its first value first (a new session's). */
 const SESSION_CHOICES: Choices<ClientSession> = {
+  state: [
+    State.Startup,
+    State.Tls,
+    State.Lookup,
+    State.Auth,
+    State.Login,
+    State.Ready,
+    State.Waiting,
+    State.Linked,
+    State.Admin,
+    State.Closed,
+  ],
   mode: ['transaction', 'session', 'statement'],
   consistency: ['read_your_writes', 'eventual', 'primary_only'],
   wait: [Wait.Pool, Wait.SetUp, Wait.OwnQuery],
   routeOverride: ['auto', 'primary', 'standby'],
+  chunkReadOnly: [undefined, false, true],
 };
 defineChoices<ClientSession>(ClientSession.prototype, SESSION_CHOICES);
