@@ -2,7 +2,7 @@ import type net from 'node:net';
 import { MessageScanner, type MessageSink } from '../protocol/scanner.js';
 import { StartupReader } from '../protocol/startup.js';
 import { errorCode } from '../protocol/backend.js';
-import type { Classification } from '../sql/index.js';
+import { STATEMENT_KINDS, type Classification, type StatementKind } from '../sql/index.js';
 import { BackendMessage } from '../protocol/types.js';
 import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/encode.js';
@@ -48,7 +48,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** The boolean fields declared below, one bit each (session/flags.ts). */
   flags = 0;
   /** The fields declared below that hold one of a few values (state, mode, consistency, wait,
-   *  routeOverride, chunkReadOnly), a few bits each (session/flags.ts, SESSION_CHOICES). */
+   *  routeOverride, chunkKind, chunkReadOnly), a few bits each (session/flags.ts, SESSION_CHOICES). */
   choices = 0;
   declare state: State;
   /** Dropped once the startup packet is read. */
@@ -125,7 +125,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   epoch = 0;
   /** A BEGIN answered by pgtide, run on the server of the transaction's first statement. */
   pendingBegin: string | null = null;
-  chunkKind: string | null = null;
+  declare chunkKind: StatementKind | null;
   declare chunkReadOnly: boolean | undefined;
   /** `SET pgtide.route = primary | standby | auto`. */
   declare routeOverride: 'primary' | 'standby' | 'auto';
@@ -514,6 +514,7 @@ const SESSION_CHOICES: Choices<ClientSession> = {
   consistency: ['read_your_writes', 'eventual', 'primary_only'],
   wait: [Wait.Pool, Wait.SetUp, Wait.OwnQuery],
   routeOverride: ['auto', 'primary', 'standby'],
+  chunkKind: [null, ...STATEMENT_KINDS],
   chunkReadOnly: [undefined, false, true],
 };
 defineChoices<ClientSession>(ClientSession.prototype, SESSION_CHOICES);
