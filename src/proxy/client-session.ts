@@ -41,7 +41,9 @@ import { fromTicks, toTicks } from './session/clock.js';
  * phase is a module of `session/`, plain functions over a `Pick` of the session: hence fields
  * that are not private. An idle client holds only a listed few objects
  * (test/integration/idle-client-memory.test.ts): a phase's state object (a StatementLink, a
- * Resend) is made when the phase first needs it; the fields the forward path touches stay plain.
+ * Resend) is made when the phase first needs it, its lists of chunks are one shared empty list
+ * until it holds some (session/state.ts), its yes/no and few-valued fields are bits of two small
+ * integers (session/flags.ts) and its times small integers too (session/clock.ts).
  */
 export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   socket: net.Socket;
