@@ -1,6 +1,6 @@
 // What an idle logged-in client holds in pgtide beyond its socket (bench/memory measures the
-// KiB): no function of its own (the socket handlers are shared), no timer, no buffer, and of
-// the objects it points to only those listed here are its own; the others (pool, backend,
+// KiB): no function of its own (the socket handlers are shared), no timer, no buffer, no number
+// that V8 keeps in a box, and of the objects it points to only those listed here are its own; the others (pool, backend,
 // settings, ParameterStatus values) it shares with the other clients of its pool. A new
 // per-client object fails this test: allocate it when it is first needed, or share it.
 import { after, before, describe, test } from 'node:test';
