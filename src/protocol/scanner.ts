@@ -18,6 +18,8 @@ const EMPTY = Buffer.alloc(0);
 const INITIAL_ASSEMBLY = 64 * 1024;
 /** How much of a head-only message's body is kept when it is cut across chunks. */
 export const HEAD_BYTES = 256;
+/** MessageScanner.headerFill once the whole header is read: the body comes. */
+const IN_BODY = HEADER_SIZE;
 const WHOLE = 1,
   HEAD = 2,
   BOUNDED = 3;
@@ -66,11 +68,11 @@ export class MessageScanner {
   error = '';
 
   private readonly maxPacketSize: number;
-  /** Bytes so far of a header that straddles chunks. Meanwhile `type` and `bodyLength` gather
-   *  its type byte and its length bytes (big-endian): a scanner holds no buffer between
-   *  messages, and every idle client has one, so it has no field of its own for them. */
+  /** Bytes of the current message's header read: 0 at a boundary, 1 to 4 while a header
+   *  straddles chunks, IN_BODY while its body comes. A straddling header's type byte and
+   *  length bytes (big-endian) gather in `type` and `bodyLength`: a scanner holds no buffer
+   *  between messages, and every idle client has a scanner, so it has no more fields than that. */
   private headerFill = 0;
-  private inBody = false;
   private type = 0;
   /** Body bytes of the current message still to come, of its bodyLength. */
   private remaining = 0;
@@ -96,31 +98,30 @@ export class MessageScanner {
 
   /** True when not inside a message (all bytes so far form complete messages). */
   get atBoundary(): boolean {
-    return !this.inBody && this.headerFill === 0;
+    return this.headerFill === 0;
   }
 
   /** Bytes of a message header received so far when the last chunk ended inside one (0 otherwise). */
   get partialHeaderLength(): number {
-    return this.headerFill;
+    return this.headerFill === IN_BODY ? 0 : this.headerFill;
   }
 
   /** Type byte of a message whose header is incomplete at the end of the last chunk. */
   get partialHeaderType(): number {
-    return this.headerFill > 0 ? this.type : 0;
+    return this.headerFill > 0 && this.headerFill < IN_BODY ? this.type : 0;
   }
 
   /** Where the message the last chunk (of `chunkLength` bytes) ended inside began in that
    *  chunk; -1 when it began in an earlier one or when no message is cut. */
   cutMessageStart(chunkLength: number): number {
-    if (this.headerFill > 0) return chunkLength >= this.headerFill ? chunkLength - this.headerFill : -1;
-    if (!this.inBody) return -1;
+    if (this.headerFill === 0) return -1;
+    if (this.headerFill < IN_BODY) return chunkLength >= this.headerFill ? chunkLength - this.headerFill : -1;
     const received = HEADER_SIZE + this.bodyLength - this.remaining;
     return chunkLength >= received ? chunkLength - received : -1;
   }
 
   reset(): void {
     this.headerFill = 0;
-    this.inBody = false;
     this.type = 0;
     this.remaining = 0;
     this.dropAssembly();
@@ -136,7 +137,7 @@ export class MessageScanner {
     const n = chunk.length;
     let pos = Math.min(Math.max(from, 0), n);
     for (;;) {
-      if (this.inBody) {
+      if (this.headerFill === IN_BODY) {
         const take = Math.min(this.remaining, n - pos);
         if (this.assembly !== null) {
           const keep = this.headOnly ? Math.min(take, this.assembly.length - this.assemblyFill) : take;
@@ -148,7 +149,7 @@ export class MessageScanner {
         pos += take;
         this.remaining -= take;
         if (this.remaining > 0) return n;
-        this.inBody = false;
+        this.headerFill = 0;
         const body = this.assembly;
         if (body !== null) {
           this.truncated = this.headOnly && this.collect[this.type] === BOUNDED;
@@ -190,7 +191,6 @@ export class MessageScanner {
         }
       }
       if (this.headerFill < HEADER_SIZE) return n;
-      this.headerFill = 0;
       const len = this.bodyLength;
       if (!this.checkHeader(this.type, len)) return -1;
       this.startBody(this.type, len - 4);
@@ -198,7 +198,7 @@ export class MessageScanner {
   }
 
   private startBody(type: number, bodyLength: number): void {
-    this.inBody = true;
+    this.headerFill = IN_BODY;
     this.type = type;
     this.remaining = bodyLength;
     this.bodyLength = bodyLength;
@@ -238,7 +238,7 @@ export class MessageScanner {
     } else {
       return true;
     }
-    this.inBody = false;
+    this.headerFill = 0;
     this.dropAssembly();
     return false;
   }
