@@ -57,14 +57,15 @@ function inOwnTransaction(sql: string): string {
  * transaction first gets exactly these (see diffSql).
  */
 export class SessionSettings {
-  readonly startup: Settings;
-  values: Settings;
+  /** The startup settings and their key, shared by the sessions that have them. */
+  private readonly shared: SharedSettings;
+  /** The settings now and their key: the shared startup ones until a read-back learns others
+   *  (a pair rather than two fields: every idle client has a SessionSettings). */
+  private current: SharedSettings;
   /** Custom (dotted) setting names the session used: read back by name. Made with the first. */
   private customNames: Set<string> | null = null;
   /** A set_config whose name pgtide could not read: what the server holds is unknown. */
   private unknownChange = false;
-  /** Compared with the key of what a server has, so a link costs one string comparison. */
-  key: string;
 
   /** Throws on a malformed `options` value (the caller answers like PostgreSQL, 08P01 / 22023).
    *  `shared`: startup settings other sessions have, reused when equal (most clients of a pool
@@ -87,10 +88,22 @@ export class SessionSettings {
       // The key spells every name and value the map holds.
       shared.set(key, known, key.length * 2);
     }
-    this.startup = known.settings;
-    this.values = known.settings;
-    this.key = known.key;
+    this.shared = known;
+    this.current = known;
     for (const name of startup.keys()) if (name.includes('.')) this.addCustomName(name);
+  }
+
+  get startup(): Settings {
+    return this.shared.settings;
+  }
+
+  get values(): Settings {
+    return this.current.settings;
+  }
+
+  /** Compared with the key of what a server has, so a link costs one string comparison. */
+  get key(): string {
+    return this.current.key;
   }
 
   /** A statement that may change settings (see changesSettings): note the names to read back. */
@@ -140,8 +153,7 @@ export class SessionSettings {
         restored.push(name);
       }
     }
-    this.values = values;
-    this.key = settingsKey(values);
+    this.current = { settings: values, key: settingsKey(values) };
     return { found, restored };
   }
 }
