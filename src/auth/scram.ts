@@ -1,6 +1,7 @@
 // SCRAM-SHA-256 building blocks shared by both sides of an exchange (RFC 5802, RFC 7677).
 // Everything here is pure; the per-exchange state lives in scram-server.ts / scram-client.ts.
-import { createHash, createHmac, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
+import { isAscii } from 'node:buffer';
+import { createHmac, hash, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
 import { takeRandom } from './random-pool.js';
 
 export const SCRAM_MECHANISM = 'SCRAM-SHA-256';
@@ -16,7 +17,8 @@ export function hmac(key: Buffer, data: string): Buffer {
 }
 
 export function sha256(data: Buffer): Buffer {
-  return createHash('sha256').update(data).digest();
+  // One-shot: no Hash object per call (a login hashes once).
+  return hash('sha256', data, 'buffer');
 }
 
 export function xor(a: Buffer, b: Buffer): Buffer {
@@ -83,6 +85,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export function decodeMessage(data: Buffer | string): string | null {
   if (typeof data === 'string') return data.length <= SCRAM_MAX_MESSAGE_LENGTH ? data : null;
   if (data.length > SCRAM_MAX_MESSAGE_LENGTH) return null;
+  // Clients send ASCII (nonces, base64, an empty n=): no decoder call for them.
+  if (isAscii(data)) return data.toString('latin1');
   try {
     return utf8.decode(data);
   } catch {
@@ -95,11 +99,18 @@ export interface ScramAttribute {
   value: string;
 }
 
+const EQUALS = 0x3d;
+
+function isLetter(code: number): boolean {
+  const lower = code | 0x20;
+  return lower >= 0x61 && lower <= 0x7a;
+}
+
 /** Splits `a=value,b=value`; null unless every part is a one-letter attribute. */
 export function parseAttributes(text: string): ScramAttribute[] | null {
   const attributes: ScramAttribute[] = [];
   for (const part of text.split(',')) {
-    if (part.length < 2 || part[1] !== '=' || !/^[A-Za-z]$/.test(part[0]!)) return null;
+    if (part.length < 2 || part.charCodeAt(1) !== EQUALS || !isLetter(part.charCodeAt(0))) return null;
     attributes.push({ name: part[0]!, value: part.slice(2) });
   }
   return attributes;

@@ -7,6 +7,7 @@ import { constantTimeEqual } from '../auth/scram.js';
 import type { ScramCredentials } from '../auth/scram-client.js';
 import { decodePassword, decodeSASLInitialResponse, decodeSASLResponse } from '../protocol/frontend.js';
 import * as encode from '../protocol/encode.js';
+import { LruCache } from '../sql/lru.js';
 
 export type AuthStep =
   | { kind: 'send'; message: Buffer }
@@ -148,12 +149,23 @@ export class ClientAuth {
   }
 }
 
+// A stored secret is parsed (a regular expression, three base64 decodes) once, not at every
+// login; the parsed secret is never changed, so sessions share it.
+const PARSED_SECRETS = 10_000;
+const PARSED_SECRET_BYTES = 300;
+const parsedSecrets = new LruCache<Secret | null>(PARSED_SECRETS, PARSED_SECRETS * PARSED_SECRET_BYTES);
+
 function safeParse(stored: string): Secret | null {
+  const cached = parsedSecrets.get(stored);
+  if (cached !== undefined) return cached;
+  let secret: Secret | null;
   try {
-    return parseSecret(stored);
+    secret = parseSecret(stored);
   } catch {
-    return null;
+    secret = null;
   }
+  parsedSecrets.set(stored, secret, PARSED_SECRET_BYTES);
+  return secret;
 }
 
 function chooseMethod(authType: ExchangeType, secret: Secret | null): Method {
