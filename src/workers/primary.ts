@@ -11,7 +11,8 @@
 // exit (src/cli.ts).
 import { youngGenerationArgs } from '../young-generation.js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { SUPERVISOR_LOG_FILE_ENV, WORKER_SLOT_ENV } from '../config/env.js';
+import { randomBytes } from 'node:crypto';
+import { NAME_SALT_KEY_ENV, SUPERVISOR_LOG_FILE_ENV, WORKER_SLOT_ENV } from '../config/env.js';
 import type { Config } from '../config/types.js';
 import { createLogger, type Logger } from '../log.js';
 import { workerOfCancelPid } from '../proxy/cancel-keys.js';
@@ -45,6 +46,8 @@ export class Primary {
   private readonly backoff: Backoff;
   private phase: Phase = 'starting';
   private readonly adminState = new SharedAdminState();
+  /** One for the instance's life: a restarted worker gives every name the salt it gave before. */
+  private readonly nameSaltKey = randomBytes(32).toString('hex');
   private exitCode = 0;
   private readonly done: Promise<number>;
   private finish!: (code: number) => void;
@@ -92,7 +95,11 @@ export class Primary {
   }
 
   private spawnWorker(slot: Slot): void {
-    const env = { ...process.env, [WORKER_SLOT_ENV]: `${slot.id}/${this.options.count}` };
+    const env = {
+      ...process.env,
+      [WORKER_SLOT_ENV]: `${slot.id}/${this.options.count}`,
+      [NAME_SALT_KEY_ENV]: this.nameSaltKey,
+    };
     const args = [...youngGenerationArgs(process.execArgv, process.env['NODE_OPTIONS']), ...this.options.childArgs];
     const child = spawn(process.execPath, args, {
       env,
