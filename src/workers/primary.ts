@@ -16,6 +16,7 @@ import { NAME_SALT_KEY_ENV, SUPERVISOR_LOG_FILE_ENV, WORKER_SLOT_ENV } from '../
 import type { Config } from '../config/types.js';
 import { createLogger, type Logger } from '../log.js';
 import { workerOfCancelPid } from '../proxy/cancel-keys.js';
+import { listen } from '../proxy/listener.js';
 import { DEFAULT_BACKOFF, restartDelay, type Backoff } from '../supervisor.js';
 import { BoundedChannel, isWorkerMessage, type WorkerMessage } from './messages.js';
 import { SharedAdminState } from './shared-state.js';
@@ -207,11 +208,20 @@ export class Primary {
 }
 
 /** `pgtide start` with `workers` > 1: this process becomes the primary and runs the workers. */
-export function runPrimary(config: Config): Promise<number> {
+export async function runPrimary(config: Config): Promise<number> {
   const log = createLogger(config.instance_name, config.log_level, {
     logDir: config.log_dir,
     supervisorLogFile: process.env[SUPERVISOR_LOG_FILE_ENV],
   });
+  try {
+    await claimPorts(config);
+  } catch (err) {
+    log.fatal(
+      { err: (err as Error).message, hint: 'another pgtide (or other process) listens on that address' },
+      'primary: could not start',
+    );
+    return 1;
+  }
   const primary = new Primary({ count: config.workers, childArgs: process.argv.slice(1), log });
   process.on('SIGHUP', () => primary.reload());
   process.on('SIGTERM', () => primary.stop('SIGTERM'));
@@ -223,4 +233,15 @@ export function runPrimary(config: Config): Promise<number> {
     process.once('disconnect', () => primary.stop('SIGTERM'));
   }
   return primary.run();
+}
+
+/**
+ * Bind every TCP listen address once without reusePort, then let go. The workers share the
+ * ports through SO_REUSEPORT, which any process of the same user may also set: a second
+ * instance started on them by mistake would silently take half the new clients, with pools and
+ * limits of its own. A port held by another process fails here, as it does for one process.
+ */
+async function claimPorts(config: Config): Promise<void> {
+  const servers = await listen({ ...config, workers: 1, unix_socket_dir: '' }, (socket) => socket.destroy());
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
 }
