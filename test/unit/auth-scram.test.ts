@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { ScramClient, type ScramCredentials } from '../../src/auth/scram-client.js';
 import { NameSalts, ScramServer, type ScramStep } from '../../src/auth/scram-server.js';
 import { parseSecret, scramSecretFromPassword, type ScramSecret } from '../../src/auth/secret.js';
@@ -331,4 +332,18 @@ test('SCRAM messages decode as UTF-8, ASCII or not; invalid UTF-8 and oversized 
   assert.equal(decodeMessage(Buffer.from('n,,n=zoë,r=abc')), 'n,,n=zoë,r=abc');
   assert.equal(decodeMessage(Buffer.from([0x6e, 0x3d, 0xc3])), null);
   assert.equal(decodeMessage(Buffer.alloc(SCRAM_MAX_MESSAGE_LENGTH + 1, 0x61)), null);
+});
+
+test('hmac is HMAC-SHA-256: RFC 4231 case 2 and node:crypto for keys shorter than, equal to and over one block', () => {
+  assert.equal(
+    hmac(Buffer.from('Jefe'), 'what do ya want for nothing?').toString('hex'),
+    '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843',
+  );
+  for (const keyLength of [0, 1, 32, 63, 64, 65, 131]) {
+    const key = Buffer.alloc(keyLength, keyLength + 1);
+    for (const data of ['', 'Client Key', 'é'.repeat(100)]) {
+      assert.deepEqual(hmac(key, data), createHmac('sha256', key).update(data).digest(), `key ${keyLength}`);
+      assert.deepEqual(hmac(key, Buffer.from(data)), createHmac('sha256', key).update(data).digest());
+    }
+  }
 });
