@@ -11,7 +11,7 @@
 // exit (src/cli.ts).
 import { youngGenerationArgs } from '../young-generation.js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { loadSaltKey } from '../config/salt-key.js';
 import { NAME_SALT_KEY_ENV, SUPERVISOR_LOG_FILE_ENV, WORKER_SLOT_ENV } from '../config/env.js';
 import type { Config } from '../config/types.js';
 import { createLogger, type Logger } from '../log.js';
@@ -26,6 +26,8 @@ export interface PrimaryOptions {
   /** Arguments after `node` for each worker: the CLI and the command line the primary got. */
   childArgs: string[];
   log: Logger;
+  /** The instance's key of per-user SCRAM salts, the same for every worker and every restart of one. */
+  saltKey: Buffer;
   backoff?: Backoff;
 }
 
@@ -47,8 +49,6 @@ export class Primary {
   private readonly backoff: Backoff;
   private phase: Phase = 'starting';
   private readonly adminState = new SharedAdminState();
-  /** One for the instance's life: a restarted worker gives every name the salt it gave before. */
-  private readonly nameSaltKey = randomBytes(32).toString('hex');
   private exitCode = 0;
   private readonly done: Promise<number>;
   private finish!: (code: number) => void;
@@ -99,7 +99,7 @@ export class Primary {
     const env = {
       ...process.env,
       [WORKER_SLOT_ENV]: `${slot.id}/${this.options.count}`,
-      [NAME_SALT_KEY_ENV]: this.nameSaltKey,
+      [NAME_SALT_KEY_ENV]: this.options.saltKey.toString('hex'),
     };
     const args = [...youngGenerationArgs(process.execArgv, process.env['NODE_OPTIONS']), ...this.options.childArgs];
     const child = spawn(process.execPath, args, {
@@ -222,7 +222,10 @@ export async function runPrimary(config: Config): Promise<number> {
     );
     return 1;
   }
-  const primary = new Primary({ count: config.workers, childArgs: process.argv.slice(1), log });
+  const { key: saltKey, problem } = loadSaltKey(config.state_dir, config.instance_name);
+  if (problem)
+    log.warn({ err: problem }, 'primary: SCRAM salt key not kept: unknown users get new salts after a restart');
+  const primary = new Primary({ count: config.workers, childArgs: process.argv.slice(1), log, saltKey });
   process.on('SIGHUP', () => primary.reload());
   process.on('SIGTERM', () => primary.stop('SIGTERM'));
   process.on('SIGINT', () => primary.stop('SIGINT'));

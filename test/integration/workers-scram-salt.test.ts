@@ -66,8 +66,12 @@ function passwordMessage(payload: Buffer): Buffer {
 
 /** The salt a SCRAM login of `user` is given; with `password`, the login is completed and the
  *  worker that holds it (from its cancel key) is returned too. */
-async function saltFor(user: string, password?: string): Promise<{ salt: string; worker: number | null }> {
-  const socket = await rawConnect(p.port);
+async function saltFor(
+  user: string,
+  password?: string,
+  port = p.port,
+): Promise<{ salt: string; worker: number | null }> {
+  const socket = await rawConnect(port);
   socket.on('error', () => {});
   try {
     const next = messageReader(socket);
@@ -110,4 +114,33 @@ test('an unknown user gets one salt, whichever worker answers', async () => {
   // chance of 2^-23.
   for (let i = 0; i < 24; i++) salts.add((await saltFor('nobody_by_this_name')).salt);
   assert.equal(salts.size, 1, [...salts].join(' '));
+});
+
+test('with state_dir, an unknown user keeps its salt across a restart (one process and workers)', {
+  timeout: 90_000,
+}, async () => {
+  for (const workers of [1, 2]) {
+    const own = mkdtempSync(join(tmpdir(), 'pgtide-salt-restart-'));
+    const toml = [
+      `workers = ${workers}`,
+      'auth_type = "scram-sha-256"',
+      `state_dir = "${join(own, 'state')}"`,
+      'log_level = "info"',
+    ];
+    const saltAfterStart = async () => {
+      const instance = await spawnPgtide(t, own, writeAuthFile(t, own), toml);
+      try {
+        if (workers > 1) await allWorkersStarted(instance);
+        return (await saltFor('nobody_by_this_name', undefined, instance.port)).salt;
+      } finally {
+        await instance.stop();
+      }
+    };
+    try {
+      const first = await saltAfterStart();
+      assert.equal(await saltAfterStart(), first, `workers = ${workers}`);
+    } finally {
+      rmSync(own, { recursive: true, force: true });
+    }
+  }
 });
