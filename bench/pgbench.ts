@@ -22,7 +22,7 @@ import {
 } from './poolers.js';
 import { Cleanup, firstLine, runProgram, type Service } from './processes.js';
 import { integerSetting } from './settings.js';
-import { clockTicksPerSecond, readTreeCpuTicks, readTreeStats } from './proc-cpu.js';
+import { clockTicksPerSecond, readMachineBusyTicks, readTreeCpuTicks, readTreeStats } from './proc-cpu.js';
 import {
   formatNotApplicableNotes,
   formatPreparedRatioTable,
@@ -260,8 +260,9 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
     otherRuntimes.push({ name, port: port!, processes: [other], countedNodes: [] });
   }
 
+  const postmasters = await Promise.all([topology.primary, ...topology.standbys].map(postmasterPid));
   const runAll = (targets: Target[], workloads: Workload[]) =>
-    runInTurns(targets, workloads, { settings, topology, env, hz, signal, dir });
+    runInTurns(targets, workloads, { settings, topology, env, hz, signal, dir, postmasters });
   const pgbouncerTarget: Target = {
     name: 'pgbouncer',
     port: pgbouncerPort!,
@@ -390,12 +391,16 @@ interface MeasureContext {
   env: NodeJS.ProcessEnv;
   hz: number;
   signal: AbortSignal;
+  /** Every PostgreSQL server's postmaster: their trees' CPU is the servers' share of a run. */
+  postmasters: number[];
 }
 
 /** One pgbench run; a failure is returned as its reason so that the other runs still happen. */
 async function measure(target: Target, workload: Workload, ctx: MeasureContext): Promise<Measurement | string> {
   const { settings, topology } = ctx;
   const ticksBefore = await Promise.all(target.processes.map((p) => readTreeCpuTicks(p.pid)));
+  const postgresBefore = await postgresTicks(ctx.postmasters);
+  const machineBefore = await readMachineBusyTicks();
   const countsBefore = await transactionCounts(target.countedNodes, topology.database);
   const script = workload.script === undefined ? [] : ['-f', join(ctx.dir, `${workload.key}.sql`)];
   if (workload.script !== undefined) await writeFile(script[1]!, workload.script);
@@ -420,6 +425,8 @@ async function measure(target: Target, workload: Workload, ctx: MeasureContext):
   );
   const wallSeconds = (performance.now() - started) / 1000;
   const ticksAfter = await Promise.all(target.processes.map((p) => readTreeCpuTicks(p.pid)));
+  const postgresAfter = await postgresTicks(ctx.postmasters);
+  const machineAfter = await readMachineBusyTicks();
   if (out.code !== 0) {
     return `pgbench exited with ${out.code ?? 'a signal'}: ${out.stderr.trim().split('\n').slice(-3).join(' / ')}`;
   }
@@ -433,6 +440,8 @@ async function measure(target: Target, workload: Workload, ctx: MeasureContext):
     ...summary,
     poolerCpuUsPerTx: proxied ? perTx(totalTicks) : undefined,
     poolerCpuPercent: proxied ? (totalTicks / ctx.hz / wallSeconds) * 100 : undefined,
+    postgresCpuUsPerTx: perTx(postgresAfter - postgresBefore),
+    machineCpuUsPerTx: perTx(machineAfter - machineBefore),
   };
   if (target.processes.length > 1) {
     measurement.cpuByProcess = target.processes.map((p, i) => ({ name: p.name, usPerTx: perTx(ticks[i]!) ?? 0 }));
@@ -447,6 +456,20 @@ async function measure(target: Target, workload: Workload, ctx: MeasureContext):
     );
   }
   return measurement;
+}
+
+/** CPU ticks of every PostgreSQL server so far: each postmaster and its backends (those that
+ *  exited are in the postmaster's reaped-children time). */
+async function postgresTicks(postmasters: number[]): Promise<number> {
+  const ticks = await Promise.all(postmasters.map((pid) => readTreeCpuTicks(pid)));
+  return ticks.reduce((a, b) => a + b, 0);
+}
+
+/** The postmaster's pid, the first line of postmaster.pid in its data directory. */
+async function postmasterPid(node: PgNode): Promise<number> {
+  const pid = Number((await readFile(join(node.dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no postmaster pid in ${node.dataDir}/postmaster.pid`);
+  return pid;
 }
 
 /** Transactions committed or rolled back in `database` on each node, from pg_stat_database. */

@@ -4,7 +4,9 @@ import { test } from 'node:test';
 import {
   clockTicksPerSecond,
   pageSize,
+  parseMachineBusyTicks,
   parseProcStat,
+  readMachineBusyTicks,
   readTreeCpuTicks,
   readTreeRssPages,
   treeTicks,
@@ -81,4 +83,21 @@ test('reads the resident memory of a live tree: it counts a child that holds mem
   } finally {
     child.kill();
   }
+});
+
+test('machine busy ticks: user, nice, system, irq, softirq and steal of the cpu line; not idle, iowait or guest', () => {
+  const stat = 'cpu  100 2 30 5000 40 6 7 8 90 1\ncpu0 50 1 15 2500 20 3 3 4 45 0\nintr 1\n';
+  assert.equal(parseMachineBusyTicks(stat), 100 + 2 + 30 + 6 + 7 + 8);
+  assert.throws(() => parseMachineBusyTicks('cpu0 1 2 3 4 5 6 7 8\n'), /not the cpu line/);
+  assert.throws(() => parseMachineBusyTicks('cpu 1 2 x 4 5 6 7 8\n'), /not a tick count/);
+  assert.throws(() => parseMachineBusyTicks('cpu 1 2 3\n'), /not the cpu line/);
+});
+
+test('reads the machine busy ticks: they grow while a child process computes', async () => {
+  const hz = await clockTicksPerSecond();
+  const before = await readMachineBusyTicks();
+  const busyMs = Math.ceil((5 * 1000) / hz) + 50;
+  const child = spawn(process.execPath, ['-e', `const t = Date.now() + ${busyMs}; while (Date.now() < t);`]);
+  await new Promise((resolve) => child.once('exit', resolve));
+  assert.ok((await readMachineBusyTicks()) - before >= 5);
 });

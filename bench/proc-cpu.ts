@@ -121,3 +121,24 @@ async function getconfInteger(name: string): Promise<number> {
 export async function readTreeStats(root: number): Promise<ProcStat[]> {
   return processTree(await readAllStats(), root);
 }
+
+/**
+ * The machine's busy CPU time, in clock ticks summed over all CPUs, from the first line of
+ * /proc/stat: every field but idle and iowait (user, nice, system, irq, softirq, steal; guest
+ * time is already inside user and nice, so it is not added again).
+ */
+export function parseMachineBusyTicks(procStat: string): number {
+  const line = procStat.slice(0, procStat.indexOf('\n'));
+  const fields = line.trim().split(/\s+/);
+  if (fields[0] !== 'cpu' || fields.length < 9) throw new Error(`not the cpu line of /proc/stat: ${line.slice(0, 80)}`);
+  const [user, nice, system, , , irq, softirq, steal] = fields.slice(1, 9).map((f) => {
+    const n = Number(f);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`not a tick count in /proc/stat: ${line.slice(0, 80)}`);
+    return n;
+  });
+  return user! + nice! + system! + irq! + softirq! + steal!;
+}
+
+export async function readMachineBusyTicks(): Promise<number> {
+  return parseMachineBusyTicks(await readFile('/proc/stat', 'utf8'));
+}

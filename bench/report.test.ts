@@ -52,9 +52,14 @@ test('the ratios table compares pgtide with PgBouncer (tps, CPU per tx) and with
 
 test('the runs table shows a dash for CPU of direct runs and a one-line failure reason', () => {
   const lines = formatRunsTable(RUNS).split('\n');
-  assert.equal(lines[2], '| select-only | 1 | direct | 10000 | 2.500 | 0 | — | — |');
-  assert.equal(lines[3], '| select-only | 1 | pgtide | 8000 | 2.500 | 0 | 30.0 | 40 |');
-  assert.equal(lines[7], '| tpcb | 1 | pgtide | failed: pgbench exited with 2: connection \\| refused | | | | |');
+  assert.equal(lines[2], '| select-only | 1 | direct | 10000 | 2.500 | 0 | — | — | — | — |');
+  assert.equal(lines[3], '| select-only | 1 | pgtide | 8000 | 2.500 | 0 | 30.0 | 40 | — | — |');
+  assert.equal(lines[7], '| tpcb | 1 | pgtide | failed: pgbench exited with 2: connection \\| refused | | | | | | |');
+  const measured = { ...measurement(8000, 30), postgresCpuUsPerTx: 81.25, machineCpuUsPerTx: 140 };
+  assert.equal(
+    formatRunsTable([{ workload: 'select-only', round: 1, target: 'pgtide', result: measured }]).split('\n')[2],
+    '| select-only | 1 | pgtide | 8000 | 2.500 | 0 | 30.0 | 40 | 81.3 | 140.0 |',
+  );
 });
 
 const SPLIT_RUNS: RunRecord[] = [
@@ -152,7 +157,7 @@ test('a run that does not apply is neither a measurement nor a failure in the ta
   assert.equal(isMeasurement(PREPARED_RUNS[5]!.result), false);
   assert.equal(isMeasurement(PREPARED_RUNS[4]!.result), true);
   const lines = formatRunsTable(PREPARED_RUNS).split('\n');
-  assert.equal(lines[7], `| prepared | 1 | pgbouncer | n/a (${NO_PREPARED}) | | | | |`);
+  assert.equal(lines[7], `| prepared | 1 | pgbouncer | n/a (${NO_PREPARED}) | | | | | | |`);
   assert.equal(formatRatiosTable(PREPARED_RUNS).split('\n')[3], '| prepared | n/a | n/a | 1.27× | n/a | n/a | n/a |');
 });
 

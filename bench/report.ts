@@ -25,6 +25,11 @@ export interface Measurement {
   poolerCpuPercent: number | undefined;
   /** Per process when the pooler is a chain of several. */
   cpuByProcess?: { name: string; usPerTx: number }[];
+  /** CPU time of every PostgreSQL process of the topology (all backends) per transaction. */
+  postgresCpuUsPerTx?: number | undefined;
+  /** The whole machine's busy CPU time (every process, the kernel's own work) per transaction:
+   *  on a machine the run saturates, tps is bounded by the cores over this. */
+  machineCpuUsPerTx?: number | undefined;
   /** Share of the run's transactions each PostgreSQL node committed, when measured. */
   nodeShares?: NodeShare[];
 }
@@ -57,13 +62,13 @@ export function isMeasurement(result: RunRecord['result']): result is Measuremen
 export function formatRunsTable(runs: RunRecord[]): string {
   const rows = runs.map((r) => {
     if (!isMeasurement(r.result))
-      return `| ${r.workload} | ${r.round} | ${r.target} | ${noFigures(r.result)} | | | | |`;
+      return `| ${r.workload} | ${r.round} | ${r.target} | ${noFigures(r.result)} | | | | | | |`;
     const m = r.result;
-    return `| ${r.workload} | ${r.round} | ${r.target} | ${fixed(m.tps, 0)} | ${fixed(m.latencyMs, 3)} | ${m.failedTransactions} | ${fixed(m.poolerCpuUsPerTx, 1)} | ${fixed(m.poolerCpuPercent, 0)} |`;
+    return `| ${r.workload} | ${r.round} | ${r.target} | ${fixed(m.tps, 0)} | ${fixed(m.latencyMs, 3)} | ${m.failedTransactions} | ${fixed(m.poolerCpuUsPerTx, 1)} | ${fixed(m.poolerCpuPercent, 0)} | ${fixed(m.postgresCpuUsPerTx, 1)} | ${fixed(m.machineCpuUsPerTx, 1)} |`;
   });
   return [
-    '| workload | round | target | tps | mean latency (ms) | failed tx | pooler CPU (µs/tx) | pooler CPU (% of a core) |',
-    '|---|--:|---|--:|--:|--:|--:|--:|',
+    '| workload | round | target | tps | mean latency (ms) | failed tx | pooler CPU (µs/tx) | pooler CPU (% of a core) | PostgreSQL CPU (µs/tx) | machine CPU (µs/tx) |',
+    '|---|--:|---|--:|--:|--:|--:|--:|--:|--:|',
     ...rows,
   ].join('\n');
 }

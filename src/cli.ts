@@ -17,7 +17,7 @@ import { PGTIDE_VERSION } from './version.js';
 import { runSupervised } from './supervisor.js';
 import { execWithYoungGenerationCap } from './young-generation.js';
 import { runPrimary } from './workers/primary.js';
-import { ownWorkerSlot, PrimaryLink, workerShare } from './workers/worker.js';
+import { ownNameSaltKey, ownWorkerSlot, PrimaryLink, workerShare } from './workers/worker.js';
 
 const HELP = `pgtide: PostgreSQL connection pooler and read/write-splitting load balancer
 
@@ -177,6 +177,7 @@ async function start(source: ConfigSource): Promise<number> {
   const primary = slot === undefined ? undefined : new PrimaryLink(slot);
   const pgtide = new Pgtide(share(config), {
     workerId: slot?.id,
+    nameSaltKey: slot === undefined ? undefined : ownNameSaltKey(),
     relayCancel: primary?.relayCancel,
     shareAdminCommand: primary?.shareAdminCommand,
     askOtherWorkers: primary?.askOtherWorkers,

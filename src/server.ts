@@ -4,6 +4,8 @@ import { createLogger, type Logger } from './log.js';
 import { readAuthFile } from './config/auth-file.js';
 import { readHbaFile } from './config/hba-file.js';
 import { scramSecretFromPassword, type Secret } from './auth/secret.js';
+import { NameSalts } from './auth/scram-server.js';
+import { loadSaltKey } from './config/salt-key.js';
 import { SQLSTATE } from './protocol/encode.js';
 import { PoolManager } from './pool/pool-manager.js';
 import type { ServerConnection } from './pool/server-connection.js';
@@ -50,6 +52,9 @@ export interface PgtideOptions {
   logger?: Logger;
   /** Worker number encoded in cancel keys (0 for a single process). */
   workerId?: number;
+  /** With `workers = N`: the instance's key of per-user SCRAM salts, which the primary keeps
+   *  (src/auth/salt-key.ts); a single process keeps its own. */
+  nameSaltKey?: Buffer | undefined;
   /** With `workers = N`: hands a CancelRequest whose key names another worker to the primary,
    *  which passes it to that worker's cancelOwnClient(). */
   relayCancel?: (pid: number, secret: Buffer) => void;
@@ -133,6 +138,7 @@ export class Pgtide {
       relayToWorker: options.relayCancel ?? null,
       // The servers sessions hold are ServerConnections, which they see as LinkedServers.
       sendCancel: (server: ServerConnection) => this.sendCancel(server),
+      nameSalts: new NameSalts(options.nameSaltKey ?? this.ownSaltKey(config)),
       plainToScram: (user, password) => this.plainToScram(user, password),
       admin: {
         isConsole: (database) => ADMIN_DATABASES.includes(database),
@@ -324,11 +330,20 @@ export class Pgtide {
     );
   }
 
+  /** A single process keeps its salt key itself; workers get their primary's. */
+  private ownSaltKey(config: Config): Buffer {
+    const { key, problem } = loadSaltKey(config.state_dir, config.instance_name);
+    if (problem)
+      this.log.warn({ err: problem }, 'SCRAM salt key not kept: unknown users get new salts after a restart');
+    return key;
+  }
+
   private plainToScram(user: string, password: string): Secret {
     const key = `${user}\0${password}`;
     const cached = this.scramSecrets.get(key);
     if (cached) return cached;
-    const secret = scramSecretFromPassword(password);
+    // The name's salt, as an unknown name gets: a random one would single out plain passwords.
+    const secret = scramSecretFromPassword(password, this.ctx.nameSalts.of(user).salt);
     this.scramSecrets.set(key, secret);
     return secret;
   }

@@ -3,6 +3,7 @@
 // the exchange to pgtide's certificate (tls-server-end-point, RFC 5929): a man in the middle
 // who terminates TLS with another certificate cannot relay the client's proof.
 import { randomBytes } from 'node:crypto';
+import { LruCache } from '../sql/lru.js';
 import {
   SCRAM_DEFAULT_ITERATIONS,
   SCRAM_KEY_LENGTH,
@@ -31,11 +32,45 @@ type ExchangeState =
   | { phase: 'client-final'; clientFirstBare: string; serverFirst: string; nonce: string; channelBinding: string }
   | { phase: 'done' };
 
+/** What a user name derives from the salt key: its salt, and the mock keys of a user without a secret. */
+interface NameMaterial {
+  salt: Buffer;
+  mockStoredKey: Buffer;
+  mockServerKey: Buffer;
+}
+
+// Three HMACs per name, the same at every login: kept for the names seen lately. A hit or a miss
+// tells only whether a name was tried lately, not whether it exists (unknown names are kept alike).
+const NAME_CACHE_ENTRIES = 10_000;
+const NAME_MATERIAL_BYTES = 3 * 32 + 200;
+
 /**
- * Default key for per-user salts. Workers that share a listener should pass one common
- * key, or an unknown user's salt would change from worker to worker and give it away.
+ * Per-user salts and mock keys under one key. Workers that share a listener should use one
+ * common key, or an unknown user's salt would change from worker to worker and give it away.
  */
-const PROCESS_SALT_KEY = randomBytes(32);
+export class NameSalts {
+  readonly #key: Buffer;
+  readonly #cache = new LruCache<NameMaterial>(NAME_CACHE_ENTRIES, NAME_CACHE_ENTRIES * NAME_MATERIAL_BYTES);
+
+  constructor(key: Buffer = randomBytes(32)) {
+    this.#key = key;
+  }
+
+  of(userName: string): NameMaterial {
+    const cached = this.#cache.get(userName);
+    if (cached) return cached;
+    const key = this.#key;
+    const material = {
+      salt: hmac(key, `salt\0${userName}`).subarray(0, SCRAM_SALT_LENGTH),
+      mockStoredKey: hmac(key, `stored\0${userName}`),
+      mockServerKey: hmac(key, `server\0${userName}`),
+    };
+    this.#cache.set(userName, material, NAME_MATERIAL_BYTES);
+    return material;
+  }
+}
+
+const PROCESS_SALTS = new NameSalts();
 
 export class ScramServer {
   readonly #secret: ScramSecret;
@@ -50,18 +85,18 @@ export class ScramServer {
    * secret: plain (a SCRAM secret is derived, 4096 iterations) or scram. null = unknown
    * user / md5-only secret / empty password: the whole exchange runs with a mock secret
    * and fails at the end, so a client cannot tell which users exist.
-   * saltKey: keys the per-user salt of mock and plain secrets. The salt is the same on
-   * every attempt, whether the user exists or not (a fresh random salt per login would
-   * reveal the users that do).
+   * salts: the per-user salt of mock and plain secrets. The salt is the same on every
+   * attempt, whether the user exists or not (a fresh random salt per login would reveal the
+   * users that do).
    */
   constructor(
     secret: Secret | null,
     userName: string,
-    saltKey: Buffer = PROCESS_SALT_KEY,
+    salts: NameSalts = PROCESS_SALTS,
     endPoint: Buffer | null = null,
   ) {
     this.#endPoint = endPoint;
-    const salt = hmac(saltKey, `salt\0${userName}`).subarray(0, SCRAM_SALT_LENGTH);
+    const { salt, mockStoredKey, mockServerKey } = salts.of(userName);
     if (secret?.kind === 'scram') {
       this.#secret = secret;
       this.#mock = false;
@@ -73,8 +108,8 @@ export class ScramServer {
         kind: 'scram',
         iterations: SCRAM_DEFAULT_ITERATIONS,
         salt,
-        storedKey: hmac(saltKey, `stored\0${userName}`),
-        serverKey: hmac(saltKey, `server\0${userName}`),
+        storedKey: mockStoredKey,
+        serverKey: mockServerKey,
       };
       this.#mock = true;
     }

@@ -1,6 +1,7 @@
 // SCRAM-SHA-256 building blocks shared by both sides of an exchange (RFC 5802, RFC 7677).
 // Everything here is pure; the per-exchange state lives in scram-server.ts / scram-client.ts.
-import { createHash, createHmac, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
+import { isAscii } from 'node:buffer';
+import { hash, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
 import { takeRandom } from './random-pool.js';
 
 export const SCRAM_MECHANISM = 'SCRAM-SHA-256';
@@ -11,12 +12,33 @@ export const SCRAM_SALT_LENGTH = 16;
 /** Real SCRAM messages are a few hundred bytes; the cap bounds parsing work on hostile input. */
 export const SCRAM_MAX_MESSAGE_LENGTH = 4096;
 
-export function hmac(key: Buffer, data: string): Buffer {
-  return createHmac('sha256', key).update(data).digest();
+const SHA256_BLOCK = 64;
+const INNER_PAD = 0x36;
+const OUTER_PAD = 0x5c;
+
+/**
+ * HMAC-SHA-256 (RFC 2104) over two one-shot hashes. A createHmac object costs OpenSSL a digest
+ * lookup by name at every call, which profiles put at several times the hashing itself in a
+ * login; the one-shot hash uses a digest Node.js keeps.
+ */
+export function hmac(key: Buffer, data: string | Buffer): Buffer {
+  const k = key.length > SHA256_BLOCK ? sha256(key) : key;
+  const message = typeof data === 'string' ? Buffer.from(data) : data;
+  const inner = Buffer.allocUnsafe(SHA256_BLOCK + message.length);
+  const outer = Buffer.allocUnsafe(SHA256_BLOCK + SCRAM_KEY_LENGTH);
+  for (let i = 0; i < SHA256_BLOCK; i++) {
+    const byte = i < k.length ? k[i]! : 0;
+    inner[i] = byte ^ INNER_PAD;
+    outer[i] = byte ^ OUTER_PAD;
+  }
+  message.copy(inner, SHA256_BLOCK);
+  sha256(inner).copy(outer, SHA256_BLOCK);
+  return sha256(outer);
 }
 
 export function sha256(data: Buffer): Buffer {
-  return createHash('sha256').update(data).digest();
+  // One-shot: no Hash object per call, and a digest Node.js looks up once.
+  return hash('sha256', data, 'buffer');
 }
 
 export function xor(a: Buffer, b: Buffer): Buffer {
@@ -83,6 +105,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export function decodeMessage(data: Buffer | string): string | null {
   if (typeof data === 'string') return data.length <= SCRAM_MAX_MESSAGE_LENGTH ? data : null;
   if (data.length > SCRAM_MAX_MESSAGE_LENGTH) return null;
+  // Clients send ASCII (nonces, base64, an empty n=): no decoder call for them.
+  if (isAscii(data)) return data.toString('latin1');
   try {
     return utf8.decode(data);
   } catch {
@@ -95,11 +119,18 @@ export interface ScramAttribute {
   value: string;
 }
 
+const EQUALS = 0x3d;
+
+function isLetter(code: number): boolean {
+  const lower = code | 0x20;
+  return lower >= 0x61 && lower <= 0x7a;
+}
+
 /** Splits `a=value,b=value`; null unless every part is a one-letter attribute. */
 export function parseAttributes(text: string): ScramAttribute[] | null {
   const attributes: ScramAttribute[] = [];
   for (const part of text.split(',')) {
-    if (part.length < 2 || part[1] !== '=' || !/^[A-Za-z]$/.test(part[0]!)) return null;
+    if (part.length < 2 || part.charCodeAt(1) !== EQUALS || !isLetter(part.charCodeAt(0))) return null;
     attributes.push({ name: part[0]!, value: part.slice(2) });
   }
   return attributes;

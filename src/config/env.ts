@@ -17,8 +17,12 @@ export const SUPERVISOR_LOG_FILE_ENV = 'PGTIDE_SUPERVISOR_LOG_FILE';
  *  "<id>/<N>", the worker's id and the number of workers (src/workers/primary.ts). */
 export const WORKER_SLOT_ENV = 'PGTIDE_WORKER_SLOT';
 
+/** Set by the primary of `workers = N` for every worker, not by operators: 32 random bytes in
+ *  hex, the key of the per-user SCRAM salts, so that every worker gives a name the same salt. */
+export const NAME_SALT_KEY_ENV = 'PGTIDE_NAME_SALT_KEY';
+
 /** Variables pgtide sets for its own child processes; they are not settings. */
-const INTERNAL = new Set([SUPERVISOR_LOG_FILE_ENV, WORKER_SLOT_ENV]);
+const INTERNAL = new Set([SUPERVISOR_LOG_FILE_ENV, WORKER_SLOT_ENV, NAME_SALT_KEY_ENV]);
 
 export interface EnvOverrides {
   /** The top-level keys the environment sets, already checked. */

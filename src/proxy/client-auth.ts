@@ -2,11 +2,12 @@ import type { ExchangeType } from '../config/types.js';
 import { parseSecret, md5PasswordHash, scramSecretFromPassword, type Secret } from '../auth/secret.js';
 import { md5Verify } from '../auth/md5.js';
 import { randomBuffer } from '../auth/random-pool.js';
-import { ScramServer } from '../auth/scram-server.js';
+import { ScramServer, type NameSalts } from '../auth/scram-server.js';
 import { constantTimeEqual } from '../auth/scram.js';
 import type { ScramCredentials } from '../auth/scram-client.js';
 import { decodePassword, decodeSASLInitialResponse, decodeSASLResponse } from '../protocol/frontend.js';
 import * as encode from '../protocol/encode.js';
+import { LruCache } from '../sql/lru.js';
 
 export type AuthStep =
   | { kind: 'send'; message: Buffer }
@@ -54,7 +55,7 @@ export class ClientAuth {
   /** endPoint: tls-server-end-point hash of pgtide's certificate on a TLS connection, which
    *  offers SCRAM-SHA-256-PLUS (see tlsServerEndPoint); null elsewhere. certMismatch: hba's
    *  clientcert=verify-full found another name in the certificate, so even the right password
-   *  fails, at the end, as in PostgreSQL. */
+   *  fails, at the end, as in PostgreSQL. salts: the instance's per-user salts (ProxyContext). */
   constructor(
     authType: ExchangeType,
     private readonly user: string,
@@ -62,6 +63,7 @@ export class ClientAuth {
     private readonly plainToScram: (user: string, password: string) => Secret,
     private readonly endPoint: Buffer | null = null,
     private readonly certMismatch = false,
+    private readonly salts?: NameSalts,
   ) {
     this.secret = stored === undefined ? null : safeParse(stored);
     this.method = chooseMethod(authType, this.secret);
@@ -78,7 +80,7 @@ export class ClientAuth {
         this.salt = randomBuffer(4);
         return { kind: 'send', message: encode.authenticationMD5Password(this.salt) };
       case Method.Scram:
-        this.scram = new ScramServer(this.scramSecret(), this.user, undefined, this.endPoint);
+        this.scram = new ScramServer(this.scramSecret(), this.user, this.salts, this.endPoint);
         return this.endPoint ? OFFER_SCRAM_PLUS : OFFER_SCRAM;
     }
   }
@@ -148,12 +150,23 @@ export class ClientAuth {
   }
 }
 
+// A stored secret is parsed (a regular expression, three base64 decodes) once, not at every
+// login; the parsed secret is never changed, so sessions share it.
+const PARSED_SECRETS = 10_000;
+const PARSED_SECRET_BYTES = 300;
+const parsedSecrets = new LruCache<Secret | null>(PARSED_SECRETS, PARSED_SECRETS * PARSED_SECRET_BYTES);
+
 function safeParse(stored: string): Secret | null {
+  const cached = parsedSecrets.get(stored);
+  if (cached !== undefined) return cached;
+  let secret: Secret | null;
   try {
-    return parseSecret(stored);
+    secret = parseSecret(stored);
   } catch {
-    return null;
+    secret = null;
   }
+  parsedSecrets.set(stored, secret, PARSED_SECRET_BYTES);
+  return secret;
 }
 
 function chooseMethod(authType: ExchangeType, secret: Secret | null): Method {

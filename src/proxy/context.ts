@@ -2,6 +2,7 @@ import type { SecureContext } from 'node:tls';
 import type { AssemblyBudget } from '../protocol/scanner.js';
 import type { Config } from '../config/types.js';
 import type { Secret } from '../auth/secret.js';
+import type { NameSalts } from '../auth/scram-server.js';
 import type { HbaRules } from '../auth/hba.js';
 import type { Logger } from '../log.js';
 import type { PoolManager } from '../pool/pool-manager.js';
@@ -53,6 +54,8 @@ export interface ProxyContext {
   clients: Set<ClientSession>;
   /** Clients still logging in, oldest first (bounded by max_login_clients). */
   loggingIn: Set<ClientSession>;
+  /** Per-user SCRAM salts (and mock keys for unknown users), the same in every worker. */
+  nameSalts: NameSalts;
   /** SCRAM secrets derived from plain auth_file passwords, derived once per user and password. */
   plainToScram(user: string, password: string): Secret;
   /** With `workers = N`: hands a CancelRequest for another worker's client to that worker

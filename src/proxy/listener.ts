@@ -29,7 +29,9 @@ export async function listen(config: Config, onConnection: (socket: net.Socket) 
     }
     if (config.unix_socket_dir) {
       const socketPath = path.join(config.unix_socket_dir, `.s.PGSQL.${config.listen_port[0]}`);
-      // A socket file left by a crashed process would make listen() fail with EADDRINUSE.
+      // A socket file left by a crashed process would make listen() fail with EADDRINUSE, so it
+      // goes; one that a live process still answers on is that process's, and stays.
+      await refuseLiveSocket(socketPath);
       fs.rmSync(socketPath, { force: true });
       servers.push(await open({ path: socketPath, backlog: config.listen_backlog }, false, onConnection));
       fs.chmodSync(socketPath, 0o777);
@@ -67,6 +69,33 @@ function open(
     server.listen(options, () => {
       server.removeListener('error', reject);
       resolve(server);
+    });
+  });
+}
+
+/** How long a socket file may take to accept a connection before it counts as in use. */
+const LIVE_SOCKET_PROBE_MS = 1000;
+
+/** Throws EADDRINUSE when a process accepts connections on the unix socket at `socketPath`
+ *  (or leaves one waiting): a second pgtide on the same directory and port must not take it over. */
+function refuseLiveSocket(socketPath: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = net.connect({ path: socketPath });
+    const inUse = () => {
+      probe.destroy();
+      const err: NodeJS.ErrnoException = new Error(`another process listens on the unix socket ${socketPath}`);
+      err.code = 'EADDRINUSE';
+      reject(err);
+    };
+    const timer = setTimeout(inUse, LIVE_SOCKET_PROBE_MS);
+    probe.once('connect', () => {
+      clearTimeout(timer);
+      inUse();
+    });
+    // No file, a file nobody listens on (ECONNREFUSED) or one we may not use: nothing to protect.
+    probe.once('error', () => {
+      clearTimeout(timer);
+      resolve();
     });
   });
 }

@@ -11,10 +11,12 @@
 // exit (src/cli.ts).
 import { youngGenerationArgs } from '../young-generation.js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { SUPERVISOR_LOG_FILE_ENV, WORKER_SLOT_ENV } from '../config/env.js';
+import { loadSaltKey } from '../config/salt-key.js';
+import { NAME_SALT_KEY_ENV, SUPERVISOR_LOG_FILE_ENV, WORKER_SLOT_ENV } from '../config/env.js';
 import type { Config } from '../config/types.js';
 import { createLogger, type Logger } from '../log.js';
 import { workerOfCancelPid } from '../proxy/cancel-keys.js';
+import { listen } from '../proxy/listener.js';
 import { DEFAULT_BACKOFF, restartDelay, type Backoff } from '../supervisor.js';
 import { BoundedChannel, isWorkerMessage, type WorkerMessage } from './messages.js';
 import { SharedAdminState } from './shared-state.js';
@@ -24,6 +26,8 @@ export interface PrimaryOptions {
   /** Arguments after `node` for each worker: the CLI and the command line the primary got. */
   childArgs: string[];
   log: Logger;
+  /** The instance's key of per-user SCRAM salts, the same for every worker and every restart of one. */
+  saltKey: Buffer;
   backoff?: Backoff;
 }
 
@@ -92,7 +96,11 @@ export class Primary {
   }
 
   private spawnWorker(slot: Slot): void {
-    const env = { ...process.env, [WORKER_SLOT_ENV]: `${slot.id}/${this.options.count}` };
+    const env = {
+      ...process.env,
+      [WORKER_SLOT_ENV]: `${slot.id}/${this.options.count}`,
+      [NAME_SALT_KEY_ENV]: this.options.saltKey.toString('hex'),
+    };
     const args = [...youngGenerationArgs(process.execArgv, process.env['NODE_OPTIONS']), ...this.options.childArgs];
     const child = spawn(process.execPath, args, {
       env,
@@ -200,12 +208,24 @@ export class Primary {
 }
 
 /** `pgtide start` with `workers` > 1: this process becomes the primary and runs the workers. */
-export function runPrimary(config: Config): Promise<number> {
+export async function runPrimary(config: Config): Promise<number> {
   const log = createLogger(config.instance_name, config.log_level, {
     logDir: config.log_dir,
     supervisorLogFile: process.env[SUPERVISOR_LOG_FILE_ENV],
   });
-  const primary = new Primary({ count: config.workers, childArgs: process.argv.slice(1), log });
+  try {
+    await claimPorts(config);
+  } catch (err) {
+    log.fatal(
+      { err: (err as Error).message, hint: 'another pgtide (or other process) listens on that address' },
+      'primary: could not start',
+    );
+    return 1;
+  }
+  const { key: saltKey, problem } = loadSaltKey(config.state_dir, config.instance_name);
+  if (problem)
+    log.warn({ err: problem }, 'primary: SCRAM salt key not kept: unknown users get new salts after a restart');
+  const primary = new Primary({ count: config.workers, childArgs: process.argv.slice(1), log, saltKey });
   process.on('SIGHUP', () => primary.reload());
   process.on('SIGTERM', () => primary.stop('SIGTERM'));
   process.on('SIGINT', () => primary.stop('SIGINT'));
@@ -216,4 +236,15 @@ export function runPrimary(config: Config): Promise<number> {
     process.once('disconnect', () => primary.stop('SIGTERM'));
   }
   return primary.run();
+}
+
+/**
+ * Bind every TCP listen address once without reusePort, then let go. The workers share the
+ * ports through SO_REUSEPORT, which any process of the same user may also set: a second
+ * instance started on them by mistake would silently take half the new clients, with pools and
+ * limits of its own. A port held by another process fails here, as it does for one process.
+ */
+async function claimPorts(config: Config): Promise<void> {
+  const servers = await listen({ ...config, workers: 1, unix_socket_dir: '' }, (socket) => socket.destroy());
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
 }

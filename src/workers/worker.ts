@@ -8,7 +8,7 @@ import {
   type WorkerAnswers,
   type WorkerQuestion,
 } from '../admin/across-workers.js';
-import { WORKER_SLOT_ENV } from '../config/env.js';
+import { NAME_SALT_KEY_ENV, WORKER_SLOT_ENV } from '../config/env.js';
 import type { Config } from '../config/types.js';
 import { validateConfig } from '../config/validate.js';
 import { workerConfig } from '../config/worker-share.js';
@@ -18,6 +18,12 @@ import { BoundedChannel, isWorkerMessage, parseWorkerSlot, type WorkerSlot } fro
 /** This process's slot when a primary started it; undefined otherwise. */
 export function ownWorkerSlot(): WorkerSlot | undefined {
   return parseWorkerSlot(process.env[WORKER_SLOT_ENV]);
+}
+
+/** The instance's key of per-user SCRAM salts, when a primary started this process (see NAME_SALT_KEY_ENV). */
+export function ownNameSaltKey(): Buffer | undefined {
+  const hex = process.env[NAME_SALT_KEY_ENV];
+  return hex !== undefined && /^[0-9a-f]{64}$/.test(hex) ? Buffer.from(hex, 'hex') : undefined;
 }
 
 /**

@@ -5,6 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -225,6 +226,30 @@ describe('workers = 2', () => {
     await onSecond.end();
   });
 
+  test('a second instance with workers on the ports of a running one fails its start (exit 1)', {
+    timeout: 60_000,
+  }, async () => {
+    // Both would bind with SO_REUSEPORT, which the kernel allows any process of the user: the
+    // second would silently take half the new clients with pools and limits of its own.
+    const own = mkdtempSync(join(tmpdir(), 'pgtide-workers-'));
+    const child = spawnCli(writeConfig(t, own, writeAuthFile(t, own), p.port, ['workers = 2']));
+    let out = '';
+    child.stderr!.on('data', (d) => (out += d));
+    child.stdout!.on('data', (d) => (out += d));
+    try {
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      const code = await Promise.race([exited, sleep(15_000).then(() => 'still running')]);
+      assert.equal(code, 1, out);
+      assert.match(out, /EADDRINUSE.*"msg":"primary: could not start"/);
+      // The running instance still takes every client.
+      const c = await connect();
+      await c.end();
+    } finally {
+      child.kill('SIGINT');
+      rmSync(own, { recursive: true, force: true });
+    }
+  });
+
   test('SIGTERM stops every worker, then the primary', { timeout: 60_000 }, async () => {
     const pids = [...workerPids().values()];
     assert.equal(await p.stop('SIGTERM'), 0);
@@ -355,7 +380,7 @@ describe('workers = 2, stopping and failing', () => {
       child.stdout!.on('data', (d) => (out += d));
       const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
       assert.equal(code, 1, out);
-      assert.match(out, /a worker failed to start; stopping/);
+      assert.match(out, /primary: could not start/);
     } finally {
       holder.close();
       rmSync(own, { recursive: true, force: true });

@@ -1,9 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { ScramClient, type ScramCredentials } from '../../src/auth/scram-client.js';
-import { ScramServer, type ScramStep } from '../../src/auth/scram-server.js';
+import { NameSalts, ScramServer, type ScramStep } from '../../src/auth/scram-server.js';
 import { parseSecret, scramSecretFromPassword, type ScramSecret } from '../../src/auth/secret.js';
-import { clientKeyOf, hmac, saltedPassword, sha256, xor } from '../../src/auth/scram.js';
+import {
+  SCRAM_MAX_MESSAGE_LENGTH,
+  clientKeyOf,
+  decodeMessage,
+  hmac,
+  parseAttributes,
+  saltedPassword,
+  sha256,
+  xor,
+} from '../../src/auth/scram.js';
 
 // PostgreSQL 18's rolpassword for CREATE ROLE alice PASSWORD 'pencil'.
 const pencil = parseSecret(
@@ -90,14 +100,17 @@ test('an unknown user, an md5-only secret or an empty password complete the exch
 
 test('the salt is the same whether the user exists (plain password) or not', () => {
   const key = Buffer.alloc(32, 1);
+  const salts = new NameSalts(key);
   const saltOf = (server: ScramServer) =>
     /,s=([^,]+),i=4096$/.exec(message(server.clientFirst(Buffer.from('n,,n=,r=abc'))))?.[1];
-  const unknown = saltOf(new ScramServer(null, 'alice', key));
+  const unknown = saltOf(new ScramServer(null, 'alice', salts));
   assert.ok(unknown);
-  assert.equal(saltOf(new ScramServer(null, 'alice', key)), unknown);
-  assert.equal(saltOf(new ScramServer({ kind: 'plain', password: 'pencil' }, 'alice', key)), unknown);
-  assert.notEqual(saltOf(new ScramServer(null, 'bob', key)), unknown);
-  assert.notEqual(saltOf(new ScramServer(null, 'alice', Buffer.alloc(32, 2))), unknown);
+  assert.equal(saltOf(new ScramServer(null, 'alice', salts)), unknown);
+  assert.equal(saltOf(new ScramServer({ kind: 'plain', password: 'pencil' }, 'alice', salts)), unknown);
+  assert.notEqual(saltOf(new ScramServer(null, 'bob', salts)), unknown);
+  // Kept names give what a fresh derivation under the same key gives; another key, another salt.
+  assert.equal(saltOf(new ScramServer(null, 'alice', new NameSalts(key))), unknown);
+  assert.notEqual(saltOf(new ScramServer(null, 'alice', new NameSalts(Buffer.alloc(32, 2)))), unknown);
 });
 
 test('the server nonce extends the client nonce with 18 random bytes', () => {
@@ -302,4 +315,35 @@ test('pgtide\'s SCRAM client saying "y" (could bind, -PLUS not offered) is refus
     false,
   );
   assert.equal(final.ok, true);
+});
+
+test('attribute names are one ASCII letter: the characters next to the letter ranges are refused', () => {
+  assert.deepEqual(parseAttributes('a=1,Z=,r=x=y'), [
+    { name: 'a', value: '1' },
+    { name: 'Z', value: '' },
+    { name: 'r', value: 'x=y' },
+  ]);
+  for (const name of ['@', '[', '`', '{', '1', 'é', ' ']) assert.equal(parseAttributes(`${name}=v`), null, name);
+  for (const bad of ['a', 'a:1', '=1', 'ab=1', 'r=1,,s=2']) assert.equal(parseAttributes(bad), null, bad);
+});
+
+test('SCRAM messages decode as UTF-8, ASCII or not; invalid UTF-8 and oversized ones are refused', () => {
+  assert.equal(decodeMessage(Buffer.from('n,,n=,r=abc')), 'n,,n=,r=abc');
+  assert.equal(decodeMessage(Buffer.from('n,,n=zoë,r=abc')), 'n,,n=zoë,r=abc');
+  assert.equal(decodeMessage(Buffer.from([0x6e, 0x3d, 0xc3])), null);
+  assert.equal(decodeMessage(Buffer.alloc(SCRAM_MAX_MESSAGE_LENGTH + 1, 0x61)), null);
+});
+
+test('hmac is HMAC-SHA-256: RFC 4231 case 2 and node:crypto for keys shorter than, equal to and over one block', () => {
+  assert.equal(
+    hmac(Buffer.from('Jefe'), 'what do ya want for nothing?').toString('hex'),
+    '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843',
+  );
+  for (const keyLength of [0, 1, 32, 63, 64, 65, 131]) {
+    const key = Buffer.alloc(keyLength, keyLength + 1);
+    for (const data of ['', 'Client Key', 'é'.repeat(100)]) {
+      assert.deepEqual(hmac(key, data), createHmac('sha256', key).update(data).digest(), `key ${keyLength}`);
+      assert.deepEqual(hmac(key, Buffer.from(data)), createHmac('sha256', key).update(data).digest());
+    }
+  }
 });

@@ -183,7 +183,15 @@ function startAuth(
   s.state = State.Auth;
   s.scanner.collect = AUTH_TYPES;
   const endPoint = s.socket instanceof tls.TLSSocket ? tlsServerEndPoint(s.socket) : null;
-  s.auth = new ClientAuth(access.authType, s.user, stored, s.ctx.plainToScram, endPoint, access.certMismatch);
+  s.auth = new ClientAuth(
+    access.authType,
+    s.user,
+    stored,
+    s.ctx.plainToScram,
+    endPoint,
+    access.certMismatch,
+    s.ctx.nameSalts,
+  );
   onAuthStep(s, s.auth.start());
   if (rest && s.state === State.Auth) onAuthData(s, rest);
 }
