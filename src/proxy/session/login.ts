@@ -20,7 +20,7 @@ import { CONSOLE_PARAMS, answerConsoleQuery, consoleRole } from './console.js';
 import { setUp } from './handoff.js';
 import { loginAnswer } from './reported-params.js';
 import { isOn, isSerializable } from './setting-values.js';
-import { NO_PARAMS, State, poolOf, releaseAfterFailure } from './state.js';
+import { NO_CHUNKS, NO_PARAMS, State, poolOf, releaseAfterFailure } from './state.js';
 import { bindSocket, unbindSocket } from './socket.js';
 import { closeSocket } from './close.js';
 
@@ -392,7 +392,7 @@ function finishLogin(s: LoginSession, params: ReadonlyMap<string, string>): void
   if (ctx.config.log_connections) ctx.log.info({ client: s.remote, user: s.user, database: s.database }, 'login');
   const early = s.queued;
   if (early.length > 0) {
-    s.queued = [];
+    s.queued = NO_CHUNKS;
     for (const chunk of early) s.onQueryData(chunk);
   }
 }
