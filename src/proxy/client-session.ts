@@ -2,7 +2,7 @@ import type net from 'node:net';
 import { MessageScanner, type MessageSink } from '../protocol/scanner.js';
 import { StartupReader } from '../protocol/startup.js';
 import { errorCode } from '../protocol/backend.js';
-import { STATEMENT_KINDS, type Classification, type StatementKind } from '../sql/index.js';
+import type { Classification, StatementKind } from '../sql/index.js';
 import { BackendMessage } from '../protocol/types.js';
 import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/encode.js';
@@ -49,10 +49,12 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   socket: net.Socket;
   /** The boolean fields declared below, one bit each (session/flags.ts). */
   flags = 0;
-  /** The fields declared below that hold one of a few values (state, mode, consistency, wait,
-   *  routeOverride, chunkKind, chunkReadOnly), a few bits each (session/flags.ts, SESSION_CHOICES). */
+  /** The fields declared below that hold one of a few values set at login or by a SET (mode,
+   *  consistency, routeOverride), a few bits each (session/flags.ts, SESSION_CHOICES). Those the
+   *  forward path sets at every chunk or transaction (state, wait, chunkKind, chunkReadOnly)
+   *  stay plain fields: a choice's setter searches its list of values. */
   choices = 0;
-  declare state: State;
+  state = State.Startup;
   /** Dropped once the startup packet is read. */
   startup: StartupReader | null = new StartupReader();
   readonly scanner: MessageScanner;
@@ -120,15 +122,15 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   declare pinnedForGood: boolean;
   /** Code pgtide cannot see into ran in this transaction: probe for session state after it. */
   declare probeAfter: boolean;
-  declare wait: Wait;
+  wait = Wait.Pool;
   /** The hand-off token: every wait (see waitFor) takes a new one, and so do a re-route and the
    *  close that abandon it. The continuation of a hand-off (pgtide's own query, a replay check)
    *  touches the session only while the token it was given is current. */
   epoch = 0;
   /** A BEGIN answered by pgtide, run on the server of the transaction's first statement. */
   pendingBegin: string | null = null;
-  declare chunkKind: StatementKind | null;
-  declare chunkReadOnly: boolean | undefined;
+  chunkKind: StatementKind | null = null;
+  chunkReadOnly: boolean | undefined = undefined;
   /** `SET pgtide.route = primary | standby | auto`. */
   declare routeOverride: 'primary' | 'standby' | 'auto';
   /** default_transaction_read_only is on for this client (startup or SET). */
@@ -500,23 +502,8 @@ defineFlags<ClientSession>(ClientSession.prototype, [
 
 /** What the choices of a session may be, its first value first (a new session's). */
 const SESSION_CHOICES: Choices<ClientSession> = {
-  state: [
-    State.Startup,
-    State.Tls,
-    State.Lookup,
-    State.Auth,
-    State.Login,
-    State.Ready,
-    State.Waiting,
-    State.Linked,
-    State.Admin,
-    State.Closed,
-  ],
   mode: ['transaction', 'session', 'statement'],
   consistency: ['read_your_writes', 'eventual', 'primary_only'],
-  wait: [Wait.Pool, Wait.SetUp, Wait.OwnQuery],
   routeOverride: ['auto', 'primary', 'standby'],
-  chunkKind: [null, ...STATEMENT_KINDS],
-  chunkReadOnly: [undefined, false, true],
 };
 defineChoices<ClientSession>(ClientSession.prototype, SESSION_CHOICES);

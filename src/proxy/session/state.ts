@@ -6,8 +6,7 @@ import type { ClientSession } from '../client-session.js';
 import { TransactionStatus } from '../../protocol/types.js';
 
 /** Where a client session is: logging in (Startup to Login; Lookup while auth_query runs), between
- *  transactions (Ready), waiting for a server (see Wait), linked to one, in the admin console, or gone.
- *  A session holds it in a few bits: a new state goes in SESSION_CHOICES too (client-session.ts). */
+ *  transactions (Ready), waiting for a server (see Wait), linked to one, in the admin console, or gone. */
 export const enum State {
   Startup,
   Tls,
@@ -21,7 +20,7 @@ export const enum State {
   Closed,
 }
 
-/** What a client in State.Waiting waits for (a new one goes in SESSION_CHOICES too). */
+/** What a client in State.Waiting waits for. */
 export const enum Wait {
   /** A server from its pool, or a primary to be known (the janitor may route it afresh). */
   Pool,
