@@ -53,7 +53,7 @@ export interface PgtideOptions {
   /** Worker number encoded in cancel keys (0 for a single process). */
   workerId?: number;
   /** With `workers = N`: the instance's key of per-user SCRAM salts, which the primary keeps
-   *  (src/auth/salt-key.ts); a single process keeps its own. */
+   *  (src/config/salt-key.ts); a single process keeps its own. */
   nameSaltKey?: Buffer | undefined;
   /** With `workers = N`: hands a CancelRequest whose key names another worker to the primary,
    *  which passes it to that worker's cancelOwnClient(). */

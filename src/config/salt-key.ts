@@ -31,13 +31,19 @@ export function loadSaltKey(stateDir: string, instance: string): LoadedSaltKey {
       return { key: randomBytes(KEY_BYTES), problem: `cannot read ${file}: ${(error as Error).message}` };
     return writeNewKey(file, stateDir);
   }
-  const hex = text.trim();
-  if (!KEY_TEXT.test(hex))
+  const key = parseSaltKey(text.trim());
+  if (key === null)
     return {
       key: randomBytes(KEY_BYTES),
       problem: `${file} is damaged (not 64 hex digits); remove it to keep a new key`,
     };
-  return { key: Buffer.from(hex, 'hex'), problem: null };
+  return { key, problem: null };
+}
+
+/** A key in its text form (64 lowercase hex digits, as its file and a worker's environment
+ *  hold it); null when the text is not one. */
+export function parseSaltKey(hex: string): Buffer | null {
+  return KEY_TEXT.test(hex) ? Buffer.from(hex, 'hex') : null;
 }
 
 /** Written to a temporary file then renamed, so a crash never leaves half a key. */

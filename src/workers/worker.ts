@@ -9,6 +9,7 @@ import {
   type WorkerQuestion,
 } from '../admin/across-workers.js';
 import { NAME_SALT_KEY_ENV, WORKER_SLOT_ENV } from '../config/env.js';
+import { parseSaltKey } from '../config/salt-key.js';
 import type { Config } from '../config/types.js';
 import { validateConfig } from '../config/validate.js';
 import { workerConfig } from '../config/worker-share.js';
@@ -23,7 +24,7 @@ export function ownWorkerSlot(): WorkerSlot | undefined {
 /** The instance's key of per-user SCRAM salts, when a primary started this process (see NAME_SALT_KEY_ENV). */
 export function ownNameSaltKey(): Buffer | undefined {
   const hex = process.env[NAME_SALT_KEY_ENV];
-  return hex !== undefined && /^[0-9a-f]{64}$/.test(hex) ? Buffer.from(hex, 'hex') : undefined;
+  return (hex === undefined ? null : parseSaltKey(hex)) ?? undefined;
 }
 
 /**

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadSaltKey, saltKeyFile } from '../../src/config/salt-key.js';
+import { loadSaltKey, parseSaltKey, saltKeyFile } from '../../src/config/salt-key.js';
 
 function scratch(): string {
   return mkdtempSync(join(tmpdir(), 'pgtide-salt-key-'));
@@ -62,4 +62,11 @@ test('a key that cannot be read or written is reported; this run uses a new key'
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a key in text form is 64 lowercase hex digits', () => {
+  const key = Buffer.alloc(32, 0xab);
+  assert.deepEqual(parseSaltKey(key.toString('hex')), key);
+  for (const bad of ['', 'ab'.repeat(31), 'AB'.repeat(32), `${'ab'.repeat(32)}\n`, 'zz'.repeat(32)])
+    assert.equal(parseSaltKey(bad), null, bad);
 });
