@@ -65,6 +65,8 @@ interface Settings {
   pinCpus: string | undefined;
   /** What the poolers' user list holds for the test user: its password, or PostgreSQL's SCRAM secret. */
   userSecrets: 'plain' | 'scram';
+  /** The iteration count of the test user's stored SCRAM secret (userSecrets = scram). */
+  scramIterations: number;
 }
 
 interface Workload {
@@ -132,6 +134,8 @@ interface Target {
 
 /** A pgbench run never legitimately outlasts its duration by this much. */
 const PGBENCH_GRACE_MS = 120_000;
+/** PostgreSQL's scram_iterations default: what a client's PBKDF2 runs at each SCRAM login. */
+const DEFAULT_SCRAM_ITERATIONS = 4096;
 /**
  * A PostgreSQL backend reports its transaction counts at most once a second (PGSTAT_MIN_INTERVAL),
  * so the counts are read this long after pgbench ends.
@@ -187,7 +191,9 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
   const dir = await mkdtemp(join(tmpdir(), 'pgtide-bench-'));
   cleanup.add('remove the scratch directory', () => rm(dir, { recursive: true, force: true }));
   const authFile =
-    settings.userSecrets === 'plain' ? writeAuthFile(topology, dir) : await writeScramAuthFile(topology, dir);
+    settings.userSecrets === 'plain'
+      ? writeAuthFile(topology, dir)
+      : await writeScramAuthFile(topology, dir, settings.scramIterations);
   const [pgtidePort, pgbouncerPort, forwardPort] = await freePorts(3);
   const pgtideBackends: WeightedBackend[] = [
     { node: topology.primary, role: 'primary', weight: 1 },
@@ -606,7 +612,10 @@ async function formatReport(
       `${settings.warmupSeconds} s warm-up per target (not reported); ${settings.rounds} round(s) per workload, ` +
       'the targets taking turns in each; a ratio is the median of the per-round ratios, their range in brackets',
     `- Both poolers: transaction pooling, pool size ${POOL_SIZE}, client auth ${AUTH_TYPE}, no TLS; ` +
-      `pgtide with ${settings.standbys} standbys, PgBouncer on the primary only`,
+      `pgtide with ${settings.standbys} standbys, PgBouncer on the primary only` +
+      (settings.scramIterations === DEFAULT_SCRAM_ITERATIONS
+        ? ''
+        : `; the test user's SCRAM secret stored with ${settings.scramIterations} iterations (pgbench's PBKDF2 per login)`),
     ...(settings.nodeFloor
       ? [
           '- node-forward: the Node.js floor, a bare byte forwarder (bench/node-forward.ts) in front of PgBouncer; ' +
@@ -616,7 +625,8 @@ async function formatReport(
     `- Command: BENCH_SECONDS=${settings.seconds} BENCH_ROUNDS=${settings.rounds} BENCH_WORKLOADS=${workloadKeys}${workersSetting(settings)}` +
       `${settings.pinCpus === undefined ? '' : ` BENCH_CLIENTS=${settings.clients} BENCH_PIN_CPUS=${settings.pinCpus}`}` +
       `${POOL_SIZE === 20 ? '' : ` BENCH_POOL_SIZE=${POOL_SIZE}`}` +
-      `${settings.userSecrets === 'plain' ? '' : ` BENCH_USER_SECRETS=${settings.userSecrets}`} npm run bench`,
+      `${settings.userSecrets === 'plain' ? '' : ` BENCH_USER_SECRETS=${settings.userSecrets}`}` +
+      `${settings.scramIterations === DEFAULT_SCRAM_ITERATIONS ? '' : ` BENCH_SCRAM_ITERATIONS=${settings.scramIterations}`} npm run bench`,
     ...(settings.pinCpus === undefined
       ? []
       : [`- PostgreSQL and pgbench pinned to CPUs ${settings.pinCpus} (taskset); the poolers are not pinned`]),
@@ -661,6 +671,12 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     }
     return workload;
   });
+  const userSecrets = userSecretsSetting(env['BENCH_USER_SECRETS'] ?? 'plain');
+  const scramIterations = integerSetting(env, 'BENCH_SCRAM_ITERATIONS', DEFAULT_SCRAM_ITERATIONS, 1);
+  if (scramIterations !== DEFAULT_SCRAM_ITERATIONS && userSecrets !== 'scram')
+    throw new Error(
+      'BENCH_SCRAM_ITERATIONS: only with BENCH_USER_SECRETS=scram (a plain password is derived by each pooler)',
+    );
   return {
     seconds: integerSetting(env, 'BENCH_SECONDS', 15, 1),
     rounds: integerSetting(env, 'BENCH_ROUNDS', 3, 1),
@@ -677,7 +693,8 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     otherBuilds: labelledPaths(env, 'BENCH_PGTIDE_BUILDS', 'label=/path/to/dist'),
     workers: workerCounts(env['BENCH_PGTIDE_WORKERS'] ?? ''),
     pinCpus: pinSetting(env['BENCH_PIN_CPUS'] ?? ''),
-    userSecrets: userSecretsSetting(env['BENCH_USER_SECRETS'] ?? 'plain'),
+    userSecrets,
+    scramIterations,
   };
 }
 
@@ -690,16 +707,23 @@ function userSecretsSetting(raw: string): 'plain' | 'scram' {
  * The user list with the test user's secret as PostgreSQL stores it (the other users as in the tests): no pooler can derive
  * anything at login, and both log in to the server with the ClientKey of the client's proof.
  */
-async function writeScramAuthFile(topology: Topology, dir: string): Promise<string> {
+async function writeScramAuthFile(topology: Topology, dir: string, iterations: number): Promise<string> {
+  const { user, password } = topology.scramUser;
+  if (iterations !== DEFAULT_SCRAM_ITERATIONS) {
+    // One simple-protocol string: the SET holds for the ALTER ROLE that stores the new secret.
+    await sqlOn(
+      topology.primary,
+      `SET scram_iterations = ${iterations}; ALTER ROLE "${user}" PASSWORD '${password.replaceAll("'", "''")}'`,
+    );
+  }
   const [row] = await sqlOn<{ rolpassword: string }>(
     topology.primary,
     'SELECT rolpassword FROM pg_authid WHERE rolname = $1',
-    [topology.scramUser.user],
+    [user],
   );
   if (!row?.rolpassword.startsWith('SCRAM-SHA-256$'))
-    throw new Error(`BENCH_USER_SECRETS=scram: ${topology.scramUser.user} has no SCRAM secret on the primary`);
+    throw new Error(`BENCH_USER_SECRETS=scram: ${user} has no SCRAM secret on the primary`);
   const file = writeAuthFile(topology, dir);
-  const { user, password } = topology.scramUser;
   const lines = (await readFile(file, 'utf8')).replace(`"${user}" "${password}"`, `"${user}" "${row.rolpassword}"`);
   await writeFile(file, lines);
   return file;
