@@ -94,8 +94,12 @@ export function loginAnswer(
   for (const [name, value] of params) {
     const status = statuses[i++]!;
     const raw = own?.get(status.lowerName);
-    const reported =
-      raw === undefined ? value : (s.ctx.reportedValues.get(`${name}\0${raw}`) ?? reportedForm(name, raw));
+    // Without a startup value of its own, the client is told the pool's: the default, nothing to remember.
+    if (raw === undefined) {
+      messages.push(status.message);
+      continue;
+    }
+    const reported = s.ctx.reportedValues.get(`${name}\0${raw}`) ?? reportedForm(name, raw);
     remember(s, name, reported);
     messages.push(reported === value ? status.message : encode.parameterStatus(name, reported));
   }
