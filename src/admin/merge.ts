@@ -114,9 +114,9 @@ export function statsAverages(t: Totals): [xactUs: number, queryUs: number, wait
 }
 
 /**
- * SHOW DATABASES and USERS, rows named by their first cell: the `summed` columns added up over
- * the workers (each has its share of every limit, and its own connections), the others taken
- * from the first report that names the row.
+ * SHOW DATABASES, USERS, PEERS and CONFIG, rows named by their first cell: the numbers of the
+ * `summed` columns added up over the workers (each has its share of every limit, and its own
+ * connections), the other cells taken from the first report that names the row.
  */
 export function mergeNamedRows(
   columns: readonly string[],

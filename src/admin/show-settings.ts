@@ -3,6 +3,7 @@ import type { Pgtide } from '../server.js';
 import { defaultConfig } from '../config/defaults.js';
 import { TOP_LEVEL_FIELDS, type ScalarKey } from '../config/fields.js';
 import { isStartOnly } from '../config/start-only.js';
+import { SPLIT_CAPS, SPLIT_SIZES } from '../config/worker-share.js';
 import { PGTIDE_VERSION } from '../version.js';
 import { MAX_FORWARDS_PER_PEER, forwardTargets } from '../config/peering.js';
 import { poolGroups } from './snapshot.js';
@@ -109,6 +110,12 @@ function settingText(value: unknown): string {
   return Array.isArray(value) ? value.join(',') : String(value);
 }
 
+export const CONFIG_COLUMNS = ['key', 'value', 'default', 'changeable'];
+
+/** With `workers = N`, each worker runs a share of these (config/worker-share.ts). */
+const SPLIT: ReadonlySet<string> = new Set([...SPLIT_SIZES, ...SPLIT_CAPS]);
+
+/** A split limit's value is this worker's share, as a number: the console adds up the workers' shares (show.ts). */
 export function showConfig(pgtide: Pgtide): Table {
   const cfg = pgtide.config;
   const defaults = defaultConfig();
@@ -116,9 +123,10 @@ export function showConfig(pgtide: Pgtide): Table {
     const secret = TOP_LEVEL_FIELDS[key].kind === 'secret';
     // A password never leaves the process, not even to an admin.
     const show = (v: unknown) => (secret && v !== '' ? '********' : settingText(v));
-    return [key, show(cfg[key]), show(defaults[key]), isStartOnly(key) ? 'no' : 'yes'];
+    const value = SPLIT.has(key) ? (cfg[key] as number) : show(cfg[key]);
+    return [key, value, show(defaults[key]), isStartOnly(key) ? 'no' : 'yes'];
   });
-  return { columns: ['key', 'value', 'default', 'changeable'], rows };
+  return { columns: CONFIG_COLUMNS, rows };
 }
 
 export const PEER_COLUMNS = [

@@ -1,7 +1,7 @@
 // Every SHOW item, and which of them show the whole instance with `workers = N`. Such an item is
 // a report (what this process counts; what another worker's console asks of it) and the table
-// of every worker's report merged (merge.ts). The others (CONFIG, VERSION, HELP) are one
-// process's view, the same in every worker.
+// of every worker's report merged (merge.ts). The others (VERSION, HELP) are one process's view,
+// the same in every worker.
 import type { Pgtide } from '../server.js';
 import type { ShowItem } from './commands.js';
 import { concatRows, mergeLists, mergeNamedRows, mergePools, mergeStats } from './merge.js';
@@ -21,6 +21,7 @@ import {
   statsTotalsTable,
 } from './show-pools.js';
 import {
+  CONFIG_COLUMNS,
   DATABASE_COLUMNS,
   PEER_COLUMNS,
   USER_COLUMNS,
@@ -71,7 +72,8 @@ type MergedItem =
   | 'databases'
   | 'users'
   | 'backends'
-  | 'peers';
+  | 'peers'
+  | 'config';
 
 const MERGED: Record<MergedItem, Merged<unknown>> = {
   pools: merged({ report: (p) => poolRows(p), table: (reports) => poolsTable(mergePools(reports)) }),
@@ -110,10 +112,11 @@ const MERGED: Record<MergedItem, Merged<unknown>> = {
     'cancels_failed#',
     'cancels_dropped#',
   ]),
+  // The limits a worker runs its share of add up to the instance's, as in SHOW DATABASES.
+  config: namedRows(CONFIG_COLUMNS, showConfig, ['value']),
 };
 
 const LOCAL: Record<Exclude<ShowItem, MergedItem>, (pgtide: Pgtide) => Table> = {
-  config: showConfig,
   version: showVersion,
   help: showHelp,
 };

@@ -21,6 +21,8 @@ import { allWorkersStarted, clientId, connectTo, workerOf, workerPids } from '..
 
 const t = currentTopology();
 const POOL_SIZE = 8;
+/** Odd: the workers' shares differ (51 and 50). */
+const MAX_CLIENT_CONN = 101;
 const CLIENTS_PER_WORKER = 3;
 /** The [[peers]] entry: `peer`, which takes forwarded cancels and closes each, as a pgtide does. */
 const PEER_ID = 2;
@@ -98,6 +100,7 @@ before(async () => {
   p = await spawnPgtide(t, dir, writeAuthFile(t, dir), [
     'workers = 2',
     `default_pool_size = ${POOL_SIZE}`,
+    `max_client_conn = ${MAX_CLIENT_CONN}`,
     'log_level = "info"',
     'log_connections = false',
     'log_disconnections = false',
@@ -205,6 +208,21 @@ describe('workers = 2: the console shows the whole instance', () => {
       );
     } finally {
       await console_.end();
+    }
+  });
+
+  test('SHOW CONFIG, from either worker, shows the limits of the instance, as SHOW DATABASES and the client counts do', async () => {
+    for (const worker of [0, 1]) {
+      const console_ = await consoleOn(worker);
+      try {
+        const config = new Map((await show(console_, 'SHOW CONFIG')).rows.map((r) => [r['key'], r['value']]));
+        assert.equal(config.get('max_client_conn'), String(MAX_CLIENT_CONN), `worker ${worker}`);
+        assert.equal(config.get('default_pool_size'), String(POOL_SIZE), `worker ${worker}`);
+        assert.equal(config.get('max_user_connections'), '0', 'no cap stays no cap');
+        assert.equal(ours((await show(console_, 'SHOW DATABASES')).rows, 'name')['pool_size'], String(POOL_SIZE));
+      } finally {
+        await console_.end();
+      }
     }
   });
 

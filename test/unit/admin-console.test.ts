@@ -428,10 +428,25 @@ describe('the console of one worker of several', () => {
     assert.equal(answer.error?.code, '42601');
   });
 
-  test("items that are one process's view (CONFIG, VERSION …) do not ask the other workers", () => {
+  test("SHOW CONFIG adds the other workers' shares of a split limit to its own; other settings are its own", async () => {
+    const other = [
+      ['max_client_conn', 50, '10000', 'yes'],
+      ['pool_mode', 'session', 'transaction', 'yes'],
+    ];
+    const { asked, askOtherWorkers } = workers(() => [other]);
+    const answer = await setup({ max_client_conn: 51, pool_mode: 'transaction' }, { askOtherWorkers }).runLater(
+      'SHOW CONFIG',
+    );
+    assert.deepEqual(asked, [{ kind: 'show', item: 'config' }]);
+    const value = new Map(records(answer.results[0]!).map((r) => [r['key'], r['value']]));
+    assert.equal(value.get('max_client_conn'), '101');
+    assert.equal(value.get('pool_mode'), 'transaction');
+  });
+
+  test("items that are one process's view (VERSION, HELP) do not ask the other workers", () => {
     const { asked, askOtherWorkers } = workers(() => []);
     const { run } = setup({}, { askOtherWorkers });
-    assert.equal(run('SHOW CONFIG; SHOW VERSION; SHOW HELP').results.length, 3);
+    assert.equal(run('SHOW VERSION; SHOW HELP').results.length, 2);
     assert.deepEqual(asked, []);
   });
 
