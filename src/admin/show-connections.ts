@@ -26,7 +26,7 @@ export const CONNECTION_COLUMNS = [
   'tls',
   'application_name',
   'prepared_statements#',
-  'id#',
+  'id#8',
 ];
 
 function tlsText(socket: net.Socket): string {

@@ -58,7 +58,7 @@ export function poolsTable(rows: readonly PoolRow[]): Table {
       'load_balance_hosts',
       // pgtide's own, after PgBouncer's: clients pinned to their server now, and pins since start.
       'cl_pinned#',
-      'pin_count#',
+      'pin_count#8',
     ],
     rows: rows.map((r): Cell[] => [
       r.database,
@@ -131,17 +131,17 @@ export function databaseStats(pgtide: Pgtide, now = Date.now()): DatabaseStats[]
 /** The columns of SHOW STATS_TOTALS and STATS_AVERAGES (PgBouncer's names and order). */
 const STATS_COLUMNS = [
   'database',
-  'server_assignment_count#',
-  'xact_count#',
-  'query_count#',
-  'bytes_received#',
-  'bytes_sent#',
-  'xact_time#',
-  'query_time#',
-  'wait_time#',
-  'client_parse_count#',
-  'server_parse_count#',
-  'bind_count#',
+  'server_assignment_count#n',
+  'xact_count#n',
+  'query_count#n',
+  'bytes_received#n',
+  'bytes_sent#n',
+  'xact_time#n',
+  'query_time#n',
+  'wait_time#n',
+  'client_parse_count#n',
+  'server_parse_count#n',
+  'bind_count#n',
 ];
 
 export function statsTotalsTable(stats: readonly DatabaseStats[]): Table {
@@ -191,28 +191,28 @@ export function statsTable(stats: readonly DatabaseStats[]): Table {
   return {
     columns: [
       'database',
-      'total_server_assignment_count#',
-      'total_xact_count#',
-      'total_query_count#',
-      'total_received#',
-      'total_sent#',
-      'total_xact_time#',
-      'total_query_time#',
-      'total_wait_time#',
-      'total_client_parse_count#',
-      'total_server_parse_count#',
-      'total_bind_count#',
-      'avg_server_assignment_count#',
-      'avg_xact_count#',
-      'avg_query_count#',
-      'avg_recv#',
-      'avg_sent#',
-      'avg_xact_time#',
-      'avg_query_time#',
-      'avg_wait_time#',
-      'avg_client_parse_count#',
-      'avg_server_parse_count#',
-      'avg_bind_count#',
+      'total_server_assignment_count#n',
+      'total_xact_count#n',
+      'total_query_count#n',
+      'total_received#n',
+      'total_sent#n',
+      'total_xact_time#n',
+      'total_query_time#n',
+      'total_wait_time#n',
+      'total_client_parse_count#n',
+      'total_server_parse_count#n',
+      'total_bind_count#n',
+      'avg_server_assignment_count#n',
+      'avg_xact_count#n',
+      'avg_query_count#n',
+      'avg_recv#n',
+      'avg_sent#n',
+      'avg_xact_time#n',
+      'avg_query_time#n',
+      'avg_wait_time#n',
+      'avg_client_parse_count#n',
+      'avg_server_parse_count#n',
+      'avg_bind_count#n',
     ],
     rows: totals.rows.map((row, i) => [...row, ...averages.rows[i]!.slice(1)]),
   };
@@ -258,16 +258,16 @@ export const BACKEND_COLUMNS = [
   'readable',
   'weight',
   'lb_share',
-  'lag_bytes#',
-  'lag_ms#',
+  'lag_bytes#8',
+  'lag_ms#8',
   'servers#',
   'sv_active#',
-  'server_assignment_count#',
+  'server_assignment_count#8',
   'assignment_share',
 ];
 /** What each worker counts of its own; the rest is the same in every worker (the monitor's view). */
-export const BACKEND_COUNTS = ['servers#', 'sv_active#', 'server_assignment_count#'];
-const ASSIGNED = BACKEND_COLUMNS.indexOf('server_assignment_count#');
+export const BACKEND_COUNTS = ['servers#', 'sv_active#', 'server_assignment_count#8'];
+const ASSIGNED = BACKEND_COLUMNS.indexOf('server_assignment_count#8');
 
 /** One row per backend; assignment_share is left for backendsTable, which may see other workers' counts. */
 export function backendRows(pgtide: Pgtide): Cell[][] {

@@ -135,9 +135,9 @@ export const PEER_COLUMNS = [
   'port#',
   'pool_size#',
   'cancels_in_flight#',
-  'cancels_confirmed#',
-  'cancels_failed#',
-  'cancels_dropped#',
+  'cancels_confirmed#8',
+  'cancels_failed#8',
+  'cancels_dropped#8',
 ];
 
 /** PgBouncer's SHOW PEERS (its pool_size: the cancels that may be open towards the peer at

@@ -108,9 +108,9 @@ const MERGED: Record<MergedItem, Merged<unknown>> = {
   peers: namedRows(PEER_COLUMNS, showPeers, [
     'pool_size#',
     'cancels_in_flight#',
-    'cancels_confirmed#',
-    'cancels_failed#',
-    'cancels_dropped#',
+    'cancels_confirmed#8',
+    'cancels_failed#8',
+    'cancels_dropped#8',
   ]),
   // The limits a worker runs its share of add up to the instance's, as in SHOW DATABASES.
   config: namedRows(CONFIG_COLUMNS, showConfig, ['value']),

@@ -200,6 +200,47 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     }
   });
 
+  test("column types are PgBouncer's: int4 counts, numeric statistics, so a driver reads counts as numbers", async () => {
+    const [TEXT, INT4, NUMERIC] = [25, 23, 1700];
+    const ints = (...names: string[]) => names.map((n): [string, number] => [n, INT4]);
+    const numerics = (...names: string[]) => names.map((n): [string, number] => [n, NUMERIC]);
+    const socket = [
+      ['state', TEXT] as [string, number],
+      ...ints('port', 'local_port', 'wait', 'wait_us', 'close_needed', 'remote_pid', 'prepared_statements'),
+    ];
+    const stats = ['xact_count', 'query_count', 'xact_time', 'query_time', 'wait_time'];
+    const expected: Record<string, [string, number][]> = {
+      POOLS: [
+        ['pool_mode', TEXT],
+        ...ints('cl_active', 'cl_waiting', 'cl_active_cancel_req', 'sv_active', 'sv_idle', 'sv_login', 'maxwait'),
+        ...ints('maxwait_us'),
+      ],
+      LISTS: [['list', TEXT], ...ints('items')],
+      DATABASES: [['name', TEXT], ...ints('port', 'pool_size', 'reserve_pool_size', 'max_connections', 'paused')],
+      USERS: ints('max_user_connections', 'current_connections', 'current_client_connections'),
+      CLIENTS: socket,
+      SERVERS: socket,
+      PEERS: ints('peer_id', 'port', 'pool_size'),
+      STATS: numerics('total_xact_count', 'total_received', 'avg_query_time', 'avg_recv'),
+      STATS_TOTALS: numerics(...stats, 'bytes_received'),
+      STATS_AVERAGES: numerics(...stats, 'bytes_sent'),
+      CONFIG: [['value', TEXT]],
+    };
+    const console_ = new pg.Client(p.pgConfig({ database: 'pgbouncer' }));
+    await console_.connect();
+    try {
+      for (const [item, columns] of Object.entries(expected)) {
+        const result = await console_.query(`SHOW ${item}`);
+        const types = new Map(result.fields.map((f) => [f.name, f.dataTypeID]));
+        for (const [name, oid] of columns) assert.equal(types.get(name), oid, `SHOW ${item}: ${name}`);
+      }
+      const [pools] = (await console_.query('SHOW POOLS')).rows;
+      assert.equal(typeof pools.cl_active, 'number', 'node-postgres parses int4, not int8');
+    } finally {
+      await console_.end();
+    }
+  });
+
   test('psql: SHOW POOLS on the pgtide database', async () => {
     const out = await psql(t, { host: p.host, port: p.port, database: 'pgtide' }, 'SHOW POOLS');
     assert.ok(

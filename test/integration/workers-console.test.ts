@@ -219,7 +219,7 @@ describe('workers = 2: the console shows the whole instance', () => {
         assert.equal(config.get('max_client_conn'), String(MAX_CLIENT_CONN), `worker ${worker}`);
         assert.equal(config.get('default_pool_size'), String(POOL_SIZE), `worker ${worker}`);
         assert.equal(config.get('max_user_connections'), '0', 'no cap stays no cap');
-        assert.equal(ours((await show(console_, 'SHOW DATABASES')).rows, 'name')['pool_size'], String(POOL_SIZE));
+        assert.equal(Number(ours((await show(console_, 'SHOW DATABASES')).rows, 'name')['pool_size']), POOL_SIZE);
       } finally {
         await console_.end();
       }
@@ -292,12 +292,12 @@ describe('workers = 2: the console shows the whole instance', () => {
       try {
         const peers = async () => (await show(console_, 'SHOW PEERS')).rows;
         await waitFor(`worker ${worker}'s SHOW PEERS to count the peer's answers`, async () =>
-          (await peers()).every((r) => r['cancels_in_flight'] === '0'),
+          (await peers()).every((r) => Number(r['cancels_in_flight']) === 0),
         );
         const rows = await peers();
         assert.deepEqual(
-          rows.map((r) => [r['peer_id'], r['pool_size'], r['cancels_confirmed'], r['cancels_failed']]),
-          [[String(PEER_ID), String(2 * MAX_FORWARDS_PER_PEER), String(sent), '0']],
+          rows.map((r) => [r['peer_id'], r['pool_size'], r['cancels_confirmed'], r['cancels_failed']].map(Number)),
+          [[PEER_ID, 2 * MAX_FORWARDS_PER_PEER, sent, 0]],
           `worker ${worker}'s console`,
         );
       } finally {

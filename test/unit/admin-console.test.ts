@@ -173,11 +173,13 @@ describe('admin console results', () => {
     });
   }
 
-  test('count columns are integers, names are text', () => {
-    const { results } = setup().run('SHOW POOLS');
-    const types = Object.fromEntries(results[0]!.columns.map((c) => [c.name, c.typeOid]));
-    assert.equal(types['cl_active'], 20);
+  test("columns are typed as PgBouncer's: int4 counts, numeric statistics, text names; int8 for pgtide's counters", () => {
+    const { results } = setup().run('SHOW POOLS; SHOW STATS_TOTALS');
+    const types = Object.fromEntries(results.flatMap((r) => r.columns.map((c) => [c.name, c.typeOid])));
+    assert.equal(types['cl_active'], 23);
     assert.equal(types['database'], 25);
+    assert.equal(types['pin_count'], 20);
+    assert.equal(types['xact_count'], 1700);
   });
 
   test('several statements are answered in order', () => {
