@@ -43,6 +43,11 @@ function serverId(pgtide: Pgtide, server: { id: number }): number {
   return pgtide.workerId * 2 ** 32 + server.id;
 }
 
+/** PgBouncer's replication column; pgtide proxies no replication connection. */
+const NO_REPLICATION = 'none';
+/** PgBouncer's link of a connection that has none. */
+const NO_LINK = '';
+
 /** Clients are identified by the pid of their cancel key (0 while logging in), which KILL_CLIENT takes. */
 export function showClients(pgtide: Pgtide, now = Date.now()): Table {
   const rows = [...pgtide.context.clients].map((c): Cell[] => {
@@ -53,8 +58,9 @@ export function showClients(pgtide: Pgtide, now = Date.now()): Table {
       'C',
       c.user,
       c.database,
-      'no',
-      state,
+      NO_REPLICATION,
+      // As PgBouncer: a client without a server between transactions is idle, not active.
+      state === 'active' && !c.server ? 'idle' : state,
       s.remoteAddress ?? 'unix',
       s.remotePort ?? 0,
       s.localAddress ?? 'unix',
@@ -65,7 +71,7 @@ export function showClients(pgtide: Pgtide, now = Date.now()): Table {
       (waitMs % 1000) * 1000,
       0,
       `c${c.cancelPid}`,
-      c.server ? `s${serverId(pgtide, c.server)}` : null,
+      c.server ? `s${serverId(pgtide, c.server)}` : NO_LINK,
       0,
       tlsText(s),
       c.applicationName,
@@ -88,7 +94,7 @@ export function showServers(pgtide: Pgtide): Table {
         'S',
         pool.key.user,
         pool.key.database,
-        'no',
+        NO_REPLICATION,
         serverState(server),
         server.login.endpoint.host,
         server.login.endpoint.port,
@@ -100,7 +106,7 @@ export function showServers(pgtide: Pgtide): Table {
         0,
         server.createdAt < pool.reconnectBefore ? 1 : 0,
         `s${serverId(pgtide, server)}`,
-        client !== undefined ? `c${client}` : null,
+        client !== undefined ? `c${client}` : NO_LINK,
         server.backendPid,
         tlsText(s),
         server.login.params['application_name'] ?? '',

@@ -86,7 +86,8 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     assert.ok(sawBusy, 'SHOW POOLS never saw an active server');
     const clientRows = show('CLIENTS').filter((r) => r['database'] === t.database);
     assert.equal(clientRows.length, 12);
-    assert.ok(clientRows.every((r) => Number(r['id']) > 0 && r['state'] === 'active' && r['addr'] === '127.0.0.1'));
+    // Between transactions, with no server: idle, as PgBouncer shows them.
+    assert.ok(clientRows.every((r) => Number(r['id']) > 0 && r['state'] === 'idle' && r['addr'] === '127.0.0.1'));
 
     const totals = show('STATS_TOTALS').find((r) => r['database'] === t.database)!;
     assert.ok(
@@ -115,6 +116,27 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     assert.notEqual(mine['link'], null);
     await c.query('COMMIT');
     await c.end();
+  });
+
+  test('SHOW CLIENTS and SERVERS fill state, link and replication as PgBouncer does', async () => {
+    const c = new pg.Client(p.pgConfig({ application_name: 'shown' }));
+    await c.connect();
+    try {
+      const mine = () => show('CLIENTS').find((r) => r['application_name'] === 'shown')!;
+      // Logged in, between transactions: no server.
+      assert.deepEqual([mine()['state'], mine()['link'], mine()['replication']], ['idle', '', 'none']);
+      await c.query('BEGIN');
+      const { rows } = await c.query('SELECT pg_catalog.pg_backend_pid() AS pid');
+      const server = show('SERVERS').find((r) => r['remote_pid'] === String(rows[0].pid))!;
+      assert.deepEqual([mine()['state'], mine()['link']], ['active', server['ptr']]);
+      assert.deepEqual([server['link'], server['replication']], [mine()['ptr'], 'none']);
+      await c.query('COMMIT');
+      const released = () => show('SERVERS').find((r) => r['remote_pid'] === String(rows[0].pid))!;
+      await waitFor('the server back in its pool', () => released()['state'] === 'idle');
+      assert.equal(released()['link'], '');
+    } finally {
+      await c.end();
+    }
   });
 
   test('SHOW BACKENDS shows each server with its discovered role', async () => {
