@@ -6,6 +6,7 @@ import { AdminSyntaxError, isAdminOnly, parseCommand, splitStatements, type Admi
 import { encodeTable } from './table.js';
 import { isMerged, showTable } from './show.js';
 import { missingWorkersNotice } from './across-workers.js';
+import { sessionSettingValue } from './show-settings.js';
 
 export { ADMIN_DATABASES } from './show-settings.js';
 
@@ -16,7 +17,6 @@ export interface AdminRequest {
   admin: boolean;
 }
 
-const SYNTAX_ERROR = '42601';
 const INSUFFICIENT_PRIVILEGE = '42501';
 const UNDEFINED_DATABASE = '3D000';
 const UNDEFINED_OBJECT = '42704';
@@ -131,6 +131,14 @@ export class AdminConsole {
           ...encodeTable(showTable(item, p, answers), 'SHOW'),
         ]);
       }
+      case 'show_setting':
+        return encodeTable({ columns: [command.name], rows: [[sessionSettingValue(command.name)]] }, 'SHOW');
+      case 'set_setting':
+        // A driver setting up its session gets what a server would say; nothing changes.
+        return [
+          encode.noticeResponse('NOTICE', encode.SQLSTATE.SUCCESSFUL_COMPLETION, 'SET ignored'),
+          encode.commandComplete('SET'),
+        ];
       case 'pause':
       case 'resume':
       case 'reconnect':
@@ -199,7 +207,7 @@ export class AdminConsole {
 
 /** SQLSTATE, message and hint of the error a failed console statement answers with. */
 function errorOf(err: unknown): [code: string, message: string, hint: string | undefined] {
-  if (err instanceof AdminSyntaxError) return [SYNTAX_ERROR, err.message, err.hint];
+  if (err instanceof AdminSyntaxError) return [err.code, err.message, err.hint];
   if (err instanceof AdminCommandError) return [err.code, err.message, err.hint];
   return [encode.SQLSTATE.INTERNAL_ERROR, `admin command failed: ${(err as Error).message}`, undefined];
 }

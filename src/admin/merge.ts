@@ -104,6 +104,26 @@ export function mergeStats(reports: readonly DatabaseStats[][]): DatabaseStats[]
   ).sort((a, b) => a.database.localeCompare(b.database));
 }
 
+/** Totals added up (SHOW TOTALS: every database's). */
+export function sumTotals(list: readonly Totals[]): Totals {
+  let sum: Totals = {
+    assignments: 0,
+    xacts: 0,
+    queries: 0,
+    received: 0,
+    sent: 0,
+    xactTimeUs: 0,
+    queryTimeUs: 0,
+    waitTimeUs: 0,
+    clientParses: 0,
+    serverParses: 0,
+    binds: 0,
+    waits: 0,
+  };
+  for (const t of list) sum = added(sum, t);
+  return sum;
+}
+
 /** Average time per transaction, per query and per wait, in microseconds. */
 export function statsAverages(t: Totals): [xactUs: number, queryUs: number, waitUs: number] {
   return [

@@ -1,11 +1,11 @@
-// SHOW POOLS, STATS, STATS_TOTALS, LISTS and BACKENDS: PgBouncer's columns, summed over the
+// SHOW POOLS, STATS, STATS_TOTALS, STATS_AVERAGES, TOTALS, LISTS and BACKENDS: PgBouncer's columns, summed over the
 // per-backend pools of each (database, user); SHOW BACKENDS is the per-backend view. Each but
 // BACKENDS is built in two steps, what this process counts (a report, see merge.ts) and the
 // table, so that with `workers = N` the table shows the reports of every worker merged.
 import type { Pgtide } from '../server.js';
 import type { PoolCounters } from '../pool/pool.js';
 import type { DatabaseStats, ListCounts, PoolRow, Totals } from './merge.js';
-import { statsAverages } from './merge.js';
+import { statsAverages, sumTotals } from './merge.js';
 import { backendStatuses, poolGroups, sum } from './snapshot.js';
 import type { Cell, Table } from './table.js';
 
@@ -215,6 +215,39 @@ export function statsTable(stats: readonly DatabaseStats[]): Table {
       'avg_bind_count#n',
     ],
     rows: totals.rows.map((row, i) => [...row, ...averages.rows[i]!.slice(1)]),
+  };
+}
+
+/** SHOW TOTALS' names for the columns of SHOW STATS_TOTALS and STATS_AVERAGES, in their order. */
+const TOTALS_NAMES = [
+  'server_assignment_count',
+  'xact_count',
+  'query_count',
+  'client_bytes',
+  'server_bytes',
+  'xact_time',
+  'query_time',
+  'wait_time',
+  'ps_client_parse_count',
+  'ps_server_parse_count',
+  'ps_bind_count',
+];
+
+/** SHOW TOTALS: every database's statistics added up, a row per total_ and per avg_ counter. */
+export function totalsTable(stats: readonly DatabaseStats[]): Table {
+  const all: DatabaseStats = {
+    database: '',
+    totals: sumTotals(stats.map((s) => s.totals)),
+    perSecond: sumTotals(stats.map((s) => s.perSecond)),
+  };
+  const totals = statsTotalsTable([all]).rows[0]!.slice(1);
+  const averages = statsAveragesTable([all]).rows[0]!.slice(1);
+  return {
+    columns: ['name', 'value#n'],
+    rows: [
+      ...TOTALS_NAMES.map((name, i): Cell[] => [`total_${name}`, totals[i] ?? 0]),
+      ...TOTALS_NAMES.map((name, i): Cell[] => [`avg_${name}`, averages[i] ?? 0]),
+    ],
   };
 }
 

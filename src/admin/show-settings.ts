@@ -1,4 +1,5 @@
-// SHOW DATABASES, USERS, CONFIG, PEERS, VERSION and HELP.
+// SHOW DATABASES, USERS, CONFIG, PEERS, PEER_POOLS, STATE, DNS_HOSTS, DNS_ZONES, VERSION, HELP
+// and the session settings a driver asks about.
 import type { Pgtide } from '../server.js';
 import { defaultConfig } from '../config/defaults.js';
 import { TOP_LEVEL_FIELDS, type ScalarKey } from '../config/fields.js';
@@ -6,6 +7,8 @@ import { isStartOnly } from '../config/start-only.js';
 import { SPLIT_CAPS, SPLIT_SIZES } from '../config/worker-share.js';
 import { PGTIDE_VERSION } from '../version.js';
 import { MAX_FORWARDS_PER_PEER, forwardTargets } from '../config/peering.js';
+import { CONSOLE_PARAMS } from '../proxy/session/console.js';
+import type { SessionSetting } from './commands.js';
 import { poolGroups } from './snapshot.js';
 import type { Cell, Table } from './table.js';
 
@@ -161,6 +164,65 @@ export function showPeers(pgtide: Pgtide): Table {
   return { columns: PEER_COLUMNS, rows };
 }
 
+export const PEER_POOL_COLUMNS = [
+  'peer_id#',
+  'cl_active_cancel_req#',
+  'cl_waiting_cancel_req#',
+  'sv_active_cancel#',
+  'sv_login#',
+];
+
+/** PgBouncer's SHOW PEER_POOLS: a cancel forwarded to a peer is open on a connection of its own
+ *  until the peer closes it (the client's connection is closed at once, as PostgreSQL does). */
+export function showPeerPools(pgtide: Pgtide): Table {
+  const counts = pgtide.context.peerCancels.counts;
+  const rows = forwardTargets(pgtide.config).map((peer): Cell[] => [
+    peer.id,
+    0,
+    0,
+    counts.get(peer.id)?.inFlight ?? 0,
+    0,
+  ]);
+  return { columns: PEER_POOL_COLUMNS, rows };
+}
+
+/** PgBouncer's SHOW STATE: `paused` is a PAUSE of every database; pgtide is never suspended. */
+export function showState(pgtide: Pgtide): Table {
+  const paused = pgtide.isPausedEverywhere;
+  const yesNo = (b: boolean) => (b ? 'yes' : 'no');
+  return {
+    columns: ['key', 'value'],
+    rows: [
+      ['active', yesNo(!paused)],
+      ['paused', yesNo(paused)],
+      ['suspended', 'no'],
+    ],
+  };
+}
+
+/** pgtide resolves backend names with the system's resolver at each connection, and caches none. */
+export function showDnsHosts(): Table {
+  return { columns: ['hostname', 'ttl#8', 'addrs'], rows: [] };
+}
+
+export function showDnsZones(): Table {
+  return { columns: ['zonename', 'serial#8', 'count#'], rows: [] };
+}
+
+/** Settings a server would report that a console login does not. */
+const OTHER_SESSION_SETTINGS: Record<string, string> = {
+  default_transaction_isolation: 'read committed',
+  extra_float_digits: '1',
+  // The console's times (connect_time …) are in UTC.
+  timezone: 'UTC',
+};
+
+/** What SHOW of a session setting answers: what the console's login reported, if it did. */
+export function sessionSettingValue(name: SessionSetting): string {
+  for (const [reported, value] of CONSOLE_PARAMS) if (reported.toLowerCase() === name) return value;
+  return OTHER_SESSION_SETTINGS[name] ?? '';
+}
+
 export function showVersion(): Table {
   return { columns: ['version'], rows: [[`pgtide ${PGTIDE_VERSION}`]] };
 }
@@ -179,7 +241,13 @@ const HELP: [string, string][] = [
   ['SHOW VERSION', 'pgtide version'],
   ['SHOW BACKENDS', 'PostgreSQL servers: role, health, lag, share of reads and transactions'],
   ['SHOW PEERS', 'the other pgtide instances ([[peers]]) and the cancel requests forwarded to them'],
+  ['SHOW PEER_POOLS', 'cancel requests open towards each peer'],
+  ['SHOW TOTALS', 'SHOW STATS summed over the databases, one row per counter'],
+  ['SHOW STATE', 'whether every database is paused (PAUSE without a name)'],
+  ['SHOW DNS_HOSTS', 'empty: pgtide keeps no DNS cache'],
+  ['SHOW DNS_ZONES', 'empty: pgtide keeps no DNS cache'],
   ['SHOW HELP', 'this list'],
+  ['SHOW/SET client_encoding …', 'session settings drivers ask for: a fixed answer; SET is ignored'],
   ['PAUSE [db]', 'admin: let running transactions finish, hold new ones, close server connections'],
   ['RESUME [db]', 'admin: end PAUSE or KILL'],
   ['RECONNECT [db]', 'admin: close server connections as soon as they are released'],

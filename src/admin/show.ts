@@ -1,7 +1,7 @@
 // Every SHOW item, and which of them show the whole instance with `workers = N`. Such an item is
 // a report (what this process counts; what another worker's console asks of it) and the table
-// of every worker's report merged (merge.ts). The others (VERSION, HELP) are one process's view,
-// the same in every worker.
+// of every worker's report merged (merge.ts). The others (STATE, VERSION, HELP …) are one
+// process's view, the same in every worker.
 import type { Pgtide } from '../server.js';
 import type { ShowItem } from './commands.js';
 import { concatRows, mergeLists, mergeNamedRows, mergePools, mergeStats } from './merge.js';
@@ -19,16 +19,22 @@ import {
   statsAveragesTable,
   statsTable,
   statsTotalsTable,
+  totalsTable,
 } from './show-pools.js';
 import {
   CONFIG_COLUMNS,
   DATABASE_COLUMNS,
   PEER_COLUMNS,
+  PEER_POOL_COLUMNS,
   USER_COLUMNS,
   showConfig,
   showDatabases,
+  showDnsHosts,
+  showDnsZones,
   showHelp,
+  showPeerPools,
   showPeers,
+  showState,
   showUsers,
   showVersion,
 } from './show-settings.js';
@@ -73,6 +79,8 @@ type MergedItem =
   | 'users'
   | 'backends'
   | 'peers'
+  | 'peer_pools'
+  | 'totals'
   | 'config';
 
 const MERGED: Record<MergedItem, Merged<unknown>> = {
@@ -112,11 +120,17 @@ const MERGED: Record<MergedItem, Merged<unknown>> = {
     'cancels_failed#8',
     'cancels_dropped#8',
   ]),
+  peer_pools: namedRows(PEER_POOL_COLUMNS, showPeerPools, PEER_POOL_COLUMNS.slice(1)),
+  totals: merged({ report: (p) => databaseStats(p), table: (reports) => totalsTable(mergeStats(reports)) }),
   // The limits a worker runs its share of add up to the instance's, as in SHOW DATABASES.
   config: namedRows(CONFIG_COLUMNS, showConfig, ['value']),
 };
 
 const LOCAL: Record<Exclude<ShowItem, MergedItem>, (pgtide: Pgtide) => Table> = {
+  // PAUSE reaches every worker: each one's state is the instance's.
+  state: showState,
+  dns_hosts: showDnsHosts,
+  dns_zones: showDnsZones,
   version: showVersion,
   help: showHelp,
 };

@@ -263,6 +263,72 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     }
   });
 
+  test("PgBouncer's other SHOW items, a driver's session settings, and what pgtide has not: a clear 0A000", async () => {
+    const console_ = new pg.Client(p.pgConfig({ database: 'pgbouncer' }));
+    const notices: string[] = [];
+    console_.on('notice', (n) => notices.push(n.message ?? ''));
+    await console_.connect();
+    const rows = async (sql: string) => (await console_.query(sql)).rows as Record<string, string | number>[];
+    const failure = async (sql: string) => {
+      const err = (await console_.query(sql).then(
+        () => assert.fail(`${sql} succeeded`),
+        (e: unknown) => e,
+      )) as { code?: string; message: string; hint?: string };
+      return [err.code, err.message, err.hint ?? ''];
+    };
+    try {
+      const state = async () => Object.fromEntries((await rows('SHOW STATE')).map((r) => [r['key'], r['value']]));
+      assert.deepEqual(await state(), { active: 'yes', paused: 'no', suspended: 'no' });
+      await console_.query('PAUSE');
+      try {
+        assert.deepEqual(await state(), { active: 'no', paused: 'yes', suspended: 'no' });
+      } finally {
+        await console_.query('RESUME');
+      }
+
+      const totals = await console_.query('SHOW TOTALS');
+      assert.deepEqual(
+        totals.fields.map((f) => [f.name, f.dataTypeID]),
+        [
+          ['name', 25],
+          ['value', 1700],
+        ],
+      );
+      const total = new Map(totals.rows.map((r) => [r.name, Number(r.value)]));
+      const xacts = (await rows('SHOW STATS_TOTALS')).reduce((n, r) => n + Number(r['xact_count']), 0);
+      assert.equal(total.get('total_xact_count'), xacts);
+      assert.ok(total.has('avg_query_time') && total.has('total_client_bytes'), [...total.keys()].join());
+
+      for (const [item, columns] of [
+        ['DNS_HOSTS', ['hostname', 'ttl', 'addrs']],
+        ['DNS_ZONES', ['zonename', 'serial', 'count']],
+        ['PEER_POOLS', ['peer_id', 'cl_active_cancel_req', 'cl_waiting_cancel_req', 'sv_active_cancel', 'sv_login']],
+      ] as const) {
+        const result = await console_.query(`SHOW ${item}`);
+        assert.deepEqual(
+          result.fields.map((f) => f.name),
+          columns,
+        );
+        assert.equal(result.rows.length, 0, `SHOW ${item}`);
+      }
+
+      assert.deepEqual(await rows('SHOW client_encoding'), [{ client_encoding: 'UTF8' }]);
+      assert.equal((await console_.query('SET extra_float_digits = 3')).command, 'SET');
+      assert.deepEqual(notices, ['SET ignored']);
+
+      const [code, message, hint] = await failure('SHOW MEM');
+      assert.deepEqual([code, message], ['0A000', 'SHOW MEM is not available in pgtide']);
+      assert.match(hint!, /metrics/);
+      assert.deepEqual((await failure('SUSPEND')).slice(0, 2), ['0A000', 'SUSPEND is not available in pgtide']);
+      const [setCode, , setHint] = await failure('SET default_pool_size = 7');
+      assert.equal(setCode, '0A000');
+      assert.match(setHint!, /RELOAD/);
+      assert.deepEqual(await rows('SHOW VERSION').then((r) => r.length), 1, 'the console goes on');
+    } finally {
+      await console_.end();
+    }
+  });
+
   test('psql: SHOW POOLS on the pgtide database', async () => {
     const out = await psql(t, { host: p.host, port: p.port, database: 'pgtide' }, 'SHOW POOLS');
     assert.ok(

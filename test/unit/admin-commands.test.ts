@@ -49,6 +49,12 @@ describe('parsing console commands', () => {
     ['SHOW BACKENDS', { kind: 'show', item: 'backends' }],
     ['show peers', { kind: 'show', item: 'peers' }],
     ['SHOW HELP', { kind: 'show', item: 'help' }],
+    ['SHOW "VERSION"', { kind: 'show', item: 'version' }],
+    ['show totals', { kind: 'show', item: 'totals' }],
+    ['SHOW STATE', { kind: 'show', item: 'state' }],
+    ['SHOW DateStyle', { kind: 'show_setting', name: 'datestyle' }],
+    ['SET client_encoding TO UTF8', { kind: 'set_setting', name: 'client_encoding' }],
+    ['set TimeZone=UTC', { kind: 'set_setting', name: 'timezone' }],
     ['PAUSE', { kind: 'pause', database: null }],
     ['pause app', { kind: 'pause', database: 'app' }],
     ['RESUME "App"', { kind: 'resume', database: 'App' }],
@@ -77,6 +83,7 @@ describe('parsing console commands', () => {
     ['KILL_CLIENT 99999999999', /not a client id/, false],
     ['KILL_CLIENT 4294967295', /not a client id/, false],
     ['RELOAD now', /RELOAD takes no arguments/, false],
+    ['SET', /SET needs a setting name/, true],
   ];
   for (const [sql, message, hinted] of bad) {
     test(`${sql} is refused`, () => {
@@ -88,6 +95,23 @@ describe('parsing console commands', () => {
           assert.equal(e.hint !== undefined && /SHOW HELP/.test(e.hint), hinted);
           return true;
         },
+      );
+    });
+  }
+
+  const missing: [string, RegExp][] = [
+    ['SHOW MEM', /metrics/],
+    ['show fds', /SHOW CLIENTS/],
+    ['SHOW SOCKETS', /SHOW CLIENTS/],
+    ['SHOW ACTIVE_SOCKETS', /SHOW CLIENTS/],
+    ['SUSPEND', /PAUSE/],
+    ["SET default_pool_size = '7'", /RELOAD/],
+  ];
+  for (const [sql, hint] of missing) {
+    test(`${sql}, which pgtide has not, is 0A000 saying what to use`, () => {
+      assert.throws(
+        () => parse(sql),
+        (e: unknown) => e instanceof AdminSyntaxError && e.code === '0A000' && hint.test(e.hint ?? ''),
       );
     });
   }
