@@ -6,9 +6,9 @@ import { AdminSyntaxError, isAdminOnly, parseCommand, splitStatements, type Admi
 import { encodeTable } from './table.js';
 import { isMerged, showTable } from './show.js';
 import { missingWorkersNotice } from './across-workers.js';
-import { sessionSettingValue } from './show-settings.js';
+import { ADMIN_DATABASES, sessionSettingValue } from './show-settings.js';
 
-export { ADMIN_DATABASES } from './show-settings.js';
+export { ADMIN_DATABASES };
 
 export interface AdminRequest {
   sql: string;
@@ -142,18 +142,18 @@ export class AdminConsole {
       case 'pause':
       case 'resume':
       case 'reconnect':
-        if (command.database !== null) this.knownDatabase(command.database);
+        if (command.database !== null) this.pooledDatabase(command.database, command.kind);
         p.log.info({ user, database: command.database }, `admin: ${command.kind.toUpperCase()}`);
         p[command.kind](command.database ?? undefined);
         return [encode.commandComplete(command.kind.toUpperCase())];
       case 'kill':
-        this.knownDatabase(command.database);
+        this.pooledDatabase(command.database, command.kind);
         p.log.info({ user, database: command.database }, 'admin: KILL');
         p.killClients(command.database);
         return [encode.commandComplete('KILL')];
       case 'disable':
       case 'enable':
-        this.knownDatabase(command.database);
+        this.pooledDatabase(command.database, command.kind);
         p.log.info({ user, database: command.database }, `admin: ${command.kind.toUpperCase()}`);
         p.setDisabled(command.database, command.kind === 'disable');
         return [encode.commandComplete(command.kind.toUpperCase())];
@@ -198,7 +198,16 @@ export class AdminConsole {
     });
   }
 
-  private knownDatabase(database: string): void {
+  /** A database the command may act on: one pgtide pools, not the console's own. */
+  private pooledDatabase(database: string, command: AdminCommand['kind']): void {
+    // KILL pgbouncer would end every console session, the one that asked included.
+    if (ADMIN_DATABASES.includes(database)) {
+      throw new AdminCommandError(
+        encode.SQLSTATE.FEATURE_NOT_SUPPORTED,
+        `${command.toUpperCase()} does not apply to the console database ${database}`,
+        'Name a pooled database: SHOW DATABASES lists them.',
+      );
+    }
     if (!this.pgtide.context.pools.knowsDatabase(database)) {
       throw new AdminCommandError(UNDEFINED_DATABASE, `no such database: ${database}`, 'SHOW DATABASES lists them.');
     }

@@ -329,6 +329,29 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     }
   });
 
+  test('KILL, PAUSE, DISABLE … of a console database are refused: the consoles stay', async () => {
+    const [issuer, other] = [0, 1].map(() => new pg.Client(p.pgConfig({ database: 'pgbouncer' })));
+    const lost: unknown[] = [];
+    for (const c of [issuer!, other!]) {
+      c.on('error', (e) => lost.push(e));
+      await c.connect();
+    }
+    try {
+      for (const sql of ['KILL pgbouncer', 'KILL pgtide', 'PAUSE pgbouncer', 'DISABLE pgtide', 'RECONNECT pgbouncer']) {
+        await assert.rejects(issuer!.query(sql), (e: { code?: string; message: string }) => {
+          assert.equal(e.code, '0A000', `${sql}: ${e.message}`);
+          assert.match(e.message, /console/);
+          return true;
+        });
+      }
+      for (const c of [issuer!, other!]) assert.equal((await c.query('SHOW VERSION')).rows.length, 1);
+      assert.deepEqual(lost, []);
+      assert.equal(p.pgtide.isPaused('pgbouncer'), false);
+    } finally {
+      await Promise.all([issuer!.end(), other!.end()].map((e) => e.catch(() => {})));
+    }
+  });
+
   test('psql: SHOW POOLS on the pgtide database', async () => {
     const out = await psql(t, { host: p.host, port: p.port, database: 'pgtide' }, 'SHOW POOLS');
     assert.ok(
