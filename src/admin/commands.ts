@@ -41,7 +41,7 @@ export type SessionSetting = (typeof SESSION_SETTINGS)[number];
 export type AdminCommand =
   | { kind: 'show'; item: ShowItem }
   | { kind: 'show_setting' | 'set_setting'; name: SessionSetting }
-  | { kind: 'pause' | 'resume' | 'reconnect'; database: string | null }
+  | { kind: 'pause' | 'resume' | 'reconnect' | 'wait_close'; database: string | null }
   | { kind: 'kill' | 'disable' | 'enable'; database: string }
   | { kind: 'kill_client'; id: number }
   | { kind: 'reload' | 'shutdown' };
@@ -163,6 +163,7 @@ export function parseCommand(words: string[]): AdminCommand {
     case 'pause':
     case 'resume':
     case 'reconnect':
+    case 'wait_close':
       if (args.length > 1) throw new AdminSyntaxError(`${verb.toUpperCase()} takes at most one database name`);
       return { kind: verb, database: args[0] ?? null };
     case 'kill':

@@ -1,5 +1,6 @@
 // The admin console: PgBouncer's commands over the simple query protocol, on the virtual
 // database `pgtide` (alias `pgbouncer`).
+import { setTimeout } from 'node:timers/promises';
 import type { Pgtide } from '../server.js';
 import * as encode from '../protocol/encode.js';
 import { AdminSyntaxError, isAdminOnly, parseCommand, splitStatements, type AdminCommand } from './commands.js';
@@ -7,6 +8,7 @@ import { encodeTable } from './table.js';
 import { isMerged, showTable } from './show.js';
 import { missingWorkersNotice } from './across-workers.js';
 import { ADMIN_DATABASES, sessionSettingValue } from './show-settings.js';
+import { closeNeededCount } from './snapshot.js';
 
 export { ADMIN_DATABASES };
 
@@ -15,6 +17,8 @@ export interface AdminRequest {
   user: string;
   /** false: a stats user, who may only SHOW. */
   admin: boolean;
+  /** Whether the client has left (a WAIT_CLOSE stops waiting for it). */
+  gone?: () => boolean;
 }
 
 const INSUFFICIENT_PRIVILEGE = '42501';
@@ -32,6 +36,9 @@ class AdminCommandError extends Error {
     super(message);
   }
 }
+
+/** How often WAIT_CLOSE counts the servers still to close. */
+const WAIT_CLOSE_POLL_MS = 100;
 
 /** Commands that act on the whole instance: with `workers = N`, every worker runs them. */
 const INSTANCE_WIDE = new Set<AdminCommand['kind']>([
@@ -86,7 +93,7 @@ export class AdminConsole {
         command = parseCommand(statements[i]!);
         if (isAdminOnly(command) && !req.admin)
           throw new AdminCommandError(INSUFFICIENT_PRIVILEGE, 'must be an admin user');
-        answer = this.execute(command, req.user);
+        answer = this.execute(command, req.user, req.gone);
       } catch (err) {
         return this.failed(out, err);
       }
@@ -119,7 +126,7 @@ export class AdminConsole {
     return out;
   }
 
-  private execute(command: AdminCommand, user: string): Buffer[] | Promise<Buffer[]> {
+  private execute(command: AdminCommand, user: string, gone = () => false): Buffer[] | Promise<Buffer[]> {
     const p = this.pgtide;
     switch (command.kind) {
       case 'show': {
@@ -146,6 +153,9 @@ export class AdminConsole {
         p.log.info({ user, database: command.database }, `admin: ${command.kind.toUpperCase()}`);
         p[command.kind](command.database ?? undefined);
         return [encode.commandComplete(command.kind.toUpperCase())];
+      case 'wait_close':
+        if (command.database !== null) this.pooledDatabase(command.database, command.kind);
+        return this.waitClose(command.database, gone);
       case 'kill':
         this.pooledDatabase(command.database, command.kind);
         p.log.info({ user, database: command.database }, 'admin: KILL');
@@ -176,6 +186,26 @@ export class AdminConsole {
         // After this answer is written: the session sends it before the stop closes it.
         setImmediate(() => void p.shutdown());
         return [encode.commandComplete('SHUTDOWN')];
+    }
+  }
+
+  /**
+   * WAIT_CLOSE: answers once no server opened before a RECONNECT is left, in any worker (one that
+   * does not answer counts as one still open). Servers close as their clients release them, so
+   * this asks again every WAIT_CLOSE_POLL_MS, until then or until the client leaves.
+   */
+  private async waitClose(database: string | null, gone: () => boolean): Promise<Buffer[]> {
+    const p = this.pgtide;
+    for (;;) {
+      let open = closeNeededCount(p, database);
+      const ask = p.askOtherWorkers;
+      if (ask !== undefined) {
+        const { answers, missing } = await ask({ kind: 'close_needed', database });
+        for (const count of answers) open += count as number;
+        open += missing.length;
+      }
+      if (open === 0 || gone()) return [encode.commandComplete('WAIT_CLOSE')];
+      await setTimeout(WAIT_CLOSE_POLL_MS);
     }
   }
 

@@ -2,7 +2,7 @@
 import tls from 'node:tls';
 import type net from 'node:net';
 import type { Pgtide } from '../server.js';
-import { clientState, serverState } from './snapshot.js';
+import { clientState, closeNeeded, serverState } from './snapshot.js';
 import { timestamp, type Cell, type Table } from './table.js';
 
 export const CONNECTION_COLUMNS = [
@@ -104,7 +104,7 @@ export function showServers(pgtide: Pgtide): Table {
         timestamp(server.lastUsedAt),
         0,
         0,
-        server.createdAt < pool.reconnectBefore ? 1 : 0,
+        closeNeeded(pool, server) ? 1 : 0,
         `s${serverId(pgtide, server)}`,
         client !== undefined ? `c${client}` : NO_LINK,
         server.backendPid,

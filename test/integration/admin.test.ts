@@ -178,6 +178,36 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     await c.end();
   });
 
+  test('WAIT_CLOSE after RECONNECT answers once the server connections opened before it are closed', async () => {
+    const c = new pg.Client(p.pgConfig());
+    const console_ = new pg.Client(p.pgConfig({ database: 'pgbouncer' }));
+    await Promise.all([c.connect(), console_.connect()]);
+    try {
+      await c.query('BEGIN');
+      await c.query("SELECT 'held'");
+      await console_.query(`RECONNECT ${t.database}`);
+      const closeNeeded = () =>
+        show('SERVERS').filter((r) => r['database'] === t.database && r['close_needed'] === '1').length;
+      assert.equal(closeNeeded(), 1, 'the server in the transaction closes once released');
+      let answered = false;
+      const waited = console_.query(`WAIT_CLOSE ${t.database}`).then((r) => {
+        answered = true;
+        return r.command;
+      });
+      await new Promise((r) => setTimeout(r, 600));
+      assert.equal(answered, false, 'WAIT_CLOSE answered while a server still had to close');
+      const committed = Date.now();
+      await c.query('COMMIT');
+      // The tag is WAIT_CLOSE, as PgBouncer's; node-postgres keeps its first word.
+      assert.equal(await waited, 'WAIT');
+      assert.ok(Date.now() - committed < 1000, `answered ${Date.now() - committed} ms after the COMMIT`);
+      assert.equal(closeNeeded(), 0);
+      assert.equal((await console_.query('WAIT_CLOSE')).command, 'WAIT', 'nothing to wait for: at once');
+    } finally {
+      await Promise.all([c.end(), console_.end()]);
+    }
+  });
+
   test('PAUSE closes idle server connections; RESUME lets them return', async () => {
     const c = new pg.Client(p.pgConfig());
     await c.connect();

@@ -59,6 +59,8 @@ describe('parsing console commands', () => {
     ['pause app', { kind: 'pause', database: 'app' }],
     ['RESUME "App"', { kind: 'resume', database: 'App' }],
     ['RECONNECT', { kind: 'reconnect', database: null }],
+    ['WAIT_CLOSE', { kind: 'wait_close', database: null }],
+    ['wait_close app', { kind: 'wait_close', database: 'app' }],
     ['KILL app', { kind: 'kill', database: 'app' }],
     ['KILL_CLIENT 12345', { kind: 'kill_client', id: 12345 }],
     ['DISABLE app', { kind: 'disable', database: 'app' }],

@@ -445,6 +445,18 @@ describe('the console of one worker of several', () => {
     assert.equal(value.get('pool_mode'), 'transaction');
   });
 
+  test('WAIT_CLOSE asks the other workers again until none has a server left to close', async () => {
+    const left = [2, 1, 0];
+    const { asked, askOtherWorkers } = workers(() => [left.shift()]);
+    const answer = await setup({}, { askOtherWorkers }).runLater('WAIT_CLOSE');
+    assert.equal(answer.error, null);
+    assert.equal(answer.results[0]!.tag, 'WAIT_CLOSE');
+    assert.deepEqual(
+      asked,
+      [0, 1, 2].map(() => ({ kind: 'close_needed', database: null })),
+    );
+  });
+
   test("items that are one process's view (VERSION, HELP) do not ask the other workers", () => {
     const { asked, askOtherWorkers } = workers(() => []);
     const { run } = setup({}, { askOtherWorkers });
