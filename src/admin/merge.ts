@@ -46,6 +46,8 @@ export interface DatabaseStats {
 /** SHOW LISTS: the pools a worker has, by (database, user), and its connection counts. */
 export interface ListCounts {
   pools: { database: string; user: string }[];
+  /** The [[peers]] this instance forwards cancels to: the same in every worker. */
+  peers: number;
   usedClients: number;
   loginClients: number;
   usedServers: number;
@@ -158,9 +160,9 @@ export function mergeNamedRows(
 /** A pool that two workers have is one pool of the instance. */
 export function mergeLists(reports: readonly ListCounts[]): ListCounts {
   const [first, ...rest] = reports;
-  if (first === undefined) return { pools: [], usedClients: 0, loginClients: 0, usedServers: 0 };
+  if (first === undefined) return { pools: [], peers: 0, usedClients: 0, loginClients: 0, usedServers: 0 };
   let counts = first;
-  for (const report of rest) counts = added(counts, report);
+  for (const report of rest) counts = added(counts, report, ['peers']);
   return {
     ...counts,
     pools: mergeByKey(

@@ -4,6 +4,7 @@
 // table, so that with `workers = N` the table shows the reports of every worker merged.
 import type { Pgtide } from '../server.js';
 import type { PoolCounters } from '../pool/pool.js';
+import { forwardTargets } from '../config/peering.js';
 import type { DatabaseStats, ListCounts, PoolRow, Totals } from './merge.js';
 import { statsAverages, sumTotals } from './merge.js';
 import { backendStatuses, poolGroups, sum } from './snapshot.js';
@@ -256,6 +257,7 @@ export function listCounts(pgtide: Pgtide): ListCounts {
   const loggedIn = [...ctx.clients].filter((c) => !c.isLoggingIn).length;
   return {
     pools: poolGroups(pgtide).map((g) => ({ database: g.database, user: g.user })),
+    peers: forwardTargets(pgtide.config).length,
     usedClients: loggedIn,
     loginClients: ctx.clients.size - loggedIn,
     usedServers: sum(ctx.pools.all(), (p) => p.servers.size),
@@ -266,6 +268,9 @@ export function listsTable(counts: ListCounts): Table {
   const rows: [string, number][] = [
     ['databases', new Set(counts.pools.map((g) => g.database)).size],
     ['users', new Set(counts.pools.map((g) => g.user)).size],
+    // PgBouncer's peer pools are one per peer, as SHOW PEER_POOLS' rows are.
+    ['peers', counts.peers],
+    ['peer_pools', counts.peers],
     ['pools', counts.pools.length],
     ['free_clients', 0],
     ['used_clients', counts.usedClients],

@@ -182,6 +182,34 @@ describe('admin console results', () => {
     assert.equal(types['xact_count'], 1700);
   });
 
+  test("SHOW LISTS has PgBouncer's rows in its order, the peers among them", () => {
+    const peers = [
+      { id: 2, host: '10.0.0.2', port: 6432 },
+      { id: 3, host: '10.0.0.3', port: 6432 },
+    ];
+    const [result] = setup({ peer_id: 1, peers }).run('SHOW LISTS').results;
+    assert.deepEqual(
+      result!.rows.map(([list]) => list),
+      [
+        'databases',
+        'users',
+        'peers',
+        'peer_pools',
+        'pools',
+        'free_clients',
+        'used_clients',
+        'login_clients',
+        'free_servers',
+        'used_servers',
+        'dns_names',
+        'dns_zones',
+        'dns_queries',
+        'dns_pending',
+      ],
+    );
+    assert.deepEqual(result!.rows[2], ['peers', '2']);
+  });
+
   test('several statements are answered in order', () => {
     const { results, error } = setup().run('SHOW VERSION; show lists;');
     assert.equal(error, null);

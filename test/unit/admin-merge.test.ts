@@ -135,14 +135,15 @@ describe("merging the workers' reports", () => {
     ]);
   });
 
-  test('SHOW LISTS: a pool on two workers is one pool of the instance; connections summed', () => {
+  test('SHOW LISTS: a pool on two workers is one pool of the instance; connections summed; peers not', () => {
     const merged = mergeLists([
-      { pools: [{ database: 'app', user: 'u' }], usedClients: 2, loginClients: 1, usedServers: 2 },
+      { pools: [{ database: 'app', user: 'u' }], peers: 2, usedClients: 2, loginClients: 1, usedServers: 2 },
       {
         pools: [
           { database: 'app', user: 'u' },
           { database: 'app', user: 'v' },
         ],
+        peers: 2,
         usedClients: 3,
         loginClients: 0,
         usedServers: 1,
@@ -153,6 +154,7 @@ describe("merging the workers' reports", () => {
         { database: 'app', user: 'u' },
         { database: 'app', user: 'v' },
       ],
+      peers: 2,
       usedClients: 5,
       loginClients: 1,
       usedServers: 3,
