@@ -106,24 +106,25 @@ export function mergeStats(reports: readonly DatabaseStats[][]): DatabaseStats[]
   ).sort((a, b) => a.database.localeCompare(b.database));
 }
 
+/** Totals of a database that counted nothing yet. */
+export const NO_TOTALS: Readonly<Totals> = {
+  assignments: 0,
+  xacts: 0,
+  queries: 0,
+  received: 0,
+  sent: 0,
+  xactTimeUs: 0,
+  queryTimeUs: 0,
+  waitTimeUs: 0,
+  clientParses: 0,
+  serverParses: 0,
+  binds: 0,
+  waits: 0,
+};
+
 /** Totals added up (SHOW TOTALS: every database's). */
 export function sumTotals(list: readonly Totals[]): Totals {
-  let sum: Totals = {
-    assignments: 0,
-    xacts: 0,
-    queries: 0,
-    received: 0,
-    sent: 0,
-    xactTimeUs: 0,
-    queryTimeUs: 0,
-    waitTimeUs: 0,
-    clientParses: 0,
-    serverParses: 0,
-    binds: 0,
-    waits: 0,
-  };
-  for (const t of list) sum = added(sum, t);
-  return sum;
+  return list.reduce((sum, t) => added(sum, t), NO_TOTALS);
 }
 
 /** Average time per transaction, per query and per wait, in microseconds. */

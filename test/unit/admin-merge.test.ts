@@ -7,7 +7,9 @@ import {
   mergeNamedRows,
   mergePools,
   mergeStats,
+  NO_TOTALS,
   statsAverages,
+  sumTotals,
   type DatabaseStats,
   type PoolRow,
   type Totals,
@@ -31,21 +33,7 @@ function pool(database: string, user: string, counts: Partial<PoolRow> = {}): Po
 }
 
 function totals(counts: Partial<Totals>): Totals {
-  return {
-    assignments: 0,
-    xacts: 0,
-    queries: 0,
-    received: 0,
-    sent: 0,
-    xactTimeUs: 0,
-    queryTimeUs: 0,
-    waitTimeUs: 0,
-    clientParses: 0,
-    serverParses: 0,
-    binds: 0,
-    waits: 0,
-    ...counts,
-  };
+  return { ...NO_TOTALS, ...counts };
 }
 
 function stats(database: string, t: Partial<Totals>, seconds: number): DatabaseStats {
@@ -133,6 +121,16 @@ describe("merging the workers' reports", () => {
     assert.deepEqual(mergeNamedRows(['name', 'pool_size#'], [[['u', null]], [['u', null]]], ['pool_size#']), [
       ['u', null],
     ]);
+  });
+
+  test("SHOW TOTALS: every database's totals added up; none is all zeros", () => {
+    assert.deepEqual(sumTotals([totals({ xacts: 2, sent: 10 }), totals({ xacts: 3, waits: 1 })]), {
+      ...NO_TOTALS,
+      xacts: 5,
+      sent: 10,
+      waits: 1,
+    });
+    assert.deepEqual(sumTotals([]), NO_TOTALS);
   });
 
   test('SHOW LISTS: a pool on two workers is one pool of the instance; connections summed; peers not', () => {
