@@ -41,8 +41,8 @@ export type SessionSetting = (typeof SESSION_SETTINGS)[number];
 export type AdminCommand =
   | { kind: 'show'; item: ShowItem }
   | { kind: 'show_setting' | 'set_setting'; name: SessionSetting }
-  | { kind: 'pause' | 'resume' | 'reconnect' | 'wait_close'; database: string | null }
-  | { kind: 'kill' | 'disable' | 'enable'; database: string }
+  | { kind: 'pause' | 'resume' | 'reconnect' | 'wait_close' | 'kill'; database: string | null }
+  | { kind: 'disable' | 'enable'; database: string }
   | { kind: 'kill_client'; id: number }
   | { kind: 'reload' | 'shutdown' };
 
@@ -164,9 +164,9 @@ export function parseCommand(words: string[]): AdminCommand {
     case 'resume':
     case 'reconnect':
     case 'wait_close':
+    case 'kill':
       if (args.length > 1) throw new AdminSyntaxError(`${verb.toUpperCase()} takes at most one database name`);
       return { kind: verb, database: args[0] ?? null };
-    case 'kill':
     case 'disable':
     case 'enable':
       return { kind: verb, database: only(args, `${verb.toUpperCase()} needs a database name`) };

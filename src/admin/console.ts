@@ -8,7 +8,7 @@ import { encodeTable } from './table.js';
 import { isMerged, showTable } from './show.js';
 import { missingWorkersNotice } from './across-workers.js';
 import { ADMIN_DATABASES, sessionSettingValue } from './show-settings.js';
-import { closeNeededCount } from './snapshot.js';
+import { closeNeededCount, poolGroups } from './snapshot.js';
 
 export { ADMIN_DATABASES };
 
@@ -156,11 +156,16 @@ export class AdminConsole {
       case 'wait_close':
         if (command.database !== null) this.pooledDatabase(command.database, command.kind);
         return this.waitClose(command.database, gone);
-      case 'kill':
-        this.pooledDatabase(command.database, command.kind);
+      case 'kill': {
+        if (command.database !== null) this.pooledDatabase(command.database, command.kind);
         p.log.info({ user, database: command.database }, 'admin: KILL');
-        p.killClients(command.database);
+        // Without a name: every database's clients, and every database held until RESUME (also one
+        // first used after the KILL, unlike PgBouncer: a worker started again knows no names).
+        if (command.database === null) p.pause();
+        const databases = command.database !== null ? [command.database] : pooledDatabases(p);
+        for (const database of databases) p.killClients(database);
         return [encode.commandComplete('KILL')];
+      }
       case 'disable':
       case 'enable':
         this.pooledDatabase(command.database, command.kind);
@@ -242,6 +247,12 @@ export class AdminConsole {
       throw new AdminCommandError(UNDEFINED_DATABASE, `no such database: ${database}`, 'SHOW DATABASES lists them.');
     }
   }
+}
+
+/** The databases of every pool and logged-in client, the console's excepted. */
+function pooledDatabases(pgtide: Pgtide): string[] {
+  const names = new Set(poolGroups(pgtide).map((g) => g.database));
+  return [...names].filter((name) => !ADMIN_DATABASES.includes(name));
 }
 
 /** SQLSTATE, message and hint of the error a failed console statement answers with. */

@@ -252,7 +252,7 @@ const HELP: [string, string][] = [
   ['RESUME [db]', 'admin: end PAUSE or KILL'],
   ['RECONNECT [db]', 'admin: close server connections as soon as they are released'],
   ['WAIT_CLOSE [db]', 'admin: answer once the server connections RECONNECT marked (close_needed) are closed'],
-  ['KILL db', 'admin: drop every client and server connection of db, then hold it as PAUSE does'],
+  ['KILL [db]', 'admin: drop every client and server connection of db (of every db), then hold it as PAUSE does'],
   ['KILL_CLIENT id', 'admin: drop one client (id from SHOW CLIENTS)'],
   ['DISABLE db', 'admin: refuse new clients of db'],
   ['ENABLE db', 'admin: end DISABLE'],

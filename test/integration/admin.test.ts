@@ -359,6 +359,28 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     }
   });
 
+  test('KILL without a database drops the clients of every pooled database and holds them; the console stays', async () => {
+    const console_ = new pg.Client(p.pgConfig({ database: 'pgbouncer' }));
+    const clients = [t.database, ...t.extraDatabases].map((database) => new pg.Client(p.pgConfig({ database })));
+    const ended: string[] = [];
+    for (const c of clients) c.on('error', (e: Error & { code?: string }) => ended.push(e.code ?? e.message));
+    await Promise.all([console_.connect(), ...clients.map((c) => c.connect())]);
+    try {
+      for (const c of clients) await c.query('SELECT 1');
+      assert.equal((await console_.query('KILL')).command, 'KILL');
+      await waitFor('every client told', () => ended.length === clients.length);
+      assert.deepEqual(
+        ended,
+        clients.map(() => '57P01'),
+      );
+      assert.ok(p.pgtide.isPausedEverywhere, 'every database held until RESUME');
+      assert.equal((await console_.query('SHOW VERSION')).rows.length, 1);
+    } finally {
+      await console_.query('RESUME').catch(() => {});
+      await Promise.all([console_, ...clients].map((c) => c.end().catch(() => {})));
+    }
+  });
+
   test('KILL, PAUSE, DISABLE … of a console database are refused: the consoles stay', async () => {
     const [issuer, other] = [0, 1].map(() => new pg.Client(p.pgConfig({ database: 'pgbouncer' })));
     const lost: unknown[] = [];
