@@ -62,6 +62,9 @@ export class AdminSyntaxError extends Error {
   }
 }
 
+const DRAIN_HINT =
+  'SIGTERM to pgtide (its primary with workers = N) stops accepting clients and lets running transactions finish, for up to shutdown_timeout.';
+
 /** What PgBouncer's console has and pgtide's does not, and what to use instead. */
 const NOT_IN_PGTIDE: Record<string, string> = {
   'show mem':
@@ -73,6 +76,8 @@ const NOT_IN_PGTIDE: Record<string, string> = {
   suspend:
     'SUSPEND readies an online restart of PgBouncer (-R); pgtide has none. PAUSE holds new transactions; workers = N keeps clients served while one worker restarts.',
   set: 'Settings change in the configuration file: edit it, then RELOAD (SHOW CONFIG says which keys RELOAD can change).',
+  'shutdown wait_for_clients': DRAIN_HINT,
+  'shutdown wait_for_servers': DRAIN_HINT,
 };
 
 function notInPgtide(what: string): AdminSyntaxError {
@@ -178,6 +183,7 @@ export function parseCommand(words: string[]): AdminCommand {
     }
     case 'reload':
     case 'shutdown':
+      if (verb === 'shutdown' && `shutdown ${args[0]}` in NOT_IN_PGTIDE) throw notInPgtide(`shutdown ${args[0]}`);
       if (args.length > 0) throw new AdminSyntaxError(`${verb.toUpperCase()} takes no arguments`);
       return { kind: verb };
     default:

@@ -109,6 +109,8 @@ describe('parsing console commands', () => {
     ['SHOW ACTIVE_SOCKETS', /SHOW CLIENTS/],
     ['SUSPEND', /PAUSE/],
     ["SET default_pool_size = '7'", /RELOAD/],
+    ['SHUTDOWN WAIT_FOR_CLIENTS', /SIGTERM/],
+    ['shutdown wait_for_servers', /shutdown_timeout/],
   ];
   for (const [sql, hint] of missing) {
     test(`${sql}, which pgtide has not, is 0A000 saying what to use`, () => {
