@@ -33,6 +33,8 @@ export const DATABASE_COLUMNS = [
   'current_client_connections#',
   'paused#',
   'disabled#',
+  // PgBouncer's name for reserve_pool_size before 1.23, which pgbouncer_exporter still maps.
+  'reserve_pool#',
 ];
 
 export const USER_COLUMNS = [
@@ -79,10 +81,30 @@ export function showDatabases(pgtide: Pgtide): Table {
       clientsOf.get(name) ?? 0,
       pgtide.isPaused(name) ? 1 : 0,
       pgtide.isDisabled(name) ? 1 : 0,
+      settings.reserveSize,
     ];
   });
   for (const name of ADMIN_DATABASES) {
-    rows.push([name, null, null, name, null, 0, 0, 0, 0, 'statement', null, 0, 0, 0, clientsOf.get(name) ?? 0, 0, 0]);
+    rows.push([
+      name,
+      null,
+      null,
+      name,
+      null,
+      0,
+      0,
+      0,
+      0,
+      'statement',
+      null,
+      0,
+      0,
+      0,
+      clientsOf.get(name) ?? 0,
+      0,
+      0,
+      0,
+    ]);
   }
   return { columns: DATABASE_COLUMNS, rows };
 }

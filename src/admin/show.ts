@@ -105,6 +105,7 @@ const MERGED: Record<MergedItem, Merged<unknown>> = {
     'max_connections#',
     'current_connections#',
     'current_client_connections#',
+    'reserve_pool#',
   ]),
   users: namedRows(USER_COLUMNS, showUsers, [
     'pool_size#',
