@@ -1,4 +1,5 @@
 // SHOW CLIENTS and SHOW SERVERS, with PgBouncer's columns.
+import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 import type net from 'node:net';
 import type { Pgtide } from '../server.js';
@@ -52,7 +53,9 @@ const NO_LINK = '';
 export function showClients(pgtide: Pgtide, now = Date.now()): Table {
   const rows = [...pgtide.context.clients].map((c): Cell[] => {
     const state = clientState(c);
-    const waitMs = state === 'waiting' ? now - c.waitingSince : 0;
+    // As PgBouncer: a waiting client's wait for a server, an active one's query's time so far.
+    const waitMs =
+      state === 'waiting' ? now - c.waitingSince : c.queryStart !== 0 ? performance.now() - c.queryStart : 0;
     const s = c.socket;
     return [
       'C',
@@ -68,7 +71,7 @@ export function showClients(pgtide: Pgtide, now = Date.now()): Table {
       timestamp(c.connectedAt),
       timestamp(c.lastActive),
       Math.floor(waitMs / 1000),
-      (waitMs % 1000) * 1000,
+      Math.floor((waitMs % 1000) * 1000),
       0,
       `c${c.cancelPid}`,
       c.server ? `s${serverId(pgtide, c.server)}` : NO_LINK,

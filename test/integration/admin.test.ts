@@ -139,6 +139,26 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     }
   });
 
+  test("SHOW CLIENTS' wait of an active client is how long its query has run, as PgBouncer's", async () => {
+    const c = new pg.Client(p.pgConfig({ application_name: 'sleeper' }));
+    await c.connect();
+    try {
+      const sleeping = c.query('SELECT pg_catalog.pg_sleep(1.5)');
+      const waited = () => {
+        const row = show('CLIENTS').find((r) => r['application_name'] === 'sleeper')!;
+        return row['state'] === 'active' ? Number(row['wait']) * 1e6 + Number(row['wait_us']) : 0;
+      };
+      await new Promise((r) => setTimeout(r, 600));
+      const us = waited();
+      assert.ok(us >= 500_000 && us < 1_500_000, `wait ${us} µs, 600 ms into the query`);
+      await sleeping;
+      const row = show('CLIENTS').find((r) => r['application_name'] === 'sleeper')!;
+      assert.deepEqual([row['state'], row['wait'], row['wait_us']], ['idle', '0', '0'], 'no query, no wait');
+    } finally {
+      await c.end();
+    }
+  });
+
   test('SHOW BACKENDS shows each server with its discovered role', async () => {
     const rows = await waitFor('roles to be discovered', () => {
       const r = show('BACKENDS');
