@@ -7,6 +7,7 @@ import type { PoolCounters } from '../pool/pool.js';
 import { forwardTargets } from '../config/peering.js';
 import type { DatabaseStats, ListCounts, PoolRow, Totals } from './merge.js';
 import { statsAverages, sumTotals } from './merge.js';
+import { ADMIN_DATABASES, CONSOLE_POOL_MODE } from './show-settings.js';
 import { backendStatuses, poolGroups, sum } from './snapshot.js';
 import type { Cell, Table } from './table.js';
 
@@ -30,7 +31,9 @@ export function poolRows(pgtide: Pgtide, now = Date.now()): PoolRow[] {
       svIdle: sum(g.pools, (p) => p.idleCount),
       svLogin: sum(g.pools, (p) => p.connectingCount),
       maxWaitMs,
-      mode: g.pools[0]?.settings.mode ?? pgtide.context.pools.modeFor(g.database, g.user),
+      mode: ADMIN_DATABASES.includes(g.database)
+        ? CONSOLE_POOL_MODE
+        : (g.pools[0]?.settings.mode ?? pgtide.context.pools.modeFor(g.database, g.user)),
       clPinned: g.clients.filter((c) => c.pinned).length,
       pins: sum(g.pools, (p) => p.stats.pins),
     };

@@ -14,6 +14,8 @@ import type { Cell, Table } from './table.js';
 
 /** The console's own database names. */
 export const ADMIN_DATABASES = ['pgtide', 'pgbouncer'];
+/** The console answers one statement at a time: PgBouncer shows its console pool so. */
+export const CONSOLE_POOL_MODE = 'statement';
 
 export const DATABASE_COLUMNS = [
   'name',
@@ -95,7 +97,7 @@ export function showDatabases(pgtide: Pgtide): Table {
       0,
       0,
       0,
-      'statement',
+      CONSOLE_POOL_MODE,
       null,
       0,
       0,

@@ -267,6 +267,11 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
         names.filter((n) => n === 'pgbouncer' || n === 'pgtide'),
         ['pgtide', 'pgbouncer'],
       );
+      // One statement at a time, as PgBouncer shows its console: in SHOW POOLS as in SHOW DATABASES.
+      const modes = ['POOLS', 'DATABASES'].map(
+        (item) => show(item).find((r) => r['database'] === 'pgbouncer' || r['name'] === 'pgbouncer')!['pool_mode'],
+      );
+      assert.deepEqual(modes, ['statement', 'statement']);
     } finally {
       await console_.end();
     }
