@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { currentTopology } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { PGBOUNCER_COLUMNS } from '../unit/pgbouncer-columns.js';
 
 const t = currentTopology();
 
@@ -32,20 +33,8 @@ const MAPPED: Record<string, { labels: string[]; metrics: string[] }> = {
   },
   POOLS: {
     labels: ['database', 'user'],
-    metrics: [
-      'cl_active',
-      'cl_active_cancel_req',
-      'cl_waiting',
-      'cl_waiting_cancel_req',
-      'sv_active',
-      'sv_active_cancel',
-      'sv_being_canceled',
-      'sv_idle',
-      'sv_used',
-      'sv_tested',
-      'sv_login',
-      'maxwait',
-    ],
+    // Every count of clients and servers, and maxwait (not maxwait_us).
+    metrics: PGBOUNCER_COLUMNS['POOLS']!.filter((c) => /^(cl|sv)_/.test(c) || c === 'maxwait'),
   },
 };
 const LISTS = ['databases', 'users', 'pools', 'free_clients', 'used_clients', 'login_clients', 'free_servers'];
