@@ -472,6 +472,11 @@ export class Pgtide {
     for (const listener of [...this.resumeListeners]) listener();
   }
 
+  /** PAUSE without a database name is in force (SHOW STATE). */
+  get isPausedEverywhere(): boolean {
+    return this.pausedAll;
+  }
+
   isPaused(database: string): boolean {
     return this.pausedAll || this.pausedDatabases.has(database);
   }

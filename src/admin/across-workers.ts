@@ -5,11 +5,13 @@ import type { Pgtide } from '../server.js';
 import * as encode from '../protocol/encode.js';
 import type { ShowItem } from './commands.js';
 import { reportOf } from './show.js';
+import { closeNeededCount } from './snapshot.js';
 
 export type WorkerQuestion =
   | { kind: 'metrics' }
   | { kind: 'show'; item: ShowItem }
-  | { kind: 'kill_client'; id: number; user: string };
+  | { kind: 'kill_client'; id: number; user: string }
+  | { kind: 'close_needed'; database: string | null };
 
 export interface WorkerAnswers {
   /** The answers that arrived in time, in no particular order. */
@@ -31,6 +33,8 @@ export function answerQuestion(pgtide: Pgtide, question: WorkerQuestion): unknow
       return pgtide.metrics.getMetricsAsJSON();
     case 'show':
       return reportOf(question.item, pgtide);
+    case 'close_needed':
+      return closeNeededCount(pgtide, question.database);
     case 'kill_client': {
       const killed = pgtide.killClient(question.id);
       if (killed) pgtide.log.info({ user: question.user, client: question.id }, 'admin: KILL_CLIENT');

@@ -1,4 +1,5 @@
 // The admin console's language: PgBouncer's commands, case-insensitive, ';'-separated.
+import { SQLSTATE } from '../protocol/sqlstate.js';
 
 export const SHOW_ITEMS = [
   'pools',
@@ -14,20 +15,40 @@ export const SHOW_ITEMS = [
   'version',
   'backends',
   'peers',
+  'peer_pools',
+  'state',
+  'totals',
+  'dns_hosts',
+  'dns_zones',
   'help',
 ] as const;
 export type ShowItem = (typeof SHOW_ITEMS)[number];
 
+/**
+ * Session settings a driver may SHOW or SET on connecting, as on a server: the console answers
+ * SHOW with a fixed value and ignores SET, as PgBouncer's does (show-settings.ts has the values).
+ */
+export const SESSION_SETTINGS = [
+  'client_encoding',
+  'datestyle',
+  'default_transaction_isolation',
+  'extra_float_digits',
+  'standard_conforming_strings',
+  'timezone',
+] as const;
+export type SessionSetting = (typeof SESSION_SETTINGS)[number];
+
 export type AdminCommand =
   | { kind: 'show'; item: ShowItem }
-  | { kind: 'pause' | 'resume' | 'reconnect'; database: string | null }
-  | { kind: 'kill' | 'disable' | 'enable'; database: string }
+  | { kind: 'show_setting' | 'set_setting'; name: SessionSetting }
+  | { kind: 'pause' | 'resume' | 'reconnect' | 'wait_close' | 'kill'; database: string | null }
+  | { kind: 'disable' | 'enable'; database: string }
   | { kind: 'kill_client'; id: number }
   | { kind: 'reload' | 'shutdown' };
 
 /** Commands that change pgtide's state: admins only. */
 export function isAdminOnly(command: AdminCommand): boolean {
-  return command.kind !== 'show';
+  return command.kind !== 'show' && command.kind !== 'show_setting' && command.kind !== 'set_setting';
 }
 
 /** A statement the console cannot run; SQLSTATE 42601 unless said otherwise. */
@@ -35,9 +56,36 @@ export class AdminSyntaxError extends Error {
   constructor(
     message: string,
     readonly hint?: string,
+    readonly code = '42601',
   ) {
     super(message);
   }
+}
+
+const DRAIN_HINT =
+  'SIGTERM to pgtide (its primary with workers = N) stops accepting clients and lets running transactions finish, for up to shutdown_timeout.';
+
+/** What PgBouncer's console has and pgtide's does not, and what to use instead. */
+const NOT_IN_PGTIDE: Record<string, string> = {
+  'show mem':
+    'pgtide has no memory caches of its own to show; /metrics has the process memory (process_resident_memory_bytes).',
+  'show fds':
+    'pgtide hands no sockets to another process (PgBouncer -R); SHOW CLIENTS and SHOW SERVERS list the connections.',
+  'show sockets': 'SHOW CLIENTS and SHOW SERVERS list the connections.',
+  'show active_sockets': 'SHOW CLIENTS and SHOW SERVERS list the connections.',
+  suspend:
+    'SUSPEND readies an online restart of PgBouncer (-R); pgtide has none. PAUSE holds new transactions; workers = N keeps clients served while one worker restarts.',
+  set: 'Settings change in the configuration file: edit it, then RELOAD (SHOW CONFIG says which keys RELOAD can change).',
+  'shutdown wait_for_clients': DRAIN_HINT,
+  'shutdown wait_for_servers': DRAIN_HINT,
+};
+
+function notInPgtide(what: string): AdminSyntaxError {
+  return new AdminSyntaxError(
+    `${what.toUpperCase()} is not available in pgtide`,
+    NOT_IN_PGTIDE[what],
+    SQLSTATE.FEATURE_NOT_SUPPORTED,
+  );
 }
 
 export const HELP_HINT = 'SHOW HELP lists the commands of the pgtide console.';
@@ -99,18 +147,31 @@ export function parseCommand(words: string[]): AdminCommand {
   const [verb, ...args] = words;
   switch (verb) {
     case 'show': {
-      const item = only(args, 'SHOW needs one of: ' + SHOW_ITEMS.map((s) => s.toUpperCase()).join(', '));
+      // A quoted item is matched without its case, as PgBouncer matches it.
+      const item = only(args, 'SHOW needs one of: ' + SHOW_ITEMS.map((s) => s.toUpperCase()).join(', ')).toLowerCase();
+      if (isSessionSetting(item)) return { kind: 'show_setting', name: item };
+      if (`show ${item}` in NOT_IN_PGTIDE) throw notInPgtide(`show ${item}`);
       if (!(SHOW_ITEMS as readonly string[]).includes(item)) {
         throw new AdminSyntaxError(`unknown SHOW item: ${item}`, HELP_HINT);
       }
       return { kind: 'show', item: item as ShowItem };
     }
+    case 'set': {
+      // SET name = value, SET name TO value, SET name=value: only the name matters here.
+      const name = args[0]?.split('=')[0]?.toLowerCase() ?? '';
+      if (name === '') throw new AdminSyntaxError('SET needs a setting name: SET name = value', HELP_HINT);
+      if (isSessionSetting(name)) return { kind: 'set_setting', name };
+      throw notInPgtide('set');
+    }
+    case 'suspend':
+      throw notInPgtide(verb);
     case 'pause':
     case 'resume':
     case 'reconnect':
+    case 'wait_close':
+    case 'kill':
       if (args.length > 1) throw new AdminSyntaxError(`${verb.toUpperCase()} takes at most one database name`);
       return { kind: verb, database: args[0] ?? null };
-    case 'kill':
     case 'disable':
     case 'enable':
       return { kind: verb, database: only(args, `${verb.toUpperCase()} needs a database name`) };
@@ -122,11 +183,16 @@ export function parseCommand(words: string[]): AdminCommand {
     }
     case 'reload':
     case 'shutdown':
+      if (verb === 'shutdown' && `shutdown ${args[0]}` in NOT_IN_PGTIDE) throw notInPgtide(`shutdown ${args[0]}`);
       if (args.length > 0) throw new AdminSyntaxError(`${verb.toUpperCase()} takes no arguments`);
       return { kind: verb };
     default:
       throw new AdminSyntaxError(`unknown command: ${words.join(' ').slice(0, 80)}`, HELP_HINT);
   }
+}
+
+function isSessionSetting(name: string): name is SessionSetting {
+  return (SESSION_SETTINGS as readonly string[]).includes(name);
 }
 
 function only(args: string[], usage: string): string {

@@ -1,22 +1,26 @@
 // The admin console: PgBouncer's commands over the simple query protocol, on the virtual
 // database `pgtide` (alias `pgbouncer`).
+import { setTimeout } from 'node:timers/promises';
 import type { Pgtide } from '../server.js';
 import * as encode from '../protocol/encode.js';
 import { AdminSyntaxError, isAdminOnly, parseCommand, splitStatements, type AdminCommand } from './commands.js';
 import { encodeTable } from './table.js';
 import { isMerged, showTable } from './show.js';
 import { missingWorkersNotice } from './across-workers.js';
+import { ADMIN_DATABASES, sessionSettingValue } from './show-settings.js';
+import { closeNeededCount, poolGroups } from './snapshot.js';
 
-export { ADMIN_DATABASES } from './show-settings.js';
+export { ADMIN_DATABASES };
 
 export interface AdminRequest {
   sql: string;
   user: string;
   /** false: a stats user, who may only SHOW. */
   admin: boolean;
+  /** Whether the client has left (a WAIT_CLOSE stops waiting for it). */
+  gone?: () => boolean;
 }
 
-const SYNTAX_ERROR = '42601';
 const INSUFFICIENT_PRIVILEGE = '42501';
 const UNDEFINED_DATABASE = '3D000';
 const UNDEFINED_OBJECT = '42704';
@@ -32,6 +36,9 @@ class AdminCommandError extends Error {
     super(message);
   }
 }
+
+/** How often WAIT_CLOSE counts the servers still to close. */
+const WAIT_CLOSE_POLL_MS = 100;
 
 /** Commands that act on the whole instance: with `workers = N`, every worker runs them. */
 const INSTANCE_WIDE = new Set<AdminCommand['kind']>([
@@ -86,7 +93,7 @@ export class AdminConsole {
         command = parseCommand(statements[i]!);
         if (isAdminOnly(command) && !req.admin)
           throw new AdminCommandError(INSUFFICIENT_PRIVILEGE, 'must be an admin user');
-        answer = this.execute(command, req.user);
+        answer = this.execute(command, req.user, req.gone);
       } catch (err) {
         return this.failed(out, err);
       }
@@ -119,7 +126,7 @@ export class AdminConsole {
     return out;
   }
 
-  private execute(command: AdminCommand, user: string): Buffer[] | Promise<Buffer[]> {
+  private execute(command: AdminCommand, user: string, gone = () => false): Buffer[] | Promise<Buffer[]> {
     const p = this.pgtide;
     switch (command.kind) {
       case 'show': {
@@ -131,21 +138,37 @@ export class AdminConsole {
           ...encodeTable(showTable(item, p, answers), 'SHOW'),
         ]);
       }
+      case 'show_setting':
+        return encodeTable({ columns: [command.name], rows: [[sessionSettingValue(command.name)]] }, 'SHOW');
+      case 'set_setting':
+        // A driver setting up its session gets what a server would say; nothing changes.
+        return [
+          encode.noticeResponse('NOTICE', encode.SQLSTATE.SUCCESSFUL_COMPLETION, 'SET ignored'),
+          encode.commandComplete('SET'),
+        ];
       case 'pause':
       case 'resume':
       case 'reconnect':
-        if (command.database !== null) this.knownDatabase(command.database);
+        if (command.database !== null) this.pooledDatabase(command.database, command.kind);
         p.log.info({ user, database: command.database }, `admin: ${command.kind.toUpperCase()}`);
         p[command.kind](command.database ?? undefined);
         return [encode.commandComplete(command.kind.toUpperCase())];
-      case 'kill':
-        this.knownDatabase(command.database);
+      case 'wait_close':
+        if (command.database !== null) this.pooledDatabase(command.database, command.kind);
+        return this.waitClose(command.database, gone);
+      case 'kill': {
+        if (command.database !== null) this.pooledDatabase(command.database, command.kind);
         p.log.info({ user, database: command.database }, 'admin: KILL');
-        p.killClients(command.database);
+        // Without a name: every database's clients, and every database held until RESUME (also one
+        // first used after the KILL, unlike PgBouncer: a worker started again knows no names).
+        if (command.database === null) p.pause();
+        const databases = command.database !== null ? [command.database] : pooledDatabases(p);
+        for (const database of databases) p.killClients(database);
         return [encode.commandComplete('KILL')];
+      }
       case 'disable':
       case 'enable':
-        this.knownDatabase(command.database);
+        this.pooledDatabase(command.database, command.kind);
         p.log.info({ user, database: command.database }, `admin: ${command.kind.toUpperCase()}`);
         p.setDisabled(command.database, command.kind === 'disable');
         return [encode.commandComplete(command.kind.toUpperCase())];
@@ -171,6 +194,26 @@ export class AdminConsole {
     }
   }
 
+  /**
+   * WAIT_CLOSE: answers once no server opened before a RECONNECT is left, in any worker (one that
+   * does not answer counts as one still open). Servers close as their clients release them, so
+   * this asks again every WAIT_CLOSE_POLL_MS, until then or until the client leaves.
+   */
+  private async waitClose(database: string | null, gone: () => boolean): Promise<Buffer[]> {
+    const p = this.pgtide;
+    for (;;) {
+      let open = closeNeededCount(p, database);
+      const ask = p.askOtherWorkers;
+      if (ask !== undefined) {
+        const { answers, missing } = await ask({ kind: 'close_needed', database });
+        for (const count of answers) open += count as number;
+        open += missing.length;
+      }
+      if (open === 0 || gone()) return [encode.commandComplete('WAIT_CLOSE')];
+      await setTimeout(WAIT_CLOSE_POLL_MS);
+    }
+  }
+
   /** The client may be another worker's (its id says which): that worker drops it. */
   private killClient(id: number, user: string): Buffer[] | Promise<Buffer[]> {
     const p = this.pgtide;
@@ -190,16 +233,31 @@ export class AdminConsole {
     });
   }
 
-  private knownDatabase(database: string): void {
+  /** A database the command may act on: one pgtide pools, not the console's own. */
+  private pooledDatabase(database: string, command: AdminCommand['kind']): void {
+    // KILL pgbouncer would end every console session, the one that asked included.
+    if (ADMIN_DATABASES.includes(database)) {
+      throw new AdminCommandError(
+        encode.SQLSTATE.FEATURE_NOT_SUPPORTED,
+        `${command.toUpperCase()} does not apply to the console database ${database}`,
+        'Name a pooled database: SHOW DATABASES lists them.',
+      );
+    }
     if (!this.pgtide.context.pools.knowsDatabase(database)) {
       throw new AdminCommandError(UNDEFINED_DATABASE, `no such database: ${database}`, 'SHOW DATABASES lists them.');
     }
   }
 }
 
+/** The databases of every pool and logged-in client, the console's excepted. */
+function pooledDatabases(pgtide: Pgtide): string[] {
+  const names = new Set(poolGroups(pgtide).map((g) => g.database));
+  return [...names].filter((name) => !ADMIN_DATABASES.includes(name));
+}
+
 /** SQLSTATE, message and hint of the error a failed console statement answers with. */
 function errorOf(err: unknown): [code: string, message: string, hint: string | undefined] {
-  if (err instanceof AdminSyntaxError) return [SYNTAX_ERROR, err.message, err.hint];
+  if (err instanceof AdminSyntaxError) return [err.code, err.message, err.hint];
   if (err instanceof AdminCommandError) return [err.code, err.message, err.hint];
   return [encode.SQLSTATE.INTERNAL_ERROR, `admin command failed: ${(err as Error).message}`, undefined];
 }

@@ -46,6 +46,8 @@ export interface DatabaseStats {
 /** SHOW LISTS: the pools a worker has, by (database, user), and its connection counts. */
 export interface ListCounts {
   pools: { database: string; user: string }[];
+  /** The [[peers]] this instance forwards cancels to: the same in every worker. */
+  peers: number;
   usedClients: number;
   loginClients: number;
   usedServers: number;
@@ -104,6 +106,27 @@ export function mergeStats(reports: readonly DatabaseStats[][]): DatabaseStats[]
   ).sort((a, b) => a.database.localeCompare(b.database));
 }
 
+/** Totals of a database that counted nothing yet. */
+export const NO_TOTALS: Readonly<Totals> = {
+  assignments: 0,
+  xacts: 0,
+  queries: 0,
+  received: 0,
+  sent: 0,
+  xactTimeUs: 0,
+  queryTimeUs: 0,
+  waitTimeUs: 0,
+  clientParses: 0,
+  serverParses: 0,
+  binds: 0,
+  waits: 0,
+};
+
+/** Totals added up (SHOW TOTALS: every database's). */
+export function sumTotals(list: readonly Totals[]): Totals {
+  return list.reduce((sum, t) => added(sum, t), NO_TOTALS);
+}
+
 /** Average time per transaction, per query and per wait, in microseconds. */
 export function statsAverages(t: Totals): [xactUs: number, queryUs: number, waitUs: number] {
   return [
@@ -114,9 +137,9 @@ export function statsAverages(t: Totals): [xactUs: number, queryUs: number, wait
 }
 
 /**
- * SHOW DATABASES and USERS, rows named by their first cell: the `summed` columns added up over
- * the workers (each has its share of every limit, and its own connections), the others taken
- * from the first report that names the row.
+ * SHOW DATABASES, USERS, PEERS and CONFIG, rows named by their first cell: the numbers of the
+ * `summed` columns added up over the workers (each has its share of every limit, and its own
+ * connections), the other cells taken from the first report that names the row.
  */
 export function mergeNamedRows(
   columns: readonly string[],
@@ -138,9 +161,9 @@ export function mergeNamedRows(
 /** A pool that two workers have is one pool of the instance. */
 export function mergeLists(reports: readonly ListCounts[]): ListCounts {
   const [first, ...rest] = reports;
-  if (first === undefined) return { pools: [], usedClients: 0, loginClients: 0, usedServers: 0 };
+  if (first === undefined) return { pools: [], peers: 0, usedClients: 0, loginClients: 0, usedServers: 0 };
   let counts = first;
-  for (const report of rest) counts = added(counts, report);
+  for (const report of rest) counts = added(counts, report, ['peers']);
   return {
     ...counts,
     pools: mergeByKey(

@@ -1,8 +1,9 @@
 // SHOW CLIENTS and SHOW SERVERS, with PgBouncer's columns.
+import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 import type net from 'node:net';
 import type { Pgtide } from '../server.js';
-import { clientState, serverState } from './snapshot.js';
+import { clientState, closeNeeded, serverState } from './snapshot.js';
 import { timestamp, type Cell, type Table } from './table.js';
 
 export const CONNECTION_COLUMNS = [
@@ -26,7 +27,7 @@ export const CONNECTION_COLUMNS = [
   'tls',
   'application_name',
   'prepared_statements#',
-  'id#',
+  'id#8',
 ];
 
 function tlsText(socket: net.Socket): string {
@@ -43,18 +44,26 @@ function serverId(pgtide: Pgtide, server: { id: number }): number {
   return pgtide.workerId * 2 ** 32 + server.id;
 }
 
+/** PgBouncer's replication column; pgtide proxies no replication connection. */
+const NO_REPLICATION = 'none';
+/** PgBouncer's link of a connection that has none. */
+const NO_LINK = '';
+
 /** Clients are identified by the pid of their cancel key (0 while logging in), which KILL_CLIENT takes. */
 export function showClients(pgtide: Pgtide, now = Date.now()): Table {
   const rows = [...pgtide.context.clients].map((c): Cell[] => {
     const state = clientState(c);
-    const waitMs = state === 'waiting' ? now - c.waitingSince : 0;
+    // As PgBouncer: a waiting client's wait for a server, an active one's query's time so far.
+    const waitMs =
+      state === 'waiting' ? now - c.waitingSince : c.queryStart !== 0 ? performance.now() - c.queryStart : 0;
     const s = c.socket;
     return [
       'C',
       c.user,
       c.database,
-      'no',
-      state,
+      NO_REPLICATION,
+      // As PgBouncer: a client without a server between transactions is idle, not active.
+      state === 'active' && !c.server ? 'idle' : state,
       s.remoteAddress ?? 'unix',
       s.remotePort ?? 0,
       s.localAddress ?? 'unix',
@@ -62,10 +71,10 @@ export function showClients(pgtide: Pgtide, now = Date.now()): Table {
       timestamp(c.connectedAt),
       timestamp(c.lastActive),
       Math.floor(waitMs / 1000),
-      (waitMs % 1000) * 1000,
+      Math.floor((waitMs % 1000) * 1000),
       0,
       `c${c.cancelPid}`,
-      c.server ? `s${serverId(pgtide, c.server)}` : null,
+      c.server ? `s${serverId(pgtide, c.server)}` : NO_LINK,
       0,
       tlsText(s),
       c.applicationName,
@@ -88,7 +97,7 @@ export function showServers(pgtide: Pgtide): Table {
         'S',
         pool.key.user,
         pool.key.database,
-        'no',
+        NO_REPLICATION,
         serverState(server),
         server.login.endpoint.host,
         server.login.endpoint.port,
@@ -98,9 +107,9 @@ export function showServers(pgtide: Pgtide): Table {
         timestamp(server.lastUsedAt),
         0,
         0,
-        server.createdAt < pool.reconnectBefore ? 1 : 0,
+        closeNeeded(pool, server) ? 1 : 0,
         `s${serverId(pgtide, server)}`,
-        client !== undefined ? `c${client}` : null,
+        client !== undefined ? `c${client}` : NO_LINK,
         server.backendPid,
         tlsText(s),
         server.login.params['application_name'] ?? '',

@@ -1,11 +1,13 @@
-// SHOW POOLS, STATS, STATS_TOTALS, LISTS and BACKENDS: PgBouncer's columns, summed over the
+// SHOW POOLS, STATS, STATS_TOTALS, STATS_AVERAGES, TOTALS, LISTS and BACKENDS: PgBouncer's columns, summed over the
 // per-backend pools of each (database, user); SHOW BACKENDS is the per-backend view. Each but
 // BACKENDS is built in two steps, what this process counts (a report, see merge.ts) and the
 // table, so that with `workers = N` the table shows the reports of every worker merged.
 import type { Pgtide } from '../server.js';
 import type { PoolCounters } from '../pool/pool.js';
+import { forwardTargets } from '../config/peering.js';
 import type { DatabaseStats, ListCounts, PoolRow, Totals } from './merge.js';
-import { statsAverages } from './merge.js';
+import { statsAverages, sumTotals } from './merge.js';
+import { ADMIN_DATABASES, CONSOLE_POOL_MODE } from './show-settings.js';
 import { backendStatuses, poolGroups, sum } from './snapshot.js';
 import type { Cell, Table } from './table.js';
 
@@ -29,7 +31,9 @@ export function poolRows(pgtide: Pgtide, now = Date.now()): PoolRow[] {
       svIdle: sum(g.pools, (p) => p.idleCount),
       svLogin: sum(g.pools, (p) => p.connectingCount),
       maxWaitMs,
-      mode: g.pools[0]?.settings.mode ?? pgtide.context.pools.modeFor(g.database, g.user),
+      mode: ADMIN_DATABASES.includes(g.database)
+        ? CONSOLE_POOL_MODE
+        : (g.pools[0]?.settings.mode ?? pgtide.context.pools.modeFor(g.database, g.user)),
       clPinned: g.clients.filter((c) => c.pinned).length,
       pins: sum(g.pools, (p) => p.stats.pins),
     };
@@ -58,7 +62,7 @@ export function poolsTable(rows: readonly PoolRow[]): Table {
       'load_balance_hosts',
       // pgtide's own, after PgBouncer's: clients pinned to their server now, and pins since start.
       'cl_pinned#',
-      'pin_count#',
+      'pin_count#8',
     ],
     rows: rows.map((r): Cell[] => [
       r.database,
@@ -131,17 +135,17 @@ export function databaseStats(pgtide: Pgtide, now = Date.now()): DatabaseStats[]
 /** The columns of SHOW STATS_TOTALS and STATS_AVERAGES (PgBouncer's names and order). */
 const STATS_COLUMNS = [
   'database',
-  'server_assignment_count#',
-  'xact_count#',
-  'query_count#',
-  'bytes_received#',
-  'bytes_sent#',
-  'xact_time#',
-  'query_time#',
-  'wait_time#',
-  'client_parse_count#',
-  'server_parse_count#',
-  'bind_count#',
+  'server_assignment_count#n',
+  'xact_count#n',
+  'query_count#n',
+  'bytes_received#n',
+  'bytes_sent#n',
+  'xact_time#n',
+  'query_time#n',
+  'wait_time#n',
+  'client_parse_count#n',
+  'server_parse_count#n',
+  'bind_count#n',
 ];
 
 export function statsTotalsTable(stats: readonly DatabaseStats[]): Table {
@@ -191,30 +195,63 @@ export function statsTable(stats: readonly DatabaseStats[]): Table {
   return {
     columns: [
       'database',
-      'total_server_assignment_count#',
-      'total_xact_count#',
-      'total_query_count#',
-      'total_received#',
-      'total_sent#',
-      'total_xact_time#',
-      'total_query_time#',
-      'total_wait_time#',
-      'total_client_parse_count#',
-      'total_server_parse_count#',
-      'total_bind_count#',
-      'avg_server_assignment_count#',
-      'avg_xact_count#',
-      'avg_query_count#',
-      'avg_recv#',
-      'avg_sent#',
-      'avg_xact_time#',
-      'avg_query_time#',
-      'avg_wait_time#',
-      'avg_client_parse_count#',
-      'avg_server_parse_count#',
-      'avg_bind_count#',
+      'total_server_assignment_count#n',
+      'total_xact_count#n',
+      'total_query_count#n',
+      'total_received#n',
+      'total_sent#n',
+      'total_xact_time#n',
+      'total_query_time#n',
+      'total_wait_time#n',
+      'total_client_parse_count#n',
+      'total_server_parse_count#n',
+      'total_bind_count#n',
+      'avg_server_assignment_count#n',
+      'avg_xact_count#n',
+      'avg_query_count#n',
+      'avg_recv#n',
+      'avg_sent#n',
+      'avg_xact_time#n',
+      'avg_query_time#n',
+      'avg_wait_time#n',
+      'avg_client_parse_count#n',
+      'avg_server_parse_count#n',
+      'avg_bind_count#n',
     ],
     rows: totals.rows.map((row, i) => [...row, ...averages.rows[i]!.slice(1)]),
+  };
+}
+
+/** SHOW TOTALS' names for the columns of SHOW STATS_TOTALS and STATS_AVERAGES, in their order. */
+const TOTALS_NAMES = [
+  'server_assignment_count',
+  'xact_count',
+  'query_count',
+  'client_bytes',
+  'server_bytes',
+  'xact_time',
+  'query_time',
+  'wait_time',
+  'ps_client_parse_count',
+  'ps_server_parse_count',
+  'ps_bind_count',
+];
+
+/** SHOW TOTALS: every database's statistics added up, a row per total_ and per avg_ counter. */
+export function totalsTable(stats: readonly DatabaseStats[]): Table {
+  const all: DatabaseStats = {
+    database: '',
+    totals: sumTotals(stats.map((s) => s.totals)),
+    perSecond: sumTotals(stats.map((s) => s.perSecond)),
+  };
+  const totals = statsTotalsTable([all]).rows[0]!.slice(1);
+  const averages = statsAveragesTable([all]).rows[0]!.slice(1);
+  return {
+    columns: ['name', 'value#n'],
+    rows: [
+      ...TOTALS_NAMES.map((name, i): Cell[] => [`total_${name}`, totals[i] ?? 0]),
+      ...TOTALS_NAMES.map((name, i): Cell[] => [`avg_${name}`, averages[i] ?? 0]),
+    ],
   };
 }
 
@@ -223,6 +260,7 @@ export function listCounts(pgtide: Pgtide): ListCounts {
   const loggedIn = [...ctx.clients].filter((c) => !c.isLoggingIn).length;
   return {
     pools: poolGroups(pgtide).map((g) => ({ database: g.database, user: g.user })),
+    peers: forwardTargets(pgtide.config).length,
     usedClients: loggedIn,
     loginClients: ctx.clients.size - loggedIn,
     usedServers: sum(ctx.pools.all(), (p) => p.servers.size),
@@ -233,6 +271,9 @@ export function listsTable(counts: ListCounts): Table {
   const rows: [string, number][] = [
     ['databases', new Set(counts.pools.map((g) => g.database)).size],
     ['users', new Set(counts.pools.map((g) => g.user)).size],
+    // PgBouncer's peer pools are one per peer, as SHOW PEER_POOLS' rows are.
+    ['peers', counts.peers],
+    ['peer_pools', counts.peers],
     ['pools', counts.pools.length],
     ['free_clients', 0],
     ['used_clients', counts.usedClients],
@@ -258,16 +299,16 @@ export const BACKEND_COLUMNS = [
   'readable',
   'weight',
   'lb_share',
-  'lag_bytes#',
-  'lag_ms#',
+  'lag_bytes#8',
+  'lag_ms#8',
   'servers#',
   'sv_active#',
-  'server_assignment_count#',
+  'server_assignment_count#8',
   'assignment_share',
 ];
 /** What each worker counts of its own; the rest is the same in every worker (the monitor's view). */
-export const BACKEND_COUNTS = ['servers#', 'sv_active#', 'server_assignment_count#'];
-const ASSIGNED = BACKEND_COLUMNS.indexOf('server_assignment_count#');
+export const BACKEND_COUNTS = ['servers#', 'sv_active#', 'server_assignment_count#8'];
+const ASSIGNED = BACKEND_COLUMNS.indexOf('server_assignment_count#8');
 
 /** One row per backend; assignment_share is left for backendsTable, which may see other workers' counts. */
 export function backendRows(pgtide: Pgtide): Cell[][] {

@@ -1,15 +1,21 @@
-// SHOW DATABASES, USERS, CONFIG, PEERS, VERSION and HELP.
+// SHOW DATABASES, USERS, CONFIG, PEERS, PEER_POOLS, STATE, DNS_HOSTS, DNS_ZONES, VERSION, HELP
+// and the session settings a driver asks about.
 import type { Pgtide } from '../server.js';
 import { defaultConfig } from '../config/defaults.js';
 import { TOP_LEVEL_FIELDS, type ScalarKey } from '../config/fields.js';
 import { isStartOnly } from '../config/start-only.js';
+import { SPLIT_CAPS, SPLIT_SIZES } from '../config/worker-share.js';
 import { PGTIDE_VERSION } from '../version.js';
 import { MAX_FORWARDS_PER_PEER, forwardTargets } from '../config/peering.js';
+import { CONSOLE_PARAMS } from '../proxy/session/console.js';
+import type { SessionSetting } from './commands.js';
 import { poolGroups } from './snapshot.js';
 import type { Cell, Table } from './table.js';
 
 /** The console's own database names. */
 export const ADMIN_DATABASES = ['pgtide', 'pgbouncer'];
+/** The console answers one statement at a time: PgBouncer shows its console pool so. */
+export const CONSOLE_POOL_MODE = 'statement';
 
 export const DATABASE_COLUMNS = [
   'name',
@@ -29,6 +35,8 @@ export const DATABASE_COLUMNS = [
   'current_client_connections#',
   'paused#',
   'disabled#',
+  // PgBouncer's name for reserve_pool_size before 1.23, which pgbouncer_exporter still maps.
+  'reserve_pool#',
 ];
 
 export const USER_COLUMNS = [
@@ -75,10 +83,30 @@ export function showDatabases(pgtide: Pgtide): Table {
       clientsOf.get(name) ?? 0,
       pgtide.isPaused(name) ? 1 : 0,
       pgtide.isDisabled(name) ? 1 : 0,
+      settings.reserveSize,
     ];
   });
   for (const name of ADMIN_DATABASES) {
-    rows.push([name, null, null, name, null, 0, 0, 0, 0, 'statement', null, 0, 0, 0, clientsOf.get(name) ?? 0, 0, 0]);
+    rows.push([
+      name,
+      null,
+      null,
+      name,
+      null,
+      0,
+      0,
+      0,
+      0,
+      CONSOLE_POOL_MODE,
+      null,
+      0,
+      0,
+      0,
+      clientsOf.get(name) ?? 0,
+      0,
+      0,
+      0,
+    ]);
   }
   return { columns: DATABASE_COLUMNS, rows };
 }
@@ -109,6 +137,12 @@ function settingText(value: unknown): string {
   return Array.isArray(value) ? value.join(',') : String(value);
 }
 
+export const CONFIG_COLUMNS = ['key', 'value', 'default', 'changeable'];
+
+/** With `workers = N`, each worker runs a share of these (config/worker-share.ts). */
+const SPLIT: ReadonlySet<string> = new Set([...SPLIT_SIZES, ...SPLIT_CAPS]);
+
+/** A split limit's value is this worker's share, as a number: the console adds up the workers' shares (show.ts). */
 export function showConfig(pgtide: Pgtide): Table {
   const cfg = pgtide.config;
   const defaults = defaultConfig();
@@ -116,9 +150,10 @@ export function showConfig(pgtide: Pgtide): Table {
     const secret = TOP_LEVEL_FIELDS[key].kind === 'secret';
     // A password never leaves the process, not even to an admin.
     const show = (v: unknown) => (secret && v !== '' ? '********' : settingText(v));
-    return [key, show(cfg[key]), show(defaults[key]), isStartOnly(key) ? 'no' : 'yes'];
+    const value = SPLIT.has(key) ? (cfg[key] as number) : show(cfg[key]);
+    return [key, value, show(defaults[key]), isStartOnly(key) ? 'no' : 'yes'];
   });
-  return { columns: ['key', 'value', 'default', 'changeable'], rows };
+  return { columns: CONFIG_COLUMNS, rows };
 }
 
 export const PEER_COLUMNS = [
@@ -127,9 +162,9 @@ export const PEER_COLUMNS = [
   'port#',
   'pool_size#',
   'cancels_in_flight#',
-  'cancels_confirmed#',
-  'cancels_failed#',
-  'cancels_dropped#',
+  'cancels_confirmed#8',
+  'cancels_failed#8',
+  'cancels_dropped#8',
 ];
 
 /** PgBouncer's SHOW PEERS (its pool_size: the cancels that may be open towards the peer at
@@ -153,6 +188,65 @@ export function showPeers(pgtide: Pgtide): Table {
   return { columns: PEER_COLUMNS, rows };
 }
 
+export const PEER_POOL_COLUMNS = [
+  'peer_id#',
+  'cl_active_cancel_req#',
+  'cl_waiting_cancel_req#',
+  'sv_active_cancel#',
+  'sv_login#',
+];
+
+/** PgBouncer's SHOW PEER_POOLS: a cancel forwarded to a peer is open on a connection of its own
+ *  until the peer closes it (the client's connection is closed at once, as PostgreSQL does). */
+export function showPeerPools(pgtide: Pgtide): Table {
+  const counts = pgtide.context.peerCancels.counts;
+  const rows = forwardTargets(pgtide.config).map((peer): Cell[] => [
+    peer.id,
+    0,
+    0,
+    counts.get(peer.id)?.inFlight ?? 0,
+    0,
+  ]);
+  return { columns: PEER_POOL_COLUMNS, rows };
+}
+
+/** PgBouncer's SHOW STATE: `paused` is a PAUSE of every database; pgtide is never suspended. */
+export function showState(pgtide: Pgtide): Table {
+  const paused = pgtide.isPausedEverywhere;
+  const yesNo = (b: boolean) => (b ? 'yes' : 'no');
+  return {
+    columns: ['key', 'value'],
+    rows: [
+      ['active', yesNo(!paused)],
+      ['paused', yesNo(paused)],
+      ['suspended', 'no'],
+    ],
+  };
+}
+
+/** pgtide resolves backend names with the system's resolver at each connection, and caches none. */
+export function showDnsHosts(): Table {
+  return { columns: ['hostname', 'ttl#8', 'addrs'], rows: [] };
+}
+
+export function showDnsZones(): Table {
+  return { columns: ['zonename', 'serial#8', 'count#'], rows: [] };
+}
+
+/** Settings a server would report that a console login does not. */
+const OTHER_SESSION_SETTINGS: Record<string, string> = {
+  default_transaction_isolation: 'read committed',
+  extra_float_digits: '1',
+  // The console's times (connect_time …) are in UTC.
+  timezone: 'UTC',
+};
+
+/** What SHOW of a session setting answers: what the console's login reported, if it did. */
+export function sessionSettingValue(name: SessionSetting): string {
+  for (const [reported, value] of CONSOLE_PARAMS) if (reported.toLowerCase() === name) return value;
+  return OTHER_SESSION_SETTINGS[name] ?? '';
+}
+
 export function showVersion(): Table {
   return { columns: ['version'], rows: [[`pgtide ${PGTIDE_VERSION}`]] };
 }
@@ -171,11 +265,18 @@ const HELP: [string, string][] = [
   ['SHOW VERSION', 'pgtide version'],
   ['SHOW BACKENDS', 'PostgreSQL servers: role, health, lag, share of reads and transactions'],
   ['SHOW PEERS', 'the other pgtide instances ([[peers]]) and the cancel requests forwarded to them'],
+  ['SHOW PEER_POOLS', 'cancel requests open towards each peer'],
+  ['SHOW TOTALS', 'SHOW STATS summed over the databases, one row per counter'],
+  ['SHOW STATE', 'whether every database is paused (PAUSE without a name)'],
+  ['SHOW DNS_HOSTS', 'empty: pgtide keeps no DNS cache'],
+  ['SHOW DNS_ZONES', 'empty: pgtide keeps no DNS cache'],
   ['SHOW HELP', 'this list'],
+  ['SHOW/SET client_encoding …', 'session settings drivers ask for: a fixed answer; SET is ignored'],
   ['PAUSE [db]', 'admin: let running transactions finish, hold new ones, close server connections'],
   ['RESUME [db]', 'admin: end PAUSE or KILL'],
   ['RECONNECT [db]', 'admin: close server connections as soon as they are released'],
-  ['KILL db', 'admin: drop every client and server connection of db, then hold it as PAUSE does'],
+  ['WAIT_CLOSE [db]', 'admin: answer once the server connections RECONNECT marked (close_needed) are closed'],
+  ['KILL [db]', 'admin: drop every client and server connection of db (of every db), then hold it as PAUSE does'],
   ['KILL_CLIENT id', 'admin: drop one client (id from SHOW CLIENTS)'],
   ['DISABLE db', 'admin: refuse new clients of db'],
   ['ENABLE db', 'admin: end DISABLE'],

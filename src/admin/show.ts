@@ -1,6 +1,6 @@
 // Every SHOW item, and which of them show the whole instance with `workers = N`. Such an item is
 // a report (what this process counts; what another worker's console asks of it) and the table
-// of every worker's report merged (merge.ts). The others (CONFIG, VERSION, HELP) are one
+// of every worker's report merged (merge.ts). The others (STATE, VERSION, HELP …) are one
 // process's view, the same in every worker.
 import type { Pgtide } from '../server.js';
 import type { ShowItem } from './commands.js';
@@ -19,15 +19,22 @@ import {
   statsAveragesTable,
   statsTable,
   statsTotalsTable,
+  totalsTable,
 } from './show-pools.js';
 import {
+  CONFIG_COLUMNS,
   DATABASE_COLUMNS,
   PEER_COLUMNS,
+  PEER_POOL_COLUMNS,
   USER_COLUMNS,
   showConfig,
   showDatabases,
+  showDnsHosts,
+  showDnsZones,
   showHelp,
+  showPeerPools,
   showPeers,
+  showState,
   showUsers,
   showVersion,
 } from './show-settings.js';
@@ -71,7 +78,10 @@ type MergedItem =
   | 'databases'
   | 'users'
   | 'backends'
-  | 'peers';
+  | 'peers'
+  | 'peer_pools'
+  | 'totals'
+  | 'config';
 
 const MERGED: Record<MergedItem, Merged<unknown>> = {
   pools: merged({ report: (p) => poolRows(p), table: (reports) => poolsTable(mergePools(reports)) }),
@@ -95,6 +105,7 @@ const MERGED: Record<MergedItem, Merged<unknown>> = {
     'max_connections#',
     'current_connections#',
     'current_client_connections#',
+    'reserve_pool#',
   ]),
   users: namedRows(USER_COLUMNS, showUsers, [
     'pool_size#',
@@ -106,14 +117,21 @@ const MERGED: Record<MergedItem, Merged<unknown>> = {
   peers: namedRows(PEER_COLUMNS, showPeers, [
     'pool_size#',
     'cancels_in_flight#',
-    'cancels_confirmed#',
-    'cancels_failed#',
-    'cancels_dropped#',
+    'cancels_confirmed#8',
+    'cancels_failed#8',
+    'cancels_dropped#8',
   ]),
+  peer_pools: namedRows(PEER_POOL_COLUMNS, showPeerPools, PEER_POOL_COLUMNS.slice(1)),
+  totals: merged({ report: (p) => databaseStats(p), table: (reports) => totalsTable(mergeStats(reports)) }),
+  // The limits a worker runs its share of add up to the instance's, as in SHOW DATABASES.
+  config: namedRows(CONFIG_COLUMNS, showConfig, ['value']),
 };
 
 const LOCAL: Record<Exclude<ShowItem, MergedItem>, (pgtide: Pgtide) => Table> = {
-  config: showConfig,
+  // PAUSE reaches every worker: each one's state is the instance's.
+  state: showState,
+  dns_hosts: showDnsHosts,
+  dns_zones: showDnsZones,
   version: showVersion,
   help: showHelp,
 };

@@ -66,6 +66,21 @@ export function backendStatuses(pgtide: Pgtide): BackendStatus[] {
   }));
 }
 
+/** PgBouncer's close_needed: opened before a RECONNECT, the server closes instead of returning to its pool. */
+export function closeNeeded(pool: ServerPool, server: { createdAt: number }): boolean {
+  return server.createdAt < pool.reconnectBefore;
+}
+
+/** Servers of `database` (null: of every database) that must still close (WAIT_CLOSE waits for none). */
+export function closeNeededCount(pgtide: Pgtide, database: string | null): number {
+  let count = 0;
+  for (const pool of pgtide.context.pools.all()) {
+    if (database !== null && pool.key.database !== database) continue;
+    for (const server of pool.servers) if (closeNeeded(pool, server)) count++;
+  }
+  return count;
+}
+
 /** How a server connection is used now, in PgBouncer's words. */
 export function serverState(server: {
   peer: unknown;

@@ -2,25 +2,36 @@
 import * as encode from '../protocol/encode.js';
 
 const TEXT_OID = 25;
-const INT8_OID = 20;
+
+/**
+ * A column name's ending gives its type (the ending is not sent), as PgBouncer types the same
+ * column: a driver reads an int4 as a number where it reads an int8 or a numeric as a string.
+ * Checked in this order.
+ */
+const TYPE_ENDINGS: readonly [ending: string, typeOid: number][] = [
+  ['#8', 20], // int8: pgtide's counters and ids that may pass 2^31
+  ['#n', 1700], // numeric: PgBouncer's statistics
+  ['#', 23], // int4: PgBouncer's counts, sizes, ports and times
+];
 
 export type Cell = string | number | null;
 
 export interface Table {
-  /** Column names; a name ending in '#' is an integer column (the '#' is not sent). */
+  /** Column names; one ending in '#', '#8' or '#n' is an integer column (TYPE_ENDINGS). */
   columns: readonly string[];
   rows: Cell[][];
 }
 
+function columnOf(column: string): { name: string; typeOid: number } {
+  for (const [ending, typeOid] of TYPE_ENDINGS) {
+    if (column.endsWith(ending)) return { name: column.slice(0, -ending.length), typeOid };
+  }
+  return { name: column, typeOid: TEXT_OID };
+}
+
 /** RowDescription, one DataRow per row, then CommandComplete with the given tag. */
 export function encodeTable(table: Table, tag: string): Buffer[] {
-  const out = [
-    encode.rowDescription(
-      table.columns.map((c) =>
-        c.endsWith('#') ? { name: c.slice(0, -1), typeOid: INT8_OID } : { name: c, typeOid: TEXT_OID },
-      ),
-    ),
-  ];
+  const out = [encode.rowDescription(table.columns.map(columnOf))];
   for (const row of table.rows) out.push(encode.dataRow(row.map(cellText)));
   out.push(encode.commandComplete(tag));
   return out;

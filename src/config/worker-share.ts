@@ -14,6 +14,11 @@
 import type { Config, DatabaseConfig, UserConfig } from './types.js';
 import { emptyMap } from './defaults.js';
 
+/** The top-level limits each worker runs a share of: sizes split, caps split unless 0. */
+export const SPLIT_SIZES = ['default_pool_size', 'min_pool_size', 'reserve_pool_size', 'max_client_conn'] as const;
+export const SPLIT_CAPS = ['max_db_connections', 'max_user_connections'] as const;
+export type SplitLimit = (typeof SPLIT_SIZES)[number] | (typeof SPLIT_CAPS)[number];
+
 /** Worker `id`'s part of `total` among `workers`; the parts add up to `total`. */
 export function shareOf(total: number, id: number, workers: number): number {
   return Math.floor(total / workers) + (id < total % workers ? 1 : 0);
@@ -53,14 +58,12 @@ export function workerConfig(config: Config, id: number): Config {
       max_user_connections: optional(user.max_user_connections, cap),
     });
   }
+  const limits = {} as Pick<Config, SplitLimit>;
+  for (const key of SPLIT_SIZES) limits[key] = split(config[key]);
+  for (const key of SPLIT_CAPS) limits[key] = cap(config[key]);
   return {
     ...config,
-    default_pool_size: split(config.default_pool_size),
-    min_pool_size: split(config.min_pool_size),
-    reserve_pool_size: split(config.reserve_pool_size),
-    max_client_conn: split(config.max_client_conn),
-    max_db_connections: cap(config.max_db_connections),
-    max_user_connections: cap(config.max_user_connections),
+    ...limits,
     // A unix socket is a file: a second bind would replace the first worker's. An HTTP
     // endpoint answered by a random worker would give a different /metrics on each scrape.
     unix_socket_dir: id === 0 ? config.unix_socket_dir : '',

@@ -22,7 +22,7 @@ import type { SharedSettings } from './session-settings.js';
 export interface AdminHooks {
   isConsole(database: string): boolean;
   /** A promise when the answer waits for the other workers (`workers = N`). */
-  run(req: { sql: string; user: string; admin: boolean }): Buffer[] | Promise<Buffer[]>;
+  run(req: { sql: string; user: string; admin: boolean; gone?: () => boolean }): Buffer[] | Promise<Buffer[]>;
   isPaused(database: string): boolean;
   isDisabled(database: string): boolean;
 }

@@ -41,6 +41,8 @@ function isQuestion(value: unknown): value is WorkerQuestion {
   const question = value as Record<string, unknown>;
   if (question['kind'] === 'metrics') return true;
   if (question['kind'] === 'show') return typeof question['item'] === 'string';
+  if (question['kind'] === 'close_needed')
+    return question['database'] === null || typeof question['database'] === 'string';
   return question['kind'] === 'kill_client' && Number.isInteger(question['id']) && typeof question['user'] === 'string';
 }
 

@@ -16,8 +16,9 @@ export class SharedAdminState {
         else this.pausedDatabases.add(command.database);
         return;
       case 'kill':
-        // KILL leaves its database paused until RESUME, as in PgBouncer.
-        this.pausedDatabases.add(command.database);
+        // KILL leaves its database (without a name, every one) paused until RESUME.
+        if (command.database === null) this.pausedAll = true;
+        else this.pausedDatabases.add(command.database);
         return;
       case 'resume':
         if (command.database !== null) return void this.pausedDatabases.delete(command.database);

@@ -86,7 +86,8 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     assert.ok(sawBusy, 'SHOW POOLS never saw an active server');
     const clientRows = show('CLIENTS').filter((r) => r['database'] === t.database);
     assert.equal(clientRows.length, 12);
-    assert.ok(clientRows.every((r) => Number(r['id']) > 0 && r['state'] === 'active' && r['addr'] === '127.0.0.1'));
+    // Between transactions, with no server: idle, as PgBouncer shows them.
+    assert.ok(clientRows.every((r) => Number(r['id']) > 0 && r['state'] === 'idle' && r['addr'] === '127.0.0.1'));
 
     const totals = show('STATS_TOTALS').find((r) => r['database'] === t.database)!;
     assert.ok(
@@ -115,6 +116,47 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     assert.notEqual(mine['link'], null);
     await c.query('COMMIT');
     await c.end();
+  });
+
+  test('SHOW CLIENTS and SERVERS fill state, link and replication as PgBouncer does', async () => {
+    const c = new pg.Client(p.pgConfig({ application_name: 'shown' }));
+    await c.connect();
+    try {
+      const mine = () => show('CLIENTS').find((r) => r['application_name'] === 'shown')!;
+      // Logged in, between transactions: no server.
+      assert.deepEqual([mine()['state'], mine()['link'], mine()['replication']], ['idle', '', 'none']);
+      await c.query('BEGIN');
+      const { rows } = await c.query('SELECT pg_catalog.pg_backend_pid() AS pid');
+      const server = show('SERVERS').find((r) => r['remote_pid'] === String(rows[0].pid))!;
+      assert.deepEqual([mine()['state'], mine()['link']], ['active', server['ptr']]);
+      assert.deepEqual([server['link'], server['replication']], [mine()['ptr'], 'none']);
+      await c.query('COMMIT');
+      const released = () => show('SERVERS').find((r) => r['remote_pid'] === String(rows[0].pid))!;
+      await waitFor('the server back in its pool', () => released()['state'] === 'idle');
+      assert.equal(released()['link'], '');
+    } finally {
+      await c.end();
+    }
+  });
+
+  test("SHOW CLIENTS' wait of an active client is how long its query has run, as PgBouncer's", async () => {
+    const c = new pg.Client(p.pgConfig({ application_name: 'sleeper' }));
+    await c.connect();
+    try {
+      const sleeping = c.query('SELECT pg_catalog.pg_sleep(1.5)');
+      const waited = () => {
+        const row = show('CLIENTS').find((r) => r['application_name'] === 'sleeper')!;
+        return row['state'] === 'active' ? Number(row['wait']) * 1e6 + Number(row['wait_us']) : 0;
+      };
+      await new Promise((r) => setTimeout(r, 600));
+      const us = waited();
+      assert.ok(us >= 500_000 && us < 1_500_000, `wait ${us} µs, 600 ms into the query`);
+      await sleeping;
+      const row = show('CLIENTS').find((r) => r['application_name'] === 'sleeper')!;
+      assert.deepEqual([row['state'], row['wait'], row['wait_us']], ['idle', '0', '0'], 'no query, no wait');
+    } finally {
+      await c.end();
+    }
   });
 
   test('SHOW BACKENDS shows each server with its discovered role', async () => {
@@ -156,6 +198,36 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     await c.end();
   });
 
+  test('WAIT_CLOSE after RECONNECT answers once the server connections opened before it are closed', async () => {
+    const c = new pg.Client(p.pgConfig());
+    const console_ = new pg.Client(p.pgConfig({ database: 'pgbouncer' }));
+    await Promise.all([c.connect(), console_.connect()]);
+    try {
+      await c.query('BEGIN');
+      await c.query("SELECT 'held'");
+      await console_.query(`RECONNECT ${t.database}`);
+      const closeNeeded = () =>
+        show('SERVERS').filter((r) => r['database'] === t.database && r['close_needed'] === '1').length;
+      assert.equal(closeNeeded(), 1, 'the server in the transaction closes once released');
+      let answered = false;
+      const waited = console_.query(`WAIT_CLOSE ${t.database}`).then((r) => {
+        answered = true;
+        return r.command;
+      });
+      await new Promise((r) => setTimeout(r, 600));
+      assert.equal(answered, false, 'WAIT_CLOSE answered while a server still had to close');
+      const committed = Date.now();
+      await c.query('COMMIT');
+      // The tag is WAIT_CLOSE, as PgBouncer's; node-postgres keeps its first word.
+      assert.equal(await waited, 'WAIT');
+      assert.ok(Date.now() - committed < 1000, `answered ${Date.now() - committed} ms after the COMMIT`);
+      assert.equal(closeNeeded(), 0);
+      assert.equal((await console_.query('WAIT_CLOSE')).command, 'WAIT', 'nothing to wait for: at once');
+    } finally {
+      await Promise.all([c.end(), console_.end()]);
+    }
+  });
+
   test('PAUSE closes idle server connections; RESUME lets them return', async () => {
     const c = new pg.Client(p.pgConfig());
     await c.connect();
@@ -195,8 +267,165 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
         names.filter((n) => n === 'pgbouncer' || n === 'pgtide'),
         ['pgtide', 'pgbouncer'],
       );
+      // One statement at a time, as PgBouncer shows its console: in SHOW POOLS as in SHOW DATABASES.
+      const modes = ['POOLS', 'DATABASES'].map(
+        (item) => show(item).find((r) => r['database'] === 'pgbouncer' || r['name'] === 'pgbouncer')!['pool_mode'],
+      );
+      assert.deepEqual(modes, ['statement', 'statement']);
     } finally {
       await console_.end();
+    }
+  });
+
+  test("column types are PgBouncer's: int4 counts, numeric statistics, so a driver reads counts as numbers", async () => {
+    const [TEXT, INT4, NUMERIC] = [25, 23, 1700];
+    const ints = (...names: string[]) => names.map((n): [string, number] => [n, INT4]);
+    const numerics = (...names: string[]) => names.map((n): [string, number] => [n, NUMERIC]);
+    const socket = [
+      ['state', TEXT] as [string, number],
+      ...ints('port', 'local_port', 'wait', 'wait_us', 'close_needed', 'remote_pid', 'prepared_statements'),
+    ];
+    const stats = ['xact_count', 'query_count', 'xact_time', 'query_time', 'wait_time'];
+    const expected: Record<string, [string, number][]> = {
+      POOLS: [
+        ['pool_mode', TEXT],
+        ...ints('cl_active', 'cl_waiting', 'cl_active_cancel_req', 'sv_active', 'sv_idle', 'sv_login', 'maxwait'),
+        ...ints('maxwait_us'),
+      ],
+      LISTS: [['list', TEXT], ...ints('items')],
+      DATABASES: [['name', TEXT], ...ints('port', 'pool_size', 'reserve_pool_size', 'max_connections', 'paused')],
+      USERS: ints('max_user_connections', 'current_connections', 'current_client_connections'),
+      CLIENTS: socket,
+      SERVERS: socket,
+      PEERS: ints('peer_id', 'port', 'pool_size'),
+      STATS: numerics('total_xact_count', 'total_received', 'avg_query_time', 'avg_recv'),
+      STATS_TOTALS: numerics(...stats, 'bytes_received'),
+      STATS_AVERAGES: numerics(...stats, 'bytes_sent'),
+      CONFIG: [['value', TEXT]],
+    };
+    const console_ = new pg.Client(p.pgConfig({ database: 'pgbouncer' }));
+    await console_.connect();
+    try {
+      for (const [item, columns] of Object.entries(expected)) {
+        const result = await console_.query(`SHOW ${item}`);
+        const types = new Map(result.fields.map((f) => [f.name, f.dataTypeID]));
+        for (const [name, oid] of columns) assert.equal(types.get(name), oid, `SHOW ${item}: ${name}`);
+      }
+      const [pools] = (await console_.query('SHOW POOLS')).rows;
+      assert.equal(typeof pools.cl_active, 'number', 'node-postgres parses int4, not int8');
+    } finally {
+      await console_.end();
+    }
+  });
+
+  test("PgBouncer's other SHOW items, a driver's session settings, and what pgtide has not: a clear 0A000", async () => {
+    const console_ = new pg.Client(p.pgConfig({ database: 'pgbouncer' }));
+    const notices: string[] = [];
+    console_.on('notice', (n) => notices.push(n.message ?? ''));
+    await console_.connect();
+    const rows = async (sql: string) => (await console_.query(sql)).rows as Record<string, string | number>[];
+    const failure = async (sql: string) => {
+      const err = (await console_.query(sql).then(
+        () => assert.fail(`${sql} succeeded`),
+        (e: unknown) => e,
+      )) as { code?: string; message: string; hint?: string };
+      return [err.code, err.message, err.hint ?? ''];
+    };
+    try {
+      const state = async () => Object.fromEntries((await rows('SHOW STATE')).map((r) => [r['key'], r['value']]));
+      assert.deepEqual(await state(), { active: 'yes', paused: 'no', suspended: 'no' });
+      await console_.query('PAUSE');
+      try {
+        assert.deepEqual(await state(), { active: 'no', paused: 'yes', suspended: 'no' });
+      } finally {
+        await console_.query('RESUME');
+      }
+
+      const totals = await console_.query('SHOW TOTALS');
+      assert.deepEqual(
+        totals.fields.map((f) => [f.name, f.dataTypeID]),
+        [
+          ['name', 25],
+          ['value', 1700],
+        ],
+      );
+      const total = new Map(totals.rows.map((r) => [r.name, Number(r.value)]));
+      const xacts = (await rows('SHOW STATS_TOTALS')).reduce((n, r) => n + Number(r['xact_count']), 0);
+      assert.equal(total.get('total_xact_count'), xacts);
+      assert.ok(total.has('avg_query_time') && total.has('total_client_bytes'), [...total.keys()].join());
+
+      for (const [item, columns] of [
+        ['DNS_HOSTS', ['hostname', 'ttl', 'addrs']],
+        ['DNS_ZONES', ['zonename', 'serial', 'count']],
+        ['PEER_POOLS', ['peer_id', 'cl_active_cancel_req', 'cl_waiting_cancel_req', 'sv_active_cancel', 'sv_login']],
+      ] as const) {
+        const result = await console_.query(`SHOW ${item}`);
+        assert.deepEqual(
+          result.fields.map((f) => f.name),
+          columns,
+        );
+        assert.equal(result.rows.length, 0, `SHOW ${item}`);
+      }
+
+      assert.deepEqual(await rows('SHOW client_encoding'), [{ client_encoding: 'UTF8' }]);
+      assert.equal((await console_.query('SET extra_float_digits = 3')).command, 'SET');
+      assert.deepEqual(notices, ['SET ignored']);
+
+      const [code, message, hint] = await failure('SHOW MEM');
+      assert.deepEqual([code, message], ['0A000', 'SHOW MEM is not available in pgtide']);
+      assert.match(hint!, /metrics/);
+      assert.deepEqual((await failure('SUSPEND')).slice(0, 2), ['0A000', 'SUSPEND is not available in pgtide']);
+      const [setCode, , setHint] = await failure('SET default_pool_size = 7');
+      assert.equal(setCode, '0A000');
+      assert.match(setHint!, /RELOAD/);
+      assert.deepEqual(await rows('SHOW VERSION').then((r) => r.length), 1, 'the console goes on');
+    } finally {
+      await console_.end();
+    }
+  });
+
+  test('KILL without a database drops the clients of every pooled database and holds them; the console stays', async () => {
+    const console_ = new pg.Client(p.pgConfig({ database: 'pgbouncer' }));
+    const clients = [t.database, ...t.extraDatabases].map((database) => new pg.Client(p.pgConfig({ database })));
+    const ended: string[] = [];
+    for (const c of clients) c.on('error', (e: Error & { code?: string }) => ended.push(e.code ?? e.message));
+    await Promise.all([console_.connect(), ...clients.map((c) => c.connect())]);
+    try {
+      for (const c of clients) await c.query('SELECT 1');
+      assert.equal((await console_.query('KILL')).command, 'KILL');
+      await waitFor('every client told', () => ended.length === clients.length);
+      assert.deepEqual(
+        ended,
+        clients.map(() => '57P01'),
+      );
+      assert.ok(p.pgtide.isPausedEverywhere, 'every database held until RESUME');
+      assert.equal((await console_.query('SHOW VERSION')).rows.length, 1);
+    } finally {
+      await console_.query('RESUME').catch(() => {});
+      await Promise.all([console_, ...clients].map((c) => c.end().catch(() => {})));
+    }
+  });
+
+  test('KILL, PAUSE, DISABLE … of a console database are refused: the consoles stay', async () => {
+    const [issuer, other] = [0, 1].map(() => new pg.Client(p.pgConfig({ database: 'pgbouncer' })));
+    const lost: unknown[] = [];
+    for (const c of [issuer!, other!]) {
+      c.on('error', (e) => lost.push(e));
+      await c.connect();
+    }
+    try {
+      for (const sql of ['KILL pgbouncer', 'KILL pgtide', 'PAUSE pgbouncer', 'DISABLE pgtide', 'RECONNECT pgbouncer']) {
+        await assert.rejects(issuer!.query(sql), (e: { code?: string; message: string }) => {
+          assert.equal(e.code, '0A000', `${sql}: ${e.message}`);
+          assert.match(e.message, /console/);
+          return true;
+        });
+      }
+      for (const c of [issuer!, other!]) assert.equal((await c.query('SHOW VERSION')).rows.length, 1);
+      assert.deepEqual(lost, []);
+      assert.equal(p.pgtide.isPaused('pgbouncer'), false);
+    } finally {
+      await Promise.all([issuer!.end(), other!.end()].map((e) => e.catch(() => {})));
     }
   });
 

@@ -14,6 +14,8 @@ import { decodeAnswer, parsePrometheusText, records, total } from '../unit/admin
 const t = currentTopology();
 /** A second client-facing name for the same database, pooled in session mode. */
 const SESSION_DB = 'counters_session';
+/** A third, with one server connection: a second client waits for it. */
+const ONE_SERVER_DB = 'counters_one_server';
 
 describe('traffic counters', { timeout: 60_000 }, () => {
   let p: RunningPgtide;
@@ -44,7 +46,11 @@ describe('traffic counters', { timeout: 60_000 }, () => {
     );
     p = await startPgtide(t, {
       backends: clusterBackends(t, [0, 1, 1]),
-      databases: { [t.database]: { dbname: t.database }, [SESSION_DB]: { dbname: t.database, pool_mode: 'session' } },
+      databases: {
+        [t.database]: { dbname: t.database },
+        [SESSION_DB]: { dbname: t.database, pool_mode: 'session' },
+        [ONE_SERVER_DB]: { dbname: t.database, pool_size: 1 },
+      },
       // The operator wrongly lists a writing function as read-only: a standby refuses it with 25006.
       read_only_function_list: ['counters_bump'],
     });
@@ -104,6 +110,29 @@ describe('traffic counters', { timeout: 60_000 }, () => {
     for (let n = 1; n <= 3; n++) await c.exchange(...statement(n));
     assert.equal(count() - before_, 4, 'three more round trips: three more queries');
     await c.close();
+  });
+
+  test('bytes a client sent while it waited for a server count in total_received, as those sent to a linked server', async () => {
+    const insert = 'INSERT INTO counters_t DEFAULT VALUES';
+    // A Query message: type byte, length, the text and its terminating zero.
+    const queryBytes = (sql: string) => 1 + 4 + Buffer.byteLength(sql) + 1;
+    const holder = await connect(ONE_SERVER_DB);
+    const waiter = await connect(ONE_SERVER_DB);
+    try {
+      await holder.query('BEGIN');
+      await holder.query(insert);
+      const before_ = stats(ONE_SERVER_DB)('total_received');
+      const waited = waiter.query(insert);
+      await waitFor('the second client waiting', () =>
+        show('POOLS').some((r) => r['database'] === ONE_SERVER_DB && r['cl_waiting'] === '1'),
+      );
+      await holder.query('COMMIT');
+      await waited;
+      assert.equal(stats(ONE_SERVER_DB)('total_received') - before_, queryBytes('COMMIT') + queryBytes(insert));
+    } finally {
+      await holder.end();
+      await waiter.end();
+    }
   });
 
   test('session pooling counts queries and transactions too', async () => {

@@ -64,13 +64,13 @@ async function untilRunning(sql: string): Promise<void> {
   });
 }
 
-/** The console's SHOW PEERS on `port`, as rows of text. */
-async function showPeers(port: number): Promise<Record<string, string>[]> {
+/** The console's SHOW PEERS on `port`, as node-postgres reads its rows (int4 columns as numbers). */
+async function showPeers(port: number): Promise<Record<string, string | number>[]> {
   const console_ = await connect(port, 'pgtide');
   try {
     return (await console_.query({ text: 'SHOW PEERS', queryMode: 'simple' } as pg.QueryConfig)).rows as Record<
       string,
-      string
+      string | number
     >[];
   } finally {
     await console_.end();
@@ -133,11 +133,11 @@ describe('peering: cancel requests between two pgtide instances', { timeout: 60_
   test('each instance counts what it forwarded: SHOW PEERS', async () => {
     assert.deepEqual(await showPeers(b.port), [
       {
-        peer_id: '1',
+        peer_id: 1,
         host: HOST,
-        port: String(a.port),
-        pool_size: String(MAX_FORWARDS_PER_PEER),
-        cancels_in_flight: '0',
+        port: a.port,
+        pool_size: MAX_FORWARDS_PER_PEER,
+        cancels_in_flight: 0,
         cancels_confirmed: '1',
         cancels_failed: '0',
         cancels_dropped: '0',

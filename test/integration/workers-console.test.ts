@@ -21,6 +21,8 @@ import { allWorkersStarted, clientId, connectTo, workerOf, workerPids } from '..
 
 const t = currentTopology();
 const POOL_SIZE = 8;
+/** Odd: the workers' shares differ (51 and 50). */
+const MAX_CLIENT_CONN = 101;
 const CLIENTS_PER_WORKER = 3;
 /** The [[peers]] entry: `peer`, which takes forwarded cancels and closes each, as a pgtide does. */
 const PEER_ID = 2;
@@ -98,6 +100,7 @@ before(async () => {
   p = await spawnPgtide(t, dir, writeAuthFile(t, dir), [
     'workers = 2',
     `default_pool_size = ${POOL_SIZE}`,
+    `max_client_conn = ${MAX_CLIENT_CONN}`,
     'log_level = "info"',
     'log_connections = false',
     'log_disconnections = false',
@@ -208,6 +211,21 @@ describe('workers = 2: the console shows the whole instance', () => {
     }
   });
 
+  test('SHOW CONFIG, from either worker, shows the limits of the instance, as SHOW DATABASES and the client counts do', async () => {
+    for (const worker of [0, 1]) {
+      const console_ = await consoleOn(worker);
+      try {
+        const config = new Map((await show(console_, 'SHOW CONFIG')).rows.map((r) => [r['key'], r['value']]));
+        assert.equal(config.get('max_client_conn'), String(MAX_CLIENT_CONN), `worker ${worker}`);
+        assert.equal(config.get('default_pool_size'), String(POOL_SIZE), `worker ${worker}`);
+        assert.equal(config.get('max_user_connections'), '0', 'no cap stays no cap');
+        assert.equal(Number(ours((await show(console_, 'SHOW DATABASES')).rows, 'name')['pool_size']), POOL_SIZE);
+      } finally {
+        await console_.end();
+      }
+    }
+  });
+
   test('SHOW CLIENTS lists every client of both workers, by the id its cancel key carries; SHOW SERVERS every server, by ids unique in the instance', async () => {
     // Every client in a transaction: each worker holds several server connections at once,
     // which it numbers from 1 as the other does.
@@ -274,12 +292,12 @@ describe('workers = 2: the console shows the whole instance', () => {
       try {
         const peers = async () => (await show(console_, 'SHOW PEERS')).rows;
         await waitFor(`worker ${worker}'s SHOW PEERS to count the peer's answers`, async () =>
-          (await peers()).every((r) => r['cancels_in_flight'] === '0'),
+          (await peers()).every((r) => Number(r['cancels_in_flight']) === 0),
         );
         const rows = await peers();
         assert.deepEqual(
-          rows.map((r) => [r['peer_id'], r['pool_size'], r['cancels_confirmed'], r['cancels_failed']]),
-          [[String(PEER_ID), String(2 * MAX_FORWARDS_PER_PEER), String(sent), '0']],
+          rows.map((r) => [r['peer_id'], r['pool_size'], r['cancels_confirmed'], r['cancels_failed']].map(Number)),
+          [[PEER_ID, 2 * MAX_FORWARDS_PER_PEER, sent, 0]],
           `worker ${worker}'s console`,
         );
       } finally {

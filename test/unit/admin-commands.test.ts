@@ -49,11 +49,20 @@ describe('parsing console commands', () => {
     ['SHOW BACKENDS', { kind: 'show', item: 'backends' }],
     ['show peers', { kind: 'show', item: 'peers' }],
     ['SHOW HELP', { kind: 'show', item: 'help' }],
+    ['SHOW "VERSION"', { kind: 'show', item: 'version' }],
+    ['show totals', { kind: 'show', item: 'totals' }],
+    ['SHOW STATE', { kind: 'show', item: 'state' }],
+    ['SHOW DateStyle', { kind: 'show_setting', name: 'datestyle' }],
+    ['SET client_encoding TO UTF8', { kind: 'set_setting', name: 'client_encoding' }],
+    ['set TimeZone=UTC', { kind: 'set_setting', name: 'timezone' }],
     ['PAUSE', { kind: 'pause', database: null }],
     ['pause app', { kind: 'pause', database: 'app' }],
     ['RESUME "App"', { kind: 'resume', database: 'App' }],
     ['RECONNECT', { kind: 'reconnect', database: null }],
+    ['WAIT_CLOSE', { kind: 'wait_close', database: null }],
+    ['wait_close app', { kind: 'wait_close', database: 'app' }],
     ['KILL app', { kind: 'kill', database: 'app' }],
+    ['KILL', { kind: 'kill', database: null }],
     ['KILL_CLIENT 12345', { kind: 'kill_client', id: 12345 }],
     ['DISABLE app', { kind: 'disable', database: 'app' }],
     ['ENABLE app', { kind: 'enable', database: 'app' }],
@@ -69,7 +78,7 @@ describe('parsing console commands', () => {
     ['SHOW', /SHOW needs one of: POOLS, CLIENTS/, true],
     ['SHOW FOO', /unknown SHOW item: foo/, true],
     ['SHOW POOLS EXTRA', /SHOW needs one of/, true],
-    ['KILL', /KILL needs a database name/, true],
+    ['KILL a b', /KILL takes at most one database name/, false],
     ['DISABLE a b', /DISABLE needs a database name/, true],
     ['PAUSE a b', /at most one database name/, false],
     ['KILL_CLIENT abc', /not a client id: abc/, false],
@@ -77,6 +86,7 @@ describe('parsing console commands', () => {
     ['KILL_CLIENT 99999999999', /not a client id/, false],
     ['KILL_CLIENT 4294967295', /not a client id/, false],
     ['RELOAD now', /RELOAD takes no arguments/, false],
+    ['SET', /SET needs a setting name/, true],
   ];
   for (const [sql, message, hinted] of bad) {
     test(`${sql} is refused`, () => {
@@ -88,6 +98,25 @@ describe('parsing console commands', () => {
           assert.equal(e.hint !== undefined && /SHOW HELP/.test(e.hint), hinted);
           return true;
         },
+      );
+    });
+  }
+
+  const missing: [string, RegExp][] = [
+    ['SHOW MEM', /metrics/],
+    ['show fds', /SHOW CLIENTS/],
+    ['SHOW SOCKETS', /SHOW CLIENTS/],
+    ['SHOW ACTIVE_SOCKETS', /SHOW CLIENTS/],
+    ['SUSPEND', /PAUSE/],
+    ["SET default_pool_size = '7'", /RELOAD/],
+    ['SHUTDOWN WAIT_FOR_CLIENTS', /SIGTERM/],
+    ['shutdown wait_for_servers', /shutdown_timeout/],
+  ];
+  for (const [sql, hint] of missing) {
+    test(`${sql}, which pgtide has not, is 0A000 saying what to use`, () => {
+      assert.throws(
+        () => parse(sql),
+        (e: unknown) => e instanceof AdminSyntaxError && e.code === '0A000' && hint.test(e.hint ?? ''),
       );
     });
   }

@@ -10,6 +10,7 @@ import type { Config } from '../../src/config/types.js';
 import { createLogger } from '../../src/log.js';
 import { Pgtide, type PgtideOptions } from '../../src/server.js';
 import { decodeAnswer, parsePrometheusText, records, total } from './admin-decode.js';
+import { PGBOUNCER_COLUMNS } from './pgbouncer-columns.js';
 import type { WorkerQuestion } from '../../src/admin/across-workers.js';
 
 const quiet = () => createLogger('test', 'silent', { destination: new Writable({ write: (_c, _e, done) => done() }) });
@@ -35,129 +36,14 @@ function setup(overrides: Partial<Config> = {}, options: PgtideOptions = {}) {
   return { pgtide, run, runLater };
 }
 
-/** PgBouncer's columns (its usage docs, 1.23+), which pgbouncer_exporter and dashboards read. */
-const PGBOUNCER_COLUMNS: Record<string, string[]> = {
-  POOLS: [
-    'database',
-    'user',
-    'cl_active',
-    'cl_waiting',
-    'cl_active_cancel_req',
-    'cl_waiting_cancel_req',
-    'sv_active',
-    'sv_active_cancel',
-    'sv_being_canceled',
-    'sv_idle',
-    'sv_used',
-    'sv_tested',
-    'sv_login',
-    'maxwait',
-    'maxwait_us',
-    'pool_mode',
-    'load_balance_hosts',
-  ],
-  CLIENTS: [
-    'type',
-    'user',
-    'database',
-    'replication',
-    'state',
-    'addr',
-    'port',
-    'local_addr',
-    'local_port',
-    'connect_time',
-    'request_time',
-    'wait',
-    'wait_us',
-    'close_needed',
-    'ptr',
-    'link',
-    'remote_pid',
-    'tls',
-    'application_name',
-    'prepared_statements',
-    'id',
-  ],
-  STATS: [
-    'database',
-    'total_server_assignment_count',
-    'total_xact_count',
-    'total_query_count',
-    'total_received',
-    'total_sent',
-    'total_xact_time',
-    'total_query_time',
-    'total_wait_time',
-    'total_client_parse_count',
-    'total_server_parse_count',
-    'total_bind_count',
-    'avg_server_assignment_count',
-    'avg_xact_count',
-    'avg_query_count',
-    'avg_recv',
-    'avg_sent',
-    'avg_xact_time',
-    'avg_query_time',
-    'avg_wait_time',
-    'avg_client_parse_count',
-    'avg_server_parse_count',
-    'avg_bind_count',
-  ],
-  STATS_TOTALS: [
-    'database',
-    'server_assignment_count',
-    'xact_count',
-    'query_count',
-    'bytes_received',
-    'bytes_sent',
-    'xact_time',
-    'query_time',
-    'wait_time',
-    'client_parse_count',
-    'server_parse_count',
-    'bind_count',
-  ],
-  DATABASES: [
-    'name',
-    'host',
-    'port',
-    'database',
-    'force_user',
-    'pool_size',
-    'min_pool_size',
-    'reserve_pool_size',
-    'server_lifetime',
-    'pool_mode',
-    'load_balance_hosts',
-    'max_connections',
-    'current_connections',
-    'max_client_connections',
-    'current_client_connections',
-    'paused',
-    'disabled',
-  ],
-  USERS: [
-    'name',
-    'pool_size',
-    'reserve_pool_size',
-    'pool_mode',
-    'max_user_connections',
-    'current_connections',
-    'max_user_client_connections',
-    'current_client_connections',
-  ],
-  CONFIG: ['key', 'value', 'default', 'changeable'],
-  LISTS: ['list', 'items'],
-  VERSION: ['version'],
-  PEERS: ['peer_id', 'host', 'port', 'pool_size'],
-};
 PGBOUNCER_COLUMNS['SERVERS'] = PGBOUNCER_COLUMNS['CLIENTS']!;
 PGBOUNCER_COLUMNS['STATS_AVERAGES'] = PGBOUNCER_COLUMNS['STATS_TOTALS']!;
 /** pgtide's own columns, after PgBouncer's (tools read columns by name). */
 const PGTIDE_COLUMNS: Record<string, string[]> = {
   POOLS: ['cl_pinned', 'pin_count'],
   PEERS: ['cancels_in_flight', 'cancels_confirmed', 'cancels_failed', 'cancels_dropped'],
+  // PgBouncer's name before 1.23, which pgbouncer_exporter maps.
+  DATABASES: ['reserve_pool'],
 };
 
 describe('admin console results', () => {
@@ -173,11 +59,41 @@ describe('admin console results', () => {
     });
   }
 
-  test('count columns are integers, names are text', () => {
-    const { results } = setup().run('SHOW POOLS');
-    const types = Object.fromEntries(results[0]!.columns.map((c) => [c.name, c.typeOid]));
-    assert.equal(types['cl_active'], 20);
+  test("columns are typed as PgBouncer's: int4 counts, numeric statistics, text names; int8 for pgtide's counters", () => {
+    const { results } = setup().run('SHOW POOLS; SHOW STATS_TOTALS');
+    const types = Object.fromEntries(results.flatMap((r) => r.columns.map((c) => [c.name, c.typeOid])));
+    assert.equal(types['cl_active'], 23);
     assert.equal(types['database'], 25);
+    assert.equal(types['pin_count'], 20);
+    assert.equal(types['xact_count'], 1700);
+  });
+
+  test("SHOW LISTS has PgBouncer's rows in its order, the peers among them", () => {
+    const peers = [
+      { id: 2, host: '10.0.0.2', port: 6432 },
+      { id: 3, host: '10.0.0.3', port: 6432 },
+    ];
+    const [result] = setup({ peer_id: 1, peers }).run('SHOW LISTS').results;
+    assert.deepEqual(
+      result!.rows.map(([list]) => list),
+      [
+        'databases',
+        'users',
+        'peers',
+        'peer_pools',
+        'pools',
+        'free_clients',
+        'used_clients',
+        'login_clients',
+        'free_servers',
+        'used_servers',
+        'dns_names',
+        'dns_zones',
+        'dns_queries',
+        'dns_pending',
+      ],
+    );
+    assert.deepEqual(result!.rows[2], ['peers', '2']);
   });
 
   test('several statements are answered in order', () => {
@@ -428,10 +344,37 @@ describe('the console of one worker of several', () => {
     assert.equal(answer.error?.code, '42601');
   });
 
-  test("items that are one process's view (CONFIG, VERSION …) do not ask the other workers", () => {
+  test("SHOW CONFIG adds the other workers' shares of a split limit to its own; other settings are its own", async () => {
+    const other = [
+      ['max_client_conn', 50, '10000', 'yes'],
+      ['pool_mode', 'session', 'transaction', 'yes'],
+    ];
+    const { asked, askOtherWorkers } = workers(() => [other]);
+    const answer = await setup({ max_client_conn: 51, pool_mode: 'transaction' }, { askOtherWorkers }).runLater(
+      'SHOW CONFIG',
+    );
+    assert.deepEqual(asked, [{ kind: 'show', item: 'config' }]);
+    const value = new Map(records(answer.results[0]!).map((r) => [r['key'], r['value']]));
+    assert.equal(value.get('max_client_conn'), '101');
+    assert.equal(value.get('pool_mode'), 'transaction');
+  });
+
+  test('WAIT_CLOSE asks the other workers again until none has a server left to close', async () => {
+    const left = [2, 1, 0];
+    const { asked, askOtherWorkers } = workers(() => [left.shift()]);
+    const answer = await setup({}, { askOtherWorkers }).runLater('WAIT_CLOSE');
+    assert.equal(answer.error, null);
+    assert.equal(answer.results[0]!.tag, 'WAIT_CLOSE');
+    assert.deepEqual(
+      asked,
+      [0, 1, 2].map(() => ({ kind: 'close_needed', database: null })),
+    );
+  });
+
+  test("items that are one process's view (VERSION, HELP) do not ask the other workers", () => {
     const { asked, askOtherWorkers } = workers(() => []);
     const { run } = setup({}, { askOtherWorkers });
-    assert.equal(run('SHOW CONFIG; SHOW VERSION; SHOW HELP').results.length, 3);
+    assert.equal(run('SHOW VERSION; SHOW HELP').results.length, 2);
     assert.deepEqual(asked, []);
   });
 

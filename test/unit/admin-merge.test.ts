@@ -7,7 +7,9 @@ import {
   mergeNamedRows,
   mergePools,
   mergeStats,
+  NO_TOTALS,
   statsAverages,
+  sumTotals,
   type DatabaseStats,
   type PoolRow,
   type Totals,
@@ -31,21 +33,7 @@ function pool(database: string, user: string, counts: Partial<PoolRow> = {}): Po
 }
 
 function totals(counts: Partial<Totals>): Totals {
-  return {
-    assignments: 0,
-    xacts: 0,
-    queries: 0,
-    received: 0,
-    sent: 0,
-    xactTimeUs: 0,
-    queryTimeUs: 0,
-    waitTimeUs: 0,
-    clientParses: 0,
-    serverParses: 0,
-    binds: 0,
-    waits: 0,
-    ...counts,
-  };
+  return { ...NO_TOTALS, ...counts };
 }
 
 function stats(database: string, t: Partial<Totals>, seconds: number): DatabaseStats {
@@ -135,14 +123,25 @@ describe("merging the workers' reports", () => {
     ]);
   });
 
-  test('SHOW LISTS: a pool on two workers is one pool of the instance; connections summed', () => {
+  test("SHOW TOTALS: every database's totals added up; none is all zeros", () => {
+    assert.deepEqual(sumTotals([totals({ xacts: 2, sent: 10 }), totals({ xacts: 3, waits: 1 })]), {
+      ...NO_TOTALS,
+      xacts: 5,
+      sent: 10,
+      waits: 1,
+    });
+    assert.deepEqual(sumTotals([]), NO_TOTALS);
+  });
+
+  test('SHOW LISTS: a pool on two workers is one pool of the instance; connections summed; peers not', () => {
     const merged = mergeLists([
-      { pools: [{ database: 'app', user: 'u' }], usedClients: 2, loginClients: 1, usedServers: 2 },
+      { pools: [{ database: 'app', user: 'u' }], peers: 2, usedClients: 2, loginClients: 1, usedServers: 2 },
       {
         pools: [
           { database: 'app', user: 'u' },
           { database: 'app', user: 'v' },
         ],
+        peers: 2,
         usedClients: 3,
         loginClients: 0,
         usedServers: 1,
@@ -153,6 +152,7 @@ describe("merging the workers' reports", () => {
         { database: 'app', user: 'u' },
         { database: 'app', user: 'v' },
       ],
+      peers: 2,
       usedClients: 5,
       loginClients: 1,
       usedServers: 3,

@@ -8,7 +8,7 @@ import { answerConsoleQuery, consoleRole, type ConsoleClient } from '../../src/p
 /** A console client whose socket records what it is given: a message by its type byte. */
 function client(run: AdminHooks['run']) {
   const events: string[] = [];
-  const asked: { sql: string; user: string; admin: boolean }[] = [];
+  const asked: Parameters<AdminHooks['run']>[0][] = [];
   const s: ConsoleClient = {
     socket: {
       writable: true,
@@ -35,9 +35,21 @@ describe('the admin console session', () => {
   it('answers a Query with what the admin side returns, then ReadyForQuery, in one corked batch', () => {
     const { s, events, asked } = client(() => [encode.commandComplete('SHOW')]);
     answerConsoleQuery(s, Buffer.from('SHOW POOLS\0'));
-    assert.deepEqual(asked, [{ sql: 'SHOW POOLS', user: 'watcher', admin: false }]);
+    assert.deepEqual(
+      asked.map(({ sql, user, admin }) => ({ sql, user, admin })),
+      [{ sql: 'SHOW POOLS', user: 'watcher', admin: false }],
+    );
     assert.deepEqual(events, ['cork', 'C', 'Z', 'uncork']);
     assert.equal(s.consoleAnswer, null);
+  });
+
+  it('tells the admin side when the client has left (WAIT_CLOSE stops waiting then)', () => {
+    const { s, asked } = client(() => [encode.commandComplete('WAIT_CLOSE')]);
+    answerConsoleQuery(s, Buffer.from('WAIT_CLOSE\0'));
+    const gone = asked[0]!.gone!;
+    assert.equal(gone(), false);
+    (s.socket as { writable: boolean }).writable = false;
+    assert.equal(gone(), true);
   });
 
   it('answers in order when an answer waits for other workers: the next query waits for it', async () => {

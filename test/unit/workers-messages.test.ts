@@ -9,6 +9,8 @@ describe('worker messages', () => {
     assert.ok(isWorkerMessage({ kind: 'ask', id: 3, to: 1, question: { kind: 'metrics' } }));
     assert.ok(isWorkerMessage({ kind: 'ask', id: 3, to: 1, question: { kind: 'show', item: 'pools' } }));
     assert.ok(isWorkerMessage({ kind: 'ask', id: 3, to: 1, question: { kind: 'kill_client', id: 7, user: 'ops' } }));
+    assert.ok(isWorkerMessage({ kind: 'ask', id: 3, to: 1, question: { kind: 'close_needed', database: null } }));
+    assert.ok(isWorkerMessage({ kind: 'ask', id: 3, to: 1, question: { kind: 'close_needed', database: 'app' } }));
     assert.ok(isWorkerMessage({ kind: 'answer', id: 3, to: 1, from: 0, answer: [] }));
     assert.ok(isWorkerMessage({ kind: 'answer', id: 3, to: 1, from: 0, answer: null }));
   });
@@ -20,6 +22,7 @@ describe('worker messages', () => {
       { kind: 'ask', id: 3, to: 1, question: { kind: 'show' } },
       { kind: 'ask', id: 3, to: 1, question: { kind: 'kill_client', id: 'x', user: 'ops' } },
       { kind: 'ask', id: 3, to: 1, question: { kind: 'drop tables' } },
+      { kind: 'ask', id: 3, to: 1, question: { kind: 'close_needed' } },
       { kind: 'answer', id: 3, to: 1, answer: [] },
       { kind: 'answer', id: 3.5, to: 1, from: 0, answer: [] },
       { kind: 'metrics-request', id: 1, to: 0 },

@@ -38,6 +38,7 @@ describe('SharedAdminState: what a worker started again is told', () => {
   test('KILL leaves its database paused until RESUME', () => {
     assert.deepEqual(after({ kind: 'kill', database: 'app' }), [{ kind: 'pause', database: 'app' }]);
     assert.deepEqual(after({ kind: 'kill', database: 'app' }, { kind: 'resume', database: null }), []);
+    assert.deepEqual(after({ kind: 'kill', database: null }), [{ kind: 'pause', database: null }]);
   });
 
   test('DISABLE until ENABLE, independent of pauses', () => {

@@ -40,7 +40,12 @@ export interface ConsoleClient {
 
 /** Answers the Query whose body is `body`, then ReadyForQuery, after the answers before it. */
 export function answerConsoleQuery(s: ConsoleClient, body: Buffer): void {
-  const req = { sql: body.toString('utf8', 0, Math.max(0, body.length - 1)), user: s.user, admin: s.consoleAdmin };
+  const req = {
+    sql: body.toString('utf8', 0, Math.max(0, body.length - 1)),
+    user: s.user,
+    admin: s.consoleAdmin,
+    gone: () => !s.socket.writable,
+  };
   if (s.consoleAnswer !== null)
     return later(
       s,

@@ -94,6 +94,8 @@ export function flushQueued(s: QueueSession, server: LinkedServer): void {
     for (const buf of queued) ok = s.send(server, buf);
     server.socket.uncork();
   }
+  // Counted here, not when queued: takeQueued's bytes are scanned again and counted when sent.
+  s.pool!.stats.bytesReceived += s.queuedBytes;
   s.queuedBytes = 0;
   if (s.cancelWanted) {
     s.cancelWanted = false;
