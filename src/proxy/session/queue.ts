@@ -55,8 +55,10 @@ export function mustDefer(s: QueueSession): boolean {
   // A pipelined statement must not follow a read onto a standby: it may write. Hold it
   // until the read's server is released (or its transaction stays open), then route it.
   if (linked) return s.readLink && linked.syncs.pending > 0 && !linked.syncs.unsynced;
-  // Waiting for a server for a read: what follows may write, so it is routed on its own later.
-  return s.readLink && s.state === State.Waiting;
+  // Waiting for a server for a read: what follows may write, so it is routed on its own later,
+  // unless it ends the batch queued (a Parse alone, its Bind and Flush in later chunks, as
+  // pg-cursor writes them): the server then needs it to answer at all.
+  return s.readLink && s.state === State.Waiting && !s.queuedUnsynced;
 }
 
 /** Client bytes to scan and route afresh later (see replayDeferred). */
