@@ -6,6 +6,7 @@ import { waitFor } from '../support/wait.js';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { psql } from '../support/psql.js';
+import { sendCancelRequest } from '../support/raw-client.js';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -157,6 +158,32 @@ describe('transaction pooling', { timeout: 60_000 }, () => {
       assert.equal(after!.one, 1);
     } finally {
       await Promise.all([sql.end(), holder.end()]);
+      await one.stop();
+    }
+  });
+
+  // The cancel goes to the server right after the query's bytes: a server still reading them
+  // ignores it (PostgreSQL takes no cancel while it reads a command), and the query ran to its end.
+  test('a cancel of a long query text still waiting for a server cancels it once it runs', async () => {
+    const one = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
+    const holder = new pg.Client(one.pgConfig());
+    const waiter = new pg.Client(one.pgConfig()) as pg.Client & { processID: number; secretKey: number };
+    try {
+      await Promise.all([holder.connect(), waiter.connect()]);
+      await holder.query('BEGIN');
+      const outcome = waiter.query(`SELECT pg_catalog.pg_sleep(5) /* ${'x'.repeat(16 << 20)} */`).then(
+        () => null,
+        (err: { code?: string }) => err,
+      );
+      await new Promise((r) => setTimeout(r, 500));
+      await sendCancelRequest(one.host, one.port, waiter.processID, waiter.secretKey);
+      const started = Date.now();
+      await holder.query('COMMIT');
+      const err = await outcome;
+      assert.equal(err?.code, '57014');
+      assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+    } finally {
+      await Promise.all([waiter.end(), holder.end()]);
       await one.stop();
     }
   });

@@ -13,6 +13,7 @@ const QUEUE_LIMIT_BYTES = 256 * 1024;
 export type QueueSession = Pick<
   ClientSession,
   | 'batchOpen'
+  | 'cancelAgain'
   | 'cancelWanted'
   | 'ctx'
   | 'deferred'
@@ -99,6 +100,7 @@ export function flushQueued(s: QueueSession, server: LinkedServer): void {
   s.queuedBytes = 0;
   if (s.cancelWanted) {
     s.cancelWanted = false;
+    s.cancelAgain = true;
     s.ctx.sendCancel(server);
   }
   if (ok) s.resumeClient();
