@@ -7,6 +7,7 @@ import { currentTopology, sqlOn } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { psql } from '../support/psql.js';
 import { sendCancelRequest } from '../support/raw-client.js';
+import { bind, execute, parse, WireClient, type WireLogin } from '../support/pipeline.js';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -88,6 +89,26 @@ describe('transaction pooling', { timeout: 60_000 }, () => {
     });
     const rows = await sqlOn(t.primary, `SELECT count(*)::int AS n FROM pooling_rows WHERE note = 'killed'`);
     assert.equal(rows[0].n, 0);
+  });
+
+  // PostgreSQL rolls back the implicit transaction of a client that never sent its Sync; the Sync
+  // pgtide sends to bring the server back to idle would commit it.
+  test('a client gone before the Sync of its extended-protocol batch leaves no row', async () => {
+    await sqlOn(t.primary, `DELETE FROM pooling_rows WHERE note = 'unsynced'`);
+    const c = await WireClient.connect({ ...(p.pgConfig() as WireLogin) });
+    c.send(parse('', `INSERT INTO pooling_rows VALUES (2, 'unsynced')`), bind('', ''), execute());
+    await new Promise((r) => setTimeout(r, 200));
+    (c as unknown as { socket: { destroy(): void } }).socket.destroy();
+    await waitFor('the orphaned batch to end', async () => {
+      const busy = (await backendsOfTestUser()).filter((b) => b.state !== 'idle');
+      return busy.length === 0;
+    });
+    const rows = await sqlOn(t.primary, `SELECT count(*)::int AS n FROM pooling_rows WHERE note = 'unsynced'`);
+    assert.equal(rows[0].n, 0);
+    const next = new pg.Client(p.pgConfig());
+    await next.connect();
+    assert.deepEqual((await next.query('SELECT 1 AS one')).rows, [{ one: 1 }]);
+    await next.end();
   });
 
   test('a client killed mid-result does not hand the rest of its result to the next client', async () => {
