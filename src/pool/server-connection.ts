@@ -30,6 +30,12 @@ const {
 } = BackendMessage;
 const IDLE = TransactionStatus.Idle;
 const DRAIN_TIMEOUT_MS = 10_000;
+/** A Parse that fails (42601): sent before the drain's Sync when the client left an extended-
+ *  protocol batch open, so that the Sync ends its implicit transaction in a rollback. */
+const ABORT_OPEN_BATCH = encode.parseWithName(
+  '',
+  Buffer.from('pgtide: the client left before its Sync\0\0\0', 'latin1'),
+);
 let nextServerId = 1;
 
 /** One connection to a PostgreSQL server: login, then bytes in both directions for a peer. */
@@ -445,9 +451,12 @@ export class ServerConnection implements MessageSink, LinkedServer {
       DRAIN_TIMEOUT_MS,
     );
     if (this.syncs.pending > 0) sendCancel(this);
-    // A Sync closes any open extended-protocol batch and yields a ReadyForQuery in any state.
+    // A Sync closes any open extended-protocol batch and yields a ReadyForQuery in any state,
+    // but it would commit the batch's implicit transaction, which the client never asked for:
+    // PostgreSQL rolls that back when its client goes. A failed message first makes it roll back.
+    const openBatch = this.syncs.unsynced;
     this.syncs.sent(1, false);
-    this.socket.write(encode.sync());
+    this.socket.write(openBatch ? Buffer.concat([ABORT_OPEN_BATCH, encode.sync()]) : encode.sync());
   }
 
   private continueDrain(): void {

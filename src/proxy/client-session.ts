@@ -77,6 +77,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   cancelSecret = 0;
   /** A CancelRequest came while the client's query waited for a server. */
   declare cancelWanted: boolean;
+  /** That cancel went with the query's bytes, to a server perhaps still reading them (see resendCancel). */
+  declare cancelAgain: boolean;
 
   /** When it connected and when it was last active, in ticks (session/clock.ts): connectedAt, lastActive. */
   private readonly connectedTicks = toTicks(Date.now());
@@ -303,6 +305,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.server = server;
     this.state = State.Linked;
     this.answered = false;
+    this.cancelAgain = false;
     this.tracking = this.statements !== null;
     if (this.statementLink !== null) relink(this, this.statementLink, server);
     server.link(this, this.tracking);
@@ -435,7 +438,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** Cancel the statement this client is running; nothing when it runs none (the key is stale). */
   cancelRunningQuery(): void {
     const server = this.server;
-    if (server && server.syncs.pending > 0) this.ctx.sendCancel(server);
+    if (server && server.syncs.pending > 0) {
+      this.ctx.sendCancel(server);
+      // Its bytes may have gone to the server only just now (see resendCancel).
+      this.cancelAgain = true;
+    }
     // A query pipelined behind the last transaction would run by now on a direct connection;
     // here it waits for a server, and is cancelled once it reaches one (see flushQueued).
     else if (this.queued.length > 0) this.cancelWanted = true;
@@ -472,6 +479,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
 defineFlags<ClientSession>(ClientSession.prototype, [
   'cancelWanted',
+  'cancelAgain',
   'timeoutCancelSent',
   'queuedUnsynced',
   'readLink',

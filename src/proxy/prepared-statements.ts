@@ -241,15 +241,21 @@ export class ClientStatements {
 
   /**
    * A Describe of the statement `serverName` was answered: the shape clients are told at the
-   * epoch the client asked at, kept once per epoch (one copy per statement).
+   * epoch the client asked at, kept once per epoch (one copy per statement). Another shape at
+   * that epoch (a standby that has not replayed a table change yet, while another server has)
+   * makes a new version: no client binds with either description, each gets 0A000 and
+   * describes again; the new version's shape is its first Describe's.
    */
   learnShape(serverName: string, type: number, body: Buffer): void {
     const epoch = this.describedNow.get(serverName) ?? this.described.get(serverName);
     if (epoch === undefined) return;
     const statement = this.statementNamed(serverName);
-    if (!statement || statement.epoch !== epoch || statement.shapeEpoch === epoch) return;
-    statement.shape = rowShape(type, body);
-    statement.shapeEpoch = epoch;
+    if (!statement || statement.epoch !== epoch) return;
+    const shape = rowShape(type, body);
+    if (statement.shapeEpoch !== epoch || statement.shape === null) {
+      statement.shape = shape;
+      statement.shapeEpoch = epoch;
+    } else if (!sameRowShape(statement.shape, shape)) statement.epoch++;
   }
 
   private statementNamed(serverName: string): Statement | undefined {

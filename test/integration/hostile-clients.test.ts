@@ -240,6 +240,25 @@ describe('a client refused mid-stream costs its server connection no more than a
     await nextClientServedSoon([batch.subarray(0, cut), batch.subarray(cut)]);
   });
 
+  test('a client gone in the middle of a message: its server is closed, not drained', async () => {
+    const p = await startPgtide(t, { auth_type: 'trust', default_pool_size: 1 });
+    try {
+      const { socket: a } = await rawLogin(p.port);
+      const insert = msg('Q', Buffer.from(`SELECT 'A never finished this' AS v\0`));
+      a.write(insert.subarray(0, 12));
+      await new Promise((r) => setTimeout(r, 100));
+      a.destroy();
+      const b = new pg.Client(p.pgConfig());
+      await b.connect();
+      const started = Date.now();
+      for (let i = 0; i < 3; i++) assert.deepEqual((await b.query(`SELECT 'B' AS v`)).rows, [{ v: 'B' }]);
+      assert.ok(Date.now() - started < 2000, `B waited ${Date.now() - started} ms for a server`);
+      await b.end();
+    } finally {
+      await p.stop();
+    }
+  });
+
   test('a Sync in the refused chunk is owed nothing: the drain ends at once', async () => {
     await nextClientServedSoon([
       Buffer.concat([parse, bind, execute]),

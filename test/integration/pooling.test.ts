@@ -6,6 +6,8 @@ import { waitFor } from '../support/wait.js';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { psql } from '../support/psql.js';
+import { sendCancelRequest } from '../support/raw-client.js';
+import { bind, execute, parse, WireClient, type WireLogin } from '../support/pipeline.js';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -89,6 +91,26 @@ describe('transaction pooling', { timeout: 60_000 }, () => {
     assert.equal(rows[0].n, 0);
   });
 
+  // PostgreSQL rolls back the implicit transaction of a client that never sent its Sync; the Sync
+  // pgtide sends to bring the server back to idle would commit it.
+  test('a client gone before the Sync of its extended-protocol batch leaves no row', async () => {
+    await sqlOn(t.primary, `DELETE FROM pooling_rows WHERE note = 'unsynced'`);
+    const c = await WireClient.connect({ ...(p.pgConfig() as WireLogin) });
+    c.send(parse('', `INSERT INTO pooling_rows VALUES (2, 'unsynced')`), bind('', ''), execute());
+    await new Promise((r) => setTimeout(r, 200));
+    (c as unknown as { socket: { destroy(): void } }).socket.destroy();
+    await waitFor('the orphaned batch to end', async () => {
+      const busy = (await backendsOfTestUser()).filter((b) => b.state !== 'idle');
+      return busy.length === 0;
+    });
+    const rows = await sqlOn(t.primary, `SELECT count(*)::int AS n FROM pooling_rows WHERE note = 'unsynced'`);
+    assert.equal(rows[0].n, 0);
+    const next = new pg.Client(p.pgConfig());
+    await next.connect();
+    assert.deepEqual((await next.query('SELECT 1 AS one')).rows, [{ one: 1 }]);
+    await next.end();
+  });
+
   test('a client killed mid-result does not hand the rest of its result to the next client', async () => {
     const one = await startPgtide(t, { default_pool_size: 1 });
     try {
@@ -157,6 +179,32 @@ describe('transaction pooling', { timeout: 60_000 }, () => {
       assert.equal(after!.one, 1);
     } finally {
       await Promise.all([sql.end(), holder.end()]);
+      await one.stop();
+    }
+  });
+
+  // The cancel goes to the server right after the query's bytes: a server still reading them
+  // ignores it (PostgreSQL takes no cancel while it reads a command), and the query ran to its end.
+  test('a cancel of a long query text still waiting for a server cancels it once it runs', async () => {
+    const one = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
+    const holder = new pg.Client(one.pgConfig());
+    const waiter = new pg.Client(one.pgConfig()) as pg.Client & { processID: number; secretKey: number };
+    try {
+      await Promise.all([holder.connect(), waiter.connect()]);
+      await holder.query('BEGIN');
+      const outcome = waiter.query(`SELECT pg_catalog.pg_sleep(5) /* ${'x'.repeat(16 << 20)} */`).then(
+        () => null,
+        (err: { code?: string }) => err,
+      );
+      await new Promise((r) => setTimeout(r, 500));
+      await sendCancelRequest(one.host, one.port, waiter.processID, waiter.secretKey);
+      const started = Date.now();
+      await holder.query('COMMIT');
+      const err = await outcome;
+      assert.equal(err?.code, '57014');
+      assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+    } finally {
+      await Promise.all([waiter.end(), holder.end()]);
       await one.stop();
     }
   });

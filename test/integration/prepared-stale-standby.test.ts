@@ -14,7 +14,10 @@ import {
   execute,
   normalise,
   parse,
+  query,
   sync,
+  useWirePgtide,
+  type Message,
   type WireLogin,
 } from '../support/pipeline.js';
 import { waitFor } from '../support/wait.js';
@@ -38,6 +41,15 @@ async function standbysCaughtUp(): Promise<void> {
   }
 }
 
+/** `name` (`column` int) holding one row, `value`, on every node; readable by every user. */
+async function oneRowTable(name: string, column: string, value: number): Promise<void> {
+  await sqlOn(
+    t.primary,
+    `DROP TABLE IF EXISTS ${name}; CREATE TABLE ${name} (${column} int); INSERT INTO ${name} VALUES (${value}); GRANT ALL ON ${name} TO PUBLIC`,
+  );
+  await standbysCaughtUp();
+}
+
 describe('a stale shared statement on a standby', { timeout: 60_000 }, () => {
   let p: RunningPgtide;
   let login: WireLogin;
@@ -54,11 +66,7 @@ describe('a stale shared statement on a standby', { timeout: 60_000 }, () => {
       password: t.scramUser.password,
       database: t.database,
     };
-    await sqlOn(
-      t.primary,
-      `DROP TABLE IF EXISTS ${TABLE}; CREATE TABLE ${TABLE} (v int); INSERT INTO ${TABLE} VALUES (7); GRANT ALL ON ${TABLE} TO PUBLIC`,
-    );
-    await standbysCaughtUp();
+    await oneRowTable(TABLE, 'v', 7);
   });
   after(async () => {
     await p.stop();
@@ -89,4 +97,58 @@ describe('a stale shared statement on a standby', { timeout: 60_000 }, () => {
       await fresh.close();
     }
   });
+});
+
+describe('a table change one standby has not replayed yet', { timeout: 60_000 }, () => {
+  // Reads go to standby2 alone, whose replay is paused after a column was added on the primary:
+  // the primary and standby2 describe one statement with two shapes.
+  const LAGGING = 'lag_shape';
+  const SELECT_ALL = `SELECT *, pg_catalog.inet_server_port() AS port FROM ${LAGGING}`;
+  const standby2 = t.standbys[1]!;
+  const wire = useWirePgtide(t, {
+    default_pool_size: 2,
+    backends: clusterBackends(t, [0, 0, 1]),
+    // Its reads do not wait for standby2 to replay what its transaction on the primary did.
+    consistency: 'eventual',
+  });
+  before(async () => {
+    await oneRowTable(LAGGING, 'id', 1);
+    await sqlOn(standby2, 'SELECT pg_catalog.pg_wal_replay_pause()');
+    await sqlOn(t.primary, `ALTER TABLE ${LAGGING} ADD COLUMN b text DEFAULT 'b'`);
+  });
+  after(async () => {
+    await sqlOn(standby2, 'SELECT pg_catalog.pg_wal_replay_resume()');
+    await sqlOn(t.primary, `DROP TABLE IF EXISTS ${LAGGING}`);
+  });
+
+  test('a client that described it on one never binds it on the other and decodes rows of the other shape', async () => {
+    const [onPrimary, onStandby] = [await wire.connect(), await wire.connect()];
+    await onPrimary.exchange(query('SET pgtide.route = primary'));
+    // The primary's description comes last (its batch sleeps first), after the standby's.
+    onPrimary.send(
+      parse('p', SELECT_ALL),
+      describeMessage('S', 'p'),
+      parse('', 'SELECT pg_catalog.pg_sleep(0.3)'),
+      bind('', ''),
+      execute(),
+      sync(),
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    const standbyShape = await onStandby.exchange(parse('s', SELECT_ALL), describeMessage('S', 's'), sync());
+    const primaryShape = await onPrimary.untilReady();
+    assert.equal(columns(standbyShape), 2, normalise(standbyShape).join(' | '));
+    assert.equal(columns(primaryShape), 3, normalise(primaryShape).join(' | '));
+
+    await onPrimary.exchange(query('SET pgtide.route = standby'));
+    const got = await onPrimary.exchange(bind('', 'p'), execute(), sync());
+    const codes = errorCodes(got);
+    if (codes.length > 0) assert.deepEqual(codes, ['0A000'], normalise(got).join(' | '));
+    else
+      for (const row of dataRows(got))
+        assert.equal(row.length, 3, `a row of ${row.length} columns for a description of 3`);
+  });
+
+  function columns(messages: Message[]): number {
+    return messages.find((m) => m.type === 'T')?.body.readInt16BE(0) ?? -1;
+  }
 });

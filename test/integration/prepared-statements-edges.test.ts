@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { currentTopology, sqlOn } from '../support/topology.js';
-import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import {
   WireClient,
   bind,
@@ -239,4 +239,41 @@ describe('prepared statement counters', { timeout: 60_000 }, () => {
       await p.stop();
     }
   });
+});
+
+describe('a first named Parse in the middle of a read pipeline written in pieces (standby weight 1)', {
+  timeout: 60_000,
+}, () => {
+  // psycopg 3 in pipeline mode: it prepares a statement at its sixth run, and writes the
+  // pipeline as it goes, so the named Parse reaches pgtide after the first reads went to the
+  // standby and before any answer came back.
+  const wire = useWirePgtide(t, { backends: clusterBackends(t, [0, 1, 0]), default_pool_size: 1 });
+  before(() =>
+    sqlOn(
+      t.primary,
+      `DROP TABLE IF EXISTS edge_pipeline_w; CREATE TABLE edge_pipeline_w (v int);
+       GRANT ALL ON edge_pipeline_w TO ${t.scramUser.user}`,
+    ),
+  );
+
+  test('does not tie the client to the standby: its statement and its later writes work', async () => {
+    const c = await connect();
+    const double = 'SELECT $1::int * 2 AS v';
+    c.send(parse('', double), bind('', '', ['1']), execute(), parse('', double), bind('', '', ['2']), execute());
+    await sleep(50);
+    c.send(parse('pipe1', double), bind('', 'pipe1', ['3']), execute(), sync());
+    const piped = await c.untilReady();
+    assert.deepEqual(errorCodes(piped), [], normalise(piped).join(' | '));
+    assert.deepEqual(dataRows(piped), [['2'], ['4'], ['6']]);
+
+    const writes = await c.exchange(query('BEGIN'), query('INSERT INTO edge_pipeline_w VALUES (1)'), query('ROLLBACK'));
+    assert.deepEqual(errorCodes(writes), [], normalise(writes).join(' | '));
+    const again = await c.exchange(bind('', 'pipe1', ['4']), execute(), sync());
+    assert.deepEqual(dataRows(again), [['8']]);
+    assert.ok(!wire.pgtide().logs.some((l) => String(l['msg']).includes('pinned')), 'the client was pinned');
+  });
+
+  function connect(): Promise<WireClient> {
+    return wire.connect();
+  }
 });

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
-import { learnProbe } from '../support/reader.js';
+import { learnProbe, sleep } from '../support/reader.js';
+import { bind, describe as describeMessage, execute, parse, sync, WireClient } from '../support/pipeline.js';
+import { flush } from '../../src/protocol/encode.js';
 
 const t = currentTopology();
 const PORT = 'SELECT pg_catalog.inet_server_port() AS port';
@@ -303,6 +305,56 @@ describe('misrouted writes', { timeout: 60_000 }, () => {
         'the retry should be logged',
       );
     } finally {
+      await p.stop();
+    }
+  });
+});
+
+describe('a read sent message by message while it waits for its standby', { timeout: 60_000 }, () => {
+  // pg-cursor writes Parse, Bind, Describe and Flush one by one, then Execute and Flush, and
+  // sends no Sync until it has read the rows: the server must get every piece of the batch.
+  test('reaches the server whole: its rows come before any Sync', async () => {
+    const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 0]), default_pool_size: 1 });
+    const holder = new pg.Client(p.pgConfig());
+    let cursor: WireClient | null = null;
+    try {
+      await holder.connect();
+      const before = lentByBackend(p).get('standby1') ?? 0;
+      // The standby's only server is busy: the cursor's first piece waits for it.
+      const busy = holder.query('SELECT pg_catalog.pg_sleep(0.5)');
+      cursor = await WireClient.connect({
+        host: p.host,
+        port: p.port,
+        user: t.scramUser.user,
+        password: t.scramUser.password,
+        database: t.database,
+      });
+      await sleep(100);
+      for (const piece of [
+        parse('', 'SELECT g FROM pg_catalog.generate_series(1, 3) g'),
+        bind('', ''),
+        describeMessage('P', ''),
+        flush(),
+        execute('', 2),
+        flush(),
+      ]) {
+        cursor.send(piece);
+        await sleep(20);
+      }
+      await busy;
+      const got: string[] = [];
+      const deadline = Date.now() + 5_000;
+      while (got.at(-1) !== 's') got.push((await cursor.next(deadline)).type);
+      assert.deepEqual(got, ['1', '2', 'T', 'D', 'D', 's']);
+      const rest = await cursor.exchange(execute('', 0), sync());
+      assert.deepEqual(
+        rest.map((m) => m.type),
+        ['D', 'C', 'Z'],
+      );
+      assert.equal((lentByBackend(p).get('standby1') ?? 0) - before, 2, 'both reads ran on the standby');
+    } finally {
+      await cursor?.close();
+      await holder.end();
       await p.stop();
     }
   });

@@ -209,7 +209,12 @@ describe("a client chunk's turn", () => {
       false,
       'an idle read link too',
     );
-    assert.equal(mustDefer(queued({ readLink: true, state: State.Waiting })), true);
+    assert.equal(mustDefer(queued({ readLink: true, state: State.Waiting, queuedUnsynced: false })), true);
+    assert.equal(
+      mustDefer(queued({ readLink: true, state: State.Waiting, queuedUnsynced: true })),
+      false,
+      'the rest of a batch queued for the read follows it',
+    );
   });
 
   it('starts with a fresh scan state; the route flags only when no transaction is routed yet', () => {

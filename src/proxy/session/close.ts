@@ -43,6 +43,8 @@ export function closeSession(s: CloseSession, terminated = false): void {
   // Whatever hand-off was under way is abandoned: its continuation gives its server back.
   s.epoch++;
   const ctx = s.ctx;
+  // Read before the reset below: a server holding part of a client message must be closed.
+  const midMessage = s.serverCut || !s.scanner.atBoundary || s.statements?.holding === true;
   // A statement cut off by the close gives back the budget its assembly held.
   s.scanner.reset();
   // The sets hold whole sessions, and only a whole session closes (a test's fake is in neither).
@@ -62,11 +64,7 @@ export function closeSession(s: CloseSession, terminated = false): void {
     if (s.tracking && !s.statementLink!.tracker.idle) server.prepared.doubtAll();
     // Bytes held for a shape check never reach the server, though their Syncs were counted: no
     // drain could end, so the server goes as after a client cut mid-message.
-    server.orphan(
-      s.serverCut || !s.scanner.atBoundary || s.statements?.holding === true,
-      resetQuery(s),
-      ctx.sendCancel,
-    );
+    server.orphan(midMessage, resetQuery(s), ctx.sendCancel);
   }
   s.queued = NO_CHUNKS;
   // After Terminate with nothing left to send, the socket is closed at once, as PostgreSQL

@@ -13,6 +13,7 @@ const QUEUE_LIMIT_BYTES = 256 * 1024;
 export type QueueSession = Pick<
   ClientSession,
   | 'batchOpen'
+  | 'cancelAgain'
   | 'cancelWanted'
   | 'ctx'
   | 'deferred'
@@ -55,8 +56,10 @@ export function mustDefer(s: QueueSession): boolean {
   // A pipelined statement must not follow a read onto a standby: it may write. Hold it
   // until the read's server is released (or its transaction stays open), then route it.
   if (linked) return s.readLink && linked.syncs.pending > 0 && !linked.syncs.unsynced;
-  // Waiting for a server for a read: what follows may write, so it is routed on its own later.
-  return s.readLink && s.state === State.Waiting;
+  // Waiting for a server for a read: what follows may write, so it is routed on its own later,
+  // unless it ends the batch queued (a Parse alone, its Bind and Flush in later chunks, as
+  // pg-cursor writes them): the server then needs it to answer at all.
+  return s.readLink && s.state === State.Waiting && !s.queuedUnsynced;
 }
 
 /** Client bytes to scan and route afresh later (see replayDeferred). */
@@ -99,6 +102,7 @@ export function flushQueued(s: QueueSession, server: LinkedServer): void {
   s.queuedBytes = 0;
   if (s.cancelWanted) {
     s.cancelWanted = false;
+    s.cancelAgain = true;
     s.ctx.sendCancel(server);
   }
   if (ok) s.resumeClient();

@@ -4,7 +4,7 @@
 // pgtide added or answered itself are taken out of, or put into, what the client reads.
 import { decodeErrorFields, errorWithMessage, type ErrorFields } from '../../protocol/backend.js';
 import * as encode from '../../protocol/encode.js';
-import { BackendMessage } from '../../protocol/types.js';
+import { BackendMessage, FrontendMessage } from '../../protocol/types.js';
 import type { LinkedServer } from '../../pool/linked-server.js';
 import { WholeMessages } from '../../protocol/whole-messages.js';
 import { ClientStatements, OLD_SHAPE } from '../prepared-statements.js';
@@ -43,6 +43,7 @@ export class StatementLink {
 /** What of the session these functions use. */
 export type LinkSession = Pick<
   ClientSession,
+  | 'answered'
   | 'ctx'
   | 'pinned'
   | 'remote'
@@ -59,6 +60,7 @@ export type LinkSession = Pick<
   | 'isClosed'
   | 'send'
   | 'resumeClient'
+  | 'sentOnLink'
 > &
   PinSession;
 
@@ -130,12 +132,43 @@ export function holdCutMessage(s: LinkSession, chunk: Buffer): Buffer {
  * statements go through unchanged and pin it to this server.
  */
 export function startTracking(s: LinkSession, server: LinkedServer, quiet: boolean): void {
-  if (!quiet) return untrackedStatements(s);
-  s.tracking = true;
   s.statementLink!.tracker.reset(server.prepared);
   // Its names may have to be rolled back if the bytes run again (a stale plan), as on any link.
   s.statements!.beginUndo();
+  if (!quiet && !followsSentSoFar(s, server)) return untrackedStatements(s);
+  s.tracking = true;
   server.setTracking(true);
+}
+
+/**
+ * Requests are in flight, but none is answered yet and a read link kept every byte it sent (to
+ * run them again elsewhere): the tracker learns from those bytes what they owe, and tracking
+ * starts mid-batch. They hold no named statement, so they pass the rewrite unchanged; anything
+ * else (a Query the plain path counted, a DEALLOCATE the rewrite would change) is not followed.
+ * psycopg in pipeline mode prepares a statement at its sixth run, in the middle of a pipeline
+ * it writes in pieces: pinned, a read's client would stay on the standby, and its writes fail.
+ */
+function followsSentSoFar(s: LinkSession, server: LinkedServer): boolean {
+  if (s.answered || s.sentOnLink.length === 0) return false;
+  const sent = s.sentOnLink.length === 1 ? s.sentOnLink[0]! : Buffer.concat(s.sentOnLink);
+  if (!extendedOnly(sent)) return false;
+  const link = s.statementLink!;
+  const statements = s.statements!;
+  return (
+    statements.rewrite(sent, server.prepared, link.tracker, s.pool!.stats, link.answerNow) === sent &&
+    !statements.holding
+  );
+}
+
+/** Whole extended-protocol messages, no Query or FunctionCall. */
+function extendedOnly(bytes: Buffer): boolean {
+  let off = 0;
+  while (off + 5 <= bytes.length) {
+    const type = bytes[off]!;
+    if (type === FrontendMessage.Query || type === FrontendMessage.FunctionCall) return false;
+    off += 1 + bytes.readUInt32BE(off + 1);
+  }
+  return off === bytes.length;
 }
 
 function untrackedStatements(s: LinkSession): void {

@@ -17,6 +17,8 @@ const STUCK_RESEND_MS = 5000;
 /** What of the session these functions use. */
 export type TimeoutSession = Pick<
   ClientSession,
+  | 'answered'
+  | 'cancelAgain'
   | 'connectedAt'
   | 'ctx'
   | 'fatal'
@@ -94,6 +96,7 @@ export function checkTimeouts(s: TimeoutSession, now: number): void {
       return;
     case State.Linked: {
       const server = s.server!;
+      if (s.cancelAgain) resendCancel(s, server);
       if (server.syncs.pending > 0) {
         if (cfg.query_timeout > 0 && now - s.lastActive > cfg.query_timeout * 1000) queryTimedOut(s, server, now);
       } else if (server.txStatus !== TransactionStatus.Idle) {
@@ -112,6 +115,17 @@ export function checkTimeouts(s: TimeoutSession, now: number): void {
       return;
     }
   }
+}
+
+/**
+ * A cancel may reach the server right behind the query's bytes: sent with them when the query
+ * waited for a server (flushQueued), or just after them when the server came free as the cancel
+ * arrived. PostgreSQL ignores a cancel while it still reads a command, so the query could run to
+ * its end. Until the link's first answer, the cancel goes again at each tick.
+ */
+function resendCancel(s: TimeoutSession, server: LinkedServer): void {
+  if (s.answered || server.syncs.pending === 0) s.cancelAgain = false;
+  else s.ctx.sendCancel(server);
 }
 
 /** query_timeout: cancel the statement; a server that has not ended it QUERY_CANCEL_GRACE_MS
