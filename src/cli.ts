@@ -192,6 +192,38 @@ async function start(source: ConfigSource): Promise<number> {
   );
   for (const warning of warnings) pgtide.log.warn({ import: warning }, 'imported setting changes behaviour');
   pgtide.log.info({ config: origin }, 'configuration read');
+  // The signals are taken before the listeners open: one that came while the start still ran
+  // (the cluster monitor's first round can take seconds) would end the process by its default
+  // action, a SIGHUP too. What it asks is done once the start is over.
+  let started = false;
+  let reloadAsked = false;
+  let stopping = false;
+  let stopWhenStarted = null as (() => void) | null;
+  const reload = () => {
+    try {
+      pgtide.reload(share(source().config));
+    } catch (err) {
+      pgtide.log.error({ err: describe(err) }, 'reload failed; keeping the running configuration');
+    }
+  };
+  process.on('SIGHUP', () => {
+    if (started) reload();
+    else reloadAsked = true;
+  });
+  const stop = (graceful: boolean) => () => {
+    if (stopping) return;
+    stopping = true;
+    pgtide.log.info({ graceful }, 'stopping');
+    const end = () =>
+      void pgtide.stop(graceful).then(() => {
+        pgtide.log.flush?.();
+        endPooler();
+      });
+    if (started) end();
+    else stopWhenStarted = end;
+  };
+  process.once('SIGTERM', stop(true));
+  process.once('SIGINT', stop(false));
   try {
     await pgtide.start();
   } catch (err) {
@@ -204,31 +236,15 @@ async function start(source: ConfigSource): Promise<number> {
     pgtide.log.fatal({ err: describe(err), hint }, 'could not start');
     throw err;
   }
+  started = true;
   primary?.serve(pgtide);
   // The budget is the instance's: one worker says it, not every worker the same.
   if ((slot?.id ?? 0) === 0)
     warnAboutCapacity(pgtide, config).catch((err: unknown) =>
       pgtide.log.warn({ err: describe(err) }, 'could not check the server connection budget'),
     );
-  process.on('SIGHUP', () => {
-    try {
-      pgtide.reload(share(source().config));
-    } catch (err) {
-      pgtide.log.error({ err: describe(err) }, 'reload failed; keeping the running configuration');
-    }
-  });
-  let stopping = false;
-  const stop = (graceful: boolean) => () => {
-    if (stopping) return;
-    stopping = true;
-    pgtide.log.info({ graceful }, 'stopping');
-    void pgtide.stop(graceful).then(() => {
-      pgtide.log.flush?.();
-      endPooler();
-    });
-  };
-  process.once('SIGTERM', stop(true));
-  process.once('SIGINT', stop(false));
+  if (stopWhenStarted) stopWhenStarted();
+  else if (reloadAsked) reload();
   watchSupervisor(pgtide, stop(true), slot === undefined ? 'supervisor' : 'primary');
   return new Promise<number>(() => {});
 }
