@@ -25,6 +25,8 @@ export interface LinkedServer {
   readonly txStatus: number;
   /** The server's FATAL has reached the client already. */
   readonly toldClientOfEnd: boolean;
+  /** Cancel requests sent for this server and not yet ended (see ServerConnection.cancelDone). */
+  readonly cancelsInFlight: number;
   readonly isClosed: boolean;
   /** A message cut inside its header by the end of the last chunk: its type byte (else 0) and the header bytes received. */
   readonly cutHeaderType: number;

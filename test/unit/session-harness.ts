@@ -86,6 +86,7 @@ export class FakeServer implements LinkedServer {
   settingsKey = '';
   txStatus: number = 0x49;
   toldClientOfEnd = false;
+  cancelsInFlight = 0;
   isClosed = false;
   cutHeaderLength = 0;
   cutHeaderType = 0;

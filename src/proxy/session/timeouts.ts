@@ -121,11 +121,12 @@ export function checkTimeouts(s: TimeoutSession, now: number): void {
  * A cancel may reach the server right behind the query's bytes: sent with them when the query
  * waited for a server (flushQueued), or just after them when the server came free as the cancel
  * arrived. PostgreSQL ignores a cancel while it still reads a command, so the query could run to
- * its end. Until the link's first answer, the cancel goes again at each tick.
+ * its end. Until the link's first answer, the cancel goes again at each tick once the last one
+ * has ended: a frozen server, which answers neither, gets one at a time, not one per tick.
  */
 function resendCancel(s: TimeoutSession, server: LinkedServer): void {
   if (s.answered || server.syncs.pending === 0) s.cancelAgain = false;
-  else s.ctx.sendCancel(server);
+  else if (server.cancelsInFlight === 0) s.ctx.sendCancel(server);
 }
 
 /** query_timeout: cancel the statement; a server that has not ended it QUERY_CANCEL_GRACE_MS
