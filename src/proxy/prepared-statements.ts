@@ -1,3 +1,4 @@
+import type { BackendConfig } from '../config/types.js';
 import * as encode from '../protocol/encode.js';
 import { identifier } from '../sql/quote.js';
 import { findDeallocations, type Deallocation } from '../sql/deallocate.js';
@@ -225,7 +226,7 @@ export class ClientStatements {
    * statement: the copy here is of it, older copies are prepared again before their next use,
    * and a client holding the old description gets PostgreSQL's 0A000 at its Bind (see OLD_SHAPE).
    */
-  shapeAnswered(type: number, body: Buffer, set: PreparedSet): void {
+  shapeAnswered(type: number, body: Buffer, set: PreparedSet, backend: BackendConfig | null): void {
     const statement = this.shapeCheck!;
     this.shapeCheck = null;
     this.shapeAsked = false;
@@ -236,17 +237,22 @@ export class ClientStatements {
     statement.epoch++;
     statement.shape = shape;
     statement.shapeEpoch = statement.epoch;
+    statement.shapeBackend = backend;
     set.add(statement);
   }
 
   /**
-   * A Describe of the statement `serverName` was answered: the shape clients are told at the
-   * epoch the client asked at, kept once per epoch (one copy per statement). Another shape at
-   * that epoch (a standby that has not replayed a table change yet, while another server has)
-   * makes a new version: no client binds with either description, each gets 0A000 and
-   * describes again; the new version's shape is its first Describe's.
+   * A Describe of the statement `serverName` was answered by a server of `backend`: the shape
+   * clients are told at the epoch the client asked at, kept once per epoch (one copy per
+   * statement). Another shape at that epoch from another backend (a standby that has not
+   * replayed a table change yet, while the primary has) makes a new version: no client binds
+   * with either description, each gets 0A000 and describes again; the new version's shape is
+   * its first Describe's. Servers of one backend that disagree saw the change between their
+   * answers: a copy planned before it fails with PostgreSQL's own 0A000, and one prepared after
+   * it is checked against the shape (holdForShape), so a new version there would only make every
+   * client describe again, some of them twice for one query (asyncpg retries once).
    */
-  learnShape(serverName: string, type: number, body: Buffer): void {
+  learnShape(serverName: string, type: number, body: Buffer, backend: BackendConfig | null): void {
     const epoch = this.describedNow.get(serverName) ?? this.described.get(serverName);
     if (epoch === undefined) return;
     const statement = this.statementNamed(serverName);
@@ -255,7 +261,8 @@ export class ClientStatements {
     if (statement.shapeEpoch !== epoch || statement.shape === null) {
       statement.shape = shape;
       statement.shapeEpoch = epoch;
-    } else if (!sameRowShape(statement.shape, shape)) statement.epoch++;
+      statement.shapeBackend = backend;
+    } else if (backend !== statement.shapeBackend && !sameRowShape(statement.shape, shape)) statement.epoch++;
   }
 
   private statementNamed(serverName: string): Statement | undefined {

@@ -1,5 +1,6 @@
 // The statements shared by every client of the process: one server-side name per distinct
 // statement text, with what pgtide learned of it (its classification, its version, its shape).
+import type { BackendConfig } from '../config/types.js';
 import * as encode from '../protocol/encode.js';
 import { LruCache } from '../sql/lru.js';
 import { findDeallocations, type Deallocation } from '../sql/deallocate.js';
@@ -28,6 +29,8 @@ export interface Statement {
    *  row-shape.ts), to check a copy prepared afresh against before a client relies on it. */
   shape: Buffer | null;
   shapeEpoch: number;
+  /** The backend whose server answered that Describe. */
+  shapeBackend: BackendConfig | null;
 }
 
 /**
@@ -57,6 +60,7 @@ export class StatementRegistry {
         epoch: 0,
         shape: null,
         shapeEpoch: -1,
+        shapeBackend: null,
       };
       this.byText.set(key, statement, statement.parse.length);
     }

@@ -9,6 +9,7 @@ import { PreparedSet } from '../../src/pool/prepared-set.js';
 import { PoolStats } from '../../src/pool/pool.js';
 import * as encode from '../../src/protocol/encode.js';
 import { Classifier } from '../../src/sql/index.js';
+import type { BackendConfig } from '../../src/config/types.js';
 import { heldClassifier } from './sql-held-parser.js';
 
 /** The messages of a frontend byte stream as "<type> <printable body>". */
@@ -189,7 +190,7 @@ describe('a statement whose shape clients were told, prepared afresh on a server
       serialize.describe({ type: 'S', name: 's' }),
       serialize.sync(),
     );
-    c.statements.learnShape('pgtide_1', ROW, rows(INT4));
+    c.statements.learnShape('pgtide_1', ROW, rows(INT4), null);
     c.statements.endUndo();
     const b = new PreparedSet(10);
     const sent = c.rewrite(b, bind('s'), ...more, execute, serialize.sync());
@@ -205,9 +206,28 @@ describe('a statement whose shape clients were told, prepared afresh on a server
     assert.equal(c.statements.takeHeld().length, 2);
   });
 
+  it('two shapes told at one version: a new version when two backends disagree, none when two servers of one do', () => {
+    const primary = { name: 'primary' } as BackendConfig;
+    const standby = { name: 'standby' } as BackendConfig;
+    const bindAfter = (first: BackendConfig, second: BackendConfig) => {
+      const c = client();
+      const set = new PreparedSet(10);
+      c.rewrite(set, parse('s', 'SELECT v FROM t'), serialize.describe({ type: 'S', name: 's' }), serialize.sync());
+      c.statements.learnShape('pgtide_1', ROW, rows(INT4), first);
+      c.statements.learnShape('pgtide_1', ROW, rows(TEXT), second);
+      c.statements.endUndo();
+      return c.rewrite(set, bind('s'), execute, serialize.sync())[0]!;
+    };
+    // A standby behind the primary: neither description may be bound with.
+    assert.equal(bindAfter(primary, standby), messages(bind('pgtide_old_shape'))[0]);
+    // One backend's servers disagree only across a table change, which PostgreSQL and the
+    // shape check of a fresh copy already guard: the client's Bind runs.
+    assert.equal(bindAfter(primary, primary), messages(bind('pgtide_1'))[0]);
+  });
+
   it('the same shape there: the Bind runs, with no Parse (the server holds it now)', () => {
     const { c, b } = describedOnA();
-    c.statements.shapeAnswered(ROW, rows(INT4), b);
+    c.statements.shapeAnswered(ROW, rows(INT4), b, null);
     const [held] = c.statements.takeHeld();
     assert.deepEqual(messages(c.statements.rewrite(held!, b, c.tracker, c.stats, () => undefined)), [
       ...messages(bind('pgtide_1')),
@@ -218,7 +238,7 @@ describe('a statement whose shape clients were told, prepared afresh on a server
 
   it('another shape there: a new version of the statement, and the Bind goes where the server fails it (0A000)', () => {
     const { c, b } = describedOnA();
-    c.statements.shapeAnswered(ROW, rows(TEXT), b);
+    c.statements.shapeAnswered(ROW, rows(TEXT), b, null);
     const [held] = c.statements.takeHeld();
     const sent = messages(c.statements.rewrite(held!, b, c.tracker, c.stats, () => undefined));
     assert.deepEqual(sent[0], messages(bind('pgtide_old_shape'))[0]);
@@ -236,7 +256,7 @@ describe('a statement whose shape clients were told, prepared afresh on a server
       'H ',
     ]);
     assert.equal(other.statements.holding, true);
-    other.statements.shapeAnswered(ROW, rows(TEXT), b);
+    other.statements.shapeAnswered(ROW, rows(TEXT), b, null);
     // The check's answers are in (nothing is owed).
     other.tracker.reset(b);
     // Its Parse is answered from the copy the check made (of the new version).

@@ -44,6 +44,7 @@ export class StatementLink {
 export type LinkSession = Pick<
   ClientSession,
   | 'answered'
+  | 'backend'
   | 'ctx'
   | 'pinned'
   | 'remote'
@@ -206,7 +207,7 @@ export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: 
   const statements = s.statements;
   if (statements) {
     if (tracker.describedStatement !== null && !tracker.shapeCheckEnded)
-      statements.learnShape(tracker.describedStatement, type, body);
+      statements.learnShape(tracker.describedStatement, type, body, s.backend);
     if (statements.checkingShape) followShapeCheck(s, statements, tracker, type, body);
   }
   const fakes = tracker.fakes;
@@ -246,7 +247,7 @@ function followShapeCheck(
   const server = s.server!;
   if (tracker.shapeCheckEnded) {
     tracker.shapeCheckEnded = false;
-    statements.shapeAnswered(type, body, server.prepared);
+    statements.shapeAnswered(type, body, server.prepared, s.backend);
     return releaseHeld(s, server);
   }
   if (!statements.shapeQuestionPending || !tracker.idle) return;
