@@ -9,6 +9,7 @@ import type { Classification } from '../sql/index.js';
 import type { Statement, StatementRegistry } from './statement-registry.js';
 import { BackendMessage, FrontendMessage } from '../protocol/types.js';
 import { rowShape, sameRowShape } from '../protocol/row-shape.js';
+import { describesPortal, renamed } from './statement-messages.js';
 
 const { Parse: P, Bind: B, Describe: D, Close: C, Query: Q, Execute: E, Sync: SYNC, FunctionCall: F } = FrontendMessage;
 /** The statement a Bind goes to when its client holds a stale description: no server has it. */
@@ -296,6 +297,22 @@ export class ClientStatements {
     return this.byName.size;
   }
 
+  /**
+   * A statement the client prepared under `name` where pgtide could not map it (see
+   * session/untracked.ts). `described`: the client was told a shape pgtide never saw, so its
+   * description counts as an old one (a version no statement has).
+   */
+  adopt(name: string, rest: Buffer, described: boolean): void {
+    const statement = this.registry.intern(rest);
+    this.byName.set(name, statement);
+    if (described) this.described.set(statement.serverName, -1);
+  }
+
+  /** An adopted name the server turned out not to hold (its Parse failed). */
+  disown(name: string): void {
+    this.byName.delete(name);
+  }
+
   /** What the statement a client calls `name` does, or undefined when it has no such statement. */
   classificationOf(name: string): Classification | undefined {
     const statement = this.byName.get(name);
@@ -572,30 +589,4 @@ export class ClientStatements {
     if (upTo > this.copied) this.out.push(data.subarray(this.copied, upTo));
     this.copied = upTo;
   }
-}
-
-/** Whether the message at `next` is a Describe of the portal data[portalStart, portalEnd) (it tells the client the shape). */
-function describesPortal(data: Buffer, next: number, portalStart: number, portalEnd: number): boolean {
-  const portalLength = portalEnd - portalStart;
-  return (
-    next + 6 + portalLength < data.length &&
-    data[next] === D &&
-    data[next + 5] !== STATEMENT &&
-    data.readUInt32BE(next + 1) === 6 + portalLength &&
-    data.compare(data, portalStart, portalEnd, next + 6, next + 6 + portalLength) === 0
-  );
-}
-
-/** A Bind or Describe with the statement name swapped: `head` is what precedes the name. */
-function renamed(type: number, head: Buffer, name: string, tail: Buffer | null): Buffer {
-  const nameBytes = Buffer.byteLength(name);
-  const bodySize = head.length + nameBytes + 1 + (tail ? tail.length : 0);
-  const b = Buffer.allocUnsafe(5 + bodySize);
-  b[0] = type;
-  b.writeUInt32BE(4 + bodySize, 1);
-  let pos = 5 + head.copy(b, 5);
-  pos += b.write(name, pos);
-  b[pos++] = 0;
-  if (tail) tail.copy(b, pos);
-  return b;
 }

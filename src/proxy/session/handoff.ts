@@ -15,6 +15,7 @@ import type { ClientSession } from '../client-session.js';
 import { countAnswered, type StatsSession } from './stats.js';
 import { flushQueued, replayDeferred, takeQueued, type QueueSession } from './queue.js';
 import { SESSION_STATE_PROBE, pin } from './pinning.js';
+import { mayTakeOver, takeOverStatements, type UntrackedSession } from './untracked.js';
 import { retryOnPrimary, type ResendSession } from './read-retry.js';
 import { correctReported, reportSettings, type ReportedParamsSession } from './reported-params.js';
 import { NO_CHUNKS, State, Wait, appended, poolOf, releaseAfterFailure, type PoolsSession } from './state.js';
@@ -67,7 +68,8 @@ export type HandoffSession = Pick<
   ServerWaiter &
   ReportedParamsSession &
   ResendSession &
-  PoolsSession;
+  PoolsSession &
+  UntrackedSession;
 
 /** The server's settings differ from this session's (one string comparison). */
 export function lacksSettings(s: HandoffSession, server: LinkedServer): boolean {
@@ -241,7 +243,10 @@ function checkPin(s: HandoffSession): void {
   server.unlink();
   const epoch = waitFor(s, Wait.OwnQuery);
   s.waitingSince = Date.now();
-  server.query(SESSION_STATE_PROBE, s).then(
+  const probe = mayTakeOver(s)
+    ? takeOverStatements(s, server).then(() => server.query(SESSION_STATE_PROBE, s))
+    : server.query(SESSION_STATE_PROBE, s);
+  probe.then(
     (rows) => {
       if (s.epoch !== epoch) return leftDuringCheck(s, server);
       if (rows[0]?.[0] === 't') return stayPinned(s, server);
