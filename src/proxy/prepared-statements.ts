@@ -10,6 +10,7 @@ import type { Statement, StatementRegistry } from './statement-registry.js';
 import { BackendMessage, FrontendMessage } from '../protocol/types.js';
 import { rowShape, sameRowShape } from '../protocol/row-shape.js';
 import { describesPortal, renamed } from './statement-messages.js';
+import { ToldShapes } from './told-shapes.js';
 
 const { Parse: P, Bind: B, Describe: D, Close: C, Query: Q, Execute: E, Sync: SYNC, FunctionCall: F } = FrontendMessage;
 /** The statement a Bind goes to when its client holds a stale description: no server has it. */
@@ -54,11 +55,8 @@ export class ClientStatements {
   /** ParseCompletes pgtide sent at once on this link (before any server answer). */
   private earlyParses = 0;
 
-  // What the client may hold of each statement's result shape (see mayRunAgain and Bind): the
-  // server names of statements whose RowDescription it was sent in an earlier link, and of
-  // those it asks to describe in this link, each with the statement's epoch then.
-  private readonly described = new Map<string, number>();
-  private readonly describedNow = new Map<string, number>();
+  /** What the client was told of each statement's result shape (see mayRunAgain and Bind). */
+  private readonly shapes = new ToldShapes();
   /** Statements whose Parse in this link pgtide answered from a copy the server already had. */
   private readonly sharedNow = new Set<string>();
   /** The portal and statement of the last Bind: a Describe of that portal describes the statement. */
@@ -93,8 +91,7 @@ export class ClientStatements {
   }
 
   private keepDescribed(): void {
-    for (const [name, epoch] of this.describedNow) this.described.set(name, epoch);
-    this.describedNow.clear();
+    this.shapes.keep();
     this.sharedNow.clear();
   }
 
@@ -110,7 +107,7 @@ export class ClientStatements {
     this.answeredParses = this.earlyParses;
     this.earlyParses = 0;
     // Sending the bytes again records these again.
-    this.describedNow.clear();
+    this.shapes.dropAsked();
     this.sharedNow.clear();
   }
 
@@ -121,13 +118,14 @@ export class ClientStatements {
    * sent a Parse that pgtide answered from the server's older copy.
    */
   mayRunAgain(serverName: string): boolean {
-    return !this.described.has(serverName) || this.describedNow.has(serverName) || this.sharedNow.has(serverName);
+    return !this.shapes.holds(serverName) || this.shapes.askedNow(serverName) || this.sharedNow.has(serverName);
   }
 
   /**
-   * The client holds a description of the statement from before a server showed it stale (and
-   * another client's Parse prepared it afresh): rows of the new shape would be decoded with the
-   * old one. Unless the Bind is followed by a Describe of its portal, which tells the new shape.
+   * The client holds a description of the statement from an older version than its current one
+   * (a server showed it stale, or two backends described it with two shapes), whose shape is not
+   * the current version's: rows of the new shape would be decoded with the old one. Unless the
+   * Bind is followed by a Describe of its portal, which tells the new shape.
    */
   private holdsOldShape(
     statement: Statement,
@@ -136,9 +134,7 @@ export class ClientStatements {
     portalStart: number,
     portalEnd: number,
   ): boolean {
-    const seen = this.describedNow.get(statement.serverName) ?? this.described.get(statement.serverName);
-    if (seen === undefined || seen === statement.epoch) return false;
-    return !describesPortal(data, next, portalStart, portalEnd);
+    return this.shapes.outdated(statement) && !describesPortal(data, next, portalStart, portalEnd);
   }
 
   /**
@@ -172,7 +168,8 @@ export class ClientStatements {
   private askShape(set: PreparedSet, tracker: ResponseTracker): void {
     const statement = this.shapeCheck!;
     this.shapeAsked = true;
-    this.prepare(set, tracker, statement, true);
+    // A copy of the current version whose shape no one has asked yet is only described.
+    if (!set.holds(statement)) this.prepare(set, tracker, statement, true);
     this.out.push(encode.describeStatement(statement.serverName), FLUSH);
     tracker.pushShapeCheck(statement.serverName);
   }
@@ -234,7 +231,14 @@ export class ClientStatements {
     if (type !== BackendMessage.RowDescription && type !== BackendMessage.NoData) return;
     if (statement.epoch !== this.shapeCheckEpoch) return;
     const shape = rowShape(type, body);
-    if (statement.shape !== null && sameRowShape(statement.shape, shape)) return;
+    if (statement.shapeEpoch !== statement.epoch || statement.shape === null) {
+      // The current version's first known shape (see mustLearnShape), as a first Describe gives it.
+      statement.shape = shape;
+      statement.shapeEpoch = statement.epoch;
+      statement.shapeBackend = backend;
+      return;
+    }
+    if (sameRowShape(statement.shape, shape)) return;
     statement.epoch++;
     statement.shape = shape;
     statement.shapeEpoch = statement.epoch;
@@ -242,28 +246,10 @@ export class ClientStatements {
     set.add(statement);
   }
 
-  /**
-   * A Describe of the statement `serverName` was answered by a server of `backend`: the shape
-   * clients are told at the epoch the client asked at, kept once per epoch (one copy per
-   * statement). Another shape at that epoch from another backend (a standby that has not
-   * replayed a table change yet, while the primary has) makes a new version: no client binds
-   * with either description, each gets 0A000 and describes again; the new version's shape is
-   * its first Describe's. Servers of one backend that disagree saw the change between their
-   * answers: a copy planned before it fails with PostgreSQL's own 0A000, and one prepared after
-   * it is checked against the shape (holdForShape), so a new version there would only make every
-   * client describe again, some of them twice for one query (asyncpg retries once).
-   */
+  /** A Describe of the statement `serverName` was answered by a server of `backend` (see ToldShapes.learn). */
   learnShape(serverName: string, type: number, body: Buffer, backend: BackendConfig | null): void {
-    const epoch = this.describedNow.get(serverName) ?? this.described.get(serverName);
-    if (epoch === undefined) return;
-    const statement = this.statementNamed(serverName);
-    if (!statement || statement.epoch !== epoch) return;
-    const shape = rowShape(type, body);
-    if (statement.shapeEpoch !== epoch || statement.shape === null) {
-      statement.shape = shape;
-      statement.shapeEpoch = epoch;
-      statement.shapeBackend = backend;
-    } else if (backend !== statement.shapeBackend && !sameRowShape(statement.shape, shape)) statement.epoch++;
+    const statement = this.shapes.holds(serverName) ? this.statementNamed(serverName) : undefined;
+    if (statement) this.shapes.learn(statement, type, body, backend);
   }
 
   private statementNamed(serverName: string): Statement | undefined {
@@ -305,7 +291,7 @@ export class ClientStatements {
   adopt(name: string, rest: Buffer, described: boolean): void {
     const statement = this.registry.intern(rest);
     this.byName.set(name, statement);
-    if (described) this.described.set(statement.serverName, -1);
+    if (described) this.shapes.unseen(statement.serverName);
   }
 
   /** An adopted name the server turned out not to hold (its Parse failed). */
@@ -395,7 +381,7 @@ export class ClientStatements {
         }
         this.setName(name, statement);
         // A statement made afresh: whatever shape the client knew of it is no longer its.
-        this.described.delete(statement.serverName);
+        this.shapes.forget(statement.serverName);
         // A request sent again after a retry was answered already: its answer is hidden now.
         const answered = this.answeredParses > 0;
         if (answered) this.answeredParses--;
@@ -422,6 +408,8 @@ export class ClientStatements {
         }
         const held = set.holds(statement);
         const oldShape = this.holdsOldShape(statement, data, end, off + 5, portalEnd);
+        // Whether its description is still right is known once the current version's shape is.
+        if (oldShape && this.shapes.mustLearn(statement)) return this.holdForShape(data, off, set, tracker, statement);
         if (!held && !oldShape && statement.shapeEpoch === statement.epoch)
           return this.holdForShape(data, off, set, tracker, statement);
         this.stats!.binds++;
@@ -457,7 +445,7 @@ export class ClientStatements {
             data[off + 5] !== STATEMENT &&
             data.toString('utf8', off + 6, end - 1) === this.boundPortal
           ) {
-            this.describedNow.set(this.boundStatement, this.boundEpoch);
+            this.shapes.asked(this.boundStatement, this.boundEpoch);
           }
           return tracker.push(type === D ? Expect.Describe : Expect.Close);
         }
@@ -465,7 +453,7 @@ export class ClientStatements {
         if (type === D) {
           this.ensure(set, tracker, statement);
           this.out.push(renamed(D, data.subarray(off + 5, off + 6), statement.serverName, null));
-          this.describedNow.set(statement.serverName, statement.epoch);
+          this.shapes.asked(statement.serverName, statement.epoch);
           return tracker.push(Expect.Describe, false, statement.serverName);
         }
         // Other clients may use the server's copy; only this client's name goes.
