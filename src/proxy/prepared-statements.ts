@@ -5,7 +5,6 @@ import { findDeallocations, type Deallocation } from '../sql/deallocate.js';
 import type { PreparedSet } from '../pool/prepared-set.js';
 import type { PoolStats } from '../pool/pool.js';
 import { Expect, type ResponseTracker } from './response-tracker.js';
-import type { Classification } from '../sql/index.js';
 import type { Statement, StatementRegistry } from './statement-registry.js';
 import { BackendMessage, FrontendMessage } from '../protocol/types.js';
 import { rowShape, sameRowShape } from '../protocol/row-shape.js';
@@ -263,9 +262,10 @@ export class ClientStatements {
   }
 
   /** A server showed the statement stale: every copy prepared before now is prepared again before its next use. */
-  invalidate(serverName: string): void {
+  invalidate(serverName: string): Statement | undefined {
     const statement = this.statementNamed(serverName);
     if (statement) statement.epoch++;
+    return statement;
   }
 
   /** A Parse failed or was skipped by the server: the client's name is free again (if still that statement). */
@@ -299,10 +299,9 @@ export class ClientStatements {
     this.byName.delete(name);
   }
 
-  /** What the statement a client calls `name` does, or undefined when it has no such statement. */
-  classificationOf(name: string): Classification | undefined {
-    const statement = this.byName.get(name);
-    return statement && this.registry.classification(statement);
+  /** The statement a client calls `name`, if it has one. */
+  named(name: string): Statement | undefined {
+    return this.byName.get(name);
   }
 
   /**

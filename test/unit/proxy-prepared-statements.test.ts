@@ -253,7 +253,12 @@ describe('a statement whose shape clients were told, prepared afresh on a server
     // Another client describes the new version on a server that holds it: the same shape.
     const b = new PreparedSet(10);
     const other = client(c.registry);
-    other.rewrite(b, parse('mine', 'SELECT v FROM t'), serialize.describe({ type: 'S', name: 'mine' }), serialize.sync());
+    other.rewrite(
+      b,
+      parse('mine', 'SELECT v FROM t'),
+      serialize.describe({ type: 'S', name: 'mine' }),
+      serialize.sync(),
+    );
     other.statements.learnShape('pgtide_1', ROW, rows(INT4), null);
     c.tracker.reset(b);
     assert.deepEqual(c.rewrite(b, bind('s'), execute, serialize.sync()), [

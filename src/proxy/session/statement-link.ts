@@ -12,6 +12,8 @@ import { Expect, ResponseTracker } from '../response-tracker.js';
 import { STALE_PLAN_ERROR, statementFailure } from '../statement-failure.js';
 import type { ClientSession } from '../client-session.js';
 import { pin, type PinSession } from './pinning.js';
+import { staleSeen } from './statement-replay.js';
+import type { Statement } from '../statement-registry.js';
 import { NO_CHUNKS } from './state.js';
 
 /** A span of a server chunk replaced by pgtide's own answers (none: a hidden answer). */
@@ -36,6 +38,8 @@ export class StatementLink {
    *  from (see untracked.ts); null when there is nothing to learn, or too much. */
   untrackedSent: Buffer[] | null = null;
   untrackedSize = 0;
+  /** Statements the server showed stale in this transaction (see statement-replay.ts); null: none. */
+  replayToLearn: Statement[] | null = null;
 
   constructor(s: Pick<ClientSession, 'socket' | 'onQueryData' | 'statements'>) {
     this.tracker.onParseFailed = (clientName, serverName) => s.statements?.forget(clientName, serverName);
@@ -203,9 +207,11 @@ function onStatementFailed(s: LinkSession, body: Buffer, failed: string): void {
       );
       return server.prepared.doubtAll();
     case 'stale':
-    case 'reanalysed':
-      s.statements?.invalidate(failed);
+    case 'reanalysed': {
+      const statement = s.statements?.invalidate(failed);
+      if (statement) staleSeen(s.statementLink!, statement);
       return server.prepared.doubt(failed);
+    }
   }
 }
 
