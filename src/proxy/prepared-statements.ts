@@ -283,15 +283,15 @@ export class ClientStatements {
     return this.byName.size;
   }
 
-  /**
-   * A statement the client prepared under `name` where pgtide could not map it (see
-   * session/untracked.ts). `described`: the client was told a shape pgtide never saw, so its
-   * description counts as an old one (a version no statement has).
-   */
-  adopt(name: string, rest: Buffer, described: boolean): void {
-    const statement = this.registry.intern(rest);
-    this.byName.set(name, statement);
-    if (described) this.shapes.unseen(statement.serverName);
+  /** A statement the client prepared under `name` where pgtide could not map it (see session/untracked.ts). */
+  adopt(name: string, rest: Buffer): void {
+    this.byName.set(name, this.registry.intern(rest));
+  }
+
+  /** The client was told `shape` of its adopted statement `name` (null: a shape pgtide did not get). */
+  told(name: string, shape: Buffer | null): void {
+    const statement = this.byName.get(name);
+    if (statement) this.shapes.adopted(statement, shape);
   }
 
   /** An adopted name the server turned out not to hold (its Parse failed). */

@@ -53,9 +53,14 @@ export class ToldShapes {
     this.told?.delete(serverName);
   }
 
-  /** The client was told a shape pgtide never saw (see ClientStatements.adopt): an old one, for its Binds. */
-  unseen(serverName: string): void {
-    this.described.set(serverName, UNSEEN);
+  /**
+   * The client was told `shape` by a server pgtide did not follow (see ClientStatements.adopt),
+   * at no version pgtide knows: its Binds compare it with the current version's (null: a shape
+   * pgtide did not get, an old one for them).
+   */
+  adopted(statement: Statement, shape: Buffer | null): void {
+    this.described.set(statement.serverName, UNSEEN);
+    if (shape !== null) this.tell(statement, shape);
   }
 
   /**
@@ -105,7 +110,12 @@ export class ToldShapes {
         statement.shapeBackend = backend;
       } else if (backend !== statement.shapeBackend && !sameRowShape(statement.shape, shape)) statement.epoch++;
     }
+    this.tell(statement, shape);
+  }
+
+  /** Keeps the shape the client was told, as the statement's own Buffer when the same. */
+  private tell(statement: Statement, shape: Buffer): void {
     const known = statement.shape;
-    (this.told ??= new Map()).set(name, known !== null && sameRowShape(known, shape) ? known : shape);
+    (this.told ??= new Map()).set(statement.serverName, known !== null && sameRowShape(known, shape) ? known : shape);
   }
 }

@@ -10,6 +10,7 @@ import {
   bind,
   close,
   dataRows,
+  describe as describeMessage,
   errorCodes,
   execute,
   normalise,
@@ -301,6 +302,23 @@ describe('a first named Parse in the middle of a read pipeline written in pieces
     );
     assert.deepEqual(dataRows(left), [], normalise(left).join(' | '));
     await Promise.all([c.close(), other.close()]);
+  });
+
+  test('a statement described in that transaction binds on after it with the description the client holds', async () => {
+    const c = await connect();
+    c.send(parse('', 'SELECT 1'), bind('', ''), execute(), FLUSH);
+    assert.equal((await c.next(Date.now() + 5000)).type, '1');
+    await sleep(100);
+    const text = 'SELECT $1::int * 4 AS v';
+    const piped = await c.exchange(parse('told1', text), describeMessage('S', 'told1'), sync());
+    assert.deepEqual(errorCodes(piped), [], normalise(piped).join(' | '));
+    // Its writes go to the primary, and its statement runs without a Describe, as directly.
+    const writes = await c.exchange(query('BEGIN'), query('INSERT INTO edge_pipeline_w VALUES (3)'), query('ROLLBACK'));
+    assert.deepEqual(errorCodes(writes), [], normalise(writes).join(' | '));
+    const again = await c.exchange(bind('', 'told1', ['2']), execute(), sync());
+    assert.deepEqual(errorCodes(again), [], normalise(again).join(' | '));
+    assert.deepEqual(dataRows(again), [['8']]);
+    await c.close();
   });
 
   function connect(): Promise<WireClient> {

@@ -10,7 +10,7 @@ import type { LinkedServer } from '../../pool/linked-server.js';
 import type { Rows } from '../../pool/own-query.js';
 import type { ServerPeer } from '../../pool/server-peer.js';
 import { FrontendMessage } from '../../protocol/types.js';
-import { identifier } from '../../sql/quote.js';
+import * as encode from '../../protocol/encode.js';
 import type { ClientSession } from '../client-session.js';
 import { ClientStatements } from '../prepared-statements.js';
 import type { StatementLink } from './statement-link.js';
@@ -103,8 +103,8 @@ export function mayTakeOver(s: UntrackedSession): boolean {
 /**
  * Take over the client's unmapped statements on `server` (idle, holding its session; see
  * mayTakeOver), or leave it pinned when the server holds a statement pgtide cannot account for.
- * A statement whose shape the client was told there is one whose description pgtide never saw:
- * its next Bind without a Describe gets PostgreSQL's 0A000, as for an old shape.
+ * A statement whose shape the client was told there is described again, so that its Binds are
+ * checked against that shape as after any Describe.
  */
 export async function takeOverStatements(s: UntrackedSession, server: LinkedServer): Promise<void> {
   const link = s.statementLink!;
@@ -115,7 +115,7 @@ export async function takeOverStatements(s: UntrackedSession, server: LinkedServ
   const learned = s.scanner.atBoundary ? learn(kept.length === 1 ? kept[0]! : Buffer.concat(kept)) : null;
   if (learned === null) return;
   const statements = new ClientStatements(s.ctx.statements);
-  for (const [name, rest] of learned.parses) statements.adopt(name, rest, learned.described.has(name));
+  for (const [name, rest] of learned.parses) statements.adopt(name, rest);
   s.statements = statements;
   let rows: Rows;
   try {
@@ -129,9 +129,19 @@ export async function takeOverStatements(s: UntrackedSession, server: LinkedServ
     if (!rest || !madeBy(rest, text, types)) return giveUp(s, link);
   }
   // A Parse that failed left no statement.
-  const held = new Set(rows.map((row) => row[0]));
+  const held = new Set(rows.map((row) => row[0]!));
   for (const name of learned.parses.keys()) if (!held.has(name)) statements.disown(name);
-  if (rows.length > 0) await server.query(rows.map((row) => `DEALLOCATE ${identifier(row[0]!)}`).join('; '), s);
+  if (held.size > 0) {
+    // The shapes the client was told are asked again (PostgreSQL describes a statement as it
+    // was planned), then the names are dropped, in one round trip.
+    const described = [...held].filter((name) => learned.described.has(name));
+    const shapes: Buffer[] = [];
+    const messages = described.map((name) => encode.describeStatement(name));
+    for (const name of held) messages.push(encode.closeStatement(name));
+    messages.push(encode.sync());
+    await server.request(Buffer.concat(messages), s, false, shapes);
+    for (let i = 0; i < described.length; i++) statements.told(described[i]!, shapes[i] ?? null);
+  }
   s.statementsUntracked = false;
   s.ctx.log.info({ client: s.remote }, 'named prepared statements mapped from the end of their transaction');
 }
