@@ -6,12 +6,15 @@ import { Classifier } from '../../src/sql/index.js';
 import { takeOverStatements, type UntrackedSession } from '../../src/proxy/session/untracked.js';
 import type { LinkedServer } from '../../src/pool/linked-server.js';
 import * as encode from '../../src/protocol/encode.js';
+import { PreparedSet } from '../../src/pool/prepared-set.js';
+import { ResponseTracker } from '../../src/proxy/response-tracker.js';
+import { PoolStats } from '../../src/pool/pool.js';
 
 const classifier = new Classifier();
 const ROW = encode.rowDescription([{ name: 'v', typeOid: 23 }]);
 
 /** A client that sent `bytes` unmapped, and a server that lists `listed` ([name, text, type oids]) as its statements. */
-function takeOver(bytes: Buffer, listed: [string, string, string][]) {
+function takeOver(bytes: Buffer, listed: [string, string, string][], requestFails = false) {
   const registry = new StatementRegistry((text, start, end) => classifier.classifyBytes(text, start, end));
   const s = {
     ctx: { statements: registry, log: { info() {} } },
@@ -26,6 +29,7 @@ function takeOver(bytes: Buffer, listed: [string, string, string][]) {
     query: async () => listed,
     request: async (request: Buffer, _owner: unknown, _settings: boolean, shapes: Buffer[]) => {
       requests.push(request);
+      if (requestFails) throw new Error('server connection closed');
       shapes.push(Buffer.concat([Buffer.from([0x54]), ROW.subarray(5)]));
       return [];
     },
@@ -74,6 +78,27 @@ describe('named statements sent unmapped, taken over at the end of their transac
     await other.done;
     assert.equal(other.s.statementsUntracked, true);
     assert.equal(other.s.statements, null);
+  });
+
+  it('a statement described there whose shape could not be asked again counts as described with an old one', async () => {
+    const sent = Buffer.concat([
+      parse('n1', 'SELECT 1'),
+      serialize.describe({ type: 'S', name: 'n1' }),
+      serialize.sync(),
+    ]);
+    const { s, done } = takeOver(sent, [['n1', 'SELECT 1', '']], true);
+    await assert.rejects(done);
+    const set = new PreparedSet(10);
+    const tracker = new ResponseTracker();
+    tracker.reset(set);
+    const out = s.statements!.rewrite(
+      Buffer.concat([serialize.bind({ statement: 'n1' }), serialize.execute({}), serialize.sync()]),
+      set,
+      tracker,
+      new PoolStats(),
+      () => undefined,
+    );
+    assert.ok(out.includes(Buffer.from('pgtide_old_shape\0')), out.toString('latin1'));
   });
 
   it('bytes that do not begin with a whole message teach nothing: the client stays pinned', async () => {

@@ -135,6 +135,8 @@ export async function takeOverStatements(s: UntrackedSession, server: LinkedServ
     // The shapes the client was told are asked again (PostgreSQL describes a statement as it
     // was planned), then the names are dropped, in one round trip.
     const described = [...held].filter((name) => learned.described.has(name));
+    // Until their shapes are in, a description of them counts as an old one.
+    for (const name of described) statements.told(name, null);
     const shapes: Buffer[] = [];
     const messages = described.map((name) => encode.describeStatement(name));
     for (const name of held) messages.push(encode.closeStatement(name));
