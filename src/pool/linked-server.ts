@@ -42,6 +42,8 @@ export interface LinkedServer {
   write(chunk: Buffer): boolean;
   /** pgtide's own query between the client's transactions (see ServerConnection.query). */
   query(sql: string, owner?: ServerPeer | null, changesSettings?: boolean): Promise<Rows>;
+  /** pgtide's own extended-protocol messages, ending with a Sync (see ServerConnection.request). */
+  request(request: Buffer, owner: ServerPeer | null, changesSettings: boolean, shapes?: Buffer[] | null): Promise<Rows>;
   /** Back to the pool now, or once pending cancels have finished. */
   returnWhenCancelsDone(): void;
   /** Back to the pool after `resetQuery` ran. */

@@ -2,6 +2,7 @@
 // the answer being collected, how it ends, and copies of what the server says meanwhile.
 import { decodeDataRow, decodeErrorFields, type ErrorFields } from '../protocol/backend.js';
 import { BackendMessage } from '../protocol/types.js';
+import { rowShape } from '../protocol/row-shape.js';
 
 /** pgtide's own queries return little; an endless result must not fill memory. */
 const MAX_RESULT_BYTES = 4 * 1024 * 1024;
@@ -36,7 +37,15 @@ export class OwnQuery {
     private readonly reject: (err: Error) => void,
     /** The query changes settings: their ParameterStatus is pgtide's doing, which the session reports itself. */
     readonly changesSettings: boolean,
+    /** Where the shapes Describes tell go (RowDescription or NoData, see row-shape.ts), if wanted. */
+    private readonly shapes: Buffer[] | null = null,
   ) {}
+
+  /** Any other answer: kept when it tells a shape that is wanted. */
+  addAnswer(type: number, body: Buffer): void {
+    if (this.shapes !== null && (type === BackendMessage.RowDescription || type === BackendMessage.NoData))
+      this.shapes.push(rowShape(type, body));
+  }
 
   /** Keeps a DataRow; returns why the server can no longer be trusted, or null. */
   addRow(body: Buffer): string | null {

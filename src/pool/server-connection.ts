@@ -257,19 +257,25 @@ export class ServerConnection implements MessageSink, LinkedServer {
    * any other rejection is a plain Error and the connection is closed or was not idle.
    */
   query(sql: string, owner: ServerPeer | null = null, changesSettings = false): Promise<Rows> {
-    return this.runInternal(encode.query(sql), owner, changesSettings);
+    return this.request(encode.query(sql), owner, changesSettings);
   }
 
   /** One statement with text parameters ($1 …), for pgtide itself (auth_query), as query() runs. */
   queryWithParams(sql: string, params: readonly string[]): Promise<Rows> {
-    return this.runInternal(encode.queryWithParams(sql, params), null, false);
+    return this.request(encode.queryWithParams(sql, params), null, false);
   }
 
-  private runInternal(request: Buffer, owner: ServerPeer | null, changesSettings: boolean): Promise<Rows> {
+  /** Messages ending with a Sync, run as query() runs; the shapes their Describes tell go to `shapes` (see row-shape.ts). */
+  request(
+    request: Buffer,
+    owner: ServerPeer | null,
+    changesSettings: boolean,
+    shapes: Buffer[] | null = null,
+  ): Promise<Rows> {
     if (this.state !== State.Idle) return Promise.reject(new Error('server connection is not idle'));
     this.asyncOwner = owner;
     return new Promise((resolve, reject) => {
-      this.internal = new OwnQuery(resolve, reject, changesSettings);
+      this.internal = new OwnQuery(resolve, reject, changesSettings, shapes);
       this.state = State.Internal;
       this.socket.write(request);
       // A server that stops answering must not hold the client waiting on this query for ever.
@@ -299,7 +305,7 @@ export class ServerConnection implements MessageSink, LinkedServer {
       this.state = State.Idle;
       internal.settle();
       // What follows in this chunk (a notification sent as the query ended) is read as idle.
-    }
+    } else internal.addAnswer(type, body);
     return true;
   }
 

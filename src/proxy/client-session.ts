@@ -26,6 +26,7 @@ import { NO_CHUNKS, NO_PARAMS, State, Wait, appended } from './session/state.js'
 import { route, routeFirstBytes } from './session/route.js';
 import { checkTimeouts } from './session/timeouts.js';
 import { acquire, serverAssigned, transactionAnswered } from './session/handoff.js';
+import { keepUntracked } from './session/untracked.js';
 import { holdsFirstAnswer, holdsRefusal, type Resend, retryRead } from './session/read-retry.js';
 import { bindSocket } from './session/socket.js';
 import { closeSession } from './session/close.js';
@@ -270,7 +271,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
     if (this.isClosed) return;
     // Tracking is decided first: a client that cannot be tracked keeps its bytes flowing as they are.
-    if (linked && !hadStatements && this.statements) startTracking(this, linked, quiet);
+    if (linked && !hadStatements && this.statements) startTracking(this, linked, quiet, !cutBefore);
     if (!hadStatements && this.statements && !this.scanner.atBoundary) chunk = holdCutMessage(this, chunk);
     let data = this.terminateAt >= 0 ? chunk.subarray(0, this.terminateAt) : chunk;
     if (this.refused !== null) {
@@ -298,7 +299,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   /** Forward client bytes, rewritten for this server when the link tracks prepared statements. */
   send(server: LinkedServer, data: Buffer): boolean {
-    return this.tracking ? sendRewritten(this, server, data) : server.write(data);
+    if (this.tracking) return sendRewritten(this, server, data);
+    if (this.statementsUntracked) keepUntracked(this.statementLink, data);
+    return server.write(data);
   }
 
   link(server: LinkedServer): void {

@@ -5,10 +5,11 @@ import { findDeallocations, type Deallocation } from '../sql/deallocate.js';
 import type { PreparedSet } from '../pool/prepared-set.js';
 import type { PoolStats } from '../pool/pool.js';
 import { Expect, type ResponseTracker } from './response-tracker.js';
-import type { Classification } from '../sql/index.js';
 import type { Statement, StatementRegistry } from './statement-registry.js';
 import { BackendMessage, FrontendMessage } from '../protocol/types.js';
 import { rowShape, sameRowShape } from '../protocol/row-shape.js';
+import { describesPortal, renamed } from './statement-messages.js';
+import { ToldShapes } from './told-shapes.js';
 
 const { Parse: P, Bind: B, Describe: D, Close: C, Query: Q, Execute: E, Sync: SYNC, FunctionCall: F } = FrontendMessage;
 /** The statement a Bind goes to when its client holds a stale description: no server has it. */
@@ -53,11 +54,8 @@ export class ClientStatements {
   /** ParseCompletes pgtide sent at once on this link (before any server answer). */
   private earlyParses = 0;
 
-  // What the client may hold of each statement's result shape (see mayRunAgain and Bind): the
-  // server names of statements whose RowDescription it was sent in an earlier link, and of
-  // those it asks to describe in this link, each with the statement's epoch then.
-  private readonly described = new Map<string, number>();
-  private readonly describedNow = new Map<string, number>();
+  /** What the client was told of each statement's result shape (see mayRunAgain and Bind). */
+  private readonly shapes = new ToldShapes();
   /** Statements whose Parse in this link pgtide answered from a copy the server already had. */
   private readonly sharedNow = new Set<string>();
   /** The portal and statement of the last Bind: a Describe of that portal describes the statement. */
@@ -92,8 +90,7 @@ export class ClientStatements {
   }
 
   private keepDescribed(): void {
-    for (const [name, epoch] of this.describedNow) this.described.set(name, epoch);
-    this.describedNow.clear();
+    this.shapes.keep();
     this.sharedNow.clear();
   }
 
@@ -109,7 +106,7 @@ export class ClientStatements {
     this.answeredParses = this.earlyParses;
     this.earlyParses = 0;
     // Sending the bytes again records these again.
-    this.describedNow.clear();
+    this.shapes.dropAsked();
     this.sharedNow.clear();
   }
 
@@ -120,13 +117,14 @@ export class ClientStatements {
    * sent a Parse that pgtide answered from the server's older copy.
    */
   mayRunAgain(serverName: string): boolean {
-    return !this.described.has(serverName) || this.describedNow.has(serverName) || this.sharedNow.has(serverName);
+    return !this.shapes.holds(serverName) || this.shapes.askedNow(serverName) || this.sharedNow.has(serverName);
   }
 
   /**
-   * The client holds a description of the statement from before a server showed it stale (and
-   * another client's Parse prepared it afresh): rows of the new shape would be decoded with the
-   * old one. Unless the Bind is followed by a Describe of its portal, which tells the new shape.
+   * The client holds a description of the statement from an older version than its current one
+   * (a server showed it stale, or two backends described it with two shapes), whose shape is not
+   * the current version's: rows of the new shape would be decoded with the old one. Unless the
+   * Bind is followed by a Describe of its portal, which tells the new shape.
    */
   private holdsOldShape(
     statement: Statement,
@@ -135,9 +133,7 @@ export class ClientStatements {
     portalStart: number,
     portalEnd: number,
   ): boolean {
-    const seen = this.describedNow.get(statement.serverName) ?? this.described.get(statement.serverName);
-    if (seen === undefined || seen === statement.epoch) return false;
-    return !describesPortal(data, next, portalStart, portalEnd);
+    return this.shapes.outdated(statement) && !describesPortal(data, next, portalStart, portalEnd);
   }
 
   /**
@@ -171,7 +167,8 @@ export class ClientStatements {
   private askShape(set: PreparedSet, tracker: ResponseTracker): void {
     const statement = this.shapeCheck!;
     this.shapeAsked = true;
-    this.prepare(set, tracker, statement, true);
+    // A copy of the current version whose shape no one has asked yet is only described.
+    if (!set.holds(statement)) this.prepare(set, tracker, statement, true);
     this.out.push(encode.describeStatement(statement.serverName), FLUSH);
     tracker.pushShapeCheck(statement.serverName);
   }
@@ -233,7 +230,14 @@ export class ClientStatements {
     if (type !== BackendMessage.RowDescription && type !== BackendMessage.NoData) return;
     if (statement.epoch !== this.shapeCheckEpoch) return;
     const shape = rowShape(type, body);
-    if (statement.shape !== null && sameRowShape(statement.shape, shape)) return;
+    if (statement.shapeEpoch !== statement.epoch || statement.shape === null) {
+      // The current version's first known shape (see mustLearnShape), as a first Describe gives it.
+      statement.shape = shape;
+      statement.shapeEpoch = statement.epoch;
+      statement.shapeBackend = backend;
+      return;
+    }
+    if (sameRowShape(statement.shape, shape)) return;
     statement.epoch++;
     statement.shape = shape;
     statement.shapeEpoch = statement.epoch;
@@ -241,28 +245,10 @@ export class ClientStatements {
     set.add(statement);
   }
 
-  /**
-   * A Describe of the statement `serverName` was answered by a server of `backend`: the shape
-   * clients are told at the epoch the client asked at, kept once per epoch (one copy per
-   * statement). Another shape at that epoch from another backend (a standby that has not
-   * replayed a table change yet, while the primary has) makes a new version: no client binds
-   * with either description, each gets 0A000 and describes again; the new version's shape is
-   * its first Describe's. Servers of one backend that disagree saw the change between their
-   * answers: a copy planned before it fails with PostgreSQL's own 0A000, and one prepared after
-   * it is checked against the shape (holdForShape), so a new version there would only make every
-   * client describe again, some of them twice for one query (asyncpg retries once).
-   */
+  /** A Describe of the statement `serverName` was answered by a server of `backend` (see ToldShapes.learn). */
   learnShape(serverName: string, type: number, body: Buffer, backend: BackendConfig | null): void {
-    const epoch = this.describedNow.get(serverName) ?? this.described.get(serverName);
-    if (epoch === undefined) return;
-    const statement = this.statementNamed(serverName);
-    if (!statement || statement.epoch !== epoch) return;
-    const shape = rowShape(type, body);
-    if (statement.shapeEpoch !== epoch || statement.shape === null) {
-      statement.shape = shape;
-      statement.shapeEpoch = epoch;
-      statement.shapeBackend = backend;
-    } else if (backend !== statement.shapeBackend && !sameRowShape(statement.shape, shape)) statement.epoch++;
+    const statement = this.shapes.holds(serverName) ? this.statementNamed(serverName) : undefined;
+    if (statement) this.shapes.learn(statement, type, body, backend);
   }
 
   private statementNamed(serverName: string): Statement | undefined {
@@ -276,9 +262,10 @@ export class ClientStatements {
   }
 
   /** A server showed the statement stale: every copy prepared before now is prepared again before its next use. */
-  invalidate(serverName: string): void {
+  invalidate(serverName: string): Statement | undefined {
     const statement = this.statementNamed(serverName);
     if (statement) statement.epoch++;
+    return statement;
   }
 
   /** A Parse failed or was skipped by the server: the client's name is free again (if still that statement). */
@@ -296,10 +283,25 @@ export class ClientStatements {
     return this.byName.size;
   }
 
-  /** What the statement a client calls `name` does, or undefined when it has no such statement. */
-  classificationOf(name: string): Classification | undefined {
+  /** A statement the client prepared under `name` where pgtide could not map it (see session/untracked.ts). */
+  adopt(name: string, rest: Buffer): void {
+    this.byName.set(name, this.registry.intern(rest));
+  }
+
+  /** The client was told `shape` of its adopted statement `name` (null: a shape pgtide did not get). */
+  told(name: string, shape: Buffer | null): void {
     const statement = this.byName.get(name);
-    return statement && this.registry.classification(statement);
+    if (statement) this.shapes.adopted(statement, shape);
+  }
+
+  /** An adopted name the server turned out not to hold (its Parse failed). */
+  disown(name: string): void {
+    this.byName.delete(name);
+  }
+
+  /** The statement a client calls `name`, if it has one. */
+  named(name: string): Statement | undefined {
+    return this.byName.get(name);
   }
 
   /**
@@ -378,7 +380,7 @@ export class ClientStatements {
         }
         this.setName(name, statement);
         // A statement made afresh: whatever shape the client knew of it is no longer its.
-        this.described.delete(statement.serverName);
+        this.shapes.forget(statement.serverName);
         // A request sent again after a retry was answered already: its answer is hidden now.
         const answered = this.answeredParses > 0;
         if (answered) this.answeredParses--;
@@ -405,6 +407,8 @@ export class ClientStatements {
         }
         const held = set.holds(statement);
         const oldShape = this.holdsOldShape(statement, data, end, off + 5, portalEnd);
+        // Whether its description is still right is known once the current version's shape is.
+        if (oldShape && this.shapes.mustLearn(statement)) return this.holdForShape(data, off, set, tracker, statement);
         if (!held && !oldShape && statement.shapeEpoch === statement.epoch)
           return this.holdForShape(data, off, set, tracker, statement);
         this.stats!.binds++;
@@ -440,7 +444,7 @@ export class ClientStatements {
             data[off + 5] !== STATEMENT &&
             data.toString('utf8', off + 6, end - 1) === this.boundPortal
           ) {
-            this.describedNow.set(this.boundStatement, this.boundEpoch);
+            this.shapes.asked(this.boundStatement, this.boundEpoch);
           }
           return tracker.push(type === D ? Expect.Describe : Expect.Close);
         }
@@ -448,7 +452,7 @@ export class ClientStatements {
         if (type === D) {
           this.ensure(set, tracker, statement);
           this.out.push(renamed(D, data.subarray(off + 5, off + 6), statement.serverName, null));
-          this.describedNow.set(statement.serverName, statement.epoch);
+          this.shapes.asked(statement.serverName, statement.epoch);
           return tracker.push(Expect.Describe, false, statement.serverName);
         }
         // Other clients may use the server's copy; only this client's name goes.
@@ -572,30 +576,4 @@ export class ClientStatements {
     if (upTo > this.copied) this.out.push(data.subarray(this.copied, upTo));
     this.copied = upTo;
   }
-}
-
-/** Whether the message at `next` is a Describe of the portal data[portalStart, portalEnd) (it tells the client the shape). */
-function describesPortal(data: Buffer, next: number, portalStart: number, portalEnd: number): boolean {
-  const portalLength = portalEnd - portalStart;
-  return (
-    next + 6 + portalLength < data.length &&
-    data[next] === D &&
-    data[next + 5] !== STATEMENT &&
-    data.readUInt32BE(next + 1) === 6 + portalLength &&
-    data.compare(data, portalStart, portalEnd, next + 6, next + 6 + portalLength) === 0
-  );
-}
-
-/** A Bind or Describe with the statement name swapped: `head` is what precedes the name. */
-function renamed(type: number, head: Buffer, name: string, tail: Buffer | null): Buffer {
-  const nameBytes = Buffer.byteLength(name);
-  const bodySize = head.length + nameBytes + 1 + (tail ? tail.length : 0);
-  const b = Buffer.allocUnsafe(5 + bodySize);
-  b[0] = type;
-  b.writeUInt32BE(4 + bodySize, 1);
-  let pos = 5 + head.copy(b, 5);
-  pos += b.write(name, pos);
-  b[pos++] = 0;
-  if (tail) tail.copy(b, pos);
-  return b;
 }

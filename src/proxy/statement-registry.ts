@@ -31,6 +31,14 @@ export interface Statement {
   shapeEpoch: number;
   /** The backend whose server answered that Describe. */
   shapeBackend: BackendConfig | null;
+  /**
+   * Where the WAL stood on a server that showed the statement stale (see replay.ts): a standby
+   * that has not replayed that far may still have the table as it was, and describe or run the
+   * statement with its old shape. 0n: no table change seen.
+   */
+  replayedAt: bigint;
+  /** Until when (ms since epoch) it runs on the primary alone, while replayedAt is being learned; 0: not. */
+  primaryUntil: number;
 }
 
 /**
@@ -61,10 +69,17 @@ export class StatementRegistry {
         shape: null,
         shapeEpoch: -1,
         shapeBackend: null,
+        replayedAt: 0n,
+        primaryUntil: 0,
       };
       this.byText.set(key, statement, statement.parse.length);
     }
     return statement;
+  }
+
+  /** The statement of a Parse body after its name, if some client prepared it. */
+  find(rest: Buffer): Statement | undefined {
+    return this.byText.get(rest.toString('latin1'));
   }
 
   /**

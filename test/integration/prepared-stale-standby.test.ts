@@ -3,7 +3,7 @@
 // when its reads went to standbys). Primary weight 0, so reads go to the two standbys.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { currentTopology, sqlOn } from '../support/topology.js';
+import { currentTopology, sqlOn, standbysCaughtUp } from '../support/topology.js';
 import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import {
   WireClient,
@@ -20,26 +20,10 @@ import {
   type Message,
   type WireLogin,
 } from '../support/pipeline.js';
-import { waitFor } from '../support/wait.js';
 
 const t = currentTopology();
 const TABLE = 'stale_on_standby';
 const TEXT = `SELECT v, pg_catalog.pg_is_in_recovery() AS standby FROM ${TABLE}`;
-
-/** Until every standby has replayed what the primary wrote so far. */
-async function standbysCaughtUp(): Promise<void> {
-  const [row] = await sqlOn<{ lsn: string }>(t.primary, 'SELECT pg_catalog.pg_current_wal_lsn()::text AS lsn');
-  for (const standby of t.standbys) {
-    await waitFor(`${standby.name} replays ${row!.lsn}`, async () => {
-      const [r] = await sqlOn<{ done: boolean }>(
-        standby,
-        'SELECT pg_catalog.pg_last_wal_replay_lsn() >= $1::pg_lsn AS done',
-        [row!.lsn],
-      );
-      return r!.done;
-    });
-  }
-}
 
 /** `name` (`column` int) holding one row, `value`, on every node; readable by every user. */
 async function oneRowTable(name: string, column: string, value: number): Promise<void> {

@@ -10,6 +10,7 @@ import {
   bind,
   close,
   dataRows,
+  describe as describeMessage,
   errorCodes,
   execute,
   normalise,
@@ -271,6 +272,53 @@ describe('a first named Parse in the middle of a read pipeline written in pieces
     const again = await c.exchange(bind('', 'pipe1', ['4']), execute(), sync());
     assert.deepEqual(dataRows(again), [['8']]);
     assert.ok(!wire.pgtide().logs.some((l) => String(l['msg']).includes('pinned')), 'the client was pinned');
+  });
+
+  test('a first named Parse after the standby answered a flushed read: tracked after the Sync, writes go to the primary', async () => {
+    const c = await connect();
+    c.send(parse('', 'SELECT 1'), bind('', ''), execute(), FLUSH);
+    // Answered by the standby before the named Parse arrives, in the same implicit transaction.
+    const first = await c.next(Date.now() + 5000);
+    assert.equal(first.type, '1');
+    await sleep(100);
+    const piped = await c.exchange(
+      parse('flushed1', 'SELECT $1::int * 3 AS v'),
+      bind('', 'flushed1', ['5']),
+      execute(),
+      sync(),
+    );
+    assert.deepEqual(errorCodes(piped), [], normalise(piped).join(' | '));
+    assert.deepEqual(dataRows(piped), [['1'], ['15']]);
+
+    const writes = await c.exchange(query('BEGIN'), query('INSERT INTO edge_pipeline_w VALUES (2)'), query('ROLLBACK'));
+    assert.deepEqual(errorCodes(writes), [], normalise(writes).join(' | '));
+    const again = await c.exchange(bind('', 'flushed1', ['7']), execute(), sync());
+    assert.deepEqual(errorCodes(again), [], normalise(again).join(' | '));
+    assert.deepEqual(dataRows(again), [['21']]);
+    // The standby's server connection (its pool holds one) no longer has the client's name.
+    const other = await connect();
+    const left = await other.exchange(
+      query("SELECT name FROM pg_catalog.pg_prepared_statements WHERE name OPERATOR(pg_catalog.=) 'flushed1'"),
+    );
+    assert.deepEqual(dataRows(left), [], normalise(left).join(' | '));
+    await Promise.all([c.close(), other.close()]);
+  });
+
+  test('a statement described in that transaction binds on after it with the description the client holds', async () => {
+    const c = await connect();
+    c.send(parse('', 'SELECT 1'), bind('', ''), execute(), FLUSH);
+    assert.equal((await c.next(Date.now() + 5000)).type, '1');
+    await sleep(100);
+    const text = 'SELECT $1::int * 4 AS v';
+    const piped = await c.exchange(parse('told1', text), describeMessage('S', 'told1'), sync());
+    assert.deepEqual(errorCodes(piped), [], normalise(piped).join(' | '));
+    // Its writes go to the primary, and its statement runs without a Describe, as directly.
+    const writes = await c.exchange(query('BEGIN'), query('INSERT INTO edge_pipeline_w VALUES (3)'), query('ROLLBACK'));
+    assert.deepEqual(errorCodes(writes), [], normalise(writes).join(' | '));
+    const again = await c.exchange(bind('', 'told1', ['2']), execute(), sync());
+    assert.deepEqual(errorCodes(again), [], normalise(again).join(' | '));
+    assert.deepEqual(dataRows(again), [['8']]);
+    await c.close();
   });
 
   function connect(): Promise<WireClient> {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { freePorts } from './free-ports.js';
+import { waitFor } from './wait.js';
 import { locateBinDir } from './pg-binaries.js';
 import { resolveServerUser, runAsServerUser, type OsUser, type ServerContext } from './server-user.js';
 import { OWNER_PID_FILE, reapStaleTopologies, TOPOLOGY_DIR_PREFIX, TOPOLOGY_FILE } from './stale-topologies.js';
@@ -163,6 +164,21 @@ export async function sqlOn<Row = any>(
     return (await client.query(sql, params)).rows as Row[];
   } finally {
     await client.end();
+  }
+}
+
+/** Until every standby has replayed what the primary wrote so far. */
+export async function standbysCaughtUp(t: Topology = currentTopology()): Promise<void> {
+  const [row] = await sqlOn<{ lsn: string }>(t.primary, 'SELECT pg_catalog.pg_current_wal_lsn()::text AS lsn');
+  for (const standby of t.standbys) {
+    await waitFor(`${standby.name} replays ${row!.lsn}`, async () => {
+      const [r] = await sqlOn<{ done: boolean }>(
+        standby,
+        'SELECT pg_catalog.pg_last_wal_replay_lsn() >= $1::pg_lsn AS done',
+        [row!.lsn],
+      );
+      return r!.done;
+    });
   }
 }
 

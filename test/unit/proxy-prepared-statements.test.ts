@@ -218,11 +218,54 @@ describe('a statement whose shape clients were told, prepared afresh on a server
       c.statements.endUndo();
       return c.rewrite(set, bind('s'), execute, serialize.sync())[0]!;
     };
-    // A standby behind the primary: neither description may be bound with.
-    assert.equal(bindAfter(primary, standby), messages(bind('pgtide_old_shape'))[0]);
+    // A standby behind the primary: a new version, whose shape is learned (on the server the
+    // Bind goes to) before the client binds with the description it holds.
+    assert.equal(bindAfter(primary, standby), 'C Spgtide_1|');
     // One backend's servers disagree only across a table change, which PostgreSQL and the
     // shape check of a fresh copy already guard: the client's Bind runs.
     assert.equal(bindAfter(primary, primary), messages(bind('pgtide_1'))[0]);
+  });
+
+  it('a client told the shape of a new version before it was made binds without 0A000; one told another gets it', () => {
+    for (const [checked, first] of [
+      [INT4, bind('pgtide_1')],
+      [TEXT, bind('pgtide_old_shape')],
+    ] as const) {
+      const { c } = describedOnA();
+      c.statements.takeHeld();
+      // Another server showed the statement stale: a new version, whose shape is not known yet.
+      c.statements.invalidate('pgtide_1');
+      const b = new PreparedSet(10);
+      c.tracker.reset(b);
+      const sent = c.rewrite(b, bind('s'), execute, serialize.sync());
+      assert.deepEqual(sent, [...messages(parse('pgtide_1', 'SELECT v FROM t')), 'D Spgtide_1|', 'H ']);
+      c.statements.shapeAnswered(ROW, rows(checked), b, null);
+      const [held] = c.statements.takeHeld();
+      const again = messages(c.statements.rewrite(held!, b, c.tracker, c.stats, () => undefined));
+      assert.equal(again[0], messages(first)[0], `checked ${checked}`);
+    }
+  });
+
+  it('a client told the shape the new version has binds at once, where the version is held', () => {
+    const { c } = describedOnA();
+    c.statements.takeHeld();
+    c.statements.invalidate('pgtide_1');
+    // Another client describes the new version on a server that holds it: the same shape.
+    const b = new PreparedSet(10);
+    const other = client(c.registry);
+    other.rewrite(
+      b,
+      parse('mine', 'SELECT v FROM t'),
+      serialize.describe({ type: 'S', name: 'mine' }),
+      serialize.sync(),
+    );
+    other.statements.learnShape('pgtide_1', ROW, rows(INT4), null);
+    c.tracker.reset(b);
+    assert.deepEqual(c.rewrite(b, bind('s'), execute, serialize.sync()), [
+      ...messages(bind('pgtide_1')),
+      ...messages(execute),
+      'S ',
+    ]);
   });
 
   it('the same shape there: the Bind runs, with no Parse (the server holds it now)', () => {

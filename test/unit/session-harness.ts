@@ -112,6 +112,9 @@ export class FakeServer implements LinkedServer {
   query(sql: string): Promise<(string | null)[][]> {
     return new Promise((resolve, reject) => this.ownQueries.push({ sql, resolve, reject }));
   }
+  request(request: Buffer): Promise<(string | null)[][]> {
+    return this.query(request.toString('latin1'));
+  }
   returnWhenCancelsDone(): void {
     this.returned = true;
     this.home?.idle.push(this);

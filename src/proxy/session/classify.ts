@@ -10,6 +10,7 @@ import type { ClientSession } from '../client-session.js';
 import { keptSessionState, keptStateName, pin, type KeptState } from './pinning.js';
 import { namedStatement, type LinkSession } from './statement-link.js';
 import { isOn, isSerializable } from './setting-values.js';
+import { followReplay } from './statement-replay.js';
 import { State } from './state.js';
 
 /** What of the session these functions use. */
@@ -23,6 +24,7 @@ export type ClassifySession = Pick<
   | 'database'
   | 'extendedSinceSyncPoint'
   | 'fatal'
+  | 'lastWriteLsn'
   | 'mode'
   | 'pinned'
   | 'pinnedForGood'
@@ -160,6 +162,11 @@ function classifyParse(s: ClassifySession, body: Buffer): KeptState | null {
   }
   const c = classifyText(s, body, nameEnd + 1, queryEnd);
   if (nameEnd === 0) s.unnamedStatement = c;
+  else if (s.statements !== null) {
+    // Prepared again after a table change (asyncpg, postgres.js do at 0A000): described where it is replayed.
+    const statement = s.ctx.statements.find(body.subarray(nameEnd + 1));
+    if (statement) followReplay(s, statement);
+  }
   return c === null ? null : follow(s, c);
 }
 
@@ -176,13 +183,13 @@ function classifyBind(s: ClassifySession, body: Buffer): KeptState | null {
     s.routeWrite = true;
     return null;
   }
-  const c =
-    nameEnd === portalEnd + 1
-      ? s.unnamedStatement
-      : // Not found: a name the client never prepared (the server fails the Bind), or one whose
-        // Parse is in this same chunk and counted already.
-        s.statements?.classificationOf(body.toString('utf8', portalEnd + 1, nameEnd));
-  return c ? follow(s, c) : null;
+  if (nameEnd === portalEnd + 1) return s.unnamedStatement ? follow(s, s.unnamedStatement) : null;
+  // Not found: a name the client never prepared (the server fails the Bind), or one whose
+  // Parse is in this same chunk and counted already.
+  const statement = s.statements?.named(body.toString('utf8', portalEnd + 1, nameEnd));
+  if (!statement) return null;
+  followReplay(s, statement);
+  return follow(s, s.ctx.statements.classification(statement));
 }
 
 function tooManyStatements(s: ClassifySession): void {

@@ -15,6 +15,9 @@ import type { ClientSession } from '../client-session.js';
 import { countAnswered, type StatsSession } from './stats.js';
 import { flushQueued, replayDeferred, takeQueued, type QueueSession } from './queue.js';
 import { SESSION_STATE_PROBE, pin } from './pinning.js';
+import { learnReplay, replayedAt, takeReplayToLearn } from './statement-replay.js';
+import type { Statement } from '../statement-registry.js';
+import { mayTakeOver, takeOverStatements, type UntrackedSession } from './untracked.js';
 import { retryOnPrimary, type ResendSession } from './read-retry.js';
 import { correctReported, reportSettings, type ReportedParamsSession } from './reported-params.js';
 import { NO_CHUNKS, State, Wait, appended, poolOf, releaseAfterFailure, type PoolsSession } from './state.js';
@@ -67,7 +70,8 @@ export type HandoffSession = Pick<
   ServerWaiter &
   ReportedParamsSession &
   ResendSession &
-  PoolsSession;
+  PoolsSession &
+  UntrackedSession;
 
 /** The server's settings differ from this session's (one string comparison). */
 export function lacksSettings(s: HandoffSession, server: LinkedServer): boolean {
@@ -241,7 +245,10 @@ function checkPin(s: HandoffSession): void {
   server.unlink();
   const epoch = waitFor(s, Wait.OwnQuery);
   s.waitingSince = Date.now();
-  server.query(SESSION_STATE_PROBE, s).then(
+  const probe = mayTakeOver(s)
+    ? takeOverStatements(s, server).then(() => server.query(SESSION_STATE_PROBE, s))
+    : server.query(SESSION_STATE_PROBE, s);
+  probe.then(
     (rows) => {
       if (s.epoch !== epoch) return leftDuringCheck(s, server);
       if (rows[0]?.[0] === 't') return stayPinned(s, server);
@@ -332,13 +339,14 @@ function resumeAfterCheck(s: HandoffSession): void {
 }
 
 /** Costs one round trip after each write transaction, for read_your_writes clients only. */
-function learnWritePosition(s: HandoffSession, server: LinkedServer): void {
+function learnWritePosition(s: HandoffSession, server: LinkedServer, stale: readonly Statement[] | null): void {
   s.writeLsnPending = true;
   s.ctx.replay
     .writePosition(server)
     .then(
       (lsn) => {
         s.lastWriteLsn = lsn;
+        if (stale !== null) replayedAt(stale, lsn);
         s.consistencyFallback = false;
         server.returnWhenCancelsDone();
       },
@@ -405,8 +413,11 @@ function releaseServer(s: HandoffSession): void {
   if (s.resend !== null) s.resend.heldRefusal = null;
   server.unlink();
   const reset = s.ctx.config.server_reset_query_always ? s.ctx.config.server_reset_query : '';
+  // A reset server is not asked: those statements stay on the primary a while longer.
+  const stale = takeReplayToLearn(s);
   if (reset) server.resetThenReturn(reset);
-  else if (s.wroteInLink && s.consistency === 'read_your_writes') learnWritePosition(s, server);
+  else if (s.wroteInLink && s.consistency === 'read_your_writes') learnWritePosition(s, server, stale);
+  else if (stale !== null) learnReplay(server, stale);
   else server.returnWhenCancelsDone();
   s.resumeClient();
 }

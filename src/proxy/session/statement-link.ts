@@ -12,6 +12,8 @@ import { Expect, ResponseTracker } from '../response-tracker.js';
 import { STALE_PLAN_ERROR, statementFailure } from '../statement-failure.js';
 import type { ClientSession } from '../client-session.js';
 import { pin, type PinSession } from './pinning.js';
+import { staleSeen } from './statement-replay.js';
+import type { Statement } from '../statement-registry.js';
 import { NO_CHUNKS } from './state.js';
 
 /** A span of a server chunk replaced by pgtide's own answers (none: a hidden answer). */
@@ -32,6 +34,12 @@ export class StatementLink {
   readonly answerEdits: AnswerEdit[] = [];
   /** A hidden-answer candidate cut inside its header at the end of the last server chunk. */
   cutAnswer: Buffer | null = null;
+  /** Copies of what the client sent since its named statements went unmapped, to take them over
+   *  from (see untracked.ts); null when there is nothing to learn, or too much. */
+  untrackedSent: Buffer[] | null = null;
+  untrackedSize = 0;
+  /** Statements the server showed stale in this transaction (see statement-replay.ts); null: none. */
+  replayToLearn: Statement[] | null = null;
 
   constructor(s: Pick<ClientSession, 'socket' | 'onQueryData' | 'statements'>) {
     this.tracker.onParseFailed = (clientName, serverName) => s.statements?.forget(clientName, serverName);
@@ -117,7 +125,7 @@ export function holdCutMessage(s: LinkSession, chunk: Buffer): Buffer {
   const start = s.scanner.cutMessageStart(chunk.length);
   // Begun in an earlier chunk, already on its way unchanged.
   if (start < 0) {
-    untrackedStatements(s);
+    untrackedStatements(s, false);
     return chunk;
   }
   s.scanner.reset();
@@ -130,13 +138,14 @@ export function holdCutMessage(s: LinkSession, chunk: Buffer): Buffer {
 /**
  * The first named statement arrived on a link that did not track answers. With nothing in
  * flight, tracking starts now; otherwise the answers owed are unknown, so this client's named
- * statements go through unchanged and pin it to this server.
+ * statements go through unchanged and pin it to this server until its transaction ends (see
+ * untracked.ts; `atBoundary`: the chunk holding the statement begins with a whole message).
  */
-export function startTracking(s: LinkSession, server: LinkedServer, quiet: boolean): void {
+export function startTracking(s: LinkSession, server: LinkedServer, quiet: boolean, atBoundary: boolean): void {
   s.statementLink!.tracker.reset(server.prepared);
   // Its names may have to be rolled back if the bytes run again (a stale plan), as on any link.
   s.statements!.beginUndo();
-  if (!quiet && !followsSentSoFar(s, server)) return untrackedStatements(s);
+  if (!quiet && !followsSentSoFar(s, server)) return untrackedStatements(s, atBoundary);
   s.tracking = true;
   server.setTracking(true);
 }
@@ -172,9 +181,15 @@ function extendedOnly(bytes: Buffer): boolean {
   return off === bytes.length;
 }
 
-function untrackedStatements(s: LinkSession): void {
+/** `learnable`: every byte of the client's from the chunk about to be sent on can be kept (see untracked.ts). */
+function untrackedStatements(s: LinkSession, learnable: boolean): void {
   s.statements = null;
-  if (s.statementLink) s.statementLink.whole = null;
+  const link = s.statementLink;
+  if (link) {
+    link.whole = null;
+    link.untrackedSent = learnable ? [] : null;
+    link.untrackedSize = 0;
+  }
   s.statementsUntracked = true;
   s.ctx.log.info({ client: s.remote }, 'named prepared statements cannot be mapped mid-pipeline: the client is pinned');
   if (!s.pinned) pin(s);
@@ -192,9 +207,11 @@ function onStatementFailed(s: LinkSession, body: Buffer, failed: string): void {
       );
       return server.prepared.doubtAll();
     case 'stale':
-    case 'reanalysed':
-      s.statements?.invalidate(failed);
+    case 'reanalysed': {
+      const statement = s.statements?.invalidate(failed);
+      if (statement) staleSeen(s.statementLink!, statement);
       return server.prepared.doubt(failed);
+    }
   }
 }
 
@@ -328,7 +345,7 @@ export function endSkippedBatch(s: Pick<ClientSession, 'statementLink'>, server:
 export function namedStatement(s: LinkSession, wholeInChunk: boolean): void {
   if (s.mode === 'session' || s.statementsUntracked) return;
   // Its first bytes may already be on their way unchanged: then it cannot be renamed.
-  if (!wholeInChunk) return untrackedStatements(s);
+  if (!wholeInChunk) return untrackedStatements(s, false);
   s.statements = new ClientStatements(s.ctx.statements);
   s.statementLink ??= new StatementLink(s);
 }

@@ -1,0 +1,121 @@
+// What one client was told of its named statements' result shapes (the answers to its Describes),
+// against the version of each shared statement: whether a Bind may run with the description the
+// client holds, or must get PostgreSQL's 0A000 (see ClientStatements). A client that never
+// describes a statement keeps nothing here.
+import type { BackendConfig } from '../config/types.js';
+import { rowShape, sameRowShape } from '../protocol/row-shape.js';
+import type { Statement } from './statement-registry.js';
+
+/** The version a description pgtide never saw counts as: none is ever current. */
+const UNSEEN = -1;
+
+export class ToldShapes {
+  // The server names of statements whose RowDescription the client was sent in an earlier link,
+  // and of those it asks to describe in this link, each with the statement's epoch then.
+  private readonly described = new Map<string, number>();
+  private readonly describedNow = new Map<string, number>();
+  /**
+   * The shape each of those Describes told the client (the statement's own Buffer when the same,
+   * so clients share it): a client told the shape of a newer version than the one it described
+   * (a version made by a server showing it stale, or by two backends' shapes) binds on without
+   * being sent PostgreSQL's 0A000. Made at the client's first answered Describe of a statement.
+   */
+  private told: Map<string, Buffer> | null = null;
+
+  /** The client asks for the shape of `serverName` (or of a portal bound from it) at `epoch`, in this link. */
+  asked(serverName: string, epoch: number): void {
+    this.describedNow.set(serverName, epoch);
+  }
+
+  /** The link's answers came: what it asked is held from now on. */
+  keep(): void {
+    for (const [name, epoch] of this.describedNow) this.described.set(name, epoch);
+    this.describedNow.clear();
+  }
+
+  /** The link's bytes go again to another server, which records what they ask again. */
+  dropAsked(): void {
+    this.describedNow.clear();
+  }
+
+  /** The client holds, or asks for in this link, a description of the statement. */
+  holds(serverName: string): boolean {
+    return this.described.has(serverName) || this.describedNow.has(serverName);
+  }
+
+  askedNow(serverName: string): boolean {
+    return this.describedNow.has(serverName);
+  }
+
+  /** The statement is made afresh under a client name: whatever the client knew of it is no longer its. */
+  forget(serverName: string): void {
+    this.described.delete(serverName);
+    this.told?.delete(serverName);
+  }
+
+  /**
+   * The client was told `shape` by a server pgtide did not follow (see ClientStatements.adopt),
+   * at no version pgtide knows: its Binds compare it with the current version's (null: a shape
+   * pgtide did not get, an old one for them).
+   */
+  adopted(statement: Statement, shape: Buffer | null): void {
+    this.described.set(statement.serverName, UNSEEN);
+    if (shape !== null) this.tell(statement, shape);
+  }
+
+  /**
+   * The client holds a description from an older version of the statement than its current one,
+   * and it is not known to have the current version's shape: rows of that version could be
+   * decoded with the old one.
+   */
+  outdated(statement: Statement): boolean {
+    const name = statement.serverName;
+    const seen = this.describedNow.get(name) ?? this.described.get(name);
+    if (seen === undefined || seen === statement.epoch) return false;
+    const told = this.told?.get(name);
+    const shape = statement.shape;
+    if (told === undefined || shape === null || statement.shapeEpoch !== statement.epoch) return true;
+    if (told !== shape && !sameRowShape(told, shape)) return true;
+    // It holds the current version's description: its next Binds take the short way.
+    this.told!.set(name, shape);
+    (this.describedNow.has(name) ? this.describedNow : this.described).set(name, statement.epoch);
+    return false;
+  }
+
+  /** Whether the client's description is outdated depends on the current version's shape, not known yet. */
+  mustLearn(statement: Statement): boolean {
+    return statement.shapeEpoch !== statement.epoch && this.told?.has(statement.serverName) === true;
+  }
+
+  /**
+   * A Describe of the statement was answered by a server of `backend` (`type`, `body`: its
+   * RowDescription or NoData). The shape clients are told at the epoch the client asked at is
+   * kept once per epoch (one copy per statement). Another shape at that epoch from another
+   * backend (a standby that has not replayed a table change yet, while the primary has) makes a
+   * new version: no client binds with a description of the other shape without PostgreSQL's
+   * 0A000; the new version's shape is the first one learned at it. Servers of one backend that
+   * disagree saw the change between their answers: a copy planned before it fails with
+   * PostgreSQL's own 0A000, and one prepared after it is checked against the shape
+   * (ClientStatements.holdForShape), so a new version there would only make clients describe
+   * again, some of them twice for one query (asyncpg retries once).
+   */
+  learn(statement: Statement, type: number, body: Buffer, backend: BackendConfig | null): void {
+    const name = statement.serverName;
+    const epoch = this.describedNow.get(name) ?? this.described.get(name);
+    const shape = rowShape(type, body);
+    if (statement.epoch === epoch) {
+      if (statement.shapeEpoch !== epoch || statement.shape === null) {
+        statement.shape = shape;
+        statement.shapeEpoch = epoch;
+        statement.shapeBackend = backend;
+      } else if (backend !== statement.shapeBackend && !sameRowShape(statement.shape, shape)) statement.epoch++;
+    }
+    this.tell(statement, shape);
+  }
+
+  /** Keeps the shape the client was told, as the statement's own Buffer when the same. */
+  private tell(statement: Statement, shape: Buffer): void {
+    const known = statement.shape;
+    (this.told ??= new Map()).set(statement.serverName, known !== null && sameRowShape(known, shape) ? known : shape);
+  }
+}
