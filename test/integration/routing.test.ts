@@ -310,6 +310,40 @@ describe('misrouted writes', { timeout: 60_000 }, () => {
   });
 });
 
+describe('unlogged tables', { timeout: 60_000 }, () => {
+  test('a read of an unlogged table, which a standby cannot read, runs on the primary, invisibly to the client', async () => {
+    await sqlOn(t.primary, 'CREATE UNLOGGED TABLE route_unlogged AS SELECT g AS id FROM generate_series(1, 3) g');
+    await sqlOn(t.primary, 'GRANT SELECT ON route_unlogged TO PUBLIC');
+    await waitForStandbys("SELECT 1 FROM pg_class WHERE relname = 'route_unlogged'");
+    const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]) });
+    try {
+      const c = new pg.Client(p.pgConfig());
+      await c.connect();
+      for (let i = 0; i < 3; i++) {
+        const simple = await c.query(`SELECT count(*)::int AS n FROM route_unlogged -- simple ${i}`);
+        assert.equal(simple.rows[0].n, 3);
+        const extended = await c.query('SELECT count(*)::int AS n FROM route_unlogged WHERE id > $1', [0]);
+        assert.equal(extended.rows[0].n, 3);
+        const named = await c.query({
+          name: 'unlogged',
+          text: 'SELECT id FROM route_unlogged WHERE id = $1',
+          values: [2],
+        });
+        assert.deepEqual(named.rows, [{ id: 2 }]);
+      }
+      // Tried on a standby first (pgtide cannot tell an unlogged table from its text), then the primary.
+      const unlogged = await servedBy(p, c, ['SELECT count(*) FROM route_unlogged -- where']);
+      assert.ok(unlogged.has('primary') && unlogged.size === 2, `served by ${[...unlogged]}`);
+      // Reads of logged tables still go to the standbys alone.
+      assert.ok(!(await servedBy(p, c, ['SELECT 1 AS logged_read'])).has('primary'));
+      await c.end();
+    } finally {
+      await p.stop();
+      await sqlOn(t.primary, 'DROP TABLE route_unlogged');
+    }
+  });
+});
+
 describe('a read sent message by message while it waits for its standby', { timeout: 60_000 }, () => {
   // pg-cursor writes Parse, Bind, Describe and Flush one by one, then Execute and Flush, and
   // sends no Sync until it has read the rows: the server must get every piece of the batch.

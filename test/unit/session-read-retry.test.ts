@@ -1,43 +1,52 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as encode from '../../src/protocol/encode.js';
-import { Refusal, isReadOnlyRefusal, refusalIn } from '../../src/proxy/session/read-retry.js';
+import { Refusal, isStandbyOnlyRefusal, refusalIn } from '../../src/proxy/session/read-retry.js';
 
 const readOnly = () => encode.errorResponse('ERROR', '25006', 'cannot execute INSERT in a read-only transaction');
+const unloggedOnStandby = (routine: string | undefined) =>
+  encode.errorResponse(
+    'ERROR',
+    '0A000',
+    'cannot access temporary or unlogged relations during recovery',
+    undefined,
+    undefined,
+    routine,
+  );
 const other = () => encode.errorResponse('ERROR', '23505', 'duplicate key');
 const cat = (...parts: Buffer[]) => Buffer.concat(parts);
 
 describe('refusalIn', () => {
   it('a refusal ending idle is complete: nothing of it need reach the client', () => {
-    assert.equal(refusalIn(cat(readOnly(), encode.readyForQuery('I')), isReadOnlyRefusal, null), Refusal.Complete);
+    assert.equal(refusalIn(cat(readOnly(), encode.readyForQuery('I')), isStandbyOnlyRefusal, null), Refusal.Complete);
   });
 
   it('a refusal whose ReadyForQuery is still to come awaits it, and the next chunk completes it', () => {
-    assert.equal(refusalIn(readOnly(), isReadOnlyRefusal, null), Refusal.AwaitingReady);
-    assert.equal(refusalIn(encode.readyForQuery('I'), isReadOnlyRefusal, null, true), Refusal.Complete);
+    assert.equal(refusalIn(readOnly(), isStandbyOnlyRefusal, null), Refusal.AwaitingReady);
+    assert.equal(refusalIn(encode.readyForQuery('I'), isStandbyOnlyRefusal, null, true), Refusal.Complete);
   });
 
   it('every pipelined batch refused counts; one that ran does not', () => {
     const refusedTwice = cat(readOnly(), encode.readyForQuery('I'), readOnly(), encode.readyForQuery('I'));
-    assert.equal(refusalIn(refusedTwice, isReadOnlyRefusal, null), Refusal.Complete);
+    assert.equal(refusalIn(refusedTwice, isStandbyOnlyRefusal, null), Refusal.Complete);
     const secondRan = cat(
       readOnly(),
       encode.readyForQuery('I'),
       encode.commandComplete('SELECT 1'),
       encode.readyForQuery('I'),
     );
-    assert.equal(refusalIn(secondRan, isReadOnlyRefusal, null), Refusal.None);
+    assert.equal(refusalIn(secondRan, isStandbyOnlyRefusal, null), Refusal.None);
   });
 
   it('rows, another error, a transaction block or a cut message are no refusal', () => {
     assert.equal(
-      refusalIn(cat(encode.dataRow(['1']), readOnly(), encode.readyForQuery('I')), isReadOnlyRefusal, null),
+      refusalIn(cat(encode.dataRow(['1']), readOnly(), encode.readyForQuery('I')), isStandbyOnlyRefusal, null),
       Refusal.None,
     );
-    assert.equal(refusalIn(cat(other(), encode.readyForQuery('I')), isReadOnlyRefusal, null), Refusal.None);
-    assert.equal(refusalIn(cat(readOnly(), encode.readyForQuery('E')), isReadOnlyRefusal, null), Refusal.None);
+    assert.equal(refusalIn(cat(other(), encode.readyForQuery('I')), isStandbyOnlyRefusal, null), Refusal.None);
+    assert.equal(refusalIn(cat(readOnly(), encode.readyForQuery('E')), isStandbyOnlyRefusal, null), Refusal.None);
     const whole = cat(readOnly(), encode.readyForQuery('I'));
-    assert.equal(refusalIn(whole.subarray(0, whole.length - 2), isReadOnlyRefusal, null), Refusal.None);
+    assert.equal(refusalIn(whole.subarray(0, whole.length - 2), isStandbyOnlyRefusal, null), Refusal.None);
   });
 
   it('asks the retryable test with the context it is given', () => {
@@ -45,5 +54,13 @@ describe('refusalIn', () => {
     const retryable = (error: { code: string }, context: string[]) => (context.push(error.code), true);
     assert.equal(refusalIn(cat(other(), encode.readyForQuery('I')), retryable, seen), Refusal.Complete);
     assert.deepEqual(seen, ['23505']);
+  });
+
+  it("a standby's refusal to read an unlogged table is one, known by its routine; other 0A000 errors are not", () => {
+    const refused = (routine: string | undefined) =>
+      refusalIn(cat(unloggedOnStandby(routine), encode.readyForQuery('I')), isStandbyOnlyRefusal, null);
+    assert.equal(refused('get_relation_info'), Refusal.Complete);
+    assert.equal(refused('RevalidateCachedQuery'), Refusal.None);
+    assert.equal(refused(undefined), Refusal.None);
   });
 });

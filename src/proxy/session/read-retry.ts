@@ -4,6 +4,7 @@
 // Decided from the chunk alone, before any of it reaches the client; then the bytes sent on the
 // link are scanned and routed again.
 import { decodeErrorFields, type ErrorFields } from '../../protocol/backend.js';
+import { SQLSTATE } from '../../protocol/encode.js';
 import { BackendMessage, TransactionStatus } from '../../protocol/types.js';
 import type { ClientSession } from '../client-session.js';
 import { replayDeferred, type QueueSession } from './queue.js';
@@ -23,15 +24,25 @@ export const enum Refusal {
 export type Retryable<C> = (error: ErrorFields, context: C) => boolean;
 
 const READ_ONLY_REFUSAL = '25006';
+const UNLOGGED_TABLE = 'a standby cannot read an unlogged or temporary table';
 
-export function isReadOnlyRefusal(error: ErrorFields): boolean {
-  return error.code === READ_ONLY_REFUSAL;
+/**
+ * What only a standby refuses, so that the primary runs it: a write (25006), or a read of an
+ * unlogged or temporary table, whose rows only the primary has ("cannot access temporary or
+ * unlogged relations during recovery": 0A000 from the planner's get_relation_info, named by its
+ * routine since the message may be translated and 0A000 alone also means a stale plan).
+ */
+export function isStandbyOnlyRefusal(error: ErrorFields): boolean {
+  return (
+    error.code === READ_ONLY_REFUSAL ||
+    (error.code === SQLSTATE.FEATURE_NOT_SUPPORTED && error['routine'] === 'get_relation_info')
+  );
 }
 
-/** On a standby either refusal may come: a write, or a shared statement stale or missing there
- *  as on any server (its copy was prepared before the table changed). */
+/** On a standby any of these may come: a standby-only refusal, or a shared statement stale or
+ *  missing there as on any server (its copy was prepared before the table changed). */
 function isStandbyRefusal(error: ErrorFields, s: RetrySession): boolean {
-  return isReadOnlyRefusal(error) || (s.tracking && mayRunAgain(error, s));
+  return isStandbyOnlyRefusal(error) || (s.tracking && mayRunAgain(error, s));
 }
 
 /**
@@ -113,14 +124,19 @@ export type RetrySession = Pick<
 export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
   // A statement runs again once for a stale plan, wherever it runs.
   const stalePlans = s.tracking && s.resend?.rerunning !== true;
-  const retryable = s.readLink ? (stalePlans ? isStandbyRefusal : isReadOnlyRefusal) : stalePlans ? mayRunAgain : null;
+  const retryable = s.readLink
+    ? stalePlans
+      ? isStandbyRefusal
+      : isStandbyOnlyRefusal
+    : stalePlans
+      ? mayRunAgain
+      : null;
   // Bytes waiting for a shape check are not on the server yet: none of the link runs again.
   if (retryable && s.sentOnLink.length > 0 && s.scanner.atBoundary && !s.statements?.holding) {
     const server = s.server!;
     const refusal = refusalIn(chunk, retryable, s);
     const awaiting = refusal === Refusal.AwaitingReady;
-    // onServerError saw the chunk's errors before it came here.
-    const stale = !s.readLink || s.lastErrorCode !== READ_ONLY_REFUSAL;
+    const stale = !s.readLink || refusalIn(chunk, isStandbyOnlyRefusal, s, awaiting) === Refusal.None;
     // Refused before any Sync (a Parse and Describe then Flush, as postgres.js sends a new
     // statement with parameters): pgtide ends the skipped batch with a Sync of its own,
     // whose ReadyForQuery the client never sees, and the bytes run again.
@@ -132,9 +148,12 @@ export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
       if (flushed) endSkippedBatch(s, server);
       const resend = (s.resend ??= new Resend());
       resend.rerunning = stale;
+      // onServerError saw the chunk's errors before it came here.
       resend.why = stale
         ? 'a prepared statement was stale or missing on its server'
-        : 'a standby refused it as a write (25006)';
+        : s.lastErrorCode === READ_ONLY_REFUSAL
+          ? 'a standby refused it as a write (25006)'
+          : UNLOGGED_TABLE;
       resend.bytes = s.sentOnLink;
       s.sentOnLink = NO_CHUNKS;
       // Counted as it arrived (onServerError), but the client never gets it.
@@ -196,7 +215,9 @@ export function retryOnPrimary(s: ResendSession): void {
   const resend = s.resend!;
   const bytes = resend.bytes!;
   resend.bytes = null;
-  s.ctx.log.warn({ client: s.remote, backend: s.backend?.name }, `statement run again on the primary: ${resend.why}`);
+  // Reads of unlogged tables take this way every time: a line each would flood the log.
+  const level = resend.why === UNLOGGED_TABLE ? 'debug' : 'warn';
+  s.ctx.log[level]({ client: s.remote, backend: s.backend?.name }, `statement run again on the primary: ${resend.why}`);
   s.retrying = true;
   s.statements?.rollBack();
   for (const chunk of bytes) {
