@@ -228,6 +228,33 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     }
   });
 
+  test("PAUSE answers once the transactions running then have ended, as PgBouncer's does", async () => {
+    const c = new pg.Client(p.pgConfig());
+    const console_ = new pg.Client(p.pgConfig({ database: 'pgbouncer' }));
+    await Promise.all([c.connect(), console_.connect()]);
+    try {
+      await c.query('BEGIN');
+      await c.query("SELECT 'held'");
+      let answered = false;
+      const paused = console_.query('PAUSE').then((r) => {
+        answered = true;
+        return r.command;
+      });
+      await new Promise((r) => setTimeout(r, 600));
+      // An operator restarts PostgreSQL once PAUSE answers: it must not answer over a transaction.
+      assert.equal(answered, false, 'PAUSE answered while a transaction still ran');
+      await c.query("SELECT 'still served'");
+      const committed = Date.now();
+      await c.query('COMMIT');
+      assert.equal(await paused, 'PAUSE');
+      assert.ok(Date.now() - committed < 1000, `answered ${Date.now() - committed} ms after the COMMIT`);
+      assert.equal(show('SERVERS').filter((r) => r['database'] === t.database).length, 0);
+    } finally {
+      command('RESUME');
+      await Promise.all([c.end(), console_.end()]);
+    }
+  });
+
   test('PAUSE closes idle server connections; RESUME lets them return', async () => {
     const c = new pg.Client(p.pgConfig());
     await c.connect();
