@@ -9,7 +9,7 @@ import type { Config } from '../../src/config/types.js';
 import { startTopology, stopTopology, type Topology } from '../support/topology.js';
 import { clusterBackends, startPgtide } from '../support/pgtide.js';
 import { learnProbe, sleep } from '../support/reader.js';
-import { freeze } from '../support/faults.js';
+import { freeze, freezePostmaster } from '../support/faults.js';
 import { LoadLoop, allCalls, summary } from '../support/fault-load.js';
 
 const READ = 'SELECT pg_catalog.inet_server_port() AS port';
@@ -81,6 +81,43 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
       during.every((c) => c.code !== ''),
       `an error without SQLSTATE: ${summary(during)}`,
     );
+  });
+
+  test('a standby that takes no new login leaves the rotation: reads waiting for its servers go to the other one', async () => {
+    const p = await startPgtide(t, {
+      backends: clusterBackends(t, [0, 1, 1]),
+      sr_check_period: 0.5,
+      health_check_period: 0.5,
+      health_check_timeout: 0.5,
+      health_check_max_retries: 1,
+      server_connect_timeout: 1,
+      query_wait_timeout: 10,
+    });
+    const loops: LoadLoop[] = [];
+    try {
+      const probe = new pg.Client(p.pgConfig());
+      await probe.connect();
+      await learnProbe((q) => probe.query(q), READ);
+      await probe.end();
+      // The monitor's own connection to standby1 is open and keeps answering its checks; every
+      // server connection a read needs there is new, and its login is never answered.
+      thaws.push(freezePostmaster(t.standbys[0]!));
+      for (let i = 0; i < 4; i++) loops.push(new LoadLoop(p.pgConfig(), READ, 5));
+      await sleep(6000);
+      for (const loop of loops) await loop.stop();
+      thaws.pop()!();
+      const calls = allCalls(loops);
+      console.log(`# standby taking no login: ${summary(calls)}`);
+      assert.equal(p.pgtide.cluster!.backends[1]?.healthy, false, 'standby1 stayed in the rotation');
+      // server_connect_timeout (1 s), then 2 failed checks that log in afresh (0.5 s each), a margin.
+      assert.ok(
+        calls.every((c) => c.code === null && c.ms <= 4000),
+        `a read waited on the standby that takes no login: ${summary(calls)}`,
+      );
+    } finally {
+      await Promise.all(loops.map((l) => l.stop()));
+      await p.stop();
+    }
   });
 
   test('query_timeout bounds a read on a frozen standby that stays in rotation (its cancel is never answered)', async () => {
