@@ -57,8 +57,9 @@ interface Tracked {
   last: CheckResult | null;
   /** What the last successful check said: a primary that stops answering keeps its timeline. */
   lastSeen: CheckResult | null;
-  /** A pool could not log in: the next check logs in afresh too, since the connection kept for
-   *  checks still answers when the backend takes no new one (postmaster hung, new flows dropped). */
+  /** A pool could not log in to this standby: the next check logs in afresh too, since the
+   *  connection kept for checks still answers when the backend takes no new one (postmaster
+   *  hung, new flows dropped). */
   loginFailed: boolean;
 }
 
@@ -129,7 +130,8 @@ export class ClusterMonitor {
   reportFailure(backend: BackendConfig): void {
     const tracked = this.tracked.find((t) => t.state.config === backend);
     if (this.stopped || tracked === undefined) return;
-    tracked.loginFailed = true;
+    // Not the primary's: no other backend can take its writes, and its open connections still do.
+    if (tracked.state.role !== 'primary') tracked.loginFailed = true;
     if (this.round !== null) this.roundAgain = true;
     else void this.checkAll();
   }

@@ -120,6 +120,40 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
     }
   });
 
+  test('a primary that takes no new login stays the primary: a transaction on its open connection commits', async () => {
+    const p = await startPgtide(t, {
+      backends: clusterBackends(t, [0, 1, 1]),
+      health_check_period: 0.5,
+      health_check_timeout: 0.5,
+      health_check_max_retries: 1,
+      server_connect_timeout: 1,
+      query_wait_timeout: 3,
+    });
+    const holder = new pg.Client(p.pgConfig());
+    const other = new pg.Client(p.pgConfig());
+    other.on('error', () => {});
+    try {
+      await Promise.all([holder.connect(), other.connect()]);
+      await holder.query('BEGIN');
+      await holder.query('CREATE TEMP TABLE kept (x int)');
+      // The other write needs a second server: its login is never answered.
+      for (const pool of p.pgtide.context.pools.all()) pool.closeIdle('the test needs a new login');
+      thaws.push(freezePostmaster(t.primary));
+      await other.query('/* pgtide: primary */ SELECT 1').catch(() => {});
+      assert.ok(
+        p.logs.some((l) => l['msg'] === 'server login failed'),
+        'no login to the primary failed',
+      );
+      assert.equal(p.pgtide.cluster!.backends[0]?.healthy, true, 'the primary left the rotation');
+      await holder.query('INSERT INTO kept VALUES (1)');
+      await holder.query('COMMIT');
+    } finally {
+      thaws.pop()?.();
+      await Promise.all([holder.end().catch(() => {}), other.end().catch(() => {})]);
+      await p.stop();
+    }
+  });
+
   test('query_timeout bounds a read on a frozen standby that stays in rotation (its cancel is never answered)', async () => {
     const { calls, frozenAt } = await frozenUnderLoad(
       { health_check_max_retries: 1000, query_timeout: 1 },
