@@ -7,12 +7,23 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import type { Config } from '../../src/config/types.js';
 import { startTopology, stopTopology, type Topology } from '../support/topology.js';
-import { clusterBackends, startPgtide } from '../support/pgtide.js';
+import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { learnProbe, sleep } from '../support/reader.js';
 import { freeze, freezePostmaster } from '../support/faults.js';
 import { LoadLoop, allCalls, summary } from '../support/fault-load.js';
 
 const READ = 'SELECT pg_catalog.inet_server_port() AS port';
+
+/** Checks every 0.5 s that give up after 0.5 s: a frozen backend is noticed within seconds. */
+const FAST_CHECKS: Partial<Config> = { sr_check_period: 0.5, health_check_period: 0.5, health_check_timeout: 0.5 };
+
+/** Runs READ once, so that the classifier knows it for a read from then on. */
+async function learnRead(p: RunningPgtide): Promise<void> {
+  const probe = new pg.Client(p.pgConfig());
+  await probe.connect();
+  await learnProbe((q) => probe.query(q), READ);
+  await probe.end();
+}
 
 describe('faults: frozen servers', { timeout: 180_000 }, () => {
   let t: Topology;
@@ -25,6 +36,14 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
     await stopTopology(t);
   });
 
+  /** For a backend whose postmaster is stopped: a login given up after 1 s, a backend out after 2 failed checks. */
+  const NO_LOGIN_SETTINGS = (): Partial<Config> => ({
+    backends: clusterBackends(t, [0, 1, 1]),
+    ...FAST_CHECKS,
+    health_check_max_retries: 1,
+    server_connect_timeout: 1,
+  });
+
   /** Freezes `node` for `ms` under `clients` loops of `sql`; returns the calls made. */
   async function frozenUnderLoad(
     overrides: Partial<Config>,
@@ -33,19 +52,10 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
     clients: number,
     sql: string,
   ) {
-    const p = await startPgtide(t, {
-      backends: clusterBackends(t, [0, 1, 1]),
-      sr_check_period: 0.5,
-      health_check_period: 0.5,
-      health_check_timeout: 0.5,
-      ...overrides,
-    });
+    const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), ...FAST_CHECKS, ...overrides });
     const loops: LoadLoop[] = [];
     try {
-      const probe = new pg.Client(p.pgConfig());
-      await probe.connect();
-      await learnProbe((q) => probe.query(q), READ);
-      await probe.end();
+      await learnRead(p);
       for (let i = 0; i < clients; i++) loops.push(new LoadLoop(p.pgConfig(), sql, 5));
       await sleep(1000);
       const frozenAt = Date.now();
@@ -84,21 +94,10 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
   });
 
   test('a standby that takes no new login leaves the rotation: reads waiting for its servers go to the other one', async () => {
-    const p = await startPgtide(t, {
-      backends: clusterBackends(t, [0, 1, 1]),
-      sr_check_period: 0.5,
-      health_check_period: 0.5,
-      health_check_timeout: 0.5,
-      health_check_max_retries: 1,
-      server_connect_timeout: 1,
-      query_wait_timeout: 10,
-    });
+    const p = await startPgtide(t, { ...NO_LOGIN_SETTINGS(), query_wait_timeout: 10 });
     const loops: LoadLoop[] = [];
     try {
-      const probe = new pg.Client(p.pgConfig());
-      await probe.connect();
-      await learnProbe((q) => probe.query(q), READ);
-      await probe.end();
+      await learnRead(p);
       // The monitor's own connection to standby1 is open and keeps answering its checks; every
       // server connection a read needs there is new, and its login is never answered.
       thaws.push(freezePostmaster(t.standbys[0]!));
@@ -121,14 +120,7 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
   });
 
   test('a primary that takes no new login stays the primary: a transaction on its open connection commits', async () => {
-    const p = await startPgtide(t, {
-      backends: clusterBackends(t, [0, 1, 1]),
-      health_check_period: 0.5,
-      health_check_timeout: 0.5,
-      health_check_max_retries: 1,
-      server_connect_timeout: 1,
-      query_wait_timeout: 3,
-    });
+    const p = await startPgtide(t, { ...NO_LOGIN_SETTINGS(), query_wait_timeout: 3 });
     const holder = new pg.Client(p.pgConfig());
     const other = new pg.Client(p.pgConfig());
     other.on('error', () => {});
@@ -179,9 +171,7 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
     const servers = 4;
     const p = await startPgtide(t, {
       backends: clusterBackends(t, [0, 1, 1]),
-      sr_check_period: 0.5,
-      health_check_period: 0.5,
-      health_check_timeout: 0.5,
+      ...FAST_CHECKS,
       health_check_max_retries: 1000,
       query_timeout: 1,
       default_pool_size: servers,
