@@ -5,13 +5,19 @@ import type { Pgtide } from '../server.js';
 import * as encode from '../protocol/encode.js';
 import type { ShowItem } from './commands.js';
 import { reportOf } from './show.js';
-import { closeNeededCount } from './snapshot.js';
+import { closeNeededCount, pausedServerCount } from './snapshot.js';
 
 export type WorkerQuestion =
   | { kind: 'metrics' }
   | { kind: 'show'; item: ShowItem }
   | { kind: 'kill_client'; id: number; user: string }
-  | { kind: 'close_needed'; database: string | null };
+  | ServerCountQuestion;
+
+/** The servers a WAIT_CLOSE (close_needed) or a PAUSE (paused_servers) waits for, in one worker. */
+export interface ServerCountQuestion {
+  kind: 'close_needed' | 'paused_servers';
+  database: string | null;
+}
 
 export interface WorkerAnswers {
   /** The answers that arrived in time, in no particular order. */
@@ -35,6 +41,8 @@ export function answerQuestion(pgtide: Pgtide, question: WorkerQuestion): unknow
       return reportOf(question.item, pgtide);
     case 'close_needed':
       return closeNeededCount(pgtide, question.database);
+    case 'paused_servers':
+      return pausedServerCount(pgtide, question.database);
     case 'kill_client': {
       const killed = pgtide.killClient(question.id);
       if (killed) pgtide.log.info({ user: question.user, client: question.id }, 'admin: KILL_CLIENT');

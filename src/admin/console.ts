@@ -6,9 +6,9 @@ import * as encode from '../protocol/encode.js';
 import { AdminSyntaxError, isAdminOnly, parseCommand, splitStatements, type AdminCommand } from './commands.js';
 import { encodeTable } from './table.js';
 import { isMerged, showTable } from './show.js';
-import { missingWorkersNotice } from './across-workers.js';
+import { answerQuestion, missingWorkersNotice, type ServerCountQuestion } from './across-workers.js';
 import { ADMIN_DATABASES, sessionSettingValue } from './show-settings.js';
-import { closeNeededCount, poolGroups } from './snapshot.js';
+import { poolGroups } from './snapshot.js';
 
 export { ADMIN_DATABASES };
 
@@ -37,8 +37,8 @@ class AdminCommandError extends Error {
   }
 }
 
-/** How often WAIT_CLOSE counts the servers still to close. */
-const WAIT_CLOSE_POLL_MS = 100;
+/** How often WAIT_CLOSE and PAUSE count the servers they wait for. */
+const SERVER_COUNT_POLL_MS = 100;
 
 /** Commands that act on the whole instance: with `workers = N`, every worker runs them. */
 const INSTANCE_WIDE = new Set<AdminCommand['kind']>([
@@ -109,6 +109,13 @@ export class AdminConsole {
         );
       }
       this.ran(command, answer, out);
+      if (command.kind === 'pause') {
+        // As PgBouncer's: answered once the transactions running now have ended (an operator
+        // restarts PostgreSQL next), after the other workers were told to pause too.
+        const next = i + 1;
+        const left = this.untilNoServer({ kind: 'paused_servers', database: command.database }, req.gone);
+        if (left) return left.then(() => this.runFrom(statements, next, req, out));
+      }
     }
     return out;
   }
@@ -153,9 +160,11 @@ export class AdminConsole {
         p.log.info({ user, database: command.database }, `admin: ${command.kind.toUpperCase()}`);
         p[command.kind](command.database ?? undefined);
         return [encode.commandComplete(command.kind.toUpperCase())];
-      case 'wait_close':
+      case 'wait_close': {
         if (command.database !== null) this.pooledDatabase(command.database, command.kind);
-        return this.waitClose(command.database, gone);
+        const done = [encode.commandComplete('WAIT_CLOSE')];
+        return this.untilNoServer({ kind: 'close_needed', database: command.database }, gone)?.then(() => done) ?? done;
+      }
       case 'kill': {
         if (command.database !== null) this.pooledDatabase(command.database, command.kind);
         p.log.info({ user, database: command.database }, 'admin: KILL');
@@ -195,22 +204,30 @@ export class AdminConsole {
   }
 
   /**
-   * WAIT_CLOSE: answers once no server opened before a RECONNECT is left, in any worker (one that
-   * does not answer counts as one still open). Servers close as their clients release them, so
-   * this asks again every WAIT_CLOSE_POLL_MS, until then or until the client leaves.
+   * Resolves once no server the question counts is left in any worker (one that does not answer
+   * counts as one left), or once the client has left; null when none is left and there is no
+   * other worker to ask. Servers close as their clients release them: this counts again every
+   * SERVER_COUNT_POLL_MS. WAIT_CLOSE waits for the servers a RECONNECT marked, PAUSE for those
+   * of the paused databases.
    */
-  private async waitClose(database: string | null, gone: () => boolean): Promise<Buffer[]> {
+  private untilNoServer(question: ServerCountQuestion, gone = () => false): Promise<void> | null {
+    const p = this.pgtide;
+    if (p.askOtherWorkers === undefined && answerQuestion(p, question) === 0) return null;
+    return this.pollNoServer(question, gone);
+  }
+
+  private async pollNoServer(question: ServerCountQuestion, gone: () => boolean): Promise<void> {
     const p = this.pgtide;
     for (;;) {
-      let open = closeNeededCount(p, database);
+      let open = answerQuestion(p, question) as number;
       const ask = p.askOtherWorkers;
       if (ask !== undefined) {
-        const { answers, missing } = await ask({ kind: 'close_needed', database });
+        const { answers, missing } = await ask(question);
         for (const count of answers) open += count as number;
         open += missing.length;
       }
-      if (open === 0 || gone()) return [encode.commandComplete('WAIT_CLOSE')];
-      await setTimeout(WAIT_CLOSE_POLL_MS);
+      if (open === 0 || gone()) return;
+      await setTimeout(SERVER_COUNT_POLL_MS);
     }
   }
 

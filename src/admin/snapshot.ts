@@ -81,6 +81,17 @@ export function closeNeededCount(pgtide: Pgtide, database: string | null): numbe
   return count;
 }
 
+/** Servers still open in paused databases (in `database` alone when named): PAUSE answers once
+ *  there are none. A database resumed meanwhile counts none, so its PAUSE stops waiting. */
+export function pausedServerCount(pgtide: Pgtide, database: string | null): number {
+  let count = 0;
+  for (const pool of pgtide.context.pools.all()) {
+    if ((database !== null && pool.key.database !== database) || !pgtide.isPaused(pool.key.database)) continue;
+    count += pool.servers.size;
+  }
+  return count;
+}
+
 /** How a server connection is used now, in PgBouncer's words. */
 export function serverState(server: {
   peer: unknown;

@@ -192,6 +192,11 @@ export class ServerPool implements ServerOwner, PoolCounters {
       server.close('server_lifetime or server_max_uses reached');
       return;
     }
+    // A reload lowered the pool size: a busy pool would otherwise lend its servers for ever.
+    if (this.servers.size > this.largestSize()) {
+      server.close('more servers than the pool size');
+      return;
+    }
     const waiter = this.waiters.shift();
     if (waiter) return this.assign(waiter, server);
     this.idle.push(server);
@@ -211,6 +216,11 @@ export class ServerPool implements ServerOwner, PoolCounters {
       (s.maxUses > 0 && server.uses >= s.maxUses) ||
       server.createdAt < this.reconnectBefore
     );
+  }
+
+  /** The most servers the pool may hold: its size and the whole reserve. */
+  private largestSize(): number {
+    return this.settings.size + this.settings.reserveSize;
   }
 
   private limit(now: number): number {
@@ -286,6 +296,11 @@ export class ServerPool implements ServerOwner, PoolCounters {
       } else {
         i++;
       }
+    }
+    while (this.servers.size > this.largestSize()) {
+      const excess = this.idle.shift();
+      if (!excess) break;
+      excess.close('more servers than the pool size');
     }
     if (this.waiters.length > 0) this.grow(now);
     while (this.servers.size < s.minSize && this.budget.canOpen(this)) {

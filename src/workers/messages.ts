@@ -41,7 +41,7 @@ function isQuestion(value: unknown): value is WorkerQuestion {
   const question = value as Record<string, unknown>;
   if (question['kind'] === 'metrics') return true;
   if (question['kind'] === 'show') return typeof question['item'] === 'string';
-  if (question['kind'] === 'close_needed')
+  if (question['kind'] === 'close_needed' || question['kind'] === 'paused_servers')
     return question['database'] === null || typeof question['database'] === 'string';
   return question['kind'] === 'kill_client' && Number.isInteger(question['id']) && typeof question['user'] === 'string';
 }

@@ -198,33 +198,57 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     await c.end();
   });
 
-  test('WAIT_CLOSE after RECONNECT answers once the server connections opened before it are closed', async () => {
+  /**
+   * While a client holds a transaction open, runs `setUp` then `sql` on a console: `sql` must not
+   * be answered 600 ms in (the transaction goes on), and must be within 1 s of its COMMIT.
+   * Returns the answer's command tag (node-postgres keeps its first word).
+   */
+  async function answeredAtCommit(sql: string, setUp: (console_: pg.Client) => Promise<void>): Promise<string> {
     const c = new pg.Client(p.pgConfig());
     const console_ = new pg.Client(p.pgConfig({ database: 'pgbouncer' }));
     await Promise.all([c.connect(), console_.connect()]);
     try {
       await c.query('BEGIN');
       await c.query("SELECT 'held'");
-      await console_.query(`RECONNECT ${t.database}`);
-      const closeNeeded = () =>
-        show('SERVERS').filter((r) => r['database'] === t.database && r['close_needed'] === '1').length;
-      assert.equal(closeNeeded(), 1, 'the server in the transaction closes once released');
+      await setUp(console_);
       let answered = false;
-      const waited = console_.query(`WAIT_CLOSE ${t.database}`).then((r) => {
+      const waited = console_.query(sql).then((r) => {
         answered = true;
         return r.command;
       });
       await new Promise((r) => setTimeout(r, 600));
-      assert.equal(answered, false, 'WAIT_CLOSE answered while a server still had to close');
+      assert.equal(answered, false, `${sql} answered while a transaction still ran`);
+      await c.query("SELECT 'still served'");
       const committed = Date.now();
       await c.query('COMMIT');
-      // The tag is WAIT_CLOSE, as PgBouncer's; node-postgres keeps its first word.
-      assert.equal(await waited, 'WAIT');
+      const tag = await waited;
       assert.ok(Date.now() - committed < 1000, `answered ${Date.now() - committed} ms after the COMMIT`);
-      assert.equal(closeNeeded(), 0);
-      assert.equal((await console_.query('WAIT_CLOSE')).command, 'WAIT', 'nothing to wait for: at once');
+      return tag;
     } finally {
       await Promise.all([c.end(), console_.end()]);
+    }
+  }
+
+  test('WAIT_CLOSE after RECONNECT answers once the server connections opened before it are closed', async () => {
+    const closeNeeded = () =>
+      show('SERVERS').filter((r) => r['database'] === t.database && r['close_needed'] === '1').length;
+    const tag = await answeredAtCommit(`WAIT_CLOSE ${t.database}`, async (console_) => {
+      await console_.query(`RECONNECT ${t.database}`);
+      assert.equal(closeNeeded(), 1, 'the server in the transaction closes once released');
+    });
+    // The tag is WAIT_CLOSE, as PgBouncer's.
+    assert.equal(tag, 'WAIT');
+    assert.equal(closeNeeded(), 0);
+    assert.equal(command('WAIT_CLOSE').error, null, 'nothing to wait for: at once');
+  });
+
+  test("PAUSE answers once the transactions running then have ended, as PgBouncer's does", async () => {
+    try {
+      // An operator restarts PostgreSQL once PAUSE answers: it must not answer over a transaction.
+      assert.equal(await answeredAtCommit('PAUSE', async () => {}), 'PAUSE');
+      assert.equal(show('SERVERS').filter((r) => r['database'] === t.database).length, 0);
+    } finally {
+      command('RESUME');
     }
   });
 

@@ -7,12 +7,23 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import type { Config } from '../../src/config/types.js';
 import { startTopology, stopTopology, type Topology } from '../support/topology.js';
-import { clusterBackends, startPgtide } from '../support/pgtide.js';
+import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { learnProbe, sleep } from '../support/reader.js';
-import { freeze } from '../support/faults.js';
+import { freeze, freezePostmaster } from '../support/faults.js';
 import { LoadLoop, allCalls, summary } from '../support/fault-load.js';
 
 const READ = 'SELECT pg_catalog.inet_server_port() AS port';
+
+/** Checks every 0.5 s that give up after 0.5 s: a frozen backend is noticed within seconds. */
+const FAST_CHECKS: Partial<Config> = { sr_check_period: 0.5, health_check_period: 0.5, health_check_timeout: 0.5 };
+
+/** Runs READ once, so that the classifier knows it for a read from then on. */
+async function learnRead(p: RunningPgtide): Promise<void> {
+  const probe = new pg.Client(p.pgConfig());
+  await probe.connect();
+  await learnProbe((q) => probe.query(q), READ);
+  await probe.end();
+}
 
 describe('faults: frozen servers', { timeout: 180_000 }, () => {
   let t: Topology;
@@ -25,6 +36,14 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
     await stopTopology(t);
   });
 
+  /** For a backend whose postmaster is stopped: a login given up after 1 s, a backend out after 2 failed checks. */
+  const NO_LOGIN_SETTINGS = (): Partial<Config> => ({
+    backends: clusterBackends(t, [0, 1, 1]),
+    ...FAST_CHECKS,
+    health_check_max_retries: 1,
+    server_connect_timeout: 1,
+  });
+
   /** Freezes `node` for `ms` under `clients` loops of `sql`; returns the calls made. */
   async function frozenUnderLoad(
     overrides: Partial<Config>,
@@ -33,19 +52,10 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
     clients: number,
     sql: string,
   ) {
-    const p = await startPgtide(t, {
-      backends: clusterBackends(t, [0, 1, 1]),
-      sr_check_period: 0.5,
-      health_check_period: 0.5,
-      health_check_timeout: 0.5,
-      ...overrides,
-    });
+    const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), ...FAST_CHECKS, ...overrides });
     const loops: LoadLoop[] = [];
     try {
-      const probe = new pg.Client(p.pgConfig());
-      await probe.connect();
-      await learnProbe((q) => probe.query(q), READ);
-      await probe.end();
+      await learnRead(p);
       for (let i = 0; i < clients; i++) loops.push(new LoadLoop(p.pgConfig(), sql, 5));
       await sleep(1000);
       const frozenAt = Date.now();
@@ -83,6 +93,59 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
     );
   });
 
+  test('a standby that takes no new login leaves the rotation: reads waiting for its servers go to the other one', async () => {
+    const p = await startPgtide(t, { ...NO_LOGIN_SETTINGS(), query_wait_timeout: 10 });
+    const loops: LoadLoop[] = [];
+    try {
+      await learnRead(p);
+      // The monitor's own connection to standby1 is open and keeps answering its checks; every
+      // server connection a read needs there is new, and its login is never answered.
+      thaws.push(freezePostmaster(t.standbys[0]!));
+      for (let i = 0; i < 4; i++) loops.push(new LoadLoop(p.pgConfig(), READ, 5));
+      await sleep(6000);
+      for (const loop of loops) await loop.stop();
+      thaws.pop()!();
+      const calls = allCalls(loops);
+      console.log(`# standby taking no login: ${summary(calls)}`);
+      assert.equal(p.pgtide.cluster!.backends[1]?.healthy, false, 'standby1 stayed in the rotation');
+      // server_connect_timeout (1 s), then 2 failed checks that log in afresh (0.5 s each), a margin.
+      assert.ok(
+        calls.every((c) => c.code === null && c.ms <= 4000),
+        `a read waited on the standby that takes no login: ${summary(calls)}`,
+      );
+    } finally {
+      await Promise.all(loops.map((l) => l.stop()));
+      await p.stop();
+    }
+  });
+
+  test('a primary that takes no new login stays the primary: a transaction on its open connection commits', async () => {
+    const p = await startPgtide(t, { ...NO_LOGIN_SETTINGS(), query_wait_timeout: 3 });
+    const holder = new pg.Client(p.pgConfig());
+    const other = new pg.Client(p.pgConfig());
+    other.on('error', () => {});
+    try {
+      await Promise.all([holder.connect(), other.connect()]);
+      await holder.query('BEGIN');
+      await holder.query('CREATE TEMP TABLE kept (x int)');
+      // The other write needs a second server: its login is never answered.
+      for (const pool of p.pgtide.context.pools.all()) pool.closeIdle('the test needs a new login');
+      thaws.push(freezePostmaster(t.primary));
+      await other.query('/* pgtide: primary */ SELECT 1').catch(() => {});
+      assert.ok(
+        p.logs.some((l) => l['msg'] === 'server login failed'),
+        'no login to the primary failed',
+      );
+      assert.equal(p.pgtide.cluster!.backends[0]?.healthy, true, 'the primary left the rotation');
+      await holder.query('INSERT INTO kept VALUES (1)');
+      await holder.query('COMMIT');
+    } finally {
+      thaws.pop()?.();
+      await Promise.all([holder.end().catch(() => {}), other.end().catch(() => {})]);
+      await p.stop();
+    }
+  });
+
   test('query_timeout bounds a read on a frozen standby that stays in rotation (its cancel is never answered)', async () => {
     const { calls, frozenAt } = await frozenUnderLoad(
       { health_check_max_retries: 1000, query_timeout: 1 },
@@ -108,9 +171,7 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
     const servers = 4;
     const p = await startPgtide(t, {
       backends: clusterBackends(t, [0, 1, 1]),
-      sr_check_period: 0.5,
-      health_check_period: 0.5,
-      health_check_timeout: 0.5,
+      ...FAST_CHECKS,
       health_check_max_retries: 1000,
       query_timeout: 1,
       default_pool_size: servers,

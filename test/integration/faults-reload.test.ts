@@ -71,6 +71,30 @@ describe('faults: reloads', { timeout: 60_000 }, () => {
     }
   });
 
+  test('a reload lowering default_pool_size closes the servers above it, also while clients keep them busy', async () => {
+    const t = currentTopology();
+    const p = await startPgtide(t, { default_pool_size: 4 });
+    const clients = Array.from({ length: 4 }, () => new pg.Client(p.pgConfig()));
+    const servers = () => [...p.pgtide.context.pools.all()].reduce((n, pool) => n + pool.servers.size, 0);
+    try {
+      await Promise.all(clients.map((c) => c.connect()));
+      await Promise.all(clients.map((c) => c.query('SELECT pg_sleep(0.2)')));
+      assert.equal(servers(), 4);
+      p.pgtide.reload({ ...p.config, default_pool_size: 1 });
+      // The four clients keep asking: the idle servers never wait out server_idle_timeout.
+      const seen: number[] = [];
+      const started = Date.now();
+      while (Date.now() - started < 2000) {
+        await Promise.all(clients.map((c) => c.query('SELECT pg_sleep(0.02)')));
+        if (Date.now() - started > 1000) seen.push(servers());
+      }
+      assert.ok(Math.max(...seen) <= 1, `servers open in the second second after the reload: ${seen.join(' ')}`);
+    } finally {
+      await Promise.all(clients.map((c) => c.end().catch(() => {})));
+      await p.stop();
+    }
+  });
+
   test('a reload changing listen_port keeps serving the running port, shows it in SHOW CONFIG and warns that a restart is needed', async () => {
     const t = currentTopology();
     const [port, otherPort] = (await freePorts(2)) as [number, number];
