@@ -31,6 +31,14 @@ export interface Statement {
   shapeEpoch: number;
   /** The backend whose server answered that Describe. */
   shapeBackend: BackendConfig | null;
+  /**
+   * The epoch at which a server last answered a Parse of it with ParseComplete; -1 when none
+   * has, or the last answered failed (a table dropped since). While it equals `epoch`, pgtide
+   * answers a Parse of it itself when no server is linked (see session/parse-answer.ts). A
+   * stale plan grows `epoch`: then it is parsed by a server again first, since the text may
+   * no longer parse at all (a column dropped).
+   */
+  parsedEpoch: number;
 }
 
 /**
@@ -61,10 +69,17 @@ export class StatementRegistry {
         shape: null,
         shapeEpoch: -1,
         shapeBackend: null,
+        parsedEpoch: -1,
       };
       this.byText.set(key, statement, statement.parse.length);
     }
     return statement;
+  }
+
+  /** The statement a Parse body `rest` (as in intern) prepares, if a server is known to parse it at its current version. */
+  parsed(rest: Buffer): Statement | null {
+    const statement = this.byText.get(rest.toString('latin1'));
+    return statement !== undefined && statement.parsedEpoch === statement.epoch ? statement : null;
   }
 
   /**

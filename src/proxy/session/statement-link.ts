@@ -12,6 +12,7 @@ import { Expect, ResponseTracker } from '../response-tracker.js';
 import { STALE_PLAN_ERROR, statementFailure } from '../statement-failure.js';
 import type { ClientSession } from '../client-session.js';
 import { pin, type PinSession } from './pinning.js';
+import { parseAnswered, type ParsedSession } from './parse-answer.js';
 import { NO_CHUNKS } from './state.js';
 
 /** A span of a server chunk replaced by pgtide's own answers (none: a hidden answer). */
@@ -33,8 +34,9 @@ export class StatementLink {
   /** A hidden-answer candidate cut inside its header at the end of the last server chunk. */
   cutAnswer: Buffer | null = null;
 
-  constructor(s: Pick<ClientSession, 'socket' | 'onQueryData' | 'statements'>) {
+  constructor(s: Pick<ClientSession, 'socket' | 'onQueryData' | 'statements'> & ParsedSession) {
     this.tracker.onParseFailed = (clientName, serverName) => s.statements?.forget(clientName, serverName);
+    this.tracker.onParseAnswered = (serverName, ok) => parseAnswered(s, serverName, ok);
     this.answerNow = (message) => s.socket.write(message);
     this.emitWhole = (piece) => s.onQueryData(piece);
   }
