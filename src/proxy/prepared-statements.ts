@@ -251,7 +251,8 @@ export class ClientStatements {
     if (statement) this.shapes.learn(statement, type, body, backend);
   }
 
-  private statementNamed(serverName: string): Statement | undefined {
+  /** The statement of the server-side name `serverName` among the client's. */
+  statementNamed(serverName: string): Statement | undefined {
     for (const statement of this.byName.values()) if (statement.serverName === serverName) return statement;
     return undefined;
   }
@@ -271,6 +272,24 @@ export class ClientStatements {
   /** A Parse failed or was skipped by the server: the client's name is free again (if still that statement). */
   forget(clientName: string, serverName: string): void {
     if (this.byName.get(clientName)?.serverName === serverName) this.setName(clientName, undefined);
+  }
+
+  /** The client's Parse creates `name`, as the statement's ParseComplete will tell it. */
+  private created(name: string, statement: Statement): void {
+    this.setName(name, statement);
+    // A statement made afresh: whatever shape the client knew of it is no longer its.
+    this.shapes.forget(statement.serverName);
+  }
+
+  /** Whether the client has a statement under `name`. */
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  /** A Parse pgtide answered itself, with no server linked (see session/parse-answer.ts). */
+  parsedWithoutServer(name: string, statement: Statement, stats: PoolStats): void {
+    stats.clientParses++;
+    this.created(name, statement);
   }
 
   private setName(name: string, statement: Statement | undefined): void {
@@ -378,9 +397,7 @@ export class ClientStatements {
           this.out.push(known.parse);
           return tracker.pushDuplicate(name);
         }
-        this.setName(name, statement);
-        // A statement made afresh: whatever shape the client knew of it is no longer its.
-        this.shapes.forget(statement.serverName);
+        this.created(name, statement);
         // A request sent again after a retry was answered already: its answer is hidden now.
         const answered = this.answeredParses > 0;
         if (answered) this.answeredParses--;

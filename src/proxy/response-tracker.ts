@@ -59,6 +59,8 @@ export class ResponseTracker {
   private skippedQueries = 0;
   /** A Parse that did not create its statement (an error, or skipped after one): the client name is free again. */
   onParseFailed: ((clientName: string, serverName: string) => void) | null = null;
+  /** A tracked Parse got its answer (`ok`: ParseComplete), so its text is known to parse or not. */
+  onParseAnswered: ((serverName: string, ok: boolean) => void) | null = null;
   private head = 0;
   private count = 0;
   private set: PreparedSet | null = null;
@@ -169,6 +171,7 @@ export class ResponseTracker {
       if (kind === Expect.Sync || kind === Expect.Query) return false;
       this.failedStatement = kind === Expect.Bind || kind === Expect.Describe ? this.names[this.head]! : null;
       this.failedDuplicate = (entry & DUPLICATE) !== 0 ? this.names[this.head]! : null;
+      this.parseAnswered(entry, false);
       this.fail();
       // PostgreSQL skips everything up to the next Sync after an error.
       for (
@@ -188,6 +191,7 @@ export class ResponseTracker {
       // A statement's parameters come before its shape: pgtide asked for both when it asked for the shape.
       return type === PARAMETER_DESCRIPTION && (entry & HIDDEN) !== 0;
     }
+    this.parseAnswered(entry, true);
     if (kind === Expect.Describe) {
       this.describedStatement = this.names[this.head]!;
       if ((entry & SHAPE) !== 0) this.endShapeCheck();
@@ -195,6 +199,13 @@ export class ResponseTracker {
     this.pop();
     this.takeFakes();
     return (entry & HIDDEN) !== 0;
+  }
+
+  private parseAnswered(entry: number, ok: boolean): void {
+    // A duplicate's name is the client's, and its 42P05 says nothing of the text.
+    if ((entry & (KIND | DUPLICATE)) !== Expect.Parse) return;
+    const name = this.names[this.head];
+    if (name) this.onParseAnswered?.(name, ok);
   }
 
   /** COPY IN started: the server ignores the Syncs that follow its Execute. */

@@ -39,6 +39,14 @@ export interface Statement {
   replayedAt: bigint;
   /** Until when (ms since epoch) it runs on the primary alone, while replayedAt is being learned; 0: not. */
   primaryUntil: number;
+  /**
+   * The epoch at which a server last answered a Parse of it with ParseComplete; -1 when none
+   * has, or the last answered failed (a table dropped since). While it equals `epoch`, pgtide
+   * answers a Parse of it itself when no server is linked (see session/parse-answer.ts). A
+   * stale plan grows `epoch`: then it is parsed by a server again first, since the text may
+   * no longer parse at all (a column dropped).
+   */
+  parsedEpoch: number;
 }
 
 /**
@@ -71,6 +79,7 @@ export class StatementRegistry {
         shapeBackend: null,
         replayedAt: 0n,
         primaryUntil: 0,
+        parsedEpoch: -1,
       };
       this.byText.set(key, statement, statement.parse.length);
     }
@@ -80,6 +89,12 @@ export class StatementRegistry {
   /** The statement of a Parse body after its name, if some client prepared it. */
   find(rest: Buffer): Statement | undefined {
     return this.byText.get(rest.toString('latin1'));
+  }
+
+  /** The statement a Parse body `rest` (as in intern) prepares, if a server is known to parse it at its current version. */
+  parsed(rest: Buffer): Statement | null {
+    const statement = this.find(rest);
+    return statement !== undefined && statement.parsedEpoch === statement.epoch ? statement : null;
   }
 
   /**

@@ -8,6 +8,7 @@ import type { ClientSession } from '../client-session.js';
 import { checkReplay, lacksSettings, mustCheckReplay, startOn, waitFor, type HandoffSession } from './handoff.js';
 import { isStrayCopyEnd } from './classify.js';
 import { answerLocally, type FirstStatementSession } from './first-statement.js';
+import { answerParses, type ParseAnswerSession } from './parse-answer.js';
 import { Wait, poolOf } from './state.js';
 
 /** What of the session these functions use. */
@@ -40,13 +41,14 @@ export type RouteSession = Pick<
 
 /**
  * The first bytes of a transaction, no server linked: answered by pgtide itself (first_statement's
- * BEGIN, a stray end of COPY) and false, or routed (see route) and true.
+ * BEGIN, Parses servers are known to accept, a stray end of COPY) and false, or routed (see route) and true.
  */
 export function routeFirstBytes(
-  s: RouteSession & FirstStatementSession & Pick<ClientSession, 'firstStatementRouting'>,
+  s: RouteSession & FirstStatementSession & ParseAnswerSession & Pick<ClientSession, 'firstStatementRouting'>,
   data: Buffer,
 ): boolean {
   if (s.firstStatementRouting && answerLocally(s, data)) return false;
+  if (s.statements !== null && answerParses(s, data)) return false;
   if (isStrayCopyEnd(data)) return false;
   route(s);
   return true;

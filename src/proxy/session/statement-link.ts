@@ -14,6 +14,7 @@ import type { ClientSession } from '../client-session.js';
 import { pin, type PinSession } from './pinning.js';
 import { staleSeen } from './statement-replay.js';
 import type { Statement } from '../statement-registry.js';
+import { parseAnswered, type ParsedSession } from './parse-answer.js';
 import { NO_CHUNKS } from './state.js';
 
 /** A span of a server chunk replaced by pgtide's own answers (none: a hidden answer). */
@@ -41,8 +42,9 @@ export class StatementLink {
   /** Statements the server showed stale in this transaction (see statement-replay.ts); null: none. */
   replayToLearn: Statement[] | null = null;
 
-  constructor(s: Pick<ClientSession, 'socket' | 'onQueryData' | 'statements'>) {
+  constructor(s: Pick<ClientSession, 'socket' | 'onQueryData' | 'statements'> & ParsedSession) {
     this.tracker.onParseFailed = (clientName, serverName) => s.statements?.forget(clientName, serverName);
+    this.tracker.onParseAnswered = (serverName, ok) => parseAnswered(s, serverName, ok);
     this.answerNow = (message) => s.socket.write(message);
     this.emitWhole = (piece) => s.onQueryData(piece);
   }
