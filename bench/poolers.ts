@@ -102,6 +102,7 @@ export async function startPgtide(setup: PoolerSetup, opts: PgtideOptions): Prom
       configFile,
     ],
     port: setup.port,
+    postgres: true,
     logFile: join(setup.dir, `${opts.name}.log`),
     // SIGINT stops at once and still lets Node write the CPU profile.
     stopSignal: 'SIGINT',

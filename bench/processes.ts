@@ -4,6 +4,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { promisify } from 'node:util';
+import { untilAnswering } from '../test/support/answering.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -42,6 +43,9 @@ export interface ServiceSpec {
   args: string[];
   /** TCP port on 127.0.0.1 that accepts connections once the service is ready. */
   port: number;
+  /** It speaks PostgreSQL's protocol: ready once it answers there, not once the port accepts
+   *  (pgtide with workers accepts for a moment before they listen; see test/support/answering.ts). */
+  postgres?: boolean;
   /** Receives the service's stdout and stderr. */
   logFile: string;
   /** The signal that makes the service shut down quickly. */
@@ -92,7 +96,10 @@ export async function startService(spec: ServiceSpec): Promise<Service> {
     },
   };
   const failure = await Promise.race([
-    waitForPort(spec.port, () => running).then(
+    (spec.postgres
+      ? untilAnswering(spec.port, READY_TIMEOUT_MS, () => (running ? null : 'the process exited'))
+      : waitForPort(spec.port, () => running)
+    ).then(
       () => undefined,
       (err: Error) => err.message,
     ),

@@ -2,9 +2,9 @@
 // them: the CLI in its own process, in front of the harness topology.
 import assert from 'node:assert/strict';
 import { learnProbe } from '../support/reader.js';
+import { untilAnswering } from '../support/answering.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -99,25 +99,13 @@ async function startCli(args: string[], env: NodeJS.ProcessEnv, ports: number[])
     },
   };
   try {
-    for (const port of ports) await waitForPort(port, () => out);
+    for (const port of ports)
+      await untilAnswering(port, 20_000, () => (child.exitCode === null ? null : `pgtide exited: ${out}`));
   } catch (error) {
     await running.stop();
     throw error;
   }
   return running;
-}
-
-async function waitForPort(port: number, output: () => string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host: '127.0.0.1', port }, () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`pgtide did not listen on ${port}: ${output()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function connect(port: number, database = 'challenge'): Promise<pg.Client> {

@@ -2,9 +2,9 @@
 // process itself: memory, signals, exit codes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { untilAnswering } from './answering.js';
 import { freePorts } from './free-ports.js';
 import type { Topology } from './topology.js';
 
@@ -36,7 +36,7 @@ export async function spawnPgtide(
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await waitForPort(port, () => out);
+  await untilAnswering(port, 15_000, () => (child.exitCode === null ? null : `pgtide exited: ${out}`));
   return {
     child,
     port: port,
@@ -89,20 +89,4 @@ export function writeConfig(
     ].join('\n'),
   );
   return configFile;
-}
-
-async function waitForPort(port: number, output: () => string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`pgtide did not listen on ${port}: ${output()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
