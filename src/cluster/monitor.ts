@@ -57,10 +57,6 @@ interface Tracked {
   last: CheckResult | null;
   /** What the last successful check said: a primary that stops answering keeps its timeline. */
   lastSeen: CheckResult | null;
-  /** A pool could not log in to this standby: the next check logs in afresh too, since the
-   *  connection kept for checks still answers when the backend takes no new one (postmaster
-   *  hung, new flows dropped). */
-  loginFailed: boolean;
 }
 
 export class ClusterMonitor {
@@ -128,10 +124,7 @@ export class ClusterMonitor {
   }
 
   reportFailure(backend: BackendConfig): void {
-    const tracked = this.tracked.find((t) => t.state.config === backend);
-    if (this.stopped || tracked === undefined) return;
-    // Not the primary's: no other backend can take its writes, and its open connections still do.
-    if (tracked.state.role !== 'primary') tracked.loginFailed = true;
+    if (this.stopped || !this.tracked.some((t) => t.state.config === backend)) return;
     if (this.round !== null) this.roundAgain = true;
     else void this.checkAll();
   }
@@ -163,7 +156,6 @@ export class ClusterMonitor {
         failures: kept?.failures ?? 0,
         last: kept?.last ?? null,
         lastSeen: kept?.lastSeen ?? null,
-        loginFailed: false,
       };
     });
     // The same array object, so that whoever holds monitor.backends sees the new list.
@@ -208,10 +200,6 @@ export class ClusterMonitor {
   }
 
   private async check(backend: Tracked): Promise<void> {
-    if (backend.loginFailed) {
-      backend.loginFailed = false;
-      backend.connection.close('a pool could not log in: the check logs in afresh');
-    }
     try {
       const rows = await backend.connection.query(CHECK_QUERY, this.config.health_check_timeout * 1000);
       backend.last = parseCheckRow(rows);

@@ -9,7 +9,7 @@ import type { Config } from '../../src/config/types.js';
 import { startTopology, stopTopology, type Topology } from '../support/topology.js';
 import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { learnProbe, sleep } from '../support/reader.js';
-import { freeze, freezePostmaster } from '../support/faults.js';
+import { freeze } from '../support/faults.js';
 import { LoadLoop, allCalls, summary } from '../support/fault-load.js';
 
 const READ = 'SELECT pg_catalog.inet_server_port() AS port';
@@ -34,14 +34,6 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
   after(async () => {
     for (const thaw of thaws) thaw();
     await stopTopology(t);
-  });
-
-  /** For a backend whose postmaster is stopped: a login given up after 1 s, a backend out after 2 failed checks. */
-  const NO_LOGIN_SETTINGS = (): Partial<Config> => ({
-    backends: clusterBackends(t, [0, 1, 1]),
-    ...FAST_CHECKS,
-    health_check_max_retries: 1,
-    server_connect_timeout: 1,
   });
 
   /** Freezes `node` for `ms` under `clients` loops of `sql`; returns the calls made. */
@@ -91,59 +83,6 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
       during.every((c) => c.code !== ''),
       `an error without SQLSTATE: ${summary(during)}`,
     );
-  });
-
-  test('a standby that takes no new login leaves the rotation: reads waiting for its servers go to the other one', async () => {
-    const p = await startPgtide(t, { ...NO_LOGIN_SETTINGS(), query_wait_timeout: 10 });
-    const loops: LoadLoop[] = [];
-    try {
-      await learnRead(p);
-      // The monitor's own connection to standby1 is open and keeps answering its checks; every
-      // server connection a read needs there is new, and its login is never answered.
-      thaws.push(freezePostmaster(t.standbys[0]!));
-      for (let i = 0; i < 4; i++) loops.push(new LoadLoop(p.pgConfig(), READ, 5));
-      await sleep(6000);
-      for (const loop of loops) await loop.stop();
-      thaws.pop()!();
-      const calls = allCalls(loops);
-      console.log(`# standby taking no login: ${summary(calls)}`);
-      assert.equal(p.pgtide.cluster!.backends[1]?.healthy, false, 'standby1 stayed in the rotation');
-      // server_connect_timeout (1 s), then 2 failed checks that log in afresh (0.5 s each), a margin.
-      assert.ok(
-        calls.every((c) => c.code === null && c.ms <= 4000),
-        `a read waited on the standby that takes no login: ${summary(calls)}`,
-      );
-    } finally {
-      await Promise.all(loops.map((l) => l.stop()));
-      await p.stop();
-    }
-  });
-
-  test('a primary that takes no new login stays the primary: a transaction on its open connection commits', async () => {
-    const p = await startPgtide(t, { ...NO_LOGIN_SETTINGS(), query_wait_timeout: 3 });
-    const holder = new pg.Client(p.pgConfig());
-    const other = new pg.Client(p.pgConfig());
-    other.on('error', () => {});
-    try {
-      await Promise.all([holder.connect(), other.connect()]);
-      await holder.query('BEGIN');
-      await holder.query('CREATE TEMP TABLE kept (x int)');
-      // The other write needs a second server: its login is never answered.
-      for (const pool of p.pgtide.context.pools.all()) pool.closeIdle('the test needs a new login');
-      thaws.push(freezePostmaster(t.primary));
-      await other.query('/* pgtide: primary */ SELECT 1').catch(() => {});
-      assert.ok(
-        p.logs.some((l) => l['msg'] === 'server login failed'),
-        'no login to the primary failed',
-      );
-      assert.equal(p.pgtide.cluster!.backends[0]?.healthy, true, 'the primary left the rotation');
-      await holder.query('INSERT INTO kept VALUES (1)');
-      await holder.query('COMMIT');
-    } finally {
-      thaws.pop()?.();
-      await Promise.all([holder.end().catch(() => {}), other.end().catch(() => {})]);
-      await p.stop();
-    }
   });
 
   test('query_timeout bounds a read on a frozen standby that stays in rotation (its cancel is never answered)', async () => {
