@@ -7,9 +7,9 @@ import { defaultConfig } from '../../src/config/defaults.js';
 import { checkTimeouts, type TimeoutSession } from '../../src/proxy/session/timeouts.js';
 import { State } from '../../src/proxy/session/state.js';
 
-function linkedSession() {
+function linkedSession(owed = 1) {
   const syncs = new SyncPoints();
-  syncs.sent(1, false);
+  syncs.sent(owed, false);
   const server = { syncs, txStatus: 0x54, cancelsInFlight: 0 };
   const sent: number[] = [];
   const s = {
@@ -17,6 +17,7 @@ function linkedSession() {
     server,
     answered: false,
     cancelAgain: true,
+    scanner: { atBoundary: true },
     lastActive: Date.now(),
     resend: null,
     ctx: {
@@ -50,6 +51,19 @@ describe('a cancel sent right behind its query', () => {
     server.cancelsInFlight = 0;
     checkTimeouts(s, Date.now());
     assert.equal(sent.length, 0);
+    assert.equal(s.cancelAgain, false);
+  });
+
+  it('goes on while the query text is still arriving, though no ReadyForQuery is owed yet', () => {
+    const { s, server, sent } = linkedSession(0);
+    (s as unknown as { scanner: { atBoundary: boolean } }).scanner.atBoundary = false;
+    checkTimeouts(s, Date.now());
+    assert.equal(sent.length, 1);
+    assert.equal(s.cancelAgain, true);
+    server.cancelsInFlight = 0;
+    (s as unknown as { scanner: { atBoundary: boolean } }).scanner.atBoundary = true;
+    checkTimeouts(s, Date.now());
+    assert.equal(sent.length, 1, 'nothing owed and nothing arriving: the query has ended');
     assert.equal(s.cancelAgain, false);
   });
 });

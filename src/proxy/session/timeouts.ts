@@ -27,6 +27,7 @@ export type TimeoutSession = Pick<
   | 'remote'
   | 'resend'
   | 'retryRoute'
+  | 'scanner'
   | 'server'
   | 'state'
   | 'timeoutCancelTicks'
@@ -125,7 +126,9 @@ export function checkTimeouts(s: TimeoutSession, now: number): void {
  * has ended: a frozen server, which answers neither, gets one at a time, not one per tick.
  */
 function resendCancel(s: TimeoutSession, server: LinkedServer): void {
-  if (s.answered || server.syncs.pending === 0) s.cancelAgain = false;
+  // A query whose text is still arriving (a long one, queued in part while it waited) owes no
+  // ReadyForQuery yet: it runs, and must still be cancelled, once its end reaches the server.
+  if (s.answered || (server.syncs.pending === 0 && s.scanner.atBoundary)) s.cancelAgain = false;
   else if (server.cancelsInFlight === 0) s.ctx.sendCancel(server);
 }
 
