@@ -136,7 +136,7 @@ export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
     const server = s.server!;
     const refusal = refusalIn(chunk, retryable, s);
     const awaiting = refusal === Refusal.AwaitingReady;
-    const stale = !s.readLink || refusalIn(chunk, isStandbyOnlyRefusal, s, awaiting) === Refusal.None;
+    const stale = !s.readLink || refusalIn(chunk, isStandbyOnlyRefusal, s) === Refusal.None;
     // Refused before any Sync (a Parse and Describe then Flush, as postgres.js sends a new
     // statement with parameters): pgtide ends the skipped batch with a Sync of its own,
     // whose ReadyForQuery the client never sees, and the bytes run again.
