@@ -83,6 +83,10 @@ function lower(b: number): number {
 
 export type Hint = 'primary' | 'standby';
 
+/** Longer words are decoded every time; so are all words once the cache holds this many. */
+const MAX_CACHED_WORD = 32,
+  MAX_CACHED_WORDS = 4096;
+
 export class Lexer {
   buf: Buffer = Buffer.alloc(0);
   pos = 0;
@@ -101,6 +105,8 @@ export class Lexer {
    */
   backslashQuote = false;
   error: string | undefined;
+  /** Lower-cased ASCII words met before, by a hash of their bytes: see name(). */
+  private readonly words = new Map<number, string>();
 
   reset(buf: Buffer, start: number, end: number): void {
     this.buf = buf;
@@ -204,7 +210,27 @@ export class Lexer {
   /** The current Word lower-cased, or a QuotedIdent's exact name. */
   name(): string {
     if (this.tok === Tok.QuotedIdent) return this.quotedIdentName();
-    return this.buf.toString('utf8', this.tokStart, this.tokEnd).toLowerCase();
+    const s = this.tokStart,
+      e = this.tokEnd;
+    if (e - s > MAX_CACHED_WORD) return this.decodeWord(s, e);
+    // Every statement's first word is read as a name, and decoding it cost more than lexing the
+    // rest of a short SELECT: a word met before comes from the cache, checked byte for byte.
+    const b = this.buf;
+    let h = e - s;
+    for (let i = s; i < e; i++) {
+      const c = b[i]!;
+      if (c >= 0x80) return this.decodeWord(s, e);
+      h = (Math.imul(h, 31) + lower(c)) | 0;
+    }
+    const known = this.words.get(h);
+    if (known !== undefined && this.is(known)) return known;
+    const word = this.decodeWord(s, e);
+    if (known === undefined && this.words.size < MAX_CACHED_WORDS) this.words.set(h, word);
+    return word;
+  }
+
+  private decodeWord(start: number, end: number): string {
+    return this.buf.toString('utf8', start, end).toLowerCase();
   }
 
   /** The value of the current plain '...' literal, or undefined for other string forms. */

@@ -157,3 +157,51 @@ describe('statement-draft: the shared token walks', () => {
     assert.equal(end, Tok.Semicolon);
   });
 });
+
+describe('lexer: names of words', () => {
+  /** The names one lexer gives, in order, for the words of `sql`. */
+  function names(lx: Lexer, sql: string): string[] {
+    const buf = Buffer.from(sql);
+    lx.reset(buf, 0, buf.length);
+    const out: string[] = [];
+    for (let tok = lx.next(); tok !== Tok.End; tok = lx.next()) {
+      if (tok === Tok.Word || tok === Tok.QuotedIdent) out.push(lx.name());
+    }
+    return out;
+  }
+
+  it('a word met again in another case, or beside a longer one, keeps its own name', () => {
+    const lx = new Lexer();
+    assert.deepEqual(names(lx, 'SELECT Sel select selects "SELECT"'), ['select', 'sel', 'select', 'selects', 'SELECT']);
+    assert.deepEqual(names(lx, 'SeLeCt sel SELECTS'), ['select', 'sel', 'selects']);
+  });
+
+  it('non-ASCII and very long words, decoded each time, are lower-cased too', () => {
+    const lx = new Lexer();
+    const long = `A${'b'.repeat(40)}`;
+    assert.deepEqual(names(lx, `ÉTÉ été ${long} ${long}`), ['été', 'été', long.toLowerCase(), long.toLowerCase()]);
+  });
+
+  it('two words whose cache keys collide each get their own name', () => {
+    // The cache key is a hash of the word's lower-cased bytes: find two 3-letter words sharing one.
+    const lx = new Lexer();
+    const seen = new Map<number, string>();
+    const letters = 'abcdefghijklmnopqrstuvwxyz_0123456789';
+    let pair: [string, string] | undefined;
+    for (const a of letters.slice(0, 27)) {
+      for (const b of letters) {
+        for (const c of letters) {
+          const w = a + b + c;
+          let h = 3;
+          for (const ch of w) h = (Math.imul(h, 31) + ch.charCodeAt(0)) | 0;
+          const other = seen.get(h);
+          if (other !== undefined) pair ??= [other, w];
+          seen.set(h, w);
+        }
+      }
+    }
+    assert.ok(pair, 'no colliding pair found');
+    const [x, y] = pair;
+    assert.deepEqual(names(lx, `${x} ${y} ${x.toUpperCase()} ${y}`), [x, y, x, y]);
+  });
+});
