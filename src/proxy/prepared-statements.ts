@@ -2,6 +2,7 @@ import type { BackendConfig } from '../config/types.js';
 import * as encode from '../protocol/encode.js';
 import { identifier } from '../sql/quote.js';
 import { findDeallocations, type Deallocation } from '../sql/deallocate.js';
+import { isTransactionExit } from '../sql/transaction-statement.js';
 import type { PreparedSet } from '../pool/prepared-set.js';
 import type { PoolStats } from '../pool/pool.js';
 import { Expect, type ResponseTracker } from './response-tracker.js';
@@ -15,6 +16,8 @@ const { Parse: P, Bind: B, Describe: D, Close: C, Query: Q, Execute: E, Sync: SY
 /** The statement a Bind goes to when its client holds a stale description: no server has it. */
 export const OLD_SHAPE = 'pgtide_old_shape';
 const STATEMENT = 0x53;
+/** Never prepared by pgtide: a Parse the server must refuse goes under it (see refusedParse). */
+const REFUSED_NAME = 'pgtide_refused';
 const FLUSH = encode.flush();
 
 /** The request kind of each client message type that gets an answer of its own (0: none). */
@@ -64,6 +67,10 @@ export class ClientStatements {
   private boundEpoch = 0;
   /** Parses of bytes sent again whose ParseComplete the client already has. */
   private answeredParses = 0;
+  /** Names closed by Closes pgtide answers itself, until nothing is in flight: see reopen. */
+  private readonly closing = new Map<string, Statement>();
+  /** During rewrite: the server's transaction block has failed, so it refuses all but its end. */
+  private failed = false;
 
   /** A statement whose copy on this server is being checked before the client's Bind of it runs
    *  (see holdForShape), the epoch it was checked at, and whether its Describe is sent yet. */
@@ -274,6 +281,12 @@ export class ClientStatements {
     if (this.byName.get(clientName)?.serverName === serverName) this.setName(clientName, undefined);
   }
 
+  /** A Close the server skipped after an error in its batch: the client keeps `clientName`, as in PostgreSQL. */
+  reopen(clientName: string, serverName: string): void {
+    const statement = this.closing.get(clientName);
+    if (statement?.serverName === serverName && !this.byName.has(clientName)) this.setName(clientName, statement);
+  }
+
   /** The client's Parse creates `name`, as the statement's ParseComplete will tell it. */
   private created(name: string, statement: Statement): void {
     this.setName(name, statement);
@@ -334,8 +347,11 @@ export class ClientStatements {
     tracker: ResponseTracker,
     stats: PoolStats,
     answerNow: (b: Buffer) => void,
+    failedTransaction = false,
   ): Buffer {
     this.stats = stats;
+    this.failed = failedTransaction;
+    if (tracker.idle) this.closing.clear();
     this.out.length = 0;
     this.copied = 0;
     this.changed = false;
@@ -355,6 +371,8 @@ export class ClientStatements {
       }
       // After an error the server discards all until Sync: those requests change nothing.
       if (!tracker.skipping || type === SYNC) this.message(type, data, off, end, set, tracker, answerNow);
+      // A Query or an Execute may end the failed block: from then on its state is not known.
+      if (type === Q || type === E) this.failed = false;
       // The rest waits for a shape check (see holdForShape).
       if (this.held.length > 0) break;
       off = end;
@@ -383,6 +401,7 @@ export class ClientStatements {
         }
         const nameEnd = data.indexOf(0, off + 5);
         if (nameEnd < 0 || nameEnd >= end) return tracker.push(Expect.Parse);
+        if (this.refusesText(data, nameEnd + 1, end)) return this.refusedParse(data, off, nameEnd, end, tracker);
         const name = data.toString('utf8', off + 5, nameEnd);
         const known = this.byName.get(name);
         const statement = known ?? this.registry.intern(data.subarray(nameEnd + 1, end));
@@ -416,8 +435,8 @@ export class ClientStatements {
         const portalEnd = data.indexOf(0, off + 5);
         const nameEnd =
           portalEnd < 0 || portalEnd + 1 >= end || data[portalEnd + 1] === 0 ? -1 : data.indexOf(0, portalEnd + 1);
-        const statement =
-          nameEnd < 0 || nameEnd >= end ? undefined : this.byName.get(data.toString('utf8', portalEnd + 1, nameEnd));
+        const clientName = nameEnd < 0 || nameEnd >= end ? null : data.toString('utf8', portalEnd + 1, nameEnd);
+        const statement = clientName === null ? undefined : this.byName.get(clientName);
         if (!statement) {
           this.boundStatement = null;
           return tracker.push(Expect.Bind);
@@ -444,16 +463,18 @@ export class ClientStatements {
         this.out.push(
           renamed(B, data.subarray(off + 5, portalEnd + 1), statement.serverName, data.subarray(nameEnd + 1, end)),
         );
-        tracker.push(Expect.Bind, false, statement.serverName);
-        if (statement.deallocates) this.ranDeallocations(statement.deallocates, set);
+        tracker.push(Expect.Bind, false, statement.serverName, clientName);
+        // Bound in a failed block, it is refused: it deallocates nothing.
+        if (statement.deallocates && !this.failed) this.ranDeallocations(statement.deallocates, set);
         return;
       }
       case D:
       case C: {
-        const statement =
+        const clientName =
           data[off + 5] === STATEMENT && data[off + 6] !== 0 && data[end - 1] === 0
-            ? this.byName.get(data.toString('utf8', off + 6, end - 1))
-            : undefined;
+            ? data.toString('utf8', off + 6, end - 1)
+            : null;
+        const statement = clientName === null ? undefined : this.byName.get(clientName);
         if (!statement) {
           if (
             type === D &&
@@ -470,11 +491,12 @@ export class ClientStatements {
           this.ensure(set, tracker, statement);
           this.out.push(renamed(D, data.subarray(off + 5, off + 6), statement.serverName, null));
           this.shapes.asked(statement.serverName, statement.epoch);
-          return tracker.push(Expect.Describe, false, statement.serverName);
+          return tracker.push(Expect.Describe, false, statement.serverName, clientName);
         }
         // Other clients may use the server's copy; only this client's name goes.
-        this.setName(data.toString('utf8', off + 6, end - 1), undefined);
-        const now = tracker.pushFake(Expect.FakeClose);
+        this.setName(clientName!, undefined);
+        this.closing.set(clientName!, statement);
+        const now = tracker.pushFake(Expect.FakeClose, statement.serverName, clientName);
         if (now) answerNow(now);
         return;
       }
@@ -490,6 +512,7 @@ export class ClientStatements {
 
   /** A simple Query: its DEALLOCATEs (and DISCARD ALL) act on the client's names. */
   private simpleQuery(data: Buffer, off: number, end: number, set: PreparedSet, tracker: ResponseTracker): void {
+    if (this.refusesText(data, off + 5, end)) return;
     const text = this.deallocate(data, off + 5, end - 1, set, tracker);
     if (text === null) return;
     this.drop(data, off, end);
@@ -499,11 +522,33 @@ export class ClientStatements {
   /** The unnamed statement is prepared to run at once (psycopg's DEALLOCATE after ROLLBACK): it acts now. */
   private unnamedParse(data: Buffer, off: number, end: number, set: PreparedSet, tracker: ResponseTracker): void {
     const textEnd = data.indexOf(0, off + 6);
-    if (textEnd < 0 || textEnd >= end) return;
+    if (textEnd < 0 || textEnd >= end || this.refusesText(data, off + 6, end)) return;
     const text = this.deallocate(data, off + 6, textEnd, set, tracker);
     if (text === null) return;
     this.drop(data, off, end);
     this.out.push(encode.parseWithName('', Buffer.concat([Buffer.from(`${text}\0`), data.subarray(textEnd + 1, end)])));
+  }
+
+  /**
+   * The server refuses the text starting at `data[start]` (NUL-terminated before `end`) with
+   * 25P02, running none of it: the transaction block has failed and the text does not end it.
+   */
+  private refusesText(data: Buffer, start: number, end: number): boolean {
+    if (!this.failed) return false;
+    const textEnd = data.indexOf(0, start);
+    return !isTransactionExit(data, start, textEnd < 0 || textEnd > end ? end : textEnd);
+  }
+
+  /**
+   * A named Parse in a failed transaction block: PostgreSQL refuses it with 25P02 and creates
+   * nothing, where pgtide would answer ParseComplete itself for a statement the server holds
+   * (and a client that parses the name again after its ROLLBACK would get 42P05). The server is
+   * asked under a name nothing holds, so its own refusal reaches the client and no name changes.
+   */
+  private refusedParse(data: Buffer, off: number, nameEnd: number, end: number, tracker: ResponseTracker): void {
+    this.drop(data, off, end);
+    this.out.push(encode.parseWithName(REFUSED_NAME, data.subarray(nameEnd + 1, end)));
+    tracker.push(Expect.Parse);
   }
 
   /**

@@ -59,6 +59,8 @@ export class ResponseTracker {
   private skippedQueries = 0;
   /** A Parse that did not create its statement (an error, or skipped after one): the client name is free again. */
   onParseFailed: ((clientName: string, serverName: string) => void) | null = null;
+  /** A Close pgtide answered itself was skipped after an error: the client still has `clientName`. */
+  onCloseSkipped: ((clientName: string, serverName: string) => void) | null = null;
   /** A tracked Parse got its answer (`ok`: ParseComplete), so its text is known to parse or not. */
   onParseAnswered: ((serverName: string, ok: boolean) => void) | null = null;
   private head = 0;
@@ -68,8 +70,9 @@ export class ResponseTracker {
   readonly fakes: Buffer[] = [];
   /** The server-side statement of the Bind or Describe that failed last (a stale plan, or missing). */
   failedStatement: string | null = null;
-  /** The client's name for the statement of the Parse that failed last as a duplicate. */
-  failedDuplicate: string | null = null;
+  /** The client's name for the statement of the request that failed last (a Parse of a name in
+   *  use, a Bind, a Describe): the server's error names pgtide's statement instead. */
+  failedClientName: string | null = null;
   /** The server-side statement whose Describe the answer just handled ended (a RowDescription or NoData), else null. */
   describedStatement: string | null = null;
   /** A shape check is owed its answer. */
@@ -87,7 +90,7 @@ export class ResponseTracker {
     this.skippedQueries = 0;
     this.fakes.length = 0;
     this.failedStatement = null;
-    this.failedDuplicate = null;
+    this.failedClientName = null;
     this.describedStatement = null;
     this.checkingShape = false;
     this.shapeCheckEnded = false;
@@ -169,8 +172,13 @@ export class ResponseTracker {
       this.failedStatement = null;
       // The simple-query and Sync answers end with ReadyForQuery, errors or not.
       if (kind === Expect.Sync || kind === Expect.Query) return false;
-      this.failedStatement = kind === Expect.Bind || kind === Expect.Describe ? this.names[this.head]! : null;
-      this.failedDuplicate = (entry & DUPLICATE) !== 0 ? this.names[this.head]! : null;
+      this.failedStatement = failedStatementKinds(kind) ? this.names[this.head]! : null;
+      this.failedClientName =
+        (entry & DUPLICATE) !== 0
+          ? this.names[this.head]!
+          : failedStatementKinds(kind)
+            ? this.clientNames[this.head]!
+            : null;
       this.parseAnswered(entry, false);
       this.fail();
       // PostgreSQL skips everything up to the next Sync after an error.
@@ -243,6 +251,7 @@ export class ResponseTracker {
     if (name !== null && kind === Expect.Parse) this.set?.delete(name);
     if (clientName !== null && name !== null && (kind === Expect.Parse || kind === Expect.FakeParse))
       this.onParseFailed?.(clientName, name);
+    else if (clientName !== null && name !== null && kind === Expect.FakeClose) this.onCloseSkipped?.(clientName, name);
     this.pop();
   }
 
@@ -306,4 +315,9 @@ function ends(kind: number, type: number): boolean {
     default:
       return false;
   }
+}
+
+/** Requests whose statement's name an error may give: a Bind's, a Describe's. */
+function failedStatementKinds(kind: number): boolean {
+  return kind === Expect.Bind || kind === Expect.Describe;
 }

@@ -1,7 +1,7 @@
 // Tier 1 of the classifier for transaction control: the modes of BEGIN, START TRANSACTION and
 // SET TRANSACTION (which decide whether a standby may run it), and COMMIT / ROLLBACK.
 
-import type { Lexer, Tok } from './lexer.js';
+import { Lexer, Tok } from './lexer.js';
 import { type Draft, isEnd, lastName, skipToEnd } from './statement-draft.js';
 
 export function transactionModes(lx: Lexer, d: Draft, tok: Tok, base: number): Tok {
@@ -45,4 +45,21 @@ export function endTransaction(lx: Lexer, d: Draft, base: number, kind: 'commit'
     tok = lx.next();
   }
   return tok;
+}
+
+/**
+ * Whether the first statement of `buf[start, end)` is one PostgreSQL still runs in a failed
+ * transaction block (COMMIT, ROLLBACK, ROLLBACK TO SAVEPOINT, PREPARE TRANSACTION and their
+ * synonyms): anything else there fails with 25P02 and, in a simple Query, takes the rest with it.
+ */
+export function isTransactionExit(buf: Buffer, start: number, end: number): boolean {
+  const lx = new Lexer();
+  lx.reset(buf, start, end);
+  lx.readLeadingHint();
+  if (lx.next() !== Tok.Word) return false;
+  if (lx.is('end') || lx.is('abort')) return true;
+  if (lx.is('prepare')) return lx.next() === Tok.Word && lx.is('transaction');
+  if (!lx.is('commit') && !lx.is('rollback')) return false;
+  // COMMIT PREPARED and ROLLBACK PREPARED act on another transaction: refused like the rest.
+  return !(lx.next() === Tok.Word && lx.is('prepared'));
 }

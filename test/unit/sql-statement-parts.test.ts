@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Lexer, Tok } from '../../src/sql/lexer.js';
 import { Draft, lastName, skipParens, write } from '../../src/sql/statement-draft.js';
 import { scanQuery } from '../../src/sql/query-scan.js';
-import { endTransaction, transactionModes } from '../../src/sql/transaction-statement.js';
+import { endTransaction, isTransactionExit, transactionModes } from '../../src/sql/transaction-statement.js';
 import { discard, reset, set } from '../../src/sql/set-statement.js';
 
 /** Lexes `sql` up to its first token and runs `part` on it; returns the draft and the token it stopped at. */
@@ -203,5 +203,47 @@ describe('lexer: names of words', () => {
     assert.ok(pair, 'no colliding pair found');
     const [x, y] = pair;
     assert.deepEqual(names(lx, `${x} ${y} ${x.toUpperCase()} ${y}`), [x, y, x, y]);
+  });
+});
+
+describe('transaction-statement: what still runs in a failed transaction block', () => {
+  const exits = (sql: string) => {
+    const buf = Buffer.from(sql);
+    return isTransactionExit(buf, 0, buf.length);
+  };
+
+  it('COMMIT, ROLLBACK, their synonyms, ROLLBACK TO and PREPARE TRANSACTION end it', () => {
+    for (const sql of [
+      'COMMIT',
+      'commit and chain',
+      'END',
+      'ROLLBACK',
+      'abort',
+      'ROLLBACK TO SAVEPOINT sp',
+      'rollback to sp',
+      "PREPARE TRANSACTION 'x'",
+      '/* pgtide: primary */ ROLLBACK',
+      ' -- why\n  COMMIT; SELECT 1',
+    ]) {
+      assert.equal(exits(sql), true, sql);
+    }
+  });
+
+  it('anything else, COMMIT PREPARED and ROLLBACK PREPARED included, is refused', () => {
+    for (const sql of [
+      'SELECT 1; ROLLBACK',
+      'DEALLOCATE s1',
+      'DISCARD ALL',
+      "COMMIT PREPARED 'x'",
+      "ROLLBACK PREPARED 'x'",
+      'PREPARE q AS SELECT 1',
+      'BEGIN',
+      'SAVEPOINT sp',
+      'RELEASE sp',
+      '"commit"',
+      '',
+    ]) {
+      assert.equal(exits(sql), false, sql);
+    }
   });
 });

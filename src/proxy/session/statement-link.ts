@@ -4,7 +4,7 @@
 // pgtide added or answered itself are taken out of, or put into, what the client reads.
 import { decodeErrorFields, errorWithMessage, type ErrorFields } from '../../protocol/backend.js';
 import * as encode from '../../protocol/encode.js';
-import { BackendMessage, FrontendMessage } from '../../protocol/types.js';
+import { BackendMessage, FrontendMessage, TransactionStatus } from '../../protocol/types.js';
 import type { LinkedServer } from '../../pool/linked-server.js';
 import { WholeMessages } from '../../protocol/whole-messages.js';
 import { ClientStatements, OLD_SHAPE } from '../prepared-statements.js';
@@ -44,6 +44,7 @@ export class StatementLink {
 
   constructor(s: Pick<ClientSession, 'socket' | 'onQueryData' | 'statements'> & ParsedSession) {
     this.tracker.onParseFailed = (clientName, serverName) => s.statements?.forget(clientName, serverName);
+    this.tracker.onCloseSkipped = (clientName, serverName) => s.statements?.reopen(clientName, serverName);
     this.tracker.onParseAnswered = (serverName, ok) => parseAnswered(s, serverName, ok);
     this.answerNow = (message) => s.socket.write(message);
     this.emitWhole = (piece) => s.onQueryData(piece);
@@ -100,7 +101,9 @@ export function sendRewritten(
     return false;
   }
   const link = s.statementLink!;
-  const out = statements.rewrite(data, server.prepared, link.tracker, s.pool!.stats, link.answerNow);
+  // A failed block whose ReadyForQuery came, nothing in flight: what follows runs in it.
+  const failed = server.txStatus === TransactionStatus.Failed && link.tracker.idle;
+  const out = statements.rewrite(data, server.prepared, link.tracker, s.pool!.stats, link.answerNow, failed);
   server.syncs.skipped(link.tracker.takeSkippedQueries());
   return (out.length === 0 || server.write(out)) && !statements.holding;
 }
@@ -197,24 +200,30 @@ function untrackedStatements(s: LinkSession, learnable: boolean): void {
   if (!s.pinned) pin(s);
 }
 
-/** The server's statement set or one statement's plan is not what pgtide believed: correct it for every client. */
-function onStatementFailed(s: LinkSession, body: Buffer, failed: string): void {
+/**
+ * The server's statement set or one statement's plan is not what pgtide believed: correct it for
+ * every client. Returns whether the failure was the shared statement's, not the client's request's.
+ */
+function onStatementFailed(s: LinkSession, body: Buffer, failed: string): boolean {
   const server = s.server;
-  if (!server) return;
-  switch (statementFailure(decodeErrorFields(body), failed)) {
+  if (!server) return false;
+  const failure = statementFailure(decodeErrorFields(body), failed);
+  switch (failure) {
     case 'missing':
       s.ctx.log.warn(
         { client: s.remote, server: server.id, statement: failed },
         'a server lost a statement pgtide prepared (a DEALLOCATE pgtide could not follow): its statements are prepared again',
       );
-      return server.prepared.doubtAll();
+      server.prepared.doubtAll();
+      break;
     case 'stale':
     case 'reanalysed': {
       const statement = s.statements?.invalidate(failed);
       if (statement) staleSeen(s.statementLink!, statement);
-      return server.prepared.doubt(failed);
+      server.prepared.doubt(failed);
     }
   }
+  return failure !== null;
 }
 
 export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: number): void {
@@ -236,13 +245,20 @@ export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: 
     if (start >= 0) link.answerEdits.push({ start, end, insert: [STALE_PLAN_ERROR] });
     return;
   }
-  if (type === BackendMessage.ErrorResponse && tracker.failedStatement !== null)
+  const statementsOwn =
+    type === BackendMessage.ErrorResponse &&
+    tracker.failedStatement !== null &&
     onStatementFailed(s, body, tracker.failedStatement);
   if (hide) {
     link.answerEdits.push({ start, end, insert: fakes.splice(0) });
-  } else if (type === BackendMessage.ErrorResponse && tracker.failedDuplicate !== null && start >= 0) {
-    // The server's 42P05 names the shared statement; the client knows its own name.
-    const client = tracker.failedDuplicate;
+  } else if (
+    type === BackendMessage.ErrorResponse &&
+    tracker.failedClientName !== null &&
+    !statementsOwn &&
+    start >= 0
+  ) {
+    // The server's error (42P05, a Bind's wrong parameter count) names the shared statement; the client knows its own name.
+    const client = tracker.failedClientName;
     const error = errorWithMessage(body, (m) => m.replace(/"pgtide_\d+"/, `"${client}"`));
     if (error) link.answerEdits.push({ start, end, insert: [error] });
   } else if (fakes.length > 0) {

@@ -1,0 +1,132 @@
+// Named statements around errors, run twice: direct to the primary and through pgtide in
+// transaction pooling (one server connection, so a statement another client prepared is on
+// it). Every answer must be PostgreSQL's own. Found by a differential fuzzer: in a failed
+// transaction block pgtide answered a Parse itself and acted on DEALLOCATEs PostgreSQL refused,
+// so a name the client had (or had not) differed from the server's from then on.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { currentTopology } from '../support/topology.js';
+import {
+  bind,
+  close,
+  execute,
+  normalise,
+  parse,
+  query,
+  sync,
+  useWirePgtide,
+  type WireLogin,
+} from '../support/pipeline.js';
+
+const t = currentTopology();
+
+/** One exchange of a scenario: the messages sent (their Syncs and Queries each get a ReadyForQuery). */
+type Step = Buffer[];
+
+describe('named statements in failed blocks and failed batches answer as PostgreSQL does', { timeout: 60_000 }, () => {
+  const wire = useWirePgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
+  const direct = (): WireLogin => ({
+    host: t.primary.host,
+    port: t.primary.port,
+    user: t.scramUser.user,
+    password: t.scramUser.password,
+    database: t.database,
+  });
+
+  /**
+   * Runs `steps` on one connection to `to`, after another connection there prepared `shared`
+   * (so that through pgtide the server holds it), and returns every answer as comparable lines.
+   */
+  async function run(to: WireLogin, shared: string, steps: Step[]): Promise<string[][]> {
+    const other = await wire.connect(undefined, to);
+    await other.exchange(parse('other', shared), sync());
+    const c = await wire.connect(undefined, to);
+    const answers: string[][] = [];
+    for (const step of steps) answers.push(normalise(await c.exchange(...step)));
+    await c.close();
+    await other.close();
+    return answers;
+  }
+
+  async function assertAsPostgres(shared: string, steps: Step[]): Promise<string[][]> {
+    const expected = await run(direct(), shared, steps);
+    const got = await run(wire.login(), shared, steps);
+    assert.deepEqual(got, expected);
+    return got;
+  }
+
+  const failBlock: Step[] = [[query('BEGIN')], [query('SELECT 1/0')]];
+  const runS1: Step = [bind('', 's1'), execute(), sync()];
+
+  test('a Parse in a failed block is refused with 25P02, and the name is free after ROLLBACK', async () => {
+    const got = await assertAsPostgres('SELECT 1 AS a', [
+      ...failBlock,
+      [parse('s1', 'SELECT 1 AS a'), bind('', 's1'), execute(), sync()],
+      [query('ROLLBACK')],
+      [parse('s1', 'SELECT 1 AS a'), bind('', 's1'), execute(), sync()],
+    ]);
+    assert.match(got[2]![0]!, /25P02/);
+    assert.deepEqual(got[4], ['1 ', '2 ', 'D \\x00\\x01\\x00\\x00\\x00\\x011', 'C SELECT 1\\x00', 'Z I']);
+  });
+
+  test('a Parse of a name in use, in a failed block, gets 25P02 as well', async () => {
+    await assertAsPostgres('SELECT 2 AS b', [
+      [parse('s1', 'SELECT 2 AS b'), sync()],
+      ...failBlock,
+      [parse('s1', 'SELECT 2 AS b'), sync()],
+      [query('ROLLBACK')],
+      runS1,
+    ]);
+  });
+
+  test('ROLLBACK prepared in a failed block still ends it', async () => {
+    await assertAsPostgres('SELECT 3 AS c', [
+      ...failBlock,
+      [parse('rb', 'ROLLBACK'), bind('', 'rb'), execute(), sync()],
+      [parse('s1', 'SELECT 3 AS c'), sync()],
+      runS1,
+    ]);
+  });
+
+  test('DEALLOCATE refused in a failed block (simple Query, unnamed Parse, named statement) drops nothing', async () => {
+    await assertAsPostgres('SELECT 4 AS d', [
+      [parse('s1', 'SELECT 4 AS d'), parse('dealloc', 'DEALLOCATE s1'), sync()],
+      ...failBlock,
+      [query('DEALLOCATE s1')],
+      [parse('', 'DEALLOCATE ALL'), bind('', ''), execute(), sync()],
+      [bind('', 'dealloc'), execute(), sync()],
+      [query('DISCARD ALL')],
+      [query('ROLLBACK')],
+      runS1,
+      // Outside the block, the same DEALLOCATE does drop it.
+      [query('DEALLOCATE s1')],
+      runS1,
+    ]);
+  });
+
+  test('ROLLBACK then DEALLOCATE in one Query, from a failed block, drops the statement', async () => {
+    await assertAsPostgres('SELECT 5 AS e', [
+      [parse('s1', 'SELECT 5 AS e'), sync()],
+      ...failBlock,
+      [query('ROLLBACK; DEALLOCATE s1')],
+      runS1,
+    ]);
+  });
+
+  test('a Close skipped after an error in its batch keeps the statement', async () => {
+    await assertAsPostgres('SELECT 6 AS f', [
+      [parse('s1', 'SELECT 6 AS f'), sync()],
+      [parse('', 'SELECT 1/0'), bind('', ''), execute(), close('S', 's1'), sync()],
+      runS1,
+    ]);
+  });
+
+  test("errors about a statement's Bind name the client's statement, not pgtide's", async () => {
+    await assertAsPostgres('SELECT 7 AS g', [
+      [parse('s1', 'SELECT 7 AS g'), sync()],
+      [bind('', 's1', ['extra']), execute(), sync()],
+      [parse('s2', 'SELECT $1::int AS h'), sync()],
+      [bind('', 's2'), execute(), sync()],
+    ]);
+  });
+});
