@@ -2,7 +2,7 @@ import type { BackendConfig } from '../config/types.js';
 import * as encode from '../protocol/encode.js';
 import { identifier } from '../sql/quote.js';
 import { findDeallocations, type Deallocation } from '../sql/deallocate.js';
-import { isTransactionExit } from '../sql/transaction-statement.js';
+import { runsInFailedBlock } from '../sql/transaction-statement.js';
 import type { PreparedSet } from '../pool/prepared-set.js';
 import type { PoolStats } from '../pool/pool.js';
 import { Expect, type ResponseTracker } from './response-tracker.js';
@@ -411,9 +411,11 @@ export class ClientStatements {
         this.stats!.clientParses++;
         this.drop(data, off, end);
         if (known) {
-          // A name in use: preparing the same server name twice gives PostgreSQL's own 42P05.
+          // A name in use: the client's text under the server name the server holds gives
+          // PostgreSQL's own answer, the text's error first (a syntax error, an unknown
+          // column), else 42P05.
           this.ensure(set, tracker, known);
-          this.out.push(known.parse);
+          this.out.push(encode.parseWithName(known.serverName, data.subarray(nameEnd + 1, end)));
           return tracker.pushDuplicate(name);
         }
         this.created(name, statement);
@@ -531,12 +533,13 @@ export class ClientStatements {
 
   /**
    * The server refuses the text starting at `data[start]` (NUL-terminated before `end`) with
-   * 25P02, running none of it: the transaction block has failed and the text does not end it.
+   * 25P02, running none of it: the transaction block has failed, and the text neither ends it
+   * nor is empty.
    */
   private refusesText(data: Buffer, start: number, end: number): boolean {
     if (!this.failed) return false;
     const textEnd = data.indexOf(0, start);
-    return !isTransactionExit(data, start, textEnd < 0 || textEnd > end ? end : textEnd);
+    return !runsInFailedBlock(data, start, textEnd < 0 || textEnd > end ? end : textEnd);
   }
 
   /**

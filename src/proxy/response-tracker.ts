@@ -181,15 +181,18 @@ export class ResponseTracker {
             : null;
       this.parseAnswered(entry, false);
       this.fail();
-      // PostgreSQL skips everything up to the next Sync after an error.
-      for (
-        let next = this.kinds[this.head]! & KIND;
-        this.count > 0 && next !== Expect.Sync;
-        next = this.kinds[this.head]! & KIND
-      ) {
+      // PostgreSQL skips everything up to the next Sync after an error. What the skipped requests
+      // did to the client's names is undone last first: a Close then a Parse of one name give
+      // the name back as it was before both.
+      const size = this.kinds.length;
+      let skipped = 0;
+      for (; skipped < this.count; skipped++) {
+        const next = this.kinds[(this.head + skipped) % size]! & KIND;
+        if (next === Expect.Sync) break;
         if (next === Expect.Query) this.skippedQueries++;
-        this.fail();
       }
+      for (let i = skipped - 1; i >= 0; i--) this.failAt(i);
+      for (let i = 0; i < skipped; i++) this.pop();
       if (this.count === 0) this.discarding = true;
       return false;
     }
@@ -242,17 +245,26 @@ export class ResponseTracker {
     }
   }
 
-  /** The request at the head got no success answer: a Parse created nothing, on the server or for the client. */
+  /** The request at the head got no success answer, and leaves the queue. */
   private fail(): void {
-    const name = this.names[this.head] ?? null;
-    const clientName = this.clientNames[this.head] ?? null;
-    const kind = this.kinds[this.head]! & (KIND | DUPLICATE);
-    if ((this.kinds[this.head]! & SHAPE) !== 0) this.endShapeCheck();
+    this.failAt(0);
+    this.pop();
+  }
+
+  /**
+   * The request `offset` places behind the head got no success answer: a Parse created nothing,
+   * on the server or for the client; a Close pgtide answered itself closed nothing.
+   */
+  private failAt(offset: number): void {
+    const at = (this.head + offset) % this.kinds.length;
+    const name = this.names[at] ?? null;
+    const clientName = this.clientNames[at] ?? null;
+    const kind = this.kinds[at]! & (KIND | DUPLICATE);
+    if ((this.kinds[at]! & SHAPE) !== 0) this.endShapeCheck();
     if (name !== null && kind === Expect.Parse) this.set?.delete(name);
     if (clientName !== null && name !== null && (kind === Expect.Parse || kind === Expect.FakeParse))
       this.onParseFailed?.(clientName, name);
     else if (clientName !== null && name !== null && kind === Expect.FakeClose) this.onCloseSkipped?.(clientName, name);
-    this.pop();
   }
 
   private endShapeCheck(): void {

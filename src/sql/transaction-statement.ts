@@ -48,15 +48,19 @@ export function endTransaction(lx: Lexer, d: Draft, base: number, kind: 'commit'
 }
 
 /**
- * Whether the first statement of `buf[start, end)` is one PostgreSQL still runs in a failed
- * transaction block (COMMIT, ROLLBACK, ROLLBACK TO SAVEPOINT, PREPARE TRANSACTION and their
- * synonyms): anything else there fails with 25P02 and, in a simple Query, takes the rest with it.
+ * Whether PostgreSQL still takes the text `buf[start, end)` in a failed transaction block: its
+ * first statement is COMMIT, ROLLBACK, ROLLBACK TO SAVEPOINT, PREPARE TRANSACTION or a synonym,
+ * or it holds no statement at all. Anything else there fails with 25P02 and, in a simple Query,
+ * takes the rest with it.
  */
-export function isTransactionExit(buf: Buffer, start: number, end: number): boolean {
+export function runsInFailedBlock(buf: Buffer, start: number, end: number): boolean {
   const lx = new Lexer();
   lx.reset(buf, start, end);
   lx.readLeadingHint();
-  if (lx.next() !== Tok.Word) return false;
+  let tok = lx.next();
+  while (tok === Tok.Semicolon) tok = lx.next();
+  if (tok === Tok.End) return true;
+  if (tok !== Tok.Word) return false;
   if (lx.is('end') || lx.is('abort')) return true;
   if (lx.is('prepare')) return lx.next() === Tok.Word && lx.is('transaction');
   if (!lx.is('commit') && !lx.is('rollback')) return false;

@@ -79,6 +79,17 @@ describe('named statements in failed blocks and failed batches answer as Postgre
     ]);
   });
 
+  test('an empty statement is taken in a failed block, and its Bind refused', async () => {
+    await assertAsPostgres('SELECT 8 AS i', [
+      ...failBlock,
+      [parse('s1', ''), bind('', 's1'), execute(), sync()],
+      [parse('s2', ' ; '), sync()],
+      [query('ROLLBACK')],
+      runS1,
+      [bind('', 's2'), execute(), sync()],
+    ]);
+  });
+
   test('ROLLBACK prepared in a failed block still ends it', async () => {
     await assertAsPostgres('SELECT 3 AS c', [
       ...failBlock,
@@ -117,6 +128,17 @@ describe('named statements in failed blocks and failed batches answer as Postgre
     await assertAsPostgres('SELECT 6 AS f', [
       [parse('s1', 'SELECT 6 AS f'), sync()],
       [parse('', 'SELECT 1/0'), bind('', ''), execute(), close('S', 's1'), sync()],
+      runS1,
+    ]);
+  });
+
+  test("a Parse of a name in use gets its text's own error first, else 42P05 naming the client's statement", async () => {
+    await assertAsPostgres('SELECT 9 AS j', [
+      [parse('s1', 'SELECT 9 AS j'), sync()],
+      [parse('s1', 'SELECT no_such_column'), sync()],
+      [parse('s1', 'SELECT 1; SELECT 2'), sync()],
+      [parse('s1', 'SELEC 1'), sync()],
+      [parse('s1', 'SELECT 10 AS k'), sync()],
       runS1,
     ]);
   });

@@ -123,8 +123,24 @@ describe('ResponseTracker', () => {
     t.push(Expect.Parse, false, 'pgtide_7', 'other');
     t.push(Expect.Sync);
     assert.equal(feed(t, [ErrorResponse, ReadyForQuery]), 'f f');
-    assert.deepEqual(failed, ['mine=pgtide_3', 'other=pgtide_7']);
+    // Undone last first (see the next test).
+    assert.deepEqual(failed, ['other=pgtide_7', 'mine=pgtide_3']);
     assert.equal(set.has('pgtide_7'), false, 'a skipped Parse prepared nothing');
+    assert.ok(t.idle);
+  });
+
+  it('a skipped Close then a skipped Parse of one name: the Parse is undone first, then the Close gives the name back', () => {
+    const t = new ResponseTracker();
+    t.reset(new PreparedSet(10));
+    const undone: string[] = [];
+    t.onParseFailed = (client, server) => undone.push(`parse ${client}=${server}`);
+    t.onCloseSkipped = (client, server) => undone.push(`close ${client}=${server}`);
+    t.push(Expect.Bind);
+    t.pushFake(Expect.FakeClose, 'pgtide_1', 's1');
+    t.pushFake(Expect.FakeParse, 'pgtide_2', 's1');
+    t.push(Expect.Sync);
+    assert.equal(feed(t, [ErrorResponse, ReadyForQuery]), 'f f');
+    assert.deepEqual(undone, ['parse s1=pgtide_2', 'close s1=pgtide_1']);
     assert.ok(t.idle);
   });
 

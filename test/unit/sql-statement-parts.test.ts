@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Lexer, Tok } from '../../src/sql/lexer.js';
 import { Draft, lastName, skipParens, write } from '../../src/sql/statement-draft.js';
 import { scanQuery } from '../../src/sql/query-scan.js';
-import { endTransaction, isTransactionExit, transactionModes } from '../../src/sql/transaction-statement.js';
+import { endTransaction, runsInFailedBlock, transactionModes } from '../../src/sql/transaction-statement.js';
 import { discard, reset, set } from '../../src/sql/set-statement.js';
 
 /** Lexes `sql` up to its first token and runs `part` on it; returns the draft and the token it stopped at. */
@@ -209,11 +209,14 @@ describe('lexer: names of words', () => {
 describe('transaction-statement: what still runs in a failed transaction block', () => {
   const exits = (sql: string) => {
     const buf = Buffer.from(sql);
-    return isTransactionExit(buf, 0, buf.length);
+    return runsInFailedBlock(buf, 0, buf.length);
   };
 
-  it('COMMIT, ROLLBACK, their synonyms, ROLLBACK TO and PREPARE TRANSACTION end it', () => {
+  it('COMMIT, ROLLBACK, their synonyms, ROLLBACK TO and PREPARE TRANSACTION end it; an empty text is taken', () => {
     for (const sql of [
+      '',
+      ' ; ;',
+      '/* nothing */',
       'COMMIT',
       'commit and chain',
       'END',
@@ -241,7 +244,6 @@ describe('transaction-statement: what still runs in a failed transaction block',
       'SAVEPOINT sp',
       'RELEASE sp',
       '"commit"',
-      '',
     ]) {
       assert.equal(exits(sql), false, sql);
     }
