@@ -7,7 +7,8 @@
 # Environment (none starts with PGTIDE_: pgtide refuses unknown PGTIDE_ variables):
 #   INSTANCE_NAME  names the instance and its log file (default pool1)
 #   CONFIG_FILE    TOML configuration (default /etc/pgtide/pgtide.toml); when the file does
-#                  not exist pgtide runs from the defaults and the PGTIDE_* variables alone
+#                  not exist pgtide runs from the defaults and the PGTIDE_* variables alone;
+#                  unused when the arguments name the seed's files (--pgbouncer, --pgpool)
 #   LOG_DIR        directory of the log file pgtide-$INSTANCE_NAME.log (default
 #                  /var/log/pooling); empty: log to stdout only
 #   LOG_MAX_BYTES  rotate the log file at this size (default: the supervisor's, 64 MiB)
@@ -34,10 +35,19 @@ case "$INSTANCE_NAME" in
     ;;
 esac
 
+# The seed's files given to the container (start --pgbouncer …) take the TOML's place, and
+# pgtide refuses both at once.
+seed_files=no
+for arg in "$@"; do
+  case "$arg" in --pgbouncer | --pgbouncer=* | --pgpool | --pgpool=*) seed_files=yes ;; esac
+done
+
 # The defaults go first so that options given to the container win (the last one counts).
 user_args=$#
 set -- "$@" start --supervise
-if [ -n "$CONFIG_FILE" ] && [ -e "$CONFIG_FILE" ]; then
+if [ "$seed_files" = yes ]; then
+  :
+elif [ -n "$CONFIG_FILE" ] && [ -e "$CONFIG_FILE" ]; then
   set -- "$@" --config "$CONFIG_FILE"
 else
   # Without it pgtide would look for ./pgtide.toml and /etc/pgtide/pgtide.toml itself.

@@ -7,6 +7,7 @@ import type { HbaRules } from './auth/hba.js';
 import { printCheck, warnAboutCapacity } from './check.js';
 import { loadImportedConfig, type ImportedConfig } from './config/import/load-imported.js';
 import { ImportError } from './config/import/source.js';
+import type { StateDirOptions } from './config/import/state-dir.js';
 import { importSeedStack, type SeedFiles } from './config/import/to-toml.js';
 import { DEFAULT_CONFIG_PATHS, findDefaultConfig } from './config/default-path.js';
 import { loadConfig, ConfigError } from './config/load.js';
@@ -42,6 +43,8 @@ Usage:
 
 Seed files: [--users users.txt] [--pgpool pgpool.conf] [--pool-hba pool_hba.conf]
             [--pool-passwd pool_passwd] [--haproxy haproxy.cfg] [--supervisor supervisor.conf]
+            [--state-dir DIR]  state_dir of the result (the seed has none); by default
+                               /var/lib/pgtide when that directory exists (the image's)
 
 Environment:
   INSTANCE_NAME        names this instance in logs (default pool1)
@@ -61,6 +64,7 @@ async function main(argv: string[]): Promise<number> {
       config: { type: 'string', short: 'c' },
       'no-config': { type: 'boolean' },
       output: { type: 'string', short: 'o' },
+      'state-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'V' },
       ...SEED_OPTIONS,
@@ -102,7 +106,7 @@ const SEED_OPTIONS = {
   supervisor: { type: 'string' },
 } as const;
 
-type SeedValues = { [K in keyof typeof SEED_OPTIONS]?: string };
+type SeedValues = { [K in keyof typeof SEED_OPTIONS]?: string } & { 'state-dir'?: string };
 
 /** Reads the configuration, again on every SIGHUP, from wherever the command line says. */
 type ConfigSource = () => ImportedConfig & { origin: string };
@@ -128,6 +132,8 @@ function seedFiles(values: SeedValues): SeedFiles | undefined {
 function configSource(values: SeedValues & { config?: string; 'no-config'?: boolean }): ConfigSource {
   const files = seedFiles(values);
   if (files === undefined) {
+    if (values['state-dir'] !== undefined)
+      throw new UsageError('--state-dir goes with the seed files (--pgbouncer …); in a pgtide.toml, set state_dir');
     if (values['no-config'] && values.config !== undefined)
       throw new UsageError('--config and --no-config exclude each other');
     const path = values['no-config'] ? undefined : (values.config ?? findDefaultConfig());
@@ -140,9 +146,13 @@ function configSource(values: SeedValues & { config?: string; 'no-config'?: bool
   if (values.config !== undefined || values['no-config'])
     throw new UsageError('--config (or --no-config) and the seed files (--pgbouncer …) exclude each other');
   return () => ({
-    ...loadImportedConfig(files, process.env),
+    ...loadImportedConfig(files, process.env, stateDirOption(values)),
     origin: files.pgbouncer ?? files.pgpool ?? 'imported configuration',
   });
+}
+
+function stateDirOption(values: SeedValues): StateDirOptions {
+  return values['state-dir'] === undefined ? {} : { stateDir: values['state-dir'] };
 }
 
 /** Without a file the defaults stand; a problem then says where pgtide looked for one. */
@@ -161,7 +171,7 @@ function loadDefaultable(path: string | undefined): Config {
 function importCommand(values: SeedValues & { output?: string }): number {
   const files = seedFiles(values);
   if (files === undefined) throw new UsageError('import needs --pgbouncer pgbouncer.ini (or --pgpool pgpool.conf)');
-  const { toml, warnings } = importSeedStack(files);
+  const { toml, warnings } = importSeedStack(files, stateDirOption(values));
   for (const warning of warnings) console.error(`warning: ${warning}`);
   if (values.output === undefined) process.stdout.write(toml);
   else writeFileSync(values.output, toml);

@@ -217,13 +217,23 @@ export class PoolManager implements ConnectionBudget {
   }
 
   canOpen(pool: ServerPool): boolean {
+    return this.roomUnderCaps(pool) > 0;
+  }
+
+  overCaps(pool: ServerPool): boolean {
+    return this.roomUnderCaps(pool) < 0;
+  }
+
+  /** How many more servers the pool's database and user may open under max_db_connections and
+   *  max_user_connections: negative once a reload lowered a cap below what is open. */
+  private roomUnderCaps(pool: ServerPool): number {
     const c = this.config;
-    const db = this.dbConfig(pool.key.database);
-    const maxDb = db?.max_db_connections ?? c.max_db_connections;
+    const maxDb = this.dbConfig(pool.key.database)?.max_db_connections ?? c.max_db_connections;
     const maxUser = c.users[pool.key.user]?.max_user_connections ?? c.max_user_connections;
-    if (maxDb > 0 && (this.perDatabase.get(pool.key.database) ?? 0) >= maxDb) return false;
-    if (maxUser > 0 && (this.perUser.get(pool.key.user) ?? 0) >= maxUser) return false;
-    return true;
+    let room = Number.POSITIVE_INFINITY;
+    if (maxDb > 0) room = maxDb - (this.perDatabase.get(pool.key.database) ?? 0);
+    if (maxUser > 0) room = Math.min(room, maxUser - (this.perUser.get(pool.key.user) ?? 0));
+    return room;
   }
 
   discard(pool: ServerPool): void {

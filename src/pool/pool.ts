@@ -27,6 +27,8 @@ export interface PoolWaiter {
 /** Server connections shared by all pools, counted per database and per user. */
 export interface ConnectionBudget {
   canOpen(pool: ServerPool): boolean;
+  /** The pool's database or user holds more servers than its cap (a reload lowered it). */
+  overCaps(pool: ServerPool): boolean;
   opened(pool: ServerPool): void;
   closed(pool: ServerPool): void;
   /** The pool can never log in (no such database, wrong credentials) and holds nothing. */
@@ -193,9 +195,9 @@ export class ServerPool implements ServerOwner, PoolCounters {
       server.close('server_lifetime or server_max_uses reached');
       return;
     }
-    // A reload lowered the pool size: a busy pool would otherwise lend its servers for ever.
-    if (this.servers.size > this.largestSize()) {
-      server.close('more servers than the pool size');
+    // A reload lowered the pool size or a cap: a busy pool would otherwise lend its servers for ever.
+    if (this.surplus()) {
+      server.close('more servers than the pool size or max_db_connections / max_user_connections');
       return;
     }
     const waiter = this.waiters.shift();
@@ -219,9 +221,9 @@ export class ServerPool implements ServerOwner, PoolCounters {
     );
   }
 
-  /** The most servers the pool may hold: its size and the whole reserve. */
-  private largestSize(): number {
-    return this.settings.size + this.settings.reserveSize;
+  /** More servers than the pool's size and whole reserve, or than its database's or user's cap. */
+  private surplus(): boolean {
+    return this.servers.size > this.settings.size + this.settings.reserveSize || this.budget.overCaps(this);
   }
 
   private limit(now: number): number {
@@ -298,10 +300,10 @@ export class ServerPool implements ServerOwner, PoolCounters {
         i++;
       }
     }
-    while (this.servers.size > this.largestSize()) {
+    while (this.surplus()) {
       const excess = this.idle.shift();
       if (!excess) break;
-      excess.close('more servers than the pool size');
+      excess.close('more servers than the pool size or max_db_connections / max_user_connections');
     }
     if (this.waiters.length > 0) this.grow(now);
     while (this.servers.size < s.minSize && this.budget.canOpen(this)) {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { learnProbe } from '../support/reader.js';
 import { untilAnswering } from '../support/answering.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,6 +14,7 @@ import { parse } from 'smol-toml';
 import { md5PasswordHash } from '../../src/auth/secret.js';
 import { freePorts } from '../support/free-ports.js';
 import { currentTopology } from '../support/topology.js';
+import { waitFor } from '../support/wait.js';
 
 const t = currentTopology();
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
@@ -46,9 +47,12 @@ function childEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, ...overrides };
 }
 
-function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** How the tests run the CLI: node and its script, or that inside the image's layout (imageLayout). */
+const PLAIN = [process.execPath, CLI];
+
+function runCli(args: string[], command = PLAIN): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: childEnv({}) }, (error, stdout, stderr) => {
+    execFile(command[0]!, [...command.slice(1), ...args], { env: childEnv({}) }, (error, stdout, stderr) => {
       resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr });
     });
   });
@@ -85,13 +89,22 @@ interface RunningCli {
   stop(): Promise<void>;
 }
 
-async function startCli(args: string[], env: NodeJS.ProcessEnv, ports: number[]): Promise<RunningCli> {
-  const child: ChildProcess = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+async function startCli(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ports: number[],
+  command = PLAIN,
+): Promise<RunningCli & { pid: number }> {
+  const child: ChildProcess = spawn(command[0]!, [...command.slice(1), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env,
+  });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const running = {
+    pid: child.pid!,
     output: () => out,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
@@ -342,5 +355,93 @@ describe('pgtide start --pgbouncer', { timeout: 60_000 }, () => {
     const result = await runCli(['start', '--pgbouncer', broken]);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /min_pool_size: \(9\) exceeds default_pool_size \(5\) \(from min-pool\.ini:5\)/);
+  });
+});
+
+/**
+ * The CLI as the image lays the machine out: in a mount namespace of its own, /var/lib is a new
+ * tmpfs holding only the image's state directory (or nothing, `withStateDir` false). It needs
+ * root and unshare; the reason when it cannot be had here.
+ */
+async function imageLayout(withStateDir: boolean): Promise<string[] | string> {
+  const script = `mount -t tmpfs tmpfs /var/lib && ${withStateDir ? 'mkdir /var/lib/pgtide && ' : ''}exec "$0" "$@"`;
+  const command = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, ...PLAIN];
+  const probe = await runCli(['--version'], command);
+  return probe.code === 0 ? command : `no private mount namespace here: ${probe.stderr.trim()}`;
+}
+
+const STATE_DIR_UNSET = /state_dir is not set/;
+
+/** pgtide warns of an unset state_dir in the same step that logs 'pgtide started' (at info). */
+async function startWarningsWritten(pgtide: RunningCli): Promise<void> {
+  await waitFor('pgtide started', () => pgtide.output().includes('pgtide started'), 10_000);
+  await new Promise((r) => setTimeout(r, 300));
+}
+
+describe('state_dir of an imported configuration', { timeout: 60_000 }, () => {
+  test("inside the image's layout, import sets the image's state_dir and the result starts without the warning", async (ctx) => {
+    const command = await imageLayout(true);
+    if (typeof command === 'string') return ctx.skip(command);
+    const configFile = join(dir, 'image-layout.toml');
+    const imported = await runCli(['import', ...SEED_ARGS, '-o', configFile], command);
+    assert.equal(imported.code, 0, imported.stderr);
+    assert.doesNotMatch(imported.stderr, STATE_DIR_UNSET);
+    assert.equal((parse(readFileSync(configFile, 'utf8')) as { state_dir?: string }).state_dir, '/var/lib/pgtide');
+    const { ports, env } = await harnessEnv(7, { PGTIDE_AUTH_FILE: authFile, PGTIDE_LOG_LEVEL: 'info' });
+    const pgtide = await startCli(['start', '--config', configFile], env, ports, command);
+    try {
+      const client = await connect(ports[0]!, t.database);
+      await client.end();
+      // The salt key is written at the start, in the directory the process sees.
+      const stateDir = `/proc/${pgtide.pid}/root/var/lib/pgtide`;
+      await waitFor('the salt key in state_dir', () => existsSync(join(stateDir, 'pgtide-pool1.salt-key')));
+      await startWarningsWritten(pgtide);
+      assert.doesNotMatch(pgtide.output(), STATE_DIR_UNSET);
+    } finally {
+      await pgtide.stop();
+    }
+  });
+
+  test('without that directory and without --state-dir, import says why state_dir is unset and how to set it', async (ctx) => {
+    const command = await imageLayout(false);
+    if (typeof command === 'string') return ctx.skip(command);
+    const imported = await runCli(['import', ...SEED_ARGS], command);
+    assert.equal(imported.code, 0, imported.stderr);
+    assert.match(imported.stderr, /^warning: state_dir is not set .*--state-dir DIR/m);
+    assert.equal((parse(imported.stdout) as { state_dir?: string }).state_dir, undefined);
+    assert.match(imported.stdout, /^# state_dir = "\/var\/lib\/pgtide"/m);
+  });
+
+  test('--state-dir sets it, for import and for start from the seed files alike', async () => {
+    const stateDir = join(dir, 'state');
+    const configFile = join(dir, 'state-dir.toml');
+    const imported = await runCli(['import', ...SEED_ARGS, '--state-dir', stateDir, '-o', configFile]);
+    assert.equal(imported.code, 0, imported.stderr);
+    assert.doesNotMatch(imported.stderr, STATE_DIR_UNSET);
+    assert.equal((parse(readFileSync(configFile, 'utf8')) as { state_dir?: string }).state_dir, stateDir);
+    const seedArgs = SEED_ARGS.map((arg) => (arg === seed('users.txt') ? authFile : arg));
+    for (const args of [
+      ['start', '--config', configFile],
+      ['start', ...seedArgs, '--state-dir', stateDir],
+    ]) {
+      rmSync(stateDir, { recursive: true, force: true });
+      const { ports, env } = await harnessEnv(7, { PGTIDE_AUTH_FILE: authFile, PGTIDE_LOG_LEVEL: 'info' });
+      const pgtide = await startCli(args, env, ports);
+      try {
+        await waitFor('the salt key in state_dir', () => existsSync(join(stateDir, 'pgtide-pool1.salt-key')));
+        const client = await connect(ports[0]!, t.database);
+        await client.end();
+        await startWarningsWritten(pgtide);
+        assert.doesNotMatch(pgtide.output(), STATE_DIR_UNSET, args.join(' '));
+      } finally {
+        await pgtide.stop();
+      }
+    }
+  });
+
+  test('--state-dir without the seed files is refused', async () => {
+    const result = await runCli(['start', '--config', join(dir, 'state-dir.toml'), '--state-dir', dir]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /--state-dir goes with the seed files/);
   });
 });

@@ -1,10 +1,17 @@
 // Fault campaign, part 3 (issue 17, item 5): reloads under load that remove a backend or change
-// read weights take effect at once; one that changes listen_port says it needs a restart. It breaks no node, so it runs on the shared topology.
+// read weights take effect at once; one that changes listen_port says it needs a restart; one
+// that lowers a pool size or a connection cap closes the servers above it, counted in
+// pg_stat_activity. It breaks no node, so it runs on the shared topology.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
-import { currentTopology } from '../support/topology.js';
-import { clusterBackends, startPgtide } from '../support/pgtide.js';
+import { currentTopology, sqlOn } from '../support/topology.js';
+import { clusterBackends, startPgtide, writeAuthFile } from '../support/pgtide.js';
+import { spawnPgtide, type PgtideProcess } from '../support/pgtide-process.js';
+import { allWorkersStarted, connectTo } from '../support/workers.js';
 import { learnProbe } from '../support/reader.js';
 import { waitFor } from '../support/wait.js';
 import { freePorts } from '../support/free-ports.js';
@@ -116,6 +123,145 @@ describe('faults: reloads', { timeout: 60_000 }, () => {
       await assert.rejects(new pg.Client({ ...p.pgConfig(), port: otherPort }).connect(), /ECONNREFUSED/);
     } finally {
       await p.stop();
+    }
+  });
+});
+
+/** pgtide's pooled server connections to the test database, as the primary counts them. */
+async function pooledOnPrimary(): Promise<number> {
+  const t = currentTopology();
+  const [row] = await sqlOn(
+    t.primary,
+    `SELECT count(*)::int AS n FROM pg_catalog.pg_stat_activity
+      WHERE usename = $1 AND datname = $2 AND application_name NOT LIKE 'pgtide monitor%'`,
+    [t.scramUser.user, t.database],
+  );
+  return row.n;
+}
+
+/** A pgtide process whose pgtide.toml holds `key = value` among `lines`, and a way to change it. */
+async function spawnWithLimit(key: string, value: number, lines: string[]) {
+  const t = currentTopology();
+  const dir = mkdtempSync(join(tmpdir(), 'pgtide-reload-cap-'));
+  const p = await spawnPgtide(t, dir, writeAuthFile(t, dir), [
+    `${key} = ${value}`,
+    `admin_users = ["${t.scramUser.user}"]`,
+    ...lines,
+  ]);
+  const file = join(dir, 'pgtide.toml');
+  return {
+    p,
+    /** Edit the file to `key = to`, then RELOAD on the console or SIGHUP the process. */
+    async reload(to: number, how: 'RELOAD' | 'SIGHUP'): Promise<void> {
+      writeFileSync(file, readFileSync(file, 'utf8').replace(`${key} = ${value}`, `${key} = ${to}`));
+      if (how === 'SIGHUP') return void p.child.kill('SIGHUP');
+      const admin = await connectTo(t, p, 'pgtide');
+      await admin.query('RELOAD');
+      await admin.end();
+    },
+    async stop(): Promise<void> {
+      await p.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A client of the test database whose queries fail after 15 s instead of hanging the test. */
+function clientOf(p: PgtideProcess): Promise<pg.Client> {
+  return connectTo(currentTopology(), p, undefined, { query_timeout: 15_000 });
+}
+
+describe('faults: reloads lowering or raising a connection cap', () => {
+  const SETTLE_MS = 1500;
+  for (const key of ['max_db_connections', 'max_user_connections']) {
+    for (const [workers, how] of [
+      [1, 'RELOAD'],
+      [2, 'SIGHUP'],
+    ] as const) {
+      test(`a ${how} lowering ${key} from 4 to 2 (workers = ${workers}) closes the servers above it as they become idle, not mid-transaction`, {
+        timeout: 60_000,
+      }, async (ctx) => {
+        const run = await spawnWithLimit(key, 4, [
+          `workers = ${workers}`,
+          'default_pool_size = 8',
+          // allWorkersStarted reads the primary's info line.
+          'log_level = "info"',
+          'log_connections = false',
+          'log_disconnections = false',
+        ]);
+        ctx.after(() => run.stop());
+        if (workers > 1) await allWorkersStarted(run.p);
+        const clients = await Promise.all(Array.from({ length: 12 }, () => clientOf(run.p)));
+        try {
+          // One client is in a transaction across the reload: its server must stay its own.
+          const [inTransaction, ...busy] = clients as [pg.Client, ...pg.Client[]];
+          await inTransaction.query('BEGIN');
+          await inTransaction.query('CREATE TEMP TABLE during_reload (n int) ON COMMIT DROP');
+          let stop = false;
+          // The other clients keep every server busy: none waits out server_idle_timeout.
+          const answered = busy.map(() => 0);
+          const load = busy.map(async (c, i) => {
+            while (!stop) {
+              await c.query('SELECT pg_catalog.pg_sleep(0.02)');
+              answered[i]!++;
+            }
+          });
+          await new Promise((r) => setTimeout(r, 300));
+          const before = await pooledOnPrimary();
+          assert.ok(before > 2, `only ${before} servers open under load before the reload`);
+          const reloadedAt = Date.now();
+          await run.reload(2, how);
+          const samples: { at: number; n: number }[] = [];
+          while (Date.now() - reloadedAt < SETTLE_MS + 1500) {
+            samples.push({ at: Date.now() - reloadedAt, n: await pooledOnPrimary() });
+            if (samples.length === 10) await inTransaction.query('INSERT INTO during_reload VALUES (1)');
+            // Its commit frees the server the clients of its worker wait for (1 per worker with 2).
+            if (samples.length === 20) await inTransaction.query('COMMIT');
+            await new Promise((r) => setTimeout(r, 25));
+          }
+          const answeredAfter = [...answered];
+          await new Promise((r) => setTimeout(r, 300));
+          stop = true;
+          await Promise.all(load);
+          const firstAtCap = samples.find((_, i) => samples.slice(i).every((later) => later.n <= 2));
+          ctx.diagnostic(
+            `servers: ${before} under load before; at most 2 from the sample at ${firstAtCap?.at ?? 'never'} ms after the reload (first sample at ${samples[0]!.at} ms: ${samples[0]!.n})`,
+          );
+          const late = samples.filter((s) => s.at >= SETTLE_MS).map((s) => s.n);
+          assert.ok(Math.max(...late) <= 2, `servers open ${SETTLE_MS} ms after the reload: ${late.join(' ')}`);
+          // Every client still gets a turn on the servers that are left.
+          assert.ok(
+            answered.every((n, i) => n > answeredAfter[i]!),
+            `a client got no server in the last 300 ms: ${answered.join(' ')}`,
+          );
+        } finally {
+          await Promise.all(clients.map((c) => c.end().catch(() => {})));
+        }
+      });
+    }
+  }
+
+  test('a RELOAD raising max_db_connections gives a waiting client a server at once', {
+    timeout: 60_000,
+  }, async (ctx) => {
+    const run = await spawnWithLimit('max_db_connections', 1, ['default_pool_size = 4']);
+    ctx.after(() => run.stop());
+    const [holder, waiter] = [await clientOf(run.p), await clientOf(run.p)];
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1');
+      let answeredAt = 0;
+      const waiting = waiter.query('SELECT 2 AS two').then((r) => ((answeredAt = Date.now()), r.rows[0].two));
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(answeredAt, 0, 'the second client got a server beyond max_db_connections = 1');
+      const reloadedAt = Date.now();
+      await run.reload(2, 'RELOAD');
+      assert.equal(await waiting, 2);
+      ctx.diagnostic(`answered ${answeredAt - reloadedAt} ms after RELOAD was sent`);
+      assert.ok(answeredAt - reloadedAt < 1000, `the waiting client got a server ${answeredAt - reloadedAt} ms after`);
+      await holder.query('COMMIT');
+    } finally {
+      await Promise.all([holder, waiter].map((c) => c.end().catch(() => {})));
     }
   });
 });

@@ -220,10 +220,11 @@ describe('docker/docker-entrypoint.sh', () => {
   async function startEntrypoint(
     instance: string,
     extra: Record<string, string> = {},
+    args: string[] = [],
   ): Promise<{ entrypoint: Watched; port: number }> {
     const [port, adminPort] = (await freePorts(2)) as [number, number];
     const entrypoint = new Watched(
-      spawn(ENTRYPOINT, [], {
+      spawn(ENTRYPOINT, args, {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: cleanEnv({
           INSTANCE_NAME: instance,
@@ -278,6 +279,32 @@ describe('docker/docker-entrypoint.sh', () => {
       );
       assert.ok(lines.some((line) => line.includes('not opening it a second time')));
       assert.match(lines.at(-1)!, /supervisor: pooler stopped/, "the supervisor's last line");
+    } finally {
+      if (entrypoint.child.exitCode === null) entrypoint.child.kill('SIGKILL');
+    }
+  });
+
+  test("runs from the seed's files given after start, in place of the image's config file", async () => {
+    const seed = (file: string) => join(ROOT, 'test/fixtures/seed', file);
+    const stateDir = join(dir, 'state');
+    // pgpool.conf's check user is the seed's; the harness's logs in instead.
+    const harness = {
+      PGTIDE_STATE_DIR: stateDir,
+      PGTIDE_SR_CHECK_USER: t.scramUser.user,
+      PGTIDE_SR_CHECK_PASSWORD: t.scramUser.password,
+    };
+    const { entrypoint, port } = await startEntrypoint('pool9', harness, [
+      'start',
+      '--pgbouncer',
+      seed('pgbouncer.ini'),
+      '--pgpool',
+      seed('pgpool.conf'),
+    ]);
+    try {
+      assert.equal(await queryThrough(port, entrypoint), 42);
+      assert.match(entrypoint.output, /default_pool_size lowered/, "the import's warnings are logged");
+      entrypoint.child.kill('SIGTERM');
+      assert.equal(await entrypoint.exited, 0);
     } finally {
       if (entrypoint.child.exitCode === null) entrypoint.child.kill('SIGKILL');
     }

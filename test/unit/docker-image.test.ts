@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../src/config/load.js';
 import { readEnv } from '../../src/config/env.js';
+import { IMAGE_STATE_DIR } from '../../src/config/import/state-dir.js';
 
 // Compiled to dist/test/unit/: the repository is three levels up.
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -107,6 +108,8 @@ test('logs go to the volume /var/log/pooling, which the non-root user owns', () 
 
 test('the default config keeps its timeline memory in a directory the non-root user owns', () => {
   assert.equal(defaultConfig().state_dir, '/var/lib/pgtide');
+  // pgtide import sets the same directory when it finds it (an import run inside the image).
+  assert.equal(defaultConfig().state_dir, IMAGE_STATE_DIR);
   assert.ok(
     all('RUN').some(
       (run) => /mkdir -p [^&]*\/var\/lib\/pgtide/.test(run) && /chown pgtide:pgtide [^&]*\/var\/lib\/pgtide/.test(run),

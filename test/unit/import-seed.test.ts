@@ -306,3 +306,33 @@ describe('importing other stacks', () => {
     assert.throws(() => importSeedStack({ pgpool }), /bad\.conf:2: backend_hostname0: unterminated quoted string/);
   });
 });
+
+describe('state_dir, which the seed has no setting for', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgtide-import-state-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const missing = join(dir, 'missing');
+  const single = join(dir, 'single.ini');
+  writeFileSync(single, '[databases]\n* = host=db1 port=5432\n[pgbouncer]\nlisten_port = 6432\n');
+  const unsetWarning = (warnings: string[]) => warnings.filter((w) => w.startsWith('state_dir is not set'));
+  const cases: { name: string; files: SeedFiles; stateDir?: string; image: string; set?: string; warns: boolean }[] = [
+    { name: "the image's directory, when it exists", files: seedFiles, image: dir, set: dir, warns: false },
+    { name: '--state-dir wins over it', files: seedFiles, stateDir: missing, image: dir, set: missing, warns: false },
+    { name: 'neither: unset, with a warning for three backends', files: seedFiles, image: missing, warns: true },
+    {
+      name: 'neither, one backend: unset, as pgtide start does not warn',
+      files: { pgbouncer: single },
+      image: missing,
+      warns: false,
+    },
+    { name: "--state-dir '': unset, no warning", files: seedFiles, stateDir: '', image: dir, warns: false },
+  ];
+  for (const c of cases) {
+    test(c.name, () => {
+      const options = { imageStateDir: c.image, ...(c.stateDir === undefined ? {} : { stateDir: c.stateDir }) };
+      const { toml, warnings } = importSeedStack(c.files, options);
+      assert.equal(parseConfig(toml, 'imported.toml').state_dir, c.set ?? '');
+      assert.equal(unsetWarning(warnings).length, c.warns ? 1 : 0, warnings.join('\n'));
+      if (c.set === undefined) assert.match(toml, /^# state_dir = /m);
+    });
+  }
+});

@@ -7,6 +7,7 @@ import { keyLines } from '../locate.js';
 import { ConfigError, toProblems, type Path, type Problem } from '../problems.js';
 import type { Config } from '../types.js';
 import { configIssues } from '../validate.js';
+import type { StateDirOptions } from './state-dir.js';
 import { importSeedStack, type SeedFiles } from './to-toml.js';
 
 export interface ImportedConfig {
@@ -21,8 +22,12 @@ export interface ImportedConfig {
  * sees to that, so `pgtide import` writes the same.) Problems name the source line the key came from (e.g.
  * pgbouncer.ini:24); ImportError (file:line) and ConfigError are thrown.
  */
-export function loadImportedConfig(files: SeedFiles, env: NodeJS.ProcessEnv): ImportedConfig {
-  const { toml, warnings } = importSeedStack(files);
+export function loadImportedConfig(
+  files: SeedFiles,
+  env: NodeJS.ProcessEnv,
+  options: StateDirOptions = {},
+): ImportedConfig {
+  const { toml, warnings } = importSeedStack(files, options);
   const source = files.pgbouncer ?? files.pgpool ?? 'imported configuration';
   const originOf = originLines(toml);
   let imported: Config;

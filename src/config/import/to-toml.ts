@@ -14,6 +14,7 @@ import { formatHbaProblem } from '../../auth/hba.js';
 import { hbaFileProblems } from '../hba-file.js';
 import { parsePoolPasswd } from './pool-passwd.js';
 import { ImportError, readSource } from './source.js';
+import { mapStateDir, type StateDirOptions } from './state-dir.js';
 import { TomlDraft, type TomlValue } from './toml-draft.js';
 
 /** Paths of the seed's files; any may be missing. */
@@ -35,7 +36,7 @@ export interface ImportResult {
 /** PgBouncer's defaults for the keys the listening step reads. */
 const PGBOUNCER_DEFAULT_PORT = 6432;
 
-export function importSeedStack(files: SeedFiles): ImportResult {
+export function importSeedStack(files: SeedFiles, options: StateDirOptions = {}): ImportResult {
   const ctx: ImportContext = {
     draft: new TomlDraft(),
     warnings: [],
@@ -68,6 +69,8 @@ export function importSeedStack(files: SeedFiles): ImportResult {
   }
   ctx.draft.heading('Authentication');
   mapAuthentication(ctx, files, pgpool);
+  ctx.draft.heading('State kept across restarts');
+  mapStateDir(ctx, options, ctx.draft.tableCount('[[backends]]'));
   if (files.supervisor !== undefined) mapSupervisor(ctx, files.supervisor);
   if (pgpool === undefined && servers.length === 0)
     ctx.warnings.push('no backend servers were found: add a [[backends]] table before starting pgtide');

@@ -53,6 +53,11 @@ export class TomlDraft {
     return undefined;
   }
 
+  /** How many tables with this header were added (`[[backends]]`: the backends). */
+  tableCount(header: string): number {
+    return this.tables.filter((table) => table.header === header).length;
+  }
+
   /** A `[header]` or `[[header]]` table, rendered after every top-level key. */
   table(header: string, entries: [string, TomlValue][], ...comments: string[]): void {
     this.tables.push({ header, comments: comments.flatMap((line) => line.split('\n')), entries });
