@@ -45,7 +45,8 @@ export function refuseAfterStartup(raw: net.Socket, ctx: ProxyContext, message: 
       case 'ssl':
       case 'gssenc':
         if (got.consumed < chunk.length) return refuse(SQLSTATE.PROTOCOL_VIOLATION, 'unexpected data after SSLRequest');
-        if (packet.kind === 'ssl' && ctx.clientTls && !(socket instanceof tls.TLSSocket)) {
+        if (packet.kind === 'ssl' && ctx.clientTls) {
+          reader.tlsStarted();
           socket.write('S');
           socket.removeListener('data', onData);
           socket = new tls.TLSSocket(socket, { isServer: true, secureContext: ctx.clientTls });

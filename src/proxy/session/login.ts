@@ -71,10 +71,11 @@ function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Buffer | 
       // Bytes already sent behind the SSLRequest were not protected by TLS: an injection.
       if (rest) return s.protocolViolation('unexpected data after SSLRequest');
       s.startup!.reset();
-      if (!s.ctx.clientTls || s.socket instanceof tls.TLSSocket) {
+      if (!s.ctx.clientTls) {
         s.socket.write(NO);
         return;
       }
+      s.startup!.tlsStarted();
       s.socket.write(YES);
       return startTls(s);
     case 'startup':
