@@ -8,8 +8,6 @@ export const SSL_REQUEST_CODE = 80877103,
 /** Same bound as PostgreSQL's MAX_STARTUP_PACKET_LENGTH. */
 export const MAX_STARTUP_PACKET = 10000;
 
-/** Request codes use major version 1234, which no real protocol will ever have. */
-const REQUEST_CODE_MAJOR = 1234;
 /** 3.0 cancel keys are 4 bytes; 3.2 allows up to 256. */
 const MIN_CANCEL_SECRET = 4;
 const MAX_CANCEL_SECRET = 256;
@@ -56,6 +54,10 @@ function typedMessageError(firstByte: number): StartupPacket {
  * After returning a packet it is ready for the next one; reset() discards a partial packet.
  */
 export class StartupReader {
+  /** An SSLRequest (or GSSENCRequest) was answered: PostgreSQL answers each once, and neither
+   *  after TLS began; another is read as the unknown protocol version it then is. */
+  private sslDone = false;
+  private gssDone = false;
   /** Length word, gathered byte by byte because it may straddle chunks. */
   private lengthBytes = 0;
   private length = 0;
@@ -63,6 +65,12 @@ export class StartupReader {
   private packet: Buffer | null = null;
   private fill = 0;
 
+  /** The SSLRequest just read was answered 'S': TLS begins, and no encryption request is answered after it. */
+  tlsStarted(): void {
+    this.gssDone = true;
+  }
+
+  /** Discards a partial packet; what was answered is kept. */
   reset(): void {
     this.lengthBytes = 0;
     this.length = 0;
@@ -103,6 +111,13 @@ export class StartupReader {
 
   private finish(packet: StartupPacket, consumed: number): { packet: StartupPacket; consumed: number } {
     this.reset();
+    if (packet.kind === 'ssl') {
+      if (this.sslDone) packet = unsupportedProtocol(SSL_REQUEST_CODE);
+      this.sslDone = true;
+    } else if (packet.kind === 'gssenc') {
+      if (this.gssDone) packet = unsupportedProtocol(GSSENC_REQUEST_CODE);
+      this.gssDone = true;
+    }
     return { packet, consumed };
   }
 }
@@ -123,10 +138,19 @@ function parseStartupPacket(packet: Buffer): StartupPacket {
     return { kind: 'cancel', pid: packet.readUInt32BE(8), secret: Buffer.from(packet.subarray(12)) };
   }
   const major = code >>> 16;
-  const minor = code & 0xffff;
-  if (major === REQUEST_CODE_MAJOR) return violation(`unsupported request code ${major}.${minor}`);
-  if (major !== 3) return violation(`unsupported frontend protocol ${major}.${minor}: server supports 3.0`);
-  return parseStartupParams(packet, major, minor);
+  if (major !== 3) return unsupportedProtocol(code);
+  return parseStartupParams(packet, major, code & 0xffff);
+}
+
+/** A version pgtide does not speak, or a request code it does not know (or answers no more):
+ *  PostgreSQL refuses both as an unsupported protocol (0A000). pgtide speaks 3.0 alone: a 3.x
+ *  startup is answered with NegotiateProtocolVersion (see onStartupPacket). */
+function unsupportedProtocol(code: number): StartupPacket {
+  return {
+    kind: 'error',
+    sqlstate: SQLSTATE.FEATURE_NOT_SUPPORTED,
+    message: `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}: server supports 3.0`,
+  };
 }
 
 function parseStartupParams(packet: Buffer, major: number, minor: number): StartupPacket {

@@ -30,6 +30,7 @@ import { keepUntracked } from './session/untracked.js';
 import { holdsFirstAnswer, holdsRefusal, type Resend, retryRead } from './session/read-retry.js';
 import { bindSocket } from './session/socket.js';
 import { closeSession } from './session/close.js';
+import { clientEnded, leaveIfAnswered } from './session/client-end.js';
 import { defineChoices, defineFlags, type Choices } from './session/flags.js';
 import { fromTicks, toTicks } from './session/clock.js';
 
@@ -136,6 +137,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   chunkReadOnly: boolean | undefined = undefined;
   /** `SET pgtide.route = primary | standby | auto`. */
   declare routeOverride: 'primary' | 'standby' | 'auto';
+  /** The client sends nothing more: its FIN came, or a Terminate; it leaves once answered (session/client-end.ts). */
+  declare clientEnd: 'open' | 'ended' | 'terminated';
   /** default_transaction_read_only is on for this client (startup or SET). */
   declare readOnlySession: boolean;
   /** Its transactions are serializable by default, which standbys refuse: everything goes to the primary. */
@@ -256,6 +259,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   /** The forward path, client to server: a chunk scanned once, then sent as received to the linked server, or queued. */
   onQueryData(chunk: Buffer): void {
+    // What follows a Terminate is never read, as by PostgreSQL.
+    if (this.clientEnd === 'terminated') return;
     if (mustDefer(this)) return defer(this, chunk);
     const linked = this.server;
     beginChunk(this);
@@ -294,7 +299,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         if (this.state === State.Ready) acquire(this);
       }
     }
-    if (this.terminateAt >= 0) closeSession(this, true);
+    if (this.terminateAt >= 0) clientEnded(this, true);
   }
 
   /** Forward client bytes, rewritten for this server when the link tracks prepared statements. */
@@ -391,6 +396,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   onServerIdle(status: number): void {
     transactionAnswered(this, status);
+    if (this.clientEnd !== 'open') leaveIfAnswered(this);
   }
 
   get clientPid(): number {
@@ -454,6 +460,14 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** Called by the janitor once a second. */
   checkTimeouts(now: number): void {
     checkTimeouts(this, now);
+    // An ended client whose last answer came by a path that does not look (a console answer
+    // from the workers, a login refused) leaves at the next tick.
+    if (this.clientEnd !== 'open') leaveIfAnswered(this);
+  }
+
+  /** The client's FIN: it has sent all it will. */
+  onClientEnd(): void {
+    clientEnded(this, false);
   }
 
   // ---- ending ----
@@ -516,5 +530,6 @@ const SESSION_CHOICES: Choices<ClientSession> = {
   mode: ['transaction', 'session', 'statement'],
   consistency: ['read_your_writes', 'eventual', 'primary_only'],
   routeOverride: ['auto', 'primary', 'standby'],
+  clientEnd: ['open', 'ended', 'terminated'],
 };
 defineChoices<ClientSession>(ClientSession.prototype, SESSION_CHOICES);

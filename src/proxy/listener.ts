@@ -64,7 +64,9 @@ function open(
   onConnection: (socket: net.Socket) => void,
 ): Promise<net.Server> {
   return new Promise((resolve, reject) => {
-    const server = net.createServer({ noDelay: true, keepAlive }, onConnection);
+    // allowHalfOpen: a client's FIN does not end our side; the session ends it once the client
+    // has its answers (session/client-end.ts), as PostgreSQL answers what came before the FIN.
+    const server = net.createServer({ noDelay: true, keepAlive, allowHalfOpen: true }, onConnection);
     server.once('error', reject);
     server.listen(options, () => {
       server.removeListener('error', reject);

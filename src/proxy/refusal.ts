@@ -33,6 +33,8 @@ export function refuseAfterStartup(raw: net.Socket, ctx: ProxyContext, message: 
     else socket.end();
     setTimeout(() => socket.destroy(), 1000).unref();
   };
+  // The client ended its side before its startup packet (sockets are half-open, see listener.ts).
+  const onEnd = () => finish();
   const refuse = (code: string, text: string) => {
     ctx.pools.countError(code);
     finish(encode.errorResponse('FATAL', code, text));
@@ -45,12 +47,14 @@ export function refuseAfterStartup(raw: net.Socket, ctx: ProxyContext, message: 
       case 'ssl':
       case 'gssenc':
         if (got.consumed < chunk.length) return refuse(SQLSTATE.PROTOCOL_VIOLATION, 'unexpected data after SSLRequest');
-        if (packet.kind === 'ssl' && ctx.clientTls && !(socket instanceof tls.TLSSocket)) {
+        if (packet.kind === 'ssl' && ctx.clientTls) {
+          reader.tlsStarted();
           socket.write('S');
           socket.removeListener('data', onData);
           socket = new tls.TLSSocket(socket, { isServer: true, secureContext: ctx.clientTls });
           socket.on('error', () => {});
           socket.on('data', onData);
+          socket.once('end', onEnd);
           return;
         }
         socket.write('N');
@@ -72,4 +76,5 @@ export function refuseAfterStartup(raw: net.Socket, ctx: ProxyContext, message: 
     clearTimeout(timer);
   });
   raw.on('data', onData);
+  raw.once('end', onEnd);
 }

@@ -10,7 +10,14 @@ import pg from 'pg';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { formatScramSecret, scramSecretFromPassword } from '../../src/auth/secret.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
-import { rawExchange, startupPacket } from '../support/raw-client.js';
+import {
+  GSSENC_REQUEST,
+  SSL_REQUEST,
+  askEncryption,
+  rawConnect,
+  rawExchange,
+  startupPacket,
+} from '../support/raw-client.js';
 import { terminate } from '../../src/protocol/encode.js';
 import { WireClient } from '../support/pipeline.js';
 import type { Config, PoolMode } from '../../src/config/types.js';
@@ -133,6 +140,55 @@ for (const mode of ['transaction', 'session'] as PoolMode[]) {
     });
   });
 }
+
+/** The answers to encryption requests sent one after another on one connection, then the
+ *  first byte of the answer to a startup packet if the connection is still open. */
+async function encryptionDialogue(port: number, requests: ('ssl' | 'gss')[]): Promise<string[]> {
+  const socket = await rawConnect(port);
+  try {
+    const answers: string[] = [];
+    for (const request of requests) {
+      const answer = await askEncryption(socket, request === 'ssl' ? SSL_REQUEST : GSSENC_REQUEST);
+      answers.push(answer);
+      if (answer.length !== 1) return answers;
+    }
+    const first = new Promise<string>((resolve) =>
+      socket.once('data', (d: Buffer) => resolve(String.fromCharCode(d[0]!))),
+    );
+    socket.write(startupPacket({ user: t.scramUser.user, database: t.database }));
+    answers.push(`startup: ${await first}`);
+    return answers;
+  } finally {
+    socket.destroy();
+  }
+}
+
+// PostgreSQL answers an SSLRequest once and a GSSENCRequest once (postmaster's
+// ProcessStartupPacket); another is read as protocol version 1234.5679 or 1234.5680 and refused
+// (0A000, "unsupported frontend protocol"). libpq's gssencmode=prefer sends a GSSENCRequest, then
+// an SSLRequest after its N: that must go on working.
+describe('encryption requests answered as PostgreSQL answers them (no client TLS)', { timeout: 60_000 }, () => {
+  let p: RunningPgtide;
+  before(async () => {
+    p = await startPgtide(t);
+  });
+  after(() => p.stop());
+
+  const sequences: { requests: ('ssl' | 'gss')[]; expected: string[] }[] = [
+    { requests: ['ssl', 'ssl'], expected: ['N', 'E FATAL 0A000'] },
+    { requests: ['gss', 'gss'], expected: ['N', 'E FATAL 0A000'] },
+    { requests: ['ssl', 'gss', 'ssl'], expected: ['N', 'N', 'E FATAL 0A000'] },
+    { requests: ['gss', 'ssl', 'gss'], expected: ['N', 'N', 'E FATAL 0A000'] },
+    { requests: ['gss', 'ssl'], expected: ['N', 'N', 'startup: R'] },
+    { requests: ['ssl', 'gss'], expected: ['N', 'N', 'startup: R'] },
+  ];
+  for (const { requests, expected } of sequences) {
+    test(`${requests.join(', ')}: ${expected.join(', ')}`, async () => {
+      assert.deepEqual(await encryptionDialogue(t.primary.port, requests), expected, 'directly');
+      assert.deepEqual(await encryptionDialogue(p.port, requests), expected, 'through pgtide');
+    });
+  }
+});
 
 /** A role whose stored SCRAM secret asks logins for 1,000,000 iterations (~190 ms of HMACs each). */
 describe('a server asking for more SCRAM iterations than server_scram_max_iterations', () => {

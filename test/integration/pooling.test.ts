@@ -6,7 +6,7 @@ import { waitFor } from '../support/wait.js';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { psql } from '../support/psql.js';
-import { sendCancelRequest } from '../support/raw-client.js';
+import { rawConnect, sendCancelRequest } from '../support/raw-client.js';
 import { bind, execute, parse, WireClient, type WireLogin } from '../support/pipeline.js';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -304,6 +304,14 @@ describe('limits', { timeout: 60_000 }, () => {
       );
       const extra = new pg.Client(p.pgConfig());
       await assert.rejects(extra.connect(), (err: { code?: string }) => err.code === '53300');
+      // One that ends its side before its startup packet is closed at once, not held until the refusal's timeout.
+      const silent = await rawConnect(p.port);
+      const started = Date.now();
+      await new Promise((resolve) => {
+        silent.once('close', resolve);
+        silent.end();
+      });
+      assert.ok(Date.now() - started < 1000, `closed after ${Date.now() - started} ms`);
       await Promise.all(held.map((c) => c.end()));
     } finally {
       await p.stop();

@@ -8,6 +8,8 @@ import pg from 'pg';
 import { currentTopology } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { psql } from '../support/psql.js';
+import tls from 'node:tls';
+import { GSSENC_REQUEST, SSL_REQUEST, askEncryption, rawConnect } from '../support/raw-client.js';
 
 const t = currentTopology();
 
@@ -34,6 +36,28 @@ describe('client TLS', { timeout: 60_000 }, () => {
     assert.equal((await c.query('SELECT 40 + 2 AS v')).rows[0].v, 42);
     await c.end();
   });
+
+  // As PostgreSQL 18 (measured with ssl = on): after its S, neither request is answered again;
+  // each is read as an unsupported protocol version, refused over the TLS session.
+  for (const [name, request] of [
+    ['SSLRequest', SSL_REQUEST],
+    ['GSSENCRequest', GSSENC_REQUEST],
+  ] as const) {
+    test(`${name} inside the TLS session: FATAL 0A000, not a second answer`, async () => {
+      const raw = await rawConnect(p.port);
+      assert.equal(await askEncryption(raw, SSL_REQUEST), 'S');
+      const secure = tls.connect({ socket: raw, rejectUnauthorized: false });
+      await new Promise<void>((resolve, reject) => {
+        secure.once('secureConnect', resolve);
+        secure.once('error', reject);
+      });
+      try {
+        assert.equal(await askEncryption(secure, request), 'E FATAL 0A000');
+      } finally {
+        secure.destroy();
+      }
+    });
+  }
 
   test('a plaintext client is refused with 28000 when TLS is required', async () => {
     const c = new pg.Client(p.pgConfig({ ssl: false }));

@@ -2,6 +2,7 @@
 // (pipelines no driver would build, answers compared byte for byte with PostgreSQL's own), and
 // helpers that decide which pooled server runs a transaction.
 import net from 'node:net';
+import tls from 'node:tls';
 import { after, before } from 'node:test';
 import pg from 'pg';
 import { md5Response } from '../../src/auth/md5.js';
@@ -12,6 +13,7 @@ import {
   passwordMessage,
   saslInitialResponse,
   saslResponse,
+  sslRequest,
   startupMessage,
   terminate,
 } from '../../src/protocol/encode.js';
@@ -97,6 +99,8 @@ export interface WireLogin {
   database: string;
   /** More startup parameters (application_name, options …). */
   params?: Record<string, string>;
+  /** Ask for TLS first (the peer's certificate is not checked). */
+  tls?: boolean;
 }
 
 /**
@@ -110,19 +114,24 @@ export class WireClient {
   private readonly inbox: Message[] = [];
   private wake: (() => void) | null = null;
   private failure: Error | null = null;
+  private closed = false;
 
   private constructor(private readonly socket: net.Socket) {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', (err) => this.fail(err));
-    socket.on('close', () => this.fail(new Error('connection closed by the peer')));
+    socket.on('close', () => {
+      this.closed = true;
+      this.fail(new Error('connection closed by the peer'));
+    });
   }
 
   static async connect(login: WireLogin): Promise<WireClient> {
-    const socket = await new Promise<net.Socket>((resolve, reject) => {
+    let socket = await new Promise<net.Socket>((resolve, reject) => {
       const s = net.connect({ host: login.host, port: login.port }, () => resolve(s));
       s.once('error', reject);
     });
+    if (login.tls) socket = await startTls(socket);
     const client = new WireClient(socket);
     try {
       await client.authenticate(login);
@@ -154,6 +163,25 @@ export class WireClient {
     const syncPoints = messages.filter((m) => m[0] === FrontendMessage.Sync || m[0] === FrontendMessage.Query).length;
     this.send(...messages);
     return this.untilReady(syncPoints);
+  }
+
+  /** Sends the messages, then a FIN: the client writes nothing more but still reads. */
+  sendAndEnd(...messages: Buffer[]): void {
+    this.socket.end(Buffer.concat(messages));
+  }
+
+  /** Every message from now until the peer closes the connection. */
+  async untilClosed(timeoutMs = 10_000): Promise<Message[]> {
+    const got: Message[] = [];
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        got.push(await this.next(deadline));
+      } catch (err) {
+        if (this.closed) return got;
+        throw err;
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -254,6 +282,25 @@ export class WireClient {
       });
     }
   }
+}
+
+/** An SSLRequest answered 'S', then the TLS handshake over `socket`. */
+async function startTls(socket: net.Socket): Promise<tls.TLSSocket> {
+  const answer = await new Promise<Buffer>((resolve, reject) => {
+    socket.once('data', resolve);
+    socket.once('error', reject);
+    socket.write(sslRequest());
+  });
+  if (answer.toString() !== 'S') {
+    socket.destroy();
+    throw new Error(`the peer answered the SSLRequest with ${JSON.stringify(answer.toString('latin1'))}`);
+  }
+  const secure = tls.connect({ socket, rejectUnauthorized: false });
+  await new Promise<void>((resolve, reject) => {
+    secure.once('secureConnect', resolve);
+    secure.once('error', reject);
+  });
+  return secure;
 }
 
 function errorText(body: Buffer): string {

@@ -58,6 +58,40 @@ export async function rawExchange(port: number, chunks: Buffer[], waitMs = 2000)
   return { received, closed, error: firstError(received) };
 }
 
+/** SSLRequest and GSSENCRequest: the request codes 1234.5679 and 1234.5680. */
+export const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+export const GSSENC_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30]);
+
+/**
+ * Sends an encryption request on `socket` and resolves with the answer: its one byte ('S',
+ * 'N'), or `E <severity> <SQLSTATE>` for an ErrorResponse after which the peer closed, or
+ * 'no answer' when nothing came within `waitMs`.
+ */
+export function askEncryption(socket: net.Socket, request: Buffer, waitMs = 2000): Promise<string> {
+  return new Promise((resolve) => {
+    let got = Buffer.alloc(0);
+    const done = (answer: string) => {
+      clearTimeout(timer);
+      socket.removeListener('data', onData);
+      socket.removeListener('close', onClose);
+      resolve(answer);
+    };
+    const onData = (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      if (got.length === 1 && (got[0] === 0x53 || got[0] === 0x4e)) done(got.toString());
+    };
+    const onClose = () => {
+      const e = firstError(got);
+      done(e ? `E ${e.severity} ${e.code}` : `closed after ${JSON.stringify(got.toString('latin1'))}`);
+    };
+    const timer = setTimeout(() => done('no answer'), waitMs);
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    socket.on('error', () => {});
+    socket.write(request);
+  });
+}
+
 /** The first ErrorResponse in a stream of typed messages starting at `off`. */
 export function firstError(bytes: Buffer, off = 0): ErrorFields | null {
   while (off + 5 <= bytes.length) {

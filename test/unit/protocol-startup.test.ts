@@ -117,6 +117,43 @@ describe('StartupReader: request codes', () => {
     assert.equal(reader.push(serialize.startup({ user: 'u' }))?.packet.kind, 'startup');
   });
 
+  describe('each encryption request is answered once, as by PostgreSQL', () => {
+    const SSL = encode.sslRequest();
+    const GSS = packet(80877104);
+    /** What the reader makes of each packet in turn; 'S' after an ssl starts TLS. */
+    function readAll(...steps: (Buffer | 'S')[]): string[] {
+      const reader = new StartupReader();
+      const seen: string[] = [];
+      for (const step of steps) {
+        if (step === 'S') {
+          reader.tlsStarted();
+          continue;
+        }
+        const got = reader.push(step)!.packet;
+        seen.push(got.kind === 'error' ? `${got.sqlstate} ${got.message}` : got.kind);
+      }
+      return seen;
+    }
+    const SECOND_SSL = '0A000 unsupported frontend protocol 1234.5679: server supports 3.0';
+    const SECOND_GSS = '0A000 unsupported frontend protocol 1234.5680: server supports 3.0';
+
+    it('a second SSLRequest, after N or after TLS began, is an unsupported protocol', () => {
+      assert.deepEqual(readAll(SSL, SSL), ['ssl', SECOND_SSL]);
+      assert.deepEqual(readAll(SSL, 'S', SSL), ['ssl', SECOND_SSL]);
+    });
+
+    it('a second GSSENCRequest too, and one after TLS began', () => {
+      assert.deepEqual(readAll(GSS, GSS), ['gssenc', SECOND_GSS]);
+      assert.deepEqual(readAll(SSL, 'S', GSS), ['ssl', SECOND_GSS]);
+      assert.deepEqual(readAll(GSS, SSL, 'S', GSS), ['gssenc', 'ssl', SECOND_GSS]);
+    });
+
+    it("an SSLRequest after GSSENCRequest's N (libpq's gssencmode=prefer), and the reverse, are answered", () => {
+      assert.deepEqual(readAll(GSS, SSL, serialize.startup({ user: 'u' })), ['gssenc', 'ssl', 'startup']);
+      assert.deepEqual(readAll(SSL, GSS, SSL), ['ssl', 'gssenc', SECOND_SSL]);
+    });
+  });
+
   it('decodes GSSENCRequest', () => {
     assert.deepEqual(readOne(packet(80877104)).packet, { kind: 'gssenc' });
   });
@@ -169,14 +206,18 @@ describe('StartupReader: hostile input', () => {
     expectError(serialize.query('SELECT 1'), '08P01', /message of type 'Q'/);
   });
 
-  it('rejects unknown protocol versions', () => {
+  it('rejects unknown protocol versions and request codes with 0A000, as PostgreSQL does', () => {
     expectError(
       packet(version(4, 0), pairs('user', 'u', '')),
-      '08P01',
+      '0A000',
       /^unsupported frontend protocol 4\.0: server supports 3\.0$/,
     );
-    expectError(packet(version(2, 0), pairs('user', 'u', '')), '08P01', /unsupported frontend protocol 2\.0/);
-    expectError(packet(version(1234, 5681)), '08P01', /unsupported request code 1234\.5681/);
+    expectError(packet(version(2, 0), pairs('user', 'u', '')), '0A000', /unsupported frontend protocol 2\.0/);
+    expectError(
+      packet(version(1234, 5681)),
+      '0A000',
+      /^unsupported frontend protocol 1234\.5681: server supports 3\.0$/,
+    );
   });
 
   it('rejects startup packets too small or too large', () => {

@@ -1,5 +1,5 @@
 // The parts of a client session around its forward path: its socket's handlers (session/socket.ts),
-// its close (close.ts), when a chunk is deferred (queue.ts), a chunk's fresh scan state
+// its close (close.ts), a client that ends its input (client-end.ts), when a chunk is deferred (queue.ts), a chunk's fresh scan state
 // (classify.ts), the first bytes of a transaction (route.ts), a client's pools (state.ts) and
 // the wait for a server (handoff.ts): against fakes of the part each uses, or scripted fake servers.
 import { describe, it } from 'node:test';
@@ -11,6 +11,7 @@ import { SyncPoints } from '../../src/pool/sync-points.js';
 import { UNKNOWN_SETTINGS } from '../../src/pool/server-settings.js';
 import { bindSocket, unbindSocket, type SocketSession } from '../../src/proxy/session/socket.js';
 import { closeSession, closeSocket, type CloseSession } from '../../src/proxy/session/close.js';
+import { clientEnded, leaveIfAnswered, type EndSession } from '../../src/proxy/session/client-end.js';
 import { mustDefer, type QueueSession } from '../../src/proxy/session/queue.js';
 import { beginChunk, type ClassifySession } from '../../src/proxy/session/classify.js';
 import { poolOf, State, Wait, type PoolsSession } from '../../src/proxy/session/state.js';
@@ -186,6 +187,81 @@ describe('closing a session', () => {
     halfClosed.writable = false;
     closeSocket(halfClosed as never);
     assert.equal(halfClosed.destroyed, true);
+  });
+});
+
+describe('a client that ends its input', () => {
+  /** A session of `fields` whose server owes `pending` sync points; the FIN (or Terminate) comes. */
+  function ended(fields: Partial<Record<keyof EndSession, unknown>>, pending = 0, terminated = false) {
+    const syncs = new SyncPoints();
+    syncs.sent(pending, false);
+    const server = { syncs, settings: new Map(), orphan: () => {}, forgetSettings: () => {} };
+    const socket = new FakeClientSocket();
+    const s = {
+      state: State.Linked,
+      epoch: 0,
+      scanner: { atBoundary: true, reset: () => {} },
+      ctx: { config: defaultConfig(), clients: new Set(), loggingIn: new Set(), log: { info: () => {} } },
+      cancelPid: 0,
+      pool: null,
+      server,
+      mode: 'transaction',
+      queued: [],
+      socket,
+      clientEnd: 'open',
+      consoleAnswer: null,
+      copying: false,
+      deferred: [],
+      queuedSyncs: 0,
+      resend: null,
+      ...fields,
+    } as unknown as EndSession;
+    clientEnded(s, terminated);
+    return { s, syncs, socket };
+  }
+  const closed = (s: EndSession) => s.state === State.Closed;
+
+  it('stays until the server has answered every sync point it was sent, then leaves', () => {
+    const { s, syncs } = ended({}, 2);
+    assert.equal(closed(s), false);
+    assert.equal(s.clientEnd, 'ended');
+    syncs.answered();
+    leaveIfAnswered(s);
+    assert.equal(closed(s), false, 'one answer still owed');
+    syncs.answered();
+    leaveIfAnswered(s);
+    assert.equal(closed(s), true);
+  });
+
+  it('stays for sync points queued for a server, bytes held back or to run again, and a login under way', () => {
+    assert.equal(closed(ended({ state: State.Waiting, server: null, queuedSyncs: 1 }).s), false);
+    assert.equal(closed(ended({ deferred: [Buffer.from('Q')] }).s), false);
+    assert.equal(closed(ended({ resend: { bytes: [] } }).s), false);
+    assert.equal(closed(ended({ state: State.Login, server: null }).s), false);
+    assert.equal(closed(ended({ state: State.Lookup, server: null }).s), false);
+    assert.equal(closed(ended({ state: State.Admin, server: null, consoleAnswer: Promise.resolve() }).s), false);
+  });
+
+  it('leaves at once when nothing is owed: idle, in a COPY IN, or before its login is whole', () => {
+    assert.equal(closed(ended({}).s), true);
+    assert.equal(closed(ended({ state: State.Ready, server: null }).s), true);
+    assert.equal(closed(ended({ copying: true }, 1).s), true, 'the COPY waits for data that will not come');
+    assert.equal(closed(ended({ state: State.Waiting, server: null, queued: [Buffer.from('P')] }).s), true);
+    for (const state of [State.Startup, State.Tls, State.Auth])
+      assert.equal(closed(ended({ state, server: null }).s), true);
+    assert.equal(closed(ended({ state: State.Admin, server: null }).s), true);
+  });
+
+  it('after a Terminate, stays for its answers, then closes the socket at once', () => {
+    const { s, syncs, socket } = ended({}, 1, true);
+    assert.equal(s.clientEnd, 'terminated');
+    assert.equal(closed(s), false);
+    clientEnded(s, false);
+    assert.equal(s.clientEnd, 'terminated', 'a FIN after it changes nothing');
+    syncs.answered();
+    leaveIfAnswered(s);
+    assert.equal(closed(s), true);
+    assert.equal(socket.destroyed, true);
   });
 });
 

@@ -23,6 +23,7 @@ import { isOn, isSerializable } from './setting-values.js';
 import { NO_CHUNKS, NO_PARAMS, State, poolOf, releaseAfterFailure } from './state.js';
 import { bindSocket, unbindSocket } from './socket.js';
 import { closeSocket } from './close.js';
+import { leaveIfAnswered } from './client-end.js';
 
 /** The roles of a user when no hba line asks for them. */
 const NO_ROLES: ReadonlySet<string> = new Set();
@@ -70,10 +71,11 @@ function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Buffer | 
       // Bytes already sent behind the SSLRequest were not protected by TLS: an injection.
       if (rest) return s.protocolViolation('unexpected data after SSLRequest');
       s.startup!.reset();
-      if (!s.ctx.clientTls || s.socket instanceof tls.TLSSocket) {
+      if (!s.ctx.clientTls) {
         s.socket.write(NO);
         return;
       }
+      s.startup!.tlsStarted();
       s.socket.write(YES);
       return startTls(s);
     case 'startup':
@@ -193,7 +195,8 @@ function startAuth(
     s.ctx.nameSalts,
   );
   onAuthStep(s, s.auth.start());
-  if (rest && s.state === State.Auth) onAuthData(s, rest);
+  // A method that asks nothing (trust) ends the login here: the bytes are then its first queries.
+  if (rest && !s.isClosed) s.dispatch(rest);
 }
 
 /** The client, paused, waits for a lookup on the server (auth-lookup.ts); `then` runs only
@@ -224,7 +227,11 @@ function lookupFailed(s: LoginSession, reason: string, what: string): void {
 }
 
 export function onAuthData(s: LoginSession, chunk: Buffer): void {
-  if (s.scanner.scan(chunk, s) < 0) return s.protocolViolation(s.scanner.error);
+  const end = s.scanner.scan(chunk, s);
+  if (end < 0) return s.protocolViolation(s.scanner.error);
+  // The scan stops where the login ended: what follows in the chunk (a client that did not wait
+  // for AuthenticationOk, `printf … | nc`) is its first queries, as PostgreSQL reads them.
+  if (end < chunk.length && s.state !== State.Closed) s.dispatch(chunk.subarray(end));
 }
 
 function onAuthStep(s: LoginSession, step: ReturnType<ClientAuth['start']>): void {
@@ -395,6 +402,7 @@ function finishLogin(s: LoginSession, params: ReadonlyMap<string, string>): void
     s.queued = NO_CHUNKS;
     for (const chunk of early) s.onQueryData(chunk);
   }
+  if (s.clientEnd !== 'open') leaveIfAnswered(s);
 }
 
 /** The startup packet's `replication` asks for a walsender: `database`, or true in any of

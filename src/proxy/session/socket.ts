@@ -10,7 +10,7 @@ type SessionSocket = net.Socket & { [SESSION]: SocketSession };
 /** What of the session these functions use. */
 export type SocketSession = Pick<
   ClientSession,
-  'close' | 'ctx' | 'dispatch' | 'fatal' | 'remote' | 'server' | 'serverPaused' | 'socket'
+  'close' | 'ctx' | 'dispatch' | 'fatal' | 'onClientEnd' | 'remote' | 'server' | 'serverPaused' | 'socket'
 >;
 
 /** Makes `socket` the session's, its events handled for that session. */
@@ -18,6 +18,7 @@ export function bindSocket(s: SocketSession, socket: net.Socket): void {
   s.socket = socket;
   (socket as SessionSocket)[SESSION] = s;
   socket.on('data', onSocketData);
+  socket.on('end', onSocketEnd);
   socket.on('close', onSocketClose);
   socket.on('error', onSocketError);
   socket.on('drain', onSocketDrain);
@@ -26,6 +27,7 @@ export function bindSocket(s: SocketSession, socket: net.Socket): void {
 /** Stops handling `socket` (a TLS socket takes it over). */
 export function unbindSocket(socket: net.Socket): void {
   socket.removeListener('data', onSocketData);
+  socket.removeListener('end', onSocketEnd);
   socket.removeListener('close', onSocketClose);
   socket.removeListener('error', onSocketError);
   socket.removeListener('drain', onSocketDrain);
@@ -43,6 +45,11 @@ function onSocketData(this: SessionSocket, chunk: Buffer): void {
     s.ctx.log.error({ client: s.remote, err: (err as Error).stack }, 'internal error while handling client data');
     s.fatal(SQLSTATE.INTERNAL_ERROR, 'internal error in pgtide; the connection is closed');
   }
+}
+
+/** The client's FIN (listener.ts keeps the socket half-open): answers still owed go out first. */
+function onSocketEnd(this: SessionSocket): void {
+  this[SESSION].onClientEnd();
 }
 
 function onSocketClose(this: SessionSocket): void {

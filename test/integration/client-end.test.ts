@@ -1,0 +1,254 @@
+// A client that has sent all it will, with a FIN (`printf … | nc -N`, a socket.end() after the
+// write) or a Terminate behind its query: PostgreSQL reads its messages in order, answers each,
+// then finds the end and closes. Through pgtide the same answers must come, queued for a server
+// or not, in transaction and session pooling, over TLS too; then the client leaves as any does.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { currentTopology, sqlOn } from '../support/topology.js';
+import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { selfSignedCertificate } from '../support/certificate.js';
+import { waitFor } from '../support/wait.js';
+import { passwordMessage, terminate } from '../../src/protocol/encode.js';
+import { rawConnect, startupPacket } from '../support/raw-client.js';
+import {
+  bind,
+  errorCodes,
+  execute,
+  normalise,
+  parse,
+  query,
+  sync,
+  WireClient,
+  type Message,
+  type WireLogin,
+} from '../support/pipeline.js';
+
+const t = currentTopology();
+const direct: WireLogin = {
+  host: t.primary.host,
+  port: t.primary.port,
+  user: t.scramUser.user,
+  password: t.scramUser.password,
+  database: t.database,
+};
+const through = (p: RunningPgtide, extra: Partial<WireLogin> = {}): WireLogin => ({
+  ...direct,
+  host: p.host,
+  port: p.port,
+  ...extra,
+});
+
+/** What a client that logs in, then writes `messages` and its FIN (or, terminated, a Terminate
+ *  and no FIN) reads until the connection closes, and how long that took. */
+async function sendAndLeave(
+  to: WireLogin,
+  messages: Buffer[],
+  how: 'fin' | 'terminate' = 'fin',
+): Promise<{ got: Message[]; types: string; ms: number }> {
+  const c = await WireClient.connect(to);
+  const started = Date.now();
+  if (how === 'fin') c.sendAndEnd(...messages);
+  else c.send(...messages, terminate());
+  const got = await c.untilClosed();
+  return { got, types: got.map((m) => m.type).join(''), ms: Date.now() - started };
+}
+
+const BATCHES: [string, Buffer[]][] = [
+  ['a simple Query', [query('SELECT 1 AS one, pg_catalog.pg_sleep(0.2)')]],
+  ['an extended Parse/Bind/Execute/Sync batch', [parse('', 'SELECT 2 AS two'), bind('', ''), execute(), sync()]],
+  [
+    'several pipelined, simple and extended',
+    [
+      query('SELECT 1'),
+      parse('', 'SELECT $1::int + 1 AS n'),
+      bind('', '', ['41']),
+      execute(),
+      sync(),
+      query('SELECT 3, pg_catalog.pg_sleep(0.1)'),
+    ],
+  ],
+];
+
+/** Backends the test user holds on the primary that are not idle (an open or running transaction). */
+async function busyServers(): Promise<number> {
+  const rows = await sqlOn<{ n: number }>(
+    t.primary,
+    `SELECT count(*)::int AS n FROM pg_catalog.pg_stat_activity
+      WHERE usename = $1 AND datname = $2 AND backend_type = 'client backend' AND state <> 'idle'`,
+    [t.scramUser.user, t.database],
+  );
+  return rows[0]!.n;
+}
+
+/** A client holding the only server of a pool in a transaction; resolves with its release. */
+async function holdOnlyServer(p: RunningPgtide): Promise<() => Promise<void>> {
+  const holder = new pg.Client(p.pgConfig());
+  await holder.connect();
+  await holder.query('BEGIN');
+  await holder.query('SELECT 1');
+  return async () => {
+    await holder.query('COMMIT');
+    await holder.end();
+  };
+}
+
+for (const mode of ['transaction', 'session'] as const) {
+  describe(`a client that ends its side after its messages, ${mode} pooling`, { timeout: 60_000 }, () => {
+    let p: RunningPgtide;
+    before(async () => {
+      p = await startPgtide(t, { pool_mode: mode, default_pool_size: 4 });
+    });
+    after(() => p.stop());
+
+    for (const [name, messages] of BATCHES) {
+      for (const how of ['fin', 'terminate'] as const) {
+        test(`${name}, then ${how === 'fin' ? 'a FIN' : 'a Terminate'}: the answers PostgreSQL gives, then the close`, async () => {
+          const expected = await sendAndLeave(direct, messages, how);
+          assert.ok(expected.types.endsWith('Z'), `PostgreSQL itself answered ${expected.types}`);
+          const out = await sendAndLeave(through(p), messages, how);
+          assert.deepEqual(normalise(out.got), normalise(expected.got));
+        });
+      }
+    }
+
+    test('a FIN with nothing owed closes at once, with nothing sent', async () => {
+      const out = await sendAndLeave(through(p), []);
+      assert.equal(out.types, '');
+      assert.ok(out.ms < 500, `closed after ${out.ms} ms`);
+    });
+  });
+}
+
+describe('a half-closed client in a transaction, or waiting for a server', { timeout: 60_000 }, () => {
+  let p: RunningPgtide;
+  before(async () => {
+    p = await startPgtide(t, { default_pool_size: 1, query_wait_timeout: 2 });
+    await sqlOn(t.primary, 'CREATE TABLE IF NOT EXISTS client_end_rows (id int, note text)');
+    await sqlOn(t.primary, `GRANT ALL ON client_end_rows TO ${t.scramUser.user}`);
+  });
+  after(() => p.stop());
+
+  test('its answers come, then its open transaction is rolled back and the server is back, idle', async () => {
+    const messages = [query('BEGIN'), query(`INSERT INTO client_end_rows VALUES (1, 'half-closed')`)];
+    const expected = await sendAndLeave(direct, messages);
+    const out = await sendAndLeave(through(p), messages);
+    assert.deepEqual(normalise(out.got), normalise(expected.got));
+    assert.equal(out.types, 'CZCZ');
+    await waitFor('the open transaction to be rolled back', async () => (await busyServers()) === 0);
+    const rows = await sqlOn(t.primary, `SELECT count(*)::int AS n FROM client_end_rows WHERE note = 'half-closed'`);
+    assert.equal(rows[0].n, 0);
+    // The pool's only server serves the next client at once.
+    const next = new pg.Client(p.pgConfig());
+    await next.connect();
+    assert.deepEqual((await next.query('SELECT 1 AS one')).rows, [{ one: 1 }]);
+    await next.end();
+  });
+
+  for (const [name, messages] of BATCHES) {
+    test(`${name}, queued for the busy pool's server: answered once the server is free`, async () => {
+      const release = await holdOnlyServer(p);
+      const left = sendAndLeave(through(p), messages);
+      await new Promise((r) => setTimeout(r, 300));
+      await release();
+      const expected = await sendAndLeave(direct, messages);
+      assert.deepEqual(normalise((await left).got), normalise(expected.got));
+    });
+  }
+
+  test('one whose server never comes still gets query_wait_timeout, then the close', async () => {
+    const release = await holdOnlyServer(p);
+    try {
+      const out = await sendAndLeave(through(p), [query('SELECT 1')]);
+      assert.deepEqual(errorCodes(out.got), ['57014']);
+      assert.ok(out.ms < 4000, `closed after ${out.ms} ms`);
+    } finally {
+      await release();
+    }
+  });
+
+  test('one that ends inside a COPY IN is not kept waiting for its data', async () => {
+    const out = await sendAndLeave(through(p), [
+      query('COPY client_end_rows FROM STDIN'),
+      Buffer.from([0x64, 0, 0, 0, 7, 0x31, 0x09, 0x0a]),
+    ]);
+    assert.ok(out.types.startsWith('G'), `got ${out.types}`);
+    assert.ok(out.ms < 1500, `closed after ${out.ms} ms`);
+    await waitFor('the COPY to end', async () => (await busyServers()) === 0);
+  });
+});
+
+describe('a half-closed client over TLS', { timeout: 60_000 }, () => {
+  let p: RunningPgtide;
+  let dir: string;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pgtide-client-end-'));
+    const { key, cert } = selfSignedCertificate(dir);
+    p = await startPgtide(t, { client_tls_sslmode: 'prefer', client_tls_key_file: key, client_tls_cert_file: cert });
+  });
+  after(async () => {
+    await p?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  // Node's end() on a TLS socket sends close_notify and then the FIN; PostgreSQL answers what
+  // came before them (measured with a TLS-enabled PostgreSQL 18).
+  for (const [name, messages] of BATCHES) {
+    test(`${name}: answered as in plain text`, async () => {
+      const expected = await sendAndLeave(direct, messages);
+      const out = await sendAndLeave(through(p, { tls: true }), messages);
+      assert.deepEqual(normalise(out.got), normalise(expected.got));
+    });
+  }
+});
+
+/** The types of the messages pgtide sends to a client that writes `bytes` at once, with its FIN
+ *  or without one, until pgtide closes the connection. */
+async function oneWrite(port: number, bytes: Buffer[], fin: boolean): Promise<string> {
+  const socket = await rawConnect(port);
+  const parts: Buffer[] = [];
+  socket.on('data', (d: Buffer) => parts.push(d));
+  const closed = new Promise<boolean>((resolve) => {
+    socket.once('close', () => resolve(true));
+    setTimeout(() => resolve(false), 5000);
+  });
+  if (fin) socket.end(Buffer.concat(bytes));
+  else socket.write(Buffer.concat(bytes));
+  assert.ok(await closed, 'pgtide did not close the connection');
+  const all = Buffer.concat(parts);
+  let types = '';
+  for (let off = 0; off + 5 <= all.length; off += 1 + all.readUInt32BE(off + 1))
+    types += String.fromCharCode(all[off]!);
+  return types;
+}
+
+/** What the client hears after the ReadyForQuery that ends its login. */
+const afterLogin = (types: string): string => types.slice(types.indexOf('Z') + 1);
+
+describe('queries written right behind the login, before any answer', { timeout: 60_000 }, () => {
+  const login = startupPacket({ user: t.scramUser.user, database: t.database });
+  const queries = [query('SELECT 1'), query('SELECT 2')];
+  for (const [method, auth] of [
+    ['trust', []],
+    ['plain', [passwordMessage(t.scramUser.password)]],
+  ] as const) {
+    describe(`auth_type = ${method}`, () => {
+      let p: RunningPgtide;
+      before(async () => {
+        p = await startPgtide(t, { auth_type: method });
+      });
+      after(() => p.stop());
+
+      test('with a FIN: the login, then every answer, then the close', async () => {
+        assert.equal(afterLogin(await oneWrite(p.port, [login, ...auth, ...queries], true)), 'TDCZTDCZ');
+      });
+
+      test('with a Terminate: the same', async () => {
+        assert.equal(afterLogin(await oneWrite(p.port, [login, ...auth, ...queries, terminate()], false)), 'TDCZTDCZ');
+      });
+    });
+  }
+});
