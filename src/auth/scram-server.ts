@@ -12,6 +12,7 @@ import {
   decodeBase64,
   decodeMessage,
   hmac,
+  hmacBase64,
   isPrintable,
   parseAttributes,
   randomNonce,
@@ -27,9 +28,21 @@ export type ScramStep =
 
 const ATTRIBUTE_FORM = 'attributes must have the form <letter>=<value>';
 
+// The c= attribute without channel binding: base64 of the GS2 header, `n,,` or `y,,`.
+const UNBOUND_N = Buffer.from('n,,').toString('base64');
+const UNBOUND_Y = Buffer.from('y,,').toString('base64');
+
 type ExchangeState =
   | { phase: 'client-first' }
-  | { phase: 'client-final'; clientFirstBare: string; serverFirst: string; nonce: string; channelBinding: string }
+  | {
+      phase: 'client-final';
+      clientFirstBare: string;
+      serverFirst: string;
+      nonce: string;
+      channelBinding: string;
+      /** The client-final-message without proof that a client sends without extensions. */
+      usualWithoutProof: string;
+    }
   | { phase: 'done' };
 
 /** What a user name derives from the salt key: its salt, and the mock keys of a user without a secret. */
@@ -129,7 +142,8 @@ export class ScramServer {
     const flagEnd = text.indexOf(',');
     const headerEnd = flagEnd < 0 ? -1 : text.indexOf(',', flagEnd + 1);
     if (headerEnd < 0) return this.#malformed('missing GS2 header');
-    const refusal = this.#channelBindingRefusal(text.slice(0, flagEnd), plus);
+    const flag = text.slice(0, flagEnd);
+    const refusal = this.#channelBindingRefusal(flag, plus);
     if (refusal) return refusal;
     if (headerEnd !== flagEnd + 1)
       return this.#fail('0A000', 'client uses an authorization identity, which is not supported');
@@ -146,9 +160,13 @@ export class ScramServer {
     const nonce = clientNonce.value + randomNonce();
     const serverFirst = `r=${nonce},s=${this.#secret.salt.toString('base64')},i=${this.#secret.iterations}`;
     // c= is the GS2 header, then (with -PLUS) the hash of the certificate the client saw.
-    const header = Buffer.from(text.slice(0, headerEnd + 1));
-    const channelBinding = (plus ? Buffer.concat([header, this.#endPoint!]) : header).toString('base64');
-    this.#state = { phase: 'client-final', clientFirstBare, serverFirst, nonce, channelBinding };
+    const channelBinding = plus
+      ? Buffer.concat([Buffer.from(text.slice(0, headerEnd + 1)), this.#endPoint!]).toString('base64')
+      : flag === 'n'
+        ? UNBOUND_N
+        : UNBOUND_Y;
+    const usualWithoutProof = `c=${channelBinding},r=${nonce}`;
+    this.#state = { phase: 'client-final', clientFirstBare, serverFirst, nonce, channelBinding, usualWithoutProof };
     return { ok: true, message: serverFirst };
   }
 
@@ -162,13 +180,11 @@ export class ScramServer {
     const proofAt = text.lastIndexOf(',p=');
     if (proofAt < 0) return this.#malformed('missing proof');
     const withoutProof = text.slice(0, proofAt);
-    const attributes = parseAttributes(withoutProof);
-    if (!attributes) return this.#malformed(ATTRIBUTE_FORM);
-    if (attributes[0]?.name !== 'c') return this.#malformed('expected channel-binding attribute "c"');
-    if (attributes[0].value !== state.channelBinding)
-      return this.#malformed('channel-binding data does not match the GS2 header');
-    if (attributes[1]?.name !== 'r' || attributes[1].value !== state.nonce)
-      return this.#malformed('nonce does not match');
+    // Clients send no extensions: the usual message needs no parsing.
+    if (withoutProof !== state.usualWithoutProof) {
+      const refusal = this.#finalRefusal(withoutProof, state);
+      if (refusal) return refusal;
+    }
     const proof = decodeBase64(text.slice(proofAt + 3));
     if (proof?.length !== SCRAM_KEY_LENGTH) return this.#malformed('invalid client proof');
 
@@ -179,7 +195,19 @@ export class ScramServer {
     this.#state = { phase: 'done' };
     if (!proofMatches || this.#mock) return { ok: false, error: 'password authentication failed', sqlstate: '28P01' };
     this.#clientKey = clientKey;
-    return { ok: true, message: `v=${hmac(this.#secret.serverKey, authMessage).toString('base64')}` };
+    return { ok: true, message: `v=${hmacBase64(this.#secret.serverKey, authMessage)}` };
+  }
+
+  /** What is wrong with a client-final-message without proof that is not the usual one; null: nothing (extensions). */
+  #finalRefusal(withoutProof: string, state: { channelBinding: string; nonce: string }): ScramStep | null {
+    const attributes = parseAttributes(withoutProof);
+    if (!attributes) return this.#malformed(ATTRIBUTE_FORM);
+    if (attributes[0]?.name !== 'c') return this.#malformed('expected channel-binding attribute "c"');
+    if (attributes[0].value !== state.channelBinding)
+      return this.#malformed('channel-binding data does not match the GS2 header');
+    if (attributes[1]?.name !== 'r' || attributes[1].value !== state.nonce)
+      return this.#malformed('nonce does not match');
+    return null;
   }
 
   /** The GS2 flag must agree with the mechanism chosen and with what was offered. */

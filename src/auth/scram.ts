@@ -22,23 +22,43 @@ const OUTER_PAD = 0x5c;
  * login; the one-shot hash uses a digest Node.js keeps.
  */
 export function hmac(key: Buffer, data: string | Buffer): Buffer {
+  return Buffer.from(hmacDigest(key, data, 'binary'), 'latin1');
+}
+
+/** HMAC-SHA-256 in base64, as a SCRAM server signature is sent. */
+export function hmacBase64(key: Buffer, data: string | Buffer): string {
+  return hmacDigest(key, data, 'base64');
+}
+
+function hmacDigest(key: Buffer, data: string | Buffer, encoding: 'binary' | 'base64'): string {
   const k = key.length > SHA256_BLOCK ? sha256(key) : key;
-  const message = typeof data === 'string' ? Buffer.from(data) : data;
-  const inner = Buffer.allocUnsafe(SHA256_BLOCK + message.length);
+  const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+  const inner = Buffer.allocUnsafe(SHA256_BLOCK + length);
   const outer = Buffer.allocUnsafe(SHA256_BLOCK + SCRAM_KEY_LENGTH);
   for (let i = 0; i < SHA256_BLOCK; i++) {
     const byte = i < k.length ? k[i]! : 0;
     inner[i] = byte ^ INNER_PAD;
     outer[i] = byte ^ OUTER_PAD;
   }
-  message.copy(inner, SHA256_BLOCK);
-  sha256(inner).copy(outer, SHA256_BLOCK);
-  return sha256(outer);
+  if (typeof data === 'string') inner.write(data, SHA256_BLOCK);
+  else data.copy(inner, SHA256_BLOCK);
+  outer.write(digest(inner, 'binary'), SHA256_BLOCK, 'latin1');
+  return digest(outer, encoding);
 }
 
 export function sha256(data: Buffer): Buffer {
-  // One-shot: no Hash object per call, and a digest Node.js looks up once.
-  return hash('sha256', data, 'buffer');
+  return Buffer.from(digest(data, 'binary'), 'latin1');
+}
+
+/**
+ * A one-shot SHA-256 (no Hash object per call, and a digest Node.js looks up once) as a string:
+ * the digest as a Buffer costs Node.js an ArrayBuffer of its own (a backing store that V8's
+ * garbage collector must track and sweep), about three times the hashing of a short input,
+ * where a 'binary' string (latin1: one character per byte) copied into a Buffer from Node.js's
+ * pool costs little.
+ */
+function digest(data: Buffer, encoding: 'binary' | 'base64'): string {
+  return hash('sha256', data, encoding);
 }
 
 export function xor(a: Buffer, b: Buffer): Buffer {

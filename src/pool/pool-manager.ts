@@ -107,7 +107,8 @@ export class PoolManager implements ConnectionBudget {
   /** false for a database the [databases] table does not list (when it lists any and no `*`). */
   knowsDatabase(database: string): boolean {
     const dbs = this.config.databases;
-    return Object.keys(dbs).length === 0 || dbs[database] !== undefined || dbs['*'] !== undefined;
+    // Object.keys last: it builds an array at every login.
+    return dbs[database] !== undefined || dbs['*'] !== undefined || Object.keys(dbs).length === 0;
   }
 
   pool(database: string, user: string, backend: BackendConfig): ServerPool {

@@ -43,7 +43,7 @@ export interface ProxyContext {
   statements: StatementRegistry;
   /** How servers report a startup setting's value (`DateStyle\0iso` → `ISO, MDY`), for ParameterStatus at login. */
   reportedValues: LruCache<string>;
-  /** Startup settings by key: clients that connect with the same ones share one copy. */
+  /** Startup settings by the startup parameters they came from: clients that connect with the same ones share one copy. */
   startupSettings: LruCache<SharedSettings>;
   cancelKeys: CancelKeys<ClientSession>;
   /** Cancel requests forwarded to the [[peers]] that issued their keys. */

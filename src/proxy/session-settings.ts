@@ -68,29 +68,21 @@ export class SessionSettings {
   private unknownChange = false;
 
   /** Throws on a malformed `options` value (the caller answers like PostgreSQL, 08P01 / 22023).
-   *  `shared`: startup settings other sessions have, reused when equal (most clients of a pool
-   *  send the same ones), so that each idle client holds no copy of its own. */
+   *  `shared`: startup settings other sessions have, by the startup parameters they came from
+   *  (see packetKey), reused when equal (most clients of a pool send the same ones), so that
+   *  each idle client holds no copy of its own and a login reads them with one lookup. */
   constructor(startupParams: ReadonlyMap<string, string>, shared: LruCache<SharedSettings>) {
-    const startup = new Map<string, string>();
-    for (const [name, value] of startupParams) {
-      if (!NOT_SETTINGS.has(name) && !name.startsWith('_pq_.')) startup.set(name.toLowerCase(), value);
-    }
-    const options = startupParams.get('options');
-    if (options) {
-      const parsed = parseOptions(options);
-      if (!(parsed instanceof Map)) throw new Error(parsed.error);
-      for (const [name, value] of parsed) startup.set(name.toLowerCase(), value);
-    }
-    const key = settingsKey(startup);
-    let known = shared.get(key);
+    const packet = packetKey(startupParams);
+    let known = shared.get(packet);
     if (!known) {
-      known = { settings: startup, key };
-      // The key spells every name and value the map holds.
-      shared.set(key, known, key.length * 2);
+      const settings = startupSettings(startupParams);
+      known = { settings, key: settingsKey(settings) };
+      // The keys spell every name and value the map holds.
+      shared.set(packet, known, (packet.length + known.key.length) * 2);
     }
     this.shared = known;
     this.current = known;
-    for (const name of startup.keys()) if (name.includes('.')) this.addCustomName(name);
+    for (const name of known.settings.keys()) if (name.includes('.')) this.addCustomName(name);
   }
 
   get startup(): Settings {
@@ -156,6 +148,35 @@ export class SessionSettings {
     this.current = { settings: values, key: settingsKey(values) };
     return { found, restored };
   }
+}
+
+/** The settings a startup packet asks for, by lower-cased name; throws on a malformed `options`. */
+function startupSettings(startupParams: ReadonlyMap<string, string>): Settings {
+  const startup = new Map<string, string>();
+  for (const [name, value] of startupParams) {
+    if (!NOT_SETTINGS.has(name) && !name.startsWith('_pq_.')) startup.set(name.toLowerCase(), value);
+  }
+  const options = startupParams.get('options');
+  if (options) {
+    const parsed = parseOptions(options);
+    if (!(parsed instanceof Map)) throw new Error(parsed.error);
+    for (const [name, value] of parsed) startup.set(name.toLowerCase(), value);
+  }
+  return startup;
+}
+
+/**
+ * The startup parameters that make the settings, as given (a name or value holds no NUL): a
+ * cheaper key than settingsKey's, which sorts. Clients of one driver send the same parameters
+ * in the same order; the same settings given in another order are another entry, with the
+ * same settingsKey.
+ */
+function packetKey(startupParams: ReadonlyMap<string, string>): string {
+  let key = '';
+  for (const [name, value] of startupParams) {
+    if (name !== 'user' && name !== 'database') key += `${name}\0${value}\0`;
+  }
+  return key;
 }
 
 function fromHex(hex: string): string {

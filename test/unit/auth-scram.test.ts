@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { ScramClient, type ScramCredentials } from '../../src/auth/scram-client.js';
 import { NameSalts, ScramServer, type ScramStep } from '../../src/auth/scram-server.js';
 import { parseSecret, scramSecretFromPassword, type ScramSecret } from '../../src/auth/secret.js';
@@ -9,6 +9,7 @@ import {
   clientKeyOf,
   decodeMessage,
   hmac,
+  hmacBase64,
   parseAttributes,
   saltedPassword,
   sha256,
@@ -120,16 +121,18 @@ test('the server nonce extends the client nonce with 18 random bytes', () => {
   assert.equal(Buffer.from(nonce[1]!, 'base64').length, 18);
 });
 
-/** client-final computed by hand, for exchanges ScramClient never produces. */
+/** client-final computed by hand, for exchanges ScramClient never produces; `extensions`
+ *  (`,x=...`) follow the nonce, as RFC 5802 allows. */
 function clientFinalFor(
   password: string,
   clientFirstBare: string,
   serverFirst: string,
   channelBinding: string,
+  extensions = '',
 ): string {
   const [, nonce, salt, iterations] = /^r=([^,]+),s=([^,]+),i=([0-9]+)$/.exec(serverFirst)!;
   const clientKey = clientKeyOf(saltedPassword(password, Buffer.from(salt!, 'base64'), Number(iterations)));
-  const withoutProof = `c=${channelBinding},r=${nonce}`;
+  const withoutProof = `c=${channelBinding},r=${nonce}${extensions}`;
   const proof = xor(clientKey, hmac(sha256(clientKey), `${clientFirstBare},${serverFirst},${withoutProof}`));
   return `${withoutProof},p=${proof.toString('base64')}`;
 }
@@ -139,6 +142,19 @@ test('a client that supports channel binding but was not offered it ("y,,") logs
   const serverFirst = message(server.clientFirst(Buffer.from('y,,n=,r=abc')));
   const final = server.clientFinal(Buffer.from(clientFinalFor('pencil', 'n=,r=abc', serverFirst, 'eSws')));
   assert.equal(final.ok, true);
+});
+
+test('a client-final-message with an extension after the nonce is proven over the whole message', () => {
+  const server = new ScramServer(pencil, 'alice');
+  const serverFirst = message(server.clientFirst(Buffer.from('n,,n=,r=abc')));
+  const final = server.clientFinal(Buffer.from(clientFinalFor('pencil', 'n=,r=abc', serverFirst, 'biws', ',x=ext')));
+  assert.match(message(final), /^v=[A-Za-z0-9+/]{43}=$/);
+  assert.deepEqual(sha256(server.clientKey!), pencil.storedKey);
+  // The same proof without the extension it was computed over fails.
+  const again = new ScramServer(pencil, 'alice');
+  const first = message(again.clientFirst(Buffer.from('n,,n=,r=abc')));
+  const proven = clientFinalFor('pencil', 'n=,r=abc', first, 'biws', ',x=ext');
+  assert.equal(again.clientFinal(Buffer.from(proven.replace(',x=ext', ''))).ok, false);
 });
 
 test('the channel-binding echo must repeat the GS2 header the client sent', () => {
@@ -344,6 +360,17 @@ test('hmac is HMAC-SHA-256: RFC 4231 case 2 and node:crypto for keys shorter tha
     for (const data of ['', 'Client Key', 'é'.repeat(100)]) {
       assert.deepEqual(hmac(key, data), createHmac('sha256', key).update(data).digest(), `key ${keyLength}`);
       assert.deepEqual(hmac(key, Buffer.from(data)), createHmac('sha256', key).update(data).digest());
+      assert.equal(hmacBase64(key, data), createHmac('sha256', key).update(data).digest('base64'));
     }
   }
+});
+
+test('sha256 gives every byte of the digest, those of 0x80 and over too', () => {
+  for (const data of ['', 'abc', 'é'.repeat(100)]) {
+    const bytes = Buffer.from(data);
+    assert.deepEqual(sha256(bytes), createHash('sha256').update(bytes).digest());
+  }
+  // A digest holding bytes >= 0x80 that a UTF-8 round trip would change.
+  const digest = sha256(Buffer.from('abc'));
+  assert.ok(digest.some((b) => b >= 0x80));
 });

@@ -35,6 +35,8 @@ export const AUTH_TYPES = new Uint8Array(256).fill(1);
 // start, never its parameters. Query and Parse bodies are read whole while the process-wide AssemblyBudget allows.
 const QUERY_TYPES = collectTable('SEcfXF', 'B', 'QP');
 const AUTHENTICATION_OK = encode.authenticationOk();
+const AUTHENTICATED: readonly Buffer[] = [AUTHENTICATION_OK];
+const NO_HEAD: readonly Buffer[] = [];
 // The answers to SSLRequest and GSSENCRequest (libpq's default sslmode=prefer asks at every connection).
 const NO = Buffer.from('N');
 const YES = Buffer.from('S');
@@ -244,23 +246,21 @@ function onAuthStep(s: LoginSession, step: ReturnType<ClientAuth['start']>): voi
     case 'fail':
       s.ctx.log.info({ client: s.remote, user: s.user, reason: step.reason }, 'client authentication failed');
       return s.fatal(SQLSTATE.INVALID_PASSWORD, `password authentication failed for user "${s.user}"`);
-    case 'ok': {
-      // SASLFinal, AuthenticationOk and, when the pool's settings are known, the whole login
-      // answer leave in one write (each write is a system call and a write request in Node.js).
-      const out = s.socket;
-      out.cork();
-      if (step.final) out.write(step.final);
-      authenticated(s);
-      out.uncork();
-    }
+    case 'ok':
+      return authenticated(s, step.final ? [step.final, AUTHENTICATION_OK] : AUTHENTICATED);
   }
 }
 
-function authenticated(s: LoginSession): void {
+/**
+ * head: what the answer starts with (SASLFinal, AuthenticationOk). Where the pool's settings
+ * are known, the whole login answer follows it in one Buffer and one write: each write is a
+ * system call, and several corked writes cost Node.js a writev and a request per Buffer.
+ */
+function authenticated(s: LoginSession, head: readonly Buffer[]): void {
   const ctx = s.ctx;
-  s.socket.write(AUTHENTICATION_OK);
-  if (ctx.admin.isConsole(s.database)) return enterConsole(s);
+  if (ctx.admin.isConsole(s.database)) return enterConsole(s, head);
   if (ctx.admin.isDisabled(s.database)) {
+    send(s, head);
     return s.fatal(
       SQLSTATE.CANNOT_CONNECT_NOW,
       `database "${s.database}" is disabled`,
@@ -270,6 +270,7 @@ function authenticated(s: LoginSession): void {
   }
   const mode = ctx.pools.modeFor(s.database, s.user);
   if (!ctx.pools.knowsDatabase(s.database)) {
+    send(s, head);
     return s.fatal(
       SQLSTATE.INVALID_CATALOG_NAME,
       `no such database: ${s.database}`,
@@ -288,6 +289,7 @@ function authenticated(s: LoginSession): void {
   try {
     s.settings = new SessionSettings(s.startupParams, ctx.startupSettings);
   } catch (err) {
+    send(s, head);
     return s.fatal(
       SQLSTATE.PROTOCOL_VIOLATION,
       `invalid command-line argument for server process: ${(err as Error).message}`,
@@ -304,9 +306,18 @@ function authenticated(s: LoginSession): void {
   s.scanner.collect = QUERY_TYPES;
   // Any backend's settings will do: a login must not wait for a primary that is down.
   const known = ctx.pools.serverParams(s.database, s.user);
-  if (known) return finishLogin(s, known);
+  if (known) return finishLogin(s, known, head);
+  send(s, head);
   s.waitingSince = Date.now();
   s.pool.acquire(s);
+}
+
+/** Several messages in one write. */
+function send(s: LoginSession, messages: readonly Buffer[]): void {
+  const out = s.socket;
+  out.cork();
+  for (const message of messages) out.write(message);
+  out.uncork();
 }
 
 /** A setting from the startup packet, given directly or as `options=-c name=value`. */
@@ -320,9 +331,10 @@ function startupSetting(s: LoginSession, name: string): string | null {
 }
 
 /** The virtual admin database: PgBouncer's console, answered by pgtide itself. */
-function enterConsole(s: LoginSession): void {
+function enterConsole(s: LoginSession, head: readonly Buffer[]): void {
   const role = consoleRole(s.ctx.config, s.user);
   if (role === null) {
+    send(s, head);
     return s.fatal(
       SQLSTATE.INSUFFICIENT_PRIVILEGE,
       `user "${s.user}" may not use the admin console`,
@@ -333,7 +345,7 @@ function enterConsole(s: LoginSession): void {
   s.consoleAdmin = role === 'admin';
   s.auth = null;
   s.state = State.Admin;
-  finishLogin(s, CONSOLE_PARAMS);
+  finishLogin(s, CONSOLE_PARAMS, head);
   s.state = State.Admin;
 }
 
@@ -384,16 +396,18 @@ export function learnServerParams(s: LoginSession, server: LinkedServer): void {
   );
 }
 
-function finishLogin(s: LoginSession, params: ReadonlyMap<string, string>): void {
+/** head: messages not sent yet that go first (see authenticated). */
+function finishLogin(s: LoginSession, params: ReadonlyMap<string, string>, head: readonly Buffer[] = NO_HEAD): void {
   const ctx = s.ctx;
   ctx.loggingIn.delete(s);
   if (!ctx.cancelKeys.issue(s)) {
+    send(s, head);
     return s.fatal(
       SQLSTATE.TOO_MANY_CONNECTIONS,
       'sorry, too many clients already: this process has no cancel key left to give',
     );
   }
-  s.socket.write(loginAnswer(s, params, s));
+  s.socket.write(loginAnswer(s, params, s, head));
   s.state = State.Ready;
   s.lastActive = Date.now();
   if (ctx.config.log_connections) ctx.log.info({ client: s.remote, user: s.user, database: s.database }, 'login');

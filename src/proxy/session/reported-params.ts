@@ -52,59 +52,81 @@ function remember(s: ReportedParamsSession, name: string, value: string): void {
   if (s.toldOwn !== null || toldByDefault(s, name) !== value) (s.toldOwn ??= new Map()).set(name, value);
 }
 
-/** A reported setting as a login tells it by default, encoded once per map of reported values. */
-interface Status {
-  name: string;
-  lowerName: string;
-  message: Buffer;
+/** The ParameterStatus messages a login tells by default, encoded once per map of reported values. */
+interface Statuses {
+  /** Every message, in the map's order, in one Buffer. */
+  block: Buffer;
+  /** Per setting, in the same order: its lower-cased name, and where its message ends in block. */
+  lowerNames: string[];
+  ends: number[];
 }
 
 /** Per map of reported values (a pool's, fixed once learned; the console's): its messages, so
  *  that a login encodes only the settings its client gave itself. */
-const statusByParams = new WeakMap<ReadonlyMap<string, string>, Status[]>();
+const statusByParams = new WeakMap<ReadonlyMap<string, string>, Statuses>();
 
-function statusOf(params: ReadonlyMap<string, string>): Status[] {
-  let list = statusByParams.get(params);
-  if (list === undefined) {
-    list = [];
-    for (const [name, value] of params)
-      list.push({ name, lowerName: name.toLowerCase(), message: encode.parameterStatus(name, value) });
-    statusByParams.set(params, list);
+function statusOf(params: ReadonlyMap<string, string>): Statuses {
+  let statuses = statusByParams.get(params);
+  if (statuses === undefined) {
+    const messages: Buffer[] = [];
+    const lowerNames: string[] = [];
+    const ends: number[] = [];
+    let end = 0;
+    for (const [name, value] of params) {
+      const message = encode.parameterStatus(name, value);
+      messages.push(message);
+      lowerNames.push(name.toLowerCase());
+      end += message.length;
+      ends.push(end);
+    }
+    statuses = { block: Buffer.concat(messages), lowerNames, ends };
+    statusByParams.set(params, statuses);
   }
-  return list;
+  return statuses;
 }
 
 const READY_IDLE = encode.readyForQuery('I');
 
 /**
- * The end of a login, in one Buffer: ParameterStatus of `params` (what the pool's servers
- * report), BackendKeyData and ReadyForQuery. The client's own startup values are what every
- * server running its transactions will have: those are told in the form the server reports them.
+ * The end of a login, in one Buffer: `head` (messages still to send before it), ParameterStatus
+ * of `params` (what the pool's servers report), BackendKeyData and ReadyForQuery. The client's
+ * own startup values are what every server running its transactions will have: those are told
+ * in the form the server reports them, in place of the pool's.
  */
 export function loginAnswer(
   s: ReportedParamsSession,
   params: ReadonlyMap<string, string>,
   key: CancelKeyHolder,
+  head: readonly Buffer[] = [],
 ): Buffer {
   const own = s.settings?.startup;
   s.toldAtLogin = params;
-  const statuses = statusOf(params);
-  const messages: Buffer[] = [];
-  let i = 0;
-  for (const [name, value] of params) {
-    const status = statuses[i++]!;
-    const raw = own?.get(status.lowerName);
-    // Without a startup value of its own, the client is told the pool's: the default, nothing to remember.
-    if (raw === undefined) {
-      messages.push(status.message);
-      continue;
+  const { block, lowerNames, ends } = statusOf(params);
+  const parts = head.slice();
+  // The default messages go as runs of the block, between those told in another form.
+  let runStart = 0;
+  if (own !== undefined && own.size > 0) {
+    let i = 0;
+    let start = 0;
+    for (const [name, value] of params) {
+      const end = ends[i]!;
+      const raw = own.get(lowerNames[i++]!);
+      // Without a startup value of its own, the client is told the pool's: the default, nothing to remember.
+      if (raw !== undefined) {
+        const reported = s.ctx.reportedValues.get(`${name}\0${raw}`) ?? reportedForm(name, raw);
+        remember(s, name, reported);
+        if (reported !== value) {
+          if (start > runStart) parts.push(block.subarray(runStart, start));
+          parts.push(encode.parameterStatus(name, reported));
+          runStart = end;
+        }
+      }
+      start = end;
     }
-    const reported = s.ctx.reportedValues.get(`${name}\0${raw}`) ?? reportedForm(name, raw);
-    remember(s, name, reported);
-    messages.push(reported === value ? status.message : encode.parameterStatus(name, reported));
   }
-  messages.push(encode.backendKeyData(key.cancelPid, key.cancelSecret), READY_IDLE);
-  return Buffer.concat(messages);
+  parts.push(runStart === 0 ? block : block.subarray(runStart));
+  parts.push(encode.backendKeyData(key.cancelPid, key.cancelSecret), READY_IDLE);
+  return Buffer.concat(parts);
 }
 
 /** How a server will report a startup value pgtide has not yet seen one report: client_encoding

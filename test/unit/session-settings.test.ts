@@ -1,0 +1,46 @@
+// A client's startup settings (proxy/session-settings.ts): shared by the clients that send the same.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { SessionSettings, type SharedSettings } from '../../src/proxy/session-settings.js';
+import { LruCache } from '../../src/sql/lru.js';
+
+/** The settings of a client whose startup packet held `params` (name, value, name, value…). */
+function settingsOf(shared: LruCache<SharedSettings>, ...params: string[]): SessionSettings {
+  const map = new Map<string, string>();
+  for (let i = 0; i < params.length; i += 2) map.set(params[i]!, params[i + 1]!);
+  return new SessionSettings(map, shared);
+}
+
+const newCache = () => new LruCache<SharedSettings>(100, 1 << 20);
+
+describe('startup settings', () => {
+  it('are shared by clients that send the same parameters, whoever they log in as', () => {
+    const shared = newCache();
+    const a = settingsOf(shared, 'user', 'a', 'database', 'x', 'application_name', 'app', 'DateStyle', 'ISO');
+    const b = settingsOf(shared, 'user', 'b', 'database', 'y', 'application_name', 'app', 'DateStyle', 'ISO');
+    assert.equal(a.startup, b.startup);
+    assert.deepEqual(
+      [...a.startup],
+      [
+        ['application_name', 'app'],
+        ['datestyle', 'ISO'],
+      ],
+    );
+  });
+
+  it('given in another order, or from options, have the same key', () => {
+    const shared = newCache();
+    const a = settingsOf(shared, 'application_name', 'app', 'search_path', 's');
+    const b = settingsOf(shared, 'search_path', 's', 'application_name', 'app');
+    const c = settingsOf(shared, 'options', '-c search_path=s -c application_name=app');
+    assert.equal(a.key, b.key);
+    assert.equal(a.key, c.key);
+    assert.notEqual(a.key, settingsOf(shared, 'search_path', 't').key);
+  });
+
+  it('with a malformed options value throw at every login, not only the first', () => {
+    const shared = newCache();
+    assert.throws(() => settingsOf(shared, 'options', '-c'));
+    assert.throws(() => settingsOf(shared, 'options', '-c'));
+  });
+});
