@@ -255,11 +255,14 @@ export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: 
     type === BackendMessage.ErrorResponse &&
     tracker.failedClientName !== null &&
     !statementsOwn &&
-    start >= 0
+    start >= 0 &&
+    // Only an error that names it is rewritten: any other (a standby's refusal that read-retry
+    // looks for) reaches the client, or the retry, as the server sent it.
+    namesServerStatement(body)
   ) {
     // The server's error (42P05, a Bind's wrong parameter count) names the shared statement; the client knows its own name.
     const client = tracker.failedClientName;
-    const error = errorWithMessage(body, (m) => m.replace(/"pgtide_\d+"/, `"${client}"`));
+    const error = errorWithMessage(body, (m) => m.replace(SERVER_STATEMENT, `"${client}"`));
     if (error) link.answerEdits.push({ start, end, insert: [error] });
   } else if (fakes.length > 0) {
     link.answerEdits.push({ start: end, end, insert: fakes.splice(0) });
@@ -413,3 +416,9 @@ export type ForwardSession = Pick<
   ClientSession,
   'pool' | 'socket' | 'serverPaused' | 'server' | 'answered' | 'sentOnLink' | 'statements'
 >;
+
+const SERVER_STATEMENT = /"pgtide_\d+"/;
+
+function namesServerStatement(body: Buffer): boolean {
+  return SERVER_STATEMENT.test(decodeErrorFields(body).message);
+}
