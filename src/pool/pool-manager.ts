@@ -28,9 +28,8 @@ export class PoolManager implements ConnectionBudget {
   private readonly expired = new ExpiredPools();
   /** ErrorResponses sent to clients, by SQLSTATE, for /metrics. */
   readonly errorsByCode = new Map<string, number>();
-  /** Told when a server of a backend cannot be reached, so health checks react at once;
-   *  loginTimedOut when its login got no answer within server_connect_timeout. */
-  onBackendFailure: ((backend: BackendConfig, loginTimedOut: boolean) => void) | null = null;
+  /** Told when a server of a backend cannot be reached, so health checks react at once. */
+  onBackendFailure: ((backend: BackendConfig) => void) | null = null;
 
   constructor(
     private config: Config,
@@ -86,7 +85,7 @@ export class PoolManager implements ConnectionBudget {
         this,
         () => this.loginFor(database, user, backend, true),
         this.log,
-        (timedOut) => this.onBackendFailure?.(backend, timedOut),
+        () => this.onBackendFailure?.(backend),
       );
       this.lookupPools.set(id, pool);
     }
@@ -121,7 +120,7 @@ export class PoolManager implements ConnectionBudget {
         this,
         () => this.loginFor(database, user, backend),
         this.log,
-        (timedOut) => this.onBackendFailure?.(backend, timedOut),
+        () => this.onBackendFailure?.(backend),
       );
       this.pools.set(id, pool);
     }

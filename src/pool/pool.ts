@@ -112,8 +112,7 @@ export class ServerPool implements ServerOwner, PoolCounters {
     private readonly budget: ConnectionBudget,
     private readonly makeLogin: () => ServerLogin,
     private readonly log: Logger,
-    /** A transient login failure; timedOut when nothing answered (see ServerLoginError). */
-    private readonly onUnreachable: (timedOut: boolean) => void = () => {},
+    private readonly onUnreachable: () => void = () => {},
   ) {}
 
   get idleCount(): number {
@@ -255,7 +254,7 @@ export class ServerPool implements ServerOwner, PoolCounters {
       this.log.warn({ pool: this.key, server: server.describe(), err: error.message }, 'server login failed');
       if (error.transient) {
         this.lastLoginFailure = Date.now();
-        this.onUnreachable(error.timedOut);
+        this.onUnreachable();
       } else {
         // The same login would fail again for every waiter: tell them now instead of at timeout.
         for (let w = this.waiters.shift(); w; w = this.waiters.shift()) w.onPoolError(error);

@@ -120,7 +120,6 @@ export class ServerConnection implements MessageSink, LinkedServer {
           `server ${this.describe()} did not answer within ${login.connectTimeoutMs} ms`,
           null,
           true,
-          true,
         ),
       );
     }, login.connectTimeoutMs);
