@@ -10,7 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { currentTopology, sqlOn, type PgNode } from '../support/topology.js';
-import { startPgtide, writeAuthFile } from '../support/pgtide.js';
+import { clusterBackends, startPgtide, writeAuthFile, type RunningPgtide } from '../support/pgtide.js';
+import { learnProbe, PROBE } from '../support/reader.js';
+import { waitFor } from '../support/wait.js';
+import type { Config } from '../../src/config/types.js';
 import { spawnPgtide } from '../support/pgtide-process.js';
 import { allWorkersStarted, connectTo, oneOnEachWorker, workerOf } from '../support/workers.js';
 
@@ -101,10 +104,11 @@ async function servedIn(client: pg.Client, sql = 'SELECT 1 AS one'): Promise<num
  *  pg_stat_activity watched; `client` makes clients that are closed with everything after `run`. */
 async function underCap(
   cap: 'max_db_connections' | 'max_user_connections',
-  run: (fixture: { client(who: Login): pg.Client; watch: Watch }) => Promise<void>,
+  run: (fixture: { client(who: Login): pg.Client; watch: Watch; p: RunningPgtide }) => Promise<void>,
+  overrides: Partial<Config> = {},
 ): Promise<void> {
   const limits = await serverLimits(2);
-  const p = await startPgtide(t, { ...LIMITS, [cap]: 2 });
+  const p = await startPgtide(t, { ...LIMITS, [cap]: 2, ...overrides });
   const clients: pg.Client[] = [];
   const watch = watchActivity(t.primary);
   const client = (who: Login) => {
@@ -114,7 +118,7 @@ async function underCap(
     return c;
   };
   try {
-    await run({ client, watch });
+    await run({ client, watch, p });
   } finally {
     await watch.stop();
     await Promise.all(clients.map((c) => c.end().catch(() => {})));
@@ -214,6 +218,38 @@ describe('pools sharing max_db_connections / max_user_connections', { timeout: 6
         await Promise.all(loads.map((l) => l.catch(() => {})));
       }
     }));
+
+  test("each backend holds max_db_connections on its own: a transaction holding the primary's only slot leaves reads served by a standby", (ctx) =>
+    underCap(
+      'max_db_connections',
+      async ({ client, p }) => {
+        await waitFor(
+          'both standbys readable',
+          () => p.pgtide.cluster?.backends.slice(1).every((b) => b.readable),
+          10_000,
+        );
+        const [writer, reader] = [client(userA), client(userA)];
+        await reader.connect();
+        // Its first probe goes to the primary, while pgtide learns that the function only reads.
+        await learnProbe((sql) => reader.query(sql));
+        await writer.connect();
+        await writer.query('BEGIN');
+        await writer.query('SELECT pg_catalog.txid_current()');
+        const watches = [t.primary, ...t.standbys].map(watchActivity);
+        const started = Date.now();
+        const port = (await reader.query(PROBE)).rows[0].port;
+        const ms = Date.now() - started;
+        await writer.query('COMMIT');
+        const peaks = await Promise.all(watches.map((w) => w.stop()));
+        ctx.diagnostic(
+          `read served by port ${port} in ${ms} ms; peaks per node: ${peaks.map((k) => k.database.get(DATABASE) ?? 0).join(' ')}`,
+        );
+        assert.notEqual(port, t.primary.port, 'the read went to the primary');
+        assert.ok(ms < PROMPT_MS, `the read waited ${ms} ms`);
+        for (const k of peaks) assert.ok((k.database.get(DATABASE) ?? 0) <= 1, 'a node held more than the cap');
+      },
+      { max_db_connections: 1, backends: clusterBackends(t, [0, 1, 1]) },
+    ));
 
   test('workers = 2: each worker takes an idle server of its own share, and the instance holds max_db_connections', async (ctx) => {
     const limits = await serverLimits(2);
