@@ -288,7 +288,8 @@ export class PoolManager implements ConnectionBudget {
         this.blocked.delete(waiting);
         continue;
       }
-      if (waiting === pool || !this.onlyFullCapShared(waiting, pool) || !mayGiveUp(pool, waiting, server, now))
+      // The cheap test first: this runs at every release while some pool is blocked.
+      if (waiting === pool || !mayGiveUp(pool, waiting, server, now) || !this.onlyFullCapShared(waiting, pool))
         continue;
       this.blocked.delete(waiting);
       this.heirs.set(server, waiting);
