@@ -3,20 +3,31 @@ import type { BackendConfig, Config, Consistency, PoolMode, TransactionRouting }
 import type { Logger } from '../log.js';
 import { parseSecret, type Secret } from '../auth/secret.js';
 import type { ScramCredentials } from '../auth/scram-client.js';
+import { CapCount } from './cap-count.js';
+import { longestIdle, mayGiveUp } from './eviction.js';
 import { ExpiredPools } from './expired-pools.js';
 import { ServerPool, type ConnectionBudget, type PoolCounters, type PoolSettings } from './pool.js';
+import type { ServerConnection } from './server-connection.js';
 import type { ServerCredentials, ServerLogin, ServerTls } from './server-login.js';
 
 const MAX_ERROR_CODES = 200;
+const SHARED_CAPS = ['max_db_connections', 'max_user_connections'] as const;
+type SharedCap = (typeof SHARED_CAPS)[number];
 
 /**
  * All pools of one process, keyed by (database, user, backend), and the per-database and
- * per-user connection budgets they share.
+ * per-user connection caps they share on each backend.
  */
 export class PoolManager implements ConnectionBudget {
   private readonly pools = new Map<string, ServerPool>();
-  private readonly perDatabase = new Map<string, number>();
-  private readonly perUser = new Map<string, number>();
+  private readonly perDatabase = new CapCount();
+  private readonly perUser = new CapCount();
+  /** Pools whose waiters need a server that only a full shared cap stops, and that found no
+   *  idle server to take (makeRoom): the next server another pool frees may be theirs. */
+  private readonly blocked = new Set<ServerPool>();
+  /** Servers closed to make room, and the pool each made room for: once one is gone, its pool
+   *  gets the slot before any other waiting pool takes it back (which would take turns for ever). */
+  private readonly heirs = new Map<ServerConnection, ServerPool>();
   private readonly scramKeys = new Map<string, ScramCredentials>();
   /** Pools that run auth_query, one per (auth database, backend): no client ever uses their
    *  connections, so no client's SET (search_path …) can change what the query means. */
@@ -217,23 +228,91 @@ export class PoolManager implements ConnectionBudget {
   }
 
   canOpen(pool: ServerPool): boolean {
-    return this.roomUnderCaps(pool) > 0;
+    return this.roomUnderCaps(pool, false) > 0;
   }
 
+  /** Leaving servers are not counted: those are on their way out already. */
   overCaps(pool: ServerPool): boolean {
-    return this.roomUnderCaps(pool) < 0;
+    return this.roomUnderCaps(pool, true) < 0;
   }
 
-  /** How many more servers the pool's database and user may open under max_db_connections and
-   *  max_user_connections: negative once a reload lowered a cap below what is open. */
-  private roomUnderCaps(pool: ServerPool): number {
-    const c = this.config;
-    const maxDb = this.dbConfig(pool.key.database)?.max_db_connections ?? c.max_db_connections;
-    const maxUser = c.users[pool.key.user]?.max_user_connections ?? c.max_user_connections;
-    let room = Number.POSITIVE_INFINITY;
-    if (maxDb > 0) room = maxDb - (this.perDatabase.get(pool.key.database) ?? 0);
-    if (maxUser > 0) room = Math.min(room, maxUser - (this.perUser.get(pool.key.user) ?? 0));
-    return room;
+  private dbCap(database: string): number {
+    return this.dbConfig(database)?.max_db_connections ?? this.config.max_db_connections;
+  }
+
+  private userCap(user: string): number {
+    return this.config.users[user]?.max_user_connections ?? this.config.max_user_connections;
+  }
+
+  /** How many more servers the pool's database and user may open on its backend under
+   *  max_db_connections and max_user_connections: negative once a reload lowered a cap below
+   *  what is open. `leavingFree`: count the slots of servers that are leaving as free. */
+  private roomUnderCaps(pool: ServerPool, leavingFree: boolean): number {
+    return Math.min(
+      this.capRoom('max_db_connections', pool, leavingFree),
+      this.capRoom('max_user_connections', pool, leavingFree),
+    );
+  }
+
+  makeRoom(pool: ServerPool): void {
+    const { database, user, backend } = pool.key;
+    const now = Date.now();
+    const victims: { cap: string; server: ServerConnection }[] = [];
+    for (const cap of SHARED_CAPS) {
+      const room = this.capRoom(cap, pool, true);
+      if (room > 0) continue;
+      // Below 0 a reload lowered the cap: one close would not make room, and the surplus goes anyway.
+      if (room < 0) return;
+      const sharing =
+        cap === 'max_db_connections' ? sameDatabase(this.everyPool(), pool) : sameUser(this.everyPool(), pool);
+      const server = longestIdle(sharing, pool, now);
+      // With both caps full, one close alone would not let the pool open a server.
+      if (!server) return void this.blocked.add(pool);
+      victims.push({ cap, server });
+    }
+    for (const { cap, server } of victims) {
+      this.log.debug(
+        { pool: { database, user, backend }, cap, server: server.describe() },
+        'closing an idle server of another pool to make room under a shared cap',
+      );
+      this.heirs.set(server, pool);
+      server.close(`its slot under ${cap} went to a pool with clients waiting`);
+    }
+  }
+
+  owedElsewhere(pool: ServerPool, server: ServerConnection): boolean {
+    if (this.blocked.size === 0) return false;
+    const now = Date.now();
+    for (const waiting of this.blocked) {
+      if (waiting.waitingCount === 0) {
+        this.blocked.delete(waiting);
+        continue;
+      }
+      // The cheap test first: this runs at every release while some pool is blocked.
+      if (waiting === pool || !mayGiveUp(pool, waiting, server, now) || !this.onlyFullCapShared(waiting, pool))
+        continue;
+      this.blocked.delete(waiting);
+      this.heirs.set(server, waiting);
+      return true;
+    }
+    return false;
+  }
+
+  /** Is exactly one of `waiting`'s caps full, with no slot on its way, and shared by `other`? */
+  private onlyFullCapShared(waiting: ServerPool, other: ServerPool): boolean {
+    if (other.key.backend !== waiting.key.backend) return false;
+    const dbFull = this.capRoom('max_db_connections', waiting, true) === 0;
+    const userFull = this.capRoom('max_user_connections', waiting, true) === 0;
+    if (dbFull === userFull) return false;
+    return dbFull ? other.key.database === waiting.key.database : other.key.user === waiting.key.user;
+  }
+
+  /** Slots left under one cap for the pool's database or user on its backend (see roomUnderCaps). */
+  private capRoom(cap: SharedCap, pool: ServerPool, leavingFree: boolean): number {
+    const { database, user, backend } = pool.key;
+    return cap === 'max_db_connections'
+      ? roomUnder(this.dbCap(database), this.perDatabase, database, backend, leavingFree)
+      : roomUnder(this.userCap(user), this.perUser, user, backend, leavingFree);
   }
 
   discard(pool: ServerPool): void {
@@ -243,17 +322,26 @@ export class PoolManager implements ConnectionBudget {
   }
 
   opened(pool: ServerPool): void {
-    bump(this.perDatabase, pool.key.database, 1);
-    bump(this.perUser, pool.key.user, 1);
+    const { database, user, backend } = pool.key;
+    this.perDatabase.opened(database, backend);
+    this.perUser.opened(user, backend);
   }
 
-  closed(pool: ServerPool): void {
-    bump(this.perDatabase, pool.key.database, -1);
-    bump(this.perUser, pool.key.user, -1);
-    // Capacity freed under a shared limit may unblock another pool's waiters.
-    for (const other of this.everyPool()) {
-      if (other !== pool && other.waitingCount > 0) other.grow();
-    }
+  closed(pool: ServerPool, server: ServerConnection): void {
+    const { database, user, backend } = pool.key;
+    this.perDatabase.leaving(database, backend);
+    this.perUser.leaving(user, backend);
+    server.whenGone(() => {
+      this.perDatabase.gone(database, backend);
+      this.perUser.gone(user, backend);
+      const heir = this.heirs.get(server);
+      if (heir) {
+        this.heirs.delete(server);
+        if (heir.waitingCount > 0) heir.grow();
+      }
+      // The slot freed under a shared cap may unblock a pool's waiters, this pool's too.
+      for (const other of this.everyPool()) if (other.waitingCount > 0) other.grow();
+    });
   }
 
   /** Codes may come from a server: only well-formed ones are kept, and only so many of them,
@@ -265,17 +353,19 @@ export class PoolManager implements ConnectionBudget {
     bump(this.errorsByCode, known ? code : 'other', by);
   }
 
-  /** Server connections open per database (SHOW DATABASES current_connections). */
+  /** Server connections open per database, every backend together (SHOW DATABASES current_connections). */
   connectionsOf(database: string): number {
-    return this.perDatabase.get(database) ?? 0;
+    return this.perDatabase.total(database);
   }
 
-  /** Server connections open per user (SHOW USERS current_connections). */
+  /** Server connections open per user, every backend together (SHOW USERS current_connections). */
   connectionsOfUser(user: string): number {
-    return this.perUser.get(user) ?? 0;
+    return this.perUser.total(user);
   }
 
   maintain(now: number): void {
+    // A pool whose clients stopped waiting is not kept for a server it no longer needs.
+    for (const pool of this.blocked) if (pool.waitingCount === 0) this.blocked.delete(pool);
     for (const pool of this.everyPool()) pool.maintain(now);
     const idleMs = this.config.pool_idle_timeout * 1000;
     if (idleMs === 0) return;
@@ -297,6 +387,20 @@ export class PoolManager implements ConnectionBudget {
 
 function poolId(database: string, user: string, backend: string): string {
   return `${database}\0${user}\0${backend}`;
+}
+
+/** Slots left under one cap (0: no cap) for `name` on `backend`. */
+function roomUnder(limit: number, count: CapCount, name: string, backend: string, leavingFree: boolean): number {
+  if (limit === 0) return Number.POSITIVE_INFINITY;
+  return limit - count.heldBy(name, backend) + (leavingFree ? count.leavingBy(name, backend) : 0);
+}
+
+function* sameDatabase(pools: Iterable<ServerPool>, of: ServerPool): Iterable<ServerPool> {
+  for (const p of pools) if (p.key.backend === of.key.backend && p.key.database === of.key.database) yield p;
+}
+
+function* sameUser(pools: Iterable<ServerPool>, of: ServerPool): Iterable<ServerPool> {
+  for (const p of pools) if (p.key.backend === of.key.backend && p.key.user === of.key.user) yield p;
 }
 
 function bump(map: Map<string, number>, key: string, by: number): void {

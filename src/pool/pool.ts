@@ -4,6 +4,7 @@ import { Fifo } from './fifo.js';
 import { ServerConnection } from './server-connection.js';
 import type { ServerLoginError, ServerLogin } from './server-login.js';
 import type { ServerOwner } from './server-peer.js';
+import type { EvictablePool } from './eviction.js';
 
 export interface PoolSettings {
   mode: PoolMode;
@@ -24,13 +25,19 @@ export interface PoolWaiter {
   onPoolError(err: ServerLoginError): void;
 }
 
-/** Server connections shared by all pools, counted per database and per user. */
+/** Server connections shared by all pools, counted per database and per user on each backend. */
 export interface ConnectionBudget {
   canOpen(pool: ServerPool): boolean;
   /** The pool's database or user holds more servers than its cap (a reload lowered it). */
   overCaps(pool: ServerPool): boolean;
+  /** Only a cap shared with other pools keeps the pool from opening a server its waiters need:
+   *  close another pool's idle server, if one may be taken, to make room (see eviction.ts). */
+  makeRoom(pool: ServerPool): void;
+  /** A pool that makeRoom could not help is owed `server`, which its client just released. */
+  owedElsewhere(pool: ServerPool, server: ServerConnection): boolean;
   opened(pool: ServerPool): void;
-  closed(pool: ServerPool): void;
+  /** The server left the pool; it keeps its place under the caps until its socket is gone. */
+  closed(pool: ServerPool, server: ServerConnection): void;
   /** The pool can never log in (no such database, wrong credentials) and holds nothing. */
   discard(pool: ServerPool): void;
 }
@@ -85,7 +92,7 @@ export interface PoolKey {
 }
 
 /** Server connections for one (database, user, backend): an idle stack and a FIFO of waiters. */
-export class ServerPool implements ServerOwner, PoolCounters {
+export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
   private readonly idle: ServerConnection[] = [];
   private readonly waiters = new Fifo<PoolWaiter>();
   /** Every open or opening connection of this pool, whatever its state. */
@@ -129,6 +136,15 @@ export class ServerPool implements ServerOwner, PoolCounters {
 
   get connectingCount(): number {
     return this.connecting;
+  }
+
+  get holderCount(): number {
+    return this.holders;
+  }
+
+  oldestIdle(): ServerConnection | undefined {
+    // Released servers go on top of the stack: the bottom one has idled longest.
+    return this.idle[0];
   }
 
   /** The backend answers again: stop waiting out server_login_retry. */
@@ -199,6 +215,10 @@ export class ServerPool implements ServerOwner, PoolCounters {
       server.close('more servers than the pool size or max_db_connections / max_user_connections');
       return;
     }
+    if (this.budget.owedElsewhere(this, server)) {
+      server.close('its slot under max_db_connections / max_user_connections went to a pool with clients waiting');
+      return;
+    }
     const waiter = this.waiters.shift();
     if (waiter) return this.assign(waiter, server);
     this.idle.push(server);
@@ -236,7 +256,12 @@ export class ServerPool implements ServerOwner, PoolCounters {
   grow(now = Date.now()): void {
     if (this.lastLoginFailure && now - this.lastLoginFailure < this.settings.loginRetryMs) return;
     const limit = this.limit(now);
-    while (this.connecting < this.waiters.length && this.servers.size < limit && this.budget.canOpen(this)) {
+    while (this.connecting < this.waiters.length && this.servers.size < limit) {
+      if (!this.budget.canOpen(this)) {
+        // After a failed login no other pool's server is closed for a retry that may fail too.
+        if (this.lastLoginFailure === 0) this.budget.makeRoom(this);
+        return;
+      }
       this.open();
     }
   }
@@ -280,7 +305,7 @@ export class ServerPool implements ServerOwner, PoolCounters {
   }
 
   private forget(server: ServerConnection): void {
-    if (this.servers.delete(server)) this.budget.closed(this);
+    if (this.servers.delete(server)) this.budget.closed(this, server);
   }
 
   /** Periodic upkeep: idle timeouts, lifetimes, minimum size, reserve and retry growth. */

@@ -563,6 +563,14 @@ export class ServerConnection implements MessageSink, LinkedServer {
     this.close(this.closeReason || 'server closed the connection');
   }
 
+  /** Calls `then` once the socket has closed, never before the caller returns. PostgreSQL
+   *  leaves a backend's socket open until the process exits, after it has given up its
+   *  connection slot (at most DRAIN_TIMEOUT_MS after close() for a server that does not answer). */
+  whenGone(then: () => void): void {
+    if (this.socket.closed) queueMicrotask(then);
+    else this.socket.once('close', then);
+  }
+
   /** Close for good; the peer (if any) and the owner are told. */
   close(reason: string): void {
     if (this.state === State.Closed) return;
