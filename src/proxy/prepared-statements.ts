@@ -71,6 +71,8 @@ export class ClientStatements {
   private readonly closing = new Map<string, Statement>();
   /** During rewrite: the server's transaction block has failed, so it refuses all but its end. */
   private failed = false;
+  /** During rewrite: a Bind came after the block failed (see staysFailed). */
+  private boundWhileFailed = false;
 
   /** A statement whose copy on this server is being checked before the client's Bind of it runs
    *  (see holdForShape), the epoch it was checked at, and whether its Describe is sent yet. */
@@ -351,6 +353,7 @@ export class ClientStatements {
   ): Buffer {
     this.stats = stats;
     this.failed = failedTransaction;
+    this.boundWhileFailed = false;
     if (tracker.idle) this.closing.clear();
     this.out.length = 0;
     this.copied = 0;
@@ -371,8 +374,7 @@ export class ClientStatements {
       }
       // After an error the server discards all until Sync: those requests change nothing.
       if (!tracker.skipping || type === SYNC) this.message(type, data, off, end, set, tracker, answerNow);
-      // A Query or an Execute may end the failed block: from then on its state is not known.
-      if (type === Q || type === E) this.failed = false;
+      if (this.failed) this.failed = this.staysFailed(type, data, off, end);
       // The rest waits for a shape check (see holdForShape).
       if (this.held.length > 0) break;
       off = end;
@@ -529,6 +531,18 @@ export class ClientStatements {
     if (text === null) return;
     this.drop(data, off, end);
     this.out.push(encode.parseWithName('', Buffer.concat([Buffer.from(`${text}\0`), data.subarray(textEnd + 1, end)])));
+  }
+
+  /**
+   * Whether the failed block outlasts the message at `off`: a Query whose text PostgreSQL
+   * refuses there, or an Execute with no Bind before it in these bytes (a portal bound in the
+   * failed block to a statement that ends it, the only kind the server runs there, is bound
+   * with the Execute). Otherwise the block may have ended and its state is not known.
+   */
+  private staysFailed(type: number, data: Buffer, off: number, end: number): boolean {
+    if (type === B) this.boundWhileFailed = true;
+    if (type === Q) return this.refusesText(data, off + 5, end);
+    return type !== E || !this.boundWhileFailed;
   }
 
   /**

@@ -69,6 +69,35 @@ describe('named statements in failed blocks and failed batches answer as Postgre
     assert.deepEqual(got[4], ['1 ', '2 ', 'D \\x00\\x01\\x00\\x00\\x00\\x011', 'C SELECT 1\\x00', 'Z I']);
   });
 
+  test('a Parse after an Execute and a Sync in the same write, in a failed block, is refused too', async () => {
+    // An Execute with no Bind before it cannot end the block: pgtide once took any Execute as
+    // a possible end and answered the Parse itself.
+    const got = await assertAsPostgres('SELECT 3 AS c', [
+      ...failBlock,
+      [execute('p1'), sync(), parse('s1', 'SELECT 3 AS c'), sync()],
+      [query('ROLLBACK')],
+      [parse('s1', 'SELECT 3 AS c'), bind('', 's1'), execute(), sync()],
+    ]);
+    assert.match(got[2]![2]!, /25P02/);
+  });
+
+  test('a Parse after a refused Query in the same write, in a failed block, is refused too', async () => {
+    await assertAsPostgres('SELECT 4 AS d', [
+      ...failBlock,
+      [query('SELECT 1'), parse('s1', 'SELECT 4 AS d'), sync()],
+      [query('ROLLBACK')],
+      [parse('s1', 'SELECT 4 AS d'), bind('', 's1'), execute(), sync()],
+    ]);
+  });
+
+  test('a Parse after ROLLBACK in the same write is taken', async () => {
+    await assertAsPostgres('SELECT 5 AS e', [
+      ...failBlock,
+      [parse('', 'ROLLBACK'), bind('', ''), execute(), sync(), parse('s1', 'SELECT 5 AS e'), sync()],
+      runS1,
+    ]);
+  });
+
   test('a Parse of a name in use, in a failed block, gets 25P02 as well', async () => {
     await assertAsPostgres('SELECT 2 AS b', [
       [parse('s1', 'SELECT 2 AS b'), sync()],
