@@ -40,12 +40,22 @@ export interface BackendState {
   role: Role;
   /** false until a check succeeds, and after health_check_max_retries + 1 failed checks in a row. */
   healthy: boolean;
+  /** false from a server login that got no answer within its timeout until a login on a new
+   *  connection succeeds: the checks' kept connection, and the pools' open ones, may still
+   *  answer while the backend takes no new connection (a stopped postmaster), and a read that
+   *  needs a new server there would wait for it until query_wait_timeout. */
+  takesLogins: boolean;
   lagBytes: number | null;
   lagMs: number | null;
   /** Standby: replays the primary's timeline (false: orphaned by a failover). */
   following: boolean;
   /** healthy, role known, and (standby) within delay_threshold / delay_threshold_by_time. */
   readable: boolean;
+}
+
+/** What listeners act on: a round that changes none of it for any backend tells nobody. */
+function routingKey(b: BackendState): string {
+  return `${b.role}/${b.healthy}/${b.readable}/${b.takesLogins}`;
 }
 
 /** A backend with what only the monitor needs to know about it. */
@@ -57,6 +67,10 @@ interface Tracked {
   last: CheckResult | null;
   /** What the last successful check said: a primary that stops answering keeps its timeline. */
   lastSeen: CheckResult | null;
+  /** While the backend takes no login: the fresh login being tried, and whether one succeeded
+   *  since the last login that timed out. */
+  loginProbe: CheckConnection | null;
+  loginAnswered: boolean;
 }
 
 export class ClusterMonitor {
@@ -97,13 +111,20 @@ export class ClusterMonitor {
     this.stopped = true;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers = [];
-    for (const backend of this.tracked) backend.connection.close('pgtide is stopping its cluster monitor');
+    this.closeConnections('pgtide is stopping its cluster monitor');
+  }
+
+  private closeConnections(reason: string): void {
+    for (const backend of this.tracked) {
+      backend.connection.close(reason);
+      backend.loginProbe?.close(reason);
+    }
   }
 
   /** New backends start unknown; kept ones (same host and port) keep what was learnt, but
    *  log in again, as the check login may have changed. */
   reconfigure(config: Config, _users: Map<string, string>): void {
-    for (const backend of this.tracked) backend.connection.close('configuration reloaded');
+    this.closeConnections('configuration reloaded');
     this.config = config;
     this.track(config);
     // Removed backends and changed weights reach the router now, not at the next change of health.
@@ -123,8 +144,11 @@ export class ClusterMonitor {
     return readCandidates(this.backends);
   }
 
-  reportFailure(backend: BackendConfig): void {
-    if (this.stopped || !this.tracked.some((t) => t.state.config === backend)) return;
+  /** A pool's login to `backend` failed (refused for now, unreachable, or timed out). */
+  reportFailure(backend: BackendConfig, loginTimedOut = false): void {
+    const tracked = this.tracked.find((t) => t.state.config === backend);
+    if (this.stopped || tracked === undefined) return;
+    if (loginTimedOut) this.takesNoLogin(tracked);
     if (this.round !== null) this.roundAgain = true;
     else void this.checkAll();
   }
@@ -145,6 +169,7 @@ export class ClusterMonitor {
             index,
             role: 'unknown',
             healthy: false,
+            takesLogins: true,
             lagBytes: null,
             lagMs: null,
             following: true,
@@ -156,6 +181,8 @@ export class ClusterMonitor {
         failures: kept?.failures ?? 0,
         last: kept?.last ?? null,
         lastSeen: kept?.lastSeen ?? null,
+        loginProbe: null,
+        loginAnswered: false,
       };
     });
     // The same array object, so that whoever holds monitor.backends sees the new list.
@@ -199,7 +226,12 @@ export class ClusterMonitor {
     } while (this.roundAgain && !this.stopped);
   }
 
+  /** The kept connection's check, and a login afresh while the backend takes none. */
   private async check(backend: Tracked): Promise<void> {
+    await Promise.all([this.checkKept(backend), backend.state.takesLogins ? null : this.probeLogin(backend)]);
+  }
+
+  private async checkKept(backend: Tracked): Promise<void> {
     try {
       const rows = await backend.connection.query(CHECK_QUERY, this.config.health_check_timeout * 1000);
       backend.last = parseCheckRow(rows);
@@ -217,10 +249,41 @@ export class ClusterMonitor {
     }
   }
 
+  private async probeLogin(backend: Tracked): Promise<void> {
+    const probe = new CheckConnection(() => this.makeLogin(backend.state.config));
+    backend.loginProbe = probe;
+    try {
+      await probe.query('SELECT 1', this.config.health_check_timeout * 1000);
+      backend.loginAnswered = true;
+    } catch (error) {
+      this.log.debug({ backend: backend.state.config.name, err: (error as Error).message }, 'login probe failed');
+    } finally {
+      probe.close('login probe done');
+      if (backend.loginProbe === probe) backend.loginProbe = null;
+    }
+  }
+
+  /** Out of the read rotation at once, not at the end of a round: clients wait on it meanwhile.
+   *  Health stays the checks' to decide, so a primary stays the primary. */
+  private takesNoLogin(backend: Tracked): void {
+    backend.loginAnswered = false;
+    const { state } = backend;
+    if (!state.takesLogins) return;
+    state.takesLogins = false;
+    this.log.warn(
+      { backend: state.config.name },
+      'a server login got no answer: no reads go to the backend until a new connection logs in',
+    );
+    if (this.updateReadable(state)) this.notify();
+  }
+
   /** Turns the round's results into roles, health, lag and readability, then tells listeners. */
   private evaluate(): void {
-    const before = this.backends.map((b) => `${b.role}/${b.healthy}/${b.readable}`);
-    for (const backend of this.tracked) this.updateHealth(backend);
+    const before = this.backends.map(routingKey);
+    for (const backend of this.tracked) {
+      this.updateHealth(backend);
+      this.updateLogins(backend);
+    }
     this.learnTimelines();
     this.updateRoles();
     const primary = this.tracked.find((t) => t.state.role === 'primary');
@@ -231,10 +294,6 @@ export class ClusterMonitor {
     const primaryLsn = primary?.lastSeen?.currentLsn ?? this.lastPrimaryLsn;
     this.lastPrimaryLsn = primaryLsn;
     const primaryTimeline = primary?.lastSeen?.timeline ?? null;
-    const limits: ReadLimits = {
-      delayThreshold: this.config.delay_threshold,
-      delayThresholdByTime: this.config.delay_threshold_by_time,
-    };
     for (const { state, last, lastSeen } of this.tracked) {
       if (last !== null) {
         const behind =
@@ -260,16 +319,25 @@ export class ClusterMonitor {
           );
         state.following = following;
       }
-      const readable = isReadable(state, limits);
-      if (readable !== state.readable) {
-        this.log.info(
-          { backend: state.config.name, lagBytes: state.lagBytes, lagMs: state.lagMs },
-          readable ? 'backend takes reads again' : 'backend leaves the read rotation',
-        );
-      }
-      state.readable = readable;
+      this.updateReadable(state);
     }
-    if (this.backends.some((b, i) => `${b.role}/${b.healthy}/${b.readable}` !== before[i])) this.notify();
+    if (this.backends.some((b, i) => routingKey(b) !== before[i])) this.notify();
+  }
+
+  /** Whether readability changed. */
+  private updateReadable(state: BackendState): boolean {
+    const limits: ReadLimits = {
+      delayThreshold: this.config.delay_threshold,
+      delayThresholdByTime: this.config.delay_threshold_by_time,
+    };
+    const readable = isReadable(state, limits);
+    if (readable === state.readable) return false;
+    this.log.info(
+      { backend: state.config.name, lagBytes: state.lagBytes, lagMs: state.lagMs },
+      readable ? 'backend takes reads again' : 'backend leaves the read rotation',
+    );
+    state.readable = readable;
+    return true;
   }
 
   private notify(): void {
@@ -292,6 +360,12 @@ export class ClusterMonitor {
       state.healthy = false;
       this.log.warn({ backend: name, failures: backend.failures }, 'backend is unhealthy: it leaves the rotation');
     }
+  }
+
+  private updateLogins(backend: Tracked): void {
+    if (backend.state.takesLogins || !backend.loginAnswered) return;
+    backend.state.takesLogins = true;
+    this.log.info({ backend: backend.state.config.name }, 'a new connection logged in: the backend takes logins again');
   }
 
   /** Every timeline a check proves to have existed raises the bar for writers of its cluster. */

@@ -28,8 +28,9 @@ export class PoolManager implements ConnectionBudget {
   private readonly expired = new ExpiredPools();
   /** ErrorResponses sent to clients, by SQLSTATE, for /metrics. */
   readonly errorsByCode = new Map<string, number>();
-  /** Told when a server of a backend cannot be reached, so health checks react at once. */
-  onBackendFailure: ((backend: BackendConfig) => void) | null = null;
+  /** Told when a server of a backend cannot be reached, so health checks react at once;
+   *  loginTimedOut when its login got no answer within server_connect_timeout. */
+  onBackendFailure: ((backend: BackendConfig, loginTimedOut: boolean) => void) | null = null;
 
   constructor(
     private config: Config,
@@ -85,7 +86,7 @@ export class PoolManager implements ConnectionBudget {
         this,
         () => this.loginFor(database, user, backend, true),
         this.log,
-        () => this.onBackendFailure?.(backend),
+        (timedOut) => this.onBackendFailure?.(backend, timedOut),
       );
       this.lookupPools.set(id, pool);
     }
@@ -120,7 +121,7 @@ export class PoolManager implements ConnectionBudget {
         this,
         () => this.loginFor(database, user, backend),
         this.log,
-        () => this.onBackendFailure?.(backend),
+        (timedOut) => this.onBackendFailure?.(backend, timedOut),
       );
       this.pools.set(id, pool);
     }

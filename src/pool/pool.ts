@@ -112,7 +112,8 @@ export class ServerPool implements ServerOwner, PoolCounters {
     private readonly budget: ConnectionBudget,
     private readonly makeLogin: () => ServerLogin,
     private readonly log: Logger,
-    private readonly onUnreachable: () => void = () => {},
+    /** A transient login failure; timedOut when nothing answered (see ServerLoginError). */
+    private readonly onUnreachable: (timedOut: boolean) => void = () => {},
   ) {}
 
   get idleCount(): number {
@@ -254,7 +255,7 @@ export class ServerPool implements ServerOwner, PoolCounters {
       this.log.warn({ pool: this.key, server: server.describe(), err: error.message }, 'server login failed');
       if (error.transient) {
         this.lastLoginFailure = Date.now();
-        this.onUnreachable();
+        this.onUnreachable(error.timedOut);
       } else {
         // The same login would fail again for every waiter: tell them now instead of at timeout.
         for (let w = this.waiters.shift(); w; w = this.waiters.shift()) w.onPoolError(error);
