@@ -224,7 +224,8 @@ export class Pgtide {
     this.monitor = monitor;
     this.clusterView = monitoredClusterView(monitor);
     ctx.router.reconfigure(ctx.config, this.clusterView);
-    ctx.pools.onBackendFailure = (backend, loginTimedOut) => monitor.reportFailure(backend, loginTimedOut);
+    ctx.pools.onBackendFailure = (backend, timedOutLoginAt) => monitor.reportFailure(backend, timedOutLoginAt);
+    ctx.pools.onBackendLogin = (backend, startedAt) => monitor.reportLogin(backend, startedAt);
     // A backend that answers checks again takes new server connections at once, without
     // waiting out server_login_retry from its outage; one declared unhealthy (hung, say) loses
     // its connections, so that no client waits on it any longer. One that takes no new login

@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { ServerLogin } from '../pool/server-login.js';
 import type { BackendConfig, Config } from '../config/types.js';
 import { CheckConnection } from './check-connection.js';
+import { LoginProbe } from './login-probe.js';
 import {
   electPrimary,
   isReadable,
@@ -67,10 +68,13 @@ interface Tracked {
   last: CheckResult | null;
   /** What the last successful check said: a primary that stops answering keeps its timeline. */
   lastSeen: CheckResult | null;
-  /** While the backend takes no login: the fresh login being tried, and whether one succeeded
-   *  since the last login that timed out. */
-  loginProbe: CheckConnection | null;
-  loginAnswered: boolean;
+  /** While the backend takes no login: when the login that got no answer began, and the
+   *  fresh logins tried until one begun later succeeds. */
+  noLoginSince: number;
+  probe: LoginProbe | null;
+  /** When the latest login known to have succeeded began: a login begun before it that times
+   *  out afterwards (it waited through a restart, say) says nothing of the backend now. */
+  lastLoginAt: number;
 }
 
 export class ClusterMonitor {
@@ -104,6 +108,7 @@ export class ClusterMonitor {
 
   start(): Promise<void> {
     this.stopped = false;
+    this.resumeProbes();
     return this.checkAll().finally(() => this.schedule());
   }
 
@@ -117,8 +122,13 @@ export class ClusterMonitor {
   private closeConnections(reason: string): void {
     for (const backend of this.tracked) {
       backend.connection.close(reason);
-      backend.loginProbe?.close(reason);
+      backend.probe?.stop(reason);
+      backend.probe = null;
     }
+  }
+
+  private resumeProbes(): void {
+    for (const backend of this.tracked) if (!backend.state.takesLogins) this.startProbe(backend);
   }
 
   /** New backends start unknown; kept ones (same host and port) keep what was learnt, but
@@ -130,6 +140,7 @@ export class ClusterMonitor {
     // Removed backends and changed weights reach the router now, not at the next change of health.
     this.notify();
     if (this.stopped) return;
+    this.resumeProbes();
     if (this.round !== null) this.roundAgain = true;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers = [];
@@ -144,13 +155,21 @@ export class ClusterMonitor {
     return readCandidates(this.backends);
   }
 
-  /** A pool's login to `backend` failed (refused for now, unreachable, or timed out). */
-  reportFailure(backend: BackendConfig, loginTimedOut = false): void {
+  /** A pool's login to `backend` failed (refused for now, unreachable, or timed out: then
+   *  timedOutLoginAt is when it began). */
+  reportFailure(backend: BackendConfig, timedOutLoginAt: number | null = null): void {
     const tracked = this.tracked.find((t) => t.state.config === backend);
     if (this.stopped || tracked === undefined) return;
-    if (loginTimedOut) this.takesNoLogin(tracked);
+    if (timedOutLoginAt !== null) this.takesNoLogin(tracked, timedOutLoginAt);
     if (this.round !== null) this.roundAgain = true;
     else void this.checkAll();
+  }
+
+  /** A pool's login to `backend`, begun at startedAt, succeeded: it takes new connections. */
+  reportLogin(backend: BackendConfig, startedAt: number): void {
+    const tracked = this.tracked.find((t) => t.state.config === backend);
+    if (this.stopped || tracked === undefined) return;
+    if (this.takesLoginsAgain(tracked, startedAt, 'a server login')) this.routeAgain(tracked.state);
   }
 
   onChange(listener: () => void): () => void {
@@ -181,8 +200,9 @@ export class ClusterMonitor {
         failures: kept?.failures ?? 0,
         last: kept?.last ?? null,
         lastSeen: kept?.lastSeen ?? null,
-        loginProbe: null,
-        loginAnswered: false,
+        noLoginSince: kept?.noLoginSince ?? 0,
+        probe: null,
+        lastLoginAt: kept?.lastLoginAt ?? 0,
       };
     });
     // The same array object, so that whoever holds monitor.backends sees the new list.
@@ -226,12 +246,7 @@ export class ClusterMonitor {
     } while (this.roundAgain && !this.stopped);
   }
 
-  /** The kept connection's check, and a login afresh while the backend takes none. */
   private async check(backend: Tracked): Promise<void> {
-    await Promise.all([this.checkKept(backend), backend.state.takesLogins ? null : this.probeLogin(backend)]);
-  }
-
-  private async checkKept(backend: Tracked): Promise<void> {
     try {
       const rows = await backend.connection.query(CHECK_QUERY, this.config.health_check_timeout * 1000);
       backend.last = parseCheckRow(rows);
@@ -249,32 +264,57 @@ export class ClusterMonitor {
     }
   }
 
-  private async probeLogin(backend: Tracked): Promise<void> {
-    const probe = new CheckConnection(() => this.makeLogin(backend.state.config));
-    backend.loginProbe = probe;
-    try {
-      await probe.query('SELECT 1', this.config.health_check_timeout * 1000);
-      backend.loginAnswered = true;
-    } catch (error) {
-      this.log.debug({ backend: backend.state.config.name, err: (error as Error).message }, 'login probe failed');
-    } finally {
-      probe.close('login probe done');
-      if (backend.loginProbe === probe) backend.loginProbe = null;
-    }
-  }
-
   /** Out of the read rotation at once, not at the end of a round: clients wait on it meanwhile.
    *  Health stays the checks' to decide, so a primary stays the primary. */
-  private takesNoLogin(backend: Tracked): void {
-    backend.loginAnswered = false;
+  private takesNoLogin(backend: Tracked, startedAt: number): void {
     const { state } = backend;
-    if (!state.takesLogins) return;
+    if (!state.takesLogins || startedAt < backend.lastLoginAt) return;
     state.takesLogins = false;
+    backend.noLoginSince = startedAt;
     this.log.warn(
       { backend: state.config.name },
       'a server login got no answer: no reads go to the backend until a new connection logs in',
     );
+    this.startProbe(backend);
     if (this.updateReadable(state)) this.notify();
+  }
+
+  /** Fresh logins at once, then after short waits: the backend returns as soon as one
+   *  succeeds, not at the next check round. */
+  private startProbe(backend: Tracked): void {
+    if (this.stopped || backend.probe !== null) return;
+    const { config } = this;
+    backend.probe = new LoginProbe(
+      () => this.makeLogin(backend.state.config),
+      {
+        timeoutMs: config.health_check_timeout * 1000,
+        maxRetryMs: (config.health_check_period || config.sr_check_period || 1) * 1000,
+      },
+      (startedAt) => {
+        backend.probe = null;
+        if (this.takesLoginsAgain(backend, startedAt, 'a login probe')) this.routeAgain(backend.state);
+      },
+      this.log,
+      backend.state.config.name,
+    );
+  }
+
+  /** Whether a login begun at startedAt, which succeeded, brings the backend back. */
+  private takesLoginsAgain(backend: Tracked, startedAt: number, by: string): boolean {
+    if (startedAt > backend.lastLoginAt) backend.lastLoginAt = startedAt;
+    const { state } = backend;
+    if (state.takesLogins || startedAt < backend.noLoginSince) return false;
+    state.takesLogins = true;
+    backend.probe?.stop('the backend takes logins again');
+    backend.probe = null;
+    this.log.info({ backend: state.config.name, by }, 'a new connection logged in: the backend takes logins again');
+    return true;
+  }
+
+  /** Outside a round: the router and the pools hear of it now. */
+  private routeAgain(state: BackendState): void {
+    this.updateReadable(state);
+    this.notify();
   }
 
   /** Turns the round's results into roles, health, lag and readability, then tells listeners. */
@@ -282,7 +322,9 @@ export class ClusterMonitor {
     const before = this.backends.map(routingKey);
     for (const backend of this.tracked) {
       this.updateHealth(backend);
-      this.updateLogins(backend);
+      // A check that logged in afresh is a new connection too.
+      const loggedInAt = backend.connection.loginStartedAt;
+      if (backend.last !== null && loggedInAt !== null) this.takesLoginsAgain(backend, loggedInAt, 'a health check');
     }
     this.learnTimelines();
     this.updateRoles();
@@ -360,12 +402,6 @@ export class ClusterMonitor {
       state.healthy = false;
       this.log.warn({ backend: name, failures: backend.failures }, 'backend is unhealthy: it leaves the rotation');
     }
-  }
-
-  private updateLogins(backend: Tracked): void {
-    if (backend.state.takesLogins || !backend.loginAnswered) return;
-    backend.state.takesLogins = true;
-    this.log.info({ backend: backend.state.config.name }, 'a new connection logged in: the backend takes logins again');
   }
 
   /** Every timeline a check proves to have existed raises the bar for writers of its cluster. */

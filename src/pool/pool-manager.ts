@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import { parseSecret, type Secret } from '../auth/secret.js';
 import type { ScramCredentials } from '../auth/scram-client.js';
 import { ExpiredPools } from './expired-pools.js';
-import { ServerPool, type ConnectionBudget, type PoolCounters, type PoolSettings } from './pool.js';
+import { ServerPool, type ConnectionBudget, type LoginListener, type PoolCounters, type PoolSettings } from './pool.js';
 import type { ServerCredentials, ServerLogin, ServerTls } from './server-login.js';
 
 const MAX_ERROR_CODES = 200;
@@ -29,8 +29,10 @@ export class PoolManager implements ConnectionBudget {
   /** ErrorResponses sent to clients, by SQLSTATE, for /metrics. */
   readonly errorsByCode = new Map<string, number>();
   /** Told when a server of a backend cannot be reached, so health checks react at once;
-   *  loginTimedOut when its login got no answer within server_connect_timeout. */
-  onBackendFailure: ((backend: BackendConfig, loginTimedOut: boolean) => void) | null = null;
+   *  timedOutLoginAt: when a login that got no answer within server_connect_timeout began. */
+  onBackendFailure: ((backend: BackendConfig, timedOutLoginAt: number | null) => void) | null = null;
+  /** Told when a server login to a backend, begun at startedAt, succeeds. */
+  onBackendLogin: ((backend: BackendConfig, startedAt: number) => void) | null = null;
 
   constructor(
     private config: Config,
@@ -86,11 +88,18 @@ export class PoolManager implements ConnectionBudget {
         this,
         () => this.loginFor(database, user, backend, true),
         this.log,
-        (timedOut) => this.onBackendFailure?.(backend, timedOut),
+        this.loginListener(backend),
       );
       this.lookupPools.set(id, pool);
     }
     return pool;
+  }
+
+  private loginListener(backend: BackendConfig): LoginListener {
+    return {
+      unreachable: (timedOutLoginAt) => this.onBackendFailure?.(backend, timedOutLoginAt),
+      loggedIn: (startedAt) => this.onBackendLogin?.(backend, startedAt),
+    };
   }
 
   /** auth_user's limits in that database, but no min_pool_size: lookups need no connection kept open. */
@@ -121,7 +130,7 @@ export class PoolManager implements ConnectionBudget {
         this,
         () => this.loginFor(database, user, backend),
         this.log,
-        (timedOut) => this.onBackendFailure?.(backend, timedOut),
+        this.loginListener(backend),
       );
       this.pools.set(id, pool);
     }

@@ -85,6 +85,17 @@ export interface PoolKey {
 }
 
 /** Server connections for one (database, user, backend): an idle stack and a FIFO of waiters. */
+/** Hears how server logins end, for the cluster monitor. */
+export interface LoginListener {
+  /** A transient failure; timedOutLoginAt is when the login began if it got no answer within
+   *  its timeout (see ServerLoginError.timedOut), else null. */
+  unreachable(timedOutLoginAt: number | null): void;
+  /** A login begun at startedAt succeeded. */
+  loggedIn(startedAt: number): void;
+}
+
+const IGNORE_LOGINS: LoginListener = { unreachable() {}, loggedIn() {} };
+
 export class ServerPool implements ServerOwner, PoolCounters {
   private readonly idle: ServerConnection[] = [];
   private readonly waiters = new Fifo<PoolWaiter>();
@@ -112,8 +123,7 @@ export class ServerPool implements ServerOwner, PoolCounters {
     private readonly budget: ConnectionBudget,
     private readonly makeLogin: () => ServerLogin,
     private readonly log: Logger,
-    /** A transient login failure; timedOut when nothing answered (see ServerLoginError). */
-    private readonly onUnreachable: (timedOut: boolean) => void = () => {},
+    private readonly logins: LoginListener = IGNORE_LOGINS,
   ) {}
 
   get idleCount(): number {
@@ -255,7 +265,7 @@ export class ServerPool implements ServerOwner, PoolCounters {
       this.log.warn({ pool: this.key, server: server.describe(), err: error.message }, 'server login failed');
       if (error.transient) {
         this.lastLoginFailure = Date.now();
-        this.onUnreachable(error.timedOut);
+        this.logins.unreachable(error.timedOut ? server.createdAt : null);
       } else {
         // The same login would fail again for every waiter: tell them now instead of at timeout.
         for (let w = this.waiters.shift(); w; w = this.waiters.shift()) w.onPoolError(error);
@@ -265,6 +275,7 @@ export class ServerPool implements ServerOwner, PoolCounters {
       return;
     }
     this.lastLoginFailure = 0;
+    this.logins.loggedIn(server.createdAt);
     if (!this.serverParams) this.serverParams = paramsForClients(server.params);
     this.release(server);
   }
