@@ -224,14 +224,17 @@ export class Pgtide {
     this.monitor = monitor;
     this.clusterView = monitoredClusterView(monitor);
     ctx.router.reconfigure(ctx.config, this.clusterView);
-    ctx.pools.onBackendFailure = (backend) => monitor.reportFailure(backend);
+    ctx.pools.onBackendFailure = (backend, timedOutLoginAt) => monitor.reportFailure(backend, timedOutLoginAt);
+    ctx.pools.onBackendLogin = (backend, startedAt) => monitor.reportLogin(backend, startedAt);
     // A backend that answers checks again takes new server connections at once, without
     // waiting out server_login_retry from its outage; one declared unhealthy (hung, say) loses
-    // its connections, so that no client waits on it any longer.
+    // its connections, so that no client waits on it any longer. One that takes no new login
+    // keeps its open connections (they still answer) and is not tried again before a login is.
     monitor.onChange(() => {
       for (const b of monitor.backends) {
-        if (b.healthy) ctx.pools.backendReachable(b.config);
-        else if (ctx.pools.closeBackend(b.config, 'backend declared unhealthy by the health checks') > 0) {
+        if (b.healthy) {
+          if (b.takesLogins) ctx.pools.backendReachable(b.config);
+        } else if (ctx.pools.closeBackend(b.config, 'backend declared unhealthy by the health checks') > 0) {
           this.log.warn({ backend: b.config.name }, 'connections to an unhealthy backend closed');
         }
       }

@@ -33,6 +33,12 @@ export class CheckConnection implements ServerOwner {
     return Promise.race([run, timeout]).finally(() => clearTimeout(timer));
   }
 
+  /** When the login of the connection in use began (null: none open): a check that succeeds on
+   *  a connection that logged in after a backend stopped taking logins proves it takes them. */
+  get loginStartedAt(): number | null {
+    return this.server?.createdAt ?? null;
+  }
+
   close(reason: string): void {
     const server = this.server;
     this.server = null;

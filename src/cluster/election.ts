@@ -77,6 +77,8 @@ export interface ReadLimits {
 export interface Readability {
   role: Role;
   healthy: boolean;
+  /** New server connections log in (see BackendState.takesLogins). */
+  takesLogins: boolean;
   /** A standby replays the primary's timeline (see followsTimeline). */
   following: boolean;
   lagBytes: number | null;
@@ -86,7 +88,9 @@ export interface Readability {
 /** An unmeasured lag (no primary to compare with, nothing replayed yet) does not exclude a
  *  standby: with the primary gone, stale reads beat no reads, as in Pgpool-II. */
 export function isReadable(backend: Readability, limits: ReadLimits): boolean {
-  if (!backend.healthy || backend.role === 'unknown') return false;
+  // A backend that takes no new login cannot serve a read that needs a new server there; the
+  // primary still takes the writes (there is no other), but its reads may go to standbys.
+  if (!backend.healthy || !backend.takesLogins || backend.role === 'unknown') return false;
   if (backend.role === 'primary') return true;
   if (!backend.following) return false;
   if (limits.delayThreshold > 0 && backend.lagBytes !== null && backend.lagBytes > limits.delayThreshold) return false;

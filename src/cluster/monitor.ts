@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { ServerLogin } from '../pool/server-login.js';
 import type { BackendConfig, Config } from '../config/types.js';
 import { CheckConnection } from './check-connection.js';
+import { LoginProbe } from './login-probe.js';
 import {
   electPrimary,
   isReadable,
@@ -40,12 +41,22 @@ export interface BackendState {
   role: Role;
   /** false until a check succeeds, and after health_check_max_retries + 1 failed checks in a row. */
   healthy: boolean;
+  /** false from a server login that got no answer within its timeout until a login on a new
+   *  connection succeeds: the checks' kept connection, and the pools' open ones, may still
+   *  answer while the backend takes no new connection (a stopped postmaster), and a read that
+   *  needs a new server there would wait for it until query_wait_timeout. */
+  takesLogins: boolean;
   lagBytes: number | null;
   lagMs: number | null;
   /** Standby: replays the primary's timeline (false: orphaned by a failover). */
   following: boolean;
   /** healthy, role known, and (standby) within delay_threshold / delay_threshold_by_time. */
   readable: boolean;
+}
+
+/** What listeners act on: a round that changes none of it for any backend tells nobody. */
+function routingKey(b: BackendState): string {
+  return `${b.role}/${b.healthy}/${b.readable}/${b.takesLogins}`;
 }
 
 /** A backend with what only the monitor needs to know about it. */
@@ -57,6 +68,13 @@ interface Tracked {
   last: CheckResult | null;
   /** What the last successful check said: a primary that stops answering keeps its timeline. */
   lastSeen: CheckResult | null;
+  /** While the backend takes no login: when the login that got no answer began, and the
+   *  fresh logins tried until one begun later succeeds. */
+  noLoginSince: number;
+  probe: LoginProbe | null;
+  /** When the latest login known to have succeeded began: a login begun before it that times
+   *  out afterwards (it waited through a restart, say) says nothing of the backend now. */
+  lastLoginAt: number;
 }
 
 export class ClusterMonitor {
@@ -90,6 +108,7 @@ export class ClusterMonitor {
 
   start(): Promise<void> {
     this.stopped = false;
+    this.resumeProbes();
     return this.checkAll().finally(() => this.schedule());
   }
 
@@ -97,18 +116,31 @@ export class ClusterMonitor {
     this.stopped = true;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers = [];
-    for (const backend of this.tracked) backend.connection.close('pgtide is stopping its cluster monitor');
+    this.closeConnections('pgtide is stopping its cluster monitor');
+  }
+
+  private closeConnections(reason: string): void {
+    for (const backend of this.tracked) {
+      backend.connection.close(reason);
+      backend.probe?.stop(reason);
+      backend.probe = null;
+    }
+  }
+
+  private resumeProbes(): void {
+    for (const backend of this.tracked) if (!backend.state.takesLogins) this.startProbe(backend);
   }
 
   /** New backends start unknown; kept ones (same host and port) keep what was learnt, but
    *  log in again, as the check login may have changed. */
   reconfigure(config: Config, _users: Map<string, string>): void {
-    for (const backend of this.tracked) backend.connection.close('configuration reloaded');
+    this.closeConnections('configuration reloaded');
     this.config = config;
     this.track(config);
     // Removed backends and changed weights reach the router now, not at the next change of health.
     this.notify();
     if (this.stopped) return;
+    this.resumeProbes();
     if (this.round !== null) this.roundAgain = true;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers = [];
@@ -123,10 +155,21 @@ export class ClusterMonitor {
     return readCandidates(this.backends);
   }
 
-  reportFailure(backend: BackendConfig): void {
-    if (this.stopped || !this.tracked.some((t) => t.state.config === backend)) return;
+  /** A pool's login to `backend` failed (refused for now, unreachable, or timed out: then
+   *  timedOutLoginAt is when it began). */
+  reportFailure(backend: BackendConfig, timedOutLoginAt: number | null = null): void {
+    const tracked = this.tracked.find((t) => t.state.config === backend);
+    if (this.stopped || tracked === undefined) return;
+    if (timedOutLoginAt !== null) this.takesNoLogin(tracked, timedOutLoginAt);
     if (this.round !== null) this.roundAgain = true;
     else void this.checkAll();
+  }
+
+  /** A pool's login to `backend`, begun at startedAt, succeeded: it takes new connections. */
+  reportLogin(backend: BackendConfig, startedAt: number): void {
+    const tracked = this.tracked.find((t) => t.state.config === backend);
+    if (this.stopped || tracked === undefined) return;
+    if (this.takesLoginsAgain(tracked, startedAt, 'a server login')) this.routeAgain(tracked.state);
   }
 
   onChange(listener: () => void): () => void {
@@ -145,6 +188,7 @@ export class ClusterMonitor {
             index,
             role: 'unknown',
             healthy: false,
+            takesLogins: true,
             lagBytes: null,
             lagMs: null,
             following: true,
@@ -156,6 +200,9 @@ export class ClusterMonitor {
         failures: kept?.failures ?? 0,
         last: kept?.last ?? null,
         lastSeen: kept?.lastSeen ?? null,
+        noLoginSince: kept?.noLoginSince ?? 0,
+        probe: null,
+        lastLoginAt: kept?.lastLoginAt ?? 0,
       };
     });
     // The same array object, so that whoever holds monitor.backends sees the new list.
@@ -217,10 +264,68 @@ export class ClusterMonitor {
     }
   }
 
+  /** Out of the read rotation at once, not at the end of a round: clients wait on it meanwhile.
+   *  Health stays the checks' to decide, so a primary stays the primary. */
+  private takesNoLogin(backend: Tracked, startedAt: number): void {
+    const { state } = backend;
+    if (!state.takesLogins || startedAt < backend.lastLoginAt) return;
+    state.takesLogins = false;
+    backend.noLoginSince = startedAt;
+    this.log.warn(
+      { backend: state.config.name },
+      'a server login got no answer: no reads go to the backend until a new connection logs in',
+    );
+    this.startProbe(backend);
+    if (this.updateReadable(state)) this.notify();
+  }
+
+  /** Fresh logins at once, then after short waits: the backend returns as soon as one
+   *  succeeds, not at the next check round. */
+  private startProbe(backend: Tracked): void {
+    if (this.stopped || backend.probe !== null) return;
+    const { config } = this;
+    backend.probe = new LoginProbe(
+      () => this.makeLogin(backend.state.config),
+      {
+        timeoutMs: config.health_check_timeout * 1000,
+        maxRetryMs: (config.health_check_period || config.sr_check_period || 1) * 1000,
+      },
+      (startedAt) => {
+        backend.probe = null;
+        if (this.takesLoginsAgain(backend, startedAt, 'a login probe')) this.routeAgain(backend.state);
+      },
+      this.log,
+      backend.state.config.name,
+    );
+  }
+
+  /** Whether a login begun at startedAt, which succeeded, brings the backend back. */
+  private takesLoginsAgain(backend: Tracked, startedAt: number, by: string): boolean {
+    if (startedAt > backend.lastLoginAt) backend.lastLoginAt = startedAt;
+    const { state } = backend;
+    if (state.takesLogins || startedAt < backend.noLoginSince) return false;
+    state.takesLogins = true;
+    backend.probe?.stop('the backend takes logins again');
+    backend.probe = null;
+    this.log.info({ backend: state.config.name, by }, 'a new connection logged in: the backend takes logins again');
+    return true;
+  }
+
+  /** Outside a round: the router and the pools hear of it now. */
+  private routeAgain(state: BackendState): void {
+    this.updateReadable(state);
+    this.notify();
+  }
+
   /** Turns the round's results into roles, health, lag and readability, then tells listeners. */
   private evaluate(): void {
-    const before = this.backends.map((b) => `${b.role}/${b.healthy}/${b.readable}`);
-    for (const backend of this.tracked) this.updateHealth(backend);
+    const before = this.backends.map(routingKey);
+    for (const backend of this.tracked) {
+      this.updateHealth(backend);
+      // A check that logged in afresh is a new connection too.
+      const loggedInAt = backend.connection.loginStartedAt;
+      if (backend.last !== null && loggedInAt !== null) this.takesLoginsAgain(backend, loggedInAt, 'a health check');
+    }
     this.learnTimelines();
     this.updateRoles();
     const primary = this.tracked.find((t) => t.state.role === 'primary');
@@ -231,10 +336,6 @@ export class ClusterMonitor {
     const primaryLsn = primary?.lastSeen?.currentLsn ?? this.lastPrimaryLsn;
     this.lastPrimaryLsn = primaryLsn;
     const primaryTimeline = primary?.lastSeen?.timeline ?? null;
-    const limits: ReadLimits = {
-      delayThreshold: this.config.delay_threshold,
-      delayThresholdByTime: this.config.delay_threshold_by_time,
-    };
     for (const { state, last, lastSeen } of this.tracked) {
       if (last !== null) {
         const behind =
@@ -260,16 +361,25 @@ export class ClusterMonitor {
           );
         state.following = following;
       }
-      const readable = isReadable(state, limits);
-      if (readable !== state.readable) {
-        this.log.info(
-          { backend: state.config.name, lagBytes: state.lagBytes, lagMs: state.lagMs },
-          readable ? 'backend takes reads again' : 'backend leaves the read rotation',
-        );
-      }
-      state.readable = readable;
+      this.updateReadable(state);
     }
-    if (this.backends.some((b, i) => `${b.role}/${b.healthy}/${b.readable}` !== before[i])) this.notify();
+    if (this.backends.some((b, i) => routingKey(b) !== before[i])) this.notify();
+  }
+
+  /** Whether readability changed. */
+  private updateReadable(state: BackendState): boolean {
+    const limits: ReadLimits = {
+      delayThreshold: this.config.delay_threshold,
+      delayThresholdByTime: this.config.delay_threshold_by_time,
+    };
+    const readable = isReadable(state, limits);
+    if (readable === state.readable) return false;
+    this.log.info(
+      { backend: state.config.name, lagBytes: state.lagBytes, lagMs: state.lagMs },
+      readable ? 'backend takes reads again' : 'backend leaves the read rotation',
+    );
+    state.readable = readable;
+    return true;
   }
 
   private notify(): void {

@@ -6,7 +6,7 @@ import type { ScramCredentials } from '../auth/scram-client.js';
 import { CapCount } from './cap-count.js';
 import { longestIdle, mayGiveUp } from './eviction.js';
 import { ExpiredPools } from './expired-pools.js';
-import { ServerPool, type ConnectionBudget, type PoolCounters, type PoolSettings } from './pool.js';
+import { ServerPool, type ConnectionBudget, type LoginListener, type PoolCounters, type PoolSettings } from './pool.js';
 import type { ServerConnection } from './server-connection.js';
 import type { ServerCredentials, ServerLogin, ServerTls } from './server-login.js';
 
@@ -39,8 +39,11 @@ export class PoolManager implements ConnectionBudget {
   private readonly expired = new ExpiredPools();
   /** ErrorResponses sent to clients, by SQLSTATE, for /metrics. */
   readonly errorsByCode = new Map<string, number>();
-  /** Told when a server of a backend cannot be reached, so health checks react at once. */
-  onBackendFailure: ((backend: BackendConfig) => void) | null = null;
+  /** Told when a server of a backend cannot be reached, so health checks react at once;
+   *  timedOutLoginAt: when a login that got no answer within server_connect_timeout began. */
+  onBackendFailure: ((backend: BackendConfig, timedOutLoginAt: number | null) => void) | null = null;
+  /** Told when a server login to a backend, begun at startedAt, succeeds. */
+  onBackendLogin: ((backend: BackendConfig, startedAt: number) => void) | null = null;
 
   constructor(
     private config: Config,
@@ -96,11 +99,18 @@ export class PoolManager implements ConnectionBudget {
         this,
         () => this.loginFor(database, user, backend, true),
         this.log,
-        () => this.onBackendFailure?.(backend),
+        this.loginListener(backend),
       );
       this.lookupPools.set(id, pool);
     }
     return pool;
+  }
+
+  private loginListener(backend: BackendConfig): LoginListener {
+    return {
+      unreachable: (timedOutLoginAt) => this.onBackendFailure?.(backend, timedOutLoginAt),
+      loggedIn: (startedAt) => this.onBackendLogin?.(backend, startedAt),
+    };
   }
 
   /** auth_user's limits in that database, but no min_pool_size: lookups need no connection kept open. */
@@ -131,7 +141,7 @@ export class PoolManager implements ConnectionBudget {
         this,
         () => this.loginFor(database, user, backend),
         this.log,
-        () => this.onBackendFailure?.(backend),
+        this.loginListener(backend),
       );
       this.pools.set(id, pool);
     }

@@ -92,6 +92,17 @@ export interface PoolKey {
 }
 
 /** Server connections for one (database, user, backend): an idle stack and a FIFO of waiters. */
+/** Hears how server logins end, for the cluster monitor. */
+export interface LoginListener {
+  /** A transient failure; timedOutLoginAt is when the login began if it got no answer within
+   *  its timeout (see ServerLoginError.timedOut), else null. */
+  unreachable(timedOutLoginAt: number | null): void;
+  /** A login begun at startedAt succeeded. */
+  loggedIn(startedAt: number): void;
+}
+
+const IGNORE_LOGINS: LoginListener = { unreachable() {}, loggedIn() {} };
+
 export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
   private readonly idle: ServerConnection[] = [];
   private readonly waiters = new Fifo<PoolWaiter>();
@@ -119,7 +130,7 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
     private readonly budget: ConnectionBudget,
     private readonly makeLogin: () => ServerLogin,
     private readonly log: Logger,
-    private readonly onUnreachable: () => void = () => {},
+    private readonly logins: LoginListener = IGNORE_LOGINS,
   ) {}
 
   get idleCount(): number {
@@ -279,7 +290,7 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
       this.log.warn({ pool: this.key, server: server.describe(), err: error.message }, 'server login failed');
       if (error.transient) {
         this.lastLoginFailure = Date.now();
-        this.onUnreachable();
+        this.logins.unreachable(error.timedOut ? server.createdAt : null);
       } else {
         // The same login would fail again for every waiter: tell them now instead of at timeout.
         for (let w = this.waiters.shift(); w; w = this.waiters.shift()) w.onPoolError(error);
@@ -289,6 +300,7 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
       return;
     }
     this.lastLoginFailure = 0;
+    this.logins.loggedIn(server.createdAt);
     if (!this.serverParams) this.serverParams = paramsForClients(server.params);
     this.release(server);
   }

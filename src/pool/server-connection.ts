@@ -120,6 +120,7 @@ export class ServerConnection implements MessageSink, LinkedServer {
           `server ${this.describe()} did not answer within ${login.connectTimeoutMs} ms`,
           null,
           true,
+          true,
         ),
       );
     }, login.connectTimeoutMs);

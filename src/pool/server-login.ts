@@ -47,6 +47,9 @@ export class ServerLoginError extends Error {
     message: string,
     readonly fields: ErrorFields | null,
     readonly transient: boolean,
+    /** Nothing answered within connectTimeoutMs: unlike a refusal, the server may take no new
+     *  connection at all while its open ones still answer (a stopped postmaster). */
+    readonly timedOut = false,
   ) {
     super(message);
   }

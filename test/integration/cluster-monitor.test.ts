@@ -17,6 +17,8 @@ import {
   type PgNode,
   type Topology,
 } from '../support/topology.js';
+import { freezePostmaster } from '../support/faults.js';
+import { sleep } from '../support/reader.js';
 
 const PERIOD = 0.2;
 const RETRIES = 1;
@@ -166,6 +168,62 @@ describe('cluster monitor on the shared topology', { timeout: 120_000 }, () => {
     } finally {
       slow.stop();
       await startNode(t, standby);
+    }
+  });
+
+  test('a standby whose login got no answer returns at the first fresh login that succeeds, between check rounds', async () => {
+    const standby = t.standbys[0]!;
+    // Rounds 5 s apart; each fresh login waits 0.5 s for an answer.
+    const slow = startMonitor(t, { sr_check_period: 5, health_check_period: 5, health_check_timeout: 0.5 });
+    await slow.start();
+    const state = stateOf(slow, standby);
+    // New logins queue unanswered; the kept check connection still answers.
+    let thaw: (() => void) | null = freezePostmaster(standby);
+    try {
+      slow.reportFailure(state.config, Date.now());
+      assert.deepEqual({ readable: state.readable, healthy: state.healthy }, { readable: false, healthy: true });
+      // Two fresh logins have timed out by now; the next one is under way or due within 0.2 s.
+      await sleep(1200);
+      assert.equal(state.readable, false, 'back while its postmaster was stopped');
+      thaw();
+      thaw = null;
+      const backMs = await waitFor('standby1 readable again', () => state.readable, 6000);
+      console.log(`# standby1 readable again ${backMs} ms after its postmaster resumed`);
+      // One wait between fresh logins (0.2 s at this point), one login and a margin; the next
+      // round would come 5 s after the first.
+      assert.ok(backMs <= 1500, `standby1 back ${backMs} ms after its postmaster resumed`);
+    } finally {
+      thaw?.();
+      slow.stop();
+    }
+  });
+
+  test("a login that timed out takes a backend out only if it began after the last login that succeeded; a pool's login brings it back", async () => {
+    const standby = t.standbys[0]!;
+    const slow = startMonitor(t, { sr_check_period: 3600, health_check_period: 0 });
+    await slow.start();
+    const state = stateOf(slow, standby);
+    // The fresh logins get no answer: only the pool's login below can bring it back.
+    let thaw: (() => void) | null = freezePostmaster(standby);
+    try {
+      const timedOutAt = Date.now();
+      slow.reportLogin(state.config, timedOutAt - 1);
+      slow.reportFailure(state.config, timedOutAt);
+      assert.equal(state.readable, false, 'a login that got no answer did not take it out');
+      slow.reportLogin(state.config, timedOutAt - 1);
+      assert.equal(state.readable, false, 'a login begun before the one that timed out brought it back');
+      slow.reportLogin(state.config, timedOutAt + 1);
+      assert.deepEqual(
+        { readable: state.readable, takesLogins: state.takesLogins },
+        { readable: true, takesLogins: true },
+      );
+      // That login timed out after one begun later had succeeded (it waited through a restart, say).
+      slow.reportFailure(state.config, timedOutAt);
+      assert.equal(state.readable, true, 'a stale login timeout took it out');
+    } finally {
+      thaw?.();
+      thaw = null;
+      slow.stop();
     }
   });
 });

@@ -9,7 +9,7 @@ import type { Config } from '../../src/config/types.js';
 import { startTopology, stopTopology, type Topology } from '../support/topology.js';
 import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { learnProbe, sleep } from '../support/reader.js';
-import { freeze } from '../support/faults.js';
+import { freeze, freezePostmaster, timeUntil } from '../support/faults.js';
 import { LoadLoop, allCalls, summary } from '../support/fault-load.js';
 
 const READ = 'SELECT pg_catalog.inet_server_port() AS port';
@@ -24,6 +24,53 @@ async function learnRead(p: RunningPgtide): Promise<void> {
   await learnProbe((q) => probe.query(q), READ);
   await probe.end();
 }
+
+/** Checks every 0.5 s; a check's answer may take 2 s, so that the kept check connection, which
+ *  still answers while a postmaster is stopped, is never closed for one slow answer and made to
+ *  log in again (that login would fail, and health would decide instead of the login timeout). */
+const LOGIN_CHECKS: Partial<Config> = {
+  sr_check_period: 0.5,
+  health_check_period: 0.5,
+  health_check_timeout: 2,
+  server_connect_timeout: 1,
+};
+
+/** Closes `backend`'s idle server connections until only `busy` remain (none is still being
+ *  released, to come back idle later), so that the next transaction there logs in anew. */
+async function onlyBusyServers(p: RunningPgtide, backend: string, busy: number): Promise<void> {
+  const open = () => {
+    let count = 0;
+    for (const pool of p.pgtide.context.pools.all()) {
+      if (pool.key.backend !== backend) continue;
+      pool.closeIdle('the test needs a new login');
+      count += pool.servers.size;
+    }
+    return count;
+  };
+  const ms = await timeUntil(() => open() === busy, Date.now(), 5000);
+  assert.ok(ms !== Infinity, `${backend} kept ${open()} server connections, expected ${busy}`);
+}
+
+/** inet_server_port() of the server that answered READ, or the SQLSTATE, and how long it took. */
+async function timedRead(client: pg.Client): Promise<{ port: number | null; code: string | null; ms: number }> {
+  const start = Date.now();
+  try {
+    const { rows } = await client.query(READ);
+    return { port: rows[0].port as number, code: null, ms: Date.now() - start };
+  } catch (err) {
+    return { port: null, code: (err as { code?: string }).code ?? '', ms: Date.now() - start };
+  }
+}
+
+const loginFailed = (p: RunningPgtide, backend: string) =>
+  p.logs.some((l) => l['msg'] === 'server login failed' && (l['pool'] as { backend?: string })?.backend === backend);
+
+const loginTimedOut = (p: RunningPgtide, backend: string) =>
+  p.logs.some(
+    (l) =>
+      l['msg'] === 'a server login got no answer: no reads go to the backend until a new connection logs in' &&
+      l['backend'] === backend,
+  );
 
 describe('faults: frozen servers', { timeout: 180_000 }, () => {
   let t: Topology;
@@ -83,6 +130,111 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
       during.every((c) => c.code !== ''),
       `an error without SQLSTATE: ${summary(during)}`,
     );
+  });
+
+  test('a standby that takes no new login leaves the read rotation at the login that timed out, and returns once one succeeds', async () => {
+    const [standby1, standby2] = [t.standbys[0]!, t.standbys[1]!];
+    const p = await startPgtide(t, {
+      backends: clusterBackends(t, [0, 1, 1]),
+      // Reads go to standby1 while it is readable, else to standby2.
+      database_redirect_preference_list: `${t.database}:1`,
+      ...LOGIN_CHECKS,
+      query_wait_timeout: 10,
+    });
+    const client = new pg.Client(p.pgConfig());
+    client.on('error', () => {});
+    let thaw: (() => void) | null = null;
+    try {
+      await client.connect();
+      await learnProbe((q) => client.query(q), READ);
+      assert.equal((await timedRead(client)).port, standby1.port, 'reads do not go to standby1');
+      await onlyBusyServers(p, standby1.name, 0);
+      // The monitor's kept connection to standby1 goes on answering its checks; the read needs a
+      // new server there, whose login is never answered.
+      thaw = freezePostmaster(standby1);
+      const stalled = await timedRead(client);
+      const next = await timedRead(client);
+      const state = p.pgtide.cluster!.backends[1]!;
+      console.log(`# standby taking no login: ${JSON.stringify({ stalled, next })}`);
+      // server_connect_timeout (1 s), then the janitor's next tick (0.25 s) re-routes the
+      // waiting read: to the primary, as a read whose standby failed. A margin for a loaded machine.
+      assert.equal(stalled.code, null, `the read waited for standby1: ${JSON.stringify(stalled)}`);
+      assert.equal(stalled.port, t.primary.port);
+      assert.ok(stalled.ms <= 2500, `the read took ${stalled.ms} ms`);
+      assert.equal(next.port, standby2.port, 'the next read did not go to the other standby');
+      assert.ok(next.ms <= 1000, `the next read took ${next.ms} ms`);
+      assert.ok(loginTimedOut(p, standby1.name), 'no login timeout logged for standby1');
+      assert.deepEqual(
+        { healthy: state.healthy, role: state.role, readable: state.readable },
+        { healthy: true, role: 'standby', readable: false },
+        'standby1 left the rotation for its health rather than for the login timeout',
+      );
+      thaw();
+      thaw = null;
+      const thawedAt = Date.now();
+      const backMs = await timeUntil(() => state.readable, thawedAt, 10_000);
+      console.log(`# standby1 readable again ${backMs} ms after its postmaster resumed`);
+      // The monitor's fresh login waiting at the thaw is answered then; else the next starts
+      // within health_check_period (0.5 s). A margin for a loaded machine.
+      assert.ok(backMs <= 4000, `standby1 back after ${backMs} ms`);
+      const back = await timedRead(client);
+      assert.equal(back.port, standby1.port, `reads do not go to standby1 again: ${JSON.stringify(back)}`);
+    } finally {
+      thaw?.();
+      await client.end().catch(() => {});
+      await p.stop();
+    }
+  });
+
+  test('a primary that takes no new login stays the primary: its open transaction commits, reads go to standbys', async () => {
+    const p = await startPgtide(t, {
+      backends: clusterBackends(t, [1, 1, 1]),
+      // Reads go to the primary while it is readable.
+      database_redirect_preference_list: `${t.database}:0`,
+      ...LOGIN_CHECKS,
+      query_wait_timeout: 3,
+    });
+    const [holder, writer, reader] = [0, 1, 2].map(() => new pg.Client(p.pgConfig()));
+    for (const c of [holder!, writer!, reader!]) c.on('error', () => {});
+    let thaw: (() => void) | null = null;
+    try {
+      await Promise.all([holder!.connect(), writer!.connect(), reader!.connect()]);
+      await learnProbe((q) => reader!.query(q), READ);
+      assert.equal((await timedRead(reader!)).port, t.primary.port, 'reads do not go to the primary');
+      await holder!.query('BEGIN');
+      await holder!.query('CREATE TEMP TABLE kept (x int)');
+      // The write needs a second server on the primary: only the holder's stays open.
+      await onlyBusyServers(p, t.primary.name, 1);
+      thaw = freezePostmaster(t.primary);
+      const write = writer!.query('/* pgtide: primary */ SELECT 1').then(
+        () => null,
+        (err: { code?: string }) => err.code ?? '',
+      );
+      // server_connect_timeout (1 s) and a margin.
+      const failedMs = await timeUntil(() => loginFailed(p, t.primary.name), Date.now(), 3000);
+      assert.ok(failedMs !== Infinity, 'no login to the primary failed');
+      const read = await timedRead(reader!);
+      assert.ok(
+        read.port === t.standbys[0]!.port || read.port === t.standbys[1]!.port,
+        `the read did not go to a standby: ${JSON.stringify(read)}`,
+      );
+      assert.ok(loginTimedOut(p, t.primary.name), 'the failed login was no timeout');
+      // Writes have nowhere else to go: they wait, then query_wait_timeout.
+      assert.equal(await write, '57014');
+      const primary = p.pgtide.cluster!.backends[0]!;
+      assert.deepEqual({ role: primary.role, healthy: primary.healthy }, { role: 'primary', healthy: true });
+      await holder!.query('INSERT INTO kept VALUES (1)');
+      await holder!.query('COMMIT');
+      thaw();
+      thaw = null;
+      const backMs = await timeUntil(() => primary.readable, Date.now(), 10_000);
+      assert.ok(backMs <= 4000, `the primary took reads again after ${backMs} ms`);
+      assert.equal((await timedRead(reader!)).port, t.primary.port);
+    } finally {
+      thaw?.();
+      await Promise.all([holder!, writer!, reader!].map((c) => c.end().catch(() => {})));
+      await p.stop();
+    }
   });
 
   test('query_timeout bounds a read on a frozen standby that stays in rotation (its cancel is never answered)', async () => {

@@ -62,6 +62,15 @@ export function freeze(node: PgNode): () => void {
   return () => signalAll(pids.reverse(), 'SIGCONT');
 }
 
+/** Freezes the postmaster alone; returns the thaw. The backends it forked keep serving their
+ *  connections, while a new connection is accepted by the kernel and never answered, as a
+ *  postmaster that cannot fork (or a network that drops new flows) looks from outside. */
+export function freezePostmaster(node: PgNode): () => void {
+  stopPostmaster(node);
+  const root = postmasterPid(node);
+  return () => process.kill(root, 'SIGCONT');
+}
+
 /** Kills every process of the node at once, as a crash would; returns once the postmaster is
  *  reaped (a zombie would still hold the data directory's lock file against a restart). */
 export async function kill(node: PgNode): Promise<void> {

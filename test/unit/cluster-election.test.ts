@@ -65,7 +65,14 @@ describe('electPrimary', () => {
 });
 
 describe('isReadable', () => {
-  const standby: Readability = { role: 'standby', healthy: true, following: true, lagBytes: 100, lagMs: 50 };
+  const standby: Readability = {
+    role: 'standby',
+    healthy: true,
+    takesLogins: true,
+    following: true,
+    lagBytes: 100,
+    lagMs: 50,
+  };
   const off = { delayThreshold: 0, delayThresholdByTime: 0 };
   test('a healthy standby is readable when no limit is set', () => {
     assert.equal(isReadable({ ...standby, lagBytes: 1e12, lagMs: 1e9 }, off), true);
@@ -73,7 +80,17 @@ describe('isReadable', () => {
   test('unhealthy or unknown role: never', () => {
     assert.equal(isReadable({ ...standby, healthy: false }, off), false);
     assert.equal(isReadable({ ...standby, role: 'unknown' }, off), false);
-    assert.equal(isReadable({ role: 'primary', healthy: false, following: true, lagBytes: 0, lagMs: 0 }, off), false);
+    assert.equal(
+      isReadable({ role: 'primary', healthy: false, takesLogins: true, following: true, lagBytes: 0, lagMs: 0 }, off),
+      false,
+    );
+  });
+  test('a backend that takes no new login: never, the primary included', () => {
+    assert.equal(isReadable({ ...standby, takesLogins: false }, off), false);
+    assert.equal(
+      isReadable({ role: 'primary', healthy: true, takesLogins: false, following: true, lagBytes: 0, lagMs: 0 }, off),
+      false,
+    );
   });
   test('delay_threshold in bytes: above leaves, at the limit stays', () => {
     assert.equal(isReadable(standby, { ...off, delayThreshold: 99 }), false);
@@ -95,7 +112,7 @@ describe('isReadable', () => {
   test('the primary is readable whatever the limits', () => {
     assert.equal(
       isReadable(
-        { role: 'primary', healthy: true, following: true, lagBytes: 0, lagMs: 0 },
+        { role: 'primary', healthy: true, takesLogins: true, following: true, lagBytes: 0, lagMs: 0 },
         { delayThreshold: 1, delayThresholdByTime: 1 },
       ),
       true,

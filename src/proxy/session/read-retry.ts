@@ -239,7 +239,7 @@ export function retryRead(s: RetrySession, reason: string): void {
     { client: s.remote, backend: s.backend?.name, reason },
     'read retried on the primary after its standby failed',
   );
-  if (s.backend) s.ctx.pools.onBackendFailure?.(s.backend);
+  if (s.backend) s.ctx.pools.onBackendFailure?.(s.backend, null);
   s.state = State.Ready;
   s.readLink = false;
   s.retrying = true;
