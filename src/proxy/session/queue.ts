@@ -18,6 +18,7 @@ export type QueueSession = Pick<
   | 'ctx'
   | 'deferred'
   | 'deferredBytes'
+  | 'extendedAtFlush'
   | 'extendedSinceSyncPoint'
   | 'isClosed'
   | 'onQueryData'
@@ -122,6 +123,7 @@ export function takeQueued(s: QueueSession): readonly Buffer[] {
   // No server was linked: the last one was released idle, with no batch open.
   s.batchOpen = false;
   s.extendedSinceSyncPoint = 0;
+  s.extendedAtFlush = -1;
   s.queuedUnsynced = false;
   s.queuedBytes = 0;
   const queued = s.queued;
