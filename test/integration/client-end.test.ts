@@ -17,6 +17,7 @@ import { rawConnect, startupPacket } from '../support/raw-client.js';
 import {
   bind,
   copyData,
+  describe as describeMessage,
   errorCodes,
   execute,
   normalise,
@@ -87,6 +88,8 @@ const FLUSHED: [string, Buffer[]][] = [
     'part of a portal, flushed',
     [parse('', 'SELECT generate_series(1, 5) AS n'), bind('', ''), execute('', 2), flush()],
   ],
+  ['a named statement, flushed', [parse('flushed', 'SELECT 3 AS three'), bind('', 'flushed'), execute(), flush()]],
+  ['a statement described, flushed', [parse('', 'SELECT $1::int AS n'), describeMessage('S', ''), flush()]],
   [
     // Longer than the second after which pgtide's janitor looks at an ended client again.
     'a Query, then a slow flushed batch',
