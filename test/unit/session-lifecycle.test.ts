@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import * as encode from '../../src/protocol/encode.js';
 import { decodeErrorFields } from '../../src/protocol/backend.js';
+import { serialize } from 'pg-protocol';
 import type { BackendConfig } from '../../src/config/types.js';
 import { SyncPoints } from '../../src/pool/sync-points.js';
 import { UNKNOWN_SETTINGS } from '../../src/pool/server-settings.js';
@@ -191,6 +192,8 @@ describe('closing a session', () => {
   });
 });
 
+const BIND_COMPLETE = Buffer.from([0x32, 0, 0, 0, 4]);
+
 describe('a client that ends its input', () => {
   /** A session of `fields` whose server owes `pending` sync points; the FIN (or Terminate) comes. */
   function ended(fields: Partial<Record<keyof EndSession, unknown>>, pending = 0, terminated = false) {
@@ -316,6 +319,32 @@ describe('a client that ends its input', () => {
     session.onServerCopyIn();
     a.reply(Buffer.from([0x47, 0, 0, 0, 7, 0, 0, 0]));
     assert.equal(client.takeTypes(), 'G E E');
+    assert.equal(session.isClosed, true);
+  });
+
+  it('a flushed read whose standby is lost before it answers runs again on the primary, and is owed once, not twice', async () => {
+    const h = await harness();
+    h.router.reader = 'pg2';
+    const { session, client, server: primary } = loggedInWithServer(h);
+    const standby = new FakeServer('b');
+    h.pools.get('pg2')!.idle.push(standby);
+    client.send(
+      Buffer.concat([
+        serialize.parse({ text: 'SELECT 1' }),
+        serialize.bind({}),
+        serialize.execute({}),
+        serialize.flush(),
+      ]),
+    );
+    assert.equal(session.server, standby);
+    session.onClientEnd();
+    standby.peer!.onServerLost('connection reset', false);
+    assert.equal(session.server, primary);
+    for (const answer of [encode.parseComplete(), BIND_COMPLETE, encode.commandComplete('SELECT 1')]) {
+      primary.syncs.countAnswer();
+      primary.reply(answer);
+    }
+    assert.equal(client.takeTypes(), '1 2 C');
     assert.equal(session.isClosed, true);
   });
 
