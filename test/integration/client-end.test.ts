@@ -201,6 +201,17 @@ for (const mode of ['transaction', 'session'] as const) {
       });
     }
 
+    test('a COPY IN with a row sent, then a Terminate: the errors PostgreSQL sends, then the close, and no row kept', async () => {
+      await createCopyTable();
+      const messages = COPY_CUTS[0]![1];
+      const expected = await sendAndLeave(direct, messages, 'terminate');
+      assert.deepEqual(errorCodes(expected.got), ['08P01', '08P01'], `PostgreSQL itself answered ${expected.types}`);
+      const out = await sendAndLeave(through(p), messages, 'terminate');
+      assert.deepEqual(normalise(out.got), normalise(expected.got));
+      await waitFor('the cut COPY to be rolled back', async () => (await busyServers()) === 0);
+      assert.equal(await rowsLeft('cut'), 0);
+    });
+
     test('a FIN with nothing owed closes at once, with nothing sent', async () => {
       const out = await sendAndLeave(through(p), []);
       assert.equal(out.types, '');

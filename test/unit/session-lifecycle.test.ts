@@ -267,7 +267,7 @@ describe('a client that ends its input', () => {
     assert.equal(closed(ended({ state: State.Admin, server: null }).s), true);
   });
 
-  it('in a COPY IN, is told what PostgreSQL tells (08006, then a FATAL 08P01) before it leaves; after a Terminate, nothing', () => {
+  it('in a COPY IN, is told what PostgreSQL tells (08006, or 08P01 after a Terminate, then a FATAL 08P01) before it leaves', () => {
     const { s, socket } = ended({ copying: true }, 1);
     assert.equal(closed(s), true);
     assert.deepEqual(
@@ -277,7 +277,12 @@ describe('a client that ends its input', () => {
         ['FATAL', '08P01'],
       ],
     );
-    assert.deepEqual(ended({ copying: true }, 1, true).socket.written, []);
+    const terminated = ended({ copying: true }, 1, true);
+    assert.deepEqual(
+      terminated.socket.written.map((m) => decodeErrorFields(m.subarray(5)).code),
+      ['08P01', '08P01'],
+    );
+    assert.equal(terminated.socket.destroyed, false, 'ended politely, so that the errors are read');
   });
 
   /** Ended after a batch with no Sync whose Flush came after `flushed` of its `sent` Parse, Bind

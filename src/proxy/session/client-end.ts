@@ -10,12 +10,18 @@ import { closeSession, type CloseSession } from './close.js';
 import { State } from './state.js';
 
 /** What PostgreSQL sends a client whose end comes inside COPY IN: the COPY fails for want of
- *  data (copyfromparse.c), then the backend, cut in the middle of reading a message, ends the
- *  session (postgres.c); no ReadyForQuery. Measured with PostgreSQL 18. */
+ *  data (copyfromparse.c), or for the Terminate it reads instead, then the backend, cut in the
+ *  middle of reading a message, ends the session (postgres.c); no ReadyForQuery. Measured
+ *  with PostgreSQL 18. */
 const COPY_CUT_ERROR = encode.errorResponse(
   'ERROR',
   SQLSTATE.CONNECTION_FAILURE,
   'unexpected EOF on client connection with an open transaction',
+);
+const COPY_TERMINATED_ERROR = encode.errorResponse(
+  'ERROR',
+  SQLSTATE.PROTOCOL_VIOLATION,
+  'unexpected message type 0x58 during COPY from stdin',
 );
 const COPY_CUT_FATAL = encode.errorResponse(
   'FATAL',
@@ -50,18 +56,22 @@ export function clientEnded(s: EndSession, terminated: boolean): void {
 /** Called where an answer owed may have been the last: the session ends once none is. */
 export function leaveIfAnswered(s: EndSession): void {
   if (s.clientEnd === 'open' || s.state === State.Closed || owesAnswers(s)) return;
+  const terminated = s.clientEnd === 'terminated';
   // The server's COPY is failed too (with a CopyFail, see ServerConnection.orphan): no row is kept.
-  if (s.copying && s.clientEnd === 'ended') tellCopyCut(s);
-  closeSession(s, s.clientEnd === 'terminated');
+  // Errors just written are not cut off by the at-once close a Terminate otherwise gets.
+  const told = s.copying && tellCopyCut(s, terminated);
+  closeSession(s, terminated && !told);
 }
 
-function tellCopyCut(s: EndSession): void {
+/** Returns whether the client was told. */
+function tellCopyCut(s: EndSession, terminated: boolean): boolean {
   // A client that closed both ways (a reset) reads nothing.
-  if (!s.socket.writable) return;
-  s.ctx.pools.countError(SQLSTATE.CONNECTION_FAILURE);
+  if (!s.socket.writable) return false;
+  s.ctx.pools.countError(terminated ? SQLSTATE.PROTOCOL_VIOLATION : SQLSTATE.CONNECTION_FAILURE);
   s.ctx.pools.countError(SQLSTATE.PROTOCOL_VIOLATION);
-  s.socket.write(COPY_CUT_ERROR);
+  s.socket.write(terminated ? COPY_TERMINATED_ERROR : COPY_CUT_ERROR);
   s.socket.write(COPY_CUT_FATAL);
+  return true;
 }
 
 /**
