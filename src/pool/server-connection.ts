@@ -36,6 +36,8 @@ const ABORT_OPEN_BATCH = encode.parseWithName(
   '',
   Buffer.from('pgtide: the client left before its Sync\0\0\0', 'latin1'),
 );
+/** Ends the COPY IN of a client that left inside it: the server fails the COPY (57014) and rolls back. */
+const ABORT_COPY_IN = encode.copyFail('pgtide: the client left during COPY');
 let nextServerId = 1;
 
 /** One connection to a PostgreSQL server: login, then bytes in both directions for a peer. */
@@ -448,7 +450,7 @@ export class ServerConnection implements MessageSink, LinkedServer {
     this.peer = null;
     this.tracking = false;
     if (this.state !== State.Linked) return;
-    if (clientMidMessage || this.copyIn) return this.close('client left in the middle of a message or COPY');
+    if (clientMidMessage) return this.close('client left in the middle of a message');
     this.state = State.Draining;
     this.scanner.collect = this.syncs.watching ? TRACKED_TYPES : ACTIVE_TYPES;
     this.resetQuery = resetQuery;
@@ -457,13 +459,18 @@ export class ServerConnection implements MessageSink, LinkedServer {
       () => this.close('server did not become idle after its client left'),
       DRAIN_TIMEOUT_MS,
     );
-    if (this.syncs.pending > 0) sendCancel(this);
+    // A COPY IN waits for the client's data, not for a cancel: a CopyFail ends it, in a rollback
+    // as when PostgreSQL's own client goes mid-COPY, and answers the sync point that began it.
+    const copyIn = this.copyIn;
+    if (this.syncs.pending > 0 && !copyIn) sendCancel(this);
     // A Sync closes any open extended-protocol batch and yields a ReadyForQuery in any state,
     // but it would commit the batch's implicit transaction, which the client never asked for:
     // PostgreSQL rolls that back when its client goes. A failed message first makes it roll back.
+    // (After a COPY begun by an extended batch the server skips to this Sync.)
     const openBatch = this.syncs.unsynced;
     this.syncs.sent(1, false);
-    this.socket.write(openBatch ? Buffer.concat([ABORT_OPEN_BATCH, encode.sync()]) : encode.sync());
+    const sync = openBatch ? Buffer.concat([ABORT_OPEN_BATCH, encode.sync()]) : encode.sync();
+    this.socket.write(copyIn ? Buffer.concat([ABORT_COPY_IN, sync]) : sync);
   }
 
   private continueDrain(): void {

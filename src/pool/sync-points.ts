@@ -39,6 +39,16 @@ export class SyncPoints {
     return this.unsynced || this.batched.length > 0;
   }
 
+  /** Answers to extended-protocol messages counted since the last ReadyForQuery (see countAnswer). */
+  get answersSinceReady(): number {
+    return this.answers;
+  }
+
+  /** An extended-protocol message failed since the last ReadyForQuery: the server discards what it reads until a Sync. */
+  get discarding(): boolean {
+    return this.skipping;
+  }
+
   /** Bytes holding `count` sync points went to the server; `unsynced`: bytes follow the last one.
    *  `batched`: pairs (index among these `count`, extended messages before it) of those sent inside a batch. */
   sent(count: number, unsynced: boolean, batched: readonly number[] | null = null): void {

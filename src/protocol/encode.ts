@@ -289,6 +289,11 @@ export function describeStatement(name: string): Buffer {
   return new MessageWriter(FrontendMessage.Describe, 1 + cstringSize(name)).byte(0x53).cstring(name).done();
 }
 
+/** CopyFail: the frontend ends a COPY IN in failure; the server answers with an error (57014). */
+export function copyFail(reason: string): Buffer {
+  return cstringMessage(FrontendMessage.CopyFail, reason);
+}
+
 export function flush(): Buffer {
   return emptyMessage(FrontendMessage.Flush);
 }

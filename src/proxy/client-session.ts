@@ -167,6 +167,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   // Extended-protocol batch bookkeeping (see SyncPoints): messages since the last Sync, and since the last sync point.
   declare batchOpen: boolean;
   extendedSinceSyncPoint = 0;
+  /** Of those, the ones before the batch's last Flush, whose answers the server sends without a
+   *  Sync (an ended client is owed them, see client-end.ts); -1: no Flush since the last sync point. */
+  extendedAtFlush = -1;
   declare serverPaused: boolean;
   // Named prepared statements (transaction and statement pooling): see ClientStatements.
   statements: ClientStatements | null = null;
@@ -375,7 +378,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   onServerData(chunk: Buffer): boolean {
     if (this.tracking && editsDue(this.statementLink!, this.server!)) {
       const parts = editAnswers(this.statementLink!, this.server!, chunk);
-      if (parts.length !== 1) return forwardEdited(this, chunk, parts);
+      if (parts.length !== 1) {
+        const held = forwardEdited(this, chunk, parts);
+        this.leaveIfEndReached();
+        return held;
+      }
       chunk = parts[0]!;
     }
     this.pool!.stats.bytesSent += chunk.length;
@@ -390,8 +397,15 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       this.serverPaused = true;
       this.server!.pauseReading();
     }
+    this.leaveIfEndReached();
     // A TLS socket may keep the cleartext until it can encrypt it.
     return socket.writableLength > 0 || this.encrypted;
+  }
+
+  /** No ReadyForQuery marks what an ended client is owed when it flushed a batch without a Sync
+   *  (its answers are counted as they come) or when its COPY IN just began (it is owed nothing more). */
+  private leaveIfEndReached(): void {
+    if ((this.extendedAtFlush >= 0 || this.copying) && this.clientEnd !== 'open') leaveIfAnswered(this);
   }
 
   onServerIdle(status: number): void {

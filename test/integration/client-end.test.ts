@@ -12,10 +12,12 @@ import { currentTopology, sqlOn } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { selfSignedCertificate } from '../support/certificate.js';
 import { waitFor } from '../support/wait.js';
-import { passwordMessage, terminate } from '../../src/protocol/encode.js';
+import { flush, passwordMessage, terminate } from '../../src/protocol/encode.js';
 import { rawConnect, startupPacket } from '../support/raw-client.js';
 import {
   bind,
+  copyData,
+  describe as describeMessage,
   errorCodes,
   execute,
   normalise,
@@ -73,6 +75,67 @@ const BATCHES: [string, Buffer[]][] = [
   ],
 ];
 
+/** Extended-protocol batches ended by a Flush, no Sync: PostgreSQL sends what the Flush asked
+ *  for, then finds the end; what it had not flushed never leaves it, and nothing is committed. */
+const FLUSHED: [string, Buffer[]][] = [
+  ['a Parse/Bind/Execute/Flush batch', [parse('', 'SELECT 1 AS one'), bind('', ''), execute(), flush()]],
+  [
+    'a slow statement, flushed',
+    [parse('', 'SELECT pg_catalog.pg_sleep(0.3) AS slept'), bind('', ''), execute(), flush()],
+  ],
+  ['a flushed statement that fails', [parse('', 'SELECT 1/0 AS never'), bind('', ''), execute(), flush()]],
+  [
+    'part of a portal, flushed',
+    [parse('', 'SELECT generate_series(1, 5) AS n'), bind('', ''), execute('', 2), flush()],
+  ],
+  ['a named statement, flushed', [parse('flushed', 'SELECT 3 AS three'), bind('', 'flushed'), execute(), flush()]],
+  ['a statement described, flushed', [parse('', 'SELECT $1::int AS n'), describeMessage('S', ''), flush()]],
+  [
+    // Longer than the second after which pgtide's janitor looks at an ended client again.
+    'a Query, then a slow flushed batch',
+    [query('SELECT 1'), parse('', 'SELECT 2 AS two, pg_catalog.pg_sleep(1.2)'), bind('', ''), execute(), flush()],
+  ],
+  [
+    'a flushed batch, then more that is never flushed',
+    [
+      parse('', 'SELECT 1 AS one'),
+      bind('', ''),
+      execute(),
+      flush(),
+      parse('', 'SELECT 2 AS two'),
+      bind('', ''),
+      execute(),
+    ],
+  ],
+];
+
+const COPY_TABLE = 'client_end_copy';
+const COPY_IN = `COPY ${COPY_TABLE} FROM STDIN`;
+/** A COPY IN whose data ends with the client's end: PostgreSQL fails the COPY (08006, then a
+ *  FATAL 08P01, no ReadyForQuery) and commits none of its rows. */
+const COPY_CUTS: [string, Buffer[]][] = [
+  ['a COPY IN with a row sent', [query(COPY_IN), copyData('1\tcut\n')]],
+  ['a COPY IN in a transaction block', [query('BEGIN'), query(COPY_IN), copyData('1\tcut\n')]],
+  [
+    'a COPY IN begun by an extended batch',
+    [parse('', COPY_IN), bind('', ''), execute(), sync(), copyData('1\tcut\n'), copyData('2\tcut\n')],
+  ],
+  ['a COPY IN cut inside a CopyData message', [query(COPY_IN), copyData('1\tcut\n').subarray(0, 8)]],
+];
+
+async function createCopyTable(): Promise<void> {
+  await sqlOn(t.primary, `CREATE TABLE IF NOT EXISTS ${COPY_TABLE} (id int, note text)`);
+  await sqlOn(t.primary, `GRANT ALL ON ${COPY_TABLE} TO ${t.scramUser.user}`);
+}
+
+/** Rows a cut COPY (or a flushed INSERT) left on the primary: none, once its backend is gone or rolled back. */
+async function rowsLeft(note: string): Promise<number> {
+  const rows = await sqlOn<{ n: number }>(t.primary, `SELECT count(*)::int AS n FROM ${COPY_TABLE} WHERE note = $1`, [
+    note,
+  ]);
+  return rows[0]!.n;
+}
+
 /** Backends the test user holds on the primary that are not idle (an open or running transaction). */
 async function busyServers(): Promise<number> {
   const rows = await sqlOn<{ n: number }>(
@@ -114,6 +177,40 @@ for (const mode of ['transaction', 'session'] as const) {
         });
       }
     }
+
+    for (const [name, messages] of FLUSHED) {
+      test(`${name}, then a FIN: what PostgreSQL flushed, then the close`, async () => {
+        const expected = await sendAndLeave(direct, messages);
+        assert.ok(expected.got.length > 0, 'PostgreSQL itself answered nothing');
+        const out = await sendAndLeave(through(p), messages);
+        assert.deepEqual(normalise(out.got), normalise(expected.got));
+      });
+    }
+
+    for (const [name, messages] of COPY_CUTS) {
+      test(`${name}, then a FIN: PostgreSQL's errors, then the close, and no row kept`, async () => {
+        await createCopyTable();
+        const expected = await sendAndLeave(direct, messages);
+        assert.deepEqual(errorCodes(expected.got), ['08006', '08P01'], `PostgreSQL itself answered ${expected.types}`);
+        const out = await sendAndLeave(through(p), messages);
+        assert.deepEqual(normalise(out.got), normalise(expected.got));
+        // As soon as the COPY begins, like PostgreSQL (not at pgtide's next look at its clients, each second).
+        assert.ok(out.ms < 700, `closed after ${out.ms} ms`);
+        await waitFor('the cut COPY to be rolled back', async () => (await busyServers()) === 0);
+        assert.equal(await rowsLeft('cut'), 0);
+      });
+    }
+
+    test('a COPY IN with a row sent, then a Terminate: the errors PostgreSQL sends, then the close, and no row kept', async () => {
+      await createCopyTable();
+      const messages = COPY_CUTS[0]![1];
+      const expected = await sendAndLeave(direct, messages, 'terminate');
+      assert.deepEqual(errorCodes(expected.got), ['08P01', '08P01'], `PostgreSQL itself answered ${expected.types}`);
+      const out = await sendAndLeave(through(p), messages, 'terminate');
+      assert.deepEqual(normalise(out.got), normalise(expected.got));
+      await waitFor('the cut COPY to be rolled back', async () => (await busyServers()) === 0);
+      assert.equal(await rowsLeft('cut'), 0);
+    });
 
     test('a FIN with nothing owed closes at once, with nothing sent', async () => {
       const out = await sendAndLeave(through(p), []);
@@ -181,6 +278,76 @@ describe('a half-closed client in a transaction, or waiting for a server', { tim
   });
 });
 
+for (const mode of ['transaction', 'session'] as const) {
+  describe(`the server of a client that ended mid-COPY or mid-batch, ${mode} pooling`, { timeout: 60_000 }, () => {
+    let p: RunningPgtide;
+    before(async () => {
+      await createCopyTable();
+      p = await startPgtide(t, { pool_mode: mode, default_pool_size: 1 });
+    });
+    after(() => p.stop());
+
+    /** The backend pid of the pool's only server, as the next client finds it (which it runs a query on). */
+    async function poolServer(): Promise<number> {
+      const next = new pg.Client(p.pgConfig());
+      await next.connect();
+      try {
+        const rows = (await next.query('SELECT pg_catalog.pg_backend_pid() AS pid, 1 AS one')).rows;
+        assert.equal(rows[0].one, 1);
+        return rows[0].pid as number;
+      } finally {
+        await next.end();
+      }
+    }
+
+    // A cut inside a CopyData message leaves the server waiting for the rest: it is closed, as before.
+    for (const [name, messages] of COPY_CUTS.filter(([name]) => !name.includes('inside a CopyData'))) {
+      test(`${name}, then a FIN: the COPY is aborted, the server serves the next client`, async () => {
+        const before = await poolServer();
+        await sendAndLeave(through(p), messages);
+        await waitFor('the cut COPY to be rolled back', async () => (await busyServers()) === 0);
+        assert.equal(await rowsLeft('cut'), 0);
+        assert.equal(await poolServer(), before, 'the server was not given back to the pool');
+      });
+    }
+
+    test('a COPY IN whose client closes the connection outright: no row kept, the server serves the next client', async () => {
+      const before = await poolServer();
+      const c = await WireClient.connect(through(p));
+      c.send(query(COPY_IN), copyData('1\tdropped\n'));
+      const deadline = Date.now() + 5000;
+      while ((await c.next(deadline)).type !== 'G');
+      c.send(copyData('2\tdropped\n'));
+      c.drop();
+      await waitFor('the dropped COPY to be rolled back', async () => (await busyServers()) === 0);
+      assert.equal(await rowsLeft('dropped'), 0);
+      assert.equal(await poolServer(), before);
+    });
+
+    test('a flushed INSERT, then a FIN: answered, rolled back as by PostgreSQL, the server serves the next client', async () => {
+      const messages = [parse('', `INSERT INTO ${COPY_TABLE} VALUES (1, 'flushed')`), bind('', ''), execute(), flush()];
+      const expected = await sendAndLeave(direct, messages);
+      assert.equal(expected.types, '12C');
+      const before = await poolServer();
+      const out = await sendAndLeave(through(p), messages);
+      assert.deepEqual(normalise(out.got), normalise(expected.got));
+      await waitFor('the flushed INSERT to be rolled back', async () => (await busyServers()) === 0);
+      assert.equal(await rowsLeft('flushed'), 0);
+      assert.equal(await poolServer(), before);
+    });
+
+    test('a flushed batch queued for the busy server: answered once the server is free', async () => {
+      const release = await holdOnlyServer(p);
+      const messages = FLUSHED[0]![1];
+      const left = sendAndLeave(through(p), messages);
+      await new Promise((r) => setTimeout(r, 300));
+      await release();
+      const expected = await sendAndLeave(direct, messages);
+      assert.deepEqual(normalise((await left).got), normalise(expected.got));
+    });
+  });
+}
+
 describe('a half-closed client over TLS', { timeout: 60_000 }, () => {
   let p: RunningPgtide;
   let dir: string;
@@ -198,6 +365,15 @@ describe('a half-closed client over TLS', { timeout: 60_000 }, () => {
   // came before them (measured with a TLS-enabled PostgreSQL 18).
   for (const [name, messages] of BATCHES) {
     test(`${name}: answered as in plain text`, async () => {
+      const expected = await sendAndLeave(direct, messages);
+      const out = await sendAndLeave(through(p, { tls: true }), messages);
+      assert.deepEqual(normalise(out.got), normalise(expected.got));
+    });
+  }
+
+  for (const [name, messages] of [...FLUSHED.slice(0, 1), ...COPY_CUTS.slice(0, 1)]) {
+    test(`${name}: answered as in plain text`, async () => {
+      await createCopyTable();
       const expected = await sendAndLeave(direct, messages);
       const out = await sendAndLeave(through(p, { tls: true }), messages);
       assert.deepEqual(normalise(out.got), normalise(expected.got));

@@ -6,7 +6,7 @@ import pg from 'pg';
 import postgres from 'postgres';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
-import { errorCodes, query, WireClient } from '../support/pipeline.js';
+import { copyData, errorCodes, query, WireClient } from '../support/pipeline.js';
 import type { Consistency } from '../../src/config/types.js';
 import { learnProbe } from '../support/reader.js';
 
@@ -15,14 +15,6 @@ let nextId = 1;
 
 const standbyPorts = new Set(t.standbys.map((s) => s.port));
 const COPY_DONE = Buffer.from([0x63, 0, 0, 0, 4]);
-
-function copyData(text: string): Buffer {
-  const body = Buffer.from(text);
-  const header = Buffer.alloc(5);
-  header[0] = 0x64;
-  header.writeUInt32BE(4 + body.length, 1);
-  return Buffer.concat([header, body]);
-}
 
 /** Transactions pgtide ran on the standbys. */
 function standbyTransactions(p: RunningPgtide): number {

@@ -91,6 +91,11 @@ export function close(kind: 'S' | 'P', name: string): Buffer {
   return frame(FrontendMessage.Close, [Buffer.from(kind), cstring(name)]);
 }
 
+/** CopyData carrying `text` (rows in COPY's text format). */
+export function copyData(text: string): Buffer {
+  return frame(FrontendMessage.CopyData, [Buffer.from(text)]);
+}
+
 export interface WireLogin {
   host: string;
   port: number;
@@ -182,6 +187,11 @@ export class WireClient {
         throw err;
       }
     }
+  }
+
+  /** Closes both directions at once, with no Terminate: the client is gone, it reads nothing more. */
+  drop(): void {
+    this.socket.destroy();
   }
 
   async close(): Promise<void> {

@@ -282,6 +282,17 @@ export function loggedIn(h: Harness): { session: ClientSession; client: FakeClie
   return { session, client };
 }
 
+/** As loggedIn, with an idle server in the primary's pool for the client's first transaction. */
+export function loggedInWithServer(h: Harness): {
+  session: ClientSession;
+  client: FakeClientSocket;
+  server: FakeServer;
+} {
+  const server = new FakeServer('a');
+  h.pools.get('pg1')!.idle.push(server);
+  return { ...loggedIn(h), server };
+}
+
 /** Lets pending promise continuations run. */
 export function settle(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));

@@ -6,6 +6,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import * as encode from '../../src/protocol/encode.js';
+import { decodeErrorFields } from '../../src/protocol/backend.js';
+import { serialize } from 'pg-protocol';
 import type { BackendConfig } from '../../src/config/types.js';
 import { SyncPoints } from '../../src/pool/sync-points.js';
 import { UNKNOWN_SETTINGS } from '../../src/pool/server-settings.js';
@@ -16,7 +18,7 @@ import { mustDefer, type QueueSession } from '../../src/proxy/session/queue.js';
 import { beginChunk, type ClassifySession } from '../../src/proxy/session/classify.js';
 import { poolOf, State, Wait, type PoolsSession } from '../../src/proxy/session/state.js';
 import { defaultConfig } from '../../src/config/defaults.js';
-import { FakeClientSocket, FakeServer, harness, loggedIn } from './session-harness.js';
+import { FakeClientSocket, FakeServer, harness, loggedIn, loggedInWithServer } from './session-harness.js';
 
 describe('the client socket', () => {
   function socketSession(dispatch: (chunk: Buffer) => void) {
@@ -190,6 +192,8 @@ describe('closing a session', () => {
   });
 });
 
+const BIND_COMPLETE = Buffer.from([0x32, 0, 0, 0, 4]);
+
 describe('a client that ends its input', () => {
   /** A session of `fields` whose server owes `pending` sync points; the FIN (or Terminate) comes. */
   function ended(fields: Partial<Record<keyof EndSession, unknown>>, pending = 0, terminated = false) {
@@ -201,7 +205,13 @@ describe('a client that ends its input', () => {
       state: State.Linked,
       epoch: 0,
       scanner: { atBoundary: true, reset: () => {} },
-      ctx: { config: defaultConfig(), clients: new Set(), loggingIn: new Set(), log: { info: () => {} } },
+      ctx: {
+        config: defaultConfig(),
+        clients: new Set(),
+        loggingIn: new Set(),
+        log: { info: () => {} },
+        pools: { countError: () => {} },
+      },
       cancelPid: 0,
       pool: null,
       server,
@@ -214,6 +224,10 @@ describe('a client that ends its input', () => {
       deferred: [],
       queuedSyncs: 0,
       resend: null,
+      extendedAtFlush: -1,
+      extendedSinceSyncPoint: 0,
+      tracking: false,
+      statementLink: null,
       ...fields,
     } as unknown as EndSession;
     clientEnded(s, terminated);
@@ -246,10 +260,97 @@ describe('a client that ends its input', () => {
     assert.equal(closed(ended({}).s), true);
     assert.equal(closed(ended({ state: State.Ready, server: null }).s), true);
     assert.equal(closed(ended({ copying: true }, 1).s), true, 'the COPY waits for data that will not come');
+    assert.equal(closed(ended({ extendedAtFlush: -1, extendedSinceSyncPoint: 3 }).s), true, 'nothing was flushed');
     assert.equal(closed(ended({ state: State.Waiting, server: null, queued: [Buffer.from('P')] }).s), true);
     for (const state of [State.Startup, State.Tls, State.Auth])
       assert.equal(closed(ended({ state, server: null }).s), true);
     assert.equal(closed(ended({ state: State.Admin, server: null }).s), true);
+  });
+
+  it('in a COPY IN, is told what PostgreSQL tells (08006, or 08P01 after a Terminate, then a FATAL 08P01) before it leaves', () => {
+    const { s, socket } = ended({ copying: true }, 1);
+    assert.equal(closed(s), true);
+    assert.deepEqual(
+      socket.written.map((m) => decodeErrorFields(m.subarray(5))).map((e) => [e.severity, e.code]),
+      [
+        ['ERROR', '08006'],
+        ['FATAL', '08P01'],
+      ],
+    );
+    const terminated = ended({ copying: true }, 1, true);
+    assert.deepEqual(
+      terminated.socket.written.map((m) => decodeErrorFields(m.subarray(5)).code),
+      ['08P01', '08P01'],
+    );
+    assert.equal(terminated.socket.destroyed, false, 'ended politely, so that the errors are read');
+  });
+
+  /** Ended after a batch with no Sync whose Flush came after `flushed` of its `sent` Parse, Bind
+   *  and Execute messages, none answered yet. */
+  function flushedBatch(flushed: number, sent: number) {
+    const end = ended({ extendedAtFlush: flushed, extendedSinceSyncPoint: sent });
+    end.syncs.sent(0, true);
+    leaveIfAnswered(end.s);
+    assert.equal(closed(end.s), false);
+    return end;
+  }
+
+  it('after a batch with a Flush and no Sync, stays until each Parse, Bind and Execute before the Flush is answered', () => {
+    const { s, syncs } = flushedBatch(3, 5);
+    syncs.countAnswer();
+    syncs.countAnswer();
+    leaveIfAnswered(s);
+    assert.equal(closed(s), false, 'the Execute is not answered yet');
+    syncs.countAnswer();
+    leaveIfAnswered(s);
+    assert.equal(closed(s), true, 'what came after the Flush is never sent');
+  });
+
+  it('after a flushed batch, leaves once a message of it fails (the server skips the rest), or waits for a server', () => {
+    const { s, syncs } = flushedBatch(3, 3);
+    syncs.countAnswer();
+    syncs.failed();
+    leaveIfAnswered(s);
+    assert.equal(closed(s), true);
+    assert.equal(closed(ended({ state: State.Waiting, server: null, extendedAtFlush: 1 }).s), false);
+  });
+
+  it('ended before its COPY IN began: told as PostgreSQL tells once the CopyInResponse comes, with no second of delay', async () => {
+    const { session, client, server: a } = loggedInWithServer(await harness());
+    client.send(encode.query('COPY t FROM STDIN'));
+    assert.equal(session.server, a);
+    session.onClientEnd();
+    assert.equal(session.isClosed, false, 'the COPY is still to begin');
+    session.onServerCopyIn();
+    a.reply(Buffer.from([0x47, 0, 0, 0, 7, 0, 0, 0]));
+    assert.equal(client.takeTypes(), 'G E E');
+    assert.equal(session.isClosed, true);
+  });
+
+  it('a flushed read whose standby is lost before it answers runs again on the primary, and is owed once, not twice', async () => {
+    const h = await harness();
+    h.router.reader = 'pg2';
+    const { session, client, server: primary } = loggedInWithServer(h);
+    const standby = new FakeServer('b');
+    h.pools.get('pg2')!.idle.push(standby);
+    client.send(
+      Buffer.concat([
+        serialize.parse({ text: 'SELECT 1' }),
+        serialize.bind({}),
+        serialize.execute({}),
+        serialize.flush(),
+      ]),
+    );
+    assert.equal(session.server, standby);
+    session.onClientEnd();
+    standby.peer!.onServerLost('connection reset', false);
+    assert.equal(session.server, primary);
+    for (const answer of [encode.parseComplete(), BIND_COMPLETE, encode.commandComplete('SELECT 1')]) {
+      primary.syncs.countAnswer();
+      primary.reply(answer);
+    }
+    assert.equal(client.takeTypes(), '1 2 C');
+    assert.equal(session.isClosed, true);
   });
 
   it('after a Terminate, stays for its answers, then closes the socket at once', () => {

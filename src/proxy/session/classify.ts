@@ -22,6 +22,7 @@ export type ClassifySession = Pick<
   | 'copying'
   | 'ctx'
   | 'database'
+  | 'extendedAtFlush'
   | 'extendedSinceSyncPoint'
   | 'fatal'
   | 'lastWriteLsn'
@@ -247,6 +248,10 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       extendedMessage(s);
       s.syncsSinceExecute = 0;
       break;
+    case FrontendMessage.Flush:
+      // The server ignores Flush during COPY IN too.
+      if (!s.copying) s.extendedAtFlush = s.extendedSinceSyncPoint;
+      break;
     case FrontendMessage.CopyDone:
     case FrontendMessage.CopyFail:
       // Outside COPY IN the server ignores these: they end nothing.
@@ -268,6 +273,7 @@ function countSyncPoint(s: ClassifySession, end: number): void {
   s.queuedSyncs++;
   s.syncEnd = end;
   s.extendedSinceSyncPoint = 0;
+  s.extendedAtFlush = -1;
 }
 
 /** A Parse, Bind or Execute: each ends with one answer SyncPoints counts, or an ErrorResponse.

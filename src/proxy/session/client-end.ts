@@ -3,14 +3,47 @@
 // order and answers each before it reads the end, so such a client gets every answer owed for
 // what it sent first; pgtide keeps the session until then, and only then leaves as for any
 // client that goes (its server rolled back or reset, see closeSession).
+import * as encode from '../../protocol/encode.js';
+import { SQLSTATE } from '../../protocol/encode.js';
 import type { ClientSession } from '../client-session.js';
 import { closeSession, type CloseSession } from './close.js';
 import { State } from './state.js';
 
+/** What PostgreSQL sends a client whose end comes inside COPY IN: the COPY fails for want of
+ *  data (copyfromparse.c), or for the Terminate it reads instead, then the backend, cut in the
+ *  middle of reading a message, ends the session (postgres.c); no ReadyForQuery. Measured
+ *  with PostgreSQL 18. */
+const COPY_CUT_ERROR = encode.errorResponse(
+  'ERROR',
+  SQLSTATE.CONNECTION_FAILURE,
+  'unexpected EOF on client connection with an open transaction',
+);
+const COPY_TERMINATED_ERROR = encode.errorResponse(
+  'ERROR',
+  SQLSTATE.PROTOCOL_VIOLATION,
+  'unexpected message type 0x58 during COPY from stdin',
+);
+const COPY_CUT_FATAL = encode.errorResponse(
+  'FATAL',
+  SQLSTATE.PROTOCOL_VIOLATION,
+  'terminating connection because protocol synchronization was lost',
+);
+
 /** What of the session these functions use. */
 export type EndSession = Pick<
   ClientSession,
-  'clientEnd' | 'consoleAnswer' | 'copying' | 'deferred' | 'queuedSyncs' | 'resend' | 'server' | 'state'
+  | 'clientEnd'
+  | 'consoleAnswer'
+  | 'copying'
+  | 'deferred'
+  | 'extendedAtFlush'
+  | 'extendedSinceSyncPoint'
+  | 'queuedSyncs'
+  | 'resend'
+  | 'server'
+  | 'state'
+  | 'statementLink'
+  | 'tracking'
 > &
   CloseSession;
 
@@ -22,7 +55,46 @@ export function clientEnded(s: EndSession, terminated: boolean): void {
 
 /** Called where an answer owed may have been the last: the session ends once none is. */
 export function leaveIfAnswered(s: EndSession): void {
-  if (s.clientEnd !== 'open' && !owesAnswers(s)) closeSession(s, s.clientEnd === 'terminated');
+  if (s.clientEnd === 'open' || s.state === State.Closed || owesAnswers(s)) return;
+  const terminated = s.clientEnd === 'terminated';
+  // The server's COPY is failed too (with a CopyFail, see ServerConnection.orphan): no row is kept.
+  // Errors just written are not cut off by the at-once close a Terminate otherwise gets.
+  const told = s.copying && tellCopyCut(s, terminated);
+  closeSession(s, terminated && !told);
+}
+
+/** Returns whether the client was told. */
+function tellCopyCut(s: EndSession, terminated: boolean): boolean {
+  // A client that closed both ways (a reset) reads nothing.
+  if (!s.socket.writable) return false;
+  s.ctx.pools.countError(terminated ? SQLSTATE.PROTOCOL_VIOLATION : SQLSTATE.CONNECTION_FAILURE);
+  s.ctx.pools.countError(SQLSTATE.PROTOCOL_VIOLATION);
+  s.socket.write(terminated ? COPY_TERMINATED_ERROR : COPY_CUT_ERROR);
+  s.socket.write(COPY_CUT_FATAL);
+  return true;
+}
+
+/**
+ * Messages after the last sync point (an extended batch without its Sync) get the answers the
+ * client flushed: PostgreSQL sends those, and keeps what it was not asked to flush until a Sync
+ * that never comes. Each Parse, Bind and Execute before the Flush ends with one answer, or an
+ * error after which the server skips the rest (see SyncPoints). Once those are in, the session
+ * leaves, and its server's batch is ended in a rollback (see ServerConnection.orphan).
+ */
+function owesFlushed(s: EndSession): boolean {
+  if (s.extendedAtFlush < 0) return false;
+  const server = s.server;
+  // Still queued for a server.
+  if (server === null) return true;
+  if (s.tracking) {
+    // pgtide adds and answers requests of its own there: the tracker follows each request to
+    // its answer, those after the Flush too, which never come. Only a batch that ends with its
+    // Flush is followed to its end; one with more after it leaves at once, as before.
+    if (s.extendedSinceSyncPoint !== s.extendedAtFlush) return false;
+    const tracker = s.statementLink!.tracker;
+    return !tracker.idle && !tracker.skipping;
+  }
+  return !server.syncs.discarding && server.syncs.answersSinceReady < s.extendedAtFlush;
 }
 
 /** Something the client sent is still to be answered, or a login it began still to be finished. */
@@ -37,16 +109,16 @@ function owesAnswers(s: EndSession): boolean {
     case State.Ready:
     case State.Waiting:
     case State.Linked:
-      // A COPY IN still waits for data that will not come: no answer is on its way.
+      // A COPY IN still waits for data that will not come: PostgreSQL fails it at once.
       if (s.copying) return false;
       // Sync points waiting for a server, bytes held back (scanned again later) or to run again,
-      // sync points the server still owes. Messages after the last sync point (an extended batch
-      // without its Sync) are answered by nobody, as PostgreSQL sends nothing for them either.
+      // sync points the server still owes, what a Flush asked for.
       return (
         s.queuedSyncs > 0 ||
         s.deferred.length > 0 ||
         (s.resend !== null && s.resend.bytes !== null) ||
-        (s.server !== null && s.server.syncs.pending > 0)
+        (s.server !== null && s.server.syncs.pending > 0) ||
+        owesFlushed(s)
       );
     default:
       // Before the login is whole, the client must still speak (TLS, a password): nothing comes.

@@ -31,9 +31,9 @@ const NO_ROLES: ReadonlySet<string> = new Set();
 // During login every message is looked at: only password-family ('p') messages are legal.
 export const AUTH_TYPES = new Uint8Array(256).fill(1);
 // Sync points (Query, Sync, FunctionCall), Parse (to route by its text), Execute (which may start a COPY IN), the end
-// of a COPY IN (CopyDone, CopyFail) and Terminate; of a Bind (to route by the statement it runs) only the names at its
-// start, never its parameters. Query and Parse bodies are read whole while the process-wide AssemblyBudget allows.
-const QUERY_TYPES = collectTable('SEcfXF', 'B', 'QP');
+// of a COPY IN (CopyDone, CopyFail), Flush (what a client that ends is owed) and Terminate; of a Bind (to route by the
+// statement it runs) only the names at its start, never its parameters. Query and Parse bodies are read whole while the process-wide AssemblyBudget allows.
+const QUERY_TYPES = collectTable('SEcfXFH', 'B', 'QP');
 const AUTHENTICATION_OK = encode.authenticationOk();
 const AUTHENTICATED: readonly Buffer[] = [AUTHENTICATION_OK];
 const NO_HEAD: readonly Buffer[] = [];

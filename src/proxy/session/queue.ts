@@ -18,6 +18,7 @@ export type QueueSession = Pick<
   | 'ctx'
   | 'deferred'
   | 'deferredBytes'
+  | 'extendedAtFlush'
   | 'extendedSinceSyncPoint'
   | 'isClosed'
   | 'onQueryData'
@@ -115,13 +116,22 @@ export function oweSyncPoints(s: QueueSession, server: LinkedServer, unsynced: b
   if (s.queuedBatched) s.queuedBatched.length = 0;
 }
 
+/** Bytes sent since the last sync point are about to be scanned again (the queued ones, or a
+ *  link's bytes run again elsewhere, which began at one): the batch they open is counted afresh. */
+export function forgetOpenBatch(
+  s: Pick<QueueSession, 'batchOpen' | 'extendedAtFlush' | 'extendedSinceSyncPoint'>,
+): void {
+  s.batchOpen = false;
+  s.extendedSinceSyncPoint = 0;
+  s.extendedAtFlush = -1;
+}
+
 /** The chunks queued while no server was linked, and their sync-point count forgotten: they are scanned again. */
 export function takeQueued(s: QueueSession): readonly Buffer[] {
   s.queuedSyncs = 0;
   if (s.queuedBatched) s.queuedBatched.length = 0;
   // No server was linked: the last one was released idle, with no batch open.
-  s.batchOpen = false;
-  s.extendedSinceSyncPoint = 0;
+  forgetOpenBatch(s);
   s.queuedUnsynced = false;
   s.queuedBytes = 0;
   const queued = s.queued;

@@ -7,7 +7,7 @@ import { decodeErrorFields, type ErrorFields } from '../../protocol/backend.js';
 import { SQLSTATE } from '../../protocol/encode.js';
 import { BackendMessage, TransactionStatus } from '../../protocol/types.js';
 import type { ClientSession } from '../client-session.js';
-import { replayDeferred, type QueueSession } from './queue.js';
+import { forgetOpenBatch, replayDeferred, type QueueSession } from './queue.js';
 import { NO_CHUNKS, State } from './state.js';
 import { endSkippedBatch, mayRunAgain } from './statement-link.js';
 
@@ -95,7 +95,10 @@ export type RetrySession = Pick<
   ClientSession,
   | 'answered'
   | 'backend'
+  | 'batchOpen'
   | 'ctx'
+  | 'extendedAtFlush'
+  | 'extendedSinceSyncPoint'
   | 'isClosed'
   | 'lastErrorCode'
   | 'onQueryData'
@@ -220,6 +223,7 @@ export function retryOnPrimary(s: ResendSession): void {
   s.ctx.log[level]({ client: s.remote, backend: s.backend?.name }, `statement run again on the primary: ${resend.why}`);
   s.retrying = true;
   s.statements?.rollBack();
+  forgetOpenBatch(s);
   for (const chunk of bytes) {
     if (s.isClosed) return;
     s.onQueryData(chunk);
@@ -244,6 +248,7 @@ export function retryRead(s: RetrySession, reason: string): void {
   s.readLink = false;
   s.retrying = true;
   s.serverPaused = false;
+  forgetOpenBatch(s);
   for (const chunk of resend) {
     if (s.isClosed) return;
     s.onQueryData(chunk);
