@@ -18,6 +18,8 @@ export const OLD_SHAPE = 'pgtide_old_shape';
 const STATEMENT = 0x53;
 /** Never prepared by pgtide: a Parse the server must refuse goes under it (see refusedParse). */
 const REFUSED_NAME = 'pgtide_refused';
+/** An empty statement text and no parameter types, as a Parse carries them after the name. */
+const EMPTY_TEXT = Buffer.from([0, 0, 0]);
 const FLUSH = encode.flush();
 
 /** The request kind of each client message type that gets an answer of its own (0: none). */
@@ -71,6 +73,8 @@ export class ClientStatements {
   private readonly closing = new Map<string, Statement>();
   /** During rewrite: the server's transaction block has failed, so it refuses all but its end. */
   private failed = false;
+  /** During rewrite: the client's names the last DEALLOCATE text took (see pushDeallocating). */
+  private taken: [name: string, statement: Statement][] | null = null;
   /** During rewrite: a Bind came after the block failed (see staysFailed). */
   private boundWhileFailed = false;
 
@@ -354,6 +358,7 @@ export class ClientStatements {
     this.stats = stats;
     this.failed = failedTransaction;
     this.boundWhileFailed = false;
+    this.taken = null;
     if (tracker.idle) this.closing.clear();
     this.out.length = 0;
     this.copied = 0;
@@ -399,7 +404,7 @@ export class ClientStatements {
       case P: {
         if (data[off + 5] === 0) {
           this.unnamedParse(data, off, end, set, tracker);
-          return tracker.push(Expect.Parse);
+          return this.pushDeallocating(tracker, Expect.Parse);
         }
         const nameEnd = data.indexOf(0, off + 5);
         if (nameEnd < 0 || nameEnd >= end) return tracker.push(Expect.Parse);
@@ -506,7 +511,7 @@ export class ClientStatements {
       }
       case Q:
         this.simpleQuery(data, off, end, set, tracker);
-        return tracker.push(Expect.Query);
+        return this.pushDeallocating(tracker, Expect.Query);
       default: {
         const expect = EXPECT[type]!;
         if (expect !== 0) tracker.push(expect);
@@ -569,6 +574,22 @@ export class ClientStatements {
   }
 
   /**
+   * The request whose text deallocate() just read. Its DEALLOCATEs took the client's names at
+   * once, so that the messages after it in these bytes see them gone; should the server skip
+   * the request (after an error earlier in its batch) or fail an unnamed Parse of it, nothing
+   * ran and the names come back. A Query's own error keeps them gone: a DEALLOCATE before the
+   * failing statement of a multi-statement Query ran.
+   */
+  private pushDeallocating(tracker: ResponseTracker, kind: Expect.Query | Expect.Parse): void {
+    const taken = this.taken;
+    this.taken = null;
+    if (taken === null || taken.length === 0) return tracker.push(kind);
+    tracker.pushDeallocating(kind, () => {
+      for (let i = taken.length - 1; i >= 0; i--) this.setName(taken[i]![0], taken[i]![1]);
+    });
+  }
+
+  /**
    * DEALLOCATEs in the SQL text `data[start, end)`: a name of this client is forgotten and
    * becomes its server name in the text (so that the command tag and any error are the
    * server's own); DEALLOCATE ALL and DISCARD ALL forget every name, and make every statement
@@ -583,20 +604,45 @@ export class ClientStatements {
   ): string | null {
     const found = findDeallocations(data, start, end);
     if (found === null) return null;
+    const taken: [string, Statement][] = [];
+    this.taken = taken;
     let text: string | null = null;
     let pos = start;
     for (const d of found) {
       const statement = d.name === null ? undefined : this.byName.get(d.name);
-      if (d.name === null) this.forgetAll(set);
+      if (d.name === null) {
+        for (const entry of this.byName) taken.push(entry);
+        this.forgetAll(set);
+      }
       if (!statement) continue;
+      taken.push([d.name!, statement]);
       this.setName(d.name!, undefined);
       // The server deallocates the shared name; others prepare it again when they next use it.
-      this.ensure(set, tracker, statement);
-      set.doubt(statement.serverName);
+      this.holdName(set, tracker, statement);
       text = (text ?? '') + data.toString('utf8', pos, d.start) + identifier(statement.serverName);
       pos = d.end;
     }
     return text === null ? null : text + data.toString('utf8', pos, end);
+  }
+
+  /**
+   * The server must hold the statement's name when the client's DEALLOCATE of it runs. What it
+   * holds under it matters not: an empty text, which parses anywhere (in a failed block too)
+   * and never fails, where the statement's own text may fail now (a table dropped) or in a
+   * failed block, and its error would make the server skip the Query that follows. The name is
+   * doubtful from then on: the DEALLOCATE may not run.
+   */
+  private holdName(set: PreparedSet, tracker: ResponseTracker, statement: Statement): void {
+    const name = statement.serverName;
+    if (!set.holds(statement)) {
+      if (set.isDoubtful(name)) this.close(tracker, name);
+      const evicted = set.add(statement);
+      if (evicted !== null) this.close(tracker, evicted);
+      this.out.push(encode.parseWithName(name, EMPTY_TEXT));
+      // No name: the answer says nothing of the statement's own text.
+      tracker.push(Expect.Parse, true);
+    }
+    set.doubt(name);
   }
 
   /**

@@ -52,6 +52,9 @@ export class ResponseTracker {
   private names: (string | null)[] = new Array<string | null>(32).fill(null);
   /** The client's name a Parse (answered by the server or by pgtide) creates. */
   private clientNames: (string | null)[] = new Array<string | null>(32).fill(null);
+  /** What gives back the names a request's DEALLOCATE took, should the server skip the request
+   *  or fail it before anything ran (see ClientStatements.deallocate). */
+  private undos: (Undo | null)[] = new Array<Undo | null>(32).fill(null);
   /** An error was answered and no Sync has been sent since: the server discards everything until one. */
   private discarding = false;
   /** Query and FunctionCall requests the server skips after an error: no ReadyForQuery comes for
@@ -86,6 +89,7 @@ export class ResponseTracker {
     this.count = 0;
     this.names.fill(null);
     this.clientNames.fill(null);
+    this.undos.fill(null);
     this.discarding = false;
     this.skippedQueries = 0;
     this.fakes.length = 0;
@@ -121,6 +125,12 @@ export class ResponseTracker {
       return;
     }
     this.pushEntry(hidden ? kind | HIDDEN : kind, name, clientName);
+  }
+
+  /** A Query or an unnamed Parse whose DEALLOCATEs pgtide acted on: `undo` if it never runs. */
+  pushDeallocating(kind: Expect.Query | Expect.Parse, undo: Undo): void {
+    this.push(kind);
+    if (!this.discarding) this.undos[(this.head + this.count - 1) % this.kinds.length] = undo;
   }
 
   /** A Parse under `clientName`, already in use: the server's 42P05 must name it, not the server's name. */
@@ -265,6 +275,7 @@ export class ResponseTracker {
     if (clientName !== null && name !== null && (kind === Expect.Parse || kind === Expect.FakeParse))
       this.onParseFailed?.(clientName, name);
     else if (clientName !== null && name !== null && kind === Expect.FakeClose) this.onCloseSkipped?.(clientName, name);
+    this.undos[at]?.();
   }
 
   private endShapeCheck(): void {
@@ -274,6 +285,7 @@ export class ResponseTracker {
 
   private pop(): void {
     this.names[this.head] = null;
+    this.undos[this.head] = null;
     this.clientNames[this.head] = null;
     this.head = (this.head + 1) % this.kinds.length;
     this.count--;
@@ -285,9 +297,11 @@ export class ResponseTracker {
       this.kinds[(this.head + i) % size] = this.kinds[(this.head + i + 1) % size]!;
       this.names[(this.head + i) % size] = this.names[(this.head + i + 1) % size]!;
       this.clientNames[(this.head + i) % size] = this.clientNames[(this.head + i + 1) % size]!;
+      this.undos[(this.head + i) % size] = this.undos[(this.head + i + 1) % size]!;
     }
     this.names[(this.head + this.count - 1) % size] = null;
     this.clientNames[(this.head + this.count - 1) % size] = null;
+    this.undos[(this.head + this.count - 1) % size] = null;
     this.count--;
   }
 
@@ -296,17 +310,22 @@ export class ResponseTracker {
     const kinds = new Uint8Array(size * 2);
     const names = new Array<string | null>(size * 2).fill(null);
     const clientNames = new Array<string | null>(size * 2).fill(null);
+    const undos = new Array<Undo | null>(size * 2).fill(null);
     for (let i = 0; i < this.count; i++) {
       kinds[i] = this.kinds[(this.head + i) % size]!;
       names[i] = this.names[(this.head + i) % size]!;
       clientNames[i] = this.clientNames[(this.head + i) % size]!;
+      undos[i] = this.undos[(this.head + i) % size]!;
     }
     this.kinds = kinds;
     this.names = names;
     this.clientNames = clientNames;
+    this.undos = undos;
     this.head = 0;
   }
 }
+
+type Undo = () => void;
 
 /** Whether a server message is the last answer to a request of this kind. */
 function ends(kind: number, type: number): boolean {

@@ -98,6 +98,48 @@ describe('named statements in failed blocks and failed batches answer as Postgre
     ]);
   });
 
+  test('a DEALLOCATE skipped after an error earlier in its batch drops nothing', async () => {
+    const failFirst = [parse('', 'SELECT 1/0'), bind('', ''), execute()];
+    await assertAsPostgres('SELECT 6 AS f', [
+      [parse('s1', 'SELECT 6 AS f'), sync()],
+      [...failFirst, parse('', 'DEALLOCATE s1'), bind('', ''), execute(), sync()],
+      runS1,
+      [...failFirst, parse('', 'DEALLOCATE ALL'), bind('', ''), execute(), sync()],
+      runS1,
+      [...failFirst, parse('', 'DEALLOCATE s1'), parse('s1', 'SELECT 7 AS g'), sync()],
+      runS1,
+    ]);
+  });
+
+  test('a DEALLOCATE of a statement the server may have lost answers, in a failed block or with its table gone', async () => {
+    // A DEALLOCATE ALL skipped after an error leaves pgtide unsure of what the server holds, so
+    // the DEALLOCATEs below make the server hold the name again first. That once sent the
+    // statement's own text, which failed (25P02 in the block, 42P01 with its table dropped),
+    // and the server skipped the Query after it: the client waited for ever.
+    const doubtAll = [
+      parse('', 'SELECT 1/0'),
+      bind('', ''),
+      execute(),
+      parse('', 'DEALLOCATE ALL'),
+      bind('', ''),
+      execute(),
+      sync(),
+    ];
+    await assertAsPostgres('SELECT 8 AS h', [
+      [parse('s1', 'SELECT 8 AS h'), sync()],
+      doubtAll,
+      ...failBlock,
+      [query('ROLLBACK; DEALLOCATE s1')],
+      runS1,
+      [query('CREATE TABLE pfb_gone (a int)')],
+      [parse('s1', 'SELECT a FROM pfb_gone'), sync()],
+      doubtAll,
+      [query('DROP TABLE pfb_gone')],
+      [query('DEALLOCATE s1')],
+      runS1,
+    ]);
+  });
+
   test('a Parse of a name in use, in a failed block, gets 25P02 as well', async () => {
     await assertAsPostgres('SELECT 2 AS b', [
       [parse('s1', 'SELECT 2 AS b'), sync()],
