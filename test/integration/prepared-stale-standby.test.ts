@@ -112,6 +112,13 @@ describe('a table change one standby has not replayed yet', { timeout: 60_000 },
 
   test('a client that described it on one never binds it on the other and decodes rows of the other shape', async () => {
     const [onPrimary, onStandby] = [await wire.connect(), await wire.connect()];
+    // The text calls a function: it goes to the primary until the parser thread has read it,
+    // which under a whole suite's load may take longer than the batches below.
+    const deadline = Date.now() + 10_000;
+    while (columns(await onStandby.exchange(parse('', SELECT_ALL), describeMessage('S', ''), sync())) !== 2) {
+      assert.ok(Date.now() < deadline, 'the statement never went to standby2');
+      await new Promise((r) => setTimeout(r, 20));
+    }
     await onPrimary.exchange(query('SET pgtide.route = primary'));
     // The primary's description comes last (its batch sleeps first), after the standby's.
     onPrimary.send(
