@@ -17,7 +17,7 @@ export const enum State {
 export const ACTIVE_TYPES = collectTable('ZSGWEA');
 // A link whose client stream pgtide edits (prepared statements) also follows every request's answer;
 // so does one with an extended-protocol batch open (see SyncPoints.failed).
-export const TRACKED_TYPES = collectTable('ZSGW123nTCIsEA');
+export const TRACKED_TYPES = collectTable('ZSGW123ntTCIsEA');
 /** The end of the answer to a Parse, Bind or Execute (see SyncPoints.countAnswer); 0 for other types. */
 export const ANSWER_ENDS = collectTable('12CIs');
 // Logging in and idle, every message is checked: only a few types may come then.

@@ -9,6 +9,7 @@ import { currentTopology } from '../support/topology.js';
 import {
   bind,
   close,
+  describe as describeMessage,
   execute,
   normalise,
   parse,
@@ -137,6 +138,27 @@ describe('named statements in failed blocks and failed batches answer as Postgre
       [query('DROP TABLE pfb_gone')],
       [query('DEALLOCATE s1')],
       runS1,
+    ]);
+  });
+
+  test("pgtide's check of a statement's shape on a server that may have lost it stays hidden", async () => {
+    // The client described s1, so its Bind on a server whose copy is in doubt waits for pgtide's
+    // own Describe there; that Describe's ParameterDescription once reached the client.
+    const doubtAll = [
+      parse('', 'SELECT 1/0'),
+      bind('', ''),
+      execute(),
+      parse('', 'DEALLOCATE ALL'),
+      bind('', ''),
+      execute(),
+      sync(),
+    ];
+    await assertAsPostgres('SELECT 9 AS i', [
+      [parse('s1', 'SELECT $1::int AS a, $2::text AS b'), describeMessage('S', 's1'), sync()],
+      doubtAll,
+      [bind('', 's1', ['5', 'x']), execute(), sync()],
+      doubtAll,
+      [bind('', 's1'), execute(), sync()],
     ]);
   });
 
