@@ -61,11 +61,6 @@ export class PreparedSet {
     return oldest;
   }
 
-  /** The Parse failed or was skipped: the server does not have it. */
-  delete(name: string): void {
-    this.names.delete(name);
-  }
-
   /** The server may or may not still have it. */
   doubt(name: string): void {
     if (this.names.delete(name)) this.doubtful.add(name);

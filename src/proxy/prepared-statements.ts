@@ -18,6 +18,9 @@ export const OLD_SHAPE = 'pgtide_old_shape';
 const STATEMENT = 0x53;
 /** Never prepared by pgtide: a Parse the server must refuse goes under it (see refusedParse). */
 const REFUSED_NAME = 'pgtide_refused';
+/** A client name and the statement it named when a DEALLOCATE text was read; null: ALL. */
+type Target = [name: string, statement: Statement] | null;
+
 /** An empty statement text and no parameter types, as a Parse carries them after the name. */
 const EMPTY_TEXT = Buffer.from([0, 0, 0]);
 const FLUSH = encode.flush();
@@ -75,6 +78,12 @@ export class ClientStatements {
   private failed = false;
   /** During rewrite: the client's names the last DEALLOCATE text took (see pushDeallocating). */
   private taken: [name: string, statement: Statement][] | null = null;
+  /** During rewrite: the names the last text read by deallocate() names. */
+  private targets: Target[] | null = null;
+  /** What the unnamed statement deallocates when run, and the portal bound to it that will. */
+  private unnamedTargets: Target[] | null = null;
+  private portalTargets: Target[] | null = null;
+  private portalName = '';
   /** During rewrite: a Bind came after the block failed (see staysFailed). */
   private boundWhileFailed = false;
 
@@ -404,7 +413,7 @@ export class ClientStatements {
       case P: {
         if (data[off + 5] === 0) {
           this.unnamedParse(data, off, end, set, tracker);
-          return this.pushDeallocating(tracker, Expect.Parse);
+          return tracker.push(Expect.Parse);
         }
         const nameEnd = data.indexOf(0, off + 5);
         if (nameEnd < 0 || nameEnd >= end) return tracker.push(Expect.Parse);
@@ -446,6 +455,7 @@ export class ClientStatements {
           portalEnd < 0 || portalEnd + 1 >= end || data[portalEnd + 1] === 0 ? -1 : data.indexOf(0, portalEnd + 1);
         const clientName = nameEnd < 0 || nameEnd >= end ? null : data.toString('utf8', portalEnd + 1, nameEnd);
         const statement = clientName === null ? undefined : this.byName.get(clientName);
+        this.bindPortal(data, off, portalEnd, clientName === null && nameEnd < 0);
         if (!statement) {
           this.boundStatement = null;
           return tracker.push(Expect.Bind);
@@ -512,6 +522,12 @@ export class ClientStatements {
       case Q:
         this.simpleQuery(data, off, end, set, tracker);
         return this.pushDeallocating(tracker, Expect.Query);
+      case E:
+        if (this.portalTargets !== null && data.toString('utf8', off + 5, end - 5) === this.portalName) {
+          this.take(this.portalTargets, set);
+          this.portalTargets = null;
+        }
+        return this.pushDeallocating(tracker, Expect.Execute);
       default: {
         const expect = EXPECT[type]!;
         if (expect !== 0) tracker.push(expect);
@@ -521,18 +537,29 @@ export class ClientStatements {
 
   /** A simple Query: its DEALLOCATEs (and DISCARD ALL) act on the client's names. */
   private simpleQuery(data: Buffer, off: number, end: number, set: PreparedSet, tracker: ResponseTracker): void {
+    // The unnamed statement and portal are gone once the Query runs.
+    this.unnamedTargets = null;
+    this.portalTargets = null;
     if (this.refusesText(data, off + 5, end)) return;
     const text = this.deallocate(data, off + 5, end - 1, set, tracker);
+    if (this.targets !== null) this.take(this.targets, set);
+    this.targets = null;
     if (text === null) return;
     this.drop(data, off, end);
     this.out.push(encode.query(text));
   }
 
-  /** The unnamed statement is prepared to run at once (psycopg's DEALLOCATE after ROLLBACK): it acts now. */
+  /**
+   * An unnamed statement that deallocates (psycopg's DEALLOCATE after ROLLBACK) acts when a
+   * portal of it is executed: its names are mapped now, and taken then (see bindPortal).
+   */
   private unnamedParse(data: Buffer, off: number, end: number, set: PreparedSet, tracker: ResponseTracker): void {
+    this.unnamedTargets = null;
     const textEnd = data.indexOf(0, off + 6);
     if (textEnd < 0 || textEnd >= end || this.refusesText(data, off + 6, end)) return;
     const text = this.deallocate(data, off + 6, textEnd, set, tracker);
+    this.unnamedTargets = this.targets;
+    this.targets = null;
     if (text === null) return;
     this.drop(data, off, end);
     this.out.push(encode.parseWithName('', Buffer.concat([Buffer.from(`${text}\0`), data.subarray(textEnd + 1, end)])));
@@ -573,14 +600,24 @@ export class ClientStatements {
     tracker.push(Expect.Parse);
   }
 
+  /** A Bind of a portal; `unnamed`: of the unnamed statement, whose DEALLOCATEs the portal carries. */
+  private bindPortal(data: Buffer, off: number, portalEnd: number, unnamed: boolean): void {
+    if (this.portalTargets === null && (!unnamed || this.unnamedTargets === null)) return;
+    const portal = data.toString('utf8', off + 5, portalEnd);
+    if (unnamed && this.unnamedTargets !== null) {
+      this.portalTargets = this.unnamedTargets;
+      this.portalName = portal;
+    } else if (portal === this.portalName) this.portalTargets = null;
+  }
+
   /**
-   * The request whose text deallocate() just read. Its DEALLOCATEs took the client's names at
-   * once, so that the messages after it in these bytes see them gone; should the server skip
-   * the request (after an error earlier in its batch) or fail an unnamed Parse of it, nothing
-   * ran and the names come back. A Query's own error keeps them gone: a DEALLOCATE before the
-   * failing statement of a multi-statement Query ran.
+   * The Query or Execute whose DEALLOCATEs just took the client's names (see take): taken at
+   * once, so that the messages after it in these bytes see them gone. Should the server skip
+   * it (after an error earlier in its batch) or fail the Execute, nothing ran and the names
+   * come back. A Query's own error keeps them gone: a DEALLOCATE before the failing statement
+   * of a multi-statement Query ran.
    */
-  private pushDeallocating(tracker: ResponseTracker, kind: Expect.Query | Expect.Parse): void {
+  private pushDeallocating(tracker: ResponseTracker, kind: Expect.Query | Expect.Execute): void {
     const taken = this.taken;
     this.taken = null;
     if (taken === null || taken.length === 0) return tracker.push(kind);
@@ -604,25 +641,39 @@ export class ClientStatements {
   ): string | null {
     const found = findDeallocations(data, start, end);
     if (found === null) return null;
-    const taken: [string, Statement][] = [];
-    this.taken = taken;
+    const targets: Target[] = [];
+    this.targets = targets;
     let text: string | null = null;
     let pos = start;
     for (const d of found) {
       const statement = d.name === null ? undefined : this.byName.get(d.name);
-      if (d.name === null) {
-        for (const entry of this.byName) taken.push(entry);
-        this.forgetAll(set);
-      }
+      if (d.name === null) targets.push(null);
       if (!statement) continue;
-      taken.push([d.name!, statement]);
-      this.setName(d.name!, undefined);
+      targets.push([d.name!, statement]);
       // The server deallocates the shared name; others prepare it again when they next use it.
       this.holdName(set, tracker, statement);
       text = (text ?? '') + data.toString('utf8', pos, d.start) + identifier(statement.serverName);
       pos = d.end;
     }
     return text === null ? null : text + data.toString('utf8', pos, end);
+  }
+
+  /**
+   * The client's names go as its DEALLOCATE runs (null: all of them); those taken are kept in
+   * `taken` (see pushDeallocating). A name the client gave to another statement since is kept.
+   */
+  private take(targets: readonly Target[], set: PreparedSet): void {
+    const taken: [string, Statement][] = [];
+    for (const target of targets) {
+      if (target === null) {
+        for (const entry of this.byName) taken.push(entry);
+        this.forgetAll(set);
+      } else if (this.byName.get(target[0]) === target[1]) {
+        taken.push(target);
+        this.setName(target[0], undefined);
+      }
+    }
+    this.taken = taken;
   }
 
   /**

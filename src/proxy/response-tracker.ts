@@ -127,8 +127,8 @@ export class ResponseTracker {
     this.pushEntry(hidden ? kind | HIDDEN : kind, name, clientName);
   }
 
-  /** A Query or an unnamed Parse whose DEALLOCATEs pgtide acted on: `undo` if it never runs. */
-  pushDeallocating(kind: Expect.Query | Expect.Parse, undo: Undo): void {
+  /** A Query or an Execute whose DEALLOCATEs pgtide acted on: `undo` if it never runs. */
+  pushDeallocating(kind: Expect.Query | Expect.Execute, undo: Undo): void {
     this.push(kind);
     if (!this.discarding) this.undos[(this.head + this.count - 1) % this.kinds.length] = undo;
   }
@@ -271,7 +271,8 @@ export class ResponseTracker {
     const clientName = this.clientNames[at] ?? null;
     const kind = this.kinds[at]! & (KIND | DUPLICATE);
     if ((this.kinds[at]! & SHAPE) !== 0) this.endShapeCheck();
-    if (name !== null && kind === Expect.Parse) this.set?.delete(name);
+    // A Close of the name before it may have been skipped too, leaving an older copy: doubtful.
+    if (name !== null && kind === Expect.Parse) this.set?.doubt(name);
     if (clientName !== null && name !== null && (kind === Expect.Parse || kind === Expect.FakeParse))
       this.onParseFailed?.(clientName, name);
     else if (clientName !== null && name !== null && kind === Expect.FakeClose) this.onCloseSkipped?.(clientName, name);

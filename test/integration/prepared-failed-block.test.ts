@@ -162,6 +162,19 @@ describe('named statements in failed blocks and failed batches answer as Postgre
     ]);
   });
 
+  test('a DEALLOCATE in the unnamed statement drops the name when a portal of it runs, not before', async () => {
+    await assertAsPostgres('SELECT 10 AS j', [
+      [parse('s1', 'SELECT 10 AS j'), sync()],
+      [parse('', 'DEALLOCATE s1'), sync()],
+      runS1,
+      [parse('', 'DEALLOCATE ALL'), bind('', ''), sync()],
+      runS1,
+      [parse('', 'DEALLOCATE s1'), parse('s1', 'SELECT 11 AS k'), sync()],
+      [parse('', 'DEALLOCATE s1'), bind('', ''), execute(), parse('s1', 'SELECT 11 AS k'), sync()],
+      runS1,
+    ]);
+  });
+
   test('a Parse of a name in use, in a failed block, gets 25P02 as well', async () => {
     await assertAsPostgres('SELECT 2 AS b', [
       [parse('s1', 'SELECT 2 AS b'), sync()],

@@ -129,6 +129,9 @@ describe('ClientStatements.rewrite', () => {
       ...messages(bind('')),
       'S ',
     ]);
+    // Parsed and bound, the DEALLOCATE has not run: the name stays until a portal of it runs.
+    assert.equal(c.statements.size, 1);
+    c.rewrite(set, parse('', 'deallocate r'), bind(''), serialize.execute({}), serialize.sync());
     assert.equal(c.statements.size, 0);
     assert.equal(
       set.isDoubtful('pgtide_1') && set.isDoubtful('pgtide_2'),
@@ -137,7 +140,7 @@ describe('ClientStatements.rewrite', () => {
     );
   });
 
-  it('DEALLOCATE ALL in an unnamed Parse forgets every name and doubts every statement of the server', () => {
+  it('DEALLOCATE ALL in an unnamed statement, once run, forgets every name and doubts every statement of the server', () => {
     const c = client();
     const set = new PreparedSet(10);
     c.rewrite(set, parse('q', 'SELECT 10'), serialize.sync());
@@ -145,6 +148,8 @@ describe('ClientStatements.rewrite', () => {
       ...messages(parse('', 'DEALLOCATE ALL')),
       'S ',
     ]);
+    assert.equal(c.statements.size, 1, 'parsed, not run');
+    c.rewrite(set, parse('', 'DEALLOCATE ALL'), bind(''), serialize.execute({}), serialize.sync());
     assert.equal(c.statements.size, 0);
     assert.equal(set.size, 0);
     assert.equal(set.isDoubtful('pgtide_1'), true);
