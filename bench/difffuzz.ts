@@ -12,7 +12,8 @@ import { freePorts } from '../test/support/free-ports.js';
 import { sqlOn, startTopology, stopTopology, type Topology } from '../test/support/topology.js';
 import { type Batch, generator } from './fuzz-generator.js';
 import { shrink } from './fuzz-shrink.js';
-import { type Answer, Frontend, RawConnection } from './fuzz-wire.js';
+import { query } from '../src/protocol/encode.js';
+import { type Answer, RawConnection } from './fuzz-wire.js';
 import { startPgtide } from './poolers.js';
 import { Cleanup } from './processes.js';
 import { integerSetting } from './settings.js';
@@ -136,7 +137,7 @@ class Fuzzer {
 
 /** Keeps taking a server for one-statement transactions until its connection closes. */
 async function makeNoise(c: RawConnection): Promise<void> {
-  const select = Frontend.query('SELECT 1');
+  const select = query('SELECT 1');
   while (!c.closed) await c.send(select, 1, BATCH_TIMEOUT_MS);
 }
 

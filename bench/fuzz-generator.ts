@@ -2,7 +2,8 @@
 // either a simple Query or extended-protocol messages ending in Sync, over the statement names
 // '', s1 and s2 and the portals '' and p1. The same seed gives the same batches, whatever the
 // answers.
-import { Frontend } from './fuzz-wire.js';
+import { query } from '../src/protocol/encode.js';
+import { bind, close, describe, execute, parse, sync } from '../test/support/pipeline.js';
 
 export interface Batch {
   /** Readable form, e.g. `P(s1,"SELECT 1") B(,s1,0) E(,0) S`. */
@@ -119,7 +120,7 @@ export function generator(seed: number, opts: GeneratorOptions): () => Batch {
   return () => {
     if (rnd() < 0.4) {
       const sql = pick(simple);
-      return { desc: `Q ${JSON.stringify(sql)}`, hex: Frontend.query(sql).toString('hex'), syncs: 1 };
+      return { desc: `Q ${JSON.stringify(sql)}`, hex: query(sql).toString('hex'), syncs: 1 };
     }
     const parts: Buffer[] = [];
     const desc: string[] = [];
@@ -132,9 +133,9 @@ export function generator(seed: number, opts: GeneratorOptions): () => Batch {
     // its batch, unnamed and executed at once.
     if (opts.avoidKnown && rnd() < 0.05) {
       const [sql] = pick(DEALLOCATES);
-      add(Frontend.parse('', sql), `P(,${JSON.stringify(sql)})`);
-      add(Frontend.bind('', '', []), 'B(,,0)');
-      add(Frontend.execute('', 0), 'E(,0)');
+      add(parse('', sql), `P(,${JSON.stringify(sql)})`);
+      add(bind('', '', []), 'B(,,0)');
+      add(execute('', 0), 'E(,0)');
     }
     const count = 1 + Math.floor(rnd() * MAX_MESSAGES);
     for (let i = 0; i < count; i++) {
@@ -144,14 +145,14 @@ export function generator(seed: number, opts: GeneratorOptions): () => Batch {
         const [sql, params] = pick(texts);
         paramCounts.set(name, params);
         if (name === '') unnamedParsed = true;
-        add(Frontend.parse(name, sql), `P(${name},${JSON.stringify(sql)})`);
+        add(parse(name, sql), `P(${name},${JSON.stringify(sql)})`);
       } else if (r < 0.55) {
         const st = statement();
         const portal = pick(['', '', 'p1']);
         let n = paramCounts.get(st) ?? 0;
         if (rnd() < 0.1) n = (n + 1) % 3;
         add(
-          Frontend.bind(
+          bind(
             portal,
             st,
             Array.from({ length: n }, (_, k) => String(k + 5)),
@@ -161,21 +162,21 @@ export function generator(seed: number, opts: GeneratorOptions): () => Batch {
       } else if (r < 0.65) {
         const kind = pick(['S', 'P'] as const);
         const name = kind === 'S' ? statement() : pick(['', 'p1']);
-        add(Frontend.describe(kind, name), `D${kind}(${name})`);
+        add(describe(kind, name), `D${kind}(${name})`);
       } else if (r < 0.85) {
         const portal = pick(['', '', 'p1']);
         const max = pick([0, 0, 2]);
-        add(Frontend.execute(portal, max), `E(${portal},${max})`);
+        add(execute(portal, max), `E(${portal},${max})`);
       } else if (r < 0.93) {
         const kind = pick(['S', 'P'] as const);
         const name = kind === 'S' ? pick(['', 's1', 's2']) : pick(['', 'p1']);
-        add(Frontend.close(kind, name), `C${kind}(${name})`);
+        add(close(kind, name), `C${kind}(${name})`);
       } else {
-        add(Frontend.sync(), 'S');
+        add(sync(), 'S');
         unnamedParsed = false;
       }
     }
-    add(Frontend.sync(), 'S');
+    add(sync(), 'S');
     return {
       desc: desc.join(' '),
       hex: Buffer.concat(parts).toString('hex'),

@@ -1,57 +1,10 @@
-// The differential fuzzer's side of the wire: frontend messages built byte by byte (so that it
-// can send what no driver would), a raw connection that collects the answers, and the
-// normalised text of each answer that the two sides are compared by.
+// The differential fuzzer's side of the wire: a raw connection (TCP or unix socket) that
+// collects the answers to a batch, and the normalised text of each answer that the two sides
+// are compared by.
 import net from 'node:net';
-
-const PROTOCOL_3_0 = 196608;
-
-function cstr(s: string): Buffer {
-  return Buffer.concat([Buffer.from(s), Buffer.from([0])]);
-}
-
-function int16(n: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeInt16BE(n);
-  return b;
-}
-
-function int32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeInt32BE(n);
-  return b;
-}
-
-function message(type: string, ...parts: Buffer[]): Buffer {
-  const body = Buffer.concat(parts);
-  return Buffer.concat([Buffer.from(type), int32(body.length + 4), body]);
-}
-
-/** Frontend messages, named as in PostgreSQL's protocol documentation. */
-export const Frontend = {
-  query: (sql: string) => message('Q', cstr(sql)),
-  /** No parameter types: the server infers them. */
-  parse: (statement: string, sql: string) => message('P', cstr(statement), cstr(sql), int16(0)),
-  /** Text parameters and results. */
-  bind: (portal: string, statement: string, params: string[]) =>
-    message(
-      'B',
-      cstr(portal),
-      cstr(statement),
-      int16(0),
-      int16(params.length),
-      ...params.flatMap((p) => [int32(Buffer.byteLength(p)), Buffer.from(p)]),
-      int16(0),
-    ),
-  describe: (kind: 'S' | 'P', name: string) => message('D', Buffer.from(kind), cstr(name)),
-  execute: (portal: string, maxRows: number) => message('E', cstr(portal), int32(maxRows)),
-  close: (kind: 'S' | 'P', name: string) => message('C', Buffer.from(kind), cstr(name)),
-  sync: () => message('S'),
-};
-
-interface BackendMessage {
-  type: string;
-  body: Buffer;
-}
+import { decodeErrorFields } from '../src/protocol/backend.js';
+import { startupMessage } from '../src/protocol/encode.js';
+import type { Message } from '../test/support/pipeline.js';
 
 /** What one side answered to a batch: its messages, or why they stopped coming. */
 export interface Answer {
@@ -63,7 +16,7 @@ export interface Answer {
 export class RawConnection {
   private readonly socket: net.Socket;
   private pending: Buffer = Buffer.alloc(0);
-  private received: BackendMessage[] = [];
+  private received: Message[] = [];
   private wake: (() => void) | undefined;
   closed = false;
 
@@ -80,9 +33,7 @@ export class RawConnection {
   /** Logs in (trust) and returns once the server is ready for a query. */
   static async open(opts: net.NetConnectOpts, user: string, database: string): Promise<RawConnection> {
     const c = new RawConnection(opts);
-    const params = [...['user', user, 'database', database, 'application_name', 'fuzz'].map(cstr), Buffer.from([0])];
-    const body = Buffer.concat([int32(PROTOCOL_3_0), ...params]);
-    c.socket.write(Buffer.concat([int32(body.length + 4), body]));
+    c.socket.write(startupMessage({ user, database, application_name: 'fuzz' }));
     const answer = await c.collect(1);
     const error = answer.messages.find((m) => m.startsWith('ErrorResponse'));
     if (answer.end !== 'ready' || error) {
@@ -134,17 +85,6 @@ export class RawConnection {
   }
 }
 
-/** The fields of an ErrorResponse or NoticeResponse, by their one-letter codes. */
-function fields(body: Buffer): Map<string, string> {
-  const out = new Map<string, string>();
-  for (let p = 0; p < body.length && body[p] !== 0; ) {
-    const end = body.indexOf(0, p + 1);
-    out.set(String.fromCharCode(body[p]!), body.toString('utf8', p + 1, end));
-    p = end + 1;
-  }
-  return out;
-}
-
 /** RowDescription without the table OID and column number, which name the server's own objects. */
 function rowDescription(body: Buffer): string {
   const columns: string[] = [];
@@ -187,13 +127,12 @@ const SIMPLE_NAMES: Record<string, string> = {
 };
 
 /** One backend message as comparable text: what a client can rely on, nothing server-specific. */
-export function normalise({ type, body }: BackendMessage): string {
+export function normalise({ type, body }: Message): string {
   switch (type) {
     case 'E':
     case 'N': {
-      const f = fields(body);
-      const kind = type === 'E' ? 'ErrorResponse' : 'NoticeResponse';
-      return `${kind} ${f.get('S')} ${f.get('C')} ${f.get('M')}`;
+      const e = decodeErrorFields(body);
+      return `${type === 'E' ? 'ErrorResponse' : 'NoticeResponse'} ${e.severity} ${e.code} ${e.message}`;
     }
     case 'T':
       return `RowDescription(${rowDescription(body)})`;
