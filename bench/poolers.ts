@@ -50,6 +50,10 @@ export interface PgtideOptions {
   workers?: number;
   /** Ports pgtide also listens on, besides setup.port. */
   extraPorts?: number[];
+  /** Undefined: AUTH_TYPE. */
+  authType?: 'trust' | typeof AUTH_TYPE;
+  /** Undefined: POOL_SIZE. */
+  poolSize?: number;
 }
 
 /** Where PgBouncer sends its server connections: the primary, or the next hop of a chain. */
@@ -74,10 +78,10 @@ export async function startPgtide(setup: PoolerSetup, opts: PgtideOptions): Prom
     [
       `listen_addr = ["127.0.0.1"]`,
       `listen_port = [${[setup.port, ...(opts.extraPorts ?? [])].join(', ')}]`,
-      `auth_type = ${tomlString(AUTH_TYPE)}`,
+      `auth_type = ${tomlString(opts.authType ?? AUTH_TYPE)}`,
       `auth_file = ${tomlString(setup.authFile)}`,
       `pool_mode = "transaction"`,
-      `default_pool_size = ${POOL_SIZE}`,
+      `default_pool_size = ${opts.poolSize ?? POOL_SIZE}`,
       `max_client_conn = ${opts.maxClientConn ?? MAX_CLIENT_CONN}`,
       `server_tls_sslmode = "disable"`,
       `log_level = "warn"`,

@@ -1,0 +1,247 @@
+// Differential protocol fuzzer: the same seeded random sequence of simple and extended-protocol
+// batches goes to PostgreSQL directly (unix socket) and through pgtide (transaction pooling,
+// pool of 3, two noise clients running SELECT 1 so that transactions change servers), and every
+// answer must be the same. A seed stops at its first divergence, which is shrunk, printed with
+// both answers and saved. Exits 1 when any seed diverged.
+// `npm run bench:fuzz`; settings from FUZZ_* environment variables (see bench/README.md).
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { writeAuthFile } from '../test/support/pgtide.js';
+import { freePorts } from '../test/support/free-ports.js';
+import { sqlOn, startTopology, stopTopology, type Topology } from '../test/support/topology.js';
+import { type Batch, generator } from './fuzz-generator.js';
+import { shrink } from './fuzz-shrink.js';
+import { query } from '../src/protocol/encode.js';
+import { type Answer, RawConnection } from './fuzz-wire.js';
+import { startPgtide } from './poolers.js';
+import { Cleanup } from './processes.js';
+import { integerSetting } from './settings.js';
+
+const STEPS = integerSetting(process.env, 'FUZZ_STEPS', 300, 1);
+const SHRINK_TRIES = integerSetting(process.env, 'FUZZ_SHRINK_TRIES', 400, 0);
+const AVOID_KNOWN = process.env.FUZZ_AVOID_KNOWN === '1';
+const OUT_DIR = resolve(process.env.FUZZ_OUT_DIR || '.tmp/fuzz');
+/** Another pgtide build (a `dist` directory) to fuzz instead of this one. */
+const PGTIDE_DIST = process.env.FUZZ_PGTIDE_DIST || undefined;
+const POOL_SIZE = 3;
+const NOISE_CLIENTS = 2;
+const BATCH_TIMEOUT_MS = 5_000;
+const RECOVERY_TIMEOUT_MS = 60_000;
+/** Replays of the shrunk sequence, to say how reliably it diverges. */
+const CONFIRM_RUNS = 3;
+
+/** One batch and what each side answered. */
+interface Exchange {
+  batch: Batch;
+  direct: Answer;
+  pooled: Answer;
+}
+
+type Outcome =
+  | { kind: 'same' }
+  | { kind: 'diverged'; exchanges: Exchange[] }
+  | { kind: 'postgres crashed'; exchanges: Exchange[] };
+
+class Fuzzer {
+  private readonly dir: string;
+  private readonly port: number;
+  stopping = false;
+
+  constructor(
+    private topology: Topology,
+    dir: string,
+    port: number,
+  ) {
+    this.dir = dir;
+    this.port = port;
+  }
+
+  /** Runs the batches on fresh connections through a fresh pgtide, up to the first difference. */
+  async run(batches: Iterable<Batch>): Promise<Outcome> {
+    const t = this.topology;
+    const pgtide = await startPgtide(
+      { topology: t, dir: this.dir, authFile: writeAuthFile(t, this.dir), port: this.port },
+      {
+        name: 'pgtide',
+        backends: [{ node: t.primary, role: 'primary', weight: 1 }],
+        cpuProfileDir: undefined,
+        dist: PGTIDE_DIST,
+        authType: 'trust',
+        poolSize: POOL_SIZE,
+      },
+    );
+    const open = (opts: { path: string } | { host: string; port: number }) =>
+      RawConnection.open(opts, t.scramUser.user, t.database);
+    const connections: RawConnection[] = [];
+    try {
+      const pooledAt = { host: '127.0.0.1', port: this.port };
+      const noise = await Promise.all(Array.from({ length: NOISE_CLIENTS }, () => open(pooledAt)));
+      const direct = await open({ path: join(t.primary.socketDir, `.s.PGSQL.${t.primary.port}`) });
+      const pooled = await open(pooledAt);
+      connections.push(...noise, direct, pooled);
+      for (const c of noise) void makeNoise(c);
+      const exchanges: Exchange[] = [];
+      for (const batch of batches) {
+        const bytes = Buffer.from(batch.hex, 'hex');
+        const [d, p] = await Promise.all([
+          direct.send(bytes, batch.syncs, BATCH_TIMEOUT_MS),
+          pooled.send(bytes, batch.syncs, BATCH_TIMEOUT_MS),
+        ]);
+        exchanges.push({ batch, direct: d, pooled: p });
+        if (d.end === 'closed') {
+          await this.recover();
+          return { kind: 'postgres crashed', exchanges };
+        }
+        if (!sameAnswer(d, p)) return { kind: 'diverged', exchanges };
+      }
+      return { kind: 'same' };
+    } finally {
+      for (const c of connections) c.close();
+      await pgtide.stop();
+    }
+  }
+
+  /** Whether the sequence's last batch, and no earlier one, diverges. */
+  async divergesAtEnd(batches: Batch[]): Promise<boolean> {
+    if (this.stopping) return false;
+    const outcome = await this.run(batches);
+    return outcome.kind === 'diverged' && outcome.exchanges.length === batches.length;
+  }
+
+  /**
+   * PostgreSQL restarts itself after a backend crash; when it does not come back, a new
+   * topology replaces it.
+   */
+  private async recover(): Promise<void> {
+    const deadline = Date.now() + RECOVERY_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (
+        await sqlOn(this.topology.primary, 'SELECT 1').then(
+          () => true,
+          () => false,
+        )
+      )
+        return;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    console.log('  PostgreSQL did not come back: starting a new one');
+    await stopTopology(this.topology);
+    this.topology = await startTopology({ standbys: 0 });
+  }
+
+  async stopTopology(): Promise<void> {
+    await stopTopology(this.topology);
+  }
+}
+
+/** Keeps taking a server for one-statement transactions until its connection closes. */
+async function makeNoise(c: RawConnection): Promise<void> {
+  const select = query('SELECT 1');
+  while (!c.closed) await c.send(select, 1, BATCH_TIMEOUT_MS);
+}
+
+function sameAnswer(a: Answer, b: Answer): boolean {
+  return a.end === b.end && a.messages.length === b.messages.length && a.messages.every((m, i) => m === b.messages[i]);
+}
+
+function* firstSteps(next: () => Batch, steps: number): Generator<Batch> {
+  for (let i = 0; i < steps; i++) yield next();
+}
+
+/** `1-20`, `3,7,9` or a mix. */
+function parseSeeds(text: string): number[] {
+  return text.split(',').flatMap((part) => {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (!m) throw new Error(`FUZZ_SEEDS: "${part}" is not a seed or a range like 1-20`);
+    const [from, to] = [Number(m[1]), Number(m[2] ?? m[1])];
+    return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  });
+}
+
+/** `firstStep`: the step number of the first exchange. */
+function printExchanges(exchanges: Exchange[], firstStep = 1): void {
+  exchanges.forEach(({ batch, direct, pooled }, i) => {
+    console.log(`  ${firstStep + i}. ${batch.desc}`);
+    const text = (a: Answer) => [...a.messages, ...(a.end === 'ready' ? [] : [`(${a.end})`])].join(' | ');
+    if (sameAnswer(direct, pooled)) console.log(`       both:   ${text(direct)}`);
+    else console.log(`       direct: ${text(direct)}\n       pgtide: ${text(pooled)}`);
+  });
+}
+
+/** Shrinks a divergence, prints it with both answers and saves it. */
+async function report(fuzzer: Fuzzer, seed: number, exchanges: Exchange[]): Promise<void> {
+  const found = exchanges.map((e) => e.batch);
+  const reduced = SHRINK_TRIES > 0 ? await shrink(found, (c) => fuzzer.divergesAtEnd(c), SHRINK_TRIES) : found;
+  let shown = exchanges;
+  let reproduced = 0;
+  for (let i = 0; i < CONFIRM_RUNS; i++) {
+    const outcome = await fuzzer.run(reduced);
+    if (outcome.kind === 'diverged' && outcome.exchanges.length === reduced.length) {
+      reproduced++;
+      shown = outcome.exchanges;
+    }
+  }
+  if (reproduced > 0) {
+    console.log(
+      `  shrunk from ${found.length} to ${reduced.length} batches; diverges in ${reproduced}/${CONFIRM_RUNS} replays:`,
+    );
+    printExchanges(shown);
+  } else {
+    // A divergence that needs the timing of the noise clients: keep the sequence as found.
+    console.log(`  the shrunk sequence did not diverge again in ${CONFIRM_RUNS} replays; as found:`);
+    printExchanges(exchanges.slice(-1), exchanges.length);
+  }
+  await mkdir(OUT_DIR, { recursive: true });
+  const file = join(OUT_DIR, `seed-${seed}${AVOID_KNOWN ? '-avoid-known' : ''}.json`);
+  await writeFile(file, JSON.stringify({ seed, avoidKnown: AVOID_KNOWN, found, reduced: shown }, null, 1));
+  console.log(`  saved: ${file} (FUZZ_REPLAY=${file} replays it)`);
+}
+
+async function fuzz(fuzzer: Fuzzer): Promise<number> {
+  const replay = process.env.FUZZ_REPLAY;
+  if (replay) {
+    const saved = JSON.parse(await readFile(replay, 'utf8')) as { reduced: Exchange[] };
+    const outcome = await fuzzer.run(saved.reduced.map((e) => e.batch));
+    console.log(`replay of ${replay}: ${outcome.kind}`);
+    if (outcome.kind !== 'same') printExchanges(outcome.exchanges);
+    return outcome.kind === 'diverged' ? 1 : 0;
+  }
+  const seeds = parseSeeds(process.env.FUZZ_SEEDS || '1-10');
+  console.log(
+    `fuzzing seeds ${seeds[0]}..${seeds.at(-1)} (${seeds.length}), ${STEPS} steps each${AVOID_KNOWN ? ', known divergences avoided' : ''}`,
+  );
+  let diverged = 0;
+  for (const seed of seeds) {
+    if (fuzzer.stopping) break;
+    const outcome = await fuzzer.run(firstSteps(generator(seed, { avoidKnown: AVOID_KNOWN }), STEPS));
+    const at = outcome.kind === 'same' ? '' : ` at step ${outcome.exchanges.length}`;
+    console.log(`seed ${seed}: ${outcome.kind === 'same' ? 'ok' : outcome.kind}${at}`);
+    if (outcome.kind === 'diverged') {
+      diverged++;
+      await report(fuzzer, seed, outcome.exchanges);
+    }
+  }
+  console.log(diverged === 0 ? 'no divergence' : `${diverged} seed(s) diverged`);
+  return diverged === 0 ? 0 : 1;
+}
+
+async function main(): Promise<number> {
+  const cleanup = new Cleanup();
+  try {
+    console.log('starting PostgreSQL (primary)…');
+    const topology = await startTopology({ standbys: 0 });
+    const dir = await mkdtemp(join(tmpdir(), 'pgtide-fuzz-'));
+    cleanup.add('remove the scratch directory', () => rm(dir, { recursive: true, force: true }));
+    const fuzzer = new Fuzzer(topology, dir, (await freePorts(1))[0]!);
+    cleanup.add('stop PostgreSQL', () => fuzzer.stopTopology());
+    const onSignal = () => (fuzzer.stopping = true);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    return await fuzz(fuzzer);
+  } finally {
+    await cleanup.runAll();
+  }
+}
+
+process.exitCode = await main();

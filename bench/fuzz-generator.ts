@@ -1,0 +1,186 @@
+// The differential fuzzer's seeded generator: batches of frontend messages, each one write of
+// either a simple Query or extended-protocol messages ending in Sync, over the statement names
+// '', s1 and s2 and the portals '' and p1. The same seed gives the same batches, whatever the
+// answers.
+import { query } from '../src/protocol/encode.js';
+import { bind, close, describe, execute, parse, sync } from '../test/support/pipeline.js';
+
+export interface Batch {
+  /** Readable form, e.g. `P(s1,"SELECT 1") B(,s1,0) E(,0) S`. */
+  desc: string;
+  hex: string;
+  /** ReadyForQuery messages the batch gets: one per Sync, or one for a Query. */
+  syncs: number;
+}
+
+const SIMPLE = [
+  'SELECT 1',
+  'SELECT 1/0',
+  "SELECT 'a' AS x, 2 AS y",
+  'SELECT g FROM generate_series(1,5) g',
+  'BEGIN',
+  'COMMIT',
+  'ROLLBACK',
+  'SAVEPOINT sp',
+  'ROLLBACK TO SAVEPOINT sp',
+  'RELEASE sp',
+  "SET application_name = 'fz'",
+  'SHOW application_name',
+  'RESET application_name',
+  'SET search_path = pg_catalog, public',
+  'SHOW search_path',
+  "SET LOCAL statement_timeout = '5s'",
+  'SHOW statement_timeout',
+  'SET statement_timeout = 0',
+  'RESET ALL',
+  'PREPARE q1 AS SELECT $1::int * 3',
+  'PREPARE q2 AS SELECT 2 AS two',
+  'EXECUTE q1(7)',
+  'EXECUTE q2',
+  'DEALLOCATE q1',
+  'DEALLOCATE ALL',
+  'DEALLOCATE PREPARE q2',
+  'DECLARE c1 CURSOR FOR SELECT g FROM generate_series(1,10) g',
+  'DECLARE c2 CURSOR WITH HOLD FOR SELECT 1 AS one',
+  'FETCH 3 FROM c1',
+  'FETCH ALL FROM c2',
+  'CLOSE c1',
+  'CLOSE ALL',
+  'SELECT nonexistent_col',
+  '',
+  ';',
+  'SELECT 1; SELECT 2',
+  'BEGIN; SELECT 1; COMMIT',
+  'SELECT 1; SELECT 1/0; SELECT 2',
+  'BEGIN READ ONLY',
+  'START TRANSACTION ISOLATION LEVEL REPEATABLE READ',
+  'SHOW transaction_isolation',
+  "SELECT current_setting('application_name')",
+  'DISCARD ALL',
+  "SET TIME ZONE 'UTC'",
+  'SHOW TimeZone',
+  'select 1 as "X"',
+  'COMMIT AND CHAIN',
+  "ROLLBACK PREPARED 'nope'",
+  'SELECT count(*) FROM pg_cursors',
+];
+
+/** Known divergence (3): the server lists pgtide's names for the client's statements. */
+const PREPARED_VIEW = ['SELECT name, statement FROM pg_prepared_statements ORDER BY name'];
+
+/** Statement texts for Parse, with the number of parameters each takes. */
+const EXTENDED: [string, number][] = [
+  ['SELECT 1', 0],
+  ['SELECT $1::int + 1', 1],
+  ['SELECT 1/0', 0],
+  ["SELECT 'a' AS x, 2 AS y", 0],
+  ['SELECT g FROM generate_series(1,5) g', 0],
+  ['BEGIN', 0],
+  ['COMMIT', 0],
+  ['ROLLBACK', 0],
+  ['SELECT $1::text AS t, $2::int AS n', 2],
+  ['SHOW application_name', 0],
+  ["SET application_name = 'fx'", 0],
+  ['', 0],
+  ['SELECT nonexistent_col', 0],
+  ['SELECT 1; SELECT 2', 0],
+  ['PREPARE q1 AS SELECT $1::int * 3', 0],
+  ['EXECUTE q1(4)', 0],
+];
+
+const DEALLOCATES: [string, number][] = [
+  ['DEALLOCATE ALL', 0],
+  ['DEALLOCATE s1', 0],
+];
+
+const MAX_MESSAGES = 6;
+
+export interface GeneratorOptions {
+  /** Leave out the shapes of known divergences (1), (2) and (3) (bench/README.md). */
+  avoidKnown: boolean;
+}
+
+/** A linear congruential generator: small, and the same sequence on every platform. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+export function generator(seed: number, opts: GeneratorOptions): () => Batch {
+  const rnd = random(seed);
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(rnd() * list.length)]!;
+  const simple = opts.avoidKnown ? SIMPLE : [...SIMPLE, ...PREPARED_VIEW];
+  const texts = opts.avoidKnown ? EXTENDED : [...EXTENDED, ...DEALLOCATES];
+  /** The parameter count of what the client last parsed under each name: Bind usually fits it. */
+  const paramCounts = new Map<string, number>();
+
+  return () => {
+    if (rnd() < 0.4) {
+      const sql = pick(simple);
+      return { desc: `Q ${JSON.stringify(sql)}`, hex: query(sql).toString('hex'), syncs: 1 };
+    }
+    const parts: Buffer[] = [];
+    const desc: string[] = [];
+    const add = (bytes: Buffer, text: string) => (parts.push(bytes), desc.push(text));
+    // Known divergence (1): the unnamed statement used in a later transaction. Avoiding it,
+    // only a Parse since the last Sync makes '' a statement to use.
+    let unnamedParsed = false;
+    const statement = () => (opts.avoidKnown && !unnamedParsed ? pick(['s1', 's2']) : pick(['', '', 's1', 's2']));
+    // Known divergence (2): a DEALLOCATE the server skips. Avoiding it, one comes only first in
+    // its batch, unnamed and executed at once.
+    if (opts.avoidKnown && rnd() < 0.05) {
+      const [sql] = pick(DEALLOCATES);
+      add(parse('', sql), `P(,${JSON.stringify(sql)})`);
+      add(bind('', '', []), 'B(,,0)');
+      add(execute('', 0), 'E(,0)');
+    }
+    const count = 1 + Math.floor(rnd() * MAX_MESSAGES);
+    for (let i = 0; i < count; i++) {
+      const r = rnd();
+      if (r < 0.3) {
+        const name = pick(['', '', 's1', 's2']);
+        const [sql, params] = pick(texts);
+        paramCounts.set(name, params);
+        if (name === '') unnamedParsed = true;
+        add(parse(name, sql), `P(${name},${JSON.stringify(sql)})`);
+      } else if (r < 0.55) {
+        const st = statement();
+        const portal = pick(['', '', 'p1']);
+        let n = paramCounts.get(st) ?? 0;
+        if (rnd() < 0.1) n = (n + 1) % 3;
+        add(
+          bind(
+            portal,
+            st,
+            Array.from({ length: n }, (_, k) => String(k + 5)),
+          ),
+          `B(${portal},${st},${n})`,
+        );
+      } else if (r < 0.65) {
+        const kind = pick(['S', 'P'] as const);
+        const name = kind === 'S' ? statement() : pick(['', 'p1']);
+        add(describe(kind, name), `D${kind}(${name})`);
+      } else if (r < 0.85) {
+        const portal = pick(['', '', 'p1']);
+        const max = pick([0, 0, 2]);
+        add(execute(portal, max), `E(${portal},${max})`);
+      } else if (r < 0.93) {
+        const kind = pick(['S', 'P'] as const);
+        const name = kind === 'S' ? pick(['', 's1', 's2']) : pick(['', 'p1']);
+        add(close(kind, name), `C${kind}(${name})`);
+      } else {
+        add(sync(), 'S');
+        unnamedParsed = false;
+      }
+    }
+    add(sync(), 'S');
+    return {
+      desc: desc.join(' '),
+      hex: Buffer.concat(parts).toString('hex'),
+      syncs: desc.filter((d) => d === 'S').length,
+    };
+  };
+}
