@@ -175,6 +175,14 @@ describe('named statements in failed blocks and failed batches answer as Postgre
     ]);
   });
 
+  test('a Bind after a failed Parse of its name in the same write gets 26000 naming the client statement', async () => {
+    const got = await assertAsPostgres('SELECT 12 AS l', [
+      [parse('s1', 'SELECT nonexistent_col'), sync(), bind('', 's1'), execute(), sync()],
+      [parse('s1', 'SELECT 1; SELECT 2'), bind('', 's1'), sync(), bind('', 's1'), sync()],
+    ]);
+    assert.match(got[0]![2]!, /26000 .*"s1"/);
+  });
+
   test('a Parse of a name in use, in a failed block, gets 25P02 as well', async () => {
     await assertAsPostgres('SELECT 2 AS b', [
       [parse('s1', 'SELECT 2 AS b'), sync()],

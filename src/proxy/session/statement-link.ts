@@ -248,6 +248,7 @@ export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: 
   const statementsOwn =
     type === BackendMessage.ErrorResponse &&
     tracker.failedStatement !== null &&
+    !parseFailedFirst(statements, tracker) &&
     onStatementFailed(s, body, tracker.failedStatement);
   if (hide) {
     link.answerEdits.push({ start, end, insert: fakes.splice(0) });
@@ -267,6 +268,16 @@ export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: 
   } else if (fakes.length > 0) {
     link.answerEdits.push({ start: end, end, insert: fakes.splice(0) });
   }
+}
+
+/**
+ * The client's name of the failed request no longer names its statement: the Parse that made
+ * it failed earlier in the batch, so the server lacks the statement as the client does, and
+ * its error (26000) is the client's own, about the client's name.
+ */
+function parseFailedFirst(statements: ClientStatements | null, tracker: ResponseTracker): boolean {
+  const name = tracker.failedClientName;
+  return name !== null && statements?.named(name)?.serverName !== tracker.failedStatement;
 }
 
 /**
