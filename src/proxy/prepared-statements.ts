@@ -20,6 +20,8 @@ const STATEMENT = 0x53;
 const REFUSED_NAME = 'pgtide_refused';
 /** A client name and the statement it named when a DEALLOCATE text was read; null: ALL. */
 type Target = [name: string, statement: Statement] | null;
+/** The client's names a DEALLOCATE took, and the statement each named. */
+type Taken = readonly [name: string, statement: Statement][];
 
 /** An empty statement text and no parameter types, as a Parse carries them after the name. */
 const EMPTY_TEXT = Buffer.from([0, 0, 0]);
@@ -76,8 +78,6 @@ export class ClientStatements {
   private readonly closing = new Map<string, Statement>();
   /** During rewrite: the server's transaction block has failed, so it refuses all but its end. */
   private failed = false;
-  /** During rewrite: the client's names the last DEALLOCATE text took (see pushDeallocating). */
-  private taken: [name: string, statement: Statement][] | null = null;
   /** During rewrite: the names the last text read by deallocate() names. */
   private targets: Target[] | null = null;
   /** What the unnamed statement deallocates when run, and the portal bound to it that will. */
@@ -367,7 +367,6 @@ export class ClientStatements {
     this.stats = stats;
     this.failed = failedTransaction;
     this.boundWhileFailed = false;
-    this.taken = null;
     if (tracker.idle) this.closing.clear();
     this.out.length = 0;
     this.copied = 0;
@@ -520,14 +519,14 @@ export class ClientStatements {
         return;
       }
       case Q:
-        this.simpleQuery(data, off, end, set, tracker);
-        return this.pushDeallocating(tracker, Expect.Query);
-      case E:
-        if (this.portalTargets !== null && data.toString('utf8', off + 5, end - 5) === this.portalName) {
-          this.take(this.portalTargets, set);
-          this.portalTargets = null;
-        }
-        return this.pushDeallocating(tracker, Expect.Execute);
+        return this.pushDeallocating(tracker, Expect.Query, this.simpleQuery(data, off, end, set, tracker));
+      case E: {
+        const targets = this.portalTargets;
+        if (targets === null || data.toString('utf8', off + 5, end - 5) !== this.portalName)
+          return tracker.push(Expect.Execute);
+        this.portalTargets = null;
+        return this.pushDeallocating(tracker, Expect.Execute, this.take(targets, set));
+      }
       default: {
         const expect = EXPECT[type]!;
         if (expect !== 0) tracker.push(expect);
@@ -535,18 +534,27 @@ export class ClientStatements {
     }
   }
 
-  /** A simple Query: its DEALLOCATEs (and DISCARD ALL) act on the client's names. */
-  private simpleQuery(data: Buffer, off: number, end: number, set: PreparedSet, tracker: ResponseTracker): void {
+  /** A simple Query: its DEALLOCATEs (and DISCARD ALL) act on the client's names, returned as taken. */
+  private simpleQuery(
+    data: Buffer,
+    off: number,
+    end: number,
+    set: PreparedSet,
+    tracker: ResponseTracker,
+  ): Taken | null {
     // The unnamed statement and portal are gone once the Query runs.
     this.unnamedTargets = null;
     this.portalTargets = null;
-    if (this.refusesText(data, off + 5, end)) return;
+    if (this.refusesText(data, off + 5, end)) return null;
     const text = this.deallocate(data, off + 5, end - 1, set, tracker);
-    if (this.targets !== null) this.take(this.targets, set);
+    const targets = this.targets;
     this.targets = null;
-    if (text === null) return;
-    this.drop(data, off, end);
-    this.out.push(encode.query(text));
+    const taken = targets === null ? null : this.take(targets, set);
+    if (text !== null) {
+      this.drop(data, off, end);
+      this.out.push(encode.query(text));
+    }
+    return taken;
   }
 
   /**
@@ -611,15 +619,13 @@ export class ClientStatements {
   }
 
   /**
-   * The Query or Execute whose DEALLOCATEs just took the client's names (see take): taken at
+   * A Query or Execute whose DEALLOCATEs took the client's names `taken` (see take): taken at
    * once, so that the messages after it in these bytes see them gone. Should the server skip
    * it (after an error earlier in its batch) or fail the Execute, nothing ran and the names
    * come back. A Query's own error keeps them gone: a DEALLOCATE before the failing statement
    * of a multi-statement Query ran.
    */
-  private pushDeallocating(tracker: ResponseTracker, kind: Expect.Query | Expect.Execute): void {
-    const taken = this.taken;
-    this.taken = null;
+  private pushDeallocating(tracker: ResponseTracker, kind: Expect.Query | Expect.Execute, taken: Taken | null): void {
     if (taken === null || taken.length === 0) return tracker.push(kind);
     tracker.pushDeallocating(kind, () => {
       for (let i = taken.length - 1; i >= 0; i--) this.setName(taken[i]![0], taken[i]![1]);
@@ -659,10 +665,10 @@ export class ClientStatements {
   }
 
   /**
-   * The client's names go as its DEALLOCATE runs (null: all of them); those taken are kept in
-   * `taken` (see pushDeallocating). A name the client gave to another statement since is kept.
+   * The client's names go as its DEALLOCATE runs (null: all of them); returns those taken. A
+   * name the client gave to another statement since is kept.
    */
-  private take(targets: readonly Target[], set: PreparedSet): void {
+  private take(targets: readonly Target[], set: PreparedSet): Taken {
     const taken: [string, Statement][] = [];
     for (const target of targets) {
       if (target === null) {
@@ -673,7 +679,7 @@ export class ClientStatements {
         this.setName(target[0], undefined);
       }
     }
-    this.taken = taken;
+    return taken;
   }
 
   /**

@@ -58,6 +58,10 @@ describe('named statements in failed blocks and failed batches answer as Postgre
 
   const failBlock: Step[] = [[query('BEGIN')], [query('SELECT 1/0')]];
   const runS1: Step = [bind('', 's1'), execute(), sync()];
+  /** An error first in a batch: the server skips the rest of it. */
+  const failFirst = [parse('', 'SELECT 1/0'), bind('', ''), execute()];
+  /** A DEALLOCATE ALL skipped after an error: the names stay, pgtide is left unsure of what the server holds. */
+  const doubtAll: Step = [...failFirst, parse('', 'DEALLOCATE ALL'), bind('', ''), execute(), sync()];
 
   test('a Parse in a failed block is refused with 25P02, and the name is free after ROLLBACK', async () => {
     const got = await assertAsPostgres('SELECT 1 AS a', [
@@ -100,12 +104,11 @@ describe('named statements in failed blocks and failed batches answer as Postgre
   });
 
   test('a DEALLOCATE skipped after an error earlier in its batch drops nothing', async () => {
-    const failFirst = [parse('', 'SELECT 1/0'), bind('', ''), execute()];
     await assertAsPostgres('SELECT 6 AS f', [
       [parse('s1', 'SELECT 6 AS f'), sync()],
       [...failFirst, parse('', 'DEALLOCATE s1'), bind('', ''), execute(), sync()],
       runS1,
-      [...failFirst, parse('', 'DEALLOCATE ALL'), bind('', ''), execute(), sync()],
+      doubtAll,
       runS1,
       [...failFirst, parse('', 'DEALLOCATE s1'), parse('s1', 'SELECT 7 AS g'), sync()],
       runS1,
@@ -117,15 +120,6 @@ describe('named statements in failed blocks and failed batches answer as Postgre
     // the DEALLOCATEs below make the server hold the name again first. That once sent the
     // statement's own text, which failed (25P02 in the block, 42P01 with its table dropped),
     // and the server skipped the Query after it: the client waited for ever.
-    const doubtAll = [
-      parse('', 'SELECT 1/0'),
-      bind('', ''),
-      execute(),
-      parse('', 'DEALLOCATE ALL'),
-      bind('', ''),
-      execute(),
-      sync(),
-    ];
     await assertAsPostgres('SELECT 8 AS h', [
       [parse('s1', 'SELECT 8 AS h'), sync()],
       doubtAll,
@@ -144,15 +138,6 @@ describe('named statements in failed blocks and failed batches answer as Postgre
   test("pgtide's check of a statement's shape on a server that may have lost it stays hidden", async () => {
     // The client described s1, so its Bind on a server whose copy is in doubt waits for pgtide's
     // own Describe there; that Describe's ParameterDescription once reached the client.
-    const doubtAll = [
-      parse('', 'SELECT 1/0'),
-      bind('', ''),
-      execute(),
-      parse('', 'DEALLOCATE ALL'),
-      bind('', ''),
-      execute(),
-      sync(),
-    ];
     await assertAsPostgres('SELECT 9 AS i', [
       [parse('s1', 'SELECT $1::int AS a, $2::text AS b'), describeMessage('S', 's1'), sync()],
       doubtAll,
