@@ -18,10 +18,11 @@ export const OLD_SHAPE = 'pgtide_old_shape';
 const STATEMENT = 0x53;
 /** Never prepared by pgtide: a Parse the server must refuse goes under it (see refusedParse). */
 const REFUSED_NAME = 'pgtide_refused';
-/** A client name and the statement it named when a DEALLOCATE text was read; null: ALL. */
-type Target = [name: string, statement: Statement] | null;
-/** The client's names a DEALLOCATE took, and the statement each named. */
-type Taken = readonly [name: string, statement: Statement][];
+/** A client name and the statement it named when a DEALLOCATE text was read (null: ALL), and
+ *  which statement of the text deallocates it. */
+type Target = [name: string | null, statement: Statement | null, ordinal: number];
+/** The client's names a DEALLOCATE took, the statement each named, which statement of the text took it. */
+type Taken = readonly [name: string, statement: Statement, ordinal: number][];
 
 /** An empty statement text and no parameter types, as a Parse carries them after the name. */
 const EMPTY_TEXT = Buffer.from([0, 0, 0]);
@@ -622,13 +623,17 @@ export class ClientStatements {
    * A Query or Execute whose DEALLOCATEs took the client's names `taken` (see take): taken at
    * once, so that the messages after it in these bytes see them gone. Should the server skip
    * it (after an error earlier in its batch) or fail the Execute, nothing ran and the names
-   * come back. A Query's own error keeps them gone: a DEALLOCATE before the failing statement
-   * of a multi-statement Query ran.
+   * come back. A multi-statement Query that fails ran the statements before its failure (one
+   * CommandComplete each), and prepared statements are not transactional: the names taken by
+   * those stay gone, the others come back.
    */
   private pushDeallocating(tracker: ResponseTracker, kind: Expect.Query | Expect.Execute, taken: Taken | null): void {
     if (taken === null || taken.length === 0) return tracker.push(kind);
-    tracker.pushDeallocating(kind, () => {
-      for (let i = taken.length - 1; i >= 0; i--) this.setName(taken[i]![0], taken[i]![1]);
+    tracker.pushDeallocating(kind, (ran) => {
+      for (let i = taken.length - 1; i >= 0; i--) {
+        const [name, statement, ordinal] = taken[i]!;
+        if (ordinal >= ran) this.setName(name, statement);
+      }
     });
   }
 
@@ -653,9 +658,9 @@ export class ClientStatements {
     let pos = start;
     for (const d of found) {
       const statement = d.name === null ? undefined : this.byName.get(d.name);
-      if (d.name === null) targets.push(null);
+      if (d.name === null) targets.push([null, null, d.statement]);
       if (!statement) continue;
-      targets.push([d.name!, statement]);
+      targets.push([d.name, statement, d.statement]);
       // The server deallocates the shared name; others prepare it again when they next use it.
       this.holdName(set, tracker, statement);
       text = (text ?? '') + data.toString('utf8', pos, d.start) + identifier(statement.serverName);
@@ -669,14 +674,14 @@ export class ClientStatements {
    * name the client gave to another statement since is kept.
    */
   private take(targets: readonly Target[], set: PreparedSet): Taken {
-    const taken: [string, Statement][] = [];
-    for (const target of targets) {
-      if (target === null) {
-        for (const entry of this.byName) taken.push(entry);
+    const taken: [string, Statement, number][] = [];
+    for (const [name, statement, ordinal] of targets) {
+      if (name === null) {
+        for (const [n, s] of this.byName) taken.push([n, s, ordinal]);
         this.forgetAll(set);
-      } else if (this.byName.get(target[0]) === target[1]) {
-        taken.push(target);
-        this.setName(target[0], undefined);
+      } else if (this.byName.get(name) === statement) {
+        taken.push([name, statement!, ordinal]);
+        this.setName(name, undefined);
       }
     }
     return taken;

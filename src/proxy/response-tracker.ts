@@ -55,6 +55,8 @@ export class ResponseTracker {
   /** What gives back the names a request's DEALLOCATE took, should the server skip the request
    *  or fail it before anything ran (see ClientStatements.deallocate). */
   private undos: (Undo | null)[] = new Array<Undo | null>(32).fill(null);
+  /** CommandCompletes of the Query at the head so far: the statements of its text that ran. */
+  private completedInQuery = 0;
   /** An error was answered and no Sync has been sent since: the server discards everything until one. */
   private discarding = false;
   /** Query and FunctionCall requests the server skips after an error: no ReadyForQuery comes for
@@ -90,6 +92,7 @@ export class ResponseTracker {
     this.names.fill(null);
     this.clientNames.fill(null);
     this.undos.fill(null);
+    this.completedInQuery = 0;
     this.discarding = false;
     this.skippedQueries = 0;
     this.fakes.length = 0;
@@ -181,7 +184,12 @@ export class ResponseTracker {
     if (type === ERROR) {
       this.failedStatement = null;
       // The simple-query and Sync answers end with ReadyForQuery, errors or not.
-      if (kind === Expect.Sync || kind === Expect.Query) return false;
+      if (kind === Expect.Sync) return false;
+      if (kind === Expect.Query) {
+        this.undos[this.head]?.(this.completedInQuery);
+        this.undos[this.head] = null;
+        return false;
+      }
       this.failedStatement = failedStatementKinds(kind) ? this.names[this.head]! : null;
       this.failedClientName =
         (entry & DUPLICATE) !== 0
@@ -207,6 +215,7 @@ export class ResponseTracker {
       return false;
     }
     if (!ends(kind, type)) {
+      if (type === COMMAND_DONE && kind === Expect.Query) this.completedInQuery++;
       // A ReadyForQuery where another answer was due: the count went wrong; resynchronise.
       if (type === READY) this.skipToSync();
       // A statement's parameters come before its shape: pgtide asked for both when it asked for the shape.
@@ -276,7 +285,7 @@ export class ResponseTracker {
     if (clientName !== null && name !== null && (kind === Expect.Parse || kind === Expect.FakeParse))
       this.onParseFailed?.(clientName, name);
     else if (clientName !== null && name !== null && kind === Expect.FakeClose) this.onCloseSkipped?.(clientName, name);
-    this.undos[at]?.();
+    this.undos[at]?.(0);
   }
 
   private endShapeCheck(): void {
@@ -285,6 +294,7 @@ export class ResponseTracker {
   }
 
   private pop(): void {
+    this.completedInQuery = 0;
     this.names[this.head] = null;
     this.undos[this.head] = null;
     this.clientNames[this.head] = null;
@@ -326,7 +336,8 @@ export class ResponseTracker {
   }
 }
 
-type Undo = () => void;
+/** Gives back what a request took, but for what the first `ran` statements of its text did. */
+type Undo = (ran: number) => void;
 
 /** Whether a server message is the last answer to a request of this kind. */
 function ends(kind: number, type: number): boolean {

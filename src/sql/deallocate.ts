@@ -9,6 +9,9 @@ export interface Deallocation {
   /** Where the name is written in the text (byte offsets), to put another in its place. */
   readonly start: number;
   readonly end: number;
+  /** Which statement of the text it is (0 first, empty ones not counted): PostgreSQL completes
+   *  the statements in order, so a failing text ran the deallocations before its failure. */
+  readonly statement: number;
 }
 
 /** Cheap test first: only texts containing "deal" or "disc" (any case) are lexed. */
@@ -31,6 +34,7 @@ export function findDeallocations(buf: Buffer, start: number, end: number): Deal
   lx.reset(buf, start, end);
   let found: Deallocation[] | null = null;
   let atStatementStart = true;
+  let statement = -1;
   for (let tok = lx.next(); tok !== Tok.End && tok !== Tok.Error; tok = lx.next()) {
     if (tok === Tok.Semicolon && lx.depth === 0) {
       atStatementStart = true;
@@ -38,10 +42,11 @@ export function findDeallocations(buf: Buffer, start: number, end: number): Deal
     }
     if (!atStatementStart) continue;
     atStatementStart = false;
+    statement++;
     const one = lx.is('deallocate')
-      ? deallocation(lx)
+      ? deallocation(lx, statement)
       : lx.is('discard') && lx.next() === Tok.Word && lx.is('all')
-        ? ALL
+        ? all(statement)
         : null;
     if (one) (found ??= []).push(one);
     if (lx.tok === Tok.Semicolon) atStatementStart = true;
@@ -49,13 +54,15 @@ export function findDeallocations(buf: Buffer, start: number, end: number): Deal
   return found;
 }
 
-const ALL: Deallocation = { name: null, start: 0, end: 0 };
+function all(statement: number): Deallocation {
+  return { name: null, start: 0, end: 0, statement };
+}
 
 /** After the DEALLOCATE keyword: `[PREPARE] { name | ALL }`. */
-function deallocation(lx: Lexer): Deallocation | null {
+function deallocation(lx: Lexer, statement: number): Deallocation | null {
   let tok = lx.next();
   if (lx.is('prepare')) tok = lx.next();
-  if (lx.is('all')) return ALL;
+  if (lx.is('all')) return all(statement);
   if (tok !== Tok.Word && tok !== Tok.QuotedIdent) return null;
-  return { name: lx.name(), start: lx.tokStart, end: lx.tokEnd };
+  return { name: lx.name(), start: lx.tokStart, end: lx.tokEnd, statement };
 }

@@ -223,6 +223,26 @@ describe('named statements in failed blocks and failed batches answer as Postgre
     ]);
   });
 
+  test('a DEALLOCATE in a failing multi-statement Query drops the statement only if it ran before the error', async () => {
+    // Prepared statements are not transactional: one deallocated before the failing statement
+    // stays gone, one after it was never deallocated.
+    const got = await assertAsPostgres('SELECT 8 AS h', [
+      [parse('s1', 'SELECT 8 AS h'), sync()],
+      [query('SELECT 1/0; DEALLOCATE s1')],
+      runS1,
+      [query('SELECT 1; DEALLOCATE s1; SELECT 1/0')],
+      runS1,
+      [parse('s1', 'SELECT 8 AS h'), parse('s2', 'SELECT 9 AS i'), sync()],
+      [query('DEALLOCATE s2;; SELECT 1/0; DEALLOCATE ALL')],
+      runS1,
+      [bind('', 's2'), execute(), sync()],
+    ]);
+    assert.match(got[2]!.join(' '), /C SELECT 1/);
+    assert.match(got[4]!.join(' '), /26000/);
+    assert.match(got[7]!.join(' '), /C SELECT 1/);
+    assert.match(got[8]!.join(' '), /26000/);
+  });
+
   test('a Close skipped after an error in its batch keeps the statement', async () => {
     await assertAsPostgres('SELECT 6 AS f', [
       [parse('s1', 'SELECT 6 AS f'), sync()],

@@ -357,6 +357,15 @@ describe('findDeallocations', () => {
     assert.deepEqual(found('SELECT 1'), null);
     assert.deepEqual(found('DELETE FROM discs WHERE deal'), null);
   });
+  it('says which statement of the text each is, empty statements not counted, as PostgreSQL completes them', () => {
+    const ordinals = (sql: string) => {
+      const b = Buffer.from(sql);
+      return findDeallocations(b, 0, b.length)?.map((d) => d.statement) ?? null;
+    };
+    assert.deepEqual(ordinals('DEALLOCATE q1'), [0]);
+    assert.deepEqual(ordinals("SELECT ';'; DEALLOCATE q1;; ; SELECT (1); DISCARD ALL"), [1, 3]);
+    assert.deepEqual(ordinals(';DEALLOCATE ALL; DEALLOCATE q2'), [0, 1]);
+  });
 });
 
 describe('StatementRegistry.classification', () => {
