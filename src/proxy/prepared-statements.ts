@@ -547,7 +547,7 @@ export class ClientStatements {
     this.unnamedTargets = null;
     this.portalTargets = null;
     if (this.refusesText(data, off + 5, end)) return null;
-    const text = this.deallocate(data, off + 5, end - 1, set, tracker);
+    const text = this.deallocate(data, off, off + 5, end - 1, set, tracker);
     const targets = this.targets;
     this.targets = null;
     const taken = targets === null ? null : this.take(targets, set);
@@ -566,7 +566,7 @@ export class ClientStatements {
     this.unnamedTargets = null;
     const textEnd = data.indexOf(0, off + 6);
     if (textEnd < 0 || textEnd >= end || this.refusesText(data, off + 6, end)) return;
-    const text = this.deallocate(data, off + 6, textEnd, set, tracker);
+    const text = this.deallocate(data, off, off + 6, textEnd, set, tracker);
     this.unnamedTargets = this.targets;
     this.targets = null;
     if (text === null) return;
@@ -642,9 +642,11 @@ export class ClientStatements {
    * becomes its server name in the text (so that the command tag and any error are the
    * server's own); DEALLOCATE ALL and DISCARD ALL forget every name, and make every statement
    * of the server doubtful. Returns the text to send instead, or null when it is unchanged.
+   * The text is that of the message at `off`.
    */
   private deallocate(
     data: Buffer,
+    off: number,
     start: number,
     end: number,
     set: PreparedSet,
@@ -652,6 +654,8 @@ export class ClientStatements {
   ): string | null {
     const found = findDeallocations(data, start, end);
     if (found === null) return null;
+    // What holdName sends goes after the requests before this message, as the answers will.
+    this.keep(data, off);
     const targets: Target[] = [];
     this.targets = targets;
     let text: string | null = null;

@@ -8,7 +8,8 @@ on its own, which a pooler must follow.
 - When its cache of prepared statements is full (prepared_max), it sends DEALLOCATE _pg3_<n>
   for the one it evicts, through the extended protocol too.
 
-Usage: psycopg-defaults.py SCENARIO CLIENTS ROUNDS, SCENARIO one of rollback, drop, evict, all.
+Usage: psycopg-defaults.py SCENARIO CLIENTS ROUNDS, SCENARIO one of rollback, drop, evict,
+pipeline (the same in pipeline mode), all.
 Clients run concurrently (one thread and connection each) and run the same statement texts,
 so that a pooler shares them between clients. Prints one JSON line {driver, ok, errors, firstError};
 ok counts rounds that checked every result; exits non-zero on any error.
@@ -70,8 +71,50 @@ def evict_round(conn, client, n):
         conn.prepared_max = 100
 
 
-SCENARIOS = {'rollback': [rollback_round], 'drop': [drop_round], 'evict': [evict_round]}
-SCENARIOS['all'] = SCENARIOS['rollback'] + SCENARIOS['drop'] + SCENARIOS['evict']
+def pipeline_round(conn, client, n):
+    """Pipeline mode: statements sent in batches with one Sync, prepared on the way; an error
+    aborts the rest of its batch; a ROLLBACK (DEALLOCATE ALL) and cache evictions in between."""
+    conn.autocommit = True
+    with conn.pipeline():
+        adds = [conn.execute('SELECT %s::int4 + 1 AS v', (n + i,)) for i in range(8)]
+        bangs = [conn.execute("SELECT %s::text || '!' AS v", (f'{n}-{i}',)) for i in range(8)]
+    for i, cur in enumerate(adds):
+        expect(cur.fetchone(), (n + i + 1,), 'pipelined add_one')
+    for i, cur in enumerate(bangs):
+        expect(cur.fetchone(), (f'{n}-{i}!',), 'pipelined bang')
+    try:
+        with conn.pipeline():
+            conn.execute('SELECT %s::int4 + 1 AS v', (n,))
+            conn.execute('SELECT 1 / %s::int4 AS v', (0,))
+            conn.execute("SELECT %s::text || '!' AS v", ('lost',))
+        raise AssertionError('pipelined division by zero: no error')
+    except psycopg.errors.DivisionByZero:
+        pass
+    conn.autocommit = False
+    with conn.pipeline():
+        adds = [conn.execute('SELECT %s::int4 + 1 AS v', (n + i,)) for i in range(3)]
+        conn.rollback()
+        bangs = [conn.execute("SELECT %s::text || '!' AS v", (f'{n}+{i}',)) for i in range(7)]
+        conn.commit()
+    for i, cur in enumerate(adds):
+        expect(cur.fetchone(), (n + i + 1,), 'add_one before rollback')
+    for i, cur in enumerate(bangs):
+        expect(cur.fetchone(), (f'{n}+{i}!',), 'bang after rollback')
+    conn.autocommit = True
+    conn.prepare_threshold = 0
+    conn.prepared_max = 2
+    try:
+        with conn.pipeline():
+            curs = [conn.execute(f'SELECT %s::int4 * {i % 5 + 2} AS v', (n + i,)) for i in range(10)]
+        for i, cur in enumerate(curs):
+            expect(cur.fetchone(), ((n + i) * (i % 5 + 2),), f'pipelined times_{i % 5 + 2}')
+    finally:
+        conn.prepare_threshold = 5
+        conn.prepared_max = 100
+
+
+SCENARIOS = {'rollback': [rollback_round], 'drop': [drop_round], 'evict': [evict_round], 'pipeline': [pipeline_round]}
+SCENARIOS['all'] = SCENARIOS['rollback'] + SCENARIOS['drop'] + SCENARIOS['evict'] + SCENARIOS['pipeline']
 
 
 def client(index, settings, rounds, steps, tally):

@@ -39,7 +39,7 @@ const t = currentTopology();
 const direct = { host: t.primary.host, port: t.primary.port };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe('psycopg 3 on its default settings (auto-prepare, DEALLOCATE ALL after ROLLBACK and DROP, cache eviction)', {
+describe('psycopg 3 on its default settings (auto-prepare, DEALLOCATE ALL after ROLLBACK and DROP, cache eviction, pipeline mode)', {
   timeout: 115_000,
 }, () => {
   let two: RunningPgtide;
@@ -69,7 +69,7 @@ describe('psycopg 3 on its default settings (auto-prepare, DEALLOCATE ALL after 
     assertScriptPassed(script, await runScript(script, scramUserEnv(t, target), 70_000), clients * rounds);
   }
 
-  for (const scenario of ['rollback', 'drop', 'evict']) {
+  for (const scenario of ['rollback', 'drop', 'evict', 'pipeline']) {
     test(`${scenario}: direct, 6 clients x 10 rounds`, () => assertRounds(direct, scenario, 6, 10));
     test(`${scenario}: through pgtide, 6 clients x 10 rounds on 2 server connections`, () =>
       assertRounds(two, scenario, 6, 10));

@@ -243,6 +243,31 @@ describe('named statements in failed blocks and failed batches answer as Postgre
     assert.match(got[8]!.join(' '), /26000/);
   });
 
+  test('a DEALLOCATE after other requests in one write, of a statement the server may not hold, answers in order', async () => {
+    // psycopg's pipeline mode evicting statements: pgtide makes the server hold the name
+    // first, and once sent that before the requests ahead of the DEALLOCATE in the same bytes,
+    // so their answers were taken for its hidden ones and the client got CloseComplete and
+    // ParseComplete it never asked for (libpq then waits for ever).
+    const selectThenDeallocate = (first: Buffer): Step => [
+      parse('', 'SELECT 2 AS b'),
+      bind('', ''),
+      describeMessage('P', ''),
+      execute(),
+      first,
+      bind('', ''),
+      describeMessage('P', ''),
+      execute(),
+      sync(),
+    ];
+    await assertAsPostgres('SELECT 6 AS f', [
+      [parse('s1', 'SELECT 6 AS f'), parse('s2', 'SELECT 7 AS g'), sync()],
+      doubtAll,
+      selectThenDeallocate(parse('', 'DEALLOCATE s1')),
+      [query('SELECT 1'), query('DEALLOCATE s2')],
+      [bind('', 's2'), execute(), sync()],
+    ]);
+  });
+
   test('a Close skipped after an error in its batch keeps the statement', async () => {
     await assertAsPostgres('SELECT 6 AS f', [
       [parse('s1', 'SELECT 6 AS f'), sync()],
