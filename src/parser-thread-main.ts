@@ -2,10 +2,12 @@
 // answers each statement text it is sent with the facts tier 2 needs, in the order received.
 import { parentPort } from 'node:worker_threads';
 import { loadParser, parseFacts, type ParseAnswer } from './sql/parse-tree.js';
+import { PARSER_READY } from './parser-thread.js';
 
 const port = parentPort;
 if (port === null) throw new Error('parser-thread-main.js runs only as the parser thread');
 await loadParser();
+port.postMessage(PARSER_READY);
 port.on('message', (sql: string) => {
   let answer: ParseAnswer;
   try {

@@ -17,9 +17,13 @@ export interface ParserThreadOptions {
   script?: URL;
   /** After the thread dies, how long statements go to the primary before it is started again. */
   restartDelayMs?: number;
-  /** A thread that answers nothing for this long while asked is ended (and started again). */
+  /** A thread that answers nothing for this long while asked, once its parser is loaded, is
+   *  ended (and started again). */
   answerTimeoutMs?: number;
 }
+
+/** The parser thread's first message: its parser is loaded, so from now on it answers promptly. */
+export const PARSER_READY = 'ready';
 
 const SCRIPT = new URL('./parser-thread-main.js', import.meta.url);
 
@@ -28,6 +32,9 @@ export class ParserThread implements TreeParser {
   /** Keys asked of the running thread, oldest first: it answers in that order. */
   private asked: string[] = [];
   private watchdog: NodeJS.Timeout | null = null;
+  /** The running thread has loaded its parser: the watchdog runs only then, as loading the WASM
+   *  module on a busy machine can take longer than an answer may. */
+  private ready = false;
   private downUntil = 0;
   private stopped = false;
   /** Threads started so far (the first included). */
@@ -40,8 +47,12 @@ export class ParserThread implements TreeParser {
     if (worker === null) return false;
     worker.postMessage(sql);
     this.asked.push(key);
-    this.watchdog ??= setTimeout(() => this.hung(), this.options.answerTimeoutMs ?? 10_000).unref();
+    if (this.ready) this.watch();
     return true;
+  }
+
+  private watch(): void {
+    this.watchdog ??= setTimeout(() => this.hung(), this.options.answerTimeoutMs ?? 10_000).unref();
   }
 
   /** Ends the thread (pgtide stops); statements that need it go to the primary from now on. */
@@ -65,8 +76,11 @@ export class ParserThread implements TreeParser {
     this.starts++;
     // The thread never keeps the process alive: a statement it was reading goes unanswered.
     worker.unref();
-    worker.on('message', (answer: ParseAnswer) => {
-      if (worker === this.worker) this.answered(answer);
+    worker.on('message', (answer: ParseAnswer | typeof PARSER_READY) => {
+      if (worker !== this.worker) return;
+      if (answer !== PARSER_READY) return this.answered(answer);
+      this.ready = true;
+      if (this.asked.length > 0) this.watch();
     });
     // Without a listener, an error thrown in the thread would be thrown again here.
     worker.on('error', (err) => this.options.log.error({ err: err.message }, 'the SQL parser thread failed'));
@@ -104,6 +118,7 @@ export class ParserThread implements TreeParser {
   /** Forgets the thread: what it was asked will not be answered. */
   private down(): void {
     this.worker = null;
+    this.ready = false;
     this.clearWatchdog();
     const lost = this.asked;
     this.asked = [];

@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ParserThread, type ParserThreadOptions } from '../../src/parser-thread.js';
@@ -6,8 +6,15 @@ import { Classifier, type Classification } from '../../src/sql/index.js';
 
 const FAILING = new URL('./parser-thread-failing.js', import.meta.url);
 
-/** A classifier with a real parser thread; `errors` collects what the thread's host logged. */
-function withThread(options: Partial<ParserThreadOptions> = {}): {
+/**
+ * A classifier with a real parser thread, stopped when test `t` ends (a failed assertion too:
+ * a thread left running can keep the test process from ending); `errors` collects what the
+ * thread's host logged.
+ */
+function withThread(
+  t: TestContext,
+  options: Partial<ParserThreadOptions> = {},
+): {
   c: Classifier;
   thread: ParserThread;
   errors: string[];
@@ -24,6 +31,7 @@ function withThread(options: Partial<ParserThreadOptions> = {}): {
     ...options,
   });
   c = new Classifier({ parser: thread });
+  t.after(() => thread.stop());
   return { c, thread, errors };
 }
 
@@ -39,8 +47,8 @@ async function learned(c: Classifier, sql: string): Promise<Classification> {
 }
 
 describe('the parser thread', () => {
-  it('starts at the first statement that needs it; its answers route later runs', async () => {
-    const { c, thread } = withThread();
+  it('starts at the first statement that needs it; its answers route later runs', async (t) => {
+    const { c, thread } = withThread(t);
     assert.equal(c.classify('SELECT 1').route, 'read');
     assert.equal(thread.starts, 0);
     const first = c.classify('SELECT "pg_catalog".lower(\'A\')');
@@ -49,11 +57,10 @@ describe('the parser thread', () => {
     const got = await learned(c, 'SELECT "pg_catalog".lower(\'B\')');
     assert.deepEqual([got.route, got.parsed], ['read', true]);
     assert.deepEqual(c.stats, { lexed: 1, parsed: 1, cacheHits: 1, queued: 1, dropped: 0 });
-    await thread.stop();
   });
 
-  it('a thread that dies: its statements go to the primary, and it is started again', async () => {
-    const { c, thread, errors } = withThread({ script: FAILING, restartDelayMs: 200 });
+  it('a thread that dies: its statements go to the primary, and it is started again', async (t) => {
+    const { c, thread, errors } = withThread(t, { script: FAILING, restartDelayMs: 200 });
     assert.equal((await learned(c, 'SELECT "a"(1)')).functions?.[0], 'a');
     c.classify('SELECT "crash"(1)');
     c.classify('SELECT "b"(1)'); // asked of the same thread, after the crash: lost with it
@@ -67,11 +74,10 @@ describe('the parser thread', () => {
     const got = await learned(c, 'SELECT "b"(3)');
     assert.deepEqual([got.route, got.functions], ['write', ['b']]);
     assert.equal(thread.starts, 2);
-    await thread.stop();
   });
 
-  it('a thread that stops answering is ended and started again', async () => {
-    const { c, thread, errors } = withThread({ script: FAILING, restartDelayMs: 0, answerTimeoutMs: 300 });
+  it('a thread that stops answering is ended and started again', async (t) => {
+    const { c, thread, errors } = withThread(t, { script: FAILING, restartDelayMs: 0, answerTimeoutMs: 300 });
     c.classify('SELECT "hang"(1)');
     await sleep(20);
     c.classify('SELECT "c"(1)');
@@ -81,11 +87,10 @@ describe('the parser thread', () => {
     assert.match(errors[1] ?? '', /parser thread exited/);
     assert.deepEqual((await learned(c, 'SELECT "c"(2)')).functions, ['c']);
     assert.equal(thread.starts, 2);
-    await thread.stop();
   });
 
-  it('after stop, statements go to the primary and no thread starts', async () => {
-    const { c, thread } = withThread();
+  it('after stop, statements go to the primary and no thread starts', async (t) => {
+    const { c, thread } = withThread(t);
     await thread.stop();
     assert.equal(c.classify('SELECT "d"(1)').awaitingParser, true);
     assert.equal(thread.starts, 0);
