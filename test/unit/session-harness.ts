@@ -293,6 +293,18 @@ export function loggedInWithServer(h: Harness): {
   return { ...loggedIn(h), server };
 }
 
+/** As loggedInWithServer, with an idle server in the standby's pool (pg2) too. */
+export function loggedInWithServers(h: Harness): {
+  session: ClientSession;
+  client: FakeClientSocket;
+  server: FakeServer;
+  standby: FakeServer;
+} {
+  const standby = new FakeServer('b');
+  h.pools.get('pg2')!.idle.push(standby);
+  return { ...loggedInWithServer(h), standby };
+}
+
 /** Lets pending promise continuations run. */
 export function settle(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));

@@ -18,7 +18,14 @@ import { mustDefer, type QueueSession } from '../../src/proxy/session/queue.js';
 import { beginChunk, type ClassifySession } from '../../src/proxy/session/classify.js';
 import { poolOf, State, Wait, type PoolsSession } from '../../src/proxy/session/state.js';
 import { defaultConfig } from '../../src/config/defaults.js';
-import { FakeClientSocket, FakeServer, harness, loggedIn, loggedInWithServer } from './session-harness.js';
+import {
+  FakeClientSocket,
+  FakeServer,
+  harness,
+  loggedIn,
+  loggedInWithServer,
+  loggedInWithServers,
+} from './session-harness.js';
 
 describe('the client socket', () => {
   function socketSession(dispatch: (chunk: Buffer) => void) {
@@ -330,9 +337,7 @@ describe('a client that ends its input', () => {
   it('a flushed read whose standby is lost before it answers runs again on the primary, and is owed once, not twice', async () => {
     const h = await harness();
     h.router.reader = 'pg2';
-    const { session, client, server: primary } = loggedInWithServer(h);
-    const standby = new FakeServer('b');
-    h.pools.get('pg2')!.idle.push(standby);
+    const { session, client, server: primary, standby } = loggedInWithServers(h);
     client.send(
       Buffer.concat([
         serialize.parse({ text: 'SELECT 1' }),
@@ -455,9 +460,7 @@ describe('the first bytes of a transaction, and the wait for a server', () => {
   it('first_statement: a lone BEGIN is answered by pgtide and takes no server; the next statement runs it on its server', async () => {
     const h = await harness();
     h.routing.transaction = 'first_statement';
-    const a = new FakeServer('a');
-    h.pools.get('pg1')!.idle.push(a);
-    const { client } = loggedIn(h);
+    const { client, server: a } = loggedInWithServer(h);
     client.send(encode.query('BEGIN'));
     assert.equal(client.takeTypes(), 'C ZT');
     assert.equal(a.peer, null);
