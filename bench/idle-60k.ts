@@ -4,22 +4,13 @@
 // port (so_reuseport), reached at several loopback addresses. Reports the RSS of every process of the pooler, KiB per client,
 // the time to log them all in, and how many answered `SELECT 1` at the end.
 // Run: npm run build && npm run build:test && node dist/bench/idle-60k.js (bench/README.md).
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePorts } from '../test/support/free-ports.js';
-import { writeAuthFile } from '../test/support/pgtide.js';
 import { resolveServerUser } from '../test/support/server-user.js';
-import { startTopology, stopTopology } from '../test/support/topology.js';
-import {
-  ClientFleet,
-  type ClientReply,
-  loadSummary,
-  machineSummary,
-  openFilesLimit,
-  runBenchmark,
-} from './idle-fleet.js';
+import { ClientFleet, type ClientReply, machineLine, openFilesLimit, runBenchmark, startPrimary } from './idle.js';
 import { AUTH_TYPE, POOL_SIZE, startPgbouncer, startPgtide, type PoolerSetup } from './poolers.js';
 import { type Cleanup, firstLine, type Service } from './processes.js';
 import { pageSize, readTreeStats } from './proc-cpu.js';
@@ -77,12 +68,7 @@ async function benchmark(settings: Settings, cleanup: Cleanup): Promise<number> 
   }
   const serverUser = await resolveServerUser();
   const loadBefore = loadavg();
-  console.log('starting PostgreSQL (a primary)…');
-  const topology = await startTopology({ standbys: 0 });
-  cleanup.add('stop PostgreSQL', () => stopTopology(topology));
-  const dir = await mkdtemp(join(tmpdir(), 'pgtide-bench-idle-'));
-  cleanup.add('remove the scratch directory', () => rm(dir, { recursive: true, force: true }));
-  const authFile = writeAuthFile(topology, dir);
+  const { topology, dir, authFile } = await startPrimary(cleanup, 'pgtide-bench-idle-');
   const results: Result[] = [];
   for (const target of settings.targets) {
     const ports = await freePorts(target === 'pgtide' ? settings.ports : 1);
@@ -294,7 +280,7 @@ async function formatReport(settings: Settings, results: Result[], limit: number
   return [
     `# Many idle clients through one pooler instance, ${new Date().toISOString()}`,
     '',
-    `- Machine: ${machineSummary()}; open-files limit ${limit} per process; ` + loadSummary(load),
+    machineLine(load, `open-files limit ${limit} per process`),
     `- Node.js ${process.version} (pgtide and the clients)${pgbouncer ? `; ${pgbouncer}` : ''}`,
     `- pgtide: workers = ${settings.workers}, ${settings.ports} listen ports; pgbouncer: one process, one port; pgbouncer-reuseport: ` +
       `${settings.workers} PgBouncers sharing one port (so_reuseport), reached at 127.0.0.1-${settings.ports}, the pool size split among them. All: transaction pooling, ` +

@@ -10,7 +10,7 @@
 // TCP connection for a target that speaks no protocol, checked for being still open).
 import net from 'node:net';
 import pg from 'pg';
-import { answerParent } from './idle-fleet.js';
+import { answerParent } from './idle.js';
 
 /** Logins in flight per process: enough to keep the target busy, few enough not to time out. */
 const OPEN_CONCURRENCY = 16;

@@ -3,22 +3,14 @@
 // chain (HAProxy → PgBouncer → Pgpool-II), one target after the other on one PostgreSQL, in
 // one run; the RSS each target's processes gain per client, and pgtide over the floor.
 // `npm run bench:memory`; settings from BENCH_MEMORY_* environment variables (bench/README.md).
-import { mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { writeAuthFile } from '../test/support/pgtide.js';
 import { freePorts } from '../test/support/free-ports.js';
 import { resolveServerUser, type OsUser } from '../test/support/server-user.js';
-import { startTopology, stopTopology, type Topology } from '../test/support/topology.js';
-import {
-  ClientFleet,
-  type ClientReply,
-  loadSummary,
-  machineSummary,
-  openFilesLimit,
-  runBenchmark,
-} from './idle-fleet.js';
+import type { Topology } from '../test/support/topology.js';
+import { ClientFleet, type ClientReply, machineLine, openFilesLimit, runBenchmark, startPrimary } from './idle.js';
 import { AUTH_TYPE, POOL_SIZE, startPgbouncer, startPgtide, type PoolerSetup } from './poolers.js';
 import { type Cleanup, firstLine, startService, type Service } from './processes.js';
 import { pageSize, readTreeRssPages } from './proc-cpu.js';
@@ -75,12 +67,7 @@ async function benchmark(settings: Settings, cleanup: Cleanup): Promise<number> 
   }
   const serverUser = await resolveServerUser();
   const loadBefore = loadavg();
-  console.log('starting PostgreSQL (a primary)…');
-  const topology = await startTopology({ standbys: 0 });
-  cleanup.add('stop PostgreSQL', () => stopTopology(topology));
-  const dir = await mkdtemp(join(tmpdir(), 'pgtide-bench-memory-'));
-  cleanup.add('remove the scratch directory', () => rm(dir, { recursive: true, force: true }));
-  const authFile = writeAuthFile(topology, dir);
+  const { topology, dir, authFile } = await startPrimary(cleanup, 'pgtide-bench-memory-');
   const total = settings.clients + settings.warmupClients;
   const results: Result[] = [];
   const skipped: Skipped[] = [];
@@ -304,7 +291,7 @@ async function formatReport(
   return [
     `# pgtide memory per idle client, ${new Date().toISOString()}`,
     '',
-    `- Machine: ${machineSummary()}; ` + loadSummary(load),
+    machineLine(load),
     `- Node.js ${process.version} (the floor and pgtide); ${versions.filter((v) => v !== '').join('; ')}`,
     `- ${settings.warmupClients} warm-up clients held first, RSS read; then ${settings.clients} more, RSS read again; ` +
       `each reading ${settings.settleSeconds} s after the last login. KiB per idle client = RSS growth / ${settings.clients}. ` +

@@ -2,7 +2,7 @@
 // connections with a minimal protocol client (raw bytes, SCRAM-SHA-256, no driver: a
 // node-postgres Client costs the client process several times more memory and CPU) and holds
 // them idle. Started with fork(); it answers its parent over IPC with the messages of
-// bench/idle-fleet.ts:
+// bench/idle.ts:
 //   { open: n }     logs in n more connections, at most RAW_CLIENTS_CONCURRENCY at a time;
 //   { check: true } every connection runs `SELECT 1` and must get its row and ReadyForQuery;
 // and exits (closing every connection) when its parent disconnects.
@@ -14,7 +14,7 @@ import { clientKeyOf, randomNonce, saltedPassword, SCRAM_MECHANISM, serverKeyOf,
 import { ScramClient, type ScramCredentials } from '../src/auth/scram-client.js';
 import { decodeErrorFields } from '../src/protocol/backend.js';
 import { query, saslInitialResponse, saslResponse, startupMessage } from '../src/protocol/encode.js';
-import { answerParent } from './idle-fleet.js';
+import { answerParent } from './idle.js';
 
 const hosts = (process.env['RAW_CLIENTS_HOSTS'] ?? '127.0.0.1').split(',');
 const ports = (process.env['RAW_CLIENTS_PORTS'] ?? '').split(',').map(Number);

@@ -1,10 +1,14 @@
 // What the idle-client benchmarks share (bench/memory.ts with its client process
 // bench/idle-clients.ts, bench/idle-60k.ts with bench/raw-idle-clients.ts): their run under a
-// Cleanup, the open-files limit, the report's machine line, and both sides of the IPC between
-// the benchmark and its client processes, each holding its share of the idle connections.
+// Cleanup, one PostgreSQL primary and a scratch directory, the open-files limit, the report's
+// machine line, and both sides of the IPC between the benchmark and its client processes, each
+// holding its share of the idle connections.
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { availableParallelism, cpus } from 'node:os';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeAuthFile } from '../test/support/pgtide.js';
+import { startTopology, stopTopology, type Topology } from '../test/support/topology.js';
 import { Cleanup } from './processes.js';
 
 export type ClientCommand = { open: number } | { check: true };
@@ -43,6 +47,19 @@ export function runBenchmark(name: string, benchmark: (cleanup: Cleanup) => Prom
   );
 }
 
+/** One PostgreSQL primary, a scratch directory (`prefix`…) and the poolers' auth file in it, all undone by `cleanup`. */
+export async function startPrimary(
+  cleanup: Cleanup,
+  prefix: string,
+): Promise<{ topology: Topology; dir: string; authFile: string }> {
+  console.log('starting PostgreSQL (a primary)…');
+  const topology = await startTopology({ standbys: 0 });
+  cleanup.add('stop PostgreSQL', () => stopTopology(topology));
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  cleanup.add('remove the scratch directory', () => rm(dir, { recursive: true, force: true }));
+  return { topology, dir, authFile: writeAuthFile(topology, dir) };
+}
+
 /** The soft open-files limit of this process, which the targets and client processes inherit. */
 export async function openFilesLimit(): Promise<number> {
   const line = (await readFile('/proc/self/limits', 'utf8')).split('\n').find((l) => l.startsWith('Max open files'));
@@ -51,14 +68,12 @@ export async function openFilesLimit(): Promise<number> {
   return soft;
 }
 
-/** CPUs, their model and the platform, for a report's machine line. */
-export function machineSummary(): string {
-  return `${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown model'}), ${process.platform}`;
-}
-
-/** Load averages (os.loadavg()) read before and after the run. */
-export function loadSummary(load: number[][]): string {
-  return `load average ${load.map((l) => l.map((x) => x.toFixed(2)).join(' ')).join(' before, ')} after`;
+/** A report's machine line: CPUs, their model and the platform, `note`, and the load averages (os.loadavg()) read before and after the run. */
+export function machineLine(load: number[][], note = ''): string {
+  return (
+    `- Machine: ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown model'}), ${process.platform}; ${note ? `${note}; ` : ''}` +
+    `load average ${load.map((l) => l.map((x) => x.toFixed(2)).join(' ')).join(' before, ')} after`
+  );
 }
 
 /** The client processes (`program`, a compiled client process module), each holding its share of the connections. */
