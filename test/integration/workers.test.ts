@@ -12,12 +12,11 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { startPgtide, writeAuthFile } from '../support/pgtide.js';
-import { spawnCli, spawnPgtide, writeConfig, type PgtideProcess } from '../support/pgtide-process.js';
+import { connectTo, spawnCli, spawnPgtide, writeConfig, type PgtideProcess } from '../support/pgtide-process.js';
 import { waitFor } from '../support/wait.js';
 import { sendCancelRequest } from '../support/raw-client.js';
 import { freePorts } from '../support/free-ports.js';
 import {
-  connectTo,
   logLines as workerLogLines,
   oneOnEachWorker as oneClientOnEachWorker,
   workerOf,

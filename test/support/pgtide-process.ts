@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { untilAnswering } from './answering.js';
 import { freePorts } from './free-ports.js';
 import type { Topology } from './topology.js';
@@ -17,6 +18,26 @@ export interface PgtideProcess {
   rss(): number;
   output(): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** A logged-in client of the test database (or of `database`, e.g. the console's). */
+export async function connectTo(
+  t: Topology,
+  p: PgtideProcess,
+  database = t.database,
+  extra: Partial<pg.ClientConfig> = {},
+): Promise<pg.Client> {
+  const c = new pg.Client({
+    host: '127.0.0.1',
+    port: p.port,
+    user: t.scramUser.user,
+    password: t.scramUser.password,
+    database,
+    ...extra,
+  });
+  c.on('error', () => {});
+  await c.connect();
+  return c;
 }
 
 /** Start `pgtide start --config <dir>/pgtide.toml` with the given extra TOML lines; with
