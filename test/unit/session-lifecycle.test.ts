@@ -17,10 +17,10 @@ import { clientEnded, leaveIfAnswered, type EndSession } from '../../src/proxy/s
 import { mustDefer, type QueueSession } from '../../src/proxy/session/queue.js';
 import { beginChunk, type ClassifySession } from '../../src/proxy/session/classify.js';
 import { poolOf, State, Wait, type PoolsSession } from '../../src/proxy/session/state.js';
-import { defaultConfig } from '../../src/config/defaults.js';
 import {
   FakeClientSocket,
   FakeServer,
+  fakeLinkedSession,
   harness,
   loggedIn,
   loggedInWithServer,
@@ -91,30 +91,20 @@ describe('closing a session', () => {
     };
     const revoked: number[] = [];
     const cancelled: unknown[] = [];
-    const socket = new FakeClientSocket();
+    const linked = fakeLinkedSession(
+      server,
+      { cancelKeys: { revoke: (pid: number) => revoked.push(pid) }, sendCancel: () => {} },
+      config,
+    );
+    const socket = linked.socket;
     const s = {
-      state: State.Linked,
-      epoch: 0,
-      scanner: { atBoundary: true, reset: () => {} },
-      ctx: {
-        config: { ...defaultConfig(), ...config },
-        clients: new Set(),
-        loggingIn: new Set(),
-        cancelKeys: { revoke: (pid: number) => revoked.push(pid) },
-        sendCancel: () => {},
-        log: { info: () => {} },
-      },
+      ...linked,
       cancelPid: 7,
       pool: { cancelWait: (w: unknown) => cancelled.push(w) },
-      server,
       serverCut: false,
       settingsDirty: false,
-      mode: 'transaction',
       pinned: false,
-      tracking: false,
-      statementLink: null,
       queued: [Buffer.from('x')],
-      socket,
       remote: 'c',
       user: 'u',
       database: 'd',
@@ -207,24 +197,13 @@ describe('a client that ends its input', () => {
     const syncs = new SyncPoints();
     syncs.sent(pending, false);
     const server = { syncs, settings: new Map(), orphan: () => {}, forgetSettings: () => {} };
-    const socket = new FakeClientSocket();
+    const linked = fakeLinkedSession(server, { pools: { countError: () => {} } });
+    const socket = linked.socket;
     const s = {
-      state: State.Linked,
-      epoch: 0,
-      scanner: { atBoundary: true, reset: () => {} },
-      ctx: {
-        config: defaultConfig(),
-        clients: new Set(),
-        loggingIn: new Set(),
-        log: { info: () => {} },
-        pools: { countError: () => {} },
-      },
+      ...linked,
       cancelPid: 0,
       pool: null,
-      server,
-      mode: 'transaction',
       queued: [],
-      socket,
       clientEnd: 'open',
       consoleAnswer: null,
       copying: false,
@@ -233,8 +212,6 @@ describe('a client that ends its input', () => {
       resend: null,
       extendedAtFlush: -1,
       extendedSinceSyncPoint: 0,
-      tracking: false,
-      statementLink: null,
       ...fields,
     } as unknown as EndSession;
     clientEnded(s, terminated);
