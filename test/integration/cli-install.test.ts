@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePorts } from '../support/free-ports.js';
 import { writeAuthFile } from '../support/pgtide.js';
-import { currentTopology } from '../support/topology.js';
+import { currentTopology, scramLogin } from '../support/topology.js';
 import { waitFor } from '../support/wait.js';
 
 const run = promisify(execFile);
@@ -117,13 +117,7 @@ describe('npm install -g of the packed package', { timeout: 180_000 }, () => {
         assert.fail(out),
       );
       assert.ok(out.includes(`"config":"${join(work, 'pgtide.toml')}"`), out);
-      const client = new pg.Client({
-        host: '127.0.0.1',
-        port,
-        user: t.scramUser.user,
-        password: t.scramUser.password,
-        database: t.database,
-      });
+      const client = new pg.Client(scramLogin(t, { host: '127.0.0.1', port }));
       await client.connect();
       try {
         assert.equal((await client.query('SELECT 41 + 1 AS n')).rows[0].n, 42);

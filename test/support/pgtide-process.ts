@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { untilAnswering } from './answering.js';
 import { freePorts } from './free-ports.js';
-import type { Topology } from './topology.js';
+import { scramLogin, type Topology } from './topology.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
@@ -27,14 +27,7 @@ export async function connectTo(
   database = t.database,
   extra: Partial<pg.ClientConfig> = {},
 ): Promise<pg.Client> {
-  const c = new pg.Client({
-    host: '127.0.0.1',
-    port: p.port,
-    user: t.scramUser.user,
-    password: t.scramUser.password,
-    database,
-    ...extra,
-  });
+  const c = new pg.Client({ ...scramLogin(t, { host: '127.0.0.1', port: p.port }), database, ...extra });
   c.on('error', () => {});
   await c.connect();
   return c;

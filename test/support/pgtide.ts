@@ -10,7 +10,7 @@ import { md5PasswordHash } from '../../src/auth/secret.js';
 import { createLogger } from '../../src/log.js';
 import { Pgtide } from '../../src/server.js';
 import type { WireLogin } from './pipeline.js';
-import type { Topology } from './topology.js';
+import { scramLogin, type Topology } from './topology.js';
 
 export interface RunningPgtide {
   pgtide: Pgtide;
@@ -76,7 +76,7 @@ export async function startPgtide(t: Topology, overrides: Partial<Config> = {}):
   const pgtide = new Pgtide(config, { logger: createLogger('test', 'info', { destination: sink }) });
   await pgtide.start();
   const { host, port } = pgtide.addresses()[0]!;
-  const login = { host, port, user: t.scramUser.user, password: t.scramUser.password, database: t.database };
+  const login = scramLogin(t, { host, port });
   return {
     pgtide,
     host,
