@@ -10,6 +10,7 @@ import { currentTopology } from '../support/topology.js';
 import { writeAuthFile } from '../support/pgtide.js';
 import { connectTo, spawnCli, spawnPgtide, writeConfig, type PgtideProcess } from '../support/pgtide-process.js';
 import { waitFor } from '../support/wait.js';
+import { watch } from '../support/child-output.js';
 
 const t = currentTopology();
 
@@ -69,13 +70,11 @@ function jsonLines(text: string): Record<string, unknown>[] {
 
 /** Output and exit code of a process that is expected to end by itself. */
 async function ended(child: ChildProcess): Promise<{ code: number | null; output: string }> {
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
+  const { output, exited } = watch(child);
   const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const code = await exited;
   clearTimeout(timer);
-  return { code, output };
+  return { code, output: output() };
 }
 
 test('the lines logged just before SIGTERM are in the log file when the process has exited', {

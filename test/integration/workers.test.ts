@@ -23,6 +23,7 @@ import {
   workerOf,
   workerPids as workerPidsOf,
 } from '../support/workers.js';
+import { watch } from '../support/child-output.js';
 
 const t = currentTopology();
 const POOL_SIZE = 4;
@@ -243,14 +244,11 @@ describe('workers = 2', () => {
     // second would silently take half the new clients with pools and limits of its own.
     const own = mkdtempSync(join(tmpdir(), 'pgtide-workers-'));
     const child = spawnCli(writeConfig(t, own, writeAuthFile(t, own), p.port, ['workers = 2']));
-    let out = '';
-    child.stderr!.on('data', (d) => (out += d));
-    child.stdout!.on('data', (d) => (out += d));
+    const { output, exited } = watch(child);
     try {
-      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
       const code = await Promise.race([exited, sleep(15_000).then(() => 'still running')]);
-      assert.equal(code, 1, out);
-      assert.match(out, /EADDRINUSE.*"msg":"primary: could not start"/);
+      assert.equal(code, 1, output());
+      assert.match(output(), /EADDRINUSE.*"msg":"primary: could not start"/);
       // The running instance still takes every client.
       const c = await connect();
       await c.end();
@@ -369,12 +367,10 @@ describe('workers = 2, stopping and failing', () => {
     try {
       const port = (holder.address() as net.AddressInfo).port;
       const child = spawnCli(writeConfig(t, own, writeAuthFile(t, own), port, ['workers = 2']));
-      let out = '';
-      child.stderr!.on('data', (d) => (out += d));
-      child.stdout!.on('data', (d) => (out += d));
-      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-      assert.equal(code, 1, out);
-      assert.match(out, /primary: could not start/);
+      const { output, exited } = watch(child);
+      const code = await exited;
+      assert.equal(code, 1, output());
+      assert.match(output(), /primary: could not start/);
     } finally {
       holder.close();
       rmSync(own, { recursive: true, force: true });

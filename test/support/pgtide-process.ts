@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { untilAnswering } from './answering.js';
+import { watch } from './child-output.js';
 import { freePorts } from './free-ports.js';
 import { scramLogin, type Topology } from './topology.js';
 
@@ -46,16 +47,13 @@ export async function spawnPgtide(
 ): Promise<PgtideProcess> {
   const port = givenPort ?? (await freePorts(1))[0]!;
   const child = spawnCli(writeConfig(t, dir, authFile, port, extraToml), openFiles);
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await untilAnswering(port, 15_000, () => (child.exitCode === null ? null : `pgtide exited: ${out}`));
+  const { output, exited } = watch(child);
+  await untilAnswering(port, 15_000, () => (child.exitCode === null ? null : `pgtide exited: ${output()}`));
   return {
     child,
     port: port,
     rss: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) * 1024,
-    output: () => out,
+    output,
     async stop(signal: NodeJS.Signals = 'SIGINT') {
       if (child.exitCode === null) child.kill(signal);
       return exited;
