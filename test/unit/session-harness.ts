@@ -295,12 +295,7 @@ export function loggedInWithServer(h: Harness): {
 }
 
 /** As loggedInWithServer, with an idle server in the standby's pool (pg2) too. */
-export function loggedInWithServers(h: Harness): {
-  session: ClientSession;
-  client: FakeClientSocket;
-  server: FakeServer;
-  standby: FakeServer;
-} {
+export function loggedInWithServers(h: Harness): ReturnType<typeof loggedInWithServer> & { standby: FakeServer } {
   const standby = new FakeServer('b');
   h.pools.get('pg2')!.idle.push(standby);
   return { ...loggedInWithServer(h), standby };
