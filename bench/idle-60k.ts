@@ -4,20 +4,17 @@
 // port (so_reuseport), reached at several loopback addresses. Reports the RSS of every process of the pooler, KiB per client,
 // the time to log them all in, and how many answered `SELECT 1` at the end.
 // Run: npm run build && npm run build:test && node dist/bench/idle-60k.js (bench/README.md).
-import { fork, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePorts } from '../test/support/free-ports.js';
-import { writeAuthFile } from '../test/support/pgtide.js';
 import { resolveServerUser } from '../test/support/server-user.js';
-import { startTopology, stopTopology } from '../test/support/topology.js';
-import type { ClientCommand, ClientReply } from './idle-clients.js';
+import { ClientFleet, type ClientReply, machineLine, openFilesLimit, runBenchmark, startPrimary } from './idle.js';
 import { AUTH_TYPE, POOL_SIZE, startPgbouncer, startPgtide, type PoolerSetup } from './poolers.js';
-import { Cleanup, firstLine, type Service } from './processes.js';
+import { type Cleanup, firstLine, type Service } from './processes.js';
 import { pageSize, readTreeStats } from './proc-cpu.js';
-import { integerSetting } from './settings.js';
+import { integerSetting, targetsSetting } from './settings.js';
 
 const TARGETS = ['pgtide', 'pgbouncer', 'pgbouncer-reuseport'] as const;
 type TargetName = (typeof TARGETS)[number];
@@ -61,19 +58,6 @@ interface Result {
   check: ClientReply;
 }
 
-async function main(): Promise<number> {
-  const settings = readSettings(process.env);
-  const cleanup = new Cleanup();
-  const onSignal = () => void cleanup.runAll().then(() => process.exit(130));
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    return await benchmark(settings, cleanup);
-  } finally {
-    await cleanup.runAll();
-  }
-}
-
 async function benchmark(settings: Settings, cleanup: Cleanup): Promise<number> {
   const limit = await openFilesLimit();
   const perProcess = Math.ceil(settings.clients / settings.clientProcesses);
@@ -84,12 +68,7 @@ async function benchmark(settings: Settings, cleanup: Cleanup): Promise<number> 
   }
   const serverUser = await resolveServerUser();
   const loadBefore = loadavg();
-  console.log('starting PostgreSQL (a primary)…');
-  const topology = await startTopology({ standbys: 0 });
-  cleanup.add('stop PostgreSQL', () => stopTopology(topology));
-  const dir = await mkdtemp(join(tmpdir(), 'pgtide-bench-idle-'));
-  cleanup.add('remove the scratch directory', () => rm(dir, { recursive: true, force: true }));
-  const authFile = writeAuthFile(topology, dir);
+  const { topology, dir, authFile } = await startPrimary(cleanup, 'pgtide-bench-idle-');
   const results: Result[] = [];
   for (const target of settings.targets) {
     const ports = await freePorts(target === 'pgtide' ? settings.ports : 1);
@@ -199,7 +178,7 @@ async function measure(
   setup: PoolerSetup,
 ): Promise<Omit<Result, 'capped'>> {
   const processes = Math.max(1, Math.ceil(clients / Math.ceil(settings.clients / settings.clientProcesses)));
-  const fleet = new ClientFleet(processes, {
+  const fleet = new ClientFleet(new URL('raw-idle-clients.js', import.meta.url).pathname, processes, {
     ...process.env,
     RAW_CLIENTS_HOSTS: hosts.join(','),
     RAW_CLIENTS_PORTS: ports.join(','),
@@ -259,71 +238,6 @@ async function pssBytes(pid: number): Promise<number> {
   return kb * 1024;
 }
 
-/** The client processes (bench/raw-idle-clients.ts), each holding its share of the connections. */
-class ClientFleet {
-  private readonly processes: ChildProcess[];
-
-  constructor(count: number, env: NodeJS.ProcessEnv) {
-    const program = new URL('raw-idle-clients.js', import.meta.url).pathname;
-    this.processes = Array.from({ length: count }, () =>
-      fork(program, [], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
-    );
-  }
-
-  /** Opens `n` more connections, spread evenly; a failed login fails the run. */
-  async open(n: number): Promise<void> {
-    const count = this.processes.length;
-    const replies = await Promise.all(
-      this.processes.map((p, i) => ask(p, { open: Math.floor(n / count) + (i < n % count ? 1 : 0) })),
-    );
-    const failed = replies.find((r) => r.failed > 0);
-    if (failed)
-      throw new Error(`${replies.reduce((sum, r) => sum + r.failed, 0)} clients could not log in: ${failed.error}`);
-  }
-
-  /** Every connection runs SELECT 1; the counts of all processes summed. */
-  async check(): Promise<ClientReply> {
-    const replies = await Promise.all(this.processes.map((p) => ask(p, { check: true })));
-    return replies.reduce((sum, r) => ({
-      ok: sum.ok + r.ok,
-      failed: sum.failed + r.failed,
-      lost: sum.lost + r.lost,
-      ...((sum.error ?? r.error) ? { error: sum.error ?? r.error } : {}),
-    }));
-  }
-
-  async stop(): Promise<void> {
-    await Promise.all(
-      this.processes.map((p) => {
-        if (p.exitCode !== null || p.signalCode !== null) return undefined;
-        const exited = new Promise((resolve) => p.once('exit', resolve));
-        p.disconnect();
-        return exited;
-      }),
-    );
-  }
-}
-
-function ask(child: ChildProcess, command: ClientCommand): Promise<ClientReply> {
-  return new Promise((resolve, reject) => {
-    const onExit = (code: number | null) => reject(new Error(`a client process exited (${code}) before answering`));
-    child.once('exit', onExit);
-    child.once('message', (reply: ClientReply) => {
-      child.removeListener('exit', onExit);
-      resolve(reply);
-    });
-    child.send(command);
-  });
-}
-
-/** The soft open-files limit of this process, which the targets and client processes inherit. */
-async function openFilesLimit(): Promise<number> {
-  const line = (await readFile('/proc/self/limits', 'utf8')).split('\n').find((l) => l.startsWith('Max open files'));
-  const soft = Number(line?.split(/\s+/)[3]);
-  if (!Number.isInteger(soft)) throw new Error(`no open-files limit in /proc/self/limits: ${line}`);
-  return soft;
-}
-
 const KIB = 1024;
 const MIB = 1024 * 1024;
 const total = (f: ProcessFigures[]) => f.reduce((sum, p) => sum + p.rssBytes, 0);
@@ -366,8 +280,7 @@ async function formatReport(settings: Settings, results: Result[], limit: number
   return [
     `# Many idle clients through one pooler instance, ${new Date().toISOString()}`,
     '',
-    `- Machine: ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown model'}), ${process.platform}; open-files limit ${limit} per process; ` +
-      `load average ${load.map((l) => l.map((x) => x.toFixed(2)).join(' ')).join(' before, ')} after`,
+    machineLine(load, `open-files limit ${limit} per process`),
     `- Node.js ${process.version} (pgtide and the clients)${pgbouncer ? `; ${pgbouncer}` : ''}`,
     `- pgtide: workers = ${settings.workers}, ${settings.ports} listen ports; pgbouncer: one process, one port; pgbouncer-reuseport: ` +
       `${settings.workers} PgBouncers sharing one port (so_reuseport), reached at 127.0.0.1-${settings.ports}, the pool size split among them. All: transaction pooling, ` +
@@ -394,14 +307,6 @@ async function formatReport(settings: Settings, results: Result[], limit: number
 }
 
 function readSettings(env: NodeJS.ProcessEnv): Settings {
-  const targets = (env['BENCH_IDLE_TARGETS'] ?? TARGETS.join(','))
-    .split(',')
-    .map((k) => k.trim())
-    .map((name) => {
-      if (!(TARGETS as readonly string[]).includes(name))
-        throw new Error(`BENCH_IDLE_TARGETS: unknown target "${name}"; known: ${TARGETS.join(', ')}`);
-      return name as TargetName;
-    });
   const settings: Settings = {
     clients: integerSetting(env, 'BENCH_IDLE_CLIENTS', 60_000, 2),
     warmupClients: integerSetting(env, 'BENCH_IDLE_WARMUP_CLIENTS', 100, 1),
@@ -410,17 +315,11 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     clientProcesses: integerSetting(env, 'BENCH_IDLE_CLIENT_PROCESSES', 4, 1),
     concurrency: integerSetting(env, 'BENCH_IDLE_CONCURRENCY', 32, 1),
     settleSeconds: integerSetting(env, 'BENCH_IDLE_SETTLE_SECONDS', 10, 0),
-    targets,
+    targets: targetsSetting(env, 'BENCH_IDLE_TARGETS', TARGETS),
   };
   if (settings.warmupClients >= settings.clients)
     throw new Error('BENCH_IDLE_WARMUP_CLIENTS must be below BENCH_IDLE_CLIENTS');
   return settings;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    console.error(`bench:idle-60k: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  },
-);
+runBenchmark('bench:idle-60k', (cleanup) => benchmark(readSettings(process.env), cleanup));

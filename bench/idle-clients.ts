@@ -10,20 +10,10 @@
 // TCP connection for a target that speaks no protocol, checked for being still open).
 import net from 'node:net';
 import pg from 'pg';
+import { answerParent } from './idle.js';
 
 /** Logins in flight per process: enough to keep the target busy, few enough not to time out. */
 const OPEN_CONCURRENCY = 16;
-
-export type ClientCommand = { open: number } | { check: true };
-export interface ClientReply {
-  /** Connections that succeeded (opened, or answered the check). */
-  ok: number;
-  failed: number;
-  /** Connections closed by the other side since the process started. */
-  lost: number;
-  /** The first failure's message. */
-  error?: string;
-}
 
 /** Proves that a held connection still works. */
 type Check = () => Promise<unknown>;
@@ -57,32 +47,12 @@ async function openPg(): Promise<Check> {
   return () => client.query('SELECT 1');
 }
 
-/** Runs `work` `count` times, OPEN_CONCURRENCY at a time, and counts the outcomes. */
-async function each(count: number, work: (i: number) => Promise<void>): Promise<ClientReply> {
-  const reply: ClientReply = { ok: 0, failed: 0, lost: 0 };
-  let next = 0;
-  const worker = async () => {
-    while (next < count) {
-      const i = next++;
-      try {
-        await work(i);
-        reply.ok++;
-      } catch (err) {
-        reply.failed++;
-        reply.error ??= err instanceof Error ? err.message : String(err);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(OPEN_CONCURRENCY, count) }, worker));
-  reply.lost = lost;
-  return reply;
-}
-
-process.on('message', (command: ClientCommand) => {
-  const done =
-    'open' in command
-      ? each(command.open, async () => void held.push(await open()))
-      : each(held.length, async (i) => void (await held[i]!()));
-  void done.then((reply) => process.send!(reply));
-});
-process.on('disconnect', () => process.exit(0));
+answerParent(
+  {
+    open: async () => void held.push(await open()),
+    check: async (i) => void (await held[i]!()),
+    count: () => held.length,
+    lost: () => lost,
+  },
+  OPEN_CONCURRENCY,
+);

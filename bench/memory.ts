@@ -3,22 +3,20 @@
 // chain (HAProxy → PgBouncer → Pgpool-II), one target after the other on one PostgreSQL, in
 // one run; the RSS each target's processes gain per client, and pgtide over the floor.
 // `npm run bench:memory`; settings from BENCH_MEMORY_* environment variables (bench/README.md).
-import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { writeAuthFile } from '../test/support/pgtide.js';
 import { freePorts } from '../test/support/free-ports.js';
 import { resolveServerUser, type OsUser } from '../test/support/server-user.js';
-import { startTopology, stopTopology, type Topology } from '../test/support/topology.js';
-import type { ClientCommand, ClientReply } from './idle-clients.js';
+import type { Topology } from '../test/support/topology.js';
+import { ClientFleet, type ClientReply, machineLine, openFilesLimit, runBenchmark, startPrimary } from './idle.js';
 import { AUTH_TYPE, POOL_SIZE, startPgbouncer, startPgtide, type PoolerSetup } from './poolers.js';
-import { Cleanup, firstLine, startService, type Service } from './processes.js';
+import { type Cleanup, firstLine, startService, type Service } from './processes.js';
 import { pageSize, readTreeRssPages } from './proc-cpu.js';
 import { summarise } from './report.js';
 import { startSeedChain } from './seed-chain.js';
-import { integerSetting } from './settings.js';
+import { integerSetting, targetsSetting } from './settings.js';
 
 const TARGETS = ['floor', 'pgtide', 'pgbouncer', 'seed-chain'] as const;
 type TargetName = (typeof TARGETS)[number];
@@ -59,19 +57,6 @@ interface Result {
 /** Descriptors a process needs besides its clients: listeners, server connections, logs, the runtime. */
 const DESCRIPTOR_HEADROOM = 200;
 
-async function main(): Promise<number> {
-  const settings = readSettings(process.env);
-  const cleanup = new Cleanup();
-  const onSignal = () => void cleanup.runAll().then(() => process.exit(130));
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    return await benchmark(settings, cleanup);
-  } finally {
-    await cleanup.runAll();
-  }
-}
-
 async function benchmark(settings: Settings, cleanup: Cleanup): Promise<number> {
   const limit = await openFilesLimit();
   if (settings.clientsPerProcess + DESCRIPTOR_HEADROOM > limit) {
@@ -82,12 +67,7 @@ async function benchmark(settings: Settings, cleanup: Cleanup): Promise<number> 
   }
   const serverUser = await resolveServerUser();
   const loadBefore = loadavg();
-  console.log('starting PostgreSQL (a primary)…');
-  const topology = await startTopology({ standbys: 0 });
-  cleanup.add('stop PostgreSQL', () => stopTopology(topology));
-  const dir = await mkdtemp(join(tmpdir(), 'pgtide-bench-memory-'));
-  cleanup.add('remove the scratch directory', () => rm(dir, { recursive: true, force: true }));
-  const authFile = writeAuthFile(topology, dir);
+  const { topology, dir, authFile } = await startPrimary(cleanup, 'pgtide-bench-memory-');
   const total = settings.clients + settings.warmupClients;
   const results: Result[] = [];
   const skipped: Skipped[] = [];
@@ -199,14 +179,18 @@ async function measure(
     for (const service of services) await service.stop();
   };
   cleanup.add(`stop ${target.name}`, stopServices);
-  const fleet = new ClientFleet(Math.ceil(total / settings.clientsPerProcess), {
-    ...process.env,
-    IDLE_CLIENTS_PORT: String(setup.port),
-    IDLE_CLIENTS_LOGIN: target.login,
-    PGUSER: setup.topology.scramUser.user,
-    PGPASSWORD: setup.topology.scramUser.password,
-    PGDATABASE: setup.topology.database,
-  });
+  const fleet = new ClientFleet(
+    new URL('idle-clients.js', import.meta.url).pathname,
+    Math.ceil(total / settings.clientsPerProcess),
+    {
+      ...process.env,
+      IDLE_CLIENTS_PORT: String(setup.port),
+      IDLE_CLIENTS_LOGIN: target.login,
+      PGUSER: setup.topology.scramUser.user,
+      PGPASSWORD: setup.topology.scramUser.password,
+      PGDATABASE: setup.topology.database,
+    },
+  );
   cleanup.add(`stop the clients of ${target.name}`, () => fleet.stop());
   try {
     const snapshot = async (label: string) => {
@@ -226,62 +210,6 @@ async function measure(
     await fleet.stop();
     await stopServices();
   }
-}
-
-/** The client processes, each holding at most its share of the connections. */
-class ClientFleet {
-  private readonly processes: ChildProcess[];
-
-  constructor(count: number, env: NodeJS.ProcessEnv) {
-    const program = new URL('idle-clients.js', import.meta.url).pathname;
-    this.processes = Array.from({ length: count }, () =>
-      fork(program, [], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
-    );
-  }
-
-  /** Opens `n` more connections, spread evenly; a failed login fails the run. */
-  async open(n: number): Promise<void> {
-    const count = this.processes.length;
-    const replies = await Promise.all(
-      this.processes.map((p, i) => ask(p, { open: Math.floor(n / count) + (i < n % count ? 1 : 0) })),
-    );
-    const failed = replies.find((r) => r.failed > 0);
-    if (failed) throw new Error(`${failed.failed} clients could not connect: ${failed.error}`);
-  }
-
-  /** Every connection proves it still works; the counts of all processes summed. */
-  async check(): Promise<ClientReply> {
-    const replies = await Promise.all(this.processes.map((p) => ask(p, { check: true })));
-    return replies.reduce((sum, r) => ({
-      ok: sum.ok + r.ok,
-      failed: sum.failed + r.failed,
-      lost: sum.lost + r.lost,
-      ...((sum.error ?? r.error) ? { error: sum.error ?? r.error } : {}),
-    }));
-  }
-
-  async stop(): Promise<void> {
-    await Promise.all(
-      this.processes.map((p) => {
-        if (p.exitCode !== null || p.signalCode !== null) return undefined;
-        const exited = new Promise((resolve) => p.once('exit', resolve));
-        p.disconnect();
-        return exited;
-      }),
-    );
-  }
-}
-
-function ask(child: ChildProcess, command: ClientCommand): Promise<ClientReply> {
-  return new Promise((resolve, reject) => {
-    const onExit = (code: number | null) => reject(new Error(`a client process exited (${code}) before answering`));
-    child.once('exit', onExit);
-    child.once('message', (reply: ClientReply) => {
-      child.removeListener('exit', onExit);
-      resolve(reply);
-    });
-    child.send(command);
-  });
 }
 
 async function rssBytes(services: Service[]): Promise<number> {
@@ -305,14 +233,6 @@ async function writeHeapSnapshot(pid: number, dir: string, label: string): Promi
     }
     size = now;
   }
-}
-
-/** The soft open-files limit of this process, which the targets and client processes inherit. */
-async function openFilesLimit(): Promise<number> {
-  const line = (await readFile('/proc/self/limits', 'utf8')).split('\n').find((l) => l.startsWith('Max open files'));
-  const soft = Number(line?.split(/\s+/)[3]);
-  if (!Number.isInteger(soft)) throw new Error(`no open-files limit in /proc/self/limits: ${line}`);
-  return soft;
 }
 
 const KIB = 1024;
@@ -371,8 +291,7 @@ async function formatReport(
   return [
     `# pgtide memory per idle client, ${new Date().toISOString()}`,
     '',
-    `- Machine: ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown model'}), ${process.platform}; ` +
-      `load average ${load.map((l) => l.map((x) => x.toFixed(2)).join(' ')).join(' before, ')} after`,
+    machineLine(load),
     `- Node.js ${process.version} (the floor and pgtide); ${versions.filter((v) => v !== '').join('; ')}`,
     `- ${settings.warmupClients} warm-up clients held first, RSS read; then ${settings.clients} more, RSS read again; ` +
       `each reading ${settings.settleSeconds} s after the last login. KiB per idle client = RSS growth / ${settings.clients}. ` +
@@ -401,30 +320,16 @@ async function formatReport(
 }
 
 function readSettings(env: NodeJS.ProcessEnv): Settings {
-  const targets = (env['BENCH_MEMORY_TARGETS'] ?? TARGETS.join(','))
-    .split(',')
-    .map((k) => k.trim())
-    .map((name) => {
-      if (!(TARGETS as readonly string[]).includes(name))
-        throw new Error(`BENCH_MEMORY_TARGETS: unknown target "${name}"; known: ${TARGETS.join(', ')}`);
-      return name as TargetName;
-    });
   return {
     clients: integerSetting(env, 'BENCH_MEMORY_CLIENTS', 2000, 1),
     rounds: integerSetting(env, 'BENCH_MEMORY_ROUNDS', 3, 1),
     warmupClients: integerSetting(env, 'BENCH_MEMORY_WARMUP_CLIENTS', 100, 1),
     settleSeconds: integerSetting(env, 'BENCH_MEMORY_SETTLE_SECONDS', 10, 0),
     clientsPerProcess: integerSetting(env, 'BENCH_MEMORY_CLIENTS_PER_PROCESS', 10_000, 1),
-    targets,
+    targets: targetsSetting(env, 'BENCH_MEMORY_TARGETS', TARGETS),
     heapSnapshotDir: env['BENCH_HEAP_SNAPSHOT_DIR'] || undefined,
     nodeOptions: (env['BENCH_MEMORY_NODE_OPTIONS'] ?? '').split(/\s+/).filter((o) => o !== ''),
   };
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    console.error(`bench:memory: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  },
-);
+runBenchmark('bench:memory', (cleanup) => benchmark(readSettings(process.env), cleanup));

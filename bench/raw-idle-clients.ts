@@ -2,7 +2,7 @@
 // connections with a minimal protocol client (raw bytes, SCRAM-SHA-256, no driver: a
 // node-postgres Client costs the client process several times more memory and CPU) and holds
 // them idle. Started with fork(); it answers its parent over IPC with the messages of
-// bench/idle-clients.ts:
+// bench/idle.ts:
 //   { open: n }     logs in n more connections, at most RAW_CLIENTS_CONCURRENCY at a time;
 //   { check: true } every connection runs `SELECT 1` and must get its row and ReadyForQuery;
 // and exits (closing every connection) when its parent disconnects.
@@ -14,7 +14,7 @@ import { clientKeyOf, randomNonce, saltedPassword, SCRAM_MECHANISM, serverKeyOf,
 import { ScramClient, type ScramCredentials } from '../src/auth/scram-client.js';
 import { decodeErrorFields } from '../src/protocol/backend.js';
 import { query, saslInitialResponse, saslResponse, startupMessage } from '../src/protocol/encode.js';
-import type { ClientCommand, ClientReply } from './idle-clients.js';
+import { answerParent } from './idle.js';
 
 const hosts = (process.env['RAW_CLIENTS_HOSTS'] ?? '127.0.0.1').split(',');
 const ports = (process.env['RAW_CLIENTS_PORTS'] ?? '').split(',').map(Number);
@@ -185,27 +185,6 @@ const held: RawConnection[] = [];
 let lost = 0;
 let opened = 0;
 
-/** Runs `work` `count` times, `concurrency` at a time, and counts the outcomes. */
-async function each(count: number, work: (i: number) => Promise<void>): Promise<ClientReply> {
-  const reply: ClientReply = { ok: 0, failed: 0, lost: 0 };
-  let next = 0;
-  const worker = async () => {
-    while (next < count) {
-      const i = next++;
-      try {
-        await work(i);
-        reply.ok++;
-      } catch (err) {
-        reply.failed++;
-        reply.error ??= err instanceof Error ? err.message : String(err);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
-  reply.lost = lost;
-  return reply;
-}
-
 async function openOne(): Promise<void> {
   const i = opened++;
   const connection = new RawConnection(hosts[i % hosts.length]!, ports[i % ports.length]!);
@@ -213,8 +192,7 @@ async function openOne(): Promise<void> {
   held.push(connection);
 }
 
-process.on('message', (command: ClientCommand) => {
-  const done = 'open' in command ? each(command.open, openOne) : each(held.length, (i) => held[i]!.check());
-  void done.then((reply) => process.send!(reply));
-});
-process.on('disconnect', () => process.exit(0));
+answerParent(
+  { open: openOne, check: (i) => held[i]!.check(), count: () => held.length, lost: () => lost },
+  concurrency,
+);

@@ -5,10 +5,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { writeAuthFile } from '../support/pgtide.js';
-import { spawnPgtide, type PgtideProcess } from '../support/pgtide-process.js';
+import { connectTo, spawnPgtide, type PgtideProcess } from '../support/pgtide-process.js';
 import { freePorts } from '../support/free-ports.js';
 import { psql } from '../support/psql.js';
 
@@ -113,14 +112,7 @@ describe('operating pgtide under pgbench', { timeout: 110_000 }, () => {
   });
 
   test('RELOAD after editing a pool size changes it without dropping a connected client', async () => {
-    const c = new pg.Client({
-      host: '127.0.0.1',
-      port: p.port,
-      user: t.scramUser.user,
-      password: t.scramUser.password,
-      database: t.database,
-    });
-    await c.connect();
+    const c = await connectTo(t, p);
     await c.query('SELECT 1');
     const file = join(dir, 'pgtide.toml');
     writeFileSync(file, readFileSync(file, 'utf8').replace('default_pool_size = 5', 'default_pool_size = 7'));

@@ -45,13 +45,7 @@ describe('application_name of server connections', { timeout: 60_000 }, () => {
     const c = await client();
     assert.deepEqual(await shownFor(c), { shown: 'pgtide', own: 'pgtide' });
     await c.end();
-    const wire = await WireClient.connect({
-      host: p.host,
-      port: p.port,
-      user: t.scramUser.user,
-      password: t.scramUser.password,
-      database: t.database,
-    });
+    const wire = await WireClient.connect(p.wireLogin());
     assert.equal(wire.parameters.get('application_name'), '');
     await wire.close();
   });

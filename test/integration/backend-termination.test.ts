@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { currentTopology, sqlOn } from '../support/topology.js';
+import { currentTopology, sqlOn, scramLogin } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { waitFor } from '../support/wait.js';
 import type { PoolMode } from '../../src/config/types.js';
@@ -65,16 +65,7 @@ for (const mode of ['transaction', 'session'] as PoolMode[]) {
     });
 
     test("the client gets exactly the server's one FATAL, as directly", async () => {
-      const direct = await terminatedMidQuery(
-        {
-          host: t.primary.host,
-          port: t.primary.port,
-          user: t.scramUser.user,
-          password: t.scramUser.password,
-          database: t.database,
-        },
-        `direct_${mode}`,
-      );
+      const direct = await terminatedMidQuery(scramLogin(t, t.primary), `direct_${mode}`);
       assert.deepEqual(direct, { errors: ['57P01'], queryError: '57P01', ended: true }, 'directly');
       assert.deepEqual(await terminatedMidQuery(p.pgConfig(), `pooled_${mode}`), direct, 'through pgtide');
       // The pool replaces the server: the next client is served.

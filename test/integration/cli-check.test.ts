@@ -12,6 +12,7 @@ import { md5PasswordHash } from '../../src/auth/secret.js';
 import { freePorts } from '../support/free-ports.js';
 import { sendCancelRequest } from '../support/raw-client.js';
 import { sqlOn, startTopology, stopTopology, type Topology } from '../support/topology.js';
+import { watch } from '../support/child-output.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 const SEED = fileURLToPath(new URL('../../../test/fixtures/seed/', import.meta.url));
@@ -198,17 +199,19 @@ describe('pgtide check', { timeout: 110_000 }, () => {
       env: childEnv({ PGTIDE_LISTEN_PORT: String(port) }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let out = '';
-    child.stdout!.on('data', (d) => (out += d));
-    child.stderr!.on('data', (d) => (out += d));
+    const { output } = watch(child);
     try {
       const deadline = Date.now() + 20_000;
-      while (!/more server connections than this backend accepts/.test(out)) {
-        assert.ok(child.exitCode === null, `pgtide exited: ${out}`);
-        assert.ok(Date.now() < deadline, `no budget warning: ${out}`);
+      while (!/more server connections than this backend accepts/.test(output())) {
+        assert.ok(child.exitCode === null, `pgtide exited: ${output()}`);
+        assert.ok(Date.now() < deadline, `no budget warning: ${output()}`);
         await new Promise((r) => setTimeout(r, 50));
       }
-      const warning = JSON.parse(out.split('\n').find((line) => line.includes('more server connections'))!);
+      const warning = JSON.parse(
+        output()
+          .split('\n')
+          .find((line) => line.includes('more server connections'))!,
+      );
       assert.equal(warning.server_connections, available + 1);
       assert.equal(warning.available, available);
       assert.equal(warning.max_connections, MAX_CONNECTIONS);

@@ -15,6 +15,7 @@ import { md5PasswordHash } from '../../src/auth/secret.js';
 import { freePorts } from '../support/free-ports.js';
 import { currentTopology } from '../support/topology.js';
 import { waitFor } from '../support/wait.js';
+import { watch } from '../support/child-output.js';
 
 const t = currentTopology();
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
@@ -99,13 +100,10 @@ async function startCli(
     stdio: ['ignore', 'pipe', 'pipe'],
     env,
   });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const { output, exited } = watch(child);
   const running = {
     pid: child.pid!,
-    output: () => out,
+    output,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
       await exited;
@@ -113,7 +111,7 @@ async function startCli(
   };
   try {
     for (const port of ports)
-      await untilAnswering(port, 20_000, () => (child.exitCode === null ? null : `pgtide exited: ${out}`));
+      await untilAnswering(port, 20_000, () => (child.exitCode === null ? null : `pgtide exited: ${output()}`));
   } catch (error) {
     await running.stop();
     throw error;

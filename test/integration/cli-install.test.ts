@@ -12,8 +12,9 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePorts } from '../support/free-ports.js';
 import { writeAuthFile } from '../support/pgtide.js';
-import { currentTopology } from '../support/topology.js';
+import { currentTopology, scramLogin } from '../support/topology.js';
 import { waitFor } from '../support/wait.js';
+import { watch } from '../support/child-output.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -108,22 +109,13 @@ describe('npm install -g of the packed package', { timeout: 180_000 }, () => {
 
   test('pgtide start reads ./pgtide.toml without --config and serves queries', async () => {
     const child = spawn(bin, ['start'], { cwd: work, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const { output, exited } = watch(child);
     try {
-      await waitFor(`pgtide listening on ${port}`, () => out.includes('pgtide started'), 20_000).catch(() =>
-        assert.fail(out),
+      await waitFor(`pgtide listening on ${port}`, () => output().includes('pgtide started'), 20_000).catch(() =>
+        assert.fail(output()),
       );
-      assert.ok(out.includes(`"config":"${join(work, 'pgtide.toml')}"`), out);
-      const client = new pg.Client({
-        host: '127.0.0.1',
-        port,
-        user: t.scramUser.user,
-        password: t.scramUser.password,
-        database: t.database,
-      });
+      assert.ok(output().includes(`"config":"${join(work, 'pgtide.toml')}"`), output());
+      const client = new pg.Client(scramLogin(t, { host: '127.0.0.1', port }));
       await client.connect();
       try {
         assert.equal((await client.query('SELECT 41 + 1 AS n')).rows[0].n, 42);

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { currentTopology, sqlOn } from '../support/topology.js';
+import { currentTopology, sqlOn, scramLogin } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { selfSignedCertificate } from '../support/certificate.js';
 import { waitFor } from '../support/wait.js';
@@ -30,13 +30,7 @@ import {
 } from '../support/pipeline.js';
 
 const t = currentTopology();
-const direct: WireLogin = {
-  host: t.primary.host,
-  port: t.primary.port,
-  user: t.scramUser.user,
-  password: t.scramUser.password,
-  database: t.database,
-};
+const direct: WireLogin = scramLogin(t, t.primary);
 const through = (p: RunningPgtide, extra: Partial<WireLogin> = {}): WireLogin => ({
   ...direct,
   host: p.host,

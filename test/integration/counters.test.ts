@@ -95,13 +95,7 @@ describe('traffic counters', { timeout: 60_000 }, () => {
   });
 
   test('sync points pipelined before the first answer count as one query, as in PgBouncer', async () => {
-    const c = await WireClient.connect({
-      host: p.host,
-      port: p.port,
-      user: t.scramUser.user,
-      password: t.scramUser.password,
-      database: t.database,
-    });
+    const c = await WireClient.connect(p.wireLogin());
     const statement = (n: number) => [parse('', `SELECT ${n}`), bind('', ''), execute(), sync()];
     const count = () => stats()('total_query_count');
     const before_ = count();

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { freePorts } from '../support/free-ports.js';
 import { waitFor } from '../support/wait.js';
+import { watch } from '../support/child-output.js';
 
 const DEMO = fileURLToPath(new URL('../../dev/demo.js', import.meta.url));
 
@@ -40,36 +41,33 @@ for (const signal of ['SIGINT', 'SIGHUP'] as const) {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { output, exited } = watch(child);
     try {
       await waitFor(
         'the demo to print how to connect',
-        () => out.includes('Press Ctrl-C') || child.exitCode !== null,
+        () => output().includes('Press Ctrl-C') || child.exitCode !== null,
         90_000,
       ).catch((err: Error) => {
-        throw new Error(`${err.message}; it printed: ${out.slice(-3000)}`);
+        throw new Error(`${err.message}; it printed: ${output().slice(-3000)}`);
       });
       assert.ok(
-        out.includes('Press Ctrl-C'),
-        `the demo exited with ${child.exitCode} before serving: ${out.slice(-3000)}`,
+        output().includes('Press Ctrl-C'),
+        `the demo exited with ${child.exitCode} before serving: ${output().slice(-3000)}`,
       );
-      const password = /PGPASSWORD='([^']+)'/.exec(out)![1];
-      const user = /user=(\S+)/.exec(out)![1];
-      const database = /dbname=([^"\s]+)/.exec(out)![1];
+      const password = /PGPASSWORD='([^']+)'/.exec(output())![1];
+      const user = /user=(\S+)/.exec(output())![1];
+      const database = /dbname=([^"\s]+)/.exec(output())![1];
       const c = new pg.Client({ host: '127.0.0.1', port, user, password, database });
       await c.connect();
       assert.equal((await c.query('SELECT 40 + 2 AS answer')).rows[0].answer, 42);
       await c.end();
-      assert.match(out, /dbname=pgbouncer/);
+      assert.match(output(), /dbname=pgbouncer/);
       const admin = new pg.Client({ host: '127.0.0.1', port, user, password, database: 'pgbouncer' });
       await admin.connect();
       const backends = await admin.query({ text: 'SHOW BACKENDS', queryMode: 'simple' } as pg.QueryConfig);
       assert.equal(backends.rows.length, 2);
       await admin.end();
-      assert.match(out, new RegExp(`curl http://127.0.0.1:${httpPort}/metrics`));
+      assert.match(output(), new RegExp(`curl http://127.0.0.1:${httpPort}/metrics`));
       const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
       assert.match(metrics, /^pgtide_/m);
 
@@ -77,7 +75,7 @@ for (const signal of ['SIGINT', 'SIGHUP'] as const) {
       assert.equal(made.length, 2, `a cluster folder and a password folder: ${made.join(', ')}`);
       child.kill(signal);
       assert.equal(await exited, 0);
-      assert.match(out, /stopping/);
+      assert.match(output(), /stopping/);
       for (const name of made) {
         assert.equal(existsSync(join(tmp, name)), false, `${name} is removed`);
         assert.equal(await processesMentioning(name), '', `no process is left running from ${name}`);

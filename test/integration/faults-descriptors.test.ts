@@ -11,7 +11,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { currentTopology } from '../support/topology.js';
+import { currentTopology, scramLogin } from '../support/topology.js';
 import { writeAuthFile } from '../support/pgtide.js';
 import { spawnPgtide } from '../support/pgtide-process.js';
 
@@ -41,13 +41,7 @@ describe('faults: file descriptors', { timeout: 90_000 }, () => {
       ['query_wait_timeout = 10', 'default_pool_size = 10', 'log_level = "warn"'],
       openFiles,
     );
-    const config = {
-      host: '127.0.0.1',
-      port: p.port,
-      user: t.scramUser.user,
-      password: t.scramUser.password,
-      database: t.database,
-    };
+    const config = scramLogin(t, { host: '127.0.0.1', port: p.port });
     const clients: pg.Client[] = [];
     try {
       // More clients than the limit can hold with their servers, arriving in waves of 40.
@@ -109,13 +103,7 @@ describe('faults: file descriptors', { timeout: 90_000 }, () => {
     ]);
     const pid = p.child.pid!;
     const clients: pg.Client[] = [];
-    const config = {
-      host: '127.0.0.1',
-      port: p.port,
-      user: t.scramUser.user,
-      password: t.scramUser.password,
-      database: t.database,
-    };
+    const config = scramLogin(t, { host: '127.0.0.1', port: p.port });
     try {
       // Logged in (a login needs no server connection once the pool knows the server's settings),
       // then the limit drops to just above what pgtide holds: the servers they need cannot open.

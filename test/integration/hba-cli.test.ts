@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { spawnPgtide, type PgtideProcess } from '../support/pgtide-process.js';
 import { writeAuthFile } from '../support/pgtide.js';
-import { currentTopology } from '../support/topology.js';
+import { currentTopology, scramLogin } from '../support/topology.js';
 
 const t = currentTopology();
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
@@ -25,13 +25,7 @@ function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr:
 }
 
 async function verdict(port: number): Promise<string> {
-  const client = new pg.Client({
-    host: '127.0.0.1',
-    port,
-    user: t.scramUser.user,
-    password: t.scramUser.password,
-    database: t.database,
-  });
+  const client = new pg.Client(scramLogin(t, { host: '127.0.0.1', port }));
   try {
     await client.connect();
     return 'ok';

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { ConfigError } from '../../src/config/problems.js';
+import type { Config } from '../../src/config/types.js';
 import { importSeedStack } from '../../src/config/import/to-toml.js';
 import { parseConfig } from '../../src/config/load.js';
 import { freePorts } from '../support/free-ports.js';
@@ -349,6 +350,16 @@ describe('hba_file compared with PostgreSQL', { timeout: 600_000 }, () => {
   let certDir: string;
   let sources: Source[];
 
+  /** A second pgtide in front of the reference server, with its key pair and the suite's client CA. */
+  const startOnReference = (overrides: Partial<Config>) =>
+    startPgtide(t, {
+      backends: [{ name: 'reference', host: '127.0.0.1', port: reference.node.port, weight: 1, role: 'primary' }],
+      client_tls_key_file: reference.tls.key,
+      client_tls_cert_file: reference.tls.cert,
+      client_tls_ca_file: p.config.client_tls_ca_file,
+      ...overrides,
+    });
+
   before(async () => {
     netns = await createNetns();
     if (typeof netns === 'string') console.log(`# skipping the second-address probes: ${netns}`);
@@ -481,14 +492,7 @@ describe('hba_file compared with PostgreSQL', { timeout: 600_000 }, () => {
 
   test('auth_type = "cert" (PgBouncer\'s) without an hba_file', async () => {
     await reference.useHba('host all all all md5\nlocal all all trust\n');
-    const certOnly = await startPgtide(t, {
-      backends: [{ name: 'reference', host: '127.0.0.1', port: reference.node.port, weight: 1, role: 'primary' }],
-      auth_type: 'cert',
-      client_tls_sslmode: 'prefer',
-      client_tls_key_file: reference.tls.key,
-      client_tls_cert_file: reference.tls.cert,
-      client_tls_ca_file: p.config.client_tls_ca_file,
-    });
+    const certOnly = await startOnReference({ auth_type: 'cert', client_tls_sslmode: 'prefer' });
     try {
       const target = { host: '127.0.0.1', port: certOnly.port };
       const login: Login = { user: t.scramUser.user, password: 'not needed', database: t.database };
@@ -539,13 +543,7 @@ describe('hba_file compared with PostgreSQL', { timeout: 600_000 }, () => {
 
   test('client_tls_sslmode = verify-ca: only certificates its CA signed get past TLS', async () => {
     await reference.useHba('host all all all md5\nlocal all all trust\n');
-    const strict = await startPgtide(t, {
-      backends: [{ name: 'reference', host: '127.0.0.1', port: reference.node.port, weight: 1, role: 'primary' }],
-      client_tls_sslmode: 'verify-ca',
-      client_tls_key_file: reference.tls.key,
-      client_tls_cert_file: reference.tls.cert,
-      client_tls_ca_file: p.config.client_tls_ca_file,
-    });
+    const strict = await startOnReference({ client_tls_sslmode: 'verify-ca' });
     try {
       const target = { host: '127.0.0.1', port: strict.port };
       const login: Login = { user: t.scramUser.user, password: t.scramUser.password, database: t.database };

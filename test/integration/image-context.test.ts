@@ -13,8 +13,9 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePorts } from '../support/free-ports.js';
 import { writeAuthFile } from '../support/pgtide.js';
-import { currentTopology } from '../support/topology.js';
+import { currentTopology, scramLogin } from '../support/topology.js';
 import { waitFor } from '../support/wait.js';
+import { watch } from '../support/child-output.js';
 
 const run = promisify(execFile);
 // Compiled to dist/test/integration/: the repository is three levels up.
@@ -96,22 +97,13 @@ test('the image builds from its context alone and runs --version, check and star
     env: cleanEnv({ INSTANCE_NAME: 'ci', CONFIG_FILE: config, LOG_DIR: logDir }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const { output, exited } = watch(child);
   try {
     const c = await waitFor(
       'the image to accept a client',
       async () => {
-        if (child.exitCode !== null) assert.fail(`pgtide exited: ${out}`);
-        const client = new pg.Client({
-          host: '127.0.0.1',
-          port,
-          user: t0.scramUser.user,
-          password: t0.scramUser.password,
-          database: t0.database,
-        });
+        if (child.exitCode !== null) assert.fail(`pgtide exited: ${output()}`);
+        const client = new pg.Client(scramLogin(t0, { host: '127.0.0.1', port: port! }));
         return client.connect().then(
           () => client,
           () => undefined,
@@ -122,7 +114,7 @@ test('the image builds from its context alone and runs --version, check and star
     assert.equal((await c.query('SELECT 6 * 7 AS answer')).rows[0].answer, 42);
     await c.end();
     child.kill('SIGTERM');
-    assert.equal(await exited, 0, out);
+    assert.equal(await exited, 0, output());
     assert.ok(existsSync(join(logDir, 'pgtide-ci.log')), 'the log file is written to LOG_DIR');
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');

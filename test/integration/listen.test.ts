@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import pg from 'pg';
-import { currentTopology } from '../support/topology.js';
+import { currentTopology, scramLogin } from '../support/topology.js';
 import { startPgtide, writeAuthFile } from '../support/pgtide.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -69,13 +69,7 @@ describe('start order', { timeout: 30_000 }, () => {
     let started = false;
     const starting = pgtide.start().then(() => (started = true));
     try {
-      const client = new pg.Client({
-        host: '127.0.0.1',
-        port,
-        user: t.scramUser.user,
-        password: t.scramUser.password,
-        database: t.database,
-      });
+      const client = new pg.Client(scramLogin(t, { host: '127.0.0.1', port: port! }));
       await waitFor(
         'the listen port to accept',
         () =>

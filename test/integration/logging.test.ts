@@ -5,34 +5,32 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { freePorts } from '../support/free-ports.js';
 import { currentTopology } from '../support/topology.js';
 import { writeAuthFile } from '../support/pgtide.js';
-import { spawnCli, spawnPgtide, writeConfig } from '../support/pgtide-process.js';
+import { connectTo, spawnCli, spawnPgtide, writeConfig, type PgtideProcess } from '../support/pgtide-process.js';
 import { waitFor } from '../support/wait.js';
+import { watch } from '../support/child-output.js';
 
 const t = currentTopology();
+
+/** pgtide logging at info level, its statements too, to `dir` as instance `name`. */
+function spawnLogging(dir: string, name: string): Promise<PgtideProcess> {
+  return spawnPgtide(t, dir, writeAuthFile(t, dir), [
+    `log_dir = "${dir}"`,
+    'log_statements = true',
+    'log_level = "info"',
+    `instance_name = "${name}"`,
+  ]);
+}
 
 test('log_dir receives the log with the instance name; log_statements logs statements; no password anywhere', {
   timeout: 60_000,
 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgtide-log-'));
-  const p = await spawnPgtide(t, dir, writeAuthFile(t, dir), [
-    `log_dir = "${dir}"`,
-    'log_statements = true',
-    'log_level = "info"',
-    'instance_name = "pool7"',
-  ]);
+  const p = await spawnLogging(dir, 'pool7');
   try {
-    const c = new pg.Client({
-      host: '127.0.0.1',
-      port: p.port,
-      user: t.scramUser.user,
-      password: t.scramUser.password,
-      database: t.database,
-    });
-    await c.connect();
+    const c = await connectTo(t, p);
     await c.query(`SELECT 'logged statement 123' AS s`);
     await c.end();
     const file = join(dir, 'pgtide-pool7.log');
@@ -44,10 +42,7 @@ test('log_dir receives the log with the instance name; log_statements logs state
         return false;
       }
     });
-    const lines = text
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = jsonLines(text);
     assert.ok(
       lines.every((l) => l['instance'] === 'pool7'),
       'every line names the instance',
@@ -60,9 +55,14 @@ test('log_dir receives the log with the instance name; log_statements logs state
   }
 });
 
-/** The log file's lines, parsed (every line must be whole JSON). */
+/** The log file's lines, parsed. */
 function fileLines(path: string): Record<string, unknown>[] {
-  return readFileSync(path, 'utf8')
+  return jsonLines(readFileSync(path, 'utf8'));
+}
+
+/** One object per line: every line must be whole JSON. */
+function jsonLines(text: string): Record<string, unknown>[] {
+  return text
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -70,34 +70,20 @@ function fileLines(path: string): Record<string, unknown>[] {
 
 /** Output and exit code of a process that is expected to end by itself. */
 async function ended(child: ChildProcess): Promise<{ code: number | null; output: string }> {
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
+  const { output, exited } = watch(child);
   const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const code = await exited;
   clearTimeout(timer);
-  return { code, output };
+  return { code, output: output() };
 }
 
 test('the lines logged just before SIGTERM are in the log file when the process has exited', {
   timeout: 60_000,
 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgtide-log-'));
-  const p = await spawnPgtide(t, dir, writeAuthFile(t, dir), [
-    `log_dir = "${dir}"`,
-    'log_statements = true',
-    'log_level = "info"',
-    'instance_name = "term"',
-  ]);
+  const p = await spawnLogging(dir, 'term');
   try {
-    const c = new pg.Client({
-      host: '127.0.0.1',
-      port: p.port,
-      user: t.scramUser.user,
-      password: t.scramUser.password,
-      database: t.database,
-    });
-    await c.connect();
+    const c = await connectTo(t, p);
     for (let i = 0; i < 300; i++) await c.query(`SELECT ${i} AS "statement before sigterm"`);
     await c.end();
     assert.equal(await p.stop('SIGTERM'), 0);

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { currentTopology, sqlOn } from '../support/topology.js';
+import { currentTopology, sqlOn, scramLogin } from '../support/topology.js';
 import { formatScramSecret, scramSecretFromPassword } from '../../src/auth/secret.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import {
@@ -23,14 +23,7 @@ import { WireClient } from '../support/pipeline.js';
 import type { Config, PoolMode } from '../../src/config/types.js';
 
 const t = currentTopology();
-const direct = (o: pg.ClientConfig = {}): pg.ClientConfig => ({
-  host: t.primary.host,
-  port: t.primary.port,
-  user: t.scramUser.user,
-  password: t.scramUser.password,
-  database: t.database,
-  ...o,
-});
+const direct = (o: pg.ClientConfig = {}): pg.ClientConfig => ({ ...scramLogin(t, t.primary), ...o });
 
 /** The ParameterStatus values a client hears at login, up to its first ReadyForQuery. */
 async function loginParams(
@@ -38,14 +31,7 @@ async function loginParams(
   port: number,
   params: Record<string, string> = {},
 ): Promise<Map<string, string>> {
-  const c = await WireClient.connect({
-    host,
-    port,
-    user: t.scramUser.user,
-    password: t.scramUser.password,
-    database: t.database,
-    params,
-  });
+  const c = await WireClient.connect({ ...scramLogin(t, { host, port }), params });
   const told = new Map(c.parameters);
   await c.close();
   return told;

@@ -16,7 +16,7 @@ import { freePorts } from '../support/free-ports.js';
 import { startPgtide, writeAuthFile, type RunningPgtide } from '../support/pgtide.js';
 import { spawnPgtide, type PgtideProcess } from '../support/pgtide-process.js';
 import { issuedKey, sendCancelRequest } from '../support/raw-client.js';
-import { currentTopology, sqlOn } from '../support/topology.js';
+import { currentTopology, scramLogin, sqlOn } from '../support/topology.js';
 import { waitFor } from '../support/wait.js';
 
 const t = currentTopology();
@@ -25,13 +25,7 @@ const HOST = '127.0.0.1';
 type KeyedClient = pg.Client & { processID: number; secretKey: number };
 
 async function connect(port: number, database = t.database): Promise<KeyedClient> {
-  const client = new pg.Client({
-    host: HOST,
-    port,
-    user: t.scramUser.user,
-    password: t.scramUser.password,
-    database,
-  }) as KeyedClient;
+  const client = new pg.Client({ ...scramLogin(t, { host: HOST, port }), database }) as KeyedClient;
   await client.connect();
   return client;
 }

@@ -14,8 +14,8 @@ import { clusterBackends, startPgtide, writeAuthFile, type RunningPgtide } from 
 import { learnProbe, PROBE } from '../support/reader.js';
 import { waitFor } from '../support/wait.js';
 import type { Config } from '../../src/config/types.js';
-import { spawnPgtide } from '../support/pgtide-process.js';
-import { allWorkersStarted, connectTo, oneOnEachWorker, workerOf } from '../support/workers.js';
+import { connectTo, spawnPgtide } from '../support/pgtide-process.js';
+import { allWorkersStarted, oneOnEachWorker, workerOf } from '../support/workers.js';
 
 const t = currentTopology();
 const [OTHER_DATABASE] = t.extraDatabases as [string];

@@ -7,7 +7,7 @@ import { currentTopology, sqlOn } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { psql } from '../support/psql.js';
 import { rawConnect, sendCancelRequest } from '../support/raw-client.js';
-import { bind, execute, parse, WireClient, type WireLogin } from '../support/pipeline.js';
+import { bind, execute, parse, WireClient } from '../support/pipeline.js';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -95,7 +95,7 @@ describe('transaction pooling', { timeout: 60_000 }, () => {
   // pgtide sends to bring the server back to idle would commit it.
   test('a client gone before the Sync of its extended-protocol batch leaves no row', async () => {
     await sqlOn(t.primary, `DELETE FROM pooling_rows WHERE note = 'unsynced'`);
-    const c = await WireClient.connect({ ...(p.pgConfig() as WireLogin) });
+    const c = await WireClient.connect(p.wireLogin());
     c.send(parse('', `INSERT INTO pooling_rows VALUES (2, 'unsynced')`), bind('', ''), execute());
     await new Promise((r) => setTimeout(r, 200));
     (c as unknown as { socket: { destroy(): void } }).socket.destroy();

@@ -43,13 +43,7 @@ describe('a stale shared statement on a standby', { timeout: 60_000 }, () => {
       default_pool_size: 2,
       backends: clusterBackends(t, [0, 1, 1]),
     });
-    login = {
-      host: p.host,
-      port: p.port,
-      user: t.scramUser.user,
-      password: t.scramUser.password,
-      database: t.database,
-    };
+    login = p.wireLogin();
     await oneRowTable(TABLE, 'v', 7);
   });
   after(async () => {

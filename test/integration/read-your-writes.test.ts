@@ -160,13 +160,7 @@ describe('read-your-writes', { timeout: 240_000 }, () => {
       // 4 sessions × 250 tries.
       await Promise.all(
         Array.from({ length: 4 }, async () => {
-          const c = await WireClient.connect({
-            user: t.scramUser.user,
-            password: t.scramUser.password,
-            database: t.database,
-            host: p.host,
-            port: p.port,
-          });
+          const c = await WireClient.connect(p.wireLogin());
           try {
             for (let i = 0; i < 250; i++) {
               const first = nextId;

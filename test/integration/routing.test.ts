@@ -356,13 +356,7 @@ describe('a read sent message by message while it waits for its standby', { time
       const before = lentByBackend(p).get('standby1') ?? 0;
       // The standby's only server is busy: the cursor's first piece waits for it.
       const busy = holder.query('SELECT pg_catalog.pg_sleep(0.5)');
-      cursor = await WireClient.connect({
-        host: p.host,
-        port: p.port,
-        user: t.scramUser.user,
-        password: t.scramUser.password,
-        database: t.database,
-      });
+      cursor = await WireClient.connect(p.wireLogin());
       await sleep(100);
       for (const piece of [
         parse('', 'SELECT g FROM pg_catalog.generate_series(1, 3) g'),

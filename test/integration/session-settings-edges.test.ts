@@ -228,13 +228,7 @@ describe('review: reads on standbys', { timeout: 60_000 }, () => {
   });
 
   test('a statement a standby refuses with 25006 is run again on the primary even when the same query SETs', async () => {
-    const c = await WireClient.connect({
-      host: p.host,
-      port: p.port,
-      user: t.scramUser.user,
-      password: t.scramUser.password,
-      database: t.database,
-    });
+    const c = await WireClient.connect(p.wireLogin());
     try {
       // Alone, the refused statement is retried on the primary: the client sees only its row.
       const alone = await c.exchange(query('SELECT rs_writer() AS v'));
@@ -249,13 +243,7 @@ describe('review: reads on standbys', { timeout: 60_000 }, () => {
   });
 
   test('SET default_transaction_isolation = serializable: the client keeps working (standbys refuse serializable)', async () => {
-    const c = await WireClient.connect({
-      host: p.host,
-      port: p.port,
-      user: t.scramUser.user,
-      password: t.scramUser.password,
-      database: t.database,
-    });
+    const c = await WireClient.connect(p.wireLogin());
     try {
       const set = await c.exchange(query(`SET default_transaction_isolation = 'serializable'`));
       assert.deepEqual(errorCodes(set), [], normalise(set).join(' | '));

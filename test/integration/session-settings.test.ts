@@ -5,20 +5,14 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import postgres from 'postgres';
-import { currentTopology } from '../support/topology.js';
+import { currentTopology, scramLogin } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { holdServer } from '../support/pipeline.js';
 
 const t = currentTopology();
 const POOL_SIZE = 2;
 
-const direct: pg.ClientConfig = {
-  host: t.primary.host,
-  port: t.primary.port,
-  user: t.scramUser.user,
-  password: t.scramUser.password,
-  database: t.database,
-};
+const direct: pg.ClientConfig = scramLogin(t, t.primary);
 
 interface Settings {
   TimeZone: string;

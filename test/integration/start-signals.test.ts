@@ -7,10 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { currentTopology } from '../support/topology.js';
 import { writeAuthFile } from '../support/pgtide.js';
-import { spawnPgtide, type PgtideProcess } from '../support/pgtide-process.js';
+import { connectTo, spawnPgtide, type PgtideProcess } from '../support/pgtide-process.js';
 
 const t = currentTopology();
 // The monitor's check of the silent backend gives up after this long.
@@ -49,14 +48,7 @@ describe('signals while pgtide starts', { timeout: 60_000 }, () => {
     const p = await startSlowly();
     try {
       p.child.kill('SIGHUP');
-      const client = new pg.Client({
-        host: '127.0.0.1',
-        port: p.port,
-        user: t.scramUser.user,
-        password: t.scramUser.password,
-        database: t.database,
-      });
-      await client.connect();
+      const client = await connectTo(t, p);
       assert.equal((await client.query('SELECT 1 AS one')).rows[0].one, 1);
       await client.end();
       assert.equal(p.child.exitCode, null, p.output());

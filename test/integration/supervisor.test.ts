@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { currentTopology } from '../support/topology.js';
+import { currentTopology, scramLogin } from '../support/topology.js';
 import { writeAuthFile } from '../support/pgtide.js';
 import { freePorts } from '../support/free-ports.js';
 import { writeConfig } from '../support/pgtide-process.js';
@@ -66,13 +66,7 @@ function isAlive(pid: number): boolean {
 async function queryThrough(port: number, watched: Watched): Promise<number> {
   const deadline = Date.now() + DEADLINE_MS;
   for (;;) {
-    const client = new pg.Client({
-      host: '127.0.0.1',
-      port,
-      user: t.scramUser.user,
-      password: t.scramUser.password,
-      database: t.database,
-    });
+    const client = new pg.Client(scramLogin(t, { host: '127.0.0.1', port }));
     client.on('error', () => {});
     try {
       await client.connect();

@@ -15,9 +15,9 @@ import { freePorts } from '../support/free-ports.js';
 import { issuedKey, sendCancelRequest } from '../support/raw-client.js';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { writeAuthFile } from '../support/pgtide.js';
-import { spawnPgtide, type PgtideProcess } from '../support/pgtide-process.js';
+import { connectTo, spawnPgtide, type PgtideProcess } from '../support/pgtide-process.js';
 import { waitFor } from '../support/wait.js';
-import { allWorkersStarted, clientId, connectTo, workerOf, workerPids } from '../support/workers.js';
+import { allWorkersStarted, clientId, workerOf, workerPids } from '../support/workers.js';
 
 const t = currentTopology();
 const POOL_SIZE = 8;

@@ -12,17 +12,18 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { startPgtide, writeAuthFile } from '../support/pgtide.js';
-import { spawnCli, spawnPgtide, writeConfig, type PgtideProcess } from '../support/pgtide-process.js';
+import { connectTo, spawnCli, spawnPgtide, writeConfig, type PgtideProcess } from '../support/pgtide-process.js';
 import { waitFor } from '../support/wait.js';
 import { sendCancelRequest } from '../support/raw-client.js';
 import { freePorts } from '../support/free-ports.js';
 import {
-  connectTo,
+  allWorkersStarted,
   logLines as workerLogLines,
   oneOnEachWorker as oneClientOnEachWorker,
   workerOf,
   workerPids as workerPidsOf,
 } from '../support/workers.js';
+import { watch } from '../support/child-output.js';
 
 const t = currentTopology();
 const POOL_SIZE = 4;
@@ -45,6 +46,32 @@ async function consoleCommand(sql: string): Promise<void> {
   }
 }
 
+/**
+ * Runs pg_sleep(30) on `c` and, once the server runs it, sends c's cancel key to `port`: the
+ * query's error code (57014 when cancelled) and the milliseconds from the cancel to its end.
+ */
+async function cancelThrough(c: pg.Client, port: number): Promise<{ code: string | null | undefined; ms: number }> {
+  const running = c.query('SELECT pg_sleep(30)').then(
+    () => null,
+    (err: { code?: string }) => err.code,
+  );
+  await waitFor(
+    'the query on the server',
+    async () =>
+      (
+        await sqlOn(
+          t.primary,
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'",
+        )
+      )[0].n === 1,
+  );
+  const started = Date.now();
+  const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
+  await sendCancelRequest('127.0.0.1', port, processID, secretKey);
+  const code = await running;
+  return { code, ms: Date.now() - started };
+}
+
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pgtide-workers-'));
   p = await spawnPgtide(t, dir, writeAuthFile(t, dir), [
@@ -55,7 +82,7 @@ before(async () => {
     'log_disconnections = false',
     `admin_users = ["${t.scramUser.user}"]`,
   ]);
-  await waitFor('both workers', () => logLines().some((l) => l['msg'] === 'primary: all workers started'), 15_000);
+  await allWorkersStarted(p);
 });
 
 after(async () => {
@@ -82,25 +109,9 @@ describe('workers = 2', () => {
       // The kernel picks the worker of each cancel connection; go on until one crossed.
       for (let round = 0; round < 24 && (round < 4 || relayed() === 0); round++) {
         const c = pair[round % 2]!;
-        const running = c.query('SELECT pg_sleep(30)').then(
-          () => null,
-          (err: { code?: string }) => err.code,
-        );
-        await waitFor(
-          'the query on the server',
-          async () =>
-            (
-              await sqlOn(
-                t.primary,
-                "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'",
-              )
-            )[0].n === 1,
-        );
-        const started = Date.now();
-        const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
-        await sendCancelRequest('127.0.0.1', p.port, processID, secretKey);
-        assert.equal(await running, '57014', `round ${round}: the query of worker ${round % 2} was not cancelled`);
-        assert.ok(Date.now() - started < 5000);
+        const { code, ms } = await cancelThrough(c, p.port);
+        assert.equal(code, '57014', `round ${round}: the query of worker ${round % 2} was not cancelled`);
+        assert.ok(ms < 5000);
       }
       assert.ok(relayed() > 0, 'no cancel request landed on the other worker in 24 rounds');
     } finally {
@@ -233,14 +244,11 @@ describe('workers = 2', () => {
     // second would silently take half the new clients with pools and limits of its own.
     const own = mkdtempSync(join(tmpdir(), 'pgtide-workers-'));
     const child = spawnCli(writeConfig(t, own, writeAuthFile(t, own), p.port, ['workers = 2']));
-    let out = '';
-    child.stderr!.on('data', (d) => (out += d));
-    child.stdout!.on('data', (d) => (out += d));
+    const { output, exited } = watch(child);
     try {
-      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
       const code = await Promise.race([exited, sleep(15_000).then(() => 'still running')]);
-      assert.equal(code, 1, out);
-      assert.match(out, /EADDRINUSE.*"msg":"primary: could not start"/);
+      assert.equal(code, 1, output());
+      assert.match(output(), /EADDRINUSE.*"msg":"primary: could not start"/);
       // The running instance still takes every client.
       const c = await connect();
       await c.end();
@@ -268,7 +276,7 @@ describe('workers = 2, /metrics', () => {
     ]);
     try {
       p = instance;
-      await waitFor('both workers', () => logLines().some((l) => l['msg'] === 'primary: all workers started'), 15_000);
+      await allWorkersStarted(p);
       const pair = await oneOnEachWorker();
       for (let i = 0; i < 3; i++) await pair[0].query('SELECT 1');
       for (let i = 0; i < 5; i++) await pair[1].query('SELECT 1');
@@ -316,30 +324,14 @@ describe('workers = 2 with peering', () => {
     });
     try {
       p = instance;
-      await waitFor('both workers', () => logLines().some((l) => l['msg'] === 'primary: all workers started'), 15_000);
+      await allWorkersStarted(p);
       const relayed = () => logLines().filter((l) => l['msg'] === 'cancel request relayed').length;
       const pair = await oneOnEachWorker();
       const onB = new pg.Client(b.pgConfig());
       await onB.connect();
       try {
         const cancelled = async (c: pg.Client, to: number, what: string) => {
-          const running = c.query('SELECT pg_sleep(30)').then(
-            () => null,
-            (err: { code?: string }) => err.code,
-          );
-          await waitFor(
-            'the query on the server',
-            async () =>
-              (
-                await sqlOn(
-                  t.primary,
-                  "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'",
-                )
-              )[0].n === 1,
-          );
-          const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
-          await sendCancelRequest('127.0.0.1', to, processID, secretKey);
-          assert.equal(await running, '57014', what);
+          assert.equal((await cancelThrough(c, to)).code, '57014', what);
         };
         // Keys of the workers' clients sent to B, which forwards them to a worker the kernel
         // picks; go on until one landed on the other worker.
@@ -375,12 +367,10 @@ describe('workers = 2, stopping and failing', () => {
     try {
       const port = (holder.address() as net.AddressInfo).port;
       const child = spawnCli(writeConfig(t, own, writeAuthFile(t, own), port, ['workers = 2']));
-      let out = '';
-      child.stderr!.on('data', (d) => (out += d));
-      child.stdout!.on('data', (d) => (out += d));
-      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-      assert.equal(code, 1, out);
-      assert.match(out, /primary: could not start/);
+      const { output, exited } = watch(child);
+      const code = await exited;
+      assert.equal(code, 1, output());
+      assert.match(output(), /primary: could not start/);
     } finally {
       holder.close();
       rmSync(own, { recursive: true, force: true });
@@ -396,7 +386,7 @@ describe('workers = 2, stopping and failing', () => {
     ]);
     try {
       p = instance;
-      await waitFor('both workers', () => logLines().some((l) => l['msg'] === 'primary: all workers started'), 15_000);
+      await allWorkersStarted(p);
       const pids = [...workerPids().values()];
       instance.child.kill('SIGKILL');
       await waitFor(
@@ -428,7 +418,7 @@ describe('workers = 2, stopping and failing', () => {
     ]);
     try {
       p = instance;
-      await waitFor('both workers', () => logLines().some((l) => l['msg'] === 'primary: all workers started'), 15_000);
+      await allWorkersStarted(p);
       const pids = [...workerPids().values()];
       await consoleCommand('SHUTDOWN');
       await waitFor('the primary to exit', () => instance.child.exitCode !== null, 15_000);

@@ -4,9 +4,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { untilAnswering } from './answering.js';
+import { watch } from './child-output.js';
 import { freePorts } from './free-ports.js';
-import type { Topology } from './topology.js';
+import { scramLogin, type Topology } from './topology.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
@@ -17,6 +19,19 @@ export interface PgtideProcess {
   rss(): number;
   output(): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** A logged-in client of the test database (or of `database`, e.g. the console's). */
+export async function connectTo(
+  t: Topology,
+  p: PgtideProcess,
+  database = t.database,
+  extra: Partial<pg.ClientConfig> = {},
+): Promise<pg.Client> {
+  const c = new pg.Client({ ...scramLogin(t, { host: '127.0.0.1', port: p.port }), database, ...extra });
+  c.on('error', () => {});
+  await c.connect();
+  return c;
 }
 
 /** Start `pgtide start --config <dir>/pgtide.toml` with the given extra TOML lines; with
@@ -32,16 +47,13 @@ export async function spawnPgtide(
 ): Promise<PgtideProcess> {
   const port = givenPort ?? (await freePorts(1))[0]!;
   const child = spawnCli(writeConfig(t, dir, authFile, port, extraToml), openFiles);
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await untilAnswering(port, 15_000, () => (child.exitCode === null ? null : `pgtide exited: ${out}`));
+  const { output, exited } = watch(child);
+  await untilAnswering(port, 15_000, () => (child.exitCode === null ? null : `pgtide exited: ${output()}`));
   return {
     child,
     port: port,
     rss: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) * 1024,
-    output: () => out,
+    output,
     async stop(signal: NodeJS.Signals = 'SIGINT') {
       if (child.exitCode === null) child.kill(signal);
       return exited;

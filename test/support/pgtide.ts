@@ -9,7 +9,8 @@ import type { BackendConfig, Config } from '../../src/config/types.js';
 import { md5PasswordHash } from '../../src/auth/secret.js';
 import { createLogger } from '../../src/log.js';
 import { Pgtide } from '../../src/server.js';
-import type { Topology } from './topology.js';
+import type { WireLogin } from './pipeline.js';
+import { scramLogin, type Topology } from './topology.js';
 
 export interface RunningPgtide {
   pgtide: Pgtide;
@@ -21,6 +22,8 @@ export interface RunningPgtide {
   logs: Record<string, unknown>[];
   /** Connection settings for `pg` through pgtide as the SCRAM test user. */
   pgConfig(overrides?: pg.ClientConfig): pg.ClientConfig;
+  /** The same login for a WireClient (pipeline.ts). */
+  wireLogin(): WireLogin;
   stop(): Promise<void>;
 }
 
@@ -73,6 +76,7 @@ export async function startPgtide(t: Topology, overrides: Partial<Config> = {}):
   const pgtide = new Pgtide(config, { logger: createLogger('test', 'info', { destination: sink }) });
   await pgtide.start();
   const { host, port } = pgtide.addresses()[0]!;
+  const login = scramLogin(t, { host, port });
   return {
     pgtide,
     host,
@@ -80,14 +84,8 @@ export async function startPgtide(t: Topology, overrides: Partial<Config> = {}):
     config,
     dir,
     logs,
-    pgConfig: (o = {}) => ({
-      host,
-      port,
-      user: t.scramUser.user,
-      password: t.scramUser.password,
-      database: t.database,
-      ...o,
-    }),
+    pgConfig: (o = {}) => ({ ...login, ...o }),
+    wireLogin: () => ({ ...login }),
     async stop() {
       await pgtide.stop();
       rmSync(dir, { recursive: true, force: true });

@@ -443,13 +443,7 @@ export function useWirePgtide(
   const clients: WireClient[] = [];
   before(async () => {
     p = await startPgtide(t, overrides);
-    login = {
-      host: p.host,
-      port: p.port,
-      user: t.scramUser.user,
-      password: t.scramUser.password,
-      database: t.database,
-    };
+    login = p.wireLogin();
   });
   after(async () => {
     await Promise.all(clients.map((c) => c.close()));

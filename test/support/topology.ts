@@ -49,6 +49,20 @@ const TEST_DATABASE = 'pgtide_test';
 const PG_CTL_TIMEOUT_SECONDS = '60';
 const READY_TIMEOUT_MS = 30_000;
 
+/** The SCRAM test user's login to the test database at `target` (a node, or a pooler). */
+export function scramLogin(
+  t: Topology,
+  target: { host: string; port: number },
+): { host: string; port: number; user: string; password: string; database: string } {
+  return {
+    host: target.host,
+    port: target.port,
+    user: t.scramUser.user,
+    password: t.scramUser.password,
+    database: t.database,
+  };
+}
+
 /** The file, inside the base dir, that holds the topology as JSON. */
 export function topologyFile(t: Topology): string {
   return join(t.baseDir, TOPOLOGY_FILE);

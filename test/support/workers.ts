@@ -1,10 +1,9 @@
 // Helpers for tests of `workers = N`: what the primary and workers logged, which process is
 // which worker, and clients that say which worker holds them.
 import assert from 'node:assert/strict';
-import pg from 'pg';
+import type pg from 'pg';
 import { workerOfCancelPid } from '../../src/proxy/cancel-keys.js';
 import type { PgtideProcess } from './pgtide-process.js';
-import type { Topology } from './topology.js';
 import { waitFor } from './wait.js';
 
 /** The JSON lines pgtide (primary and workers) wrote so far. */
@@ -26,26 +25,6 @@ export function workerPids(p: PgtideProcess): Map<number, number> {
 
 export function allWorkersStarted(p: PgtideProcess): Promise<unknown> {
   return waitFor('every worker', () => logLines(p).some((l) => l['msg'] === 'primary: all workers started'), 15_000);
-}
-
-/** A logged-in client of the test database (or of `database`, e.g. the console's). */
-export async function connectTo(
-  t: Topology,
-  p: PgtideProcess,
-  database = t.database,
-  extra: Partial<pg.ClientConfig> = {},
-): Promise<pg.Client> {
-  const c = new pg.Client({
-    host: '127.0.0.1',
-    port: p.port,
-    user: t.scramUser.user,
-    password: t.scramUser.password,
-    database,
-    ...extra,
-  });
-  c.on('error', () => {});
-  await c.connect();
-  return c;
 }
 
 /** The pid of the cancel key pgtide gave a client: its SHOW CLIENTS id. */

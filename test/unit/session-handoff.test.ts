@@ -4,14 +4,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as encode from '../../src/protocol/encode.js';
-import { FakeServer, harness, loggedIn } from './session-harness.js';
+import { FakeServer, harness, loggedIn, loggedInWithServer, loggedInWithServers } from './session-harness.js';
 
 describe('the hand-off between transactions', () => {
   it('logs a client in and runs a transaction on a server of the primary pool, which goes back idle', async () => {
     const h = await harness();
-    const a = new FakeServer('a');
-    h.pools.get('pg1')!.idle.push(a);
-    const { session, client } = loggedIn(h);
+    const { session, client, server: a } = loggedInWithServer(h);
     client.send(encode.query('SELECT 1'));
     assert.equal(a.peer, session);
     assert.deepEqual(a.queriesReceived(), ['SELECT 1']);
@@ -24,11 +22,7 @@ describe('the hand-off between transactions', () => {
 
   it('a client waiting on a pin probe is not routed afresh by the janitor after a failover, and gets its own server back', async () => {
     const h = await harness();
-    const a = new FakeServer('a');
-    const b = new FakeServer('b');
-    h.pools.get('pg1')!.idle.push(a);
-    h.pools.get('pg2')!.idle.push(b);
-    const { session, client } = loggedIn(h);
+    const { session, client, server: a, standby: b } = loggedInWithServers(h);
     client.send(encode.query('LISTEN jobs'));
     assert.ok(session.pinned);
     a.complete('LISTEN');
@@ -52,9 +46,7 @@ describe('the hand-off between transactions', () => {
 
   it('a client that leaves during the pin probe costs its pinned server, and nothing is linked after', async () => {
     const h = await harness();
-    const a = new FakeServer('a');
-    h.pools.get('pg1')!.idle.push(a);
-    const { session, client } = loggedIn(h);
+    const { session, client, server: a } = loggedInWithServer(h);
     client.send(encode.query('LISTEN jobs'));
     a.complete('LISTEN');
     session.close();
@@ -65,9 +57,7 @@ describe('the hand-off between transactions', () => {
 
   it('a probe that finds the session state gone unpins the client and gives the server back', async () => {
     const h = await harness();
-    const a = new FakeServer('a');
-    h.pools.get('pg1')!.idle.push(a);
-    const { session, client } = loggedIn(h);
+    const { session, client, server: a } = loggedInWithServer(h);
     client.send(encode.query('LISTEN jobs'));
     a.complete('LISTEN');
     await a.answerOwn([['f']]);

@@ -14,6 +14,7 @@ import type { ServerPeer } from '../../src/pool/server-peer.js';
 import { SyncPoints } from '../../src/pool/sync-points.js';
 import { CancelKeys } from '../../src/proxy/cancel-keys.js';
 import { ClientSession } from '../../src/proxy/client-session.js';
+import { State } from '../../src/proxy/session/state.js';
 import type { ProxyContext } from '../../src/proxy/context.js';
 import { StatementRegistry } from '../../src/proxy/statement-registry.js';
 import { Classifier } from '../../src/sql/index.js';
@@ -291,6 +292,38 @@ export function loggedInWithServer(h: Harness): {
   const server = new FakeServer('a');
   h.pools.get('pg1')!.idle.push(server);
   return { ...loggedIn(h), server };
+}
+
+/** As loggedInWithServer, with an idle server in the standby's pool (pg2) too. */
+export function loggedInWithServers(h: Harness): ReturnType<typeof loggedInWithServer> & { standby: FakeServer } {
+  const standby = new FakeServer('b');
+  h.pools.get('pg2')!.idle.push(standby);
+  return { ...loggedInWithServer(h), standby };
+}
+
+/**
+ * The fields of a session linked to `server` that its close (session/close.ts) and a client's
+ * end (client-end.ts) read, as a plain object for the part under test: `ctx` and `config` add
+ * to its context and configuration; the test adds the fields its part reads besides these.
+ */
+export function fakeLinkedSession(server: object, ctx: object = {}, config: object = {}) {
+  return {
+    state: State.Linked,
+    epoch: 0,
+    scanner: { atBoundary: true, reset: () => {} },
+    ctx: {
+      config: { ...defaultConfig(), ...config },
+      clients: new Set(),
+      loggingIn: new Set(),
+      log: { info: () => {} },
+      ...ctx,
+    },
+    server,
+    mode: 'transaction',
+    socket: new FakeClientSocket(),
+    tracking: false,
+    statementLink: null,
+  };
 }
 
 /** Lets pending promise continuations run. */

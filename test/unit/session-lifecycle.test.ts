@@ -17,8 +17,15 @@ import { clientEnded, leaveIfAnswered, type EndSession } from '../../src/proxy/s
 import { mustDefer, type QueueSession } from '../../src/proxy/session/queue.js';
 import { beginChunk, type ClassifySession } from '../../src/proxy/session/classify.js';
 import { poolOf, State, Wait, type PoolsSession } from '../../src/proxy/session/state.js';
-import { defaultConfig } from '../../src/config/defaults.js';
-import { FakeClientSocket, FakeServer, harness, loggedIn, loggedInWithServer } from './session-harness.js';
+import {
+  FakeClientSocket,
+  FakeServer,
+  fakeLinkedSession,
+  harness,
+  loggedIn,
+  loggedInWithServer,
+  loggedInWithServers,
+} from './session-harness.js';
 
 describe('the client socket', () => {
   function socketSession(dispatch: (chunk: Buffer) => void) {
@@ -84,30 +91,20 @@ describe('closing a session', () => {
     };
     const revoked: number[] = [];
     const cancelled: unknown[] = [];
-    const socket = new FakeClientSocket();
+    const linked = fakeLinkedSession(
+      server,
+      { cancelKeys: { revoke: (pid: number) => revoked.push(pid) }, sendCancel: () => {} },
+      config,
+    );
+    const socket = linked.socket;
     const s = {
-      state: State.Linked,
-      epoch: 0,
-      scanner: { atBoundary: true, reset: () => {} },
-      ctx: {
-        config: { ...defaultConfig(), ...config },
-        clients: new Set(),
-        loggingIn: new Set(),
-        cancelKeys: { revoke: (pid: number) => revoked.push(pid) },
-        sendCancel: () => {},
-        log: { info: () => {} },
-      },
+      ...linked,
       cancelPid: 7,
       pool: { cancelWait: (w: unknown) => cancelled.push(w) },
-      server,
       serverCut: false,
       settingsDirty: false,
-      mode: 'transaction',
       pinned: false,
-      tracking: false,
-      statementLink: null,
       queued: [Buffer.from('x')],
-      socket,
       remote: 'c',
       user: 'u',
       database: 'd',
@@ -200,24 +197,13 @@ describe('a client that ends its input', () => {
     const syncs = new SyncPoints();
     syncs.sent(pending, false);
     const server = { syncs, settings: new Map(), orphan: () => {}, forgetSettings: () => {} };
-    const socket = new FakeClientSocket();
+    const linked = fakeLinkedSession(server, { pools: { countError: () => {} } });
+    const socket = linked.socket;
     const s = {
-      state: State.Linked,
-      epoch: 0,
-      scanner: { atBoundary: true, reset: () => {} },
-      ctx: {
-        config: defaultConfig(),
-        clients: new Set(),
-        loggingIn: new Set(),
-        log: { info: () => {} },
-        pools: { countError: () => {} },
-      },
+      ...linked,
       cancelPid: 0,
       pool: null,
-      server,
-      mode: 'transaction',
       queued: [],
-      socket,
       clientEnd: 'open',
       consoleAnswer: null,
       copying: false,
@@ -226,8 +212,6 @@ describe('a client that ends its input', () => {
       resend: null,
       extendedAtFlush: -1,
       extendedSinceSyncPoint: 0,
-      tracking: false,
-      statementLink: null,
       ...fields,
     } as unknown as EndSession;
     clientEnded(s, terminated);
@@ -330,9 +314,7 @@ describe('a client that ends its input', () => {
   it('a flushed read whose standby is lost before it answers runs again on the primary, and is owed once, not twice', async () => {
     const h = await harness();
     h.router.reader = 'pg2';
-    const { session, client, server: primary } = loggedInWithServer(h);
-    const standby = new FakeServer('b');
-    h.pools.get('pg2')!.idle.push(standby);
+    const { session, client, server: primary, standby } = loggedInWithServers(h);
     client.send(
       Buffer.concat([
         serialize.parse({ text: 'SELECT 1' }),
@@ -455,9 +437,7 @@ describe('the first bytes of a transaction, and the wait for a server', () => {
   it('first_statement: a lone BEGIN is answered by pgtide and takes no server; the next statement runs it on its server', async () => {
     const h = await harness();
     h.routing.transaction = 'first_statement';
-    const a = new FakeServer('a');
-    h.pools.get('pg1')!.idle.push(a);
-    const { client } = loggedIn(h);
+    const { client, server: a } = loggedInWithServer(h);
     client.send(encode.query('BEGIN'));
     assert.equal(client.takeTypes(), 'C ZT');
     assert.equal(a.peer, null);

@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as encode from '../../src/protocol/encode.js';
-import { FakeServer, harness, loggedIn } from './session-harness.js';
+import { FakeServer, harness, loggedIn, loggedInWithServer, loggedInWithServers } from './session-harness.js';
 
 const readOnlyRefusal = () =>
   encode.errorResponse('ERROR', '25006', 'cannot execute INSERT in a read-only transaction');
@@ -12,11 +12,7 @@ describe('routing a transaction', () => {
   it('a read runs on the backend the router draws, a write on the primary', async () => {
     const h = await harness();
     h.router.reader = 'pg2';
-    const a = new FakeServer('a');
-    const b = new FakeServer('b');
-    h.pools.get('pg1')!.idle.push(a);
-    h.pools.get('pg2')!.idle.push(b);
-    const { client } = loggedIn(h);
+    const { client, server: a, standby: b } = loggedInWithServers(h);
     client.send(encode.query('SELECT 1'));
     assert.deepEqual(b.queriesReceived(), ['SELECT 1']);
     b.complete('SELECT 1');
@@ -29,10 +25,7 @@ describe('routing a transaction', () => {
   it('a session holds each pool it routed to until it leaves, so pool_idle_timeout cannot drop it', async () => {
     const h = await harness();
     h.router.reader = 'pg2';
-    const a = new FakeServer('a');
-    h.pools.get('pg1')!.idle.push(a);
-    h.pools.get('pg2')!.idle.push(new FakeServer('b'));
-    const { session, client } = loggedIn(h);
+    const { session, client, server: a } = loggedInWithServers(h);
     client.send(encode.query('INSERT INTO t VALUES (1)'));
     a.complete('INSERT 0 1');
     client.send(encode.query('SELECT 1'));
@@ -44,10 +37,7 @@ describe('routing a transaction', () => {
   it("SET pgtide.route = primary keeps the session's reads on the primary", async () => {
     const h = await harness();
     h.router.reader = 'pg2';
-    const a = new FakeServer('a');
-    h.pools.get('pg1')!.idle.push(a);
-    h.pools.get('pg2')!.idle.push(new FakeServer('b'));
-    const { client } = loggedIn(h);
+    const { client, server: a } = loggedInWithServers(h);
     client.send(encode.query('SET pgtide.route = primary'));
     a.complete('SET');
     client.send(encode.query('SELECT 1'));
@@ -57,11 +47,7 @@ describe('routing a transaction', () => {
   it('a write a standby refuses (25006) runs again on the primary, and the client sees only its answer', async () => {
     const h = await harness();
     h.router.reader = 'pg2';
-    const a = new FakeServer('a');
-    const b = new FakeServer('b');
-    h.pools.get('pg1')!.idle.push(a);
-    h.pools.get('pg2')!.idle.push(b);
-    const { client } = loggedIn(h);
+    const { client, server: a, standby: b } = loggedInWithServers(h);
     client.send(encode.query('SELECT 1'));
     assert.equal(b.received.length, 1);
     b.reply(readOnlyRefusal(), encode.readyForQuery('I'));
@@ -75,11 +61,7 @@ describe('routing a transaction', () => {
   it('a standby lost before it answered a read: the read runs again on the primary', async () => {
     const h = await harness();
     h.router.reader = 'pg2';
-    const a = new FakeServer('a');
-    const b = new FakeServer('b');
-    h.pools.get('pg1')!.idle.push(a);
-    h.pools.get('pg2')!.idle.push(b);
-    const { client } = loggedIn(h);
+    const { client, server: a, standby: b } = loggedInWithServers(h);
     client.send(encode.query('SELECT 1'));
     b.peer!.onServerLost('connection reset', false);
     assert.deepEqual(a.queriesReceived(), ['SELECT 1']);
@@ -88,9 +70,7 @@ describe('routing a transaction', () => {
 
   it('pin_on_session_state = error: LISTEN becomes a statement the server fails, and the client is not pinned', async () => {
     const h = await harness({ pin_on_session_state: 'error' });
-    const a = new FakeServer('a');
-    h.pools.get('pg1')!.idle.push(a);
-    const { session, client } = loggedIn(h);
+    const { session, client, server: a } = loggedInWithServer(h);
     client.send(encode.query('LISTEN jobs'));
     const [sent] = a.queriesReceived();
     assert.match(sent!, /RAISE EXCEPTION USING ERRCODE = 'feature_not_supported'/);
@@ -102,9 +82,7 @@ describe('routing a transaction', () => {
 describe('a stray end of COPY', () => {
   it('a lone CopyFail between transactions takes no server and is dropped', async () => {
     const h = await harness();
-    const a = new FakeServer('a');
-    h.pools.get('pg1')!.idle.push(a);
-    const { client } = loggedIn(h);
+    const { client, server: a } = loggedInWithServer(h);
     const copyFail = Buffer.concat([Buffer.from([0x66, 0, 0, 0, 9]), Buffer.from('done\0')]);
     client.send(copyFail);
     assert.equal(a.peer, null);
@@ -143,9 +121,7 @@ describe('the janitor', () => {
     const h = await harness({ client_idle_timeout: 5, query_timeout: 2 });
     const cancels: unknown[] = [];
     h.ctx.sendCancel = (server) => cancels.push(server);
-    const a = new FakeServer('a');
-    h.pools.get('pg1')!.idle.push(a);
-    const { session, client } = loggedIn(h);
+    const { session, client, server: a } = loggedInWithServer(h);
     client.send(encode.query('SELECT pg_sleep(10)'));
     session.checkTimeouts(Date.now() + 3000);
     assert.deepEqual(cancels, [a]);
