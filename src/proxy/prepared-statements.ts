@@ -96,6 +96,18 @@ export class ClientStatements {
   /** The client's bytes from that Bind on, whole messages in order, waiting for the check. */
   private held: Buffer[] = [];
 
+  /** Grows with each change to the client's names or to what the server holds (see rewrite). */
+  private changes = 0;
+  /** During rewrite: a request of the batch not yet ended by its Sync changed names, and may not run. */
+  private unsureBatch = false;
+  /**
+   * A batch whose requests changed names, and may not run, went with its Sync: an error before
+   * them in their batch makes the server skip them, and a Parse pgtide adds in a failed block
+   * is refused. Until the server has answered them, which names the client and the server have
+   * is not known, so the client's bytes after that Sync wait (see answersCame).
+   */
+  private unsure = false;
+
   /** A link began: its bytes may be resent elsewhere until the server answers (see rollBack). */
   beginUndo(): void {
     this.recording = true;
@@ -177,10 +189,7 @@ export class ClientStatements {
     tracker: ResponseTracker,
     statement: Statement,
   ): void {
-    this.keep(data, off);
-    this.changed = true;
-    this.copied = data.length;
-    this.held.push(Buffer.from(data.subarray(off)));
+    this.holdFrom(data, off);
     this.shapeCheck = statement;
     this.shapeCheckEpoch = statement.epoch;
     if (tracker.idle) this.askShape(set, tracker);
@@ -196,7 +205,26 @@ export class ClientStatements {
     tracker.pushShapeCheck(statement.serverName);
   }
 
-  /** Client bytes wait for a shape check (see holdForShape). */
+  /** The client's bytes from `off` on wait, out of what this rewrite sends. */
+  private holdFrom(data: Buffer, off: number): void {
+    this.keep(data, off);
+    this.changed = true;
+    this.copied = data.length;
+    this.held.push(Buffer.from(data.subarray(off)));
+  }
+
+  /** Client bytes wait for the answers to a batch whose changes to names may not have run (see unsure). */
+  get awaitsAnswers(): boolean {
+    return this.unsure && this.shapeCheck === null;
+  }
+
+  /** Every request sent is answered: the names are known again, and the bytes that waited can be rewritten. */
+  answersCame(): void {
+    this.unsure = false;
+    this.unsureBatch = false;
+  }
+
+  /** Client bytes wait for a shape check (see holdForShape) or for answers (see unsure). */
   get holding(): boolean {
     return this.held.length > 0;
   }
@@ -322,6 +350,7 @@ export class ClientStatements {
   }
 
   private setName(name: string, statement: Statement | undefined): void {
+    this.changes++;
     if (this.recording) this.undo.push([name, this.byName.get(name)]);
     if (statement) this.byName.set(name, statement);
     else this.byName.delete(name);
@@ -368,7 +397,10 @@ export class ClientStatements {
     this.stats = stats;
     this.failed = failedTransaction;
     this.boundWhileFailed = false;
-    if (tracker.idle) this.closing.clear();
+    if (tracker.idle) {
+      this.closing.clear();
+      this.answersCame();
+    }
     this.out.length = 0;
     this.copied = 0;
     this.changed = false;
@@ -387,7 +419,17 @@ export class ClientStatements {
         break;
       }
       // After an error the server discards all until Sync: those requests change nothing.
-      if (!tracker.skipping || type === SYNC) this.message(type, data, off, end, set, tracker, answerNow);
+      if (!tracker.skipping || type === SYNC) {
+        if (this.unsure) {
+          this.holdFrom(data, off);
+          break;
+        }
+        const unsure = this.failed || tracker.mayBeSkipped;
+        const changes = this.changes;
+        this.message(type, data, off, end, set, tracker, answerNow);
+        if (unsure && this.changes !== changes) this.unsureBatch = true;
+        if (type === SYNC && this.unsureBatch) this.unsure = true;
+      }
       if (this.failed) this.failed = this.staysFailed(type, data, off, end);
       // The rest waits for a shape check (see holdForShape).
       if (this.held.length > 0) break;
@@ -702,6 +744,7 @@ export class ClientStatements {
     const name = statement.serverName;
     if (!set.holds(statement)) {
       if (set.isDoubtful(name)) this.close(tracker, name);
+      this.changes++;
       const evicted = set.add(statement);
       if (evicted !== null) this.close(tracker, evicted);
       this.out.push(encode.parseWithName(name, EMPTY_TEXT));
@@ -744,6 +787,7 @@ export class ClientStatements {
   ): void {
     const name = statement.serverName;
     if (set.isDoubtful(name)) this.close(tracker, name);
+    this.changes++;
     const evicted = set.add(statement);
     if (evicted !== null) this.close(tracker, evicted);
     this.out.push(statement.parse);

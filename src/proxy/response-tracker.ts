@@ -120,6 +120,15 @@ export class ResponseTracker {
     return this.discarding;
   }
 
+  /**
+   * A request sent now runs only if every request before it in its batch succeeds: some are
+   * not answered yet (or one failed), and no Sync ends their batch.
+   */
+  get mayBeSkipped(): boolean {
+    if (this.discarding) return true;
+    return this.count > 0 && (this.kinds[(this.head + this.count - 1) % this.kinds.length]! & KIND) !== Expect.Sync;
+  }
+
   /** `name`: the server-side statement of a tracked Parse or a Bind; `clientName`: what a Parse creates. */
   push(kind: Expect, hidden = false, name: string | null = null, clientName: string | null = null): void {
     if (kind === Expect.Sync) this.discarding = false;

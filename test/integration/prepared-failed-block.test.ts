@@ -295,4 +295,29 @@ describe('named statements in failed blocks and failed batches answer as Postgre
       [bind('', 's2'), execute(), sync()],
     ]);
   });
+  test('a Parse or Close skipped after an error changes no name for a Bind after its Sync in the same write', async () => {
+    // The server held the statement (the other client's), so pgtide answered the Parse itself
+    // and sent the Bind after the Sync under the server's name before the error came: the Bind
+    // got BindComplete where PostgreSQL answers 26000. The skipped Close: the reverse.
+    const got = await assertAsPostgres('SELECT 13 AS m', [
+      [...failFirst, parse('s2', 'SELECT 13 AS m'), sync(), bind('', 's2'), execute(), sync()],
+      [parse('s2', 'SELECT 13 AS m'), sync()],
+      // A Close pgtide answers itself, skipped the same way, leaves the name.
+      [...failFirst, close('S', 's2'), sync(), bind('', 's2'), execute(), sync()],
+    ]);
+    assert.match(got[0]![3]!, /26000 .*"s2"/);
+    assert.equal(got[2]![3], '2 ');
+  });
+
+  test("pgtide's own Parse skipped after an error leaves no hole for a Bind after its Sync in the same write", async () => {
+    // DEALLOCATE s3 drops the server's statement that s2 shares: pgtide prepares it again
+    // before the Parse of s2 below, and once sent the Bind after the Sync to a server that
+    // skipped that Parse (26000, where PostgreSQL binds s2).
+    await assertAsPostgres('SELECT 14 AS n', [
+      [parse('s2', 'SELECT 14 AS n'), parse('s3', 'SELECT 14 AS n'), sync()],
+      [query('DEALLOCATE s3')],
+      [...failFirst, parse('s2', 'SELECT 15 AS o'), sync(), bind('', 's2'), execute(), sync()],
+      [...failFirst, describeMessage('S', 's2'), sync(), bind('', 's2'), execute(), sync()],
+    ]);
+  });
 });

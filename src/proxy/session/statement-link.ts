@@ -237,6 +237,10 @@ export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: 
     if (tracker.describedStatement !== null && !tracker.shapeCheckEnded)
       statements.learnShape(tracker.describedStatement, type, body, s.backend);
     if (statements.checkingShape) followShapeCheck(s, statements, tracker, type, body);
+    else if (statements.awaitsAnswers && tracker.idle) {
+      statements.answersCame();
+      if (statements.holding) releaseHeld(s, s.server!);
+    }
   }
   const fakes = tracker.fakes;
   const start = end - 5 - body.length;
