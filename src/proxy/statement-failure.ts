@@ -8,15 +8,18 @@ import * as encode from '../protocol/encode.js';
  *   could not follow), so what the server holds is unknown;
  * - 'stale' (0A000 "cached plan must not change result type"): its result shape changed;
  * - 'reanalysed' (class 42, e.g. 42804 "column … is of type text but expression is of type
- *   integer"): re-planning it against changed tables failed, where a fresh Parse may not.
+ *   integer"): re-planning it against changed tables failed, where a fresh Parse may not. But
+ *   42P03 (the Bind's portal exists already) is the client's own, found before any planning.
  */
 export type StatementFailure = 'missing' | 'stale' | 'reanalysed';
+
+const DUPLICATE_CURSOR = '42P03';
 
 export function statementFailure(error: ErrorFields, serverName: string): StatementFailure | null {
   const code = error.code;
   if (code === '26000') return error.message.includes(`"${serverName}"`) ? 'missing' : null;
   if (code === '0A000') return /cached plan must not change result type/.test(error.message) ? 'stale' : null;
-  return code.startsWith('42') ? 'reanalysed' : null;
+  return code.startsWith('42') && code !== DUPLICATE_CURSOR ? 'reanalysed' : null;
 }
 
 /** PostgreSQL's answer to a Bind of a statement whose result shape changed since it was described. */

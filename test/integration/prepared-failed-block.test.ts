@@ -320,4 +320,17 @@ describe('named statements in failed blocks and failed batches answer as Postgre
       [...failFirst, describeMessage('S', 's2'), sync(), bind('', 's2'), execute(), sync()],
     ]);
   });
+  test("a Bind's duplicate portal (42P03) is the client's error, not a stale statement", async () => {
+    // pgtide took every class 42 error of a Bind for a failed re-plan: s1 got a new version,
+    // and as the client had asked for its description (skipped after an error, so never
+    // told it), its next Bind got 0A000 where PostgreSQL binds.
+    await assertAsPostgres('SELECT 16 AS p', [
+      [parse('s1', 'SELECT 16 AS p'), sync()],
+      [...failFirst, describeMessage('S', 's1'), sync()],
+      [query('BEGIN')],
+      [bind('p1', 's1'), bind('p1', 's1'), sync()],
+      [query('ROLLBACK')],
+      runS1,
+    ]);
+  });
 });
