@@ -85,7 +85,7 @@ export class ClientStatements {
   private unnamedTargets: Target[] | null = null;
   private portalTargets: Target[] | null = null;
   private portalName = '';
-  /** During rewrite: a Bind came after the block failed (see staysFailed). */
+  /** A Bind came after the block failed, in this write or an earlier one (see staysFailed). */
   private boundWhileFailed = false;
 
   /** A statement whose copy on this server is being checked before the client's Bind of it runs
@@ -396,10 +396,11 @@ export class ClientStatements {
   ): Buffer {
     this.stats = stats;
     this.failed = failedTransaction;
-    this.boundWhileFailed = false;
     if (tracker.idle) {
       this.closing.clear();
       this.answersCame();
+      // Out of a failed block: its portals are gone.
+      if (!failedTransaction) this.boundWhileFailed = false;
     }
     this.out.length = 0;
     this.copied = 0;
@@ -618,9 +619,10 @@ export class ClientStatements {
 
   /**
    * Whether the failed block outlasts the message at `off`: a Query whose text PostgreSQL
-   * refuses there, or an Execute with no Bind before it in these bytes (a portal bound in the
-   * failed block to a statement that ends it, the only kind the server runs there, is bound
-   * with the Execute). Otherwise the block may have ended and its state is not known.
+   * refuses there, or an Execute while no Bind came in the block (a portal bound in the failed
+   * block to a statement that ends it, the only kind the server binds there, may be executed
+   * in a later write than its Bind). Otherwise the block may have ended and its state is not
+   * known.
    */
   private staysFailed(type: number, data: Buffer, off: number, end: number): boolean {
     if (type === B) this.boundWhileFailed = true;

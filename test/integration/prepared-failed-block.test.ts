@@ -333,4 +333,16 @@ describe('named statements in failed blocks and failed batches answer as Postgre
       runS1,
     ]);
   });
+  test('an Execute of a ROLLBACK portal bound in an earlier write of the failed block ends it', async () => {
+    // pgtide took the block to stay failed at an Execute with no Bind before it in the same
+    // write, so it sent the Parse after it as one the server would refuse: the server, out of
+    // the block by then, took it under pgtide's throwaway name and s1 was never created.
+    await assertAsPostgres('SELECT 17 AS q', [
+      ...failBlock,
+      [parse('rb', 'ROLLBACK'), bind('', 'rb'), sync()],
+      [execute(), parse('s1', 'SELECT 17 AS q'), sync()],
+      [describeMessage('S', 's1'), sync()],
+      runS1,
+    ]);
+  });
 });
