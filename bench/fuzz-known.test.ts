@@ -1,0 +1,31 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { failedBlockPrepare } from './fuzz-known.js';
+
+const answer = (...messages: string[]) => ({ end: 'ready' as const, messages });
+const refused =
+  'ErrorResponse ERROR 25P02 current transaction is aborted, commands ignored until end of transaction block';
+const failed = answer('ErrorResponse ERROR 34000 portal "p1" does not exist', 'ReadyForQuery E');
+
+test("a Describe or a Bind's parameter count refused with 25P02 in a failed block is known (4)", () => {
+  const describe = answer('ParameterDescription()', 'NoData', 'ReadyForQuery E');
+  assert.equal(failedBlockPrepare(failed, describe, answer(refused, 'ReadyForQuery E')), true);
+  const count = answer(
+    'ErrorResponse ERROR 08P01 bind message supplies 1 parameters, but prepared statement "s2" requires 0',
+  );
+  assert.equal(failedBlockPrepare(failed, count, answer(refused, 'ReadyForQuery E')), true);
+  // The block failed earlier in the same batch.
+  const within = answer('ReadyForQuery E', 'ParameterDescription()', 'NoData', 'ReadyForQuery E');
+  assert.equal(failedBlockPrepare(undefined, within, answer('ReadyForQuery E', refused, 'ReadyForQuery E')), true);
+});
+
+test('the same answers outside a failed block, or other answers, are divergences', () => {
+  const describe = answer('ParameterDescription()', 'NoData', 'ReadyForQuery T');
+  assert.equal(failedBlockPrepare(answer('ReadyForQuery T'), describe, answer(refused, 'ReadyForQuery T')), false);
+  assert.equal(failedBlockPrepare(undefined, describe, answer(refused, 'ReadyForQuery T')), false);
+  const bound = answer('BindComplete', 'ReadyForQuery E');
+  assert.equal(failedBlockPrepare(failed, bound, answer(refused, 'ReadyForQuery E')), false);
+  const other = answer('ParameterDescription()', 'NoData', 'ReadyForQuery E');
+  const missing = answer('ErrorResponse ERROR 26000 prepared statement "s1" does not exist', 'ReadyForQuery E');
+  assert.equal(failedBlockPrepare(failed, other, missing), false);
+});
