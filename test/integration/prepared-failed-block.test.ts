@@ -345,4 +345,21 @@ describe('named statements in failed blocks and failed batches answer as Postgre
       runS1,
     ]);
   });
+  test('DISCARD ALL or DEALLOCATE that fails before any statement of its Query ran drops nothing', async () => {
+    // pgtide kept the names gone after any error of the Query, as if a DEALLOCATE before the
+    // failing statement had run: DISCARD ALL refused in a transaction block (25001) then left
+    // the client without s1 (26000 where PostgreSQL describes it).
+    await assertAsPostgres('SELECT 18 AS r', [
+      [parse('s1', 'SELECT 18 AS r'), sync()],
+      [query('BEGIN')],
+      [query('DISCARD ALL')],
+      [describeMessage('S', 's1'), sync()],
+      [query('ROLLBACK')],
+      runS1,
+      [query('SELECT 1/0; DEALLOCATE s1')],
+      runS1,
+      [query('DEALLOCATE s1; SELECT 1/0')],
+      runS1,
+    ]);
+  });
 });
