@@ -85,7 +85,7 @@ export class ClientStatements {
   private unnamedTargets: Target[] | null = null;
   private portalTargets: Target[] | null = null;
   private portalName = '';
-  /** A Bind came after the block failed, in this write or an earlier one (see staysFailed). */
+  /** A portal that may end the failed block was bound in it, in this write or an earlier one (see staysFailed). */
   private boundWhileFailed = false;
 
   /** A statement whose copy on this server is being checked before the client's Bind of it runs
@@ -498,7 +498,9 @@ export class ClientStatements {
           portalEnd < 0 || portalEnd + 1 >= end || data[portalEnd + 1] === 0 ? -1 : data.indexOf(0, portalEnd + 1);
         const clientName = nameEnd < 0 || nameEnd >= end ? null : data.toString('utf8', portalEnd + 1, nameEnd);
         const statement = clientName === null ? undefined : this.byName.get(clientName);
-        this.bindPortal(data, off, portalEnd, clientName === null && nameEnd < 0);
+        const unnamed = clientName === null && nameEnd < 0;
+        this.bindPortal(data, off, portalEnd, unnamed);
+        if (this.failed && (statement ? endsFailedBlock(statement) : unnamed)) this.boundWhileFailed = true;
         if (!statement) {
           this.boundStatement = null;
           return tracker.push(Expect.Bind);
@@ -619,13 +621,12 @@ export class ClientStatements {
 
   /**
    * Whether the failed block outlasts the message at `off`: a Query whose text PostgreSQL
-   * refuses there, or an Execute while no Bind came in the block (a portal bound in the failed
-   * block to a statement that ends it, the only kind the server binds there, may be executed
-   * in a later write than its Bind). Otherwise the block may have ended and its state is not
-   * known.
+   * refuses there, or an Execute while no portal that may end the block was bound in it (the
+   * server binds there only a statement that ends it, and the portal may be executed in a later
+   * write than its Bind; the unnamed statement's text is not known). Otherwise the block may
+   * have ended and its state is not known.
    */
   private staysFailed(type: number, data: Buffer, off: number, end: number): boolean {
-    if (type === B) this.boundWhileFailed = true;
     if (type === Q) return this.refusesText(data, off + 5, end);
     return type !== E || !this.boundWhileFailed;
   }
@@ -813,4 +814,11 @@ export class ClientStatements {
     if (upTo > this.copied) this.out.push(data.subarray(this.copied, upTo));
     this.copied = upTo;
   }
+}
+
+/** Whether the statement's text ends a failed block, so that the server binds it there. */
+function endsFailedBlock(statement: Statement): boolean {
+  const parse = statement.parse;
+  const textStart = parse.indexOf(0, 5) + 1;
+  return runsInFailedBlock(parse, textStart, parse.indexOf(0, textStart));
 }

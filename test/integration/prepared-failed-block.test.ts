@@ -362,4 +362,18 @@ describe('named statements in failed blocks and failed batches answer as Postgre
       runS1,
     ]);
   });
+  test('a Bind the server refuses in a failed block leaves no portal that could end it', async () => {
+    // Since any Bind in the block was taken as a portal that could end it, an Execute in a
+    // later write made pgtide unsure the block had failed, and it answered the Parse after it
+    // itself (the server holds the text for the other client) where PostgreSQL refuses it.
+    await assertAsPostgres('SELECT 19 AS s', [
+      [parse('s2', 'SELECT 19 AS s'), sync()],
+      ...failBlock,
+      [bind('p1', 's2'), sync(), bind('', 's1'), sync()],
+      [execute('p1'), sync(), parse('s1', 'SELECT 19 AS s'), sync()],
+      [query('ROLLBACK')],
+      runS1,
+    ]);
+  });
+
 });
