@@ -376,4 +376,17 @@ describe('named statements in failed blocks and failed batches answer as Postgre
     ]);
   });
 
+  test('a Parse of a name in use, in a failed block, with a text that runs there, gets 42P05', async () => {
+    // The server lacked the statement: pgtide prepared its text first, to have the server
+    // answer 42P05, and in the failed block that Parse got 25P02.
+    await assertAsPostgres('SELECT 20 AS t', [
+      [parse('s2', 'SELECT 20 AS t, 1 AS u'), sync()],
+      [parse('s3', 'SELECT 20 AS t, 1 AS u'), sync()],
+      [query('DEALLOCATE s3')],
+      ...failBlock,
+      [parse('s2', 'COMMIT'), sync(), parse('s2', ''), sync()],
+      [query('ROLLBACK')],
+      [bind('', 's2'), execute(), sync()],
+    ]);
+  });
 });
