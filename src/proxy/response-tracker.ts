@@ -207,19 +207,19 @@ export class ResponseTracker {
             ? this.clientNames[this.head]!
             : null;
       this.parseAnswered(entry, false);
-      this.fail();
-      // PostgreSQL skips everything up to the next Sync after an error. What the skipped requests
-      // did to the client's names is undone last first: a Close then a Parse of one name give
-      // the name back as it was before both.
+      // PostgreSQL skips everything up to the next Sync after an error. What the failed request
+      // and the skipped ones did to the client's names is undone last first: a Close then a
+      // Parse of one name give the name back as it was before both, and a failed Parse then a
+      // Close of its name leave it as it was before the Parse.
       const size = this.kinds.length;
-      let skipped = 0;
-      for (; skipped < this.count; skipped++) {
-        const next = this.kinds[(this.head + skipped) % size]! & KIND;
+      let failed = 1;
+      for (; failed < this.count; failed++) {
+        const next = this.kinds[(this.head + failed) % size]! & KIND;
         if (next === Expect.Sync) break;
         if (next === Expect.Query) this.skippedQueries++;
       }
-      for (let i = skipped - 1; i >= 0; i--) this.failAt(i);
-      for (let i = 0; i < skipped; i++) this.pop();
+      for (let i = failed - 1; i >= 0; i--) this.failAt(i);
+      for (let i = 0; i < failed; i++) this.pop();
       if (this.count === 0) this.discarding = true;
       return false;
     }

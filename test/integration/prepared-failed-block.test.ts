@@ -389,4 +389,13 @@ describe('named statements in failed blocks and failed batches answer as Postgre
       [bind('', 's2'), execute(), sync()],
     ]);
   });
+  test('a failed Parse then a Close of its name, skipped, leave no name', async () => {
+    // The Parse's failure was undone first (its name was already closed, so nothing to
+    // forget), then the skipped Close gave the name back: the client had a statement that
+    // never parsed, and its Bind got the text's error where PostgreSQL answers 26000.
+    await assertAsPostgres('SELECT 21 AS v', [
+      [parse('s2', 'SELECT nonexistent_col'), close('S', 's2'), sync()],
+      [bind('', 's2'), execute(), sync()],
+    ]);
+  });
 });
