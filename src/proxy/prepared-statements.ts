@@ -102,9 +102,10 @@ export class ClientStatements {
   private unsureBatch = false;
   /**
    * A batch whose requests changed names, and may not run, went with its Sync: an error before
-   * them in their batch makes the server skip them, and a Parse pgtide adds in a failed block
-   * is refused. Until the server has answered them, which names the client and the server have
-   * is not known, so the client's bytes after that Sync wait (see answersCame).
+   * them in their batch makes the server skip them, a Parse pgtide adds in a failed block is
+   * refused, and a Parse of a text no server has parsed at the statement's version may fail.
+   * Until the server has answered them, which names the client and the server have is not
+   * known, so the client's bytes after that Sync wait (see answersCame).
    */
   private unsure = false;
 
@@ -793,6 +794,8 @@ export class ClientStatements {
     const name = statement.serverName;
     if (set.isDoubtful(name)) this.close(tracker, name);
     this.changes++;
+    // Its text may fail to parse (see unsure).
+    if (statement.parsedEpoch !== statement.epoch) this.unsureBatch = true;
     const evicted = set.add(statement);
     if (evicted !== null) this.close(tracker, evicted);
     this.out.push(statement.parse);

@@ -398,4 +398,14 @@ describe('named statements in failed blocks and failed batches answer as Postgre
       [bind('', 's2'), execute(), sync()],
     ]);
   });
+  test('a Parse after the Sync of a failed Parse of the same name, in the same write, creates it', async () => {
+    // pgtide took the first Parse to have created s2 and sent the second as a Parse of a name
+    // in use, under the first one's server name: the server, which had refused the first,
+    // took the second text under that name, and the client was left without s2 (26000).
+    await assertAsPostgres('SELECT 22 AS w', [
+      [parse('s2', 'SELECT nonexistent_col'), sync(), parse('s2', 'SELECT 22 AS w'), sync()],
+      [bind('', 's2'), execute(), sync()],
+      [parse('s3', 'SELECT nonexistent_col'), sync()],
+    ]);
+  });
 });
