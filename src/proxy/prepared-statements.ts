@@ -105,7 +105,8 @@ export class ClientStatements {
    * them in their batch makes the server skip them, a Parse pgtide adds in a failed block is
    * refused, and a Parse of a text no server has parsed at the statement's version may fail.
    * Until the server has answered them, which names the client and the server have is not
-   * known, so the client's bytes after that Sync wait (see answersCame).
+   * known, so the client's bytes after that Sync wait (see answersCame). So does a Parse that
+   * pgtide would answer itself while a batch before it may have failed the transaction block.
    */
   private unsure = false;
 
@@ -467,6 +468,13 @@ export class ClientStatements {
         const statement = known ?? this.registry.intern(data.subarray(nameEnd + 1, end));
         if (!known && this.answeredParses === 0 && statement.shapeEpoch === statement.epoch && !set.holds(statement)) {
           return this.holdForShape(data, off, set, tracker, statement);
+        }
+        // pgtide would answer it itself, but a batch before it may leave a failed block, where
+        // PostgreSQL refuses it: it waits for the answers (see unsure).
+        if (!known && this.answeredParses === 0 && tracker.syncInFlight && set.holds(statement)) {
+          this.holdFrom(data, off);
+          this.unsure = true;
+          return;
         }
         this.stats!.clientParses++;
         this.drop(data, off, end);

@@ -129,6 +129,13 @@ export class ResponseTracker {
     return this.count > 0 && (this.kinds[(this.head + this.count - 1) % this.kinds.length]! & KIND) !== Expect.Sync;
   }
 
+  /** A Sync is not answered yet: its batch may have failed the transaction block. */
+  get syncInFlight(): boolean {
+    const size = this.kinds.length;
+    for (let i = 0; i < this.count; i++) if ((this.kinds[(this.head + i) % size]! & KIND) === Expect.Sync) return true;
+    return false;
+  }
+
   /** `name`: the server-side statement of a tracked Parse or a Bind; `clientName`: what a Parse creates. */
   push(kind: Expect, hidden = false, name: string | null = null, clientName: string | null = null): void {
     if (kind === Expect.Sync) this.discarding = false;

@@ -408,4 +408,14 @@ describe('named statements in failed blocks and failed batches answer as Postgre
       [parse('s3', 'SELECT nonexistent_col'), sync()],
     ]);
   });
+  test('a Parse after the Sync of a batch that fails the block, in the same write, is refused', async () => {
+    // The server held the text (the other client's), and the block had not failed yet when
+    // pgtide read the write: it answered the Parse itself, where PostgreSQL refuses it (25P02).
+    await assertAsPostgres('SELECT 23 AS x', [
+      [query('BEGIN')],
+      [...failFirst, sync(), parse('s1', 'SELECT 23 AS x'), sync()],
+      [query('ROLLBACK')],
+      runS1,
+    ]);
+  });
 });
