@@ -470,9 +470,11 @@ export class ClientStatements {
           return this.holdForShape(data, off, set, tracker, statement);
         }
         // pgtide would answer it itself, but a batch before it may leave a failed block, where
-        // PostgreSQL refuses it: it waits for the answers (see unsure).
+        // PostgreSQL refuses it: it waits for the answers (see unsure), which the requests of
+        // its own batch sent before it get without the client's Sync.
         if (!known && this.answeredParses === 0 && tracker.syncInFlight && set.holds(statement)) {
           this.holdFrom(data, off);
+          if (tracker.mayBeSkipped) this.out.push(FLUSH);
           this.unsure = true;
           return;
         }

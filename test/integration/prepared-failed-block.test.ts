@@ -416,6 +416,8 @@ describe('named statements in failed blocks and failed batches answer as Postgre
       [...failFirst, sync(), parse('s1', 'SELECT 23 AS x'), sync()],
       [query('ROLLBACK')],
       runS1,
+      // Waiting in the middle of a batch, what went before it in the batch is answered first.
+      [...failFirst, sync(), parse('', 'SELECT 1'), bind('', ''), parse('s3', 'SELECT 23 AS x'), ...runS1],
     ]);
   });
 });
