@@ -85,7 +85,7 @@ export class ClientStatements {
   private unnamedTargets: Target[] | null = null;
   private portalTargets: Target[] | null = null;
   private portalName = '';
-  /** A portal that may end the failed block was bound in it, in this write or an earlier one (see staysFailed). */
+  /** A portal that may end a failed block was bound since the server was last known not to be in one (see staysFailed). */
   private boundWhileFailed = false;
 
   /** A statement whose copy on this server is being checked before the client's Bind of it runs
@@ -401,7 +401,7 @@ export class ClientStatements {
     if (tracker.idle) {
       this.closing.clear();
       this.answersCame();
-      // Out of a failed block: its portals are gone.
+      // Not in a failed block: a portal bound until now is gone, or fails with the block.
       if (!failedTransaction) this.boundWhileFailed = false;
     }
     this.out.length = 0;
@@ -513,7 +513,8 @@ export class ClientStatements {
         const statement = clientName === null ? undefined : this.byName.get(clientName);
         const unnamed = clientName === null && nameEnd < 0;
         this.bindPortal(data, off, portalEnd, unnamed);
-        if (this.failed && (statement ? endsFailedBlock(statement) : unnamed)) this.boundWhileFailed = true;
+        // The block may have failed earlier in these bytes, unknown to pgtide yet.
+        if (statement ? endsFailedBlock(statement) : unnamed) this.boundWhileFailed = true;
         if (!statement) {
           this.boundStatement = null;
           return tracker.push(Expect.Bind);
@@ -831,9 +832,11 @@ export class ClientStatements {
   }
 }
 
-/** Whether the statement's text ends a failed block, so that the server binds it there. */
+/**
+ * Whether the statement may end a failed block, so that the server binds it there (a few more
+ * kinds than PostgreSQL's: SAVEPOINT, COMMIT PREPARED), from its kind: cheap at every Bind.
+ */
 function endsFailedBlock(statement: Statement): boolean {
-  const parse = statement.parse;
-  const textStart = parse.indexOf(0, 5) + 1;
-  return runsInFailedBlock(parse, textStart, parse.indexOf(0, textStart));
+  const kind = statement.classification.kind;
+  return kind === 'commit' || kind === 'rollback' || kind === 'savepoint' || kind === 'two_phase';
 }

@@ -420,4 +420,17 @@ describe('named statements in failed blocks and failed batches answer as Postgre
       [...failFirst, sync(), parse('', 'SELECT 1'), bind('', ''), parse('s3', 'SELECT 23 AS x'), ...runS1],
     ]);
   });
+  test('an Execute of a ROLLBACK portal bound after the block failed in the same write ends it', async () => {
+    // The block failed in the write that bound the portal, after pgtide had read it: only a
+    // Bind in a block pgtide knew had failed counted as a portal that may end it. The Parse
+    // after this Execute went as one the server must refuse; the server, out of the block by
+    // then, took it under pgtide's throwaway name instead of creating s1.
+    await assertAsPostgres('SELECT 24 AS y', [
+      [parse('rb', 'ROLLBACK'), sync()],
+      [query('BEGIN')],
+      [...failFirst, sync(), bind('p1', 'rb'), sync()],
+      [execute('p1'), parse('s1', 'SELECT 24 AS y'), sync()],
+      runS1,
+    ]);
+  });
 });
