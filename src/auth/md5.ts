@@ -1,7 +1,7 @@
 // md5 password authentication (AuthenticationMD5Password), both sides.
 import { createHash } from 'node:crypto';
 import { constantTimeEqual } from './scram.js';
-import { md5PasswordHash, type Secret } from './secret.js';
+import { isEmptyPassword, md5PasswordHash, type Secret } from './secret.js';
 
 const MD5_SALT_LENGTH = 4;
 
@@ -20,7 +20,7 @@ export function md5Response(user: string, secret: Secret, salt: Buffer): string 
  * back) and for an empty plain password, which PostgreSQL never accepts.
  */
 export function md5Verify(user: string, secret: Secret, salt: Buffer, response: string): boolean {
-  if (secret.kind === 'scram' || (secret.kind === 'plain' && secret.password === '')) return false;
+  if (secret.kind === 'scram' || isEmptyPassword(secret)) return false;
   if (salt.length !== MD5_SALT_LENGTH) return false;
   return constantTimeEqual(Buffer.from(md5Response(user, secret, salt)), Buffer.from(response));
 }

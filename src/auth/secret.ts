@@ -53,6 +53,12 @@ function parseScramSecret(stored: string): ScramSecret {
   return { kind: 'scram', iterations, salt, storedKey, serverKey };
 }
 
+/** An empty plain password is none: PostgreSQL accepts it for no login, and libpq takes an
+ *  empty password as none given (PgBouncer's auth_file lists a user without one as `""`). */
+export function isEmptyPassword(secret: Secret): boolean {
+  return secret.kind === 'plain' && secret.password === '';
+}
+
 /** 'md5' + hex(md5(password + user)): the form PostgreSQL stores for md5 passwords. */
 export function md5PasswordHash(user: string, password: string): string {
   return 'md5' + createHash('md5').update(password).update(user).digest('hex');

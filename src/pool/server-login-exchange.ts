@@ -7,6 +7,7 @@ import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/sqlstate.js';
 import { BackendMessage, TransactionStatus } from '../protocol/types.js';
 import { md5Response } from '../auth/md5.js';
+import { isEmptyPassword } from '../auth/secret.js';
 import { tlsServerEndPointHash } from '../auth/channel-binding.js';
 import { ScramClient, type ChannelBinding, type ScramCredentials } from '../auth/scram-client.js';
 import type { ServerAuthMethod } from '../config/types.js';
@@ -79,8 +80,9 @@ export class ServerLoginExchange {
             false,
           );
         // A server (or a man in the middle) that lets pgtide in unasked proves nothing about
-        // itself; with no password configured there is nothing better to expect (libpq alike).
-        if (!this.challenged && (secret || credentials.scram)) this.allow('none');
+        // itself; with no password configured (or an empty one) there is nothing better to
+        // expect (libpq alike).
+        if (!this.challenged && ((secret && !isEmptyPassword(secret)) || credentials.scram)) this.allow('none');
         if (this.login.channelBinding === 'require' && !this.bound)
           throw this.bindingRequired('no authentication at all (AuthenticationOk unasked)');
         this.authenticated = true;

@@ -5,6 +5,9 @@
 // a refusal is shown byte by byte by the scripted servers of test/unit/server-hostile.test.ts.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import type { Config } from '../../src/config/types.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
@@ -119,6 +122,22 @@ describe('server_auth_methods and server_scram_max_iterations against a real Pos
     );
     const lenient = await pgtideWith({ server_auth_methods: ['scram-sha-256', 'none'] });
     assert.equal(await loginThrough(lenient), 'ok');
+  });
+
+  test('a trusting server lets in a login whose auth_file password is empty, as one with none', async () => {
+    // PgBouncer's way to list a user without a password: `"user" ""`. PostgreSQL accepts an
+    // empty password for no login and libpq takes it as none given, so a trusting server asks
+    // for nothing that was at stake.
+    await serverAsks('trust');
+    const dir = mkdtempSync(join(tmpdir(), 'pgtide-empty-pw-'));
+    try {
+      const authFile = join(dir, 'users.txt');
+      writeFileSync(authFile, `"${t.scramUser.user}" ""\n`);
+      const p = await pgtideWith({ auth_type: 'trust', auth_file: authFile });
+      assert.equal(await loginThrough(p), 'ok');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('with only SCRAM allowed, a SCRAM login succeeds and an md5 one is refused', async () => {
