@@ -6,7 +6,8 @@
 // first execution on, so later executions may run on a different server connection than the
 // Parse in transaction pooling.
 //
-// With an argument, `read` or `mixed`, it runs a routing workload instead (see Routing below).
+// With an argument, `read` or `mixed`, it runs a routing workload instead (see Routing below);
+// with `batch`, statement batches through a tiny statement cache (see Batch below).
 //
 // Connection settings come from PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE.
 // Run as a single-file source program with Debian's driver (libpostgresql-jdbc-java); the
@@ -38,6 +39,7 @@ public class Jdbc {
     static final AtomicReference<String> firstError = new AtomicReference<>();
 
     public static void main(String[] args) throws InterruptedException {
+        if (args.length > 0 && args[0].equals("batch")) Batch.main();
         if (args.length > 0) Routing.main(args[0]);
         String url = "jdbc:postgresql://" + env("PGHOST") + ":" + env("PGPORT") + "/" + env("PGDATABASE")
                 + "?prepareThreshold=1&connectTimeout=" + QUERY_TIMEOUT_S + "&socketTimeout=" + QUERY_TIMEOUT_S;
@@ -229,5 +231,113 @@ class Routing extends Jdbc {
                 }
             }
         }
+    }
+}
+
+/**
+ * Batches (executeBatch: many Bind/Execute before one Sync) through a statement cache of two
+ * (preparedStatementCacheQueries=2, prepareThreshold=1), so that pgJDBC closes the statement it
+ * evicts in the middle of its next request: CLIENTS threads x BATCH_ROUNDS rounds of five
+ * statement texts in turn, a batch of inserts, one failing in its middle (23505: nothing of it
+ * stays), and a batch of updates rolled back; every result checked.
+ */
+class Batch extends Jdbc {
+    static final int BATCH_ROUNDS = 10;
+
+    static void main() throws InterruptedException {
+        String url = "jdbc:postgresql://" + env("PGHOST") + ":" + env("PGPORT") + "/" + env("PGDATABASE")
+                + "?prepareThreshold=1&preparedStatementCacheQueries=2&connectTimeout=" + QUERY_TIMEOUT_S
+                + "&socketTimeout=" + QUERY_TIMEOUT_S;
+        Properties props = new Properties();
+        props.setProperty("user", env("PGUSER"));
+        props.setProperty("password", Objects.requireNonNullElse(System.getenv("PGPASSWORD"), ""));
+        try (Connection conn = DriverManager.getConnection(url, props);
+             java.sql.Statement st = conn.createStatement()) {
+            st.execute("CREATE TABLE IF NOT EXISTS jdbc_batch (client int, n int, v text, PRIMARY KEY (client, n))");
+            st.execute("TRUNCATE jdbc_batch");
+        } catch (SQLException err) {
+            fail(0, "setup", err);
+        }
+        List<Thread> threads = new ArrayList<>();
+        for (int i = 0; i < CLIENTS; i++) {
+            int index = i;
+            Thread thread = new Thread(() -> client(index, url, props));
+            thread.setDaemon(true);
+            threads.add(thread);
+            thread.start();
+        }
+        long deadline = System.nanoTime() + DEADLINE_S * 1_000_000_000L;
+        for (int i = 0; i < CLIENTS; i++) {
+            threads.get(i).join(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
+            if (threads.get(i).isAlive()) fail(i, "deadline", new TimeoutException("not finished after " + DEADLINE_S + " s"));
+        }
+        System.out.println("{\"driver\":\"pgjdbc " + org.postgresql.util.DriverInfo.DRIVER_VERSION + " batch\",\"ok\":"
+                + ok.get() + ",\"errors\":" + errors.get() + ",\"firstError\":" + json(firstError.get()) + "}");
+        System.exit(errors.get() == 0 && ok.get() == CLIENTS * BATCH_ROUNDS ? 0 : 1);
+    }
+
+    static void client(int index, String url, Properties props) {
+        try (Connection conn = DriverManager.getConnection(url, props)) {
+            for (int round = 0; round < BATCH_ROUNDS; round++) {
+                try {
+                    round(conn, index, round * 100);
+                    ok.incrementAndGet();
+                } catch (Exception err) {
+                    fail(index, "round " + round, err);
+                    if (conn.isClosed()) return;
+                    if (!conn.getAutoCommit()) {
+                        conn.rollback();
+                        conn.setAutoCommit(true);
+                    }
+                }
+            }
+        } catch (Exception err) {
+            fail(index, "connection", err);
+        }
+    }
+
+    static void round(Connection conn, int index, int base) throws SQLException {
+        for (int k = 0; k < 5; k++) {
+            try (PreparedStatement times = conn.prepareStatement("SELECT ?::int4 * " + (k + 2))) {
+                expect(single(times, base + k), String.valueOf((base + k) * (k + 2)), "times " + (k + 2));
+            }
+        }
+        try (PreparedStatement insert = conn.prepareStatement("INSERT INTO jdbc_batch (client, n, v) VALUES (?, ?, ?)")) {
+            for (int i = 0; i < 5; i++) addRow(insert, index, base + i, "v" + i);
+            expect(String.valueOf(insert.executeBatch().length), "5", "batch counts");
+            for (int i = 4; i < 8; i++) addRow(insert, index, base + i, "w" + i);
+            try {
+                insert.executeBatch();
+                throw new IllegalStateException("a batch with a duplicate key succeeded");
+            } catch (java.sql.BatchUpdateException err) {
+                expect(err.getSQLState(), "23505", "duplicate key");
+            }
+        }
+        String rows = "SELECT string_agg(v, ',' ORDER BY n) FROM jdbc_batch WHERE client = ? AND n >= ? AND n < ?";
+        try (PreparedStatement read = conn.prepareStatement(rows)) {
+            expect(single(read, index, base, base + 100), "v0,v1,v2,v3,v4", "after the batches");
+            conn.setAutoCommit(false);
+            try (PreparedStatement update = conn.prepareStatement(
+                    "UPDATE jdbc_batch SET v = ? WHERE client = ? AND n = ?")) {
+                for (int i = 0; i < 5; i++) {
+                    update.setString(1, "u" + i);
+                    update.setInt(2, index);
+                    update.setInt(3, base + i);
+                    update.addBatch();
+                }
+                update.executeBatch();
+            }
+            expect(single(read, index, base, base + 100), "u0,u1,u2,u3,u4", "inside the transaction");
+            conn.rollback();
+            conn.setAutoCommit(true);
+            expect(single(read, index, base, base + 100), "v0,v1,v2,v3,v4", "after the rollback");
+        }
+    }
+
+    static void addRow(PreparedStatement insert, int client, int n, String v) throws SQLException {
+        insert.setInt(1, client);
+        insert.setInt(2, n);
+        insert.setString(3, v);
+        insert.addBatch();
     }
 }
