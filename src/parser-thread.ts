@@ -20,6 +20,10 @@ export interface ParserThreadOptions {
   /** A thread that answers nothing for this long while asked, once its parser is loaded, is
    *  ended (and started again). */
   answerTimeoutMs?: number;
+  /** A thread asked while it has not loaded its parser after this long is ended too: loading
+   *  takes far longer than an answer on a busy machine, but a load that never ends must not
+   *  leave the statements that need it on the primary for good. */
+  loadTimeoutMs?: number;
 }
 
 /** The parser thread's first message: its parser is loaded, so from now on it answers promptly. */
@@ -32,8 +36,8 @@ export class ParserThread implements TreeParser {
   /** Keys asked of the running thread, oldest first: it answers in that order. */
   private asked: string[] = [];
   private watchdog: NodeJS.Timeout | null = null;
-  /** The running thread has loaded its parser: the watchdog runs only then, as loading the WASM
-   *  module on a busy machine can take longer than an answer may. */
+  /** The running thread has loaded its parser: the watchdog allows an answer's time only then,
+   *  and the load's time before. */
   private ready = false;
   private downUntil = 0;
   private stopped = false;
@@ -47,12 +51,13 @@ export class ParserThread implements TreeParser {
     if (worker === null) return false;
     worker.postMessage(sql);
     this.asked.push(key);
-    if (this.ready) this.watch();
+    this.watch();
     return true;
   }
 
   private watch(): void {
-    this.watchdog ??= setTimeout(() => this.hung(), this.options.answerTimeoutMs ?? 10_000).unref();
+    const ms = this.ready ? (this.options.answerTimeoutMs ?? 10_000) : (this.options.loadTimeoutMs ?? 60_000);
+    this.watchdog ??= setTimeout(() => this.hung(), ms).unref();
   }
 
   /** Ends the thread (pgtide stops); statements that need it go to the primary from now on. */
@@ -80,6 +85,7 @@ export class ParserThread implements TreeParser {
       if (worker !== this.worker) return;
       if (answer !== PARSER_READY) return this.answered(answer);
       this.ready = true;
+      this.clearWatchdog();
       if (this.asked.length > 0) this.watch();
     });
     // Without a listener, an error thrown in the thread would be thrown again here.
@@ -111,7 +117,10 @@ export class ParserThread implements TreeParser {
 
   private hung(): void {
     this.watchdog = null;
-    this.options.log.error({ asked: this.asked.length }, 'the SQL parser thread stopped answering; ending it');
+    this.options.log.error(
+      { asked: this.asked.length, loaded: this.ready },
+      'the SQL parser thread stopped answering; ending it',
+    );
     void this.worker?.terminate();
   }
 

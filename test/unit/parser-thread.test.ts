@@ -5,6 +5,7 @@ import { ParserThread, type ParserThreadOptions } from '../../src/parser-thread.
 import { Classifier, type Classification } from '../../src/sql/index.js';
 
 const FAILING = new URL('./parser-thread-failing.js', import.meta.url);
+const STUCK = new URL('./parser-thread-stuck.js', import.meta.url);
 
 /**
  * A classifier with a real parser thread, stopped when test `t` ends (a failed assertion too:
@@ -86,6 +87,17 @@ describe('the parser thread', () => {
     assert.match(errors[0] ?? '', /stopped answering/);
     assert.match(errors[1] ?? '', /parser thread exited/);
     assert.deepEqual((await learned(c, 'SELECT "c"(2)')).functions, ['c']);
+    assert.equal(thread.starts, 2);
+  });
+
+  it('a thread whose load never ends is ended and started again', async (t) => {
+    const { c, thread, errors } = withThread(t, { script: STUCK, restartDelayMs: 0, loadTimeoutMs: 300 });
+    c.classify('SELECT "e"(1)');
+    const deadline = Date.now() + 10_000;
+    while (errors.length < 2 && Date.now() < deadline) await sleep(10);
+    assert.match(errors[0] ?? '', /stopped answering/);
+    assert.match(errors[1] ?? '', /parser thread exited/);
+    c.classify('SELECT "e"(2)');
     assert.equal(thread.starts, 2);
   });
 
