@@ -125,10 +125,11 @@ export function readyForQueryStatus(body: Buffer): number {
     : -1;
 }
 
-/** 'v': newest minor version the server supports, and the protocol options it did not recognise. */
-export function decodeNegotiateProtocolVersion(body: Buffer): { minor: number; options: string[] } | null {
+/** 'v': the newest version the server supports (the whole version word), and the protocol
+ *  options it did not recognise. */
+export function decodeNegotiateProtocolVersion(body: Buffer): { version: number; options: string[] } | null {
   if (body.length < 8) return null;
-  const minor = body.readInt32BE(0);
+  const version = body.readInt32BE(0);
   const count = body.readInt32BE(4);
   // Each option takes at least its NUL, which bounds the loop by the body, not by `count`.
   if (count < 0 || count > body.length - 8) return null;
@@ -140,7 +141,7 @@ export function decodeNegotiateProtocolVersion(body: Buffer): { minor: number; o
     options.push(option.value);
     pos = option.next;
   }
-  return pos === body.length ? { minor, options } : null;
+  return pos === body.length ? { version, options } : null;
 }
 
 /** DataRow ('D') as text values (null for SQL NULL); null when malformed. */

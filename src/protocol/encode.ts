@@ -158,10 +158,12 @@ export function backendKeyData(pid: number, secret: Buffer | number): Buffer {
   return new MessageWriter(BackendMessage.BackendKeyData, 4 + secret.length).int32(pid).bytes(secret).done();
 }
 
-export function negotiateProtocolVersion(minor: number, unsupported: string[]): Buffer {
+/** `version`: the whole version word (3.2 is 0x00030002), as PostgreSQL sends it and libpq reads
+ *  it, though the protocol's documentation calls the field a minor version. */
+export function negotiateProtocolVersion(version: number, unsupported: string[]): Buffer {
   let size = 8;
   for (const name of unsupported) size += cstringSize(name);
-  const w = new MessageWriter(BackendMessage.NegotiateProtocolVersion, size).int32(minor).int32(unsupported.length);
+  const w = new MessageWriter(BackendMessage.NegotiateProtocolVersion, size).int32(version).int32(unsupported.length);
   for (const name of unsupported) w.cstring(name);
   return w.done();
 }

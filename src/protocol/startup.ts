@@ -5,6 +5,9 @@ export const SSL_REQUEST_CODE = 80877103,
   GSSENC_REQUEST_CODE = 80877104,
   CANCEL_REQUEST_CODE = 80877102,
   PROTOCOL_3_0 = 196608;
+/** The newest minor version of protocol 3 pgtide speaks to clients: 3.2 (PostgreSQL 18) differs
+ *  from 3.0 only in the length of the cancel key, and a 4-byte key is valid in both. */
+export const LATEST_MINOR = 2;
 /** Same bound as PostgreSQL's MAX_STARTUP_PACKET_LENGTH. */
 export const MAX_STARTUP_PACKET = 10000;
 
@@ -143,13 +146,13 @@ function parseStartupPacket(packet: Buffer): StartupPacket {
 }
 
 /** A version pgtide does not speak, or a request code it does not know (or answers no more):
- *  PostgreSQL refuses both as an unsupported protocol (0A000). pgtide speaks 3.0 alone: a 3.x
- *  startup is answered with NegotiateProtocolVersion (see onStartupPacket). */
+ *  PostgreSQL refuses both as an unsupported protocol (0A000). A 3.x startup newer than 3.2 is
+ *  answered with NegotiateProtocolVersion (see onStartupPacket). */
 function unsupportedProtocol(code: number): StartupPacket {
   return {
     kind: 'error',
     sqlstate: SQLSTATE.FEATURE_NOT_SUPPORTED,
-    message: `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}: server supports 3.0`,
+    message: `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}: server supports 3.0 to 3.${LATEST_MINOR}`,
   };
 }
 

@@ -16,10 +16,12 @@ import {
   askEncryption,
   rawConnect,
   rawExchange,
+  sendCancelRequest,
   startupPacket,
 } from '../support/raw-client.js';
-import { terminate } from '../../src/protocol/encode.js';
-import { WireClient } from '../support/pipeline.js';
+import { query, terminate } from '../../src/protocol/encode.js';
+import { WireClient, errorCodes } from '../support/pipeline.js';
+import { psql } from '../support/psql.js';
 import type { Config, PoolMode } from '../../src/config/types.js';
 
 const t = currentTopology();
@@ -174,6 +176,56 @@ describe('encryption requests answered as PostgreSQL answers them (no client TLS
       assert.deepEqual(await encryptionDialogue(p.port, requests), expected, 'through pgtide');
     });
   }
+});
+
+// PostgreSQL 18 speaks protocol 3.0 to 3.2 and takes any of them as asked; a newer one, or a
+// `_pq_.` option it does not know, gets NegotiateProtocolVersion carrying the whole version word
+// it will speak (libpq 18 with max_protocol_version=latest refuses any other answer).
+describe('protocol versions answered as PostgreSQL 18 answers them', { timeout: 60_000 }, () => {
+  let p: RunningPgtide;
+  before(async () => {
+    p = await startPgtide(t);
+  });
+  after(() => p.stop());
+
+  /** The NegotiateProtocolVersion a login got (hex of its body), or 'none'. */
+  async function negotiation(port: number, minor: number, params: Record<string, string>): Promise<string> {
+    const c = await WireClient.connect({ ...scramLogin(t, { host: '127.0.0.1', port }), minor, params });
+    await c.close();
+    return c.negotiated ? c.negotiated.body.toString('hex') : 'none';
+  }
+
+  for (const minor of [0, 1, 2, 3, 9]) {
+    for (const params of [{}, { '_pq_.pgtide_unknown': 'on' }] as Record<string, string>[]) {
+      const label = `3.${minor}${Object.keys(params).length > 0 ? ' with an unknown _pq_ option' : ''}`;
+      test(label, async () => {
+        const directly = await negotiation(t.primary.port, minor, params);
+        assert.equal(await negotiation(p.port, minor, params), directly);
+      });
+    }
+  }
+
+  test('psql on libpq 18 asking for the latest protocol logs in', async () => {
+    for (const port of [t.primary.port, p.port]) {
+      assert.equal(await psql(t, { host: '127.0.0.1', port, maxProtocolVersion: 'latest' }, 'SELECT 42'), '42\n');
+    }
+  });
+
+  test('a 3.2 client cancels its query with the key it was given', async () => {
+    const c = await WireClient.connect({ ...p.wireLogin(), minor: 2 });
+    try {
+      const key = c.keyData!.body;
+      const secret = key.subarray(4);
+      assert.ok(secret.length >= 4 && secret.length <= 256, `a 3.2 key is 4 to 256 bytes, got ${secret.length}`);
+      c.send(query('SELECT pg_sleep(30)'));
+      await new Promise((r) => setTimeout(r, 300));
+      await sendCancelRequest(p.host, p.port, key.readUInt32BE(0), secret);
+      const answer = await c.untilReady(1, 10_000);
+      assert.deepEqual(errorCodes(answer), ['57014']);
+    } finally {
+      await c.close();
+    }
+  });
 });
 
 /** A role whose stored SCRAM secret asks logins for 1,000,000 iterations (~190 ms of HMACs each). */

@@ -14,9 +14,9 @@ import {
   saslInitialResponse,
   saslResponse,
   sslRequest,
-  startupMessage,
   terminate,
 } from '../../src/protocol/encode.js';
+import { startupPacket } from './raw-client.js';
 import { AuthenticationCode, FrontendMessage, HEADER_SIZE } from '../../src/protocol/types.js';
 import type { Config } from '../../src/config/types.js';
 import { startPgtide, type RunningPgtide } from './pgtide.js';
@@ -106,6 +106,8 @@ export interface WireLogin {
   params?: Record<string, string>;
   /** Ask for TLS first (the peer's certificate is not checked). */
   tls?: boolean;
+  /** The minor version of protocol 3 to ask for (default 0). */
+  minor?: number;
 }
 
 /**
@@ -115,6 +117,9 @@ export interface WireLogin {
 export class WireClient {
   /** ParameterStatus values as the peer reported them, updated as more arrive. */
   readonly parameters = new Map<string, string>();
+  /** The login's NegotiateProtocolVersion and BackendKeyData, if the peer sent them. */
+  negotiated: Message | null = null;
+  keyData: Message | null = null;
   private pending: Buffer = Buffer.alloc(0);
   private readonly inbox: Message[] = [];
   private wake: (() => void) | null = null;
@@ -203,13 +208,15 @@ export class WireClient {
   }
 
   private async authenticate(login: WireLogin): Promise<void> {
-    this.send(startupMessage({ user: login.user, database: login.database, ...login.params }));
+    this.send(startupPacket({ user: login.user, database: login.database, ...login.params }, login.minor));
     const deadline = Date.now() + 10_000;
     let scram: ScramClient | null = null;
     for (;;) {
       const m = await this.next(deadline);
       if (m.type === 'E') throw new Error(`login failed: ${errorText(m.body)}`);
       if (m.type === 'Z') return;
+      if (m.type === 'v') this.negotiated = m;
+      if (m.type === 'K') this.keyData = m;
       if (m.type !== 'R') continue;
       const code = m.body.readInt32BE(0);
       const data = m.body.subarray(4);

@@ -1,5 +1,6 @@
 // Runs Debian's psql against pgtide: a real client with its own protocol habits.
 import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Topology } from './topology.js';
 
@@ -12,6 +13,9 @@ export interface PsqlTarget {
   sslmode?: string;
   /** libpq's channel_binding (disable / prefer / require); libpq's default when unset. */
   channelBinding?: string;
+  /** libpq 18's max_protocol_version (3.0, 3.2, latest): psql then loads the embedded
+   *  PostgreSQL's libpq 18 in place of Debian's, which has no such setting. */
+  maxProtocolVersion?: string;
 }
 
 /**
@@ -26,12 +30,14 @@ export async function psql(t: Topology, target: PsqlTarget, command: string): Pr
     `dbname=${target.database ?? t.database}`,
     `sslmode=${target.sslmode ?? 'disable'}`,
     ...(target.channelBinding ? [`channel_binding=${target.channelBinding}`] : []),
+    ...(target.maxProtocolVersion ? [`max_protocol_version=${target.maxProtocolVersion}`] : []),
   ].join(' ');
+  const libpq18 = target.maxProtocolVersion ? { LD_LIBRARY_PATH: join(t.binDir, '..', 'lib') } : {};
   const { stdout } = await promisify(execFile)(
     'psql',
     [conninfo, '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', command],
     {
-      env: { ...process.env, PGPASSWORD: target.password ?? t.scramUser.password, PGCONNECT_TIMEOUT: '5' },
+      env: { ...process.env, ...libpq18, PGPASSWORD: target.password ?? t.scramUser.password, PGCONNECT_TIMEOUT: '5' },
       encoding: 'utf8',
       timeout: 20_000,
       maxBuffer: 256 * 1024 * 1024,

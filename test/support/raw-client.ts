@@ -19,13 +19,11 @@ export function rawConnect(port: number, host = '127.0.0.1'): Promise<net.Socket
 }
 
 /** A CancelRequest (protocol 1234.5678) on a connection of its own, as libpq sends it;
- *  resolves once the receiver has closed that connection. */
-export function sendCancelRequest(host: string, port: number, pid: number, secret: number): Promise<void> {
-  const packet = Buffer.alloc(16);
-  packet.writeInt32BE(16, 0);
-  packet.writeInt32BE(80877102, 4);
-  packet.writeInt32BE(pid, 8);
-  packet.writeInt32BE(secret, 12);
+ *  resolves once the receiver has closed that connection. `secret`: a 3.0 key's 4 bytes as a
+ *  number, or the key's bytes (3.2 keys are up to 256). */
+export function sendCancelRequest(host: string, port: number, pid: number, secret: number | Buffer): Promise<void> {
+  const key = typeof secret === 'number' ? int32(secret) : secret;
+  const packet = Buffer.concat([int32(12 + key.length), int32(80877102), int32(pid), key]);
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port }, () => socket.end(packet));
     socket.once('error', reject);
@@ -109,10 +107,10 @@ export function int32(n: number): Buffer {
   return b;
 }
 
-/** A protocol 3.0 StartupMessage. */
-export function startupPacket(params: Record<string, string>): Buffer {
+/** A StartupMessage of protocol 3.`minor`. */
+export function startupPacket(params: Record<string, string>, minor = 0): Buffer {
   const body = Buffer.concat([
-    int32(196608),
+    int32(196608 + minor),
     ...Object.entries(params).map(([k, v]) => Buffer.from(`${k}\0${v}\0`)),
     Buffer.from([0]),
   ]);

@@ -140,9 +140,9 @@ describe('backend encoders, checked against pg-protocol', () => {
   });
 
   it('negotiateProtocolVersion round-trips', () => {
-    const m = encode.negotiateProtocolVersion(0, ['_pq_.a', '_pq_.b']);
+    const m = encode.negotiateProtocolVersion(0x30000, ['_pq_.a', '_pq_.b']);
     assert.deepEqual(backend.decodeNegotiateProtocolVersion(body(m, BackendMessage.NegotiateProtocolVersion)), {
-      minor: 0,
+      version: 0x30000,
       options: ['_pq_.a', '_pq_.b'],
     });
   });
@@ -341,7 +341,7 @@ describe('backend decoders on hostile input', () => {
     huge.writeInt32BE(2, 0);
     huge.writeInt32BE(0x7fffffff, 4);
     assert.equal(backend.decodeNegotiateProtocolVersion(huge), null);
-    const tooFew = Buffer.concat([encode.negotiateProtocolVersion(0, ['_pq_.a']).subarray(5), Buffer.from('x')]);
+    const tooFew = Buffer.concat([encode.negotiateProtocolVersion(0x30000, ['_pq_.a']).subarray(5), Buffer.from('x')]);
     assert.equal(backend.decodeNegotiateProtocolVersion(tooFew), null);
     assert.equal(backend.decodeNegotiateProtocolVersion(Buffer.alloc(4)), null);
   });

@@ -134,8 +134,8 @@ describe('StartupReader: request codes', () => {
       }
       return seen;
     }
-    const SECOND_SSL = '0A000 unsupported frontend protocol 1234.5679: server supports 3.0';
-    const SECOND_GSS = '0A000 unsupported frontend protocol 1234.5680: server supports 3.0';
+    const SECOND_SSL = '0A000 unsupported frontend protocol 1234.5679: server supports 3.0 to 3.2';
+    const SECOND_GSS = '0A000 unsupported frontend protocol 1234.5680: server supports 3.0 to 3.2';
 
     it('a second SSLRequest, after N or after TLS began, is an unsupported protocol', () => {
       assert.deepEqual(readAll(SSL, SSL), ['ssl', SECOND_SSL]);
@@ -210,13 +210,13 @@ describe('StartupReader: hostile input', () => {
     expectError(
       packet(version(4, 0), pairs('user', 'u', '')),
       '0A000',
-      /^unsupported frontend protocol 4\.0: server supports 3\.0$/,
+      /^unsupported frontend protocol 4\.0: server supports 3\.0 to 3\.2$/,
     );
     expectError(packet(version(2, 0), pairs('user', 'u', '')), '0A000', /unsupported frontend protocol 2\.0/);
     expectError(
       packet(version(1234, 5681)),
       '0A000',
-      /^unsupported frontend protocol 1234\.5681: server supports 3\.0$/,
+      /^unsupported frontend protocol 1234\.5681: server supports 3\.0 to 3\.2$/,
     );
   });
 

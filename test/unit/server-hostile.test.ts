@@ -174,7 +174,7 @@ describe('a server login that goes by the protocol', () => {
         encode.noticeResponse('WARNING', '01000', 'hello'),
         encode.parameterStatus('server_version', '17.0'),
         encode.backendKeyData(42, Buffer.alloc(4, 7)),
-        encode.negotiateProtocolVersion(0, []),
+        encode.negotiateProtocolVersion(0x30000, []),
         idle,
       ),
     ]);

@@ -3,7 +3,7 @@
 // and the first ReadyForQuery. The admin console's login ends here too.
 import tls from 'node:tls';
 import { collectTable } from '../../protocol/scanner.js';
-import { parseOptions, type StartupPacket } from '../../protocol/startup.js';
+import { LATEST_MINOR, PROTOCOL_3_0, parseOptions, type StartupPacket } from '../../protocol/startup.js';
 import { FrontendMessage } from '../../protocol/types.js';
 import * as encode from '../../protocol/encode.js';
 import { SQLSTATE } from '../../protocol/encode.js';
@@ -91,8 +91,10 @@ function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Buffer | 
     if (!(s.socket instanceof tls.TLSSocket))
       return s.fatal(SQLSTATE.INVALID_AUTHORIZATION, 'SSL required', undefined, 'Connect with sslmode=require.');
   }
-  if (packet.minor > 0 || packet.unknownProtocolOptions.length > 0) {
-    s.socket.write(encode.negotiateProtocolVersion(0, packet.unknownProtocolOptions));
+  // Versions up to 3.2 are taken as asked, as PostgreSQL 18 takes them (its 3.1 is 3.0).
+  if (packet.minor > LATEST_MINOR || packet.unknownProtocolOptions.length > 0) {
+    const version = PROTOCOL_3_0 | Math.min(packet.minor, LATEST_MINOR);
+    s.socket.write(encode.negotiateProtocolVersion(version, packet.unknownProtocolOptions));
   }
   if (wantsReplication(packet.params.get('replication'))) {
     // A walsender session (streaming, logical decoding, CREATE_REPLICATION_SLOT) lives on one
