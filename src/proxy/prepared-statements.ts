@@ -75,7 +75,9 @@ export class ClientStatements {
   private boundEpoch = 0;
   /** Parses of bytes sent again whose ParseComplete the client already has. */
   private answeredParses = 0;
-  /** Names closed by Closes pgtide answers itself, until nothing is in flight: see reopen. */
+  /** Statements closed by Closes pgtide answers itself, until nothing is in flight, by client
+   *  and server name (see closingKey): one name closed twice in a batch, around a Parse of it,
+   *  names two statements, and each skipped Close gives its own back (see reopen). */
   private readonly closing = new Map<string, Statement>();
   /** During rewrite: the server's transaction block has failed, so it refuses all but its end. */
   private failed = false;
@@ -329,8 +331,8 @@ export class ClientStatements {
 
   /** A Close the server skipped after an error in its batch: the client keeps `clientName`, as in PostgreSQL. */
   reopen(clientName: string, serverName: string): void {
-    const statement = this.closing.get(clientName);
-    if (statement?.serverName === serverName && !this.byName.has(clientName)) this.setName(clientName, statement);
+    const statement = this.closing.get(closingKey(clientName, serverName));
+    if (statement && !this.byName.has(clientName)) this.setName(clientName, statement);
   }
 
   /** The client's Parse creates `name`, as the statement's ParseComplete will tell it. */
@@ -573,7 +575,7 @@ export class ClientStatements {
         }
         // Other clients may use the server's copy; only this client's name goes.
         this.setName(clientName!, undefined);
-        this.closing.set(clientName!, statement);
+        this.closing.set(closingKey(clientName!, statement.serverName), statement);
         const now = tracker.pushFake(Expect.FakeClose, statement.serverName, clientName);
         if (now) answerNow(now);
         return;
@@ -839,4 +841,9 @@ export class ClientStatements {
 function endsFailedBlock(statement: Statement): boolean {
   const kind = statement.classification.kind;
   return kind === 'commit' || kind === 'rollback' || kind === 'savepoint' || kind === 'two_phase';
+}
+
+/** A client name and a server name, neither of which holds a NUL (both came as C strings). */
+function closingKey(clientName: string, serverName: string): string {
+  return `${clientName}\0${serverName}`;
 }

@@ -276,6 +276,24 @@ describe('named statements in failed blocks and failed batches answer as Postgre
     ]);
   });
 
+  test('a Close, a Parse and a Close of one name, skipped after an error, keep the first statement', async () => {
+    // Each skipped Close gives back the statement it closed, last first: the second Close's
+    // entry replaced the first's, so the name ended with neither (bench:fuzz seed 406).
+    await assertAsPostgres('SELECT 6 AS f', [
+      [parse('s1', 'SELECT 6 AS f'), sync()],
+      [
+        parse('', 'SELECT 1/0'),
+        bind('', ''),
+        execute(),
+        close('S', 's1'),
+        parse('s1', 'SELECT 7 AS g'),
+        close('S', 's1'),
+        sync(),
+      ],
+      runS1,
+    ]);
+  });
+
   test("a Parse of a name in use gets its text's own error first, else 42P05 naming the client's statement", async () => {
     await assertAsPostgres('SELECT 9 AS j', [
       [parse('s1', 'SELECT 9 AS j'), sync()],
