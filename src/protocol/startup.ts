@@ -68,9 +68,17 @@ export class StartupReader {
   private packet: Buffer | null = null;
   private fill = 0;
 
-  /** The SSLRequest just read was answered 'S': TLS begins, and no encryption request is answered after it. */
+  /** TLS begins (an SSLRequest answered 'S', or a direct TLS connection): no encryption request
+   *  is answered after it. */
   tlsStarted(): void {
+    this.sslDone = true;
     this.gssDone = true;
+  }
+
+  /** Nothing of the connection read yet: the only place a TLS handshake may begin without an
+   *  SSLRequest (PostgreSQL 17's direct TLS, libpq's sslnegotiation=direct). */
+  get atConnectionStart(): boolean {
+    return !this.sslDone && !this.gssDone && this.lengthBytes === 0;
   }
 
   /** Discards a partial packet; what was answered is kept. */

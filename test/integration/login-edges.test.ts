@@ -162,6 +162,19 @@ describe('encryption requests answered as PostgreSQL answers them (no client TLS
   });
   after(() => p.stop());
 
+  test('a direct TLS handshake (libpq 18 sslnegotiation=direct) is closed unanswered, as PostgreSQL without ssl closes it', async () => {
+    const refusal = async (port: number): Promise<string> => {
+      const target = { host: '127.0.0.1', port, sslmode: 'require', sslNegotiation: 'direct' };
+      const err = await psql(t, target, 'SELECT 1').then(
+        () => null,
+        (e: { stderr?: string }) => e,
+      );
+      assert.ok(err, `port ${port} took a direct TLS connection without TLS`);
+      return (err.stderr ?? '').replace(`port ${port}`, 'port N');
+    };
+    assert.equal(await refusal(p.port), await refusal(t.primary.port));
+  });
+
   const sequences: { requests: ('ssl' | 'gss')[]; expected: string[] }[] = [
     { requests: ['ssl', 'ssl'], expected: ['N', 'E FATAL 0A000'] },
     { requests: ['gss', 'gss'], expected: ['N', 'E FATAL 0A000'] },

@@ -9,7 +9,7 @@ import { currentTopology } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { psql } from '../support/psql.js';
 import tls from 'node:tls';
-import { GSSENC_REQUEST, SSL_REQUEST, askEncryption, rawConnect } from '../support/raw-client.js';
+import { GSSENC_REQUEST, SSL_REQUEST, askEncryption, rawConnect, startupPacket } from '../support/raw-client.js';
 
 const t = currentTopology();
 
@@ -28,6 +28,34 @@ describe('client TLS', { timeout: 60_000 }, () => {
   test('psql with sslmode=require gets an encrypted session', async () => {
     const out = await psql(t, { host: p.host, port: p.port, sslmode: 'require' }, '\\conninfo');
     assert.match(out, /SSL connection \(protocol: TLSv1\.[23]/);
+  });
+
+  // PostgreSQL 17's direct TLS (libpq's sslnegotiation=direct): the handshake is the first thing
+  // the client sends, with no SSLRequest before it, and it must name the ALPN protocol postgresql.
+  test('psql on libpq 18 with sslnegotiation=direct gets an encrypted session', async () => {
+    const target = { host: p.host, port: p.port, sslmode: 'require', sslNegotiation: 'direct' };
+    assert.match(await psql(t, target, '\\conninfo'), /SSL connection \(protocol: TLSv1\.[23]/);
+  });
+
+  test('a direct TLS handshake without ALPN postgresql is closed unanswered', { timeout: 10_000 }, async () => {
+    const secure = tls.connect({ host: p.host, port: p.port, rejectUnauthorized: false });
+    const received: Buffer[] = [];
+    secure.on('data', (d: Buffer) => received.push(d));
+    secure.on('error', () => {});
+    await new Promise<void>((resolve) => secure.once('secureConnect', resolve));
+    secure.write(startupPacket({ user: t.scramUser.user, database: t.database }));
+    await new Promise<void>((resolve) => secure.once('close', () => resolve()));
+    assert.equal(Buffer.concat(received).length, 0);
+  });
+
+  test('a direct TLS handshake naming only another ALPN protocol fails', { timeout: 10_000 }, async () => {
+    const secure = tls.connect({ host: p.host, port: p.port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+    const err = await new Promise<Error>((resolve) => {
+      secure.once('error', resolve);
+      secure.once('secureConnect', () => resolve(new Error('handshake completed')));
+    });
+    secure.destroy();
+    assert.match(err.message, /no application protocol|alert number 120/i);
   });
 
   test('node-postgres over TLS runs queries', async () => {

@@ -13,9 +13,10 @@ export interface PsqlTarget {
   sslmode?: string;
   /** libpq's channel_binding (disable / prefer / require); libpq's default when unset. */
   channelBinding?: string;
-  /** libpq 18's max_protocol_version (3.0, 3.2, latest): psql then loads the embedded
-   *  PostgreSQL's libpq 18 in place of Debian's, which has no such setting. */
+  /** libpq 18's max_protocol_version (3.0, 3.2, latest) and sslnegotiation (postgres, direct):
+   *  psql then loads the embedded PostgreSQL's libpq 18 in place of Debian's, which has neither. */
   maxProtocolVersion?: string;
+  sslNegotiation?: string;
 }
 
 /**
@@ -31,8 +32,10 @@ export async function psql(t: Topology, target: PsqlTarget, command: string): Pr
     `sslmode=${target.sslmode ?? 'disable'}`,
     ...(target.channelBinding ? [`channel_binding=${target.channelBinding}`] : []),
     ...(target.maxProtocolVersion ? [`max_protocol_version=${target.maxProtocolVersion}`] : []),
+    ...(target.sslNegotiation ? [`sslnegotiation=${target.sslNegotiation}`] : []),
   ].join(' ');
-  const libpq18 = target.maxProtocolVersion ? { LD_LIBRARY_PATH: join(t.binDir, '..', 'lib') } : {};
+  const libpq18 =
+    target.maxProtocolVersion || target.sslNegotiation ? { LD_LIBRARY_PATH: join(t.binDir, '..', 'lib') } : {};
   const { stdout } = await promisify(execFile)(
     'psql',
     [conninfo, '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', command],

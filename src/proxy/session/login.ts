@@ -45,7 +45,13 @@ const YES = Buffer.from('S');
  *  registers (cancel key, clients logging in, pool waiter): these functions take it whole. */
 type LoginSession = ClientSession;
 
+/** The first byte of a TLS handshake record: a client that begins TLS without an SSLRequest. */
+const TLS_HANDSHAKE = 0x16;
+/** The ALPN protocol PostgreSQL 17+ names; direct TLS requires it. */
+const ALPN_PROTOCOLS = ['postgresql'];
+
 export function onStartupData(s: LoginSession, chunk: Buffer): void {
+  if (chunk[0] === TLS_HANDSHAKE && s.startup!.atConnectionStart) return startDirectTls(s, chunk);
   const got = s.startup!.push(chunk);
   if (!got) return;
   const rest = got.consumed < chunk.length ? chunk.subarray(got.consumed) : null;
@@ -113,7 +119,25 @@ function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Buffer | 
   beginAuth(s, rest);
 }
 
-function startTls(s: LoginSession): void {
+/**
+ * A client that starts with a TLS handshake (PostgreSQL 17's direct TLS, which saves the
+ * SSLRequest's round trip): TLS begins on the bytes already read. As PostgreSQL, a server
+ * without TLS closes such a connection without a word, since the client reads no plain text.
+ */
+function startDirectTls(s: LoginSession, hello: Buffer): void {
+  if (!s.ctx.clientTls) {
+    s.ctx.log.info({ client: s.remote }, 'direct TLS connection, but client TLS is not configured: closed');
+    return s.close();
+  }
+  s.startup!.tlsStarted();
+  // Handed back to the socket, where the TLS socket reads what is buffered before the rest.
+  s.socket.pause();
+  s.socket.unshift(hello);
+  startTls(s, true);
+}
+
+/** `direct`: TLS began without an SSLRequest, which is only valid with ALPN `postgresql`. */
+function startTls(s: LoginSession, direct = false): void {
   const cfg = s.ctx.config;
   const raw = s.socket;
   unbindSocket(raw);
@@ -122,6 +146,8 @@ function startTls(s: LoginSession): void {
   const secure = new tls.TLSSocket(raw, {
     isServer: true,
     secureContext: s.ctx.clientTls!,
+    // A client naming other protocols only fails the handshake, as PostgreSQL's does.
+    ALPNProtocols: ALPN_PROTOCOLS,
     // As PostgreSQL with ssl_ca_file: a certificate is asked for, for hba's cert and clientcert.
     requestCert: verify || cfg.client_tls_ca_file !== '',
     rejectUnauthorized: verify,
@@ -130,6 +156,10 @@ function startTls(s: LoginSession): void {
   s.encrypted = true;
   secure.once('secure', () => {
     if (s.state !== State.Tls) return;
+    if (direct && secure.alpnProtocol !== ALPN_PROTOCOLS[0]) {
+      s.ctx.log.info({ client: s.remote }, 'direct TLS connection without ALPN postgresql: closed');
+      return s.close();
+    }
     // verify-ca / verify-full: a certificate from another CA ends the connection, as a failed
     // handshake would (see clientCertificate for why Node does not do it here).
     if (verify && !clientCertificate(secure)?.valid) {
