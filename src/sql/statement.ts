@@ -13,6 +13,14 @@ import { discard, reset, set } from './set-statement.js';
 import { type Draft, isEnd, isOp, lastName, skipParens, skipToEnd, write } from './statement-draft.js';
 import { endTransaction, transactionModes } from './transaction-statement.js';
 
+/**
+ * Settings that say whether the session can write. Through pgtide it can (writes go to the
+ * primary), and pgtide reports in_hot_standby off, so a standby's answer would be false: pgJDBC
+ * with targetServerType=primary asks `SHOW transaction_read_only` at every connection and
+ * refuses one that says on.
+ */
+const TOLD_BY_PRIMARY = new Set(['transaction_read_only', 'in_hot_standby']);
+
 /** Deeper nesting (EXPLAIN EXPLAIN ..., PREPARE ... AS EXPLAIN ...) is not valid SQL anyway. */
 const MAX_NESTING = 8;
 
@@ -121,9 +129,9 @@ export function analyzeStatement(lx: Lexer, d: Draft, tok: Tok, base: number, le
     }
     case 'show':
       d.kind = 'show';
-      d.route = 'read';
       tok = lx.next();
       if (tok === Tok.Word || tok === Tok.QuotedIdent) d.name = lx.name();
+      d.route = d.name !== undefined && TOLD_BY_PRIMARY.has(d.name) ? 'write' : 'read';
       return skipToEnd(lx, tok, base);
     case 'set':
       return set(lx, d, base);

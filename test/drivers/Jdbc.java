@@ -167,8 +167,11 @@ class Routing extends Jdbc {
 
     static void main(String workload) {
         int base = Integer.parseInt(Objects.requireNonNullElse(System.getenv("ROUTING_ID_BASE"), "1"));
+        // Writers ask for the primary, as HA URLs listing several hosts do: pgJDBC then checks
+        // in_hot_standby and SHOW transaction_read_only at connect.
         String url = "jdbc:postgresql://" + env("PGHOST") + ":" + env("PGPORT") + "/" + env("PGDATABASE")
-                + "?connectTimeout=" + QUERY_TIMEOUT_S + "&socketTimeout=" + QUERY_TIMEOUT_S;
+                + "?connectTimeout=" + QUERY_TIMEOUT_S + "&socketTimeout=" + QUERY_TIMEOUT_S
+                + (workload.equals("read") ? "" : "&targetServerType=primary");
         Properties props = new Properties();
         props.setProperty("user", env("PGUSER"));
         props.setProperty("password", Objects.requireNonNullElse(System.getenv("PGPASSWORD"), ""));

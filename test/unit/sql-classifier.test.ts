@@ -72,6 +72,8 @@ table('reads', [
   ['(SELECT 1) UNION (SELECT 2) ORDER BY 1', { ...R, kind: 'select' }],
   ['SHOW search_path', { ...R, kind: 'show', name: 'search_path' }],
   ['SHOW ALL', { ...R, kind: 'show' }],
+  ['SHOW transaction_read_only', { ...W, kind: 'show', name: 'transaction_read_only' }],
+  ['show IN_HOT_STANDBY', { ...W, kind: 'show', name: 'in_hot_standby' }],
   ['EXPLAIN SELECT * FROM t', { ...R, kind: 'explain' }],
   ['EXPLAIN VERBOSE SELECT 1', { ...R, kind: 'explain' }],
   ['EXPLAIN (FORMAT JSON, COSTS OFF) SELECT 1', { ...R, kind: 'explain' }],
