@@ -11,7 +11,7 @@ import { writeAuthFile } from '../test/support/pgtide.js';
 import { freePorts } from '../test/support/free-ports.js';
 import { sqlOn, startTopology, stopTopology, type Topology } from '../test/support/topology.js';
 import { type Batch, generator } from './fuzz-generator.js';
-import { failedBlockPrepare } from './fuzz-known.js';
+import { failedBlockPrepare, startupResetInBlock } from './fuzz-known.js';
 import { shrink } from './fuzz-shrink.js';
 import { query } from '../src/protocol/encode.js';
 import { type Answer, RawConnection } from './fuzz-wire.js';
@@ -43,6 +43,7 @@ type Outcome =
   | { kind: 'same' }
   | { kind: 'diverged'; exchanges: Exchange[] }
   | { kind: 'known divergence (4)'; exchanges: Exchange[] }
+  | { kind: 'known divergence (5)'; exchanges: Exchange[] }
   | { kind: 'postgres crashed'; exchanges: Exchange[] };
 
 class Fuzzer {
@@ -97,8 +98,9 @@ class Fuzzer {
         }
         if (sameAnswer(d, p)) continue;
         // The sessions differ from here on: the seed stops.
-        if (AVOID_KNOWN && failedBlockPrepare(exchanges.at(-2)?.direct, d, p))
-          return { kind: 'known divergence (4)', exchanges };
+        const before = exchanges.at(-2)?.direct;
+        if (AVOID_KNOWN && failedBlockPrepare(before, d, p)) return { kind: 'known divergence (4)', exchanges };
+        if (AVOID_KNOWN && startupResetInBlock(before, d, p)) return { kind: 'known divergence (5)', exchanges };
         return { kind: 'diverged', exchanges };
       }
       return { kind: 'same' };

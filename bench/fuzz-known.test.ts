@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { failedBlockPrepare } from './fuzz-known.js';
+import { failedBlockPrepare, startupResetInBlock } from './fuzz-known.js';
 
 const answer = (...messages: string[]) => ({ end: 'ready' as const, messages });
 const refused =
@@ -28,4 +28,14 @@ test('the same answers outside a failed block, or other answers, are divergences
   const other = answer('ParameterDescription()', 'NoData', 'ReadyForQuery E');
   const missing = answer('ErrorResponse ERROR 26000 prepared statement "s1" does not exist', 'ReadyForQuery E');
   assert.equal(failedBlockPrepare(failed, other, missing), false);
+});
+
+test("a startup setting's server value after its RESET in a transaction block is known (5), not elsewhere", () => {
+  const inBlock = answer('CommandComplete RESET', 'ReadyForQuery T');
+  const direct = answer('RowDescription(current_setting:25/-1/-1/0)', 'DataRow("fuzz")', 'ReadyForQuery T');
+  const pooled = answer('RowDescription(current_setting:25/-1/-1/0)', 'DataRow("pgtide")', 'ReadyForQuery T');
+  assert.equal(startupResetInBlock(inBlock, direct, pooled), true);
+  assert.equal(startupResetInBlock(answer('CommandComplete RESET', 'ReadyForQuery I'), direct, pooled), false);
+  const other = answer('RowDescription(current_setting:25/-1/-1/0)', 'DataRow("fz")', 'ReadyForQuery T');
+  assert.equal(startupResetInBlock(inBlock, direct, other), false);
 });

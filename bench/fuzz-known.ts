@@ -3,6 +3,7 @@
 import type { Answer } from './fuzz-wire.js';
 
 const READY_FAILED = 'ReadyForQuery E';
+const READY_IN_BLOCK = 'ReadyForQuery T';
 
 /**
  * Known divergence (4): in a failed transaction block a server cannot prepare a statement it
@@ -12,17 +13,43 @@ const READY_FAILED = 'ReadyForQuery E';
  * block failed.
  */
 export function failedBlockPrepare(before: Answer | undefined, direct: Answer, pooled: Answer): boolean {
+  const at = firstDifference(direct, pooled);
+  if (at === null || !at.pooled?.startsWith('ErrorResponse ERROR 25P02 ')) return false;
+  if (
+    !at.direct.startsWith('ParameterDescription') &&
+    !at.direct.startsWith('ErrorResponse ERROR 08P01 bind message supplies')
+  )
+    return false;
+  return readyBefore(before, direct, at.index) === READY_FAILED;
+}
+
+/**
+ * Known divergence (5): a RESET of a startup setting (RESET application_name, RESET ALL) inside
+ * a transaction block gives the server connection's own startup value (`pgtide`) until the
+ * block ends, where PostgreSQL gives the client's (the fuzzer's `fuzz`).
+ */
+export function startupResetInBlock(before: Answer | undefined, direct: Answer, pooled: Answer): boolean {
+  const at = firstDifference(direct, pooled);
+  if (at === null || at.direct !== 'DataRow("fuzz")' || at.pooled !== 'DataRow("pgtide")') return false;
+  const ready = readyBefore(before, direct, at.index);
+  return ready === READY_FAILED || ready === READY_IN_BLOCK;
+}
+
+/** The first message where the answers differ, if the direct answer has one there. */
+function firstDifference(
+  direct: Answer,
+  pooled: Answer,
+): { index: number; direct: string; pooled: string | undefined } | null {
   const d = direct.messages;
   const p = pooled.messages;
   let i = 0;
   while (i < d.length && d[i] === p[i]) i++;
-  if (i === d.length || !p[i]?.startsWith('ErrorResponse ERROR 25P02 ')) return false;
-  const theirs = d[i]!;
-  if (
-    !theirs.startsWith('ParameterDescription') &&
-    !theirs.startsWith('ErrorResponse ERROR 08P01 bind message supplies')
-  )
-    return false;
-  for (let k = i - 1; k >= 0; k--) if (d[k]!.startsWith('ReadyForQuery ')) return d[k] === READY_FAILED;
-  return before?.messages.at(-1) === READY_FAILED;
+  return i === d.length ? null : { index: i, direct: d[i]!, pooled: p[i] };
+}
+
+/** The transaction status the session had before the direct answer's message `index`. */
+function readyBefore(before: Answer | undefined, direct: Answer, index: number): string | undefined {
+  const d = direct.messages;
+  for (let k = index - 1; k >= 0; k--) if (d[k]!.startsWith('ReadyForQuery ')) return d[k];
+  return before?.messages.at(-1);
 }
