@@ -12,10 +12,12 @@ COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
-# Runtime: the compiled pooler, its production dependencies, tini as PID 1.
+# Runtime: the compiled pooler, its production dependencies, tini as PID 1, and psql for the
+# admin console on the admin socket (/tmp/pgtide-10001, pgtide's uid):
+#   docker exec pool1 psql -h /tmp/pgtide-10001 -p 5427 -U pgbouncer pgbouncer
 FROM node:24-bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini \
+ && apt-get install -y --no-install-recommends tini postgresql-client \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/nologin pgtide \
  && mkdir -p /etc/pgtide /var/log/pooling /var/lib/pgtide \

@@ -14,6 +14,8 @@ import {
 import type { BackendConfig, Config } from './config/types.js';
 import { serverTlsOptions } from './proxy/tls.js';
 import { openFilesLimit } from './open-files.js';
+import { adminConsoleCommand } from './config/socket-path.js';
+import { directoryProblem } from './proxy/admin-socket.js';
 import type { Pgtide } from './server.js';
 
 /** Exit statuses of `pgtide check`, apart from 1 for an invalid configuration. */
@@ -27,6 +29,7 @@ export async function printCheck(
   users: ReadonlyMap<string, string>,
   print: (line: string) => void,
 ): Promise<number> {
+  print(describeAdminSocket(config));
   const budget = serverBudget(config, users.keys());
   print(`server connections per backend: ${describeBudget(budget)}`);
   for (const line of explainBudget(budget)) print(`  ${line}`);
@@ -106,6 +109,22 @@ export async function warnAboutCapacity(pgtide: Pgtide, config: Config): Promise
       );
     }
   }
+}
+
+/** Where the operator finds the console without a password, as the user running this check. */
+function describeAdminSocket(config: Config): string {
+  const command = adminConsoleCommand(config);
+  if (command === null)
+    return 'admin console: no admin socket (admin_socket_dir is empty); only admin_users / stats_users reach it';
+  const dir = config.admin_socket_dir;
+  let state: string;
+  try {
+    const problem = directoryProblem(dir);
+    state = problem === null ? 'ready' : `warning: admin_socket_dir ${dir} ${problem}; pgtide will not start`;
+  } catch {
+    state = 'made at start';
+  }
+  return `admin console: ${command} (admin_socket_dir ${dir}: ${state}; for the OS user running pgtide, no password)`;
 }
 
 function describeBudget(b: ServerBudget): string {

@@ -31,6 +31,8 @@ import { ClientSession } from './proxy/client-session.js';
 import type { ProxyContext } from './proxy/context.js';
 import { refuseAfterStartup } from './proxy/refusal.js';
 import { boundAddresses, closeAll, listen, type ListenAddress } from './proxy/listener.js';
+import { listenAdminSocket } from './proxy/admin-socket.js';
+import { adminConsoleCommand } from './config/socket-path.js';
 import { keepStartOnly } from './config/start-only.js';
 import { clientTlsContext, serverTlsOptions } from './proxy/tls.js';
 import { parseHostPort } from './config/fields.js';
@@ -92,7 +94,7 @@ export class Pgtide {
   private adminHttp: AdminHttpServer | null = null;
   private ready = false;
   /** Clients that connected while start() ran; served once it is done. */
-  private readonly heldSockets: net.Socket[] = [];
+  private readonly heldSockets: { socket: net.Socket; viaAdminSocket: boolean }[] = [];
   private lastAcceptError = 0;
   /** Clients admitted at most: max_client_conn, or fewer under the open-files limit. */
   private clientCap = 0;
@@ -169,7 +171,14 @@ export class Pgtide {
    */
   async start(): Promise<void> {
     this.admitClients();
-    this.listeners = await listen(this.ctx.config, (socket) => this.accept(socket));
+    this.listeners = await listen(this.ctx.config, (socket) => this.accept(socket, false));
+    try {
+      const adminSocket = await listenAdminSocket(this.ctx.config, (socket) => this.accept(socket, true));
+      if (adminSocket) this.listeners.push(adminSocket);
+    } catch (err) {
+      await this.closeListeners();
+      throw err;
+    }
     for (const listener of this.listeners) listener.on('error', (err) => this.acceptFailed(err));
     await this.startAdminHttp();
     try {
@@ -179,10 +188,14 @@ export class Pgtide {
       throw err;
     }
     this.ready = true;
-    for (const socket of this.heldSockets.splice(0)) if (!socket.destroyed) this.accept(socket);
+    for (const held of this.heldSockets.splice(0))
+      if (!held.socket.destroyed) this.accept(held.socket, held.viaAdminSocket);
     this.janitor = setInterval(() => this.tick(), JANITOR_INTERVAL_MS);
     this.janitor.unref();
-    this.log.info({ listen: this.addresses() }, 'pgtide started');
+    this.log.info(
+      { listen: this.addresses(), admin_console: adminConsoleCommand(this.ctx.config) ?? undefined },
+      'pgtide started',
+    );
     if (this.ctx.config.auth_type === 'trust')
       this.log.warn(
         'auth_type = "trust": clients log in with no password check; anyone who can reach the listen addresses can connect',
@@ -207,7 +220,7 @@ export class Pgtide {
     const adminHttp = this.adminHttp;
     this.adminHttp = null;
     await adminHttp?.close();
-    for (const socket of this.heldSockets.splice(0)) socket.destroy();
+    for (const held of this.heldSockets.splice(0)) held.socket.destroy();
   }
 
   /**
@@ -254,20 +267,22 @@ export class Pgtide {
     return boundAddresses(this.listeners);
   }
 
-  private accept(socket: net.Socket): void {
+  /** viaAdminSocket: the client came in on the admin socket (proxy/admin-socket.ts). */
+  private accept(socket: net.Socket, viaAdminSocket: boolean): void {
     const ctx = this.ctx;
     const cfg = ctx.config;
     if (!this.ready) {
       // Not read until start() is done: its bytes wait in the socket. Bounded like clients.
       if (this.heldSockets.length >= cfg.max_client_conn) return void socket.destroy();
       socket.on('error', () => {});
-      this.heldSockets.push(socket);
+      this.heldSockets.push({ socket, viaAdminSocket });
       return;
     }
     // Joined, not concatenated: one flat string the session keeps for its life (32 bytes for an
     // IPv4 client), where a template makes a rope of three (88 bytes).
     const remote = socket.remoteAddress ? [socket.remoteAddress, socket.remotePort].join(':') : 'unix';
-    if (ctx.clients.size >= this.clientCap) {
+    // The operator's way in stays open when clients fill the instance: that is when it is needed.
+    if (ctx.clients.size >= this.clientCap && !viaAdminSocket) {
       const why =
         this.clientCap < cfg.max_client_conn
           ? `the open-files limit (${this.openFiles}) leaves room for ${this.clientCap} clients besides server connections; max_client_conn = ${cfg.max_client_conn}`
@@ -283,7 +298,7 @@ export class Pgtide {
         `too many clients logging in (max_login_clients = ${cfg.max_login_clients})`,
       );
     }
-    new ClientSession(socket, ctx, remote);
+    new ClientSession(socket, ctx, remote, viaAdminSocket);
   }
 
   private admitClients(): void {

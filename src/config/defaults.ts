@@ -83,6 +83,7 @@ export function defaultConfig(): Config {
     admin_users: [],
     stats_users: [],
     admin_http_listen: '',
+    admin_socket_dir: defaultAdminSocketDir(),
 
     sr_check_period: 10,
     sr_check_user: '',
@@ -111,6 +112,19 @@ export function defaultConfig(): Config {
     users: emptyMap<UserConfig>(),
   };
 }
+
+/**
+ * On by default, so that a pgtide whose file names no admin_users (one imported from
+ * PgBouncer, whose console was reached over its unix socket) still has a console. Per OS user,
+ * as tmux's /tmp/tmux-<uid>: another user's pgtide on the same host never meets this one's,
+ * and /tmp is there and writable on any host and in any image.
+ */
+export function defaultAdminSocketDir(): string {
+  return `${ADMIN_SOCKET_DIR_PREFIX}${process.getuid?.() ?? 0}`;
+}
+
+/** The default admin_socket_dir before the uid. */
+export const ADMIN_SOCKET_DIR_PREFIX = '/tmp/pgtide-';
 
 /** Database and user names come from clients: a map with a prototype would answer
  *  `databases['constructor']` with a function instead of "no such database". */

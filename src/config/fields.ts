@@ -123,6 +123,7 @@ export const TOP_LEVEL_FIELDS: Record<ScalarKey, Field> = {
   admin_users: { kind: 'names' },
   stats_users: { kind: 'names' },
   admin_http_listen: { kind: 'host-port' },
+  admin_socket_dir: text,
   sr_check_period: seconds,
   sr_check_user: text,
   sr_check_password: { kind: 'secret' },

@@ -1,14 +1,14 @@
 import type { Config } from './types.js';
 
 /**
- * Settings made once, at start, into sockets (listen_*, unix_socket_dir, admin_http_listen,
+ * Settings made once, at start, into sockets (listen_*, unix_socket_dir, admin_socket_dir, admin_http_listen,
  * tcp_keepalive, set on the listening sockets), worker processes, TLS contexts, the logger,
  * the timeline file and the cancel keys already handed out (peer_id). A reload keeps their
  * running values, so that SHOW CONFIG never shows a port that nothing listens on; a restart
  * applies them.
  */
 const START_ONLY =
-  /^(listen_|client_tls_|server_tls_)|^(unix_socket_dir|admin_http_listen|tcp_keepalive|workers|instance_name|peer_id|log_level|log_dir|state_dir)$/;
+  /^(listen_|client_tls_|server_tls_)|^(unix_socket_dir|admin_socket_dir|admin_http_listen|tcp_keepalive|workers|instance_name|peer_id|log_level|log_dir|state_dir)$/;
 
 export function isStartOnly(key: string): boolean {
   return START_ONLY.test(key);

@@ -176,6 +176,9 @@ export interface Config {
   stats_users: string[];
   /** "host:port" of the HTTP server for /metrics, /healthz and /readyz; empty = off. */
   admin_http_listen: string;
+  /** Directory (owner-only) of the admin socket `.s.PGSQL.<first port>`: a console login on
+   *  it is admin without a password, as only pgtide's OS user (and root) can connect. Empty = off. */
+  admin_socket_dir: string;
 
   // Cluster monitoring and read/write routing (Pgpool-II's names and units).
   /** How often roles (pg_is_in_recovery) and replication lag are checked, seconds. */

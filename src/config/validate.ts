@@ -5,6 +5,8 @@ import { readDocument } from './document.js';
 import { ConfigError, toProblems, type Issue } from './problems.js';
 import type { Config } from './types.js';
 import { limitsEachWorkerNeeds } from './worker-share.js';
+import path from 'node:path';
+import { MAX_SOCKET_PATH_BYTES, socketPath } from './socket-path.js';
 
 export function validateConfig(config: Config): void {
   const issues = configIssues(config);
@@ -15,6 +17,7 @@ export function configIssues(config: Config): Issue[] {
   const issues: Issue[] = [];
   readDocument(config, issues);
   checkListeners(config, issues);
+  checkSocketDirs(config, issues);
   checkPoolSizes(config, issues);
   checkWorkerShares(config, issues);
   checkBackends(config, issues);
@@ -32,6 +35,35 @@ function checkListeners(config: Config, issues: Issue[]): void {
       message: 'is empty and unix_socket_dir is not set: pgtide would accept no clients',
     });
   }
+}
+
+/** A socket path the kernel cannot hold would fail at start with a bare EINVAL; two sockets
+ *  of the same name would take each other's place. */
+function checkSocketDirs(config: Config, issues: Issue[]): void {
+  for (const key of ['unix_socket_dir', 'admin_socket_dir'] as const) {
+    const dir = config[key];
+    if (dir === '') continue;
+    const file = socketPath(dir, config);
+    if (Buffer.byteLength(file) > MAX_SOCKET_PATH_BYTES)
+      issues.push({
+        path: [key],
+        message: `makes the socket path ${file} (${Buffer.byteLength(file)} bytes), longer than the ${MAX_SOCKET_PATH_BYTES} bytes a unix socket path may have: choose a shorter directory`,
+      });
+  }
+  const admin = config.admin_socket_dir;
+  if (admin === '') return;
+  // libpq takes a host as a socket directory only when it starts with '/'.
+  if (!path.isAbsolute(admin))
+    issues.push({
+      path: ['admin_socket_dir'],
+      message: `must be an absolute path (psql -h takes it then), got "${admin}"`,
+    });
+  else if (config.unix_socket_dir !== '' && path.resolve(config.unix_socket_dir) === path.resolve(admin))
+    issues.push({
+      path: ['admin_socket_dir'],
+      message:
+        'is the same directory as unix_socket_dir: both sockets are named .s.PGSQL.<first listen_port>; give the admin socket a directory of its own',
+    });
 }
 
 function checkPoolSizes(config: Config, issues: Issue[]): void {

@@ -31,7 +31,7 @@ function capShare(cap: number, id: number, workers: number): number {
 
 /**
  * The configuration worker `id` runs with: the instance's limits split by shareOf(), and the
- * listeners only one process can hold (the unix socket file, admin_http_listen) left to
+ * listeners only one process can hold (the unix socket files, admin_http_listen) left to
  * worker 0. Identity for `workers = 1`.
  */
 export function workerConfig(config: Config, id: number): Config {
@@ -67,6 +67,7 @@ export function workerConfig(config: Config, id: number): Config {
     // A unix socket is a file: a second bind would replace the first worker's. An HTTP
     // endpoint answered by a random worker would give a different /metrics on each scrape.
     unix_socket_dir: id === 0 ? config.unix_socket_dir : '',
+    admin_socket_dir: id === 0 ? config.admin_socket_dir : '',
     admin_http_listen: id === 0 ? config.admin_http_listen : '',
     databases,
     users,

@@ -159,6 +159,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** The client's socket is paused for backpressure. */
   declare clientPaused: boolean;
   declare encrypted: boolean;
+  /** Came in on the admin socket (proxy/admin-socket.ts): the console without a password, nothing else. */
+  declare viaAdminSocket: boolean;
   declare consoleAdmin: boolean;
   consoleAnswer: Promise<void> | null = null;
   // COPY IN bookkeeping: see onServerCopyIn.
@@ -198,8 +200,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     socket: net.Socket,
     readonly ctx: ProxyContext,
     readonly remote: string,
+    viaAdminSocket = false,
   ) {
     this.socket = socket;
+    this.viaAdminSocket = viaAdminSocket;
     this.scanner = new MessageScanner(ctx.config.max_packet_size, AUTH_TYPES, ctx.assemblyBudget);
     bindSocket(this, socket);
     ctx.clients.add(this);
@@ -529,6 +533,7 @@ defineFlags<ClientSession>(ClientSession.prototype, [
   'routeWrite',
   'clientPaused',
   'encrypted',
+  'viaAdminSocket',
   'consoleAdmin',
   'copying',
   'batchOpen',

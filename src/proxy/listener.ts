@@ -1,7 +1,7 @@
 import net from 'node:net';
 import fs from 'node:fs';
-import path from 'node:path';
 import type { Config } from '../config/types.js';
+import { socketPath } from '../config/socket-path.js';
 
 export interface ListenAddress {
   host: string;
@@ -28,19 +28,38 @@ export async function listen(config: Config, onConnection: (socket: net.Socket) 
       }
     }
     if (config.unix_socket_dir) {
-      const socketPath = path.join(config.unix_socket_dir, `.s.PGSQL.${config.listen_port[0]}`);
-      // A socket file left by a crashed process would make listen() fail with EADDRINUSE, so it
-      // goes; one that a live process still answers on is that process's, and stays.
-      await refuseLiveSocket(socketPath);
-      fs.rmSync(socketPath, { force: true });
-      servers.push(await open({ path: socketPath, backlog: config.listen_backlog }, false, onConnection));
-      fs.chmodSync(socketPath, 0o777);
+      // Every local user may connect, as to PostgreSQL's socket: the password decides.
+      servers.push(await openUnixSocket(socketPath(config.unix_socket_dir, config), 0o777, config, onConnection));
     }
   } catch (err) {
     closeAll(servers);
     throw err;
   }
   return servers;
+}
+
+/**
+ * Listen on the unix socket `file`, made with permissions `mode` by the bind itself (through
+ * the umask): a chmod after it would leave a moment in which the socket has other permissions.
+ */
+export async function openUnixSocket(
+  file: string,
+  mode: number,
+  config: Pick<Config, 'listen_backlog'>,
+  onConnection: (socket: net.Socket) => void,
+): Promise<net.Server> {
+  // A socket file left by a crashed process would make listen() fail with EADDRINUSE, so it
+  // goes; one that a live process still answers on is that process's, and stays.
+  await refuseLiveSocket(file);
+  fs.rmSync(file, { force: true });
+  // listen() binds before it returns (this is no cluster worker), so the umask covers the bind
+  // and nothing else of this process.
+  const umask = process.umask(0o777 & ~mode);
+  try {
+    return open({ path: file, backlog: config.listen_backlog }, false, onConnection);
+  } finally {
+    process.umask(umask);
+  }
 }
 
 /** `*`: every IPv4 and IPv6 address, through one dual-stack socket; IPv4 alone where the host has no IPv6. */
@@ -78,14 +97,14 @@ function open(
 /** How long a socket file may take to accept a connection before it counts as in use. */
 const LIVE_SOCKET_PROBE_MS = 1000;
 
-/** Throws EADDRINUSE when a process accepts connections on the unix socket at `socketPath`
+/** Throws EADDRINUSE when a process accepts connections on the unix socket at `file`
  *  (or leaves one waiting): a second pgtide on the same directory and port must not take it over. */
-function refuseLiveSocket(socketPath: string): Promise<void> {
+function refuseLiveSocket(file: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const probe = net.connect({ path: socketPath });
+    const probe = net.connect({ path: file });
     const inUse = () => {
       probe.destroy();
-      const err: NodeJS.ErrnoException = new Error(`another process listens on the unix socket ${socketPath}`);
+      const err: NodeJS.ErrnoException = new Error(`another process listens on the unix socket ${file}`);
       err.code = 'EADDRINUSE';
       reject(err);
     };

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { learnProbe } from '../support/reader.js';
 import { untilAnswering } from '../support/answering.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,6 +16,7 @@ import { freePorts } from '../support/free-ports.js';
 import { currentTopology } from '../support/topology.js';
 import { waitFor } from '../support/wait.js';
 import { watch } from '../support/child-output.js';
+import { psql } from '../support/psql.js';
 
 const t = currentTopology();
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
@@ -243,6 +244,48 @@ async function consoleQuery(
     await client.end();
   }
 }
+
+describe("the seed's files as they are: the operator's console is on the admin socket", { timeout: 60_000 }, () => {
+  const configFile = join(dir, 'seed-console.toml');
+  // The default admin_socket_dir, as the OS user running these tests runs pgtide.
+  const adminDir = `/tmp/pgtide-${process.getuid!()}`;
+
+  test('import says where; check prints it; psql logs in there as pgbouncer without a password, not over TCP', async () => {
+    const imported = await runCli(['import', ...SEED_ARGS, '-o', configFile]);
+    assert.equal(imported.code, 0, imported.stderr);
+    assert.match(
+      imported.stderr,
+      /^warning: pgbouncer\.ini lists no admin_users or stats_users: .* as the OS user running pgtide, without a password, on the admin socket: psql -h \/tmp\/pgtide-\$\(id -u\) -p 5426 -U pgbouncer pgbouncer /m,
+    );
+    const { ports, env } = await harnessEnv(7, { PGTIDE_AUTH_FILE: authFile });
+    const command = `psql -h ${adminDir} -p ${ports[0]} -U pgbouncer pgbouncer`;
+    const checked = await new Promise<{ stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [CLI, 'check', '--config', configFile], { env }, (_error, stdout, stderr) =>
+        resolve({ stdout, stderr }),
+      );
+    });
+    assert.match(
+      checked.stdout,
+      new RegExp(`^admin console: ${command.replaceAll('/', '\\/')} \\(admin_socket_dir `, 'm'),
+    );
+    const pgtide = await startCli(['start', '--config', configFile], env, ports);
+    try {
+      const target = { host: adminDir, port: ports[0]!, user: 'pgbouncer', database: 'pgbouncer' };
+      assert.match(await psql(t, target, 'SHOW POOLS'), /^pgbouncer\|pgbouncer\|1\|/m);
+      assert.match(await psql(t, target, 'SHOW CLIENTS'), /^C\|pgbouncer\|pgbouncer\|none\|idle\|unix\|/m);
+      assert.equal(await psql(t, target, 'PAUSE'), 'PAUSE\n');
+      assert.match(await psql(t, target, 'SHOW STATE'), /^paused\|yes$/m);
+      assert.equal(await psql(t, target, 'RESUME'), 'RESUME\n');
+      assert.match(await psql(t, target, 'SHOW STATE'), /^paused\|no$/m);
+      assert.equal(statSync(adminDir).mode & 0o777, 0o700);
+      assert.equal(statSync(join(adminDir, `.s.PGSQL.${ports[0]}`)).mode & 0o777, 0o600);
+      // The same console over TCP: the user logs in, but is no console user.
+      await assert.rejects(consoleQuery(ports[0]!, user, 'SHOW POOLS'), { code: '42501' });
+    } finally {
+      await pgtide.stop();
+    }
+  });
+});
 
 describe("docs/migration.md's path: import, check, start, log in to the console", { timeout: 60_000 }, () => {
   // The seed names no console users (its PgBouncer console was reached over the unix socket);

@@ -63,6 +63,8 @@ export async function startPgtide(t: Topology, overrides: Partial<Config> = {}):
     server_tls_sslmode: 'disable',
     log_connections: false,
     log_disconnections: false,
+    // Tests listen on port 0: every instance's admin socket would be .s.PGSQL.0. Those about it set it.
+    admin_socket_dir: '',
     backends: [{ name: 'primary', host: t.primary.host, port: t.primary.port, weight: 1, role: 'primary' }],
     ...overrides,
   };

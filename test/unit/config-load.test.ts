@@ -95,6 +95,8 @@ describe('defaults', () => {
     ['admin_users', []],
     ['stats_users', []],
     ['admin_http_listen', ''],
+    // Per OS user: /tmp/pgtide-<uid>, owner-only (src/proxy/admin-socket.ts).
+    ['admin_socket_dir', `/tmp/pgtide-${process.getuid!()}`],
   ];
   for (const [key, expected] of cases) {
     test(`${key} defaults to ${JSON.stringify(expected)}`, () => {
@@ -886,6 +888,32 @@ describe('cross-field validation', () => {
       );
     });
   }
+
+  test('admin_socket_dir must be absolute, differ from unix_socket_dir, and fit a socket path', () => {
+    const problem = (toml: string) =>
+      findProblem(
+        problemsOf(() => loadConfig(writeConfig(`${toml}\n${BACKEND}`), {})),
+        'admin_socket_dir',
+      );
+    assert.match(problem('admin_socket_dir = "run/pgtide"').message, /must be an absolute path/);
+    assert.match(
+      problem('unix_socket_dir = "/var/run/pgtide"\nadmin_socket_dir = "/var/run/pgtide/"').message,
+      /same directory as unix_socket_dir/,
+    );
+    // 107 bytes at most: `/` and 93 bytes, then /.s.PGSQL.5432, is 108.
+    const long = `/${'d'.repeat(93)}`;
+    assert.match(
+      problem(`admin_socket_dir = "${long}"`).message,
+      new RegExp(`socket path ${long}/\\.s\\.PGSQL\\.5432 \\(108 bytes\\), longer than the 107 bytes`),
+    );
+    const unixLong = findProblem(
+      problemsOf(() => loadConfig(writeConfig(`unix_socket_dir = "${long}"\n${BACKEND}`), {})),
+      'unix_socket_dir',
+    );
+    assert.match(unixLong.message, /longer than the 107 bytes/);
+    const fits = `/${'d'.repeat(92)}`;
+    assert.doesNotThrow(() => loadConfig(writeConfig(`admin_socket_dir = "${fits}"\n${BACKEND}`), {}));
+  });
 
   test('a unix socket alone is enough to listen on', () => {
     assert.doesNotThrow(() => loadConfig(writeConfig(`listen_addr = []\nunix_socket_dir = "/tmp"\n${BACKEND}`), {}));

@@ -147,12 +147,16 @@ describe('workerConfig', () => {
     assert.equal(first!.databases['a']!.pool_size, 2);
   });
 
-  test('the unix socket and admin_http_listen stay with worker 0', () => {
-    const config = configOf('workers = 2\nunix_socket_dir = "/tmp"\nadmin_http_listen = "127.0.0.1:9127"');
+  test('the unix sockets and admin_http_listen stay with worker 0', () => {
+    const config = configOf(
+      'workers = 2\nunix_socket_dir = "/tmp"\nadmin_socket_dir = "/run/pgtide"\nadmin_http_listen = "127.0.0.1:9127"',
+    );
     const [first, second] = shares(config);
     assert.equal(first!.unix_socket_dir, '/tmp');
+    assert.equal(first!.admin_socket_dir, '/run/pgtide');
     assert.equal(first!.admin_http_listen, '127.0.0.1:9127');
     assert.equal(second!.unix_socket_dir, '');
+    assert.equal(second!.admin_socket_dir, '');
     assert.equal(second!.admin_http_listen, '');
   });
 });

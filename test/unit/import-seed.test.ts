@@ -6,6 +6,7 @@ import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { importSeedStack, type SeedFiles } from '../../src/config/import/to-toml.js';
 import { parseConfig } from '../../src/config/load.js';
+import { defaultAdminSocketDir } from '../../src/config/defaults.js';
 
 // Compiled to dist/test/unit/, so the repository root is three levels up.
 const SEED = fileURLToPath(new URL('../../../test/fixtures/seed/', import.meta.url));
@@ -249,7 +250,7 @@ describe('importing other stacks', () => {
     assert.ok(!warnings.join('\n').includes('AESabc') && !toml.includes('AESabc'), 'the encrypted password leaked');
   });
 
-  test('admin_users and stats_users are kept; without them a warning says the console is closed', () => {
+  test('admin_users and stats_users are kept; without them a warning says how to reach the console on the admin socket', () => {
     const withUsers = write(
       'console.ini',
       '[pgbouncer]\nadmin_users = alice, bob\nstats_users = monitor\n[databases]\n* = host=db\n',
@@ -259,11 +260,18 @@ describe('importing other stacks', () => {
     assert.deepEqual(config.admin_users, ['alice', 'bob']);
     assert.deepEqual(config.stats_users, ['monitor']);
     assert.ok(!imported.warnings.some((w) => /admin/.test(w)), imported.warnings.join('\n'));
+    // PgBouncer's default port, the first listen_port of the result, names the socket.
     const without = importSeedStack({ pgbouncer: write('closed.ini', '[databases]\n* = host=db\n') });
     assert.ok(
-      without.warnings.some((w) => /no admin_users or stats_users: nobody can log in to the admin console/.test(w)),
+      without.warnings.some(
+        (w) =>
+          w.includes('no admin_users or stats_users') &&
+          w.includes('as the OS user running pgtide, without a password') &&
+          w.includes('psql -h /tmp/pgtide-$(id -u) -p 6432 -U pgbouncer pgbouncer'),
+      ),
       without.warnings.join('\n'),
     );
+    assert.equal(parseConfig(without.toml).admin_socket_dir, defaultAdminSocketDir());
   });
 
   test('an auth_file that does not exist here is a warning; --users replaces it', () => {

@@ -6,7 +6,7 @@ import { TOP_LEVEL_FIELDS, readEnvField, type Field } from '../fields.js';
 import { dropSetting, setKey, where, type ImportContext } from './context.js';
 import { parseConnectionString, type IniEntry } from './ini.js';
 import { tomlKey, type TomlValue } from './toml-draft.js';
-import { defaultConfig } from '../defaults.js';
+import { ADMIN_SOCKET_DIR_PREFIX, defaultConfig } from '../defaults.js';
 
 /** Handled by the listening step, which merges them with HAProxy's binds. */
 export const LISTEN_KEYS: readonly string[] = ['listen_addr', 'listen_port'];
@@ -98,11 +98,22 @@ export function mapPgBouncer(
       (entry) => entry.section === 'pgbouncer' && (entry.key === 'admin_users' || entry.key === 'stats_users'),
     )
   ) {
+    // PgBouncer's operator used the console as `pgbouncer` over its unix socket (peer
+    // authentication): pgtide's admin socket is that way in.
     ctx.warnings.push(
-      'pgbouncer.ini lists no admin_users or stats_users: nobody can log in to the admin console (database pgtide or pgbouncer) until admin_users names someone',
+      `pgbouncer.ini lists no admin_users or stats_users: the admin console (database pgbouncer or pgtide) is reached as the OS user running pgtide, without a password, on the admin socket: psql -h ${ADMIN_SOCKET_DIR_PREFIX}$(id -u) -p ${firstListenPort(ctx)} -U pgbouncer pgbouncer (admin_socket_dir; pgtide check prints it). Over TCP nobody may use the console until admin_users or stats_users names someone`,
     );
   }
   return servers;
+}
+
+/** The port the admin socket is named after: the first of listen_port (a number or "first-last"). */
+function firstListenPort(ctx: ImportContext): number {
+  const ports = ctx.draft.valueOf('listen_port');
+  const first = Array.isArray(ports) ? ports[0] : undefined;
+  if (typeof first === 'number') return first;
+  if (typeof first === 'string') return Number.parseInt(first, 10);
+  return defaultConfig().listen_port[0]!;
 }
 
 /** --users wins; a path that does not exist here is worth a warning before `pgtide check`

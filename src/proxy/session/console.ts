@@ -14,8 +14,11 @@ export const CONSOLE_PARAMS: ReadonlyMap<string, string> = new Map([
   ['integer_datetimes', 'on'],
 ]);
 
-/** `admin` may run every command, `stats` only SHOW; null: the user may not use the console. */
-export function consoleRole(config: Config, user: string): 'admin' | 'stats' | null {
+/** `admin` may run every command, `stats` only SHOW. */
+export type ConsoleRole = 'admin' | 'stats';
+
+/** The console role of a user who logged in with a password; null: the user may not use the console. */
+export function consoleRole(config: Config, user: string): ConsoleRole | null {
   if (config.admin_users.includes(user)) return 'admin';
   return config.stats_users.includes(user) ? 'stats' : null;
 }

@@ -16,7 +16,7 @@ import { clientCertificate, tlsServerEndPoint } from '../tls.js';
 import { handleCancelRequest } from '../peer-cancel.js';
 import { SessionSettings } from '../session-settings.js';
 import type { ClientSession } from '../client-session.js';
-import { CONSOLE_PARAMS, answerConsoleQuery, consoleRole } from './console.js';
+import { CONSOLE_PARAMS, answerConsoleQuery, consoleRole, type ConsoleRole } from './console.js';
 import { setUp } from './handoff.js';
 import { loginAnswer } from './reported-params.js';
 import { isOn, isSerializable } from './setting-values.js';
@@ -89,10 +89,12 @@ function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Buffer | 
     case 'startup':
       break;
   }
+  // The admin socket is local, as a PostgreSQL `local` line is: TLS would guard nothing there.
   if (
-    cfg.client_tls_sslmode === 'require' ||
-    cfg.client_tls_sslmode === 'verify-ca' ||
-    cfg.client_tls_sslmode === 'verify-full'
+    !s.viaAdminSocket &&
+    (cfg.client_tls_sslmode === 'require' ||
+      cfg.client_tls_sslmode === 'verify-ca' ||
+      cfg.client_tls_sslmode === 'verify-full')
   ) {
     if (!(s.socket instanceof tls.TLSSocket))
       return s.fatal(SQLSTATE.INVALID_AUTHORIZATION, 'SSL required', undefined, 'Connect with sslmode=require.');
@@ -116,7 +118,27 @@ function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Buffer | 
   s.startupParams = packet.params;
   s.user = packet.params.get('user') ?? '';
   s.database = packet.params.get('database') || s.user;
+  if (s.viaAdminSocket) return adminSocketLogin(s, rest);
   beginAuth(s, rest);
+}
+
+/**
+ * A login on the admin socket (proxy/admin-socket.ts): only pgtide's OS user or root could
+ * connect, so the console is theirs as an admin, without a password and under any user name:
+ * the name proves nothing the kernel has not, and psql's default (the OS user's name) works.
+ * The socket serves nothing else: clients belong on the listen ports, under hba and passwords.
+ */
+function adminSocketLogin(s: LoginSession, rest: Buffer | null): void {
+  if (!s.ctx.admin.isConsole(s.database)) {
+    return s.fatal(
+      SQLSTATE.INVALID_AUTHORIZATION,
+      `the admin socket serves only the admin console (database "pgbouncer" or "pgtide"), not database "${s.database}"`,
+      undefined,
+      'Connect to a listen port (listen_addr, unix_socket_dir) for other databases.',
+    );
+  }
+  enterConsole(s, AUTHENTICATED, 'admin');
+  if (rest && !s.isClosed) s.dispatch(rest);
 }
 
 /**
@@ -290,7 +312,7 @@ function onAuthStep(s: LoginSession, step: ReturnType<ClientAuth['start']>): voi
  */
 function authenticated(s: LoginSession, head: readonly Buffer[]): void {
   const ctx = s.ctx;
-  if (ctx.admin.isConsole(s.database)) return enterConsole(s, head);
+  if (ctx.admin.isConsole(s.database)) return enterConsole(s, head, consoleRole(ctx.config, s.user));
   if (ctx.admin.isDisabled(s.database)) {
     send(s, head);
     return s.fatal(
@@ -363,15 +385,14 @@ function startupSetting(s: LoginSession, name: string): string | null {
 }
 
 /** The virtual admin database: PgBouncer's console, answered by pgtide itself. */
-function enterConsole(s: LoginSession, head: readonly Buffer[]): void {
-  const role = consoleRole(s.ctx.config, s.user);
+function enterConsole(s: LoginSession, head: readonly Buffer[], role: ConsoleRole | null): void {
   if (role === null) {
     send(s, head);
     return s.fatal(
       SQLSTATE.INSUFFICIENT_PRIVILEGE,
       `user "${s.user}" may not use the admin console`,
       undefined,
-      'List the user in admin_users or stats_users.',
+      'List the user in admin_users or stats_users, or log in as the OS user running pgtide over the admin socket (admin_socket_dir).',
     );
   }
   s.consoleAdmin = role === 'admin';
