@@ -121,8 +121,9 @@ function describeAdminSocket(config: Config): string {
   try {
     const problem = directoryProblem(dir);
     state = problem === null ? 'ready' : `warning: admin_socket_dir ${dir} ${problem}; pgtide will not start`;
-  } catch {
-    state = 'made at start';
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    state = code === 'ENOENT' ? 'made at start' : `warning: cannot look at it: ${code ?? (err as Error).message}`;
   }
   return `admin console: ${command} (admin_socket_dir ${dir}: ${state}; for the OS user running pgtide, no password)`;
 }

@@ -16,6 +16,7 @@ import { writeAuthFile } from '../support/pgtide.js';
 import { currentTopology, scramLogin } from '../support/topology.js';
 import { waitFor } from '../support/wait.js';
 import { watch } from '../support/child-output.js';
+import { psql } from '../support/psql.js';
 
 const run = promisify(execFile);
 // Compiled to dist/test/integration/: the repository is three levels up.
@@ -90,6 +91,9 @@ test('the image builds from its context alone and runs --version, check and star
   );
   const check = await run(process.execPath, [cli, 'check', '--config', config], { env: cleanEnv() });
   assert.match(check.stdout, /max_connections/);
+  // The image's docs/docker.md command: psql on the default admin socket of the user running pgtide.
+  const adminDir = `/tmp/pgtide-${process.getuid!()}`;
+  assert.match(check.stdout, new RegExp(`^admin console: psql -h ${adminDir} -p ${port} -U pgbouncer pgbouncer `, 'm'));
 
   const logDir = join(base, 'log');
   mkdirSync(logDir);
@@ -113,6 +117,12 @@ test('the image builds from its context alone and runs --version, check and star
     );
     assert.equal((await c.query('SELECT 6 * 7 AS answer')).rows[0].answer, 42);
     await c.end();
+    const pools = await psql(
+      t0,
+      { host: adminDir, port: port!, user: 'pgbouncer', database: 'pgbouncer' },
+      'SHOW POOLS',
+    );
+    assert.match(pools, /^pgbouncer\|pgbouncer\|1\|/m);
     child.kill('SIGTERM');
     assert.equal(await exited, 0, output());
     assert.ok(existsSync(join(logDir, 'pgtide-ci.log')), 'the log file is written to LOG_DIR');

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../src/config/load.js';
 import { readEnv } from '../../src/config/env.js';
 import { IMAGE_STATE_DIR } from '../../src/config/import/state-dir.js';
+import { ADMIN_SOCKET_DIR_PREFIX } from '../../src/config/defaults.js';
 
 // Compiled to dist/test/unit/: the repository is three levels up.
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -115,6 +116,17 @@ test('the default config keeps its timeline memory in a directory the non-root u
       (run) => /mkdir -p [^&]*\/var\/lib\/pgtide/.test(run) && /chown pgtide:pgtide [^&]*\/var\/lib\/pgtide/.test(run),
     ),
   );
+});
+
+test("the image has psql, and docs/docker.md's console command names the admin socket of its user", () => {
+  assert.ok(all('RUN').some((run) => /apt-get install [^&]*\bpostgresql-client\b/.test(run)));
+  const uid = /useradd [^&]*--uid (\d+)[^&]* pgtide\b/.exec(all('RUN').join(' && '))?.[1];
+  assert.ok(uid !== undefined, 'useradd gives pgtide a fixed uid');
+  const config = defaultConfig();
+  // The image's config leaves admin_socket_dir at its default, which pgtide's uid names.
+  assert.equal(config.admin_socket_dir, `${ADMIN_SOCKET_DIR_PREFIX}${process.getuid!()}`);
+  const command = `docker exec pool1 psql -h ${ADMIN_SOCKET_DIR_PREFIX}${uid} -p ${config.listen_port[0]} -U pgbouncer pgbouncer`;
+  assert.ok(read('docs/docker.md').includes(command), command);
 });
 
 test('the default config parses, and the healthcheck asks its admin HTTP endpoint', () => {
