@@ -4,9 +4,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { defaultConfig } from '../../src/config/defaults.js';
@@ -16,11 +18,12 @@ import { Pgtide } from '../../src/server.js';
 import { freePorts } from '../support/free-ports.js';
 import { psql } from '../support/psql.js';
 import { startPgtide, writeAuthFile, type RunningPgtide } from '../support/pgtide.js';
-import { connectTo, spawnPgtide } from '../support/pgtide-process.js';
+import { connectTo, spawnPgtide, writeConfig } from '../support/pgtide-process.js';
 import { currentTopology, scramLogin } from '../support/topology.js';
 import { allWorkersStarted, workerOf } from '../support/workers.js';
 
 const t = currentTopology();
+const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 const base = mkdtempSync(join(tmpdir(), 'pgtide-admin-socket-'));
 after(() => rmSync(base, { recursive: true, force: true }));
 
@@ -175,6 +178,26 @@ describe('a directory the kernel would not keep others out of is refused at star
     symlinkSync(target, link);
     assert.equal(await startFailure(link), `admin_socket_dir ${link} is a symbolic link; name the directory itself`);
   });
+});
+
+test('pgtide check names an admin_socket_dir that pgtide would refuse', async () => {
+  const dir = mkdtempSync(join(base, 'check-'));
+  const adminDir = join(dir, 'open');
+  mkdirSync(adminDir, { mode: 0o755 });
+  chmodSync(adminDir, 0o755);
+  const [port] = (await freePorts(1)) as [number];
+  const config = writeConfig(t, dir, writeAuthFile(t, dir), port, [`admin_socket_dir = "${adminDir}"`]);
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PGTIDE_')));
+  const { stdout } = await new Promise<{ stdout: string }>((resolve) =>
+    execFile(process.execPath, [CLI, 'check', '--config', config], { env }, (_error, out) => resolve({ stdout: out })),
+  );
+  assert.match(
+    stdout,
+    new RegExp(
+      `^admin console: psql -h ${adminDir} -p ${port} -U pgbouncer pgbouncer \\(admin_socket_dir ${adminDir}: warning: admin_socket_dir ${adminDir} has mode 0755: .*; pgtide will not start;`,
+      'm',
+    ),
+  );
 });
 
 test('workers = 2: worker 0 alone listens on the admin socket, and its console shows the whole instance', async () => {
