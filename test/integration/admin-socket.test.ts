@@ -15,6 +15,7 @@ import { defaultConfig } from '../../src/config/defaults.js';
 import type { Config } from '../../src/config/types.js';
 import { createLogger } from '../../src/log.js';
 import { Pgtide } from '../../src/server.js';
+import { selfSignedCertificate } from '../support/certificate.js';
 import { freePorts } from '../support/free-ports.js';
 import { psql } from '../support/psql.js';
 import { startPgtide, writeAuthFile, type RunningPgtide } from '../support/pgtide.js';
@@ -120,6 +121,31 @@ test('with max_client_conn reached, the admin socket still lets the operator in'
     assert.equal(rows.length, 2, JSON.stringify(rows));
   } finally {
     await first.end();
+    await p.stop();
+  }
+});
+
+test('client_tls_sslmode = "require" does not apply on the admin socket (psql uses no TLS on a unix socket)', async () => {
+  const dir = join(base, 'tls');
+  const [port] = (await freePorts(1)) as [number];
+  const { key, cert } = selfSignedCertificate(base);
+  const p = await startPgtide(t, {
+    listen_port: [port],
+    admin_socket_dir: dir,
+    client_tls_sslmode: 'require',
+    client_tls_key_file: key,
+    client_tls_cert_file: cert,
+  });
+  try {
+    assert.match(
+      await psql(t, { host: dir, port, user: 'pgbouncer', database: 'pgbouncer' }, 'SHOW STATE'),
+      /paused\|no/,
+    );
+    // Over TCP the requirement stands.
+    const plain = new pg.Client({ ...p.pgConfig(), ssl: false });
+    plain.on('error', () => {});
+    await assert.rejects(plain.connect(), { code: '28000', message: 'SSL required' });
+  } finally {
     await p.stop();
   }
 });
