@@ -15,6 +15,13 @@ export interface ServerStatement {
 export class PreparedSet {
   private readonly names = new Map<string, number>();
   private readonly doubtful = new Set<string>();
+  /**
+   * Names prepared since the server's transaction last ended in a commit. PostgreSQL keeps a
+   * prepared statement through a rollback, with the parameter and result types it resolved,
+   * also those of a type the rollback dropped: a copy answering another client's Parse would
+   * then fail its Bind ("cache lookup failed for type"), where PostgreSQL parses afresh.
+   */
+  private readonly provisional: string[] = [];
 
   constructor(readonly capacity: number) {}
 
@@ -54,6 +61,7 @@ export class PreparedSet {
     this.doubtful.delete(name);
     this.names.delete(name);
     this.names.set(name, statement.epoch);
+    this.provisional.push(name);
     if (this.names.size <= this.capacity) return null;
     const oldest = this.names.keys().next().value;
     if (oldest === undefined) return null;
@@ -64,6 +72,24 @@ export class PreparedSet {
   /** The server may or may not still have it. */
   doubt(name: string): void {
     if (this.names.delete(name)) this.doubtful.add(name);
+  }
+
+  get hasProvisional(): boolean {
+    return this.provisional.length > 0;
+  }
+
+  /** The server's transaction committed (ReadyForQuery idle after no rollback): its statements are kept. */
+  committed(): void {
+    if (this.provisional.length > 0) this.provisional.length = 0;
+  }
+
+  /**
+   * An error or a rollback (of the transaction or of a savepoint): what was prepared since the
+   * last commit may name objects that are gone, so it is prepared again before its next use.
+   */
+  rolledBack(): void {
+    for (const name of this.provisional) this.doubt(name);
+    this.provisional.length = 0;
   }
 
   /** After DISCARD ALL / DEALLOCATE ALL (which can fail inside an aborted transaction), or

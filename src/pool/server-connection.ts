@@ -2,7 +2,7 @@
 // both ways for the client it is lent to, pgtide's own queries, and the drain after a client.
 import net from 'node:net';
 import { MessageScanner, type MessageSink } from '../protocol/scanner.js';
-import { decodeBackendKeyData, endsSession, readyForQueryStatus } from '../protocol/backend.js';
+import { decodeBackendKeyData, endsSession, isRollbackComplete, readyForQueryStatus } from '../protocol/backend.js';
 import * as encode from '../protocol/encode.js';
 import { BackendMessage, TransactionStatus } from '../protocol/types.js';
 import { SyncPoints } from './sync-points.js';
@@ -27,6 +27,7 @@ const {
   NoticeResponse: N,
   DataRow: D,
   NotificationResponse: A,
+  CommandComplete: C,
 } = BackendMessage;
 const IDLE = TransactionStatus.Idle;
 const DRAIN_TIMEOUT_MS = 10_000;
@@ -226,6 +227,7 @@ export class ServerConnection implements MessageSink, LinkedServer {
           if (this.peer && endsSession(body)) this.toldClientOfEnd = true;
           this.peer?.onServerError(body);
           this.syncs.failed();
+          this.noteError();
         } else if (type === A) {
           this.reportNotifierAsClient(body, end);
         } else if (type === G || type === W) {
@@ -234,6 +236,7 @@ export class ServerConnection implements MessageSink, LinkedServer {
           if (this.peer) this.syncs.ignored(this.peer.onServerCopyIn());
         } else if (ANSWER_ENDS[type] !== 0) {
           this.syncs.countAnswer();
+          if (type === C) this.noteCommandComplete(body);
         }
         if (this.tracking) this.peer?.onServerAnswer(type, body, end);
         return true;
@@ -312,6 +315,17 @@ export class ServerConnection implements MessageSink, LinkedServer {
     return true;
   }
 
+  /** See PreparedSet.rolledBack. */
+  private noteCommandComplete(body: Buffer): void {
+    if (this.prepared.hasProvisional && isRollbackComplete(body)) this.prepared.rolledBack();
+  }
+
+  /** An error outside a transaction block rolls back its implicit transaction; one inside a
+   *  block is followed by the ROLLBACK (of the block or to a savepoint) that ends it. */
+  private noteError(): void {
+    if (this.txStatus === IDLE) this.prepared.rolledBack();
+  }
+
   /** A copy of a message for the client pgtide's own query runs for; nobody's is dropped. */
   private passToOwner(type: number, body: Buffer): void {
     const owner = this.asyncOwner;
@@ -325,6 +339,7 @@ export class ServerConnection implements MessageSink, LinkedServer {
     const status = readyForQueryStatus(body);
     if (status < 0) return this.violation('malformed ReadyForQuery');
     this.txStatus = status;
+    if (status === IDLE) this.prepared.committed();
     return true;
   }
 
@@ -448,6 +463,8 @@ export class ServerConnection implements MessageSink, LinkedServer {
    */
   orphan(clientMidMessage: boolean, resetQuery: string | null, sendCancel: (server: ServerConnection) => void): void {
     this.peer = null;
+    // Whatever it has not committed yet is rolled back below, unseen: the ROLLBACK's tag is not collected.
+    this.prepared.rolledBack();
     this.tracking = false;
     if (this.state !== State.Linked) return;
     if (clientMidMessage) return this.close('client left in the middle of a message');

@@ -114,6 +114,19 @@ export function decodeAuthentication(body: Buffer): { code: number; data: Buffer
   return { code: body.readInt32BE(0), data: Buffer.from(body.subarray(4)) };
 }
 
+const ROLLBACK_TAG = Buffer.from('ROLLBACK');
+
+/**
+ * Whether a CommandComplete ends a transaction or a subtransaction in a rollback: the tag of
+ * ROLLBACK, ROLLBACK TO SAVEPOINT and of a COMMIT of a failed transaction. Allocates nothing.
+ */
+export function isRollbackComplete(body: Buffer): boolean {
+  return (
+    body.length > ROLLBACK_TAG.length &&
+    body.compare(ROLLBACK_TAG, 0, ROLLBACK_TAG.length, 0, ROLLBACK_TAG.length) === 0
+  );
+}
+
 /** 'Z' → TransactionStatus byte ('I', 'T' or 'E'), -1 if malformed. */
 export function readyForQueryStatus(body: Buffer): number {
   if (body.length !== 1) return -1;

@@ -112,6 +112,33 @@ describe('review: prepared statements and settings, pool size 1', { timeout: 60_
     }
   });
 
+  // psycopg's test_change_type then test_change_type_savepoint, through pgtide: a statement
+  // prepared in a transaction that is rolled back keeps parameter types of a type created in
+  // it; a Parse of its text answered from that copy failed the next Bind with XX000 "cache
+  // lookup failed for type", where PostgreSQL parses afresh and runs it.
+  for (const [how, end] of [
+    ['ROLLBACK', (c: WireClient) => c.exchange(query('ROLLBACK'))],
+    ['ROLLBACK TO SAVEPOINT', (c: WireClient) => c.exchange(query('ROLLBACK TO SAVEPOINT s; COMMIT'))],
+    ['an error', (c: WireClient) => c.exchange(query('SELECT 1/0'), query('ROLLBACK'))],
+    ['the client leaving', (c: WireClient) => c.close()],
+  ] as const) {
+    test(`a statement prepared in a transaction ended by ${how} is parsed afresh for the next Parse of its text`, async () => {
+      const text = `SELECT $1::rv_enum::text AS v -- ${how}`;
+      for (const name of ['rb1', 'rb2']) {
+        const c = await connect();
+        try {
+          await c.exchange(query("BEGIN; SAVEPOINT s; CREATE TYPE rv_enum AS ENUM ('a')"));
+          const got = await c.exchange(parse(name, text), bind('', name, ['a']), execute(), sync());
+          assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
+          assert.deepEqual(dataRows(got), [['a']]);
+          await end(c);
+        } finally {
+          await c.close();
+        }
+      }
+    });
+  }
+
   test('SET ROLE does not follow the server connection to the next client', async () => {
     await sqlOn(t.primary, 'DROP ROLE IF EXISTS rv_role');
     await sqlOn(t.primary, `CREATE ROLE rv_role NOLOGIN; GRANT rv_role TO ${t.scramUser.user}`);
