@@ -10,15 +10,19 @@ import * as encode from '../protocol/encode.js';
  * - 'reanalysed' (class 42, e.g. 42804 "column … is of type text but expression is of type
  *   integer"): re-planning it against changed tables failed, where a fresh Parse may not. But
  *   42P03 (the Bind's portal exists already) is the client's own, found before any planning.
+ *   XX000 "cache lookup failed for type" counts too: a parameter type the statement resolved
+ *   at its Parse was dropped since (and maybe created again); PostgreSQL never resolves it again.
  */
 export type StatementFailure = 'missing' | 'stale' | 'reanalysed';
 
 const DUPLICATE_CURSOR = '42P03';
+const INTERNAL_ERROR = 'XX000';
 
 export function statementFailure(error: ErrorFields, serverName: string): StatementFailure | null {
   const code = error.code;
   if (code === '26000') return error.message.includes(`"${serverName}"`) ? 'missing' : null;
   if (code === '0A000') return /cached plan must not change result type/.test(error.message) ? 'stale' : null;
+  if (code === INTERNAL_ERROR) return error.message.startsWith('cache lookup failed for type') ? 'reanalysed' : null;
   return code.startsWith('42') && code !== DUPLICATE_CURSOR ? 'reanalysed' : null;
 }
 

@@ -139,6 +139,27 @@ describe('review: prepared statements and settings, pool size 1', { timeout: 60_
     });
   }
 
+  test('a statement whose parameter type was dropped and created again since the server prepared it runs for the next Parse of its text', async () => {
+    const text = 'SELECT $1::rv_enum2::text AS v';
+    const create = "CREATE TYPE rv_enum2 AS ENUM ('a'); GRANT USAGE ON TYPE rv_enum2 TO PUBLIC";
+    await sqlOn(t.primary, `DROP TYPE IF EXISTS rv_enum2; ${create}`);
+    try {
+      for (const name of ['dt1', 'dt2']) {
+        const c = await connect();
+        try {
+          const got = await c.exchange(parse(name, text), bind('', name, ['a']), execute(), sync());
+          assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
+          assert.deepEqual(dataRows(got), [['a']]);
+        } finally {
+          await c.close();
+        }
+        await sqlOn(t.primary, `DROP TYPE rv_enum2; ${create}`);
+      }
+    } finally {
+      await sqlOn(t.primary, 'DROP TYPE IF EXISTS rv_enum2');
+    }
+  });
+
   test('SET ROLE does not follow the server connection to the next client', async () => {
     await sqlOn(t.primary, 'DROP ROLE IF EXISTS rv_role');
     await sqlOn(t.primary, `CREATE ROLE rv_role NOLOGIN; GRANT rv_role TO ${t.scramUser.user}`);
