@@ -20,8 +20,9 @@ export class PreparedSet {
    * prepared statement through a rollback, with the parameter and result types it resolved,
    * also those of a type the rollback dropped: a copy answering another client's Parse would
    * then fail its Bind ("cache lookup failed for type"), where PostgreSQL parses afresh.
+   * Only names the server still has: bounded by the capacity in any transaction.
    */
-  private readonly provisional: string[] = [];
+  private readonly provisional = new Set<string>();
 
   constructor(readonly capacity: number) {}
 
@@ -61,26 +62,28 @@ export class PreparedSet {
     this.doubtful.delete(name);
     this.names.delete(name);
     this.names.set(name, statement.epoch);
-    this.provisional.push(name);
+    this.provisional.add(name);
     if (this.names.size <= this.capacity) return null;
     const oldest = this.names.keys().next().value;
     if (oldest === undefined) return null;
     this.names.delete(oldest);
+    this.provisional.delete(oldest);
     return oldest;
   }
 
   /** The server may or may not still have it. */
   doubt(name: string): void {
     if (this.names.delete(name)) this.doubtful.add(name);
+    this.provisional.delete(name);
   }
 
   get hasProvisional(): boolean {
-    return this.provisional.length > 0;
+    return this.provisional.size > 0;
   }
 
   /** The server's transaction committed (ReadyForQuery idle after no rollback): its statements are kept. */
   committed(): void {
-    if (this.provisional.length > 0) this.provisional.length = 0;
+    if (this.provisional.size > 0) this.provisional.clear();
   }
 
   /**
@@ -89,7 +92,6 @@ export class PreparedSet {
    */
   rolledBack(): void {
     for (const name of this.provisional) this.doubt(name);
-    this.provisional.length = 0;
   }
 
   /** After DISCARD ALL / DEALLOCATE ALL (which can fail inside an aborted transaction), or
@@ -97,5 +99,6 @@ export class PreparedSet {
   doubtAll(): void {
     for (const name of this.names.keys()) this.doubtful.add(name);
     this.names.clear();
+    this.provisional.clear();
   }
 }
