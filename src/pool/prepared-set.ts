@@ -16,11 +16,12 @@ export class PreparedSet {
   private readonly names = new Map<string, number>();
   private readonly doubtful = new Set<string>();
   /**
-   * Names prepared since the server's transaction last ended in a commit. PostgreSQL keeps a
-   * prepared statement through a rollback, with the parameter and result types it resolved,
-   * also those of a type the rollback dropped: a copy answering another client's Parse would
-   * then fail its Bind ("cache lookup failed for type"), where PostgreSQL parses afresh.
-   * Only names the server still has: bounded by the capacity in any transaction.
+   * Names prepared since the server last answered all it was sent outside a transaction block
+   * (see committed). PostgreSQL keeps a prepared statement through a rollback, with the
+   * parameter and result types it resolved, also those of a type the rollback dropped: a copy
+   * answering another client's Parse would then fail its Bind ("cache lookup failed for
+   * type"), where PostgreSQL parses afresh. Only names the server still has: bounded by the
+   * capacity in any transaction.
    */
   private readonly provisional = new Set<string>();
 
@@ -81,7 +82,7 @@ export class PreparedSet {
     return this.provisional.size > 0;
   }
 
-  /** The server's transaction committed (ReadyForQuery idle after no rollback): its statements are kept. */
+  /** Everything sent was answered, outside a transaction block, with no rollback: the statements are kept. */
   committed(): void {
     if (this.provisional.size > 0) this.provisional.clear();
   }

@@ -219,7 +219,12 @@ export class ServerConnection implements MessageSink, LinkedServer {
         if (type === Z) {
           if (!this.takeStatus(body)) return false;
           this.copyIn = false;
-          if (this.syncs.answered()) this.becameIdle = true;
+          if (this.syncs.answered()) {
+            this.becameIdle = true;
+            // Not at every idle ReadyForQuery: a pipeline's later batch may have prepared
+            // statements already, in a transaction that has yet to end.
+            if (this.txStatus === IDLE) this.prepared.committed();
+          }
         } else if (type === S) {
           if (!this.trackParameter(body)) return false;
         } else if (type === E) {
@@ -339,7 +344,6 @@ export class ServerConnection implements MessageSink, LinkedServer {
     const status = readyForQueryStatus(body);
     if (status < 0) return this.violation('malformed ReadyForQuery');
     this.txStatus = status;
-    if (status === IDLE) this.prepared.committed();
     return true;
   }
 

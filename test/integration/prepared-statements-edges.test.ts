@@ -139,6 +139,40 @@ describe('review: prepared statements and settings, pool size 1', { timeout: 60_
     });
   }
 
+  test('a statement prepared behind a committed batch of the same pipeline, then rolled back, is parsed afresh', async () => {
+    const text = 'SELECT $1::rv_enum::text AS v -- pipelined';
+    const inBlock = query("BEGIN; SAVEPOINT s; CREATE TYPE rv_enum AS ENUM ('a')");
+    const a = await connect();
+    try {
+      // The first batch's ReadyForQuery (idle) comes after pgtide prepared the second's statement.
+      const got = await a.exchange(
+        parse('', 'SELECT 1'),
+        bind('', ''),
+        execute(),
+        sync(),
+        inBlock,
+        parse('pl1', text),
+        bind('', 'pl1', ['a']),
+        execute(),
+        sync(),
+        query('ROLLBACK'),
+      );
+      assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
+    } finally {
+      await a.close();
+    }
+    const b = await connect();
+    try {
+      await b.exchange(inBlock);
+      const got = await b.exchange(parse('pl2', text), bind('', 'pl2', ['a']), execute(), sync());
+      assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
+      assert.deepEqual(dataRows(got), [['a']]);
+      await b.exchange(query('ROLLBACK'));
+    } finally {
+      await b.close();
+    }
+  });
+
   test('a statement whose parameter type was dropped and created again since the server prepared it runs for the next Parse of its text', async () => {
     const text = 'SELECT $1::rv_enum2::text AS v';
     const create = "CREATE TYPE rv_enum2 AS ENUM ('a'); GRANT USAGE ON TYPE rv_enum2 TO PUBLIC";
