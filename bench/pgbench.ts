@@ -15,6 +15,7 @@ import { parsePgbenchSummary } from './pgbench-output.js';
 import {
   AUTH_TYPE,
   POOL_SIZE,
+  startConnectFloor,
   startNodeForward,
   startPgbouncer,
   startPgtide,
@@ -28,6 +29,7 @@ import {
   formatPreparedRatioTable,
   formatRatiosTable,
   formatRuntimeRatiosTable,
+  formatConnectFloorTable,
   formatConsistencyTable,
   formatRunsTable,
   formatSplitRatiosTable,
@@ -52,7 +54,8 @@ interface Settings {
   workloads: Workload[];
   /** Run the read/write-splitting comparison (pgtide over the standbys vs the seed chain). */
   readSplit: boolean;
-  /** Also measure the Node.js floor: a bare byte forwarder in front of PgBouncer. */
+  /** Also measure the Node.js floors: a bare byte forwarder in front of PgBouncer, and (in the
+   *  `connect` workload) a bare login and query answerer per connection. */
   nodeFloor: boolean;
   cpuProfileDir: string | undefined;
   /** Other Node.js binaries that also run pgtide, each as a target `pgtide@<label>`. */
@@ -130,6 +133,8 @@ interface Target {
    * workload that fails on it is reported as not applicable, for this reason, not as a fault.
    */
   noNamedPreparedStatements?: string;
+  /** The one workload (its key) the target runs in; undefined: every workload. */
+  only?: string;
 }
 
 /** A pgbench run never legitimately outlasts its duration by this much. */
@@ -230,6 +235,29 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
       countedNodes: [],
       noNamedPreparedStatements: pgbouncerNoPrepared,
     });
+    if (settings.workloads.some((w) => w.key === 'connect')) {
+      const [floorPort, answerPort] = await freePorts(2);
+      // The iterations of the secret the poolers use: PostgreSQL's with a SCRAM user list, else
+      // the one each derives from the password (4096, pgtide's and PgBouncer's).
+      const iterations = settings.userSecrets === 'scram' ? settings.scramIterations : DEFAULT_SCRAM_ITERATIONS;
+      const [connectFloor, answer] = await startConnectFloor(
+        { topology, dir, authFile, port: floorPort! },
+        answerPort!,
+        topology.scramUser.password,
+        iterations,
+      );
+      cleanup.add('stop the connection floor', async () => {
+        await connectFloor.stop();
+        await answer.stop();
+      });
+      floor.push({
+        name: 'connect-floor',
+        port: floorPort!,
+        processes: [connectFloor],
+        countedNodes: [],
+        only: 'connect',
+      });
+    }
   }
 
   const otherRuntimes: Target[] = [];
@@ -375,6 +403,7 @@ async function runInTurns(
   for (const workload of workloads) {
     for (let round = 1; round <= settings.rounds; round++) {
       for (const target of round % 2 === 1 ? targets : backwards) {
+        if (target.only !== undefined && target.only !== workload.key) continue;
         const measured = await measure(target, workload, { ...ctx, seconds: settings.seconds });
         const result =
           workload.namedPreparedStatements && target.noNamedPreparedStatements !== undefined && !succeeded(measured)
@@ -620,6 +649,12 @@ async function formatReport(
       ? [
           '- node-forward: the Node.js floor, a bare byte forwarder (bench/node-forward.ts) in front of PgBouncer; ' +
             "its CPU is the forwarder's alone",
+          ...(runs.some((r) => r.target === 'connect-floor')
+            ? [
+                '- connect-floor (`connect` only): the Node.js floor per connection (bench/node-connect-floor.ts), ' +
+                  "a bare SCRAM login and query answerer with a pooled upstream that answers every query; its CPU is its own process's alone",
+              ]
+            : []),
         ]
       : []),
     `- Command: BENCH_SECONDS=${settings.seconds} BENCH_ROUNDS=${settings.rounds} BENCH_WORKLOADS=${workloadKeys}${workersSetting(settings)}` +
@@ -639,6 +674,7 @@ async function formatReport(
     '## Ratios',
     '',
     formatRatiosTable(runs),
+    ...optionalSection(formatConnectFloorTable(runs)),
     ...optionalSection(formatRuntimeRatiosTable(runs)),
     ...optionalSection(preparedRatio(runs)),
     ...split,

@@ -174,6 +174,42 @@ export async function startNodeForward(setup: PoolerSetup, upstream: { host: str
   });
 }
 
+/**
+ * The Node.js floor per connection (bench/node-connect-floor.ts) on setup.port, its queries
+ * answered by a second process of the same script on `answerPort` (not measured). Returns the
+ * floor, then the answering process.
+ */
+export async function startConnectFloor(
+  setup: PoolerSetup,
+  answerPort: number,
+  password: string,
+  iterations: number,
+): Promise<[Service, Service]> {
+  const script = join(distRoot(), 'bench', 'node-connect-floor.js');
+  const answer = await startService({
+    name: 'connect-floor-answer',
+    command: process.execPath,
+    args: [script, '--answer', String(answerPort)],
+    port: answerPort,
+    logFile: join(setup.dir, 'connect-floor-answer.log'),
+    stopSignal: 'SIGTERM',
+  });
+  try {
+    const floor = await startService({
+      name: 'connect-floor',
+      command: process.execPath,
+      args: [script, String(setup.port), password, String(iterations), String(answerPort)],
+      port: setup.port,
+      logFile: join(setup.dir, 'connect-floor.log'),
+      stopSignal: 'SIGTERM',
+    });
+    return [floor, answer];
+  } catch (err) {
+    await answer.stop();
+    throw err;
+  }
+}
+
 function backendTable({ node, role, weight }: WeightedBackend): string[] {
   return [
     '',

@@ -5,6 +5,7 @@ import {
   formatPreparedRatioTable,
   formatRatiosTable,
   formatRunsTable,
+  formatConnectFloorTable,
   formatConsistencyTable,
   formatRuntimeRatiosTable,
   formatSplitRatiosTable,
@@ -133,6 +134,23 @@ test('the consistency table compares read_your_writes (pgtide-standbys) with eve
   assert.equal(lines.length, 4);
   assert.equal(lines[2], '| read-only | 1.00× | 1.00× | 1.00× |');
   assert.equal(lines[3], '| write-then-read | 0.80× | 1.00× | 1.20× |');
+});
+
+test('the connection floor table pairs pgtide and PgBouncer with the floor, only in the workloads the floor ran', () => {
+  const runs: RunRecord[] = [
+    { workload: 'select-only', round: 1, target: 'pgtide', result: measurement(9000, 40) },
+    { workload: 'select-only', round: 1, target: 'pgbouncer', result: measurement(9000, 20) },
+    { workload: 'connect', round: 1, target: 'pgtide', result: measurement(1000, 300) },
+    { workload: 'connect', round: 1, target: 'pgbouncer', result: measurement(1500, 150) },
+    { workload: 'connect', round: 1, target: 'connect-floor', result: measurement(2000, 200) },
+    { workload: 'connect', round: 2, target: 'pgtide', result: measurement(1000, 330) },
+    { workload: 'connect', round: 2, target: 'pgbouncer', result: measurement(1500, 150) },
+    { workload: 'connect', round: 2, target: 'connect-floor', result: measurement(2000, 220) },
+  ];
+  const lines = formatConnectFloorTable(runs).split('\n');
+  assert.equal(lines.length, 3);
+  assert.equal(lines[2], '| connect | 1.50× (1.50–1.50) | 1.40× (1.33–1.47) | 2.10× (2.00–2.20) |');
+  assert.equal(formatConnectFloorTable(runs.filter((r) => r.target !== 'connect-floor')), '');
 });
 
 const NO_PREPARED = 'PgBouncer 1.18.0: no prepared statements in transaction mode';

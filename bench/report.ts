@@ -7,6 +7,8 @@ export type TargetName =
   | 'pgtide'
   | 'pgbouncer'
   | 'node-forward'
+  /** The Node.js floor per connection (bench/node-connect-floor.ts), in the `connect` workload only. */
+  | 'connect-floor'
   | 'pgtide-standbys'
   | 'pgtide-eventual'
   | 'seed-chain'
@@ -114,6 +116,24 @@ export function formatSplitRatiosTable(runs: RunRecord[]): string {
   return [
     '| workload | pgtide/seed chain tps | pgtide/seed chain mean latency | pgtide/seed chain CPU per tx | pgtide over the standbys/PgBouncer on the primary tps |',
     '|---|--:|--:|--:|--:|',
+    ...rows,
+  ].join('\n');
+}
+
+/**
+ * The connection floor against pgtide and PgBouncer, per workload it ran in (the `connect`
+ * workload): what Node.js costs per connection with nothing of a pooler's own. Empty without such runs.
+ */
+export function formatConnectFloorTable(runs: RunRecord[]): string {
+  const workloads = [...new Set(runs.filter((r) => r.target === 'connect-floor').map((r) => r.workload))];
+  if (workloads.length === 0) return '';
+  const rows = workloads.map((workload) => {
+    const cpu = (a: TargetName, b: TargetName) => pairedRatio(runs, workload, a, b, CPU);
+    return `| ${workload} | ${cpu('pgtide', 'connect-floor')} | ${cpu('connect-floor', 'pgbouncer')} | ${cpu('pgtide', 'pgbouncer')} |`;
+  });
+  return [
+    '| workload | pgtide/connection floor CPU per tx | connection floor/PgBouncer CPU per tx | pgtide/PgBouncer CPU per tx |',
+    '|---|--:|--:|--:|',
     ...rows,
   ].join('\n');
 }
