@@ -137,6 +137,8 @@ interface Target {
   only?: string;
 }
 
+/** pgbench -c unless BENCH_CLIENTS says otherwise. */
+const DEFAULT_CLIENTS = 50;
 /** A pgbench run never legitimately outlasts its duration by this much. */
 const PGBENCH_GRACE_MS = 120_000;
 /** PostgreSQL's scram_iterations default: what a client's PBKDF2 runs at each SCRAM login. */
@@ -658,7 +660,8 @@ async function formatReport(
         ]
       : []),
     `- Command: BENCH_SECONDS=${settings.seconds} BENCH_ROUNDS=${settings.rounds} BENCH_WORKLOADS=${workloadKeys}${workersSetting(settings)}` +
-      `${settings.pinCpus === undefined ? '' : ` BENCH_CLIENTS=${settings.clients} BENCH_PIN_CPUS=${settings.pinCpus}`}` +
+      `${settings.clients === DEFAULT_CLIENTS && settings.pinCpus === undefined ? '' : ` BENCH_CLIENTS=${settings.clients}`}` +
+      `${settings.pinCpus === undefined ? '' : ` BENCH_PIN_CPUS=${settings.pinCpus}`}` +
       `${POOL_SIZE === 20 ? '' : ` BENCH_POOL_SIZE=${POOL_SIZE}`}` +
       `${settings.userSecrets === 'plain' ? '' : ` BENCH_USER_SECRETS=${settings.userSecrets}`}` +
       `${settings.scramIterations === DEFAULT_SCRAM_ITERATIONS ? '' : ` BENCH_SCRAM_ITERATIONS=${settings.scramIterations}`} npm run bench`,
@@ -717,7 +720,7 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     seconds: integerSetting(env, 'BENCH_SECONDS', 15, 1),
     rounds: integerSetting(env, 'BENCH_ROUNDS', 3, 1),
     warmupSeconds: integerSetting(env, 'BENCH_WARMUP_SECONDS', 3, 0),
-    clients: integerSetting(env, 'BENCH_CLIENTS', 50, 1),
+    clients: integerSetting(env, 'BENCH_CLIENTS', DEFAULT_CLIENTS, 1),
     threads: integerSetting(env, 'BENCH_THREADS', 2, 1),
     scale: integerSetting(env, 'BENCH_SCALE', 10, 1),
     standbys: integerSetting(env, 'BENCH_STANDBYS', 0, 0),
