@@ -322,7 +322,7 @@ describe('limits', { timeout: 60_000 }, () => {
   // libpq's default sslmode=prefer opens with an SSLRequest: the refusal must come after it.
   // Debian's python3 (python3-psycopg), not whichever python3 is first on PATH.
   for (const withTls of [false, true]) {
-    test(`the max_client_conn refusal reaches psql and psycopg with sslmode=prefer (client TLS ${withTls ? 'on' : 'off'})`, async (ctx) => {
+    test(`the max_client_conn refusal reaches psql and psycopg with sslmode=prefer, and node-postgres with sslnegotiation=direct (client TLS ${withTls ? 'on' : 'off'})`, async (ctx) => {
       const tlsOptions: Partial<Config> = {};
       if (withTls) {
         const dir = mkdtempSync(join(tmpdir(), 'pgtide-refusal-tls-'));
@@ -351,6 +351,11 @@ describe('limits', { timeout: 60_000 }, () => {
         // psycopg 3.1 reports no sqlstate for a failed connect; libpq's text carries the FATAL.
         assert.match(stdout, /FATAL: +no more connections allowed \(max_client_conn = 1\)/);
         assert.doesNotMatch(stdout, /SSL exchange/);
+        if (withTls) {
+          // A TLS handshake with no SSLRequest before it (sslnegotiation=direct) is refused over TLS too.
+          const direct = new pg.Client(p.pgConfig({ ssl: { rejectUnauthorized: false }, sslnegotiation: 'direct' }));
+          await assert.rejects(direct.connect(), (err: { code?: string }) => err.code === '53300');
+        }
       } finally {
         await holder.end();
         await p.stop();
