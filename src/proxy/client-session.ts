@@ -352,7 +352,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   onServerAssigned(server: LinkedServer): void {
-    if (this.state === State.Login) return learnServerParams(this, server);
+    if (this.state === State.Login) {
+      // No longer waiting for a server (query_wait_timeout), only for its settings.
+      this.waitingSince = 0;
+      return learnServerParams(this, server);
+    }
     serverAssigned(this, server);
   }
 

@@ -4,12 +4,12 @@
 // connection gets the SSL answer it asked for first (S with TLS, as the session would, or N),
 // and the FATAL 53300 follows its startup message, where PostgreSQL sends its own.
 import type net from 'node:net';
-import tls from 'node:tls';
 import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/encode.js';
 import { StartupReader } from '../protocol/startup.js';
 import type { ProxyContext } from './context.js';
 import { handleCancelRequest } from './peer-cancel.js';
+import { acceptClientTls, directTlsAgreed, opensDirectTls } from './tls.js';
 
 /** A refused client gets this long to send its startup message; it holds no session meanwhile. */
 const REFUSAL_TIMEOUT_MS = 5000;
@@ -39,7 +39,20 @@ export function refuseAfterStartup(raw: net.Socket, ctx: ProxyContext, message: 
     ctx.pools.countError(code);
     finish(encode.errorResponse('FATAL', code, text));
   };
+  // The refusal goes over TLS too, as the session would have answered; hello as in acceptClientTls.
+  const startTls = (hello: Buffer | null) => {
+    reader.tlsStarted();
+    socket.removeListener('data', onData);
+    const secure = acceptClientTls(socket, ctx.clientTls!, hello);
+    socket = secure;
+    socket.on('error', () => {});
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    if (hello) secure.once('secure', () => directTlsAgreed(secure) || finish());
+  };
   const onData = (chunk: Buffer) => {
+    // Direct TLS (see login.ts), closed without a word when pgtide has no client TLS.
+    if (opensDirectTls(chunk, reader)) return ctx.clientTls ? startTls(chunk) : finish();
     const got = reader.push(chunk);
     if (!got) return;
     const packet = got.packet;
@@ -48,14 +61,8 @@ export function refuseAfterStartup(raw: net.Socket, ctx: ProxyContext, message: 
       case 'gssenc':
         if (got.consumed < chunk.length) return refuse(SQLSTATE.PROTOCOL_VIOLATION, 'unexpected data after SSLRequest');
         if (packet.kind === 'ssl' && ctx.clientTls) {
-          reader.tlsStarted();
           socket.write('S');
-          socket.removeListener('data', onData);
-          socket = new tls.TLSSocket(socket, { isServer: true, secureContext: ctx.clientTls });
-          socket.on('error', () => {});
-          socket.on('data', onData);
-          socket.once('end', onEnd);
-          return;
+          return startTls(null);
         }
         socket.write('N');
         return;

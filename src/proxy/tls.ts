@@ -1,7 +1,9 @@
 import fs from 'node:fs';
+import type net from 'node:net';
 import tls from 'node:tls';
 import { tlsServerEndPointHash } from '../auth/channel-binding.js';
 import type { Config } from '../config/types.js';
+import type { StartupReader } from '../protocol/startup.js';
 import type { ServerTls } from '../pool/server-login.js';
 
 /** The TLS context offered to clients, or null when client TLS is disabled. */
@@ -12,6 +14,41 @@ export function clientTlsContext(config: Config): tls.SecureContext | null {
     cert: fs.readFileSync(config.client_tls_cert_file),
     ca: config.client_tls_ca_file ? fs.readFileSync(config.client_tls_ca_file) : undefined,
   });
+}
+
+/** The first byte of a TLS handshake record: a client that begins TLS without an SSLRequest. */
+const TLS_HANDSHAKE = 0x16;
+/** The ALPN protocol PostgreSQL 17+ names; direct TLS requires it. */
+const ALPN_PROTOCOLS = ['postgresql'];
+
+/** A client that begins with a TLS handshake (PostgreSQL 17's direct TLS, libpq's
+ *  sslnegotiation=direct): only at the very start of its connection. */
+export function opensDirectTls(chunk: Buffer, reader: StartupReader): boolean {
+  return chunk[0] === TLS_HANDSHAKE && reader.atConnectionStart;
+}
+
+/**
+ * pgtide's side of a client's TLS on `raw`, offering ALPN `postgresql` (a client naming other
+ * protocols only fails the handshake, as PostgreSQL's does). `hello`: the bytes of a direct
+ * handshake already read, handed back to the socket, where the TLS socket reads what is
+ * buffered before the rest.
+ */
+export function acceptClientTls(
+  raw: net.Socket,
+  secureContext: tls.SecureContext,
+  hello: Buffer | null,
+  options: { requestCert?: boolean; rejectUnauthorized?: boolean } = {},
+): tls.TLSSocket {
+  if (hello) {
+    raw.pause();
+    raw.unshift(hello);
+  }
+  return new tls.TLSSocket(raw, { isServer: true, secureContext, ALPNProtocols: ALPN_PROTOCOLS, ...options });
+}
+
+/** Direct TLS is only valid with ALPN `postgresql`, as PostgreSQL requires. */
+export function directTlsAgreed(socket: tls.TLSSocket): boolean {
+  return socket.alpnProtocol === ALPN_PROTOCOLS[0];
 }
 
 export function serverTlsOptions(config: Config): ServerTls {

@@ -7,6 +7,7 @@ import { currentTopology, sqlOn } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { psql } from '../support/psql.js';
 import { rawConnect, sendCancelRequest } from '../support/raw-client.js';
+import { freePorts } from '../support/free-ports.js';
 import { bind, execute, parse, WireClient } from '../support/pipeline.js';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -321,7 +322,7 @@ describe('limits', { timeout: 60_000 }, () => {
   // libpq's default sslmode=prefer opens with an SSLRequest: the refusal must come after it.
   // Debian's python3 (python3-psycopg), not whichever python3 is first on PATH.
   for (const withTls of [false, true]) {
-    test(`the max_client_conn refusal reaches psql and psycopg with sslmode=prefer (client TLS ${withTls ? 'on' : 'off'})`, async (ctx) => {
+    test(`the max_client_conn refusal reaches psql and psycopg with sslmode=prefer, and node-postgres with sslnegotiation=direct (client TLS ${withTls ? 'on' : 'off'})`, async (ctx) => {
       const tlsOptions: Partial<Config> = {};
       if (withTls) {
         const dir = mkdtempSync(join(tmpdir(), 'pgtide-refusal-tls-'));
@@ -350,6 +351,11 @@ describe('limits', { timeout: 60_000 }, () => {
         // psycopg 3.1 reports no sqlstate for a failed connect; libpq's text carries the FATAL.
         assert.match(stdout, /FATAL: +no more connections allowed \(max_client_conn = 1\)/);
         assert.doesNotMatch(stdout, /SSL exchange/);
+        if (withTls) {
+          // A TLS handshake with no SSLRequest before it (sslnegotiation=direct) is refused over TLS too.
+          const direct = new pg.Client(p.pgConfig({ ssl: { rejectUnauthorized: false }, sslnegotiation: 'direct' }));
+          await assert.rejects(direct.connect(), (err: { code?: string }) => err.code === '53300');
+        }
       } finally {
         await holder.end();
         await p.stop();
@@ -365,6 +371,29 @@ describe('limits', { timeout: 60_000 }, () => {
         await assert.rejects(c.connect(), (err: { code?: string }) => err.code === '3D000');
       }
       assert.equal([...p.pgtide.context.pools.all()].length, 0);
+    } finally {
+      await p.stop();
+    }
+  });
+
+  // As PgBouncer, whose query_wait_timeout covers a login waiting for its pool's first server:
+  // directly the client would be refused at once, through pgtide it waited client_login_timeout
+  // (60 s) and was then told its login had not completed.
+  test('query_wait_timeout ends a login that waits for the first server of an unreachable backend', async () => {
+    const [closedPort] = (await freePorts(1)) as [number];
+    const p = await startPgtide(t, {
+      query_wait_timeout: 1,
+      backends: [{ name: 'primary', host: '127.0.0.1', port: closedPort, weight: 1, role: 'primary' }],
+    });
+    try {
+      const c = new pg.Client(p.pgConfig({ connectionTimeoutMillis: 10_000 }));
+      c.on('error', () => {});
+      const started = Date.now();
+      await assert.rejects(
+        c.connect(),
+        (err: { code?: string; message: string }) => err.code === '57014' && /query_wait_timeout/.test(err.message),
+      );
+      assert.ok(Date.now() - started < 5000);
     } finally {
       await p.stop();
     }

@@ -12,7 +12,7 @@ import { paramsForClients } from '../../pool/pool.js';
 import { ClientAuth } from '../client-auth.js';
 import { lookUpPassword, lookUpRoles, needsLookup } from '../auth-lookup.js';
 import { checkAccess, type Access } from '../client-access.js';
-import { clientCertificate, tlsServerEndPoint } from '../tls.js';
+import { acceptClientTls, clientCertificate, directTlsAgreed, opensDirectTls, tlsServerEndPoint } from '../tls.js';
 import { handleCancelRequest } from '../peer-cancel.js';
 import { SessionSettings } from '../session-settings.js';
 import type { ClientSession } from '../client-session.js';
@@ -45,13 +45,8 @@ const YES = Buffer.from('S');
  *  registers (cancel key, clients logging in, pool waiter): these functions take it whole. */
 type LoginSession = ClientSession;
 
-/** The first byte of a TLS handshake record: a client that begins TLS without an SSLRequest. */
-const TLS_HANDSHAKE = 0x16;
-/** The ALPN protocol PostgreSQL 17+ names; direct TLS requires it. */
-const ALPN_PROTOCOLS = ['postgresql'];
-
 export function onStartupData(s: LoginSession, chunk: Buffer): void {
-  if (chunk[0] === TLS_HANDSHAKE && s.startup!.atConnectionStart) return startDirectTls(s, chunk);
+  if (opensDirectTls(chunk, s.startup!)) return startDirectTls(s, chunk);
   const got = s.startup!.push(chunk);
   if (!got) return;
   const rest = got.consumed < chunk.length ? chunk.subarray(got.consumed) : null;
@@ -152,24 +147,17 @@ function startDirectTls(s: LoginSession, hello: Buffer): void {
     return s.close();
   }
   s.startup!.tlsStarted();
-  // Handed back to the socket, where the TLS socket reads what is buffered before the rest.
-  s.socket.pause();
-  s.socket.unshift(hello);
-  startTls(s, true);
+  startTls(s, hello);
 }
 
-/** `direct`: TLS began without an SSLRequest, which is only valid with ALPN `postgresql`. */
-function startTls(s: LoginSession, direct = false): void {
+/** `hello`: the handshake's first bytes when TLS began without an SSLRequest (direct), else null. */
+function startTls(s: LoginSession, hello: Buffer | null = null): void {
   const cfg = s.ctx.config;
   const raw = s.socket;
   unbindSocket(raw);
   s.state = State.Tls;
   const verify = cfg.client_tls_sslmode === 'verify-ca' || cfg.client_tls_sslmode === 'verify-full';
-  const secure = new tls.TLSSocket(raw, {
-    isServer: true,
-    secureContext: s.ctx.clientTls!,
-    // A client naming other protocols only fails the handshake, as PostgreSQL's does.
-    ALPNProtocols: ALPN_PROTOCOLS,
+  const secure = acceptClientTls(raw, s.ctx.clientTls!, hello, {
     // As PostgreSQL with ssl_ca_file: a certificate is asked for, for hba's cert and clientcert.
     requestCert: verify || cfg.client_tls_ca_file !== '',
     rejectUnauthorized: verify,
@@ -178,7 +166,7 @@ function startTls(s: LoginSession, direct = false): void {
   s.encrypted = true;
   secure.once('secure', () => {
     if (s.state !== State.Tls) return;
-    if (direct && secure.alpnProtocol !== ALPN_PROTOCOLS[0]) {
+    if (hello && !directTlsAgreed(secure)) {
       s.ctx.log.info({ client: s.remote }, 'direct TLS connection without ALPN postgresql: closed');
       return s.close();
     }

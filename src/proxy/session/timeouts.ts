@@ -56,36 +56,23 @@ export function checkTimeouts(s: TimeoutSession, now: number): void {
     );
   }
   switch (s.state) {
+    case State.Login:
+      // The login waits for its pool's first server (to learn the settings to report): as
+      // PgBouncer, that wait is bounded by query_wait_timeout too, and says why.
+      if (s.waitingSince > 0 && waitedTooLong(s, now)) return;
+      return loginTimedOut(s, now);
     case State.Startup:
     case State.Tls:
     case State.Lookup:
     case State.Auth:
-    case State.Login:
-      if (cfg.client_login_timeout > 0 && now - s.connectedAt > cfg.client_login_timeout * 1000) {
-        s.fatal(
-          SQLSTATE.PROTOCOL_VIOLATION,
-          `client_login_timeout: login not completed within ${cfg.client_login_timeout} s`,
-        );
-      }
-      return;
+      return loginTimedOut(s, now);
     case State.Waiting:
       // Re-routed now, the client would get a second server, and the one holding its session
       // would be linked over it when the query ends.
       if (s.wait === Wait.OwnQuery) return;
       if (!s.pool) s.retryRoute();
       else if (waitsOnStaleBackend(s)) rerouteWaiting(s);
-      if (
-        s.state === State.Waiting &&
-        cfg.query_wait_timeout > 0 &&
-        now - s.waitingSince > cfg.query_wait_timeout * 1000
-      ) {
-        s.fatal(
-          SQLSTATE.QUERY_CANCELED,
-          `query_wait_timeout: no server connection became free within ${cfg.query_wait_timeout} s`,
-          undefined,
-          'The pool is exhausted or the server is unreachable; raise pool_size or check the server.',
-        );
-      }
+      if (s.state === State.Waiting) waitedTooLong(s, now);
       return;
     case State.Ready:
       if (cfg.client_idle_timeout > 0 && now - s.lastActive > cfg.client_idle_timeout * 1000) {
@@ -116,6 +103,27 @@ export function checkTimeouts(s: TimeoutSession, now: number): void {
       return;
     }
   }
+}
+
+/** client_login_timeout bounds the whole login. */
+function loginTimedOut(s: TimeoutSession, now: number): void {
+  const limit = s.ctx.config.client_login_timeout;
+  if (limit > 0 && now - s.connectedAt > limit * 1000) {
+    s.fatal(SQLSTATE.PROTOCOL_VIOLATION, `client_login_timeout: login not completed within ${limit} s`);
+  }
+}
+
+/** query_wait_timeout: the client is closed when it waited for a server that long; returns whether it was. */
+function waitedTooLong(s: TimeoutSession, now: number): boolean {
+  const limit = s.ctx.config.query_wait_timeout;
+  if (limit <= 0 || now - s.waitingSince <= limit * 1000) return false;
+  s.fatal(
+    SQLSTATE.QUERY_CANCELED,
+    `query_wait_timeout: no server connection became free within ${limit} s`,
+    undefined,
+    'The pool is exhausted or the server is unreachable; raise pool_size or check the server.',
+  );
+  return true;
 }
 
 /**
