@@ -438,6 +438,20 @@ describe('named statements in failed blocks and failed batches answer as Postgre
       [...failFirst, sync(), parse('', 'SELECT 1'), bind('', ''), parse('s3', 'SELECT 23 AS x'), ...runS1],
     ]);
   });
+  test('a portal bound after a Parse refused in a failed block cannot end it', async () => {
+    // The unnamed Parse is refused, so the server skips its Bind and Execute: pgtide took the
+    // Execute of a portal of the unnamed statement as a possible end of the block, and prepared
+    // s1's own text (the server was unsure to hold it) before the Parse of s1 in use, which the
+    // server refused (25P02) where PostgreSQL answers 42P05.
+    await assertAsPostgres('SELECT 25 AS z', [
+      [parse('s1', 'SELECT 25 AS z'), sync()],
+      doubtAll,
+      ...failBlock,
+      [parse('', 'DEALLOCATE s1'), bind('', ''), execute(), sync(), parse('s1', ''), sync()],
+      [query('ROLLBACK')],
+      runS1,
+    ]);
+  });
   test('an Execute of a ROLLBACK portal bound after the block failed in the same write ends it', async () => {
     // The block failed in the write that bound the portal, after pgtide had read it: only a
     // Bind in a block pgtide knew had failed counted as a portal that may end it. The Parse
