@@ -452,6 +452,21 @@ describe('named statements in failed blocks and failed batches answer as Postgre
       runS1,
     ]);
   });
+  test('a Parse waiting for its shape check after an Execute that ends a failed block is taken', async () => {
+    // The Parse waited for pgtide's check of its statement's shape (described before, no longer
+    // on the server), and went on once the Execute was answered, with no ReadyForQuery since the
+    // block failed: pgtide took the block as failed still, and sent the Parse as one the server
+    // must refuse. The server, out of the block, took it under pgtide's throwaway name.
+    await assertAsPostgres('SELECT 26 AS a', [
+      [parse('s2', 'BEGIN'), describeMessage('S', 's2'), parse('rb', 'ROLLBACK'), sync()],
+      [close('S', 's2'), sync()],
+      doubtAll,
+      ...failBlock,
+      [bind('p1', 'rb'), sync()],
+      [execute('p1'), parse('s2', 'BEGIN'), sync()],
+      [bind('', 's2'), execute(), sync()],
+    ]);
+  });
   test('an Execute of a ROLLBACK portal bound after the block failed in the same write ends it', async () => {
     // The block failed in the write that bound the portal, after pgtide had read it: only a
     // Bind in a block pgtide knew had failed counted as a portal that may end it. The Parse
