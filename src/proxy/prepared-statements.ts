@@ -491,9 +491,10 @@ export class ClientStatements {
         if (known) {
           // A name in use: the client's text under the server name the server holds gives
           // PostgreSQL's own answer, the text's error first (a syntax error, an unknown
-          // column), else 42P05. In a failed block (the text is one that runs there) the
-          // server would refuse the statement's own text: it holds the name as for a DEALLOCATE.
-          if (this.failed && !set.holds(known)) this.holdName(set, tracker, known);
+          // column), else 42P05. In a failed block (the text is one that runs there), or one
+          // a batch before it may fail, the server would refuse the statement's own text: it
+          // holds the name as for a DEALLOCATE.
+          if ((this.failed || tracker.syncInFlight) && !set.holds(known)) this.holdName(set, tracker, known);
           else this.ensure(set, tracker, known);
           this.out.push(encode.parseWithName(known.serverName, data.subarray(nameEnd + 1, end)));
           return tracker.pushDuplicate(name);

@@ -467,6 +467,18 @@ describe('named statements in failed blocks and failed batches answer as Postgre
       [bind('', 's2'), execute(), sync()],
     ]);
   });
+  test('a Parse of a name in use after the Sync of a batch that fails the block, in the same write, gets 42P05', async () => {
+    // The server lacked the statement, and the block had not failed yet when pgtide read the
+    // write: it prepared the statement's own text first, which the failed block refused (25P02).
+    await assertAsPostgres('SELECT 27 AS b', [
+      [parse('s2', 'SELECT 27 AS b'), sync()],
+      doubtAll,
+      [query('BEGIN')],
+      [bind('p1', 'nonexistent'), sync(), parse('s2', 'ROLLBACK'), sync()],
+      [query('ROLLBACK')],
+      [bind('', 's2'), execute(), sync()],
+    ]);
+  });
   test('an Execute of a ROLLBACK portal bound after the block failed in the same write ends it', async () => {
     // The block failed in the write that bound the portal, after pgtide had read it: only a
     // Bind in a block pgtide knew had failed counted as a portal that may end it. The Parse
