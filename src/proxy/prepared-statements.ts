@@ -89,6 +89,9 @@ export class ClientStatements {
   private portalName = '';
   /** A portal that may end a failed block was bound since the server was last known not to be in one (see staysFailed). */
   private boundWhileFailed = false;
+  /** A Parse pgtide knows the failed block refuses was sent, and no Sync since: the server skips
+   *  the requests between, so a Bind among them ends nothing. */
+  private refusedInBatch = false;
 
   /** A statement whose copy on this server is being checked before the client's Bind of it runs
    *  (see holdForShape), the epoch it was checked at, and whether its Describe is sent yet. */
@@ -433,7 +436,10 @@ export class ClientStatements {
         const changes = this.changes;
         this.message(type, data, off, end, set, tracker, answerNow);
         if (unsure && this.changes !== changes) this.unsureBatch = true;
-        if (type === SYNC && this.unsureBatch) this.unsure = true;
+        if (type === SYNC) {
+          if (this.unsureBatch) this.unsure = true;
+          this.refusedInBatch = false;
+        }
       }
       if (this.failed) this.failed = this.staysFailed(type, data, off, end);
       // The rest waits for a shape check (see holdForShape).
@@ -485,9 +491,10 @@ export class ClientStatements {
         if (known) {
           // A name in use: the client's text under the server name the server holds gives
           // PostgreSQL's own answer, the text's error first (a syntax error, an unknown
-          // column), else 42P05. In a failed block (the text is one that runs there) the
-          // server would refuse the statement's own text: it holds the name as for a DEALLOCATE.
-          if (this.failed && !set.holds(known)) this.holdName(set, tracker, known);
+          // column), else 42P05. In a failed block (the text is one that runs there), or one
+          // a batch before it may fail, the server would refuse the statement's own text: it
+          // holds the name as for a DEALLOCATE.
+          if ((this.failed || tracker.syncInFlight) && !set.holds(known)) this.holdName(set, tracker, known);
           else this.ensure(set, tracker, known);
           this.out.push(encode.parseWithName(known.serverName, data.subarray(nameEnd + 1, end)));
           return tracker.pushDuplicate(name);
@@ -516,7 +523,7 @@ export class ClientStatements {
         const unnamed = clientName === null && nameEnd < 0;
         this.bindPortal(data, off, portalEnd, unnamed);
         // The block may have failed earlier in these bytes, unknown to pgtide yet.
-        if (statement ? endsFailedBlock(statement) : unnamed) this.boundWhileFailed = true;
+        if (!this.refusedInBatch && (statement ? endsFailedBlock(statement) : unnamed)) this.boundWhileFailed = true;
         if (!statement) {
           this.boundStatement = null;
           return tracker.push(Expect.Bind);
@@ -626,7 +633,11 @@ export class ClientStatements {
   private unnamedParse(data: Buffer, off: number, end: number, set: PreparedSet, tracker: ResponseTracker): void {
     this.unnamedTargets = null;
     const textEnd = data.indexOf(0, off + 6);
-    if (textEnd < 0 || textEnd >= end || this.refusesText(data, off + 6, end)) return;
+    if (textEnd < 0 || textEnd >= end) return;
+    if (this.refusesText(data, off + 6, end)) {
+      this.refusedInBatch = true;
+      return;
+    }
     const text = this.deallocate(data, off, off + 6, textEnd, set, tracker);
     this.unnamedTargets = this.targets;
     this.targets = null;
@@ -665,6 +676,7 @@ export class ClientStatements {
    * asked under a name nothing holds, so its own refusal reaches the client and no name changes.
    */
   private refusedParse(data: Buffer, off: number, nameEnd: number, end: number, tracker: ResponseTracker): void {
+    this.refusedInBatch = true;
     this.drop(data, off, end);
     this.out.push(encode.parseWithName(REFUSED_NAME, data.subarray(nameEnd + 1, end)));
     tracker.push(Expect.Parse);

@@ -84,6 +84,11 @@ export class ResponseTracker {
   checkingShape = false;
   /** The shape check ended with the answer just handled: answered, or skipped after an error (the caller clears it). */
   shapeCheckEnded = false;
+  /**
+   * An Execute completed since the last ReadyForQuery. In a failed transaction block the server
+   * runs only a portal that ends it, so the block the last ReadyForQuery told of is over.
+   */
+  portalRan = false;
 
   /** A new link: nothing is owed; `set` is the server's prepared statements. */
   reset(set: PreparedSet | null): void {
@@ -101,6 +106,7 @@ export class ResponseTracker {
     this.describedStatement = null;
     this.checkingShape = false;
     this.shapeCheckEnded = false;
+    this.portalRan = false;
     this.set = set;
   }
 
@@ -238,6 +244,8 @@ export class ResponseTracker {
       return type === PARAMETER_DESCRIPTION && (entry & HIDDEN) !== 0;
     }
     this.parseAnswered(entry, true);
+    if (type === READY) this.portalRan = false;
+    else if (type === COMMAND_DONE && kind === Expect.Execute) this.portalRan = true;
     if (kind === Expect.Describe) {
       this.describedStatement = this.names[this.head]!;
       if ((entry & SHAPE) !== 0) this.endShapeCheck();

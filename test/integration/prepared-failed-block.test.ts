@@ -438,6 +438,47 @@ describe('named statements in failed blocks and failed batches answer as Postgre
       [...failFirst, sync(), parse('', 'SELECT 1'), bind('', ''), parse('s3', 'SELECT 23 AS x'), ...runS1],
     ]);
   });
+  test('a portal bound after a Parse refused in a failed block cannot end it', async () => {
+    // The unnamed Parse is refused, so the server skips its Bind and Execute: pgtide took the
+    // Execute of a portal of the unnamed statement as a possible end of the block, and prepared
+    // s1's own text (the server was unsure to hold it) before the Parse of s1 in use, which the
+    // server refused (25P02) where PostgreSQL answers 42P05.
+    await assertAsPostgres('SELECT 25 AS z', [
+      [parse('s1', 'SELECT 25 AS z'), sync()],
+      doubtAll,
+      ...failBlock,
+      [parse('', 'DEALLOCATE s1'), bind('', ''), execute(), sync(), parse('s1', ''), sync()],
+      [query('ROLLBACK')],
+      runS1,
+    ]);
+  });
+  test('a Parse waiting for its shape check after an Execute that ends a failed block is taken', async () => {
+    // The Parse waited for pgtide's check of its statement's shape (described before, no longer
+    // on the server), and went on once the Execute was answered, with no ReadyForQuery since the
+    // block failed: pgtide took the block as failed still, and sent the Parse as one the server
+    // must refuse. The server, out of the block, took it under pgtide's throwaway name.
+    await assertAsPostgres('SELECT 26 AS a', [
+      [parse('s2', 'BEGIN'), describeMessage('S', 's2'), parse('rb', 'ROLLBACK'), sync()],
+      [close('S', 's2'), sync()],
+      doubtAll,
+      ...failBlock,
+      [bind('p1', 'rb'), sync()],
+      [execute('p1'), parse('s2', 'BEGIN'), sync()],
+      [bind('', 's2'), execute(), sync()],
+    ]);
+  });
+  test('a Parse of a name in use after the Sync of a batch that fails the block, in the same write, gets 42P05', async () => {
+    // The server lacked the statement, and the block had not failed yet when pgtide read the
+    // write: it prepared the statement's own text first, which the failed block refused (25P02).
+    await assertAsPostgres('SELECT 27 AS b', [
+      [parse('s2', 'SELECT 27 AS b'), sync()],
+      doubtAll,
+      [query('BEGIN')],
+      [bind('p1', 'nonexistent'), sync(), parse('s2', 'ROLLBACK'), sync()],
+      [query('ROLLBACK')],
+      [bind('', 's2'), execute(), sync()],
+    ]);
+  });
   test('an Execute of a ROLLBACK portal bound after the block failed in the same write ends it', async () => {
     // The block failed in the write that bound the portal, after pgtide had read it: only a
     // Bind in a block pgtide knew had failed counted as a portal that may end it. The Parse

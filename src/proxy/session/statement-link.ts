@@ -101,10 +101,12 @@ export function sendRewritten(
     return false;
   }
   const link = s.statementLink!;
-  // A failed block whose ReadyForQuery came, nothing in flight: what follows runs in it.
-  const failed = server.txStatus === TransactionStatus.Failed && link.tracker.idle;
-  const out = statements.rewrite(data, server.prepared, link.tracker, s.pool!.stats, link.answerNow, failed);
-  server.syncs.skipped(link.tracker.takeSkippedQueries());
+  // A failed block whose ReadyForQuery came, nothing in flight, and no portal that ended it
+  // since (bytes that waited for a shape check go on without a ReadyForQuery): what follows runs in it.
+  const tracker = link.tracker;
+  const failed = server.txStatus === TransactionStatus.Failed && tracker.idle && !tracker.portalRan;
+  const out = statements.rewrite(data, server.prepared, tracker, s.pool!.stats, link.answerNow, failed);
+  server.syncs.skipped(tracker.takeSkippedQueries());
   return (out.length === 0 || server.write(out)) && !statements.holding;
 }
 
