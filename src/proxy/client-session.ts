@@ -469,10 +469,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   // ---- cancel and timeouts ----
 
-  /** Cancel the statement this client is running; nothing when it runs none (the key is stale). */
+  /** Cancel the statement this client is running; nothing when it runs none (the key is stale).
+   *  A batch not ended by a Sync yet may run one too (asyncpg's executemany() sends its Sync last). */
   cancelRunningQuery(): void {
     const server = this.server;
-    if (server && server.syncs.pending > 0) {
+    if (server && !server.syncs.idle) {
       this.ctx.sendCancel(server);
       // Its bytes may have gone to the server only just now (see resendCancel).
       this.cancelAgain = true;
