@@ -19,7 +19,7 @@ import { refuseSessionState, type RefusedQuery } from './session/pinning.js';
 import { beginChunk, onClientMessage } from './session/classify.js';
 import { editAnswers, editsDue, forwardEdited, holdCutMessage, onServerAnswer } from './session/statement-link.js';
 import { relink, sendRewritten, splitWhole, startTracking, type StatementLink } from './session/statement-link.js';
-import { defer, flushQueued, mustDefer, oweSyncPoints, queue } from './session/queue.js';
+import { defer, flushQueued, leaveRead, leavesRead, mustDefer, oweSyncPoints, queue } from './session/queue.js';
 import { startQuery } from './session/stats.js';
 import { AUTH_TYPES, learnServerParams, onAuthData, onLoginMessage, onStartupData } from './session/login.js';
 import { NO_CHUNKS, NO_PARAMS, State, Wait, appended } from './session/state.js';
@@ -172,6 +172,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** Of those, the ones before the batch's last Flush, whose answers the server sends without a
    *  Sync (an ended client is owed them, see client-end.ts); -1: no Flush since the last sync point. */
   extendedAtFlush = -1;
+  /** Since the last sync point the client sent a Bind, an Execute or an unnamed Parse: its batch
+   *  holds more than named statements prepared, which any server can prepare (see leavesRead). */
+  declare batchRuns: boolean;
   declare serverPaused: boolean;
   // Named prepared statements (transaction and statement pooling): see ClientStatements.
   statements: ClientStatements | null = null;
@@ -270,6 +273,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (this.clientEnd === 'terminated') return;
     if (mustDefer(this)) return defer(this, chunk);
     const linked = this.server;
+    const leavable = linked !== null && leavesRead(this, linked);
     beginChunk(this);
     this.lastActive = Date.now();
     const quiet = linked?.syncs.idle === true;
@@ -294,6 +298,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       const unsynced = this.syncEnd < 0 ? true : this.syncEnd < data.length;
       if (!linked && this.state === State.Ready && !routeFirstBytes(this, data)) return;
       const server = this.server;
+      if (server && leavable && this.routeWrite && !unsynced && this.terminateAt < 0) {
+        return leaveRead(this, server, data);
+      }
       if (server) {
         oweSyncPoints(this, server, unsynced);
         if ((this.readLink || this.tracking) && !this.answered) this.sentOnLink = appended(this.sentOnLink, data);
@@ -466,10 +473,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   // ---- cancel and timeouts ----
 
-  /** Cancel the statement this client is running; nothing when it runs none (the key is stale). */
+  /** Cancel the statement this client is running; nothing when it runs none (the key is stale).
+   *  A batch not ended by a Sync yet may run one too (asyncpg's executemany() sends its Sync last). */
   cancelRunningQuery(): void {
     const server = this.server;
-    if (server && server.syncs.pending > 0) {
+    if (server && !server.syncs.idle) {
       this.ctx.sendCancel(server);
       // Its bytes may have gone to the server only just now (see resendCancel).
       this.cancelAgain = true;
@@ -541,6 +549,7 @@ defineFlags<ClientSession>(ClientSession.prototype, [
   'consoleAdmin',
   'copying',
   'batchOpen',
+  'batchRuns',
   'serverPaused',
   'tracking',
   'statementsUntracked',

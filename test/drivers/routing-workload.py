@@ -59,6 +59,13 @@ async def run_asyncpg(workload, settings, tally, base):
                 expect(await conn.fetchval(UPDATE, key, '+'), f'r{key}+', 'update')
                 expect(await conn.fetchval(LOCKING, key), f'r{key}+', 'locking read')
                 expect(await conn.fetchval(NEXTVAL, 0), True, 'nextval')
+                # prepare() ends with a Flush, not a Sync: the write after it arrives on the
+                # prepared read's server, by Query and by Parse.
+                prepared = await conn.prepare(READ_BACK)
+                await conn.execute(f"UPDATE prep_mixed SET v = v || '' WHERE id = {key}")
+                prepared = await conn.prepare(READ_BACK)
+                expect(await conn.fetchval(UPDATE, key, ''), f'r{key}+', 'update after prepare')
+                expect(await prepared.fetchval(key), f'r{key}+', 'prepared read')
                 async with conn.transaction():
                     await conn.execute(UPDATE, key, '!')
                     expect(await conn.fetchval(READ_BACK, key), f'r{key}+!', 'read in transaction')

@@ -8,7 +8,8 @@ import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { psql } from '../support/psql.js';
 import { rawConnect, sendCancelRequest } from '../support/raw-client.js';
 import { freePorts } from '../support/free-ports.js';
-import { bind, execute, parse, WireClient } from '../support/pipeline.js';
+import { bind, errorCodes, execute, parse, sync, WireClient } from '../support/pipeline.js';
+import { flush } from '../../src/protocol/encode.js';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -152,6 +153,22 @@ describe('transaction pooling', { timeout: 60_000 }, () => {
     const [after] = await sql`SELECT 1 AS one`;
     assert.equal(after!.one, 1);
     await sql.end();
+  });
+
+  // asyncpg's executemany() sends its Sync only after the last row's Bind and Execute: a timeout
+  // cancels while the batch is still open, and PostgreSQL cancels the statement running in it.
+  test('a cancel of a batch not ended by a Sync yet cancels its running statement', async () => {
+    const c = await WireClient.connect(p.wireLogin());
+    try {
+      const key = c.keyData!.body;
+      c.send(parse('', 'SELECT pg_catalog.pg_sleep(10)'), bind('', ''), execute(), flush());
+      await new Promise((r) => setTimeout(r, 300));
+      await sendCancelRequest(p.host, p.port, key.readUInt32BE(0), key.subarray(4));
+      c.send(sync());
+      assert.deepEqual(errorCodes(await c.untilReady(1, 3000)), ['57014']);
+    } finally {
+      await c.close();
+    }
   });
 
   // postgres.js's own suite pipelines a query behind another and cancels it as soon as the first

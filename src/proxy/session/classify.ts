@@ -17,6 +17,7 @@ import { State } from './state.js';
 export type ClassifySession = Pick<
   ClientSession,
   | 'batchOpen'
+  | 'batchRuns'
   | 'chunkKind'
   | 'chunkReadOnly'
   | 'copying'
@@ -231,6 +232,7 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       break;
     case FrontendMessage.Parse:
       extendedMessage(s);
+      if (body[0] === 0) s.batchRuns = true;
       keepSessionState(s, classifyParse(s, body), -1, end);
       if (body[0] !== 0) {
         if (s.statements === null) namedStatement(s, end - 5 - body.length >= 0);
@@ -242,10 +244,12 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       break;
     case FrontendMessage.Bind:
       extendedMessage(s);
+      s.batchRuns = true;
       keepSessionState(s, classifyBind(s, body), -1, end);
       break;
     case FrontendMessage.Execute:
       extendedMessage(s);
+      s.batchRuns = true;
       s.syncsSinceExecute = 0;
       break;
     case FrontendMessage.Flush:
@@ -274,6 +278,7 @@ function countSyncPoint(s: ClassifySession, end: number): void {
   s.syncEnd = end;
   s.extendedSinceSyncPoint = 0;
   s.extendedAtFlush = -1;
+  s.batchRuns = false;
 }
 
 /** A Parse, Bind or Execute: each ends with one answer SyncPoints counts, or an ErrorResponse.

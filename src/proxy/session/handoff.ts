@@ -395,9 +395,18 @@ export function transactionAnswered(s: HandoffSession, status: number): void {
     if (s.pinnedForGood) return continueOn(s, s.server!);
     if (s.pinned || s.probeAfter) return checkPin(s);
     releaseServer(s);
+    // A write that came on a read's server waits, scanned (see leaveRead): routed by itself now.
+    if (s.queued.length > 0) routeQueued(s);
   }
   if (s.resend?.bytes) return retryOnPrimary(s);
   if (s.deferred.length > 0) replayDeferred(s);
+}
+
+function routeQueued(s: HandoffSession): void {
+  waitFor(s, Wait.Pool);
+  s.waitingSince = Date.now();
+  s.pool = null;
+  s.retryRoute();
 }
 
 /** The transaction is over: its server goes back to the pool (reset first, or once its write

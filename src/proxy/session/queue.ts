@@ -4,7 +4,9 @@
 // meanwhile is paused, so that it cannot fill pgtide's memory.
 import type { LinkedServer } from '../../pool/linked-server.js';
 import type { ClientSession } from '../client-session.js';
+import { TransactionStatus } from '../../protocol/types.js';
 import { startQuery, type StatsSession } from './stats.js';
+import { endSkippedBatch } from './statement-link.js';
 import { NO_CHUNKS, State, appended } from './state.js';
 
 const QUEUE_LIMIT_BYTES = 256 * 1024;
@@ -13,6 +15,7 @@ const QUEUE_LIMIT_BYTES = 256 * 1024;
 export type QueueSession = Pick<
   ClientSession,
   | 'batchOpen'
+  | 'batchRuns'
   | 'cancelAgain'
   | 'cancelWanted'
   | 'ctx'
@@ -61,6 +64,44 @@ export function mustDefer(s: QueueSession): boolean {
   // unless it ends the batch queued (a Parse alone, its Bind and Flush in later chunks, as
   // pg-cursor writes them): the server then needs it to answer at all.
   return s.readLink && s.state === State.Waiting && !s.queuedUnsynced;
+}
+
+/**
+ * Whether the read's server may be left for the client's next chunk, if that chunk writes: the
+ * batch open there only prepared named statements (asyncpg's prepare() sends Parse, Describe and
+ * Flush, and its next statement without a Sync before it), all answered, outside a transaction
+ * block. Nothing in it ran, and any server prepares those statements at their first use.
+ * Decided before the chunk is scanned, which counts its own messages into the batch.
+ */
+export function leavesRead(
+  s: Pick<QueueSession, 'batchRuns' | 'readLink' | 'tracking'> & Pick<ClientSession, 'scanner' | 'statementLink'>,
+  server: LinkedServer,
+): boolean {
+  return (
+    s.readLink &&
+    s.tracking &&
+    !s.batchRuns &&
+    s.scanner.atBoundary &&
+    server.syncs.pending === 0 &&
+    server.syncs.unsynced &&
+    server.txStatus === TransactionStatus.Idle &&
+    s.statementLink!.tracker.idle
+  );
+}
+
+/**
+ * A write (a whole chunk, up to its sync point) that came on a read's server: the batch open
+ * there ends with a Sync of pgtide's own, whose ReadyForQuery the client never sees, and the
+ * chunk waits in the queue, scanned, for the server of its own route (see transactionAnswered).
+ */
+export function leaveRead(
+  s: QueueSession & Pick<ClientSession, 'statementLink'>,
+  server: LinkedServer,
+  data: Buffer,
+): void {
+  s.queuedUnsynced = false;
+  queue(s, data);
+  endSkippedBatch(s, server, true);
 }
 
 /** Client bytes to scan and route afresh later (see replayDeferred). */
@@ -119,9 +160,10 @@ export function oweSyncPoints(s: QueueSession, server: LinkedServer, unsynced: b
 /** Bytes sent since the last sync point are about to be scanned again (the queued ones, or a
  *  link's bytes run again elsewhere, which began at one): the batch they open is counted afresh. */
 export function forgetOpenBatch(
-  s: Pick<QueueSession, 'batchOpen' | 'extendedAtFlush' | 'extendedSinceSyncPoint'>,
+  s: Pick<QueueSession, 'batchOpen' | 'batchRuns' | 'extendedAtFlush' | 'extendedSinceSyncPoint'>,
 ): void {
   s.batchOpen = false;
+  s.batchRuns = false;
   s.extendedSinceSyncPoint = 0;
   s.extendedAtFlush = -1;
 }

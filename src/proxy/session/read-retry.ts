@@ -96,6 +96,7 @@ export type RetrySession = Pick<
   | 'answered'
   | 'backend'
   | 'batchOpen'
+  | 'batchRuns'
   | 'ctx'
   | 'extendedAtFlush'
   | 'extendedSinceSyncPoint'

@@ -372,10 +372,11 @@ export function editAnswers(link: EditLink, server: CutHeader, chunk: Buffer): B
   return parts;
 }
 
-/** End a batch the client left open (no Sync) with a Sync of pgtide's own, whose answer the client never sees. */
-export function endSkippedBatch(s: Pick<ClientSession, 'statementLink'>, server: LinkedServer): void {
+/** End a batch the client left open (no Sync) with a Sync of pgtide's own, whose answer the
+ *  client never sees: a refusal holds it back (see holdsFirstAnswer), or it is `hidden`. */
+export function endSkippedBatch(s: Pick<ClientSession, 'statementLink'>, server: LinkedServer, hidden = false): void {
   server.syncs.sent(1, false);
-  s.statementLink!.tracker.push(Expect.Sync);
+  s.statementLink!.tracker.push(Expect.Sync, hidden);
   server.write(encode.sync());
 }
 
