@@ -18,6 +18,11 @@ export interface PoolSettings {
   loginRetryMs: number;
 }
 
+/** The wait before the first retry after a transient login failure: a restart of the server
+ *  (pg_ctl restart) takes well under a second. Each retry that fails too doubles it, up to
+ *  server_login_retry. */
+const FIRST_LOGIN_RETRY_MS = 100;
+
 /** A client session waiting for a server connection. */
 export interface PoolWaiter {
   waitingSince: number;
@@ -110,6 +115,8 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
   readonly servers = new Set<ServerConnection>();
   private connecting = 0;
   private lastLoginFailure = 0;
+  /** How long after lastLoginFailure the next login is tried (see FIRST_LOGIN_RETRY_MS). */
+  private loginRetryWaitMs = 0;
   /** ParameterStatus values of the first login, reported to clients at their login (see paramsForClients). */
   serverParams: Map<string, string> | null = null;
   /** Counters for SHOW POOLS / STATS: servers lent out, waits and their total time. */
@@ -162,6 +169,7 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
   clearLoginFailure(): void {
     if (this.lastLoginFailure === 0) return;
     this.lastLoginFailure = 0;
+    this.loginRetryWaitMs = 0;
     if (this.waiters.length > 0) this.grow();
   }
 
@@ -263,11 +271,19 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
     return s.size + (useReserve ? s.reserveSize : 0);
   }
 
+  /** After a transient login failure: the wait before the next try is not over. */
+  private waitingOutLoginFailure(now: number): boolean {
+    const wait = Math.min(this.loginRetryWaitMs, this.settings.loginRetryMs);
+    return this.lastLoginFailure !== 0 && now - this.lastLoginFailure < wait;
+  }
+
   /** Open connections while waiters outnumber the connections being opened, within limits. */
   grow(now = Date.now()): void {
-    if (this.lastLoginFailure && now - this.lastLoginFailure < this.settings.loginRetryMs) return;
+    if (this.waitingOutLoginFailure(now)) return;
     const limit = this.limit(now);
-    while (this.connecting < this.waiters.length && this.servers.size < limit) {
+    // After a failure, one login tries whether the server is back, not one per waiter.
+    const wanted = this.lastLoginFailure === 0 ? this.waiters.length : Math.min(1, this.waiters.length);
+    while (this.connecting < wanted && this.servers.size < limit) {
       if (!this.budget.canOpen(this)) {
         // After a failed login no other pool's server is closed for a retry that may fail too.
         if (this.lastLoginFailure === 0) this.budget.makeRoom(this);
@@ -289,6 +305,12 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
       this.forget(server);
       this.log.warn({ pool: this.key, server: server.describe(), err: error.message }, 'server login failed');
       if (error.transient) {
+        // A retry begun after the last failure doubles the wait; the logins that were already
+        // under way when the server went away fail with it and count once.
+        const retried = this.lastLoginFailure !== 0 && server.createdAt >= this.lastLoginFailure;
+        this.loginRetryWaitMs = retried
+          ? Math.min(this.loginRetryWaitMs * 2, this.settings.loginRetryMs)
+          : this.loginRetryWaitMs || FIRST_LOGIN_RETRY_MS;
         this.lastLoginFailure = Date.now();
         this.logins.unreachable(error.timedOut ? server.createdAt : null);
       } else {
@@ -299,10 +321,14 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
       }
       return;
     }
+    const recovered = this.lastLoginFailure !== 0;
     this.lastLoginFailure = 0;
+    this.loginRetryWaitMs = 0;
     this.logins.loggedIn(server.createdAt);
     if (!this.serverParams) this.serverParams = paramsForClients(server.params);
     this.release(server);
+    // The server is back: the other waiters' logins, held to one while it failed, start now.
+    if (recovered && this.waiters.length > 0) this.grow();
   }
 
   onServerReusable(server: ServerConnection): void {
@@ -343,7 +369,7 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
     }
     if (this.waiters.length > 0) this.grow(now);
     while (this.servers.size < s.minSize && this.budget.canOpen(this)) {
-      if (this.lastLoginFailure && now - this.lastLoginFailure < s.loginRetryMs) break;
+      if (this.waitingOutLoginFailure(now) || (this.lastLoginFailure !== 0 && this.connecting > 0)) break;
       this.open();
     }
   }

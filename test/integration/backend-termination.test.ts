@@ -97,3 +97,49 @@ for (const mode of ['transaction', 'session'] as PoolMode[]) {
     });
   });
 }
+
+describe('a server terminated while pgtide readies it for a client', { timeout: 60_000 }, () => {
+  let p: RunningPgtide;
+  before(async () => {
+    p = await startPgtide(t, { default_pool_size: 1 });
+  });
+  after(async () => {
+    await p.stop();
+  });
+
+  test('the client, outside a transaction, is served on another server without an error', async () => {
+    // Clients of different settings: the pool's one server is given the next client's
+    // settings before its query, in pgtide's own query.
+    const other = new pg.Client(p.pgConfig({ application_name: 'settings_b' }));
+    const client = new pg.Client(p.pgConfig({ application_name: 'settings_a' }));
+    client.on('error', () => {});
+    await Promise.all([other.connect(), client.connect()]);
+    try {
+      await other.query('SELECT 1');
+      const [row] = await sqlOn<{ pid: number }>(
+        t.primary,
+        `SELECT pid FROM pg_catalog.pg_stat_activity WHERE usename = $1 AND state = 'idle'`,
+        [t.scramUser.user],
+      );
+      const pid = row!.pid;
+      // Stopped, the server reads pgtide's SET only once it has been told to terminate: it
+      // ends the session with 57P01 instead of answering it.
+      process.kill(pid, 'SIGSTOP');
+      let answer: Promise<unknown>;
+      try {
+        answer = client.query('SELECT 2 AS two').then(
+          (r) => r.rows[0].two,
+          (e: { code?: string }) => `error ${e.code}`,
+        );
+        await new Promise((r) => setTimeout(r, 300));
+        await sqlOn(t.primary, 'SELECT pg_catalog.pg_terminate_backend($1)', [pid]);
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      assert.equal(await answer, 2);
+      assert.equal((await client.query('SELECT 3 AS three')).rows[0].three, 3);
+    } finally {
+      await Promise.all([other.end(), client.end().catch(() => {})]);
+    }
+  });
+});

@@ -78,23 +78,25 @@ export function lacksSettings(s: HandoffSession, server: LinkedServer): boolean 
   return s.settings !== null && server.settingsKey !== s.settings.key;
 }
 
-/** Give the server this session's settings, then run a deferred BEGIN. */
+/** Give the server this session's settings, then run a deferred BEGIN. Nothing the server sends
+ *  on its own meanwhile reaches the client: none of its work has run there yet, and a server
+ *  that ends its session now (terminated, shut down) is replaced, not passed on (see startOn). */
 export async function setUp(s: HandoffSession, server: LinkedServer, begin: string | null): Promise<void> {
   if (lacksSettings(s, server)) {
     const { values, key } = s.settings!;
     if (server.settings === UNKNOWN_SETTINGS) {
       // Also ends SET ROLE / SESSION AUTHORIZATION, which RESET ALL leaves; alone in its query.
-      await server.query('DISCARD ALL', s, true);
+      await server.query('DISCARD ALL', null, true);
       server.prepared.doubtAll();
       server.forgetSettings(NO_SETTINGS);
     }
     const sql = diffSql(server.settings, values);
-    if (sql !== null) await server.query(sql, s, true);
+    if (sql !== null) await server.query(sql, null, true);
     server.settings = values;
     server.settingsKey = key;
     correctReported(s, server);
   }
-  if (begin) await server.query(begin, s);
+  if (begin) await server.query(begin);
 }
 
 /** Lend the transaction its server: apply settings and replay a deferred BEGIN first, then the queued bytes. */
@@ -124,6 +126,8 @@ export function startOn(s: HandoffSession, server: LinkedServer): void {
     (err: Error & { code?: string }) => {
       releaseAfterFailure(pool, server, `setting up a transaction failed: ${err.message}`);
       if (s.epoch !== epoch) return;
+      // Lost before any of the client's work reached it: another server takes the transaction.
+      if (server.isClosed && !(err instanceof ServerQueryError)) return acquire(s);
       if (server.toldClientOfEnd) return s.close();
       s.fatal(err.code ?? SQLSTATE.CONNECTION_FAILURE, `could not start the transaction on the server: ${err.message}`);
     },
@@ -168,6 +172,8 @@ export function checkReplay(s: HandoffSession, server: LinkedServer): void {
   s.ctx.replay.waitForReplay(server, s.backend!.name, s.lastWriteLsn!, deadline).then(
     (caughtUp) => {
       if (s.epoch !== epoch) return pool.release(server);
+      // Lost while the standby was checked: the read has not reached it.
+      if (server.isClosed) return acquire(s);
       if (caughtUp) return startOn(s, server);
       pool.release(server);
       readFromPrimary(s);
