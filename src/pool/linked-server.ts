@@ -21,6 +21,8 @@ export interface LinkedServer {
   /** Session settings made here by pgtide for its clients, and their key (see SessionSettings). */
   settings: ReadonlyMap<string, string>;
   settingsKey: string;
+  /** cancelPid of the client whose write last ran here: what currval and lastval answer is its (0: none). */
+  sequenceOwner: number;
   /** Transaction status from the last ReadyForQuery. */
   readonly txStatus: number;
   /** The server's FATAL has reached the client already. */

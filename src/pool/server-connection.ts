@@ -84,6 +84,7 @@ export class ServerConnection implements MessageSink, LinkedServer {
   settings: ReadonlyMap<string, string> = new Map();
   /** Key of `settings`, compared with a client's on each link. */
   settingsKey = '';
+  sequenceOwner = 0;
   private readonly ownReads: boolean;
   private readonly reads = new ReusedReadBuffer();
   readonly createdAt = Date.now();

@@ -145,6 +145,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   declare serializableSession: boolean;
   /** The current link was chosen for writes (its commit position matters for read-your-writes). */
   declare wroteInLink: boolean;
+  /** The transaction not yet linked calls currval or lastval (see handoff.ts, lacksSequences). */
+  declare sequenceRead: boolean;
+  /** Id of the server connection where the client's last write ran (its sequence values); 0: none. */
+  lastWriteServer = 0;
   /** WAL position of this client's last write; its later reads need a standby past it. */
   lastWriteLsn: bigint | null = null;
   declare writeLsnPending: boolean;
@@ -563,5 +567,7 @@ const SESSION_CHOICES: Choices<ClientSession> = {
   consistency: ['read_your_writes', 'eventual', 'primary_only'],
   routeOverride: ['auto', 'primary', 'standby'],
   clientEnd: ['open', 'ended', 'terminated'],
+  // A yes/no among the choices: the flags' small integer is full.
+  sequenceRead: [false, true],
 };
 defineChoices<ClientSession>(ClientSession.prototype, SESSION_CHOICES);

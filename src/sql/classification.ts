@@ -104,6 +104,11 @@ export interface Classification {
    */
   readonly opaque?: true;
   /**
+   * Calls currval or lastval, which answer from what nextval did earlier in the server's
+   * session: the client's own write there, in transaction pooling (see handoff.ts, lacksSequences).
+   */
+  readonly readsSequences?: true;
+  /**
    * Tier 2 has not read the statement yet (the parser is reading it, or could not be asked):
    * `route` is 'write' until it has, and a caller that keeps this result (a prepared statement)
    * classifies the text again to route by what the parser learned.

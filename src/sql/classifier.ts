@@ -215,6 +215,7 @@ export class Classifier {
     if (d.copyOut !== undefined) c.copyOut = d.copyOut;
     if (d.pgtideRoute !== undefined) c.pgtideRoute = d.pgtideRoute;
     if (d.opaque) c.opaque = true;
+    if (d.readsSequences) c.readsSequences = true;
     if (functions !== undefined) c.functions = functions;
     if (error !== undefined) c.error = error;
     if (awaitingParser) c.awaitingParser = true;
@@ -278,7 +279,8 @@ function isPlain(d: Draft): boolean {
     d.sessionState === undefined &&
     d.copyOut === undefined &&
     d.pgtideRoute === undefined &&
-    !d.opaque
+    !d.opaque &&
+    !d.readsSequences
   );
 }
 
@@ -300,6 +302,7 @@ function combine(results: readonly Classification[]): Classification {
   };
   if (functions !== undefined) c.functions = functions;
   if (results.some((r) => r.opaque)) c.opaque = true;
+  if (results.some((r) => r.readsSequences)) c.readsSequences = true;
   if (results.some((r) => r.awaitingParser)) c.awaitingParser = true;
   return c;
 }

@@ -5,10 +5,14 @@
 /**
  * Built-ins that write or take locks. They are writes whatever the user lists
  * say: a standby rejects them ("cannot execute nextval() in a read-only
- * transaction"), so routing them there can never be right.
+ * transaction"), so routing them there can never be right. currval and lastval
+ * read what nextval left in the session, which only a primary's session has:
+ * they follow the client's writes, and, as built-ins that change nothing, never
+ * cost the server the reset that code pgtide cannot see into does (a reset that
+ * would forget the very value they read: PDO's lastInsertId, Doctrine).
  */
 const BUILTIN_WRITER =
-  /^(nextval|setval|pg_(try_)?advisory_.*lock.*|lo_.*|lo(read|write|open|close|creat)|pg_notify|set_config|txid_current(_if_assigned)?|pg_current_xact_id(_if_assigned)?|pg_switch_wal|pg_create_restore_point|pg_(create|drop)_.*replication_slot|pg_replication_slot_advance|pg_logical_emit_message|pg_stat_reset.*|pg_reload_conf)$/;
+  /^(nextval|setval|currval|lastval|pg_(try_)?advisory_.*lock.*|lo_.*|lo(read|write|open|close|creat)|pg_notify|set_config|txid_current(_if_assigned)?|pg_current_xact_id(_if_assigned)?|pg_switch_wal|pg_create_restore_point|pg_(create|drop)_.*replication_slot|pg_replication_slot_advance|pg_logical_emit_message|pg_stat_reset.*|pg_reload_conf)$/;
 
 /** Session-level (not `_xact_`) advisory lock functions: they pin the server connection. */
 const SESSION_ADVISORY_LOCK = /^pg_(try_)?advisory_lock(_shared)?$/;
@@ -225,6 +229,12 @@ function compileList(patterns: readonly string[] | undefined, option: string): R
 export function isBuiltinWriter(name: string): boolean {
   const bare = builtinName(name);
   return bare !== undefined && BUILTIN_WRITER.test(bare);
+}
+
+/** currval and lastval: they read what nextval left in the session (see BUILTIN_WRITER). */
+export function readsSequenceState(name: string): boolean {
+  const bare = builtinName(name);
+  return bare === 'currval' || bare === 'lastval';
 }
 
 /** Session state a call to `name` leaves behind, if any. */

@@ -3,7 +3,7 @@
 // they call, which the function policy decides or hands on to the parser.
 
 import type { StatementKind } from './classification.js';
-import { isBuiltinRead, isBuiltinWriter, sessionStateOfCall } from './functions.js';
+import { isBuiltinRead, isBuiltinWriter, readsSequenceState, sessionStateOfCall } from './functions.js';
 import { type Lexer, Tok } from './lexer.js';
 import { type Draft, isEnd } from './statement-draft.js';
 
@@ -228,6 +228,7 @@ function call(lx: Lexer, d: Draft, name: string): Tok | undefined {
     return undefined;
   }
   d.route = 'write';
+  if (readsSequenceState(name)) d.readsSequences = true;
   const state = sessionStateOfCall(name);
   if (state === undefined) return undefined;
   d.sessionState ??= state;

@@ -24,6 +24,8 @@ export class Draft {
   uncertainCalls = false;
   /** Runs code the classifier cannot see into (see Classification.opaque). */
   opaque = false;
+  /** Calls currval or lastval (see Classification.readsSequences). */
+  readsSequences = false;
   /** Why the statement cannot be trusted; it will be routed as a write. */
   invalid: string | undefined;
 
@@ -34,7 +36,7 @@ export class Draft {
     this.discard = this.set = this.sessionState = this.copyOut = this.pgtideRoute = undefined;
     this.calls = undefined;
     this.uncertainCalls = false;
-    this.opaque = false;
+    this.opaque = this.readsSequences = false;
     this.invalid = undefined;
   }
 }

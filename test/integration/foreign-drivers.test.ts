@@ -24,7 +24,7 @@ const EXPECTED_OK = 20 * 50;
 // file must finish within the runner's --test-timeout (120 s, see test/run.ts).
 const SCRIPT_TIMEOUT_MS = 35_000;
 
-const drivers: (Driver & { expected?: number })[] = [
+const drivers: (Driver & { expected?: number; env?: Record<string, string> })[] = [
   {
     name: 'asyncpg',
     command: DEBIAN_PYTHON,
@@ -67,6 +67,19 @@ const drivers: (Driver & { expected?: number })[] = [
     files: [[PGJDBC_JAR, 'libpostgresql-jdbc-java']],
     expected: 20 * 10,
   },
+  {
+    // lastInsertId() reads lastval()/currval() where the INSERT ran; statements freed by an
+    // SQL DEALLOCATE, also after a ROLLBACK.
+    name: 'PHP PDO',
+    command: 'php',
+    args: [DRIVERS + 'pdo-clients.php'],
+    packages: 'php-cli php-pgsql',
+    files: [['/usr/bin/php', 'php-cli']],
+    // One client: lastInsertId() reads its own id only where its INSERT ran last, which many
+    // clients on 2 server connections would rarely see (docs/transaction-pooling.md).
+    env: { PDO_CLIENTS: '1' },
+    expected: 50,
+  },
 ];
 
 interface Target {
@@ -75,8 +88,11 @@ interface Target {
 }
 
 /** Runs the script as the SCRAM test user and asserts a clean exit with every iteration correct. */
-async function assertDriverPasses(driver: Driver & { expected?: number }, target: Target): Promise<void> {
-  const run = await runScript(driver, scramUserEnv(t, target), SCRIPT_TIMEOUT_MS);
+async function assertDriverPasses(
+  driver: Driver & { expected?: number; env?: Record<string, string> },
+  target: Target,
+): Promise<void> {
+  const run = await runScript(driver, { ...scramUserEnv(t, target), ...driver.env }, SCRIPT_TIMEOUT_MS);
   assertScriptPassed(driver, run, driver.expected ?? EXPECTED_OK);
 }
 

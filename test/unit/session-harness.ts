@@ -85,6 +85,7 @@ export class FakeServer implements LinkedServer {
   readonly ownQueries: OwnQuery[] = [];
   settings: ReadonlyMap<string, string> = new Map();
   settingsKey = '';
+  sequenceOwner = 0;
   txStatus: number = 0x49;
   toldClientOfEnd = false;
   cancelsInFlight = 0;

@@ -40,6 +40,7 @@ export type ClassifySession = Pick<
   | 'routeRead'
   | 'routeWrite'
   | 'scanner'
+  | 'sequenceRead'
   | 'serializableSession'
   | 'settings'
   | 'server'
@@ -62,6 +63,8 @@ export function beginChunk(s: ClassifySession): void {
   if (!s.server && s.state === State.Ready) {
     s.routeRead = false;
     s.routeWrite = false;
+    // A choice's setter looks its value up: not on every chunk.
+    if (s.sequenceRead) s.sequenceRead = false;
   }
   s.chunkKind = null;
 }
@@ -112,6 +115,7 @@ function follow(s: ClassifySession, c: Classification): KeptState | null {
   s.chunkKind = c.kind;
   s.chunkReadOnly = c.readOnly;
   noteSettings(s, c);
+  if (c.readsSequences && s.mode !== 'session') s.sequenceRead = true;
   // A session-wide SET with a known value, or a RESET (value null: the default).
   const sessionSet = c.set && !c.set.local && (c.set.value !== null || c.kind === 'reset') ? c.set : null;
   if (c.kind === 'pgtide' && c.pgtideRoute) s.routeOverride = c.pgtideRoute;

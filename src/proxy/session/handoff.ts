@@ -27,6 +27,7 @@ export type HandoffSession = Pick<
   ClientSession,
   | 'backend'
   | 'close'
+  | 'cancelPid'
   | 'consistency'
   | 'consistencyFallback'
   | 'ctx'
@@ -51,7 +52,9 @@ export type HandoffSession = Pick<
   | 'retryRoute'
   | 'retrying'
   | 'scanner'
+  | 'lastWriteServer'
   | 'sentOnLink'
+  | 'sequenceRead'
   | 'server'
   | 'serverPaused'
   | 'settings'
@@ -78,10 +81,32 @@ export function lacksSettings(s: HandoffSession, server: LinkedServer): boolean 
   return s.settings !== null && server.settingsKey !== s.settings.key;
 }
 
+/**
+ * The transaction calls currval or lastval on a server where another client wrote last (or
+ * none of this client's writes ran): in transaction pooling the session's sequence values
+ * there are not this client's, so they are discarded first and PostgreSQL answers as in a
+ * session that called no nextval (55000), never with another client's id. A client whose
+ * write was the last on its server, which pgtide lends back first (an idle stack), reads
+ * its own values, as PDO's lastInsertId() expects.
+ */
+export function lacksSequences(s: HandoffSession, server: LinkedServer): boolean {
+  return s.sequenceRead && (server.sequenceOwner !== s.cancelPid || server.id !== s.lastWriteServer);
+}
+
+/** The client's write ran last on `server`: its sequence values are there, and nowhere else. */
+function ownSequences(s: HandoffSession, server: LinkedServer): void {
+  server.sequenceOwner = s.cancelPid;
+  s.lastWriteServer = server.id;
+}
+
 /** Give the server this session's settings, then run a deferred BEGIN. Nothing the server sends
  *  on its own meanwhile reaches the client: none of its work has run there yet, and a server
  *  that ends its session now (terminated, shut down) is replaced, not passed on (see startOn). */
 export async function setUp(s: HandoffSession, server: LinkedServer, begin: string | null): Promise<void> {
+  if (lacksSequences(s, server)) {
+    await server.query('DISCARD SEQUENCES');
+    ownSequences(s, server);
+  }
   if (lacksSettings(s, server)) {
     const { values, key } = s.settings!;
     if (server.settings === UNKNOWN_SETTINGS) {
@@ -102,7 +127,7 @@ export async function setUp(s: HandoffSession, server: LinkedServer, begin: stri
 /** Lend the transaction its server: apply settings and replay a deferred BEGIN first, then the queued bytes. */
 export function startOn(s: HandoffSession, server: LinkedServer): void {
   const begin = s.pendingBegin;
-  if (!begin && !lacksSettings(s, server)) {
+  if (!begin && !lacksSettings(s, server) && !lacksSequences(s, server)) {
     s.link(server);
     return flushQueued(s, server);
   }
@@ -427,6 +452,7 @@ function releaseServer(s: HandoffSession): void {
   s.sentOnLink = NO_CHUNKS;
   if (s.resend !== null) s.resend.heldRefusal = null;
   server.unlink();
+  if (s.wroteInLink) ownSequences(s, server);
   const reset = s.ctx.config.server_reset_query_always ? s.ctx.config.server_reset_query : '';
   // A reset server is not asked: those statements stay on the primary a while longer.
   const stale = takeReplayToLearn(s);

@@ -5,7 +5,15 @@
 import type { ReadContext } from '../router.js';
 import type { ServerWaiter } from '../../pool/linked-server.js';
 import type { ClientSession } from '../client-session.js';
-import { checkReplay, lacksSettings, mustCheckReplay, startOn, waitFor, type HandoffSession } from './handoff.js';
+import {
+  checkReplay,
+  lacksSequences,
+  lacksSettings,
+  mustCheckReplay,
+  startOn,
+  waitFor,
+  type HandoffSession,
+} from './handoff.js';
 import { isStrayCopyEnd } from './classify.js';
 import { answerLocally, type FirstStatementSession } from './first-statement.js';
 import { answerParses, type ParseAnswerSession } from './parse-answer.js';
@@ -72,8 +80,9 @@ export function route(s: RouteSession): void {
     if (s.routeOverride === 'primary') read = false;
     else if (s.routeOverride === 'standby' && !s.retrying) read = true;
     if (read && (s.consistency === 'primary_only' || s.consistencyFallback || s.serializableSession)) read = false;
-    // Read-your-writes: a read waits for the position of the write just committed.
-    if (read && s.writeLsnPending) {
+    // Read-your-writes: a read waits for the position of the write just committed, and so
+    // does a currval or lastval for the write's server, busy reading that position.
+    if ((read || s.sequenceRead) && s.writeLsnPending) {
       s.pool = null;
       return;
     }
@@ -88,7 +97,7 @@ export function route(s: RouteSession): void {
   const server = s.pool?.takeIdle();
   if (!server) return;
   s.timeoutCancelSent = false;
-  if (mustCheckReplay(s) || lacksSettings(s, server)) {
+  if (mustCheckReplay(s) || lacksSettings(s, server) || lacksSequences(s, server)) {
     waitFor(s, Wait.SetUp);
     s.waitingSince = Date.now();
     return mustCheckReplay(s) ? checkReplay(s, server) : startOn(s, server);

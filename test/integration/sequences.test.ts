@@ -1,0 +1,113 @@
+// currval() and lastval() in transaction pooling: they answer from what nextval did earlier in
+// the server's session (an INSERT's serial default), so they run on the primary, cost the server
+// no reset, and answer with the client's own value or, where another client wrote last, as a
+// session that called no nextval (55000): never with another client's id.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { currentTopology, sqlOn } from '../support/topology.js';
+
+const t = currentTopology();
+const TABLE = 'seq_state_test';
+const SEQUENCE = `${TABLE}_id_seq`;
+
+async function connect(p: RunningPgtide): Promise<pg.Client> {
+  const c = new pg.Client(p.pgConfig());
+  await c.connect();
+  return c;
+}
+
+async function insert(c: pg.Client, label: string): Promise<number> {
+  const { rows } = await c.query(`INSERT INTO ${TABLE} (label) VALUES ($1) RETURNING id`, [label]);
+  return rows[0].id;
+}
+
+/** The value, or the SQLSTATE PostgreSQL refused it with. */
+async function answer(c: pg.Client, sql: string, params: unknown[] = []): Promise<number | string> {
+  try {
+    const { rows } = await c.query({ text: sql, values: params, rowMode: 'array' });
+    return Number(rows[0]?.[0]);
+  } catch (err) {
+    return (err as { code: string }).code;
+  }
+}
+
+describe('currval and lastval in transaction pooling', { timeout: 60_000 }, () => {
+  let p: RunningPgtide;
+  before(async () => {
+    await sqlOn(
+      t.primary,
+      `DROP TABLE IF EXISTS ${TABLE}; CREATE TABLE ${TABLE} (id serial PRIMARY KEY, label text);
+       GRANT ALL ON ${TABLE}, ${SEQUENCE} TO ${t.scramUser.user}`,
+    );
+    // Reads on the standbys; one server connection to the primary, shared by every client.
+    p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
+  });
+  after(async () => {
+    await p?.stop();
+    await sqlOn(t.primary, `DROP TABLE IF EXISTS ${TABLE}`);
+  });
+
+  test("after a client's INSERT, lastval() and currval() give its id, in simple and extended queries", async () => {
+    const c = await connect(p);
+    try {
+      for (let i = 0; i < 5; i++) {
+        const { rows } = await c.query(`INSERT INTO ${TABLE} (label) VALUES ('one-${i}') RETURNING id`);
+        const id = rows[0].id;
+        assert.equal(await answer(c, 'SELECT lastval()'), id, 'lastval()');
+        assert.equal(await answer(c, `SELECT currval('${SEQUENCE}')`), id, 'currval, simple query');
+        assert.equal(await answer(c, 'SELECT currval($1::regclass)', [SEQUENCE]), id, 'currval, extended');
+      }
+    } finally {
+      await c.end();
+    }
+  });
+
+  test("a client never reads another client's id: where another wrote last it gets 55000", async () => {
+    const a = await connect(p);
+    const b = await connect(p);
+    try {
+      const idA = await insert(a, 'a');
+      const idB = await insert(b, 'b');
+      assert.notEqual(idA, idB);
+      // The one server connection ran b's INSERT last: a's value is not there any more.
+      assert.equal(await answer(b, 'SELECT lastval()'), idB, "b's lastval()");
+      assert.equal(await answer(a, 'SELECT lastval()'), '55000', "a's lastval()");
+      assert.equal(await answer(a, `SELECT currval('${SEQUENCE}')`), '55000', "a's currval()");
+    } finally {
+      await a.end();
+      await b.end();
+    }
+  });
+
+  test('a client that called no nextval gets 55000, as in its own session', async () => {
+    const writer = await connect(p);
+    const fresh = await connect(p);
+    try {
+      await insert(writer, 'writer');
+      assert.equal(await answer(fresh, 'SELECT lastval()'), '55000');
+      assert.equal(await answer(fresh, `SELECT currval('${SEQUENCE}')`), '55000');
+    } finally {
+      await writer.end();
+      await fresh.end();
+    }
+  });
+
+  test('inside one transaction, currval() follows the INSERT before it', async () => {
+    const c = await connect(p);
+    const other = await connect(p);
+    try {
+      await c.query('BEGIN');
+      const { rows } = await c.query(`INSERT INTO ${TABLE} (label) VALUES ('in-block') RETURNING id`);
+      const pending = insert(other, 'other');
+      const value = await answer(c, `SELECT currval('${SEQUENCE}')`);
+      await c.query('COMMIT');
+      await pending;
+      assert.equal(value, rows[0].id);
+    } finally {
+      await c.end();
+      await other.end();
+    }
+  });
+});
