@@ -79,6 +79,13 @@ const CONVERSATIONS: [string, Step[]][] = [
     [{ send: [parse('', COPY_IN), bind('', ''), execute(), copyData('1\tone\n2\ttwo\n'), COPY_DONE, sync()] }],
   ],
   [
+    'an extended COPY with a Sync before its data (tokio-postgres), the data, CopyDone and Sync after the CopyInResponse',
+    [
+      { send: [parse('', COPY_IN), bind('', ''), execute(), sync()], until: 'G' },
+      { send: [copyData('1\tone\n2\ttwo\n'), COPY_DONE, sync()] },
+    ],
+  ],
+  [
     'a COPY inside BEGIN … COMMIT, all in one write',
     [{ send: [query('BEGIN'), query(COPY_IN), copyData('1\tone\n2\ttwo\n'), COPY_DONE, query('COMMIT')], count: 3 }],
   ],
