@@ -219,7 +219,10 @@ export class ServerConnection implements MessageSink, LinkedServer {
       default:
         if (type === Z) {
           if (!this.takeStatus(body)) return false;
-          this.copyIn = false;
+          if (this.copyIn) {
+            this.copyIn = false;
+            this.peer?.onServerCopyOver();
+          }
           if (this.syncs.answered()) {
             this.becameIdle = true;
             // Not at every idle ReadyForQuery: a pipeline's later batch may have prepared

@@ -20,6 +20,9 @@ export interface ServerPeer {
   /** The server entered COPY IN: returns how many Syncs it sent since the Execute that
    * started it (the server ignores them) and stops counting Syncs until CopyDone/CopyFail. */
   onServerCopyIn(): number;
+  /** The server's ReadyForQuery after a COPY IN: whatever the client sends from now on, the
+   *  server reads outside it (it ignores COPY data, and a Sync is one again). */
+  onServerCopyOver(): void;
   /** On a tracking link, each answer that may end a request (see ResponseTracker); `end` is
    *  its end offset in the chunk onServerData receives next. */
   onServerAnswer(type: number, body: Buffer, end: number): void;

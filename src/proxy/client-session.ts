@@ -22,7 +22,7 @@ import { relink, sendRewritten, splitWhole, startTracking, type StatementLink } 
 import { defer, flushQueued, leaveRead, leavesRead, mustDefer, oweSyncPoints, queue } from './session/queue.js';
 import { startQuery } from './session/stats.js';
 import { AUTH_TYPES, learnServerParams, onAuthData, onLoginMessage, onStartupData } from './session/login.js';
-import { NO_CHUNKS, NO_PARAMS, State, Wait, appended } from './session/state.js';
+import { CopyIn, NO_CHUNKS, NO_PARAMS, State, Wait, appended } from './session/state.js';
 import { route, routeFirstBytes } from './session/route.js';
 import { checkTimeouts } from './session/timeouts.js';
 import { acquire, serverAssigned, transactionAnswered } from './session/handoff.js';
@@ -168,8 +168,12 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   declare consoleAdmin: boolean;
   consoleAnswer: Promise<void> | null = null;
   // COPY IN bookkeeping: see onServerCopyIn.
-  declare copying: boolean;
+  copyIn = CopyIn.None;
   syncsSinceExecute = 0;
+  /** The client's messages since its last Query are CopyData, CopyDone and CopyFail only: the
+   *  server reads them as the COPY that Query began, or ignores them (no COPY began), so they
+   *  open no batch. asyncpg writes a COPY's Query, data and CopyDone at once. */
+  declare copyAfterQuery: boolean;
   // Extended-protocol batch bookkeeping (see SyncPoints): messages since the last Sync, and since the last sync point.
   declare batchOpen: boolean;
   extendedSinceSyncPoint = 0;
@@ -299,7 +303,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       this.refused = null;
     }
     if (data.length > 0) {
-      const unsynced = this.syncEnd < 0 ? true : this.syncEnd < data.length;
+      const unsynced = !this.copyAfterQuery && (this.syncEnd < 0 || this.syncEnd < data.length);
       if (!linked && this.state === State.Ready && !routeFirstBytes(this, data)) return;
       const server = this.server;
       if (server && leavable && this.routeWrite && !unsynced && this.terminateAt < 0) {
@@ -356,10 +360,18 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   onServerCopyIn(): number {
-    this.copying = true;
+    // A COPY whose end the client sent already (EndedEarly) is over before its next Sync.
+    if (this.copyIn === CopyIn.None) this.copyIn = CopyIn.Running;
     const ignored = this.syncsSinceExecute;
     this.syncsSinceExecute = 0;
     return ignored;
+  }
+
+  onServerCopyOver(): void {
+    // The client's end may still be to come (the server failed the COPY on a bad row), or it came
+    // before the CopyInResponse and a Query after it hid that (see mayBeginCopy): either way the
+    // server reads what follows outside COPY IN, its Syncs too.
+    if (this.copyIn === CopyIn.Running) this.copyIn = CopyIn.None;
   }
 
   onServerAssigned(server: LinkedServer): void {
@@ -424,7 +436,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** No ReadyForQuery marks what an ended client is owed when it flushed a batch without a Sync
    *  (its answers are counted as they come) or when its COPY IN just began (it is owed nothing more). */
   private leaveIfEndReached(): void {
-    if ((this.extendedAtFlush >= 0 || this.copying) && this.clientEnd !== 'open') leaveIfAnswered(this);
+    if ((this.extendedAtFlush >= 0 || this.copyIn === CopyIn.Running) && this.clientEnd !== 'open')
+      leaveIfAnswered(this);
   }
 
   onServerIdle(status: number): void {
@@ -551,7 +564,7 @@ defineFlags<ClientSession>(ClientSession.prototype, [
   'encrypted',
   'viaAdminSocket',
   'consoleAdmin',
-  'copying',
+  'copyAfterQuery',
   'batchOpen',
   'batchRuns',
   'serverPaused',

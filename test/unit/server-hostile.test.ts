@@ -614,6 +614,7 @@ function recordingPeer(): ServerPeer & {
     onServerDrain: () => {},
     onServerError: () => {},
     onServerCopyIn: () => 0,
+    onServerCopyOver: () => {},
     onServerAnswer: () => {},
     onServerAsync: (m: Buffer) => void peer.async.push(m),
   };

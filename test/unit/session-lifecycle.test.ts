@@ -16,7 +16,7 @@ import { closeSession, closeSocket, type CloseSession } from '../../src/proxy/se
 import { clientEnded, leaveIfAnswered, type EndSession } from '../../src/proxy/session/client-end.js';
 import { mustDefer, type QueueSession } from '../../src/proxy/session/queue.js';
 import { beginChunk, type ClassifySession } from '../../src/proxy/session/classify.js';
-import { poolOf, State, Wait, type PoolsSession } from '../../src/proxy/session/state.js';
+import { CopyIn, poolOf, State, Wait, type PoolsSession } from '../../src/proxy/session/state.js';
 import {
   FakeClientSocket,
   FakeServer,
@@ -206,7 +206,7 @@ describe('a client that ends its input', () => {
       queued: [],
       clientEnd: 'open',
       consoleAnswer: null,
-      copying: false,
+      copyIn: CopyIn.None,
       deferred: [],
       queuedSyncs: 0,
       resend: null,
@@ -243,7 +243,7 @@ describe('a client that ends its input', () => {
   it('leaves at once when nothing is owed: idle, in a COPY IN, or before its login is whole', () => {
     assert.equal(closed(ended({}).s), true);
     assert.equal(closed(ended({ state: State.Ready, server: null }).s), true);
-    assert.equal(closed(ended({ copying: true }, 1).s), true, 'the COPY waits for data that will not come');
+    assert.equal(closed(ended({ copyIn: CopyIn.Running }, 1).s), true, 'the COPY waits for data that will not come');
     assert.equal(closed(ended({ extendedAtFlush: -1, extendedSinceSyncPoint: 3 }).s), true, 'nothing was flushed');
     assert.equal(closed(ended({ state: State.Waiting, server: null, queued: [Buffer.from('P')] }).s), true);
     for (const state of [State.Startup, State.Tls, State.Auth])
@@ -252,7 +252,7 @@ describe('a client that ends its input', () => {
   });
 
   it('in a COPY IN, is told what PostgreSQL tells (08006, or 08P01 after a Terminate, then a FATAL 08P01) before it leaves', () => {
-    const { s, socket } = ended({ copying: true }, 1);
+    const { s, socket } = ended({ copyIn: CopyIn.Running }, 1);
     assert.equal(closed(s), true);
     assert.deepEqual(
       socket.written.map((m) => decodeErrorFields(m.subarray(5))).map((e) => [e.severity, e.code]),
@@ -261,7 +261,7 @@ describe('a client that ends its input', () => {
         ['FATAL', '08P01'],
       ],
     );
-    const terminated = ended({ copying: true }, 1, true);
+    const terminated = ended({ copyIn: CopyIn.Running }, 1, true);
     assert.deepEqual(
       terminated.socket.written.map((m) => decodeErrorFields(m.subarray(5)).code),
       ['08P01', '08P01'],

@@ -11,7 +11,7 @@ import { keptSessionState, keptStateName, pin, type KeptState } from './pinning.
 import { namedStatement, type LinkSession } from './statement-link.js';
 import { isOn, isSerializable } from './setting-values.js';
 import { followReplay } from './statement-replay.js';
-import { State } from './state.js';
+import { CopyIn, State } from './state.js';
 
 /** What of the session these functions use. */
 export type ClassifySession = Pick<
@@ -20,7 +20,8 @@ export type ClassifySession = Pick<
   | 'batchRuns'
   | 'chunkKind'
   | 'chunkReadOnly'
-  | 'copying'
+  | 'copyAfterQuery'
+  | 'copyIn'
   | 'ctx'
   | 'database'
   | 'extendedAtFlush'
@@ -211,25 +212,30 @@ function tooManyStatements(s: ClassifySession): void {
 /** A message of the client's query stream, looked at on its way (see QUERY_TYPES). Returns
  *  false to stop the scan of the chunk (Terminate, or a limit that ends the session). */
 export function onClientMessage(s: ClassifySession, type: number, body: Buffer, end: number): boolean {
+  // Past the COPY data a Query may have begun (see copyAfterQuery).
+  if (type !== FrontendMessage.CopyDone && type !== FrontendMessage.CopyFail && type !== FrontendMessage.Terminate)
+    s.copyAfterQuery = false;
   switch (type) {
     case FrontendMessage.Sync:
       // The server ignores Sync during COPY IN: it is no sync point then.
-      if (s.copying) break;
-      s.syncsSinceExecute++;
+      if (s.copyIn === CopyIn.Running) break;
+      // After the end of a COPY's data it is one, whenever the server says it entered the COPY.
+      if (s.copyIn !== CopyIn.EndedEarly) s.syncsSinceExecute++;
       s.batchOpen = false;
       countSyncPoint(s, end);
       break;
     case FrontendMessage.Query: {
-      s.syncsSinceExecute = 0;
+      mayBeginCopy(s);
       const keeps = s.scanner.truncated ? follow(s, UNSEEN_STATEMENT) : classify(s, body, 0, body.length - 1);
       if (keeps !== null) keepSessionState(s, keeps, end - 5 - body.length, end);
       countSimpleSyncPoint(s, end);
+      s.copyAfterQuery = true;
       break;
     }
     case FrontendMessage.FunctionCall:
       // Answered with its own ReadyForQuery. The function is known only by its oid: it may
       // write, and change settings or session state.
-      s.syncsSinceExecute = 0;
+      mayBeginCopy(s);
       s.routeWrite = true;
       noteOpaqueCode(s);
       countSimpleSyncPoint(s, end);
@@ -254,18 +260,21 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
     case FrontendMessage.Execute:
       extendedMessage(s);
       s.batchRuns = true;
-      s.syncsSinceExecute = 0;
+      mayBeginCopy(s);
       break;
     case FrontendMessage.Flush:
       // The server ignores Flush during COPY IN too.
-      if (!s.copying) s.extendedAtFlush = s.extendedSinceSyncPoint;
+      if (s.copyIn !== CopyIn.Running) s.extendedAtFlush = s.extendedSinceSyncPoint;
       break;
     case FrontendMessage.CopyDone:
     case FrontendMessage.CopyFail:
-      // Outside COPY IN the server ignores these: they end nothing.
-      if (s.copying) {
-        s.copying = false;
+      if (s.copyIn === CopyIn.Running) {
+        s.copyIn = CopyIn.None;
         s.syncEnd = end;
+      } else {
+        // The server has not entered the COPY these end (yet): it will find them read when it
+        // does, or ignore them (no COPY, or one it failed).
+        s.copyIn = CopyIn.EndedEarly;
       }
       break;
     case FrontendMessage.Terminate:
@@ -273,6 +282,12 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       return false;
   }
   return true;
+}
+
+/** A Query, Execute or FunctionCall: a COPY IN it begins is still to be ended by the client. */
+function mayBeginCopy(s: ClassifySession): void {
+  s.syncsSinceExecute = 0;
+  if (s.copyIn === CopyIn.EndedEarly) s.copyIn = CopyIn.None;
 }
 
 function countSyncPoint(s: ClassifySession, end: number): void {
@@ -286,7 +301,7 @@ function countSyncPoint(s: ClassifySession, end: number): void {
 }
 
 /** A Parse, Bind or Execute: each ends with one answer SyncPoints counts, or an ErrorResponse.
- *  Describe and Close are not scanned (nor their answers counted): the scan stays as cheap. */
+ *  Describe and Close are not counted (nor their answers): the scan stays as cheap. */
 function extendedMessage(s: ClassifySession): void {
   s.batchOpen = true;
   s.extendedSinceSyncPoint++;

@@ -7,7 +7,7 @@ import * as encode from '../../protocol/encode.js';
 import { SQLSTATE } from '../../protocol/encode.js';
 import type { ClientSession } from '../client-session.js';
 import { closeSession, type CloseSession } from './close.js';
-import { State } from './state.js';
+import { CopyIn, State } from './state.js';
 
 /** What PostgreSQL sends a client whose end comes inside COPY IN: the COPY fails for want of
  *  data (copyfromparse.c), or for the Terminate it reads instead, then the backend, cut in the
@@ -34,7 +34,7 @@ export type EndSession = Pick<
   ClientSession,
   | 'clientEnd'
   | 'consoleAnswer'
-  | 'copying'
+  | 'copyIn'
   | 'deferred'
   | 'extendedAtFlush'
   | 'extendedSinceSyncPoint'
@@ -59,7 +59,7 @@ export function leaveIfAnswered(s: EndSession): void {
   const terminated = s.clientEnd === 'terminated';
   // The server's COPY is failed too (with a CopyFail, see ServerConnection.orphan): no row is kept.
   // Errors just written are not cut off by the at-once close a Terminate otherwise gets.
-  const told = s.copying && tellCopyCut(s, terminated);
+  const told = s.copyIn === CopyIn.Running && tellCopyCut(s, terminated);
   closeSession(s, terminated && !told);
 }
 
@@ -110,7 +110,7 @@ function owesAnswers(s: EndSession): boolean {
     case State.Waiting:
     case State.Linked:
       // A COPY IN still waits for data that will not come: PostgreSQL fails it at once.
-      if (s.copying) return false;
+      if (s.copyIn === CopyIn.Running) return false;
       // Sync points waiting for a server, bytes held back (scanned again later) or to run again,
       // sync points the server still owes, what a Flush asked for.
       return (

@@ -32,8 +32,10 @@ const NO_ROLES: ReadonlySet<string> = new Set();
 export const AUTH_TYPES = new Uint8Array(256).fill(1);
 // Sync points (Query, Sync, FunctionCall), Parse (to route by its text), Execute (which may start a COPY IN), the end
 // of a COPY IN (CopyDone, CopyFail), Flush (what a client that ends is owed) and Terminate; of a Bind (to route by the
-// statement it runs) only the names at its start, never its parameters. Query and Parse bodies are read whole while the process-wide AssemblyBudget allows.
-const QUERY_TYPES = collectTable('SEcfXFH', 'B', 'QP');
+// statement it runs) only the names at its start, never its parameters; of a Describe or Close only that it came (it
+// opens a batch where COPY data after a Query would not, see copyAfterQuery). Query and Parse bodies are read whole
+// while the process-wide AssemblyBudget allows.
+const QUERY_TYPES = collectTable('SEcfXFH', 'BDC', 'QP');
 const AUTHENTICATION_OK = encode.authenticationOk();
 const AUTHENTICATED: readonly Buffer[] = [AUTHENTICATION_OK];
 const NO_HEAD: readonly Buffer[] = [];

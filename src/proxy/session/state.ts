@@ -32,6 +32,18 @@ export const enum Wait {
   OwnQuery,
 }
 
+/** Where the client's COPY IN stands, as its scanned messages and its server's answers tell. */
+export const enum CopyIn {
+  None,
+  /** The server entered COPY IN and the client's CopyDone or CopyFail is still to come: the
+   *  server ignores the client's Syncs and Flushes until then. */
+  Running,
+  /** The client ended the COPY data of its last Query or Execute before its server said that it
+   *  entered COPY IN (asyncpg writes the Query, its CopyData and its CopyDone at once): that
+   *  COPY IN is over by the time anything after it is read. */
+  EndedEarly,
+}
+
 /** Startup parameters before the startup packet and after the login, which reads them. */
 export const NO_PARAMS: ReadonlyMap<string, string> = new Map();
 
