@@ -70,7 +70,10 @@ export interface LendingPool {
   readonly stats: PoolStats;
   /** An idle server now, or `waiter` is told when one is free (or the pool fails). */
   acquire(waiter: ServerWaiter): void;
-  takeIdle(): LinkedServer | null;
+  /** An idle server or null; with sequenceReaders, the one of id `lastWrite` first. */
+  takeIdle(lastWrite: number): LinkedServer | null;
+  /** Its clients call currval or lastval: where a write ran is kept for its writer (see ServerPool.takeIdle). */
+  sequenceReaders: boolean;
   cancelWait(waiter: ServerWaiter): void;
   /** A server back from its client, idle and clean. */
   release(server: LinkedServer): void;

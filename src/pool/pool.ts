@@ -119,6 +119,7 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
   private loginRetryWaitMs = 0;
   /** ParameterStatus values of the first login, reported to clients at their login (see paramsForClients). */
   serverParams: Map<string, string> | null = null;
+  sequenceReaders = false;
   /** Counters for SHOW POOLS / STATS: servers lent out, waits and their total time. */
   lentTotal = 0;
   waitedTotal = 0;
@@ -205,12 +206,26 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
     this.grow();
   }
 
-  /** An idle server, or null; for callers that must not queue. */
-  takeIdle(): ServerConnection | null {
-    const server = this.idle.pop();
+  /**
+   * An idle server, or null; for callers that must not queue. The newest idle one, unless the
+   * pool's clients read currval or lastval: then the client's own last write's server
+   * (`lastWrite`) if idle, else the oldest idle one, so that a server just written on stays
+   * free a while for its writer's lastval (PDO's lastInsertId) instead of going to the next
+   * client, whose write would end that value (see handoff.ts, lacksSequences).
+   */
+  takeIdle(lastWrite: number): ServerConnection | null {
+    const server = this.sequenceReaders ? this.idleForSequences(lastWrite) : this.idle.pop();
     if (!server) return null;
     this.lentTotal++;
     return server;
+  }
+
+  private idleForSequences(lastWrite: number): ServerConnection | undefined {
+    const idle = this.idle;
+    for (let i = idle.length - 1; i >= 0; i--) {
+      if (idle[i]!.id === lastWrite) return idle.splice(i, 1)[0];
+    }
+    return idle.shift();
   }
 
   /** A queued waiter gave up (disconnect, timeout). */

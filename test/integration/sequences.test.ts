@@ -94,6 +94,29 @@ describe('currval and lastval in transaction pooling', { timeout: 60_000 }, () =
     }
   });
 
+  test("8 clients inserting at once over one server connection: each lastval() is the client's own id or 55000", async () => {
+    const clients = await Promise.all(Array.from({ length: 8 }, () => connect(p)));
+    const answers: (number | string)[] = [];
+    try {
+      await Promise.all(
+        clients.map(async (c, n) => {
+          for (let i = 0; i < 20; i++) {
+            const id = await insert(c, `many-${n}-${i}`);
+            const got = await answer(c, 'SELECT lastval()');
+            answers.push(got === id ? 'own' : got);
+          }
+        }),
+      );
+    } finally {
+      await Promise.all(clients.map((c) => c.end()));
+    }
+    assert.deepEqual(
+      answers.filter((a) => a !== 'own' && a !== '55000'),
+      [],
+      'ids of other clients',
+    );
+  });
+
   test('inside one transaction, currval() follows the INSERT before it', async () => {
     const c = await connect(p);
     const other = await connect(p);

@@ -193,6 +193,7 @@ export class FakePool implements LendingPool {
   letGo(): void {
     this.holders--;
   }
+  sequenceReaders = false;
   takeIdle(): FakeServer | null {
     const server = this.idle.pop() ?? null;
     if (server) server.home = this;

@@ -27,6 +27,7 @@ export type RouteSession = Pick<
   | 'consistencyFallback'
   | 'ctx'
   | 'database'
+  | 'lastWriteServer'
   | 'link'
   | 'mode'
   | 'pendingBegin'
@@ -94,7 +95,10 @@ export function route(s: RouteSession): void {
     s.pool = backend ? poolOf(s, backend) : null;
   }
   if (s.pendingBegin) return;
-  const server = s.pool?.takeIdle();
+  const pool = s.pool;
+  if (!pool) return;
+  if (s.sequenceRead) pool.sequenceReaders = true;
+  const server = pool.takeIdle(s.lastWriteServer);
   if (!server) return;
   s.timeoutCancelSent = false;
   if (mustCheckReplay(s) || lacksSettings(s, server) || lacksSequences(s, server)) {
