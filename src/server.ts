@@ -334,7 +334,7 @@ export class Pgtide {
 
   private tick(): void {
     const now = Date.now();
-    this.ctx.pools.maintain(now);
+    this.ctx.pools.maintain(now, this.isPausedNow);
     for (const client of this.ctx.clients) client.checkTimeouts(now);
     if (this.pausedAll || this.pausedDatabases.size > 0) this.closeIdlePaused();
   }
@@ -509,6 +509,8 @@ export class Pgtide {
   isPaused(database: string): boolean {
     return this.pausedAll || this.pausedDatabases.has(database);
   }
+
+  private readonly isPausedNow = (database: string): boolean => this.isPaused(database);
 
   /** Called at every RESUME, so waiting sessions retry at once; returns an unsubscribe function. */
   onResume(listener: () => void): () => void {
