@@ -510,6 +510,7 @@ export class Pgtide {
     return this.pausedAll || this.pausedDatabases.has(database);
   }
 
+  /** isPaused for the pools' upkeep (PoolManager.maintain), bound once rather than at every tick. */
   private readonly isPausedNow = (database: string): boolean => this.isPaused(database);
 
   /** Called at every RESUME, so waiting sessions retry at once; returns an unsubscribe function. */
