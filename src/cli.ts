@@ -13,7 +13,7 @@ import { DEFAULT_CONFIG_PATHS, findDefaultConfig } from './config/default-path.j
 import { loadConfig, ConfigError } from './config/load.js';
 import { SUPERVISOR_LOG_FILE_ENV } from './config/env.js';
 import type { Config } from './config/types.js';
-import { Pgtide } from './server.js';
+import { Pgtide, type StopMode } from './server.js';
 import { PGTIDE_VERSION } from './version.js';
 import { runSupervised } from './supervisor.js';
 import { execWithYoungGenerationCap } from './young-generation.js';
@@ -220,20 +220,20 @@ async function start(source: ConfigSource): Promise<number> {
     if (started) reload();
     else reloadAsked = true;
   });
-  const stop = (graceful: boolean) => () => {
+  const stop = (mode: StopMode) => () => {
     if (stopping) return;
     stopping = true;
-    pgtide.log.info({ graceful }, 'stopping');
+    pgtide.log.info({ mode }, 'stopping');
     const end = () =>
-      void pgtide.stop(graceful).then(() => {
+      void pgtide.stop(mode).then(() => {
         pgtide.log.flush?.();
         endPooler();
       });
     if (started) end();
     else stopWhenStarted = end;
   };
-  process.once('SIGTERM', stop(true));
-  process.once('SIGINT', stop(false));
+  process.once('SIGTERM', stop('drain'));
+  process.once('SIGINT', stop('now'));
   try {
     await pgtide.start();
   } catch (err) {
@@ -255,7 +255,7 @@ async function start(source: ConfigSource): Promise<number> {
     );
   if (stopWhenStarted) stopWhenStarted();
   else if (reloadAsked) reload();
-  watchSupervisor(pgtide, stop(true), slot === undefined ? 'supervisor' : 'primary');
+  watchSupervisor(pgtide, stop('handover'), slot === undefined ? 'supervisor' : 'primary');
   return new Promise<number>(() => {});
 }
 

@@ -75,6 +75,9 @@ export interface PgtideOptions {
   supervisorLogFile?: string | undefined;
 }
 
+/** How stop() ends the process's work: see there. */
+export type StopMode = 'now' | 'drain' | 'handover';
+
 /** One pgtide process: listeners, client sessions, pools and their upkeep. */
 export class Pgtide {
   readonly log: Logger;
@@ -93,6 +96,8 @@ export class Pgtide {
   private readonly resumeListeners = new Set<() => void>();
   private adminHttp: AdminHttpServer | null = null;
   private ready = false;
+  /** stop() runs: new clients are refused, CancelRequests still served. */
+  private draining = false;
   /** Clients that connected while start() ran; served once it is done. */
   private readonly heldSockets: { socket: net.Socket; viaAdminSocket: boolean }[] = [];
   private lastAcceptError = 0;
@@ -278,6 +283,9 @@ export class Pgtide {
       this.heldSockets.push({ socket, viaAdminSocket });
       return;
     }
+    // What PostgreSQL answers during its smart shutdown, for the same reason: the listen ports
+    // stay open for the CancelRequests of the queries the drain waits for.
+    if (this.draining) return refuseAfterStartup(socket, ctx, SQLSTATE.CANNOT_CONNECT_NOW, 'pgtide is shutting down');
     // Joined, not concatenated: one flat string the session keeps for its life (32 bytes for an
     // IPv4 client), where a template makes a rope of three (88 bytes).
     const remote = socket.remoteAddress ? [socket.remoteAddress, socket.remotePort].join(':') : 'unix';
@@ -287,7 +295,7 @@ export class Pgtide {
         this.clientCap < cfg.max_client_conn
           ? `the open-files limit (${this.openFiles}) leaves room for ${this.clientCap} clients besides server connections; max_client_conn = ${cfg.max_client_conn}`
           : `max_client_conn = ${cfg.max_client_conn}`;
-      return refuseAfterStartup(socket, ctx, `no more connections allowed (${why})`);
+      return refuseAfterStartup(socket, ctx, SQLSTATE.TOO_MANY_CONNECTIONS, `no more connections allowed (${why})`);
     }
     if (ctx.loggingIn.size >= cfg.max_login_clients) {
       // Evict the oldest unfinished login rather than refuse the newcomer: a flood of silent
@@ -326,7 +334,7 @@ export class Pgtide {
 
   private tick(): void {
     const now = Date.now();
-    this.ctx.pools.maintain(now);
+    this.ctx.pools.maintain(now, this.isPausedNow);
     for (const client of this.ctx.clients) client.checkTimeouts(now);
     if (this.pausedAll || this.pausedDatabases.size > 0) this.closeIdlePaused();
   }
@@ -395,15 +403,18 @@ export class Pgtide {
   }
 
   /**
-   * Stop. Graceful: stop accepting, let running transactions finish (up to shutdown_timeout),
-   * then close. Fast: close everything now.
+   * Stop. 'now': close everything at once. 'drain': let running transactions finish (up to
+   * shutdown_timeout) while the listen ports take only CancelRequests, then close. 'handover':
+   * the same drain, but the listen ports close first, for a successor that needs them.
    */
-  async stop(graceful = false): Promise<void> {
+  async stop(mode: StopMode = 'now'): Promise<void> {
     if (this.janitor) clearInterval(this.janitor);
     this.janitor = null;
     this.monitor?.stop();
+    this.draining = true;
+    if (mode !== 'drain') await this.closeListeners();
+    if (mode !== 'now') await this.drainClients(this.ctx.config.shutdown_timeout * 1000);
     await this.closeListeners();
-    if (graceful) await this.drainClients(this.ctx.config.shutdown_timeout * 1000);
     for (const client of [...this.ctx.clients]) client.fatal(SQLSTATE.ADMIN_SHUTDOWN, 'pgtide is shutting down');
     this.ctx.pools.closeAll('pgtide is shutting down');
     await this.parserThread.stop();
@@ -499,6 +510,9 @@ export class Pgtide {
     return this.pausedAll || this.pausedDatabases.has(database);
   }
 
+  /** isPaused for the pools' upkeep (PoolManager.maintain), bound once rather than at every tick. */
+  private readonly isPausedNow = (database: string): boolean => this.isPaused(database);
+
   /** Called at every RESUME, so waiting sessions retry at once; returns an unsubscribe function. */
   onResume(listener: () => void): () => void {
     this.resumeListeners.add(listener);
@@ -561,7 +575,7 @@ export class Pgtide {
 
   /** SHUTDOWN: stop now, then tell the owner (the CLI exits). */
   async shutdown(): Promise<void> {
-    await this.stop(false);
+    await this.stop('now');
     this.options.onShutdown?.();
   }
 

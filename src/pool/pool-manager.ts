@@ -14,6 +14,8 @@ const MAX_ERROR_CODES = 200;
 const SHARED_CAPS = ['max_db_connections', 'max_user_connections'] as const;
 type SharedCap = (typeof SHARED_CAPS)[number];
 
+const NOTHING_PAUSED = (): boolean => false;
+
 /**
  * All pools of one process, keyed by (database, user, backend), and the per-database and
  * per-user connection caps they share on each backend.
@@ -373,10 +375,14 @@ export class PoolManager implements ConnectionBudget {
     return this.perUser.total(user);
   }
 
-  maintain(now: number): void {
+  /** `paused`: the databases PAUSE (or KILL) holds; their client pools open nothing,
+   *  min_pool_size included, so that their servers, closed once idle, stay closed (a DROP
+   *  DATABASE waits for none of them) until RESUME. Lookup pools keep no minimum. */
+  maintain(now: number, paused: (database: string) => boolean = NOTHING_PAUSED): void {
     // A pool whose clients stopped waiting is not kept for a server it no longer needs.
     for (const pool of this.blocked) if (pool.waitingCount === 0) this.blocked.delete(pool);
-    for (const pool of this.everyPool()) pool.maintain(now);
+    for (const pool of this.pools.values()) if (!paused(pool.key.database)) pool.maintain(now);
+    for (const pool of this.lookupPools.values()) pool.maintain(now);
     const idleMs = this.config.pool_idle_timeout * 1000;
     if (idleMs === 0) return;
     // A pool per (database, user, backend) ever used would otherwise live for ever: with

@@ -1,8 +1,9 @@
-// The max_client_conn refusal, said where a client library can show it. libpq (psql, psycopg)
-// opens with an SSLRequest under the default sslmode=prefer: an ErrorResponse in place of the
-// one-byte answer reads as "server sent an error response during SSL exchange". So the refused
-// connection gets the SSL answer it asked for first (S with TLS, as the session would, or N),
-// and the FATAL 53300 follows its startup message, where PostgreSQL sends its own.
+// A new client refused (max_client_conn, a drain), told why where a client library shows it.
+// libpq (psql, psycopg) opens with an SSLRequest under the default sslmode=prefer: an
+// ErrorResponse in place of the one-byte answer reads as "server sent an error response during
+// SSL exchange". So the refused connection gets the SSL answer it asked for first (S with TLS,
+// as the session would, or N), and the FATAL follows its startup message, where PostgreSQL
+// sends its own. A CancelRequest is served, not refused: it is no client.
 import type net from 'node:net';
 import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/encode.js';
@@ -20,7 +21,7 @@ const REFUSAL_TIMEOUT_MS = 5000;
 const MAX_REFUSING = 100;
 let refusing = 0;
 
-export function refuseAfterStartup(raw: net.Socket, ctx: ProxyContext, message: string): void {
+export function refuseAfterStartup(raw: net.Socket, ctx: ProxyContext, sqlstate: string, message: string): void {
   if (refusing >= MAX_REFUSING) return void raw.destroy();
   refusing++;
   const reader = new StartupReader();
@@ -67,14 +68,15 @@ export function refuseAfterStartup(raw: net.Socket, ctx: ProxyContext, message: 
         socket.write('N');
         return;
       case 'cancel':
-        // Cancels are not clients: PostgreSQL serves them beyond max_connections too.
+        // Cancels are not clients: PostgreSQL serves them beyond max_connections and during its
+        // smart shutdown too.
         handleCancelRequest(ctx, packet.pid, packet.secret);
         return finish();
       case 'error':
         return refuse(packet.sqlstate, packet.message);
       case 'startup':
         clearTimeout(timer);
-        return refuse(SQLSTATE.TOO_MANY_CONNECTIONS, message);
+        return refuse(sqlstate, message);
     }
   };
   raw.on('error', () => {});

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { currentTopology, sqlOn } from '../support/topology.js';
+import { currentTopology, runningNow, sqlOn } from '../support/topology.js';
 import { startPgtide, writeAuthFile } from '../support/pgtide.js';
 import { connectTo, spawnCli, spawnPgtide, writeConfig, type PgtideProcess } from '../support/pgtide-process.js';
 import { waitFor } from '../support/wait.js';
@@ -55,16 +55,7 @@ async function cancelThrough(c: pg.Client, port: number): Promise<{ code: string
     () => null,
     (err: { code?: string }) => err.code,
   );
-  await waitFor(
-    'the query on the server',
-    async () =>
-      (
-        await sqlOn(
-          t.primary,
-          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'",
-        )
-      )[0].n === 1,
-  );
+  await waitFor('the query on the server', async () => (await runningNow(t.primary, 'SELECT pg_sleep(30)')) === 1);
   const started = Date.now();
   const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
   await sendCancelRequest('127.0.0.1', port, processID, secretKey);
@@ -373,6 +364,65 @@ describe('workers = 2, stopping and failing', () => {
       assert.match(output(), /primary: could not start/);
     } finally {
       holder.close();
+      rmSync(own, { recursive: true, force: true });
+    }
+  });
+
+  test('SIGTERM: each worker waits for its running queries, which a cancel sent to either worker still ends; new logins get 57P03', {
+    timeout: 60_000,
+  }, async () => {
+    const own = mkdtempSync(join(tmpdir(), 'pgtide-workers-'));
+    const instance = await spawnPgtide(t, own, writeAuthFile(t, own), [
+      'workers = 2',
+      'log_level = "info"',
+      'shutdown_timeout = 60',
+    ]);
+    const PER_WORKER = 4;
+    const clients: pg.Client[] = [];
+    try {
+      p = instance;
+      await allWorkersStarted(p);
+      // Alternating between the workers, so that both listen until the last cancel: each lands
+      // on either, so that all but once in 256 runs a cancel crosses to the other worker.
+      const byWorker: pg.Client[][] = [[], []];
+      for (let i = 0; i < 64 && byWorker.some((w) => w.length < PER_WORKER); i++) {
+        const c = await connect();
+        clients.push(c);
+        byWorker[workerOf(c)]!.push(c);
+      }
+      assert.ok(
+        byWorker.every((w) => w.length >= PER_WORKER),
+        'too few clients reached one of the workers',
+      );
+      const sleepers = Array.from({ length: PER_WORKER }, (_, i) => [byWorker[0]![i]!, byWorker[1]![i]!]).flat();
+      const running = sleepers.map((c) =>
+        c.query('SELECT pg_sleep(30)').then(
+          () => null,
+          (err: { code?: string }) => err.code,
+        ),
+      );
+      await waitFor(
+        'the queries on the server',
+        async () => (await runningNow(t.primary, 'SELECT pg_sleep(30)')) === sleepers.length,
+      );
+      instance.child.kill('SIGTERM');
+      // A login the worker took before the signal reached it ends with the drain (57P01).
+      await waitFor('a login refused with 57P03', () =>
+        connect().then(
+          (c) => void c.end(),
+          (err: { code?: string }) => err.code === '57P03',
+        ),
+      );
+      for (const c of sleepers) {
+        const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
+        await sendCancelRequest('127.0.0.1', instance.port, processID, secretKey);
+      }
+      assert.deepEqual(await Promise.all(running), Array(sleepers.length).fill('57014'));
+      await waitFor('the primary to exit', () => instance.child.exitCode !== null, 10_000);
+      assert.equal(instance.child.exitCode, 0);
+    } finally {
+      for (const c of clients) c.end().catch(() => {});
+      await instance.stop('SIGKILL');
       rmSync(own, { recursive: true, force: true });
     }
   });

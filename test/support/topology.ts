@@ -181,6 +181,16 @@ export async function sqlOn<Row = any>(
   }
 }
 
+/** How many sessions on `node` run `query` now (pg_stat_activity's active ones). */
+export async function runningNow(node: PgNode, query: string): Promise<number> {
+  const [row] = await sqlOn(
+    node,
+    'SELECT count(*)::int AS n FROM pg_catalog.pg_stat_activity WHERE query = $1 AND state = $2',
+    [query, 'active'],
+  );
+  return row.n;
+}
+
 /** Until every standby has replayed what the primary wrote so far. */
 export async function standbysCaughtUp(t: Topology = currentTopology()): Promise<void> {
   const [row] = await sqlOn<{ lsn: string }>(t.primary, 'SELECT pg_catalog.pg_current_wal_lsn()::text AS lsn');
