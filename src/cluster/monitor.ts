@@ -33,6 +33,18 @@ import { TimelineMemory } from './timeline-memory.js';
  *  behind with the new primary's first writes. */
 const CAUGHT_UP_BYTES = 64 * 1024;
 
+/** A failing backend is checked again this long after its last counted failure (or after a
+ *  check period, when shorter), and the primary's failed checks count toward
+ *  health_check_max_retries at most this often: the pools' refused logins each start a round
+ *  at once, and the burst of failures one restart causes must not use up the retries within
+ *  milliseconds. Pgpool-II's health_check_retry_delay, 1 s by default. */
+const RETRY_SPACING_MS = 1000;
+
+/** An unhealthy backend is checked again after this long, doubled after each check that fails
+ *  too, up to the retry spacing: the end of an outage that outlasted the retries is seen within
+ *  that spacing, and a backend that stays down costs one login attempt per spacing. */
+const FIRST_RECHECK_MS = 100;
+
 export type { Role } from './election.js';
 
 export interface BackendState {
@@ -63,7 +75,12 @@ function routingKey(b: BackendState): string {
 interface Tracked {
   state: BackendState;
   connection: CheckConnection;
+  /** Failed checks counted in a row (see RETRY_SPACING_MS). */
   failures: number;
+  /** When the latest check counted as a failure began (0: the latest check succeeded). */
+  failedAt: number;
+  /** While unhealthy: the wait before the next check (see FIRST_RECHECK_MS). */
+  recheckMs: number;
   /** The latest check's result; null when it failed. */
   last: CheckResult | null;
   /** What the last successful check said: a primary that stops answering keeps its timeline. */
@@ -83,6 +100,11 @@ export class ClusterMonitor {
   private config: Config;
   private readonly listeners = new Set<() => void>();
   private timers: NodeJS.Timeout[] = [];
+  /** The next check of a failing backend, sooner than the periods' (see scheduleRetry). */
+  private retryTimer: NodeJS.Timeout | null = null;
+  /** A check succeeded after failures: the pools hear of it even if routing does not change,
+   *  so that they stop waiting out server_login_retry. */
+  private answeredAgain = false;
   private round: Promise<void> | null = null;
   /** A failure was reported during a round that may have started before it. */
   private roundAgain = false;
@@ -114,8 +136,7 @@ export class ClusterMonitor {
 
   stop(): void {
     this.stopped = true;
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers = [];
+    this.clearTimers();
     this.closeConnections('pgtide is stopping its cluster monitor');
   }
 
@@ -142,9 +163,15 @@ export class ClusterMonitor {
     if (this.stopped) return;
     this.resumeProbes();
     if (this.round !== null) this.roundAgain = true;
+    this.clearTimers();
+    void this.checkAll().finally(() => this.schedule());
+  }
+
+  private clearTimers(): void {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers = [];
-    void this.checkAll().finally(() => this.schedule());
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
   }
 
   primary(): BackendState | null {
@@ -161,15 +188,25 @@ export class ClusterMonitor {
     const tracked = this.tracked.find((t) => t.state.config === backend);
     if (this.stopped || tracked === undefined) return;
     if (timedOutLoginAt !== null) this.takesNoLogin(tracked, timedOutLoginAt);
-    if (this.round !== null) this.roundAgain = true;
-    else void this.checkAll();
+    // The primary's next check is scheduled once one has failed (scheduleRetry): each pool's
+    // refused login starting a round of its own would count nothing more.
+    if (tracked.last !== null || this.failureCounts(tracked, Date.now())) this.checkSoon();
   }
 
-  /** A pool's login to `backend`, begun at startedAt, succeeded: it takes new connections. */
+  /** A pool's login to `backend`, begun at startedAt, succeeded: it takes new connections.
+   *  When its checks were failing, a check now says whether it is back in its role, and tells
+   *  the other pools, which may be waiting out server_login_retry. */
   reportLogin(backend: BackendConfig, startedAt: number): void {
     const tracked = this.tracked.find((t) => t.state.config === backend);
     if (this.stopped || tracked === undefined) return;
     if (this.takesLoginsAgain(tracked, startedAt, 'a server login')) this.routeAgain(tracked.state);
+    if (tracked.last === null) this.checkSoon();
+  }
+
+  /** A round now, or right after the one under way (which may have begun before the news). */
+  private checkSoon(): void {
+    if (this.round !== null) this.roundAgain = true;
+    else void this.checkAll();
   }
 
   onChange(listener: () => void): () => void {
@@ -198,6 +235,8 @@ export class ClusterMonitor {
         state,
         connection: new CheckConnection(() => this.makeLogin(backendConfig)),
         failures: kept?.failures ?? 0,
+        failedAt: kept?.failedAt ?? 0,
+        recheckMs: kept?.recheckMs ?? FIRST_RECHECK_MS,
         last: kept?.last ?? null,
         lastSeen: kept?.lastSeen ?? null,
         noLoginSince: kept?.noLoginSince ?? 0,
@@ -217,6 +256,11 @@ export class ClusterMonitor {
     for (const period of [this.config.sr_check_period, this.config.health_check_period]) {
       if (period > 0) this.every(period * 1000);
     }
+  }
+
+  /** The probes' period, which bounds the waits between checks of a failing backend. */
+  private periodMs(): number {
+    return (this.config.health_check_period || this.config.sr_check_period || 1) * 1000;
   }
 
   private every(periodMs: number): void {
@@ -244,19 +288,70 @@ export class ClusterMonitor {
       // A reconfigure during the round made these results stale.
       if (tracked === this.tracked && !this.stopped) this.evaluate();
     } while (this.roundAgain && !this.stopped);
+    if (!this.stopped) this.scheduleRetry();
+  }
+
+  /**
+   * A failing backend is checked again before the periods' next round: once the retry spacing
+   * has passed while its failures are being counted, then, once unhealthy, after
+   * FIRST_RECHECK_MS doubling up to the spacing. A restart then costs the primary's writes at
+   * most the spacing on top of it, and a dead backend one login attempt per spacing.
+   */
+  private scheduleRetry(): void {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    const now = Date.now();
+    let due = Infinity;
+    for (const backend of this.tracked) {
+      if (backend.last !== null) continue;
+      if (backend.state.healthy) {
+        due = Math.min(due, backend.failedAt + this.retrySpacingMs());
+      } else {
+        due = Math.min(due, now + backend.recheckMs);
+        backend.recheckMs = Math.min(backend.recheckMs * 2, this.retrySpacingMs());
+      }
+    }
+    if (due === Infinity) return;
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = null;
+        void this.checkAll();
+      },
+      Math.max(0, due - now),
+    );
+    this.retryTimer.unref();
+  }
+
+  private retrySpacingMs(): number {
+    return Math.min(RETRY_SPACING_MS, this.periodMs());
+  }
+
+  /** Whether a check begun at startedAt that fails counts toward health_check_max_retries. A
+   *  standby's failures all count: its reads have other backends to go to. The primary's writes
+   *  have none, and its failures within the spacing are one outage seen again. */
+  private failureCounts(backend: Tracked, startedAt: number): boolean {
+    return backend.state.role !== 'primary' || startedAt - backend.failedAt >= this.retrySpacingMs();
   }
 
   private async check(backend: Tracked): Promise<void> {
+    const startedAt = Date.now();
     try {
       const rows = await backend.connection.query(CHECK_QUERY, this.config.health_check_timeout * 1000);
       backend.last = parseCheckRow(rows);
       backend.lastSeen = backend.last;
+      if (backend.failures > 0) this.answeredAgain = true;
       backend.failures = 0;
+      backend.failedAt = 0;
+      backend.recheckMs = FIRST_RECHECK_MS;
     } catch (error) {
       backend.last = null;
-      backend.failures++;
+      const counts = this.failureCounts(backend, startedAt);
+      if (counts) {
+        backend.failures++;
+        backend.failedAt = startedAt;
+      }
       // The first failure of a series says why; the rest of it is noise until health changes.
-      const level = backend.failures === 1 ? 'warn' : 'debug';
+      const level = counts && backend.failures === 1 ? 'warn' : 'debug';
       this.log[level](
         { backend: backend.state.config.name, err: (error as Error).message, failures: backend.failures },
         'backend check failed',
@@ -283,13 +378,9 @@ export class ClusterMonitor {
    *  succeeds, not at the next check round. */
   private startProbe(backend: Tracked): void {
     if (this.stopped || backend.probe !== null) return;
-    const { config } = this;
     backend.probe = new LoginProbe(
       () => this.makeLogin(backend.state.config),
-      {
-        timeoutMs: config.health_check_timeout * 1000,
-        maxRetryMs: (config.health_check_period || config.sr_check_period || 1) * 1000,
-      },
+      { timeoutMs: this.config.health_check_timeout * 1000, maxRetryMs: this.periodMs() },
       (startedAt) => {
         backend.probe = null;
         if (this.takesLoginsAgain(backend, startedAt, 'a login probe')) this.routeAgain(backend.state);
@@ -363,7 +454,9 @@ export class ClusterMonitor {
       }
       this.updateReadable(state);
     }
-    if (this.backends.some((b, i) => routingKey(b) !== before[i])) this.notify();
+    const answeredAgain = this.answeredAgain;
+    this.answeredAgain = false;
+    if (answeredAgain || this.backends.some((b, i) => routingKey(b) !== before[i])) this.notify();
   }
 
   /** Whether readability changed. */

@@ -161,7 +161,9 @@ const RULES: Record<string, Rule> = {
   health_check_user: healthCheckLogin,
   health_check_password: healthCheckLogin,
   health_check_database: healthCheckLogin,
-  health_check_retry_delay: inert('pgtide probes again at the next health_check_period.'),
+  health_check_retry_delay: inert(
+    'pgtide retries a failed probe after 1 s, or after health_check_period when shorter.',
+  ),
 
   log_connections: flag('log_connections'),
   log_disconnections: flag('log_disconnections'),
