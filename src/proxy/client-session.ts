@@ -151,7 +151,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   lastWriteServer = 0;
   /** WAL position of this client's last write; its later reads need a standby past it. */
   lastWriteLsn: bigint | null = null;
+  /** The position of a write is being asked (learnWritePosition): the client's reads wait for it. */
   declare writeLsnPending: boolean;
+  /** How many write positions were asked: only the last one asked counts (see learnWritePosition). */
+  writeLsnAsked = 0;
   /** The write position could not be learned: reads stay on the primary. */
   declare consistencyFallback: boolean;
   // Per-chunk classification of the statements that start a transaction.

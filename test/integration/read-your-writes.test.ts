@@ -4,11 +4,12 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import postgres from 'postgres';
-import { currentTopology, sqlOn } from '../support/topology.js';
+import { currentTopology, sqlOn, standbysCaughtUp } from '../support/topology.js';
 import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
-import { copyData, errorCodes, query, WireClient } from '../support/pipeline.js';
+import { copyData, dataRows, errorCodes, query, WireClient } from '../support/pipeline.js';
 import type { Config, Consistency } from '../../src/config/types.js';
 import { learnProbe } from '../support/reader.js';
+import { waitFor } from '../support/wait.js';
 
 const t = currentTopology();
 let nextId = 1;
@@ -208,6 +209,65 @@ describe('read-your-writes', { timeout: 240_000 }, () => {
       standbyTransactions(p) > TRIES / 2,
       `only ${standbyTransactions(p)} of ${TRIES} COPY OUTs were served by standbys`,
     );
+  });
+
+  /**
+   * A client writes twice in a row, the second time on another server of the primary while
+   * pgtide still asks the first for the first write's WAL position (asyncpg's copy_to_table
+   * right after copy_records_to_table, 4 clients, did it often). pgtide's answers to the two
+   * positions are held here and let go in `order`; the standbys replay the first write, not the
+   * second, so a read routed by the first position misses the second row.
+   */
+  async function twoWritesThenRead(order: 'first position first' | 'second position first'): Promise<string> {
+    // The standbys stay in the rotation however far behind the paused replay leaves them.
+    const p = await startSplitting(undefined, {
+      read_your_writes_timeout: 1,
+      delay_threshold: 0,
+      delay_threshold_by_time: 0,
+    });
+    const replay = p.pgtide.context.replay;
+    const ask = replay.writePosition.bind(replay);
+    const held: (() => void)[] = [];
+    replay.writePosition = async (server) => {
+      const lsn = await ask(server);
+      await new Promise<void>((resolve) => held.push(resolve));
+      return lsn;
+    };
+    const [first, second] = [nextId++, nextId++];
+    const c = await WireClient.connect(p.wireLogin());
+    try {
+      assert.deepEqual(errorCodes(await c.exchange(query(`INSERT INTO ryw VALUES (${first}, 'first')`))), []);
+      await waitFor('the first position asked', () => held.length === 1);
+      await standbysCaughtUp(t);
+      for (const standby of t.standbys) await sqlOn(standby, 'SELECT pg_catalog.pg_wal_replay_pause()');
+      assert.deepEqual(errorCodes(await c.exchange(query(`INSERT INTO ryw VALUES (${second}, 'second')`))), []);
+      await waitFor('the second position asked', () => held.length === 2);
+      const [firstLearned, secondLearned] = [held[0]!, held[1]!];
+      if (order === 'first position first') {
+        firstLearned();
+        // The second position is learned after the read came.
+        setTimeout(secondLearned, 200);
+      } else {
+        secondLearned();
+        await new Promise((resolve) => setImmediate(resolve));
+        firstLearned();
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      const read = await c.exchange(query(`SELECT count(*) FROM ryw WHERE id IN (${first}, ${second})`));
+      return dataRows(read)[0]?.[0] ?? 'no row';
+    } finally {
+      for (const standby of t.standbys) await sqlOn(standby, 'SELECT pg_catalog.pg_wal_replay_resume()');
+      await c.close();
+      await p.stop();
+    }
+  }
+
+  test('by default: two writes in a row, the first position learned first: the read after them waits for the second and sees both rows', async () => {
+    assert.equal(await twoWritesThenRead('first position first'), '2');
+  });
+
+  test('by default: two writes in a row, the second position learned first: the first does not replace it, the read sees both rows', async () => {
+    assert.equal(await twoWritesThenRead('second position first'), '2');
   });
 
   test('eventual (set explicitly): the same pattern shows misses (the test can fail)', async () => {

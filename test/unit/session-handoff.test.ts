@@ -4,7 +4,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as encode from '../../src/protocol/encode.js';
-import { FakeServer, harness, loggedIn, loggedInWithServer, loggedInWithServers } from './session-harness.js';
+import { ReplayTracker } from '../../src/proxy/read-your-writes.js';
+import {
+  FakeServer,
+  harness,
+  loggedIn,
+  loggedInWithServer,
+  loggedInWithServers,
+  type Harness,
+} from './session-harness.js';
 
 describe('the hand-off between transactions', () => {
   it('logs a client in and runs a transaction on a server of the primary pool, which goes back idle', async () => {
@@ -96,5 +104,53 @@ describe('the hand-off between transactions', () => {
     await b.answerOwn([]);
     assert.equal(b.peer, session);
     assert.deepEqual(b.queriesReceived(), ['INSERT INTO t VALUES (1)']);
+  });
+});
+
+describe('read_your_writes after writes in a row', () => {
+  /** A read_your_writes client that wrote twice, each time on another server of the primary
+   *  (the first busy with pgtide's own query for its write position when the second came, as
+   *  after asyncpg's copy_records_to_table then copy_to_table): both positions still asked. */
+  async function wroteTwice(h: Harness) {
+    h.router.reader = 'pg2';
+    Object.assign(h.ctx, { replay: new ReplayTracker() });
+    Object.assign(h.ctx.pools, { consistencyFor: () => 'read_your_writes' });
+    const other = new FakeServer('a2');
+    h.pools.get('pg1')!.idle.push(other);
+    const { session, client, server, standby } = loggedInWithServers(h);
+    client.send(encode.query('INSERT INTO t VALUES (1)'));
+    assert.equal(server.peer, session);
+    server.complete('INSERT 0 1');
+    client.send(encode.query('INSERT INTO t VALUES (2)'));
+    assert.equal(other.peer, session);
+    other.complete('INSERT 0 1');
+    assert.deepEqual(
+      [server, other].map((s) => s.ownQueries.map((q) => q.sql)),
+      [['SELECT pg_catalog.pg_current_wal_lsn()'], ['SELECT pg_catalog.pg_current_wal_lsn()']],
+    );
+    return { session, client, first: server, second: other, standby };
+  }
+
+  it('the first position learned leaves a read waiting for the second, and the standby must reach that one', async () => {
+    const h = await harness();
+    const { session, client, first, second, standby } = await wroteTwice(h);
+    await first.answerOwn([['0/100']]);
+    client.send(encode.query('SELECT count(*) FROM t'));
+    assert.equal(standby.ownQueries.length, 0, 'the read waits for the last write position, not the first');
+    assert.equal(standby.peer, null);
+    await second.answerOwn([['0/200']]);
+    assert.equal(session.lastWriteLsn, 0x200n);
+    assert.equal(standby.ownQueries.length, 1, 'the standby is asked how far it replayed');
+    await standby.answerOwn([['0/200']]);
+    assert.deepEqual(standby.queriesReceived(), ['SELECT count(*) FROM t']);
+  });
+
+  it('the first position learned last does not replace the second', async () => {
+    const h = await harness();
+    const { session, first, second } = await wroteTwice(h);
+    await second.answerOwn([['0/200']]);
+    await first.answerOwn([['0/100']]);
+    assert.equal(session.lastWriteLsn, 0x200n);
+    assert.ok(first.returned && second.returned);
   });
 });

@@ -64,6 +64,7 @@ export type HandoffSession = Pick<
   | 'user'
   | 'wait'
   | 'waitingSince'
+  | 'writeLsnAsked'
   | 'writeLsnPending'
   | 'wroteInLink'
 > &
@@ -371,27 +372,34 @@ function resumeAfterCheck(s: HandoffSession): void {
 
 /** Costs one round trip after each write transaction, for read_your_writes clients only. */
 function learnWritePosition(s: HandoffSession, server: LinkedServer, stale: readonly Statement[] | null): void {
+  const asked = ++s.writeLsnAsked;
   s.writeLsnPending = true;
-  s.ctx.replay
-    .writePosition(server)
-    .then(
-      (lsn) => {
-        s.lastWriteLsn = lsn;
-        if (stale !== null) replayedAt(stale, lsn);
-        s.consistencyFallback = false;
-        server.returnWhenCancelsDone();
-      },
-      () => {
-        // Unknown position: reads go to the primary until the next write tells us one.
-        s.lastWriteLsn = null;
-        s.consistencyFallback = true;
-        server.close('could not read the WAL position');
-      },
-    )
-    .finally(() => {
-      s.writeLsnPending = false;
-      s.retryRoute();
-    });
+  s.ctx.replay.writePosition(server).then(
+    (lsn) => {
+      if (stale !== null) replayedAt(stale, lsn);
+      server.returnWhenCancelsDone();
+      knowWritePosition(s, asked, lsn);
+    },
+    () => {
+      server.close('could not read the WAL position');
+      // Unknown position: reads go to the primary until the next write tells us one.
+      knowWritePosition(s, asked, null);
+    },
+  );
+}
+
+/**
+ * The answer to the `asked`th write position. The client may write again, on another server,
+ * while one is asked (asyncpg's copy_to_table right after copy_records_to_table): then only the
+ * last write's position counts, whichever answer comes first. An earlier one must neither let
+ * the client's reads go before the last is known nor replace it.
+ */
+function knowWritePosition(s: HandoffSession, asked: number, lsn: bigint | null): void {
+  if (asked !== s.writeLsnAsked) return;
+  s.lastWriteLsn = lsn;
+  s.consistencyFallback = lsn === null;
+  s.writeLsnPending = false;
+  s.retryRoute();
 }
 
 /** The server went while pgtide's own query ran on it: the client hears of it once, from the
