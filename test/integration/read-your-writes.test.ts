@@ -270,6 +270,20 @@ describe('read-your-writes', { timeout: 240_000 }, () => {
     assert.equal(await twoWritesThenRead('second position first'), '2');
   });
 
+  test('with server_reset_query_always: 3,000 autocommit insert-then-select iterations, 0 misses', async () => {
+    // The reset after each write must not skip reading the write's position.
+    const r = await insertThenSelect(undefined, 10, 300, autocommit, {
+      server_reset_query_always: true,
+      delay_threshold: 0,
+      delay_threshold_by_time: 0,
+    });
+    console.log(
+      `server_reset_query_always: ${r.misses} misses in ${r.reads} reads; ${(r.standbyShare * 100).toFixed(1)} % served by standbys`,
+    );
+    assert.equal(r.misses, 0);
+    assert.ok(r.standbyShare > 0.5, `only ${(r.standbyShare * 100).toFixed(1)} % of the reads were served by standbys`);
+  });
+
   test('eventual (set explicitly): the same pattern shows misses (the test can fail)', async () => {
     // The background writer can leave the standbys behind the lag limits on a busy machine, and
     // then every read goes to the primary and none can miss: here they stay in the rotation.

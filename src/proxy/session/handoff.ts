@@ -371,13 +371,19 @@ function resumeAfterCheck(s: HandoffSession): void {
 }
 
 /** Costs one round trip after each write transaction, for read_your_writes clients only. */
-function learnWritePosition(s: HandoffSession, server: LinkedServer, stale: readonly Statement[] | null): void {
+function learnWritePosition(
+  s: HandoffSession,
+  server: LinkedServer,
+  stale: readonly Statement[] | null,
+  reset: string,
+): void {
   const asked = ++s.writeLsnAsked;
   s.writeLsnPending = true;
   s.ctx.replay.writePosition(server).then(
     (lsn) => {
       if (stale !== null) replayedAt(stale, lsn);
-      server.returnWhenCancelsDone();
+      if (reset) server.resetThenReturn(reset);
+      else server.returnWhenCancelsDone();
       knowWritePosition(s, asked, lsn);
     },
     () => {
@@ -462,10 +468,11 @@ function releaseServer(s: HandoffSession): void {
   server.unlink();
   if (s.wroteInLink) ownSequences(s, server);
   const reset = s.ctx.config.server_reset_query_always ? s.ctx.config.server_reset_query : '';
-  // A reset server is not asked: those statements stay on the primary a while longer.
   const stale = takeReplayToLearn(s);
-  if (reset) server.resetThenReturn(reset);
-  else if (s.wroteInLink && s.consistency === 'read_your_writes') learnWritePosition(s, server, stale);
+  // A write's position is read before any reset: the client's next reads wait for it.
+  if (s.wroteInLink && s.consistency === 'read_your_writes') learnWritePosition(s, server, stale, reset);
+  // Otherwise a reset server is not asked: those statements stay on the primary a while longer.
+  else if (reset) server.resetThenReturn(reset);
   else if (stale !== null) learnReplay(server, stale);
   else server.returnWhenCancelsDone();
   s.resumeClient();
