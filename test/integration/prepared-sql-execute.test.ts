@@ -7,8 +7,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { currentTopology } from '../support/topology.js';
+import { clusterBackends } from '../support/pgtide.js';
 import {
   bind,
+  dataRows,
   describe as describeMessage,
   directLogin,
   execute,
@@ -142,5 +144,26 @@ describe('SQL EXECUTE, EXPLAIN EXECUTE, CREATE TABLE AS EXECUTE and DEALLOCATE o
       [query('EXECUTE inblock')],
     ]);
     assert.match(got[6]![0]!, /25P02/);
+  });
+});
+
+describe('SQL EXECUTE of a protocol-prepared statement routes as its Bind would', { timeout: 60_000 }, () => {
+  // Primary weight 0: a read goes to a standby, a write to the primary.
+  const wire = useWirePgtide(t, { pool_mode: 'transaction', backends: clusterBackends(t, [0, 1, 1]) });
+  const WHERE = 'pg_catalog.pg_is_in_recovery() AS standby, $1::int AS n';
+
+  test('a read to a standby, a write or arguments that call functions to the primary', async () => {
+    const c = await wire.connect();
+    await c.exchange(
+      parse('reads', `SELECT ${WHERE}`),
+      parse('writes', `/* pgtide: primary */ SELECT ${WHERE}`),
+      sync(),
+    );
+    const standby = async (sql: string) => dataRows(await c.exchange(query(sql)))[0]![0];
+    for (let i = 0; i < 5; i++) {
+      assert.equal(await standby('EXECUTE reads(1)'), 't');
+      assert.equal(await standby('EXECUTE writes(1)'), 'f');
+      assert.equal(await standby(`EXECUTE reads(pg_catalog.length('ab'))`), 'f');
+    }
   });
 });

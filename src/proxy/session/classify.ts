@@ -12,6 +12,7 @@ import { namedStatement, type LinkSession } from './statement-link.js';
 import { isOn, isSerializable } from './setting-values.js';
 import { followReplay } from './statement-replay.js';
 import { CopyIn, State } from './state.js';
+import type { Statement } from '../statement-registry.js';
 
 /** What of the session these functions use. */
 export type ClassifySession = Pick<
@@ -90,10 +91,19 @@ function noteOpaqueCode(s: ClassifySession): void {
   s.probeAfter = true;
 }
 
-/** Returns the session state the statement in body[start, end) leaves on its server connection, if any. */
-function classify(s: ClassifySession, body: Buffer, start: number, end: number): KeptState | null {
+/** Returns the session state the simple Query in body[start, end) leaves on its server connection, if any. */
+function classifyQuery(s: ClassifySession, body: Buffer, start: number, end: number): KeptState | null {
   const c = classifyText(s, body, start, end);
-  return c === null ? null : follow(s, c);
+  if (c === null) return null;
+  // `EXECUTE name` of a statement the client prepared by protocol runs what its Parse did, as
+  // its Bind would (see ClientStatements.mapNames); a name prepared by SQL PREPARE pinned the
+  // client, and is known to the server alone.
+  const statement = c.kind === 'execute' && c.name !== undefined ? s.statements?.named(c.name) : undefined;
+  if (!statement) return follow(s, c);
+  const kept = followStatement(s, statement);
+  // Arguments that call functions run where the EXECUTE does: on the primary, as on its own.
+  if (!c.constantArguments) follow(s, c);
+  return kept;
 }
 
 function classifyText(s: ClassifySession, body: Buffer, start: number, end: number): Classification | null {
@@ -194,7 +204,11 @@ function classifyBind(s: ClassifySession, body: Buffer): KeptState | null {
   // Not found: a name the client never prepared (the server fails the Bind), or one whose
   // Parse is in this same chunk and counted already.
   const statement = s.statements?.named(body.toString('utf8', portalEnd + 1, nameEnd));
-  if (!statement) return null;
+  return statement ? followStatement(s, statement) : null;
+}
+
+/** A run of the client's named statement: it counts as its text did at its Parse. */
+function followStatement(s: ClassifySession, statement: Statement): KeptState | null {
   followReplay(s, statement);
   return follow(s, s.ctx.statements.classification(statement));
 }
@@ -226,7 +240,7 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       break;
     case FrontendMessage.Query: {
       mayBeginCopy(s);
-      const keeps = s.scanner.truncated ? follow(s, UNSEEN_STATEMENT) : classify(s, body, 0, body.length - 1);
+      const keeps = s.scanner.truncated ? follow(s, UNSEEN_STATEMENT) : classifyQuery(s, body, 0, body.length - 1);
       if (keeps !== null) keepSessionState(s, keeps, end - 5 - body.length, end);
       countSimpleSyncPoint(s, end);
       s.copyAfterQuery = true;
