@@ -769,6 +769,7 @@ export class ClientStatements {
     let text: string | null = null;
     let pos = start;
     let several = false;
+    let unchecked: Statement[] | null = null;
     for (const d of found) {
       if (d.name === null) targets.push([null, null, d.statement]);
       const statement = d.name === null ? undefined : this.byName.get(d.name);
@@ -781,6 +782,7 @@ export class ClientStatements {
       else {
         this.prepare(set, tracker, statement, true);
         this.executesPrepared = true;
+        if (statement.shapeEpoch === statement.epoch) (unchecked ??= []).push(statement);
       }
       several ||= text !== null && d.name !== this.textClientName;
       this.textClientName = d.name;
@@ -789,6 +791,11 @@ export class ClientStatements {
       pos = d.end;
     }
     if (several) this.textClientName = this.textServerName = null;
+    // Clients were told its shape, which this copy was not checked against (the table may have
+    // changed: see holdForShape). The EXECUTE's rows carry their own description; a Bind or
+    // Parse of it here later prepares it again, checked. After the text: a DEALLOCATE in it
+    // would otherwise put an empty text under the name before the EXECUTE runs (see holdName).
+    if (unchecked !== null) for (const statement of unchecked) set.doubt(statement.serverName);
     return text === null ? null : text + data.toString('utf8', pos, end);
   }
 

@@ -14,11 +14,13 @@ import {
   describe as describeMessage,
   directLogin,
   execute,
+  normalise,
   parse,
   query,
   stepAnswers,
   sync,
   useWirePgtide,
+  withStaleableTable,
   type WireLogin,
 } from '../support/pipeline.js';
 
@@ -121,6 +123,23 @@ describe('SQL EXECUTE, EXPLAIN EXECUTE, CREATE TABLE AS EXECUTE and DEALLOCATE o
     ]);
     assert.match(got[3]![0]!, /42601 wrong number of parameters for prepared statement "counted"/);
     assert.match(got[10]![0]!, /42P01 relation "sqlexec_dropped" does not exist/);
+  });
+
+  test('a copy EXECUTE prepared after a table change is checked before a Bind of a client holding the old description', async () => {
+    await withStaleableTable(t.primary, 'sqlexec_stale', async (changeType) => {
+      const c = await wire.connect();
+      const described = normalise(
+        await c.exchange(parse('old', 'SELECT v FROM sqlexec_stale'), describeMessage('S', 'old'), sync()),
+      );
+      assert.match(described[2]!, /^T .*v\\x00/);
+      for (const step of prepared('old', 'SELECT 1').slice(1)) await c.exchange(...step);
+      await changeType();
+      // Its rows come with their description: the new shape, as a Bind would give one that
+      // never held the old description (PostgreSQL's own EXECUTE there fails with 0A000).
+      assert.deepEqual(dataRows(await c.exchange(query('EXECUTE old'))), [['new-7']]);
+      const bound = normalise(await c.exchange(bind('', 'old'), execute(), sync()));
+      assert.match(bound[0]!, /^E ERROR 0A000 cached plan must not change result type/);
+    });
   });
 
   test('SQL PREPARE, then the protocol Bind and Describe of its name', async () => {
