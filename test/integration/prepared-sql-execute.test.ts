@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { currentTopology } from '../support/topology.js';
 import { clusterBackends } from '../support/pgtide.js';
+import { waitFor } from '../support/wait.js';
 import {
   bind,
   dataRows,
@@ -183,6 +184,25 @@ describe('SQL EXECUTE of a protocol-prepared statement routes as its Bind would'
       assert.equal(await standby('EXECUTE reads(1)'), 't');
       assert.equal(await standby('EXECUTE writes(1)'), 'f');
       assert.equal(await standby(`EXECUTE reads(pg_catalog.length('ab'))`), 'f');
+    }
+  });
+
+  test('the session state a statement makes pins its EXECUTE: alone, in a multi-statement query, in an unnamed Parse', async () => {
+    const pinnedNow = () => [...wire.pgtide().pgtide.context.clients].filter((c) => c.pinned).length;
+    const c = await wire.connect();
+    // Its Parse pins (it may run): the probe after the transaction finds nothing yet.
+    await c.exchange(parse('makes', 'PREPARE sqlexec_made AS SELECT 1'), sync());
+    await waitFor('the client to be unpinned', () => pinnedNow() === 0);
+    for (const step of [
+      [query('EXECUTE makes')],
+      [query('SELECT 1; EXECUTE makes; SELECT 2')],
+      [parse('', 'EXECUTE makes'), bind('', ''), execute(), sync()],
+    ]) {
+      await c.exchange(...step);
+      assert.equal(pinnedNow(), 1);
+      assert.deepEqual(dataRows(await c.exchange(query('EXECUTE sqlexec_made'))), [['1']]);
+      await c.exchange(query('DEALLOCATE sqlexec_made'));
+      await waitFor('the client to be unpinned', () => pinnedNow() === 0);
     }
   });
 });
