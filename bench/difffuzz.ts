@@ -22,6 +22,7 @@ import { integerSetting } from './settings.js';
 const STEPS = integerSetting(process.env, 'FUZZ_STEPS', 300, 1);
 const SHRINK_TRIES = integerSetting(process.env, 'FUZZ_SHRINK_TRIES', 400, 0);
 const AVOID_KNOWN = process.env.FUZZ_AVOID_KNOWN === '1';
+const PROTOCOL_NAMES_IN_SQL = process.env.FUZZ_PROTOCOL_NAMES_IN_SQL === '1';
 const OUT_DIR = resolve(process.env.FUZZ_OUT_DIR || '.tmp/fuzz');
 /** Another pgtide build (a `dist` directory) to fuzz instead of this one. */
 const PGTIDE_DIST = process.env.FUZZ_PGTIDE_DIST || undefined;
@@ -222,7 +223,8 @@ async function fuzz(fuzzer: Fuzzer): Promise<number> {
   let diverged = 0;
   for (const seed of seeds) {
     if (fuzzer.stopping) break;
-    const outcome = await fuzzer.run(firstSteps(generator(seed, { avoidKnown: AVOID_KNOWN }), STEPS));
+    const options = { avoidKnown: AVOID_KNOWN, protocolNamesInSql: PROTOCOL_NAMES_IN_SQL };
+    const outcome = await fuzzer.run(firstSteps(generator(seed, options), STEPS));
     const at = outcome.kind === 'same' ? '' : ` at step ${outcome.exchanges.length}`;
     console.log(`seed ${seed}: ${outcome.kind === 'same' ? 'ok' : outcome.kind}${at}`);
     if (outcome.kind === 'diverged') {

@@ -65,6 +65,22 @@ const SIMPLE = [
   'SELECT count(*) FROM pg_cursors',
 ];
 
+/**
+ * SQL that names the statements the client prepares by protocol (s1, s2), which pgtide renames
+ * on its servers (FUZZ_PROTOCOL_NAMES_IN_SQL=1: off by default, so that the seeds of the
+ * divergences bench/README.md cites still give the same batches).
+ */
+const PROTOCOL_NAMES_IN_SQL = [
+  'EXECUTE s1',
+  'EXECUTE s2',
+  'EXECUTE s1(5, 6)',
+  'EXECUTE s2(7)',
+  'EXPLAIN (COSTS OFF) EXECUTE s1',
+  'SELECT 1; EXECUTE s2; SELECT 2',
+  'DEALLOCATE s1; EXECUTE s1',
+  'EXECUTE "S1"',
+];
+
 /** Known divergence (3): the server lists pgtide's names for the client's statements. */
 const PREPARED_VIEW = ['SELECT name, statement FROM pg_prepared_statements ORDER BY name'];
 
@@ -98,6 +114,8 @@ const MAX_MESSAGES = 6;
 export interface GeneratorOptions {
   /** Leave out the shapes of known divergences (1), (2) and (3) (bench/README.md). */
   avoidKnown: boolean;
+  /** Simple queries may also EXECUTE or DEALLOCATE s1 and s2 (see PROTOCOL_NAMES_IN_SQL). */
+  protocolNamesInSql?: boolean;
 }
 
 /** A linear congruential generator: small, and the same sequence on every platform. */
@@ -112,7 +130,11 @@ function random(seed: number): () => number {
 export function generator(seed: number, opts: GeneratorOptions): () => Batch {
   const rnd = random(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rnd() * list.length)]!;
-  const simple = opts.avoidKnown ? SIMPLE : [...SIMPLE, ...PREPARED_VIEW];
+  const simple = [
+    ...SIMPLE,
+    ...(opts.avoidKnown ? [] : PREPARED_VIEW),
+    ...(opts.protocolNamesInSql ? PROTOCOL_NAMES_IN_SQL : []),
+  ];
   const texts = opts.avoidKnown ? EXTENDED : [...EXTENDED, ...DEALLOCATES];
   /** The parameter count of what the client last parsed under each name: Bind usually fits it. */
   const paramCounts = new Map<string, number>();

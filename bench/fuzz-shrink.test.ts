@@ -17,6 +17,15 @@ test('shrink stops asking after maxTries', async () => {
   assert.equal(asked, 2);
 });
 
+test('protocol names in SQL are asked for: without them no simple query names s1 or s2', () => {
+  const queries = (protocolNamesInSql: boolean) => {
+    const next = generator(5, { avoidKnown: true, protocolNamesInSql });
+    return Array.from({ length: 300 }, () => next().desc).filter((d) => d.startsWith('Q '));
+  };
+  assert.equal(queries(false).filter((d) => /\bs[12]\b/i.test(d)).length, 0);
+  assert.ok(queries(true).filter((d) => /\bs[12]\b/i.test(d)).length > 0);
+});
+
 test('the same seed gives the same batches; avoiding known shapes leaves out DEALLOCATE after the start', () => {
   const take = (seed: number, avoidKnown: boolean) => {
     const next = generator(seed, { avoidKnown });

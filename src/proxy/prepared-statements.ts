@@ -1,7 +1,7 @@
 import type { BackendConfig } from '../config/types.js';
 import * as encode from '../protocol/encode.js';
 import { identifier } from '../sql/quote.js';
-import { findDeallocations, type Deallocation } from '../sql/deallocate.js';
+import { findStatementNames, type Deallocation } from '../sql/statement-names.js';
 import { runsInFailedBlock } from '../sql/transaction-statement.js';
 import type { PreparedSet } from '../pool/prepared-set.js';
 import type { PoolStats } from '../pool/pool.js';
@@ -27,6 +27,7 @@ type Taken = readonly [name: string, statement: Statement, ordinal: number][];
 /** An empty statement text and no parameter types, as a Parse carries them after the name. */
 const EMPTY_TEXT = Buffer.from([0, 0, 0]);
 const FLUSH = encode.flush();
+const SYNC_MESSAGE = encode.sync();
 
 /** The request kind of each client message type that gets an answer of its own (0: none). */
 const EXPECT = new Uint8Array(256);
@@ -81,8 +82,15 @@ export class ClientStatements {
   private readonly closing = new Map<string, Statement>();
   /** During rewrite: the server's transaction block has failed, so it refuses all but its end. */
   private failed = false;
-  /** During rewrite: the names the last text read by deallocate() names. */
+  /** During rewrite: the names the last text read by mapNames() deallocates. */
   private targets: Target[] | null = null;
+  /** During rewrite: that text EXECUTEs a statement pgtide prepared for it, whose Parse may fail. */
+  private executesPrepared = false;
+  /** During rewrite: the one client name that text maps (null: none, or several), and its server name. */
+  private textClientName: string | null = null;
+  private textServerName: string | null = null;
+  /** Syncs pgtide added (see guardQuery) since last asked: sync points the server owes. */
+  private addedSyncs = 0;
   /** What the unnamed statement deallocates when run, and the portal bound to it that will. */
   private unnamedTargets: Target[] | null = null;
   private portalTargets: Target[] | null = null;
@@ -436,10 +444,7 @@ export class ClientStatements {
         const changes = this.changes;
         this.message(type, data, off, end, set, tracker, answerNow);
         if (unsure && this.changes !== changes) this.unsureBatch = true;
-        if (type === SYNC) {
-          if (this.unsureBatch) this.unsure = true;
-          this.refusedInBatch = false;
-        }
+        if (type === SYNC) this.batchEnded();
       }
       if (this.failed) this.failed = this.staysFailed(type, data, off, end);
       // The rest waits for a shape check (see holdForShape).
@@ -451,6 +456,19 @@ export class ClientStatements {
     const result = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
     this.out.length = 0;
     return result;
+  }
+
+  /** A Sync went to the server: what its batch changed is known once it is answered (see unsure). */
+  private batchEnded(): void {
+    if (this.unsureBatch) this.unsure = true;
+    this.refusedInBatch = false;
+  }
+
+  /** The Syncs pgtide added since last asked, which the server answers with ReadyForQuery as any. */
+  takeAddedSyncs(): number {
+    const n = this.addedSyncs;
+    this.addedSyncs = 0;
+    return n;
   }
 
   private message(
@@ -587,8 +605,14 @@ export class ClientStatements {
         if (now) answerNow(now);
         return;
       }
-      case Q:
-        return this.pushDeallocating(tracker, Expect.Query, this.simpleQuery(data, off, end, set, tracker));
+      case Q: {
+        const alone = tracker.batchClosed;
+        const taken = this.simpleQuery(data, off, end, set, tracker);
+        this.pushDeallocating(tracker, Expect.Query, taken, this.textServerName, this.textClientName);
+        if (this.executesPrepared && alone) this.guardQuery(tracker);
+        this.executesPrepared = false;
+        return;
+      }
       case E: {
         const targets = this.portalTargets;
         if (targets === null || data.toString('utf8', off + 5, end - 5) !== this.portalName)
@@ -611,11 +635,12 @@ export class ClientStatements {
     set: PreparedSet,
     tracker: ResponseTracker,
   ): Taken | null {
+    this.textClientName = this.textServerName = null;
     // The unnamed statement and portal are gone once the Query runs.
     this.unnamedTargets = null;
     this.portalTargets = null;
     if (this.refusesText(data, off + 5, end)) return null;
-    const text = this.deallocate(data, off, off + 5, end - 1, set, tracker);
+    const text = this.mapNames(data, off, off + 5, end - 1, set, tracker);
     const targets = this.targets;
     this.targets = null;
     const taken = targets === null ? null : this.take(targets, set);
@@ -638,9 +663,11 @@ export class ClientStatements {
       this.refusedInBatch = true;
       return;
     }
-    const text = this.deallocate(data, off, off + 6, textEnd, set, tracker);
+    const text = this.mapNames(data, off, off + 6, textEnd, set, tracker);
     this.unnamedTargets = this.targets;
     this.targets = null;
+    // Its EXECUTE runs in the client's own batch: a failed Parse skips to the client's Sync.
+    this.executesPrepared = false;
     if (text === null) return;
     this.drop(data, off, end);
     this.out.push(encode.parseWithName('', Buffer.concat([Buffer.from(`${text}\0`), data.subarray(textEnd + 1, end)])));
@@ -700,9 +727,15 @@ export class ClientStatements {
    * CommandComplete each), and prepared statements are not transactional: the names taken by
    * those stay gone, the others come back.
    */
-  private pushDeallocating(tracker: ResponseTracker, kind: Expect.Query | Expect.Execute, taken: Taken | null): void {
-    if (taken === null || taken.length === 0) return tracker.push(kind);
-    tracker.pushDeallocating(kind, (ran) => {
+  private pushDeallocating(
+    tracker: ResponseTracker,
+    kind: Expect.Query | Expect.Execute,
+    taken: Taken | null,
+    serverName: string | null = null,
+    clientName: string | null = null,
+  ): void {
+    if (taken === null || taken.length === 0) return tracker.push(kind, false, serverName, clientName);
+    tracker.pushDeallocating(kind, serverName, clientName, (ran) => {
       for (let i = taken.length - 1; i >= 0; i--) {
         const [name, statement, ordinal] = taken[i]!;
         if (ordinal >= ran) this.setName(name, statement);
@@ -711,13 +744,15 @@ export class ClientStatements {
   }
 
   /**
-   * DEALLOCATEs in the SQL text `data[start, end)`: a name of this client is forgotten and
-   * becomes its server name in the text (so that the command tag and any error are the
-   * server's own); DEALLOCATE ALL and DISCARD ALL forget every name, and make every statement
-   * of the server doubtful. Returns the text to send instead, or null when it is unchanged.
-   * The text is that of the message at `off`.
+   * The client's names in the SQL text `data[start, end)` become their server names (so that
+   * command tags and errors are the server's own). A DEALLOCATE forgets its name, DEALLOCATE
+   * ALL and DISCARD ALL every name, and make every statement of the server doubtful (see
+   * targets). An EXECUTE needs the statement on the server: it is prepared there first, unless
+   * a DEALLOCATE before it in the text dropped the name (the server's 26000 then names the
+   * client's, as PostgreSQL's does). Returns the text to send instead, or null when it is
+   * unchanged. The text is that of the message at `off`.
    */
-  private deallocate(
+  private mapNames(
     data: Buffer,
     off: number,
     start: number,
@@ -725,25 +760,58 @@ export class ClientStatements {
     set: PreparedSet,
     tracker: ResponseTracker,
   ): string | null {
-    const found = findDeallocations(data, start, end);
+    const found = findStatementNames(data, start, end, true);
     if (found === null) return null;
-    // What holdName sends goes after the requests before this message, as the answers will.
+    // What holdName and prepare send goes after the requests before this message, as the answers will.
     this.keep(data, off);
     const targets: Target[] = [];
     this.targets = targets;
     let text: string | null = null;
     let pos = start;
+    let several = false;
+    let unchecked: Statement[] | null = null;
     for (const d of found) {
-      const statement = d.name === null ? undefined : this.byName.get(d.name);
       if (d.name === null) targets.push([null, null, d.statement]);
-      if (!statement) continue;
-      targets.push([d.name, statement, d.statement]);
-      // The server deallocates the shared name; others prepare it again when they next use it.
-      this.holdName(set, tracker, statement);
+      const statement = d.name === null ? undefined : this.byName.get(d.name);
+      if (!statement || (d.executes && dropsName(targets, d.name!))) continue;
+      if (!d.executes) {
+        targets.push([d.name, statement, d.statement]);
+        // The server deallocates the shared name; others prepare it again when they next use it.
+        this.holdName(set, tracker, statement);
+      } else if (set.holds(statement)) set.touch(statement.serverName);
+      else {
+        this.prepare(set, tracker, statement, true);
+        this.executesPrepared = true;
+        if (statement.shapeEpoch === statement.epoch) (unchecked ??= []).push(statement);
+      }
+      several ||= text !== null && d.name !== this.textClientName;
+      this.textClientName = d.name;
+      this.textServerName = statement.serverName;
       text = (text ?? '') + data.toString('utf8', pos, d.start) + identifier(statement.serverName);
       pos = d.end;
     }
+    if (several) this.textClientName = this.textServerName = null;
+    // Clients were told its shape, which this copy was not checked against (the table may have
+    // changed: see holdForShape). The EXECUTE's rows carry their own description; a Bind or
+    // Parse of it here later prepares it again, checked. After the text: a DEALLOCATE in it
+    // would otherwise put an empty text under the name before the EXECUTE runs (see holdName).
+    if (unchecked !== null) for (const statement of unchecked) set.doubt(statement.serverName);
     return text === null ? null : text + data.toString('utf8', pos, end);
+  }
+
+  /**
+   * A Query that EXECUTEs a statement pgtide prepared for it, with no batch of the client's
+   * open before it, is followed by a Sync of pgtide's own: should that Parse fail (the text no
+   * longer parses, as after a DROP TABLE), the server skips the Query, which gets no
+   * ReadyForQuery, and the client waits for ever. The Sync's ReadyForQuery stands in for it
+   * then, and is hidden otherwise. It ends no transaction the Query would not: the Query's own
+   * end commits the implicit transaction the Parse began, and inside a block a Sync ends nothing.
+   */
+  private guardQuery(tracker: ResponseTracker): void {
+    this.out.push(SYNC_MESSAGE);
+    this.addedSyncs++;
+    tracker.pushQueryGuard();
+    this.batchEnded();
   }
 
   /**
@@ -853,6 +921,12 @@ export class ClientStatements {
 function endsFailedBlock(statement: Statement): boolean {
   const kind = statement.classification.kind;
   return kind === 'commit' || kind === 'rollback' || kind === 'savepoint' || kind === 'two_phase';
+}
+
+/** A DEALLOCATE (or DEALLOCATE ALL) among `targets` drops `name`. */
+function dropsName(targets: readonly Target[], name: string): boolean {
+  for (const [target] of targets) if (target === null || target === name) return true;
+  return false;
 }
 
 /** A client name and a server name, neither of which holds a NUL (both came as C strings). */

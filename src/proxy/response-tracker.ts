@@ -23,6 +23,8 @@ const HIDDEN = 0x10;
 const DUPLICATE = 0x20;
 /** The Describe of pgtide's shape check (see ClientStatements): the client's bytes wait for its answer. */
 const SHAPE = 0x40;
+/** pgtide's Sync after a Query (see pushQueryGuard): hidden, unless the Query is skipped. */
+const GUARD = 0x80;
 
 const ERROR = BackendMessage.ErrorResponse,
   READY = BackendMessage.ReadyForQuery;
@@ -135,6 +137,19 @@ export class ResponseTracker {
     return this.count > 0 && (this.kinds[(this.head + this.count - 1) % this.kinds.length]! & KIND) !== Expect.Sync;
   }
 
+  /** No extended-protocol request is owed since the last Sync: a Sync sent now would end no
+   *  batch of the client's (Queries, answered with their own ReadyForQuery, leave none open). */
+  get batchClosed(): boolean {
+    if (this.discarding) return false;
+    const size = this.kinds.length;
+    for (let i = this.count - 1; i >= 0; i--) {
+      const kind = this.kinds[(this.head + i) % size]! & KIND;
+      if (kind === Expect.Sync) return true;
+      if (kind !== Expect.Query) return false;
+    }
+    return true;
+  }
+
   /** A Sync is not answered yet: its batch may have failed the transaction block. */
   get syncInFlight(): boolean {
     const size = this.kinds.length;
@@ -142,7 +157,8 @@ export class ResponseTracker {
     return false;
   }
 
-  /** `name`: the server-side statement of a tracked Parse or a Bind; `clientName`: what a Parse creates. */
+  /** `name`: the server-side statement of a tracked Parse, a Bind, or one a Query EXECUTEs;
+   *  `clientName`: what a Parse creates, or the Query's name for that statement. */
   push(kind: Expect, hidden = false, name: string | null = null, clientName: string | null = null): void {
     if (kind === Expect.Sync) this.discarding = false;
     else if (this.discarding) {
@@ -153,8 +169,13 @@ export class ResponseTracker {
   }
 
   /** A Query or an Execute whose DEALLOCATEs pgtide acted on: `undo` if it never runs. */
-  pushDeallocating(kind: Expect.Query | Expect.Execute, undo: Undo): void {
-    this.push(kind);
+  pushDeallocating(
+    kind: Expect.Query | Expect.Execute,
+    name: string | null,
+    clientName: string | null,
+    undo: Undo,
+  ): void {
+    this.push(kind, false, name, clientName);
     if (!this.discarding) this.undos[(this.head + this.count - 1) % this.kinds.length] = undo;
   }
 
@@ -170,6 +191,15 @@ export class ResponseTracker {
     this.names[at] = name;
     this.clientNames[at] = clientName;
     this.count++;
+  }
+
+  /**
+   * pgtide's Sync right after a Query whose statement it prepared first: its ReadyForQuery is
+   * hidden, unless that Parse fails and the server skips the Query, when it is the Query's.
+   */
+  pushQueryGuard(): void {
+    this.discarding = false;
+    this.pushEntry(Expect.Sync | HIDDEN | GUARD, null, null);
   }
 
   /** pgtide's Describe of `serverName` for a shape check: its answers are hidden (see describedStatement). */
@@ -208,6 +238,8 @@ export class ResponseTracker {
       // The simple-query and Sync answers end with ReadyForQuery, errors or not.
       if (kind === Expect.Sync) return false;
       if (kind === Expect.Query) {
+        // Its error may name the statement it EXECUTEs, by the server's name.
+        this.failedClientName = this.clientNames[this.head]!;
         this.undos[this.head]?.(this.completedInQuery);
         this.undos[this.head] = null;
         return false;
@@ -231,6 +263,9 @@ export class ResponseTracker {
         if (next === Expect.Sync) break;
         if (next === Expect.Query) this.skippedQueries++;
       }
+      // A Query skipped for its statement's failed Parse: the ReadyForQuery of pgtide's Sync is its.
+      const sync = (this.head + failed) % size;
+      if (failed < this.count && (this.kinds[sync]! & GUARD) !== 0) this.kinds[sync]! &= ~HIDDEN;
       for (let i = failed - 1; i >= 0; i--) this.failAt(i);
       for (let i = 0; i < failed; i++) this.pop();
       if (this.count === 0) this.discarding = true;

@@ -3,7 +3,7 @@
 import type { BackendConfig } from '../config/types.js';
 import * as encode from '../protocol/encode.js';
 import { LruCache } from '../sql/lru.js';
-import { findDeallocations, type Deallocation } from '../sql/deallocate.js';
+import { findDeallocations, type Deallocation } from '../sql/statement-names.js';
 import type { Classification } from '../sql/index.js';
 
 /** A statement text with its parameter types, under the one name it has on every server. */

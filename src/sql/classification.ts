@@ -95,6 +95,9 @@ export interface Classification {
   readonly sessionState?: SessionState;
   /** COPY ... TO STDOUT: the server answers with CopyOutResponse. */
   readonly copyOut?: boolean;
+  /** EXECUTE whose arguments call nothing (no function, no subquery): it may run wherever the
+   *  statement it runs may, which only whoever tracked that statement's PREPARE knows. */
+  readonly constantArguments?: true;
   /** `SET pgtide.route = ...`: read by pgtide, and also run by the server as a placeholder
    *  setting, so its value follows PostgreSQL's grammar (`'primary'` needs its quotes). */
   readonly pgtideRoute?: 'primary' | 'standby' | 'auto';

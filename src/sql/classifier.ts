@@ -214,6 +214,7 @@ export class Classifier {
     if (sessionState !== undefined) c.sessionState = sessionState;
     if (d.copyOut !== undefined) c.copyOut = d.copyOut;
     if (d.pgtideRoute !== undefined) c.pgtideRoute = d.pgtideRoute;
+    if (d.constantArguments) c.constantArguments = true;
     if (d.opaque) c.opaque = true;
     if (d.readsSequences) c.readsSequences = true;
     if (functions !== undefined) c.functions = functions;
@@ -279,6 +280,7 @@ function isPlain(d: Draft): boolean {
     d.sessionState === undefined &&
     d.copyOut === undefined &&
     d.pgtideRoute === undefined &&
+    d.constantArguments === undefined &&
     !d.opaque &&
     !d.readsSequences
   );

@@ -18,6 +18,7 @@ export class Draft {
   sessionState: SessionState | undefined;
   copyOut: boolean | undefined;
   pgtideRoute: 'primary' | 'standby' | 'auto' | undefined;
+  constantArguments: boolean | undefined;
   /** Calls whose write-ness depends on the function policy, as the lexer read them. */
   calls: string[] | undefined;
   /** A call the lexer cannot name reliably (quoted or 3-part name): the parser must look. */
@@ -33,7 +34,7 @@ export class Draft {
     this.kind = 'other';
     this.route = 'write';
     this.readOnly = this.isolation = this.chain = this.name = this.all = undefined;
-    this.discard = this.set = this.sessionState = this.copyOut = this.pgtideRoute = undefined;
+    this.discard = this.set = this.sessionState = this.copyOut = this.pgtideRoute = this.constantArguments = undefined;
     this.calls = undefined;
     this.uncertainCalls = false;
     this.opaque = this.readsSequences = false;

@@ -105,11 +105,7 @@ export function analyzeStatement(lx: Lexer, d: Draft, tok: Tok, base: number, le
     case 'prepare':
       return prepare(lx, d, base, level);
     case 'execute':
-      // Which server the prepared statement needs is known only to whoever
-      // tracked its PREPARE (see `name`); on its own it must go to the primary.
-      tok = lx.next();
-      if (tok === Tok.Word || tok === Tok.QuotedIdent) d.name = lx.name();
-      return write(lx, d, 'execute', base, tok);
+      return execute(lx, d, base);
     case 'deallocate':
       return deallocate(lx, d, base);
     case 'declare':
@@ -245,6 +241,32 @@ function prepare(lx: Lexer, d: Draft, base: number, level: number): Tok {
   d.kind = 'prepare';
   d.name = name;
   d.sessionState = 'sql_prepare';
+  return tok;
+}
+
+/**
+ * `EXECUTE name [(arguments)]`. Which server the prepared statement needs is known only to
+ * whoever tracked its PREPARE (see `name`); on its own it must go to the primary. Its arguments
+ * are evaluated where it runs: only when they call nothing (no function, no subquery) may the
+ * statement's own route be the EXECUTE's.
+ */
+function execute(lx: Lexer, d: Draft, base: number): Tok {
+  let tok = lx.next();
+  if (tok === Tok.Word || tok === Tok.QuotedIdent) {
+    d.name = lx.name();
+    tok = lx.next();
+  }
+  let constant = d.name !== undefined;
+  let afterName = false;
+  while (!isEnd(lx, tok, base)) {
+    if (tok === Tok.LParen ? afterName : lx.is('select') || lx.is('with') || lx.is('values') || lx.is('table'))
+      constant = false;
+    afterName = tok === Tok.Word || tok === Tok.QuotedIdent;
+    tok = lx.next();
+  }
+  d.kind = 'execute';
+  d.route = 'write';
+  if (constant) d.constantArguments = true;
   return tok;
 }
 

@@ -10,10 +10,11 @@ import {
   bind,
   close,
   describe as describeMessage,
+  directLogin,
   execute,
-  normalise,
   parse,
   query,
+  stepAnswers,
   sync,
   useWirePgtide,
   type WireLogin,
@@ -26,13 +27,7 @@ type Step = Buffer[];
 
 describe('named statements in failed blocks and failed batches answer as PostgreSQL does', { timeout: 60_000 }, () => {
   const wire = useWirePgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
-  const direct = (): WireLogin => ({
-    host: t.primary.host,
-    port: t.primary.port,
-    user: t.scramUser.user,
-    password: t.scramUser.password,
-    database: t.database,
-  });
+  const direct = () => directLogin(t);
 
   /**
    * Runs `steps` on one connection to `to`, after another connection there prepared `shared`
@@ -42,8 +37,7 @@ describe('named statements in failed blocks and failed batches answer as Postgre
     const other = await wire.connect(undefined, to);
     await other.exchange(parse('other', shared), sync());
     const c = await wire.connect(undefined, to);
-    const answers: string[][] = [];
-    for (const step of steps) answers.push(normalise(await c.exchange(...step)));
+    const answers = await stepAnswers(c, steps);
     await c.close();
     await other.close();
     return answers;

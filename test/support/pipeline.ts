@@ -354,6 +354,24 @@ function printable(body: Buffer): string {
   return s;
 }
 
+/** The login of the test user straight to the primary, to compare pgtide's answers with. */
+export function directLogin(t: Topology): WireLogin {
+  return {
+    host: t.primary.host,
+    port: t.primary.port,
+    user: t.scramUser.user,
+    password: t.scramUser.password,
+    database: t.database,
+  };
+}
+
+/** Sends each step's messages on `c` in turn; the answers to each, as comparable lines (see normalise). */
+export async function stepAnswers(c: WireClient, steps: readonly Buffer[][]): Promise<string[][]> {
+  const answers: string[][] = [];
+  for (const step of steps) answers.push(normalise(await c.exchange(...step)));
+  return answers;
+}
+
 /** The text columns of each DataRow among `messages`. */
 export function dataRows(messages: Message[]): (string | null)[][] {
   return messages

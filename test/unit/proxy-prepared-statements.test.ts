@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { serialize } from 'pg-protocol';
 import { ClientStatements } from '../../src/proxy/prepared-statements.js';
 import { StatementRegistry } from '../../src/proxy/statement-registry.js';
-import { findDeallocations } from '../../src/sql/deallocate.js';
+import { findDeallocations, findStatementNames } from '../../src/sql/statement-names.js';
 import { ResponseTracker } from '../../src/proxy/response-tracker.js';
 import { PreparedSet } from '../../src/pool/prepared-set.js';
 import { PoolStats } from '../../src/pool/pool.js';
@@ -331,6 +331,43 @@ describe('a statement whose shape clients were told, prepared afresh on a server
   });
 });
 
+describe('ClientStatements.rewrite of EXECUTE', () => {
+  it('EXECUTE of a client name runs the server name, prepared first where the server lacks it, with a Sync of its own after', () => {
+    const c = client();
+    c.rewrite(new PreparedSet(10), parse('q', 'SELECT $1::int'), serialize.sync());
+    const lacking = new PreparedSet(10);
+    assert.deepEqual(c.rewrite(lacking, encode.query('EXECUTE q(1)')), [
+      ...messages(parse('pgtide_1', 'SELECT $1::int')),
+      'Q EXECUTE "pgtide_1"(1)|',
+      'S ',
+    ]);
+    assert.equal(c.statements.takeAddedSyncs(), 1);
+    assert.deepEqual(c.rewrite(lacking, encode.query('explain execute q(2)')), ['Q explain execute "pgtide_1"(2)|']);
+    assert.equal(c.statements.takeAddedSyncs(), 0);
+  });
+
+  it('an unnamed Parse of EXECUTE prepares the statement in the client batch; no Sync is added', () => {
+    const c = client();
+    c.rewrite(new PreparedSet(10), parse('q', 'SELECT 1'), serialize.sync());
+    assert.deepEqual(c.rewrite(new PreparedSet(10), parse('', 'EXECUTE q'), bind(''), serialize.sync()), [
+      ...messages(parse('pgtide_1', 'SELECT 1')),
+      ...messages(parse('', 'EXECUTE "pgtide_1"')),
+      ...messages(bind('')),
+      'S ',
+    ]);
+    assert.equal(c.statements.takeAddedSyncs(), 0);
+  });
+
+  it("after a DEALLOCATE of the name in the same text, and for unknown names, EXECUTE stays the client's", () => {
+    const c = client();
+    const set = new PreparedSet(10);
+    c.rewrite(set, parse('q', 'SELECT 1'), serialize.sync());
+    assert.deepEqual(c.rewrite(set, encode.query('DEALLOCATE q; EXECUTE q; EXECUTE nobody')), [
+      'Q DEALLOCATE "pgtide_1"; EXECUTE q; EXECUTE nobody|',
+    ]);
+  });
+});
+
 describe('findDeallocations', () => {
   const found = (sql: string) => {
     const b = Buffer.from(sql);
@@ -365,6 +402,38 @@ describe('findDeallocations', () => {
     assert.deepEqual(ordinals('DEALLOCATE q1'), [0]);
     assert.deepEqual(ordinals("SELECT ';'; DEALLOCATE q1;; ; SELECT (1); DISCARD ALL"), [1, 3]);
     assert.deepEqual(ordinals(';DEALLOCATE ALL; DEALLOCATE q2'), [0, 1]);
+  });
+});
+
+describe('findStatementNames', () => {
+  const found = (sql: string) => {
+    const b = Buffer.from(sql);
+    return (
+      findStatementNames(b, 0, b.length, true)?.map(
+        (d) => `${d.executes ? 'x' : 'd'} ${d.name}@${b.toString('utf8', d.start, d.end)}#${d.statement}`,
+      ) ?? null
+    );
+  };
+  it('reads EXECUTE where PostgreSQL takes one: alone, under EXPLAIN, as the query of CREATE TABLE AS', () => {
+    assert.deepEqual(found('EXECUTE q1'), ['x q1@q1#0']);
+    assert.deepEqual(found('execute "Q 1"(1, 2); Execute Q2'), ['x Q 1@"Q 1"#0', 'x q2@Q2#1']);
+    assert.deepEqual(found('EXPLAIN (ANALYZE, COSTS OFF) EXECUTE q(1)'), ['x q@q#0']);
+    assert.deepEqual(found('explain analyze verbose execute q'), ['x q@q#0']);
+    assert.deepEqual(found('CREATE TEMP TABLE t (a) WITH (fillfactor = 70) AS EXECUTE q WITH NO DATA'), ['x q@q#0']);
+    assert.deepEqual(found('EXPLAIN CREATE UNLOGGED TABLE IF NOT EXISTS s.t AS EXECUTE q'), ['x q@q#0']);
+    assert.deepEqual(found('EXECUTE q; DEALLOCATE q; EXECUTE q'), ['x q@q#0', 'd q@q#1', 'x q@q#2']);
+  });
+  it('finds no EXECUTE elsewhere, nor when not asked to', () => {
+    assert.deepEqual(
+      found("SELECT 'execute q'; CREATE TABLE t AS SELECT 1 AS execute; CREATE FUNCTION f() AS 'x'"),
+      null,
+    );
+    assert.deepEqual(
+      found('CREATE TABLE t (a int GENERATED ALWAYS AS (1) STORED); DO $$ BEGIN EXECUTE q; END $$'),
+      null,
+    );
+    const b = Buffer.from('EXECUTE q');
+    assert.equal(findStatementNames(b, 0, b.length, false), null);
   });
 });
 

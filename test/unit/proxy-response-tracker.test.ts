@@ -37,6 +37,39 @@ describe('ResponseTracker', () => {
     assert.ok(t.idle);
   });
 
+  it('the ReadyForQuery of a Sync pgtide adds after a Query is hidden, unless the Query is skipped', () => {
+    const t = new ResponseTracker();
+    t.reset(new PreparedSet(10));
+    t.push(Expect.Parse, true, 'pgtide_1');
+    t.push(Expect.Query);
+    t.pushQueryGuard();
+    assert.equal(
+      feed(t, [ParseComplete, RowDescription, DataRow, CommandComplete, ReadyForQuery, ReadyForQuery]),
+      'h f f f f h',
+    );
+    assert.ok(t.idle);
+    t.push(Expect.Parse, true, 'pgtide_1');
+    t.push(Expect.Query);
+    t.pushQueryGuard();
+    assert.equal(feed(t, [ErrorResponse, ReadyForQuery]), 'f f');
+    assert.equal(t.takeSkippedQueries(), 1);
+    assert.ok(t.idle);
+  });
+
+  it('a Sync added now would end no batch of the client only when none is open', () => {
+    const t = new ResponseTracker();
+    t.reset(new PreparedSet(10));
+    assert.equal(t.batchClosed, true);
+    t.push(Expect.Query);
+    assert.equal(t.batchClosed, true);
+    t.push(Expect.Bind);
+    assert.equal(t.batchClosed, false);
+    t.push(Expect.Query);
+    assert.equal(t.batchClosed, false);
+    t.push(Expect.Sync);
+    assert.equal(t.batchClosed, true);
+  });
+
   it('counts the Queries an error skips, and those sent while the server discards, once', () => {
     const t = new ResponseTracker();
     t.reset(new PreparedSet(10));

@@ -12,6 +12,7 @@ import { namedStatement, type LinkSession } from './statement-link.js';
 import { isOn, isSerializable } from './setting-values.js';
 import { followReplay } from './statement-replay.js';
 import { CopyIn, State } from './state.js';
+import type { Statement } from '../statement-registry.js';
 
 /** What of the session these functions use. */
 export type ClassifySession = Pick<
@@ -90,10 +91,37 @@ function noteOpaqueCode(s: ClassifySession): void {
   s.probeAfter = true;
 }
 
-/** Returns the session state the statement in body[start, end) leaves on its server connection, if any. */
-function classify(s: ClassifySession, body: Buffer, start: number, end: number): KeptState | null {
-  const c = classifyText(s, body, start, end);
-  return c === null ? null : follow(s, c);
+/**
+ * The text of a simple Query or of an unnamed Parse, whose names ClientStatements maps: follow
+ * it (see follow), and the statements its EXECUTEs run. Returns the session state it leaves.
+ */
+function followText(s: ClassifySession, c: Classification | null): KeptState | null {
+  if (c === null) return null;
+  if (s.statements === null) return follow(s, c);
+  let kept: KeptState | null;
+  if (c.kind === 'execute') {
+    const executed = followExecuted(s, c);
+    // Arguments that call functions run where the EXECUTE does: on the primary, as on its own.
+    kept = executed !== undefined && c.constantArguments ? executed : (follow(s, c) ?? executed ?? null);
+  } else {
+    kept = follow(s, c);
+    if (c.statements) for (const one of c.statements) if (one.kind === 'execute') kept = followExecuted(s, one) ?? kept;
+  }
+  // What the chunk is, for a BEGIN or COMMIT pgtide answers itself: an EXECUTE, whatever it runs.
+  s.chunkKind = c.kind;
+  s.chunkReadOnly = c.readOnly;
+  return kept;
+}
+
+/**
+ * `EXECUTE name` of a statement the client prepared by protocol runs what its Parse did, as its
+ * Bind would (see ClientStatements.mapNames): its session state, settings and route follow the
+ * statement's text. Undefined when the name is none of those (one made by SQL PREPARE pinned
+ * the client, and only the server knows what it runs).
+ */
+function followExecuted(s: ClassifySession, c: Classification): KeptState | null | undefined {
+  const statement = c.name === undefined ? undefined : s.statements?.named(c.name);
+  return statement && followStatement(s, statement);
 }
 
 function classifyText(s: ClassifySession, body: Buffer, start: number, end: number): Classification | null {
@@ -168,8 +196,11 @@ function classifyParse(s: ClassifySession, body: Buffer): KeptState | null {
     return null;
   }
   const c = classifyText(s, body, nameEnd + 1, queryEnd);
-  if (nameEnd === 0) s.unnamedStatement = c;
-  else if (s.statements !== null) {
+  if (nameEnd === 0) {
+    s.unnamedStatement = c;
+    return followText(s, c);
+  }
+  if (s.statements !== null) {
     // Prepared again after a table change (asyncpg, postgres.js do at 0A000): described where it is replayed.
     const statement = s.ctx.statements.find(body.subarray(nameEnd + 1));
     if (statement) followReplay(s, statement);
@@ -194,7 +225,11 @@ function classifyBind(s: ClassifySession, body: Buffer): KeptState | null {
   // Not found: a name the client never prepared (the server fails the Bind), or one whose
   // Parse is in this same chunk and counted already.
   const statement = s.statements?.named(body.toString('utf8', portalEnd + 1, nameEnd));
-  if (!statement) return null;
+  return statement ? followStatement(s, statement) : null;
+}
+
+/** A run of the client's named statement: it counts as its text did at its Parse. */
+function followStatement(s: ClassifySession, statement: Statement): KeptState | null {
   followReplay(s, statement);
   return follow(s, s.ctx.statements.classification(statement));
 }
@@ -226,7 +261,9 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       break;
     case FrontendMessage.Query: {
       mayBeginCopy(s);
-      const keeps = s.scanner.truncated ? follow(s, UNSEEN_STATEMENT) : classify(s, body, 0, body.length - 1);
+      const keeps = s.scanner.truncated
+        ? follow(s, UNSEEN_STATEMENT)
+        : followText(s, classifyText(s, body, 0, body.length - 1));
       if (keeps !== null) keepSessionState(s, keeps, end - 5 - body.length, end);
       countSimpleSyncPoint(s, end);
       s.copyAfterQuery = true;

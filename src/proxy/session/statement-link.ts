@@ -106,6 +106,8 @@ export function sendRewritten(
   const tracker = link.tracker;
   const failed = server.txStatus === TransactionStatus.Failed && tracker.idle && !tracker.portalRan;
   const out = statements.rewrite(data, server.prepared, tracker, s.pool!.stats, link.answerNow, failed);
+  const added = statements.takeAddedSyncs();
+  if (added > 0) server.syncs.sent(added, server.syncs.unsynced);
   server.syncs.skipped(tracker.takeSkippedQueries());
   return (out.length === 0 || server.write(out)) && !statements.holding;
 }

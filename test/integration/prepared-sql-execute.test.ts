@@ -1,0 +1,208 @@
+// SQL that names a statement the client prepared by protocol (Parse with a name, as asyncpg's
+// prepare(name=...) and psycopg do) or the other way round, run twice: direct to the primary
+// and through pgtide in transaction pooling. pgtide renames protocol statements on its server
+// connections, so an `EXECUTE name` it did not map found no statement there (26000). One server
+// connection holding two statements: a statement two others were prepared after must be prepared
+// there again before it runs.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { currentTopology } from '../support/topology.js';
+import { clusterBackends } from '../support/pgtide.js';
+import { waitFor } from '../support/wait.js';
+import {
+  bind,
+  dataRows,
+  describe as describeMessage,
+  directLogin,
+  execute,
+  normalise,
+  parse,
+  query,
+  stepAnswers,
+  sync,
+  useWirePgtide,
+  withStaleableTable,
+  type WireLogin,
+} from '../support/pipeline.js';
+
+const t = currentTopology();
+
+/** One exchange of a scenario: the messages sent (their Syncs and Queries each get a ReadyForQuery). */
+type Step = Buffer[];
+
+describe('SQL EXECUTE, EXPLAIN EXECUTE, CREATE TABLE AS EXECUTE and DEALLOCATE of protocol-prepared statements', {
+  timeout: 60_000,
+}, () => {
+  const wire = useWirePgtide(t, { pool_mode: 'transaction', default_pool_size: 1, max_prepared_statements: 2 });
+  async function run(to: WireLogin, steps: Step[]): Promise<string[][]> {
+    const c = await wire.connect(undefined, to);
+    const answers = await stepAnswers(c, steps);
+    await c.close();
+    return answers;
+  }
+
+  /** The answers through pgtide are PostgreSQL's own, message for message. */
+  async function assertAsPostgres(steps: Step[]): Promise<string[][]> {
+    const expected = await run(directLogin(t), steps);
+    const got = await run(wire.login(), steps);
+    assert.deepEqual(got, expected);
+    return got;
+  }
+
+  /** Prepares `name` by protocol, then two other statements: the server's two slots hold those. */
+  const prepared = (name: string, text: string): Step[] => [
+    [parse(name, text), sync()],
+    [parse(`${name}_a`, `SELECT 'a ${name}'`), parse(`${name}_b`, `SELECT 'b ${name}'`), sync()],
+    [bind('', `${name}_a`), execute(), bind('', `${name}_b`), execute(), sync()],
+  ];
+
+  test('EXECUTE name and EXECUTE name(args), on a server that lacks the statement and on one that has it', async () => {
+    const got = await assertAsPostgres([
+      ...prepared('triple', 'SELECT $1::int * 3 AS tripled'),
+      [query('EXECUTE triple(7)')],
+      [query('execute TRIPLE (8)')],
+      ...prepared('two', 'SELECT 2 AS two'),
+      [query('EXECUTE two')],
+      [query('EXECUTE two; EXECUTE triple(1); EXECUTE two')],
+      // Its two others again: the server holds neither triple nor two.
+      prepared('two', 'SELECT 2 AS two')[2]!,
+      [parse('', 'EXECUTE triple(5)'), bind('', ''), execute(), sync()],
+    ]);
+    assert.match(got[3]!.join(), /D \\x00\\x01\\x00\\x00\\x00\\x0221/);
+    assert.match(got.at(-1)!.join(), /D \\x00\\x01\\x00\\x00\\x00\\x0215/);
+  });
+
+  test('a quoted name is the exact protocol name; an unquoted one is folded to lower case', async () => {
+    const got = await assertAsPostgres([
+      ...prepared('Mixed Case', 'SELECT 5 AS five'),
+      [query('EXECUTE "Mixed Case"')],
+      ...prepared('Upper', 'SELECT 6 AS six'),
+      [query('EXECUTE Upper')],
+      [query('EXECUTE "Upper"')],
+    ]);
+    assert.match(got[3]![1]!, /^D /);
+    assert.match(got[7]![0]!, /^E ERROR 26000 prepared statement "upper" does not exist/);
+    assert.match(got[8]![1]!, /^D /);
+  });
+
+  test('EXPLAIN EXECUTE and CREATE TABLE AS EXECUTE', async () => {
+    await assertAsPostgres([
+      ...prepared('explained', 'SELECT $1::int AS n'),
+      [query('EXPLAIN (COSTS OFF) EXECUTE explained(3)')],
+      ...prepared('filler', 'SELECT g AS n FROM generate_series(1, 3) g'),
+      [query('CREATE TABLE sqlexec_made AS EXECUTE filler')],
+      [query('SELECT sum(n)::int AS total FROM sqlexec_made')],
+      [query('EXPLAIN (COSTS OFF) CREATE TABLE sqlexec_unmade AS EXECUTE explained(1) WITH NO DATA')],
+      [query('DROP TABLE sqlexec_made')],
+    ]);
+  });
+
+  test('DEALLOCATE of a protocol statement, and EXECUTE of it after the DEALLOCATE in the same text', async () => {
+    const got = await assertAsPostgres([
+      ...prepared('gone', 'SELECT 9 AS nine'),
+      [query('EXECUTE gone; DEALLOCATE gone; EXECUTE gone')],
+      [query('EXECUTE gone')],
+      [bind('', 'gone'), execute(), sync()],
+    ]);
+    assert.match(got[3]!.join(), /26000 prepared statement "gone" does not exist/);
+  });
+
+  test('errors name the client statement; a statement that no longer parses fails the EXECUTE, not the session', async () => {
+    const got = await assertAsPostgres([
+      ...prepared('counted', 'SELECT $1::int AS n'),
+      [query('EXECUTE counted(1, 2)')],
+      [query('EXECUTE counted')],
+      [query('CREATE TABLE sqlexec_dropped (v int)')],
+      ...prepared('dropped', 'SELECT v FROM sqlexec_dropped'),
+      [query('DROP TABLE sqlexec_dropped')],
+      [query('EXECUTE dropped')],
+      [query('BEGIN')],
+      [query('EXECUTE dropped')],
+      [query('EXECUTE counted(1)')],
+      [query('ROLLBACK')],
+      [query('EXECUTE counted(4)')],
+    ]);
+    assert.match(got[3]![0]!, /42601 wrong number of parameters for prepared statement "counted"/);
+    assert.match(got[10]![0]!, /42P01 relation "sqlexec_dropped" does not exist/);
+  });
+
+  test('a copy EXECUTE prepared after a table change is checked before a Bind of a client holding the old description', async () => {
+    await withStaleableTable(t.primary, 'sqlexec_stale', async (changeType) => {
+      const c = await wire.connect();
+      const described = normalise(
+        await c.exchange(parse('old', 'SELECT v FROM sqlexec_stale'), describeMessage('S', 'old'), sync()),
+      );
+      assert.match(described[2]!, /^T .*v\\x00/);
+      for (const step of prepared('old', 'SELECT 1').slice(1)) await c.exchange(...step);
+      await changeType();
+      // Its rows come with their description: the new shape, as a Bind would give one that
+      // never held the old description (PostgreSQL's own EXECUTE there fails with 0A000).
+      assert.deepEqual(dataRows(await c.exchange(query('EXECUTE old'))), [['new-7']]);
+      const bound = normalise(await c.exchange(bind('', 'old'), execute(), sync()));
+      assert.match(bound[0]!, /^E ERROR 0A000 cached plan must not change result type/);
+    });
+  });
+
+  test('SQL PREPARE, then the protocol Bind and Describe of its name', async () => {
+    await assertAsPostgres([
+      [query('PREPARE sqlprep AS SELECT $1::int + 1 AS plus')],
+      [describeMessage('S', 'sqlprep'), bind('', 'sqlprep', ['41']), execute(), sync()],
+      [query('EXECUTE sqlprep(1)')],
+      [query('DEALLOCATE sqlprep')],
+      [bind('', 'sqlprep', ['41']), execute(), sync()],
+    ]);
+  });
+
+  test('EXECUTE inside a transaction block and in a failed one', async () => {
+    const got = await assertAsPostgres([
+      ...prepared('inblock', 'SELECT 11 AS eleven'),
+      [query('BEGIN')],
+      [query('EXECUTE inblock')],
+      [query('SELECT 1/0')],
+      [query('EXECUTE inblock')],
+      [query('ROLLBACK')],
+      [query('EXECUTE inblock')],
+    ]);
+    assert.match(got[6]![0]!, /25P02/);
+  });
+});
+
+describe('SQL EXECUTE of a protocol-prepared statement routes as its Bind would', { timeout: 60_000 }, () => {
+  // Primary weight 0: a read goes to a standby, a write to the primary.
+  const wire = useWirePgtide(t, { pool_mode: 'transaction', backends: clusterBackends(t, [0, 1, 1]) });
+  const WHERE = 'pg_catalog.pg_is_in_recovery() AS standby, $1::int AS n';
+
+  test('a read to a standby, a write or arguments that call functions to the primary', async () => {
+    const c = await wire.connect();
+    await c.exchange(
+      parse('reads', `SELECT ${WHERE}`),
+      parse('writes', `/* pgtide: primary */ SELECT ${WHERE}`),
+      sync(),
+    );
+    const standby = async (sql: string) => dataRows(await c.exchange(query(sql)))[0]![0];
+    for (let i = 0; i < 5; i++) {
+      assert.equal(await standby('EXECUTE reads(1)'), 't');
+      assert.equal(await standby('EXECUTE writes(1)'), 'f');
+      assert.equal(await standby(`EXECUTE reads(pg_catalog.length('ab'))`), 'f');
+    }
+  });
+
+  test('the session state a statement makes pins its EXECUTE: alone, in a multi-statement query, in an unnamed Parse', async () => {
+    const pinnedNow = () => [...wire.pgtide().pgtide.context.clients].filter((c) => c.pinned).length;
+    const c = await wire.connect();
+    // Its Parse pins (it may run): the probe after the transaction finds nothing yet.
+    await c.exchange(parse('makes', 'PREPARE sqlexec_made AS SELECT 1'), sync());
+    await waitFor('the client to be unpinned', () => pinnedNow() === 0);
+    for (const step of [
+      [query('EXECUTE makes')],
+      [query('SELECT 1; EXECUTE makes; SELECT 2')],
+      [parse('', 'EXECUTE makes'), bind('', ''), execute(), sync()],
+    ]) {
+      await c.exchange(...step);
+      assert.equal(pinnedNow(), 1);
+      assert.deepEqual(dataRows(await c.exchange(query('EXECUTE sqlexec_made'))), [['1']]);
+      await c.exchange(query('DEALLOCATE sqlexec_made'));
+      await waitFor('the client to be unpinned', () => pinnedNow() === 0);
+    }
+  });
+});
