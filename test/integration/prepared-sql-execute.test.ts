@@ -180,6 +180,8 @@ describe('SQL EXECUTE of a protocol-prepared statement routes as its Bind would'
       sync(),
     );
     const standby = async (sql: string) => dataRows(await c.exchange(query(sql)))[0]![0];
+    // pg_is_in_recovery's volatility is looked up at its first sight: until then it runs on the primary.
+    await waitFor('a read on a standby', async () => (await standby('EXECUTE reads(1)')) === 't');
     for (let i = 0; i < 5; i++) {
       assert.equal(await standby('EXECUTE reads(1)'), 't');
       assert.equal(await standby('EXECUTE writes(1)'), 'f');
