@@ -81,6 +81,9 @@ function lower(b: number): number {
   return b >= 0x41 && b <= 0x5a ? b + 32 : b;
 }
 
+const ASCII_UPPER = /[A-Z]+/g;
+const asciiLower = (letters: string): string => letters.toLowerCase();
+
 export type Hint = 'primary' | 'standby';
 
 /** Longer words are decoded every time; so are all words once the cache holds this many. */
@@ -230,7 +233,9 @@ export class Lexer {
   }
 
   private decodeWord(start: number, end: number): string {
-    return this.buf.toString('utf8', start, end).toLowerCase();
+    // In a multibyte encoding (UTF-8, the only one pgtide speaks) PostgreSQL folds only the
+    // ASCII letters of an unquoted name: "ÄBC" names Äbc.
+    return this.buf.toString('utf8', start, end).replace(ASCII_UPPER, asciiLower);
   }
 
   /** The value of the current plain '...' literal, or undefined for other string forms. */

@@ -79,10 +79,14 @@ describe('SQL EXECUTE, EXPLAIN EXECUTE, CREATE TABLE AS EXECUTE and DEALLOCATE o
       ...prepared('Upper', 'SELECT 6 AS six'),
       [query('EXECUTE Upper')],
       [query('EXECUTE "Upper"')],
+      // In UTF-8 only ASCII letters fold: ÉTÉ names ÉtÉ.
+      ...prepared('ÉtÉ', 'SELECT 7 AS seven'),
+      [query('EXECUTE ÉTÉ')],
     ]);
     assert.match(got[3]![1]!, /^D /);
     assert.match(got[7]![0]!, /^E ERROR 26000 prepared statement "upper" does not exist/);
     assert.match(got[8]![1]!, /^D /);
+    assert.match(got[12]![1]!, /^D /);
   });
 
   test('EXPLAIN EXECUTE and CREATE TABLE AS EXECUTE', async () => {

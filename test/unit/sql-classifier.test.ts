@@ -287,6 +287,8 @@ table('session state', [
   ['EXECUTE p((SELECT 1))', { ...W, kind: 'execute', name: 'p', constantArguments: undefined }],
   ['EXECUTE', { ...W, kind: 'execute', name: undefined, constantArguments: undefined }],
   ['DEALLOCATE p', { ...R, kind: 'deallocate', name: 'p' }],
+  // In UTF-8, PostgreSQL folds only the ASCII letters of an unquoted name.
+  ['DEALLOCATE ÄbC_Ö', { ...R, kind: 'deallocate', name: 'Äbc_Ö' }],
   ['DEALLOCATE PREPARE ALL', { ...R, kind: 'deallocate', all: true }],
   ['CREATE TEMP TABLE x (a int)', { ...W, kind: 'ddl', sessionState: 'temp_table' }],
   ['CREATE LOCAL TEMPORARY TABLE x AS SELECT 1', { ...W, sessionState: 'temp_table' }],

@@ -176,10 +176,11 @@ describe('lexer: names of words', () => {
     assert.deepEqual(names(lx, 'SeLeCt sel SELECTS'), ['select', 'sel', 'selects']);
   });
 
-  it('non-ASCII and very long words, decoded each time, are lower-cased too', () => {
+  it('non-ASCII and very long words, decoded each time, are folded as PostgreSQL folds them in UTF-8: ASCII letters only', () => {
     const lx = new Lexer();
     const long = `A${'b'.repeat(40)}`;
-    assert.deepEqual(names(lx, `ÉTÉ été ${long} ${long}`), ['été', 'été', long.toLowerCase(), long.toLowerCase()]);
+    // PostgreSQL 18 in UTF-8: PREPARE ÉTÉ … names ÉtÉ in pg_prepared_statements.
+    assert.deepEqual(names(lx, `ÉTÉ été ${long} ${long}`), ['ÉtÉ', 'été', long.toLowerCase(), long.toLowerCase()]);
   });
 
   it('two words whose cache keys collide each get their own name', () => {
