@@ -77,8 +77,10 @@ async function insertThenSelect(
           const id = nextId++;
           const row = await tryOnce(c, id);
           reads++;
+          // Only a standby can miss the row (the primary has it once the INSERT is answered): a
+          // miss is a read served by a standby too, however far behind it was.
           if (!row) misses++;
-          else if (standbyPorts.has(row.port)) onStandby++;
+          if (!row || standbyPorts.has(row.port)) onStandby++;
         }
         elapsed += Date.now() - started;
         await c.end();
