@@ -9,6 +9,7 @@ import postgres from 'postgres';
 import { copyFail, flush } from '../../src/protocol/encode.js';
 import { currentTopology, scramLogin, sqlOn, standbysCaughtUp } from '../support/topology.js';
 import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { sleep } from '../support/reader.js';
 import {
   bind,
   copyData,
@@ -180,6 +181,29 @@ describe('COPY FROM STDIN sent with its data in one write, reads on standbys', {
       await sqlOn(t.primary, `DROP TRIGGER copy_split_slow ON ${TABLE}; DROP FUNCTION copy_split_slow()`);
     }
   });
+
+  for (const flushed of [true, false]) {
+    test(`an extended COPY ${flushed ? 'answered up to its CommandComplete (a Flush)' : 'sent in full but for its Sync'}, the client gone before its Sync: rolled back, as on a direct connection`, async () => {
+      const leave = async (login: WireLogin) => {
+        await sqlOn(t.primary, `TRUNCATE ${TABLE}`);
+        const c = await WireClient.connect(login);
+        try {
+          const batch = [parse('', COPY_IN), bind('', ''), execute(), copyData('1\tone\n2\ttwo\n'), COPY_DONE];
+          c.send(...batch, ...(flushed ? [flush()] : []));
+          if (flushed) {
+            const deadline = Date.now() + 10_000;
+            while ((await c.next(deadline)).type !== 'C');
+          } else await sleep(300);
+        } finally {
+          await c.close();
+        }
+        await sleep(300);
+        return sqlOn(t.primary, `SELECT id FROM ${TABLE} ORDER BY id`);
+      };
+      assert.deepEqual(await leave(scramLogin(t, t.primary)), []);
+      assert.deepEqual(await leave(p.wireLogin()), []);
+    });
+  }
 
   test('COPY … TO STDOUT of a table, a read, still runs on a standby', async () => {
     const standbys = new Set(t.standbys.map((s) => s.name));
