@@ -98,4 +98,29 @@ describe('the unnamed statement bound in a later batch than its Parse', { timeou
     assert.deepEqual(dataRows(ranA), [['mine']]);
     assert.deepEqual(dataRows(ranB), [['42']]);
   });
+
+  test('a pinned listener gets the notifications sent while its statement is prepared again', async () => {
+    const listener = await wire.connect();
+    // Direct: the listener holds the pool's one server connection.
+    const notifier = await WireClient.connect(direct);
+    await listener.exchange(query('LISTEN unnamed_busy'));
+    let notifying = true;
+    const notifications = (async () => {
+      while (notifying) await notifier.exchange(query("NOTIFY unnamed_busy, 'hello'"));
+    })();
+    let heard = 0;
+    try {
+      for (let i = 0; i < 100; i++) {
+        const prepared = await listener.exchange(parse('', 'SELECT $1::int + 1'), describeMessage('S', ''), sync());
+        const ran = await listener.exchange(bind('', '', [String(i)]), execute(), sync());
+        assert.deepEqual(dataRows(ran), [[String(i + 1)]]);
+        heard += [...prepared, ...ran].filter((m) => m.type === 'A').length;
+      }
+    } finally {
+      notifying = false;
+      await notifications;
+      await notifier.close();
+    }
+    assert.ok(heard > 0, 'no notification reached the listener');
+  });
 });

@@ -130,7 +130,7 @@ export async function setUp(s: HandoffSession, server: LinkedServer, begin: stri
     correctReported(s, server);
   }
   if (begin) await server.query(begin);
-  if (s.restoreUnnamed) await restoreUnnamed(s, server);
+  if (s.restoreUnnamed) await restoreUnnamed(s, server, null);
 }
 
 /** Lend the transaction its server: apply settings and replay a deferred BEGIN first, then the queued bytes. */
@@ -273,11 +273,11 @@ async function readBackSettings(s: HandoffSession, server: LinkedServer, setting
   // Something unnamed was set: this server is reset before anyone else uses it.
   if (readBack.unknown) server.forgetSettings(UNKNOWN_SETTINGS);
   // Its client goes on here (see learnSettings), where these queries replaced its unnamed statement.
-  if (s.pinnedForGood) await restoreUnnamed(s, server);
+  if (s.pinnedForGood) await restoreUnnamed(s, server, s);
 }
 
 async function restoredAfter(s: HandoffSession, server: LinkedServer, rows: Rows): Promise<Rows> {
-  if (rows[0]?.[0] === 't') await restoreUnnamed(s, server);
+  if (rows[0]?.[0] === 't') await restoreUnnamed(s, server, s);
   return rows;
 }
 

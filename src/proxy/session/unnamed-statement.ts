@@ -8,6 +8,7 @@
 import * as encode from '../../protocol/encode.js';
 import { ServerQueryError } from '../../pool/own-query.js';
 import type { LinkedServer } from '../../pool/linked-server.js';
+import type { ServerPeer } from '../../pool/server-peer.js';
 import type { ClientSession } from '../client-session.js';
 
 export type UnnamedSession = Pick<ClientSession, 'unnamedParseBody' | 'keptUnnamedParse' | 'restoreUnnamed' | 'server'>;
@@ -41,15 +42,16 @@ export function unnamedDropped(s: UnnamedSession): void {
 }
 
 /**
- * Prepares the kept unnamed statement on `server`, after pgtide's own queries there. A text
+ * Prepares the kept unnamed statement on `server`, after pgtide's own queries there; what the
+ * server sends on its own meanwhile (a pinned listener's notifications) goes to `owner`. A text
  * the server now refuses (its table was dropped) leaves it unprepared: the client's Bind then
  * fails with 26000, where a direct connection fails it with the text's own error (42P01).
  */
-export async function restoreUnnamed(s: UnnamedSession, server: LinkedServer): Promise<void> {
+export async function restoreUnnamed(s: UnnamedSession, server: LinkedServer, owner: ServerPeer | null): Promise<void> {
   s.restoreUnnamed = false;
   if (s.keptUnnamedParse === null) return;
   try {
-    await server.request(s.keptUnnamedParse, null, false);
+    await server.request(s.keptUnnamedParse, owner, false);
   } catch (err) {
     if (!(err instanceof ServerQueryError)) throw err;
   }
