@@ -191,6 +191,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   statements: ClientStatements | null = null;
   /** What the client's unnamed statement does (its last unnamed Parse), for a Bind that runs it later. */
   unnamedStatement: Classification | null = null;
+  /** See unnamed-statement.ts: the last unnamed Parse of the open batch while nothing bound it,
+   *  the copy kept of one no Bind of its batch ran (with a Sync), and a Bind of that copy waits to run. */
+  unnamedParseBody: Buffer | null = null;
+  keptUnnamedParse: Buffer | null = null;
+  restoreUnnamed = false;
   /** The current link rewrites the client's messages and follows every answer. */
   declare tracking: boolean;
   statementLink: StatementLink | null = null;

@@ -9,7 +9,7 @@ import { Expect, type ResponseTracker } from './response-tracker.js';
 import type { Statement, StatementRegistry } from './statement-registry.js';
 import { BackendMessage, FrontendMessage } from '../protocol/types.js';
 import { rowShape, sameRowShape } from '../protocol/row-shape.js';
-import { describesPortal, renamed } from './statement-messages.js';
+import { describesPortal, renamed, resultFormatCount } from './statement-messages.js';
 import { ToldShapes } from './told-shapes.js';
 
 const { Parse: P, Bind: B, Describe: D, Close: C, Query: Q, Execute: E, Sync: SYNC, FunctionCall: F } = FrontendMessage;
@@ -74,6 +74,9 @@ export class ClientStatements {
   private boundPortal: string | null = null;
   private boundStatement: string | null = null;
   private boundEpoch = 0;
+  /** That Bind set a format per result column: they fit the shape the client holds, whatever a
+   *  Describe of the portal tells it, so that Describe does not make a stale plan safe to run again. */
+  private boundPerColumn = false;
   /** Parses of bytes sent again whose ParseComplete the client already has. */
   private answeredParses = 0;
   /** Statements closed by Closes pgtide answers itself, until nothing is in flight, by client
@@ -174,7 +177,8 @@ export class ClientStatements {
    * The client holds a description of the statement from an older version than its current one
    * (a server showed it stale, or two backends described it with two shapes), whose shape is not
    * the current version's: rows of the new shape would be decoded with the old one. Unless the
-   * Bind is followed by a Describe of its portal, which tells the new shape.
+   * Bind is followed by a Describe of its portal, which tells the new shape, and sets no format
+   * per result column (see boundPerColumn).
    */
   private holdsOldShape(
     statement: Statement,
@@ -183,7 +187,9 @@ export class ClientStatements {
     portalStart: number,
     portalEnd: number,
   ): boolean {
-    return this.shapes.outdated(statement) && !describesPortal(data, next, portalStart, portalEnd);
+    return (
+      this.shapes.outdated(statement) && (this.boundPerColumn || !describesPortal(data, next, portalStart, portalEnd))
+    );
   }
 
   /**
@@ -547,6 +553,7 @@ export class ClientStatements {
           return tracker.push(Expect.Bind);
         }
         const held = set.holds(statement);
+        this.boundPerColumn = resultFormatCount(data, nameEnd, end) > 1;
         const oldShape = this.holdsOldShape(statement, data, end, off + 5, portalEnd);
         // Whether its description is still right is known once the current version's shape is.
         if (oldShape && this.shapes.mustLearn(statement)) return this.holdForShape(data, off, set, tracker, statement);
@@ -584,6 +591,7 @@ export class ClientStatements {
           if (
             type === D &&
             this.boundStatement !== null &&
+            !this.boundPerColumn &&
             data[off + 5] !== STATEMENT &&
             data.toString('utf8', off + 6, end - 1) === this.boundPortal
           ) {

@@ -1,5 +1,6 @@
 // Client messages of the extended protocol as a statement rewrite reads and writes them: a
-// Bind or Describe under another statement name, and whether a Describe of a portal follows.
+// Bind or Describe under another statement name, whether a Describe of a portal follows, and
+// how many result formats a Bind sets.
 import { FrontendMessage } from '../protocol/types.js';
 
 const { Describe: D } = FrontendMessage;
@@ -29,4 +30,21 @@ export function renamed(type: number, head: Buffer, name: string, tail: Buffer |
   b[pos++] = 0;
   if (tail) tail.copy(b, pos);
   return b;
+}
+
+/** How many result format codes the Bind ending at `end` carries, its statement name ending at
+ *  `nameEnd` (the parameters are stepped over, not read); -1 for a malformed one. */
+export function resultFormatCount(data: Buffer, nameEnd: number, end: number): number {
+  let pos = nameEnd + 1;
+  if (pos + 2 > end) return -1;
+  pos += 2 + 2 * data.readInt16BE(pos);
+  if (pos + 2 > end) return -1;
+  const params = data.readInt16BE(pos);
+  pos += 2;
+  for (let i = 0; i < params; i++) {
+    if (pos + 4 > end) return -1;
+    const length = data.readInt32BE(pos);
+    pos += 4 + Math.max(length, 0);
+  }
+  return pos + 2 > end ? -1 : data.readInt16BE(pos);
 }

@@ -13,6 +13,13 @@ import { isOn, isSerializable } from './setting-values.js';
 import { followReplay } from './statement-replay.js';
 import { CopyIn, State } from './state.js';
 import type { Statement } from '../statement-registry.js';
+import {
+  unnamedBatchEnded,
+  unnamedBound,
+  unnamedDropped,
+  unnamedParsed,
+  type UnnamedSession,
+} from './unnamed-statement.js';
 
 /** What of the session these functions use. */
 export type ClassifySession = Pick<
@@ -55,7 +62,8 @@ export type ClassifySession = Pick<
   | 'unnamedStatement'
   | 'user'
 > &
-  LinkSession;
+  LinkSession &
+  UnnamedSession;
 
 /** Clears what the scan of the client's next chunk finds. */
 export function beginChunk(s: ClassifySession): void {
@@ -187,7 +195,10 @@ function lookUpFunctions(s: ClassifySession, names: readonly string[]): void {
 function classifyParse(s: ClassifySession, body: Buffer): KeptState | null {
   const nameEnd = body.indexOf(0);
   if (s.scanner.truncated) {
-    if (nameEnd === 0) s.unnamedStatement = UNSEEN_STATEMENT;
+    if (nameEnd === 0) {
+      s.unnamedStatement = UNSEEN_STATEMENT;
+      unnamedParsed(s, null);
+    }
     return follow(s, UNSEEN_STATEMENT);
   }
   const queryEnd = nameEnd < 0 ? -1 : body.indexOf(0, nameEnd + 1);
@@ -198,6 +209,7 @@ function classifyParse(s: ClassifySession, body: Buffer): KeptState | null {
   const c = classifyText(s, body, nameEnd + 1, queryEnd);
   if (nameEnd === 0) {
     s.unnamedStatement = c;
+    unnamedParsed(s, body);
     return followText(s, c);
   }
   if (s.statements !== null) {
@@ -221,7 +233,10 @@ function classifyBind(s: ClassifySession, body: Buffer): KeptState | null {
     s.routeWrite = true;
     return null;
   }
-  if (nameEnd === portalEnd + 1) return s.unnamedStatement ? follow(s, s.unnamedStatement) : null;
+  if (nameEnd === portalEnd + 1) {
+    unnamedBound(s);
+    return s.unnamedStatement ? follow(s, s.unnamedStatement) : null;
+  }
   // Not found: a name the client never prepared (the server fails the Bind), or one whose
   // Parse is in this same chunk and counted already.
   const statement = s.statements?.named(body.toString('utf8', portalEnd + 1, nameEnd));
@@ -258,9 +273,11 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       if (s.copyIn !== CopyIn.EndedEarly) s.syncsSinceExecute++;
       s.batchOpen = false;
       countSyncPoint(s, end);
+      unnamedBatchEnded(s);
       break;
     case FrontendMessage.Query: {
       mayBeginCopy(s);
+      unnamedDropped(s);
       const keeps = s.scanner.truncated
         ? follow(s, UNSEEN_STATEMENT)
         : followText(s, classifyText(s, body, 0, body.length - 1));

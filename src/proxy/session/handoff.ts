@@ -5,7 +5,7 @@
 // session only while that token is current, so a client that left or was routed afresh meanwhile
 // is never linked to the server of a wait it gave up.
 import { SQLSTATE } from '../../protocol/encode.js';
-import { ServerQueryError } from '../../pool/own-query.js';
+import { ServerQueryError, type Rows } from '../../pool/own-query.js';
 import type { LinkedServer, ServerWaiter } from '../../pool/linked-server.js';
 import type { ServerPeer } from '../../pool/server-peer.js';
 import { UNKNOWN_SETTINGS } from '../../pool/server-settings.js';
@@ -21,6 +21,7 @@ import { mayTakeOver, takeOverStatements, type UntrackedSession } from './untrac
 import { retryOnPrimary, type ResendSession } from './read-retry.js';
 import { correctReported, reportSettings, type ReportedParamsSession } from './reported-params.js';
 import { NO_CHUNKS, State, Wait, appended, poolOf, releaseAfterFailure, type PoolsSession } from './state.js';
+import { restoreUnnamed, type UnnamedSession } from './unnamed-statement.js';
 
 /** What of the session these functions use. */
 export type HandoffSession = Pick<
@@ -75,7 +76,8 @@ export type HandoffSession = Pick<
   ReportedParamsSession &
   ResendSession &
   PoolsSession &
-  UntrackedSession;
+  UntrackedSession &
+  UnnamedSession;
 
 /** The server's settings differ from this session's (one string comparison). */
 export function lacksSettings(s: HandoffSession, server: LinkedServer): boolean {
@@ -94,13 +96,19 @@ export function lacksSequences(s: HandoffSession, server: LinkedServer): boolean
   return s.sequenceRead && (server.sequenceOwner !== s.cancelPid || server.id !== s.lastWriteServer);
 }
 
+/** The server must be readied for the client's transaction before its bytes go (see setUp). */
+export function needsSetUp(s: HandoffSession, server: LinkedServer): boolean {
+  return lacksSettings(s, server) || lacksSequences(s, server) || s.restoreUnnamed;
+}
+
 /** The client's write ran last on `server`: its sequence values are there, and nowhere else. */
 function ownSequences(s: HandoffSession, server: LinkedServer): void {
   server.sequenceOwner = s.cancelPid;
   s.lastWriteServer = server.id;
 }
 
-/** Give the server this session's settings, then run a deferred BEGIN. Nothing the server sends
+/** Give the server this session's settings, then run a deferred BEGIN, then prepare the client's
+ *  unnamed statement that a Bind of this transaction runs (each Query before replaces it). Nothing the server sends
  *  on its own meanwhile reaches the client: none of its work has run there yet, and a server
  *  that ends its session now (terminated, shut down) is replaced, not passed on (see startOn). */
 export async function setUp(s: HandoffSession, server: LinkedServer, begin: string | null): Promise<void> {
@@ -123,12 +131,13 @@ export async function setUp(s: HandoffSession, server: LinkedServer, begin: stri
     correctReported(s, server);
   }
   if (begin) await server.query(begin);
+  if (s.restoreUnnamed) await restoreUnnamed(s, server, null);
 }
 
 /** Lend the transaction its server: apply settings and replay a deferred BEGIN first, then the queued bytes. */
 export function startOn(s: HandoffSession, server: LinkedServer): void {
   const begin = s.pendingBegin;
-  if (!begin && !lacksSettings(s, server) && !lacksSequences(s, server)) {
+  if (!begin && !needsSetUp(s, server)) {
     s.link(server);
     return flushQueued(s, server);
   }
@@ -264,6 +273,13 @@ async function readBackSettings(s: HandoffSession, server: LinkedServer, setting
   server.settingsKey = settings.key;
   // Something unnamed was set: this server is reset before anyone else uses it.
   if (readBack.unknown) server.forgetSettings(UNKNOWN_SETTINGS);
+  // Its client goes on here (see learnSettings), where these queries replaced its unnamed statement.
+  if (s.pinnedForGood) await restoreUnnamed(s, server, s);
+}
+
+async function restoredAfter(s: HandoffSession, server: LinkedServer, rows: Rows): Promise<Rows> {
+  if (rows[0]?.[0] === 't') await restoreUnnamed(s, server, s);
+  return rows;
 }
 
 /** After each transaction of a pinned client, or one that ran code pgtide cannot see into:
@@ -280,7 +296,9 @@ function checkPin(s: HandoffSession): void {
   const probe = mayTakeOver(s)
     ? takeOverStatements(s, server).then(() => server.query(SESSION_STATE_PROBE, s))
     : server.query(SESSION_STATE_PROBE, s);
-  probe.then(
+  // A client that stays pinned binds next where the probe replaced its unnamed statement.
+  const probed = s.keptUnnamedParse === null ? probe : probe.then((rows) => restoredAfter(s, server, rows));
+  probed.then(
     (rows) => {
       if (s.epoch !== epoch) return leftDuringCheck(s, server);
       if (rows[0]?.[0] === 't') return stayPinned(s, server);

@@ -5,15 +5,7 @@
 import type { ReadContext } from '../router.js';
 import type { ServerWaiter } from '../../pool/linked-server.js';
 import type { ClientSession } from '../client-session.js';
-import {
-  checkReplay,
-  lacksSequences,
-  lacksSettings,
-  mustCheckReplay,
-  startOn,
-  waitFor,
-  type HandoffSession,
-} from './handoff.js';
+import { checkReplay, needsSetUp, mustCheckReplay, startOn, waitFor, type HandoffSession } from './handoff.js';
 import { isStrayCopyEnd } from './classify.js';
 import { answerLocally, type FirstStatementSession } from './first-statement.js';
 import { answerParses, type ParseAnswerSession } from './parse-answer.js';
@@ -101,7 +93,7 @@ export function route(s: RouteSession): void {
   const server = pool.takeIdle(s.lastWriteServer);
   if (!server) return;
   s.timeoutCancelSent = false;
-  if (mustCheckReplay(s) || lacksSettings(s, server) || lacksSequences(s, server)) {
+  if (mustCheckReplay(s) || needsSetUp(s, server)) {
     waitFor(s, Wait.SetUp);
     s.waitingSince = Date.now();
     return mustCheckReplay(s) ? checkReplay(s, server) : startOn(s, server);

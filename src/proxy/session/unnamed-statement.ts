@@ -1,0 +1,58 @@
+// The client's unnamed statement when it is prepared in one batch and bound in a later one
+// (pgx v4 with its statement cache off: Parse '', Describe, Sync; then Bind '', Execute, Sync).
+// The two batches are two transactions to pgtide, and between them the server may serve
+// another client, or run pgtide's own simple queries (the WAL position of a write, the probe of
+// a pinned client, settings), each of which replaces the unnamed statement: the Bind got 26000.
+// So pgtide keeps a copy of such a Parse and prepares it again on the server before the Bind
+// runs. Drivers that send the Parse and its Bind in one batch cost a field write, no copy.
+import * as encode from '../../protocol/encode.js';
+import { ServerQueryError } from '../../pool/own-query.js';
+import type { LinkedServer } from '../../pool/linked-server.js';
+import type { ServerPeer } from '../../pool/server-peer.js';
+import type { ClientSession } from '../client-session.js';
+
+export type UnnamedSession = Pick<ClientSession, 'unnamedParseBody' | 'keptUnnamedParse' | 'restoreUnnamed' | 'server'>;
+
+/** An unnamed Parse (its body, a view of the client's bytes; null when only its head was kept). */
+export function unnamedParsed(s: UnnamedSession, body: Buffer | null): void {
+  s.unnamedParseBody = body;
+  s.keptUnnamedParse = null;
+  s.restoreUnnamed = false;
+}
+
+/** A Bind of the unnamed statement: one prepared in an earlier batch runs on a server that may lack it. */
+export function unnamedBound(s: UnnamedSession): void {
+  if (s.unnamedParseBody !== null) s.unnamedParseBody = null;
+  // A linked server lacks it only after pgtide's own queries there, which restore it (see restoreUnnamed).
+  else if (s.keptUnnamedParse !== null && s.server === null) s.restoreUnnamed = true;
+}
+
+/** A Sync: an unnamed Parse of the batch that no Bind ran is kept for a later batch's Bind. */
+export function unnamedBatchEnded(s: UnnamedSession): void {
+  const body = s.unnamedParseBody;
+  if (body === null) return;
+  s.unnamedParseBody = null;
+  s.keptUnnamedParse = Buffer.concat([encode.parseWithName('', body.subarray(1)), encode.sync()]);
+}
+
+/** A simple Query drops the unnamed statement, on PostgreSQL too: a later Bind of it fails as directly. */
+export function unnamedDropped(s: UnnamedSession): void {
+  if (s.keptUnnamedParse === null && s.unnamedParseBody === null) return;
+  unnamedParsed(s, null);
+}
+
+/**
+ * Prepares the kept unnamed statement on `server`, after pgtide's own queries there; what the
+ * server sends on its own meanwhile (a pinned listener's notifications) goes to `owner`. A text
+ * the server now refuses (its table was dropped) leaves it unprepared: the client's Bind then
+ * fails with 26000, where a direct connection fails it with the text's own error (42P01).
+ */
+export async function restoreUnnamed(s: UnnamedSession, server: LinkedServer, owner: ServerPeer | null): Promise<void> {
+  s.restoreUnnamed = false;
+  if (s.keptUnnamedParse === null) return;
+  try {
+    await server.request(s.keptUnnamedParse, owner, false);
+  } catch (err) {
+    if (!(err instanceof ServerQueryError)) throw err;
+  }
+}

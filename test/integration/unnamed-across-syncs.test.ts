@@ -1,0 +1,126 @@
+// The unnamed statement prepared in one batch and bound in the next, as pgx v4 runs every query
+// with parameters when its statement cache is off (`statement_cache_capacity=0`): Parse '',
+// Describe statement, Sync; then Bind '', Describe portal, Execute, Sync. Through pgtide the
+// two batches are two transactions, and between them the server may run pgtide's own queries
+// (the WAL position after a write, the probe of a pinned client) or another client's: each
+// replaces the unnamed statement, and pgx's own suite (TestQueryErrorWithNilStatementCacheMode)
+// got 26000 "unnamed prepared statement does not exist" for its INSERT. Every answer is
+// compared with a direct connection's.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { currentTopology, scramLogin } from '../support/topology.js';
+import {
+  WireClient,
+  bind,
+  dataRows,
+  describe as describeMessage,
+  execute,
+  normalise,
+  parse,
+  query,
+  sync,
+  useWirePgtide,
+} from '../support/pipeline.js';
+
+const t = currentTopology();
+const direct = scramLogin(t, t.primary);
+
+/** pgx v4's Exec or Query with arguments and no statement cache: the answers to both batches. */
+async function prepareThenRun(c: WireClient, text: string, params: string[]): Promise<string[]> {
+  const prepared = await c.exchange(parse('', text), describeMessage('S', ''), sync());
+  const ran = await c.exchange(bind('', '', params), describeMessage('P', ''), execute(), sync());
+  return normalise([...prepared, ...ran]);
+}
+
+async function freshTable(c: WireClient, name: string): Promise<void> {
+  await c.exchange(query(`DROP TABLE IF EXISTS ${name}; CREATE TABLE ${name} (id text PRIMARY KEY)`));
+}
+
+describe('the unnamed statement bound in a later batch than its Parse', { timeout: 60_000 }, () => {
+  // A standby takes the reads, read_your_writes (the default) reads the WAL position after each write.
+  const wire = useWirePgtide(t, {
+    pool_mode: 'transaction',
+    default_pool_size: 1,
+    backends: [
+      { name: 'primary', host: t.primary.host, port: t.primary.port, weight: 0, role: 'primary' },
+      ...t.standbys.map((s) => ({ name: s.name, host: s.host, port: s.port, weight: 1, role: 'standby' as const })),
+    ],
+  });
+
+  /** Runs `scenario` direct to the primary, then through pgtide: the same answers. Returns them. */
+  async function sameAsDirect(scenario: (c: WireClient) => Promise<string[]>): Promise<string[]> {
+    const answers: string[][] = [];
+    for (const login of [direct, wire.login()]) {
+      const c = await WireClient.connect(login);
+      try {
+        answers.push(await scenario(c));
+      } finally {
+        await c.close();
+      }
+    }
+    assert.deepEqual(answers[1], answers[0]);
+    return answers[0]!;
+  }
+
+  /** The same INSERT twice (the second fails on its key: proof that the first ran), then a SELECT. */
+  async function insertTwiceThenCount(c: WireClient, table: string): Promise<string[]> {
+    const insert = `INSERT INTO ${table} (id) VALUES ($1)`;
+    return [
+      ...(await prepareThenRun(c, insert, ['abc'])),
+      ...(await prepareThenRun(c, insert, ['abc'])),
+      ...(await prepareThenRun(c, `SELECT count(*) FROM ${table} WHERE id <> $1`, ['x'])),
+    ];
+  }
+
+  test('an INSERT and a SELECT with parameters answer as directly', async () => {
+    const answers = await sameAsDirect(async (c) => {
+      await freshTable(c, 'unnamed_across_syncs');
+      return insertTwiceThenCount(c, 'unnamed_across_syncs');
+    });
+    assert.ok(answers.some((m) => m.startsWith('E ERROR 23505')));
+  });
+
+  test('a pinned client (a temporary table) whose server pgtide probes between its transactions', async () => {
+    const answers = await sameAsDirect(async (c) => {
+      await c.exchange(query('CREATE TEMPORARY TABLE unnamed_pinned (id text PRIMARY KEY)'));
+      return insertTwiceThenCount(c, 'unnamed_pinned');
+    });
+    assert.ok(answers.some((m) => m.startsWith('E ERROR 23505')));
+  });
+
+  test("two clients on one server connection: each binds its own statement, not the other's", async () => {
+    const a = await wire.connect();
+    const b = await wire.connect();
+    await a.exchange(parse('', 'SELECT $1::text AS a'), describeMessage('S', ''), sync());
+    await b.exchange(parse('', 'SELECT $1::int * 2 AS b'), describeMessage('S', ''), sync());
+    const ranA = await a.exchange(bind('', '', ['mine']), execute(), sync());
+    const ranB = await b.exchange(bind('', '', ['21']), execute(), sync());
+    assert.deepEqual(dataRows(ranA), [['mine']]);
+    assert.deepEqual(dataRows(ranB), [['42']]);
+  });
+
+  test('a pinned listener gets the notifications sent while its statement is prepared again', async () => {
+    const listener = await wire.connect();
+    // Direct: the listener holds the pool's one server connection.
+    const notifier = await WireClient.connect(direct);
+    await listener.exchange(query('LISTEN unnamed_busy'));
+    let notifying = true;
+    const notifications = (async () => {
+      while (notifying) await notifier.exchange(query("NOTIFY unnamed_busy, 'hello'"));
+    })();
+    let heard = 0;
+    try {
+      for (let i = 0; i < 100; i++) {
+        const prepared = await listener.exchange(parse('', 'SELECT $1::int + 1'), describeMessage('S', ''), sync());
+        const ran = await listener.exchange(bind('', '', [String(i)]), execute(), sync());
+        assert.deepEqual(dataRows(ran), [[String(i + 1)]]);
+        heard += [...prepared, ...ran].filter((m) => m.type === 'A').length;
+      }
+    } finally {
+      notifying = false;
+      await notifications;
+      await notifier.close();
+    }
+    assert.ok(heard > 0, 'no notification reached the listener');
+  });
+});
