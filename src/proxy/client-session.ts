@@ -195,7 +195,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
    *  the copy kept of one no Bind of its batch ran (with a Sync), and a Bind of that copy waits to run. */
   unnamedParseBody: Buffer | null = null;
   keptUnnamedParse: Buffer | null = null;
-  restoreUnnamed = false;
+  declare restoreUnnamed: boolean;
   /** The current link rewrites the client's messages and follows every answer. */
   declare tracking: boolean;
   statementLink: StatementLink | null = null;
@@ -588,7 +588,8 @@ const SESSION_CHOICES: Choices<ClientSession> = {
   consistency: ['read_your_writes', 'eventual', 'primary_only'],
   routeOverride: ['auto', 'primary', 'standby'],
   clientEnd: ['open', 'ended', 'terminated'],
-  // A yes/no among the choices: the flags' small integer is full.
+  // Yes/no fields among the choices: the flags' small integer is full.
   sequenceRead: [false, true],
+  restoreUnnamed: [false, true],
 };
 defineChoices<ClientSession>(ClientSession.prototype, SESSION_CHOICES);

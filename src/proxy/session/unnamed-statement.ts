@@ -17,7 +17,8 @@ export type UnnamedSession = Pick<ClientSession, 'unnamedParseBody' | 'keptUnnam
 export function unnamedParsed(s: UnnamedSession, body: Buffer | null): void {
   s.unnamedParseBody = body;
   s.keptUnnamedParse = null;
-  s.restoreUnnamed = false;
+  // A choice's setter looks its value up (client-session.ts): not at every Parse.
+  if (s.restoreUnnamed) s.restoreUnnamed = false;
 }
 
 /** A Bind of the unnamed statement: one prepared in an earlier batch runs on a server that may lack it. */
