@@ -119,6 +119,7 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
   private loginRetryWaitMs = 0;
   /** ParameterStatus values of the first login, reported to clients at their login (see paramsForClients). */
   serverParams: Map<string, string> | null = null;
+  /** Its clients call currval or lastval: see takeIdle. */
   sequenceReaders = false;
   /** Counters for SHOW POOLS / STATS: servers lent out, waits and their total time. */
   lentTotal = 0;

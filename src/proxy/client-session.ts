@@ -147,6 +147,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   declare wroteInLink: boolean;
   /** The transaction not yet linked calls currval or lastval (see handoff.ts, lacksSequences). */
   declare sequenceRead: boolean;
+  /** A Query, Execute or FunctionCall came since the last transaction ended: a Parse alone runs nothing. */
+  declare ranInLink: boolean;
   /** Id of the server connection where the client's last write ran (its sequence values); 0: none. */
   lastWriteServer = 0;
   /** WAL position of this client's last write; its later reads need a standby past it. */
@@ -377,7 +379,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   onServerCopyOver(): void {
     // The client's end may still be to come (the server failed the COPY on a bad row), or it came
-    // before the CopyInResponse and a Query after it hid that (see mayBeginCopy): either way the
+    // before the CopyInResponse and a Query after it hid that (see runsStatement in classify.ts): either way the
     // server reads what follows outside COPY IN, its Syncs too.
     if (this.copyIn === CopyIn.Running) this.copyIn = CopyIn.None;
   }
@@ -591,5 +593,6 @@ const SESSION_CHOICES: Choices<ClientSession> = {
   // Yes/no fields among the choices: the flags' small integer is full.
   sequenceRead: [false, true],
   restoreUnnamed: [false, true],
+  ranInLink: [false, true],
 };
 defineChoices<ClientSession>(ClientSession.prototype, SESSION_CHOICES);

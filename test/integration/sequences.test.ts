@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { currentTopology, sqlOn } from '../support/topology.js';
+import { WireClient, describe as describeMessage, normalise, parse, query, sync } from '../support/pipeline.js';
 
 const t = currentTopology();
 const TABLE = 'seq_state_test';
@@ -91,6 +92,24 @@ describe('currval and lastval in transaction pooling', { timeout: 60_000 }, () =
     } finally {
       await writer.end();
       await fresh.end();
+    }
+  });
+
+  test("a client's Parse of an INSERT, which runs nothing, does not make another client's value its own", async () => {
+    const writer = await connect(p);
+    const c = await WireClient.connect(p.wireLogin());
+    try {
+      await insert(writer, 'before-parse');
+      // A driver preparing an INSERT (PDO, pgx, asyncpg): Parse, Describe, Sync, on the one server.
+      await c.exchange(parse('ins', `INSERT INTO ${TABLE} (label) VALUES ($1)`), describeMessage('S', 'ins'), sync());
+      const got = await c.exchange(query('SELECT lastval()'));
+      assert.deepEqual(
+        normalise(got.filter((m) => m.type === 'E' || m.type === 'D')).map((m) => m.slice(0, 13)),
+        ['E ERROR 55000'],
+      );
+    } finally {
+      await writer.end();
+      await c.close();
     }
   });
 

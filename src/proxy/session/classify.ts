@@ -49,6 +49,7 @@ export type ClassifySession = Pick<
   | 'routeRead'
   | 'routeWrite'
   | 'scanner'
+  | 'ranInLink'
   | 'sequenceRead'
   | 'serializableSession'
   | 'settings'
@@ -276,7 +277,7 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       unnamedBatchEnded(s);
       break;
     case FrontendMessage.Query: {
-      mayBeginCopy(s);
+      runsStatement(s);
       unnamedDropped(s);
       const keeps = s.scanner.truncated
         ? follow(s, UNSEEN_STATEMENT)
@@ -289,7 +290,7 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
     case FrontendMessage.FunctionCall:
       // Answered with its own ReadyForQuery. The function is known only by its oid: it may
       // write, and change settings or session state.
-      mayBeginCopy(s);
+      runsStatement(s);
       s.routeWrite = true;
       noteOpaqueCode(s);
       countSimpleSyncPoint(s, end);
@@ -314,7 +315,7 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
     case FrontendMessage.Execute:
       extendedMessage(s);
       s.batchRuns = true;
-      mayBeginCopy(s);
+      runsStatement(s);
       break;
     case FrontendMessage.Flush:
       // The server ignores Flush during COPY IN too.
@@ -338,8 +339,10 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
   return true;
 }
 
-/** A Query, Execute or FunctionCall: a COPY IN it begins is still to be ended by the client. */
-function mayBeginCopy(s: ClassifySession): void {
+/** A Query, Execute or FunctionCall: something runs in the transaction (see ranInLink), and a
+ *  COPY IN it begins is still to be ended by the client. */
+function runsStatement(s: ClassifySession): void {
+  if (!s.ranInLink) s.ranInLink = true;
   s.syncsSinceExecute = 0;
   if (s.copyIn === CopyIn.EndedEarly) s.copyIn = CopyIn.None;
 }

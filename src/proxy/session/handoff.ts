@@ -54,6 +54,7 @@ export type HandoffSession = Pick<
   | 'retrying'
   | 'scanner'
   | 'lastWriteServer'
+  | 'ranInLink'
   | 'sentOnLink'
   | 'sequenceRead'
   | 'server'
@@ -484,7 +485,12 @@ function releaseServer(s: HandoffSession): void {
   s.sentOnLink = NO_CHUNKS;
   if (s.resend !== null) s.resend.heldRefusal = null;
   server.unlink();
-  if (s.wroteInLink) ownSequences(s, server);
+  // A write that ran may have called nextval there; a Parse alone (a driver preparing an INSERT)
+  // did not, and must not make another client's values there look like this client's.
+  if (s.ranInLink) {
+    if (s.wroteInLink) ownSequences(s, server);
+    s.ranInLink = false;
+  }
   const reset = s.ctx.config.server_reset_query_always ? s.ctx.config.server_reset_query : '';
   const stale = takeReplayToLearn(s);
   // A write's position is read before any reset: the client's next reads wait for it.
