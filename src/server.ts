@@ -244,6 +244,7 @@ export class Pgtide {
     ctx.router.reconfigure(ctx.config, this.clusterView);
     ctx.pools.onBackendFailure = (backend, timedOutLoginAt) => monitor.reportFailure(backend, timedOutLoginAt);
     ctx.pools.onBackendLogin = (backend, startedAt) => monitor.reportLogin(backend, startedAt);
+    ctx.pools.onCancelUnanswered = (backend, sentAt) => monitor.reportCancelUnanswered(backend, sentAt);
     // A backend that answers checks again takes new server connections at once, without
     // waiting out server_login_retry from its outage; one declared unhealthy (hung, say) loses
     // its connections, so that no client waits on it any longer. One that takes no new login
@@ -351,8 +352,9 @@ export class Pgtide {
     if (!secret) return;
     server.cancelsInFlight++;
     // A cancel never sent cannot arrive late; one sent and not confirmed can.
+    const sentAt = Date.now();
     sendCancelRequest(server.login.endpoint, server.backendPid, secret, CANCEL_TIMEOUT_MS, (outcome) =>
-      server.cancelDone(outcome !== 'unconfirmed'),
+      server.cancelDone(outcome !== 'unconfirmed', sentAt),
     );
   }
 

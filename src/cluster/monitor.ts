@@ -187,10 +187,18 @@ export class ClusterMonitor {
   reportFailure(backend: BackendConfig, timedOutLoginAt: number | null = null): void {
     const tracked = this.tracked.find((t) => t.state.config === backend);
     if (this.stopped || tracked === undefined) return;
-    if (timedOutLoginAt !== null) this.takesNoLogin(tracked, timedOutLoginAt);
+    if (timedOutLoginAt !== null) this.takesNoLogin(tracked, timedOutLoginAt, 'a server login got no answer');
     // The primary's next check is scheduled once one has failed (scheduleRetry): each pool's
     // refused login starting a round of its own would count nothing more.
     if (tracked.last !== null || this.failureCounts(tracked, Date.now())) this.checkSoon();
+  }
+
+  /** A cancel request to `backend`, sent at `sentAt` (query_timeout, a client's cancel), got no
+   *  answer: its postmaster takes no new connection now either, as a login that timed out shows. */
+  reportCancelUnanswered(backend: BackendConfig, sentAt: number): void {
+    const tracked = this.tracked.find((t) => t.state.config === backend);
+    if (this.stopped || tracked === undefined) return;
+    this.takesNoLogin(tracked, sentAt, 'a cancel request got no answer');
   }
 
   /** A pool's login to `backend`, begun at startedAt, succeeded: it takes new connections.
@@ -361,15 +369,12 @@ export class ClusterMonitor {
 
   /** Out of the read rotation at once, not at the end of a round: clients wait on it meanwhile.
    *  Health stays the checks' to decide, so a primary stays the primary. */
-  private takesNoLogin(backend: Tracked, startedAt: number): void {
+  private takesNoLogin(backend: Tracked, startedAt: number, why: string): void {
     const { state } = backend;
     if (!state.takesLogins || startedAt < backend.lastLoginAt) return;
     state.takesLogins = false;
     backend.noLoginSince = startedAt;
-    this.log.warn(
-      { backend: state.config.name },
-      'a server login got no answer: no reads go to the backend until a new connection logs in',
-    );
+    this.log.warn({ backend: state.config.name }, `${why}: no reads go to the backend until a new connection logs in`);
     this.startProbe(backend);
     if (this.updateReadable(state)) this.notify();
   }

@@ -44,6 +44,8 @@ export class PoolManager implements ConnectionBudget {
   /** Told when a server of a backend cannot be reached, so health checks react at once;
    *  timedOutLoginAt: when a login that got no answer within server_connect_timeout began. */
   onBackendFailure: ((backend: BackendConfig, timedOutLoginAt: number | null) => void) | null = null;
+  /** Told when a cancel request to a backend, sent at `sentAt`, got no answer. */
+  onCancelUnanswered: ((backend: BackendConfig, sentAt: number) => void) | null = null;
   /** Told when a server login to a backend, begun at startedAt, succeeds. */
   onBackendLogin: ((backend: BackendConfig, startedAt: number) => void) | null = null;
 
@@ -111,6 +113,7 @@ export class PoolManager implements ConnectionBudget {
   private loginListener(backend: BackendConfig): LoginListener {
     return {
       unreachable: (timedOutLoginAt) => this.onBackendFailure?.(backend, timedOutLoginAt),
+      unanswered: (sentAt) => this.onCancelUnanswered?.(backend, sentAt),
       loggedIn: (startedAt) => this.onBackendLogin?.(backend, startedAt),
     };
   }

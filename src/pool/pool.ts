@@ -102,11 +102,13 @@ export interface LoginListener {
   /** A transient failure; timedOutLoginAt is when the login began if it got no answer within
    *  its timeout (see ServerLoginError.timedOut), else null. */
   unreachable(timedOutLoginAt: number | null): void;
+  /** A cancel request sent at `sentAt` got no answer from the backend's postmaster. */
+  unanswered(sentAt: number): void;
   /** A login begun at startedAt succeeded. */
   loggedIn(startedAt: number): void;
 }
 
-const IGNORE_LOGINS: LoginListener = { unreachable() {}, loggedIn() {} };
+const IGNORE_LOGINS: LoginListener = { unreachable() {}, unanswered() {}, loggedIn() {} };
 
 export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
   private readonly idle: ServerConnection[] = [];
@@ -388,6 +390,11 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
       if (this.waitingOutLoginFailure(now) || (this.lastLoginFailure !== 0 && this.connecting > 0)) break;
       this.open();
     }
+  }
+
+  /** Its node may be frozen: as for a login that got no answer, the monitor keeps reads off it. */
+  onCancelUnanswered(sentAt: number): void {
+    this.logins.unanswered(sentAt);
   }
 
   /** Close idle connections now (RECONNECT, shutdown); busy ones close when released. */

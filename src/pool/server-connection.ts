@@ -534,11 +534,15 @@ export class ServerConnection implements MessageSink, LinkedServer {
    * Called by the cancel sender when a cancel connection to this server ended. `confirmed`:
    * the server closed it after reading the request, so the cancel has been acted on. Else it
    * may still be queued (a frozen server reads it when it wakes up) and would cancel whatever
-   * this connection runs then, another client's query: the connection is closed instead.
+   * this connection runs then, another client's query: the connection is closed instead, and
+   * its owner told that the server's postmaster left a connection made at `sentAt` unanswered.
    */
-  cancelDone(confirmed: boolean): void {
+  cancelDone(confirmed: boolean, sentAt: number): void {
     this.cancelsInFlight--;
-    if (!confirmed) return this.close('its cancel request was not confirmed by the server');
+    if (!confirmed) {
+      this.owner.onCancelUnanswered?.(sentAt);
+      return this.close('its cancel request was not confirmed by the server');
+    }
     if (this.cancelsInFlight === 0 && this.reuseWhenCancelsDone) {
       this.reuseWhenCancelsDone = false;
       if (this.state === State.Idle) this.owner.onServerReusable(this);

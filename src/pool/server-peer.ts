@@ -40,4 +40,7 @@ export interface ServerOwner {
   onServerClosed(server: ServerConnection): void;
   /** A server cleaned up after its client left is ready to be reused. */
   onServerReusable(server: ServerConnection): void;
+  /** A cancel request sent at `sentAt` to the server's postmaster got no answer (pools only:
+   *  no one cancels what a check or a catalog lookup runs). */
+  onCancelUnanswered?(sentAt: number): void;
 }

@@ -237,6 +237,65 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
     }
   });
 
+  test('a standby that leaves a query_timeout cancel unanswered leaves the read rotation at once, and returns after the thaw', async () => {
+    const [standby1, standby2] = [t.standbys[0]!, t.standbys[1]!];
+    const p = await startPgtide(t, {
+      backends: clusterBackends(t, [0, 1, 1]),
+      // Reads go to standby1 while it is readable, else to standby2.
+      database_redirect_preference_list: `${t.database}:1`,
+      ...FAST_CHECKS,
+      // The checks alone never declare it unhealthy, and a login there would wait 15 s.
+      health_check_max_retries: 1000,
+      query_timeout: 1,
+    });
+    const [stuck, next] = [0, 1].map(() => new pg.Client(p.pgConfig()));
+    for (const c of [stuck!, next!]) c.on('error', () => {});
+    let thaw: (() => void) | null = null;
+    try {
+      await Promise.all([stuck!.connect(), next!.connect()]);
+      await learnProbe((q) => stuck!.query(q), READ);
+      assert.equal((await timedRead(stuck!)).port, standby1.port, 'reads do not go to standby1');
+      thaw = freeze(standby1);
+      const stalled = await timedRead(stuck!);
+      // query_timeout (1 s), 5 s for the cancel, the janitor's ticks; then 57014, or the read
+      // run again elsewhere (a read whose standby failed goes to the primary).
+      assert.ok(
+        stalled.code === '57014' || (stalled.code === null && stalled.port !== standby1.port),
+        JSON.stringify(stalled),
+      );
+      assert.ok(stalled.ms <= 7500, `the read took ${stalled.ms} ms`);
+      const after = await timedRead(next!);
+      console.log(`# hung standby: ${JSON.stringify({ stalled, after })}`);
+      // Before, it went to standby1 again, needed a login there and waited out the freeze.
+      assert.equal(
+        after.port,
+        standby2.port,
+        `the next read did not go to the other standby: ${JSON.stringify(after)}`,
+      );
+      assert.ok(after.ms <= 1000, `the next read took ${after.ms} ms`);
+      assert.ok(
+        p.logs.some(
+          (l) =>
+            l['msg'] === 'a cancel request got no answer: no reads go to the backend until a new connection logs in' &&
+            l['backend'] === standby1.name,
+        ),
+        'no unanswered cancel logged for standby1',
+      );
+      const state = p.pgtide.cluster!.backends[1]!;
+      assert.deepEqual({ healthy: state.healthy, readable: state.readable }, { healthy: true, readable: false });
+      thaw();
+      thaw = null;
+      const backMs = await timeUntil(() => state.readable, Date.now(), 10_000);
+      // The monitor's login probe, retried within health_check_period; a margin for a loaded machine.
+      assert.ok(backMs <= 4000, `standby1 back after ${backMs} ms`);
+      assert.equal((await timedRead(next!)).port, standby1.port, 'reads do not go to standby1 again');
+    } finally {
+      thaw?.();
+      await Promise.all([stuck!, next!].map((c) => c.end().catch(() => {})));
+      await p.stop();
+    }
+  });
+
   test('query_timeout bounds a read on a frozen standby that stays in rotation (its cancel is never answered)', async () => {
     const { calls, frozenAt } = await frozenUnderLoad(
       { health_check_max_retries: 1000, query_timeout: 1 },
