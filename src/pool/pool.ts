@@ -117,6 +117,8 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
   readonly servers = new Set<ServerConnection>();
   private connecting = 0;
   private lastLoginFailure = 0;
+  /** The last login ended in a refusal that does not pass (see discardIfUnused). */
+  private refused = false;
   /** How long after lastLoginFailure the next login is tried (see FIRST_LOGIN_RETRY_MS). */
   private loginRetryWaitMs = 0;
   /** ParameterStatus values of the first login, reported to clients at their login (see paramsForClients). */
@@ -184,6 +186,14 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
 
   letGo(): void {
     this.holders--;
+    if (this.refused) this.discardIfUnused();
+  }
+
+  /** Clients trying names of databases that do not exist must not leave a pool each behind. A
+   *  pool a client still holds stays: that client routes here, and only a pool the manager
+   *  keeps has its logins retried (maintain) after a refusal that passes. */
+  private discardIfUnused(): void {
+    if (this.holders === 0 && this.servers.size === 0 && this.waiters.length === 0) this.budget.discard(this);
   }
 
   /** True once the pool has been empty for `ms`: no client holds it, none waits, no connection
@@ -334,12 +344,13 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
       } else {
         // The same login would fail again for every waiter: tell them now instead of at timeout.
         for (let w = this.waiters.shift(); w; w = this.waiters.shift()) w.onPoolError(error);
-        // Clients trying names of databases that do not exist must not leave a pool each behind.
-        if (this.servers.size === 0) this.budget.discard(this);
+        this.refused = true;
+        this.discardIfUnused();
       }
       return;
     }
     const recovered = this.lastLoginFailure !== 0;
+    this.refused = false;
     this.lastLoginFailure = 0;
     this.loginRetryWaitMs = 0;
     this.logins.loggedIn(server.createdAt);

@@ -36,8 +36,11 @@ export class ServerLoginExchange {
         return false;
       case BackendMessage.ErrorResponse: {
         const fields = decodeErrorFields(body);
-        // 57P03 (starting up / shutting down / in recovery without hot standby) goes away.
-        const transient = fields.code === '57P03' || fields.code === '53300';
+        // 57P03 (starting up / shutting down / in recovery without hot standby) goes away, as
+        // does a login that a fast shutdown (57P01) or a crash restart (57P02) ended: the
+        // clients waiting for it wait for the server to come back, as for a refused connection.
+        const code = fields.code;
+        const transient = code === '57P03' || code === '53300' || code === '57P01' || code === '57P02';
         throw new ServerLoginError(fields.message || 'server refused the login', fields, transient);
       }
       case BackendMessage.NegotiateProtocolVersion:

@@ -115,7 +115,7 @@ describe('ServerLoginExchange', () => {
     assert.throws(() => inTransaction.onMessage(ReadyForQuery, body(encode.readyForQuery('T')), socket), /non-idle/);
   });
 
-  it("turns the server's ErrorResponse into a login error, transient for 57P03 and 53300 only", () => {
+  it("turns the server's ErrorResponse into a login error, transient where the server goes down, starts up or is full", () => {
     const socket = recordingSocket().socket;
     const refusal = (code: string): ServerLoginError => {
       try {
@@ -131,7 +131,13 @@ describe('ServerLoginExchange', () => {
     };
     assert.equal(refusal('57P03').transient, true);
     assert.equal(refusal('53300').transient, true);
+    // A login a shutdown (fast: 57P01) or a crash restart (57P02) ends: the server comes back.
+    assert.equal(refusal('57P01').transient, true);
+    assert.equal(refusal('57P02').transient, true);
     assert.equal(refusal('28P01').transient, false);
+    assert.equal(refusal('28000').transient, false);
+    assert.equal(refusal('3D000').transient, false);
+    assert.equal(refusal('57P04').transient, false);
     assert.equal(refusal('28P01').fields?.code, '28P01');
   });
 
