@@ -21,7 +21,14 @@ import { editAnswers, editsDue, forwardEdited, holdCutMessage, onServerAnswer } 
 import { relink, sendRewritten, splitWhole, startTracking, type StatementLink } from './session/statement-link.js';
 import { defer, flushQueued, leaveRead, leavesRead, mustDefer, oweSyncPoints, queue } from './session/queue.js';
 import { startQuery } from './session/stats.js';
-import { AUTH_TYPES, learnServerParams, onAuthData, onLoginMessage, onStartupData } from './session/login.js';
+import {
+  AUTH_TYPES,
+  learnServerParams,
+  onAuthData,
+  onLoginMessage,
+  onStartupData,
+  relocateLogin,
+} from './session/login.js';
 import { CopyIn, NO_CHUNKS, NO_PARAMS, State, Wait, appended } from './session/state.js';
 import { route, routeFirstBytes } from './session/route.js';
 import { checkTimeouts } from './session/timeouts.js';
@@ -512,6 +519,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     // A query pipelined behind the last transaction would run by now on a direct connection;
     // here it waits for a server, and is cancelled once it reaches one (see flushQueued).
     else if (this.queued.length > 0) this.cancelWanted = true;
+  }
+
+  /** Called by the janitor for a login waiting for its pool's first server. */
+  relocateLogin(): void {
+    relocateLogin(this);
   }
 
   /** Called by the janitor once a second. */

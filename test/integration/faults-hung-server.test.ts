@@ -296,6 +296,37 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
     }
   });
 
+  test("a first login waiting for a frozen primary's server logs in on a standby once the primary is declared unhealthy", async () => {
+    const p = await startPgtide(t, {
+      backends: clusterBackends(t, [0, 1, 1]),
+      ...FAST_CHECKS,
+      health_check_max_retries: 1,
+      client_login_timeout: 10,
+    });
+    const client = new pg.Client(p.pgConfig());
+    client.on('error', () => {});
+    let thaw: (() => void) | null = null;
+    try {
+      // No pool has logged in yet: the login waits for a first server, to learn the settings to report.
+      thaw = freeze(t.primary);
+      const started = Date.now();
+      await client.connect();
+      const ms = Date.now() - started;
+      console.log(`# first login during a frozen primary: ${ms} ms`);
+      // Declared unhealthy after 2 failed checks of 0.5 s, then the janitor's tick; before, the
+      // login waited on the primary until client_login_timeout (08P01 after 10 s here).
+      assert.ok(ms <= 4000, `the login took ${ms} ms`);
+      // A read pgtide knows without asking the frozen primary's catalog.
+      const { rows } = await client.query('SHOW port');
+      const standbyPorts = t.standbys.map((n) => String(n.port));
+      assert.ok(standbyPorts.includes(rows[0].port), `read on port ${rows[0].port}`);
+    } finally {
+      thaw?.();
+      await client.end().catch(() => {});
+      await p.stop();
+    }
+  });
+
   test('query_timeout bounds a read on a frozen standby that stays in rotation (its cancel is never answered)', async () => {
     const { calls, frozenAt } = await frozenUnderLoad(
       { health_check_max_retries: 1000, query_timeout: 1 },

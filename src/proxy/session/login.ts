@@ -356,6 +356,24 @@ function authenticated(s: LoginSession, head: readonly Buffer[]): void {
   s.pool.acquire(s);
 }
 
+/** Called by the janitor while the login waits for its pool's first server: a backend that left
+ *  service meanwhile (a primary declared unhealthy, a standby out of the rotation) may never
+ *  give one, and any other backend's settings will do. */
+export function relocateLogin(s: LoginSession): void {
+  const ctx = s.ctx;
+  const pool = s.pool!;
+  let current = s.firstBackend;
+  if (pool !== s.firstPool) for (const [backend, held] of s.otherPools!) if (held === pool) current = backend;
+  if (current && ctx.router.isReadable(current)) return;
+  const backend = ctx.router.writeBackend() ?? ctx.router.readBackend(s);
+  if (!backend || backend === current) return;
+  pool.cancelWait(s);
+  s.pool = poolOf(s, backend);
+  const known = ctx.pools.serverParams(s.database, s.user);
+  if (known) return finishLogin(s, known);
+  s.pool.acquire(s);
+}
+
 /** Several messages in one write. */
 function send(s: LoginSession, messages: readonly Buffer[]): void {
   const out = s.socket;

@@ -24,6 +24,7 @@ export type TimeoutSession = Pick<
   | 'fatal'
   | 'lastActive'
   | 'pool'
+  | 'relocateLogin'
   | 'remote'
   | 'resend'
   | 'retryRoute'
@@ -58,8 +59,13 @@ export function checkTimeouts(s: TimeoutSession, now: number): void {
   switch (s.state) {
     case State.Login:
       // The login waits for its pool's first server (to learn the settings to report): as
-      // PgBouncer, that wait is bounded by query_wait_timeout too, and says why.
-      if (s.waitingSince > 0 && waitedTooLong(s, now)) return;
+      // PgBouncer, that wait is bounded by query_wait_timeout too, and says why. It moves to
+      // another backend when its own left service.
+      if (s.waitingSince > 0) {
+        if (waitedTooLong(s, now)) return;
+        s.relocateLogin();
+        if (s.state !== State.Login) return;
+      }
       return loginTimedOut(s, now);
     case State.Startup:
     case State.Tls:
