@@ -245,6 +245,16 @@ export class ClientStatements {
     this.unsureBatch = false;
   }
 
+  /** The link's bytes go again to another server (see retryRead), those that waited for a
+   *  shape check or for answers among them: the wait was for the server that is gone. */
+  forgetHeld(): void {
+    this.held = [];
+    this.shapeCheck = null;
+    this.shapeAsked = false;
+    this.unsure = false;
+    this.unsureBatch = false;
+  }
+
   /** Client bytes wait for a shape check (see holdForShape) or for answers (see unsure). */
   get holding(): boolean {
     return this.held.length > 0;

@@ -11,6 +11,7 @@ import { PreparedSet } from '../../src/pool/prepared-set.js';
 import { PoolStats } from '../../src/pool/pool.js';
 import type { LendingPool, LinkedServer, ServerWaiter } from '../../src/pool/linked-server.js';
 import type { ServerPeer } from '../../src/pool/server-peer.js';
+import { ANSWER_ENDS } from '../../src/pool/server-states.js';
 import { SyncPoints } from '../../src/pool/sync-points.js';
 import { CancelKeys } from '../../src/proxy/cancel-keys.js';
 import { ClientSession } from '../../src/proxy/client-session.js';
@@ -164,6 +165,26 @@ export class FakeServer implements LinkedServer {
       } else if (m[0] === BackendMessage.ErrorResponse) {
         peer.onServerError(m.subarray(5));
       }
+    }
+    peer.onServerData(Buffer.concat(messages));
+    if (idle) peer.onServerIdle(this.txStatus);
+  }
+
+  /** As reply, on a tracking link (a client of prepared statements): each answer that may end
+   *  a request is counted and told to the session, as the server connection does. */
+  replyTracked(...messages: Buffer[]): void {
+    const peer = this.peer!;
+    let end = 0;
+    let idle = false;
+    for (const m of messages) {
+      end += m.length;
+      if (m[0] === BackendMessage.ReadyForQuery) {
+        this.txStatus = m[5]!;
+        idle = this.syncs.answered();
+      } else if (ANSWER_ENDS[m[0]!] !== 0) {
+        this.syncs.countAnswer();
+      }
+      peer.onServerAnswer(m[0]!, m.subarray(5), end);
     }
     peer.onServerData(Buffer.concat(messages));
     if (idle) peer.onServerIdle(this.txStatus);

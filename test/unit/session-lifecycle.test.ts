@@ -25,6 +25,7 @@ import {
   loggedIn,
   loggedInWithServer,
   loggedInWithServers,
+  settle,
 } from './session-harness.js';
 
 describe('the client socket', () => {
@@ -333,6 +334,47 @@ describe('a client that ends its input', () => {
     }
     assert.equal(client.takeTypes(), '1 2 C');
     assert.equal(session.isClosed, true);
+  });
+
+  it('a read held for a shape check whose standby is lost runs again on the primary, and its client goes on', async () => {
+    const h = await harness();
+    h.router.reader = 'pg2';
+    const { session, client, server: primary, standby } = loggedInWithServers(h);
+    const described = encode.rowDescription([{ name: 'one', typeOid: 23 }]);
+    const noParameters = Buffer.from([0x74, 0, 0, 0, 6, 0, 0]);
+    client.send(
+      Buffer.concat([
+        serialize.parse({ name: 's1', text: 'SELECT 1 AS one' }),
+        serialize.describe({ type: 'S', name: 's1' }),
+        serialize.sync(),
+      ]),
+    );
+    assert.equal(session.server, standby);
+    standby.replyTracked(encode.parseComplete(), noParameters, described, encode.readyForQuery('I'));
+    await settle();
+    assert.equal(client.takeTypes(), '1 t T ZI');
+    // The next read goes to a second server of the standby, which lacks the statement: the Bind
+    // waits there while its copy is prepared and described.
+    h.pools.get('pg2')!.idle.length = 0;
+    const second = new FakeServer('b2');
+    h.pools.get('pg2')!.idle.push(second);
+    client.send(Buffer.concat([serialize.bind({ statement: 's1' }), serialize.execute({}), serialize.sync()]));
+    assert.equal(session.server, second);
+    assert.equal(client.paused, true);
+    second.peer!.onServerLost('connection reset', false);
+    // Before, the bytes were held a second time and never sent: the client waited for ever.
+    assert.equal(session.server, primary);
+    primary.replyTracked(encode.parseComplete(), noParameters, described);
+    await settle();
+    assert.match(Buffer.concat(primary.received).toString('latin1'), /B.*E.*S/s, 'the Bind never reached the primary');
+    primary.replyTracked(
+      BIND_COMPLETE,
+      encode.dataRow(['1']),
+      encode.commandComplete('SELECT 1'),
+      encode.readyForQuery('I'),
+    );
+    assert.equal(client.takeTypes(), '2 D C ZI');
+    assert.equal(client.paused, false);
   });
 
   it('after a Terminate, stays for its answers, then closes the socket at once', () => {

@@ -240,6 +240,8 @@ export function retryRead(s: RetrySession, reason: string): void {
   const resend = s.sentOnLink;
   s.sentOnLink = NO_CHUNKS;
   s.statements?.rollBack();
+  // Bytes held for the lost server's shape check are among those sent again.
+  s.statements?.forgetHeld();
   s.ctx.log.warn(
     { client: s.remote, backend: s.backend?.name, reason },
     'read retried on the primary after its standby failed',
