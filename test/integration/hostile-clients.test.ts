@@ -5,6 +5,7 @@ import pg from 'pg';
 import { currentTopology } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { firstError, int32, rawConnect, rawExchange, startupPacket } from '../support/raw-client.js';
+import { timeUntil } from '../support/faults.js';
 
 const t = currentTopology();
 
@@ -266,4 +267,44 @@ describe('a client refused mid-stream costs its server connection no more than a
       Buffer.concat([msg('S', Buffer.alloc(0)), garbage]),
     ]);
   });
+});
+
+describe('a client that pipelines its first query into its login', { timeout: 30_000 }, () => {
+  /** Count of ReadyForQuery messages in what pgtide sent. */
+  const readyCount = (received: Buffer[]) =>
+    (
+      Buffer.concat(received)
+        .toString('latin1')
+        .match(/Z\0\0\0\x05/g) ?? []
+    ).length;
+
+  for (const pool_mode of ['session', 'transaction'] as const) {
+    test(`${pool_mode} pooling: its later queries are read once the login is over`, async () => {
+      // A new pgtide: the login waits for its pool's first server (the settings to report), and
+      // the query that came with the startup packet waits with it.
+      const p = await startPgtide(t, { auth_type: 'trust', pool_mode });
+      const socket = await rawConnect(p.port);
+      socket.on('error', () => {});
+      const received: Buffer[] = [];
+      socket.on('data', (d: Buffer) => received.push(d));
+      try {
+        socket.write(
+          Buffer.concat([
+            startupPacket({ user: t.scramUser.user, database: t.database }),
+            msg('Q', Buffer.from('BEGIN\0')),
+          ]),
+        );
+        assert.notEqual(await timeUntil(() => readyCount(received) === 2, Date.now(), 5000), Infinity);
+        // Before, the client stayed paused: this query was never read, and the transaction hung.
+        socket.write(msg('Q', Buffer.from(`SELECT 'read after the login' AS v\0`)));
+        socket.write(msg('Q', Buffer.from('COMMIT\0')));
+        const ms = await timeUntil(() => readyCount(received) === 4, Date.now(), 3000);
+        assert.notEqual(ms, Infinity, `no answer: ${Buffer.concat(received).toString('latin1')}`);
+        assert.match(Buffer.concat(received).toString('latin1'), /read after the login/);
+      } finally {
+        socket.destroy();
+        await p.stop();
+      }
+    });
+  }
 });

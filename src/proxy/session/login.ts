@@ -475,6 +475,9 @@ function finishLogin(s: LoginSession, params: ReadonlyMap<string, string>, head:
   const early = s.queued;
   if (early.length > 0) {
     s.queued = NO_CHUNKS;
+    // Paused when they came (see ClientSession.onData): whatever the replay sends, the client's
+    // next bytes must be read, or a session or transaction it pipelined into its login hangs.
+    s.resumeClient();
     for (const chunk of early) s.onQueryData(chunk);
   }
   if (s.clientEnd !== 'open') leaveIfAnswered(s);
