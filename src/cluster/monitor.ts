@@ -182,10 +182,16 @@ export class ClusterMonitor {
     return readCandidates(this.backends);
   }
 
+  /** By address, as track() keeps backends: a pool made before a reload holds the backend's
+   *  old config object, and its news still count. */
+  private trackedFor(backend: BackendConfig): Tracked | undefined {
+    return this.tracked.find((t) => t.state.config.host === backend.host && t.state.config.port === backend.port);
+  }
+
   /** A pool's login to `backend` failed (refused for now, unreachable, or timed out: then
    *  timedOutLoginAt is when it began). */
   reportFailure(backend: BackendConfig, timedOutLoginAt: number | null = null): void {
-    const tracked = this.tracked.find((t) => t.state.config === backend);
+    const tracked = this.trackedFor(backend);
     if (this.stopped || tracked === undefined) return;
     if (timedOutLoginAt !== null) this.takesNoLogin(tracked, timedOutLoginAt, 'a server login got no answer');
     // The primary's next check is scheduled once one has failed (scheduleRetry): each pool's
@@ -196,7 +202,7 @@ export class ClusterMonitor {
   /** A cancel request to `backend`, sent at `sentAt` (query_timeout, a client's cancel), got no
    *  answer: its postmaster takes no new connection now either, as a login that timed out shows. */
   reportCancelUnanswered(backend: BackendConfig, sentAt: number): void {
-    const tracked = this.tracked.find((t) => t.state.config === backend);
+    const tracked = this.trackedFor(backend);
     if (this.stopped || tracked === undefined) return;
     this.takesNoLogin(tracked, sentAt, 'a cancel request got no answer');
   }
@@ -205,7 +211,7 @@ export class ClusterMonitor {
    *  When its checks were failing, a check now says whether it is back in its role, and tells
    *  the other pools, which may be waiting out server_login_retry. */
   reportLogin(backend: BackendConfig, startedAt: number): void {
-    const tracked = this.tracked.find((t) => t.state.config === backend);
+    const tracked = this.trackedFor(backend);
     if (this.stopped || tracked === undefined) return;
     if (this.takesLoginsAgain(tracked, startedAt, 'a server login')) this.routeAgain(tracked.state);
     if (tracked.last === null) this.checkSoon();

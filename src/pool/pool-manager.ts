@@ -59,15 +59,19 @@ export class PoolManager implements ConnectionBudget {
   /** Swap in a reloaded configuration; pools pick up new sizes and limits at once. Pools of
    *  backends no longer listed go: idle connections close now, busy ones when released. */
   reconfigure(config: Config, users: Map<string, string>): void {
+    // A pool logs in to its backend as it was when the pool was made: one whose address or
+    // login changed goes as a removed one does, and clients get a new pool from the new entry.
+    const kept = new Set(
+      config.backends.filter((b) => this.config.backends.some((old) => sameServer(old, b))).map((b) => b.name),
+    );
     this.config = config;
     this.users = users;
-    const listed = new Set(config.backends.map((b) => b.name));
     for (const pools of [this.pools, this.lookupPools]) {
       for (const [id, pool] of pools) {
-        if (listed.has(pool.key.backend)) continue;
+        if (kept.has(pool.key.backend)) continue;
         pools.delete(id);
         if (pools === this.pools) this.expired.add(pool);
-        pool.reconnect('backend removed from the configuration');
+        pool.reconnect('backend removed or changed in the configuration');
       }
     }
     for (const pool of this.pools.values()) pool.settings = this.settingsFor(pool.key.database, pool.key.user);
@@ -432,4 +436,9 @@ function safeSecret(stored: string): Secret | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The same server, logged in to the same way: what a pool made for one may keep serving. */
+function sameServer(a: BackendConfig, b: BackendConfig): boolean {
+  return a.name === b.name && a.host === b.host && a.port === b.port && a.user === b.user && a.password === b.password;
 }

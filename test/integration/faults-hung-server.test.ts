@@ -148,6 +148,11 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
       await client.connect();
       await learnProbe((q) => client.query(q), READ);
       assert.equal((await timedRead(client)).port, standby1.port, 'reads do not go to standby1');
+      // A reload that changes nothing keeps the pools, made with the old configuration's
+      // objects (a reload from the file makes new ones): their news (the login timeout below)
+      // must still reach the monitor.
+      p.pgtide.reload({ ...p.config, backends: p.config.backends.map((b) => ({ ...b })) });
+      await learnProbe((q) => client.query(q), READ);
       await onlyBusyServers(p, standby1.name, 0);
       // The monitor's kept connection to standby1 goes on answering its checks; the read needs a
       // new server there, whose login is never answered.

@@ -78,6 +78,48 @@ describe('faults: reloads', { timeout: 60_000 }, () => {
     }
   });
 
+  test("a reload moving a backend to another address (same name) sends its reads there and closes the old address's connections", async () => {
+    const t = currentTopology();
+    const [standby1, standby2] = t.standbys as [typeof t.primary, typeof t.primary];
+    const backends = (port: number) => [
+      { name: 'primary', host: t.primary.host, port: t.primary.port, weight: 0, role: 'primary' as const },
+      { name: 'reader', host: standby1.host, port, weight: 1, role: 'standby' as const },
+    ];
+    const p = await startPgtide(t, {
+      backends: backends(standby1.port),
+      sr_check_period: 0.5,
+      health_check_period: 0.5,
+    });
+    const clients = Array.from({ length: 3 }, () => new pg.Client(p.pgConfig()));
+    try {
+      await Promise.all(clients.map((c) => c.connect()));
+      await waitFor('reader readable', () => p.pgtide.cluster!.backends[1]?.readable, 5000);
+      await learnProbe((q) => clients[0]!.query(q), READ);
+      const ports = async () =>
+        new Set((await Promise.all(clients.map((c) => c.query(READ)))).map((r) => r.rows[0].port));
+      assert.deepEqual(await ports(), new Set([standby1.port]));
+
+      p.pgtide.reload({ ...p.config, backends: backends(standby2.port) });
+      await waitFor('reader readable again', () => p.pgtide.cluster!.backends[1]?.readable, 5000);
+      await learnProbe((q) => clients[0]!.query(q), READ);
+      // Before, the pool made for the old address went on logging in there and lending its servers.
+      assert.deepEqual(await ports(), new Set([standby2.port]), 'reads still reach the old address');
+      const onOldAddress = async () =>
+        Number(
+          (
+            await sqlOn(
+              standby1,
+              `SELECT count(*) AS n FROM pg_stat_activity WHERE usename = '${t.scramUser.user}' AND backend_type = 'client backend'`,
+            )
+          )[0]!.n,
+        );
+      await waitFor('no connection left on the old address', async () => (await onOldAddress()) === 0, 3000);
+    } finally {
+      await Promise.all(clients.map((c) => c.end().catch(() => {})));
+      await p.stop();
+    }
+  });
+
   test('a reload lowering default_pool_size closes the servers above it, also while clients keep them busy', async () => {
     const t = currentTopology();
     const p = await startPgtide(t, { default_pool_size: 4 });
