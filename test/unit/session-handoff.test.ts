@@ -74,6 +74,30 @@ describe('the hand-off between transactions', () => {
     assert.ok(a.returned);
   });
 
+  it('a cancel for a query that came during a pin probe reaches the query once it runs, and no later one', async () => {
+    const h = await harness();
+    const cancels: unknown[] = [];
+    h.ctx.sendCancel = (server) => cancels.push(server);
+    const { session, client, server: a } = loggedInWithServer(h);
+    client.send(encode.query('LISTEN jobs'));
+    a.complete('LISTEN');
+    client.send(encode.query('SELECT pg_sleep(10)'));
+    session.cancelRunningQuery();
+    assert.deepEqual(cancels, [], 'no server runs it yet');
+    // The probe finds the state gone: the server goes back, and the query is routed afresh.
+    await a.answerOwn([['f']]);
+    assert.equal(session.server, a);
+    assert.deepEqual(a.queriesReceived(), ['LISTEN jobs', 'SELECT pg_sleep(10)']);
+    // Before, the cancel was kept for a query queued later, and this one ran its 10 s.
+    assert.deepEqual(cancels, [a]);
+    a.reply(
+      encode.errorResponse('ERROR', '57014', 'canceling statement due to user request'),
+      encode.readyForQuery('I'),
+    );
+    client.send(encode.query('SELECT 1'));
+    assert.deepEqual(cancels, [a], 'the next query is not cancelled');
+  });
+
   it('a server being readied (a deferred BEGIN) when the janitor routes the client afresh goes back, and the BEGIN runs on the new one', async () => {
     const h = await harness();
     h.routing.transaction = 'first_statement';

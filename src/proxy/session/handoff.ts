@@ -55,6 +55,8 @@ export type HandoffSession = Pick<
   | 'scanner'
   | 'lastWriteServer'
   | 'ranInLink'
+  | 'cancelWanted'
+  | 'cancelAgain'
   | 'sentOnLink'
   | 'sequenceRead'
   | 'server'
@@ -387,6 +389,14 @@ function resumeAfterCheck(s: HandoffSession): void {
   for (const chunk of takeQueued(s)) s.deferred = appended(s.deferred, chunk);
   if (s.resend?.bytes) return retryOnPrimary(s);
   if (s.deferred.length > 0) replayDeferred(s);
+  // A cancel for the bytes that waited (see cancelRunningQuery) follows them to the server
+  // they went to; kept, it would cancel a later query instead.
+  if (!s.cancelWanted || s.queued.length > 0) return;
+  s.cancelWanted = false;
+  const server = s.server;
+  if (server === null || server.syncs.idle) return;
+  s.cancelAgain = true;
+  s.ctx.sendCancel(server);
 }
 
 /** Costs one round trip after each write transaction, for read_your_writes clients only. */
