@@ -313,8 +313,9 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
     const wanted = this.lastLoginFailure === 0 ? this.waiters.length : Math.min(1, this.waiters.length);
     while (this.connecting < wanted && this.servers.size < limit) {
       if (!this.budget.canOpen(this)) {
-        // After a failed login no other pool's server is closed for a retry that may fail too.
-        if (this.lastLoginFailure === 0) this.budget.makeRoom(this);
+        // The one retry after a failed login (its wait is over) makes room too: else the pool
+        // waits until another pool's idle server closes on its own (server_idle_timeout).
+        this.budget.makeRoom(this);
         return;
       }
       this.open();

@@ -149,6 +149,40 @@ describe('pools sharing max_db_connections / max_user_connections', { timeout: 6
       }));
   }
 
+  test("a pool whose login was refused for a while (53300) takes another pool's idle server once the refusal ends", (ctx) =>
+    underCap(
+      'max_db_connections',
+      async ({ client, p }) => {
+        const b = client(userB);
+        await b.connect();
+        await b.query('SELECT 1');
+        const poolsOf = (user: string) => [...p.pgtide.context.pools.all()].filter((pool) => pool.key.user === user);
+        const serversOf = (user: string) => poolsOf(user).reduce((n, pool) => n + pool.servers.size, 0);
+        for (const pool of poolsOf(USER)) pool.closeIdle('the test needs a new login');
+        await waitFor('no server of the md5 user', () => serversOf(USER) === 0, 5000);
+        await sqlOn(t.primary, `ALTER ROLE ${USER} CONNECTION LIMIT 0`);
+        const started = Date.now();
+        const answer = b.query('SELECT 2 AS two').then(
+          () => ({ code: '', ms: Date.now() - started }),
+          (err: { code?: string }) => ({ code: err.code ?? '?', ms: Date.now() - started }),
+        );
+        // Meanwhile the other pool fills the cap with servers that then sit idle.
+        const holders = [client(userA), client(userA)];
+        await Promise.all(holders.map((c) => c.connect()));
+        await Promise.all(holders.map((c) => c.query('SELECT pg_catalog.pg_sleep(0.2)')));
+        await waitFor("the cap full of the other pool's servers", () => serversOf(t.scramUser.user) === 2, 5000);
+        await sqlOn(t.primary, `ALTER ROLE ${USER} CONNECTION LIMIT 2`);
+        const liftedAt = Date.now();
+        const got = await answer;
+        ctx.diagnostic(`served ${Date.now() - liftedAt} ms after the refusal ended (${JSON.stringify(got)})`);
+        // Before, the pool retrying after its refusal never closed another pool's server to make
+        // room, and its client waited out query_wait_timeout (57014).
+        assert.equal(got.code, '', JSON.stringify(got));
+        assert.ok(Date.now() - liftedAt < 5000, `served ${Date.now() - liftedAt} ms after the refusal ended`);
+      },
+      { query_wait_timeout: 15 },
+    ));
+
   test('servers lent to clients in a transaction are never taken: the other pool is served when one commits', (ctx) =>
     underCap('max_db_connections', async ({ client, watch }) => {
       const holders = [client(userA), client(userA)];
