@@ -61,8 +61,13 @@ async function main(): Promise<number> {
         // have run (and reports no failure). A leaked handle is caught by the watchdog below.
         ...files,
       ],
-      { stdio: 'inherit', env: { ...process.env, PGTIDE_TEST_TOPOLOGY: topologyFile(topology) } },
+      { stdio: ['inherit', 'pipe', 'inherit'], env: { ...process.env, PGTIDE_TEST_TOPOLOGY: topologyFile(topology) } },
     );
+    const failures = new FailureLog();
+    child.stdout!.on('data', (chunk: Buffer) => {
+      process.stdout.write(chunk);
+      failures.scan(chunk);
+    });
     // A file that leaks a handle (socket, timer) would keep the run alive forever.
     const watchdog = setTimeout(() => {
       console.error(
@@ -71,15 +76,45 @@ async function main(): Promise<number> {
       child?.kill('SIGKILL');
     }, RUN_LIMIT_MS);
     try {
-      return await new Promise<number>((resolveExit, reject) => {
+      const code = await new Promise<number>((resolveExit, reject) => {
         child!.once('error', reject);
-        child!.once('exit', (code, signal) => resolveExit(code ?? (signal ? 1 : 0)));
+        child!.once('close', (exitCode, signal) => resolveExit(exitCode ?? (signal ? 1 : 0)));
       });
+      // CI keeps only the end of a long output: the failures are repeated there.
+      failures.report();
+      return code;
     } finally {
       clearTimeout(watchdog);
     }
   } finally {
     await stopOnce(topology);
+  }
+}
+
+/** The failed tests in the TAP stream, each with the lines of its report (its error). */
+class FailureLog {
+  private partial = '';
+  private readonly failed: string[][] = [];
+  private open: string[] | null = null;
+
+  scan(chunk: Buffer): void {
+    const lines = (this.partial + chunk.toString('utf8')).split('\n');
+    this.partial = lines.pop()!;
+    for (const line of lines) {
+      if (/^\s*not ok \d+/.test(line)) this.failed.push((this.open = [line]));
+      else if (this.open !== null) {
+        // A report ends with its YAML block's "..."; 40 lines are enough to tell what failed.
+        if (this.open.length < 40) this.open.push(line);
+        if (/^\s*\.\.\.$/.test(line)) this.open = null;
+      }
+    }
+  }
+
+  report(): void {
+    if (this.failed.length === 0) return;
+    console.log(`\n# run: ${this.failed.length} failing test or suite report(s), repeated from above:`);
+    // As TAP comments: a reader counting test points counts each failure once.
+    for (const report of this.failed) console.log(report.map((line) => `# ${line}`).join('\n'));
   }
 }
 
