@@ -75,8 +75,10 @@ export class ClientStatements {
   private boundStatement: string | null = null;
   private boundEpoch = 0;
   /** That Bind set a format per result column: they fit the shape the client holds, whatever a
-   *  Describe of the portal tells it, so that Describe does not make a stale plan safe to run again. */
+   *  Describe of the portal tells it (see holdsOldShape). */
   private boundPerColumn = false;
+  /** The client is pinned to its server (see holdsOldShape); told at each rewrite. */
+  private pinned = false;
   /** Parses of bytes sent again whose ParseComplete the client already has. */
   private answeredParses = 0;
   /** Statements closed by Closes pgtide answers itself, until nothing is in flight, by client
@@ -176,9 +178,14 @@ export class ClientStatements {
   /**
    * The client holds a description of the statement from an older version than its current one
    * (a server showed it stale, or two backends described it with two shapes), whose shape is not
-   * the current version's: rows of the new shape would be decoded with the old one. Unless the
-   * Bind is followed by a Describe of its portal, which tells the new shape, and sets no format
-   * per result column (see boundPerColumn).
+   * the current version's: rows of the new shape would be decoded with the old one.
+   * A Describe of the portal after the Bind does not excuse that: PostgreSQL fails the Bind of
+   * its stale statement first, and libpq's clients (PHP's PDO) keep the columns of the first
+   * portal they described for the statement's life. Except for a pinned client (temporary
+   * tables, session state): a statement's version is followed per text across sessions, and
+   * sessions whose own tables give one text other shapes (node-postgres's type tests) would
+   * each look outdated to the others; there, a Describe of the portal that sets no format per
+   * result column still tells the client the shape.
    */
   private holdsOldShape(
     statement: Statement,
@@ -188,7 +195,8 @@ export class ClientStatements {
     portalEnd: number,
   ): boolean {
     return (
-      this.shapes.outdated(statement) && (this.boundPerColumn || !describesPortal(data, next, portalStart, portalEnd))
+      this.shapes.outdated(statement) &&
+      (!this.pinned || this.boundPerColumn || !describesPortal(data, next, portalStart, portalEnd))
     );
   }
 
@@ -424,9 +432,11 @@ export class ClientStatements {
     stats: PoolStats,
     answerNow: (b: Buffer) => void,
     failedTransaction = false,
+    pinned = false,
   ): Buffer {
     this.stats = stats;
     this.failed = failedTransaction;
+    this.pinned = pinned;
     if (tracker.idle) {
       this.closing.clear();
       this.answersCame();
@@ -577,6 +587,8 @@ export class ClientStatements {
         if (oldShape) {
           // The server fails the Bind and skips to Sync, as PostgreSQL would with the client's
           // own stale statement; the session gives the client PostgreSQL's 0A000 for its error.
+          // A Describe of its portal is skipped with it: it tells the client no shape.
+          this.boundStatement = null;
           this.out.push(renamed(B, data.subarray(off + 5, portalEnd + 1), OLD_SHAPE, data.subarray(nameEnd + 1, end)));
           return tracker.push(Expect.Bind, false, OLD_SHAPE);
         }
@@ -601,11 +613,12 @@ export class ClientStatements {
           if (
             type === D &&
             this.boundStatement !== null &&
-            !this.boundPerColumn &&
             data[off + 5] !== STATEMENT &&
             data.toString('utf8', off + 6, end - 1) === this.boundPortal
           ) {
-            this.shapes.asked(this.boundStatement, this.boundEpoch);
+            this.shapes.asked(this.boundStatement, this.boundEpoch, !this.pinned || this.boundPerColumn);
+            // Its answer is the statement's shape too: a copy prepared afresh elsewhere is checked against it.
+            return tracker.push(Expect.Describe, false, this.boundStatement, null);
           }
           return tracker.push(type === D ? Expect.Describe : Expect.Close);
         }
@@ -613,7 +626,7 @@ export class ClientStatements {
         if (type === D) {
           this.ensure(set, tracker, statement);
           this.out.push(renamed(D, data.subarray(off + 5, off + 6), statement.serverName, null));
-          this.shapes.asked(statement.serverName, statement.epoch);
+          this.shapes.asked(statement.serverName, statement.epoch, false);
           return tracker.push(Expect.Describe, false, statement.serverName, clientName);
         }
         // Other clients may use the server's copy; only this client's name goes.

@@ -14,6 +14,8 @@ export class ToldShapes {
   // and of those it asks to describe in this link, each with the statement's epoch then.
   private readonly described = new Map<string, number>();
   private readonly describedNow = new Map<string, number>();
+  // Of those, the statements whose own description (not a portal's) the client asks in this link.
+  private readonly statementsNow = new Set<string>();
   /**
    * The shape each of those Describes told the client (the statement's own Buffer when the same,
    * so clients share it): a client told the shape of a newer version than the one it described
@@ -22,20 +24,23 @@ export class ToldShapes {
    */
   private told: Map<string, Buffer> | null = null;
 
-  /** The client asks for the shape of `serverName` (or of a portal bound from it) at `epoch`, in this link. */
-  asked(serverName: string, epoch: number): void {
+  /** The client asks for the shape of `serverName` (or, `ofPortal`, of a portal bound from it) at `epoch`, in this link. */
+  asked(serverName: string, epoch: number, ofPortal: boolean): void {
     this.describedNow.set(serverName, epoch);
+    if (!ofPortal) this.statementsNow.add(serverName);
   }
 
   /** The link's answers came: what it asked is held from now on. */
   keep(): void {
     for (const [name, epoch] of this.describedNow) this.described.set(name, epoch);
     this.describedNow.clear();
+    this.statementsNow.clear();
   }
 
   /** The link's bytes go again to another server, which records what they ask again. */
   dropAsked(): void {
     this.describedNow.clear();
+    this.statementsNow.clear();
   }
 
   /** The client holds, or asks for in this link, a description of the statement. */
@@ -43,8 +48,11 @@ export class ToldShapes {
     return this.described.has(serverName) || this.describedNow.has(serverName);
   }
 
+  /** The client asks for the statement's own description in this link. A portal's does not
+   *  count: PostgreSQL fails the Bind of a stale statement before any Describe of its portal,
+   *  and libpq's clients (PHP's PDO) keep the first portal's columns for the statement's life. */
   askedNow(serverName: string): boolean {
-    return this.describedNow.has(serverName);
+    return this.statementsNow.has(serverName);
   }
 
   /** The statement is made afresh under a client name: whatever the client knew of it is no longer its. */

@@ -90,7 +90,7 @@ export function splitWhole(
 
 /** Client bytes rewritten for the linked server; false: the client pauses (see ClientSession.send). */
 export function sendRewritten(
-  s: Pick<ClientSession, 'statements' | 'statementLink' | 'pool'>,
+  s: Pick<ClientSession, 'statements' | 'statementLink' | 'pool' | 'pinned' | 'pinnedForGood'>,
   server: LinkedServer,
   data: Buffer,
 ): boolean {
@@ -105,7 +105,15 @@ export function sendRewritten(
   // since (bytes that waited for a shape check go on without a ReadyForQuery): what follows runs in it.
   const tracker = link.tracker;
   const failed = server.txStatus === TransactionStatus.Failed && tracker.idle && !tracker.portalRan;
-  const out = statements.rewrite(data, server.prepared, tracker, s.pool!.stats, link.answerNow, failed);
+  const out = statements.rewrite(
+    data,
+    server.prepared,
+    tracker,
+    s.pool!.stats,
+    link.answerNow,
+    failed,
+    s.pinned || s.pinnedForGood,
+  );
   const added = statements.takeAddedSyncs();
   if (added > 0) server.syncs.sent(added, server.syncs.unsynced);
   server.syncs.skipped(tracker.takeSkippedQueries());
