@@ -617,8 +617,6 @@ export class ClientStatements {
             data.toString('utf8', off + 6, end - 1) === this.boundPortal
           ) {
             this.shapes.asked(this.boundStatement, this.boundEpoch, !this.pinned || this.boundPerColumn);
-            // Its answer is the statement's shape too: a copy prepared afresh elsewhere is checked against it.
-            return tracker.push(Expect.Describe, false, this.boundStatement, null);
           }
           return tracker.push(type === D ? Expect.Describe : Expect.Close);
         }
