@@ -5,11 +5,9 @@
 import { BackendMessage } from './types.js';
 
 /** Per field after its name: table OID (4), column number (2), then what the shape is made of:
- *  type OID (4), type size (2), type modifier (4); then the format code (2), which a Describe of
- *  a portal takes from its Bind and PostgreSQL's comparison leaves out. */
+ *  type OID (4), type size (2), type modifier (4), format code (2). */
 const SOURCE_SIZE = 4 + 2;
-const TYPE_SIZE = 4 + 2 + 4;
-const FORMAT_SIZE = 2;
+const TYPE_SIZE = 4 + 2 + 4 + 2;
 
 /** A copy of the answer to a Describe of a statement (a RowDescription or NoData body), kept with its type byte. */
 export function rowShape(type: number, body: Buffer): Buffer {
@@ -34,11 +32,11 @@ export function sameRowShape(a: Buffer, b: Buffer): boolean {
     if (nameEndA < 0 || nameEndB < 0) return false;
     const typeA = nameEndA + 1 + SOURCE_SIZE;
     const typeB = nameEndB + 1 + SOURCE_SIZE;
-    if (typeA + TYPE_SIZE + FORMAT_SIZE > a.length || typeB + TYPE_SIZE + FORMAT_SIZE > b.length) return false;
+    if (typeA + TYPE_SIZE > a.length || typeB + TYPE_SIZE > b.length) return false;
     if (a.compare(b, offB, nameEndB, offA, nameEndA) !== 0) return false;
     if (a.compare(b, typeB, typeB + TYPE_SIZE, typeA, typeA + TYPE_SIZE) !== 0) return false;
-    offA = typeA + TYPE_SIZE + FORMAT_SIZE;
-    offB = typeB + TYPE_SIZE + FORMAT_SIZE;
+    offA = typeA + TYPE_SIZE;
+    offB = typeB + TYPE_SIZE;
   }
   return offA === a.length && offB === b.length;
 }
