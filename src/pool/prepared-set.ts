@@ -24,6 +24,9 @@ export class PreparedSet {
    * capacity in any transaction.
    */
   private readonly provisional = new Set<string>();
+  /** The result shape a Describe on this server gave a copy (see rowShape), of the statement or
+   *  of a portal bound from it: what a client's Bind here gets, whatever shape it was told. */
+  private shapes: Map<string, Buffer> | null = null;
 
   constructor(readonly capacity: number) {}
 
@@ -45,6 +48,16 @@ export class PreparedSet {
     return false;
   }
 
+  /** The shape a Describe here gave the current copy of `name`, if one was answered. */
+  shapeOf(name: string): Buffer | undefined {
+    return this.shapes?.get(name);
+  }
+
+  /** A Describe of the copy of `name` here (or of a portal bound from it) was answered with `shape`. */
+  described(name: string, shape: Buffer): void {
+    if (this.names.has(name)) (this.shapes ??= new Map()).set(name, shape);
+  }
+
   isDoubtful(name: string): boolean {
     return this.doubtful.has(name);
   }
@@ -62,12 +75,14 @@ export class PreparedSet {
     const name = statement.serverName;
     this.doubtful.delete(name);
     this.names.delete(name);
+    this.shapes?.delete(name);
     this.names.set(name, statement.epoch);
     this.provisional.add(name);
     if (this.names.size <= this.capacity) return null;
     const oldest = this.names.keys().next().value;
     if (oldest === undefined) return null;
     this.names.delete(oldest);
+    this.shapes?.delete(oldest);
     this.provisional.delete(oldest);
     return oldest;
   }
@@ -75,6 +90,7 @@ export class PreparedSet {
   /** The server may or may not still have it. */
   doubt(name: string): void {
     if (this.names.delete(name)) this.doubtful.add(name);
+    this.shapes?.delete(name);
     this.provisional.delete(name);
   }
 
@@ -100,6 +116,7 @@ export class PreparedSet {
   doubtAll(): void {
     for (const name of this.names.keys()) this.doubtful.add(name);
     this.names.clear();
+    this.shapes = null;
     this.provisional.clear();
   }
 }

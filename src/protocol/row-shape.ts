@@ -17,8 +17,13 @@ export function rowShape(type: number, body: Buffer): Buffer {
   return shape;
 }
 
-/** Whether two shapes (see rowShape) describe the same result; a malformed one matches nothing. */
-export function sameRowShape(a: Buffer, b: Buffer): boolean {
+/**
+ * Whether two shapes (see rowShape) describe the same result; a malformed one matches nothing.
+ * Without `formats`, the columns' format codes do not count: a portal's description has those
+ * its Bind asked for, a statement's has 0 (text) for every column.
+ */
+export function sameRowShape(a: Buffer, b: Buffer, formats = true): boolean {
+  const typeSize = formats ? TYPE_SIZE : TYPE_SIZE - 2;
   if (a[0] !== b[0]) return false;
   if (a[0] !== BackendMessage.RowDescription) return a.length === b.length;
   if (a.length < 3 || b.length < 3) return false;
@@ -34,7 +39,7 @@ export function sameRowShape(a: Buffer, b: Buffer): boolean {
     const typeB = nameEndB + 1 + SOURCE_SIZE;
     if (typeA + TYPE_SIZE > a.length || typeB + TYPE_SIZE > b.length) return false;
     if (a.compare(b, offB, nameEndB, offA, nameEndA) !== 0) return false;
-    if (a.compare(b, typeB, typeB + TYPE_SIZE, typeA, typeA + TYPE_SIZE) !== 0) return false;
+    if (a.compare(b, typeB, typeB + typeSize, typeA, typeA + typeSize) !== 0) return false;
     offA = typeA + TYPE_SIZE;
     offB = typeB + TYPE_SIZE;
   }

@@ -425,13 +425,18 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   onServerData(chunk: Buffer): boolean {
     if (this.tracking && editsDue(this.statementLink!, this.server!)) {
-      const parts = editAnswers(this.statementLink!, this.server!, chunk);
-      if (parts.length !== 1) {
+      const link = this.statementLink!;
+      const parts = editAnswers(link, this.server!, chunk);
+      // Only answers pgtide hides, or held back for a shape check: the client has no answer yet.
+      if (parts.length === 0 && !this.answered) return false;
+      if (parts.length !== 1 && !(link.checkRefused && !this.answered)) {
         const held = forwardEdited(this, chunk, parts);
         this.leaveIfEndReached();
         return held;
       }
-      chunk = parts[0]!;
+      // A failed shape check's error with what followed it: a refusal a retry may hide.
+      chunk = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      link.checkRefused = false;
     }
     this.pool!.stats.bytesSent += chunk.length;
     if (!this.answered) {

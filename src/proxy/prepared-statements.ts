@@ -111,6 +111,9 @@ export class ClientStatements {
   private shapeCheck: Statement | null = null;
   private shapeCheckEpoch = 0;
   private shapeAsked = false;
+  /** The check is of that server's copy only, for a client told a portal's shape (see
+   *  portalShapeDiffers): it says nothing of the statement's shape elsewhere. */
+  private shapeCheckOfCopy = false;
   /** The client's bytes from that Bind on, whole messages in order, waiting for the check. */
   private held: Buffer[] = [];
 
@@ -217,10 +220,12 @@ export class ClientStatements {
     set: PreparedSet,
     tracker: ResponseTracker,
     statement: Statement,
+    copyOnly = false,
   ): void {
     this.holdFrom(data, off);
     this.shapeCheck = statement;
     this.shapeCheckEpoch = statement.epoch;
+    this.shapeCheckOfCopy = copyOnly;
     if (tracker.idle) this.askShape(set, tracker);
     else this.out.push(FLUSH);
   }
@@ -320,6 +325,8 @@ export class ClientStatements {
     if (type !== BackendMessage.RowDescription && type !== BackendMessage.NoData) return;
     if (statement.epoch !== this.shapeCheckEpoch) return;
     const shape = rowShape(type, body);
+    set.described(statement.serverName, shape);
+    if (this.shapeCheckOfCopy) return;
     if (statement.shapeEpoch !== statement.epoch || statement.shape === null) {
       // The current version's first known shape (see mustLearnShape), as a first Describe gives it.
       statement.shape = shape;
@@ -339,6 +346,36 @@ export class ClientStatements {
   learnShape(serverName: string, type: number, body: Buffer, backend: BackendConfig | null): void {
     const statement = this.shapes.holds(serverName) ? this.statementNamed(serverName) : undefined;
     if (statement) this.shapes.learn(statement, type, body, backend);
+  }
+
+  /**
+   * A Describe of a portal bound from `serverName` was answered (`type` RowDescription or NoData;
+   * else nothing was told): the client holds that shape, and so does the server's copy. The
+   * shape kept before is kept when the answer is the same, as at most executions.
+   */
+  learnPortalShape(serverName: string, type: number, body: Buffer, set: PreparedSet): void {
+    if (type !== BackendMessage.RowDescription && type !== BackendMessage.NoData) return;
+    const told = this.shapes.portalShape(serverName);
+    const copy = set.shapeOf(serverName);
+    const shape = isShape(told, type, body) ? told! : isShape(copy, type, body) ? copy! : rowShape(type, body);
+    if (shape !== told) this.shapes.portalTold(serverName, shape);
+    if (shape !== copy) set.described(serverName, shape);
+  }
+
+  /**
+   * Whether the client's Bind of `statement` here would run a copy whose shape is not the one a
+   * Describe of a portal told it (true: it gets PostgreSQL's 0A000), or null when the copy's
+   * shape is not known yet (it is checked first). A copy prepared afresh after the statement's
+   * table changed has the new shape, with no stale plan for PostgreSQL to refuse; a client
+   * such as PHP's PDO would decode its rows with the old columns. False when the client was told
+   * no portal's shape, or the copy has that shape.
+   */
+  private portalShapeDiffers(statement: Statement, held: boolean, set: PreparedSet): boolean | null {
+    const told = this.shapes.portalShape(statement.serverName);
+    if (told === undefined) return false;
+    const copy = held ? set.shapeOf(statement.serverName) : undefined;
+    if (copy === undefined) return null;
+    return copy !== told && !sameRowShape(copy, told, false);
   }
 
   /** The statement of the server-side name `serverName` among the client's. */
@@ -574,11 +611,16 @@ export class ClientStatements {
         }
         const held = set.holds(statement);
         this.boundPerColumn = resultFormatCount(data, nameEnd, end) > 1;
-        const oldShape = this.holdsOldShape(statement, data, end, off + 5, portalEnd);
+        let oldShape = this.holdsOldShape(statement, data, end, off + 5, portalEnd);
         // Whether its description is still right is known once the current version's shape is.
         if (oldShape && this.shapes.mustLearn(statement)) return this.holdForShape(data, off, set, tracker, statement);
         if (!held && !oldShape && statement.shapeEpoch === statement.epoch)
           return this.holdForShape(data, off, set, tracker, statement);
+        if (!oldShape) {
+          const differs = this.portalShapeDiffers(statement, held, set);
+          if (differs === null) return this.holdForShape(data, off, set, tracker, statement, true);
+          oldShape = differs;
+        }
         this.stats!.binds++;
         this.boundPortal = data.toString('utf8', off + 5, portalEnd);
         this.boundStatement = statement.serverName;
@@ -617,6 +659,8 @@ export class ClientStatements {
             data.toString('utf8', off + 6, end - 1) === this.boundPortal
           ) {
             this.shapes.asked(this.boundStatement, this.boundEpoch, !this.pinned || this.boundPerColumn);
+            // Its answer tells the client the shape of the statement's copy here (see portalTold).
+            return tracker.pushPortalDescribe(this.boundStatement);
           }
           return tracker.push(type === D ? Expect.Describe : Expect.Close);
         }
@@ -959,6 +1003,16 @@ function dropsName(targets: readonly Target[], name: string): boolean {
 }
 
 /** A client name and a server name, neither of which holds a NUL (both came as C strings). */
+/** Whether `shape` (see rowShape) holds exactly the answer `type`, `body`: the same Buffer serves. */
+function isShape(shape: Buffer | undefined, type: number, body: Buffer): boolean {
+  return (
+    shape !== undefined &&
+    shape[0] === type &&
+    shape.length === body.length + 1 &&
+    shape.compare(body, 0, body.length, 1) === 0
+  );
+}
+
 function closingKey(clientName: string, serverName: string): string {
   return `${clientName}\0${serverName}`;
 }

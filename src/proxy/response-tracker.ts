@@ -82,6 +82,8 @@ export class ResponseTracker {
   failedClientName: string | null = null;
   /** The server-side statement whose Describe the answer just handled ended (a RowDescription or NoData), else null. */
   describedStatement: string | null = null;
+  /** The server-side statement of the portal whose Describe the answer just handled ended, else null. */
+  describedPortal: string | null = null;
   /** A shape check is owed its answer. */
   checkingShape = false;
   /** The shape check ended with the answer just handled: answered, or skipped after an error (the caller clears it). */
@@ -106,6 +108,7 @@ export class ResponseTracker {
     this.failedStatement = null;
     this.failedClientName = null;
     this.describedStatement = null;
+    this.describedPortal = null;
     this.checkingShape = false;
     this.shapeCheckEnded = false;
     this.portalRan = false;
@@ -202,6 +205,12 @@ export class ResponseTracker {
     this.pushEntry(Expect.Sync | HIDDEN | GUARD, null, null);
   }
 
+  /** The client's Describe of a portal bound from the statement `serverName` (see describedPortal).
+   *  Its error, if any, is of the portal, not of the statement. */
+  pushPortalDescribe(serverName: string): void {
+    this.push(Expect.Describe, false, serverName, null);
+  }
+
   /** pgtide's Describe of `serverName` for a shape check: its answers are hidden (see describedStatement). */
   pushShapeCheck(serverName: string): void {
     this.checkingShape = true;
@@ -230,6 +239,7 @@ export class ResponseTracker {
    */
   onAnswer(type: number): boolean {
     this.describedStatement = null;
+    this.describedPortal = null;
     if (this.count === 0) return false;
     const entry = this.kinds[this.head]!;
     const kind = entry & KIND;
@@ -244,7 +254,7 @@ export class ResponseTracker {
         this.undos[this.head] = null;
         return false;
       }
-      this.failedStatement = failedStatementKinds(kind) ? this.names[this.head]! : null;
+      this.failedStatement = failedStatementKinds(kind) && !this.ofPortal(entry) ? this.names[this.head]! : null;
       this.failedClientName =
         (entry & DUPLICATE) !== 0
           ? this.names[this.head]!
@@ -282,12 +292,19 @@ export class ResponseTracker {
     if (type === READY) this.portalRan = false;
     else if (type === COMMAND_DONE && kind === Expect.Execute) this.portalRan = true;
     if (kind === Expect.Describe) {
-      this.describedStatement = this.names[this.head]!;
+      const name = this.names[this.head]!;
+      if (this.ofPortal(entry)) this.describedPortal = name;
+      else this.describedStatement = name;
       if ((entry & SHAPE) !== 0) this.endShapeCheck();
     }
     this.pop();
     this.takeFakes();
     return (entry & HIDDEN) !== 0;
+  }
+
+  /** The request at the head is the client's Describe of a portal (see pushPortalDescribe). */
+  private ofPortal(entry: number): boolean {
+    return (entry & (KIND | SHAPE)) === Expect.Describe && this.clientNames[this.head] === null;
   }
 
   private parseAnswered(entry: number, ok: boolean): void {

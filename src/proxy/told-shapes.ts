@@ -23,6 +23,13 @@ export class ToldShapes {
    * being sent PostgreSQL's 0A000. Made at the client's first answered Describe of a statement.
    */
   private told: Map<string, Buffer> | null = null;
+  /**
+   * The shape the latest answered Describe of a portal bound from each statement told the client
+   * (libpq's PQexecPrepared, as PHP's PDO and pgbench send it, and node-postgres): such a client
+   * may keep the first one for the statement's life, so a Bind runs only on a copy known to have
+   * that shape (see ClientStatements.portalShapeDiffers).
+   */
+  private portals: Map<string, Buffer> | null = null;
 
   /** The client asks for the shape of `serverName` (or, `ofPortal`, of a portal bound from it) at `epoch`, in this link. */
   asked(serverName: string, epoch: number, ofPortal: boolean): void {
@@ -59,6 +66,17 @@ export class ToldShapes {
   forget(serverName: string): void {
     this.described.delete(serverName);
     this.told?.delete(serverName);
+    this.portals?.delete(serverName);
+  }
+
+  /** A Describe of a portal bound from `serverName` told the client `shape` (see rowShape). */
+  portalTold(serverName: string, shape: Buffer): void {
+    (this.portals ??= new Map()).set(serverName, shape);
+  }
+
+  /** The shape a Describe of a portal bound from `serverName` told the client last, if any. */
+  portalShape(serverName: string): Buffer | undefined {
+    return this.portals?.get(serverName);
   }
 
   /**

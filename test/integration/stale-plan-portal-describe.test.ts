@@ -28,6 +28,34 @@ const t = currentTopology();
 /** PQexecPrepared: Bind, Describe portal, Execute, Sync. */
 const execPrepared = (statement: string) => [bind('', statement), describeMessage('P', ''), execute(), sync()];
 
+/** A table of one row, a statement reading all of its columns, run once: the client holds two columns. */
+async function prepareAndRun(c: WireClient, table: string): Promise<void> {
+  await c.exchange(
+    query(
+      `DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (id int, a text); INSERT INTO ${table} VALUES (1, 'a')`,
+    ),
+  );
+  await c.exchange(parse('pdo_stmt_00000001', `SELECT * FROM ${table}`), sync());
+  assert.deepEqual(dataRows(await c.exchange(...execPrepared('pdo_stmt_00000001'))), [['1', 'a']]);
+}
+
+/** After the table gained a column: PostgreSQL's 0A000 at every execution of the statement
+ *  (`thenCheck` runs after them); prepared again under a new name (PDO's next prepare()), it
+ *  has the new shape. */
+async function refusedThenPreparedAgain(c: WireClient, table: string, thenCheck?: () => Promise<void>): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    const got = await c.exchange(...execPrepared('pdo_stmt_00000001'));
+    assert.deepEqual(
+      { errors: errorCodes(got), rows: dataRows(got) },
+      { errors: ['0A000'], rows: [] },
+      `run ${i} after the change`,
+    );
+  }
+  await thenCheck?.();
+  await c.exchange(parse('pdo_stmt_00000002', `SELECT * FROM ${table}`), sync());
+  assert.deepEqual(dataRows(await c.exchange(...execPrepared('pdo_stmt_00000002'))), [['1', 'a', 'b']]);
+}
+
 describe('a prepared statement whose table changed, executed with a Describe of its portal', {
   timeout: 60_000,
 }, () => {
@@ -36,34 +64,14 @@ describe('a prepared statement whose table changed, executed with a Describe of 
   for (const [name, login, table] of [
     ['direct', () => scramLogin(t, t.primary), 'portal_stale_direct'],
     ['through pgtide, one server', () => one.login(), 'portal_stale_one'],
-    // Not yet on two servers: a copy prepared afresh on the other server is checked only against
-    // a shape a Describe of the statement told, not a portal's (see the closing note of the
-    // seventeenth session); learning the portal's shape there made a standby's refusal of an
-    // unlogged table reach node-postgres (routing.test.ts).
   ] as const) {
     test(`${name}: 0A000 after an ADD COLUMN, as long as the statement lives`, async () => {
       const c = await WireClient.connect(login());
       const other = await WireClient.connect(login());
       try {
-        await c.exchange(
-          query(
-            `DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (id int, a text); INSERT INTO ${table} VALUES (1, 'a')`,
-          ),
-        );
-        await c.exchange(parse('pdo_stmt_00000001', `SELECT * FROM ${table}`), sync());
-        assert.deepEqual(dataRows(await c.exchange(...execPrepared('pdo_stmt_00000001'))), [['1', 'a']]);
+        await prepareAndRun(c, table);
         await other.exchange(query(`ALTER TABLE ${table} ADD COLUMN b text DEFAULT 'b'`));
-        for (let i = 0; i < 3; i++) {
-          const got = await c.exchange(...execPrepared('pdo_stmt_00000001'));
-          assert.deepEqual(
-            { errors: errorCodes(got), rows: dataRows(got) },
-            { errors: ['0A000'], rows: [] },
-            `run ${i} after the change`,
-          );
-        }
-        // Prepared again under a new name (PDO's next prepare()), it has the new shape.
-        await c.exchange(parse('pdo_stmt_00000002', `SELECT * FROM ${table}`), sync());
-        assert.deepEqual(dataRows(await c.exchange(...execPrepared('pdo_stmt_00000002'))), [['1', 'a', 'b']]);
+        await refusedThenPreparedAgain(c, table);
       } finally {
         await c.exchange(query(`DROP TABLE IF EXISTS ${table}`)).catch(() => undefined);
         await c.close();
@@ -71,4 +79,45 @@ describe('a prepared statement whose table changed, executed with a Describe of 
       }
     });
   }
+
+  // The client's next execution lands on a server connection that never had the statement: the
+  // copy prepared there afresh has the new shape, and the client still holds the old one.
+  const three = useWirePgtide(t, { pool_mode: 'transaction', default_pool_size: 3 });
+
+  /** Holds a server connection of the pool in a transaction block, so that the client's next
+   *  transaction takes another one (a new one, once those before are held). */
+  async function holdServer(): Promise<WireClient> {
+    const h = await WireClient.connect(three.login());
+    await h.exchange(query('BEGIN; SELECT 1'));
+    return h;
+  }
+
+  test('through pgtide, on a server the statement was never prepared on: its shape as it is there', async () => {
+    const table = 'portal_stale_three';
+    const c = await WireClient.connect(three.login());
+    const direct = await WireClient.connect(scramLogin(t, t.primary));
+    const held: WireClient[] = [];
+    try {
+      await prepareAndRun(c, table);
+      // Unchanged, the statement prepared afresh on a second server has the shape the client holds.
+      held.push(await holdServer());
+      assert.deepEqual(dataRows(await c.exchange(...execPrepared('pdo_stmt_00000001'))), [['1', 'a']]);
+      held.push(await holdServer());
+      await direct.exchange(query(`ALTER TABLE ${table} ADD COLUMN b text DEFAULT 'b'`));
+      // Both servers the client used are held: its next executions run on a third, new one.
+      await refusedThenPreparedAgain(c, table, async () => {
+        const pools = [...three.pgtide().pgtide.context.pools.all()];
+        assert.equal(
+          pools.reduce((n, pool) => n + pool.idleCount + pool.activeCount, 0),
+          3,
+          'the client did not run on a third server connection',
+        );
+      });
+    } finally {
+      for (const h of held) await h.close();
+      await direct.exchange(query(`DROP TABLE IF EXISTS ${table}`)).catch(() => undefined);
+      await c.close();
+      await direct.close();
+    }
+  });
 });

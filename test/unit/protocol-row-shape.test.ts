@@ -46,6 +46,15 @@ describe('row shapes', () => {
     );
   });
 
+  it("a column's format code counts, unless formats are left out (a portal's against a statement's)", () => {
+    const text = shape([{ name: 'v', typeOid: INT4 }]);
+    const binary = Buffer.from(text);
+    binary.writeUInt16BE(1, binary.length - 2);
+    assert.equal(sameRowShape(text, binary), false);
+    assert.equal(sameRowShape(text, binary, false), true);
+    assert.equal(sameRowShape(binary, shape([{ name: 'v', typeOid: TEXT }]), false), false);
+  });
+
   it('NoData matches NoData only', () => {
     const none = rowShape(NO_DATA, Buffer.alloc(0));
     assert.equal(sameRowShape(none, rowShape(NO_DATA, Buffer.alloc(0))), true);

@@ -331,6 +331,86 @@ describe('a statement whose shape clients were told, prepared afresh on a server
   });
 });
 
+describe("a client told a portal's shape (libpq's PQexecPrepared): its Bind runs only on a copy of that shape", () => {
+  const ROW = 0x54;
+  const rows = (typeOid: number, format = 0) => {
+    const body = Buffer.from(encode.rowDescription([{ name: 'v', typeOid }]).subarray(5));
+    body.writeUInt16BE(format, body.length - 2);
+    return body;
+  };
+  const INT4 = 23,
+    TEXT = 25;
+  const portal = () => [
+    bind('s'),
+    serialize.describe({ type: 'P', name: '' }),
+    serialize.execute({}),
+    serialize.sync(),
+  ];
+
+  /** A client that prepared 's' on server A and ran it once there, told the portal's shape `told`. */
+  function ranOnA(told: Buffer) {
+    const c = client();
+    const a = new PreparedSet(10);
+    c.rewrite(a, parse('s', 'SELECT v FROM t'), serialize.sync());
+    c.rewrite(a, ...portal());
+    c.statements.learnPortalShape('pgtide_1', ROW, told, a);
+    c.statements.endUndo();
+    return { c, a };
+  }
+
+  it('the answer to a Describe of the portal is the shape of the copy there too: the next Bind there runs at once', () => {
+    const { c, a } = ranOnA(rows(INT4, 1));
+    assert.equal(a.shapeOf('pgtide_1')?.length, rows(INT4).length + 1);
+    assert.equal(c.rewrite(a, ...portal())[0], messages(bind('pgtide_1'))[0]);
+  });
+
+  it('on a server without the statement, the Bind waits while the copy made there is described', () => {
+    const { c } = ranOnA(rows(INT4));
+    const b = new PreparedSet(10);
+    assert.deepEqual(c.rewrite(b, ...portal()), [
+      ...messages(parse('pgtide_1', 'SELECT v FROM t')),
+      'D Spgtide_1|',
+      'H ',
+    ]);
+    assert.equal(c.statements.holding, true);
+  });
+
+  for (const [name, there, first] of [
+    ['the same columns (a statement describes them as text)', rows(INT4), bind('pgtide_1')],
+    ["other columns (the table changed): PostgreSQL's 0A000", rows(TEXT), bind('pgtide_old_shape')],
+  ] as const) {
+    it(`checked there with ${name}`, () => {
+      const { c } = ranOnA(rows(INT4, 1));
+      const b = new PreparedSet(10);
+      c.rewrite(b, ...portal());
+      c.statements.shapeAnswered(ROW, there, b, null);
+      const [held] = c.statements.takeHeld();
+      c.tracker.reset(b);
+      const again = messages(c.statements.rewrite(held!, b, c.tracker, c.stats, () => undefined));
+      assert.equal(again[0], messages(first)[0]);
+      // The check of one copy says nothing of the statement's shape elsewhere.
+      assert.equal(c.statements.named('s')?.shape, null);
+    });
+  }
+
+  it('a copy whose shape is known from another client is not described again', () => {
+    const { c } = ranOnA(rows(INT4));
+    const b = new PreparedSet(10);
+    const other = client(c.registry);
+    other.rewrite(b, parse('mine', 'SELECT v FROM t'), serialize.sync());
+    other.statements.learnPortalShape('pgtide_1', ROW, rows(TEXT), b);
+    assert.equal(c.rewrite(b, ...portal())[0], messages(bind('pgtide_old_shape'))[0]);
+  });
+
+  it('prepared again (a DISCARD, a stale plan), the copy is described again', () => {
+    const { c, a } = ranOnA(rows(INT4));
+    a.doubt('pgtide_1');
+    assert.equal(a.shapeOf('pgtide_1'), undefined);
+    c.tracker.reset(a);
+    assert.deepEqual(c.rewrite(a, ...portal()).slice(-2), ['D Spgtide_1|', 'H ']);
+  });
+});
+
 describe('ClientStatements.rewrite of EXECUTE', () => {
   it('EXECUTE of a client name runs the server name, prepared first where the server lacks it, with a Sync of its own after', () => {
     const c = client();

@@ -35,6 +35,9 @@ export class StatementLink {
   readonly answerEdits: AnswerEdit[] = [];
   /** A hidden-answer candidate cut inside its header at the end of the last server chunk. */
   cutAnswer: Buffer | null = null;
+  /** A shape check failed before anything answered the link: its error, held back with the
+   *  answers that follow, is the link's first answer, which a retry may hide (see onServerData). */
+  checkRefused = false;
   /** Copies of what the client sent since its named statements went unmapped, to take them over
    *  from (see untracked.ts); null when there is nothing to learn, or too much. */
   untrackedSent: Buffer[] | null = null;
@@ -128,6 +131,7 @@ export function relink(
 ): void {
   link.answerEdits.length = 0;
   link.cutAnswer = null;
+  link.checkRefused = false;
   if (!s.tracking) return;
   link.tracker.reset(server.prepared);
   // Bytes waiting to run again still need their names rolled back (see retryOnPrimary).
@@ -248,6 +252,8 @@ export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: 
   if (statements) {
     if (tracker.describedStatement !== null && !tracker.shapeCheckEnded)
       statements.learnShape(tracker.describedStatement, type, body, s.backend);
+    else if (tracker.describedPortal !== null)
+      statements.learnPortalShape(tracker.describedPortal, type, body, s.server!.prepared);
     if (statements.checkingShape) followShapeCheck(s, statements, tracker, type, body);
     else if (statements.awaitsAnswers && tracker.idle) {
       statements.answersCame();
@@ -312,6 +318,7 @@ function followShapeCheck(
   const server = s.server!;
   if (tracker.shapeCheckEnded) {
     tracker.shapeCheckEnded = false;
+    if (type === BackendMessage.ErrorResponse && !s.answered) s.statementLink!.checkRefused = true;
     statements.shapeAnswered(type, body, server.prepared, s.backend);
     return releaseHeld(s, server);
   }
