@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { currentTopology, sqlOn } from '../support/topology.js';
-import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { backendEvents, clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { learnProbe, sleep } from '../support/reader.js';
 import { bind, describe as describeMessage, execute, parse, sync, WireClient } from '../support/pipeline.js';
 import { flush } from '../../src/protocol/encode.js';
@@ -86,6 +86,7 @@ describe('read/write splitting', { timeout: 120_000 }, () => {
   test('with weights 0/1/1, ≥ 95 % of 1000 autocommit reads land on standbys, split by weight within 10 %', async () => {
     const hits = new Map<number, number>();
     const ports = { primary: t.primary.port, standby1: t.standbys[0]!.port, standby2: t.standbys[1]!.port };
+    const began = Date.now();
     for (let i = 0; i < 1000; i++) {
       // Half simple protocol, half extended: both are balanced.
       const { rows } =
@@ -96,8 +97,15 @@ describe('read/write splitting', { timeout: 120_000 }, () => {
     }
     const s1 = hits.get(ports.standby1) ?? 0,
       s2 = hits.get(ports.standby2) ?? 0;
-    assert.ok(s1 + s2 >= 950, `only ${s1 + s2} of 1000 reads on standbys (primary ${hits.get(ports.primary) ?? 0})`);
-    assert.ok(Math.abs(s1 - s2) <= 100, `standby split ${s1}/${s2} is not within 10 %`);
+    const events = backendEvents(p, began);
+    assert.ok(
+      s1 + s2 >= 950,
+      `only ${s1 + s2} of 1000 reads on standbys (primary ${hits.get(ports.primary) ?? 0}):\n${events}`,
+    );
+    assert.ok(
+      Math.abs(s1 - s2) <= 100,
+      `standby split ${s1}/${s2} is not within 10 % (${Date.now() - began} ms):\n${events}`,
+    );
   });
 
   // Each row: statements run in order on one connection, and where they must run.

@@ -27,6 +27,15 @@ export interface RunningPgtide {
   stop(): Promise<void>;
 }
 
+/** What pgtide logged of its backends (the cluster monitor's changes of health and rotation)
+ *  from `since` (ms since the epoch) on, a line each: why a routing assertion failed. */
+export function backendEvents(p: Pick<RunningPgtide, 'logs'>, since: number): string {
+  const lines = p.logs
+    .filter((l) => typeof l['backend'] === 'string' && Number(l['time']) >= since)
+    .map((l) => `+${Number(l['time']) - since} ms ${String(l['backend'])}: ${String(l['msg'])}`);
+  return lines.length === 0 ? 'no backend events logged' : lines.join('\n');
+}
+
 /** The auth_file the tests use: the SCRAM user with a plain password, the md5 user with its hash. */
 export function writeAuthFile(t: Topology, dir: string): string {
   const file = join(dir, 'users.txt');
