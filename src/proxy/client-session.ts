@@ -428,7 +428,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       const link = this.statementLink!;
       const parts = editAnswers(link, this.server!, chunk);
       // Only answers pgtide hides, or held back for a shape check: the client has no answer yet.
-      if (parts.length === 0 && !this.answered) return false;
+      if (parts.length === 0 && !this.answered) {
+        this.leaveIfEndReached();
+        return false;
+      }
       if (parts.length !== 1 && !(link.checkRefused && !this.answered)) {
         const held = forwardEdited(this, chunk, parts);
         this.leaveIfEndReached();
