@@ -73,6 +73,7 @@ export class ClientStatements {
   /** The portal and statement of the last Bind: a Describe of that portal describes the statement. */
   private boundPortal: string | null = null;
   private boundStatement: string | null = null;
+  private boundClientName: string | null = null;
   private boundEpoch = 0;
   /** That Bind set a format per result column: they fit the shape the client holds, whatever a
    *  Describe of the portal tells it (see holdsOldShape). */
@@ -349,29 +350,37 @@ export class ClientStatements {
   }
 
   /**
-   * A Describe of a portal bound from `serverName` was answered (`type` RowDescription or NoData;
-   * else nothing was told): the client holds that shape, and so does the server's copy. The
-   * shape kept before is kept when the answer is the same, as at most executions.
+   * A Describe of a portal bound from the client's statement `clientName` (`serverName` on the
+   * server) was answered (`type` RowDescription or NoData; else nothing was told): the client
+   * holds that shape, and so does the server's copy. The shape kept before is kept when the
+   * answer is the same, as at most executions.
    */
-  learnPortalShape(serverName: string, type: number, body: Buffer, set: PreparedSet): void {
+  learnPortalShape(serverName: string, clientName: string, type: number, body: Buffer, set: PreparedSet): void {
     if (type !== BackendMessage.RowDescription && type !== BackendMessage.NoData) return;
-    const told = this.shapes.portalShape(serverName);
+    const told = this.shapes.portalShape(clientName);
     const copy = set.shapeOf(serverName);
     const shape = isShape(told, type, body) ? told! : isShape(copy, type, body) ? copy! : rowShape(type, body);
-    if (shape !== told) this.shapes.portalTold(serverName, shape);
+    // The name was closed or made again since the Bind: what the client holds under it is another statement's.
+    if (shape !== told && this.byName.get(clientName)?.serverName === serverName)
+      this.shapes.portalTold(clientName, shape);
     if (shape !== copy) set.described(serverName, shape);
   }
 
   /**
-   * Whether the client's Bind of `statement` here would run a copy whose shape is not the one a
-   * Describe of a portal told it (true: it gets PostgreSQL's 0A000), or null when the copy's
-   * shape is not known yet (it is checked first). A copy prepared afresh after the statement's
-   * table changed has the new shape, with no stale plan for PostgreSQL to refuse; a client
-   * such as PHP's PDO would decode its rows with the old columns. False when the client was told
-   * no portal's shape, or the copy has that shape.
+   * Whether the client's Bind of `statement` (its `clientName`) here would run a copy whose shape
+   * is not the one a Describe of a portal told it (true: it gets PostgreSQL's 0A000), or null
+   * when the copy's shape is not known yet (it is checked first). A copy prepared afresh after
+   * the statement's table changed has the new shape, with no stale plan for PostgreSQL to
+   * refuse; a client such as PHP's PDO would decode its rows with the old columns. False when
+   * the client was told no portal's shape, or the copy has that shape.
    */
-  private portalShapeDiffers(statement: Statement, held: boolean, set: PreparedSet): boolean | null {
-    const told = this.shapes.portalShape(statement.serverName);
+  private portalShapeDiffers(
+    clientName: string,
+    statement: Statement,
+    held: boolean,
+    set: PreparedSet,
+  ): boolean | null {
+    const told = this.shapes.portalShape(clientName);
     if (told === undefined) return false;
     const copy = held ? set.shapeOf(statement.serverName) : undefined;
     if (copy === undefined) return null;
@@ -427,6 +436,8 @@ export class ClientStatements {
 
   private setName(name: string, statement: Statement | undefined): void {
     this.changes++;
+    // The client holds no portal's shape of what the name denotes now.
+    this.shapes.forgetPortal(name);
     if (this.recording) this.undo.push([name, this.byName.get(name)]);
     if (statement) this.byName.set(name, statement);
     else this.byName.delete(name);
@@ -617,13 +628,14 @@ export class ClientStatements {
         if (!held && !oldShape && statement.shapeEpoch === statement.epoch)
           return this.holdForShape(data, off, set, tracker, statement);
         if (!oldShape) {
-          const differs = this.portalShapeDiffers(statement, held, set);
+          const differs = this.portalShapeDiffers(clientName!, statement, held, set);
           if (differs === null) return this.holdForShape(data, off, set, tracker, statement, true);
           oldShape = differs;
         }
         this.stats!.binds++;
         this.boundPortal = data.toString('utf8', off + 5, portalEnd);
         this.boundStatement = statement.serverName;
+        this.boundClientName = clientName;
         this.boundEpoch = statement.epoch;
         this.drop(data, off, end);
         if (oldShape) {
@@ -659,8 +671,8 @@ export class ClientStatements {
             data.toString('utf8', off + 6, end - 1) === this.boundPortal
           ) {
             this.shapes.asked(this.boundStatement, this.boundEpoch, !this.pinned || this.boundPerColumn);
-            // Its answer tells the client the shape of the statement's copy here (see portalTold).
-            return tracker.pushPortalDescribe(this.boundStatement);
+            // Its answer tells the client the shape of the statement's copy here (see learnPortalShape).
+            return tracker.push(Expect.DescribePortal, false, this.boundStatement, this.boundClientName);
           }
           return tracker.push(type === D ? Expect.Describe : Expect.Close);
         }

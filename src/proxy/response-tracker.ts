@@ -14,6 +14,8 @@ export const enum Expect {
   Query,
   FakeParse,
   FakeClose,
+  /** The client's Describe of a portal bound from a named statement (see describedPortal). */
+  DescribePortal,
 }
 
 const KIND = 0x0f;
@@ -82,8 +84,10 @@ export class ResponseTracker {
   failedClientName: string | null = null;
   /** The server-side statement whose Describe the answer just handled ended (a RowDescription or NoData), else null. */
   describedStatement: string | null = null;
-  /** The server-side statement of the portal whose Describe the answer just handled ended, else null. */
+  /** The statement (server-side and client's name) of the portal whose Describe the answer just
+   *  handled ended, else null. */
   describedPortal: string | null = null;
+  describedPortalClientName: string | null = null;
   /** A shape check is owed its answer. */
   checkingShape = false;
   /** The shape check ended with the answer just handled: answered, or skipped after an error (the caller clears it). */
@@ -205,12 +209,6 @@ export class ResponseTracker {
     this.pushEntry(Expect.Sync | HIDDEN | GUARD, null, null);
   }
 
-  /** The client's Describe of a portal bound from the statement `serverName` (see describedPortal).
-   *  Its error, if any, is of the portal, not of the statement. */
-  pushPortalDescribe(serverName: string): void {
-    this.push(Expect.Describe, false, serverName, null);
-  }
-
   /** pgtide's Describe of `serverName` for a shape check: its answers are hidden (see describedStatement). */
   pushShapeCheck(serverName: string): void {
     this.checkingShape = true;
@@ -254,7 +252,7 @@ export class ResponseTracker {
         this.undos[this.head] = null;
         return false;
       }
-      this.failedStatement = failedStatementKinds(kind) && !this.ofPortal(entry) ? this.names[this.head]! : null;
+      this.failedStatement = failedStatementKinds(kind) ? this.names[this.head]! : null;
       this.failedClientName =
         (entry & DUPLICATE) !== 0
           ? this.names[this.head]!
@@ -292,19 +290,15 @@ export class ResponseTracker {
     if (type === READY) this.portalRan = false;
     else if (type === COMMAND_DONE && kind === Expect.Execute) this.portalRan = true;
     if (kind === Expect.Describe) {
-      const name = this.names[this.head]!;
-      if (this.ofPortal(entry)) this.describedPortal = name;
-      else this.describedStatement = name;
+      this.describedStatement = this.names[this.head]!;
       if ((entry & SHAPE) !== 0) this.endShapeCheck();
+    } else if (kind === Expect.DescribePortal) {
+      this.describedPortal = this.names[this.head]!;
+      this.describedPortalClientName = this.clientNames[this.head]!;
     }
     this.pop();
     this.takeFakes();
     return (entry & HIDDEN) !== 0;
-  }
-
-  /** The request at the head is the client's Describe of a portal (see pushPortalDescribe). */
-  private ofPortal(entry: number): boolean {
-    return (entry & (KIND | SHAPE)) === Expect.Describe && this.clientNames[this.head] === null;
   }
 
   private parseAnswered(entry: number, ok: boolean): void {
@@ -423,6 +417,7 @@ function ends(kind: number, type: number): boolean {
     case Expect.Bind:
       return type === BIND_DONE;
     case Expect.Describe:
+    case Expect.DescribePortal:
       return type === ROW_DESCRIPTION || type === NO_DATA;
     case Expect.Execute:
       return type === COMMAND_DONE || type === EMPTY_QUERY || type === SUSPENDED;

@@ -24,10 +24,11 @@ export class ToldShapes {
    */
   private told: Map<string, Buffer> | null = null;
   /**
-   * The shape the latest answered Describe of a portal bound from each statement told the client
-   * (libpq's PQexecPrepared, as PHP's PDO and pgbench send it, and node-postgres): such a client
-   * may keep the first one for the statement's life, so a Bind runs only on a copy known to have
-   * that shape (see ClientStatements.portalShapeDiffers).
+   * By the client's statement name: the shape the latest answered Describe of a portal bound from
+   * it told the client (libpq's PQexecPrepared, as PHP's PDO and pgbench send it, and
+   * node-postgres). Such a client may keep the first one for the statement's life, so a Bind runs
+   * only on a copy known to have that shape (see ClientStatements.portalShapeDiffers). By the
+   * client's name, not the shared statement's: two names of one text may hold two shapes.
    */
   private portals: Map<string, Buffer> | null = null;
 
@@ -66,17 +67,21 @@ export class ToldShapes {
   forget(serverName: string): void {
     this.described.delete(serverName);
     this.told?.delete(serverName);
-    this.portals?.delete(serverName);
   }
 
-  /** A Describe of a portal bound from `serverName` told the client `shape` (see rowShape). */
-  portalTold(serverName: string, shape: Buffer): void {
-    (this.portals ??= new Map()).set(serverName, shape);
+  /** A Describe of a portal bound from the client's statement `clientName` told it `shape` (see rowShape). */
+  portalTold(clientName: string, shape: Buffer): void {
+    (this.portals ??= new Map()).set(clientName, shape);
   }
 
-  /** The shape a Describe of a portal bound from `serverName` told the client last, if any. */
-  portalShape(serverName: string): Buffer | undefined {
-    return this.portals?.get(serverName);
+  /** The shape a Describe of a portal bound from the client's statement `clientName` told it last, if any. */
+  portalShape(clientName: string): Buffer | undefined {
+    return this.portals?.get(clientName);
+  }
+
+  /** The client's name `clientName` was closed or made anew. */
+  forgetPortal(clientName: string): void {
+    this.portals?.delete(clientName);
   }
 
   /**

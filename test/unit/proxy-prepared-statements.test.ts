@@ -353,7 +353,7 @@ describe("a client told a portal's shape (libpq's PQexecPrepared): its Bind runs
     const a = new PreparedSet(10);
     c.rewrite(a, parse('s', 'SELECT v FROM t'), serialize.sync());
     c.rewrite(a, ...portal());
-    c.statements.learnPortalShape('pgtide_1', ROW, told, a);
+    c.statements.learnPortalShape('pgtide_1', 's', ROW, told, a);
     c.statements.endUndo();
     return { c, a };
   }
@@ -398,8 +398,20 @@ describe("a client told a portal's shape (libpq's PQexecPrepared): its Bind runs
     const b = new PreparedSet(10);
     const other = client(c.registry);
     other.rewrite(b, parse('mine', 'SELECT v FROM t'), serialize.sync());
-    other.statements.learnPortalShape('pgtide_1', ROW, rows(TEXT), b);
+    other.statements.learnPortalShape('pgtide_1', 'mine', ROW, rows(TEXT), b);
     assert.equal(c.rewrite(b, ...portal())[0], messages(bind('pgtide_old_shape'))[0]);
+  });
+
+  it("two names of one text: the statement prepared again under a new name leaves the old name's shape", () => {
+    const { c } = ranOnA(rows(INT4));
+    const b = new PreparedSet(10);
+    c.tracker.reset(b);
+    c.rewrite(b, parse('s2', 'SELECT v FROM t'), serialize.sync());
+    c.statements.learnPortalShape('pgtide_1', 's2', ROW, rows(TEXT), b);
+    const run = (name: string) =>
+      c.rewrite(b, bind(name), serialize.describe({ type: 'P', name: '' }), serialize.sync())[0];
+    assert.equal(run('s'), messages(bind('pgtide_old_shape'))[0]);
+    assert.equal(run('s2'), messages(bind('pgtide_1'))[0]);
   });
 
   it('prepared again (a DISCARD, a stale plan), the copy is described again', () => {

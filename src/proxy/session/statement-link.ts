@@ -253,7 +253,13 @@ export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: 
     if (tracker.describedStatement !== null && !tracker.shapeCheckEnded)
       statements.learnShape(tracker.describedStatement, type, body, s.backend);
     else if (tracker.describedPortal !== null)
-      statements.learnPortalShape(tracker.describedPortal, type, body, s.server!.prepared);
+      statements.learnPortalShape(
+        tracker.describedPortal,
+        tracker.describedPortalClientName!,
+        type,
+        body,
+        s.server!.prepared,
+      );
     if (statements.checkingShape) followShapeCheck(s, statements, tracker, type, body);
     else if (statements.awaitsAnswers && tracker.idle) {
       statements.answersCame();
