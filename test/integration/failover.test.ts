@@ -16,13 +16,20 @@ describe('failover', { timeout: 120_000 }, () => {
         `CREATE TABLE failover_rows (id int PRIMARY KEY); GRANT ALL ON failover_rows TO ${topo.scramUser.user}`,
       );
       const srCheck = 1;
-      const p = await startPgtide(topo, {
+      const failoverSettings = {
         backends: clusterBackends(topo, [0, 1]),
         sr_check_period: srCheck,
         health_check_period: 1,
         health_check_max_retries: 1,
         health_check_timeout: 1,
-      });
+      };
+      const p = await startPgtide(topo, failoverSettings);
+      // Session pooling: a client logged in before the failover whose first statement comes
+      // after it has no server yet, and must get one on the new primary.
+      const sessions = await startPgtide(topo, { ...failoverSettings, pool_mode: 'session' });
+      const sessionClient = new pg.Client(sessions.pgConfig());
+      sessionClient.on('error', () => {});
+      await sessionClient.connect();
       const committed: number[] = [];
       const readOnlyErrors: string[] = [];
       let running = true;
@@ -50,8 +57,15 @@ describe('failover', { timeout: 120_000 }, () => {
       const stoppedAt = Date.now();
       await promoteNode(topo, topo.standbys[0]!);
       const before = committed.length;
+      const sessionWrite = sessionClient.query('INSERT INTO failover_rows VALUES (-1)').then(
+        () => Date.now() - stoppedAt,
+        (err: Error) => err,
+      );
       while (committed.length === before && Date.now() - stoppedAt < 30_000) await sleep(50);
       const recovered = Date.now() - stoppedAt;
+      const sessionRecovered = await Promise.race([sessionWrite, sleep(30_000).then(() => 'no answer in 30 s')]);
+      await sessionClient.end().catch(() => {});
+      await sessions.stop();
       await sleep(1000);
       running = false;
       await writer;
@@ -60,6 +74,10 @@ describe('failover', { timeout: 120_000 }, () => {
       assert.deepEqual(readOnlyErrors, [], 'a write was sent to a standby');
       assert.ok(committed.length > before, 'no write succeeded after the promotion');
       assert.ok(recovered <= (srCheck + 5) * 1000 + 2000, `writes resumed ${recovered} ms after the primary stopped`);
+      assert.ok(
+        typeof sessionRecovered === 'number' && sessionRecovered <= (srCheck + 5) * 1000 + 2000,
+        `the session client's first write: ${String(sessionRecovered)}`,
+      );
       const rows = await sqlOn<{ id: number }>(topo.standbys[0]!, 'SELECT id FROM failover_rows');
       const onNewPrimary = new Set(rows.map((r) => r.id));
       const after = committed.slice(before);

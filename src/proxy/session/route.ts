@@ -85,6 +85,13 @@ export function route(s: RouteSession): void {
     s.backend = backend;
     // No primary known (failover in progress): wait for one instead of failing or writing to a standby.
     s.pool = backend ? poolOf(s, backend) : null;
+  } else {
+    // Session pooling keeps the whole session on the primary: the one known now, not the one of
+    // the login (after a failover that pool is an abandoned primary's, which may never give a
+    // server). None known: the session waits for one, as a write does.
+    const primary = s.ctx.router.writeBackend();
+    s.backend = primary;
+    s.pool = primary ? poolOf(s, primary) : null;
   }
   if (s.pendingBegin) return;
   const pool = s.pool;
@@ -105,7 +112,7 @@ export function route(s: RouteSession): void {
  * rotation, a primary that is one no more). */
 export function waitsOnStaleBackend(s: RouteSession): boolean {
   const backend = s.backend;
-  if (!backend || s.mode === 'session') return false;
+  if (!backend) return false;
   const router = s.ctx.router;
   return s.readLink ? !router.isReadable(backend) : backend !== router.writeBackend();
 }
