@@ -92,6 +92,8 @@ interface Tracked {
   /** When the latest login known to have succeeded began: a login begun before it that times
    *  out afterwards (it waited through a restart, say) says nothing of the backend now. */
   lastLoginAt: number;
+  /** Healthy again in this round, readable or not yet: an operator learns why it takes no reads. */
+  backAgain: boolean;
 }
 
 export class ClusterMonitor {
@@ -256,6 +258,7 @@ export class ClusterMonitor {
         noLoginSince: kept?.noLoginSince ?? 0,
         probe: null,
         lastLoginAt: kept?.lastLoginAt ?? 0,
+        backAgain: false,
       };
     });
     // The same array object, so that whoever holds monitor.backends sees the new list.
@@ -438,7 +441,8 @@ export class ClusterMonitor {
     const primaryLsn = primary?.lastSeen?.currentLsn ?? this.lastPrimaryLsn;
     this.lastPrimaryLsn = primaryLsn;
     const primaryTimeline = primary?.lastSeen?.timeline ?? null;
-    for (const { state, last, lastSeen } of this.tracked) {
+    for (const tracked of this.tracked) {
+      const { state, last, lastSeen } = tracked;
       if (last !== null) {
         const behind =
           state.role === 'standby' ? lagBytes(primaryLsn, last.replayLsn) : state.role === 'primary' ? 0 : null;
@@ -464,6 +468,10 @@ export class ClusterMonitor {
         state.following = following;
       }
       this.updateReadable(state);
+      if (tracked.backAgain) {
+        tracked.backAgain = false;
+        if (!state.readable) this.logUnreadable(state);
+      }
     }
     const answeredAgain = this.answeredAgain;
     this.answeredAgain = false;
@@ -486,6 +494,21 @@ export class ClusterMonitor {
     return true;
   }
 
+  /** A backend healthy again that takes no reads yet, and what keeps it out (see isReadable). */
+  private logUnreadable(state: BackendState): void {
+    this.log.info(
+      {
+        backend: state.config.name,
+        role: state.role,
+        takesLogins: state.takesLogins,
+        following: state.following,
+        lagBytes: state.lagBytes,
+        lagMs: state.lagMs,
+      },
+      'backend is healthy but takes no reads yet',
+    );
+  }
+
   private notify(): void {
     for (const listener of [...this.listeners]) {
       try {
@@ -501,6 +524,7 @@ export class ClusterMonitor {
     const name = state.config.name;
     if (backend.last !== null && !state.healthy) {
       state.healthy = true;
+      backend.backAgain = true;
       this.log.info({ backend: name }, 'backend is healthy');
     } else if (backend.last === null && state.healthy && backend.failures > this.config.health_check_max_retries) {
       state.healthy = false;

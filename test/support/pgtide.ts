@@ -32,7 +32,10 @@ export interface RunningPgtide {
 export function backendEvents(p: Pick<RunningPgtide, 'logs'>, since: number): string {
   const lines = p.logs
     .filter((l) => typeof l['backend'] === 'string' && Number(l['time']) >= since)
-    .map((l) => `+${Number(l['time']) - since} ms ${String(l['backend'])}: ${String(l['msg'])}`);
+    .map((l) => {
+      const lag = 'lagBytes' in l ? ` (lag ${String(l['lagBytes'])} bytes, ${String(l['lagMs'])} ms)` : '';
+      return `+${Number(l['time']) - since} ms ${String(l['backend'])}: ${String(l['msg'])}${lag}`;
+    });
   return lines.length === 0 ? 'no backend events logged' : lines.join('\n');
 }
 
