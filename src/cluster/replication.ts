@@ -97,14 +97,17 @@ export function lagBytes(primaryLsn: bigint | null, replayLsn: bigint | null): n
  *  primary's position to within `caughtUpBytes` (an idle primary sends no new commits, so the
  *  last replay timestamp would grow old while the standby is current); else the age of the
  *  last replayed commit. A standby cut off from the primary (orphaned by a failover) has
- *  replayed all it got, yet falls behind: only the primary's position tells. */
+ *  replayed all it got, yet falls behind: only the primary's position tells. A standby that
+ *  receives nothing yet (just restarted, its WAL receiver not started: no receive position)
+ *  has replayed all it has, and is current when that is the primary's position. */
 export function lagMs(
   standby: Pick<CheckResult, 'receiveLsn' | 'replayLsn' | 'replayDelayMs'>,
   bytesBehindPrimary: number | null = null,
   caughtUpBytes = 0,
 ): number | null {
   const { receiveLsn, replayLsn, replayDelayMs } = standby;
-  const replayedAll = receiveLsn !== null && replayLsn !== null && receiveLsn <= replayLsn;
+  const replayedAll =
+    replayLsn !== null && (receiveLsn === null ? bytesBehindPrimary !== null : receiveLsn <= replayLsn);
   if (replayedAll && (bytesBehindPrimary === null || bytesBehindPrimary <= caughtUpBytes)) return 0;
   return replayDelayMs === null ? null : Math.max(0, replayDelayMs);
 }

@@ -46,6 +46,11 @@ describe('lag', () => {
     assert.equal(lagMs({ receiveLsn: 100n, replayLsn: 100n, replayDelayMs: 60_000 }, 15_000_000, 1024 * 1024), 60_000);
     assert.equal(lagMs({ receiveLsn: 100n, replayLsn: 100n, replayDelayMs: 60_000 }, 1000, 1024 * 1024), 0);
   });
+  test('ms: a standby not receiving yet (just restarted) is current when it has replayed up to the primary', () => {
+    assert.equal(lagMs({ receiveLsn: null, replayLsn: 100n, replayDelayMs: 60_000 }, 0, 1024 * 1024), 0);
+    assert.equal(lagMs({ receiveLsn: null, replayLsn: 100n, replayDelayMs: 60_000 }, 15_000_000, 1024 * 1024), 60_000);
+    assert.equal(lagMs({ receiveLsn: null, replayLsn: 100n, replayDelayMs: 60_000 }), 60_000);
+  });
   test("timeline: a standby streaming another timeline than the primary's does not follow it", () => {
     assert.equal(followsTimeline({ receiverTimeline: 1, checkpointTimeline: 1 }, 2), false);
     assert.equal(followsTimeline({ receiverTimeline: 2, checkpointTimeline: 1 }, 2), true);
