@@ -432,14 +432,14 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         this.leaveIfEndReached();
         return false;
       }
-      if (parts.length !== 1 && !(link.checkRefused && !this.answered)) {
+      if (parts.length !== 1 && !(link.refusalEdited && !this.answered)) {
         const held = forwardEdited(this, chunk, parts);
         this.leaveIfEndReached();
         return held;
       }
-      // A failed shape check's error with what followed it: a refusal a retry may hide.
+      // An error pgtide held back or put in place, with what followed it: a refusal a retry may hide.
       chunk = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-      link.checkRefused = false;
+      link.refusalEdited = false;
     }
     this.pool!.stats.bytesSent += chunk.length;
     if (!this.answered) {

@@ -9,7 +9,8 @@
 // driver under an ALTER TABLE now and then).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { currentTopology, scramLogin } from '../support/topology.js';
+import { currentTopology, scramLogin, sqlOn, standbysCaughtUp } from '../support/topology.js';
+import { clusterBackends } from '../support/pgtide.js';
 import {
   WireClient,
   bind,
@@ -118,6 +119,63 @@ describe('a prepared statement whose table changed, executed with a Describe of 
       await direct.exchange(query(`DROP TABLE IF EXISTS ${table}`)).catch(() => undefined);
       await c.close();
       await direct.close();
+    }
+  });
+});
+
+// Reads go to standbys. A standby that has not replayed the table change yet gives a copy
+// prepared there the old shape: a client told the new one (by the primary) gets its rows from
+// the primary, as a read the standby refuses does, not PostgreSQL's 0A000 for a change it made
+// no mistake about.
+describe('a statement whose shape the client got from the primary, on a standby that lags behind a table change', {
+  timeout: 60_000,
+}, () => {
+  const cluster = useWirePgtide(t, {
+    pool_mode: 'transaction',
+    backends: clusterBackends(t, [0, 1, 1]),
+    // The first run, on the primary, must not make the next ones wait for the standbys to replay it.
+    consistency: 'eventual',
+  });
+
+  test('runs on the primary: the rows of the shape the client holds', async () => {
+    const table = 'portal_stale_lag';
+    await sqlOn(
+      t.primary,
+      `DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (id int, a text); INSERT INTO ${table} VALUES (1, 'a'); GRANT ALL ON ${table} TO ${t.scramUser.user}`,
+    );
+    await standbysCaughtUp(t);
+    const c = await WireClient.connect(cluster.login());
+    try {
+      for (const standby of t.standbys) await sqlOn(standby, 'SELECT pg_catalog.pg_wal_replay_pause()', [], 'postgres');
+      await sqlOn(t.primary, `ALTER TABLE ${table} ADD COLUMN b text DEFAULT 'b'`);
+      for (const standby of t.standbys) {
+        const rows = await sqlOn(standby, `SELECT * FROM ${table}`);
+        assert.deepEqual(Object.keys(rows[0]!), ['id', 'a'], `${standby.name} replayed the change`);
+      }
+      await c.exchange(query(`SET pgtide.route = 'primary'`));
+      await c.exchange(parse('pdo_stmt_00000001', `SELECT * FROM ${table}`), sync());
+      assert.deepEqual(dataRows(await c.exchange(...execPrepared('pdo_stmt_00000001'))), [['1', 'a', 'b']]);
+      await c.exchange(query(`SET pgtide.route = 'standby'`));
+      const pools = () => [...cluster.pgtide().pgtide.context.pools.all()];
+      const lentOnStandbys = () =>
+        pools()
+          .filter((pool) => pool.key.backend !== t.primary.name)
+          .reduce((n, pool) => n + pool.lentTotal, 0);
+      const lentBefore = lentOnStandbys();
+      for (let i = 0; i < 3; i++) {
+        const got = await c.exchange(...execPrepared('pdo_stmt_00000001'));
+        assert.deepEqual(
+          { errors: errorCodes(got), rows: dataRows(got) },
+          { errors: [], rows: [['1', 'a', 'b']] },
+          `run ${i}`,
+        );
+      }
+      assert.ok(lentOnStandbys() >= lentBefore + 3, 'the runs were not sent to the standbys first');
+    } finally {
+      for (const standby of t.standbys)
+        await sqlOn(standby, 'SELECT pg_catalog.pg_wal_replay_resume()', [], 'postgres').catch(() => {});
+      await c.close();
+      await sqlOn(t.primary, `DROP TABLE IF EXISTS ${table}`).catch(() => {});
     }
   });
 });

@@ -10,6 +10,7 @@ import type { ClientSession } from '../client-session.js';
 import { forgetOpenBatch, replayDeferred, type QueueSession } from './queue.js';
 import { NO_CHUNKS, State } from './state.js';
 import { endSkippedBatch, mayRunAgain } from './statement-link.js';
+import { OLD_SHAPE } from '../prepared-statements.js';
 
 export const enum Refusal {
   None,
@@ -25,6 +26,8 @@ export type Retryable<C> = (error: ErrorFields, context: C) => boolean;
 
 const READ_ONLY_REFUSAL = '25006';
 const UNLOGGED_TABLE = 'a standby cannot read an unlogged or temporary table';
+const LAGGING_SHAPE =
+  "a standby's copy of the statement has another shape than the client holds (a table change not replayed there yet?)";
 
 /**
  * What only a standby refuses, so that the primary runs it: a write (25006), or a read of an
@@ -40,9 +43,15 @@ export function isStandbyOnlyRefusal(error: ErrorFields): boolean {
 }
 
 /** On a standby any of these may come: a standby-only refusal, or a shared statement stale or
- *  missing there as on any server (its copy was prepared before the table changed). */
+ *  missing there as on any server (its copy was prepared before the table changed), or pgtide's
+ *  0A000 for a client whose description is not the shape of the copy there: a standby that has
+ *  not replayed a table change yet gives a copy the old shape, where the primary has the one the
+ *  client holds (run there, a real change still gets the client its 0A000). */
 function isStandbyRefusal(error: ErrorFields, s: RetrySession): boolean {
-  return isStandbyOnlyRefusal(error) || (s.tracking && mayRunAgain(error, s));
+  return (
+    isStandbyOnlyRefusal(error) ||
+    (s.tracking && (mayRunAgain(error, s) || s.statementLink!.tracker.failedStatement === OLD_SHAPE))
+  );
 }
 
 /**
@@ -154,7 +163,9 @@ export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
       resend.rerunning = stale;
       // onServerError saw the chunk's errors before it came here.
       resend.why = stale
-        ? 'a prepared statement was stale or missing on its server'
+        ? s.statementLink?.tracker.failedStatement === OLD_SHAPE
+          ? LAGGING_SHAPE
+          : 'a prepared statement was stale or missing on its server'
         : s.lastErrorCode === READ_ONLY_REFUSAL
           ? 'a standby refused it as a write (25006)'
           : UNLOGGED_TABLE;
@@ -219,8 +230,9 @@ export function retryOnPrimary(s: ResendSession): void {
   const resend = s.resend!;
   const bytes = resend.bytes!;
   resend.bytes = null;
-  // Reads of unlogged tables take this way every time: a line each would flood the log.
-  const level = resend.why === UNLOGGED_TABLE ? 'debug' : 'warn';
+  // Reads of unlogged tables take this way every time, and so do a statement's runs while a
+  // standby lags behind a table change: a line each would flood the log.
+  const level = resend.why === UNLOGGED_TABLE || resend.why === LAGGING_SHAPE ? 'debug' : 'warn';
   s.ctx.log[level]({ client: s.remote, backend: s.backend?.name }, `statement run again on the primary: ${resend.why}`);
   s.retrying = true;
   s.statements?.rollBack();

@@ -35,9 +35,10 @@ export class StatementLink {
   readonly answerEdits: AnswerEdit[] = [];
   /** A hidden-answer candidate cut inside its header at the end of the last server chunk. */
   cutAnswer: Buffer | null = null;
-  /** A shape check failed before anything answered the link: its error, held back with the
-   *  answers that follow, is the link's first answer, which a retry may hide (see onServerData). */
-  checkRefused = false;
+  /** Before anything answered the link, an error came that pgtide held back (a shape check's)
+   *  or put in place (the 0A000 of a description outdated here): the chunk it is in, edited,
+   *  is the link's first answer, which a retry may still hide (see onServerData). */
+  refusalEdited = false;
   /** Copies of what the client sent since its named statements went unmapped, to take them over
    *  from (see untracked.ts); null when there is nothing to learn, or too much. */
   untrackedSent: Buffer[] | null = null;
@@ -131,7 +132,7 @@ export function relink(
 ): void {
   link.answerEdits.length = 0;
   link.cutAnswer = null;
-  link.checkRefused = false;
+  link.refusalEdited = false;
   if (!s.tracking) return;
   link.tracker.reset(server.prepared);
   // Bytes waiting to run again still need their names rolled back (see retryOnPrimary).
@@ -271,6 +272,8 @@ export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: 
   if (type === BackendMessage.ErrorResponse && tracker.failedStatement === OLD_SHAPE) {
     // The client's description is of the statement's old shape: PostgreSQL's own answer.
     if (start >= 0) link.answerEdits.push({ start, end, insert: [STALE_PLAN_ERROR] });
+    // On a standby, the copy's shape may be one the primary no longer has (see isStandbyRefusal).
+    if (!s.answered) link.refusalEdited = true;
     return;
   }
   const statementsOwn =
@@ -324,7 +327,7 @@ function followShapeCheck(
   const server = s.server!;
   if (tracker.shapeCheckEnded) {
     tracker.shapeCheckEnded = false;
-    if (type === BackendMessage.ErrorResponse && !s.answered) s.statementLink!.checkRefused = true;
+    if (type === BackendMessage.ErrorResponse && !s.answered) s.statementLink!.refusalEdited = true;
     statements.shapeAnswered(type, body, server.prepared, s.backend);
     return releaseHeld(s, server);
   }
