@@ -1014,7 +1014,6 @@ function dropsName(targets: readonly Target[], name: string): boolean {
   return false;
 }
 
-/** A client name and a server name, neither of which holds a NUL (both came as C strings). */
 /** Whether `shape` (see rowShape) holds exactly the answer `type`, `body`: the same Buffer serves. */
 function isShape(shape: Buffer | undefined, type: number, body: Buffer): boolean {
   return (
@@ -1025,6 +1024,7 @@ function isShape(shape: Buffer | undefined, type: number, body: Buffer): boolean
   );
 }
 
+/** A client name and a server name, neither of which holds a NUL (both came as C strings). */
 function closingKey(clientName: string, serverName: string): string {
   return `${clientName}\0${serverName}`;
 }
