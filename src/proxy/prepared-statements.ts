@@ -58,7 +58,7 @@ export class ClientStatements {
   private cutRemaining = 0;
 
   /** Changes to the names since the link began, while its bytes may still be sent again elsewhere. */
-  private undo: [name: string, before: Statement | undefined][] = [];
+  private undo: [name: string, before: Statement | undefined, portalShape: Buffer | undefined][] = [];
   private recording = false;
 
   constructor(private readonly registry: StatementRegistry) {}
@@ -157,9 +157,11 @@ export class ClientStatements {
    *  the ParseCompletes already sent are not sent twice. */
   rollBack(): void {
     for (let i = this.undo.length - 1; i >= 0; i--) {
-      const [name, before] = this.undo[i]!;
+      const [name, before, portalShape] = this.undo[i]!;
       if (before) this.byName.set(name, before);
       else this.byName.delete(name);
+      if (portalShape) this.shapes.portalTold(name, portalShape);
+      else this.shapes.forgetPortal(name);
     }
     this.undo.length = 0;
     this.answeredParses = this.earlyParses;
@@ -436,9 +438,9 @@ export class ClientStatements {
 
   private setName(name: string, statement: Statement | undefined): void {
     this.changes++;
+    if (this.recording) this.undo.push([name, this.byName.get(name), this.shapes.portalShape(name)]);
     // The client holds no portal's shape of what the name denotes now.
     this.shapes.forgetPortal(name);
-    if (this.recording) this.undo.push([name, this.byName.get(name)]);
     if (statement) this.byName.set(name, statement);
     else this.byName.delete(name);
   }

@@ -414,6 +414,21 @@ describe("a client told a portal's shape (libpq's PQexecPrepared): its Bind runs
     assert.equal(run('s2'), messages(bind('pgtide_1'))[0]);
   });
 
+  it('names rolled back (the link runs again elsewhere) get back the portal shape the client held', () => {
+    const { c } = ranOnA(rows(INT4));
+    const b = new PreparedSet(10);
+    const other = client(c.registry);
+    other.rewrite(b, parse('mine', 'SELECT v FROM t'), serialize.sync());
+    other.statements.learnPortalShape('pgtide_1', 'mine', ROW, rows(TEXT), b);
+    c.statements.beginUndo();
+    c.tracker.reset(b);
+    c.rewrite(b, serialize.close({ type: 'S', name: 's' }), parse('s', 'SELECT v FROM t'), serialize.sync());
+    c.statements.rollBack();
+    c.statements.endUndo();
+    c.tracker.reset(b);
+    assert.equal(c.rewrite(b, ...portal())[0], messages(bind('pgtide_old_shape'))[0]);
+  });
+
   it('prepared again (a DISCARD, a stale plan), the copy is described again', () => {
     const { c, a } = ranOnA(rows(INT4));
     a.doubt('pgtide_1');
