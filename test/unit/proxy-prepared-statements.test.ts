@@ -358,6 +358,15 @@ describe("a client told a portal's shape (libpq's PQexecPrepared): its Bind runs
     return { c, a };
   }
 
+  /** Server B, whose copy of the statement another client's Describe of a portal found of the shape `typeOid`. */
+  function copyTold(c: ReturnType<typeof client>, typeOid: number): PreparedSet {
+    const b = new PreparedSet(10);
+    const other = client(c.registry);
+    other.rewrite(b, parse('mine', 'SELECT v FROM t'), serialize.sync());
+    other.statements.learnPortalShape('pgtide_1', 'mine', ROW, rows(typeOid), b);
+    return b;
+  }
+
   it('the answer to a Describe of the portal is the shape of the copy there too: the next Bind there runs at once', () => {
     const { c, a } = ranOnA(rows(INT4, 1));
     assert.equal(a.shapeOf('pgtide_1')?.length, rows(INT4).length + 1);
@@ -395,10 +404,7 @@ describe("a client told a portal's shape (libpq's PQexecPrepared): its Bind runs
 
   it('a copy whose shape is known from another client is not described again', () => {
     const { c } = ranOnA(rows(INT4));
-    const b = new PreparedSet(10);
-    const other = client(c.registry);
-    other.rewrite(b, parse('mine', 'SELECT v FROM t'), serialize.sync());
-    other.statements.learnPortalShape('pgtide_1', 'mine', ROW, rows(TEXT), b);
+    const b = copyTold(c, TEXT);
     assert.equal(c.rewrite(b, ...portal())[0], messages(bind('pgtide_old_shape'))[0]);
   });
 
@@ -416,10 +422,7 @@ describe("a client told a portal's shape (libpq's PQexecPrepared): its Bind runs
 
   it('names rolled back (the link runs again elsewhere) get back the portal shape the client held', () => {
     const { c } = ranOnA(rows(INT4));
-    const b = new PreparedSet(10);
-    const other = client(c.registry);
-    other.rewrite(b, parse('mine', 'SELECT v FROM t'), serialize.sync());
-    other.statements.learnPortalShape('pgtide_1', 'mine', ROW, rows(TEXT), b);
+    const b = copyTold(c, TEXT);
     c.statements.beginUndo();
     c.tracker.reset(b);
     c.rewrite(b, serialize.close({ type: 'S', name: 's' }), parse('s', 'SELECT v FROM t'), serialize.sync());
