@@ -84,8 +84,8 @@ export class ResponseTracker {
   failedClientName: string | null = null;
   /** The server-side statement whose Describe the answer just handled ended (a RowDescription or NoData), else null. */
   describedStatement: string | null = null;
-  /** The statement (server-side and client's name) of the portal whose Describe the answer just
-   *  handled ended, else null. */
+  /** The server-side statement of the portal whose Describe the answer just handled ended, else
+   *  null; with it, the client's name of that statement (read only then). */
   describedPortal: string | null = null;
   describedPortalClientName: string | null = null;
   /** A shape check is owed its answer. */

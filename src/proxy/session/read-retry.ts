@@ -48,10 +48,12 @@ export function isStandbyOnlyRefusal(error: ErrorFields): boolean {
  *  not replayed a table change yet gives a copy the old shape, where the primary has the one the
  *  client holds (run there, a real change still gets the client its 0A000). */
 function isStandbyRefusal(error: ErrorFields, s: RetrySession): boolean {
-  return (
-    isStandbyOnlyRefusal(error) ||
-    (s.tracking && (mayRunAgain(error, s) || s.statementLink!.tracker.failedStatement === OLD_SHAPE))
-  );
+  return isStandbyOnlyRefusal(error) || (s.tracking && (mayRunAgain(error, s) || refusedOldShape(s)));
+}
+
+/** The last error is pgtide's 0A000 for a description that is not the shape of the copy here. */
+function refusedOldShape(s: Pick<RetrySession, 'statementLink'>): boolean {
+  return s.statementLink?.tracker.failedStatement === OLD_SHAPE;
 }
 
 /**
@@ -163,7 +165,7 @@ export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
       resend.rerunning = stale;
       // onServerError saw the chunk's errors before it came here.
       resend.why = stale
-        ? s.statementLink?.tracker.failedStatement === OLD_SHAPE
+        ? refusedOldShape(s)
           ? LAGGING_SHAPE
           : 'a prepared statement was stale or missing on its server'
         : s.lastErrorCode === READ_ONLY_REFUSAL
