@@ -253,6 +253,9 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
 
   /** A clean, idle server comes back from a client. */
   release(server: ServerConnection): void {
+    // Closed after its last answer (a FATAL read with it): already forgotten (onServerClosed).
+    if (server.isClosed) return;
+    if (server.sessionEnded) return server.close('the server ended its session');
     if (this.expired(server, Date.now())) {
       server.close('server_lifetime or server_max_uses reached');
       return;

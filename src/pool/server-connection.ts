@@ -72,6 +72,9 @@ export class ServerConnection implements MessageSink, LinkedServer {
   private asyncOwner: ServerPeer | null = null;
   /** The server's FATAL ErrorResponse has been passed to the client. */
   toldClientOfEnd = false;
+  /** The server sent a FATAL or PANIC: its session is over, whatever it sent in the same read
+   *  (a ReadyForQuery before it), so the connection is never lent again (see ServerPool.release). */
+  sessionEnded = false;
   /** The chunk being scanned, for rewriting a notification's pid in place. */
   private scanning: Buffer | null = null;
   private internal: OwnQuery | null = null;
@@ -232,8 +235,11 @@ export class ServerConnection implements MessageSink, LinkedServer {
         } else if (type === S) {
           if (!this.trackParameter(body)) return false;
         } else if (type === E) {
-          // Forwarded with this chunk: the client hears the end of its session from the server.
-          if (this.peer && endsSession(body)) this.toldClientOfEnd = true;
+          if (endsSession(body)) {
+            this.sessionEnded = true;
+            // Forwarded with this chunk: the client hears the end of its session from the server.
+            if (this.peer) this.toldClientOfEnd = true;
+          }
           this.peer?.onServerError(body);
           this.syncs.failed();
           this.noteError();
@@ -307,7 +313,10 @@ export class ServerConnection implements MessageSink, LinkedServer {
       if (wrong !== null) return this.violation(wrong);
     } else if (type === E) {
       internal.addError(body);
-      if (endsSession(body)) this.passToOwner(type, body);
+      if (endsSession(body)) {
+        this.sessionEnded = true;
+        this.passToOwner(type, body);
+      }
     } else if (type === S) {
       if (!this.trackParameter(body)) return false;
       if (!internal.changesSettings) this.passToOwner(type, body);
@@ -367,6 +376,7 @@ export class ServerConnection implements MessageSink, LinkedServer {
     // Between pgtide's own queries for a client, what the server sends on its own is that client's.
     if (this.asyncOwner && (type === A || type === N || type === S || (type === E && endsSession(body)))) {
       if (type === S && !this.trackParameter(body)) return false;
+      if (type === E) this.sessionEnded = true;
       this.passToOwner(type, body);
       return true;
     }
@@ -499,6 +509,7 @@ export class ServerConnection implements MessageSink, LinkedServer {
   }
 
   private continueDrain(): void {
+    if (this.sessionEnded) return this.close('the server ended its session while its client left');
     if (this.txStatus !== IDLE) {
       this.syncs.sent(1, false);
       this.socket.write(encode.query('ROLLBACK'));

@@ -798,3 +798,42 @@ describe('a hostile server during a client transaction: the client loses its ser
     assert.match(server.closeReason, /unexpected message 'D' from an idle server/);
   });
 });
+
+describe('a FATAL read together with the ReadyForQuery before it: the connection is never lent again', () => {
+  const fatal = encode.errorResponse('FATAL', '57P01', 'terminating connection due to administrator command');
+
+  it(
+    "after pgtide's own query with no client to tell, the query settles and the connection is closed",
+    QUICK,
+    async () => {
+      const { server, remote, closed } = await withPid();
+      const begun = server.query('BEGIN');
+      remote.write(Buffer.concat([encode.commandComplete('BEGIN'), encode.readyForQuery('T'), fatal]));
+      await begun;
+      await closed;
+      assert.ok(server.isClosed);
+    },
+  );
+
+  it('after a client transaction, the client hears the FATAL and the connection is marked ended', QUICK, async () => {
+    const { server, remote } = await withPid();
+    const peer = recordingPeer();
+    server.link(peer, false);
+    server.syncs.sent(1, false);
+    remote.write(Buffer.concat([encode.commandComplete('SELECT 1'), idle, fatal]));
+    while (!Buffer.concat(peer.data).includes(fatal)) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(peer.idle.length, 1);
+    assert.ok(server.sessionEnded, 'ServerPool.release closes it instead of lending it');
+    assert.ok(Buffer.concat(peer.data).includes(fatal));
+    server.close('test over');
+  });
+
+  it('when it ends the drain after the client left, the connection closes instead of going back', QUICK, async () => {
+    const { server, remote, closed } = await withPid();
+    server.link(recordingPeer(), false);
+    server.orphan(false, null, () => {});
+    remote.write(Buffer.concat([idle, fatal]));
+    await closed;
+    assert.match(server.closeReason, /ended its session/);
+  });
+});

@@ -148,6 +148,12 @@ export function startOn(s: HandoffSession, server: LinkedServer): void {
   const epoch = waitFor(s, Wait.SetUp);
   setUp(s, server, begin).then(
     () => {
+      // A FATAL read with the last answer closed it (see onIdleMessage): none of the client's
+      // work reached it, so another server takes the transaction, as when a set-up query fails.
+      if (server.isClosed) {
+        if (s.epoch === epoch) acquire(s);
+        return;
+      }
       if (s.epoch === epoch) {
         // Kept until now: a client routed afresh meanwhile still needs it on its next server.
         s.pendingBegin = null;
