@@ -466,7 +466,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   onServerIdle(status: number): void {
+    const toldOfEnd = this.server?.toldClientOfEnd === true;
     transactionAnswered(this, status);
+    // The server's FATAL came in the same read as this answer: the session ends, as on PostgreSQL
+    // and as when the FATAL comes alone (onServerLost).
+    if (toldOfEnd) return this.close();
     if (this.clientEnd !== 'open') leaveIfAnswered(this);
   }
 
