@@ -153,6 +153,7 @@ export function scanQuery(lx: Lexer, d: Draft, tok: Tok, base: number, kind: Sta
   let afterFor = false,
     afterInto = false;
   while (!isEnd(lx, tok, base)) {
+    if ((tok === Tok.Word || tok === Tok.QuotedIdent) && readsPrimaryOnlyView(lx, tok)) d.route = 'write';
     if (tok === Tok.Word) {
       const kw = queryKeyword(lx);
       if (afterFor && (kw === Kw.Update || kw === Kw.Share || kw === Kw.No || kw === Kw.Key)) {
@@ -208,6 +209,18 @@ export function scanQuery(lx: Lexer, d: Draft, tok: Tok, base: number, kind: Sta
     tok = lx.next();
   }
   return tok;
+}
+
+/**
+ * A catalog view that a standby always answers empty: pg_prepared_xacts (prepared transactions
+ * are not shown during recovery), so psycopg's and JDBC's tpc_recover / XAResource.recover, and
+ * any transaction manager's recovery, found no in-doubt transaction through pgtide and left their
+ * locks held for ever. Its function, pg_prepared_xact(), is volatile, so a direct call already goes
+ * to the primary; the view hides the call from the classifier.
+ */
+function readsPrimaryOnlyView(lx: Lexer, tok: Tok): boolean {
+  if (tok === Tok.Word) return lx.tokEnd - lx.tokStart === 17 && lx.is('pg_prepared_xacts');
+  return lx.name() === 'pg_prepared_xacts';
 }
 
 /** Named like PostgreSQL's own functions: qualified by pg_catalog, or pg_-prefixed (catalog and

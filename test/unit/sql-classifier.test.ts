@@ -165,6 +165,11 @@ table('writes', [
   ["select nextval('s')", W],
   ["SELECT setval('s', 10)", W],
   ["SELECT currval('s')", { ...W, kind: 'select', opaque: undefined }],
+  // A standby shows no prepared transaction: psycopg's tpc_recover() found none through pgtide.
+  ['SELECT gid, prepared, owner, database FROM pg_prepared_xacts', { ...W, kind: 'select' }],
+  ['select count(*) from pg_catalog.pg_prepared_xacts where database = $1', { ...W, kind: 'select' }],
+  ['SELECT * FROM "pg_prepared_xacts"', { ...W, kind: 'select' }],
+  ['SELECT pg_prepared_xacts FROM t', { ...W, kind: 'select' }],
   ['SELECT lastval()', { ...W, kind: 'select', opaque: undefined }],
   ["SELECT CURRVAL('public.s'::regclass)", { ...W, kind: 'select', opaque: undefined }],
   ['SELECT pg_catalog.lastval()', { ...W, kind: 'select', opaque: undefined }],
