@@ -220,7 +220,8 @@ export function scanQuery(lx: Lexer, d: Draft, tok: Tok, base: number, kind: Sta
  */
 function readsPrimaryOnlyView(lx: Lexer, tok: Tok): boolean {
   if (tok === Tok.Word) return lx.tokEnd - lx.tokStart === 17 && lx.is('pg_prepared_xacts');
-  return lx.name() === 'pg_prepared_xacts';
+  // The length first: ORMs quote every name, and name() makes a string.
+  return lx.tokEnd - lx.tokStart === 19 && lx.name() === 'pg_prepared_xacts';
 }
 
 /** Named like PostgreSQL's own functions: qualified by pg_catalog, or pg_-prefixed (catalog and

@@ -4,7 +4,15 @@ import pg from 'pg';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { backendEvents, clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { learnProbe, sleep } from '../support/reader.js';
-import { bind, describe as describeMessage, execute, parse, sync, WireClient } from '../support/pipeline.js';
+import {
+  bind,
+  describe as describeMessage,
+  execute,
+  type Message,
+  parse,
+  sync,
+  WireClient,
+} from '../support/pipeline.js';
 import { flush } from '../../src/protocol/encode.js';
 
 const t = currentTopology();
@@ -440,6 +448,58 @@ describe('redirect preference lists', { timeout: 60_000 }, () => {
       await c.end();
     } finally {
       await p.stop();
+    }
+  });
+});
+
+describe('a write pipelined after a read in one batch', { timeout: 60_000 }, () => {
+  // psycopg's pipeline in autocommit sends each statement as it comes and the Sync last: the
+  // read goes to a standby before the write arrives, and the write follows it in the batch.
+  test('runs with the read on the primary, the standby refusal unseen', async () => {
+    await sqlOn(t.primary, 'CREATE TABLE route_pipelined (id int)');
+    await sqlOn(t.primary, 'GRANT SELECT, INSERT ON route_pipelined TO PUBLIC');
+    await waitForStandbys("SELECT 1 FROM pg_class WHERE relname = 'route_pipelined'");
+    const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 0]) });
+    let c: WireClient | null = null;
+    try {
+      c = await WireClient.connect(p.wireLogin());
+      // Unnamed statements, then named ones prepared in the batch (a Bind alone of a statement
+      // whose copy the standby lacks is not retried: docs/routing.md).
+      for (let i = 1; i <= 6; i++) {
+        const [read, write] = i <= 3 ? ['', ''] : [`count_rows_${i}`, `insert_row_${i}`];
+        c.send(
+          parse(read, 'SELECT count(*) FROM route_pipelined'),
+          bind('', read),
+          describeMessage('P', ''),
+          execute(''),
+        );
+        await sleep(50);
+        c.send(
+          parse(write, 'INSERT INTO route_pipelined VALUES ($1) RETURNING id'),
+          bind('', write, [String(i)]),
+          describeMessage('P', ''),
+          execute(''),
+        );
+        await sleep(50);
+        c.send(sync());
+        const answers: Message[] = await c.untilReady();
+        assert.deepEqual(
+          answers.map((m) => m.type),
+          ['1', '2', 'T', 'D', 'C', '1', '2', 'T', 'D', 'C', 'Z'],
+          `round ${i}: ${answers.map((m) => m.type).join('')}`,
+        );
+        // The count ran on the primary with the insert: it sees the rows of the rounds before.
+        assert.deepEqual(
+          answers.filter((m) => m.type === 'D').map((m) => m.body.subarray(6).toString()),
+          [String(i - 1), String(i)],
+        );
+      }
+      const logged = p.logs.filter((l) => String(l['msg']).includes('statement run again on the primary'));
+      assert.ok(logged.length >= 6, 'each batch was refused by the standby, then run on the primary');
+    } finally {
+      await c?.close();
+      await p.stop();
+      await sqlOn(t.primary, 'DROP TABLE route_pipelined');
     }
   });
 });

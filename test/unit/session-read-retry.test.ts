@@ -49,6 +49,26 @@ describe('refusalIn', () => {
     assert.equal(refusalIn(whole.subarray(0, whole.length - 2), isStandbyOnlyRefusal, null), Refusal.None);
   });
 
+  it("afterAnswers: a refusal after its batch's earlier rows counts; a batch that ran before it still does not", () => {
+    const readThenWrite = cat(
+      encode.rowDescription([{ name: 'count', typeOid: 20 }]),
+      encode.dataRow(['0']),
+      encode.commandComplete('SELECT 1'),
+      readOnly(),
+      encode.readyForQuery('I'),
+    );
+    assert.equal(refusalIn(readThenWrite, isStandbyOnlyRefusal, null), Refusal.None);
+    assert.equal(refusalIn(readThenWrite, isStandbyOnlyRefusal, null, false, true), Refusal.Complete);
+    assert.equal(
+      refusalIn(readThenWrite.subarray(0, readThenWrite.length - 6), isStandbyOnlyRefusal, null, false, true),
+      Refusal.AwaitingReady,
+    );
+    const earlierBatchRan = cat(encode.commandComplete('SELECT 1'), encode.readyForQuery('I'), readThenWrite);
+    assert.equal(refusalIn(earlierBatchRan, isStandbyOnlyRefusal, null, false, true), Refusal.None);
+    const inBlock = cat(encode.dataRow(['0']), readOnly(), encode.readyForQuery('E'));
+    assert.equal(refusalIn(inBlock, isStandbyOnlyRefusal, null, false, true), Refusal.None);
+  });
+
   it('asks the retryable test with the context it is given', () => {
     const seen: string[] = [];
     const retryable = (error: { code: string }, context: string[]) => (context.push(error.code), true);

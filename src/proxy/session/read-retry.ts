@@ -60,9 +60,16 @@ function refusedOldShape(s: Pick<RetrySession, 'statementLink'>): boolean {
  * Whether a chunk answers a statement with an error `retryable` accepts ("cannot execute … in a
  * read-only transaction", a stale plan) before any row, ending idle (outside a transaction
  * block) or about to: then nothing of it needs to reach the client. Several batches (Syncs)
- * count when each of them is refused so: none of them ran.
+ * count when each of them is refused so: none of them ran. `afterAnswers`: rows and command
+ * tags may come before the error in its batch (the batch's earlier statements, which it rolls back).
  */
-export function refusalIn<C>(chunk: Buffer, retryable: Retryable<C>, context: C, awaitingReady = false): Refusal {
+export function refusalIn<C>(
+  chunk: Buffer,
+  retryable: Retryable<C>,
+  context: C,
+  awaitingReady = false,
+  afterAnswers = false,
+): Refusal {
   let off = 0;
   let refused = awaitingReady;
   while (off + 5 <= chunk.length) {
@@ -77,7 +84,7 @@ export function refusalIn<C>(chunk: Buffer, retryable: Retryable<C>, context: C,
       if (!refused || chunk[off + 5] !== TransactionStatus.Idle) return Refusal.None;
       if (end === chunk.length) return Refusal.Complete;
       refused = false;
-    } else if (type === BackendMessage.DataRow || type === BackendMessage.CommandComplete) {
+    } else if ((type === BackendMessage.DataRow || type === BackendMessage.CommandComplete) && !afterAnswers) {
       return Refusal.None;
     }
     off = end;
@@ -149,13 +156,22 @@ export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
   // Bytes waiting for a shape check are not on the server yet: none of the link runs again.
   if (retryable && s.sentOnLink.length > 0 && s.scanner.atBoundary && !s.statements?.holding) {
     const server = s.server!;
-    const refusal = refusalIn(chunk, retryable, s);
+    let refusal = refusalIn(chunk, retryable, s);
+    let standbyOnly = s.readLink && refusalIn(chunk, isStandbyOnlyRefusal, s) !== Refusal.None;
+    if (refusal === Refusal.None && s.readLink) {
+      // A write pipelined after reads in one batch (psycopg's pipeline in autocommit sends each
+      // statement as it comes, the Sync last) followed them to the standby. Nothing on a standby
+      // writes, and the error rolls the batch back: the whole batch runs again on the primary.
+      refusal = refusalIn(chunk, isStandbyOnlyRefusal, s, false, true);
+      standbyOnly = refusal !== Refusal.None;
+    }
     const awaiting = refusal === Refusal.AwaitingReady;
-    const stale = !s.readLink || refusalIn(chunk, isStandbyOnlyRefusal, s) === Refusal.None;
+    const stale = !standbyOnly;
     // Refused before any Sync (a Parse and Describe then Flush, as postgres.js sends a new
-    // statement with parameters): pgtide ends the skipped batch with a Sync of its own,
-    // whose ReadyForQuery the client never sees, and the bytes run again.
-    const flushed = awaiting && stale && server.syncs.pending === 0 && server.txStatus === TransactionStatus.Idle;
+    // statement with parameters; a pipelined write, whose error PostgreSQL sends at once):
+    // pgtide ends the skipped batch with a Sync of its own, whose ReadyForQuery the client
+    // never sees, and the bytes run again; the client's own Sync follows them.
+    const flushed = awaiting && server.syncs.pending === 0 && server.txStatus === TransactionStatus.Idle;
     // Only a refusal of everything sent on this link can be replayed elsewhere: the
     // ReadyForQuery awaited and the answers of batches pipelined after it come later, and
     // must be refused too (see holdsRefusal); no batch may be left open.

@@ -61,6 +61,7 @@ export type LinkSession = Pick<
   | 'answered'
   | 'backend'
   | 'ctx'
+  | 'readLink'
   | 'pinned'
   | 'remote'
   | 'scanner'
@@ -276,6 +277,8 @@ export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: 
     if (!s.answered) link.refusalEdited = true;
     return;
   }
+  // A standby's refusal (25006) among answers pgtide edits: the retry on the primary must see it.
+  if (type === BackendMessage.ErrorResponse && s.readLink && !s.answered) link.refusalEdited = true;
   const statementsOwn =
     type === BackendMessage.ErrorResponse &&
     tracker.failedStatement !== null &&
@@ -400,9 +403,14 @@ export function editAnswers(link: EditLink, server: CutHeader, chunk: Buffer): B
 
 /** End a batch the client left open (no Sync) with a Sync of pgtide's own, whose answer the
  *  client never sees: a refusal holds it back (see holdsFirstAnswer), or it is `hidden`. */
-export function endSkippedBatch(s: Pick<ClientSession, 'statementLink'>, server: LinkedServer, hidden = false): void {
+export function endSkippedBatch(
+  s: Pick<ClientSession, 'statementLink' | 'tracking'>,
+  server: LinkedServer,
+  hidden = false,
+): void {
   server.syncs.sent(1, false);
-  s.statementLink!.tracker.push(Expect.Sync, hidden);
+  // An untracked link's ReadyForQuery is held back with the refusal it ends (see holdsFirstAnswer).
+  if (s.tracking) s.statementLink!.tracker.push(Expect.Sync, hidden);
   server.write(encode.sync());
 }
 
