@@ -195,13 +195,14 @@ export class ClientStatements {
    */
   private holdsOldShape(
     statement: Statement,
+    clientName: string,
     data: Buffer,
     next: number,
     portalStart: number,
     portalEnd: number,
   ): boolean {
     return (
-      this.shapes.outdated(statement) &&
+      this.shapes.outdated(statement, clientName) &&
       (!this.pinned || this.boundPerColumn || !describesPortal(data, next, portalStart, portalEnd))
     );
   }
@@ -624,7 +625,7 @@ export class ClientStatements {
         }
         const held = set.holds(statement);
         this.boundPerColumn = resultFormatCount(data, nameEnd, end) > 1;
-        let oldShape = this.holdsOldShape(statement, data, end, off + 5, portalEnd);
+        let oldShape = this.holdsOldShape(statement, clientName!, data, end, off + 5, portalEnd);
         // Whether its description is still right is known once the current version's shape is.
         if (oldShape && this.shapes.mustLearn(statement)) return this.holdForShape(data, off, set, tracker, statement);
         if (!held && !oldShape && statement.shapeEpoch === statement.epoch)

@@ -97,18 +97,31 @@ export class ToldShapes {
   /**
    * The client holds a description from an older version of the statement than its current one,
    * and it is not known to have the current version's shape: rows of that version could be
-   * decoded with the old one.
+   * decoded with the old one. A client told only the shapes of portals bound from its statement
+   * `clientName` (node-postgres, libpq's PQexecPrepared) holds the shape of the last one, which
+   * is what PostgreSQL compares a re-planned statement with at each Bind: it is outdated only
+   * when the current version's shape is known and is another; when it is not known, the copy the
+   * Bind runs on is checked against it (see ClientStatements.portalShapeDiffers). Else a version
+   * made by a failure that changed no shape (a table dropped, a Bind failing with 42P01, then
+   * made again with the same columns) failed its Binds with 0A000 for the client's life, where
+   * PostgreSQL runs them.
    */
-  outdated(statement: Statement): boolean {
+  outdated(statement: Statement, clientName?: string): boolean {
     const name = statement.serverName;
     const seen = this.describedNow.get(name) ?? this.described.get(name);
     if (seen === undefined || seen === statement.epoch) return false;
     const told = this.told?.get(name);
     const shape = statement.shape;
-    if (told === undefined || shape === null || statement.shapeEpoch !== statement.epoch) return true;
-    if (told !== shape && !sameRowShape(told, shape)) return true;
+    const current = shape !== null && statement.shapeEpoch === statement.epoch;
+    if (told === undefined) {
+      const portal = clientName === undefined ? undefined : this.portals?.get(clientName);
+      if (portal === undefined) return true;
+      return current && !sameRowShape(portal, shape!, false);
+    }
+    if (!current) return true;
+    if (told !== shape && !sameRowShape(told, shape!)) return true;
     // It holds the current version's description: its next Binds take the short way.
-    this.told!.set(name, shape);
+    this.told!.set(name, shape!);
     (this.describedNow.has(name) ? this.describedNow : this.described).set(name, statement.epoch);
     return false;
   }

@@ -204,6 +204,51 @@ describe('named prepared statements in transaction pooling', { timeout: 60_000 }
       await admin.end();
     }
   });
+
+  test('node-postgres: a named statement used while its table is dropped (42P01) runs again once the table is made again, as on PostgreSQL', {
+    timeout: 20_000,
+  }, async () => {
+    // node-postgres describes portals, never its statements. The 42P01 of a Bind made a new
+    // version of the shared statement, of no known shape, and a client told only a portal's
+    // shape counted as holding an old one for good: 0A000 at every later Bind, where PostgreSQL
+    // re-plans the statement against the new table and, its columns the same, runs it.
+    const admin = new pg.Client(direct);
+    await admin.connect();
+    const steps = async (config: pg.ClientConfig, table: string): Promise<string[]> => {
+      await admin.query(`DROP TABLE IF EXISTS ${table}`);
+      await admin.query(`CREATE TABLE ${table} (id int, v int)`);
+      await admin.query(`INSERT INTO ${table} VALUES (1, 10)`);
+      const c = new pg.Client(config);
+      await c.connect();
+      const q = { name: 'ps_recreate', text: `SELECT v FROM ${table} WHERE id = $1`, values: [1] };
+      const outcome = async (): Promise<string> => {
+        try {
+          return JSON.stringify((await c.query(q)).rows);
+        } catch (e) {
+          return (e as { code?: string }).code ?? String(e);
+        }
+      };
+      const seen = [await outcome()];
+      await admin.query(`DROP TABLE ${table}`);
+      seen.push(await outcome());
+      await admin.query(`CREATE TABLE ${table} (id int, v int)`);
+      await admin.query(`INSERT INTO ${table} VALUES (1, 11)`);
+      seen.push(await outcome(), await outcome());
+      // A column of another type: PostgreSQL's own 0A000, through pgtide too.
+      await admin.query(`ALTER TABLE ${table} ALTER COLUMN v TYPE text`);
+      seen.push(await outcome());
+      await c.end();
+      return seen;
+    };
+    try {
+      const expected = ['[{"v":10}]', '42P01', '[{"v":11}]', '[{"v":11}]', '0A000'];
+      assert.deepEqual(await steps(direct, 'ps_recreate_direct'), expected);
+      assert.deepEqual(await steps(p.pgConfig(), 'ps_recreate_pooled'), expected);
+    } finally {
+      await admin.query('DROP TABLE IF EXISTS ps_recreate_direct, ps_recreate_pooled');
+      await admin.end();
+    }
+  });
 });
 
 describe('pgbench -M prepared through pgtide', { timeout: 60_000 }, () => {
