@@ -432,6 +432,26 @@ describe("a client told a portal's shape (libpq's PQexecPrepared): its Bind runs
     assert.equal(c.rewrite(b, ...portal())[0], messages(bind('pgtide_old_shape'))[0]);
   });
 
+  for (const [name, there, first] of [
+    ['the same columns (the table made again as it was)', rows(INT4), bind('pgtide_1')],
+    ["other columns: PostgreSQL's 0A000", rows(TEXT), bind('pgtide_old_shape')],
+  ] as const) {
+    it(`a new version of no known shape (a Bind failed with 42P01, its table dropped), checked with ${name}`, () => {
+      const { c, a } = ranOnA(rows(INT4));
+      c.statements.invalidate('pgtide_1');
+      c.tracker.reset(a);
+      assert.deepEqual(c.rewrite(a, ...portal()).slice(-2), ['D Spgtide_1|', 'H ']);
+      c.statements.shapeAnswered(ROW, there, a, null);
+      const [held] = c.statements.takeHeld();
+      c.tracker.reset(a);
+      const again = messages(c.statements.rewrite(held!, a, c.tracker, c.stats, () => undefined));
+      assert.equal(again[0], messages(first)[0]);
+      // And at every later Bind, as long as nothing shows that shape outdated.
+      c.tracker.reset(a);
+      assert.equal(c.rewrite(a, ...portal())[0], messages(first)[0]);
+    });
+  }
+
   it('prepared again (a DISCARD, a stale plan), the copy is described again', () => {
     const { c, a } = ranOnA(rows(INT4));
     a.doubt('pgtide_1');
