@@ -34,7 +34,7 @@ import { route, routeFirstBytes } from './session/route.js';
 import { checkTimeouts } from './session/timeouts.js';
 import { acquire, serverAssigned, transactionAnswered } from './session/handoff.js';
 import { keepUntracked } from './session/untracked.js';
-import { holdsFirstAnswer, holdsRefusal, type Resend, retryRead } from './session/read-retry.js';
+import { holdsFirstAnswer, holdsRefusal, moveBatchToPrimary, type Resend, retryRead } from './session/read-retry.js';
 import { bindSocket } from './session/socket.js';
 import { closeSession } from './session/close.js';
 import { clientEnded, leaveIfAnswered } from './session/client-end.js';
@@ -326,6 +326,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       if (server && leavable && this.routeWrite && !unsynced && this.terminateAt < 0) {
         return leaveRead(this, server, data);
       }
+      // A chunk whose bytes the scan left as they came, on a link tracked as before it.
+      const asScanned = data === chunk && hadStatements === (this.statements !== null);
+      if (server && this.readLink && asScanned && moveBatchToPrimary(this, server, data)) return;
       if (server) {
         oweSyncPoints(this, server, unsynced);
         if ((this.readLink || this.tracking) && !this.answered) this.sentOnLink = appended(this.sentOnLink, data);

@@ -6,9 +6,10 @@
 import { decodeErrorFields, type ErrorFields } from '../../protocol/backend.js';
 import { SQLSTATE } from '../../protocol/encode.js';
 import { BackendMessage, TransactionStatus } from '../../protocol/types.js';
+import type { LinkedServer } from '../../pool/linked-server.js';
 import type { ClientSession } from '../client-session.js';
 import { forgetOpenBatch, replayDeferred, type QueueSession } from './queue.js';
-import { NO_CHUNKS, State } from './state.js';
+import { appended, CopyIn, NO_CHUNKS, State } from './state.js';
 import { endSkippedBatch, mayRunAgain } from './statement-link.js';
 import { OLD_SHAPE } from '../prepared-statements.js';
 
@@ -267,16 +268,58 @@ export function retryOnPrimary(s: ResendSession): void {
  * same bytes go once more, to the primary.
  */
 export function retryRead(s: RetrySession, reason: string): void {
-  const resend = s.sentOnLink;
-  s.sentOnLink = NO_CHUNKS;
-  s.statements?.rollBack();
-  // Bytes held for the lost server's shape check are among those sent again.
-  s.statements?.forgetHeld();
   s.ctx.log.warn(
     { client: s.remote, backend: s.backend?.name, reason },
     'read retried on the primary after its standby failed',
   );
   if (s.backend) s.ctx.pools.onBackendFailure?.(s.backend, null);
+  replayOnPrimary(s, s.sentOnLink);
+}
+
+/** What moveBatchToPrimary uses of the session. */
+export type MoveSession = RetrySession & Pick<ClientSession, 'copyIn' | 'copyAfterQuery' | 'routeWrite'>;
+
+/**
+ * A write came for the batch still open on a read's standby (psycopg's pipeline in autocommit
+ * sends each statement as it comes and the Sync last), and no answer has reached the client:
+ * the standby's connection is let go as a leaving client's is (its batch rolled back, its
+ * answers dropped) and the batch runs from its start on the primary, its reads with it. The
+ * write never reaches the standby. Returns false when the batch cannot move so.
+ */
+export function moveBatchToPrimary(s: MoveSession, server: LinkedServer, data: Buffer): boolean {
+  if (
+    !s.readLink ||
+    !s.routeWrite ||
+    s.answered ||
+    s.retrying ||
+    !s.scanner.atBoundary ||
+    s.copyIn !== CopyIn.None ||
+    s.copyAfterQuery ||
+    s.resend?.heldRefusal != null ||
+    server.syncs.pending > 0 ||
+    !server.syncs.unsynced ||
+    server.txStatus !== TransactionStatus.Idle
+  )
+    return false;
+  s.server = null;
+  // Parses it has not answered yet may fail unseen: what it has prepared is unknown.
+  if (s.tracking && !s.statementLink!.tracker.idle) server.prepared.doubtAll();
+  // Bytes held for a shape check leave it inside a message: it is closed instead.
+  server.orphan(s.statements?.holding === true, null, s.ctx.sendCancel);
+  s.ctx.log.debug(
+    { client: s.remote, backend: s.backend?.name },
+    'a batch read on a standby writes: run on the primary',
+  );
+  replayOnPrimary(s, appended(s.sentOnLink, data));
+  return true;
+}
+
+/** The bytes sent on a link that is gone, none of them answered, go again, routed as a retry (to the primary). */
+function replayOnPrimary(s: RetrySession, resend: readonly Buffer[]): void {
+  s.sentOnLink = NO_CHUNKS;
+  s.statements?.rollBack();
+  // Bytes held for the server's shape check are among those sent again.
+  s.statements?.forgetHeld();
   s.state = State.Ready;
   s.readLink = false;
   s.retrying = true;
