@@ -133,6 +133,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   declare pinnedForGood: boolean;
   /** Code pgtide cannot see into ran in this transaction: probe for session state after it. */
   declare probeAfter: boolean;
+  /** DDL (or a statement not understood) ran in this transaction: its end is a schema change
+   *  (see pool/schema-generation.ts). */
+  ranDdl = false;
   wait = Wait.Pool;
   /** The hand-off token: every wait (see waitFor) takes a new one, and so do a re-route and the
    *  close that abandon it. The continuation of a hand-off (pgtide's own query, a replay check)

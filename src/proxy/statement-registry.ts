@@ -5,6 +5,7 @@ import * as encode from '../protocol/encode.js';
 import { LruCache } from '../sql/lru.js';
 import { findDeallocations, type Deallocation } from '../sql/statement-names.js';
 import type { Classification } from '../sql/index.js';
+import { schemaGeneration } from '../pool/schema-generation.js';
 
 /** A statement text with its parameter types, under the one name it has on every server. */
 export interface Statement {
@@ -47,6 +48,9 @@ export interface Statement {
    * no longer parse at all (a column dropped).
    */
   parsedEpoch: number;
+  /** The schema generation it was interned at (see pool/schema-generation.ts): a Parse after a
+   *  later schema change gets a new statement under a new name, parsed afresh by a server. */
+  readonly generation: number;
 }
 
 /**
@@ -64,7 +68,8 @@ export class StatementRegistry {
   intern(rest: Buffer): Statement {
     const key = rest.toString('latin1');
     let statement = this.byText.get(key);
-    if (!statement) {
+    const generation = schemaGeneration();
+    if (!statement || statement.generation !== generation) {
       const serverName = `pgtide_${this.next++}`;
       const textEnd = rest.indexOf(0);
       const textLength = textEnd < 0 ? rest.length : textEnd;
@@ -80,6 +85,7 @@ export class StatementRegistry {
         replayedAt: 0n,
         primaryUntil: 0,
         parsedEpoch: -1,
+        generation,
       };
       this.byText.set(key, statement, statement.parse.length);
     }
@@ -94,7 +100,11 @@ export class StatementRegistry {
   /** The statement a Parse body `rest` (as in intern) prepares, if a server is known to parse it at its current version. */
   parsed(rest: Buffer): Statement | null {
     const statement = this.find(rest);
-    return statement !== undefined && statement.parsedEpoch === statement.epoch ? statement : null;
+    return statement !== undefined &&
+      statement.parsedEpoch === statement.epoch &&
+      statement.generation === schemaGeneration()
+      ? statement
+      : null;
   }
 
   /**

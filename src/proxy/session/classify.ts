@@ -40,6 +40,7 @@ export type ClassifySession = Pick<
   | 'pinned'
   | 'pinnedForGood'
   | 'probeAfter'
+  | 'ranDdl'
   | 'queuedBatched'
   | 'queuedSyncs'
   | 'readOnlySession'
@@ -152,6 +153,7 @@ function classifyText(s: ClassifySession, body: Buffer, start: number, end: numb
 function follow(s: ClassifySession, c: Classification): KeptState | null {
   s.chunkKind = c.kind;
   s.chunkReadOnly = c.readOnly;
+  if (!s.ranDdl && changesSchema(c)) s.ranDdl = true;
   noteSettings(s, c);
   if (c.readsSequences && s.mode !== 'session') s.sequenceRead = true;
   // A session-wide SET with a known value, or a RESET (value null: the default).
@@ -171,6 +173,12 @@ function follow(s: ClassifySession, c: Classification): KeptState | null {
   else s.routeWrite = true;
   if (!read && c.functions && c.functions.length > 0) lookUpFunctions(s, c.functions);
   return kept;
+}
+
+/** DDL, or a statement the lexer did not understand (which may be DDL): see pool/schema-generation.ts. */
+function changesSchema(c: Classification): boolean {
+  if (c.kind === 'ddl' || c.kind === 'other') return true;
+  return c.kind === 'multi' && c.statements !== undefined && c.statements.some(changesSchema);
 }
 
 /**

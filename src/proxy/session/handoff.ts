@@ -9,6 +9,7 @@ import { ServerQueryError, type Rows } from '../../pool/own-query.js';
 import type { LinkedServer, ServerWaiter } from '../../pool/linked-server.js';
 import type { ServerPeer } from '../../pool/server-peer.js';
 import { UNKNOWN_SETTINGS } from '../../pool/server-settings.js';
+import { schemaChanged } from '../../pool/schema-generation.js';
 import { TransactionStatus } from '../../protocol/types.js';
 import { NO_SETTINGS, diffSql, type SessionSettings } from '../session-settings.js';
 import type { ClientSession } from '../client-session.js';
@@ -46,6 +47,7 @@ export type HandoffSession = Pick<
   | 'pinnedForGood'
   | 'pool'
   | 'probeAfter'
+  | 'ranDdl'
   | 'readLink'
   | 'remote'
   | 'resend'
@@ -471,6 +473,11 @@ export function transactionAnswered(s: HandoffSession, status: number): void {
     );
   }
   if (status === TransactionStatus.Idle) {
+    if (s.ranDdl) {
+      // Committed (or rolled back: statements then get a needless new name, never a wrong one).
+      s.ranDdl = false;
+      schemaChanged();
+    }
     if (s.settingsDirty && s.settings) return learnSettings(s);
     if (s.pinnedForGood) return continueOn(s, s.server!);
     if (s.pinned || s.probeAfter) return checkPin(s);
