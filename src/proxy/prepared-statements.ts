@@ -346,6 +346,28 @@ export class ClientStatements {
     set.add(statement);
   }
 
+  /**
+   * A Describe of the client's statement `serverName` told it these parameter types
+   * (a ParameterDescription `body`): PostgreSQL fixes them at the Parse, so every copy pgtide
+   * prepares from now on is parsed with them, never with types inferred again after the
+   * table changed (a client holding an int4 statement bound on a copy parsed as int8 got
+   * 08P01 "insufficient data left in message", where its own copy on PostgreSQL kept int4).
+   */
+  learnParameters(serverName: string, body: Buffer): void {
+    const statement = this.statementNamed(serverName);
+    if (statement === undefined || statement.typedEpoch === statement.epoch || body.length < 2) return;
+    const count = body.readUInt16BE(0);
+    if (body.length < 2 + 4 * count) return;
+    const parse = statement.parse;
+    const textStart = parse.indexOf(0, 5) + 1;
+    const textEnd = parse.indexOf(0, textStart);
+    if (textStart <= 0 || textEnd < 0) return;
+    // The query String as the client sent it, then the types as the server described them.
+    const rest = Buffer.concat([parse.subarray(textStart, textEnd + 1), body.subarray(0, 2 + 4 * count)]);
+    statement.typedParse = encode.parseWithName(statement.serverName, rest);
+    statement.typedEpoch = statement.epoch;
+  }
+
   /** A Describe of the statement `serverName` was answered by a server of `backend` (see ToldShapes.learn). */
   learnShape(serverName: string, type: number, body: Buffer, backend: BackendConfig | null): void {
     const statement = this.shapes.holds(serverName) ? this.statementNamed(serverName) : undefined;
@@ -979,7 +1001,11 @@ export class ClientStatements {
     if (statement.parsedEpoch !== statement.epoch) this.unsureBatch = true;
     const evicted = set.add(statement);
     if (evicted !== null) this.close(tracker, evicted);
-    this.out.push(statement.parse);
+    this.out.push(
+      statement.typedParse !== null && statement.typedEpoch === statement.epoch
+        ? statement.typedParse
+        : statement.parse,
+    );
     this.stats!.serverParses++;
     tracker.push(Expect.Parse, hidden, name, clientName);
   }

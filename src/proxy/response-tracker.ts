@@ -84,6 +84,9 @@ export class ResponseTracker {
   failedClientName: string | null = null;
   /** The server-side statement whose Describe the answer just handled ended (a RowDescription or NoData), else null. */
   describedStatement: string | null = null;
+  /** The server-side statement whose Describe the answer just handled began with its
+   *  ParameterDescription, else null. */
+  parametersOf: string | null = null;
   /** The server-side statement of the portal whose Describe the answer just handled ended, else
    *  null; with it, the client's name of that statement (read only then). */
   describedPortal: string | null = null;
@@ -237,6 +240,7 @@ export class ResponseTracker {
    */
   onAnswer(type: number): boolean {
     this.describedStatement = null;
+    this.parametersOf = null;
     this.describedPortal = null;
     if (this.count === 0) return false;
     const entry = this.kinds[this.head]!;
@@ -283,6 +287,7 @@ export class ResponseTracker {
       if (type === COMMAND_DONE && kind === Expect.Query) this.completedInQuery++;
       // A ReadyForQuery where another answer was due: the count went wrong; resynchronise.
       if (type === READY) this.skipToSync();
+      if (type === PARAMETER_DESCRIPTION && kind === Expect.Describe) this.parametersOf = this.names[this.head]!;
       // A statement's parameters come before its shape: pgtide asked for both when it asked for the shape.
       return type === PARAMETER_DESCRIPTION && (entry & HIDDEN) !== 0;
     }

@@ -48,6 +48,12 @@ export interface Statement {
    * no longer parse at all (a column dropped).
    */
   parsedEpoch: number;
+  /** Its Parse with the parameter types a Describe told a client (see
+   *  ClientStatements.learnParameters), used for every copy prepared from then on; null before. */
+  typedParse: Buffer | null;
+  /** The epoch typedParse was learned at: a statement gone stale (its table changed) is parsed
+   *  with the types PostgreSQL infers again, as a client's new Parse of it would be. */
+  typedEpoch: number;
   /** The schema generation it was interned at (see pool/schema-generation.ts): a Parse after a
    *  later schema change gets a new statement under a new name, parsed afresh by a server. */
   readonly generation: number;
@@ -82,9 +88,13 @@ export class StatementRegistry {
         shape: null,
         shapeEpoch: -1,
         shapeBackend: null,
-        replayedAt: 0n,
-        primaryUntil: 0,
         parsedEpoch: -1,
+        // A new version after a schema change: a standby that had not replayed the change the
+        // old one met keeps being avoided (see replay.ts).
+        replayedAt: statement?.replayedAt ?? 0n,
+        primaryUntil: statement?.primaryUntil ?? 0,
+        typedParse: null,
+        typedEpoch: -1,
         generation,
       };
       this.byText.set(key, statement, statement.parse.length);

@@ -252,6 +252,7 @@ export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: 
   s.server!.syncs.skipped(tracker.takeSkippedQueries());
   const statements = s.statements;
   if (statements) {
+    if (tracker.parametersOf !== null) statements.learnParameters(tracker.parametersOf, body);
     if (tracker.describedStatement !== null && !tracker.shapeCheckEnded)
       statements.learnShape(tracker.describedStatement, type, body, s.backend);
     else if (tracker.describedPortal !== null)
