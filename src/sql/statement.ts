@@ -50,14 +50,15 @@ export function analyzeStatement(lx: Lexer, d: Draft, tok: Tok, base: number, le
       return create(lx, d, base);
     case 'alter':
     case 'drop':
+    case 'import':
+      return write(lx, d, 'ddl', base);
+    // Change no type a statement's parse infers (see pool/schema-generation.ts).
     case 'truncate':
     case 'grant':
     case 'revoke':
     case 'comment':
     case 'security':
-    case 'import':
     case 'reassign':
-      return write(lx, d, 'ddl', base);
     case 'vacuum':
     case 'analyze':
     case 'analyse':

@@ -6,10 +6,12 @@
 // for a `timestamp` column stored its timestamps with the time of day cut off.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { currentTopology } from '../support/topology.js';
+import { currentTopology, sqlOn } from '../support/topology.js';
 import {
   describe as describeMessage,
   directLogin,
+  errorCodes,
+  execute,
   parse,
   query,
   sync,
@@ -47,5 +49,59 @@ describe('a Parse after a schema change gets the parameter types PostgreSQL infe
     // One parameter of type timestamp (oid 1114).
     assert.equal(expected, '00010000045a');
     assert.equal(await toldAfterChange(wire.login(), 'schema_change_direct'), expected);
+  });
+});
+
+describe('a statement held across a schema change keeps the parameter types it was told', { timeout: 60_000 }, () => {
+  const wire = useWirePgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
+
+  /** A Bind of `statement` with one int4 parameter in binary: four bytes, as the client was told. */
+  function bindInt4(statement: string, value: number): Buffer {
+    const name = Buffer.from(`\0${statement}\0`);
+    const body = Buffer.alloc(name.length + 2 + 2 + 2 + 4 + 4 + 2);
+    let off = name.copy(body, 0);
+    off = body.writeInt16BE(1, off);
+    off = body.writeInt16BE(1, off);
+    off = body.writeInt16BE(1, off);
+    off = body.writeInt32BE(4, off);
+    off = body.writeInt32BE(value, off);
+    body.writeInt16BE(0, off);
+    const header = Buffer.alloc(5);
+    header.write('B', 0, 'latin1');
+    header.writeInt32BE(4 + body.length, 1);
+    return Buffer.concat([header, body]);
+  }
+
+  async function bindAfterChange(to: WireLogin, table: string, pooled: boolean): Promise<string[]> {
+    await sqlOn(t.primary, `DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (v int4)`);
+    await sqlOn(t.primary, `GRANT ALL ON ${table} TO PUBLIC`);
+    const a = await wire.connect({ application_name: 'schema_holder' }, to);
+    const told = await a.exchange(
+      parse('s_a', `INSERT INTO ${table} VALUES ($1)`),
+      describeMessage('S', 's_a'),
+      sync(),
+    );
+    assert.equal(told.find((m) => m.type === 't')?.body.toString('hex'), '000100000017', 'told int4');
+    await sqlOn(t.primary, `ALTER TABLE ${table} ALTER v TYPE int8`);
+    if (pooled) {
+      // The server connection that has the copy goes (on a direct connection that is the
+      // client's own): the next Bind lands on one without it.
+      await sqlOn(
+        t.primary,
+        `SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity
+          WHERE application_name = 'schema_holder' AND pid <> pg_catalog.pg_backend_pid()`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const ran = await a.exchange(bindInt4('s_a', 7), execute(''), sync());
+    await a.close();
+    await sqlOn(t.primary, `DROP TABLE ${table}`);
+    return ran.map((m) => (m.type === 'E' ? `E ${errorCodes([m]).join()}` : m.type));
+  }
+
+  test('an int4 parameter in binary still binds after the column became int8', async () => {
+    const expected = await bindAfterChange(directLogin(t), 'schema_held_direct', false);
+    assert.deepEqual(expected, ['2', 'C', 'Z']);
+    assert.deepEqual(await bindAfterChange(wire.login(), 'schema_held_pgtide', true), expected);
   });
 });

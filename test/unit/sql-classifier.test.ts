@@ -136,10 +136,10 @@ table('writes', [
   ['create or replace view v as select 1', { ...W, kind: 'ddl' }],
   ['ALTER TABLE t ADD COLUMN b int', { ...W, kind: 'ddl' }],
   ['DROP TABLE IF EXISTS t', { ...W, kind: 'ddl' }],
-  ['TRUNCATE t', { ...W, kind: 'ddl' }],
-  ['GRANT SELECT ON t TO bob', { ...W, kind: 'ddl' }],
-  ['REVOKE ALL ON t FROM bob', { ...W, kind: 'ddl' }],
-  ["COMMENT ON TABLE t IS 'x'", { ...W, kind: 'ddl' }],
+  ['TRUNCATE t', { ...W, kind: 'utility' }],
+  ['GRANT SELECT ON t TO bob', { ...W, kind: 'utility' }],
+  ['REVOKE ALL ON t FROM bob', { ...W, kind: 'utility' }],
+  ["COMMENT ON TABLE t IS 'x'", { ...W, kind: 'utility' }],
   ['VACUUM ANALYZE t', { ...W, kind: 'utility' }],
   ['ANALYZE t', { ...W, kind: 'utility' }],
   ['CLUSTER t USING i', { ...W, kind: 'utility' }],
@@ -185,7 +185,7 @@ table('writes', [
   ["COPY t (a, b) FROM '/tmp/x' WITH (FORMAT csv)", { ...W, kind: 'copy' }],
   ["COPY t TO '/tmp/file'", { ...W, kind: 'copy' }],
   ['COPY (INSERT INTO t VALUES (1) RETURNING *) TO STDOUT', { ...W, kind: 'copy', copyOut: true }],
-  ['SECURITY LABEL ON TABLE t IS NULL', { ...W, kind: 'ddl' }],
+  ['SECURITY LABEL ON TABLE t IS NULL', { ...W, kind: 'utility' }],
 ]);
 
 table('COPY out and cursors', [
