@@ -329,9 +329,16 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       if (server && leavable && this.routeWrite && !unsynced && this.terminateAt < 0) {
         return leaveRead(this, server, data);
       }
-      // A chunk whose bytes the scan left as they came, on a link tracked as before it.
-      const asScanned = data === chunk && hadStatements === (this.statements !== null);
-      if (server && this.readLink && asScanned && moveBatchToPrimary(this, server, data)) return;
+      // A write for a read's batch, in a chunk the scan left as it came, on a link tracked as before it.
+      if (
+        server &&
+        this.readLink &&
+        this.routeWrite &&
+        data === chunk &&
+        hadStatements === (this.statements !== null) &&
+        moveBatchToPrimary(this, server, data)
+      )
+        return;
       if (server) {
         oweSyncPoints(this, server, unsynced);
         if ((this.readLink || this.tracking) && !this.answered) this.sentOnLink = appended(this.sentOnLink, data);
