@@ -66,6 +66,11 @@ export class ServerConnection implements MessageSink, LinkedServer {
   cancelsInFlight = 0;
   private reuseWhenCancelsDone = false;
   private resetQuery: string | null = null;
+  /** The drain waits for cancels in flight before its ROLLBACK or reset query (see continueDrain). */
+  private drainWhenCancelsDone = false;
+  /** The reset query of a drain was sent; an error after it means it did not run (see continueDrain). */
+  private resetSent = false;
+  private resetFailed = false;
   /** The client pgtide's own query runs for: what the server sends on its own meanwhile
    *  (notifications, notices, a FATAL), up to the end of the chunk that ends the query, is that
    *  client's. The session's next step (another query, or a link) follows in a microtask. */
@@ -243,6 +248,7 @@ export class ServerConnection implements MessageSink, LinkedServer {
           this.peer?.onServerError(body);
           this.syncs.failed();
           this.noteError();
+          if (this.resetSent && this.state === State.Draining) this.resetFailed = true;
         } else if (type === A) {
           this.reportNotifierAsClient(body, end);
         } else if (type === G || type === W) {
@@ -487,6 +493,9 @@ export class ServerConnection implements MessageSink, LinkedServer {
     if (this.state !== State.Linked) return;
     if (clientMidMessage) return this.close('client left in the middle of a message');
     this.state = State.Draining;
+    this.resetSent = false;
+    this.resetFailed = false;
+    this.drainWhenCancelsDone = false;
     this.scanner.collect = this.syncs.watching ? TRACKED_TYPES : ACTIVE_TYPES;
     this.resetQuery = resetQuery;
     if (this.socket.isPaused()) this.socket.resume();
@@ -510,6 +519,17 @@ export class ServerConnection implements MessageSink, LinkedServer {
 
   private continueDrain(): void {
     if (this.sessionEnded) return this.close('the server ended its session while its client left');
+    // The reset query did not run (a cancel of the client that left reached it, 57014, or any
+    // error): that client's temporary tables, settings and other session state are still
+    // there, and the next client would find them (pgconn's TestConnCopyFromCanceled, then a
+    // new client's CREATE TEMPORARY TABLE of the same name got 42P07).
+    if (this.resetFailed) return this.close('its reset query failed after its client left');
+    // A cancel on its way (the leaving client's own, relayed, or pgtide's) would cancel the
+    // ROLLBACK or the reset query instead of the client's statement: they wait for it.
+    if (this.cancelsInFlight > 0 && (this.txStatus !== IDLE || this.resetQuery)) {
+      this.drainWhenCancelsDone = true;
+      return;
+    }
     if (this.txStatus !== IDLE) {
       this.syncs.sent(1, false);
       this.socket.write(encode.query('ROLLBACK'));
@@ -519,10 +539,12 @@ export class ServerConnection implements MessageSink, LinkedServer {
       const q = this.resetQuery;
       this.resetQuery = null;
       this.afterReset(q);
+      this.resetSent = true;
       this.syncs.sent(1, false);
       this.socket.write(encode.query(q));
       return;
     }
+    this.resetSent = false;
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.drainTimer = null;
     this.state = State.Idle;
@@ -554,6 +576,11 @@ export class ServerConnection implements MessageSink, LinkedServer {
       this.owner.onCancelUnanswered?.(sentAt);
       return this.close('its cancel request was not confirmed by the server');
     }
+    if (this.cancelsInFlight === 0 && this.drainWhenCancelsDone) {
+      this.drainWhenCancelsDone = false;
+      if (this.state === State.Draining) this.continueDrain();
+      return;
+    }
     if (this.cancelsInFlight === 0 && this.reuseWhenCancelsDone) {
       this.reuseWhenCancelsDone = false;
       if (this.state === State.Idle) this.owner.onServerReusable(this);
@@ -574,6 +601,9 @@ export class ServerConnection implements MessageSink, LinkedServer {
     if (this.socket.isPaused()) this.socket.resume();
     this.resetQuery = null;
     this.afterReset(resetQuery);
+    this.resetSent = true;
+    this.resetFailed = false;
+    this.drainWhenCancelsDone = false;
     this.syncs.sent(1, false);
     this.socket.write(encode.query(resetQuery));
     this.drainTimer = setTimeout(() => this.close('server reset query did not finish'), DRAIN_TIMEOUT_MS);

@@ -104,6 +104,8 @@ interface ConnectOptions {
   channelBinding?: ServerChannelBinding;
   /** Fills with every chunk pgtide sent the fake server. */
   received?: Buffer[];
+  /** Called when the pool would be told that the connection may be lent again. */
+  reusable?: () => void;
 }
 
 const ALL_METHODS: ServerAuthMethod[] = ['scram-sha-256', 'md5', 'password', 'none'];
@@ -117,7 +119,7 @@ async function connect(replies: Reply[], options: ConnectOptions = {}): Promise<
   const owner: ServerOwner = {
     onServerLogin: (_server, error) => loggedIn(error),
     onServerClosed: () => closed(),
-    onServerReusable: () => {},
+    onServerReusable: () => options.reusable?.(),
   };
   const server = new ServerConnection(
     {
@@ -825,6 +827,51 @@ describe('a FATAL read together with the ReadyForQuery before it: the connection
     assert.equal(peer.idle.length, 1);
     assert.ok(server.sessionEnded, 'ServerPool.release closes it instead of lending it');
     assert.ok(Buffer.concat(peer.data).includes(fatal));
+    server.close('test over');
+  });
+
+  it('a reset query that fails after the client left closes the connection instead of lending it', QUICK, async () => {
+    // A cancel of the client that left (pgconn cancels, then closes) reached the DISCARD ALL:
+    // lent so, the next client found the temporary tables of the last one (42P07).
+    const received: Buffer[] = [];
+    let reused = false;
+    const { server, closed } = await connect(
+      [
+        send(ok, encode.backendKeyData(SERVER_PID, Buffer.alloc(4, 1)), idle),
+        send(idle),
+        send(encode.errorResponse('ERROR', '57014', 'canceling statement due to user request'), idle),
+      ],
+      { received, reusable: () => (reused = true) },
+    );
+    server.link(recordingPeer(), false);
+    server.orphan(false, 'DISCARD ALL', () => {});
+    await closed;
+    assert.match(server.closeReason, /reset query failed/);
+    assert.ok(Buffer.concat(received).includes('DISCARD ALL'));
+    assert.equal(reused, false);
+  });
+
+  it('the reset query after the client left waits for the cancels in flight', QUICK, async () => {
+    const received: Buffer[] = [];
+    let reused = false;
+    const { server } = await connect(
+      [
+        send(ok, encode.backendKeyData(SERVER_PID, Buffer.alloc(4, 1)), idle),
+        // The client's query, cancelled, and the Sync of the drain.
+        send(encode.errorResponse('ERROR', '57014', 'canceling statement due to user request'), idle, idle),
+        send(encode.commandComplete('DISCARD ALL'), idle),
+      ],
+      { received, reusable: () => (reused = true) },
+    );
+    server.link(recordingPeer(), false);
+    server.syncs.sent(1, false);
+    server.orphan(false, 'DISCARD ALL', (s) => void s.cancelsInFlight++);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(!Buffer.concat(received).includes('DISCARD ALL'), 'no reset while a cancel may still reach it');
+    server.cancelDone(true, Date.now());
+    while (!reused) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(Buffer.concat(received).includes('DISCARD ALL'));
+    assert.ok(server.isIdle);
     server.close('test over');
   });
 
