@@ -94,6 +94,11 @@ export class PreparedSet {
     this.provisional.delete(name);
   }
 
+  /** Whether `name` was prepared here since the server was last idle with nothing in flight (see provisional). */
+  isProvisional(name: string): boolean {
+    return this.provisional.has(name);
+  }
+
   get hasProvisional(): boolean {
     return this.provisional.size > 0;
   }

@@ -88,6 +88,8 @@ export class ClientStatements {
   private readonly closing = new Map<string, Statement>();
   /** During rewrite: the server's transaction block has failed, so it refuses all but its end. */
   private failed = false;
+  /** During rewrite: the server was last seen in a transaction block (see the Parse case of message). */
+  private inBlock = false;
   /** During rewrite: the names the last text read by mapNames() deallocates. */
   private targets: Target[] | null = null;
   /** During rewrite: that text EXECUTEs a statement pgtide prepared for it, whose Parse may fail. */
@@ -506,9 +508,11 @@ export class ClientStatements {
     answerNow: (b: Buffer) => void,
     failedTransaction = false,
     pinned = false,
+    inBlock = false,
   ): Buffer {
     this.stats = stats;
     this.failed = failedTransaction;
+    this.inBlock = inBlock;
     this.pinned = pinned;
     if (tracker.idle) {
       this.closing.clear();
@@ -591,6 +595,24 @@ export class ClientStatements {
         const name = data.toString('utf8', off + 5, nameEnd);
         const known = this.byName.get(name);
         const statement = known ?? this.registry.intern(data.subarray(nameEnd + 1, end));
+        // Inside a transaction block nothing can run again: a copy the server holds may be
+        // stale (its table dropped and created again with other columns since it was
+        // prepared, perhaps by another client), and answering the client's Parse from it fails
+        // the client's Describe or Bind with 0A000 "cached plan must not change result type",
+        // which a fresh Parse on PostgreSQL never gets (pgx's TestStmtCacheInvalidationTx after
+        // TestStmtCacheInvalidationConn). The copy is prepared afresh here instead, with the
+        // shape check when clients were told its shape. A copy prepared in this transaction
+        // (the shape check's own, when these bytes waited for it) is as fresh as a Parse.
+        if (
+          !known &&
+          this.inBlock &&
+          !this.failed &&
+          this.answeredParses === 0 &&
+          set.holds(statement) &&
+          !set.isProvisional(statement.serverName)
+        ) {
+          set.doubt(statement.serverName);
+        }
         if (!known && this.answeredParses === 0 && statement.shapeEpoch === statement.epoch && !set.holds(statement)) {
           return this.holdForShape(data, off, set, tracker, statement);
         }

@@ -118,6 +118,7 @@ export function sendRewritten(
     link.answerNow,
     failed,
     s.pinned || s.pinnedForGood,
+    server.txStatus === TransactionStatus.InTransaction,
   );
   const added = statements.takeAddedSyncs();
   if (added > 0) server.syncs.sent(added, server.syncs.unsynced);
