@@ -135,7 +135,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   declare probeAfter: boolean;
   /** DDL (or a statement not understood) ran in this transaction: its end is a schema change
    *  (see pool/schema-generation.ts). */
-  ranDdl = false;
+  declare ranDdl: boolean;
   wait = Wait.Pool;
   /** The hand-off token: every wait (see waitFor) takes a new one, and so do a re-route and the
    *  close that abandon it. The continuation of a hand-off (pgtide's own query, a replay check)
@@ -631,5 +631,6 @@ const SESSION_CHOICES: Choices<ClientSession> = {
   sequenceRead: [false, true],
   restoreUnnamed: [false, true],
   ranInLink: [false, true],
+  ranDdl: [false, true],
 };
 defineChoices<ClientSession>(ClientSession.prototype, SESSION_CHOICES);
