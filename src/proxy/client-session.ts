@@ -365,6 +365,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.server = server;
     this.state = State.Linked;
     this.answered = false;
+    // Read by the retries of this link's answers only: an error of an earlier link is not theirs.
+    this.lastErrorCode = '';
     this.cancelAgain = false;
     this.tracking = this.statements !== null;
     if (this.statementLink !== null) relink(this, this.statementLink, server);

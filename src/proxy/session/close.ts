@@ -3,7 +3,7 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import { UNKNOWN_SETTINGS } from '../../pool/server-settings.js';
-import type { ServerWaiter } from '../../pool/linked-server.js';
+import type { LinkedServer, ServerWaiter } from '../../pool/linked-server.js';
 import type { ClientSession } from '../client-session.js';
 import { NO_CHUNKS, State } from './state.js';
 
@@ -57,15 +57,7 @@ export function closeSession(s: CloseSession, terminated = false): void {
   if (s.otherPools) for (const pool of s.otherPools.values()) pool.letGo();
   const server = s.server;
   s.server = null;
-  if (server) {
-    // Settings changed by a transaction the client did not finish, or by a whole session, are unknown.
-    if (s.settingsDirty || s.mode === 'session') server.forgetSettings(UNKNOWN_SETTINGS);
-    // Parses still unanswered may fail unseen: what the server has prepared is unknown too.
-    if (s.tracking && !s.statementLink!.tracker.idle) server.prepared.doubtAll();
-    // Bytes held for a shape check never reach the server, though their Syncs were counted: no
-    // drain could end, so the server goes as after a client cut mid-message.
-    server.orphan(midMessage, resetQuery(s), ctx.sendCancel);
-  }
+  if (server) letServerGo(s, server, midMessage);
   s.queued = NO_CHUNKS;
   // After Terminate with nothing left to send, the socket is closed at once, as PostgreSQL
   // does: no half-close to wait out, no timer for a client that will not read. TLS still
@@ -77,8 +69,24 @@ export function closeSession(s: CloseSession, terminated = false): void {
   }
 }
 
+/** The client lets go of `server` before its work there ended (it leaves, or its batch moves to
+ *  another server): what it left there is forgotten or reset, and the server drains back to its
+ *  pool, or is closed when `midMessage` (a message cut, or bytes held for a shape check, whose
+ *  Syncs were counted: no drain could end). */
+export function letServerGo(
+  s: Pick<CloseSession, 'ctx' | 'mode' | 'pinned' | 'settingsDirty' | 'statementLink' | 'tracking'>,
+  server: LinkedServer,
+  midMessage: boolean,
+): void {
+  // Settings changed by a transaction the client did not finish, or by a whole session, are unknown.
+  if (s.settingsDirty || s.mode === 'session') server.forgetSettings(UNKNOWN_SETTINGS);
+  // Parses still unanswered may fail unseen: what the server has prepared is unknown too.
+  if (s.tracking && !s.statementLink!.tracker.idle) server.prepared.doubtAll();
+  server.orphan(midMessage, resetQuery(s), s.ctx.sendCancel);
+}
+
 /** What the server runs before its next client, if anything. */
-function resetQuery(s: CloseSession): string | null {
+function resetQuery(s: Pick<CloseSession, 'ctx' | 'mode' | 'pinned' | 'settingsDirty'>): string | null {
   // A pinned client's session state must not reach the next client, whatever the configured reset.
   if (s.pinned || s.settingsDirty) return 'DISCARD ALL';
   const cfg = s.ctx.config;

@@ -11,6 +11,7 @@ import type { ClientSession } from '../client-session.js';
 import { forgetOpenBatch, replayDeferred, type QueueSession } from './queue.js';
 import { appended, CopyIn, NO_CHUNKS, State } from './state.js';
 import { endSkippedBatch, mayRunAgain } from './statement-link.js';
+import { letServerGo } from './close.js';
 import { OLD_SHAPE } from '../prepared-statements.js';
 
 export const enum Refusal {
@@ -41,6 +42,11 @@ export function isStandbyOnlyRefusal(error: ErrorFields): boolean {
     error.code === READ_ONLY_REFUSAL ||
     (error.code === SQLSTATE.FEATURE_NOT_SUPPORTED && error['routine'] === 'get_relation_info')
   );
+}
+
+/** The SQLSTATE of an error isStandbyOnlyRefusal may accept. */
+function mayBeStandbyOnlyRefusal(code: string): boolean {
+  return code === READ_ONLY_REFUSAL || code === SQLSTATE.FEATURE_NOT_SUPPORTED;
 }
 
 /** On a standby any of these may come: a standby-only refusal, or a shared statement stale or
@@ -158,8 +164,10 @@ export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
   if (retryable && s.sentOnLink.length > 0 && s.scanner.atBoundary && !s.statements?.holding) {
     const server = s.server!;
     let refusal = refusalIn(chunk, retryable, s);
-    let standbyOnly = s.readLink && refusalIn(chunk, isStandbyOnlyRefusal, s) !== Refusal.None;
-    if (refusal === Refusal.None && s.readLink) {
+    let standbyOnly =
+      refusal !== Refusal.None && s.readLink && refusalIn(chunk, isStandbyOnlyRefusal, s) !== Refusal.None;
+    // Only a chunk whose last error may be a standby's refusal is walked to its end (see link()).
+    if (refusal === Refusal.None && s.readLink && mayBeStandbyOnlyRefusal(s.lastErrorCode)) {
       // A write pipelined after reads in one batch (psycopg's pipeline in autocommit sends each
       // statement as it comes, the Sync last) followed them to the standby. Nothing on a standby
       // writes, and the error rolls the batch back: the whole batch runs again on the primary.
@@ -277,7 +285,8 @@ export function retryRead(s: RetrySession, reason: string): void {
 }
 
 /** What moveBatchToPrimary uses of the session. */
-export type MoveSession = RetrySession & Pick<ClientSession, 'copyIn' | 'copyAfterQuery' | 'routeWrite'>;
+export type MoveSession = RetrySession &
+  Pick<ClientSession, 'copyIn' | 'copyAfterQuery' | 'mode' | 'pinned' | 'routeWrite' | 'settingsDirty'>;
 
 /**
  * A write came for the batch still open on a read's standby (psycopg's pipeline in autocommit
@@ -302,10 +311,7 @@ export function moveBatchToPrimary(s: MoveSession, server: LinkedServer, data: B
   )
     return false;
   s.server = null;
-  // Parses it has not answered yet may fail unseen: what it has prepared is unknown.
-  if (s.tracking && !s.statementLink!.tracker.idle) server.prepared.doubtAll();
-  // Bytes held for a shape check leave it inside a message: it is closed instead.
-  server.orphan(s.statements?.holding === true, null, s.ctx.sendCancel);
+  letServerGo(s, server, s.statements?.holding === true);
   s.ctx.log.debug(
     { client: s.remote, backend: s.backend?.name },
     'a batch read on a standby writes: run on the primary',
