@@ -81,7 +81,7 @@ const PROTOCOL_NAMES_IN_SQL = [
   'EXECUTE "S1"',
 ];
 
-/** Known divergence (3): the server lists pgtide's names for the client's statements. */
+/** The client reads its own statements (known divergence (3) until pgtide listed them as the client's). */
 const PREPARED_VIEW = ['SELECT name, statement FROM pg_prepared_statements ORDER BY name'];
 
 /** Statement texts for Parse, with the number of parameters each takes. */
@@ -130,11 +130,7 @@ function random(seed: number): () => number {
 export function generator(seed: number, opts: GeneratorOptions): () => Batch {
   const rnd = random(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rnd() * list.length)]!;
-  const simple = [
-    ...SIMPLE,
-    ...(opts.avoidKnown ? [] : PREPARED_VIEW),
-    ...(opts.protocolNamesInSql ? PROTOCOL_NAMES_IN_SQL : []),
-  ];
+  const simple = [...SIMPLE, ...PREPARED_VIEW, ...(opts.protocolNamesInSql ? PROTOCOL_NAMES_IN_SQL : [])];
   const texts = opts.avoidKnown ? EXTENDED : [...EXTENDED, ...DEALLOCATES];
   /** The parameter count of what the client last parsed under each name: Bind usually fits it. */
   const paramCounts = new Map<string, number>();

@@ -215,6 +215,11 @@ export function query(sql: string): Buffer {
   return cstringMessage(FrontendMessage.Query, sql);
 }
 
+/** A Query of text in the client's own bytes (its client_encoding, not necessarily UTF-8). */
+export function queryOfBytes(text: Buffer): Buffer {
+  return new MessageWriter(FrontendMessage.Query, text.length + 1).bytes(text).byte(0).done();
+}
+
 /**
  * One statement with text parameters through the extended protocol (unnamed statement and
  * portal, text results, then Sync): the values never become SQL text, so need no quoting.

@@ -2,6 +2,7 @@ import type { BackendConfig } from '../config/types.js';
 import * as encode from '../protocol/encode.js';
 import { identifier } from '../sql/quote.js';
 import { findStatementNames, type Deallocation } from '../sql/statement-names.js';
+import { findStatementLists } from '../sql/statement-list.js';
 import { runsInFailedBlock } from '../sql/transaction-statement.js';
 import type { PreparedSet } from '../pool/prepared-set.js';
 import type { PoolStats } from '../pool/pool.js';
@@ -11,6 +12,7 @@ import { BackendMessage, FrontendMessage } from '../protocol/types.js';
 import { rowShape, sameRowShape } from '../protocol/row-shape.js';
 import { describesPortal, renamed, resultFormatCount } from './statement-messages.js';
 import { ToldShapes } from './told-shapes.js';
+import { listEdits, preparedNow, statementListSql, type ListedStatement, type TextEdit } from './statement-list.js';
 
 const { Parse: P, Bind: B, Describe: D, Close: C, Query: Q, Execute: E, Sync: SYNC, FunctionCall: F } = FrontendMessage;
 /** The statement a Bind goes to when its client holds a stale description: no server has it. */
@@ -122,6 +124,15 @@ export class ClientStatements {
 
   /** Grows with each change to the client's names or to what the server holds (see rewrite). */
   private changes = 0;
+  /** When the client prepared each of its names (see preparedNow), for its pg_prepared_statements. */
+  private preparedAt: Map<string, number> | null = null;
+  /** Grows with each change to the client's names: a listing statement shows them at one value. */
+  private listVersion = 0;
+  /**
+   * The client's named statements whose text reads pg_prepared_statements (see listing), each
+   * with the listVersion of the names its text lists and the Parse body the client sent.
+   */
+  private listings: Map<Statement, [version: number, sent: Buffer]> | null = null;
   /** During rewrite: a request of the batch not yet ended by its Sync changed names, and may not run. */
   private unsureBatch = false;
   /**
@@ -446,6 +457,9 @@ export class ClientStatements {
   /** The client's Parse creates `name`, as the statement's ParseComplete will tell it. */
   private created(name: string, statement: Statement): void {
     this.setName(name, statement);
+    (this.preparedAt ??= new Map()).set(name, preparedNow());
+    const listing = this.listings?.get(statement);
+    if (listing) listing[0] = this.listVersion;
     // A statement made afresh: whatever shape the client knew of it is no longer its.
     this.shapes.forget(statement.serverName);
   }
@@ -463,11 +477,64 @@ export class ClientStatements {
 
   private setName(name: string, statement: Statement | undefined): void {
     this.changes++;
-    if (this.recording) this.undo.push([name, this.byName.get(name), this.shapes.portalShape(name)]);
+    this.listVersion++;
+    const before = this.byName.get(name);
+    if (this.recording) this.undo.push([name, before, this.shapes.portalShape(name)]);
     // The client holds no portal's shape of what the name denotes now.
     this.shapes.forgetPortal(name);
+    if (before !== undefined && before !== statement) this.listings?.delete(before);
     if (statement) this.byName.set(name, statement);
-    else this.byName.delete(name);
+    else {
+      this.byName.delete(name);
+      this.preparedAt?.delete(name);
+    }
+  }
+
+  /**
+   * The client's pg_prepared_statements, as SQL to put in the view's place (see
+   * proxy/statement-list.ts); `self`: a listing statement being made, not among the names yet.
+   */
+  private statementList(self: ListedStatement | null): string {
+    const listed: ListedStatement[] = [];
+    for (const [name, statement] of this.byName) {
+      if (name === self?.name) continue;
+      const sent = this.listings?.get(statement)?.[1] ?? statement.parse.subarray(statement.parse.indexOf(0, 5) + 1);
+      const text = sent.toString('utf8', 0, sent.indexOf(0));
+      listed.push({ name, serverName: statement.serverName, text, preparedAt: this.preparedAt?.get(name) });
+    }
+    if (self !== null) listed.push(self);
+    return statementListSql(listed);
+  }
+
+  /**
+   * A statement whose text (in the Parse body `sent`) reads pg_prepared_statements, made for
+   * the client's `name`: the view becomes the client's list as it is now, with this statement
+   * in it. The text differs per client and list, so the statement is the client's alone, and
+   * made again when its names have changed by the next Bind (see relisted). Null: the text does
+   * not read the view.
+   */
+  private listing(name: string, sent: Buffer): Statement | null {
+    const textEnd = sent.indexOf(0);
+    const lists = textEnd < 0 ? null : findStatementLists(sent, 0, textEnd);
+    if (lists === null) return null;
+    const serverName = this.registry.newName();
+    const self = { name, serverName, text: sent.toString('utf8', 0, textEnd), preparedAt: this.preparedAt?.get(name) };
+    const rest = edited(sent, 0, sent.length, listEdits(lists, this.statementList(self)));
+    const statement = this.registry.own(serverName, rest, sent);
+    // Kept past this chunk, whose Buffer it would hold.
+    (this.listings ??= new Map()).set(statement, [this.listVersion, Buffer.from(sent)]);
+    return statement;
+  }
+
+  /** The client's listing statement `statement` under `name`, made again if its names have changed since. */
+  private relisted(name: string, statement: Statement): Statement {
+    const listing = this.listings!.get(statement);
+    if (listing === undefined || listing[0] === this.listVersion) return statement;
+    const fresh = this.listing(name, listing[1]);
+    if (fresh === null) return statement;
+    this.setName(name, fresh);
+    this.listings!.get(fresh)![0] = this.listVersion;
+    return fresh;
   }
 
   get size(): number {
@@ -594,7 +661,8 @@ export class ClientStatements {
         if (this.refusesText(data, nameEnd + 1, end)) return this.refusedParse(data, off, nameEnd, end, tracker);
         const name = data.toString('utf8', off + 5, nameEnd);
         const known = this.byName.get(name);
-        const statement = known ?? this.registry.intern(data.subarray(nameEnd + 1, end));
+        const sent = data.subarray(nameEnd + 1, end);
+        const statement = known ?? this.listing(name, sent) ?? this.registry.intern(sent);
         // Inside a transaction block nothing can run again: a copy the server holds may be
         // stale (its table dropped and created again with other columns since it was
         // prepared, perhaps by another client), and answering the client's Parse from it fails
@@ -658,7 +726,8 @@ export class ClientStatements {
         const nameEnd =
           portalEnd < 0 || portalEnd + 1 >= end || data[portalEnd + 1] === 0 ? -1 : data.indexOf(0, portalEnd + 1);
         const clientName = nameEnd < 0 || nameEnd >= end ? null : data.toString('utf8', portalEnd + 1, nameEnd);
-        const statement = clientName === null ? undefined : this.byName.get(clientName);
+        let statement = clientName === null ? undefined : this.byName.get(clientName);
+        if (statement !== undefined && this.listings !== null) statement = this.relisted(clientName!, statement);
         const unnamed = clientName === null && nameEnd < 0;
         this.bindPortal(data, off, portalEnd, unnamed);
         // The block may have failed earlier in these bytes, unknown to pgtide yet.
@@ -778,7 +847,7 @@ export class ClientStatements {
     const taken = targets === null ? null : this.take(targets, set);
     if (text !== null) {
       this.drop(data, off, end);
-      this.out.push(encode.query(text));
+      this.out.push(encode.queryOfBytes(text));
     }
     return taken;
   }
@@ -802,7 +871,7 @@ export class ClientStatements {
     this.executesPrepared = false;
     if (text === null) return;
     this.drop(data, off, end);
-    this.out.push(encode.parseWithName('', Buffer.concat([Buffer.from(`${text}\0`), data.subarray(textEnd + 1, end)])));
+    this.out.push(encode.parseWithName('', Buffer.concat([text, data.subarray(textEnd, end)])));
   }
 
   /**
@@ -881,8 +950,9 @@ export class ClientStatements {
    * ALL and DISCARD ALL every name, and make every statement of the server doubtful (see
    * targets). An EXECUTE needs the statement on the server: it is prepared there first, unless
    * a DEALLOCATE before it in the text dropped the name (the server's 26000 then names the
-   * client's, as PostgreSQL's does). Returns the text to send instead, or null when it is
-   * unchanged. The text is that of the message at `off`.
+   * client's, as PostgreSQL's does). pg_prepared_statements becomes the client's own list (see
+   * statementList). Returns the text to send instead, or null when it is unchanged. The text
+   * is that of the message at `off`.
    */
   private mapNames(
     data: Buffer,
@@ -891,18 +961,18 @@ export class ClientStatements {
     end: number,
     set: PreparedSet,
     tracker: ResponseTracker,
-  ): string | null {
+  ): Buffer | null {
     const found = findStatementNames(data, start, end, true);
-    if (found === null) return null;
+    const lists = findStatementLists(data, start, end);
+    if (found === null && lists === null) return null;
     // What holdName and prepare send goes after the requests before this message, as the answers will.
     this.keep(data, off);
     const targets: Target[] = [];
     this.targets = targets;
-    let text: string | null = null;
-    let pos = start;
+    const edits: TextEdit[] = [];
     let several = false;
     let unchecked: Statement[] | null = null;
-    for (const d of found) {
+    for (const d of found ?? []) {
       if (d.name === null) targets.push([null, null, d.statement]);
       const statement = d.name === null ? undefined : this.byName.get(d.name);
       if (!statement || (d.executes && dropsName(targets, d.name!))) continue;
@@ -916,11 +986,10 @@ export class ClientStatements {
         this.executesPrepared = true;
         if (statement.shapeEpoch === statement.epoch) (unchecked ??= []).push(statement);
       }
-      several ||= text !== null && d.name !== this.textClientName;
+      several ||= edits.length > 0 && d.name !== this.textClientName;
       this.textClientName = d.name;
       this.textServerName = statement.serverName;
-      text = (text ?? '') + data.toString('utf8', pos, d.start) + identifier(statement.serverName);
-      pos = d.end;
+      edits.push([d.start, d.end, identifier(statement.serverName)]);
     }
     if (several) this.textClientName = this.textServerName = null;
     // Clients were told its shape, which this copy was not checked against (the table may have
@@ -928,7 +997,12 @@ export class ClientStatements {
     // Parse of it here later prepares it again, checked. After the text: a DEALLOCATE in it
     // would otherwise put an empty text under the name before the EXECUTE runs (see holdName).
     if (unchecked !== null) for (const statement of unchecked) set.doubt(statement.serverName);
-    return text === null ? null : text + data.toString('utf8', pos, end);
+    if (lists !== null) {
+      const sql = this.statementList(null);
+      edits.push(...listEdits(lists, sql));
+      edits.sort((a, b) => a[0] - b[0]);
+    }
+    return edits.length === 0 ? null : edited(data, start, end, edits);
   }
 
   /**
@@ -1078,4 +1152,16 @@ function isShape(shape: Buffer | undefined, type: number, body: Buffer): boolean
 /** A client name and a server name, neither of which holds a NUL (both came as C strings). */
 function closingKey(clientName: string, serverName: string): string {
   return `${clientName}\0${serverName}`;
+}
+
+/** `data[start, end)` with each edit's span replaced by its text (spans in order, apart). */
+function edited(data: Buffer, start: number, end: number, edits: readonly TextEdit[]): Buffer {
+  const parts: Buffer[] = [];
+  let pos = start;
+  for (const [from, to, replacement] of edits) {
+    parts.push(data.subarray(pos, from), Buffer.from(replacement));
+    pos = to;
+  }
+  parts.push(data.subarray(pos, end));
+  return Buffer.concat(parts);
 }

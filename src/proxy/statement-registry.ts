@@ -73,33 +73,53 @@ export class StatementRegistry {
   /** `rest`: the Parse body after the statement name (query String, parameter types). */
   intern(rest: Buffer): Statement {
     const key = rest.toString('latin1');
-    let statement = this.byText.get(key);
+    const known = this.byText.get(key);
     const generation = schemaGeneration();
-    if (!statement || statement.generation !== generation) {
-      const serverName = `pgtide_${this.next++}`;
-      const textEnd = rest.indexOf(0);
-      const textLength = textEnd < 0 ? rest.length : textEnd;
-      statement = {
-        serverName,
-        parse: encode.parseWithName(serverName, rest),
-        classification: this.classify(rest, 0, textLength),
-        deallocates: findDeallocations(rest, 0, textLength),
-        epoch: 0,
-        shape: null,
-        shapeEpoch: -1,
-        shapeBackend: null,
-        parsedEpoch: -1,
-        // A new version after a schema change: a standby that had not replayed the change the
-        // old one met keeps being avoided (see replay.ts).
-        replayedAt: statement?.replayedAt ?? 0n,
-        primaryUntil: statement?.primaryUntil ?? 0,
-        typedParse: null,
-        typedEpoch: -1,
-        generation,
-      };
-      this.byText.set(key, statement, statement.parse.length);
+    if (known && known.generation === generation) return known;
+    const statement = this.make(this.newName(), rest, rest, generation);
+    // A new version after a schema change: a standby that had not replayed the change the old
+    // one met keeps being avoided (see replay.ts).
+    if (known) {
+      statement.replayedAt = known.replayedAt;
+      statement.primaryUntil = known.primaryUntil;
     }
+    this.byText.set(key, statement, statement.parse.length);
     return statement;
+  }
+
+  /** A server-side name no statement has had. */
+  newName(): string {
+    return `pgtide_${this.next++}`;
+  }
+
+  /**
+   * A statement of one client's own, which no other shares: `rest` is what servers prepare under
+   * `serverName` (pgtide's rewrite of the client's Parse body `sent`, see
+   * ClientStatements.listing), classified as `sent`.
+   */
+  own(serverName: string, rest: Buffer, sent: Buffer): Statement {
+    return this.make(serverName, rest, sent, schemaGeneration());
+  }
+
+  private make(serverName: string, rest: Buffer, sent: Buffer, generation: number): Statement {
+    const textEnd = sent.indexOf(0);
+    const textLength = textEnd < 0 ? sent.length : textEnd;
+    return {
+      serverName,
+      parse: encode.parseWithName(serverName, rest),
+      classification: this.classify(sent, 0, textLength),
+      deallocates: findDeallocations(sent, 0, textLength),
+      epoch: 0,
+      shape: null,
+      shapeEpoch: -1,
+      shapeBackend: null,
+      parsedEpoch: -1,
+      replayedAt: 0n,
+      primaryUntil: 0,
+      typedParse: null,
+      typedEpoch: -1,
+      generation,
+    };
   }
 
   /** The statement of a Parse body after its name, if some client prepared it. */

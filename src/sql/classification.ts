@@ -111,6 +111,9 @@ export interface Classification {
    * session: the client's own write there, in transaction pooling (see handoff.ts, lacksSequences).
    */
   readonly readsSequences?: true;
+  /** Reads pg_prepared_statements, which pgtide answers with the client's own statements (see
+   *  sql/statement-list.ts): the client's messages go through its statement link. */
+  readonly readsStatementList?: true;
   /**
    * Tier 2 has not read the statement yet (the parser is reading it, or could not be asked):
    * `route` is 'write' until it has, and a caller that keeps this result (a prepared statement)

@@ -217,6 +217,7 @@ export class Classifier {
     if (d.constantArguments) c.constantArguments = true;
     if (d.opaque) c.opaque = true;
     if (d.readsSequences) c.readsSequences = true;
+    if (d.readsStatementList) c.readsStatementList = true;
     if (functions !== undefined) c.functions = functions;
     if (error !== undefined) c.error = error;
     if (awaitingParser) c.awaitingParser = true;
@@ -282,7 +283,8 @@ function isPlain(d: Draft): boolean {
     d.pgtideRoute === undefined &&
     d.constantArguments === undefined &&
     !d.opaque &&
-    !d.readsSequences
+    !d.readsSequences &&
+    !d.readsStatementList
   );
 }
 
@@ -305,6 +307,7 @@ function combine(results: readonly Classification[]): Classification {
   if (functions !== undefined) c.functions = functions;
   if (results.some((r) => r.opaque)) c.opaque = true;
   if (results.some((r) => r.readsSequences)) c.readsSequences = true;
+  if (results.some((r) => r.readsStatementList)) c.readsStatementList = true;
   if (results.some((r) => r.awaitingParser)) c.awaitingParser = true;
   return c;
 }

@@ -6,6 +6,7 @@ import type { StatementKind } from './classification.js';
 import { isBuiltinRead, isBuiltinWriter, readsSequenceState, sessionStateOfCall } from './functions.js';
 import { type Lexer, Tok } from './lexer.js';
 import { type Draft, isEnd } from './statement-draft.js';
+import { namesStatementList } from './statement-list.js';
 
 /**
  * Words that precede '(' without being a function call. Only reserved and
@@ -153,7 +154,10 @@ export function scanQuery(lx: Lexer, d: Draft, tok: Tok, base: number, kind: Sta
   let afterFor = false,
     afterInto = false;
   while (!isEnd(lx, tok, base)) {
-    if ((tok === Tok.Word || tok === Tok.QuotedIdent) && readsPrimaryOnlyView(lx, tok)) d.route = 'write';
+    if (tok === Tok.Word || tok === Tok.QuotedIdent) {
+      if (readsPrimaryOnlyView(lx, tok)) d.route = 'write';
+      else if (namesStatementList(lx, tok)) d.readsStatementList = true;
+    }
     if (tok === Tok.Word) {
       const kw = queryKeyword(lx);
       if (afterFor && (kw === Kw.Update || kw === Kw.Share || kw === Kw.No || kw === Kw.Key)) {

@@ -27,6 +27,8 @@ export class Draft {
   opaque = false;
   /** Calls currval or lastval (see Classification.readsSequences). */
   readsSequences = false;
+  /** Reads pg_prepared_statements (see Classification.readsStatementList). */
+  readsStatementList = false;
   /** Why the statement cannot be trusted; it will be routed as a write. */
   invalid: string | undefined;
 
@@ -37,7 +39,7 @@ export class Draft {
     this.discard = this.set = this.sessionState = this.copyOut = this.pgtideRoute = this.constantArguments = undefined;
     this.calls = undefined;
     this.uncertainCalls = false;
-    this.opaque = this.readsSequences = false;
+    this.opaque = this.readsSequences = this.readsStatementList = false;
     this.invalid = undefined;
   }
 }

@@ -141,10 +141,10 @@ describe('DEALLOCATE in every form keeps the shared statements right, pool size 
     await a.close();
   });
 
-  /** The server name pgtide gave SHARED. */
+  /** The server name pgtide gave SHARED, from the server's own list (the view shows the client's). */
   async function serverNameOf(c: WireClient): Promise<string> {
     const rows = dataRows(
-      await c.exchange(query(`SELECT name FROM pg_catalog.pg_prepared_statements WHERE statement = '${SHARED}'`)),
+      await c.exchange(query(`SELECT name FROM pg_catalog.pg_prepared_statement() WHERE statement = '${SHARED}'`)),
     );
     assert.equal(rows.length, 1);
     return rows[0]![0]!;

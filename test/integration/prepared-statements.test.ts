@@ -90,11 +90,12 @@ describe('named prepared statements in transaction pooling', { timeout: 60_000 }
       }),
     );
     assert.deepEqual(errors.slice(0, 5), [], `${errors.length} failed queries`);
-    // Twenty clients prepared the shared text: each server holds it at most once.
+    // Twenty clients prepared the shared text: each server holds it at most once (its own list,
+    // pg_prepared_statement(): the view would show the reading client's).
     const perServer = await onEveryServer<{ n: number }>(
       p.pgConfig(),
       POOL_SIZE,
-      `SELECT count(*)::int AS n FROM pg_catalog.pg_prepared_statements WHERE statement = '${SHARED}'`,
+      `SELECT count(*)::int AS n FROM pg_catalog.pg_prepared_statement() WHERE statement = '${SHARED}'`,
     );
     for (const [pid, rows] of perServer)
       assert.ok(rows[0]!.n <= 1, `server ${pid} prepared the shared text ${rows[0]!.n} times`);
@@ -340,7 +341,7 @@ describe('max_prepared_statements bounds the statements each server connection k
         const k = round % 20;
         const { rows } = await c.query({ name: `lru_${k}`, text: `SELECT $1::int + ${k} AS v`, values: [round] });
         assert.equal(rows[0].v, round + k);
-        const n = (await c.query('SELECT count(*)::int AS n FROM pg_catalog.pg_prepared_statements')).rows[0]
+        const n = (await c.query('SELECT count(*)::int AS n FROM pg_catalog.pg_prepared_statement()')).rows[0]
           .n as number;
         most = Math.max(most, n);
       }

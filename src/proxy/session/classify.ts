@@ -104,9 +104,12 @@ function noteOpaqueCode(s: ClassifySession): void {
 /**
  * The text of a simple Query or of an unnamed Parse, whose names ClientStatements maps: follow
  * it (see follow), and the statements its EXECUTEs run. Returns the session state it leaves.
+ * A text that reads pg_prepared_statements is rewritten there too (`wholeInChunk`: its message
+ * ends in this chunk), even for a client with no named statement yet.
  */
-function followText(s: ClassifySession, c: Classification | null): KeptState | null {
+function followText(s: ClassifySession, c: Classification | null, wholeInChunk: boolean): KeptState | null {
   if (c === null) return null;
+  if (c.readsStatementList && s.statements === null) namedStatement(s, wholeInChunk);
   if (s.statements === null) return follow(s, c);
   let kept: KeptState | null;
   if (c.kind === 'execute') {
@@ -201,7 +204,7 @@ function lookUpFunctions(s: ClassifySession, names: readonly string[]): void {
   if (primary) s.ctx.functions.lookUp(names, () => s.ctx.pools.loginFor(s.database, s.user, primary));
 }
 
-function classifyParse(s: ClassifySession, body: Buffer): KeptState | null {
+function classifyParse(s: ClassifySession, body: Buffer, wholeInChunk: boolean): KeptState | null {
   const nameEnd = body.indexOf(0);
   if (s.scanner.truncated) {
     if (nameEnd === 0) {
@@ -219,7 +222,7 @@ function classifyParse(s: ClassifySession, body: Buffer): KeptState | null {
   if (nameEnd === 0) {
     s.unnamedStatement = c;
     unnamedParsed(s, body);
-    return followText(s, c);
+    return followText(s, c, wholeInChunk);
   }
   if (s.statements !== null) {
     // Prepared again after a table change (asyncpg, postgres.js do at 0A000): described where it is replayed.
@@ -289,7 +292,7 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       unnamedDropped(s);
       const keeps = s.scanner.truncated
         ? follow(s, UNSEEN_STATEMENT)
-        : followText(s, classifyText(s, body, 0, body.length - 1));
+        : followText(s, classifyText(s, body, 0, body.length - 1), end - 5 - body.length >= 0);
       if (keeps !== null) keepSessionState(s, keeps, end - 5 - body.length, end);
       countSimpleSyncPoint(s, end);
       s.copyAfterQuery = true;
@@ -306,7 +309,7 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
     case FrontendMessage.Parse:
       extendedMessage(s);
       if (body[0] === 0) s.batchRuns = true;
-      keepSessionState(s, classifyParse(s, body), -1, end);
+      keepSessionState(s, classifyParse(s, body, end - 5 - body.length >= 0), -1, end);
       if (body[0] !== 0) {
         if (s.statements === null) namedStatement(s, end - 5 - body.length >= 0);
         else if (s.statements.size >= s.ctx.config.max_client_prepared_statements) {

@@ -1,0 +1,67 @@
+// The client's own pg_prepared_statements, as SQL that takes the view's place in its text (see
+// sql/statement-list.ts): its named statements under its names, with the texts it sent and the
+// times it prepared them, joined with what the server holds of pgtide's copies (parameter and
+// result types, plan counts); then what the server holds under names pgtide did not give (SQL
+// PREPAREs, statements of a pinned client pgtide did not map). The rows keep the view's own row
+// type through jsonb_populate_record, so the SQL is the same on every PostgreSQL version.
+import { literal } from '../sql/quote.js';
+import type { StatementListReference } from '../sql/statement-list.js';
+
+/** One of the client's named statements, as its pg_prepared_statements shows it. */
+export interface ListedStatement {
+  readonly name: string;
+  readonly serverName: string;
+  readonly text: string;
+  /** When the client prepared it (see preparedNow); undefined: the server copy's time. */
+  readonly preparedAt: number | undefined;
+}
+
+const UNMAPPED = `SELECT * FROM pg_catalog.pg_prepared_statements WHERE pg_catalog.left(name, 7) OPERATOR(pg_catalog.<>) 'pgtide_'`;
+
+/**
+ * What a server lacks of a statement (no copy there: the client's statements are prepared on a
+ * server at their first use) is what a statement never run has: no plan yet, types unknown.
+ */
+const MAPPED_COLUMNS =
+  "'name', m.name, 'statement', m.statement, 'prepare_time', m.at, 'from_sql', false, " +
+  "'generic_plans', CASE WHEN p.name IS NULL THEN 0 END, 'custom_plans', CASE WHEN p.name IS NULL THEN 0 END";
+
+/** The view's rows for a client whose statements are `listed`, as a parenthesized query. */
+export function statementListSql(listed: readonly ListedStatement[]): string {
+  if (listed.length === 0) return `(${UNMAPPED})`;
+  const rows = listed
+    .map((l) => `(${literal(l.serverName)}, ${literal(l.name)}, ${literal(l.text)}, ${timestamp(l.preparedAt)})`)
+    .join(', ');
+  return (
+    `(SELECT (pg_catalog.jsonb_populate_record(p, pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(${MAPPED_COLUMNS})))).*` +
+    ` FROM (VALUES ${rows}) AS m(server, name, statement, at)` +
+    ' LEFT JOIN pg_catalog.pg_prepared_statements p ON p.name OPERATOR(pg_catalog.=) m.server' +
+    ` UNION ALL ${UNMAPPED})`
+  );
+}
+
+function timestamp(ms: number | undefined): string {
+  return ms === undefined ? 'NULL::pg_catalog.timestamptz' : `pg_catalog.to_timestamp(${(ms / 1000).toFixed(6)})`;
+}
+
+/** A span of SQL text and what takes its place. */
+export type TextEdit = [start: number, end: number, replacement: string];
+
+/** Each reference replaced by `sql`, with the view's name as its alias where the text gives
+ *  none, so that columns qualified by it still resolve. */
+export function listEdits(references: readonly StatementListReference[], sql: string): TextEdit[] {
+  return references.map((r) => {
+    const relation = r.aliased ? sql : `${sql} AS pg_prepared_statements`;
+    return [r.start, r.end, r.table ? `SELECT * FROM ${relation}` : relation];
+  });
+}
+
+let last = 0;
+
+/** Now, in ms since the epoch to the µs, never the same twice: the order of the client's
+ *  Parses is the order of their prepare_time, as on PostgreSQL. */
+export function preparedNow(): number {
+  const now = Math.max(performance.timeOrigin + performance.now(), last + 0.001);
+  last = now;
+  return now;
+}
