@@ -91,6 +91,13 @@ export class ResponseTracker {
    *  null; with it, the client's name of that statement (read only then). */
   describedPortal: string | null = null;
   describedPortalClientName: string | null = null;
+  /**
+   * The last Bind answered failed, or was skipped after an error: a Describe of its portal after
+   * it (in a later batch, sent before the error was known) describes no portal of that Bind, but
+   * whatever portal of that name the session still has (the unnamed one a failed simple Query
+   * left), and tells the client nothing of the statement.
+   */
+  private bindFailed = false;
   /** A shape check is owed its answer. */
   checkingShape = false;
   /** The shape check ended with the answer just handled: answered, or skipped after an error (the caller clears it). */
@@ -116,6 +123,7 @@ export class ResponseTracker {
     this.failedClientName = null;
     this.describedStatement = null;
     this.describedPortal = null;
+    this.bindFailed = false;
     this.checkingShape = false;
     this.shapeCheckEnded = false;
     this.portalRan = false;
@@ -298,9 +306,11 @@ export class ResponseTracker {
       this.describedStatement = this.names[this.head]!;
       if ((entry & SHAPE) !== 0) this.endShapeCheck();
     } else if (kind === Expect.DescribePortal) {
-      this.describedPortal = this.names[this.head]!;
-      this.describedPortalClientName = this.clientNames[this.head]!;
-    }
+      if (!this.bindFailed) {
+        this.describedPortal = this.names[this.head]!;
+        this.describedPortalClientName = this.clientNames[this.head]!;
+      }
+    } else if (kind === Expect.Bind) this.bindFailed = false;
     this.pop();
     this.takeFakes();
     return (entry & HIDDEN) !== 0;
@@ -355,6 +365,7 @@ export class ResponseTracker {
     const clientName = this.clientNames[at] ?? null;
     const kind = this.kinds[at]! & (KIND | DUPLICATE);
     if ((this.kinds[at]! & SHAPE) !== 0) this.endShapeCheck();
+    if (kind === Expect.Bind) this.bindFailed = true;
     // A Close of the name before it may have been skipped too, leaving an older copy: doubtful.
     if (name !== null && kind === Expect.Parse) this.set?.doubt(name);
     if (clientName !== null && name !== null && (kind === Expect.Parse || kind === Expect.FakeParse))

@@ -415,10 +415,12 @@ describe('raw protocol through pgtide answers as PostgreSQL does', { timeout: 60
     return result;
   }
 
-  /** The script's answers straight from PostgreSQL and through pgtide; fails unless equal. */
-  async function compare(steps: Step[]): Promise<Message[][]> {
+  /** The script's answers straight from PostgreSQL and through pgtide; fails unless equal.
+   *  `probed`: through pgtide, each step's server is learned (a script whose transaction blocks
+   *  span steps runs without: the probe would run inside them). */
+  async function compare(steps: Step[], probed = true): Promise<Message[][]> {
     const expected = await runScript(directLogin, steps, false);
-    const actual = await runScript(pooledLogin(), steps, true);
+    const actual = await runScript(pooledLogin(), steps, probed);
     for (const [from, to] of actual.moves)
       assert.notEqual(to, from, 'a step meant for another server ran on the same one');
     actual.answers.forEach((answer, i) => {
@@ -486,6 +488,44 @@ describe('raw protocol through pgtide answers as PostgreSQL does', { timeout: 60
     // Prepared in an earlier transaction, then the whole pipeline runs on the other server.
     await compare([{ send: [...pipelineParses(), sync()] }, { send: pipeline(10, true), elsewhere: true }]);
     await compare([{ send: pipeline(10) }]);
+  });
+
+  // Found by bench/difffuzz.ts (seeds 7 and 17 once the fuzzer read pg_prepared_statements): a
+  // Describe of a portal whose Bind the server skipped after an error describes whatever portal
+  // of that name the session has (here the unnamed one a failed simple Query left), and pgtide
+  // took its NoData for the shape of the statement of the skipped Bind: the client's next Bind
+  // of the statement got 0A000 where PostgreSQL runs it.
+  test('a Describe of a portal whose Bind was skipped tells the client nothing of the statement (fuzz seed 17)', async () => {
+    await compare(
+      [
+        {
+          send: [
+            parse('', "SELECT 'a' AS x, 2 AS y"),
+            parse('s2', 'SELECT 1/0'),
+            parse('s1', 'SELECT g FROM generate_series(1,5) g'),
+            execute('', 0),
+            sync(),
+          ],
+        },
+        { send: [query('BEGIN READ ONLY')] },
+        // Fails the block, and leaves its unnamed portal for the Describe below.
+        { send: [query('DISCARD ALL')] },
+        {
+          send: [
+            close('S', 's1'),
+            execute('', 2),
+            bind('', 's2'),
+            sync(),
+            describeMessage('P', ''),
+            describeMessage('S', 's2'),
+            sync(),
+          ],
+        },
+        { send: [query('ROLLBACK')] },
+        { send: [bind('p1', 's2'), sync()] },
+      ],
+      false,
+    );
   });
 
   test('Close a statement, then reuse its name with another text on another server', async () => {
