@@ -499,7 +499,7 @@ export class ClientStatements {
     for (const [name, statement] of this.byName) {
       if (name === self?.name) continue;
       const sent = this.listings?.get(statement)?.[1] ?? statement.parse.subarray(statement.parse.indexOf(0, 5) + 1);
-      const text = sent.toString('utf8', 0, sent.indexOf(0));
+      const text = sent.subarray(0, sent.indexOf(0));
       listed.push({ name, serverName: statement.serverName, text, preparedAt: this.preparedAt?.get(name) });
     }
     if (self !== null) listed.push(self);
@@ -518,7 +518,7 @@ export class ClientStatements {
     const lists = textEnd < 0 ? null : findStatementLists(sent, 0, textEnd);
     if (lists === null) return null;
     const serverName = this.registry.newName();
-    const self = { name, serverName, text: sent.toString('utf8', 0, textEnd), preparedAt: this.preparedAt?.get(name) };
+    const self = { name, serverName, text: sent.subarray(0, textEnd), preparedAt: this.preparedAt?.get(name) };
     const rest = edited(sent, 0, sent.length, listEdits(lists, this.statementList(self)));
     const statement = this.registry.own(serverName, rest, sent);
     // Kept past this chunk, whose Buffer it would hold.
@@ -1154,12 +1154,13 @@ function closingKey(clientName: string, serverName: string): string {
   return `${clientName}\0${serverName}`;
 }
 
-/** `data[start, end)` with each edit's span replaced by its text (spans in order, apart). */
+/** `data[start, end)` with each edit's span replaced by its text, a string of bytes (latin1:
+ *  see statementListSql; names are ASCII), spans in order and apart. */
 function edited(data: Buffer, start: number, end: number, edits: readonly TextEdit[]): Buffer {
   const parts: Buffer[] = [];
   let pos = start;
   for (const [from, to, replacement] of edits) {
-    parts.push(data.subarray(pos, from), Buffer.from(replacement));
+    parts.push(data.subarray(pos, from), Buffer.from(replacement, 'latin1'));
     pos = to;
   }
   parts.push(data.subarray(pos, end));

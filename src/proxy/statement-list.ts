@@ -11,7 +11,8 @@ import type { StatementListReference } from '../sql/statement-list.js';
 export interface ListedStatement {
   readonly name: string;
   readonly serverName: string;
-  readonly text: string;
+  /** The text as the client sent it, in its client_encoding. */
+  readonly text: Buffer;
   /** When the client prepared it (see preparedNow); undefined: the server copy's time. */
   readonly preparedAt: number | undefined;
 }
@@ -26,11 +27,15 @@ const MAPPED_COLUMNS =
   "'name', m.name, 'statement', m.statement, 'prepare_time', m.at, 'from_sql', false, " +
   "'generic_plans', CASE WHEN p.name IS NULL THEN 0 END, 'custom_plans', CASE WHEN p.name IS NULL THEN 0 END";
 
-/** The view's rows for a client whose statements are `listed`, as a parenthesized query. */
+/**
+ * The view's rows for a client whose statements are `listed`, as a parenthesized query. A
+ * string of bytes (latin1): the texts go in as the client sent them, dollar-quoted, so that the
+ * server reads them in the client's encoding as it read the client's own Parse.
+ */
 export function statementListSql(listed: readonly ListedStatement[]): string {
   if (listed.length === 0) return `(${UNMAPPED})`;
   const rows = listed
-    .map((l) => `(${literal(l.serverName)}, ${literal(l.name)}, ${literal(l.text)}, ${timestamp(l.preparedAt)})`)
+    .map((l) => `(${literal(l.serverName)}, ${literal(l.name)}, ${dollarQuoted(l.text)}, ${timestamp(l.preparedAt)})`)
     .join(', ');
   return (
     `(SELECT (pg_catalog.jsonb_populate_record(p, pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(${MAPPED_COLUMNS})))).*` +
@@ -38,6 +43,15 @@ export function statementListSql(listed: readonly ListedStatement[]): string {
     ' LEFT JOIN pg_catalog.pg_prepared_statements p ON p.name OPERATOR(pg_catalog.=) m.server' +
     ` UNION ALL ${UNMAPPED})`
   );
+}
+
+/** `text` between dollar quotes whose tag it cannot end early. No encoding PostgreSQL accepts
+ *  from a client has `$` as a byte of a multi-byte character. */
+function dollarQuoted(text: Buffer): string {
+  const bytes = text.toString('latin1');
+  let tag = '$pgtide$';
+  for (let n = 0; (bytes + tag).indexOf(tag) !== bytes.length; n++) tag = `$pgtide${n}$`;
+  return `${tag}${bytes}${tag}`;
 }
 
 function timestamp(ms: number | undefined): string {

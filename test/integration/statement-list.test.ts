@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { currentTopology, scramLogin } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { WireClient, directLogin, parse, query, sync, type WireLogin } from '../support/pipeline.js';
 
 const t = currentTopology();
 
@@ -86,6 +87,27 @@ describe('pg_prepared_statements lists the client’s own statements', { timeout
     ]);
     assert.deepEqual(direct['the named listing after a Parse'], [['listing'], ['s1'], ['s2'], ['s3']]);
     assert.deepEqual(await scenario(p), direct);
+  });
+
+  test('a text in the client’s own encoding, holding the dollar quote pgtide puts texts in', async () => {
+    const listed = async (login: WireLogin) => {
+      const w = await WireClient.connect(login);
+      try {
+        await w.exchange(query("SET client_encoding = 'LATIN1'"));
+        // é in LATIN1: one byte that is no UTF-8.
+        const latin = parse('latin', "SELECT 'X$pgtide$' AS e");
+        latin[latin.indexOf('X')] = 0xe9;
+        await w.exchange(latin, sync());
+        const answer = await w.exchange(query('SELECT name, statement FROM pg_prepared_statements'));
+        return answer.filter((m) => m.type === 'D').map((m) => m.body.toString('latin1'));
+      } finally {
+        await w.close();
+      }
+    };
+    const direct = await listed(directLogin(t));
+    assert.equal(direct.length, 1);
+    assert.ok(direct[0]!.includes("SELECT 'é$pgtide$' AS e"), direct[0]);
+    assert.deepEqual(await listed(p.wireLogin()), direct);
   });
 
   test('a client with no statement of its own sees none of the pool’s', async () => {

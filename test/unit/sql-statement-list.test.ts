@@ -96,18 +96,32 @@ describe('statementListSql', () => {
     const sql = statementListSql([]);
     assert.match(sql, /^\(SELECT \* FROM pg_catalog\.pg_prepared_statements WHERE .*'pgtide_'\)$/);
   });
-  it("the client's names, texts and times, quoted for any standard_conforming_strings", () => {
+  it("the client's names quoted for any standard_conforming_strings, texts as sent, and times", () => {
     const sql = statementListSql([
-      { name: "it's", serverName: 'pgtide_7', text: "select 'a\\b'", preparedAt: 1_700_000_000_123.456 },
-      { name: 'ü', serverName: 'pgtide_8', text: 'select 1', preparedAt: undefined },
+      { name: "it's", serverName: 'pgtide_7', text: Buffer.from("select 'a\\b'"), preparedAt: 1_700_000_000_123.456 },
+      { name: 'ü', serverName: 'pgtide_8', text: Buffer.from([0x73, 0xe9]), preparedAt: undefined },
     ]);
     assert.ok(
-      sql.includes("(E'pgtide_7', E'it\\'s', E'select \\'a\\\\b\\'', pg_catalog.to_timestamp(1700000000.123456))"),
+      sql.includes(
+        "(E'pgtide_7', E'it\\'s', $pgtide$select 'a\\b'$pgtide$, pg_catalog.to_timestamp(1700000000.123456))",
+      ),
     );
     assert.ok(sql.includes("convert_from(pg_catalog.decode('c3bc', 'hex'), 'UTF8')"));
+    // The text's own bytes, whatever the client's encoding (here LATIN1's é): a string of bytes.
+    assert.ok(Buffer.from(sql, 'latin1').includes(Buffer.from([0x24, 0x73, 0xe9, 0x24])));
     assert.ok(sql.includes('NULL::pg_catalog.timestamptz'));
     assert.match(sql, /^\(.*\)$/s);
-    assert.equal(/[^\x00-\x7f]/.test(sql), false, 'pure ASCII');
+  });
+  it('a text holding the dollar quote, or ending as one would begin, gets another', () => {
+    const quoted = (text: string) => {
+      const sql = statementListSql([{ name: 'a', serverName: 'pgtide_1', text: Buffer.from(text), preparedAt: 0 }]);
+      return sql.slice(sql.indexOf("E'a', ") + 6, sql.indexOf(', pg_catalog.to_timestamp'));
+    };
+    assert.equal(quoted('select 1'), '$pgtide$select 1$pgtide$');
+    assert.equal(quoted("select '$pgtide$'"), "$pgtide0$select '$pgtide$'$pgtide0$");
+    assert.equal(quoted('select 1 as "x$pgtide"'), '$pgtide$select 1 as "x$pgtide"$pgtide$');
+    assert.equal(quoted('select 1 -- x$pgtide'), '$pgtide0$select 1 -- x$pgtide$pgtide0$');
+    assert.equal(quoted('select 1 -- $pgtide$ $pgtide0$'), '$pgtide1$select 1 -- $pgtide$ $pgtide0$$pgtide1$');
   });
   it('a reference without an alias gets the view name as one; TABLE becomes a SELECT', () => {
     assert.deepEqual(
