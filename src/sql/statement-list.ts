@@ -148,7 +148,9 @@ export function namesStatementList(lx: Lexer, tok: Tok): boolean {
 /**
  * The view's references as a relation in `buf[start, end)`, in order; null when there are none.
  * A name followed by `.` qualifies a column, by `(` calls a function: neither is the view. One
- * qualified by another schema than pg_catalog is another relation.
+ * qualified by another schema than pg_catalog is another relation. A statement that keeps its
+ * text (CREATE VIEW, CREATE FUNCTION, ALTER ...) keeps the view: the client's list of the moment
+ * would be kept with it, for every session.
  */
 export function findStatementLists(buf: Buffer, start: number, end: number): StatementListReference[] | null {
   if (!mayReadStatementList(buf, start, end)) return null;
@@ -159,8 +161,23 @@ export function findStatementLists(buf: Buffer, start: number, end: number): Sta
   const kinds = [Tok.End, Tok.End, Tok.End];
   const starts = [-1, -1, -1];
   const words = [Word.Other, Word.Other, Word.Other];
+  let atStatementStart = true;
+  let keepsText = false;
   let tok = lx.next();
   while (tok !== Tok.End && tok !== Tok.Error) {
+    if (tok === Tok.Semicolon && lx.depth === 0) {
+      atStatementStart = true;
+      tok = lx.next();
+      continue;
+    }
+    if (atStatementStart) {
+      atStatementStart = false;
+      keepsText = tok === Tok.Word && (lx.is('create') || lx.is('alter'));
+    }
+    if (keepsText) {
+      tok = lx.next();
+      continue;
+    }
     if (namesStatementList(lx, tok)) {
       const qualified = kinds[0] === Tok.Dot;
       const before = qualified ? 2 : 0;

@@ -52,6 +52,10 @@ describe('findStatementLists', () => {
     ['select 1 -- from pg_prepared_statements', null],
     ['select * from pg_prepared_statements_x', null],
     ['select * from pg_prepared_xacts', null],
+    // Kept text: the client's list of the moment would stay in it for every session.
+    ['create view v as select * from pg_prepared_statements', null],
+    ['CREATE FUNCTION f() RETURNS bigint BEGIN ATOMIC SELECT count(*) FROM pg_prepared_statements; END', null],
+    ['create temp view v as select 1; select name from pg_prepared_statements', [['pg_prepared_statements', false]]],
     ['select 1', null],
   ];
   for (const [sql, expected] of cases) {
