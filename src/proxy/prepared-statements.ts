@@ -3,6 +3,7 @@ import * as encode from '../protocol/encode.js';
 import { identifier } from '../sql/quote.js';
 import { findStatementNames, type Deallocation } from '../sql/statement-names.js';
 import { findStatementLists } from '../sql/statement-list.js';
+import { edited, type TextEdit } from '../sql/text-edits.js';
 import { runsInFailedBlock } from '../sql/transaction-statement.js';
 import type { PreparedSet } from '../pool/prepared-set.js';
 import type { PoolStats } from '../pool/pool.js';
@@ -12,7 +13,8 @@ import { BackendMessage, FrontendMessage } from '../protocol/types.js';
 import { rowShape, sameRowShape } from '../protocol/row-shape.js';
 import { describesPortal, renamed, resultFormatCount } from './statement-messages.js';
 import { ToldShapes } from './told-shapes.js';
-import { listEdits, preparedNow, statementListSql, type ListedStatement, type TextEdit } from './statement-list.js';
+import { listEdits } from './statement-list.js';
+import { OwnStatements } from './own-statements.js';
 
 const { Parse: P, Bind: B, Describe: D, Close: C, Query: Q, Execute: E, Sync: SYNC, FunctionCall: F } = FrontendMessage;
 /** The statement a Bind goes to when its client holds a stale description: no server has it. */
@@ -63,7 +65,9 @@ export class ClientStatements {
   private undo: [name: string, before: Statement | undefined, portalShape: Buffer | undefined][] = [];
   private recording = false;
 
-  constructor(private readonly registry: StatementRegistry) {}
+  constructor(private readonly registry: StatementRegistry) {
+    this.own = new OwnStatements(registry);
+  }
 
   /** ParseCompletes pgtide sent at once on this link (before any server answer). */
   private earlyParses = 0;
@@ -124,15 +128,8 @@ export class ClientStatements {
 
   /** Grows with each change to the client's names or to what the server holds (see rewrite). */
   private changes = 0;
-  /** When the client prepared each of its names (see preparedNow), for its pg_prepared_statements. */
-  private preparedAt: Map<string, number> | null = null;
-  /** Grows with each change to the client's names: a listing statement shows them at one value. */
-  private listVersion = 0;
-  /**
-   * The client's named statements whose text reads pg_prepared_statements (see listing), each
-   * with the listVersion of the names its text lists and the Parse body the client sent.
-   */
-  private listings: Map<Statement, [version: number, sent: Buffer]> | null = null;
+  /** Its statements whose text pgtide rewrites for it, and when it prepared each name. */
+  private readonly own: OwnStatements;
   /** During rewrite: a request of the batch not yet ended by its Sync changed names, and may not run. */
   private unsureBatch = false;
   /**
@@ -457,9 +454,7 @@ export class ClientStatements {
   /** The client's Parse creates `name`, as the statement's ParseComplete will tell it. */
   private created(name: string, statement: Statement): void {
     this.setName(name, statement);
-    (this.preparedAt ??= new Map()).set(name, preparedNow());
-    const listing = this.listings?.get(statement);
-    if (listing) listing[0] = this.listVersion;
+    this.own.created(name, statement);
     // A statement made afresh: whatever shape the client knew of it is no longer its.
     this.shapes.forget(statement.serverName);
   }
@@ -477,64 +472,39 @@ export class ClientStatements {
 
   private setName(name: string, statement: Statement | undefined): void {
     this.changes++;
-    this.listVersion++;
     const before = this.byName.get(name);
     if (this.recording) this.undo.push([name, before, this.shapes.portalShape(name)]);
     // The client holds no portal's shape of what the name denotes now.
     this.shapes.forgetPortal(name);
-    if (before !== undefined && before !== statement) this.listings?.delete(before);
+    this.own.renamed(name, before, statement);
     if (statement) this.byName.set(name, statement);
-    else {
-      this.byName.delete(name);
-      this.preparedAt?.delete(name);
-    }
+    else this.byName.delete(name);
   }
 
   /**
-   * The client's pg_prepared_statements, as SQL to put in the view's place (see
-   * proxy/statement-list.ts); `self`: a listing statement being made, not among the names yet.
+   * The client's own `statement` under `name` (see OwnStatements) for a Bind in `data` at `off`:
+   * made again if its names changed since, and what it EXECUTEs prepared on this server first.
    */
-  private statementList(self: ListedStatement | null): string {
-    const listed: ListedStatement[] = [];
-    for (const [name, statement] of this.byName) {
-      if (name === self?.name) continue;
-      const sent = this.listings?.get(statement)?.[1] ?? statement.parse.subarray(statement.parse.indexOf(0, 5) + 1);
-      const text = sent.subarray(0, sent.indexOf(0));
-      listed.push({ name, serverName: statement.serverName, text, preparedAt: this.preparedAt?.get(name) });
+  private ownNow(
+    name: string,
+    statement: Statement,
+    data: Buffer,
+    off: number,
+    set: PreparedSet,
+    tracker: ResponseTracker,
+  ): Statement {
+    const fresh = this.own.remade(name, statement, this.byName);
+    if (fresh !== null) {
+      this.setName(name, fresh);
+      this.own.fitted(fresh);
     }
-    if (self !== null) listed.push(self);
-    return statementListSql(listed);
-  }
-
-  /**
-   * A statement whose text (in the Parse body `sent`) reads pg_prepared_statements, made for
-   * the client's `name`: the view becomes the client's list as it is now, with this statement
-   * in it. The text differs per client and list, so the statement is the client's alone, and
-   * made again when its names have changed by the next Bind (see relisted). Null: the text does
-   * not read the view.
-   */
-  private listing(name: string, sent: Buffer): Statement | null {
-    const textEnd = sent.indexOf(0);
-    const lists = textEnd < 0 ? null : findStatementLists(sent, 0, textEnd);
-    if (lists === null) return null;
-    const serverName = this.registry.newName();
-    const self = { name, serverName, text: sent.subarray(0, textEnd), preparedAt: this.preparedAt?.get(name) };
-    const rest = edited(sent, 0, sent.length, listEdits(lists, this.statementList(self)));
-    const statement = this.registry.own(serverName, rest, sent);
-    // Kept past this chunk, whose Buffer it would hold.
-    (this.listings ??= new Map()).set(statement, [this.listVersion, Buffer.from(sent)]);
-    return statement;
-  }
-
-  /** The client's listing statement `statement` under `name`, made again if its names have changed since. */
-  private relisted(name: string, statement: Statement): Statement {
-    const listing = this.listings!.get(statement);
-    if (listing === undefined || listing[0] === this.listVersion) return statement;
-    const fresh = this.listing(name, listing[1]);
-    if (fresh === null) return statement;
-    this.setName(name, fresh);
-    this.listings!.get(fresh)![0] = this.listVersion;
-    return fresh;
+    const current = fresh ?? statement;
+    // Not held, it is prepared with what it executes (see prepare).
+    if (set.holds(current)) {
+      this.keep(data, off);
+      this.prepareExecuted(set, tracker, current);
+    }
+    return current;
   }
 
   get size(): number {
@@ -662,7 +632,7 @@ export class ClientStatements {
         const name = data.toString('utf8', off + 5, nameEnd);
         const known = this.byName.get(name);
         const sent = data.subarray(nameEnd + 1, end);
-        const statement = known ?? this.listing(name, sent) ?? this.registry.intern(sent);
+        const statement = known ?? this.own.make(name, sent, this.byName) ?? this.registry.intern(sent);
         // Inside a transaction block nothing can run again: a copy the server holds may be
         // stale (its table dropped and created again with other columns since it was
         // prepared, perhaps by another client), and answering the client's Parse from it fails
@@ -727,7 +697,8 @@ export class ClientStatements {
           portalEnd < 0 || portalEnd + 1 >= end || data[portalEnd + 1] === 0 ? -1 : data.indexOf(0, portalEnd + 1);
         const clientName = nameEnd < 0 || nameEnd >= end ? null : data.toString('utf8', portalEnd + 1, nameEnd);
         let statement = clientName === null ? undefined : this.byName.get(clientName);
-        if (statement !== undefined && this.listings !== null) statement = this.relisted(clientName!, statement);
+        if (statement !== undefined && this.own.any)
+          statement = this.ownNow(clientName!, statement, data, off, set, tracker);
         const unnamed = clientName === null && nameEnd < 0;
         this.bindPortal(data, off, portalEnd, unnamed);
         // The block may have failed earlier in these bytes, unknown to pgtide yet.
@@ -998,7 +969,7 @@ export class ClientStatements {
     // would otherwise put an empty text under the name before the EXECUTE runs (see holdName).
     if (unchecked !== null) for (const statement of unchecked) set.doubt(statement.serverName);
     if (lists !== null) {
-      const sql = this.statementList(null);
+      const sql = this.own.list(this.byName, null);
       edits.push(...listEdits(lists, sql));
       edits.sort((a, b) => a[0] - b[0]);
     }
@@ -1090,6 +1061,7 @@ export class ClientStatements {
     hidden: boolean,
     clientName: string | null = null,
   ): void {
+    this.prepareExecuted(set, tracker, statement);
     const name = statement.serverName;
     if (set.isDoubtful(name)) this.close(tracker, name);
     this.changes++;
@@ -1104,6 +1076,22 @@ export class ClientStatements {
     );
     this.stats!.serverParses++;
     tracker.push(Expect.Parse, hidden, name, clientName);
+  }
+
+  /**
+   * The client's statements that its own `statement` EXECUTEs (see OwnStatements), prepared here
+   * first where missing: PostgreSQL describes an EXECUTE by the statement it names when parsing
+   * it, and runs it by that name. A copy clients were told the shape of is doubted after, as for
+   * an EXECUTE in a query (see mapNames).
+   */
+  private prepareExecuted(set: PreparedSet, tracker: ResponseTracker, statement: Statement): void {
+    const executed = this.own.executedBy(statement);
+    if (executed === undefined) return;
+    for (const e of executed) {
+      if (set.holds(e)) continue;
+      this.prepare(set, tracker, e, true);
+      if (e.shapeEpoch === e.epoch) set.doubt(e.serverName);
+    }
   }
 
   private close(tracker: ResponseTracker, name: string): void {
@@ -1152,17 +1140,4 @@ function isShape(shape: Buffer | undefined, type: number, body: Buffer): boolean
 /** A client name and a server name, neither of which holds a NUL (both came as C strings). */
 function closingKey(clientName: string, serverName: string): string {
   return `${clientName}\0${serverName}`;
-}
-
-/** `data[start, end)` with each edit's span replaced by its text, a string of bytes (latin1:
- *  see statementListSql; names are ASCII), spans in order and apart. */
-function edited(data: Buffer, start: number, end: number, edits: readonly TextEdit[]): Buffer {
-  const parts: Buffer[] = [];
-  let pos = start;
-  for (const [from, to, replacement] of edits) {
-    parts.push(data.subarray(pos, from), Buffer.from(replacement, 'latin1'));
-    pos = to;
-  }
-  parts.push(data.subarray(pos, end));
-  return Buffer.concat(parts);
 }

@@ -6,6 +6,7 @@
 // type through jsonb_populate_record, so the SQL is the same on every PostgreSQL version.
 import { literal } from '../sql/quote.js';
 import type { StatementListReference } from '../sql/statement-list.js';
+import type { TextEdit } from '../sql/text-edits.js';
 
 /** One of the client's named statements, as its pg_prepared_statements shows it. */
 export interface ListedStatement {
@@ -57,9 +58,6 @@ function dollarQuoted(text: Buffer): string {
 function timestamp(ms: number | undefined): string {
   return ms === undefined ? 'NULL::pg_catalog.timestamptz' : `pg_catalog.to_timestamp(${(ms / 1000).toFixed(6)})`;
 }
-
-/** A span of SQL text and what takes its place. */
-export type TextEdit = [start: number, end: number, replacement: string];
 
 /** Each reference replaced by `sql`, with the view's name as its alias where the text gives
  *  none, so that columns qualified by it still resolve. */

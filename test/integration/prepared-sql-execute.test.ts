@@ -72,6 +72,30 @@ describe('SQL EXECUTE, EXPLAIN EXECUTE, CREATE TABLE AS EXECUTE and DEALLOCATE o
     assert.match(got.at(-1)!.join(), /D \\x00\\x01\\x00\\x00\\x00\\x0215/);
   });
 
+  // asyncpg's fetchval('EXECUTE name') after prepare(..., name=name) prepares 'EXECUTE name' as a
+  // named statement of its own: its text is the client's alone (26000 before it was mapped).
+  test('EXECUTE name as the text of a named statement: described and run, on servers that lack either', async () => {
+    const got = await assertAsPostgres([
+      ...prepared('inner1', 'SELECT $1::int * 5 AS fived'),
+      [parse('outer1', 'EXECUTE inner1(3)'), describeMessage('S', 'outer1'), sync()],
+      [bind('', 'outer1'), execute(), sync()],
+      // Its two others again: the server holds neither statement, and outer1 is prepared after inner1.
+      prepared('inner1', '')[2]!,
+      [bind('', 'outer1'), execute(), sync()],
+      // The name made again with another text: outer1 runs the new inner1 (or fails) as
+      // PostgreSQL's own outer1 does.
+      [query('DEALLOCATE inner1')],
+      [parse('inner1', 'SELECT $1::int * 7 AS sevenfold'), sync()],
+      [bind('', 'outer1'), execute(), sync()],
+      // A name the client does not have: PostgreSQL's 26000, with that name.
+      [parse('outer2', 'EXECUTE nobody'), bind('', 'outer2'), execute(), sync()],
+      [query('SELECT 1')],
+    ]);
+    assert.match(got[4]!.join(), /D \\x00\\x01\\x00\\x00\\x00\\x0215/);
+    assert.match(got[6]!.join(), /D \\x00\\x01\\x00\\x00\\x00\\x0215/);
+    assert.match(got[10]!.join(), /26000 prepared statement "nobody" does not exist/);
+  });
+
   test('a quoted name is the exact protocol name; an unquoted one is folded to lower case', async () => {
     const got = await assertAsPostgres([
       ...prepared('Mixed Case', 'SELECT 5 AS five'),
