@@ -6,8 +6,8 @@
 // shared, and is made again under a new server name when the client's names have changed by
 // its next Bind. Also kept here: when the client prepared each name, for its list.
 import { identifier } from '../sql/quote.js';
-import { findStatementLists } from '../sql/statement-list.js';
-import { findStatementNames } from '../sql/statement-names.js';
+import { findStatementLists, mayReadStatementList } from '../sql/statement-list.js';
+import { findStatementNames, type StatementName } from '../sql/statement-names.js';
 import { edited, type TextEdit } from '../sql/text-edits.js';
 import { listEdits, preparedNow, statementListSql, type ListedStatement } from './statement-list.js';
 import type { Statement, StatementRegistry } from './statement-registry.js';
@@ -51,9 +51,7 @@ export class OwnStatements {
     const textEnd = sent.indexOf(0);
     if (textEnd < 0) return null;
     const lists = findStatementLists(sent, 0, textEnd);
-    const found = findStatementNames(sent, 0, textEnd, true);
-    // A text that deallocates acts on the client's names when it runs (see ranDeallocations).
-    const executes = found?.every((d) => d.executes) ? found.filter((d) => d.name !== name && names.has(d.name!)) : [];
+    const executes = executedNames(sent, textEnd, name, names);
     if (lists === null && executes.length === 0) return null;
     const serverName = this.registry.newName();
     const executed = executes.map((d) => names.get(d.name!)!);
@@ -67,6 +65,13 @@ export class OwnStatements {
     // Kept past this chunk, whose Buffer it would hold.
     (this.texts ??= new Map()).set(statement, { version: this.version, sent: Buffer.from(sent), executed });
     return statement;
+  }
+
+  /** Whether a Parse of `sent` under `name` would make a statement of the client's own (see make). */
+  wouldMake(name: string, sent: Buffer, names: ReadonlyMap<string, Statement>): boolean {
+    const textEnd = sent.indexOf(0);
+    if (textEnd < 0) return false;
+    return mayReadStatementList(sent, 0, textEnd) || executedNames(sent, textEnd, name, names).length > 0;
   }
 
   /** Whether the client has statements of its own. */
@@ -107,4 +112,17 @@ export class OwnStatements {
     if (self !== null) listed.push(self);
     return statementListSql(listed);
   }
+}
+
+/** The EXECUTEs of the client's statements (other than `name`) in the text `sent[0, textEnd)`.
+ *  A text that also deallocates acts on the client's names when it runs (see ranDeallocations):
+ *  it stays shared, none. */
+function executedNames(
+  sent: Buffer,
+  textEnd: number,
+  name: string,
+  names: ReadonlyMap<string, Statement>,
+): StatementName[] {
+  const found = findStatementNames(sent, 0, textEnd, true);
+  return found?.every((d) => d.executes) ? found.filter((d) => d.name !== name && names.has(d.name!)) : [];
 }

@@ -464,6 +464,11 @@ export class ClientStatements {
     return this.byName.has(name);
   }
 
+  /** Whether a Parse of the body `sent` under `name` would make a statement of the client's own (see OwnStatements). */
+  ownText(name: string, sent: Buffer): boolean {
+    return this.own.wouldMake(name, sent, this.byName);
+  }
+
   /** A Parse pgtide answered itself, with no server linked (see session/parse-answer.ts). */
   parsedWithoutServer(name: string, statement: Statement, stats: PoolStats): void {
     stats.clientParses++;

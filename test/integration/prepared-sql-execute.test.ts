@@ -96,6 +96,21 @@ describe('SQL EXECUTE, EXPLAIN EXECUTE, CREATE TABLE AS EXECUTE and DEALLOCATE o
     assert.match(got[10]!.join(), /26000 prepared statement "nobody" does not exist/);
   });
 
+  // pgtide answers a Parse itself when no server is linked and a server parsed the same text
+  // before: another client's copy of 'EXECUTE shared_name', made when it had no such statement,
+  // is no copy of this client's, whose EXECUTE must run its own statement.
+  test('an EXECUTE text another client parsed first, parsed with no server linked', async () => {
+    const other = await wire.connect();
+    await other.exchange(parse('a_ex', 'EXECUTE shared_name'), sync());
+    await other.close();
+    const got = await assertAsPostgres([
+      [parse('shared_name', 'SELECT 5 AS five'), sync()],
+      [parse('b_ex', 'EXECUTE shared_name'), sync()],
+      [bind('', 'b_ex'), execute(), sync()],
+    ]);
+    assert.match(got[2]!.join(), /D \\x00\\x01\\x00\\x00\\x00\\x015/);
+  });
+
   test('a quoted name is the exact protocol name; an unquoted one is folded to lower case', async () => {
     const got = await assertAsPostgres([
       ...prepared('Mixed Case', 'SELECT 5 AS five'),
