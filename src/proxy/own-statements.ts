@@ -9,7 +9,7 @@ import { identifier } from '../sql/quote.js';
 import { findStatementLists, mayReadStatementList } from '../sql/statement-list.js';
 import { findStatementNames, type StatementName } from '../sql/statement-names.js';
 import { edited, type TextEdit } from '../sql/text-edits.js';
-import { listEdits, preparedNow, statementListSql, type ListedStatement } from './statement-list.js';
+import { MAX_LIST_TEXT, listEdits, preparedNow, statementListSql, type ListedStatement } from './statement-list.js';
 import type { Statement, StatementRegistry } from './statement-registry.js';
 
 interface OwnText {
@@ -61,6 +61,7 @@ export class OwnStatements {
       edits.push(...listEdits(lists, this.list(names, self)));
       edits.sort((a, b) => a[0] - b[0]);
     }
+    if (edits.length === 0) return null;
     const statement = this.registry.own(serverName, edited(sent, 0, sent.length, edits), sent);
     // Kept past this chunk, whose Buffer it would hold.
     (this.texts ??= new Map()).set(statement, { version: this.version, sent: Buffer.from(sent), executed });
@@ -99,14 +100,18 @@ export class OwnStatements {
 
   /**
    * The client's pg_prepared_statements for its `names`, as SQL to put in the view's place;
-   * `self`: a statement being made, not among them yet.
+   * `self`: a statement being made, not among them yet. Null when their texts alone pass
+   * MAX_LIST_TEXT.
    */
-  list(names: ReadonlyMap<string, Statement>, self: ListedStatement | null): string {
+  list(names: ReadonlyMap<string, Statement>, self: ListedStatement | null): string | null {
     const listed: ListedStatement[] = [];
+    let bytes = self?.text.length ?? 0;
     for (const [name, statement] of names) {
       if (name === self?.name) continue;
       const sent = this.texts?.get(statement)?.sent ?? statement.parse.subarray(statement.parse.indexOf(0, 5) + 1);
       const text = sent.subarray(0, sent.indexOf(0));
+      bytes += text.length;
+      if (bytes > MAX_LIST_TEXT) return null;
       listed.push({ name, serverName: statement.serverName, text, preparedAt: this.preparedAt?.get(name) });
     }
     if (self !== null) listed.push(self);

@@ -59,9 +59,19 @@ function timestamp(ms: number | undefined): string {
   return ms === undefined ? 'NULL::pg_catalog.timestamptz' : `pg_catalog.to_timestamp(${(ms / 1000).toFixed(6)})`;
 }
 
+/**
+ * What the rewritten texts of one message may add up to: the list is copied at each reference,
+ * so a text naming the view many times, from a client holding many long statements, would
+ * otherwise grow without bound (PostgreSQL refuses a query over 1 GiB anyway). Past it the
+ * text reads the server's view.
+ */
+export const MAX_LIST_TEXT = 64 * 1024 * 1024;
+
 /** Each reference replaced by `sql`, with the view's name as its alias where the text gives
- *  none, so that columns qualified by it still resolve. */
-export function listEdits(references: readonly StatementListReference[], sql: string): TextEdit[] {
+ *  none, so that columns qualified by it still resolve; none past MAX_LIST_TEXT (`sql` null:
+ *  the list alone passed it). */
+export function listEdits(references: readonly StatementListReference[], sql: string | null): TextEdit[] {
+  if (sql === null || references.length * sql.length > MAX_LIST_TEXT) return [];
   return references.map((r) => {
     const relation = r.aliased ? sql : `${sql} AS pg_prepared_statements`;
     return [r.start, r.end, r.table ? `SELECT * FROM ${relation}` : relation];

@@ -144,6 +144,13 @@ describe('statementListSql', () => {
       ],
     );
   });
+  it('past 64 MiB of rewritten text in all, the references stay the server’s view', () => {
+    const refs = Array.from({ length: 65 }, (_, i) => ({ start: i, end: i + 1, aliased: true, table: false }));
+    assert.equal(listEdits(refs.slice(0, 64), 'x'.repeat(1024 * 1024)).length, 64);
+    assert.deepEqual(listEdits(refs, 'x'.repeat(1024 * 1024)), []);
+    // A list whose texts alone passed it was not made.
+    assert.deepEqual(listEdits(refs.slice(0, 1), null), []);
+  });
   it('prepare times never repeat, and grow', () => {
     const times = Array.from({ length: 1000 }, preparedNow);
     for (let i = 1; i < times.length; i++) assert.ok(times[i]! > times[i - 1]!);
