@@ -927,7 +927,7 @@ export class ClientStatements {
    * targets). An EXECUTE needs the statement on the server: it is prepared there first, unless
    * a DEALLOCATE before it in the text dropped the name (the server's 26000 then names the
    * client's, as PostgreSQL's does). pg_prepared_statements becomes the client's own list (see
-   * statementList). Returns the text to send instead, or null when it is unchanged. The text
+   * OwnStatements.list). Returns the text to send instead, or null when it is unchanged. The text
    * is that of the message at `off`.
    */
   private mapNames(
