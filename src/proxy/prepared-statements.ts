@@ -783,6 +783,9 @@ export class ClientStatements {
         return;
       }
       case Q: {
+        // A simple query runs in the unnamed portal: a later Describe of "" describes it (NoData
+        // for a DEALLOCATE that failed), not the portal an earlier Bind made there.
+        if (this.boundPortal === '') this.boundStatement = null;
         const alone = tracker.batchClosed;
         const taken = this.simpleQuery(data, off, end, set, tracker);
         this.pushDeallocating(tracker, Expect.Query, taken, this.textServerName, this.textClientName);

@@ -528,6 +528,32 @@ describe('raw protocol through pgtide answers as PostgreSQL does', { timeout: 60
     );
   });
 
+  // The same with a Bind that ran, then a simple query (a failing DEALLOCATE) that takes the
+  // unnamed portal over: the Describe of "" after it describes the query's portal (seed 125 of
+  // FUZZ_PROTOCOL_NAMES_IN_SQL=1; the test fails without the change).
+  test('a Describe of the unnamed portal after a simple query describes the query’s portal, not an earlier Bind’s (fuzz seed 125)', async () => {
+    await compare(
+      [
+        { send: [parse('s1', 'SELECT g FROM generate_series(1,5) g'), sync()] },
+        { send: [query('BEGIN')] },
+        { send: [bind('', 's1'), sync()] },
+        { send: [query('DEALLOCATE q1')] },
+        {
+          send: [
+            describeMessage('P', ''),
+            execute('', 2),
+            bind('p1', 's2'),
+            parse('s2', 'SELECT nonexistent_col'),
+            sync(),
+          ],
+        },
+        { send: [query('COMMIT')] },
+        { send: [close('P', ''), bind('p1', 's1'), bind('p1', 's2', ['5']), sync(), bind('', 's1'), sync()] },
+      ],
+      false,
+    );
+  });
+
   test('Close a statement, then reuse its name with another text on another server', async () => {
     const answers = await compare([
       { send: [parse('reuse', 'SELECT 1 AS one'), bind('', 'reuse'), execute(), sync()] },
