@@ -43,36 +43,42 @@ export class OwnStatements {
   }
 
   /**
-   * The statement for the client's Parse of `sent` under `name`, made for this client when its
-   * text needs rewriting, else null. `names`: the client's names now (`name`'s, if any, is not
-   * this one's).
+   * The statement for the client's Parse of `sent` under `name` when its text depends on the
+   * client's names (it reads the view, or EXECUTEs a name), else null: the client's own, or,
+   * while nothing in it is to rewrite (no statement of the name it EXECUTEs yet), the shared
+   * statement of the text, followed here to be made again once there is. `names`: the
+   * client's names now (`name`'s, if any, is not this one's).
    */
   make(name: string, sent: Buffer, names: ReadonlyMap<string, Statement>): Statement | null {
     const textEnd = sent.indexOf(0);
     if (textEnd < 0) return null;
     const lists = findStatementLists(sent, 0, textEnd);
-    const executes = executedNames(sent, textEnd, name, names);
+    const executes = executedNames(sent, textEnd, name);
     if (lists === null && executes.length === 0) return null;
-    const serverName = this.registry.newName();
-    const executed = executes.map((d) => names.get(d.name!)!);
-    const edits: TextEdit[] = executes.map((d, i) => [d.start, d.end, identifier(executed[i]!.serverName)]);
+    const mine = executes.filter((d) => names.has(d.name!));
+    const executed = mine.map((d) => names.get(d.name!)!);
+    const edits: TextEdit[] = mine.map((d, i) => [d.start, d.end, identifier(executed[i]!.serverName)]);
+    let serverName: string | null = null;
     if (lists !== null) {
+      serverName = this.registry.newName();
       const self = { name, serverName, text: sent.subarray(0, textEnd), preparedAt: this.preparedAt?.get(name) };
       edits.push(...listEdits(lists, this.list(names, self)));
       edits.sort((a, b) => a[0] - b[0]);
     }
-    if (edits.length === 0) return null;
-    const statement = this.registry.own(serverName, edited(sent, 0, sent.length, edits), sent);
+    const statement =
+      edits.length === 0
+        ? this.registry.intern(sent)
+        : this.registry.own(serverName ?? this.registry.newName(), edited(sent, 0, sent.length, edits), sent);
     // Kept past this chunk, whose Buffer it would hold.
     (this.texts ??= new Map()).set(statement, { version: this.version, sent: Buffer.from(sent), executed });
     return statement;
   }
 
-  /** Whether a Parse of `sent` under `name` would make a statement of the client's own (see make). */
-  wouldMake(name: string, sent: Buffer, names: ReadonlyMap<string, Statement>): boolean {
+  /** Whether a Parse of `sent` under `name` would be of a text that depends on the client's names (see make). */
+  wouldMake(name: string, sent: Buffer): boolean {
     const textEnd = sent.indexOf(0);
     if (textEnd < 0) return false;
-    return mayReadStatementList(sent, 0, textEnd) || executedNames(sent, textEnd, name, names).length > 0;
+    return mayReadStatementList(sent, 0, textEnd) || executedNames(sent, textEnd, name).length > 0;
   }
 
   /** Whether the client has statements of its own. */
@@ -80,7 +86,12 @@ export class OwnStatements {
     return this.texts !== null && this.texts.size > 0;
   }
 
-  /** The client's own `statement` under `name` made again for its names now, if they changed since; else null. */
+  /**
+   * The client's `statement` under `name` (see make) made again for its names now, if they
+   * changed since; else null. A text whose EXECUTE names a statement the client dropped becomes
+   * the shared statement of its text again: its server answers as PostgreSQL does (26000),
+   * where the old text would run the dropped statement's copy.
+   */
   remade(name: string, statement: Statement, names: ReadonlyMap<string, Statement>): Statement | null {
     const own = this.texts?.get(statement);
     if (own === undefined || own.version === this.version) return null;
@@ -119,15 +130,9 @@ export class OwnStatements {
   }
 }
 
-/** The EXECUTEs of the client's statements (other than `name`) in the text `sent[0, textEnd)`.
- *  A text that also deallocates acts on the client's names when it runs (see ranDeallocations):
- *  it stays shared, none. */
-function executedNames(
-  sent: Buffer,
-  textEnd: number,
-  name: string,
-  names: ReadonlyMap<string, Statement>,
-): StatementName[] {
+/** The EXECUTEs in the text `sent[0, textEnd)` of names other than `name`. A text that also
+ *  deallocates acts on the client's names when it runs (see ranDeallocations): none. */
+function executedNames(sent: Buffer, textEnd: number, name: string): StatementName[] {
   const found = findStatementNames(sent, 0, textEnd, true);
-  return found?.every((d) => d.executes) ? found.filter((d) => d.name !== name && names.has(d.name!)) : [];
+  return found?.every((d) => d.executes) ? found.filter((d) => d.name !== name) : [];
 }

@@ -464,9 +464,9 @@ export class ClientStatements {
     return this.byName.has(name);
   }
 
-  /** Whether a Parse of the body `sent` under `name` would make a statement of the client's own (see OwnStatements). */
+  /** Whether a Parse of the body `sent` under `name` is of a text that depends on the client's names (see OwnStatements). */
   ownText(name: string, sent: Buffer): boolean {
-    return this.own.wouldMake(name, sent, this.byName);
+    return this.own.wouldMake(name, sent);
   }
 
   /** A Parse pgtide answered itself, with no server linked (see session/parse-answer.ts). */
@@ -499,10 +499,9 @@ export class ClientStatements {
     tracker: ResponseTracker,
   ): Statement {
     const fresh = this.own.remade(name, statement, this.byName);
-    if (fresh !== null) {
-      this.setName(name, fresh);
-      this.own.fitted(fresh);
-    }
+    // The same shared statement again (nothing in it to rewrite yet): the name is unchanged.
+    if (fresh !== null && fresh !== statement) this.setName(name, fresh);
+    if (fresh !== null) this.own.fitted(fresh);
     const current = fresh ?? statement;
     // Not held, it is prepared with what it executes (see prepare).
     if (set.holds(current)) {

@@ -82,18 +82,25 @@ describe('SQL EXECUTE, EXPLAIN EXECUTE, CREATE TABLE AS EXECUTE and DEALLOCATE o
       // Its two others again: the server holds neither statement, and outer1 is prepared after inner1.
       prepared('inner1', '')[2]!,
       [bind('', 'outer1'), execute(), sync()],
+      // The name dropped: outer1 names a statement the client no longer has (PostgreSQL's
+      // 26000), never the copy of the one it dropped.
+      [query('DEALLOCATE inner1')],
+      [bind('', 'outer1'), execute(), sync()],
       // The name made again with another text: outer1 runs the new inner1 (or fails) as
       // PostgreSQL's own outer1 does.
-      [query('DEALLOCATE inner1')],
       [parse('inner1', 'SELECT $1::int * 7 AS sevenfold'), sync()],
       [bind('', 'outer1'), execute(), sync()],
-      // A name the client does not have: PostgreSQL's 26000, with that name.
+      // A name the client does not have: PostgreSQL's 26000, with that name; once it prepares
+      // it, the statement runs it, as PostgreSQL looks the name up at each run.
       [parse('outer2', 'EXECUTE nobody'), bind('', 'outer2'), execute(), sync()],
+      [parse('nobody', 'SELECT 4 AS four'), bind('', 'outer2'), execute(), sync()],
       [query('SELECT 1')],
     ]);
     assert.match(got[4]!.join(), /D \\x00\\x01\\x00\\x00\\x00\\x0215/);
     assert.match(got[6]!.join(), /D \\x00\\x01\\x00\\x00\\x00\\x0215/);
-    assert.match(got[10]!.join(), /26000 prepared statement "nobody" does not exist/);
+    assert.match(got[8]!.join(), /26000 prepared statement "inner1" does not exist/);
+    assert.match(got[11]!.join(), /26000 prepared statement "nobody" does not exist/);
+    assert.match(got[12]!.join(), /D \\x00\\x01\\x00\\x00\\x00\\x014/);
   });
 
   // pgtide answers a Parse itself when no server is linked and a server parsed the same text

@@ -60,7 +60,7 @@ function knownParses(
     const name = data.toString('utf8', off + 5, nameEnd);
     // A name in use, the client's or earlier in this request: PostgreSQL's 42P05 comes from a server.
     if (statements.has(name) || parses.some(([other]) => other === name)) return null;
-    // A text pgtide rewrites for this client is no shared statement (see OwnStatements).
+    // A text that depends on the client's names is made for it (see OwnStatements).
     if (statements.ownText(name, data.subarray(nameEnd + 1, end))) return null;
     const statement = registry.parsed(data.subarray(nameEnd + 1, end));
     if (statement === null) return null;
