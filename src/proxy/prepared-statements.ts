@@ -504,7 +504,7 @@ export class ClientStatements {
     if (fresh !== null) this.own.fitted(fresh);
     const current = fresh ?? statement;
     // Not held, it is prepared with what it executes (see prepare).
-    if (set.holds(current)) {
+    if (this.own.executedBy(current)?.length && set.holds(current)) {
       this.keep(data, off);
       this.prepareExecuted(set, tracker, current);
     }
