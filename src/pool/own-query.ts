@@ -76,20 +76,13 @@ export class OwnQuery {
 
 /**
  * A whole copy of a message the server sent on its own while pgtide's query ran for a client,
- * for that client. A notification from this very backend names the pid the client was told.
+ * for that client. A notification names `notifierPid` when it is not 0 (see notifier.ts).
  */
-export function copyForClient(type: number, body: Buffer, backendPid: number, clientPid: number): Buffer {
+export function copyForClient(type: number, body: Buffer, notifierPid: number): Buffer {
   const message = Buffer.allocUnsafe(5 + body.length);
   message[0] = type;
   message.writeInt32BE(4 + body.length, 1);
   body.copy(message, 5);
-  if (
-    type === BackendMessage.NotificationResponse &&
-    body.length >= 4 &&
-    clientPid !== 0 &&
-    body.readInt32BE(0) === backendPid
-  ) {
-    message.writeInt32BE(clientPid, 5);
-  }
+  if (type === BackendMessage.NotificationResponse && notifierPid !== 0) message.writeInt32BE(notifierPid, 5);
   return message;
 }

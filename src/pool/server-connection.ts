@@ -16,6 +16,7 @@ import type { LinkedServer } from './linked-server.js';
 import { settingsAfterReset, trackReportedParameter, UNKNOWN_SETTINGS } from './server-settings.js';
 import { ACTIVE_TYPES, ALL_TYPES, ANSWER_ENDS, State, TRACKED_TYPES } from './server-states.js';
 import { ReusedReadBuffer } from './read-buffer.js';
+import { addBackend, dropBackend, nextEvent, notifyingClient, type BackendHolder } from './notifier.js';
 
 const {
   ReadyForQuery: Z,
@@ -42,7 +43,7 @@ const ABORT_COPY_IN = encode.copyFail('pgtide: the client left during COPY');
 let nextServerId = 1;
 
 /** One connection to a PostgreSQL server: login, then bytes in both directions for a peer. */
-export class ServerConnection implements MessageSink, LinkedServer {
+export class ServerConnection implements MessageSink, LinkedServer, BackendHolder {
   readonly id = nextServerId++;
   socket: net.Socket;
   private state = State.Connecting;
@@ -80,6 +81,16 @@ export class ServerConnection implements MessageSink, LinkedServer {
   /** The server sent a FATAL or PANIC: its session is over, whatever it sent in the same read
    *  (a ReadyForQuery before it), so the connection is never lent again (see ServerPool.release). */
   sessionEnded = false;
+  /** See BackendHolder (notifier.ts). */
+  holderPid = 0;
+  othersUntil = 0;
+  /** The event at which the last client let this connection go (unlinked, or drained after it left). */
+  private releasedAt = 0;
+  /** The event at which pgtide wrote the sync point that the last idle ReadyForQuery answered:
+   *  a notification read after it was sent after that write (see notifier.ts). */
+  private quietSince = 0;
+  /** The server's "host:port", naming its backends among those of other servers. */
+  private readonly endpointKey: string;
   /** The chunk being scanned, for rewriting a notification's pid in place. */
   private scanning: Buffer | null = null;
   private internal: OwnQuery | null = null;
@@ -107,6 +118,7 @@ export class ServerConnection implements MessageSink, LinkedServer {
     this.scanner = new MessageScanner(login.maxPacketSize, ALL_TYPES);
     this.prepared = new PreparedSet(login.maxPreparedStatements);
     this.exchange = new ServerLoginExchange(login);
+    this.endpointKey = describeEndpoint(login.endpoint);
     this.onData = this.onData.bind(this);
     this.onClose = this.onClose.bind(this);
     this.onError = this.onError.bind(this);
@@ -139,7 +151,7 @@ export class ServerConnection implements MessageSink, LinkedServer {
   }
 
   describe(): string {
-    return describeEndpoint(this.login.endpoint);
+    return this.endpointKey;
   }
 
   get isIdle(): boolean {
@@ -235,7 +247,10 @@ export class ServerConnection implements MessageSink, LinkedServer {
             this.becameIdle = true;
             // Not at every idle ReadyForQuery: a pipeline's later batch may have prepared
             // statements already, in a transaction that has yet to end.
-            if (this.txStatus === IDLE) this.prepared.committed();
+            if (this.txStatus === IDLE) {
+              this.prepared.committed();
+              this.quietSince = this.syncs.sentAt;
+            }
           }
         } else if (type === S) {
           if (!this.trackParameter(body)) return false;
@@ -265,15 +280,23 @@ export class ServerConnection implements MessageSink, LinkedServer {
   }
 
   /**
-   * A notification from this very backend (a client that notifies itself) names the pid the
-   * client was told, not the server's. Rewritten in place when its pid lies in the chunk being
-   * forwarded; one whose first bytes came in an earlier read keeps the server's pid.
+   * A notification names the pid told to the client that sent it, not its backend's, where
+   * that client is certain (see notifierPid). Rewritten in place when its pid lies in the chunk
+   * being forwarded; one whose first bytes came in an earlier read keeps the server's pid.
    */
   private reportNotifierAsClient(body: Buffer, end: number): void {
     const pidAt = end - body.length;
-    const clientPid = this.peer?.clientPid ?? 0;
-    if (pidAt < 0 || body.length < 4 || clientPid === 0 || body.readInt32BE(0) !== this.backendPid) return;
-    this.scanning!.writeInt32BE(clientPid, pidAt);
+    if (pidAt < 0 || body.length < 4) return;
+    const told = this.notifierPid(body.readInt32BE(0), this.peer?.clientPid ?? 0);
+    if (told !== 0) this.scanning!.writeInt32BE(told, pidAt);
+  }
+
+  /** The pid told to the client whose transaction sent a notification from backend `senderPid`
+   *  (0: not certain). This very backend's own (a client that notifies itself) is `clientPid`'s:
+   *  PostgreSQL sends those before the ReadyForQuery of the transaction that committed them. */
+  private notifierPid(senderPid: number, clientPid: number): number {
+    if (senderPid === this.backendPid) return clientPid;
+    return notifyingClient(this.endpointKey, senderPid, this.quietSince);
   }
 
   /**
@@ -355,7 +378,8 @@ export class ServerConnection implements MessageSink, LinkedServer {
     const owner = this.asyncOwner;
     if (!owner) return;
     if (type === E) this.toldClientOfEnd = true;
-    owner.onServerAsync(copyForClient(type, body, this.backendPid, owner.clientPid));
+    const told = type === A && body.length >= 4 ? this.notifierPid(body.readInt32BE(0), owner.clientPid) : 0;
+    owner.onServerAsync(copyForClient(type, body, told));
   }
 
   /** Returns false (connection closed) when the ReadyForQuery status is none of 'I', 'T', 'E'. */
@@ -404,6 +428,7 @@ export class ServerConnection implements MessageSink, LinkedServer {
         if (!key) throw new ServerLoginError('invalid BackendKeyData from server', null, false);
         this.backendPid = key.pid;
         this.backendSecret = Buffer.from(key.secret);
+        addBackend(this.endpointKey, key.pid, this);
         return true;
       }
       if (!this.exchange.onMessage(type, body, this.socket)) return true;
@@ -442,6 +467,10 @@ export class ServerConnection implements MessageSink, LinkedServer {
   /** Lend the connection to a client session; `tracking` when it edits its stream (see onServerAnswer). */
   link(peer: ServerPeer, tracking: boolean): void {
     this.peer = peer;
+    if (peer.clientPid !== this.holderPid) {
+      this.othersUntil = this.releasedAt;
+      this.holderPid = peer.clientPid;
+    }
     this.asyncOwner = null;
     this.state = State.Linked;
     this.setTracking(tracking);
@@ -466,6 +495,7 @@ export class ServerConnection implements MessageSink, LinkedServer {
   /** Take the connection back from a clean client: it is idle and its state is known. */
   unlink(): void {
     this.peer = null;
+    this.releasedAt = nextEvent();
     this.tracking = false;
     this.state = State.Idle;
     this.scanner.collect = ALL_TYPES;
@@ -548,6 +578,7 @@ export class ServerConnection implements MessageSink, LinkedServer {
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.drainTimer = null;
     this.state = State.Idle;
+    this.releasedAt = nextEvent();
     this.scanner.collect = ALL_TYPES;
     this.returnWhenCancelsDone();
   }
@@ -663,6 +694,7 @@ export class ServerConnection implements MessageSink, LinkedServer {
 
   private closeQuietly(reason: string): void {
     this.state = State.Closed;
+    dropBackend(this.endpointKey, this.backendPid, this);
     if (this.internal) {
       this.internal.abandon(reason);
       this.internal = null;

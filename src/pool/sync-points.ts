@@ -13,6 +13,8 @@
 // Describe failing after the batch's last Execute is taken for the Query's own error: the
 // server is then kept until the client leaves, as before, never released early.
 
+import { nextEvent } from './notifier.js';
+
 export class SyncPoints {
   /** Sent and not yet answered by ReadyForQuery. */
   pending = 0;
@@ -22,6 +24,8 @@ export class SyncPoints {
   private answers = 0;
   /** Sync points sent so far: the ordinal of the next one. */
   private sentTotal = 0;
+  /** The event (see notifier.ts) at which bytes holding sync points were last sent. */
+  sentAt = 0;
   /** Query or FunctionCall sync points sent inside a batch, oldest first: pairs of (ordinal,
    *  Parse, Bind and Execute messages the client sent between the sync point before it and it). */
   private readonly batched: number[] = [];
@@ -54,6 +58,7 @@ export class SyncPoints {
   sent(count: number, unsynced: boolean, batched: readonly number[] | null = null): void {
     if (batched)
       for (let i = 0; i + 1 < batched.length; i += 2) this.batched.push(this.sentTotal + batched[i]!, batched[i + 1]!);
+    if (count > 0) this.sentAt = nextEvent();
     this.sentTotal += count;
     this.pending += count;
     this.unsynced = unsynced;

@@ -241,18 +241,20 @@ describe("pgtide's own query", () => {
     assert.match(query.addRow(big) ?? '', /exceeds 4194304 bytes/);
   });
 
-  it("copies a message for the client, its own backend's notification with the client's pid", () => {
+  it("copies a message for the client, a notification with the sending client's pid when known", () => {
     const notification = Buffer.alloc(4 + 4);
     notification.writeInt32BE(77, 0);
-    const copy = copyForClient(BackendMessage.NotificationResponse, notification, 77, 5);
+    const copy = copyForClient(BackendMessage.NotificationResponse, notification, 5);
     assert.equal(copy[0], BackendMessage.NotificationResponse);
     assert.equal(copy.readInt32BE(1), 4 + notification.length);
     assert.equal(copy.readInt32BE(5), 5);
     assert.equal(notification.readInt32BE(0), 77, 'the server bytes stay as they were');
     assert.equal(
-      copyForClient(BackendMessage.NotificationResponse, notification, 78, 5).readInt32BE(5),
+      copyForClient(BackendMessage.NotificationResponse, notification, 0).readInt32BE(5),
       77,
-      'another backend keeps its pid',
+      'a sender not known keeps its backend pid',
     );
+    const notice = Buffer.from('S\0\0', 'latin1');
+    assert.deepEqual(copyForClient(BackendMessage.NoticeResponse, notice, 5).subarray(5), notice, 'only notifications');
   });
 });
