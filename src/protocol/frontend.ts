@@ -52,6 +52,45 @@ export function decodeBindNames(body: Buffer): { portal: string; statement: stri
   return { portal: portal.value, statement: statement.value };
 }
 
+/**
+ * Parameter `index` (1-based) of a Bind as an integer: decimal digits in text format (with the
+ * spaces and '+' PostgreSQL's integer input allows), or a binary int2, int4 or int8. -1 when the
+ * body does not hold it (a head cut short, a malformed Bind), or it is NULL or no such integer.
+ */
+export function bindParamInteger(body: Buffer, index: number): number {
+  const portalEnd = body.indexOf(0);
+  const nameEnd = portalEnd < 0 ? -1 : body.indexOf(0, portalEnd + 1);
+  if (nameEnd < 0 || index < 1) return -1;
+  let at = nameEnd + 1;
+  if (at + 2 > body.length) return -1;
+  const formats = body.readInt16BE(at);
+  const formatsAt = at + 2;
+  at = formatsAt + formats * 2;
+  if (formats < 0 || at + 2 > body.length) return -1;
+  if (index > body.readInt16BE(at) || (formats > 1 && index > formats)) return -1;
+  const format = formats === 0 ? 0 : body.readInt16BE(formatsAt + (formats === 1 ? 0 : (index - 1) * 2));
+  at += 2;
+  for (let i = 1; ; i++) {
+    if (at + 4 > body.length) return -1;
+    const length = body.readInt32BE(at);
+    at += 4;
+    if (i === index) return length < 0 || at + length > body.length ? -1 : integerValue(body, at, length, format);
+    if (length > 0) at += length;
+  }
+}
+
+function integerValue(body: Buffer, at: number, length: number, format: number): number {
+  if (format === 1) {
+    if (length === 2) return body.readInt16BE(at);
+    if (length === 4) return body.readInt32BE(at);
+    if (length !== 8) return -1;
+    const n = body.readBigInt64BE(at);
+    return n >= 0n && n <= 0x7fffffffn ? Number(n) : -1;
+  }
+  const text = /^\s*\+?([0-9]{1,10})\s*$/.exec(body.toString('latin1', at, at + length));
+  return text === null ? -1 : Number(text[1]);
+}
+
 const STATEMENT = 0x53; // 'S'
 const PORTAL = 0x50; // 'P'
 

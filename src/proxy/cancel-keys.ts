@@ -92,6 +92,12 @@ export class CancelKeys<T extends CancelKeyHolder> {
     return owner;
   }
 
+  /** The owner of a pid whatever the secret: for a pid a client names in SQL, where PostgreSQL's
+   *  own rule of who may signal whom applies (see backend-signals.ts), never for a CancelRequest. */
+  holder(pid: number): T | undefined {
+    return this.byPid.get(pid);
+  }
+
   revoke(pid: number): void {
     this.byPid.delete(pid);
   }

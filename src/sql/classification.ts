@@ -1,3 +1,11 @@
+/** A call of pg_terminate_backend (`terminate`) or pg_cancel_backend: its pid, given as an
+ *  integer constant (`pid`, `param` 0) or as parameter `$param` of the Bind. */
+export interface BackendSignal {
+  readonly terminate: boolean;
+  readonly pid: number;
+  readonly param: number;
+}
+
 /** Where a statement may run: 'read' = any node, 'write' = the primary only. */
 export type Route = 'read' | 'write';
 
@@ -114,6 +122,9 @@ export interface Classification {
   /** Reads pg_prepared_statements, which pgtide answers with the client's own statements (see
    *  sql/statement-list.ts): the client's messages go through its statement link. */
   readonly readsStatementList?: true;
+  /** Calls of pg_terminate_backend or pg_cancel_backend whose pid is a constant or a parameter:
+   *  pgtide acts on a pid it told one of its clients (see proxy/backend-signals.ts). */
+  readonly signals?: readonly BackendSignal[];
   /**
    * Tier 2 has not read the statement yet (the parser is reading it, or could not be asked):
    * `route` is 'write' until it has, and a caller that keeps this result (a prepared statement)

@@ -218,6 +218,7 @@ export class Classifier {
     if (d.opaque) c.opaque = true;
     if (d.readsSequences) c.readsSequences = true;
     if (d.readsStatementList) c.readsStatementList = true;
+    if (d.signals !== undefined) c.signals = d.signals;
     if (functions !== undefined) c.functions = functions;
     if (error !== undefined) c.error = error;
     if (awaitingParser) c.awaitingParser = true;
@@ -284,7 +285,8 @@ function isPlain(d: Draft): boolean {
     d.constantArguments === undefined &&
     !d.opaque &&
     !d.readsSequences &&
-    !d.readsStatementList
+    !d.readsStatementList &&
+    d.signals === undefined
   );
 }
 
@@ -308,6 +310,8 @@ function combine(results: readonly Classification[]): Classification {
   if (results.some((r) => r.opaque)) c.opaque = true;
   if (results.some((r) => r.readsSequences)) c.readsSequences = true;
   if (results.some((r) => r.readsStatementList)) c.readsStatementList = true;
+  const signals = results.flatMap((r) => r.signals ?? []);
+  if (signals.length > 0) c.signals = signals;
   if (results.some((r) => r.awaitingParser)) c.awaitingParser = true;
   return c;
 }

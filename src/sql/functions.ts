@@ -245,6 +245,12 @@ export function sessionStateOfCall(name: string): 'advisory_lock' | 'set_config'
   return bare === 'set_config' ? 'set_config' : undefined;
 }
 
+/** pg_terminate_backend and pg_cancel_backend: they signal the backend a pid names. */
+export function backendSignalOfCall(name: string): 'terminate' | 'cancel' | undefined {
+  const bare = builtinName(name);
+  return bare === 'pg_terminate_backend' ? 'terminate' : bare === 'pg_cancel_backend' ? 'cancel' : undefined;
+}
+
 export function isBuiltinRead(name: string): boolean {
   const bare = builtinName(name);
   return bare !== undefined && BUILTIN_READ.has(bare);

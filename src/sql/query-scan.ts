@@ -3,7 +3,13 @@
 // they call, which the function policy decides or hands on to the parser.
 
 import type { StatementKind } from './classification.js';
-import { isBuiltinRead, isBuiltinWriter, readsSequenceState, sessionStateOfCall } from './functions.js';
+import {
+  backendSignalOfCall,
+  isBuiltinRead,
+  isBuiltinWriter,
+  readsSequenceState,
+  sessionStateOfCall,
+} from './functions.js';
 import { type Lexer, Tok } from './lexer.js';
 import { type Draft, isEnd } from './statement-draft.js';
 import { namesStatementList } from './statement-list.js';
@@ -243,7 +249,8 @@ function call(lx: Lexer, d: Draft, name: string): Tok | undefined {
   if (!isBuiltinWriter(name)) {
     (d.calls ??= []).push(name);
     if (!isCatalogName(name)) d.opaque = true;
-    return undefined;
+    const signal = backendSignalOfCall(name);
+    return signal === undefined ? undefined : signalArgs(lx, d, signal === 'terminate');
   }
   d.route = 'write';
   if (readsSequenceState(name)) d.readsSequences = true;
@@ -251,6 +258,35 @@ function call(lx: Lexer, d: Draft, name: string): Tok | undefined {
   if (state === undefined) return undefined;
   d.sessionState ??= state;
   return state === 'set_config' ? setConfigArgs(lx, d) : undefined;
+}
+
+/**
+ * pg_terminate_backend(pid [, timeout]) or pg_cancel_backend(pid) → d.signals, when the pid is
+ * an integer constant (quoted or not) or a parameter, with at most a one-word cast
+ * (`$1::int`). Any other argument (a column, an expression) is left to PostgreSQL alone.
+ */
+function signalArgs(lx: Lexer, d: Draft, terminate: boolean): Tok {
+  let tok = lx.next();
+  let pid = 0;
+  let param = 0;
+  if (tok === Tok.Number) pid = pidOf(lx.text(lx.tokStart, lx.tokEnd));
+  else if (tok === Tok.String) pid = pidOf(lx.plainStringValue() ?? '');
+  else if (tok === Tok.Param) param = pidOf(lx.text(lx.tokStart + 1, lx.tokEnd));
+  else return tok;
+  tok = lx.next();
+  if (tok === Tok.DoubleColon) {
+    if (lx.next() !== Tok.Word) return lx.tok;
+    tok = lx.next();
+  }
+  if ((tok === Tok.RParen || tok === Tok.Comma) && pid + param > 0) (d.signals ??= []).push({ terminate, pid, param });
+  return tok;
+}
+
+/** A positive 32-bit integer written in decimal digits alone, else 0. */
+function pidOf(digits: string): number {
+  if (!/^[0-9]{1,10}$/.test(digits)) return 0;
+  const n = Number(digits);
+  return n <= 0x7fffffff ? n : 0;
 }
 
 /** set_config('name', value, is_local) → d.set: the name when it is a literal (value null and

@@ -1,7 +1,7 @@
 // The result tier 1 of the classifier fills in for one statement, and the token walks every
 // statement's scanner shares: to the statement's end, past parentheses, to its last name.
 
-import type { Isolation, Route, SessionState, SettingChange, StatementKind } from './classification.js';
+import type { BackendSignal, Isolation, Route, SessionState, SettingChange, StatementKind } from './classification.js';
 import { type Lexer, Tok } from './lexer.js';
 
 /** Mutable per-statement result of tier 1; reused to keep the hot path allocation-free. */
@@ -29,6 +29,8 @@ export class Draft {
   readsSequences = false;
   /** Reads pg_prepared_statements (see Classification.readsStatementList). */
   readsStatementList = false;
+  /** See Classification.signals. */
+  signals: BackendSignal[] | undefined;
   /** Why the statement cannot be trusted; it will be routed as a write. */
   invalid: string | undefined;
 
@@ -37,7 +39,7 @@ export class Draft {
     this.route = 'write';
     this.readOnly = this.isolation = this.chain = this.name = this.all = undefined;
     this.discard = this.set = this.sessionState = this.copyOut = this.pgtideRoute = this.constantArguments = undefined;
-    this.calls = undefined;
+    this.calls = this.signals = undefined;
     this.uncertainCalls = false;
     this.opaque = this.readsSequences = this.readsStatementList = false;
     this.invalid = undefined;

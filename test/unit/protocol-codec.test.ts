@@ -236,6 +236,46 @@ describe('frontend decoders', () => {
     assert.equal(frontend.decodeBindNames(Buffer.from('p1\0s1')), null);
   });
 
+  it('bindParamInteger: a parameter as an integer, text or binary, or -1', () => {
+    /** A Bind body: names, format codes, parameters (null: NULL). */
+    const bind = (formats: number[], params: (Buffer | null)[], names = 'p\0s\0'): Buffer => {
+      const parts = [Buffer.from(names, 'latin1'), int16(formats.length), ...formats.map(int16), int16(params.length)];
+      for (const param of params) {
+        const length = Buffer.alloc(4);
+        length.writeInt32BE(param === null ? -1 : param.length);
+        parts.push(length, param ?? Buffer.alloc(0));
+      }
+      return Buffer.concat([...parts, int16(0)]);
+    };
+    const int16 = (n: number): Buffer => Buffer.from([(n >> 8) & 0xff, n & 0xff]);
+    const int32 = Buffer.alloc(4);
+    int32.writeInt32BE(1_073_741_900);
+    const int64 = Buffer.alloc(8);
+    int64.writeBigInt64BE(1_073_741_900n);
+    const text = Buffer.from('1073741900');
+    const cases: [string, Buffer, number, number][] = [
+      ['text, no format codes', bind([], [text]), 1, 1_073_741_900],
+      ['text with spaces and +', bind([], [Buffer.from(' +42 ')]), 1, 42],
+      ['second of two, one format for all', bind([0], [Buffer.from('7'), text]), 2, 1_073_741_900],
+      ['binary int4', bind([1], [int32]), 1, 1_073_741_900],
+      ['binary int8', bind([1], [int64]), 1, 1_073_741_900],
+      ['binary int2', bind([1], [Buffer.from([0, 9])]), 1, 9],
+      ['a format code per parameter', bind([0, 1], [Buffer.from('x'), int32]), 2, 1_073_741_900],
+      ['NULL', bind([], [null]), 1, -1],
+      ['not digits', bind([], [Buffer.from('12a')]), 1, -1],
+      ['a negative number', bind([], [Buffer.from('-5')]), 1, -1],
+      ['past the last parameter', bind([], [text]), 2, -1],
+      ['binary of another size', bind([1], [Buffer.from([1, 2, 3])]), 1, -1],
+      ['int8 past 32 bits', bind([1], [Buffer.from([0, 0, 0, 1, 0, 0, 0, 0])]), 1, -1],
+      ['more format codes than parameters', bind([0, 0], [text]), 2, -1],
+      ['a cut body', bind([], [text]).subarray(0, 12), 1, -1],
+      ['no statement name terminator', Buffer.from('p\0s'), 1, -1],
+      ['index 0', bind([], [text]), 0, -1],
+    ];
+    for (const [what, body, index, expected] of cases)
+      assert.equal(frontend.bindParamInteger(body, index), expected, what);
+  });
+
   it('decodeClose and decodeDescribe', () => {
     assert.deepEqual(frontend.decodeClose(body(serialize.close({ type: 'S', name: 's1' }), FrontendMessage.Close)), {
       kind: 'S',

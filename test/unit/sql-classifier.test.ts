@@ -57,6 +57,35 @@ function table(name: string, cases: ReadonlyArray<readonly [string, Expect]>): v
 const R = { route: 'read' } as const;
 const W = { route: 'write' } as const;
 
+describe('pg_terminate_backend and pg_cancel_backend: the pid pgtide may act on', () => {
+  const cases: [string, Classification['signals']][] = [
+    ['SELECT pg_terminate_backend(1073741900)', [{ terminate: true, pid: 1_073_741_900, param: 0 }]],
+    ["select pg_catalog.pg_cancel_backend('1073741900'::int)", [{ terminate: false, pid: 1_073_741_900, param: 0 }]],
+    ['SELECT pg_terminate_backend($1)', [{ terminate: true, pid: 0, param: 1 }]],
+    ['SELECT pg_terminate_backend($2::int4, 1000)', [{ terminate: true, pid: 0, param: 2 }]],
+    [
+      'SELECT pg_cancel_backend($1); SELECT pg_terminate_backend(7)',
+      [
+        { terminate: false, pid: 0, param: 1 },
+        { terminate: true, pid: 7, param: 0 },
+      ],
+    ],
+    ['SELECT pg_terminate_backend(pid) FROM pg_stat_activity', undefined],
+    ['SELECT pg_terminate_backend(1 + 2)', undefined],
+    ['SELECT pg_terminate_backend(-5)', undefined],
+    ['SELECT pg_terminate_backend(1.5)', undefined],
+    ['SELECT pg_terminate_backend(99999999999)', undefined],
+    ['SELECT pg_terminate_backend(CAST($1 AS int))', undefined],
+    ['SELECT myschema.pg_terminate_backend(5)', undefined],
+    ['SELECT pg_backend_pid()', undefined],
+  ];
+  for (const [sql, signals] of cases)
+    it(sql, () => {
+      const got = settled(classifier, sql);
+      assert.deepEqual(got.signals, signals, JSON.stringify(got));
+    });
+});
+
 table('reads', [
   ['SELECT 1', { ...R, kind: 'select' }],
   ['select * from users where id = $1', { ...R, kind: 'select' }],

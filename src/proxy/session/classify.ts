@@ -6,6 +6,7 @@ import { SQLSTATE } from '../../protocol/encode.js';
 import { FrontendMessage } from '../../protocol/types.js';
 import { UNSEEN_STATEMENT, type Classification } from '../../sql/index.js';
 import { changesSettings } from '../session-settings.js';
+import { signalBackends } from '../backend-signals.js';
 import type { ClientSession } from '../client-session.js';
 import { keptSessionState, keptStateName, pin, type KeptState } from './pinning.js';
 import { namedStatement, type LinkSession } from './statement-link.js';
@@ -247,18 +248,27 @@ function classifyBind(s: ClassifySession, body: Buffer): KeptState | null {
   }
   if (nameEnd === portalEnd + 1) {
     unnamedBound(s);
-    return s.unnamedStatement ? follow(s, s.unnamedStatement) : null;
+    return s.unnamedStatement ? followBound(s, s.unnamedStatement, body) : null;
   }
   // Not found: a name the client never prepared (the server fails the Bind), or one whose
   // Parse is in this same chunk and counted already.
   const statement = s.statements?.named(body.toString('utf8', portalEnd + 1, nameEnd));
-  return statement ? followStatement(s, statement) : null;
+  if (!statement) return null;
+  followReplay(s, statement);
+  return followBound(s, s.ctx.statements.classification(statement), body);
 }
 
 /** A run of the client's named statement: it counts as its text did at its Parse. */
 function followStatement(s: ClassifySession, statement: Statement): KeptState | null {
   followReplay(s, statement);
   return follow(s, s.ctx.statements.classification(statement));
+}
+
+/** A run of a statement by `bind`: it counts as its text did at its Parse; its calls of
+ *  pg_terminate_backend or pg_cancel_backend act now, with the Bind's parameters. */
+function followBound(s: ClassifySession, c: Classification, bind: Buffer): KeptState | null {
+  if (c.signals !== undefined) signalBackends(s, c.signals, bind);
+  return follow(s, c);
 }
 
 function tooManyStatements(s: ClassifySession): void {
@@ -290,9 +300,13 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
     case FrontendMessage.Query: {
       runsStatement(s);
       unnamedDropped(s);
-      const keeps = s.scanner.truncated
-        ? follow(s, UNSEEN_STATEMENT)
-        : followText(s, classifyText(s, body, 0, body.length - 1), end - 5 - body.length >= 0);
+      let keeps: KeptState | null;
+      if (s.scanner.truncated) keeps = follow(s, UNSEEN_STATEMENT);
+      else {
+        const c = classifyText(s, body, 0, body.length - 1);
+        if (c?.signals !== undefined && !signalBackends(s, c.signals, null)) return false;
+        keeps = followText(s, c, end - 5 - body.length >= 0);
+      }
       if (keeps !== null) keepSessionState(s, keeps, end - 5 - body.length, end);
       countSimpleSyncPoint(s, end);
       s.copyAfterQuery = true;
@@ -322,6 +336,8 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       extendedMessage(s);
       s.batchRuns = true;
       keepSessionState(s, classifyBind(s, body), -1, end);
+      // The client ended its own session (pg_terminate_backend of its pid): read no further.
+      if (s.state === State.Closed) return false;
       break;
     case FrontendMessage.Execute:
       extendedMessage(s);
