@@ -189,6 +189,7 @@ async function start(source: ConfigSource): Promise<number> {
     workerId: slot?.id,
     nameSaltKey: slot === undefined ? undefined : ownNameSaltKey(),
     relayCancel: primary?.relayCancel,
+    relaySignal: primary?.relaySignal,
     shareAdminCommand: primary?.shareAdminCommand,
     askOtherWorkers: primary?.askOtherWorkers,
     reloadConfig: () => share(source().config),

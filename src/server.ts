@@ -12,6 +12,7 @@ import type { ServerConnection } from './pool/server-connection.js';
 import { CancelKeys } from './proxy/cancel-keys.js';
 import { sendCancelRequest } from './proxy/cancel-request.js';
 import { PeerCancels, cancelOwnClient } from './proxy/peer-cancel.js';
+import { signalRelayed, type RelayedSignal } from './proxy/backend-signals.js';
 import { Router, monitoredClusterView, staticClusterView, type ClusterView } from './proxy/router.js';
 import { ClusterMonitor } from './cluster/monitor.js';
 import { AdminConsole, ADMIN_DATABASES } from './admin/console.js';
@@ -60,6 +61,9 @@ export interface PgtideOptions {
   /** With `workers = N`: hands a CancelRequest whose key names another worker to the primary,
    *  which passes it to that worker's cancelOwnClient(). */
   relayCancel?: (pid: number, secret: Buffer) => void;
+  /** With `workers = N`: the same for a pg_terminate_backend or pg_cancel_backend of another
+   *  worker's client, which that worker's signalOwnClient() acts on. */
+  relaySignal?: (signal: RelayedSignal) => void;
   /** With `workers = N`: hands a console command that acts on the whole instance (PAUSE,
    *  RELOAD …) to the primary once it ran here; the primary runs SHUTDOWN itself (it stops
    *  every worker) and passes the others to the other workers' runSharedAdminCommand(). */
@@ -143,6 +147,7 @@ export class Pgtide {
       loggingIn: new Set(),
       assemblyBudget: new AssemblyBudget(CLASSIFY_BUFFER_BYTES),
       relayToWorker: options.relayCancel ?? null,
+      relaySignal: options.relaySignal ?? null,
       // The servers sessions hold are ServerConnections, which they see as LinkedServers.
       sendCancel: (server: ServerConnection) => this.sendCancel(server),
       nameSalts: new NameSalts(options.nameSaltKey ?? this.ownSaltKey(config)),
@@ -344,6 +349,11 @@ export class Pgtide {
    *  ends here, never relayed again. */
   cancelOwnClient(pid: number, secret: Buffer): void {
     cancelOwnClient(this.ctx, pid, secret);
+  }
+
+  /** A pg_terminate_backend or pg_cancel_backend another worker relayed: never relayed again. */
+  signalOwnClient(signal: RelayedSignal): void {
+    signalRelayed(this.ctx, signal);
   }
 
   /** Cancel what a server runs, on a new connection; the server is not reused before it ends. */

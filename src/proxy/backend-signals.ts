@@ -5,12 +5,13 @@
 // does to that client what the call does to a backend: it ends its session with PostgreSQL's
 // own FATAL (a transaction it had open is rolled back on its server, as for any client that
 // leaves), or cancels the statement it runs, as a CancelRequest with its key would. PostgreSQL's
-// rule of who may signal whom is kept in part: the same user, or a superuser. The statement still
-// runs on the server, which answers for the pid as before.
+// rule of who may signal whom is kept in part: the same user, or a superuser. A pid of another
+// worker's client goes to that worker, as its cancel requests do. The statement still runs on
+// the server, which answers for the pid as before.
 import { bindParamInteger } from '../protocol/frontend.js';
 import { SQLSTATE } from '../protocol/sqlstate.js';
 import type { BackendSignal } from '../sql/classification.js';
-import { LARGEST_REAL_PID } from './cancel-keys.js';
+import { LARGEST_REAL_PID, peerOfCancelPid, workerOfCancelPid } from './cancel-keys.js';
 import type { ProxyContext } from './context.js';
 
 /** A client session a signal may reach. */
@@ -22,12 +23,26 @@ export interface SignalTarget {
   cancelRunningQuery(): void;
 }
 
+/** Where the targets are: this process's clients, and the way to other workers'. */
+export interface SignalContext extends Pick<ProxyContext, 'pools' | 'relaySignal'> {
+  cancelKeys: { holder(pid: number): SignalTarget | undefined; readonly peerId: number; readonly workerId: number };
+}
+
 /** The session whose statement calls the functions. */
 export interface SignalCaller {
   readonly user: string;
   readonly database: string;
   fatal(code: string, message: string): void;
-  readonly ctx: Pick<ProxyContext, 'pools'> & { cancelKeys: { holder(pid: number): SignalTarget | undefined } };
+  readonly ctx: SignalContext;
+}
+
+/** A call whose pid names another worker's client, as that worker gets it. */
+export interface RelayedSignal {
+  pid: number;
+  terminate: boolean;
+  /** The caller's user, and whether it is a superuser: who may signal whom. */
+  user: string;
+  superuser: boolean;
 }
 
 /**
@@ -40,7 +55,11 @@ export function signalBackends(s: SignalCaller, signals: readonly BackendSignal[
     const pid = signal.param === 0 ? signal.pid : bind === null ? -1 : bindParamInteger(bind, signal.param);
     if (pid <= LARGEST_REAL_PID) continue;
     const target = s.ctx.cancelKeys.holder(pid);
-    if (target === undefined || !maySignal(s, target)) continue;
+    if (target === undefined) {
+      relay(s, pid, signal.terminate);
+      continue;
+    }
+    if (target.user !== s.user && !isSuperuser(s)) continue;
     if ((target as unknown) === s) {
       // Its own statement is this one: PostgreSQL would cancel it, pgtide lets it run.
       if (!signal.terminate) continue;
@@ -49,9 +68,28 @@ export function signalBackends(s: SignalCaller, signals: readonly BackendSignal[
     }
     // After the caller's scan: ending a session gives back its server, which must not reach
     // the caller while it reads its own bytes.
-    queueMicrotask(() => (signal.terminate ? target.fatal(SQLSTATE.ADMIN_SHUTDOWN, TERMINATED) : cancelOnce(target)));
+    queueMicrotask(() => act(target, signal.terminate));
   }
   return true;
+}
+
+/** A call another worker relayed (see RelayedSignal): acts on this process's client, if allowed. */
+export function signalRelayed(ctx: SignalContext, signal: RelayedSignal): void {
+  const target = ctx.cancelKeys.holder(signal.pid);
+  if (target !== undefined && (target.user === signal.user || signal.superuser)) act(target, signal.terminate);
+}
+
+function act(target: SignalTarget, terminate: boolean): void {
+  if (terminate) target.fatal(SQLSTATE.ADMIN_SHUTDOWN, TERMINATED);
+  else cancelOnce(target);
+}
+
+/** A pid of another worker of this instance goes there; one of another instance is left alone. */
+function relay(s: SignalCaller, pid: number, terminate: boolean): void {
+  const keys = s.ctx.cancelKeys;
+  if (s.ctx.relaySignal === null || peerOfCancelPid(pid) !== keys.peerId || workerOfCancelPid(pid) === keys.workerId)
+    return;
+  s.ctx.relaySignal({ pid, terminate, user: s.user, superuser: isSuperuser(s) });
 }
 
 /** PostgreSQL's message for a backend pg_terminate_backend ended. */
@@ -69,6 +107,6 @@ function cancelOnce(target: SignalTarget): void {
   target.cancelRunningQuery();
 }
 
-function maySignal(s: SignalCaller, target: SignalTarget): boolean {
-  return target.user === s.user || s.ctx.pools.serverParams(s.database, s.user)?.get('is_superuser') === 'on';
+function isSuperuser(s: SignalCaller): boolean {
+  return s.ctx.pools.serverParams(s.database, s.user)?.get('is_superuser') === 'on';
 }

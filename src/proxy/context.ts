@@ -13,6 +13,7 @@ import type { ReplayTracker } from './read-your-writes.js';
 import type { LinkedServer } from '../pool/linked-server.js';
 import type { CancelKeys } from './cancel-keys.js';
 import type { PeerCancels } from './peer-cancel.js';
+import type { RelayedSignal } from './backend-signals.js';
 import type { ClientSession } from './client-session.js';
 import type { StatementRegistry } from './statement-registry.js';
 import type { LruCache } from '../sql/lru.js';
@@ -61,6 +62,9 @@ export interface ProxyContext {
   /** With `workers = N`: hands a CancelRequest for another worker's client to that worker
    *  (through the primary); null in a single process. */
   relayToWorker: ((pid: number, secret: Buffer) => void) | null;
+  /** With `workers = N`: hands a pg_terminate_backend or pg_cancel_backend of another worker's
+   *  client to that worker (see backend-signals.ts); null in a single process. */
+  relaySignal: ((signal: RelayedSignal) => void) | null;
   /** Ask the server to cancel what the connection is running, on a separate connection. */
   sendCancel(server: LinkedServer): void;
   admin: AdminHooks;

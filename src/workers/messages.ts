@@ -1,10 +1,12 @@
 // What the primary of `workers = N` and its workers say to each other, over the IPC channel
 // that child_process opens (JSON). Nothing on a transaction's path crosses it: only a worker's
-// readiness, cancel requests that reached a worker other than the client's, the console's
+// readiness, cancel requests (and pg_terminate_backend / pg_cancel_backend calls) that reached
+// a worker other than the client's, the console's
 // commands that act on the whole instance, and the questions a worker's console or /metrics
 // asks every other worker (their metrics, their part of a SHOW, a KILL_CLIENT) with the answers.
 import type { AdminCommand } from '../admin/commands.js';
 import type { WorkerQuestion } from '../admin/across-workers.js';
+import type { RelayedSignal } from '../proxy/backend-signals.js';
 
 export interface WorkerSlot {
   id: number;
@@ -16,6 +18,8 @@ export type WorkerMessage =
   | { kind: 'ready' }
   /** Worker → primary → worker: a CancelRequest whose key names the receiving worker. */
   | { kind: 'cancel'; pid: number; secret: string }
+  /** Worker → primary → worker: pg_terminate_backend or pg_cancel_backend of a pid of its client. */
+  | ({ kind: 'signal' } & RelayedSignal)
   /** Worker → primary → every other worker: a console command for the whole instance. */
   | { kind: 'admin'; command: AdminCommand }
   /** Worker `to` → primary → every other worker: answer me this (the primary sets `to`). */
@@ -33,6 +37,13 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
     return Number.isInteger(message['id']) && Number.isInteger(message['to']) && isQuestion(message['question']);
   if (message['kind'] === 'answer')
     return Number.isInteger(message['id']) && Number.isInteger(message['to']) && Number.isInteger(message['from']);
+  if (message['kind'] === 'signal')
+    return (
+      Number.isInteger(message['pid']) &&
+      typeof message['terminate'] === 'boolean' &&
+      typeof message['user'] === 'string' &&
+      typeof message['superuser'] === 'boolean'
+    );
   return message['kind'] === 'cancel' && Number.isInteger(message['pid']) && typeof message['secret'] === 'string';
 }
 

@@ -123,7 +123,8 @@ export class Primary {
       case 'ready':
         return this.workerReady(slot);
       case 'cancel':
-        return this.relayCancel(slot, message);
+      case 'signal':
+        return this.relayToOwner(slot, message);
       case 'admin':
         if (message.command.kind === 'shutdown') return this.stop('SIGINT');
         this.adminState.apply(message.command);
@@ -155,7 +156,7 @@ export class Primary {
    * To the worker the key names, never back to the sender: a worker relays only keys that are
    * not its own and acts on relayed ones itself, so a request crosses the channel at most twice.
    */
-  private relayCancel(from: Slot, message: WorkerMessage & { kind: 'cancel' }): void {
+  private relayToOwner(from: Slot, message: WorkerMessage & { kind: 'cancel' | 'signal' }): void {
     const target = this.slots[workerOfCancelPid(message.pid)];
     if (target === undefined || target === from || target.channel === null) return;
     target.channel.post(message);

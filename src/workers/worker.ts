@@ -14,6 +14,7 @@ import type { Config } from '../config/types.js';
 import { validateConfig } from '../config/validate.js';
 import { workerConfig } from '../config/worker-share.js';
 import type { Pgtide } from '../server.js';
+import type { RelayedSignal } from '../proxy/backend-signals.js';
 import { BoundedChannel, isWorkerMessage, parseWorkerSlot, type WorkerSlot } from './messages.js';
 
 /** This process's slot when a primary started it; undefined otherwise. */
@@ -75,6 +76,11 @@ export class PrimaryLink {
     this.channel.post({ kind: 'cancel', pid, secret: secret.toString('hex') });
   };
 
+  /** For PgtideOptions.relaySignal. */
+  readonly relaySignal = (signal: RelayedSignal): void => {
+    this.channel.post({ kind: 'signal', ...signal });
+  };
+
   /** For PgtideOptions.shareAdminCommand. */
   readonly shareAdminCommand = (command: AdminCommand): void => {
     this.channel.post({ kind: 'admin', command });
@@ -87,6 +93,8 @@ export class PrimaryLink {
       switch (message.kind) {
         case 'cancel':
           return pgtide.cancelOwnClient(message.pid, Buffer.from(message.secret, 'hex'));
+        case 'signal':
+          return pgtide.signalOwnClient(message);
         case 'admin':
           return pgtide.runSharedAdminCommand(message.command);
         case 'ask': {

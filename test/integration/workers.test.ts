@@ -110,6 +110,29 @@ describe('workers = 2', () => {
     }
   });
 
+  test("pg_cancel_backend and pg_terminate_backend reach another worker's client by the pid it was told", {
+    timeout: 60_000,
+  }, async () => {
+    const [caller, target] = await oneOnEachWorker();
+    let error: string | undefined;
+    target.on('error', (e: Error & { code?: string }) => (error ??= e.code));
+    try {
+      const pid = (target as unknown as { processID: number }).processID;
+      const sleeping = target.query('SELECT pg_sleep(30)').then(
+        () => null,
+        (err: { code?: string }) => err.code,
+      );
+      await waitFor('the query on the server', async () => (await runningNow(t.primary, 'SELECT pg_sleep(30)')) === 1);
+      await caller.query('SELECT pg_cancel_backend($1)', [pid]);
+      assert.equal(await sleeping, '57014');
+      assert.equal((await target.query('SELECT 1 AS one')).rows[0].one, 1, 'a cancel leaves the client');
+      await caller.query(`SELECT pg_terminate_backend(${pid})`);
+      await waitFor('the other worker to end its client', () => error === '57P01');
+    } finally {
+      await Promise.all([caller.end(), target.end().catch(() => {})]);
+    }
+  });
+
   test('the server connections of both workers together never exceed default_pool_size', {
     timeout: 60_000,
   }, async () => {

@@ -33,6 +33,19 @@ describe('worker messages', () => {
     }
   });
 
+  test('a relayed pg_terminate_backend or pg_cancel_backend carries its pid, kind and caller', () => {
+    const good = { kind: 'signal', pid: 1_074_000_000, terminate: true, user: 'app', superuser: false };
+    assert.ok(isWorkerMessage(good));
+    for (const wrong of [
+      { ...good, pid: '1' },
+      { ...good, terminate: 1 },
+      { ...good, user: null },
+      { ...good, superuser: 'yes' },
+      { kind: 'signal', pid: 5 },
+    ])
+      assert.equal(isWorkerMessage(wrong), false, JSON.stringify(wrong));
+  });
+
   test('the slot the primary sets is parsed; anything else is refused', () => {
     assert.deepEqual(parseWorkerSlot('1/4'), { id: 1, count: 4 });
     assert.equal(parseWorkerSlot(undefined), undefined);
