@@ -10,6 +10,7 @@
 // the server, which answers for the pid as before.
 import { bindParamInteger } from '../protocol/frontend.js';
 import { SQLSTATE } from '../protocol/sqlstate.js';
+import { TransactionStatus } from '../protocol/types.js';
 import type { BackendSignal } from '../sql/classification.js';
 import { LARGEST_REAL_PID, peerOfCancelPid, workerOfCancelPid } from './cancel-keys.js';
 import type { ProxyContext } from './context.js';
@@ -32,6 +33,8 @@ export interface SignalContext extends Pick<ProxyContext, 'pools' | 'relaySignal
 export interface SignalCaller {
   readonly user: string;
   readonly database: string;
+  /** The server its transaction runs on, if any. */
+  readonly server: { readonly txStatus: number } | null;
   fatal(code: string, message: string): void;
   readonly ctx: SignalContext;
 }
@@ -51,6 +54,8 @@ export interface RelayedSignal {
  * ended its own session (the rest of its bytes must not be read).
  */
 export function signalBackends(s: SignalCaller, signals: readonly BackendSignal[], bind: Buffer | null): boolean {
+  // PostgreSQL runs nothing in a failed transaction block: the call fails with 25P02.
+  if (s.server?.txStatus === TransactionStatus.Failed) return true;
   for (const signal of signals) {
     const pid = signal.param === 0 ? signal.pid : bind === null ? -1 : bindParamInteger(bind, signal.param);
     if (pid <= LARGEST_REAL_PID) continue;

@@ -116,6 +116,17 @@ describe('pg_terminate_backend and pg_cancel_backend of a pid pgtide told a clie
       assert.equal(target.ended, false);
     }));
 
+  test('a call in a failed transaction block does nothing, as PostgreSQL runs nothing there', () =>
+    withPair(p, {}, async (target, caller) => {
+      await caller.c.query('BEGIN');
+      assert.equal(await codeOf(caller.c.query('SELECT 1 / 0')), '22012');
+      const refused = codeOf(caller.c.query('SELECT pg_catalog.pg_terminate_backend($1)', [target.c.processID]));
+      assert.equal(await refused, '25P02');
+      await caller.c.query('ROLLBACK');
+      assert.equal((await target.c.query('SELECT 1 AS one')).rows[0].one, 1);
+      assert.equal(target.ended, false);
+    }));
+
   test('another user may not: its call changes nothing', () =>
     withPair(p, { user: t.md5User.user, password: t.md5User.password }, async (target, other) => {
       const sleeping = codeOf(target.c.query('SELECT pg_catalog.pg_sleep(0.5)'));
