@@ -148,6 +148,7 @@ export class Pgtide {
       assemblyBudget: new AssemblyBudget(CLASSIFY_BUFFER_BYTES),
       relayToWorker: options.relayCancel ?? null,
       relaySignal: options.relaySignal ?? null,
+      freeDatabase: (name) => this.freeDatabase(name),
       // The servers sessions hold are ServerConnections, which they see as LinkedServers.
       sendCancel: (server: ServerConnection) => this.sendCancel(server),
       nameSalts: new NameSalts(options.nameSaltKey ?? this.ownSaltKey(config)),
@@ -349,6 +350,23 @@ export class Pgtide {
    *  ends here, never relayed again. */
   cancelOwnClient(pid: number, secret: Buffer): void {
     cancelOwnClient(this.ctx, pid, secret);
+  }
+
+  /** See ProxyContext.freeDatabase: this worker's connections, then the others'. */
+  private freeDatabase(name: string): void {
+    this.freeOwnConnections(name);
+    void this.options.askOtherWorkers?.({ kind: 'free_database', database: name });
+  }
+
+  /** This process's idle connections to the servers' database `name` close (another worker asked). */
+  freeOwnConnections(name: string): number {
+    const pools = this.ctx.pools.freeDatabase(name);
+    if (pools > 0)
+      this.log.info(
+        { database: name, pools },
+        'a client drops, renames or copies a database: its idle server connections close',
+      );
+    return pools;
   }
 
   /** A pg_terminate_backend or pg_cancel_backend another worker relayed: never relayed again. */

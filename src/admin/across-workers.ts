@@ -11,6 +11,8 @@ export type WorkerQuestion =
   | { kind: 'metrics' }
   | { kind: 'show'; item: ShowItem }
   | { kind: 'kill_client'; id: number; user: string }
+  /** Close idle server connections to this database of the servers (see ProxyContext.freeDatabase). */
+  | { kind: 'free_database'; database: string }
   | ServerCountQuestion;
 
 /** The servers a WAIT_CLOSE (close_needed) or a PAUSE (paused_servers) waits for, in one worker. */
@@ -43,6 +45,8 @@ export function answerQuestion(pgtide: Pgtide, question: WorkerQuestion): unknow
       return closeNeededCount(pgtide, question.database);
     case 'paused_servers':
       return pausedServerCount(pgtide, question.database);
+    case 'free_database':
+      return pgtide.freeOwnConnections(question.database);
     case 'kill_client': {
       const killed = pgtide.killClient(question.id);
       if (killed) pgtide.log.info({ user: question.user, client: question.id }, 'admin: KILL_CLIENT');

@@ -220,6 +220,27 @@ export class PoolManager implements ConnectionBudget {
     };
   }
 
+  /** The name on the servers of the database clients call `database`. */
+  private serverDatabase(database: string): string {
+    const db = this.dbConfig(database);
+    return db?.dbname && db.dbname !== '*' ? db.dbname : database;
+  }
+
+  /**
+   * A client's statement needs the servers' database `name` without sessions (DROP DATABASE
+   * and the like, see Classification.freesDatabase): the pools logged in to it close their idle
+   * connections now and their busy ones when released. Returns how many pools that was.
+   */
+  freeDatabase(name: string): number {
+    let pools = 0;
+    for (const pool of this.everyPool()) {
+      if (this.serverDatabase(pool.key.database) !== name) continue;
+      pool.reconnect(`a client's statement needs database "${name}" without sessions`);
+      pools++;
+    }
+    return pools;
+  }
+
   /** asUser: log in as `user` whatever user the database or backend names (auth_user's lookups). */
   loginFor(database: string, user: string, backend: BackendConfig, asUser = false): ServerLogin {
     const db = this.dbConfig(database);
@@ -233,7 +254,7 @@ export class PoolManager implements ConnectionBudget {
     return {
       endpoint: { host: backend.host, port: backend.port },
       credentials,
-      database: db?.dbname && db.dbname !== '*' ? db.dbname : database,
+      database: this.serverDatabase(database),
       // So that DBAs can tell pgtide's connections apart; a linked client's own name replaces it.
       params: serverApplicationName(this.config, asUser ? 'auth_query' : ''),
       tls: this.serverTls,

@@ -65,6 +65,9 @@ export interface ProxyContext {
   /** With `workers = N`: hands a pg_terminate_backend or pg_cancel_backend of another worker's
    *  client to that worker (see backend-signals.ts); null in a single process. */
   relaySignal: ((signal: RelayedSignal) => void) | null;
+  /** Close pgtide's idle connections to the servers' database `name`, in every worker: a
+   *  client's statement needs it without sessions (see Classification.freesDatabase). */
+  freeDatabase(name: string): void;
   /** Ask the server to cancel what the connection is running, on a separate connection. */
   sendCancel(server: LinkedServer): void;
   admin: AdminHooks;

@@ -126,6 +126,12 @@ export interface Classification {
    *  pgtide acts on a pid it told one of its clients (see proxy/backend-signals.ts). */
   readonly signals?: readonly BackendSignal[];
   /**
+   * DROP DATABASE, ALTER DATABASE … RENAME / SET TABLESPACE, CREATE DATABASE … TEMPLATE: the
+   * database that must have no session for the statement to run. pgtide closes its own idle
+   * connections to it first (its pools would otherwise make PostgreSQL refuse with 55006).
+   */
+  readonly freesDatabase?: string;
+  /**
    * Tier 2 has not read the statement yet (the parser is reading it, or could not be asked):
    * `route` is 'write' until it has, and a caller that keeps this result (a prepared statement)
    * classifies the text again to route by what the parser learned.

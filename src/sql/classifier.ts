@@ -219,6 +219,7 @@ export class Classifier {
     if (d.readsSequences) c.readsSequences = true;
     if (d.readsStatementList) c.readsStatementList = true;
     if (d.signals !== undefined) c.signals = d.signals;
+    if (d.freesDatabase !== undefined) c.freesDatabase = d.freesDatabase;
     if (functions !== undefined) c.functions = functions;
     if (error !== undefined) c.error = error;
     if (awaitingParser) c.awaitingParser = true;
@@ -286,7 +287,8 @@ function isPlain(d: Draft): boolean {
     !d.opaque &&
     !d.readsSequences &&
     !d.readsStatementList &&
-    d.signals === undefined
+    d.signals === undefined &&
+    d.freesDatabase === undefined
   );
 }
 

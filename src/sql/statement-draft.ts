@@ -31,6 +31,8 @@ export class Draft {
   readsStatementList = false;
   /** See Classification.signals. */
   signals: BackendSignal[] | undefined;
+  /** See Classification.freesDatabase. */
+  freesDatabase: string | undefined;
   /** Why the statement cannot be trusted; it will be routed as a write. */
   invalid: string | undefined;
 
@@ -39,7 +41,7 @@ export class Draft {
     this.route = 'write';
     this.readOnly = this.isolation = this.chain = this.name = this.all = undefined;
     this.discard = this.set = this.sessionState = this.copyOut = this.pgtideRoute = this.constantArguments = undefined;
-    this.calls = this.signals = undefined;
+    this.calls = this.signals = this.freesDatabase = undefined;
     this.uncertainCalls = false;
     this.opaque = this.readsSequences = this.readsStatementList = false;
     this.invalid = undefined;

@@ -50,6 +50,7 @@ export function analyzeStatement(lx: Lexer, d: Draft, tok: Tok, base: number, le
       return create(lx, d, base);
     case 'alter':
     case 'drop':
+      return alterOrDrop(lx, d, base);
     case 'import':
       return write(lx, d, 'ddl', base);
     // Change no type a statement's parse infers (see pool/schema-generation.ts).
@@ -141,10 +142,32 @@ export function analyzeStatement(lx: Lexer, d: Draft, tok: Tok, base: number, le
   }
 }
 
+/**
+ * DROP DATABASE name, and ALTER DATABASE name RENAME TO / SET TABLESPACE: PostgreSQL refuses
+ * them (55006) while any session is connected to that database (see Classification.freesDatabase).
+ */
+function alterOrDrop(lx: Lexer, d: Draft, base: number): Tok {
+  const drop = lx.is('drop');
+  let tok = lx.next();
+  if (!lx.is('database')) return write(lx, d, 'ddl', base, tok);
+  tok = lx.next();
+  if (drop && lx.is('if')) {
+    tok = lx.next();
+    if (lx.is('exists')) tok = lx.next();
+  }
+  if (tok !== Tok.Word && tok !== Tok.QuotedIdent) return write(lx, d, 'ddl', base, tok);
+  const name = lx.name();
+  tok = lx.next();
+  if (drop || lx.is('rename') || (lx.is('set') && lx.next() === Tok.Word && lx.is('tablespace')))
+    d.freesDatabase = name;
+  return write(lx, d, 'ddl', base, lx.tok);
+}
+
 function create(lx: Lexer, d: Draft, base: number): Tok {
   d.kind = 'ddl';
   d.route = 'write';
   let tok = lx.next();
+  if (lx.is('database')) return createDatabase(lx, d, base);
   if (lx.is('or')) {
     tok = lx.next();
     if (lx.is('replace')) tok = lx.next();
@@ -165,6 +188,21 @@ function create(lx: Lexer, d: Draft, base: number): Tok {
     if (isEnd(lx, tok, base)) return tok;
     tok = lx.next();
   }
+}
+
+/** CREATE DATABASE name … TEMPLATE [=] source: refused (55006) while a session is connected to source. */
+function createDatabase(lx: Lexer, d: Draft, base: number): Tok {
+  let tok = lx.next();
+  while (!isEnd(lx, tok, base)) {
+    if (lx.is('template')) {
+      tok = lx.next();
+      if (isOp(lx, tok, 0x3d)) tok = lx.next();
+      if (tok === Tok.Word || tok === Tok.QuotedIdent) d.freesDatabase = lx.name();
+      if (tok === Tok.String) d.freesDatabase = lx.plainStringValue();
+    }
+    tok = lx.next();
+  }
+  return tok;
 }
 
 function listen(lx: Lexer, d: Draft, base: number): Tok {

@@ -54,6 +54,7 @@ function isQuestion(value: unknown): value is WorkerQuestion {
   if (question['kind'] === 'show') return typeof question['item'] === 'string';
   if (question['kind'] === 'close_needed' || question['kind'] === 'paused_servers')
     return question['database'] === null || typeof question['database'] === 'string';
+  if (question['kind'] === 'free_database') return typeof question['database'] === 'string';
   return question['kind'] === 'kill_client' && Number.isInteger(question['id']) && typeof question['user'] === 'string';
 }
 

@@ -50,6 +50,12 @@ async function withPair(
   }
 }
 
+/** `then` after 200 ms. */
+async function sleepThen(then: () => Promise<unknown>): Promise<void> {
+  await new Promise((r) => setTimeout(r, 200));
+  await then();
+}
+
 /** The target runs pg_sleep(10); 200 ms in, the caller runs `sql` with the target's pid as $1.
  *  Resolves with the SQLSTATE the sleep ended with, and after how long. */
 async function signalledMidSleep(target: Watched, caller: Watched, sql: string): Promise<[string | undefined, number]> {
@@ -98,6 +104,22 @@ describe('pg_terminate_backend and pg_cancel_backend of a pid pgtide told a clie
       assert.equal(code, '57P01');
       assert.ok(ms < 3000, `ended after ${ms} ms`);
       await waitFor('the target to end', () => target.ended);
+    }));
+
+  test('by a named statement whose Parse and Bind come together (node-postgres), and again by its Bind alone', () =>
+    withPair(p, {}, async (target, caller) => {
+      const cancel = (pid: number) =>
+        caller.c.query({ name: 'cancel_it', text: 'SELECT pg_cancel_backend($1)', values: [pid] });
+      const [first] = await Promise.all([
+        codeOf(target.c.query('SELECT pg_catalog.pg_sleep(10)')),
+        sleepThen(() => cancel(target.c.processID)),
+      ]);
+      assert.equal(first, '57014');
+      const [second] = await Promise.all([
+        codeOf(target.c.query('SELECT pg_catalog.pg_sleep(10)')),
+        sleepThen(() => cancel(target.c.processID)),
+      ]);
+      assert.equal(second, '57014');
     }));
 
   test('an idle client is ended too', () =>

@@ -1,7 +1,8 @@
 // DROP DATABASE refuses (55006 "database is being accessed by other users") while any session
-// is connected to the database, pgtide's idle pooled server connections included: PgBouncer has
-// the same limit. The console's KILL (or PAUSE) closes them, and keeps them closed until RESUME,
-// with min_pool_size too; docs/operations.md has the procedure.
+// is connected to the database, pgtide's idle pooled server connections included. Sent through
+// pgtide, it (and ALTER DATABASE … RENAME, CREATE DATABASE … TEMPLATE) closes those first. Sent
+// directly, it needs the console's KILL (or PAUSE), which keeps them closed until RESUME, with
+// min_pool_size too; docs/operations.md has the procedure.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
@@ -86,4 +87,67 @@ describe('DROP DATABASE of a database pgtide pools', { timeout: 60_000 }, () => 
       if (command === 'PAUSE') await assert.rejects(client.query('SELECT 1'), { code: '3D000' });
     });
   }
+});
+
+describe('DROP DATABASE and the like sent through pgtide', { timeout: 60_000 }, () => {
+  const FREED = 'pgtide_freed';
+  const COPY = 'pgtide_freed_copy';
+  const RENAMED = 'pgtide_freed_renamed';
+  let p: RunningPgtide;
+  let admin: pg.Client;
+
+  /** A client of `database` whose transaction left its server idle in the pool, then left. */
+  async function leaveIdleServer(database: string): Promise<void> {
+    const c = new pg.Client(p.pgConfig({ database }));
+    await c.connect();
+    await c.query('SELECT 1');
+    await c.end();
+    assert.ok((await sessionsOf(database)) > 0, 'pgtide keeps an idle connection');
+  }
+
+  before(async () => {
+    p = await startPgtide(t, {});
+    for (const db of [FREED, COPY, RENAMED]) await sqlOn(t.primary, `DROP DATABASE IF EXISTS ${db}`, [], 'postgres');
+    admin = new pg.Client(p.pgConfig({ user: t.superuser.user, password: t.superuser.password }));
+    await admin.connect();
+  });
+  after(async () => {
+    await admin?.end();
+    await p?.stop();
+    for (const db of [FREED, COPY, RENAMED]) await sqlOn(t.primary, `DROP DATABASE IF EXISTS ${db}`, [], 'postgres');
+  });
+
+  test("close pgtide's idle connections to that database first, so PostgreSQL runs them", async () => {
+    await sqlOn(t.primary, `CREATE DATABASE ${FREED}`, [], 'postgres');
+    await leaveIdleServer(FREED);
+    await admin.query(`CREATE DATABASE ${COPY} TEMPLATE ${FREED}`);
+    await leaveIdleServer(FREED);
+    await admin.query(`ALTER DATABASE ${FREED} RENAME TO ${RENAMED}`);
+    await leaveIdleServer(RENAMED);
+    // By the extended protocol (a named statement: Parse, Bind, Execute).
+    await admin.query({ name: 'drop_it', text: `DROP DATABASE ${RENAMED}` });
+    await leaveIdleServer(COPY);
+    await admin.query(`DROP DATABASE IF EXISTS ${COPY}`);
+    const left = await sqlOn(
+      t.primary,
+      'SELECT datname FROM pg_catalog.pg_database WHERE datname = ANY($1) ORDER BY 1',
+      [[FREED, COPY, RENAMED]],
+      'postgres',
+    );
+    assert.deepEqual(left, []);
+  });
+
+  test('a client still in a transaction there keeps PostgreSQL refusing, as directly (55006)', async () => {
+    await sqlOn(t.primary, `CREATE DATABASE ${FREED}`, [], 'postgres');
+    const busy = new pg.Client(p.pgConfig({ database: FREED }));
+    await busy.connect();
+    try {
+      await busy.query('BEGIN');
+      await assert.rejects(admin.query(`DROP DATABASE ${FREED}`), { code: '55006' });
+      await busy.query('COMMIT');
+    } finally {
+      await busy.end();
+    }
+    await admin.query(`DROP DATABASE ${FREED}`);
+  });
 });

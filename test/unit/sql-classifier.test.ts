@@ -57,6 +57,32 @@ function table(name: string, cases: ReadonlyArray<readonly [string, Expect]>): v
 const R = { route: 'read' } as const;
 const W = { route: 'write' } as const;
 
+/** One field of the settled classification, case by case. */
+function fieldCases<K extends keyof Classification>(field: K, cases: readonly [string, Classification[K]][]): void {
+  for (const [sql, value] of cases)
+    it(sql, () => {
+      const got = settled(classifier, sql);
+      assert.deepEqual(got[field], value, JSON.stringify(got));
+    });
+}
+
+describe('statements that need a database without sessions', () => {
+  const cases: [string, Classification['freesDatabase']][] = [
+    ['DROP DATABASE app', 'app'],
+    ['drop database if exists "App Test" with (force)', 'App Test'],
+    ['ALTER DATABASE app RENAME TO app_old', 'app'],
+    ['ALTER DATABASE app SET TABLESPACE fast', 'app'],
+    ['CREATE DATABASE app_copy TEMPLATE app', 'app'],
+    ["CREATE DATABASE app_copy WITH OWNER = x TEMPLATE = 'App'", 'App'],
+    ['ALTER DATABASE app SET work_mem = 1', undefined],
+    ['ALTER DATABASE app OWNER TO x', undefined],
+    ['CREATE DATABASE app', undefined],
+    ['DROP TABLE database', undefined],
+    ['DROP DATABASE', undefined],
+  ];
+  fieldCases('freesDatabase', cases);
+});
+
 describe('pg_terminate_backend and pg_cancel_backend: the pid pgtide may act on', () => {
   const cases: [string, Classification['signals']][] = [
     ['SELECT pg_terminate_backend(1073741900)', [{ terminate: true, pid: 1_073_741_900, param: 0 }]],
@@ -79,11 +105,7 @@ describe('pg_terminate_backend and pg_cancel_backend: the pid pgtide may act on'
     ['SELECT myschema.pg_terminate_backend(5)', undefined],
     ['SELECT pg_backend_pid()', undefined],
   ];
-  for (const [sql, signals] of cases)
-    it(sql, () => {
-      const got = settled(classifier, sql);
-      assert.deepEqual(got.signals, signals, JSON.stringify(got));
-    });
+  fieldCases('signals', cases);
 });
 
 table('reads', [

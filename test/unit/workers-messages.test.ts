@@ -11,6 +11,7 @@ describe('worker messages', () => {
     assert.ok(isWorkerMessage({ kind: 'ask', id: 3, to: 1, question: { kind: 'kill_client', id: 7, user: 'ops' } }));
     assert.ok(isWorkerMessage({ kind: 'ask', id: 3, to: 1, question: { kind: 'close_needed', database: null } }));
     assert.ok(isWorkerMessage({ kind: 'ask', id: 3, to: 1, question: { kind: 'close_needed', database: 'app' } }));
+    assert.ok(isWorkerMessage({ kind: 'ask', id: 3, to: 1, question: { kind: 'free_database', database: 'app' } }));
     assert.ok(isWorkerMessage({ kind: 'answer', id: 3, to: 1, from: 0, answer: [] }));
     assert.ok(isWorkerMessage({ kind: 'answer', id: 3, to: 1, from: 0, answer: null }));
   });
@@ -23,6 +24,7 @@ describe('worker messages', () => {
       { kind: 'ask', id: 3, to: 1, question: { kind: 'kill_client', id: 'x', user: 'ops' } },
       { kind: 'ask', id: 3, to: 1, question: { kind: 'drop tables' } },
       { kind: 'ask', id: 3, to: 1, question: { kind: 'close_needed' } },
+      { kind: 'ask', id: 3, to: 1, question: { kind: 'free_database', database: null } },
       { kind: 'answer', id: 3, to: 1, answer: [] },
       { kind: 'answer', id: 3.5, to: 1, from: 0, answer: [] },
       { kind: 'metrics-request', id: 1, to: 0 },

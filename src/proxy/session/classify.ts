@@ -230,8 +230,23 @@ function classifyParse(s: ClassifySession, body: Buffer, wholeInChunk: boolean):
     const statement = s.ctx.statements.find(body.subarray(nameEnd + 1));
     if (statement) followReplay(s, statement);
   }
+  if (c !== null && (c.signals !== undefined || c.freesDatabase !== undefined)) {
+    parsedBeyond.set(s, { name: body.toString('utf8', 0, nameEnd), c });
+    anyParsedBeyond = true;
+  } else if (anyParsedBeyond) {
+    const parsed = parsedBeyond.get(s);
+    if (parsed !== undefined && parsed.name === body.toString('utf8', 0, nameEnd)) parsedBeyond.delete(s);
+  }
   return c === null ? null : follow(s, c);
 }
+
+/**
+ * The client's last named statement that acts beyond its server (see beyondServer), by session:
+ * a Bind in the chunk of its Parse finds it in no statement map yet (node-postgres sends a named
+ * query's Parse, Bind and Execute together). Rare: kept aside rather than in every session.
+ */
+const parsedBeyond = new WeakMap<ClassifySession, { name: string; c: Classification }>();
+let anyParsedBeyond = false;
 
 /**
  * A Bind runs a statement prepared earlier, perhaps in another transaction: it counts as that
@@ -251,9 +266,14 @@ function classifyBind(s: ClassifySession, body: Buffer): KeptState | null {
     return s.unnamedStatement ? followBound(s, s.unnamedStatement, body) : null;
   }
   // Not found: a name the client never prepared (the server fails the Bind), or one whose
-  // Parse is in this same chunk and counted already.
-  const statement = s.statements?.named(body.toString('utf8', portalEnd + 1, nameEnd));
-  if (!statement) return null;
+  // Parse is in this same chunk and counted already (what it does beyond its server is not).
+  const name = body.toString('utf8', portalEnd + 1, nameEnd);
+  const statement = s.statements?.named(name);
+  if (statement === undefined) {
+    const parsed = anyParsedBeyond ? parsedBeyond.get(s) : undefined;
+    if (parsed?.name === name) beyondServer(s, parsed.c, body);
+    return null;
+  }
   followReplay(s, statement);
   return followBound(s, s.ctx.statements.classification(statement), body);
 }
@@ -264,11 +284,22 @@ function followStatement(s: ClassifySession, statement: Statement): KeptState | 
   return follow(s, s.ctx.statements.classification(statement));
 }
 
-/** A run of a statement by `bind`: it counts as its text did at its Parse; its calls of
- *  pg_terminate_backend or pg_cancel_backend act now, with the Bind's parameters. */
+/** A run of a statement by `bind`: it counts as its text did at its Parse, and what it does
+ *  beyond its server happens now (see beyondServer), with the Bind's parameters. */
 function followBound(s: ClassifySession, c: Classification, bind: Buffer): KeptState | null {
-  if (c.signals !== undefined) signalBackends(s, c.signals, bind);
+  beyondServer(s, c, bind);
   return follow(s, c);
+}
+
+/**
+ * A statement about to run (a Query, or a Bind with its parameters in `bind`) that acts on
+ * more than its server: pgtide's own idle connections to a database it drops or copies close
+ * first, and its pg_terminate_backend or pg_cancel_backend of a pid pgtide told reaches that
+ * client. Returns false when the caller ended its own session.
+ */
+function beyondServer(s: ClassifySession, c: Classification, bind: Buffer | null): boolean {
+  if (c.freesDatabase !== undefined) s.ctx.freeDatabase(c.freesDatabase);
+  return c.signals === undefined || signalBackends(s, c.signals, bind);
 }
 
 function tooManyStatements(s: ClassifySession): void {
@@ -304,7 +335,7 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       if (s.scanner.truncated) keeps = follow(s, UNSEEN_STATEMENT);
       else {
         const c = classifyText(s, body, 0, body.length - 1);
-        if (c?.signals !== undefined && !signalBackends(s, c.signals, null)) return false;
+        if (c !== null && !beyondServer(s, c, null)) return false;
         keeps = followText(s, c, end - 5 - body.length >= 0);
       }
       if (keeps !== null) keepSessionState(s, keeps, end - 5 - body.length, end);
