@@ -10,6 +10,27 @@ const POLL_MS = 2;
  */
 export class ReplayTracker {
   private readonly replayed = new Map<string, bigint>();
+  /**
+   * Where the primary's WAL stood after the last transaction that changed the schema (DDL),
+   * whoever ran it: a read_your_writes client reads on a standby only once that standby has
+   * replayed it, so a table another client just created is there (null: none yet). Data
+   * other clients wrote is not waited for: read_your_writes is per client.
+   */
+  schemaFence: bigint | null = null;
+  /** DDL transactions that ended and whose position is being read: meanwhile read_your_writes
+   *  reads go to the primary, as no position to wait for is known yet. */
+  fencePending = 0;
+
+  /** A client's DDL transaction ended: its position is asked for (fenceSchema follows, always). */
+  beginSchemaFence(): void {
+    this.fencePending++;
+  }
+
+  /** The position asked for at beginSchemaFence: `lsn`, or null when it could not be read. */
+  fenceSchema(lsn: bigint | null): void {
+    this.fencePending--;
+    if (lsn !== null && (this.schemaFence === null || lsn > this.schemaFence)) this.schemaFence = lsn;
+  }
 
   /** Where the primary's WAL stands right after a client's write transaction committed. */
   async writePosition(server: LinkedServer): Promise<bigint> {

@@ -286,6 +286,47 @@ describe('read-your-writes', { timeout: 240_000 }, () => {
     assert.ok(r.standbyShare > 0.5, `only ${(r.standbyShare * 100).toFixed(1)} % of the reads were served by standbys`);
   });
 
+  /**
+   * One client creates a table while the standbys replay nothing; another, which never wrote,
+   * reads it at once. The SQLSTATE of each read (null: it ran), and the port that served the
+   * first, once replay resumed.
+   */
+  async function readAnotherClientsTable(consistency: Consistency): Promise<(string | null)[]> {
+    const p = await startSplitting(consistency, { delay_threshold: 0, delay_threshold_by_time: 0 });
+    const writer = new pg.Client(p.pgConfig());
+    const reader = new pg.Client(p.pgConfig());
+    const tables = [0, 1, 2].map((i) => `ddl_fence_${consistency}_${i}`);
+    const codes: (string | null)[] = [];
+    try {
+      await Promise.all([writer.connect(), reader.connect()]);
+      await standbysCaughtUp(t);
+      for (const standby of t.standbys) await sqlOn(standby, 'SELECT pg_catalog.pg_wal_replay_pause()');
+      for (const table of tables) {
+        await writer.query(`CREATE TABLE ${table} (x int)`);
+        codes.push(
+          await reader.query(`SELECT count(*) FROM ${table}`).then(
+            () => null,
+            (e: { code?: string }) => e.code ?? 'no code',
+          ),
+        );
+      }
+    } finally {
+      for (const standby of t.standbys) await sqlOn(standby, 'SELECT pg_catalog.pg_wal_replay_resume()');
+      await Promise.all([writer.end(), reader.end()]);
+      await p.stop();
+      for (const table of tables) await sqlOn(t.primary, `DROP TABLE IF EXISTS ${table}`);
+    }
+    return codes;
+  }
+
+  test("by default: a table another client just created is there for reads, though the standbys lag (reads wait for any client's DDL)", async () => {
+    assert.deepEqual(await readAnotherClientsTable('read_your_writes'), [null, null, null]);
+  });
+
+  test("eventual: another client's new table is missing on a lagging standby (42P01; the test above can fail)", async () => {
+    assert.deepEqual(await readAnotherClientsTable('eventual'), ['42P01', '42P01', '42P01']);
+  });
+
   test('eventual (set explicitly): the same pattern shows misses (the test can fail)', async () => {
     // The background writer can leave the standbys behind the lag limits on a busy machine, and
     // then every read goes to the primary and none can miss: here they stay in the rotation.

@@ -204,18 +204,42 @@ export function waitFor(s: HandoffSession, wait: Wait): number {
 }
 
 export function mustCheckReplay(s: HandoffSession): boolean {
-  return s.readLink && s.lastWriteLsn !== null && !s.ctx.replay.knownReplayed(s.backend!.name, s.lastWriteLsn);
+  if (!s.readLink) return false;
+  const target = readTarget(s);
+  return target !== null && (target === UNKNOWN || !s.ctx.replay.knownReplayed(s.backend!.name, target));
+}
+
+/** A read_your_writes read while a DDL's position is being learned: nothing to wait for is
+ *  known yet, and the read goes to the primary (see ReplayTracker.fencePending). */
+const UNKNOWN = -1n;
+
+/** The WAL position a standby must have replayed to serve this client's read: its own last
+ *  write's, and for read_your_writes the last DDL of any client's (see ReplayTracker.schemaFence). */
+function readTarget(s: HandoffSession): bigint | null {
+  const own = s.lastWriteLsn;
+  if (s.consistency !== 'read_your_writes') return own;
+  const replay = s.ctx.replay;
+  if (replay.fencePending > 0) return UNKNOWN;
+  const fence = replay.schemaFence;
+  if (fence === null) return own;
+  return own === null || own < fence ? fence : own;
 }
 
 /**
- * The standby must have replayed this client's last write before the read runs there; if
- * it does not within read_your_writes_timeout, the read goes to the primary instead.
+ * The standby must have replayed this client's last write (and any client's last DDL, see
+ * readTarget) before the read runs there; if it does not within read_your_writes_timeout, the
+ * read goes to the primary instead.
  */
 export function checkReplay(s: HandoffSession, server: LinkedServer): void {
   const pool = s.pool!;
+  const target = readTarget(s)!;
+  if (target === UNKNOWN) {
+    pool.release(server);
+    return readFromPrimary(s);
+  }
   const epoch = waitFor(s, Wait.SetUp);
   const deadline = Date.now() + s.ctx.config.read_your_writes_timeout * 1000;
-  s.ctx.replay.waitForReplay(server, s.backend!.name, s.lastWriteLsn!, deadline).then(
+  s.ctx.replay.waitForReplay(server, s.backend!.name, target, deadline).then(
     (caughtUp) => {
       if (s.epoch !== epoch) return pool.release(server);
       // Lost while the standby was checked: the read has not reached it.
@@ -413,18 +437,23 @@ function learnWritePosition(
   server: LinkedServer,
   stale: readonly Statement[] | null,
   reset: string,
+  ranDdl: boolean,
 ): void {
   const asked = ++s.writeLsnAsked;
   s.writeLsnPending = true;
+  // Set before the client, which has its answer, can tell another client to read.
+  if (ranDdl) s.ctx.replay.beginSchemaFence();
   s.ctx.replay.writePosition(server).then(
     (lsn) => {
       if (stale !== null) replayedAt(stale, lsn);
+      if (ranDdl) s.ctx.replay.fenceSchema(lsn);
       if (reset) server.resetThenReturn(reset);
       else server.returnWhenCancelsDone();
       knowWritePosition(s, asked, lsn);
     },
     () => {
       server.close('could not read the WAL position');
+      if (ranDdl) s.ctx.replay.fenceSchema(null);
       // Unknown position: reads go to the primary until the next write tells us one.
       knowWritePosition(s, asked, null);
     },
@@ -473,15 +502,17 @@ export function transactionAnswered(s: HandoffSession, status: number): void {
     );
   }
   if (status === TransactionStatus.Idle) {
-    if (s.ranDdl) {
-      // Committed (or rolled back: statements then get a needless new name, never a wrong one).
+    const ranDdl = s.ranDdl;
+    if (ranDdl) {
+      // Committed (or rolled back: statements then get a needless new name, never a wrong one,
+      // and reads wait for a position they need not).
       s.ranDdl = false;
       schemaChanged();
     }
     if (s.settingsDirty && s.settings) return learnSettings(s);
     if (s.pinnedForGood) return continueOn(s, s.server!);
     if (s.pinned || s.probeAfter) return checkPin(s);
-    releaseServer(s);
+    releaseServer(s, ranDdl);
     // A write that came on a read's server waits, scanned (see leaveRead): routed by itself now.
     if (s.queued.length > 0) routeQueued(s);
   }
@@ -497,8 +528,9 @@ function routeQueued(s: HandoffSession): void {
 }
 
 /** The transaction is over: its server goes back to the pool (reset first, or once its write
- *  position is learned) and the client is ready for its next one. */
-function releaseServer(s: HandoffSession): void {
+ *  position is learned, which fences every client's reads when it ran DDL) and the client is
+ *  ready for its next one. */
+function releaseServer(s: HandoffSession, ranDdl = false): void {
   const server = s.server!;
   s.server = null;
   s.state = State.Ready;
@@ -517,7 +549,7 @@ function releaseServer(s: HandoffSession): void {
   const reset = s.ctx.config.server_reset_query_always ? s.ctx.config.server_reset_query : '';
   const stale = takeReplayToLearn(s);
   // A write's position is read before any reset: the client's next reads wait for it.
-  if (s.wroteInLink && s.consistency === 'read_your_writes') learnWritePosition(s, server, stale, reset);
+  if (s.wroteInLink && s.consistency === 'read_your_writes') learnWritePosition(s, server, stale, reset, ranDdl);
   // Otherwise a reset server is not asked: those statements stay on the primary a while longer.
   else if (reset) server.resetThenReturn(reset);
   else if (stale !== null) learnReplay(server, stale);
