@@ -10,6 +10,8 @@ const POLL_MS = 2;
  */
 export class ReplayTracker {
   private readonly replayed = new Map<string, bigint>();
+  /** When each standby was last asked for its replay position (ms since epoch). */
+  private readonly polledAt = new Map<string, number>();
   /**
    * Where the primary's WAL stood after the last transaction that changed the schema (DDL),
    * whoever ran it: a read_your_writes client reads on a standby only once that standby has
@@ -45,12 +47,18 @@ export class ReplayTracker {
   async waitForReplay(server: LinkedServer, backend: string, target: bigint, deadline: number): Promise<boolean> {
     for (;;) {
       if ((this.replayed.get(backend) ?? -1n) >= target) return true;
-      const rows = await server.query('SELECT pg_catalog.pg_last_wal_replay_lsn()');
-      const text = rows[0]?.[0];
-      if (text) {
-        const lsn = parseLsn(text);
-        if (lsn > (this.replayed.get(backend) ?? -1n)) this.replayed.set(backend, lsn);
-        if (lsn >= target) return true;
+      // Every read that waits for a lagging standby asks it (after another client's DDL, every
+      // read_your_writes read does): at most one asks per POLL_MS, the others read its answer.
+      const now = Date.now();
+      if (now - (this.polledAt.get(backend) ?? 0) >= POLL_MS) {
+        this.polledAt.set(backend, now);
+        const rows = await server.query('SELECT pg_catalog.pg_last_wal_replay_lsn()');
+        const text = rows[0]?.[0];
+        if (text) {
+          const lsn = parseLsn(text);
+          if (lsn > (this.replayed.get(backend) ?? -1n)) this.replayed.set(backend, lsn);
+          if (lsn >= target) return true;
+        }
       }
       if (Date.now() + POLL_MS > deadline) return false;
       await new Promise((r) => setTimeout(r, POLL_MS));
