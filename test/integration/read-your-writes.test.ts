@@ -291,14 +291,31 @@ describe('read-your-writes', { timeout: 240_000 }, () => {
    * reads it at once. The SQLSTATE of each read (null: it ran), and the port that served the
    * first, once replay resumed.
    */
-  async function readAnotherClientsTable(consistency: Consistency): Promise<(string | null)[]> {
+  const WARM_TABLES = ['ddl_fence_warm_0', 'ddl_fence_warm_1'];
+
+  async function readAnotherClientsTable(consistency: Consistency, pinnedWriter = false): Promise<(string | null)[]> {
     const p = await startSplitting(consistency, { delay_threshold: 0, delay_threshold_by_time: 0 });
     const writer = new pg.Client(p.pgConfig());
     const reader = new pg.Client(p.pgConfig());
-    const tables = [0, 1, 2].map((i) => `ddl_fence_${consistency}_${i}`);
+    // Ended by the stop below if an assertion failed first: that error is not the one to report.
+    for (const c of [writer, reader]) c.on('error', () => {});
+    const tables = [0, 1, 2].map((i) => `ddl_fence_${consistency}_${pinnedWriter ? 'pinned_' : ''}${i}`);
     const codes: (string | null)[] = [];
     try {
       await Promise.all([writer.connect(), reader.connect()]);
+      if (pinnedWriter) {
+        // Two primary connections, so that one is idle while the writer keeps the other.
+        await Promise.all(
+          WARM_TABLES.map(async (table) => {
+            const c = new pg.Client(p.pgConfig());
+            await c.connect();
+            await c.query(`BEGIN; CREATE TABLE IF NOT EXISTS ${table} (x int); SELECT pg_sleep(0.2); COMMIT`);
+            await c.end();
+          }),
+        );
+        // A session advisory lock pins it (a migration tool's lock).
+        await writer.query('SELECT pg_catalog.pg_advisory_lock(4242)');
+      }
       await standbysCaughtUp(t);
       for (const standby of t.standbys) await sqlOn(standby, 'SELECT pg_catalog.pg_wal_replay_pause()');
       for (const table of tables) {
@@ -314,13 +331,17 @@ describe('read-your-writes', { timeout: 240_000 }, () => {
       for (const standby of t.standbys) await sqlOn(standby, 'SELECT pg_catalog.pg_wal_replay_resume()');
       await Promise.all([writer.end(), reader.end()]);
       await p.stop();
-      for (const table of tables) await sqlOn(t.primary, `DROP TABLE IF EXISTS ${table}`);
+      for (const table of [...tables, ...WARM_TABLES]) await sqlOn(t.primary, `DROP TABLE IF EXISTS ${table}`);
     }
     return codes;
   }
 
   test("by default: a table another client just created is there for reads, though the standbys lag (reads wait for any client's DDL)", async () => {
     assert.deepEqual(await readAnotherClientsTable('read_your_writes'), [null, null, null]);
+  });
+
+  test('by default: so for a table created by a client pinned by a session advisory lock (its position read on another connection)', async () => {
+    assert.deepEqual(await readAnotherClientsTable('read_your_writes', true), [null, null, null]);
   });
 
   test("eventual: another client's new table is missing on a lagging standby (42P01; the test above can fail)", async () => {

@@ -431,6 +431,30 @@ function resumeAfterCheck(s: HandoffSession): void {
   s.ctx.sendCancel(server);
 }
 
+/**
+ * A DDL transaction ended where pgtide reads no write position right away (the client keeps its
+ * server, or is not read_your_writes): the primary's position is read on another idle
+ * connection of its pool, so that other clients' reads wait for the change (see
+ * ReplayTracker.schemaFence). None idle: no fence, as before it existed.
+ */
+function fenceFromPool(s: HandoffSession): void {
+  const pool = s.pool;
+  const server = pool?.takeIdle(0) ?? null;
+  if (server === null) return;
+  const replay = s.ctx.replay;
+  replay.beginSchemaFence();
+  replay.writePosition(server).then(
+    (lsn) => {
+      replay.fenceSchema(lsn);
+      server.returnWhenCancelsDone();
+    },
+    () => {
+      replay.fenceSchema(null);
+      if (!server.isClosed) server.close('could not read the WAL position');
+    },
+  );
+}
+
 /** Costs one round trip after each write transaction, for read_your_writes clients only. */
 function learnWritePosition(
   s: HandoffSession,
@@ -508,6 +532,8 @@ export function transactionAnswered(s: HandoffSession, status: number): void {
       // and reads wait for a position they need not).
       s.ranDdl = false;
       schemaChanged();
+      // A client that keeps its server a while yet: its position is read elsewhere.
+      if ((s.settingsDirty && s.settings) || s.pinnedForGood || s.pinned || s.probeAfter) fenceFromPool(s);
     }
     if (s.settingsDirty && s.settings) return learnSettings(s);
     if (s.pinnedForGood) return continueOn(s, s.server!);
@@ -549,7 +575,10 @@ function releaseServer(s: HandoffSession, ranDdl = false): void {
   const reset = s.ctx.config.server_reset_query_always ? s.ctx.config.server_reset_query : '';
   const stale = takeReplayToLearn(s);
   // A write's position is read before any reset: the client's next reads wait for it.
-  if (s.wroteInLink && s.consistency === 'read_your_writes') learnWritePosition(s, server, stale, reset, ranDdl);
+  const learns = s.wroteInLink && s.consistency === 'read_your_writes';
+  // Taken from the pool before this server goes back to it: that one is another.
+  if (ranDdl && !learns) fenceFromPool(s);
+  if (learns) learnWritePosition(s, server, stale, reset, ranDdl);
   // Otherwise a reset server is not asked: those statements stay on the primary a while longer.
   else if (reset) server.resetThenReturn(reset);
   else if (stale !== null) learnReplay(server, stale);
