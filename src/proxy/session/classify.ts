@@ -7,6 +7,7 @@ import { FrontendMessage } from '../../protocol/types.js';
 import { UNSEEN_STATEMENT, type Classification } from '../../sql/index.js';
 import { changesSettings } from '../session-settings.js';
 import { signalBackends } from '../backend-signals.js';
+import { noteSharedDdl } from './shared-ddl.js';
 import type { ClientSession } from '../client-session.js';
 import { keptSessionState, keptStateName, pin, type KeptState } from './pinning.js';
 import { namedStatement, type LinkSession } from './statement-link.js';
@@ -157,7 +158,10 @@ function classifyText(s: ClassifySession, body: Buffer, start: number, end: numb
 function follow(s: ClassifySession, c: Classification): KeptState | null {
   s.chunkKind = c.kind;
   s.chunkReadOnly = c.readOnly;
-  if (!s.ranDdl && changesSchema(c)) s.ranDdl = true;
+  if (changesSchema(c)) {
+    if (!s.ranDdl) s.ranDdl = true;
+    noteSharedDdl(s, c);
+  }
   noteSettings(s, c);
   if (c.readsSequences && s.mode !== 'session') s.sequenceRead = true;
   // A session-wide SET with a known value, or a RESET (value null: the default).

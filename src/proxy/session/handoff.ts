@@ -10,6 +10,7 @@ import type { LinkedServer, ServerWaiter } from '../../pool/linked-server.js';
 import type { ServerPeer } from '../../pool/server-peer.js';
 import { UNKNOWN_SETTINGS } from '../../pool/server-settings.js';
 import { schemaChanged } from '../../pool/schema-generation.js';
+import { tookSharedDdl } from './shared-ddl.js';
 import { TransactionStatus } from '../../protocol/types.js';
 import { NO_SETTINGS, diffSql, type SessionSettings } from '../session-settings.js';
 import type { ClientSession } from '../client-session.js';
@@ -461,23 +462,23 @@ function learnWritePosition(
   server: LinkedServer,
   stale: readonly Statement[] | null,
   reset: string,
-  ranDdl: boolean,
+  sharedDdl: boolean,
 ): void {
   const asked = ++s.writeLsnAsked;
   s.writeLsnPending = true;
   // Set before the client, which has its answer, can tell another client to read.
-  if (ranDdl) s.ctx.replay.beginSchemaFence();
+  if (sharedDdl) s.ctx.replay.beginSchemaFence();
   s.ctx.replay.writePosition(server).then(
     (lsn) => {
       if (stale !== null) replayedAt(stale, lsn);
-      if (ranDdl) s.ctx.replay.fenceSchema(lsn);
+      if (sharedDdl) s.ctx.replay.fenceSchema(lsn);
       if (reset) server.resetThenReturn(reset);
       else server.returnWhenCancelsDone();
       knowWritePosition(s, asked, lsn);
     },
     () => {
       server.close('could not read the WAL position');
-      if (ranDdl) s.ctx.replay.fenceSchema(null);
+      if (sharedDdl) s.ctx.replay.fenceSchema(null);
       // Unknown position: reads go to the primary until the next write tells us one.
       knowWritePosition(s, asked, null);
     },
@@ -526,19 +527,19 @@ export function transactionAnswered(s: HandoffSession, status: number): void {
     );
   }
   if (status === TransactionStatus.Idle) {
-    const ranDdl = s.ranDdl;
-    if (ranDdl) {
-      // Committed (or rolled back: statements then get a needless new name, never a wrong one,
-      // and reads wait for a position they need not).
+    // Committed (or rolled back: statements then get a needless new name, never a wrong one,
+    // and reads wait for a position they need not).
+    if (s.ranDdl) {
       s.ranDdl = false;
       schemaChanged();
-      // A client that keeps its server a while yet: its position is read elsewhere.
-      if ((s.settingsDirty && s.settings) || s.pinnedForGood || s.pinned || s.probeAfter) fenceFromPool(s);
     }
+    const sharedDdl = tookSharedDdl(s);
+    // A client that keeps its server a while yet: its position is read elsewhere.
+    if (sharedDdl && ((s.settingsDirty && s.settings) || s.pinnedForGood || s.pinned || s.probeAfter)) fenceFromPool(s);
     if (s.settingsDirty && s.settings) return learnSettings(s);
     if (s.pinnedForGood) return continueOn(s, s.server!);
     if (s.pinned || s.probeAfter) return checkPin(s);
-    releaseServer(s, ranDdl);
+    releaseServer(s, sharedDdl);
     // A write that came on a read's server waits, scanned (see leaveRead): routed by itself now.
     if (s.queued.length > 0) routeQueued(s);
   }
@@ -556,7 +557,7 @@ function routeQueued(s: HandoffSession): void {
 /** The transaction is over: its server goes back to the pool (reset first, or once its write
  *  position is learned, which fences every client's reads when it ran DDL) and the client is
  *  ready for its next one. */
-function releaseServer(s: HandoffSession, ranDdl = false): void {
+function releaseServer(s: HandoffSession, sharedDdl = false): void {
   const server = s.server!;
   s.server = null;
   s.state = State.Ready;
@@ -577,8 +578,8 @@ function releaseServer(s: HandoffSession, ranDdl = false): void {
   // A write's position is read before any reset: the client's next reads wait for it.
   const learns = s.wroteInLink && s.consistency === 'read_your_writes';
   // Taken from the pool before this server goes back to it: that one is another.
-  if (ranDdl && !learns) fenceFromPool(s);
-  if (learns) learnWritePosition(s, server, stale, reset, ranDdl);
+  if (sharedDdl && !learns) fenceFromPool(s);
+  if (learns) learnWritePosition(s, server, stale, reset, sharedDdl);
   // Otherwise a reset server is not asked: those statements stay on the primary a while longer.
   else if (reset) server.resetThenReturn(reset);
   else if (stale !== null) learnReplay(server, stale);
