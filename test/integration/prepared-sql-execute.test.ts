@@ -218,8 +218,14 @@ describe('SQL EXECUTE, EXPLAIN EXECUTE, CREATE TABLE AS EXECUTE and DEALLOCATE o
 });
 
 describe('SQL EXECUTE of a protocol-prepared statement routes as its Bind would', { timeout: 60_000 }, () => {
-  // Primary weight 0: a read goes to a standby, a write to the primary.
-  const wire = useWirePgtide(t, { pool_mode: 'transaction', backends: clusterBackends(t, [0, 1, 1]) });
+  // Primary weight 0: a read goes to a standby, a write to the primary. Eventual: under
+  // read_your_writes a read right after this client's primary transaction goes to the primary
+  // whenever the standbys lag more than read_your_writes_timeout (read-your-writes.test.ts).
+  const wire = useWirePgtide(t, {
+    pool_mode: 'transaction',
+    consistency: 'eventual',
+    backends: clusterBackends(t, [0, 1, 1]),
+  });
   const WHERE = 'pg_catalog.pg_is_in_recovery() AS standby, $1::int AS n';
 
   test('a read to a standby, a write or arguments that call functions to the primary', async () => {
