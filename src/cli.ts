@@ -190,6 +190,7 @@ async function start(source: ConfigSource): Promise<number> {
     nameSaltKey: slot === undefined ? undefined : ownNameSaltKey(),
     relayCancel: primary?.relayCancel,
     relaySignal: primary?.relaySignal,
+    relayFence: primary?.relayFence,
     shareAdminCommand: primary?.shareAdminCommand,
     askOtherWorkers: primary?.askOtherWorkers,
     reloadConfig: () => share(source().config),

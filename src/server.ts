@@ -22,7 +22,7 @@ import { checkLogin } from './cluster/check-login.js';
 import { FunctionCatalog } from './proxy/function-catalog.js';
 import { StatementRegistry } from './proxy/statement-registry.js';
 import { LruCache } from './sql/lru.js';
-import { ReplayTracker } from './proxy/read-your-writes.js';
+import { type FenceNews, ReplayTracker } from './proxy/read-your-writes.js';
 import { Classifier, FunctionPolicy } from './sql/index.js';
 import { ParserThread } from './parser-thread.js';
 import { AssemblyBudget } from './protocol/scanner.js';
@@ -64,6 +64,9 @@ export interface PgtideOptions {
   /** With `workers = N`: the same for a pg_terminate_backend or pg_cancel_backend of another
    *  worker's client, which that worker's signalOwnClient() acts on. */
   relaySignal?: (signal: RelayedSignal) => void;
+  /** With `workers = N`: passes this worker's schema fences on to the other workers, whose
+   *  otherWorkerFence() takes them (see ReplayTracker). */
+  relayFence?: (news: FenceNews) => void;
   /** With `workers = N`: hands a console command that acts on the whole instance (PAUSE,
    *  RELOAD …) to the primary once it ran here; the primary runs SHUTDOWN itself (it stops
    *  every worker) and passes the others to the other workers' runSharedAdminCommand(). */
@@ -135,7 +138,7 @@ export class Pgtide {
       router: new Router(config, staticClusterView(config)),
       classifier,
       functions: new FunctionCatalog(classifier.policy, this.log),
-      replay: new ReplayTracker(),
+      replay: new ReplayTracker(options.relayFence ?? null),
       reportedValues: new LruCache<string>(10_000, 4 * 1024 * 1024),
       startupSettings: new LruCache(10_000, 4 * 1024 * 1024),
       statements: new StatementRegistry((text, start, end) => this.ctx.classifier.classifyBytes(text, start, end)),
@@ -367,6 +370,11 @@ export class Pgtide {
         'a client drops, renames or copies a database: its idle server connections close',
       );
     return pools;
+  }
+
+  /** A schema fence of another worker: never relayed again. */
+  otherWorkerFence(news: FenceNews): void {
+    this.ctx.replay.otherWorkerFence(news);
   }
 
   /** A pg_terminate_backend or pg_cancel_backend another worker relayed: never relayed again. */

@@ -3,6 +3,14 @@ import type { LinkedServer } from '../pool/linked-server.js';
 
 const POLL_MS = 2;
 
+/** A schema fence as the other workers of `workers = N` hear of it: 'begin' when a DDL
+ *  transaction ended and its position is being read, then that position (null: not read). */
+export type FenceNews = 'begin' | bigint | null;
+
+/** How long another worker's fence may stay unread: a worker that died while reading it never
+ *  tells how it ended, and meanwhile read_your_writes reads go to the primary. */
+const OTHER_WORKER_PENDING_MS = 1000;
+
 /**
  * Read-your-writes bookkeeping shared by the sessions of one process: the highest WAL
  * position each standby is known to have replayed, so that most reads need no extra check.
@@ -14,23 +22,55 @@ export class ReplayTracker {
   private readonly polledAt = new Map<string, number>();
   /**
    * Where the primary's WAL stood after the last transaction that changed the schema (DDL),
-   * whoever ran it: a read_your_writes client reads on a standby only once that standby has
-   * replayed it, so a table another client just created is there (null: none yet). Data
-   * other clients wrote is not waited for: read_your_writes is per client.
+   * whoever ran it, in any worker: a read_your_writes client reads on a standby only once that
+   * standby has replayed it, so a table another client just created is there (null: none yet).
+   * Data other clients wrote is not waited for: read_your_writes is per client.
    */
   schemaFence: bigint | null = null;
-  /** DDL transactions that ended and whose position is being read: meanwhile read_your_writes
-   *  reads go to the primary, as no position to wait for is known yet. */
-  fencePending = 0;
+  /** DDL transactions that ended here and whose position is being read (see fenceUnknown). */
+  private fencePending = 0;
+  /** The same in other workers, as far as their news came, and until when that counts. */
+  private othersPending = 0;
+  private othersPendingUntil = 0;
+
+  /** `tellOtherWorkers`: with `workers = N`, passes this worker's FenceNews on to the others. */
+  constructor(private readonly tellOtherWorkers: ((news: FenceNews) => void) | null = null) {}
 
   /** A client's DDL transaction ended: its position is asked for (fenceSchema follows, always). */
   beginSchemaFence(): void {
     this.fencePending++;
+    this.tellOtherWorkers?.('begin');
   }
 
   /** The position asked for at beginSchemaFence: `lsn`, or null when it could not be read. */
   fenceSchema(lsn: bigint | null): void {
     this.fencePending--;
+    this.raiseFence(lsn);
+    this.tellOtherWorkers?.(lsn);
+  }
+
+  /** What another worker's beginSchemaFence or fenceSchema told. */
+  otherWorkerFence(news: FenceNews): void {
+    if (news === 'begin') {
+      this.othersPending++;
+      this.othersPendingUntil = Date.now() + OTHER_WORKER_PENDING_MS;
+      return;
+    }
+    if (this.othersPending > 0) this.othersPending--;
+    this.raiseFence(news);
+  }
+
+  /** A DDL's position is being read, here or in another worker: no fence to wait for is known
+   *  yet, so read_your_writes reads go to the primary. */
+  fenceUnknown(): boolean {
+    if (this.fencePending > 0) return true;
+    if (this.othersPending === 0) return false;
+    if (Date.now() < this.othersPendingUntil) return true;
+    this.othersPending = 0;
+    return false;
+  }
+
+  private raiseFence(lsn: bigint | null): void {
     if (lsn !== null && (this.schemaFence === null || lsn > this.schemaFence)) this.schemaFence = lsn;
   }
 

@@ -1,7 +1,7 @@
 // What the primary of `workers = N` and its workers say to each other, over the IPC channel
 // that child_process opens (JSON). Nothing on a transaction's path crosses it: only a worker's
 // readiness, cancel requests (and pg_terminate_backend / pg_cancel_backend calls) that reached
-// a worker other than the client's, the console's
+// a worker other than the client's, the schema fences of DDL transactions, the console's
 // commands that act on the whole instance, and the questions a worker's console or /metrics
 // asks every other worker (their metrics, their part of a SHOW, a KILL_CLIENT) with the answers.
 import type { AdminCommand } from '../admin/commands.js';
@@ -20,6 +20,8 @@ export type WorkerMessage =
   | { kind: 'cancel'; pid: number; secret: string }
   /** Worker → primary → worker: pg_terminate_backend or pg_cancel_backend of a pid of its client. */
   | ({ kind: 'signal' } & RelayedSignal)
+  /** Worker → primary → every other worker: its FenceNews, a bigint position in decimal. */
+  | { kind: 'fence'; news: 'begin' | string | null }
   /** Worker → primary → every other worker: a console command for the whole instance. */
   | { kind: 'admin'; command: AdminCommand }
   /** Worker `to` → primary → every other worker: answer me this (the primary sets `to`). */
@@ -37,6 +39,8 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
     return Number.isInteger(message['id']) && Number.isInteger(message['to']) && isQuestion(message['question']);
   if (message['kind'] === 'answer')
     return Number.isInteger(message['id']) && Number.isInteger(message['to']) && Number.isInteger(message['from']);
+  if (message['kind'] === 'fence')
+    return message['news'] === null || (typeof message['news'] === 'string' && FENCE_NEWS.test(message['news']));
   if (message['kind'] === 'signal')
     return (
       Number.isInteger(message['pid']) &&
@@ -46,6 +50,8 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
     );
   return message['kind'] === 'cancel' && Number.isInteger(message['pid']) && typeof message['secret'] === 'string';
 }
+
+const FENCE_NEWS = /^(begin|\d{1,20})$/;
 
 function isQuestion(value: unknown): value is WorkerQuestion {
   if (typeof value !== 'object' || value === null) return false;

@@ -125,6 +125,8 @@ export class Primary {
       case 'cancel':
       case 'signal':
         return this.relayToOwner(slot, message);
+      case 'fence':
+        return this.toOthers(slot, message);
       case 'admin':
         if (message.command.kind === 'shutdown') return this.stop('SIGINT');
         this.adminState.apply(message.command);

@@ -1,6 +1,7 @@
 // A worker's side of `workers = N`: its slot, its share of the configuration, and its channel
-// to the primary (readiness; cancel requests for other workers' clients, instance-wide console
-// commands, and questions to the other workers with their answers, in both directions).
+// to the primary (readiness; cancel requests for other workers' clients, schema fences,
+// instance-wide console commands, and questions to the other workers with their answers, in
+// both directions).
 import type { AdminCommand } from '../admin/commands.js';
 import {
   answerQuestion,
@@ -15,6 +16,7 @@ import { validateConfig } from '../config/validate.js';
 import { workerConfig } from '../config/worker-share.js';
 import type { Pgtide } from '../server.js';
 import type { RelayedSignal } from '../proxy/backend-signals.js';
+import type { FenceNews } from '../proxy/read-your-writes.js';
 import { BoundedChannel, isWorkerMessage, parseWorkerSlot, type WorkerSlot } from './messages.js';
 
 /** This process's slot when a primary started it; undefined otherwise. */
@@ -81,6 +83,11 @@ export class PrimaryLink {
     this.channel.post({ kind: 'signal', ...signal });
   };
 
+  /** For PgtideOptions.relayFence. */
+  readonly relayFence = (news: FenceNews): void => {
+    this.channel.post({ kind: 'fence', news: typeof news === 'bigint' ? news.toString() : news });
+  };
+
   /** For PgtideOptions.shareAdminCommand. */
   readonly shareAdminCommand = (command: AdminCommand): void => {
     this.channel.post({ kind: 'admin', command });
@@ -95,6 +102,10 @@ export class PrimaryLink {
           return pgtide.cancelOwnClient(message.pid, Buffer.from(message.secret, 'hex'));
         case 'signal':
           return pgtide.signalOwnClient(message);
+        case 'fence': {
+          const { news } = message;
+          return pgtide.otherWorkerFence(news === null || news === 'begin' ? news : BigInt(news));
+        }
         case 'admin':
           return pgtide.runSharedAdminCommand(message.command);
         case 'ask': {

@@ -8,6 +8,7 @@ import pg from 'pg';
 import { untilAnswering } from './answering.js';
 import { watch } from './child-output.js';
 import { freePorts } from './free-ports.js';
+import type { BackendConfig } from '../../src/config/types.js';
 import { scramLogin, type Topology } from './topology.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
@@ -74,7 +75,8 @@ export function spawnCli(configFile: string, openFiles?: number): ChildProcess {
   });
 }
 
-/** Writes <dir>/pgtide.toml: one listen port, the topology's primary, the extra TOML lines. */
+/** Writes <dir>/pgtide.toml: one listen port, the extra TOML lines, and the topology's primary
+ *  unless those lines name the backends themselves (see backendsToml). */
 export function writeConfig(
   t: Topology,
   dir: string,
@@ -93,12 +95,22 @@ export function writeConfig(
       ...(extraToml.some((l) => l.startsWith('log_level')) ? [] : ['log_level = "warn"']),
       ...extraToml,
       '',
-      '[[backends]]',
-      `host = "${t.primary.host}"`,
-      `port = ${t.primary.port}`,
-      `role = "primary"`,
-      '',
+      ...(extraToml.includes('[[backends]]') ? [] : backendsToml([{ ...t.primary, role: 'primary' }])),
     ].join('\n'),
   );
   return configFile;
+}
+
+/** TOML for `backends`, last among writeConfig's extra lines. */
+export function backendsToml(
+  backends: (Pick<BackendConfig, 'host' | 'port' | 'role'> & { weight?: number })[],
+): string[] {
+  return backends.flatMap((b) => [
+    '[[backends]]',
+    `host = "${b.host}"`,
+    `port = ${b.port}`,
+    `role = "${b.role}"`,
+    ...(b.weight === undefined ? [] : [`weight = ${b.weight}`]),
+    '',
+  ]);
 }

@@ -3,7 +3,7 @@
 // and the schema fence's pending count always comes back down.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ReplayTracker } from '../../src/proxy/read-your-writes.js';
+import { type FenceNews, ReplayTracker } from '../../src/proxy/read-your-writes.js';
 import type { LinkedServer } from '../../src/pool/linked-server.js';
 
 /** A standby connection that answers every position query with `lsn()`, counting them. */
@@ -48,17 +48,52 @@ describe('ReplayTracker', () => {
     assert.equal(replay.knownReplayed('standby2', 0x1n), false);
   });
 
-  it('the schema fence: pending while asked, then the highest position learned', () => {
+  it('the schema fence: unknown while asked, then the highest position learned', () => {
     const replay = new ReplayTracker();
     replay.beginSchemaFence();
     replay.beginSchemaFence();
-    assert.equal(replay.fencePending, 2);
     replay.fenceSchema(0x500n);
+    assert.equal(replay.fenceUnknown(), true, 'one of two still asked');
     replay.fenceSchema(null);
-    assert.equal(replay.fencePending, 0);
+    assert.equal(replay.fenceUnknown(), false);
     assert.equal(replay.schemaFence, 0x500n);
     replay.beginSchemaFence();
     replay.fenceSchema(0x400n);
     assert.equal(replay.schemaFence, 0x500n, 'an older position does not move it back');
+  });
+
+  it('with workers: each fence event is passed on, and the news of others counts as ours', () => {
+    const told: FenceNews[] = [];
+    const replay = new ReplayTracker((news) => told.push(news));
+    replay.beginSchemaFence();
+    replay.fenceSchema(0x600n);
+    assert.deepEqual(told, ['begin', 0x600n]);
+
+    const other = new ReplayTracker();
+    other.otherWorkerFence('begin');
+    assert.equal(other.fenceUnknown(), true, "another worker's DDL position is being read");
+    other.otherWorkerFence(0x600n);
+    assert.equal(other.fenceUnknown(), false);
+    assert.equal(other.schemaFence, 0x600n);
+    other.otherWorkerFence(null);
+    assert.equal(other.fenceUnknown(), false, 'an end without a begin counts nothing');
+    other.otherWorkerFence('begin');
+    other.otherWorkerFence('begin');
+    other.otherWorkerFence(0x500n);
+    assert.equal(other.fenceUnknown(), true);
+    assert.equal(other.schemaFence, 0x600n);
+  });
+
+  it("with workers: another worker's fence that never ends stops counting after a second", (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
+    const replay = new ReplayTracker();
+    replay.otherWorkerFence('begin');
+    t.mock.timers.tick(999);
+    assert.equal(replay.fenceUnknown(), true);
+    t.mock.timers.tick(1);
+    assert.equal(replay.fenceUnknown(), false);
+    replay.otherWorkerFence(0x700n);
+    assert.equal(replay.fenceUnknown(), false);
+    assert.equal(replay.schemaFence, 0x700n);
   });
 });

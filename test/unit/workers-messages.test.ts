@@ -48,6 +48,13 @@ describe('worker messages', () => {
       assert.equal(isWorkerMessage(wrong), false, JSON.stringify(wrong));
   });
 
+  test("a schema fence's news is 'begin', a WAL position in decimal, or null", () => {
+    for (const news of ['begin', '0', '18446744073709551615', null])
+      assert.ok(isWorkerMessage({ kind: 'fence', news }), String(news));
+    for (const news of ['', 'end', '-1', '0x10', '1.5', 12, '123456789012345678901', undefined])
+      assert.equal(isWorkerMessage({ kind: 'fence', news }), false, String(news));
+  });
+
   test('the slot the primary sets is parsed; anything else is refused', () => {
     assert.deepEqual(parseWorkerSlot('1/4'), { id: 1, count: 4 });
     assert.equal(parseWorkerSlot(undefined), undefined);

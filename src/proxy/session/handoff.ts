@@ -211,7 +211,7 @@ export function mustCheckReplay(s: HandoffSession): boolean {
 }
 
 /** A read_your_writes read while a DDL's position is being learned: nothing to wait for is
- *  known yet, and the read goes to the primary (see ReplayTracker.fencePending). */
+ *  known yet, and the read goes to the primary (see ReplayTracker.fenceUnknown). */
 const UNKNOWN = -1n;
 
 /** The WAL position a standby must have replayed to serve this client's read: its own last
@@ -220,7 +220,7 @@ function readTarget(s: HandoffSession): bigint | null {
   const own = s.lastWriteLsn;
   if (s.consistency !== 'read_your_writes') return own;
   const replay = s.ctx.replay;
-  if (replay.fencePending > 0) return UNKNOWN;
+  if (replay.fenceUnknown()) return UNKNOWN;
   const fence = replay.schemaFence;
   if (fence === null) return own;
   return own === null || own < fence ? fence : own;
