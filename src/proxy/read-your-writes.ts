@@ -7,9 +7,10 @@ const POLL_MS = 2;
  *  transaction ended and its position is being read, then that position (null: not read). */
 export type FenceNews = 'begin' | bigint | null;
 
-/** How long another worker's fence may stay unread: a worker that died while reading it never
- *  tells how it ended, and meanwhile read_your_writes reads go to the primary. */
-const OTHER_WORKER_PENDING_MS = 1000;
+/** How long a fence may stay unread (a DDL's position not learned yet, here or in another
+ *  worker), meanwhile sending read_your_writes reads to the primary: a worker that died while
+ *  reading never tells how it ended. Read later, the position holds for the reads after it. */
+const PENDING_MS = 1000;
 
 /**
  * Read-your-writes bookkeeping shared by the sessions of one process: the highest WAL
@@ -27,50 +28,48 @@ export class ReplayTracker {
    * Data other clients wrote is not waited for: read_your_writes is per client.
    */
   schemaFence: bigint | null = null;
-  /** DDL transactions that ended here and whose position is being read (see fenceUnknown). */
-  private fencePending = 0;
-  /** The same in other workers, as far as their news came, and until when that counts. */
-  private othersPending = 0;
-  private othersPendingUntil = 0;
+  /** DDL transactions that ended, here or in other workers as far as their news came, and whose
+   *  positions are being read (see fenceUnknown); counted until pendingUntil. */
+  private pending = 0;
+  private pendingUntil = 0;
 
   /** `tellOtherWorkers`: with `workers = N`, passes this worker's FenceNews on to the others. */
   constructor(private readonly tellOtherWorkers: ((news: FenceNews) => void) | null = null) {}
 
   /** A client's DDL transaction ended: its position is asked for (fenceSchema follows, always). */
   beginSchemaFence(): void {
-    this.fencePending++;
+    this.begin();
     this.tellOtherWorkers?.('begin');
   }
 
   /** The position asked for at beginSchemaFence: `lsn`, or null when it could not be read. */
   fenceSchema(lsn: bigint | null): void {
-    this.fencePending--;
-    this.raiseFence(lsn);
+    this.end(lsn);
     this.tellOtherWorkers?.(lsn);
   }
 
   /** What another worker's beginSchemaFence or fenceSchema told. */
   otherWorkerFence(news: FenceNews): void {
-    if (news === 'begin') {
-      this.othersPending++;
-      this.othersPendingUntil = Date.now() + OTHER_WORKER_PENDING_MS;
-      return;
-    }
-    if (this.othersPending > 0) this.othersPending--;
-    this.raiseFence(news);
+    if (news === 'begin') this.begin();
+    else this.end(news);
   }
 
   /** A DDL's position is being read, here or in another worker: no fence to wait for is known
    *  yet, so read_your_writes reads go to the primary. */
   fenceUnknown(): boolean {
-    if (this.fencePending > 0) return true;
-    if (this.othersPending === 0) return false;
-    if (Date.now() < this.othersPendingUntil) return true;
-    this.othersPending = 0;
+    if (this.pending === 0) return false;
+    if (Date.now() < this.pendingUntil) return true;
+    this.pending = 0;
     return false;
   }
 
-  private raiseFence(lsn: bigint | null): void {
+  private begin(): void {
+    this.pending++;
+    this.pendingUntil = Date.now() + PENDING_MS;
+  }
+
+  private end(lsn: bigint | null): void {
+    if (this.pending > 0) this.pending--;
     if (lsn !== null && (this.schemaFence === null || lsn > this.schemaFence)) this.schemaFence = lsn;
   }
 

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import postgres from 'postgres';
-import { currentTopology, sqlOn, standbysCaughtUp } from '../support/topology.js';
+import { currentTopology, runningNow, sqlOn, standbysCaughtUp } from '../support/topology.js';
 import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { copyData, dataRows, errorCodes, query, WireClient } from '../support/pipeline.js';
 import type { Config, Consistency } from '../../src/config/types.js';
@@ -342,6 +342,40 @@ describe('read-your-writes', { timeout: 240_000 }, () => {
 
   test('by default: so for a table created by a client pinned by a session advisory lock (its position read on another connection)', async () => {
     assert.deepEqual(await readAnotherClientsTable('read_your_writes', true), [null, null, null]);
+  });
+
+  test("by default: so while the pinned writer's pool is full (the position read on the next connection it lends)", async () => {
+    const p = await startSplitting(undefined, { default_pool_size: 2, delay_threshold: 0, delay_threshold_by_time: 0 });
+    const [writer, busy, reader] = [0, 1, 2].map(() => new pg.Client(p.pgConfig()));
+    const table = 'ddl_fence_full_pool';
+    const SLEEP = '/* pgtide: primary */ SELECT pg_catalog.pg_sleep(0.5)';
+    try {
+      for (const c of [writer!, busy!, reader!]) {
+        c.on('error', () => {});
+        await c.connect();
+      }
+      await writer!.query('SELECT pg_catalog.pg_advisory_lock(4243)');
+      await standbysCaughtUp(t);
+      for (const standby of t.standbys) await sqlOn(standby, 'SELECT pg_catalog.pg_wal_replay_pause()');
+      // The pool's other connection is busy when the writer's DDL ends: none is idle.
+      const slept = busy!.query(SLEEP);
+      await waitFor('the sleep on the primary', async () => (await runningNow(t.primary, SLEEP)) === 1);
+      await writer!.query(`CREATE TABLE ${table} (x int)`);
+      await slept;
+      await waitFor('the position read once the sleep gave its connection back', () => {
+        return p.pgtide.context.replay.schemaFence !== null;
+      });
+      const code = await reader!.query(`SELECT count(*) FROM ${table}`).then(
+        () => null,
+        (e: { code?: string }) => e.code ?? 'no code',
+      );
+      assert.equal(code, null);
+    } finally {
+      for (const standby of t.standbys) await sqlOn(standby, 'SELECT pg_catalog.pg_wal_replay_resume()');
+      await Promise.all([writer!, busy!, reader!].map((c) => c.end().catch(() => {})));
+      await p.stop();
+      await sqlOn(t.primary, `DROP TABLE IF EXISTS ${table}`);
+    }
   });
 
   test("eventual: another client's new table is missing on a lagging standby (42P01; the test above can fail)", async () => {

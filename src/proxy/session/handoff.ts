@@ -11,6 +11,7 @@ import type { ServerPeer } from '../../pool/server-peer.js';
 import { UNKNOWN_SETTINGS } from '../../pool/server-settings.js';
 import { schemaChanged } from '../../pool/schema-generation.js';
 import { tookSharedDdl } from './shared-ddl.js';
+import { fenceFromPool } from './schema-fence.js';
 import { TransactionStatus } from '../../protocol/types.js';
 import { NO_SETTINGS, diffSql, type SessionSettings } from '../session-settings.js';
 import type { ClientSession } from '../client-session.js';
@@ -432,30 +433,6 @@ function resumeAfterCheck(s: HandoffSession): void {
   s.ctx.sendCancel(server);
 }
 
-/**
- * A DDL transaction ended where pgtide reads no write position right away (the client keeps its
- * server, or is not read_your_writes): the primary's position is read on another idle
- * connection of its pool, so that other clients' reads wait for the change (see
- * ReplayTracker.schemaFence). None idle: no fence, as before it existed.
- */
-function fenceFromPool(s: HandoffSession): void {
-  const pool = s.pool;
-  const server = pool?.takeIdle(0) ?? null;
-  if (server === null) return;
-  const replay = s.ctx.replay;
-  replay.beginSchemaFence();
-  replay.writePosition(server).then(
-    (lsn) => {
-      replay.fenceSchema(lsn);
-      server.returnWhenCancelsDone();
-    },
-    () => {
-      replay.fenceSchema(null);
-      if (!server.isClosed) server.close('could not read the WAL position');
-    },
-  );
-}
-
 /** Costs one round trip after each write transaction, for read_your_writes clients only. */
 function learnWritePosition(
   s: HandoffSession,
@@ -535,7 +512,8 @@ export function transactionAnswered(s: HandoffSession, status: number): void {
     }
     const sharedDdl = tookSharedDdl(s);
     // A client that keeps its server a while yet: its position is read elsewhere.
-    if (sharedDdl && ((s.settingsDirty && s.settings) || s.pinnedForGood || s.pinned || s.probeAfter)) fenceFromPool(s);
+    if (sharedDdl && ((s.settingsDirty && s.settings) || s.pinnedForGood || s.pinned || s.probeAfter))
+      fenceFromPool(s.pool, s.ctx.replay);
     if (s.settingsDirty && s.settings) return learnSettings(s);
     if (s.pinnedForGood) return continueOn(s, s.server!);
     if (s.pinned || s.probeAfter) return checkPin(s);
@@ -577,8 +555,8 @@ function releaseServer(s: HandoffSession, sharedDdl = false): void {
   const stale = takeReplayToLearn(s);
   // A write's position is read before any reset: the client's next reads wait for it.
   const learns = s.wroteInLink && s.consistency === 'read_your_writes';
-  // Taken from the pool before this server goes back to it: that one is another.
-  if (sharedDdl && !learns) fenceFromPool(s);
+  // Asked of the pool before this server goes back to it: another idle one, else the next lent.
+  if (sharedDdl && !learns) fenceFromPool(s.pool, s.ctx.replay);
   if (learns) learnWritePosition(s, server, stale, reset, sharedDdl);
   // Otherwise a reset server is not asked: those statements stay on the primary a while longer.
   else if (reset) server.resetThenReturn(reset);
