@@ -136,7 +136,7 @@ function followText(s: ClassifySession, c: Classification | null, wholeInChunk: 
  */
 function followExecuted(s: ClassifySession, c: Classification): KeptState | null | undefined {
   const statement = c.name === undefined ? undefined : s.statements?.named(c.name);
-  return statement && followStatement(s, statement);
+  return statement && followStatement(s, statement, null);
 }
 
 function classifyText(s: ClassifySession, body: Buffer, start: number, end: number): Classification | null {
@@ -278,14 +278,15 @@ function classifyBind(s: ClassifySession, body: Buffer): KeptState | null {
     if (parsed?.name === name) beyondServer(s, parsed.c, body);
     return null;
   }
-  followReplay(s, statement);
-  return followBound(s, s.ctx.statements.classification(statement), body);
+  return followStatement(s, statement, body);
 }
 
-/** A run of the client's named statement: it counts as its text did at its Parse. */
-function followStatement(s: ClassifySession, statement: Statement): KeptState | null {
+/** A run of the client's named statement: it counts as its text did at its Parse, and, run by
+ *  a Bind (`bind`, not null), as followBound says. */
+function followStatement(s: ClassifySession, statement: Statement, bind: Buffer | null): KeptState | null {
   followReplay(s, statement);
-  return follow(s, s.ctx.statements.classification(statement));
+  const c = s.ctx.statements.classification(statement);
+  return bind === null ? follow(s, c) : followBound(s, c, bind);
 }
 
 /** A run of a statement by `bind`: it counts as its text did at its Parse, and what it does
