@@ -64,9 +64,9 @@ export interface PgtideOptions {
   /** With `workers = N`: the same for a pg_terminate_backend or pg_cancel_backend of another
    *  worker's client, which that worker's signalOwnClient() acts on. */
   relaySignal?: (signal: RelayedSignal) => void;
-  /** With `workers = N`: passes this worker's schema fences on to the other workers, whose
-   *  otherWorkerFence() takes them (see ReplayTracker). */
-  relayFence?: (news: FenceNews) => void;
+  /** With `workers = N`: passes the WAL positions of this worker's schema fences on to the
+   *  other workers, whose otherWorkerFence() takes them (see ReplayTracker). */
+  relayFence?: (lsn: bigint | null) => void;
   /** With `workers = N`: hands a console command that acts on the whole instance (PAUSE,
    *  RELOAD …) to the primary once it ran here; the primary runs SHUTDOWN itself (it stops
    *  every worker) and passes the others to the other workers' runSharedAdminCommand(). */
@@ -130,6 +130,7 @@ export class Pgtide {
       log: this.log,
     });
     const classifier = new Classifier({ policy: functionPolicy(config), parser: this.parserThread });
+    const askOthers = options.askOtherWorkers;
     this.ctx = {
       config,
       users,
@@ -151,6 +152,7 @@ export class Pgtide {
       assemblyBudget: new AssemblyBudget(CLASSIFY_BUFFER_BYTES),
       relayToWorker: options.relayCancel ?? null,
       relaySignal: options.relaySignal ?? null,
+      announceFence: askOthers === undefined ? null : () => askOthers({ kind: 'fence' }),
       freeDatabase: (name) => this.freeDatabase(name),
       // The servers sessions hold are ServerConnections, which they see as LinkedServers.
       sendCancel: (server: ServerConnection) => this.sendCancel(server),
@@ -372,7 +374,8 @@ export class Pgtide {
     return pools;
   }
 
-  /** A schema fence of another worker: never relayed again. */
+  /** Another worker's schema fence: announced ('begin', its `fence` question), then its
+   *  position; never relayed again. */
   otherWorkerFence(news: FenceNews): void {
     this.ctx.replay.otherWorkerFence(news);
   }

@@ -1,6 +1,6 @@
 // The console and /metrics with `workers = N`: the questions they ask the other workers (the
 // primary carries them, src/workers/), how a worker answers one, and how the asking console
-// says that a worker did not answer in time.
+// says that a worker did not answer in time. The schema fence asks one too (see ClientSession).
 import type { Pgtide } from '../server.js';
 import * as encode from '../protocol/encode.js';
 import type { ShowItem } from './commands.js';
@@ -13,6 +13,9 @@ export type WorkerQuestion =
   | { kind: 'kill_client'; id: number; user: string }
   /** Close idle server connections to this database of the servers (see ProxyContext.freeDatabase). */
   | { kind: 'free_database'; database: string }
+  /** A DDL transaction ended in the asking worker: hold read_your_writes reads until its WAL
+   *  position comes (ReplayTracker.otherWorkerFence); answered before its client is told. */
+  | { kind: 'fence' }
   | ServerCountQuestion;
 
 /** The servers a WAIT_CLOSE (close_needed) or a PAUSE (paused_servers) waits for, in one worker. */
@@ -47,6 +50,9 @@ export function answerQuestion(pgtide: Pgtide, question: WorkerQuestion): unknow
       return pausedServerCount(pgtide, question.database);
     case 'free_database':
       return pgtide.freeOwnConnections(question.database);
+    case 'fence':
+      pgtide.otherWorkerFence('begin');
+      return true;
     case 'kill_client': {
       const killed = pgtide.killClient(question.id);
       if (killed) pgtide.log.info({ user: question.user, client: question.id }, 'admin: KILL_CLIENT');

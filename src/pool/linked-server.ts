@@ -35,6 +35,9 @@ export interface LinkedServer {
   readonly cutHeaderLength: number;
   /** For batching the writes of one tick. */
   readonly socket: { cork(): void; uncork(): void };
+  /** The bytes being handed to the peer end its transaction (an idle ReadyForQuery answers its
+   *  last sync point); read in ServerPeer.onServerData, before onServerIdle. */
+  readonly endsTransaction: boolean;
 
   /** Lent to `peer`; `tracking` when the peer edits its stream and follows every answer. */
   link(peer: ServerPeer, tracking: boolean): void;

@@ -62,6 +62,10 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
   readonly syncs = new SyncPoints();
   copyIn = false;
   private becameIdle = false;
+
+  get endsTransaction(): boolean {
+    return this.becameIdle && this.txStatus === IDLE;
+  }
   /** Cancel connections in flight: the server is not reused until they finish, so a late
    * cancel can never hit the next client's query. */
   cancelsInFlight = 0;

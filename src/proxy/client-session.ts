@@ -40,6 +40,8 @@ import { closeSession } from './session/close.js';
 import { clientEnded, leaveIfAnswered } from './session/client-end.js';
 import { defineChoices, defineFlags, type Choices } from './session/flags.js';
 import { fromTicks, toTicks } from './session/clock.js';
+import { changesSharedSchemaNow } from './session/shared-ddl.js';
+import { holdForFence } from './session/schema-fence.js';
 
 /**
  * One client connection: startup, TLS, authentication, then transactions forwarded to a
@@ -464,6 +466,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       return false;
     }
     const socket = this.socket;
+    const announce = this.ctx.announceFence;
+    if (announce !== null && this.server!.endsTransaction && changesSharedSchemaNow(this))
+      holdForFence(socket, announce);
     if (!socket.write(chunk) && !this.serverPaused) {
       this.serverPaused = true;
       this.server!.pauseReading();

@@ -65,6 +65,10 @@ export interface ProxyContext {
   /** With `workers = N`: hands a pg_terminate_backend or pg_cancel_backend of another worker's
    *  client to that worker (see backend-signals.ts); null in a single process. */
   relaySignal: ((signal: RelayedSignal) => void) | null;
+  /** With `workers = N`: tells every other worker that a DDL transaction ended here, so that
+   *  their read_your_writes reads wait for its position; settles once they all answered (or
+   *  did not in time). Null in a single process. */
+  announceFence: (() => Promise<unknown>) | null;
   /** Close pgtide's idle connections to the servers' database `name`, in every worker: a
    *  client's statement needs it without sessions (see Classification.freesDatabase). */
   freeDatabase(name: string): void;

@@ -4,7 +4,8 @@ import type { LinkedServer } from '../pool/linked-server.js';
 const POLL_MS = 2;
 
 /** A schema fence as the other workers of `workers = N` hear of it: 'begin' when a DDL
- *  transaction ended and its position is being read, then that position (null: not read). */
+ *  transaction ended (before its client is told, see ClientSession.onServerData), then its
+ *  position once read (null: not read). */
 export type FenceNews = 'begin' | bigint | null;
 
 /** How long a fence may stay unread (a DDL's position not learned yet, here or in another
@@ -33,13 +34,12 @@ export class ReplayTracker {
   private pending = 0;
   private pendingUntil = 0;
 
-  /** `tellOtherWorkers`: with `workers = N`, passes this worker's FenceNews on to the others. */
-  constructor(private readonly tellOtherWorkers: ((news: FenceNews) => void) | null = null) {}
+  /** `tellOtherWorkers`: with `workers = N`, passes the positions of this worker's fences on. */
+  constructor(private readonly tellOtherWorkers: ((lsn: bigint | null) => void) | null = null) {}
 
   /** A client's DDL transaction ended: its position is asked for (fenceSchema follows, always). */
   beginSchemaFence(): void {
     this.begin();
-    this.tellOtherWorkers?.('begin');
   }
 
   /** The position asked for at beginSchemaFence: `lsn`, or null when it could not be read. */

@@ -20,8 +20,9 @@ export type WorkerMessage =
   | { kind: 'cancel'; pid: number; secret: string }
   /** Worker → primary → worker: pg_terminate_backend or pg_cancel_backend of a pid of its client. */
   | ({ kind: 'signal' } & RelayedSignal)
-  /** Worker → primary → every other worker: its FenceNews, a bigint position in decimal. */
-  | { kind: 'fence'; news: 'begin' | string | null }
+  /** Worker → primary → every other worker: the WAL position of a schema fence it announced
+   *  (a `fence` question), in decimal; null when it could not be read. */
+  | { kind: 'fence'; news: string | null }
   /** Worker → primary → every other worker: a console command for the whole instance. */
   | { kind: 'admin'; command: AdminCommand }
   /** Worker `to` → primary → every other worker: answer me this (the primary sets `to`). */
@@ -51,7 +52,7 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
   return message['kind'] === 'cancel' && Number.isInteger(message['pid']) && typeof message['secret'] === 'string';
 }
 
-const FENCE_NEWS = /^(begin|\d{1,20})$/;
+const FENCE_NEWS = /^\d{1,20}$/;
 
 function isQuestion(value: unknown): value is WorkerQuestion {
   if (typeof value !== 'object' || value === null) return false;
@@ -60,6 +61,7 @@ function isQuestion(value: unknown): value is WorkerQuestion {
   if (question['kind'] === 'show') return typeof question['item'] === 'string';
   if (question['kind'] === 'close_needed' || question['kind'] === 'paused_servers')
     return question['database'] === null || typeof question['database'] === 'string';
+  if (question['kind'] === 'fence') return true;
   if (question['kind'] === 'free_database') return typeof question['database'] === 'string';
   return question['kind'] === 'kill_client' && Number.isInteger(question['id']) && typeof question['user'] === 'string';
 }

@@ -16,7 +16,6 @@ import { validateConfig } from '../config/validate.js';
 import { workerConfig } from '../config/worker-share.js';
 import type { Pgtide } from '../server.js';
 import type { RelayedSignal } from '../proxy/backend-signals.js';
-import type { FenceNews } from '../proxy/read-your-writes.js';
 import { BoundedChannel, isWorkerMessage, parseWorkerSlot, type WorkerSlot } from './messages.js';
 
 /** This process's slot when a primary started it; undefined otherwise. */
@@ -84,8 +83,8 @@ export class PrimaryLink {
   };
 
   /** For PgtideOptions.relayFence. */
-  readonly relayFence = (news: FenceNews): void => {
-    this.channel.post({ kind: 'fence', news: typeof news === 'bigint' ? news.toString() : news });
+  readonly relayFence = (lsn: bigint | null): void => {
+    this.channel.post({ kind: 'fence', news: lsn === null ? null : lsn.toString() });
   };
 
   /** For PgtideOptions.shareAdminCommand. */
@@ -104,7 +103,7 @@ export class PrimaryLink {
           return pgtide.signalOwnClient(message);
         case 'fence': {
           const { news } = message;
-          return pgtide.otherWorkerFence(news === null || news === 'begin' ? news : BigInt(news));
+          return pgtide.otherWorkerFence(news === null ? null : BigInt(news));
         }
         case 'admin':
           return pgtide.runSharedAdminCommand(message.command);

@@ -328,6 +328,8 @@ describe('workers = 2 over standbys', () => {
     timeout: 60_000,
   }, async () => {
     const { own, instance } = await spawnWithWorkers([
+      // Two server connections per worker, both held when the writer's DDL ends (below).
+      `default_pool_size = 4`,
       // Paused standbys stay in the rotation: the lag limits would send every read to the primary.
       'delay_threshold = 0',
       'delay_threshold_by_time = 0',
@@ -335,24 +337,36 @@ describe('workers = 2 over standbys', () => {
     ]);
     const tables = [0, 1, 2].map((i) => `workers_fence_${i}`);
     const clients: pg.Client[] = [];
+    const connect = () => connectTo(t, instance);
     try {
       await allWorkersStarted(instance);
-      const [writer, reader] = await oneClientOnEachWorker(() => connectTo(t, instance));
+      const [writer, reader] = await oneClientOnEachWorker(connect);
       clients.push(writer, reader);
+      let busy: pg.Client | undefined;
+      while (busy === undefined) {
+        const c = await connect();
+        clients.push(c);
+        if (workerOf(c) === workerOf(writer)) busy = c;
+      }
+      // A migration tool's lock pins the writer; the other connection of its worker is busy when
+      // its DDL ends, so the position is read only once the sleep ends: the other worker must
+      // hear of the fence before the writer's answer, not from the position.
+      await writer.query('SELECT pg_catalog.pg_advisory_lock(4244)');
       await standbysCaughtUp(t);
       for (const standby of t.standbys) await sqlOn(standby, 'SELECT pg_catalog.pg_wal_replay_pause()');
+      const SLEEP = '/* pgtide: primary */ SELECT pg_catalog.pg_sleep(0.4)';
       const codes: (string | null)[] = [];
       for (const table of tables) {
+        const slept = busy.query(SLEEP);
+        await waitFor('the sleep on the primary', async () => (await runningNow(t.primary, SLEEP)) === 1);
         await writer.query(`CREATE TABLE ${table} (x int)`);
-        // The other worker hears of the DDL through the primary process, which races with a
-        // client that reads the instant the writer's answer came (docs/routing.md).
-        await sleep(20);
         codes.push(
           await reader.query(`SELECT count(*) FROM ${table}`).then(
             () => null,
             (e: { code?: string }) => e.code ?? 'no code',
           ),
         );
+        await slept;
       }
       assert.deepEqual(codes, [null, null, null]);
     } finally {

@@ -93,6 +93,7 @@ export class FakeServer implements LinkedServer {
   isClosed = false;
   cutHeaderLength = 0;
   cutHeaderType = 0;
+  endsTransaction = false;
   peer: ServerPeer | null = null;
   returned = false;
   /** The pool that lent it out: it goes back there idle (returnWhenCancelsDone). */

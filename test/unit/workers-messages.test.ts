@@ -48,10 +48,11 @@ describe('worker messages', () => {
       assert.equal(isWorkerMessage(wrong), false, JSON.stringify(wrong));
   });
 
-  test("a schema fence's news is 'begin', a WAL position in decimal, or null", () => {
-    for (const news of ['begin', '0', '18446744073709551615', null])
+  test("a schema fence's news is a WAL position in decimal, or null; its announcement is a question", () => {
+    assert.ok(isWorkerMessage({ kind: 'ask', id: 3, to: 1, question: { kind: 'fence' } }));
+    for (const news of ['0', '18446744073709551615', null])
       assert.ok(isWorkerMessage({ kind: 'fence', news }), String(news));
-    for (const news of ['', 'end', '-1', '0x10', '1.5', 12, '123456789012345678901', undefined])
+    for (const news of ['', 'begin', '-1', '0x10', '1.5', 12, '123456789012345678901', undefined])
       assert.equal(isWorkerMessage({ kind: 'fence', news }), false, String(news));
   });
 

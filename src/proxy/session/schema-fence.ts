@@ -1,8 +1,21 @@
-// The schema fence of a DDL transaction whose own server pgtide does not read the WAL position
-// on right away (its client keeps it, or is not read_your_writes): the position is read on
-// another connection of the pool, the first one it lends (see ReplayTracker.schemaFence).
+// The schema fence (see ReplayTracker.schemaFence) where the transaction's own server does not
+// serve it: a DDL transaction whose server pgtide does not read the WAL position on right away
+// (its client keeps it, or is not read_your_writes) has it read on another connection of the
+// pool; and with workers, the other workers hear of the fence before the client of its commit.
 import type { LendingPool, LinkedServer, ServerWaiter } from '../../pool/linked-server.js';
 import type { ReplayTracker } from '../read-your-writes.js';
+
+/**
+ * With `workers = N`: the answer that ends a DDL transaction reaches its client only once every
+ * other worker holds its read_your_writes reads for the fence (`announce`), since a client told
+ * of the commit may have another client read at once, through any worker. What the client is
+ * sent meanwhile queues behind it, in order: the socket is corked until then.
+ */
+export function holdForFence(socket: { cork(): void; uncork(): void }, announce: () => Promise<unknown>): void {
+  socket.cork();
+  const release = () => socket.uncork();
+  announce().then(release, release);
+}
 
 /** The longest the position waits in the queue of a full pool before it is not read at all. */
 const QUEUE_WAIT_MS = 5000;

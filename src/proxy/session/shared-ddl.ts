@@ -12,6 +12,11 @@ export function noteSharedDdl(s: object, c: Classification): void {
   if (changesSharedSchema(c)) changers.add(s);
 }
 
+/** Whether the session's current transaction changed the schema others see. */
+export function changesSharedSchemaNow(s: object): boolean {
+  return changers.has(s);
+}
+
 /** Whether the session's transaction, now ended, changed the schema others see; forgets it. */
 export function tookSharedDdl(s: object): boolean {
   return changers.delete(s);
