@@ -293,13 +293,21 @@ describe('read-your-writes', { timeout: 240_000 }, () => {
    */
   const WARM_TABLES = ['ddl_fence_warm_0', 'ddl_fence_warm_1'];
 
-  async function readAnotherClientsTable(consistency: Consistency, pinnedWriter = false): Promise<(string | null)[]> {
-    const p = await startSplitting(consistency, { delay_threshold: 0, delay_threshold_by_time: 0 });
-    const writer = new pg.Client(p.pgConfig());
+  /** The writer: in transaction pooling, pinned there by a session advisory lock, or in session pooling. */
+  type Writer = 'transaction' | 'pinned' | 'session';
+
+  async function readAnotherClientsTable(consistency: Consistency, writerMode: Writer = 'transaction') {
+    const pinnedWriter = writerMode === 'pinned';
+    const p = await startSplitting(consistency, {
+      delay_threshold: 0,
+      delay_threshold_by_time: 0,
+      databases: { [t.database]: { dbname: t.database }, ryw_session: { dbname: t.database, pool_mode: 'session' } },
+    });
+    const writer = new pg.Client({ ...p.pgConfig(), ...(writerMode === 'session' ? { database: 'ryw_session' } : {}) });
     const reader = new pg.Client(p.pgConfig());
     // Ended by the stop below if an assertion failed first: that error is not the one to report.
     for (const c of [writer, reader]) c.on('error', () => {});
-    const tables = [0, 1, 2].map((i) => `ddl_fence_${consistency}_${pinnedWriter ? 'pinned_' : ''}${i}`);
+    const tables = [0, 1, 2].map((i) => `ddl_fence_${consistency}_${writerMode}_${i}`);
     const codes: (string | null)[] = [];
     try {
       await Promise.all([writer.connect(), reader.connect()]);
@@ -341,7 +349,11 @@ describe('read-your-writes', { timeout: 240_000 }, () => {
   });
 
   test('by default: so for a table created by a client pinned by a session advisory lock (its position read on another connection)', async () => {
-    assert.deepEqual(await readAnotherClientsTable('read_your_writes', true), [null, null, null]);
+    assert.deepEqual(await readAnotherClientsTable('read_your_writes', 'pinned'), [null, null, null]);
+  });
+
+  test('by default: so for a table created by a client in session pooling (its position read on another connection)', async () => {
+    assert.deepEqual(await readAnotherClientsTable('read_your_writes', 'session'), [null, null, null]);
   });
 
   test("by default: so while the pinned writer's pool is full (the position read on the next connection it lends)", async () => {

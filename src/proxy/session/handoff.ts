@@ -494,7 +494,11 @@ export function transactionAnswered(s: HandoffSession, status: number): void {
   s.timeoutCancelSent = false;
   // A refusal to run again on the primary answers nothing yet: its query goes on there.
   if (!s.resend?.bytes) countAnswered(s, status);
-  if (s.mode === 'session') return;
+  if (s.mode === 'session') {
+    // It keeps its server: the position of its DDL is read on another one.
+    if (status === TransactionStatus.Idle && tookSharedDdl(s)) fenceFromPool(s.pool, s.ctx.replay);
+    return;
+  }
   if (status !== TransactionStatus.Idle && s.mode === 'statement') {
     return s.fatal(
       SQLSTATE.FEATURE_NOT_SUPPORTED,
