@@ -457,7 +457,7 @@ export class Pgtide {
     if (mode !== 'now') await this.drainClients(this.ctx.config.shutdown_timeout * 1000);
     await this.closeListeners();
     for (const client of [...this.ctx.clients]) client.fatal(SQLSTATE.ADMIN_SHUTDOWN, 'pgtide is shutting down');
-    this.ctx.pools.closeAll('pgtide is shutting down');
+    this.ctx.pools.shutDown('pgtide is shutting down');
     await this.parserThread.stop();
   }
 

@@ -427,6 +427,11 @@ export class PoolManager implements ConnectionBudget {
   closeAll(reason: string): void {
     for (const pool of this.everyPool()) pool.closeAll(reason);
   }
+
+  /** pgtide stops: see ServerPool.shutDown. */
+  shutDown(reason: string): void {
+    for (const pool of this.everyPool()) pool.shutDown(reason);
+  }
 }
 
 function poolId(database: string, user: string, backend: string): string {

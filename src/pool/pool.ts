@@ -119,6 +119,8 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
   private lastLoginFailure = 0;
   /** The last login ended in a refusal that does not pass (see discardIfUnused). */
   private refused = false;
+  /** pgtide stops (shutDown): nothing is lent or opened again. */
+  private shut = false;
   /** How long after lastLoginFailure the next login is tried (see FIRST_LOGIN_RETRY_MS). */
   private loginRetryWaitMs = 0;
   /** ParameterStatus values of the first login, reported to clients at their login (see paramsForClients). */
@@ -255,6 +257,7 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
   release(server: ServerConnection): void {
     // Closed after its last answer (a FATAL read with it): already forgotten (onServerClosed).
     if (server.isClosed) return;
+    if (this.shut) return server.close('pgtide is shutting down');
     if (server.sessionEnded) return server.close('the server ended its session');
     if (this.expired(server, Date.now())) {
       server.close('server_lifetime or server_max_uses reached');
@@ -310,7 +313,7 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
 
   /** Open connections while waiters outnumber the connections being opened, within limits. */
   grow(now = Date.now()): void {
-    if (this.waitingOutLoginFailure(now)) return;
+    if (this.shut || this.waitingOutLoginFailure(now)) return;
     const limit = this.limit(now);
     // After a failure, one login tries whether the server is back, not one per waiter.
     const wanted = this.lastLoginFailure === 0 ? this.waiters.length : Math.min(1, this.waiters.length);
@@ -432,5 +435,13 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
   closeAll(reason: string): void {
     this.closeIdle(reason);
     for (const server of [...this.servers]) server.close(reason);
+  }
+
+  /** pgtide stops, its clients gone: every connection closes, and none opens again for what
+   *  still waits (a schema fence's reader, see schema-fence.ts), which no connection will reach. */
+  shutDown(reason: string): void {
+    this.shut = true;
+    while (this.waiters.shift() !== undefined);
+    this.closeAll(reason);
   }
 }

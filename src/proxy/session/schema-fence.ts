@@ -26,11 +26,10 @@ export function fenceFromPool(pool: LendingPool | null, replay: ReplayTracker): 
 }
 
 /**
- * Waits in the pool's queue like a client when no connection is idle (a full pool, or a pinned
- * writer holding the only other one). Only once it has a connection are read_your_writes reads
- * sent to the primary while the position is read (one round trip): sent there while it waits,
- * they would wait for the same full pool, rather than on a standby that may already have
- * replayed the change.
+ * Waits in the pool's queue like a client when no connection is idle (a full pool, a pinned
+ * writer holding the only other one, a client in session pooling whose pool opens another).
+ * Meanwhile read_your_writes reads go to the primary, for at most a second (see
+ * ReplayTracker.fenceUnknown): they would otherwise read a standby that may lack the change.
  */
 class FenceReader implements ServerWaiter {
   waitingSince = 0;
@@ -40,14 +39,14 @@ class FenceReader implements ServerWaiter {
     private readonly pool: LendingPool,
     private readonly replay: ReplayTracker,
   ) {
-    this.giveUp = setTimeout(() => this.pool.cancelWait(this), QUEUE_WAIT_MS);
+    replay.beginSchemaFence();
+    this.giveUp = setTimeout(() => this.abandon(), QUEUE_WAIT_MS);
     this.giveUp.unref();
   }
 
   onServerAssigned(server: LinkedServer): void {
     clearTimeout(this.giveUp);
     const replay = this.replay;
-    replay.beginSchemaFence();
     replay.writePosition(server).then(
       (lsn) => {
         replay.fenceSchema(lsn);
@@ -62,5 +61,11 @@ class FenceReader implements ServerWaiter {
 
   onPoolError(): void {
     clearTimeout(this.giveUp);
+    this.replay.fenceSchema(null);
+  }
+
+  private abandon(): void {
+    this.pool.cancelWait(this);
+    this.replay.fenceSchema(null);
   }
 }
