@@ -75,8 +75,10 @@ export function spawnCli(configFile: string, openFiles?: number): ChildProcess {
   });
 }
 
+const PRIMARY_ROLE = 'role = "primary"';
+
 /** Writes <dir>/pgtide.toml: one listen port, the extra TOML lines, and the topology's primary
- *  unless those lines name the backends themselves (see backendsToml). */
+ *  unless those lines name a primary themselves (see backendsToml). */
 export function writeConfig(
   t: Topology,
   dir: string,
@@ -95,7 +97,7 @@ export function writeConfig(
       ...(extraToml.some((l) => l.startsWith('log_level')) ? [] : ['log_level = "warn"']),
       ...extraToml,
       '',
-      ...(extraToml.includes('[[backends]]') ? [] : backendsToml([{ ...t.primary, role: 'primary' }])),
+      ...(extraToml.includes(PRIMARY_ROLE) ? [] : backendsToml([{ ...t.primary, role: 'primary' }])),
     ].join('\n'),
   );
   return configFile;
