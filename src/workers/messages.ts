@@ -22,7 +22,7 @@ export type WorkerMessage =
   | ({ kind: 'signal' } & RelayedSignal)
   /** Worker → primary → every other worker: the WAL position of a schema fence it announced
    *  (a `fence` question), in decimal; null when it could not be read. */
-  | { kind: 'fence'; news: string | null }
+  | { kind: 'fence'; lsn: string | null }
   /** Worker → primary → every other worker: a console command for the whole instance. */
   | { kind: 'admin'; command: AdminCommand }
   /** Worker `to` → primary → every other worker: answer me this (the primary sets `to`). */
@@ -41,7 +41,7 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
   if (message['kind'] === 'answer')
     return Number.isInteger(message['id']) && Number.isInteger(message['to']) && Number.isInteger(message['from']);
   if (message['kind'] === 'fence')
-    return message['news'] === null || (typeof message['news'] === 'string' && FENCE_NEWS.test(message['news']));
+    return message['lsn'] === null || (typeof message['lsn'] === 'string' && DECIMAL_LSN.test(message['lsn']));
   if (message['kind'] === 'signal')
     return (
       Number.isInteger(message['pid']) &&
@@ -52,7 +52,7 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
   return message['kind'] === 'cancel' && Number.isInteger(message['pid']) && typeof message['secret'] === 'string';
 }
 
-const FENCE_NEWS = /^\d{1,20}$/;
+const DECIMAL_LSN = /^\d{1,20}$/;
 
 function isQuestion(value: unknown): value is WorkerQuestion {
   if (typeof value !== 'object' || value === null) return false;

@@ -84,7 +84,7 @@ export class PrimaryLink {
 
   /** For PgtideOptions.relayFence. */
   readonly relayFence = (lsn: bigint | null): void => {
-    this.channel.post({ kind: 'fence', news: lsn === null ? null : lsn.toString() });
+    this.channel.post({ kind: 'fence', lsn: lsn === null ? null : lsn.toString() });
   };
 
   /** For PgtideOptions.shareAdminCommand. */
@@ -102,8 +102,8 @@ export class PrimaryLink {
         case 'signal':
           return pgtide.signalOwnClient(message);
         case 'fence': {
-          const { news } = message;
-          return pgtide.otherWorkerFence(news === null ? null : BigInt(news));
+          const { lsn } = message;
+          return pgtide.otherWorkerFence(lsn === null ? null : BigInt(lsn));
         }
         case 'admin':
           return pgtide.runSharedAdminCommand(message.command);

@@ -48,12 +48,12 @@ describe('worker messages', () => {
       assert.equal(isWorkerMessage(wrong), false, JSON.stringify(wrong));
   });
 
-  test("a schema fence's news is a WAL position in decimal, or null; its announcement is a question", () => {
+  test("a schema fence's message carries a WAL position in decimal, or null; its announcement is a question", () => {
     assert.ok(isWorkerMessage({ kind: 'ask', id: 3, to: 1, question: { kind: 'fence' } }));
-    for (const news of ['0', '18446744073709551615', null])
-      assert.ok(isWorkerMessage({ kind: 'fence', news }), String(news));
-    for (const news of ['', 'begin', '-1', '0x10', '1.5', 12, '123456789012345678901', undefined])
-      assert.equal(isWorkerMessage({ kind: 'fence', news }), false, String(news));
+    for (const lsn of ['0', '18446744073709551615', null])
+      assert.ok(isWorkerMessage({ kind: 'fence', lsn }), String(lsn));
+    for (const lsn of ['', 'begin', '-1', '0x10', '1.5', 12, '123456789012345678901', undefined])
+      assert.equal(isWorkerMessage({ kind: 'fence', lsn }), false, String(lsn));
   });
 
   test('the slot the primary sets is parsed; anything else is refused', () => {
