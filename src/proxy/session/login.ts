@@ -21,7 +21,7 @@ import { setUp } from './handoff.js';
 import { loginAnswer } from './reported-params.js';
 import { isOn, isSerializable } from './setting-values.js';
 import { NO_CHUNKS, NO_PARAMS, State, poolOf, releaseAfterFailure } from './state.js';
-import { bindSocket, unbindSocket } from './socket.js';
+import { bindSocket, shareClientReads, unbindSocket } from './socket.js';
 import { closeSocket } from './close.js';
 import { leaveIfAnswered } from './client-end.js';
 
@@ -470,6 +470,7 @@ function finishLogin(s: LoginSession, params: ReadonlyMap<string, string>, head:
   }
   s.socket.write(loginAnswer(s, params, s, head));
   s.state = State.Ready;
+  shareClientReads(s);
   s.lastActive = Date.now();
   if (ctx.config.log_connections) ctx.log.info({ client: s.remote, user: s.user, database: s.database }, 'login');
   const early = s.queued;

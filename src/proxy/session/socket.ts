@@ -3,6 +3,7 @@
 import type net from 'node:net';
 import { SQLSTATE } from '../../protocol/encode.js';
 import type { ClientSession } from '../client-session.js';
+import { copyOfRead, shareReads } from './shared-reads.js';
 
 const SESSION = Symbol('pgtide.session');
 type SessionSocket = net.Socket & { [SESSION]: SocketSession };
@@ -31,6 +32,16 @@ export function unbindSocket(socket: net.Socket): void {
   socket.removeListener('close', onSocketClose);
   socket.removeListener('error', onSocketError);
   socket.removeListener('drain', onSocketDrain);
+}
+
+/** A logged-in client's reads skip the stream's 'data' events (see shared-reads.ts). */
+export function shareClientReads(s: SocketSession): void {
+  shareReads(s.socket, onSocketRead as (this: net.Socket, length: number) => boolean);
+}
+
+function onSocketRead(this: SessionSocket, length: number): boolean {
+  onSocketData.call(this, copyOfRead(length));
+  return true;
 }
 
 /**
