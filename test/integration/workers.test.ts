@@ -37,6 +37,8 @@ const POOL_SIZE = 4;
 
 let dir: string;
 let p: PgtideProcess;
+/** When `p` was started: server connections older than this are another test file's, closing. */
+let startedAt: Date;
 
 const logLines = () => workerLogLines(p);
 const workerPids = () => workerPidsOf(p);
@@ -79,6 +81,7 @@ async function spawnWithWorkers(extra: string[]): Promise<{ own: string; instanc
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pgtide-workers-'));
+  startedAt = new Date();
   p = await spawnPgtide(t, dir, writeAuthFile(t, dir), [
     'workers = 2',
     `default_pool_size = ${POOL_SIZE}`,
@@ -161,8 +164,8 @@ describe('workers = 2', () => {
       while (Date.now() < until) {
         const [row] = await sqlOn(
           t.primary,
-          'SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1 AND datname = $2',
-          [t.scramUser.user, t.database],
+          'SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1 AND datname = $2 AND backend_start >= $3',
+          [t.scramUser.user, t.database, startedAt],
         );
         most = Math.max(most, row.n);
         await new Promise((r) => setTimeout(r, 20));
