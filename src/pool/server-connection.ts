@@ -17,6 +17,7 @@ import { settingsAfterReset, trackReportedParameter, UNKNOWN_SETTINGS } from './
 import { ACTIVE_TYPES, ALL_TYPES, ANSWER_ENDS, State, TRACKED_TYPES } from './server-states.js';
 import { ReusedReadBuffer } from './read-buffer.js';
 import { addBackend, dropBackend, nextEvent, notifyingClient, type BackendHolder } from './notifier.js';
+import { writeDirect } from './direct-write.js';
 
 const {
   ReadyForQuery: Z,
@@ -511,7 +512,7 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
   write(chunk: Buffer): boolean {
     // The client's bytes hold an open batch: its answers are counted from now on (see SyncPoints).
     if (this.syncs.watching) this.scanner.collect = TRACKED_TYPES;
-    return this.socket.write(chunk);
+    return this.ownReads ? writeDirect(this.socket, chunk) : this.socket.write(chunk);
   }
 
   /**

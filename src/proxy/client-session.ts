@@ -42,6 +42,7 @@ import { defineChoices, defineFlags, type Choices } from './session/flags.js';
 import { fromTicks, toTicks } from './session/clock.js';
 import { changesSharedSchemaNow } from './session/shared-ddl.js';
 import { holdForFence } from './session/schema-fence.js';
+import { writeDirect, writePending } from '../pool/direct-write.js';
 
 /**
  * One client connection: startup, TLS, authentication, then transactions forwarded to a
@@ -469,13 +470,14 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const announce = this.ctx.announceFence;
     if (announce !== null && this.server!.endsTransaction && changesSharedSchemaNow(this))
       holdForFence(socket, announce);
-    if (!socket.write(chunk) && !this.serverPaused) {
+    const encrypted = this.encrypted;
+    if (!(encrypted ? socket.write(chunk) : writeDirect(socket, chunk)) && !this.serverPaused) {
       this.serverPaused = true;
       this.server!.pauseReading();
     }
     this.leaveIfEndReached();
     // A TLS socket may keep the cleartext until it can encrypt it.
-    return socket.writableLength > 0 || this.encrypted;
+    return socket.writableLength > 0 || encrypted || writePending(socket);
   }
 
   /** No ReadyForQuery marks what an ended client is owed when it flushed a batch without a Sync

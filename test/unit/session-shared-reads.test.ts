@@ -2,27 +2,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { test } from 'node:test';
+import { loopbackPair } from '../support/loopback-pair.js';
 import { copyOfRead, shareReads, sharedReadsAvailable } from '../../src/proxy/session/shared-reads.js';
-
-/** An accepted socket and the client connected to it, on loopback. */
-async function socketPair(): Promise<{ accepted: net.Socket; client: net.Socket; close: () => void }> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  const client = net.connect(port, '127.0.0.1');
-  const [accepted] = (await once(server, 'connection')) as [net.Socket];
-  await once(client, 'connect');
-  return {
-    accepted,
-    client,
-    close: () => {
-      client.destroy();
-      accepted.destroy();
-      server.close();
-    },
-  };
-}
 
 const received = new WeakMap<net.Socket, Buffer[]>();
 function onRead(this: net.Socket, length: number): boolean {
@@ -43,7 +24,7 @@ test('the Node.js line pgtide ships lets accepted sockets read into the shared b
 });
 
 test("bytes read while paused come first as 'data', then reads of the shared buffer, in order, each chunk its own copy", async () => {
-  const { accepted, client, close } = await socketPair();
+  const { accepted, client, close } = await loopbackPair();
   try {
     const viaData: Buffer[] = [];
     accepted.on('data', (chunk: Buffer) => viaData.push(chunk));
@@ -69,7 +50,7 @@ test("bytes read while paused come first as 'data', then reads of the shared buf
 });
 
 test('pause stops the reads of a shared socket until resume, and the end still comes', async () => {
-  const { accepted, client, close } = await socketPair();
+  const { accepted, client, close } = await loopbackPair();
   try {
     received.set(accepted, []);
     shareReads(accepted, onRead);
