@@ -60,6 +60,11 @@ export function writeDirect(socket: net.Socket, chunk: Buffer): boolean {
   return false;
 }
 
+/** Nothing written to `socket` is still waiting, in the stream or in libuv: the kernel has it all. */
+export function allWritten(socket: net.Socket): boolean {
+  return socket.writableLength === 0 && !writePending(socket);
+}
+
 /** Whether libuv still holds bytes written by writeDirect (the chunk is not free to reuse). */
 export function writePending(socket: net.Socket): boolean {
   const handle = handleOf(socket);
@@ -74,7 +79,12 @@ function onWritten(this: PendingWrite, status: number): void {
     if (!socket.destroyed) socket.destroy(writeError(status));
     return;
   }
-  if (!socket.destroyed && !writePending(socket) && socket.writableLength === 0) socket.emit('drain');
+  if (socket.destroyed || writePending(socket)) return;
+  // A stream write came after this one and is still under way: the stream's own 'drain' when it
+  // ends is the one the paused side waits for, which it emits only when told one is wanted.
+  if (socket.writableLength > 0)
+    (socket as unknown as { _writableState: { needDrain: boolean } })._writableState.needDrain = true;
+  else socket.emit('drain');
 }
 
 function writeError(status: number): Error {

@@ -377,10 +377,16 @@ describe('a half-closed client over TLS', { timeout: 60_000 }, () => {
 
 /** The types of the messages pgtide sends to a client that writes `bytes` at once, with its FIN
  *  or without one, until pgtide closes the connection. */
-async function oneWrite(port: number, bytes: Buffer[], fin: boolean): Promise<string> {
+/** `slowMs`: the client stops reading for that long after each read. */
+async function oneWrite(port: number, bytes: Buffer[], fin: boolean, slowMs = 0): Promise<string> {
   const socket = await rawConnect(port);
   const parts: Buffer[] = [];
-  socket.on('data', (d: Buffer) => parts.push(d));
+  socket.on('data', (d: Buffer) => {
+    parts.push(d);
+    if (slowMs === 0) return;
+    socket.pause();
+    setTimeout(() => socket.resume(), slowMs);
+  });
   const closed = new Promise<boolean>((resolve) => {
     socket.once('close', () => resolve(true));
     setTimeout(() => resolve(false), 5000);
@@ -418,6 +424,15 @@ describe('queries written right behind the login, before any answer', { timeout:
 
       test('with a Terminate: the same', async () => {
         assert.equal(afterLogin(await oneWrite(p.port, [login, ...auth, ...queries, terminate()], false)), 'TDCZTDCZ');
+      });
+
+      test('a 10 MB answer, then a Terminate, read slowly: every row, then the close', async () => {
+        // More than the kernel's socket buffers hold, read slowly: the end of the answer may
+        // still wait to be written when the session ends, and must not be dropped with the socket.
+        const rows = 5000;
+        const big = query(`SELECT repeat('x', 2000) FROM generate_series(1, ${rows})`);
+        const types = afterLogin(await oneWrite(p.port, [login, ...auth, big, terminate()], false, 5));
+        assert.equal(types, `T${'D'.repeat(rows)}CZ`, `${types.length} messages after the login`);
       });
     });
   }

@@ -3,7 +3,7 @@ import type net from 'node:net';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { loopbackPair } from '../support/loopback-pair.js';
-import { directWritesAvailable, writeDirect, writePending } from '../../src/pool/direct-write.js';
+import { allWritten, directWritesAvailable, writeDirect, writePending } from '../../src/pool/direct-write.js';
 
 async function readAll(socket: net.Socket, bytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -43,6 +43,8 @@ test("a chunk the kernel cannot take: false, pending until read, then 'drain', t
     const drained = once(client, 'drain');
     assert.equal(writeDirect(client, big), false);
     assert.equal(writePending(client), true);
+    // What a session that ends after a Terminate asks before it drops the socket outright.
+    assert.equal(allWritten(client), false);
     // A later write, direct or not, goes after it.
     writeDirect(client, Buffer.from('end'));
     accepted.resume();
@@ -55,6 +57,7 @@ test("a chunk the kernel cannot take: false, pending until read, then 'drain', t
     );
     assert.equal(got.subarray(big.length).toString(), 'end');
     assert.equal(writePending(client), false);
+    assert.equal(allWritten(client), true);
   } finally {
     close();
   }
@@ -69,6 +72,26 @@ test('a corked socket keeps the chunk until uncork, as socket.write does', async
     client.write('after;');
     client.uncork();
     assert.equal((await readAll(accepted, 11)).toString(), 'held;after;');
+  } finally {
+    close();
+  }
+});
+
+test("a stream write behind a pending direct one: 'drain' once both are written", async () => {
+  const { client, accepted, close } = await loopbackPair();
+  try {
+    accepted.pause();
+    const big = Buffer.alloc(16 << 20, 1);
+    let drains = 0;
+    client.on('drain', () => drains++);
+    assert.equal(writeDirect(client, big), false);
+    // A small write the stream takes without asking for a 'drain' of its own (an answer pgtide
+    // gives itself while the other side is paused for the pending one).
+    assert.equal(client.write('tail'), true);
+    accepted.resume();
+    await readAll(accepted, big.length + 4);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(drains, 1);
   } finally {
     close();
   }

@@ -3,7 +3,9 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { loopbackPair } from '../support/loopback-pair.js';
-import { copyOfRead, shareReads, sharedReadsAvailable } from '../../src/proxy/session/shared-reads.js';
+import { copyOfRead, readsShared, shareReads, sharedReadsAvailable } from '../../src/proxy/session/shared-reads.js';
+import { bindSocket, shareClientReads, type SocketSession } from '../../src/proxy/session/socket.js';
+import { State } from '../../src/proxy/session/state.js';
 
 const received = new WeakMap<net.Socket, Buffer[]>();
 function onRead(this: net.Socket, length: number): boolean {
@@ -72,4 +74,88 @@ test('a socket without a stream handle (not a connected net.Socket) is left as i
   const unconnected = new net.Socket();
   assert.equal(shareReads(unconnected, onRead), false);
   unconnected.destroy();
+});
+
+/** A session as socket.ts sees it, bound to `socket`; what it dispatches lands in `got`. */
+function fakeSession(socket: net.Socket, fields: { state: State; encrypted?: boolean; clientPaused?: boolean }) {
+  const got: Buffer[] = [];
+  const s = {
+    socket,
+    state: fields.state,
+    encrypted: fields.encrypted ?? false,
+    clientPaused: fields.clientPaused ?? false,
+    dispatch: (chunk: Buffer) => got.push(chunk),
+    close() {},
+    fatal() {},
+    onClientEnd() {},
+    remote: 'test',
+    server: null,
+    serverPaused: false,
+    ctx: { log: { debug() {}, error() {} } },
+  };
+  bindSocket(s as unknown as SocketSession, socket);
+  return { s: s as unknown as SocketSession & { clientPaused: boolean }, got };
+}
+
+test('a session switches to shared reads only logged in, in plain text, not paused, and with nothing buffered', async () => {
+  const cases: [string, { state: State; encrypted?: boolean; clientPaused?: boolean }, boolean][] = [
+    ['ready', { state: State.Ready }, true],
+    ['linked', { state: State.Linked }, true],
+    ['waiting', { state: State.Waiting }, true],
+    ['logging in', { state: State.Login }, false],
+    ['authenticating', { state: State.Auth }, false],
+    ['TLS', { state: State.Ready, encrypted: true }, false],
+    ['paused', { state: State.Ready, clientPaused: true }, false],
+  ];
+  for (const [name, fields, expected] of cases) {
+    const { accepted, close } = await loopbackPair();
+    try {
+      const { s } = fakeSession(accepted, fields);
+      shareClientReads(s);
+      assert.equal(readsShared(accepted), expected, name);
+    } finally {
+      close();
+    }
+  }
+});
+
+test('bytes the stream holds keep the session on data events until they are out, in order', async () => {
+  const { client, accepted, close } = await loopbackPair();
+  try {
+    const { s, got } = fakeSession(accepted, { state: State.Ready });
+    accepted.pause();
+    client.write('early;');
+    await until(() => accepted.readableLength > 0);
+    shareClientReads(s);
+    assert.equal(readsShared(accepted), false);
+    accepted.resume();
+    await until(() => got.length > 0);
+    // The 'data' event that emptied the stream switched it.
+    assert.equal(readsShared(accepted), true);
+    client.write('late;');
+    await until(() => Buffer.concat(got).length === 'early;late;'.length);
+    assert.equal(Buffer.concat(got).toString(), 'early;late;');
+  } finally {
+    close();
+  }
+});
+
+test('a read taken while the session is paused stops the reads there until it resumes', async () => {
+  const { client, accepted, close } = await loopbackPair();
+  try {
+    const { s, got } = fakeSession(accepted, { state: State.Ready });
+    shareClientReads(s);
+    s.clientPaused = true;
+    client.write('one;');
+    await until(() => got.length === 1);
+    client.write('two;');
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(Buffer.concat(got).toString(), 'one;');
+    s.clientPaused = false;
+    accepted.resume();
+    await until(() => Buffer.concat(got).length === 8);
+    assert.equal(Buffer.concat(got).toString(), 'one;two;');
+  } finally {
+    close();
+  }
 });

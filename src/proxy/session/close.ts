@@ -6,6 +6,7 @@ import { UNKNOWN_SETTINGS } from '../../pool/server-settings.js';
 import type { LinkedServer, ServerWaiter } from '../../pool/linked-server.js';
 import type { ClientSession } from '../client-session.js';
 import { NO_CHUNKS, State } from './state.js';
+import { allWritten } from '../../pool/direct-write.js';
 
 /** What of the session these functions use. */
 export type CloseSession = Pick<
@@ -62,7 +63,7 @@ export function closeSession(s: CloseSession, terminated = false): void {
   // After Terminate with nothing left to send, the socket is closed at once, as PostgreSQL
   // does: no half-close to wait out, no timer for a client that will not read. TLS still
   // ends politely, so that the client gets its close_notify.
-  if (terminated && s.socket.writableLength === 0 && !(s.socket instanceof tls.TLSSocket)) s.socket.destroy();
+  if (terminated && allWritten(s.socket) && !(s.socket instanceof tls.TLSSocket)) s.socket.destroy();
   else closeSocket(s.socket);
   if (ctx.config.log_disconnections && s.cancelPid !== 0) {
     ctx.log.info({ client: s.remote, user: s.user, database: s.database }, 'disconnect');

@@ -48,13 +48,19 @@ export function shareReads(socket: net.Socket, onRead: (this: net.Socket, length
   const handle = (socket as unknown as { _handle?: Handle | null })._handle;
   if (mode === null || !handle || typeof handle.useUserBuffer !== 'function' || socket.destroyed) return false;
   if (socket instanceof tls.TLSSocket) return false;
-  shared ??= Buffer.allocUnsafeSlow(SHARED_READ_SIZE);
+  if (readsShared(socket)) return true;
   const fields = socket as unknown as Record<symbol, unknown>;
+  shared ??= Buffer.allocUnsafeSlow(SHARED_READ_SIZE);
   fields[mode.buffer] = shared;
   fields[mode.generator] = null;
   fields[mode.callback] = onRead;
   handle.useUserBuffer(shared);
   return true;
+}
+
+/** Whether shareReads switched `socket` over. */
+export function readsShared(socket: net.Socket): boolean {
+  return mode !== null && (socket as unknown as Record<symbol, unknown>)[mode.callback] != null;
 }
 
 /** The last read's bytes (see shareReads), in a buffer of their own. */

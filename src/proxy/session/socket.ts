@@ -4,6 +4,7 @@ import type net from 'node:net';
 import { SQLSTATE } from '../../protocol/encode.js';
 import type { ClientSession } from '../client-session.js';
 import { copyOfRead, shareReads } from './shared-reads.js';
+import { State } from './state.js';
 
 const SESSION = Symbol('pgtide.session');
 type SessionSocket = net.Socket & { [SESSION]: SocketSession };
@@ -11,7 +12,18 @@ type SessionSocket = net.Socket & { [SESSION]: SocketSession };
 /** What of the session these functions use. */
 export type SocketSession = Pick<
   ClientSession,
-  'close' | 'ctx' | 'dispatch' | 'fatal' | 'onClientEnd' | 'remote' | 'server' | 'serverPaused' | 'socket'
+  | 'clientPaused'
+  | 'close'
+  | 'ctx'
+  | 'dispatch'
+  | 'encrypted'
+  | 'fatal'
+  | 'onClientEnd'
+  | 'remote'
+  | 'server'
+  | 'serverPaused'
+  | 'socket'
+  | 'state'
 >;
 
 /** Makes `socket` the session's, its events handled for that session. */
@@ -34,14 +46,24 @@ export function unbindSocket(socket: net.Socket): void {
   socket.removeListener('drain', onSocketDrain);
 }
 
-/** A logged-in client's reads skip the stream's 'data' events (see shared-reads.ts). */
+/**
+ * A logged-in client's reads skip the stream's 'data' events (see shared-reads.ts), from when
+ * its stream holds no byte read before and is not paused: bytes it holds come first, as 'data'
+ * events, each of which tries again.
+ */
 export function shareClientReads(s: SocketSession): void {
-  shareReads(s.socket, onSocketRead as (this: net.Socket, length: number) => boolean);
+  const state = s.state;
+  if (s.encrypted || s.clientPaused || (state !== State.Ready && state !== State.Waiting && state !== State.Linked))
+    return;
+  if (s.socket.readableLength === 0)
+    shareReads(s.socket, onSocketRead as (this: net.Socket, length: number) => boolean);
 }
 
+/** A read while the session is paused (a resume and a pause in one tick start the handle
+ *  reading again) is taken, and the reads stop there until the session resumes. */
 function onSocketRead(this: SessionSocket, length: number): boolean {
   onSocketData.call(this, copyOfRead(length));
-  return true;
+  return !this[SESSION].clientPaused;
 }
 
 /**
@@ -52,6 +74,7 @@ function onSocketData(this: SessionSocket, chunk: Buffer): void {
   const s = this[SESSION];
   try {
     s.dispatch(chunk);
+    shareClientReads(s);
   } catch (err) {
     s.ctx.log.error({ client: s.remote, err: (err as Error).stack }, 'internal error while handling client data');
     s.fatal(SQLSTATE.INTERNAL_ERROR, 'internal error in pgtide; the connection is closed');
