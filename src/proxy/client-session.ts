@@ -42,7 +42,7 @@ import { defineChoices, defineFlags, type Choices } from './session/flags.js';
 import { fromTicks, toTicks } from './session/clock.js';
 import { changesSharedSchemaNow } from './session/shared-ddl.js';
 import { holdForFence } from './session/schema-fence.js';
-import { writeDirect, writePending } from '../pool/direct-write.js';
+import { allWritten, writeDirect } from '../pool/direct-write.js';
 
 /**
  * One client connection: startup, TLS, authentication, then transactions forwarded to a
@@ -477,7 +477,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
     this.leaveIfEndReached();
     // A TLS socket may keep the cleartext until it can encrypt it.
-    return socket.writableLength > 0 || encrypted || writePending(socket);
+    return encrypted || !allWritten(socket);
   }
 
   /** No ReadyForQuery marks what an ended client is owed when it flushed a batch without a Sync

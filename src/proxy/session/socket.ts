@@ -62,22 +62,29 @@ export function shareClientReads(s: SocketSession): void {
 /** A read while the session is paused (a resume and a pause in one tick start the handle
  *  reading again) is taken, and the reads stop there until the session resumes. */
 function onSocketRead(this: SessionSocket, length: number): boolean {
-  onSocketData.call(this, copyOfRead(length));
-  return !this[SESSION].clientPaused;
+  const s = this[SESSION];
+  dispatch(s, copyOfRead(length));
+  return !s.clientPaused;
+}
+
+/** Until the session reads through the shared buffer: each event may be the one it switches after. */
+function onSocketData(this: SessionSocket, chunk: Buffer): void {
+  const s = this[SESSION];
+  if (dispatch(s, chunk)) shareClientReads(s);
 }
 
 /**
  * A bug reached by one client's bytes must cost that client only, never the process and
- * everyone else on it: the session is closed with XX000 and the error logged.
+ * everyone else on it: the session is closed with XX000 and the error logged. False then.
  */
-function onSocketData(this: SessionSocket, chunk: Buffer): void {
-  const s = this[SESSION];
+function dispatch(s: SocketSession, chunk: Buffer): boolean {
   try {
     s.dispatch(chunk);
-    shareClientReads(s);
+    return true;
   } catch (err) {
     s.ctx.log.error({ client: s.remote, err: (err as Error).stack }, 'internal error while handling client data');
     s.fatal(SQLSTATE.INTERNAL_ERROR, 'internal error in pgtide; the connection is closed');
+    return false;
   }
 }
 
