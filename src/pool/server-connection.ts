@@ -196,9 +196,11 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
     this.state = State.Login;
   }
 
+  /** A read while paused for a slow client (a resume and a pause in one tick start the handle
+   *  reading again) is taken, and the reads stop there until the client drains. */
   private onRead(length: number, buffer: Uint8Array): boolean {
     this.onData((buffer as Buffer).subarray(0, length));
-    return true;
+    return !this.socket.isPaused();
   }
 
   private onData(chunk: Buffer): void {
