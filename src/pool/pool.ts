@@ -5,6 +5,7 @@ import { ServerConnection } from './server-connection.js';
 import type { ServerLoginError, ServerLogin } from './server-login.js';
 import type { ServerOwner } from './server-peer.js';
 import type { EvictablePool } from './eviction.js';
+import { eventNow } from '../event-clock.js';
 
 export interface PoolSettings {
   mode: PoolMode;
@@ -216,7 +217,7 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
       this.lentTotal++;
       return waiter.onServerAssigned(server);
     }
-    waiter.waitingSince = Date.now();
+    waiter.waitingSince = eventNow();
     this.waiters.push(waiter);
     this.grow();
   }
@@ -259,7 +260,7 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
     if (server.isClosed) return;
     if (this.shut) return server.close('pgtide is shutting down');
     if (server.sessionEnded) return server.close('the server ended its session');
-    if (this.expired(server, Date.now())) {
+    if (this.expired(server, eventNow())) {
       server.close('server_lifetime or server_max_uses reached');
       return;
     }
@@ -280,7 +281,7 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
   private assign(waiter: PoolWaiter, server: ServerConnection): void {
     this.lentTotal++;
     this.waitedTotal++;
-    this.waitTimeTotalMs += Date.now() - waiter.waitingSince;
+    this.waitTimeTotalMs += eventNow() - waiter.waitingSince;
     waiter.onServerAssigned(server);
   }
 

@@ -18,6 +18,7 @@ import { ACTIVE_TYPES, ALL_TYPES, ANSWER_ENDS, State, TRACKED_TYPES } from './se
 import { ReusedReadBuffer } from './read-buffer.js';
 import { addBackend, dropBackend, nextEvent, notifyingClient, type BackendHolder } from './notifier.js';
 import { writeDirect } from './direct-write.js';
+import { clearStamp, eventNow, stampRead } from '../event-clock.js';
 
 const {
   ReadyForQuery: Z,
@@ -204,11 +205,14 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
   }
 
   private onData(chunk: Buffer): void {
+    stampRead();
     try {
       this.handleData(chunk);
     } catch (err) {
       // A bug reached by a server's bytes costs this connection (and its client), not the process.
       this.close(`internal error: ${(err as Error).message}`);
+    } finally {
+      clearStamp();
     }
   }
 
@@ -482,7 +486,7 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
     this.state = State.Linked;
     this.setTracking(tracking);
     this.uses++;
-    this.lastUsedAt = Date.now();
+    this.lastUsedAt = eventNow();
   }
 
   setTracking(tracking: boolean): void {
@@ -506,7 +510,7 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
     this.tracking = false;
     this.state = State.Idle;
     this.scanner.collect = ALL_TYPES;
-    this.lastUsedAt = Date.now();
+    this.lastUsedAt = eventNow();
     if (this.socket.isPaused()) this.socket.resume();
   }
 

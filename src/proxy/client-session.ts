@@ -35,14 +35,15 @@ import { checkTimeouts } from './session/timeouts.js';
 import { acquire, serverAssigned, transactionAnswered } from './session/handoff.js';
 import { keepUntracked } from './session/untracked.js';
 import { holdsFirstAnswer, holdsRefusal, moveBatchToPrimary, type Resend, retryRead } from './session/read-retry.js';
-import { bindSocket } from './session/socket.js';
+import { bindSocket, writeToClient } from './session/socket.js';
 import { closeSession } from './session/close.js';
 import { clientEnded, leaveIfAnswered } from './session/client-end.js';
 import { defineChoices, defineFlags, type Choices } from './session/flags.js';
 import { fromTicks, toTicks } from './session/clock.js';
 import { changesSharedSchemaNow } from './session/shared-ddl.js';
 import { holdForFence } from './session/schema-fence.js';
-import { allWritten, writeDirect } from '../pool/direct-write.js';
+import { allWritten } from '../pool/direct-write.js';
+import { eventNow } from '../event-clock.js';
 
 /**
  * One client connection: startup, TLS, authentication, then transactions forwarded to a
@@ -306,7 +307,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const linked = this.server;
     const leavable = linked !== null && leavesRead(this, linked);
     beginChunk(this);
-    this.lastActive = Date.now();
+    this.lastActive = eventNow();
     const quiet = linked?.syncs.idle === true;
     const hadStatements = this.statements !== null;
     // The server has the bytes before this chunk: inside a message unless the scanner is at a boundary.
@@ -470,14 +471,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     const announce = this.ctx.announceFence;
     if (announce !== null && this.server!.endsTransaction && changesSharedSchemaNow(this))
       holdForFence(socket, announce);
-    const encrypted = this.encrypted;
-    if (!(encrypted ? socket.write(chunk) : writeDirect(socket, chunk)) && !this.serverPaused) {
+    if (!writeToClient(this, chunk) && !this.serverPaused) {
       this.serverPaused = true;
       this.server!.pauseReading();
     }
     this.leaveIfEndReached();
     // A TLS socket may keep the cleartext until it can encrypt it.
-    return encrypted || !allWritten(socket);
+    return this.encrypted || !allWritten(socket);
   }
 
   /** No ReadyForQuery marks what an ended client is owed when it flushed a batch without a Sync

@@ -97,13 +97,14 @@ function fakeSession(socket: net.Socket, fields: { state: State; encrypted?: boo
   return { s: s as unknown as SocketSession & { clientPaused: boolean }, got };
 }
 
-test('a session switches to shared reads only logged in, in plain text, not paused, and with nothing buffered', async () => {
+test('a session switches to shared reads only past its startup packet, in plain text, not paused, and with nothing buffered', async () => {
   const cases: [string, { state: State; encrypted?: boolean; clientPaused?: boolean }, boolean][] = [
     ['ready', { state: State.Ready }, true],
     ['linked', { state: State.Linked }, true],
     ['waiting', { state: State.Waiting }, true],
     ['logging in', { state: State.Login }, false],
-    ['authenticating', { state: State.Auth }, false],
+    ['authenticating', { state: State.Auth }, true],
+    ['reading the startup packet', { state: State.Startup }, false],
     ['TLS', { state: State.Ready, encrypted: true }, false],
     ['paused', { state: State.Ready, clientPaused: true }, false],
   ];

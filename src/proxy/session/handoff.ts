@@ -25,6 +25,7 @@ import { retryOnPrimary, type ResendSession } from './read-retry.js';
 import { correctReported, reportSettings, type ReportedParamsSession } from './reported-params.js';
 import { NO_CHUNKS, State, Wait, appended, poolOf, releaseAfterFailure, type PoolsSession } from './state.js';
 import { restoreUnnamed, type UnnamedSession } from './unnamed-statement.js';
+import { eventNow } from '../../event-clock.js';
 
 /** What of the session these functions use. */
 export type HandoffSession = Pick<
@@ -186,7 +187,7 @@ export function startOn(s: HandoffSession, server: LinkedServer): void {
 export function acquire(s: HandoffSession): void {
   waitFor(s, Wait.Pool);
   s.timeoutCancelSent = false;
-  s.waitingSince = Date.now();
+  s.waitingSince = eventNow();
   s.pool?.acquire(s);
 }
 
@@ -278,7 +279,7 @@ function learnSettings(s: HandoffSession): void {
   s.server = null;
   server.unlink();
   const epoch = waitFor(s, Wait.OwnQuery);
-  s.waitingSince = Date.now();
+  s.waitingSince = eventNow();
   readBackSettings(s, server, settings).then(
     () => {
       if (s.epoch !== epoch) return leftDuringCheck(s, server);
@@ -329,7 +330,7 @@ function checkPin(s: HandoffSession): void {
   s.server = null;
   server.unlink();
   const epoch = waitFor(s, Wait.OwnQuery);
-  s.waitingSince = Date.now();
+  s.waitingSince = eventNow();
   const probe = mayTakeOver(s)
     ? takeOverStatements(s, server).then(() => server.query(SESSION_STATE_PROBE, s))
     : server.query(SESSION_STATE_PROBE, s);
@@ -490,7 +491,7 @@ function lostDuringOwnQuery(s: HandoffSession, server: LinkedServer, message: st
  * bytes to run again or held back go next.
  */
 export function transactionAnswered(s: HandoffSession, status: number): void {
-  s.lastActive = Date.now();
+  s.lastActive = eventNow();
   s.timeoutCancelSent = false;
   // A refusal to run again on the primary answers nothing yet: its query goes on there.
   if (!s.resend?.bytes) countAnswered(s, status);
@@ -531,7 +532,7 @@ export function transactionAnswered(s: HandoffSession, status: number): void {
 
 function routeQueued(s: HandoffSession): void {
   waitFor(s, Wait.Pool);
-  s.waitingSince = Date.now();
+  s.waitingSince = eventNow();
   s.pool = null;
   s.retryRoute();
 }

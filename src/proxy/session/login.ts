@@ -21,7 +21,7 @@ import { setUp } from './handoff.js';
 import { loginAnswer } from './reported-params.js';
 import { isOn, isSerializable } from './setting-values.js';
 import { NO_CHUNKS, NO_PARAMS, State, poolOf, releaseAfterFailure } from './state.js';
-import { bindSocket, shareClientReads, unbindSocket } from './socket.js';
+import { bindSocket, shareClientReads, unbindSocket, writeToClient } from './socket.js';
 import { closeSocket } from './close.js';
 import { leaveIfAnswered } from './client-end.js';
 
@@ -70,14 +70,14 @@ function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Buffer | 
     case 'gssenc':
       if (rest) return s.protocolViolation('unexpected data after GSSENCRequest');
       s.startup!.reset();
-      s.socket.write(NO);
+      writeToClient(s, NO);
       return;
     case 'ssl':
       // Bytes already sent behind the SSLRequest were not protected by TLS: an injection.
       if (rest) return s.protocolViolation('unexpected data after SSLRequest');
       s.startup!.reset();
       if (!s.ctx.clientTls) {
-        s.socket.write(NO);
+        writeToClient(s, NO);
         return;
       }
       s.startup!.tlsStarted();
@@ -283,7 +283,7 @@ export function onAuthData(s: LoginSession, chunk: Buffer): void {
 function onAuthStep(s: LoginSession, step: ReturnType<ClientAuth['start']>): void {
   switch (step.kind) {
     case 'send':
-      s.socket.write(step.message);
+      writeToClient(s, step.message);
       return;
     case 'protocol':
       return s.protocolViolation(step.reason);
@@ -468,7 +468,7 @@ function finishLogin(s: LoginSession, params: ReadonlyMap<string, string>, head:
       'sorry, too many clients already: this process has no cancel key left to give',
     );
   }
-  s.socket.write(loginAnswer(s, params, s, head));
+  writeToClient(s, loginAnswer(s, params, s, head));
   s.state = State.Ready;
   shareClientReads(s);
   s.lastActive = Date.now();

@@ -10,6 +10,7 @@ import { isStrayCopyEnd } from './classify.js';
 import { answerLocally, type FirstStatementSession } from './first-statement.js';
 import { answerParses, type ParseAnswerSession } from './parse-answer.js';
 import { Wait, poolOf } from './state.js';
+import { eventNow } from '../../event-clock.js';
 
 /** What of the session these functions use. */
 export type RouteSession = Pick<
@@ -102,7 +103,7 @@ export function route(s: RouteSession): void {
   s.timeoutCancelSent = false;
   if (mustCheckReplay(s) || needsSetUp(s, server)) {
     waitFor(s, Wait.SetUp);
-    s.waitingSince = Date.now();
+    s.waitingSince = eventNow();
     return mustCheckReplay(s) ? checkReplay(s, server) : startOn(s, server);
   }
   s.link(server);

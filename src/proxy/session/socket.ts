@@ -2,6 +2,8 @@
 // its session), where bound methods would cost each client four functions.
 import type net from 'node:net';
 import { SQLSTATE } from '../../protocol/encode.js';
+import { clearStamp, stampRead } from '../../event-clock.js';
+import { writeDirect } from '../../pool/direct-write.js';
 import type { ClientSession } from '../client-session.js';
 import { copyOfRead, shareReads } from './shared-reads.js';
 import { State } from './state.js';
@@ -47,16 +49,25 @@ export function unbindSocket(socket: net.Socket): void {
 }
 
 /**
- * A logged-in client's reads skip the stream's 'data' events (see shared-reads.ts), from when
- * its stream holds no byte read before and is not paused: bytes it holds come first, as 'data'
- * events, each of which tries again.
+ * A client's reads skip the stream's 'data' events (see shared-reads.ts) once its startup packet
+ * came in plain text (TLS can no longer begin), from when its stream holds no byte read before
+ * and is not paused: bytes it holds come first, as 'data' events, each of which tries again.
  */
 export function shareClientReads(s: SocketSession): void {
   const state = s.state;
-  if (s.encrypted || s.clientPaused || (state !== State.Ready && state !== State.Waiting && state !== State.Linked))
+  if (
+    s.encrypted ||
+    s.clientPaused ||
+    (state !== State.Auth && state !== State.Ready && state !== State.Waiting && state !== State.Linked)
+  )
     return;
   if (s.socket.readableLength === 0)
     shareReads(s.socket, onSocketRead as (this: net.Socket, length: number) => boolean);
+}
+
+/** socket.write's answer, the stream's machinery skipped when the socket is plain (see direct-write.ts). */
+export function writeToClient(s: Pick<SocketSession, 'encrypted' | 'socket'>, message: Buffer): boolean {
+  return s.encrypted ? s.socket.write(message) : writeDirect(s.socket, message);
 }
 
 /** A read while the session is paused (a resume and a pause in one tick start the handle
@@ -78,6 +89,7 @@ function onSocketData(this: SessionSocket, chunk: Buffer): void {
  * everyone else on it: the session is closed with XX000 and the error logged. False then.
  */
 function dispatch(s: SocketSession, chunk: Buffer): boolean {
+  stampRead();
   try {
     s.dispatch(chunk);
     return true;
@@ -85,6 +97,8 @@ function dispatch(s: SocketSession, chunk: Buffer): boolean {
     s.ctx.log.error({ client: s.remote, err: (err as Error).stack }, 'internal error while handling client data');
     s.fatal(SQLSTATE.INTERNAL_ERROR, 'internal error in pgtide; the connection is closed');
     return false;
+  } finally {
+    clearStamp();
   }
 }
 
