@@ -35,7 +35,7 @@ import { checkTimeouts } from './session/timeouts.js';
 import { acquire, serverAssigned, transactionAnswered } from './session/handoff.js';
 import { keepUntracked } from './session/untracked.js';
 import { holdsFirstAnswer, holdsRefusal, moveBatchToPrimary, type Resend, retryRead } from './session/read-retry.js';
-import { bindSocket, writeToClient } from './session/socket.js';
+import { bindSocket, shareClientReads, writeToClient } from './session/socket.js';
 import { closeSession } from './session/close.js';
 import { clientEnded, leaveIfAnswered } from './session/client-end.js';
 import { defineChoices, defineFlags, type Choices } from './session/flags.js';
@@ -241,6 +241,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.viaAdminSocket = viaAdminSocket;
     this.scanner = new MessageScanner(ctx.config.max_packet_size, AUTH_TYPES, ctx.assemblyBudget);
     bindSocket(this, socket);
+    shareClientReads(this);
     ctx.clients.add(this);
     ctx.loggingIn.add(this);
   }

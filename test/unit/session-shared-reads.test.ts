@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import { loopbackPair } from '../support/loopback-pair.js';
 import { copyOfRead, readsShared, shareReads, sharedReadsAvailable } from '../../src/proxy/session/shared-reads.js';
-import { bindSocket, shareClientReads, type SocketSession } from '../../src/proxy/session/socket.js';
+import { bindSocket, shareClientReads, type SocketSession, tlsOffered } from '../../src/proxy/session/socket.js';
 import { State } from '../../src/proxy/session/state.js';
 
 const received = new WeakMap<net.Socket, Buffer[]>();
@@ -77,7 +77,10 @@ test('a socket without a stream handle (not a connected net.Socket) is left as i
 });
 
 /** A session as socket.ts sees it, bound to `socket`; what it dispatches lands in `got`. */
-function fakeSession(socket: net.Socket, fields: { state: State; encrypted?: boolean; clientPaused?: boolean }) {
+function fakeSession(
+  socket: net.Socket,
+  fields: { state: State; encrypted?: boolean; clientPaused?: boolean; clientTls?: boolean },
+) {
   const got: Buffer[] = [];
   const s = {
     socket,
@@ -91,23 +94,27 @@ function fakeSession(socket: net.Socket, fields: { state: State; encrypted?: boo
     remote: 'test',
     server: null,
     serverPaused: false,
-    ctx: { log: { debug() {}, error() {} } },
+    ctx: { log: { debug() {}, error() {} }, clientTls: fields.clientTls ? {} : null },
   };
   bindSocket(s as unknown as SocketSession, socket);
   return { s: s as unknown as SocketSession & { clientPaused: boolean }, got };
 }
 
-test('a session switches to shared reads only past its startup packet, in plain text, not paused, and with nothing buffered', async () => {
-  const cases: [string, { state: State; encrypted?: boolean; clientPaused?: boolean }, boolean][] = [
-    ['ready', { state: State.Ready }, true],
-    ['linked', { state: State.Linked }, true],
-    ['waiting', { state: State.Waiting }, true],
-    ['logging in', { state: State.Login }, false],
-    ['authenticating', { state: State.Auth }, true],
-    ['reading the startup packet', { state: State.Startup }, false],
-    ['TLS', { state: State.Ready, encrypted: true }, false],
-    ['paused', { state: State.Ready, clientPaused: true }, false],
-  ];
+test('a session switches to shared reads only where TLS can no longer begin, in plain text, not paused, and with nothing buffered', async () => {
+  const cases: [string, { state: State; encrypted?: boolean; clientPaused?: boolean; clientTls?: boolean }, boolean][] =
+    [
+      ['ready', { state: State.Ready }, true],
+      ['linked', { state: State.Linked }, true],
+      ['waiting', { state: State.Waiting }, true],
+      ['logging in', { state: State.Login }, false],
+      ['authenticating', { state: State.Auth }, true],
+      ['reading the startup packet, client TLS configured', { state: State.Startup, clientTls: true }, false],
+      ['reading the startup packet, no client TLS', { state: State.Startup }, true],
+      ['after TLS began, reading the startup packet', { state: State.Startup, encrypted: true }, false],
+      ['authenticating, client TLS configured', { state: State.Auth, clientTls: true }, true],
+      ['TLS', { state: State.Ready, encrypted: true }, false],
+      ['paused', { state: State.Ready, clientPaused: true }, false],
+    ];
   for (const [name, fields, expected] of cases) {
     const { accepted, close } = await loopbackPair();
     try {
@@ -156,6 +163,19 @@ test('a read taken while the session is paused stops the reads there until it re
     accepted.resume();
     await until(() => Buffer.concat(got).length === 8);
     assert.equal(Buffer.concat(got).toString(), 'one;two;');
+  } finally {
+    close();
+  }
+});
+
+test("TLS is offered to a client only while client TLS is configured and its reads are its stream's", async () => {
+  const { accepted, close } = await loopbackPair();
+  try {
+    const { s } = fakeSession(accepted, { state: State.Auth, clientTls: true });
+    assert.equal(tlsOffered(s), true, 'configured, stream reads');
+    shareClientReads(s);
+    assert.equal(tlsOffered(s), false, 'configured, but reading through the shared buffer (a reload added TLS)');
+    assert.equal(tlsOffered({ ...s, ctx: { ...s.ctx, clientTls: null } } as SocketSession), false, 'not configured');
   } finally {
     close();
   }

@@ -21,9 +21,10 @@ import { setUp } from './handoff.js';
 import { loginAnswer } from './reported-params.js';
 import { isOn, isSerializable } from './setting-values.js';
 import { NO_CHUNKS, NO_PARAMS, State, poolOf, releaseAfterFailure } from './state.js';
-import { bindSocket, shareClientReads, unbindSocket, writeToClient } from './socket.js';
+import { bindSocket, shareClientReads, tlsOffered, unbindSocket, writeToClient } from './socket.js';
 import { closeSocket } from './close.js';
 import { leaveIfAnswered } from './client-end.js';
+import { eventNow } from '../../event-clock.js';
 
 /** The roles of a user when no hba line asks for them. */
 const NO_ROLES: ReadonlySet<string> = new Set();
@@ -76,7 +77,7 @@ function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Buffer | 
       // Bytes already sent behind the SSLRequest were not protected by TLS: an injection.
       if (rest) return s.protocolViolation('unexpected data after SSLRequest');
       s.startup!.reset();
-      if (!s.ctx.clientTls) {
+      if (!tlsOffered(s)) {
         writeToClient(s, NO);
         return;
       }
@@ -144,7 +145,7 @@ function adminSocketLogin(s: LoginSession, rest: Buffer | null): void {
  * without TLS closes such a connection without a word, since the client reads no plain text.
  */
 function startDirectTls(s: LoginSession, hello: Buffer): void {
-  if (!s.ctx.clientTls) {
+  if (!tlsOffered(s)) {
     s.ctx.log.info({ client: s.remote }, 'direct TLS connection, but client TLS is not configured: closed');
     return s.close();
   }
@@ -352,7 +353,7 @@ function authenticated(s: LoginSession, head: readonly Buffer[]): void {
   const known = ctx.pools.serverParams(s.database, s.user);
   if (known) return finishLogin(s, known, head);
   send(s, head);
-  s.waitingSince = Date.now();
+  s.waitingSince = eventNow();
   s.pool.acquire(s);
 }
 
@@ -471,7 +472,7 @@ function finishLogin(s: LoginSession, params: ReadonlyMap<string, string>, head:
   writeToClient(s, loginAnswer(s, params, s, head));
   s.state = State.Ready;
   shareClientReads(s);
-  s.lastActive = Date.now();
+  s.lastActive = eventNow();
   if (ctx.config.log_connections) ctx.log.info({ client: s.remote, user: s.user, database: s.database }, 'login');
   const early = s.queued;
   if (early.length > 0) {

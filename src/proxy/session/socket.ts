@@ -5,7 +5,7 @@ import { SQLSTATE } from '../../protocol/encode.js';
 import { clearStamp, stampRead } from '../../event-clock.js';
 import { writeDirect } from '../../pool/direct-write.js';
 import type { ClientSession } from '../client-session.js';
-import { copyOfRead, shareReads } from './shared-reads.js';
+import { copyOfRead, readsShared, shareReads } from './shared-reads.js';
 import { State } from './state.js';
 
 const SESSION = Symbol('pgtide.session');
@@ -49,20 +49,28 @@ export function unbindSocket(socket: net.Socket): void {
 }
 
 /**
- * A client's reads skip the stream's 'data' events (see shared-reads.ts) once its startup packet
- * came in plain text (TLS can no longer begin), from when its stream holds no byte read before
- * and is not paused: bytes it holds come first, as 'data' events, each of which tries again.
+ * A client's reads skip the stream's 'data' events (see shared-reads.ts) once TLS can no longer
+ * begin on its socket (its startup packet came in plain text, or client TLS is not configured:
+ * see tlsOffered), from when its stream holds no byte read before and is not paused: bytes it
+ * holds come first, as 'data' events, each of which tries again.
  */
 export function shareClientReads(s: SocketSession): void {
   const state = s.state;
+  if (s.encrypted || s.clientPaused) return;
   if (
-    s.encrypted ||
-    s.clientPaused ||
-    (state !== State.Auth && state !== State.Ready && state !== State.Waiting && state !== State.Linked)
+    state === State.Startup
+      ? s.ctx.clientTls !== null
+      : state !== State.Auth && state !== State.Ready && state !== State.Waiting && state !== State.Linked
   )
     return;
   if (s.socket.readableLength === 0)
     shareReads(s.socket, onSocketRead as (this: net.Socket, length: number) => boolean);
+}
+
+/** Whether this client may still begin TLS: client TLS was configured when it connected (its
+ *  reads are then its stream's until the startup packet, for the TLS socket to take over). */
+export function tlsOffered(s: Pick<SocketSession, 'ctx' | 'socket'>): boolean {
+  return s.ctx.clientTls !== null && !readsShared(s.socket);
 }
 
 /** socket.write's answer, the stream's machinery skipped when the socket is plain (see direct-write.ts). */
