@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import { loopbackPair } from '../support/loopback-pair.js';
 import { copyOfRead, readsShared, shareReads, sharedReadsAvailable } from '../../src/proxy/session/shared-reads.js';
-import { bindSocket, shareClientReads, type SocketSession, tlsOffered } from '../../src/proxy/session/socket.js';
+import { bindSocket, shareClientReads, type SocketSession } from '../../src/proxy/session/socket.js';
 import { State } from '../../src/proxy/session/state.js';
 
 const received = new WeakMap<net.Socket, Buffer[]>();
@@ -163,19 +163,6 @@ test('a read taken while the session is paused stops the reads there until it re
     accepted.resume();
     await until(() => Buffer.concat(got).length === 8);
     assert.equal(Buffer.concat(got).toString(), 'one;two;');
-  } finally {
-    close();
-  }
-});
-
-test("TLS is offered to a client only while client TLS is configured and its reads are its stream's", async () => {
-  const { accepted, close } = await loopbackPair();
-  try {
-    const { s } = fakeSession(accepted, { state: State.Auth, clientTls: true });
-    assert.equal(tlsOffered(s), true, 'configured, stream reads');
-    shareClientReads(s);
-    assert.equal(tlsOffered(s), false, 'configured, but reading through the shared buffer (a reload added TLS)');
-    assert.equal(tlsOffered({ ...s, ctx: { ...s.ctx, clientTls: null } } as SocketSession), false, 'not configured');
   } finally {
     close();
   }

@@ -21,7 +21,7 @@ import { setUp } from './handoff.js';
 import { loginAnswer } from './reported-params.js';
 import { isOn, isSerializable } from './setting-values.js';
 import { NO_CHUNKS, NO_PARAMS, State, poolOf, releaseAfterFailure } from './state.js';
-import { bindSocket, shareClientReads, tlsOffered, unbindSocket, writeToClient } from './socket.js';
+import { bindSocket, shareClientReads, unbindSocket, writeToClient } from './socket.js';
 import { closeSocket } from './close.js';
 import { leaveIfAnswered } from './client-end.js';
 import { eventNow } from '../../event-clock.js';
@@ -77,7 +77,7 @@ function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Buffer | 
       // Bytes already sent behind the SSLRequest were not protected by TLS: an injection.
       if (rest) return s.protocolViolation('unexpected data after SSLRequest');
       s.startup!.reset();
-      if (!tlsOffered(s)) {
+      if (!s.ctx.clientTls) {
         writeToClient(s, NO);
         return;
       }
@@ -145,7 +145,7 @@ function adminSocketLogin(s: LoginSession, rest: Buffer | null): void {
  * without TLS closes such a connection without a word, since the client reads no plain text.
  */
 function startDirectTls(s: LoginSession, hello: Buffer): void {
-  if (!tlsOffered(s)) {
+  if (!s.ctx.clientTls) {
     s.ctx.log.info({ client: s.remote }, 'direct TLS connection, but client TLS is not configured: closed');
     return s.close();
   }

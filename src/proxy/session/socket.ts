@@ -5,7 +5,7 @@ import { SQLSTATE } from '../../protocol/encode.js';
 import { clearStamp, stampRead } from '../../event-clock.js';
 import { writeDirect } from '../../pool/direct-write.js';
 import type { ClientSession } from '../client-session.js';
-import { copyOfRead, readsShared, shareReads } from './shared-reads.js';
+import { copyOfRead, shareReads } from './shared-reads.js';
 import { State } from './state.js';
 
 const SESSION = Symbol('pgtide.session');
@@ -50,9 +50,9 @@ export function unbindSocket(socket: net.Socket): void {
 
 /**
  * A client's reads skip the stream's 'data' events (see shared-reads.ts) once TLS can no longer
- * begin on its socket (its startup packet came in plain text, or client TLS is not configured:
- * see tlsOffered), from when its stream holds no byte read before and is not paused: bytes it
- * holds come first, as 'data' events, each of which tries again.
+ * begin on its socket (its startup packet came in plain text, or client TLS is not configured,
+ * which only a restart changes), from when its stream holds no byte read before and is not
+ * paused: bytes it holds come first, as 'data' events, each of which tries again.
  */
 export function shareClientReads(s: SocketSession): void {
   const state = s.state;
@@ -65,12 +65,6 @@ export function shareClientReads(s: SocketSession): void {
     return;
   if (s.socket.readableLength === 0)
     shareReads(s.socket, onSocketRead as (this: net.Socket, length: number) => boolean);
-}
-
-/** Whether this client may still begin TLS: client TLS was configured when it connected (its
- *  reads are then its stream's until the startup packet, for the TLS socket to take over). */
-export function tlsOffered(s: Pick<SocketSession, 'ctx' | 'socket'>): boolean {
-  return s.ctx.clientTls !== null && !readsShared(s.socket);
 }
 
 /** socket.write's answer, the stream's machinery skipped when the socket is plain (see direct-write.ts). */
