@@ -18,7 +18,7 @@ import { ACTIVE_TYPES, ALL_TYPES, ANSWER_ENDS, State, TRACKED_TYPES } from './se
 import { ReusedReadBuffer } from './read-buffer.js';
 import { addBackend, dropBackend, nextEvent, notifyingClient, type BackendHolder } from './notifier.js';
 import { writeDirect } from './direct-write.js';
-import { clearStamp, eventNow, stampRead } from '../event-clock.js';
+import { beginRead, endRead, eventNow } from '../event-clock.js';
 
 const {
   ReadyForQuery: Z,
@@ -205,14 +205,14 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
   }
 
   private onData(chunk: Buffer): void {
-    stampRead();
+    beginRead();
     try {
       this.handleData(chunk);
     } catch (err) {
       // A bug reached by a server's bytes costs this connection (and its client), not the process.
       this.close(`internal error: ${(err as Error).message}`);
     } finally {
-      clearStamp();
+      endRead();
     }
   }
 

@@ -2,7 +2,7 @@
 // its session), where bound methods would cost each client four functions.
 import type net from 'node:net';
 import { SQLSTATE } from '../../protocol/encode.js';
-import { clearStamp, stampRead } from '../../event-clock.js';
+import { beginRead, endRead } from '../../event-clock.js';
 import { writeDirect } from '../../pool/direct-write.js';
 import type { ClientSession } from '../client-session.js';
 import { copyOfRead, shareReads } from './shared-reads.js';
@@ -91,7 +91,7 @@ function onSocketData(this: SessionSocket, chunk: Buffer): void {
  * everyone else on it: the session is closed with XX000 and the error logged. False then.
  */
 function dispatch(s: SocketSession, chunk: Buffer): boolean {
-  stampRead();
+  beginRead();
   try {
     s.dispatch(chunk);
     return true;
@@ -100,7 +100,7 @@ function dispatch(s: SocketSession, chunk: Buffer): boolean {
     s.fatal(SQLSTATE.INTERNAL_ERROR, 'internal error in pgtide; the connection is closed');
     return false;
   } finally {
-    clearStamp();
+    endRead();
   }
 }
 
