@@ -8,13 +8,19 @@
 // same row. With an upstream port, each query goes as received to one of POOLED persistent
 // connections to an answering process (this script with --answer, a process of its own so
 // that its CPU is not counted) and its answer back to the client: the one write and one read
-// a transaction pooler makes on a server connection per transaction.
-// Usage: node dist/bench/node-connect-floor.js <port> <password> <SCRAM iterations> [upstream port]
+// a transaction pooler makes on a server connection per transaction. With a user and a database
+// after the upstream port, the upstream is PostgreSQL itself, logged in to once at start with
+// the same password (the `pool-floor` target): a transaction pooler's forwarding path, each
+// query waking a real backend, the floor of pgtide's CPU per transaction in pooling.
+// Usage: node dist/bench/node-connect-floor.js <port> <password> <SCRAM iterations> [upstream port [user database]]
 //        node dist/bench/node-connect-floor.js --answer <port>
 import { createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { ScramClient } from '../src/auth/scram-client.js';
+import { saslInitialResponse, saslResponse, startupMessage } from '../src/protocol/encode.js';
+import { integerSetting } from './settings.js';
 
-const [port, password, iterationsArg, upstreamPort] = process.argv.slice(2);
+const [port, password, iterationsArg, upstreamPort, upstreamUser, upstreamDatabase] = process.argv.slice(2);
 const answering = port === '--answer';
 const iterations = Number(iterationsArg);
 if (!port || password === undefined || (!answering && !(iterations > 0))) {
@@ -95,8 +101,8 @@ interface Login {
   serverFirst: string;
 }
 
-/** Server connections held, as a pooler's default_pool_size. */
-const POOLED = 20;
+/** Server connections held, as the poolers' default_pool_size (bench/poolers.ts). */
+const POOLED = integerSetting(process.env, 'BENCH_POOL_SIZE', 20, 1);
 /** Idle upstream connections, and the clients waiting for one, first come first served. */
 const idle: net.Socket[] = [];
 const waiting: { client: net.Socket; query: Buffer }[] = [];
@@ -115,17 +121,55 @@ if (answering) {
   if (upstreamPort) {
     for (let i = 0; i < POOLED; i++) {
       const upstream = net.connect({ host: '127.0.0.1', port: Number(upstreamPort), noDelay: true });
-      upstream.on('data', (chunk: Buffer) => {
-        busy.get(upstream)?.write(chunk);
-        busy.delete(upstream);
-        const next = waiting.shift();
-        if (next) send(upstream, next.client, next.query);
-        else idle.push(upstream);
-      });
-      idle.push(upstream);
+      if (upstreamUser === undefined) {
+        upstream.on('data', (chunk: Buffer) => forwardAnswer(upstream, chunk));
+        idle.push(upstream);
+      } else logIn(upstream, upstreamUser, upstreamDatabase ?? upstreamUser);
     }
   }
   listen();
+}
+
+/** An answer chunk back to its client; the connection is free again after ReadyForQuery. */
+function forwardAnswer(upstream: net.Socket, chunk: Buffer): void {
+  busy.get(upstream)?.write(chunk);
+  // PostgreSQL may answer in several chunks; the stand-in answers in one.
+  if (upstreamUser !== undefined && chunk[chunk.length - 6] !== 0x5a) return;
+  busy.delete(upstream);
+  release(upstream);
+}
+
+/** `upstream` to the first client waiting, else to the idle ones. */
+function release(upstream: net.Socket): void {
+  const next = waiting.shift();
+  if (next) send(upstream, next.client, next.query);
+  else idle.push(upstream);
+}
+
+/** Logs `upstream` in to PostgreSQL with SCRAM (not measured: once, at start), then pools it. */
+function logIn(upstream: net.Socket, user: string, database: string): void {
+  const scram = new ScramClient({ password: password! });
+  let pending = Buffer.alloc(0);
+  const onLogin = (chunk: Buffer): void => {
+    pending = Buffer.concat([pending, chunk]);
+    while (pending.length >= 5 && pending.length >= 1 + pending.readInt32BE(1)) {
+      const end = 1 + pending.readInt32BE(1);
+      const [type, body] = [pending[0], pending.subarray(5, end)];
+      pending = pending.subarray(end);
+      if (type === 0x45) throw new Error(`upstream login failed: ${body.toString()}`);
+      if (type === 0x52 && body.readInt32BE(0) === 10)
+        upstream.write(saslInitialResponse(scram.mechanism, scram.clientFirst()));
+      else if (type === 0x52 && body.readInt32BE(0) === 11)
+        upstream.write(saslResponse(scram.serverFirst(body.subarray(4))));
+      else if (type === 0x5a) {
+        upstream.removeListener('data', onLogin);
+        upstream.on('data', (answer: Buffer) => forwardAnswer(upstream, answer));
+        release(upstream);
+      }
+    }
+  };
+  upstream.on('data', onLogin);
+  upstream.write(startupMessage({ user, database }));
 }
 
 function send(upstream: net.Socket, client: net.Socket, query: Buffer): void {

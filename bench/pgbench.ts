@@ -16,6 +16,7 @@ import {
   AUTH_TYPE,
   POOL_SIZE,
   startConnectFloor,
+  startPoolFloor,
   startNodeForward,
   startPgbouncer,
   startPgtide,
@@ -29,7 +30,7 @@ import {
   formatPreparedRatioTable,
   formatRatiosTable,
   formatRuntimeRatiosTable,
-  formatConnectFloorTable,
+  formatFloorTable,
   formatConsistencyTable,
   formatRunsTable,
   formatSplitRatiosTable,
@@ -237,11 +238,11 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
       countedNodes: [],
       noNamedPreparedStatements: pgbouncerNoPrepared,
     });
+    // The iterations of the secret the poolers use: PostgreSQL's with a SCRAM user list, else
+    // the one each derives from the password (4096, pgtide's and PgBouncer's).
+    const iterations = settings.userSecrets === 'scram' ? settings.scramIterations : DEFAULT_SCRAM_ITERATIONS;
     if (settings.workloads.some((w) => w.key === 'connect')) {
       const [floorPort, answerPort] = await freePorts(2);
-      // The iterations of the secret the poolers use: PostgreSQL's with a SCRAM user list, else
-      // the one each derives from the password (4096, pgtide's and PgBouncer's).
-      const iterations = settings.userSecrets === 'scram' ? settings.scramIterations : DEFAULT_SCRAM_ITERATIONS;
       const [connectFloor, answer] = await startConnectFloor(
         { topology, dir, authFile, port: floorPort! },
         answerPort!,
@@ -258,6 +259,24 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
         processes: [connectFloor],
         countedNodes: [],
         only: 'connect',
+      });
+    }
+    if (settings.workloads.some((w) => w.key === 'select-simple')) {
+      const [poolFloorPort] = await freePorts(1);
+      const { user, password } = topology.scramUser;
+      const poolFloor = await startPoolFloor(
+        { topology, dir, authFile, port: poolFloorPort! },
+        topology.primary.port,
+        { user, password, database: topology.database },
+        iterations,
+      );
+      cleanup.add('stop the pooling floor', () => poolFloor.stop());
+      floor.push({
+        name: 'pool-floor',
+        port: poolFloorPort!,
+        processes: [poolFloor],
+        countedNodes: [],
+        only: 'select-simple',
       });
     }
   }
@@ -657,6 +676,12 @@ async function formatReport(
                   "a bare SCRAM login and query answerer with a pooled upstream that answers every query; its CPU is its own process's alone",
               ]
             : []),
+          ...(runs.some((r) => r.target === 'pool-floor')
+            ? [
+                '- pool-floor (`select-simple` only): the Node.js floor of a transaction pooler, the same script with ' +
+                  `${POOL_SIZE} connections to the primary, each transaction forwarded on a free one; its CPU is its own process's alone`,
+              ]
+            : []),
         ]
       : []),
     `- Command: BENCH_SECONDS=${settings.seconds} BENCH_ROUNDS=${settings.rounds} BENCH_WORKLOADS=${workloadKeys}${workersSetting(settings)}` +
@@ -677,7 +702,8 @@ async function formatReport(
     '## Ratios',
     '',
     formatRatiosTable(runs),
-    ...optionalSection(formatConnectFloorTable(runs)),
+    ...optionalSection(formatFloorTable(runs, 'connect-floor', 'connection floor')),
+    ...optionalSection(formatFloorTable(runs, 'pool-floor', 'pooling floor')),
     ...optionalSection(formatRuntimeRatiosTable(runs)),
     ...optionalSection(preparedRatio(runs)),
     ...split,

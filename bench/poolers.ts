@@ -210,6 +210,35 @@ export async function startConnectFloor(
   }
 }
 
+/**
+ * The Node.js floor of a transaction pooler (bench/node-connect-floor.ts with PostgreSQL as its
+ * upstream, on 127.0.0.1 at serverPort) on setup.port: 20 server connections logged in as `user`, each transaction's bytes
+ * forwarded on a free one, with nothing else of a pooler's.
+ */
+export async function startPoolFloor(
+  setup: PoolerSetup,
+  serverPort: number,
+  login: { user: string; password: string; database: string },
+  iterations: number,
+): Promise<Service> {
+  return startService({
+    name: 'pool-floor',
+    command: process.execPath,
+    args: [
+      join(distRoot(), 'bench', 'node-connect-floor.js'),
+      String(setup.port),
+      login.password,
+      String(iterations),
+      String(serverPort),
+      login.user,
+      login.database,
+    ],
+    port: setup.port,
+    logFile: join(setup.dir, 'pool-floor.log'),
+    stopSignal: 'SIGTERM',
+  });
+}
+
 function backendTable({ node, role, weight }: WeightedBackend): string[] {
   return [
     '',

@@ -5,7 +5,7 @@ import {
   formatPreparedRatioTable,
   formatRatiosTable,
   formatRunsTable,
-  formatConnectFloorTable,
+  formatFloorTable,
   formatConsistencyTable,
   formatRuntimeRatiosTable,
   formatSplitRatiosTable,
@@ -147,10 +147,19 @@ test('the connection floor table pairs pgtide and PgBouncer with the floor, only
     { workload: 'connect', round: 2, target: 'pgbouncer', result: measurement(1500, 150) },
     { workload: 'connect', round: 2, target: 'connect-floor', result: measurement(2000, 220) },
   ];
-  const lines = formatConnectFloorTable(runs).split('\n');
+  const lines = formatFloorTable(runs, 'connect-floor', 'connection floor').split('\n');
   assert.equal(lines.length, 3);
+  assert.equal(lines[0]?.startsWith('| workload | pgtide/connection floor CPU per tx |'), true);
   assert.equal(lines[2], '| connect | 1.50× (1.50–1.50) | 1.40× (1.33–1.47) | 2.10× (2.00–2.20) |');
-  assert.equal(formatConnectFloorTable(runs.filter((r) => r.target !== 'connect-floor')), '');
+  assert.equal(formatFloorTable(runs, 'pool-floor', 'pooling floor'), '');
+  assert.equal(
+    formatFloorTable(
+      runs.filter((r) => r.target !== 'connect-floor'),
+      'connect-floor',
+      'connection floor',
+    ),
+    '',
+  );
 });
 
 const NO_PREPARED = 'PgBouncer 1.18.0: no prepared statements in transaction mode';

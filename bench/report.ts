@@ -9,6 +9,8 @@ export type TargetName =
   | 'node-forward'
   /** The Node.js floor per connection (bench/node-connect-floor.ts), in the `connect` workload only. */
   | 'connect-floor'
+  /** The Node.js floor of a transaction pooler (the same script, PostgreSQL upstream), in `select-simple` only. */
+  | 'pool-floor'
   | 'pgtide-standbys'
   | 'pgtide-eventual'
   | 'seed-chain'
@@ -121,18 +123,19 @@ export function formatSplitRatiosTable(runs: RunRecord[]): string {
 }
 
 /**
- * The connection floor against pgtide and PgBouncer, per workload it ran in (the `connect`
- * workload): what Node.js costs per connection with nothing of a pooler's own. Empty without such runs.
+ * A floor (`connect-floor`, what Node.js costs per connection; `pool-floor`, what it costs to
+ * forward a pooled transaction) against pgtide and PgBouncer, per workload the floor ran in:
+ * Node.js doing that much with nothing of a pooler's own. Empty without such runs.
  */
-export function formatConnectFloorTable(runs: RunRecord[]): string {
-  const workloads = [...new Set(runs.filter((r) => r.target === 'connect-floor').map((r) => r.workload))];
+export function formatFloorTable(runs: RunRecord[], floor: 'connect-floor' | 'pool-floor', label: string): string {
+  const workloads = [...new Set(runs.filter((r) => r.target === floor).map((r) => r.workload))];
   if (workloads.length === 0) return '';
   const rows = workloads.map((workload) => {
     const cpu = (a: TargetName, b: TargetName) => pairedRatio(runs, workload, a, b, CPU);
-    return `| ${workload} | ${cpu('pgtide', 'connect-floor')} | ${cpu('connect-floor', 'pgbouncer')} | ${cpu('pgtide', 'pgbouncer')} |`;
+    return `| ${workload} | ${cpu('pgtide', floor)} | ${cpu(floor, 'pgbouncer')} | ${cpu('pgtide', 'pgbouncer')} |`;
   });
   return [
-    '| workload | pgtide/connection floor CPU per tx | connection floor/PgBouncer CPU per tx | pgtide/PgBouncer CPU per tx |',
+    `| workload | pgtide/${label} CPU per tx | ${label}/PgBouncer CPU per tx | pgtide/PgBouncer CPU per tx |`,
     '|---|--:|--:|--:|',
     ...rows,
   ].join('\n');
