@@ -12,12 +12,17 @@
 // after the upstream port, the upstream is PostgreSQL itself, logged in to once at start with
 // the same password (the `pool-floor` target): a transaction pooler's forwarding path, each
 // query waking a real backend, the floor of pgtide's CPU per transaction in pooling.
+// FLOOR_SOCKETS=direct: once logged in, its sockets move bytes as pgtide's do, reads through
+// net's onread mode into one shared buffer and writes to the socket's handle
+// (src/proxy/session/shared-reads.ts, src/pool/direct-write.ts); else 'data' events and write().
 // Usage: node dist/bench/node-connect-floor.js <port> <password> <SCRAM iterations> [upstream port [user database]]
 //        node dist/bench/node-connect-floor.js --answer <port>
 import { createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { ScramClient } from '../src/auth/scram-client.js';
+import { writeDirect } from '../src/pool/direct-write.js';
 import { saslInitialResponse, saslResponse, startupMessage } from '../src/protocol/encode.js';
+import { copyOfRead, shareReads } from '../src/proxy/session/shared-reads.js';
 import { integerSetting } from './settings.js';
 
 const [port, password, iterationsArg, upstreamPort, upstreamUser, upstreamDatabase] = process.argv.slice(2);
@@ -101,6 +106,11 @@ interface Login {
   serverFirst: string;
 }
 
+const direct = process.env['FLOOR_SOCKETS'] === 'direct';
+const forward = direct ? writeDirect : (socket: net.Socket, chunk: Buffer) => socket.write(chunk);
+/** Each client socket's login, for the shared reads' one callback. */
+const logins = new WeakMap<net.Socket, Login>();
+
 /** Server connections held, as the poolers' default_pool_size (bench/poolers.ts). */
 const POOLED = integerSetting(process.env, 'BENCH_POOL_SIZE', 20, 1);
 /** Idle upstream connections, and the clients waiting for one, first come first served. */
@@ -132,7 +142,8 @@ if (answering) {
 
 /** An answer chunk back to its client; the connection is free again after ReadyForQuery. */
 function forwardAnswer(upstream: net.Socket, chunk: Buffer): void {
-  busy.get(upstream)?.write(chunk);
+  const client = busy.get(upstream);
+  if (client) forward(client, chunk);
   // PostgreSQL may answer in several chunks; the stand-in answers in one.
   if (upstreamUser !== undefined && chunk[chunk.length - 6] !== 0x5a) return;
   busy.delete(upstream);
@@ -163,7 +174,8 @@ function logIn(upstream: net.Socket, user: string, database: string): void {
         upstream.write(saslResponse(scram.serverFirst(body.subarray(4))));
       else if (type === 0x5a) {
         upstream.removeListener('data', onLogin);
-        upstream.on('data', (answer: Buffer) => forwardAnswer(upstream, answer));
+        if (!direct || !shareReads(upstream, onUpstreamRead))
+          upstream.on('data', (answer: Buffer) => forwardAnswer(upstream, answer));
         release(upstream);
       }
     }
@@ -174,7 +186,17 @@ function logIn(upstream: net.Socket, user: string, database: string): void {
 
 function send(upstream: net.Socket, client: net.Socket, query: Buffer): void {
   busy.set(upstream, client);
-  upstream.write(query);
+  forward(upstream, query);
+}
+
+function onUpstreamRead(this: net.Socket, length: number): boolean {
+  forwardAnswer(this, copyOfRead(length));
+  return true;
+}
+
+function onClientRead(this: net.Socket, length: number): boolean {
+  answer(this, logins.get(this)!, copyOfRead(length));
+  return true;
 }
 
 function listen(): void {
@@ -210,6 +232,7 @@ function answer(socket: net.Socket, login: Login, chunk: Buffer): void {
         .update(`${login.firstBare},${login.serverFirst},${withoutProof}`)
         .digest('base64');
       login.step = 3;
+      if (direct && shareReads(socket, onClientRead)) logins.set(socket, login);
       return void socket.write(Buffer.concat([message('R', 12, Buffer.from(`v=${signature}`)), OK, PARAMS]));
     }
     default: {

@@ -71,6 +71,8 @@ interface Settings {
   userSecrets: 'plain' | 'scram';
   /** The iteration count of the test user's stored SCRAM secret (userSecrets = scram). */
   scramIterations: number;
+  /** How the pooling floor's sockets move bytes: as pgtide's do, or through the streams' events. */
+  poolFloorSockets: 'direct' | 'streams';
 }
 
 interface Workload {
@@ -269,6 +271,7 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
         topology.primary.port,
         { user, password, database: topology.database },
         iterations,
+        settings.poolFloorSockets,
       );
       cleanup.add('stop the pooling floor', () => poolFloor.stop());
       floor.push({
@@ -679,7 +682,11 @@ async function formatReport(
           ...(runs.some((r) => r.target === 'pool-floor')
             ? [
                 '- pool-floor (`select-simple` only): the Node.js floor of a transaction pooler, the same script with ' +
-                  `${POOL_SIZE} connections to the primary, each transaction forwarded on a free one; its CPU is its own process's alone`,
+                  `${POOL_SIZE} connections to the primary, each transaction forwarded on a free one, ` +
+                  (settings.poolFloorSockets === 'direct'
+                    ? "its sockets read and written as pgtide's are (shared reads, direct writes)"
+                    : "its sockets read through 'data' events and written with write()") +
+                  "; its CPU is its own process's alone",
               ]
             : []),
         ]
@@ -760,7 +767,14 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     pinCpus: pinSetting(env['BENCH_PIN_CPUS'] ?? ''),
     userSecrets,
     scramIterations,
+    poolFloorSockets: poolFloorSocketsSetting(env['BENCH_POOL_FLOOR_SOCKETS'] ?? 'direct'),
   };
+}
+
+function poolFloorSocketsSetting(raw: string): 'direct' | 'streams' {
+  if (raw !== 'direct' && raw !== 'streams')
+    throw new Error(`BENCH_POOL_FLOOR_SOCKETS: expected direct or streams, got "${raw}"`);
+  return raw;
 }
 
 function userSecretsSetting(raw: string): 'plain' | 'scram' {

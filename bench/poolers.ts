@@ -212,17 +212,20 @@ export async function startConnectFloor(
 
 /**
  * The Node.js floor of a transaction pooler (bench/node-connect-floor.ts with PostgreSQL as its
- * upstream, on 127.0.0.1 at serverPort) on setup.port: 20 server connections logged in as `user`, each transaction's bytes
- * forwarded on a free one, with nothing else of a pooler's.
+ * upstream, on 127.0.0.1 at serverPort) on setup.port: POOL_SIZE server connections logged in as
+ * `user`, each transaction's bytes forwarded on a free one, with nothing else of a pooler's.
+ * `sockets`: bytes moved as pgtide moves them (shared reads, direct writes) or by the streams.
  */
 export async function startPoolFloor(
   setup: PoolerSetup,
   serverPort: number,
   login: { user: string; password: string; database: string },
   iterations: number,
+  sockets: 'direct' | 'streams',
 ): Promise<Service> {
   return startService({
     name: 'pool-floor',
+    env: { ...process.env, FLOOR_SOCKETS: sockets },
     command: process.execPath,
     args: [
       join(distRoot(), 'bench', 'node-connect-floor.js'),
