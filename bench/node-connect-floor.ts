@@ -21,7 +21,9 @@ import { createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { ScramClient } from '../src/auth/scram-client.js';
 import { writeDirect } from '../src/pool/direct-write.js';
+import { decodeErrorFields } from '../src/protocol/backend.js';
 import { saslInitialResponse, saslResponse, startupMessage } from '../src/protocol/encode.js';
+import { AuthenticationCode, BackendMessage } from '../src/protocol/types.js';
 import { copyOfRead, shareReads } from '../src/proxy/session/shared-reads.js';
 import { integerSetting } from './settings.js';
 
@@ -145,7 +147,7 @@ function forwardAnswer(upstream: net.Socket, chunk: Buffer): void {
   const client = busy.get(upstream);
   if (client) forward(client, chunk);
   // PostgreSQL may answer in several chunks; the stand-in answers in one.
-  if (upstreamUser !== undefined && chunk[chunk.length - 6] !== 0x5a) return;
+  if (upstreamUser !== undefined && chunk[chunk.length - 6] !== BackendMessage.ReadyForQuery) return;
   busy.delete(upstream);
   release(upstream);
 }
@@ -165,14 +167,13 @@ function logIn(upstream: net.Socket, user: string, database: string): void {
     pending = Buffer.concat([pending, chunk]);
     while (pending.length >= 5 && pending.length >= 1 + pending.readInt32BE(1)) {
       const end = 1 + pending.readInt32BE(1);
-      const [type, body] = [pending[0], pending.subarray(5, end)];
+      const type = pending[0];
+      const body = pending.subarray(5, end);
       pending = pending.subarray(end);
-      if (type === 0x45) throw new Error(`upstream login failed: ${body.toString()}`);
-      if (type === 0x52 && body.readInt32BE(0) === 10)
-        upstream.write(saslInitialResponse(scram.mechanism, scram.clientFirst()));
-      else if (type === 0x52 && body.readInt32BE(0) === 11)
-        upstream.write(saslResponse(scram.serverFirst(body.subarray(4))));
-      else if (type === 0x5a) {
+      if (type === BackendMessage.ErrorResponse)
+        throw new Error(`upstream login failed: ${decodeErrorFields(body).message}`);
+      if (type === BackendMessage.Authentication) authenticate(upstream, scram, body);
+      else if (type === BackendMessage.ReadyForQuery) {
         upstream.removeListener('data', onLogin);
         if (!direct || !shareReads(upstream, onUpstreamRead))
           upstream.on('data', (answer: Buffer) => forwardAnswer(upstream, answer));
@@ -182,6 +183,22 @@ function logIn(upstream: net.Socket, user: string, database: string): void {
   };
   upstream.on('data', onLogin);
   upstream.write(startupMessage({ user, database }));
+}
+
+/** One authentication request of the upstream's login: SCRAM's steps answered, anything else refused. */
+function authenticate(upstream: net.Socket, scram: ScramClient, body: Buffer): void {
+  switch (body.readInt32BE(0)) {
+    case AuthenticationCode.SASL:
+      return void upstream.write(saslInitialResponse(scram.mechanism, scram.clientFirst()));
+    case AuthenticationCode.SASLContinue:
+      return void upstream.write(saslResponse(scram.serverFirst(body.subarray(4))));
+    case AuthenticationCode.SASLFinal:
+    case AuthenticationCode.Ok:
+      return;
+    default:
+      // Rather than wait for ever on a request it does not answer.
+      throw new Error(`upstream asks for authentication ${body.readInt32BE(0)}; the floor speaks SCRAM only`);
+  }
 }
 
 function send(upstream: net.Socket, client: net.Socket, query: Buffer): void {
