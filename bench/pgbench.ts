@@ -413,10 +413,15 @@ async function runInTurns(
   ctx: Omit<MeasureContext, 'seconds'>,
 ): Promise<RunRecord[]> {
   const { settings } = ctx;
+  // Every workload of the run is warmed up, not only the first: a JIT compiles the code each
+  // one reaches (a -C run's login path), and a first round that pays for it is not steady state.
   if (settings.warmupSeconds > 0) {
     for (const target of targets) {
-      console.log(`warm-up: ${target.name}, ${settings.warmupSeconds} s`);
-      await measure(target, WORKLOADS[0]!, { ...ctx, seconds: settings.warmupSeconds });
+      for (const workload of workloads) {
+        if (target.only !== undefined && target.only !== workload.key) continue;
+        console.log(`warm-up: ${target.name}, ${workload.name}, ${settings.warmupSeconds} s`);
+        await measure(target, workload, { ...ctx, seconds: settings.warmupSeconds });
+      }
     }
   }
   const runs: RunRecord[] = [];
