@@ -24,6 +24,7 @@ import {
 } from './poolers.js';
 import { Cleanup, firstLine, runProgram, type Service } from './processes.js';
 import { integerSetting } from './settings.js';
+import { turnOrder } from './turns.js';
 import { clockTicksPerSecond, readMachineBusyTicks, readTreeCpuTicks, readTreeStats } from './proc-cpu.js';
 import {
   formatNotApplicableNotes,
@@ -426,12 +427,11 @@ async function runInTurns(
   }
   const runs: RunRecord[] = [];
   // Targets take turns within each round of a workload, so drift on the machine spreads over
-  // all of them, and a ratio from one round compares runs made minutes apart at most. Every
-  // other round the turns go backwards, so that no target always runs right after another.
-  const backwards = [...targets].reverse();
+  // all of them, and a ratio from one round compares runs made minutes apart at most. Each
+  // round has its own order (turns.ts): no target always runs in one place or after one other.
   for (const workload of workloads) {
     for (let round = 1; round <= settings.rounds; round++) {
-      for (const target of round % 2 === 1 ? targets : backwards) {
+      for (const target of turnOrder(targets, round)) {
         if (target.only !== undefined && target.only !== workload.key) continue;
         const measured = await measure(target, workload, { ...ctx, seconds: settings.seconds });
         const result =
@@ -667,8 +667,8 @@ async function formatReport(
         `- pgtide@workers=${n}: the same pgtide with workers = ${n} (pool size ${POOL_SIZE} split among them); its CPU counts the primary and every worker`,
     ),
     `- pgbench -c ${settings.clients} -j ${settings.threads} -T ${settings.seconds}, scale ${settings.scale}, ` +
-      `${settings.warmupSeconds} s warm-up per target (not reported); ${settings.rounds} round(s) per workload, ` +
-      'the targets taking turns in each; a ratio is the median of the per-round ratios, their range in brackets',
+      `${settings.warmupSeconds} s warm-up per target and workload (not reported); ${settings.rounds} round(s) per workload, ` +
+      'the targets taking turns in each, in an order each round draws; a ratio is the median of the per-round ratios, their range in brackets',
     `- Both poolers: transaction pooling, pool size ${POOL_SIZE}, client auth ${AUTH_TYPE}, no TLS; ` +
       `pgtide with ${settings.standbys} standbys, PgBouncer on the primary only` +
       (settings.scramIterations === DEFAULT_SCRAM_ITERATIONS
