@@ -427,8 +427,8 @@ async function runInTurns(
   }
   const runs: RunRecord[] = [];
   // Targets take turns within each round of a workload, so drift on the machine spreads over
-  // all of them, and a ratio from one round compares runs made minutes apart at most. Each
-  // round has its own order (turns.ts): no target always runs in one place or after one other.
+  // all of them, and a ratio from one round compares runs made minutes apart at most. The
+  // order changes from round to round (turns.ts): no target always runs in one place or after one other.
   for (const workload of workloads) {
     for (let round = 1; round <= settings.rounds; round++) {
       for (const target of turnOrder(targets, round)) {
@@ -668,7 +668,7 @@ async function formatReport(
     ),
     `- pgbench -c ${settings.clients} -j ${settings.threads} -T ${settings.seconds}, scale ${settings.scale}, ` +
       `${settings.warmupSeconds} s warm-up per target and workload (not reported); ${settings.rounds} round(s) per workload, ` +
-      'the targets taking turns in each, in an order each round draws; a ratio is the median of the per-round ratios, their range in brackets',
+      'the targets taking turns in each, in an order that changes from round to round; a ratio is the median of the per-round ratios, their range in brackets',
     `- Both poolers: transaction pooling, pool size ${POOL_SIZE}, client auth ${AUTH_TYPE}, no TLS; ` +
       `pgtide with ${settings.standbys} standbys, PgBouncer on the primary only` +
       (settings.scramIterations === DEFAULT_SCRAM_ITERATIONS

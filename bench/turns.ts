@@ -3,30 +3,25 @@
 // heavy target. Three identical pgtide builds measured side by side (bench/RESULTS.md,
 // session 26) cost 5 % more CPU per transaction in the turn right after `direct` than in the
 // turn next to PgBouncer. With a fixed order (backwards every other round) the same target
-// always took that turn, and every ratio to it carried the bias. Each round now draws its own
-// order. The draw is seeded by the round, so a run can be repeated, and over the rounds every
-// target meets every place and every neighbour.
+// always took that turn, and every ratio to it carried the bias.
+//
+// The rounds follow a Williams design, the crossover trials' answer to carry-over. Over n rounds
+// of n targets (2n when n is odd), every target takes every place equally often, and runs right
+// after every other target equally often. A run of fewer rounds is as close to that as its
+// rounds allow.
 
-/** xorshift32: a small deterministic generator, enough to shuffle a handful of targets. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 0x1_0000_0000;
-  };
+/** The first round's order, as places into the targets: 0, 1, n-1, 2, n-2, 3, ... */
+function firstRow(n: number): number[] {
+  const row: number[] = [];
+  for (let j = 0; j < n; j++) row.push(j === 0 ? 0 : j % 2 === 1 ? (j + 1) / 2 : n - j / 2);
+  return row;
 }
 
-/** The targets in the order they run in round `round` (1-based): a shuffle seeded by the round. */
+/** The targets in the order they run in round `round` (1-based). */
 export function turnOrder<T>(targets: readonly T[], round: number): T[] {
-  const next = generator(Math.imul(round, 0x85ebca6b) ^ 0x27d4eb2f);
-  const order = [...targets];
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(next() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  return order;
+  const n = targets.length;
+  const r = round - 1;
+  const order = firstRow(n).map((place) => targets[(place + r) % n]!);
+  // With an odd number of targets the design needs its rows a second time, mirrored.
+  return n % 2 === 1 && Math.floor(r / n) % 2 === 1 ? order.reverse() : order;
 }
