@@ -418,8 +418,7 @@ async function runInTurns(
   // one reaches (a -C run's login path), and a first round that pays for it is not steady state.
   if (settings.warmupSeconds > 0) {
     for (const target of targets) {
-      for (const workload of workloads) {
-        if (target.only !== undefined && target.only !== workload.key) continue;
+      for (const workload of workloads.filter((w) => runsWorkload(target, w))) {
         console.log(`warm-up: ${target.name}, ${workload.name}, ${settings.warmupSeconds} s`);
         await measure(target, workload, { ...ctx, seconds: settings.warmupSeconds });
       }
@@ -430,9 +429,10 @@ async function runInTurns(
   // all of them, and a ratio from one round compares runs made minutes apart at most. The
   // order changes from round to round (turns.ts): no target always runs in one place or after one other.
   for (const workload of workloads) {
+    // The order is drawn over the targets this workload runs, so that its balance holds for them.
+    const running = targets.filter((t) => runsWorkload(t, workload));
     for (let round = 1; round <= settings.rounds; round++) {
-      for (const target of turnOrder(targets, round)) {
-        if (target.only !== undefined && target.only !== workload.key) continue;
+      for (const target of turnOrder(running, round)) {
         const measured = await measure(target, workload, { ...ctx, seconds: settings.seconds });
         const result =
           workload.namedPreparedStatements && target.noNamedPreparedStatements !== undefined && !succeeded(measured)
@@ -444,6 +444,11 @@ async function runInTurns(
     }
   }
   return runs;
+}
+
+/** A floor made for one workload (`only`) runs that one alone. */
+function runsWorkload(target: Target, workload: Workload): boolean {
+  return target.only === undefined || target.only === workload.key;
 }
 
 interface MeasureContext {
