@@ -10,6 +10,7 @@ import { SQLSTATE } from './protocol/encode.js';
 import { PoolManager } from './pool/pool-manager.js';
 import type { ServerConnection } from './pool/server-connection.js';
 import { CancelKeys } from './proxy/cancel-keys.js';
+import { Roster } from './proxy/roster.js';
 import { sendCancelRequest } from './proxy/cancel-request.js';
 import { PeerCancels, cancelOwnClient } from './proxy/peer-cancel.js';
 import { signalRelayed, type RelayedSignal } from './proxy/backend-signals.js';
@@ -147,8 +148,8 @@ export class Pgtide {
       peerCancels: new PeerCancels(this.log),
       clientTls: clientTlsContext(config),
       log: this.log,
-      clients: new Set(),
-      loggingIn: new Set(),
+      clients: new Roster('clientSlot'),
+      loggingIn: new Roster('loginSlot'),
       assemblyBudget: new AssemblyBudget(CLASSIFY_BUFFER_BYTES),
       relayToWorker: options.relayCancel ?? null,
       relaySignal: options.relaySignal ?? null,
@@ -312,7 +313,7 @@ export class Pgtide {
     if (ctx.loggingIn.size >= cfg.max_login_clients) {
       // Evict the oldest unfinished login rather than refuse the newcomer: a flood of silent
       // sockets then cannot lock real clients out, it only shortens its own life.
-      const oldest = ctx.loggingIn.values().next().value;
+      const oldest = ctx.loggingIn.oldest();
       oldest?.fatal(
         SQLSTATE.TOO_MANY_CONNECTIONS,
         `too many clients logging in (max_login_clients = ${cfg.max_login_clients})`,

@@ -1,5 +1,6 @@
 import { randomBits, takeRandom } from '../auth/random-pool.js';
 import { MAX_PEER_ID, MAX_WORKER_ID } from '../config/peering.js';
+import { PidTable } from './pid-table.js';
 
 // The BackendKeyData pid pgtide hands a client says where the client lives, so a CancelRequest
 // that lands anywhere can be relayed to its owner; the secret stays 4 random bytes, so the
@@ -57,7 +58,7 @@ const MAX_KEYS_PER_PROCESS = 1 << (LOCAL_BITS - 1);
 
 /** Issues per-client cancel keys and finds the client a CancelRequest names. */
 export class CancelKeys<T extends CancelKeyHolder> {
-  private readonly byPid = new Map<number, T>();
+  private readonly byPid = new PidTable<T>();
   private readonly prefix: number;
 
   constructor(

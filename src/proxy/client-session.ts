@@ -85,6 +85,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   firstPool: ServerPool | null = null;
   otherPools: Map<BackendConfig, ServerPool> | null = null;
   server: LinkedServer | null = null;
+  /** Its places in ctx.clients and ctx.loggingIn (roster.ts); -1: not there. */
+  clientSlot = -1;
+  loginSlot = -1;
   /** Its cancel key (cancel-keys.ts); pid 0 until login ends. */
   cancelPid = 0;
   cancelSecret = 0;

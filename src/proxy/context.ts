@@ -15,6 +15,7 @@ import type { CancelKeys } from './cancel-keys.js';
 import type { PeerCancels } from './peer-cancel.js';
 import type { RelayedSignal } from './backend-signals.js';
 import type { ClientSession } from './client-session.js';
+import type { Roster } from './roster.js';
 import type { StatementRegistry } from './statement-registry.js';
 import type { LruCache } from '../sql/lru.js';
 import type { SharedSettings } from './session-settings.js';
@@ -52,9 +53,9 @@ export interface ProxyContext {
   clientTls: SecureContext | null;
   log: Logger;
   /** Every connected client, in connection order. */
-  clients: Set<ClientSession>;
+  clients: Roster<'clientSlot', ClientSession>;
   /** Clients still logging in, oldest first (bounded by max_login_clients). */
-  loggingIn: Set<ClientSession>;
+  loggingIn: Roster<'loginSlot', ClientSession>;
   /** Per-user SCRAM salts (and mock keys for unknown users), the same in every worker. */
   nameSalts: NameSalts;
   /** SCRAM secrets derived from plain auth_file passwords, derived once per user and password. */

@@ -14,6 +14,7 @@ import type { ServerPeer } from '../../src/pool/server-peer.js';
 import { ANSWER_ENDS } from '../../src/pool/server-states.js';
 import { SyncPoints } from '../../src/pool/sync-points.js';
 import { CancelKeys } from '../../src/proxy/cancel-keys.js';
+import { Roster } from '../../src/proxy/roster.js';
 import { ClientSession } from '../../src/proxy/client-session.js';
 import { State } from '../../src/proxy/session/state.js';
 import type { ProxyContext } from '../../src/proxy/context.js';
@@ -289,8 +290,8 @@ export async function harness(config: Partial<Config> = {}): Promise<Harness> {
     cancelKeys: new CancelKeys<ClientSession>(0, 0),
     clientTls: null,
     log: { debug: quiet, info: quiet, warn: quiet, error: quiet },
-    clients: new Set(),
-    loggingIn: new Set(),
+    clients: new Roster('clientSlot'),
+    loggingIn: new Roster('loginSlot'),
     sendCancel: quiet,
     admin: { isConsole: () => false, run: () => [], isPaused: () => false, isDisabled: () => false },
     assemblyBudget: new AssemblyBudget(1 << 20),
@@ -337,8 +338,8 @@ export function fakeLinkedSession(server: object, ctx: object = {}, config: obje
     scanner: { atBoundary: true, reset: () => {} },
     ctx: {
       config: { ...defaultConfig(), ...config },
-      clients: new Set(),
-      loggingIn: new Set(),
+      clients: new Roster('clientSlot'),
+      loggingIn: new Roster('loginSlot'),
       log: { info: () => {} },
       ...ctx,
     },

@@ -1,0 +1,155 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Roster } from '../../src/proxy/roster.js';
+import { PidTable } from '../../src/proxy/pid-table.js';
+
+class Member {
+  clientSlot = -1;
+  loginSlot = -1;
+  constructor(readonly id: number) {}
+}
+
+/** A small deterministic generator, so that a failing sequence can be replayed. */
+function random(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 0x100000000;
+  };
+}
+
+const ids = (roster: Roster<'clientSlot', Member>): number[] => [...roster].map((m) => m.id);
+
+describe('roster', () => {
+  it('keeps its members in the order they joined, through removals and compaction', () => {
+    const roster = new Roster<'clientSlot', Member>('clientSlot');
+    const model: Member[] = [];
+    const next = random(7);
+    let made = 0;
+    for (let step = 0; step < 20_000; step++) {
+      if (model.length === 0 || next() < 0.52) {
+        const m = new Member(made++);
+        roster.add(m);
+        model.push(m);
+      } else {
+        const at = Math.floor(next() * model.length);
+        const [gone] = model.splice(at, 1);
+        assert.equal(roster.delete(gone!), true);
+        assert.equal(gone!.clientSlot, -1);
+      }
+      assert.equal(roster.size, model.length);
+      if (step % 997 === 0)
+        assert.deepEqual(
+          ids(roster),
+          model.map((m) => m.id),
+        );
+      assert.equal(roster.oldest(), model[0]);
+    }
+    assert.deepEqual(
+      ids(roster),
+      model.map((m) => m.id),
+    );
+  });
+
+  it('adds a member once, removes it once, and tells a stranger apart', () => {
+    const roster = new Roster<'clientSlot', Member>('clientSlot');
+    const a = new Member(1);
+    roster.add(a);
+    roster.add(a);
+    assert.equal(roster.size, 1);
+    assert.equal(roster.delete(new Member(2)), false);
+    assert.equal(roster.delete(a), true);
+    assert.equal(roster.delete(a), false);
+    assert.equal(roster.size, 0);
+    assert.equal(roster.oldest(), undefined);
+  });
+
+  it('keeps two rosters of the same members apart by their slot fields', () => {
+    const clients = new Roster<'clientSlot', Member>('clientSlot');
+    const logins = new Roster<'loginSlot', Member>('loginSlot');
+    const members = Array.from({ length: 100 }, (_, i) => new Member(i));
+    for (const m of members) {
+      clients.add(m);
+      logins.add(m);
+    }
+    for (const m of members.slice(0, 90)) logins.delete(m);
+    logins.add(new Member(100));
+    assert.equal(clients.size, 100);
+    assert.deepEqual(
+      [...logins].map((m) => m.id),
+      [90, 91, 92, 93, 94, 95, 96, 97, 98, 99, 100],
+    );
+    assert.equal(logins.oldest()?.id, 90);
+  });
+
+  it('lets an iteration remove members, visits none that left before its turn, and moves nothing under it', () => {
+    const roster = new Roster<'clientSlot', Member>('clientSlot');
+    const members = Array.from({ length: 200 }, (_, i) => new Member(i));
+    for (const m of members) roster.add(m);
+    for (const m of members.slice(0, 150)) roster.delete(m);
+    const seen: number[] = [];
+    for (const m of roster) {
+      seen.push(m.id);
+      // Each visit removes itself and the member after it; a join meanwhile is not visited and compacts nothing.
+      roster.delete(m);
+      const after = members[m.id + 1];
+      if (after) roster.delete(after);
+      roster.add(new Member(1000 + m.id));
+    }
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 25 }, (_, i) => 150 + 2 * i),
+    );
+    assert.equal(roster.size, 25);
+    assert.deepEqual(
+      ids(roster),
+      seen.map((id) => 1000 + id),
+    );
+  });
+});
+
+describe('pid table', () => {
+  it('finds, replaces and forgets keys as a Map does, through growth and backward-shift removals', () => {
+    const table = new PidTable<string>();
+    const model = new Map<number, string>();
+    const next = random(11);
+    const keys: number[] = [];
+    for (let step = 0; step < 50_000; step++) {
+      const r = next();
+      if (keys.length === 0 || r < 0.45) {
+        // Keys as cancel keys make them: bit 30 set, random low bits; some collide on purpose.
+        const key = ((1 << 30) | Math.floor(next() * (step % 3 === 0 ? 64 : 1 << 20))) >>> 0;
+        table.set(key, `v${step}`);
+        if (!model.has(key)) keys.push(key);
+        model.set(key, `v${step}`);
+      } else if (r < 0.9) {
+        const at = Math.floor(next() * keys.length);
+        const key = keys[at]!;
+        keys.splice(at, 1);
+        assert.equal(table.delete(key), true);
+        model.delete(key);
+      } else {
+        const key = ((1 << 30) | Math.floor(next() * (1 << 20))) >>> 0;
+        assert.equal(table.get(key), model.get(key));
+        assert.equal(table.has(key), model.has(key));
+      }
+      assert.equal(table.size, model.size);
+      if (step % 4999 === 0) for (const [key, value] of model) assert.equal(table.get(key), value);
+    }
+    for (const [key, value] of model) assert.equal(table.get(key), value);
+  });
+
+  it('holds no key a CancelRequest could name outside its range, and refuses to store one', () => {
+    const table = new PidTable<number>();
+    table.set(1, 1);
+    for (const key of [0, -1, -2147483648, 2147483648, 4294967295, 1.5, Number.NaN]) {
+      assert.equal(table.get(key), undefined, String(key));
+      assert.equal(table.delete(key), false, String(key));
+      assert.throws(() => table.set(key, 0), RangeError, String(key));
+    }
+    assert.equal(table.get(1), 1);
+    assert.equal(table.delete(2), false);
+  });
+});
