@@ -31,7 +31,10 @@ export class Roster<K extends string, T extends Record<K, number>> {
   add(member: T): void {
     if (member[this.slot] >= 0) return;
     const slots = this.#slots;
-    if (this.#walkers === 0 && slots.length >= 64 && this.#size * 2 < slots.length) this.#compact();
+    const holes = slots.length - this.#size;
+    // Not under a running iteration, unless the holes pile up past any iteration's life: one
+    // taken by hand and never finished (a bare next(), no return()) must not stop it for good.
+    if (slots.length >= 64 && holes > this.#size && (this.#walkers === 0 || holes > this.#size + 4096)) this.#compact();
     member[this.slot] = slots.length as T[K];
     slots.push(member);
     this.#size++;

@@ -108,6 +108,22 @@ describe('roster', () => {
       seen.map((id) => 1000 + id),
     );
   });
+
+  it('compacts past an iteration left unfinished once the holes pile up', () => {
+    const roster = new Roster<'clientSlot', Member>('clientSlot');
+    const members = Array.from({ length: 5010 }, (_, i) => new Member(i));
+    for (const m of members.slice(0, 10)) roster.add(m);
+    // Taken by hand at the first member and never finished: its walk stays open.
+    const abandoned = roster[Symbol.iterator]();
+    assert.equal(abandoned.next().value?.id, 0);
+    for (const m of members.slice(10)) roster.add(m);
+    for (const m of members.slice(0, 5000)) roster.delete(m);
+    // 5,000 holes for 10 members: the next join compacts though the walk is open, so the
+    // members move down into the slots it has yet to visit.
+    roster.add(new Member(5010));
+    assert.deepEqual(ids(roster), [5000, 5001, 5002, 5003, 5004, 5005, 5006, 5007, 5008, 5009, 5010]);
+    assert.equal(abandoned.next().value?.id, 5001);
+  });
 });
 
 describe('pid table', () => {
