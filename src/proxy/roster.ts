@@ -4,12 +4,12 @@
  * table.
  *
  * Why not a Set: every client joins and leaves the process's sets once, so a Set of clients
- * rebuilds its hash table every few dozen connections. Once that table is in V8's old
- * generation, its successors are made there too, and each table it drops still points at the
- * clients it held until a full collection finds it dead. Every scavenge meanwhile takes those
- * clients for live, so sessions that came and went within milliseconds were promoted with all
- * they reach: with a new connection per transaction (`pgbench -C`), a tenth of everything pgtide
- * allocated was promoted, and the old generation filled and was collected every second or two
+ * rebuilds its hash table every few dozen connections, and a table V8 drops in its old
+ * generation still points at the clients it held until a full collection finds it dead; to a
+ * scavenge those clients look alive. Measured with a new connection per transaction
+ * (`pgbench -C`): with the clients, the logins and the cancel keys in hash tables, a tenth of
+ * everything pgtide allocated was promoted, sessions that had lived milliseconds with all they
+ * reach, and the old generation was collected every second or two; without those tables, 5.7 %
  * (bench/RESULTS.md, session 27). Here a member that leaves has its slot emptied at once, and
  * the array is compacted in place, so nothing pgtide drops still points at a member.
  */
