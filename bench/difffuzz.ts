@@ -30,6 +30,8 @@ const POOL_SIZE = 3;
 const NOISE_CLIENTS = 2;
 const BATCH_TIMEOUT_MS = 5_000;
 const RECOVERY_TIMEOUT_MS = 60_000;
+const CRASH_SETTLE_MS = 200;
+const SYNC = Buffer.from([0x53, 0, 0, 0, 4]);
 /** Replays of the shrunk sequence, to say how reliably it diverges. */
 const CONFIRM_RUNS = 3;
 
@@ -46,6 +48,14 @@ type Outcome =
   | { kind: 'known divergence (4)'; exchanges: Exchange[] }
   | { kind: 'known divergence (5)'; exchanges: Exchange[] }
   | { kind: 'postgres crashed'; exchanges: Exchange[] };
+
+/** Whether the direct session ended since its last answer: PostgreSQL restarted after a backend crash. */
+async function lostSince(direct: RawConnection): Promise<boolean> {
+  // The postmaster ends the other sessions within milliseconds of the crash.
+  await new Promise((r) => setTimeout(r, CRASH_SETTLE_MS));
+  const probe = await direct.send(SYNC, 1, BATCH_TIMEOUT_MS);
+  return probe.end === 'closed';
+}
 
 class Fuzzer {
   private readonly dir: string;
@@ -98,6 +108,13 @@ class Fuzzer {
           return { kind: 'postgres crashed', exchanges };
         }
         if (sameAnswer(d, p)) continue;
+        // A backend that crashes takes every session down once PostgreSQL restarts. pgtide's
+        // server runs the batch in a state of its own (renamed statements, its own Parses), so
+        // it may crash where the direct session did not: that session then dies too.
+        if (p.end === 'closed' && (await lostSince(direct))) {
+          await this.recover();
+          return { kind: 'postgres crashed', exchanges };
+        }
         // The sessions differ from here on: the seed stops.
         const before = exchanges.at(-2)?.direct;
         if (AVOID_KNOWN && failedBlockPrepare(before, d, p)) return { kind: 'known divergence (4)', exchanges };
