@@ -119,7 +119,7 @@ export interface GeneratorOptions {
 }
 
 /** A linear congruential generator: small, and the same sequence on every platform. */
-function random(seed: number): () => number {
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (Math.imul(state, 1103515245) + 12345) >>> 0;
@@ -128,7 +128,7 @@ function random(seed: number): () => number {
 }
 
 export function generator(seed: number, opts: GeneratorOptions): () => Batch {
-  const rnd = random(seed);
+  const rnd = seededRandom(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rnd() * list.length)]!;
   const simple = [...SIMPLE, ...PREPARED_VIEW, ...(opts.protocolNamesInSql ? PROTOCOL_NAMES_IN_SQL : [])];
   const texts = opts.avoidKnown ? EXTENDED : [...EXTENDED, ...DEALLOCATES];

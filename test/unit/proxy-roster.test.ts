@@ -1,23 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Roster } from '../../src/proxy/roster.js';
-import { PidTable } from '../../src/proxy/pid-table.js';
+import { seededRandom } from '../../bench/fuzz-generator.js';
 
 class Member {
   clientSlot = -1;
   loginSlot = -1;
   constructor(readonly id: number) {}
-}
-
-/** A small deterministic generator, so that a failing sequence can be replayed. */
-function random(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
 }
 
 const ids = (roster: Roster<'clientSlot', Member>): number[] => [...roster].map((m) => m.id);
@@ -26,7 +15,7 @@ describe('roster', () => {
   it('keeps its members in the order they joined, through removals and compaction', () => {
     const roster = new Roster<'clientSlot', Member>('clientSlot');
     const model: Member[] = [];
-    const next = random(7);
+    const next = seededRandom(7);
     let made = 0;
     for (let step = 0; step < 20_000; step++) {
       if (model.length === 0 || next() < 0.52) {
@@ -123,49 +112,5 @@ describe('roster', () => {
     roster.add(new Member(5010));
     assert.deepEqual(ids(roster), [5000, 5001, 5002, 5003, 5004, 5005, 5006, 5007, 5008, 5009, 5010]);
     assert.equal(abandoned.next().value?.id, 5001);
-  });
-});
-
-describe('pid table', () => {
-  it('finds, replaces and forgets keys as a Map does, through growth and backward-shift removals', () => {
-    const table = new PidTable<string>();
-    const model = new Map<number, string>();
-    const next = random(11);
-    const keys: number[] = [];
-    for (let step = 0; step < 50_000; step++) {
-      const r = next();
-      if (keys.length === 0 || r < 0.45) {
-        // Keys as cancel keys make them: bit 30 set, random low bits; some collide on purpose.
-        const key = ((1 << 30) | Math.floor(next() * (step % 3 === 0 ? 64 : 1 << 20))) >>> 0;
-        table.set(key, `v${step}`);
-        if (!model.has(key)) keys.push(key);
-        model.set(key, `v${step}`);
-      } else if (r < 0.9) {
-        const at = Math.floor(next() * keys.length);
-        const key = keys[at]!;
-        keys.splice(at, 1);
-        assert.equal(table.delete(key), true);
-        model.delete(key);
-      } else {
-        const key = ((1 << 30) | Math.floor(next() * (1 << 20))) >>> 0;
-        assert.equal(table.get(key), model.get(key));
-        assert.equal(table.has(key), model.has(key));
-      }
-      assert.equal(table.size, model.size);
-      if (step % 4999 === 0) for (const [key, value] of model) assert.equal(table.get(key), value);
-    }
-    for (const [key, value] of model) assert.equal(table.get(key), value);
-  });
-
-  it('holds no key a CancelRequest could name outside its range, and refuses to store one', () => {
-    const table = new PidTable<number>();
-    table.set(1, 1);
-    for (const key of [0, -1, -2147483648, 2147483648, 4294967295, 1.5, Number.NaN]) {
-      assert.equal(table.get(key), undefined, String(key));
-      assert.equal(table.delete(key), false, String(key));
-      assert.throws(() => table.set(key, 0), RangeError, String(key));
-    }
-    assert.equal(table.get(1), 1);
-    assert.equal(table.delete(2), false);
   });
 });
