@@ -104,6 +104,10 @@ const EXTENDED: [string, number][] = [
   ['EXECUTE q1(4)', 0],
 ];
 
+/** Known divergence (7): a statement that EXECUTEs a name made by SQL PREPARE has the result
+ *  description of when its server prepared it. Avoiding it, no Parse carries such a text. */
+const EXTENDED_AVOIDING_KNOWN = EXTENDED.filter(([sql]) => !sql.startsWith('EXECUTE '));
+
 const DEALLOCATES: [string, number][] = [
   ['DEALLOCATE ALL', 0],
   ['DEALLOCATE s1', 0],
@@ -112,7 +116,7 @@ const DEALLOCATES: [string, number][] = [
 const MAX_MESSAGES = 6;
 
 export interface GeneratorOptions {
-  /** Leave out the shapes of known divergences (1), (2) and (3) (bench/README.md). */
+  /** Leave out the shapes of known divergences (1), (2) and (7) (bench/README.md). */
   avoidKnown: boolean;
   /** Simple queries may also EXECUTE or DEALLOCATE s1 and s2 (see PROTOCOL_NAMES_IN_SQL). */
   protocolNamesInSql?: boolean;
@@ -131,7 +135,7 @@ export function generator(seed: number, opts: GeneratorOptions): () => Batch {
   const rnd = seededRandom(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rnd() * list.length)]!;
   const simple = [...SIMPLE, ...PREPARED_VIEW, ...(opts.protocolNamesInSql ? PROTOCOL_NAMES_IN_SQL : [])];
-  const texts = opts.avoidKnown ? EXTENDED : [...EXTENDED, ...DEALLOCATES];
+  const texts = opts.avoidKnown ? EXTENDED_AVOIDING_KNOWN : [...EXTENDED, ...DEALLOCATES];
   /** The parameter count of what the client last parsed under each name: Bind usually fits it. */
   const paramCounts = new Map<string, number>();
 

@@ -37,6 +37,15 @@ test('the same seed gives the same batches; avoiding known shapes leaves out DEA
   }
 });
 
+test('avoiding known shapes, no Parse EXECUTEs a name made by SQL PREPARE (known divergence 7)', () => {
+  const parses = (avoidKnown: boolean) => {
+    const next = generator(7, { avoidKnown });
+    return Array.from({ length: 300 }, () => next().desc).join(' ');
+  };
+  assert.match(parses(false), /P\([^,]*,"EXECUTE /);
+  assert.doesNotMatch(parses(true), /P\([^,]*,"EXECUTE /);
+});
+
 test('normalise drops the table OID and column number of RowDescription', () => {
   const row = (table: number) =>
     Buffer.from([
