@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { failedBlockPrepare, startupResetInBlock } from './fuzz-known.js';
+import { failedBlockPrepare, startupResetInBlock, unnamedPortalInFailedBlock } from './fuzz-known.js';
 
 const answer = (...messages: string[]) => ({ end: 'ready' as const, messages });
 const refused =
@@ -38,4 +38,15 @@ test("a startup setting's server value after its RESET in a transaction block is
   assert.equal(startupResetInBlock(answer('CommandComplete RESET', 'ReadyForQuery I'), direct, pooled), false);
   const other = answer('RowDescription(current_setting:25/-1/-1/0)', 'DataRow("fz")', 'ReadyForQuery T');
   assert.equal(startupResetInBlock(inBlock, direct, other), false);
+});
+
+test('an Execute of the unnamed portal answered 55000 one way and 25P02 the other in a failed block is known (6)', () => {
+  const cannotRun = answer('ErrorResponse ERROR 55000 portal "" cannot be run', 'ReadyForQuery E');
+  const aborted = answer(refused, 'ReadyForQuery E');
+  assert.equal(unnamedPortalInFailedBlock(failed, cannotRun, aborted), true);
+  assert.equal(unnamedPortalInFailedBlock(failed, aborted, cannotRun), true);
+  // Outside a failed block, or another error: a divergence.
+  assert.equal(unnamedPortalInFailedBlock(answer('ReadyForQuery T'), cannotRun, aborted), false);
+  const missing = answer('ErrorResponse ERROR 34000 portal "" does not exist', 'ReadyForQuery E');
+  assert.equal(unnamedPortalInFailedBlock(failed, missing, aborted), false);
 });
