@@ -81,6 +81,15 @@ export class Router {
     return this.cluster.readCandidates().includes(backend) || backend === this.cluster.primary();
   }
 
+  /** Whether a backend other than the primary may serve a read now: if not, every read goes to
+   *  the primary, where a client's own writes are always visible. */
+  standbyReadable(): boolean {
+    if (!this.config.load_balance_mode) return false;
+    const primary = this.cluster.primary();
+    for (const b of this.cluster.readCandidates()) if (b !== primary) return true;
+    return false;
+  }
+
   readBackend(ctx: ReadContext): BackendConfig | null {
     const primary = this.cluster.primary();
     if (!this.config.load_balance_mode) return primary;

@@ -37,6 +37,17 @@ describe('router', () => {
     assert.equal(router({}, { primary: () => null }).writeBackend(), null);
   });
 
+  test('a standby serves reads only when one is a read candidate and load balancing is on', () => {
+    assert.equal(router({}).standbyReadable(), true);
+    assert.equal(router({ load_balance_mode: false }).standbyReadable(), false);
+    assert.equal(router({}, { readCandidates: () => [] }).standbyReadable(), false);
+    // The primary itself taking reads (weight > 0) is no standby.
+    assert.equal(router({}, { readCandidates: () => [primary] }).standbyReadable(), false);
+    assert.equal(router({}, { readCandidates: () => [primary, s2] }).standbyReadable(), true);
+    // No primary known (a failover): a standby still serves reads.
+    assert.equal(router({}, { primary: () => null, readCandidates: () => [s1] }).standbyReadable(), true);
+  });
+
   test('reads are drawn by weight', () => {
     // total weight 4: draws below 0.25 pick s1 (weight 1), the rest s2 (weight 3)
     assert.equal(router({}, {}, [0.1]).readBackend(ctx), s1);

@@ -280,6 +280,7 @@ export async function harness(config: Partial<Config> = {}): Promise<Harness> {
       writeBackend: () => backends.get(router.primary),
       readBackend: () => backends.get(router.reader),
       isReadable: () => true,
+      standbyReadable: () => router.reader !== router.primary,
     },
     classifier,
     functions: { lookUp: quiet },

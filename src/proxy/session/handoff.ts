@@ -434,7 +434,8 @@ function resumeAfterCheck(s: HandoffSession): void {
   s.ctx.sendCancel(server);
 }
 
-/** Costs one round trip after each write transaction, for read_your_writes clients only. */
+/** Costs one round trip after each write transaction, for read_your_writes clients only, while a
+ *  standby serves reads. */
 function learnWritePosition(
   s: HandoffSession,
   server: LinkedServer,
@@ -558,8 +559,12 @@ function releaseServer(s: HandoffSession, sharedDdl = false): void {
   }
   const reset = s.ctx.config.server_reset_query_always ? s.ctx.config.server_reset_query : '';
   const stale = takeReplayToLearn(s);
-  // A write's position is read before any reset: the client's next reads wait for it.
-  const learns = s.wroteInLink && s.consistency === 'read_your_writes';
+  // A write's position is read before any reset: the client's next reads wait for it. While no
+  // standby serves reads there is nothing to wait for, and no round trip: should one serve
+  // reads later, the client's next transaction runs on the primary, its position read then.
+  const ownWrite = s.wroteInLink && s.consistency === 'read_your_writes';
+  const learns = ownWrite && s.ctx.router.standbyReadable();
+  if (ownWrite && !learns) knowWritePosition(s, ++s.writeLsnAsked, null);
   // Asked of the pool before this server goes back to it: another idle one, else the next lent.
   if (sharedDdl && !learns) fenceFromPool(s.pool, s.ctx.replay);
   if (learns) learnWritePosition(s, server, stale, reset, sharedDdl);

@@ -1,0 +1,89 @@
+// read_your_writes reads a write transaction's WAL position (pg_current_wal_lsn(), one round trip
+// on the writer's server) so that the writer's reads wait for a standby to replay it. While no
+// standby serves reads every read runs on the primary: behind a lone primary, as behind a plain
+// transaction pooler, a write must cost no such round trip.
+import { afterEach, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import type { Config } from '../../src/config/types.js';
+import { currentTopology, sqlOn } from '../support/topology.js';
+import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { sleep } from '../support/reader.js';
+import { waitFor } from '../support/wait.js';
+
+const t = currentTopology();
+const INSERT = 'INSERT INTO write_position VALUES (1)';
+const READ_POSITION = 'SELECT pg_catalog.pg_current_wal_lsn()';
+/** A read the lexer alone classifies (a function call would go to the primary once, as a write,
+ *  while the parser looks at it) that says which server ran it. */
+const PORT = 'SHOW port';
+
+/** What the server connections of `app`'s client ran last, once pgtide's own work after the
+ *  client's answer (sent at once, when there is any) has had ample time to run. */
+async function lastStatements(app: string): Promise<string[]> {
+  await sleep(300);
+  const rows = await sqlOn(
+    t.primary,
+    "SELECT query FROM pg_catalog.pg_stat_activity WHERE application_name = $1 AND backend_type = 'client backend'",
+    [app],
+  );
+  return rows.map((r: { query: string }) => r.query);
+}
+
+describe('the write position of read_your_writes', { timeout: 60_000 }, () => {
+  let p: RunningPgtide | undefined;
+  let client: pg.Client | undefined;
+  const start = async (app: string, overrides: Partial<Config>) => {
+    p = await startPgtide(t, { default_pool_size: 1, ...overrides });
+    client = new pg.Client(p.pgConfig({ application_name: app }));
+    await client.connect();
+    return { p, c: client };
+  };
+
+  before(async () => {
+    await sqlOn(
+      t.primary,
+      `DROP TABLE IF EXISTS write_position; CREATE TABLE write_position (id int); GRANT ALL ON write_position TO ${t.scramUser.user}`,
+    );
+  });
+  afterEach(async () => {
+    await client?.end();
+    await p?.stop();
+    client = p = undefined;
+  });
+
+  test('behind a lone primary a write transaction costs no round trip of pgtide', async () => {
+    const { p: pgtide, c } = await start('wpos-lone', {});
+    assert.equal(pgtide.pgtide.context.router.standbyReadable(), false);
+    await c.query(INSERT);
+    assert.deepEqual(await lastStatements('wpos-lone'), [INSERT]);
+  });
+
+  test('while a standby serves reads, the position is read after the write', async () => {
+    const { p: pgtide, c } = await start('wpos-split', {
+      backends: clusterBackends(t, [0, 1, 1]),
+      delay_threshold: 0,
+      delay_threshold_by_time: 0,
+    });
+    await waitFor('a standby serving reads', () => pgtide.pgtide.context.router.standbyReadable());
+    await c.query(INSERT);
+    assert.deepEqual(await lastStatements('wpos-split'), [READ_POSITION]);
+  });
+
+  test('a client that wrote while no standby served reads: its next read runs on the primary once one does, with the position read after it', async () => {
+    const { p: pgtide, c } = await start('wpos-later', {
+      backends: clusterBackends(t, [0, 1, 1]),
+      delay_threshold: 0,
+      delay_threshold_by_time: 0,
+      load_balance_mode: false,
+    });
+    await c.query(INSERT);
+    pgtide.pgtide.reload({ ...pgtide.config, load_balance_mode: true });
+    await waitFor('a standby serving reads', () => pgtide.pgtide.context.router.standbyReadable());
+    assert.equal(Number((await c.query(PORT)).rows[0].port), t.primary.port);
+    assert.deepEqual(await lastStatements('wpos-later'), [READ_POSITION]);
+    // Past that position, its reads go to the standbys again.
+    const standbyPorts = new Set(t.standbys.map((s) => s.port));
+    await waitFor('a read on a standby', async () => standbyPorts.has(Number((await c.query(PORT)).rows[0].port)));
+  });
+});
