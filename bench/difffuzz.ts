@@ -11,7 +11,12 @@ import { writeAuthFile } from '../test/support/pgtide.js';
 import { freePorts } from '../test/support/free-ports.js';
 import { sqlOn, startTopology, stopTopology, type Topology } from '../test/support/topology.js';
 import { type Batch, generator } from './fuzz-generator.js';
-import { failedBlockPrepare, startupResetInBlock, unnamedPortalInFailedBlock } from './fuzz-known.js';
+import {
+  failedBlockPrepare,
+  isolationAfterSnapshot,
+  startupResetInBlock,
+  unnamedPortalInFailedBlock,
+} from './fuzz-known.js';
 import { shrink } from './fuzz-shrink.js';
 import { query } from '../src/protocol/encode.js';
 import { type Answer, RawConnection } from './fuzz-wire.js';
@@ -48,6 +53,7 @@ type Outcome =
   | { kind: 'known divergence (4)'; exchanges: Exchange[] }
   | { kind: 'known divergence (5)'; exchanges: Exchange[] }
   | { kind: 'known divergence (6)'; exchanges: Exchange[] }
+  | { kind: 'known divergence (8)'; exchanges: Exchange[] }
   | { kind: 'postgres crashed'; exchanges: Exchange[] };
 
 /** Whether the direct session ended since its last answer: PostgreSQL restarted after a backend crash. */
@@ -121,6 +127,7 @@ class Fuzzer {
         if (AVOID_KNOWN && failedBlockPrepare(before, d, p)) return { kind: 'known divergence (4)', exchanges };
         if (AVOID_KNOWN && startupResetInBlock(before, d, p)) return { kind: 'known divergence (5)', exchanges };
         if (AVOID_KNOWN && unnamedPortalInFailedBlock(before, d, p)) return { kind: 'known divergence (6)', exchanges };
+        if (AVOID_KNOWN && isolationAfterSnapshot(before, d, p)) return { kind: 'known divergence (8)', exchanges };
         return { kind: 'diverged', exchanges };
       }
       return { kind: 'same' };

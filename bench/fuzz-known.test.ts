@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { failedBlockPrepare, startupResetInBlock, unnamedPortalInFailedBlock } from './fuzz-known.js';
+import {
+  failedBlockPrepare,
+  isolationAfterSnapshot,
+  startupResetInBlock,
+  unnamedPortalInFailedBlock,
+} from './fuzz-known.js';
 
 const answer = (...messages: string[]) => ({ end: 'ready' as const, messages });
 const refused =
@@ -14,6 +19,8 @@ test("a Describe or a Bind's parameter count refused with 25P02 in a failed bloc
     'ErrorResponse ERROR 08P01 bind message supplies 1 parameters, but prepared statement "s2" requires 0',
   );
   assert.equal(failedBlockPrepare(failed, count, answer(refused, 'ReadyForQuery E')), true);
+  const again = answer('ErrorResponse ERROR 42P05 prepared statement "s2" already exists', 'ReadyForQuery E');
+  assert.equal(failedBlockPrepare(failed, again, answer(refused, 'ReadyForQuery E')), true);
   // The block failed earlier in the same batch.
   const within = answer('ReadyForQuery E', 'ParameterDescription()', 'NoData', 'ReadyForQuery E');
   assert.equal(failedBlockPrepare(undefined, within, answer('ReadyForQuery E', refused, 'ReadyForQuery E')), true);
@@ -49,4 +56,19 @@ test('an Execute of the unnamed portal answered 55000 one way and 25P02 the othe
   assert.equal(unnamedPortalInFailedBlock(answer('ReadyForQuery T'), cannotRun, aborted), false);
   const missing = answer('ErrorResponse ERROR 34000 portal "" does not exist', 'ReadyForQuery E');
   assert.equal(unnamedPortalInFailedBlock(failed, missing, aborted), false);
+});
+
+test('an isolation level refused with 25001 in a block where PostgreSQL sets it is known (8), not elsewhere', () => {
+  const inBlock = answer('CommandComplete BEGIN', 'ReadyForQuery T');
+  const warning = 'NoticeResponse WARNING 25001 there is already a transaction in progress';
+  const direct = answer(warning, 'CommandComplete START TRANSACTION', 'ReadyForQuery T');
+  const pooled = answer(
+    warning,
+    'ErrorResponse ERROR 25001 SET TRANSACTION ISOLATION LEVEL must be called before any query',
+    'ReadyForQuery E',
+  );
+  assert.equal(isolationAfterSnapshot(inBlock, direct, pooled), true);
+  assert.equal(isolationAfterSnapshot(answer('ReadyForQuery I'), direct, pooled), false);
+  const other = answer(warning, 'ErrorResponse ERROR 25P02 current transaction is aborted', 'ReadyForQuery E');
+  assert.equal(isolationAfterSnapshot(inBlock, direct, other), false);
 });

@@ -7,17 +7,18 @@ const READY_IN_BLOCK = 'ReadyForQuery T';
 
 /**
  * Known divergence (4): in a failed transaction block a server cannot prepare a statement it
- * lacks, so a Describe of it, or a Bind with the wrong number of parameters, gets the 25P02 of
- * pgtide's Parse where PostgreSQL describes it (a statement without result rows) or answers
- * 08P01. `before`: the answers to the batch before, whose last ReadyForQuery may have left the
- * block failed.
+ * lacks, so a Describe of it, a Bind with the wrong number of parameters, or a Parse of its name
+ * again, gets the 25P02 of pgtide's Parse where PostgreSQL describes it (a statement without
+ * result rows) or answers 08P01 or 42P05. `before`: the answers to the batch before, whose last
+ * ReadyForQuery may have left the block failed.
  */
 export function failedBlockPrepare(before: Answer | undefined, direct: Answer, pooled: Answer): boolean {
   const at = firstDifference(direct, pooled);
   if (at === null || !at.pooled?.startsWith('ErrorResponse ERROR 25P02 ')) return false;
   if (
     !at.direct.startsWith('ParameterDescription') &&
-    !at.direct.startsWith('ErrorResponse ERROR 08P01 bind message supplies')
+    !at.direct.startsWith('ErrorResponse ERROR 08P01 bind message supplies') &&
+    !/^ErrorResponse ERROR 42P05 prepared statement "[^"]*" already exists/.test(at.direct)
   )
     return false;
   return readyBefore(before, direct, at.index) === READY_FAILED;
@@ -50,6 +51,21 @@ export function unnamedPortalInFailedBlock(before: Answer | undefined, direct: A
   const pair = (a: string, b: string) => a.startsWith(PORTAL_CANNOT_RUN) && b.startsWith(ABORTED);
   if (!pair(at.direct, at.pooled) && !pair(at.pooled, at.direct)) return false;
   return readyBefore(before, direct, at.index) === READY_FAILED;
+}
+
+/**
+ * Known divergence (8): a Parse pgtide sends ahead of a client's Describe takes a snapshot (a
+ * query is analysed under one), and a BEGIN later in that batch keeps it for its block, so an
+ * isolation level set in the block gets 25001 where PostgreSQL, which took none, sets it.
+ */
+export function isolationAfterSnapshot(before: Answer | undefined, direct: Answer, pooled: Answer): boolean {
+  const at = firstDifference(direct, pooled);
+  if (at === null || !at.direct.startsWith('CommandComplete ')) return false;
+  if (
+    !at.pooled?.startsWith('ErrorResponse ERROR 25001 SET TRANSACTION ISOLATION LEVEL must be called before any query')
+  )
+    return false;
+  return readyBefore(before, direct, at.index) === READY_IN_BLOCK;
 }
 
 /** The first message where the answers differ, if the direct answer has one there. */
