@@ -59,6 +59,18 @@ describe('the write position of read_your_writes', { timeout: 60_000 }, () => {
     assert.deepEqual(await lastStatements('wpos-lone'), [INSERT]);
   });
 
+  test("behind a lone primary DDL's position is still read, on the writer's own server (the schema fence)", async () => {
+    const { p: pgtide, c } = await start('wpos-ddl', { default_pool_size: 2, min_pool_size: 2 });
+    // Another idle server, which a position read elsewhere would take.
+    await c.query('SELECT 1');
+    await waitFor('two idle servers', () => [...pgtide.pgtide.context.pools.all()].some((pool) => pool.idleCount >= 2));
+    const ddl = 'CREATE TABLE IF NOT EXISTS write_position_ddl (id int)';
+    await c.query(ddl);
+    const last = await lastStatements('wpos-ddl');
+    assert.ok(last.includes(READ_POSITION), 'the position was read');
+    assert.ok(!last.includes(ddl), `the DDL's own server read the position after it: ${last.join('; ')}`);
+  });
+
   test('while a standby serves reads, the position is read after the write', async () => {
     const { p: pgtide, c } = await start('wpos-split', {
       backends: clusterBackends(t, [0, 1, 1]),

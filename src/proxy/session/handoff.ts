@@ -562,8 +562,10 @@ function releaseServer(s: HandoffSession, sharedDdl = false): void {
   // A write's position is read before any reset: the client's next reads wait for it. While no
   // standby serves reads there is nothing to wait for, and no round trip: should one serve
   // reads later, the client's next transaction runs on the primary, its position read then.
+  // DDL's position is read all the same, here as on another connection: every client's reads
+  // wait for it once a standby serves them (see schema-fence.ts).
   const ownWrite = s.wroteInLink && s.consistency === 'read_your_writes';
-  const learns = ownWrite && s.ctx.router.standbyReadable();
+  const learns = ownWrite && (sharedDdl || s.ctx.router.standbyReadable());
   if (ownWrite && !learns) knowWritePosition(s, ++s.writeLsnAsked, null);
   // Asked of the pool before this server goes back to it: another idle one, else the next lent.
   if (sharedDdl && !learns) fenceFromPool(s.pool, s.ctx.replay);
