@@ -57,6 +57,7 @@ export type HandoffSession = Pick<
   | 'resumeClient'
   | 'retryRoute'
   | 'retrying'
+  | 'routeWrite'
   | 'scanner'
   | 'lastWriteServer'
   | 'ranInLink'
@@ -552,9 +553,11 @@ function releaseServer(s: HandoffSession, sharedDdl = false): void {
   if (s.resend !== null) s.resend.heldRefusal = null;
   server.unlink();
   // A write that ran may have called nextval there; a Parse alone (a driver preparing an INSERT)
-  // did not, and must not make another client's values there look like this client's.
+  // did not, and must not make another client's values there look like this client's. Nor did
+  // a read sent to the primary only by the client's consistency (primary_only, a write position
+  // not known): routeWrite says whether the transaction's statements may write.
   if (s.ranInLink) {
-    if (s.wroteInLink) ownSequences(s, server);
+    if (s.wroteInLink && s.routeWrite) ownSequences(s, server);
     s.ranInLink = false;
   }
   const reset = s.ctx.config.server_reset_query_always ? s.ctx.config.server_reset_query : '';
