@@ -59,35 +59,36 @@ describe('the write position of read_your_writes', { timeout: 60_000 }, () => {
     assert.deepEqual(await lastStatements('wpos-lone'), [INSERT]);
   });
 
-  test("behind a lone primary a read after a write does not take over the client's sequences: currval never answers another client's nextval", async () => {
-    await sqlOn(
-      t.primary,
-      `DROP SEQUENCE IF EXISTS wpos_seq; CREATE SEQUENCE wpos_seq; GRANT ALL ON wpos_seq TO ${t.scramUser.user}`,
-    );
-    const { p: pgtide, c: a } = await start('wpos-seq', { default_pool_size: 2 });
-    const b = new pg.Client(pgtide.pgConfig());
-    const holder = new pg.Client(pgtide.pgConfig());
-    await Promise.all([b.connect(), holder.connect()]);
-    try {
-      const own = (await a.query("SELECT nextval('wpos_seq') AS v")).rows[0].v;
-      // The server that ran it is held by another client's transaction...
-      await holder.query('BEGIN');
-      await holder.query('SELECT 1');
-      // ...so another client's nextval, then this client's read, run on the other one.
-      const other = (await b.query("SELECT nextval('wpos_seq') AS v")).rows[0].v;
-      await a.query('SELECT 1');
-      await holder.query('COMMIT');
-      // Its own value, or 55000 where its server went to another client since (transaction-pooling.md).
-      const answer = await a.query("SELECT currval('wpos_seq') AS v").then(
-        (r) => r.rows[0].v as string,
-        (err: { code?: string }) => err.code,
+  for (const consistency of ['read_your_writes', 'primary_only'] as const)
+    test(`${consistency}: a read sent to the primary after a write does not take over the client's sequences: currval never answers another client's nextval`, async () => {
+      await sqlOn(
+        t.primary,
+        `DROP SEQUENCE IF EXISTS wpos_seq; CREATE SEQUENCE wpos_seq; GRANT ALL ON wpos_seq TO ${t.scramUser.user}`,
       );
-      assert.notEqual(answer, other, "another client's value");
-      assert.ok(answer === own || answer === '55000', `currval answered ${answer}`);
-    } finally {
-      await Promise.all([b.end(), holder.end()]);
-    }
-  });
+      const { p: pgtide, c: a } = await start('wpos-seq', { default_pool_size: 2, consistency });
+      const b = new pg.Client(pgtide.pgConfig());
+      const holder = new pg.Client(pgtide.pgConfig());
+      await Promise.all([b.connect(), holder.connect()]);
+      try {
+        const own = (await a.query("SELECT nextval('wpos_seq') AS v")).rows[0].v;
+        // The server that ran it is held by another client's transaction...
+        await holder.query('BEGIN');
+        await holder.query('SELECT 1');
+        // ...so another client's nextval, then this client's read, run on the other one.
+        const other = (await b.query("SELECT nextval('wpos_seq') AS v")).rows[0].v;
+        await a.query('SELECT 1');
+        await holder.query('COMMIT');
+        // Its own value, or 55000 where its server went to another client since (transaction-pooling.md).
+        const answer = await a.query("SELECT currval('wpos_seq') AS v").then(
+          (r) => r.rows[0].v as string,
+          (err: { code?: string }) => err.code,
+        );
+        assert.notEqual(answer, other, "another client's value");
+        assert.ok(answer === own || answer === '55000', `currval answered ${answer}`);
+      } finally {
+        await Promise.all([b.end(), holder.end()]);
+      }
+    });
 
   test("behind a lone primary DDL's position is still read, on the writer's own server (the schema fence)", async () => {
     const { p: pgtide, c } = await start('wpos-ddl', { default_pool_size: 2, min_pool_size: 2 });
