@@ -4,7 +4,7 @@ import { identifier } from '../sql/quote.js';
 import { findStatementNames, type Deallocation } from '../sql/statement-names.js';
 import { findStatementLists } from '../sql/statement-list.js';
 import { edited, type TextEdit } from '../sql/text-edits.js';
-import { runsInFailedBlock } from '../sql/transaction-statement.js';
+import { endsFailedBlockText, runsInFailedBlock } from '../sql/transaction-statement.js';
 import type { PreparedSet } from '../pool/prepared-set.js';
 import type { PoolStats } from '../pool/pool.js';
 import { Expect, type ResponseTracker } from './response-tracker.js';
@@ -109,8 +109,11 @@ export class ClientStatements {
   private unnamedTargets: Target[] | null = null;
   private portalTargets: Target[] | null = null;
   private portalName = '';
-  /** A portal that may end a failed block was bound since the server was last known not to be in one (see staysFailed). */
-  private boundWhileFailed = false;
+  /** The portals that may end a failed block, bound since the server was last known not to be in one (see staysFailed). */
+  private endingPortals: string[] = [];
+  /** Whether the unnamed statement on `unnamedOn` may end a failed block; on any other server, unknown. */
+  private unnamedEnds = true;
+  private unnamedOn: PreparedSet | null = null;
   /** A Parse pgtide knows the failed block refuses was sent, and no Sync since: the server skips
    *  the requests between, so a Bind among them ends nothing. */
   private refusedInBatch = false;
@@ -559,7 +562,7 @@ export class ClientStatements {
       this.closing.clear();
       this.answersCame();
       // Not in a failed block: a portal bound until now is gone, or fails with the block.
-      if (!failedTransaction) this.boundWhileFailed = false;
+      if (!failedTransaction) this.endingPortals.length = 0;
     }
     this.out.length = 0;
     this.copied = 0;
@@ -706,7 +709,8 @@ export class ClientStatements {
         const unnamed = clientName === null && nameEnd < 0;
         this.bindPortal(data, off, portalEnd, unnamed);
         // The block may have failed earlier in these bytes, unknown to pgtide yet.
-        if (!this.refusedInBatch && (statement ? endsFailedBlock(statement) : unnamed)) this.boundWhileFailed = true;
+        if (!this.refusedInBatch && (statement ? endsFailedBlock(statement) : unnamed && this.unnamedMayEnd(set)))
+          this.mayEndBlock(data.toString('utf8', off + 5, portalEnd));
         if (!statement) {
           this.boundStatement = null;
           return tracker.push(Expect.Bind);
@@ -838,6 +842,10 @@ export class ClientStatements {
     this.unnamedTargets = null;
     const textEnd = data.indexOf(0, off + 6);
     if (textEnd < 0 || textEnd >= end) return;
+    // Skipped after an error, the Parse leaves the statement before it in place.
+    const before = tracker.mayBeSkipped && this.unnamedMayEnd(set);
+    this.unnamedEnds = before || endsFailedBlockText(data, off + 6, textEnd);
+    this.unnamedOn = set;
     if (this.refusesText(data, off + 6, end)) {
       this.refusedInBatch = true;
       return;
@@ -854,14 +862,28 @@ export class ClientStatements {
 
   /**
    * Whether the failed block outlasts the message at `off`: a Query whose text PostgreSQL
-   * refuses there, or an Execute while no portal that may end the block was bound in it (the
-   * server binds there only a statement that ends it, and the portal may be executed in a later
-   * write than its Bind; the unnamed statement's text is not known). Otherwise the block may
-   * have ended and its state is not known.
+   * refuses there, or an Execute of a portal that cannot end it (the server binds there only a
+   * statement that ends it, and runs a portal bound before the failure only if its statement
+   * does, as an empty statement runs and leaves the block failed; the portal may be executed
+   * in a later write than its Bind). Otherwise the block may have ended and its state is not
+   * known.
    */
   private staysFailed(type: number, data: Buffer, off: number, end: number): boolean {
     if (type === Q) return this.refusesText(data, off + 5, end);
-    return type !== E || !this.boundWhileFailed;
+    if (type !== E || this.endingPortals.length === 0) return true;
+    const portalEnd = data.indexOf(0, off + 5);
+    return !this.endingPortals.includes(
+      data.toString('utf8', off + 5, portalEnd < 0 || portalEnd > end ? end : portalEnd),
+    );
+  }
+
+  private mayEndBlock(portal: string): void {
+    if (!this.endingPortals.includes(portal)) this.endingPortals.push(portal);
+  }
+
+  /** Whether the unnamed statement on the server of `set` may end a failed block: unknown unless its Parse was seen. */
+  private unnamedMayEnd(set: PreparedSet): boolean {
+    return this.unnamedOn !== set || this.unnamedEnds;
   }
 
   /**

@@ -54,16 +54,35 @@ export function endTransaction(lx: Lexer, d: Draft, base: number, kind: 'commit'
  * takes the rest with it.
  */
 export function runsInFailedBlock(buf: Buffer, start: number, end: number): boolean {
+  return failedBlockTakes(buf, start, end) !== FailedBlock.Refused;
+}
+
+/**
+ * Whether a portal of the text `buf[start, end)` may end a failed transaction block: it holds
+ * a statement that runs there (see runsInFailedBlock). One of no statement runs as an empty
+ * query and leaves the block failed.
+ */
+export function endsFailedBlockText(buf: Buffer, start: number, end: number): boolean {
+  return failedBlockTakes(buf, start, end) === FailedBlock.Ends;
+}
+
+const enum FailedBlock {
+  Empty,
+  Ends,
+  Refused,
+}
+
+function failedBlockTakes(buf: Buffer, start: number, end: number): FailedBlock {
   const lx = new Lexer();
   lx.reset(buf, start, end);
   lx.readLeadingHint();
   let tok = lx.next();
   while (tok === Tok.Semicolon) tok = lx.next();
-  if (tok === Tok.End) return true;
-  if (tok !== Tok.Word) return false;
-  if (lx.is('end') || lx.is('abort')) return true;
-  if (lx.is('prepare')) return lx.next() === Tok.Word && lx.is('transaction');
-  if (!lx.is('commit') && !lx.is('rollback')) return false;
+  if (tok === Tok.End) return FailedBlock.Empty;
+  if (tok !== Tok.Word) return FailedBlock.Refused;
+  if (lx.is('end') || lx.is('abort')) return FailedBlock.Ends;
+  if (lx.is('prepare')) return lx.next() === Tok.Word && lx.is('transaction') ? FailedBlock.Ends : FailedBlock.Refused;
+  if (!lx.is('commit') && !lx.is('rollback')) return FailedBlock.Refused;
   // COMMIT PREPARED and ROLLBACK PREPARED act on another transaction: refused like the rest.
-  return !(lx.next() === Tok.Word && lx.is('prepared'));
+  return lx.next() === Tok.Word && lx.is('prepared') ? FailedBlock.Refused : FailedBlock.Ends;
 }

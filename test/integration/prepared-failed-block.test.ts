@@ -473,6 +473,40 @@ describe('named statements in failed blocks and failed batches answer as Postgre
       [bind('', 's2'), execute(), sync()],
     ]);
   });
+  test('an Execute of an empty portal bound before the block failed leaves it failed', async () => {
+    // Found by the differential fuzzer (seed 1941): any Execute after a Bind of the unnamed
+    // statement, whose text pgtide did not keep, was taken as a possible end of the block. The
+    // empty portal runs there (EmptyQueryResponse) and the block stays failed, so the Parse of
+    // s2 in use with a text that runs there gets 42P05; pgtide, unsure of the block, prepared
+    // s2's own text (the server lacked it) and the failed block refused that with 25P02.
+    const got = await assertAsPostgres('SELECT 28 AS c, 1 AS u', [
+      [parse('s2', 'SELECT 28 AS c, 1 AS u'), sync()],
+      [parse('s3', 'SELECT 28 AS c, 1 AS u'), sync()],
+      [query('DEALLOCATE s3')],
+      [query('BEGIN')],
+      [parse('', ''), bind('', ''), parse('bad', 'SELECT 1/0'), bind('p9', 'bad'), sync()],
+      [execute(), parse('s2', 'ROLLBACK'), sync()],
+      [query('ROLLBACK')],
+      [bind('', 's2'), execute(), sync()],
+    ]);
+    assert.match(got[5]!.join(' '), /42P05/);
+  });
+  test('an Execute of one portal does not end a failed block another portal could end', async () => {
+    // Seed 3779 of the fuzzer: a ROLLBACK bound in the block made an Execute of any portal a
+    // possible end of it.
+    const got = await assertAsPostgres('SELECT 29 AS d, 1 AS u', [
+      [parse('rb', 'ROLLBACK'), parse('e', ''), sync()],
+      [parse('s2', 'SELECT 29 AS d, 1 AS u'), sync()],
+      [parse('s3', 'SELECT 29 AS d, 1 AS u'), sync()],
+      [query('DEALLOCATE s3')],
+      [query('BEGIN')],
+      [bind('p1', 'e'), bind('p2', 'rb'), parse('bad', 'SELECT 1/0'), bind('p9', 'bad'), sync()],
+      [execute('p1'), parse('s2', 'ROLLBACK'), sync()],
+      [execute('p2'), parse('s2', 'ROLLBACK'), sync()],
+      [bind('', 's2'), execute(), sync()],
+    ]);
+    assert.match(got[6]!.join(' '), /42P05/);
+  });
   test('an Execute of a ROLLBACK portal bound after the block failed in the same write ends it', async () => {
     // The block failed in the write that bound the portal, after pgtide had read it: only a
     // Bind in a block pgtide knew had failed counted as a portal that may end it. The Parse

@@ -7,7 +7,12 @@ import assert from 'node:assert/strict';
 import { Lexer, Tok } from '../../src/sql/lexer.js';
 import { Draft, lastName, skipParens, write } from '../../src/sql/statement-draft.js';
 import { scanQuery } from '../../src/sql/query-scan.js';
-import { endTransaction, runsInFailedBlock, transactionModes } from '../../src/sql/transaction-statement.js';
+import {
+  endTransaction,
+  endsFailedBlockText,
+  runsInFailedBlock,
+  transactionModes,
+} from '../../src/sql/transaction-statement.js';
 import { discard, reset, set } from '../../src/sql/set-statement.js';
 
 /** Lexes `sql` up to its first token and runs `part` on it; returns the draft and the token it stopped at. */
@@ -212,12 +217,21 @@ describe('transaction-statement: what still runs in a failed transaction block',
     const buf = Buffer.from(sql);
     return runsInFailedBlock(buf, 0, buf.length);
   };
+  const ends = (sql: string) => {
+    const buf = Buffer.from(sql);
+    return endsFailedBlockText(buf, 0, buf.length);
+  };
+  const empty = ['', ' ; ;', '/* nothing */', ' -- only a comment\n'];
 
-  it('COMMIT, ROLLBACK, their synonyms, ROLLBACK TO and PREPARE TRANSACTION end it; an empty text is taken', () => {
+  it('an empty text is taken, and its portal leaves the block failed', () => {
+    for (const sql of empty) {
+      assert.equal(exits(sql), true, sql);
+      assert.equal(ends(sql), false, sql);
+    }
+  });
+
+  it('COMMIT, ROLLBACK, their synonyms, ROLLBACK TO and PREPARE TRANSACTION end it', () => {
     for (const sql of [
-      '',
-      ' ; ;',
-      '/* nothing */',
       'COMMIT',
       'commit and chain',
       'END',
@@ -230,6 +244,7 @@ describe('transaction-statement: what still runs in a failed transaction block',
       ' -- why\n  COMMIT; SELECT 1',
     ]) {
       assert.equal(exits(sql), true, sql);
+      assert.equal(ends(sql), true, sql);
     }
   });
 
@@ -247,6 +262,7 @@ describe('transaction-statement: what still runs in a failed transaction block',
       '"commit"',
     ]) {
       assert.equal(exits(sql), false, sql);
+      assert.equal(ends(sql), false, sql);
     }
   });
 });
