@@ -626,7 +626,9 @@ export class Pgtide {
     while (Date.now() < deadline) {
       let busy = false;
       for (const client of this.ctx.clients) {
-        if (client.server || client.isWaiting) busy = true;
+        // One waiting on a paused database would get a server only at a RESUME: the drain
+        // would wait out shutdown_timeout for it.
+        if (client.server || (client.isWaiting && !this.isPaused(client.database))) busy = true;
         else client.fatal(SQLSTATE.ADMIN_SHUTDOWN, 'pgtide is shutting down');
       }
       if (!busy) return;

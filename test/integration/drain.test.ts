@@ -94,4 +94,29 @@ describe('a drain', { timeout: 60_000 }, () => {
       await p.stop();
     }
   });
+
+  test('pgtide, draining: a client queued on a paused database gets 57P01 at once, not at shutdown_timeout', async () => {
+    const p: RunningPgtide = await startPgtide(t, { shutdown_timeout: 60 });
+    const c = new pg.Client(p.pgConfig());
+    c.on('error', () => {});
+    let stopped: Promise<void> | undefined;
+    try {
+      await c.connect();
+      p.pgtide.pause();
+      const queued = c.query('SELECT 1').then(
+        () => undefined,
+        (err: { code?: string }) => err.code,
+      );
+      await waitFor('the query queued', async () => [...p.pgtide.context.clients].some((client) => client.isWaiting));
+      const drainStarted = Date.now();
+      stopped = p.pgtide.stop('drain');
+      assert.equal(await queued, '57P01');
+      await stopped;
+      assert.ok(Date.now() - drainStarted < 5000, `the drain took ${Date.now() - drainStarted} ms`);
+    } finally {
+      await stopped;
+      await c.end().catch(() => {});
+      await p.stop();
+    }
+  });
 });
