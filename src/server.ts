@@ -532,15 +532,25 @@ export class Pgtide {
     this.closeIdlePaused();
   }
 
-  /** RESUME: without a name ends every pause; with one, that database's (not a PAUSE of all). */
+  /**
+   * RESUME: without a name ends the PAUSE (or KILL) of every database; with one, that
+   * database's. Each ends only its own, as in PgBouncer: a database paused by name stays paused
+   * through a PAUSE and RESUME of all, as an operator holding it for maintenance expects.
+   */
   resume(database?: string): void {
-    if (database === undefined) {
-      this.pausedAll = false;
-      this.pausedDatabases.clear();
-    } else {
-      this.pausedDatabases.delete(database);
-    }
+    if (database === undefined) this.pausedAll = false;
+    else this.pausedDatabases.delete(database);
     for (const listener of [...this.resumeListeners]) listener();
+  }
+
+  /** The databases paused by name (PAUSE db, KILL db), which only a RESUME naming them ends. */
+  get databasesPausedByName(): ReadonlySet<string> {
+    return this.pausedDatabases;
+  }
+
+  /** The databases DISABLE holds. */
+  get disabledDatabaseNames(): ReadonlySet<string> {
+    return this.disabledDatabases;
   }
 
   /** PAUSE without a database name is in force (SHOW STATE). */

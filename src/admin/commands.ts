@@ -96,9 +96,8 @@ const MAX_STATEMENTS = 64;
 const MAX_CLIENT_ID = 2 ** 31 - 1;
 
 /**
- * Splits a Query into statements of words. A double-quoted identifier keeps its case and may
- * hold spaces or ';' ("" is a quote); other words are folded to lower case, as PostgreSQL does.
- * Empty statements (";;", a trailing ';') are dropped.
+ * Splits a Query into statements of words, each as written. A double-quoted identifier may hold
+ * spaces or ';' ("" is a quote). Empty statements (";;", a trailing ';') are dropped.
  */
 export function splitStatements(sql: string): string[][] {
   if (sql.length > MAX_QUERY_LENGTH)
@@ -135,16 +134,21 @@ export function splitStatements(sql: string): string[][] {
     } else {
       const start = i;
       while (i < sql.length && !/[\s;"]/.test(sql[i]!)) i++;
-      words.push(sql.slice(start, i).toLowerCase());
+      words.push(sql.slice(start, i));
     }
   }
   end();
   return statements;
 }
 
-/** One statement's words as a command, or an AdminSyntaxError saying what is wrong. */
+/**
+ * One statement's words as a command, or an AdminSyntaxError saying what is wrong. Commands,
+ * SHOW items and setting names are matched without their case; a database name is taken as
+ * written, as PgBouncer takes it (`PAUSE MyDb` pauses `MyDb`, not `mydb`).
+ */
 export function parseCommand(words: string[]): AdminCommand {
-  const [verb, ...args] = words;
+  const [first, ...args] = words;
+  const verb = first?.toLowerCase();
   switch (verb) {
     case 'show': {
       // A quoted item is matched without its case, as PgBouncer matches it.
@@ -183,7 +187,8 @@ export function parseCommand(words: string[]): AdminCommand {
     }
     case 'reload':
     case 'shutdown':
-      if (verb === 'shutdown' && `shutdown ${args[0]}` in NOT_IN_PGTIDE) throw notInPgtide(`shutdown ${args[0]}`);
+      if (verb === 'shutdown' && `shutdown ${args[0]?.toLowerCase()}` in NOT_IN_PGTIDE)
+        throw notInPgtide(`shutdown ${args[0]!.toLowerCase()}`);
       if (args.length > 0) throw new AdminSyntaxError(`${verb.toUpperCase()} takes no arguments`);
       return { kind: verb };
     default:

@@ -159,7 +159,7 @@ export class AdminConsole {
         if (command.database !== null) this.pooledDatabase(command.database, command.kind);
         p.log.info({ user, database: command.database }, `admin: ${command.kind.toUpperCase()}`);
         p[command.kind](command.database ?? undefined);
-        return [encode.commandComplete(command.kind.toUpperCase())];
+        return [...stillPaused(p, command), encode.commandComplete(command.kind.toUpperCase())];
       case 'wait_close': {
         if (command.database !== null) this.pooledDatabase(command.database, command.kind);
         const done = [encode.commandComplete('WAIT_CLOSE')];
@@ -277,4 +277,18 @@ function errorOf(err: unknown): [code: string, message: string, hint: string | u
   if (err instanceof AdminSyntaxError) return [err.code, err.message, err.hint];
   if (err instanceof AdminCommandError) return [err.code, err.message, err.hint];
   return [encode.SQLSTATE.INTERNAL_ERROR, `admin command failed: ${(err as Error).message}`, undefined];
+}
+
+/** A RESUME of all leaves the databases paused by name paused: a notice says which. */
+function stillPaused(p: Pgtide, command: AdminCommand): Buffer[] {
+  const names = p.databasesPausedByName;
+  if (command.kind !== 'resume' || command.database !== null || names.size === 0) return [];
+  const list = [...names].map((name) => `"${name}"`).join(', ');
+  return [
+    encode.noticeResponse(
+      'NOTICE',
+      encode.SQLSTATE.SUCCESSFUL_COMPLETION,
+      `still paused by name: ${list}; RESUME <database> ends each`,
+    ),
+  ];
 }

@@ -32,8 +32,6 @@ export interface Totals {
   clientParses: number;
   serverParses: number;
   binds: number;
-  /** Times a client queued for a server: what avg_wait_time is an average over. */
-  waits: number;
 }
 
 /** One database of SHOW STATS: its totals, and the same per second of the reporter's uptime. */
@@ -46,6 +44,9 @@ export interface DatabaseStats {
 /** SHOW LISTS: the pools a worker has, by (database, user), and its connection counts. */
 export interface ListCounts {
   pools: { database: string; user: string }[];
+  /** SHOW DATABASES' and SHOW USERS' rows, by name: their counts are SHOW LISTS' rows of that name. */
+  databases: string[];
+  users: string[];
   /** The [[peers]] this instance forwards cancels to: the same in every worker. */
   peers: number;
   usedClients: number;
@@ -119,7 +120,6 @@ export const NO_TOTALS: Readonly<Totals> = {
   clientParses: 0,
   serverParses: 0,
   binds: 0,
-  waits: 0,
 };
 
 /** Totals added up (SHOW TOTALS: every database's). */
@@ -127,12 +127,16 @@ export function sumTotals(list: readonly Totals[]): Totals {
   return list.reduce((sum, t) => added(sum, t), NO_TOTALS);
 }
 
-/** Average time per transaction, per query and per wait, in microseconds. */
+/**
+ * Average time per transaction, per query and per server assignment, in microseconds: the wait
+ * for a server averaged over every assignment, those with no wait included, as PgBouncer 1.23
+ * averages it (dashboards compare the two).
+ */
 export function statsAverages(t: Totals): [xactUs: number, queryUs: number, waitUs: number] {
   return [
     t.xacts ? t.xactTimeUs / t.xacts : 0,
     t.queries ? t.queryTimeUs / t.queries : 0,
-    t.waits ? t.waitTimeUs / t.waits : 0,
+    t.assignments ? t.waitTimeUs / t.assignments : 0,
   ];
 }
 
@@ -161,11 +165,14 @@ export function mergeNamedRows(
 /** A pool that two workers have is one pool of the instance. */
 export function mergeLists(reports: readonly ListCounts[]): ListCounts {
   const [first, ...rest] = reports;
-  if (first === undefined) return { pools: [], peers: 0, usedClients: 0, loginClients: 0, usedServers: 0 };
+  if (first === undefined)
+    return { pools: [], databases: [], users: [], peers: 0, usedClients: 0, loginClients: 0, usedServers: 0 };
   let counts = first;
   for (const report of rest) counts = added(counts, report, ['peers']);
   return {
     ...counts,
+    databases: union(reports.map((r) => r.databases)),
+    users: union(reports.map((r) => r.users)),
     pools: mergeByKey(
       reports.map((r) => r.pools),
       poolKey,
@@ -177,4 +184,9 @@ export function mergeLists(reports: readonly ListCounts[]): ListCounts {
 /** SHOW CLIENTS and SERVERS: every worker's rows, one after the other. */
 export function concatRows(reports: readonly Cell[][][]): Cell[][] {
   return reports.length === 1 ? reports[0]! : reports.flat();
+}
+
+/** Every name of the lists, once, sorted. */
+function union(lists: readonly string[][]): string[] {
+  return [...new Set(lists.flat())].sort();
 }

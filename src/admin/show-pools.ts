@@ -7,7 +7,7 @@ import type { PoolCounters } from '../pool/pool.js';
 import { forwardTargets } from '../config/peering.js';
 import type { DatabaseStats, ListCounts, PoolRow, Totals } from './merge.js';
 import { statsAverages, sumTotals } from './merge.js';
-import { ADMIN_DATABASES, CONSOLE_POOL_MODE } from './show-settings.js';
+import { ADMIN_DATABASES, CONSOLE_POOL_MODE, databaseNames, userNames } from './show-settings.js';
 import { backendStatuses, poolGroups, sum } from './snapshot.js';
 import type { Cell, Table } from './table.js';
 
@@ -101,7 +101,6 @@ function totals(pools: PoolCounters[]): Totals {
     clientParses: sum(pools, (p) => p.stats.clientParses),
     serverParses: sum(pools, (p) => p.stats.serverParses),
     binds: sum(pools, (p) => p.stats.binds),
-    waits: sum(pools, (p) => p.waitedTotal),
   };
 }
 
@@ -260,6 +259,8 @@ export function listCounts(pgtide: Pgtide): ListCounts {
   const loggedIn = [...ctx.clients].filter((c) => !c.isLoggingIn).length;
   return {
     pools: poolGroups(pgtide).map((g) => ({ database: g.database, user: g.user })),
+    databases: [...databaseNames(pgtide), ...ADMIN_DATABASES],
+    users: userNames(pgtide),
     peers: forwardTargets(pgtide.config).length,
     usedClients: loggedIn,
     loginClients: ctx.clients.size - loggedIn,
@@ -269,8 +270,8 @@ export function listCounts(pgtide: Pgtide): ListCounts {
 
 export function listsTable(counts: ListCounts): Table {
   const rows: [string, number][] = [
-    ['databases', new Set(counts.pools.map((g) => g.database)).size],
-    ['users', new Set(counts.pools.map((g) => g.user)).size],
+    ['databases', counts.databases.length],
+    ['users', counts.users.length],
     // PgBouncer's peer pools are one per peer, as SHOW PEER_POOLS' rows are.
     ['peers', counts.peers],
     ['peer_pools', counts.peers],

@@ -56,13 +56,7 @@ export function showDatabases(pgtide: Pgtide): Table {
   const primary = ctx.router.writeBackend();
   const clientsOf = new Map<string, number>();
   for (const c of ctx.clients) clientsOf.set(c.database, (clientsOf.get(c.database) ?? 0) + 1);
-  // Console clients form a group of their own database; the console rows come below, once.
-  const names = new Set(
-    [...Object.keys(cfg.databases), ...poolGroups(pgtide).map((g) => g.database)].filter(
-      (n) => n !== '*' && !ADMIN_DATABASES.includes(n),
-    ),
-  );
-  const rows: Cell[][] = [...names].sort().map((name) => {
+  const rows: Cell[][] = databaseNames(pgtide).map((name) => {
     const db = cfg.databases[name] ?? cfg.databases['*'];
     const settings = ctx.pools.settingsFor(name, '');
     return [
@@ -111,13 +105,40 @@ export function showDatabases(pgtide: Pgtide): Table {
   return { columns: DATABASE_COLUMNS, rows };
 }
 
+/**
+ * SHOW DATABASES' rows above the console's: the configured databases, those with a pool, and
+ * those PAUSE, KILL or DISABLE named before any client came (an operator checks they hold).
+ */
+export function databaseNames(pgtide: Pgtide): string[] {
+  // Console clients form a group of their own database; the console rows come below, once.
+  const names = new Set(
+    [
+      ...Object.keys(pgtide.config.databases),
+      ...poolGroups(pgtide).map((g) => g.database),
+      ...pgtide.databasesPausedByName,
+      ...pgtide.disabledDatabaseNames,
+    ].filter((n) => n !== '*' && !ADMIN_DATABASES.includes(n)),
+  );
+  return [...names].sort();
+}
+
+/** SHOW USERS' rows: the auth_file's users, the configured ones, and those with a pool. */
+export function userNames(pgtide: Pgtide): string[] {
+  const ctx = pgtide.context;
+  const names = new Set([
+    ...ctx.users.keys(),
+    ...Object.keys(ctx.config.users),
+    ...poolGroups(pgtide).map((g) => g.user),
+  ]);
+  return [...names].sort();
+}
+
 export function showUsers(pgtide: Pgtide): Table {
   const ctx = pgtide.context;
   const cfg = ctx.config;
   const clientsOf = new Map<string, number>();
   for (const c of ctx.clients) clientsOf.set(c.user, (clientsOf.get(c.user) ?? 0) + 1);
-  const names = new Set([...ctx.users.keys(), ...Object.keys(cfg.users), ...poolGroups(pgtide).map((g) => g.user)]);
-  const rows = [...names].sort().map((name): Cell[] => {
+  const rows = userNames(pgtide).map((name): Cell[] => {
     const u = cfg.users[name];
     return [
       name,
@@ -133,7 +154,9 @@ export function showUsers(pgtide: Pgtide): Table {
   return { columns: USER_COLUMNS, rows };
 }
 
+/** A setting as PgBouncer's SHOW CONFIG writes it: a list comma-separated, a boolean 1 or 0. */
 function settingText(value: unknown): string {
+  if (typeof value === 'boolean') return value ? '1' : '0';
   return Array.isArray(value) ? value.join(',') : String(value);
 }
 

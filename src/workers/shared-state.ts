@@ -21,9 +21,8 @@ export class SharedAdminState {
         else this.pausedDatabases.add(command.database);
         return;
       case 'resume':
-        if (command.database !== null) return void this.pausedDatabases.delete(command.database);
-        this.pausedAll = false;
-        this.pausedDatabases.clear();
+        if (command.database !== null) this.pausedDatabases.delete(command.database);
+        else this.pausedAll = false;
         return;
       case 'disable':
         this.disabledDatabases.add(command.database);

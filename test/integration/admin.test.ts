@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { waitFor } from '../support/wait.js';
-import { currentTopology } from '../support/topology.js';
+import { currentTopology, sqlOn } from '../support/topology.js';
 import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { psql } from '../support/psql.js';
 import { AdminConsole } from '../../src/admin/console.js';
@@ -280,6 +280,68 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     await q;
     await c.end();
     assert.ok(heldWhilePaused, 'the transaction ran while paused');
+  });
+
+  test('a mixed-case database name is taken as written: PAUSE, RESUME, DISABLE and KILL act on it, as in PgBouncer', async () => {
+    // pgtide folded unquoted names to lower case: PAUSE Mixed answered PAUSE and paused nothing.
+    const name = 'AdminMixed';
+    await sqlOn(t.primary, `DROP DATABASE IF EXISTS "${name}"`);
+    await sqlOn(t.primary, `CREATE DATABASE "${name}"`);
+    const c = new pg.Client(p.pgConfig({ database: name }));
+    const ended: string[] = [];
+    c.on('error', (e: Error & { code?: string }) => ended.push(e.code ?? e.message));
+    try {
+      assert.equal(command(`PAUSE ${name}`).error, null);
+      // Named before any client came, it is listed, paused, so that the operator sees it hold.
+      assert.equal(show('DATABASES').find((r) => r['name'] === name)?.['paused'], '1');
+      await c.connect();
+      let done = false;
+      const q = c.query('SELECT 1').then(() => {
+        done = true;
+      });
+      // A PAUSE and RESUME of all leave a database paused by name paused, and say so.
+      command('PAUSE');
+      const resumed = command('RESUME');
+      assert.equal(resumed.error, null);
+      assert.match(resumed.notices.join(' '), new RegExp(`still paused by name: "${name}"`));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(done, false, 'the query ran while its database was paused by name');
+      command(`RESUME ${name}`);
+      await q;
+      assert.equal(show('DATABASES').find((r) => r['name'] === name)?.['paused'], '0');
+
+      command(`DISABLE ${name}`);
+      const refused = new pg.Client(p.pgConfig({ database: name }));
+      refused.on('error', () => {});
+      await assert.rejects(refused.connect(), (e: { code?: string }) => e.code === '57P03');
+      command(`ENABLE ${name}`);
+
+      command(`KILL ${name}`);
+      await waitFor('the client killed', () => ended.length > 0);
+      assert.equal(ended[0], '57P01');
+      assert.ok(p.pgtide.isPaused(name), 'KILL holds the database until RESUME names it');
+      command(`RESUME ${name}`);
+    } finally {
+      command(`RESUME ${name}`);
+      command(`ENABLE ${name}`);
+      await c.end().catch(() => {});
+      await sqlOn(t.primary, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    }
+  });
+
+  test("SHOW LISTS counts SHOW DATABASES' and SHOW USERS' rows; avg_wait_time is per server assignment; SHOW CONFIG booleans are 1 or 0", () => {
+    const lists = new Map(show('LISTS').map((r) => [r['list'], Number(r['items'])]));
+    assert.equal(lists.get('databases'), show('DATABASES').length);
+    assert.equal(lists.get('users'), show('USERS').length);
+    // As PgBouncer 1.23 averages it; pgtide averaged over the clients that queued, far higher.
+    const stats = show('STATS').find((r) => r['database'] === t.database)!;
+    const assignments = Number(stats['total_server_assignment_count']);
+    assert.ok(assignments > 0);
+    const expected = Number(stats['total_wait_time']) / assignments;
+    assert.ok(Math.abs(Number(stats['avg_wait_time']) - expected) <= 1, `${stats['avg_wait_time']} vs ${expected}`);
+    const config = new Map(show('CONFIG').map((r) => [r['key'], r['value']]));
+    assert.equal(config.get('log_connections'), p.pgtide.config.log_connections ? '1' : '0');
+    assert.equal(config.get('tcp_keepalive'), p.pgtide.config.tcp_keepalive ? '1' : '0');
   });
 
   test('SHOW DATABASES lists each console database once, also while a console client is connected', async () => {

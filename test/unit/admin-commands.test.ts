@@ -6,20 +6,20 @@ const parse = (sql: string): AdminCommand[] => splitStatements(sql).map(parseCom
 
 describe('splitting a console query', () => {
   const cases: [string, string[][]][] = [
-    ['SHOW POOLS', [['show', 'pools']]],
-    ['  show\tPools ;', [['show', 'pools']]],
+    ['SHOW POOLS', [['SHOW', 'POOLS']]],
+    ['  show\tPools ;', [['show', 'Pools']]],
     [
       'SHOW POOLS;SHOW STATS',
       [
-        ['show', 'pools'],
-        ['show', 'stats'],
+        ['SHOW', 'POOLS'],
+        ['SHOW', 'STATS'],
       ],
     ],
     [';;  ;', []],
     ['', []],
-    ['PAUSE "My;Db"', [['pause', 'My;Db']]],
-    ['PAUSE "say ""hi"""', [['pause', 'say "hi"']]],
-    ['PAUSE MyDb', [['pause', 'mydb']]],
+    ['PAUSE "My;Db"', [['PAUSE', 'My;Db']]],
+    ['PAUSE "say ""hi"""', [['PAUSE', 'say "hi"']]],
+    ['PAUSE MyDb', [['PAUSE', 'MyDb']]],
   ];
   for (const [sql, expected] of cases) {
     test(JSON.stringify(sql), () => assert.deepEqual(splitStatements(sql), expected));
@@ -58,6 +58,11 @@ describe('parsing console commands', () => {
     ['PAUSE', { kind: 'pause', database: null }],
     ['pause app', { kind: 'pause', database: 'app' }],
     ['RESUME "App"', { kind: 'resume', database: 'App' }],
+    // A database name is PgBouncer's: as written, quoted or not.
+    ['PAUSE MyDb', { kind: 'pause', database: 'MyDb' }],
+    ['kill Mixed', { kind: 'kill', database: 'Mixed' }],
+    ['Disable Mixed', { kind: 'disable', database: 'Mixed' }],
+    ['SHUTDOWN', { kind: 'shutdown' }],
     ['RECONNECT', { kind: 'reconnect', database: null }],
     ['WAIT_CLOSE', { kind: 'wait_close', database: null }],
     ['wait_close app', { kind: 'wait_close', database: 'app' }],
@@ -74,7 +79,7 @@ describe('parsing console commands', () => {
   }
 
   const bad: [string, RegExp, boolean][] = [
-    ['SELECT 1', /unknown command: select 1/, true],
+    ['SELECT 1', /unknown command: SELECT 1/, true],
     ['SHOW', /SHOW needs one of: POOLS, CLIENTS/, true],
     ['SHOW FOO', /unknown SHOW item: foo/, true],
     ['SHOW POOLS EXTRA', /SHOW needs one of/, true],

@@ -64,15 +64,28 @@ describe("merging the workers' reports", () => {
 
   test("SHOW STATS: totals and rates summed; averages weighted by each worker's own count", () => {
     const [merged] = mergeStats([
-      [stats('app', { xacts: 10, xactTimeUs: 1000, queries: 30, queryTimeUs: 3000, waits: 1, waitTimeUs: 9000 }, 10)],
-      [stats('app', { xacts: 30, xactTimeUs: 9000, queries: 10, queryTimeUs: 5000, waits: 3, waitTimeUs: 3000 }, 2)],
+      [
+        stats(
+          'app',
+          { xacts: 10, xactTimeUs: 1000, queries: 30, queryTimeUs: 3000, assignments: 10, waitTimeUs: 9000 },
+          10,
+        ),
+      ],
+      [
+        stats(
+          'app',
+          { xacts: 30, xactTimeUs: 9000, queries: 10, queryTimeUs: 5000, assignments: 30, waitTimeUs: 3000 },
+          2,
+        ),
+      ],
     ]);
     assert.equal(merged!.totals.xacts, 40);
     assert.equal(merged!.totals.waitTimeUs, 12000);
     // Each worker's rate over its own uptime: 10/10 + 30/2.
     assert.equal(merged!.perSecond.xacts, 16);
-    // 10000 us over 40 transactions, not the mean of 100 and 300; 12000 us over 4 waits.
-    assert.deepEqual(statsAverages(merged!.totals), [250, 200, 3000]);
+    // 10000 us over 40 transactions, not the mean of 100 and 300; 12000 us over 40 assignments
+    // (PgBouncer's avg_wait_time), those that did not wait included.
+    assert.deepEqual(statsAverages(merged!.totals), [250, 200, 300]);
   });
 
   test('SHOW STATS: no transaction, query or wait averages to 0, not NaN', () => {
@@ -124,23 +137,33 @@ describe("merging the workers' reports", () => {
   });
 
   test("SHOW TOTALS: every database's totals added up; none is all zeros", () => {
-    assert.deepEqual(sumTotals([totals({ xacts: 2, sent: 10 }), totals({ xacts: 3, waits: 1 })]), {
+    assert.deepEqual(sumTotals([totals({ xacts: 2, sent: 10 }), totals({ xacts: 3, binds: 1 })]), {
       ...NO_TOTALS,
       xacts: 5,
       sent: 10,
-      waits: 1,
+      binds: 1,
     });
     assert.deepEqual(sumTotals([]), NO_TOTALS);
   });
 
   test('SHOW LISTS: a pool on two workers is one pool of the instance; connections summed; peers not', () => {
     const merged = mergeLists([
-      { pools: [{ database: 'app', user: 'u' }], peers: 2, usedClients: 2, loginClients: 1, usedServers: 2 },
+      {
+        pools: [{ database: 'app', user: 'u' }],
+        databases: ['app', 'pgbouncer'],
+        users: ['u', 'w'],
+        peers: 2,
+        usedClients: 2,
+        loginClients: 1,
+        usedServers: 2,
+      },
       {
         pools: [
           { database: 'app', user: 'u' },
           { database: 'app', user: 'v' },
         ],
+        databases: ['app', 'paused', 'pgbouncer'],
+        users: ['u', 'v', 'w'],
         peers: 2,
         usedClients: 3,
         loginClients: 0,
@@ -152,6 +175,8 @@ describe("merging the workers' reports", () => {
         { database: 'app', user: 'u' },
         { database: 'app', user: 'v' },
       ],
+      databases: ['app', 'paused', 'pgbouncer'],
+      users: ['u', 'v', 'w'],
       peers: 2,
       usedClients: 5,
       loginClients: 1,

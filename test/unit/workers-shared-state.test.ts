@@ -21,7 +21,7 @@ describe('SharedAdminState: what a worker started again is told', () => {
     ]);
   });
 
-  test("RESUME without a name ends every pause; with one, only that database's", () => {
+  test("RESUME without a name ends the pause of all; with one, only that database's", () => {
     assert.deepEqual(
       after({ kind: 'pause', database: 'a' }, { kind: 'pause', database: 'b' }, { kind: 'resume', database: 'a' }),
       [{ kind: 'pause', database: 'b' }],
@@ -29,15 +29,20 @@ describe('SharedAdminState: what a worker started again is told', () => {
     assert.deepEqual(after({ kind: 'pause', database: null }, { kind: 'resume', database: 'a' }), [
       { kind: 'pause', database: null },
     ]);
+    // As in PgBouncer: a database paused by name stays paused through a PAUSE and RESUME of all.
     assert.deepEqual(
       after({ kind: 'pause', database: null }, { kind: 'pause', database: 'b' }, { kind: 'resume', database: null }),
-      [],
+      [{ kind: 'pause', database: 'b' }],
     );
   });
 
   test('KILL leaves its database paused until RESUME', () => {
     assert.deepEqual(after({ kind: 'kill', database: 'app' }), [{ kind: 'pause', database: 'app' }]);
-    assert.deepEqual(after({ kind: 'kill', database: 'app' }, { kind: 'resume', database: null }), []);
+    assert.deepEqual(after({ kind: 'kill', database: 'app' }, { kind: 'resume', database: 'app' }), []);
+    assert.deepEqual(after({ kind: 'kill', database: 'app' }, { kind: 'resume', database: null }), [
+      { kind: 'pause', database: 'app' },
+    ]);
+    assert.deepEqual(after({ kind: 'kill', database: null }, { kind: 'resume', database: null }), []);
     assert.deepEqual(after({ kind: 'kill', database: null }), [{ kind: 'pause', database: null }]);
   });
 
