@@ -5,6 +5,7 @@ import type net from 'node:net';
 import type { Pgtide } from '../server.js';
 import { clientState, closeNeeded, serverState } from './snapshot.js';
 import { timestamp, type Cell, type Table } from './table.js';
+import { ADMIN_DATABASES } from './show-settings.js';
 
 export const CONNECTION_COLUMNS = [
   'type',
@@ -62,8 +63,9 @@ export function showClients(pgtide: Pgtide, now = Date.now()): Table {
       c.user,
       c.database,
       NO_REPLICATION,
-      // As PgBouncer: a client without a server between transactions is idle, not active.
-      state === 'active' && !c.server ? 'idle' : state,
+      // As PgBouncer: a client without a server between transactions is idle, not active; a
+      // console client is active, as the one running this SHOW is.
+      state === 'active' && !c.server && !ADMIN_DATABASES.includes(c.database) ? 'idle' : state,
       s.remoteAddress ?? 'unix',
       s.remotePort ?? 0,
       s.localAddress ?? 'unix',

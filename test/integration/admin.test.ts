@@ -344,6 +344,21 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     assert.equal(config.get('tcp_keepalive'), p.pgtide.config.tcp_keepalive ? '1' : '0');
   });
 
+  test("SHOW CLIENTS shows a console client active, under its application_name, as PgBouncer's", async () => {
+    const console_ = new pg.Client(p.pgConfig({ database: 'pgbouncer', application_name: 'myconsole' }));
+    await console_.connect();
+    try {
+      const rows = (await console_.query('SHOW CLIENTS')).rows as Record<string, string>[];
+      const own = rows.filter((r) => r['database'] === 'pgbouncer');
+      assert.deepEqual(
+        own.map((r) => [r['state'], r['application_name']]),
+        [['active', 'myconsole']],
+      );
+    } finally {
+      await console_.end();
+    }
+  });
+
   test('SHOW DATABASES lists each console database once, also while a console client is connected', async () => {
     const console_ = new pg.Client(p.pgConfig({ database: 'pgbouncer' }));
     await console_.connect();

@@ -406,6 +406,8 @@ function enterConsole(s: LoginSession, head: readonly Buffer[], role: ConsoleRol
   }
   s.consoleAdmin = role === 'admin';
   s.auth = null;
+  // SHOW CLIENTS names the console's clients too, as PgBouncer does.
+  s.applicationName = s.startupParams.get('application_name') ?? '';
   s.state = State.Admin;
   finishLogin(s, CONSOLE_PARAMS, head);
   s.state = State.Admin;
