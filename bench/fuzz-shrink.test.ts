@@ -46,6 +46,25 @@ test('avoiding known shapes, no Parse EXECUTEs a name made by SQL PREPARE (known
   assert.doesNotMatch(parses(true), /P\([^,]*,"EXECUTE /);
 });
 
+test('avoiding known shapes, the unnamed portal is executed or described only after its Bind in the same batch (known divergence 6)', () => {
+  // Whether an Execute or Describe of '' comes with no Bind of '' since the batch began or its last Sync.
+  const unbound = (avoidKnown: boolean) => {
+    const next = generator(11, { avoidKnown });
+    let found = 0;
+    for (let i = 0; i < 400; i++) {
+      let bound = false;
+      for (const message of next().desc.split(' ')) {
+        if (message === 'S') bound = false;
+        else if (message.startsWith('B(,')) bound = true;
+        else if (!bound && (message.startsWith('E(,') || message === 'DP()')) found++;
+      }
+    }
+    return found;
+  };
+  assert.ok(unbound(false) > 0);
+  assert.equal(unbound(true), 0);
+});
+
 test('normalise drops the table OID and column number of RowDescription', () => {
   const row = (table: number) =>
     Buffer.from([
