@@ -19,7 +19,16 @@ import { refuseSessionState, type RefusedQuery } from './session/pinning.js';
 import { beginChunk, onClientMessage } from './session/classify.js';
 import { editAnswers, editsDue, forwardEdited, holdCutMessage, onServerAnswer } from './session/statement-link.js';
 import { relink, sendRewritten, splitWhole, startTracking, type StatementLink } from './session/statement-link.js';
-import { defer, flushQueued, leaveRead, leavesRead, mustDefer, oweSyncPoints, queue } from './session/queue.js';
+import {
+  answerCancelWhileQueued,
+  defer,
+  flushQueued,
+  leaveRead,
+  leavesRead,
+  mustDefer,
+  oweSyncPoints,
+  queue,
+} from './session/queue.js';
 import { startQuery } from './session/stats.js';
 import {
   AUTH_TYPES,
@@ -554,9 +563,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       // Its bytes may have gone to the server only just now (see resendCancel).
       this.cancelAgain = true;
     }
-    // A query pipelined behind the last transaction would run by now on a direct connection;
-    // here it waits for a server, and is cancelled once it reaches one (see flushQueued).
-    else if (this.queued.length > 0) this.cancelWanted = true;
+    // A query pipelined behind the last transaction (or sent while the pool was exhausted)
+    // would run by now on a direct connection; here it waits for a server. It is answered at
+    // once, or cancelled once it reaches one (see flushQueued).
+    else if (this.queued.length > 0 && !answerCancelWhileQueued(this)) this.cancelWanted = true;
   }
 
   /** Called by the janitor for a login waiting for its pool's first server. */

@@ -201,15 +201,29 @@ describe('transaction pooling', { timeout: 60_000 }, () => {
     }
   });
 
-  // The cancel goes to the server right after the query's bytes: a server still reading them
-  // ignores it (PostgreSQL takes no cancel while it reads a command), and the query ran to its end.
-  test('a cancel of a long query text still waiting for a server cancels it once it runs', async () => {
+  type Waiter = pg.Client & { processID: number; secretKey: number };
+  /** A pgtide whose one server `holder` holds in a transaction (BEGIN), and a `waiter` client of
+   *  it, whose next statement waits for that server; all stopped after `run`. */
+  async function withPoolHeld(run: (one: RunningPgtide, holder: pg.Client, waiter: Waiter) => Promise<void>) {
     const one = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
     const holder = new pg.Client(one.pgConfig());
-    const waiter = new pg.Client(one.pgConfig()) as pg.Client & { processID: number; secretKey: number };
+    const waiter = new pg.Client(one.pgConfig()) as Waiter;
     try {
       await Promise.all([holder.connect(), waiter.connect()]);
       await holder.query('BEGIN');
+      await run(one, holder, waiter);
+    } finally {
+      await Promise.all([waiter.end(), holder.end()]);
+      await one.stop();
+    }
+  }
+  const queued = (one: RunningPgtide) =>
+    waitFor('the statement queued', () => [...one.pgtide.context.pools.all()].some((pool) => pool.waitingCount > 0));
+
+  // The cancel goes to the server right after the query's bytes: a server still reading them
+  // ignores it (PostgreSQL takes no cancel while it reads a command), and the query ran to its end.
+  test('a cancel of a long query text still waiting for a server cancels it once it runs', async () => {
+    await withPoolHeld(async (one, holder, waiter) => {
       const outcome = waiter.query(`SELECT pg_catalog.pg_sleep(5) /* ${'x'.repeat(16 << 20)} */`).then(
         () => null,
         (err: { code?: string }) => err,
@@ -221,10 +235,62 @@ describe('transaction pooling', { timeout: 60_000 }, () => {
       const err = await outcome;
       assert.equal(err?.code, '57014');
       assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
-    } finally {
-      await Promise.all([waiter.end(), holder.end()]);
-      await one.stop();
-    }
+    });
+  });
+
+  // Found by a black-box run: a cancel of a query waiting for a server was acknowledged, the
+  // query sent once a server came free and the cancel after it, and an INSERT, quicker than
+  // the cancel, committed. On a direct connection the query would be running: the cancel ends it.
+  test('a cancel of a statement waiting for a server answers 57014 at once, and the statement never runs', async () => {
+    await withPoolHeld(async (one, holder, waiter) => {
+      for (const [note, run] of [
+        ['cancelled simple', () => waiter.query(`INSERT INTO pooling_rows VALUES (3, 'cancelled simple')`)],
+        ['cancelled extended', () => waiter.query('INSERT INTO pooling_rows VALUES (3, $1)', ['cancelled extended'])],
+      ] as const) {
+        const outcome = run().then(
+          () => null,
+          (err: { code?: string }) => err,
+        );
+        await queued(one);
+        const started = Date.now();
+        await sendCancelRequest(one.host, one.port, waiter.processID, waiter.secretKey);
+        // Bounded: the holder's COMMIT below is what would free a server for a query still queued.
+        const err = await Promise.race([
+          outcome,
+          new Promise<{ code: string }>((r) => setTimeout(() => r({ code: 'no answer within 3 s' }), 3000)),
+        ]);
+        assert.equal(err?.code, '57014', note);
+        assert.ok(Date.now() - started < 1000, `${note}: took ${Date.now() - started} ms`);
+        // The client goes on, and its next statement waits for the server as any.
+        const next = waiter.query('SELECT 1 AS one');
+        await new Promise((r) => setTimeout(r, 100));
+        await holder.query('COMMIT');
+        assert.deepEqual((await next).rows, [{ one: 1 }]);
+        await holder.query('BEGIN');
+      }
+      await holder.query('COMMIT');
+      const rows = await sqlOn(t.primary, `SELECT count(*)::int AS n FROM pooling_rows WHERE note LIKE 'cancelled%'`);
+      assert.equal(rows[0].n, 0);
+    });
+  });
+
+  test('a cancelled SET waiting for a server is not answered by pgtide: the cancel follows it, and it runs as the server says', async () => {
+    // Its scan already noted the setting for the client's next server: dropping it unseen would
+    // leave pgtide applying a SET the client was told failed.
+    await withPoolHeld(async (one, holder, waiter) => {
+      const outcome = waiter.query(`SET application_name = 'cancelled_set'`).then(
+        () => null,
+        (err: { code?: string }) => err,
+      );
+      await queued(one);
+      await sendCancelRequest(one.host, one.port, waiter.processID, waiter.secretKey);
+      await new Promise((r) => setTimeout(r, 200));
+      await holder.query('COMMIT');
+      const err = await outcome;
+      const { rows } = await waiter.query('SHOW application_name');
+      // Cancelled on the server (57014, not set) or run before the cancel reached it (set).
+      assert.equal(rows[0].application_name === 'cancelled_set', err === null, JSON.stringify({ err, rows }));
+    });
   });
 
   test('a stale cancel key never cancels another client', async () => {

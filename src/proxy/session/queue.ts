@@ -4,10 +4,11 @@
 // meanwhile is paused, so that it cannot fill pgtide's memory.
 import type { LinkedServer } from '../../pool/linked-server.js';
 import type { ClientSession } from '../client-session.js';
+import * as encode from '../../protocol/encode.js';
 import { TransactionStatus } from '../../protocol/types.js';
 import { startQuery, type StatsSession } from './stats.js';
 import { endSkippedBatch } from './statement-link.js';
-import { NO_CHUNKS, State, appended } from './state.js';
+import { NO_CHUNKS, State, Wait, appended } from './state.js';
 
 const QUEUE_LIMIT_BYTES = 256 * 1024;
 
@@ -148,6 +149,70 @@ export function flushQueued(s: QueueSession, server: LinkedServer): void {
     s.ctx.sendCancel(server);
   }
   if (ok) s.resumeClient();
+}
+
+/** What of the session answerCancelWhileQueued uses. */
+export type QueuedCancelSession = Pick<
+  ClientSession,
+  | 'ctx'
+  | 'deferred'
+  | 'epoch'
+  | 'pendingBegin'
+  | 'pinned'
+  | 'pinnedForGood'
+  | 'pool'
+  | 'probeAfter'
+  | 'queued'
+  | 'queuedBatched'
+  | 'queuedBytes'
+  | 'queuedSyncs'
+  | 'queuedUnsynced'
+  | 'ranDdl'
+  | 'readLink'
+  | 'resend'
+  | 'resumeClient'
+  | 'retrying'
+  | 'server'
+  | 'settingsDirty'
+  | 'socket'
+  | 'state'
+  | 'wait'
+  | 'waitingSince'
+>;
+
+/**
+ * A cancel of a query still waiting for a server: on a direct connection the query would be
+ * running, and the cancel would end it. Queued, it has reached no server, so it is answered
+ * 57014 at once and never sent (returns true), where dropping it leaves nothing behind: one
+ * whole batch waits, for a server of its pool (not for one being readied), and its scan noted
+ * no setting, pin, schema change or deferred BEGIN. Otherwise the cancel follows the bytes to
+ * their server (see flushQueued), where a statement quicker than the cancel still runs.
+ */
+export function answerCancelWhileQueued(s: QueuedCancelSession): boolean {
+  if (s.state !== State.Waiting || s.wait !== Wait.Pool || s.server !== null) return false;
+  if (s.queuedSyncs !== 1 || s.queuedUnsynced || s.deferred.length > 0 || s.resend !== null) return false;
+  if (s.pendingBegin !== null || s.settingsDirty || s.probeAfter || s.ranDdl || s.pinned || s.pinnedForGood)
+    return false;
+  s.pool?.cancelWait(s as ClientSession);
+  // A server the pool hands over for the abandoned wait goes back to it (see serverAssigned).
+  s.epoch++;
+  s.state = State.Ready;
+  s.readLink = false;
+  s.retrying = false;
+  s.waitingSince = 0;
+  s.queued = NO_CHUNKS;
+  s.queuedBytes = 0;
+  s.queuedSyncs = 0;
+  if (s.queuedBatched) s.queuedBatched.length = 0;
+  s.ctx.pools.countError(encode.SQLSTATE.QUERY_CANCELED);
+  s.socket.write(
+    Buffer.concat([
+      encode.errorResponse('ERROR', encode.SQLSTATE.QUERY_CANCELED, 'canceling statement due to user request'),
+      encode.readyForQuery('I'),
+    ]),
+  );
+  s.resumeClient();
+  return true;
 }
 
 /** The sync points counted in the bytes about to go to `server` are owed by it from now on. */
