@@ -72,9 +72,20 @@ const enum FailedBlock {
   Refused,
 }
 
+/** One lexer for every call: failedBlockTakes runs at each unnamed Parse of a client with named
+ *  statements, and calls nothing that could use it meanwhile. */
+const lx = new Lexer();
+const NO_BYTES = Buffer.alloc(0);
+
 function failedBlockTakes(buf: Buffer, start: number, end: number): FailedBlock {
-  const lx = new Lexer();
   lx.reset(buf, start, end);
+  const takes = firstStatementTakes();
+  // The client's bytes are not kept alive until the next call.
+  lx.reset(NO_BYTES, 0, 0);
+  return takes;
+}
+
+function firstStatementTakes(): FailedBlock {
   lx.readLeadingHint();
   let tok = lx.next();
   while (tok === Tok.Semicolon) tok = lx.next();
