@@ -7,6 +7,7 @@ import { scramSecretFromPassword, type Secret } from './auth/secret.js';
 import { NameSalts } from './auth/scram-server.js';
 import { loadSaltKey } from './config/salt-key.js';
 import { SQLSTATE } from './protocol/encode.js';
+import { Wait } from './proxy/session/state.js';
 import { PoolManager } from './pool/pool-manager.js';
 import type { ServerConnection } from './pool/server-connection.js';
 import { CancelKeys } from './proxy/cancel-keys.js';
@@ -584,9 +585,8 @@ export class Pgtide {
     }
   }
 
-  /** KILL: drop the database's clients and servers now; it stays paused until RESUME, as in PgBouncer. */
+  /** KILL: drop the database's clients and servers now (the console pauses it first, see AdminConsole). */
   killClients(database: string): number {
-    this.pause(database);
     let killed = 0;
     for (const client of [...this.ctx.clients]) {
       if (client.database !== database) continue;
@@ -636,9 +636,12 @@ export class Pgtide {
     while (Date.now() < deadline) {
       let busy = false;
       for (const client of this.ctx.clients) {
-        // One waiting on a paused database would get a server only at a RESUME: the drain
-        // would wait out shutdown_timeout for it.
-        if (client.server || (client.isWaiting && !this.isPaused(client.database))) busy = true;
+        // One that came to a paused database waits for no pool (see route), and would get a
+        // server only at a RESUME: the drain would wait out shutdown_timeout for it. One
+        // already queued in a pool before the PAUSE is served as servers come back.
+        const heldByPause =
+          client.isWaiting && client.wait === Wait.Pool && client.pool === null && this.isPaused(client.database);
+        if (client.server || (client.isWaiting && !heldByPause)) busy = true;
         else client.fatal(SQLSTATE.ADMIN_SHUTDOWN, 'pgtide is shutting down');
       }
       if (!busy) return;

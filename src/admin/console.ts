@@ -168,9 +168,11 @@ export class AdminConsole {
       case 'kill': {
         if (command.database !== null) this.pooledDatabase(command.database, command.kind);
         p.log.info({ user, database: command.database }, 'admin: KILL');
-        // Without a name: every database's clients, and every database held until RESUME (also one
-        // first used after the KILL, unlike PgBouncer: a worker started again knows no names).
+        // Held until RESUME, as in PgBouncer. Without a name: every database's clients, and every
+        // database held by the pause of all (also one first used after the KILL, unlike
+        // PgBouncer: a worker started again knows no names), which a RESUME of all ends.
         if (command.database === null) p.pause();
+        else p.pause(command.database);
         const databases = command.database !== null ? [command.database] : pooledDatabases(p);
         for (const database of databases) p.killClients(database);
         return [encode.commandComplete('KILL')];

@@ -501,6 +501,12 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
       );
       assert.ok(p.pgtide.isPausedEverywhere, 'every database held until RESUME');
       assert.equal((await console_.query('SHOW VERSION')).rows.length, 1);
+      // The RESUME of all ends it: no database stays paused by name.
+      await console_.query('RESUME');
+      assert.deepEqual(
+        [t.database, ...t.extraDatabases].filter((database) => p.pgtide.isPaused(database)),
+        [],
+      );
     } finally {
       await console_.query('RESUME').catch(() => {});
       await Promise.all([console_, ...clients].map((c) => c.end().catch(() => {})));

@@ -272,7 +272,7 @@ describe("the seed's files as they are: the operator's console is on the admin s
     try {
       const target = { host: adminDir, port: ports[0]!, user: 'pgbouncer', database: 'pgbouncer' };
       assert.match(await psql(t, target, 'SHOW POOLS'), /^pgbouncer\|pgbouncer\|1\|/m);
-      assert.match(await psql(t, target, 'SHOW CLIENTS'), /^C\|pgbouncer\|pgbouncer\|none\|idle\|unix\|/m);
+      assert.match(await psql(t, target, 'SHOW CLIENTS'), /^C\|pgbouncer\|pgbouncer\|none\|active\|unix\|/m);
       assert.equal(await psql(t, target, 'PAUSE'), 'PAUSE\n');
       assert.match(await psql(t, target, 'SHOW STATE'), /^paused\|yes$/m);
       assert.equal(await psql(t, target, 'RESUME'), 'RESUME\n');

@@ -9,6 +9,7 @@ import { TransactionStatus } from '../../protocol/types.js';
 import { startQuery, type StatsSession } from './stats.js';
 import { endSkippedBatch } from './statement-link.js';
 import { NO_CHUNKS, State, Wait, appended } from './state.js';
+import { leaveIfAnswered, type EndSession } from './client-end.js';
 
 const QUEUE_LIMIT_BYTES = 256 * 1024;
 
@@ -154,6 +155,9 @@ export function flushQueued(s: QueueSession, server: LinkedServer): void {
 /** What of the session answerCancelWhileQueued uses. */
 export type QueuedCancelSession = Pick<
   ClientSession,
+  | 'cancelWanted'
+  | 'chunkKind'
+  | 'copyAfterQuery'
   | 'ctx'
   | 'deferred'
   | 'epoch'
@@ -168,37 +172,49 @@ export type QueuedCancelSession = Pick<
   | 'queuedSyncs'
   | 'queuedUnsynced'
   | 'ranDdl'
+  | 'ranInLink'
   | 'readLink'
   | 'resend'
   | 'resumeClient'
   | 'retrying'
+  | 'routeOverride'
+  | 'scanner'
   | 'server'
   | 'settingsDirty'
   | 'socket'
   | 'state'
   | 'wait'
   | 'waitingSince'
->;
+> &
+  EndSession;
 
 /**
  * A cancel of a query still waiting for a server: on a direct connection the query would be
  * running, and the cancel would end it. Queued, it has reached no server, so it is answered
  * 57014 at once and never sent (returns true), where dropping it leaves nothing behind: one
- * whole batch waits, for a server of its pool (not for one being readied), and its scan noted
- * no setting, pin, schema change or deferred BEGIN. Otherwise the cancel follows the bytes to
- * their server (see flushQueued), where a statement quicker than the cancel still runs.
+ * whole batch waits in one chunk, for a server of its pool (not for one being readied), its
+ * statement is a plain read or write (no COPY data can follow it), and its scan noted no
+ * setting, route choice, pin, schema change or deferred BEGIN. Otherwise the cancel follows
+ * the bytes to their server (see flushQueued), where a statement quicker than it still runs.
  */
 export function answerCancelWhileQueued(s: QueuedCancelSession): boolean {
   if (s.state !== State.Waiting || s.wait !== Wait.Pool || s.server !== null) return false;
-  if (s.queuedSyncs !== 1 || s.queuedUnsynced || s.deferred.length > 0 || s.resend !== null) return false;
+  if (s.queued.length !== 1 || s.queuedSyncs !== 1 || s.queuedUnsynced || !s.scanner.atBoundary) return false;
+  if (s.deferred.length > 0 || (s.resend !== null && s.resend.bytes !== null)) return false;
+  // No COPY data can follow a read or a write of rows (COPY is a kind of its own).
+  if (s.chunkKind !== 'select' && s.chunkKind !== 'dml') return false;
   if (s.pendingBegin !== null || s.settingsDirty || s.probeAfter || s.ranDdl || s.pinned || s.pinnedForGood)
     return false;
+  if (s.routeOverride !== 'auto') return false;
   s.pool?.cancelWait(s as ClientSession);
   // A server the pool hands over for the abandoned wait goes back to it (see serverAssigned).
   s.epoch++;
   s.state = State.Ready;
   s.readLink = false;
   s.retrying = false;
+  s.ranInLink = false;
+  s.cancelWanted = false;
+  s.copyAfterQuery = false;
   s.waitingSince = 0;
   s.queued = NO_CHUNKS;
   s.queuedBytes = 0;
@@ -212,6 +228,8 @@ export function answerCancelWhileQueued(s: QueuedCancelSession): boolean {
     ]),
   );
   s.resumeClient();
+  // A Terminate (or the end of the stream) queued behind it: nothing is owed now.
+  leaveIfAnswered(s);
   return true;
 }
 
