@@ -95,6 +95,33 @@ describe('a drain', { timeout: 60_000 }, () => {
     }
   });
 
+  test('pgtide, draining under a PAUSE: a client queued for a server before the PAUSE is still served', async () => {
+    // Pools still hand a server coming back to the clients already queued: the drain waits for them.
+    const p: RunningPgtide = await startPgtide(t, { shutdown_timeout: 60, default_pool_size: 1 });
+    const [holder, queued] = [0, 1].map(() => new pg.Client(p.pgConfig()));
+    for (const c of [holder!, queued!]) c.on('error', () => {});
+    let stopped: Promise<void> | undefined;
+    try {
+      await Promise.all([holder!.connect(), queued!.connect()]);
+      await holder!.query('BEGIN');
+      const answer = queued!.query('SELECT 42 AS v').then(
+        (r) => r.rows[0].v as number,
+        (err: { code?: string }) => err.code,
+      );
+      await waitFor('the query queued', async () => [...p.pgtide.context.clients].some((client) => client.isWaiting));
+      p.pgtide.pause();
+      stopped = p.pgtide.stop('drain');
+      await new Promise((r) => setTimeout(r, 300));
+      await holder!.query('COMMIT').catch(() => {});
+      assert.equal(await answer, 42);
+      await stopped;
+    } finally {
+      await stopped;
+      await Promise.all([holder!, queued!].map((c) => c.end().catch(() => {})));
+      await p.stop();
+    }
+  });
+
   test('pgtide, draining: a client queued on a paused database gets 57P01 at once, not at shutdown_timeout', async () => {
     const p: RunningPgtide = await startPgtide(t, { shutdown_timeout: 60 });
     const c = new pg.Client(p.pgConfig());

@@ -3,6 +3,7 @@
 // run again (scanned and routed afresh later, since they may write). A client that sends a lot
 // meanwhile is paused, so that it cannot fill pgtide's memory.
 import type { LinkedServer } from '../../pool/linked-server.js';
+import type { PoolWaiter } from '../../pool/pool.js';
 import type { ClientSession } from '../client-session.js';
 import * as encode from '../../protocol/encode.js';
 import { TransactionStatus } from '../../protocol/types.js';
@@ -186,7 +187,8 @@ export type QueuedCancelSession = Pick<
   | 'wait'
   | 'waitingSince'
 > &
-  EndSession;
+  EndSession &
+  PoolWaiter;
 
 /**
  * A cancel of a query still waiting for a server: on a direct connection the query would be
@@ -206,7 +208,7 @@ export function answerCancelWhileQueued(s: QueuedCancelSession): boolean {
   if (s.pendingBegin !== null || s.settingsDirty || s.probeAfter || s.ranDdl || s.pinned || s.pinnedForGood)
     return false;
   if (s.routeOverride !== 'auto') return false;
-  s.pool?.cancelWait(s as ClientSession);
+  s.pool?.cancelWait(s);
   // A server the pool hands over for the abandoned wait goes back to it (see serverAssigned).
   s.epoch++;
   s.state = State.Ready;
