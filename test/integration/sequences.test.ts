@@ -5,13 +5,25 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { currentTopology, sqlOn } from '../support/topology.js';
-import { WireClient, describe as describeMessage, normalise, parse, query, sync } from '../support/pipeline.js';
+import {
+  WireClient,
+  dataRows,
+  describe as describeMessage,
+  errorCodes,
+  normalise,
+  parse,
+  query,
+  sync,
+} from '../support/pipeline.js';
 
 const t = currentTopology();
 const TABLE = 'seq_state_test';
 const SEQUENCE = `${TABLE}_id_seq`;
+// A table written with no sequence, and a sequence called by name only.
+const PLAIN = 'seq_state_plain';
+const NAMED = 'seq_state_named';
 
 async function connect(p: RunningPgtide): Promise<pg.Client> {
   const c = new pg.Client(p.pgConfig());
@@ -39,15 +51,17 @@ describe('currval and lastval in transaction pooling', { timeout: 60_000 }, () =
   before(async () => {
     await sqlOn(
       t.primary,
-      `DROP TABLE IF EXISTS ${TABLE}; CREATE TABLE ${TABLE} (id serial PRIMARY KEY, label text);
-       GRANT ALL ON ${TABLE}, ${SEQUENCE} TO ${t.scramUser.user}`,
+      `DROP TABLE IF EXISTS ${TABLE}, ${PLAIN}; DROP SEQUENCE IF EXISTS ${NAMED};
+       CREATE TABLE ${TABLE} (id serial PRIMARY KEY, label text); CREATE TABLE ${PLAIN} (x int);
+       CREATE SEQUENCE ${NAMED};
+       GRANT ALL ON ${TABLE}, ${SEQUENCE}, ${PLAIN}, ${NAMED} TO ${t.scramUser.user}`,
     );
-    // Reads on the standbys; one server connection to the primary, shared by every client.
+    // Reads on the primary; one server connection to the primary, shared by every client.
     p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
   });
   after(async () => {
     await p?.stop();
-    await sqlOn(t.primary, `DROP TABLE IF EXISTS ${TABLE}`);
+    await sqlOn(t.primary, `DROP TABLE IF EXISTS ${TABLE}, ${PLAIN}; DROP SEQUENCE IF EXISTS ${NAMED}`);
   });
 
   test("after a client's INSERT, lastval() and currval() give its id, in simple and extended queries", async () => {
@@ -136,6 +150,22 @@ describe('currval and lastval in transaction pooling', { timeout: 60_000 }, () =
     );
   });
 
+  test("a client's write that calls no nextval does not make another client's values its own", async () => {
+    const a = await connect(p);
+    const b = await connect(p);
+    try {
+      const named = await answer(a, `SELECT nextval('${NAMED}')`);
+      assert.equal(typeof named, 'number');
+      // b writes on the one server, where a's value of the named sequence is.
+      await b.query(`INSERT INTO ${PLAIN} VALUES (1)`);
+      assert.equal(await answer(b, `SELECT currval('${NAMED}')`), '55000', "b's currval of a's sequence");
+      assert.equal(await answer(b, 'SELECT lastval()'), '55000', "b's lastval()");
+    } finally {
+      await a.end();
+      await b.end();
+    }
+  });
+
   test('inside one transaction, currval() follows the INSERT before it', async () => {
     const c = await connect(p);
     const other = await connect(p);
@@ -150,6 +180,63 @@ describe('currval and lastval in transaction pooling', { timeout: 60_000 }, () =
     } finally {
       await c.end();
       await other.end();
+    }
+  });
+});
+
+describe('currval and lastval of one client over several server connections', { timeout: 60_000 }, () => {
+  let p: RunningPgtide;
+  before(async () => {
+    await sqlOn(
+      t.primary,
+      `DROP TABLE IF EXISTS ${PLAIN}; DROP SEQUENCE IF EXISTS ${NAMED}; CREATE TABLE ${PLAIN} (x int);
+       CREATE SEQUENCE ${NAMED}; GRANT ALL ON ${PLAIN}, ${NAMED} TO ${t.scramUser.user}`,
+    );
+    // Reads on the standbys, so every write is followed by the read of its WAL position.
+    p = await startPgtide(t, {
+      pool_mode: 'transaction',
+      default_pool_size: 4,
+      backends: clusterBackends(t, [0, 1, 1]),
+    });
+  });
+  after(async () => {
+    await p?.stop();
+    await sqlOn(t.primary, `DROP TABLE IF EXISTS ${PLAIN}; DROP SEQUENCE IF EXISTS ${NAMED}`);
+  });
+
+  test('a nextval, then a write with no sequence sent with it, then currval() and lastval(): the nextval', async () => {
+    const c = await WireClient.connect(p.wireLogin());
+    /** The value of the one row, or the SQLSTATE of the refusal. */
+    const answerOf = (messages: Awaited<ReturnType<WireClient['exchange']>>) =>
+      errorCodes(messages)[0] ?? dataRows(messages)[0]?.[0];
+    try {
+      for (let i = 0; i < 20; i++) {
+        // The INSERT comes while pgtide still reads the nextval's WAL position on its server.
+        const first = await c.exchange(
+          query(`SELECT nextval('${NAMED}')`),
+          query(`INSERT INTO ${PLAIN} VALUES (${i})`),
+        );
+        const value = answerOf(first);
+        assert.match(String(value), /^\d+$/);
+        assert.equal(answerOf(await c.exchange(query(`SELECT currval('${NAMED}')`))), value, `round ${i}: currval`);
+        assert.equal(answerOf(await c.exchange(query('SELECT lastval()'))), value, `round ${i}: lastval()`);
+      }
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('DISCARD SEQUENCES and DISCARD ALL end the values of nextval, also run on a standby', async () => {
+    const c = await connect(p);
+    try {
+      for (const discard of ['DISCARD SEQUENCES', 'DISCARD ALL']) {
+        await c.query(`SELECT nextval('${NAMED}')`);
+        await c.query(discard);
+        assert.equal(await answer(c, 'SELECT lastval()'), '55000', `lastval() after ${discard}`);
+        assert.equal(await answer(c, `SELECT currval('${NAMED}')`), '55000', `currval after ${discard}`);
+      }
+    } finally {
+      await c.end();
     }
   });
 });

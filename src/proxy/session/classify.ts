@@ -38,6 +38,7 @@ export type ClassifySession = Pick<
   | 'extendedSinceSyncPoint'
   | 'fatal'
   | 'lastWriteLsn'
+  | 'lastWriteServer'
   | 'mode'
   | 'pinned'
   | 'pinnedForGood'
@@ -164,6 +165,8 @@ function follow(s: ClassifySession, c: Classification): KeptState | null {
   }
   noteSettings(s, c);
   if (c.readsSequences && s.mode !== 'session') s.sequenceRead = true;
+  // Its values are gone wherever they were: a later currval answers 55000, as directly.
+  if (s.mode !== 'session' && discardsSequences(c)) s.lastWriteServer = 0;
   // A session-wide SET with a known value, or a RESET (value null: the default).
   const sessionSet = c.set && !c.set.local && (c.set.value !== null || c.kind === 'reset') ? c.set : null;
   if (c.kind === 'pgtide' && c.pgtideRoute) s.routeOverride = c.pgtideRoute;
@@ -181,6 +184,12 @@ function follow(s: ClassifySession, c: Classification): KeptState | null {
   else s.routeWrite = true;
   if (!read && c.functions && c.functions.length > 0) lookUpFunctions(s, c.functions);
   return kept;
+}
+
+/** DISCARD SEQUENCES or DISCARD ALL, alone or among a Query's statements. */
+function discardsSequences(c: Classification): boolean {
+  if (c.kind === 'discard') return c.discard === 'all' || c.discard === 'sequences';
+  return c.kind === 'multi' && c.statements !== undefined && c.statements.some(discardsSequences);
 }
 
 /** DDL, or a statement the lexer did not understand (which may be DDL): see pool/schema-generation.ts. */

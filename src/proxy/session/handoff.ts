@@ -99,10 +99,14 @@ export function lacksSettings(s: HandoffSession, server: LinkedServer): boolean 
  * there are not this client's, so they are discarded first and PostgreSQL answers as in a
  * session that called no nextval (55000), never with another client's id. A client whose
  * write was the last on its server, which pgtide lends back first (an idle stack), reads
- * its own values, as PDO's lastInsertId() expects.
+ * its own values, as PDO's lastInsertId() expects. So that it reads only those, a write in a
+ * pool whose clients read sequences has the values discarded first as well, where the server
+ * is not the one of the client's last write: those there are another client's, or older ones
+ * of this client's that its nextval calls on its last write's server have since replaced.
  */
 export function lacksSequences(s: HandoffSession, server: LinkedServer): boolean {
-  return s.sequenceRead && (server.sequenceOwner !== s.cancelPid || server.id !== s.lastWriteServer);
+  if (server.sequenceOwner === s.cancelPid && server.id === s.lastWriteServer) return false;
+  return s.sequenceRead || (s.wroteInLink && s.routeWrite && s.pool?.sequenceReaders === true);
 }
 
 /** The server must be readied for the client's transaction before its bytes go (see setUp). */

@@ -80,12 +80,20 @@ export function route(s: RouteSession): void {
       s.pool = null;
       return;
     }
-    s.wroteInLink = !read;
     const backend = read ? ctx.router.readBackend(s) : ctx.router.writeBackend();
+    // No primary known (failover in progress): wait for one instead of failing or writing to a standby.
+    const pool = backend ? poolOf(s, backend) : null;
+    // Where clients read sequences, a write waits for that server as well: it holds the values
+    // the client's nextval calls left, which a write on another server would part from its next
+    // currval (see lacksSequences).
+    if (!read && s.writeLsnPending && pool?.sequenceReaders) {
+      s.pool = null;
+      return;
+    }
+    s.wroteInLink = !read;
     s.readLink = read && backend !== ctx.router.writeBackend();
     s.backend = backend;
-    // No primary known (failover in progress): wait for one instead of failing or writing to a standby.
-    s.pool = backend ? poolOf(s, backend) : null;
+    s.pool = pool;
   } else {
     // Session pooling keeps the whole session on the primary: the one known now, not the one of
     // the login (after a failover that pool is an abandoned primary's, which may never give a
