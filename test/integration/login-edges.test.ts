@@ -120,6 +120,10 @@ for (const mode of ['transaction', 'session'] as PoolMode[]) {
         assert.match(err.message, /does not proxy replication connections/);
         assert.match(String((err as { hint?: string }).hint), /primary directly/);
       }
+      // The refusal's log line names the user who asked.
+      const refusals = p.logs.filter((l) => l.code === '0A000' && /replication/.test(String(l.message)));
+      assert.ok(refusals.length >= 2);
+      for (const line of refusals) assert.equal(line.user, p.pgConfig().user);
       // replication=false is an ordinary session.
       const c = new pg.Client(p.pgConfig({ replication: 'false' } as pg.ClientConfig));
       await c.connect();

@@ -102,6 +102,11 @@ function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Buffer | 
     const version = PROTOCOL_3_0 | Math.min(packet.minor, LATEST_MINOR);
     s.socket.write(encode.negotiateProtocolVersion(version, packet.unknownProtocolOptions));
   }
+  s.startup = null;
+  s.startupParams = packet.params;
+  s.user = packet.params.get('user') ?? '';
+  s.database = packet.params.get('database') || s.user;
+  // After the names: the refusal's log line says whose it was.
   if (wantsReplication(packet.params.get('replication'))) {
     // A walsender session (streaming, logical decoding, CREATE_REPLICATION_SLOT) lives on one
     // server for good and speaks its own commands: pooling it would only break it.
@@ -112,10 +117,6 @@ function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Buffer | 
       'Connect to the primary directly for replication (logical replication, pg_basebackup, pg_receivewal).',
     );
   }
-  s.startup = null;
-  s.startupParams = packet.params;
-  s.user = packet.params.get('user') ?? '';
-  s.database = packet.params.get('database') || s.user;
   if (s.viaAdminSocket) return adminSocketLogin(s, rest);
   beginAuth(s, rest);
 }
