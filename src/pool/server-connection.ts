@@ -99,6 +99,10 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
   private readonly endpointKey: string;
   /** The chunk being scanned, for rewriting a notification's pid in place. */
   private scanning: Buffer | null = null;
+  /** Where an ErrorResponse ended in the chunk being scanned (-1: none did). */
+  private errorEnd = -1;
+  /** A chunk ending in an ERROR whose ReadyForQuery is owed: forwarded with it (see handleData). */
+  private answerBeforeReady: Buffer | null = null;
   private internal: OwnQuery | null = null;
 
   peer: ServerPeer | null = null;
@@ -219,6 +223,16 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
   private handleData(chunk: Buffer): void {
     const state = this.state;
     if (state === State.Closed) return;
+    const corked = this.answerBeforeReady !== null ? this.forwardAnswerBeforeReady(true) : null;
+    try {
+      this.scanChunk(chunk, state);
+    } finally {
+      corked?.uncorkClient();
+    }
+  }
+
+  private scanChunk(chunk: Buffer, state: State): void {
+    this.errorEnd = -1;
     this.scanning = chunk;
     const scanned = this.scanner.scan(chunk, this);
     this.scanning = null;
@@ -228,7 +242,13 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
     if (this.isClosed) return;
     if (state === State.Linked) {
       const peer = this.peer!;
-      if (peer.onServerData(chunk)) this.reads.held = true;
+      // PostgreSQL sends an ERROR in a write of its own and its ReadyForQuery in the next: a
+      // client reading both in one read (node-postgres's transaction status, looked at right
+      // after the error) sees them so more often through pgtide than directly. Outside COPY IN
+      // a sync point owed after an ERROR is answered at once, the messages before it skipped.
+      if (this.errorEnd === chunk.length && this.syncs.pending > 0 && !this.copyIn && !this.sessionEnded)
+        this.answerBeforeReady = Buffer.from(chunk);
+      else if (peer.onServerData(chunk)) this.reads.held = true;
       if (this.becameIdle && this.peer === peer) {
         this.becameIdle = false;
         peer.onServerIdle(this.txStatus);
@@ -237,6 +257,18 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
       this.becameIdle = false;
       this.continueDrain();
     }
+  }
+
+  /** Forwards the answer held for its ReadyForQuery to the client still linked (one that left
+   *  is owed nothing), the client's writes corked with `cork`; returns the peer corked. */
+  private forwardAnswerBeforeReady(cork: boolean): ServerPeer | null {
+    const answer = this.answerBeforeReady!;
+    this.answerBeforeReady = null;
+    const peer = this.state === State.Linked ? this.peer : null;
+    if (peer === null) return null;
+    if (cork) peer.corkClient();
+    peer.onServerData(answer);
+    return cork ? peer : null;
   }
 
   onMessage(type: number, body: Buffer, end: number): boolean {
@@ -266,6 +298,7 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
         } else if (type === S) {
           if (!this.trackParameter(body)) return false;
         } else if (type === E) {
+          this.errorEnd = end;
           if (endsSession(body)) {
             this.sessionEnded = true;
             // Forwarded with this chunk: the client hears the end of its session from the server.
@@ -697,6 +730,8 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
     if (this.state === State.Connecting || this.state === State.Login) {
       return this.failLogin(new ServerLoginError(reason, null, true));
     }
+    // The client hears the ERROR before the loss, as it would have without the wait.
+    if (this.answerBeforeReady !== null) this.forwardAnswerBeforeReady(false);
     const peer = this.peer;
     this.closeQuietly(reason);
     peer?.onServerLost(reason, this.toldClientOfEnd);

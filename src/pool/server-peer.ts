@@ -13,6 +13,9 @@ export interface ServerPeer {
   /** The connection is gone. `toldByServer`: the server's own FATAL (a terminated backend,
    *  a shutdown) has already reached the client, which must not get a second error. */
   onServerLost(reason: string, toldByServer: boolean): void;
+  /** Until uncorkClient, what onServerData forwards is gathered into one write to the client. */
+  corkClient(): void;
+  uncorkClient(): void;
   /** The server's write buffer emptied: the peer may resume reading its client. */
   onServerDrain(): void;
   /** An ErrorResponse in the chunk onServerData receives next (counted for /metrics). */

@@ -538,6 +538,14 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.resumeClient();
   }
 
+  corkClient(): void {
+    this.socket.cork();
+  }
+
+  uncorkClient(): void {
+    this.socket.uncork();
+  }
+
   pauseClient(): void {
     if (!this.clientPaused) {
       this.clientPaused = true;

@@ -125,6 +125,8 @@ export class WireClient {
   private wake: (() => void) | null = null;
   private failure: Error | null = null;
   private closed = false;
+  /** The length of each read from the socket since recordReads, when recording. */
+  private reads: number[] | null = null;
 
   private constructor(private readonly socket: net.Socket) {
     socket.setNoDelay(true);
@@ -247,7 +249,14 @@ export class WireClient {
     }
   }
 
+  /** From now on, the length of each read the socket delivers (how the peer's writes arrived). */
+  recordReads(): number[] {
+    this.reads = [];
+    return this.reads;
+  }
+
   private receive(chunk: Buffer): void {
+    this.reads?.push(chunk.length);
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     let off = 0;
     while (this.pending.length - off >= HEADER_SIZE) {

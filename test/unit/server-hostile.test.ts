@@ -617,6 +617,8 @@ function recordingPeer(): ServerPeer & {
     onServerError: () => {},
     onServerCopyIn: () => 0,
     onServerCopyOver: () => {},
+    corkClient: () => {},
+    uncorkClient: () => {},
     onServerAnswer: () => {},
     onServerAsync: (m: Buffer) => void peer.async.push(m),
   };
