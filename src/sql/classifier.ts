@@ -292,8 +292,10 @@ function isPlain(d: Draft): boolean {
   );
 }
 
+/** Text pgtide could not read: it runs on the primary, as code pgtide cannot see into (it may
+ *  set, lock or listen as well as anything), its settings read back and its state probed after. */
 function invalid(error: string): Classification {
-  return { route: 'write', kind: 'other', parsed: false, error };
+  return { route: 'write', kind: 'other', parsed: false, error, opaque: true };
 }
 
 function combine(results: readonly Classification[]): Classification {

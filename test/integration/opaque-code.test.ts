@@ -89,6 +89,18 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
     });
   });
 
+  test('a SET in text pgtide cannot split (standard_conforming_strings = off) follows its client, never the next', async () => {
+    await withClients({}, async (a, b) => {
+      const defaultMem = await one(b, 'SHOW work_mem');
+      await a.query('SET standard_conforming_strings = off');
+      // With the setting off, '\'' is a quote: pgtide's lexer, reading it as on, cannot tell.
+      await a.query(String.raw`SELECT 'a\'' AS x; SET work_mem = '888kB'; SELECT '\'' AS y`);
+      assert.equal(await one(a, 'SHOW work_mem'), '888kB');
+      assert.equal(await one(b, 'SHOW work_mem'), defaultMem);
+      assert.equal(await one(a, 'SHOW work_mem'), '888kB');
+    });
+  });
+
   test('a temporary table a function creates pins its client; the other client never sees it', async () => {
     await withClients({ default_pool_size: 2 }, async (a, b) => {
       await a.query('SELECT opaque_temp_table()');
