@@ -53,6 +53,8 @@ export type SessionState =
   | 'unlisten'
   | 'load'
   | 'set_config'
+  /** setseed(): random() goes on from it in this backend only, and no reset ends it. */
+  | 'random_seed'
   | 'transaction_characteristics';
 
 export type Isolation = 'serializable' | 'repeatable read' | 'read committed' | 'read uncommitted';

@@ -9,10 +9,12 @@
  * read what nextval left in the session, which only a primary's session has:
  * they follow the client's writes, and, as built-ins that change nothing, never
  * cost the server the reset that code pgtide cannot see into does (a reset that
- * would forget the very value they read: PDO's lastInsertId, Doctrine).
+ * would forget the very value they read: PDO's lastInsertId, Doctrine). setseed writes
+ * nothing, but the seed lives in its backend only: its client is pinned there, on the primary
+ * as for all such state.
  */
 const BUILTIN_WRITER =
-  /^(nextval|setval|currval|lastval|pg_(try_)?advisory_.*lock.*|lo_.*|lo(read|write|open|close|creat)|pg_notify|set_config|txid_current(_if_assigned)?|pg_current_xact_id(_if_assigned)?|pg_switch_wal|pg_create_restore_point|pg_(create|drop)_.*replication_slot|pg_replication_slot_advance|pg_logical_emit_message|pg_stat_reset.*|pg_reload_conf)$/;
+  /^(nextval|setval|currval|lastval|pg_(try_)?advisory_.*lock.*|lo_.*|lo(read|write|open|close|creat)|pg_notify|set_config|txid_current(_if_assigned)?|pg_current_xact_id(_if_assigned)?|pg_switch_wal|pg_create_restore_point|pg_(create|drop)_.*replication_slot|pg_replication_slot_advance|pg_logical_emit_message|pg_stat_reset.*|pg_reload_conf|setseed)$/;
 
 /** Session-level (not `_xact_`) advisory lock functions: they pin the server connection. */
 const SESSION_ADVISORY_LOCK = /^pg_(try_)?advisory_lock(_shared)?$/;
@@ -238,10 +240,11 @@ export function readsSequenceState(name: string): boolean {
 }
 
 /** Session state a call to `name` leaves behind, if any. */
-export function sessionStateOfCall(name: string): 'advisory_lock' | 'set_config' | undefined {
+export function sessionStateOfCall(name: string): 'advisory_lock' | 'set_config' | 'random_seed' | undefined {
   const bare = builtinName(name);
   if (bare === undefined) return undefined;
   if (SESSION_ADVISORY_LOCK.test(bare)) return 'advisory_lock';
+  if (bare === 'setseed') return 'random_seed';
   return bare === 'set_config' ? 'set_config' : undefined;
 }
 

@@ -2,8 +2,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import pg from 'pg';
-import { currentTopology } from '../support/topology.js';
-import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { currentTopology, scramLogin } from '../support/topology.js';
+import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { waitFor } from '../support/wait.js';
 
 const t = currentTopology();
@@ -171,6 +171,45 @@ describe('session state pins a client to its server in transaction mode', { time
     await a.query('SELECT 1');
     await waitFor('the listener to be unpinned', () => pinnedNow() === 0);
     await Promise.all([a.end(), b.end()]);
+  });
+});
+
+describe('setseed() pins its client for good', { timeout: 60_000 }, () => {
+  let p: RunningPgtide;
+  before(async () => {
+    // Reads on the standbys, one server connection to the primary.
+    p = await startPgtide(t, { default_pool_size: 1, backends: clusterBackends(t, [0, 1, 1]) });
+  });
+  after(async () => {
+    await p.stop();
+  });
+
+  /** random() after setseed(0.5), `count` times, as PostgreSQL gives them to one session. */
+  async function seeded(config: pg.ClientConfig, count: number): Promise<number[]> {
+    const c = new pg.Client(config);
+    await c.connect();
+    try {
+      await c.query('SELECT setseed(0.5)');
+      const values: number[] = [];
+      for (let i = 0; i < count; i++) values.push((await c.query('SELECT random() AS r')).rows[0].r);
+      return values;
+    } finally {
+      await c.end();
+    }
+  }
+
+  test('random() goes on from the seed across transactions, and no later client gets it', async () => {
+    const direct = await seeded(scramLogin(t, t.primary), 10);
+    assert.deepEqual(await seeded(p.pgConfig(), 3), direct.slice(0, 3));
+    // The next client on the one primary server: a fresh backend, not the rest of the seed's run.
+    const next = new pg.Client(p.pgConfig());
+    await next.connect();
+    try {
+      const r = (await next.query('/* pgtide: primary */ SELECT random() AS r')).rows[0].r;
+      assert.ok(!direct.includes(r), `the next client's random() ${r} is in the seeded run`);
+    } finally {
+      await next.end();
+    }
   });
 });
 

@@ -354,6 +354,8 @@ table('session state', [
   ["LOAD 'auto_explain'", { ...W, kind: 'utility', sessionState: 'load' }],
   ['SELECT pg_advisory_lock(1)', { ...W, kind: 'select', sessionState: 'advisory_lock' }],
   ['SELECT pg_try_advisory_lock_shared(1, 2)', { ...W, sessionState: 'advisory_lock' }],
+  ['SELECT setseed(0.5)', { ...W, kind: 'select', sessionState: 'random_seed', opaque: undefined }],
+  ['SELECT pg_catalog.setseed($1)', { ...W, sessionState: 'random_seed' }],
   ['SELECT pg_advisory_unlock(1)', { ...W, sessionState: undefined }],
 ]);
 

@@ -19,6 +19,7 @@ export type CloseSession = Pick<
   | 'mode'
   | 'otherPools'
   | 'pinned'
+  | 'pinnedForGood'
   | 'pool'
   | 'queued'
   | 'remote'
@@ -75,10 +76,12 @@ export function closeSession(s: CloseSession, terminated = false): void {
  *  pool, or is closed when `midMessage` (a message cut, or bytes held for a shape check, whose
  *  Syncs were counted: no drain could end). */
 export function letServerGo(
-  s: Pick<CloseSession, 'ctx' | 'mode' | 'pinned' | 'settingsDirty' | 'statementLink' | 'tracking'>,
+  s: Pick<CloseSession, 'ctx' | 'mode' | 'pinned' | 'pinnedForGood' | 'settingsDirty' | 'statementLink' | 'tracking'>,
   server: LinkedServer,
   midMessage: boolean,
 ): void {
+  // State no reset ends (a random seed, one pgtide could not read back) leaves with its server.
+  if (s.pinnedForGood) return server.close('pinned client left');
   // Settings changed by a transaction the client did not finish, or by a whole session, are unknown.
   if (s.settingsDirty || s.mode === 'session') server.forgetSettings(UNKNOWN_SETTINGS);
   // Parses still unanswered may fail unseen: what the server has prepared is unknown too.

@@ -17,6 +17,7 @@ const SESSION_STATE_NAMES: Partial<Record<SessionState | 'session_authorization'
   advisory_lock: 'a session advisory lock',
   sql_prepare: 'an SQL PREPARE',
   listen: 'LISTEN',
+  random_seed: 'setseed()',
 };
 
 export function keptSessionState(c: Classification): KeptState | null {
