@@ -595,6 +595,8 @@ function recordingPeer(): ServerPeer & {
   async: Buffer[];
   told: boolean[];
   lost: Promise<string>;
+  /** cork, data (with the first message's type), uncork and lost, in order. */
+  events: string[];
 } {
   let lost!: (reason: string) => void;
   const peer = {
@@ -602,23 +604,26 @@ function recordingPeer(): ServerPeer & {
     idle: [] as number[],
     async: [] as Buffer[],
     told: [] as boolean[],
+    events: [] as string[],
     lost: new Promise<string>((resolve) => (lost = resolve)),
     clientPid: CLIENT_PID,
     onServerData: (chunk: Buffer) => {
       peer.data.push(Buffer.from(chunk));
+      peer.events.push(`data ${String.fromCharCode(chunk[0]!)}`);
       return false;
     },
     onServerIdle: (status: number) => void peer.idle.push(status),
     onServerLost: (reason: string, toldByServer: boolean) => {
       peer.told.push(toldByServer);
+      peer.events.push('lost');
       lost(reason);
     },
     onServerDrain: () => {},
     onServerError: () => {},
     onServerCopyIn: () => 0,
     onServerCopyOver: () => {},
-    corkClient: () => {},
-    uncorkClient: () => {},
+    corkClient: () => void peer.events.push('cork'),
+    uncorkClient: () => void peer.events.push('uncork'),
     onServerAnswer: () => {},
     onServerAsync: (m: Buffer) => void peer.async.push(m),
   };
@@ -741,7 +746,7 @@ describe('on a linked server', () => {
     assert.deepEqual(peer.told, [true]);
   });
 
-  it('an ERROR is no end of the session', QUICK, async () => {
+  it('an ERROR is no end of the session; lost before its ReadyForQuery, the client hears it first', QUICK, async () => {
     const { server, remote } = await withPid();
     const peer = recordingPeer();
     server.link(peer, false);
@@ -751,6 +756,33 @@ describe('on a linked server', () => {
     remote.destroy();
     await peer.lost;
     assert.deepEqual(peer.told, [false]);
+    assert.deepEqual(peer.events, ['data E', 'lost']);
+  });
+
+  it('an ERROR read alone waits for its ReadyForQuery: both go to the client in one corked write', QUICK, async () => {
+    const { server, remote } = await withPid();
+    const peer = recordingPeer();
+    server.link(peer, false);
+    server.syncs.sent(1, false);
+    remote.write(encode.errorResponse('ERROR', '42601', 'syntax error'));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(peer.events, []);
+    remote.write(encode.readyForQuery('I'));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(peer.events, ['cork', 'data E', 'data Z', 'uncork']);
+    assert.deepEqual(peer.idle, [0x49]);
+    server.close('test over');
+  });
+
+  it('an ERROR with no sync point owed (a batch without its Sync yet) goes at once', QUICK, async () => {
+    const { server, remote } = await withPid();
+    const peer = recordingPeer();
+    server.link(peer, false);
+    server.syncs.sent(0, true);
+    remote.write(encode.errorResponse('ERROR', '42601', 'syntax error'));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(peer.events, ['data E']);
+    server.close('test over');
   });
 });
 
