@@ -6,10 +6,13 @@ import { backendEvents, clusterBackends, startPgtide, type RunningPgtide } from 
 import { learnProbe, sleep } from '../support/reader.js';
 import {
   bind,
+  dataRows,
   describe as describeMessage,
+  errorCodes,
   execute,
   type Message,
   parse,
+  query,
   sync,
   WireClient,
 } from '../support/pipeline.js';
@@ -326,12 +329,18 @@ describe('misrouted writes', { timeout: 60_000 }, () => {
   });
 });
 
+/** An unlogged table `name` of ids 1-3 that every user may read, known to the standbys, and a
+ *  pgtide reading from them; the caller stops it and drops the table. */
+async function withUnloggedTable(name: string): Promise<RunningPgtide> {
+  await sqlOn(t.primary, `CREATE UNLOGGED TABLE ${name} AS SELECT g AS id FROM generate_series(1, 3) g`);
+  await sqlOn(t.primary, `GRANT SELECT ON ${name} TO PUBLIC`);
+  await waitForStandbys(`SELECT 1 FROM pg_class WHERE relname = '${name}'`);
+  return startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]) });
+}
+
 describe('unlogged tables', { timeout: 60_000 }, () => {
   test('a read of an unlogged table, which a standby cannot read, runs on the primary, invisibly to the client', async () => {
-    await sqlOn(t.primary, 'CREATE UNLOGGED TABLE route_unlogged AS SELECT g AS id FROM generate_series(1, 3) g');
-    await sqlOn(t.primary, 'GRANT SELECT ON route_unlogged TO PUBLIC');
-    await waitForStandbys("SELECT 1 FROM pg_class WHERE relname = 'route_unlogged'");
-    const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]) });
+    const p = await withUnloggedTable('route_unlogged');
     try {
       const c = new pg.Client(p.pgConfig());
       // A failure below must show as itself, not as the client's error when pgtide stops.
@@ -358,6 +367,41 @@ describe('unlogged tables', { timeout: 60_000 }, () => {
     } finally {
       await p.stop();
       await sqlOn(t.primary, 'DROP TABLE route_unlogged');
+    }
+  });
+});
+
+describe('an unlogged table read pipelined before other batches', { timeout: 60_000 }, () => {
+  test('runs on the primary with the batches after it, in order, none refused', async () => {
+    const p = await withUnloggedTable('route_unlogged_pipe');
+    const c = await WireClient.connect(p.wireLogin());
+    try {
+      for (let i = 0; i < 10; i++) {
+        // Sent in one write: the later batches reach the standby before its refusal of the first.
+        const simple = await c.exchange(
+          query('SELECT count(*)::int FROM route_unlogged_pipe'),
+          query('SELECT 2'),
+          query('SHOW transaction_isolation'),
+        );
+        assert.deepEqual(errorCodes(simple), [], `round ${i}, simple ${JSON.stringify(simple.map((m) => m.type))}`);
+        assert.deepEqual(dataRows(simple), [['3'], ['2'], ['read committed']], `round ${i}, simple`);
+        const extended = await c.exchange(
+          parse('', 'SELECT count(*)::int FROM route_unlogged_pipe WHERE id > $1'),
+          bind('', '', ['1']),
+          execute(),
+          sync(),
+          parse('', 'SELECT $1::int'),
+          bind('', '', ['5']),
+          execute(),
+          sync(),
+        );
+        assert.deepEqual(errorCodes(extended), [], `round ${i}, extended`);
+        assert.deepEqual(dataRows(extended), [['2'], ['5']], `round ${i}, extended`);
+      }
+    } finally {
+      await c.close();
+      await p.stop();
+      await sqlOn(t.primary, 'DROP TABLE route_unlogged_pipe');
     }
   });
 });

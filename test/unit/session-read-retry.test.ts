@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as encode from '../../src/protocol/encode.js';
-import { Refusal, isStandbyOnlyRefusal, refusalIn } from '../../src/proxy/session/read-retry.js';
+import { Refusal, isStandbyOnlyRefusal, laterAnswersIn, refusalIn } from '../../src/proxy/session/read-retry.js';
 
 const readOnly = () => encode.errorResponse('ERROR', '25006', 'cannot execute INSERT in a read-only transaction');
 const unloggedOnStandby = (routine: string | undefined) =>
@@ -36,6 +36,8 @@ describe('refusalIn', () => {
       encode.readyForQuery('I'),
     );
     assert.equal(refusalIn(secondRan, isStandbyOnlyRefusal, null), Refusal.None);
+    // On a standby the batch that ran is a read: it may be dropped and run again after the refused one.
+    assert.equal(refusalIn(secondRan, isStandbyOnlyRefusal, null, false, false, true), Refusal.LaterRan);
   });
 
   it('rows, another error, a transaction block or a cut message are no refusal', () => {
@@ -82,5 +84,33 @@ describe('refusalIn', () => {
     assert.equal(refused('get_relation_info'), Refusal.Complete);
     assert.equal(refused('RevalidateCachedQuery'), Refusal.None);
     assert.equal(refused(undefined), Refusal.None);
+  });
+});
+
+describe('laterAnswersIn: answers of batches a standby ran after a refused one', () => {
+  const rows = cat(
+    encode.rowDescription([{ name: 'n', typeOid: 23 }]),
+    encode.dataRow(['2']),
+    encode.commandComplete('SELECT 1'),
+  );
+  it('reads that ended idle, errors and notices among them, may be dropped', () => {
+    const answers = cat(rows, encode.readyForQuery('I'), other(), encode.readyForQuery('I'));
+    assert.equal(laterAnswersIn(answers, 0), Refusal.LaterRan);
+    assert.equal(laterAnswersIn(cat(encode.commandComplete('SHOW'), encode.readyForQuery('I')), 0), Refusal.LaterRan);
+    // A batch still going: its ReadyForQuery comes in a later chunk.
+    assert.equal(laterAnswersIn(rows, 0), Refusal.LaterRan);
+  });
+
+  it("anything that changed what pgtide follows, or may have, is the client's after all", () => {
+    for (const answer of [
+      cat(encode.commandComplete('SET'), encode.readyForQuery('I')),
+      cat(encode.commandComplete('BEGIN'), encode.readyForQuery('T')),
+      cat(rows, encode.readyForQuery('T')),
+      encode.parameterStatus('TimeZone', 'UTC'),
+      encode.errorResponse('FATAL', '57P01', 'terminating connection'),
+      // A message cut at the chunk's end.
+      rows.subarray(0, rows.length - 3),
+    ])
+      assert.equal(laterAnswersIn(answer, 0), Refusal.None);
   });
 });

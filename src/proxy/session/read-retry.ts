@@ -3,7 +3,7 @@
 // primary), or a prepared statement that was stale or missing (prepared again, run again).
 // Decided from the chunk alone, before any of it reaches the client; then the bytes sent on the
 // link are scanned and routed again.
-import { decodeErrorFields, type ErrorFields } from '../../protocol/backend.js';
+import { decodeErrorFields, endsSession, type ErrorFields } from '../../protocol/backend.js';
 import { SQLSTATE } from '../../protocol/encode.js';
 import { BackendMessage, TransactionStatus } from '../../protocol/types.js';
 import type { LinkedServer } from '../../pool/linked-server.js';
@@ -20,6 +20,10 @@ export const enum Refusal {
   Complete,
   /** Refused, its ReadyForQuery still to come. */
   AwaitingReady,
+  /** Refused on a standby, and batches the client pipelined after it ran there (reads, as all
+   *  a standby runs): their answers so far are whole messages pgtide may drop, to run them
+   *  again after it on the primary, in the client's order. */
+  LaterRan,
 }
 
 /** Whether an error refusing a statement lets it run again unseen: a shared function given its
@@ -69,6 +73,7 @@ function refusedOldShape(s: Pick<RetrySession, 'statementLink'>): boolean {
  * block) or about to: then nothing of it needs to reach the client. Several batches (Syncs)
  * count when each of them is refused so: none of them ran. `afterAnswers`: rows and command
  * tags may come before the error in its batch (the batch's earlier statements, which it rolls back).
+ * `dropLater`: on a standby, batches after a refused one may have run (see laterAnswersIn).
  */
 export function refusalIn<C>(
   chunk: Buffer,
@@ -76,6 +81,7 @@ export function refusalIn<C>(
   context: C,
   awaitingReady = false,
   afterAnswers = false,
+  dropLater = false,
 ): Refusal {
   let off = 0;
   let refused = awaitingReady;
@@ -90,6 +96,7 @@ export function refusalIn<C>(
     } else if (type === BackendMessage.ReadyForQuery) {
       if (!refused || chunk[off + 5] !== TransactionStatus.Idle) return Refusal.None;
       if (end === chunk.length) return Refusal.Complete;
+      if (dropLater) return laterAnswersIn(chunk, end);
       refused = false;
     } else if ((type === BackendMessage.DataRow || type === BackendMessage.CommandComplete) && !afterAnswers) {
       return Refusal.None;
@@ -98,6 +105,59 @@ export function refusalIn<C>(
   }
   return refused && off === chunk.length ? Refusal.AwaitingReady : Refusal.None;
 }
+
+/**
+ * The answers, from `off`, of batches a standby ran after a refused one: LaterRan when they are
+ * whole messages of reads that changed nothing pgtide follows (rows, row counts of SELECT, SHOW
+ * and EXPLAIN, errors that end no session), each batch ending outside a transaction block, so
+ * that running them again on the primary is what the client asked for. None otherwise: the
+ * client then gets the refusal after all.
+ */
+export function laterAnswersIn(chunk: Buffer, off: number): Refusal {
+  while (off + 5 <= chunk.length) {
+    const type = chunk[off]!;
+    const end = off + 1 + chunk.readUInt32BE(off + 1);
+    if (end < off + 5 || end > chunk.length) return Refusal.None;
+    switch (type) {
+      case BackendMessage.RowDescription:
+      case BackendMessage.DataRow:
+      case BackendMessage.NoData:
+      case BackendMessage.ParseComplete:
+      case BackendMessage.BindComplete:
+      case BackendMessage.CloseComplete:
+      case BackendMessage.ParameterDescription:
+      case BackendMessage.EmptyQueryResponse:
+      case BackendMessage.PortalSuspended:
+      case BackendMessage.NoticeResponse:
+        break;
+      case BackendMessage.ErrorResponse:
+        if (endsSession(chunk.subarray(off + 5, end))) return Refusal.None;
+        break;
+      case BackendMessage.CommandComplete:
+        if (!readTag(chunk, off + 5, end)) return Refusal.None;
+        break;
+      case BackendMessage.ReadyForQuery:
+        if (chunk[off + 5] !== TransactionStatus.Idle) return Refusal.None;
+        break;
+      default:
+        return Refusal.None;
+    }
+    off = end;
+  }
+  return off === chunk.length ? Refusal.LaterRan : Refusal.None;
+}
+
+const SELECT_TAG = Buffer.from('SELECT ');
+const READ_TAGS = [Buffer.from('SHOW\0'), Buffer.from('EXPLAIN\0')];
+
+/** A CommandComplete tag of a statement that only reads: SELECT n (also VALUES, TABLE), SHOW, EXPLAIN. */
+function readTag(chunk: Buffer, start: number, end: number): boolean {
+  const tag = chunk.subarray(start, end);
+  return tag.subarray(0, SELECT_TAG.length).equals(SELECT_TAG) || READ_TAGS.some((t) => tag.equals(t));
+}
+
+/** A refused batch's held answers grow by the batches after it up to this; past it the client gets them. */
+const MAX_HELD_LATER = 1 << 20;
 
 /**
  * A refusal held back from the client and the bytes that run again after it (see
@@ -111,6 +171,8 @@ export class Resend {
   heldRefusal: Buffer | null = null;
   /** The held refusal still lacks its ReadyForQuery. */
   refusalAwaitsReady = false;
+  /** The answers after the held refusal are those of batches a standby ran after it (see laterAnswersIn). */
+  droppingLater = false;
   /** The bytes resent go again because a statement was stale or missing: not a second time. */
   rerunning = false;
 }
@@ -163,15 +225,18 @@ export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
   // Bytes waiting for a shape check are not on the server yet: none of the link runs again.
   if (retryable && s.sentOnLink.length > 0 && s.scanner.atBoundary && !s.statements?.holding) {
     const server = s.server!;
-    let refusal = refusalIn(chunk, retryable, s);
+    const readLink = s.readLink;
+    let refusal = refusalIn(chunk, retryable, s, false, false, readLink);
     let standbyOnly =
-      refusal !== Refusal.None && s.readLink && refusalIn(chunk, isStandbyOnlyRefusal, s) !== Refusal.None;
+      refusal !== Refusal.None &&
+      readLink &&
+      refusalIn(chunk, isStandbyOnlyRefusal, s, false, false, true) !== Refusal.None;
     // Only a chunk whose last error may be a standby's refusal is walked to its end (see link()).
     if (refusal === Refusal.None && s.readLink && mayBeStandbyOnlyRefusal(s.lastErrorCode)) {
       // A write pipelined after reads in one batch (psycopg's pipeline in autocommit sends each
       // statement as it comes, the Sync last) followed them to the standby. Nothing on a standby
       // writes, and the error rolls the batch back: the whole batch runs again on the primary.
-      refusal = refusalIn(chunk, isStandbyOnlyRefusal, s, false, true);
+      refusal = refusalIn(chunk, isStandbyOnlyRefusal, s, false, true, true);
       standbyOnly = refusal !== Refusal.None;
     }
     const awaiting = refusal === Refusal.AwaitingReady;
@@ -203,6 +268,8 @@ export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
       // The ReadyForQuery may follow in a later chunk; keep a copy in case it does not.
       if (awaiting || server.syncs.pending > 0) resend.heldRefusal = Buffer.from(chunk);
       resend.refusalAwaitsReady = awaiting;
+      // On a standby what comes after a refusal ended is the answer of batches that ran there.
+      resend.droppingLater = refusal === Refusal.LaterRan || (readLink && refusal === Refusal.Complete);
       return true;
     }
   }
@@ -221,12 +288,20 @@ export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
 export function holdsRefusal(s: RetrySession, resend: Resend, chunk: Buffer): boolean {
   const held = resend.heldRefusal!;
   resend.heldRefusal = null;
-  const more = refusalIn(chunk, s.readLink ? isStandbyRefusal : mayRunAgain, s, resend.refusalAwaitsReady);
+  const readLink = s.readLink;
+  const more =
+    held.length + chunk.length > MAX_HELD_LATER
+      ? Refusal.None
+      : resend.droppingLater
+        ? laterAnswersIn(chunk, 0)
+        : refusalIn(chunk, readLink ? isStandbyRefusal : mayRunAgain, s, resend.refusalAwaitsReady, false, readLink);
   if (more !== Refusal.None) {
     resend.refusalAwaitsReady = more === Refusal.AwaitingReady;
+    if (more === Refusal.LaterRan || (readLink && more === Refusal.Complete)) resend.droppingLater = true;
     if (resend.refusalAwaitsReady || s.server!.syncs.pending > 0) resend.heldRefusal = Buffer.concat([held, chunk]);
     return true;
   }
+  resend.droppingLater = false;
   resend.bytes = null;
   resend.rerunning = false;
   s.statements?.endUndo();
