@@ -340,7 +340,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       this.refused = null;
     }
     if (data.length > 0) {
-      const unsynced = !this.copyAfterQuery && (this.syncEnd < 0 || this.syncEnd < data.length);
+      // A message cut at the chunk's end (COPY data the server may fail in the middle of, a
+      // pipelined Query) keeps the server until the rest of it has gone there too: PostgreSQL
+      // reads every message whole, a CopyData after a failed COPY too (and ignores it).
+      const unsynced =
+        !this.scanner.atBoundary || (!this.copyAfterQuery && (this.syncEnd < 0 || this.syncEnd < data.length));
       if (!linked && this.state === State.Ready && !routeFirstBytes(this, data)) return;
       const server = this.server;
       if (server && leavable && this.routeWrite && !unsynced && this.terminateAt < 0) {

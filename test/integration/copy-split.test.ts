@@ -100,6 +100,17 @@ const CONVERSATIONS: [string, Step[]][] = [
   ],
 ];
 
+/** A CopyData of 100,000 bytes whose last bytes are a whole Query message: PostgreSQL reads
+ *  them as COPY data, and never runs them. */
+function copyDataHiding(sql: string): Buffer {
+  const hidden = query(sql);
+  const payload = Buffer.concat([Buffer.alloc(100_000 - hidden.length, 'a'), hidden]);
+  const header = Buffer.alloc(5);
+  header[0] = 0x64;
+  header.writeUInt32BE(payload.length + 4, 1);
+  return Buffer.concat([header, payload]);
+}
+
 /** What the client reads in the whole conversation, and the rows on the primary after it. */
 async function converse(login: WireLogin, steps: Step[]): Promise<{ answers: string[]; rows: unknown[] }> {
   await sqlOn(t.primary, `TRUNCATE ${TABLE}`);
@@ -250,6 +261,25 @@ describe('COPY FROM STDIN sent with its data in one write, reads on standbys', {
       await sql.end();
     }
   });
+});
+
+describe('a COPY the server fails while a CopyData is on its way', { timeout: 60_000 }, () => {
+  useCopyTable();
+  let p: RunningPgtide;
+  before(async () => {
+    p = await startPgtide(t, { pool_mode: 'transaction', backends: clusterBackends(t, [0, 1, 1]) });
+  });
+  after(() => p.stop());
+
+  // The first row fails the COPY (22P02) while the next CopyData is half sent: its rest comes
+  // after the COPY's ReadyForQuery, and is COPY data still, whatever its bytes look like.
+  const late = copyDataHiding(`INSERT INTO ${TABLE} VALUES (666, 'smuggled')`);
+  test('the rest of that CopyData is read as COPY data, never run, and the session goes on', () =>
+    assertAnsweredAsDirect(p, [
+      { send: [query(COPY_IN)], until: 'G' },
+      { send: [copyData('not a number\tbad\n'), late.subarray(0, 50_000)] },
+      { send: [late.subarray(50_000), COPY_DONE, query("SELECT 'after copy'")] },
+    ]));
 });
 
 describe('what follows a Query and is no COPY data opens a batch', { timeout: 60_000 }, () => {
