@@ -54,8 +54,11 @@ export interface LinkedServer {
   /** Back to the pool after `resetQuery` ran. */
   resetThenReturn(resetQuery: string): void;
   close(reason: string): void;
-  /** The client left: back to a known idle state (or closed). */
-  orphan(clientMidMessage: boolean, resetQuery: string | null, sendCancel: (server: LinkedServer) => void): void;
+  /** Every sync point was answered while a client message was cut: with it whole now, the
+   *  server is idle as at that ReadyForQuery, and the peer is told so. */
+  settleAfterCut(): void;
+  /** The client left: back to a known idle state (or closed, for `closeReason`). */
+  orphan(closeReason: string | null, resetQuery: string | null, sendCancel: (server: LinkedServer) => void): void;
   forgetSettings(settings: ReadonlyMap<string, string>): void;
   pauseReading(): void;
   resumeReading(): void;

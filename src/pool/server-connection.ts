@@ -34,6 +34,9 @@ const {
 } = BackendMessage;
 const IDLE = TransactionStatus.Idle;
 const DRAIN_TIMEOUT_MS = 10_000;
+/** How long an ERROR waits for the ReadyForQuery owed after it (PostgreSQL sends it once the
+ *  transaction is rolled back: microseconds, a few milliseconds for a large one). */
+const ANSWER_BEFORE_READY_MS = 100;
 /** A Parse that fails (42601): sent before the drain's Sync when the client left an extended-
  *  protocol batch open, so that the Sync ends its implicit transaction in a rollback. */
 const ABORT_OPEN_BATCH = encode.parseWithName(
@@ -103,6 +106,7 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
   private errorEnd = -1;
   /** A chunk ending in an ERROR whose ReadyForQuery is owed: forwarded with it (see handleData). */
   private answerBeforeReady: Buffer | null = null;
+  private answerBeforeReadyTimer: NodeJS.Timeout | null = null;
   private internal: OwnQuery | null = null;
 
   peer: ServerPeer | null = null;
@@ -225,7 +229,8 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
     if (state === State.Closed) return;
     const corked = this.answerBeforeReady !== null ? this.forwardAnswerBeforeReady(true) : null;
     try {
-      this.scanChunk(chunk, state);
+      // Read again: what the client did with the answer may have changed it.
+      if (this.state !== State.Closed) this.scanChunk(chunk, this.state);
     } finally {
       corked?.uncorkClient();
     }
@@ -247,7 +252,7 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
       // after the error) sees them so more often through pgtide than directly. Outside COPY IN
       // a sync point owed after an ERROR is answered at once, the messages before it skipped.
       if (this.errorEnd === chunk.length && this.syncs.pending > 0 && !this.copyIn && !this.sessionEnded)
-        this.answerBeforeReady = Buffer.from(chunk);
+        this.holdAnswerBeforeReady(chunk);
       else if (peer.onServerData(chunk)) this.reads.held = true;
       if (this.becameIdle && this.peer === peer) {
         this.becameIdle = false;
@@ -259,11 +264,35 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
     }
   }
 
+  settleAfterCut(): void {
+    const peer = this.peer;
+    if (this.state !== State.Linked || peer === null || !this.syncs.idle) return;
+    if (this.txStatus === IDLE) {
+      this.prepared.committed();
+      this.quietSince = this.syncs.sentAt;
+    }
+    peer.onServerIdle(this.txStatus);
+  }
+
+  /** A copy: the read buffer is reused. Should the ReadyForQuery not come soon after all (an
+   *  error counted for a sync point the server does not owe), the answer goes on its own. */
+  private holdAnswerBeforeReady(chunk: Buffer): void {
+    this.answerBeforeReady = Buffer.from(chunk);
+    this.answerBeforeReadyTimer ??= setTimeout(() => {
+      this.answerBeforeReadyTimer = null;
+      if (this.answerBeforeReady !== null) this.forwardAnswerBeforeReady(false);
+    }, ANSWER_BEFORE_READY_MS);
+  }
+
   /** Forwards the answer held for its ReadyForQuery to the client still linked (one that left
    *  is owed nothing), the client's writes corked with `cork`; returns the peer corked. */
   private forwardAnswerBeforeReady(cork: boolean): ServerPeer | null {
     const answer = this.answerBeforeReady!;
     this.answerBeforeReady = null;
+    if (this.answerBeforeReadyTimer !== null) {
+      clearTimeout(this.answerBeforeReadyTimer);
+      this.answerBeforeReadyTimer = null;
+    }
     const peer = this.state === State.Linked ? this.peer : null;
     if (peer === null) return null;
     if (cork) peer.corkClient();
@@ -557,15 +586,17 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
   /**
    * The client left (or was dropped) while this connection may hold a transaction, a running
    * query or an unread result. Bring it back to a known idle state, or close it when that is
-   * impossible. `resetQuery` runs last when set (session pooling's DISCARD ALL).
+   * impossible, or closed for `closeReason` when there is one (the client left in the middle
+   * of a message, or state no reset ends). `resetQuery` runs last when set (session pooling's
+   * DISCARD ALL).
    */
-  orphan(clientMidMessage: boolean, resetQuery: string | null, sendCancel: (server: ServerConnection) => void): void {
+  orphan(closeReason: string | null, resetQuery: string | null, sendCancel: (server: ServerConnection) => void): void {
     this.peer = null;
     // Whatever it has not committed yet is rolled back below, unseen: the ROLLBACK's tag is not collected.
     this.prepared.rolledBack();
     this.tracking = false;
     if (this.state !== State.Linked) return;
-    if (clientMidMessage) return this.close('client left in the middle of a message');
+    if (closeReason !== null) return this.close(closeReason);
     this.state = State.Draining;
     this.resetSent = false;
     this.resetFailed = false;

@@ -366,6 +366,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         this.pool!.stats.bytesReceived += data.length;
         if (this.queryStart === 0) startQuery(this);
         if (!this.send(server, data)) this.pauseClient();
+        // Its every sync point was answered while this message was on its way (a COPY the server
+        // failed mid-CopyData, see unsynced): whole now, and ignored there, it ends the transaction.
+        if (cutBefore && this.server === server && server.syncs.idle) server.settleAfterCut();
       } else {
         this.queuedUnsynced = unsynced;
         queue(this, data);
@@ -468,7 +471,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         this.leaveIfEndReached();
         return false;
       }
-      if (parts.length !== 1 && !(link.refusalEdited && !this.answered)) {
+      // A refusal held back decides about what follows it as a whole (see holdsRefusal).
+      const refusalHeld = this.resend !== null && this.resend.heldRefusal !== null;
+      if (parts.length === 0 && refusalHeld) return false;
+      if (parts.length !== 1 && !(link.refusalEdited && !this.answered) && !refusalHeld) {
         const held = forwardEdited(this, chunk, parts);
         this.leaveIfEndReached();
         return held;
@@ -525,6 +531,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   }
 
   onServerLost(reason: string, toldByServer: boolean): void {
+    if (this.isClosed) return;
     this.server = null;
     // The server's FATAL reached the client: PostgreSQL sends one error, so does pgtide.
     if (toldByServer) return this.close();

@@ -13,6 +13,7 @@ import { sleep } from '../support/reader.js';
 import {
   bind,
   copyData,
+  dataRows,
   describe as describeMessage,
   execute,
   normalise,
@@ -280,6 +281,35 @@ describe('a COPY the server fails while a CopyData is on its way', { timeout: 60
       { send: [copyData('not a number\tbad\n'), late.subarray(0, 50_000)] },
       { send: [late.subarray(50_000), COPY_DONE, query("SELECT 'after copy'")] },
     ]));
+});
+
+describe('a COPY failed mid-CopyData on the one server of a pool', { timeout: 60_000 }, () => {
+  useCopyTable();
+  let p: RunningPgtide;
+  before(async () => {
+    p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
+  });
+  after(() => p.stop());
+
+  test('the rest of the CopyData and the CopyDone end the transaction: the server serves the next client', async () => {
+    const c = await WireClient.connect(p.wireLogin());
+    const other = await WireClient.connect(p.wireLogin());
+    try {
+      c.send(query(COPY_IN));
+      for (let m = await c.next(Date.now() + 5000); m.type !== 'G'; m = await c.next(Date.now() + 5000));
+      const late = copyDataHiding('SELECT 1');
+      // The COPY's error and ReadyForQuery come while the CopyData is half sent.
+      c.send(copyData('not a number\tbad\n'), late.subarray(0, 50_000));
+      await c.untilReady();
+      c.send(late.subarray(50_000), COPY_DONE);
+      // The first client now sits idle: the other one gets the pool's one server.
+      const answer = await other.exchange(query("SELECT 'served'"));
+      assert.deepEqual(dataRows(answer), [['served']]);
+    } finally {
+      await c.close();
+      await other.close();
+    }
+  });
 });
 
 describe('what follows a Query and is no COPY data opens a batch', { timeout: 60_000 }, () => {

@@ -746,13 +746,19 @@ describe('on a linked server', () => {
     assert.deepEqual(peer.told, [true]);
   });
 
-  it('an ERROR is no end of the session; lost before its ReadyForQuery, the client hears it first', QUICK, async () => {
+  /** A linked server that read an ERROR, `owed` sync points sent before it, `waitMs` ago. */
+  async function linkedAfterError(owed: number, waitMs = 50) {
     const { server, remote } = await withPid();
     const peer = recordingPeer();
     server.link(peer, false);
-    server.syncs.sent(1, false);
+    server.syncs.sent(owed, owed === 0);
     remote.write(encode.errorResponse('ERROR', '42601', 'syntax error'));
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, waitMs));
+    return { server, remote, peer };
+  }
+
+  it('an ERROR is no end of the session; lost before its ReadyForQuery, the client hears it first', QUICK, async () => {
+    const { remote, peer } = await linkedAfterError(1);
     remote.destroy();
     await peer.lost;
     assert.deepEqual(peer.told, [false]);
@@ -760,12 +766,7 @@ describe('on a linked server', () => {
   });
 
   it('an ERROR read alone waits for its ReadyForQuery: both go to the client in one corked write', QUICK, async () => {
-    const { server, remote } = await withPid();
-    const peer = recordingPeer();
-    server.link(peer, false);
-    server.syncs.sent(1, false);
-    remote.write(encode.errorResponse('ERROR', '42601', 'syntax error'));
-    await new Promise((r) => setTimeout(r, 50));
+    const { server, remote, peer } = await linkedAfterError(1);
     assert.deepEqual(peer.events, []);
     remote.write(encode.readyForQuery('I'));
     await new Promise((r) => setTimeout(r, 50));
@@ -774,13 +775,21 @@ describe('on a linked server', () => {
     server.close('test over');
   });
 
+  it('a client that leaves while its ERROR is held hears nothing more, however its server goes', QUICK, async () => {
+    const { server, peer } = await linkedAfterError(1);
+    server.orphan('pinned client left', null, () => {});
+    assert.equal(server.isClosed, true);
+    assert.deepEqual(peer.events, []);
+  });
+
+  it('an ERROR whose ReadyForQuery does not come goes on its own', QUICK, async () => {
+    const { server, peer } = await linkedAfterError(1, 300);
+    assert.deepEqual(peer.events, ['data E']);
+    server.close('test over');
+  });
+
   it('an ERROR with no sync point owed (a batch without its Sync yet) goes at once', QUICK, async () => {
-    const { server, remote } = await withPid();
-    const peer = recordingPeer();
-    server.link(peer, false);
-    server.syncs.sent(0, true);
-    remote.write(encode.errorResponse('ERROR', '42601', 'syntax error'));
-    await new Promise((r) => setTimeout(r, 50));
+    const { server, peer } = await linkedAfterError(0);
     assert.deepEqual(peer.events, ['data E']);
     server.close('test over');
   });
@@ -878,7 +887,7 @@ describe('a FATAL read together with the ReadyForQuery before it: the connection
       { received, reusable: () => (reused = true) },
     );
     server.link(recordingPeer(), false);
-    server.orphan(false, 'DISCARD ALL', () => {});
+    server.orphan(null, 'DISCARD ALL', () => {});
     await closed;
     assert.match(server.closeReason, /reset query failed/);
     assert.ok(Buffer.concat(received).includes('DISCARD ALL'));
@@ -899,7 +908,7 @@ describe('a FATAL read together with the ReadyForQuery before it: the connection
     );
     server.link(recordingPeer(), false);
     server.syncs.sent(1, false);
-    server.orphan(false, 'DISCARD ALL', (s) => void s.cancelsInFlight++);
+    server.orphan(null, 'DISCARD ALL', (s) => void s.cancelsInFlight++);
     await new Promise((r) => setTimeout(r, 100));
     assert.ok(!Buffer.concat(received).includes('DISCARD ALL'), 'no reset while a cancel may still reach it');
     server.cancelDone(true, Date.now());
@@ -912,7 +921,7 @@ describe('a FATAL read together with the ReadyForQuery before it: the connection
   it('when it ends the drain after the client left, the connection closes instead of going back', QUICK, async () => {
     const { server, remote, closed } = await withPid();
     server.link(recordingPeer(), false);
-    server.orphan(false, null, () => {});
+    server.orphan(null, null, () => {});
     remote.write(Buffer.concat([idle, fatal]));
     await closed;
     assert.match(server.closeReason, /ended its session/);

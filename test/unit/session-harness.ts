@@ -133,6 +133,7 @@ export class FakeServer implements LinkedServer {
   orphan(): void {
     this.peer = null;
   }
+  settleAfterCut(): void {}
   forgetSettings(settings: ReadonlyMap<string, string>): void {
     this.settings = settings;
   }

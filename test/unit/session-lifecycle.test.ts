@@ -82,13 +82,13 @@ describe('the client socket', () => {
 
 describe('closing a session', () => {
   function closing(fields: Partial<Record<keyof CloseSession, unknown>> = {}, config: object = {}) {
-    const orphaned: { midMessage: boolean; reset: string | null }[] = [];
+    const orphaned: { closeReason: string | null; reset: string | null }[] = [];
     const server = {
       settings: new Map() as ReadonlyMap<string, string>,
       doubted: false,
       forgetSettings: (settings: ReadonlyMap<string, string>) => (server.settings = settings),
       prepared: { doubtAll: () => (server.doubted = true) },
-      orphan: (midMessage: boolean, reset: string | null) => orphaned.push({ midMessage, reset }),
+      orphan: (closeReason: string | null, reset: string | null) => orphaned.push({ closeReason, reset }),
     };
     const revoked: number[] = [];
     const cancelled: unknown[] = [];
@@ -120,7 +120,7 @@ describe('closing a session', () => {
     assert.equal(s.state, State.Closed);
     assert.equal(s.epoch, 1, 'the hand-off under way is abandoned');
     assert.equal(s.server, null);
-    assert.deepEqual(orphaned, [{ midMessage: false, reset: null }]);
+    assert.deepEqual(orphaned, [{ closeReason: null, reset: null }]);
     assert.deepEqual(revoked, [7]);
     assert.equal(s.queued.length, 0);
     assert.equal(socket.writable, false);
@@ -136,6 +136,12 @@ describe('closing a session', () => {
     const pinned = closing({ pinned: true }, { server_reset_query: 'RESET ALL' });
     closeSession(pinned.s);
     assert.equal(pinned.orphaned[0]?.reset, 'DISCARD ALL', 'whatever the configured reset');
+  });
+
+  it('a client pinned for good (setseed) has its server let go of, then closed: no reset ends that state', () => {
+    const seeded = closing({ pinnedForGood: true });
+    closeSession(seeded.s);
+    assert.equal(seeded.orphaned[0]?.closeReason, 'pinned client left');
   });
 
   it('session pooling, or server_reset_query_always, runs server_reset_query', () => {
@@ -155,7 +161,7 @@ describe('closing a session', () => {
       statementLink: { tracker: { idle: false } },
     });
     closeSession(s);
-    assert.equal(orphaned[0]?.midMessage, true);
+    assert.equal(orphaned[0]?.closeReason, 'client left in the middle of a message');
     assert.equal(server.doubted, true);
   });
 

@@ -59,7 +59,8 @@ export function closeSession(s: CloseSession, terminated = false): void {
   if (s.otherPools) for (const pool of s.otherPools.values()) pool.letGo();
   const server = s.server;
   s.server = null;
-  if (server) letServerGo(s, server, midMessage);
+  // State no reset ends (a random seed, what pgtide could not read back) leaves with its server.
+  if (server) letServerGo(s, server, midMessage ? CUT_MESSAGE : s.pinnedForGood ? 'pinned client left' : null);
   s.queued = NO_CHUNKS;
   // After Terminate with nothing left to send, the socket is closed at once, as PostgreSQL
   // does: no half-close to wait out, no timer for a client that will not read. TLS still
@@ -71,22 +72,23 @@ export function closeSession(s: CloseSession, terminated = false): void {
   }
 }
 
+/** Why a server is closed when its client leaves in the middle of a message (or bytes held for
+ *  a shape check, whose Syncs were counted): no drain could end. */
+export const CUT_MESSAGE = 'client left in the middle of a message';
+
 /** The client lets go of `server` before its work there ended (it leaves, or its batch moves to
  *  another server): what it left there is forgotten or reset, and the server drains back to its
- *  pool, or is closed when `midMessage` (a message cut, or bytes held for a shape check, whose
- *  Syncs were counted: no drain could end). */
+ *  pool, or is closed, let go of first, for `closeReason` when there is one. */
 export function letServerGo(
-  s: Pick<CloseSession, 'ctx' | 'mode' | 'pinned' | 'pinnedForGood' | 'settingsDirty' | 'statementLink' | 'tracking'>,
+  s: Pick<CloseSession, 'ctx' | 'mode' | 'pinned' | 'settingsDirty' | 'statementLink' | 'tracking'>,
   server: LinkedServer,
-  midMessage: boolean,
+  closeReason: string | null,
 ): void {
-  // State no reset ends (a random seed, one pgtide could not read back) leaves with its server.
-  if (s.pinnedForGood) return server.close('pinned client left');
   // Settings changed by a transaction the client did not finish, or by a whole session, are unknown.
   if (s.settingsDirty || s.mode === 'session') server.forgetSettings(UNKNOWN_SETTINGS);
   // Parses still unanswered may fail unseen: what the server has prepared is unknown too.
   if (s.tracking && !s.statementLink!.tracker.idle) server.prepared.doubtAll();
-  server.orphan(midMessage, resetQuery(s), s.ctx.sendCancel);
+  server.orphan(closeReason, resetQuery(s), s.ctx.sendCancel);
 }
 
 /** What the server runs before its next client, if anything. */

@@ -127,7 +127,9 @@ function ownSequences(s: HandoffSession, server: LinkedServer): void {
 export async function setUp(s: HandoffSession, server: LinkedServer, begin: string | null): Promise<void> {
   if (lacksSequences(s, server)) {
     await server.query('DISCARD SEQUENCES');
-    ownSequences(s, server);
+    // A write's values become the client's once it ran (see releaseServer): a Parse alone runs nothing.
+    if (s.sequenceRead) ownSequences(s, server);
+    else server.sequenceOwner = 0;
   }
   if (lacksSettings(s, server)) {
     const { values, key } = s.settings!;

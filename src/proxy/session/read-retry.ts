@@ -11,7 +11,7 @@ import type { ClientSession } from '../client-session.js';
 import { forgetOpenBatch, replayDeferred, type QueueSession } from './queue.js';
 import { appended, CopyIn, NO_CHUNKS, State } from './state.js';
 import { endSkippedBatch, mayRunAgain } from './statement-link.js';
-import { letServerGo } from './close.js';
+import { CUT_MESSAGE, letServerGo } from './close.js';
 import { OLD_SHAPE } from '../prepared-statements.js';
 
 export const enum Refusal {
@@ -361,10 +361,7 @@ export function retryRead(s: RetrySession, reason: string): void {
 
 /** What moveBatchToPrimary uses of the session. */
 export type MoveSession = RetrySession &
-  Pick<
-    ClientSession,
-    'copyIn' | 'copyAfterQuery' | 'mode' | 'pinned' | 'pinnedForGood' | 'routeWrite' | 'settingsDirty'
-  >;
+  Pick<ClientSession, 'copyIn' | 'copyAfterQuery' | 'mode' | 'pinned' | 'routeWrite' | 'settingsDirty'>;
 
 /**
  * A write came for the batch still open on a read's standby (psycopg's pipeline in autocommit
@@ -389,7 +386,7 @@ export function moveBatchToPrimary(s: MoveSession, server: LinkedServer, data: B
   )
     return false;
   s.server = null;
-  letServerGo(s, server, s.statements?.holding === true);
+  letServerGo(s, server, s.statements?.holding === true ? CUT_MESSAGE : null);
   s.ctx.log.debug(
     { client: s.remote, backend: s.backend?.name },
     'a batch read on a standby writes: run on the primary',
