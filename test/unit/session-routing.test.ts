@@ -3,8 +3,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as encode from '../../src/protocol/encode.js';
-import { FakeServer, harness, loggedIn, loggedInWithServer, loggedInWithServers } from './session-harness.js';
+import { FakeServer, harness, loggedIn, loggedInWithServer, loggedInWithServers, settle } from './session-harness.js';
+import { bind, execute, parse, sync } from '../support/pipeline.js';
 
+const BIND_COMPLETE = Buffer.from([0x32, 0, 0, 0, 4]);
 const readOnlyRefusal = () =>
   encode.errorResponse('ERROR', '25006', 'cannot execute INSERT in a read-only transaction');
 
@@ -76,6 +78,50 @@ describe('routing a transaction', () => {
     assert.match(sent!, /RAISE EXCEPTION USING ERRCODE = 'feature_not_supported'/);
     assert.match(sent!, /LISTEN would tie this session/);
     assert.equal(session.pinned, false);
+  });
+});
+
+describe("a standby's refusal with batches pipelined behind it", () => {
+  it('the answers after it, rewritten for named statements, are held with it, and every batch runs again on the primary', async () => {
+    const h = await harness();
+    h.router.reader = 'pg2';
+    const { session, client, server: primary, standby } = loggedInWithServers(h);
+    client.send(Buffer.concat([parse('s1', 'SELECT 1'), parse('s2', 'SELECT 2'), parse('s3', 'SELECT 3'), sync()]));
+    standby.replyTracked(
+      encode.parseComplete(),
+      encode.parseComplete(),
+      encode.parseComplete(),
+      encode.readyForQuery('I'),
+    );
+    await settle();
+    assert.equal(client.takeTypes(), '1 1 1 ZI');
+    // A standby server that lacks the statements: pgtide prepares each there and hides the answers.
+    const fresh = new FakeServer('fresh');
+    h.pools.get('pg2')!.idle.splice(0, Infinity, fresh);
+    const batch = (name: string) => Buffer.concat([bind('', name), execute(), sync()]);
+    client.send(Buffer.concat([batch('s1'), batch('s2'), batch('s3')]));
+    assert.equal(session.server, fresh);
+    fresh.replyTracked(encode.parseComplete(), readOnlyRefusal(), encode.readyForQuery('I'));
+    await settle();
+    const ran = (n: string) => [
+      encode.parseComplete(),
+      BIND_COMPLETE,
+      encode.dataRow([n]),
+      encode.commandComplete('SELECT 1'),
+      encode.readyForQuery('I'),
+    ];
+    fresh.replyTracked(...ran('2'), ...ran('3'));
+    await settle();
+    // Nothing of the standby's answers reached the client: the three batches went to the primary.
+    assert.equal(client.takeTypes(), '');
+    assert.equal(
+      (
+        Buffer.concat(primary.received)
+          .toString('latin1')
+          .match(/S\0\0\0\x04/g) ?? []
+      ).length,
+      3,
+    );
   });
 });
 
