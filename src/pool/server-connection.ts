@@ -227,7 +227,8 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
   private handleData(chunk: Buffer): void {
     const state = this.state;
     if (state === State.Closed) return;
-    const corked = this.answerBeforeReady !== null ? this.forwardAnswerBeforeReady(true) : null;
+    if (this.answerBeforeReady === null) return this.scanChunk(chunk, state);
+    const corked = this.forwardAnswerBeforeReady(true);
     try {
       // Read again: what the client did with the answer may have changed it.
       if (this.state !== State.Closed) this.scanChunk(chunk, this.state);
@@ -267,11 +268,17 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
   settleAfterCut(): void {
     const peer = this.peer;
     if (this.state !== State.Linked || peer === null || !this.syncs.idle) return;
+    this.noteIdle();
+    peer.onServerIdle(this.txStatus);
+  }
+
+  /** Every sync point is answered. Not at every idle ReadyForQuery: a pipeline's later batch
+   *  may have prepared statements already, in a transaction that has yet to end. */
+  private noteIdle(): void {
     if (this.txStatus === IDLE) {
       this.prepared.committed();
       this.quietSince = this.syncs.sentAt;
     }
-    peer.onServerIdle(this.txStatus);
   }
 
   /** A copy: the read buffer is reused. Should the ReadyForQuery not come soon after all (an
@@ -317,12 +324,7 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
           }
           if (this.syncs.answered()) {
             this.becameIdle = true;
-            // Not at every idle ReadyForQuery: a pipeline's later batch may have prepared
-            // statements already, in a transaction that has yet to end.
-            if (this.txStatus === IDLE) {
-              this.prepared.committed();
-              this.quietSince = this.syncs.sentAt;
-            }
+            this.noteIdle();
           }
         } else if (type === S) {
           if (!this.trackParameter(body)) return false;

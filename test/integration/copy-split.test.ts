@@ -22,6 +22,7 @@ import {
   sync,
   WireClient,
   type Message,
+  useWirePgtide,
   type WireLogin,
 } from '../support/pipeline.js';
 import {
@@ -169,6 +170,16 @@ describe('COPY FROM STDIN sent with its data in one write, reads on standbys', {
       assertAnsweredAsDirect(p, steps));
   }
 
+  // The first row fails the COPY (22P02) while the next CopyData is half sent: its rest comes
+  // after the COPY's ReadyForQuery, and is COPY data still, whatever its bytes look like.
+  const late = copyDataHiding(`INSERT INTO ${TABLE} VALUES (666, 'smuggled')`);
+  test('a COPY failed while a CopyData is on its way: the rest of it is read as COPY data, never run, and the session goes on', () =>
+    assertAnsweredAsDirect(p, [
+      { send: [query(COPY_IN)], until: 'G' },
+      { send: [copyData('not a number\tbad\n'), late.subarray(0, 50_000)] },
+      { send: [late.subarray(50_000), COPY_DONE, query("SELECT 'after copy'")] },
+    ]));
+
   test('a COPY, its data, its CopyDone and the FIN in one write, rows slow to insert: the rows land, as on a direct connection', async () => {
     // A row trigger that sleeps: the server's CopyInResponse comes well before the COPY's end.
     await sqlOn(
@@ -264,51 +275,23 @@ describe('COPY FROM STDIN sent with its data in one write, reads on standbys', {
   });
 });
 
-describe('a COPY the server fails while a CopyData is on its way', { timeout: 60_000 }, () => {
-  useCopyTable();
-  let p: RunningPgtide;
-  before(async () => {
-    p = await startPgtide(t, { pool_mode: 'transaction', backends: clusterBackends(t, [0, 1, 1]) });
-  });
-  after(() => p.stop());
-
-  // The first row fails the COPY (22P02) while the next CopyData is half sent: its rest comes
-  // after the COPY's ReadyForQuery, and is COPY data still, whatever its bytes look like.
-  const late = copyDataHiding(`INSERT INTO ${TABLE} VALUES (666, 'smuggled')`);
-  test('the rest of that CopyData is read as COPY data, never run, and the session goes on', () =>
-    assertAnsweredAsDirect(p, [
-      { send: [query(COPY_IN)], until: 'G' },
-      { send: [copyData('not a number\tbad\n'), late.subarray(0, 50_000)] },
-      { send: [late.subarray(50_000), COPY_DONE, query("SELECT 'after copy'")] },
-    ]));
-});
-
 describe('a COPY failed mid-CopyData on the one server of a pool', { timeout: 60_000 }, () => {
   useCopyTable();
-  let p: RunningPgtide;
-  before(async () => {
-    p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
-  });
-  after(() => p.stop());
+  const wire = useWirePgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
 
   test('the rest of the CopyData and the CopyDone end the transaction: the server serves the next client', async () => {
-    const c = await WireClient.connect(p.wireLogin());
-    const other = await WireClient.connect(p.wireLogin());
-    try {
-      c.send(query(COPY_IN));
-      for (let m = await c.next(Date.now() + 5000); m.type !== 'G'; m = await c.next(Date.now() + 5000));
-      const late = copyDataHiding('SELECT 1');
-      // The COPY's error and ReadyForQuery come while the CopyData is half sent.
-      c.send(copyData('not a number\tbad\n'), late.subarray(0, 50_000));
-      await c.untilReady();
-      c.send(late.subarray(50_000), COPY_DONE);
-      // The first client now sits idle: the other one gets the pool's one server.
-      const answer = await other.exchange(query("SELECT 'served'"));
-      assert.deepEqual(dataRows(answer), [['served']]);
-    } finally {
-      await c.close();
-      await other.close();
-    }
+    const c = await wire.connect();
+    const other = await wire.connect();
+    c.send(query(COPY_IN));
+    for (let m = await c.next(Date.now() + 5000); m.type !== 'G'; m = await c.next(Date.now() + 5000));
+    const late = copyDataHiding('SELECT 1');
+    // The COPY's error and ReadyForQuery come while the CopyData is half sent.
+    c.send(copyData('not a number\tbad\n'), late.subarray(0, 50_000));
+    await c.untilReady();
+    c.send(late.subarray(50_000), COPY_DONE);
+    // The first client now sits idle: the other one gets the pool's one server.
+    const answer = await other.exchange(query("SELECT 'served'"));
+    assert.deepEqual(dataRows(answer), [['served']]);
   });
 });
 

@@ -171,8 +171,6 @@ export class Resend {
   heldRefusal: Buffer | null = null;
   /** The held refusal still lacks its ReadyForQuery. */
   refusalAwaitsReady = false;
-  /** The answers after the held refusal are those of batches a standby ran after it (see laterAnswersIn). */
-  droppingLater = false;
   /** The bytes resent go again because a statement was stale or missing: not a second time. */
   rerunning = false;
 }
@@ -268,8 +266,6 @@ export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
       // The ReadyForQuery may follow in a later chunk; keep a copy in case it does not.
       if (awaiting || server.syncs.pending > 0) resend.heldRefusal = Buffer.from(chunk);
       resend.refusalAwaitsReady = awaiting;
-      // On a standby what comes after a refusal ended is the answer of batches that ran there.
-      resend.droppingLater = refusal === Refusal.LaterRan || (readLink && refusal === Refusal.Complete);
       return true;
     }
   }
@@ -289,19 +285,18 @@ export function holdsRefusal(s: RetrySession, resend: Resend, chunk: Buffer): bo
   const held = resend.heldRefusal!;
   resend.heldRefusal = null;
   const readLink = s.readLink;
+  // On a standby what follows a refusal that ended is the answer of batches that ran there.
   const more =
     held.length + chunk.length > MAX_HELD_LATER
       ? Refusal.None
-      : resend.droppingLater
+      : readLink && !resend.refusalAwaitsReady
         ? laterAnswersIn(chunk, 0)
         : refusalIn(chunk, readLink ? isStandbyRefusal : mayRunAgain, s, resend.refusalAwaitsReady, false, readLink);
   if (more !== Refusal.None) {
     resend.refusalAwaitsReady = more === Refusal.AwaitingReady;
-    if (more === Refusal.LaterRan || (readLink && more === Refusal.Complete)) resend.droppingLater = true;
     if (resend.refusalAwaitsReady || s.server!.syncs.pending > 0) resend.heldRefusal = Buffer.concat([held, chunk]);
     return true;
   }
-  resend.droppingLater = false;
   resend.bytes = null;
   resend.rerunning = false;
   s.statements?.endUndo();
