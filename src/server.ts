@@ -61,8 +61,9 @@ export interface PgtideOptions {
    *  (src/config/salt-key.ts); a single process keeps its own. */
   nameSaltKey?: Buffer | undefined;
   /** With `workers = N`: hands a CancelRequest whose key names another worker to the primary,
-   *  which passes it to that worker's cancelOwnClient(). */
-  relayCancel?: (pid: number, secret: Buffer) => void;
+   *  which passes it to that worker's cancelOwnClient(); `sent` runs once that worker's cancel
+   *  was sent (or after a while without word from it). */
+  relayCancel?: (pid: number, secret: Buffer, sent: () => void) => void;
   /** With `workers = N`: the same for a pg_terminate_backend or pg_cancel_backend of another
    *  worker's client, which that worker's signalOwnClient() acts on. */
   relaySignal?: (signal: RelayedSignal) => void;
@@ -157,7 +158,7 @@ export class Pgtide {
       announceFence: askOthers === undefined ? null : () => askOthers({ kind: 'fence' }),
       freeDatabase: (name) => this.freeDatabase(name),
       // The servers sessions hold are ServerConnections, which they see as LinkedServers.
-      sendCancel: (server: ServerConnection) => this.sendCancel(server),
+      sendCancel: (server: ServerConnection, sent?: () => void) => this.sendCancel(server, sent),
       nameSalts: new NameSalts(options.nameSaltKey ?? this.ownSaltKey(config)),
       plainToScram: (user, password) => this.plainToScram(user, password),
       admin: {
@@ -355,8 +356,8 @@ export class Pgtide {
 
   /** Cancel what this process's client with that key runs: a request another worker relayed
    *  ends here, never relayed again. */
-  cancelOwnClient(pid: number, secret: Buffer): void {
-    cancelOwnClient(this.ctx, pid, secret);
+  cancelOwnClient(pid: number, secret: Buffer, sent: () => void): void {
+    cancelOwnClient(this.ctx, pid, secret, sent);
   }
 
   /** See ProxyContext.freeDatabase: this worker's connections, then the others'. */
@@ -388,15 +389,16 @@ export class Pgtide {
   }
 
   /** Cancel what a server runs, on a new connection; the server is not reused before it ends. */
-  private sendCancel(server: ServerConnection): void {
+  private sendCancel(server: ServerConnection, sent?: () => void): void {
     const secret = server.backendSecret;
-    if (!secret) return;
+    if (!secret) return sent?.();
     server.cancelsInFlight++;
     // A cancel never sent cannot arrive late; one sent and not confirmed can.
     const sentAt = Date.now();
-    sendCancelRequest(server.login.endpoint, server.backendPid, secret, CANCEL_TIMEOUT_MS, (outcome) =>
-      server.cancelDone(outcome !== 'unconfirmed', sentAt),
-    );
+    sendCancelRequest(server.login.endpoint, server.backendPid, secret, CANCEL_TIMEOUT_MS, (outcome) => {
+      server.cancelDone(outcome !== 'unconfirmed', sentAt);
+      sent?.();
+    });
   }
 
   /** A single process keeps its salt key itself; workers get their primary's. */

@@ -21,7 +21,7 @@ export interface SignalTarget {
   /** When its current statement began (0: none runs). */
   readonly queryStart: number;
   fatal(code: string, message: string): void;
-  cancelRunningQuery(): void;
+  cancelRunningQuery(sent?: () => void): void;
 }
 
 /** Where the targets are: this process's clients, and the way to other workers'. */

@@ -575,17 +575,19 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   /** Cancel the statement this client is running; nothing when it runs none (the key is stale).
    *  A batch not ended by a Sync yet may run one too (asyncpg's executemany() sends its Sync last). */
-  cancelRunningQuery(): void {
+  cancelRunningQuery(sent?: () => void): void {
     const server = this.server;
     if (server && !server.syncs.idle) {
-      this.ctx.sendCancel(server);
+      this.ctx.sendCancel(server, sent);
       // Its bytes may have gone to the server only just now (see resendCancel).
       this.cancelAgain = true;
+      return;
     }
     // A query pipelined behind the last transaction (or sent while the pool was exhausted)
     // would run by now on a direct connection; here it waits for a server. It is answered at
     // once, or cancelled once it reaches one (see flushQueued).
-    else if (this.queued.length > 0 && !answerCancelWhileQueued(this)) this.cancelWanted = true;
+    if (this.queued.length > 0 && !answerCancelWhileQueued(this)) this.cancelWanted = true;
+    sent?.();
   }
 
   /** Called by the janitor for a login waiting for its pool's first server. */

@@ -62,7 +62,7 @@ export interface ProxyContext {
   plainToScram(user: string, password: string): Secret;
   /** With `workers = N`: hands a CancelRequest for another worker's client to that worker
    *  (through the primary); null in a single process. */
-  relayToWorker: ((pid: number, secret: Buffer) => void) | null;
+  relayToWorker: ((pid: number, secret: Buffer, sent: () => void) => void) | null;
   /** With `workers = N`: hands a pg_terminate_backend or pg_cancel_backend of another worker's
    *  client to that worker (see backend-signals.ts); null in a single process. */
   relaySignal: ((signal: RelayedSignal) => void) | null;
@@ -73,8 +73,9 @@ export interface ProxyContext {
   /** Close pgtide's idle connections to the servers' database `name`, in every worker: a
    *  client's statement needs it without sessions (see Classification.freesDatabase). */
   freeDatabase(name: string): void;
-  /** Ask the server to cancel what the connection is running, on a separate connection. */
-  sendCancel(server: LinkedServer): void;
+  /** Ask the server to cancel what the connection is running, on a separate connection;
+   *  `sent` runs once the server closed that connection (it signalled the backend), or gave up. */
+  sendCancel(server: LinkedServer, sent?: () => void): void;
   admin: AdminHooks;
   /** Bytes all clients' scanners may hold assembling Query and Parse bodies cut across chunks. */
   assemblyBudget: AssemblyBudget;

@@ -39,16 +39,17 @@ export class PeerCancels {
   constructor(private readonly log: Logger) {}
 
   /** Sends a client's CancelRequest on to the peer that issued its key, marked as forwarded. */
-  forward(peer: PeerConfig, pid: number, secret: Buffer): void {
+  forward(peer: PeerConfig, pid: number, secret: Buffer, sent: () => void): void {
     const counts = this.countsOf(peer.id);
     if (counts.inFlight >= MAX_FORWARDS_PER_PEER) {
       counts.dropped++;
       this.log.debug({ peer: peer.id }, 'cancel request not forwarded: too many already open towards that peer');
-      return;
+      return sent();
     }
     counts.inFlight++;
     sendCancelRequest(peer, forwardedCancelPid(pid), secret, FORWARD_TIMEOUT_MS, (outcome) => {
       counts.inFlight--;
+      sent();
       if (outcome === 'closed') return void counts.confirmed++;
       counts.failed++;
       const now = Date.now();
@@ -77,30 +78,37 @@ export class PeerCancels {
  * with `workers = N`); a key of a configured peer goes to that peer, unless a peer forwarded
  * it already (a loop, when [[peers]] disagree about who is who); any other key is dropped, as
  * PostgreSQL drops unknown keys, without a word to the sender.
+ *
+ * `sent` runs once the request reached the server (which closed its cancel connection), or
+ * went nowhere: the sender's connection is closed only then. libpq, pgJDBC and the others
+ * take that close as "the backend was signalled" and send their next statement; closed
+ * earlier, the cancel could arrive during that next statement and cancel it instead.
  */
-export function handleCancelRequest(ctx: ProxyContext, pid: number, secret: Buffer): void {
+export function handleCancelRequest(ctx: ProxyContext, pid: number, secret: Buffer, sent: () => void): void {
   const own = ctx.cancelKeys.peerId;
   const issued = isIssuedCancelPid(pid);
   const peerId = peerOfCancelPid(pid);
   if (peerId === own) {
     const worker = workerOfCancelPid(pid);
-    if (worker === ctx.cancelKeys.workerId || ctx.relayToWorker === null) return cancelOwnClient(ctx, pid, secret);
+    if (worker === ctx.cancelKeys.workerId || ctx.relayToWorker === null)
+      return cancelOwnClient(ctx, pid, secret, sent);
     ctx.log.debug({ to_worker: worker }, 'cancel request relayed');
-    return ctx.relayToWorker(pid, secret);
+    return ctx.relayToWorker(pid, secret, sent);
   }
   const peer = issued ? ctx.config.peers.find((p) => p.id === peerId) : undefined;
-  if (peer) ctx.peerCancels.forward(peer, pid, secret);
-  else
-    ctx.log.debug(
-      { peer: peerId, forwarded: !issued },
-      'cancel request for another instance dropped: no [[peers]] entry, or a peer forwarded it already',
-    );
+  if (peer) return ctx.peerCancels.forward(peer, pid, secret, sent);
+  ctx.log.debug(
+    { peer: peerId, forwarded: !issued },
+    'cancel request for another instance dropped: no [[peers]] entry, or a peer forwarded it already',
+  );
+  sent();
 }
 
 /** A key of this process (or relayed by another worker, which ends here): cancel its client's
  *  query. */
-export function cancelOwnClient(ctx: ProxyContext, pid: number, secret: Buffer): void {
+export function cancelOwnClient(ctx: ProxyContext, pid: number, secret: Buffer, sent: () => void): void {
   const target = ctx.cancelKeys.find(isIssuedCancelPid(pid) ? pid : issuedCancelPid(pid), secret);
-  if (target) target.cancelRunningQuery();
-  else ctx.log.debug('cancel request for an unknown key dropped');
+  if (target) return target.cancelRunningQuery(sent);
+  ctx.log.debug('cancel request for an unknown key dropped');
+  sent();
 }

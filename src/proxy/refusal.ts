@@ -69,9 +69,9 @@ export function refuseAfterStartup(raw: net.Socket, ctx: ProxyContext, sqlstate:
         return;
       case 'cancel':
         // Cancels are not clients: PostgreSQL serves them beyond max_connections and during its
-        // smart shutdown too.
-        handleCancelRequest(ctx, packet.pid, packet.secret);
-        return finish();
+        // smart shutdown too. Closed once the cancel is sent (see handleCancelRequest).
+        socket.removeListener('data', onData);
+        return handleCancelRequest(ctx, packet.pid, packet.secret, () => finish());
       case 'error':
         return refuse(packet.sqlstate, packet.message);
       case 'startup':

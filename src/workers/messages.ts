@@ -16,8 +16,9 @@ export interface WorkerSlot {
 export type WorkerMessage =
   /** Worker → primary: its listeners are bound and it serves clients. */
   | { kind: 'ready' }
-  /** Worker → primary → worker: a CancelRequest whose key names the receiving worker. */
-  | { kind: 'cancel'; pid: number; secret: string }
+  /** Worker `from` → primary → worker: a CancelRequest whose key names the receiving worker,
+   *  which answers `id` once it sent the cancel (the primary sets `from`). */
+  | { kind: 'cancel'; pid: number; secret: string; id: number; from: number }
   /** Worker → primary → worker: pg_terminate_backend or pg_cancel_backend of a pid of its client. */
   | ({ kind: 'signal' } & RelayedSignal)
   /** Worker → primary → every other worker: the WAL position of a schema fence it announced
@@ -49,7 +50,13 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
       typeof message['user'] === 'string' &&
       typeof message['superuser'] === 'boolean'
     );
-  return message['kind'] === 'cancel' && Number.isInteger(message['pid']) && typeof message['secret'] === 'string';
+  return (
+    message['kind'] === 'cancel' &&
+    Number.isInteger(message['pid']) &&
+    typeof message['secret'] === 'string' &&
+    Number.isInteger(message['id']) &&
+    Number.isInteger(message['from'])
+  );
 }
 
 const DECIMAL_LSN = /^\d{1,20}$/;

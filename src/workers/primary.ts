@@ -123,8 +123,14 @@ export class Primary {
       case 'ready':
         return this.workerReady(slot);
       case 'cancel':
+        // Its answer goes to the worker that sent it, whatever the message claims; at once when
+        // no worker can take it, so that its sender's connection is not held for nothing.
+        if (!this.relayToOwner(slot, { ...message, from: slot.id }))
+          slot.channel?.post({ kind: 'answer', id: message.id, to: slot.id, from: slot.id, answer: null });
+        return;
       case 'signal':
-        return this.relayToOwner(slot, message);
+        this.relayToOwner(slot, message);
+        return;
       case 'fence':
         return this.toOthers(slot, message);
       case 'admin':
@@ -158,10 +164,10 @@ export class Primary {
    * To the worker the key names, never back to the sender: a worker relays only keys that are
    * not its own and acts on relayed ones itself, so a request crosses the channel at most twice.
    */
-  private relayToOwner(from: Slot, message: WorkerMessage & { kind: 'cancel' | 'signal' }): void {
+  private relayToOwner(from: Slot, message: WorkerMessage & { kind: 'cancel' | 'signal' }): boolean {
     const target = this.slots[workerOfCancelPid(message.pid)];
-    if (target === undefined || target === from || target.channel === null) return;
-    target.channel.post(message);
+    if (target === undefined || target === from || target.channel === null) return false;
+    return target.channel.post(message);
   }
 
   private workerEnded(

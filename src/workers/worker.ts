@@ -18,6 +18,10 @@ import type { Pgtide } from '../server.js';
 import type { RelayedSignal } from '../proxy/backend-signals.js';
 import { BoundedChannel, isWorkerMessage, parseWorkerSlot, type WorkerSlot } from './messages.js';
 
+/** How long a cancel relayed to another worker holds its sender's connection at most: beyond
+ *  the 5 s that worker gives the server to confirm it. */
+const CANCEL_SENT_WAIT_MS = 6000;
+
 /** This process's slot when a primary started it; undefined otherwise. */
 export function ownWorkerSlot(): WorkerSlot | undefined {
   return parseWorkerSlot(process.env[WORKER_SLOT_ENV]);
@@ -48,7 +52,8 @@ export class PrimaryLink {
     process.send!(message, undefined, undefined, written),
   );
   private nextQuestion = 0;
-  /** Questions waiting for the other workers' answers, by id: each takes an answer and who gave it. */
+  /** Questions waiting for the other workers' answers, and relayed cancels for word that they
+   *  were sent, by id: each takes an answer and who gave it. */
   private readonly waiting = new Map<number, (from: number, answer: unknown) => void>();
 
   constructor(private readonly slot: WorkerSlot) {}
@@ -72,9 +77,18 @@ export class PrimaryLink {
       if (!this.channel.post({ kind: 'ask', id, to: this.slot.id, question })) done();
     });
 
-  /** For PgtideOptions.relayCancel. */
-  readonly relayCancel = (pid: number, secret: Buffer): void => {
-    this.channel.post({ kind: 'cancel', pid, secret: secret.toString('hex') });
+  /** For PgtideOptions.relayCancel: `sent` once the other worker says it sent the cancel, or
+   *  after CANCEL_SENT_WAIT_MS without word from it (a worker restarting, a dropped message). */
+  readonly relayCancel = (pid: number, secret: Buffer, sent: () => void): void => {
+    const id = this.nextQuestion++;
+    const done = () => {
+      clearTimeout(timer);
+      this.waiting.delete(id);
+      sent();
+    };
+    const timer = setTimeout(done, CANCEL_SENT_WAIT_MS);
+    this.waiting.set(id, done);
+    if (!this.channel.post({ kind: 'cancel', pid, secret: secret.toString('hex'), id, from: this.slot.id })) done();
   };
 
   /** For PgtideOptions.relaySignal. */
@@ -97,8 +111,12 @@ export class PrimaryLink {
     process.on('message', (message: unknown) => {
       if (!isWorkerMessage(message)) return;
       switch (message.kind) {
-        case 'cancel':
-          return pgtide.cancelOwnClient(message.pid, Buffer.from(message.secret, 'hex'));
+        case 'cancel': {
+          const { id, from } = message;
+          return pgtide.cancelOwnClient(message.pid, Buffer.from(message.secret, 'hex'), () =>
+            this.channel.post({ kind: 'answer', id, to: from, from: this.slot.id, answer: null }),
+          );
+        }
         case 'signal':
           return pgtide.signalOwnClient(message);
         case 'fence': {

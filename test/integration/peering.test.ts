@@ -216,13 +216,17 @@ describe('peering: forwarding is bounded', { timeout: 60_000 }, () => {
   test(`a flood of cancels for a hung peer holds at most ${MAX_FORWARDS_PER_PEER} sockets, each for a bounded time`, async () => {
     const keys = new CancelKeys(HUNG, 0);
     const flood = 3 * MAX_FORWARDS_PER_PEER;
-    await Promise.all(
+    // A sender's connection stays open while its forward does (see handleCancelRequest): the
+    // dropped ones are closed at once, the forwarded ones once given up on.
+    let closed = 0;
+    const senders = Promise.all(
       Array.from({ length: flood }, () => {
         const key = issuedKey(keys);
-        return sendCancelRequest(HOST, c.port, key.cancelPid, key.cancelSecret);
+        return sendCancelRequest(HOST, c.port, key.cancelPid, key.cancelSecret).then(() => closed++);
       }),
     );
     await waitFor('the forwards to reach the hung peer', () => held.size === MAX_FORWARDS_PER_PEER);
+    await waitFor('the dropped cancels to be closed', () => closed === flood - MAX_FORWARDS_PER_PEER);
     const counts = c.pgtide.context.peerCancels.counts.get(HUNG)!;
     assert.equal(counts.dropped, flood - MAX_FORWARDS_PER_PEER);
     assert.equal(mostHeld, MAX_FORWARDS_PER_PEER);
@@ -234,8 +238,10 @@ describe('peering: forwarding is bounded', { timeout: 60_000 }, () => {
     // The hung peer's sockets are given up on, and forwarding works again.
     await waitFor('the forwards to time out', () => held.size === 0 && counts.inFlight === 0, 5000);
     assert.equal(counts.failed, MAX_FORWARDS_PER_PEER);
+    await senders;
     const key = issuedKey(keys);
-    await sendCancelRequest(HOST, c.port, key.cancelPid, key.cancelSecret);
+    const sender = sendCancelRequest(HOST, c.port, key.cancelPid, key.cancelSecret);
     await waitFor('a new forward', () => held.size === 1);
+    await sender;
   });
 });

@@ -14,6 +14,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { selfSignedCertificate } from '../support/certificate.js';
+import { freezePostmaster } from '../support/faults.js';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Config } from '../../src/config/types.js';
@@ -153,6 +154,41 @@ describe('transaction pooling', { timeout: 60_000 }, () => {
     const [after] = await sql`SELECT 1 AS one`;
     assert.equal(after!.one, 1);
     await sql.end();
+  });
+
+  // Found by pgJDBC's StatementTest.testShortQueryTimeout: pgtide closed a CancelRequest's
+  // connection at once, which drivers take as "the backend was signalled"; the cancel, still
+  // on its way, then reached the client's next statement in its transaction. The connection
+  // is now closed once the server closed its own cancel connection: a frozen postmaster,
+  // which takes the request and never answers, holds it open.
+  test('a cancel request is answered (its connection closed) only once the server took the cancel', async () => {
+    const c = new pg.Client(p.pgConfig());
+    await c.connect();
+    const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
+    await c.query('BEGIN');
+    const sleep = c.query('SELECT pg_catalog.pg_sleep(10)').then(
+      () => null,
+      (err: { code?: string }) => err,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const thaw = freezePostmaster(t.primary);
+    let closedWhileFrozen: boolean;
+    try {
+      let closed = false;
+      const cancel = sendCancelRequest(p.host, p.port, processID, secretKey).then(() => (closed = true));
+      await new Promise((r) => setTimeout(r, 800));
+      closedWhileFrozen = closed;
+      thaw();
+      await cancel;
+    } finally {
+      thaw();
+    }
+    assert.equal(closedWhileFrozen, false, 'the cancel connection was closed before the server took the cancel');
+    assert.equal((await sleep)?.code, '57014');
+    await c.query('ROLLBACK');
+    const { rows } = await c.query('SELECT 1 AS one');
+    assert.deepEqual(rows, [{ one: 1 }]);
+    await c.end();
   });
 
   // asyncpg's executemany() sends its Sync only after the last row's Bind and Execute: a timeout

@@ -22,7 +22,6 @@ import { loginAnswer } from './reported-params.js';
 import { isOn, isSerializable } from './setting-values.js';
 import { NO_CHUNKS, NO_PARAMS, State, poolOf, releaseAfterFailure } from './state.js';
 import { bindSocket, shareClientReads, unbindSocket, writeToClient } from './socket.js';
-import { closeSocket } from './close.js';
 import { leaveIfAnswered } from './client-end.js';
 import { eventNow } from '../../event-clock.js';
 
@@ -65,8 +64,13 @@ function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Buffer | 
       return s.close();
     case 'cancel':
       s.ctx.log.debug({ client: s.remote }, 'cancel request');
-      handleCancelRequest(s.ctx, packet.pid, packet.secret);
-      closeSocket(s.socket);
+      // Nothing is read from it until it is closed, once the cancel went out (see
+      // handleCancelRequest); then only its end, which a closed session ignores.
+      s.pauseClient();
+      handleCancelRequest(s.ctx, packet.pid, packet.secret, () => {
+        s.close();
+        s.resumeClient();
+      });
       return;
     case 'gssenc':
       if (rest) return s.protocolViolation('unexpected data after GSSENCRequest');
