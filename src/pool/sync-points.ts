@@ -43,6 +43,13 @@ export class SyncPoints {
     return this.unsynced || this.batched.length > 0;
   }
 
+  /** A Query or FunctionCall owed was sent inside a batch whose messages before it are not all
+   *  answered yet: should one of them fail, the server skips it and sends no ReadyForQuery for it. */
+  get querySkippable(): boolean {
+    const batched = this.batched;
+    return batched.length > 2 || (batched.length === 2 && (batched[0] !== this.head || this.answers < batched[1]!));
+  }
+
   /** Answers to extended-protocol messages counted since the last ReadyForQuery (see countAnswer). */
   get answersSinceReady(): number {
     return this.answers;

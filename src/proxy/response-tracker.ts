@@ -168,6 +168,20 @@ export class ResponseTracker {
     return true;
   }
 
+  /** A Query owed was sent inside a batch, after requests still owed that no Sync ended: should
+   *  one of them fail, the server skips the Query and sends no ReadyForQuery for it. */
+  get querySkippable(): boolean {
+    const size = this.kinds.length;
+    let open = false;
+    for (let i = 0; i < this.count; i++) {
+      const kind = this.kinds[(this.head + i) % size]! & KIND;
+      if (kind === Expect.Query) {
+        if (open) return true;
+      } else open = kind !== Expect.Sync && kind !== Expect.FakeParse && kind !== Expect.FakeClose;
+    }
+    return false;
+  }
+
   /** A Sync is not answered yet: its batch may have failed the transaction block. */
   get syncInFlight(): boolean {
     const size = this.kinds.length;

@@ -170,6 +170,17 @@ export class WireClient {
     return got;
   }
 
+  /** Every message up to and including the next one of `type` (an error whose ReadyForQuery is not owed yet). */
+  async until(type: string, timeoutMs = 10_000): Promise<Message[]> {
+    const got: Message[] = [];
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = await this.next(deadline);
+      got.push(m);
+      if (m.type === type) return got;
+    }
+  }
+
   /** Send, then read through as many ReadyForQuery as the messages contain Sync/Query. */
   async exchange(...messages: Buffer[]): Promise<Message[]> {
     const syncPoints = messages.filter((m) => m[0] === FrontendMessage.Sync || m[0] === FrontendMessage.Query).length;

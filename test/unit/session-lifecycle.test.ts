@@ -14,7 +14,9 @@ import { UNKNOWN_SETTINGS } from '../../src/pool/server-settings.js';
 import { bindSocket, unbindSocket, type SocketSession } from '../../src/proxy/session/socket.js';
 import { closeSession, closeSocket, type CloseSession } from '../../src/proxy/session/close.js';
 import { clientEnded, leaveIfAnswered, type EndSession } from '../../src/proxy/session/client-end.js';
-import { mustDefer, type QueueSession } from '../../src/proxy/session/queue.js';
+import { mustDefer } from '../../src/proxy/session/queue.js';
+import { Expect, ResponseTracker } from '../../src/proxy/response-tracker.js';
+import { BackendMessage } from '../../src/protocol/types.js';
 import { beginChunk, type ClassifySession } from '../../src/proxy/session/classify.js';
 import { CopyIn, poolOf, State, Wait, type PoolsSession } from '../../src/proxy/session/state.js';
 import {
@@ -397,8 +399,8 @@ describe('a client that ends its input', () => {
 });
 
 describe("a client chunk's turn", () => {
-  function queued(fields: object): QueueSession {
-    return { resend: null, server: null, readLink: false, state: State.Ready, ...fields } as never;
+  function queued(fields: object): Parameters<typeof mustDefer>[0] {
+    return { resend: null, server: null, readLink: false, state: State.Ready, tracking: false, ...fields } as never;
   }
   const busy = () => {
     const syncs = new SyncPoints();
@@ -421,6 +423,35 @@ describe("a client chunk's turn", () => {
       mustDefer(queued({ readLink: true, state: State.Waiting, queuedUnsynced: true })),
       false,
       'the rest of a batch queued for the read follows it',
+    );
+  });
+
+  // pgJDBC's autosave: Bind and Execute of a statement, then a SAVEPOINT Query, no Sync; then
+  // the next statement and the Sync. Should the Bind fail, the server skips the Query and
+  // answers only at that Sync: held, the client's Sync would never reach it.
+  it('follows a read whose last sync point is a Query sent inside a batch not answered yet', () => {
+    const skippable = new SyncPoints();
+    skippable.sent(1, false, [0, 2]);
+    assert.equal(mustDefer(queued({ server: { syncs: skippable }, readLink: true })), false);
+    skippable.countAnswer();
+    skippable.countAnswer();
+    assert.equal(
+      mustDefer(queued({ server: { syncs: skippable }, readLink: true })),
+      true,
+      'the Bind and Execute answered: the Query runs, and its ReadyForQuery comes',
+    );
+    const tracked = new ResponseTracker();
+    tracked.push(Expect.Bind);
+    tracked.push(Expect.Execute);
+    tracked.push(Expect.Query);
+    const link = { tracker: tracked };
+    assert.equal(mustDefer(queued({ server: busy(), readLink: true, tracking: true, statementLink: link })), false);
+    tracked.onAnswer(BackendMessage.BindComplete);
+    tracked.onAnswer(BackendMessage.CommandComplete);
+    assert.equal(
+      mustDefer(queued({ server: busy(), readLink: true, tracking: true, statementLink: link })),
+      true,
+      'tracked: the Bind and Execute answered',
     );
   });
 

@@ -56,13 +56,22 @@ export function queue(s: QueueSession, data: Buffer): void {
 }
 
 /** The client's next chunk cannot be scanned and sent yet: it is deferred. */
-export function mustDefer(s: QueueSession): boolean {
+export function mustDefer(s: QueueSession & Pick<ClientSession, 'statementLink'>): boolean {
   // What the client sends while its last bytes wait to run again follows them.
   if (s.resend !== null && s.resend.bytes !== null) return true;
   const linked = s.server;
   // A pipelined statement must not follow a read onto a standby: it may write. Hold it
-  // until the read's server is released (or its transaction stays open), then route it.
-  if (linked) return s.readLink && linked.syncs.pending > 0 && !linked.syncs.unsynced;
+  // until the read's server is released (or its transaction stays open), then route it. Not
+  // when the read's last sync point is a Query the server may skip (see querySkippable): its
+  // batch's Sync may be in these bytes, without which neither side would ever go on (pgJDBC's
+  // autosave sends Bind, Execute and a SAVEPOINT Query, then the next statement and the Sync).
+  if (linked)
+    return (
+      s.readLink &&
+      linked.syncs.pending > 0 &&
+      !linked.syncs.unsynced &&
+      !(s.tracking ? s.statementLink!.tracker.querySkippable : linked.syncs.querySkippable)
+    );
   // Waiting for a server for a read: what follows may write, so it is routed on its own later,
   // unless it ends the batch queued (a Parse alone, its Bind and Flush in later chunks, as
   // pg-cursor writes them): the server then needs it to answer at all.
@@ -88,7 +97,10 @@ export function leavesRead(
     server.syncs.pending === 0 &&
     server.syncs.unsynced &&
     server.txStatus === TransactionStatus.Idle &&
-    s.statementLink!.tracker.idle
+    s.statementLink!.tracker.idle &&
+    // A batch message failed there: the server discards the client's bytes up to the batch's
+    // Sync, as PostgreSQL would; run elsewhere, a write the client sent before it would run.
+    !s.statementLink!.tracker.skipping
   );
 }
 
