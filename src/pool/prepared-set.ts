@@ -116,6 +116,16 @@ export class PreparedSet {
     for (const name of this.provisional) this.doubt(name);
   }
 
+  /**
+   * DDL is about to run in the transaction: a copy prepared in it before may keep a plan of the
+   * old schema, which a client's Parse must not be answered from (PostgreSQL parses afresh;
+   * the old copy fails with 0A000 "cached plan must not change result type"). It is prepared
+   * again before its next use, as after a rollback.
+   */
+  schemaChanges(): void {
+    this.rolledBack();
+  }
+
   /** After DISCARD ALL / DEALLOCATE ALL (which can fail inside an aborted transaction), or
    *  anything pgtide could not follow: every name is closed before it is prepared again. */
   doubtAll(): void {

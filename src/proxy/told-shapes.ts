@@ -63,9 +63,13 @@ export class ToldShapes {
     return this.statementsNow.has(serverName);
   }
 
-  /** The statement is made afresh under a client name: whatever the client knew of it is no longer its. */
+  /** The statement is made afresh under a client name: whatever the client knew of it is no longer its,
+   *  what it asked earlier in this link too (pgJDBC's autosave describes a statement, gets the
+   *  0A000 of a table changed in the transaction, and prepares its text again under a new name). */
   forget(serverName: string): void {
     this.described.delete(serverName);
+    this.describedNow.delete(serverName);
+    this.statementsNow.delete(serverName);
     this.told?.delete(serverName);
   }
 

@@ -8,6 +8,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import {
+  bind,
+  close,
   describe as describeMessage,
   directLogin,
   errorCodes,
@@ -103,5 +105,85 @@ describe('a statement held across a schema change keeps the parameter types it w
     const expected = await bindAfterChange(directLogin(t), 'schema_held_direct', false);
     assert.deepEqual(expected, ['2', 'C', 'Z']);
     assert.deepEqual(await bindAfterChange(wire.login(), 'schema_held_pgtide', true), expected);
+  });
+});
+
+// Found by pgJDBC's own suite (AutoRollbackTestSuite, failMode ALTER; and its statement cache
+// off): a transaction reads a table through a named statement, changes the table, and prepares
+// the same text again under a new name. PostgreSQL parses it afresh. Through pgtide the new
+// Parse was answered from the copy prepared before the change (PostgreSQL's 0A000 "cached plan
+// must not change result type" at its Bind), or, after the old statement's own 0A000 and a
+// ROLLBACK TO SAVEPOINT (autosave=conservative), its Bind got a 0A000 pgtide made up itself.
+describe('a text prepared again in the transaction that changed its table runs as PostgreSQL parses it now', {
+  timeout: 60_000,
+}, () => {
+  const wire = useWirePgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
+
+  /** Each step's answers: message types, an error's SQLSTATE, a RowDescription's column count. */
+  async function answers(to: WireLogin, steps: (table: string) => Buffer[][], table: string): Promise<string[]> {
+    const c = await wire.connect(undefined, to);
+    await c.exchange(
+      query(
+        `DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (a int, b text); INSERT INTO ${table} VALUES (1, 'x')`,
+      ),
+    );
+    const got: string[] = [];
+    for (const step of steps(table)) {
+      const messages = await c.exchange(...step);
+      got.push(
+        messages
+          .map((m) =>
+            m.type === 'E' ? `E${errorCodes([m])[0]}` : m.type === 'T' ? `T${m.body.readInt16BE(0)}` : m.type,
+          )
+          .join(' '),
+      );
+    }
+    await c.exchange(query(`DROP TABLE ${table}`));
+    await c.close();
+    return got;
+  }
+
+  async function sameAsDirect(name: string, steps: (table: string) => Buffer[][]): Promise<void> {
+    const expected = await answers(directLogin(t), steps, `${name}_direct`);
+    assert.match(expected.at(-2)!, /T3 (D )+C Z$/, 'the statement prepared again reads three columns');
+    assert.deepEqual(await answers(wire.login(), steps, `${name}_pgtide`), expected);
+  }
+
+  test('statement cache off: Close, then a Parse of the same text under a new name', async () => {
+    await sameAsDirect('reparse_alter', (table) => {
+      const read = `SELECT * FROM ${table}`;
+      return [
+        [query('BEGIN')],
+        [parse('s_1', read), bind('', 's_1'), describeMessage('P', ''), execute(), sync()],
+        [query(`ALTER TABLE ${table} ADD c int`)],
+        [close('S', 's_1'), parse('s_2', read), bind('', 's_2'), describeMessage('P', ''), execute(), sync()],
+        [query('ROLLBACK')],
+      ];
+    });
+  });
+
+  test("autosave: the old statement's 0A000, ROLLBACK TO SAVEPOINT, then the text prepared again", async () => {
+    await sameAsDirect('autosave_alter', (table) => {
+      const read = `SELECT * FROM ${table}`;
+      return [
+        [
+          parse('a_begin', 'BEGIN'),
+          bind('', 'a_begin'),
+          execute(),
+          parse('a_insert', `INSERT INTO ${table} VALUES (2, 'y')`),
+          bind('', 'a_insert'),
+          describeMessage('P', ''),
+          execute(),
+          sync(),
+        ],
+        [parse('a_5', read), bind('', 'a_5'), describeMessage('P', ''), execute(), sync()],
+        [parse('a_6', `ALTER TABLE ${table} ADD c int`), bind('', 'a_6'), describeMessage('P', ''), execute(), sync()],
+        [query('SAVEPOINT autosave')],
+        [bind('', 'a_5'), execute(), sync()],
+        [parse('a_7', 'ROLLBACK TO SAVEPOINT autosave'), bind('', 'a_7'), execute(), sync()],
+        [close('S', 'a_5'), parse('a_8', read), bind('', 'a_8'), describeMessage('P', ''), execute(), sync()],
+        [query('ROLLBACK')],
+      ];
+    });
   });
 });

@@ -162,6 +162,7 @@ function follow(s: ClassifySession, c: Classification): KeptState | null {
   if (changesSchema(c)) {
     if (!s.ranDdl) s.ranDdl = true;
     noteSharedDdl(s, c);
+    s.server?.prepared.schemaChanges();
   }
   noteSettings(s, c);
   if (c.readsSequences && s.mode !== 'session') s.sequenceRead = true;
