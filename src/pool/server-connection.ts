@@ -78,6 +78,8 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
   private resetQuery: string | null = null;
   /** The drain waits for cancels in flight before its ROLLBACK or reset query (see continueDrain). */
   private drainWhenCancelsDone = false;
+  /** pgtide's own queries for a client (a probe, a settings read-back) waiting for its cancels in flight (see request). */
+  private afterCancels: (() => void)[] | null = null;
   /** The reset query of a drain was sent; an error after it means it did not run (see continueDrain). */
   private resetSent = false;
   private resetFailed = false;
@@ -398,6 +400,13 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
     shapes: Buffer[] | null = null,
   ): Promise<Rows> {
     if (this.state !== State.Idle) return Promise.reject(new Error('server connection is not idle'));
+    // A client's cancel still on its way would cancel this query instead of the client's: the
+    // client would then keep this server for good (a probe failed), as pgJDBC's 1 ms query
+    // timeouts showed. Sent once the server confirmed (or gave up on) every cancel.
+    if (this.cancelsInFlight > 0)
+      return new Promise<void>((resume) => (this.afterCancels ??= []).push(resume)).then(() =>
+        this.request(request, owner, changesSettings, shapes),
+      );
     this.asyncOwner = owner;
     return new Promise((resolve, reject) => {
       this.internal = new OwnQuery(resolve, reject, changesSettings, shapes);
@@ -680,6 +689,11 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
    */
   cancelDone(confirmed: boolean, sentAt: number): void {
     this.cancelsInFlight--;
+    // Resumed after what follows here: a connection closed below refuses the query.
+    if (this.cancelsInFlight === 0 && this.afterCancels !== null) {
+      for (const resume of this.afterCancels) resume();
+      this.afterCancels = null;
+    }
     if (!confirmed) {
       this.owner.onCancelUnanswered?.(sentAt);
       return this.close('its cancel request was not confirmed by the server');

@@ -918,6 +918,28 @@ describe('a FATAL read together with the ReadyForQuery before it: the connection
     server.close('test over');
   });
 
+  // Found by pgJDBC's 1 ms query timeouts on a client pinned by a temporary table: the cancel
+  // still on its way cancelled pgtide's probe after the transaction, and the client kept its
+  // server for good.
+  it("pgtide's own query for a client waits for the client's cancels in flight", QUICK, async () => {
+    const received: Buffer[] = [];
+    const { server } = await connect(
+      [
+        send(ok, encode.backendKeyData(SERVER_PID, Buffer.alloc(4, 1)), idle),
+        send(encode.dataRow(['f']), encode.commandComplete('SELECT 1'), idle),
+      ],
+      { received },
+    );
+    server.cancelsInFlight++;
+    const rows = server.query('SELECT probe', recordingPeer());
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(!Buffer.concat(received).includes('SELECT probe'), 'no query while a cancel may still reach the server');
+    server.cancelDone(true, Date.now());
+    assert.deepEqual(await rows, [['f']]);
+    assert.ok(server.isIdle);
+    server.close('test over');
+  });
+
   it('when it ends the drain after the client left, the connection closes instead of going back', QUICK, async () => {
     const { server, remote, closed } = await withPid();
     server.link(recordingPeer(), false);
