@@ -53,6 +53,7 @@ import { changesSharedSchemaNow } from './session/shared-ddl.js';
 import { holdForFence } from './session/schema-fence.js';
 import { allWritten } from '../pool/direct-write.js';
 import { eventNow } from '../event-clock.js';
+import { holdCancel } from './session/held-cancel.js';
 
 /**
  * One client connection: startup, TLS, authentication, then transactions forwarded to a
@@ -585,8 +586,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
     // A query pipelined behind the last transaction (or sent while the pool was exhausted)
     // would run by now on a direct connection; here it waits for a server. It is answered at
-    // once, or cancelled once it reaches one (see flushQueued).
-    if (this.queued.length > 0 && !answerCancelWhileQueued(this)) this.cancelWanted = true;
+    // once, or cancelled once it reaches one (see held-cancel.ts).
+    if (this.queued.length > 0 && !answerCancelWhileQueued(this)) return holdCancel(this, sent);
     sent?.();
   }
 

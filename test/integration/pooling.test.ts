@@ -258,16 +258,24 @@ describe('transaction pooling', { timeout: 60_000 }, () => {
 
   // The cancel goes to the server right after the query's bytes: a server still reading them
   // ignores it (PostgreSQL takes no cancel while it reads a command), and the query ran to its end.
-  test('a cancel of a long query text still waiting for a server cancels it once it runs', async () => {
+  // Its CancelRequest's connection stays open until then: closed at once, it told the driver
+  // the statement was cancelled while the cancel had not left pgtide yet.
+  test('a cancel of a long query text still waiting for a server cancels it once it runs, and is answered then', async () => {
     await withPoolHeld(async (one, holder, waiter) => {
       const outcome = waiter.query(`SELECT pg_catalog.pg_sleep(5) /* ${'x'.repeat(16 << 20)} */`).then(
         () => null,
         (err: { code?: string }) => err,
       );
       await new Promise((r) => setTimeout(r, 500));
-      await sendCancelRequest(one.host, one.port, waiter.processID, waiter.secretKey);
+      let closed = false;
+      const cancel = sendCancelRequest(one.host, one.port, waiter.processID, waiter.secretKey).then(
+        () => (closed = true),
+      );
+      await new Promise((r) => setTimeout(r, 800));
+      assert.equal(closed, false, 'the cancel connection was closed while its query still waited for a server');
       const started = Date.now();
       await holder.query('COMMIT');
+      await cancel;
       const err = await outcome;
       assert.equal(err?.code, '57014');
       assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
@@ -319,9 +327,10 @@ describe('transaction pooling', { timeout: 60_000 }, () => {
         (err: { code?: string }) => err,
       );
       await queued(one);
-      await sendCancelRequest(one.host, one.port, waiter.processID, waiter.secretKey);
+      const cancel = sendCancelRequest(one.host, one.port, waiter.processID, waiter.secretKey);
       await new Promise((r) => setTimeout(r, 200));
       await holder.query('COMMIT');
+      await cancel;
       const err = await outcome;
       const { rows } = await waiter.query('SHOW application_name');
       // Cancelled on the server (57014, not set) or run before the cancel reached it (set).

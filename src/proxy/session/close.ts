@@ -7,11 +7,14 @@ import type { LinkedServer, ServerWaiter } from '../../pool/linked-server.js';
 import type { ClientSession } from '../client-session.js';
 import { NO_CHUNKS, State } from './state.js';
 import { allWritten } from '../../pool/direct-write.js';
+import { dropHeldCancel } from './held-cancel.js';
 
 /** What of the session these functions use. */
 export type CloseSession = Pick<
   ClientSession,
+  | 'cancelAgain'
   | 'cancelPid'
+  | 'cancelWanted'
   | 'ctx'
   | 'database'
   | 'epoch'
@@ -62,6 +65,7 @@ export function closeSession(s: CloseSession, terminated = false): void {
   // State no reset ends (a random seed, what pgtide could not read back) leaves with its server.
   if (server) letServerGo(s, server, midMessage ? CUT_MESSAGE : s.pinnedForGood ? 'pinned client left' : null);
   s.queued = NO_CHUNKS;
+  if (s.cancelWanted) dropHeldCancel(s);
   // After Terminate with nothing left to send, the socket is closed at once, as PostgreSQL
   // does: no half-close to wait out, no timer for a client that will not read. TLS still
   // ends politely, so that the client gets its close_notify.

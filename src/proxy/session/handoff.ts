@@ -17,6 +17,7 @@ import { NO_SETTINGS, diffSql, type SessionSettings } from '../session-settings.
 import type { ClientSession } from '../client-session.js';
 import { countAnswered, type StatsSession } from './stats.js';
 import { flushQueued, replayDeferred, takeQueued, type QueueSession } from './queue.js';
+import { dropHeldCancel, sendHeldCancel } from './held-cancel.js';
 import { SESSION_STATE_PROBE, pin } from './pinning.js';
 import { learnReplay, replayedAt, takeReplayToLearn } from './statement-replay.js';
 import type { Statement } from '../statement-registry.js';
@@ -434,11 +435,9 @@ function resumeAfterCheck(s: HandoffSession): void {
   // A cancel for the bytes that waited (see cancelRunningQuery) follows them to the server
   // they went to; kept, it would cancel a later query instead.
   if (!s.cancelWanted || s.queued.length > 0) return;
-  s.cancelWanted = false;
   const server = s.server;
-  if (server === null || server.syncs.idle) return;
-  s.cancelAgain = true;
-  s.ctx.sendCancel(server);
+  if (server === null || server.syncs.idle) return dropHeldCancel(s);
+  sendHeldCancel(s, server);
 }
 
 /** Costs one round trip after each write transaction, for read_your_writes clients only, while a

@@ -11,6 +11,7 @@ import { startQuery, type StatsSession } from './stats.js';
 import { endSkippedBatch } from './statement-link.js';
 import { NO_CHUNKS, State, Wait, appended } from './state.js';
 import { leaveIfAnswered, type EndSession } from './client-end.js';
+import { dropHeldCancel, sendHeldCancel } from './held-cancel.js';
 
 const QUEUE_LIMIT_BYTES = 256 * 1024;
 
@@ -157,11 +158,7 @@ export function flushQueued(s: QueueSession, server: LinkedServer): void {
   // Counted here, not when queued: takeQueued's bytes are scanned again and counted when sent.
   s.pool!.stats.bytesReceived += s.queuedBytes;
   s.queuedBytes = 0;
-  if (s.cancelWanted) {
-    s.cancelWanted = false;
-    s.cancelAgain = true;
-    s.ctx.sendCancel(server);
-  }
+  if (s.cancelWanted) sendHeldCancel(s, server);
   if (ok) s.resumeClient();
 }
 
@@ -227,7 +224,7 @@ export function answerCancelWhileQueued(s: QueuedCancelSession): boolean {
   s.readLink = false;
   s.retrying = false;
   s.ranInLink = false;
-  s.cancelWanted = false;
+  dropHeldCancel(s);
   s.copyAfterQuery = false;
   s.waitingSince = 0;
   s.queued = NO_CHUNKS;
