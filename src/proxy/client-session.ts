@@ -310,6 +310,12 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         this.queued = appended(this.queued, chunk);
         this.pauseClient();
         return;
+      case State.Closed:
+        // Bytes for a session that ended (a COPY's data streaming on after its server's FATAL)
+        // reset the connection once all owed is written, as PostgreSQL's exited backend does:
+        // taken in, they would stream into nowhere until the close timer (pgJDBC: 343 MB in 5 s).
+        if (allWritten(this.socket)) this.socket.destroy();
+        return;
     }
   }
 

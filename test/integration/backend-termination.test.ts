@@ -10,6 +10,7 @@ import { currentTopology, sqlOn, scramLogin } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { waitFor } from '../support/wait.js';
 import type { PoolMode } from '../../src/config/types.js';
+import { copyData, directLogin, query, WireClient } from '../support/pipeline.js';
 
 const t = currentTopology();
 const LARGEST_REAL_PID = 4_194_304;
@@ -146,6 +147,62 @@ describe('a server terminated while pgtide readies it for a client', { timeout: 
       assert.equal((await client.query('SELECT 3 AS three')).rows[0].three, 3);
     } finally {
       await Promise.all([other.end(), client.end().catch(() => {})]);
+    }
+  });
+});
+
+// Found by pgJDBC's testLockReleaseOnCancelFailure: pgtide answered the FATAL, then read and
+// dropped the client's COPY data until its close timer, 5 s later (343 MB); directly, the
+// client's next write fails at once, the backend being gone.
+describe('a COPY FROM STDIN whose backend is terminated', { timeout: 60_000 }, () => {
+  const TABLE = 'copy_terminated_rows';
+  let p: RunningPgtide;
+  before(async () => {
+    p = await startPgtide(t, {});
+    await sqlOn(t.primary, `CREATE TABLE IF NOT EXISTS ${TABLE} (n int); GRANT ALL ON ${TABLE} TO ${t.scramUser.user}`);
+  });
+  after(async () => {
+    await p.stop();
+  });
+
+  test('a client still streaming its data is cut off soon after the FATAL, as directly', async () => {
+    const row = copyData('1\n'.repeat(32 * 1024));
+    for (const [where, login] of [
+      ['directly', directLogin(t)],
+      ['through pgtide', p.wireLogin()],
+    ] as const) {
+      const c = await WireClient.connect({ ...login, halfOpen: true });
+      c.send(query(`COPY ${TABLE} FROM STDIN /* ${where} */`));
+      await c.until('G');
+      let sentAfter = 0;
+      let terminatedAt = 0;
+      const pump = setInterval(() => {
+        try {
+          c.send(row);
+          if (terminatedAt > 0) sentAfter += row.length;
+        } catch {}
+      }, 2);
+      try {
+        await waitFor(
+          `the COPY ${where} to be terminated`,
+          async () =>
+            (
+              await sqlOn(
+                t.primary,
+                `SELECT pg_catalog.pg_terminate_backend(pid) AS done FROM pg_catalog.pg_stat_activity
+                 WHERE query LIKE 'COPY ${TABLE} FROM STDIN /* ${where} */'`,
+              )
+            )[0]?.done === true,
+        );
+        terminatedAt = Date.now();
+        await Promise.race([c.whenClosed(), new Promise((r) => setTimeout(r, 10_000))]);
+        const took = Date.now() - terminatedAt;
+        assert.ok(took < 2000, `${where}: the connection closed ${took} ms after the termination`);
+        assert.ok(sentAfter < 64 << 20, `${where}: ${sentAfter} bytes sent into a session gone`);
+      } finally {
+        clearInterval(pump);
+        c.drop();
+      }
     }
   });
 });

@@ -108,6 +108,9 @@ export interface WireLogin {
   tls?: boolean;
   /** The minor version of protocol 3 to ask for (default 0). */
   minor?: number;
+  /** Keep writing after the peer's FIN, as a driver busy sending (pgJDBC's COPY) does; Node.js
+   *  ends its side at once by default. */
+  halfOpen?: boolean;
 }
 
 /**
@@ -140,7 +143,7 @@ export class WireClient {
 
   static async connect(login: WireLogin): Promise<WireClient> {
     let socket = await new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect({ host: login.host, port: login.port }, () => resolve(s));
+      const s = net.connect({ host: login.host, port: login.port, allowHalfOpen: login.halfOpen }, () => resolve(s));
       s.once('error', reject);
     });
     if (login.tls) socket = await startTls(socket);
@@ -205,6 +208,12 @@ export class WireClient {
         throw err;
       }
     }
+  }
+
+  /** Resolves once the connection closed, whatever ended it (a reset the client's writes hit too). */
+  whenClosed(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.socket.once('close', () => resolve()));
   }
 
   /** Closes both directions at once, with no Terminate: the client is gone, it reads nothing more. */
