@@ -76,8 +76,8 @@ export interface LendingPool {
   readonly stats: PoolStats;
   /** An idle server now, or `waiter` is told when one is free (or the pool fails). */
   acquire(waiter: ServerWaiter): void;
-  /** An idle server or null; with sequenceReaders, the one of id `lastWrite` first. */
-  takeIdle(lastWrite: number): LinkedServer | null;
+  /** An idle server or null; the one of id `lastWrite` first, while `owner`'s sequence values are there. */
+  takeIdle(lastWrite: number, owner: number): LinkedServer | null;
   /** Its clients call currval or lastval: where a write ran is kept for its writer (see ServerPool.takeIdle). */
   sequenceReaders: boolean;
   cancelWait(waiter: ServerWaiter): void;

@@ -223,25 +223,30 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
   }
 
   /**
-   * An idle server, or null; for callers that must not queue. The newest idle one, unless the
-   * pool's clients read currval or lastval: then the client's own last write's server
-   * (`lastWrite`) if idle, else the oldest idle one, so that a server just written on stays
-   * free a while for its writer's lastval (PDO's lastInsertId) instead of going to the next
-   * client, whose write would end that value (see handoff.ts, lacksSequences).
+   * An idle server, or null; for callers that must not queue. The client's own last write's
+   * server (`lastWrite`, 0 for none) when idle and written by no other client since (its
+   * `sequenceOwner` still `owner`): the client's sequence values are there, for a currval or
+   * lastval it may send only later in the transaction (see handoff.ts, lacksSequences). Else the newest idle one, unless the pool's clients read currval or
+   * lastval: then the oldest, so that a server just written on stays free a while for its
+   * writer's lastval (PDO's lastInsertId) instead of going to the next client, whose write
+   * would end that value.
    */
-  takeIdle(lastWrite: number): ServerConnection | null {
-    const server = this.sequenceReaders ? this.idleForSequences(lastWrite) : this.idle.pop();
+  takeIdle(lastWrite: number, owner: number): ServerConnection | null {
+    const server =
+      (lastWrite !== 0 && this.takeOwnIdle(lastWrite, owner)) ||
+      (this.sequenceReaders ? this.idle.shift() : this.idle.pop());
     if (!server) return null;
     this.lentTotal++;
     return server;
   }
 
-  private idleForSequences(lastWrite: number): ServerConnection | undefined {
+  private takeOwnIdle(id: number, owner: number): ServerConnection | undefined {
     const idle = this.idle;
     for (let i = idle.length - 1; i >= 0; i--) {
-      if (idle[i]!.id === lastWrite) return idle.splice(i, 1)[0];
+      const server = idle[i]!;
+      if (server.id === id) return server.sequenceOwner === owner ? idle.splice(i, 1)[0] : undefined;
     }
-    return idle.shift();
+    return undefined;
   }
 
   /** A queued waiter gave up (disconnect, timeout). */

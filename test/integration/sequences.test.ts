@@ -240,3 +240,76 @@ describe('currval and lastval of one client over several server connections', { 
     }
   });
 });
+
+// DBD::Pg's last_insert_id() with AutoCommit off sends BEGIN, a read of the catalog, then
+// currval(): the transaction's server is taken before the currval is seen. Found by its own
+// suite: in a pool no client had called currval in yet, one client's INSERT, then that
+// transaction, got 55000 whenever the pool had opened another server since (the transaction
+// took the newest idle server, not the one its nextval ran on).
+describe('currval after a read in the same transaction', { timeout: 60_000 }, () => {
+  let p: RunningPgtide;
+  before(async () => {
+    await sqlOn(
+      t.primary,
+      `DROP TABLE IF EXISTS ${TABLE}; CREATE TABLE ${TABLE} (id serial PRIMARY KEY, label text);
+       GRANT ALL ON ${TABLE}, ${SEQUENCE} TO ${t.scramUser.user}`,
+    );
+    // Reads on the primary; two server connections. A plain BEGIN waits for the statement after
+    // it, which routes the transaction: here a read, sent to the primary as a read.
+    p = await startPgtide(t, {
+      pool_mode: 'transaction',
+      default_pool_size: 2,
+      transaction_routing: 'first_statement',
+    });
+  });
+  after(async () => {
+    await p?.stop();
+    await sqlOn(t.primary, `DROP TABLE IF EXISTS ${TABLE}`);
+  });
+
+  test("a client's transaction takes the server of its last write when idle: currval() gives its id", async () => {
+    const c = await connect(p);
+    const other = await connect(p);
+    try {
+      // `other` holds one server while c writes on the second; both then go back idle, the
+      // one c wrote on first.
+      await other.query('BEGIN');
+      await other.query('SELECT 1');
+      const id = await insert(c, 'alone');
+      await other.query('COMMIT');
+      await c.query('BEGIN');
+      await c.query('SELECT count(*) FROM pg_catalog.pg_class WHERE relname = $1', [TABLE]);
+      const got = await answer(c, `SELECT currval('${SEQUENCE}')`);
+      await c.query('ROLLBACK');
+      assert.equal(got, id);
+    } finally {
+      await c.end();
+      await other.end();
+    }
+  });
+
+  test("where another client wrote since, it gets 55000, never that client's id", async () => {
+    const one = await startPgtide(t, {
+      pool_mode: 'transaction',
+      default_pool_size: 1,
+      transaction_routing: 'first_statement',
+    });
+    const a = await connect(one);
+    const b = await connect(one);
+    try {
+      // The pool's clients read sequences: writes there are guarded from now on.
+      assert.equal(await answer(a, 'SELECT lastval()'), '55000');
+      const idA = await insert(a, 'a-then-read');
+      const idB = await insert(b, 'b-then-read');
+      assert.notEqual(idA, idB);
+      await a.query('BEGIN');
+      await a.query('SELECT count(*) FROM pg_catalog.pg_class WHERE relname = $1', [TABLE]);
+      const got = await answer(a, `SELECT currval('${SEQUENCE}')`);
+      await a.query('ROLLBACK');
+      assert.equal(got, '55000', "a's currval() after b's INSERT on the one server");
+    } finally {
+      await Promise.all([a.end(), b.end()]);
+      await one.stop();
+    }
+  });
+});

@@ -103,11 +103,16 @@ export function lacksSettings(s: HandoffSession, server: LinkedServer): boolean 
  * its own values, as PDO's lastInsertId() expects. So that it reads only those, a write in a
  * pool whose clients read sequences has the values discarded first as well, where the server
  * is not the one of the client's last write: those there are another client's, or older ones
- * of this client's that its nextval calls on its last write's server have since replaced.
+ * of this client's that its nextval calls on its last write's server have since replaced. So
+ * does a transaction begun there (a deferred BEGIN) where another client's values are, since
+ * its currval may come after its server was taken: DBD::Pg's last_insert_id() sends BEGIN, a
+ * read of the catalog, then currval().
  */
 export function lacksSequences(s: HandoffSession, server: LinkedServer): boolean {
   if (server.sequenceOwner === s.cancelPid && server.id === s.lastWriteServer) return false;
-  return s.sequenceRead || (s.wroteInLink && s.routeWrite && s.pool?.sequenceReaders === true);
+  if (s.sequenceRead) return true;
+  if (s.pool?.sequenceReaders !== true) return false;
+  return (s.wroteInLink && s.routeWrite) || (s.pendingBegin !== null && server.sequenceOwner !== 0);
 }
 
 /** The server must be readied for the client's transaction before its bytes go (see setUp). */

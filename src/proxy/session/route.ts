@@ -102,14 +102,14 @@ export function route(s: RouteSession): void {
     s.backend = primary;
     s.pool = primary ? poolOf(s, primary) : null;
   }
-  if (s.pendingBegin) return;
   const pool = s.pool;
   if (!pool) return;
   if (s.sequenceRead) pool.sequenceReaders = true;
-  const server = pool.takeIdle(s.lastWriteServer);
+  const server = pool.takeIdle(s.lastWriteServer, s.cancelPid);
   if (!server) return;
   s.timeoutCancelSent = false;
-  if (mustCheckReplay(s) || needsSetUp(s, server)) {
+  // A deferred BEGIN is replayed on the server first (see startOn).
+  if (mustCheckReplay(s) || s.pendingBegin !== null || needsSetUp(s, server)) {
     waitFor(s, Wait.SetUp);
     s.waitingSince = eventNow();
     return mustCheckReplay(s) ? checkReplay(s, server) : startOn(s, server);
