@@ -91,7 +91,8 @@ function integerValue(body: Buffer, at: number, length: number, format: number):
   return text === null ? -1 : Number(text[1]);
 }
 
-const STATEMENT = 0x53; // 'S'
+/** The first byte of a Close or Describe of a statement ('S'). */
+export const STATEMENT = 0x53;
 const PORTAL = 0x50; // 'P'
 
 /** Close and Describe share a layout: Byte1 'S' or 'P', then the name. */

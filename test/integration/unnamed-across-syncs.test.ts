@@ -88,6 +88,29 @@ describe('the unnamed statement bound in a later batch than its Parse', { timeou
     assert.ok(answers.some((m) => m.startsWith('E ERROR 23505')));
   });
 
+  // psqlODBC (UseServerSidePrepare=0, or UseDeclareFetch=1) prepares, then asks for the
+  // statement's columns in a batch of its own, then binds: the Describe got 26000 through pgtide.
+  test('a Describe of the statement in a batch of its own, between Parse and Bind, answers as directly', async () => {
+    const table = 'unnamed_described';
+    const answers = await sameAsDirect(async (c) => {
+      // The same table for both runs: its oid is in the row descriptions.
+      await c.exchange(query(`CREATE TABLE IF NOT EXISTS ${table} (id text); TRUNCATE ${table}`));
+      const got: string[] = [];
+      for (const [text, params] of [
+        [`INSERT INTO ${table} (id) VALUES ($1)`, ['one']],
+        [`SELECT id, length(id) AS n FROM ${table} WHERE id = $1`, ['one']],
+      ] as const) {
+        got.push(...normalise(await c.exchange(parse('', text), sync())));
+        got.push(...normalise(await c.exchange(describeMessage('S', ''), sync())));
+        got.push(
+          ...normalise(await c.exchange(bind('', '', [...params]), describeMessage('P', ''), execute(), sync())),
+        );
+      }
+      return got;
+    });
+    assert.ok(!answers.some((m) => m.startsWith('E ')), answers.join('\n'));
+  });
+
   test("two clients on one server connection: each binds its own statement, not the other's", async () => {
     const a = await wire.connect();
     const b = await wire.connect();

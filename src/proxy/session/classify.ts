@@ -14,10 +14,12 @@ import { namedStatement, type LinkSession } from './statement-link.js';
 import { isOn, isSerializable } from './setting-values.js';
 import { followReplay } from './statement-replay.js';
 import { CopyIn, State } from './state.js';
+import { STATEMENT } from '../../protocol/frontend.js';
 import type { Statement } from '../statement-registry.js';
 import {
   unnamedBatchEnded,
   unnamedBound,
+  unnamedDescribed,
   unnamedDropped,
   unnamedParsed,
   type UnnamedSession,
@@ -390,6 +392,10 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       extendedMessage(s);
       s.batchRuns = true;
       runsStatement(s);
+      break;
+    case FrontendMessage.Describe:
+      // Of the unnamed statement ('S', then an empty name): only the head is read (QUERY_TYPES).
+      if (body[0] === STATEMENT && body[1] === 0) unnamedDescribed(s);
       break;
     case FrontendMessage.Flush:
       // The server ignores Flush during COPY IN too.

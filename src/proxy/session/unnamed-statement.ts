@@ -28,6 +28,12 @@ export function unnamedBound(s: UnnamedSession): void {
   else if (s.keptUnnamedParse !== null && s.server === null) s.restoreUnnamed = true;
 }
 
+/** A Describe of the unnamed statement (psqlODBC: Parse '' and Sync, then Describe and Sync,
+ *  then Bind): in a later batch than its Parse, the server may lack it, as for a Bind. */
+export function unnamedDescribed(s: UnnamedSession): void {
+  if (s.unnamedParseBody === null && s.keptUnnamedParse !== null && s.server === null) s.restoreUnnamed = true;
+}
+
 /** A Sync: an unnamed Parse of the batch that no Bind ran is kept for a later batch's Bind. */
 export function unnamedBatchEnded(s: UnnamedSession): void {
   const body = s.unnamedParseBody;
