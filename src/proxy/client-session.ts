@@ -23,6 +23,7 @@ import {
   answerCancelWhileQueued,
   defer,
   flushQueued,
+  holdCutBehindRead,
   leaveRead,
   leavesRead,
   mustDefer,
@@ -350,9 +351,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       // A message cut at the chunk's end (COPY data the server may fail in the middle of, a
       // pipelined Query) keeps the server until the rest of it has gone there too: PostgreSQL
       // reads every message whole, a CopyData after a failed COPY too (and ignores it).
+      if (!linked && this.state === State.Ready && !routeFirstBytes(this, data)) return;
+      if (this.readLink && !this.scanner.atBoundary && data === chunk) data = holdCutBehindRead(this, data);
       const unsynced =
         !this.scanner.atBoundary || (!this.copyAfterQuery && (this.syncEnd < 0 || this.syncEnd < data.length));
-      if (!linked && this.state === State.Ready && !routeFirstBytes(this, data)) return;
       const server = this.server;
       if (server && leavable && this.routeWrite && !unsynced && this.terminateAt < 0) {
         return leaveRead(this, server, data);

@@ -565,3 +565,59 @@ describe('a write pipelined after a read in one batch', { timeout: 60_000 }, () 
     }
   });
 });
+
+// Found by reading the code after session 30's cut-message fix: a write pipelined right behind
+// a read, whose bytes the client's read from the socket cut in two (a statement longer than one
+// read, 64 KiB), went with the read to its standby, whole bytes and all, and the standby refused
+// it (25006) after the read had answered, so that the client got the refusal.
+describe('a write cut across reads, pipelined right behind a read', { timeout: 60_000 }, () => {
+  const TABLE = 'route_cut_write';
+  let p: RunningPgtide;
+  before(async () => {
+    await sqlOn(t.primary, `CREATE TABLE ${TABLE} (id int, note text); GRANT SELECT, INSERT ON ${TABLE} TO PUBLIC`);
+    await waitForStandbys(`SELECT 1 FROM pg_class WHERE relname = '${TABLE}'`);
+    p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]) });
+  });
+  after(async () => {
+    await p.stop();
+    await sqlOn(t.primary, `DROP TABLE ${TABLE}`);
+  });
+
+  const note = 'x'.repeat(200 * 1024);
+  const read = `SELECT count(*) FROM ${TABLE}`;
+  const write = (id: number) => `INSERT INTO ${TABLE} VALUES (${id}, '${note}')`;
+  for (const [protocol, messages] of [
+    ['simple', (id: number) => [query(read), query(write(id))]],
+    [
+      'extended',
+      (id: number) => [
+        parse('', read),
+        bind('', ''),
+        execute(''),
+        sync(),
+        parse('', write(id)),
+        bind('', ''),
+        execute(''),
+        sync(),
+      ],
+    ],
+  ] as const) {
+    test(`runs on the primary, as directly (${protocol} protocol)`, async () => {
+      const c = await WireClient.connect(p.wireLogin());
+      try {
+        for (let round = 0; round < 5; round++) {
+          const id = (protocol === 'simple' ? 1000 : 2000) + round;
+          const answers = await c.exchange(...messages(id));
+          assert.deepEqual(errorCodes(answers), [], `round ${round}`);
+          assert.deepEqual(
+            answers.filter((m) => m.type === 'C').map((m) => m.body.subarray(0, -1).toString()),
+            ['SELECT 1', 'INSERT 0 1'],
+            `round ${round}`,
+          );
+        }
+      } finally {
+        await c.close();
+      }
+    });
+  }
+});

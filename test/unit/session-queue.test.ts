@@ -2,7 +2,16 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PoolStats } from '../../src/pool/pool.js';
 import { SyncPoints } from '../../src/pool/sync-points.js';
-import { defer, flushQueued, queue, takeQueued, type QueueSession } from '../../src/proxy/session/queue.js';
+import {
+  defer,
+  flushQueued,
+  holdCutBehindRead,
+  queue,
+  takeQueued,
+  type QueueSession,
+} from '../../src/proxy/session/queue.js';
+import { MessageScanner, collectTable } from '../../src/protocol/scanner.js';
+import * as encode from '../../src/protocol/encode.js';
 import { countAnswered, startQuery } from '../../src/proxy/session/stats.js';
 import { NO_CHUNKS } from '../../src/proxy/session/state.js';
 
@@ -71,6 +80,32 @@ describe('bytes waiting for a server', () => {
     flushQueued(s, server());
     assert.deepEqual(s.sent.map(String), ['q', 'cancel', 'next']);
     assert.equal(s.cancelWanted, false);
+  });
+
+  it("a statement cut right behind a read's last sync point is held back whole, the read's part sent", () => {
+    const read = encode.query('SELECT 1');
+    const write = encode.query(`INSERT INTO t VALUES ('${'x'.repeat(100)}')`);
+    for (const [what, before, syncEnd, held] of [
+      ['cut right behind the sync point', read, read.length, true],
+      ['cut behind a message that is no sync point', Buffer.concat([read, encode.flush()]), read.length, false],
+      ['no sync point in the chunk', Buffer.alloc(0), -1, false],
+    ] as const) {
+      const s = session() as unknown as QueueSession & { scanner: MessageScanner; syncEnd: number };
+      const chunk = Buffer.concat([before, write.subarray(0, 20)]);
+      s.scanner = new MessageScanner(1 << 20, collectTable('S', '', 'Q'));
+      s.scanner.scan(chunk, { onMessage: () => true });
+      s.syncEnd = syncEnd;
+      const sent = holdCutBehindRead(s, chunk);
+      if (held) {
+        assert.deepEqual(sent, read, what);
+        assert.deepEqual(s.deferred, [write.subarray(0, 20)], what);
+        assert.equal(s.scanner.atBoundary, true, `${what}: the held bytes are scanned again from their start`);
+      } else {
+        assert.equal(sent, chunk, what);
+        assert.equal(s.deferred.length, 0, what);
+        assert.equal(s.scanner.atBoundary, false, what);
+      }
+    }
   });
 
   it('a client that sends more than 256 kB meanwhile is paused', () => {

@@ -127,6 +127,22 @@ export function defer(s: QueueSession, chunk: Buffer): void {
   if (s.deferredBytes > QUEUE_LIMIT_BYTES) s.pauseClient();
 }
 
+/**
+ * A message the chunk ends inside, begun right after the last sync point of a read for a
+ * standby (a statement longer than one socket read, pipelined behind the read): what arrived
+ * of it is held back with what follows, to be scanned whole and routed once the read answered.
+ * Sent, its rest would have to follow it to the standby, which refuses a write (25006) after
+ * the read answered. The read's part is returned, to be sent.
+ */
+export function holdCutBehindRead(s: QueueSession & Pick<ClientSession, 'scanner' | 'syncEnd'>, data: Buffer): Buffer {
+  const start = s.syncEnd;
+  if (start <= 0 || s.scanner.cutMessageStart(data.length) !== start) return data;
+  // Nothing of the message has reached the session yet: collected bodies go to it when whole.
+  s.scanner.reset();
+  defer(s, data.subarray(start));
+  return data.subarray(0, start);
+}
+
 /** Replay held chunks now that the read's server is released or inside a transaction. */
 export function replayDeferred(s: QueueSession): void {
   const held = s.deferred;
