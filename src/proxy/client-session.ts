@@ -297,9 +297,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       case State.Ready:
       case State.Waiting:
       case State.Linked:
-        // Rewriting needs whole messages; other sessions forward chunks as they come.
-        if (this.statementLink !== null && splitWhole(this, this.statementLink, chunk)) return;
-        return this.onQueryData(chunk);
+        return this.onQueryBytes(chunk);
       case State.Startup:
         return onStartupData(this, chunk);
       case State.Admin:
@@ -318,6 +316,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
         if (allWritten(this.socket)) this.socket.destroy();
         return;
     }
+  }
+
+  /** Bytes of the query stream as the client sent them. */
+  onQueryBytes(chunk: Buffer): void {
+    // Rewriting needs whole messages; other sessions forward chunks as they come.
+    if (this.statementLink !== null && splitWhole(this, this.statementLink, chunk)) return;
+    this.onQueryData(chunk);
   }
 
   /** The forward path, client to server: a chunk scanned once, then sent as received to the linked server, or queued. */

@@ -620,4 +620,38 @@ describe('a write cut across reads, pipelined right behind a read', { timeout: 6
       }
     });
   }
+  // Found by libpq's pipeline test (pipelined_insert): its pipeline came while a read ran on a
+  // standby, so its chunks were held as they came; the first named statement among them, seen
+  // when they were replayed, gathers the client's bytes into whole messages from then on, but
+  // the rest of the held chunks were replayed raw: a Bind cut at a chunk's end reached the
+  // server with the client's own name (26000), or the scan resumed inside a message (08P01).
+  test('a named statement first prepared in bytes held behind a standby read, its Binds cut anywhere', async () => {
+    const table = `${TABLE}_named`;
+    await sqlOn(t.primary, `CREATE TABLE IF NOT EXISTS ${table} (id int); GRANT ALL ON ${table} TO PUBLIC`);
+    for (const cut of [1, 5, 8, 16, 20]) {
+      const c = await WireClient.connect(p.wireLogin());
+      try {
+        const binds = Array.from({ length: 50 }, (_, i) => [bind('', 'held_insert', [String(i)]), execute()]).flat();
+        const batch = Buffer.concat([parse('held_insert', `INSERT INTO ${table} VALUES ($1)`), ...binds, sync()]);
+        // The 26th Bind starts after the Parse and 25 Binds and Executes.
+        const at =
+          parse('held_insert', `INSERT INTO ${table} VALUES ($1)`).length +
+          25 * (binds[0]!.length + binds[1]!.length) +
+          cut;
+        c.send(query('SELECT pg_catalog.pg_sleep(0.3)'));
+        await sleep(50);
+        c.send(batch.subarray(0, at));
+        await sleep(50);
+        c.send(batch.subarray(at));
+        const answers = await c.untilReady(2);
+        assert.deepEqual(errorCodes(answers), [], `cut ${cut}`);
+        assert.equal(answers.filter((m) => m.type === 'C').length, 51, `cut ${cut}: the sleep and 50 inserts`);
+      } finally {
+        await c.close();
+      }
+    }
+    const rows = await sqlOn(t.primary, `SELECT count(*)::int AS n FROM ${table}`);
+    await sqlOn(t.primary, `DROP TABLE ${table}`);
+    assert.equal(rows[0].n, 250);
+  });
 });

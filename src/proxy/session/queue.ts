@@ -28,6 +28,7 @@ export type QueueSession = Pick<
   | 'extendedAtFlush'
   | 'extendedSinceSyncPoint'
   | 'isClosed'
+  | 'onQueryBytes'
   | 'onQueryData'
   | 'pauseClient'
   | 'queryStart'
@@ -43,6 +44,7 @@ export type QueueSession = Pick<
   | 'sentOnLink'
   | 'server'
   | 'state'
+  | 'statementLink'
   | 'tracking'
 > &
   StatsSession;
@@ -148,9 +150,14 @@ export function replayDeferred(s: QueueSession): void {
   const held = s.deferred;
   s.deferred = NO_CHUNKS;
   s.deferredBytes = 0;
+  // Held as the client sent them while its messages were not gathered whole: a first named
+  // statement among them gathers the rest from then on, as new bytes would be (libpq's
+  // pipeline, held behind a read, got its Binds cut unrenamed and its scan misframed).
+  const asSent = s.statementLink === null || s.statementLink.whole === null;
   for (const chunk of held) {
     if (s.isClosed) return;
-    s.onQueryData(chunk);
+    if (asSent) s.onQueryBytes(chunk);
+    else s.onQueryData(chunk);
   }
   if (s.deferred.length === 0 && s.queuedBytes <= QUEUE_LIMIT_BYTES) s.resumeClient();
 }
