@@ -628,6 +628,11 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
     // PostgreSQL rolls that back when its client goes. A failed message first makes it roll back.
     // (After a COPY begun by an extended batch the server skips to this Sync.)
     const openBatch = this.syncs.unsynced;
+    // Idle inside a transaction: the drain's ROLLBACK ends it. A Sync first may not: after a
+    // Query sent inside a flushed batch PostgreSQL reports a transaction, answers a Sync with
+    // 'I', and fails the next statement with XX000 "unexpected state STARTED" (libpq's
+    // pipeline tests).
+    if (this.syncs.pending === 0 && !openBatch && !copyIn && this.txStatus !== IDLE) return this.continueDrain();
     this.syncs.sent(1, false);
     const sync = openBatch ? Buffer.concat([ABORT_OPEN_BATCH, encode.sync()]) : encode.sync();
     this.socket.write(copyIn ? Buffer.concat([ABORT_COPY_IN, sync]) : sync);

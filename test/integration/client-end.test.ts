@@ -437,3 +437,33 @@ describe('queries written right behind the login, before any answer', { timeout:
     });
   }
 });
+
+// Found by libpq's pipeline tests: a Flush, then a simple Query inside the batch it left open,
+// then the client left. PostgreSQL answers that Query with a transaction open ('T'); a Sync
+// then answers 'I' yet leaves the backend inside that transaction, and the next statement
+// there failed with XX000 "StartTransactionCommand: unexpected state STARTED": the next client
+// on the server was closed. A ROLLBACK ends it.
+describe('a client that leaves after a Query sent inside a flushed batch', { timeout: 60_000 }, () => {
+  test('the next client on its server is served, whatever its settings', async () => {
+    const p = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
+    try {
+      for (const appName of ['', 'other_settings']) {
+        const c = await WireClient.connect(through(p));
+        c.send(parse('', 'SELECT 1'), bind('', ''), execute(), flush());
+        await c.until('C');
+        const answered = await c.exchange(query('SELECT 2'));
+        assert.equal(String.fromCharCode(answered.at(-1)!.body[0]!), 'T', 'PostgreSQL reports a transaction');
+        await c.close();
+        const next = new pg.Client(p.pgConfig(appName ? { application_name: appName } : {}));
+        await next.connect();
+        try {
+          assert.equal((await next.query("SELECT 'ok' AS ok")).rows[0].ok, 'ok', appName || 'same settings');
+        } finally {
+          await next.end();
+        }
+      }
+    } finally {
+      await p.stop();
+    }
+  });
+});
