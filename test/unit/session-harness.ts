@@ -350,6 +350,7 @@ export function fakeLinkedSession(server: object, ctx: object = {}, config: obje
     socket: new FakeClientSocket(),
     tracking: false,
     statementLink: null,
+    resumeClient: () => {},
   };
 }
 

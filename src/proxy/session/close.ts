@@ -26,6 +26,7 @@ export type CloseSession = Pick<
   | 'pool'
   | 'queued'
   | 'remote'
+  | 'resumeClient'
   | 'scanner'
   | 'server'
   | 'serverCut'
@@ -70,7 +71,12 @@ export function closeSession(s: CloseSession, terminated = false): void {
   // does: no half-close to wait out, no timer for a client that will not read. TLS still
   // ends politely, so that the client gets its close_notify.
   if (terminated && allWritten(s.socket) && !(s.socket instanceof tls.TLSSocket)) s.socket.destroy();
-  else closeSocket(s.socket);
+  else {
+    closeSocket(s.socket);
+    // Paused for sending faster than its server took it (COPY data), it is read again: what
+    // it still sends resets the connection (see ClientSession.dispatch).
+    s.resumeClient();
+  }
   if (ctx.config.log_disconnections && s.cancelPid !== 0) {
     ctx.log.info({ client: s.remote, user: s.user, database: s.database }, 'disconnect');
   }
