@@ -177,7 +177,13 @@ function create(lx: Lexer, d: Draft, base: number): Tok {
   // A SQL-standard function body (BEGIN ATOMIC ... END) contains ';'. Count
   // BEGIN/CASE against END the way psql does to find the real end.
   let blockDepth = 0;
+  let tempSchema = false;
   for (;;) {
+    // A name in the session's temporary schema (`CREATE FUNCTION pg_temp.f`, `CREATE TABLE
+    // pg_temp.t` without TEMP) makes session state as TEMP does; a mere reference to one pins
+    // needlessly, until the probe after the transaction finds nothing there.
+    if (tok === Tok.Dot && tempSchema) d.sessionState = 'temp_table';
+    tempSchema = (tok === Tok.Word || tok === Tok.QuotedIdent) && isTempSchema(lx.name());
     if (tok === Tok.Word) {
       if (lx.is('begin') || lx.is('case')) blockDepth++;
       else if (lx.is('end') && blockDepth > 0) blockDepth--;
@@ -188,6 +194,11 @@ function create(lx: Lexer, d: Draft, base: number): Tok {
     if (isEnd(lx, tok, base)) return tok;
     tok = lx.next();
   }
+}
+
+/** `pg_temp`, the session's temporary schema, or its real name `pg_temp_N`. */
+function isTempSchema(name: string): boolean {
+  return name.startsWith('pg_temp') && (name.length === 7 || /^pg_temp_\d+$/.test(name));
 }
 
 /** CREATE DATABASE name … TEMPLATE [=] source: refused (55006) while a session is connected to source. */

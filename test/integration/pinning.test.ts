@@ -89,6 +89,36 @@ describe('session state pins a client to its server in transaction mode', { time
     await c.end();
   });
 
+  // Found by ts-postgres' suite: a function or table made by a pg_temp name, with no TEMP,
+  // neither pinned its client nor got its server reset: the client lost it at its next
+  // transaction, and the next client of that server called it.
+  test('an object made in pg_temp by name pins like a temporary table, and unpins when dropped', async () => {
+    const c = new pg.Client(p.pgConfig());
+    await c.connect();
+    await c.query(`CREATE FUNCTION pg_temp.pin_fn() RETURNS text AS $$ SELECT 'mine'::text $$ LANGUAGE sql`);
+    assert.equal(pinnedNow(), 1);
+    const first = await pid(c);
+    for (let i = 0; i < 3; i++) {
+      await churn();
+      assert.equal((await c.query('SELECT pg_temp.pin_fn() AS v')).rows[0].v, 'mine');
+      assert.equal(await pid(c), first);
+    }
+    await c.query('DROP FUNCTION pg_temp.pin_fn()');
+    await c.query('SELECT 1');
+    await waitFor('the client to be unpinned', () => pinnedNow() === 0);
+    await c.query(`CREATE TABLE pg_temp.pin_named (a int)`);
+    await churn();
+    await c.query('INSERT INTO pg_temp.pin_named VALUES (1)');
+    assert.equal((await c.query('SELECT count(*)::int AS n FROM pg_temp.pin_named')).rows[0].n, 1);
+    await c.end();
+    for (let i = 0; i < 3; i++) {
+      const n = new pg.Client(p.pgConfig());
+      await n.connect();
+      await assert.rejects(n.query('SELECT * FROM pg_temp.pin_named'), (e: { code?: string }) => e.code === '42P01');
+      await n.end();
+    }
+  });
+
   test('a pinned client that leaves does not hand its state to the next client', async () => {
     const c = new pg.Client(p.pgConfig());
     await c.connect();

@@ -349,6 +349,20 @@ table('session state', [
   ['CREATE TEMP TABLE x (a int)', { ...W, kind: 'ddl', sessionState: 'temp_table' }],
   ['CREATE LOCAL TEMPORARY TABLE x AS SELECT 1', { ...W, sessionState: 'temp_table' }],
   ['CREATE TABLE x (a int)', { ...W, kind: 'ddl', sessionState: undefined }],
+  // Objects made in the session's temporary schema by name, with no TEMP (ts-postgres' suite).
+  [
+    "CREATE FUNCTION pg_temp.f() RETURNS int AS 'SELECT 1' LANGUAGE sql",
+    { ...W, kind: 'ddl', sessionState: 'temp_table' },
+  ],
+  [
+    'create or replace function PG_TEMP.f() returns int begin atomic; select 1; end',
+    { ...W, sessionState: 'temp_table' },
+  ],
+  ['CREATE TABLE pg_temp.t (i int)', { ...W, kind: 'ddl', sessionState: 'temp_table' }],
+  ['CREATE VIEW "pg_temp".v AS SELECT 1', { ...W, sessionState: 'temp_table' }],
+  ['CREATE SEQUENCE pg_temp_3.s', { ...W, sessionState: 'temp_table' }],
+  ['CREATE TABLE pg_temporary.t (i int)', { ...W, sessionState: undefined }],
+  ["CREATE FUNCTION f() RETURNS int AS 'SELECT * FROM pg_temp.t' LANGUAGE sql", { ...W, sessionState: undefined }],
   ['LISTEN ch', { ...W, kind: 'listen', name: 'ch', sessionState: 'listen' }],
   ['UNLISTEN *', { ...W, kind: 'listen', all: true, sessionState: 'unlisten' }],
   ["LOAD 'auto_explain'", { ...W, kind: 'utility', sessionState: 'load' }],

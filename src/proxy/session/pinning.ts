@@ -65,6 +65,9 @@ export function refuseSessionState(data: Buffer, refused: readonly RefusedQuery[
 /** Runs under the client's search_path: every name and operator is qualified. Named statements
  *  not made by pgtide (SQL PREPARE, or protocol ones pgtide could not map) count. */
 export const SESSION_STATE_PROBE = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())
+  OR (pg_catalog.pg_my_temp_schema() OPERATOR(pg_catalog.<>) 0 AND (
+    EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE pronamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())
+    OR EXISTS (SELECT 1 FROM pg_catalog.pg_type WHERE typnamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())))
   OR EXISTS (SELECT 1 FROM pg_catalog.pg_cursors WHERE is_holdable)
   OR EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype OPERATOR(pg_catalog.=) 'advisory' AND pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid())
   OR EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_statements WHERE from_sql OR pg_catalog.left(name, 7) OPERATOR(pg_catalog.<>) 'pgtide_')
