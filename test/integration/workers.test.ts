@@ -22,6 +22,7 @@ import {
 } from '../support/pgtide-process.js';
 import { waitFor } from '../support/wait.js';
 import { sendCancelRequest } from '../support/raw-client.js';
+import { freezePostmaster } from '../support/faults.js';
 import { freePorts } from '../support/free-ports.js';
 import {
   allWorkersStarted,
@@ -120,6 +121,46 @@ describe('workers = 2', () => {
         const { code, ms } = await cancelThrough(c, p.port);
         assert.equal(code, '57014', `round ${round}: the query of worker ${round % 2} was not cancelled`);
         assert.ok(ms < 5000);
+      }
+      assert.ok(relayed() > 0, 'no cancel request landed on the other worker in 24 rounds');
+    } finally {
+      await Promise.all(pair.map((c) => c.end()));
+    }
+  });
+
+  // The single-process form is in pooling.test.ts: drivers send their next statement once the
+  // cancel's connection closes, so it must not close before the server took the cancel. Relayed
+  // by the other worker, the owner's answer crosses the primary process first.
+  test('a cancel through either worker is answered only once the server took it', { timeout: 90_000 }, async () => {
+    const relayedBefore = logLines().filter((l) => l['msg'] === 'cancel request relayed').length;
+    const relayed = () => logLines().filter((l) => l['msg'] === 'cancel request relayed').length - relayedBefore;
+    const pair = await oneOnEachWorker();
+    try {
+      for (let round = 0; round < 24 && (round < 2 || relayed() === 0); round++) {
+        const c = pair[round % 2]!;
+        const running = c.query('SELECT pg_sleep(30)').then(
+          () => null,
+          (err: { code?: string }) => err.code,
+        );
+        await waitFor(
+          'the query on the server',
+          async () => (await runningNow(t.primary, 'SELECT pg_sleep(30)')) === 1,
+        );
+        const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
+        const thaw = freezePostmaster(t.primary);
+        let closedWhileFrozen: boolean;
+        try {
+          let closed = false;
+          const cancel = sendCancelRequest('127.0.0.1', p.port, processID, secretKey).then(() => (closed = true));
+          await sleep(800);
+          closedWhileFrozen = closed;
+          thaw();
+          await cancel;
+        } finally {
+          thaw();
+        }
+        assert.equal(closedWhileFrozen, false, `round ${round}: closed before the server took the cancel`);
+        assert.equal(await running, '57014', `round ${round}`);
       }
       assert.ok(relayed() > 0, 'no cancel request landed on the other worker in 24 rounds');
     } finally {
