@@ -175,6 +175,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   declare wroteInLink: boolean;
   /** The transaction not yet linked calls currval or lastval (see handoff.ts, lacksSequences). */
   declare sequenceRead: boolean;
+  /** The transaction ran a statement that may write, and so call nextval: more than BEGIN and
+   *  COMMIT, which also go to the primary (see handoff.ts, ownSequences). */
+  declare writesRows: boolean;
   /** A Query, Execute or FunctionCall came since the last transaction ended: a Parse alone runs nothing. */
   declare ranInLink: boolean;
   /** Id of the server connection where the client's last write ran (its sequence values); 0: none. */
@@ -690,5 +693,6 @@ const SESSION_CHOICES: Choices<ClientSession> = {
   restoreUnnamed: [false, true],
   ranInLink: [false, true],
   ranDdl: [false, true],
+  writesRows: [false, true],
 };
 defineChoices<ClientSession>(ClientSession.prototype, SESSION_CHOICES);

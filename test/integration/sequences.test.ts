@@ -288,6 +288,33 @@ describe('currval after a read in the same transaction', { timeout: 60_000 }, ()
     }
   });
 
+  // Found by DBD::Pg's 03dbmethod.t on a rerun: a transaction of BEGIN, reads and ROLLBACK goes
+  // to the primary as writes do, and at its end its server counted as the client's last
+  // write's, where none of its nextval values are: the currval after it got 55000.
+  test('transactions that only read between the write and the currval, on other servers, change nothing', async () => {
+    // A plain BEGIN routes its transaction to the primary at once (the default routing).
+    const two = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 2 });
+    const c = await connect(two);
+    const other = await connect(two);
+    try {
+      const id = await insert(c, 'then-reads');
+      // `other` holds the server c wrote on; c's reads go to the second one.
+      await other.query('BEGIN');
+      await other.query('SELECT 1');
+      await c.query('BEGIN');
+      await c.query('SELECT 1');
+      await c.query('ROLLBACK');
+      await other.query('COMMIT');
+      await c.query('BEGIN');
+      const got = await answer(c, `SELECT currval('${SEQUENCE}')`);
+      await c.query('ROLLBACK');
+      assert.equal(got, id);
+    } finally {
+      await Promise.all([c.end(), other.end()]);
+      await two.stop();
+    }
+  });
+
   test("where another client wrote since, it gets 55000, never that client's id", async () => {
     const one = await startPgtide(t, {
       pool_mode: 'transaction',

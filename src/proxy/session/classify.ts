@@ -54,6 +54,7 @@ export type ClassifySession = Pick<
   | 'routeOverride'
   | 'routeRead'
   | 'routeWrite'
+  | 'writesRows'
   | 'scanner'
   | 'ranInLink'
   | 'sequenceRead'
@@ -82,6 +83,7 @@ export function beginChunk(s: ClassifySession): void {
     s.routeWrite = false;
     // A choice's setter looks its value up: not on every chunk.
     if (s.sequenceRead) s.sequenceRead = false;
+    if (s.writesRows) s.writesRows = false;
   }
   s.chunkKind = null;
 }
@@ -184,9 +186,27 @@ function follow(s: ClassifySession, c: Classification): KeptState | null {
   const kept = s.mode === 'session' ? null : keptSessionState(c);
   // State that ties the client to its server belongs on the primary, which stays writable.
   if (read && kept === null) s.routeRead = true;
-  else s.routeWrite = true;
+  else {
+    s.routeWrite = true;
+    if (!s.writesRows && !controlsTransaction(c)) s.writesRows = true;
+  }
   if (!read && c.functions && c.functions.length > 0) lookUpFunctions(s, c.functions);
   return kept;
+}
+
+/** BEGIN, COMMIT, ROLLBACK, a savepoint or SET TRANSACTION: sent to the primary, yet calls no
+ *  nextval there (see writesRows). */
+function controlsTransaction(c: Classification): boolean {
+  const kind = c.kind;
+  return (
+    kind === 'begin' || kind === 'commit' || kind === 'rollback' || kind === 'savepoint' || kind === 'set_transaction'
+  );
+}
+
+/** What runs is unknown: it may write, and call nextval. */
+function runsUnknown(s: ClassifySession): void {
+  s.routeWrite = true;
+  if (!s.writesRows) s.writesRows = true;
 }
 
 /** DISCARD SEQUENCES or DISCARD ALL, alone or among a Query's statements. */
@@ -275,7 +295,7 @@ function classifyBind(s: ClassifySession, body: Buffer): KeptState | null {
   const nameEnd = portalEnd < 0 ? -1 : body.indexOf(0, portalEnd + 1);
   if (nameEnd < 0) {
     // A name longer than the head pgtide keeps: what it runs is unknown.
-    s.routeWrite = true;
+    runsUnknown(s);
     return null;
   }
   if (nameEnd === portalEnd + 1) {
@@ -365,7 +385,7 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       // Answered with its own ReadyForQuery. The function is known only by its oid: it may
       // write, and change settings or session state.
       runsStatement(s);
-      s.routeWrite = true;
+      runsUnknown(s);
       noteOpaqueCode(s);
       countSimpleSyncPoint(s, end);
       break;

@@ -59,6 +59,7 @@ export type HandoffSession = Pick<
   | 'retryRoute'
   | 'retrying'
   | 'routeWrite'
+  | 'writesRows'
   | 'scanner'
   | 'lastWriteServer'
   | 'ranInLink'
@@ -565,9 +566,10 @@ function releaseServer(s: HandoffSession, sharedDdl = false): void {
   // A write that ran may have called nextval there; a Parse alone (a driver preparing an INSERT)
   // did not, and must not make another client's values there look like this client's. Nor did
   // a read sent to the primary only by the client's consistency (primary_only, a write position
-  // not known): routeWrite says whether the transaction's statements may write.
+  // not known), nor BEGIN and ROLLBACK around reads (DBD::Pg's last_insert_id() then found its
+  // values gone): writesRows says whether the transaction's statements may write.
   if (s.ranInLink) {
-    if (s.wroteInLink && s.routeWrite) ownSequences(s, server);
+    if (s.wroteInLink && s.writesRows) ownSequences(s, server);
     s.ranInLink = false;
   }
   const reset = s.ctx.config.server_reset_query_always ? s.ctx.config.server_reset_query : '';
