@@ -315,6 +315,35 @@ describe('currval after a read in the same transaction', { timeout: 60_000 }, ()
     }
   });
 
+  // DBD::Pg sends `begin` alone, then its currval: the pool learned its clients read sequences
+  // only from a currval in the chunk that routes a transaction, so a BEGIN right after a write
+  // did not wait for the write's server (busy with its WAL position) and took another.
+  test('after a currval seen inside a transaction, a BEGIN right after a write waits for its server', async () => {
+    const split = await startPgtide(t, {
+      pool_mode: 'transaction',
+      default_pool_size: 2,
+      backends: clusterBackends(t, [0, 1, 1]),
+    });
+    const c = await connect(split);
+    try {
+      await c.query('BEGIN');
+      assert.equal(await answer(c, `SELECT currval('${SEQUENCE}')`), '55000');
+      await c.query('ROLLBACK');
+      const wrong: (number | string)[] = [];
+      for (let round = 0; round < 10; round++) {
+        const id = await insert(c, `round-${round}`);
+        await c.query('BEGIN');
+        const got = await answer(c, `SELECT currval('${SEQUENCE}')`);
+        await c.query('ROLLBACK');
+        if (got !== id) wrong.push(got);
+      }
+      assert.deepEqual(wrong, []);
+    } finally {
+      await c.end();
+      await split.stop();
+    }
+  });
+
   test("where another client wrote since, it gets 55000, never that client's id", async () => {
     const one = await startPgtide(t, {
       pool_mode: 'transaction',

@@ -60,6 +60,7 @@ export type ClassifySession = Pick<
   | 'sequenceRead'
   | 'serializableSession'
   | 'settings'
+  | 'pool'
   | 'server'
   | 'settingsDirty'
   | 'state'
@@ -169,7 +170,12 @@ function follow(s: ClassifySession, c: Classification): KeptState | null {
     s.server?.prepared.schemaChanges();
   }
   noteSettings(s, c);
-  if (c.readsSequences && s.mode !== 'session') s.sequenceRead = true;
+  if (c.readsSequences && s.mode !== 'session') {
+    s.sequenceRead = true;
+    // Also inside a transaction routed already (DBD::Pg sends `begin` alone, then currval): the
+    // pool's clients read sequences, so its writes are kept for their writers (see route).
+    if (s.pool !== null) s.pool.sequenceReaders = true;
+  }
   // Its values are gone wherever they were: a later currval answers 55000, as directly.
   if (s.mode !== 'session' && discardsSequences(c)) s.lastWriteServer = 0;
   // A session-wide SET with a known value, or a RESET (value null: the default).
