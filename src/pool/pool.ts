@@ -226,10 +226,10 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
    * An idle server, or null; for callers that must not queue. The client's own last write's
    * server (`lastWrite`, 0 for none) when idle and written by no other client since (its
    * `sequenceOwner` still `owner`): the client's sequence values are there, for a currval or
-   * lastval it may send only later in the transaction (see handoff.ts, lacksSequences). Else the newest idle one, unless the pool's clients read currval or
-   * lastval: then the oldest, so that a server just written on stays free a while for its
-   * writer's lastval (PDO's lastInsertId) instead of going to the next client, whose write
-   * would end that value.
+   * lastval it may send only later in the transaction (see handoff.ts, lacksSequences). Else
+   * the newest idle one, unless the pool's clients read currval or lastval: then the oldest,
+   * so that a server just written on stays free a while for its writer's lastval (PDO's
+   * lastInsertId) instead of going to the next client, whose write would end that value.
    */
   takeIdle(lastWrite: number, owner: number): ServerConnection | null {
     const server =

@@ -26,6 +26,16 @@ describe('session state pins a client to its server in transaction mode', { time
     await p.stop();
   });
 
+  /** Three new clients in turn, any server: none finds the temporary `relation` a client that left made. */
+  async function noNextClientSees(relation: string): Promise<void> {
+    for (let i = 0; i < 3; i++) {
+      const n = new pg.Client(p.pgConfig());
+      await n.connect();
+      await assert.rejects(n.query(`SELECT * FROM ${relation}`), (e: { code?: string }) => e.code === '42P01');
+      await n.end();
+    }
+  }
+
   /** Keep two other clients busy so that an unpinned client would change servers. */
   async function churn(): Promise<void> {
     await Promise.all([other.query('SELECT pg_catalog.pg_sleep(0.01)'), other.query('SELECT 1')]);
@@ -111,12 +121,7 @@ describe('session state pins a client to its server in transaction mode', { time
     await c.query('INSERT INTO pg_temp.pin_named VALUES (1)');
     assert.equal((await c.query('SELECT count(*)::int AS n FROM pg_temp.pin_named')).rows[0].n, 1);
     await c.end();
-    for (let i = 0; i < 3; i++) {
-      const n = new pg.Client(p.pgConfig());
-      await n.connect();
-      await assert.rejects(n.query('SELECT * FROM pg_temp.pin_named'), (e: { code?: string }) => e.code === '42P01');
-      await n.end();
-    }
+    await noNextClientSees('pg_temp.pin_named');
   });
 
   test('a pinned client that leaves does not hand its state to the next client', async () => {
@@ -124,12 +129,7 @@ describe('session state pins a client to its server in transaction mode', { time
     await c.connect();
     await c.query('CREATE TEMP TABLE pin_left (a int)');
     await c.end();
-    for (let i = 0; i < 3; i++) {
-      const n = new pg.Client(p.pgConfig());
-      await n.connect();
-      await assert.rejects(n.query('SELECT * FROM pin_left'), (e: { code?: string }) => e.code === '42P01');
-      await n.end();
-    }
+    await noNextClientSees('pin_left');
   });
 
   test('a pinned client that leaves while pgtide reads its settings back does not hand its state on', async () => {
