@@ -406,6 +406,43 @@ describe('an unlogged table read pipelined before other batches', { timeout: 60_
   });
 });
 
+// The retry's replay of a read a standby refused: its bytes went once already, a named Parse
+// among them gathering the rest, and run again on the primary cut where the client cut them.
+describe('an unlogged table read by a named statement whose Binds were cut across reads', { timeout: 60_000 }, () => {
+  test('runs again on the primary, every Bind whole and renamed', async () => {
+    const p = await withUnloggedTable('route_unlogged_cut');
+    try {
+      for (const cut of [1, 5, 8, 16, 20]) {
+        const c = await WireClient.connect(p.wireLogin());
+        try {
+          const name = `unlogged_cut_${cut}`;
+          const prepare = parse(name, 'SELECT count(*)::int FROM route_unlogged_cut WHERE id > $1');
+          const binds = Array.from({ length: 20 }, (_, i) => [bind('', name, [String(i % 3)]), execute()]).flat();
+          const batch = Buffer.concat([prepare, ...binds, sync()]);
+          const at = prepare.length + 10 * (binds[0]!.length + binds[1]!.length) + cut;
+          const before = lentByBackend(p);
+          c.send(batch.subarray(0, at));
+          await sleep(30);
+          c.send(batch.subarray(at));
+          const answers = await c.untilReady(1);
+          assert.deepEqual(errorCodes(answers), [], `cut ${cut}`);
+          assert.equal(answers.filter((m) => m.type === 'D').length, 20, `cut ${cut}`);
+          const lent = [...lentByBackend(p)].filter(([backend, n]) => n > (before.get(backend) ?? 0));
+          assert.equal(lent.length, 2, `cut ${cut}: tried on a standby, then run on the primary`);
+          const again = await c.exchange(bind('', name, ['0']), execute(), sync());
+          assert.deepEqual(errorCodes(again), [], `cut ${cut}, again`);
+          assert.deepEqual(dataRows(again), [['3']], `cut ${cut}, again`);
+        } finally {
+          await c.close();
+        }
+      }
+    } finally {
+      await p.stop();
+      await sqlOn(t.primary, 'DROP TABLE route_unlogged_cut');
+    }
+  });
+});
+
 describe('a read sent message by message while it waits for its standby', { timeout: 60_000 }, () => {
   // pg-cursor writes Parse, Bind, Describe and Flush one by one, then Execute and Flush, and
   // sends no Sync until it has read the rows: the server must get every piece of the batch.
