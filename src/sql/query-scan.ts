@@ -11,7 +11,7 @@ import {
   sessionStateOfCall,
 } from './functions.js';
 import { type Lexer, Tok } from './lexer.js';
-import { type Draft, isEnd } from './statement-draft.js';
+import { type Draft, isEnd, isTempSchema } from './statement-draft.js';
 import { namesStatementList } from './statement-list.js';
 
 /**
@@ -158,8 +158,12 @@ export function scanQuery(lx: Lexer, d: Draft, tok: Tok, base: number, kind: Sta
     wordQualUnknown = false,
     prevIntroducesName = false;
   let afterFor = false,
-    afterInto = false;
+    afterInto = false,
+    intoTempSchema = false;
   while (!isEnd(lx, tok, base)) {
+    // SELECT … INTO [TABLE] pg_temp.t makes a temporary table, as INTO TEMP does.
+    if (tok === Tok.Dot && intoTempSchema) d.sessionState ??= 'temp_table';
+    intoTempSchema = afterInto && (tok === Tok.Word || tok === Tok.QuotedIdent) && isTempSchema(lx.name());
     if (tok === Tok.Word || tok === Tok.QuotedIdent) {
       if (readsPrimaryOnlyView(lx, tok)) d.route = 'write';
       else if (namesStatementList(lx, tok)) d.readsStatementList = true;
@@ -177,7 +181,7 @@ export function scanQuery(lx: Lexer, d: Draft, tok: Tok, base: number, kind: Sta
         d.sessionState ??= 'temp_table';
       }
       afterFor = kw === Kw.For || (afterFor && (kw === Kw.No || kw === Kw.Key));
-      afterInto = kw === Kw.Into;
+      afterInto = kw === Kw.Into || (afterInto && lx.is('table'));
       // x::numeric(10, 2), CAST(x AS varchar(9)), AS alias(a, b), WITH [RECURSIVE] cte(a) AS,
       // and after ')': f(x) alias(a, b), count(*) OVER (...), FILTER (...). A call
       // never directly follows ')' in valid SQL.

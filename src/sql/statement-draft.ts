@@ -90,3 +90,8 @@ export function write(lx: Lexer, d: Draft, kind: StatementKind, base: number, to
   d.route = 'write';
   return skipToEnd(lx, tok, base);
 }
+
+/** `pg_temp`, the session's temporary schema, or its real name `pg_temp_N`. */
+export function isTempSchema(name: string): boolean {
+  return name.startsWith('pg_temp') && (name.length === 7 || /^pg_temp_\d+$/.test(name));
+}

@@ -10,7 +10,7 @@ import type { Route } from './classification.js';
 import { type Lexer, Tok } from './lexer.js';
 import { scanQuery } from './query-scan.js';
 import { discard, reset, set } from './set-statement.js';
-import { type Draft, isEnd, isOp, lastName, skipParens, skipToEnd, write } from './statement-draft.js';
+import { type Draft, isEnd, isOp, isTempSchema, lastName, skipParens, skipToEnd, write } from './statement-draft.js';
 import { endTransaction, transactionModes } from './transaction-statement.js';
 
 /**
@@ -194,11 +194,6 @@ function create(lx: Lexer, d: Draft, base: number): Tok {
     if (isEnd(lx, tok, base)) return tok;
     tok = lx.next();
   }
-}
-
-/** `pg_temp`, the session's temporary schema, or its real name `pg_temp_N`. */
-function isTempSchema(name: string): boolean {
-  return name.startsWith('pg_temp') && (name.length === 7 || /^pg_temp_\d+$/.test(name));
 }
 
 /** CREATE DATABASE name … TEMPLATE [=] source: refused (55006) while a session is connected to source. */

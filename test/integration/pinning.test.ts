@@ -124,6 +124,19 @@ describe('session state pins a client to its server in transaction mode', { time
     await noNextClientSees('pg_temp.pin_named');
   });
 
+  test('a table made by SELECT INTO pg_temp pins like a temporary table', async () => {
+    const c = new pg.Client(p.pgConfig());
+    await c.connect();
+    await c.query('SELECT 7 AS a INTO pg_temp.pin_into');
+    assert.equal(pinnedNow(), 1);
+    const first = await pid(c);
+    await churn();
+    assert.equal((await c.query('SELECT a FROM pg_temp.pin_into')).rows[0].a, 7);
+    assert.equal(await pid(c), first);
+    await c.end();
+    await noNextClientSees('pg_temp.pin_into');
+  });
+
   test('a pinned client that leaves does not hand its state to the next client', async () => {
     const c = new pg.Client(p.pgConfig());
     await c.connect();
