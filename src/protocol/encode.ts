@@ -296,6 +296,11 @@ export function describeStatement(name: string): Buffer {
   return new MessageWriter(FrontendMessage.Describe, 1 + cstringSize(name)).byte(0x53).cstring(name).done();
 }
 
+/** Execute of a portal, by name, returning at most `maxRows` rows (0: all). */
+export function execute(portal: string, maxRows: number): Buffer {
+  return new MessageWriter(FrontendMessage.Execute, cstringSize(portal) + 4).cstring(portal).int32(maxRows).done();
+}
+
 /** CopyFail: the frontend ends a COPY IN in failure; the server answers with an error (57014). */
 export function copyFail(reason: string): Buffer {
   return cstringMessage(FrontendMessage.CopyFail, reason);

@@ -15,7 +15,7 @@ import type { ClientAuth } from './client-auth.js';
 import type { ProxyContext } from './context.js';
 import type { ClientStatements } from './prepared-statements.js';
 import type { SessionSettings } from './session-settings.js';
-import { refuseSessionState, type RefusedQuery } from './session/pinning.js';
+import { editedChunk, type ChunkEdit } from './session/chunk-edits.js';
 import { beginChunk, onClientMessage } from './session/classify.js';
 import { editAnswers, editsDue, forwardEdited, holdCutMessage, onServerAnswer } from './session/statement-link.js';
 import { relink, sendRewritten, splitWhole, startTracking, type StatementLink } from './session/statement-link.js';
@@ -178,6 +178,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** The transaction ran a statement that may write, and so call nextval: more than BEGIN and
    *  COMMIT, which also go to the primary (see handoff.ts, ownSequences). */
   declare writesRows: boolean;
+  /** A simple Query dropped the unnamed portal, and no Bind made it again (see unnamed-portal.ts). */
+  declare unnamedPortalDropped: boolean;
   /** A Query, Execute or FunctionCall came since the last transaction ended: a Parse alone runs nothing. */
   declare ranInLink: boolean;
   /** Id of the server connection where the client's last write ran (its sequence values); 0: none. */
@@ -236,8 +238,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   declare statementsUntracked: boolean;
   /** A refused chunk ended the session while the bytes sent to the server end inside a message. */
   declare serverCut: boolean;
-  /** Simple queries refused under pin_on_session_state = error: [start, end, what] in the chunk being scanned; null: none. */
-  refused: RefusedQuery[] | null = null;
+  /** Messages of the chunk being scanned that go to the server in another form (see chunk-edits.ts); null: none. */
+  edits: ChunkEdit[] | null = null;
   /** The session settings every server running this client's transactions gets first. */
   settings: SessionSettings | null = null;
   /** A statement of the current transaction may have changed settings: read them back after it. */
@@ -351,10 +353,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (linked && !hadStatements && this.statements) startTracking(this, linked, quiet, !cutBefore);
     if (!hadStatements && this.statements && !this.scanner.atBoundary) chunk = holdCutMessage(this, chunk);
     let data = this.terminateAt >= 0 ? chunk.subarray(0, this.terminateAt) : chunk;
-    if (this.refused !== null) {
-      data = refuseSessionState(data, this.refused);
-      this.refused = null;
-    }
+    if (this.edits !== null) data = editedChunk(this, data);
     if (data.length > 0) {
       // A message cut at the chunk's end (COPY data the server may fail in the middle of, a
       // pipelined Query) keeps the server until the rest of it has gone there too: PostgreSQL
@@ -694,5 +693,6 @@ const SESSION_CHOICES: Choices<ClientSession> = {
   ranInLink: [false, true],
   ranDdl: [false, true],
   writesRows: [false, true],
+  unnamedPortalDropped: [false, true],
 };
 defineChoices<ClientSession>(ClientSession.prototype, SESSION_CHOICES);

@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Classifier } from '../../src/sql/index.js';
-import { keptSessionState, keptStateName, refuseSessionState } from '../../src/proxy/session/pinning.js';
+import { keptSessionState, keptStateName, refusedQuery } from '../../src/proxy/session/pinning.js';
+import { editedChunk, replaceMessage, type EditSession } from '../../src/proxy/session/chunk-edits.js';
 import * as encode from '../../src/protocol/encode.js';
 
 const classifier = new Classifier();
@@ -25,15 +26,19 @@ describe('keptSessionState', () => {
   });
 });
 
-describe('refuseSessionState', () => {
-  it('replaces each refused Query by one the server fails with 0A000, keeping the bytes around it', () => {
+describe('a refused Query in its chunk', () => {
+  it('is replaced by one the server fails with 0A000, keeping the bytes around it', () => {
     const before = encode.query('SELECT 1');
     const refused = encode.query('LISTEN jobs');
     const after = encode.sync();
     const data = Buffer.concat([before, refused, after]);
-    const out = refuseSessionState(data, [[before.length, before.length + refused.length, 'LISTEN']]);
+    const s: EditSession = { edits: null, syncEnd: data.length };
+    replaceMessage(s, before.length, before.length + refused.length, refusedQuery('LISTEN'));
+    const out = editedChunk(s, data);
+    assert.equal(s.edits, null);
     assert.deepEqual(out.subarray(0, before.length), before);
     assert.deepEqual(out.subarray(out.length - after.length), after);
+    assert.equal(s.syncEnd, out.length, 'the Sync still ends the chunk');
     const replaced = out.subarray(before.length, out.length - after.length).toString();
     assert.match(replaced, /^Q.*RAISE EXCEPTION USING ERRCODE = 'feature_not_supported'/s);
     assert.match(replaced, /LISTEN would tie this session to one server connection/);

@@ -9,7 +9,9 @@ import { changesSettings } from '../session-settings.js';
 import { signalBackends } from '../backend-signals.js';
 import { noteSharedDdl } from './shared-ddl.js';
 import type { ClientSession } from '../client-session.js';
-import { keptSessionState, keptStateName, pin, type KeptState } from './pinning.js';
+import { keptSessionState, keptStateName, pin, refusedQuery, type KeptState } from './pinning.js';
+import { replaceMessage } from './chunk-edits.js';
+import { executeOfPortal, portalBound, queryDropsPortal, type PortalSession } from './unnamed-portal.js';
 import { namedStatement, type LinkSession } from './statement-link.js';
 import { isOn, isSerializable } from './setting-values.js';
 import { followReplay } from './statement-replay.js';
@@ -49,7 +51,7 @@ export type ClassifySession = Pick<
   | 'queuedBatched'
   | 'queuedSyncs'
   | 'readOnlySession'
-  | 'refused'
+  | 'edits'
   | 'remote'
   | 'routeOverride'
   | 'routeRead'
@@ -72,7 +74,8 @@ export type ClassifySession = Pick<
   | 'user'
 > &
   LinkSession &
-  UnnamedSession;
+  UnnamedSession &
+  PortalSession;
 
 /** Clears what the scan of the client's next chunk finds. */
 export function beginChunk(s: ClassifySession): void {
@@ -235,7 +238,7 @@ function changesSchema(c: Classification): boolean {
 function keepSessionState(s: ClassifySession, state: KeptState | null, start: number, end: number): void {
   if (state === null) return;
   if (s.ctx.config.pin_on_session_state === 'error' && start >= 0) {
-    (s.refused ??= []).push([start, end, keptStateName(state)]);
+    replaceMessage(s, start, end, refusedQuery(keptStateName(state)));
     return;
   }
   // No probe can tell these gone: the session user, a random seed.
@@ -299,13 +302,16 @@ let anyParsedBeyond = false;
 function classifyBind(s: ClassifySession, body: Buffer): KeptState | null {
   const portalEnd = body.indexOf(0);
   const nameEnd = portalEnd < 0 ? -1 : body.indexOf(0, portalEnd + 1);
+  const unnamedPortal = portalEnd === 0;
   if (nameEnd < 0) {
     // A name longer than the head pgtide keeps: what it runs is unknown.
+    if (unnamedPortal) portalBound(s, null);
     runsUnknown(s);
     return null;
   }
   if (nameEnd === portalEnd + 1) {
     unnamedBound(s);
+    if (unnamedPortal) portalBound(s, s.unnamedStatement);
     return s.unnamedStatement ? followBound(s, s.unnamedStatement, body) : null;
   }
   // Not found: a name the client never prepared (the server fails the Bind), or one whose
@@ -313,10 +319,12 @@ function classifyBind(s: ClassifySession, body: Buffer): KeptState | null {
   const name = body.toString('utf8', portalEnd + 1, nameEnd);
   const statement = s.statements?.named(name);
   if (statement === undefined) {
+    if (unnamedPortal) portalBound(s, null);
     const parsed = anyParsedBeyond ? parsedBeyond.get(s) : undefined;
     if (parsed?.name === name) beyondServer(s, parsed.c, body);
     return null;
   }
+  if (unnamedPortal) portalBound(s, s.ctx.statements.classification(statement));
   return followStatement(s, statement, body);
 }
 
@@ -375,6 +383,7 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
     case FrontendMessage.Query: {
       runsStatement(s);
       unnamedDropped(s);
+      queryDropsPortal(s);
       let keeps: KeptState | null;
       if (s.scanner.truncated) keeps = follow(s, UNSEEN_STATEMENT);
       else {
@@ -418,6 +427,7 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       extendedMessage(s);
       s.batchRuns = true;
       runsStatement(s);
+      executeOfPortal(s, body, end);
       break;
     case FrontendMessage.Describe:
       // Of the unnamed statement ('S', then an empty name): only the head is read (QUERY_TYPES).

@@ -45,21 +45,10 @@ export function keptStateName(state: KeptState): string {
   return SESSION_STATE_NAMES[state] ?? state;
 }
 
-/** A simple Query refused under pin_on_session_state = error: [start, end) in the client's chunk, and what it keeps. */
-export type RefusedQuery = [start: number, end: number, what: string];
-
-/** pin_on_session_state = error: each refused Query becomes one the server fails, so the
+/** pin_on_session_state = error: a refused Query becomes one the server fails, so that the
  *  error ends the transaction exactly as any failed statement does. */
-export function refuseSessionState(data: Buffer, refused: readonly RefusedQuery[]): Buffer {
-  const parts: Buffer[] = [];
-  let pos = 0;
-  for (const [start, end, what] of refused) {
-    if (start > pos) parts.push(data.subarray(pos, start));
-    parts.push(encode.query(refusalBlock(what)));
-    pos = end;
-  }
-  if (pos < data.length) parts.push(data.subarray(pos));
-  return Buffer.concat(parts);
+export function refusedQuery(what: string): Buffer {
+  return encode.query(refusalBlock(what));
 }
 
 /** Runs under the client's search_path: every name and operator is qualified. Named statements

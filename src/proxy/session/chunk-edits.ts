@@ -1,0 +1,32 @@
+// Client messages that go to the server in another form than the client's: rare (a Query that
+// pin_on_session_state = error refuses, an Execute of a portal a simple Query dropped), so a
+// chunk is copied only when it holds one, once its scan is over.
+import type { ClientSession } from '../client-session.js';
+
+/** [start, end) of a whole message in the chunk being scanned, and what the server gets instead. */
+export type ChunkEdit = [start: number, end: number, replacement: Buffer];
+
+export type EditSession = Pick<ClientSession, 'edits' | 'syncEnd'>;
+
+/** The message at [start, end) of the chunk being scanned goes as `replacement`. */
+export function replaceMessage(s: EditSession, start: number, end: number, replacement: Buffer): void {
+  (s.edits ??= []).push([start, end, replacement]);
+}
+
+/** `data` with the scan's edits made: the chunk's last sync point moves with the bytes before it. */
+export function editedChunk(s: EditSession, data: Buffer): Buffer {
+  const edits = s.edits!;
+  s.edits = null;
+  const parts: Buffer[] = [];
+  let pos = 0;
+  let shift = 0;
+  for (const [start, end, replacement] of edits) {
+    if (start > pos) parts.push(data.subarray(pos, start));
+    parts.push(replacement);
+    if (end <= s.syncEnd) shift += replacement.length - (end - start);
+    pos = end;
+  }
+  if (pos < data.length) parts.push(data.subarray(pos));
+  if (s.syncEnd >= 0) s.syncEnd += shift;
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,125 @@
+// PostgreSQL 18 crashes (signal 11, every backend of the server restarted) on an Execute of
+// the unnamed portal that a simple Query failing inside a transaction block left behind, once
+// other messages came between: pgtide sends such an Execute under a name no portal has (see
+// src/proxy/session/unnamed-portal.ts). A driver's own use of the unnamed portal answers as
+// directly.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import { currentTopology, scramLogin } from '../support/topology.js';
+import {
+  WireClient,
+  bind,
+  dataRows,
+  errorCodes,
+  execute,
+  normalise,
+  parse,
+  query,
+  sync,
+  useWirePgtide,
+} from '../support/pipeline.js';
+
+const t = currentTopology();
+const direct = scramLogin(t, t.primary);
+
+function serverCrashes(): number {
+  return readFileSync(t.primary.logFile, 'utf8').split('terminated by signal').length - 1;
+}
+
+describe('an Execute of the unnamed portal after a simple Query', { timeout: 60_000 }, () => {
+  const wire = useWirePgtide(t, { pool_mode: 'transaction' });
+
+  const failedQuery = [query('BEGIN'), query('FETCH 3 FROM no_such_cursor')];
+  for (const [name, steps] of [
+    [
+      'with a Parse and a Sync between',
+      [[failedQuery[0]!], [failedQuery[1]!], [parse('s1', 'SELECT 1'), sync()], [execute(), sync()]],
+    ],
+    ['all in one write', [[...failedQuery, parse('s1', 'SELECT 1'), sync(), execute(), sync()]]],
+    [
+      'with a Bind of it refused between',
+      [
+        [query('BEGIN'), parse('s1', 'SELECT 1'), sync()],
+        [query('CLOSE no_such_cursor')],
+        [bind('', 's1'), sync()],
+        [execute(), sync()],
+      ],
+    ],
+  ] as const) {
+    test(`that failed in a transaction block, ${name}: 34000, and the server runs on`, async () => {
+      const bystander = new pg.Client(wire.pgtide().pgConfig());
+      await bystander.connect();
+      await bystander.query('BEGIN');
+      const crashes = serverCrashes();
+      const c = await WireClient.connect(wire.login());
+      try {
+        const answers: string[] = [];
+        for (const step of steps) answers.push(...errorCodes(await c.exchange(...step)));
+        assert.equal(answers.at(-1), '34000', JSON.stringify(answers));
+        assert.deepEqual(errorCodes(await c.exchange(query('ROLLBACK'))), []);
+      } finally {
+        await c.close();
+      }
+      assert.equal(serverCrashes(), crashes, 'the primary crashed');
+      assert.equal((await bystander.query('SELECT 2 AS two')).rows[0].two, 2);
+      await bystander.end();
+    });
+  }
+
+  /** Runs `steps` direct to the primary, then through pgtide: the same answers. */
+  async function sameAsDirect(steps: Buffer[][]): Promise<string[]> {
+    const answers: string[][] = [];
+    for (const login of [direct, wire.login()]) {
+      const c = await WireClient.connect(login);
+      try {
+        const mine: string[] = [];
+        for (const step of steps) mine.push(...normalise(await c.exchange(...step)));
+        answers.push(mine);
+      } finally {
+        await c.close();
+      }
+    }
+    assert.deepEqual(answers[1], answers[0]);
+    return answers[0]!;
+  }
+
+  test('bound in an earlier batch of the transaction, it runs as directly', async () => {
+    const answers = await sameAsDirect([
+      [query('BEGIN')],
+      [parse('', 'SELECT 41 + 1'), bind('', ''), sync()],
+      [execute(), sync()],
+      [query('COMMIT')],
+    ]);
+    assert.ok(
+      answers.some((m) => m.startsWith('D ') && m.endsWith('42')),
+      JSON.stringify(answers),
+    );
+  });
+
+  test('a ROLLBACK bound and run in the failed block ends it as directly', async () => {
+    await sameAsDirect([
+      [query('BEGIN')],
+      [query('FETCH 1 FROM no_such_cursor')],
+      [parse('', 'ROLLBACK'), bind('', ''), execute(), sync()],
+      [query('SELECT 1')],
+    ]);
+  });
+
+  test('dropped by a Query that succeeded: 34000, as directly', async () => {
+    for (const login of [direct, wire.login()]) {
+      const c = await WireClient.connect(login);
+      try {
+        await c.exchange(query('BEGIN'));
+        await c.exchange(parse('', 'SELECT 1'), bind('', ''), sync());
+        await c.exchange(query('SELECT 2'));
+        const answers = await c.exchange(execute(), sync());
+        assert.deepEqual(errorCodes(answers), ['34000']);
+        assert.deepEqual(dataRows(answers), []);
+      } finally {
+        await c.close();
+      }
+    }
+  });
+});

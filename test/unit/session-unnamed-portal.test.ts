@@ -1,0 +1,84 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as encode from '../../src/protocol/encode.js';
+import { TransactionStatus } from '../../src/protocol/types.js';
+import { Classifier, type Classification } from '../../src/sql/index.js';
+import { editedChunk } from '../../src/proxy/session/chunk-edits.js';
+import {
+  DROPPED_PORTAL,
+  executeOfPortal,
+  portalBound,
+  queryDropsPortal,
+  type PortalSession,
+} from '../../src/proxy/session/unnamed-portal.js';
+import { execute, parse } from '../support/pipeline.js';
+
+const classifier = new Classifier();
+
+/** A simple Query, or a Bind of the unnamed portal to a statement of this text (null: unknown),
+ *  read while the server's last ReadyForQuery said `txStatus`. */
+type Step = ['query'] | ['bind', string | null, number];
+
+function session(): PortalSession {
+  return { unnamedPortalDropped: false, server: null, edits: null, syncEnd: -1 };
+}
+
+/** The bytes the server gets for `exec`, sent after `steps` of the client's, in a chunk after a Parse. */
+function sent(steps: Step[], exec: Buffer): Buffer {
+  const s = session();
+  for (const step of steps) {
+    if (step[0] === 'query') queryDropsPortal(s);
+    else {
+      s.server = { txStatus: step[2] } as PortalSession['server'];
+      const runs: Classification | null = step[1] === null ? null : classifier.classify(step[1]);
+      portalBound(s, runs);
+    }
+  }
+  const before = parse('s1', 'SELECT 1');
+  const chunk = Buffer.concat([before, exec, encode.sync()]);
+  s.syncEnd = chunk.length;
+  executeOfPortal(s, exec.subarray(5), before.length + exec.length);
+  if (s.edits === null) return chunk.subarray(before.length, chunk.length - 5);
+  const out = editedChunk(s, chunk);
+  assert.equal(s.syncEnd, out.length, 'the Sync still ends the chunk');
+  assert.deepEqual(out.subarray(0, before.length), before);
+  return out.subarray(before.length, out.length - 5);
+}
+
+const unnamed = execute('', 7);
+const renamed = encode.execute(DROPPED_PORTAL, 7);
+const { InTransaction, Failed } = TransactionStatus;
+
+describe('an Execute of the unnamed portal', () => {
+  for (const [steps, expected, why] of [
+    [[], unnamed, 'nothing dropped it'],
+    [[['query'], ['bind', 'SELECT 1', InTransaction]], unnamed, 'a Bind made it again'],
+    [[['query'], ['bind', 'ROLLBACK', Failed]], unnamed, 'bound to a ROLLBACK in a failed block'],
+    [[['query'], ['bind', '', Failed]], unnamed, 'bound to no statement in a failed block'],
+    [[['query'], ['bind', null, Failed]], unnamed, 'bound to a statement pgtide does not know'],
+    [[['query']], renamed, 'a simple Query dropped it'],
+    [[['bind', 'SELECT 1', InTransaction], ['query']], renamed, 'a simple Query since its Bind'],
+    [[['query'], ['bind', 'SELECT 1', Failed]], renamed, 'a failed block refuses its Bind (25P02)'],
+  ] as const) {
+    it(`${expected === unnamed ? 'goes as sent' : 'goes under a name no portal has'}: ${why}`, () => {
+      assert.deepEqual(sent(steps as unknown as Step[], unnamed), expected);
+    });
+  }
+
+  it('of a named portal always goes as sent', () => {
+    const named = execute('c1', 0);
+    assert.deepEqual(sent([['query']], named), named);
+  });
+
+  it('keeps its row limit', () => {
+    const out = sent([['query']], execute('', 42));
+    assert.equal(out.readInt32BE(out.length - 4), 42);
+  });
+
+  it('is left alone when its start went in an earlier chunk', () => {
+    const s = session();
+    queryDropsPortal(s);
+    executeOfPortal(s, unnamed.subarray(5), 3);
+    assert.equal(s.edits, null);
+  });
+});
