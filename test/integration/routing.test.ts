@@ -295,6 +295,14 @@ describe('session routing controls', { timeout: 60_000 }, () => {
       const port = (await c.query(PORT)).rows[0].port;
       await c.query('COMMIT');
       assert.notEqual(port, t.primary.port);
+      // Found by SQLAlchemy's isolation_level="SERIALIZABLE" with postgresql_readonly: a standby
+      // refused the block with 0A000 where PostgreSQL runs it.
+      for (const begin of ['BEGIN ISOLATION LEVEL SERIALIZABLE', 'START TRANSACTION ISOLATION LEVEL SERIALIZABLE']) {
+        await c.query(begin);
+        assert.equal((await c.query(PORT)).rows[0].port, t.primary.port, begin);
+        assert.equal((await c.query('SHOW transaction_read_only')).rows[0].transaction_read_only, 'on');
+        await c.query('COMMIT');
+      }
       await c.end();
     } finally {
       await p.stop();

@@ -190,8 +190,11 @@ function follow(s: ClassifySession, c: Classification): KeptState | null {
   else if (c.sessionState === 'transaction_characteristics' && c.isolation !== undefined) {
     s.serializableSession = c.isolation === 'serializable';
   }
-  // A session that asked for read-only transactions starts them on a standby.
-  const read = c.route === 'read' || (s.readOnlySession && c.kind === 'begin' && c.readOnly !== false);
+  // A session that asked for read-only transactions starts them on a standby, unless SERIALIZABLE
+  // (standbys refuse it: 0A000 "cannot use serializable mode in a hot standby").
+  const read =
+    c.route === 'read' ||
+    (s.readOnlySession && c.kind === 'begin' && c.readOnly !== false && c.isolation !== 'serializable');
   const kept = s.mode === 'session' ? null : keptSessionState(c);
   // State that ties the client to its server belongs on the primary, which stays writable.
   if (read && kept === null) s.routeRead = true;
