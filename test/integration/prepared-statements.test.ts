@@ -8,6 +8,7 @@ import pg from 'pg';
 import postgres from 'postgres';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { DROPPED_PORTAL } from '../../src/proxy/session/unnamed-portal.js';
 import {
   WireClient,
   bind,
@@ -418,13 +419,26 @@ describe('raw protocol through pgtide answers as PostgreSQL does', { timeout: 60
   /** The script's answers straight from PostgreSQL and through pgtide; fails unless equal.
    *  `probed`: through pgtide, each step's server is learned (a script whose transaction blocks
    *  span steps runs without: the probe would run inside them). */
-  async function compare(steps: Step[], probed = true): Promise<Message[][]> {
+  /**
+   * Runs `steps` directly and through pgtide: the same answers. At step `shieldedStep`, an
+   * Execute of the unnamed portal that a simple Query failing in the block left is the one
+   * known difference: PostgreSQL reads that portal's freed memory (25P02 here, a crash after
+   * other messages reuse it), pgtide sends the Execute under a name no portal has (see
+   * src/proxy/session/unnamed-portal.ts).
+   */
+  async function compare(steps: Step[], probed = true, shieldedStep = -1): Promise<Message[][]> {
     const expected = await runScript(directLogin, steps, false);
     const actual = await runScript(pooledLogin(), steps, probed);
     for (const [from, to] of actual.moves)
       assert.notEqual(to, from, 'a step meant for another server ran on the same one');
     actual.answers.forEach((answer, i) => {
-      assertSameAnswer(i, normalise(answer), normalise(expected.answers[i]!));
+      const wanted = normalise(expected.answers[i]!);
+      if (i === shieldedStep) {
+        const at = wanted.findIndex((line) => line.startsWith('E ERROR 25P02'));
+        assert.ok(at >= 0, `step ${i}: PostgreSQL's answer to the Execute`);
+        wanted[at] = `E ERROR 34000 portal "${DROPPED_PORTAL}" does not exist`;
+      }
+      assertSameAnswer(i, normalise(answer), wanted);
     });
     return expected.answers;
   }
@@ -525,6 +539,7 @@ describe('raw protocol through pgtide answers as PostgreSQL does', { timeout: 60
         { send: [bind('p1', 's2'), sync()] },
       ],
       false,
+      3,
     );
   });
 
@@ -551,6 +566,7 @@ describe('raw protocol through pgtide answers as PostgreSQL does', { timeout: 60
         { send: [close('P', ''), bind('p1', 's1'), bind('p1', 's2', ['5']), sync(), bind('', 's1'), sync()] },
       ],
       false,
+      4,
     );
   });
 

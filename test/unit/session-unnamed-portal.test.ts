@@ -13,6 +13,8 @@ import {
 } from '../../src/proxy/session/unnamed-portal.js';
 import { execute, parse } from '../support/pipeline.js';
 
+const { InTransaction, Failed } = TransactionStatus;
+
 const classifier = new Classifier();
 
 /** A simple Query, or a Bind of the unnamed portal to a statement of this text (null: unknown),
@@ -20,20 +22,26 @@ const classifier = new Classifier();
 type Step = ['query'] | ['bind', string | null, number];
 
 function session(): PortalSession {
-  return { unnamedPortalDropped: false, server: null, edits: null, syncEnd: -1 };
+  return { unnamedPortalDropped: false, server: null, edits: null, syncEnd: -1, queuedSyncs: 0 };
 }
 
-/** The bytes the server gets for `exec`, sent after `steps` of the client's, in a chunk after a Parse. */
-function sent(steps: Step[], exec: Buffer): Buffer {
+function server(txStatus: number, pending = 0): PortalSession['server'] {
+  return { txStatus, syncs: { pending } } as PortalSession['server'];
+}
+
+/** The bytes the server gets for `exec`, sent after `steps` of the client's, in a chunk after a
+ *  Parse, while its server's last ReadyForQuery said `txStatus` (Failed unless told). */
+function sent(steps: Step[], exec: Buffer, txStatus: number = Failed): Buffer {
   const s = session();
   for (const step of steps) {
     if (step[0] === 'query') queryDropsPortal(s);
     else {
-      s.server = { txStatus: step[2] } as PortalSession['server'];
+      s.server = server(step[2]);
       const runs: Classification | null = step[1] === null ? null : classifier.classify(step[1]);
       portalBound(s, runs);
     }
   }
+  s.server = server(txStatus);
   const before = parse('s1', 'SELECT 1');
   const chunk = Buffer.concat([before, exec, encode.sync()]);
   s.syncEnd = chunk.length;
@@ -47,7 +55,6 @@ function sent(steps: Step[], exec: Buffer): Buffer {
 
 const unnamed = execute('', 7);
 const renamed = encode.execute(DROPPED_PORTAL, 7);
-const { InTransaction, Failed } = TransactionStatus;
 
 describe('an Execute of the unnamed portal', () => {
   for (const [steps, expected, why] of [
@@ -70,6 +77,23 @@ describe('an Execute of the unnamed portal', () => {
     assert.deepEqual(sent([['query']], named), named);
   });
 
+  it('goes as sent after a Query that was answered outside a failed block: the server answers 34000', () => {
+    assert.deepEqual(sent([['query']], unnamed, InTransaction), unnamed);
+  });
+
+  it('goes under a name no portal has while a Query may still fail: answers owed, or sync points in its chunk', () => {
+    const owed = session();
+    queryDropsPortal(owed);
+    owed.server = server(InTransaction, 1);
+    executeOfPortal(owed, unnamed.subarray(5), unnamed.length);
+    assert.notEqual(owed.edits, null);
+    const pipelined = session();
+    queryDropsPortal(pipelined);
+    pipelined.queuedSyncs = 2;
+    executeOfPortal(pipelined, unnamed.subarray(5), unnamed.length);
+    assert.notEqual(pipelined.edits, null);
+  });
+
   it('keeps its row limit', () => {
     const out = sent([['query']], execute('', 42));
     assert.equal(out.readInt32BE(out.length - 4), 42);
@@ -78,6 +102,7 @@ describe('an Execute of the unnamed portal', () => {
   it('is left alone when its start went in an earlier chunk', () => {
     const s = session();
     queryDropsPortal(s);
+    s.server = server(Failed);
     executeOfPortal(s, unnamed.subarray(5), 3);
     assert.equal(s.edits, null);
   });

@@ -14,7 +14,7 @@ import { replaceMessage, type EditSession } from './chunk-edits.js';
 /** The portal name the server gets instead; its error names it. */
 export const DROPPED_PORTAL = '<unnamed portal dropped by a simple Query>';
 
-export type PortalSession = Pick<ClientSession, 'unnamedPortalDropped' | 'server'> & EditSession;
+export type PortalSession = Pick<ClientSession, 'unnamedPortalDropped' | 'server' | 'queuedSyncs'> & EditSession;
 
 /** A simple Query: the unnamed portal is gone, on PostgreSQL too. */
 export function queryDropsPortal(s: PortalSession): void {
@@ -42,11 +42,18 @@ function runsInFailedBlock(c: Classification): boolean {
 
 /**
  * An Execute (`body`, whole, ending at `end` of the chunk being scanned): of the unnamed
- * portal a simple Query dropped, it is sent under DROPPED_PORTAL. A message cut across chunks
- * goes as it is: its start went already.
+ * portal a simple Query dropped, it is sent under DROPPED_PORTAL while the transaction may be
+ * a failed block (only a Query that failed in one leaves the portal): known failed, or with
+ * answers still to come. Otherwise it goes as sent, and the server answers 34000 itself. A
+ * message cut across chunks goes as it is: its start went already.
  */
 export function executeOfPortal(s: PortalSession, body: Buffer, end: number): void {
   if (body[0] !== 0 || body.length !== 5 || !s.unnamedPortalDropped) return;
+  const server = s.server;
+  const mayHaveFailed =
+    s.queuedSyncs > 0 ||
+    (server !== null && (server.syncs.pending > 0 || server.txStatus === TransactionStatus.Failed));
+  if (!mayHaveFailed) return;
   const start = end - 5 - body.length;
   if (start >= 0) replaceMessage(s, start, end, encode.execute(DROPPED_PORTAL, body.readInt32BE(1)));
 }
