@@ -27,7 +27,11 @@ export class OwnStatements {
   private texts: Map<Statement, OwnText> | null = null;
   private preparedAt: Map<string, number> | null = null;
 
-  constructor(private readonly registry: StatementRegistry) {}
+  /** `scope()`: where the client's statement names resolve now (see statementScope). */
+  constructor(
+    private readonly registry: StatementRegistry,
+    private readonly scope: () => string,
+  ) {}
 
   /** `name` denotes `statement` now (undefined: nothing), and `before` before. */
   renamed(name: string, before: Statement | undefined, statement: Statement | undefined): void {
@@ -67,7 +71,7 @@ export class OwnStatements {
     }
     const statement =
       edits.length === 0
-        ? this.registry.intern(sent)
+        ? this.registry.intern(sent, this.scope())
         : this.registry.own(serverName ?? this.registry.newName(), edited(sent, 0, sent.length, edits), sent);
     // Kept past this chunk, whose Buffer it would hold.
     (this.texts ??= new Map()).set(statement, { version: this.version, sent: Buffer.from(sent), executed });

@@ -8,13 +8,14 @@ import { endsFailedBlockText, runsInFailedBlock } from '../sql/transaction-state
 import type { PreparedSet } from '../pool/prepared-set.js';
 import type { PoolStats } from '../pool/pool.js';
 import { Expect, type ResponseTracker } from './response-tracker.js';
-import type { Statement, StatementRegistry } from './statement-registry.js';
+import { statementScope, type Statement, type StatementRegistry } from './statement-registry.js';
 import { BackendMessage, FrontendMessage } from '../protocol/types.js';
 import { rowShape, sameRowShape } from '../protocol/row-shape.js';
 import { describesPortal, renamed, resultFormatCount } from './statement-messages.js';
 import { ToldShapes } from './told-shapes.js';
 import { listEdits } from './statement-list.js';
 import { OwnStatements } from './own-statements.js';
+import type { ClientSession } from './client-session.js';
 
 const { Parse: P, Bind: B, Describe: D, Close: C, Query: Q, Execute: E, Sync: SYNC, FunctionCall: F } = FrontendMessage;
 /** The statement a Bind goes to when its client holds a stale description: no server has it. */
@@ -51,6 +52,11 @@ EXPECT[F] = Expect.Query;
  * already has is answered by pgtide, Close of a statement is answered by pgtide (other clients
  * may share it; the per-server LRU bounds what stays prepared).
  */
+/** The map of a client's named statements, which resolve where its session says now. */
+export function clientStatements(s: Pick<ClientSession, 'ctx' | 'database' | 'user' | 'settings'>): ClientStatements {
+  return new ClientStatements(s.ctx.statements, () => statementScope(s.database, s.user, s.settings?.values ?? null));
+}
+
 export class ClientStatements {
   private readonly byName = new Map<string, Statement>();
   private out: Buffer[] = [];
@@ -65,8 +71,12 @@ export class ClientStatements {
   private undo: [name: string, before: Statement | undefined, portalShape: Buffer | undefined][] = [];
   private recording = false;
 
-  constructor(private readonly registry: StatementRegistry) {
-    this.own = new OwnStatements(registry);
+  /** `scope()`: where the client's statement names resolve now (see statementScope). */
+  constructor(
+    private readonly registry: StatementRegistry,
+    readonly scope: () => string,
+  ) {
+    this.own = new OwnStatements(registry, scope);
   }
 
   /** ParseCompletes pgtide sent at once on this link (before any server answer). */
@@ -520,7 +530,7 @@ export class ClientStatements {
 
   /** A statement the client prepared under `name` where pgtide could not map it (see session/untracked.ts). */
   adopt(name: string, rest: Buffer): void {
-    this.byName.set(name, this.registry.intern(rest));
+    this.byName.set(name, this.registry.intern(rest, this.scope()));
   }
 
   /** The client was told `shape` of its adopted statement `name` (null: a shape pgtide did not get). */
@@ -639,7 +649,7 @@ export class ClientStatements {
         const name = data.toString('utf8', off + 5, nameEnd);
         const known = this.byName.get(name);
         const sent = data.subarray(nameEnd + 1, end);
-        const statement = known ?? this.own.make(name, sent, this.byName) ?? this.registry.intern(sent);
+        const statement = known ?? this.own.make(name, sent, this.byName) ?? this.registry.intern(sent, this.scope());
         // Inside a transaction block nothing can run again: a copy the server holds may be
         // stale (its table dropped and created again with other columns since it was
         // prepared, perhaps by another client), and answering the client's Parse from it fails

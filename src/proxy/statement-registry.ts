@@ -6,6 +6,7 @@ import { LruCache } from '../sql/lru.js';
 import { findDeallocations, type Deallocation } from '../sql/statement-names.js';
 import type { Classification } from '../sql/index.js';
 import { schemaGeneration } from '../pool/schema-generation.js';
+import type { Settings } from './session-settings.js';
 
 /** A statement text with its parameter types, under the one name it has on every server. */
 export interface Statement {
@@ -60,8 +61,22 @@ export interface Statement {
 }
 
 /**
- * One server-side name per distinct statement (text and parameter types) across all clients of
- * the process, so clients running the same statements share what is prepared on a server.
+ * Where a statement's names resolve: its database, its user (whose defaults may set the
+ * search_path, and whom `$user` names), and the client's own search_path and role. Clients of
+ * two tenants' schemas prepare the same text for tables of other shapes: one statement between
+ * them was revalidated by PostgreSQL under the other's search_path, which fails with 0A000
+ * "cached plan must not change result type", and its told shape was the other tenant's.
+ */
+export function statementScope(database: string, user: string, settings: Settings | null): string {
+  const path = settings?.get('search_path');
+  const role = settings?.get('role');
+  return `${database}\0${user}\0${path ?? ''}\0${role ?? ''}`;
+}
+
+/**
+ * One server-side name per distinct statement (text and parameter types) in one scope (see
+ * statementScope) across all clients of the process, so clients running the same statements
+ * share what is prepared on a server.
  */
 export class StatementRegistry {
   private readonly byText = new LruCache<Statement>(100_000, 256 * 1024 * 1024);
@@ -70,9 +85,9 @@ export class StatementRegistry {
   /** `classify(text, start, end)`: the classification of the statement text in text[start, end). */
   constructor(private readonly classify: (text: Buffer, start: number, end: number) => Classification) {}
 
-  /** `rest`: the Parse body after the statement name (query String, parameter types). */
-  intern(rest: Buffer): Statement {
-    const key = rest.toString('latin1');
+  /** `rest`: the Parse body after the statement name (query String, parameter types), in `scope`. */
+  intern(rest: Buffer, scope: string): Statement {
+    const key = scopedKey(rest, scope);
     const known = this.byText.get(key);
     const generation = schemaGeneration();
     if (known && known.generation === generation) return known;
@@ -122,14 +137,14 @@ export class StatementRegistry {
     };
   }
 
-  /** The statement of a Parse body after its name, if some client prepared it. */
-  find(rest: Buffer): Statement | undefined {
-    return this.byText.get(rest.toString('latin1'));
+  /** The statement of a Parse body after its name in `scope`, if some client prepared it. */
+  find(rest: Buffer, scope: string): Statement | undefined {
+    return this.byText.get(scopedKey(rest, scope));
   }
 
   /** The statement a Parse body `rest` (as in intern) prepares, if a server is known to parse it at its current version. */
-  parsed(rest: Buffer): Statement | null {
-    const statement = this.find(rest);
+  parsed(rest: Buffer, scope: string): Statement | null {
+    const statement = this.find(rest, scope);
     return statement !== undefined &&
       statement.parsedEpoch === statement.epoch &&
       statement.generation === schemaGeneration()
@@ -152,4 +167,8 @@ export class StatementRegistry {
     statement.classification = again;
     return again;
   }
+}
+
+function scopedKey(rest: Buffer, scope: string): string {
+  return `${scope}\0${rest.toString('latin1')}`;
 }

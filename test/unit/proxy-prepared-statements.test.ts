@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { serialize } from 'pg-protocol';
 import { ClientStatements } from '../../src/proxy/prepared-statements.js';
-import { StatementRegistry } from '../../src/proxy/statement-registry.js';
+import { StatementRegistry, statementScope } from '../../src/proxy/statement-registry.js';
 import { findDeallocations, findStatementNames } from '../../src/sql/statement-names.js';
 import { ResponseTracker } from '../../src/proxy/response-tracker.js';
 import { PreparedSet } from '../../src/pool/prepared-set.js';
@@ -33,7 +33,7 @@ const registry = () => new StatementRegistry((text, start, end) => classifier.cl
 
 function client(shared = registry()) {
   const answered: Buffer[] = [];
-  const statements = new ClientStatements(shared);
+  const statements = new ClientStatements(shared, () => 'scope');
   const tracker = new ResponseTracker();
   const stats = new PoolStats();
   const rewrite = (set: PreparedSet, ...msgs: Buffer[]) => {
@@ -567,11 +567,55 @@ describe('findStatementNames', () => {
   });
 });
 
+describe('StatementRegistry scopes', () => {
+  it('gives one statement per text in a scope, and another in another scope', () => {
+    const shared = registry();
+    const rest = parse('q', 'SELECT v FROM items WHERE id = $1').subarray(7);
+    const tenantA = statementScope('app', 'app', new Map([['search_path', 'tenant_a']]));
+    const tenantB = statementScope('app', 'app', new Map([['search_path', 'tenant_b']]));
+    const a = shared.intern(rest, tenantA);
+    assert.equal(shared.intern(rest, tenantA), a);
+    const b = shared.intern(rest, tenantB);
+    assert.notEqual(b, a);
+    assert.notEqual(b.serverName, a.serverName);
+    assert.equal(shared.find(rest, tenantB), b);
+  });
+
+  it('tells apart databases, users, search paths and roles, not other settings', () => {
+    const base = statementScope('app', 'alice', new Map([['search_path', 's']]));
+    assert.notEqual(statementScope('other', 'alice', new Map([['search_path', 's']])), base);
+    assert.notEqual(statementScope('app', 'bob', new Map([['search_path', 's']])), base);
+    assert.notEqual(statementScope('app', 'alice', null), base);
+    assert.notEqual(
+      statementScope(
+        'app',
+        'alice',
+        new Map([
+          ['search_path', 's'],
+          ['role', 'r'],
+        ]),
+      ),
+      base,
+    );
+    assert.equal(
+      statementScope(
+        'app',
+        'alice',
+        new Map([
+          ['search_path', 's'],
+          ['timezone', 'UTC'],
+        ]),
+      ),
+      base,
+    );
+  });
+});
+
 describe('StatementRegistry.classification', () => {
   it('a statement interned before the parser answered is classified again at its next run', async () => {
     const [held, parser] = await heldClassifier();
     const shared = new StatementRegistry((text, start, end) => held.classifyBytes(text, start, end));
-    const statement = shared.intern(parse('q', 'SELECT "pg_catalog".lower($1)').subarray(7)); // after 'q' and its NUL
+    const statement = shared.intern(parse('q', 'SELECT "pg_catalog".lower($1)').subarray(7), 'scope'); // after 'q' and its NUL
     assert.equal(shared.classification(statement).awaitingParser, true);
     assert.equal(shared.classification(statement).route, 'write'); // asked once: still waiting
     parser.answerAll(held);

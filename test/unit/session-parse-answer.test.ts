@@ -19,7 +19,7 @@ const bind = (statement: string) => serialize.bind({ statement, values: [] });
 function session(registry: StatementRegistry) {
   const sent: Buffer[] = [];
   const stats = new PoolStats();
-  const statements = new ClientStatements(registry);
+  const statements = new ClientStatements(registry, () => 'scope');
   const s = {
     ctx: { statements: registry },
     pendingBegin: null as string | null,
@@ -41,7 +41,7 @@ function session(registry: StatementRegistry) {
 /** A registry where a server answered the Parses of `parsed` texts with ParseComplete, as a tracked link reports them. */
 function registryWith(parsed: string[]): StatementRegistry {
   const registry = new StatementRegistry((text, start, end) => classifier.classifyBytes(text, start, end));
-  const statements = new ClientStatements(registry);
+  const statements = new ClientStatements(registry, () => 'scope');
   const set = new PreparedSet(100);
   const tracker = new ResponseTracker();
   tracker.onParseAnswered = (serverName, ok) =>

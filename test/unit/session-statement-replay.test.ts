@@ -12,7 +12,7 @@ function statement() {
   const registry = new StatementRegistry((text, start, end) => classifier.classifyBytes(text, start, end));
   const parse = serialize.parse({ name: 's', text: 'SELECT * FROM t', types: [] });
   // The Parse body after its name (a one-byte name and its NUL).
-  return registry.intern(parse.subarray(5 + 2));
+  return registry.intern(parse.subarray(5 + 2), 'scope');
 }
 
 describe('a statement a server showed stale runs only where its table change is replayed', () => {

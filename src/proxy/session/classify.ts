@@ -276,7 +276,7 @@ function classifyParse(s: ClassifySession, body: Buffer, wholeInChunk: boolean):
   }
   if (s.statements !== null) {
     // Prepared again after a table change (asyncpg, postgres.js do at 0A000): described where it is replayed.
-    const statement = s.ctx.statements.find(body.subarray(nameEnd + 1));
+    const statement = s.ctx.statements.find(body.subarray(nameEnd + 1), s.statements.scope());
     if (statement) followReplay(s, statement);
   }
   if (c !== null && (c.signals !== undefined || c.freesDatabase !== undefined)) {

@@ -62,7 +62,7 @@ function knownParses(
     if (statements.has(name) || parses.some(([other]) => other === name)) return null;
     // A text that depends on the client's names is made for it (see OwnStatements).
     if (statements.ownText(name, data.subarray(nameEnd + 1, end))) return null;
-    const statement = registry.parsed(data.subarray(nameEnd + 1, end));
+    const statement = registry.parsed(data.subarray(nameEnd + 1, end), statements.scope());
     if (statement === null) return null;
     parses.push([name, statement]);
     off = end;

@@ -7,7 +7,7 @@ import * as encode from '../../protocol/encode.js';
 import { BackendMessage, FrontendMessage, TransactionStatus } from '../../protocol/types.js';
 import type { LinkedServer } from '../../pool/linked-server.js';
 import { WholeMessages } from '../../protocol/whole-messages.js';
-import { ClientStatements, OLD_SHAPE } from '../prepared-statements.js';
+import { type ClientStatements, clientStatements, OLD_SHAPE } from '../prepared-statements.js';
 import { Expect, ResponseTracker } from '../response-tracker.js';
 import { STALE_PLAN_ERROR, statementFailure } from '../statement-failure.js';
 import type { ClientSession } from '../client-session.js';
@@ -78,6 +78,9 @@ export type LinkSession = Pick<
   | 'send'
   | 'resumeClient'
   | 'sentOnLink'
+  | 'database'
+  | 'user'
+  | 'settings'
 > &
   PinSession;
 
@@ -421,7 +424,7 @@ export function namedStatement(s: LinkSession, wholeInChunk: boolean): void {
   if (s.mode === 'session' || s.statementsUntracked) return;
   // Its first bytes may already be on their way unchanged: then it cannot be renamed.
   if (!wholeInChunk) return untrackedStatements(s, false);
-  s.statements = new ClientStatements(s.ctx.statements);
+  s.statements = clientStatements(s);
   s.statementLink ??= new StatementLink(s);
 }
 

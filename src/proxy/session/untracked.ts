@@ -12,7 +12,7 @@ import type { ServerPeer } from '../../pool/server-peer.js';
 import { FrontendMessage } from '../../protocol/types.js';
 import * as encode from '../../protocol/encode.js';
 import type { ClientSession } from '../client-session.js';
-import { ClientStatements } from '../prepared-statements.js';
+import { clientStatements } from '../prepared-statements.js';
 import type { StatementLink } from './statement-link.js';
 
 /** Beyond this much, nothing is kept and the client stays pinned, as when nothing can be learned. */
@@ -91,7 +91,15 @@ function madeBy(rest: Buffer, text: string | null | undefined, types: string | n
 
 export type UntrackedSession = Pick<
   ClientSession,
-  'ctx' | 'remote' | 'scanner' | 'statementLink' | 'statements' | 'statementsUntracked'
+  | 'ctx'
+  | 'remote'
+  | 'scanner'
+  | 'statementLink'
+  | 'statements'
+  | 'statementsUntracked'
+  | 'database'
+  | 'user'
+  | 'settings'
 > &
   ServerPeer;
 
@@ -114,7 +122,7 @@ export async function takeOverStatements(s: UntrackedSession, server: LinkedServ
   // (see splitWhole), which can be rewritten once the server's names are dropped.
   const learned = s.scanner.atBoundary ? learn(kept.length === 1 ? kept[0]! : Buffer.concat(kept)) : null;
   if (learned === null) return;
-  const statements = new ClientStatements(s.ctx.statements);
+  const statements = clientStatements(s);
   for (const [name, rest] of learned.parses) statements.adopt(name, rest);
   s.statements = statements;
   let rows: Rows;

@@ -1,0 +1,69 @@
+// Clients of one pool whose search_path differs (a schema per tenant) prepare the same statement
+// text over tables of other shapes. Found by Bun.SQL (named statements, pipelined): the
+// statement was shared between them, so PostgreSQL revalidated a copy prepared under one
+// tenant's search_path under the other's, and failed it with 0A000 "cached plan must not
+// change result type" (16-36 of 100 queries; none directly).
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { currentTopology, sqlOn } from '../support/topology.js';
+import {
+  WireClient,
+  bind,
+  dataRows,
+  errorCodes,
+  execute,
+  parse,
+  query,
+  sync,
+  useWirePgtide,
+} from '../support/pipeline.js';
+
+const t = currentTopology();
+
+describe('the same statement text under two search paths', { timeout: 60_000 }, () => {
+  // One server: every tenant's statements meet on it.
+  const wire = useWirePgtide(t, {
+    default_pool_size: 1,
+    backends: [{ name: 'primary', host: t.primary.host, port: t.primary.port, weight: 1, role: 'primary' }],
+  });
+
+  test("each client reads its own tenant's table, as directly", async () => {
+    await sqlOn(
+      t.primary,
+      `DROP SCHEMA IF EXISTS sp_a CASCADE; DROP SCHEMA IF EXISTS sp_b CASCADE; CREATE SCHEMA sp_a; CREATE SCHEMA sp_b;
+       CREATE TABLE sp_a.items (id int, v int8); INSERT INTO sp_a.items VALUES (1, 10);
+       CREATE TABLE sp_b.items (id int, v text); INSERT INTO sp_b.items VALUES (1, 'b1');
+       GRANT USAGE ON SCHEMA sp_a, sp_b TO PUBLIC; GRANT SELECT ON sp_a.items, sp_b.items TO PUBLIC`,
+    );
+    try {
+      for (let round = 0; round < 6; round++) {
+        const tenants = [
+          ['sp_a', '10'],
+          ['sp_b', 'b1'],
+        ] as const;
+        // By the startup packet, or by SET.
+        const bySet = round % 2 === 1;
+        const clients = await Promise.all(
+          tenants.map(async ([schema]) => {
+            const c = await wire.connect(bySet ? {} : { options: `-c search_path=${schema}` });
+            if (bySet) assert.deepEqual(errorCodes(await c.exchange(query(`SET search_path = ${schema}`))), []);
+            return c;
+          }),
+        );
+        const answers = await Promise.all(
+          clients.map((c: WireClient) => {
+            const runs = Array.from({ length: 5 }, () => [bind('', 'q', ['1']), execute()]).flat();
+            return c.exchange(parse('q', 'SELECT v FROM items WHERE id = $1'), ...runs, sync());
+          }),
+        );
+        for (const [i, [schema, value]] of tenants.entries()) {
+          assert.deepEqual(errorCodes(answers[i]!), [], `round ${round}, ${schema}`);
+          assert.deepEqual(dataRows(answers[i]!), Array(5).fill([value]), `round ${round}, ${schema}`);
+        }
+        await Promise.all(clients.map((c) => c.close()));
+      }
+    } finally {
+      await sqlOn(t.primary, 'DROP SCHEMA sp_a CASCADE; DROP SCHEMA sp_b CASCADE');
+    }
+  });
+});
