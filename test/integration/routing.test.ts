@@ -451,6 +451,46 @@ describe('an unlogged table read by a named statement whose Binds were cut acros
   });
 });
 
+// Found by Bun.SQL's pipeline (named statements, each described once): a read of an unlogged
+// table refused by a standby while the read pipelined after it waited there for its statement's
+// shape (described on another server before) reached the client, where the primary runs it.
+describe('an unlogged table read pipelined before a read that waits for its shape', { timeout: 60_000 }, () => {
+  test('runs on the primary with the read after it, none refused', async () => {
+    const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]) });
+    try {
+      for (let round = 0; round < 5; round++) {
+        const [u, n] = [`route_shape_u${round}`, `route_shape_n${round}`];
+        await sqlOn(
+          t.primary,
+          `CREATE UNLOGGED TABLE ${u} AS SELECT 1 AS i; CREATE TABLE ${n} AS SELECT 10 AS i; GRANT SELECT ON ${u}, ${n} TO PUBLIC`,
+        );
+        await waitForStandbys(`SELECT 1 FROM pg_class WHERE relname = '${n}'`);
+        const c = await WireClient.connect(p.wireLogin());
+        try {
+          // Described in a block on the primary: a copy made on a standby is checked for shape first.
+          await c.exchange(query('BEGIN'));
+          await c.exchange(
+            parse('su', `SELECT count(*)::int FROM ${u}`),
+            describeMessage('S', 'su'),
+            parse('sn', `SELECT sum(i)::int FROM ${n}`),
+            describeMessage('S', 'sn'),
+            sync(),
+          );
+          await c.exchange(query('COMMIT'));
+          const answers = await c.exchange(bind('', 'su'), execute(), sync(), bind('', 'sn'), execute(), sync());
+          assert.deepEqual(errorCodes(answers), [], `round ${round}`);
+          assert.deepEqual(dataRows(answers), [['1'], ['10']], `round ${round}`);
+        } finally {
+          await c.close();
+          await sqlOn(t.primary, `DROP TABLE ${u}, ${n}`);
+        }
+      }
+    } finally {
+      await p.stop();
+    }
+  });
+});
+
 describe('a read sent message by message while it waits for its standby', { timeout: 60_000 }, () => {
   // pg-cursor writes Parse, Bind, Describe and Flush one by one, then Execute and Flush, and
   // sends no Sync until it has read the rows: the server must get every piece of the batch.

@@ -220,8 +220,13 @@ export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
     : stalePlans
       ? mayRunAgain
       : null;
-  // Bytes waiting for a shape check are not on the server yet: none of the link runs again.
-  if (retryable && s.sentOnLink.length > 0 && s.scanner.atBoundary && !s.statements?.holding) {
+  // Bytes waiting for a shape check are not on the server yet. A statement run again for a stale
+  // plan needs them run there first; a standby's refusal does not: they follow the check there,
+  // their answers are dropped as those of any batch after the refusal, and they run again on
+  // the primary with the rest (Bun.SQL's pipelined read of an unlogged table, refused while the
+  // read after it waited for its statement's shape, reached the client).
+  const holding = s.statements?.holding === true;
+  if (retryable && s.sentOnLink.length > 0 && s.scanner.atBoundary && (!holding || s.readLink)) {
     const server = s.server!;
     const readLink = s.readLink;
     let refusal = refusalIn(chunk, retryable, s, false, false, readLink);
@@ -229,6 +234,7 @@ export function holdsFirstAnswer(s: RetrySession, chunk: Buffer): boolean {
       refusal !== Refusal.None &&
       readLink &&
       refusalIn(chunk, isStandbyOnlyRefusal, s, false, false, true) !== Refusal.None;
+    if (holding && !standbyOnly) refusal = Refusal.None;
     // Only a chunk whose last error may be a standby's refusal is walked to its end (see link()).
     if (refusal === Refusal.None && s.readLink && mayBeStandbyOnlyRefusal(s.lastErrorCode)) {
       // A write pipelined after reads in one batch (psycopg's pipeline in autocommit sends each
