@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import {
-  WireClient,
+  type WireClient,
   bind,
   dataRows,
   errorCodes,
