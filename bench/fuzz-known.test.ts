@@ -6,6 +6,7 @@ import {
   startupResetInBlock,
   unnamedPortalInFailedBlock,
 } from './fuzz-known.js';
+import { DROPPED_PORTAL } from '../src/proxy/session/unnamed-portal.js';
 
 const answer = (...messages: string[]) => ({ end: 'ready' as const, messages });
 const refused =
@@ -52,6 +53,11 @@ test('an Execute of the unnamed portal answered 55000 one way and 25P02 the othe
   const aborted = answer(refused, 'ReadyForQuery E');
   assert.equal(unnamedPortalInFailedBlock(failed, cannotRun, aborted), true);
   assert.equal(unnamedPortalInFailedBlock(failed, aborted, cannotRun), true);
+  // pgtide's answer since it sends the Execute under a name no portal has.
+  const shielded = answer(`ErrorResponse ERROR 34000 portal "${DROPPED_PORTAL}" does not exist`, 'ReadyForQuery E');
+  assert.equal(unnamedPortalInFailedBlock(failed, aborted, shielded), true);
+  assert.equal(unnamedPortalInFailedBlock(failed, cannotRun, shielded), true);
+  assert.equal(unnamedPortalInFailedBlock(answer('ReadyForQuery T'), aborted, shielded), false);
   // Outside a failed block, or another error: a divergence.
   assert.equal(unnamedPortalInFailedBlock(answer('ReadyForQuery T'), cannotRun, aborted), false);
   const missing = answer('ErrorResponse ERROR 34000 portal "" does not exist', 'ReadyForQuery E');
