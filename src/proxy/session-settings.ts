@@ -153,14 +153,16 @@ export class SessionSettings {
 /** The settings a startup packet asks for, by lower-cased name; throws on a malformed `options`. */
 function startupSettings(startupParams: ReadonlyMap<string, string>): Settings {
   const startup = new Map<string, string>();
-  for (const [name, value] of startupParams) {
-    if (!NOT_SETTINGS.has(name) && !name.startsWith('_pq_.')) startup.set(name.toLowerCase(), value);
-  }
+  // PostgreSQL applies `options` first and the packet's own parameters after: those win (lib/pq
+  // sends client_encoding=UTF8 whatever `-c client_encoding=…` its user adds to options).
   const options = startupParams.get('options');
   if (options) {
     const parsed = parseOptions(options);
     if (!(parsed instanceof Map)) throw new Error(parsed.error);
     for (const [name, value] of parsed) startup.set(name.toLowerCase(), value);
+  }
+  for (const [name, value] of startupParams) {
+    if (!NOT_SETTINGS.has(name) && !name.startsWith('_pq_.')) startup.set(name.toLowerCase(), value);
   }
   return startup;
 }

@@ -268,6 +268,32 @@ describe('session settings follow their client in transaction pooling', { timeou
     }
   });
 
+  // Found by lib/pq's TestRuntimeParameters: pgtide let options override the packet's own
+  // parameters, where PostgreSQL applies options first. node-postgres, like lib/pq, sends
+  // client_encoding=UTF8 itself: -c client_encoding=LATIN1 in options made the server read the
+  // client's UTF-8 as LATIN1 ('é' came back double-encoded, no error).
+  test("a startup parameter wins over the same one in options, as PostgreSQL's order has it", async () => {
+    const startup = {
+      application_name: 'ps_explicit',
+      options: '-c application_name=ps_options -c statement_timeout=4321 -c client_encoding=LATIN1',
+    };
+    await sameAsPostgres(
+      startup,
+      async (_c, look) => void (await look()),
+      ([seen]) => assert.deepEqual([seen!.application_name, seen!.statement_timeout], ['ps_explicit', '4321ms']),
+    );
+    for (const config of [direct, p.pgConfig()]) {
+      const c = new pg.Client({ ...config, ...startup });
+      await c.connect();
+      try {
+        const row = (await c.query("SELECT pg_catalog.current_setting('client_encoding') AS enc, 'é' AS e")).rows[0];
+        assert.deepEqual(row, { enc: 'UTF8', e: 'é' });
+      } finally {
+        await c.end();
+      }
+    }
+  });
+
   test("ParameterStatus: after SET application_name and transactions on both servers, the driver's view equals SHOW", async () => {
     const connect = (application_name: string) =>
       postgres({

@@ -38,6 +38,17 @@ describe('startup settings', () => {
     assert.notEqual(a.key, settingsOf(shared, 'search_path', 't').key);
   });
 
+  it("take the packet's own parameter over the same one in options, as PostgreSQL does, in either order", () => {
+    for (const params of [
+      ['client_encoding', 'UTF8', 'options', '-c client_encoding=LATIN1 -c work_mem=200kB'],
+      ['options', '-c client_encoding=LATIN1 -c work_mem=200kB', 'client_encoding', 'UTF8'],
+    ]) {
+      const settings = settingsOf(newCache(), ...params).startup;
+      assert.equal(settings.get('client_encoding'), 'UTF8');
+      assert.equal(settings.get('work_mem'), '200kB');
+    }
+  });
+
   it('with a malformed options value throw at every login, not only the first', () => {
     const shared = newCache();
     assert.throws(() => settingsOf(shared, 'options', '-c'));
