@@ -305,16 +305,17 @@ let anyParsedBeyond = false;
 function classifyBind(s: ClassifySession, body: Buffer): KeptState | null {
   const portalEnd = body.indexOf(0);
   const nameEnd = portalEnd < 0 ? -1 : body.indexOf(0, portalEnd + 1);
-  const unnamedPortal = portalEnd === 0;
+  // The unnamed portal a simple Query dropped, made again (see unnamed-portal.ts).
+  const rebinds = portalEnd === 0 && s.unnamedPortalDropped;
   if (nameEnd < 0) {
     // A name longer than the head pgtide keeps: what it runs is unknown.
-    if (unnamedPortal) portalBound(s, null);
+    if (rebinds) portalBound(s, null);
     runsUnknown(s);
     return null;
   }
   if (nameEnd === portalEnd + 1) {
     unnamedBound(s);
-    if (unnamedPortal) portalBound(s, s.unnamedStatement);
+    if (rebinds) portalBound(s, s.unnamedStatement);
     return s.unnamedStatement ? followBound(s, s.unnamedStatement, body) : null;
   }
   // Not found: a name the client never prepared (the server fails the Bind), or one whose
@@ -322,12 +323,12 @@ function classifyBind(s: ClassifySession, body: Buffer): KeptState | null {
   const name = body.toString('utf8', portalEnd + 1, nameEnd);
   const statement = s.statements?.named(name);
   if (statement === undefined) {
-    if (unnamedPortal) portalBound(s, null);
+    if (rebinds) portalBound(s, null);
     const parsed = anyParsedBeyond ? parsedBeyond.get(s) : undefined;
     if (parsed?.name === name) beyondServer(s, parsed.c, body);
     return null;
   }
-  if (unnamedPortal) portalBound(s, s.ctx.statements.classification(statement));
+  if (rebinds) portalBound(s, s.ctx.statements.classification(statement));
   return followStatement(s, statement, body);
 }
 

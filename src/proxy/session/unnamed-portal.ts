@@ -22,14 +22,14 @@ export function queryDropsPortal(s: PortalSession): void {
 }
 
 /**
- * A Bind of the unnamed portal, of a statement that counts as `runs` (null: unknown). An
+ * A Bind of the unnamed portal since a simple Query dropped it, of a statement that counts as
+ * `runs` (null: unknown). An
  * Execute of its batch runs what it bound, or is skipped if it failed; so is one of a later
  * batch, but for a Bind a failed block refuses (25P02): that leaves the portal the failed
  * Query left. Only a block known failed when the Bind is read counts (not one whose failure
  * is still on its way back, in a pipeline).
  */
 export function portalBound(s: PortalSession, runs: Classification | null): void {
-  if (!s.unnamedPortalDropped) return;
   if (runs !== null && !runsInFailedBlock(runs) && s.server?.txStatus === TransactionStatus.Failed) return;
   s.unnamedPortalDropped = false;
 }
