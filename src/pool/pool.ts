@@ -7,6 +7,9 @@ import type { ServerOwner } from './server-peer.js';
 import type { EvictablePool } from './eviction.js';
 import { eventNow } from '../event-clock.js';
 
+/** Startup setting names a pool remembers as taken (see Pool.knowsSettings). */
+const MAX_KNOWN_SETTING_NAMES = 1000;
+
 export interface PoolSettings {
   mode: PoolMode;
   size: number;
@@ -126,6 +129,8 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
   private loginRetryWaitMs = 0;
   /** ParameterStatus values of the first login, reported to clients at their login (see paramsForClients). */
   serverParams: Map<string, string> | null = null;
+  /** Names of startup settings a server of this pool took at a client's login (see knowsSettings); null: none yet. */
+  private settingNames: Set<string> | null = null;
   /** Its clients call currval or lastval: see takeIdle. */
   sequenceReaders = false;
   /** Counters for SHOW POOLS / STATS: servers lent out, waits and their total time. */
@@ -220,6 +225,24 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
     waiter.waitingSince = eventNow();
     this.waiters.push(waiter);
     this.grow();
+  }
+
+  /**
+   * Whether a server of this pool took each of these startup setting names at a login before:
+   * a client giving another has a server apply its settings before its login ends, so that a
+   * name the server does not know refuses the login (42704), as PostgreSQL does, rather than
+   * the client's first statement (lib/pq reads that as a broken connection and retries).
+   */
+  knowsSettings(names: Iterable<string>): boolean {
+    for (const name of names) if (this.settingNames?.has(name) !== true) return false;
+    return true;
+  }
+
+  /** A server took these startup setting names at a login (see knowsSettings). */
+  tookSettings(names: Iterable<string>): void {
+    const known = (this.settingNames ??= new Set());
+    // Names are few (PostgreSQL has some 400 settings); custom ones are the client's to make up.
+    for (const name of names) if (known.size < MAX_KNOWN_SETTING_NAMES) known.add(name);
   }
 
   /**

@@ -236,6 +236,15 @@ export class FakePool implements LendingPool {
   release(server: FakeServer): void {
     this.released.push(server);
   }
+  /** Startup setting names a login's server took, as the real pool keeps them. */
+  readonly settingNames = new Set<string>();
+  knowsSettings(names: Iterable<string>): boolean {
+    for (const name of names) if (!this.settingNames.has(name)) return false;
+    return true;
+  }
+  tookSettings(names: Iterable<string>): void {
+    for (const name of names) this.settingNames.add(name);
+  }
   /** The pool lends `server` to its oldest waiter. */
   give(server: FakeServer): void {
     server.home = this;

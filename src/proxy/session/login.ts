@@ -356,7 +356,7 @@ function authenticated(s: LoginSession, head: readonly Buffer[]): void {
   s.scanner.collect = QUERY_TYPES;
   // Any backend's settings will do: a login must not wait for a primary that is down.
   const known = ctx.pools.serverParams(s.database, s.user);
-  if (known) return finishLogin(s, known, head);
+  if (known && s.pool.knowsSettings(s.settings.startup.keys())) return finishLogin(s, known, head);
   send(s, head);
   s.waitingSince = eventNow();
   s.pool.acquire(s);
@@ -376,7 +376,7 @@ export function relocateLogin(s: LoginSession): void {
   pool.cancelWait(s);
   s.pool = poolOf(s, backend);
   const known = ctx.pools.serverParams(s.database, s.user);
-  if (known) return finishLogin(s, known);
+  if (known && s.pool.knowsSettings(s.settings!.startup.keys())) return finishLogin(s, known);
   s.pool.acquire(s);
 }
 
@@ -446,14 +446,16 @@ function onAdminMessage(s: LoginSession, type: number, body: Buffer): void {
 }
 
 /**
- * The first login to a pool borrows a server to learn the settings to report, with the
- * client's startup settings applied (a value the server rejects ends the login then).
+ * The first login to a pool, or one giving a startup setting name no login to it gave before
+ * (see Pool.knowsSettings), borrows a server to learn the settings to report, with the
+ * client's startup settings applied (a name or value the server rejects ends the login then).
  */
 export function learnServerParams(s: LoginSession, server: LinkedServer): void {
   const pool = s.pool!;
   setUp(s, server, null).then(
     () => {
       const params = paramsForClients(server.params);
+      pool.tookSettings(s.settings!.startup.keys());
       pool.release(server);
       if (s.state === State.Login) finishLogin(s, params);
     },
