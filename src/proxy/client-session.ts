@@ -178,6 +178,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** The transaction ran a statement that may write, and so call nextval: more than BEGIN and
    *  COMMIT, which also go to the primary (see handoff.ts, ownSequences). */
   declare writesRows: boolean;
+  /** A Parse of the unnamed statement came since the client's last transaction ended, and no
+   *  simple Query since: its server runs the client's own (see foreignUnnamed). */
+  declare unnamedMine: boolean;
   /** A simple Query dropped the unnamed portal, and no Bind made it again (see unnamed-portal.ts). */
   declare unnamedPortalDropped: boolean;
   /** A Query, Execute or FunctionCall came since the last transaction ended: a Parse alone runs nothing. */
@@ -694,5 +697,6 @@ const SESSION_CHOICES: Choices<ClientSession> = {
   ranDdl: [false, true],
   writesRows: [false, true],
   unnamedPortalDropped: [false, true],
+  unnamedMine: [false, true],
 };
 defineChoices<ClientSession>(ClientSession.prototype, SESSION_CHOICES);

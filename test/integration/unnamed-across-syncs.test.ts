@@ -13,6 +13,7 @@ import {
   WireClient,
   bind,
   dataRows,
+  errorCodes,
   describe as describeMessage,
   execute,
   normalise,
@@ -145,5 +146,36 @@ describe('the unnamed statement bound in a later batch than its Parse', { timeou
       await notifier.close();
     }
     assert.ok(heard > 0, 'no notification reached the listener');
+  });
+});
+
+describe('a Bind or Describe of the unnamed statement by a client that prepared none', { timeout: 60_000 }, () => {
+  // One server: the client's transaction runs where another client's unnamed statement stays.
+  const wire = useWirePgtide(t, {
+    default_pool_size: 1,
+    backends: [{ name: 'primary', host: t.primary.host, port: t.primary.port, weight: 1, role: 'primary' }],
+  });
+
+  test("fails with 26000 as directly, never running another client's statement", async () => {
+    for (const login of [direct, wire.login()]) {
+      const other = await WireClient.connect(login);
+      await other.exchange(parse('', "SELECT 'not yours' AS v"), bind('', ''), execute(), sync());
+      await other.close();
+      const c = await WireClient.connect(login);
+      try {
+        for (let i = 0; i < 3; i++) {
+          const ran = await c.exchange(bind('', ''), execute(), sync());
+          assert.deepEqual(errorCodes(ran), ['26000']);
+          assert.deepEqual(dataRows(ran), []);
+          assert.deepEqual(errorCodes(await c.exchange(describeMessage('S', ''), sync())), ['26000']);
+        }
+        // Its own, prepared in the transaction before, runs.
+        const own = await c.exchange(parse('', 'SELECT 7 AS v'), sync());
+        assert.deepEqual(errorCodes(own), []);
+        assert.deepEqual(dataRows(await c.exchange(bind('', ''), execute(), sync())), [['7']]);
+      } finally {
+        await c.close();
+      }
+    }
   });
 });

@@ -44,3 +44,18 @@ describe('a refused Query in its chunk', () => {
     assert.match(replaced, /LISTEN would tie this session to one server connection/);
   });
 });
+
+describe('an edit of a message not whole in its chunk', () => {
+  it('is not made: the bytes go as they came', () => {
+    const whole = encode.query('LISTEN jobs');
+    // Only the last bytes of the message are in this chunk: its start went with the one before.
+    const tail = whole.subarray(6);
+    const s: EditSession = { edits: null, syncEnd: -1 };
+    replaceMessage(s, tail.length - whole.length, tail.length, refusedQuery('LISTEN'));
+    assert.deepEqual(editedChunk(s, tail), tail);
+    // A position that is no message's start (a head read across chunks) is not edited either.
+    const other = Buffer.concat([encode.sync(), whole]);
+    replaceMessage(s, 2, 2 + whole.length, refusedQuery('LISTEN'));
+    assert.deepEqual(editedChunk(s, other), other);
+  });
+});

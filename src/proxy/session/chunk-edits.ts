@@ -13,7 +13,11 @@ export function replaceMessage(s: EditSession, start: number, end: number, repla
   (s.edits ??= []).push([start, end, replacement]);
 }
 
-/** `data` with the scan's edits made: the chunk's last sync point moves with the bytes before it. */
+/**
+ * `data` with the scan's edits made: the chunk's last sync point moves with the bytes before it.
+ * An edit whose message is not whole in the chunk (cut across reads: its start went already,
+ * or only its head was read) is not made.
+ */
 export function editedChunk(s: EditSession, data: Buffer): Buffer {
   const edits = s.edits!;
   s.edits = null;
@@ -21,6 +25,7 @@ export function editedChunk(s: EditSession, data: Buffer): Buffer {
   let pos = 0;
   let shift = 0;
   for (const [start, end, replacement] of edits) {
+    if (!isMessageAt(data, start, end, replacement[0]!)) continue;
     if (start > pos) parts.push(data.subarray(pos, start));
     parts.push(replacement);
     if (end <= s.syncEnd) shift += replacement.length - (end - start);
@@ -29,4 +34,8 @@ export function editedChunk(s: EditSession, data: Buffer): Buffer {
   if (pos < data.length) parts.push(data.subarray(pos));
   if (s.syncEnd >= 0) s.syncEnd += shift;
   return Buffer.concat(parts);
+}
+
+function isMessageAt(data: Buffer, start: number, end: number, type: number): boolean {
+  return start >= 0 && end <= data.length && data[start] === type && start + 1 + data.readUInt32BE(start + 1) === end;
 }

@@ -19,6 +19,7 @@ import { CopyIn, State } from './state.js';
 import { STATEMENT } from '../../protocol/frontend.js';
 import type { Statement } from '../statement-registry.js';
 import {
+  foreignUnnamed,
   unnamedBatchEnded,
   unnamedBound,
   unnamedDescribed,
@@ -302,7 +303,7 @@ let anyParsedBeyond = false;
  * statement's text did at its Parse (a map lookup, no parsing). `body` may hold only the
  * head of the message (see collectTable), which holds the two names.
  */
-function classifyBind(s: ClassifySession, body: Buffer): KeptState | null {
+function classifyBind(s: ClassifySession, body: Buffer, end: number): KeptState | null {
   const portalEnd = body.indexOf(0);
   const nameEnd = portalEnd < 0 ? -1 : body.indexOf(0, portalEnd + 1);
   // The unnamed portal a simple Query dropped, made again (see unnamed-portal.ts).
@@ -314,6 +315,7 @@ function classifyBind(s: ClassifySession, body: Buffer): KeptState | null {
     return null;
   }
   if (nameEnd === portalEnd + 1) {
+    foreignUnnamed(s, FrontendMessage.Bind, body, end, portalEnd + 1);
     unnamedBound(s);
     if (rebinds) portalBound(s, s.unnamedStatement);
     return s.unnamedStatement ? followBound(s, s.unnamedStatement, body) : null;
@@ -423,7 +425,7 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
     case FrontendMessage.Bind:
       extendedMessage(s);
       s.batchRuns = true;
-      keepSessionState(s, classifyBind(s, body), -1, end);
+      keepSessionState(s, classifyBind(s, body, end), -1, end);
       // The client ended its own session (pg_terminate_backend of its pid): read no further.
       if (s.state === State.Closed) return false;
       break;
@@ -435,7 +437,10 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       break;
     case FrontendMessage.Describe:
       // Of the unnamed statement ('S', then an empty name): only the head is read (QUERY_TYPES).
-      if (body[0] === STATEMENT && body[1] === 0) unnamedDescribed(s);
+      if (body[0] === STATEMENT && body[1] === 0) {
+        foreignUnnamed(s, FrontendMessage.Describe, body, end, 1);
+        unnamedDescribed(s);
+      }
       break;
     case FrontendMessage.Flush:
       // The server ignores Flush during COPY IN too.

@@ -563,6 +563,8 @@ function releaseServer(s: HandoffSession, sharedDdl = false): void {
   s.sentOnLink = NO_CHUNKS;
   if (s.resend !== null) s.resend.heldRefusal = null;
   server.unlink();
+  // The server's unnamed statement may be another client's by the client's next transaction.
+  if (s.unnamedMine) s.unnamedMine = false;
   // A write that ran may have called nextval there; a Parse alone (a driver preparing an INSERT)
   // did not, and must not make another client's values there look like this client's. Nor did
   // a read sent to the primary only by the client's consistency (primary_only, a write position

@@ -10,8 +10,17 @@ import { ServerQueryError } from '../../pool/own-query.js';
 import type { LinkedServer } from '../../pool/linked-server.js';
 import type { ServerPeer } from '../../pool/server-peer.js';
 import type { ClientSession } from '../client-session.js';
+import { replaceMessage, type EditSession } from './chunk-edits.js';
 
-export type UnnamedSession = Pick<ClientSession, 'unnamedParseBody' | 'keptUnnamedParse' | 'restoreUnnamed' | 'server'>;
+export type UnnamedSession = Pick<
+  ClientSession,
+  'unnamedParseBody' | 'keptUnnamedParse' | 'restoreUnnamed' | 'server' | 'unnamedMine'
+> &
+  EditSession;
+
+/** The statement name a Bind or Describe of an unnamed statement the client has not prepared
+ *  goes under (see foreignUnnamed): the server's 26000 names it. */
+export const NO_UNNAMED_STATEMENT = '<no unnamed statement prepared on this connection>';
 
 /** An unnamed Parse (its body, a view of the client's bytes; null when only its head was kept). */
 export function unnamedParsed(s: UnnamedSession, body: Buffer | null): void {
@@ -19,6 +28,25 @@ export function unnamedParsed(s: UnnamedSession, body: Buffer | null): void {
   s.keptUnnamedParse = null;
   // A choice's setter looks its value up (client-session.ts): not at every Parse.
   if (s.restoreUnnamed) s.restoreUnnamed = false;
+  if (!s.unnamedMine) s.unnamedMine = true;
+}
+
+/**
+ * A Bind or Describe of the unnamed statement (the message `body`, ending at `end` of the
+ * chunk being scanned, `nameAt` where its statement name is) when the client has none that
+ * pgtide can run: no Parse of it since its last transaction ended, no copy kept. Its server
+ * may hold another client's, which the Bind would run (a client that never prepared one read
+ * another's rows where PostgreSQL answers 26000): it goes under NO_UNNAMED_STATEMENT, which
+ * the server fails with 26000 as well. A message cut across chunks goes as it is.
+ */
+export function foreignUnnamed(s: UnnamedSession, type: number, body: Buffer, end: number, nameAt: number): void {
+  if (s.unnamedMine || s.unnamedParseBody !== null || s.keptUnnamedParse !== null) return;
+  const name = Buffer.from(NO_UNNAMED_STATEMENT);
+  const header = Buffer.allocUnsafe(5);
+  header[0] = type;
+  header.writeUInt32BE(4 + body.length + name.length, 1);
+  const renamed = Buffer.concat([header, body.subarray(0, nameAt), name, body.subarray(nameAt)]);
+  replaceMessage(s, end - 5 - body.length, end, renamed);
 }
 
 /** A Bind of the unnamed statement: one prepared in an earlier batch runs on a server that may lack it. */
@@ -44,8 +72,11 @@ export function unnamedBatchEnded(s: UnnamedSession): void {
 
 /** A simple Query drops the unnamed statement, on PostgreSQL too: a later Bind of it fails as directly. */
 export function unnamedDropped(s: UnnamedSession): void {
+  if (s.unnamedMine) s.unnamedMine = false;
   if (s.keptUnnamedParse === null && s.unnamedParseBody === null) return;
-  unnamedParsed(s, null);
+  s.unnamedParseBody = null;
+  s.keptUnnamedParse = null;
+  if (s.restoreUnnamed) s.restoreUnnamed = false;
 }
 
 /**
