@@ -356,7 +356,15 @@ function authenticated(s: LoginSession, head: readonly Buffer[]): void {
   s.scanner.collect = QUERY_TYPES;
   // Any backend's settings will do: a login must not wait for a primary that is down.
   const known = ctx.pools.serverParams(s.database, s.user);
-  if (known && s.pool.knowsSettings(s.settings.startup.keys())) return finishLogin(s, known, head);
+  if (known) {
+    // A setting name no login to this pool gave is tried on an idle server first, as PostgreSQL
+    // refuses an unknown one at login (42704); with none idle the login does not wait, and its
+    // first statement gets the refusal (lib/pq reads that as a broken connection and retries).
+    const server = s.pool.knowsSettings(s.settings.startup.keys()) ? null : s.pool.takeIdle(0, 0);
+    if (server === null) return finishLogin(s, known, head);
+    send(s, head);
+    return learnServerParams(s, server, known);
+  }
   send(s, head);
   s.waitingSince = eventNow();
   s.pool.acquire(s);
@@ -376,7 +384,7 @@ export function relocateLogin(s: LoginSession): void {
   pool.cancelWait(s);
   s.pool = poolOf(s, backend);
   const known = ctx.pools.serverParams(s.database, s.user);
-  if (known && s.pool.knowsSettings(s.settings!.startup.keys())) return finishLogin(s, known);
+  if (known) return finishLogin(s, known);
   s.pool.acquire(s);
 }
 
@@ -446,17 +454,25 @@ function onAdminMessage(s: LoginSession, type: number, body: Buffer): void {
 }
 
 /**
- * The first login to a pool, or one giving a startup setting name no login to it gave before
- * (see Pool.knowsSettings), borrows a server to learn the settings to report, with the
- * client's startup settings applied (a name or value the server rejects ends the login then).
+ * The first login to a pool borrows a server to learn the settings to report, with the
+ * client's startup settings applied (a name or value the server rejects ends the login then);
+ * so does a login giving a setting name no login to the pool gave (see Pool.knowsSettings),
+ * which reports the pool's `known` settings as any later login does.
  */
-export function learnServerParams(s: LoginSession, server: LinkedServer): void {
+export function learnServerParams(
+  s: LoginSession,
+  server: LinkedServer,
+  known: ReadonlyMap<string, string> | null = null,
+): void {
   const pool = s.pool!;
   setUp(s, server, null).then(
     () => {
-      const params = paramsForClients(server.params);
+      const params = known ?? paramsForClients(server.params);
       pool.tookSettings(s.settings!.startup.keys());
       pool.release(server);
+      // What the setup told the client of its own settings the login tells again, in the same
+      // form: nothing of it is the client's own to keep (an idle client holds no map).
+      if (known !== null) s.toldOwn = null;
       if (s.state === State.Login) finishLogin(s, params);
     },
     (err: Error & { code?: string }) => {
