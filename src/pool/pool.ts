@@ -229,9 +229,9 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
 
   /**
    * Whether a server of this pool took each of these startup setting names at a login before:
-   * a client giving another has a server apply its settings before its login ends, so that a
-   * name the server does not know refuses the login (42704), as PostgreSQL does, rather than
-   * the client's first statement (lib/pq reads that as a broken connection and retries).
+   * a client giving another has an idle server apply its settings before its login ends, so
+   * that a name the server does not know refuses the login (42704), as PostgreSQL does, rather
+   * than the client's first statement (lib/pq reads that as a broken connection and retries).
    */
   knowsSettings(names: Iterable<string>): boolean {
     for (const name of names) if (this.settingNames?.has(name) !== true) return false;

@@ -1,6 +1,7 @@
 // Client messages that go to the server in another form than the client's: rare (a Query that
-// pin_on_session_state = error refuses, an Execute of a portal a simple Query dropped), so a
-// chunk is copied only when it holds one, once its scan is over.
+// pin_on_session_state = error refuses, an Execute of a portal a simple Query dropped, a Bind
+// or Describe of an unnamed statement the client has not prepared), so a chunk is copied only
+// when it holds one, once its scan is over.
 import type { ClientSession } from '../client-session.js';
 
 /** [start, end) of a whole message in the chunk being scanned, and what the server gets instead. */
