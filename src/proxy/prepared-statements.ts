@@ -45,6 +45,11 @@ EXPECT[SYNC] = Expect.Sync;
 EXPECT[Q] = Expect.Query;
 EXPECT[F] = Expect.Query;
 
+/** The map of a client's named statements, which resolve where its session says now. */
+export function clientStatements(s: Pick<ClientSession, 'ctx' | 'database' | 'user' | 'settings'>): ClientStatements {
+  return new ClientStatements(s.ctx.statements, () => statementScope(s.database, s.user, s.settings?.values ?? null));
+}
+
 /**
  * A client's named prepared statements, and the rewriting of its messages for whichever server
  * runs its next transaction: names become the shared server-side names, a statement the server
@@ -52,11 +57,6 @@ EXPECT[F] = Expect.Query;
  * already has is answered by pgtide, Close of a statement is answered by pgtide (other clients
  * may share it; the per-server LRU bounds what stays prepared).
  */
-/** The map of a client's named statements, which resolve where its session says now. */
-export function clientStatements(s: Pick<ClientSession, 'ctx' | 'database' | 'user' | 'settings'>): ClientStatements {
-  return new ClientStatements(s.ctx.statements, () => statementScope(s.database, s.user, s.settings?.values ?? null));
-}
-
 export class ClientStatements {
   private readonly byName = new Map<string, Statement>();
   private out: Buffer[] = [];

@@ -19,6 +19,7 @@ import {
   normalise,
   parse,
   query,
+  sameAnswers,
   sync,
   useWirePgtide,
 } from '../support/pipeline.js';
@@ -49,19 +50,8 @@ describe('the unnamed statement bound in a later batch than its Parse', { timeou
   });
 
   /** Runs `scenario` direct to the primary, then through pgtide: the same answers. Returns them. */
-  async function sameAsDirect(scenario: (c: WireClient) => Promise<string[]>): Promise<string[]> {
-    const answers: string[][] = [];
-    for (const login of [direct, wire.login()]) {
-      const c = await WireClient.connect(login);
-      try {
-        answers.push(await scenario(c));
-      } finally {
-        await c.close();
-      }
-    }
-    assert.deepEqual(answers[1], answers[0]);
-    return answers[0]!;
-  }
+  const sameAsDirect = (scenario: (c: WireClient) => Promise<string[]>) =>
+    sameAnswers([direct, wire.login()], scenario);
 
   /** The same INSERT twice (the second fails on its key: proof that the first ran), then a SELECT. */
   async function insertTwiceThenCount(c: WireClient, table: string): Promise<string[]> {

@@ -14,9 +14,10 @@ import {
   dataRows,
   errorCodes,
   execute,
-  normalise,
   parse,
   query,
+  sameAnswers,
+  stepAnswers,
   sync,
   useWirePgtide,
 } from '../support/pipeline.js';
@@ -69,21 +70,8 @@ describe('an Execute of the unnamed portal after a simple Query', { timeout: 60_
   }
 
   /** Runs `steps` direct to the primary, then through pgtide: the same answers. */
-  async function sameAsDirect(steps: Buffer[][]): Promise<string[]> {
-    const answers: string[][] = [];
-    for (const login of [direct, wire.login()]) {
-      const c = await WireClient.connect(login);
-      try {
-        const mine: string[] = [];
-        for (const step of steps) mine.push(...normalise(await c.exchange(...step)));
-        answers.push(mine);
-      } finally {
-        await c.close();
-      }
-    }
-    assert.deepEqual(answers[1], answers[0]);
-    return answers[0]!;
-  }
+  const sameAsDirect = async (steps: Buffer[][]) =>
+    (await sameAnswers([direct, wire.login()], (c) => stepAnswers(c, steps))).flat();
 
   test('bound in an earlier batch of the transaction, it runs as directly', async () => {
     const answers = await sameAsDirect([

@@ -4,6 +4,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
 import pg from 'pg';
 import { md5Response } from '../../src/auth/md5.js';
 import { SCRAM_MECHANISM } from '../../src/auth/scram.js';
@@ -392,6 +393,25 @@ export function directLogin(t: Topology): WireLogin {
     password: t.scramUser.password,
     database: t.database,
   };
+}
+
+/** Runs `scenario` on a new client of each login in turn: every login's result must equal the
+ *  first's (a direct connection's, to compare pgtide's with), which is returned. */
+export async function sameAnswers<T>(
+  logins: readonly WireLogin[],
+  scenario: (c: WireClient) => Promise<T>,
+): Promise<T> {
+  const results: T[] = [];
+  for (const login of logins) {
+    const c = await WireClient.connect(login);
+    try {
+      results.push(await scenario(c));
+    } finally {
+      await c.close();
+    }
+  }
+  for (const result of results.slice(1)) assert.deepEqual(result, results[0]);
+  return results[0]!;
 }
 
 /** Sends each step's messages on `c` in turn; the answers to each, as comparable lines (see normalise). */

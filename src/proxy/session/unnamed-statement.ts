@@ -21,6 +21,7 @@ export type UnnamedSession = Pick<
 /** The statement name a Bind or Describe of an unnamed statement the client has not prepared
  *  goes under (see foreignUnnamed): the server's 26000 names it. */
 export const NO_UNNAMED_STATEMENT = '<no unnamed statement prepared on this connection>';
+const NO_UNNAMED_NAME = Buffer.from(NO_UNNAMED_STATEMENT);
 
 /** An unnamed Parse (its body, a view of the client's bytes; null when only its head was kept). */
 export function unnamedParsed(s: UnnamedSession, body: Buffer | null): void {
@@ -41,11 +42,10 @@ export function unnamedParsed(s: UnnamedSession, body: Buffer | null): void {
  */
 export function foreignUnnamed(s: UnnamedSession, type: number, body: Buffer, end: number, nameAt: number): void {
   if (s.unnamedMine || s.unnamedParseBody !== null || s.keptUnnamedParse !== null) return;
-  const name = Buffer.from(NO_UNNAMED_STATEMENT);
   const header = Buffer.allocUnsafe(5);
   header[0] = type;
-  header.writeUInt32BE(4 + body.length + name.length, 1);
-  const renamed = Buffer.concat([header, body.subarray(0, nameAt), name, body.subarray(nameAt)]);
+  header.writeUInt32BE(4 + body.length + NO_UNNAMED_NAME.length, 1);
+  const renamed = Buffer.concat([header, body.subarray(0, nameAt), NO_UNNAMED_NAME, body.subarray(nameAt)]);
   replaceMessage(s, end - 5 - body.length, end, renamed);
 }
 
