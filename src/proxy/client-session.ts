@@ -247,6 +247,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   settings: SessionSettings | null = null;
   /** A statement of the current transaction may have changed settings: read them back after it. */
   declare settingsDirty: boolean;
+  /** A statement of the current transaction may have moved where names resolve (search_path,
+   *  role), SET LOCAL too: the client's named statements prepared until the transaction is over
+   *  and its settings read back are its own, shared with no other client (see clientStatements). */
+  declare scopeMoved: boolean;
   /** The ParameterStatus values the pool reported, told at login where the client's startup
    *  packet gave none (shared with the pool), and (toldOwn, made on first need) those told in
    *  another form than the default: a startup value reported otherwise, corrections since. See toldValue. */
@@ -698,5 +702,6 @@ const SESSION_CHOICES: Choices<ClientSession> = {
   writesRows: [false, true],
   unnamedPortalDropped: [false, true],
   unnamedMine: [false, true],
+  scopeMoved: [false, true],
 };
 defineChoices<ClientSession>(ClientSession.prototype, SESSION_CHOICES);

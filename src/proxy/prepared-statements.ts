@@ -8,7 +8,7 @@ import { endsFailedBlockText, runsInFailedBlock } from '../sql/transaction-state
 import type { PreparedSet } from '../pool/prepared-set.js';
 import type { PoolStats } from '../pool/pool.js';
 import { Expect, type ResponseTracker } from './response-tracker.js';
-import { statementScope, type Statement, type StatementRegistry } from './statement-registry.js';
+import { statementScope, unsharedScope, type Statement, type StatementRegistry } from './statement-registry.js';
 import { BackendMessage, FrontendMessage } from '../protocol/types.js';
 import { rowShape, sameRowShape } from '../protocol/row-shape.js';
 import { describesPortal, renamed, resultFormatCount } from './statement-messages.js';
@@ -45,9 +45,14 @@ EXPECT[SYNC] = Expect.Sync;
 EXPECT[Q] = Expect.Query;
 EXPECT[F] = Expect.Query;
 
-/** The map of a client's named statements, which resolve where its session says now. */
-export function clientStatements(s: Pick<ClientSession, 'ctx' | 'database' | 'user' | 'settings'>): ClientStatements {
-  return new ClientStatements(s.ctx.statements, () => statementScope(s.database, s.user, s.settings?.values ?? null));
+/** The map of a client's named statements, which resolve where its session says now: where
+ *  its transaction may have moved that, somewhere no other statement resolves. */
+export function clientStatements(
+  s: Pick<ClientSession, 'ctx' | 'database' | 'user' | 'settings' | 'scopeMoved'>,
+): ClientStatements {
+  return new ClientStatements(s.ctx.statements, () =>
+    s.scopeMoved ? unsharedScope() : statementScope(s.database, s.user, s.settings?.values ?? null),
+  );
 }
 
 /**

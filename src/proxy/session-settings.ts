@@ -109,6 +109,12 @@ export class SessionSettings {
     } else if (c.sessionState === 'set_config') {
       this.unknownChange = true;
     }
+    if (c.otherSets) for (const name of c.otherSets) this.followName(name);
+  }
+
+  private followName(name: string | null): void {
+    if (name === null) this.unknownChange = true;
+    else if (name.includes('.')) this.addCustomName(name);
   }
 
   private addCustomName(name: string): void {
@@ -203,6 +209,25 @@ export function diffSql(from: Settings, to: Settings): string | null {
   }
   if (sets.length > 0) statements.push(`SELECT ${sets.join(', ')}`);
   return statements.length > 0 ? inOwnTransaction(statements.join('; ')) : null;
+}
+
+/** The settings where a statement's names resolve by (see statementScope). */
+const SCOPE_SETTINGS: ReadonlySet<string> = new Set(['search_path', 'role', 'session_authorization']);
+
+/**
+ * Whether a statement may change where names resolve, for its transaction (SET LOCAL) or its
+ * session: a statement prepared after it is not shared until the transaction is over and what
+ * it left is read back (see ClientSession.scopeMoved).
+ */
+export function movesScope(c: Classification): boolean {
+  if (c.statements) return c.statements.some(movesScope);
+  if (c.otherSets?.some((name) => name === null || SCOPE_SETTINGS.has(name))) return true;
+  if (c.set) return SCOPE_SETTINGS.has(c.set.name);
+  return (
+    c.sessionState === 'set_config' ||
+    (c.kind === 'reset' && c.all === true) ||
+    (c.kind === 'discard' && c.discard === 'all')
+  );
 }
 
 /** Whether a statement may change session settings (then they are read back afterwards). */

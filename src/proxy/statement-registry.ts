@@ -73,6 +73,13 @@ export function statementScope(database: string, user: string, settings: Setting
   return `${database}\0${user}\0${path ?? ''}\0${role ?? ''}`;
 }
 
+let unshared = 0;
+
+/** A scope no other statement is in (statementScope's begin with a database name, never with NUL). */
+export function unsharedScope(): string {
+  return `\0${++unshared}`;
+}
+
 /**
  * One server-side name per distinct statement (text and parameter types) in one scope (see
  * statementScope) across all clients of the process, so clients running the same statements

@@ -102,6 +102,9 @@ export interface Classification {
   /** DISCARD target. */
   readonly discard?: 'all' | 'plans' | 'sequences' | 'temp';
   readonly set?: SettingChange;
+  /** The lower-cased names of the set_config calls after the first in the statement (null: a
+   *  name not written out): their settings are followed too. */
+  readonly otherSets?: readonly (string | null)[];
   readonly sessionState?: SessionState;
   /** COPY ... TO STDOUT: the server answers with CopyOutResponse. */
   readonly copyOut?: boolean;

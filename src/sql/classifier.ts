@@ -210,7 +210,8 @@ export class Classifier {
     if (d.name !== undefined) c.name = d.name;
     if (d.all !== undefined) c.all = d.all;
     if (d.discard !== undefined) c.discard = d.discard;
-    if (d.set !== undefined) c.set = d.set;
+    if (d.set) c.set = d.set;
+    if (d.otherSets !== undefined) c.otherSets = d.otherSets;
     if (sessionState !== undefined) c.sessionState = sessionState;
     if (d.copyOut !== undefined) c.copyOut = d.copyOut;
     if (d.pgtideRoute !== undefined) c.pgtideRoute = d.pgtideRoute;
@@ -280,6 +281,7 @@ function isPlain(d: Draft): boolean {
     d.all === undefined &&
     d.discard === undefined &&
     d.set === undefined &&
+    d.otherSets === undefined &&
     d.sessionState === undefined &&
     d.copyOut === undefined &&
     d.pgtideRoute === undefined &&

@@ -294,19 +294,24 @@ function pidOf(digits: string): number {
 }
 
 /** set_config('name', value, is_local) → d.set: the name when it is a literal (value null and
- *  local false unless they are literals too, e.g. a parameter), so the setting can be followed. */
+ *  local false unless they are literals too, e.g. a parameter), so the setting can be followed;
+ *  null when it is not. The names of later calls go to d.otherSets. */
 function setConfigArgs(lx: Lexer, d: Draft): Tok {
   let tok = lx.next();
-  const name = lx.plainStringValue();
-  if (name === undefined || (tok = lx.next()) !== Tok.Comma) return tok;
-  const first = d.set === undefined;
-  if (first) d.set = { name: name.toLowerCase(), value: null, local: false };
+  const name = lx.plainStringValue()?.toLowerCase() ?? null;
+  if (d.set !== undefined) {
+    (d.otherSets ??= []).push(name);
+    return tok;
+  }
+  d.set = null;
+  if (name === null || (tok = lx.next()) !== Tok.Comma) return tok;
+  d.set = { name, value: null, local: false };
   tok = lx.next();
   const value = lx.plainStringValue();
   if (value === undefined || (tok = lx.next()) !== Tok.Comma) return tok;
   tok = lx.next();
   const local = lx.is('true') ? true : lx.is('false') ? false : undefined;
   if (local === undefined || (tok = lx.next()) !== Tok.RParen) return tok;
-  if (first) d.set = { name: name.toLowerCase(), value: `'${value.replaceAll("'", "''")}'`, local };
+  d.set = { name, value: `'${value.replaceAll("'", "''")}'`, local };
   return lx.next();
 }

@@ -14,7 +14,9 @@ export class Draft {
   name: string | undefined;
   all: boolean | undefined;
   discard: 'all' | 'plans' | 'sequences' | 'temp' | undefined;
-  set: SettingChange | undefined;
+  /** null: a set_config whose name is not written out. */
+  set: SettingChange | null | undefined;
+  otherSets: (string | null)[] | undefined;
   sessionState: SessionState | undefined;
   copyOut: boolean | undefined;
   pgtideRoute: 'primary' | 'standby' | 'auto' | undefined;
@@ -40,7 +42,14 @@ export class Draft {
     this.kind = 'other';
     this.route = 'write';
     this.readOnly = this.isolation = this.chain = this.name = this.all = undefined;
-    this.discard = this.set = this.sessionState = this.copyOut = this.pgtideRoute = this.constantArguments = undefined;
+    this.discard =
+      this.set =
+      this.otherSets =
+      this.sessionState =
+      this.copyOut =
+      this.pgtideRoute =
+      this.constantArguments =
+        undefined;
     this.calls = this.signals = this.freesDatabase = undefined;
     this.uncertainCalls = false;
     this.opaque = this.readsSequences = this.readsStatementList = false;

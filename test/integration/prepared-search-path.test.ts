@@ -10,8 +10,10 @@ import {
   type WireClient,
   bind,
   dataRows,
+  describe as describeMessage,
   errorCodes,
   execute,
+  normalise,
   parse,
   query,
   sync,
@@ -64,6 +66,51 @@ describe('the same statement text under two search paths', { timeout: 60_000 }, 
       }
     } finally {
       await sqlOn(t.primary, 'DROP SCHEMA sp_a CASCADE; DROP SCHEMA sp_b CASCADE');
+    }
+  });
+
+  // The tenant pattern transaction pooling recommends: the search_path set for the transaction
+  // only (SET LOCAL), or by SET inside it, with statements prepared after it in that transaction.
+  test('a statement prepared after a SET search_path in its transaction reads that path, as directly', async () => {
+    await sqlOn(
+      t.primary,
+      `DROP SCHEMA IF EXISTS sp_c CASCADE; DROP SCHEMA IF EXISTS sp_d CASCADE; CREATE SCHEMA sp_c; CREATE SCHEMA sp_d;
+       CREATE TABLE sp_c.items (id int, v int8); INSERT INTO sp_c.items VALUES (1, 10);
+       CREATE TABLE sp_d.items (id int, v text, w text); INSERT INTO sp_d.items VALUES (1, 'd1', 'd2');
+       GRANT USAGE ON SCHEMA sp_c, sp_d TO PUBLIC; GRANT SELECT ON sp_c.items, sp_d.items TO PUBLIC`,
+    );
+    try {
+      for (const set of ['SET LOCAL', 'SET']) {
+        for (let round = 0; round < 3; round++) {
+          const tenants = [
+            ['sp_c', [['1', '10']]],
+            ['sp_d', [['1', 'd1', 'd2']]],
+          ] as const;
+          for (const [schema, rows] of round % 2 === 0 ? tenants : [...tenants].reverse()) {
+            const c = await wire.connect();
+            try {
+              const answer = await c.exchange(
+                query(`BEGIN; ${set} search_path = ${schema}`),
+                parse(`q${round}`, 'SELECT * FROM items WHERE id = $1'),
+                describeMessage('S', `q${round}`),
+                bind('', `q${round}`, ['1']),
+                execute(),
+                sync(),
+              );
+              assert.deepEqual(errorCodes(answer), [], `${set}, round ${round}, ${schema}`);
+              assert.deepEqual(dataRows(answer), rows, `${set}, round ${round}, ${schema}`);
+              const columns = normalise(answer).filter((line) => line.startsWith('T '));
+              assert.equal(columns.length, 1);
+              assert.equal(columns[0]!.includes('w\\x00'), schema === 'sp_d', `${set}, round ${round}: ${columns[0]}`);
+              assert.deepEqual(errorCodes(await c.exchange(query('COMMIT'))), []);
+            } finally {
+              await c.close();
+            }
+          }
+        }
+      }
+    } finally {
+      await sqlOn(t.primary, 'DROP SCHEMA sp_c CASCADE; DROP SCHEMA sp_d CASCADE');
     }
   });
 });

@@ -223,6 +223,28 @@ describe('session settings follow their client in transaction pooling', { timeou
     );
   });
 
+  test('custom settings set by two set_config calls of one statement are both kept, on either server', async () => {
+    const c = new pg.Client(p.pgConfig());
+    await c.connect();
+    try {
+      await c.query(`SELECT pg_catalog.set_config('ps.one', 'a', false), pg_catalog.set_config('ps.two', 'b', false)`);
+      const look = `SELECT pg_catalog.pg_backend_pid() AS pid, pg_catalog.current_setting('ps.one', true) AS one,
+        pg_catalog.current_setting('ps.two', true) AS two`;
+      const here = (await c.query(look)).rows[0];
+      const release = await holdServer(p.pgConfig(), here.pid, POOL_SIZE);
+      let there: { pid: number; one: string; two: string };
+      try {
+        there = (await c.query(look)).rows[0];
+      } finally {
+        await release();
+      }
+      assert.notEqual(there.pid, here.pid, 'the second look must run on the other server');
+      for (const seen of [here, there]) assert.deepEqual([seen.one, seen.two], ['a', 'b']);
+    } finally {
+      await c.end();
+    }
+  });
+
   test('startup parameters (application_name, options -c) apply to every transaction, whichever server runs it', async () => {
     const startup = { application_name: 'ps_startup', options: '-c search_path=foo -c statement_timeout=1234' };
     const otherStartup = { application_name: 'ps_other', options: '-c statement_timeout=777' };

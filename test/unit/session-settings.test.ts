@@ -1,7 +1,9 @@
-// A client's startup settings (proxy/session-settings.ts): shared by the clients that send the same.
+// A client's settings (proxy/session-settings.ts): startup settings shared by the clients that
+// send the same; what statements change.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SessionSettings, type SharedSettings } from '../../src/proxy/session-settings.js';
+import { movesScope, SessionSettings, type SharedSettings } from '../../src/proxy/session-settings.js';
+import { Classifier } from '../../src/sql/classifier.js';
 import { LruCache } from '../../src/sql/lru.js';
 
 /** The settings of a client whose startup packet held `params` (name, value, name, value…). */
@@ -53,5 +55,38 @@ describe('startup settings', () => {
     const shared = newCache();
     assert.throws(() => settingsOf(shared, 'options', '-c'));
     assert.throws(() => settingsOf(shared, 'options', '-c'));
+  });
+});
+
+describe('statements that move where names resolve', () => {
+  const classifier = new Classifier();
+  const cases: [string, boolean][] = [
+    ['SET search_path = a', true],
+    ['SET LOCAL search_path TO a', true],
+    ['SET SCHEMA $$a$$', true],
+    ['SET ROLE bob', true],
+    ['RESET role', true],
+    ['SET SESSION AUTHORIZATION bob', true],
+    ['RESET ALL', true],
+    ['DISCARD ALL', true],
+    ["SELECT set_config('search_path', 'a', true)", true],
+    ["SELECT set_config('app.tenant', $1, true)", false],
+    ["SELECT set_config('app.tenant', '1', true), set_config('search_path', 'a', true)", true],
+    ["SELECT set_config($1, 'a', true)", true],
+    ['SET app.tenant = 1; SET search_path = a', true],
+    ['SET statement_timeout = 5; SELECT 1', false],
+    ['SET pgtide.route = primary', false],
+    ['SELECT 1', false],
+  ];
+  for (const [sql, moves] of cases) {
+    it(`${sql}: ${moves}`, () => assert.equal(movesScope(classifier.classify(sql)), moves));
+  }
+
+  it('custom settings of every set_config call are read back by name', () => {
+    const settings = settingsOf(newCache());
+    settings.follow(classifier.classify("SELECT set_config('app.a', '1', false), set_config('app.b', '2', false)"));
+    const { sql, unknown } = settings.readBack();
+    assert.equal(unknown, false);
+    assert.match(sql, /ARRAY\[E'app\.a', E'app\.b'\]/);
   });
 });

@@ -328,6 +328,17 @@ table('session state', [
     { ...W, sessionState: 'set_config', set: { name: 'a', value: null, local: false } },
   ],
   ["SELECT set_config($1, 'v', false)", { ...W, sessionState: 'set_config', set: undefined }],
+  // Every call's name is followed, not the first's alone.
+  [
+    "SELECT set_config('app.a', '1', false), set_config('Search_Path', 'x', true), set_config($1, 'v', false)",
+    {
+      ...W,
+      sessionState: 'set_config',
+      set: { name: 'app.a', value: "'1'", local: false },
+      otherSets: ['search_path', null],
+    },
+  ],
+  ["SELECT set_config($1, 'v', false), set_config('app.b', 'w', false)", { set: undefined, otherSets: ['app.b'] }],
   ['RESET ALL', { ...R, kind: 'reset', all: true }],
   ['RESET search_path', { ...R, kind: 'reset', set: { name: 'search_path', value: null, local: false } }],
   ['RESET TIME ZONE', { kind: 'reset', set: { name: 'timezone', value: null, local: false } }],

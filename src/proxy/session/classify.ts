@@ -5,7 +5,7 @@
 import { SQLSTATE } from '../../protocol/encode.js';
 import { FrontendMessage } from '../../protocol/types.js';
 import { UNSEEN_STATEMENT, type Classification } from '../../sql/index.js';
-import { changesSettings } from '../session-settings.js';
+import { changesSettings, movesScope } from '../session-settings.js';
 import { signalBackends } from '../backend-signals.js';
 import { noteSharedDdl } from './shared-ddl.js';
 import type { ClientSession } from '../client-session.js';
@@ -66,6 +66,7 @@ export type ClassifySession = Pick<
   | 'pool'
   | 'server'
   | 'settingsDirty'
+  | 'scopeMoved'
   | 'state'
   | 'statements'
   | 'syncEnd'
@@ -96,7 +97,9 @@ export function beginChunk(s: ClassifySession): void {
 /** A statement (or the Bind of one) that may change settings: they are read back after its transaction. */
 function noteSettings(s: ClassifySession, c: Classification): void {
   if (c.opaque) noteOpaqueCode(s);
-  if (s.mode === 'session' || !s.settings || !changesSettings(c)) return;
+  if (s.mode === 'session' || !s.settings) return;
+  if (!s.scopeMoved && movesScope(c)) s.scopeMoved = true;
+  if (!changesSettings(c)) return;
   s.settingsDirty = true;
   s.settings.follow(c);
 }
@@ -109,6 +112,7 @@ function noteSettings(s: ClassifySession, c: Classification): void {
 function noteOpaqueCode(s: ClassifySession): void {
   if (s.mode === 'session' || !s.settings || s.ctx.config.trust_functions) return;
   s.settingsDirty = true;
+  if (!s.scopeMoved) s.scopeMoved = true;
   s.settings.followUnseen();
   s.probeAfter = true;
 }

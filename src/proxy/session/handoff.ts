@@ -71,6 +71,7 @@ export type HandoffSession = Pick<
   | 'serverPaused'
   | 'settings'
   | 'settingsDirty'
+  | 'scopeMoved'
   | 'state'
   | 'timeoutCancelSent'
   | 'user'
@@ -565,6 +566,8 @@ function releaseServer(s: HandoffSession, sharedDdl = false): void {
   server.unlink();
   // The server's unnamed statement may be another client's by the client's next transaction.
   if (s.unnamedMine) s.unnamedMine = false;
+  // Its settings are known again (read back, if it set any for its session).
+  if (s.scopeMoved) s.scopeMoved = false;
   // A write that ran may have called nextval there; a Parse alone (a driver preparing an INSERT)
   // did not, and must not make another client's values there look like this client's. Nor did
   // a read sent to the primary only by the client's consistency (primary_only, a write position

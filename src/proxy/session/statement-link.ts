@@ -81,6 +81,7 @@ export type LinkSession = Pick<
   | 'database'
   | 'user'
   | 'settings'
+  | 'scopeMoved'
 > &
   PinSession;
 
