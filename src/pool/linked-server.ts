@@ -83,8 +83,8 @@ export interface LendingPool {
   cancelWait(waiter: ServerWaiter): void;
   /** A server back from its client, idle and clean. */
   release(server: LinkedServer): void;
-  /** A server of the pool took each of these startup setting names at a login before. */
-  knowsSettings(names: Iterable<string>): boolean;
-  /** A server took these startup setting names at a login. */
-  tookSettings(names: Iterable<string>): void;
+  /** A server of the pool took each of these startup settings at a login before. */
+  knowsSettings(settings: ReadonlyMap<string, string>): boolean;
+  /** A server took these startup settings at a login. */
+  tookSettings(settings: ReadonlyMap<string, string>): void;
 }

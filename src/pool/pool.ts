@@ -7,8 +7,8 @@ import type { ServerOwner } from './server-peer.js';
 import type { EvictablePool } from './eviction.js';
 import { eventNow } from '../event-clock.js';
 
-/** Startup setting names a pool remembers as taken (see Pool.knowsSettings). */
-const MAX_KNOWN_SETTING_NAMES = 1000;
+/** Startup settings a pool remembers as taken (see Pool.knowsSettings). */
+const MAX_KNOWN_SETTINGS = 1000;
 
 export interface PoolSettings {
   mode: PoolMode;
@@ -129,8 +129,10 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
   private loginRetryWaitMs = 0;
   /** ParameterStatus values of the first login, reported to clients at their login (see paramsForClients). */
   serverParams: Map<string, string> | null = null;
-  /** Names of startup settings a server of this pool took at a client's login (see knowsSettings); null: none yet. */
-  private settingNames: Set<string> | null = null;
+  /** Values of startup settings by name a server of this pool took at a client's login (see
+   *  knowsSettings); null: none yet. */
+  private knownSettings: Map<string, Set<string>> | null = null;
+  private knownSettingsCount = 0;
   /** Its clients call currval or lastval: see takeIdle. */
   sequenceReaders = false;
   /** Counters for SHOW POOLS / STATS: servers lent out, waits and their total time. */
@@ -228,21 +230,31 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
   }
 
   /**
-   * Whether a server of this pool took each of these startup setting names at a login before:
-   * a client giving another has an idle server apply its settings before its login ends, so
-   * that a name the server does not know refuses the login (42704), as PostgreSQL does, rather
-   * than the client's first statement (lib/pq reads that as a broken connection and retries).
+   * Whether a server of this pool took each of these startup settings at a login before: a
+   * client giving another name or value has an idle server apply its settings before its login
+   * ends, so that a name the server does not know (42704) or a value it rejects (22023) refuses
+   * the login, as PostgreSQL does, rather than the client's first statement (lib/pq reads that
+   * as a broken connection and retries). application_name takes any value.
    */
-  knowsSettings(names: Iterable<string>): boolean {
-    for (const name of names) if (this.settingNames?.has(name) !== true) return false;
+  knowsSettings(settings: ReadonlyMap<string, string>): boolean {
+    for (const [name, value] of settings) {
+      if (name !== 'application_name' && this.knownSettings?.get(name)?.has(value) !== true) return false;
+    }
     return true;
   }
 
-  /** A server took these startup setting names at a login (see knowsSettings). */
-  tookSettings(names: Iterable<string>): void {
-    const known = (this.settingNames ??= new Set());
-    // Names are few (PostgreSQL has some 400 settings); custom ones are the client's to make up.
-    for (const name of names) if (known.size < MAX_KNOWN_SETTING_NAMES) known.add(name);
+  /** A server took these startup settings at a login (see knowsSettings). */
+  tookSettings(settings: ReadonlyMap<string, string>): void {
+    const known = (this.knownSettings ??= new Map());
+    for (const [name, value] of settings) {
+      // Names are few (PostgreSQL has some 400 settings), values and custom names the client's to make up.
+      if (name === 'application_name' || this.knownSettingsCount >= MAX_KNOWN_SETTINGS) continue;
+      let values = known.get(name);
+      if (values === undefined) known.set(name, (values = new Set()));
+      if (values.has(value)) continue;
+      values.add(value);
+      this.knownSettingsCount++;
+    }
   }
 
   /**

@@ -89,23 +89,34 @@ for (const mode of ['transaction', 'session'] as PoolMode[]) {
 
     // Found by lib/pq's suite: in a pool that had logged clients in, an unknown name was
     // refused only at the client's first statement, which lib/pq reads as a broken connection.
-    test('a startup setting the server does not know refuses the login with 42704, as PostgreSQL does', async () => {
+    test('a startup setting the server does not know, or a value it rejects, refuses the login (42704, 22023), as PostgreSQL does', async () => {
       await loginParams(p.host, p.port);
-      const unknown = { options: '-c no_such_setting=1' };
-      for (const [config, where] of [
-        [direct(unknown), 'directly'],
-        [p.pgConfig(unknown), 'through pgtide'],
-      ] as const) {
-        const c = new pg.Client(config);
-        c.on('error', () => {});
-        await assert.rejects(c.connect(), (err: { code?: string }) => err.code === '42704', where);
-      }
-      // A name the server knows, new to the pool, logs in; and later clients giving it do without a server.
+      // Names the server knows, new to the pool, log in; later clients giving them do without a server.
       for (let i = 0; i < 2; i++) {
-        const c = new pg.Client(p.pgConfig({ options: '-c work_mem=200kB' }));
+        const c = new pg.Client(p.pgConfig({ options: '-c work_mem=200kB -c DateStyle=ISO' }));
         await c.connect();
         assert.equal((await c.query('SHOW work_mem')).rows[0].work_mem, '200kB');
         await c.end();
+      }
+      // Known names with values the server rejects, too.
+      for (const [options, code] of [
+        ['-c no_such_setting=1', '42704'],
+        ['-c work_mem=abc', '22023'],
+        ['-c DateStyle=nonsense', '22023'],
+      ] as const) {
+        // A refused login's server is closed: each tries its settings on an idle one.
+        const warm = new pg.Client(p.pgConfig());
+        await warm.connect();
+        await warm.query('SELECT 1');
+        await warm.end();
+        for (const [config, where] of [
+          [direct({ options }), 'directly'],
+          [p.pgConfig({ options }), 'through pgtide'],
+        ] as const) {
+          const c = new pg.Client(config);
+          c.on('error', () => {});
+          await assert.rejects(c.connect(), (err: { code?: string }) => err.code === code, `${options}, ${where}`);
+        }
       }
     });
 

@@ -236,14 +236,14 @@ export class FakePool implements LendingPool {
   release(server: FakeServer): void {
     this.released.push(server);
   }
-  /** Startup setting names a login's server took, as the real pool keeps them. */
-  readonly settingNames = new Set<string>();
-  knowsSettings(names: Iterable<string>): boolean {
-    for (const name of names) if (!this.settingNames.has(name)) return false;
+  /** Startup settings a login's server took, as the real pool keeps them (name=value). */
+  readonly knownSettings = new Set<string>();
+  knowsSettings(settings: ReadonlyMap<string, string>): boolean {
+    for (const [name, value] of settings) if (!this.knownSettings.has(`${name}=${value}`)) return false;
     return true;
   }
-  tookSettings(names: Iterable<string>): void {
-    for (const name of names) this.settingNames.add(name);
+  tookSettings(settings: ReadonlyMap<string, string>): void {
+    for (const [name, value] of settings) this.knownSettings.add(`${name}=${value}`);
   }
   /** The pool lends `server` to its oldest waiter. */
   give(server: FakeServer): void {

@@ -357,10 +357,10 @@ function authenticated(s: LoginSession, head: readonly Buffer[]): void {
   // Any backend's settings will do: a login must not wait for a primary that is down.
   const known = ctx.pools.serverParams(s.database, s.user);
   if (known) {
-    // A setting name no login to this pool gave is tried on an idle server first, as PostgreSQL
-    // refuses an unknown one at login (42704); with none idle the login does not wait, and its
-    // first statement gets the refusal (lib/pq reads that as a broken connection and retries).
-    const server = s.pool.knowsSettings(s.settings.startup.keys()) ? null : s.pool.takeIdle(0, 0);
+    // A setting no login to this pool gave is tried on an idle server first, as PostgreSQL
+    // refuses an unknown name or a bad value at login; with none idle the login does not wait,
+    // and its first statement gets the refusal (lib/pq reads that as a broken connection and retries).
+    const server = s.pool.knowsSettings(s.settings.startup) ? null : s.pool.takeIdle(0, 0);
     if (server === null) return finishLogin(s, known, head);
     send(s, head);
     return learnServerParams(s, server, known);
@@ -456,7 +456,7 @@ function onAdminMessage(s: LoginSession, type: number, body: Buffer): void {
 /**
  * The first login to a pool borrows a server to learn the settings to report, with the
  * client's startup settings applied (a name or value the server rejects ends the login then);
- * so does a login giving a setting name no login to the pool gave (see Pool.knowsSettings),
+ * so does a login giving a setting no login to the pool gave (see Pool.knowsSettings),
  * which reports the pool's `known` settings as any later login does.
  */
 export function learnServerParams(
@@ -468,7 +468,7 @@ export function learnServerParams(
   setUp(s, server, null).then(
     () => {
       const params = known ?? paramsForClients(server.params);
-      pool.tookSettings(s.settings!.startup.keys());
+      pool.tookSettings(s.settings!.startup);
       pool.release(server);
       // What the setup told the client of its own settings the login tells again, in the same
       // form: nothing of it is the client's own to keep (an idle client holds no map).
