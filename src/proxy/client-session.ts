@@ -162,6 +162,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** A BEGIN answered by pgtide, run on the server of the transaction's first statement. */
   pendingBegin: string | null = null;
   chunkKind: StatementKind | null = null;
+  /** What the chunk's statement says of standbys: true READ ONLY, false READ WRITE or
+   *  SERIALIZABLE (they refuse either), undefined neither. */
   chunkReadOnly: boolean | undefined = undefined;
   /** `SET pgtide.route = primary | standby | auto`. */
   declare routeOverride: 'primary' | 'standby' | 'auto';

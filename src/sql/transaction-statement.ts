@@ -17,9 +17,12 @@ export function transactionModes(lx: Lexer, d: Draft, tok: Tok, base: number): T
     tok = lx.next();
   }
   // Only a READ ONLY transaction may start on a standby, and standbys refuse
-  // SERIALIZABLE ("cannot use serializable mode in a hot standby").
+  // SERIALIZABLE ("cannot use serializable mode in a hot standby"). A SET TRANSACTION that
+  // starts a transaction's statements (after a BEGIN pgtide deferred) says so of it too.
   const standbyCapable = d.readOnly === true && d.isolation !== 'serializable';
-  d.route = d.kind !== 'begin' || standbyCapable ? 'read' : 'write';
+  const refusedOnStandby = d.readOnly === false || d.isolation === 'serializable';
+  const setsTransaction = d.kind === 'set_transaction' && d.sessionState === undefined;
+  d.route = (d.kind === 'begin' && !standbyCapable) || (setsTransaction && refusedOnStandby) ? 'write' : 'read';
   return tok;
 }
 

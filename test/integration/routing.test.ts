@@ -279,6 +279,11 @@ describe('session routing controls', { timeout: 60_000 }, () => {
       await c.query(`INSERT INTO route_t VALUES (401, 'rolled back')`);
       await c.query('ROLLBACK');
       assert.equal((await sqlOn(t.primary, 'SELECT count(*)::int AS n FROM route_t WHERE id = 401'))[0].n, 0);
+      // A deferred BEGIN that names SERIALIZABLE runs where standbys would not refuse it.
+      await c.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
+      assert.equal((await c.query('SELECT count(*)::int AS n FROM route_t WHERE id = 1')).rows[0].n, 1);
+      assert.equal((await c.query(PORT)).rows[0].port, t.primary.port);
+      await c.query('COMMIT');
       await c.end();
     } finally {
       await p.stop();
@@ -303,7 +308,39 @@ describe('session routing controls', { timeout: 60_000 }, () => {
         assert.equal((await c.query('SHOW transaction_read_only')).rows[0].transaction_read_only, 'on');
         await c.query('COMMIT');
       }
+      // Rails sets a transaction's level after its BEGIN; READ WRITE lets a read-only session
+      // write. A standby had run the BEGIN, then refused either with 0A000 or 25006.
+      for (const mode of ['ISOLATION LEVEL SERIALIZABLE', 'READ WRITE']) {
+        await c.query('BEGIN');
+        await c.query(`SET TRANSACTION ${mode}`);
+        assert.equal((await c.query(PORT)).rows[0].port, t.primary.port, mode);
+        await c.query('COMMIT');
+      }
+      await c.query('BEGIN');
+      await c.query('SET TRANSACTION READ WRITE');
+      await c.query(`INSERT INTO route_t VALUES (402, 'read-only session, read-write transaction')`);
+      await c.query('COMMIT');
+      assert.equal((await sqlOn(t.primary, 'SELECT count(*)::int AS n FROM route_t WHERE id = 402'))[0].n, 1);
+      // Reads still go to standbys, the empty transaction's end answered by pgtide.
+      await c.query('BEGIN');
+      assert.notEqual((await c.query(PORT)).rows[0].port, t.primary.port);
+      await c.query('COMMIT');
+      await c.query('BEGIN');
+      await c.query('COMMIT');
       await c.end();
+      // Any session's BEGIN READ ONLY, too.
+      const d = new pg.Client(p.pgConfig());
+      await d.connect();
+      await learnFunctions(d);
+      await d.query('BEGIN READ ONLY');
+      await d.query('SET TRANSACTION ISOLATION LEVEL SERIALIZABLE');
+      assert.equal((await d.query(PORT)).rows[0].port, t.primary.port);
+      assert.equal((await d.query('SHOW transaction_read_only')).rows[0].transaction_read_only, 'on');
+      await d.query('COMMIT');
+      await d.query('BEGIN READ ONLY');
+      assert.notEqual((await d.query(PORT)).rows[0].port, t.primary.port);
+      await d.query('COMMIT');
+      await d.end();
     } finally {
       await p.stop();
     }

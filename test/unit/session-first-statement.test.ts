@@ -9,17 +9,22 @@ import {
 } from '../../src/proxy/session/first-statement.js';
 import { FakeClientSocket } from './session-harness.js';
 
-/** The part of a session answerLocally reads and writes, with its chunk classified as `kind`. */
+/** The part of a session answerLocally reads and writes, with its chunk classified as `kind`
+ *  (transaction_routing = first_statement unless `conservative` is given). */
 function session(
   kind: string,
   pendingBegin: string | null = null,
+  conservative: Partial<FirstStatementSession> | null = null,
 ): FirstStatementSession & { socket: FakeClientSocket } {
   return {
     chunkKind: kind,
     chunkReadOnly: undefined,
+    firstStatementRouting: conservative === null,
+    readOnlySession: false,
     pendingBegin,
     queuedSyncs: 1,
     socket: new FakeClientSocket(),
+    ...conservative,
   } as never;
 }
 
@@ -34,8 +39,9 @@ describe('first_statement: BEGIN answered by pgtide', () => {
     assert.equal(s.socket.takeTypes(), 'C ZT');
   });
 
-  it('a BEGIN that says read only or read write is not deferred, nor a second BEGIN', () => {
-    assert.equal(localAnswer(begin, 'begin', true, null), LocalAnswer.None);
+  it('a BEGIN that says read write (or serializable: chunkReadOnly false) is not deferred, nor a second BEGIN', () => {
+    assert.equal(localAnswer(begin, 'begin', false, null), LocalAnswer.None);
+    assert.equal(localAnswer(begin, 'begin', true, null), LocalAnswer.Begin);
     const s = session('begin', 'BEGIN');
     assert.equal(answerLocally(s, begin), false);
     assert.equal(s.pendingBegin, 'BEGIN');
@@ -58,5 +64,33 @@ describe('first_statement: BEGIN answered by pgtide', () => {
     );
     assert.equal(localAnswer(begin.subarray(0, begin.length - 1), 'begin', undefined, null), LocalAnswer.None);
     assert.equal(localAnswer(encode.sync(), 'begin', undefined, null), LocalAnswer.None);
+  });
+});
+
+describe('transaction_routing = conservative: a BEGIN that may run on a standby is answered by pgtide', () => {
+  const begin = encode.query('BEGIN');
+
+  it('a plain BEGIN goes to a server (the primary)', () => {
+    const s = session('begin', null, {});
+    assert.equal(answerLocally(s, begin), false);
+    assert.equal(s.socket.takeTypes(), '');
+  });
+
+  it('a BEGIN READ ONLY, or a BEGIN of a read-only session, waits for the statement after it', () => {
+    for (const conservative of [{ chunkReadOnly: true }, { readOnlySession: true }]) {
+      const s = session('begin', null, conservative);
+      assert.equal(answerLocally(s, begin), true);
+      assert.equal(s.pendingBegin, 'BEGIN');
+      assert.equal(s.socket.takeTypes(), 'C ZT');
+      s.chunkKind = 'commit';
+      s.chunkReadOnly = undefined;
+      assert.equal(answerLocally(s, encode.query('COMMIT')), true, 'the end of its empty transaction too');
+      assert.equal(s.socket.takeTypes(), 'C ZI');
+    }
+  });
+
+  it('a serializable BEGIN of a read-only session goes to a server (the primary)', () => {
+    const s = session('begin', null, { readOnlySession: true, chunkReadOnly: false });
+    assert.equal(answerLocally(s, begin), false);
   });
 });

@@ -286,7 +286,14 @@ table('transaction control', [
   ["COMMIT PREPARED 'gx'", { ...W, kind: 'two_phase' }],
   ["ROLLBACK PREPARED 'gx'", { ...W, kind: 'two_phase' }],
   ['SET TRANSACTION READ ONLY', { ...R, kind: 'set_transaction', readOnly: true }],
-  ['SET TRANSACTION ISOLATION LEVEL SERIALIZABLE', { kind: 'set_transaction', isolation: 'serializable' }],
+  // Standbys refuse these: the transaction they start (after a deferred BEGIN) runs on the primary.
+  ['SET TRANSACTION ISOLATION LEVEL SERIALIZABLE', { ...W, kind: 'set_transaction', isolation: 'serializable' }],
+  ['SET TRANSACTION READ WRITE', { ...W, kind: 'set_transaction', readOnly: false }],
+  ['SET TRANSACTION ISOLATION LEVEL REPEATABLE READ', { ...R, kind: 'set_transaction', isolation: 'repeatable read' }],
+  [
+    'SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE',
+    { ...R, kind: 'set_transaction', isolation: 'serializable', sessionState: 'transaction_characteristics' },
+  ],
   [
     'SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY',
     { kind: 'set_transaction', readOnly: true, sessionState: 'transaction_characteristics' },

@@ -138,7 +138,7 @@ function followText(s: ClassifySession, c: Classification | null, wholeInChunk: 
   }
   // What the chunk is, for a BEGIN or COMMIT pgtide answers itself: an EXECUTE, whatever it runs.
   s.chunkKind = c.kind;
-  s.chunkReadOnly = c.readOnly;
+  s.chunkReadOnly = standbyMode(c);
   return kept;
 }
 
@@ -171,7 +171,7 @@ function classifyText(s: ClassifySession, body: Buffer, start: number, end: numb
  */
 function follow(s: ClassifySession, c: Classification): KeptState | null {
   s.chunkKind = c.kind;
-  s.chunkReadOnly = c.readOnly;
+  s.chunkReadOnly = standbyMode(c);
   if (changesSchema(c)) {
     if (!s.ranDdl) s.ranDdl = true;
     noteSharedDdl(s, c);
@@ -209,6 +209,12 @@ function follow(s: ClassifySession, c: Classification): KeptState | null {
   }
   if (!read && c.functions && c.functions.length > 0) lookUpFunctions(s, c.functions);
   return kept;
+}
+
+/** A statement's READ ONLY (true) or READ WRITE (false): SERIALIZABLE counts as READ WRITE,
+ *  as standbys refuse both (see first-statement.ts). */
+function standbyMode(c: Classification): boolean | undefined {
+  return c.isolation === 'serializable' ? false : c.readOnly;
 }
 
 /** BEGIN, COMMIT, ROLLBACK, a savepoint or SET TRANSACTION: sent to the primary, yet calls no

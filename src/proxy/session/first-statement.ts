@@ -1,7 +1,10 @@
 // transaction_routing = first_statement: a plain BEGIN is answered by pgtide and run later on
 // the server the transaction's next statement chooses; the COMMIT or ROLLBACK of a transaction
-// that stayed empty is answered too. Only a chunk that is exactly one simple Query is handled
-// this way.
+// that stayed empty is answered too. So is a BEGIN READ ONLY, or any BEGIN of a session whose
+// transactions are read-only (default_transaction_read_only), in either transaction_routing: a
+// standby would run it, then refuse the SET TRANSACTION ISOLATION LEVEL SERIALIZABLE or READ
+// WRITE that may come next (Rails sets the level so), which the primary runs. Only a chunk that
+// is exactly one simple Query is handled this way.
 import * as encode from '../../protocol/encode.js';
 import { FrontendMessage } from '../../protocol/types.js';
 import type { ClientSession } from '../client-session.js';
@@ -18,8 +21,9 @@ export const enum LocalAnswer {
 
 /**
  * What pgtide answers itself for the client chunk `data`, classified as `kind` (read-only:
- * `readOnly`), while `deferredBegin` (null: none) waits for its transaction's first statement.
- * A BEGIN with a read-only or read-write mode says where it runs: it is not deferred.
+ * `readOnly`, see ClientSession.chunkReadOnly), while `deferredBegin` (null: none) waits for its
+ * transaction's first statement. A BEGIN READ WRITE or SERIALIZABLE runs on the primary: it is
+ * not deferred.
  */
 export function localAnswer(
   data: Buffer,
@@ -29,7 +33,7 @@ export function localAnswer(
 ): LocalAnswer {
   if (data.length < 6 || data[0] !== FrontendMessage.Query || data.readUInt32BE(1) + 1 !== data.length)
     return LocalAnswer.None;
-  if (kind === 'begin' && readOnly === undefined && !deferredBegin) return LocalAnswer.Begin;
+  if (kind === 'begin' && readOnly !== false && !deferredBegin) return LocalAnswer.Begin;
   if (deferredBegin && kind === 'commit') return LocalAnswer.Commit;
   if (deferredBegin && kind === 'rollback') return LocalAnswer.Rollback;
   return LocalAnswer.None;
@@ -49,11 +53,20 @@ function localReply(answer: LocalAnswer.Begin | LocalAnswer.Commit | LocalAnswer
 /** What answerLocally uses of the session. */
 export type FirstStatementSession = Pick<
   ClientSession,
-  'chunkKind' | 'chunkReadOnly' | 'pendingBegin' | 'queuedSyncs' | 'socket'
+  | 'chunkKind'
+  | 'chunkReadOnly'
+  | 'firstStatementRouting'
+  | 'pendingBegin'
+  | 'queuedSyncs'
+  | 'readOnlySession'
+  | 'socket'
 >;
 
-/** transaction_routing = first_statement: a BEGIN (or the end of its empty transaction) pgtide answers itself. */
+/** A BEGIN (or the end of its empty transaction) pgtide answers itself: with transaction_routing
+ *  = first_statement, or a BEGIN that may run on a standby (see above). */
 export function answerLocally(s: FirstStatementSession, data: Buffer): boolean {
+  if (!s.firstStatementRouting && !s.readOnlySession && s.chunkReadOnly !== true && s.pendingBegin === null)
+    return false;
   const answer = localAnswer(data, s.chunkKind, s.chunkReadOnly, s.pendingBegin);
   if (answer === LocalAnswer.None) return false;
   s.pendingBegin = answer === LocalAnswer.Begin ? queryText(data) : null;

@@ -45,11 +45,8 @@ export type RouteSession = Pick<
  * The first bytes of a transaction, no server linked: answered by pgtide itself (first_statement's
  * BEGIN, Parses servers are known to accept, a stray end of COPY) and false, or routed (see route) and true.
  */
-export function routeFirstBytes(
-  s: RouteSession & FirstStatementSession & ParseAnswerSession & Pick<ClientSession, 'firstStatementRouting'>,
-  data: Buffer,
-): boolean {
-  if (s.firstStatementRouting && answerLocally(s, data)) return false;
+export function routeFirstBytes(s: RouteSession & FirstStatementSession & ParseAnswerSession, data: Buffer): boolean {
+  if (s.mode === 'transaction' && answerLocally(s, data)) return false;
   if (s.statements !== null && answerParses(s, data)) return false;
   if (isStrayCopyEnd(data)) return false;
   route(s);
