@@ -114,14 +114,19 @@ describe('review: session settings, pool size 1', { timeout: 60_000 }, () => {
     }
   });
 
-  test("a startup setting the server rejects ends the session with the server's error (at login on PostgreSQL, at the first statement here)", async () => {
+  test("a startup setting the server rejects ends the session with the server's error: at login, as on PostgreSQL, or at the first statement with no server idle", async () => {
     const bad = { DateStyle: 'no such style' };
-    await assert.rejects(
-      connect(bad, { ...wire.login(), host: t.primary.host, port: t.primary.port }),
-      /login failed: .*22023/,
-    );
+    const refused = /login failed: .*22023/;
+    await assert.rejects(connect(bad, { ...wire.login(), host: t.primary.host, port: t.primary.port }), refused);
+    // The pool's one server is idle: the login tries the setting there.
+    assert.equal(await oneValue(await connect(), 'SELECT 1'), '1');
+    await assert.rejects(connect(bad), refused);
+    // A client holds it: the login does not wait, its first statement gets the refusal.
+    const holder = await connect();
+    assert.deepEqual(errorCodes(await holder.exchange(query('BEGIN'), query('SELECT 1'))), []);
     const c = await connect(bad);
     c.send(query('SELECT 1'));
+    assert.deepEqual(errorCodes(await holder.exchange(query('COMMIT'))), []);
     const answer = await c.next(Date.now() + 5000);
     assert.deepEqual(errorCodes([answer]), ['22023']);
   });
