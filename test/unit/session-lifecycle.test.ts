@@ -400,7 +400,15 @@ describe('a client that ends its input', () => {
 
 describe("a client chunk's turn", () => {
   function queued(fields: object): Parameters<typeof mustDefer>[0] {
-    return { resend: null, server: null, readLink: false, state: State.Ready, tracking: false, ...fields } as never;
+    return {
+      resend: null,
+      deferred: [],
+      server: null,
+      readLink: false,
+      state: State.Ready,
+      tracking: false,
+      ...fields,
+    } as never;
   }
   const busy = () => {
     const syncs = new SyncPoints();
@@ -411,6 +419,7 @@ describe("a client chunk's turn", () => {
   it('is deferred behind bytes waiting to run again, behind a read that has not answered, or while waiting for a read', () => {
     assert.equal(mustDefer(queued({})), false);
     assert.equal(mustDefer(queued({ resend: { bytes: [] } })), true);
+    assert.equal(mustDefer(queued({ deferred: [Buffer.from('S')] })), true, 'behind bytes deferred before it, too');
     assert.equal(mustDefer(queued({ server: busy(), readLink: true })), true);
     assert.equal(mustDefer(queued({ server: busy(), readLink: false })), false, 'a write link takes pipelined bytes');
     assert.equal(

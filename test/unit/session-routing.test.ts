@@ -3,6 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as encode from '../../src/protocol/encode.js';
+import { ServerLoginError } from '../../src/pool/server-login.js';
 import { FakeServer, harness, loggedIn, loggedInWithServer, loggedInWithServers, settle } from './session-harness.js';
 import { bind, execute, parse, sync } from '../support/pipeline.js';
 
@@ -68,6 +69,28 @@ describe('routing a transaction', () => {
     b.peer!.onServerLost('connection reset', false);
     assert.deepEqual(a.queriesReceived(), ['SELECT 1']);
     assert.equal(client.takeTypes(), '');
+  });
+
+  // Found by tokio-postgres, 8 clients on 2 servers: a read sent to the primary instead (its
+  // standby had not replayed a schema change) let the client's next chunk pass those deferred
+  // behind the read, and the client matched answers to the wrong requests.
+  it('bytes deferred behind a waiting read keep their place when the read goes to the primary instead', async () => {
+    const h = await harness();
+    h.router.reader = 'pg2';
+    const { session, client, server: a } = loggedInWithServer(h);
+    client.send(encode.query('SELECT 1'));
+    client.send(encode.query('SELECT 2'));
+    session.onPoolError(new ServerLoginError('the standby refused the login', null, false));
+    client.send(encode.query('SELECT 3'));
+    assert.deepEqual(a.queriesReceived(), ['SELECT 1'], 'SELECT 3 went ahead of SELECT 2');
+    a.complete('SELECT 1');
+    const b = new FakeServer('b');
+    for (const sql of ['SELECT 2', 'SELECT 3']) {
+      h.pools.get('pg2')!.give(b);
+      assert.deepEqual(b.queriesReceived().at(-1), sql);
+      b.complete(sql);
+    }
+    assert.equal(client.takeTypes(), 'C ZI C ZI C ZI');
   });
 
   it('pin_on_session_state = error: LISTEN becomes a statement the server fails, and the client is not pinned', async () => {

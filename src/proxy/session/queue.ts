@@ -62,6 +62,11 @@ export function queue(s: QueueSession, data: Buffer): void {
 export function mustDefer(s: QueueSession & Pick<ClientSession, 'statementLink'>): boolean {
   // What the client sends while its last bytes wait to run again follows them.
   if (s.resend !== null && s.resend.bytes !== null) return true;
+  // Bytes deferred before it go first, whatever became of the read that held them back: a read
+  // sent to the primary instead (its standby had not replayed a schema change), while they
+  // waited, sent the client's next chunk ahead of them (tokio-postgres read answers in the
+  // wrong order, 8 clients on 2 servers).
+  if (s.deferred.length > 0) return true;
   const linked = s.server;
   // A pipelined statement must not follow a read onto a standby: it may write. Hold it
   // until the read's server is released (or its transaction stays open), then route it. Not
