@@ -185,6 +185,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   declare unnamedMine: boolean;
   /** A simple Query dropped the unnamed portal, and no Bind made it again (see unnamed-portal.ts). */
   declare unnamedPortalDropped: boolean;
+  /** A Bind of the dropped unnamed portal in the current batch, which a failed block may refuse:
+   *  the batch's Executes are safe (skipped if it failed), a later one is not. */
+  declare unnamedPortalRebinding: boolean;
   /** A Query, Execute or FunctionCall came since the last transaction ended: a Parse alone runs nothing. */
   declare ranInLink: boolean;
   /** Id of the server connection where the client's last write ran (its sequence values); 0: none. */
@@ -703,6 +706,7 @@ const SESSION_CHOICES: Choices<ClientSession> = {
   ranDdl: [false, true],
   writesRows: [false, true],
   unnamedPortalDropped: [false, true],
+  unnamedPortalRebinding: [false, true],
   unnamedMine: [false, true],
   scopeMoved: [false, true],
 };

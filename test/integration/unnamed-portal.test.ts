@@ -95,6 +95,31 @@ describe('an Execute of the unnamed portal after a simple Query', { timeout: 60_
     ]);
   });
 
+  // Found by tokio-postgres: its query after a failed block's ROLLBACK, pipelined before the
+  // failure's answer came, got 34000, and a transaction begun after it 25P02.
+  test('bound and run in one batch after a ROLLBACK pipelined behind the failure, it runs as directly', async () => {
+    const answers = await sameAsDirect([
+      [parse('s42', 'SELECT 42'), sync()],
+      [query('BEGIN')],
+      [query('SELECT 1/0')],
+      [
+        query('SELECT 1'),
+        query('ROLLBACK'),
+        bind('', 's42'),
+        execute(),
+        sync(),
+        query('BEGIN'),
+        parse('', 'SELECT 43'),
+        bind('', ''),
+        execute(),
+        sync(),
+        query('COMMIT'),
+      ],
+    ]);
+    const rows = answers.filter((m) => m.startsWith('D '));
+    assert.deepEqual(rows.length, 2, JSON.stringify(answers));
+  });
+
   test('dropped by a Query that succeeded: 34000, as directly', async () => {
     for (const login of [direct, wire.login()]) {
       const c = await WireClient.connect(login);

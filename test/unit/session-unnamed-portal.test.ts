@@ -7,6 +7,7 @@ import { editedChunk } from '../../src/proxy/session/chunk-edits.js';
 import {
   DROPPED_PORTAL,
   executeOfPortal,
+  portalBatchEnded,
   portalBound,
   queryDropsPortal,
   type PortalSession,
@@ -17,12 +18,19 @@ const { InTransaction, Failed } = TransactionStatus;
 
 const classifier = new Classifier();
 
-/** A simple Query, or a Bind of the unnamed portal to a statement of this text (null: unknown),
- *  read while the server's last ReadyForQuery said `txStatus`. */
-type Step = ['query'] | ['bind', string | null, number];
+/** A simple Query, a Bind of the unnamed portal to a statement of this text (null: unknown)
+ *  read while the server's last ReadyForQuery said `txStatus`, or a Sync. */
+type Step = ['query'] | ['bind', string | null, number] | ['sync'];
 
 function session(): PortalSession {
-  return { unnamedPortalDropped: false, server: null, edits: null, syncEnd: -1, queuedSyncs: 0 };
+  return {
+    unnamedPortalDropped: false,
+    unnamedPortalRebinding: false,
+    server: null,
+    edits: null,
+    syncEnd: -1,
+    queuedSyncs: 0,
+  };
 }
 
 function server(txStatus: number, pending = 0): PortalSession['server'] {
@@ -35,6 +43,7 @@ function sent(steps: Step[], exec: Buffer, txStatus: number = Failed): Buffer {
   const s = session();
   for (const step of steps) {
     if (step[0] === 'query') queryDropsPortal(s);
+    else if (step[0] === 'sync') portalBatchEnded(s);
     else {
       s.server = server(step[2]);
       const runs: Classification | null = step[1] === null ? null : classifier.classify(step[1]);
@@ -65,7 +74,8 @@ describe('an Execute of the unnamed portal', () => {
     [[['query'], ['bind', null, Failed]], unnamed, 'bound to a statement pgtide does not know'],
     [[['query']], renamed, 'a simple Query dropped it'],
     [[['bind', 'SELECT 1', InTransaction], ['query']], renamed, 'a simple Query since its Bind'],
-    [[['query'], ['bind', 'SELECT 1', Failed]], renamed, 'a failed block refuses its Bind (25P02)'],
+    [[['query'], ['bind', 'SELECT 1', Failed], ['sync']], renamed, 'a failed block refuses its Bind (25P02)'],
+    [[['query'], ['bind', 'SELECT 1', Failed]], unnamed, "in that Bind's batch: skipped if it failed"],
   ] as const) {
     it(`${expected === unnamed ? 'goes as sent' : 'goes under a name no portal has'}: ${why}`, () => {
       assert.deepEqual(sent(steps as unknown as Step[], unnamed), expected);

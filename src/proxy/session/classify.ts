@@ -11,7 +11,13 @@ import { noteSharedDdl } from './shared-ddl.js';
 import type { ClientSession } from '../client-session.js';
 import { keptSessionState, keptStateName, pin, refusedQuery, type KeptState } from './pinning.js';
 import { replaceMessage } from './chunk-edits.js';
-import { executeOfPortal, portalBound, queryDropsPortal, type PortalSession } from './unnamed-portal.js';
+import {
+  executeOfPortal,
+  portalBatchEnded,
+  portalBound,
+  queryDropsPortal,
+  type PortalSession,
+} from './unnamed-portal.js';
 import { namedStatement, type LinkSession } from './statement-link.js';
 import { isOn, isSerializable } from './setting-values.js';
 import { followReplay } from './statement-replay.js';
@@ -395,6 +401,7 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       s.batchOpen = false;
       countSyncPoint(s, end);
       unnamedBatchEnded(s);
+      portalBatchEnded(s);
       break;
     case FrontendMessage.Query: {
       runsStatement(s);
