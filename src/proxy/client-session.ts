@@ -256,6 +256,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
    *  role), SET LOCAL too: the client's named statements prepared until the transaction is over
    *  and its settings read back are its own, shared with no other client (see clientStatements). */
   declare scopeMoved: boolean;
+  /** The client's transaction ran DEALLOCATE or DISCARD ALL while pgtide maps none of its
+   *  statements: its server holds none of pgtide's shared ones it believed it did. */
+  declare droppedStatements: boolean;
   /** The ParameterStatus values the pool reported, told at login where the client's startup
    *  packet gave none (shared with the pool), and (toldOwn, made on first need) those told in
    *  another form than the default: a startup value reported otherwise, corrections since. See toldValue. */
@@ -707,6 +710,7 @@ const SESSION_CHOICES: Choices<ClientSession> = {
   writesRows: [false, true],
   unnamedPortalDropped: [false, true],
   unnamedPortalRebinding: [false, true],
+  droppedStatements: [false, true],
   unnamedMine: [false, true],
   scopeMoved: [false, true],
 };

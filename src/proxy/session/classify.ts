@@ -73,6 +73,7 @@ export type ClassifySession = Pick<
   | 'server'
   | 'settingsDirty'
   | 'scopeMoved'
+  | 'droppedStatements'
   | 'state'
   | 'statements'
   | 'syncEnd'
@@ -192,6 +193,10 @@ function follow(s: ClassifySession, c: Classification): KeptState | null {
   }
   // Its values are gone wherever they were: a later currval answers 55000, as directly.
   if (s.mode !== 'session' && discardsSequences(c)) s.lastWriteServer = 0;
+  // A client whose statements pgtide does not map drops the server's shared ones with it
+  // (ClientStatements follows a mapped client's): see releaseServer.
+  if (s.statements === null && s.mode !== 'session' && !s.droppedStatements && dropsStatements(c))
+    s.droppedStatements = true;
   // A session-wide SET with a known value, or a RESET (value null: the default).
   const sessionSet = c.set && !c.set.local && (c.set.value !== null || c.kind === 'reset') ? c.set : null;
   if (c.kind === 'pgtide' && c.pgtideRoute) s.routeOverride = c.pgtideRoute;
@@ -242,6 +247,13 @@ function runsUnknown(s: ClassifySession): void {
 function discardsSequences(c: Classification): boolean {
   if (c.kind === 'discard') return c.discard === 'all' || c.discard === 'sequences';
   return c.kind === 'multi' && c.statements !== undefined && c.statements.some(discardsSequences);
+}
+
+/** DEALLOCATE (of any name: the client may name pgtide's) or DISCARD ALL, alone or among a Query's statements. */
+function dropsStatements(c: Classification): boolean {
+  if (c.kind === 'deallocate') return true;
+  if (c.kind === 'discard') return c.discard === 'all';
+  return c.kind === 'multi' && c.statements !== undefined && c.statements.some(dropsStatements);
 }
 
 /** DDL, or a statement the lexer did not understand (which may be DDL): see pool/schema-generation.ts. */

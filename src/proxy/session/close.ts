@@ -31,6 +31,7 @@ export type CloseSession = Pick<
   | 'server'
   | 'serverCut'
   | 'settingsDirty'
+  | 'droppedStatements'
   | 'socket'
   | 'state'
   | 'statements'
@@ -90,14 +91,18 @@ export const CUT_MESSAGE = 'client left in the middle of a message';
  *  another server): what it left there is forgotten or reset, and the server drains back to its
  *  pool, or is closed, let go of first, for `closeReason` when there is one. */
 export function letServerGo(
-  s: Pick<CloseSession, 'ctx' | 'mode' | 'pinned' | 'settingsDirty' | 'statementLink' | 'tracking'>,
+  s: Pick<
+    CloseSession,
+    'ctx' | 'droppedStatements' | 'mode' | 'pinned' | 'settingsDirty' | 'statementLink' | 'tracking'
+  >,
   server: LinkedServer,
   closeReason: string | null,
 ): void {
   // Settings changed by a transaction the client did not finish, or by a whole session, are unknown.
   if (s.settingsDirty || s.mode === 'session') server.forgetSettings(UNKNOWN_SETTINGS);
-  // Parses still unanswered may fail unseen: what the server has prepared is unknown too.
-  if (s.tracking && !s.statementLink!.tracker.idle) server.prepared.doubtAll();
+  // Parses still unanswered may fail unseen, a DEALLOCATE pgtide did not map may have run: what
+  // the server has prepared is unknown too.
+  if ((s.tracking && !s.statementLink!.tracker.idle) || s.droppedStatements) server.prepared.doubtAll();
   server.orphan(closeReason, resetQuery(s), s.ctx.sendCancel);
 }
 

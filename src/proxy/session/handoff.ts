@@ -72,6 +72,7 @@ export type HandoffSession = Pick<
   | 'settings'
   | 'settingsDirty'
   | 'scopeMoved'
+  | 'droppedStatements'
   | 'state'
   | 'timeoutCancelSent'
   | 'user'
@@ -568,6 +569,12 @@ function releaseServer(s: HandoffSession, sharedDdl = false): void {
   if (s.unnamedMine) s.unnamedMine = false;
   // Its settings are known again (read back, if it set any for its session).
   if (s.scopeMoved) s.scopeMoved = false;
+  // Another client's statement there is prepared again before its use, not found missing
+  // inside its transaction block (26000, pgtide's name).
+  if (s.droppedStatements) {
+    s.droppedStatements = false;
+    server.prepared.doubtAll();
+  }
   // A write that ran may have called nextval there; a Parse alone (a driver preparing an INSERT)
   // did not, and must not make another client's values there look like this client's. Nor did
   // a read sent to the primary only by the client's consistency (primary_only, a write position

@@ -362,7 +362,10 @@ export function retryRead(s: RetrySession, reason: string): void {
 
 /** What moveBatchToPrimary uses of the session. */
 export type MoveSession = RetrySession &
-  Pick<ClientSession, 'copyIn' | 'copyAfterQuery' | 'mode' | 'pinned' | 'routeWrite' | 'settingsDirty'>;
+  Pick<
+    ClientSession,
+    'copyIn' | 'copyAfterQuery' | 'droppedStatements' | 'mode' | 'pinned' | 'routeWrite' | 'settingsDirty'
+  >;
 
 /**
  * A write came for the batch still open on a read's standby (psycopg's pipeline in autocommit
