@@ -424,11 +424,13 @@ function continueOn(s: HandoffSession, server: LinkedServer): void {
  * The client left while pgtide's own query ran on its server (no longer linked, so close()
  * could not reset it). Pinned, it leaves its state behind: the server goes, PostgreSQL cleans
  * up. Else what the server holds is what pgtide knows (settings it cannot list are marked
- * unknown, see noteOpaqueCode), so it is reset as needed before its next client.
+ * unknown, see noteOpaqueCode; statements a DEALLOCATE it did not map may have dropped, gone),
+ * so it is reset or prepared again as needed before its next client.
  */
 function leftDuringCheck(s: HandoffSession, server: LinkedServer): void {
-  if (s.pinned || s.pinnedForGood) server.close('pinned client left');
-  else server.returnWhenCancelsDone();
+  if (s.pinned || s.pinnedForGood) return server.close('pinned client left');
+  if (s.droppedStatements) server.prepared.doubtAll();
+  server.returnWhenCancelsDone();
 }
 
 /**
