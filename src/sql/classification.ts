@@ -150,3 +150,8 @@ export interface Classification {
   /** Why the statement was not understood (lexical or syntax error). */
   readonly error?: string;
 }
+
+/** Whether `test` holds for the statement or, for a Query of several, for any of them. */
+export function someStatement(c: Classification, test: (one: Classification) => boolean): boolean {
+  return c.statements !== undefined ? c.statements.some(test) : test(c);
+}

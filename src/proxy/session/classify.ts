@@ -4,7 +4,7 @@
 // statements. Called from the scan of each client chunk: plain functions, nothing allocated.
 import { SQLSTATE } from '../../protocol/encode.js';
 import { FrontendMessage } from '../../protocol/types.js';
-import { UNSEEN_STATEMENT, type Classification } from '../../sql/index.js';
+import { someStatement, UNSEEN_STATEMENT, type Classification } from '../../sql/index.js';
 import { changesSettings, movesScope } from '../session-settings.js';
 import { signalBackends } from '../backend-signals.js';
 import { noteSharedDdl } from './shared-ddl.js';
@@ -179,7 +179,7 @@ function classifyText(s: ClassifySession, body: Buffer, start: number, end: numb
 function follow(s: ClassifySession, c: Classification): KeptState | null {
   s.chunkKind = c.kind;
   s.chunkReadOnly = standbyMode(c);
-  if (changesSchema(c)) {
+  if (someStatement(c, changesSchema)) {
     if (!s.ranDdl) s.ranDdl = true;
     noteSharedDdl(s, c);
     s.server?.prepared.schemaChanges();
@@ -192,10 +192,10 @@ function follow(s: ClassifySession, c: Classification): KeptState | null {
     if (s.pool !== null) s.pool.sequenceReaders = true;
   }
   // Its values are gone wherever they were: a later currval answers 55000, as directly.
-  if (s.mode !== 'session' && discardsSequences(c)) s.lastWriteServer = 0;
+  if (s.mode !== 'session' && someStatement(c, discardsSequences)) s.lastWriteServer = 0;
   // A client whose statements pgtide does not map drops the server's shared ones with it
   // (ClientStatements follows a mapped client's): see releaseServer.
-  if (s.statements === null && s.mode !== 'session' && !s.droppedStatements && dropsStatements(c))
+  if (s.statements === null && s.mode !== 'session' && !s.droppedStatements && someStatement(c, dropsStatements))
     s.droppedStatements = true;
   // A session-wide SET with a known value, or a RESET (value null: the default).
   const sessionSet = c.set && !c.set.local && (c.set.value !== null || c.kind === 'reset') ? c.set : null;
@@ -243,23 +243,19 @@ function runsUnknown(s: ClassifySession): void {
   if (!s.writesRows) s.writesRows = true;
 }
 
-/** DISCARD SEQUENCES or DISCARD ALL, alone or among a Query's statements. */
+/** DISCARD SEQUENCES or DISCARD ALL. */
 function discardsSequences(c: Classification): boolean {
-  if (c.kind === 'discard') return c.discard === 'all' || c.discard === 'sequences';
-  return c.kind === 'multi' && c.statements !== undefined && c.statements.some(discardsSequences);
+  return c.kind === 'discard' && (c.discard === 'all' || c.discard === 'sequences');
 }
 
-/** DEALLOCATE (of any name: the client may name pgtide's) or DISCARD ALL, alone or among a Query's statements. */
+/** DEALLOCATE (of any name: the client may name pgtide's) or DISCARD ALL. */
 function dropsStatements(c: Classification): boolean {
-  if (c.kind === 'deallocate') return true;
-  if (c.kind === 'discard') return c.discard === 'all';
-  return c.kind === 'multi' && c.statements !== undefined && c.statements.some(dropsStatements);
+  return c.kind === 'deallocate' || (c.kind === 'discard' && c.discard === 'all');
 }
 
 /** DDL, or a statement the lexer did not understand (which may be DDL): see pool/schema-generation.ts. */
 function changesSchema(c: Classification): boolean {
-  if (c.kind === 'ddl' || c.kind === 'other') return true;
-  return c.kind === 'multi' && c.statements !== undefined && c.statements.some(changesSchema);
+  return c.kind === 'ddl' || c.kind === 'other';
 }
 
 /**

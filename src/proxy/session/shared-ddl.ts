@@ -3,13 +3,13 @@
 // reads wait for its position on the standbys (see ReplayTracker.schemaFence); a temporary
 // table, which many applications create per request, must not move that fence. Kept aside in
 // a WeakSet rather than a per-session field: few sessions ever run DDL.
-import type { Classification } from '../../sql/index.js';
+import { someStatement, type Classification } from '../../sql/index.js';
 
 const changers = new WeakSet<object>();
 
 /** `c` (a statement of the session's transaction) changes the schema: note it if others see it. */
 export function noteSharedDdl(s: object, c: Classification): void {
-  if (changesSharedSchema(c)) changers.add(s);
+  if (someStatement(c, changesSharedSchema)) changers.add(s);
 }
 
 /** Whether the session's current transaction changed the schema others see. */
@@ -23,6 +23,5 @@ export function tookSharedDdl(s: object): boolean {
 }
 
 function changesSharedSchema(c: Classification): boolean {
-  if (c.statements) return c.statements.some(changesSharedSchema);
   return (c.kind === 'ddl' || c.kind === 'other') && c.sessionState !== 'temp_table';
 }

@@ -36,7 +36,7 @@ export function queryDropsPortal(s: PortalSession): void {
  * whole batch's Execute).
  */
 export function portalBound(s: PortalSession, runs: Classification | null): void {
-  if (runs !== null && !runsInFailedBlock(runs) && s.server?.txStatus === TransactionStatus.Failed) {
+  if (runs !== null && !acceptedByFailedBlock(runs) && s.server?.txStatus === TransactionStatus.Failed) {
     if (!s.unnamedPortalRebinding) s.unnamedPortalRebinding = true;
     return;
   }
@@ -49,7 +49,7 @@ export function portalBatchEnded(s: PortalSession): void {
 }
 
 /** COMMIT, ROLLBACK, ROLLBACK TO SAVEPOINT, PREPARE TRANSACTION and no statement at all. */
-function runsInFailedBlock(c: Classification): boolean {
+function acceptedByFailedBlock(c: Classification): boolean {
   const kind = c.kind;
   return kind === 'commit' || kind === 'rollback' || kind === 'savepoint' || kind === 'two_phase' || kind === 'empty';
 }
