@@ -1,11 +1,12 @@
-// read_your_writes reads a write transaction's WAL position (pg_current_wal_lsn(), one round trip
-// on the writer's server) so that the writer's reads wait for a standby to replay it. While no
+// read_your_writes reads a write transaction's WAL position (pg_current_wal_insert_lsn(), one
+// round trip on the writer's server) so that the writer's reads wait for a standby to replay it. While no
 // standby serves reads every read runs on the primary: behind a lone primary, as behind a plain
 // transaction pooler, a write must cost no such round trip.
 import { afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import type { Config } from '../../src/config/types.js';
+import { WRITE_POSITION } from '../../src/proxy/read-your-writes.js';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { sleep } from '../support/reader.js';
@@ -13,7 +14,7 @@ import { waitFor } from '../support/wait.js';
 
 const t = currentTopology();
 const INSERT = 'INSERT INTO write_position VALUES (1)';
-const READ_POSITION = 'SELECT pg_catalog.pg_current_wal_lsn()';
+const READ_POSITION = WRITE_POSITION;
 /** A read the lexer alone classifies (a function call would go to the primary once, as a write,
  *  while the parser looks at it) that says which server ran it. */
 const PORT = 'SHOW port';

@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as encode from '../../src/protocol/encode.js';
-import { ReplayTracker } from '../../src/proxy/read-your-writes.js';
+import { ReplayTracker, WRITE_POSITION } from '../../src/proxy/read-your-writes.js';
 import {
   FakeServer,
   harness,
@@ -150,7 +150,7 @@ describe('read_your_writes after writes in a row', () => {
     other.complete('INSERT 0 1');
     assert.deepEqual(
       [server, other].map((s) => s.ownQueries.map((q) => q.sql)),
-      [['SELECT pg_catalog.pg_current_wal_lsn()'], ['SELECT pg_catalog.pg_current_wal_lsn()']],
+      [[WRITE_POSITION], [WRITE_POSITION]],
     );
     return { session, client, first: server, second: other, standby };
   }

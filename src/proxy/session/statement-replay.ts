@@ -15,9 +15,9 @@ import type { StatementLink } from './statement-link.js';
 /** The longest a statement stays on the primary alone, should its WAL position never be learned (a client gone). */
 const PRIMARY_ONLY_MS = 5000;
 
-/** A standby's position is what it has replayed; the primary's, what it has written. */
+/** A standby's position is what it has replayed; the primary's, where its WAL ends (see WRITE_POSITION). */
 const WAL_POSITION = `SELECT CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()
-  ELSE pg_catalog.pg_current_wal_lsn() END`;
+  ELSE pg_catalog.pg_current_wal_insert_lsn() END`;
 
 /** The linked server showed `statement` stale. */
 export function staleSeen(link: StatementLink, statement: Statement): void {
