@@ -29,11 +29,14 @@ const SESSION_SETTINGS = `SELECT name, setting FROM pg_catalog.pg_settings WHERE
     AND name OPERATOR(pg_catalog.!~) '^transaction_'
   UNION ALL SELECT 'role', pg_catalog.current_setting('role') WHERE pg_catalog.current_setting('role') OPERATOR(pg_catalog.<>) 'none'`;
 
-/** Custom settings (`app.tenant`) are not in pg_settings: asked for by name; '' is unset. */
+/**
+ * Custom settings (`app.tenant`) are not in pg_settings: asked for by name. One set, then reset
+ * (or set LOCAL, or rolled back) reads '' in the session from then on, not NULL, and SHOW finds
+ * it: the client's other servers get it as '' too.
+ */
 function customSettings(names: Iterable<string>): string {
   const list = [...names].map(literal).join(', ');
-  return `SELECT n, pg_catalog.current_setting(n, true) FROM pg_catalog.unnest(ARRAY[${list}]::pg_catalog.text[]) AS n
-    WHERE pg_catalog.current_setting(n, true) OPERATOR(pg_catalog.<>) ''`;
+  return `SELECT n, pg_catalog.current_setting(n, true) FROM pg_catalog.unnest(ARRAY[${list}]::pg_catalog.text[]) AS n`;
 }
 
 function readBackQuery(customNames: ReadonlySet<string> | null): string {
@@ -135,7 +138,8 @@ export class SessionSettings {
 
   /**
    * What the session's statements left, read from the server (SESSION_SETTINGS_QUERY rows).
-   * A startup setting missing there was RESET: PostgreSQL restores the startup value, so
+   * A startup setting missing there (or a custom one at '', its placeholder's reset value on
+   * the server, which took it by SET) was RESET: PostgreSQL restores the startup value, so
    * does pgtide. Returns those names, which the server must get again.
    */
   learn(rows: readonly (readonly (string | null)[])[]): { found: Settings; restored: string[] } {
@@ -146,7 +150,8 @@ export class SessionSettings {
     const found = new Map(values);
     const restored: string[] = [];
     for (const [name, value] of this.startup) {
-      if (!values.has(name)) {
+      const now = values.get(name);
+      if (now === undefined || (now === '' && value !== '' && name.includes('.'))) {
         values.set(name, value);
         restored.push(name);
       }

@@ -269,3 +269,49 @@ describe('review: reads on standbys', { timeout: 60_000 }, () => {
     }
   });
 });
+
+/** Found by PostgreSQL's regression suite (guc.sql) run through pgtide: one server connection, superusers (LOAD). */
+describe('custom settings a server dropped or keeps as placeholders, pool size 1', { timeout: 60_000 }, () => {
+  const wire = useWirePgtide(t, { pool_mode: 'transaction', default_pool_size: 1, admin_users: [t.superuser.user] });
+  const connect = () =>
+    wire.connect(undefined, { ...wire.login(), user: t.superuser.user, password: t.superuser.password });
+  const rows = async (c: WireClient, sql: string) => {
+    const got = await c.exchange(query(sql));
+    assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
+    return dataRows(got);
+  };
+
+  test("another client's placeholder that a LOAD removed (its prefix now reserved) does not end the next client's session", async () => {
+    const a = await connect();
+    // A placeholder while plpgsql is not loaded in the server's session (a fresh one: the test's own pgtide).
+    await rows(a, 'SET plpgsql.rs_no_such_setting = true');
+    // PostgreSQL warns and drops the name: "plpgsql" is now a reserved prefix.
+    await rows(a, "LOAD 'plpgsql'");
+    const b = await connect();
+    // pgtide took the server to hold a's setting: its RESET there failed, and b got FATAL 22023.
+    assert.deepEqual(await rows(b, 'SELECT 1'), [['1']]);
+    assert.deepEqual(await rows(b, 'SELECT 2'), [['2']]);
+  });
+
+  test('a custom setting set then reset reads as its placeholder does, on any server: SHOW finds it, current_setting is not NULL', async () => {
+    const a = await connect();
+    await rows(a, "SET rs.reset_me = 'x'");
+    await rows(a, 'RESET rs.reset_me');
+    // Another client takes the server and drops the placeholder with its own reset (DISCARD
+    // ALL keeps placeholders: RECONNECT gives the pool a new server connection).
+    const admin = await WireClient.connect({
+      ...wire.login(),
+      user: t.superuser.user,
+      password: t.superuser.password,
+      database: 'pgbouncer',
+    });
+    try {
+      assert.deepEqual(errorCodes(await admin.exchange(query('RECONNECT'))), []);
+    } finally {
+      await admin.close();
+    }
+    // Directly: '' from both (42704 "unrecognized configuration parameter" from SHOW, NULL from current_setting, without).
+    assert.deepEqual(await rows(a, "SELECT pg_catalog.current_setting('rs.reset_me', true)"), [['']]);
+    assert.deepEqual(await rows(a, 'SHOW rs.reset_me'), [['']]);
+  });
+});

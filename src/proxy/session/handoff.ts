@@ -13,7 +13,7 @@ import { schemaChanged } from '../../pool/schema-generation.js';
 import { tookSharedDdl } from './shared-ddl.js';
 import { fenceFromPool } from './schema-fence.js';
 import { TransactionStatus } from '../../protocol/types.js';
-import { NO_SETTINGS, diffSql, type SessionSettings } from '../session-settings.js';
+import { NO_SETTINGS, diffSql, type SessionSettings, type Settings } from '../session-settings.js';
 import type { ClientSession } from '../client-session.js';
 import { countAnswered, type StatsSession } from './stats.js';
 import { flushQueued, replayDeferred, takeQueued, type QueueSession } from './queue.js';
@@ -142,20 +142,41 @@ export async function setUp(s: HandoffSession, server: LinkedServer, begin: stri
   }
   if (lacksSettings(s, server)) {
     const { values, key } = s.settings!;
-    if (server.settings === UNKNOWN_SETTINGS) {
-      // Also ends SET ROLE / SESSION AUTHORIZATION, which RESET ALL leaves; alone in its query.
-      await server.query('DISCARD ALL', null, true);
-      server.prepared.doubtAll();
-      server.forgetSettings(NO_SETTINGS);
-    }
+    if (server.settings === UNKNOWN_SETTINGS) await resetSettings(server);
     const sql = diffSql(server.settings, values);
-    if (sql !== null) await server.query(sql, null, true);
+    if (sql !== null) await changeSettings(server, sql, values);
     server.settings = values;
     server.settingsKey = key;
     correctReported(s, server);
   }
   if (begin) await server.query(begin);
   if (s.restoreUnnamed) await restoreUnnamed(s, server, null);
+}
+
+/** Also ends SET ROLE / SESSION AUTHORIZATION, which RESET ALL leaves; alone in its query. */
+async function resetSettings(server: LinkedServer): Promise<void> {
+  await server.query('DISCARD ALL', null, true);
+  server.prepared.doubtAll();
+  server.forgetSettings(NO_SETTINGS);
+}
+
+/**
+ * Runs `sql`, which turns what pgtide took the server to hold into `values`. Refused, the
+ * server held something else: a LOAD (or the first call of a library's function) that
+ * reserved a prefix removed another client's placeholder of that prefix (PostgreSQL warns, and
+ * the name is gone), and a RESET of it fails. From the defaults the server then gets only this
+ * client's own values; should those be refused too, the client hears of it.
+ */
+async function changeSettings(server: LinkedServer, sql: string, values: Settings): Promise<void> {
+  try {
+    await server.query(sql, null, true);
+  } catch (err) {
+    if (!(err instanceof ServerQueryError) || server.settings === NO_SETTINGS) throw err;
+    await server.query('ROLLBACK');
+    await resetSettings(server);
+    const fromDefaults = diffSql(NO_SETTINGS, values);
+    if (fromDefaults !== null) await server.query(fromDefaults, null, true);
+  }
 }
 
 /** Lend the transaction its server: apply settings and replay a deferred BEGIN first, then the queued bytes. */
