@@ -272,10 +272,10 @@ export function listsTable(counts: ListCounts): Table {
   const rows: [string, number][] = [
     ['databases', counts.databases.length],
     ['users', counts.users.length],
-    // PgBouncer's peer pools are one per peer, as SHOW PEER_POOLS' rows are.
     ['peers', counts.peers],
-    ['peer_pools', counts.peers],
     ['pools', counts.pools.length],
+    // PgBouncer's peer pools are one per peer, as SHOW PEER_POOLS' rows are.
+    ['peer_pools', counts.peers],
     ['free_clients', 0],
     ['used_clients', counts.usedClients],
     ['login_clients', counts.loginClients],

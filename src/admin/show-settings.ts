@@ -75,7 +75,8 @@ export function showDatabases(pgtide: Pgtide): Table {
       ctx.pools.connectionsOf(name),
       0,
       clientsOf.get(name) ?? 0,
-      pgtide.isPaused(name) ? 1 : 0,
+      // A PAUSE of every database shows in SHOW STATE, not here: PgBouncer's column is PAUSE db's.
+      pgtide.databasesPausedByName.has(name) ? 1 : 0,
       pgtide.isDisabled(name) ? 1 : 0,
       settings.reserveSize,
     ];

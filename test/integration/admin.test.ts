@@ -270,6 +270,10 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     const c = new pg.Client(p.pgConfig());
     await c.connect();
     command('PAUSE');
+    // As PgBouncer: SHOW DATABASES' paused is PAUSE db's; a PAUSE of all shows in SHOW STATE
+    // (an alert on the exporter's per-database paused fired on pgtide only).
+    assert.equal(show('DATABASES').find((r) => r['name'] === t.database)?.['paused'], '0');
+    assert.equal(show('STATE').find((r) => r['key'] === 'paused')?.['value'], 'yes');
     let done = false;
     const q = c.query('SELECT 1').then(() => {
       done = true;
@@ -353,6 +357,15 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
       assert.deepEqual(
         own.map((r) => [r['state'], r['application_name']]),
         [['active', 'myconsole']],
+      );
+      // Its request_time is its last command's, as PgBouncer's (it stayed at its login's); to the second.
+      await new Promise((r) => setTimeout(r, 1100));
+      const later = (await console_.query('SHOW CLIENTS')).rows as Record<string, string>[];
+      const again = later.find((r) => r['database'] === 'pgbouncer')!;
+      const at = (v: unknown) => new Date(v as string).getTime();
+      assert.ok(
+        at(again['request_time']) > at(again['connect_time']),
+        `request_time ${again['request_time']}, connect_time ${again['connect_time']}`,
       );
     } finally {
       await console_.end();

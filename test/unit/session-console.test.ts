@@ -18,6 +18,7 @@ function client(run: AdminHooks['run']) {
     },
     ctx: { admin: { run: (req) => (asked.push(req), run(req)) } as AdminHooks },
     user: 'watcher',
+    lastActive: 0,
     consoleAdmin: false,
     consoleAnswer: null,
   };

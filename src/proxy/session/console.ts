@@ -4,6 +4,7 @@
 import type { Config } from '../../config/types.js';
 import * as encode from '../../protocol/encode.js';
 import type { AdminHooks } from '../context.js';
+import { eventNow } from '../../event-clock.js';
 
 /** What a console login reports, as a PostgreSQL server would; shared by every console client. */
 export const CONSOLE_PARAMS: ReadonlyMap<string, string> = new Map([
@@ -39,10 +40,13 @@ export interface ConsoleClient {
   consoleAdmin: boolean;
   /** The last answer still waiting for the other workers; the queries after it wait for it. */
   consoleAnswer: Promise<void> | null;
+  /** When its last request came: SHOW CLIENTS' request_time, as a pooled client's. */
+  lastActive: number;
 }
 
 /** Answers the Query whose body is `body`, then ReadyForQuery, after the answers before it. */
 export function answerConsoleQuery(s: ConsoleClient, body: Buffer): void {
+  s.lastActive = eventNow();
   const req = {
     sql: body.toString('utf8', 0, Math.max(0, body.length - 1)),
     user: s.user,
