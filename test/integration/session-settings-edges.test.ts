@@ -315,3 +315,57 @@ describe('custom settings a server dropped or keeps as placeholders, pool size 1
     assert.deepEqual(await rows(a, 'SHOW rs.reset_me'), [['']]);
   });
 });
+
+/** Found by PostgreSQL's regression suite run with PGDATESTYLE, PGTZ and PGOPTIONS through pgtide in session pooling. */
+describe('session pooling: RESET restores the startup values', { timeout: 60_000 }, () => {
+  const wire = useWirePgtide(t, { pool_mode: 'session', default_pool_size: 2 });
+  const STARTUP = {
+    DateStyle: 'Postgres, MDY',
+    TimeZone: 'America/Los_Angeles',
+    options: '-c intervalstyle=postgres_verbose',
+  };
+  const shown = async (c: WireClient) => {
+    const got = await c.exchange(
+      query(
+        `SELECT pg_catalog.current_setting('DateStyle'), pg_catalog.current_setting('TimeZone'), pg_catalog.current_setting('IntervalStyle')`,
+      ),
+    );
+    assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
+    return dataRows(got)[0];
+  };
+  const run = async (c: WireClient, sql: string) => {
+    const got = await c.exchange(query(sql));
+    assert.deepEqual(errorCodes(got), [], normalise(got).join(' | '));
+  };
+
+  test('RESET of each, RESET ALL, DISCARD ALL and SET … TO DEFAULT give the startup values, as on PostgreSQL; ParameterStatus follows', async () => {
+    const direct = await wire.connect(STARTUP, { ...wire.login(), host: t.primary.host, port: t.primary.port });
+    const pooled = await wire.connect(STARTUP);
+    const expected = await shown(direct);
+    assert.deepEqual(expected, ['Postgres, MDY', 'America/Los_Angeles', 'postgres_verbose']);
+    for (const reset of [
+      'RESET DateStyle; RESET TimeZone; RESET IntervalStyle',
+      'RESET ALL',
+      'DISCARD ALL',
+      'SET DateStyle TO DEFAULT; SET TimeZone TO DEFAULT; SET IntervalStyle TO DEFAULT',
+    ]) {
+      for (const c of [direct, pooled]) {
+        await run(c, `SET DateStyle = 'ISO, DMY'; SET TimeZone = 'UTC'; SET IntervalStyle = 'iso_8601'`);
+        await run(c, reset);
+      }
+      assert.deepEqual(await shown(pooled), expected, `after ${reset}`);
+      // The server's default was reported during the RESET; the startup value is reported again.
+      assert.equal(pooled.parameters.get('DateStyle'), direct.parameters.get('DateStyle'), `after ${reset}`);
+      assert.equal(pooled.parameters.get('TimeZone'), direct.parameters.get('TimeZone'), `after ${reset}`);
+    }
+  });
+
+  test('in a transaction block, the startup values are back once it ends', async () => {
+    const pooled = await wire.connect(STARTUP);
+    await run(pooled, `SET TimeZone = 'UTC'`);
+    await run(pooled, 'BEGIN');
+    await run(pooled, 'RESET TimeZone');
+    await run(pooled, 'COMMIT');
+    assert.equal((await shown(pooled))![1], 'America/Los_Angeles');
+  });
+});

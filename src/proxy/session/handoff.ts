@@ -321,7 +321,7 @@ function learnSettings(s: HandoffSession): void {
     () => {
       if (s.epoch !== epoch) return leftDuringCheck(s, server);
       s.link(server);
-      if (s.pinnedForGood) return continueOn(s, server);
+      if (s.pinnedForGood || s.mode === 'session') return continueOn(s, server);
       if (s.pinned || s.probeAfter) return checkPin(s);
       releaseServer(s);
       resumeAfterCheck(s);
@@ -449,7 +449,8 @@ function continueOn(s: HandoffSession, server: LinkedServer): void {
  * so it is reset or prepared again as needed before its next client.
  */
 function leftDuringCheck(s: HandoffSession, server: LinkedServer): void {
-  if (s.pinned || s.pinnedForGood) return server.close('pinned client left');
+  // In session pooling the server holds what the client left, unreset (see close.ts, resetQuery).
+  if (s.pinned || s.pinnedForGood || s.mode === 'session') return server.close('pinned client left');
   if (s.droppedStatements) server.prepared.doubtAll();
   server.returnWhenCancelsDone();
 }
@@ -534,8 +535,10 @@ export function transactionAnswered(s: HandoffSession, status: number): void {
   // A refusal to run again on the primary answers nothing yet: its query goes on there.
   if (!s.resend?.bytes) countAnswered(s, status);
   if (s.mode === 'session') {
+    if (status !== TransactionStatus.Idle) return;
     // It keeps its server: the position of its DDL is read on another one.
-    if (status === TransactionStatus.Idle && tookSharedDdl(s)) fenceFromPool(s.pool, s.ctx.replay);
+    if (tookSharedDdl(s)) fenceFromPool(s.pool, s.ctx.replay);
+    if (s.settingsDirty) learnSettings(s);
     return;
   }
   if (status !== TransactionStatus.Idle && s.mode === 'statement') {
