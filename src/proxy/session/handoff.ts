@@ -298,6 +298,10 @@ export function checkReplay(s: HandoffSession, server: LinkedServer): void {
 function readFromPrimary(s: HandoffSession): void {
   const primary = s.ctx.router.writeBackend();
   s.readLink = false;
+  // Routed afresh while it waits (no primary known: a crash, a failover), the read stays off the
+  // lagging standby: back there it was checked again and again, its wait restarted each time,
+  // and query_wait_timeout never ended it.
+  s.retrying = true;
   s.backend = primary;
   s.pool = primary ? poolOf(s, primary) : null;
   s.state = State.Ready;
