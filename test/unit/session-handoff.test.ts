@@ -178,3 +178,28 @@ describe('read_your_writes after writes in a row', () => {
     assert.ok(first.returned && second.returned);
   });
 });
+
+describe("a server's FATAL passed on right after pgtide's own query answered", () => {
+  it('ends the client: no answer follows the FATAL (a read-back of settings, the server terminated as it answered)', async () => {
+    const h = await harness();
+    const { session, client, server } = loggedInWithServer(h);
+    client.send(encode.query("SET application_name = 'told'"));
+    server.complete('SET');
+    assert.equal(client.takeTypes(), 'C ZI');
+    assert.equal(server.ownQueries.length, 1, 'the settings are read back');
+    // The FATAL came in the chunk of the read-back's answer: passed to the client, as the
+    // server connection does for the client its query runs for.
+    server.toldClientOfEnd = true;
+    session.onServerAsync(
+      encode.errorResponse('FATAL', '57P01', 'terminating connection due to administrator command'),
+    );
+    server.isClosed = true;
+    await server.answerOwn([]);
+    assert.equal(client.takeTypes(), 'E');
+    assert.equal(
+      session.isClosed,
+      true,
+      'the client goes on after its FATAL (its next query was answered by another server)',
+    );
+  });
+});

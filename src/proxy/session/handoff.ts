@@ -324,6 +324,8 @@ function learnSettings(s: HandoffSession): void {
   readBackSettings(s, server, settings).then(
     () => {
       if (s.epoch !== epoch) return leftDuringCheck(s, server);
+      // The server's FATAL came with the answer and was passed on: nothing may follow it.
+      if (server.toldClientOfEnd) return s.close();
       s.link(server);
       if (s.pinnedForGood || s.mode === 'session') return continueOn(s, server);
       if (s.pinned || s.probeAfter) return checkPin(s);
@@ -380,6 +382,7 @@ function checkPin(s: HandoffSession): void {
   probed.then(
     (rows) => {
       if (s.epoch !== epoch) return leftDuringCheck(s, server);
+      if (server.toldClientOfEnd) return s.close();
       if (rows[0]?.[0] === 't') return stayPinned(s, server);
       if (!s.scanner.atBoundary) {
         // A half-received message cannot be routed afresh: keep this server one more round.
@@ -414,6 +417,7 @@ function keepServerForGood(s: HandoffSession, server: LinkedServer, what: string
   );
   const keep = () => {
     if (s.epoch !== epoch) return server.close('pinned client left');
+    if (server.toldClientOfEnd) return s.close();
     s.pinnedForGood = true;
     stayPinned(s, server);
   };
