@@ -10,6 +10,7 @@ import {
   readsSequenceState,
   sessionStateOfCall,
 } from './functions.js';
+import { CATALOG_FUNCTIONS } from './catalog-functions.js';
 import { type Lexer, Tok } from './lexer.js';
 import { type Draft, isEnd, isTempSchema } from './statement-draft.js';
 import { namesStatementList } from './statement-list.js';
@@ -238,10 +239,12 @@ function readsPrimaryOnlyView(lx: Lexer, tok: Tok): boolean {
   return lx.tokEnd - lx.tokStart === 19 && lx.name() === 'pg_prepared_xacts';
 }
 
-/** Named like PostgreSQL's own functions: qualified by pg_catalog, or pg_-prefixed (catalog and
- *  statistics functions, which many tools' queries call, and which set nothing). */
+/** Named like PostgreSQL's own functions: qualified by pg_catalog, pg_-prefixed (catalog and
+ *  statistics functions, which many tools' queries call, and which set nothing), or one of its
+ *  functions by name (inet_server_port, to_tsvector: see catalog-functions.ts). */
 function isCatalogName(name: string): boolean {
-  return name.startsWith('pg_catalog.') || (name.startsWith('pg_') && !name.includes('.'));
+  if (name.startsWith('pg_catalog.')) return true;
+  return !name.includes('.') && (name.startsWith('pg_') || CATALOG_FUNCTIONS.has(name));
 }
 
 /**
