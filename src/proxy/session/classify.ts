@@ -104,13 +104,7 @@ export function beginChunk(s: ClassifySession): void {
 /** A statement (or the Bind of one) that may change settings: they are read back after its transaction. */
 function noteSettings(s: ClassifySession, c: Classification): void {
   if (c.opaque) noteOpaqueCode(s);
-  if (!s.settings) return;
-  if (s.mode === 'session') {
-    // Its server got its startup values by set_config, not at its login: a RESET there gives
-    // the server's default, where PostgreSQL gives the startup value (see learnSettings).
-    if (!s.settingsDirty && s.settings.startup.size > 0 && someStatement(c, resetsSettings)) s.settingsDirty = true;
-    return;
-  }
+  if (s.mode === 'session' || !s.settings) return;
   if (!s.scopeMoved && movesScope(c)) s.scopeMoved = true;
   if (!changesSettings(c)) return;
   s.settingsDirty = true;
@@ -247,12 +241,6 @@ function controlsTransaction(c: Classification): boolean {
 function runsUnknown(s: ClassifySession): void {
   s.routeWrite = true;
   if (!s.writesRows) s.writesRows = true;
-}
-
-/** RESET, RESET ALL, DISCARD ALL, or SET … TO DEFAULT (not SET LOCAL). */
-function resetsSettings(c: Classification): boolean {
-  if (c.set) return !c.set.local && c.set.value === null;
-  return (c.kind === 'reset' && c.all === true) || (c.kind === 'discard' && c.discard === 'all');
 }
 
 /** DISCARD SEQUENCES or DISCARD ALL. */

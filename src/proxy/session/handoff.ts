@@ -327,7 +327,7 @@ function learnSettings(s: HandoffSession): void {
       // The server's FATAL came with the answer and was passed on: nothing may follow it.
       if (server.toldClientOfEnd) return s.close();
       s.link(server);
-      if (s.pinnedForGood || s.mode === 'session') return continueOn(s, server);
+      if (s.pinnedForGood) return continueOn(s, server);
       if (s.pinned || s.probeAfter) return checkPin(s);
       releaseServer(s);
       resumeAfterCheck(s);
@@ -457,8 +457,7 @@ function continueOn(s: HandoffSession, server: LinkedServer): void {
  * so it is reset or prepared again as needed before its next client.
  */
 function leftDuringCheck(s: HandoffSession, server: LinkedServer): void {
-  // In session pooling the server holds what the client left, unreset (see close.ts, resetQuery).
-  if (s.pinned || s.pinnedForGood || s.mode === 'session') return server.close('pinned client left');
+  if (s.pinned || s.pinnedForGood) return server.close('pinned client left');
   if (s.droppedStatements) server.prepared.doubtAll();
   server.returnWhenCancelsDone();
 }
@@ -543,10 +542,8 @@ export function transactionAnswered(s: HandoffSession, status: number): void {
   // A refusal to run again on the primary answers nothing yet: its query goes on there.
   if (!s.resend?.bytes) countAnswered(s, status);
   if (s.mode === 'session') {
-    if (status !== TransactionStatus.Idle) return;
     // It keeps its server: the position of its DDL is read on another one.
-    if (tookSharedDdl(s)) fenceFromPool(s.pool, s.ctx.replay);
-    if (s.settingsDirty) learnSettings(s);
+    if (status === TransactionStatus.Idle && tookSharedDdl(s)) fenceFromPool(s.pool, s.ctx.replay);
     return;
   }
   if (status !== TransactionStatus.Idle && s.mode === 'statement') {
