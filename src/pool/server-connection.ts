@@ -106,6 +106,9 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
   private scanning: Buffer | null = null;
   /** Where an ErrorResponse ended in the chunk being scanned (-1: none did). */
   private errorEnd = -1;
+  /** Where a FATAL that came after the client's last answer begins in the chunk being scanned
+   *  (-1: none did): the chunk reaches the client cut there (see fatalAfterAnswer). */
+  private cutAt = -1;
   /** A chunk ending in an ERROR whose ReadyForQuery is owed: forwarded with it (see handleData). */
   private answerBeforeReady: Buffer | null = null;
   private answerBeforeReadyTimer: NodeJS.Timeout | null = null;
@@ -241,6 +244,7 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
 
   private scanChunk(chunk: Buffer, state: State): void {
     this.errorEnd = -1;
+    this.cutAt = -1;
     this.scanning = chunk;
     const scanned = this.scanner.scan(chunk, this);
     this.scanning = null;
@@ -256,7 +260,7 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
       // a sync point owed after an ERROR is answered at once, the messages before it skipped.
       if (this.errorEnd === chunk.length && this.syncs.pending > 0 && !this.copyIn && !this.sessionEnded)
         this.holdAnswerBeforeReady(chunk);
-      else if (peer.onServerData(chunk)) this.reads.held = true;
+      else if (peer.onServerData(this.cutAt < 0 ? chunk : chunk.subarray(0, this.cutAt))) this.reads.held = true;
       if (this.becameIdle && this.peer === peer) {
         this.becameIdle = false;
         peer.onServerIdle(this.txStatus);
@@ -331,6 +335,7 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
         } else if (type === S) {
           if (!this.trackParameter(body)) return false;
         } else if (type === E) {
+          if (this.fatalAfterAnswer(body, end)) return true;
           this.errorEnd = end;
           if (endsSession(body)) {
             this.sessionEnded = true;
@@ -443,6 +448,21 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
       internal.settle();
       // What follows in this chunk (a notification sent as the query ended) is read as idle.
     } else internal.addAnswer(type, body);
+    return true;
+  }
+
+  /**
+   * A FATAL read right after the ReadyForQuery that answered the client's last sync point (a
+   * fast shutdown or restart ends every session as its answers go out): the client's
+   * transaction is over and, unless the client keeps this server (session pooling, pinned), its
+   * next one runs on another server. The FATAL is the connection's, as an idle pooled one's
+   * would be, and is cut off the chunk the client gets (it ended the client's session).
+   */
+  private fatalAfterAnswer(body: Buffer, end: number): boolean {
+    if (!this.becameIdle || this.txStatus !== IDLE || this.peer === null || this.peer.keepsServer) return false;
+    if (!endsSession(body)) return false;
+    this.sessionEnded = true;
+    this.cutAt = end - body.length - 5;
     return true;
   }
 

@@ -29,6 +29,9 @@ export interface ServerPeer {
   /** On a tracking link, each answer that may end a request (see ResponseTracker); `end` is
    *  its end offset in the chunk onServerData receives next. */
   onServerAnswer(type: number, body: Buffer, end: number): void;
+  /** The client keeps this server after its transaction (session pooling, pinned): a FATAL
+   *  the server sends after an answer is the client's, not only the connection's. */
+  readonly keepsServer: boolean;
   /** The pid the client was told in BackendKeyData (0 before): a notification its own server
    *  sends carries it instead of the server's, as if that backend were the client's. */
   readonly clientPid: number;

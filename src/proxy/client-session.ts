@@ -256,6 +256,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
    *  role), SET LOCAL too: the client's named statements prepared until the transaction is over
    *  and its settings read back are its own, shared with no other client (see clientStatements). */
   declare scopeMoved: boolean;
+  /** The chunk's statement is a COMMIT or ROLLBACK AND CHAIN (see first-statement.ts). */
+  declare chunkChains: boolean;
   /** The client's transaction ran DEALLOCATE or DISCARD ALL while pgtide maps none of its
    *  statements: its server holds none of pgtide's shared ones it believed it did. */
   declare droppedStatements: boolean;
@@ -554,6 +556,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     return this.cancelPid;
   }
 
+  get keepsServer(): boolean {
+    return this.mode === 'session' || this.pinned || this.pinnedForGood;
+  }
+
   /** What a server sent on its own while pgtide ran a query of its own on it for this client. */
   onServerAsync(message: Buffer): void {
     if (this.isClosed) return;
@@ -713,5 +719,6 @@ const SESSION_CHOICES: Choices<ClientSession> = {
   droppedStatements: [false, true],
   unnamedMine: [false, true],
   scopeMoved: [false, true],
+  chunkChains: [false, true],
 };
 defineChoices<ClientSession>(ClientSession.prototype, SESSION_CHOICES);

@@ -290,6 +290,50 @@ describe('session routing controls', { timeout: 60_000 }, () => {
     }
   });
 
+  test('a deferred BEGIN: COMMIT AND CHAIN keeps the transaction going, as it began; SET LOCAL, SET CONSTRAINTS or a savepoint first send it to the primary', async () => {
+    // PostgreSQL's regression suite through pgtide: the chain was answered as a plain COMMIT, the
+    // INSERT after it ran outside any transaction and stayed committed through the ROLLBACK; and
+    // `BEGIN; SET LOCAL …` ran on a standby, whose next INSERT got 25006.
+    const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), transaction_routing: 'first_statement' });
+    try {
+      const c = new pg.Client(p.pgConfig());
+      await c.connect();
+      await learnFunctions(c);
+      const rows = async (id: number) =>
+        (await sqlOn(t.primary, 'SELECT count(*)::int AS n FROM route_t WHERE id = $1', [id]))[0].n;
+      await c.query('BEGIN READ ONLY');
+      await c.query('COMMIT AND CHAIN');
+      assert.equal((await c.query('SHOW transaction_read_only')).rows[0].transaction_read_only, 'on');
+      await assert.rejects(c.query(`INSERT INTO route_t VALUES (403, 'chained read-only')`), { code: '25006' });
+      await c.query('ROLLBACK');
+      await c.query('BEGIN');
+      await c.query('ROLLBACK AND CHAIN');
+      await c.query(`INSERT INTO route_t VALUES (404, 'chained, rolled back')`);
+      await c.query('ROLLBACK');
+      assert.equal(await rows(404), 0, 'the INSERT ran outside the chained transaction');
+      for (const [i, first] of [
+        "SET LOCAL application_name = 'first'",
+        'SET CONSTRAINTS ALL DEFERRED',
+        'SAVEPOINT s',
+        'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ',
+      ].entries()) {
+        await c.query('BEGIN');
+        await c.query(first);
+        await c.query(`INSERT INTO route_t VALUES (${405 + i}, 'after ${first.split(' ')[0]}')`);
+        await c.query('COMMIT');
+        assert.equal(await rows(405 + i), 1, first);
+      }
+      // A read-only transaction may still start on a standby with them.
+      await c.query('BEGIN READ ONLY');
+      await c.query("SET LOCAL application_name = 'ro'");
+      assert.notEqual((await c.query(PORT)).rows[0].port, t.primary.port);
+      await c.query('COMMIT');
+      await c.end();
+    } finally {
+      await p.stop();
+    }
+  });
+
   test('a client that starts with default_transaction_read_only=on runs its transactions on standbys', async () => {
     const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]) });
     try {

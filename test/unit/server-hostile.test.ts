@@ -607,6 +607,7 @@ function recordingPeer(): ServerPeer & {
     events: [] as string[],
     lost: new Promise<string>((resolve) => (lost = resolve)),
     clientPid: CLIENT_PID,
+    keepsServer: false,
     onServerData: (chunk: Buffer) => {
       peer.data.push(Buffer.from(chunk));
       peer.events.push(`data ${String.fromCharCode(chunk[0]!)}`);
@@ -746,6 +747,28 @@ describe('on a linked server', () => {
     assert.deepEqual(peer.told, [true]);
   });
 
+  for (const keepsServer of [false, true]) {
+    it(
+      `a FATAL right after the answer that ends the client's transaction, in its read: ${keepsServer ? "the client's (it keeps its server)" : "cut off, the connection's (a restart as the answer went out)"}`,
+      QUICK,
+      async () => {
+        const { server, remote } = await withPid();
+        const peer = { ...recordingPeer(), keepsServer };
+        server.link(peer, false);
+        server.syncs.sent(1, false);
+        const answer = Buffer.concat([encode.commandComplete('INSERT 0 1'), encode.readyForQuery('I')]);
+        const fatal = encode.errorResponse('FATAL', '57P01', 'terminating connection due to administrator command');
+        remote.write(Buffer.concat([answer, fatal]));
+        await new Promise((r) => setTimeout(r, 50));
+        assert.deepEqual(Buffer.concat(peer.data), keepsServer ? Buffer.concat([answer, fatal]) : answer);
+        assert.deepEqual(peer.idle, [0x49]);
+        assert.equal(server.toldClientOfEnd, keepsServer);
+        assert.ok(server.sessionEnded);
+        server.close('test over');
+      },
+    );
+  }
+
   /** A linked server that read an ERROR, `owed` sync points sent before it, `waitMs` ago. */
   async function linkedAfterError(owed: number, waitMs = 50) {
     const { server, remote } = await withPid();
@@ -860,18 +883,23 @@ describe('a FATAL read together with the ReadyForQuery before it: the connection
     },
   );
 
-  it('after a client transaction, the client hears the FATAL and the connection is marked ended', QUICK, async () => {
-    const { server, remote } = await withPid();
-    const peer = recordingPeer();
-    server.link(peer, false);
-    server.syncs.sent(1, false);
-    remote.write(Buffer.concat([encode.commandComplete('SELECT 1'), idle, fatal]));
-    while (!Buffer.concat(peer.data).includes(fatal)) await new Promise((resolve) => setTimeout(resolve, 5));
-    assert.equal(peer.idle.length, 1);
-    assert.ok(server.sessionEnded, 'ServerPool.release closes it instead of lending it');
-    assert.ok(Buffer.concat(peer.data).includes(fatal));
-    server.close('test over');
-  });
+  it(
+    'after the transaction of a client that keeps its server, the client hears the FATAL and the connection is marked ended',
+    QUICK,
+    async () => {
+      const { server, remote } = await withPid();
+      // One that does not keep it does not hear it (see "on a linked server").
+      const peer = { ...recordingPeer(), keepsServer: true };
+      server.link(peer, false);
+      server.syncs.sent(1, false);
+      remote.write(Buffer.concat([encode.commandComplete('SELECT 1'), idle, fatal]));
+      while (!Buffer.concat(peer.data).includes(fatal)) await new Promise((resolve) => setTimeout(resolve, 5));
+      assert.equal(peer.idle.length, 1);
+      assert.ok(server.sessionEnded, 'ServerPool.release closes it instead of lending it');
+      assert.ok(Buffer.concat(peer.data).includes(fatal));
+      server.close('test over');
+    },
+  );
 
   it('a reset query that fails after the client left closes the connection instead of lending it', QUICK, async () => {
     // A cancel of the client that left (pgconn cancels, then closes) reached the DISCARD ALL:

@@ -57,6 +57,26 @@ describe('first_statement: BEGIN answered by pgtide', () => {
     assert.equal(localAnswer(encode.query('COMMIT'), 'commit', undefined, null), LocalAnswer.None);
   });
 
+  it('COMMIT or ROLLBACK AND CHAIN of the empty transaction: answered in a transaction, the deferred BEGIN kept for the chained one', () => {
+    for (const [kind, tag] of [
+      ['commit', 'COMMIT'],
+      ['rollback', 'ROLLBACK'],
+    ] as const) {
+      const s = { ...session(kind, 'BEGIN READ ONLY'), chunkChains: true };
+      assert.equal(answerLocally(s, encode.query(`${tag} AND CHAIN`)), true);
+      assert.equal(s.pendingBegin, 'BEGIN READ ONLY');
+      assert.equal(s.socket.takeTypes(), 'C ZT');
+    }
+    assert.equal(
+      localAnswer(encode.query('COMMIT AND CHAIN'), 'commit', undefined, 'BEGIN', true),
+      LocalAnswer.CommitChain,
+    );
+    assert.equal(
+      localAnswer(encode.query('ROLLBACK AND CHAIN'), 'rollback', undefined, 'BEGIN', true),
+      LocalAnswer.RollbackChain,
+    );
+  });
+
   it('only a chunk that is exactly one simple Query', () => {
     assert.equal(
       localAnswer(Buffer.concat([begin, encode.query('SELECT 1')]), 'begin', undefined, null),

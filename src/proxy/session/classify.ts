@@ -39,6 +39,7 @@ export type ClassifySession = Pick<
   ClientSession,
   | 'batchOpen'
   | 'batchRuns'
+  | 'chunkChains'
   | 'chunkKind'
   | 'chunkReadOnly'
   | 'copyAfterQuery'
@@ -48,6 +49,7 @@ export type ClassifySession = Pick<
   | 'extendedAtFlush'
   | 'extendedSinceSyncPoint'
   | 'fatal'
+  | 'pendingBegin'
   | 'lastWriteLsn'
   | 'lastWriteServer'
   | 'mode'
@@ -99,6 +101,7 @@ export function beginChunk(s: ClassifySession): void {
     if (s.writesRows) s.writesRows = false;
   }
   s.chunkKind = null;
+  if (s.chunkChains) s.chunkChains = false;
 }
 
 /** A statement (or the Bind of one) that may change settings: they are read back after its transaction. */
@@ -179,6 +182,7 @@ function classifyText(s: ClassifySession, body: Buffer, start: number, end: numb
 function follow(s: ClassifySession, c: Classification): KeptState | null {
   s.chunkKind = c.kind;
   s.chunkReadOnly = standbyMode(c);
+  if (c.chain === true) s.chunkChains = true;
   if (someStatement(c, changesSchema)) {
     if (!s.ranDdl) s.ranDdl = true;
     noteSharedDdl(s, c);
@@ -209,7 +213,7 @@ function follow(s: ClassifySession, c: Classification): KeptState | null {
   // A session that asked for read-only transactions starts them on a standby, unless SERIALIZABLE
   // (standbys refuse it: 0A000 "cannot use serializable mode in a hot standby").
   const read =
-    c.route === 'read' ||
+    (c.route === 'read' && !(s.pendingBegin !== null && decidesNothing(c) && !deferredReadOnly(s))) ||
     (s.readOnlySession && c.kind === 'begin' && c.readOnly !== false && c.isolation !== 'serializable');
   const kept = s.mode === 'session' ? null : keptSessionState(c);
   // State that ties the client to its server belongs on the primary, which stays writable.
@@ -220,6 +224,25 @@ function follow(s: ClassifySession, c: Classification): KeptState | null {
   }
   if (!read && c.functions && c.functions.length > 0) lookUpFunctions(s, c.functions);
   return kept;
+}
+
+/**
+ * SET, RESET, SET CONSTRAINTS, SET TRANSACTION (but READ ONLY), a savepoint: the first
+ * statement after a BEGIN pgtide deferred (transaction_routing = first_statement), they neither
+ * read nor write, and the transaction's writes may follow. Sent to a standby, the BEGIN ran
+ * there and the INSERT after them got 25006 (PostgreSQL's regression suite: `BEGIN; SET LOCAL
+ * …; CREATE …`): such a transaction goes to the primary.
+ */
+function decidesNothing(c: Classification): boolean {
+  const kind = c.kind;
+  return (
+    kind === 'set' || kind === 'reset' || kind === 'savepoint' || (kind === 'set_transaction' && c.readOnly !== true)
+  );
+}
+
+/** The deferred BEGIN (or the session) makes the transaction read-only: a standby may run all of it. */
+function deferredReadOnly(s: ClassifySession): boolean {
+  return s.readOnlySession || s.ctx.classifier.classify(s.pendingBegin!).readOnly === true;
 }
 
 /** A statement's READ ONLY (true) or READ WRITE (false): SERIALIZABLE counts as READ WRITE,

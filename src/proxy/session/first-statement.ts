@@ -17,6 +17,9 @@ export const enum LocalAnswer {
   /** The end of a deferred BEGIN's empty transaction. */
   Commit,
   Rollback,
+  /** COMMIT or ROLLBACK AND CHAIN of it: a new empty transaction, as the deferred BEGIN made it. */
+  CommitChain,
+  RollbackChain,
 }
 
 /**
@@ -30,12 +33,13 @@ export function localAnswer(
   kind: string | null,
   readOnly: boolean | undefined,
   deferredBegin: string | null,
+  chains = false,
 ): LocalAnswer {
   if (data.length < 6 || data[0] !== FrontendMessage.Query || data.readUInt32BE(1) + 1 !== data.length)
     return LocalAnswer.None;
   if (kind === 'begin' && readOnly !== false && !deferredBegin) return LocalAnswer.Begin;
-  if (deferredBegin && kind === 'commit') return LocalAnswer.Commit;
-  if (deferredBegin && kind === 'rollback') return LocalAnswer.Rollback;
+  if (deferredBegin && kind === 'commit') return chains ? LocalAnswer.CommitChain : LocalAnswer.Commit;
+  if (deferredBegin && kind === 'rollback') return chains ? LocalAnswer.RollbackChain : LocalAnswer.Rollback;
   return LocalAnswer.None;
 }
 
@@ -45,14 +49,17 @@ function queryText(data: Buffer): string {
 }
 
 /** What the client gets for an answered chunk, as a server would have answered it. */
-function localReply(answer: LocalAnswer.Begin | LocalAnswer.Commit | LocalAnswer.Rollback): Buffer[] {
+function localReply(answer: Exclude<LocalAnswer, LocalAnswer.None>): Buffer[] {
   if (answer === LocalAnswer.Begin) return [encode.commandComplete('BEGIN'), encode.readyForQuery('T')];
-  return [encode.commandComplete(answer === LocalAnswer.Commit ? 'COMMIT' : 'ROLLBACK'), encode.readyForQuery('I')];
+  const commits = answer === LocalAnswer.Commit || answer === LocalAnswer.CommitChain;
+  const chains = answer === LocalAnswer.CommitChain || answer === LocalAnswer.RollbackChain;
+  return [encode.commandComplete(commits ? 'COMMIT' : 'ROLLBACK'), encode.readyForQuery(chains ? 'T' : 'I')];
 }
 
 /** What answerLocally uses of the session. */
 export type FirstStatementSession = Pick<
   ClientSession,
+  | 'chunkChains'
   | 'chunkKind'
   | 'chunkReadOnly'
   | 'firstStatementRouting'
@@ -67,9 +74,11 @@ export type FirstStatementSession = Pick<
 export function answerLocally(s: FirstStatementSession, data: Buffer): boolean {
   if (!s.firstStatementRouting && !s.readOnlySession && s.chunkReadOnly !== true && s.pendingBegin === null)
     return false;
-  const answer = localAnswer(data, s.chunkKind, s.chunkReadOnly, s.pendingBegin);
+  const answer = localAnswer(data, s.chunkKind, s.chunkReadOnly, s.pendingBegin, s.chunkChains);
   if (answer === LocalAnswer.None) return false;
-  s.pendingBegin = answer === LocalAnswer.Begin ? queryText(data) : null;
+  // A chained transaction is begun as the one it follows: the deferred BEGIN stays.
+  if (answer === LocalAnswer.Begin) s.pendingBegin = queryText(data);
+  else if (answer === LocalAnswer.Commit || answer === LocalAnswer.Rollback) s.pendingBegin = null;
   // The Query just scanned is answered here: it is no sync point for any server.
   s.queuedSyncs = 0;
   const out = s.socket;
