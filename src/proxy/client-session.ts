@@ -435,6 +435,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (this.state !== State.Waiting || this.wait !== Wait.Pool || this.pool) return;
     const since = this.waitingSince;
     this.state = State.Ready;
+    // The queued bytes end inside a message (a statement cut across reads, pipelined behind a
+    // read that waited for its client's write position): the rest follows them to their server,
+    // and only the primary runs whatever it is (a write ran on a standby: 25006).
+    if (!this.scanner.atBoundary && !this.routeWrite) this.routeWrite = true;
     route(this);
     if (this.server) return flushQueued(this, this.server);
     if (this.state !== State.Ready) return;
