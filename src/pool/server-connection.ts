@@ -456,7 +456,7 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
    * fast shutdown or restart ends every session as its answers go out): the client's
    * transaction is over and, unless the client keeps this server (session pooling, pinned), its
    * next one runs on another server. The FATAL is the connection's, as an idle pooled one's
-   * would be, and is cut off the chunk the client gets (it ended the client's session).
+   * would be, and is cut off the chunk the client gets: passed on, it ended the client too.
    */
   private fatalAfterAnswer(body: Buffer, end: number): boolean {
     if (!this.becameIdle || this.txStatus !== IDLE || this.peer === null || this.peer.keepsServer) return false;

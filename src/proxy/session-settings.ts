@@ -31,8 +31,9 @@ const SESSION_SETTINGS = `SELECT name, setting FROM pg_catalog.pg_settings WHERE
 
 /**
  * Custom settings (`app.tenant`) are not in pg_settings: asked for by name. One set, then reset
- * (or set LOCAL, or rolled back) reads '' in the session from then on, not NULL, and SHOW finds
- * it: the client's other servers get it as '' too.
+ * (or set by set_config(…, true), or in a rolled-back transaction) reads '' in the session from
+ * then on, not NULL, and SHOW finds it: the client's other servers get it as '' too. A SET
+ * LOCAL alone is not followed (see changesSettings), so its name is not asked for.
  */
 function customSettings(names: Iterable<string>): string {
   const list = [...names].map(literal).join(', ');
