@@ -31,9 +31,9 @@ const SESSION_SETTINGS = `SELECT name, setting FROM pg_catalog.pg_settings WHERE
 
 /**
  * Custom settings (`app.tenant`) are not in pg_settings: asked for by name. One set, then reset
- * (or set by set_config(…, true), or in a rolled-back transaction) reads '' in the session from
- * then on, not NULL, and SHOW finds it: the client's other servers get it as '' too. A SET
- * LOCAL alone is not followed (see changesSettings), so its name is not asked for.
+ * (or set by SET LOCAL or set_config(…, true), or in a rolled-back transaction) reads '' in the
+ * session from then on, not NULL, and SHOW finds it: the client's other servers get it as ''
+ * too. A local setting's name is followed from its first use (see newPlaceholder).
  */
 function customSettings(names: Iterable<string>): string {
   const list = [...names].map(literal).join(', ');
@@ -114,6 +114,26 @@ export class SessionSettings {
       this.unknownChange = true;
     }
     if (c.otherSets) for (const name of c.otherSets) this.followName(name);
+  }
+
+  /**
+   * A SET LOCAL or set_config(…, true) of a custom setting the session has not used before:
+   * the placeholder it creates outlasts the transaction (it reads '' from then on, where another
+   * server has none), so its transaction is read back once, and the name followed from then on.
+   */
+  newPlaceholder(c: Classification): boolean {
+    if (c.statements) {
+      for (const s of c.statements) if (this.newPlaceholder(s)) return true;
+      return false;
+    }
+    if (c.kind === 'pgtide') return false;
+    if (this.isNewCustomName(c.set?.name)) return true;
+    if (c.otherSets) for (const name of c.otherSets) if (this.isNewCustomName(name)) return true;
+    return false;
+  }
+
+  private isNewCustomName(name: string | null | undefined): boolean {
+    return name?.includes('.') === true && !this.customNames?.has(name);
   }
 
   private followName(name: string | null): void {
@@ -240,7 +260,8 @@ export function movesScope(c: Classification): boolean {
 export function changesSettings(c: Classification): boolean {
   if (c.statements) return c.statements.some(changesSettings);
   if (c.kind === 'pgtide') return false;
-  // set_config calls are read back whatever their is_local: one statement may hold several.
+  // One statement may hold several set_config calls: all of them must be local.
+  if (c.localSets !== undefined) return !c.localSets;
   if (c.sessionState === 'set_config' || c.sessionState === 'transaction_characteristics') return true;
   if (c.set) return !c.set.local;
   return c.kind === 'reset' || (c.kind === 'discard' && c.discard === 'all');

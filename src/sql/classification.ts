@@ -105,6 +105,10 @@ export interface Classification {
   /** The lower-cased names of the set_config calls after the first in the statement (null: a
    *  name not written out): their settings are followed too. */
   readonly otherSets?: readonly (string | null)[];
+  /** Present when the statement calls set_config: true when every call names its setting,
+   *  passes a literal or a parameter as its value and the literal `true` as is_local, so that
+   *  none outlasts the transaction (bar a custom setting's placeholder). */
+  readonly localSets?: boolean;
   readonly sessionState?: SessionState;
   /** COPY ... TO STDOUT: the server answers with CopyOutResponse. */
   readonly copyOut?: boolean;

@@ -212,6 +212,8 @@ export class Classifier {
     if (d.discard !== undefined) c.discard = d.discard;
     if (d.set) c.set = d.set;
     if (d.otherSets !== undefined) c.otherSets = d.otherSets;
+    // A call the lexer could not name may be another set_config.
+    if (d.localSets !== undefined) c.localSets = d.localSets && !d.uncertainCalls;
     if (sessionState !== undefined) c.sessionState = sessionState;
     if (d.copyOut !== undefined) c.copyOut = d.copyOut;
     if (d.pgtideRoute !== undefined) c.pgtideRoute = d.pgtideRoute;

@@ -297,24 +297,32 @@ function pidOf(digits: string): number {
 }
 
 /** set_config('name', value, is_local) → d.set: the name when it is a literal (value null and
- *  local false unless they are literals too, e.g. a parameter), so the setting can be followed;
- *  null when it is not. The names of later calls go to d.otherSets. */
+ *  local false unless they are literals too; a parameter value keeps the literal is_local), so
+ *  the setting can be followed; null when it is not. The names of later calls go to
+ *  d.otherSets. d.localSets: whether every call so far names its setting, passes a literal or a
+ *  parameter (nothing that could itself set or call anything) and is_local as the literal true. */
 function setConfigArgs(lx: Lexer, d: Draft): Tok {
+  const first = d.set === undefined;
   let tok = lx.next();
   const name = lx.plainStringValue()?.toLowerCase() ?? null;
-  if (d.set !== undefined) {
-    (d.otherSets ??= []).push(name);
-    return tok;
-  }
-  d.set = null;
+  if (first) d.set = null;
+  else (d.otherSets ??= []).push(name);
+  const othersLocal = d.localSets ?? true;
+  d.localSets = false;
   if (name === null || (tok = lx.next()) !== Tok.Comma) return tok;
-  d.set = { name, value: null, local: false };
+  if (first) d.set = { name, value: null, local: false };
   tok = lx.next();
   const value = lx.plainStringValue();
-  if (value === undefined || (tok = lx.next()) !== Tok.Comma) return tok;
+  if (value === undefined && tok !== Tok.Param) return tok;
+  if ((tok = lx.next()) === Tok.DoubleColon && value === undefined) {
+    if (lx.next() !== Tok.Word) return lx.tok;
+    tok = lx.next();
+  }
+  if (tok !== Tok.Comma) return tok;
   tok = lx.next();
   const local = lx.is('true') ? true : lx.is('false') ? false : undefined;
   if (local === undefined || (tok = lx.next()) !== Tok.RParen) return tok;
-  d.set = { name, value: `'${value.replaceAll("'", "''")}'`, local };
+  if (first) d.set = { name, value: value === undefined ? null : `'${value.replaceAll("'", "''")}'`, local };
+  d.localSets = othersLocal && local;
   return lx.next();
 }

@@ -17,6 +17,8 @@ export class Draft {
   /** null: a set_config whose name is not written out. */
   set: SettingChange | null | undefined;
   otherSets: (string | null)[] | undefined;
+  /** See Classification.localSets; undefined until a set_config call is read. */
+  localSets: boolean | undefined;
   sessionState: SessionState | undefined;
   copyOut: boolean | undefined;
   pgtideRoute: 'primary' | 'standby' | 'auto' | undefined;
@@ -45,6 +47,7 @@ export class Draft {
     this.discard =
       this.set =
       this.otherSets =
+      this.localSets =
       this.sessionState =
       this.copyOut =
       this.pgtideRoute =

@@ -281,6 +281,22 @@ describe('custom settings a server dropped or keeps as placeholders, pool size 1
     return dataRows(got);
   };
 
+  /** The pool's server is replaced: the placeholders the old one held are gone with it (DISCARD
+   *  ALL keeps them; RECONNECT gives the pool a new server connection). */
+  const newServer = async () => {
+    const admin = await WireClient.connect({
+      ...wire.login(),
+      user: t.superuser.user,
+      password: t.superuser.password,
+      database: 'pgbouncer',
+    });
+    try {
+      assert.deepEqual(errorCodes(await admin.exchange(query('RECONNECT'))), []);
+    } finally {
+      await admin.close();
+    }
+  };
+
   test("another client's placeholder that a LOAD removed (its prefix now reserved) does not end the next client's session", async () => {
     const a = await connect();
     // A placeholder while plpgsql is not loaded in the server's session (a fresh one: the test's own pgtide).
@@ -297,21 +313,20 @@ describe('custom settings a server dropped or keeps as placeholders, pool size 1
     const a = await connect();
     await rows(a, "SET rs.reset_me = 'x'");
     await rows(a, 'RESET rs.reset_me');
-    // Another client takes the server and drops the placeholder with its own reset (DISCARD
-    // ALL keeps placeholders: RECONNECT gives the pool a new server connection).
-    const admin = await WireClient.connect({
-      ...wire.login(),
-      user: t.superuser.user,
-      password: t.superuser.password,
-      database: 'pgbouncer',
-    });
-    try {
-      assert.deepEqual(errorCodes(await admin.exchange(query('RECONNECT'))), []);
-    } finally {
-      await admin.close();
-    }
+    await newServer();
     // Directly: '' from both (42704 "unrecognized configuration parameter" from SHOW, NULL from current_setting, without).
     assert.deepEqual(await rows(a, "SELECT pg_catalog.current_setting('rs.reset_me', true)"), [['']]);
     assert.deepEqual(await rows(a, 'SHOW rs.reset_me'), [['']]);
+  });
+
+  test('a custom setting only ever set LOCAL reads as its placeholder does, on any server', async () => {
+    const a = await connect();
+    for (const sql of ['BEGIN', "SET LOCAL rs.local_only = 'x'", 'COMMIT']) await rows(a, sql);
+    await rows(a, "SELECT pg_catalog.set_config('rs.local_call', 'y', true)");
+    await newServer();
+    for (const name of ['rs.local_only', 'rs.local_call']) {
+      assert.deepEqual(await rows(a, `SELECT pg_catalog.current_setting('${name}', true)`), [['']]);
+      assert.deepEqual(await rows(a, `SHOW ${name}`), [['']]);
+    }
   });
 });

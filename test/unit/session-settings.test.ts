@@ -2,7 +2,7 @@
 // send the same; what statements change.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { movesScope, SessionSettings, type SharedSettings } from '../../src/proxy/session-settings.js';
+import { changesSettings, movesScope, SessionSettings, type SharedSettings } from '../../src/proxy/session-settings.js';
 import { Classifier } from '../../src/sql/classifier.js';
 import { LruCache } from '../../src/sql/lru.js';
 
@@ -88,5 +88,39 @@ describe('statements that move where names resolve', () => {
     const { sql, unknown } = settings.readBack();
     assert.equal(unknown, false);
     assert.match(sql, /ARRAY\[E'app\.a', E'app\.b'\]/);
+  });
+});
+
+describe('statements whose settings are read back after their transaction', () => {
+  const classifier = new Classifier();
+  const cases: [string, boolean][] = [
+    ['SET app.tenant = 1', true],
+    ['SET LOCAL app.tenant = 1', false],
+    ['SET LOCAL statement_timeout = 5', false],
+    ["SELECT set_config('app.tenant', $1, true)", false],
+    ["SELECT set_config('search_path', $1, true), set_config('request.jwt.claims', $2, true)", false],
+    ["SELECT set_config('app.tenant', $1, false)", true],
+    ["SELECT set_config('app.a', '1', true), set_config('app.b', '2', false)", true],
+    ["SELECT set_config('app.tenant', upper($1), true)", true],
+    ["SELECT set_config($1, 'a', true)", true],
+    ["SELECT pg_advisory_xact_lock(1), set_config('app.a', '1', true), set_config('app.b', '2', false)", true],
+    ['RESET app.tenant', true],
+    ['SELECT 1', false],
+  ];
+  for (const [sql, changes] of cases) {
+    it(`${sql}: ${changes}`, () => assert.equal(changesSettings(classifier.classify(sql)), changes));
+  }
+
+  it('a local custom setting is followed from its first use: its placeholder outlasts the transaction', () => {
+    const settings = settingsOf(newCache());
+    const local = classifier.classify("SELECT set_config('search_path', $1, true), set_config('app.tenant', $2, true)");
+    assert.equal(settings.newPlaceholder(local), true);
+    settings.follow(local);
+    assert.equal(settings.newPlaceholder(local), false);
+    assert.equal(settings.newPlaceholder(classifier.classify('SET LOCAL app.tenant = 2')), false);
+    assert.equal(settings.newPlaceholder(classifier.classify('BEGIN; SET LOCAL app.other = 2; COMMIT')), true);
+    assert.equal(settings.newPlaceholder(classifier.classify('SET LOCAL statement_timeout = 1')), false);
+    assert.equal(settings.newPlaceholder(classifier.classify('SET pgtide.route = primary')), false);
+    assert.match(settings.readBack().sql, /ARRAY\[E'app\.tenant'\]/);
   });
 });

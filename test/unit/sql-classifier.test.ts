@@ -346,6 +346,25 @@ table('session state', [
     },
   ],
   ["SELECT set_config($1, 'v', false), set_config('app.b', 'w', false)", { set: undefined, otherSets: ['app.b'] }],
+  // is_local is read past a parameter value: PostgREST's per-request settings last only the transaction.
+  [
+    "SELECT set_config('search_path', $1, true), set_config('role', $2::text, true), set_config('request.jwt.claims', $3, true)",
+    {
+      sessionState: 'set_config',
+      set: { name: 'search_path', value: null, local: true },
+      otherSets: ['role', 'request.jwt.claims'],
+      localSets: true,
+    },
+  ],
+  ["SELECT set_config('app.a', '1', true), set_config('app.b', $1, false)", { localSets: false }],
+  [
+    "SELECT set_config('app.a', lower($1), true)",
+    { set: { name: 'app.a', value: null, local: false }, localSets: false },
+  ],
+  ["SELECT set_config('app.a', $1, $2)", { localSets: false }],
+  ["SELECT set_config($1, 'v', true)", { localSets: false }],
+  ["SELECT set_config('app.a', $1::pg_catalog.text, true)", { localSets: false }],
+  ["SELECT 'set_config(''a'', ''b'', false)'", { localSets: undefined }],
   ['RESET ALL', { ...R, kind: 'reset', all: true }],
   ['RESET search_path', { ...R, kind: 'reset', set: { name: 'search_path', value: null, local: false } }],
   ['RESET TIME ZONE', { kind: 'reset', set: { name: 'timezone', value: null, local: false } }],

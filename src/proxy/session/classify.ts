@@ -109,7 +109,7 @@ function noteSettings(s: ClassifySession, c: Classification): void {
   if (c.opaque) noteOpaqueCode(s);
   if (s.mode === 'session' || !s.settings) return;
   if (!s.scopeMoved && movesScope(c)) s.scopeMoved = true;
-  if (!changesSettings(c)) return;
+  if (!changesSettings(c) && !s.settings.newPlaceholder(c)) return;
   s.settingsDirty = true;
   s.settings.follow(c);
 }
