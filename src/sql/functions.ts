@@ -11,7 +11,8 @@
  * cost the server the reset that code pgtide cannot see into does (a reset that
  * would forget the very value they read: PDO's lastInsertId, Doctrine). setseed writes
  * nothing, but the seed lives in its backend only: its client is pinned there, on the primary
- * as for all such state.
+ * as for all such state. set_config is a write here (a call the parser found), yet the lexer
+ * lets local calls keep their statement's route (see query-scan.ts, setConfigArgs).
  */
 const BUILTIN_WRITER =
   /^(nextval|setval|currval|lastval|pg_(try_)?advisory_.*lock.*|lo_.*|lo(read|write|open|close|creat)|pg_notify|set_config|txid_current(_if_assigned)?|pg_current_xact_id(_if_assigned)?|pg_switch_wal|pg_create_restore_point|pg_(create|drop)_.*replication_slot|pg_replication_slot_advance|pg_logical_emit_message|pg_stat_reset.*|pg_reload_conf|setseed)$/;

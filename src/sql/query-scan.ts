@@ -259,12 +259,15 @@ function call(lx: Lexer, d: Draft, name: string): Tok | undefined {
     const signal = backendSignalOfCall(name);
     return signal === undefined ? undefined : signalArgs(lx, d, signal === 'terminate');
   }
+  const state = sessionStateOfCall(name);
+  if (state === 'set_config') {
+    d.sessionState ??= state;
+    return setConfigArgs(lx, d);
+  }
   d.route = 'write';
   if (readsSequenceState(name)) d.readsSequences = true;
-  const state = sessionStateOfCall(name);
-  if (state === undefined) return undefined;
-  d.sessionState ??= state;
-  return state === 'set_config' ? setConfigArgs(lx, d) : undefined;
+  if (state !== undefined) d.sessionState ??= state;
+  return undefined;
 }
 
 /**
@@ -299,16 +302,20 @@ function pidOf(digits: string): number {
 /** set_config('name', value, is_local) → d.set: the name when it is a literal (value null and
  *  local false unless they are literals too; a parameter value keeps the literal is_local), so
  *  the setting can be followed; null when it is not. The names of later calls go to
- *  d.otherSets. d.localSets: whether every call so far names its setting, passes a literal or a
- *  parameter (nothing that could itself set or call anything) and is_local as the literal true. */
+ *  d.otherSets. d.localSets: whether every call so far names its setting (not a transaction_*
+ *  one, which a standby may refuse), passes a literal or a parameter (nothing that could itself
+ *  set or call anything) and is_local as the literal true. Only such calls leave the statement's
+ *  route as it was: they change nothing a standby could not, and nothing past the transaction. */
 function setConfigArgs(lx: Lexer, d: Draft): Tok {
   const first = d.set === undefined;
+  const othersLocal = d.localSets ?? true;
+  const route = d.route;
+  d.localSets = false;
+  d.route = 'write';
   let tok = lx.next();
   const name = lx.plainStringValue()?.toLowerCase() ?? null;
   if (first) d.set = null;
   else (d.otherSets ??= []).push(name);
-  const othersLocal = d.localSets ?? true;
-  d.localSets = false;
   if (name === null || (tok = lx.next()) !== Tok.Comma) return tok;
   if (first) d.set = { name, value: null, local: false };
   tok = lx.next();
@@ -323,6 +330,7 @@ function setConfigArgs(lx: Lexer, d: Draft): Tok {
   const local = lx.is('true') ? true : lx.is('false') ? false : undefined;
   if (local === undefined || (tok = lx.next()) !== Tok.RParen) return tok;
   if (first) d.set = { name, value: value === undefined ? null : `'${value.replaceAll("'", "''")}'`, local };
-  d.localSets = othersLocal && local;
+  d.localSets = othersLocal && local && !name.startsWith('transaction_');
+  if (d.localSets) d.route = route;
   return lx.next();
 }

@@ -334,6 +334,36 @@ describe('session routing controls', { timeout: 60_000 }, () => {
     }
   });
 
+  test("local set_config calls (PostgREST's request settings) keep a read-only transaction on a standby, a read-write one on the primary", async () => {
+    const SETTINGS =
+      "SELECT pg_catalog.set_config('search_path', $1, true), pg_catalog.set_config('request.jwt.claims', $2, true)";
+    for (const transaction_routing of ['conservative', 'first_statement'] as const) {
+      const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), transaction_routing });
+      try {
+        const c = new pg.Client(p.pgConfig());
+        await c.connect();
+        await learnFunctions(c);
+        // Each call had made its transaction a write: every GET of PostgREST ran on the primary.
+        await c.query('BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY');
+        await c.query(SETTINGS, ['public', '{"sub": "1"}']);
+        assert.notEqual((await c.query(PORT)).rows[0].port, t.primary.port, transaction_routing);
+        await c.query('COMMIT');
+        const auto = await c.query(`${SETTINGS}, pg_catalog.inet_server_port() AS port`, ['public', '{}']);
+        assert.notEqual(auto.rows[0].port, t.primary.port, transaction_routing);
+        const id = transaction_routing === 'conservative' ? 410 : 411;
+        await c.query('BEGIN');
+        await c.query(SETTINGS, ['public', '{"sub": "2"}']);
+        await c.query(`INSERT INTO route_t VALUES (${id}, current_setting('request.jwt.claims'))`);
+        await c.query('COMMIT');
+        const written = await sqlOn(t.primary, 'SELECT v FROM route_t WHERE id = $1', [id]);
+        assert.deepEqual(written, [{ v: '{"sub": "2"}' }], transaction_routing);
+        await c.end();
+      } finally {
+        await p.stop();
+      }
+    }
+  });
+
   test('a client that starts with default_transaction_read_only=on runs its transactions on standbys', async () => {
     const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]) });
     try {

@@ -325,10 +325,17 @@ table('session state', [
     "SELECT set_config('a', 'b', false)",
     { ...W, kind: 'select', sessionState: 'set_config', set: { name: 'a', value: "'b'", local: false } },
   ],
+  // A local setting changes nothing a standby could not: the statement's route is its own.
   [
     "select set_config('search_path', 'it''s', true)",
-    { ...W, set: { name: 'search_path', value: "'it''s'", local: true } },
+    { ...R, set: { name: 'search_path', value: "'it''s'", local: true }, localSets: true },
   ],
+  ["SELECT set_config('app.a', $1, true), nextval('s')", { ...W, localSets: true, readsSequences: undefined }],
+  ["SELECT set_config('app.a', $1, true) FROM t FOR UPDATE", { ...W, localSets: true }],
+  ["SELECT set_config('app.a', $1, true); INSERT INTO t VALUES (1)", { route: 'write' }],
+  ["SELECT set_config('transaction_isolation', 'serializable', true)", { ...W, localSets: false }],
+  ["SELECT set_config('app.a', 'x', false), set_config('app.b', 'y', true)", { ...W, localSets: false }],
+  ["SELECT set_config('app.b', 'y', true), set_config('app.a', 'x', false)", { ...W, localSets: false }],
   // The name is known even when the value is a parameter: the setting can still be followed.
   [
     "SELECT set_config('a', $1, false)",
@@ -350,6 +357,7 @@ table('session state', [
   [
     "SELECT set_config('search_path', $1, true), set_config('role', $2::text, true), set_config('request.jwt.claims', $3, true)",
     {
+      ...R,
       sessionState: 'set_config',
       set: { name: 'search_path', value: null, local: true },
       otherSets: ['role', 'request.jwt.claims'],

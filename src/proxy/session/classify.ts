@@ -227,16 +227,21 @@ function follow(s: ClassifySession, c: Classification): KeptState | null {
 }
 
 /**
- * SET, RESET, SET CONSTRAINTS, SET TRANSACTION (but READ ONLY), a savepoint: the first
- * statement after a BEGIN pgtide deferred (transaction_routing = first_statement), they neither
- * read nor write, and the transaction's writes may follow. Sent to a standby, the BEGIN ran
- * there and the INSERT after them got 25006 (PostgreSQL's regression suite: `BEGIN; SET LOCAL
- * …; CREATE …`): such a transaction goes to the primary.
+ * SET, RESET, SET CONSTRAINTS, SET TRANSACTION (but READ ONLY), a savepoint, local set_config
+ * calls: the first statement after a BEGIN pgtide deferred (transaction_routing =
+ * first_statement), they neither read nor write (or not only), and the transaction's writes may
+ * follow (PostgREST sets its request's settings first). Sent to a standby, the BEGIN ran there
+ * and the INSERT after them got 25006 (PostgreSQL's regression suite: `BEGIN; SET LOCAL …;
+ * CREATE …`): such a transaction goes to the primary.
  */
 function decidesNothing(c: Classification): boolean {
   const kind = c.kind;
   return (
-    kind === 'set' || kind === 'reset' || kind === 'savepoint' || (kind === 'set_transaction' && c.readOnly !== true)
+    kind === 'set' ||
+    kind === 'reset' ||
+    kind === 'savepoint' ||
+    (kind === 'set_transaction' && c.readOnly !== true) ||
+    c.localSets === true
   );
 }
 
