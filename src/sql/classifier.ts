@@ -200,7 +200,8 @@ export class Classifier {
         }
       }
     }
-    if (!parsed && !awaitingParser && functions === undefined && error === undefined && isPlain(d)) {
+    const opaque = d.opaque || (d.userCalls !== undefined && this.mayRunUserCode(d.userCalls));
+    if (!parsed && !awaitingParser && functions === undefined && error === undefined && !opaque && isPlain(d)) {
       return plain(d.kind, route);
     }
     const c: Mutable<Classification> = { route, kind: d.kind, parsed };
@@ -218,7 +219,7 @@ export class Classifier {
     if (d.copyOut !== undefined) c.copyOut = d.copyOut;
     if (d.pgtideRoute !== undefined) c.pgtideRoute = d.pgtideRoute;
     if (d.constantArguments) c.constantArguments = true;
-    if (d.opaque) c.opaque = true;
+    if (opaque) c.opaque = true;
     if (d.readsSequences) c.readsSequences = true;
     if (d.readsStatementList) c.readsStatementList = true;
     if (d.signals !== undefined) c.signals = d.signals;
@@ -227,6 +228,19 @@ export class Classifier {
     if (error !== undefined) c.error = error;
     if (awaitingParser) c.awaitingParser = true;
     return c;
+  }
+
+  /**
+   * Whether a call of these user functions may change settings or leave session state. One
+   * known not to write (not volatile, or on read_only_function_list) cannot: PostgreSQL refuses
+   * every utility statement in a function that is not volatile (SET, LISTEN, PREPARE, CREATE
+   * TEMP …: "not allowed in a non-volatile function"), which leaves it only volatile built-ins
+   * such as set_config and pg_advisory_lock, calls a function marked stable or immutable must
+   * not make. Unknown ones may, until the catalog says otherwise.
+   */
+  private mayRunUserCode(names: readonly string[]): boolean {
+    for (const name of names) if (this.policy.isWrite(name) !== false) return true;
+    return false;
   }
 
   /**

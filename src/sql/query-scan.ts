@@ -255,7 +255,7 @@ function call(lx: Lexer, d: Draft, name: string): Tok | undefined {
   if (isBuiltinRead(name)) return undefined;
   if (!isBuiltinWriter(name)) {
     (d.calls ??= []).push(name);
-    if (!isCatalogName(name)) d.opaque = true;
+    if (!isCatalogName(name)) (d.userCalls ??= []).push(name);
     const signal = backendSignalOfCall(name);
     return signal === undefined ? undefined : signalArgs(lx, d, signal === 'terminate');
   }

@@ -29,6 +29,9 @@ export class Draft {
   uncertainCalls = false;
   /** Runs code the classifier cannot see into (see Classification.opaque). */
   opaque = false;
+  /** Calls of functions that are not PostgreSQL's own: code pgtide cannot see into, unless
+   *  known not to write (see Classifier.finish). */
+  userCalls: string[] | undefined;
   /** Calls currval or lastval (see Classification.readsSequences). */
   readsSequences = false;
   /** Reads pg_prepared_statements (see Classification.readsStatementList). */
@@ -53,7 +56,7 @@ export class Draft {
       this.pgtideRoute =
       this.constantArguments =
         undefined;
-    this.calls = this.signals = this.freesDatabase = undefined;
+    this.calls = this.userCalls = this.signals = this.freesDatabase = undefined;
     this.uncertainCalls = false;
     this.opaque = this.readsSequences = this.readsStatementList = false;
     this.invalid = undefined;

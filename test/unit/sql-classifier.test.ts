@@ -543,6 +543,21 @@ describe('function policy', () => {
     assert.deepEqual(c.stats, { lexed: 1, parsed: 1, cacheHits: 3, queued: 1, dropped: 0 });
   });
 
+  it('a user function known not to write runs no code pgtide must check after it; one that may, or unknown, does', async () => {
+    const policy = new FunctionPolicy();
+    const c = await parsing({ policy });
+    check(c, 'SELECT get_balance(1)', { ...W, parsed: true, opaque: true });
+    policy.learnVolatility('get_balance', false);
+    check(c, 'SELECT get_balance(1)', { ...R, opaque: undefined });
+    check(c, 'SELECT get_balance(1), set_tenant(2)', { ...W, parsed: true, opaque: true });
+    policy.learnVolatility('set_tenant', true);
+    check(c, 'SELECT get_balance(1), set_tenant(2)', { ...W, parsed: true, opaque: true });
+    check(c, 'SELECT get_balance(1); DO $$ BEGIN END $$', { multi: true, opaque: true });
+    const listed = await parsing({ policy: new FunctionPolicy({ readOnlyFunctions: ['safe_.*'] }) });
+    check(listed, 'SELECT safe_calc(1)', { ...R, opaque: undefined });
+    check(listed, 'SELECT other(1)', { ...W, parsed: true, opaque: true });
+  });
+
   it('write_function_list: only matching functions are writes (anchored)', async () => {
     const c = await parsing({ policy: new FunctionPolicy({ writeFunctions: ['my_.*', 'audit'] }) });
     check(c, 'SELECT my_writer(1)', { ...W, parsed: true });

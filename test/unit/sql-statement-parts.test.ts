@@ -48,10 +48,10 @@ describe('query-scan: SELECT and friends', () => {
   it('hands on calls the policy does not know, and takes set_config apart', () => {
     const unknown = query('select my_func(1), count(*)');
     assert.deepEqual(unknown.calls, ['my_func']);
-    assert.equal(unknown.opaque, true, 'a user function runs code tier 1 cannot see');
+    assert.deepEqual(unknown.userCalls, ['my_func'], 'a user function runs code tier 1 cannot see');
     const catalog = query('select pg_some_new_function()');
     assert.deepEqual(catalog.calls, ['pg_some_new_function']);
-    assert.equal(catalog.opaque, false, "PostgreSQL's own functions set nothing");
+    assert.equal(catalog.userCalls, undefined, "PostgreSQL's own functions set nothing");
     const quoted = query('select "My".f(1)');
     assert.equal(quoted.uncertainCalls, true);
     const setConfig = query("select set_config('search_path', 'app', false)");
