@@ -21,6 +21,10 @@ export interface LinkedServer {
   /** Session settings made here by pgtide for its clients, and their key (see SessionSettings). */
   settings: ReadonlyMap<string, string>;
   settingsKey: string;
+  /** With settings UNKNOWN_SETTINGS: the client whose code set them, which alone may go on with
+   *  them while its settings' key is `unknownOwnerKey` (null: none may). */
+  readonly unknownOwner: ServerPeer | null;
+  readonly unknownOwnerKey: string;
   /** cancelPid of the client whose write last ran here: what currval and lastval answer is its (0: none). */
   sequenceOwner: number;
   /** Transaction status from the last ReadyForQuery. */
@@ -59,7 +63,8 @@ export interface LinkedServer {
   settleAfterCut(): void;
   /** The client left: back to a known idle state (or closed, for `closeReason`). */
   orphan(closeReason: string | null, resetQuery: string | null, sendCancel: (server: LinkedServer) => void): void;
-  forgetSettings(settings: ReadonlyMap<string, string>): void;
+  /** Settings now `settings`; for UNKNOWN_SETTINGS, `owner` is the client that set them (see unknownOwner). */
+  forgetSettings(settings: ReadonlyMap<string, string>, owner?: ServerPeer | null, ownerKey?: string): void;
   pauseReading(): void;
   resumeReading(): void;
 }
@@ -76,8 +81,9 @@ export interface LendingPool {
   readonly stats: PoolStats;
   /** An idle server now, or `waiter` is told when one is free (or the pool fails). */
   acquire(waiter: ServerWaiter): void;
-  /** An idle server or null; the one of id `lastWrite` first, while `owner`'s sequence values are there. */
-  takeIdle(lastWrite: number, owner: number): LinkedServer | null;
+  /** An idle server or null; the one of id `lastWrite` first, while `owner`'s sequence values
+   *  are there, then one whose unknown settings `peer` set (see LinkedServer.unknownOwner). */
+  takeIdle(lastWrite: number, owner: number, peer?: ServerPeer | null): LinkedServer | null;
   /** Its clients call currval or lastval: where a write ran is kept for its writer (see ServerPool.takeIdle). */
   sequenceReaders: boolean;
   cancelWait(waiter: ServerWaiter): void;

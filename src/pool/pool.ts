@@ -3,7 +3,7 @@ import type { PoolMode } from '../config/types.js';
 import { Fifo } from './fifo.js';
 import { ServerConnection } from './server-connection.js';
 import type { ServerLoginError, ServerLogin } from './server-login.js';
-import type { ServerOwner } from './server-peer.js';
+import type { ServerOwner, ServerPeer } from './server-peer.js';
 import type { EvictablePool } from './eviction.js';
 import { eventNow } from '../event-clock.js';
 
@@ -265,10 +265,13 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
    * the newest idle one, unless the pool's clients read currval or lastval: then the oldest,
    * so that a server just written on stays free a while for its writer's lastval (PDO's
    * lastInsertId) instead of going to the next client, whose write would end that value.
+   * A client that ran code pgtide cannot see into (`peer`, given only then) gets a server whose
+   * unknown settings its code set, which it alone may take without a reset.
    */
-  takeIdle(lastWrite: number, owner: number): ServerConnection | null {
+  takeIdle(lastWrite: number, owner: number, peer: ServerPeer | null = null): ServerConnection | null {
     const server =
       (lastWrite !== 0 && this.takeOwnIdle(lastWrite, owner)) ||
+      (peer !== null && this.takeUnknownIdle(peer)) ||
       (this.sequenceReaders ? this.idle.shift() : this.idle.pop());
     if (!server) return null;
     this.lentTotal++;
@@ -281,6 +284,12 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
       const server = idle[i]!;
       if (server.id === id) return server.sequenceOwner === owner ? idle.splice(i, 1)[0] : undefined;
     }
+    return undefined;
+  }
+
+  private takeUnknownIdle(peer: ServerPeer): ServerConnection | undefined {
+    const idle = this.idle;
+    for (let i = idle.length - 1; i >= 0; i--) if (idle[i]!.unknownOwner === peer) return idle.splice(i, 1)[0];
     return undefined;
   }
 

@@ -122,6 +122,8 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
   settings: ReadonlyMap<string, string> = new Map();
   /** Key of `settings`, compared with a client's on each link. */
   settingsKey = '';
+  unknownOwner: ServerPeer | null = null;
+  unknownOwnerKey = '';
   sequenceOwner = 0;
   private readonly ownReads: boolean;
   private readonly reads = new ReusedReadBuffer();
@@ -700,9 +702,11 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
     this.forgetSettings(settingsAfterReset(query));
   }
 
-  forgetSettings(settings: ReadonlyMap<string, string>): void {
+  forgetSettings(settings: ReadonlyMap<string, string>, owner: ServerPeer | null = null, ownerKey = ''): void {
     this.settings = settings;
     this.settingsKey = settings === UNKNOWN_SETTINGS ? '\0unknown' : '';
+    this.unknownOwner = settings === UNKNOWN_SETTINGS ? owner : null;
+    this.unknownOwnerKey = ownerKey;
   }
 
   /**

@@ -256,6 +256,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
    *  role), SET LOCAL too: the client's named statements prepared until the transaction is over
    *  and its settings read back are its own, shared with no other client (see clientStatements). */
   declare scopeMoved: boolean;
+  /** Code of this client pgtide could not see into set settings it cannot list on a server now
+   *  idle, maybe: its transactions look for that server first (see ServerPool.takeIdle). */
+  declare leftUnknown: boolean;
   /** The chunk's statement is a COMMIT or ROLLBACK AND CHAIN (see first-statement.ts). */
   declare chunkChains: boolean;
   /** The client's transaction ran DEALLOCATE or DISCARD ALL while pgtide maps none of its
@@ -724,5 +727,6 @@ const SESSION_CHOICES: Choices<ClientSession> = {
   unnamedMine: [false, true],
   scopeMoved: [false, true],
   chunkChains: [false, true],
+  leftUnknown: [false, true],
 };
 defineChoices<ClientSession>(ClientSession.prototype, SESSION_CHOICES);

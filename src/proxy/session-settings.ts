@@ -40,9 +40,10 @@ function customSettings(names: Iterable<string>): string {
   return `SELECT n, pg_catalog.current_setting(n, true) FROM pg_catalog.unnest(ARRAY[${list}]::pg_catalog.text[]) AS n`;
 }
 
-function readBackQuery(customNames: ReadonlySet<string> | null): string {
+function readBackQuery(customNames: ReadonlySet<string> | null, also: string | null): string {
   const union = customNames ? `${SESSION_SETTINGS} UNION ALL ${customSettings(customNames)}` : SESSION_SETTINGS;
-  return inOwnTransaction(`SELECT ${utf8Hex('name')}, ${utf8Hex('setting')} FROM (${union}) AS s (name, setting)`);
+  const read = `SELECT ${utf8Hex('name')}, ${utf8Hex('setting')} FROM (${union}) AS s (name, setting)`;
+  return inOwnTransaction(also === null ? read : `${read}; ${also}`);
 }
 
 /** Text read as hex of its UTF-8 bytes: exact whatever the session's client_encoding. */
@@ -150,11 +151,12 @@ export class SessionSettings {
     this.unknownChange = true;
   }
 
-  /** The query reading back what the server has; `unknown` when some change cannot be read back. */
-  readBack(): { sql: string; unknown: boolean } {
+  /** The query reading back what the server has (then `also`'s rows, when given); `unknown`
+   *  when some change cannot be read back. */
+  readBack(also: string | null = null): { sql: string; unknown: boolean } {
     const unknown = this.unknownChange;
     this.unknownChange = false;
-    return { sql: readBackQuery(this.customNames), unknown };
+    return { sql: readBackQuery(this.customNames, also), unknown };
   }
 
   /**

@@ -89,6 +89,18 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
     });
   });
 
+  test("a custom setting a function makes stays its client's on the server it ran on, and never reaches the next client", async () => {
+    await withClients({}, async (a, b) => {
+      await a.query('SELECT opaque_set_tenant(7)');
+      // As on a connection of its own: the server was reset before A's next transaction, the value gone.
+      assert.equal(await one(a, `SELECT pg_catalog.current_setting('app.tenant', true)`), '7');
+      assert.equal(await one(a, `SELECT pg_catalog.current_setting('app.tenant', true)`), '7');
+      assert.ok(
+        [null, ''].includes((await one(b, `SELECT pg_catalog.current_setting('app.tenant', true)`)) as string | null),
+      );
+    });
+  });
+
   test('a SET in text pgtide cannot split (standard_conforming_strings = off) follows its client, never the next', async () => {
     await withClients({}, async (a, b) => {
       const defaultMem = await one(b, 'SHOW work_mem');

@@ -52,6 +52,31 @@ describe('the hand-off between transactions', () => {
     assert.equal(b.received.length, 0);
   });
 
+  it('after code pgtide cannot see into, one query reads the settings back and probes; its client goes on there without a reset, another client gets it reset', async () => {
+    const h = await harness();
+    const { session, client, server: a } = loggedInWithServer(h);
+    client.send(encode.query('DO $$ BEGIN END $$'));
+    a.complete('DO');
+    assert.equal(a.ownQueries.length, 1);
+    assert.match(a.ownQueries[0]!.sql, /pg_settings.*pg_my_temp_schema/s);
+    // The settings' rows (none), then the probe's.
+    await a.answerOwn([['f']]);
+    assert.equal(session.pinned, false);
+    assert.ok(a.returned);
+    assert.equal(a.unknownOwner, session);
+    client.send(encode.query('SELECT 1'));
+    assert.equal(a.ownQueries.length, 0, 'no reset for the client whose code set what pgtide cannot list');
+    assert.equal(a.peer, session);
+    a.complete('SELECT 1');
+    assert.equal(a.unknownOwner, session, 'still unknown to any other client');
+    const other = loggedIn(h);
+    other.client.send(encode.query('SELECT 2'));
+    assert.deepEqual(
+      a.ownQueries.map((q) => q.sql),
+      ['DISCARD ALL'],
+    );
+  });
+
   it('a client that leaves during the pin probe costs its pinned server, and nothing is linked after', async () => {
     const h = await harness();
     const { session, client, server: a } = loggedInWithServer(h);

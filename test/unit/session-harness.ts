@@ -1,6 +1,7 @@
 // A client session with no PostgreSQL around it: the client's socket, its pools and their
 // server connections are fakes a test scripts message by message (as server-hostile.test.ts
 // scripts the server side); the rest of the context is what a session reads, and no more.
+import { UNKNOWN_SETTINGS } from '../../src/pool/server-settings.js';
 import { EventEmitter } from 'node:events';
 import { defaultConfig } from '../../src/config/defaults.js';
 import type { BackendConfig, Config } from '../../src/config/types.js';
@@ -87,6 +88,8 @@ export class FakeServer implements LinkedServer {
   readonly ownQueries: OwnQuery[] = [];
   settings: ReadonlyMap<string, string> = new Map();
   settingsKey = '';
+  unknownOwner: ServerPeer | null = null;
+  unknownOwnerKey = '';
   sequenceOwner = 0;
   txStatus: number = 0x49;
   toldClientOfEnd = false;
@@ -134,8 +137,11 @@ export class FakeServer implements LinkedServer {
     this.peer = null;
   }
   settleAfterCut(): void {}
-  forgetSettings(settings: ReadonlyMap<string, string>): void {
+  forgetSettings(settings: ReadonlyMap<string, string>, owner: ServerPeer | null = null, ownerKey = ''): void {
     this.settings = settings;
+    this.settingsKey = settings === UNKNOWN_SETTINGS ? '\0unknown' : '';
+    this.unknownOwner = settings === UNKNOWN_SETTINGS ? owner : null;
+    this.unknownOwnerKey = ownerKey;
   }
   pauseReading(): void {}
   resumeReading(): void {}

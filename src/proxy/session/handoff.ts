@@ -62,6 +62,7 @@ export type HandoffSession = Pick<
   | 'writesRows'
   | 'scanner'
   | 'lastWriteServer'
+  | 'leftUnknown'
   | 'ranInLink'
   | 'cancelWanted'
   | 'cancelAgain'
@@ -92,9 +93,12 @@ export type HandoffSession = Pick<
   UntrackedSession &
   UnnamedSession;
 
-/** The server's settings differ from this session's (one string comparison). */
+/** The server's settings differ from this session's (one string comparison). Settings pgtide
+ *  cannot list that this client's own code set are its own: it goes on with them, as it would
+ *  on a connection of its own, and only another client's transaction has them reset. */
 export function lacksSettings(s: HandoffSession, server: LinkedServer): boolean {
-  return s.settings !== null && server.settingsKey !== s.settings.key;
+  if (s.settings === null || server.settingsKey === s.settings.key) return false;
+  return server.unknownOwner !== s || server.unknownOwnerKey !== s.settings.key;
 }
 
 /**
@@ -316,16 +320,21 @@ function readFromPrimary(s: HandoffSession): void {
 function learnSettings(s: HandoffSession): void {
   const server = s.server!;
   const settings = s.settings!;
+  // The pin probe goes in the read-back's query, one round trip, unless something runs between them.
+  const probe = (s.pinned || s.probeAfter) && !s.pinnedForGood && !mayTakeOver(s) && s.keptUnnamedParse === null;
+  const wasPinned = s.pinned;
+  if (probe) s.probeAfter = false;
   s.settingsDirty = false;
   s.server = null;
   server.unlink();
   const epoch = waitFor(s, Wait.OwnQuery);
   s.waitingSince = eventNow();
-  readBackSettings(s, server, settings).then(
-    () => {
+  readBackSettings(s, server, settings, probe).then(
+    (holdsState) => {
       if (s.epoch !== epoch) return leftDuringCheck(s, server);
       // The server's FATAL came with the answer and was passed on: nothing may follow it.
       if (server.toldClientOfEnd) return s.close();
+      if (holdsState !== null) return afterProbe(s, server, holdsState, wasPinned);
       s.link(server);
       if (s.pinnedForGood) return continueOn(s, server);
       if (s.pinned || s.probeAfter) return checkPin(s);
@@ -341,9 +350,18 @@ function learnSettings(s: HandoffSession): void {
   );
 }
 
-async function readBackSettings(s: HandoffSession, server: LinkedServer, settings: SessionSettings): Promise<void> {
-  const readBack = settings.readBack();
-  const { found, restored } = settings.learn(await server.query(readBack.sql, s));
+/** Reads the session's settings back; with `probe`, also whether it holds state that pins (else null). */
+async function readBackSettings(
+  s: HandoffSession,
+  server: LinkedServer,
+  settings: SessionSettings,
+  probe: boolean,
+): Promise<boolean | null> {
+  const readBack = settings.readBack(probe ? SESSION_STATE_PROBE : null);
+  const rows = await server.query(readBack.sql, s);
+  // The probe's one row, of one column, comes after the settings' rows.
+  const holdsState = probe ? rows.pop()?.[0] === 't' : null;
+  const { found, restored } = settings.learn(rows);
   server.settings = found;
   server.settingsKey = '';
   if (restored.length > 0) {
@@ -352,10 +370,15 @@ async function readBackSettings(s: HandoffSession, server: LinkedServer, setting
   }
   server.settings = settings.values;
   server.settingsKey = settings.key;
-  // Something unnamed was set: this server is reset before anyone else uses it.
-  if (readBack.unknown) server.forgetSettings(UNKNOWN_SETTINGS);
+  // Something unnamed was set, now or by this client's code before: this server is reset before
+  // another client uses it.
+  if (readBack.unknown || server.unknownOwner === s) {
+    server.forgetSettings(UNKNOWN_SETTINGS, s, settings.key);
+    s.leftUnknown = true;
+  }
   // Its client goes on here (see learnSettings), where these queries replaced its unnamed statement.
   if (s.pinnedForGood) await restoreUnnamed(s, server, s);
+  return holdsState;
 }
 
 async function restoredAfter(s: HandoffSession, server: LinkedServer, rows: Rows): Promise<Rows> {
@@ -383,18 +406,7 @@ function checkPin(s: HandoffSession): void {
     (rows) => {
       if (s.epoch !== epoch) return leftDuringCheck(s, server);
       if (server.toldClientOfEnd) return s.close();
-      if (rows[0]?.[0] === 't') return stayPinned(s, server);
-      if (!s.scanner.atBoundary) {
-        // A half-received message cannot be routed afresh: keep this server one more round.
-        s.link(server);
-        return continueOn(s, server);
-      }
-      if (wasPinned) s.ctx.log.info({ client: s.remote }, 'client unpinned: its session state is gone');
-      s.pinned = false;
-      // Released as after any transaction (read_your_writes learns the write position).
-      s.link(server);
-      releaseServer(s);
-      resumeAfterCheck(s);
+      afterProbe(s, server, rows[0]?.[0] === 't', wasPinned);
     },
     (err: Error & { code?: string }) => {
       if (err instanceof ServerQueryError && !server.isClosed)
@@ -403,6 +415,23 @@ function checkPin(s: HandoffSession): void {
       lostDuringOwnQuery(s, server, 'server connection lost while checking session state');
     },
   );
+}
+
+/** The probe told whether the session holds state that pins: the client keeps its server, or
+ *  the server goes back. */
+function afterProbe(s: HandoffSession, server: LinkedServer, holdsState: boolean, wasPinned: boolean): void {
+  if (holdsState) return stayPinned(s, server);
+  if (!s.scanner.atBoundary) {
+    // A half-received message cannot be routed afresh: keep this server one more round.
+    s.link(server);
+    return continueOn(s, server);
+  }
+  if (wasPinned) s.ctx.log.info({ client: s.remote }, 'client unpinned: its session state is gone');
+  s.pinned = false;
+  // Released as after any transaction (read_your_writes learns the write position).
+  s.link(server);
+  releaseServer(s);
+  resumeAfterCheck(s);
 }
 
 /**

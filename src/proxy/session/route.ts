@@ -102,8 +102,9 @@ export function route(s: RouteSession): void {
   const pool = s.pool;
   if (!pool) return;
   if (s.sequenceRead) pool.sequenceReaders = true;
-  const server = pool.takeIdle(s.lastWriteServer, s.cancelPid);
+  const server = pool.takeIdle(s.lastWriteServer, s.cancelPid, s.leftUnknown ? s : null);
   if (!server) return;
+  if (s.leftUnknown && server.unknownOwner !== s) s.leftUnknown = false;
   s.timeoutCancelSent = false;
   // A deferred BEGIN is replayed on the server first (see startOn).
   if (mustCheckReplay(s) || s.pendingBegin !== null || needsSetUp(s, server)) {
