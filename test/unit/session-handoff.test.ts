@@ -156,6 +156,28 @@ describe('the hand-off between transactions', () => {
   });
 });
 
+describe('read_your_writes after a write that ran code pgtide cannot see into', () => {
+  it('the write position is read in the same query as the settings and the probe: the server is free for the client next', async () => {
+    const h = await harness();
+    h.router.reader = 'pg2';
+    Object.assign(h.ctx, { replay: new ReplayTracker() });
+    Object.assign(h.ctx.pools, { consistencyFor: () => 'read_your_writes' });
+    const { session, client, server, standby } = loggedInWithServers(h);
+    client.send(encode.query('SELECT bump_counter()'));
+    assert.equal(server.peer, session);
+    server.complete('SELECT 1');
+    assert.equal(server.ownQueries.length, 1);
+    assert.match(server.ownQueries[0]!.sql, /pg_settings.*pg_my_temp_schema.*pg_current_wal_insert_lsn/s);
+    // No settings' rows, then the probe's, then the position.
+    await server.answerOwn([['f'], ['0/300']]);
+    assert.equal(session.lastWriteLsn, 0x300n);
+    assert.equal(server.ownQueries.length, 0, 'no second query for the position');
+    assert.ok(server.returned);
+    client.send(encode.query('SELECT count(*) FROM t'));
+    assert.equal(standby.ownQueries.length, 1, 'the read waits for that position on the standby');
+  });
+});
+
 describe('read_your_writes after writes in a row', () => {
   /** A read_your_writes client that wrote twice, each time on another server of the primary
    *  (the first busy with pgtide's own query for its write position when the second came, as

@@ -27,6 +27,8 @@ import { correctReported, reportSettings, type ReportedParamsSession } from './r
 import { NO_CHUNKS, State, Wait, appended, poolOf, releaseAfterFailure, type PoolsSession } from './state.js';
 import { restoreUnnamed, type UnnamedSession } from './unnamed-statement.js';
 import { eventNow } from '../../event-clock.js';
+import { parseLsn } from '../../cluster/replication.js';
+import { WRITE_POSITION } from '../read-your-writes.js';
 
 /** What of the session these functions use. */
 export type HandoffSession = Pick<
@@ -320,8 +322,11 @@ function readFromPrimary(s: HandoffSession): void {
 function learnSettings(s: HandoffSession): void {
   const server = s.server!;
   const settings = s.settings!;
-  // The pin probe goes in the read-back's query, one round trip, unless something runs between them.
+  // The pin probe goes in the read-back's query, one round trip, unless something runs between
+  // them; so does the write position the release reads next (see releaseServer), which would
+  // keep the server busy while the client's next transaction looks for one.
   const probe = (s.pinned || s.probeAfter) && !s.pinnedForGood && !mayTakeOver(s) && s.keptUnnamedParse === null;
+  const position = !s.pinnedForGood && learnsWritePosition(s, false);
   const wasPinned = s.pinned;
   if (probe) s.probeAfter = false;
   s.settingsDirty = false;
@@ -329,16 +334,16 @@ function learnSettings(s: HandoffSession): void {
   server.unlink();
   const epoch = waitFor(s, Wait.OwnQuery);
   s.waitingSince = eventNow();
-  readBackSettings(s, server, settings, probe).then(
-    (holdsState) => {
+  readBackSettings(s, server, settings, probe, position).then(
+    ({ holdsState, lsn }) => {
       if (s.epoch !== epoch) return leftDuringCheck(s, server);
       // The server's FATAL came with the answer and was passed on: nothing may follow it.
       if (server.toldClientOfEnd) return s.close();
-      if (holdsState !== null) return afterProbe(s, server, holdsState, wasPinned);
+      if (holdsState !== null) return afterProbe(s, server, holdsState, wasPinned, lsn);
       s.link(server);
       if (s.pinnedForGood) return continueOn(s, server);
       if (s.pinned || s.probeAfter) return checkPin(s);
-      releaseServer(s);
+      releaseServer(s, false, lsn);
       resumeAfterCheck(s);
     },
     (err: Error & { code?: string }) => {
@@ -350,16 +355,26 @@ function learnSettings(s: HandoffSession): void {
   );
 }
 
-/** Reads the session's settings back; with `probe`, also whether it holds state that pins (else null). */
+/** What the read-back found besides the settings: whether the session holds state that pins
+ *  (null: not probed), and the primary's write position (undefined: not read). */
+interface ReadBack {
+  holdsState: boolean | null;
+  lsn: bigint | undefined;
+}
+
+/** Reads the session's settings back; with `probe`, also whether it holds state that pins;
+ *  with `position`, also the write position, each a row of one column after the settings'. */
 async function readBackSettings(
   s: HandoffSession,
   server: LinkedServer,
   settings: SessionSettings,
   probe: boolean,
-): Promise<boolean | null> {
-  const readBack = settings.readBack(probe ? SESSION_STATE_PROBE : null);
+  position: boolean,
+): Promise<ReadBack> {
+  const extra = [probe ? SESSION_STATE_PROBE : '', position ? WRITE_POSITION : ''].filter((sql) => sql !== '');
+  const readBack = settings.readBack(extra.length > 0 ? extra.join('; ') : null);
   const rows = await server.query(readBack.sql, s);
-  // The probe's one row, of one column, comes after the settings' rows.
+  const lsn = position ? parseLsn(rows.pop()?.[0] ?? '') : undefined;
   const holdsState = probe ? rows.pop()?.[0] === 't' : null;
   const { found, restored } = settings.learn(rows);
   server.settings = found;
@@ -378,7 +393,7 @@ async function readBackSettings(
   }
   // Its client goes on here (see learnSettings), where these queries replaced its unnamed statement.
   if (s.pinnedForGood) await restoreUnnamed(s, server, s);
-  return holdsState;
+  return { holdsState, lsn };
 }
 
 async function restoredAfter(s: HandoffSession, server: LinkedServer, rows: Rows): Promise<Rows> {
@@ -406,7 +421,7 @@ function checkPin(s: HandoffSession): void {
     (rows) => {
       if (s.epoch !== epoch) return leftDuringCheck(s, server);
       if (server.toldClientOfEnd) return s.close();
-      afterProbe(s, server, rows[0]?.[0] === 't', wasPinned);
+      afterProbe(s, server, rows[0]?.[0] === 't', wasPinned, undefined);
     },
     (err: Error & { code?: string }) => {
       if (err instanceof ServerQueryError && !server.isClosed)
@@ -418,8 +433,14 @@ function checkPin(s: HandoffSession): void {
 }
 
 /** The probe told whether the session holds state that pins: the client keeps its server, or
- *  the server goes back. */
-function afterProbe(s: HandoffSession, server: LinkedServer, holdsState: boolean, wasPinned: boolean): void {
+ *  the server goes back (`lsn`: its write position, when read with the probe). */
+function afterProbe(
+  s: HandoffSession,
+  server: LinkedServer,
+  holdsState: boolean,
+  wasPinned: boolean,
+  lsn: bigint | undefined,
+): void {
   if (holdsState) return stayPinned(s, server);
   if (!s.scanner.atBoundary) {
     // A half-received message cannot be routed afresh: keep this server one more round.
@@ -430,7 +451,7 @@ function afterProbe(s: HandoffSession, server: LinkedServer, holdsState: boolean
   s.pinned = false;
   // Released as after any transaction (read_your_writes learns the write position).
   s.link(server);
-  releaseServer(s);
+  releaseServer(s, false, lsn);
   resumeAfterCheck(s);
 }
 
@@ -510,18 +531,24 @@ function resumeAfterCheck(s: HandoffSession): void {
 
 /** Costs one round trip after each write transaction, for read_your_writes clients only, while a
  *  standby serves reads. */
+/** Whether the release of the client's server reads the primary's write position (see releaseServer). */
+function learnsWritePosition(s: HandoffSession, sharedDdl: boolean): boolean {
+  return s.wroteInLink && s.consistency === 'read_your_writes' && (sharedDdl || s.ctx.router.standbyReadable());
+}
+
 function learnWritePosition(
   s: HandoffSession,
   server: LinkedServer,
   stale: readonly Statement[] | null,
   reset: string,
   sharedDdl: boolean,
+  known: bigint | undefined,
 ): void {
   const asked = ++s.writeLsnAsked;
   s.writeLsnPending = true;
   // Set before the client, which has its answer, can tell another client to read.
   if (sharedDdl) s.ctx.replay.beginSchemaFence();
-  s.ctx.replay.writePosition(server).then(
+  (known === undefined ? s.ctx.replay.writePosition(server) : Promise.resolve(known)).then(
     (lsn) => {
       if (stale !== null) replayedAt(stale, lsn);
       if (sharedDdl) s.ctx.replay.fenceSchema(lsn);
@@ -615,7 +642,7 @@ function routeQueued(s: HandoffSession): void {
 /** The transaction is over: its server goes back to the pool (reset first, or once its write
  *  position is learned, which fences every client's reads when it ran DDL) and the client is
  *  ready for its next one. */
-function releaseServer(s: HandoffSession, sharedDdl = false): void {
+function releaseServer(s: HandoffSession, sharedDdl = false, lsn?: bigint): void {
   const server = s.server!;
   s.server = null;
   s.state = State.Ready;
@@ -652,11 +679,11 @@ function releaseServer(s: HandoffSession, sharedDdl = false): void {
   // DDL's position is read all the same, here as on another connection: every client's reads
   // wait for it once a standby serves them (see schema-fence.ts).
   const ownWrite = s.wroteInLink && s.consistency === 'read_your_writes';
-  const learns = ownWrite && (sharedDdl || s.ctx.router.standbyReadable());
+  const learns = learnsWritePosition(s, sharedDdl);
   if (ownWrite && !learns) knowWritePosition(s, ++s.writeLsnAsked, null);
   // Asked of the pool before this server goes back to it: another idle one, else the next lent.
   if (sharedDdl && !learns) fenceFromPool(s.pool, s.ctx.replay);
-  if (learns) learnWritePosition(s, server, stale, reset, sharedDdl);
+  if (learns) learnWritePosition(s, server, stale, reset, sharedDdl, lsn);
   // Otherwise a reset server is not asked: those statements stay on the primary a while longer.
   else if (reset) server.resetThenReturn(reset);
   else if (stale !== null) learnReplay(server, stale);
