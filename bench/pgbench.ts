@@ -116,9 +116,44 @@ const WRITE_THEN_READ: Workload = {
   namedPreparedStatements: true,
 };
 
-/** Not in the default set: a pooler-bound workload, the smallest query there is (run with BENCH_PIN_CPUS). */
+/** A read of one account, through a function of each volatility (see BENCH_FUNCTIONS). */
+function functionRead(key: string, name: string, fn: string): Workload {
+  return {
+    key,
+    name,
+    args: ['-M', 'extended'],
+    script: ['\\set aid random(1, 100000 * :scale)', `SELECT ${fn}(:aid);`, ''].join('\n'),
+  };
+}
+
+/** The functions the function workloads call, made after pgbench -i. A function is volatile
+ *  unless declared otherwise: most applications' functions are. */
+const BENCH_FUNCTIONS = `
+CREATE OR REPLACE FUNCTION bench_balance_stable(a int) RETURNS int LANGUAGE sql STABLE
+  AS 'SELECT abalance FROM pgbench_accounts WHERE aid = a';
+CREATE OR REPLACE FUNCTION bench_balance_volatile(a int) RETURNS int LANGUAGE sql
+  AS 'SELECT abalance FROM pgbench_accounts WHERE aid = a';`;
+
+/** Not in the default set: a pooler-bound workload, the smallest query there is (run with
+ *  BENCH_PIN_CPUS); reads through user functions, and PostgREST's read transaction (its
+ *  request's settings, local to the transaction, then the read). */
 const EXTRA_WORKLOADS: Workload[] = [
   { key: 'select-1', name: 'SELECT 1, simple', args: ['-M', 'simple'], script: 'SELECT 1;\n' },
+  functionRead('function-stable', 'read through a STABLE function, extended', 'bench_balance_stable'),
+  functionRead('function-volatile', 'read through a volatile function, extended', 'bench_balance_volatile'),
+  {
+    key: 'postgrest-get',
+    name: "PostgREST's read transaction, extended",
+    args: ['-M', 'extended'],
+    script: [
+      '\\set aid random(1, 100000 * :scale)',
+      'BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY;',
+      "SELECT set_config('search_path', 'public', true), set_config('request.jwt.claims', :aid::text, true);",
+      'SELECT abalance FROM pgbench_accounts WHERE aid = :aid;',
+      'COMMIT;',
+      '',
+    ].join('\n'),
+  },
 ];
 
 /** The read/write-splitting comparison runs these, on SPLIT_STANDBYS standbys. */
@@ -198,6 +233,7 @@ async function benchmark(settings: Settings, cleanup: Cleanup, signal: AbortSign
     signal,
     30 * 60_000,
   );
+  await sqlOn(topology.primary, BENCH_FUNCTIONS);
 
   const dir = await mkdtemp(join(tmpdir(), 'pgtide-bench-'));
   cleanup.add('remove the scratch directory', () => rm(dir, { recursive: true, force: true }));
