@@ -111,7 +111,9 @@ export class SessionSettings {
     }
     if (c.set) {
       if (c.set.name.includes('.')) this.addCustomName(c.set.name);
-    } else if (c.sessionState === 'set_config') {
+    } else if (c.sessionState === 'set_config' || c.localSets !== undefined) {
+      // A set_config whose name is not written out (a lock the same statement took may have
+      // taken the place of set_config as its session state).
       this.unknownChange = true;
     }
     if (c.otherSets) for (const name of c.otherSets) this.followName(name);
@@ -253,6 +255,7 @@ export function movesScope(c: Classification): boolean {
   if (c.set) return SCOPE_SETTINGS.has(c.set.name);
   return (
     c.sessionState === 'set_config' ||
+    c.localSets !== undefined ||
     (c.kind === 'reset' && c.all === true) ||
     (c.kind === 'discard' && c.discard === 'all')
   );

@@ -57,6 +57,16 @@ export type SessionState =
   | 'random_seed'
   | 'transaction_characteristics';
 
+/**
+ * The session state a statement leaves, having `current` so far and making `next`: state that
+ * pins the client (a lock, a seed, a temporary table) wins over set_config, which pins nothing
+ * (kysely's migration lock, `SELECT pg_advisory_lock(…)` after a `set_config`, was left on a
+ * pooled server held by no client).
+ */
+export function withSessionState(current: SessionState | undefined, next: SessionState): SessionState {
+  return current === undefined || (current === 'set_config' && next !== 'set_config') ? next : current;
+}
+
 export type Isolation = 'serializable' | 'repeatable read' | 'read committed' | 'read uncommitted';
 
 export interface SettingChange {

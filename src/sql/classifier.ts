@@ -8,7 +8,13 @@
 // The function policy is applied afresh on every call, so volatility learned
 // later takes effect without invalidating the cache.
 
-import { STATEMENT_KINDS, type Classification, type Route, type StatementKind } from './classification.js';
+import {
+  STATEMENT_KINDS,
+  withSessionState,
+  type Classification,
+  type Route,
+  type StatementKind,
+} from './classification.js';
 import { FunctionPolicy, sessionStateOfCall } from './functions.js';
 import { Lexer, Tok, type Hint } from './lexer.js';
 import { LruCache } from './lru.js';
@@ -196,7 +202,8 @@ export class Classifier {
           const write = this.policy.isWrite(name);
           if (write !== false) route = 'write';
           if (write === undefined && !functions?.includes(name)) (functions ??= []).push(name);
-          sessionState ??= sessionStateOfCall(name);
+          const state = sessionStateOfCall(name);
+          if (state !== undefined) sessionState = withSessionState(sessionState, state);
         }
       }
     }

@@ -2,7 +2,7 @@
 // what can make them write (locking clauses, INTO, data-modifying CTEs) and for the functions
 // they call, which the function policy decides or hands on to the parser.
 
-import type { StatementKind } from './classification.js';
+import { withSessionState, type StatementKind } from './classification.js';
 import {
   backendSignalOfCall,
   isBuiltinRead,
@@ -163,7 +163,7 @@ export function scanQuery(lx: Lexer, d: Draft, tok: Tok, base: number, kind: Sta
     intoTempSchema = false;
   while (!isEnd(lx, tok, base)) {
     // SELECT … INTO [TABLE] pg_temp.t makes a temporary table, as INTO TEMP does.
-    if (tok === Tok.Dot && intoTempSchema) d.sessionState ??= 'temp_table';
+    if (tok === Tok.Dot && intoTempSchema) d.sessionState = withSessionState(d.sessionState, 'temp_table');
     intoTempSchema = afterInto && (tok === Tok.Word || tok === Tok.QuotedIdent) && isTempSchema(lx.name());
     if (tok === Tok.Word || tok === Tok.QuotedIdent) {
       if (readsPrimaryOnlyView(lx, tok)) d.route = 'write';
@@ -179,7 +179,7 @@ export function scanQuery(lx: Lexer, d: Draft, tok: Tok, base: number, kind: Sta
         d.route = 'write'; // a data-modifying CTE, or WITH ... INSERT
         d.kind = 'dml';
       } else if (afterInto && (kw === Kw.Temp || kw === Kw.Local || kw === Kw.Global)) {
-        d.sessionState ??= 'temp_table';
+        d.sessionState = withSessionState(d.sessionState, 'temp_table');
       }
       afterFor = kw === Kw.For || (afterFor && (kw === Kw.No || kw === Kw.Key));
       afterInto = kw === Kw.Into || (afterInto && lx.is('table'));
@@ -266,7 +266,7 @@ function call(lx: Lexer, d: Draft, name: string): Tok | undefined {
   }
   d.route = 'write';
   if (readsSequenceState(name)) d.readsSequences = true;
-  if (state !== undefined) d.sessionState ??= state;
+  if (state !== undefined) d.sessionState = withSessionState(d.sessionState, state);
   return undefined;
 }
 

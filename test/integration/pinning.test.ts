@@ -76,6 +76,25 @@ describe('session state pins a client to its server in transaction mode', { time
     await c.end();
   });
 
+  test("a session advisory lock taken after a set_config in the same statement pins (kysely's migration lock)", async () => {
+    const c = new pg.Client(p.pgConfig());
+    await c.connect();
+    for (const lock of [
+      `WITH set_timeout AS (SELECT pg_catalog.set_config('lock_timeout', '3600000', true) AS config_val)
+        SELECT pg_catalog.pg_advisory_lock(4243) FROM set_timeout`,
+      `SELECT pg_catalog.set_config('application_name', 'migrator', false), pg_catalog.pg_advisory_lock(4243)`,
+    ]) {
+      await c.query(lock);
+      assert.equal(pinnedNow(), 1, lock);
+      // The lock was left on a server back in the pool: another client's statement there took it again.
+      assert.equal((await other.query('SELECT pg_catalog.pg_try_advisory_lock(4243) AS got')).rows[0].got, false);
+      assert.equal((await c.query('SELECT pg_catalog.pg_advisory_unlock(4243) AS released')).rows[0].released, true);
+      await c.query('SELECT 1');
+      await waitFor('the client to be unpinned', () => pinnedNow() === 0);
+    }
+    await c.end();
+  });
+
   test('a WITH HOLD cursor pins until it is closed', async () => {
     const c = new pg.Client(p.pgConfig());
     await c.connect();

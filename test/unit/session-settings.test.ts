@@ -123,4 +123,10 @@ describe('statements whose settings are read back after their transaction', () =
     assert.equal(settings.newPlaceholder(classifier.classify('SET pgtide.route = primary')), false);
     assert.match(settings.readBack().sql, /ARRAY\[E'app\.tenant'\]/);
   });
+
+  it('a set_config whose name is not written out is read back as unknown, also after a lock took its place as the session state', () => {
+    const settings = settingsOf(newCache());
+    settings.follow(classifier.classify("SELECT pg_advisory_lock(1), set_config($1, 'v', false)"));
+    assert.equal(settings.readBack().unknown, true);
+  });
 });

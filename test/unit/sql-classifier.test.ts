@@ -336,6 +336,18 @@ table('session state', [
   ["SELECT set_config('transaction_isolation', 'serializable', true)", { ...W, localSets: false }],
   ["SELECT set_config('app.a', 'x', false), set_config('app.b', 'y', true)", { ...W, localSets: false }],
   ["SELECT set_config('app.b', 'y', true), set_config('app.a', 'x', false)", { ...W, localSets: false }],
+  // State that pins wins over set_config, whichever comes first.
+  [
+    "WITH s AS (SELECT set_config('lock_timeout', '3600000', true) AS v) SELECT pg_advisory_lock(385) FROM s",
+    { ...W, sessionState: 'advisory_lock', localSets: true },
+  ],
+  [
+    "SELECT set_config('a', 'x', false), pg_advisory_lock(8)",
+    { ...W, sessionState: 'advisory_lock', localSets: false },
+  ],
+  ["SELECT set_config('a', 'x', false), setseed(0.5)", { ...W, sessionState: 'random_seed' }],
+  ["SELECT pg_advisory_lock(8), set_config('a', 'x', false)", { ...W, sessionState: 'advisory_lock' }],
+  ["SELECT set_config('a', 'x', false) INTO TEMP t", { ...W, sessionState: 'temp_table' }],
   // The name is known even when the value is a parameter: the setting can still be followed.
   [
     "SELECT set_config('a', $1, false)",
