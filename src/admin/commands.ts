@@ -68,7 +68,7 @@ const DRAIN_HINT =
 /** What PgBouncer's console has and pgtide's does not, and what to use instead. */
 const NOT_IN_PGTIDE: Record<string, string> = {
   'show mem':
-    'pgtide has no memory caches of its own to show; /metrics has the process memory (process_resident_memory_bytes).',
+    'pgtide has no memory caches of its own to show; /metrics has the process memory (process_resident_memory_bytes, nodejs_heap_size_used_bytes).',
   'show fds':
     'pgtide hands no sockets to another process (PgBouncer -R); SHOW CLIENTS and SHOW SERVERS list the connections.',
   'show sockets': 'SHOW CLIENTS and SHOW SERVERS list the connections.',

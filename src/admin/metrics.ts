@@ -259,6 +259,24 @@ export function createMetrics(pgtide: Pgtide): Registry {
       }
     },
   });
+  // Named as Prometheus' own process collectors name them, so that dashboards find them; with
+  // workers = N, the sum over the worker processes (the supervising primary is not counted).
+  new Gauge({
+    name: 'process_resident_memory_bytes',
+    help: 'Resident memory of the pooler processes, in bytes.',
+    registers: [registry],
+    collect() {
+      this.set(process.memoryUsage.rss());
+    },
+  });
+  new Gauge({
+    name: 'nodejs_heap_size_used_bytes',
+    help: "Bytes used on the JavaScript heaps of the pooler processes (V8's used heap size).",
+    registers: [registry],
+    collect() {
+      this.set(process.memoryUsage().heapUsed);
+    },
+  });
   new Gauge({
     name: 'pgtide_paused',
     help: '1 while every database is paused (PAUSE without a name).',

@@ -101,6 +101,9 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     assert.equal(total(after_, 'pgtide_clients', { state: 'active' }), 12);
     assert.equal(total(after_, 'pgtide_backend_primary', { backend: 'primary' }), 1);
     assert.equal(total(after_, 'pgtide_backend_healthy'), 3);
+    // SHOW MEM's hint sends the operator here.
+    assert.ok(total(after_, 'process_resident_memory_bytes') > 10 * 1024 * 1024);
+    assert.ok(total(after_, 'nodejs_heap_size_used_bytes') > 1024 * 1024);
     await Promise.all(clients.map((c) => c.end()));
   });
 
