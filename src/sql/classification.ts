@@ -119,6 +119,9 @@ export interface Classification {
    *  passes a literal or a parameter as its value and the literal `true` as is_local, so that
    *  none outlasts the transaction (bar a custom setting's placeholder). */
   readonly localSets?: boolean;
+  /** Sets, resets or discards settings, or calls set_config (the fields above say how): a
+   *  statement without it leaves the session's settings alone, one field test for most. */
+  readonly touchesSettings?: true;
   readonly sessionState?: SessionState;
   /** COPY ... TO STDOUT: the server answers with CopyOutResponse. */
   readonly copyOut?: boolean;

@@ -222,6 +222,16 @@ export class Classifier {
     if (d.otherSets !== undefined) c.otherSets = d.otherSets;
     // A call the lexer could not name may be another set_config.
     if (d.localSets !== undefined) c.localSets = d.localSets && !d.uncertainCalls;
+    if (
+      d.set !== undefined ||
+      d.otherSets !== undefined ||
+      d.localSets !== undefined ||
+      sessionState === 'set_config' ||
+      sessionState === 'transaction_characteristics' ||
+      d.kind === 'reset' ||
+      d.kind === 'discard'
+    )
+      c.touchesSettings = true;
     if (sessionState !== undefined) c.sessionState = sessionState;
     if (d.copyOut !== undefined) c.copyOut = d.copyOut;
     if (d.pgtideRoute !== undefined) c.pgtideRoute = d.pgtideRoute;
@@ -336,6 +346,7 @@ function combine(results: readonly Classification[]): Classification {
     statements: results,
   };
   if (functions !== undefined) c.functions = functions;
+  if (results.some((r) => r.touchesSettings)) c.touchesSettings = true;
   if (results.some((r) => r.opaque)) c.opaque = true;
   if (results.some((r) => r.readsSequences)) c.readsSequences = true;
   if (results.some((r) => r.readsStatementList)) c.readsStatementList = true;

@@ -107,7 +107,7 @@ export function beginChunk(s: ClassifySession): void {
 /** A statement (or the Bind of one) that may change settings: they are read back after its transaction. */
 function noteSettings(s: ClassifySession, c: Classification): void {
   if (c.opaque) noteOpaqueCode(s);
-  if (s.mode === 'session' || !s.settings) return;
+  if (c.touchesSettings === undefined || s.mode === 'session' || !s.settings) return;
   if (!s.scopeMoved && movesScope(c)) s.scopeMoved = true;
   if (!changesSettings(c) && !s.settings.newPlaceholder(c)) return;
   s.settingsDirty = true;
