@@ -176,6 +176,21 @@ describe('read_your_writes after a write that ran code pgtide cannot see into', 
     client.send(encode.query('SELECT count(*) FROM t'));
     assert.equal(standby.ownQueries.length, 1, 'the read waits for that position on the standby');
   });
+
+  it('a write sent meanwhile runs on the same server, back in the pool before it is routed, without a reset', async () => {
+    const h = await harness();
+    h.router.reader = 'pg2';
+    Object.assign(h.ctx, { replay: new ReplayTracker() });
+    Object.assign(h.ctx.pools, { consistencyFor: () => 'read_your_writes' });
+    const { session, client, server } = loggedInWithServers(h);
+    client.send(encode.query('SELECT bump_counter()'));
+    server.complete('SELECT 1');
+    client.send(encode.query('SELECT bump_counter()'));
+    await server.answerOwn([['f'], ['0/300']]);
+    assert.equal(server.peer, session);
+    assert.equal(server.ownQueries.length, 0, 'no reset: its own code set what pgtide cannot list');
+    assert.deepEqual(server.queriesReceived(), ['SELECT bump_counter()', 'SELECT bump_counter()']);
+  });
 });
 
 describe('read_your_writes after writes in a row', () => {

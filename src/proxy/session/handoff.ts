@@ -371,8 +371,15 @@ async function readBackSettings(
   probe: boolean,
   position: boolean,
 ): Promise<ReadBack> {
-  const extra = [probe ? SESSION_STATE_PROBE : '', position ? WRITE_POSITION : ''].filter((sql) => sql !== '');
-  const readBack = settings.readBack(extra.length > 0 ? extra.join('; ') : null);
+  const also =
+    probe && position
+      ? `${SESSION_STATE_PROBE}; ${WRITE_POSITION}`
+      : probe
+        ? SESSION_STATE_PROBE
+        : position
+          ? WRITE_POSITION
+          : null;
+  const readBack = settings.readBack(also);
   const rows = await server.query(readBack.sql, s);
   const lsn = position ? parseLsn(rows.pop()?.[0] ?? '') : undefined;
   const holdsState = probe ? rows.pop()?.[0] === 't' : null;
@@ -529,13 +536,13 @@ function resumeAfterCheck(s: HandoffSession): void {
   sendHeldCancel(s, server);
 }
 
-/** Costs one round trip after each write transaction, for read_your_writes clients only, while a
- *  standby serves reads. */
 /** Whether the release of the client's server reads the primary's write position (see releaseServer). */
 function learnsWritePosition(s: HandoffSession, sharedDdl: boolean): boolean {
   return s.wroteInLink && s.consistency === 'read_your_writes' && (sharedDdl || s.ctx.router.standbyReadable());
 }
 
+/** Costs one round trip after each write transaction, for read_your_writes clients only, while a
+ *  standby serves reads (none when the settings read-back read the position: `known`). */
 function learnWritePosition(
   s: HandoffSession,
   server: LinkedServer,
@@ -548,21 +555,21 @@ function learnWritePosition(
   s.writeLsnPending = true;
   // Set before the client, which has its answer, can tell another client to read.
   if (sharedDdl) s.ctx.replay.beginSchemaFence();
-  (known === undefined ? s.ctx.replay.writePosition(server) : Promise.resolve(known)).then(
-    (lsn) => {
-      if (stale !== null) replayedAt(stale, lsn);
-      if (sharedDdl) s.ctx.replay.fenceSchema(lsn);
-      if (reset) server.resetThenReturn(reset);
-      else server.returnWhenCancelsDone();
-      knowWritePosition(s, asked, lsn);
-    },
-    () => {
-      server.close('could not read the WAL position');
-      if (sharedDdl) s.ctx.replay.fenceSchema(null);
-      // Unknown position: reads go to the primary until the next write tells us one.
-      knowWritePosition(s, asked, null);
-    },
-  );
+  const learned = (lsn: bigint) => {
+    if (stale !== null) replayedAt(stale, lsn);
+    if (sharedDdl) s.ctx.replay.fenceSchema(lsn);
+    if (reset) server.resetThenReturn(reset);
+    else server.returnWhenCancelsDone();
+    knowWritePosition(s, asked, lsn);
+  };
+  // Read already: the server is back before the client's next transaction looks for one.
+  if (known !== undefined) return learned(known);
+  s.ctx.replay.writePosition(server).then(learned, () => {
+    server.close('could not read the WAL position');
+    if (sharedDdl) s.ctx.replay.fenceSchema(null);
+    // Unknown position: reads go to the primary until the next write tells us one.
+    knowWritePosition(s, asked, null);
+  });
 }
 
 /**

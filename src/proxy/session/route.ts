@@ -102,9 +102,11 @@ export function route(s: RouteSession): void {
   const pool = s.pool;
   if (!pool) return;
   if (s.sequenceRead) pool.sequenceReaders = true;
-  const server = pool.takeIdle(s.lastWriteServer, s.cancelPid, s.leftUnknown ? s : null);
+  const unknownOf = s.leftUnknown ? s : null;
+  const server = pool.takeIdle(s.lastWriteServer, s.cancelPid, unknownOf);
   if (!server) return;
-  if (s.leftUnknown && server.unknownOwner !== s) s.leftUnknown = false;
+  // No server of its own was idle: the one it left was reset for another client, or is busy.
+  if (unknownOf !== null && server.unknownOwner !== s) s.leftUnknown = false;
   s.timeoutCancelSent = false;
   // A deferred BEGIN is replayed on the server first (see startOn).
   if (mustCheckReplay(s) || s.pendingBegin !== null || needsSetUp(s, server)) {
