@@ -25,6 +25,10 @@ export interface LinkedServer {
    *  them while its settings' key is `unknownOwnerKey` (null: none may). */
   readonly unknownOwner: ServerPeer | null;
   readonly unknownOwnerKey: string;
+  /** The digest of every setting's value the owner's last read-back found ('': none; see
+   *  SETTINGS_PRINT), and the names it covers ('': not read yet). */
+  settingsPrint: string;
+  settableNames: string;
   /** cancelPid of the client whose write last ran here: what currval and lastval answer is its (0: none). */
   sequenceOwner: number;
   /** Transaction status from the last ReadyForQuery. */

@@ -27,6 +27,9 @@ export class PreparedSet {
   /** The result shape a Describe on this server gave a copy (see rowShape), of the statement or
    *  of a portal bound from it: what a client's Bind here gets, whatever shape it was told. */
   private shapes: Map<string, Buffer> | null = null;
+  /** pgtide's own statements prepared here, one bit each (see own-checks.ts): closed and
+   *  prepared again after anything that may have dropped them. */
+  own = 0;
 
   constructor(readonly capacity: number) {}
 
@@ -133,5 +136,6 @@ export class PreparedSet {
     this.names.clear();
     this.shapes = null;
     this.provisional.clear();
+    this.own = 0;
   }
 }

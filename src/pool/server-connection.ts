@@ -124,6 +124,8 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
   settingsKey = '';
   unknownOwner: ServerPeer | null = null;
   unknownOwnerKey = '';
+  settingsPrint = '';
+  settableNames = '';
   sequenceOwner = 0;
   private readonly ownReads: boolean;
   private readonly reads = new ReusedReadBuffer();
@@ -707,6 +709,7 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
     this.settingsKey = settings === UNKNOWN_SETTINGS ? '\0unknown' : '';
     this.unknownOwner = settings === UNKNOWN_SETTINGS ? owner : null;
     this.unknownOwnerKey = ownerKey;
+    this.settingsPrint = '';
   }
 
   /**

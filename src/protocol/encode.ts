@@ -225,18 +225,25 @@ export function queryOfBytes(text: Buffer): Buffer {
  * portal, text results, then Sync): the values never become SQL text, so need no quoting.
  */
 export function queryWithParams(sql: string, params: readonly string[]): Buffer {
-  const parse = new MessageWriter(FrontendMessage.Parse, 1 + cstringSize(sql) + 2)
-    .cstring('')
+  return Buffer.concat([parseText('', sql), bindText('', params), execute('', 0), sync()]);
+}
+
+/** Parse of a statement by name, its parameter types left to the server. */
+export function parseText(name: string, sql: string): Buffer {
+  return new MessageWriter(FrontendMessage.Parse, cstringSize(name) + cstringSize(sql) + 2)
+    .cstring(name)
     .cstring(sql)
     .int16(0)
     .done();
-  let bindSize = 1 + 1 + 2 + 2 + 2;
-  for (const value of params) bindSize += 4 + Buffer.byteLength(value, 'utf8');
-  const bind = new MessageWriter(FrontendMessage.Bind, bindSize).cstring('').cstring('').int16(0).int16(params.length);
+}
+
+/** Bind of the unnamed portal to the statement `name`, with text parameters and text results. */
+export function bindText(name: string, params: readonly string[]): Buffer {
+  let size = 1 + cstringSize(name) + 2 + 2 + 2;
+  for (const value of params) size += 4 + Buffer.byteLength(value, 'utf8');
+  const bind = new MessageWriter(FrontendMessage.Bind, size).cstring('').cstring(name).int16(0).int16(params.length);
   for (const value of params) bind.int32(Buffer.byteLength(value, 'utf8')).bytes(value);
-  bind.int16(0);
-  const execute = new MessageWriter(FrontendMessage.Execute, 1 + 4).cstring('').int32(0).done();
-  return Buffer.concat([parse, bind.done(), execute, sync()]);
+  return bind.int16(0).done();
 }
 
 export function terminate(): Buffer {

@@ -22,33 +22,49 @@ const NOT_SETTINGS = new Set(['user', 'database', 'options', 'replication']);
  * values a server connection must have before it runs this session's next transaction.
  * Read from the server after each transaction that changed settings, so rolled-back, LOCAL
  * and failed changes are never kept. pg_settings does not show `role`, which SET ROLE
- * changes: it is asked for by name. Schema-qualified: a client's search_path cannot reach it.
+ * changes: it is asked for by name. Custom settings (`app.tenant`) are not in pg_settings
+ * either: asked for by name ($1, see customNames). One set, then reset (or set by SET LOCAL
+ * or set_config(…, true), or in a rolled-back transaction) reads '' in the session from then
+ * on, not NULL, and SHOW finds it: the client's other servers get it as '' too. A local
+ * setting's name is followed from its first use (see newPlaceholder). Text read as hex of its
+ * UTF-8 bytes: exact whatever the session's client_encoding. Schema-qualified: a client's
+ * search_path cannot reach it.
  */
 // transaction_*: the current transaction's (pgtide's own BEGIN), not the session's.
-const SESSION_SETTINGS = `SELECT name, setting FROM pg_catalog.pg_settings WHERE source OPERATOR(pg_catalog.=) 'session'
+export const SESSION_SETTINGS = `SELECT ${utf8Hex('name')}, ${utf8Hex('setting')} FROM (
+  SELECT name, setting FROM pg_catalog.pg_settings WHERE source OPERATOR(pg_catalog.=) 'session'
     AND name OPERATOR(pg_catalog.!~) '^transaction_'
-  UNION ALL SELECT 'role', pg_catalog.current_setting('role') WHERE pg_catalog.current_setting('role') OPERATOR(pg_catalog.<>) 'none'`;
+  UNION ALL SELECT 'role', pg_catalog.current_setting('role') WHERE pg_catalog.current_setting('role') OPERATOR(pg_catalog.<>) 'none'
+  UNION ALL SELECT n, pg_catalog.current_setting(n, true) FROM pg_catalog.unnest($1::pg_catalog.text[]) AS n) AS s (name, setting)`;
 
 /**
- * Custom settings (`app.tenant`) are not in pg_settings: asked for by name. One set, then reset
- * (or set by SET LOCAL or set_config(…, true), or in a rolled-back transaction) reads '' in the
- * session from then on, not NULL, and SHOW finds it: the client's other servers get it as ''
- * too. A local setting's name is followed from its first use (see newPlaceholder).
+ * The names of every setting a session can change ($1 of SETTINGS_PRINT): read once per
+ * server connection, since pg_settings costs the server about a millisecond to build.
  */
-function customSettings(names: Iterable<string>): string {
-  const list = [...names].map(literal).join(', ');
-  return `SELECT n, pg_catalog.current_setting(n, true) FROM pg_catalog.unnest(ARRAY[${list}]::pg_catalog.text[]) AS n`;
-}
+export const SETTABLE_NAMES = `SELECT pg_catalog.array_append(pg_catalog.array_agg(name), 'role')::pg_catalog.text
+  FROM pg_catalog.pg_settings WHERE context OPERATOR(pg_catalog.=) ANY ('{user,superuser}') AND name OPERATOR(pg_catalog.!~) '^transaction_'`;
 
-function readBackQuery(customNames: ReadonlySet<string> | null, also: string | null): string {
-  const union = customNames ? `${SESSION_SETTINGS} UNION ALL ${customSettings(customNames)}` : SESSION_SETTINGS;
-  const read = `SELECT ${utf8Hex('name')}, ${utf8Hex('setting')} FROM (${union}) AS s (name, setting)`;
-  return inOwnTransaction(also === null ? read : `${read}; ${also}`);
-}
+/**
+ * A digest of the values of the settings named in $1 (SETTABLE_NAMES') and $2 (the custom
+ * ones): after code pgtide cannot see into, the same digest as before tells that no setting
+ * changed without reading pg_settings again (see readBackSettings). Each value goes with its
+ * length, so that no two lists of values read alike.
+ */
+export const SETTINGS_PRINT = `SELECT pg_catalog.sha256(pg_catalog.textsend(pg_catalog.string_agg(COALESCE(
+    pg_catalog.length(v)::pg_catalog.text OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) v, '-'), ',')))
+  FROM (SELECT pg_catalog.current_setting(n, true)
+    FROM pg_catalog.unnest($1::pg_catalog.text[] OPERATOR(pg_catalog.||) $2::pg_catalog.text[]) AS n) AS c (v)`;
 
 /** Text read as hex of its UTF-8 bytes: exact whatever the session's client_encoding. */
 function utf8Hex(column: string): string {
   return `pg_catalog.encode(pg_catalog.convert_to(${column}, 'UTF8'), 'hex')`;
+}
+
+/** `names` as the text of a text[] value. */
+function textArray(names: Iterable<string>): string {
+  let text = '';
+  for (const name of names) text += `${text === '' ? '' : ','}"${name.replaceAll(/["\\]/g, '\\$&')}"`;
+  return `{${text}}`;
 }
 
 /** The session's own default isolation (serializable is refused on a standby) must not apply to pgtide's queries. */
@@ -71,6 +87,8 @@ export class SessionSettings {
   private customNames: Set<string> | null = null;
   /** A set_config whose name pgtide could not read: what the server holds is unknown. */
   private unknownChange = false;
+  /** A statement pgtide read may have changed settings (see follow). */
+  private seenChange = false;
 
   /** Throws on a malformed `options` value (the caller answers like PostgreSQL, 08P01 / 22023).
    *  `shared`: startup settings other sessions have, by the startup parameters they came from
@@ -105,6 +123,7 @@ export class SessionSettings {
 
   /** A statement that may change settings (see changesSettings): note the names to read back. */
   follow(c: Classification): void {
+    this.seenChange = true;
     if (c.statements) {
       for (const s of c.statements) this.follow(s);
       return;
@@ -153,12 +172,18 @@ export class SessionSettings {
     this.unknownChange = true;
   }
 
-  /** The query reading back what the server has (then `also`'s rows, when given); `unknown`
-   *  when some change cannot be read back. */
-  readBack(also: string | null = null): { sql: string; unknown: boolean } {
-    const unknown = this.unknownChange;
+  /** What the session changed since this was last asked, and forgets it: `unknown` when some
+   *  change cannot be read back by name, `seen` when a statement pgtide read may have set something. */
+  takeChanges(): { unknown: boolean; seen: boolean } {
+    const changes = { unknown: this.unknownChange, seen: this.seenChange };
     this.unknownChange = false;
-    return { sql: readBackQuery(this.customNames, also), unknown };
+    this.seenChange = false;
+    return changes;
+  }
+
+  /** The custom setting names the session used, as $1 of SESSION_SETTINGS. */
+  get customNameList(): string {
+    return this.customNames === null ? '{}' : textArray(this.customNames);
   }
 
   /**

@@ -25,7 +25,11 @@ CREATE OR REPLACE FUNCTION opaque_set_path() RETURNS text LANGUAGE sql
 CREATE OR REPLACE FUNCTION opaque_set_tenant(tenant int) RETURNS void LANGUAGE plpgsql
   AS $$ BEGIN PERFORM pg_catalog.set_config('app.tenant', tenant::text, false); END $$;
 CREATE OR REPLACE FUNCTION opaque_temp_table() RETURNS void LANGUAGE plpgsql
-  AS $$ BEGIN CREATE TEMP TABLE IF NOT EXISTS opaque_temp (x int); END $$;`;
+  AS $$ BEGIN CREATE TEMP TABLE IF NOT EXISTS opaque_temp (x int); END $$;
+CREATE OR REPLACE FUNCTION opaque_noop() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$;
+CREATE OR REPLACE FUNCTION opaque_set_mem(mem text) RETURNS void LANGUAGE plpgsql
+  AS $$ BEGIN PERFORM pg_catalog.set_config('work_mem', mem, false); END $$;
+CREATE OR REPLACE FUNCTION opaque_reset_mem() RETURNS void LANGUAGE plpgsql AS $$ BEGIN RESET work_mem; END $$;`;
 
 async function connected(p: RunningPgtide): Promise<pg.Client> {
   const c = new pg.Client(p.pgConfig());
@@ -45,7 +49,8 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
   after(async () => {
     await sqlOn(
       t.primary,
-      'DROP FUNCTION opaque_set_path(); DROP FUNCTION opaque_set_tenant(int); DROP FUNCTION opaque_temp_table()',
+      `DROP FUNCTION opaque_set_path(); DROP FUNCTION opaque_set_tenant(int); DROP FUNCTION opaque_temp_table();
+       DROP FUNCTION opaque_noop(); DROP FUNCTION opaque_set_mem(text); DROP FUNCTION opaque_reset_mem()`,
     );
   });
 
@@ -98,6 +103,22 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
       assert.ok(
         [null, ''].includes((await one(b, `SELECT pg_catalog.current_setting('app.tenant', true)`)) as string | null),
       );
+    });
+  });
+
+  test('a setting a function changes after calls that changed nothing is learned and follows its client, so is its reset', async () => {
+    await withClients({}, async (a, b) => {
+      const defaultMem = await one(b, 'SHOW work_mem');
+      // The first calls read the settable names, then their values' digest; the next ones the digest alone.
+      for (let i = 0; i < 3; i++) await a.query('SELECT opaque_noop()');
+      await a.query("SELECT opaque_set_mem('777kB')");
+      await a.query('SELECT opaque_noop()');
+      assert.equal(await one(b, 'SHOW work_mem'), defaultMem);
+      assert.equal(await one(a, 'SHOW work_mem'), '777kB', 'on the server B had reset');
+      for (let i = 0; i < 3; i++) await a.query('SELECT opaque_noop()');
+      await a.query('SELECT opaque_reset_mem()');
+      assert.equal(await one(b, 'SHOW work_mem'), defaultMem);
+      assert.equal(await one(a, 'SHOW work_mem'), defaultMem);
     });
   });
 

@@ -168,8 +168,8 @@ describe('read_your_writes after a write that ran code pgtide cannot see into', 
     server.complete('SELECT 1');
     assert.equal(server.ownQueries.length, 1);
     assert.match(server.ownQueries[0]!.sql, /pg_settings.*pg_my_temp_schema.*pg_current_wal_insert_lsn/s);
-    // No settings' rows, then the probe's, then the position.
-    await server.answerOwn([['f'], ['0/300']]);
+    // No settings' rows, the settable names (read once), then the probe's row, then the position.
+    await server.answerOwn([['{role}'], ['f'], ['0/300']]);
     assert.equal(session.lastWriteLsn, 0x300n);
     assert.equal(server.ownQueries.length, 0, 'no second query for the position');
     assert.ok(server.returned);
@@ -186,10 +186,80 @@ describe('read_your_writes after a write that ran code pgtide cannot see into', 
     client.send(encode.query('SELECT bump_counter()'));
     server.complete('SELECT 1');
     client.send(encode.query('SELECT bump_counter()'));
-    await server.answerOwn([['f'], ['0/300']]);
+    await server.answerOwn([['{role}'], ['f'], ['0/300']]);
     assert.equal(server.peer, session);
     assert.equal(server.ownQueries.length, 0, 'no reset: its own code set what pgtide cannot list');
     assert.deepEqual(server.queriesReceived(), ['SELECT bump_counter()', 'SELECT bump_counter()']);
+  });
+});
+
+describe('settings read back after code pgtide cannot see into', () => {
+  /** Bound of pgtide's own statement `check` (see own-checks.ts) in a request's bytes. */
+  const runs = (sql: string, check: number) => sql.includes(`pgtide_check_${check}\0`);
+  const SETTINGS = 2;
+  const PRINT = 4;
+  const NAMES = 8;
+
+  /** A client whose transactions call a volatile function, on one server of the primary. */
+  async function callingFunctions() {
+    const h = await harness();
+    const { session, client, server } = loggedInWithServer(h);
+    const call = async (rows: (string | null)[][]) => {
+      client.send(encode.query('SELECT bump_counter()'));
+      assert.equal(server.peer, session, 'the client gets its own server back');
+      server.complete('SELECT 1');
+      assert.equal(client.takeTypes(), 'C ZI');
+      return server.answerOwn(rows);
+    };
+    return { session, client, server, call };
+  }
+
+  it('the names of the settable settings are read once, then a digest of their values goes with each full read', async () => {
+    const { server, call } = await callingFunctions();
+    const first = await call([['{work_mem,role}'], ['f']]);
+    assert.ok(runs(first, SETTINGS) && runs(first, NAMES) && !runs(first, PRINT));
+    assert.equal(server.settableNames, '{work_mem,role}');
+    assert.equal(server.settingsPrint, '', 'no digest before the names are known');
+    const second = await call([['\\x01'], ['f']]);
+    assert.ok(runs(second, SETTINGS) && runs(second, PRINT) && !runs(second, NAMES));
+    assert.equal(server.settingsPrint, '\\x01');
+    assert.match(second, /\{work_mem,role\}/, "the names are the digest's parameter");
+  });
+
+  it("the same digest as after the last read: no pg_settings read, nothing learned, the server stays the client's", async () => {
+    const { session, server, call } = await callingFunctions();
+    await call([['{work_mem,role}'], ['f']]);
+    await call([['\\x01'], ['f']]);
+    const third = await call([['\\x01'], ['f']]);
+    assert.ok(runs(third, PRINT) && !runs(third, SETTINGS), 'only the digest and the probe');
+    assert.equal(server.ownQueries.length, 0, 'no second query');
+    assert.equal(server.unknownOwner, session);
+    assert.equal(server.settingsPrint, '\\x01');
+    assert.ok(server.returned);
+  });
+
+  it("another digest: the settings are read in a second query, and what it finds is the session's", async () => {
+    const { session, server, call } = await callingFunctions();
+    await call([['{work_mem,role}'], ['f']]);
+    await call([['\\x01'], ['f']]);
+    await call([['\\x02'], ['f']]);
+    assert.equal(server.ownQueries.length, 1);
+    const hex = (text: string) => Buffer.from(text).toString('hex');
+    const reread = await server.answerOwn([[hex('work_mem'), hex('8MB')], ['\\x02']]);
+    assert.ok(runs(reread, SETTINGS) && runs(reread, PRINT));
+    assert.equal(server.settingsPrint, '\\x02');
+    assert.equal(session.settings!.values.get('work_mem'), '8MB');
+    assert.ok(server.returned);
+  });
+
+  it('a statement pgtide reads set something as well: the settings are read, not only the digest', async () => {
+    const { client, server, call } = await callingFunctions();
+    await call([['{work_mem,role}'], ['f']]);
+    await call([['\\x01'], ['f']]);
+    client.send(encode.query("SELECT bump_counter(); SET work_mem = '8MB'"));
+    server.complete('SET');
+    const sql = await server.answerOwn([['\\x03'], ['f']]);
+    assert.ok(runs(sql, SETTINGS) && runs(sql, PRINT));
   });
 });
 

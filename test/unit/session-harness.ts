@@ -90,6 +90,8 @@ export class FakeServer implements LinkedServer {
   settingsKey = '';
   unknownOwner: ServerPeer | null = null;
   unknownOwnerKey = '';
+  settingsPrint = '';
+  settableNames = '';
   sequenceOwner = 0;
   txStatus: number = 0x49;
   toldClientOfEnd = false;
@@ -142,6 +144,7 @@ export class FakeServer implements LinkedServer {
     this.settingsKey = settings === UNKNOWN_SETTINGS ? '\0unknown' : '';
     this.unknownOwner = settings === UNKNOWN_SETTINGS ? owner : null;
     this.unknownOwnerKey = ownerKey;
+    this.settingsPrint = '';
   }
   pauseReading(): void {}
   resumeReading(): void {}

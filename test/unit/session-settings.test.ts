@@ -85,9 +85,8 @@ describe('statements that move where names resolve', () => {
   it('custom settings of every set_config call are read back by name', () => {
     const settings = settingsOf(newCache());
     settings.follow(classifier.classify("SELECT set_config('app.a', '1', false), set_config('app.b', '2', false)"));
-    const { sql, unknown } = settings.readBack();
-    assert.equal(unknown, false);
-    assert.match(sql, /ARRAY\[E'app\.a', E'app\.b'\]/);
+    assert.deepEqual(settings.takeChanges(), { unknown: false, seen: true });
+    assert.equal(settings.customNameList, '{"app.a","app.b"}');
   });
 });
 
@@ -121,12 +120,25 @@ describe('statements whose settings are read back after their transaction', () =
     assert.equal(settings.newPlaceholder(classifier.classify('BEGIN; SET LOCAL app.other = 2; COMMIT')), true);
     assert.equal(settings.newPlaceholder(classifier.classify('SET LOCAL statement_timeout = 1')), false);
     assert.equal(settings.newPlaceholder(classifier.classify('SET pgtide.route = primary')), false);
-    assert.match(settings.readBack().sql, /ARRAY\[E'app\.tenant'\]/);
+    assert.equal(settings.customNameList, '{"app.tenant"}');
   });
 
   it('a set_config whose name is not written out is read back as unknown, also after a lock took its place as the session state', () => {
     const settings = settingsOf(newCache());
     settings.follow(classifier.classify("SELECT pg_advisory_lock(1), set_config($1, 'v', false)"));
-    assert.equal(settings.readBack().unknown, true);
+    assert.equal(settings.takeChanges().unknown, true);
+    assert.deepEqual(settings.takeChanges(), { unknown: false, seen: false });
+  });
+
+  it('code pgtide cannot see into is an unknown change no statement was seen to make', () => {
+    const settings = settingsOf(newCache());
+    settings.followUnseen();
+    assert.deepEqual(settings.takeChanges(), { unknown: true, seen: false });
+  });
+
+  it('custom names are quoted as array elements', () => {
+    const settings = settingsOf(newCache());
+    settings.follow(classifier.classify('SET "a\\b"."c""d" = 1'));
+    assert.equal(settings.customNameList, '{"a\\\\b.c\\"d"}');
   });
 });

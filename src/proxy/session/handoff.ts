@@ -18,7 +18,7 @@ import type { ClientSession } from '../client-session.js';
 import { countAnswered, type StatsSession } from './stats.js';
 import { flushQueued, replayDeferred, takeQueued, type QueueSession } from './queue.js';
 import { dropHeldCancel, sendHeldCancel } from './held-cancel.js';
-import { SESSION_STATE_PROBE, pin } from './pinning.js';
+import { pin } from './pinning.js';
 import { learnReplay, replayedAt, takeReplayToLearn } from './statement-replay.js';
 import type { Statement } from '../statement-registry.js';
 import { mayTakeOver, takeOverStatements, type UntrackedSession } from './untracked.js';
@@ -28,7 +28,7 @@ import { NO_CHUNKS, State, Wait, appended, poolOf, releaseAfterFailure, type Poo
 import { restoreUnnamed, type UnnamedSession } from './unnamed-statement.js';
 import { eventNow } from '../../event-clock.js';
 import { parseLsn } from '../../cluster/replication.js';
-import { WRITE_POSITION } from '../read-your-writes.js';
+import { Check, runChecks, type CheckStep } from '../own-checks.js';
 
 /** What of the session these functions use. */
 export type HandoffSession = Pick<
@@ -371,37 +371,70 @@ async function readBackSettings(
   probe: boolean,
   position: boolean,
 ): Promise<ReadBack> {
-  const also =
-    probe && position
-      ? `${SESSION_STATE_PROBE}; ${WRITE_POSITION}`
-      : probe
-        ? SESSION_STATE_PROBE
-        : position
-          ? WRITE_POSITION
-          : null;
-  const readBack = settings.readBack(also);
-  const rows = await server.query(readBack.sql, s);
+  const { unknown, seen } = settings.takeChanges();
+  const customs = settings.customNameList;
+  // Only code pgtide cannot see into ran since this client's last read-back here: the same
+  // digest of every setting's value as then tells nothing changed, without pg_settings.
+  const printed =
+    unknown &&
+    !seen &&
+    server.settingsPrint !== '' &&
+    server.unknownOwner === s &&
+    server.unknownOwnerKey === settings.key;
+  const steps: CheckStep[] = [BEGIN];
+  if (printed) steps.push([Check.Print, server.settableNames, customs]);
+  else steps.push([Check.Settings, customs]);
+  // After such code, the digest to compare the next read-back with (once the names are known).
+  if (unknown && !printed)
+    steps.push(server.settableNames === '' ? SETTABLE : [Check.Print, server.settableNames, customs]);
+  if (probe) steps.push(PROBE);
+  if (position) steps.push(POSITION);
+  steps.push(COMMIT);
+  let rows = await runChecks(server, steps, s);
   const lsn = position ? parseLsn(rows.pop()?.[0] ?? '') : undefined;
   const holdsState = probe ? rows.pop()?.[0] === 't' : null;
+  let print = '';
+  if (unknown && !printed && server.settableNames === '') server.settableNames = rows.pop()?.[0] ?? '';
+  else if (unknown) print = rows.pop()?.[0] ?? '';
+  if (printed) {
+    if (print === server.settingsPrint) {
+      s.leftUnknown = true;
+      return { holdsState, lsn };
+    }
+    rows = await runChecks(
+      server,
+      [BEGIN, [Check.Settings, customs], [Check.Print, server.settableNames, customs], COMMIT],
+      s,
+    );
+    print = rows.pop()?.[0] ?? '';
+  }
   const { found, restored } = settings.learn(rows);
   server.settings = found;
   server.settingsKey = '';
   if (restored.length > 0) {
     await server.query(diffSql(found, settings.values)!, s, true);
     if (!s.isClosed) reportSettings(s, server, restored);
+    // Its client goes on here (see learnSettings), where that query replaced its unnamed statement.
+    if (s.pinnedForGood) await restoreUnnamed(s, server, s);
   }
   server.settings = settings.values;
   server.settingsKey = settings.key;
   // Something unnamed was set, now or by this client's code before: this server is reset before
   // another client uses it.
-  if (readBack.unknown || server.unknownOwner === s) {
+  if (unknown || server.unknownOwner === s) {
     server.forgetSettings(UNKNOWN_SETTINGS, s, settings.key);
     s.leftUnknown = true;
+    // The digest is of what the read found, not of what a restore made since.
+    if (restored.length === 0) server.settingsPrint = print;
   }
-  // Its client goes on here (see learnSettings), where these queries replaced its unnamed statement.
-  if (s.pinnedForGood) await restoreUnnamed(s, server, s);
   return { holdsState, lsn };
 }
+
+const BEGIN: CheckStep = [Check.Begin];
+const COMMIT: CheckStep = [Check.Commit];
+const PROBE: CheckStep = [Check.Probe];
+const POSITION: CheckStep = [Check.Position];
+const SETTABLE: CheckStep = [Check.SettableNames];
 
 async function restoredAfter(s: HandoffSession, server: LinkedServer, rows: Rows): Promise<Rows> {
   if (rows[0]?.[0] === 't') await restoreUnnamed(s, server, s);
@@ -419,11 +452,12 @@ function checkPin(s: HandoffSession): void {
   server.unlink();
   const epoch = waitFor(s, Wait.OwnQuery);
   s.waitingSince = eventNow();
-  const probe = mayTakeOver(s)
-    ? takeOverStatements(s, server).then(() => server.query(SESSION_STATE_PROBE, s))
-    : server.query(SESSION_STATE_PROBE, s);
-  // A client that stays pinned binds next where the probe replaced its unnamed statement.
-  const probed = s.keptUnnamedParse === null ? probe : probe.then((rows) => restoredAfter(s, server, rows));
+  const takeOver = mayTakeOver(s);
+  const probe = takeOver
+    ? takeOverStatements(s, server).then(() => runChecks(server, [PROBE], s))
+    : runChecks(server, [PROBE], s);
+  // A client that stays pinned binds next where the take-over's queries replaced its unnamed statement.
+  const probed = takeOver && s.keptUnnamedParse !== null ? probe.then((rows) => restoredAfter(s, server, rows)) : probe;
   probed.then(
     (rows) => {
       if (s.epoch !== epoch) return leftDuringCheck(s, server);

@@ -1,0 +1,71 @@
+// pgtide's own queries between a client's transactions (its settings read back, the pin probe,
+// the write position), as statements prepared once per server connection. A simple query was
+// parsed and planned each time, and planning the probe's catalog views cost the server more
+// than running them. Bound to the unnamed portal, they leave the client's unnamed statement be.
+import * as encode from '../protocol/encode.js';
+import type { LinkedServer } from '../pool/linked-server.js';
+import type { Rows } from '../pool/own-query.js';
+import type { PreparedSet } from '../pool/prepared-set.js';
+import type { ServerPeer } from '../pool/server-peer.js';
+import { WRITE_POSITION } from './read-your-writes.js';
+import { SESSION_SETTINGS, SETTABLE_NAMES, SETTINGS_PRINT } from './session-settings.js';
+import { SESSION_STATE_PROBE } from './session/pinning.js';
+
+/** One of pgtide's own statements: its bit in PreparedSet.own. */
+export const enum Check {
+  /** The session's own default isolation (serializable is refused on a standby) must not apply. */
+  Begin = 1,
+  Settings = 2,
+  Print = 4,
+  SettableNames = 8,
+  Probe = 16,
+  Position = 32,
+  Commit = 64,
+}
+
+const TEXTS = new Map<Check, string>([
+  [Check.Begin, 'BEGIN ISOLATION LEVEL READ COMMITTED'],
+  [Check.Settings, SESSION_SETTINGS],
+  [Check.Print, SETTINGS_PRINT],
+  [Check.SettableNames, SETTABLE_NAMES],
+  [Check.Probe, SESSION_STATE_PROBE],
+  [Check.Position, WRITE_POSITION],
+  [Check.Commit, 'COMMIT'],
+]);
+
+/** A statement to run, with its parameters' text. */
+export type CheckStep = readonly [Check, ...string[]];
+
+/** Runs `steps` on `server` for `owner` (see ServerConnection.request). */
+export function runChecks(server: LinkedServer, steps: readonly CheckStep[], owner: ServerPeer): Promise<Rows> {
+  return server.request(checksRequest(server.prepared, steps), owner, false).catch((err: unknown) => {
+    // A Parse may have failed: each is made again, closed first.
+    server.prepared.own = 0;
+    throw err;
+  });
+}
+
+/**
+ * The messages running `steps` in order, then a Sync: each statement not yet prepared on the
+ * server is prepared first (closed before, should an earlier copy remain, which is harmless
+ * when none does). The rows come in the steps' order.
+ */
+function checksRequest(prepared: PreparedSet, steps: readonly CheckStep[]): Buffer {
+  const messages: Buffer[] = [];
+  for (const [check] of steps) {
+    if ((prepared.own & check) !== 0) continue;
+    const name = statementName(check);
+    messages.push(encode.closeStatement(name), encode.parseText(name, TEXTS.get(check)!));
+    prepared.own |= check;
+  }
+  for (const [check, ...params] of steps) messages.push(encode.bindText(statementName(check), params), EXECUTE);
+  messages.push(SYNC);
+  return Buffer.concat(messages);
+}
+
+function statementName(check: Check): string {
+  return `pgtide_check_${check}`;
+}
+
+const EXECUTE = encode.execute('', 0);
+const SYNC = encode.sync();
