@@ -1,13 +1,13 @@
 // pgtide's own queries between a client's transactions (its settings read back, the pin probe,
-// the write position), as statements prepared once per server connection. A simple query was
-// parsed and planned each time, and planning the probe's catalog views cost the server more
-// than running them. Bound to the unnamed portal, they leave the client's unnamed statement be.
+// the write position, how far a standby has replayed), as statements prepared once per server
+// connection. A simple query was parsed and planned each time, and planning the probe's
+// catalog views cost the server more than running them. Bound to the unnamed portal, they
+// leave the client's unnamed statement be.
 import * as encode from '../protocol/encode.js';
 import type { LinkedServer } from '../pool/linked-server.js';
 import type { Rows } from '../pool/own-query.js';
 import type { PreparedSet } from '../pool/prepared-set.js';
 import type { ServerPeer } from '../pool/server-peer.js';
-import { WRITE_POSITION } from './read-your-writes.js';
 import { SESSION_SETTINGS, SETTABLE_NAMES, SETTINGS_PRINT } from './session-settings.js';
 import { SESSION_STATE_PROBE } from './session/pinning.js';
 
@@ -21,7 +21,19 @@ export const enum Check {
   Probe = 16,
   Position = 32,
   Commit = 64,
+  /** How far a standby has replayed. */
+  Replayed = 128,
 }
+
+/**
+ * Where the primary's WAL ends once a transaction has committed: the insert position, not the
+ * write position (`pg_current_wal_lsn()`). With `synchronous_commit = off` (the server's or the
+ * client's) a commit returns before its record is written, so a standby that replayed up to the
+ * write position may still lack the transaction. Should the last record end on a page boundary,
+ * the insert position lies past the next page's header: reads then wait for the next record,
+ * or for read_your_writes_timeout.
+ */
+export const WRITE_POSITION = 'SELECT pg_catalog.pg_current_wal_insert_lsn()';
 
 const TEXTS = new Map<Check, string>([
   [Check.Begin, 'BEGIN ISOLATION LEVEL READ COMMITTED'],
@@ -31,13 +43,14 @@ const TEXTS = new Map<Check, string>([
   [Check.Probe, SESSION_STATE_PROBE],
   [Check.Position, WRITE_POSITION],
   [Check.Commit, 'COMMIT'],
+  [Check.Replayed, 'SELECT pg_catalog.pg_last_wal_replay_lsn()'],
 ]);
 
 /** A statement to run, with its parameters' text. */
 export type CheckStep = readonly [Check, ...string[]];
 
 /** Runs `steps` on `server` for `owner` (see ServerConnection.request). */
-export function runChecks(server: LinkedServer, steps: readonly CheckStep[], owner: ServerPeer): Promise<Rows> {
+export function runChecks(server: LinkedServer, steps: readonly CheckStep[], owner: ServerPeer | null): Promise<Rows> {
   return server.request(checksRequest(server.prepared, steps), owner, false).catch((err: unknown) => {
     // A Parse may have failed: each is made again, closed first.
     server.prepared.own = 0;

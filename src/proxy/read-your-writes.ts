@@ -1,17 +1,8 @@
 import { parseLsn } from '../cluster/replication.js';
 import type { LinkedServer } from '../pool/linked-server.js';
+import { Check, runChecks } from './own-checks.js';
 
 const POLL_MS = 2;
-
-/**
- * Where the primary's WAL ends once a transaction has committed: the insert position, not the
- * write position (`pg_current_wal_lsn()`). With `synchronous_commit = off` (the server's or the
- * client's) a commit returns before its record is written, so a standby that replayed up to the
- * write position may still lack the transaction. Should the last record end on a page boundary,
- * the insert position lies past the next page's header: reads then wait for the next record,
- * or for read_your_writes_timeout.
- */
-export const WRITE_POSITION = 'SELECT pg_catalog.pg_current_wal_insert_lsn()';
 
 /** A schema fence as the other workers of `workers = N` hear of it: 'begin' when a DDL
  *  transaction ended (before its client is told, see ClientSession.onServerData), then its
@@ -85,7 +76,7 @@ export class ReplayTracker {
 
   /** Where the primary's WAL stands right after a client's write transaction committed. */
   async writePosition(server: LinkedServer): Promise<bigint> {
-    const rows = await server.query(WRITE_POSITION);
+    const rows = await runChecks(server, [[Check.Position]], null);
     return parseLsn(rows[0]?.[0] ?? '');
   }
 
@@ -101,7 +92,7 @@ export class ReplayTracker {
       const now = Date.now();
       if (now - (this.polledAt.get(backend) ?? 0) >= POLL_MS) {
         this.polledAt.set(backend, now);
-        const rows = await server.query('SELECT pg_catalog.pg_last_wal_replay_lsn()');
+        const rows = await runChecks(server, [[Check.Replayed]], null);
         const text = rows[0]?.[0];
         if (text) {
           const lsn = parseLsn(text);

@@ -6,7 +6,7 @@ import { afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import type { Config } from '../../src/config/types.js';
-import { WRITE_POSITION } from '../../src/proxy/read-your-writes.js';
+import { WRITE_POSITION } from '../../src/proxy/own-checks.js';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { sleep } from '../support/reader.js';

@@ -5,12 +5,14 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReplayTracker } from '../../src/proxy/read-your-writes.js';
 import type { LinkedServer } from '../../src/pool/linked-server.js';
+import { PreparedSet } from '../../src/pool/prepared-set.js';
 
 /** A standby connection that answers every position query with `lsn()`, counting them. */
 function standby(lsn: () => string): { server: LinkedServer; asked: () => number } {
   let asked = 0;
   const server = {
-    query: async () => {
+    prepared: new PreparedSet(10),
+    request: async () => {
       asked++;
       return [[lsn()]];
     },

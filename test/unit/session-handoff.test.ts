@@ -4,7 +4,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as encode from '../../src/protocol/encode.js';
-import { ReplayTracker, WRITE_POSITION } from '../../src/proxy/read-your-writes.js';
+import { WRITE_POSITION } from '../../src/proxy/own-checks.js';
+import { ReplayTracker } from '../../src/proxy/read-your-writes.js';
 import {
   FakeServer,
   harness,
@@ -280,10 +281,10 @@ describe('read_your_writes after writes in a row', () => {
     client.send(encode.query('INSERT INTO t VALUES (2)'));
     assert.equal(other.peer, session);
     other.complete('INSERT 0 1');
-    assert.deepEqual(
-      [server, other].map((s) => s.ownQueries.map((q) => q.sql)),
-      [[WRITE_POSITION], [WRITE_POSITION]],
-    );
+    for (const s of [server, other]) {
+      assert.equal(s.ownQueries.length, 1);
+      assert.ok(s.ownQueries[0]!.sql.includes(WRITE_POSITION));
+    }
     return { session, client, first: server, second: other, standby };
   }
 

@@ -1,8 +1,8 @@
 // The client's unnamed statement when it is prepared in one batch and bound in a later one
 // (pgx v4 with its statement cache off: Parse '', Describe, Sync; then Bind '', Execute, Sync).
 // The two batches are two transactions to pgtide, and between them the server may serve
-// another client, or run pgtide's own simple queries (the WAL position of a write, the probe of
-// a pinned client, settings), each of which replaces the unnamed statement: the Bind got 26000.
+// another client, or run pgtide's own simple queries (settings given to the server, a deferred
+// BEGIN, a reset), each of which replaces the unnamed statement: the Bind got 26000.
 // So pgtide keeps a copy of such a Parse and prepares it again on the server before the Bind
 // runs. Drivers that send the Parse and its Bind in one batch cost a field write, no copy.
 import * as encode from '../../protocol/encode.js';
