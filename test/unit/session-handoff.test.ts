@@ -253,6 +253,22 @@ describe('settings read back after code pgtide cannot see into', () => {
     assert.ok(server.returned);
   });
 
+  it('a client that leaves while the probe after its code runs: a server holding state it made is closed, one holding none goes back', async () => {
+    for (const [probed, closed] of [
+      ['t', true],
+      ['f', false],
+    ] as const) {
+      const { session, client, server } = loggedInWithServer(await harness());
+      client.send(encode.query('SELECT take_lock()'));
+      server.complete('SELECT 1');
+      assert.equal(server.ownQueries.length, 1, 'the read-back and the probe run');
+      session.onClientEnd();
+      await server.answerOwn([['{role}'], [probed]]);
+      assert.equal(server.isClosed, closed, `probe ${probed}`);
+      assert.equal(server.returned, !closed);
+    }
+  });
+
   it('a statement pgtide reads set something as well: the settings are read, not only the digest', async () => {
     const { client, server, call } = await callingFunctions();
     await call([['{work_mem,role}'], ['f']]);

@@ -336,7 +336,7 @@ function learnSettings(s: HandoffSession): void {
   s.waitingSince = eventNow();
   readBackSettings(s, server, settings, probe, position).then(
     ({ holdsState, lsn }) => {
-      if (s.epoch !== epoch) return leftDuringCheck(s, server);
+      if (s.epoch !== epoch) return leftDuringCheck(s, server, holdsState);
       // The server's FATAL came with the answer and was passed on: nothing may follow it.
       if (server.toldClientOfEnd) return s.close();
       if (holdsState !== null) return afterProbe(s, server, holdsState, wasPinned, lsn);
@@ -460,7 +460,7 @@ function checkPin(s: HandoffSession): void {
   const probed = takeOver && s.keptUnnamedParse !== null ? probe.then((rows) => restoredAfter(s, server, rows)) : probe;
   probed.then(
     (rows) => {
-      if (s.epoch !== epoch) return leftDuringCheck(s, server);
+      if (s.epoch !== epoch) return leftDuringCheck(s, server, rows[0]?.[0] === 't');
       if (server.toldClientOfEnd) return s.close();
       afterProbe(s, server, rows[0]?.[0] === 't', wasPinned, undefined);
     },
@@ -543,12 +543,15 @@ function continueOn(s: HandoffSession, server: LinkedServer): void {
 /**
  * The client left while pgtide's own query ran on its server (no longer linked, so close()
  * could not reset it). Pinned, it leaves its state behind: the server goes, PostgreSQL cleans
- * up. Else what the server holds is what pgtide knows (settings it cannot list are marked
- * unknown, see noteOpaqueCode; statements a DEALLOCATE it did not map may have dropped, gone),
- * so it is reset or prepared again as needed before its next client.
+ * up. So it does when the probe that query ran found state (a lock its code took), or when a
+ * probe was still due (see probeAfter). Else what the server holds is what pgtide knows
+ * (settings it cannot list are marked unknown, see noteOpaqueCode; statements a DEALLOCATE it
+ * did not map may have dropped, gone), so it is reset or prepared again as needed before its
+ * next client.
  */
-function leftDuringCheck(s: HandoffSession, server: LinkedServer): void {
+function leftDuringCheck(s: HandoffSession, server: LinkedServer, holdsState: boolean | null): void {
   if (s.pinned || s.pinnedForGood) return server.close('pinned client left');
+  if (holdsState === true || s.probeAfter) return server.close('client left with session state its code may have made');
   if (s.droppedStatements) server.prepared.doubtAll();
   server.returnWhenCancelsDone();
 }
