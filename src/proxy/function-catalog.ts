@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import { literal } from '../sql/quote.js';
-import type { FunctionPolicy } from '../sql/index.js';
+import { VOLATILITY_TTL_MS, type FunctionPolicy } from '../sql/index.js';
 import { ServerConnection } from '../pool/server-connection.js';
 import type { ServerLogin, ServerLoginError } from '../pool/server-login.js';
 import type { ServerOwner } from '../pool/server-peer.js';
@@ -13,12 +13,14 @@ const MAX_LOOKUPS = 10_000;
  * Learns whether user functions write, from the catalog (`pg_proc.provolatile = 'v'`), as
  * Pgpool-II does when no function lists are configured. A statement calling a function not
  * known yet goes to the primary; the lookup runs in the background, once per name, and later
- * statements are routed by what it learned.
+ * statements are routed by what it learned. What was learned is forgotten when a function
+ * changes through pgtide (see forget), and asked again after VOLATILITY_TTL_MS.
  */
 export class FunctionCatalog implements ServerOwner {
   private readonly asked = new Set<string>();
   private batch: string[] = [];
   private inFlight = false;
+  private askedAt = Date.now();
 
   constructor(
     private policy: FunctionPolicy,
@@ -30,9 +32,25 @@ export class FunctionCatalog implements ServerOwner {
     this.asked.clear();
   }
 
+  /** A function, procedure, aggregate, extension or schema was created, changed or dropped:
+   *  until asked again, every function counts as writing (the primary, code pgtide checks after). */
+  forget(): void {
+    this.policy.forgetVolatility();
+    this.asked.clear();
+    this.askedAt = Date.now();
+  }
+
   /** Names the classifier could not decide; `login` reaches the primary as the client's user. */
   lookUp(names: readonly string[], login: () => ServerLogin): void {
     if (!this.policy.usesCatalog) return;
+    // A volatility known for VOLATILITY_TTL_MS is no longer taken as known: its name is asked
+    // again, so that a function replaced by DDL that did not come through pgtide (a migration
+    // run directly) is seen within that time.
+    const now = Date.now();
+    if (now - this.askedAt >= VOLATILITY_TTL_MS) {
+      this.asked.clear();
+      this.askedAt = now;
+    }
     for (const name of names) {
       if (this.asked.has(name) || this.asked.size >= MAX_LOOKUPS) continue;
       this.asked.add(name);
@@ -86,6 +104,12 @@ function bareName(name: string): string {
 function volatilityQuery(names: string[]): string {
   // Operators are qualified so that the session's search_path cannot substitute its own.
   const literals = [...new Set(names.map(bareName))].map(literal).join(',');
-  return `SELECT p.proname, pg_catalog.bool_or(p.provolatile OPERATOR(pg_catalog.=) 'v') FROM pg_catalog.pg_proc p
+  // An aggregate is declared immutable whatever its support functions do: one of them volatile
+  // (a state function calling set_config) makes it so.
+  return `SELECT p.proname, pg_catalog.bool_or(p.provolatile OPERATOR(pg_catalog.=) 'v' OR EXISTS (
+      SELECT 1 FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) ANY (ARRAY[
+        a.aggtransfn, a.aggfinalfn, a.aggcombinefn, a.aggmtransfn, a.aggminvtransfn, a.aggmfinalfn]::pg_catalog.oid[])
+      WHERE a.aggfnoid OPERATOR(pg_catalog.=) p.oid AND f.provolatile OPERATOR(pg_catalog.=) 'v'))
+    FROM pg_catalog.pg_proc p
     WHERE p.proname OPERATOR(pg_catalog.=) ANY (ARRAY[${literals}]::pg_catalog.name[]) GROUP BY p.proname`;
 }

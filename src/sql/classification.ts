@@ -153,6 +153,9 @@ export interface Classification {
    * connections to it first (its pools would otherwise make PostgreSQL refuse with 55006).
    */
   readonly freesDatabase?: string;
+  /** CREATE, ALTER or DROP of a function, procedure, aggregate, routine, extension or schema:
+   *  what pgtide learned of functions' volatility may no longer hold (see FunctionCatalog). */
+  readonly changesFunctions?: true;
   /**
    * Tier 2 has not read the statement yet (the parser is reading it, or could not be asked):
    * `route` is 'write' until it has, and a caller that keeps this result (a prepared statement)

@@ -241,6 +241,7 @@ export class Classifier {
     if (d.readsStatementList) c.readsStatementList = true;
     if (d.signals !== undefined) c.signals = d.signals;
     if (d.freesDatabase !== undefined) c.freesDatabase = d.freesDatabase;
+    if (d.changesFunctions) c.changesFunctions = true;
     if (functions !== undefined) c.functions = functions;
     if (error !== undefined) c.error = error;
     if (awaitingParser) c.awaitingParser = true;
@@ -323,7 +324,8 @@ function isPlain(d: Draft): boolean {
     !d.readsSequences &&
     !d.readsStatementList &&
     d.signals === undefined &&
-    d.freesDatabase === undefined
+    d.freesDatabase === undefined &&
+    !d.changesFunctions
   );
 }
 

@@ -260,10 +260,14 @@ export function isBuiltinRead(name: string): boolean {
   return bare !== undefined && BUILTIN_READ.has(bare);
 }
 
+/** How long a function's volatility, once learned, is taken as known. */
+export const VOLATILITY_TTL_MS = 60_000;
+
 export class FunctionPolicy {
   private readonly writeList: RegExp | undefined;
   private readonly readOnlyList: RegExp | undefined;
-  private readonly volatile = new Map<string, boolean>();
+  /** When each name was learned, times two, plus one when volatile (one number an entry). */
+  private readonly volatile = new Map<string, number>();
 
   /** Throws a descriptive Error when a pattern is not a valid regular expression. */
   constructor(opts: FunctionPolicyOptions = {}) {
@@ -288,7 +292,10 @@ export class FunctionPolicy {
     // a read_only_function_list omits them (else every count(*) goes to the primary).
     if (isBuiltinRead(name)) return false;
     if (this.readOnlyList) return !this.matches(this.readOnlyList, name);
-    return this.volatile.get(name);
+    const learned = this.volatile.get(name);
+    // Known too long ago: a function replaced since must be looked up again (see FunctionCatalog).
+    if (learned === undefined || Date.now() - Math.floor(learned / 2) > VOLATILITY_TTL_MS) return undefined;
+    return learned % 2 === 1;
   }
 
   learnVolatility(name: string, volatile: boolean): void {
@@ -296,7 +303,8 @@ export class FunctionPolicy {
       const oldest = this.volatile.keys().next().value;
       if (oldest !== undefined) this.volatile.delete(oldest);
     }
-    this.volatile.set(name, volatile);
+    this.volatile.delete(name);
+    this.volatile.set(name, Date.now() * 2 + (volatile ? 1 : 0));
   }
 
   forgetVolatility(): void {

@@ -8,5 +8,5 @@ export type {
 } from './classification.js';
 export { STATEMENT_KINDS, someStatement, UNSEEN_STATEMENT } from './classification.js';
 export { Classifier, type ClassifierOptions, type ClassifierStats, type TreeParser } from './classifier.js';
-export { FunctionPolicy, type FunctionPolicyOptions } from './functions.js';
+export { FunctionPolicy, VOLATILITY_TTL_MS, type FunctionPolicyOptions } from './functions.js';
 export { loadParser, parseFacts, type ParseAnswer } from './parse-tree.js';

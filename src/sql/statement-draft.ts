@@ -40,6 +40,8 @@ export class Draft {
   signals: BackendSignal[] | undefined;
   /** See Classification.freesDatabase. */
   freesDatabase: string | undefined;
+  /** See Classification.changesFunctions. */
+  changesFunctions = false;
   /** Why the statement cannot be trusted; it will be routed as a write. */
   invalid: string | undefined;
 
@@ -58,7 +60,7 @@ export class Draft {
         undefined;
     this.calls = this.userCalls = this.signals = this.freesDatabase = undefined;
     this.uncertainCalls = false;
-    this.opaque = this.readsSequences = this.readsStatementList = false;
+    this.opaque = this.readsSequences = this.readsStatementList = this.changesFunctions = false;
     this.invalid = undefined;
   }
 }

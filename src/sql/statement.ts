@@ -149,6 +149,7 @@ export function analyzeStatement(lx: Lexer, d: Draft, tok: Tok, base: number, le
 function alterOrDrop(lx: Lexer, d: Draft, base: number): Tok {
   const drop = lx.is('drop');
   let tok = lx.next();
+  if (tok === Tok.Word && namesFunctions(lx)) d.changesFunctions = true;
   if (!lx.is('database')) return write(lx, d, 'ddl', base, tok);
   tok = lx.next();
   if (drop && lx.is('if')) {
@@ -174,6 +175,7 @@ function create(lx: Lexer, d: Draft, base: number): Tok {
   }
   if (lx.is('local') || lx.is('global')) tok = lx.next();
   if (lx.is('temp') || lx.is('temporary')) d.sessionState = 'temp_table';
+  else if (tok === Tok.Word && namesFunctions(lx)) d.changesFunctions = true;
   // A SQL-standard function body (BEGIN ATOMIC ... END) contains ';'. Count
   // BEGIN/CASE against END the way psql does to find the real end.
   let blockDepth = 0;
@@ -194,6 +196,18 @@ function create(lx: Lexer, d: Draft, base: number): Tok {
     if (isEnd(lx, tok, base)) return tok;
     tok = lx.next();
   }
+}
+
+/** What CREATE, ALTER or DROP may change functions by (a schema's DROP … CASCADE drops its functions). */
+function namesFunctions(lx: Lexer): boolean {
+  return (
+    lx.is('function') ||
+    lx.is('procedure') ||
+    lx.is('aggregate') ||
+    lx.is('routine') ||
+    lx.is('extension') ||
+    lx.is('schema')
+  );
 }
 
 /** CREATE DATABASE name … TEMPLATE [=] source: refused (55006) while a session is connected to source. */

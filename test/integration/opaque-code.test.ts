@@ -29,7 +29,16 @@ CREATE OR REPLACE FUNCTION opaque_temp_table() RETURNS void LANGUAGE plpgsql
 CREATE OR REPLACE FUNCTION opaque_noop() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$;
 CREATE OR REPLACE FUNCTION opaque_set_mem(mem text) RETURNS void LANGUAGE plpgsql
   AS $$ BEGIN PERFORM pg_catalog.set_config('work_mem', mem, false); END $$;
-CREATE OR REPLACE FUNCTION opaque_reset_mem() RETURNS void LANGUAGE plpgsql AS $$ BEGIN RESET work_mem; END $$;`;
+CREATE OR REPLACE FUNCTION opaque_reset_mem() RETURNS void LANGUAGE plpgsql AS $$ BEGIN RESET work_mem; END $$;
+CREATE OR REPLACE FUNCTION opaque_agg_step(s text, t text) RETURNS text LANGUAGE plpgsql
+  AS $$ BEGIN PERFORM pg_catalog.set_config('app.tenant', t, false); RETURN t; END $$;
+CREATE OR REPLACE AGGREGATE opaque_agg(text) (SFUNC = opaque_agg_step, STYPE = text);`;
+
+/** A function first stable, then replaced (through pgtide) by one that sets a custom setting. */
+const STABLE_CHANGED =
+  'CREATE OR REPLACE FUNCTION opaque_changed(t text) RETURNS text LANGUAGE sql STABLE AS $$ SELECT t $$';
+const VOLATILE_CHANGED = `CREATE OR REPLACE FUNCTION opaque_changed(t text) RETURNS text LANGUAGE plpgsql VOLATILE
+  AS $$ BEGIN PERFORM pg_catalog.set_config('app.tenant', t, false); RETURN t; END $$`;
 
 async function connected(p: RunningPgtide): Promise<pg.Client> {
   const c = new pg.Client(p.pgConfig());
@@ -50,7 +59,8 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
     await sqlOn(
       t.primary,
       `DROP FUNCTION opaque_set_path(); DROP FUNCTION opaque_set_tenant(int); DROP FUNCTION opaque_temp_table();
-       DROP FUNCTION opaque_noop(); DROP FUNCTION opaque_set_mem(text); DROP FUNCTION opaque_reset_mem()`,
+       DROP FUNCTION opaque_noop(); DROP FUNCTION opaque_set_mem(text); DROP FUNCTION opaque_reset_mem();
+       DROP AGGREGATE opaque_agg(text); DROP FUNCTION opaque_agg_step(text, text); DROP FUNCTION IF EXISTS opaque_changed(text)`,
     );
   });
 
@@ -119,6 +129,35 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
       await a.query('SELECT opaque_reset_mem()');
       assert.equal(await one(b, 'SHOW work_mem'), defaultMem);
       assert.equal(await one(a, 'SHOW work_mem'), defaultMem);
+    });
+  });
+
+  test('an aggregate whose state function is volatile is code pgtide cannot see into: its setting never reaches the next client', async () => {
+    await withClients({}, async (a, b) => {
+      // The first call looks the name up; the later ones go by what it learned.
+      for (let i = 0; i < 3; i++) {
+        await a.query(`SELECT opaque_agg(x) FROM (VALUES ('agg-${i}')) AS v (x)`);
+        await new Promise((r) => setTimeout(r, 50));
+        const seen = await one(b, `SELECT pg_catalog.current_setting('app.tenant', true)`);
+        assert.ok([null, ''].includes(seen as string | null), `call ${i}: ${String(seen)}`);
+      }
+    });
+  });
+
+  test('a function replaced through pgtide is looked up again: made volatile, its setting never reaches the next client', async () => {
+    await sqlOn(t.primary, `${STABLE_CHANGED}; GRANT EXECUTE ON FUNCTION opaque_changed(text) TO PUBLIC`);
+    await withClients({}, async (a, b) => {
+      await a.query(`SELECT opaque_changed('x')`);
+      await new Promise((r) => setTimeout(r, 50));
+      await a.query(`SELECT opaque_changed('x')`);
+      await sqlOn(t.primary, `ALTER FUNCTION opaque_changed(text) OWNER TO ${t.scramUser.user}`);
+      await a.query(VOLATILE_CHANGED);
+      for (let i = 0; i < 3; i++) {
+        await a.query(`SELECT opaque_changed('changed-${i}')`);
+        const seen = await one(b, `SELECT pg_catalog.current_setting('app.tenant', true)`);
+        assert.ok([null, ''].includes(seen as string | null), `call ${i}: ${String(seen)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
     });
   });
 

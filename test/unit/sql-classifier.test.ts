@@ -83,6 +83,26 @@ describe('statements that need a database without sessions', () => {
   fieldCases('freesDatabase', cases);
 });
 
+describe('statements after which what was learned of functions may no longer hold', () => {
+  const cases: [string, Classification['changesFunctions']][] = [
+    ['CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql VOLATILE AS $$ SELECT 1 $$', true],
+    ['create function f() returns int begin atomic select 1; end', true],
+    ['CREATE PROCEDURE p() LANGUAGE sql AS $$ SELECT 1 $$', true],
+    ['CREATE AGGREGATE agg_set(text) (SFUNC = agg_sfunc, STYPE = text)', true],
+    ['ALTER FUNCTION f() VOLATILE', true],
+    ['alter routine f() stable', true],
+    ['DROP FUNCTION IF EXISTS f(int)', true],
+    ['DROP SCHEMA app CASCADE', true],
+    ['CREATE EXTENSION pgcrypto', true],
+    ['ALTER EXTENSION pgcrypto UPDATE', true],
+    ['CREATE TABLE function (x int)', undefined],
+    ['CREATE TEMP TABLE t (x int)', undefined],
+    ['DROP TABLE f', undefined],
+    ['SELECT 1', undefined],
+  ];
+  fieldCases('changesFunctions', cases);
+});
+
 describe('pg_terminate_backend and pg_cancel_backend: the pid pgtide may act on', () => {
   const cases: [string, Classification['signals']][] = [
     ['SELECT pg_terminate_backend(1073741900)', [{ terminate: true, pid: 1_073_741_900, param: 0 }]],
@@ -553,6 +573,19 @@ describe('function policy', () => {
     // Every call now known read-only: the lexer alone decides, no parse, no cache.
     check(c, 'SELECT myfunc(1), other.fn(2) FROM t', { ...R, parsed: false });
     assert.deepEqual(c.stats, { lexed: 1, parsed: 1, cacheHits: 3, queued: 1, dropped: 0 });
+  });
+
+  it('a volatility learned more than a minute ago is unknown again: a function replaced by DDL elsewhere is looked up anew', (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
+    const policy = new FunctionPolicy();
+    policy.learnVolatility('get_balance', false);
+    assert.equal(policy.isWrite('get_balance'), false);
+    t.mock.timers.tick(60_000);
+    assert.equal(policy.isWrite('get_balance'), false);
+    t.mock.timers.tick(1);
+    assert.equal(policy.isWrite('get_balance'), undefined);
+    policy.learnVolatility('get_balance', true);
+    assert.equal(policy.isWrite('get_balance'), true);
   });
 
   it('a user function known not to write runs no code pgtide must check after it; one that may, or unknown, does', async () => {

@@ -187,6 +187,7 @@ function follow(s: ClassifySession, c: Classification): KeptState | null {
     if (!s.ranDdl) s.ranDdl = true;
     noteSharedDdl(s, c);
     s.server?.prepared.schemaChanges();
+    if (someStatement(c, changesFunctions)) s.ctx.functions.forget();
   }
   noteSettings(s, c);
   if (c.readsSequences && s.mode !== 'session') {
@@ -279,6 +280,10 @@ function discardsSequences(c: Classification): boolean {
 /** DEALLOCATE (of any name: the client may name pgtide's) or DISCARD ALL. */
 function dropsStatements(c: Classification): boolean {
   return c.kind === 'deallocate' || (c.kind === 'discard' && c.discard === 'all');
+}
+
+function changesFunctions(c: Classification): boolean {
+  return c.changesFunctions === true;
 }
 
 /** DDL, or a statement the lexer did not understand (which may be DDL): see pool/schema-generation.ts. */
