@@ -59,19 +59,23 @@ export function runChecks(server: LinkedServer, steps: readonly CheckStep[], own
 }
 
 /**
- * The messages running `steps` in order, then a Sync: each statement not yet prepared on the
- * server is prepared first (closed before, should an earlier copy remain, which is harmless
- * when none does). The rows come in the steps' order.
+ * The messages running `steps` in order, then a Sync: a statement not yet prepared on the
+ * server is prepared right before it runs (closed first, should an earlier copy remain, which
+ * is harmless when none does). Not before: parsing a query takes a snapshot, after which the
+ * Begin step could no longer set its isolation (a session whose default is serializable got
+ * "SET TRANSACTION ISOLATION LEVEL must be called before any query"). The rows come in the
+ * steps' order.
  */
 function checksRequest(prepared: PreparedSet, steps: readonly CheckStep[]): Buffer {
   const messages: Buffer[] = [];
-  for (const [check] of steps) {
-    if ((prepared.own & check) !== 0) continue;
+  for (const [check, ...params] of steps) {
     const name = statementName(check);
-    messages.push(encode.closeStatement(name), encode.parseText(name, TEXTS.get(check)!));
-    prepared.own |= check;
+    if ((prepared.own & check) === 0) {
+      messages.push(encode.closeStatement(name), encode.parseText(name, TEXTS.get(check)!));
+      prepared.own |= check;
+    }
+    messages.push(encode.bindText(name, params), EXECUTE);
   }
-  for (const [check, ...params] of steps) messages.push(encode.bindText(statementName(check), params), EXECUTE);
   messages.push(SYNC);
   return Buffer.concat(messages);
 }

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { currentTopology, sqlOn } from '../support/topology.js';
-import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { int32, rawConnect, startupPacket } from '../support/raw-client.js';
 import type { Config } from '../../src/config/types.js';
 
@@ -158,6 +158,25 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
         assert.ok([null, ''].includes(seen as string | null), `call ${i}: ${String(seen)}`);
         await new Promise((r) => setTimeout(r, 50));
       }
+    });
+  });
+
+  test('a serializable default a function sets keeps its reads off the standbys, which refuse it, as a SET does', async () => {
+    await withClients({ backends: clusterBackends(t, [0, 1]), consistency: 'eventual' }, async (a) => {
+      assert.equal(await one(a, 'SELECT pg_catalog.pg_is_in_recovery()'), true, 'reads go to the standby');
+      for (const set of [
+        `DO $$ BEGIN PERFORM pg_catalog.set_config('default_transaction_isolation', 'serializable', false); END $$`,
+        "SELECT pg_catalog.set_config('default_transaction_isolation', 'serializable', false)",
+      ]) {
+        await a.query(set);
+        for (let i = 0; i < 4; i++) assert.equal(await one(a, 'SELECT pg_catalog.pg_is_in_recovery()'), false, set);
+        assert.equal(await one(a, 'SHOW default_transaction_isolation'), 'serializable');
+        await a.query('SET default_transaction_isolation = DEFAULT');
+        assert.equal(await one(a, 'SELECT pg_catalog.pg_is_in_recovery()'), true, 'reads go to the standby again');
+      }
+      await a.query("SELECT pg_catalog.set_config('default_transaction_isolation', 'read committed', false)");
+      await a.query(`DO $$ BEGIN PERFORM pg_catalog.set_config('default_transaction_read_only', 'on', false); END $$`);
+      assert.equal(await one(a, 'SHOW default_transaction_read_only'), 'on');
     });
   });
 

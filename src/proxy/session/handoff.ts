@@ -19,6 +19,7 @@ import { countAnswered, type StatsSession } from './stats.js';
 import { flushQueued, replayDeferred, takeQueued, type QueueSession } from './queue.js';
 import { dropHeldCancel, sendHeldCancel } from './held-cancel.js';
 import { pin } from './pinning.js';
+import { isOn, isSerializable } from './setting-values.js';
 import { learnReplay, replayedAt, takeReplayToLearn } from './statement-replay.js';
 import type { Statement } from '../statement-registry.js';
 import { mayTakeOver, takeOverStatements, type UntrackedSession } from './untracked.js';
@@ -74,6 +75,8 @@ export type HandoffSession = Pick<
   | 'serverPaused'
   | 'settings'
   | 'settingsDirty'
+  | 'serializableSession'
+  | 'readOnlySession'
   | 'scopeMoved'
   | 'droppedStatements'
   | 'state'
@@ -409,6 +412,9 @@ async function readBackSettings(
     print = rows.pop()?.[0] ?? '';
   }
   const { found, restored } = settings.learn(rows);
+  // Set where pgtide could not see it (a function's set_config), a default that routes counts as a SET's.
+  s.serializableSession = isSerializable(settings.values.get('default_transaction_isolation') ?? null);
+  s.readOnlySession = isOn(settings.values.get('default_transaction_read_only') ?? null);
   server.settings = found;
   server.settingsKey = '';
   if (restored.length > 0) {
