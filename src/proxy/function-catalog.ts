@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import { literal } from '../sql/quote.js';
-import { VOLATILITY_TTL_MS, type FunctionPolicy } from '../sql/index.js';
+import { VOLATILITY_TTL_MS, isBuiltinRead, isCatalogName, type FunctionPolicy } from '../sql/index.js';
 import { ServerConnection } from '../pool/server-connection.js';
 import type { ServerLogin, ServerLoginError } from '../pool/server-login.js';
 import type { ServerOwner } from '../pool/server-peer.js';
@@ -21,6 +21,8 @@ export class FunctionCatalog implements ServerOwner {
   private batch: string[] = [];
   private inFlight = false;
   private askedAt = Date.now();
+  /** When each database was last asked for its functions named like PostgreSQL's own. */
+  private readonly shadowsAskedAt = new Map<string, number>();
 
   constructor(
     private policy: FunctionPolicy,
@@ -61,6 +63,38 @@ export class FunctionCatalog implements ServerOwner {
     new ServerConnection(login(), this);
   }
 
+  /**
+   * A client of `database` logged in: the functions that database defines outside pg_catalog
+   * under PostgreSQL's own names (see FunctionPolicy.shadowed) are asked for, once per
+   * VOLATILITY_TTL_MS. Until the answer, such a call counts as PostgreSQL's.
+   */
+  watchShadows(database: string, login: () => ServerLogin): void {
+    const now = Date.now();
+    const at = this.shadowsAskedAt.get(database);
+    if (at !== undefined && now - at < VOLATILITY_TTL_MS) return;
+    if (at === undefined && this.shadowsAskedAt.size >= MAX_LOOKUPS) return;
+    this.shadowsAskedAt.set(database, now);
+    const owner: ServerOwner = {
+      onServerLogin: (server, error) => {
+        if (error) return this.shadowsAskedAt.delete(database);
+        server
+          .query(SHADOWS)
+          .then(
+            (rows) => {
+              for (const [name] of rows)
+                if (name && (isBuiltinRead(name) || isCatalogName(name))) this.policy.shadowed.add(name);
+            },
+            (err: Error) =>
+              this.log.warn({ err: err.message, database }, 'lookup of functions named like built-ins failed'),
+          )
+          .finally(() => server.close('function lookup done'));
+      },
+      onServerClosed: () => {},
+      onServerReusable: () => {},
+    };
+    new ServerConnection(login(), owner);
+  }
+
   onServerLogin(server: ServerConnection, error: ServerLoginError | null): void {
     const names = this.batch;
     this.batch = [];
@@ -95,6 +129,10 @@ export class FunctionCatalog implements ServerOwner {
 
   onServerReusable(): void {}
 }
+
+/** The names of the functions defined outside pg_catalog. */
+const SHADOWS = `SELECT DISTINCT p.proname FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+  WHERE n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}')`;
 
 function bareName(name: string): string {
   const dot = name.lastIndexOf('.');

@@ -97,6 +97,7 @@ export class Classifier {
 
   constructor(opts: ClassifierOptions = {}) {
     this.policy = opts.policy ?? new FunctionPolicy();
+    this.draft.shadowed = this.policy.shadowed;
     this.stats = opts.stats ?? { lexed: 0, parsed: 0, cacheHits: 0, queued: 0, dropped: 0 };
     this.parser = opts.parser;
     this.maxParseLength = opts.maxParseLength ?? 16384;

@@ -264,6 +264,12 @@ export function isBuiltinRead(name: string): boolean {
 export const VOLATILITY_TTL_MS = 60_000;
 
 export class FunctionPolicy {
+  /**
+   * Names of PostgreSQL's own functions (or pg_-prefixed) that a database also defines outside
+   * pg_catalog (`public.upper(int)`, an extension's `pg_stat_statements()`): a call of one
+   * written without pg_catalog may run that function, so it counts as a user function's.
+   */
+  readonly shadowed = new Set<string>();
   private readonly writeList: RegExp | undefined;
   private readonly readOnlyList: RegExp | undefined;
   /** When each name was learned, times two, plus one when volatile (one number an entry). */
@@ -290,7 +296,7 @@ export class FunctionPolicy {
     if (this.writeList) return this.matches(this.writeList, name);
     // Deviation from Pgpool: built-ins known not to write stay reads even when
     // a read_only_function_list omits them (else every count(*) goes to the primary).
-    if (isBuiltinRead(name)) return false;
+    if (isBuiltinRead(name) && !this.shadowed.has(name)) return false;
     if (this.readOnlyList) return !this.matches(this.readOnlyList, name);
     const learned = this.volatile.get(name);
     // Known too long ago: a function replaced since must be looked up again (see FunctionCatalog).

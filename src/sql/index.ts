@@ -8,5 +8,6 @@ export type {
 } from './classification.js';
 export { STATEMENT_KINDS, someStatement, UNSEEN_STATEMENT } from './classification.js';
 export { Classifier, type ClassifierOptions, type ClassifierStats, type TreeParser } from './classifier.js';
-export { FunctionPolicy, VOLATILITY_TTL_MS, type FunctionPolicyOptions } from './functions.js';
+export { FunctionPolicy, VOLATILITY_TTL_MS, isBuiltinRead, type FunctionPolicyOptions } from './functions.js';
+export { isCatalogName } from './query-scan.js';
 export { loadParser, parseFacts, type ParseAnswer } from './parse-tree.js';

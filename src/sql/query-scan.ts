@@ -242,7 +242,7 @@ function readsPrimaryOnlyView(lx: Lexer, tok: Tok): boolean {
 /** Named like PostgreSQL's own functions: qualified by pg_catalog, pg_-prefixed (catalog and
  *  statistics functions, which many tools' queries call, and which set nothing), or one of its
  *  functions by name (inet_server_port, to_tsvector: see catalog-functions.ts). */
-function isCatalogName(name: string): boolean {
+export function isCatalogName(name: string): boolean {
   if (name.startsWith('pg_catalog.')) return true;
   return !name.includes('.') && (name.startsWith('pg_') || CATALOG_FUNCTIONS.has(name));
 }
@@ -252,10 +252,10 @@ function isCatalogName(name: string): boolean {
  * to continue from when it consumed the arguments (set_config), else undefined.
  */
 function call(lx: Lexer, d: Draft, name: string): Tok | undefined {
-  if (isBuiltinRead(name)) return undefined;
+  if (isBuiltinRead(name) && !d.shadowed.has(name)) return undefined;
   if (!isBuiltinWriter(name)) {
     (d.calls ??= []).push(name);
-    if (!isCatalogName(name)) (d.userCalls ??= []).push(name);
+    if (!isCatalogName(name) || d.shadowed.has(name)) (d.userCalls ??= []).push(name);
     const signal = backendSignalOfCall(name);
     return signal === undefined ? undefined : signalArgs(lx, d, signal === 'terminate');
   }

@@ -42,6 +42,8 @@ export class Draft {
   freesDatabase: string | undefined;
   /** See Classification.changesFunctions. */
   changesFunctions = false;
+  /** See FunctionPolicy.shadowed: kept across statements. */
+  shadowed: ReadonlySet<string> = new Set();
   /** Why the statement cannot be trusted; it will be routed as a write. */
   invalid: string | undefined;
 

@@ -32,7 +32,11 @@ CREATE OR REPLACE FUNCTION opaque_set_mem(mem text) RETURNS void LANGUAGE plpgsq
 CREATE OR REPLACE FUNCTION opaque_reset_mem() RETURNS void LANGUAGE plpgsql AS $$ BEGIN RESET work_mem; END $$;
 CREATE OR REPLACE FUNCTION opaque_agg_step(s text, t text) RETURNS text LANGUAGE plpgsql
   AS $$ BEGIN PERFORM pg_catalog.set_config('app.tenant', t, false); RETURN t; END $$;
-CREATE OR REPLACE AGGREGATE opaque_agg(text) (SFUNC = opaque_agg_step, STYPE = text);`;
+CREATE OR REPLACE AGGREGATE opaque_agg(text) (SFUNC = opaque_agg_step, STYPE = text);
+CREATE OR REPLACE FUNCTION pg_opaque_tenant(t text) RETURNS text LANGUAGE plpgsql
+  AS $$ BEGIN PERFORM pg_catalog.set_config('app.tenant', t, false); RETURN t; END $$;
+CREATE OR REPLACE FUNCTION initcap(t int) RETURNS int LANGUAGE plpgsql
+  AS $$ BEGIN PERFORM pg_catalog.set_config('app.tenant', t::text, false); RETURN t; END $$;`;
 
 /** A function first stable, then replaced (through pgtide) by one that sets a custom setting. */
 const STABLE_CHANGED =
@@ -60,7 +64,8 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
       t.primary,
       `DROP FUNCTION opaque_set_path(); DROP FUNCTION opaque_set_tenant(int); DROP FUNCTION opaque_temp_table();
        DROP FUNCTION opaque_noop(); DROP FUNCTION opaque_set_mem(text); DROP FUNCTION opaque_reset_mem();
-       DROP AGGREGATE opaque_agg(text); DROP FUNCTION opaque_agg_step(text, text); DROP FUNCTION IF EXISTS opaque_changed(text)`,
+       DROP AGGREGATE opaque_agg(text); DROP FUNCTION opaque_agg_step(text, text); DROP FUNCTION IF EXISTS opaque_changed(text);
+       DROP FUNCTION pg_opaque_tenant(text); DROP FUNCTION initcap(int)`,
     );
   });
 
@@ -177,6 +182,18 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
       await a.query("SELECT pg_catalog.set_config('default_transaction_isolation', 'read committed', false)");
       await a.query(`DO $$ BEGIN PERFORM pg_catalog.set_config('default_transaction_read_only', 'on', false); END $$`);
       assert.equal(await one(a, 'SHOW default_transaction_read_only'), 'on');
+    });
+  });
+
+  test("a user function named like PostgreSQL's own (pg_…, or an overload of a built-in) is code pgtide cannot see into", async () => {
+    await withClients({}, async (a, b) => {
+      // The database's functions named so are asked for at the clients' login.
+      await new Promise((r) => setTimeout(r, 300));
+      for (const call of ["SELECT pg_opaque_tenant('pg')", 'SELECT initcap(42)', "SELECT initcap('x'), initcap(7)"]) {
+        await a.query(call);
+        const seen = await one(b, `SELECT pg_catalog.current_setting('app.tenant', true)`);
+        assert.ok([null, ''].includes(seen as string | null), `${call}: ${String(seen)}`);
+      }
     });
   });
 

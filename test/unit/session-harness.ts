@@ -302,7 +302,7 @@ export async function harness(config: Partial<Config> = {}): Promise<Harness> {
       standbyReadable: () => router.reader !== router.primary,
     },
     classifier,
-    functions: { lookUp: quiet },
+    functions: { lookUp: quiet, watchShadows: quiet },
     replay: { knownReplayed: () => true },
     statements: new StatementRegistry((text, start, end) => classifier.classifyBytes(text, start, end)),
     reportedValues: new LruCache<string>(100, 1 << 20),

@@ -588,6 +588,19 @@ describe('function policy', () => {
     assert.equal(policy.isWrite('get_balance'), true);
   });
 
+  it("a name of PostgreSQL's own that the database also defines is a user function's, unless qualified by pg_catalog", async () => {
+    const policy = new FunctionPolicy();
+    const c = await parsing({ policy });
+    assert.equal(c.classify('SELECT upper(17)').opaque, undefined);
+    policy.shadowed.add('upper');
+    policy.shadowed.add('pg_tenant');
+    assert.equal(c.classify('SELECT upper(17)').opaque, true);
+    assert.equal(c.classify("SELECT pg_tenant('a')").opaque, true);
+    assert.equal(c.classify("SELECT pg_catalog.upper('a')").opaque, undefined);
+    policy.learnVolatility('upper', false);
+    assert.equal(c.classify('SELECT upper(17)').opaque, undefined, 'no overload is volatile');
+  });
+
   it('a user function known not to write runs no code pgtide must check after it; one that may, or unknown, does', async () => {
     const policy = new FunctionPolicy();
     const c = await parsing({ policy });

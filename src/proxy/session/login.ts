@@ -499,6 +499,9 @@ function finishLogin(s: LoginSession, params: ReadonlyMap<string, string>, head:
   shareClientReads(s);
   s.lastActive = eventNow();
   if (ctx.config.log_connections) ctx.log.info({ client: s.remote, user: s.user, database: s.database }, 'login');
+  const primary = ctx.router.writeBackend();
+  if (primary && s.mode !== 'session')
+    ctx.functions.watchShadows(s.database, () => ctx.pools.loginFor(s.database, s.user, primary));
   const early = s.queued;
   if (early.length > 0) {
     s.queued = NO_CHUNKS;
