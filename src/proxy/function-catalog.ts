@@ -76,7 +76,8 @@ export class FunctionCatalog implements ServerOwner {
     this.shadowsAskedAt.set(database, now);
     const owner: ServerOwner = {
       onServerLogin: (server, error) => {
-        if (error) return this.shadowsAskedAt.delete(database);
+        // Asked again after VOLATILITY_TTL_MS: not at every login to a database the backend refuses.
+        if (error) return;
         server
           .query(SHADOWS)
           .then(

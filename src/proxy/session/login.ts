@@ -500,7 +500,8 @@ function finishLogin(s: LoginSession, params: ReadonlyMap<string, string>, head:
   s.lastActive = eventNow();
   if (ctx.config.log_connections) ctx.log.info({ client: s.remote, user: s.user, database: s.database }, 'login');
   const primary = ctx.router.writeBackend();
-  if (primary && s.mode !== 'session')
+  // Not for the console, whose database no backend has.
+  if (primary && s.mode !== 'session' && !ctx.admin.isConsole(s.database))
     ctx.functions.watchShadows(s.database, () => ctx.pools.loginFor(s.database, s.user, primary));
   const early = s.queued;
   if (early.length > 0) {
