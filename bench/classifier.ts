@@ -7,7 +7,8 @@
 // Timings are process CPU time (process.cpuUsage), the median of ROUNDS rounds.
 
 import { pathToFileURL } from 'node:url';
-import { Classifier, type Classification, loadParser, parseFacts, type TreeParser } from '../src/sql/index.js';
+import { Classifier, type Classification, type TreeParser } from '../src/sql/index.js';
+import { loadParser, parseFacts } from '../src/sql/parse-tree.js';
 
 /** pgbench's built-in scripts with \set lines removed; `:name` marks a variable. */
 export const PGBENCH_SCRIPTS: Readonly<Record<string, readonly string[]>> = {

@@ -1,7 +1,8 @@
 // A TreeParser for unit tests: it holds what the classifier asks until the test answers it, with
 // the real grammar in the test's own thread, as the parser thread would (the thread itself is
 // tested in parser-thread.test.ts).
-import { Classifier, type ClassifierOptions, loadParser, parseFacts, type TreeParser } from '../../src/sql/index.js';
+import { Classifier, type ClassifierOptions, type TreeParser } from '../../src/sql/index.js';
+import { loadParser, parseFacts } from '../../src/sql/parse-tree.js';
 
 export class HeldParser implements TreeParser {
   /** Statements asked about and not answered yet: [key, text]. */
