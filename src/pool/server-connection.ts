@@ -19,6 +19,7 @@ import { ReusedReadBuffer } from './read-buffer.js';
 import { addBackend, dropBackend, nextEvent, notifyingClient, type BackendHolder } from './notifier.js';
 import { writeDirect } from './direct-write.js';
 import { beginRead, endRead, eventNow } from '../event-clock.js';
+import { keptCopy } from '../protocol/kept-buffer.js';
 
 const {
   ReadyForQuery: Z,
@@ -535,7 +536,7 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
         const key = decodeBackendKeyData(body);
         if (!key) throw new ServerLoginError('invalid BackendKeyData from server', null, false);
         this.backendPid = key.pid;
-        this.backendSecret = Buffer.from(key.secret);
+        this.backendSecret = keptCopy(key.secret);
         addBackend(this.endpointKey, key.pid, this);
         return true;
       }
@@ -835,7 +836,9 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
     if (this.socket.writable && this.backendSecret) {
       const socket = this.socket;
       socket.end(encode.terminate());
-      setTimeout(() => socket.destroy(), DRAIN_TIMEOUT_MS).unref();
+      const timer = setTimeout(() => socket.destroy(), DRAIN_TIMEOUT_MS).unref();
+      // Not kept till then, with this connection and its buffers, once the server closed.
+      socket.once('close', () => clearTimeout(timer));
     } else {
       this.socket.destroy();
     }

@@ -9,9 +9,10 @@ import { BackendMessage } from './types.js';
 const SOURCE_SIZE = 4 + 2;
 const TYPE_SIZE = 4 + 2 + 4 + 2;
 
-/** A copy of the answer to a Describe of a statement (a RowDescription or NoData body), kept with its type byte. */
+/** A copy of the answer to a Describe of a statement (a RowDescription or NoData body), kept with
+ *  its type byte, in memory of its own (see kept-buffer.ts). */
 export function rowShape(type: number, body: Buffer): Buffer {
-  const shape = Buffer.allocUnsafe(1 + body.length);
+  const shape = Buffer.allocUnsafeSlow(1 + body.length);
   shape[0] = type;
   body.copy(shape, 1);
   return shape;

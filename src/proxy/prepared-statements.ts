@@ -16,6 +16,7 @@ import { ToldShapes } from './told-shapes.js';
 import { listEdits } from './statement-list.js';
 import { OwnStatements } from './own-statements.js';
 import type { ClientSession } from './client-session.js';
+import { keptCopy } from '../protocol/kept-buffer.js';
 
 const { Parse: P, Bind: B, Describe: D, Close: C, Query: Q, Execute: E, Sync: SYNC, FunctionCall: F } = FrontendMessage;
 /** The statement a Bind goes to when its client holds a stale description: no server has it. */
@@ -392,7 +393,7 @@ export class ClientStatements {
     if (textStart <= 0 || textEnd < 0) return;
     // The query String as the client sent it, then the types as the server described them.
     const rest = Buffer.concat([parse.subarray(textStart, textEnd + 1), body.subarray(0, 2 + 4 * count)]);
-    statement.typedParse = encode.parseWithName(statement.serverName, rest);
+    statement.typedParse = keptCopy(encode.parseWithName(statement.serverName, rest));
     statement.typedEpoch = statement.epoch;
   }
 

@@ -7,6 +7,7 @@ import { findDeallocations, type Deallocation } from '../sql/statement-names.js'
 import type { Classification } from '../sql/index.js';
 import { schemaGeneration } from '../pool/schema-generation.js';
 import type { Settings } from './session-settings.js';
+import { keptCopy } from '../protocol/kept-buffer.js';
 
 /** A statement text with its parameter types, under the one name it has on every server. */
 export interface Statement {
@@ -128,7 +129,7 @@ export class StatementRegistry {
     const textLength = textEnd < 0 ? sent.length : textEnd;
     return {
       serverName,
-      parse: encode.parseWithName(serverName, rest),
+      parse: keptCopy(encode.parseWithName(serverName, rest)),
       classification: this.classify(sent, 0, textLength),
       deallocates: findDeallocations(sent, 0, textLength),
       epoch: 0,
