@@ -23,6 +23,7 @@ export class FunctionCatalog implements ServerOwner {
   private askedAt = Date.now();
   /** When each database was last asked for its functions named like PostgreSQL's own. */
   private readonly shadowsAskedAt = new Map<string, number>();
+  private shadowLookups = 0;
 
   constructor(
     private policy: FunctionPolicy,
@@ -40,6 +41,11 @@ export class FunctionCatalog implements ServerOwner {
     this.policy.forgetVolatility();
     this.asked.clear();
     this.askedAt = Date.now();
+  }
+
+  /** Lookups running now, on connections of their own. */
+  get lookups(): number {
+    return this.shadowLookups + (this.inFlight ? 1 : 0);
   }
 
   /** Names the classifier could not decide; `login` reaches the primary as the client's user. */
@@ -74,10 +80,14 @@ export class FunctionCatalog implements ServerOwner {
     if (at !== undefined && now - at < VOLATILITY_TTL_MS) return;
     if (at === undefined && this.shadowsAskedAt.size >= MAX_LOOKUPS) return;
     this.shadowsAskedAt.set(database, now);
+    this.shadowLookups++;
     const owner: ServerOwner = {
       onServerLogin: (server, error) => {
         // Asked again after VOLATILITY_TTL_MS: not at every login to a database the backend refuses.
-        if (error) return;
+        if (error) {
+          this.shadowLookups--;
+          return;
+        }
         server
           .query(SHADOWS)
           .then(
@@ -88,7 +98,10 @@ export class FunctionCatalog implements ServerOwner {
             (err: Error) =>
               this.log.warn({ err: err.message, database }, 'lookup of functions named like built-ins failed'),
           )
-          .finally(() => server.close('function lookup done'));
+          .finally(() => {
+            server.close('function lookup done');
+            this.shadowLookups--;
+          });
       },
       onServerClosed: () => {},
       onServerReusable: () => {},

@@ -57,6 +57,8 @@ describe('an idle logged-in client', { timeout: 60_000 }, () => {
     const first = new pg.Client(p.pgConfig());
     await first.connect();
     clients.push(first);
+    // The database's functions are looked up at its first login, on a connection of pgtide's own with its timers.
+    while (p.pgtide.context.functions.lookups > 0) await new Promise((r) => setTimeout(r, 10));
     const timersBefore = timers();
     for (let i = 0; i < 2; i++) {
       const c = new pg.Client(p.pgConfig({ application_name: 'idle' }));
