@@ -5,7 +5,7 @@
 // leave the client's unnamed statement be.
 import * as encode from '../protocol/encode.js';
 import type { LinkedServer } from '../pool/linked-server.js';
-import type { Rows } from '../pool/own-query.js';
+import { ServerQueryError, type Rows } from '../pool/own-query.js';
 import type { PreparedSet } from '../pool/prepared-set.js';
 import type { ServerPeer } from '../pool/server-peer.js';
 import { SESSION_SETTINGS, SETTABLE_NAMES, SETTINGS_PRINT } from './session-settings.js';
@@ -49,14 +49,32 @@ const TEXTS = new Map<Check, string>([
 /** A statement to run, with its parameters' text. */
 export type CheckStep = readonly [Check, ...string[]];
 
-/** Runs `steps` on `server` for `owner` (see ServerConnection.request). */
-export function runChecks(server: LinkedServer, steps: readonly CheckStep[], owner: ServerPeer | null): Promise<Rows> {
-  return server.request(checksRequest(server.prepared, steps), owner, false).catch((err: unknown) => {
+/**
+ * Runs `steps` on `server` for `owner` (see ServerConnection.request). Code pgtide cannot see
+ * into may have dropped the statements (`EXECUTE 'DEALLOCATE ALL'` in a function): then they
+ * are prepared again, once, as the shared ones are before their next use.
+ */
+export async function runChecks(
+  server: LinkedServer,
+  steps: readonly CheckStep[],
+  owner: ServerPeer | null,
+): Promise<Rows> {
+  try {
+    return await server.request(checksRequest(server.prepared, steps), owner, false);
+  } catch (err) {
     // A Parse may have failed: each is made again, closed first.
     server.prepared.own = 0;
-    throw err;
-  });
+    if (!(err instanceof ServerQueryError) || err.code !== SQLSTATE_NO_STATEMENT) throw err;
+    server.prepared.doubtAll();
+    if (server.txStatus !== IDLE) await server.query('ROLLBACK', owner);
+    return server.request(checksRequest(server.prepared, steps), owner, false);
+  }
 }
+
+/** invalid_sql_statement_name: a prepared statement the request named does not exist. */
+const SQLSTATE_NO_STATEMENT = '26000';
+/** ReadyForQuery's status outside a transaction block. */
+const IDLE = 0x49;
 
 /**
  * The messages running `steps` in order, then a Sync: a statement not yet prepared on the

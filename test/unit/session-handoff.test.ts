@@ -6,12 +6,14 @@ import assert from 'node:assert/strict';
 import * as encode from '../../src/protocol/encode.js';
 import { WRITE_POSITION } from '../../src/proxy/own-checks.js';
 import { ReplayTracker } from '../../src/proxy/read-your-writes.js';
+import { ServerQueryError } from '../../src/pool/own-query.js';
 import {
   FakeServer,
   harness,
   loggedIn,
   loggedInWithServer,
   loggedInWithServers,
+  settle,
   type Harness,
 } from './session-harness.js';
 
@@ -72,9 +74,10 @@ describe('the hand-off between transactions', () => {
     assert.equal(a.unknownOwner, session, 'still unknown to any other client');
     const other = loggedIn(h);
     other.client.send(encode.query('SELECT 2'));
+    // Its settings only: what is prepared there stays.
     assert.deepEqual(
       a.ownQueries.map((q) => q.sql),
-      ['DISCARD ALL'],
+      ['SET SESSION AUTHORIZATION DEFAULT; RESET ALL'],
     );
   });
 
@@ -267,6 +270,32 @@ describe('settings read back after code pgtide cannot see into', () => {
       assert.equal(server.isClosed, closed, `probe ${probed}`);
       assert.equal(server.returned, !closed);
     }
+  });
+
+  it("pgtide's statements dropped by the client's code (EXECUTE 'DEALLOCATE ALL'): prepared again, once, and the client goes on", async () => {
+    const { session, client, server } = loggedInWithServer(await harness());
+    // Prepared here before, as far as pgtide knows.
+    server.prepared.own = 0xff;
+    client.send(encode.query('SELECT bump_counter()'));
+    server.complete('SELECT 1');
+    assert.doesNotMatch(server.ownQueries[0]!.sql, /BEGIN ISOLATION LEVEL/, 'bound, not prepared');
+    server.ownQueries.shift()!.reject(
+      new ServerQueryError({
+        severity: 'ERROR',
+        code: '26000',
+        message: 'prepared statement "pgtide_check_1" does not exist',
+      }),
+    );
+    await settle();
+    assert.equal(server.ownQueries.length, 1, 'asked again');
+    assert.match(
+      server.ownQueries[0]!.sql,
+      /BEGIN ISOLATION LEVEL READ COMMITTED/,
+      'with its statements prepared again',
+    );
+    await server.answerOwn([['{role}'], ['f']]);
+    assert.ok(server.returned);
+    assert.equal(session.pinnedForGood, false);
   });
 
   it('a statement pgtide reads set something as well: the settings are read, not only the digest', async () => {

@@ -162,10 +162,11 @@ export async function setUp(s: HandoffSession, server: LinkedServer, begin: stri
   if (s.restoreUnnamed) await restoreUnnamed(s, server, null);
 }
 
-/** Also ends SET ROLE / SESSION AUTHORIZATION, which RESET ALL leaves; alone in its query. */
+/** Settings only: the statements prepared there stay (a DISCARD ALL dropped them, shared ones
+ *  and pgtide's own checks alike, each prepared again after it). SET SESSION AUTHORIZATION
+ *  DEFAULT also ends a SET ROLE, which RESET ALL leaves. */
 async function resetSettings(server: LinkedServer): Promise<void> {
-  await server.query('DISCARD ALL', null, true);
-  server.prepared.doubtAll();
+  await server.query('SET SESSION AUTHORIZATION DEFAULT; RESET ALL', null, true);
   server.forgetSettings(NO_SETTINGS);
 }
 
@@ -376,31 +377,29 @@ async function readBackSettings(
 ): Promise<ReadBack> {
   const { unknown, seen } = settings.takeChanges();
   const customs = settings.customNameList;
-  // Only code pgtide cannot see into ran since this client's last read-back here: the same
-  // digest of every setting's value as then tells nothing changed, without pg_settings.
-  const printed =
-    unknown &&
-    !seen &&
-    server.settingsPrint !== '' &&
-    server.unknownOwner === s &&
-    server.unknownOwnerKey === settings.key;
+  // The client's code ran on the server it left after its last such code.
+  const owned = server.unknownOwner === s && server.unknownOwnerKey === settings.key;
+  // Only code pgtide cannot see into ran since the last read-back here: the same digest of
+  // every setting's value as then tells nothing changed, without pg_settings.
+  const printed = unknown && !seen && owned && server.settingsPrint !== '';
   const steps: CheckStep[] = [BEGIN];
   if (printed) steps.push([Check.Print, server.settableNames, customs]);
   else steps.push([Check.Settings, customs]);
-  // After such code, the digest to compare the next read-back with (once the names are known).
-  if (unknown && !printed)
-    steps.push(server.settableNames === '' ? SETTABLE : [Check.Print, server.settableNames, customs]);
+  // After such code, the digest to compare the next read-back with (once the names are known),
+  // where the client kept its server: a server another client takes is reset anyway.
+  const print = unknown && !printed && (owned || server.settableNames === '');
+  if (print) steps.push(server.settableNames === '' ? SETTABLE : [Check.Print, server.settableNames, customs]);
   if (probe) steps.push(PROBE);
   if (position) steps.push(POSITION);
   steps.push(COMMIT);
   let rows = await runChecks(server, steps, s);
   const lsn = position ? parseLsn(rows.pop()?.[0] ?? '') : undefined;
   const holdsState = probe ? rows.pop()?.[0] === 't' : null;
-  let print = '';
-  if (unknown && !printed && server.settableNames === '') server.settableNames = rows.pop()?.[0] ?? '';
-  else if (unknown) print = rows.pop()?.[0] ?? '';
+  let digest = '';
+  if (print && server.settableNames === '') server.settableNames = rows.pop()?.[0] ?? '';
+  else if (print || printed) digest = rows.pop()?.[0] ?? '';
   if (printed) {
-    if (print === server.settingsPrint) {
+    if (digest === server.settingsPrint) {
       s.leftUnknown = true;
       return { holdsState, lsn };
     }
@@ -409,7 +408,7 @@ async function readBackSettings(
       [BEGIN, [Check.Settings, customs], [Check.Print, server.settableNames, customs], COMMIT],
       s,
     );
-    print = rows.pop()?.[0] ?? '';
+    digest = rows.pop()?.[0] ?? '';
   }
   const { found, restored } = settings.learn(rows);
   // Set where pgtide could not see it (a function's set_config), a default that routes counts as a SET's.
@@ -431,7 +430,7 @@ async function readBackSettings(
     server.forgetSettings(UNKNOWN_SETTINGS, s, settings.key);
     s.leftUnknown = true;
     // The digest is of what the read found, not of what a restore made since.
-    if (restored.length === 0) server.settingsPrint = print;
+    if (restored.length === 0) server.settingsPrint = digest;
   }
   return { holdsState, lsn };
 }
