@@ -8,7 +8,7 @@ import type { LinkedServer } from '../pool/linked-server.js';
 import { ServerQueryError, type Rows } from '../pool/own-query.js';
 import type { PreparedSet } from '../pool/prepared-set.js';
 import type { ServerPeer } from '../pool/server-peer.js';
-import { SESSION_SETTINGS, SETTABLE_NAMES, SETTINGS_PRINT } from './session-settings.js';
+import { SESSION_SETTINGS, SESSION_SETTINGS_BEFORE_15, SETTABLE_NAMES, SETTINGS_PRINT } from './session-settings.js';
 import { SESSION_STATE_PROBE } from './session/pinning.js';
 
 /** One of pgtide's own statements: its bit in PreparedSet.own. */
@@ -23,6 +23,8 @@ export const enum Check {
   Commit = 64,
   /** How far a standby has replayed. */
   Replayed = 128,
+  /** Settings, on a server older than PostgreSQL 15. */
+  SettingsBefore15 = 256,
 }
 
 /**
@@ -44,7 +46,14 @@ const TEXTS = new Map<Check, string>([
   [Check.Position, WRITE_POSITION],
   [Check.Commit, 'COMMIT'],
   [Check.Replayed, 'SELECT pg_catalog.pg_last_wal_replay_lsn()'],
+  [Check.SettingsBefore15, SESSION_SETTINGS_BEFORE_15],
 ]);
+
+/** The Settings check `server` can run: by the major version it reported at login. */
+export function settingsCheck(server: LinkedServer): Check {
+  const major = Number.parseInt(server.params.get('server_version') ?? '', 10);
+  return major < 15 ? Check.SettingsBefore15 : Check.Settings;
+}
 
 /** A statement to run, with its parameters' text. */
 export type CheckStep = readonly [Check, ...string[]];

@@ -28,14 +28,25 @@ const NOT_SETTINGS = new Set(['user', 'database', 'options', 'replication']);
  * on, not NULL, and SHOW finds it: the client's other servers get it as '' too. A local
  * setting's name is followed from its first use (see newPlaceholder). Text read as hex of its
  * UTF-8 bytes: exact whatever the session's client_encoding. Schema-qualified: a client's
- * search_path cannot reach it.
+ * search_path cannot reach it. A superuser-only setting the session user may not set itself
+ * (a SECURITY DEFINER function's set_config made it) is left out: the client's other servers
+ * would refuse it (42501). `mayTell` is how a server tells that (has_parameter_privilege is
+ * PostgreSQL 15's).
  */
 // transaction_*: the current transaction's (pgtide's own BEGIN), not the session's.
-export const SESSION_SETTINGS = `SELECT ${utf8Hex('name')}, ${utf8Hex('setting')} FROM (
+function sessionSettings(mayTell: string): string {
+  return `SELECT ${utf8Hex('name')}, ${utf8Hex('setting')} FROM (
   SELECT name, setting FROM pg_catalog.pg_settings WHERE source OPERATOR(pg_catalog.=) 'session'
-    AND name OPERATOR(pg_catalog.!~) '^transaction_'
+    AND name OPERATOR(pg_catalog.!~) '^transaction_' AND (context OPERATOR(pg_catalog.<>) 'superuser' OR ${mayTell})
   UNION ALL SELECT 'role', pg_catalog.current_setting('role') WHERE pg_catalog.current_setting('role') OPERATOR(pg_catalog.<>) 'none'
   UNION ALL SELECT n, pg_catalog.current_setting(n, true) FROM pg_catalog.unnest($1::pg_catalog.text[]) AS n) AS s (name, setting)`;
+}
+
+export const SESSION_SETTINGS = sessionSettings(`pg_catalog.has_parameter_privilege(name, 'SET')`);
+/** Before PostgreSQL 15 only superusers set such settings. */
+export const SESSION_SETTINGS_BEFORE_15 = sessionSettings(
+  `pg_catalog.current_setting('is_superuser') OPERATOR(pg_catalog.=) 'on'`,
+);
 
 /**
  * The names of every setting a session can change ($1 of SETTINGS_PRINT): read once per

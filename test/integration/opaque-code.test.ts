@@ -36,7 +36,9 @@ CREATE OR REPLACE AGGREGATE opaque_agg(text) (SFUNC = opaque_agg_step, STYPE = t
 CREATE OR REPLACE FUNCTION pg_opaque_tenant(t text) RETURNS text LANGUAGE plpgsql
   AS $$ BEGIN PERFORM pg_catalog.set_config('app.tenant', t, false); RETURN t; END $$;
 CREATE OR REPLACE FUNCTION initcap(t int) RETURNS int LANGUAGE plpgsql
-  AS $$ BEGIN PERFORM pg_catalog.set_config('app.tenant', t::text, false); RETURN t; END $$;`;
+  AS $$ BEGIN PERFORM pg_catalog.set_config('app.tenant', t::text, false); RETURN t; END $$;
+CREATE OR REPLACE FUNCTION opaque_superuser_setting(v text) RETURNS text LANGUAGE plpgsql SECURITY DEFINER
+  AS $$ BEGIN PERFORM pg_catalog.set_config('log_min_duration_statement', v, false); RETURN v; END $$;`;
 
 /** A function first stable, then replaced (through pgtide) by one that sets a custom setting. */
 const STABLE_CHANGED =
@@ -65,7 +67,7 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
       `DROP FUNCTION opaque_set_path(); DROP FUNCTION opaque_set_tenant(int); DROP FUNCTION opaque_temp_table();
        DROP FUNCTION opaque_noop(); DROP FUNCTION opaque_set_mem(text); DROP FUNCTION opaque_reset_mem();
        DROP AGGREGATE opaque_agg(text); DROP FUNCTION opaque_agg_step(text, text); DROP FUNCTION IF EXISTS opaque_changed(text);
-       DROP FUNCTION pg_opaque_tenant(text); DROP FUNCTION initcap(int)`,
+       DROP FUNCTION pg_opaque_tenant(text); DROP FUNCTION initcap(int); DROP FUNCTION opaque_superuser_setting(text)`,
     );
   });
 
@@ -194,6 +196,18 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
         const seen = await one(b, `SELECT pg_catalog.current_setting('app.tenant', true)`);
         assert.ok([null, ''].includes(seen as string | null), `${call}: ${String(seen)}`);
       }
+    });
+  });
+
+  test('a superuser-only setting a SECURITY DEFINER function sets for its client stays on that server: the client goes on, the next client never sees it', async () => {
+    await withClients({}, async (a, b) => {
+      const defaultValue = await one(b, 'SHOW log_min_duration_statement');
+      await a.query("SELECT opaque_superuser_setting('12345')");
+      assert.equal(await one(a, 'SHOW log_min_duration_statement'), '12345ms', 'on its own server');
+      assert.equal(await one(b, 'SHOW log_min_duration_statement'), defaultValue);
+      // Its next server could not be given it (42501): it goes on without it.
+      assert.equal(await one(a, 'SELECT 1'), 1);
+      assert.equal(await one(b, 'SHOW log_min_duration_statement'), defaultValue);
     });
   });
 

@@ -29,7 +29,7 @@ import { NO_CHUNKS, State, Wait, appended, poolOf, releaseAfterFailure, type Poo
 import { restoreUnnamed, type UnnamedSession } from './unnamed-statement.js';
 import { eventNow } from '../../event-clock.js';
 import { parseLsn } from '../../cluster/replication.js';
-import { Check, runChecks, type CheckStep } from '../own-checks.js';
+import { Check, runChecks, settingsCheck, type CheckStep } from '../own-checks.js';
 
 /** What of the session these functions use. */
 export type HandoffSession = Pick<
@@ -384,7 +384,7 @@ async function readBackSettings(
   const printed = unknown && !seen && owned && server.settingsPrint !== '';
   const steps: CheckStep[] = [BEGIN];
   if (printed) steps.push([Check.Print, server.settableNames, customs]);
-  else steps.push([Check.Settings, customs]);
+  else steps.push([settingsCheck(server), customs]);
   // After such code, the digest to compare the next read-back with (once the names are known),
   // where the client kept its server: a server another client takes is reset anyway.
   const print = unknown && !printed && (owned || server.settableNames === '');
@@ -405,7 +405,7 @@ async function readBackSettings(
     }
     rows = await runChecks(
       server,
-      [BEGIN, [Check.Settings, customs], [Check.Print, server.settableNames, customs], COMMIT],
+      [BEGIN, [settingsCheck(server), customs], [Check.Print, server.settableNames, customs], COMMIT],
       s,
     );
     digest = rows.pop()?.[0] ?? '';
