@@ -41,6 +41,8 @@ export class FunctionCatalog implements ServerOwner {
     this.policy.forgetVolatility();
     this.asked.clear();
     this.askedAt = Date.now();
+    // A function named like a built-in it may have made is asked for at the next login.
+    this.shadowsAskedAt.clear();
   }
 
   /** Lookups running now, on connections of their own. */

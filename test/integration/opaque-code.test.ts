@@ -67,7 +67,8 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
       `DROP FUNCTION opaque_set_path(); DROP FUNCTION opaque_set_tenant(int); DROP FUNCTION opaque_temp_table();
        DROP FUNCTION opaque_noop(); DROP FUNCTION opaque_set_mem(text); DROP FUNCTION opaque_reset_mem();
        DROP AGGREGATE opaque_agg(text); DROP FUNCTION opaque_agg_step(text, text); DROP FUNCTION IF EXISTS opaque_changed(text);
-       DROP FUNCTION pg_opaque_tenant(text); DROP FUNCTION initcap(int); DROP FUNCTION opaque_superuser_setting(text)`,
+       DROP FUNCTION pg_opaque_tenant(text); DROP FUNCTION initcap(int); DROP FUNCTION opaque_superuser_setting(text);
+       DROP FUNCTION IF EXISTS pg_opaque_later(text)`,
     );
   });
 
@@ -208,6 +209,28 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
       // Its next server could not be given it (42501): it goes on without it.
       assert.equal(await one(a, 'SELECT 1'), 1);
       assert.equal(await one(b, 'SHOW log_min_duration_statement'), defaultValue);
+    });
+  });
+
+  test('a function named like a built-in that is created through pgtide is asked for at the next login', async () => {
+    await withClients({}, async (a, b) => {
+      await new Promise((r) => setTimeout(r, 300));
+      await a.query(`CREATE FUNCTION pg_opaque_later(t text) RETURNS text LANGUAGE plpgsql
+        AS $$ BEGIN PERFORM pg_catalog.set_config('app.tenant', t, false); RETURN t; END $$`);
+      // A login after the DDL asks again, though the last lookup was less than a minute ago.
+      const c = new pg.Client({
+        host: a.host,
+        port: a.port,
+        user: a.user,
+        database: a.database,
+        password: t.scramUser.password,
+      });
+      await c.connect();
+      await c.end();
+      await new Promise((r) => setTimeout(r, 300));
+      await a.query("SELECT pg_opaque_later('later')");
+      const seen = await one(b, `SELECT pg_catalog.current_setting('app.tenant', true)`);
+      assert.ok([null, ''].includes(seen as string | null), String(seen));
     });
   });
 
