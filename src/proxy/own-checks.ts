@@ -37,17 +37,34 @@ export const enum Check {
  */
 export const WRITE_POSITION = 'SELECT pg_catalog.pg_current_wal_insert_lsn()';
 
-const TEXTS = new Map<Check, string>([
-  [Check.Begin, 'BEGIN ISOLATION LEVEL READ COMMITTED'],
-  [Check.Settings, SESSION_SETTINGS],
-  [Check.Print, SETTINGS_PRINT],
-  [Check.SettableNames, SETTABLE_NAMES],
-  [Check.Probe, SESSION_STATE_PROBE],
-  [Check.Position, WRITE_POSITION],
-  [Check.Commit, 'COMMIT'],
-  [Check.Replayed, 'SELECT pg_catalog.pg_last_wal_replay_lsn()'],
-  [Check.SettingsBefore15, SESSION_SETTINGS_BEFORE_15],
-]);
+const EXECUTE = encode.execute('', 0);
+const SYNC = encode.sync();
+
+/** A statement's name and text, and its Bind and Execute without parameters, made once. */
+interface OwnStatement {
+  readonly name: string;
+  readonly text: string;
+  readonly run: Buffer;
+}
+
+const STATEMENTS = new Map<Check, OwnStatement>(
+  (
+    [
+      [Check.Begin, 'BEGIN ISOLATION LEVEL READ COMMITTED'],
+      [Check.Settings, SESSION_SETTINGS],
+      [Check.Print, SETTINGS_PRINT],
+      [Check.SettableNames, SETTABLE_NAMES],
+      [Check.Probe, SESSION_STATE_PROBE],
+      [Check.Position, WRITE_POSITION],
+      [Check.Commit, 'COMMIT'],
+      [Check.Replayed, 'SELECT pg_catalog.pg_last_wal_replay_lsn()'],
+      [Check.SettingsBefore15, SESSION_SETTINGS_BEFORE_15],
+    ] as const
+  ).map(([check, text]) => {
+    const name = `pgtide_check_${check}`;
+    return [check, { name, text, run: Buffer.concat([encode.bindText(name, []), EXECUTE]) }];
+  }),
+);
 
 /** The Settings check `server` can run: by the major version it reported at login. */
 export function settingsCheck(server: LinkedServer): Check {
@@ -95,21 +112,21 @@ const IDLE = 0x49;
  */
 function checksRequest(prepared: PreparedSet, steps: readonly CheckStep[]): Buffer {
   const messages: Buffer[] = [];
-  for (const [check, ...params] of steps) {
-    const name = statementName(check);
+  for (const step of steps) {
+    const check = step[0];
+    const statement = STATEMENTS.get(check)!;
     if ((prepared.own & check) === 0) {
-      messages.push(encode.closeStatement(name), encode.parseText(name, TEXTS.get(check)!));
+      messages.push(encode.closeStatement(statement.name), encode.parseText(statement.name, statement.text));
       prepared.own |= check;
     }
-    messages.push(encode.bindText(name, params), EXECUTE);
+    if (step.length === 1) messages.push(statement.run);
+    else messages.push(encode.bindText(statement.name, step.slice(1) as string[]), EXECUTE);
   }
   messages.push(SYNC);
   return Buffer.concat(messages);
 }
 
-function statementName(check: Check): string {
-  return `pgtide_check_${check}`;
-}
-
-const EXECUTE = encode.execute('', 0);
-const SYNC = encode.sync();
+/** The checks run alone, as one list each. */
+export const POSITION_ALONE: readonly CheckStep[] = [[Check.Position]];
+export const REPLAYED_ALONE: readonly CheckStep[] = [[Check.Replayed]];
+export const PROBE_ALONE: readonly CheckStep[] = [[Check.Probe]];

@@ -1,6 +1,6 @@
 import { parseLsn } from '../cluster/replication.js';
 import type { LinkedServer } from '../pool/linked-server.js';
-import { Check, runChecks } from './own-checks.js';
+import { POSITION_ALONE, REPLAYED_ALONE, runChecks } from './own-checks.js';
 
 const POLL_MS = 2;
 
@@ -76,7 +76,7 @@ export class ReplayTracker {
 
   /** Where the primary's WAL stands right after a client's write transaction committed. */
   async writePosition(server: LinkedServer): Promise<bigint> {
-    const rows = await runChecks(server, [[Check.Position]], null);
+    const rows = await runChecks(server, POSITION_ALONE, null);
     return parseLsn(rows[0]?.[0] ?? '');
   }
 
@@ -92,7 +92,7 @@ export class ReplayTracker {
       const now = Date.now();
       if (now - (this.polledAt.get(backend) ?? 0) >= POLL_MS) {
         this.polledAt.set(backend, now);
-        const rows = await runChecks(server, [[Check.Replayed]], null);
+        const rows = await runChecks(server, REPLAYED_ALONE, null);
         const text = rows[0]?.[0];
         if (text) {
           const lsn = parseLsn(text);

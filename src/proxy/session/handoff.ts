@@ -29,7 +29,7 @@ import { NO_CHUNKS, State, Wait, appended, poolOf, releaseAfterFailure, type Poo
 import { restoreUnnamed, type UnnamedSession } from './unnamed-statement.js';
 import { eventNow } from '../../event-clock.js';
 import { parseLsn } from '../../cluster/replication.js';
-import { Check, runChecks, settingsCheck, type CheckStep } from '../own-checks.js';
+import { Check, PROBE_ALONE, runChecks, settingsCheck, type CheckStep } from '../own-checks.js';
 
 /** What of the session these functions use. */
 export type HandoffSession = Pick<
@@ -459,8 +459,8 @@ function checkPin(s: HandoffSession): void {
   s.waitingSince = eventNow();
   const takeOver = mayTakeOver(s);
   const probe = takeOver
-    ? takeOverStatements(s, server).then(() => runChecks(server, [PROBE], s))
-    : runChecks(server, [PROBE], s);
+    ? takeOverStatements(s, server).then(() => runChecks(server, PROBE_ALONE, s))
+    : runChecks(server, PROBE_ALONE, s);
   // A client that stays pinned binds next where the take-over's queries replaced its unnamed statement.
   const probed = takeOver && s.keptUnnamedParse !== null ? probe.then((rows) => restoredAfter(s, server, rows)) : probe;
   probed.then(
