@@ -25,9 +25,11 @@ export interface LinkedServer {
    *  them while its settings' key is `unknownOwnerKey` (null: none may). */
   readonly unknownOwner: ServerPeer | null;
   readonly unknownOwnerKey: string;
-  /** The digest of every setting's value the owner's last read-back found ('': none; see
-   *  SETTINGS_PRINT), and the names it covers ('': not read yet). */
+  /** The digest of every setting's value (see SETTINGS_PRINT) a read-back found ('': none), the
+   *  settings and custom names it was taken with (see printKey), and the settable names it
+   *  covers ('': not read yet). A reset leaves it: the same settings given again read alike. */
   settingsPrint: string;
+  printedFor: string;
   settableNames: string;
   /** cancelPid of the client whose write last ran here: what currval and lastval answer is its (0: none). */
   sequenceOwner: number;

@@ -126,6 +126,7 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
   unknownOwner: ServerPeer | null = null;
   unknownOwnerKey = '';
   settingsPrint = '';
+  printedFor = '';
   settableNames = '';
   sequenceOwner = 0;
   private readonly ownReads: boolean;
@@ -710,7 +711,6 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
     this.settingsKey = settings === UNKNOWN_SETTINGS ? '\0unknown' : '';
     this.unknownOwner = settings === UNKNOWN_SETTINGS ? owner : null;
     this.unknownOwnerKey = ownerKey;
-    this.settingsPrint = '';
   }
 
   /**

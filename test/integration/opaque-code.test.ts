@@ -140,6 +140,24 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
     });
   });
 
+  test("clients taking turns on one server: a change one client's function makes after the other's calls left the same digest is learned", async () => {
+    await withClients({}, async (a, b) => {
+      const defaultMem = await one(b, 'SHOW work_mem');
+      // Same settings, so each read-back after the first ones compares the digest the other found.
+      for (let i = 0; i < 3; i++) {
+        await a.query('SELECT opaque_noop()');
+        await b.query('SELECT opaque_noop()');
+      }
+      await b.query("SELECT opaque_set_mem('555kB')");
+      assert.equal(await one(a, 'SHOW work_mem'), defaultMem);
+      await a.query('SELECT opaque_noop()');
+      assert.equal(await one(b, 'SHOW work_mem'), '555kB', 'after A had the server');
+      await a.query("SELECT opaque_set_mem('444kB')");
+      assert.equal(await one(b, 'SHOW work_mem'), '555kB');
+      assert.equal(await one(a, 'SHOW work_mem'), '444kB');
+    });
+  });
+
   test('an aggregate whose state function is volatile is code pgtide cannot see into: its setting never reaches the next client', async () => {
     await withClients({}, async (a, b) => {
       // The first call looks the name up; the later ones go by what it learned.

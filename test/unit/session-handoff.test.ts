@@ -7,7 +7,9 @@ import * as encode from '../../src/protocol/encode.js';
 import { WRITE_POSITION } from '../../src/proxy/own-checks.js';
 import { ReplayTracker } from '../../src/proxy/read-your-writes.js';
 import { ServerQueryError } from '../../src/pool/own-query.js';
+import { ClientSession } from '../../src/proxy/client-session.js';
 import {
+  FakeClientSocket,
   FakeServer,
   harness,
   loggedIn,
@@ -203,10 +205,11 @@ describe('settings read back after code pgtide cannot see into', () => {
   const SETTINGS = 2;
   const PRINT = 4;
   const NAMES = 8;
+  const hex = (text: string) => Buffer.from(text).toString('hex');
 
   /** A client whose transactions call a volatile function, on one server of the primary. */
-  async function callingFunctions() {
-    const h = await harness();
+  async function callingFunctions(h?: Harness) {
+    h ??= await harness();
     const { session, client, server } = loggedInWithServer(h);
     const call = async (rows: (string | null)[][]) => {
       client.send(encode.query('SELECT bump_counter()'));
@@ -248,7 +251,6 @@ describe('settings read back after code pgtide cannot see into', () => {
     await call([['\\x01'], ['f']]);
     await call([['\\x02'], ['f']]);
     assert.equal(server.ownQueries.length, 1);
-    const hex = (text: string) => Buffer.from(text).toString('hex');
     const reread = await server.answerOwn([[hex('work_mem'), hex('8MB')], ['\\x02']]);
     assert.ok(runs(reread, SETTINGS) && runs(reread, PRINT));
     assert.equal(server.settingsPrint, '\\x02');
@@ -306,6 +308,45 @@ describe('settings read back after code pgtide cannot see into', () => {
     server.complete('SET');
     const sql = await server.answerOwn([['\\x03'], ['f']]);
     assert.ok(runs(sql, SETTINGS) && runs(sql, PRINT));
+  });
+
+  it('another client with the same settings, on the server after its reset: the digest found there before is compared, no pg_settings read', async () => {
+    const h = await harness();
+    const { server, call } = await callingFunctions(h);
+    await call([['{work_mem,role}'], ['f']]);
+    await call([['\\x01'], ['f']]);
+    assert.ok(server.returned);
+    const other = loggedIn(h);
+    other.client.send(encode.query('SELECT bump_counter()'));
+    assert.match(await server.answerOwn([]), /RESET ALL/, "the first client's code ran there: reset first");
+    assert.equal(server.peer, other.session);
+    server.complete('SELECT 1');
+    const sql = await server.answerOwn([['\\x01'], ['f']]);
+    assert.ok(runs(sql, PRINT) && !runs(sql, SETTINGS), 'only the digest and the probe');
+    assert.equal(server.ownQueries.length, 0, 'no second query');
+    assert.equal(server.unknownOwner, other.session, "its code ran there: reset before a third client's");
+    assert.ok(server.returned);
+  });
+
+  it('another client with other settings: the digest is not compared, the settings are read', async () => {
+    const h = await harness();
+    const { server, call } = await callingFunctions(h);
+    await call([['{work_mem,role}'], ['f']]);
+    await call([['\\x01'], ['f']]);
+    // The pool knows what the server reports for it: the login needs no server.
+    h.pools.get('pg1')!.tookSettings(new Map([['application_name', 'other']]));
+    const other = new FakeClientSocket();
+    const session = new ClientSession(other as never, h.ctx, 'test-client');
+    other.send(encode.startupMessage({ user: 'app', database: 'app', application_name: 'other' }));
+    other.takeTypes();
+    other.send(encode.query('SELECT bump_counter()'));
+    assert.match(await server.answerOwn([]), /RESET ALL/);
+    assert.match(await server.answerOwn([]), /set_config\(E'application_name', E'other', false\)/);
+    assert.equal(server.peer, session);
+    server.complete('SELECT 1');
+    const sql = await server.answerOwn([[hex('application_name'), hex('other')], ['\\x05'], ['f']]);
+    assert.ok(runs(sql, SETTINGS) && runs(sql, PRINT));
+    assert.equal(server.settingsPrint, '\\x05', "the digest with this client's settings replaces the other");
   });
 });
 

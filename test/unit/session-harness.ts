@@ -91,6 +91,7 @@ export class FakeServer implements LinkedServer {
   unknownOwner: ServerPeer | null = null;
   unknownOwnerKey = '';
   settingsPrint = '';
+  printedFor = '';
   settableNames = '';
   sequenceOwner = 0;
   txStatus: number = 0x49;
@@ -144,7 +145,6 @@ export class FakeServer implements LinkedServer {
     this.settingsKey = settings === UNKNOWN_SETTINGS ? '\0unknown' : '';
     this.unknownOwner = settings === UNKNOWN_SETTINGS ? owner : null;
     this.unknownOwnerKey = ownerKey;
-    this.settingsPrint = '';
   }
   pauseReading(): void {}
   resumeReading(): void {}

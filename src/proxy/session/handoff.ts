@@ -377,17 +377,16 @@ async function readBackSettings(
 ): Promise<ReadBack> {
   const { unknown, seen } = settings.takeChanges();
   const customs = settings.customNameList;
-  // The client's code ran on the server it left after its last such code.
-  const owned = server.unknownOwner === s && server.unknownOwnerKey === settings.key;
-  // Only code pgtide cannot see into ran since the last read-back here: the same digest of
-  // every setting's value as then tells nothing changed, without pg_settings.
-  const printed = unknown && !seen && owned && server.settingsPrint !== '';
+  const printedFor = `${settings.key}\0${customs}`;
+  // Only code pgtide cannot see into ran, on a server holding the settings a read-back here
+  // once found (the client's since, or another's with the same, given after a reset): the
+  // digest of every setting's value that read-back found tells nothing changed, without pg_settings.
+  const printed = unknown && !seen && server.settingsPrint !== '' && server.printedFor === printedFor;
   const steps: CheckStep[] = [BEGIN];
   if (printed) steps.push([Check.Print, server.settableNames, customs]);
   else steps.push([settingsCheck(server), customs]);
-  // After such code, the digest to compare the next read-back with (once the names are known),
-  // where the client kept its server: a server another client takes is reset anyway.
-  const print = unknown && !printed && (owned || server.settableNames === '');
+  // After such code, the digest to compare the next read-backs with (once the names are known).
+  const print = unknown && !printed;
   if (print) steps.push(server.settableNames === '' ? SETTABLE : [Check.Print, server.settableNames, customs]);
   if (probe) steps.push(PROBE);
   if (position) steps.push(POSITION);
@@ -400,6 +399,7 @@ async function readBackSettings(
   else if (print || printed) digest = rows.pop()?.[0] ?? '';
   if (printed) {
     if (digest === server.settingsPrint) {
+      server.forgetSettings(UNKNOWN_SETTINGS, s, settings.key);
       s.leftUnknown = true;
       return { holdsState, lsn };
     }
@@ -430,7 +430,10 @@ async function readBackSettings(
     server.forgetSettings(UNKNOWN_SETTINGS, s, settings.key);
     s.leftUnknown = true;
     // The digest is of what the read found, not of what a restore made since.
-    if (restored.length === 0) server.settingsPrint = digest;
+    if (restored.length === 0 && digest !== '') {
+      server.settingsPrint = digest;
+      server.printedFor = `${settings.key}\0${customs}`;
+    }
   }
   return { holdsState, lsn };
 }
