@@ -31,7 +31,8 @@ export interface LinkedServer {
   settingsPrint: string;
   printedFor: string;
   settableNames: string;
-  /** cancelPid of the client whose write last ran here: what currval and lastval answer is its (0: none). */
+  /** cancelPid of the client whose write last ran here: what currval and lastval answer is its (0: no
+   *  values here, a new connection or one whose values were discarded). */
   sequenceOwner: number;
   /** Transaction status from the last ReadyForQuery. */
   readonly txStatus: number;

@@ -37,6 +37,13 @@ CREATE OR REPLACE FUNCTION pg_opaque_tenant(t text) RETURNS text LANGUAGE plpgsq
   AS $$ BEGIN PERFORM pg_catalog.set_config('app.tenant', t, false); RETURN t; END $$;
 CREATE OR REPLACE FUNCTION initcap(t int) RETURNS int LANGUAGE plpgsql
   AS $$ BEGIN PERFORM pg_catalog.set_config('app.tenant', t::text, false); RETURN t; END $$;
+CREATE SEQUENCE IF NOT EXISTS opaque_seq;
+CREATE TABLE IF NOT EXISTS opaque_items (id int PRIMARY KEY DEFAULT pg_catalog.nextval('opaque_seq'), note text);
+GRANT ALL ON SEQUENCE opaque_seq TO PUBLIC;
+GRANT ALL ON TABLE opaque_items TO PUBLIC;
+CREATE OR REPLACE FUNCTION opaque_next() RETURNS bigint LANGUAGE sql AS $$ SELECT pg_catalog.nextval('opaque_seq') $$;
+CREATE OR REPLACE FUNCTION opaque_curr() RETURNS bigint LANGUAGE sql AS $$ SELECT pg_catalog.currval('opaque_seq') $$;
+CREATE OR REPLACE FUNCTION opaque_last() RETURNS bigint LANGUAGE sql AS $$ SELECT pg_catalog.lastval() $$;
 CREATE OR REPLACE FUNCTION opaque_superuser_setting(v text) RETURNS text LANGUAGE plpgsql SECURITY DEFINER
   AS $$ BEGIN PERFORM pg_catalog.set_config('log_min_duration_statement', v, false); RETURN v; END $$;`;
 
@@ -68,7 +75,8 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
        DROP FUNCTION opaque_noop(); DROP FUNCTION opaque_set_mem(text); DROP FUNCTION opaque_reset_mem();
        DROP AGGREGATE opaque_agg(text); DROP FUNCTION opaque_agg_step(text, text); DROP FUNCTION IF EXISTS opaque_changed(text);
        DROP FUNCTION pg_opaque_tenant(text); DROP FUNCTION initcap(int); DROP FUNCTION opaque_superuser_setting(text);
-       DROP FUNCTION IF EXISTS pg_opaque_later(text)`,
+       DROP FUNCTION IF EXISTS pg_opaque_later(text); DROP FUNCTION opaque_next(); DROP FUNCTION opaque_curr();
+       DROP FUNCTION opaque_last(); DROP TABLE opaque_items; DROP SEQUENCE opaque_seq`,
     );
   });
 
@@ -155,6 +163,51 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
       await a.query("SELECT opaque_set_mem('444kB')");
       assert.equal(await one(b, 'SHOW work_mem'), '555kB');
       assert.equal(await one(a, 'SHOW work_mem'), '444kB');
+    });
+  });
+
+  // Found by a helper running psycopg: since the reset after such code became RESET ALL
+  // (DISCARD ALL had dropped the values too), B read A's value.
+  test("currval or lastval in a function never answers with another client's sequence value", async () => {
+    await withClients({}, async (a, b) => {
+      const noValue = (e: { code?: string }) => e.code === '55000';
+      for (let i = 0; i < 3; i++) {
+        await a.query('SELECT opaque_next()');
+        await assert.rejects(b.query('SELECT opaque_curr()'), noValue, 'B called no nextval');
+      }
+      for (let i = 0; i < 3; i++) {
+        const own = Number(await one(b, `INSERT INTO opaque_items (note) VALUES ('b') RETURNING id`));
+        const theirs = Number(await one(a, 'SELECT opaque_next()'));
+        // Directly B reads its own id; through a pool its values may be gone (55000), never A's.
+        const read = await one(b, 'SELECT opaque_last()').then(Number, (e: { code?: string }) => e.code);
+        assert.ok(read === own || read === '55000', `B read ${read}: its own ${own}, A's ${theirs}`);
+        const back = await one(a, 'SELECT opaque_curr()').then(Number, (e: { code?: string }) => e.code);
+        assert.ok(back === theirs || back === '55000', `A read ${back}: its own ${theirs}, B's ${own}`);
+      }
+    });
+  });
+
+  // Found by a helper: the digest names settings only privileged roles may read, and was refused.
+  test('after SET ROLE to a role that may not read every setting, such code is read back without the digest: the client does not keep its server', async () => {
+    await withClients({}, async (a, b) => {
+      const user = await one(a, 'SELECT current_user');
+      await sqlOn(
+        t.primary,
+        `DROP ROLE IF EXISTS opaque_low; CREATE ROLE opaque_low NOLOGIN; GRANT opaque_low TO "${user}"`,
+      );
+      try {
+        for (let i = 0; i < 2; i++) await a.query('SELECT opaque_noop()');
+        await a.query('SET ROLE opaque_low');
+        for (let i = 0; i < 3; i++) {
+          await a.query('SELECT opaque_noop()');
+          // One server: B would wait for good behind a client that kept it.
+          assert.equal(await one(b, 'SELECT current_user'), user);
+          assert.equal(await one(a, 'SELECT current_user'), 'opaque_low');
+        }
+      } finally {
+        await a.query('RESET ROLE');
+        await sqlOn(t.primary, 'DROP OWNED BY opaque_low; DROP ROLE opaque_low');
+      }
     });
   });
 

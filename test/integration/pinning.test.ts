@@ -143,6 +143,29 @@ describe('session state pins a client to its server in transaction mode', { time
     await noNextClientSees('pg_temp.pin_named');
   });
 
+  test('a temporary object of any kind made where pgtide cannot see (a DO block) pins, and unpins when dropped', async () => {
+    const kinds = [
+      ["TYPE pg_temp.pin_k AS ENUM ('a')", 'TYPE pg_temp.pin_k'],
+      ['DOMAIN pg_temp.pin_k AS int', 'DOMAIN pg_temp.pin_k'],
+      ['OPERATOR pg_temp.=== (LEFTARG = int, RIGHTARG = int, FUNCTION = int4eq)', 'OPERATOR pg_temp.=== (int, int)'],
+      ['SEQUENCE pg_temp.pin_k', 'SEQUENCE pg_temp.pin_k'],
+      ['VIEW pg_temp.pin_k AS SELECT 1 AS a', 'VIEW pg_temp.pin_k'],
+    ];
+    for (const [create, drop] of kinds) {
+      const c = new pg.Client(p.pgConfig());
+      await c.connect();
+      await c.query(`DO $$ BEGIN EXECUTE 'CREATE ${create!.replaceAll("'", "''")}'; END $$`);
+      // The probe after code pgtide cannot see into runs once the client has its answer.
+      await waitFor(`the client to be pinned after CREATE ${create}`, () => pinnedNow() === 1);
+      const first = await pid(c);
+      await churn();
+      assert.equal(await pid(c), first, create);
+      await c.query(`DO $$ BEGIN EXECUTE 'DROP ${drop}'; END $$`);
+      await waitFor(`the client to be unpinned after DROP ${drop}`, () => pinnedNow() === 0);
+      await c.end();
+    }
+  });
+
   test('a table made by SELECT INTO pg_temp pins like a temporary table', async () => {
     const c = new pg.Client(p.pgConfig());
     await c.connect();

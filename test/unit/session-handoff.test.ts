@@ -76,10 +76,10 @@ describe('the hand-off between transactions', () => {
     assert.equal(a.unknownOwner, session, 'still unknown to any other client');
     const other = loggedIn(h);
     other.client.send(encode.query('SELECT 2'));
-    // Its settings only: what is prepared there stays.
+    // Its settings and sequence values only: what is prepared there stays.
     assert.deepEqual(
       a.ownQueries.map((q) => q.sql),
-      ['SET SESSION AUTHORIZATION DEFAULT; RESET ALL'],
+      ['SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DISCARD SEQUENCES'],
     );
   });
 
@@ -310,6 +310,33 @@ describe('settings read back after code pgtide cannot see into', () => {
     assert.ok(runs(sql, SETTINGS) && runs(sql, PRINT));
   });
 
+  it("a digest the client's role may not read (42501 after SET ROLE): the settings are read without it, from then on", async () => {
+    const { server, client, session, call } = await callingFunctions();
+    await call([['{work_mem,dynamic_library_path,role}'], ['f']]);
+    client.send(encode.query('SELECT bump_counter()'));
+    server.complete('SELECT 1');
+    client.takeTypes();
+    const refused = server.ownQueries.shift()!;
+    assert.ok(runs(refused.sql, PRINT));
+    server.txStatus = 0x45;
+    refused.reject(
+      new ServerQueryError({
+        severity: 'ERROR',
+        code: '42501',
+        message: 'permission denied to examine "dynamic_library_path"',
+      }),
+    );
+    await settle();
+    assert.equal(await server.answerOwn([]), 'ROLLBACK');
+    server.txStatus = 0x49;
+    const again = await server.answerOwn([['f']]);
+    assert.ok(runs(again, SETTINGS) && !runs(again, PRINT));
+    assert.ok(server.returned);
+    assert.equal(session.pinnedForGood, false, 'the client does not keep its server for good');
+    const next = await call([['f']]);
+    assert.ok(runs(next, SETTINGS) && !runs(next, PRINT) && !runs(next, NAMES));
+  });
+
   it('another client with the same settings, on the server after its reset: the digest found there before is compared, no pg_settings read', async () => {
     const h = await harness();
     const { server, call } = await callingFunctions(h);
@@ -340,8 +367,8 @@ describe('settings read back after code pgtide cannot see into', () => {
     other.send(encode.startupMessage({ user: 'app', database: 'app', application_name: 'other' }));
     other.takeTypes();
     other.send(encode.query('SELECT bump_counter()'));
-    assert.match(await server.answerOwn([]), /RESET ALL/);
-    assert.match(await server.answerOwn([]), /set_config\(E'application_name', E'other', false\)/);
+    // The reset and this client's settings, in one query.
+    assert.match(await server.answerOwn([]), /RESET ALL.*set_config\(E'application_name', E'other', false\)/s);
     assert.equal(server.peer, session);
     server.complete('SELECT 1');
     const sql = await server.answerOwn([[hex('application_name'), hex('other')], ['\\x05'], ['f']]);

@@ -117,10 +117,13 @@ function noteSettings(s: ClassifySession, c: Classification): void {
 /**
  * Code pgtide cannot see into (trust_functions = false): after its transaction the settings
  * are read back, the session probed for state that pins, and the server, whose custom
- * settings cannot be listed, reset before its next transaction.
+ * settings cannot be listed, reset before another client's transaction.
  */
 function noteOpaqueCode(s: ClassifySession): void {
   if (s.mode === 'session' || !s.settings || s.ctx.config.trust_functions) return;
+  // It may call currval or lastval, or nextval: a server where another client's values are has
+  // them discarded first, and the values it leaves are this client's.
+  s.sequenceRead = true;
   s.settingsDirty = true;
   if (!s.scopeMoved) s.scopeMoved = true;
   s.settings.followUnseen();

@@ -122,9 +122,11 @@ export function lacksSettings(s: HandoffSession, server: LinkedServer): boolean 
  */
 export function lacksSequences(s: HandoffSession, server: LinkedServer): boolean {
   if (server.sequenceOwner === s.cancelPid && server.id === s.lastWriteServer) return false;
+  // None there (a new connection, or discarded since): nothing to hide.
+  if (server.sequenceOwner === 0) return false;
   if (s.sequenceRead) return true;
   if (s.pool?.sequenceReaders !== true) return false;
-  return (s.wroteInLink && s.routeWrite) || (s.pendingBegin !== null && server.sequenceOwner !== 0);
+  return (s.wroteInLink && s.routeWrite) || s.pendingBegin !== null;
 }
 
 /** The server must be readied for the client's transaction before its bytes go (see setUp). */
@@ -143,17 +145,21 @@ function ownSequences(s: HandoffSession, server: LinkedServer): void {
  *  on its own meanwhile reaches the client: none of its work has run there yet, and a server
  *  that ends its session now (terminated, shut down) is replaced, not passed on (see startOn). */
 export async function setUp(s: HandoffSession, server: LinkedServer, begin: string | null): Promise<void> {
+  const reset = lacksSettings(s, server) && server.settings === UNKNOWN_SETTINGS;
   if (lacksSequences(s, server)) {
-    await server.query('DISCARD SEQUENCES');
+    // The reset discards them too.
+    if (!reset) await server.query('DISCARD SEQUENCES');
     // A write's values become the client's once it ran (see releaseServer): a Parse alone runs nothing.
     if (s.sequenceRead) ownSequences(s, server);
     else server.sequenceOwner = 0;
-  }
+  } else if (reset) server.sequenceOwner = 0;
   if (lacksSettings(s, server)) {
     const { values, key } = s.settings!;
-    if (server.settings === UNKNOWN_SETTINGS) await resetSettings(server);
-    const sql = diffSql(server.settings, values);
-    if (sql !== null) await changeSettings(server, sql, values);
+    if (reset) await resetSettings(server, values);
+    else {
+      const sql = diffSql(server.settings, values);
+      if (sql !== null) await changeSettings(server, sql, values);
+    }
     server.settings = values;
     server.settingsKey = key;
     correctReported(s, server);
@@ -162,13 +168,18 @@ export async function setUp(s: HandoffSession, server: LinkedServer, begin: stri
   if (s.restoreUnnamed) await restoreUnnamed(s, server, null);
 }
 
-/** Settings only: the statements prepared there stay (a DISCARD ALL dropped them, shared ones
- *  and pgtide's own checks alike, each prepared again after it). SET SESSION AUTHORIZATION
- *  DEFAULT also ends a SET ROLE, which RESET ALL leaves. */
-async function resetSettings(server: LinkedServer): Promise<void> {
-  await server.query('SET SESSION AUTHORIZATION DEFAULT; RESET ALL', null, true);
+/** Settings and sequence values only: the statements prepared there stay (a DISCARD ALL
+ *  dropped them, shared ones and pgtide's own checks alike, each prepared again after it). SET
+ *  SESSION AUTHORIZATION DEFAULT also ends a SET ROLE, which RESET ALL leaves. The values the
+ *  other client's code left (a function calling nextval) must not answer this one's currval.
+ *  The client's `values` follow in the same query, one round trip for all. */
+async function resetSettings(server: LinkedServer, values: Settings): Promise<void> {
+  const given = diffSql(NO_SETTINGS, values);
+  await server.query(given === null ? RESET : `${RESET}; ${given}`, null, true);
   server.forgetSettings(NO_SETTINGS);
 }
+
+const RESET = 'SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DISCARD SEQUENCES';
 
 /**
  * Runs `sql`, which turns what pgtide took the server to hold into `values`. Refused, the
@@ -183,9 +194,7 @@ async function changeSettings(server: LinkedServer, sql: string, values: Setting
   } catch (err) {
     if (!(err instanceof ServerQueryError) || server.settings === NO_SETTINGS) throw err;
     await server.query('ROLLBACK');
-    await resetSettings(server);
-    const fromDefaults = diffSql(NO_SETTINGS, values);
-    if (fromDefaults !== null) await server.query(fromDefaults, null, true);
+    await resetSettings(server, values);
   }
 }
 
@@ -375,18 +384,44 @@ async function readBackSettings(
   probe: boolean,
   position: boolean,
 ): Promise<ReadBack> {
-  const { unknown, seen } = settings.takeChanges();
+  const changes = settings.takeChanges();
+  try {
+    return await readBack(s, server, settings, changes, probe, position);
+  } catch (err) {
+    // A role the client set may not read every setting the digest names (42501 for
+    // dynamic_library_path after SET ROLE to a role without pg_read_all_settings), where
+    // pg_settings leaves those out: this server's settings are read there from now on.
+    const digested = server.settableNames !== '' && server.settableNames !== UNREADABLE;
+    if (!(err instanceof ServerQueryError) || err.code !== SQLSTATE.INSUFFICIENT_PRIVILEGE || !digested) throw err;
+    server.settableNames = UNREADABLE;
+    if (server.txStatus !== TransactionStatus.Idle) await server.query('ROLLBACK', s);
+    return readBack(s, server, settings, changes, probe, position);
+  }
+}
+
+/** settableNames of a server where the digest was refused. */
+const UNREADABLE = '-';
+
+async function readBack(
+  s: HandoffSession,
+  server: LinkedServer,
+  settings: SessionSettings,
+  { unknown, seen }: { unknown: boolean; seen: boolean },
+  probe: boolean,
+  position: boolean,
+): Promise<ReadBack> {
   const customs = settings.customNameList;
   const printedFor = `${settings.key}\0${customs}`;
   // Only code pgtide cannot see into ran, on a server holding the settings a read-back here
   // once found (the client's since, or another's with the same, given after a reset): the
   // digest of every setting's value that read-back found tells nothing changed, without pg_settings.
-  const printed = unknown && !seen && server.settingsPrint !== '' && server.printedFor === printedFor;
+  const digests = server.settableNames !== UNREADABLE;
+  const printed = unknown && !seen && digests && server.settingsPrint !== '' && server.printedFor === printedFor;
   const steps: CheckStep[] = [BEGIN];
   if (printed) steps.push([Check.Print, server.settableNames, customs]);
   else steps.push([settingsCheck(server), customs]);
   // After such code, the digest to compare the next read-backs with (once the names are known).
-  const print = unknown && !printed;
+  const print = unknown && !printed && digests;
   if (print) steps.push(server.settableNames === '' ? SETTABLE : [Check.Print, server.settableNames, customs]);
   if (probe) steps.push(PROBE);
   if (position) steps.push(POSITION);

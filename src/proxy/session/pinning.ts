@@ -52,11 +52,12 @@ export function refusedQuery(what: string): Buffer {
 }
 
 /** Runs under the client's search_path: every name and operator is qualified. Named statements
- *  not made by pgtide (SQL PREPARE, or protocol ones pgtide could not map) count. */
-export const SESSION_STATE_PROBE = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())
-  OR (pg_catalog.pg_my_temp_schema() OPERATOR(pg_catalog.<>) 0 AND (
-    EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE pronamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())
-    OR EXISTS (SELECT 1 FROM pg_catalog.pg_type WHERE typnamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())))
+ *  not made by pgtide (SQL PREPARE, or protocol ones pgtide could not map) count. Every object
+ *  of the session's temporary schema (table, view, sequence, function, type, operator …)
+ *  depends on that schema: one look in pg_depend's index finds them all, where pg_class has no
+ *  index by schema and a scan of it cost a database of many tables milliseconds. */
+export const SESSION_STATE_PROBE = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_depend
+    WHERE refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass AND refobjid OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())
   OR EXISTS (SELECT 1 FROM pg_catalog.pg_cursors WHERE is_holdable)
   OR EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype OPERATOR(pg_catalog.=) 'advisory' AND pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid())
   OR EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_statements WHERE from_sql OR pg_catalog.left(name, 7) OPERATOR(pg_catalog.<>) 'pgtide_')
