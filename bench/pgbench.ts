@@ -135,8 +135,9 @@ CREATE OR REPLACE FUNCTION bench_balance_volatile(a int) RETURNS int LANGUAGE sq
   AS 'SELECT abalance FROM pgbench_accounts WHERE aid = a';`;
 
 /** Not in the default set: a pooler-bound workload, the smallest query there is (run with
- *  BENCH_PIN_CPUS); reads through user functions, and PostgREST's read transaction (its
- *  request's settings, local to the transaction, then the read). */
+ *  BENCH_PIN_CPUS); reads through user functions; PostgREST's read transaction (its
+ *  request's settings, local to the transaction, then the read); a schema-per-tenant
+ *  application's request (its tenant's search_path, then the read, each on its own). */
 const EXTRA_WORKLOADS: Workload[] = [
   { key: 'select-1', name: 'SELECT 1, simple', args: ['-M', 'simple'], script: 'SELECT 1;\n' },
   functionRead('function-stable', 'read through a STABLE function, extended', 'bench_balance_stable'),
@@ -151,6 +152,18 @@ const EXTRA_WORKLOADS: Workload[] = [
       "SELECT set_config('search_path', 'public', true), set_config('request.jwt.claims', :aid::text, true);",
       'SELECT abalance FROM pgbench_accounts WHERE aid = :aid;',
       'COMMIT;',
+      '',
+    ].join('\n'),
+  },
+  {
+    key: 'tenant-set',
+    name: "a tenant's SET search_path, then a read, simple",
+    args: ['-M', 'simple'],
+    script: [
+      '\\set aid random(1, 100000 * :scale)',
+      '\\set tenant random(1, 10)',
+      'SET search_path TO tenant_:tenant, public;',
+      'SELECT abalance FROM pgbench_accounts WHERE aid = :aid;',
       '',
     ].join('\n'),
   },

@@ -8,7 +8,13 @@ import type { LinkedServer } from '../pool/linked-server.js';
 import { ServerQueryError, type Rows } from '../pool/own-query.js';
 import type { PreparedSet } from '../pool/prepared-set.js';
 import type { ServerPeer } from '../pool/server-peer.js';
-import { SESSION_SETTINGS, SESSION_SETTINGS_BEFORE_15, SETTABLE_NAMES, SETTINGS_PRINT } from './session-settings.js';
+import {
+  NAMED_SETTINGS,
+  SESSION_SETTINGS,
+  SESSION_SETTINGS_BEFORE_15,
+  SETTABLE_NAMES,
+  SETTINGS_PRINT,
+} from './session-settings.js';
 import { SESSION_STATE_PROBE } from './session/pinning.js';
 
 /** One of pgtide's own statements: its bit in PreparedSet.own. */
@@ -25,6 +31,8 @@ export const enum Check {
   Replayed = 128,
   /** Settings, on a server older than PostgreSQL 15. */
   SettingsBefore15 = 256,
+  /** The settings plain SETs named. */
+  Named = 512,
 }
 
 /**
@@ -59,6 +67,7 @@ const STATEMENTS = new Map<Check, OwnStatement>(
       [Check.Commit, 'COMMIT'],
       [Check.Replayed, 'SELECT pg_catalog.pg_last_wal_replay_lsn()'],
       [Check.SettingsBefore15, SESSION_SETTINGS_BEFORE_15],
+      [Check.Named, NAMED_SETTINGS],
     ] as const
   ).map(([check, text]) => {
     const name = `pgtide_check_${check}`;

@@ -66,6 +66,13 @@ export const SETTINGS_PRINT = `SELECT pg_catalog.sha256(pg_catalog.textsend(pg_c
   FROM (SELECT pg_catalog.current_setting(n, true)
     FROM pg_catalog.unnest($1::pg_catalog.text[] OPERATOR(pg_catalog.||) $2::pg_catalog.text[]) AS n) AS c (v)`;
 
+/**
+ * The values of the settings named in $1 (a session's plain SETs since its last read-back), as
+ * SESSION_SETTINGS' rows: reading them costs a fraction of a pg_settings scan.
+ */
+export const NAMED_SETTINGS = `SELECT ${utf8Hex('n')}, ${utf8Hex('pg_catalog.current_setting(n, true)')}
+  FROM pg_catalog.unnest($1::pg_catalog.text[]) AS n`;
+
 /** Text read as hex of its UTF-8 bytes: exact whatever the session's client_encoding. */
 function utf8Hex(column: string): string {
   return `pg_catalog.encode(pg_catalog.convert_to(${column}, 'UTF8'), 'hex')`;
@@ -100,6 +107,9 @@ export class SessionSettings {
   private unknownChange = false;
   /** A statement pgtide read may have changed settings (see follow). */
   private seenChange = false;
+  /** The names of the plain SETs since the last read-back, while every change was one (see
+   *  plainSetName; null: none yet, BY_NAME_NOT: another change). */
+  private namedSets: readonly string[] | null = null;
 
   /** Throws on a malformed `options` value (the caller answers like PostgreSQL, 08P01 / 22023).
    *  `shared`: startup settings other sessions have, by the startup parameters they came from
@@ -139,6 +149,7 @@ export class SessionSettings {
       for (const s of c.statements) this.follow(s);
       return;
     }
+    this.followSetName(c);
     if (c.set) {
       if (c.set.name.includes('.')) this.addCustomName(c.set.name);
     } else if (c.sessionState === 'set_config' || c.localSets !== undefined) {
@@ -169,6 +180,15 @@ export class SessionSettings {
     return name?.includes('.') === true && !this.customNames?.has(name);
   }
 
+  private followSetName(c: Classification): void {
+    const named = this.namedSets;
+    if (named === BY_NAME_NOT) return;
+    const name = plainSetName(c);
+    if (name === null) this.namedSets = BY_NAME_NOT;
+    else if (named === null) this.namedSets = [name];
+    else if (!named.includes(name)) this.namedSets = [...named, name];
+  }
+
   private followName(name: string | null): void {
     if (name === null) this.unknownChange = true;
     else if (name.includes('.')) this.addCustomName(name);
@@ -184,17 +204,35 @@ export class SessionSettings {
   }
 
   /** What the session changed since this was last asked, and forgets it: `unknown` when some
-   *  change cannot be read back by name, `seen` when a statement pgtide read may have set something. */
-  takeChanges(): { unknown: boolean; seen: boolean } {
-    const changes = { unknown: this.unknownChange, seen: this.seenChange };
+   *  change cannot be read back by name, `seen` when a statement pgtide read may have set
+   *  something, `named` (a text[] literal) when every change was a plain SET of these names. */
+  takeChanges(): SettingChanges {
+    const named = this.namedSets;
+    const changes = {
+      unknown: this.unknownChange,
+      seen: this.seenChange,
+      named: named === null || named === BY_NAME_NOT || this.unknownChange ? null : textArray(named),
+    };
     this.unknownChange = false;
     this.seenChange = false;
+    this.namedSets = null;
     return changes;
   }
 
   /** The custom setting names the session used, as $1 of SESSION_SETTINGS. */
   get customNameList(): string {
     return this.customNames === null ? '{}' : textArray(this.customNames);
+  }
+
+  /** What plain SETs left, read from the server (NAMED_SETTINGS rows): the other settings stay. */
+  learnNamed(rows: readonly (readonly (string | null)[])[]): void {
+    const values = new Map(this.current.settings);
+    for (const [name, setting] of rows) {
+      if (!name) continue;
+      if (setting === null || setting === undefined) values.delete(fromHex(name));
+      else values.set(fromHex(name), fromHex(setting));
+    }
+    this.current = { settings: values, key: settingsKey(values) };
   }
 
   /**
@@ -275,6 +313,31 @@ export function diffSql(from: Settings, to: Settings): string | null {
   }
   if (sets.length > 0) statements.push(`SELECT ${sets.join(', ')}`);
   return statements.length > 0 ? inOwnTransaction(statements.join('; ')) : null;
+}
+
+export interface SettingChanges {
+  unknown: boolean;
+  seen: boolean;
+  named: string | null;
+}
+
+const BY_NAME_NOT: readonly string[] = Object.freeze([]);
+
+/** SET ROLE and SET SESSION AUTHORIZATION change who the session is, which the full read
+ *  follows; SET SEED sets no value one can read. */
+const NOT_BY_NAME: ReadonlySet<string> = new Set(['role', 'session_authorization', 'seed']);
+
+/**
+ * The setting a plain session-wide SET to a value changes (null for anything else: SET LOCAL,
+ * RESET, SET … TO DEFAULT, set_config, a transaction's own settings). After such SETs alone,
+ * reading their values by name tells all the session's settings: the others did not change.
+ */
+function plainSetName(c: Classification): string | null {
+  const set = c.set;
+  if (c.kind !== 'set' || set === undefined || set.local || set.value === null) return null;
+  if (c.sessionState !== undefined || c.otherSets !== undefined || c.localSets !== undefined) return null;
+  if (NOT_BY_NAME.has(set.name) || set.name.startsWith('transaction_')) return null;
+  return set.name;
 }
 
 /** The settings where a statement's names resolve by (see statementScope). */

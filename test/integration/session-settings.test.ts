@@ -200,6 +200,31 @@ describe('session settings follow their client in transaction pooling', { timeou
     );
   });
 
+  test('plain SETs (read back by name): a refused one changes nothing, quoted and non-ASCII values and a new custom setting follow', async () => {
+    await sameAsPostgres(
+      { options: '-c statement_timeout=4321' },
+      async (c, look) => {
+        const initial = await look();
+        await assert.rejects(c.query(`SET statement_timeout = 'soon'`), (e: { code?: string }) => e.code === '22023');
+        assert.equal((await look()).statement_timeout, initial.statement_timeout);
+        await c.query(`SET search_path TO "Ténant 1", public; SET application_name = 'naïve ''app'''`);
+        await look();
+        await c.query('BEGIN');
+        await c.query(`SET TimeZone = 'Asia/Tokyo'`);
+        await assert.rejects(c.query('SELECT 1/0'));
+        await c.query('ROLLBACK');
+        await look();
+      },
+      (seen) => {
+        assert.equal(seen[1]!.statement_timeout, '4321ms');
+        assert.equal(seen[2]!.search_path, '"Ténant 1", public');
+        // PostgreSQL keeps application_name ASCII: the rest is escaped, as directly.
+        assert.equal(seen[2]!.application_name, "na\\xc3\\xafve 'app'");
+        assert.notEqual(seen[3]!.TimeZone, 'Asia/Tokyo');
+      },
+    );
+  });
+
   test('set_config(…, false) is kept, set_config(…, true) is not', async () => {
     await sameAsPostgres(
       {},

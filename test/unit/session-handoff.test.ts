@@ -310,6 +310,25 @@ describe('settings read back after code pgtide cannot see into', () => {
     assert.ok(runs(sql, SETTINGS) && runs(sql, PRINT));
   });
 
+  it('after plain SETs alone, only the settings they named are read, and what the others were stays', async () => {
+    const { session, client, server } = loggedInWithServer(await harness());
+    client.send(encode.query("SET search_path TO tenant_1; SET app.tenant = '7'"));
+    server.complete('SET');
+    const sql = await server.answerOwn([
+      [hex('search_path'), hex('tenant_1')],
+      [hex('app.tenant'), hex('7')],
+    ]);
+    assert.ok(runs(sql, 512) && !runs(sql, SETTINGS) && !runs(sql, PRINT));
+    assert.match(sql, /\{"search_path","app.tenant"\}/);
+    assert.equal(session.settings!.values.get('search_path'), 'tenant_1');
+    assert.equal(session.settings!.values.get('app.tenant'), '7');
+    assert.equal(server.settingsKey, session.settings!.key, 'the server has what the client has');
+    assert.ok(server.returned);
+    client.send(encode.query('RESET search_path'));
+    server.complete('RESET');
+    assert.ok(runs(await server.answerOwn([]), SETTINGS), 'a RESET reads them all');
+  });
+
   it("a digest the client's role may not read (42501 after SET ROLE): the settings are read without it, from then on", async () => {
     const { server, client, session, call } = await callingFunctions();
     await call([['{work_mem,dynamic_library_path,role}'], ['f']]);

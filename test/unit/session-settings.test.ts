@@ -85,7 +85,7 @@ describe('statements that move where names resolve', () => {
   it('custom settings of every set_config call are read back by name', () => {
     const settings = settingsOf(newCache());
     settings.follow(classifier.classify("SELECT set_config('app.a', '1', false), set_config('app.b', '2', false)"));
-    assert.deepEqual(settings.takeChanges(), { unknown: false, seen: true });
+    assert.deepEqual(settings.takeChanges(), { unknown: false, seen: true, named: null });
     assert.equal(settings.customNameList, '{"app.a","app.b"}');
   });
 });
@@ -127,13 +127,62 @@ describe('statements whose settings are read back after their transaction', () =
     const settings = settingsOf(newCache());
     settings.follow(classifier.classify("SELECT pg_advisory_lock(1), set_config($1, 'v', false)"));
     assert.equal(settings.takeChanges().unknown, true);
-    assert.deepEqual(settings.takeChanges(), { unknown: false, seen: false });
+    assert.deepEqual(settings.takeChanges(), { unknown: false, seen: false, named: null });
   });
 
   it('code pgtide cannot see into is an unknown change no statement was seen to make', () => {
     const settings = settingsOf(newCache());
     settings.followUnseen();
-    assert.deepEqual(settings.takeChanges(), { unknown: true, seen: false });
+    assert.deepEqual(settings.takeChanges(), { unknown: true, seen: false, named: null });
+  });
+
+  it('plain SETs alone are read back by name; any other change of the same transaction reads them all', () => {
+    const named = (...sqls: string[]) => {
+      const settings = settingsOf(newCache());
+      for (const sql of sqls) settings.follow(classifier.classify(sql));
+      return settings.takeChanges().named;
+    };
+    const cases: [string[], string | null][] = [
+      [['SET search_path TO tenant_1'], '{"search_path"}'],
+      [["SET app.tenant = '7'", 'SET search_path = a, b', "SET app.tenant = '8'"], '{"app.tenant","search_path"}'],
+      [["SET TIME ZONE 'UTC'; SET NAMES 'LATIN1'"], '{"timezone","client_encoding"}'],
+      [['SET "Work_Mem" = 1024'], '{"work_mem"}'],
+      [['SET search_path TO a', 'RESET work_mem'], null],
+      [['SET search_path TO DEFAULT'], null],
+      [['SET search_path TO a', 'SET LOCAL app.tenant = 1'], null],
+      [['SET search_path TO a', "SELECT set_config('work_mem', '1MB', false)"], null],
+      [['SET ROLE bob'], null],
+      [['SET SESSION AUTHORIZATION bob'], null],
+      [['SET search_path TO a', 'SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY'], null],
+      [['SET transaction_isolation = serializable'], null],
+      [['RESET ALL'], null],
+      [['DISCARD ALL'], null],
+    ];
+    for (const [sqls, expected] of cases) assert.equal(named(...sqls), expected, sqls.join('; '));
+    const settings = settingsOf(newCache());
+    settings.follow(classifier.classify('SET search_path TO a'));
+    settings.followUnseen();
+    assert.equal(settings.takeChanges().named, null, 'code pgtide cannot see into ran as well');
+    settings.follow(classifier.classify('SET search_path TO a'));
+    assert.equal(settings.takeChanges().named, '{"search_path"}', 'forgotten once taken');
+  });
+
+  it("what plain SETs left, read by name, replaces those settings' values and leaves the others", () => {
+    const settings = settingsOf(newCache(), 'application_name', 'app', 'options', '-c work_mem=2MB');
+    const hex = (text: string) => Buffer.from(text).toString('hex');
+    settings.learnNamed([
+      [hex('search_path'), hex('tenant_1, public')],
+      [hex('app.tenant'), hex('ü')],
+      [hex('work_mem'), hex('4MB')],
+    ]);
+    assert.deepEqual([...settings.values].sort(), [
+      ['app.tenant', 'ü'],
+      ['application_name', 'app'],
+      ['search_path', 'tenant_1, public'],
+      ['work_mem', '4MB'],
+    ]);
+    settings.learnNamed([[hex('app.tenant'), null]]);
+    assert.equal(settings.values.has('app.tenant'), false, 'a name that no longer exists is gone');
   });
 
   it('custom names are quoted as array elements', () => {

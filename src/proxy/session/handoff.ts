@@ -13,7 +13,7 @@ import { schemaChanged } from '../../pool/schema-generation.js';
 import { tookSharedDdl } from './shared-ddl.js';
 import { fenceFromPool } from './schema-fence.js';
 import { TransactionStatus } from '../../protocol/types.js';
-import { NO_SETTINGS, diffSql, type SessionSettings, type Settings } from '../session-settings.js';
+import { NO_SETTINGS, diffSql, type SessionSettings, type SettingChanges, type Settings } from '../session-settings.js';
 import type { ClientSession } from '../client-session.js';
 import { countAnswered, type StatsSession } from './stats.js';
 import { flushQueued, replayDeferred, takeQueued, type QueueSession } from './queue.js';
@@ -406,10 +406,11 @@ async function readBack(
   s: HandoffSession,
   server: LinkedServer,
   settings: SessionSettings,
-  { unknown, seen }: { unknown: boolean; seen: boolean },
+  { unknown, seen, named }: SettingChanges,
   probe: boolean,
   position: boolean,
 ): Promise<ReadBack> {
+  if (named !== null) return readBackNamed(s, server, settings, named, probe, position);
   const customs = settings.customNameList;
   const printedFor = `${settings.key}\0${customs}`;
   // Only code pgtide cannot see into ran, on a server holding the settings a read-back here
@@ -469,6 +470,35 @@ async function readBack(
       server.settingsPrint = digest;
       server.printedFor = `${settings.key}\0${customs}`;
     }
+  }
+  return { holdsState, lsn };
+}
+
+/** After plain SETs alone: their settings' values, read by name (see plainSetName). */
+async function readBackNamed(
+  s: HandoffSession,
+  server: LinkedServer,
+  settings: SessionSettings,
+  named: string,
+  probe: boolean,
+  position: boolean,
+): Promise<ReadBack> {
+  const steps: CheckStep[] = [BEGIN, [Check.Named, named]];
+  if (probe) steps.push(PROBE);
+  if (position) steps.push(POSITION);
+  steps.push(COMMIT);
+  const rows = await runChecks(server, steps, s);
+  const lsn = position ? parseLsn(rows.pop()?.[0] ?? '') : undefined;
+  const holdsState = probe ? rows.pop()?.[0] === 't' : null;
+  settings.learnNamed(rows);
+  s.serializableSession = isSerializable(settings.values.get('default_transaction_isolation') ?? null);
+  s.readOnlySession = isOn(settings.values.get('default_transaction_read_only') ?? null);
+  server.settings = settings.values;
+  server.settingsKey = settings.key;
+  // Code of this client's left what pgtide cannot list here before: still its own alone.
+  if (server.unknownOwner === s) {
+    server.forgetSettings(UNKNOWN_SETTINGS, s, settings.key);
+    s.leftUnknown = true;
   }
   return { holdsState, lsn };
 }
