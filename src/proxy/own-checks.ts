@@ -33,7 +33,13 @@ export const enum Check {
   SettingsBefore15 = 256,
   /** The settings plain SETs named. */
   Named = 512,
+  /** How many of pgtide's statements the server holds. */
+  Kept = 1024,
 }
+
+/** Counts pgtide's statements on the server (see PreparedSet.held). */
+const KEPT_STATEMENTS = `SELECT pg_catalog.count(*) FROM pg_catalog.pg_prepared_statements
+  WHERE pg_catalog.left(name, 7) OPERATOR(pg_catalog.=) 'pgtide_'`;
 
 /**
  * Where the primary's WAL ends once a transaction has committed: the insert position, not the
@@ -68,6 +74,7 @@ const STATEMENTS = new Map<Check, OwnStatement>(
       [Check.Replayed, 'SELECT pg_catalog.pg_last_wal_replay_lsn()'],
       [Check.SettingsBefore15, SESSION_SETTINGS_BEFORE_15],
       [Check.Named, NAMED_SETTINGS],
+      [Check.Kept, KEPT_STATEMENTS],
     ] as const
   ).map(([check, text]) => {
     const name = `pgtide_check_${check}`;

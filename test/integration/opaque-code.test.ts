@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { currentTopology, sqlOn } from '../support/topology.js';
+import { currentTopology, scramLogin, sqlOn } from '../support/topology.js';
 import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { int32, rawConnect, startupPacket } from '../support/raw-client.js';
 import type { Config } from '../../src/config/types.js';
@@ -44,6 +44,7 @@ GRANT ALL ON TABLE opaque_items TO PUBLIC;
 CREATE OR REPLACE FUNCTION opaque_next() RETURNS bigint LANGUAGE sql AS $$ SELECT pg_catalog.nextval('opaque_seq') $$;
 CREATE OR REPLACE FUNCTION opaque_curr() RETURNS bigint LANGUAGE sql AS $$ SELECT pg_catalog.currval('opaque_seq') $$;
 CREATE OR REPLACE FUNCTION opaque_last() RETURNS bigint LANGUAGE sql AS $$ SELECT pg_catalog.lastval() $$;
+CREATE OR REPLACE FUNCTION opaque_dealloc() RETURNS int LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'DEALLOCATE ALL'; RETURN 1; END $$;
 CREATE OR REPLACE FUNCTION opaque_superuser_setting(v text) RETURNS text LANGUAGE plpgsql SECURITY DEFINER
   AS $$ BEGIN PERFORM pg_catalog.set_config('log_min_duration_statement', v, false); RETURN v; END $$;`;
 
@@ -76,7 +77,7 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
        DROP AGGREGATE opaque_agg(text); DROP FUNCTION opaque_agg_step(text, text); DROP FUNCTION IF EXISTS opaque_changed(text);
        DROP FUNCTION pg_opaque_tenant(text); DROP FUNCTION initcap(int); DROP FUNCTION opaque_superuser_setting(text);
        DROP FUNCTION IF EXISTS pg_opaque_later(text); DROP FUNCTION opaque_next(); DROP FUNCTION opaque_curr();
-       DROP FUNCTION opaque_last(); DROP TABLE opaque_items; DROP SEQUENCE opaque_seq`,
+       DROP FUNCTION opaque_last(); DROP FUNCTION opaque_dealloc(); DROP TABLE opaque_items; DROP SEQUENCE opaque_seq`,
     );
   });
 
@@ -209,6 +210,37 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
         await sqlOn(t.primary, 'DROP OWNED BY opaque_low; DROP ROLE opaque_low');
       }
     });
+  });
+
+  // Found by a helper: the first read-back on a server prepared pgtide's own checks afresh,
+  // which hid the drop, and the next client's named statement was missing (26000, pgtide_1).
+  test("EXECUTE 'DEALLOCATE ALL' in a function: the next client's named statement is prepared again, the caller's names are gone as directly", async () => {
+    const read = { name: 'opaque_r', text: 'SELECT $1::int + 1 AS v', values: [1] };
+    await withClients({}, async (a, b) => {
+      assert.equal((await a.query(read)).rows[0].v, 2);
+      for (let i = 0; i < 3; i++) {
+        await b.query('BEGIN');
+        await b.query('SELECT opaque_dealloc()');
+        await b.query('COMMIT');
+        await a.query('BEGIN');
+        assert.equal((await a.query(read)).rows[0].v, 2, `round ${i}`);
+        await a.query('COMMIT');
+      }
+    });
+    // The caller's own names: node-postgres binds its name again, which PostgreSQL no longer has.
+    const missing = async (c: pg.Client) => {
+      assert.equal((await c.query(read)).rows[0].v, 2);
+      await c.query('SELECT opaque_dealloc()');
+      await assert.rejects(c.query(read), (e: { code?: string }) => e.code === '26000');
+    };
+    const direct = new pg.Client(scramLogin(t, t.primary));
+    await direct.connect();
+    try {
+      await missing(direct);
+    } finally {
+      await direct.end();
+    }
+    await withClients({}, (a) => missing(a));
   });
 
   test('an aggregate whose state function is volatile is code pgtide cannot see into: its setting never reaches the next client', async () => {

@@ -19,6 +19,9 @@ import {
   type Harness,
 } from './session-harness.js';
 
+/** The count of pgtide's statements a read-back after code pgtide cannot see into asks for: all there. */
+const KEPT_ALL = ['99'];
+
 describe('the hand-off between transactions', () => {
   it('logs a client in and runs a transaction on a server of the primary pool, which goes back idle', async () => {
     const h = await harness();
@@ -65,7 +68,7 @@ describe('the hand-off between transactions', () => {
     assert.equal(a.ownQueries.length, 1);
     assert.match(a.ownQueries[0]!.sql, /pg_settings.*pg_my_temp_schema/s);
     // The settings' rows (none), then the probe's.
-    await a.answerOwn([['f']]);
+    await a.answerOwn([KEPT_ALL, ['f']]);
     assert.equal(session.pinned, false);
     assert.ok(a.returned);
     assert.equal(a.unknownOwner, session);
@@ -99,7 +102,7 @@ describe('the hand-off between transactions', () => {
     const { session, client, server: a } = loggedInWithServer(h);
     client.send(encode.query('LISTEN jobs'));
     a.complete('LISTEN');
-    await a.answerOwn([['f']]);
+    await a.answerOwn([KEPT_ALL, ['f']]);
     assert.equal(session.pinned, false);
     assert.equal(a.peer, null);
     assert.ok(a.returned);
@@ -175,7 +178,7 @@ describe('read_your_writes after a write that ran code pgtide cannot see into', 
     assert.equal(server.ownQueries.length, 1);
     assert.match(server.ownQueries[0]!.sql, /pg_settings.*pg_my_temp_schema.*pg_current_wal_insert_lsn/s);
     // No settings' rows, the settable names (read once), then the probe's row, then the position.
-    await server.answerOwn([['{role}'], ['f'], ['0/300']]);
+    await server.answerOwn([['{role}'], KEPT_ALL, ['f'], ['0/300']]);
     assert.equal(session.lastWriteLsn, 0x300n);
     assert.equal(server.ownQueries.length, 0, 'no second query for the position');
     assert.ok(server.returned);
@@ -192,7 +195,7 @@ describe('read_your_writes after a write that ran code pgtide cannot see into', 
     client.send(encode.query('SELECT bump_counter()'));
     server.complete('SELECT 1');
     client.send(encode.query('SELECT bump_counter()'));
-    await server.answerOwn([['{role}'], ['f'], ['0/300']]);
+    await server.answerOwn([['{role}'], KEPT_ALL, ['f'], ['0/300']]);
     assert.equal(server.peer, session);
     assert.equal(server.ownQueries.length, 0, 'no reset: its own code set what pgtide cannot list');
     assert.deepEqual(server.queriesReceived(), ['SELECT bump_counter()', 'SELECT bump_counter()']);
@@ -216,7 +219,8 @@ describe('settings read back after code pgtide cannot see into', () => {
       assert.equal(server.peer, session, 'the client gets its own server back');
       server.complete('SELECT 1');
       assert.equal(client.takeTypes(), 'C ZI');
-      return server.answerOwn(rows);
+      // The count of pgtide's statements the server holds (all of them) goes before the probe's row.
+      return server.answerOwn([...rows.slice(0, -1), KEPT_ALL, ...rows.slice(-1)]);
     };
     return { session, client, server, call };
   }
@@ -306,7 +310,7 @@ describe('settings read back after code pgtide cannot see into', () => {
     await call([['\\x01'], ['f']]);
     client.send(encode.query("SELECT bump_counter(); SET work_mem = '8MB'"));
     server.complete('SET');
-    const sql = await server.answerOwn([['\\x03'], ['f']]);
+    const sql = await server.answerOwn([['\\x03'], KEPT_ALL, ['f']]);
     assert.ok(runs(sql, SETTINGS) && runs(sql, PRINT));
   });
 
@@ -348,7 +352,7 @@ describe('settings read back after code pgtide cannot see into', () => {
     await settle();
     assert.equal(await server.answerOwn([]), 'ROLLBACK');
     server.txStatus = 0x49;
-    const again = await server.answerOwn([['f']]);
+    const again = await server.answerOwn([KEPT_ALL, ['f']]);
     assert.ok(runs(again, SETTINGS) && !runs(again, PRINT));
     assert.ok(server.returned);
     assert.equal(session.pinnedForGood, false, 'the client does not keep its server for good');
@@ -367,7 +371,7 @@ describe('settings read back after code pgtide cannot see into', () => {
     assert.match(await server.answerOwn([]), /RESET ALL/, "the first client's code ran there: reset first");
     assert.equal(server.peer, other.session);
     server.complete('SELECT 1');
-    const sql = await server.answerOwn([['\\x01'], ['f']]);
+    const sql = await server.answerOwn([['\\x01'], KEPT_ALL, ['f']]);
     assert.ok(runs(sql, PRINT) && !runs(sql, SETTINGS), 'only the digest and the probe');
     assert.equal(server.ownQueries.length, 0, 'no second query');
     assert.equal(server.unknownOwner, other.session, "its code ran there: reset before a third client's");
@@ -390,7 +394,7 @@ describe('settings read back after code pgtide cannot see into', () => {
     assert.match(await server.answerOwn([]), /RESET ALL.*set_config\(E'application_name', E'other', false\)/s);
     assert.equal(server.peer, session);
     server.complete('SELECT 1');
-    const sql = await server.answerOwn([[hex('application_name'), hex('other')], ['\\x05'], ['f']]);
+    const sql = await server.answerOwn([[hex('application_name'), hex('other')], ['\\x05'], KEPT_ALL, ['f']]);
     assert.ok(runs(sql, SETTINGS) && runs(sql, PRINT));
     assert.equal(server.settingsPrint, '\\x05', "the digest with this client's settings replaces the other");
   });

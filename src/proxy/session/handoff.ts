@@ -79,6 +79,7 @@ export type HandoffSession = Pick<
   | 'readOnlySession'
   | 'scopeMoved'
   | 'droppedStatements'
+  | 'statements'
   | 'state'
   | 'timeoutCancelSent'
   | 'user'
@@ -424,12 +425,14 @@ async function readBack(
   // After such code, the digest to compare the next read-backs with (once the names are known).
   const print = unknown && !printed && digests;
   if (print) steps.push(server.settableNames === '' ? SETTABLE : [Check.Print, server.settableNames, customs]);
+  if (unknown) steps.push(KEPT);
   if (probe) steps.push(PROBE);
   if (position) steps.push(POSITION);
   steps.push(COMMIT);
   let rows = await runChecks(server, steps, s);
   const lsn = position ? parseLsn(rows.pop()?.[0] ?? '') : undefined;
   const holdsState = probe ? rows.pop()?.[0] === 't' : null;
+  if (unknown) countKept(s, server, rows.pop()?.[0]);
   let digest = '';
   if (print && server.settableNames === '') server.settableNames = rows.pop()?.[0] ?? '';
   else if (print || printed) digest = rows.pop()?.[0] ?? '';
@@ -474,6 +477,20 @@ async function readBack(
   return { holdsState, lsn };
 }
 
+/**
+ * Code pgtide cannot see into may have dropped statements (`EXECUTE 'DEALLOCATE ALL'` in a
+ * function): fewer of pgtide's on the server than it prepared there tells so. The shared ones
+ * are prepared there again before their next use, and the client's own names go, as in its
+ * own session. Counted, not found by a failed Bind of one of pgtide's checks: a check not yet
+ * prepared on that server is prepared afresh, which hid the drop from the next client's
+ * transaction (26000 for pgtide's name).
+ */
+function countKept(s: HandoffSession, server: LinkedServer, count: string | null | undefined): void {
+  if (Number(count) >= server.prepared.held) return;
+  if (s.statements !== null) s.statements.droppedByCode(server.prepared);
+  else server.prepared.doubtAll();
+}
+
 /** After plain SETs alone: their settings' values, read by name (see plainSetName). */
 async function readBackNamed(
   s: HandoffSession,
@@ -508,6 +525,7 @@ const COMMIT: CheckStep = [Check.Commit];
 const PROBE: CheckStep = [Check.Probe];
 const POSITION: CheckStep = [Check.Position];
 const SETTABLE: CheckStep = [Check.SettableNames];
+const KEPT: CheckStep = [Check.Kept];
 
 async function restoredAfter(s: HandoffSession, server: LinkedServer, rows: Rows): Promise<Rows> {
   if (rows[0]?.[0] === 't') await restoreUnnamed(s, server, s);
