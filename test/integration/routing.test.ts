@@ -851,3 +851,43 @@ describe('a write cut across reads, pipelined right behind a read', { timeout: 6
     assert.equal(rows[0].n, 250);
   });
 });
+
+// Found by a helper with libpq's pipeline mode: PQsendFlushRequest after PQpipelineSync left
+// the read's standby server linked, waiting for a Sync; the client's next write ran there
+// (25006), and a client that then went idle held that server.
+describe('a Flush after a Sync', { timeout: 60_000 }, () => {
+  test('in the same write or a later one, ends nothing: the next write runs on the primary, and the server goes back', async () => {
+    const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 0]), default_pool_size: 1 });
+    const wire = await WireClient.connect(p.wireLogin());
+    const other = new pg.Client(p.pgConfig());
+    try {
+      await other.connect();
+      await sqlOn(
+        t.primary,
+        'CREATE TABLE IF NOT EXISTS flush_after_sync (n int); TRUNCATE flush_after_sync; GRANT ALL ON flush_after_sync TO PUBLIC',
+      );
+      const read = [parse('', 'SELECT pg_catalog.pg_is_in_recovery()'), bind('', ''), execute('', 0), sync()];
+      const write = [parse('', 'INSERT INTO flush_after_sync VALUES (1)'), bind('', ''), execute('', 0), sync()];
+      for (const apart of [false, true]) {
+        if (apart) {
+          wire.send(...read);
+          wire.send(flush());
+        } else wire.send(...read, flush());
+        const rows = await wire.untilReady();
+        assert.deepEqual(dataRows(rows), [['t']], 'the read ran on the standby');
+        // The standby's only server is free for another client meanwhile.
+        assert.equal((await other.query('SELECT pg_catalog.pg_is_in_recovery() AS r')).rows[0].r, true);
+        const wrote = await wire.exchange(...write);
+        assert.deepEqual(errorCodes(wrote), [], `apart: ${apart}`);
+      }
+      // Flushes alone between transactions take no server.
+      wire.send(flush(), flush());
+      assert.equal((await other.query('SELECT pg_catalog.pg_is_in_recovery() AS r')).rows[0].r, true);
+      assert.deepEqual(errorCodes(await wire.exchange(query('SELECT 1'))), []);
+    } finally {
+      await wire.close();
+      await other.end();
+      await p.stop();
+    }
+  });
+});

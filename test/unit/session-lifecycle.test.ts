@@ -17,7 +17,7 @@ import { clientEnded, leaveIfAnswered, type EndSession } from '../../src/proxy/s
 import { mustDefer } from '../../src/proxy/session/queue.js';
 import { Expect, ResponseTracker } from '../../src/proxy/response-tracker.js';
 import { BackendMessage } from '../../src/protocol/types.js';
-import { beginChunk, type ClassifySession } from '../../src/proxy/session/classify.js';
+import { beginChunk, isIdleFlush, type ClassifySession } from '../../src/proxy/session/classify.js';
 import { CopyIn, poolOf, State, Wait, type PoolsSession } from '../../src/proxy/session/state.js';
 import {
   FakeClientSocket,
@@ -560,5 +560,21 @@ describe('the first bytes of a transaction, and the wait for a server', () => {
     pool.give(a);
     assert.deepEqual(pool.released, [a]);
     assert.equal(session.server, null);
+  });
+});
+
+describe('Flushes alone between transactions', () => {
+  it('are told apart from anything else in the chunk', () => {
+    const flush = encode.flush();
+    const cases: [string, Buffer, boolean][] = [
+      ['one', flush, true],
+      ['two', Buffer.concat([flush, flush]), true],
+      ['then a Sync', Buffer.concat([flush, encode.sync()]), false],
+      ['after a Query', Buffer.concat([encode.query('SELECT 1'), flush]), false],
+      ['cut', flush.subarray(0, 3), false],
+      ['a Flush with a body', Buffer.from([0x48, 0, 0, 0, 5, 0]), false],
+      ['nothing', Buffer.alloc(0), false],
+    ];
+    for (const [what, data, idle] of cases) assert.equal(isIdleFlush(data), idle, what);
   });
 });

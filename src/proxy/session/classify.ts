@@ -59,6 +59,7 @@ export type ClassifySession = Pick<
   | 'ranDdl'
   | 'queuedBatched'
   | 'queuedSyncs'
+  | 'queuedUnsynced'
   | 'readOnlySession'
   | 'edits'
   | 'remote'
@@ -505,7 +506,12 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       break;
     case FrontendMessage.Flush:
       // The server ignores Flush during COPY IN too.
-      if (s.copyIn !== CopyIn.Running) s.extendedAtFlush = s.extendedSinceSyncPoint;
+      if (s.copyIn === CopyIn.Running) break;
+      // Right after a sync point it asks for nothing (psycopg's and libpq's pipelines send one
+      // after a Sync): it belongs to that sync point, or the server would be held, and the
+      // client's next statement sent there, for a Sync that never comes.
+      if (end - 5 === s.syncEnd || (end === 5 && atSyncPoint(s))) s.syncEnd = end;
+      else s.extendedAtFlush = s.extendedSinceSyncPoint;
       break;
     case FrontendMessage.CopyDone:
     case FrontendMessage.CopyFail:
@@ -523,6 +529,13 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       return false;
   }
   return true;
+}
+
+/** The client's bytes before this chunk ended at a sync point: none is owed an answer. */
+function atSyncPoint(s: ClassifySession): boolean {
+  const server = s.server;
+  if (server !== null) return !server.syncs.unsynced;
+  return s.state === State.Ready || !s.queuedUnsynced;
 }
 
 /** A Query, Execute or FunctionCall: something runs in the transaction (see ranInLink), and a
@@ -573,4 +586,17 @@ export function isStrayCopyEnd(data: Buffer): boolean {
     data.length >= 5 &&
     data.readUInt32BE(1) + 1 === data.length
   );
+}
+
+/**
+ * Flushes alone between transactions (libpq's PQsendFlushRequest after its pipeline's Sync,
+ * in a write of its own): every answer is sent already, so they are dropped rather than
+ * routed, which would take a server for no transaction and hold it, and send the client's
+ * next statement there, for a Sync that never comes.
+ */
+export function isIdleFlush(data: Buffer): boolean {
+  for (let at = 0; at < data.length; at += 5) {
+    if (data[at] !== FrontendMessage.Flush || at + 5 > data.length || data.readUInt32BE(at + 1) !== 4) return false;
+  }
+  return data.length > 0;
 }

@@ -6,7 +6,7 @@ import type { ReadContext } from '../router.js';
 import type { ServerWaiter } from '../../pool/linked-server.js';
 import type { ClientSession } from '../client-session.js';
 import { checkReplay, needsSetUp, mustCheckReplay, startOn, waitFor, type HandoffSession } from './handoff.js';
-import { isStrayCopyEnd } from './classify.js';
+import { isStrayCopyEnd, isIdleFlush } from './classify.js';
 import { answerLocally, type FirstStatementSession } from './first-statement.js';
 import { answerParses, type ParseAnswerSession } from './parse-answer.js';
 import { Wait, poolOf } from './state.js';
@@ -48,7 +48,7 @@ export type RouteSession = Pick<
 export function routeFirstBytes(s: RouteSession & FirstStatementSession & ParseAnswerSession, data: Buffer): boolean {
   if (s.mode === 'transaction' && answerLocally(s, data)) return false;
   if (s.statements !== null && answerParses(s, data)) return false;
-  if (isStrayCopyEnd(data)) return false;
+  if (isStrayCopyEnd(data) || isIdleFlush(data)) return false;
   route(s);
   return true;
 }
