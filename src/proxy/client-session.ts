@@ -500,6 +500,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   onServerError(body: Buffer): void {
     this.lastErrorCode = errorCode(body);
     this.ctx.pools.countError(this.lastErrorCode);
+    if (this.settingsDirty) this.settings?.refused();
   }
 
   onServerData(chunk: Buffer): boolean {

@@ -198,6 +198,12 @@ export class SessionSettings {
     (this.customNames ??= new Set()).add(name);
   }
 
+  /** The server refused something after a plain SET: perhaps the SET itself, whose setting the
+   *  session may not set at all (a read by name would take the value it kept for the client's). */
+  refused(): void {
+    if (this.namedSets !== null) this.namedSets = BY_NAME_NOT;
+  }
+
   /** Code pgtide cannot see into ran: it may have set custom settings, which cannot be listed. */
   followUnseen(): void {
     this.unknownChange = true;
@@ -324,8 +330,16 @@ export interface SettingChanges {
 const BY_NAME_NOT: readonly string[] = Object.freeze([]);
 
 /** SET ROLE and SET SESSION AUTHORIZATION change who the session is, which the full read
- *  follows; SET SEED sets no value one can read. */
-const NOT_BY_NAME: ReadonlySet<string> = new Set(['role', 'session_authorization', 'seed']);
+ *  follows; SET SEED sets no value one can read; the old names PostgreSQL still takes for
+ *  others (sort_mem is work_mem) would be kept as settings of their own. */
+const NOT_BY_NAME: ReadonlySet<string> = new Set([
+  'role',
+  'session_authorization',
+  'seed',
+  'sort_mem',
+  'vacuum_mem',
+  'ssl_ecdh_curve',
+]);
 
 /**
  * The setting a plain session-wide SET to a value changes (null for anything else: SET LOCAL,

@@ -207,6 +207,17 @@ describe('session settings follow their client in transaction pooling', { timeou
         const initial = await look();
         await assert.rejects(c.query(`SET statement_timeout = 'soon'`), (e: { code?: string }) => e.code === '22023');
         assert.equal((await look()).statement_timeout, initial.statement_timeout);
+        // Refused, the setting stays the server's: a read by name must not make it the client's.
+        await assert.rejects(
+          c.query('SET session_replication_role = replica'),
+          (e: { code?: string }) => e.code === '42501',
+        );
+        await assert.rejects(c.query(`SET shared_buffers = '1MB'`), (e: { code?: string }) => e.code === '55P02');
+        // An old name for another setting: one setting, as PostgreSQL has it.
+        await c.query(`SET work_mem = '2MB'; SET sort_mem = '64MB'`);
+        await c.query(`SET work_mem = '3MB'`);
+        assert.equal((await c.query('SHOW work_mem')).rows[0].work_mem, '3MB');
+        assert.equal((await c.query(`SELECT pg_catalog.current_setting('sort_mem') AS v`)).rows[0].v, '3MB');
         await c.query(`SET search_path TO "Ténant 1", public; SET application_name = 'naïve ''app'''`);
         await look();
         await c.query('BEGIN');

@@ -333,6 +333,20 @@ describe('settings read back after code pgtide cannot see into', () => {
     assert.ok(runs(await server.answerOwn([]), SETTINGS), 'a RESET reads them all');
   });
 
+  it('a setting read by name that the role may not read (42501): the settings are read from pg_settings instead', async () => {
+    const { session, client, server } = loggedInWithServer(await harness());
+    client.send(encode.query("SET data_directory_mode = '0700'"));
+    server.complete('SET');
+    const refused = server.ownQueries.shift()!;
+    assert.ok(runs(refused.sql, 512));
+    refused.reject(new ServerQueryError({ severity: 'ERROR', code: '42501', message: 'permission denied to examine' }));
+    await settle();
+    const again = await server.answerOwn([]);
+    assert.ok(runs(again, SETTINGS) && !runs(again, 512));
+    assert.ok(server.returned);
+    assert.equal(session.pinnedForGood, false);
+  });
+
   it("a digest the client's role may not read (42501 after SET ROLE): the settings are read without it, from then on", async () => {
     const { server, client, session, call } = await callingFunctions();
     await call([['{work_mem,dynamic_library_path,role}'], ['f']]);

@@ -157,6 +157,8 @@ describe('statements whose settings are read back after their transaction', () =
       [['SET transaction_isolation = serializable'], null],
       [['RESET ALL'], null],
       [['DISCARD ALL'], null],
+      [['SET sort_mem = 1024'], null],
+      [['SET vacuum_mem = 1024'], null],
     ];
     for (const [sqls, expected] of cases) assert.equal(named(...sqls), expected, sqls.join('; '));
     const settings = settingsOf(newCache());
@@ -165,6 +167,12 @@ describe('statements whose settings are read back after their transaction', () =
     assert.equal(settings.takeChanges().named, null, 'code pgtide cannot see into ran as well');
     settings.follow(classifier.classify('SET search_path TO a'));
     assert.equal(settings.takeChanges().named, '{"search_path"}', 'forgotten once taken');
+    settings.refused();
+    settings.follow(classifier.classify('SET search_path TO a'));
+    assert.equal(settings.takeChanges().named, '{"search_path"}', 'an error before the SET changes nothing');
+    settings.follow(classifier.classify('SET session_replication_role = replica'));
+    settings.refused();
+    assert.equal(settings.takeChanges().named, null, 'an error after it: perhaps the SET was refused');
   });
 
   it("what plain SETs left, read by name, replaces those settings' values and leaves the others", () => {

@@ -390,13 +390,15 @@ async function readBackSettings(
     return await readBack(s, server, settings, changes, probe, position);
   } catch (err) {
     // A role the client set may not read every setting the digest names (42501 for
-    // dynamic_library_path after SET ROLE to a role without pg_read_all_settings), where
-    // pg_settings leaves those out: this server's settings are read there from now on.
-    const digested = server.settableNames !== '' && server.settableNames !== UNREADABLE;
-    if (!(err instanceof ServerQueryError) || err.code !== SQLSTATE.INSUFFICIENT_PRIVILEGE || !digested) throw err;
-    server.settableNames = UNREADABLE;
+    // dynamic_library_path after SET ROLE to a role without pg_read_all_settings), nor one it
+    // was granted SET on, where pg_settings leaves those out: the settings are read there
+    // (and on this server from now on, for the digest).
+    const digested = changes.named === null && server.settableNames !== '' && server.settableNames !== UNREADABLE;
+    const readable = digested || changes.named !== null;
+    if (!(err instanceof ServerQueryError) || err.code !== SQLSTATE.INSUFFICIENT_PRIVILEGE || !readable) throw err;
+    if (digested) server.settableNames = UNREADABLE;
     if (server.txStatus !== TransactionStatus.Idle) await server.query('ROLLBACK', s);
-    return readBack(s, server, settings, changes, probe, position);
+    return readBack(s, server, settings, { ...changes, named: null }, probe, position);
   }
 }
 
