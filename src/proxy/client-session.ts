@@ -44,7 +44,14 @@ import { route, routeFirstBytes } from './session/route.js';
 import { checkTimeouts } from './session/timeouts.js';
 import { acquire, serverAssigned, transactionAnswered } from './session/handoff.js';
 import { keepUntracked } from './session/untracked.js';
-import { holdsFirstAnswer, holdsRefusal, moveBatchToPrimary, type Resend, retryRead } from './session/read-retry.js';
+import {
+  holdsFirstAnswer,
+  holdsRefusal,
+  moveBatchToPrimary,
+  onlyShutdownNotices,
+  type Resend,
+  retryRead,
+} from './session/read-retry.js';
 import { bindSocket, shareClientReads, writeToClient } from './session/socket.js';
 import { closeSession } from './session/close.js';
 import { clientEnded, leaveIfAnswered } from './session/client-end.js';
@@ -526,8 +533,10 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     }
     this.pool!.stats.bytesSent += chunk.length;
     if (!this.answered) {
-      this.answered = true;
-      if (holdsFirstAnswer(this, chunk)) return false;
+      if (!onlyShutdownNotices(chunk)) {
+        this.answered = true;
+        if (holdsFirstAnswer(this, chunk)) return false;
+      }
     } else if (this.resend !== null && this.resend.heldRefusal !== null && holdsRefusal(this, this.resend, chunk)) {
       return false;
     }

@@ -1,7 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as encode from '../../src/protocol/encode.js';
-import { Refusal, isStandbyOnlyRefusal, laterAnswersIn, refusalIn } from '../../src/proxy/session/read-retry.js';
+import {
+  Refusal,
+  isStandbyOnlyRefusal,
+  laterAnswersIn,
+  onlyShutdownNotices,
+  refusalIn,
+} from '../../src/proxy/session/read-retry.js';
 
 const readOnly = () => encode.errorResponse('ERROR', '25006', 'cannot execute INSERT in a read-only transaction');
 const unloggedOnStandby = (routine: string | undefined) =>
@@ -112,5 +118,37 @@ describe('laterAnswersIn: answers of batches a standby ran after a refused one',
       rows.subarray(0, rows.length - 3),
     ])
       assert.equal(laterAnswersIn(answer, 0), Refusal.None);
+  });
+});
+
+describe("a server's warnings that it goes away", () => {
+  it('answer nothing alone; with anything else, or another notice, they do', () => {
+    const immediate = encode.noticeResponse(
+      'WARNING',
+      '57P01',
+      'terminating connection due to immediate shutdown command',
+    );
+    const crash = encode.noticeResponse(
+      'WARNING',
+      '57P02',
+      'terminating connection because of crash of another server process',
+    );
+    const cases: [string, Buffer, boolean][] = [
+      ['an immediate shutdown', immediate, true],
+      ['a crash, twice', Buffer.concat([crash, crash]), true],
+      ['a plain notice', encode.noticeResponse('NOTICE', '00000', 'hello'), false],
+      [
+        'then a row description',
+        Buffer.concat([immediate, encode.rowDescription([{ name: 'a', typeOid: 23 }])]),
+        false,
+      ],
+      ['cut', immediate.subarray(0, immediate.length - 1), false],
+      [
+        'an error',
+        encode.errorResponse('FATAL', '57P01', 'terminating connection due to administrator command'),
+        false,
+      ],
+    ];
+    for (const [what, chunk, alone] of cases) assert.equal(onlyShutdownNotices(chunk), alone, what);
   });
 });

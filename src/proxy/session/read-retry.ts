@@ -3,7 +3,7 @@
 // primary), or a prepared statement that was stale or missing (prepared again, run again).
 // Decided from the chunk alone, before any of it reaches the client; then the bytes sent on the
 // link are scanned and routed again.
-import { decodeErrorFields, endsSession, type ErrorFields } from '../../protocol/backend.js';
+import { decodeErrorFields, endsSession, errorCode, type ErrorFields } from '../../protocol/backend.js';
 import { SQLSTATE } from '../../protocol/encode.js';
 import { BackendMessage, TransactionStatus } from '../../protocol/types.js';
 import type { LinkedServer } from '../../pool/linked-server.js';
@@ -345,6 +345,22 @@ export function retryOnPrimary(s: ResendSession): void {
     s.onQueryData(chunk);
   }
   if (s.deferred.length > 0 && s.state === State.Ready) replayDeferred(s);
+}
+
+/**
+ * PostgreSQL's warnings that a server goes away (57P01 at an immediate shutdown, 57P02 when
+ * another backend crashed), alone in a chunk: no answer to the client's statement, which may
+ * still run again elsewhere when the connection then ends. The client gets them as they are.
+ */
+export function onlyShutdownNotices(chunk: Buffer): boolean {
+  if (chunk[0] !== BackendMessage.NoticeResponse) return false;
+  for (let at = 0; at < chunk.length; ) {
+    if (chunk[at] !== BackendMessage.NoticeResponse || at + 5 > chunk.length) return false;
+    const end = at + 1 + chunk.readUInt32BE(at + 1);
+    if (end > chunk.length || !errorCode(chunk.subarray(at + 5, end)).startsWith('57P0')) return false;
+    at = end;
+  }
+  return true;
 }
 
 /**
