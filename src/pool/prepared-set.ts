@@ -37,13 +37,6 @@ export class PreparedSet {
     return this.names.size;
   }
 
-  /** How many statements pgtide is sure the server holds: the shared ones and its own checks. */
-  get held(): number {
-    let own = 0;
-    for (let bits = this.own; bits !== 0; bits &= bits - 1) own++;
-    return this.names.size + own;
-  }
-
   /** Whether the server has some version of the named statement. */
   has(name: string): boolean {
     return this.names.has(name);

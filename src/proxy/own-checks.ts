@@ -33,13 +33,14 @@ export const enum Check {
   SettingsBefore15 = 256,
   /** The settings plain SETs named. */
   Named = 512,
-  /** How many of pgtide's statements the server holds. */
+  /** How many shared statements the server holds. */
   Kept = 1024,
 }
 
-/** Counts pgtide's statements on the server (see PreparedSet.held). */
+/** Counts the shared statements (pgtide_N) on the server, as PreparedSet.size does: not the
+ *  checks, some of which a request prepares only after this step ran. */
 const KEPT_STATEMENTS = `SELECT pg_catalog.count(*) FROM pg_catalog.pg_prepared_statements
-  WHERE pg_catalog.left(name, 7) OPERATOR(pg_catalog.=) 'pgtide_'`;
+  WHERE pg_catalog.left(name, 7) OPERATOR(pg_catalog.=) 'pgtide_' AND pg_catalog.left(name, 13) OPERATOR(pg_catalog.<>) 'pgtide_check_'`;
 
 /**
  * Where the primary's WAL ends once a transaction has committed: the insert position, not the

@@ -218,6 +218,9 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
     const read = { name: 'opaque_r', text: 'SELECT $1::int + 1 AS v', values: [1] };
     await withClients({}, async (a, b) => {
       assert.equal((await a.query(read)).rows[0].v, 2);
+      // Code that drops nothing: the first read-back here prepares pgtide's checks, after the count.
+      await a.query('SELECT opaque_noop()');
+      assert.equal((await a.query(read)).rows[0].v, 2, 'a statement nothing dropped is kept');
       for (let i = 0; i < 3; i++) {
         await b.query('BEGIN');
         await b.query('SELECT opaque_dealloc()');

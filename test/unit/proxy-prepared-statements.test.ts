@@ -623,17 +623,3 @@ describe('StatementRegistry.classification', () => {
     assert.equal(statement.classification.route, 'read'); // kept: later runs cost no lookup
   });
 });
-
-describe('what pgtide is sure a server holds', () => {
-  it("counts the shared statements and pgtide's own checks, none of the doubtful ones", () => {
-    const set = new PreparedSet(10);
-    set.add({ serverName: 'pgtide_1', epoch: 0 });
-    set.add({ serverName: 'pgtide_2', epoch: 0 });
-    set.own = 1 | 4 | 1024;
-    assert.equal(set.held, 5);
-    set.doubt('pgtide_1');
-    assert.equal(set.held, 4);
-    set.doubtAll();
-    assert.equal(set.held, 0);
-  });
-});

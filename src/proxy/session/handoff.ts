@@ -481,14 +481,14 @@ async function readBack(
 
 /**
  * Code pgtide cannot see into may have dropped statements (`EXECUTE 'DEALLOCATE ALL'` in a
- * function): fewer of pgtide's on the server than it prepared there tells so. The shared ones
- * are prepared there again before their next use, and the client's own names go, as in its
- * own session. Counted, not found by a failed Bind of one of pgtide's checks: a check not yet
- * prepared on that server is prepared afresh, which hid the drop from the next client's
+ * function): fewer shared ones on the server than pgtide is sure it prepared there tells so.
+ * They are prepared there again before their next use, and the client's own names go, as in
+ * its own session. Counted, not found by a failed Bind of one of pgtide's checks: a check not
+ * yet prepared on that server is prepared afresh, which hid the drop from the next client's
  * transaction (26000 for pgtide's name).
  */
 function countKept(s: HandoffSession, server: LinkedServer, count: string | null | undefined): void {
-  if (Number(count) >= server.prepared.held) return;
+  if (Number(count) >= server.prepared.size) return;
   if (s.statements !== null) s.statements.droppedByCode(server.prepared);
   else server.prepared.doubtAll();
 }
