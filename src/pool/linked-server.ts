@@ -8,6 +8,10 @@ import type { Rows } from './own-query.js';
 import type { ServerPeer } from './server-peer.js';
 import type { SyncPoints } from './sync-points.js';
 
+/** LinkedServer.sequenceOwner where a client's transaction ran that may have called nextval,
+ *  not a write pgtide knows of (a client that left mid-transaction, a write on a read's link). */
+export const SEQUENCES_OF_SOMEONE = -1;
+
 /** A server connection as the client session linked to it sees it. */
 export interface LinkedServer {
   /** Names the connection in logs and SHOW CLIENTS. */
@@ -32,7 +36,8 @@ export interface LinkedServer {
   printedFor: string;
   settableNames: string;
   /** cancelPid of the client whose write last ran here: what currval and lastval answer is its (0: no
-   *  values here, a new connection or one whose values were discarded). */
+   *  values here, no client's transaction having run since a new connection or a discard;
+   *  SEQUENCES_OF_SOMEONE: maybe some, of no known client). */
   sequenceOwner: number;
   /** Transaction status from the last ReadyForQuery. */
   readonly txStatus: number;

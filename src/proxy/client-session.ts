@@ -8,7 +8,7 @@ import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/encode.js';
 import type { BackendConfig, Consistency, PoolMode } from '../config/types.js';
 import type { ServerPool, PoolWaiter } from '../pool/pool.js';
-import type { LendingPool, LinkedServer } from '../pool/linked-server.js';
+import { SEQUENCES_OF_SOMEONE, type LendingPool, type LinkedServer } from '../pool/linked-server.js';
 import type { ServerLoginError } from '../pool/server-login.js';
 import type { ServerPeer } from '../pool/server-peer.js';
 import type { ClientAuth } from './client-auth.js';
@@ -184,6 +184,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   declare wroteInLink: boolean;
   /** The transaction not yet linked calls currval or lastval (see handoff.ts, lacksSequences). */
   declare sequenceRead: boolean;
+  /** It runs code pgtide cannot see into, which may call them, or nextval: the same, but the
+   *  pool's other writes are not kept for their writers for it (see Pool.sequenceReaders). */
+  declare sequencesUnseen: boolean;
   /** The transaction ran a statement that may write, and so call nextval: more than BEGIN and
    *  COMMIT, which also go to the primary (see handoff.ts, ownSequences). */
   declare writesRows: boolean;
@@ -430,6 +433,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   link(server: LinkedServer): void {
     this.server = server;
+    // Whatever runs now may call nextval: values of some client's may be there from now on.
+    if (server.sequenceOwner === 0) server.sequenceOwner = SEQUENCES_OF_SOMEONE;
     this.state = State.Linked;
     this.answered = false;
     // Read by the retries of this link's answers only: an error of an earlier link is not theirs.
@@ -727,6 +732,7 @@ const SESSION_CHOICES: Choices<ClientSession> = {
   clientEnd: ['open', 'ended', 'terminated'],
   // Yes/no fields among the choices: the flags' small integer is full.
   sequenceRead: [false, true],
+  sequencesUnseen: [false, true],
   restoreUnnamed: [false, true],
   ranInLink: [false, true],
   ranDdl: [false, true],

@@ -308,10 +308,11 @@ export function settingsKey(settings: Settings): string {
 
 /**
  * One simple query turning a server connection's settings `from` into `to`: RESET of what
- * `to` lacks, set_config of what differs. Null when nothing differs.
+ * `to` lacks, set_config of what differs, after `first` if given. Null when nothing differs
+ * and nothing is given.
  */
-export function diffSql(from: Settings, to: Settings): string | null {
-  const statements: string[] = [];
+export function diffSql(from: Settings, to: Settings, first?: string): string | null {
+  const statements: string[] = first === undefined ? [] : [first];
   for (const name of from.keys()) if (!to.has(name)) statements.push(`RESET ${identifier(name)}`);
   const sets: string[] = [];
   for (const [name, value] of to) {

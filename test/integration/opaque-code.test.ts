@@ -233,6 +233,8 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
     // The caller's own names: node-postgres binds its name again, which PostgreSQL no longer has.
     const missing = async (c: pg.Client) => {
       assert.equal((await c.query(read)).rows[0].v, 2);
+      // pgtide's checks are prepared there first: the drop makes their Bind fail too.
+      await c.query('SELECT opaque_noop()');
       await c.query('SELECT opaque_dealloc()');
       await assert.rejects(c.query(read), (e: { code?: string }) => e.code === '26000');
     };
@@ -244,6 +246,29 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
       await direct.end();
     }
     await withClients({}, (a) => missing(a));
+  });
+
+  // Found by review: the reset began with a snapshot at the session's own isolation, which
+  // then refused the BEGIN ISOLATION LEVEL READ COMMITTED after it (25001), and B was closed.
+  test('a client whose default isolation is repeatable read runs such code: the next client gets the server reset', async () => {
+    await withClients({}, async (a, b) => {
+      await a.query(`SET default_transaction_isolation = 'repeatable read'`);
+      await a.query('SELECT opaque_noop()');
+      assert.equal(await one(b, 'SHOW default_transaction_isolation'), 'read committed');
+      assert.equal(await one(a, 'SHOW default_transaction_isolation'), 'repeatable read');
+    });
+  });
+
+  test("a client that leaves mid-transaction after nextval: the next client's currval answers 55000, never its value", async () => {
+    await withClients({}, async (a, b) => {
+      await a.query('BEGIN');
+      await a.query(`SELECT pg_catalog.nextval('opaque_seq')`);
+      await a.end();
+      await assert.rejects(
+        b.query(`SELECT pg_catalog.currval('opaque_seq')`),
+        (e: { code?: string }) => e.code === '55000',
+      );
+    });
   });
 
   test('an aggregate whose state function is volatile is code pgtide cannot see into: its setting never reaches the next client', async () => {

@@ -82,7 +82,7 @@ describe('the hand-off between transactions', () => {
     // Its settings and sequence values only: what is prepared there stays.
     assert.deepEqual(
       a.ownQueries.map((q) => q.sql),
-      ['SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DISCARD SEQUENCES'],
+      ['BEGIN ISOLATION LEVEL READ COMMITTED; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DISCARD SEQUENCES; COMMIT'],
     );
   });
 

@@ -70,6 +70,7 @@ export type ClassifySession = Pick<
   | 'scanner'
   | 'ranInLink'
   | 'sequenceRead'
+  | 'sequencesUnseen'
   | 'serializableSession'
   | 'settings'
   | 'pool'
@@ -99,6 +100,7 @@ export function beginChunk(s: ClassifySession): void {
     s.routeWrite = false;
     // A choice's setter looks its value up: not on every chunk.
     if (s.sequenceRead) s.sequenceRead = false;
+    if (s.sequencesUnseen) s.sequencesUnseen = false;
     if (s.writesRows) s.writesRows = false;
   }
   s.chunkKind = null;
@@ -124,7 +126,7 @@ function noteOpaqueCode(s: ClassifySession): void {
   if (s.mode === 'session' || !s.settings || s.ctx.config.trust_functions) return;
   // It may call currval or lastval, or nextval: a server where another client's values are has
   // them discarded first, and the values it leaves are this client's.
-  s.sequenceRead = true;
+  if (!s.sequencesUnseen) s.sequencesUnseen = true;
   s.settingsDirty = true;
   if (!s.scopeMoved) s.scopeMoved = true;
   s.settings.followUnseen();

@@ -71,6 +71,7 @@ export type HandoffSession = Pick<
   | 'cancelAgain'
   | 'sentOnLink'
   | 'sequenceRead'
+  | 'sequencesUnseen'
   | 'server'
   | 'serverPaused'
   | 'settings'
@@ -122,12 +123,16 @@ export function lacksSettings(s: HandoffSession, server: LinkedServer): boolean 
  * read of the catalog, then currval().
  */
 export function lacksSequences(s: HandoffSession, server: LinkedServer): boolean {
-  if (server.sequenceOwner === s.cancelPid && server.id === s.lastWriteServer) return false;
-  // None there (a new connection, or discarded since): nothing to hide.
+  if (ownsSequences(s, server)) return false;
+  // None there (no client's transaction ran since a new connection or a discard): nothing to hide.
   if (server.sequenceOwner === 0) return false;
-  if (s.sequenceRead) return true;
+  if (s.sequenceRead || s.sequencesUnseen) return true;
   if (s.pool?.sequenceReaders !== true) return false;
   return (s.wroteInLink && s.routeWrite) || s.pendingBegin !== null;
+}
+
+function ownsSequences(s: HandoffSession, server: LinkedServer): boolean {
+  return server.sequenceOwner === s.cancelPid && server.id === s.lastWriteServer;
 }
 
 /** The server must be readied for the client's transaction before its bytes go (see setUp). */
@@ -147,16 +152,18 @@ function ownSequences(s: HandoffSession, server: LinkedServer): void {
  *  that ends its session now (terminated, shut down) is replaced, not passed on (see startOn). */
 export async function setUp(s: HandoffSession, server: LinkedServer, begin: string | null): Promise<void> {
   const reset = lacksSettings(s, server) && server.settings === UNKNOWN_SETTINGS;
+  // The client's own values there stay, as in its session: the reset spares them.
+  const own = ownsSequences(s, server);
   if (lacksSequences(s, server)) {
     // The reset discards them too.
     if (!reset) await server.query('DISCARD SEQUENCES');
     // A write's values become the client's once it ran (see releaseServer): a Parse alone runs nothing.
-    if (s.sequenceRead) ownSequences(s, server);
+    if (s.sequenceRead || s.sequencesUnseen) ownSequences(s, server);
     else server.sequenceOwner = 0;
-  } else if (reset) server.sequenceOwner = 0;
+  } else if (reset && !own) server.sequenceOwner = 0;
   if (lacksSettings(s, server)) {
     const { values, key } = s.settings!;
-    if (reset) await resetSettings(server, values);
+    if (reset) await resetSettings(server, values, !own);
     else {
       const sql = diffSql(server.settings, values);
       if (sql !== null) await changeSettings(server, sql, values);
@@ -169,18 +176,20 @@ export async function setUp(s: HandoffSession, server: LinkedServer, begin: stri
   if (s.restoreUnnamed) await restoreUnnamed(s, server, null);
 }
 
-/** Settings and sequence values only: the statements prepared there stay (a DISCARD ALL
- *  dropped them, shared ones and pgtide's own checks alike, each prepared again after it). SET
- *  SESSION AUTHORIZATION DEFAULT also ends a SET ROLE, which RESET ALL leaves. The values the
- *  other client's code left (a function calling nextval) must not answer this one's currval.
- *  The client's `values` follow in the same query, one round trip for all. */
-async function resetSettings(server: LinkedServer, values: Settings): Promise<void> {
-  const given = diffSql(NO_SETTINGS, values);
-  await server.query(given === null ? RESET : `${RESET}; ${given}`, null, true);
+/** Settings, and with `sequences` sequence values, only: the statements prepared there stay (a
+ *  DISCARD ALL dropped them, shared ones and pgtide's own checks alike, each prepared again
+ *  after it). SET SESSION AUTHORIZATION DEFAULT also ends a SET ROLE, which RESET ALL leaves.
+ *  The values another client's code left (a function calling nextval) must not answer this
+ *  one's currval. The client's `values` follow in the same transaction, one round trip for all;
+ *  begun first, so that no statement before it takes a snapshot at the session's own isolation
+ *  (DISCARD SEQUENCES does: a repeatable read default then refused the BEGIN's, 25001). */
+async function resetSettings(server: LinkedServer, values: Settings, sequences = true): Promise<void> {
+  await server.query(diffSql(NO_SETTINGS, values, sequences ? RESET_ALL : RESET_SETTINGS)!, null, true);
   server.forgetSettings(NO_SETTINGS);
 }
 
-const RESET = 'SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DISCARD SEQUENCES';
+const RESET_SETTINGS = 'SET SESSION AUTHORIZATION DEFAULT; RESET ALL';
+const RESET_ALL = `${RESET_SETTINGS}; DISCARD SEQUENCES`;
 
 /**
  * Runs `sql`, which turns what pgtide took the server to hold into `values`. Refused, the
@@ -431,10 +440,12 @@ async function readBack(
   if (probe) steps.push(PROBE);
   if (position) steps.push(POSITION);
   steps.push(COMMIT);
+  // Before: a check the client's code dropped makes the request run again, pgtide's statements doubted.
+  const shared = server.prepared.size;
   let rows = await runChecks(server, steps, s);
   const lsn = position ? parseLsn(rows.pop()?.[0] ?? '') : undefined;
   const holdsState = probe ? rows.pop()?.[0] === 't' : null;
-  if (unknown) countKept(s, server, rows.pop()?.[0]);
+  if (unknown) countKept(s, server, shared, rows.pop()?.[0]);
   let digest = '';
   if (print && server.settableNames === '') server.settableNames = rows.pop()?.[0] ?? '';
   else if (print || printed) digest = rows.pop()?.[0] ?? '';
@@ -487,8 +498,8 @@ async function readBack(
  * yet prepared on that server is prepared afresh, which hid the drop from the next client's
  * transaction (26000 for pgtide's name).
  */
-function countKept(s: HandoffSession, server: LinkedServer, count: string | null | undefined): void {
-  if (Number(count) >= server.prepared.size) return;
+function countKept(s: HandoffSession, server: LinkedServer, shared: number, count: string | null | undefined): void {
+  if (Number(count) >= shared) return;
   if (s.statements !== null) s.statements.droppedByCode(server.prepared);
   else server.prepared.doubtAll();
 }
