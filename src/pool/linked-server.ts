@@ -36,8 +36,8 @@ export interface LinkedServer {
   printedFor: string;
   settableNames: string;
   /** cancelPid of the client whose write last ran here: what currval and lastval answer is its (0: no
-   *  values here, no client's transaction having run since a new connection or a discard;
-   *  SEQUENCES_OF_SOMEONE: maybe some, of no known client). */
+   *  values here, no write having run since a new connection or a discard; SEQUENCES_OF_SOMEONE:
+   *  maybe some, of no known client). */
   sequenceOwner: number;
   /** Transaction status from the last ReadyForQuery. */
   readonly txStatus: number;

@@ -8,7 +8,7 @@ import * as encode from '../protocol/encode.js';
 import { SQLSTATE } from '../protocol/encode.js';
 import type { BackendConfig, Consistency, PoolMode } from '../config/types.js';
 import type { ServerPool, PoolWaiter } from '../pool/pool.js';
-import { SEQUENCES_OF_SOMEONE, type LendingPool, type LinkedServer } from '../pool/linked-server.js';
+import type { LendingPool, LinkedServer } from '../pool/linked-server.js';
 import type { ServerLoginError } from '../pool/server-login.js';
 import type { ServerPeer } from '../pool/server-peer.js';
 import type { ClientAuth } from './client-auth.js';
@@ -433,8 +433,6 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   link(server: LinkedServer): void {
     this.server = server;
-    // Whatever runs now may call nextval: values of some client's may be there from now on.
-    if (server.sequenceOwner === 0) server.sequenceOwner = SEQUENCES_OF_SOMEONE;
     this.state = State.Linked;
     this.answered = false;
     // Read by the retries of this link's answers only: an error of an earlier link is not theirs.

@@ -3,7 +3,7 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import { UNKNOWN_SETTINGS } from '../../pool/server-settings.js';
-import type { LinkedServer, ServerWaiter } from '../../pool/linked-server.js';
+import { SEQUENCES_OF_SOMEONE, type LinkedServer, type ServerWaiter } from '../../pool/linked-server.js';
 import type { ClientSession } from '../client-session.js';
 import { NO_CHUNKS, State } from './state.js';
 import { allWritten } from '../../pool/direct-write.js';
@@ -103,6 +103,8 @@ export function letServerGo(
   // Parses still unanswered may fail unseen, a DEALLOCATE pgtide did not map may have run: what
   // the server has prepared is unknown too.
   if ((s.tracking && !s.statementLink!.tracker.idle) || s.droppedStatements) server.prepared.doubtAll();
+  // Its transaction may have called nextval: those values are no one's to read.
+  server.sequenceOwner = SEQUENCES_OF_SOMEONE;
   server.orphan(closeReason, resetQuery(s), s.ctx.sendCancel);
 }
 

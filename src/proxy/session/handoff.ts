@@ -6,7 +6,7 @@
 // is never linked to the server of a wait it gave up.
 import { SQLSTATE } from '../../protocol/encode.js';
 import { ServerQueryError, type Rows } from '../../pool/own-query.js';
-import type { LinkedServer, ServerWaiter } from '../../pool/linked-server.js';
+import { SEQUENCES_OF_SOMEONE, type LinkedServer, type ServerWaiter } from '../../pool/linked-server.js';
 import type { ServerPeer } from '../../pool/server-peer.js';
 import { UNKNOWN_SETTINGS } from '../../pool/server-settings.js';
 import { schemaChanged } from '../../pool/schema-generation.js';
@@ -124,7 +124,7 @@ export function lacksSettings(s: HandoffSession, server: LinkedServer): boolean 
  */
 export function lacksSequences(s: HandoffSession, server: LinkedServer): boolean {
   if (ownsSequences(s, server)) return false;
-  // None there (no client's transaction ran since a new connection or a discard): nothing to hide.
+  // None there (no write ran since a new connection or a discard): nothing to hide.
   if (server.sequenceOwner === 0) return false;
   if (s.sequenceRead || s.sequencesUnseen) return true;
   if (s.pool?.sequenceReaders !== true) return false;
@@ -817,6 +817,8 @@ function releaseServer(s: HandoffSession, sharedDdl = false, lsn?: bigint): void
   // values gone): writesRows says whether the transaction's statements may write.
   if (s.ranInLink) {
     if (s.wroteInLink && s.writesRows) ownSequences(s, server);
+    // A write on a read's link to the primary (pipelined after the read) may have called nextval too.
+    else if (s.writesRows) server.sequenceOwner = SEQUENCES_OF_SOMEONE;
     s.ranInLink = false;
   }
   const reset = s.ctx.config.server_reset_query_always ? s.ctx.config.server_reset_query : '';
