@@ -1088,12 +1088,6 @@ export class ClientStatements {
     set.doubtAll();
   }
 
-  /** Code pgtide cannot see into dropped statements on `set`'s server (EXECUTE 'DEALLOCATE
-   *  ALL' in a function): the client's names go, as in its own session. */
-  droppedByCode(set: PreparedSet): void {
-    this.forgetAll(set);
-  }
-
   private forgetAll(set: PreparedSet): void {
     for (const name of [...this.byName.keys()]) this.setName(name, undefined);
     set.doubtAll();

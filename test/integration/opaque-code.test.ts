@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { currentTopology, scramLogin, sqlOn } from '../support/topology.js';
+import { currentTopology, sqlOn } from '../support/topology.js';
 import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { int32, rawConnect, startupPacket } from '../support/raw-client.js';
 import type { Config } from '../../src/config/types.js';
@@ -214,7 +214,7 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
 
   // Found by a helper: the first read-back on a server prepared pgtide's own checks afresh,
   // which hid the drop, and the next client's named statement was missing (26000, pgtide_1).
-  test("EXECUTE 'DEALLOCATE ALL' in a function: the next client's named statement is prepared again, the caller's names are gone as directly", async () => {
+  test("EXECUTE 'DEALLOCATE ALL' in a function: the next client's named statement is prepared again, and the caller's", async () => {
     const read = { name: 'opaque_r', text: 'SELECT $1::int + 1 AS v', values: [1] };
     await withClients({}, async (a, b) => {
       assert.equal((await a.query(read)).rows[0].v, 2);
@@ -230,22 +230,21 @@ describe('code pgtide cannot see into', { timeout: 60_000 }, () => {
         await a.query('COMMIT');
       }
     });
-    // The caller's own names: node-postgres binds its name again, which PostgreSQL no longer has.
-    const missing = async (c: pg.Client) => {
-      assert.equal((await c.query(read)).rows[0].v, 2);
+    // The caller's own names stay, where PostgreSQL drops them (documented): a name it prepares
+    // after the drop, in the same transaction, PostgreSQL keeps, and so must pgtide.
+    await withClients({}, async (a) => {
+      assert.equal((await a.query(read)).rows[0].v, 2);
       // pgtide's checks are prepared there first: the drop makes their Bind fail too.
-      await c.query('SELECT opaque_noop()');
-      await c.query('SELECT opaque_dealloc()');
-      await assert.rejects(c.query(read), (e: { code?: string }) => e.code === '26000');
-    };
-    const direct = new pg.Client(scramLogin(t, t.primary));
-    await direct.connect();
-    try {
-      await missing(direct);
-    } finally {
-      await direct.end();
-    }
-    await withClients({}, (a) => missing(a));
+      await a.query('SELECT opaque_noop()');
+      await a.query('SELECT opaque_dealloc()');
+      assert.equal((await a.query(read)).rows[0].v, 2, "the caller's statement is prepared again");
+      const after = { name: 'opaque_after', text: 'SELECT $1::int * 3 AS v', values: [2] };
+      await a.query('BEGIN');
+      await a.query('SELECT opaque_dealloc()');
+      assert.equal((await a.query(after)).rows[0].v, 6);
+      await a.query('COMMIT');
+      assert.equal((await a.query(after)).rows[0].v, 6, 'prepared after the drop: kept');
+    });
   });
 
   // Found by review: the reset began with a snapshot at the session's own isolation, which

@@ -80,7 +80,6 @@ export type HandoffSession = Pick<
   | 'readOnlySession'
   | 'scopeMoved'
   | 'droppedStatements'
-  | 'statements'
   | 'state'
   | 'timeoutCancelSent'
   | 'user'
@@ -445,7 +444,7 @@ async function readBack(
   let rows = await runChecks(server, steps, s);
   const lsn = position ? parseLsn(rows.pop()?.[0] ?? '') : undefined;
   const holdsState = probe ? rows.pop()?.[0] === 't' : null;
-  if (unknown) countKept(s, server, shared, rows.pop()?.[0]);
+  if (unknown) countKept(server, shared, rows.pop()?.[0]);
   let digest = '';
   if (print && server.settableNames === '') server.settableNames = rows.pop()?.[0] ?? '';
   else if (print || printed) digest = rows.pop()?.[0] ?? '';
@@ -493,15 +492,14 @@ async function readBack(
 /**
  * Code pgtide cannot see into may have dropped statements (`EXECUTE 'DEALLOCATE ALL'` in a
  * function): fewer shared ones on the server than pgtide is sure it prepared there tells so.
- * They are prepared there again before their next use, and the client's own names go, as in
- * its own session. Counted, not found by a failed Bind of one of pgtide's checks: a check not
- * yet prepared on that server is prepared afresh, which hid the drop from the next client's
- * transaction (26000 for pgtide's name).
+ * They are prepared there again before their next use, the caller's too: its names stay (it
+ * may have prepared some after the drop, in the same transaction, which PostgreSQL keeps).
+ * Counted, not found by a failed Bind of one of pgtide's checks: a check not yet prepared on
+ * that server is prepared afresh, which hid the drop from the next client's transaction
+ * (26000 for pgtide's name).
  */
-function countKept(s: HandoffSession, server: LinkedServer, shared: number, count: string | null | undefined): void {
-  if (Number(count) >= shared) return;
-  if (s.statements !== null) s.statements.droppedByCode(server.prepared);
-  else server.prepared.doubtAll();
+function countKept(server: LinkedServer, shared: number, count: string | null | undefined): void {
+  if (Number(count) < shared) server.prepared.doubtAll();
 }
 
 /** After plain SETs alone: their settings' values, read by name (see plainSetName). */
