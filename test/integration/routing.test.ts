@@ -368,6 +368,8 @@ describe('session routing controls', { timeout: 60_000 }, () => {
     const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]) });
     try {
       const c = new pg.Client(p.pgConfig({ options: '-c default_transaction_read_only=on' }));
+      // A failure below must show as itself, not as the client's error when pgtide stops.
+      c.on('error', () => {});
       await c.connect();
       await learnFunctions(c);
       await c.query('BEGIN');
@@ -481,7 +483,9 @@ describe('unlogged tables', { timeout: 60_000 }, () => {
       const unlogged = await servedBy(p, c, ['SELECT count(*) FROM route_unlogged -- where']);
       assert.ok(unlogged.has('primary') && unlogged.size === 2, `served by ${[...unlogged]}`);
       // Reads of logged tables still go to the standbys alone.
-      assert.ok(!(await servedBy(p, c, ['SELECT 1 AS logged_read'])).has('primary'));
+      const since = p.logs.length;
+      const logged = await servedBy(p, c, ['SELECT 1 AS logged_read']);
+      assert.ok(!logged.has('primary'), `served by ${[...logged]}; ${backendEvents(p, since)}`);
       await c.end();
     } finally {
       await p.stop();
