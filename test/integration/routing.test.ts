@@ -365,7 +365,7 @@ describe('session routing controls', { timeout: 60_000 }, () => {
   });
 
   test('a client that starts with default_transaction_read_only=on runs its transactions on standbys', async () => {
-    const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]) });
+    const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), read_your_writes_timeout: 5 });
     try {
       const c = new pg.Client(p.pgConfig({ options: '-c default_transaction_read_only=on' }));
       // A failure below must show as itself, not as the client's error when pgtide stops.
@@ -397,7 +397,8 @@ describe('session routing controls', { timeout: 60_000 }, () => {
       await c.query(`INSERT INTO route_t VALUES (402, 'read-only session, read-write transaction')`);
       await c.query('COMMIT');
       assert.equal((await sqlOn(t.primary, 'SELECT count(*)::int AS n FROM route_t WHERE id = 402'))[0].n, 1);
-      // Reads still go to standbys, the empty transaction's end answered by pgtide.
+      // Reads still go to standbys once they replayed the write (read_your_writes_timeout above),
+      // the empty transaction's end answered by pgtide.
       await c.query('BEGIN');
       assert.notEqual((await c.query(PORT)).rows[0].port, t.primary.port);
       await c.query('COMMIT');
@@ -456,7 +457,7 @@ async function withUnloggedTable(name: string): Promise<RunningPgtide> {
   await sqlOn(t.primary, `CREATE UNLOGGED TABLE ${name} AS SELECT g AS id FROM generate_series(1, 3) g`);
   await sqlOn(t.primary, `GRANT SELECT ON ${name} TO PUBLIC`);
   await waitForStandbys(`SELECT 1 FROM pg_class WHERE relname = '${name}'`);
-  return startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]) });
+  return startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), read_your_writes_timeout: 5 });
 }
 
 describe('unlogged tables', { timeout: 60_000 }, () => {
@@ -482,7 +483,8 @@ describe('unlogged tables', { timeout: 60_000 }, () => {
       // Tried on a standby first (pgtide cannot tell an unlogged table from its text), then the primary.
       const unlogged = await servedBy(p, c, ['SELECT count(*) FROM route_unlogged -- where']);
       assert.ok(unlogged.has('primary') && unlogged.size === 2, `served by ${[...unlogged]}`);
-      // Reads of logged tables still go to the standbys alone.
+      // Reads of logged tables still go to the standbys alone (after the retry on the primary,
+      // once the standbys replayed its position: read_your_writes_timeout above).
       const since = p.logs.length;
       const logged = await servedBy(p, c, ['SELECT 1 AS logged_read']);
       assert.ok(!logged.has('primary'), `served by ${[...logged]}; ${backendEvents(p, since)}`);
@@ -861,7 +863,12 @@ describe('a write cut across reads, pipelined right behind a read', { timeout: 6
 // (25006), and a client that then went idle held that server.
 describe('a Flush after a Sync', { timeout: 60_000 }, () => {
   test('in the same write or a later one, ends nothing: the next write runs on the primary, and the server goes back', async () => {
-    const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 0]), default_pool_size: 1 });
+    const p = await startPgtide(t, {
+      backends: clusterBackends(t, [0, 1, 0]),
+      default_pool_size: 1,
+      // A read after a write waits for the standby's replay (read_your_writes), not 50 ms then the primary.
+      read_your_writes_timeout: 5,
+    });
     const wire = await WireClient.connect(p.wireLogin());
     const other = new pg.Client(p.pgConfig());
     try {
