@@ -4,7 +4,7 @@ import net from 'node:net';
 import { MessageScanner, type MessageSink } from '../protocol/scanner.js';
 import { decodeBackendKeyData, endsSession, isRollbackComplete, readyForQueryStatus } from '../protocol/backend.js';
 import * as encode from '../protocol/encode.js';
-import { BackendMessage, TransactionStatus } from '../protocol/types.js';
+import { BackendMessage, FrontendMessage, TransactionStatus } from '../protocol/types.js';
 import { SyncPoints } from './sync-points.js';
 import { PreparedSet } from './prepared-set.js';
 import { ServerLoginExchange } from './server-login-exchange.js';
@@ -129,6 +129,7 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
   printedFor = '';
   settableNames = '';
   sequenceOwner = 0;
+  unnamedBy: object | null = null;
   private readonly ownReads: boolean;
   private readonly reads = new ReusedReadBuffer();
   readonly createdAt = Date.now();
@@ -411,6 +412,7 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
     shapes: Buffer[] | null = null,
   ): Promise<Rows> {
     if (this.state !== State.Idle) return Promise.reject(new Error('server connection is not idle'));
+    if (replacesUnnamed(request)) this.unnamedBy = null;
     // A client's cancel still on its way would cancel this query instead of the client's: the
     // client would then keep this server for good (a probe failed), as pgJDBC's 1 ms query
     // timeouts showed. Sent once the server confirmed (or gave up on) every cancel.
@@ -577,6 +579,8 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
   /** Lend the connection to a client session; `tracking` when it edits its stream (see onServerAnswer). */
   link(peer: ServerPeer, tracking: boolean): void {
     this.peer = peer;
+    // Another client may replace it: only the one that put it here may trust it is still there.
+    if (this.unnamedBy !== peer) this.unnamedBy = null;
     if (peer.clientPid !== this.holderPid) {
       this.othersUntil = this.releasedAt;
       this.holderPid = peer.clientPid;
@@ -629,6 +633,7 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
    */
   orphan(closeReason: string | null, resetQuery: string | null, sendCancel: (server: ServerConnection) => void): void {
     this.peer = null;
+    this.unnamedBy = null;
     // Whatever it has not committed yet is rolled back below, unseen: the ROLLBACK's tag is not collected.
     this.prepared.rolledBack();
     this.tracking = false;
@@ -702,6 +707,7 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
 
   /** A reset query may drop prepared statements and settings; a failed one is caught by the drain. */
   private afterReset(query: string): void {
+    this.unnamedBy = null;
     this.prepared.doubtAll();
     this.forgetSettings(settingsAfterReset(query));
   }
@@ -843,4 +849,14 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
       this.socket.destroy();
     }
   }
+}
+
+/** Whether pgtide's own messages replace the unnamed statement: a simple Query drops it, an
+ *  unnamed Parse (auth_query's, a client's restored) takes its place. Prepared checks leave it. */
+function replacesUnnamed(request: Buffer): boolean {
+  for (let at = 0; at + 5 < request.length; at += 1 + request.readUInt32BE(at + 1)) {
+    const type = request[at];
+    if (type === FrontendMessage.Query || (type === FrontendMessage.Parse && request[at + 5] === 0)) return true;
+  }
+  return false;
 }

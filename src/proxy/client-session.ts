@@ -40,6 +40,7 @@ import {
   relocateLogin,
 } from './session/login.js';
 import { CopyIn, NO_CHUNKS, NO_PARAMS, State, Wait, appended } from './session/state.js';
+import { unnamedSent } from './session/unnamed-statement.js';
 import { route, routeFirstBytes } from './session/route.js';
 import { checkTimeouts } from './session/timeouts.js';
 import { acquire, serverAssigned, transactionAnswered } from './session/handoff.js';
@@ -191,7 +192,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
    *  COMMIT, which also go to the primary (see handoff.ts, ownSequences). */
   declare writesRows: boolean;
   /** A Parse of the unnamed statement came since the client's last transaction ended, and no
-   *  simple Query since: its server runs the client's own (see foreignUnnamed). */
+   *  simple Query since: its server runs the client's own (see unnamedUsed). */
   declare unnamedMine: boolean;
   /** A simple Query dropped the unnamed portal, and no Bind made it again (see unnamed-portal.ts). */
   declare unnamedPortalDropped: boolean;
@@ -248,6 +249,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
    *  the copy kept of one no Bind of its batch ran (with a Sync), and a Bind of that copy waits to run. */
   unnamedParseBody: Buffer | null = null;
   keptUnnamedParse: Buffer | null = null;
+  /** The bytes scanned and not yet sent hold that copy's Parse (see unnamedSent). */
+  declare keptUnnamedUnsent: boolean;
   declare restoreUnnamed: boolean;
   /** The current link rewrites the client's messages and follows every answer. */
   declare tracking: boolean;
@@ -364,7 +367,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   onQueryData(chunk: Buffer): void {
     // What follows a Terminate is never read, as by PostgreSQL.
     if (this.clientEnd === 'terminated') return;
-    if (mustDefer(this)) return defer(this, chunk);
+    if (mustDefer(this, chunk)) return defer(this, chunk);
     const linked = this.server;
     const leavable = linked !== null && leavesRead(this, linked);
     beginChunk(this);
@@ -426,6 +429,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   /** Forward client bytes, rewritten for this server when the link tracks prepared statements. */
   send(server: LinkedServer, data: Buffer): boolean {
+    if (this.keptUnnamedUnsent) unnamedSent(this, server);
     if (this.tracking) return sendRewritten(this, server, data);
     if (this.statementsUntracked) keepUntracked(this.statementLink, data);
     return server.write(data);
@@ -732,6 +736,7 @@ const SESSION_CHOICES: Choices<ClientSession> = {
   sequenceRead: [false, true],
   sequencesUnseen: [false, true],
   restoreUnnamed: [false, true],
+  keptUnnamedUnsent: [false, true],
   ranInLink: [false, true],
   ranDdl: [false, true],
   writesRows: [false, true],

@@ -8,6 +8,7 @@
 // compared with a direct connection's.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Config } from '../../src/config/types.js';
 import { currentTopology, scramLogin } from '../support/topology.js';
 import {
   WireClient,
@@ -38,16 +39,21 @@ async function freshTable(c: WireClient, name: string): Promise<void> {
   await c.exchange(query(`DROP TABLE IF EXISTS ${name}; CREATE TABLE ${name} (id text PRIMARY KEY)`));
 }
 
-describe('the unnamed statement bound in a later batch than its Parse', { timeout: 60_000 }, () => {
-  // A standby takes the reads, read_your_writes (the default) reads the WAL position after each write.
-  const wire = useWirePgtide(t, {
+/** Transaction pooling with `default_pool_size`, every read on a standby. */
+function readsOnStandbys(poolSize: number): Partial<Config> {
+  return {
     pool_mode: 'transaction',
-    default_pool_size: 1,
+    default_pool_size: poolSize,
     backends: [
       { name: 'primary', host: t.primary.host, port: t.primary.port, weight: 0, role: 'primary' },
       ...t.standbys.map((s) => ({ name: s.name, host: s.host, port: s.port, weight: 1, role: 'standby' as const })),
     ],
-  });
+  };
+}
+
+describe('the unnamed statement bound in a later batch than its Parse', { timeout: 60_000 }, () => {
+  // A standby takes the reads, read_your_writes (the default) reads the WAL position after each write.
+  const wire = useWirePgtide(t, readsOnStandbys(1));
 
   /** Runs `scenario` direct to the primary, then through pgtide: the same answers. Returns them. */
   const sameAsDirect = (scenario: (c: WireClient) => Promise<string[]>) =>
@@ -167,5 +173,45 @@ describe('a Bind or Describe of the unnamed statement by a client that prepared 
         await c.close();
       }
     }
+  });
+});
+
+describe('the unnamed statement pipelined behind a write', { timeout: 60_000 }, () => {
+  // Eight clients on two server connections and a standby. Each sends its Parse and Sync, a
+  // named write and Sync, then a Bind of the unnamed statement, without waiting for answers:
+  // the Parse may run on the standby, the write take an idle server of the primary, and the
+  // Bind come while that write runs, on a server where the Parse never went.
+  const wire = useWirePgtide(t, readsOnStandbys(2));
+
+  test("each client's Bind runs its own statement, never another client's", async () => {
+    const setup = await wire.connect();
+    await setup.exchange(query('DROP TABLE IF EXISTS unnamed_behind_write; CREATE TABLE unnamed_behind_write (v int)'));
+    const wrong: string[] = [];
+    let rounds = 0;
+    const until = Date.now() + 4_000;
+    // Sent as a driver sends each request, with a pause now and then for an answer to come between.
+    const pause = () => new Promise((resolve) => setTimeout(resolve, Math.random() < 0.5 ? 0 : 1));
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, n) => {
+        const c = await wire.connect();
+        await c.exchange(parse('w', 'INSERT INTO unnamed_behind_write VALUES ($1)'), sync());
+        for (let i = 0; Date.now() < until; i++, rounds++) {
+          c.send(parse('', `SELECT $1::text || '-${n}' AS v`), sync());
+          await pause();
+          c.send(bind('', 'w', [String(i)]), execute(), sync());
+          await pause();
+          // Every other round as psqlODBC binds: a Describe of the statement first.
+          const describeFirst = i % 2 === 1 ? [describeMessage('S', '')] : [];
+          c.send(...describeFirst, bind('', '', [String(i)]), execute(), sync());
+          const got = await c.untilReady(3);
+          const rows = dataRows(got);
+          const codes = errorCodes(got);
+          if (codes.length > 0 || rows.length !== 1 || rows[0]![0] !== `${i}-${n}`)
+            wrong.push(`client ${n} round ${i}: ${JSON.stringify({ codes, rows })}`);
+        }
+      }),
+    );
+    assert.ok(rounds > 1_000, `only ${rounds} rounds`);
+    assert.deepEqual(wrong.slice(0, 5), [], `${wrong.length} of ${rounds} rounds`);
   });
 });

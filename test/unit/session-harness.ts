@@ -94,6 +94,7 @@ export class FakeServer implements LinkedServer {
   printedFor = '';
   settableNames = '';
   sequenceOwner = 0;
+  unnamedBy: object | null = null;
   txStatus: number = 0x49;
   toldClientOfEnd = false;
   cancelsInFlight = 0;

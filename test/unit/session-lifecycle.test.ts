@@ -407,9 +407,17 @@ describe("a client chunk's turn", () => {
       readLink: false,
       state: State.Ready,
       tracking: false,
+      mode: 'transaction',
+      copyIn: CopyIn.None,
+      keptUnnamedParse: null,
+      keptUnnamedUnsent: false,
+      scanner: { atBoundary: true },
       ...fields,
     } as never;
   }
+  /** mustDefer of a session with `fields`, for a chunk of `messages` (none: a Sync). */
+  const chunkOf = (fields: object, ...messages: Buffer[]) =>
+    [queued(fields), Buffer.concat(messages.length > 0 ? messages : [encode.sync()])] as const;
   const busy = () => {
     const syncs = new SyncPoints();
     syncs.sent(1, false);
@@ -417,19 +425,23 @@ describe("a client chunk's turn", () => {
   };
 
   it('is deferred behind bytes waiting to run again, behind a read that has not answered, or while waiting for a read', () => {
-    assert.equal(mustDefer(queued({})), false);
-    assert.equal(mustDefer(queued({ resend: { bytes: [] } })), true);
-    assert.equal(mustDefer(queued({ deferred: [Buffer.from('S')] })), true, 'behind bytes deferred before it, too');
-    assert.equal(mustDefer(queued({ server: busy(), readLink: true })), true);
-    assert.equal(mustDefer(queued({ server: busy(), readLink: false })), false, 'a write link takes pipelined bytes');
+    assert.equal(mustDefer(...chunkOf({})), false);
+    assert.equal(mustDefer(...chunkOf({ resend: { bytes: [] } })), true);
+    assert.equal(mustDefer(...chunkOf({ deferred: [Buffer.from('S')] })), true, 'behind bytes deferred before it, too');
+    assert.equal(mustDefer(...chunkOf({ server: busy(), readLink: true })), true);
     assert.equal(
-      mustDefer(queued({ server: { syncs: new SyncPoints() }, readLink: true })),
+      mustDefer(...chunkOf({ server: busy(), readLink: false })),
+      false,
+      'a write link takes pipelined bytes',
+    );
+    assert.equal(
+      mustDefer(...chunkOf({ server: { syncs: new SyncPoints() }, readLink: true })),
       false,
       'an idle read link too',
     );
-    assert.equal(mustDefer(queued({ readLink: true, state: State.Waiting, queuedUnsynced: false })), true);
+    assert.equal(mustDefer(...chunkOf({ readLink: true, state: State.Waiting, queuedUnsynced: false })), true);
     assert.equal(
-      mustDefer(queued({ readLink: true, state: State.Waiting, queuedUnsynced: true })),
+      mustDefer(...chunkOf({ readLink: true, state: State.Waiting, queuedUnsynced: true })),
       false,
       'the rest of a batch queued for the read follows it',
     );
@@ -441,11 +453,11 @@ describe("a client chunk's turn", () => {
   it('follows a read whose last sync point is a Query sent inside a batch not answered yet', () => {
     const skippable = new SyncPoints();
     skippable.sent(1, false, [0, 2]);
-    assert.equal(mustDefer(queued({ server: { syncs: skippable }, readLink: true })), false);
+    assert.equal(mustDefer(...chunkOf({ server: { syncs: skippable }, readLink: true })), false);
     skippable.countAnswer();
     skippable.countAnswer();
     assert.equal(
-      mustDefer(queued({ server: { syncs: skippable }, readLink: true })),
+      mustDefer(...chunkOf({ server: { syncs: skippable }, readLink: true })),
       true,
       'the Bind and Execute answered: the Query runs, and its ReadyForQuery comes',
     );
@@ -454,14 +466,69 @@ describe("a client chunk's turn", () => {
     tracked.push(Expect.Execute);
     tracked.push(Expect.Query);
     const link = { tracker: tracked };
-    assert.equal(mustDefer(queued({ server: busy(), readLink: true, tracking: true, statementLink: link })), false);
+    assert.equal(mustDefer(...chunkOf({ server: busy(), readLink: true, tracking: true, statementLink: link })), false);
     tracked.onAnswer(BackendMessage.BindComplete);
     tracked.onAnswer(BackendMessage.CommandComplete);
     assert.equal(
-      mustDefer(queued({ server: busy(), readLink: true, tracking: true, statementLink: link })),
+      mustDefer(...chunkOf({ server: busy(), readLink: true, tracking: true, statementLink: link })),
       true,
       'tracked: the Bind and Execute answered',
     );
+  });
+
+  // The client's Parse '' and Sync went to one server; a write, Sync, took another; its Bind of
+  // the unnamed statement comes before the write's answer. There it would run another's.
+  it("waits behind a write link's answers when it binds an unnamed statement parsed elsewhere", () => {
+    const kept = Buffer.from('P');
+    const bindUnnamed = serialize.bind({ portal: '', statement: '' });
+    const elsewhere = { server: busy(), keptUnnamedParse: kept, keptUnnamedUnsent: false };
+    assert.equal(mustDefer(...chunkOf(elsewhere, bindUnnamed, encode.sync())), true);
+    assert.equal(
+      mustDefer(...chunkOf(elsewhere, serialize.describe({ type: 'S', name: '' }), encode.sync())),
+      true,
+      'a Describe of it too',
+    );
+    assert.equal(
+      mustDefer(
+        ...chunkOf(
+          elsewhere,
+          serialize.bind({ portal: '', statement: 'named' }),
+          encode.sync(),
+          bindUnnamed,
+          encode.sync(),
+        ),
+      ),
+      true,
+      'after other messages',
+    );
+    assert.equal(
+      mustDefer(...chunkOf(elsewhere, serialize.bind({ portal: '', statement: 'named' }), encode.sync())),
+      false,
+      'a named Bind goes',
+    );
+    assert.equal(
+      mustDefer(...chunkOf(elsewhere, serialize.parse({ text: 'SELECT 1' }), bindUnnamed)),
+      false,
+      'a Parse of a new one first',
+    );
+    assert.equal(mustDefer(...chunkOf({ ...elsewhere, server: { ...busy(), unnamedBy: null } }, bindUnnamed)), true);
+    const here = queued({ ...elsewhere, server: busy() });
+    (here.server as unknown as { unnamedBy: object }).unnamedBy = here;
+    assert.equal(mustDefer(here, Buffer.concat([bindUnnamed, encode.sync()])), false, 'where it went');
+    assert.equal(
+      mustDefer(...chunkOf({ ...elsewhere, keptUnnamedUnsent: true }, bindUnnamed)),
+      false,
+      'its copy not sent yet goes with it',
+    );
+    assert.equal(
+      mustDefer(...chunkOf({ ...elsewhere, server: { syncs: new SyncPoints() } }, bindUnnamed)),
+      false,
+      'an idle link',
+    );
+    assert.equal(mustDefer(...chunkOf({ ...elsewhere, mode: 'session' }, bindUnnamed)), false);
+    assert.equal(mustDefer(...chunkOf({ ...elsewhere, copyIn: CopyIn.Running }, bindUnnamed)), false);
+    assert.equal(mustDefer(...chunkOf({ ...elsewhere, scanner: { atBoundary: false } }, bindUnnamed)), false);
+    assert.equal(mustDefer(...chunkOf({ ...elsewhere, keptUnnamedParse: null }, bindUnnamed)), false);
   });
 
   it('starts with a fresh scan state; the route flags only when no transaction is routed yet', () => {

@@ -25,12 +25,10 @@ import { CopyIn, State } from './state.js';
 import { STATEMENT } from '../../protocol/frontend.js';
 import type { Statement } from '../statement-registry.js';
 import {
-  foreignUnnamed,
   unnamedBatchEnded,
-  unnamedBound,
-  unnamedDescribed,
   unnamedDropped,
   unnamedParsed,
+  unnamedUsed,
   type UnnamedSession,
 } from './unnamed-statement.js';
 
@@ -378,8 +376,7 @@ function classifyBind(s: ClassifySession, body: Buffer, end: number): KeptState 
     return null;
   }
   if (nameEnd === portalEnd + 1) {
-    foreignUnnamed(s, FrontendMessage.Bind, body, end, portalEnd + 1);
-    unnamedBound(s);
+    unnamedUsed(s, FrontendMessage.Bind, body, end, portalEnd + 1);
     if (rebinds) portalBound(s, s.unnamedStatement);
     return s.unnamedStatement ? followBound(s, s.unnamedStatement, body) : null;
   }
@@ -502,8 +499,7 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
     case FrontendMessage.Describe:
       // Of the unnamed statement ('S', then an empty name): only the head is read (QUERY_TYPES).
       if (body[0] === STATEMENT && body[1] === 0) {
-        foreignUnnamed(s, FrontendMessage.Describe, body, end, 1);
-        unnamedDescribed(s);
+        unnamedUsed(s, FrontendMessage.Describe, body, end, 1);
       }
       break;
     case FrontendMessage.Flush:

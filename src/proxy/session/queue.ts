@@ -9,9 +9,10 @@ import * as encode from '../../protocol/encode.js';
 import { TransactionStatus } from '../../protocol/types.js';
 import { startQuery, type StatsSession } from './stats.js';
 import { endSkippedBatch } from './statement-link.js';
-import { NO_CHUNKS, State, Wait, appended } from './state.js';
+import { CopyIn, NO_CHUNKS, State, Wait, appended } from './state.js';
 import { leaveIfAnswered, type EndSession } from './client-end.js';
 import { dropHeldCancel, sendHeldCancel } from './held-cancel.js';
+import { usesMissingUnnamed } from './unnamed-statement.js';
 
 const QUEUE_LIMIT_BYTES = 256 * 1024;
 
@@ -27,10 +28,14 @@ export type QueueSession = Pick<
   | 'deferredBytes'
   | 'extendedAtFlush'
   | 'extendedSinceSyncPoint'
+  | 'copyIn'
   | 'isClosed'
+  | 'keptUnnamedParse'
+  | 'keptUnnamedUnsent'
   | 'onQueryBytes'
   | 'onQueryData'
   | 'pauseClient'
+  | 'mode'
   | 'queryStart'
   | 'queued'
   | 'queuedBatched'
@@ -58,8 +63,8 @@ export function queue(s: QueueSession, data: Buffer): void {
   if (s.queuedBytes > QUEUE_LIMIT_BYTES) s.pauseClient();
 }
 
-/** The client's next chunk cannot be scanned and sent yet: it is deferred. */
-export function mustDefer(s: QueueSession & Pick<ClientSession, 'statementLink'>): boolean {
+/** The client's next `chunk` cannot be scanned and sent yet: it is deferred. */
+export function mustDefer(s: QueueSession & Pick<ClientSession, 'statementLink' | 'scanner'>, chunk: Buffer): boolean {
   // What the client sends while its last bytes wait to run again follows them.
   if (s.resend !== null && s.resend.bytes !== null) return true;
   // Bytes deferred before it go first, whatever became of the read that held them back: a read
@@ -75,10 +80,12 @@ export function mustDefer(s: QueueSession & Pick<ClientSession, 'statementLink'>
   // autosave sends Bind, Execute and a SAVEPOINT Query, then the next statement and the Sync).
   if (linked)
     return (
-      s.readLink &&
       linked.syncs.pending > 0 &&
       !linked.syncs.unsynced &&
-      !(s.tracking ? s.statementLink!.tracker.querySkippable : linked.syncs.querySkippable)
+      !(s.tracking ? s.statementLink!.tracker.querySkippable : linked.syncs.querySkippable) &&
+      // So does a Bind (or Describe) of an unnamed statement the client parsed on another
+      // server, pipelined (see lacksUnnamed): here it would run whatever this one holds.
+      (s.readLink || (s.mode !== 'session' && s.copyIn === CopyIn.None && usesMissingUnnamed(s, linked, chunk)))
     );
   // Waiting for a server for a read: what follows may write, so it is routed on its own later,
   // unless it ends the batch queued (a Parse alone, its Bind and Flush in later chunks, as

@@ -6,6 +6,8 @@
 // So pgtide keeps a copy of such a Parse and prepares it again on the server before the Bind
 // runs. Drivers that send the Parse and its Bind in one batch cost a field write, no copy.
 import * as encode from '../../protocol/encode.js';
+import { FrontendMessage } from '../../protocol/types.js';
+import { STATEMENT } from '../../protocol/frontend.js';
 import { ServerQueryError } from '../../pool/own-query.js';
 import type { LinkedServer } from '../../pool/linked-server.js';
 import type { ServerPeer } from '../../pool/server-peer.js';
@@ -14,12 +16,12 @@ import { replaceMessage, type EditSession } from './chunk-edits.js';
 
 export type UnnamedSession = Pick<
   ClientSession,
-  'unnamedParseBody' | 'keptUnnamedParse' | 'restoreUnnamed' | 'server' | 'unnamedMine'
+  'unnamedParseBody' | 'keptUnnamedParse' | 'keptUnnamedUnsent' | 'restoreUnnamed' | 'server' | 'unnamedMine'
 > &
   EditSession;
 
 /** The statement name a Bind or Describe of an unnamed statement the client has not prepared
- *  goes under (see foreignUnnamed): the server's 26000 names it. */
+ *  goes under (see unnamedUsed): the server's 26000 names it. */
 export const NO_UNNAMED_STATEMENT = '<no unnamed statement prepared on this connection>';
 const NO_UNNAMED_NAME = Buffer.from(NO_UNNAMED_STATEMENT);
 
@@ -33,15 +35,29 @@ export function unnamedParsed(s: UnnamedSession, body: Buffer | null): void {
 }
 
 /**
- * A Bind or Describe of the unnamed statement (the message `body`, ending at `end` of the
- * chunk being scanned, `nameAt` where its statement name is) when the client has none that
- * pgtide can run: no Parse of it since its last transaction ended, no copy kept. Its server
- * may hold another client's, which the Bind would run (a client that never prepared one read
- * another's rows where PostgreSQL answers 26000): it goes under NO_UNNAMED_STATEMENT, which
- * the server fails with 26000 as well. A message cut across chunks goes as it is.
+ * A Bind or Describe of the unnamed statement (the message `type`, its `body` ending at `end`
+ * of the chunk being scanned, `nameAt` where its statement name is). Prepared in this batch, it
+ * runs where the batch goes. Kept from an earlier batch, it is prepared again on a server yet to
+ * be linked (see restoreUnnamed); the linked server may lack it too, when the client pipelined
+ * it behind another transaction that took another server (see lacksUnnamed): such bytes wait
+ * for that server's answers (mustDefer), and only a Bind that cannot wait goes on there. None
+ * the client made that pgtide can run (no Parse since its last transaction ended, no copy kept),
+ * or a linked server without it: the server may hold another client's, which the Bind would run
+ * (a client read another's rows where PostgreSQL answers 26000). It goes under
+ * NO_UNNAMED_STATEMENT, which the server fails with 26000 as well. A message cut across chunks
+ * goes as it is.
  */
-export function foreignUnnamed(s: UnnamedSession, type: number, body: Buffer, end: number, nameAt: number): void {
-  if (s.unnamedMine || s.unnamedParseBody !== null || s.keptUnnamedParse !== null) return;
+export function unnamedUsed(s: UnnamedSession, type: number, body: Buffer, end: number, nameAt: number): void {
+  if (s.unnamedParseBody !== null) {
+    if (type === FrontendMessage.Bind) s.unnamedParseBody = null;
+    return;
+  }
+  const server = s.server;
+  if (s.keptUnnamedParse === null ? s.unnamedMine : server === null || !lacksUnnamed(s, server)) {
+    // A choice's setter looks its value up (client-session.ts): not at every Bind.
+    if (server === null && s.keptUnnamedParse !== null && !s.restoreUnnamed) s.restoreUnnamed = true;
+    return;
+  }
   const header = Buffer.allocUnsafe(5);
   header[0] = type;
   header.writeUInt32BE(4 + body.length + NO_UNNAMED_NAME.length, 1);
@@ -49,17 +65,47 @@ export function foreignUnnamed(s: UnnamedSession, type: number, body: Buffer, en
   replaceMessage(s, end - 5 - body.length, end, renamed);
 }
 
-/** A Bind of the unnamed statement: one prepared in an earlier batch runs on a server that may lack it. */
-export function unnamedBound(s: UnnamedSession): void {
-  if (s.unnamedParseBody !== null) s.unnamedParseBody = null;
-  // A linked server lacks it only after pgtide's own queries there, which restore it (see restoreUnnamed).
-  else if (s.keptUnnamedParse !== null && s.server === null) s.restoreUnnamed = true;
+/**
+ * The linked `server` lacks the client's kept unnamed statement: its copy went to another
+ * server (the client's Parse, Sync; then a write, Sync, linking a new server; then the Bind,
+ * each sent before the last was answered), or pgtide's own query there replaced it. The copy in
+ * the bytes being scanned goes with them (keptUnnamedUnsent).
+ */
+export function lacksUnnamed(
+  s: Pick<ClientSession, 'keptUnnamedParse' | 'keptUnnamedUnsent'>,
+  server: LinkedServer,
+): boolean {
+  return s.keptUnnamedParse !== null && !s.keptUnnamedUnsent && server.unnamedBy !== s;
 }
 
-/** A Describe of the unnamed statement (psqlODBC: Parse '' and Sync, then Describe and Sync,
- *  then Bind): in a later batch than its Parse, the server may lack it, as for a Bind. */
-export function unnamedDescribed(s: UnnamedSession): void {
-  if (s.unnamedParseBody === null && s.keptUnnamedParse !== null && s.server === null) s.restoreUnnamed = true;
+/**
+ * The client's `chunk`, about to go to the linked `server`, binds or describes the unnamed
+ * statement that server lacks (see lacksUnnamed). Only the messages' heads are read, the
+ * chunk beginning at a message (else its messages cannot be told apart, and it goes on).
+ */
+export function usesMissingUnnamed(
+  s: Pick<ClientSession, 'keptUnnamedParse' | 'keptUnnamedUnsent' | 'scanner'>,
+  server: LinkedServer,
+  chunk: Buffer,
+): boolean {
+  if (!lacksUnnamed(s, server) || !s.scanner.atBoundary) return false;
+  for (let at = 0; at + 5 < chunk.length; at += 1 + chunk.readUInt32BE(at + 1)) {
+    const type = chunk[at];
+    // A Parse of it first: it runs that one, wherever the chunk goes.
+    if (type === FrontendMessage.Parse && chunk[at + 5] === 0) return false;
+    if (type === FrontendMessage.Describe && chunk[at + 5] === STATEMENT && chunk[at + 6] === 0) return true;
+    if (type !== FrontendMessage.Bind) continue;
+    const portalEnd = chunk.indexOf(0, at + 5);
+    // Its names cut off: it may be.
+    if (portalEnd < 0 || portalEnd + 1 >= chunk.length || chunk[portalEnd + 1] === 0) return true;
+  }
+  return false;
+}
+
+/** Bytes holding the client's kept unnamed Parse went to `server` (see keptUnnamedUnsent). */
+export function unnamedSent(s: UnnamedSession, server: LinkedServer): void {
+  s.keptUnnamedUnsent = false;
+  server.unnamedBy = s;
 }
 
 /** A Sync: an unnamed Parse of the batch that no Bind ran is kept for a later batch's Bind. */
@@ -68,6 +114,7 @@ export function unnamedBatchEnded(s: UnnamedSession): void {
   if (body === null) return;
   s.unnamedParseBody = null;
   s.keptUnnamedParse = Buffer.concat([encode.parseWithName('', body.subarray(1)), encode.sync()]);
+  s.keptUnnamedUnsent = true;
 }
 
 /** A simple Query drops the unnamed statement, on PostgreSQL too: a later Bind of it fails as directly. */
@@ -90,6 +137,7 @@ export async function restoreUnnamed(s: UnnamedSession, server: LinkedServer, ow
   if (s.keptUnnamedParse === null) return;
   try {
     await server.request(s.keptUnnamedParse, owner, false);
+    server.unnamedBy = s;
   } catch (err) {
     if (!(err instanceof ServerQueryError)) throw err;
   }
