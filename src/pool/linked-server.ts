@@ -39,8 +39,9 @@ export interface LinkedServer {
    *  values here, no write having run since a new connection or a discard; SEQUENCES_OF_SOMEONE:
    *  maybe some, of no known client). */
   sequenceOwner: number;
-  /** The client whose unnamed statement the server holds: set by that client's session when its
-   *  Parse went here; null once pgtide's own query or another client may have replaced it. */
+  /** The unnamed statement the server holds, as the copy of its Parse a client's session keeps
+   *  (see unnamed-statement.ts): set when that Parse went here; null once pgtide's own query or
+   *  another client may have replaced it. */
   unnamedBy: object | null;
   /** Transaction status from the last ReadyForQuery. */
   readonly txStatus: number;

@@ -579,9 +579,9 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
   /** Lend the connection to a client session; `tracking` when it edits its stream (see onServerAnswer). */
   link(peer: ServerPeer, tracking: boolean): void {
     this.peer = peer;
-    // Another client may replace it: only the one that put it here may trust it is still there.
-    if (this.unnamedBy !== peer) this.unnamedBy = null;
     if (peer.clientPid !== this.holderPid) {
+      // Another client may have replaced it since.
+      this.unnamedBy = null;
       this.othersUntil = this.releasedAt;
       this.holderPid = peer.clientPid;
     }

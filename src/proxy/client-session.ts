@@ -251,7 +251,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   keptUnnamedParse: Buffer | null = null;
   /** The bytes scanned and not yet sent hold that copy's Parse (see unnamedSent). */
   declare keptUnnamedUnsent: boolean;
-  declare restoreUnnamed: boolean;
+  /** The copy a Bind among the bytes waiting for a server runs: prepared there first. */
+  unnamedToRestore: Buffer | null = null;
   /** The current link rewrites the client's messages and follows every answer. */
   declare tracking: boolean;
   statementLink: StatementLink | null = null;
@@ -735,7 +736,6 @@ const SESSION_CHOICES: Choices<ClientSession> = {
   // Yes/no fields among the choices: the flags' small integer is full.
   sequenceRead: [false, true],
   sequencesUnseen: [false, true],
-  restoreUnnamed: [false, true],
   keptUnnamedUnsent: [false, true],
   ranInLink: [false, true],
   ranDdl: [false, true],

@@ -108,7 +108,7 @@ export class SessionSettings {
   /** A statement pgtide read may have changed settings (see follow). */
   private seenChange = false;
   /** The names of the plain SETs since the last read-back, while every change was one (see
-   *  plainSetName; null: none yet, BY_NAME_NOT: another change). */
+   *  plainSetName; null: none yet, BY_NAME_NOT: another change, TO_STARTUP: see followQuery). */
   private namedSets: readonly string[] | null = null;
 
   /** Throws on a malformed `options` value (the caller answers like PostgreSQL, 08P01 / 22023).
@@ -146,7 +146,8 @@ export class SessionSettings {
   follow(c: Classification): void {
     this.seenChange = true;
     if (c.statements) {
-      for (const s of c.statements) this.follow(s);
+      // The others (a SELECT beside a SET) leave the settings as they are.
+      for (const s of c.statements) if (changesSettings(s) || this.newPlaceholder(s)) this.follow(s);
       return;
     }
     this.followSetName(c);
@@ -184,7 +185,7 @@ export class SessionSettings {
     const named = this.namedSets;
     if (named === BY_NAME_NOT) return;
     const name = plainSetName(c);
-    if (name === null) this.namedSets = BY_NAME_NOT;
+    if (name === null || named === TO_STARTUP) this.namedSets = BY_NAME_NOT;
     else if (named === null) this.namedSets = [name];
     else if (!named.includes(name)) this.namedSets = [...named, name];
   }
@@ -198,8 +199,33 @@ export class SessionSettings {
     (this.customNames ??= new Set()).add(name);
   }
 
+  /**
+   * A simple Query that began the client's transaction (`c`, all of its statements) ran: when it
+   * reset the whole session and changed nothing after (DISCARD ALL; Npgsql's reset of a
+   * connection that keeps prepared statements, SET SESSION AUTHORIZATION DEFAULT then RESET ALL;
+   * RESET ALL where no role is set), the settings are known to be the startup ones: nothing
+   * needs reading back (see learnReset). Not in a transaction block, which may roll it back:
+   * its own transaction commits unless it fails, and an error makes the full read (refused).
+   */
+  followQuery(c: Classification): void {
+    let reset = false;
+    let noRole = !this.current.settings.has('role');
+    for (const one of c.statements ?? [c]) {
+      const kind = one.kind;
+      if (kind === 'begin' || kind === 'commit' || kind === 'rollback' || kind === 'savepoint' || kind === 'two_phase')
+        return;
+      if (kind === 'discard' && one.discard === 'all') reset = noRole = true;
+      else if (kind === 'reset' && one.all === true) reset = noRole;
+      else if (!changesSettings(one) && !this.newPlaceholder(one)) continue;
+      else if (one.set?.name === 'session_authorization' && one.set.value === null && !one.set.local) noRole = true;
+      else reset = noRole = false;
+    }
+    if (reset) this.namedSets = TO_STARTUP;
+  }
+
   /** The server refused something after a plain SET: perhaps the SET itself, whose setting the
-   *  session may not set at all (a read by name would take the value it kept for the client's). */
+   *  session may not set at all (a read by name would take the value it kept for the client's),
+   *  or the DISCARD ALL (inside a transaction block), which then changed nothing. */
   refused(): void {
     if (this.namedSets !== null) this.namedSets = BY_NAME_NOT;
   }
@@ -211,13 +237,16 @@ export class SessionSettings {
 
   /** What the session changed since this was last asked, and forgets it: `unknown` when some
    *  change cannot be read back by name, `seen` when a statement pgtide read may have set
-   *  something, `named` (a text[] literal) when every change was a plain SET of these names. */
+   *  something, `named` (a text[] literal) when every change was a plain SET of these names,
+   *  `toStartup` when the last reset the whole session (see followQuery). */
   takeChanges(): SettingChanges {
     const named = this.namedSets;
+    const byName = named !== null && named !== BY_NAME_NOT && named !== TO_STARTUP && !this.unknownChange;
     const changes = {
       unknown: this.unknownChange,
       seen: this.seenChange,
-      named: named === null || named === BY_NAME_NOT || this.unknownChange ? null : textArray(named),
+      named: byName ? textArray(named) : null,
+      toStartup: named === TO_STARTUP && !this.unknownChange,
     };
     this.unknownChange = false;
     this.seenChange = false;
@@ -252,6 +281,23 @@ export class SessionSettings {
     for (const [name, setting] of rows) {
       if (name && setting !== null && setting !== undefined) values.set(fromHex(name).toLowerCase(), fromHex(setting));
     }
+    return this.settle(values);
+  }
+
+  /**
+   * What a reset of the whole session left (see followQuery), known without reading it: what
+   * the read would find on the server, the custom settings the session used at '' (their
+   * placeholders stay, reset), no role, nothing else set for the session; so the startup
+   * values, as learn restores them.
+   */
+  learnReset(): { found: Settings; restored: string[] } {
+    const values = new Map<string, string>();
+    if (this.customNames !== null) for (const name of this.customNames) values.set(name, '');
+    return this.settle(values);
+  }
+
+  /** `values` found on the server become the session's, with its startup values for those RESET. */
+  private settle(values: Map<string, string>): { found: Settings; restored: string[] } {
     const found = new Map(values);
     const restored: string[] = [];
     for (const [name, value] of this.startup) {
@@ -326,9 +372,11 @@ export interface SettingChanges {
   unknown: boolean;
   seen: boolean;
   named: string | null;
+  toStartup: boolean;
 }
 
 const BY_NAME_NOT: readonly string[] = Object.freeze([]);
+const TO_STARTUP: readonly string[] = Object.freeze([]);
 
 /** SET ROLE and SET SESSION AUTHORIZATION change who the session is, which the full read
  *  follows; SET SEED sets no value one can read; the old names PostgreSQL still takes for

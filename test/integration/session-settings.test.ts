@@ -175,6 +175,74 @@ describe('session settings follow their client in transaction pooling', { timeou
     );
   });
 
+  // Npgsql's reset on every reuse of a pooled connection, Rails' reset!: known without a read.
+  test("DISCARD ALL restores the client's startup values; refused in a transaction block, it changes nothing", async () => {
+    await sameAsPostgres(
+      { application_name: 'ps_discard_app', options: '-c statement_timeout=4321 -c ps.startup=s' },
+      async (c, look) => {
+        await c.query(`SET application_name = 'ps_changed'`);
+        await c.query(`SET TimeZone = 'Asia/Tokyo'`);
+        await c.query(`SET ps.custom = 'x'`);
+        await c.query(`SET ps.startup = 'changed'`);
+        await c.query('SET statement_timeout = 99');
+        await c.query('BEGIN');
+        await assert.rejects(c.query('DISCARD ALL'), { code: '25001' });
+        await c.query('ROLLBACK');
+        await look();
+        await c.query('DISCARD ALL');
+        await look();
+        const customs = async () =>
+          (await c.query(`SELECT current_setting('ps.custom') AS custom, current_setting('ps.startup') AS startup`))
+            .rows[0];
+        assert.deepEqual(await customs(), { custom: '', startup: 's' });
+        // Run on another server too: the other pooled one must agree.
+        await look();
+        assert.deepEqual(await customs(), { custom: '', startup: 's' });
+      },
+      (seen) =>
+        assert.deepEqual(
+          seen.map((s) => [s.application_name, s.TimeZone === 'Asia/Tokyo', s.statement_timeout]),
+          [
+            ['ps_changed', true, '99ms'],
+            ['ps_discard_app', false, '4321ms'],
+            ['ps_discard_app', false, '4321ms'],
+          ],
+        ),
+    );
+  });
+
+  // Npgsql resets a pooled connection that keeps prepared statements with this Query at every
+  // reuse: it pinned the client for good (SET SESSION AUTHORIZATION), so clients past the pool
+  // size waited for ever, and each reset read pg_settings.
+  test("Npgsql's reset: the startup values, its prepared statement kept, nothing pinned", async () => {
+    const reset =
+      'SET SESSION AUTHORIZATION DEFAULT;RESET ALL;CLOSE ALL;UNLISTEN *;SELECT pg_advisory_unlock_all();DISCARD SEQUENCES;DISCARD TEMP';
+    const plusOne = (n: number) => ({ name: 'ps_npgsql_kept', text: 'SELECT $1::int + 1 AS n', values: [n] });
+    await sameAsPostgres(
+      { application_name: 'ps_npgsql_app', options: '-c statement_timeout=4321' },
+      async (c, look) => {
+        assert.equal((await c.query(plusOne(1))).rows[0].n, 2);
+        await c.query(`SET application_name = 'ps_changed'`);
+        await c.query('SET statement_timeout = 99');
+        await look();
+        await c.query(reset);
+        // Held by another client meanwhile (see observe): the client keeps no server.
+        await look();
+        assert.equal((await c.query(plusOne(41))).rows[0].n, 42);
+        await look();
+      },
+      (seen) =>
+        assert.deepEqual(
+          seen.map((s) => [s.application_name, s.statement_timeout]),
+          [
+            ['ps_changed', '99ms'],
+            ['ps_npgsql_app', '4321ms'],
+            ['ps_npgsql_app', '4321ms'],
+          ],
+        ),
+    );
+  });
+
   test('SET LOCAL and a SET in a rolled-back transaction are not kept; a SET in a committed one is', async () => {
     await sameAsPostgres(
       {},

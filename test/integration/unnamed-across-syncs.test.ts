@@ -39,6 +39,10 @@ async function freshTable(c: WireClient, name: string): Promise<void> {
   await c.exchange(query(`DROP TABLE IF EXISTS ${name}; CREATE TABLE ${name} (id text PRIMARY KEY)`));
 }
 
+/** Between a client's writes, as a driver sends each request: pgtide (in this process) reads
+ *  them apart, and now and then an answer comes between. */
+const pause = () => new Promise((resolve) => setTimeout(resolve, Math.random() < 0.5 ? 0 : 1));
+
 /** Transaction pooling with `default_pool_size`, every read on a standby. */
 function readsOnStandbys(poolSize: number): Partial<Config> {
   return {
@@ -189,8 +193,6 @@ describe('the unnamed statement pipelined behind a write', { timeout: 60_000 }, 
     const wrong: string[] = [];
     let rounds = 0;
     const until = Date.now() + 4_000;
-    // Sent as a driver sends each request, with a pause now and then for an answer to come between.
-    const pause = () => new Promise((resolve) => setTimeout(resolve, Math.random() < 0.5 ? 0 : 1));
     await Promise.all(
       Array.from({ length: 8 }, async (_, n) => {
         const c = await wire.connect();
@@ -213,5 +215,61 @@ describe('the unnamed statement pipelined behind a write', { timeout: 60_000 }, 
     );
     assert.ok(rounds > 1_000, `only ${rounds} rounds`);
     assert.deepEqual(wrong.slice(0, 5), [], `${wrong.length} of ${rounds} rounds`);
+  });
+});
+
+describe('the unnamed statement parsed again behind a Bind of the last one', { timeout: 60_000 }, () => {
+  // The batches after the first Parse wait behind its standby, then are scanned together: the
+  // second Parse is read before the first Bind has run. Direct, that Bind runs the first statement.
+  const wire = useWirePgtide(t, readsOnStandbys(2));
+
+  test('each Bind runs the statement parsed before it, never a later one nor another client’s', async () => {
+    const wrong: string[] = [];
+    let rounds = 0;
+    const until = Date.now() + 3_000;
+    await Promise.all(
+      Array.from({ length: 4 }, async (_, n) => {
+        const c = await wire.connect();
+        // A named statement: pgtide follows the client's statements from then on.
+        await c.exchange(parse('named', 'SELECT 1'), sync());
+        for (let i = 0; Date.now() < until; i++, rounds++) {
+          c.send(parse('', "SELECT 'old-' || $1::text AS v"), sync());
+          await pause();
+          // Read together by pgtide, held behind the first Parse's read.
+          c.send(bind('', '', [String(i)]), execute(), sync());
+          c.send(parse('', `SELECT $1::text || '-${n}' AS v`), sync());
+          c.send(bind('', '', [String(i)]), execute(), sync());
+          const got = await c.untilReady(4);
+          const rows = dataRows(got).map((r) => r[0]);
+          if (errorCodes(got).length > 0 || rows.join() !== `old-${i},${i}-${n}`)
+            wrong.push(`client ${n} round ${i}: ${JSON.stringify({ codes: errorCodes(got), rows })}`);
+        }
+      }),
+    );
+    assert.ok(rounds > 500, `only ${rounds} rounds`);
+    assert.deepEqual(wrong.slice(0, 5), [], `${wrong.length} of ${rounds} rounds`);
+  });
+
+  test('a server that holds an older unnamed statement of the same client does not pass for holding the last', async () => {
+    const setup = await wire.connect();
+    await setup.exchange(query('DROP TABLE IF EXISTS unnamed_older; CREATE TABLE unnamed_older (v int)'));
+    const c = await wire.connect();
+    await c.exchange(parse('w', 'INSERT INTO unnamed_older VALUES ($1)'), sync());
+    const got: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      // The first on a server of the primary (FOR UPDATE), the second on a standby; then a
+      // write takes a server of the primary, often that first one, with the Bind behind it.
+      await c.exchange(parse('', "SELECT 'older' AS v FROM (SELECT 1) AS s FOR UPDATE"), sync());
+      await c.exchange(parse('', "SELECT 'last-' || $1::text AS v"), sync());
+      c.send(bind('', 'w', [String(i)]), execute(), sync());
+      await pause();
+      c.send(bind('', '', [String(i)]), execute(), sync());
+      const answers = await c.untilReady(2);
+      got.push([...errorCodes(answers), ...dataRows(answers).map((r) => r[0])].join());
+    }
+    assert.deepEqual(
+      got,
+      Array.from({ length: 60 }, (_, i) => `last-${i}`),
+    );
   });
 });

@@ -513,7 +513,7 @@ describe("a client chunk's turn", () => {
     );
     assert.equal(mustDefer(...chunkOf({ ...elsewhere, server: { ...busy(), unnamedBy: null } }, bindUnnamed)), true);
     const here = queued({ ...elsewhere, server: busy() });
-    (here.server as unknown as { unnamedBy: object }).unnamedBy = here;
+    (here.server as unknown as { unnamedBy: object }).unnamedBy = kept;
     assert.equal(mustDefer(here, Buffer.concat([bindUnnamed, encode.sync()])), false, 'where it went');
     assert.equal(
       mustDefer(...chunkOf({ ...elsewhere, keptUnnamedUnsent: true }, bindUnnamed)),

@@ -19,6 +19,9 @@ describe('keptSessionState', () => {
     assert.equal(keptSessionState(classifier.classify('SELECT 1')), null);
     assert.equal(keptSessionState(classifier.classify("SET search_path = 'app'")), null);
     assert.equal(keptSessionState(classifier.classify('SET LOCAL SESSION AUTHORIZATION alice')), null);
+    // Back to the user the server connection logged in as (Npgsql's reset of a pooled connection).
+    assert.equal(keptSessionState(classifier.classify('SET SESSION AUTHORIZATION DEFAULT; RESET ALL')), null);
+    assert.equal(keptSessionState(classifier.classify('RESET SESSION AUTHORIZATION')), null);
   });
 
   it('says what users call the state', () => {

@@ -85,7 +85,7 @@ describe('statements that move where names resolve', () => {
   it('custom settings of every set_config call are read back by name', () => {
     const settings = settingsOf(newCache());
     settings.follow(classifier.classify("SELECT set_config('app.a', '1', false), set_config('app.b', '2', false)"));
-    assert.deepEqual(settings.takeChanges(), { unknown: false, seen: true, named: null });
+    assert.deepEqual(settings.takeChanges(), { unknown: false, seen: true, named: null, toStartup: false });
     assert.equal(settings.customNameList, '{"app.a","app.b"}');
   });
 });
@@ -127,13 +127,13 @@ describe('statements whose settings are read back after their transaction', () =
     const settings = settingsOf(newCache());
     settings.follow(classifier.classify("SELECT pg_advisory_lock(1), set_config($1, 'v', false)"));
     assert.equal(settings.takeChanges().unknown, true);
-    assert.deepEqual(settings.takeChanges(), { unknown: false, seen: false, named: null });
+    assert.deepEqual(settings.takeChanges(), { unknown: false, seen: false, named: null, toStartup: false });
   });
 
   it('code pgtide cannot see into is an unknown change no statement was seen to make', () => {
     const settings = settingsOf(newCache());
     settings.followUnseen();
-    assert.deepEqual(settings.takeChanges(), { unknown: true, seen: false, named: null });
+    assert.deepEqual(settings.takeChanges(), { unknown: true, seen: false, named: null, toStartup: false });
   });
 
   it('plain SETs alone are read back by name; any other change of the same transaction reads them all', () => {
@@ -173,6 +173,71 @@ describe('statements whose settings are read back after their transaction', () =
     settings.follow(classifier.classify('SET session_replication_role = replica'));
     settings.refused();
     assert.equal(settings.takeChanges().named, null, 'an error after it: perhaps the SET was refused');
+  });
+
+  it('a simple Query that resets the whole session, its transaction to itself, needs no read', () => {
+    const npgsql =
+      'SET SESSION AUTHORIZATION DEFAULT;RESET ALL;CLOSE ALL;UNLISTEN *;SELECT pg_advisory_unlock_all();DISCARD SEQUENCES;DISCARD TEMP';
+    /** takeChanges().toStartup after `sqls`, each followed as its simple Query, the last a Query beginning its transaction. */
+    const toStartup = (sqls: string[], startup: string[] = []) => {
+      const settings = settingsOf(newCache(), ...startup);
+      for (const sql of sqls) {
+        const c = classifier.classify(sql);
+        if (changesSettings(c)) settings.follow(c);
+      }
+      settings.followQuery(classifier.classify(sqls.at(-1)!));
+      return settings.takeChanges().toStartup;
+    };
+    const cases: [string[], boolean][] = [
+      [['DISCARD ALL'], true],
+      [[npgsql], true],
+      [['SET SESSION AUTHORIZATION DEFAULT; RESET ALL'], true],
+      [['RESET SESSION AUTHORIZATION; SELECT 1; RESET ALL'], true],
+      [['RESET ALL'], true],
+      [["SET work_mem = '1MB'", 'DISCARD ALL'], true],
+      [["SET work_mem = '1MB'; DISCARD ALL"], true],
+      [["DISCARD ALL; SET work_mem = '1MB'"], false],
+      [['RESET ALL; SET ROLE bob'], false],
+      [['SET ROLE bob; RESET ALL'], false],
+      [['SET SESSION AUTHORIZATION DEFAULT'], false],
+      [['BEGIN; RESET ALL; ROLLBACK'], false],
+      [['RESET ALL; COMMIT'], false],
+      [['RESET work_mem'], false],
+      [['DISCARD TEMP'], false],
+    ];
+    for (const [sqls, expected] of cases) assert.equal(toStartup(sqls), expected, sqls.join(' / '));
+    const withRole = settingsOf(newCache());
+    withRole.learn([[Buffer.from('role').toString('hex'), Buffer.from('bob').toString('hex')]]);
+    withRole.followQuery(classifier.classify('RESET ALL'));
+    assert.equal(withRole.takeChanges().toStartup, false, 'RESET ALL leaves the role a SET ROLE made');
+    const unseen = settingsOf(newCache());
+    unseen.followUnseen();
+    unseen.followQuery(classifier.classify('DISCARD ALL'));
+    assert.equal(unseen.takeChanges().toStartup, false, 'code pgtide cannot see into ran too');
+    const failed = settingsOf(newCache());
+    failed.followQuery(classifier.classify('DISCARD ALL'));
+    failed.refused();
+    assert.equal(failed.takeChanges().toStartup, false, 'refused: it changed nothing');
+    const later = settingsOf(newCache());
+    later.followQuery(classifier.classify('DISCARD ALL'));
+    later.follow(classifier.classify('SET search_path TO a'));
+    assert.equal(later.takeChanges().toStartup, false, 'a SET of a later Query of its transaction');
+  });
+
+  it('after a reset of the whole session: the startup values, custom settings used at their placeholders', () => {
+    const settings = settingsOf(newCache(), 'application_name', 'app', 'options', '-c my.start=s');
+    settings.follow(classifier.classify("SET my.custom = 'x'"));
+    const { found, restored } = settings.learnReset();
+    assert.deepEqual([...found].sort(), [
+      ['my.custom', ''],
+      ['my.start', ''],
+    ]);
+    assert.deepEqual(restored.sort(), ['application_name', 'my.start']);
+    assert.deepEqual([...settings.values].sort(), [
+      ['application_name', 'app'],
+      ['my.custom', ''],
+      ['my.start', 's'],
+    ]);
   });
 
   it("what plain SETs left, read by name, replaces those settings' values and leaves the others", () => {

@@ -448,6 +448,8 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       portalBatchEnded(s);
       break;
     case FrontendMessage.Query: {
+      // Nothing of the transaction before it: no statement scanned, no server, no deferred BEGIN.
+      const first = s.chunkKind === null && s.server === null && s.state === State.Ready && s.pendingBegin === null;
       runsStatement(s);
       unnamedDropped(s);
       queryDropsPortal(s);
@@ -457,6 +459,7 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
         const c = classifyText(s, body, 0, body.length - 1);
         if (c !== null && !beyondServer(s, c, null)) return false;
         keeps = followText(s, c, end - 5 - body.length >= 0);
+        if (first && c !== null && s.settingsDirty) s.settings?.followQuery(c);
       }
       if (keeps !== null) keepSessionState(s, keeps, end - 5 - body.length, end);
       countSimpleSyncPoint(s, end);

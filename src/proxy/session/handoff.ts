@@ -136,7 +136,7 @@ function ownsSequences(s: HandoffSession, server: LinkedServer): boolean {
 
 /** The server must be readied for the client's transaction before its bytes go (see setUp). */
 export function needsSetUp(s: HandoffSession, server: LinkedServer): boolean {
-  return lacksSettings(s, server) || lacksSequences(s, server) || s.restoreUnnamed;
+  return lacksSettings(s, server) || lacksSequences(s, server) || s.unnamedToRestore !== null;
 }
 
 /** The client's write ran last on `server`: its sequence values are there, and nowhere else. */
@@ -172,7 +172,7 @@ export async function setUp(s: HandoffSession, server: LinkedServer, begin: stri
     correctReported(s, server);
   }
   if (begin) await server.query(begin);
-  if (s.restoreUnnamed) await restoreUnnamed(s, server, null);
+  if (s.unnamedToRestore !== null) await restoreUnnamed(s, server, null);
 }
 
 /** Settings, and with `sequences` sequence values, only: the statements prepared there stay (a
@@ -417,7 +417,7 @@ async function readBack(
   s: HandoffSession,
   server: LinkedServer,
   settings: SessionSettings,
-  { unknown, seen, named }: SettingChanges,
+  { unknown, seen, named, toStartup }: SettingChanges,
   probe: boolean,
   position: boolean,
 ): Promise<ReadBack> {
@@ -430,8 +430,11 @@ async function readBack(
   const digests = server.settableNames !== UNREADABLE;
   const printed = unknown && !seen && digests && server.settingsPrint !== '' && server.printedFor === printedFor;
   const steps: CheckStep[] = [BEGIN];
+  // After a reset of the whole session the settings are known (see followQuery): a driver's
+  // reset of its pooled connection (Npgsql's at every reuse) read pg_settings, about a
+  // millisecond of the server's CPU, each time.
   if (printed) steps.push([Check.Print, server.settableNames, customs]);
-  else steps.push([settingsCheck(server), customs]);
+  else if (!toStartup) steps.push([settingsCheck(server), customs]);
   // After such code, the digest to compare the next read-backs with (once the names are known).
   const print = unknown && !printed && digests;
   if (print) steps.push(server.settableNames === '' ? SETTABLE : [Check.Print, server.settableNames, customs]);
@@ -441,7 +444,7 @@ async function readBack(
   steps.push(COMMIT);
   // Before: a check the client's code dropped makes the request run again, pgtide's statements doubted.
   const shared = server.prepared.size;
-  let rows = await runChecks(server, steps, s);
+  let rows = steps.length > 2 ? await runChecks(server, steps, s) : [];
   const lsn = position ? parseLsn(rows.pop()?.[0] ?? '') : undefined;
   const holdsState = probe ? rows.pop()?.[0] === 't' : null;
   if (unknown) countKept(server, shared, rows.pop()?.[0]);
@@ -461,7 +464,7 @@ async function readBack(
     );
     digest = rows.pop()?.[0] ?? '';
   }
-  const { found, restored } = settings.learn(rows);
+  const { found, restored } = toStartup ? settings.learnReset() : settings.learn(rows);
   // Set where pgtide could not see it (a function's set_config), a default that routes counts as a SET's.
   s.serializableSession = isSerializable(settings.values.get('default_transaction_isolation') ?? null);
   s.readOnlySession = isOn(settings.values.get('default_transaction_read_only') ?? null);

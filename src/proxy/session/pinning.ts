@@ -21,8 +21,9 @@ const SESSION_STATE_NAMES: Partial<Record<SessionState | 'session_authorization'
 };
 
 export function keptSessionState(c: Classification): KeptState | null {
-  // The session user: not a setting pgtide can read back or move (superusers only).
-  if (c.set?.name === 'session_authorization' && !c.set.local) return 'session_authorization';
+  // The session user: not a setting pgtide can read back or move (superusers only). DEFAULT
+  // (or RESET) is the user the server connection logged in as: nothing of the client's.
+  if (c.set?.name === 'session_authorization' && !c.set.local && c.set.value !== null) return 'session_authorization';
   if (c.statements) {
     for (const s of c.statements) {
       const kept = keptSessionState(s);

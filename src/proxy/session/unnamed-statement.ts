@@ -16,7 +16,7 @@ import { replaceMessage, type EditSession } from './chunk-edits.js';
 
 export type UnnamedSession = Pick<
   ClientSession,
-  'unnamedParseBody' | 'keptUnnamedParse' | 'keptUnnamedUnsent' | 'restoreUnnamed' | 'server' | 'unnamedMine'
+  'unnamedParseBody' | 'keptUnnamedParse' | 'keptUnnamedUnsent' | 'unnamedToRestore' | 'server' | 'unnamedMine'
 > &
   EditSession;
 
@@ -30,7 +30,6 @@ export function unnamedParsed(s: UnnamedSession, body: Buffer | null): void {
   s.unnamedParseBody = body;
   s.keptUnnamedParse = null;
   // A choice's setter looks its value up (client-session.ts): not at every Parse.
-  if (s.restoreUnnamed) s.restoreUnnamed = false;
   if (!s.unnamedMine) s.unnamedMine = true;
 }
 
@@ -38,7 +37,8 @@ export function unnamedParsed(s: UnnamedSession, body: Buffer | null): void {
  * A Bind or Describe of the unnamed statement (the message `type`, its `body` ending at `end`
  * of the chunk being scanned, `nameAt` where its statement name is). Prepared in this batch, it
  * runs where the batch goes. Kept from an earlier batch, it is prepared again on a server yet to
- * be linked (see restoreUnnamed); the linked server may lack it too, when the client pipelined
+ * be linked, before the bytes that wait for it (see unnamedToRestore: that copy, whatever the
+ * client parses after the Bind, which the scan may reach first); the linked server may lack it too, when the client pipelined
  * it behind another transaction that took another server (see lacksUnnamed): such bytes wait
  * for that server's answers (mustDefer), and only a Bind that cannot wait goes on there. None
  * the client made that pgtide can run (no Parse since its last transaction ended, no copy kept),
@@ -53,9 +53,10 @@ export function unnamedUsed(s: UnnamedSession, type: number, body: Buffer, end: 
     return;
   }
   const server = s.server;
-  if (s.keptUnnamedParse === null ? s.unnamedMine : server === null || !lacksUnnamed(s, server)) {
-    // A choice's setter looks its value up (client-session.ts): not at every Bind.
-    if (server === null && s.keptUnnamedParse !== null && !s.restoreUnnamed) s.restoreUnnamed = true;
+  const kept = s.keptUnnamedParse;
+  if (kept === null ? s.unnamedMine : server === null || !lacksUnnamed(s, server)) {
+    // Its Parse among the bytes waiting too, before it: it goes where they go.
+    if (server === null && kept !== null && !s.keptUnnamedUnsent) s.unnamedToRestore ??= kept;
     return;
   }
   const header = Buffer.allocUnsafe(5);
@@ -75,7 +76,8 @@ export function lacksUnnamed(
   s: Pick<ClientSession, 'keptUnnamedParse' | 'keptUnnamedUnsent'>,
   server: LinkedServer,
 ): boolean {
-  return s.keptUnnamedParse !== null && !s.keptUnnamedUnsent && server.unnamedBy !== s;
+  const kept = s.keptUnnamedParse;
+  return kept !== null && !s.keptUnnamedUnsent && server.unnamedBy !== kept;
 }
 
 /**
@@ -105,7 +107,7 @@ export function usesMissingUnnamed(
 /** Bytes holding the client's kept unnamed Parse went to `server` (see keptUnnamedUnsent). */
 export function unnamedSent(s: UnnamedSession, server: LinkedServer): void {
   s.keptUnnamedUnsent = false;
-  server.unnamedBy = s;
+  server.unnamedBy = s.keptUnnamedParse;
 }
 
 /** A Sync: an unnamed Parse of the batch that no Bind ran is kept for a later batch's Bind. */
@@ -123,21 +125,22 @@ export function unnamedDropped(s: UnnamedSession): void {
   if (s.keptUnnamedParse === null && s.unnamedParseBody === null) return;
   s.unnamedParseBody = null;
   s.keptUnnamedParse = null;
-  if (s.restoreUnnamed) s.restoreUnnamed = false;
 }
 
 /**
- * Prepares the kept unnamed statement on `server`, after pgtide's own queries there; what the
- * server sends on its own meanwhile (a pinned listener's notifications) goes to `owner`. A text
- * the server now refuses (its table was dropped) leaves it unprepared: the client's Bind then
- * fails with 26000, where a direct connection fails it with the text's own error (42P01).
+ * Prepares the client's unnamed statement on `server`, after pgtide's own queries there: the
+ * copy a waiting Bind needs, else the last kept. What the server sends on its own meanwhile (a
+ * pinned listener's notifications) goes to `owner`. A text the server now refuses (its table
+ * was dropped) leaves it unprepared: the client's Bind then fails with 26000, where a direct
+ * connection fails it with the text's own error (42P01).
  */
 export async function restoreUnnamed(s: UnnamedSession, server: LinkedServer, owner: ServerPeer | null): Promise<void> {
-  s.restoreUnnamed = false;
-  if (s.keptUnnamedParse === null) return;
+  const parse = s.unnamedToRestore ?? s.keptUnnamedParse;
+  s.unnamedToRestore = null;
+  if (parse === null) return;
   try {
-    await server.request(s.keptUnnamedParse, owner, false);
-    server.unnamedBy = s;
+    await server.request(parse, owner, false);
+    server.unnamedBy = parse;
   } catch (err) {
     if (!(err instanceof ServerQueryError)) throw err;
   }
