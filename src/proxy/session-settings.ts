@@ -204,7 +204,7 @@ export class SessionSettings {
    * reset the whole session and changed nothing after (DISCARD ALL; Npgsql's reset of a
    * connection that keeps prepared statements, SET SESSION AUTHORIZATION DEFAULT then RESET ALL;
    * RESET ALL where no role is set), the settings are known to be the startup ones: nothing
-   * needs reading back (see learnReset). Not in a transaction block, which may roll it back:
+   * needs reading back but its custom settings (see readBack). Not in a transaction block, which may roll it back:
    * its own transaction commits unless it fails, and an error makes the full read (refused).
    */
   followQuery(c: Classification): void {
@@ -281,23 +281,6 @@ export class SessionSettings {
     for (const [name, setting] of rows) {
       if (name && setting !== null && setting !== undefined) values.set(fromHex(name).toLowerCase(), fromHex(setting));
     }
-    return this.settle(values);
-  }
-
-  /**
-   * What a reset of the whole session left (see followQuery), known without reading it: what
-   * the read would find on the server, the custom settings the session used at '' (their
-   * placeholders stay, reset), no role, nothing else set for the session; so the startup
-   * values, as learn restores them.
-   */
-  learnReset(): { found: Settings; restored: string[] } {
-    const values = new Map<string, string>();
-    if (this.customNames !== null) for (const name of this.customNames) values.set(name, '');
-    return this.settle(values);
-  }
-
-  /** `values` found on the server become the session's, with its startup values for those RESET. */
-  private settle(values: Map<string, string>): { found: Settings; restored: string[] } {
     const found = new Map(values);
     const restored: string[] = [];
     for (const [name, value] of this.startup) {

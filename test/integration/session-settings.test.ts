@@ -7,7 +7,7 @@ import pg from 'pg';
 import postgres from 'postgres';
 import { currentTopology, scramLogin } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
-import { holdServer } from '../support/pipeline.js';
+import { holdServer, onEveryServer } from '../support/pipeline.js';
 
 const t = currentTopology();
 const POOL_SIZE = 2;
@@ -208,6 +208,26 @@ describe('session settings follow their client in transaction pooling', { timeou
             ['ps_discard_app', false, '4321ms'],
           ],
         ),
+    );
+  });
+
+  // A library's own setting is no placeholder: a reset gives it its default, not ''. Taken as
+  // '', it was given to the client's next server, where plpgsql refused it and the client was closed.
+  test("DISCARD ALL gives a library's setting its default, on the client's other server too", async () => {
+    await onEveryServer(p.pgConfig(), POOL_SIZE, 'DO $$BEGIN PERFORM 1; END$$');
+    await sameAsPostgres(
+      {},
+      async (c, look) => {
+        await c.query('DO $$BEGIN PERFORM 1; END$$');
+        await c.query('SET plpgsql.print_strict_params = on');
+        await c.query('DISCARD ALL');
+        const strict = async () =>
+          (await c.query(`SELECT current_setting('plpgsql.print_strict_params') AS v`)).rows[0].v;
+        assert.equal(await strict(), 'off');
+        await look();
+        assert.equal(await strict(), 'off');
+      },
+      () => undefined,
     );
   });
 

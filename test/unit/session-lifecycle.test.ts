@@ -506,6 +506,12 @@ describe("a client chunk's turn", () => {
       false,
       'a named Bind goes',
     );
+    // A COPY FROM STDIN of the extended protocol whose data the client sent before the server began it.
+    assert.equal(
+      mustDefer(...chunkOf(elsewhere, serialize.copyData(Buffer.from('1\n')), serialize.copyDone(), bindUnnamed)),
+      false,
+      'COPY data before it: the server may wait for it',
+    );
     assert.equal(
       mustDefer(...chunkOf(elsewhere, serialize.parse({ text: 'SELECT 1' }), bindUnnamed)),
       false,

@@ -30,6 +30,7 @@ function session(): QueueSession & { paused: number; resumed: number; sent: Buff
     queryStart: 0,
     xactStart: 0,
     cancelWanted: false,
+    unnamedToRestore: null,
     ctx: {
       sendCancel() {
         s.sent.push(Buffer.from('cancel'));
@@ -69,6 +70,15 @@ describe('bytes waiting for a server', () => {
     assert.equal(s.queued.length + s.queuedBytes + s.queuedSyncs, 0);
     assert.equal(s.resumed, 1);
     assert.ok(s.queryStart > 0, 'a query starts');
+  });
+
+  // A pinned client's Bind read while pgtide's probe ran: its own server still holds the copy.
+  it('sent as they are, they leave no copy of the unnamed statement to prepare before later bytes', () => {
+    const s = session() as QueueSession & { unnamedToRestore: Buffer | null };
+    s.unnamedToRestore = Buffer.from('P');
+    queue(s, Buffer.from('bind'));
+    flushQueued(s, server());
+    assert.equal(s.unnamedToRestore, null);
   });
 
   it('a cancel that came while they waited goes to that server right after them, once', () => {

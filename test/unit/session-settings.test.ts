@@ -224,22 +224,6 @@ describe('statements whose settings are read back after their transaction', () =
     assert.equal(later.takeChanges().toStartup, false, 'a SET of a later Query of its transaction');
   });
 
-  it('after a reset of the whole session: the startup values, custom settings used at their placeholders', () => {
-    const settings = settingsOf(newCache(), 'application_name', 'app', 'options', '-c my.start=s');
-    settings.follow(classifier.classify("SET my.custom = 'x'"));
-    const { found, restored } = settings.learnReset();
-    assert.deepEqual([...found].sort(), [
-      ['my.custom', ''],
-      ['my.start', ''],
-    ]);
-    assert.deepEqual(restored.sort(), ['application_name', 'my.start']);
-    assert.deepEqual([...settings.values].sort(), [
-      ['application_name', 'app'],
-      ['my.custom', ''],
-      ['my.start', 's'],
-    ]);
-  });
-
   it("what plain SETs left, read by name, replaces those settings' values and leaves the others", () => {
     const settings = settingsOf(newCache(), 'application_name', 'app', 'options', '-c work_mem=2MB');
     const hex = (text: string) => Buffer.from(text).toString('hex');

@@ -430,11 +430,13 @@ async function readBack(
   const digests = server.settableNames !== UNREADABLE;
   const printed = unknown && !seen && digests && server.settingsPrint !== '' && server.printedFor === printedFor;
   const steps: CheckStep[] = [BEGIN];
-  // After a reset of the whole session the settings are known (see followQuery): a driver's
+  // After a reset of the whole session nothing is set for it (see followQuery): a driver's
   // reset of its pooled connection (Npgsql's at every reuse) read pg_settings, about a
-  // millisecond of the server's CPU, each time.
+  // millisecond of the server's CPU, each time. Its custom settings are read by name: a
+  // placeholder reads '', one a library defines (plpgsql.*) its default.
   if (printed) steps.push([Check.Print, server.settableNames, customs]);
   else if (!toStartup) steps.push([settingsCheck(server), customs]);
+  else if (customs !== NO_NAMES) steps.push([Check.Named, customs]);
   // After such code, the digest to compare the next read-backs with (once the names are known).
   const print = unknown && !printed && digests;
   if (print) steps.push(server.settableNames === '' ? SETTABLE : [Check.Print, server.settableNames, customs]);
@@ -444,7 +446,7 @@ async function readBack(
   steps.push(COMMIT);
   // Before: a check the client's code dropped makes the request run again, pgtide's statements doubted.
   const shared = server.prepared.size;
-  let rows = steps.length > 2 ? await runChecks(server, steps, s) : [];
+  let rows: Rows = steps.length > 2 ? await runChecks(server, steps, s) : [];
   const lsn = position ? parseLsn(rows.pop()?.[0] ?? '') : undefined;
   const holdsState = probe ? rows.pop()?.[0] === 't' : null;
   if (unknown) countKept(server, shared, rows.pop()?.[0]);
@@ -464,7 +466,7 @@ async function readBack(
     );
     digest = rows.pop()?.[0] ?? '';
   }
-  const { found, restored } = toStartup ? settings.learnReset() : settings.learn(rows);
+  const { found, restored } = settings.learn(rows);
   // Set where pgtide could not see it (a function's set_config), a default that routes counts as a SET's.
   s.serializableSession = isSerializable(settings.values.get('default_transaction_isolation') ?? null);
   s.readOnlySession = isOn(settings.values.get('default_transaction_read_only') ?? null);
@@ -534,6 +536,8 @@ async function readBackNamed(
   return { holdsState, lsn };
 }
 
+/** SessionSettings.customNameList when the session used none. */
+const NO_NAMES = '{}';
 const BEGIN: CheckStep = [Check.Begin];
 const COMMIT: CheckStep = [Check.Commit];
 const PROBE: CheckStep = [Check.Probe];

@@ -12,7 +12,7 @@ import { endSkippedBatch } from './statement-link.js';
 import { CopyIn, NO_CHUNKS, State, Wait, appended } from './state.js';
 import { leaveIfAnswered, type EndSession } from './client-end.js';
 import { dropHeldCancel, sendHeldCancel } from './held-cancel.js';
-import { usesMissingUnnamed } from './unnamed-statement.js';
+import { unnamedFlushed, usesMissingUnnamed } from './unnamed-statement.js';
 
 const QUEUE_LIMIT_BYTES = 256 * 1024;
 
@@ -51,6 +51,7 @@ export type QueueSession = Pick<
   | 'state'
   | 'statementLink'
   | 'tracking'
+  | 'unnamedToRestore'
 > &
   StatsSession;
 
@@ -176,6 +177,7 @@ export function replayDeferred(s: QueueSession): void {
 
 /** The queued bytes go to the server just linked, with the sync points they hold. */
 export function flushQueued(s: QueueSession, server: LinkedServer): void {
+  if (s.unnamedToRestore !== null) unnamedFlushed(s);
   oweSyncPoints(s, server, s.queuedUnsynced);
   s.queuedUnsynced = false;
   const queued = s.queued;

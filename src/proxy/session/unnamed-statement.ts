@@ -83,7 +83,9 @@ export function lacksUnnamed(
 /**
  * The client's `chunk`, about to go to the linked `server`, binds or describes the unnamed
  * statement that server lacks (see lacksUnnamed). Only the messages' heads are read, the
- * chunk beginning at a message (else its messages cannot be told apart, and it goes on).
+ * chunk beginning at a message (else its messages cannot be told apart, and it goes on). COPY
+ * data before it goes on too: the server may be waiting for it (a COPY FROM STDIN in the
+ * extended protocol, its data sent before the server said it began) and answer nothing else.
  */
 export function usesMissingUnnamed(
   s: Pick<ClientSession, 'keptUnnamedParse' | 'keptUnnamedUnsent' | 'scanner'>,
@@ -95,6 +97,8 @@ export function usesMissingUnnamed(
     const type = chunk[at];
     // A Parse of it first: it runs that one, wherever the chunk goes.
     if (type === FrontendMessage.Parse && chunk[at + 5] === 0) return false;
+    if (type === FrontendMessage.CopyData || type === FrontendMessage.CopyDone || type === FrontendMessage.CopyFail)
+      return false;
     if (type === FrontendMessage.Describe && chunk[at + 5] === STATEMENT && chunk[at + 6] === 0) return true;
     if (type !== FrontendMessage.Bind) continue;
     const portalEnd = chunk.indexOf(0, at + 5);
@@ -136,12 +140,19 @@ export function unnamedDropped(s: UnnamedSession): void {
  */
 export async function restoreUnnamed(s: UnnamedSession, server: LinkedServer, owner: ServerPeer | null): Promise<void> {
   const parse = s.unnamedToRestore ?? s.keptUnnamedParse;
-  s.unnamedToRestore = null;
   if (parse === null) return;
   try {
     await server.request(parse, owner, false);
     server.unnamedBy = parse;
   } catch (err) {
+    // The server lost: the next one prepares it.
     if (!(err instanceof ServerQueryError)) throw err;
   }
+  s.unnamedToRestore = null;
+}
+
+/** The bytes waiting for a server go to `server` as they are (a pinned client's own, which
+ *  holds its unnamed statement): the copy a Bind among them needed is theirs no more. */
+export function unnamedFlushed(s: Pick<ClientSession, 'unnamedToRestore'>): void {
+  s.unnamedToRestore = null;
 }
