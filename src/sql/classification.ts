@@ -141,6 +141,12 @@ export interface Classification {
    * session: the client's own write there, in transaction pooling (see handoff.ts, lacksSequences).
    */
   readonly readsSequences?: true;
+  /**
+   * Goes to the primary for the session state it takes, drops or reads there (LISTEN and
+   * UNLISTEN; advisory locks, currval, lastval, set_config, setseed as its only writing calls),
+   * yet writes no row: read_your_writes has no write position to wait for after it.
+   */
+  readonly writesNothing?: true;
   /** Reads pg_prepared_statements, which pgtide answers with the client's own statements (see
    *  sql/statement-list.ts): the client's messages go through its statement link. */
   readonly readsStatementList?: true;

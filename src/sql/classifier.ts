@@ -15,7 +15,7 @@ import {
   type Route,
   type StatementKind,
 } from './classification.js';
-import { FunctionPolicy, sessionStateOfCall } from './functions.js';
+import { FunctionPolicy, sessionStateOfCall, writesNoRows } from './functions.js';
 import { Lexer, Tok, type Hint } from './lexer.js';
 import { LruCache } from './lru.js';
 import type { ParseAnswer } from './parse-tree.js';
@@ -184,11 +184,14 @@ export class Classifier {
       awaitingParser = false,
       functions: string[] | undefined,
       error: string | undefined;
+    // LISTEN and UNLISTEN; a read but for calls that take or read session state there.
+    let writesNothing = d.kind === 'listen' || (route === 'read' && d.stateCalls);
     if (route === 'read' && this.needsTier2(d)) {
       const facts = this.tier2(buf, start, end);
       parsed = facts !== undefined && end - start <= this.maxParseLength;
       if (facts === undefined) {
         route = 'write';
+        writesNothing = false;
         awaitingParser = true;
         // The names the lexer read are looked up while the parser reads the statement.
         for (const name of d.calls ?? []) {
@@ -196,12 +199,15 @@ export class Classifier {
         }
       } else if ('error' in facts) {
         route = 'write';
+        writesNothing = false;
         error = facts.error;
       } else {
         if (facts.writes) route = 'write';
+        if (facts.writes) writesNothing = false;
         for (const name of facts.calls) {
           const write = this.policy.isWrite(name);
           if (write !== false) route = 'write';
+          if (write !== false && !writesNoRows(name)) writesNothing = false;
           if (write === undefined && !functions?.includes(name)) (functions ??= []).push(name);
           const state = sessionStateOfCall(name);
           if (state !== undefined) sessionState = withSessionState(sessionState, state);
@@ -209,7 +215,17 @@ export class Classifier {
       }
     }
     const opaque = d.opaque || (d.userCalls !== undefined && this.mayRunUserCode(d.userCalls));
-    if (!parsed && !awaitingParser && functions === undefined && error === undefined && !opaque && isPlain(d)) {
+    if (writesNothing) route = 'write';
+    writesNothing &&= !opaque;
+    if (
+      !parsed &&
+      !awaitingParser &&
+      functions === undefined &&
+      error === undefined &&
+      !opaque &&
+      !writesNothing &&
+      isPlain(d)
+    ) {
       return plain(d.kind, route);
     }
     const c: Mutable<Classification> = { route, kind: d.kind, parsed };
@@ -238,6 +254,7 @@ export class Classifier {
     if (d.pgtideRoute !== undefined) c.pgtideRoute = d.pgtideRoute;
     if (d.constantArguments) c.constantArguments = true;
     if (opaque) c.opaque = true;
+    if (writesNothing) c.writesNothing = true;
     if (d.readsSequences) c.readsSequences = true;
     if (d.readsStatementList) c.readsStatementList = true;
     if (d.signals !== undefined) c.signals = d.signals;
@@ -352,6 +369,7 @@ function combine(results: readonly Classification[]): Classification {
   if (results.some((r) => r.touchesSettings)) c.touchesSettings = true;
   if (results.some((r) => r.opaque)) c.opaque = true;
   if (results.some((r) => r.readsSequences)) c.readsSequences = true;
+  if (results.every((r) => r.route === 'read' || r.writesNothing) && c.route === 'write') c.writesNothing = true;
   if (results.some((r) => r.readsStatementList)) c.readsStatementList = true;
   const signals = results.flatMap((r) => r.signals ?? []);
   if (signals.length > 0) c.signals = signals;

@@ -17,6 +17,9 @@
 const BUILTIN_WRITER =
   /^(nextval|setval|currval|lastval|pg_(try_)?advisory_.*lock.*|lo_.*|lo(read|write|open|close|creat)|pg_notify|set_config|txid_current(_if_assigned)?|pg_current_xact_id(_if_assigned)?|pg_switch_wal|pg_create_restore_point|pg_(create|drop)_.*replication_slot|pg_replication_slot_advance|pg_logical_emit_message|pg_stat_reset.*|pg_reload_conf|setseed)$/;
 
+/** Built-in writers (BUILTIN_WRITER) for their session state only: they write no row. */
+const STATE_ONLY_WRITER = /^(currval|lastval|set_config|setseed|pg_(try_)?advisory_.*lock.*)$/;
+
 /** Session-level (not `_xact_`) advisory lock functions: they pin the server connection. */
 const SESSION_ADVISORY_LOCK = /^pg_(try_)?advisory_lock(_shared)?$/;
 
@@ -238,6 +241,12 @@ export function isBuiltinWriter(name: string): boolean {
 export function readsSequenceState(name: string): boolean {
   const bare = builtinName(name);
   return bare === 'currval' || bare === 'lastval';
+}
+
+/** A built-in that goes to the primary for session state alone (see Classification.writesNothing). */
+export function writesNoRows(name: string): boolean {
+  const bare = builtinName(name);
+  return bare !== undefined && STATE_ONLY_WRITER.test(bare);
 }
 
 /** Session state a call to `name` leaves behind, if any. */

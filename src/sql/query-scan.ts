@@ -8,6 +8,7 @@ import {
   isBuiltinRead,
   isBuiltinWriter,
   readsSequenceState,
+  writesNoRows,
   sessionStateOfCall,
 } from './functions.js';
 import { CATALOG_FUNCTIONS } from './catalog-functions.js';
@@ -264,7 +265,9 @@ function call(lx: Lexer, d: Draft, name: string): Tok | undefined {
     d.sessionState ??= state;
     return setConfigArgs(lx, d);
   }
-  d.route = 'write';
+  // Routed to the primary once the rest of the statement is read (see Classifier.finish).
+  if (writesNoRows(name) && !d.shadowed.has(name)) d.stateCalls = true;
+  else d.route = 'write';
   if (readsSequenceState(name)) d.readsSequences = true;
   if (state !== undefined) d.sessionState = withSessionState(d.sessionState, state);
   return undefined;

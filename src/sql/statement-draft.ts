@@ -34,6 +34,9 @@ export class Draft {
   userCalls: string[] | undefined;
   /** Calls currval or lastval (see Classification.readsSequences). */
   readsSequences = false;
+  /** Calls built-ins that take or read session state on the primary, and write no row (see
+   *  Classification.writesNothing): the primary's for that alone. */
+  stateCalls = false;
   /** Reads pg_prepared_statements (see Classification.readsStatementList). */
   readsStatementList = false;
   /** See Classification.signals. */
@@ -62,7 +65,7 @@ export class Draft {
         undefined;
     this.calls = this.userCalls = this.signals = this.freesDatabase = undefined;
     this.uncertainCalls = false;
-    this.opaque = this.readsSequences = this.readsStatementList = this.changesFunctions = false;
+    this.opaque = this.readsSequences = this.stateCalls = this.readsStatementList = this.changesFunctions = false;
     this.invalid = undefined;
   }
 }

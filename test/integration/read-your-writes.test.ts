@@ -272,6 +272,46 @@ describe('read-your-writes', { timeout: 240_000 }, () => {
     assert.equal(await twoWritesThenRead('second position first'), '2');
   });
 
+  // Npgsql's reset of a pooled connection and a job queue's unlock go to the primary and write
+  // nothing: the position read after them made the client's next reads wait for the standbys
+  // to replay every other client's writes (or go to the primary), a round trip each.
+  test('by default: no write position is read after statements that only take or drop session state on the primary', async () => {
+    // Standbys in the rotation however far behind (an earlier test may have left them lagging).
+    const p = await startSplitting(undefined, { delay_threshold: 0, delay_threshold_by_time: 0 });
+    const replay = p.pgtide.context.replay;
+    const ask = replay.writePosition.bind(replay);
+    let asked = 0;
+    replay.writePosition = (server) => {
+      asked++;
+      return ask(server);
+    };
+    const c = new pg.Client(p.pgConfig());
+    try {
+      await c.connect();
+      await waitFor('a standby to take reads', () => p.pgtide.context.router.standbyReadable());
+      for (const sql of [
+        'UNLISTEN *',
+        'SELECT pg_advisory_unlock_all()',
+        'SELECT pg_advisory_xact_lock(42)',
+        'SET SESSION AUTHORIZATION DEFAULT;RESET ALL;CLOSE ALL;UNLISTEN *;SELECT pg_advisory_unlock_all();DISCARD SEQUENCES;DISCARD TEMP',
+      ]) {
+        await c.query(sql);
+        assert.equal(asked, 0, `a write position was read after ${sql}`);
+      }
+      await c.query('INSERT INTO ryw VALUES ($1, $2)', [nextId++, 'own']);
+      await waitFor('the write position read after a write', () => asked === 1);
+      await c.query(
+        'SELECT pg_advisory_unlock_all(); INSERT INTO ryw VALUES ($1, $2)'
+          .replace('$1', String(nextId++))
+          .replace('$2', "'both'"),
+      );
+      await waitFor('the write position read after a write beside an unlock', () => asked === 2);
+    } finally {
+      await c.end();
+      await p.stop();
+    }
+  });
+
   test('with server_reset_query_always: 3,000 autocommit insert-then-select iterations, 0 misses', async () => {
     // The reset after each write must not skip reading the write's position.
     const r = await insertThenSelect(undefined, 10, 300, autocommit, {

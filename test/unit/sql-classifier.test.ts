@@ -454,6 +454,31 @@ table('session state', [
   ['SELECT pg_advisory_unlock(1)', { ...W, sessionState: undefined }],
 ]);
 
+// Sent to the primary for the session state they take, drop or read there: no write position
+// to wait for after them (Classification.writesNothing).
+table('the primary for session state alone', [
+  ['UNLISTEN *', { ...W, kind: 'listen', writesNothing: true }],
+  ['LISTEN jobs', { ...W, kind: 'listen', writesNothing: true }],
+  ['SELECT pg_advisory_unlock_all()', { ...W, kind: 'select', writesNothing: true }],
+  ['SELECT pg_advisory_lock(1)', { ...W, sessionState: 'advisory_lock', writesNothing: true }],
+  ['SELECT pg_try_advisory_xact_lock(1)', { ...W, writesNothing: true }],
+  ["SELECT currval('s')", { ...W, readsSequences: true, writesNothing: true }],
+  ['SELECT setseed(0.5)', { ...W, sessionState: 'random_seed', writesNothing: true }],
+  [
+    'SET SESSION AUTHORIZATION DEFAULT;RESET ALL;CLOSE ALL;UNLISTEN *;SELECT pg_advisory_unlock_all();DISCARD SEQUENCES;DISCARD TEMP',
+    { ...W, kind: 'multi', writesNothing: true },
+  ],
+  ["SELECT nextval('s')", { ...W, writesNothing: undefined }],
+  ['SELECT pg_advisory_lock(1) FROM t FOR UPDATE', { ...W, writesNothing: undefined }],
+  [
+    'WITH x AS (INSERT INTO t VALUES (1) RETURNING *) SELECT pg_advisory_lock(1) FROM x',
+    { ...W, writesNothing: undefined },
+  ],
+  ['SELECT pg_advisory_unlock_all(); INSERT INTO t VALUES (1)', { ...W, kind: 'multi', writesNothing: undefined }],
+  ['NOTIFY jobs', { ...W, writesNothing: undefined }],
+  ['SELECT 1', { ...R, writesNothing: undefined }],
+]);
+
 table('pgtide hints and commands', [
   ['/* pgtide: primary */ SELECT 1', { ...W, kind: 'select', hint: 'primary' }],
   ['/*pgtide:standby*/select 1', { ...R, hint: 'standby' }],

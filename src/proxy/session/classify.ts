@@ -225,7 +225,7 @@ function follow(s: ClassifySession, c: Classification): KeptState | null {
   if (read && kept === null) s.routeRead = true;
   else {
     s.routeWrite = true;
-    if (!s.writesRows && !controlsTransaction(c)) s.writesRows = true;
+    if (!s.writesRows && !controlsTransaction(c) && !c.writesNothing) s.writesRows = true;
   }
   if (!read && c.functions && c.functions.length > 0) lookUpFunctions(s, c.functions);
   return kept;

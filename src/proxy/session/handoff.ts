@@ -684,7 +684,16 @@ function resumeAfterCheck(s: HandoffSession): void {
 
 /** Whether the release of the client's server reads the primary's write position (see releaseServer). */
 function learnsWritePosition(s: HandoffSession, sharedDdl: boolean): boolean {
-  return s.wroteInLink && s.consistency === 'read_your_writes' && (sharedDdl || s.ctx.router.standbyReadable());
+  return ownWrite(s) && (sharedDdl || s.ctx.router.standbyReadable());
+}
+
+/** The transaction on the primary may have written rows the client's next reads must see: not
+ *  one that only read there, or took, dropped or read session state there (Npgsql's reset of a
+ *  pooled connection: UNLISTEN *, pg_advisory_unlock_all(); a job queue's advisory unlock).
+ *  Nor a read, but for one sent there because the client's last position is not known: it
+ *  learns one, after which its reads go to the standbys again. */
+function ownWrite(s: HandoffSession): boolean {
+  return s.wroteInLink && (s.writesRows || s.consistencyFallback) && s.consistency === 'read_your_writes';
 }
 
 /** Costs one round trip after each write transaction, for read_your_writes clients only, while a
@@ -833,9 +842,8 @@ function releaseServer(s: HandoffSession, sharedDdl = false, lsn?: bigint): void
   // reads later, the client's next transaction runs on the primary, its position read then.
   // DDL's position is read all the same, here as on another connection: every client's reads
   // wait for it once a standby serves them (see schema-fence.ts).
-  const ownWrite = s.wroteInLink && s.consistency === 'read_your_writes';
   const learns = learnsWritePosition(s, sharedDdl);
-  if (ownWrite && !learns) knowWritePosition(s, ++s.writeLsnAsked, null);
+  if (ownWrite(s) && !learns) knowWritePosition(s, ++s.writeLsnAsked, null);
   // Asked of the pool before this server goes back to it: another idle one, else the next lent.
   if (sharedDdl && !learns) fenceFromPool(s.pool, s.ctx.replay);
   if (learns) learnWritePosition(s, server, stale, reset, sharedDdl, lsn);
