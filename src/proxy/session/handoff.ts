@@ -446,6 +446,7 @@ async function readBack(
   steps.push(COMMIT);
   // Before: a check the client's code dropped makes the request run again, pgtide's statements doubted.
   const shared = server.prepared.size;
+  // BEGIN and COMMIT alone (a reset, no custom names, nothing else asked): no round trip.
   let rows: Rows = steps.length > 2 ? await runChecks(server, steps, s) : [];
   const lsn = position ? parseLsn(rows.pop()?.[0] ?? '') : undefined;
   const holdsState = probe ? rows.pop()?.[0] === 't' : null;

@@ -12,7 +12,7 @@ import { endSkippedBatch } from './statement-link.js';
 import { CopyIn, NO_CHUNKS, State, Wait, appended } from './state.js';
 import { leaveIfAnswered, type EndSession } from './client-end.js';
 import { dropHeldCancel, sendHeldCancel } from './held-cancel.js';
-import { unnamedFlushed, usesMissingUnnamed } from './unnamed-statement.js';
+import { usesMissingUnnamed } from './unnamed-statement.js';
 
 const QUEUE_LIMIT_BYTES = 256 * 1024;
 
@@ -79,8 +79,10 @@ export function mustDefer(s: QueueSession & Pick<ClientSession, 'statementLink' 
   // when the read's last sync point is a Query the server may skip (see querySkippable): its
   // batch's Sync may be in these bytes, without which neither side would ever go on (pgJDBC's
   // autosave sends Bind, Execute and a SAVEPOINT Query, then the next statement and the Sync).
+  // Checked first: a chunk on a write link, with no unnamed statement kept, reads two fields.
   if (linked)
     return (
+      (s.readLink || s.keptUnnamedParse !== null) &&
       linked.syncs.pending > 0 &&
       !linked.syncs.unsynced &&
       !(s.tracking ? s.statementLink!.tracker.querySkippable : linked.syncs.querySkippable) &&
@@ -177,7 +179,9 @@ export function replayDeferred(s: QueueSession): void {
 
 /** The queued bytes go to the server just linked, with the sync points they hold. */
 export function flushQueued(s: QueueSession, server: LinkedServer): void {
-  if (s.unnamedToRestore !== null) unnamedFlushed(s);
+  // Sent as they are (a pinned client's own server holds its unnamed statement): the copy a
+  // Bind among them needed is theirs no more.
+  if (s.unnamedToRestore !== null) s.unnamedToRestore = null;
   oweSyncPoints(s, server, s.queuedUnsynced);
   s.queuedUnsynced = false;
   const queued = s.queued;

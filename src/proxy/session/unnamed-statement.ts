@@ -150,9 +150,3 @@ export async function restoreUnnamed(s: UnnamedSession, server: LinkedServer, ow
   }
   s.unnamedToRestore = null;
 }
-
-/** The bytes waiting for a server go to `server` as they are (a pinned client's own, which
- *  holds its unnamed statement): the copy a Bind among them needed is theirs no more. */
-export function unnamedFlushed(s: Pick<ClientSession, 'unnamedToRestore'>): void {
-  s.unnamedToRestore = null;
-}
