@@ -21,6 +21,7 @@ import {
   followsTimeline,
   lagBytes,
   lagMs,
+  PrimaryPositions,
   parseCheckRow,
   timelineSeen,
   type CheckResult,
@@ -32,6 +33,7 @@ import { TimelineMemory } from './timeline-memory.js';
  *  primary still writes a few records that are no commits. An orphaned standby falls further
  *  behind with the new primary's first writes. */
 const CAUGHT_UP_BYTES = 64 * 1024;
+const POSITIONS_KEPT_MS = 60_000;
 
 /** A failing backend is checked again this long after its last counted failure (or after a
  *  check period, when shorter), and the primary's failed checks count toward
@@ -85,6 +87,8 @@ interface Tracked {
   last: CheckResult | null;
   /** What the last successful check said: a primary that stops answering keeps its timeline. */
   lastSeen: CheckResult | null;
+  /** When the latest successful check answered. */
+  answeredAt: number;
   /** While the backend takes no login: when the login that got no answer began, and the
    *  fresh logins tried until one begun later succeeds. */
   noLoginSince: number;
@@ -116,6 +120,8 @@ export class ClusterMonitor {
   private lastElection = '';
   /** The position of the primary last seen, kept while none is known (see evaluate). */
   private lastPrimaryLsn: bigint | null = null;
+  /** The primary's positions of the latest checks, for the standbys' lag in time. */
+  private readonly primaryPositions = new PrimaryPositions();
 
   /** The users reach the checks through makeLogin, which is called at each login of a check
    *  connection and so must read the current configuration (see checkLogin()). */
@@ -255,6 +261,7 @@ export class ClusterMonitor {
         recheckMs: kept?.recheckMs ?? FIRST_RECHECK_MS,
         last: kept?.last ?? null,
         lastSeen: kept?.lastSeen ?? null,
+        answeredAt: kept?.answeredAt ?? 0,
         noLoginSince: kept?.noLoginSince ?? 0,
         probe: null,
         lastLoginAt: kept?.lastLoginAt ?? 0,
@@ -276,6 +283,11 @@ export class ClusterMonitor {
   }
 
   /** The probes' period, which bounds the waits between checks of a failing backend. */
+  /** Long enough to date a lag well past delay_threshold_by_time, for SHOW and /metrics too. */
+  private positionsKeptMs(): number {
+    return Math.max(POSITIONS_KEPT_MS, 2 * this.config.delay_threshold_by_time);
+  }
+
   private periodMs(): number {
     return (this.config.health_check_period || this.config.sr_check_period || 1) * 1000;
   }
@@ -356,6 +368,7 @@ export class ClusterMonitor {
       const rows = await backend.connection.query(CHECK_QUERY, this.config.health_check_timeout * 1000);
       backend.last = parseCheckRow(rows);
       backend.lastSeen = backend.last;
+      backend.answeredAt = Date.now();
       if (backend.failures > 0) this.answeredAgain = true;
       backend.failures = 0;
       backend.failedAt = 0;
@@ -440,6 +453,9 @@ export class ClusterMonitor {
     // an orphaned standby, out for its lag alone, would come back as soon as that happens.
     const primaryLsn = primary?.lastSeen?.currentLsn ?? this.lastPrimaryLsn;
     this.lastPrimaryLsn = primaryLsn;
+    const answered = primary?.last?.currentLsn;
+    if (primary && answered != null)
+      this.primaryPositions.record(primary.state.config.name, primary.answeredAt, answered, this.positionsKeptMs());
     const primaryTimeline = primary?.lastSeen?.timeline ?? null;
     for (const tracked of this.tracked) {
       const { state, last, lastSeen } = tracked;
@@ -448,7 +464,11 @@ export class ClusterMonitor {
           state.role === 'standby' ? lagBytes(primaryLsn, last.replayLsn) : state.role === 'primary' ? 0 : null;
         state.lagBytes = behind;
         state.lagMs =
-          state.role === 'standby' ? lagMs(last, behind, CAUGHT_UP_BYTES) : state.role === 'primary' ? 0 : null;
+          state.role === 'standby'
+            ? lagMs(last, behind, CAUGHT_UP_BYTES, tracked.answeredAt, this.primaryPositions.positions)
+            : state.role === 'primary'
+              ? 0
+              : null;
       }
       // With no primary known, a standby still must not replay a timeline older than one seen.
       const expected = primaryTimeline ?? this.newestSeen(lastSeen);

@@ -93,23 +93,72 @@ export function lagBytes(primaryLsn: bigint | null, replayLsn: bigint | null): n
   return primaryLsn > replayLsn ? Number(primaryLsn - replayLsn) : 0;
 }
 
+/** The primary's WAL position as one check saw it, and when that check answered. */
+export interface PrimaryPosition {
+  readonly at: number;
+  readonly lsn: bigint;
+}
+
 /** 0 when replay has caught up with what was received and, with a primary known, with the
  *  primary's position to within `caughtUpBytes` (an idle primary sends no new commits, so the
- *  last replay timestamp would grow old while the standby is current); else the age of the
- *  last replayed commit. A standby cut off from the primary (orphaned by a failover) has
- *  replayed all it got, yet falls behind: only the primary's position tells. A standby that
- *  receives nothing yet (just restarted, its WAL receiver not started: no receive position)
- *  has replayed all it has, and is current when that is the primary's position. */
+ *  last replay timestamp would grow old while the standby is current). Else, with the
+ *  primary's `positions` of earlier checks (oldest first, rising), the time since the first
+ *  check that saw the primary past the standby's replay position: what the standby lacks was
+ *  written before that check, and what it has was there at the check before. The age of the
+ *  last replayed commit says less: through a long transaction after a quiet spell it grows
+ *  while the standby replays as fast as the primary writes. That age remains the answer for a
+ *  standby behind every position kept. A standby cut off from the primary (orphaned by a
+ *  failover) has replayed all it got, yet falls behind: only the primary's position tells. A
+ *  standby that receives nothing yet (just restarted, its WAL receiver not started: no receive
+ *  position) has replayed all it has, and is current when that is the primary's position. */
 export function lagMs(
   standby: Pick<CheckResult, 'receiveLsn' | 'replayLsn' | 'replayDelayMs'>,
   bytesBehindPrimary: number | null = null,
   caughtUpBytes = 0,
+  checkedAt = 0,
+  positions: readonly PrimaryPosition[] = [],
 ): number | null {
   const { receiveLsn, replayLsn, replayDelayMs } = standby;
   const replayedAll =
     replayLsn !== null && (receiveLsn === null ? bytesBehindPrimary !== null : receiveLsn <= replayLsn);
   if (replayedAll && (bytesBehindPrimary === null || bytesBehindPrimary <= caughtUpBytes)) return 0;
+  if (replayLsn !== null && positions.length > 0) {
+    const firstAhead = positions.findIndex((p) => p.lsn > replayLsn);
+    if (firstAhead < 0) return 0;
+    if (firstAhead > 0) return Math.max(0, checkedAt - positions[firstAhead]!.at);
+  }
   return replayDelayMs === null ? null : Math.max(0, replayDelayMs);
+}
+
+/** Positions kept at most, however short the checks' period. */
+const POSITIONS_KEPT = 1024;
+
+/** The primary's positions for lagMs, each new position once with the first check that saw it,
+ *  for `keepMs` back (and the oldest beyond it). Another primary, or a position going back (a
+ *  server put in its place), starts them afresh: positions compare only within one history. */
+export class PrimaryPositions {
+  private list: PrimaryPosition[] = [];
+  private primary = '';
+
+  get positions(): readonly PrimaryPosition[] {
+    return this.list;
+  }
+
+  record(primary: string, at: number, lsn: bigint, keepMs: number): void {
+    const newest = this.list.at(-1);
+    if (primary !== this.primary || (newest !== undefined && lsn < newest.lsn)) {
+      this.list = [];
+      this.primary = primary;
+    } else if (newest !== undefined && lsn === newest.lsn) return;
+    this.list.push({ at, lsn });
+    let stale = 0;
+    while (
+      stale < this.list.length - 1 &&
+      (this.list.length - stale > POSITIONS_KEPT || at - this.list[stale + 1]!.at >= keepMs)
+    )
+      stale++;
+    if (stale > 0) this.list.splice(0, stale);
+  }
 }
 
 /** Whether a standby replays the primary's timeline: false when its WAL receiver streams

@@ -31,6 +31,8 @@ describe('faults: reloads', { timeout: 60_000 }, () => {
     const clients = Array.from({ length: 6 }, () => new pg.Client(p.pgConfig()));
     try {
       await Promise.all(clients.map((c) => c.connect()));
+      const backends = p.pgtide.cluster!.backends;
+      await waitFor('both standbys readable', () => backends[1]!.readable && backends[2]!.readable, 10_000);
       await learnProbe((q) => clients[0]!.query(q), READ);
       const readPorts = async (n: number) => {
         const ports = new Map<number, number>();
