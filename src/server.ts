@@ -40,6 +40,7 @@ import { keepStartOnly } from './config/start-only.js';
 import { clientTlsContext, serverTlsOptions } from './proxy/tls.js';
 import { parseHostPort } from './config/fields.js';
 import { AdminHttpServer } from './admin/http.js';
+import { shownAddress } from './socket-address.js';
 import { createMetrics } from './admin/metrics.js';
 import type { Registry } from 'prom-client';
 
@@ -303,7 +304,7 @@ export class Pgtide {
     if (this.draining) return refuseAfterStartup(socket, ctx, SQLSTATE.CANNOT_CONNECT_NOW, 'pgtide is shutting down');
     // Joined, not concatenated: one flat string the session keeps for its life (32 bytes for an
     // IPv4 client), where a template makes a rope of three (88 bytes).
-    const remote = socket.remoteAddress ? [socket.remoteAddress, socket.remotePort].join(':') : 'unix';
+    const remote = socket.remoteAddress ? [shownAddress(socket.remoteAddress), socket.remotePort].join(':') : 'unix';
     // The operator's way in stays open when clients fill the instance: that is when it is needed.
     if (ctx.clients.size >= this.clientCap && !viaAdminSocket) {
       const why =

@@ -6,6 +6,7 @@ import type { Pgtide } from '../server.js';
 import { clientState, closeNeeded, serverState } from './snapshot.js';
 import { timestamp, type Cell, type Table } from './table.js';
 import { ADMIN_DATABASES } from './show-settings.js';
+import { shownAddress } from '../socket-address.js';
 
 export const CONNECTION_COLUMNS = [
   'type',
@@ -66,9 +67,9 @@ export function showClients(pgtide: Pgtide, now = Date.now()): Table {
       // As PgBouncer: a client without a server between transactions is idle, not active; a
       // console client is active, as the one running this SHOW is.
       state === 'active' && !c.server && !ADMIN_DATABASES.includes(c.database) ? 'idle' : state,
-      s.remoteAddress ?? 'unix',
+      shownAddress(s.remoteAddress),
       s.remotePort ?? 0,
-      s.localAddress ?? 'unix',
+      shownAddress(s.localAddress),
       s.localPort ?? 0,
       timestamp(c.connectedAt),
       timestamp(c.lastActive),

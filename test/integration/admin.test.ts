@@ -571,3 +571,23 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
     );
   });
 });
+
+test('SHOW CLIENTS names an IPv4 client of a `*` listener as PostgreSQL does, without the IPv4-mapped prefix', {
+  timeout: 30_000,
+}, async () => {
+  const p = await startPgtide(t, { listen_addr: ['*'], admin_users: [t.scramUser.user] });
+  const c = new pg.Client({ ...p.pgConfig(), host: '127.0.0.1' });
+  try {
+    await c.connect();
+    const admin = new AdminConsole(p.pgtide);
+    const answer = decodeAnswer(admin.run({ sql: 'SHOW CLIENTS', user: t.scramUser.user, admin: true }));
+    const rows = records(answer.results[0]!).filter((r) => r['database'] === t.database);
+    assert.deepEqual(
+      rows.map((r) => [r['addr'], r['local_addr']]),
+      [['127.0.0.1', '127.0.0.1']],
+    );
+  } finally {
+    await c.end().catch(() => {});
+    await p.stop();
+  }
+});

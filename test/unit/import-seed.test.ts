@@ -171,6 +171,22 @@ describe('importing other stacks', () => {
     return path;
   };
 
+  test('every [databases] entry is listed: a `*` next to a named database with settings still lets the other names in, and names alone still keep the others out', () => {
+    const both = importSeedStack({
+      pgbouncer: write(
+        'star.ini',
+        '[databases]\n* = host=db port=2000\nappdb = host=db port=2000 dbname=app pool_size=5\n',
+      ),
+    });
+    const config = parseConfig(both.toml);
+    assert.deepEqual(Object.keys(config.databases).sort(), ['*', 'appdb']);
+    assert.deepEqual({ ...config.databases['appdb'] }, { dbname: 'app', pool_size: 5 });
+    const named = parseConfig(
+      importSeedStack({ pgbouncer: write('named.ini', '[databases]\nsales = host=db\nhr = host=db\n') }).toml,
+    );
+    assert.deepEqual(Object.keys(named.databases).sort(), ['hr', 'sales']);
+  });
+
   test('PgBouncer alone: its [databases] servers become backends, per-database settings a table', () => {
     const pgbouncer = write(
       'alone.ini',

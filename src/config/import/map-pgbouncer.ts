@@ -237,7 +237,9 @@ function mapDatabase(ctx: ImportContext, entry: IniEntry, pgpoolPort: number | u
     }
     pushParam(ctx, table, key, value, `${where(entry)}: ${label}`);
   }
-  if (table.length > 0) ctx.draft.table(`[databases.${tomlKey(entry.key)}]`, table, `${where(entry)} ${label}`);
+  // Every entry gets its table, empty or not: once pgtide has one, it refuses the databases it
+  // does not list (as PgBouncer does), so a `*` or a name left without one would be refused.
+  ctx.draft.table(`[databases.${tomlKey(entry.key)}]`, table, `${where(entry)} ${label}`);
   return servers;
 }
 
