@@ -17,6 +17,7 @@ import { openFilesLimit } from './open-files.js';
 import { adminConsoleCommand } from './config/socket-path.js';
 import { directoryProblem } from './proxy/admin-socket.js';
 import type { Pgtide } from './server.js';
+import { parseSecret } from './auth/secret.js';
 
 /** Exit statuses of `pgtide check`, apart from 1 for an invalid configuration. */
 export const CHECK_OVER_BUDGET = 1;
@@ -30,6 +31,8 @@ export async function printCheck(
   print: (line: string) => void,
 ): Promise<number> {
   print(describeAdminSocket(config));
+  const unreachable = md5OnlyUsers(config, users);
+  if (unreachable.length > 0) print(`warning: ${MD5_UNDER_SCRAM}: ${unreachable.join(', ')}`);
   const budget = serverBudget(config, users.keys());
   print(`server connections per backend: ${describeBudget(budget)}`);
   for (const line of explainBudget(budget)) print(`  ${line}`);
@@ -85,10 +88,12 @@ export async function printCheck(
   return 0;
 }
 
-/** The sizing test as warnings at start: a running pooler is never blocked by it. `config` is
- *  the instance's, not a worker's share of it. */
-export async function warnAboutCapacity(pgtide: Pgtide, config: Config): Promise<void> {
+/** The sizing test and the users no login can reach, as warnings at start: a running pooler is
+ *  never blocked by them. `config` is the instance's, not a worker's share of it. */
+export async function warnAtStart(pgtide: Pgtide, config: Config): Promise<void> {
   const { users } = pgtide.context;
+  const unreachable = md5OnlyUsers(config, users);
+  if (unreachable.length > 0) pgtide.log.warn({ users: unreachable, auth_file: config.auth_file }, MD5_UNDER_SCRAM);
   const budget = serverBudget(config, users.keys());
   const files = openFilesLimit();
   const needed = openFilesNeeded(config, budget);
@@ -109,6 +114,18 @@ export async function warnAboutCapacity(pgtide: Pgtide, config: Config): Promise
       );
     }
   }
+}
+
+const MD5_UNDER_SCRAM =
+  'auth_type = "scram-sha-256" cannot log in a user whose auth_file entry is an md5 hash (as PostgreSQL and PgBouncer): give their password or SCRAM secret, or set auth_type = "md5"';
+
+/** Users of auth_file whom auth_type = scram-sha-256 never logs in: only an md5 hash is kept for
+ *  them, and SCRAM needs the password or a SCRAM secret. With hba_file, its lines choose. */
+export function md5OnlyUsers(config: Config, users: ReadonlyMap<string, string>): string[] {
+  if (config.auth_type !== 'scram-sha-256' || config.hba_file !== '') return [];
+  const names: string[] = [];
+  for (const [user, stored] of users) if (parseSecret(stored).kind === 'md5') names.push(user);
+  return names;
 }
 
 /** Where the operator finds the console without a password, as the user running this check. */

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { readAuthFile } from './config/auth-file.js';
 import { readHbaFile } from './config/hba-file.js';
 import type { HbaRules } from './auth/hba.js';
-import { printCheck, warnAboutCapacity } from './check.js';
+import { printCheck, warnAtStart } from './check.js';
 import { loadImportedConfig, type ImportedConfig } from './config/import/load-imported.js';
 import { ImportError } from './config/import/source.js';
 import type { StateDirOptions } from './config/import/state-dir.js';
@@ -252,7 +252,7 @@ async function start(source: ConfigSource): Promise<number> {
   primary?.serve(pgtide);
   // The budget is the instance's: one worker says it, not every worker the same.
   if ((slot?.id ?? 0) === 0)
-    warnAboutCapacity(pgtide, config).catch((err: unknown) =>
+    warnAtStart(pgtide, config).catch((err: unknown) =>
       pgtide.log.warn({ err: describe(err) }, 'could not check the server connection budget'),
     );
   if (stopWhenStarted) stopWhenStarted();

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../src/config/load.js';
 import { readEnv } from '../../src/config/env.js';
-import { IMAGE_STATE_DIR } from '../../src/config/import/state-dir.js';
+import { IMAGE_HEALTH_LISTEN, IMAGE_STATE_DIR } from '../../src/config/import/state-dir.js';
 import { ADMIN_SOCKET_DIR_PREFIX } from '../../src/config/defaults.js';
 
 // Compiled to dist/test/unit/: the repository is three levels up.
@@ -137,6 +137,8 @@ test('the default config parses, and the healthcheck asks its admin HTTP endpoin
   assert.equal(config.auth_file, '/etc/pgtide/userlist.txt');
   const healthcheckUrl = /HEALTHCHECK_URL=(\S+)/.exec(all('ENV').join(' '))?.[1];
   assert.equal(healthcheckUrl, `http://${config.admin_http_listen}/healthz`);
+  // A config imported in the image from the seed's files serves it at the same address.
+  assert.equal(config.admin_http_listen, IMAGE_HEALTH_LISTEN);
   assert.match(last('HEALTHCHECK') ?? '', /CMD node -e .*fetch\(process\.env\.HEALTHCHECK_URL\)/);
 });
 

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { importSeedStack, type SeedFiles } from '../../src/config/import/to-toml.js';
 import { parseConfig } from '../../src/config/load.js';
 import { defaultAdminSocketDir } from '../../src/config/defaults.js';
+import { IMAGE_HEALTH_LISTEN } from '../../src/config/import/state-dir.js';
 
 // Compiled to dist/test/unit/, so the repository root is three levels up.
 const SEED = fileURLToPath(new URL('../../../test/fixtures/seed/', import.meta.url));
@@ -124,6 +125,17 @@ describe('importing the seed stack', () => {
     assert.ok(
       warnings.some((w) => /^pool_hba\.conf: Pgpool-II applied these rules/.test(w)),
       warnings.join('\n'),
+    );
+  });
+
+  test('enable_pool_hba = on without pool_hba.conf given: no claim that rules are enforced, and a warning', () => {
+    const { poolHba: _, ...withoutHba } = seedFiles;
+    const result = importSeedStack(withoutHba);
+    assert.equal(parseConfig(result.toml, 'imported.toml').hba_file, '');
+    assert.doesNotMatch(result.toml, /pgtide enforces pool_hba\.conf/);
+    assert.ok(
+      result.warnings.some((w) => /enable_pool_hba = on, but no pool_hba\.conf was given/.test(w)),
+      result.warnings.join('\n'),
     );
   });
 
@@ -354,7 +366,10 @@ describe('state_dir, which the seed has no setting for', () => {
     test(c.name, () => {
       const options = { imageStateDir: c.image, ...(c.stateDir === undefined ? {} : { stateDir: c.stateDir }) };
       const { toml, warnings } = importSeedStack(c.files, options);
-      assert.equal(parseConfig(toml, 'imported.toml').state_dir, c.set ?? '');
+      const config = parseConfig(toml, 'imported.toml');
+      assert.equal(config.state_dir, c.set ?? '');
+      // In the image, where the state directory is, its HEALTHCHECK finds /healthz.
+      assert.equal(config.admin_http_listen, c.image === dir ? IMAGE_HEALTH_LISTEN : '');
       assert.equal(unsetWarning(warnings).length, c.warns ? 1 : 0, warnings.join('\n'));
       if (c.set === undefined) assert.match(toml, /^# state_dir = /m);
     });

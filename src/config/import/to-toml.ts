@@ -14,7 +14,7 @@ import { formatHbaProblem } from '../../auth/hba.js';
 import { hbaFileProblems } from '../hba-file.js';
 import { parsePoolPasswd } from './pool-passwd.js';
 import { ImportError, readSource } from './source.js';
-import { mapStateDir, type StateDirOptions } from './state-dir.js';
+import { mapImageHealth, mapStateDir, type StateDirOptions } from './state-dir.js';
 import { TomlDraft, type TomlValue } from './toml-draft.js';
 
 /** Paths of the seed's files; any may be missing. */
@@ -71,6 +71,7 @@ export function importSeedStack(files: SeedFiles, options: StateDirOptions = {})
   mapAuthentication(ctx, files, pgpool);
   ctx.draft.heading('State kept across restarts');
   mapStateDir(ctx, options, ctx.draft.tableCount('[[backends]]'));
+  mapImageHealth(ctx, options);
   if (files.supervisor !== undefined) mapSupervisor(ctx, files.supervisor);
   if (pgpool === undefined && servers.length === 0)
     ctx.warnings.push('no backend servers were found: add a [[backends]] table before starting pgtide');
@@ -287,11 +288,17 @@ function mapAuthentication(ctx: ImportContext, files: SeedFiles, pgpool: PgpoolC
       ctx,
       hbaEnabled,
       `enable_pool_hba = ${hbaEnabled.value}`,
-      enforced
-        ? 'pgtide enforces pool_hba.conf through hba_file.'
-        : 'Pgpool-II did not enforce pool_hba.conf, so hba_file stays unset.',
+      !enforced
+        ? 'Pgpool-II did not enforce pool_hba.conf, so hba_file stays unset.'
+        : files.poolHba !== undefined
+          ? 'pgtide enforces pool_hba.conf through hba_file.'
+          : 'pool_hba.conf was not given (--pool-hba), so hba_file stays unset: no access rules.',
       false,
     );
+    if (enforced && files.poolHba === undefined)
+      ctx.warnings.push(
+        `${where(hbaEnabled)}: enable_pool_hba = ${hbaEnabled.value}, but no pool_hba.conf was given: pass --pool-hba to enforce its rules, or set hba_file`,
+      );
   }
   if (files.poolHba !== undefined) mapPoolHba(ctx, files.poolHba, enforced, files.pgbouncer !== undefined);
   const passwdSetting = pgpool?.settings.get('pool_passwd');
