@@ -35,17 +35,17 @@ case "$INSTANCE_NAME" in
     ;;
 esac
 
-# The seed's files given to the container (start --pgbouncer …) take the TOML's place, and
-# pgtide refuses both at once.
-seed_files=no
+# The seed's files given to the container (start --pgbouncer …), or a config choice of its own
+# (--config, --no-config), take the default TOML's place: pgtide refuses two at once.
+own_config=no
 for arg in "$@"; do
-  case "$arg" in --pgbouncer | --pgbouncer=* | --pgpool | --pgpool=*) seed_files=yes ;; esac
+  case "$arg" in --pgbouncer | --pgbouncer=* | --pgpool | --pgpool=* | --config | --config=* | --no-config) own_config=yes ;; esac
 done
 
 # The defaults go first so that options given to the container win (the last one counts).
 user_args=$#
 set -- "$@" start --supervise
-if [ "$seed_files" = yes ]; then
+if [ "$own_config" = yes ]; then
   :
 elif [ -n "$CONFIG_FILE" ] && [ -e "$CONFIG_FILE" ]; then
   set -- "$@" --config "$CONFIG_FILE"

@@ -304,6 +304,18 @@ describe('docker/docker-entrypoint.sh', () => {
     }
   });
 
+  test("a config choice of the container's own (--no-config) takes the image's config file's place", async () => {
+    const { entrypoint, port } = await startEntrypoint('pool10', {}, ['start', '--no-config']);
+    try {
+      assert.equal(await queryThrough(port, entrypoint), 42);
+      assert.doesNotMatch(entrypoint.output, /exclude each other/);
+      entrypoint.child.kill('SIGTERM');
+      assert.equal(await entrypoint.exited, 0);
+    } finally {
+      if (entrypoint.child.exitCode === null) entrypoint.child.kill('SIGKILL');
+    }
+  });
+
   test('runs any other command as given', async () => {
     const other = new Watched(
       spawn(ENTRYPOINT, ['echo', 'not pgtide'], { stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv({}) }),
