@@ -264,13 +264,18 @@ export class Pgtide {
     // waiting out server_login_retry from its outage; one declared unhealthy (hung, say) loses
     // its connections, so that no client waits on it any longer. One that takes no new login
     // keeps its open connections (they still answer) and is not tried again before a login is.
+    // A writer that is not the elected primary (abandoned by a failover, or one of a split
+    // brain's tie) loses its connections too: a session, a pinned client or a transaction open
+    // there would go on writing and committing to it, never routed again.
     monitor.onChange(() => {
       for (const b of monitor.backends) {
-        if (b.healthy) {
-          if (b.takesLogins) ctx.pools.backendReachable(b.config);
-        } else if (ctx.pools.closeBackend(b.config, 'backend declared unhealthy by the health checks') > 0) {
-          this.log.warn({ backend: b.config.name }, 'connections to an unhealthy backend closed');
-        }
+        if (!b.healthy) {
+          if (ctx.pools.closeBackend(b.config, 'backend declared unhealthy by the health checks') > 0)
+            this.log.warn({ backend: b.config.name }, 'connections to an unhealthy backend closed');
+        } else if (b.role === 'unknown') {
+          if (ctx.pools.closeBackend(b.config, 'backend is no longer the primary') > 0)
+            this.log.warn({ backend: b.config.name }, 'connections to a writer that is not the primary closed');
+        } else if (b.takesLogins) ctx.pools.backendReachable(b.config);
       }
     });
   }
