@@ -380,11 +380,13 @@ export class ClientStatements {
    * (a ParameterDescription `body`): PostgreSQL fixes them at the Parse, so every copy pgtide
    * prepares from now on is parsed with them, never with types inferred again after the
    * table changed (a client holding an int4 statement bound on a copy parsed as int8 got
-   * 08P01 "insufficient data left in message", where its own copy on PostgreSQL kept int4).
+   * 08P01 "insufficient data left in message", where its own copy on PostgreSQL kept int4;
+   * one whose column became text had its int4 bytes read as text: no row, no error). Learnt
+   * once: a later Describe answered by a copy parsed with them tells the same.
    */
   learnParameters(serverName: string, body: Buffer): void {
     const statement = this.statementNamed(serverName);
-    if (statement === undefined || statement.typedEpoch === statement.epoch || body.length < 2) return;
+    if (statement === undefined || statement.typedParse !== null || body.length < 2) return;
     const count = body.readUInt16BE(0);
     if (body.length < 2 + 4 * count) return;
     const parse = statement.parse;
@@ -1114,11 +1116,7 @@ export class ClientStatements {
     if (statement.parsedEpoch !== statement.epoch) this.unsureBatch = true;
     const evicted = set.add(statement);
     if (evicted !== null) this.close(tracker, evicted);
-    this.out.push(
-      statement.typedParse !== null && statement.typedEpoch === statement.epoch
-        ? statement.typedParse
-        : statement.parse,
-    );
+    this.out.push(statement.typedParse ?? statement.parse);
     this.stats!.serverParses++;
     tracker.push(Expect.Parse, hidden, name, clientName);
   }

@@ -51,10 +51,12 @@ export interface Statement {
    */
   parsedEpoch: number;
   /** Its Parse with the parameter types a Describe told a client (see
-   *  ClientStatements.learnParameters), used for every copy prepared from then on; null before. */
+   *  ClientStatements.learnParameters), used for every copy prepared from then on, as
+   *  PostgreSQL keeps a statement's types for its life; null before. */
   typedParse: Buffer | null;
-  /** The epoch typedParse was learned at: a statement gone stale (its table changed) is parsed
-   *  with the types PostgreSQL infers again, as a client's new Parse of it would be. */
+  /** The epoch typedParse was learned at: once the statement has gone stale since (its table
+   *  changed), a client's new Parse of its text gets a new statement (see intern), parsed with
+   *  the types PostgreSQL infers now, as its own new Parse would be on PostgreSQL. */
   typedEpoch: number;
   /** The schema generation it was interned at (see pool/schema-generation.ts): a Parse after a
    *  later schema change gets a new statement under a new name, parsed afresh by a server. */
@@ -72,6 +74,12 @@ export function statementScope(database: string, user: string, settings: Setting
   const path = settings?.get('search_path');
   const role = settings?.get('role');
   return `${database}\0${user}\0${path ?? ''}\0${role ?? ''}`;
+}
+
+/** Its clients were told parameter types before it went stale: they keep binding those types,
+ *  which a new Parse of its text would no longer infer. */
+function typedBeforeStale(statement: Statement): boolean {
+  return statement.typedParse !== null && statement.typedEpoch !== statement.epoch;
 }
 
 let unshared = 0;
@@ -98,7 +106,7 @@ export class StatementRegistry {
     const key = scopedKey(rest, scope);
     const known = this.byText.get(key);
     const generation = schemaGeneration();
-    if (known && known.generation === generation) return known;
+    if (known && known.generation === generation && !typedBeforeStale(known)) return known;
     const statement = this.make(this.newName(), rest, rest, generation);
     // A new version after a schema change: a standby that had not replayed the change the old
     // one met keeps being avoided (see replay.ts).

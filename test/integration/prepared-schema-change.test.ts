@@ -106,6 +106,52 @@ describe('a statement held across a schema change keeps the parameter types it w
     assert.deepEqual(expected, ['2', 'C', 'Z']);
     assert.deepEqual(await bindAfterChange(wire.login(), 'schema_held_pgtide', true), expected);
   });
+
+  /** Each Bind's answer while the column the parameter compares with changes type under it. */
+  async function bindsAcrossTypes(to: WireLogin, table: string): Promise<string[]> {
+    await sqlOn(
+      t.primary,
+      `DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (k int4, v text);
+       INSERT INTO ${table} VALUES (1, 'one'), (16843009, 'big'); GRANT ALL ON ${table} TO PUBLIC`,
+    );
+    const a = await wire.connect(undefined, to);
+    const told = await a.exchange(
+      parse('s_k', `SELECT v FROM ${table} WHERE k = $1`),
+      describeMessage('S', 's_k'),
+      sync(),
+    );
+    assert.equal(told.find((m) => m.type === 't')?.body.toString('hex'), '000100000017', 'told int4');
+    const run = async (value: number) =>
+      (await a.exchange(bindInt4('s_k', value), execute(''), sync()))
+        .map((m) =>
+          m.type === 'E'
+            ? `E${errorCodes([m]).join()}`
+            : m.type === 'D'
+              ? `D ${m.body.subarray(6).toString()}`
+              : m.type,
+        )
+        .join(' ');
+    const got = [await run(1)];
+    await sqlOn(t.primary, `ALTER TABLE ${table} ALTER k TYPE text`);
+    // 16843009 is 01 01 01 01: as text, four bytes a copy parsed with a text parameter would compare.
+    got.push(await run(16843009), await run(16843009));
+    await sqlOn(t.primary, `ALTER TABLE ${table} ALTER k TYPE float4 USING k::float4`);
+    got.push(await run(1));
+    await sqlOn(t.primary, `ALTER TABLE ${table} ALTER k TYPE int4 USING k::int4`);
+    got.push(await run(1), await run(16843009));
+    await a.close();
+    await sqlOn(t.primary, `DROP TABLE ${table}`);
+    return got;
+  }
+
+  // Found by a helper with asyncpg's default statement cache: the 42883 of the Bind on a column
+  // become text made pgtide prepare the statement again with the types inferred anew (text),
+  // and the client's int4 bytes were read as text (no row, no error), or as a float4.
+  test('a statement whose column changed type keeps its int4 parameter, as PostgreSQL keeps it: the same errors and rows', async () => {
+    const expected = await bindsAcrossTypes(directLogin(t), 'schema_types_direct');
+    assert.deepEqual(expected.slice(0, 2), ['2 D one C Z', 'E42883 Z']);
+    assert.deepEqual(await bindsAcrossTypes(wire.login(), 'schema_types_pgtide'), expected);
+  });
 });
 
 // Found by pgJDBC's own suite (AutoRollbackTestSuite, failMode ALTER; and its statement cache
