@@ -819,8 +819,9 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
     // The client hears the ERROR before the loss, as it would have without the wait.
     if (this.answerBeforeReady !== null) this.forwardAnswerBeforeReady(false);
     const peer = this.peer;
+    const unanswered = !this.syncs.idle;
     this.closeQuietly(reason);
-    peer?.onServerLost(reason, this.toldClientOfEnd);
+    peer?.onServerLost(reason, this.toldClientOfEnd, unanswered);
     this.owner.onServerClosed(this);
   }
 

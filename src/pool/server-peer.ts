@@ -11,8 +11,10 @@ export interface ServerPeer {
   /** Every sync point answered, no client bytes waiting for one, and a status byte to act on. */
   onServerIdle(status: number): void;
   /** The connection is gone. `toldByServer`: the server's own FATAL (a terminated backend,
-   *  a shutdown) has already reached the client, which must not get a second error. */
-  onServerLost(reason: string, toldByServer: boolean): void;
+   *  a shutdown) has already reached the client, which must not get a second error.
+   *  `unanswered`: requests were sent that the server had not answered to their sync point
+   *  (one may have run, a COMMIT among them). */
+  onServerLost(reason: string, toldByServer: boolean, unanswered: boolean): void;
   /** Until uncorkClient, what onServerData forwards is gathered into one write to the client. */
   corkClient(): void;
   uncorkClient(): void;

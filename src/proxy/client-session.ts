@@ -592,18 +592,23 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     this.socket.write(message);
   }
 
-  onServerLost(reason: string, toldByServer: boolean): void {
+  onServerLost(reason: string, toldByServer: boolean, unanswered: boolean): void {
     if (this.isClosed) return;
     this.server = null;
     // The server's FATAL reached the client: PostgreSQL sends one error, so does pgtide.
     if (toldByServer) return this.close();
     if (this.readLink && !this.answered && !this.retrying && this.sentOnLink.length > 0 && this.scanner.atBoundary)
       return retryRead(this, reason);
+    // A request the server got may still run (a frozen server runs what it read once it
+    // resumes, before it sees the connection closed): a COMMIT or an autocommit write then
+    // commits, and a client told otherwise would write twice.
     this.fatal(
       SQLSTATE.CONNECTION_FAILURE,
       `server connection lost: ${reason}`,
       undefined,
-      'The transaction in progress, if any, was rolled back by the server. Reconnect and retry.',
+      unanswered
+        ? 'What was sent and not answered may have run: a COMMIT, or a statement outside a transaction block, may have committed. Check before retrying; other work of an open transaction was rolled back. Reconnect.'
+        : 'The transaction in progress, if any, was rolled back by the server. Reconnect and retry.',
     );
   }
 

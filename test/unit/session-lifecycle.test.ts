@@ -334,7 +334,7 @@ describe('a client that ends its input', () => {
     );
     assert.equal(session.server, standby);
     session.onClientEnd();
-    standby.peer!.onServerLost('connection reset', false);
+    standby.peer!.onServerLost('connection reset', false, true);
     assert.equal(session.server, primary);
     for (const answer of [encode.parseComplete(), BIND_COMPLETE, encode.commandComplete('SELECT 1')]) {
       primary.syncs.countAnswer();
@@ -369,7 +369,7 @@ describe('a client that ends its input', () => {
     client.send(Buffer.concat([serialize.bind({ statement: 's1' }), serialize.execute({}), serialize.sync()]));
     assert.equal(session.server, second);
     assert.equal(client.paused, true);
-    second.peer!.onServerLost('connection reset', false);
+    second.peer!.onServerLost('connection reset', false, true);
     // Before, the bytes were held a second time and never sent: the client waited for ever.
     assert.equal(session.server, primary);
     primary.replyTracked(encode.parseComplete(), noParameters, described);

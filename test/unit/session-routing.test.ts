@@ -3,6 +3,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as encode from '../../src/protocol/encode.js';
+import { decodeErrorFields } from '../../src/protocol/backend.js';
+import { BackendMessage } from '../../src/protocol/types.js';
 import { ServerLoginError } from '../../src/pool/server-login.js';
 import { FakeServer, harness, loggedIn, loggedInWithServer, loggedInWithServers, settle } from './session-harness.js';
 import { bind, execute, parse, sync } from '../support/pipeline.js';
@@ -66,9 +68,28 @@ describe('routing a transaction', () => {
     h.router.reader = 'pg2';
     const { client, server: a, standby: b } = loggedInWithServers(h);
     client.send(encode.query('SELECT 1'));
-    b.peer!.onServerLost('connection reset', false);
+    b.peer!.onServerLost('connection reset', false, true);
     assert.deepEqual(a.queriesReceived(), ['SELECT 1']);
     assert.equal(client.takeTypes(), '');
+  });
+
+  // Found by a helper: a primary frozen while a COMMIT was on its way ran it once resumed,
+  // after pgtide had told the client its transaction was rolled back (it wrote twice).
+  it("a lost primary's hint says whether what the client sent may have run, or its transaction was rolled back", async () => {
+    const hint = async (unanswered: boolean) => {
+      const { client, server } = loggedInWithServer(await harness());
+      client.send(encode.query('INSERT INTO t VALUES (1)'));
+      server.peer!.onServerLost('backend declared unhealthy by the health checks', false, unanswered);
+      const error = client.written.find((m) => m[0] === BackendMessage.ErrorResponse)!;
+      const fields = decodeErrorFields(error.subarray(5));
+      assert.equal(fields.code, '08006');
+      return fields.hint;
+    };
+    assert.match(
+      (await hint(true)) ?? '',
+      /may have run: a COMMIT, or a statement outside a transaction block, may have committed/,
+    );
+    assert.match((await hint(false)) ?? '', /was rolled back by the server/);
   });
 
   // Found by tokio-postgres, 8 clients on 2 servers: a read sent to the primary instead (its
