@@ -1,6 +1,7 @@
 // The cluster monitor: which backend is the primary, which standbys are healthy and how far
 // behind they are. Checks run on pgtide's own connections, off the client path; routing reads
 // the results synchronously (primary(), readCandidates()) and hears of changes via onChange().
+import { createHash } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { ServerLogin } from '../pool/server-login.js';
 import type { BackendConfig, Config } from '../config/types.js';
@@ -77,6 +78,9 @@ function routingKey(b: BackendState): string {
 interface Tracked {
   state: BackendState;
   connection: CheckConnection;
+  /** What the connection logs in with (see loginKeyOf): a reload that leaves it alone keeps
+   *  the connection, and the check it may be running. */
+  readonly loginKey: string;
   /** Failed checks counted in a row (see RETRY_SPACING_MS). */
   failures: number;
   /** When the latest check counted as a failure began (0: the latest check succeeded). */
@@ -160,10 +164,14 @@ export class ClusterMonitor {
     for (const backend of this.tracked) if (!backend.state.takesLogins) this.startProbe(backend);
   }
 
-  /** New backends start unknown; kept ones (same host and port) keep what was learnt, but
-   *  log in again, as the check login may have changed. */
+  /** New backends start unknown; kept ones (same host and port) keep what was learnt, and
+   *  their check connection unless its login changed: a check under way still counts, so that
+   *  reloads more frequent than health_check_timeout cannot keep a hung backend healthy. */
   reconfigure(config: Config, _users: Map<string, string>): void {
-    this.closeConnections('configuration reloaded');
+    for (const backend of this.tracked) {
+      backend.probe?.stop('configuration reloaded');
+      backend.probe = null;
+    }
     this.config = config;
     this.track(config);
     // Removed backends and changed weights reach the router now, not at the next change of health.
@@ -238,8 +246,10 @@ export class ClusterMonitor {
 
   private track(config: Config): void {
     const previous = new Map(this.tracked.map((t) => [`${t.state.config.host}:${t.state.config.port}`, t]));
-    this.tracked = config.backends.map((backendConfig, index) => {
-      const kept = previous.get(`${backendConfig.host}:${backendConfig.port}`);
+    this.tracked = config.backends.map((backendConfig, index): Tracked => {
+      const address = `${backendConfig.host}:${backendConfig.port}`;
+      const kept = previous.get(address);
+      const loginKey = this.loginKeyOf(backendConfig);
       const state: BackendState = kept
         ? { ...kept.state, config: backendConfig, index }
         : {
@@ -253,9 +263,15 @@ export class ClusterMonitor {
             following: true,
             readable: false,
           };
+      if (kept !== undefined && kept.loginKey === loginKey) {
+        previous.delete(address);
+        kept.state = state;
+        return kept;
+      }
       return {
         state,
         connection: new CheckConnection(() => this.makeLogin(backendConfig)),
+        loginKey,
         failures: kept?.failures ?? 0,
         failedAt: kept?.failedAt ?? 0,
         recheckMs: kept?.recheckMs ?? FIRST_RECHECK_MS,
@@ -268,8 +284,21 @@ export class ClusterMonitor {
         backAgain: false,
       };
     });
+    for (const replaced of previous.values()) replaced.connection.close('configuration reloaded');
     // The same array object, so that whoever holds monitor.backends sees the new list.
     this.backends.splice(0, this.backends.length, ...this.tracked.map((t) => t.state));
+  }
+
+  /** A digest of the check login of `backend` (no password kept in the clear): any change of
+   *  what it sends (user, password, database, TLS files, limits) makes a new connection. */
+  private loginKeyOf(backend: BackendConfig): string {
+    let login: string;
+    try {
+      login = JSON.stringify(this.makeLogin(backend));
+    } catch (err) {
+      login = `no login: ${(err as Error).message}`;
+    }
+    return createHash('sha256').update(login).digest('hex');
   }
 
   /** Role checks and health probes are the same one-round-trip query: both timers run a round
@@ -312,10 +341,11 @@ export class ClusterMonitor {
   private async runRounds(): Promise<void> {
     do {
       this.roundAgain = false;
-      const tracked = this.tracked;
-      await Promise.all(tracked.map((backend) => this.check(backend)));
-      // A reconfigure during the round made these results stale.
-      if (tracked === this.tracked && !this.stopped) this.evaluate();
+      await Promise.all(this.tracked.map((backend) => this.check(backend)));
+      // After a reconfigure during the round, what the backends kept (same address and login)
+      // learnt still counts: reloads more frequent than a check's timeout must not keep a hung
+      // backend healthy. The others' results went to the objects they replaced.
+      if (!this.stopped) this.evaluate();
     } while (this.roundAgain && !this.stopped);
     if (!this.stopped) this.scheduleRetry();
   }

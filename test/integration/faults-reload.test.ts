@@ -15,6 +15,7 @@ import { allWorkersStarted } from '../support/workers.js';
 import { learnProbe } from '../support/reader.js';
 import { waitFor } from '../support/wait.js';
 import { freePorts } from '../support/free-ports.js';
+import { freeze } from '../support/faults.js';
 import { showConfig } from '../../src/admin/show-settings.js';
 
 const READ = 'SELECT pg_catalog.inet_server_port() AS port';
@@ -118,6 +119,38 @@ describe('faults: reloads', { timeout: 60_000 }, () => {
       await waitFor('no connection left on the old address', async () => (await onOldAddress()) === 0, 3000);
     } finally {
       await Promise.all(clients.map((c) => c.end().catch(() => {})));
+      await p.stop();
+    }
+  });
+
+  // Found by a helper: each reload closed the check connections and dropped the round under
+  // way, so reloads more often than health_check_timeout kept a frozen primary healthy, and
+  // its clients waited for the whole outage instead of getting 08006.
+  test('reloads more frequent than health_check_timeout still let a frozen backend be declared unhealthy', async () => {
+    const t = currentTopology();
+    const frozen = t.standbys[1]!;
+    const p = await startPgtide(t, {
+      backends: clusterBackends(t, [0, 1, 1]),
+      sr_check_period: 0.5,
+      health_check_period: 0.5,
+      health_check_timeout: 1,
+      health_check_max_retries: 1,
+    });
+    const cluster = p.pgtide.cluster!;
+    let thaw: (() => void) | null = null;
+    let reloads: NodeJS.Timeout | null = null;
+    try {
+      await waitFor('standby2 healthy', () => cluster.backends[2]!.healthy, 10_000);
+      thaw = freeze(frozen);
+      let weight = 1;
+      reloads = setInterval(() => {
+        weight = 3 - weight;
+        p.pgtide.reload({ ...p.config, backends: clusterBackends(t, [0, 1, weight]) });
+      }, 400);
+      await waitFor('the frozen standby declared unhealthy', () => !cluster.backends[2]!.healthy, 10_000);
+    } finally {
+      if (reloads) clearInterval(reloads);
+      thaw?.();
       await p.stop();
     }
   });
