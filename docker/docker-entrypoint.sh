@@ -9,6 +9,7 @@
 #   CONFIG_FILE    TOML configuration (default /etc/pgtide/pgtide.toml); when the file does
 #                  not exist pgtide runs from the defaults and the PGTIDE_* variables alone;
 #                  unused when the arguments name the seed's files (--pgbouncer, --pgpool)
+#                  or a config of their own (--config/-c FILE, --no-config)
 #   LOG_DIR        directory of the log file pgtide-$INSTANCE_NAME.log (default
 #                  /var/log/pooling); empty: log to stdout only
 #   LOG_MAX_BYTES  rotate the log file at this size (default: the supervisor's, 64 MiB)
@@ -39,7 +40,7 @@ esac
 # (--config, --no-config), take the default TOML's place: pgtide refuses two at once.
 own_config=no
 for arg in "$@"; do
-  case "$arg" in --pgbouncer | --pgbouncer=* | --pgpool | --pgpool=* | --config | --config=* | --no-config) own_config=yes ;; esac
+  case "$arg" in --pgbouncer | --pgbouncer=* | --pgpool | --pgpool=* | --config | --config=* | -c | -c?* | --no-config) own_config=yes ;; esac
 done
 
 # The defaults go first so that options given to the container win (the last one counts).

@@ -311,12 +311,12 @@ export class ClusterMonitor {
     }
   }
 
-  /** The probes' period, which bounds the waits between checks of a failing backend. */
   /** Long enough to date a lag well past delay_threshold_by_time, for SHOW and /metrics too. */
   private positionsKeptMs(): number {
     return Math.max(POSITIONS_KEPT_MS, 2 * this.config.delay_threshold_by_time);
   }
 
+  /** The probes' period, which bounds the waits between checks of a failing backend. */
   private periodMs(): number {
     return (this.config.health_check_period || this.config.sr_check_period || 1) * 1000;
   }

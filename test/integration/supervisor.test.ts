@@ -304,15 +304,20 @@ describe('docker/docker-entrypoint.sh', () => {
     }
   });
 
-  test("a config choice of the container's own (--no-config) takes the image's config file's place", async () => {
-    const { entrypoint, port } = await startEntrypoint('pool10', {}, ['start', '--no-config']);
-    try {
-      assert.equal(await queryThrough(port, entrypoint), 42);
-      assert.doesNotMatch(entrypoint.output, /exclude each other/);
-      entrypoint.child.kill('SIGTERM');
-      assert.equal(await entrypoint.exited, 0);
-    } finally {
-      if (entrypoint.child.exitCode === null) entrypoint.child.kill('SIGKILL');
+  test("a config choice of the container's own (--no-config, -c FILE with no CONFIG_FILE) takes the image's config file's place", async () => {
+    for (const [instance, env, args] of [
+      ['pool10', {}, ['start', '--no-config']],
+      ['pool11', { CONFIG_FILE: '' }, ['start', '-c', join(ROOT, 'docker/pgtide.toml')]],
+    ] as const) {
+      const { entrypoint, port } = await startEntrypoint(instance, env, [...args]);
+      try {
+        assert.equal(await queryThrough(port, entrypoint), 42, args.join(' '));
+        assert.doesNotMatch(entrypoint.output, /exclude each other/);
+        entrypoint.child.kill('SIGTERM');
+        assert.equal(await entrypoint.exited, 0);
+      } finally {
+        if (entrypoint.child.exitCode === null) entrypoint.child.kill('SIGKILL');
+      }
     }
   });
 
