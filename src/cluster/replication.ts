@@ -93,18 +93,20 @@ export function lagBytes(primaryLsn: bigint | null, replayLsn: bigint | null): n
   return primaryLsn > replayLsn ? Number(primaryLsn - replayLsn) : 0;
 }
 
-/** The primary's WAL position as one check saw it, and when that check answered. */
+/** A WAL position of the primary: when a check first saw it there, and when one last did. */
 export interface PrimaryPosition {
   readonly at: number;
+  lastAt: number;
   readonly lsn: bigint;
 }
 
 /** 0 when replay has caught up with what was received and, with a primary known, with the
  *  primary's position to within `caughtUpBytes` (an idle primary sends no new commits, so the
  *  last replay timestamp would grow old while the standby is current). Else, with the
- *  primary's `positions` of earlier checks (oldest first, rising), the time since the first
- *  check that saw the primary past the standby's replay position: what the standby lacks was
- *  written before that check, and what it has was there at the check before. The age of the
+ *  primary's `positions` of earlier checks (oldest first, rising), the time since the primary
+ *  wrote the standby's replay position: between the last check that saw the primary before it
+ *  and the first that saw it past it, dated in proportion to the bytes (exact for a steady
+ *  writer; a quiet spell before a burst counts for nothing, as its last check ends it). The age of the
  *  last replayed commit says less: through a long transaction after a quiet spell it grows
  *  while the standby replays as fast as the primary writes. That age remains the answer for a
  *  standby behind every position kept. A standby cut off from the primary (orphaned by a
@@ -125,7 +127,12 @@ export function lagMs(
   if (replayLsn !== null && positions.length > 0) {
     const firstAhead = positions.findIndex((p) => p.lsn > replayLsn);
     if (firstAhead < 0) return 0;
-    if (firstAhead > 0) return Math.max(0, checkedAt - positions[firstAhead]!.at);
+    if (firstAhead > 0) {
+      const before = positions[firstAhead - 1]!;
+      const after = positions[firstAhead]!;
+      const share = Number(replayLsn - before.lsn) / Number(after.lsn - before.lsn);
+      return Math.max(0, checkedAt - (before.lastAt + share * (after.at - before.lastAt)));
+    }
   }
   return replayDelayMs === null ? null : Math.max(0, replayDelayMs);
 }
@@ -133,7 +140,7 @@ export function lagMs(
 /** Positions kept at most, however short the checks' period. */
 const POSITIONS_KEPT = 1024;
 
-/** The primary's positions for lagMs, each new position once with the first check that saw it,
+/** The primary's positions for lagMs, each once with the first and last checks that saw it,
  *  for `keepMs` back (and the oldest beyond it). Another primary, or a position going back (a
  *  server put in its place), starts them afresh: positions compare only within one history. */
 export class PrimaryPositions {
@@ -149,8 +156,11 @@ export class PrimaryPositions {
     if (primary !== this.primary || (newest !== undefined && lsn < newest.lsn)) {
       this.list = [];
       this.primary = primary;
-    } else if (newest !== undefined && lsn === newest.lsn) return;
-    this.list.push({ at, lsn });
+    } else if (newest !== undefined && lsn === newest.lsn) {
+      newest.lastAt = at;
+      return;
+    }
+    this.list.push({ at, lastAt: at, lsn });
     let stale = 0;
     while (
       stale < this.list.length - 1 &&

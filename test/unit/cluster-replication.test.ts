@@ -73,32 +73,35 @@ describe('lag', () => {
     assert.equal(lagMs({ receiveLsn: 200n, replayLsn: 100n, replayDelayMs: 1500 }), 1500);
     assert.equal(lagMs({ receiveLsn: null, replayLsn: 100n, replayDelayMs: 250 }), 250);
   });
-  test("ms: with the primary's earlier positions, the time since the first check that saw it past the replay", () => {
-    const positions = [
-      { at: 1000, lsn: 100n },
-      { at: 2000, lsn: 200n },
-      { at: 3000, lsn: 300n },
-    ];
+  test("ms: with the primary's earlier positions, since the primary wrote the replay position, dated in proportion between the checks around it", () => {
+    const at = (ms: number, lsn: bigint) => ({ at: ms, lastAt: ms, lsn });
+    const positions = [at(1000, 100n), at(2000, 200n), at(3000, 300n)];
     const behind = { receiveLsn: 250n, replayLsn: 150n, replayDelayMs: 60_000 };
-    // A long transaction after a quiet spell: the last commit is a minute old, the replay 1.5 s behind.
-    assert.equal(lagMs(behind, 150, 0, 3500, positions), 1500);
-    assert.equal(lagMs({ ...behind, replayLsn: 200n }, 100, 0, 3500, positions), 500);
+    // A long transaction after a quiet spell: the last commit is a minute old, the replay 2 s behind.
+    assert.equal(lagMs(behind, 150, 0, 3500, positions), 2000);
+    assert.equal(lagMs({ ...behind, replayLsn: 200n }, 100, 0, 3500, positions), 1500);
     // Replayed past every position seen: current, whatever it has still to replay of what it received.
     assert.equal(lagMs({ ...behind, replayLsn: 300n, receiveLsn: 400n }, 0, 0, 3500, positions), 0);
     // Behind every position kept: only the last commit's age dates it.
     assert.equal(lagMs({ ...behind, replayLsn: 50n }, 250, 0, 3500, positions), 60_000);
     assert.equal(lagMs({ ...behind, replayLsn: 50n, replayDelayMs: null }, 250, 0, 3500, positions), null);
-    // The check answered before the position's: not negative.
-    assert.equal(lagMs({ ...behind, replayLsn: 250n }, 50, 0, 2900, positions), 0);
+    // The check answered before the position was written, by the dating: not negative.
+    assert.equal(lagMs({ ...behind, replayLsn: 250n }, 50, 0, 2400, positions), 0);
+    // A steady writer, checks 5 s apart: a standby 9 s behind reads 9 s, not the 5 s of the check after.
+    const steady = [at(0, 100n), at(5000, 200n), at(10_000, 300n)];
+    assert.equal(lagMs({ ...behind, replayLsn: 120n }, 180, 0, 10_000, steady), 9000);
+    // A minute at one position, then a burst just before a check: the quiet minute counts for nothing.
+    const burst = [{ at: 0, lastAt: 60_000, lsn: 100n }, at(60_100, 200n)];
+    assert.equal(lagMs({ ...behind, replayLsn: 150n }, 50, 0, 60_100, burst), 50);
   });
-  test('positions: each new position once, with the first check that saw it; another primary or a position going back starts afresh; old ones dropped but the last beyond the window', () => {
+  test('positions: each new position once, with the first and last checks that saw it; another primary or a position going back starts afresh; old ones dropped but the last beyond the window', () => {
     const kept = new PrimaryPositions();
     kept.record('a', 1000, 100n, 10_000);
     kept.record('a', 2000, 100n, 10_000);
     kept.record('a', 3000, 200n, 10_000);
     assert.deepEqual(kept.positions, [
-      { at: 1000, lsn: 100n },
-      { at: 3000, lsn: 200n },
+      { at: 1000, lastAt: 2000, lsn: 100n },
+      { at: 3000, lastAt: 3000, lsn: 200n },
     ]);
     kept.record('a', 12_000, 300n, 10_000);
     kept.record('a', 14_000, 400n, 10_000);
@@ -107,9 +110,9 @@ describe('lag', () => {
       [3000, 12_000, 14_000],
     );
     kept.record('a', 15_000, 350n, 10_000);
-    assert.deepEqual(kept.positions, [{ at: 15_000, lsn: 350n }]);
+    assert.deepEqual(kept.positions, [{ at: 15_000, lastAt: 15_000, lsn: 350n }]);
     kept.record('b', 16_000, 900n, 10_000);
-    assert.deepEqual(kept.positions, [{ at: 16_000, lsn: 900n }]);
+    assert.deepEqual(kept.positions, [{ at: 16_000, lastAt: 16_000, lsn: 900n }]);
     for (let i = 1; i <= 2000; i++) kept.record('b', 16_000 + i, 900n + BigInt(i), 10_000_000);
     assert.equal(kept.positions.length, 1024);
     assert.equal(kept.positions.at(-1)!.lsn, 2900n);
