@@ -61,6 +61,20 @@ export class PreparedSet {
     if (this.names.has(name)) (this.shapes ??= new Map()).set(name, shape);
   }
 
+  /** Every doubtful name, forgotten: the caller closes them all (a version replaced after a
+   *  schema change is never prepared again under its name, so its copy would stay uncounted). */
+  takeDoubtful(): string[] {
+    if (this.doubtful.size === 0) return [];
+    const all = [...this.doubtful];
+    this.doubtful.clear();
+    return all;
+  }
+
+  /** A Close of `name` was skipped: the server may still have it. */
+  closeSkipped(name: string): void {
+    if (!this.names.has(name)) this.doubtful.add(name);
+  }
+
   isDoubtful(name: string): boolean {
     return this.doubtful.has(name);
   }

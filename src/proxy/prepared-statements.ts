@@ -386,7 +386,7 @@ export class ClientStatements {
    */
   learnParameters(serverName: string, body: Buffer): void {
     const statement = this.statementNamed(serverName);
-    if (statement === undefined || statement.typedParse !== null || body.length < 2) return;
+    if (statement === undefined || !statement.infersTypes || statement.typedParse !== null || body.length < 2) return;
     const count = body.readUInt16BE(0);
     if (body.length < 2 + 4 * count) return;
     const parse = statement.parse;
@@ -1110,7 +1110,7 @@ export class ClientStatements {
   ): void {
     this.prepareExecuted(set, tracker, statement);
     const name = statement.serverName;
-    if (set.isDoubtful(name)) this.close(tracker, name);
+    for (const doubtful of set.takeDoubtful()) this.close(tracker, doubtful);
     this.changes++;
     // Its text may fail to parse (see unsure).
     if (statement.parsedEpoch !== statement.epoch) this.unsureBatch = true;
@@ -1119,6 +1119,14 @@ export class ClientStatements {
     this.out.push(statement.typedParse ?? statement.parse);
     this.stats!.serverParses++;
     tracker.push(Expect.Parse, hidden, name, clientName);
+    // The types PostgreSQL infers at the statement's first Parse are fixed for its life, also
+    // for clients that never Describe it (psycopg, PDO, node-postgres): a copy prepared later,
+    // after a column changed type, must not infer others, or their parameters would be read as
+    // another type. Once it went stale (epoch > 0), a server would tell the new types instead.
+    if (statement.infersTypes && statement.typedParse === null && statement.epoch === 0) {
+      this.out.push(encode.describeStatement(name));
+      tracker.pushParameterProbe(name);
+    }
   }
 
   /**
@@ -1139,7 +1147,7 @@ export class ClientStatements {
 
   private close(tracker: ResponseTracker, name: string): void {
     this.out.push(encode.closeStatement(name));
-    tracker.push(Expect.Close, true);
+    tracker.push(Expect.Close, true, name);
   }
 
   /** Keep the client's bytes up to `off` unchanged and leave out the message ending at `end`. */

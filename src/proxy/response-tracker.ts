@@ -234,6 +234,12 @@ export class ResponseTracker {
     this.pushEntry(Expect.Sync | HIDDEN | GUARD, null, null);
   }
 
+  /** pgtide's Describe of `serverName` after its first Parse, hidden: the parameter types the
+   *  server fixed for the statement's life (see ClientStatements.learnParameters). */
+  pushParameterProbe(serverName: string): void {
+    this.pushEntry(Expect.Describe | HIDDEN, serverName, null);
+  }
+
   /** pgtide's Describe of `serverName` for a shape check: its answers are hidden (see describedStatement). */
   pushShapeCheck(serverName: string): void {
     this.checkingShape = true;
@@ -317,7 +323,7 @@ export class ResponseTracker {
     if (type === READY) this.portalRan = false;
     else if (type === COMMAND_DONE && kind === Expect.Execute) this.portalRan = true;
     if (kind === Expect.Describe) {
-      this.describedStatement = this.names[this.head]!;
+      if ((entry & (HIDDEN | SHAPE)) !== HIDDEN) this.describedStatement = this.names[this.head]!;
       if ((entry & SHAPE) !== 0) this.endShapeCheck();
     } else if (kind === Expect.DescribePortal) {
       if (!this.bindFailed) {
@@ -382,6 +388,7 @@ export class ResponseTracker {
     if (kind === Expect.Bind) this.bindFailed = true;
     // A Close of the name before it may have been skipped too, leaving an older copy: doubtful.
     if (name !== null && kind === Expect.Parse) this.set?.doubt(name);
+    if (name !== null && kind === Expect.Close) this.set?.closeSkipped(name);
     if (clientName !== null && name !== null && (kind === Expect.Parse || kind === Expect.FakeParse))
       this.onParseFailed?.(clientName, name);
     else if (clientName !== null && name !== null && kind === Expect.FakeClose) this.onCloseSkipped?.(clientName, name);

@@ -107,6 +107,15 @@ describe('a statement held across a schema change keeps the parameter types it w
     assert.deepEqual(await bindAfterChange(wire.login(), 'schema_held_pgtide', true), expected);
   });
 
+  /** Answers as message types, an error's SQLSTATE, a one-column row's text. */
+  function summary(answers: { type: string; body: Buffer }[]): string {
+    return answers
+      .map((m) =>
+        m.type === 'E' ? `E${errorCodes([m]).join()}` : m.type === 'D' ? `D ${m.body.subarray(6).toString()}` : m.type,
+      )
+      .join(' ');
+  }
+
   /** Each Bind's answer while the column the parameter compares with changes type under it. */
   async function bindsAcrossTypes(to: WireLogin, table: string): Promise<string[]> {
     await sqlOn(
@@ -121,16 +130,7 @@ describe('a statement held across a schema change keeps the parameter types it w
       sync(),
     );
     assert.equal(told.find((m) => m.type === 't')?.body.toString('hex'), '000100000017', 'told int4');
-    const run = async (value: number) =>
-      (await a.exchange(bindInt4('s_k', value), execute(''), sync()))
-        .map((m) =>
-          m.type === 'E'
-            ? `E${errorCodes([m]).join()}`
-            : m.type === 'D'
-              ? `D ${m.body.subarray(6).toString()}`
-              : m.type,
-        )
-        .join(' ');
+    const run = async (value: number) => summary(await a.exchange(bindInt4('s_k', value), execute(''), sync()));
     const got = [await run(1)];
     await sqlOn(t.primary, `ALTER TABLE ${table} ALTER k TYPE text`);
     // 16843009 is 01 01 01 01: as text, four bytes a copy parsed with a text parameter would compare.
@@ -143,6 +143,38 @@ describe('a statement held across a schema change keeps the parameter types it w
     await sqlOn(t.primary, `DROP TABLE ${table}`);
     return got;
   }
+
+  /** Each Bind's answer for a client that never describes its statement (psycopg, PHP PDO):
+   *  a text parameter, the type of its column changing under the statement. */
+  async function textBindsAcrossTypes(to: WireLogin, table: string): Promise<string[]> {
+    await sqlOn(
+      t.primary,
+      `DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (k timestamp, v text);
+       INSERT INTO ${table} VALUES ('2020-01-01 00:00', 'midnight'), ('2020-01-01 12:00', 'noon');
+       GRANT ALL ON ${table} TO PUBLIC`,
+    );
+    const a = await wire.connect(undefined, to);
+    const run = async () => summary(await a.exchange(bind('', 's_ts', ['2020-01-01 12:00']), execute(''), sync()));
+    await a.exchange(parse('s_ts', `SELECT v FROM ${table} WHERE k = $1 ORDER BY v`), sync());
+    const got = [await run()];
+    for (const type of ['date', 'text', 'date']) {
+      await sqlOn(t.primary, `ALTER TABLE ${table} ALTER k TYPE ${type} USING k::${type}`);
+      got.push(await run(), await run());
+    }
+    await a.close();
+    await sqlOn(t.primary, `DROP TABLE ${table}`);
+    return got;
+  }
+
+  // Found by a helper with psycopg 3 and PHP PDO, which never describe their statements: pgtide
+  // learnt no types for them, and a copy prepared again after a 42883 or on another server
+  // inferred the column's new type (no row where PostgreSQL answers 42883, extra rows, or 42883
+  // where PostgreSQL answers).
+  test('a statement a client never described keeps the types PostgreSQL inferred at its first Parse: the same errors and rows', async () => {
+    const expected = await textBindsAcrossTypes(directLogin(t), 'schema_text_direct');
+    assert.deepEqual(expected.slice(0, 3), ['2 D noon C Z', '2 C Z', '2 C Z']);
+    assert.deepEqual(await textBindsAcrossTypes(wire.login(), 'schema_text_pgtide'), expected);
+  });
 
   // Found by a helper with asyncpg's default statement cache: the 42883 of the Bind on a column
   // become text made pgtide prepare the statement again with the types inferred anew (text),

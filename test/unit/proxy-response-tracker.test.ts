@@ -144,6 +144,29 @@ describe('ResponseTracker', () => {
     assert.deepEqual([t.checkingShape, t.shapeCheckEnded, t.skipping, set.has('pgtide_1')], [false, true, true, false]);
   });
 
+  it("pgtide's Describe after its first Parse of a statement is hidden whole, and teaches the parameter types, not a shape", () => {
+    const t = new ResponseTracker();
+    t.reset(new PreparedSet(10));
+    t.push(Expect.Parse, true, 'pgtide_1');
+    t.pushParameterProbe('pgtide_1');
+    assert.equal(feed(t, [ParseComplete, ParameterDescription]), 'h h');
+    assert.equal(t.parametersOf, 'pgtide_1');
+    assert.equal(feed(t, [RowDescription]), 'h');
+    assert.equal(t.describedStatement, null, 'no client was told its shape');
+    assert.ok(t.idle);
+  });
+
+  it('a hidden Close skipped after an error leaves its name in doubt, to be closed again', () => {
+    const set = new PreparedSet(10);
+    const t = new ResponseTracker();
+    t.reset(set);
+    t.push(Expect.Bind);
+    t.push(Expect.Close, true, 'pgtide_4');
+    t.push(Expect.Sync);
+    assert.equal(feed(t, [ErrorResponse, ReadyForQuery]), 'f f');
+    assert.equal(set.isDoubtful('pgtide_4'), true);
+  });
+
   it("after an error, requests up to Sync get no answer, and pgtide's own answers among them are dropped", () => {
     const set = new PreparedSet(10);
     set.add({ serverName: 'pgtide_7', epoch: 0 });

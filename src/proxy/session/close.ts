@@ -8,6 +8,7 @@ import type { ClientSession } from '../client-session.js';
 import { NO_CHUNKS, State } from './state.js';
 import { allWritten } from '../../pool/direct-write.js';
 import { dropHeldCancel } from './held-cancel.js';
+import { schemaChanged } from '../../pool/schema-generation.js';
 
 /** What of the session these functions use. */
 export type CloseSession = Pick<
@@ -25,6 +26,7 @@ export type CloseSession = Pick<
   | 'pinnedForGood'
   | 'pool'
   | 'queued'
+  | 'ranDdl'
   | 'remote'
   | 'resumeClient'
   | 'scanner'
@@ -64,6 +66,12 @@ export function closeSession(s: CloseSession, terminated = false): void {
   if (s.otherPools) for (const pool of s.otherPools.values()) pool.letGo();
   const server = s.server;
   s.server = null;
+  // Its transaction ends (rolled back), DDL and all: a Parse of a text prepared in it, or
+  // before, is parsed afresh (see schema-generation.ts), as at the end of any other.
+  if (s.ranDdl) {
+    s.ranDdl = false;
+    schemaChanged();
+  }
   // State no reset ends (a random seed, what pgtide could not read back) leaves with its server.
   if (server) letServerGo(s, server, midMessage ? CUT_MESSAGE : s.pinnedForGood ? 'pinned client left' : null);
   s.queued = NO_CHUNKS;
