@@ -266,15 +266,19 @@ export class Pgtide {
     // keeps its open connections (they still answer) and is not tried again before a login is.
     // A writer that is not the elected primary (abandoned by a failover, or one of a split
     // brain's tie) loses its connections too: a session, a pinned client or a transaction open
-    // there would go on writing and committing to it, never routed again.
+    // there would go on writing and committing to it, never routed again; so does a primary
+    // back as a standby (a switchover), whose session clients would have every write refused.
+    const wasPrimary = new Set<string>();
     monitor.onChange(() => {
       for (const b of monitor.backends) {
+        const demoted = wasPrimary.delete(b.config.name) && b.role === 'standby';
+        if (b.role === 'primary') wasPrimary.add(b.config.name);
         if (!b.healthy) {
           if (ctx.pools.closeBackend(b.config, 'backend declared unhealthy by the health checks') > 0)
             this.log.warn({ backend: b.config.name }, 'connections to an unhealthy backend closed');
-        } else if (b.role === 'unknown') {
-          if (ctx.pools.closeBackend(b.config, 'backend is no longer the primary') > 0)
-            this.log.warn({ backend: b.config.name }, 'connections to a writer that is not the primary closed');
+        } else if (b.role === 'unknown' || demoted) {
+          if (ctx.pools.closeBackend(b.config, 'backend is no longer the primary', true) > 0)
+            this.log.warn({ backend: b.config.name }, 'connections to a former primary closed');
         } else if (b.takesLogins) ctx.pools.backendReachable(b.config);
       }
     });

@@ -39,6 +39,9 @@ export class PoolManager implements ConnectionBudget {
   private readonly lookedUp = new Map<string, string>();
   /** What pools dropped by pool_idle_timeout (or a reload) had counted, per (database, backend). */
   private readonly expired = new ExpiredPools();
+  /** Pools a reload dropped while servers of theirs were lent (a session, an open transaction),
+   *  with the backend entry they logged in to: a former primary's close must still reach them. */
+  private readonly retired = new Map<ServerPool, BackendConfig>();
   /** ErrorResponses sent to clients, by SQLSTATE, for /metrics. */
   readonly errorsByCode = new Map<string, number>();
   /** Told when a server of a backend cannot be reached, so health checks react at once;
@@ -64,12 +67,16 @@ export class PoolManager implements ConnectionBudget {
     const kept = new Set(
       config.backends.filter((b) => this.config.backends.some((old) => sameServer(old, b))).map((b) => b.name),
     );
+    const before = this.config.backends;
+    for (const pool of this.retired.keys()) if (pool.servers.size === 0) this.retired.delete(pool);
     this.config = config;
     this.users = users;
     for (const pools of [this.pools, this.lookupPools]) {
       for (const [id, pool] of pools) {
         if (kept.has(pool.key.backend)) continue;
         pools.delete(id);
+        const was = before.find((b) => b.name === pool.key.backend);
+        if (was && pool.servers.size > 0) this.retired.set(pool, was);
         if (pools === this.pools) this.expired.add(pool);
         pool.reconnect('backend removed or changed in the configuration');
       }
@@ -168,13 +175,28 @@ export class PoolManager implements ConnectionBudget {
   }
 
   /** Close every connection to a backend now, busy ones included: a backend declared
-   *  unhealthy must not keep its clients waiting on it (they get 08006, or a read retried). */
-  closeBackend(backend: BackendConfig, reason: string): number {
+   *  unhealthy must not keep its clients waiting on it (they get 08006, or a read retried).
+   *  `formerPrimary`: also the servers still lent of pools a reload dropped for it. */
+  closeBackend(backend: BackendConfig, reason: string, formerPrimary = false): number {
     let closed = 0;
     for (const pool of this.everyPool()) {
       if (pool.key.backend !== backend.name) continue;
       closed += pool.servers.size;
       pool.closeAll(reason);
+    }
+    return formerPrimary ? closed + this.closeRetired(backend, reason) : closed;
+  }
+
+  /** The lent servers of pools a reload dropped, made for `backend` under its name or address
+   *  (a reload may have changed either while a failover was under way). */
+  private closeRetired(backend: BackendConfig, reason: string): number {
+    let closed = 0;
+    for (const [pool, was] of this.retired) {
+      if (pool.servers.size === 0) this.retired.delete(pool);
+      else if (was.name === backend.name || (was.host === backend.host && was.port === backend.port)) {
+        closed += pool.servers.size;
+        pool.closeAll(reason);
+      }
     }
     return closed;
   }

@@ -41,7 +41,7 @@ import {
 } from './session/login.js';
 import { CopyIn, NO_CHUNKS, NO_PARAMS, State, Wait, appended } from './session/state.js';
 import { unnamedSent } from './session/unnamed-statement.js';
-import { route, routeFirstBytes } from './session/route.js';
+import { rerouteWaiting, route, routeFirstBytes, waitsOnStaleBackend } from './session/route.js';
 import { checkTimeouts } from './session/timeouts.js';
 import { acquire, serverAssigned, transactionAnswered } from './session/handoff.js';
 import { keepUntracked } from './session/untracked.js';
@@ -490,6 +490,13 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
       // No longer waiting for a server (query_wait_timeout), only for its settings.
       this.waitingSince = 0;
       return learnServerParams(this, server);
+    }
+    // The backend became a standby, or left the rotation, while the client waited in its pool
+    // (a primary back from a switchover as a standby logs in again before the janitor's
+    // re-route): a session-mode client would keep that server, every write refused, for good.
+    if (this.state === State.Waiting && this.wait === Wait.Pool && waitsOnStaleBackend(this)) {
+      this.pool!.release(server);
+      return rerouteWaiting(this);
     }
     serverAssigned(this, server);
   }

@@ -73,6 +73,23 @@ describe('routing a transaction', () => {
     assert.equal(client.takeTypes(), '');
   });
 
+  // Found by a helper in a switchover: clients that waited in the old primary's pool got its
+  // servers once it came back as a standby, and session-mode clients kept them for good.
+  it('a server of a backend that is no longer the primary goes back, and the waiting write routes afresh', async () => {
+    const h = await harness();
+    const { client } = loggedIn(h);
+    client.send(encode.query('INSERT INTO t VALUES (1)'));
+    const oldPrimary = h.pools.get('pg1')!;
+    assert.equal(oldPrimary.waiters.length, 1, 'the write waits in the primary of the moment');
+    h.router.primary = 'pg2';
+    const promoted = new FakeServer('new');
+    h.pools.get('pg2')!.idle.push(promoted);
+    const demoted = new FakeServer('old');
+    oldPrimary.give(demoted);
+    assert.deepEqual(oldPrimary.released, [demoted]);
+    assert.deepEqual(promoted.queriesReceived(), ['INSERT INTO t VALUES (1)']);
+  });
+
   // Found by a helper: a primary frozen while a COMMIT was on its way ran it once resumed,
   // after pgtide had told the client its transaction was rolled back (it wrote twice).
   it("a lost primary's hint says whether what the client sent may have run, or its transaction was rolled back", async () => {
