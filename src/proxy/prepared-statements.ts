@@ -47,12 +47,14 @@ EXPECT[Q] = Expect.Query;
 EXPECT[F] = Expect.Query;
 
 /** The map of a client's named statements, which resolve where its session says now: where
- *  its transaction may have moved that, somewhere no other statement resolves. */
+ *  its transaction may have moved that, or changed tables (DDL not committed yet, which other
+ *  clients do not see: a statement shared with them would get types or a plan from the other
+ *  side of it), somewhere no other statement resolves. */
 export function clientStatements(
-  s: Pick<ClientSession, 'ctx' | 'database' | 'user' | 'settings' | 'scopeMoved'>,
+  s: Pick<ClientSession, 'ctx' | 'database' | 'user' | 'settings' | 'scopeMoved' | 'ranDdl'>,
 ): ClientStatements {
   return new ClientStatements(s.ctx.statements, () =>
-    s.scopeMoved ? unsharedScope() : statementScope(s.database, s.user, s.settings?.values ?? null),
+    s.scopeMoved || s.ranDdl ? unsharedScope() : statementScope(s.database, s.user, s.settings?.values ?? null),
   );
 }
 
@@ -386,7 +388,7 @@ export class ClientStatements {
    */
   learnParameters(serverName: string, body: Buffer): void {
     const statement = this.statementNamed(serverName);
-    if (statement === undefined || !statement.infersTypes || statement.typedParse !== null || body.length < 2) return;
+    if (statement === undefined || statement.typedParse !== null || body.length < 2) return;
     const count = body.readUInt16BE(0);
     if (body.length < 2 + 4 * count) return;
     const parse = statement.parse;
@@ -1119,14 +1121,6 @@ export class ClientStatements {
     this.out.push(statement.typedParse ?? statement.parse);
     this.stats!.serverParses++;
     tracker.push(Expect.Parse, hidden, name, clientName);
-    // The types PostgreSQL infers at the statement's first Parse are fixed for its life, also
-    // for clients that never Describe it (psycopg, PDO, node-postgres): a copy prepared later,
-    // after a column changed type, must not infer others, or their parameters would be read as
-    // another type. Once it went stale (epoch > 0), a server would tell the new types instead.
-    if (statement.infersTypes && statement.typedParse === null && statement.epoch === 0) {
-      this.out.push(encode.describeStatement(name));
-      tracker.pushParameterProbe(name);
-    }
   }
 
   /**

@@ -234,12 +234,6 @@ export class ResponseTracker {
     this.pushEntry(Expect.Sync | HIDDEN | GUARD, null, null);
   }
 
-  /** pgtide's Describe of `serverName` after its first Parse, hidden: the parameter types the
-   *  server fixed for the statement's life (see ClientStatements.learnParameters). */
-  pushParameterProbe(serverName: string): void {
-    this.pushEntry(Expect.Describe | HIDDEN, serverName, null);
-  }
-
   /** pgtide's Describe of `serverName` for a shape check: its answers are hidden (see describedStatement). */
   pushShapeCheck(serverName: string): void {
     this.checkingShape = true;
@@ -323,7 +317,7 @@ export class ResponseTracker {
     if (type === READY) this.portalRan = false;
     else if (type === COMMAND_DONE && kind === Expect.Execute) this.portalRan = true;
     if (kind === Expect.Describe) {
-      if ((entry & (HIDDEN | SHAPE)) !== HIDDEN) this.describedStatement = this.names[this.head]!;
+      this.describedStatement = this.names[this.head]!;
       if ((entry & SHAPE) !== 0) this.endShapeCheck();
     } else if (kind === Expect.DescribePortal) {
       if (!this.bindFailed) {

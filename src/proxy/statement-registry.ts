@@ -50,12 +50,9 @@ export interface Statement {
    * no longer parse at all (a column dropped).
    */
   parsedEpoch: number;
-  /** Its Parse leaves PostgreSQL parameter types to infer (see typesGiven). */
-  readonly infersTypes: boolean;
-  /** Its Parse with the parameter types PostgreSQL fixed at its first Parse, as a Describe told
-   *  (pgtide's own after that Parse, or a client's; see ClientStatements.learnParameters):
-   *  every copy prepared from then on is parsed with it, as PostgreSQL keeps a statement's
-   *  types for its life; null before, and for a statement that infers none. */
+  /** Its Parse with the parameter types a Describe told a client (see
+   *  ClientStatements.learnParameters), used for every copy prepared from then on, as
+   *  PostgreSQL keeps a statement's types for its life; null before. */
   typedParse: Buffer | null;
   /** The epoch typedParse was learned at: once the statement has gone stale since (its table
    *  changed), a client's new Parse of its text gets a new statement (see intern), parsed with
@@ -77,20 +74,6 @@ export function statementScope(database: string, user: string, settings: Setting
   const path = settings?.get('search_path');
   const role = settings?.get('role');
   return `${database}\0${user}\0${path ?? ''}\0${role ?? ''}`;
-}
-
-/** A Parse body after its name leaves PostgreSQL no parameter type to infer: its text has no
- *  `$` (no parameter), or the body gives every type. */
-function typesGiven(rest: Buffer): boolean {
-  const textEnd = rest.indexOf(0);
-  if (textEnd < 0) return false;
-  const dollar = rest.indexOf(0x24);
-  if (dollar < 0 || dollar > textEnd) return true;
-  if (rest.length < textEnd + 3) return false;
-  const count = rest.readUInt16BE(textEnd + 1);
-  if (count === 0 || rest.length < textEnd + 3 + 4 * count) return false;
-  for (let at = textEnd + 3; at < textEnd + 3 + 4 * count; at += 4) if (rest.readUInt32BE(at) === 0) return false;
-  return true;
 }
 
 /** Its clients were told parameter types before it went stale: they keep binding those types,
@@ -164,7 +147,6 @@ export class StatementRegistry {
       parsedEpoch: -1,
       replayedAt: 0n,
       primaryUntil: 0,
-      infersTypes: !typesGiven(rest),
       typedParse: null,
       typedEpoch: -1,
       generation,

@@ -52,8 +52,6 @@ describe('ClientStatements.rewrite', () => {
     const set = new PreparedSet(10);
     assert.deepEqual(c.rewrite(set, parse('q1', 'SELECT $1'), bind('q1'), serialize.sync()), [
       ...messages(parse('pgtide_1', 'SELECT $1')),
-      // The parameter types PostgreSQL infers at this first Parse, asked for once (hidden).
-      ...messages(serialize.describe({ type: 'S', name: 'pgtide_1' })),
       ...messages(bind('pgtide_1')),
       'S ',
     ]);
@@ -486,8 +484,6 @@ describe('ClientStatements.rewrite of EXECUTE', () => {
     const lacking = new PreparedSet(10);
     assert.deepEqual(c.rewrite(lacking, encode.query('EXECUTE q(1)')), [
       ...messages(parse('pgtide_1', 'SELECT $1::int')),
-      // Its types are not known yet (no server answered the first one's Describe here).
-      ...messages(serialize.describe({ type: 'S', name: 'pgtide_1' })),
       'Q EXECUTE "pgtide_1"(1)|',
       'S ',
     ]);

@@ -144,18 +144,6 @@ describe('ResponseTracker', () => {
     assert.deepEqual([t.checkingShape, t.shapeCheckEnded, t.skipping, set.has('pgtide_1')], [false, true, true, false]);
   });
 
-  it("pgtide's Describe after its first Parse of a statement is hidden whole, and teaches the parameter types, not a shape", () => {
-    const t = new ResponseTracker();
-    t.reset(new PreparedSet(10));
-    t.push(Expect.Parse, true, 'pgtide_1');
-    t.pushParameterProbe('pgtide_1');
-    assert.equal(feed(t, [ParseComplete, ParameterDescription]), 'h h');
-    assert.equal(t.parametersOf, 'pgtide_1');
-    assert.equal(feed(t, [RowDescription]), 'h');
-    assert.equal(t.describedStatement, null, 'no client was told its shape');
-    assert.ok(t.idle);
-  });
-
   it('a hidden Close skipped after an error leaves its name in doubt, to be closed again', () => {
     const set = new PreparedSet(10);
     const t = new ResponseTracker();

@@ -81,6 +81,7 @@ export type LinkSession = Pick<
   | 'database'
   | 'user'
   | 'settings'
+  | 'ranDdl'
   | 'scopeMoved'
 > &
   PinSession;

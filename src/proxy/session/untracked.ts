@@ -100,6 +100,7 @@ export type UntrackedSession = Pick<
   | 'database'
   | 'user'
   | 'settings'
+  | 'ranDdl'
   | 'scopeMoved'
 > &
   ServerPeer;
