@@ -12,6 +12,8 @@ export interface ServerStatement {
  * that went stale, a copy older than its statement's epoch) are "doubtful": they are closed
  * before being prepared again, which is harmless when they are already gone.
  */
+const NONE_DOUBTFUL: readonly string[] = [];
+
 export class PreparedSet {
   private readonly names = new Map<string, number>();
   private readonly doubtful = new Set<string>();
@@ -63,8 +65,8 @@ export class PreparedSet {
 
   /** Every doubtful name, forgotten: the caller closes them all (a version replaced after a
    *  schema change is never prepared again under its name, so its copy would stay uncounted). */
-  takeDoubtful(): string[] {
-    if (this.doubtful.size === 0) return [];
+  takeDoubtful(): readonly string[] {
+    if (this.doubtful.size === 0) return NONE_DOUBTFUL;
     const all = [...this.doubtful];
     this.doubtful.clear();
     return all;
