@@ -10,6 +10,7 @@ import { copyData, dataRows, errorCodes, query, WireClient } from '../support/pi
 import type { Config, Consistency } from '../../src/config/types.js';
 import { learnProbe } from '../support/reader.js';
 import { waitFor } from '../support/wait.js';
+import { State } from '../../src/proxy/session/state.js';
 
 const t = currentTopology();
 let nextId = 1;
@@ -292,6 +293,8 @@ describe('read-your-writes', { timeout: 240_000 }, () => {
         'SET SESSION AUTHORIZATION DEFAULT;RESET ALL;CLOSE ALL;UNLISTEN *;SELECT pg_advisory_unlock_all();DISCARD SEQUENCES;DISCARD TEMP',
       ]) {
         await c.query(sql);
+        // What pgtide runs after the client's answer (a settings read-back) ends first.
+        await waitFor('the session idle again', () => session!.state === State.Ready);
         assert.equal(asked(), 0, `a write position was asked after ${sql}`);
       }
       await c.query('INSERT INTO ryw VALUES ($1, $2)', [nextId++, 'own']);
