@@ -106,8 +106,8 @@ export interface PrimaryPosition {
  *  primary's `positions` of earlier checks (oldest first, rising), the time since the primary
  *  wrote the standby's replay position: between the last check that saw the primary before it
  *  and the first that saw it past it, dated in proportion to the bytes (exact for a steady
- *  writer; a quiet spell before a burst counts for nothing, as its last check ends it). The age of the
- *  last replayed commit says less: through a long transaction after a quiet spell it grows
+ *  writer; a quiet spell before a burst counts for nothing, as its last check ends it). The
+ *  age of the last replayed commit says less: through a long transaction after a quiet spell it grows
  *  while the standby replays as fast as the primary writes. That age remains the answer for a
  *  standby behind every position kept. A standby cut off from the primary (orphaned by a
  *  failover) has replayed all it got, yet falls behind: only the primary's position tells. A

@@ -5,15 +5,15 @@ export interface ServerStatement {
   readonly epoch: number;
 }
 
+const NONE_DOUBTFUL: readonly string[] = [];
+
 /**
  * The named statements pgtide has prepared on one server connection, least recently used
  * first, bounded by max_prepared_statements, each with the epoch it was prepared at. Names
  * whose state on the server is uncertain (a DEALLOCATE or DISCARD that may have failed, a plan
  * that went stale, a copy older than its statement's epoch) are "doubtful": they are closed
- * before being prepared again, which is harmless when they are already gone.
+ * at the next Parse pgtide sends there, which is harmless when they are already gone.
  */
-const NONE_DOUBTFUL: readonly string[] = [];
-
 export class PreparedSet {
   private readonly names = new Map<string, number>();
   private readonly doubtful = new Set<string>();

@@ -17,7 +17,10 @@ export function schemaGeneration(): number {
   return generation;
 }
 
-/** A client's transaction that ran DDL (or a statement pgtide did not understand) ended. */
-export function schemaChanged(): void {
+/** A client's transaction ended (committed, rolled back, or left by the client): if it ran
+ *  DDL (or a statement pgtide did not understand), the schema may have changed. */
+export function transactionEnded(s: { ranDdl: boolean }): void {
+  if (!s.ranDdl) return;
+  s.ranDdl = false;
   generation++;
 }

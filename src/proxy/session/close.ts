@@ -8,7 +8,7 @@ import type { ClientSession } from '../client-session.js';
 import { NO_CHUNKS, State } from './state.js';
 import { allWritten } from '../../pool/direct-write.js';
 import { dropHeldCancel } from './held-cancel.js';
-import { schemaChanged } from '../../pool/schema-generation.js';
+import { transactionEnded } from '../../pool/schema-generation.js';
 
 /** What of the session these functions use. */
 export type CloseSession = Pick<
@@ -68,10 +68,7 @@ export function closeSession(s: CloseSession, terminated = false): void {
   s.server = null;
   // Its transaction ends (rolled back), DDL and all: a Parse of a text prepared in it, or
   // before, is parsed afresh (see schema-generation.ts), as at the end of any other.
-  if (s.ranDdl) {
-    s.ranDdl = false;
-    schemaChanged();
-  }
+  transactionEnded(s);
   // State no reset ends (a random seed, what pgtide could not read back) leaves with its server.
   if (server) letServerGo(s, server, midMessage ? CUT_MESSAGE : s.pinnedForGood ? 'pinned client left' : null);
   s.queued = NO_CHUNKS;

@@ -9,7 +9,7 @@ import { ServerQueryError, type Rows } from '../../pool/own-query.js';
 import { SEQUENCES_OF_SOMEONE, type LinkedServer, type ServerWaiter } from '../../pool/linked-server.js';
 import type { ServerPeer } from '../../pool/server-peer.js';
 import { UNKNOWN_SETTINGS } from '../../pool/server-settings.js';
-import { schemaChanged } from '../../pool/schema-generation.js';
+import { transactionEnded } from '../../pool/schema-generation.js';
 import { tookSharedDdl } from './shared-ddl.js';
 import { fenceFromPool } from './schema-fence.js';
 import { TransactionStatus } from '../../protocol/types.js';
@@ -776,10 +776,7 @@ export function transactionAnswered(s: HandoffSession, status: number): void {
   if (status === TransactionStatus.Idle) {
     // Committed (or rolled back: statements then get a needless new name, never a wrong one,
     // and reads wait for a position they need not).
-    if (s.ranDdl) {
-      s.ranDdl = false;
-      schemaChanged();
-    }
+    transactionEnded(s);
     const sharedDdl = tookSharedDdl(s);
     // A client that keeps its server a while yet: its position is read elsewhere.
     if (sharedDdl && ((s.settingsDirty && s.settings) || s.pinnedForGood || s.pinned || s.probeAfter))
