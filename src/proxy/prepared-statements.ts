@@ -94,6 +94,8 @@ export class ClientStatements {
   private readonly shapes = new ToldShapes();
   /** Statements whose Parse in this link pgtide answered from a copy the server already had. */
   private readonly sharedNow = new Set<string>();
+  /** The statement whose Parse in this link, sent with its told types, failed (see retypeAfterFailure). */
+  private failedTyped: string | null = null;
   /** The portal and statement of the last Bind: a Describe of that portal describes the statement. */
   private boundPortal: string | null = null;
   private boundStatement: string | null = null;
@@ -182,6 +184,7 @@ export class ClientStatements {
   private keepDescribed(): void {
     this.shapes.keep();
     this.sharedNow.clear();
+    this.failedTyped = null;
   }
 
   /** The link's bytes go again to another server: the names return to what they were, and
@@ -200,6 +203,7 @@ export class ClientStatements {
     // Sending the bytes again records these again.
     this.shapes.dropAsked();
     this.sharedNow.clear();
+    this.failedTyped = null;
   }
 
   /**
@@ -399,6 +403,30 @@ export class ClientStatements {
     const rest = Buffer.concat([parse.subarray(textStart, textEnd + 1), body.subarray(0, 2 + 4 * count)]);
     statement.typedParse = keptCopy(encode.parseWithName(statement.serverName, rest));
     statement.typedEpoch = statement.epoch;
+  }
+
+  /**
+   * A Parse of `serverName` on this link (the client's, or pgtide's copy or shape check) failed
+   * as a text analysed against types that no longer fit. Sent with the parameter types clients
+   * were told (see learnParameters), it fails where a new client's Parse, whose types PostgreSQL
+   * infers afresh, would not (their column changed type, or the type was dropped and created
+   * again on a connection pgtide does not see): every new client's Parse of the text failed so,
+   * for good. The statement's version ends (returned, else undefined): a new Parse of its text
+   * gets a new statement, so these bytes may run again (see parsedTypedNow).
+   */
+  retypeAfterFailure(serverName: string): Statement | undefined {
+    // A shape check's copy is of a statement the client does not name yet.
+    const check = this.shapeCheck;
+    const statement = check?.serverName === serverName ? check : this.statementNamed(serverName);
+    if (statement?.typedParse == null) return undefined;
+    statement.epoch++;
+    this.failedTyped = serverName;
+    return statement;
+  }
+
+  /** This link's Parse of `serverName` failed with the told types (see retypeAfterFailure). */
+  parsedTypedNow(serverName: string): boolean {
+    return this.failedTyped === serverName;
   }
 
   /** A Describe of the statement `serverName` was answered by a server of `backend` (see ToldShapes.learn). */

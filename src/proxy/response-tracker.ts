@@ -79,6 +79,8 @@ export class ResponseTracker {
   readonly fakes: Buffer[] = [];
   /** The server-side statement of the Bind or Describe that failed last (a stale plan, or missing). */
   failedStatement: string | null = null;
+  /** The server-side statement of the Parse that failed last (see ClientStatements.retypeAfterFailure). */
+  failedParse: string | null = null;
   /** The client's name for the statement of the request that failed last (a Parse of a name in
    *  use, a Bind, a Describe): the server's error names pgtide's statement instead. */
   failedClientName: string | null = null;
@@ -120,6 +122,7 @@ export class ResponseTracker {
     this.skippedQueries = 0;
     this.fakes.length = 0;
     this.failedStatement = null;
+    this.failedParse = null;
     this.failedClientName = null;
     this.describedStatement = null;
     this.describedPortal = null;
@@ -269,6 +272,7 @@ export class ResponseTracker {
     const kind = entry & KIND;
     if (type === ERROR) {
       this.failedStatement = null;
+      this.failedParse = null;
       // The simple-query and Sync answers end with ReadyForQuery, errors or not.
       if (kind === Expect.Sync) return false;
       if (kind === Expect.Query) {
@@ -279,6 +283,7 @@ export class ResponseTracker {
         return false;
       }
       this.failedStatement = failedStatementKinds(kind) ? this.names[this.head]! : null;
+      this.failedParse = this.parseAtHead();
       this.failedClientName =
         (entry & DUPLICATE) !== 0
           ? this.names[this.head]!
@@ -328,6 +333,12 @@ export class ResponseTracker {
     this.pop();
     this.takeFakes();
     return (entry & HIDDEN) !== 0;
+  }
+
+  /** The server-side statement of the Parse (the client's or pgtide's) the next answer is for, else null. */
+  parseAtHead(): string | null {
+    if (this.count === 0) return null;
+    return (this.kinds[this.head]! & (KIND | DUPLICATE)) === Expect.Parse ? this.names[this.head]! : null;
   }
 
   private parseAnswered(entry: number, ok: boolean): void {

@@ -2,7 +2,8 @@ import type { ErrorFields } from '../protocol/backend.js';
 import * as encode from '../protocol/encode.js';
 
 /**
- * Why a server failed a Bind or Describe of a statement pgtide prepared, when the reason is
+ * Why a server failed a Bind or Describe of a statement pgtide prepared (or a Parse sent with its
+ * told types, see ClientStatements.retypeAfterFailure), when the reason is
  * the shared server statement rather than the client's request:
  * - 'missing' (26000 naming it): the server lost it behind pgtide's back (a DEALLOCATE pgtide
  *   could not follow), so what the server holds is unknown;

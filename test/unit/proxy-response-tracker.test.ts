@@ -219,6 +219,28 @@ describe('ResponseTracker', () => {
     assert.equal(t.failedStatement, 'pgtide_9');
   });
 
+  it("names the statement of a failed Parse, pgtide's or the client's, not a duplicate's client name", () => {
+    const t = new ResponseTracker();
+    t.reset(null);
+    t.push(Expect.Parse, true, 'pgtide_3');
+    t.push(Expect.Sync);
+    assert.equal(t.parseAtHead(), 'pgtide_3');
+    feed(t, [ErrorResponse]);
+    assert.equal(t.failedParse, 'pgtide_3');
+    assert.equal(t.failedStatement, null);
+    feed(t, [ReadyForQuery]);
+    t.pushDuplicate('s_1');
+    t.push(Expect.Sync);
+    assert.equal(t.parseAtHead(), null);
+    feed(t, [ErrorResponse]);
+    assert.equal(t.failedParse, null);
+    feed(t, [ReadyForQuery]);
+    t.push(Expect.Bind, false, 'pgtide_4');
+    t.push(Expect.Sync);
+    feed(t, [ErrorResponse]);
+    assert.deepEqual([t.failedParse, t.failedStatement], [null, 'pgtide_4']);
+  });
+
   it('COPY IN started by Execute: the Syncs sent behind it are not answered', () => {
     const t = new ResponseTracker();
     t.reset(null);

@@ -254,6 +254,14 @@ export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: 
   const link = s.statementLink!;
   const tracker = link.tracker;
   if (type === BackendMessage.CopyInResponse || type === BackendMessage.CopyBothResponse) return tracker.onCopyIn();
+  // Before the answer is taken: a failed Parse frees the client's name of its statement.
+  if (type === BackendMessage.ErrorResponse && s.statements) {
+    const parsing = tracker.parseAtHead();
+    if (parsing !== null && statementFailure(decodeErrorFields(body), parsing) === 'reanalysed') {
+      const statement = s.statements.retypeAfterFailure(parsing);
+      if (statement) staleSeen(link, statement);
+    }
+  }
   const hide = tracker.onAnswer(type);
   s.server!.syncs.skipped(tracker.takeSkippedQueries());
   const statements = s.statements;
@@ -434,10 +442,15 @@ export function namedStatement(s: LinkSession, wholeInChunk: boolean): void {
  * A statement pgtide prepared failed in a way that running the bytes again fixes, invisibly
  * to the client: it was missing (prepared again first), or its plan went stale and the client
  * holds no description of the old shape (see ClientStatements.mayRunAgain), or re-planning it
- * failed where the client had asked for a fresh Parse.
+ * failed where the client had asked for a fresh Parse, or its Parse failed for the types other
+ * clients were told (see ClientStatements.retypeAfterFailure).
  */
 export function mayRunAgain(error: ErrorFields, session: Pick<ClientSession, 'statementLink' | 'statements'>): boolean {
-  const failed = session.statementLink!.tracker.failedStatement;
+  const tracker = session.statementLink!.tracker;
+  const parse = tracker.failedParse;
+  if (parse !== null)
+    return session.statements?.parsedTypedNow(parse) === true && statementFailure(error, parse) === 'reanalysed';
+  const failed = tracker.failedStatement;
   if (failed === null || failed === OLD_SHAPE || !session.statements) return false;
   switch (statementFailure(error, failed)) {
     case 'missing':
