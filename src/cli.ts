@@ -11,6 +11,7 @@ import type { StateDirOptions } from './config/import/state-dir.js';
 import { importSeedStack, type SeedFiles } from './config/import/to-toml.js';
 import { DEFAULT_CONFIG_PATHS, findDefaultConfig } from './config/default-path.js';
 import { loadConfig, ConfigError } from './config/load.js';
+import { EXIT_CONFIG } from './config/problems.js';
 import { SUPERVISOR_LOG_FILE_ENV } from './config/env.js';
 import type { Config } from './config/types.js';
 import { Pgtide, type StopMode } from './server.js';
@@ -25,11 +26,13 @@ const HELP = `pgtide: PostgreSQL connection pooler and read/write-splitting load
 Usage:
   pgtide start [--config pgtide.toml]   run the pooler; without --config it reads ./pgtide.toml,
                                         else /etc/pgtide/pgtide.toml (--no-config: neither; the
-                                        defaults and PGTIDE_<KEY> variables alone)
+                                        defaults and PGTIDE_<KEY> variables alone); exit 78: the
+                                        configuration was refused
   pgtide start --pgbouncer pgbouncer.ini [SEED FILES]
                                         run it straight from the seed's PgBouncer (and Pgpool-II) files
   pgtide start --supervise [--log-file PATH] [...]
                                         run it under a supervisor that restarts it if it crashes
+                                        (not after a 78)
   pgtide import --pgbouncer pgbouncer.ini [SEED FILES] [-o pgtide.toml]
                                         write a commented pgtide.toml from the seed's files
                                         (to standard output without -o; warnings to standard error)
@@ -179,7 +182,15 @@ function importCommand(values: SeedValues & { output?: string }): number {
 }
 
 async function start(source: ConfigSource): Promise<number> {
-  const { config, warnings, origin } = source();
+  let loaded: ImportedConfig & { origin: string };
+  try {
+    loaded = source();
+  } catch (err) {
+    if (!(err instanceof ConfigError || err instanceof ImportError)) throw err;
+    console.error(`pgtide: ${err.message}`);
+    return EXIT_CONFIG;
+  }
+  const { config, warnings, origin } = loaded;
   const slot = ownWorkerSlot();
   if (slot === undefined && config.workers > 1) return runPrimary(config);
   // A worker runs its share of the limits, rereading the file at each reload like one process.

@@ -8,6 +8,7 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SUPERVISOR_LOG_FILE_ENV } from './config/env.js';
+import { EXIT_CONFIG } from './config/problems.js';
 import { createLogger, openLogFile, type LogFileStream, type Logger } from './log.js';
 import { youngGenerationArgs } from './young-generation.js';
 import { DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES, type LogRotation } from './log-file.js';
@@ -125,6 +126,12 @@ export class Supervisor {
     if (this.phase === 'stopping') {
       this.log.info({ code, signal }, 'supervisor: pooler stopped');
       this.end(code ?? (signal === 'SIGTERM' || signal === 'SIGINT' ? 0 : 1));
+      return;
+    }
+    if (code === EXIT_CONFIG) {
+      // supervisord gives up on a program that keeps failing at its start; this one never starts.
+      this.log.fatal({ code }, 'supervisor: the pooler refused its configuration; not restarting it');
+      this.end(code);
       return;
     }
     const delayMs = restartDelay(this.backoff, this.lastDelayMs, uptimeMs);

@@ -13,6 +13,10 @@ export interface Problem {
   message: string;
 }
 
+/** The exit status of a command refused for its configuration (sysexits' EX_CONFIG): starting
+ *  again cannot help, so a supervisor does not restart the pooler after it. */
+export const EXIT_CONFIG = 78;
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   readonly problems: Problem[];
