@@ -62,12 +62,16 @@ export class AssemblyBudget {
  * proxy can forward chunks untouched and still know where each message ends. Only bodies of
  * collected types are ever materialised; the rest are counted down, never copied.
  */
+/** The longest message PostgreSQL reads during authentication (a body of PG_MAX_AUTH_TOKEN_LENGTH,
+ *  65535 bytes, with its header): a client that has not logged in makes pgtide hold no more. */
+export const AUTH_MESSAGE_MAX = 65_535 + HEADER_SIZE;
+
 export class MessageScanner {
   collect: Uint8Array;
   /** The protocol violation found; every scan after it fails. */
   error = '';
 
-  private readonly maxPacketSize: number;
+  private maxPacketSize: number;
   /** Bytes of the current message's header read: 0 at a boundary, 1 to 4 while a header
    *  straddles chunks, IN_BODY while its body comes. A straddling header's type byte and
    *  length bytes (big-endian) gather in `type` and `bodyLength`: a scanner holds no buffer
@@ -94,6 +98,11 @@ export class MessageScanner {
   ) {
     this.maxPacketSize = maxPacketSize;
     this.collect = collect;
+  }
+
+  /** Messages of up to `maxPacketSize` bytes are legal from now on (a login that succeeded). */
+  allow(maxPacketSize: number): void {
+    this.maxPacketSize = maxPacketSize;
   }
 
   /** True when not inside a message (all bytes so far form complete messages). */
@@ -234,7 +243,8 @@ export class MessageScanner {
     } else if (len < 4) {
       this.error = `invalid message length ${len}`;
     } else if (len + 1 > this.maxPacketSize) {
-      this.error = `message of ${len + 1} bytes exceeds max_packet_size ${this.maxPacketSize}`;
+      const limit = this.maxPacketSize === AUTH_MESSAGE_MAX ? 'the limit during authentication' : 'max_packet_size';
+      this.error = `message of ${len + 1} bytes exceeds ${limit} ${this.maxPacketSize}`;
     } else {
       return true;
     }

@@ -1,5 +1,5 @@
 import type net from 'node:net';
-import { MessageScanner, type MessageSink } from '../protocol/scanner.js';
+import { AUTH_MESSAGE_MAX, MessageScanner, type MessageSink } from '../protocol/scanner.js';
 import { StartupReader } from '../protocol/startup.js';
 import { errorCode } from '../protocol/backend.js';
 import type { Classification, StatementKind } from '../sql/index.js';
@@ -292,7 +292,11 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   ) {
     this.socket = socket;
     this.viaAdminSocket = viaAdminSocket;
-    this.scanner = new MessageScanner(ctx.config.max_packet_size, AUTH_TYPES, ctx.assemblyBudget);
+    this.scanner = new MessageScanner(
+      Math.min(ctx.config.max_packet_size, AUTH_MESSAGE_MAX),
+      AUTH_TYPES,
+      ctx.assemblyBudget,
+    );
     bindSocket(this, socket);
     shareClientReads(this);
     ctx.clients.add(this);

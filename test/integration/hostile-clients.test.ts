@@ -114,6 +114,38 @@ describe('bad input from clients', { timeout: 60_000 }, () => {
   });
 });
 
+// With max_packet_size at its default (256 MB), a client that had not logged in could make
+// pgtide hold a password message of that size: 5 such connections grew it by 1.3 GB (a helper).
+// PostgreSQL reads at most 65535 bytes of one during authentication.
+describe('a client that has not logged in', { timeout: 30_000 }, () => {
+  let p: RunningPgtide;
+  before(async () => {
+    p = await startPgtide(t, {});
+  });
+  after(() => p.stop());
+
+  test('is refused a password message longer than PostgreSQL reads there, before its bytes come', async () => {
+    const header = Buffer.concat([Buffer.from('p'), int32(250_000_000)]);
+    const out = await rawExchange(p.port, [startupPacket({ user: t.scramUser.user, database: t.database }), header]);
+    assert.ok(out.closed, 'pgtide must close the connection');
+    const saslLen = out.received.readUInt32BE(1);
+    const error = firstError(out.received, 1 + saslLen);
+    assert.equal(error?.code, '08P01');
+    assert.match(error?.message ?? '', /exceeds the limit during authentication/);
+  });
+
+  test('still logs in with a SCRAM exchange, and then sends statements beyond that size', async () => {
+    const c = new pg.Client(p.pgConfig());
+    await c.connect();
+    try {
+      const long = 'x'.repeat(100_000);
+      assert.equal((await c.query(`SELECT length('${long}') AS n`)).rows[0].n, 100_000);
+    } finally {
+      await c.end();
+    }
+  });
+});
+
 describe('login flood protection', { timeout: 30_000 }, () => {
   test('beyond max_login_clients the oldest unfinished login is dropped, not the newcomer', async () => {
     const p = await startPgtide(t, { max_login_clients: 10 });

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { serialize } from 'pg-protocol';
 import {
+  AUTH_MESSAGE_MAX,
   AssemblyBudget,
   HEAD_BYTES,
   MessageScanner,
@@ -288,6 +289,18 @@ describe('MessageScanner hostile input', () => {
     assert.equal(msg.length, 9);
     assert.equal(exact.scan(msg, noop), 9);
     assert.equal(new MessageScanner(8, collectTable('Q')).scan(msg, noop), -1);
+  });
+
+  it('during authentication a body of 65535 bytes is the most, as PostgreSQL reads; allow() lifts it', () => {
+    const password = (bodyLength: number) =>
+      Buffer.concat([header(0x70, bodyLength + 4), Buffer.alloc(bodyLength, 0x61)]);
+    const scanner = new MessageScanner(AUTH_MESSAGE_MAX, collectTable('p'));
+    assert.equal(scanner.scan(password(65_535), noop), 65_540);
+    assert.equal(scanner.scan(header(0x70, 65_536 + 4), noop), -1);
+    assert.equal(scanner.error, 'message of 65541 bytes exceeds the limit during authentication 65540');
+    const loggedIn = new MessageScanner(AUTH_MESSAGE_MAX, collectTable('p'));
+    loggedIn.allow(1 << 20);
+    assert.equal(loggedIn.scan(password(100_000), noop), 100_005);
   });
 
   it('never assembles a body for a rejected oversized collected message', () => {

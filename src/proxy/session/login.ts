@@ -354,6 +354,7 @@ function authenticated(s: LoginSession, head: readonly Buffer[]): void {
   s.pool = poolOf(s, backend);
   s.state = State.Login;
   s.scanner.collect = QUERY_TYPES;
+  s.scanner.allow(ctx.config.max_packet_size);
   // Any backend's settings will do: a login must not wait for a primary that is down.
   const known = ctx.pools.serverParams(s.database, s.user);
   if (known) {
