@@ -288,6 +288,11 @@ export function answerCancelWhileQueued(s: QueuedCancelSession): boolean {
 /** The sync points counted in the bytes about to go to `server` are owed by it from now on. */
 export function oweSyncPoints(s: QueueSession, server: LinkedServer, unsynced: boolean): void {
   server.syncs.sent(s.queuedSyncs, unsynced, s.queuedBatched);
+  forgetCountedSyncs(s);
+}
+
+/** The sync points the scan counted in bytes not sent (yet): they are scanned again, and counted then. */
+export function forgetCountedSyncs(s: Pick<QueueSession, 'queuedSyncs' | 'queuedBatched'>): void {
   s.queuedSyncs = 0;
   if (s.queuedBatched) s.queuedBatched.length = 0;
 }
@@ -305,8 +310,7 @@ export function forgetOpenBatch(
 
 /** The chunks queued while no server was linked, and their sync-point count forgotten: they are scanned again. */
 export function takeQueued(s: QueueSession): readonly Buffer[] {
-  s.queuedSyncs = 0;
-  if (s.queuedBatched) s.queuedBatched.length = 0;
+  forgetCountedSyncs(s);
   // No server was linked: the last one was released idle, with no batch open.
   forgetOpenBatch(s);
   s.queuedUnsynced = false;

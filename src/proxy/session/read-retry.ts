@@ -8,7 +8,7 @@ import { SQLSTATE } from '../../protocol/encode.js';
 import { BackendMessage, TransactionStatus } from '../../protocol/types.js';
 import type { LinkedServer } from '../../pool/linked-server.js';
 import type { ClientSession } from '../client-session.js';
-import { forgetOpenBatch, replayDeferred, type QueueSession } from './queue.js';
+import { forgetCountedSyncs, forgetOpenBatch, replayDeferred, type QueueSession } from './queue.js';
 import { appended, CopyIn, NO_CHUNKS, State } from './state.js';
 import { endSkippedBatch, mayRunAgain } from './statement-link.js';
 import { CUT_MESSAGE, letServerGo } from './close.js';
@@ -188,6 +188,8 @@ export type RetrySession = Pick<
   | 'isClosed'
   | 'lastErrorCode'
   | 'onQueryData'
+  | 'queuedBatched'
+  | 'queuedSyncs'
   | 'readLink'
   | 'remote'
   | 'resend'
@@ -426,6 +428,9 @@ function replayOnPrimary(s: RetrySession, resend: readonly Buffer[]): void {
   s.retrying = true;
   s.serverPaused = false;
   forgetOpenBatch(s);
+  // The chunk that moved a batch here was scanned and never sent (see moveBatchToPrimary): a
+  // Sync in it counted then, and again now, was owed twice, and the primary's server never freed.
+  forgetCountedSyncs(s);
   for (const chunk of resend) {
     if (s.isClosed) return;
     s.onQueryData(chunk);
