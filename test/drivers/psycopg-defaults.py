@@ -9,7 +9,7 @@ on its own, which a pooler must follow.
   for the one it evicts, through the extended protocol too.
 
 Usage: psycopg-defaults.py SCENARIO CLIENTS ROUNDS, SCENARIO one of rollback, drop, evict,
-pipeline (the same in pipeline mode), all.
+pipeline (the same in pipeline mode), all, pipeline_write (a read then a write per batch).
 Clients run concurrently (one thread and connection each) and run the same statement texts,
 so that a pooler shares them between clients. Prints one JSON line {driver, ok, errors, firstError};
 ok counts rounds that checked every result; exits non-zero on any error.
@@ -113,7 +113,25 @@ def pipeline_round(conn, client, n):
         conn.prepared_max = 100
 
 
-SCENARIOS = {'rollback': [rollback_round], 'drop': [drop_round], 'evict': [evict_round], 'pipeline': [pipeline_round]}
+def pipeline_write_round(conn, client, n):
+    """Pipeline mode in autocommit, a read then a write in each batch, eight times (psycopg
+    prepares both at the sixth): behind a pooler that sends reads to standbys, each batch must
+    run whole on the primary; every read answers and every write lands."""
+    conn.autocommit = True
+    table = f'pg3_pipeline_writes_{client}'
+    conn.execute(f'CREATE TABLE IF NOT EXISTS {table} (n int)')
+    conn.execute(f'DELETE FROM {table} WHERE n >= %s AND n < %s', (n, n + 8))
+    for i in range(8):
+        with conn.pipeline():
+            read = conn.execute('SELECT %s::int4 + 1 AS v', (n + i,))
+            conn.execute(f'INSERT INTO {table} VALUES (%s)', (n + i,))
+        expect(read.fetchone(), (n + i + 1,), 'pipelined read before a write')
+    counted = conn.execute(f'SELECT count(*) FROM {table} WHERE n >= %s AND n < %s', (n, n + 8)).fetchone()
+    expect(counted, (8,), 'pipelined writes')
+
+
+SCENARIOS = {'rollback': [rollback_round], 'drop': [drop_round], 'evict': [evict_round], 'pipeline': [pipeline_round],
+             'pipeline_write': [pipeline_write_round]}
 SCENARIOS['all'] = SCENARIOS['rollback'] + SCENARIOS['drop'] + SCENARIOS['evict'] + SCENARIOS['pipeline']
 
 

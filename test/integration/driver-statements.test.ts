@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import postgres from 'postgres';
 import { currentTopology } from '../support/topology.js';
-import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import {
   DEBIAN_PYTHON,
   DRIVERS_DIR,
@@ -44,13 +44,20 @@ describe('psycopg 3 on its default settings (auto-prepare, DEALLOCATE ALL after 
 }, () => {
   let two: RunningPgtide;
   let one: RunningPgtide;
+  let onStandby: RunningPgtide;
   before(async () => {
     two = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 2 });
     one = await startPgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
+    onStandby = await startPgtide(t, {
+      pool_mode: 'transaction',
+      default_pool_size: 2,
+      backends: clusterBackends(t, [0, ...t.standbys.map(() => 1)]),
+    });
   });
   after(async () => {
     await two.stop();
     await one.stop();
+    await onStandby.stop();
   });
 
   async function assertRounds(
@@ -76,6 +83,12 @@ describe('psycopg 3 on its default settings (auto-prepare, DEALLOCATE ALL after 
   }
   test('all three, 3 clients x 10 rounds on 1 server connection: no client breaks the next', () =>
     assertRounds(one, 'all', 3, 10));
+  // Found by a helper: the write, queued behind a read that waited for its standby (the replay
+  // of the client's last write), went there with it and was refused (25006) once the read's rows
+  // had reached the client (9 of 60 rounds here before).
+  test('pipeline_write: direct, 6 clients x 10 rounds', () => assertRounds(direct, 'pipeline_write', 6, 10));
+  test('pipeline_write: through pgtide with reads on the standbys, 6 clients x 10 rounds', () =>
+    assertRounds(onStandby, 'pipeline_write', 6, 10));
 });
 
 const SHARED = 'SELECT $1::int * 3 AS v';

@@ -90,6 +90,27 @@ describe('routing a transaction', () => {
     assert.deepEqual(promoted.queriesReceived(), ['INSERT INTO t VALUES (1)']);
   });
 
+  // Found by a helper with psycopg 3's pipeline (a read, then a write, then the Sync, in pieces):
+  // the write was queued behind the read while the read waited for its standby, and went there
+  // with it; refused (25006) after the read's rows had reached the client, it could not run again.
+  it('a write queued behind a read still waiting for its standby takes the whole batch to the primary', async () => {
+    const h = await harness();
+    h.router.reader = 'pg2';
+    const { client } = loggedIn(h);
+    client.send(Buffer.concat([parse('', 'SELECT 1'), bind('', ''), execute()]));
+    const standbyPool = h.pools.get('pg2')!;
+    assert.equal(standbyPool.waiters.length, 1, 'the read waits for a standby server');
+    client.send(Buffer.concat([parse('', 'INSERT INTO t VALUES (1)'), bind('', ''), execute(), sync()]));
+    const primary = new FakeServer('primary');
+    h.pools.get('pg1')!.idle.push(primary);
+    const standby = new FakeServer('standby');
+    standbyPool.give(standby);
+    assert.deepEqual(standbyPool.released, [standby], 'the standby server goes back');
+    assert.equal(standby.received.length, 0, 'nothing reached the standby');
+    const sent = Buffer.concat(primary.received).toString('latin1');
+    assert.ok(sent.includes('SELECT 1') && sent.includes('INSERT INTO t VALUES (1)'), 'the batch ran on the primary');
+  });
+
   // Found by a helper: a primary frozen while a COMMIT was on its way ran it once resumed,
   // after pgtide had told the client its transaction was rolled back (it wrote twice).
   it("a lost primary's hint says whether what the client sent may have run, or its transaction was rolled back", async () => {

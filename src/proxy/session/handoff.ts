@@ -209,6 +209,10 @@ async function changeSettings(server: LinkedServer, sql: string, values: Setting
 
 /** Lend the transaction its server: apply settings and replay a deferred BEGIN first, then the queued bytes. */
 export function startOn(s: HandoffSession, server: LinkedServer): void {
+  if (writeJoinedRead(s)) {
+    s.pool!.release(server);
+    return readFromPrimary(s);
+  }
   const begin = s.pendingBegin;
   if (!begin && !needsSetUp(s, server)) {
     s.link(server);
@@ -225,10 +229,13 @@ export function startOn(s: HandoffSession, server: LinkedServer): void {
         return;
       }
       if (s.epoch === epoch) {
-        // Kept until now: a client routed afresh meanwhile still needs it on its next server.
-        s.pendingBegin = null;
-        s.link(server);
-        return flushQueued(s, server);
+        if (!writeJoinedRead(s)) {
+          // Kept until now: a client routed afresh meanwhile still needs it on its next server.
+          s.pendingBegin = null;
+          s.link(server);
+          return flushQueued(s, server);
+        }
+        readFromPrimary(s);
       }
       // The client left or was routed afresh meanwhile: end the transaction before the server is reused.
       if (!begin) return pool.release(server);
@@ -321,6 +328,16 @@ export function checkReplay(s: HandoffSession, server: LinkedServer): void {
       if (s.epoch === epoch) readFromPrimary(s);
     },
   );
+}
+
+/**
+ * A write was queued behind a read still waiting for its standby's server (a batch the client
+ * sends in pieces, no Sync between: psycopg's pipeline, while a replay check or set-up ran): none
+ * of it has gone there, so the whole batch goes to the primary. Sent to the standby, its write was
+ * refused (25006) after the read's answers had reached the client, too late to run it again.
+ */
+function writeJoinedRead(s: HandoffSession): boolean {
+  return s.readLink && s.routeWrite;
 }
 
 function readFromPrimary(s: HandoffSession): void {
