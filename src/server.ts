@@ -268,7 +268,9 @@ export class Pgtide {
     // brain's tie) loses its connections too: a session, a pinned client or a transaction open
     // there would go on writing and committing to it, never routed again; so does a primary
     // back as a standby (a switchover), whose session clients would have every write refused.
-    const wasPrimary = new Set<string>();
+    // Seeded with the first round's primary, whose change came before this listener: empty, a
+    // primary back from a switchover as a standby kept its connections (a helper's live test).
+    const wasPrimary = new Set(monitor.backends.filter((b) => b.role === 'primary').map((b) => b.config.name));
     monitor.onChange(() => {
       for (const b of monitor.backends) {
         const demoted = wasPrimary.delete(b.config.name) && b.role === 'standby';

@@ -95,7 +95,7 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
     const loops: LoadLoop[] = [];
     try {
       await learnRead(p);
-      for (let i = 0; i < clients; i++) loops.push(new LoadLoop(p.pgConfig(), sql, 5));
+      for (let i = 0; i < clients; i++) loops.push(new LoadLoop(p.pgConfig(), sql, { pauseMs: 5 }));
       await sleep(1000);
       const frozenAt = Date.now();
       thaws.push(freeze(node === 'primary' ? t.primary : t.standbys[0]!));
@@ -385,7 +385,7 @@ describe('faults: frozen servers', { timeout: 180_000 }, () => {
       // it, each statement well under query_timeout: a cancel that reaches one of them was
       // meant for someone else.
       const victimSql = '/* pgtide: primary */ SELECT pg_catalog.inet_server_port() AS port, pg_catalog.pg_sleep(0.2)';
-      for (let i = 0; i < servers * 2; i++) victims.push(new LoadLoop(p.pgConfig(), victimSql, 0));
+      for (let i = 0; i < servers * 2; i++) victims.push(new LoadLoop(p.pgConfig(), victimSql, { pauseMs: 0 }));
       await sleep(300);
       thaws.pop()!();
       const frozenOutcomes = await Promise.all(frozen);

@@ -18,18 +18,38 @@ export interface CallRecord {
 
 let nextId = 1;
 
+export interface LoadOptions {
+  /** Between calls. */
+  pauseMs?: number;
+  /** Names the loop; with a $2 in `sql`, its value. */
+  name?: string;
+  /**
+   * Keep the connection after an error that leaves it usable (a statement refused, as 25006), as
+   * an application's connection does, and reconnect only after a lost one (class 08, 57P0x, or
+   * none). By default every error reconnects: a session-mode client stuck on a standby would then
+   * get a fresh route at each reconnection and hide it.
+   */
+  keepAfterRefusal?: boolean;
+}
+
 export class LoadLoop {
   readonly calls: CallRecord[] = [];
+  readonly name: string;
   private running = true;
   private client: pg.Client | null = null;
   private readonly done: Promise<void>;
+  private readonly pauseMs: number;
+  private readonly keepAfterRefusal: boolean;
 
-  /** `sql` gets $1 = a unique id and must return a row with `port`. */
+  /** `sql` gets $1 = a unique id (and $2 = the loop's name, see LoadOptions) and must return a row with `port`. */
   constructor(
     private readonly config: pg.ClientConfig,
     private readonly sql: string,
-    private readonly pauseMs = 20,
+    { pauseMs = 20, name = '', keepAfterRefusal = false }: LoadOptions = {},
   ) {
+    this.pauseMs = pauseMs;
+    this.name = name;
+    this.keepAfterRefusal = keepAfterRefusal;
     this.done = this.loop();
   }
 
@@ -49,7 +69,7 @@ export class LoadLoop {
           this.client = client;
           await client.connect();
         }
-        const params = this.sql.includes('$1') ? [id] : [];
+        const params = this.sql.includes('$2') ? [id, this.name] : this.sql.includes('$1') ? [id] : [];
         const port = (await this.client.query(this.sql, params)).rows[0].port as number;
         this.calls.push({ startedAt, ms: Date.now() - startedAt, code: null, port, id });
       } catch (err) {
@@ -62,11 +82,18 @@ export class LoadLoop {
           id,
           message: (err as Error).message,
         });
-        await this.client?.end().catch(() => {});
-        this.client = null;
+        if (!this.keepAfterRefusal || !code || /^(08|57P0)/.test(code) || between !== undefined) {
+          await this.client?.end().catch(() => {});
+          this.client = null;
+        }
       }
       await new Promise((r) => setTimeout(r, this.pauseMs));
     }
+  }
+
+  /** Calls that succeeded on the server at `port`, started at or after `since`. */
+  okOn(port: number, since: number): CallRecord[] {
+    return this.calls.filter((c) => c.code === null && c.port === port && c.startedAt >= since);
   }
 
   async stop(): Promise<void> {

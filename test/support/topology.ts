@@ -1,7 +1,7 @@
 // A real PostgreSQL topology for integration tests: one primary and streaming standbys made
 // from a cold copy of the primary (the embedded binaries ship no pg_basebackup).
 import { readFileSync } from 'node:fs';
-import { appendFile, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chown, copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
@@ -152,6 +152,122 @@ export async function promoteNode(t: ServerContext, node: PgNode): Promise<void>
     const [row] = await sqlOn<{ r: boolean }>(node, 'SELECT pg_is_in_recovery() AS r', [], 'postgres');
     return row!.r === false;
   });
+}
+
+/**
+ * A switchover's last step: `node`, a former primary stopped by the caller, restarted as a
+ * streaming standby of `primary` (the promoted standby), as the `postgres` OS user like every
+ * node. Returns once it streams from `primary` on its timeline and has replayed what `primary`
+ * had written when it started, and says how:
+ * - 'kept': its own data directory, with standby.signal and primary_conninfo. That works after
+ *   a clean stop (fast or smart): the old primary's walsender waits at shutdown until the standby
+ *   has its shutdown checkpoint, so the promotion forks after the end of its WAL;
+ * - 'rebuilt': `fresh`, or the kept directory did not follow the new timeline within 5 s (an
+ *   immediate stop, a standby that lagged): the directory is made again from an online copy of
+ *   `primary` (pg_backup_start, a file copy, pg_backup_stop's backup_label), what pg_basebackup
+ *   does. The embedded binaries ship neither pg_basebackup nor pg_rewind, and pg_rewind would
+ *   need wal_log_hints and full_page_writes, which the harness turns off.
+ */
+export async function rejoinAsStandby(
+  t: Topology,
+  node: PgNode,
+  primary: PgNode,
+  opts: { fresh?: boolean } = {},
+): Promise<'kept' | 'rebuilt'> {
+  const serverUser = t.runAs ? await resolveServerUser() : null;
+  if (!opts.fresh) {
+    await followPrimary(serverUser, node, primary);
+    try {
+      await startNode(t, node);
+      await streamsFrom(node, primary, 5_000);
+      return 'kept';
+    } catch {
+      await stopNode(t, node, 'immediate').catch(() => undefined);
+    }
+  }
+  await copyOnline(t, serverUser, primary, node);
+  await followPrimary(serverUser, node, primary);
+  await startNode(t, node);
+  await streamsFrom(node, primary, READY_TIMEOUT_MS);
+  return 'rebuilt';
+}
+
+/** standby.signal, and settings that point `node` at `primary` (auto.conf is read last). */
+async function followPrimary(user: OsUser | null, node: PgNode, primary: PgNode): Promise<void> {
+  const signal = join(node.dataDir, 'standby.signal');
+  await writeFile(signal, '');
+  await giveTo(user, signal);
+  await appendFile(
+    join(node.dataDir, 'postgresql.auto.conf'),
+    gucLines({
+      port: node.port,
+      unix_socket_directories: node.socketDir,
+      primary_conninfo: `host=${primary.socketDir} port=${primary.port} user=${SUPERUSER} application_name=${node.name}`,
+    }),
+  );
+}
+
+async function streamsFrom(node: PgNode, primary: PgNode, timeoutMs: number): Promise<void> {
+  const [p] = await sqlOn<{ tli: number; lsn: string }>(
+    primary,
+    "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int AS tli, pg_current_wal_lsn()::text AS lsn",
+  );
+  await waitFor(
+    `${node.name} streaming from ${primary.name} on timeline ${p!.tli}`,
+    async () => {
+      const [r] = await sqlOn<{ ok: boolean }>(
+        node,
+        `SELECT EXISTS (SELECT FROM pg_stat_wal_receiver WHERE status = 'streaming' AND received_tli = $1)
+            AND pg_last_wal_replay_lsn() >= $2::pg_lsn AS ok`,
+        [p!.tli, p!.lsn],
+      ).catch(() => [{ ok: false }]);
+      return r!.ok;
+    },
+    timeoutMs,
+  );
+}
+
+/** `to`'s data directory made again as a base backup of the running `from`. */
+async function copyOnline(t: Topology, user: OsUser | null, from: PgNode, to: PgNode): Promise<void> {
+  const client = new pg.Client({ host: from.socketDir, port: from.port, user: SUPERUSER, database: 'postgres' });
+  await client.connect();
+  try {
+    await client.query("SELECT pg_backup_start('rejoinAsStandby', true)");
+    await rm(to.dataDir, { recursive: true, force: true });
+    // What pg_basebackup leaves out: WAL (streamed from `from` instead), and run-time files.
+    const skipped = new Set([
+      'postmaster.pid',
+      'postmaster.opts',
+      'standby.signal',
+      'pg_wal',
+      'pg_replslot',
+      'pg_stat_tmp',
+    ]);
+    await copyTree(from.dataDir, to.dataDir, (name) => skipped.has(name) || name === 'pgsql_tmp');
+    for (const dir of ['pg_wal/archive_status', 'pg_replslot', 'pg_stat_tmp']) {
+      await mkdir(join(to.dataDir, dir), { recursive: true, mode: 0o700 });
+    }
+    const [end] = (await client.query('SELECT labelfile FROM pg_backup_stop(false)')).rows;
+    await writeFile(join(to.dataDir, 'backup_label'), end.labelfile);
+  } finally {
+    await client.end();
+  }
+  if (user)
+    await runAsServerUser({ ...t, runAs: null }, '/bin/chown', ['-R', `${user.uid}:${user.gid}`, to.dataDir], '/');
+}
+
+/** A recursive copy of a running server's files: one that vanishes meanwhile is skipped. */
+async function copyTree(from: string, to: string, skip: (name: string) => boolean): Promise<void> {
+  await mkdir(to, { mode: 0o700 });
+  for (const entry of await readdir(from, { withFileTypes: true }).catch(() => [])) {
+    if (skip(entry.name)) continue;
+    const [src, dst] = [join(from, entry.name), join(to, entry.name)];
+    if (entry.isDirectory()) await copyTree(src, dst, skip);
+    else
+      await copyFile(src, dst).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+  }
 }
 
 /**
