@@ -186,9 +186,7 @@ async function start(source: ConfigSource): Promise<number> {
   try {
     loaded = source();
   } catch (err) {
-    if (!(err instanceof ConfigError || err instanceof ImportError)) throw err;
-    console.error(`pgtide: ${err.message}`);
-    return EXIT_CONFIG;
+    return refusedConfiguration(err);
   }
   const { config, warnings, origin } = loaded;
   const slot = ownWorkerSlot();
@@ -196,18 +194,24 @@ async function start(source: ConfigSource): Promise<number> {
   // A worker runs its share of the limits, rereading the file at each reload like one process.
   const share = (whole: Config) => (slot === undefined ? whole : workerShare(whole, slot));
   const primary = slot === undefined ? undefined : new PrimaryLink(slot);
-  const pgtide = new Pgtide(share(config), {
-    workerId: slot?.id,
-    nameSaltKey: slot === undefined ? undefined : ownNameSaltKey(),
-    relayCancel: primary?.relayCancel,
-    relaySignal: primary?.relaySignal,
-    relayFence: primary?.relayFence,
-    shareAdminCommand: primary?.shareAdminCommand,
-    askOtherWorkers: primary?.askOtherWorkers,
-    reloadConfig: () => share(source().config),
-    onShutdown: endPooler,
-    supervisorLogFile: process.env[SUPERVISOR_LOG_FILE_ENV],
-  });
+  let pgtide: Pgtide;
+  try {
+    pgtide = new Pgtide(share(config), {
+      workerId: slot?.id,
+      nameSaltKey: slot === undefined ? undefined : ownNameSaltKey(),
+      relayCancel: primary?.relayCancel,
+      relaySignal: primary?.relaySignal,
+      relayFence: primary?.relayFence,
+      shareAdminCommand: primary?.shareAdminCommand,
+      askOtherWorkers: primary?.askOtherWorkers,
+      reloadConfig: () => share(source().config),
+      onShutdown: endPooler,
+      supervisorLogFile: process.env[SUPERVISOR_LOG_FILE_ENV],
+    });
+  } catch (err) {
+    // A file the configuration names (auth_file, hba_file) that cannot be read or is invalid.
+    return refusedConfiguration(err);
+  }
   // Why the process died belongs in the log file too, not only on stderr. Node still prints
   // the error and exits; the log transport writes its last lines on 'exit'.
   process.on('uncaughtExceptionMonitor', (err) =>
@@ -315,6 +319,13 @@ async function check(source: ConfigSource): Promise<number> {
     }
   }
   return printCheck(config, users, (line) => console.log(line));
+}
+
+/** A configuration `start` cannot run with: its problems, and the status a supervisor does not restart. */
+function refusedConfiguration(err: unknown): number {
+  if (!(err instanceof ConfigError || err instanceof ImportError)) throw err;
+  console.error(`pgtide: ${err.message}`);
+  return EXIT_CONFIG;
 }
 
 function describe(err: unknown): string {

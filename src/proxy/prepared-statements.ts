@@ -412,15 +412,19 @@ export class ClientStatements {
    * infers afresh, would not (their column changed type, or the type was dropped and created
    * again on a connection pgtide does not see): every new client's Parse of the text failed so,
    * for good. The statement's version ends (returned, else undefined): a new Parse of its text
-   * gets a new statement, so these bytes may run again (see parsedTypedNow).
+   * gets a new statement, so a Parse of the client's in these bytes (`own`, or the one a shape
+   * check holds back) may run again (see parsedTypedNow). A copy pgtide prepared for a Bind of a
+   * client holding the statement would only fail again: that client gets the error, as on
+   * PostgreSQL. So may a client whose bytes the shape check holds (see transaction-pooling.md).
    */
-  retypeAfterFailure(serverName: string): Statement | undefined {
+  retypeAfterFailure(serverName: string, own: boolean): Statement | undefined {
     // A shape check's copy is of a statement the client does not name yet.
     const check = this.shapeCheck;
-    const statement = check?.serverName === serverName ? check : this.statementNamed(serverName);
+    const checked = check?.serverName === serverName;
+    const statement = checked ? check : this.statementNamed(serverName);
     if (statement?.typedParse == null) return undefined;
     statement.epoch++;
-    this.failedTyped = serverName;
+    if (own || (checked && this.held[0]?.[0] === P)) this.failedTyped = serverName;
     return statement;
   }
 

@@ -335,10 +335,12 @@ export class ResponseTracker {
     return (entry & HIDDEN) !== 0;
   }
 
-  /** The server-side statement of the Parse (the client's or pgtide's) the next answer is for, else null. */
-  parseAtHead(): string | null {
+  /** The server-side statement of the Parse the next answer is for (`own`: only the client's,
+   *  not one pgtide added), else null. */
+  parseAtHead(own = false): string | null {
     if (this.count === 0) return null;
-    return (this.kinds[this.head]! & (KIND | DUPLICATE)) === Expect.Parse ? this.names[this.head]! : null;
+    const mask = own ? KIND | DUPLICATE | HIDDEN : KIND | DUPLICATE;
+    return (this.kinds[this.head]! & mask) === Expect.Parse ? this.names[this.head]! : null;
   }
 
   private parseAnswered(entry: number, ok: boolean): void {

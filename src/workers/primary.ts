@@ -14,6 +14,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { loadSaltKey } from '../config/salt-key.js';
 import { NAME_SALT_KEY_ENV, SUPERVISOR_LOG_FILE_ENV, WORKER_SLOT_ENV } from '../config/env.js';
 import type { Config } from '../config/types.js';
+import { EXIT_CONFIG } from '../config/problems.js';
 import { createLogger, type Logger } from '../log.js';
 import { workerOfCancelPid } from '../proxy/cancel-keys.js';
 import { listen } from '../proxy/listener.js';
@@ -190,7 +191,8 @@ export class Primary {
       // A worker that never started (a port in use, a file it cannot read) would fail again
       // in the same way: stop, as a single process does, rather than retry for ever.
       log.fatal({ worker: slot.id, code, signal, err: error?.message }, 'primary: a worker failed to start; stopping');
-      this.exitCode = 1;
+      // A worker that refused the configuration (an auth_file it cannot read) says so to a supervisor too.
+      this.exitCode = code === EXIT_CONFIG ? EXIT_CONFIG : 1;
       this.stop('SIGINT');
       return;
     }

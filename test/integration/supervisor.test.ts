@@ -84,12 +84,8 @@ async function queryThrough(port: number, watched: Watched): Promise<number> {
 
 /** A supervisor (runSupervised, as cli.ts calls it for `start --supervise`) of a pooler on
  *  `port`, with info lines on and a 1 s shutdown_timeout. */
-function startSupervisor(dir: string, port: number, extra: string[] = []): Watched {
-  const config = writeConfig(t, dir, writeAuthFile(t, dir), port, [
-    'log_level = "info"',
-    'shutdown_timeout = 1',
-    ...extra,
-  ]);
+function startSupervisor(dir: string, port: number, extra: string[] = [], authFile = writeAuthFile(t, dir)): Watched {
+  const config = writeConfig(t, dir, authFile, port, ['log_level = "info"', 'shutdown_timeout = 1', ...extra]);
   const main = join(dir, 'supervise.mjs');
   writeFileSync(
     main,
@@ -159,20 +155,25 @@ describe('pgtide start --supervise', () => {
 
 // It restarted such a pooler for ever, with a growing delay: the image never stopped, and its
 // log filled with the same error every 30 s.
-test('a configuration the pooler refuses stops the supervisor with status 78, after one start', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pgtide-supervisor-'));
-  const [port] = (await freePorts(1)) as [number];
-  const supervisor = startSupervisor(dir, port, ['default_pool_size = -3']);
-  try {
-    assert.equal(await supervisor.exited, 78, supervisor.output);
-    assert.equal(supervisor.poolerPids().length, 1, supervisor.output);
-    assert.match(supervisor.output, /default_pool_size/);
-    assert.match(supervisor.output, /not restarting it/);
-  } finally {
-    if (supervisor.child.exitCode === null) supervisor.child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+for (const [problem, extra, authFile] of [
+  ['an invalid value', ['default_pool_size = -3'], undefined],
+  ['an auth_file it cannot read', [], '/nonexistent/pgtide-users.txt'],
+] as const) {
+  test(`a configuration the pooler refuses (${problem}) stops the supervisor with status 78, after one start`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgtide-supervisor-'));
+    const [port] = (await freePorts(1)) as [number];
+    const supervisor = startSupervisor(dir, port, [...extra], authFile);
+    try {
+      assert.equal(await supervisor.exited, 78, supervisor.output);
+      assert.equal(supervisor.poolerPids().length, 1, supervisor.output);
+      assert.match(supervisor.output, authFile === undefined ? /default_pool_size/ : /auth_file: cannot read/);
+      assert.match(supervisor.output, /not restarting it/);
+    } finally {
+      if (supervisor.child.exitCode === null) supervisor.child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
 
 describe('a supervisor killed with SIGKILL', () => {
   let dir: string;

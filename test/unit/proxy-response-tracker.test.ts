@@ -219,14 +219,20 @@ describe('ResponseTracker', () => {
     assert.equal(t.failedStatement, 'pgtide_9');
   });
 
-  it("names the statement of a failed Parse, pgtide's or the client's, not a duplicate's client name", () => {
+  it("names the statement of a Parse at the head, pgtide's or the client's own, and of the client's that failed", () => {
     const t = new ResponseTracker();
     t.reset(null);
     t.push(Expect.Parse, true, 'pgtide_3');
     t.push(Expect.Sync);
-    assert.equal(t.parseAtHead(), 'pgtide_3');
+    assert.deepEqual([t.parseAtHead(), t.parseAtHead(true)], ['pgtide_3', null]);
     feed(t, [ErrorResponse]);
     assert.equal(t.failedParse, 'pgtide_3');
+    feed(t, [ReadyForQuery]);
+    t.push(Expect.Parse, false, 'pgtide_5', 's_5');
+    t.push(Expect.Sync);
+    assert.equal(t.parseAtHead(true), 'pgtide_5');
+    feed(t, [ErrorResponse]);
+    assert.equal(t.failedParse, 'pgtide_5');
     assert.equal(t.failedStatement, null);
     feed(t, [ReadyForQuery]);
     t.pushDuplicate('s_1');

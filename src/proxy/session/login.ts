@@ -420,6 +420,7 @@ function enterConsole(s: LoginSession, head: readonly Buffer[], role: ConsoleRol
   }
   s.consoleAdmin = role === 'admin';
   s.auth = null;
+  s.scanner.allow(s.ctx.config.max_packet_size);
   // SHOW CLIENTS names the console's clients too, as PgBouncer does.
   s.applicationName = s.startupParams.get('application_name') ?? '';
   s.state = State.Admin;

@@ -258,7 +258,7 @@ export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: 
   if (type === BackendMessage.ErrorResponse && s.statements) {
     const parsing = tracker.parseAtHead();
     if (parsing !== null && statementFailure(decodeErrorFields(body), parsing) === 'reanalysed') {
-      const statement = s.statements.retypeAfterFailure(parsing);
+      const statement = s.statements.retypeAfterFailure(parsing, tracker.parseAtHead(true) !== null);
       if (statement) staleSeen(link, statement);
     }
   }
