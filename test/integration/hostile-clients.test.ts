@@ -116,7 +116,7 @@ describe('bad input from clients', { timeout: 60_000 }, () => {
 
 // With max_packet_size at its default (256 MB), a client that had not logged in could make
 // pgtide hold a password message of that size: 5 such connections grew it by 1.3 GB (a helper).
-// PostgreSQL reads at most 65535 bytes of one during authentication.
+// PostgreSQL reads a length of at most 65535 during authentication.
 describe('a client that has not logged in', { timeout: 30_000 }, () => {
   let p: RunningPgtide;
   before(async () => {

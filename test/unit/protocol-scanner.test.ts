@@ -291,13 +291,13 @@ describe('MessageScanner hostile input', () => {
     assert.equal(new MessageScanner(8, collectTable('Q')).scan(msg, noop), -1);
   });
 
-  it('during authentication a body of 65535 bytes is the most, as PostgreSQL reads; allow() lifts it', () => {
+  it('during authentication a length of 65535 is the most, as PostgreSQL reads; allow() lifts it', () => {
     const password = (bodyLength: number) =>
       Buffer.concat([header(0x70, bodyLength + 4), Buffer.alloc(bodyLength, 0x61)]);
     const scanner = new MessageScanner(AUTH_MESSAGE_MAX, collectTable('p'));
-    assert.equal(scanner.scan(password(65_535), noop), 65_540);
-    assert.equal(scanner.scan(header(0x70, 65_536 + 4), noop), -1);
-    assert.equal(scanner.error, 'message of 65541 bytes exceeds the limit during authentication 65540');
+    assert.equal(scanner.scan(password(65_531), noop), 65_536);
+    assert.equal(scanner.scan(header(0x70, 65_536), noop), -1);
+    assert.equal(scanner.error, 'message of 65537 bytes exceeds the limit during authentication 65536');
     const loggedIn = new MessageScanner(AUTH_MESSAGE_MAX, collectTable('p'));
     loggedIn.allow(1 << 20);
     assert.equal(loggedIn.scan(password(100_000), noop), 100_005);
