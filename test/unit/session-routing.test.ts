@@ -8,6 +8,8 @@ import { BackendMessage } from '../../src/protocol/types.js';
 import { ServerLoginError } from '../../src/pool/server-login.js';
 import { FakeServer, harness, loggedIn, loggedInWithServer, loggedInWithServers, settle } from './session-harness.js';
 import { bind, execute, parse, sync } from '../support/pipeline.js';
+import { ReplayTracker } from '../../src/proxy/read-your-writes.js';
+import { WRITE_POSITION } from '../../src/proxy/own-checks.js';
 
 const BIND_COMPLETE = Buffer.from([0x32, 0, 0, 0, 4]);
 const readOnlyRefusal = () =>
@@ -93,9 +95,11 @@ describe('routing a transaction', () => {
   // Found by a helper with psycopg 3's pipeline (a read, then a write, then the Sync, in pieces):
   // the write was queued behind the read while the read waited for its standby, and went there
   // with it; refused (25006) after the read's rows had reached the client, it could not run again.
-  it('a write queued behind a read still waiting for its standby takes the whole batch to the primary', async () => {
+  it('a write queued behind a read still waiting for its standby takes the whole batch to the primary, and leaves its position', async () => {
     const h = await harness();
     h.router.reader = 'pg2';
+    Object.assign(h.ctx, { replay: new ReplayTracker() });
+    Object.assign(h.ctx.pools, { consistencyFor: () => 'read_your_writes' });
     const { client } = loggedIn(h);
     client.send(Buffer.concat([parse('', 'SELECT 1'), bind('', ''), execute()]));
     const standbyPool = h.pools.get('pg2')!;
@@ -109,6 +113,15 @@ describe('routing a transaction', () => {
     assert.equal(standby.received.length, 0, 'nothing reached the standby');
     const sent = Buffer.concat(primary.received).toString('latin1');
     assert.ok(sent.includes('SELECT 1') && sent.includes('INSERT INTO t VALUES (1)'), 'the batch ran on the primary');
+    // Its write's position is learned for the client's next reads (a helper: reads after such a
+    // psycopg pipeline missed the row just written, the batch not counted as a write).
+    const [parsed, bound] = [encode.parseComplete(), BIND_COMPLETE];
+    primary.reply(parsed, bound, encode.dataRow(['1']), encode.commandComplete('SELECT 1'));
+    primary.reply(parsed, bound, encode.commandComplete('INSERT 0 1'), encode.readyForQuery('I'));
+    assert.ok(
+      primary.ownQueries.some((q) => q.sql.includes(WRITE_POSITION)),
+      JSON.stringify(primary.ownQueries.map((q) => q.sql)),
+    );
   });
 
   // Found by a helper: a primary frozen while a COMMIT was on its way ran it once resumed,

@@ -347,6 +347,10 @@ function readFromPrimary(s: HandoffSession): void {
   // lagging standby: back there it was checked again and again, its wait restarted each time,
   // and query_wait_timeout never ended it.
   s.retrying = true;
+  // As route() marks a transaction on the primary: a write that joined the read (see
+  // writeJoinedRead) must leave its position for the client's next reads (a helper: 43 of 500
+  // reads after a psycopg pipeline of a read and a write missed the row just written).
+  s.wroteInLink = true;
   s.backend = primary;
   s.pool = primary ? poolOf(s, primary) : null;
   s.state = State.Ready;
