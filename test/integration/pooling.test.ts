@@ -591,6 +591,29 @@ describe('limits', { timeout: 60_000 }, () => {
     }
   });
 
+  // Found by a helper: DISCARD ALL leaves the random seed, and the next client's random() gave
+  // the first value after the last client's setseed(0.5) (0.985…), every time.
+  test("session pooling closes a server whose client set the random seed: the next client's random() is its own", async () => {
+    const p = await startPgtide(t, { pool_mode: 'session', default_pool_size: 1 });
+    try {
+      const pidOf = async (c: pg.Client) => (await c.query('SELECT pg_catalog.pg_backend_pid() AS pid')).rows[0].pid;
+      const a = new pg.Client(p.pgConfig());
+      await a.connect();
+      const seeded = await pidOf(a);
+      await a.query('SELECT pg_catalog.setseed(0.5)');
+      const first = (await a.query('SELECT pg_catalog.random() AS r')).rows[0].r;
+      await a.query('SELECT pg_catalog.setseed(0.5)');
+      await a.end();
+      const b = new pg.Client(p.pgConfig());
+      await b.connect();
+      assert.notEqual(await pidOf(b), seeded, 'a new server connection');
+      assert.notEqual((await b.query('SELECT pg_catalog.random() AS r')).rows[0].r, first);
+      await b.end();
+    } finally {
+      await p.stop();
+    }
+  });
+
   test('statement pooling refuses transaction blocks', async () => {
     const p = await startPgtide(t, { pool_mode: 'statement' });
     try {

@@ -220,7 +220,11 @@ function follow(s: ClassifySession, c: Classification): KeptState | null {
   const read =
     (c.route === 'read' && !(s.pendingBegin !== null && decidesNothing(c) && !deferredReadOnly(s))) ||
     (s.readOnlySession && c.kind === 'begin' && c.readOnly !== false && c.isolation !== 'serializable');
-  const kept = s.mode === 'session' ? null : keptSessionState(c);
+  const state = keptSessionState(c);
+  // A session-mode server goes back to the pool reset by server_reset_query (DISCARD ALL), which
+  // leaves a random seed: the next client's random() followed this one's setseed(). Closed instead.
+  if (s.mode === 'session' && state === 'random_seed') s.pinnedForGood = true;
+  const kept = s.mode === 'session' ? null : state;
   // State that ties the client to its server belongs on the primary, which stays writable.
   if (read && kept === null) s.routeRead = true;
   else {
