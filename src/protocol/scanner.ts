@@ -57,16 +57,16 @@ export class AssemblyBudget {
   }
 }
 
-/**
- * Finds typed-message boundaries in a byte stream that arrives in arbitrary chunks, so the
- * proxy can forward chunks untouched and still know where each message ends. Only bodies of
- * collected types are ever materialised; the rest are counted down, never copied.
- */
 /** The longest message PostgreSQL reads during authentication: a length of PG_MAX_AUTH_TOKEN_LENGTH
  *  (65535, its own four bytes included), after the type byte. A client that has not logged in
  *  makes pgtide hold no more. */
 export const AUTH_MESSAGE_MAX = 1 + 65_535;
 
+/**
+ * Finds typed-message boundaries in a byte stream that arrives in arbitrary chunks, so the
+ * proxy can forward chunks untouched and still know where each message ends. Only bodies of
+ * collected types are ever materialised; the rest are counted down, never copied.
+ */
 export class MessageScanner {
   collect: Uint8Array;
   /** The protocol violation found; every scan after it fails. */

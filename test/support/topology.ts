@@ -446,19 +446,8 @@ async function createTestRolesAndDatabases(t: Topology): Promise<void> {
 async function cloneStandby(t: Topology, standby: PgNode, user: OsUser | null): Promise<void> {
   // cp -a as the server user keeps the 0700 modes and the server user's ownership.
   await runAsServerUser(t, '/bin/cp', ['-a', t.primary.dataDir, standby.dataDir], t.baseDir);
-  const signal = join(standby.dataDir, 'standby.signal');
-  await writeFile(signal, '');
-  await giveTo(user, signal);
-  // postgresql.auto.conf is read last, so these override the primary's copied settings.
-  const primary = t.primary;
-  await appendFile(
-    join(standby.dataDir, 'postgresql.auto.conf'),
-    gucLines({
-      port: standby.port,
-      unix_socket_directories: standby.socketDir,
-      primary_conninfo: `host=${primary.socketDir} port=${primary.port} user=${SUPERUSER} application_name=${standby.name}`,
-    }),
-  );
+  // Its settings override the primary's copied ones (postgresql.auto.conf is read last).
+  await followPrimary(user, standby, t.primary);
 }
 
 function gucLines(settings: Record<string, string | number>): string {
