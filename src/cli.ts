@@ -15,6 +15,7 @@ import { EXIT_CONFIG } from './config/problems.js';
 import { SUPERVISOR_LOG_FILE_ENV } from './config/env.js';
 import type { Config } from './config/types.js';
 import { Pgtide, type StopMode } from './server.js';
+import { clientTlsContext, serverTlsOptions } from './proxy/tls.js';
 import { PGTIDE_VERSION } from './version.js';
 import { runSupervised } from './supervisor.js';
 import { execWithYoungGenerationCap } from './young-generation.js';
@@ -300,6 +301,9 @@ async function check(source: ConfigSource): Promise<number> {
     loaded = source();
     users = readAuthFile(loaded.config, loaded.origin);
     hba = readHbaFile(loaded.config, loaded.origin);
+    // The files TLS names are read once at start; a check that passed them would not hold.
+    clientTlsContext(loaded.config);
+    serverTlsOptions(loaded.config);
   } catch (err) {
     if (!(err instanceof ConfigError || err instanceof ImportError)) throw err;
     console.error(err.message);

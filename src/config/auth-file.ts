@@ -2,7 +2,7 @@
 // the configuration, named by its key, not a bare ENOENT from deep inside a start.
 import { readFileSync } from 'node:fs';
 import { parseUserList } from '../auth/userlist.js';
-import { ConfigError } from './problems.js';
+import { cannotRead, ConfigError } from './problems.js';
 import type { Config } from './types.js';
 
 /** The user list in a file, errors named by the file's path and line. */
@@ -16,7 +16,6 @@ export function readAuthFile(config: Config, source?: string): Map<string, strin
   try {
     return loadUserList(config.auth_file);
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
-    throw new ConfigError([{ key: 'auth_file', message: `cannot read ${config.auth_file}: ${reason}` }], source);
+    throw new ConfigError([{ key: 'auth_file', message: cannotRead(config.auth_file, error) }], source);
   }
 }

@@ -2,7 +2,7 @@
 // the key and the line, and the file is refused as a whole (see src/auth/hba.ts for why).
 import { readFileSync, statSync } from 'node:fs';
 import { formatHbaProblem, parseHba, type HbaProblem, type HbaRules } from '../auth/hba.js';
-import { ConfigError } from './problems.js';
+import { cannotRead, ConfigError } from './problems.js';
 import type { Config } from './types.js';
 
 /** Bounds what one file (or @file) can make pgtide read into memory. */
@@ -43,8 +43,7 @@ export function hbaFileProblems(path: string): HbaRules | HbaProblem[] {
   try {
     text = readText(path);
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
-    return [{ file: path, line: 0, text: '', message: `cannot read ${path}: ${reason}` }];
+    return [{ file: path, line: 0, text: '', message: cannotRead(path, error) }];
   }
   const parsed = parseHba(text, path, readText);
   return parsed.ok ? parsed.hba : parsed.problems;

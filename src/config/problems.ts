@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /** Where a value sits in the configuration, e.g. ['backends', 1, 'port']. */
 export type Path = readonly (string | number)[];
 
@@ -62,4 +64,20 @@ function formatProblems(problems: readonly Problem[], source: string | undefined
     return `  ${where}${key}${p.message}`;
   });
   return [`${source ?? 'configuration'}: ${count}`, ...lines].join('\n');
+}
+
+/** Why a file a setting names could not be read, worded for an operator rather than errno. */
+export function cannotRead(path: string, error: unknown): string {
+  const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
+  return `cannot read ${path}: ${reason}`;
+}
+
+/** The bytes of a file a setting names; one it cannot read is a problem of that setting, so
+ *  `start` refuses it as a configuration (status 78) rather than crashing with a bare ENOENT. */
+export function readNamedFile(key: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new ConfigError([{ key, message: cannotRead(path, error) }]);
+  }
 }

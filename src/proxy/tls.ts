@@ -1,19 +1,26 @@
-import fs from 'node:fs';
 import type net from 'node:net';
 import tls from 'node:tls';
 import { tlsServerEndPointHash } from '../auth/channel-binding.js';
+import { ConfigError, readNamedFile } from '../config/problems.js';
 import type { Config } from '../config/types.js';
 import type { StartupReader } from '../protocol/startup.js';
 import type { ServerTls } from '../pool/server-login.js';
 
-/** The TLS context offered to clients, or null when client TLS is disabled. */
+/** The TLS context offered to clients, or null when client TLS is disabled. A file that cannot
+ *  be read, or a key and certificate OpenSSL refuses, is a ConfigError naming the settings. */
 export function clientTlsContext(config: Config): tls.SecureContext | null {
   if (config.client_tls_sslmode === 'disable') return null;
-  return tls.createSecureContext({
-    key: fs.readFileSync(config.client_tls_key_file),
-    cert: fs.readFileSync(config.client_tls_cert_file),
-    ca: config.client_tls_ca_file ? fs.readFileSync(config.client_tls_ca_file) : undefined,
-  });
+  const key = readNamedFile('client_tls_key_file', config.client_tls_key_file);
+  const cert = readNamedFile('client_tls_cert_file', config.client_tls_cert_file);
+  const ca = config.client_tls_ca_file ? readNamedFile('client_tls_ca_file', config.client_tls_ca_file) : undefined;
+  try {
+    return tls.createSecureContext({ key, cert, ca });
+  } catch (error) {
+    const files = [config.client_tls_key_file, config.client_tls_cert_file, config.client_tls_ca_file].filter(Boolean);
+    throw new ConfigError([
+      { key: 'client_tls_key_file', message: `TLS refuses ${files.join(', ')}: ${(error as Error).message}` },
+    ]);
+  }
 }
 
 /** The first byte of a TLS handshake record: a client that begins TLS without an SSLRequest. */
@@ -52,12 +59,12 @@ export function directTlsAgreed(socket: tls.TLSSocket): boolean {
 }
 
 export function serverTlsOptions(config: Config): ServerTls {
-  const read = (file: string) => (file ? fs.readFileSync(file) : undefined);
+  const read = (key: string, file: string) => (file ? readNamedFile(key, file) : undefined);
   return {
     mode: config.server_tls_sslmode,
-    ca: read(config.server_tls_ca_file),
-    key: read(config.server_tls_key_file),
-    cert: read(config.server_tls_cert_file),
+    ca: read('server_tls_ca_file', config.server_tls_ca_file),
+    key: read('server_tls_key_file', config.server_tls_key_file),
+    cert: read('server_tls_cert_file', config.server_tls_cert_file),
   };
 }
 

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { md5PasswordHash } from '../../src/auth/secret.js';
+import { selfSignedCertificate } from '../support/certificate.js';
 import { freePorts } from '../support/free-ports.js';
 import { sendCancelRequest } from '../support/raw-client.js';
 import { sqlOn, startTopology, stopTopology, type Topology } from '../support/topology.js';
@@ -190,6 +191,38 @@ describe('pgtide check', { timeout: 110_000 }, () => {
     const noPeerId = await runCli(['check', '--config', writeConfig(5, '[[peers]]\nid = 3\nhost = "10.0.0.3"')]);
     assert.equal(noPeerId.code, 1);
     assert.match(noPeerId.stderr, /peer_id: is not set, but \[\[peers\]\] are listed/);
+  });
+
+  test('a TLS file that cannot be read, or a key TLS refuses: check exits 1 and start 78, naming the setting', async () => {
+    const { cert } = selfSignedCertificate(dir);
+    const garbage = join(dir, 'garbage.key');
+    writeFileSync(garbage, 'not a key\n');
+    const cases = [
+      {
+        extra: `client_tls_sslmode = "require"\nclient_tls_key_file = "${join(dir, 'missing.key')}"\nclient_tls_cert_file = "${cert}"`,
+        problem: /client_tls_key_file: cannot read .*missing\.key: no such file/,
+      },
+      {
+        extra: `client_tls_sslmode = "require"\nclient_tls_key_file = "${garbage}"\nclient_tls_cert_file = "${cert}"`,
+        problem: /client_tls_key_file: TLS refuses .*garbage\.key/,
+      },
+      {
+        extra: `server_tls_ca_file = "${join(dir, 'missing-ca.crt')}"`,
+        problem: /server_tls_ca_file: cannot read .*missing-ca\.crt: no such file/,
+      },
+    ];
+    for (const { extra, problem } of cases) {
+      const file = writeConfig(5, extra);
+      for (const [command, code] of [
+        ['check', 1],
+        ['start', 78],
+      ] as const) {
+        const result = await runCli([command, '--config', file]);
+        assert.equal(result.code, code, `${command}: ${result.stdout}${result.stderr}`);
+        assert.match(result.stderr, problem);
+        assert.doesNotMatch(result.stderr, /ENOENT|at .*\.js:\d+/);
+      }
+    }
   });
 
   test('start warns about an over-budget backend and still starts', async () => {
