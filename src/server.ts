@@ -258,7 +258,8 @@ export class Pgtide {
     this.clusterView = monitoredClusterView(monitor);
     ctx.router.reconfigure(ctx.config, this.clusterView);
     ctx.pools.onBackendFailure = (backend, timedOutLoginAt) => monitor.reportFailure(backend, timedOutLoginAt);
-    ctx.pools.onBackendLogin = (backend, startedAt) => monitor.reportLogin(backend, startedAt);
+    ctx.pools.onBackendLogin = (backend, startedAt, inHotStandby) =>
+      monitor.reportLogin(backend, startedAt, inHotStandby);
     ctx.pools.onCancelUnanswered = (backend, sentAt) => monitor.reportCancelUnanswered(backend, sentAt);
     // A backend that answers checks again takes new server connections at once, without
     // waiting out server_login_retry from its outage; one declared unhealthy (hung, say) loses

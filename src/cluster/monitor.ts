@@ -226,11 +226,29 @@ export class ClusterMonitor {
   /** A pool's login to `backend`, begun at startedAt, succeeded: it takes new connections.
    *  When its checks were failing, a check now says whether it is back in its role, and tells
    *  the other pools, which may be waiting out server_login_retry. */
-  reportLogin(backend: BackendConfig, startedAt: number): void {
+  reportLogin(backend: BackendConfig, startedAt: number, inHotStandby: boolean): void {
     const tracked = this.trackedFor(backend);
     if (this.stopped || tracked === undefined) return;
     if (this.takesLoginsAgain(tracked, startedAt, 'a server login')) this.routeAgain(tracked.state);
-    if (tracked.last === null) this.checkSoon();
+    if (inHotStandby && tracked.state.role === 'primary') this.demote(tracked);
+    else if (tracked.last === null) this.checkSoon();
+  }
+
+  /**
+   * The primary's own server said it is in recovery (a primary back from a switchover as a
+   * standby, before a check has seen it so): it loses its role now, not at the next check, or
+   * the writes that waited for it would run there and be refused (25006). With no primary
+   * known, writers wait for the check this starts, as in a failover.
+   */
+  private demote(tracked: Tracked): void {
+    const { state } = tracked;
+    this.log.warn(
+      { backend: state.config.name, from: 'primary', to: 'unknown' },
+      'a server login reports the primary in hot standby: it is the primary no more',
+    );
+    state.role = 'unknown';
+    this.routeAgain(state);
+    this.checkSoon();
   }
 
   /** A round now, or right after the one under way (which may have begun before the news). */

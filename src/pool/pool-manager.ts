@@ -49,8 +49,8 @@ export class PoolManager implements ConnectionBudget {
   onBackendFailure: ((backend: BackendConfig, timedOutLoginAt: number | null) => void) | null = null;
   /** Told when a cancel request to a backend, sent at `sentAt`, got no answer. */
   onCancelUnanswered: ((backend: BackendConfig, sentAt: number) => void) | null = null;
-  /** Told when a server login to a backend, begun at startedAt, succeeds. */
-  onBackendLogin: ((backend: BackendConfig, startedAt: number) => void) | null = null;
+  /** Told when a server login to a backend, begun at startedAt, succeeds (see LoginListener). */
+  onBackendLogin: ((backend: BackendConfig, startedAt: number, inHotStandby: boolean) => void) | null = null;
 
   constructor(
     private config: Config,
@@ -125,7 +125,7 @@ export class PoolManager implements ConnectionBudget {
     return {
       unreachable: (timedOutLoginAt) => this.onBackendFailure?.(backend, timedOutLoginAt),
       unanswered: (sentAt) => this.onCancelUnanswered?.(backend, sentAt),
-      loggedIn: (startedAt) => this.onBackendLogin?.(backend, startedAt),
+      loggedIn: (startedAt, inHotStandby) => this.onBackendLogin?.(backend, startedAt, inHotStandby),
     };
   }
 

@@ -108,8 +108,9 @@ export interface LoginListener {
   unreachable(timedOutLoginAt: number | null): void;
   /** A cancel request sent at `sentAt` got no answer from the backend's postmaster. */
   unanswered(sentAt: number): void;
-  /** A login begun at startedAt succeeded. */
-  loggedIn(startedAt: number): void;
+  /** A login begun at startedAt succeeded; inHotStandby: the server reported in_hot_standby = on
+   *  (PostgreSQL 14+), in recovery whatever role the checks last saw. */
+  loggedIn(startedAt: number, inHotStandby: boolean): void;
 }
 
 const IGNORE_LOGINS: LoginListener = { unreachable() {}, unanswered() {}, loggedIn() {} };
@@ -410,7 +411,7 @@ export class ServerPool implements ServerOwner, PoolCounters, EvictablePool {
     this.refused = false;
     this.lastLoginFailure = 0;
     this.loginRetryWaitMs = 0;
-    this.logins.loggedIn(server.createdAt);
+    this.logins.loggedIn(server.createdAt, server.params.get('in_hot_standby') === 'on');
     if (!this.serverParams) this.serverParams = paramsForClients(server.params);
     this.release(server);
     // The server is back: the other waiters' logins, held to one while it failed, start now.

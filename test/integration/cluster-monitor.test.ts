@@ -207,12 +207,12 @@ describe('cluster monitor on the shared topology', { timeout: 120_000 }, () => {
     let thaw: (() => void) | null = freezePostmaster(standby);
     try {
       const timedOutAt = Date.now();
-      slow.reportLogin(state.config, timedOutAt - 1);
+      slow.reportLogin(state.config, timedOutAt - 1, false);
       slow.reportFailure(state.config, timedOutAt);
       assert.equal(state.readable, false, 'a login that got no answer did not take it out');
-      slow.reportLogin(state.config, timedOutAt - 1);
+      slow.reportLogin(state.config, timedOutAt - 1, false);
       assert.equal(state.readable, false, 'a login begun before the one that timed out brought it back');
-      slow.reportLogin(state.config, timedOutAt + 1);
+      slow.reportLogin(state.config, timedOutAt + 1, false);
       assert.deepEqual(
         { readable: state.readable, takesLogins: state.takesLogins },
         { readable: true, takesLogins: true },
