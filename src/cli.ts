@@ -195,6 +195,22 @@ async function start(source: ConfigSource): Promise<number> {
   // A worker runs its share of the limits, rereading the file at each reload like one process.
   const share = (whole: Config) => (slot === undefined ? whole : workerShare(whole, slot));
   const primary = slot === undefined ? undefined : new PrimaryLink(slot);
+  // The import's warnings reach the log at start and, those new since the last read, at each
+  // reload (a value the importer dropped after an edit changes behaviour just as much); with
+  // workers, from the first one only.
+  const logsImport = (slot?.id ?? 0) === 0;
+  let knownWarnings = new Set<string>();
+  const logWarnings = (found: readonly string[]) => {
+    if (logsImport)
+      for (const warning of found)
+        if (!knownWarnings.has(warning)) pgtide.log.warn({ import: warning }, 'imported setting changes behaviour');
+    knownWarnings = new Set(found);
+  };
+  const reread = (): Config => {
+    const again = source();
+    logWarnings(again.warnings);
+    return share(again.config);
+  };
   let pgtide: Pgtide;
   try {
     pgtide = new Pgtide(share(config), {
@@ -205,7 +221,7 @@ async function start(source: ConfigSource): Promise<number> {
       relayFence: primary?.relayFence,
       shareAdminCommand: primary?.shareAdminCommand,
       askOtherWorkers: primary?.askOtherWorkers,
-      reloadConfig: () => share(source().config),
+      reloadConfig: () => reread(),
       onShutdown: endPooler,
       supervisorLogFile: process.env[SUPERVISOR_LOG_FILE_ENV],
     });
@@ -218,7 +234,7 @@ async function start(source: ConfigSource): Promise<number> {
   process.on('uncaughtExceptionMonitor', (err) =>
     pgtide.log.fatal({ err: describe(err), stack: err.stack }, 'uncaught exception; exiting'),
   );
-  for (const warning of warnings) pgtide.log.warn({ import: warning }, 'imported setting changes behaviour');
+  logWarnings(warnings);
   pgtide.log.info({ config: origin }, 'configuration read');
   // The signals are taken before the listeners open: one that came while the start still ran
   // (the cluster monitor's first round can take seconds) would end the process by its default
@@ -229,7 +245,7 @@ async function start(source: ConfigSource): Promise<number> {
   let stopWhenStarted = null as (() => void) | null;
   const reload = () => {
     try {
-      pgtide.reload(share(source().config));
+      pgtide.reload(reread());
     } catch (err) {
       pgtide.log.error({ err: describe(err) }, 'reload failed; keeping the running configuration');
     }

@@ -391,6 +391,28 @@ describe('pgtide start --pgbouncer', { timeout: 60_000 }, () => {
     }
   });
 
+  test("a reload after an edit logs the import's new warnings, once", async () => {
+    const ini = join(dir, 'reloaded.ini');
+    const original = readFileSync(seed('pgbouncer.ini'), 'utf8');
+    writeFileSync(ini, original);
+    const { ports, env } = await harnessEnv(1, { PGTIDE_LOG_LEVEL: 'info' });
+    const pgtide = await startCli(['start', '--pgbouncer', ini, '--users', authFile], env, ports);
+    try {
+      const warning = '"import":"[^"]*reloaded\\.ini:\\d+: max_client_conn is not imported';
+      const dropped = new RegExp(warning);
+      assert.doesNotMatch(pgtide.output(), dropped);
+      writeFileSync(ini, `${original}\nmax_client_conn = lots\n`);
+      process.kill(pgtide.pid, 'SIGHUP');
+      await waitFor('the warning logged', () => dropped.test(pgtide.output()), 10_000);
+      // The same file read again warns no more.
+      process.kill(pgtide.pid, 'SIGHUP');
+      await waitFor('a second reload', () => pgtide.output().match(/configuration reloaded/g)?.length === 2, 10_000);
+      assert.equal(pgtide.output().match(new RegExp(warning, 'g'))?.length, 1, pgtide.output());
+    } finally {
+      await pgtide.stop();
+    }
+  });
+
   test('exits 78 (a configuration refused, which a supervisor does not restart) with the problem and its source line', async () => {
     const broken = join(dir, 'min-pool.ini');
     writeFileSync(
@@ -400,6 +422,16 @@ describe('pgtide start --pgbouncer', { timeout: 60_000 }, () => {
     const result = await runCli(['start', '--pgbouncer', broken]);
     assert.equal(result.code, 78);
     assert.match(result.stderr, /min_pool_size: \(9\) exceeds default_pool_size \(5\) \(from min-pool\.ini:5\)/);
+  });
+
+  test('a --users file PgBouncer could not read either: 78, naming the file and line', async () => {
+    const ini = join(dir, 'users-broken.ini');
+    writeFileSync(ini, '[databases]\n* = host=127.0.0.1 port=5432\n[pgbouncer]\nauth_type = md5\n');
+    const users = join(dir, 'users-broken.txt');
+    writeFileSync(users, '"alice" "secret"\n"bob" unquoted\n');
+    const result = await runCli(['start', '--pgbouncer', ini, '--users', users]);
+    assert.equal(result.code, 78, result.stderr);
+    assert.match(result.stderr, /users-broken\.txt: line 2: expected a double-quoted password/);
   });
 });
 

@@ -139,6 +139,26 @@ describe('importing the seed stack', () => {
     );
   });
 
+  test("behind PgBouncer, a pool_hba.conf that trusts (Pgpool-II's sample) is not enforced: applications would log in without a password", () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'pgtide-import-hba-'));
+    try {
+      const hbaFile = join(scratch, 'pool_hba.conf');
+      writeFileSync(hbaFile, 'local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all 10.0.0.0/8 md5\n');
+      const behind = importSeedStack({ ...seedFiles, poolHba: hbaFile });
+      assert.equal(parseConfig(behind.toml, 'imported.toml').hba_file, '');
+      assert.match(behind.toml, /pool_hba\.conf: not enforced/);
+      assert.ok(
+        behind.warnings.some((w) => /^pool_hba\.conf:1, pool_hba\.conf:2: trust: .*hba_file is not set/.test(w)),
+        behind.warnings.join('\n'),
+      );
+      // Pgpool-II facing the applications itself trusted them the same way: the rules hold as they are.
+      const alone = importSeedStack({ pgpool: seedFiles.pgpool, poolHba: hbaFile });
+      assert.equal(parseConfig(alone.toml, 'imported.toml').hba_file, hbaFile);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  });
+
   test('a pool_hba.conf line pgtide cannot honour is a warning naming the line', () => {
     const scratch = mkdtempSync(join(tmpdir(), 'pgtide-import-hba-'));
     try {
@@ -197,6 +217,61 @@ describe('importing other stacks', () => {
       importSeedStack({ pgbouncer: write('named.ini', '[databases]\nsales = host=db\nhr = host=db\n') }).toml,
     );
     assert.deepEqual(Object.keys(named.databases).sort(), ['hr', 'sales']);
+  });
+
+  test('a key set twice, in the file or through %include: the later line applies, as in PgBouncer, with a warning', () => {
+    write('more.ini', 'pool_mode = session\ndefault_pool_size = 7\n');
+    const ini = write(
+      'twice.ini',
+      '[databases]\n* = host=db\n[pgbouncer]\npool_mode = transaction\ndefault_pool_size = 9\n%include more.ini\nmax_client_conn = 50\nmax_client_conn = 60\n',
+    );
+    const { toml, warnings } = importSeedStack({ pgbouncer: ini });
+    const config = parseConfig(toml, 'imported.toml');
+    assert.equal(config.pool_mode, 'session');
+    assert.equal(config.default_pool_size, 7);
+    assert.equal(config.max_client_conn, 60);
+    for (const [line, key] of [
+      [4, 'pool_mode'],
+      [5, 'default_pool_size'],
+      [7, 'max_client_conn'],
+    ] as const) {
+      assert.ok(
+        warnings.some((w) => w.startsWith(`twice.ini:${line}: ${key} = `) && /the later value applies/.test(w)),
+        warnings.join('\n'),
+      );
+    }
+  });
+
+  test("auth_type = hba: PgBouncer's auth_hba_file becomes hba_file; without one, md5, not a default that refuses md5 passwords", () => {
+    const rules = write('bouncer_hba.conf', 'host all all 10.0.0.0/8 md5\nlocal all all md5\n');
+    const withFile = importSeedStack({
+      pgbouncer: write('hba.ini', `[databases]\n* = host=db\n[pgbouncer]\nauth_type = hba\nauth_hba_file = ${rules}\n`),
+    });
+    assert.equal(parseConfig(withFile.toml, 'imported.toml').hba_file, rules);
+    assert.match(withFile.toml, /bouncer_hba\.conf:1: host all all 10\.0\.0\.0\/8 md5/);
+    assert.ok(
+      !withFile.warnings.some((w) => /auth_hba_file|no pgtide equivalent/.test(w)),
+      withFile.warnings.join('\n'),
+    );
+    const without = importSeedStack({
+      pgbouncer: write('hba-none.ini', '[databases]\n* = host=db\n[pgbouncer]\nauth_type = hba\n'),
+    });
+    const config = parseConfig(without.toml, 'imported.toml');
+    assert.equal(config.auth_type, 'md5');
+    assert.equal(config.hba_file, '');
+    assert.ok(
+      without.warnings.some((w) => /auth_type = hba names no auth_hba_file/.test(w)),
+      without.warnings.join('\n'),
+    );
+    // With another auth_type PgBouncer never read the file.
+    const unused = importSeedStack({
+      pgbouncer: write(
+        'hba-unused.ini',
+        `[databases]\n* = host=db\n[pgbouncer]\nauth_type = md5\nauth_hba_file = ${rules}\n`,
+      ),
+    });
+    assert.equal(parseConfig(unused.toml, 'imported.toml').hba_file, '');
+    assert.match(unused.toml, /auth_hba_file = .*: PgBouncer reads it only with auth_type = hba/);
   });
 
   test('PgBouncer alone: its [databases] servers become backends, per-database settings a table', () => {

@@ -4,6 +4,8 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { TOP_LEVEL_FIELDS, readEnvField, type Field } from '../fields.js';
 import { dropSetting, setKey, where, type ImportContext } from './context.js';
+import { hbaFileProblems } from '../hba-file.js';
+import { describeImportedHba } from './imported-hba.js';
 import { parseConnectionString, type IniEntry } from './ini.js';
 import { tomlKey, type TomlValue } from './toml-draft.js';
 import { ADMIN_SOCKET_DIR_PREFIX, defaultConfig } from '../defaults.js';
@@ -86,13 +88,22 @@ export function mapPgBouncer(
   cap: ServerCap | undefined,
 ): DatabaseServer[] {
   const servers: DatabaseServer[] = [];
+  const replaced = replacedEntries(entries);
   for (const entry of entries) {
-    if (entry.section === 'pgbouncer') mapSetting(ctx, entry);
+    const later = replaced.get(entry);
+    if (later !== undefined) {
+      ctx.draft.comment(`${where(entry)} ${entry.key}: set again at ${where(later)}, which applies (as in PgBouncer).`);
+      if (later.value !== entry.value)
+        ctx.warnings.push(
+          `${where(entry)}: ${entry.key} = ${entry.value} is set again at ${where(later)} (${later.value}); the later value applies, as in PgBouncer`,
+        );
+    } else if (entry.section === 'pgbouncer') mapSetting(ctx, entry);
     else if (entry.section === 'databases') servers.push(...mapDatabase(ctx, entry, pgpoolPort));
     else if (entry.section === 'users') mapUser(ctx, entry);
     else dropSetting(ctx, entry, `[${entry.section}] ${entry.key}`, 'section not known to pgtide.', true);
   }
   mapPoolSizes(ctx, entries, cap);
+  mapHbaAuth(ctx, entries);
   if (
     !entries.some(
       (entry) => entry.section === 'pgbouncer' && (entry.key === 'admin_users' || entry.key === 'stats_users'),
@@ -105,6 +116,19 @@ export function mapPgBouncer(
     );
   }
   return servers;
+}
+
+/** Each entry a later one of the same section and key replaces (PgBouncer applies every line
+ *  in order, %include'd ones too, so the last wins), with that later entry. */
+function replacedEntries(entries: readonly IniEntry[]): Map<IniEntry, IniEntry> {
+  const last = new Map<string, IniEntry>();
+  for (const entry of entries) last.set(`${entry.section}\0${entry.key}`, entry);
+  const replaced = new Map<IniEntry, IniEntry>();
+  for (const entry of entries) {
+    const winner = last.get(`${entry.section}\0${entry.key}`)!;
+    if (winner !== entry) replaced.set(entry, winner);
+  }
+  return replaced;
 }
 
 /** The port the admin socket is named after: the first of listen_port (a number or "first-last"). */
@@ -138,6 +162,7 @@ function mapSetting(ctx: ImportContext, entry: IniEntry): void {
   if (LISTEN_KEYS.includes(key)) return;
   if (key === 'auth_type') return mapAuthType(ctx, entry);
   if (key === 'auth_file') return mapAuthFile(ctx, entry);
+  if (key === 'auth_hba_file') return; // see mapHbaAuth
   if (key === 'verbose') {
     if (Number(value) > 0) setKey(ctx, 'log_level', 'debug', entry, `PgBouncer's verbose = ${value}.`);
     return;
@@ -162,12 +187,7 @@ function fieldOf(key: string): Field | undefined {
 
 function mapAuthType(ctx: ImportContext, entry: IniEntry): void {
   const mapped = AUTH_TYPES[entry.value.toLowerCase()];
-  if (entry.value.toLowerCase() === 'hba') {
-    ctx.draft.comment(
-      `${where(entry)} auth_type = hba: pgtide lets hba_file choose each client's method whenever hba_file is set.`,
-    );
-    return;
-  }
+  if (entry.value.toLowerCase() === 'hba') return; // see mapHbaAuth
   if (mapped === undefined) {
     ctx.warnings.push(
       `${where(entry)}: auth_type = ${entry.value} has no pgtide equivalent; pgtide's default (scram-sha-256) applies`,
@@ -177,6 +197,46 @@ function mapAuthType(ctx: ImportContext, entry: IniEntry): void {
   }
   const note = entry.value === 'any' ? 'PgBouncer\'s "any" lets every client in, which is pgtide\'s trust.' : undefined;
   setKey(ctx, 'auth_type', mapped, entry, note);
+}
+
+/**
+ * auth_type = hba: PgBouncer's auth_hba_file chose each client's method, as pgtide's hba_file
+ * does (the same pg_hba.conf format, read as it is). Without that file, md5: the method that
+ * lets the auth_file's md5 and plain-text passwords log in, where pgtide's default would refuse
+ * the md5 ones. With another auth_type PgBouncer never read the file.
+ */
+function mapHbaAuth(ctx: ImportContext, entries: readonly IniEntry[]): void {
+  const last = (key: string) => entries.filter((e) => e.section === 'pgbouncer' && e.key === key).at(-1);
+  const authType = last('auth_type');
+  const hbaFile = last('auth_hba_file');
+  const byHba = authType?.value.toLowerCase() === 'hba';
+  if (!byHba) {
+    if (hbaFile !== undefined)
+      dropSetting(
+        ctx,
+        hbaFile,
+        `auth_hba_file = ${hbaFile.value}`,
+        'PgBouncer reads it only with auth_type = hba.',
+        false,
+      );
+    return;
+  }
+  if (hbaFile === undefined || hbaFile.value === '') {
+    ctx.warnings.push(
+      `${where(authType!)}: auth_type = hba names no auth_hba_file; pgtide uses auth_type = "md5", which the auth_file's md5 and plain-text passwords log in with`,
+    );
+    setKey(ctx, 'auth_type', 'md5', authType!, 'auth_type = hba without auth_hba_file.');
+    return;
+  }
+  ctx.draft.comment(`${where(authType!)} auth_type = hba: hba_file chooses each client's method.`);
+  setKey(
+    ctx,
+    'hba_file',
+    hbaFile.value,
+    hbaFile,
+    "auth_type = hba: PgBouncer's auth_hba_file, read as it is; its first matching line chooses each client's method.",
+  );
+  describeImportedHba(ctx, hbaFile.value, hbaFileProblems(hbaFile.value));
 }
 
 /** PgBouncer sized its pools for the Pgpool-II hop; pgtide's pools go straight to each backend,

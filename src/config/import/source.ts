@@ -30,7 +30,12 @@ export function readSource(path: string): string {
     throw new ImportError(path, 0, `cannot read: ${error instanceof Error ? error.message : String(error)}`);
   }
   if (size > MAX_SOURCE_BYTES) throw new ImportError(path, 0, `larger than ${MAX_SOURCE_BYTES} bytes`);
-  return readFileSync(path, 'utf8').replace(/^\uFEFF/, '');
+  try {
+    // A file stat can see but not open (a users.txt of mode 0600 owned by another user).
+    return readFileSync(path, 'utf8').replace(/^\uFEFF/, '');
+  } catch (error) {
+    throw new ImportError(path, 0, `cannot read: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /** Splits text into lines, numbered from 1, tolerating CRLF files. */

@@ -10,8 +10,8 @@ import { loadIni, type IniEntry } from './ini.js';
 import { mapPgBouncer, type DatabaseServer } from './map-pgbouncer.js';
 import { mapPgpool, pgpoolPort, pgpoolServerCap } from './map-pgpool.js';
 import { gucBoolean, parsePgpoolConf, type GucEntry, type PgpoolConf } from './pgpool-conf.js';
-import { formatHbaProblem } from '../../auth/hba.js';
 import { hbaFileProblems } from '../hba-file.js';
+import { describeImportedHba } from './imported-hba.js';
 import { parsePoolPasswd } from './pool-passwd.js';
 import { ImportError, readSource } from './source.js';
 import { mapImageHealth, mapStateDir, type StateDirOptions } from './state-dir.js';
@@ -267,9 +267,19 @@ function mapDatabaseServers(ctx: ImportContext, servers: readonly DatabaseServer
     );
 }
 
+/** The --users file; a line PgBouncer could not read either is an ImportError (a refused configuration). */
+function readUserList(path: string): Map<string, string> {
+  const text = readSource(path);
+  try {
+    return parseUserList(text, path);
+  } catch (error) {
+    throw new ImportError(path, 0, (error as Error).message.replace(`${path} `, ''));
+  }
+}
+
 function mapAuthentication(ctx: ImportContext, files: SeedFiles, pgpool: PgpoolConf | undefined): void {
   const usersFile = files.users;
-  const users = usersFile === undefined ? undefined : parseUserList(readSource(usersFile), usersFile);
+  const users = usersFile === undefined ? undefined : readUserList(usersFile);
   if (usersFile !== undefined && users !== undefined) {
     if (!ctx.draft.has('auth_file'))
       setKey(ctx, 'auth_file', resolve(usersFile), { file: usersFile, line: 0 }, 'pgbouncer.ini named no auth_file.');
@@ -324,6 +334,21 @@ function mapPoolHba(ctx: ImportContext, path: string, enabled: boolean, behindPg
     ctx.draft.comment(`${name}: not enabled in pgpool.conf; to enforce it with pgtide, set hba_file = "${file}".`);
     return;
   }
+  const parsed = hbaFileProblems(file);
+  // Behind PgBouncer, a trust line let in PgBouncer's connections, which had asked the
+  // applications for a password first; as pgtide's rules it would let the applications in
+  // without one (Pgpool-II's sample file trusts every local and loopback connection).
+  const trusting = behindPgBouncer && !Array.isArray(parsed) ? parsed.rules.filter((r) => r.method === 'trust') : [];
+  if (trusting.length > 0) {
+    ctx.draft.comment(
+      `${name}: not enforced: its trust lines applied to PgBouncer's connections, which had logged the applications in with auth_type first.`,
+      `To enforce its rules on the applications, rewrite those lines with a password method, then set hba_file = "${file}".`,
+    );
+    ctx.warnings.push(
+      `${trusting.map((r) => `${name}:${r.line}`).join(', ')}: trust: in the seed PgBouncer asked for passwords before Pgpool-II trusted its connections; as pgtide's rules these lines would let the applications in without one, so hba_file is not set: every client logs in with auth_type`,
+    );
+    return;
+  }
   setKey(
     ctx,
     'hba_file',
@@ -331,28 +356,8 @@ function mapPoolHba(ctx: ImportContext, path: string, enabled: boolean, behindPg
     { file: path, line: 0 },
     'enable_pool_hba = on: pgtide enforces these rules for its clients, first matching line wins.',
   );
-  const parsed = hbaFileProblems(file);
-  if (Array.isArray(parsed)) {
-    ctx.warnings.push(
-      `${name}: pgtide cannot honour ${parsed.length} line(s); pgtide check and start refuse hba_file until they are rewritten:\n${parsed.map((problem) => `  ${formatHbaProblem(problem)}`).join('\n')}`,
-    );
-    return;
-  }
-  ctx.draft.comment(
-    `${name}: ${parsed.rules.length} rules:`,
-    ...parsed.rules.map((rule) => `  ${name}:${rule.line}: ${rule.text}`),
-  );
-  if (parsed.needsGroups && !ctx.draft.has('auth_user')) {
-    ctx.warnings.push(
-      `${name}: +group or samerole lines need auth_user, as which pgtide looks up role memberships on the server: set it, or pgtide check and start refuse hba_file`,
-    );
-  }
-  if (parsed.needsClientCerts && !ctx.draft.has('client_tls_ca_file')) {
-    ctx.warnings.push(
-      `${name}: cert or clientcert lines need client TLS and client_tls_ca_file: set them, or pgtide check and start refuse hba_file`,
-    );
-  }
-  if (behindPgBouncer) {
+  describeImportedHba(ctx, path, parsed);
+  if (behindPgBouncer && !Array.isArray(parsed)) {
     // In the seed, Pgpool-II's clients were PgBouncer's connections; pgtide's are the applications.
     ctx.warnings.push(
       `${name}: Pgpool-II applied these rules to its own clients (PgBouncer, from its addresses); pgtide applies them to the applications, from theirs: add lines for the applications' networks before switching over`,
