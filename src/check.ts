@@ -1,6 +1,7 @@
 // `pgtide check` and its sizing test at `pgtide start`: the most max_connections slots pgtide
 // can take on each backend (config/budget.ts) against what the backend lets a non-superuser
 // have, asked of the backend itself with pgtide's check login.
+import fs from 'node:fs';
 import { CheckConnection } from './cluster/check-connection.js';
 import { checkLogin } from './cluster/check-login.js';
 import {
@@ -14,7 +15,7 @@ import {
 import type { BackendConfig, Config } from './config/types.js';
 import { serverTlsOptions } from './proxy/tls.js';
 import { openFilesLimit } from './open-files.js';
-import { adminConsoleCommand } from './config/socket-path.js';
+import { adminConsoleCommand, socketPath } from './config/socket-path.js';
 import { directoryProblem } from './proxy/admin-socket.js';
 import type { Pgtide } from './server.js';
 import { parseSecret } from './auth/secret.js';
@@ -31,6 +32,8 @@ export async function printCheck(
   print: (line: string) => void,
 ): Promise<number> {
   print(describeAdminSocket(config));
+  if (config.unix_socket_dir !== '')
+    print(describeUnixSocket(config.unix_socket_dir, socketPath(config.unix_socket_dir, config)));
   const unreachable = md5OnlyUsers(config, users);
   if (unreachable.length > 0) print(`warning: ${MD5_UNDER_SCRAM}: ${unreachable.join(', ')}`);
   const budget = serverBudget(config, users.keys());
@@ -143,6 +146,22 @@ function describeAdminSocket(config: Config): string {
     state = code === 'ENOENT' ? 'made at start' : `warning: cannot look at it: ${code ?? (err as Error).message}`;
   }
   return `admin console: ${command} (admin_socket_dir ${dir}: ${state}; for the OS user running pgtide, no password)`;
+}
+
+/** The clients' unix socket: its directory must exist and take pgtide's socket file (a
+ *  pgbouncer.ini's /var/run/postgresql is often missing where pgtide runs). */
+function describeUnixSocket(dir: string, file: string): string {
+  let state = 'ready';
+  try {
+    if (!fs.statSync(dir).isDirectory())
+      state = `warning: unix_socket_dir ${dir} is not a directory; pgtide will not start`;
+    else fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not writable here' : code;
+    state = `warning: unix_socket_dir ${dir} ${why}; pgtide will not start`;
+  }
+  return `unix socket: ${file} (${state})`;
 }
 
 function describeBudget(b: ServerBudget): string {

@@ -225,6 +225,20 @@ describe('pgtide check', { timeout: 110_000 }, () => {
     }
   });
 
+  test('names the unix socket, and warns when its directory is missing (a pgbouncer.ini path absent here)', async () => {
+    const missing = await runCli([
+      'check',
+      '--config',
+      writeConfig(5, 'unix_socket_dir = "/nonexistent/run/postgresql"'),
+    ]);
+    assert.match(
+      missing.stdout,
+      /^unix socket: \/nonexistent\/run\/postgresql\/\.s\.PGSQL\.\d+ \(warning: unix_socket_dir \/nonexistent\/run\/postgresql does not exist; pgtide will not start\)$/m,
+    );
+    const ready = await runCli(['check', '--config', writeConfig(5, `unix_socket_dir = "${dir}"`)]);
+    assert.match(ready.stdout, new RegExp(`^unix socket: ${dir}/\\.s\\.PGSQL\\.\\d+ \\(ready\\)$`, 'm'));
+  });
+
   test('start warns about an over-budget backend and still starts', async () => {
     const [port] = await freePorts(1);
     const file = writeConfig(available, 'log_level = "warn"');

@@ -274,6 +274,24 @@ describe('importing other stacks', () => {
     assert.match(unused.toml, /auth_hba_file = .*: PgBouncer reads it only with auth_type = hba/);
   });
 
+  test('a unix_socket_dir missing here is a warning (pgtide would not start); none at all, a comment', () => {
+    const missing = importSeedStack({
+      pgbouncer: write(
+        'socket.ini',
+        '[databases]\n* = host=db\n[pgbouncer]\nunix_socket_dir = /nonexistent/run/postgresql\n',
+      ),
+    });
+    assert.equal(parseConfig(missing.toml, 'imported.toml').unix_socket_dir, '/nonexistent/run/postgresql');
+    assert.ok(
+      missing.warnings.some((w) =>
+        /^socket\.ini:4: unix_socket_dir \/nonexistent\/run\/postgresql does not exist/.test(w),
+      ),
+      missing.warnings.join('\n'),
+    );
+    const none = importSeedStack({ pgbouncer: write('no-socket.ini', '[databases]\n* = host=db\n') });
+    assert.match(none.toml, /sets no unix_socket_dir: PgBouncer's default \/tmp/);
+  });
+
   test('PgBouncer alone: its [databases] servers become backends, per-database settings a table', () => {
     const pgbouncer = write(
       'alone.ini',

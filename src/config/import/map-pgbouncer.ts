@@ -104,6 +104,10 @@ export function mapPgBouncer(
   }
   mapPoolSizes(ctx, entries, cap);
   mapHbaAuth(ctx, entries);
+  if (!entries.some((entry) => entry.section === 'pgbouncer' && entry.key === 'unix_socket_dir'))
+    ctx.draft.comment(
+      "pgbouncer.ini sets no unix_socket_dir: PgBouncer's default /tmp took local clients too; pgtide opens a unix socket for clients only where unix_socket_dir names one.",
+    );
   if (
     !entries.some(
       (entry) => entry.section === 'pgbouncer' && (entry.key === 'admin_users' || entry.key === 'stats_users'),
@@ -163,6 +167,10 @@ function mapSetting(ctx: ImportContext, entry: IniEntry): void {
   if (key === 'auth_type') return mapAuthType(ctx, entry);
   if (key === 'auth_file') return mapAuthFile(ctx, entry);
   if (key === 'auth_hba_file') return; // see mapHbaAuth
+  if (key === 'unix_socket_dir' && value !== '' && !existsSync(value))
+    ctx.warnings.push(
+      `${where(entry)}: unix_socket_dir ${value} does not exist on this machine: pgtide will not start until it does (or until unix_socket_dir is removed, to listen on TCP alone)`,
+    );
   if (key === 'verbose') {
     if (Number(value) > 0) setKey(ctx, 'log_level', 'debug', entry, `PgBouncer's verbose = ${value}.`);
     return;
