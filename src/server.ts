@@ -249,7 +249,16 @@ export class Pgtide {
    */
   private async startMonitor(): Promise<void> {
     const ctx = this.ctx;
-    if (!this.needsMonitor(ctx.config)) return;
+    if (!this.needsMonitor(ctx.config)) {
+      // The image's own default (no users yet) runs so: say it, or SHOW BACKENDS and /readyz
+      // look healthy over backends nobody has reached.
+      if (ctx.config.backends.length > 1)
+        this.log.warn(
+          { backends: ctx.config.backends.length },
+          'no user to check the backends as (sr_check_user unset, auth_file empty): roles are not discovered and health is not checked; every backend counts as up, in its configured role',
+        );
+      return;
+    }
     const monitor = new ClusterMonitor(ctx.config, ctx.users, this.log, (backend) =>
       checkLogin(ctx.config, ctx.users, backend, serverTlsOptions(ctx.config)),
     );

@@ -19,6 +19,7 @@ import {
 } from '../support/topology.js';
 import { freezePostmaster } from '../support/faults.js';
 import { sleep } from '../support/reader.js';
+import { clusterBackends, startPgtide } from '../support/pgtide.js';
 
 const PERIOD = 0.2;
 const RETRIES = 1;
@@ -226,6 +227,20 @@ describe('cluster monitor on the shared topology', { timeout: 120_000 }, () => {
       slow.stop();
     }
   });
+});
+
+test('several backends and no user to check them as: pgtide says the checks are off', async () => {
+  const t = currentTopology();
+  const p = await startPgtide(t, { backends: clusterBackends(t, [1, 1, 1]), auth_file: '', sr_check_user: '' });
+  try {
+    assert.equal(p.pgtide.cluster, null);
+    assert.ok(
+      p.logs.some((l) => String(l['msg']).startsWith('no user to check the backends as') && l['backends'] === 3),
+      JSON.stringify(p.logs),
+    );
+  } finally {
+    await p.stop();
+  }
 });
 
 describe('cluster monitor through a failover', { timeout: 120_000 }, () => {
