@@ -391,23 +391,39 @@ describe('pgtide start --pgbouncer', { timeout: 60_000 }, () => {
     }
   });
 
-  test("a reload after an edit logs the import's new warnings, once", async () => {
+  test("a reload after an edit logs the import's new warnings, once, and refuses a value PgBouncer would refuse", async () => {
     const ini = join(dir, 'reloaded.ini');
     const original = readFileSync(seed('pgbouncer.ini'), 'utf8');
     writeFileSync(ini, original);
     const { ports, env } = await harnessEnv(1, { PGTIDE_LOG_LEVEL: 'info' });
     const pgtide = await startCli(['start', '--pgbouncer', ini, '--users', authFile], env, ports);
     try {
-      const warning = '"import":"[^"]*reloaded\\.ini:\\d+: max_client_conn is not imported';
+      const warning = '"import":"[^"]*reloaded\\.ini:\\d+: mystery_knob is not imported';
       const dropped = new RegExp(warning);
       assert.doesNotMatch(pgtide.output(), dropped);
-      writeFileSync(ini, `${original}\nmax_client_conn = lots\n`);
+      writeFileSync(ini, `${original}\nmystery_knob = 1\n`);
       process.kill(pgtide.pid, 'SIGHUP');
       await waitFor('the warning logged', () => dropped.test(pgtide.output()), 10_000);
       // The same file read again warns no more.
       process.kill(pgtide.pid, 'SIGHUP');
       await waitFor('a second reload', () => pgtide.output().match(/configuration reloaded/g)?.length === 2, 10_000);
       assert.equal(pgtide.output().match(new RegExp(warning, 'g'))?.length, 1, pgtide.output());
+      // A value PgBouncer would refuse is refused, the running configuration kept (not the default).
+      writeFileSync(ini, `${original}\ndefault_pool_size = ten\n`);
+      process.kill(pgtide.pid, 'SIGHUP');
+      await waitFor(
+        'the reload refused',
+        () =>
+          pgtide
+            .output()
+            .split('\n')
+            .some(
+              (line) =>
+                line.includes('reload failed; keeping the running configuration') &&
+                /reloaded\.ini:\d+: default_pool_size: must be a number/.test(line),
+            ),
+        10_000,
+      );
     } finally {
       await pgtide.stop();
     }

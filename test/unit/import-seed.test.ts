@@ -292,6 +292,18 @@ describe('importing other stacks', () => {
     assert.match(none.toml, /sets no unix_socket_dir: PgBouncer's default \/tmp/);
   });
 
+  test('a [pgbouncer] value pgtide cannot read is refused with its line, as PgBouncer refuses to start on it', () => {
+    for (const [setting, problem] of [
+      ['default_pool_size = ten', /bad-value\.ini:4: default_pool_size: must be a number, got "ten"/],
+      ['pool_mode = transaction ; old', /bad-value\.ini:4: pool_mode: /],
+      ['server_lifetime = 1h', /bad-value\.ini:4: server_lifetime: must be a number/],
+      ['max_client_conn = lots', /bad-value\.ini:4: max_client_conn: must be a number/],
+    ] as const) {
+      const ini = write('bad-value.ini', `[databases]\n* = host=db\n[pgbouncer]\n${setting}\n`);
+      assert.throws(() => importSeedStack({ pgbouncer: ini }), problem, setting);
+    }
+  });
+
   test('PgBouncer alone: its [databases] servers become backends, per-database settings a table', () => {
     const pgbouncer = write(
       'alone.ini',

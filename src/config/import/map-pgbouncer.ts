@@ -7,6 +7,7 @@ import { dropSetting, setKey, where, type ImportContext } from './context.js';
 import { hbaFileProblems } from '../hba-file.js';
 import { describeImportedHba } from './imported-hba.js';
 import { parseConnectionString, type IniEntry } from './ini.js';
+import { ImportError } from './source.js';
 import { tomlKey, type TomlValue } from './toml-draft.js';
 import { ADMIN_SOCKET_DIR_PREFIX, defaultConfig } from '../defaults.js';
 
@@ -181,12 +182,16 @@ function mapSetting(ctx: ImportContext, entry: IniEntry): void {
   const renamed = RENAMED[key];
   const field = fieldOf(renamed?.key ?? key);
   if (field === undefined) return dropSetting(ctx, entry, key, 'no pgtide equivalent.', true);
-  const read = readEnvField(field, value);
-  if (!read.ok) {
-    ctx.warnings.push(`${where(entry)}: ${key} is not imported: ${read.message}`);
-    return;
-  }
-  setKey(ctx, renamed?.key ?? key, read.value as TomlValue, entry, renamed?.note);
+  setKey(ctx, renamed?.key ?? key, readSetting(entry, field) as TomlValue, entry, renamed?.note);
+}
+
+/** A [pgbouncer] value as pgtide reads it. One it cannot read is an ImportError, as PgBouncer
+ *  refuses to start on an invalid value ("ten", "1h", "transaction ; old"): dropped with a
+ *  warning, pgtide's default would run instead of the operator's setting, also at a reload. */
+function readSetting(entry: IniEntry, field: Field): unknown {
+  const read = readEnvField(field, entry.value);
+  if (!read.ok) throw new ImportError(entry.file, entry.line, `${entry.key}: ${read.message}`);
+  return read.value;
 }
 
 function fieldOf(key: string): Field | undefined {
@@ -254,10 +259,7 @@ function mapPoolSizes(ctx: ImportContext, entries: readonly IniEntry[], cap: Ser
     const entry = entries.filter((candidate) => candidate.section === 'pgbouncer' && candidate.key === key).at(-1);
     const fallback = defaultConfig()[key];
     if (entry === undefined) return { value: fallback };
-    const parsed = readEnvField(fieldOf(key)!, entry.value);
-    if (parsed.ok) return { entry, value: parsed.value as number };
-    ctx.warnings.push(`${where(entry)}: ${key} is not imported: ${parsed.message}`);
-    return { value: fallback };
+    return { entry, value: readSetting(entry, fieldOf(key)!) as number };
   };
   const size = read('default_pool_size');
   const reserve = read('reserve_pool_size');
