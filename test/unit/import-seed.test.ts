@@ -39,8 +39,10 @@ describe('importing the seed stack', () => {
     assert.equal(config.max_client_conn, 300000);
   });
 
-  test('caps pools at what Pgpool-II let each backend have (num_init_children × max_pool)', () => {
+  test('caps pools at what Pgpool-II let each backend have (num_init_children × max_pool), and each database across its users', () => {
     assert.equal(config.default_pool_size + config.reserve_pool_size, 25);
+    // Pgpool-II's 25 held across every user: four users' pools must not open 100.
+    assert.equal(config.max_db_connections, 25);
     assert.ok(
       warnings.some((w) => /default_pool_size lowered from 60/.test(w)),
       warnings.join('\n'),

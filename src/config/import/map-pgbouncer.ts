@@ -176,7 +176,7 @@ function mapSetting(ctx: ImportContext, entry: IniEntry): void {
     if (Number(value) > 0) setKey(ctx, 'log_level', 'debug', entry, `PgBouncer's verbose = ${value}.`);
     return;
   }
-  if (key === 'default_pool_size' || key === 'reserve_pool_size') return;
+  if (key === 'default_pool_size' || key === 'reserve_pool_size' || key === 'max_db_connections') return; // mapPoolSizes
   const inert = INERT[key] ?? (key.startsWith('syslog') ? INERT['syslog'] : undefined);
   if (inert !== undefined) return dropSetting(ctx, entry, `${key} = ${value}`, inert.reason, inert.warn);
   const renamed = RENAMED[key];
@@ -281,6 +281,25 @@ function mapPoolSizes(ctx: ImportContext, entries: readonly IniEntry[], cap: Ser
     );
     setKey(ctx, key, used, at, `${key} was ${from}; lowered because each backend got at most ${cap!.explanation}.`);
   }
+  // The pool sizes cap each (database, user) pool; Pgpool-II's cap held across all of them. The
+  // nearest pgtide key holds across users: with one database (the seed's clients), the same cap.
+  const own = entries.filter((e) => e.section === 'pgbouncer' && e.key === 'max_db_connections').at(-1);
+  const ownValue = own === undefined ? 0 : (readSetting(own, fieldOf('max_db_connections')!) as number);
+  if (own !== undefined && (cap === undefined || (ownValue > 0 && ownValue <= limit)))
+    return setKey(ctx, 'max_db_connections', ownValue, own);
+  if (cap === undefined) return;
+  const at = own ?? { file: 'pgpool.conf', line: 0 };
+  if (own !== undefined)
+    ctx.warnings.push(
+      `${where(own)}: max_db_connections lowered from ${own.value} to ${limit}: each backend got at most ${cap.explanation}`,
+    );
+  setKey(
+    ctx,
+    'max_db_connections',
+    limit,
+    at,
+    `each backend got at most ${cap.explanation}, across users and databases; pgtide holds it per database across users.`,
+  );
 }
 
 function mapDatabase(ctx: ImportContext, entry: IniEntry, pgpoolPort: number | undefined): DatabaseServer[] {

@@ -70,7 +70,7 @@ const PROCESS_MODEL =
 
 const RULES: Record<string, Rule> = {
   num_init_children: inert(
-    `${PROCESS_MODEL} Its cap on server connections per backend is kept through default_pool_size + reserve_pool_size (see above).`,
+    `${PROCESS_MODEL} Its cap on server connections per backend is kept through default_pool_size + reserve_pool_size per pool and max_db_connections per database (see above).`,
   ),
   max_pool: inert(
     `${PROCESS_MODEL} pgtide keeps one pool per (database, user, backend), so there is no cache of pairs per child to size.`,
