@@ -372,6 +372,12 @@ function endPooler(): void {
   finish(0);
 }
 
+// `pgtide check | head -1`: a reader that has seen enough is no error of pgtide's (as for cat).
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(process.exitCode ?? 0);
+});
+
 main(process.argv.slice(2)).then(finish, (err) => {
   console.error(`pgtide: ${describe(err)}`);
   finish(1);

@@ -239,6 +239,20 @@ describe('pgtide check', { timeout: 110_000 }, () => {
     assert.match(ready.stdout, new RegExp(`^unix socket: ${dir}/\\.s\\.PGSQL\\.\\d+ \\(ready\\)$`, 'm'));
   });
 
+  test('piped into head, it stops quietly (no EPIPE stack)', async () => {
+    const file = writeConfig(5);
+    const piped = await new Promise<{ stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        'sh',
+        ['-c', `"${process.execPath}" "${CLI}" check --config "${file}" | head -1`],
+        { env: childEnv() },
+        (_error, stdout, stderr) => resolve({ stdout, stderr }),
+      );
+    });
+    assert.match(piped.stdout, /^configuration: valid /);
+    assert.equal(piped.stderr, '');
+  });
+
   test('start warns about an over-budget backend and still starts', async () => {
     const [port] = await freePorts(1);
     const file = writeConfig(available, 'log_level = "warn"');
