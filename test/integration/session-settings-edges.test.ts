@@ -75,6 +75,24 @@ describe('review: session settings, pool size 1', { timeout: 60_000 }, () => {
     assert.notEqual(await oneValue(b, 'SHOW application_name'), 'rs_kept', "client b sees client a's application_name");
   });
 
+  test('the next message, cut across two reads while the settings are read back, is framed once', async () => {
+    // A helper's raw client: 3 of 4 such messages got 08P01 (the client's own bytes read as a
+    // length) or no answer at all, wedging the server; a large query TCP delivers in pieces did
+    // the same now and then. Sent as the rest of a SET's transaction ends, each cut point.
+    const a = await connect();
+    for (const cut of [1, 3, 5, 6, 10]) {
+      const setting = `${cut}MB`;
+      assert.deepEqual(errorCodes(await a.exchange(query(`BEGIN; SET work_mem = '${setting}'`))), []);
+      assert.deepEqual(errorCodes(await a.exchange(query('COMMIT'))), []);
+      const show = query('SHOW work_mem');
+      a.send(show.subarray(0, cut));
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      a.send(show.subarray(cut));
+      const got = await a.untilReady(1, 5000);
+      assert.deepEqual(dataRows(got), [[setting]], `cut at ${cut}: ${normalise(got).join(' | ')}`);
+    }
+  });
+
   test('a stale-plan retry in a batch that also SETs is answered (the client is not left waiting)', async () => {
     await withStaleableTable(t.primary, 'rs_stale', async (changeType) => {
       const a = await connect();

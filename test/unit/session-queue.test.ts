@@ -15,8 +15,9 @@ import * as encode from '../../src/protocol/encode.js';
 import { countAnswered, startQuery } from '../../src/proxy/session/stats.js';
 import { NO_CHUNKS } from '../../src/proxy/session/state.js';
 
-function session(): QueueSession & { paused: number; resumed: number; sent: Buffer[] } {
+function session(): QueueSession & { scanner: MessageScanner; paused: number; resumed: number; sent: Buffer[] } {
   const s = {
+    scanner: new MessageScanner(1 << 20, collectTable('S', '', 'Q')),
     queued: NO_CHUNKS,
     queuedBytes: 0,
     queuedSyncs: 0,
@@ -128,12 +129,17 @@ describe('bytes waiting for a server', () => {
     assert.equal(s.paused, 2);
   });
 
-  it('taken back to be scanned again, queued bytes forget their sync points', () => {
+  it('taken back to be scanned again, queued bytes forget their sync points and the scan of a message they end inside', () => {
     const s = session();
-    queue(s, Buffer.from('a'));
+    // Half a Query, scanned as it was queued: scanned again, it must begin a message.
+    const half = Buffer.from([0x51, 0, 0, 0, 13, 0x53, 0x45]);
+    s.scanner.scan(half, { onMessage: () => true });
+    queue(s, half);
     s.queuedSyncs = 1;
-    assert.deepEqual(takeQueued(s).map(String), ['a']);
+    assert.equal(s.scanner.atBoundary, false);
+    assert.deepEqual(takeQueued(s), [half]);
     assert.equal(s.queuedSyncs, 0);
+    assert.equal(s.scanner.atBoundary, true);
   });
 
   it('are held in a list of the session only while there are some: flushed or taken, it shares the empty one again', () => {

@@ -309,8 +309,12 @@ export function forgetOpenBatch(
 }
 
 /** The chunks queued while no server was linked, and their sync-point count forgotten: they are scanned again. */
-export function takeQueued(s: QueueSession): readonly Buffer[] {
+export function takeQueued(s: QueueSession & Pick<ClientSession, 'scanner'>): readonly Buffer[] {
   forgetCountedSyncs(s);
+  // They began at a message boundary (the server went back at a sync point); scanned again from
+  // the scanner's state after them, a message they end inside would be framed twice: the
+  // client's bytes read as a length (08P01), or a wait for bytes never sent (a wedged server).
+  s.scanner.reset();
   // No server was linked: the last one was released idle, with no batch open.
   forgetOpenBatch(s);
   s.queuedUnsynced = false;
