@@ -149,6 +149,28 @@ describe('the unnamed statement bound in a later batch than its Parse', { timeou
   });
 });
 
+describe('named Parses and their Sync written in small pieces, one server per backend', { timeout: 60_000 }, () => {
+  // One standby: its one server is the only one reads may have.
+  const wire = useWirePgtide(t, { ...readsOnStandbys(1), backends: readsOnStandbys(1).backends!.slice(0, 2) });
+
+  test('are answered, as directly', async () => {
+    for (const piece of [7, 40]) {
+      await sameAnswers([direct, wire.login()], async (c) => {
+        const tag = `p${piece}`;
+        const all = Buffer.concat([
+          ...[1, 2, 3].map((k) => parse(`${tag}_${k}`, `SELECT ${k} / $1::int AS r /* ${tag} */`)),
+          sync(),
+        ]);
+        for (let at = 0; at < all.length; at += piece) {
+          c.send(all.subarray(at, at + piece));
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+        return normalise(await c.untilReady(1, 5000));
+      });
+    }
+  });
+});
+
 describe('a Bind or Describe of the unnamed statement by a client that prepared none', { timeout: 60_000 }, () => {
   // One server: the client's transaction runs where another client's unnamed statement stays.
   const wire = useWirePgtide(t, {
