@@ -255,7 +255,11 @@ async function start(source: ConfigSource): Promise<number> {
     else reloadAsked = true;
   });
   const stop = (mode: StopMode) => () => {
-    if (stopping) return;
+    if (stopping) {
+      // SIGINT during SIGTERM's drain stops now, as docs/operations.md says: the drain ends.
+      if (mode === 'now' && started) void pgtide.stop('now');
+      return;
+    }
     stopping = true;
     pgtide.log.info({ mode }, 'stopping');
     const end = () =>

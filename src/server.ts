@@ -474,7 +474,21 @@ export class Pgtide {
    * shutdown_timeout) while the listen ports take only CancelRequests, then close. 'handover':
    * the same drain, but the listen ports close first, for a successor that needs them.
    */
-  async stop(mode: StopMode = 'now'): Promise<void> {
+  /** The stop under way, which a second stop joins. */
+  private stopping: Promise<void> | null = null;
+  /** A stop 'now' came during a drain (SIGINT after SIGTERM): the drain ends at once. */
+  private drainCut = false;
+
+  stop(mode: StopMode = 'now'): Promise<void> {
+    if (this.stopping !== null) {
+      if (mode === 'now') this.drainCut = true;
+      return this.stopping;
+    }
+    this.stopping = this.stopInOrder(mode);
+    return this.stopping;
+  }
+
+  private async stopInOrder(mode: StopMode): Promise<void> {
     if (this.janitor) clearInterval(this.janitor);
     this.janitor = null;
     this.monitor?.stop();
@@ -657,7 +671,7 @@ export class Pgtide {
 
   private async drainClients(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
+    while (Date.now() < deadline && !this.drainCut) {
       let busy = false;
       for (const client of this.ctx.clients) {
         // One that came to a paused database waits for no pool (see route), and would get a

@@ -95,6 +95,32 @@ describe('a drain', { timeout: 60_000 }, () => {
     }
   });
 
+  test('pgtide, draining: a stop now (SIGINT after SIGTERM) ends the drain at once, its clients told 57P01', async () => {
+    const p: RunningPgtide = await startPgtide(t, { shutdown_timeout: 60 });
+    const c = new pg.Client(p.pgConfig());
+    const ended = new Promise<string | undefined>((resolve) =>
+      c.on('error', (err: Error & { code?: string }) => resolve(err.code)),
+    );
+    let drained = false;
+    try {
+      await c.connect();
+      await c.query('BEGIN');
+      const drain = p.pgtide.stop('drain').then(() => {
+        drained = true;
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(drained, false, 'the drain waits for the open transaction');
+      const cutAt = Date.now();
+      await p.pgtide.stop('now');
+      await drain;
+      assert.ok(Date.now() - cutAt < 2000, `stopped ${Date.now() - cutAt} ms after the stop now`);
+      assert.equal(await ended, '57P01');
+    } finally {
+      await c.end().catch(() => {});
+      await p.stop();
+    }
+  });
+
   test('pgtide, draining under a PAUSE: a client queued for a server before the PAUSE is still served', async () => {
     // Pools still hand a server coming back to the clients already queued: the drain waits for them.
     const p: RunningPgtide = await startPgtide(t, { shutdown_timeout: 60, default_pool_size: 1 });
