@@ -93,6 +93,12 @@ interface Tracked {
   lastSeen: CheckResult | null;
   /** When the latest successful check answered. */
   answeredAt: number;
+  /** When the latest check that found it out of recovery began: a login begun before it
+   *  (reporting in_hot_standby before a promotion) says nothing of its role now. */
+  writerSeenAt: number;
+  /** When a login showed the backend in recovery while it was the primary (see demote): checks
+   *  begun before then are older news. */
+  demotedAt: number;
   /** While the backend takes no login: when the login that got no answer began, and the
    *  fresh logins tried until one begun later succeeds. */
   noLoginSince: number;
@@ -230,7 +236,7 @@ export class ClusterMonitor {
     const tracked = this.trackedFor(backend);
     if (this.stopped || tracked === undefined) return;
     if (this.takesLoginsAgain(tracked, startedAt, 'a server login')) this.routeAgain(tracked.state);
-    if (inHotStandby && tracked.state.role === 'primary') this.demote(tracked);
+    if (inHotStandby && tracked.state.role === 'primary' && startedAt > tracked.writerSeenAt) this.demote(tracked);
     else if (tracked.last === null) this.checkSoon();
   }
 
@@ -247,6 +253,10 @@ export class ClusterMonitor {
       'a server login reports the primary in hot standby: it is the primary no more',
     );
     state.role = 'unknown';
+    // A round under way may hold its check from before the switchover (out of recovery), or
+    // get one begun before it: neither may elect the backend again at its end.
+    tracked.last = null;
+    tracked.demotedAt = Date.now();
     this.routeAgain(state);
     this.checkSoon();
   }
@@ -296,6 +306,8 @@ export class ClusterMonitor {
         last: kept?.last ?? null,
         lastSeen: kept?.lastSeen ?? null,
         answeredAt: kept?.answeredAt ?? 0,
+        writerSeenAt: kept?.writerSeenAt ?? 0,
+        demotedAt: kept?.demotedAt ?? 0,
         noLoginSince: kept?.noLoginSince ?? 0,
         probe: null,
         lastLoginAt: kept?.lastLoginAt ?? 0,
@@ -414,8 +426,13 @@ export class ClusterMonitor {
     const startedAt = Date.now();
     try {
       const rows = await backend.connection.query(CHECK_QUERY, this.config.health_check_timeout * 1000);
-      backend.last = parseCheckRow(rows);
-      backend.lastSeen = backend.last;
+      const result = parseCheckRow(rows);
+      // Begun before a login showed the backend in recovery, a round's check (slow, with one
+      // backend not answering) would elect it again at the round's end: writes refused (25006).
+      if (startedAt <= backend.demotedAt) return;
+      backend.last = result;
+      backend.lastSeen = result;
+      if (backend.last.inRecovery === false) backend.writerSeenAt = startedAt;
       backend.answeredAt = Date.now();
       if (backend.failures > 0) this.answeredAgain = true;
       backend.failures = 0;

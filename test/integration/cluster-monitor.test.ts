@@ -1,5 +1,6 @@
 // The cluster monitor against real servers: roles, health, lag and failover.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { checkLogin } from '../../src/cluster/check-login.js';
 import { ClusterMonitor, type BackendState } from '../../src/cluster/monitor.js';
@@ -227,6 +228,39 @@ describe('cluster monitor on the shared topology', { timeout: 120_000 }, () => {
       slow.stop();
     }
   });
+});
+
+test('a login that reports the primary in hot standby demotes it at once; only a check begun after that elects it again', async () => {
+  const t = currentTopology();
+  // A backend that takes the TCP connection and never answers: every round lasts health_check_timeout.
+  const hung = net.createServer(() => {});
+  await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+  const port = (hung.address() as net.AddressInfo).port;
+  const timeoutMs = 2000;
+  const nodes = monitorConfig(t).backends;
+  const monitor = startMonitor(t, {
+    health_check_timeout: timeoutMs / 1000,
+    backends: [...nodes, { name: 'hung', host: '127.0.0.1', port, weight: 1, role: 'auto' }],
+  });
+  try {
+    await monitor.start();
+    const primary = stateOf(monitor, t.primary);
+    assert.equal(primary.role, 'primary');
+    // A round is under way (each lasts 2 s), its check of the primary answered or not yet.
+    await sleep(500);
+    const demotedAt = Date.now();
+    monitor.reportLogin(primary.config, demotedAt, true);
+    assert.equal(primary.role, 'unknown');
+    // Before, the round under way elected it again at its end with its check from before.
+    const back = await waitFor('the primary elected again', () => primary.role === 'primary', 4 * timeoutMs);
+    assert.ok(back >= timeoutMs - 100, `elected again ${back} ms after the demotion, by a check begun before it`);
+    // A login begun before the check that saw it a writer says nothing of its role now.
+    monitor.reportLogin(primary.config, demotedAt, true);
+    assert.equal(primary.role, 'primary');
+  } finally {
+    monitor.stop();
+    hung.close();
+  }
 });
 
 test('several backends and no user to check them as: pgtide says the checks are off', async () => {
