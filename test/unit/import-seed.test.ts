@@ -306,6 +306,47 @@ describe('importing other stacks', () => {
     }
   });
 
+  test('a [pgbouncer] value PgBouncer starts with but pgtide cannot read is a warning, not a refusal; enums in any case', () => {
+    const ini = write(
+      'taken.ini',
+      '[databases]\n* = host=db\n[pgbouncer]\npool_mode = Transaction\nserver_tls_sslmode = Require\nmax_packet_size = 2147483647\nlog_connections = 2\nmax_client_conn = 0x10\n',
+    );
+    const { toml, warnings } = importSeedStack({ pgbouncer: ini });
+    const config = parseConfig(toml, 'imported.toml');
+    assert.equal(config.pool_mode, 'transaction');
+    assert.equal(config.server_tls_sslmode, 'require');
+    for (const [line, key] of [
+      [6, 'max_packet_size'],
+      [7, 'log_connections'],
+      [8, 'max_client_conn'],
+    ] as const)
+      assert.ok(
+        warnings.some((w) => w.startsWith(`taken.ini:${line}: ${key} is not imported: `)),
+        warnings.join('\n'),
+      );
+  });
+
+  test("pgbouncer.ini's max_db_connections is kept within Pgpool-II's cap, else replaced by it", () => {
+    const pgpool = write('cap.conf', 'num_init_children = 20\nmax_pool = 1\n');
+    const withCap = (value: string) =>
+      importSeedStack({
+        pgbouncer: write('cap.ini', `[databases]\n* = host=db\n[pgbouncer]\nmax_db_connections = ${value}\n`),
+        pgpool,
+      });
+    assert.equal(parseConfig(withCap('12').toml, 'imported.toml').max_db_connections, 12);
+    for (const [value, said] of [
+      ['30', /cap\.ini:4: max_db_connections = 30 replaced by 20/],
+      ['0', /cap\.ini:4: max_db_connections = 0 \(no limit\) replaced by 20/],
+    ] as const) {
+      const { toml, warnings } = withCap(value);
+      assert.equal(parseConfig(toml, 'imported.toml').max_db_connections, 20);
+      assert.ok(
+        warnings.some((w) => said.test(w)),
+        warnings.join('\n'),
+      );
+    }
+  });
+
   test('PgBouncer alone: its [databases] servers become backends, per-database settings a table', () => {
     const pgbouncer = write(
       'alone.ini',

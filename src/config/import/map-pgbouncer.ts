@@ -182,16 +182,44 @@ function mapSetting(ctx: ImportContext, entry: IniEntry): void {
   const renamed = RENAMED[key];
   const field = fieldOf(renamed?.key ?? key);
   if (field === undefined) return dropSetting(ctx, entry, key, 'no pgtide equivalent.', true);
-  setKey(ctx, renamed?.key ?? key, readSetting(entry, field) as TomlValue, entry, renamed?.note);
+  const read = readSetting(ctx, entry, field);
+  if (read !== undefined) setKey(ctx, renamed?.key ?? key, read as TomlValue, entry, renamed?.note);
 }
 
-/** A [pgbouncer] value as pgtide reads it. One it cannot read is an ImportError, as PgBouncer
- *  refuses to start on an invalid value ("ten", "1h", "transaction ; old"): dropped with a
- *  warning, pgtide's default would run instead of the operator's setting, also at a reload. */
-function readSetting(entry: IniEntry, field: Field): unknown {
-  const read = readEnvField(field, entry.value);
-  if (!read.ok) throw new ImportError(entry.file, entry.line, `${entry.key}: ${read.message}`);
-  return read.value;
+/**
+ * A [pgbouncer] value as pgtide reads it (PgBouncer's enums ignore case). One PgBouncer refuses
+ * to start on too ("ten", "1h", "statementx", "transaction ; old") is an ImportError: dropped,
+ * pgtide's default would run instead of the operator's setting, also at a reload. One PgBouncer
+ * takes and pgtide cannot (outside pgtide's range: a pool size of 0, PgBouncer's own 2 GB
+ * max_packet_size; a hexadecimal number) is a warning, and not imported: undefined.
+ */
+function readSetting(ctx: ImportContext, entry: IniEntry, field: Field): unknown {
+  const text = field.kind === 'enum' ? entry.value.toLowerCase() : entry.value;
+  const read = readEnvField(field, text);
+  if (read.ok) return read.value;
+  if (refusedByPgBouncer(field, text)) throw new ImportError(entry.file, entry.line, `${entry.key}: ${read.message}`);
+  ctx.warnings.push(`${where(entry)}: ${entry.key} is not imported: ${read.message}`);
+  return undefined;
+}
+
+const PGBOUNCER_BOOLEANS: readonly string[] = ['on', 'off', 'true', 'false', 'yes', 'no'];
+
+/** Whether PgBouncer refuses `text` for such a setting: its numbers are C's (0x10 is one), and
+ *  several of pgtide's booleans are its integers (log_connections = 2). */
+function refusedByPgBouncer(field: Field, text: string): boolean {
+  const word = text.trim().toLowerCase();
+  const number = /^[+-]?(0x[0-9a-f]+|(\d+\.?\d*|\.\d+)(e[+-]?\d+)?)$/.test(word);
+  switch (field.kind) {
+    case 'integer':
+    case 'number':
+      return !number;
+    case 'boolean':
+      return !number && !PGBOUNCER_BOOLEANS.includes(word);
+    case 'enum':
+      return true;
+    default:
+      return false;
+  }
 }
 
 function fieldOf(key: string): Field | undefined {
@@ -259,7 +287,8 @@ function mapPoolSizes(ctx: ImportContext, entries: readonly IniEntry[], cap: Ser
     const entry = entries.filter((candidate) => candidate.section === 'pgbouncer' && candidate.key === key).at(-1);
     const fallback = defaultConfig()[key];
     if (entry === undefined) return { value: fallback };
-    return { entry, value: readSetting(entry, fieldOf(key)!) as number };
+    const value = readSetting(ctx, entry, fieldOf(key)!) as number | undefined;
+    return value === undefined ? { value: fallback } : { entry, value };
   };
   const size = read('default_pool_size');
   const reserve = read('reserve_pool_size');
@@ -283,15 +312,17 @@ function mapPoolSizes(ctx: ImportContext, entries: readonly IniEntry[], cap: Ser
   }
   // The pool sizes cap each (database, user) pool; Pgpool-II's cap held across all of them. The
   // nearest pgtide key holds across users: with one database (the seed's clients), the same cap.
-  const own = entries.filter((e) => e.section === 'pgbouncer' && e.key === 'max_db_connections').at(-1);
-  const ownValue = own === undefined ? 0 : (readSetting(own, fieldOf('max_db_connections')!) as number);
-  if (own !== undefined && (cap === undefined || (ownValue > 0 && ownValue <= limit)))
-    return setKey(ctx, 'max_db_connections', ownValue, own);
+  const entry = entries.filter((e) => e.section === 'pgbouncer' && e.key === 'max_db_connections').at(-1);
+  const ownValue =
+    entry === undefined ? undefined : (readSetting(ctx, entry, fieldOf('max_db_connections')!) as number | undefined);
+  const own = ownValue === undefined ? undefined : entry!;
+  if (own !== undefined && (cap === undefined || (ownValue! > 0 && ownValue! <= limit)))
+    return setKey(ctx, 'max_db_connections', ownValue!, own);
   if (cap === undefined) return;
   const at = own ?? { file: 'pgpool.conf', line: 0 };
   if (own !== undefined)
     ctx.warnings.push(
-      `${where(own)}: max_db_connections lowered from ${own.value} to ${limit}: each backend got at most ${cap.explanation}`,
+      `${where(own)}: max_db_connections = ${ownValue === 0 ? '0 (no limit)' : ownValue} replaced by ${limit}: each backend got at most ${cap.explanation}`,
     );
   setKey(
     ctx,
