@@ -276,6 +276,37 @@ describe('importing other stacks', () => {
     assert.match(unused.toml, /auth_hba_file = .*: PgBouncer reads it only with auth_type = hba/);
   });
 
+  test('an auth_hba_file that would not mean what it meant to PgBouncer is refused, naming the line', () => {
+    const importWith = (rules: string) =>
+      importSeedStack({
+        pgbouncer: write(
+          'hba-refused.ini',
+          `[databases]\n* = host=db\n[pgbouncer]\nauth_type = hba\nauth_hba_file = ${write('refused_hba.conf', rules)}\n`,
+        ),
+      });
+    // PgBouncer 1.18 skips the first line (address all) and asks for the password; pgtide would trust.
+    assert.throws(
+      () => importWith('host all all all trust\nhost all all 0.0.0.0/0 md5\n'),
+      /refused_hba\.conf:1: PgBouncer 1\.18 skips this line .* which pgtide would apply/,
+    );
+    assert.throws(
+      () => importWith('local all pgbouncer peer\nhost all all 0.0.0.0/0 md5\n'),
+      /refused_hba\.conf:1: pgtide cannot honour line 1/,
+    );
+    // A file not on this machine (the container's path) is named, as auth_file is: check finds it later.
+    const absent = importSeedStack({
+      pgbouncer: write(
+        'hba-absent.ini',
+        '[databases]\n* = host=db\n[pgbouncer]\nauth_type = hba\nauth_hba_file = /nonexistent/hba.conf\n',
+      ),
+    });
+    assert.equal(parseConfig(absent.toml, 'imported.toml').hba_file, '/nonexistent/hba.conf');
+    assert.ok(
+      absent.warnings.some((w) => /^hba\.conf: pgtide cannot honour 1 line/.test(w)),
+      absent.warnings.join('\n'),
+    );
+  });
+
   test('a unix_socket_dir missing here is a warning (pgtide would not start); none at all, a comment', () => {
     const missing = importSeedStack({
       pgbouncer: write(

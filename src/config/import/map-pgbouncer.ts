@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { TOP_LEVEL_FIELDS, readEnvField, type Field } from '../fields.js';
 import { dropSetting, setKey, where, type ImportContext } from './context.js';
 import { hbaFileProblems } from '../hba-file.js';
+import type { HbaRule } from '../../auth/hba.js';
 import { describeImportedHba } from './imported-hba.js';
 import { parseConnectionString, type IniEntry } from './ini.js';
 import { ImportError } from './source.js';
@@ -264,11 +265,29 @@ function mapHbaAuth(ctx: ImportContext, entries: readonly IniEntry[]): void {
   }
   if (hbaFile === undefined || hbaFile.value === '') {
     ctx.warnings.push(
-      `${where(authType!)}: auth_type = hba names no auth_hba_file; pgtide uses auth_type = "md5", which the auth_file's md5 and plain-text passwords log in with`,
+      `${where(authType!)}: auth_type = hba names no auth_hba_file, with which PgBouncer rejects every login; pgtide uses auth_type = "md5", which the auth_file's md5 and plain-text passwords log in with`,
     );
     setKey(ctx, 'auth_type', 'md5', authType!, 'auth_type = hba without auth_hba_file.');
     return;
   }
+  const parsed = hbaFileProblems(hbaFile.value);
+  if (!Array.isArray(parsed)) {
+    // Read as it is, the file must mean what it meant to PgBouncer: a line PgBouncer 1.18
+    // skipped (`host all all all trust`) would be applied, letting clients in without a password.
+    const skipped = parsed.rules.filter(skippedByPgBouncer);
+    if (skipped.length > 0)
+      throw new ImportError(
+        hbaFile.value,
+        skipped[0]!.line,
+        `PgBouncer 1.18 skips ${skipped.length === 1 ? 'this line' : `lines ${skipped.map((r) => r.line).join(', ')}`} (address all, samehost or samenet, +group, samerole, hostgssenc), which pgtide would apply: rewrite ${skipped.length === 1 ? 'it' : 'them'} (0.0.0.0/0 and ::/0 for all), or remove ${skipped.length === 1 ? 'it' : 'them'}`,
+      );
+  } else if (!parsed.every((problem) => problem.line === 0))
+    // A line pgtide cannot honour (peer, ident, a host name): neither dropped nor kept silently.
+    throw new ImportError(
+      hbaFile.value,
+      parsed[0]!.line,
+      `pgtide cannot honour ${parsed.map((problem) => `line ${problem.line} (${problem.message})`).join('; ')}: rewrite the file, or set auth_type = md5 to log every client in by password`,
+    );
   ctx.draft.comment(`${where(authType!)} auth_type = hba: hba_file chooses each client's method.`);
   setKey(
     ctx,
@@ -277,7 +296,21 @@ function mapHbaAuth(ctx: ImportContext, entries: readonly IniEntry[]): void {
     hbaFile,
     "auth_type = hba: PgBouncer's auth_hba_file, read as it is; its first matching line chooses each client's method.",
   );
-  describeImportedHba(ctx, hbaFile.value, hbaFileProblems(hbaFile.value));
+  describeImportedHba(ctx, hbaFile.value, parsed);
+}
+
+/** A line PgBouncer 1.18's hba parser skips with a warning, where pgtide's applies it. */
+function skippedByPgBouncer(rule: HbaRule): boolean {
+  const address = rule.address?.kind;
+  return (
+    address === 'all' ||
+    address === 'samehost' ||
+    address === 'samenet' ||
+    rule.type === 'hostgssenc' ||
+    rule.type === 'hostnogssenc' ||
+    rule.users.some((user) => user.kind === 'group') ||
+    rule.databases.some((database) => database.kind === 'samerole')
+  );
 }
 
 /** PgBouncer sized its pools for the Pgpool-II hop; pgtide's pools go straight to each backend,

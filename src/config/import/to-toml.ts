@@ -334,6 +334,10 @@ function mapPoolHba(ctx: ImportContext, path: string, enabled: boolean, behindPg
     ctx.draft.comment(`${name}: not enabled in pgpool.conf; to enforce it with pgtide, set hba_file = "${file}".`);
     return;
   }
+  if (ctx.draft.has('hba_file')) {
+    ctx.draft.comment(`${name}: not enforced: PgBouncer's auth_hba_file, which the applications met, is hba_file.`);
+    return;
+  }
   const parsed = hbaFileProblems(file);
   // Behind PgBouncer, a trust line let in PgBouncer's connections, which had asked the
   // applications for a password first; as pgtide's rules it would let the applications in
