@@ -252,7 +252,7 @@ export class Pgtide {
     if (!this.needsMonitor(ctx.config)) {
       // The image's own default (no users yet) runs so: say it, or SHOW BACKENDS and /readyz
       // look healthy over backends nobody has reached.
-      if (ctx.config.backends.length > 1)
+      if (ctx.config.backends.length > 1 && this.workerId === 0)
         this.log.warn(
           { backends: ctx.config.backends.length },
           'no user to check the backends as (sr_check_user unset, auth_file empty): roles are not discovered and health is not checked; every backend counts as up, in its configured role',

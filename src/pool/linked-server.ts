@@ -43,6 +43,8 @@ export interface LinkedServer {
    *  (see unnamed-statement.ts): set when that Parse went here; null once pgtide's own query or
    *  another client may have replaced it. */
   unnamedBy: object | null;
+  /** What came from the server ends with a whole message (see ServerConnection). */
+  readonly answerAtBoundary: boolean;
   /** Transaction status from the last ReadyForQuery. */
   readonly txStatus: number;
   /** The server's FATAL has reached the client already. */

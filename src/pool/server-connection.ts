@@ -184,6 +184,12 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
     return this.state === State.Idle;
   }
 
+  /** What came from the server ends with a whole message: a message of pgtide's may go to the
+   *  client between it and the next. */
+  get answerAtBoundary(): boolean {
+    return this.scanner.atBoundary;
+  }
+
   get isClosed(): boolean {
     return this.state === State.Closed;
   }

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { currentTopology, sqlOn, scramLogin } from '../support/topology.js';
+import { currentTopology, runningNow, sqlOn, scramLogin } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { selfSignedCertificate } from '../support/certificate.js';
 import { waitFor } from '../support/wait.js';
@@ -30,6 +30,7 @@ import {
 } from '../support/pipeline.js';
 
 const t = currentTopology();
+const LONG_SLEEP = 'SELECT pg_catalog.pg_sleep(30)';
 const direct: WireLogin = scramLogin(t, t.primary);
 const through = (p: RunningPgtide, extra: Partial<WireLogin> = {}): WireLogin => ({
   ...direct,
@@ -38,19 +39,24 @@ const through = (p: RunningPgtide, extra: Partial<WireLogin> = {}): WireLogin =>
   ...extra,
 });
 
+/** pgtide's question, a second after a FIN, whether the client is still there (client-end.ts). */
+const isRepeat = (m: Message) => m.type === 'S' && m.body.toString('latin1').startsWith('server_version\0');
+
 /** What a client that logs in, then writes `messages` and its FIN (or, terminated, a Terminate
- *  and no FIN) reads until the connection closes, and how long that took. */
+ *  and no FIN) reads until the connection closes, and how long that took; pgtide's repeats of
+ *  server_version are counted apart. */
 async function sendAndLeave(
   to: WireLogin,
   messages: Buffer[],
   how: 'fin' | 'terminate' = 'fin',
-): Promise<{ got: Message[]; types: string; ms: number }> {
+): Promise<{ got: Message[]; types: string; ms: number; repeats: number }> {
   const c = await WireClient.connect(to);
   const started = Date.now();
   if (how === 'fin') c.sendAndEnd(...messages);
   else c.send(...messages, terminate());
-  const got = await c.untilClosed();
-  return { got, types: got.map((m) => m.type).join(''), ms: Date.now() - started };
+  const all = await c.untilClosed();
+  const got = all.filter((m) => !isRepeat(m));
+  return { got, types: got.map((m) => m.type).join(''), ms: Date.now() - started, repeats: all.length - got.length };
 }
 
 const BATCHES: [string, Buffer[]][] = [
@@ -249,6 +255,30 @@ describe('a half-closed client in a transaction, or waiting for a server', { tim
       assert.deepEqual(normalise((await left).got), normalise(expected.got));
     });
   }
+
+  test('one gone (killed) while its query runs: the query is cancelled and the server back within seconds', async () => {
+    const c = await WireClient.connect(through(p));
+    c.send(query(LONG_SLEEP));
+    await waitFor('the query on the server', async () => (await runningNow(t.primary, LONG_SLEEP)) === 1);
+    const goneAt = Date.now();
+    c.vanish();
+    await waitFor('the query cancelled', async () => (await runningNow(t.primary, LONG_SLEEP)) === 0, 5000);
+    assert.ok(Date.now() - goneAt < 3000, `cancelled ${Date.now() - goneAt} ms after the client went`);
+    // Before, the pool's only server stayed with the gone client for the 30 s of its query.
+    const next = new pg.Client(p.pgConfig({ query_timeout: 3000 }));
+    await next.connect();
+    assert.deepEqual((await next.query('SELECT 1 AS one')).rows, [{ one: 1 }]);
+    await next.end();
+  });
+
+  test('one that reads on through a slow query gets its answers, and a repeat of what it was told of server_version', async () => {
+    const messages = [query('SELECT 1 AS one, pg_catalog.pg_sleep(1.5)')];
+    const expected = await sendAndLeave(direct, messages);
+    const out = await sendAndLeave(through(p), messages);
+    assert.equal(expected.repeats, 0);
+    assert.ok(out.repeats >= 1 && out.repeats <= 2, `${out.repeats} repeats`);
+    assert.deepEqual(normalise(out.got), normalise(expected.got));
+  });
 
   test('one whose server never comes still gets query_wait_timeout, then the close', async () => {
     const release = await holdOnlyServer(p);

@@ -192,6 +192,11 @@ export class WireClient {
     return this.untilReady(syncPoints);
   }
 
+  /** Gone, as a killed process is: its kernel sends a FIN, and a reset for whatever comes after. */
+  vanish(): void {
+    this.socket.destroy();
+  }
+
   /** Sends the messages, then a FIN: the client writes nothing more but still reads. */
   sendAndEnd(...messages: Buffer[]): void {
     this.socket.end(Buffer.concat(messages));

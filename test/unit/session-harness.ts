@@ -96,6 +96,7 @@ export class FakeServer implements LinkedServer {
   sequenceOwner = 0;
   unnamedBy: object | null = null;
   txStatus: number = 0x49;
+  answerAtBoundary = true;
   toldClientOfEnd = false;
   cancelsInFlight = 0;
   isClosed = false;

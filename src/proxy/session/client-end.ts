@@ -7,6 +7,7 @@ import * as encode from '../../protocol/encode.js';
 import { SQLSTATE } from '../../protocol/encode.js';
 import type { ClientSession } from '../client-session.js';
 import { closeSession, type CloseSession } from './close.js';
+import { repeatTold, type ReportedParamsSession } from './reported-params.js';
 import { CopyIn, State } from './state.js';
 
 /** What PostgreSQL sends a client whose end comes inside COPY IN: the COPY fails for want of
@@ -45,12 +46,35 @@ export type EndSession = Pick<
   | 'statementLink'
   | 'tracking'
 > &
-  CloseSession;
+  CloseSession &
+  ReportedParamsSession;
 
 /** The client sends nothing more (terminated: it said so with a Terminate, so it reads nothing after its answers). */
 export function clientEnded(s: EndSession, terminated: boolean): void {
   if (s.clientEnd === 'open' || terminated) s.clientEnd = terminated ? 'terminated' : 'ended';
   leaveIfAnswered(s);
+  if (!terminated && s.state !== State.Closed) setTimeout(probeEndedClient, ENDED_CLIENT_PROBE_MS, s, 2).unref();
+}
+
+/** How long answers owed after a FIN may take before pgtide asks whether the client is there. */
+const ENDED_CLIENT_PROBE_MS = 1000;
+/** Between the two writes of that question: the reset the first one met arrives meanwhile. */
+const PROBE_AGAIN_MS = 50;
+
+/**
+ * A FIN comes from a client that half-closed its connection and reads on, and from one that is
+ * gone: a process killed, whose kernel sends the same FIN. A gone client's query would run to its
+ * end, its server held from the pool all the while (PostgreSQL's own backend runs it to the end
+ * too). Writing tells them apart: a gone client's kernel answers with a reset, which the second
+ * write meets, and the session closes as for any client that leaves (its query cancelled, its
+ * server rolled back). A client that reads on gets a ParameterStatus repeating what it was told
+ * of server_version, twice: the protocol allows one at any time, and it changes nothing.
+ */
+function probeEndedClient(s: EndSession, left: number): void {
+  if (s.state === State.Closed || !s.socket.writable || !owesAnswers(s)) return;
+  // An answer under way is written to the client anyway, which finds a gone one out as well.
+  if (s.server !== null && !s.server.answerAtBoundary) return;
+  if (repeatTold(s, 'server_version') && left > 1) setTimeout(probeEndedClient, PROBE_AGAIN_MS, s, left - 1).unref();
 }
 
 /** Called where an answer owed may have been the last: the session ends once none is. */

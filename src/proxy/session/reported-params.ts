@@ -48,6 +48,15 @@ export function tell(s: ReportedParamsSession, name: string, value: string): voi
   s.socket.write(encode.parameterStatus(name, value));
 }
 
+/** Tells the client again what it was last told of `name`, which changes nothing for it; false
+ *  when it was told nothing of it. */
+export function repeatTold(s: ReportedParamsSession, name: string): boolean {
+  const value = toldValue(s, name);
+  if (value === undefined) return false;
+  s.socket.write(encode.parameterStatus(name, value));
+  return true;
+}
+
 function remember(s: ReportedParamsSession, name: string, value: string): void {
   if (s.toldOwn !== null || toldByDefault(s, name) !== value) (s.toldOwn ??= new Map()).set(name, value);
 }
