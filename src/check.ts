@@ -148,8 +148,8 @@ function describeAdminSocket(config: Config): string {
   return `admin console: ${command} (admin_socket_dir ${dir}: ${state}; for the OS user running pgtide, no password)`;
 }
 
-/** The clients' unix socket: its directory must exist and take pgtide's socket file (a
- *  pgbouncer.ini's /var/run/postgresql is often missing where pgtide runs). */
+/** The clients' unix socket: its directory must take pgtide's socket file; one that does not
+ *  exist (a pgbouncer.ini's /var/run/postgresql, often missing where pgtide runs) leaves TCP alone. */
 function describeUnixSocket(dir: string, file: string): string {
   let state = 'ready';
   try {
@@ -158,8 +158,10 @@ function describeUnixSocket(dir: string, file: string): string {
     else fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not writable here' : code;
-    state = `warning: unix_socket_dir ${dir} ${why}; pgtide will not start`;
+    state =
+      code === 'ENOENT'
+        ? `warning: unix_socket_dir ${dir} does not exist; pgtide listens on TCP alone (as PgBouncer)`
+        : `warning: unix_socket_dir ${dir} ${code === 'EACCES' ? 'is not writable here' : code}; pgtide will not start`;
   }
   return `unix socket: ${file} (${state})`;
 }

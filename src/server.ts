@@ -191,7 +191,11 @@ export class Pgtide {
    */
   async start(): Promise<void> {
     this.admitClients();
-    this.listeners = await listen(this.ctx.config, (socket) => this.accept(socket, false));
+    this.listeners = await listen(
+      this.ctx.config,
+      (socket) => this.accept(socket, false),
+      (reason) => this.log.warn({ reason }, 'no unix socket for clients: listening on TCP alone'),
+    );
     try {
       const adminSocket = await listenAdminSocket(this.ctx.config, (socket) => this.accept(socket, true));
       if (adminSocket) this.listeners.push(adminSocket);

@@ -12,7 +12,11 @@ export interface ListenAddress {
  * Listen on every (address, port) pair and the optional unix socket. Many ports on one process
  * replace the seed's HAProxy: each port gives clients a fresh range of ephemeral ports.
  */
-export async function listen(config: Config, onConnection: (socket: net.Socket) => void): Promise<net.Server[]> {
+export async function listen(
+  config: Config,
+  onConnection: (socket: net.Socket) => void,
+  onNoUnixSocket: (reason: string) => void,
+): Promise<net.Server[]> {
   const servers: net.Server[] = [];
   try {
     for (const port of config.listen_port) {
@@ -27,7 +31,11 @@ export async function listen(config: Config, onConnection: (socket: net.Socket) 
         );
       }
     }
-    if (config.unix_socket_dir) {
+    // A directory that does not exist (a pgbouncer.ini's /var/run/postgresql in a container):
+    // PgBouncer then serves TCP alone, with a warning, and so does pgtide, where it has TCP.
+    if (config.unix_socket_dir && servers.length > 0 && !fs.existsSync(config.unix_socket_dir))
+      onNoUnixSocket(`unix_socket_dir ${config.unix_socket_dir} does not exist`);
+    else if (config.unix_socket_dir) {
       // Every local user may connect, as to PostgreSQL's socket: the password decides.
       servers.push(await openUnixSocket(socketPath(config.unix_socket_dir, config), 0o777, config, onConnection));
     }

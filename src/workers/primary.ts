@@ -256,6 +256,10 @@ export async function runPrimary(config: Config): Promise<number> {
  * limits of its own. A port held by another process fails here, as it does for one process.
  */
 async function claimPorts(config: Config): Promise<void> {
-  const servers = await listen({ ...config, workers: 1, unix_socket_dir: '' }, (socket) => socket.destroy());
+  const servers = await listen(
+    { ...config, workers: 1, unix_socket_dir: '' },
+    (socket) => socket.destroy(),
+    () => {},
+  );
   await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
 }

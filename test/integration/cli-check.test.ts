@@ -233,7 +233,7 @@ describe('pgtide check', { timeout: 110_000 }, () => {
     ]);
     assert.match(
       missing.stdout,
-      /^unix socket: \/nonexistent\/run\/postgresql\/\.s\.PGSQL\.\d+ \(warning: unix_socket_dir \/nonexistent\/run\/postgresql does not exist; pgtide will not start\)$/m,
+      /^unix socket: \/nonexistent\/run\/postgresql\/\.s\.PGSQL\.\d+ \(warning: unix_socket_dir \/nonexistent\/run\/postgresql does not exist; pgtide listens on TCP alone \(as PgBouncer\)\)$/m,
     );
     const ready = await runCli(['check', '--config', writeConfig(5, `unix_socket_dir = "${dir}"`)]);
     assert.match(ready.stdout, new RegExp(`^unix socket: ${dir}/\\.s\\.PGSQL\\.\\d+ \\(ready\\)$`, 'm'));

@@ -75,3 +75,19 @@ test('a socket file left by a process that was killed is replaced', async () => 
     rmSync(staleDir, { recursive: true, force: true });
   }
 });
+
+test('a unix_socket_dir that does not exist leaves TCP alone, logged, as PgBouncer does (it stopped the start)', async () => {
+  const p = await startPgtide(t, { unix_socket_dir: join(dir, 'missing') });
+  try {
+    assert.ok(
+      p.logs.some((l) => l['msg'] === 'no unix socket for clients: listening on TCP alone'),
+      JSON.stringify(p.logs),
+    );
+    const c = new pg.Client(p.pgConfig());
+    await c.connect();
+    assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+    await c.end();
+  } finally {
+    await p.stop();
+  }
+});

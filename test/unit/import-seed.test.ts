@@ -156,6 +156,14 @@ describe('importing the seed stack', () => {
       // Pgpool-II facing the applications itself trusted them the same way: the rules hold as they are.
       const alone = importSeedStack({ pgpool: seedFiles.pgpool, poolHba: hbaFile });
       assert.equal(parseConfig(alone.toml, 'imported.toml').hba_file, hbaFile);
+      // A line pgtide cannot honour (a host name) does not hide the trust line from the check.
+      writeFileSync(hbaFile, 'host all all 127.0.0.1/32 trust\nhost all all localhost md5\n');
+      const mixed = importSeedStack({ ...seedFiles, poolHba: hbaFile });
+      assert.equal(parseConfig(mixed.toml, 'imported.toml').hba_file, '');
+      assert.ok(
+        mixed.warnings.some((w) => /^pool_hba\.conf:1: trust: /.test(w)),
+        mixed.warnings.join('\n'),
+      );
     } finally {
       rmSync(scratch, { recursive: true, force: true });
     }
@@ -284,11 +292,29 @@ describe('importing other stacks', () => {
           `[databases]\n* = host=db\n[pgbouncer]\nauth_type = hba\nauth_hba_file = ${write('refused_hba.conf', rules)}\n`,
         ),
       });
-    // PgBouncer 1.18 skips the first line (address all) and asks for the password; pgtide would trust.
-    assert.throws(
-      () => importWith('host all all all trust\nhost all all 0.0.0.0/0 md5\n'),
-      /refused_hba\.conf:1: PgBouncer 1\.18 skips this line .* which pgtide would apply/,
-    );
+    // PgBouncer 1.18 skips or never matches the first line and asks for the password; pgtide
+    // would trust (each checked with PgBouncer 1.18 and real logins by a reviewer).
+    write('names.lst', 'pgtide_scram\n\n');
+    for (const [first, why] of [
+      ['host all all all trust', /line 1: PgBouncer skips the address all/],
+      ['host all all 127.0.0.1/8 trust', /line 1: PgBouncer never matches an address with bits outside its mask/],
+      [
+        'host all all 127.0.0.1 255.0.0.0 trust',
+        /line 1: PgBouncer never matches an address with bits outside its mask/,
+      ],
+      [
+        'host all @names.lst 127.0.0.0/8 trust',
+        /line 1: PgBouncer skips a line whose @names\.lst holds a blank or comment line/,
+      ],
+      ['host all all \\\n 127.0.0.1/32 trust', /line 1: PgBouncer does not join a line ending with a backslash/],
+    ] as const)
+      assert.throws(
+        () => importWith(`${first}\nhost all all 0.0.0.0/0 md5\n`),
+        new RegExp(`refused_hba\\.conf:1: pgtide would apply what PgBouncer 1\\.18 did not: ${why.source}`),
+        first,
+      );
+    // The same network written with its host bits clear means the same to both.
+    assert.doesNotThrow(() => importWith('host all all 127.0.0.0/8 trust\nhost all all 0.0.0.0/0 md5\n'));
     assert.throws(
       () => importWith('local all pgbouncer peer\nhost all all 0.0.0.0/0 md5\n'),
       /refused_hba\.conf:1: pgtide cannot honour line 1/,
@@ -355,6 +381,22 @@ describe('importing other stacks', () => {
         warnings.some((w) => w.startsWith(`taken.ini:${line}: ${key} is not imported: `)),
         warnings.join('\n'),
       );
+  });
+
+  test('auth_type: a method PgBouncer does not know is refused; user lists split on white space as in PgBouncer', () => {
+    const ini = (line: string) => write('auth.ini', `[databases]\n* = host=db\n[pgbouncer]\n${line}\n`);
+    for (const bad of ['bogus', "'md5'", 'md5 ; old', 'scram_sha_256'])
+      assert.throws(
+        () => importSeedStack({ pgbouncer: ini(`auth_type = ${bad}`) }),
+        /auth\.ini:4: auth_type: PgBouncer 1\.18 knows no method/,
+        bad,
+      );
+    const lists = parseConfig(
+      importSeedStack({ pgbouncer: ini('admin_users = postgres pgtide_scram\nstats_users = a,b  c') }).toml,
+      'imported.toml',
+    );
+    assert.deepEqual(lists.admin_users, ['postgres', 'pgtide_scram']);
+    assert.deepEqual(lists.stats_users, ['a', 'b', 'c']);
   });
 
   test("pgbouncer.ini's max_db_connections is kept within Pgpool-II's cap, else replaced by it", () => {

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { TOP_LEVEL_FIELDS, readEnvField, type Field } from '../fields.js';
 import { dropSetting, setKey, where, type ImportContext } from './context.js';
 import { hbaFileProblems } from '../hba-file.js';
-import type { HbaRule } from '../../auth/hba.js';
+import { pgbouncerDivergences } from './pgbouncer-hba.js';
 import { describeImportedHba } from './imported-hba.js';
 import { parseConnectionString, type IniEntry } from './ini.js';
 import { ImportError } from './source.js';
@@ -36,6 +36,9 @@ const AUTH_TYPES: Record<string, string> = {
   any: 'trust',
   cert: 'cert',
 };
+
+/** Every auth_type PgBouncer 1.18 starts with. */
+const PGBOUNCER_AUTH_TYPES: readonly string[] = ['any', 'trust', 'plain', 'md5', 'cert', 'hba', 'pam', 'scram-sha-256'];
 
 /** Settings without a pgtide key, and how their intent is met now. Keys not listed here and
  *  not pgtide keys are reported as not imported. */
@@ -171,7 +174,7 @@ function mapSetting(ctx: ImportContext, entry: IniEntry): void {
   if (key === 'auth_hba_file') return; // see mapHbaAuth
   if (key === 'unix_socket_dir' && value !== '' && !existsSync(value))
     ctx.warnings.push(
-      `${where(entry)}: unix_socket_dir ${value} does not exist on this machine: pgtide will not start until it does (or until unix_socket_dir is removed, to listen on TCP alone)`,
+      `${where(entry)}: unix_socket_dir ${value} does not exist on this machine: pgtide, as PgBouncer, then listens on TCP alone (logged)`,
     );
   if (key === 'verbose') {
     if (Number(value) > 0) setKey(ctx, 'log_level', 'debug', entry, `PgBouncer's verbose = ${value}.`);
@@ -183,7 +186,9 @@ function mapSetting(ctx: ImportContext, entry: IniEntry): void {
   const renamed = RENAMED[key];
   const field = fieldOf(renamed?.key ?? key);
   if (field === undefined) return dropSetting(ctx, entry, key, 'no pgtide equivalent.', true);
-  const read = readSetting(ctx, entry, field);
+  // PgBouncer's user lists take white space between names as well as commas.
+  const listed = field.kind === 'names' ? { ...entry, value: entry.value.split(/[\s,]+/).join(',') } : entry;
+  const read = readSetting(ctx, listed, field);
   if (read !== undefined) setKey(ctx, renamed?.key ?? key, read as TomlValue, entry, renamed?.note);
 }
 
@@ -209,7 +214,8 @@ const PGBOUNCER_BOOLEANS: readonly string[] = ['on', 'off', 'true', 'false', 'ye
  *  several of pgtide's booleans are its integers (log_connections = 2). */
 function refusedByPgBouncer(field: Field, text: string): boolean {
   const word = text.trim().toLowerCase();
-  const number = /^[+-]?(0x[0-9a-f]+|(\d+\.?\d*|\.\d+)(e[+-]?\d+)?)$/.test(word);
+  // C's strtod takes inf, nan and hexadecimal fractions too (server_lifetime = inf starts PgBouncer).
+  const number = /^[+-]?(0x[0-9a-f.]+(p[+-]?\d+)?|(\d+\.?\d*|\.\d+)(e[+-]?\d+)?|inf|infinity|nan)$/.test(word);
   switch (field.kind) {
     case 'integer':
     case 'number':
@@ -230,6 +236,14 @@ function fieldOf(key: string): Field | undefined {
 function mapAuthType(ctx: ImportContext, entry: IniEntry): void {
   const mapped = AUTH_TYPES[entry.value.toLowerCase()];
   if (entry.value.toLowerCase() === 'hba') return; // see mapHbaAuth
+  // A method PgBouncer does not know stops it (also at a reload, which keeps the running one):
+  // not a warning and pgtide's default, which would refuse md5 passwords that logged in before.
+  if (mapped === undefined && !PGBOUNCER_AUTH_TYPES.includes(entry.value.toLowerCase()))
+    throw new ImportError(
+      entry.file,
+      entry.line,
+      `auth_type: PgBouncer 1.18 knows no method ${JSON.stringify(entry.value)}`,
+    );
   if (mapped === undefined) {
     ctx.warnings.push(
       `${where(entry)}: auth_type = ${entry.value} has no pgtide equivalent; pgtide's default (scram-sha-256) applies`,
@@ -272,14 +286,13 @@ function mapHbaAuth(ctx: ImportContext, entries: readonly IniEntry[]): void {
   }
   const parsed = hbaFileProblems(hbaFile.value);
   if (!Array.isArray(parsed)) {
-    // Read as it is, the file must mean what it meant to PgBouncer: a line PgBouncer 1.18
-    // skipped (`host all all all trust`) would be applied, letting clients in without a password.
-    const skipped = parsed.rules.filter(skippedByPgBouncer);
-    if (skipped.length > 0)
+    // Read as it is, the file must mean what it meant to PgBouncer (see pgbouncer-hba.ts).
+    const divergences = pgbouncerDivergences(hbaFile.value, parsed);
+    if (divergences.length > 0)
       throw new ImportError(
         hbaFile.value,
-        skipped[0]!.line,
-        `PgBouncer 1.18 skips ${skipped.length === 1 ? 'this line' : `lines ${skipped.map((r) => r.line).join(', ')}`} (address all, samehost or samenet, +group, samerole, hostgssenc), which pgtide would apply: rewrite ${skipped.length === 1 ? 'it' : 'them'} (0.0.0.0/0 and ::/0 for all), or remove ${skipped.length === 1 ? 'it' : 'them'}`,
+        divergences[0]!.line,
+        `pgtide would apply what PgBouncer 1.18 did not: ${divergences.map((d) => `line ${d.line}: PgBouncer ${d.why}`).join('; ')}. Rewrite ${divergences.length === 1 ? 'that line' : 'those lines'} (0.0.0.0/0 and ::/0 for all, a network address with its host bits clear, names instead of +groups), or remove ${divergences.length === 1 ? 'it' : 'them'}`,
       );
   } else if (!parsed.every((problem) => problem.line === 0))
     // A line pgtide cannot honour (peer, ident, a host name): neither dropped nor kept silently.
@@ -297,20 +310,6 @@ function mapHbaAuth(ctx: ImportContext, entries: readonly IniEntry[]): void {
     "auth_type = hba: PgBouncer's auth_hba_file, read as it is; its first matching line chooses each client's method.",
   );
   describeImportedHba(ctx, hbaFile.value, parsed);
-}
-
-/** A line PgBouncer 1.18's hba parser skips with a warning, where pgtide's applies it. */
-function skippedByPgBouncer(rule: HbaRule): boolean {
-  const address = rule.address?.kind;
-  return (
-    address === 'all' ||
-    address === 'samehost' ||
-    address === 'samenet' ||
-    rule.type === 'hostgssenc' ||
-    rule.type === 'hostnogssenc' ||
-    rule.users.some((user) => user.kind === 'group') ||
-    rule.databases.some((database) => database.kind === 'samerole')
-  );
 }
 
 /** PgBouncer sized its pools for the Pgpool-II hop; pgtide's pools go straight to each backend,

@@ -2,6 +2,7 @@
 // into one commented pgtide.toml. Every setting of the source files either becomes a pgtide
 // key or a comment saying how its intent is met now; anything that changes behaviour is also
 // a warning.
+import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseUserList } from '../../auth/userlist.js';
 import { dropSetting, setKey, where, type ImportContext } from './context.js';
@@ -13,7 +14,7 @@ import { gucBoolean, parsePgpoolConf, type GucEntry, type PgpoolConf } from './p
 import { hbaFileProblems } from '../hba-file.js';
 import { describeImportedHba } from './imported-hba.js';
 import { parsePoolPasswd } from './pool-passwd.js';
-import { ImportError, readSource } from './source.js';
+import { ImportError, readSource, splitLines } from './source.js';
 import { mapImageHealth, mapStateDir, type StateDirOptions } from './state-dir.js';
 import { TomlDraft, type TomlValue } from './toml-draft.js';
 
@@ -342,14 +343,16 @@ function mapPoolHba(ctx: ImportContext, path: string, enabled: boolean, behindPg
   // Behind PgBouncer, a trust line let in PgBouncer's connections, which had asked the
   // applications for a password first; as pgtide's rules it would let the applications in
   // without one (Pgpool-II's sample file trusts every local and loopback connection).
-  const trusting = behindPgBouncer && !Array.isArray(parsed) ? parsed.rules.filter((r) => r.method === 'trust') : [];
+  // Read from the text, so that a line pgtide cannot honour (which the operator rewrites as the
+  // warning says) does not hide a trust line from this check.
+  const trusting = behindPgBouncer && existsSync(file) ? trustLines(readSource(file)) : [];
   if (trusting.length > 0) {
     ctx.draft.comment(
       `${name}: not enforced: its trust lines applied to PgBouncer's connections, which had logged the applications in with auth_type first.`,
       `To enforce its rules on the applications, rewrite those lines with a password method, then set hba_file = "${file}".`,
     );
     ctx.warnings.push(
-      `${trusting.map((r) => `${name}:${r.line}`).join(', ')}: trust: in the seed PgBouncer asked for passwords before Pgpool-II trusted its connections; as pgtide's rules these lines would let the applications in without one, so hba_file is not set: every client logs in with auth_type`,
+      `${trusting.map((line) => `${name}:${line}`).join(', ')}: trust: in the seed PgBouncer asked for passwords before Pgpool-II trusted its connections; as pgtide's rules these lines would let the applications in without one, so hba_file is not set: every client logs in with auth_type`,
     );
     return;
   }
@@ -367,6 +370,16 @@ function mapPoolHba(ctx: ImportContext, path: string, enabled: boolean, behindPg
       `${name}: Pgpool-II applied these rules to its own clients (PgBouncer, from its addresses); pgtide applies them to the applications, from theirs: add lines for the applications' networks before switching over`,
     );
   }
+}
+
+/** The numbers of the lines whose method is trust (the word, outside a comment). */
+function trustLines(text: string): number[] {
+  const lines: number[] = [];
+  splitLines(text).forEach((line, index) => {
+    const fields = line.replace(/#.*$/, '').trim().split(/\s+/);
+    if (fields.length > 3 && fields.some((field) => field.toLowerCase() === 'trust')) lines.push(index + 1);
+  });
+  return lines;
 }
 
 function mapPoolPasswd(ctx: ImportContext, path: string, users: Map<string, string> | undefined): void {
