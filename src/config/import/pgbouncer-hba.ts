@@ -39,7 +39,7 @@ export function pgbouncerDivergences(path: string, rules: HbaRules): Divergence[
 function skippedWhy(rule: HbaRule): string | null {
   const address = rule.address;
   if (address !== null && address.kind !== 'network') return `skips the address ${address.kind}`;
-  if (address !== null && address.network.bytes.some((byte, i) => (byte & ~address.mask[i]!) !== 0))
+  if (address?.network.bytes.some((byte, i) => (byte & ~address.mask[i]!) !== 0))
     return 'never matches an address with bits outside its mask (PostgreSQL and pgtide mask it)';
   if (rule.type === 'hostgssenc' || rule.type === 'hostnogssenc') return `skips ${rule.type}`;
   if (rule.users.some((user) => user.kind === 'group')) return 'skips a +group';
