@@ -399,6 +399,30 @@ describe('importing other stacks', () => {
     assert.deepEqual(lists.stats_users, ['a', 'b', 'c']);
   });
 
+  test("per-database and per-user sizes and caps are held under Pgpool-II's cap too, as the global ones", () => {
+    const pgpool = write('cap-db.conf', 'num_init_children = 5\nmax_pool = 2\n');
+    const { toml, warnings } = importSeedStack({
+      pgbouncer: write(
+        'cap-db.ini',
+        '[databases]\napp = host=db port=5432 dbname=app max_db_connections=100 pool_size=50\nsmall = host=db pool_size=4\n[users]\nbob = pool_size=30\n',
+      ),
+      pgpool,
+    });
+    const config = parseConfig(toml, 'imported.toml');
+    assert.equal(config.databases['app']!.max_db_connections, 10);
+    assert.equal(config.databases['app']!.pool_size, 10);
+    assert.equal(config.databases['small']!.pool_size, 4);
+    assert.equal(config.users['bob']!.pool_size, 10);
+    for (const said of [
+      /\[databases\] app: max_db_connections = 100 replaced by 10/,
+      /\[users\] bob: pool_size = 30 replaced by 10/,
+    ])
+      assert.ok(
+        warnings.some((w) => said.test(w)),
+        warnings.join('\n'),
+      );
+  });
+
   test("pgbouncer.ini's max_db_connections is kept within Pgpool-II's cap, else replaced by it", () => {
     const pgpool = write('cap.conf', 'num_init_children = 20\nmax_pool = 1\n');
     const withCap = (value: string) =>

@@ -103,8 +103,8 @@ export function mapPgBouncer(
           `${where(entry)}: ${entry.key} = ${entry.value} is set again at ${where(later)} (${later.value}); the later value applies, as in PgBouncer`,
         );
     } else if (entry.section === 'pgbouncer') mapSetting(ctx, entry);
-    else if (entry.section === 'databases') servers.push(...mapDatabase(ctx, entry, pgpoolPort));
-    else if (entry.section === 'users') mapUser(ctx, entry);
+    else if (entry.section === 'databases') servers.push(...mapDatabase(ctx, entry, pgpoolPort, cap));
+    else if (entry.section === 'users') mapUser(ctx, entry, cap);
     else dropSetting(ctx, entry, `[${entry.section}] ${entry.key}`, 'section not known to pgtide.', true);
   }
   mapPoolSizes(ctx, entries, cap);
@@ -365,7 +365,12 @@ function mapPoolSizes(ctx: ImportContext, entries: readonly IniEntry[], cap: Ser
   );
 }
 
-function mapDatabase(ctx: ImportContext, entry: IniEntry, pgpoolPort: number | undefined): DatabaseServer[] {
+function mapDatabase(
+  ctx: ImportContext,
+  entry: IniEntry,
+  pgpoolPort: number | undefined,
+  cap: ServerCap | undefined,
+): DatabaseServer[] {
   const params = parseConnectionString(entry.value, entry.file, entry.line);
   const host = params.get('host');
   const port = Number(params.get('port') ?? 5432);
@@ -387,7 +392,7 @@ function mapDatabase(ctx: ImportContext, entry: IniEntry, pgpoolPort: number | u
       ctx.warnings.push(`${where(entry)}: ${label}: ${param} is not imported: no pgtide equivalent`);
       continue;
     }
-    pushParam(ctx, table, key, value, `${where(entry)}: ${label}`);
+    pushParam(ctx, table, key, value, `${where(entry)}: ${label}`, cap);
   }
   // Every entry gets its table, empty or not: once pgtide has one, it refuses the databases it
   // does not list (as PgBouncer does), so a `*` or a name left without one would be refused.
@@ -395,7 +400,7 @@ function mapDatabase(ctx: ImportContext, entry: IniEntry, pgpoolPort: number | u
   return servers;
 }
 
-function mapUser(ctx: ImportContext, entry: IniEntry): void {
+function mapUser(ctx: ImportContext, entry: IniEntry, cap: ServerCap | undefined): void {
   const params = parseConnectionString(entry.value, entry.file, entry.line);
   const table: [string, TomlValue][] = [];
   for (const [param, value] of params) {
@@ -403,16 +408,32 @@ function mapUser(ctx: ImportContext, entry: IniEntry): void {
       ctx.warnings.push(`${where(entry)}: [users] ${entry.key}: ${param} is not imported: no pgtide equivalent`);
       continue;
     }
-    pushParam(ctx, table, param, value, `${where(entry)}: [users] ${entry.key}`);
+    pushParam(ctx, table, param, value, `${where(entry)}: [users] ${entry.key}`, cap);
   }
   if (table.length > 0) ctx.draft.table(`[users.${tomlKey(entry.key)}]`, table, `${where(entry)} [users] ${entry.key}`);
 }
 
-function pushParam(ctx: ImportContext, table: [string, TomlValue][], key: string, value: string, label: string): void {
+/** A per-database or per-user setting; its server connections held under Pgpool-II's cap as
+ *  the global ones are (see mapPoolSizes), since it overrides them. */
+function pushParam(
+  ctx: ImportContext,
+  table: [string, TomlValue][],
+  key: string,
+  value: string,
+  label: string,
+  cap: ServerCap | undefined,
+): void {
   if (!NUMERIC_PARAMS.includes(key)) {
     table.push([key, value]);
   } else if (/^\d{1,9}$/.test(value)) {
-    table.push([key, Number(value)]);
+    const wanted = Number(value);
+    // 0 is no limit for a cap, and nothing for the sizes, which the cap does not concern then.
+    const over = cap !== undefined && (wanted > cap.connections || (wanted === 0 && key.startsWith('max_')));
+    if (over)
+      ctx.warnings.push(
+        `${label}: ${key} = ${value}${wanted === 0 ? ' (no limit)' : ''} replaced by ${cap.connections}: each backend got at most ${cap.explanation}`,
+      );
+    table.push([key, over ? cap.connections : wanted]);
   } else {
     ctx.warnings.push(`${label}: ${key} is not imported: ${JSON.stringify(value)} is not a whole number`);
   }
