@@ -71,7 +71,9 @@ const PROBE_AGAIN_MS = 50;
  * of server_version, twice: the protocol allows one at any time, and it changes nothing.
  */
 function probeEndedClient(s: EndSession, left: number): void {
-  if (s.state === State.Closed || !s.socket.writable || !owesAnswers(s)) return;
+  // Logged in and past the login's own messages: nothing else may come before AuthenticationOk.
+  const loggedIn = s.state === State.Ready || s.state === State.Waiting || s.state === State.Linked;
+  if (!loggedIn || !s.socket.writable || !owesAnswers(s)) return;
   // An answer under way is written to the client anyway, which finds a gone one out as well.
   if (s.server !== null && !s.server.answerAtBoundary) return;
   if (repeatTold(s, 'server_version') && left > 1) setTimeout(probeEndedClient, PROBE_AGAIN_MS, s, left - 1).unref();
