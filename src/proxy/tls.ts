@@ -1,4 +1,5 @@
 import type net from 'node:net';
+import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { tlsServerEndPointHash } from '../auth/channel-binding.js';
 import { ConfigError, readNamedFile } from '../config/problems.js';
@@ -12,15 +13,37 @@ export function clientTlsContext(config: Config): tls.SecureContext | null {
   if (config.client_tls_sslmode === 'disable') return null;
   const key = readNamedFile('client_tls_key_file', config.client_tls_key_file);
   const cert = readNamedFile('client_tls_cert_file', config.client_tls_cert_file);
-  const ca = config.client_tls_ca_file ? readNamedFile('client_tls_ca_file', config.client_tls_ca_file) : undefined;
+  const ca = config.client_tls_ca_file ? readCaFile('client_tls_ca_file', config.client_tls_ca_file) : undefined;
+  return secureContext('client_tls', { key, cert, ca }, [config.client_tls_key_file, config.client_tls_cert_file]);
+}
+
+function secureContext(prefix: string, options: tls.SecureContextOptions, files: string[]): tls.SecureContext {
   try {
-    return tls.createSecureContext({ key, cert, ca });
+    return tls.createSecureContext(options);
   } catch (error) {
-    const files = [config.client_tls_key_file, config.client_tls_cert_file, config.client_tls_ca_file].filter(Boolean);
     throw new ConfigError([
-      { key: 'client_tls_key_file', message: `TLS refuses ${files.join(', ')}: ${(error as Error).message}` },
+      {
+        key: `${prefix}_key_file, ${prefix}_cert_file`,
+        message: `TLS refuses ${files.join(', ')}: ${(error as Error).message}`,
+      },
     ]);
   }
+}
+
+/** A CA file's certificates, each one read: Node's TLS skips what it cannot parse, so a file of
+ *  anything else would pass here and fail every verification later. */
+function readCaFile(key: string, path: string): Buffer {
+  const bytes = readNamedFile(key, path);
+  const blocks = bytes.toString('latin1').match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new ConfigError([{ key, message: `${path} holds no PEM certificate` }]);
+  for (const block of blocks) {
+    try {
+      new X509Certificate(block);
+    } catch (error) {
+      throw new ConfigError([{ key, message: `${path}: ${(error as Error).message}` }]);
+    }
+  }
+  return bytes;
 }
 
 /** The first byte of a TLS handshake record: a client that begins TLS without an SSLRequest. */
@@ -60,12 +83,19 @@ export function directTlsAgreed(socket: tls.TLSSocket): boolean {
 
 export function serverTlsOptions(config: Config): ServerTls {
   const read = (key: string, file: string) => (file ? readNamedFile(key, file) : undefined);
-  return {
+  const options = {
     mode: config.server_tls_sslmode,
-    ca: read('server_tls_ca_file', config.server_tls_ca_file),
+    ca: config.server_tls_ca_file ? readCaFile('server_tls_ca_file', config.server_tls_ca_file) : undefined,
     key: read('server_tls_key_file', config.server_tls_key_file),
     cert: read('server_tls_cert_file', config.server_tls_cert_file),
   };
+  // The client certificate is used at each server login: a pair TLS refuses is known now.
+  if (options.key && options.cert)
+    secureContext('server_tls', { key: options.key, cert: options.cert }, [
+      config.server_tls_key_file,
+      config.server_tls_cert_file,
+    ]);
+  return options;
 }
 
 /** Channel-binding data for a client connection: the tls-server-end-point hash of pgtide's

@@ -194,7 +194,7 @@ describe('pgtide check', { timeout: 110_000 }, () => {
   });
 
   test('a TLS file that cannot be read, or a key TLS refuses: check exits 1 and start 78, naming the setting', async () => {
-    const { cert } = selfSignedCertificate(dir);
+    const { key, cert } = selfSignedCertificate(dir);
     const garbage = join(dir, 'garbage.key');
     writeFileSync(garbage, 'not a key\n');
     const cases = [
@@ -204,7 +204,16 @@ describe('pgtide check', { timeout: 110_000 }, () => {
       },
       {
         extra: `client_tls_sslmode = "require"\nclient_tls_key_file = "${garbage}"\nclient_tls_cert_file = "${cert}"`,
-        problem: /client_tls_key_file: TLS refuses .*garbage\.key/,
+        problem: /client_tls_key_file, client_tls_cert_file: TLS refuses .*garbage\.key/,
+      },
+      {
+        // Node's TLS skips a CA it cannot parse: every client certificate would fail later.
+        extra: `client_tls_sslmode = "require"\nclient_tls_key_file = "${key}"\nclient_tls_cert_file = "${cert}"\nclient_tls_ca_file = "${garbage}"`,
+        problem: /client_tls_ca_file: .*garbage\.key holds no PEM certificate/,
+      },
+      {
+        extra: `server_tls_ca_file = "${garbage}"`,
+        problem: /server_tls_ca_file: .*garbage\.key holds no PEM certificate/,
       },
       {
         extra: `server_tls_ca_file = "${join(dir, 'missing-ca.crt')}"`,
