@@ -109,7 +109,7 @@ export function mapPgBouncer(
   }
   mapPoolSizes(ctx, entries, cap);
   mapHbaAuth(ctx, entries);
-  if (!entries.some((entry) => entry.section === 'pgbouncer' && entry.key === 'unix_socket_dir'))
+  if (lastSetting(entries, 'unix_socket_dir') === undefined)
     ctx.draft.comment(
       "pgbouncer.ini sets no unix_socket_dir: PgBouncer's default /tmp took local clients too; pgtide opens a unix socket for clients only where unix_socket_dir names one.",
     );
@@ -125,6 +125,11 @@ export function mapPgBouncer(
     );
   }
   return servers;
+}
+
+/** The [pgbouncer] line that sets `key`, the last one where several do (see replacedEntries). */
+function lastSetting(entries: readonly IniEntry[], key: string): IniEntry | undefined {
+  return entries.findLast((entry) => entry.section === 'pgbouncer' && entry.key === key);
 }
 
 /** Each entry a later one of the same section and key replaces (PgBouncer applies every line
@@ -262,9 +267,8 @@ function mapAuthType(ctx: ImportContext, entry: IniEntry): void {
  * the md5 ones. With another auth_type PgBouncer never read the file.
  */
 function mapHbaAuth(ctx: ImportContext, entries: readonly IniEntry[]): void {
-  const last = (key: string) => entries.filter((e) => e.section === 'pgbouncer' && e.key === key).at(-1);
-  const authType = last('auth_type');
-  const hbaFile = last('auth_hba_file');
+  const authType = lastSetting(entries, 'auth_type');
+  const hbaFile = lastSetting(entries, 'auth_hba_file');
   const byHba = authType?.value.toLowerCase() === 'hba';
   if (!byHba) {
     if (hbaFile !== undefined)
@@ -316,7 +320,7 @@ function mapHbaAuth(ctx: ImportContext, entries: readonly IniEntry[]): void {
  *  where the seed never opened more than num_init_children × max_pool connections. */
 function mapPoolSizes(ctx: ImportContext, entries: readonly IniEntry[], cap: ServerCap | undefined): void {
   const read = (key: 'default_pool_size' | 'reserve_pool_size'): { entry?: IniEntry; value: number } => {
-    const entry = entries.filter((candidate) => candidate.section === 'pgbouncer' && candidate.key === key).at(-1);
+    const entry = lastSetting(entries, key);
     const fallback = defaultConfig()[key];
     if (entry === undefined) return { value: fallback };
     const value = readSetting(ctx, entry, fieldOf(key)!) as number | undefined;
@@ -344,18 +348,17 @@ function mapPoolSizes(ctx: ImportContext, entries: readonly IniEntry[], cap: Ser
   }
   // The pool sizes cap each (database, user) pool; Pgpool-II's cap held across all of them. The
   // nearest pgtide key holds across users: with one database (the seed's clients), the same cap.
-  const entry = entries.filter((e) => e.section === 'pgbouncer' && e.key === 'max_db_connections').at(-1);
-  const ownValue =
+  const entry = lastSetting(entries, 'max_db_connections');
+  const own =
     entry === undefined ? undefined : (readSetting(ctx, entry, fieldOf('max_db_connections')!) as number | undefined);
-  const own = ownValue === undefined ? undefined : entry!;
-  if (own !== undefined && (cap === undefined || (ownValue! > 0 && ownValue! <= limit)))
-    return setKey(ctx, 'max_db_connections', ownValue!, own);
+  if (own !== undefined && (cap === undefined || (own > 0 && own <= limit)))
+    return setKey(ctx, 'max_db_connections', own, entry!);
   if (cap === undefined) return;
-  const at = own ?? { file: 'pgpool.conf', line: 0 };
   if (own !== undefined)
     ctx.warnings.push(
-      `${where(own)}: max_db_connections = ${ownValue === 0 ? '0 (no limit)' : ownValue} replaced by ${limit}: each backend got at most ${cap.explanation}`,
+      `${where(entry!)}: max_db_connections = ${own === 0 ? '0 (no limit)' : own} replaced by ${limit}: each backend got at most ${cap.explanation}`,
     );
+  const at = own === undefined ? { file: 'pgpool.conf', line: 0 } : entry!;
   setKey(
     ctx,
     'max_db_connections',

@@ -2,9 +2,9 @@
 // PostgreSQL reads pg_hba.conf): a line it skips or never matches, which pgtide would apply.
 // Imported as it is, such a file would not mean what it meant: `host all all all trust`, or
 // `127.0.0.1/8 trust`, let clients into pgtide without the password PgBouncer asked for.
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { HbaRule, HbaRules } from '../../auth/hba.js';
+import { readSource, splitLines } from './source.js';
 
 export interface Divergence {
   line: number;
@@ -18,21 +18,19 @@ export function pgbouncerDivergences(path: string, rules: HbaRules): Divergence[
     const why = skippedWhy(rule);
     if (why !== null) found.push({ line: rule.line, why });
   }
-  readFileSync(path, 'utf8')
-    .split(/\r?\n/)
-    .forEach((text, index) => {
-      const line = text.trim();
-      if (line === '' || line.startsWith('#')) return;
-      if (line.endsWith('\\'))
-        found.push({
-          line: index + 1,
-          why: 'does not join a line ending with a backslash to the next, and skips both',
-        });
-      for (const token of line.split(/[\s,]+/)) {
-        if (token.length > 1 && token.startsWith('@') && holdsBlankLine(resolve(dirname(path), token.slice(1))))
-          found.push({ line: index + 1, why: `skips a line whose ${token} holds a blank or comment line` });
-      }
-    });
+  splitLines(readSource(path)).forEach((text, index) => {
+    const line = text.trim();
+    if (line === '' || line.startsWith('#')) return;
+    if (line.endsWith('\\'))
+      found.push({
+        line: index + 1,
+        why: 'does not join a line ending with a backslash to the next, and skips both',
+      });
+    for (const token of line.split(/[\s,]+/)) {
+      if (token.length > 1 && token.startsWith('@') && holdsBlankLine(resolve(dirname(path), token.slice(1))))
+        found.push({ line: index + 1, why: `skips a line whose ${token} holds a blank or comment line` });
+    }
+  });
   return found.sort((a, b) => a.line - b.line);
 }
 
@@ -50,12 +48,9 @@ function skippedWhy(rule: HbaRule): string | null {
 function holdsBlankLine(path: string): boolean {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readSource(path);
   } catch {
     return false; // pgtide's own parse names a file it cannot read
   }
-  return text
-    .replace(/\r?\n$/, '')
-    .split(/\r?\n/)
-    .some((line) => line.trim() === '' || line.trim().startsWith('#'));
+  return splitLines(text.replace(/\r?\n$/, '')).some((line) => line.trim() === '' || line.trim().startsWith('#'));
 }

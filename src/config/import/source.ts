@@ -20,20 +20,14 @@ export class ImportError extends Error {
 
 /** Reads a text file for an importer; errors say which file and why. */
 export function readSource(path: string): string {
-  let size: number;
   try {
     const stat = statSync(path);
     if (!stat.isFile()) throw new ImportError(path, 0, 'not a regular file');
-    size = stat.size;
-  } catch (error) {
-    if (error instanceof ImportError) throw error;
-    throw new ImportError(path, 0, `cannot read: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  if (size > MAX_SOURCE_BYTES) throw new ImportError(path, 0, `larger than ${MAX_SOURCE_BYTES} bytes`);
-  try {
-    // A file stat can see but not open (a users.txt of mode 0600 owned by another user).
+    if (stat.size > MAX_SOURCE_BYTES) throw new ImportError(path, 0, `larger than ${MAX_SOURCE_BYTES} bytes`);
+    // Read in the same try: a file stat can see but not open (a users.txt of mode 0600).
     return readFileSync(path, 'utf8').replace(/^\uFEFF/, '');
   } catch (error) {
+    if (error instanceof ImportError) throw error;
     throw new ImportError(path, 0, `cannot read: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
