@@ -177,13 +177,9 @@ function parseStartupParams(packet: Buffer, major: number, minor: number): Start
     const name = packet.toString('utf8', pos, nameEnd);
     const value = packet.toString('utf8', nameEnd + 1, valueEnd);
     pos = valueEnd + 1;
-    if (name.startsWith(PROTOCOL_OPTION_PREFIX)) {
-      if (unknownProtocolOptions.includes(name)) return violation(`duplicate startup parameter "${name}"`);
-      unknownProtocolOptions.push(name);
-    } else {
-      if (params.has(name)) return violation(`duplicate startup parameter "${name}"`);
-      params.set(name, value);
-    }
+    // A name given twice takes its last value, as PostgreSQL takes it.
+    if (!name.startsWith(PROTOCOL_OPTION_PREFIX)) params.set(name, value);
+    else if (!unknownProtocolOptions.includes(name)) unknownProtocolOptions.push(name);
   }
   if (pos !== packet.length - 1) return violation('invalid startup packet layout: expected terminator as last byte');
   if (!params.get('user')) {
@@ -194,6 +190,18 @@ function parseStartupParams(packet: Buffer, major: number, minor: number): Start
     };
   }
   return { kind: 'startup', major, minor, params, unknownProtocolOptions };
+}
+
+/** PostgreSQL's NAMEDATALEN - 1: the longest user or database name, in bytes. */
+const MAX_NAME_BYTES = 63;
+
+/** A startup packet's user or database name as PostgreSQL looks it up: cut to 63 bytes, so a
+ *  longer name reaches the same role or database there and here. A cut inside a character
+ *  leaves a name that matches nothing, as it does in PostgreSQL. */
+export function startupName(name: string): string {
+  if (name.length <= MAX_NAME_BYTES / 3) return name;
+  const bytes = Buffer.from(name, 'utf8');
+  return bytes.length <= MAX_NAME_BYTES ? name : bytes.toString('utf8', 0, MAX_NAME_BYTES);
 }
 
 /**

@@ -324,3 +324,42 @@ describe('a server asking for more SCRAM iterations than server_scram_max_iterat
     assert.equal(await login({ server_scram_max_iterations: 1_000_000 }), role.user);
   });
 });
+
+describe('user names longer than 63 bytes', () => {
+  const role = { user: `pgtide_long_${'n'.repeat(51)}`, password: 'long-pw' };
+  let dir: string;
+  let p: RunningPgtide;
+
+  before(async () => {
+    await sqlOn(t.primary, `DROP ROLE IF EXISTS ${role.user}`);
+    await sqlOn(t.primary, `CREATE ROLE ${role.user} LOGIN PASSWORD '${role.password}'`);
+    dir = mkdtempSync(join(tmpdir(), 'pgtide-long-name-'));
+    writeFileSync(join(dir, 'users.txt'), `"${role.user}" "${role.password}"\n`);
+    p = await startPgtide(t, { auth_file: join(dir, 'users.txt') });
+  });
+  after(async () => {
+    await p.stop();
+    rmSync(dir, { recursive: true, force: true });
+    await sqlOn(t.primary, `DROP ROLE IF EXISTS ${role.user}`);
+  });
+
+  test('are cut to 63 bytes and log in as the role PostgreSQL finds under the cut name', async () => {
+    assert.equal(role.user.length, 63);
+    const longer = `${role.user}_and_more`;
+    for (const at of [t.primary, p]) {
+      const c = new pg.Client({
+        host: at.host,
+        port: at.port,
+        user: longer,
+        password: role.password,
+        database: t.database,
+      });
+      await c.connect();
+      try {
+        assert.equal((await c.query('SELECT current_user AS u')).rows[0].u, role.user);
+      } finally {
+        await c.end();
+      }
+    }
+  });
+});

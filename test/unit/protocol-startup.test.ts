@@ -1,7 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { serialize } from 'pg-protocol';
-import { StartupReader, parseOptions, MAX_STARTUP_PACKET, type StartupPacket } from '../../src/protocol/startup.js';
+import {
+  StartupReader,
+  parseOptions,
+  startupName,
+  MAX_STARTUP_PACKET,
+  type StartupPacket,
+} from '../../src/protocol/startup.js';
 import * as encode from '../../src/protocol/encode.js';
 
 /** An untyped packet: Int32 length (counting itself), Int32 code, then `rest`. */
@@ -262,11 +268,16 @@ describe('StartupReader: hostile input', () => {
     expectError(packet(version(3, 0), pairs('user', '', '')), '28000', message);
   });
 
-  it('rejects duplicate parameters', () => {
-    expectError(
-      packet(version(3, 0), pairs('user', 'a', 'user', 'b', '')),
-      '08P01',
-      /duplicate startup parameter "user"/,
+  it('takes the last value of a parameter given twice, as PostgreSQL does', () => {
+    const read = new StartupReader().push(packet(version(3, 0), pairs('user', 'a', 'x', '1', 'user', 'b', '')));
+    assert.equal(read?.packet.kind, 'startup');
+    if (read?.packet.kind !== 'startup') return;
+    assert.deepEqual(
+      [...read.packet.params],
+      [
+        ['user', 'b'],
+        ['x', '1'],
+      ],
     );
   });
 
@@ -275,6 +286,16 @@ describe('StartupReader: hostile input', () => {
     assert.equal(reader.push(Buffer.from([0, 0, 0])), null);
     reader.reset();
     assert.deepEqual(reader.push(encode.sslRequest()), { packet: { kind: 'ssl' }, consumed: 8 });
+  });
+});
+
+describe('startupName', () => {
+  it('cuts user and database names to 63 bytes, as PostgreSQL looks them up', () => {
+    assert.equal(startupName('app'), 'app');
+    assert.equal(startupName('a'.repeat(63)), 'a'.repeat(63));
+    assert.equal(startupName('a'.repeat(70)), 'a'.repeat(63));
+    assert.equal(startupName('é'.repeat(31)), 'é'.repeat(31));
+    assert.equal(startupName('é'.repeat(32)), 'é'.repeat(31) + '\ufffd');
   });
 });
 

@@ -3,7 +3,7 @@
 // and the first ReadyForQuery. The admin console's login ends here too.
 import tls from 'node:tls';
 import { collectTable } from '../../protocol/scanner.js';
-import { LATEST_MINOR, PROTOCOL_3_0, parseOptions, type StartupPacket } from '../../protocol/startup.js';
+import { LATEST_MINOR, PROTOCOL_3_0, parseOptions, startupName, type StartupPacket } from '../../protocol/startup.js';
 import { FrontendMessage } from '../../protocol/types.js';
 import * as encode from '../../protocol/encode.js';
 import { SQLSTATE } from '../../protocol/encode.js';
@@ -108,8 +108,8 @@ function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Buffer | 
   }
   s.startup = null;
   s.startupParams = packet.params;
-  s.user = packet.params.get('user') ?? '';
-  s.database = packet.params.get('database') || s.user;
+  s.user = startupName(packet.params.get('user') ?? '');
+  s.database = startupName(packet.params.get('database') || s.user);
   // After the names: the refusal's log line says whose it was.
   if (wantsReplication(packet.params.get('replication'))) {
     // A walsender session (streaming, logical decoding, CREATE_REPLICATION_SLOT) lives on one
