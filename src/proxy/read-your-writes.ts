@@ -1,6 +1,6 @@
 import { parseLsn } from '../cluster/replication.js';
 import type { LinkedServer } from '../pool/linked-server.js';
-import { POSITION_ALONE, REPLAYED_ALONE, runChecks } from './own-checks.js';
+import { POSITION_ALONE, REPLAYED_ALONE, WRITE_POSITION, runChecks } from './own-checks.js';
 
 const POLL_MS = 2;
 
@@ -74,9 +74,11 @@ export class ReplayTracker {
     if (lsn !== null && (this.schemaFence === null || lsn > this.schemaFence)) this.schemaFence = lsn;
   }
 
-  /** Where the primary's WAL stands right after a client's write transaction committed. */
-  async writePosition(server: LinkedServer): Promise<bigint> {
-    const rows = await runChecks(server, POSITION_ALONE, null);
+  /** Where the primary's WAL stands right after a client's write transaction committed.
+   *  `unprepared`: read by a simple query, leaving no statement of pgtide's on a connection
+   *  that session pooling lends as it is (its client would find it in pg_prepared_statements). */
+  async writePosition(server: LinkedServer, unprepared = false): Promise<bigint> {
+    const rows = unprepared ? await server.query(WRITE_POSITION, null) : await runChecks(server, POSITION_ALONE, null);
     return parseLsn(rows[0]?.[0] ?? '');
   }
 

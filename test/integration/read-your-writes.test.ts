@@ -391,6 +391,27 @@ describe('read-your-writes', { timeout: 240_000 }, () => {
     assert.deepEqual(await readAnotherClientsTable('read_your_writes', 'session'), [null, null, null]);
   });
 
+  test("session pooling: the connection that read a DDL's position is lent with none of pgtide's statements on it", async () => {
+    const p = await startSplitting(undefined, {
+      databases: { ryw_session: { dbname: t.database, pool_mode: 'session' } },
+    });
+    const [writer, next] = [0, 1].map(() => new pg.Client({ ...p.pgConfig(), database: 'ryw_session' }));
+    const table = 'ddl_fence_session_statements';
+    try {
+      await writer!.connect();
+      await writer!.query(`CREATE TABLE ${table} (x int)`);
+      // Read on another connection of the pool, idle once read: the next client's.
+      await waitFor('the position read', () => p.pgtide.context.replay.schemaFence !== null);
+      await next!.connect();
+      const held = await next!.query('SELECT name FROM pg_catalog.pg_prepared_statements');
+      assert.deepEqual(held.rows, []);
+    } finally {
+      await Promise.all([writer!, next!].map((c) => c.end().catch(() => {})));
+      await p.stop();
+      await sqlOn(t.primary, `DROP TABLE IF EXISTS ${table}`);
+    }
+  });
+
   test("by default: so while the pinned writer's pool is full (the position read on the next connection it lends)", async () => {
     const p = await startSplitting(undefined, { default_pool_size: 2, delay_threshold: 0, delay_threshold_by_time: 0 });
     const [writer, busy, reader] = [0, 1, 2].map(() => new pg.Client(p.pgConfig()));

@@ -783,7 +783,7 @@ export function transactionAnswered(s: HandoffSession, status: number): void {
   if (!s.resend?.bytes) countAnswered(s, status);
   if (s.mode === 'session') {
     // It keeps its server: the position of its DDL is read on another one.
-    if (status === TransactionStatus.Idle && tookSharedDdl(s)) fenceFromPool(s.pool, s.ctx.replay);
+    if (status === TransactionStatus.Idle && tookSharedDdl(s)) fenceFromPool(s.pool, s.ctx.replay, true);
     return;
   }
   if (status !== TransactionStatus.Idle && s.mode === 'statement') {

@@ -20,9 +20,10 @@ export function holdForFence(socket: { cork(): void; uncork(): void }, announce:
 /** The longest the position waits in the queue of a full pool before it is not read at all. */
 const QUEUE_WAIT_MS = 5000;
 
-/** A DDL transaction ended: its pool's next connection reads where the primary's WAL stands. */
-export function fenceFromPool(pool: LendingPool | null, replay: ReplayTracker): void {
-  if (pool !== null) pool.acquire(new FenceReader(pool, replay));
+/** A DDL transaction ended: its pool's next connection reads where the primary's WAL stands.
+ *  `sessionPool`: its connections go to clients unreset (see ReplayTracker.writePosition). */
+export function fenceFromPool(pool: LendingPool | null, replay: ReplayTracker, sessionPool = false): void {
+  if (pool !== null) pool.acquire(new FenceReader(pool, replay, sessionPool));
 }
 
 /**
@@ -38,6 +39,7 @@ class FenceReader implements ServerWaiter {
   constructor(
     private readonly pool: LendingPool,
     private readonly replay: ReplayTracker,
+    private readonly sessionPool: boolean,
   ) {
     replay.beginSchemaFence();
     this.giveUp = setTimeout(() => this.abandon(), QUEUE_WAIT_MS);
@@ -47,7 +49,7 @@ class FenceReader implements ServerWaiter {
   onServerAssigned(server: LinkedServer): void {
     clearTimeout(this.giveUp);
     const replay = this.replay;
-    replay.writePosition(server).then(
+    replay.writePosition(server, this.sessionPool).then(
       (lsn) => {
         replay.fenceSchema(lsn);
         server.returnWhenCancelsDone();
