@@ -18,6 +18,7 @@ import { Pgtide, type StopMode } from './server.js';
 import { clientTlsContext, serverTlsOptions } from './proxy/tls.js';
 import { PGTIDE_VERSION } from './version.js';
 import { runSupervised } from './supervisor.js';
+import { SIGNAL_COMMANDS } from './admin/signal-commands.js';
 import { execWithYoungGenerationCap } from './young-generation.js';
 import { runPrimary } from './workers/primary.js';
 import { ownNameSaltKey, ownWorkerSlot, PrimaryLink, workerShare } from './workers/worker.js';
@@ -54,10 +55,14 @@ Environment:
   INSTANCE_NAME        names this instance in logs (default pool1)
   PGTIDE_<KEY>         overrides a top-level config key, e.g. PGTIDE_LISTEN_PORT=5427,5428
 
-Signals: SIGHUP reloads the configuration, SIGTERM drains (shutdown_timeout), SIGINT stops now.
+Signals: SIGHUP reloads the configuration, SIGTERM drains (shutdown_timeout), SIGINT stops now,
+SIGUSR1 pauses every database and SIGUSR2 resumes them (the console's PAUSE and RESUME).
 Configuration reference: docs/configuration.md`;
 
 async function main(argv: string[]): Promise<number> {
+  // Taken at once, whatever the command: SIGUSR1 would open Node.js's inspector, a debugger port
+  // without authentication, and SIGUSR2 end the process. `start` gives them PgBouncer's meaning.
+  for (const signal of SIGNAL_COMMANDS.keys()) process.on(signal, () => {});
   // The supervisor (the seed's supervisord role) owns --supervise and its --log-* options.
   if (argv[0] === 'start' && argv.includes('--supervise')) return runSupervised(argv);
   if (argv[0] === 'start') execWithYoungGenerationCap();
@@ -254,6 +259,14 @@ async function start(source: ConfigSource): Promise<number> {
     if (started) reload();
     else reloadAsked = true;
   });
+  // PgBouncer's PAUSE and RESUME; the last one asked during the start is done after it.
+  let signalAsked: NodeJS.Signals | null = null;
+  for (const signal of SIGNAL_COMMANDS.keys()) {
+    process.on(signal, () => {
+      if (started) pgtide.runSignalCommand(signal);
+      else signalAsked = signal;
+    });
+  }
   const stop = (mode: StopMode) => () => {
     if (stopping) {
       // SIGINT during SIGTERM's drain stops now, as docs/operations.md says: the drain ends.
@@ -292,7 +305,10 @@ async function start(source: ConfigSource): Promise<number> {
       pgtide.log.warn({ err: describe(err) }, 'could not check the server connection budget'),
     );
   if (stopWhenStarted) stopWhenStarted();
-  else if (reloadAsked) reload();
+  else {
+    if (reloadAsked) reload();
+    if (signalAsked !== null) pgtide.runSignalCommand(signalAsked);
+  }
   watchSupervisor(pgtide, stop('handover'), slot === undefined ? 'supervisor' : 'primary');
   return new Promise<number>(() => {});
 }

@@ -19,6 +19,7 @@ import { Router, monitoredClusterView, staticClusterView, type ClusterView } fro
 import { ClusterMonitor } from './cluster/monitor.js';
 import { AdminConsole, ADMIN_DATABASES } from './admin/console.js';
 import type { AdminCommand } from './admin/commands.js';
+import { SIGNAL_COMMANDS } from './admin/signal-commands.js';
 import type { AskOtherWorkers } from './admin/across-workers.js';
 import { checkLogin } from './cluster/check-login.js';
 import { FunctionCatalog } from './proxy/function-catalog.js';
@@ -537,6 +538,15 @@ export class Pgtide {
 
   runSharedAdminCommand(command: AdminCommand): void {
     this.console().runShared(command);
+  }
+
+  /** PgBouncer's SIGUSR1 and SIGUSR2 (see SIGNAL_COMMANDS) sent to this process: their PAUSE
+   *  or RESUME of every database, here and, with workers, in the others. */
+  runSignalCommand(signal: NodeJS.Signals): void {
+    const command = SIGNAL_COMMANDS.get(signal);
+    if (command === undefined) return;
+    this.console().runShared(command, signal);
+    this.shareAdminCommand(command);
   }
 
   private console(): AdminConsole {

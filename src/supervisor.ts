@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SUPERVISOR_LOG_FILE_ENV } from './config/env.js';
 import { EXIT_CONFIG } from './config/problems.js';
+import { SIGNAL_COMMANDS } from './admin/signal-commands.js';
 import { createLogger, openLogFile, type LogFileStream, type Logger } from './log.js';
 import { youngGenerationArgs } from './young-generation.js';
 import { DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES, type LogRotation } from './log-file.js';
@@ -73,6 +74,11 @@ export class Supervisor {
   run(): Promise<number> {
     this.spawnChild();
     return this.done;
+  }
+
+  /** SIGUSR1 and SIGUSR2 are the pooler's (PAUSE and RESUME). */
+  forward(signal: NodeJS.Signals): void {
+    this.child?.kill(signal);
   }
 
   /** SIGHUP reloads the pooler's configuration; the supervisor itself has none. */
@@ -188,6 +194,7 @@ export async function runSupervised(argv: string[]): Promise<number> {
   process.on('SIGHUP', () => supervisor.reload());
   process.on('SIGTERM', () => supervisor.stop('SIGTERM'));
   process.on('SIGINT', () => supervisor.stop('SIGINT'));
+  for (const signal of SIGNAL_COMMANDS.keys()) process.on(signal, () => supervisor.forward(signal));
   return supervisor.run();
 }
 

@@ -55,11 +55,12 @@ const INSTANCE_WIDE = new Set<AdminCommand['kind']>([
 export class AdminConsole {
   constructor(private readonly pgtide: Pgtide) {}
 
-  /** A command another worker's console ran, passed on by the primary: run here too, never
-   *  passed on again. A failure here cannot reach that console's client: it is logged. */
-  runShared(command: AdminCommand): void {
+  /** A command another worker's console ran, passed on by the primary (or a signal's, see
+   *  SIGNAL_COMMANDS): run here too, never passed on again. A failure here cannot reach that
+   *  console's client: it is logged. */
+  runShared(command: AdminCommand, by = 'another worker'): void {
     try {
-      this.execute(command, 'another worker');
+      this.execute(command, by);
     } catch (err) {
       this.pgtide.log.error(
         { command: command.kind, err: errorOf(err)[1] },

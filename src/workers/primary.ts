@@ -21,6 +21,7 @@ import { listen } from '../proxy/listener.js';
 import { DEFAULT_BACKOFF, restartDelay, type Backoff } from '../supervisor.js';
 import { BoundedChannel, isWorkerMessage, type WorkerMessage } from './messages.js';
 import { SharedAdminState } from './shared-state.js';
+import { SIGNAL_COMMANDS } from '../admin/signal-commands.js';
 
 export interface PrimaryOptions {
   count: number;
@@ -77,6 +78,16 @@ export class Primary {
   /** SIGHUP: every worker rereads the configuration. */
   reload(): void {
     for (const slot of this.slots) slot.child?.kill('SIGHUP');
+  }
+
+  /** SIGUSR1 or SIGUSR2 (see SIGNAL_COMMANDS): its console command, in every worker, and in
+   *  those started again later. */
+  signalCommand(signal: NodeJS.Signals): void {
+    const command = SIGNAL_COMMANDS.get(signal);
+    if (command === undefined || this.phase === 'stopping' || this.phase === 'stopped') return;
+    this.options.log.info({ signal }, `primary: ${command.kind.toUpperCase()} of every worker`);
+    this.adminState.apply(command);
+    for (const slot of this.slots) slot.channel?.post({ kind: 'admin', command });
   }
 
   /** SIGTERM drains, SIGINT stops now, in every worker; no restart after it. */
@@ -240,6 +251,7 @@ export async function runPrimary(config: Config): Promise<number> {
   process.on('SIGHUP', () => primary.reload());
   process.on('SIGTERM', () => primary.stop('SIGTERM'));
   process.on('SIGINT', () => primary.stop('SIGINT'));
+  for (const signal of SIGNAL_COMMANDS.keys()) process.on(signal, () => primary.signalCommand(signal));
   // Under `--supervise`, the supervisor's channel closes however it died: drain the workers
   // rather than keep the ports from the next supervisor's pooler.
   if (process.channel !== undefined) {
