@@ -54,6 +54,9 @@ const JANITOR_INTERVAL_MS = 250;
 const CLASSIFY_BUFFER_BYTES = 64 * 1024 * 1024;
 const CANCEL_TIMEOUT_MS = 5000;
 const ACCEPT_ERROR_LOG_MS = 10_000;
+/** Sessions let in beyond the client cap, for console logins (see accept): within the 100 spare
+ *  descriptors clientCapacity keeps, beside the refusals being answered. */
+const CONSOLE_ROOM = 20;
 
 export interface PgtideOptions {
   logger?: Logger;
@@ -154,6 +157,7 @@ export class Pgtide {
       log: this.log,
       clients: new Roster('clientSlot'),
       loggingIn: new Roster('loginSlot'),
+      capRefusal: '',
       assemblyBudget: new AssemblyBudget(CLASSIFY_BUFFER_BYTES),
       relayToWorker: options.relayCancel ?? null,
       relaySignal: options.relaySignal ?? null,
@@ -331,13 +335,12 @@ export class Pgtide {
     // Joined, not concatenated: one flat string the session keeps for its life (32 bytes for an
     // IPv4 client), where a template makes a rope of three (88 bytes).
     const remote = socket.remoteAddress ? [shownAddress(socket.remoteAddress), socket.remotePort].join(':') : 'unix';
-    // The operator's way in stays open when clients fill the instance: that is when it is needed.
-    if (ctx.clients.size >= this.clientCap && !viaAdminSocket) {
-      const why =
-        this.clientCap < cfg.max_client_conn
-          ? `the open-files limit (${this.openFiles}) leaves room for ${this.clientCap} clients besides server connections; max_client_conn = ${cfg.max_client_conn}`
-          : `max_client_conn = ${cfg.max_client_conn}`;
-      return refuseAfterStartup(socket, ctx, SQLSTATE.TOO_MANY_CONNECTIONS, `no more connections allowed (${why})`);
+    // The operator's way in stays open when clients fill the instance: that is when it is
+    // needed. Over TCP too, as PgBouncer's console is (a monitor's stats user): a few sessions
+    // beyond the cap read their startup packet, and only a console login goes on (login.ts).
+    const full = ctx.clients.size >= this.clientCap && !viaAdminSocket;
+    if (full && ctx.clients.size >= this.clientCap + CONSOLE_ROOM) {
+      return refuseAfterStartup(socket, ctx, SQLSTATE.TOO_MANY_CONNECTIONS, ctx.capRefusal);
     }
     if (ctx.loggingIn.size >= cfg.max_login_clients) {
       // Evict the oldest unfinished login rather than refuse the newcomer: a flood of silent
@@ -348,7 +351,8 @@ export class Pgtide {
         `too many clients logging in (max_login_clients = ${cfg.max_login_clients})`,
       );
     }
-    new ClientSession(socket, ctx, remote, viaAdminSocket);
+    const session = new ClientSession(socket, ctx, remote, viaAdminSocket);
+    if (full) session.overCapacity = true;
   }
 
   private admitClients(): void {
@@ -358,6 +362,11 @@ export class Pgtide {
     // (already split) as one process would.
     const own = { ...config, workers: 1 };
     this.clientCap = clientCapacity(own, serverBudget(own, users.keys()), this.openFiles);
+    const why =
+      this.clientCap < config.max_client_conn
+        ? `the open-files limit (${this.openFiles}) leaves room for ${this.clientCap} clients besides server connections; max_client_conn = ${config.max_client_conn}`
+        : `max_client_conn = ${config.max_client_conn}`;
+    this.ctx.capRefusal = `no more connections allowed (${why})`;
   }
 
   /** The kernel refused a client connection (no file descriptor left, say): the client is gone

@@ -273,6 +273,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** Code of this client pgtide could not see into set settings it cannot list on a server now
    *  idle, maybe: its transactions look for that server first (see ServerPool.takeIdle). */
   declare leftUnknown: boolean;
+  /** Let in beyond the client cap: only a console login goes on (see Pgtide.accept). */
+  declare overCapacity: boolean;
   /** The chunk's statement is a COMMIT or ROLLBACK AND CHAIN (see first-statement.ts). */
   declare chunkChains: boolean;
   /** The client's transaction ran DEALLOCATE or DISCARD ALL while pgtide maps none of its
@@ -763,5 +765,6 @@ const SESSION_CHOICES: Choices<ClientSession> = {
   scopeMoved: [false, true],
   chunkChains: [false, true],
   leftUnknown: [false, true],
+  overCapacity: [false, true],
 };
 defineChoices<ClientSession>(ClientSession.prototype, SESSION_CHOICES);

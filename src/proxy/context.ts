@@ -56,6 +56,8 @@ export interface ProxyContext {
   clients: Roster<'clientSlot', ClientSession>;
   /** Clients still logging in, oldest first (bounded by max_login_clients). */
   loggingIn: Roster<'loginSlot', ClientSession>;
+  /** Why a client beyond max_client_conn (or the open-files limit's room) is refused. */
+  capRefusal: string;
   /** Per-user SCRAM salts (and mock keys for unknown users), the same in every worker. */
   nameSalts: NameSalts;
   /** SCRAM secrets derived from plain auth_file passwords, derived once per user and password. */

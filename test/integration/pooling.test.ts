@@ -491,6 +491,30 @@ describe('limits', { timeout: 60_000 }, () => {
     });
   }
 
+  // PgBouncer lets its console in beyond max_client_conn: a monitor (pgbouncer_exporter) logs in
+  // over TCP, and is needed most when clients fill the instance.
+  test('the console is let in over TCP beyond max_client_conn; other clients are still refused (53300)', async () => {
+    const p = await startPgtide(t, { max_client_conn: 1, admin_users: [t.scramUser.user] });
+    const holder = new pg.Client(p.pgConfig());
+    const consoles = [0, 1].map(() => new pg.Client(p.pgConfig({ database: 'pgbouncer' })));
+    try {
+      await holder.connect();
+      const refused = new pg.Client(p.pgConfig());
+      await assert.rejects(refused.connect(), (err: { code?: string }) => err.code === '53300');
+      for (const c of consoles) {
+        await c.connect();
+        assert.ok((await c.query('SHOW POOLS')).rows.length > 0);
+      }
+      const stillRefused = new pg.Client(p.pgConfig());
+      await assert.rejects(stillRefused.connect(), (err: { code?: string; message?: string }) => {
+        return err.code === '53300' && /no more connections allowed \(max_client_conn = 1\)/.test(err.message ?? '');
+      });
+    } finally {
+      await Promise.all([holder, ...consoles].map((c) => c.end().catch(() => {})));
+      await p.stop();
+    }
+  });
+
   test('a database that does not exist gets 3D000 and leaves no pool behind', async () => {
     const p = await startPgtide(t);
     try {

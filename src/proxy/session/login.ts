@@ -122,6 +122,8 @@ function onStartupPacket(s: LoginSession, packet: StartupPacket, rest: Buffer | 
     );
   }
   if (s.viaAdminSocket) return adminSocketLogin(s, rest);
+  if (s.overCapacity && !s.ctx.admin.isConsole(s.database))
+    return s.fatal(SQLSTATE.TOO_MANY_CONNECTIONS, s.ctx.capRefusal);
   beginAuth(s, rest);
 }
 
