@@ -12,7 +12,7 @@ import type { ClientCertificate } from './tls.js';
 /** certMismatch: clientcert=verify-full and the certificate's CN is not the user; the password
  *  exchange then fails at its end, as PostgreSQL's does. */
 export type Access =
-  | { ok: true; authType: ExchangeType; certMismatch: boolean }
+  | { ok: true; authType: ExchangeType; certMismatch: boolean; byCertificate?: true }
   | { ok: false; message: string; line: string };
 
 const AUTH_TYPE_OF: Record<Exclude<HbaMethod, 'reject' | 'cert'>, ExchangeType> = {
@@ -73,7 +73,7 @@ function certAccess(certificate: ClientCertificate | null, user: string, line: s
   if (!certificate?.valid) return { ok: false, message: NO_CERTIFICATE, line };
   if (certificate.cn !== user)
     return { ok: false, message: `certificate authentication failed for user "${user}"`, line };
-  return { ok: true, authType: 'trust', certMismatch: false };
+  return { ok: true, authType: 'trust', certMismatch: false, byCertificate: true };
 }
 
 function hostNetworks(): HostNetwork[] {

@@ -140,6 +140,28 @@ describe('server_auth_methods and server_scram_max_iterations against a real Pos
     }
   });
 
+  // PgBouncer's trust lets in only the users auth_file lists (or auth_query finds): an imported
+  // configuration may rely on that list to keep others out of a server that trusts pgtide.
+  test('auth_type trust lets in the users auth_file lists, and anyone only without auth_file and auth_query', async () => {
+    await serverAsks('trust');
+    const dir = mkdtempSync(join(tmpdir(), 'pgtide-trust-listed-'));
+    try {
+      const authFile = join(dir, 'users.txt');
+      writeFileSync(authFile, `"${t.scramUser.user}" ""\n`);
+      const trusting: Partial<Config> = { auth_type: 'trust', server_auth_methods: ['none'] };
+      const listed = await pgtideWith({ ...trusting, auth_file: authFile });
+      assert.equal(await loginThrough(listed), 'ok');
+      assert.equal(
+        await loginThrough(listed, t.md5User),
+        `28000: "trust" authentication failed for user "${t.md5User.user}" ()`,
+      );
+      const unlisted = await pgtideWith({ ...trusting, auth_file: '' });
+      assert.equal(await loginThrough(unlisted, t.md5User), 'ok');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('with only SCRAM allowed, a SCRAM login succeeds and an md5 one is refused', async () => {
     // Method md5 lets PostgreSQL run SCRAM for a SCRAM-stored secret and md5 for an md5-stored one.
     await serverAsks('md5');
