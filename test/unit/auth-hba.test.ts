@@ -418,7 +418,12 @@ describe('hba client certificates (checkAccess)', () => {
     checkAccess(ctx, { remoteAddress: '127.0.0.1', ssl: true, user, database, certificate, roles: new Set() });
 
   test('cert: a valid certificate whose CN is the user logs in without a password', () => {
-    assert.deepEqual(access('certdb', alice), { ok: true, authType: 'trust', certMismatch: false });
+    assert.deepEqual(access('certdb', alice), {
+      ok: true,
+      authType: 'trust',
+      certMismatch: false,
+      byCertificate: true,
+    });
   });
 
   test("cert: no certificate, one pgtide's CA did not sign, or another CN is refused with PostgreSQL's words", () => {
@@ -485,6 +490,7 @@ describe('hba client certificates (checkAccess)', () => {
       ok: true,
       authType: 'trust',
       certMismatch: false,
+      byCertificate: true,
     });
     assert.equal(
       message(checkAccess(certOnly, client('bob', alice))),
