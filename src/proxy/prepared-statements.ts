@@ -1142,9 +1142,12 @@ export class ClientStatements {
     hidden: boolean,
     clientName: string | null = null,
   ): void {
+    // Closed first: what the statement EXECUTEs, prepared for it below and doubted at once (see
+    // prepareExecuted), must be there when it runs. Closed after, it was gone: asyncpg's
+    // fetchval('EXECUTE name') failed with 26000 on a server the prepare had not gone to.
+    for (const doubtful of set.takeDoubtful()) this.close(tracker, doubtful);
     this.prepareExecuted(set, tracker, statement);
     const name = statement.serverName;
-    for (const doubtful of set.takeDoubtful()) this.close(tracker, doubtful);
     this.changes++;
     // Its text may fail to parse (see unsure).
     if (statement.parsedEpoch !== statement.epoch) this.unsureBatch = true;

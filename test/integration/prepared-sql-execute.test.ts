@@ -103,6 +103,22 @@ describe('SQL EXECUTE, EXPLAIN EXECUTE, CREATE TABLE AS EXECUTE and DEALLOCATE o
     assert.match(got[12]!.join(), /D \\x00\\x01\\x00\\x00\\x00\\x014/);
   });
 
+  // asyncpg's prepare(name=) describes its statement, so the copy prepared for an EXECUTE of it
+  // is doubted at once (its shape unchecked): it was closed before the EXECUTE's own Parse, which
+  // then failed with 26000 (asyncpg's fetchval('EXECUTE name') on a server the prepare had not
+  // gone to, with reads on a standby).
+  test('EXECUTE name as the text of a named statement, of a statement the client described', async () => {
+    const got = await assertAsPostgres([
+      [parse('inner3', 'SELECT 11 AS eleven'), describeMessage('S', 'inner3'), sync()],
+      ...prepared('inner3', '').slice(1),
+      [parse('outer3', 'EXECUTE inner3'), describeMessage('S', 'outer3'), sync()],
+      [bind('', 'outer3'), execute(), sync()],
+      [bind('', 'outer3'), execute(), sync()],
+    ]);
+    assert.match(got[4]!.join(), /D \\x00\\x01\\x00\\x00\\x00\\x0211/);
+    assert.match(got[5]!.join(), /D \\x00\\x01\\x00\\x00\\x00\\x0211/);
+  });
+
   // pgtide answers a Parse itself when no server is linked and a server parsed the same text
   // before: another client's copy of 'EXECUTE shared_name', made when it had no such statement,
   // is no copy of this client's, whose EXECUTE must run its own statement.
