@@ -18,7 +18,6 @@ export function configIssues(config: Config): Issue[] {
   readDocument(config, issues);
   checkListeners(config, issues);
   checkSocketDirs(config, issues);
-  checkPoolSizes(config, issues);
   checkWorkerShares(config, issues);
   checkBackends(config, issues);
   checkPeers(config, issues);
@@ -64,25 +63,6 @@ function checkSocketDirs(config: Config, issues: Issue[]): void {
       message:
         'is the same directory as unix_socket_dir: both sockets are named .s.PGSQL.<first listen_port>; give the admin socket a directory of its own',
     });
-}
-
-function checkPoolSizes(config: Config, issues: Issue[]): void {
-  if (config.min_pool_size > config.default_pool_size) {
-    issues.push({
-      path: ['min_pool_size'],
-      message: `(${config.min_pool_size}) exceeds default_pool_size (${config.default_pool_size})`,
-    });
-  }
-  for (const [name, database] of Object.entries(config.databases)) {
-    const poolSize = database.pool_size ?? config.default_pool_size;
-    const minPoolSize = database.min_pool_size ?? config.min_pool_size;
-    if (minPoolSize > poolSize) {
-      issues.push({
-        path: ['databases', name, 'min_pool_size'],
-        message: `(${minPoolSize}) exceeds the pool size (${poolSize})`,
-      });
-    }
-  }
 }
 
 /** Each worker gets its share of every limit (worker-share.ts): none may get 0, which would

@@ -231,10 +231,13 @@ export class PoolManager implements ConnectionBudget {
     const c = this.config;
     const db = this.dbConfig(database);
     const u = c.users[user];
+    const size = u?.pool_size ?? db?.pool_size ?? c.default_pool_size;
     return {
       mode: this.modeFor(database, user),
-      size: u?.pool_size ?? db?.pool_size ?? c.default_pool_size,
-      minSize: db?.min_pool_size ?? c.min_pool_size,
+      size,
+      // Above the pool size, the pool size, as PgBouncer keeps it: more would be opened and
+      // closed again as surplus, for ever.
+      minSize: Math.min(db?.min_pool_size ?? c.min_pool_size, size),
       reserveSize: db?.reserve_pool_size ?? c.reserve_pool_size,
       reserveTimeoutMs: c.reserve_pool_timeout * 1000,
       lifetimeMs: c.server_lifetime * 1000,

@@ -178,9 +178,16 @@ describe('pgtide check', { timeout: 110_000 }, () => {
     assert.equal(unknownKey.code, 1);
     assert.match(unknownKey.stderr, /line 5: max_client_con: unknown key; did you mean "max_client_conn"\?/);
     assert.doesNotMatch(unknownKey.stdout, /verdict/);
-    const inconsistent = await runCli(['check', '--config', writeConfig(5, 'min_pool_size = 9')]);
+    const inconsistent = await runCli([
+      'check',
+      '--config',
+      writeConfig(5, 'database_redirect_preference_list = "x:2"'),
+    ]);
     assert.equal(inconsistent.code, 1);
-    assert.match(inconsistent.stderr, /line 5: min_pool_size: \(9\) exceeds default_pool_size \(5\)/);
+    assert.match(
+      inconsistent.stderr,
+      /line 5: database_redirect_preference_list: names backend 2, but backends are numbered 0 to 0/,
+    );
     const peerTwice = await runCli([
       'check',
       '--config',

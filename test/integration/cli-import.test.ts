@@ -430,14 +430,14 @@ describe('pgtide start --pgbouncer', { timeout: 60_000 }, () => {
   });
 
   test('exits 78 (a configuration refused, which a supervisor does not restart) with the problem and its source line', async () => {
-    const broken = join(dir, 'min-pool.ini');
+    const broken = join(dir, 'no-tls-key.ini');
     writeFileSync(
       broken,
-      '[databases]\n* = host=127.0.0.1 port=5432\n[pgbouncer]\ndefault_pool_size = 5\nmin_pool_size = 9\n',
+      '[databases]\n* = host=127.0.0.1 port=5432\n[pgbouncer]\ndefault_pool_size = 5\nclient_tls_sslmode = require\n',
     );
     const result = await runCli(['start', '--pgbouncer', broken]);
     assert.equal(result.code, 78);
-    assert.match(result.stderr, /min_pool_size: \(9\) exceeds default_pool_size \(5\) \(from min-pool\.ini:5\)/);
+    assert.match(result.stderr, /client_tls_sslmode: "require" needs client_tls_key_file \(from no-tls-key\.ini:5\)/);
   });
 
   test('a --users file PgBouncer could not read either: 78, naming the file and line', async () => {

@@ -789,20 +789,6 @@ describe('cross-field validation', () => {
       message: /needed as well/,
     },
     {
-      name: 'min pool above pool',
-      toml: `min_pool_size = 30\n${BACKEND}`,
-      key: 'min_pool_size',
-      line: 1,
-      message: /exceeds default_pool_size/,
-    },
-    {
-      name: 'database min pool above its pool',
-      toml: `${BACKEND}[databases.app]\npool_size = 2\nmin_pool_size = 3\n`,
-      key: 'databases.app.min_pool_size',
-      line: 5,
-      message: /exceeds the pool size \(2\)/,
-    },
-    {
       name: 'redirect to a backend that is not configured',
       toml: `database_redirect_preference_list = "x:2"\n${BACKEND}[[backends]]\nhost = "db2"\n`,
       key: 'database_redirect_preference_list',
@@ -1107,10 +1093,10 @@ describe('environment overrides', () => {
   });
 
   test('a cross-field problem caused by the environment points at no line', () => {
-    const path = writeConfig(`min_pool_size = 5\n${BACKEND}`);
+    const path = writeConfig(`workers = 4\ndefault_pool_size = 20\n${BACKEND}`);
     const problem = findProblem(
-      problemsOf(() => loadConfig(path, { PGTIDE_MIN_POOL_SIZE: '50' })),
-      'min_pool_size',
+      problemsOf(() => loadConfig(path, { PGTIDE_DEFAULT_POOL_SIZE: '3' })),
+      'default_pool_size',
     );
     assert.equal(problem.line, undefined);
   });

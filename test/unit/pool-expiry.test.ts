@@ -23,6 +23,22 @@ function manager(overrides: Partial<Config> = {}): PoolManager {
 
 const poolCount = (m: PoolManager) => [...m.all()].length;
 
+describe('pool settings', () => {
+  // PgBouncer 1.18 starts with such a file and keeps the pool size open: a pgbouncer.ini
+  // imported with it was refused (a reviewer), and a user's smaller pool_size churned.
+  it('min_pool_size above the pool size keeps the pool size, whichever setting makes it smaller', () => {
+    const m = manager({
+      default_pool_size: 2,
+      min_pool_size: 3,
+      databases: { big: { dbname: 'big', pool_size: 10, min_pool_size: 4 } },
+      users: { small: { pool_size: 1 } },
+    });
+    assert.equal(m.settingsFor('app', 'alice').minSize, 2);
+    assert.equal(m.settingsFor('big', 'alice').minSize, 4);
+    assert.equal(m.settingsFor('big', 'small').minSize, 1);
+  });
+});
+
 describe('pool expiry', () => {
   it('drops a pool nobody holds once it has been unused for pool_idle_timeout, not before', () => {
     const m = manager();
