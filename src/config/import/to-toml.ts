@@ -264,7 +264,7 @@ function mapDatabaseServers(ctx: ImportContext, servers: readonly DatabaseServer
   }
   if (seen.size > 1)
     ctx.warnings.push(
-      `pgbouncer.ini names ${seen.size} servers; pgtide treats all backends as one replicated cluster, so check that they are one`,
+      `pgbouncer.ini names ${seen.size} servers; pgtide serves them as one cluster, a primary and its streaming standbys: if they are not one, run one pgtide per cluster (docs/migration.md)`,
     );
 }
 
