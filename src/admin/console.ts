@@ -190,6 +190,8 @@ export class AdminConsole {
         try {
           p.reloadFromFile();
         } catch (err) {
+          // In the log too, as a SIGHUP's failed reload is: the operator may not be the one who asked.
+          p.log.error({ user, err: (err as Error).message }, 'reload failed; keeping the running configuration');
           throw new AdminCommandError(
             OPERATOR_INTERVENTION,
             `RELOAD failed, the running configuration is kept: ${(err as Error).message}`,

@@ -69,7 +69,8 @@ export function showDatabases(pgtide: Pgtide): Table {
       settings.minSize,
       settings.reserveSize,
       cfg.server_lifetime,
-      db?.pool_mode ?? cfg.pool_mode,
+      // PgBouncer's: the database's own mode, NULL where the global one applies (an exporter's label).
+      db?.pool_mode ?? null,
       null,
       db?.max_db_connections ?? cfg.max_db_connections,
       ctx.pools.connectionsOf(name),

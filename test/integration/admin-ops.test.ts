@@ -10,6 +10,7 @@ import { writeAuthFile } from '../support/pgtide.js';
 import { connectTo, spawnPgtide, type PgtideProcess } from '../support/pgtide-process.js';
 import { freePorts } from '../support/free-ports.js';
 import { psql } from '../support/psql.js';
+import { waitFor } from '../support/wait.js';
 
 const t = currentTopology();
 const run = promisify(execFile);
@@ -121,5 +122,20 @@ describe('operating pgtide under pgbench', { timeout: 110_000 }, () => {
     assert.match(config, /default_pool_size\|7\|/);
     assert.equal((await c.query('SELECT 2 AS two')).rows[0].two, 2);
     await c.end();
+  });
+
+  test('a RELOAD of a broken file is refused to the console and logged, as a SIGHUP reload is', async () => {
+    const file = join(dir, 'pgtide.toml');
+    const good = readFileSync(file, 'utf8');
+    writeFileSync(file, good.replace('default_pool_size = 7', 'default_pool_size = "seven"'));
+    try {
+      await assert.rejects(consoleCmd('RELOAD'), (err: { stderr?: string }) =>
+        /RELOAD failed, the running configuration is kept/.test(err.stderr ?? ''),
+      );
+      await waitFor('the log line', () => /reload failed; keeping the running configuration/.test(p.output()));
+      assert.match(await consoleCmd('SHOW CONFIG'), /default_pool_size\|7\|/);
+    } finally {
+      writeFileSync(file, good);
+    }
   });
 });

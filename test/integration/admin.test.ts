@@ -389,6 +389,10 @@ describe('admin console and metrics', { timeout: 60_000 }, () => {
         (item) => show(item).find((r) => r['database'] === 'pgbouncer' || r['name'] === 'pgbouncer')!['pool_mode'],
       );
       assert.deepEqual(modes, ['statement', 'statement']);
+      // A database without a mode of its own: NULL, as PgBouncer shows it (not the global mode).
+      const pooled = show('DATABASES').find((r) => r['name'] === t.database);
+      assert.ok(pooled, 'the test database is listed');
+      assert.equal(pooled['pool_mode'], null);
     } finally {
       await console_.end();
     }
