@@ -339,7 +339,7 @@ export class Pgtide {
     // needed. Over TCP too, as PgBouncer's console is (a monitor's stats user): a few sessions
     // beyond the cap read their startup packet, and only a console login goes on (login.ts).
     const full = ctx.clients.size >= this.clientCap && !viaAdminSocket;
-    if (full && ctx.clients.size >= this.clientCap + CONSOLE_ROOM) {
+    if (full && ctx.clients.size >= this.clientCap + CONSOLE_ROOM && !this.evictOverCapacity()) {
       return refuseAfterStartup(socket, ctx, SQLSTATE.TOO_MANY_CONNECTIONS, ctx.capRefusal);
     }
     if (ctx.loggingIn.size >= cfg.max_login_clients) {
@@ -353,6 +353,18 @@ export class Pgtide {
     }
     const session = new ClientSession(socket, ctx, remote, viaAdminSocket);
     if (full) session.overCapacity = true;
+  }
+
+  /** The oldest session let in beyond the cap that is still logging in is refused, to make room:
+   *  silent sockets would otherwise keep the console out until client_login_timeout (a
+   *  reviewer's 20 did), where a console login is done within milliseconds. */
+  private evictOverCapacity(): boolean {
+    for (const session of this.ctx.loggingIn) {
+      if (!session.overCapacity) continue;
+      session.fatal(SQLSTATE.TOO_MANY_CONNECTIONS, this.ctx.capRefusal);
+      return true;
+    }
+    return false;
   }
 
   private admitClients(): void {

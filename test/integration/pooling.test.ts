@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import pg from 'pg';
 import postgres from 'postgres';
 import { waitFor } from '../support/wait.js';
@@ -493,14 +494,22 @@ describe('limits', { timeout: 60_000 }, () => {
 
   // PgBouncer lets its console in beyond max_client_conn: a monitor (pgbouncer_exporter) logs in
   // over TCP, and is needed most when clients fill the instance.
-  test('the console is let in over TCP beyond max_client_conn; other clients are still refused (53300)', async () => {
+  test('the console is let in over TCP beyond max_client_conn, silent sockets there or not; other clients are still refused (53300)', async () => {
     const p = await startPgtide(t, { max_client_conn: 1, admin_users: [t.scramUser.user] });
     const holder = new pg.Client(p.pgConfig());
     const consoles = [0, 1].map(() => new pg.Client(p.pgConfig({ database: 'pgbouncer' })));
+    // A monitor that hangs, a balancer's probe: connections that never send a startup packet.
+    const silent: net.Socket[] = [];
     try {
       await holder.connect();
       const refused = new pg.Client(p.pgConfig());
       await assert.rejects(refused.connect(), (err: { code?: string }) => err.code === '53300');
+      for (let i = 0; i < 30; i++) {
+        const socket = net.connect(p.port, p.host);
+        socket.on('error', () => {});
+        silent.push(socket);
+        await new Promise((resolve) => socket.once('connect', resolve));
+      }
       for (const c of consoles) {
         await c.connect();
         assert.ok((await c.query('SHOW POOLS')).rows.length > 0);
@@ -510,6 +519,7 @@ describe('limits', { timeout: 60_000 }, () => {
         return err.code === '53300' && /no more connections allowed \(max_client_conn = 1\)/.test(err.message ?? '');
       });
     } finally {
+      for (const socket of silent) socket.destroy();
       await Promise.all([holder, ...consoles].map((c) => c.end().catch(() => {})));
       await p.stop();
     }
