@@ -22,6 +22,8 @@ const { Parse: P, Bind: B, Describe: D, Close: C, Query: Q, Execute: E, Sync: SY
 /** The statement a Bind goes to when its client holds a stale description: no server has it. */
 export const OLD_SHAPE = 'pgtide_old_shape';
 const STATEMENT = 0x53;
+/** How deep prepareExecuted follows statements that EXECUTE statements that EXECUTE others. */
+const MAX_EXECUTE_CHAIN = 16;
 /** Never prepared by pgtide: a Parse the server must refuse goes under it (see refusedParse). */
 const REFUSED_NAME = 'pgtide_refused';
 /** A client name and the statement it named when a DEALLOCATE text was read (null: ALL), and
@@ -553,17 +555,24 @@ export class ClientStatements {
     set: PreparedSet,
     tracker: ResponseTracker,
   ): Statement {
-    const fresh = this.own.remade(name, statement, this.byName);
-    // The same shared statement again (nothing in it to rewrite yet): the name is unchanged.
-    if (fresh !== null && fresh !== statement) this.setName(name, fresh);
-    if (fresh !== null) this.own.fitted(fresh);
-    const current = fresh ?? statement;
+    const current = this.ownCurrent(name, statement);
     // Not held, it is prepared with what it executes (see prepare).
     if (this.own.executedBy(current)?.length && set.holds(current)) {
       this.keep(data, off);
       this.prepareExecuted(set, tracker, current);
     }
     return current;
+  }
+
+  /** The client's own `statement` under `name` (see OwnStatements), made again if its names
+   *  changed since: one whose EXECUTE names a statement the client dropped or made again runs
+   *  what the name denotes now, as PostgreSQL looks the name up at each run. */
+  private ownCurrent(name: string, statement: Statement): Statement {
+    const fresh = this.own.remade(name, statement, this.byName);
+    // The same shared statement again (nothing in it to rewrite yet): the name is unchanged.
+    if (fresh !== null && fresh !== statement) this.setName(name, fresh);
+    if (fresh !== null) this.own.fitted(fresh);
+    return fresh ?? statement;
   }
 
   get size(): number {
@@ -1026,14 +1035,17 @@ export class ClientStatements {
     let unchecked: Statement[] | null = null;
     for (const d of found ?? []) {
       if (d.name === null) targets.push([null, null, d.statement]);
-      const statement = d.name === null ? undefined : this.byName.get(d.name);
+      let statement = d.name === null ? undefined : this.byName.get(d.name);
       if (!statement || (d.executes && dropsName(targets, d.name!))) continue;
+      if (d.executes && this.own.any) statement = this.ownCurrent(d.name!, statement);
       if (!d.executes) {
         targets.push([d.name, statement, d.statement]);
         // The server deallocates the shared name; others prepare it again when they next use it.
         this.holdName(set, tracker, statement);
-      } else if (set.holds(statement)) set.touch(statement.serverName);
-      else {
+      } else if (set.holds(statement)) {
+        set.touch(statement.serverName);
+        this.prepareExecuted(set, tracker, statement);
+      } else {
         this.prepare(set, tracker, statement, true);
         this.executesPrepared = true;
         if (statement.shapeEpoch === statement.epoch) (unchecked ??= []).push(statement);
@@ -1164,11 +1176,16 @@ export class ClientStatements {
    * it, and runs it by that name. A copy clients were told the shape of is doubted after, as for
    * an EXECUTE in a query (see mapNames).
    */
-  private prepareExecuted(set: PreparedSet, tracker: ResponseTracker, statement: Statement): void {
+  private prepareExecuted(set: PreparedSet, tracker: ResponseTracker, statement: Statement, depth = 0): void {
     const executed = this.own.executedBy(statement);
     if (executed === undefined) return;
     for (const e of executed) {
-      if (set.holds(e)) continue;
+      // Held, what it EXECUTEs in turn may not be (closed as doubtful since): a chain of them.
+      // No client text names itself, but a chain is bounded all the same.
+      if (set.holds(e)) {
+        if (depth < MAX_EXECUTE_CHAIN) this.prepareExecuted(set, tracker, e, depth + 1);
+        continue;
+      }
       this.prepare(set, tracker, e, true);
       if (e.shapeEpoch === e.epoch) set.doubt(e.serverName);
     }

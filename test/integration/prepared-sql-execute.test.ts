@@ -119,6 +119,25 @@ describe('SQL EXECUTE, EXPLAIN EXECUTE, CREATE TABLE AS EXECUTE and DEALLOCATE o
     assert.match(got[5]!.join(), /D \\x00\\x01\\x00\\x00\\x00\\x0211/);
   });
 
+  // PostgreSQL looks the EXECUTEd name up each time the statement runs: after a DEALLOCATE, or
+  // a PREPARE of the name with another text, SQL EXECUTE of the outer statement answers as its
+  // Bind does (a reviewer: the dropped copy's rows, 'old', where PostgreSQL said 26000 or 'new').
+  test('SQL EXECUTE of a statement whose text EXECUTEs a name dropped or made again since', async () => {
+    const got = await assertAsPostgres([
+      [parse('inner4', "SELECT 'old' AS v"), describeMessage('S', 'inner4'), sync()],
+      [parse('outer4', 'EXECUTE inner4'), describeMessage('S', 'outer4'), sync()],
+      [query('EXECUTE outer4')],
+      [query('DEALLOCATE inner4')],
+      [query('EXECUTE outer4')],
+      [query("PREPARE inner4 AS SELECT 'new' AS v")],
+      [query('EXECUTE outer4')],
+      [bind('', 'outer4'), execute(), sync()],
+    ]);
+    assert.match(got[2]!.join(), /old/);
+    assert.match(got[4]!.join(), /26000 prepared statement "inner4" does not exist/);
+    assert.match(got[6]!.join(), /new/);
+  });
+
   // pgtide answers a Parse itself when no server is linked and a server parsed the same text
   // before: another client's copy of 'EXECUTE shared_name', made when it had no such statement,
   // is no copy of this client's, whose EXECUTE must run its own statement.
