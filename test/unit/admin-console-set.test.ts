@@ -13,6 +13,7 @@ import { workerConfig } from '../../src/config/worker-share.js';
 import { createLogger } from '../../src/log.js';
 import { Pgtide, type PgtideOptions } from '../../src/server.js';
 import { SharedAdminState } from '../../src/workers/shared-state.js';
+import { workerShare } from '../../src/workers/worker.js';
 import { decodeAnswer, records } from './admin-decode.js';
 
 const parse = (sql: string): AdminCommand[] => splitStatements(sql).map(parseCommand);
@@ -210,6 +211,17 @@ describe('console SET: what it changes', () => {
     assert.equal(error?.code, '22023');
     assert.match(error?.message ?? '', /below workers/);
     assert.equal(pgtide.config.default_pool_size, 2);
+  });
+
+  test('with workers, a reload of a file edited to fewer workers is checked against the running count', () => {
+    // workers is start-only: the reload keeps 2, under which a pool size of 1 leaves worker 1 none.
+    const share = (instance: Config) => workerShare(instance, { id: 1, count: 2 });
+    const { pgtide } = setup({ workers: 2, default_pool_size: 20 }, { workerShare: share });
+    assert.throws(
+      () => pgtide.reload(config({ workers: 1, default_pool_size: 1 })),
+      /default_pool_size.*below workers \(2\)/,
+    );
+    assert.equal(pgtide.config.default_pool_size, 10);
   });
 
   test('with workers, a SET that ran is passed to the others; one refused is not', () => {
