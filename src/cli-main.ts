@@ -192,7 +192,7 @@ async function start(source: ConfigSource): Promise<number> {
   const slot = ownWorkerSlot();
   if (slot === undefined && config.workers > 1) return runPrimary(config);
   // A worker runs its share of the limits, rereading the file at each reload like one process.
-  const share = (whole: Config) => (slot === undefined ? whole : workerShare(whole, slot));
+  const share = slot === undefined ? undefined : (whole: Config) => workerShare(whole, slot);
   const primary = slot === undefined ? undefined : new PrimaryLink(slot);
   // The import's warnings reach the log at start and, those new since the last read, at each
   // reload (a value the importer dropped after an edit changes behaviour just as much); with
@@ -208,11 +208,12 @@ async function start(source: ConfigSource): Promise<number> {
   const reread = (): Config => {
     const again = source();
     logWarnings(again.warnings);
-    return share(again.config);
+    return again.config;
   };
   let pgtide: Pgtide;
   try {
-    pgtide = new Pgtide(share(config), {
+    pgtide = new Pgtide(config, {
+      workerShare: share,
       workerId: slot?.id,
       nameSaltKey: slot === undefined ? undefined : ownNameSaltKey(),
       relayCancel: primary?.relayCancel,

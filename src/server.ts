@@ -39,7 +39,9 @@ import { listenAdminSocket } from './proxy/admin-socket.js';
 import { adminConsoleCommand } from './config/socket-path.js';
 import { keepStartOnly } from './config/start-only.js';
 import { clientTlsContext, serverTlsOptions } from './proxy/tls.js';
-import { parseHostPort } from './config/fields.js';
+import { parseHostPort, type ScalarKey } from './config/fields.js';
+import { refusedFiles, withSetting } from './config/runtime-setting.js';
+import { ConfigError } from './config/problems.js';
 import { AdminHttpServer } from './admin/http.js';
 import { shownAddress } from './socket-address.js';
 import { createMetrics } from './admin/metrics.js';
@@ -84,6 +86,9 @@ export interface PgtideOptions {
   askOtherWorkers?: AskOtherWorkers;
   /** Rereads the configuration for the console's RELOAD (the CLI: the file it started from). */
   reloadConfig?: () => Config;
+  /** With `workers = N`: this worker's share of the instance's configuration (worker.ts
+   *  workerShare), taken of every configuration given, at start, reload or SET. */
+  workerShare?: (instance: Config) => Config;
   /** Called once the console's SHUTDOWN has stopped everything (the CLI exits). */
   onShutdown?: () => void;
   /** The file a supervisor already writes this process's stdout into (log_dir skips it). */
@@ -119,11 +124,16 @@ export class Pgtide {
   /** Clients admitted at most: max_client_conn, or fewer under the open-files limit. */
   private clientCap = 0;
   private openFiles: number | undefined;
+  /** The instance's configuration as given, before this worker's share was taken of it: a SET
+   *  changes it and takes the share again, as a reload of the file does. */
+  private instanceConfig: Config;
 
   constructor(
-    config: Config,
+    instance: Config,
     private readonly options: PgtideOptions = {},
   ) {
+    this.instanceConfig = instance;
+    const config = options.workerShare?.(instance) ?? instance;
     this.log =
       options.logger ??
       createLogger(config.instance_name, config.log_level, {
@@ -467,12 +477,15 @@ export class Pgtide {
     return secret;
   }
 
-  /** Apply a new configuration without dropping clients (pool sizes, limits, users). */
-  reload(next: Config): void {
-    const { config, kept } = keepStartOnly(this.ctx.config, next);
+  /** Apply a new configuration of the instance without dropping clients (pool sizes, limits,
+   *  users); `done` is what the log says of it. */
+  reload(next: Config, done = 'configuration reloaded'): void {
+    const { config: instance, kept } = keepStartOnly(this.instanceConfig, next);
+    const config = this.options.workerShare?.(instance) ?? instance;
     // Both files are read before anything changes: a broken one keeps every running rule.
     const users = readUsers(config);
     const hba = readHbaFile(config);
+    this.instanceConfig = instance;
     this.ctx.config = config;
     this.ctx.users = users;
     this.ctx.hba = hba;
@@ -492,7 +505,21 @@ export class Pgtide {
         { settings: kept },
         'reload: these settings change only at a restart; their running values stay in force',
       );
-    this.log.info('configuration reloaded');
+    this.log.info(done);
+  }
+
+  /**
+   * The console's SET: the running configuration with one setting changed, checked as a file
+   * is and applied as a reload applies one (auth_file and hba_file are read again with it).
+   * Throws a SettingRefused, changing nothing, for a value the configuration cannot take. The
+   * next reload reads the file again and drops it, as PgBouncer's does.
+   */
+  applySetting(key: ScalarKey, text: string): void {
+    try {
+      this.reload(withSetting(this.instanceConfig, key, text), `configuration changed by SET ${key}`);
+    } catch (err) {
+      throw err instanceof ConfigError ? refusedFiles(err) : err;
+    }
   }
 
   /**

@@ -1,5 +1,8 @@
 // The admin console's language: PgBouncer's commands, case-insensitive, ';'-separated.
 import { SQLSTATE } from '../protocol/sqlstate.js';
+import type { ScalarKey } from '../config/fields.js';
+import { runtimeKey, settingValue } from '../config/runtime-setting.js';
+import { parseAssignment } from './console-set.js';
 
 export const SHOW_ITEMS = [
   'pools',
@@ -41,6 +44,8 @@ export type SessionSetting = (typeof SESSION_SETTINGS)[number];
 export type AdminCommand =
   | { kind: 'show'; item: ShowItem }
   | { kind: 'show_setting' | 'set_setting'; name: SessionSetting }
+  /** A setting of pgtide's, the value as the statement wrote it (each worker reads it itself). */
+  | { kind: 'set'; key: ScalarKey; value: string }
   | { kind: 'pause' | 'resume' | 'reconnect' | 'wait_close' | 'kill'; database: string | null }
   | { kind: 'disable' | 'enable'; database: string }
   | { kind: 'kill_client'; id: number }
@@ -75,7 +80,6 @@ const NOT_IN_PGTIDE: Record<string, string> = {
   'show active_sockets': 'SHOW CLIENTS and SHOW SERVERS list the connections.',
   suspend:
     'SUSPEND readies an online restart of PgBouncer (-R); pgtide has none. PAUSE holds new transactions; workers = N keeps clients served while one worker restarts.',
-  set: 'Settings change in the configuration file: edit it, then RELOAD (SHOW CONFIG says which keys RELOAD can change).',
   'shutdown wait_for_clients': DRAIN_HINT,
   'shutdown wait_for_servers': DRAIN_HINT,
 };
@@ -97,7 +101,8 @@ const MAX_CLIENT_ID = 2 ** 31 - 1;
 
 /**
  * Splits a Query into statements of words, each as written. A double-quoted identifier may hold
- * spaces or ';' ("" is a quote). Empty statements (";;", a trailing ';') are dropped.
+ * spaces or ';' ("" is a quote). A single-quoted string (SET's value) may too, and stays in its
+ * word with its quotes. Empty statements (";;", a trailing ';') are dropped.
  */
 export function splitStatements(sql: string): string[][] {
   if (sql.length > MAX_QUERY_LENGTH)
@@ -133,12 +138,22 @@ export function splitStatements(sql: string): string[][] {
       words.push(word);
     } else {
       const start = i;
-      while (i < sql.length && !/[\s;"]/.test(sql[i]!)) i++;
+      while (i < sql.length && !/[\s;"]/.test(sql[i]!)) i = sql[i] === "'" ? afterString(sql, i) : i + 1;
       words.push(sql.slice(start, i));
     }
   }
   end();
   return statements;
+}
+
+/** The index after the single-quoted string that starts at `open` ('' is a quote inside it). */
+function afterString(sql: string, open: number): number {
+  for (let i = open + 1; i < sql.length; i++) {
+    if (sql[i] !== "'") continue;
+    if (sql[i + 1] !== "'") return i + 1;
+    i++;
+  }
+  throw new AdminSyntaxError('unterminated quoted string');
 }
 
 /**
@@ -165,7 +180,7 @@ export function parseCommand(words: string[]): AdminCommand {
       const name = args[0]?.split('=')[0]?.toLowerCase() ?? '';
       if (name === '') throw new AdminSyntaxError('SET needs a setting name: SET name = value', HELP_HINT);
       if (isSessionSetting(name)) return { kind: 'set_setting', name };
-      throw notInPgtide('set');
+      return parseSet(args);
     }
     case 'suspend':
       throw notInPgtide(verb);
@@ -194,6 +209,17 @@ export function parseCommand(words: string[]): AdminCommand {
     default:
       throw new AdminSyntaxError(`unknown command: ${words.join(' ').slice(0, 80)}`, HELP_HINT);
   }
+}
+
+/** SET of one of pgtide's settings: throws a SettingRefused for a key or value it cannot take. */
+function parseSet(args: string[]): AdminCommand {
+  const assignment = parseAssignment(args);
+  if (assignment === null)
+    throw new AdminSyntaxError("SET takes one setting and its value: SET name = value (or TO 'value')", HELP_HINT);
+  const key = runtimeKey(assignment.name);
+  // Checked here too, so that a value no key could take is refused before anything runs.
+  settingValue(key, assignment.value);
+  return { kind: 'set', key, value: assignment.value };
 }
 
 function isSessionSetting(name: string): name is SessionSetting {

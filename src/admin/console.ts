@@ -9,6 +9,8 @@ import { isMerged, showTable } from './show.js';
 import { answerQuestion, missingWorkersNotice, type ServerCountQuestion } from './across-workers.js';
 import { ADMIN_DATABASES, sessionSettingValue } from './show-settings.js';
 import { poolGroups } from './snapshot.js';
+import { SettingRefused } from '../config/runtime-setting.js';
+import { loggedValue, REFUSAL_CODE } from './console-set.js';
 
 export { ADMIN_DATABASES };
 
@@ -49,6 +51,7 @@ const INSTANCE_WIDE = new Set<AdminCommand['kind']>([
   'disable',
   'enable',
   'reload',
+  'set',
   'shutdown',
 ]);
 
@@ -186,6 +189,10 @@ export class AdminConsole {
         return [encode.commandComplete(command.kind.toUpperCase())];
       case 'kill_client':
         return this.killClient(command.id, user);
+      case 'set':
+        p.applySetting(command.key, command.value);
+        p.log.info({ user, setting: command.key, value: loggedValue(command.key, command.value) }, 'admin: SET');
+        return [encode.commandComplete('SET')];
       case 'reload':
         try {
           p.reloadFromFile();
@@ -281,6 +288,7 @@ function pooledDatabases(pgtide: Pgtide): string[] {
 function errorOf(err: unknown): [code: string, message: string, hint: string | undefined] {
   if (err instanceof AdminSyntaxError) return [err.code, err.message, err.hint];
   if (err instanceof AdminCommandError) return [err.code, err.message, err.hint];
+  if (err instanceof SettingRefused) return [REFUSAL_CODE[err.reason], err.message, err.hint];
   return [encode.SQLSTATE.INTERNAL_ERROR, `admin command failed: ${(err as Error).message}`, undefined];
 }
 

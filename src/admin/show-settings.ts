@@ -297,6 +297,7 @@ const HELP: [string, string][] = [
   ['SHOW DNS_ZONES', 'empty: pgtide keeps no DNS cache'],
   ['SHOW HELP', 'this list'],
   ['SHOW/SET client_encoding …', 'session settings drivers ask for: a fixed answer; SET is ignored'],
+  ['SET key = value', 'admin: change a setting RELOAD can change, until the next RELOAD or SIGHUP'],
   ['PAUSE [db]', 'admin: let running transactions finish, hold new ones, close server connections'],
   ['RESUME [db]', 'admin: end PAUSE or KILL'],
   ['RECONNECT [db]', 'admin: close server connections as soon as they are released'],

@@ -4,8 +4,8 @@
 // pools and no clients. It restarts a worker that dies (the supervisor's backoff) and passes
 // signals on; it carries cancel requests from the worker that received one to the worker that
 // owns the client; it passes the console's instance-wide commands (PAUSE, RELOAD …) from the
-// worker whose console ran one to the others (SHUTDOWN: it stops them all), and replays a PAUSE
-// or DISABLE in force to a worker started again; it carries a worker's questions to the others
+// worker whose console ran one to the others (SHUTDOWN: it stops them all), and replays a PAUSE,
+// DISABLE or SET in force to a worker started again; it carries a worker's questions to the others
 // and their answers back (metrics for worker 0's /metrics, a console's SHOW and KILL_CLIENT).
 // Workers watch the IPC channel: a primary that dies, even by SIGKILL, makes them drain and
 // exit (src/cli.ts).
@@ -75,8 +75,9 @@ export class Primary {
     return this.done;
   }
 
-  /** SIGHUP: every worker rereads the configuration. */
+  /** SIGHUP: every worker rereads the configuration, which ends the console's SETs. */
   reload(): void {
+    this.adminState.apply({ kind: 'reload' });
     for (const slot of this.slots) slot.child?.kill('SIGHUP');
   }
 

@@ -38,11 +38,12 @@ export function ownNameSaltKey(): Buffer | undefined {
  * not the file's: a file edited since the primary started must not change how a restarted
  * worker splits the limits while the others keep the old split (workers is start-only). The
  * file was checked against its own `workers`; checked again against the running count, a
- * reload that would leave this worker a pool of 0 is refused like any invalid file.
+ * reload that would leave this worker a pool of 0 is refused like any invalid file. Always:
+ * a reload has already put the running count back (keepStartOnly), and a SET never had another.
  */
 export function workerShare(config: Config, slot: WorkerSlot): Config {
   const running = { ...config, workers: slot.count };
-  if (config.workers !== slot.count) validateConfig(running);
+  validateConfig(running);
   return workerConfig(running, slot.id);
 }
 

@@ -113,7 +113,6 @@ describe('parsing console commands', () => {
     ['SHOW SOCKETS', /SHOW CLIENTS/],
     ['SHOW ACTIVE_SOCKETS', /SHOW CLIENTS/],
     ['SUSPEND', /PAUSE/],
-    ["SET default_pool_size = '7'", /RELOAD/],
     ['SHUTDOWN WAIT_FOR_CLIENTS', /SIGTERM/],
     ['shutdown wait_for_servers', /shutdown_timeout/],
   ];

@@ -11,6 +11,7 @@ import { parseConnectionString, type IniEntry } from './ini.js';
 import { ImportError } from './source.js';
 import { tomlKey, type TomlValue } from './toml-draft.js';
 import { ADMIN_SOCKET_DIR_PREFIX, defaultConfig } from '../defaults.js';
+import { pgbouncerValueText, RENAMED } from '../pgbouncer-names.js';
 
 /** Handled by the listening step, which merges them with HAProxy's binds. */
 export const LISTEN_KEYS: readonly string[] = ['listen_addr', 'listen_port'];
@@ -53,14 +54,6 @@ const INERT: Record<string, { reason: string; warn: boolean }> = {
   ignore_startup_parameters: {
     reason: 'pgtide passes startup parameters such as extra_float_digits through to the server.',
     warn: false,
-  },
-};
-
-/** Settings whose pgtide key has another name or a wider meaning, with what the output says. */
-const RENAMED: Record<string, { key: string; note: string }> = {
-  autodb_idle_timeout: {
-    key: 'pool_idle_timeout',
-    note: 'PgBouncer\'s autodb_idle_timeout drops the pools of databases it created from "*"; pgtide drops any pool left unused that long.',
   },
 };
 
@@ -191,9 +184,7 @@ function mapSetting(ctx: ImportContext, entry: IniEntry): void {
   const renamed = RENAMED[key];
   const field = fieldOf(renamed?.key ?? key);
   if (field === undefined) return dropSetting(ctx, entry, key, 'no pgtide equivalent.', true);
-  // PgBouncer's user lists take white space between names as well as commas.
-  const listed = field.kind === 'names' ? { ...entry, value: entry.value.split(/[\s,]+/).join(',') } : entry;
-  const read = readSetting(ctx, listed, field);
+  const read = readSetting(ctx, entry, field);
   if (read !== undefined) setKey(ctx, renamed?.key ?? key, read as TomlValue, entry, renamed?.note);
 }
 
@@ -205,7 +196,7 @@ function mapSetting(ctx: ImportContext, entry: IniEntry): void {
  * max_packet_size; a hexadecimal number) is a warning, and not imported: undefined.
  */
 function readSetting(ctx: ImportContext, entry: IniEntry, field: Field): unknown {
-  const text = field.kind === 'enum' ? entry.value.toLowerCase() : entry.value;
+  const text = pgbouncerValueText(field, entry.value);
   const read = readEnvField(field, text);
   if (read.ok) return read.value;
   if (refusedByPgBouncer(field, text)) throw new ImportError(entry.file, entry.line, `${entry.key}: ${read.message}`);
