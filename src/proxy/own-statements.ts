@@ -19,6 +19,8 @@ interface OwnText {
   readonly sent: Buffer;
   /** The client's statements the text EXECUTEs: prepared on a server before it. */
   readonly executed: readonly Statement[];
+  /** Their names in the text, in the same order. */
+  readonly executedNames: readonly string[];
 }
 
 export class OwnStatements {
@@ -74,7 +76,12 @@ export class OwnStatements {
         ? this.registry.intern(sent, this.scope())
         : this.registry.own(serverName ?? this.registry.newName(), edited(sent, 0, sent.length, edits), sent);
     // Kept past this chunk, whose Buffer it would hold.
-    (this.texts ??= new Map()).set(statement, { version: this.version, sent: Buffer.from(sent), executed });
+    (this.texts ??= new Map()).set(statement, {
+      version: this.version,
+      sent: Buffer.from(sent),
+      executed,
+      executedNames: mine.map((d) => d.name!),
+    });
     return statement;
   }
 
@@ -111,6 +118,11 @@ export class OwnStatements {
   /** The client's statements that its own `statement` EXECUTEs. */
   executedBy(statement: Statement): readonly Statement[] | undefined {
     return this.texts?.get(statement)?.executed;
+  }
+
+  /** The names its own `statement` EXECUTEs. */
+  executedNamesOf(statement: Statement): readonly string[] | undefined {
+    return this.texts?.get(statement)?.executedNames;
   }
 
   /**

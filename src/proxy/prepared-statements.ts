@@ -567,7 +567,12 @@ export class ClientStatements {
   /** The client's own `statement` under `name` (see OwnStatements), made again if its names
    *  changed since: one whose EXECUTE names a statement the client dropped or made again runs
    *  what the name denotes now, as PostgreSQL looks the name up at each run. */
-  private ownCurrent(name: string, statement: Statement): Statement {
+  private ownCurrent(name: string, statement: Statement, depth = 0): Statement {
+    // What it EXECUTEs first, along a chain: one made again changes the names its text is made of.
+    for (const executedName of this.own.executedNamesOf(statement) ?? []) {
+      const executed = this.byName.get(executedName);
+      if (executed !== undefined && depth < MAX_EXECUTE_CHAIN) this.ownCurrent(executedName, executed, depth + 1);
+    }
     const fresh = this.own.remade(name, statement, this.byName);
     // The same shared statement again (nothing in it to rewrite yet): the name is unchanged.
     if (fresh !== null && fresh !== statement) this.setName(name, fresh);

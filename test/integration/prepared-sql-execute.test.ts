@@ -30,24 +30,28 @@ const t = currentTopology();
 /** One exchange of a scenario: the messages sent (their Syncs and Queries each get a ReadyForQuery). */
 type Step = Buffer[];
 
-describe('SQL EXECUTE, EXPLAIN EXECUTE, CREATE TABLE AS EXECUTE and DEALLOCATE of protocol-prepared statements', {
-  timeout: 60_000,
-}, () => {
-  const wire = useWirePgtide(t, { pool_mode: 'transaction', default_pool_size: 1, max_prepared_statements: 2 });
+/** Runs steps directly and through the pgtide `wire` starts; asserts that the answers through
+ *  pgtide are PostgreSQL's own, message for message, and returns them. */
+function comparedWithPostgres(wire: ReturnType<typeof useWirePgtide>) {
   async function run(to: WireLogin, steps: Step[]): Promise<string[][]> {
     const c = await wire.connect(undefined, to);
     const answers = await stepAnswers(c, steps);
     await c.close();
     return answers;
   }
-
-  /** The answers through pgtide are PostgreSQL's own, message for message. */
-  async function assertAsPostgres(steps: Step[]): Promise<string[][]> {
+  return async (steps: Step[]): Promise<string[][]> => {
     const expected = await run(directLogin(t), steps);
     const got = await run(wire.login(), steps);
     assert.deepEqual(got, expected);
     return got;
-  }
+  };
+}
+
+describe('SQL EXECUTE, EXPLAIN EXECUTE, CREATE TABLE AS EXECUTE and DEALLOCATE of protocol-prepared statements', {
+  timeout: 60_000,
+}, () => {
+  const wire = useWirePgtide(t, { pool_mode: 'transaction', default_pool_size: 1, max_prepared_statements: 2 });
+  const assertAsPostgres = comparedWithPostgres(wire);
 
   /** Prepares `name` by protocol, then two other statements: the server's two slots hold those. */
   const prepared = (name: string, text: string): Step[] => [
@@ -297,5 +301,35 @@ describe('SQL EXECUTE of a protocol-prepared statement routes as its Bind would'
       await c.exchange(query('DEALLOCATE sqlexec_made'));
       await waitFor('the client to be unpinned', () => pinnedNow() === 0);
     }
+  });
+});
+
+// Four statements a chain needs on one server: more than the two slots above.
+describe('a chain of protocol-prepared statements that EXECUTE each other', { timeout: 60_000 }, () => {
+  const wire = useWirePgtide(t, { pool_mode: 'transaction', default_pool_size: 1 });
+  const assertAsPostgres = comparedWithPostgres(wire);
+
+  // A chain of statements that EXECUTE each other (asyncpg prepares of explicit names): each
+  // link runs what its name denotes now, its middle one made again included (a reviewer's
+  // 3-level chain failed with 26000 once a link had been made again).
+  test('a chain of statements that EXECUTE each other, its middle link made again', async () => {
+    const got = await assertAsPostgres([
+      // One batch each, as asyncpg prepares them.
+      [parse('c0', 'SELECT $1::int + 1 AS v'), describeMessage('S', 'c0'), sync()],
+      [parse('c1', 'EXECUTE c0(1)'), describeMessage('S', 'c1'), sync()],
+      [parse('c2', 'EXECUTE c1'), describeMessage('S', 'c2'), sync()],
+      [parse('c3', 'EXECUTE c2'), describeMessage('S', 'c3'), sync()],
+      [query('EXECUTE c3')],
+      [bind('', 'c2'), execute(), sync()],
+      [query('EXECUTE c3')],
+      [query('DEALLOCATE c1')],
+      [query('PREPARE c1 AS SELECT 40 + 2 AS v')],
+      [query('EXECUTE c3')],
+      [bind('', 'c1'), execute(), sync()],
+      [query('EXECUTE c3')],
+    ]);
+    assert.match(got[4]!.join(), /D \\x00\\x01\\x00\\x00\\x00\\x012/);
+    assert.match(got[9]!.join(), /D \\x00\\x01\\x00\\x00\\x00\\x0242/);
+    assert.match(got[11]!.join(), /D \\x00\\x01\\x00\\x00\\x00\\x0242/);
   });
 });
