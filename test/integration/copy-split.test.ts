@@ -88,6 +88,28 @@ const CONVERSATIONS: [string, Step[]][] = [
       { send: [copyData('1\tone\n2\ttwo\n'), COPY_DONE, sync()] },
     ],
   ],
+  // pgJDBC with prepareThreshold=1: its first Parse of the name holds what follows the batch's
+  // Sync until the batch is answered, which it is not before the COPY has its data: it hung.
+  [
+    'a named extended COPY, data and CopyDone after the CopyInResponse (pgJDBC)',
+    [
+      {
+        send: [parse('copy_named', COPY_IN), bind('', 'copy_named'), describeMessage('P', ''), execute(), sync()],
+        until: 'G',
+      },
+      { send: [copyData('1\tone\n'), COPY_DONE, sync()] },
+    ],
+  ],
+  [
+    'a named extended COPY, a CopyFail after the CopyInResponse (pgJDBC: COPY by a Statement)',
+    [
+      {
+        send: [parse('copy_failed', COPY_IN), bind('', 'copy_failed'), describeMessage('P', ''), execute(), sync()],
+        until: 'G',
+      },
+      { send: [copyFail('COPY commands are only supported using the CopyManager API.'), sync()] },
+    ],
+  ],
   [
     'a COPY inside BEGIN … COMMIT, all in one write',
     [{ send: [query('BEGIN'), query(COPY_IN), copyData('1\tone\n2\ttwo\n'), COPY_DONE, query('COMMIT')], count: 3 }],

@@ -253,7 +253,19 @@ function onStatementFailed(s: LinkSession, body: Buffer, failed: string): boolea
 export function onServerAnswer(s: LinkSession, type: number, body: Buffer, end: number): void {
   const link = s.statementLink!;
   const tracker = link.tracker;
-  if (type === BackendMessage.CopyInResponse || type === BackendMessage.CopyBothResponse) return tracker.onCopyIn();
+  if (type === BackendMessage.CopyInResponse || type === BackendMessage.CopyBothResponse) {
+    tracker.onCopyIn();
+    // The server waits for the COPY's data, which may be among client bytes held until this
+    // batch is answered (after a first Parse of a name): it is not, before that data (pgJDBC's
+    // named COPY hung, its server stuck in COPY holding its locks). Whatever came before the
+    // COPY in the batch ran, so its names are known.
+    const statements = s.statements;
+    if (statements?.awaitsAnswers) {
+      statements.answersCame();
+      if (statements.holding) releaseHeld(s, s.server!);
+    }
+    return;
+  }
   // Before the answer is taken: a failed Parse frees the client's name of its statement.
   if (type === BackendMessage.ErrorResponse && s.statements) {
     const parsing = tracker.parseAtHead();
