@@ -149,6 +149,14 @@ export class Primary {
       case 'admin':
         if (message.command.kind === 'shutdown') return this.stop('SIGINT');
         this.adminState.apply(message.command);
+        // A SET or RELOAD goes back to its own worker too: two run at once from two workers'
+        // consoles (SET 4 and SET 10, or a SET and a RELOAD) reach every worker in this one
+        // order, so all end with the last, where each had ended with the other's (a helper saw
+        // 4 in one worker and 10 in the other). Running one again changes nothing.
+        if (message.command.kind === 'set' || message.command.kind === 'reload') {
+          for (const each of this.slots) each.channel?.post(message);
+          return;
+        }
         return this.toOthers(slot, message);
       case 'ask':
         // Answers go to the asker, and say who answered, whatever the messages claim.

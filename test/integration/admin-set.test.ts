@@ -174,4 +174,27 @@ describe('console SET', { timeout: 90_000 }, () => {
       async () => (await shown(survivor, 'default_pool_size')) === String(FILE_POOL_SIZE),
     );
   });
+
+  // Each worker ran its own SET first and the other's after: two at once from the consoles of
+  // both workers left each with the other's value (a helper saw 4 in one and 10 in the other,
+  // 1 round in 15). A SET or RELOAD now reaches every worker, its own too, in one order.
+  test('with workers = 2, SETs and RELOADs run at once from both workers end alike in both', async (ctx) => {
+    const run = await spawn(2);
+    ctx.after(() => run.stop());
+    const admins = await oneOnEachWorker(() => consoleOf(run.p));
+    ctx.after(() => Promise.all(admins.map((c) => c.end().catch(() => {}))));
+    const seen: string[] = [];
+    for (let round = 0; round < 12; round++) {
+      const second = round % 2 === 0 ? 'SET default_pool_size = 10' : 'RELOAD';
+      await Promise.all([admins[0].query('SET default_pool_size = 4'), admins[1].query(second)]);
+      const agreed = await waitFor('both workers to apply both', async () => {
+        const values = await Promise.all(admins.map((a) => shown(a, 'default_pool_size')));
+        // Each worker's SHOW CONFIG adds up both shares: 7 (2 + 5) or 6 (2 + 4) is a mixture.
+        return values[0] === values[1] && ['4', '10', String(FILE_POOL_SIZE)].includes(values[0]!) && values[0];
+      });
+      seen.push(agreed as string);
+      await admins[0].query('RELOAD');
+    }
+    ctx.diagnostic(`values after each round: ${seen.join(' ')}`);
+  });
 });
