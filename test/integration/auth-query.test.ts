@@ -188,6 +188,16 @@ describe('auth_user and auth_query against a real PostgreSQL', () => {
     assert.ok(peak.n >= 1 && peak.n <= 2, `auth_user had ${peak.n} connections at once`);
   });
 
+  // PgBouncer's trust lets in the users auth_file lists or auth_query finds, no one else.
+  test('trust: a user the lookup finds logs in without a password; one it does not find gets 28000', async () => {
+    const p = await pgtideWith({ auth_type: 'trust' });
+    assert.equal(await loginTo(p.pgConfig({ user: t.md5User.user, password: undefined })), t.md5User.user);
+    assert.equal(
+      await loginTo(p.pgConfig({ user: 'pgtide_nobody', password: undefined })),
+      '28000: "trust" authentication failed for user "pgtide_nobody"',
+    );
+  });
+
   test('a wrong password and a user that does not exist get the same 28P01', async () => {
     const p = await pgtideWith({});
     const wrong = await login(p, t.scramUser.user, 'not-the-password');

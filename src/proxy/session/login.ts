@@ -218,38 +218,37 @@ function decideAccess(s: LoginSession, roles: ReadonlySet<string>, rest: Buffer 
     );
     return s.fatal(SQLSTATE.INVALID_AUTHORIZATION, access.message);
   }
-  if (access.authType === 'trust' && !access.byCertificate) return trustListed(s, access, rest);
-  if (access.authType === 'trust' || !needsLookup(s.ctx, user))
-    return startAuth(s, access, s.ctx.users.get(user), rest);
+  // trust lets in the users auth_file lists or auth_query finds, as PgBouncer's does (an
+  // imported configuration may use that list to keep others out); anyone when neither is set.
+  const { config, users } = s.ctx;
+  const unlisted =
+    access.authType === 'trust' &&
+    !access.byCertificate &&
+    !users.has(user) &&
+    (config.auth_file !== '' || config.auth_user !== '');
+  if (!needsLookup(s.ctx, user) || (access.authType === 'trust' && !unlisted)) {
+    if (unlisted) return refuseUnlisted(s);
+    return startAuth(s, access, users.get(user), rest);
+  }
   // An unknown user, or one without a usable password, goes through the whole exchange and
   // fails at its end like a wrong password (no user probing).
   whileLookingUp(s, lookUpPassword(s.ctx, database, user), (answer) => {
     if (answer.kind === 'failed') return lookupFailed(s, answer.reason, 'its password');
+    if (unlisted && answer.kind === 'unknown') return refuseUnlisted(s);
     if (answer.kind === 'unusable')
       s.ctx.log.warn({ client: s.remote, user, err: answer.reason }, 'auth_query password unusable');
     startAuth(s, access, answer.kind === 'found' ? (answer.stored ?? undefined) : undefined, rest);
   });
 }
 
-/**
- * trust lets in the users auth_file lists or auth_query finds, as PgBouncer's does, where an
- * imported configuration may use that list to keep others out; anyone when there is neither.
- */
-function trustListed(s: LoginSession, access: Access & { ok: true }, rest: Buffer | null): void {
-  const { ctx, user, database } = s;
-  if (ctx.users.has(user) || (ctx.config.auth_file === '' && ctx.config.auth_user === ''))
-    return startAuth(s, access, ctx.users.get(user), rest);
-  const unlisted = () => {
-    const message = `"trust" authentication failed for user "${user}"`;
-    ctx.log.info({ client: s.remote, user, database }, `${message}: neither auth_file nor auth_query knows the user`);
-    s.fatal(SQLSTATE.INVALID_AUTHORIZATION, message);
-  };
-  if (!needsLookup(ctx, user)) return unlisted();
-  whileLookingUp(s, lookUpPassword(ctx, database, user), (answer) => {
-    if (answer.kind === 'failed') return lookupFailed(s, answer.reason, 'whether the user exists');
-    if (answer.kind !== 'found') return unlisted();
-    startAuth(s, access, answer.stored ?? undefined, rest);
-  });
+/** trust for a user neither auth_file nor auth_query knows (see decideAccess). */
+function refuseUnlisted(s: LoginSession): void {
+  const message = `"trust" authentication failed for user "${s.user}"`;
+  s.ctx.log.info(
+    { client: s.remote, user: s.user, database: s.database },
+    `${message}: neither auth_file nor auth_query knows the user`,
+  );
+  s.fatal(SQLSTATE.INVALID_AUTHORIZATION, message);
 }
 
 function startAuth(
