@@ -24,6 +24,8 @@ export const OLD_SHAPE = 'pgtide_old_shape';
 const STATEMENT = 0x53;
 /** How deep prepareExecuted follows statements that EXECUTE statements that EXECUTE others. */
 const MAX_EXECUTE_CHAIN = 16;
+/** What a statement that is not the client's own EXECUTEs: made once, not at every Bind. */
+const NO_NAMES: readonly string[] = [];
 /** Never prepared by pgtide: a Parse the server must refuse goes under it (see refusedParse). */
 const REFUSED_NAME = 'pgtide_refused';
 /** A client name and the statement it named when a DEALLOCATE text was read (null: ALL), and
@@ -569,7 +571,7 @@ export class ClientStatements {
    *  what the name denotes now, as PostgreSQL looks the name up at each run. */
   private ownCurrent(name: string, statement: Statement, depth = 0): Statement {
     // What it EXECUTEs first, along a chain: one made again changes the names its text is made of.
-    for (const executedName of this.own.executedNamesOf(statement) ?? []) {
+    for (const executedName of this.own.executedNamesOf(statement) ?? NO_NAMES) {
       const executed = this.byName.get(executedName);
       if (executed !== undefined && depth < MAX_EXECUTE_CHAIN) this.ownCurrent(executedName, executed, depth + 1);
     }
