@@ -3,13 +3,10 @@
 // replication connections, which pgtide does not proxy.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
-import { currentTopology, sqlOn, scramLogin } from '../support/topology.js';
+import { currentTopology, scramLogin } from '../support/topology.js';
 import { formatScramSecret, scramSecretFromPassword } from '../../src/auth/secret.js';
-import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { listedRole, startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import {
   GSSENC_REQUEST,
   SSL_REQUEST,
@@ -281,22 +278,16 @@ describe('protocol versions answered as PostgreSQL 18 answers them', { timeout: 
 /** A role whose stored SCRAM secret asks logins for 1,000,000 iterations (~190 ms of HMACs each). */
 describe('a server asking for more SCRAM iterations than server_scram_max_iterations', () => {
   const role = { user: 'pgtide_scram_heavy', password: 'heavy-pw' };
-  let dir: string;
+  let made: Awaited<ReturnType<typeof listedRole>>;
 
   before(async () => {
     const secret = formatScramSecret(scramSecretFromPassword(role.password, undefined, 1_000_000));
-    await sqlOn(t.primary, `DROP ROLE IF EXISTS ${role.user}`);
-    await sqlOn(t.primary, `CREATE ROLE ${role.user} LOGIN PASSWORD '${secret}'`);
-    dir = mkdtempSync(join(tmpdir(), 'pgtide-scram-heavy-'));
-    writeFileSync(join(dir, 'users.txt'), `"${role.user}" "${role.password}"\n`);
+    made = await listedRole(t, role, secret);
   });
-  after(async () => {
-    rmSync(dir, { recursive: true, force: true });
-    await sqlOn(t.primary, `DROP ROLE IF EXISTS ${role.user}`);
-  });
+  after(() => made.drop());
 
   const login = async (overrides: Partial<Config>) => {
-    const p = await startPgtide(t, { auth_file: join(dir, 'users.txt'), ...overrides });
+    const p = await startPgtide(t, { auth_file: made.authFile, ...overrides });
     const c = new pg.Client({
       host: p.host,
       port: p.port,
@@ -327,20 +318,16 @@ describe('a server asking for more SCRAM iterations than server_scram_max_iterat
 
 describe('user names longer than 63 bytes', () => {
   const role = { user: `pgtide_long_${'n'.repeat(51)}`, password: 'long-pw' };
-  let dir: string;
+  let made: Awaited<ReturnType<typeof listedRole>>;
   let p: RunningPgtide;
 
   before(async () => {
-    await sqlOn(t.primary, `DROP ROLE IF EXISTS ${role.user}`);
-    await sqlOn(t.primary, `CREATE ROLE ${role.user} LOGIN PASSWORD '${role.password}'`);
-    dir = mkdtempSync(join(tmpdir(), 'pgtide-long-name-'));
-    writeFileSync(join(dir, 'users.txt'), `"${role.user}" "${role.password}"\n`);
-    p = await startPgtide(t, { auth_file: join(dir, 'users.txt') });
+    made = await listedRole(t, role);
+    p = await startPgtide(t, { auth_file: made.authFile });
   });
   after(async () => {
     await p.stop();
-    rmSync(dir, { recursive: true, force: true });
-    await sqlOn(t.primary, `DROP ROLE IF EXISTS ${role.user}`);
+    await made.drop();
   });
 
   test('are cut to 63 bytes and log in as the role PostgreSQL finds under the cut name', async () => {

@@ -3,11 +3,8 @@
 // must still be served once the server takes logins again, also after refusals that pass.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
-import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
+import { listedRole, startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { currentTopology, sqlOn } from '../support/topology.js';
 import { timeUntil } from '../support/faults.js';
 
@@ -15,19 +12,15 @@ const t = currentTopology();
 const role = { user: 'pgtide_refused', password: 'refused-pw' };
 
 describe("a pool's login refused for good, then for a while", { timeout: 60_000 }, () => {
-  let dir: string;
+  let made: Awaited<ReturnType<typeof listedRole>>;
   let p: RunningPgtide;
   before(async () => {
-    await sqlOn(t.primary, `DROP ROLE IF EXISTS ${role.user}`);
-    await sqlOn(t.primary, `CREATE ROLE ${role.user} LOGIN PASSWORD '${role.password}'`);
-    dir = mkdtempSync(join(tmpdir(), 'pgtide-refused-'));
-    writeFileSync(join(dir, 'users.txt'), `"${role.user}" "${role.password}"\n`);
-    p = await startPgtide(t, { auth_file: join(dir, 'users.txt'), query_wait_timeout: 20 });
+    made = await listedRole(t, role);
+    p = await startPgtide(t, { auth_file: made.authFile, query_wait_timeout: 20 });
   });
   after(async () => {
     await p?.stop();
-    rmSync(dir, { recursive: true, force: true });
-    await sqlOn(t.primary, `DROP ROLE IF EXISTS ${role.user}`);
+    await made?.drop();
   });
 
   const client = async () => {

@@ -10,7 +10,7 @@ import { md5PasswordHash } from '../../src/auth/secret.js';
 import { createLogger } from '../../src/log.js';
 import { Pgtide } from '../../src/server.js';
 import type { WireLogin } from './pipeline.js';
-import { scramLogin, type Topology } from './topology.js';
+import { scramLogin, sqlOn, type Topology } from './topology.js';
 
 export interface RunningPgtide {
   pgtide: Pgtide;
@@ -40,6 +40,27 @@ export function backendEvents(p: Pick<RunningPgtide, 'logs'>, since: number): st
 }
 
 /** The auth_file the tests use: the SCRAM user with a plain password, the md5 user with its hash. */
+/** A role made on the primary, storing `secret` (its password by default), and an auth_file in a
+ *  directory of its own that lists it alone; `drop` removes both (after any pgtide using them). */
+export async function listedRole(
+  t: Topology,
+  role: { user: string; password: string },
+  secret = role.password,
+): Promise<{ authFile: string; drop(): Promise<void> }> {
+  await sqlOn(t.primary, `DROP ROLE IF EXISTS ${role.user}`);
+  await sqlOn(t.primary, `CREATE ROLE ${role.user} LOGIN PASSWORD '${secret}'`);
+  const dir = mkdtempSync(join(tmpdir(), 'pgtide-role-'));
+  const authFile = join(dir, 'users.txt');
+  writeFileSync(authFile, `"${role.user}" "${role.password}"\n`);
+  return {
+    authFile,
+    async drop() {
+      rmSync(dir, { recursive: true, force: true });
+      await sqlOn(t.primary, `DROP ROLE IF EXISTS ${role.user}`);
+    },
+  };
+}
+
 export function writeAuthFile(t: Topology, dir: string): string {
   const file = join(dir, 'users.txt');
   writeFileSync(
