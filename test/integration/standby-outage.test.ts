@@ -30,12 +30,16 @@ describe('a standby stops and comes back during a read load', { timeout: 120_000
           }
         }),
       );
-      await sleep(5000);
+      await sleep(2000);
       await stopNode(t, standby, 'fast');
-      await sleep(10_000);
+      // Long enough for several health checks to fail and for every reader to meet the outage.
+      await sleep(5000);
       await startNode(t, standby);
       backAt = Date.now();
-      await sleep(15_000);
+      // The load runs on for 2 s after the standby's first read, so errors met on its return count.
+      const deadline = backAt + 15_000;
+      while (!firstReadAfterRestart && Date.now() < deadline) await sleep(100);
+      await sleep(2000);
       running = false;
       await load;
       const worst = Math.max(...readers.map((r) => r.errors));
