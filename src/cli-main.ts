@@ -19,7 +19,7 @@ import { PGTIDE_VERSION } from './version.js';
 import { runSupervised } from './supervisor.js';
 import { SIGNAL_COMMANDS } from './admin/signal-commands.js';
 import { runPrimary } from './workers/primary.js';
-import { ownNameSaltKey, ownWorkerSlot, PrimaryLink, workerShare } from './workers/worker.js';
+import { configFromPrimary, ownNameSaltKey, ownWorkerSlot, PrimaryLink, workerShare } from './workers/worker.js';
 
 const HELP = `pgtide: PostgreSQL connection pooler and read/write-splitting load balancer
 
@@ -182,15 +182,15 @@ function importCommand(values: SeedValues & { output?: string }): number {
 }
 
 async function start(source: ConfigSource): Promise<number> {
+  const slot = ownWorkerSlot();
   let loaded: ImportedConfig & { origin: string };
   try {
-    loaded = source();
+    loaded = slot === undefined ? source() : await configFromPrimary();
   } catch (err) {
     return refusedConfiguration(err);
   }
   const { config, warnings, origin } = loaded;
-  const slot = ownWorkerSlot();
-  if (slot === undefined && config.workers > 1) return runPrimary(config);
+  if (slot === undefined && config.workers > 1) return runPrimary(loaded);
   // A worker runs its share of the limits, rereading the file at each reload like one process.
   const share = slot === undefined ? undefined : (whole: Config) => workerShare(whole, slot);
   const primary = slot === undefined ? undefined : new PrimaryLink(slot);
@@ -222,6 +222,8 @@ async function start(source: ConfigSource): Promise<number> {
       shareAdminCommand: primary?.shareAdminCommand,
       askOtherWorkers: primary?.askOtherWorkers,
       reloadConfig: () => reread(),
+      onFileReloaded:
+        primary && ((instance) => primary.reportConfig({ config: instance, warnings: [...knownWarnings], origin })),
       onShutdown: endPooler,
       supervisorLogFile: process.env[SUPERVISOR_LOG_FILE_ENV],
     });
@@ -245,7 +247,7 @@ async function start(source: ConfigSource): Promise<number> {
   let stopWhenStarted = null as (() => void) | null;
   const reload = () => {
     try {
-      pgtide.reload(reread());
+      pgtide.reloadFromFile();
     } catch (err) {
       pgtide.log.error({ err: describe(err) }, 'reload failed; keeping the running configuration');
     }

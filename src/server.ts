@@ -86,6 +86,9 @@ export interface PgtideOptions {
   askOtherWorkers?: AskOtherWorkers;
   /** Rereads the configuration for the console's RELOAD (the CLI: the file it started from). */
   reloadConfig?: () => Config;
+  /** After a reload of the file took effect, with the instance's configuration now in force
+   *  (a worker tells the primary, which starts the workers with it). */
+  onFileReloaded?: (instance: Config) => void;
   /** With `workers = N`: this worker's share of the instance's configuration (worker.ts
    *  workerShare), taken of every configuration given, at start, reload or SET. */
   workerShare?: (instance: Config) => Config;
@@ -723,6 +726,7 @@ export class Pgtide {
   reloadFromFile(): void {
     if (!this.options.reloadConfig) throw new Error('pgtide was started without a configuration file to reread');
     this.reload(this.options.reloadConfig());
+    this.options.onFileReloaded?.(this.instanceConfig);
   }
 
   /** SHUTDOWN: stop now, then tell the owner (the CLI exits). */

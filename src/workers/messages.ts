@@ -7,13 +7,27 @@
 import type { AdminCommand } from '../admin/commands.js';
 import type { WorkerQuestion } from '../admin/across-workers.js';
 import type { RelayedSignal } from '../proxy/backend-signals.js';
+import type { Config } from '../config/types.js';
 
 export interface WorkerSlot {
   id: number;
   count: number;
 }
 
+/** The configuration the instance runs as last read from its file, with the import's
+ *  warnings and where it was read, for logs. */
+export interface RunningConfig {
+  config: Config;
+  warnings: string[];
+  origin: string;
+}
+
 export type WorkerMessage =
+  /** Worker → primary: which configuration do I start with? */
+  | { kind: 'start_config' }
+  /** Primary → worker: the configuration to start with (its answer to `start_config`). Worker →
+   *  primary: what it runs after reading the file again (a reload), for the workers started later. */
+  | ({ kind: 'config' } & RunningConfig)
   /** Worker → primary: its listeners are bound and it serves clients. */
   | { kind: 'ready' }
   /** Worker `from` → primary → worker: a CancelRequest whose key names the receiving worker,
@@ -35,7 +49,14 @@ export type WorkerMessage =
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
   if (typeof value !== 'object' || value === null) return false;
   const message = value as Record<string, unknown>;
-  if (message['kind'] === 'ready') return true;
+  if (message['kind'] === 'ready' || message['kind'] === 'start_config') return true;
+  if (message['kind'] === 'config')
+    return (
+      typeof message['config'] === 'object' &&
+      message['config'] !== null &&
+      Array.isArray(message['warnings']) &&
+      typeof message['origin'] === 'string'
+    );
   if (message['kind'] === 'admin') return typeof message['command'] === 'object' && message['command'] !== null;
   if (message['kind'] === 'ask')
     return Number.isInteger(message['id']) && Number.isInteger(message['to']) && isQuestion(message['question']);

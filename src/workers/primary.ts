@@ -5,7 +5,9 @@
 // signals on; it carries cancel requests from the worker that received one to the worker that
 // owns the client; it passes the console's instance-wide commands (PAUSE, RELOAD …) from the
 // worker whose console ran one to the others (SHUTDOWN: it stops them all), and replays a PAUSE,
-// DISABLE or SET in force to a worker started again; it carries a worker's questions to the others
+// DISABLE or SET in force to a worker started again; it gives every worker the configuration the
+// instance runs, as the workers last read it (a worker started again must not take up an edit of
+// the file not yet reloaded, nor fail on a broken one again and again); it carries a worker's questions to the others
 // and their answers back (metrics for worker 0's /metrics, a console's SHOW and KILL_CLIENT).
 // Workers watch the IPC channel: a primary that dies, even by SIGKILL, makes them drain and
 // exit (src/cli.ts).
@@ -19,7 +21,7 @@ import { createLogger, type Logger } from '../log.js';
 import { workerOfCancelPid } from '../proxy/cancel-keys.js';
 import { listen } from '../proxy/listener.js';
 import { DEFAULT_BACKOFF, restartDelay, type Backoff } from '../supervisor.js';
-import { BoundedChannel, isWorkerMessage, type WorkerMessage } from './messages.js';
+import { BoundedChannel, isWorkerMessage, type RunningConfig, type WorkerMessage } from './messages.js';
 import { SharedAdminState } from './shared-state.js';
 import { SIGNAL_COMMANDS } from '../admin/signal-commands.js';
 
@@ -30,6 +32,8 @@ export interface PrimaryOptions {
   log: Logger;
   /** The instance's key of per-user SCRAM salts, the same for every worker and every restart of one. */
   saltKey: Buffer;
+  /** The configuration read at start, which the workers start with until one reloads the file. */
+  running: RunningConfig;
   backoff?: Backoff;
 }
 
@@ -51,12 +55,14 @@ export class Primary {
   private readonly backoff: Backoff;
   private phase: Phase = 'starting';
   private readonly adminState = new SharedAdminState();
+  private running: RunningConfig;
   private exitCode = 0;
   private readonly done: Promise<number>;
   private finish!: (code: number) => void;
 
   constructor(private readonly options: PrimaryOptions) {
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.running = options.running;
     this.slots = Array.from({ length: options.count }, (_, id) => ({
       id,
       child: null,
@@ -133,6 +139,14 @@ export class Primary {
   private onMessage(slot: Slot, message: unknown): void {
     if (!isWorkerMessage(message)) return;
     switch (message.kind) {
+      case 'start_config':
+        slot.channel?.post({ kind: 'config', ...this.running });
+        return;
+      case 'config': {
+        const { config, warnings, origin } = message;
+        this.running = { config, warnings, origin };
+        return;
+      }
       case 'ready':
         return this.workerReady(slot);
       case 'cancel':
@@ -239,7 +253,8 @@ export class Primary {
 }
 
 /** `pgtide start` with `workers` > 1: this process becomes the primary and runs the workers. */
-export async function runPrimary(config: Config): Promise<number> {
+export async function runPrimary(running: RunningConfig): Promise<number> {
+  const { config } = running;
   const log = createLogger(config.instance_name, config.log_level, {
     logDir: config.log_dir,
     supervisorLogFile: process.env[SUPERVISOR_LOG_FILE_ENV],
@@ -256,7 +271,7 @@ export async function runPrimary(config: Config): Promise<number> {
   const { key: saltKey, problem } = loadSaltKey(config.state_dir, config.instance_name);
   if (problem)
     log.warn({ err: problem }, 'primary: SCRAM salt key not kept: unknown users get new salts after a restart');
-  const primary = new Primary({ count: config.workers, childArgs: process.argv.slice(1), log, saltKey });
+  const primary = new Primary({ count: config.workers, childArgs: process.argv.slice(1), log, saltKey, running });
   process.on('SIGHUP', () => primary.reload());
   process.on('SIGTERM', () => primary.stop('SIGTERM'));
   process.on('SIGINT', () => primary.stop('SIGINT'));

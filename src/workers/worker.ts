@@ -16,7 +16,7 @@ import { validateConfig } from '../config/validate.js';
 import { workerConfig } from '../config/worker-share.js';
 import type { Pgtide } from '../server.js';
 import type { RelayedSignal } from '../proxy/backend-signals.js';
-import { BoundedChannel, isWorkerMessage, parseWorkerSlot, type WorkerSlot } from './messages.js';
+import { BoundedChannel, isWorkerMessage, parseWorkerSlot, type RunningConfig, type WorkerSlot } from './messages.js';
 
 /** How long a cancel relayed to another worker holds its sender's connection at most: beyond
  *  the 5 s that worker gives the server to confirm it. */
@@ -45,6 +45,28 @@ export function workerShare(config: Config, slot: WorkerSlot): Config {
   const running = { ...config, workers: slot.count };
   validateConfig(running);
   return workerConfig(running, slot.id);
+}
+
+/**
+ * The configuration a worker starts with: the one the instance runs, from the primary, not the
+ * file as it is now. A worker started again after a crash would otherwise take up an edit not
+ * yet reloaded (its limits and rules differing from the other workers'), or fail on a broken
+ * file at every restart.
+ */
+export function configFromPrimary(): Promise<RunningConfig> {
+  return new Promise((resolve, reject) => {
+    const answered = (message: unknown) => {
+      if (!isWorkerMessage(message) || message.kind !== 'config') return;
+      process.off('message', answered);
+      process.off('disconnect', gone);
+      const { config, warnings, origin } = message;
+      resolve({ config, warnings, origin });
+    };
+    const gone = () => reject(new Error('the primary process ended before it gave the configuration'));
+    process.on('message', answered);
+    process.once('disconnect', gone);
+    process.send!({ kind: 'start_config' });
+  });
 }
 
 /** The IPC channel to the primary, which a worker always has. */
@@ -101,6 +123,11 @@ export class PrimaryLink {
   readonly relayFence = (lsn: bigint | null): void => {
     this.channel.post({ kind: 'fence', lsn: lsn === null ? null : lsn.toString() });
   };
+
+  /** For PgtideOptions.onFileReloaded: the workers started from now on run this. */
+  reportConfig(running: RunningConfig): void {
+    this.channel.post({ kind: 'config', ...running });
+  }
 
   /** For PgtideOptions.shareAdminCommand. */
   readonly shareAdminCommand = (command: AdminCommand): void => {

@@ -4,7 +4,7 @@
 // reach every worker.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -45,6 +45,22 @@ const logLines = () => workerLogLines(p);
 const workerPids = () => workerPidsOf(p);
 const connect = () => connectTo(t, p);
 const oneOnEachWorker = () => oneClientOnEachWorker(connect);
+
+/** SIGHUP to the primary; resolves once both workers logged their reload. */
+async function reloadEveryWorker(): Promise<void> {
+  const reloads = () => logLines().filter((l) => l['msg'] === 'configuration reloaded');
+  const before = reloads().length;
+  p.child.kill('SIGHUP');
+  await waitFor(
+    'both workers reloaded',
+    () =>
+      new Set(
+        reloads()
+          .slice(before)
+          .map((l) => l['worker']),
+      ).size === 2,
+  );
+}
 
 /** One console command on a new connection (the kernel picks its worker). */
 async function consoleCommand(sql: string): Promise<void> {
@@ -276,14 +292,7 @@ describe('workers = 2', () => {
   });
 
   test('SIGHUP reaches every worker', async () => {
-    const reloaded = () =>
-      new Set(
-        logLines()
-          .filter((l) => l['msg'] === 'configuration reloaded')
-          .map((l) => l['worker']),
-      );
-    p.child.kill('SIGHUP');
-    await waitFor('both workers reloaded', () => reloaded().size === 2);
+    await reloadEveryWorker();
   });
 
   test("a SIGKILLed worker is restarted; the other worker's clients keep working", { timeout: 60_000 }, async () => {
@@ -307,6 +316,53 @@ describe('workers = 2', () => {
     );
     assert.equal((await onSecond.query('SELECT 2 AS two')).rows[0].two, 2);
     await onSecond.end();
+  });
+
+  test('a worker started again runs what the instance runs: not an edit of the file the workers did not reload, nor a broken file', {
+    timeout: 90_000,
+  }, async () => {
+    const file = join(dir, 'pgtide.toml');
+    const original = readFileSync(file, 'utf8');
+    const restartWorker1 = async () => {
+      const killed = workerPids().get(1)!;
+      process.kill(killed, 'SIGKILL');
+      await waitFor('worker 1 restarted', () => (workerPids().get(1) ?? killed) !== killed, 10_000);
+    };
+    /** A console session on worker 1, once one reaches it: the value of default_pool_size there. */
+    const poolSizeOnWorker1 = () => {
+      let value: string | undefined;
+      return waitFor(
+        'a console session on worker 1',
+        async () => {
+          const c = await connectTo(t, p, 'pgtide');
+          try {
+            if (workerOf(c) !== 1) return false;
+            const { rows } = await c.query('SHOW CONFIG');
+            value = rows.find((r: { key: string }) => r.key === 'default_pool_size')?.value;
+            return true;
+          } finally {
+            await c.end();
+          }
+        },
+        15_000,
+      ).then(() => value);
+    };
+    try {
+      writeFileSync(file, original.replace(`default_pool_size = ${POOL_SIZE}`, 'default_pool_size = 9'));
+      await restartWorker1();
+      assert.equal(await poolSizeOnWorker1(), String(POOL_SIZE), 'worker 1 took up the edit no reload asked for');
+      writeFileSync(file, `${original}\nthis line is not TOML\n`);
+      await restartWorker1();
+      assert.equal(await poolSizeOnWorker1(), String(POOL_SIZE), 'worker 1 did not come back on a broken file');
+      // Once the workers reload an edit, a worker started later runs it too.
+      writeFileSync(file, original.replace(`default_pool_size = ${POOL_SIZE}`, 'default_pool_size = 9'));
+      await reloadEveryWorker();
+      await restartWorker1();
+      assert.equal(await poolSizeOnWorker1(), '9', 'worker 1 did not take up the reloaded file');
+    } finally {
+      writeFileSync(file, original);
+      await reloadEveryWorker();
+    }
   });
 
   test('a second instance with workers on the ports of a running one fails its start (exit 1)', {
