@@ -4,7 +4,8 @@
 
 import { type Lexer, Tok } from './lexer.js';
 import { type Draft, isEnd, isOp, skipToEnd, write } from './statement-draft.js';
-import { transactionModes } from './transaction-statement.js';
+import type { Isolation } from './classification.js';
+import { routeTransactionModes, transactionModes } from './transaction-statement.js';
 
 /** The value tokens up to the statement end, as SQL text; null for a lone word of `nullWords`. */
 function settingValue(
@@ -126,9 +127,52 @@ export function set(lx: Lexer, d: Draft, base: number): Tok {
   if (isOp(lx, tok, 0x3d) || lx.is('to')) tok = lx.next();
   const { value, tok: end } = settingValue(lx, tok, base, named.nullWords);
   if (value === undefined) return write(lx, d, 'other', base, end);
+  if (transactionSetting(d, named.name, value)) return end;
   d.set = { name: named.name, value, local };
   if (named.name.startsWith('pgtide.')) pgtideSetting(d, named.name, value);
   return end;
+}
+
+/**
+ * transaction_isolation, transaction_read_only and transaction_deferrable are SET TRANSACTION
+ * by other names: whether SET says SESSION or LOCAL, they last until the transaction ends (each
+ * transaction starts from the default_ ones), so they are no session state to carry to another
+ * server, and they route as SET TRANSACTION does: a standby refuses SERIALIZABLE and READ WRITE
+ * (DEFAULT is false) in either spelling.
+ */
+function transactionSetting(d: Draft, name: string, value: string | null): boolean {
+  if (name === 'transaction_isolation') d.isolation = isolationNamed(value);
+  else if (name === 'transaction_read_only') d.readOnly = value === null ? false : booleanNamed(value);
+  else if (name !== 'transaction_deferrable') return false;
+  d.kind = 'set_transaction';
+  routeTransactionModes(d);
+  return true;
+}
+
+const ISOLATIONS: readonly Isolation[] = ['serializable', 'repeatable read', 'read committed', 'read uncommitted'];
+
+function isolationNamed(value: string | null): Isolation | undefined {
+  const word = value === null ? '' : unquoted(value);
+  return ISOLATIONS.find((i) => i === word);
+}
+
+/** PostgreSQL's boolean spellings, prefixes of true, false, yes and no included; undefined for
+ *  a value it refuses (the server says so). */
+function booleanNamed(value: string): boolean | undefined {
+  const word = unquoted(value);
+  if (word === '1' || word === 'on') return true;
+  if (word === '0' || word === 'off' || word === 'of') return false;
+  if (word === '') return undefined;
+  if ('true'.startsWith(word) || 'yes'.startsWith(word)) return true;
+  if ('false'.startsWith(word) || 'no'.startsWith(word)) return false;
+  return undefined;
+}
+
+function unquoted(value: string): string {
+  return value
+    .replace(/^'(.*)'$/s, '$1')
+    .trim()
+    .toLowerCase();
 }
 
 /** `SET pgtide.route = primary|standby|auto`: pgtide's own session command. */

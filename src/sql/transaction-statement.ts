@@ -16,14 +16,18 @@ export function transactionModes(lx: Lexer, d: Draft, tok: Tok, base: number): T
     prevRead = lx.is('read');
     tok = lx.next();
   }
-  // Only a READ ONLY transaction may start on a standby, and standbys refuse
-  // SERIALIZABLE ("cannot use serializable mode in a hot standby"). A SET TRANSACTION that
-  // starts a transaction's statements (after a BEGIN pgtide deferred) says so of it too.
+  routeTransactionModes(d);
+  return tok;
+}
+
+/** Only a READ ONLY transaction may start on a standby, and standbys refuse SERIALIZABLE
+ *  ("cannot use serializable mode in a hot standby"). A SET TRANSACTION that starts a
+ *  transaction's statements (after a BEGIN pgtide deferred) says so of it too. */
+export function routeTransactionModes(d: Draft): void {
   const standbyCapable = d.readOnly === true && d.isolation !== 'serializable';
   const refusedOnStandby = d.readOnly === false || d.isolation === 'serializable';
   const setsTransaction = d.kind === 'set_transaction' && d.sessionState === undefined;
   d.route = (d.kind === 'begin' && !standbyCapable) || (setsTransaction && refusedOnStandby) ? 'write' : 'read';
-  return tok;
 }
 
 export function endTransaction(lx: Lexer, d: Draft, base: number, kind: 'commit' | 'rollback'): Tok {

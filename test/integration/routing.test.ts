@@ -424,6 +424,49 @@ describe('session routing controls', { timeout: 60_000 }, () => {
   });
 });
 
+describe('SET transaction_isolation and transaction_read_only', { timeout: 60_000 }, () => {
+  // PostgreSQL's regression suite (transactions.sql) spells SET TRANSACTION so: a standby had run
+  // them and refused SERIALIZABLE (0A000) or READ WRITE (25006-like), outside a block too.
+  test('route as SET TRANSACTION does, and are kept by no server for the next transaction', async () => {
+    const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), read_your_writes_timeout: 5 });
+    try {
+      const c = new pg.Client(p.pgConfig());
+      c.on('error', () => {});
+      await c.connect();
+      await learnFunctions(c);
+      for (const sql of [
+        "SET transaction_isolation = 'serializable'",
+        'SET transaction_read_only = off',
+        "SET SESSION transaction_isolation TO 'repeatable read'",
+      ])
+        await c.query(sql);
+      for (const mode of ["SET LOCAL transaction_isolation = 'serializable'", 'SET transaction_read_only = false']) {
+        await c.query('BEGIN READ ONLY');
+        await c.query(mode);
+        assert.equal((await c.query(PORT)).rows[0].port, t.primary.port, mode);
+        await c.query('COMMIT');
+      }
+      await c.query('BEGIN READ ONLY');
+      await c.query('SET transaction_read_only = off');
+      await c.query(`INSERT INTO route_t VALUES (403, 'read-only transaction made read-write by the setting')`);
+      await c.query('COMMIT');
+      assert.equal((await sqlOn(t.primary, 'SELECT count(*)::int AS n FROM route_t WHERE id = 403'))[0].n, 1);
+      // Transaction-scoped: the next transactions start from the defaults wherever they run.
+      await c.query('BEGIN READ ONLY');
+      assert.notEqual((await c.query(PORT)).rows[0].port, t.primary.port);
+      assert.equal((await c.query('SHOW transaction_isolation')).rows[0].transaction_isolation, 'read committed');
+      await c.query('COMMIT');
+      await c.query('BEGIN READ ONLY');
+      await c.query('SET transaction_read_only = on');
+      assert.notEqual((await c.query(PORT)).rows[0].port, t.primary.port);
+      await c.query('COMMIT');
+      await c.end();
+    } finally {
+      await p.stop();
+    }
+  });
+});
+
 describe('misrouted writes', { timeout: 60_000 }, () => {
   test('a write a standby refuses with 25006 is retried on the primary, invisibly to the client', async () => {
     // The operator wrongly lists a writing function as read-only: its calls go to standbys.

@@ -318,6 +318,30 @@ table('transaction control', [
     'SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY',
     { kind: 'set_transaction', readOnly: true, sessionState: 'transaction_characteristics' },
   ],
+  // The same modes as settings: transaction-scoped whatever SET says, so no session state.
+  ["SET transaction_isolation = 'serializable'", { ...W, kind: 'set_transaction', isolation: 'serializable' }],
+  ['SET LOCAL transaction_isolation TO SERIALIZABLE', { ...W, kind: 'set_transaction', isolation: 'serializable' }],
+  [
+    "SET SESSION transaction_isolation = 'repeatable read'",
+    { ...R, kind: 'set_transaction', isolation: 'repeatable read' },
+  ],
+  ['SET transaction_isolation = DEFAULT', { ...R, kind: 'set_transaction' }],
+  ['SET transaction_read_only = off', { ...W, kind: 'set_transaction', readOnly: false }],
+  ["SET LOCAL transaction_read_only TO 'fal'", { ...W, kind: 'set_transaction', readOnly: false }],
+  ['SET transaction_read_only = 0', { ...W, kind: 'set_transaction', readOnly: false }],
+  ['SET transaction_read_only TO DEFAULT', { ...W, kind: 'set_transaction', readOnly: false }],
+  ['SET transaction_read_only = on', { ...R, kind: 'set_transaction', readOnly: true }],
+  ["SET transaction_read_only = 'Y'", { ...R, kind: 'set_transaction', readOnly: true }],
+  ['SET transaction_read_only = maybe', { ...R, kind: 'set_transaction' }],
+  ['SET transaction_deferrable = on', { ...R, kind: 'set_transaction' }],
+  [
+    "SET default_transaction_isolation = 'serializable'",
+    {
+      ...R,
+      kind: 'set',
+      set: { name: 'default_transaction_isolation', value: "'serializable'", local: false },
+    },
+  ],
   ['START foo', { ...W, kind: 'other' }],
 ]);
 
