@@ -342,11 +342,27 @@ export function retryOnPrimary(s: ResendSession): void {
   s.retrying = true;
   s.statements?.rollBack();
   forgetOpenBatch(s);
+  runBeforeDeferred(s, bytes);
+  if (s.deferred.length > 0 && s.state === State.Ready) replayDeferred(s);
+}
+
+/**
+ * Bytes sent once go again ahead of what the client sent after them and pgtide deferred
+ * meanwhile (pipelined behind a read on a standby). Fed in as new bytes they were deferred
+ * behind those (mustDefer keeps what it deferred first): libpq's pipeline of a read of an
+ * unlogged table and two reads got the reads' rows first, the unlogged read's last.
+ */
+function runBeforeDeferred(
+  s: Pick<ResendSession, 'deferred' | 'isClosed' | 'onQueryData'>,
+  bytes: readonly Buffer[],
+): void {
+  const later = s.deferred;
+  s.deferred = NO_CHUNKS;
   for (const chunk of bytes) {
     if (s.isClosed) return;
     s.onQueryData(chunk);
   }
-  if (s.deferred.length > 0 && s.state === State.Ready) replayDeferred(s);
+  for (const chunk of later) s.deferred = appended(s.deferred, chunk);
 }
 
 /**
@@ -431,8 +447,5 @@ function replayOnPrimary(s: RetrySession, resend: readonly Buffer[]): void {
   // The chunk that moved a batch here was scanned and never sent (see moveBatchToPrimary): a
   // Sync in it counted then, and again now, was owed twice, and the primary's server never freed.
   forgetCountedSyncs(s);
-  for (const chunk of resend) {
-    if (s.isClosed) return;
-    s.onQueryData(chunk);
-  }
+  runBeforeDeferred(s, resend);
 }
