@@ -1,5 +1,6 @@
 import type { BackendConfig } from '../config/types.js';
 import * as encode from '../protocol/encode.js';
+import { resultShapeChecked } from '../sql/index.js';
 import { identifier } from '../sql/quote.js';
 import { findStatementNames, type Deallocation } from '../sql/statement-names.js';
 import { findStatementLists } from '../sql/statement-list.js';
@@ -726,7 +727,13 @@ export class ClientStatements {
         ) {
           set.doubt(statement.serverName);
         }
-        if (!known && this.answeredParses === 0 && statement.shapeEpoch === statement.epoch && !set.holds(statement)) {
+        if (
+          !known &&
+          this.answeredParses === 0 &&
+          statement.shapeEpoch === statement.epoch &&
+          !set.holds(statement) &&
+          resultShapeChecked(statement.classification)
+        ) {
           return this.holdForShape(data, off, set, tracker, statement);
         }
         // pgtide would answer it itself, but a batch before it may leave a failed block, where
@@ -785,15 +792,21 @@ export class ClientStatements {
         }
         const held = set.holds(statement);
         this.boundPerColumn = resultFormatCount(data, nameEnd, end) > 1;
-        let oldShape = this.holdsOldShape(statement, clientName!, data, end, off + 5, portalEnd);
-        // Whether its description is still right is known once the current version's shape is.
-        if (oldShape && this.shapes.mustLearn(statement)) return this.holdForShape(data, off, set, tracker, statement);
-        if (!held && !oldShape && statement.shapeEpoch === statement.epoch)
-          return this.holdForShape(data, off, set, tracker, statement);
-        if (!oldShape) {
-          const differs = this.portalShapeDiffers(clientName!, statement, held, set);
-          if (differs === null) return this.holdForShape(data, off, set, tracker, statement, true);
-          oldShape = differs;
+        let oldShape = false;
+        // Rows of another shape than the client holds are PostgreSQL's own answer to those it
+        // never checks (see resultShapeChecked): an EXECUTE of a name prepared again runs.
+        if (resultShapeChecked(statement.classification)) {
+          oldShape = this.holdsOldShape(statement, clientName!, data, end, off + 5, portalEnd);
+          // Whether its description is still right is known once the current version's shape is.
+          if (oldShape && this.shapes.mustLearn(statement))
+            return this.holdForShape(data, off, set, tracker, statement);
+          if (!held && !oldShape && statement.shapeEpoch === statement.epoch)
+            return this.holdForShape(data, off, set, tracker, statement);
+          if (!oldShape) {
+            const differs = this.portalShapeDiffers(clientName!, statement, held, set);
+            if (differs === null) return this.holdForShape(data, off, set, tracker, statement, true);
+            oldShape = differs;
+          }
         }
         this.stats!.binds++;
         this.boundPortal = data.toString('utf8', off + 5, portalEnd);

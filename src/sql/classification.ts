@@ -181,3 +181,18 @@ export interface Classification {
 export function someStatement(c: Classification, test: (one: Classification) => boolean): boolean {
   return c.statements !== undefined ? c.statements.some(test) : test(c);
 }
+
+/**
+ * The kinds of statement with rows whose result shape PostgreSQL never checks again when a
+ * prepared one runs: EXECUTE, FETCH (DECLARE, also 'cursor', returns none) and SHOW are not
+ * analysed again (plancache.c's RevalidateCachedQuery skips what stmt_requires_parse_analysis
+ * calls trivial), their description is made as they run. The same statement gives the rows of
+ * the statement EXECUTEd or the cursor FETCHed now, never 0A000 "cached plan must not change
+ * result type".
+ */
+const SHAPE_UNCHECKED: ReadonlySet<StatementKind> = new Set(['execute', 'cursor', 'show']);
+
+/** Whether PostgreSQL fails a prepared statement of this text whose result shape changed (see SHAPE_UNCHECKED). */
+export function resultShapeChecked(c: Classification): boolean {
+  return !SHAPE_UNCHECKED.has(c.kind);
+}

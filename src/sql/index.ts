@@ -6,7 +6,7 @@ export type {
   SettingChange,
   StatementKind,
 } from './classification.js';
-export { STATEMENT_KINDS, someStatement, UNSEEN_STATEMENT } from './classification.js';
+export { STATEMENT_KINDS, resultShapeChecked, someStatement, UNSEEN_STATEMENT } from './classification.js';
 export { Classifier, type ClassifierOptions, type ClassifierStats, type TreeParser } from './classifier.js';
 export { FunctionPolicy, VOLATILITY_TTL_MS, isBuiltinRead, type FunctionPolicyOptions } from './functions.js';
 export { isCatalogName } from './query-scan.js';

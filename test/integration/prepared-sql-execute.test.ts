@@ -333,3 +333,51 @@ describe('a chain of protocol-prepared statements that EXECUTE each other', { ti
     assert.match(got[11]!.join(), /D \\x00\\x01\\x00\\x00\\x00\\x0242/);
   });
 });
+
+// psycopg 3's prepare=True: each text a named statement (Parse, Sync), then run with a Describe
+// of its portal, and run so again when the text comes again. PostgreSQL never checks the result
+// shape of an EXECUTE or a FETCH (a helper running PostgreSQL's prepare.sql so): the statement
+// gives the shape of what it runs now, where pgtide answered 0A000 "cached plan must not change
+// result type" once it had prepared the statement again (after an error, or on another server).
+const runPrepared = (name: string, text: string): Step[] => [[parse(name, text), sync()], runAgain(name)];
+const runAgain = (name: string): Step => [bind('', name), describeMessage('P', ''), execute(), sync()];
+
+for (const [reads, backends] of [
+  ['on the primary', undefined],
+  ['on standbys', clusterBackends(t, [0, 1, 1])],
+] as const) {
+  describe(`statements whose result shape PostgreSQL never checks, reads ${reads}`, { timeout: 60_000 }, () => {
+    const wire = useWirePgtide(t, { pool_mode: 'transaction', consistency: 'eventual', ...(backends && { backends }) });
+    const assertAsPostgres = comparedWithPostgres(wire);
+
+    test('EXECUTE of a name prepared again with another shape, after an error', async () => {
+      const got = await assertAsPostgres([
+        ...runPrepared('s0', 'PREPARE q1 AS SELECT 1 AS a'),
+        ...runPrepared('s1', 'EXECUTE q1'),
+        ...runPrepared('s2', 'PREPARE q1 AS SELECT 2'),
+        ...runPrepared('s3', 'DEALLOCATE q1'),
+        ...runPrepared('s4', 'PREPARE q1 AS SELECT 2'),
+        runAgain('s1'),
+        ...runPrepared('s5', 'SELECT 1/0'),
+        [query('DEALLOCATE q1')],
+        [query('PREPARE q1 AS SELECT 3 AS z')],
+        runAgain('s1'),
+      ]);
+      assert.match(got[5]!.join(), /42P05/);
+      assert.match(got[10]!.join(), /T .*\?column\?.*D \\x00\\x01\\x00\\x00\\x00\\x012/);
+      assert.match(got[15]!.join(), /T .*z.*D \\x00\\x01\\x00\\x00\\x00\\x013/);
+    });
+
+    test('FETCH from a cursor declared again over another query', async () => {
+      const got = await assertAsPostgres([
+        [query('BEGIN'), query('DECLARE c CURSOR FOR SELECT 1 AS a')],
+        ...runPrepared('f0', 'FETCH ALL FROM c'),
+        [query('ROLLBACK')],
+        [query("BEGIN; DECLARE c CURSOR FOR SELECT 'x'::text AS b")],
+        runAgain('f0'),
+        [query('COMMIT')],
+      ]);
+      assert.match(got[5]!.join(), /T .*b\\x00.*D \\x00\\x01\\x00\\x00\\x00\\x01x/);
+    });
+  });
+}
