@@ -13,7 +13,12 @@ import { sslAnswer, startTls } from './server-tls.js';
 import { copyForClient, OwnQuery, type Rows } from './own-query.js';
 import type { ServerOwner, ServerPeer } from './server-peer.js';
 import type { LinkedServer } from './linked-server.js';
-import { settingsAfterReset, trackReportedParameter, UNKNOWN_SETTINGS } from './server-settings.js';
+import {
+  parameterStatusTooLong,
+  settingsAfterReset,
+  trackReportedParameter,
+  UNKNOWN_SETTINGS,
+} from './server-settings.js';
 import { ACTIVE_TYPES, ALL_TYPES, ANSWER_ENDS, State, TRACKED_TYPES } from './server-states.js';
 import { ReusedReadBuffer } from './read-buffer.js';
 import { addBackend, dropBackend, nextEvent, notifyingClient, type BackendHolder } from './notifier.js';
@@ -265,6 +270,12 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
     if (scanned < 0) return void this.violation(this.scanner.error);
     // A message may have closed the connection: nothing after it reaches a client.
     if (this.isClosed) return;
+    // Refused whole, the client heard of it (see trackParameter); refused once its head had gone
+    // to the client, the client would read pgtide's error as the rest of it.
+    if (this.scanner.cutType === S) {
+      const tooLong = parameterStatusTooLong(this.scanner.cutBodyLength);
+      if (tooLong !== null) return void this.violation(tooLong);
+    }
     if (state === State.Linked) {
       const peer = this.peer!;
       // PostgreSQL sends an ERROR in a write of its own and its ReadyForQuery in the next: a

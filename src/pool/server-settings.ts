@@ -16,12 +16,19 @@ export function settingsAfterReset(resetQuery: string): ReadonlyMap<string, stri
   return DISCARDS_ALL.test(resetQuery) ? new Map() : UNKNOWN_SETTINGS;
 }
 
+/** Why a ParameterStatus body of `length` bytes is not to be taken, or null. */
+export function parameterStatusTooLong(length: number): string | null {
+  return length > MAX_PARAMETER_STATUS_LENGTH
+    ? `ParameterStatus longer than ${MAX_PARAMETER_STATUS_LENGTH} bytes`
+    : null;
+}
+
 /** Records a ParameterStatus in `params`; returns why the server can no longer be trusted, or null. */
 export function trackReportedParameter(params: Map<string, string>, body: Buffer): string | null {
   const p = decodeParameterStatus(body);
   if (!p) return null;
-  if (body.length > MAX_PARAMETER_STATUS_LENGTH)
-    return `ParameterStatus longer than ${MAX_PARAMETER_STATUS_LENGTH} bytes`;
+  const tooLong = parameterStatusTooLong(body.length);
+  if (tooLong !== null) return tooLong;
   if (params.size >= MAX_REPORTED_PARAMS && !params.has(p.name))
     return `more than ${MAX_REPORTED_PARAMS} ParameterStatus names`;
   params.set(p.name, p.value);

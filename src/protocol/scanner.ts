@@ -121,6 +121,16 @@ export class MessageScanner {
     return this.headerFill > 0 && this.headerFill < IN_BODY ? this.type : 0;
   }
 
+  /** The type of the message the last chunk ended inside, once its header came whole; 0 otherwise. */
+  get cutType(): number {
+    return this.headerFill === IN_BODY ? this.type : 0;
+  }
+
+  /** The body length the header of that message (see cutType) claims. */
+  get cutBodyLength(): number {
+    return this.bodyLength;
+  }
+
   /** Where the message the last chunk (of `chunkLength` bytes) ended inside began in that
    *  chunk; -1 when it began in an earlier one or when no message is cut. */
   cutMessageStart(chunkLength: number): number {

@@ -832,6 +832,12 @@ describe('a hostile server during a client transaction: the client loses its ser
       Buffer.concat(Array.from({ length: 257 }, (_, i) => encode.parameterStatus(`p${i}`, 'v'))),
       /more than 256 ParameterStatus names/,
     ],
+    // Its head read alone: forwarded, the client would read pgtide's error as the rest of it.
+    [
+      'a ParameterStatus longer than 64 KiB, its head alone in the chunk',
+      Buffer.concat([encode.parameterStatus('client_encoding', 'SQL_ASCII'), header('S', 100_004), Buffer.from('xx')]),
+      /ParameterStatus longer than 65536 bytes/,
+    ],
   ];
   for (const [name, bytes, error] of cases) {
     for (const tracking of [false, true]) {
