@@ -2,7 +2,7 @@ import type { ExchangeType } from '../config/types.js';
 import { parseSecret, md5PasswordHash, scramSecretFromPassword, type Secret } from '../auth/secret.js';
 import { md5Verify } from '../auth/md5.js';
 import { randomBuffer } from '../auth/random-pool.js';
-import { ScramServer, type NameSalts } from '../auth/scram-server.js';
+import { ScramServer, type NameSalts, type ScramStep } from '../auth/scram-server.js';
 import { constantTimeEqual } from '../auth/scram.js';
 import type { ScramCredentials } from '../auth/scram-client.js';
 import { decodePassword, decodeSASLInitialResponse, decodeSASLResponse } from '../protocol/frontend.js';
@@ -13,7 +13,9 @@ export type AuthStep =
   | { kind: 'send'; message: Buffer }
   | { kind: 'ok'; final?: Buffer }
   | { kind: 'fail'; reason: string }
-  | { kind: 'protocol'; reason: string };
+  | { kind: 'protocol'; reason: string }
+  /** A SCRAM feature the client asks for that PostgreSQL does not offer either (0A000). */
+  | { kind: 'unsupported'; reason: string };
 
 const enum Method {
   Trust,
@@ -122,14 +124,14 @@ export class ClientAuth {
       if (initial.mechanism !== 'SCRAM-SHA-256' && !plus)
         return { kind: 'protocol', reason: `unsupported SASL mechanism "${initial.mechanism}"` };
       const step = scram.clientFirst(initial.data, plus);
-      if (!step.ok) return { kind: 'protocol', reason: step.error };
+      if (!step.ok) return scramRefusal(step);
       this.scramStep = 1;
       return { kind: 'send', message: encode.authenticationSASLContinue(step.message) };
     }
     if (this.scramStep !== 1) return { kind: 'protocol', reason: 'unexpected SASL message' };
     this.scramStep = 2;
     const step = scram.clientFinal(decodeSASLResponse(body));
-    if (!step.ok) return { kind: 'fail', reason: step.error };
+    if (!step.ok) return scramRefusal(step);
     if (this.certMismatch) return CERT_MISMATCH;
     const secret = this.secret;
     if (secret?.kind === 'scram' && scram.clientKey) {
@@ -196,4 +198,13 @@ function plainMatches(user: string, secret: Secret, password: string): boolean {
       return constantTimeEqual(derived.storedKey, secret.storedKey);
     }
   }
+}
+
+/** PostgreSQL's SQLSTATE for a failed SCRAM step: 28P01 for a wrong password only; a malformed
+ *  message (a nonce that is not the exchange's, a channel-binding claim, a proof that is no
+ *  proof) is 08P01, an authorization identity or extension 0A000. */
+function scramRefusal(step: Extract<ScramStep, { ok: false }>): AuthStep {
+  if (step.sqlstate === '28P01') return { kind: 'fail', reason: step.error };
+  if (step.sqlstate === '0A000') return { kind: 'unsupported', reason: step.error };
+  return { kind: 'protocol', reason: step.error };
 }

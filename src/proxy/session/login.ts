@@ -316,6 +316,8 @@ function onAuthStep(s: LoginSession, step: ReturnType<ClientAuth['start']>): voi
       return;
     case 'protocol':
       return s.protocolViolation(step.reason);
+    case 'unsupported':
+      return s.fatal(SQLSTATE.FEATURE_NOT_SUPPORTED, step.reason);
     case 'fail':
       s.ctx.log.info({ client: s.remote, user: s.user, reason: step.reason }, 'client authentication failed');
       return s.fatal(SQLSTATE.INVALID_PASSWORD, `password authentication failed for user "${s.user}"`);
