@@ -289,6 +289,14 @@ export function parseComplete(): Buffer {
   return emptyMessage(BackendMessage.ParseComplete);
 }
 
+export function bindComplete(): Buffer {
+  return emptyMessage(BackendMessage.BindComplete);
+}
+
+export function noData(): Buffer {
+  return emptyMessage(BackendMessage.NoData);
+}
+
 export function closeComplete(): Buffer {
   return emptyMessage(BackendMessage.CloseComplete);
 }

@@ -93,7 +93,8 @@ function integerValue(body: Buffer, at: number, length: number, format: number):
 
 /** The first byte of a Close or Describe of a statement ('S'). */
 export const STATEMENT = 0x53;
-const PORTAL = 0x50; // 'P'
+/** Of a portal ('P'). */
+export const PORTAL = 0x50;
 
 /** Close and Describe share a layout: Byte1 'S' or 'P', then the name. */
 function decodeTarget(body: Buffer): { kind: 'S' | 'P'; name: string } | null {

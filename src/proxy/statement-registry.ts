@@ -185,6 +185,13 @@ export class StatementRegistry {
   }
 }
 
+/** The text `statement` prepares. */
+export function statementText(statement: Statement): string {
+  const parse = statement.parse;
+  const textStart = parse.indexOf(0, 5) + 1;
+  return parse.toString('utf8', textStart, parse.indexOf(0, textStart));
+}
+
 function scopedKey(rest: Buffer, scope: string): string {
   return `${scope}\0${rest.toString('latin1')}`;
 }

@@ -8,11 +8,14 @@ import {
   bind,
   dataRows,
   describe as describeMessage,
+  directLogin,
   errorCodes,
   execute,
   type Message,
   parse,
   query,
+  sameAnswers,
+  stepAnswers,
   sync,
   WireClient,
 } from '../support/pipeline.js';
@@ -418,6 +421,63 @@ describe('session routing controls', { timeout: 60_000 }, () => {
       assert.notEqual((await d.query(PORT)).rows[0].port, t.primary.port);
       await d.query('COMMIT');
       await d.end();
+    } finally {
+      await p.stop();
+    }
+  });
+  test("a BEGIN READ ONLY, or a read-only session's BEGIN, run by a named statement waits for the statement after it too", async () => {
+    // psycopg's prepare=True (as pgx's statement cache, pgJDBC, node-postgres' named queries)
+    // ran the BEGIN on a standby at once: the SET TRANSACTION after it got 0A000 there, and the
+    // INSERT after READ WRITE was lost (found by a helper with PostgreSQL's regression files).
+    const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), read_your_writes_timeout: 5 });
+    try {
+      const connect = async (config: pg.ClientConfig) => {
+        const client = new pg.Client(config);
+        client.on('error', () => {});
+        await client.connect();
+        await learnFunctions(client);
+        return client;
+      };
+      // The named BEGIN, then a read: on a standby; again, then READ WRITE and an INSERT: kept.
+      const readThenWrite = async (client: pg.Client, begin: pg.QueryConfig, id: number) => {
+        await client.query(begin);
+        assert.notEqual((await client.query(PORT)).rows[0].port, t.primary.port, begin.text);
+        await client.query('COMMIT');
+        await client.query(begin);
+        await client.query('SET TRANSACTION READ WRITE');
+        await client.query(`INSERT INTO route_t VALUES (${id}, 'named ${begin.text}, then READ WRITE')`);
+        await client.query('COMMIT');
+        const written = await sqlOn(t.primary, 'SELECT count(*)::int AS n FROM route_t WHERE id = $1', [id]);
+        assert.equal(written[0].n, 1, begin.text);
+        await client.end();
+      };
+      const c = await connect(p.pgConfig());
+      const beginReadOnly = { name: 'begin_read_only', text: 'BEGIN READ ONLY' };
+      // Parse, Bind and Execute in one batch first, then Binds of the statement prepared.
+      for (const run of ['parsed', 'bound']) {
+        await c.query(beginReadOnly);
+        await c.query('SET TRANSACTION ISOLATION LEVEL SERIALIZABLE');
+        assert.equal((await c.query(PORT)).rows[0].port, t.primary.port, run);
+        assert.equal((await c.query('SHOW transaction_isolation')).rows[0].transaction_isolation, 'serializable');
+        await c.query('COMMIT');
+      }
+      await readThenWrite(c, beginReadOnly, 430);
+      const readOnlySession = await connect(p.pgConfig({ options: '-c default_transaction_read_only=on' }));
+      await readThenWrite(readOnlySession, { name: 'begin', text: 'BEGIN' }, 431);
+      // What the client reads is PostgreSQL's own answer, byte for byte.
+      const steps = [
+        [parse('ro', 'BEGIN READ ONLY'), bind('', 'ro'), describeMessage('P', ''), execute(), sync()],
+        [query('SET TRANSACTION ISOLATION LEVEL SERIALIZABLE')],
+        [query('SHOW transaction_isolation')],
+        [parse('end', 'COMMIT'), bind('', 'end'), execute(), sync()],
+        [bind('', 'ro'), execute(), sync()],
+        [query('SHOW transaction_read_only')],
+        [bind('', 'end'), describeMessage('P', ''), execute(), sync()],
+        [bind('', 'ro'), execute(), sync()],
+        [bind('', 'end'), execute(), sync()],
+      ];
+      const answers = await sameAnswers([directLogin(t), p.wireLogin()], (w) => stepAnswers(w, steps));
+      assert.deepEqual(answers[0], ['1 ', '2 ', 'n ', 'C BEGIN\\x00', 'Z T']);
     } finally {
       await p.stop();
     }

@@ -5,8 +5,10 @@ import {
   LocalAnswer,
   answerLocally,
   localAnswer,
+  oneRun,
   type FirstStatementSession,
 } from '../../src/proxy/session/first-statement.js';
+import { bind, describe as describeMessage, execute, parse } from '../support/pipeline.js';
 import { FakeClientSocket } from './session-harness.js';
 
 /** The part of a session answerLocally reads and writes, with its chunk classified as `kind`
@@ -40,8 +42,8 @@ describe('first_statement: BEGIN answered by pgtide', () => {
   });
 
   it('a BEGIN that says read write (or serializable: chunkReadOnly false) is not deferred, nor a second BEGIN', () => {
-    assert.equal(localAnswer(begin, 'begin', false, null), LocalAnswer.None);
-    assert.equal(localAnswer(begin, 'begin', true, null), LocalAnswer.Begin);
+    assert.equal(localAnswer('begin', false, null), LocalAnswer.None);
+    assert.equal(localAnswer('begin', true, null), LocalAnswer.Begin);
     const s = session('begin', 'BEGIN');
     assert.equal(answerLocally(s, begin), false);
     assert.equal(s.pendingBegin, 'BEGIN');
@@ -53,8 +55,8 @@ describe('first_statement: BEGIN answered by pgtide', () => {
     assert.equal(answerLocally(s, encode.query('ROLLBACK')), true);
     assert.equal(s.pendingBegin, null);
     assert.equal(s.socket.takeTypes(), 'C ZI');
-    assert.equal(localAnswer(encode.query('COMMIT'), 'commit', undefined, 'BEGIN'), LocalAnswer.Commit);
-    assert.equal(localAnswer(encode.query('COMMIT'), 'commit', undefined, null), LocalAnswer.None);
+    assert.equal(localAnswer('commit', undefined, 'BEGIN'), LocalAnswer.Commit);
+    assert.equal(localAnswer('commit', undefined, null), LocalAnswer.None);
   });
 
   it('COMMIT or ROLLBACK AND CHAIN of the empty transaction: answered in a transaction, the deferred BEGIN kept for the chained one', () => {
@@ -67,23 +69,64 @@ describe('first_statement: BEGIN answered by pgtide', () => {
       assert.equal(s.pendingBegin, 'BEGIN READ ONLY');
       assert.equal(s.socket.takeTypes(), 'C ZT');
     }
-    assert.equal(
-      localAnswer(encode.query('COMMIT AND CHAIN'), 'commit', undefined, 'BEGIN', true),
-      LocalAnswer.CommitChain,
-    );
-    assert.equal(
-      localAnswer(encode.query('ROLLBACK AND CHAIN'), 'rollback', undefined, 'BEGIN', true),
-      LocalAnswer.RollbackChain,
-    );
+    assert.equal(localAnswer('commit', undefined, 'BEGIN', true), LocalAnswer.CommitChain);
+    assert.equal(localAnswer('rollback', undefined, 'BEGIN', true), LocalAnswer.RollbackChain);
   });
 
-  it('only a chunk that is exactly one simple Query', () => {
-    assert.equal(
-      localAnswer(Buffer.concat([begin, encode.query('SELECT 1')]), 'begin', undefined, null),
-      LocalAnswer.None,
-    );
-    assert.equal(localAnswer(begin.subarray(0, begin.length - 1), 'begin', undefined, null), LocalAnswer.None);
-    assert.equal(localAnswer(encode.sync(), 'begin', undefined, null), LocalAnswer.None);
+  it('only a chunk that runs that one statement: one simple Query, or an extended batch of one run', () => {
+    assert.equal(oneRun(Buffer.concat([begin, encode.query('SELECT 1')])), null);
+    assert.equal(oneRun(begin.subarray(0, begin.length - 1)), null);
+    assert.equal(oneRun(encode.sync()), null);
+    const run = [parse('s1', 'BEGIN READ ONLY'), bind('', 's1'), describeMessage('P', ''), execute(), encode.sync()];
+    assert.deepEqual(oneRun(Buffer.concat(run)), {
+      text: 'BEGIN READ ONLY',
+      statement: 's1',
+      parse: Buffer.from('BEGIN READ ONLY\0\0\0'),
+      describes: true,
+    });
+    assert.deepEqual(oneRun(Buffer.concat(run.slice(1))), {
+      text: null,
+      statement: 's1',
+      parse: null,
+      describes: true,
+    });
+    assert.equal(oneRun(Buffer.concat([run[0]!, run[4]!])), null, 'a Parse alone runs nothing');
+    assert.equal(oneRun(Buffer.concat(run.slice(0, 4))), null, 'no Sync: no ReadyForQuery to answer with');
+    assert.equal(oneRun(Buffer.concat([parse('s2', 'BEGIN'), ...run.slice(1)])), null, 'another statement bound');
+    assert.equal(oneRun(Buffer.concat([bind('p', 's1'), execute('p'), encode.sync()])), null, 'a named portal');
+    assert.equal(oneRun(Buffer.concat([bind('', 's1', ['1']), execute(), encode.sync()])), null, 'parameters');
+  });
+
+  it('a BEGIN run by a named statement: its Parse answered and kept in the client names, the statement text deferred', () => {
+    const named = new Map<string, unknown>();
+    const s = {
+      ...session('begin', null, { chunkReadOnly: true }),
+      ctx: { statements: { intern: (rest: Buffer) => ({ parse: encode.parseWithName('pgtide_1', rest) }) } },
+      pool: { stats: {} },
+      statements: {
+        has: (name: string) => named.has(name),
+        named: (name: string) => named.get(name),
+        ownText: () => false,
+        scope: () => '',
+        parsedWithoutServer: (name: string, statement: unknown) => named.set(name, statement),
+      },
+    } as never as FirstStatementSession & { socket: FakeClientSocket };
+    const run = [bind('', 's1'), describeMessage('P', ''), execute(), encode.sync()];
+    assert.equal(answerLocally(s, Buffer.concat(run)), false, 'a name the client never prepared: the server says so');
+    assert.equal(answerLocally(s, Buffer.concat([parse('s1', 'BEGIN READ ONLY'), ...run])), true);
+    assert.equal(s.pendingBegin, 'BEGIN READ ONLY');
+    assert.equal(s.socket.takeTypes(), '1 2 n C ZT');
+    assert.ok(named.has('s1'));
+    s.pendingBegin = null;
+    assert.equal(answerLocally(s, Buffer.concat(run.filter((_, i) => i !== 1))), true, 'a later Bind of it');
+    assert.equal(s.pendingBegin, 'BEGIN READ ONLY');
+    assert.equal(s.socket.takeTypes(), '2 C ZT');
+    s.pendingBegin = null;
+    const unnamed = [bind('', ''), execute(), encode.sync()];
+    assert.equal(answerLocally(s, Buffer.concat(unnamed)), false, 'the unnamed statement of an earlier batch');
+    assert.equal(answerLocally(s, Buffer.concat([parse('', 'BEGIN'), ...unnamed])), true, 'of this batch');
+    assert.equal(s.pendingBegin, 'BEGIN');
+    assert.equal(s.socket.takeTypes(), '1 2 C ZT');
   });
 });
 
