@@ -6,7 +6,10 @@ import { type Draft, isEnd, lastName, skipToEnd } from './statement-draft.js';
 
 export function transactionModes(lx: Lexer, d: Draft, tok: Tok, base: number): Tok {
   let prevRead = false;
+  // A BEGIN's words, to check against what PostgreSQL takes (see BEGIN_MODES).
+  let words = d.kind === 'begin' ? '' : null;
   while (!isEnd(lx, tok, base)) {
+    if (words !== null) words = tok === Tok.Word ? `${words} ${lx.name()}` : tok === Tok.Comma ? `${words},` : null;
     if (prevRead && lx.is('only')) d.readOnly = true;
     else if (prevRead && lx.is('write')) d.readOnly = false;
     else if (prevRead && lx.is('committed')) d.isolation = 'read committed';
@@ -16,9 +19,18 @@ export function transactionModes(lx: Lexer, d: Draft, tok: Tok, base: number): T
     prevRead = lx.is('read');
     tok = lx.next();
   }
+  // pgtide may answer a BEGIN itself and replay it later (see first-statement.ts): one that
+  // PostgreSQL refuses goes to a server, to be refused now (42601), not at its replay.
+  if (d.kind === 'begin' && (words === null || !BEGIN_MODES.test(words)))
+    d.invalid = 'a BEGIN with words PostgreSQL does not take';
   routeTransactionModes(d);
   return tok;
 }
+
+/** BEGIN [WORK | TRANSACTION] and START TRANSACTION's modes, commas between them optional. */
+const MODE =
+  '(isolation level (serializable|repeatable read|read committed|read uncommitted)|read only|read write|deferrable|not deferrable)';
+const BEGIN_MODES = new RegExp(`^( (work|transaction))?( ${MODE}(,? ${MODE})*)?$`);
 
 /** Only a READ ONLY transaction may start on a standby, and standbys refuse SERIALIZABLE
  *  ("cannot use serializable mode in a hot standby"). A SET TRANSACTION that starts a

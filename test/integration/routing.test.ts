@@ -475,6 +475,10 @@ describe('session routing controls', { timeout: 60_000 }, () => {
         [bind('', 'end'), describeMessage('P', ''), execute(), sync()],
         [bind('', 'ro'), execute(), sync()],
         [bind('', 'end'), execute(), sync()],
+        // A BEGIN PostgreSQL refuses is refused (42601), not answered and then failed at its replay.
+        [query('BEGIN READ ONLY GARBAGE')],
+        [parse('bad', 'BEGIN READ ONLY GARBAGE'), bind('', 'bad'), execute(), sync()],
+        [query('SHOW transaction_read_only')],
       ];
       const answers = await sameAnswers([directLogin(t), p.wireLogin()], (w) => stepAnswers(w, steps));
       assert.deepEqual(answers[0], ['1 ', '2 ', 'n ', 'C BEGIN\\x00', 'Z T']);

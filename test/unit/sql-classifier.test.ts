@@ -292,6 +292,18 @@ table('transaction control', [
   ],
   ['START TRANSACTION ISOLATION LEVEL READ COMMITTED', { ...W, kind: 'begin', isolation: 'read committed' }],
   ['start transaction read only deferrable', { ...R, kind: 'begin', readOnly: true }],
+  ['BEGIN READ ONLY NOT DEFERRABLE , ISOLATION LEVEL READ UNCOMMITTED', { ...R, kind: 'begin', readOnly: true }],
+  // PostgreSQL refuses these (42601): a server must say so, not a replay of a BEGIN pgtide answered.
+  [
+    'BEGIN READ ONLY GARBAGE',
+    { ...W, kind: 'other', error: 'a BEGIN with words PostgreSQL does not take', opaque: true },
+  ],
+  ["BEGIN READ ONLY 'x'", { ...W, kind: 'other', error: 'a BEGIN with words PostgreSQL does not take' }],
+  ['BEGIN , READ ONLY', { ...W, kind: 'other', error: 'a BEGIN with words PostgreSQL does not take' }],
+  [
+    'START TRANSACTION ISOLATION LEVEL READ',
+    { ...W, kind: 'other', error: 'a BEGIN with words PostgreSQL does not take' },
+  ],
   ['COMMIT', { ...R, kind: 'commit' }],
   ['END', { ...R, kind: 'commit' }],
   ['COMMIT AND CHAIN', { ...R, kind: 'commit', chain: true }],
