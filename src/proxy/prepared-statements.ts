@@ -16,6 +16,7 @@ import { describesPortal, renamed, resultFormatCount } from './statement-message
 import { ToldShapes } from './told-shapes.js';
 import { listEdits } from './statement-list.js';
 import { OwnStatements } from './own-statements.js';
+import { ClientNames } from './client-names.js';
 import type { ClientSession } from './client-session.js';
 import { keptCopy } from '../protocol/kept-buffer.js';
 
@@ -71,7 +72,7 @@ export function clientStatements(
  * may share it; the per-server LRU bounds what stays prepared).
  */
 export class ClientStatements {
-  private readonly byName = new Map<string, Statement>();
+  private readonly byName = new ClientNames();
   private out: Buffer[] = [];
   /** The pool's counters (SHOW STATS: client and server parses, binds) during a rewrite. */
   private stats: PoolStats | null = null;
@@ -484,8 +485,7 @@ export class ClientStatements {
 
   /** The statement of the server-side name `serverName` among the client's. */
   statementNamed(serverName: string): Statement | undefined {
-    for (const statement of this.byName.values()) if (statement.serverName === serverName) return statement;
-    return undefined;
+    return this.byName.statementNamed(serverName);
   }
 
   /** The client's Parse of `serverName` in this link was answered by pgtide, not by a fresh Parse on the server. */

@@ -74,6 +74,8 @@ export class ResponseTracker {
   onParseAnswered: ((serverName: string, ok: boolean) => void) | null = null;
   private head = 0;
   private count = 0;
+  /** Syncs among the requests owed: checked for each Parse of a batch, which may hold thousands. */
+  private syncs = 0;
   private set: PreparedSet | null = null;
   /** Answers pgtide owes the client after the answer just handled. */
   readonly fakes: Buffer[] = [];
@@ -114,6 +116,7 @@ export class ResponseTracker {
   reset(set: PreparedSet | null): void {
     this.head = 0;
     this.count = 0;
+    this.syncs = 0;
     this.names.fill(null);
     this.clientNames.fill(null);
     this.undos.fill(null);
@@ -187,9 +190,7 @@ export class ResponseTracker {
 
   /** A Sync is not answered yet: its batch may have failed the transaction block. */
   get syncInFlight(): boolean {
-    const size = this.kinds.length;
-    for (let i = 0; i < this.count; i++) if ((this.kinds[(this.head + i) % size]! & KIND) === Expect.Sync) return true;
-    return false;
+    return this.syncs > 0;
   }
 
   /** `name`: the server-side statement of a tracked Parse, a Bind, or one a Query EXECUTEs;
@@ -226,6 +227,7 @@ export class ResponseTracker {
     this.names[at] = name;
     this.clientNames[at] = clientName;
     this.count++;
+    if ((entry & KIND) === Expect.Sync) this.syncs++;
   }
 
   /**
@@ -408,6 +410,7 @@ export class ResponseTracker {
   }
 
   private pop(): void {
+    if ((this.kinds[this.head]! & KIND) === Expect.Sync) this.syncs--;
     this.completedInQuery = 0;
     this.names[this.head] = null;
     this.undos[this.head] = null;
@@ -418,6 +421,7 @@ export class ResponseTracker {
 
   private removeAt(offset: number): void {
     const size = this.kinds.length;
+    if ((this.kinds[(this.head + offset) % size]! & KIND) === Expect.Sync) this.syncs--;
     for (let i = offset; i < this.count - 1; i++) {
       this.kinds[(this.head + i) % size] = this.kinds[(this.head + i + 1) % size]!;
       this.names[(this.head + i) % size] = this.names[(this.head + i + 1) % size]!;

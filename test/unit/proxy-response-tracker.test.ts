@@ -258,6 +258,33 @@ describe('ResponseTracker', () => {
     assert.ok(t.idle);
   });
 
+  it('a Sync is in flight from when it is sent until it is answered, skipped for COPY, or the link is new', () => {
+    const t = new ResponseTracker();
+    t.reset(null);
+    t.push(Expect.Parse);
+    assert.equal(t.syncInFlight, false);
+    t.push(Expect.Sync);
+    t.pushQueryGuard();
+    // Past the ring's first size, its Syncs kept.
+    for (let i = 0; i < 40; i++) t.push(Expect.Bind);
+    assert.equal(t.syncInFlight, true);
+    feed(t, [ParseComplete, ReadyForQuery]);
+    assert.equal(t.syncInFlight, true, "pgtide's Sync is owed");
+    feed(t, [ReadyForQuery]);
+    assert.equal(t.syncInFlight, false);
+    t.push(Expect.Sync);
+    feed(t, [ErrorResponse, ReadyForQuery]);
+    assert.equal(t.syncInFlight, false, 'the error skipped the Binds; the Sync was answered');
+    assert.ok(t.idle);
+    t.push(Expect.Execute);
+    t.push(Expect.Sync);
+    t.onCopyIn();
+    assert.equal(t.syncInFlight, false, 'the server ignores a Sync sent behind COPY IN');
+    t.push(Expect.Sync);
+    t.reset(null);
+    assert.equal(t.syncInFlight, false);
+  });
+
   it('grows past its first ring size in a long pipeline', () => {
     const t = new ResponseTracker();
     t.reset(null);

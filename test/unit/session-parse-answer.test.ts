@@ -10,6 +10,7 @@ import * as encode from '../../src/protocol/encode.js';
 import { BackendMessage } from '../../src/protocol/types.js';
 import { Classifier } from '../../src/sql/index.js';
 import { answerParses, parseAnswered, type ParseAnswerSession } from '../../src/proxy/session/parse-answer.js';
+import { timeGrowth } from './time-growth.js';
 
 const classifier = new Classifier();
 const parse = (name: string, text: string) => serialize.parse({ name, text, types: [] });
@@ -66,6 +67,25 @@ describe('answerParses: a Parse and Sync between transactions', () => {
     assert.deepEqual([c.statements.has('a'), c.statements.has('b'), c.statements.size], [true, true, 2]);
     assert.equal(c.s.queuedSyncs, 0);
     assert.deepEqual([c.stats.clientParses, c.stats.serverParses], [2, 0]);
+  });
+
+  it('costs each Parse alike, however many the request holds', () => {
+    // Each name was looked for among the request's names before it: thousands of Parses (found
+    // by a hostile-input helper) held the event loop. Against a request a sixteenth its size:
+    // linear, some sixteen to forty times as long, where the search made it a hundred times and more.
+    const registry = registryWith(['SELECT 1']);
+    const requestTime = (n: number) => {
+      const c = session(registry);
+      const request = Buffer.concat([
+        ...Array.from({ length: n }, (_, i) => parse(`s${i}`, 'SELECT 1')),
+        serialize.sync(),
+      ]);
+      const start = performance.now();
+      assert.equal(c.answer(request), true);
+      return performance.now() - start;
+    };
+    const growth = timeGrowth(requestTime, 1000, 16000);
+    assert.ok(growth < 64, `16000 Parses took ${growth.toFixed(1)} times as long as 1000`);
   });
 
   it('goes to a server when anything in it is not known to parse, or not only Parses and a Sync', () => {

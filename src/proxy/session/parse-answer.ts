@@ -38,7 +38,7 @@ export function answerParses(s: ParseAnswerSession, data: Buffer): boolean {
   s.queuedSyncs = 0;
   const out = s.socket;
   out.cork();
-  for (let i = 0; i < parses.length; i++) out.write(PARSE_COMPLETE);
+  for (let i = 0; i < parses.size; i++) out.write(PARSE_COMPLETE);
   out.write(READY_IDLE);
   out.uncork();
   return true;
@@ -49,8 +49,8 @@ function knownParses(
   statements: ClientStatements,
   registry: StatementRegistry,
   data: Buffer,
-): [name: string, statement: Statement][] | null {
-  const parses: [string, Statement][] = [];
+): Map<string, Statement> | null {
+  const parses = new Map<string, Statement>();
   let off = 0;
   while (off + 5 <= data.length && data[off] === FrontendMessage.Parse) {
     const end = off + 1 + data.readUInt32BE(off + 1);
@@ -59,16 +59,16 @@ function knownParses(
     if (end > data.length || nameEnd <= off + 5 || nameEnd >= end) return null;
     const name = data.toString('utf8', off + 5, nameEnd);
     // A name in use, the client's or earlier in this request: PostgreSQL's 42P05 comes from a server.
-    if (statements.has(name) || parses.some(([other]) => other === name)) return null;
+    if (statements.has(name) || parses.has(name)) return null;
     // A text that depends on the client's names is made for it (see OwnStatements).
     if (statements.ownText(name, data.subarray(nameEnd + 1, end))) return null;
     const statement = registry.parsed(data.subarray(nameEnd + 1, end), statements.scope());
     if (statement === null) return null;
-    parses.push([name, statement]);
+    parses.set(name, statement);
     off = end;
   }
   const synced = off + 5 === data.length && data[off] === FrontendMessage.Sync && data.readUInt32BE(off + 1) === 4;
-  return synced && parses.length > 0 ? parses : null;
+  return synced && parses.size > 0 ? parses : null;
 }
 
 /** What parseAnswered uses of the session. */

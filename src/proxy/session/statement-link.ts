@@ -100,7 +100,7 @@ export function splitWhole(
 
 /** Client bytes rewritten for the linked server; false: the client pauses (see ClientSession.send). */
 export function sendRewritten(
-  s: Pick<ClientSession, 'statements' | 'statementLink' | 'pool' | 'pinned' | 'pinnedForGood'>,
+  s: Pick<ClientSession, 'statements' | 'statementLink' | 'pool' | 'pinned' | 'pinnedForGood' | 'socket'>,
   server: LinkedServer,
   data: Buffer,
 ): boolean {
@@ -115,16 +115,24 @@ export function sendRewritten(
   // since (bytes that waited for a shape check go on without a ReadyForQuery): what follows runs in it.
   const tracker = link.tracker;
   const failed = server.txStatus === TransactionStatus.Failed && tracker.idle && !tracker.portalRan;
-  const out = statements.rewrite(
-    data,
-    server.prepared,
-    tracker,
-    s.pool!.stats,
-    link.answerNow,
-    failed,
-    s.pinned || s.pinnedForGood,
-    server.txStatus === TransactionStatus.InTransaction,
-  );
+  // The answers pgtide gives at once leave in one write, not one each: a batch may hold
+  // thousands of Parses of statements the server holds.
+  s.socket.cork();
+  let out: Buffer;
+  try {
+    out = statements.rewrite(
+      data,
+      server.prepared,
+      tracker,
+      s.pool!.stats,
+      link.answerNow,
+      failed,
+      s.pinned || s.pinnedForGood,
+      server.txStatus === TransactionStatus.InTransaction,
+    );
+  } finally {
+    s.socket.uncork();
+  }
   const added = statements.takeAddedSyncs();
   if (added > 0) server.syncs.sent(added, server.syncs.unsynced);
   server.syncs.skipped(tracker.takeSkippedQueries());
