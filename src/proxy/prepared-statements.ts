@@ -618,7 +618,7 @@ export class ClientStatements {
     set: PreparedSet,
     tracker: ResponseTracker,
     stats: PoolStats,
-    answerNow: (b: Buffer) => void,
+    answerNow: (b: Buffer) => boolean,
     failedTransaction = false,
     pinned = false,
     inBlock = false,
@@ -694,7 +694,7 @@ export class ClientStatements {
     end: number,
     set: PreparedSet,
     tracker: ResponseTracker,
-    answerNow: (b: Buffer) => void,
+    answerNow: (b: Buffer) => boolean,
   ): void {
     switch (type) {
       case P: {
@@ -767,10 +767,8 @@ export class ClientStatements {
         this.sharedNow.add(statement.serverName);
         if (answered) return;
         const now = tracker.pushFake(Expect.FakeParse, statement.serverName, name);
-        if (now) {
-          this.earlyParses++;
-          answerNow(now);
-        }
+        // One held back with a refusal is answered again where the bytes run again.
+        if (now && answerNow(now)) this.earlyParses++;
         return;
       }
       case B: {

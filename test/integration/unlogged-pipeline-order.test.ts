@@ -28,7 +28,7 @@ const TABLE = 'pipe_order_unlogged';
 const params = (sql: string) => [parse('', sql), bind('', ''), describeMessage('P', ''), execute(), sync()];
 
 /**
- * Each scenario's batches; `refusable`: the batch of the unlogged read that may get the
+ * Each scenario's writes (one batch ended by its Sync, or more); `refusable`: the batch of the unlogged read that may get the
  * standby's refusal instead of its rows (docs/routing.md: a SET among the batches after it, or a
  * batch before it whose answer reached the client), while every batch gets its own answers, in order.
  */
@@ -60,6 +60,26 @@ const SCENARIOS: Record<string, { batches: Buffer[][]; refusable?: number }> = {
       [parse('pipe_s2', 'SELECT 42'), bind('', 'pipe_s2'), describeMessage('P', ''), execute(), sync()],
     ],
   },
+  // The read and the next batch in one write, the next one's statement held by the server from an
+  // earlier round: its Parse waited there for the read's answer, then pgtide answered it at once,
+  // ahead of the read run again on the primary: libpq took it for the read's answer and hung.
+  'prepared unlogged read and a statement the server holds, in one write': {
+    refusable: 1,
+    batches: [
+      [parse('pipe_s1', `SELECT count(*)::int FROM ${TABLE}`), sync()],
+      [
+        bind('', 'pipe_s1'),
+        describeMessage('P', ''),
+        execute(),
+        sync(),
+        parse('pipe_s2', 'SELECT 42'),
+        bind('', 'pipe_s2'),
+        describeMessage('P', ''),
+        execute(),
+        sync(),
+      ],
+    ],
+  },
 };
 
 /** The answers cut at each ReadyForQuery: one list per batch. */
@@ -78,7 +98,7 @@ function refused(got: readonly string[], expected: readonly string[]): boolean {
   return error >= 0 && got.length === error + 2 && got.slice(0, error).every((m, i) => m === expected[i]);
 }
 
-/** The batches written one by one as libpq flushes them at each Sync, `gapMs` apart; every answer. */
+/** The writes one by one as libpq flushes them at a Sync, `gapMs` apart; every answer. */
 async function run(login: WireLogin, batches: Buffer[][], gapMs: number): Promise<string[]> {
   const c = await WireClient.connect(login);
   try {
@@ -86,7 +106,8 @@ async function run(login: WireLogin, batches: Buffer[][], gapMs: number): Promis
       c.send(...batch);
       if (gapMs > 0) await sleep(gapMs);
     }
-    return normalise(await c.untilReady(batches.length, 5_000)).filter((m) => !m.startsWith('S '));
+    const syncs = batches.flat().filter((m) => m[0] === 0x53).length;
+    return normalise(await c.untilReady(syncs, 5_000)).filter((m) => !m.startsWith('S '));
   } finally {
     await c.close();
   }

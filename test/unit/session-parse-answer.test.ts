@@ -53,7 +53,7 @@ function registryWith(parsed: string[]): StatementRegistry {
     set,
     tracker,
     new PoolStats(),
-    () => {},
+    () => true,
   );
   for (const _ of parsed) tracker.onAnswer(BackendMessage.ParseComplete);
   return registry;

@@ -26,8 +26,9 @@ export type AnswerEdit = { start: number; end: number; insert: Buffer[] };
  */
 export class StatementLink {
   readonly tracker = new ResponseTracker();
-  /** An answer pgtide gives itself with nothing owed before it. */
-  readonly answerNow: (message: Buffer) => void;
+  /** An answer pgtide gives itself with nothing owed before it; false: it joined a refusal
+   *  held back (see answerOrHold). */
+  readonly answerNow: (message: Buffer) => boolean;
   readonly emitWhole: (piece: Buffer) => void;
   /** The client's messages, gathered whole for rewriting (see ClientSession.dispatch). */
   whole: WholeMessages | null = null;
@@ -46,13 +47,31 @@ export class StatementLink {
   /** Statements the server showed stale in this transaction (see statement-replay.ts); null: none. */
   replayToLearn: Statement[] | null = null;
 
-  constructor(s: Pick<ClientSession, 'socket' | 'onQueryData' | 'statements'> & ParsedSession) {
+  constructor(s: Pick<ClientSession, 'socket' | 'onQueryData' | 'statements' | 'resend'> & ParsedSession) {
     this.tracker.onParseFailed = (clientName, serverName) => s.statements?.forget(clientName, serverName);
     this.tracker.onCloseSkipped = (clientName, serverName) => s.statements?.reopen(clientName, serverName);
     this.tracker.onParseAnswered = (serverName, ok) => parseAnswered(s, serverName, ok);
-    this.answerNow = (message) => s.socket.write(message);
+    this.answerNow = (message) => answerOrHold(s, message);
     this.emitWhole = (piece) => s.onQueryData(piece);
   }
+}
+
+/**
+ * An answer pgtide gives at once goes to the client, unless a standby's refusal is held back
+ * (see holdsFirstAnswer): the bytes it answers, released to that standby behind the refusal
+ * (a Parse held until the batch before it was answered), run again on the primary with the
+ * refused ones, where their answers follow the refused statement's. Written now, libpq's
+ * pipeline took it for the refused statement's answer and waited for ever. Kept with the
+ * refusal, it reaches the client in its place should the refusal reach it after all.
+ */
+function answerOrHold(s: Pick<ClientSession, 'socket' | 'resend'>, message: Buffer): boolean {
+  const resend = s.resend;
+  if (resend !== null && resend.heldRefusal !== null) {
+    resend.heldRefusal = Buffer.concat([resend.heldRefusal, message]);
+    return false;
+  }
+  s.socket.write(message);
+  return true;
 }
 
 /** What of the session these functions use. */
@@ -77,6 +96,7 @@ export type LinkSession = Pick<
   | 'isClosed'
   | 'send'
   | 'resumeClient'
+  | 'resend'
   | 'sentOnLink'
   | 'database'
   | 'user'
