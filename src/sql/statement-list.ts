@@ -203,7 +203,9 @@ export function findStatementLists(buf: Buffer, start: number, end: number): Sta
     words[0] = wordOf(lx, tok);
     tok = lx.next();
   }
-  return found;
+  // A backslash before a closing quote: with standard_conforming_strings = off the server reads
+  // the text otherwise (a name found here may be inside a string): it goes as it is.
+  return lx.backslashQuote ? null : found;
 }
 
 const enum Word {

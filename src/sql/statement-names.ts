@@ -59,7 +59,9 @@ export function findStatementNames(buf: Buffer, start: number, end: number, exec
     if (one) (found ??= []).push(one);
     if (lx.tok === Tok.Semicolon) atStatementStart = true;
   }
-  return found;
+  // A backslash before a closing quote: with standard_conforming_strings = off the server reads
+  // the text otherwise (a name found here may be inside a string): it goes as it is.
+  return lx.backslashQuote ? null : found;
 }
 
 /** The DEALLOCATEs (and DISCARD ALLs) among the statements of `buf[start, end)`; null when there are none. */

@@ -49,6 +49,8 @@ describe('findStatementLists', () => {
     ['select * from myschema.pg_prepared_statements', null],
     ['select pg_prepared_statements()', null],
     ["select 'pg_prepared_statements'", null],
+    // standard_conforming_strings = off reads a string here: the text goes as it is.
+    ["select 'it\\'s', 'x from pg_prepared_statements y'", null],
     ['select 1 -- from pg_prepared_statements', null],
     ['select * from pg_prepared_statements_x', null],
     ['select * from pg_prepared_xacts', null],
