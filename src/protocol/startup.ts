@@ -204,31 +204,35 @@ export function startupName(name: string): string {
   return bytes.length <= MAX_NAME_BYTES ? name : bytes.toString('utf8', 0, MAX_NAME_BYTES);
 }
 
+/** A malformed `options` startup parameter, in PostgreSQL's words and with its SQLSTATE. */
+export class StartupOptionsError extends Error {
+  constructor(
+    message: string,
+    readonly sqlstate: '42601' | '42704',
+  ) {
+    super(message);
+  }
+}
+
 /**
  * Parses libpq's `options` startup parameter (PGOPTIONS): whitespace-separated switches,
  * backslash escapes the next character. Only the GUC-setting switches `-c name=value`,
  * `-cname=value` and `--name=value` are accepted; dashes in names become underscores, as
  * PostgreSQL does. Anything else is an error rather than silently ignored.
  */
-export function parseOptions(options: string): Map<string, string> | { error: string } {
+export function parseOptions(options: string): Map<string, string> | StartupOptionsError {
   const words = splitOptions(options);
   const settings = new Map<string, string>();
   for (let i = 0; i < words.length; i++) {
     const word = words[i]!;
     let setting: string;
-    if (word === '-c') {
-      if (i + 1 >= words.length) return { error: 'option "-c" requires a value' };
-      setting = words[++i]!;
-    } else if (word.startsWith('--')) {
-      setting = word.slice(2);
-    } else if (word.startsWith('-c')) {
-      setting = word.slice(2);
-    } else {
-      return { error: `unsupported option "${word}" in startup packet` };
-    }
+    if (word === '-c' && i + 1 < words.length) setting = words[++i]!;
+    else if ((word.startsWith('--') || word.startsWith('-c')) && word.length > 2) setting = word.slice(2);
+    else return new StartupOptionsError(`invalid command-line argument for server process: ${word}`, '42601');
     const eq = setting.indexOf('=');
-    if (eq === -1) return { error: `option "${word}" requires a value (name=value)` };
-    if (eq === 0) return { error: `option "${word}" has an empty name` };
+    const flag = word.startsWith('--') ? '--' : '-c ';
+    if (eq === -1) return new StartupOptionsError(`${flag}${setting} requires a value`, '42601');
+    if (eq === 0) return new StartupOptionsError('unrecognized configuration parameter ""', '42704');
     settings.set(setting.slice(0, eq).replaceAll('-', '_'), setting.slice(eq + 1));
   }
   return settings;

@@ -303,7 +303,7 @@ function startupSettings(startupParams: ReadonlyMap<string, string>): Settings {
   const options = startupParams.get('options');
   if (options) {
     const parsed = parseOptions(options);
-    if (!(parsed instanceof Map)) throw new Error(parsed.error);
+    if (!(parsed instanceof Map)) throw parsed;
     for (const [name, value] of parsed) startup.set(name.toLowerCase(), value);
   }
   for (const [name, value] of startupParams) {

@@ -100,6 +100,10 @@ for (const mode of ['transaction', 'session'] as PoolMode[]) {
         ['-c no_such_setting=1', '42704'],
         ['-c work_mem=abc', '22023'],
         ['-c DateStyle=nonsense', '22023'],
+        // Malformed options, refused by pgtide before any server (08P01 before a helper compared).
+        ['-c work_mem', '42601'],
+        ['--work_mem', '42601'],
+        ['-c =1', '42704'],
       ] as const) {
         // A refused login's server is closed: each tries its settings on an idle one.
         const warm = new pg.Client(p.pgConfig());

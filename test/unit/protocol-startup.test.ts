@@ -4,6 +4,7 @@ import { serialize } from 'pg-protocol';
 import {
   StartupReader,
   parseOptions,
+  StartupOptionsError,
   startupName,
   MAX_STARTUP_PACKET,
   type StartupPacket,
@@ -319,11 +320,23 @@ describe('parseOptions', () => {
     assert.deepEqual(parseOptions('   '), new Map());
   });
 
-  it('rejects empty names, missing values and unsupported switches with an error', () => {
-    for (const bad of ['-c=', '-c =x', '--=x', '-c', '-c name', '--name', '-d 5', 'plain']) {
+  it("rejects empty names, missing values and unsupported switches in PostgreSQL's words and SQLSTATEs", () => {
+    const refusals: [string, string, string][] = [
+      ['-c=', '42704', 'unrecognized configuration parameter ""'],
+      ['-c =x', '42704', 'unrecognized configuration parameter ""'],
+      ['--=x', '42704', 'unrecognized configuration parameter ""'],
+      ['-c', '42601', 'invalid command-line argument for server process: -c'],
+      ['-c name', '42601', '-c name requires a value'],
+      ['-cname', '42601', '-c name requires a value'],
+      ['--name', '42601', '--name requires a value'],
+      ['--', '42601', 'invalid command-line argument for server process: --'],
+      ['-d 5', '42601', 'invalid command-line argument for server process: -d'],
+      ['plain', '42601', 'invalid command-line argument for server process: plain'],
+    ];
+    for (const [bad, sqlstate, message] of refusals) {
       const result = parseOptions(bad);
-      assert.ok(!(result instanceof Map), `accepted ${JSON.stringify(bad)}`);
-      assert.equal(typeof result.error, 'string');
+      assert.ok(result instanceof StartupOptionsError, `accepted ${JSON.stringify(bad)}`);
+      assert.deepEqual([result.sqlstate, result.message], [sqlstate, message], bad);
     }
   });
 });

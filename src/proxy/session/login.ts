@@ -3,7 +3,14 @@
 // and the first ReadyForQuery. The admin console's login ends here too.
 import tls from 'node:tls';
 import { collectTable } from '../../protocol/scanner.js';
-import { LATEST_MINOR, PROTOCOL_3_0, parseOptions, startupName, type StartupPacket } from '../../protocol/startup.js';
+import {
+  LATEST_MINOR,
+  PROTOCOL_3_0,
+  parseOptions,
+  StartupOptionsError,
+  startupName,
+  type StartupPacket,
+} from '../../protocol/startup.js';
 import { FrontendMessage } from '../../protocol/types.js';
 import * as encode from '../../protocol/encode.js';
 import { SQLSTATE } from '../../protocol/encode.js';
@@ -365,10 +372,8 @@ function authenticated(s: LoginSession, head: readonly Buffer[]): void {
     s.settings = new SessionSettings(s.startupParams, ctx.startupSettings);
   } catch (err) {
     send(s, head);
-    return s.fatal(
-      SQLSTATE.PROTOCOL_VIOLATION,
-      `invalid command-line argument for server process: ${(err as Error).message}`,
-    );
+    if (!(err instanceof StartupOptionsError)) throw err;
+    return s.fatal(err.sqlstate, err.message);
   }
   s.startupParams = NO_PARAMS;
   // The login learns the settings to report from a primary connection; session pooling
