@@ -54,6 +54,35 @@ async function learnFunctions(client: pg.Client): Promise<void> {
   await learnProbe((sql) => client.query(sql));
 }
 
+/** A client logged in with `config`, pgtide told the probe only reads. */
+async function connectLearned(config: pg.ClientConfig): Promise<pg.Client> {
+  const client = new pg.Client(config);
+  // A failure must show as itself, not as the client's error when pgtide stops.
+  client.on('error', () => {});
+  await client.connect();
+  await learnFunctions(client);
+  return client;
+}
+
+/** `begin`, then `mode`: the transaction runs on the primary, which takes the mode. */
+async function onPrimaryAfter(c: pg.Client, begin: string, mode: string): Promise<void> {
+  await c.query(begin);
+  await c.query(mode);
+  assert.equal((await c.query(PORT)).rows[0].port, t.primary.port, `${begin}; ${mode}`);
+  await c.query('COMMIT');
+}
+
+/** `begin`, then `mode` (read-write), then an INSERT of row `id`: the row is on the primary. */
+async function writesAfter(c: pg.Client, begin: string | pg.QueryConfig, mode: string, id: number): Promise<void> {
+  const what = `${typeof begin === 'string' ? begin : `named ${begin.text}`}, then ${mode}`;
+  await c.query(begin);
+  await c.query(mode);
+  await c.query(`INSERT INTO route_t VALUES (${id}, $1)`, [what]);
+  await c.query('COMMIT');
+  const written = await sqlOn(t.primary, 'SELECT count(*)::int AS n FROM route_t WHERE id = $1', [id]);
+  assert.equal(written[0].n, 1, what);
+}
+
 async function waitForStandbys(sql: string): Promise<void> {
   for (const node of t.standbys) {
     const deadline = Date.now() + 10_000;
@@ -370,11 +399,7 @@ describe('session routing controls', { timeout: 60_000 }, () => {
   test('a client that starts with default_transaction_read_only=on runs its transactions on standbys', async () => {
     const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), read_your_writes_timeout: 5 });
     try {
-      const c = new pg.Client(p.pgConfig({ options: '-c default_transaction_read_only=on' }));
-      // A failure below must show as itself, not as the client's error when pgtide stops.
-      c.on('error', () => {});
-      await c.connect();
-      await learnFunctions(c);
+      const c = await connectLearned(p.pgConfig({ options: '-c default_transaction_read_only=on' }));
       await c.query('BEGIN');
       const port = (await c.query(PORT)).rows[0].port;
       await c.query('COMMIT');
@@ -389,17 +414,9 @@ describe('session routing controls', { timeout: 60_000 }, () => {
       }
       // Rails sets a transaction's level after its BEGIN; READ WRITE lets a read-only session
       // write. A standby had run the BEGIN, then refused either with 0A000 or 25006.
-      for (const mode of ['ISOLATION LEVEL SERIALIZABLE', 'READ WRITE']) {
-        await c.query('BEGIN');
-        await c.query(`SET TRANSACTION ${mode}`);
-        assert.equal((await c.query(PORT)).rows[0].port, t.primary.port, mode);
-        await c.query('COMMIT');
-      }
-      await c.query('BEGIN');
-      await c.query('SET TRANSACTION READ WRITE');
-      await c.query(`INSERT INTO route_t VALUES (402, 'read-only session, read-write transaction')`);
-      await c.query('COMMIT');
-      assert.equal((await sqlOn(t.primary, 'SELECT count(*)::int AS n FROM route_t WHERE id = 402'))[0].n, 1);
+      for (const mode of ['ISOLATION LEVEL SERIALIZABLE', 'READ WRITE'])
+        await onPrimaryAfter(c, 'BEGIN', `SET TRANSACTION ${mode}`);
+      await writesAfter(c, 'BEGIN', 'SET TRANSACTION READ WRITE', 402);
       // Reads still go to standbys once they replayed the write (read_your_writes_timeout above),
       // the empty transaction's end answered by pgtide.
       await c.query('BEGIN');
@@ -431,27 +448,15 @@ describe('session routing controls', { timeout: 60_000 }, () => {
     // INSERT after READ WRITE was lost (found by a helper with PostgreSQL's regression files).
     const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), read_your_writes_timeout: 5 });
     try {
-      const connect = async (config: pg.ClientConfig) => {
-        const client = new pg.Client(config);
-        client.on('error', () => {});
-        await client.connect();
-        await learnFunctions(client);
-        return client;
-      };
       // The named BEGIN, then a read: on a standby; again, then READ WRITE and an INSERT: kept.
       const readThenWrite = async (client: pg.Client, begin: pg.QueryConfig, id: number) => {
         await client.query(begin);
         assert.notEqual((await client.query(PORT)).rows[0].port, t.primary.port, begin.text);
         await client.query('COMMIT');
-        await client.query(begin);
-        await client.query('SET TRANSACTION READ WRITE');
-        await client.query(`INSERT INTO route_t VALUES (${id}, 'named ${begin.text}, then READ WRITE')`);
-        await client.query('COMMIT');
-        const written = await sqlOn(t.primary, 'SELECT count(*)::int AS n FROM route_t WHERE id = $1', [id]);
-        assert.equal(written[0].n, 1, begin.text);
+        await writesAfter(client, begin, 'SET TRANSACTION READ WRITE', id);
         await client.end();
       };
-      const c = await connect(p.pgConfig());
+      const c = await connectLearned(p.pgConfig());
       const beginReadOnly = { name: 'begin_read_only', text: 'BEGIN READ ONLY' };
       // Parse, Bind and Execute in one batch first, then Binds of the statement prepared.
       for (const run of ['parsed', 'bound']) {
@@ -462,7 +467,7 @@ describe('session routing controls', { timeout: 60_000 }, () => {
         await c.query('COMMIT');
       }
       await readThenWrite(c, beginReadOnly, 430);
-      const readOnlySession = await connect(p.pgConfig({ options: '-c default_transaction_read_only=on' }));
+      const readOnlySession = await connectLearned(p.pgConfig({ options: '-c default_transaction_read_only=on' }));
       await readThenWrite(readOnlySession, { name: 'begin', text: 'BEGIN' }, 431);
       // What the client reads is PostgreSQL's own answer, byte for byte.
       const steps = [
@@ -494,27 +499,16 @@ describe('SET transaction_isolation and transaction_read_only', { timeout: 60_00
   test('route as SET TRANSACTION does, and are kept by no server for the next transaction', async () => {
     const p = await startPgtide(t, { backends: clusterBackends(t, [0, 1, 1]), read_your_writes_timeout: 5 });
     try {
-      const c = new pg.Client(p.pgConfig());
-      c.on('error', () => {});
-      await c.connect();
-      await learnFunctions(c);
+      const c = await connectLearned(p.pgConfig());
       for (const sql of [
         "SET transaction_isolation = 'serializable'",
         'SET transaction_read_only = off',
         "SET SESSION transaction_isolation TO 'repeatable read'",
       ])
         await c.query(sql);
-      for (const mode of ["SET LOCAL transaction_isolation = 'serializable'", 'SET transaction_read_only = false']) {
-        await c.query('BEGIN READ ONLY');
-        await c.query(mode);
-        assert.equal((await c.query(PORT)).rows[0].port, t.primary.port, mode);
-        await c.query('COMMIT');
-      }
-      await c.query('BEGIN READ ONLY');
-      await c.query('SET transaction_read_only = off');
-      await c.query(`INSERT INTO route_t VALUES (403, 'read-only transaction made read-write by the setting')`);
-      await c.query('COMMIT');
-      assert.equal((await sqlOn(t.primary, 'SELECT count(*)::int AS n FROM route_t WHERE id = 403'))[0].n, 1);
+      for (const mode of ["SET LOCAL transaction_isolation = 'serializable'", 'SET transaction_read_only = false'])
+        await onPrimaryAfter(c, 'BEGIN READ ONLY', mode);
+      await writesAfter(c, 'BEGIN READ ONLY', 'SET transaction_read_only = off', 403);
       // Transaction-scoped: the next transactions start from the defaults wherever they run.
       await c.query('BEGIN READ ONLY');
       assert.notEqual((await c.query(PORT)).rows[0].port, t.primary.port);
