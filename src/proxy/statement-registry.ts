@@ -177,19 +177,23 @@ export class StatementRegistry {
   classification(statement: Statement): Classification {
     const c = statement.classification;
     if (c.functions === undefined && !c.awaitingParser) return c;
-    const parse = statement.parse;
-    const textStart = parse.indexOf(0, 5) + 1;
-    const again = this.classify(parse, textStart, parse.indexOf(0, textStart));
+    const [start, end] = textBounds(statement);
+    const again = this.classify(statement.parse, start, end);
     statement.classification = again;
     return again;
   }
 }
 
+/** Where the text `statement` prepares lies in its Parse message. */
+function textBounds(statement: Statement): [start: number, end: number] {
+  const parse = statement.parse;
+  const start = parse.indexOf(0, 5) + 1;
+  return [start, parse.indexOf(0, start)];
+}
+
 /** The text `statement` prepares. */
 export function statementText(statement: Statement): string {
-  const parse = statement.parse;
-  const textStart = parse.indexOf(0, 5) + 1;
-  return parse.toString('utf8', textStart, parse.indexOf(0, textStart));
+  return statement.parse.toString('utf8', ...textBounds(statement));
 }
 
 function scopedKey(rest: Buffer, scope: string): string {
