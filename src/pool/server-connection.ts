@@ -19,7 +19,7 @@ import {
   trackReportedParameter,
   UNKNOWN_SETTINGS,
 } from './server-settings.js';
-import { ACTIVE_TYPES, ALL_TYPES, ANSWER_ENDS, State, TRACKED_TYPES } from './server-states.js';
+import { ACTIVE_TYPES, ALL_TYPES, ANSWER_ENDS, LOGIN_ONLY, State, TRACKED_TYPES } from './server-states.js';
 import { ReusedReadBuffer } from './read-buffer.js';
 import { addBackend, dropBackend, nextEvent, notifyingClient, type BackendHolder } from './notifier.js';
 import { writeDirect } from './direct-write.js';
@@ -379,6 +379,8 @@ export class ServerConnection implements MessageSink, LinkedServer, BackendHolde
         } else if (ANSWER_ENDS[type] !== 0) {
           this.syncs.countAnswer();
           if (type === C) this.noteCommandComplete(body);
+        } else if (LOGIN_ONLY[type] !== 0) {
+          return this.violation(`'${String.fromCharCode(type)}' after login`);
         }
         if (this.tracking) this.peer?.onServerAnswer(type, body, end);
         return true;

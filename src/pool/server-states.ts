@@ -13,11 +13,15 @@ export const enum State {
 }
 
 // On the forward path only the messages that change what pgtide must do are assembled: errors
-// (a FATAL ends the session), and notifications (their pid may be the client's to report).
-export const ACTIVE_TYPES = collectTable('ZSGWEA');
+// (a FATAL ends the session), notifications (their pid may be the client's to report), and the
+// login's own messages, which a server never sends once logged in (see LOGIN_ONLY).
+export const ACTIVE_TYPES = collectTable('ZSGWEARKv');
 // A link whose client stream pgtide edits (prepared statements) also follows every request's answer;
 // so does one with an extended-protocol batch open (see SyncPoints.failed).
-export const TRACKED_TYPES = collectTable('ZSGW123ntTCIsEA');
+export const TRACKED_TYPES = collectTable('ZSGW123ntTCIsEARKv');
+/** An authentication request, a cancel key or a protocol version: forwarded after login, a
+ *  compromised server could ask the client for its password through pgtide. */
+export const LOGIN_ONLY = collectTable('RKv');
 /** The end of the answer to a Parse, Bind or Execute (see SyncPoints.countAnswer); 0 for other types. */
 export const ANSWER_ENDS = collectTable('12CIs');
 // Logging in and idle, every message is checked: only a few types may come then.

@@ -832,6 +832,14 @@ describe('a hostile server during a client transaction: the client loses its ser
       Buffer.concat(Array.from({ length: 257 }, (_, i) => encode.parameterStatus(`p${i}`, 'v'))),
       /more than 256 ParameterStatus names/,
     ],
+    // Forwarded, it would let a compromised server ask the client for its password.
+    [
+      'an authentication request after login',
+      Buffer.concat([encode.commandComplete('SELECT 1'), message('R', '\0\0\0\x03')]),
+      /'R' after login/,
+    ],
+    ['a cancel key after login', message('K', '\0\0\0\x01\0\0\0\x02'), /'K' after login/],
+    ['a protocol version answer after login', message('v', '\0\0\0\x00\0\0\0\0'), /'v' after login/],
     // Its head read alone: forwarded, the client would read pgtide's error as the rest of it.
     [
       'a ParameterStatus longer than 64 KiB, its head alone in the chunk',
