@@ -55,12 +55,15 @@ EXPECT[F] = Expect.Query;
 /** The map of a client's named statements, which resolve where its session says now: where
  *  its transaction may have moved that, or changed tables (DDL not committed yet, which other
  *  clients do not see: a statement shared with them would get types or a plan from the other
- *  side of it), somewhere no other statement resolves. */
+ *  side of it), or where it keeps its server (its temporary tables read by the same names as
+ *  other sessions' tables of other columns), somewhere no other statement resolves. */
 export function clientStatements(
-  s: Pick<ClientSession, 'ctx' | 'database' | 'user' | 'settings' | 'scopeMoved' | 'ranDdl'>,
+  s: Pick<ClientSession, 'ctx' | 'database' | 'user' | 'settings' | 'scopeMoved' | 'ranDdl' | 'keepsServer'>,
 ): ClientStatements {
   return new ClientStatements(s.ctx.statements, () =>
-    s.scopeMoved || s.ranDdl ? unsharedScope() : statementScope(s.database, s.user, s.settings?.values ?? null),
+    s.scopeMoved || s.ranDdl || s.keepsServer
+      ? unsharedScope()
+      : statementScope(s.database, s.user, s.settings?.values ?? null),
   );
 }
 

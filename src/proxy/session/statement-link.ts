@@ -103,6 +103,7 @@ export type LinkSession = Pick<
   | 'settings'
   | 'ranDdl'
   | 'scopeMoved'
+  | 'keepsServer'
 > &
   PinSession;
 
