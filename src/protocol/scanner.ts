@@ -91,6 +91,9 @@ export class MessageScanner {
   private reserved = 0;
   /** During onMessage: the body of a bounded type is only its head (the budget was spent). */
   truncated = false;
+  /** During onMessage: the message came across chunks (its start went with an earlier one; a
+   *  head-only type's body is only its head). */
+  assembled = false;
 
   constructor(
     maxPacketSize: number,
@@ -173,9 +176,11 @@ export class MessageScanner {
         const body = this.assembly;
         if (body !== null) {
           this.truncated = this.headOnly && this.collect[this.type] === BOUNDED;
+          this.assembled = true;
           this.dropAssembly();
           const more = sink.onMessage(this.type, body, pos);
           this.truncated = false;
+          this.assembled = false;
           if (!more) return pos;
         }
         continue;

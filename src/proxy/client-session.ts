@@ -40,7 +40,7 @@ import {
   relocateLogin,
 } from './session/login.js';
 import { CopyIn, NO_CHUNKS, NO_PARAMS, State, Wait, appended } from './session/state.js';
-import { unnamedSent } from './session/unnamed-statement.js';
+import { unnamedCut, unnamedSent } from './session/unnamed-statement.js';
 import { rerouteWaiting, route, routeFirstBytes, waitsOnStaleBackend } from './session/route.js';
 import { checkTimeouts } from './session/timeouts.js';
 import { acquire, serverAssigned, transactionAnswered } from './session/handoff.js';
@@ -394,6 +394,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (!hadStatements && this.statements && !this.scanner.atBoundary) chunk = holdCutMessage(this, chunk);
     let data = this.terminateAt >= 0 ? chunk.subarray(0, this.terminateAt) : chunk;
     if (this.edits !== null) data = editedChunk(this, data);
+    if (!this.scanner.atBoundary && this.terminateAt < 0) data = unnamedCut(this, chunk, data);
     if (data.length > 0) {
       // A message cut at the chunk's end (COPY data the server may fail in the middle of, a
       // pipelined Query) keeps the server until the rest of it has gone there too: PostgreSQL

@@ -123,6 +123,19 @@ describe('the unnamed statement bound in a later batch than its Parse', { timeou
     assert.deepEqual(dataRows(ranB), [['42']]);
   });
 
+  // lib/pq sends every query with parameters so. A Bind longer than one read of pgtide's (64
+  // KiB) was scanned whole only after its start had gone to the server, without the copy of its
+  // statement: on the primary, where the cut Bind goes, it failed with 26000.
+  test('a Bind longer than one read, its Parse (on a standby) in the batch before: answers as directly', async () => {
+    const answers = await sameAsDirect(async (c) => {
+      const got: string[] = [];
+      for (const size of [100_000, 65_600, 300_000])
+        got.push(...(await prepareThenRun(c, 'SELECT octet_length($1::text) AS n', ['a'.repeat(size)])));
+      return got;
+    });
+    assert.ok(!answers.some((m) => m.startsWith('E ')), answers.join('\n'));
+  });
+
   test('a pinned listener gets the notifications sent while its statement is prepared again', async () => {
     const listener = await wire.connect();
     // Direct: the listener holds the pool's one server connection.
@@ -195,6 +208,61 @@ describe('a Bind or Describe of the unnamed statement by a client that prepared 
         const own = await c.exchange(parse('', 'SELECT 7 AS v'), sync());
         assert.deepEqual(errorCodes(own), []);
         assert.deepEqual(dataRows(await c.exchange(bind('', ''), execute(), sync())), [['7']]);
+      } finally {
+        await c.close();
+      }
+    }
+  });
+
+  // Another client's statement left on the server ran with this client's value (lib/pq's Bind
+  // of a parameter above 64 KiB, its Parse in the batch before): 7100000, where PostgreSQL
+  // answers 100000, and the other statement's side effects with it.
+  test("a Bind longer than one read runs the client's own statement, or fails with 26000: never another client's", async () => {
+    const big = 'a'.repeat(100_000);
+    for (const login of [direct, wire.login()]) {
+      const c = await WireClient.connect(login);
+      const other = await WireClient.connect(login);
+      try {
+        await c.exchange(parse('', 'SELECT octet_length($1::text) AS n'), describeMessage('S', ''), sync());
+        const othersRan = await other.exchange(
+          parse('', 'SELECT length($1::text) + 7000000 AS n'),
+          bind('', '', ['x']),
+          execute(),
+          sync(),
+        );
+        assert.deepEqual(dataRows(othersRan), [['7000001']]);
+        assert.deepEqual(dataRows(await c.exchange(bind('', '', [big]), execute(), sync())), [['100000']]);
+        // None of its own since a simple Query: 26000, the other client's still on the server.
+        await other.exchange(
+          parse('', 'SELECT length($1::text) + 7000000 AS n'),
+          bind('', '', ['x']),
+          execute(),
+          sync(),
+        );
+        await c.exchange(query('SELECT 1'));
+        const none = await c.exchange(bind('', '', [big]), execute(), sync());
+        assert.deepEqual(errorCodes(none), ['26000']);
+        assert.deepEqual(dataRows(none), []);
+      } finally {
+        await c.close();
+        await other.close();
+      }
+    }
+  });
+
+  // The end of a Bind scanned across reads is no place for an edit: its last 261 bytes, a
+  // parameter's, posing as a whole Bind were replaced by a longer one, and the server read the
+  // bytes beyond the Bind's length as messages pgtide never saw.
+  test('a long Bind whose parameter ends like a short Bind is not edited inside its parameter', async () => {
+    const pose = Buffer.concat([Buffer.from('B\0\0\x01\x04'), Buffer.alloc(254, 0x61)]);
+    const value = Buffer.concat([Buffer.alloc(100_000, 0x61), pose]).toString('latin1');
+    for (const login of [direct, wire.login()]) {
+      const c = await WireClient.connect(login);
+      try {
+        await c.exchange(query('SELECT 1'));
+        const ran = await c.exchange(bind('', '', [value]), execute(), sync());
+        assert.deepEqual(errorCodes(ran), ['26000']);
+        assert.deepEqual(dataRows(await c.exchange(query('SELECT 2 AS v'))), [['2']]);
       } finally {
         await c.close();
       }

@@ -151,9 +151,13 @@ describe('MessageScanner buffers', () => {
     const bind = serialize.bind({ statement: 'stmt', portal: '', values: ['v'.repeat(100_000)] });
     const scanner = new MessageScanner(1 << 20, collectTable('', 'B'));
     const seen: { body: Buffer; end: number }[] = [];
-    const sink: MessageSink = { onMessage: (_t, body, end) => (seen.push({ body, end }), true) };
+    const assembled: boolean[] = [];
+    const sink: MessageSink = {
+      onMessage: (_t, body, end) => (seen.push({ body, end }), assembled.push(scanner.assembled), true),
+    };
     for (let off = 0; off < bind.length; off += 1000) scanner.scan(bind.subarray(off, off + 1000), sink);
     assert.equal(seen.length, 1);
+    assert.equal(scanner.assembled, false, 'only while the message is delivered');
     assert.equal(seen[0]!.body.length, HEAD_BYTES);
     assert.ok(seen[0]!.body.equals(bind.subarray(5, 5 + HEAD_BYTES)));
     assert.equal(seen[0]!.end, ((bind.length - 1) % 1000) + 1);
@@ -162,6 +166,7 @@ describe('MessageScanner buffers', () => {
     seen.length = 0;
     scanner.scan(bind, sink);
     assert.equal(seen[0]!.body.length, bind.length - 5);
+    assert.deepEqual(assembled, [true, false], 'assembled across chunks, then whole in one');
   });
 
   it('assembles a bounded body whole while the shared budget holds it, else only its head, marked truncated; the budget comes back', () => {

@@ -4,8 +4,13 @@ import { Classifier } from '../../src/sql/index.js';
 import { keptSessionState, keptStateName, refusedQuery } from '../../src/proxy/session/pinning.js';
 import { editedChunk, replaceMessage, type EditSession } from '../../src/proxy/session/chunk-edits.js';
 import * as encode from '../../src/protocol/encode.js';
+import { collectTable, MessageScanner } from '../../src/protocol/scanner.js';
 
 const classifier = new Classifier();
+
+function scanner(): MessageScanner {
+  return new MessageScanner(1 << 20, collectTable(''));
+}
 
 describe('keptSessionState', () => {
   it('names the state a statement leaves on its server, in a multi-statement query too', () => {
@@ -35,7 +40,7 @@ describe('a refused Query in its chunk', () => {
     const refused = encode.query('LISTEN jobs');
     const after = encode.sync();
     const data = Buffer.concat([before, refused, after]);
-    const s: EditSession = { edits: null, syncEnd: data.length };
+    const s: EditSession = { edits: null, syncEnd: data.length, scanner: scanner() };
     replaceMessage(s, before.length, before.length + refused.length, refusedQuery('LISTEN'));
     const out = editedChunk(s, data);
     assert.equal(s.edits, null);
@@ -53,12 +58,20 @@ describe('an edit of a message not whole in its chunk', () => {
     const whole = encode.query('LISTEN jobs');
     // Only the last bytes of the message are in this chunk: its start went with the one before.
     const tail = whole.subarray(6);
-    const s: EditSession = { edits: null, syncEnd: -1 };
+    const s: EditSession = { edits: null, syncEnd: -1, scanner: scanner() };
     replaceMessage(s, tail.length - whole.length, tail.length, refusedQuery('LISTEN'));
     assert.deepEqual(editedChunk(s, tail), tail);
     // A position that is no message's start (a head read across chunks) is not edited either.
     const other = Buffer.concat([encode.sync(), whole]);
     replaceMessage(s, 2, 2 + whole.length, refusedQuery('LISTEN'));
     assert.deepEqual(editedChunk(s, other), other);
+  });
+
+  it('is not asked for a message the scan assembled across chunks, even where its bytes pose as one', () => {
+    const posing = encode.query('LISTEN jobs');
+    const s: EditSession = { edits: null, syncEnd: -1, scanner: scanner() };
+    s.scanner.assembled = true;
+    replaceMessage(s, 0, posing.length, refusedQuery('LISTEN'));
+    assert.equal(s.edits, null);
   });
 });

@@ -4,6 +4,7 @@ import * as encode from '../../src/protocol/encode.js';
 import { TransactionStatus } from '../../src/protocol/types.js';
 import { Classifier, type Classification } from '../../src/sql/index.js';
 import { editedChunk } from '../../src/proxy/session/chunk-edits.js';
+import { collectTable, MessageScanner } from '../../src/protocol/scanner.js';
 import {
   DROPPED_PORTAL,
   executeOfPortal,
@@ -30,6 +31,7 @@ function session(): PortalSession {
     edits: null,
     syncEnd: -1,
     queuedSyncs: 0,
+    scanner: new MessageScanner(1 << 20, collectTable('')),
   };
 }
 

@@ -7,10 +7,13 @@ import type { ClientSession } from '../client-session.js';
 /** [start, end) of a whole message in the chunk being scanned, and what the server gets instead. */
 export type ChunkEdit = [start: number, end: number, replacement: Buffer];
 
-export type EditSession = Pick<ClientSession, 'edits' | 'syncEnd'>;
+export type EditSession = Pick<ClientSession, 'edits' | 'syncEnd' | 'scanner'>;
 
-/** The message at [start, end) of the chunk being scanned goes as `replacement`. */
+/** The message at [start, end) of the chunk being scanned goes as `replacement`. Not one that
+ *  came across reads: its start went already, and a head-only body would measure a range inside
+ *  its parameters, where a client's bytes posing as a message would be cut out of it. */
 export function replaceMessage(s: EditSession, start: number, end: number, replacement: Buffer): void {
+  if (s.scanner.assembled) return;
   (s.edits ??= []).push([start, end, replacement]);
 }
 

@@ -45,25 +45,82 @@ export function unnamedParsed(s: UnnamedSession, body: Buffer | null): void {
  * or a linked server without it: the server may hold another client's, which the Bind would run
  * (a client read another's rows where PostgreSQL answers 26000). It goes under
  * NO_UNNAMED_STATEMENT, which the server fails with 26000 as well. A message cut across chunks
- * goes as it is.
+ * is decided at its head (see unnamedCut).
  */
 export function unnamedUsed(s: UnnamedSession, type: number, body: Buffer, end: number, nameAt: number): void {
   if (s.unnamedParseBody !== null) {
     if (type === FrontendMessage.Bind) s.unnamedParseBody = null;
     return;
   }
+  if (!missesUnnamed(s)) return;
+  const renamed = Buffer.concat([
+    renamedHeader(type, 4 + body.length),
+    body.subarray(0, nameAt),
+    NO_UNNAMED_NAME,
+    body.subarray(nameAt),
+  ]);
+  replaceMessage(s, end - 5 - body.length, end, renamed);
+}
+
+/** A Bind or Describe of the unnamed statement, its Parse not in its batch, must go under
+ *  NO_UNNAMED_STATEMENT (see unnamedUsed); otherwise it runs as it is, the copy kept prepared
+ *  first on a server yet to be linked. */
+function missesUnnamed(s: UnnamedSession): boolean {
   const server = s.server;
   const kept = s.keptUnnamedParse;
   if (kept === null ? s.unnamedMine : server === null || !lacksUnnamed(s, server)) {
     // Its Parse among the bytes waiting too, before it: it goes where they go.
     if (server === null && kept !== null && !s.keptUnnamedUnsent) s.unnamedToRestore ??= kept;
-    return;
+    return false;
   }
+  return true;
+}
+
+/** The header of a message of `type` whose body was `length - 4` bytes, once renamed. */
+function renamedHeader(type: number, length: number): Buffer {
   const header = Buffer.allocUnsafe(5);
   header[0] = type;
-  header.writeUInt32BE(4 + body.length + NO_UNNAMED_NAME.length, 1);
-  const renamed = Buffer.concat([header, body.subarray(0, nameAt), NO_UNNAMED_NAME, body.subarray(nameAt)]);
-  replaceMessage(s, end - 5 - body.length, end, renamed);
+  header.writeUInt32BE(length + NO_UNNAMED_NAME.length, 1);
+  return header;
+}
+
+/** Where the statement name of a Bind or Describe whose body starts at `bodyAt` of `chunk` lies
+ *  in that body: -1 when it is not in the chunk, NAMED when it is no unnamed statement's. */
+function unnamedNameAt(chunk: Buffer, type: number, bodyAt: number): number {
+  if (type === FrontendMessage.Describe) {
+    if (bodyAt + 1 >= chunk.length) return bodyAt < chunk.length && chunk[bodyAt] !== STATEMENT ? NAMED : -1;
+    return chunk[bodyAt] === STATEMENT && chunk[bodyAt + 1] === 0 ? 1 : NAMED;
+  }
+  const portalEnd = chunk.indexOf(0, bodyAt);
+  if (portalEnd < 0 || portalEnd + 1 >= chunk.length) return -1;
+  return chunk[portalEnd + 1] === 0 ? portalEnd + 1 - bodyAt : NAMED;
+}
+
+const NAMED = -2;
+
+/**
+ * The chunk ends inside a Bind or a Describe, which the scan delivers to unnamedUsed only once
+ * whole, when its first bytes have gone to a server: lib/pq's Bind of a parameter above 64 KiB,
+ * its Parse in the batch before, ran the unnamed statement another client had left on that
+ * server (wrong rows, that client's side effects), or failed with 26000. Decided here from its
+ * names instead, when the chunk holds them; `data` is the chunk as it goes (earlier messages
+ * edited), ending with the same bytes. A head cut before its names only gets the copy kept
+ * prepared again.
+ */
+export function unnamedCut(s: UnnamedSession, chunk: Buffer, data: Buffer): Buffer {
+  const type = s.scanner.cutType || s.scanner.partialHeaderType;
+  if ((type !== FrontendMessage.Bind && type !== FrontendMessage.Describe) || s.unnamedParseBody !== null) return data;
+  const start = s.scanner.cutMessageStart(chunk.length);
+  const nameAt = start < 0 ? -1 : unnamedNameAt(chunk, type, start + 5);
+  if (nameAt === NAMED || !missesUnnamed(s) || nameAt < 0) return data;
+  const bodyAt = start + 5;
+  return Buffer.concat([
+    data.subarray(0, data.length - (chunk.length - start)),
+    renamedHeader(type, chunk.readUInt32BE(start + 1)),
+    chunk.subarray(bodyAt, bodyAt + nameAt),
+    NO_UNNAMED_NAME,
+    chunk.subarray(bodyAt + nameAt),
+  ]);
 }
 
 /**
