@@ -9,12 +9,14 @@ export type ChunkEdit = [start: number, end: number, replacement: Buffer];
 
 export type EditSession = Pick<ClientSession, 'edits' | 'syncEnd' | 'scanner'>;
 
-/** The message at [start, end) of the chunk being scanned goes as `replacement`. Not one that
- *  came across reads: its start went already, and a head-only body would measure a range inside
- *  its parameters, where a client's bytes posing as a message would be cut out of it. */
-export function replaceMessage(s: EditSession, start: number, end: number, replacement: Buffer): void {
-  if (s.scanner.assembled) return;
+/** The message at [start, end) of the chunk being scanned goes as `replacement`; false: it
+ *  cannot. Not one that came across reads: its start went already, and a head-only body would
+ *  measure a range inside its parameters, where a client's bytes posing as a message would be
+ *  cut out of it. */
+export function replaceMessage(s: EditSession, start: number, end: number, replacement: Buffer): boolean {
+  if (start < 0 || s.scanner.assembled) return false;
   (s.edits ??= []).push([start, end, replacement]);
+  return true;
 }
 
 /**

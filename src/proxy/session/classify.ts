@@ -306,10 +306,11 @@ function changesSchema(c: Classification): boolean {
  */
 function keepSessionState(s: ClassifySession, state: KeptState | null, start: number, end: number): void {
   if (state === null) return;
-  if (s.ctx.config.pin_on_session_state === 'error' && start >= 0) {
-    replaceMessage(s, start, end, refusedQuery(keptStateName(state)));
+  if (
+    s.ctx.config.pin_on_session_state === 'error' &&
+    replaceMessage(s, start, end, refusedQuery(keptStateName(state)))
+  )
     return;
-  }
   // No probe can tell these gone: the session user, a random seed.
   if (state === 'session_authorization' || state === 'random_seed') s.pinnedForGood = true;
   if (!s.pinned) pin(s);

@@ -69,6 +69,5 @@ export function executeOfPortal(s: PortalSession, body: Buffer, end: number): vo
     s.queuedSyncs > 0 ||
     (server !== null && (server.syncs.pending > 0 || server.txStatus === TransactionStatus.Failed));
   if (!mayHaveFailed) return;
-  const start = end - 5 - body.length;
-  if (start >= 0) replaceMessage(s, start, end, encode.execute(DROPPED_PORTAL, body.readInt32BE(1)));
+  replaceMessage(s, end - 5 - body.length, end, encode.execute(DROPPED_PORTAL, body.readInt32BE(1)));
 }
