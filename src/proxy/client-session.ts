@@ -40,7 +40,8 @@ import {
   relocateLogin,
 } from './session/login.js';
 import { CopyIn, NO_CHUNKS, NO_PARAMS, State, Wait, appended } from './session/state.js';
-import { unnamedCut, unnamedSent } from './session/unnamed-statement.js';
+import { unnamedSent } from './session/unnamed-statement.js';
+import { cutMessage, withCutHead } from './session/cut-head.js';
 import { rerouteWaiting, route, routeFirstBytes, waitsOnStaleBackend } from './session/route.js';
 import { checkTimeouts } from './session/timeouts.js';
 import { acquire, serverAssigned, transactionAnswered } from './session/handoff.js';
@@ -253,6 +254,8 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   declare keptUnnamedUnsent: boolean;
   /** The copy a Bind among the bytes waiting for a server runs: prepared there first. */
   unnamedToRestore: Buffer | null = null;
+  /** The start of a message cut at the end of the client's last read, held for its next (see cut-head.ts). */
+  cutHead: Buffer | null = null;
   /** The current link rewrites the client's messages and follows every answer. */
   declare tracking: boolean;
   statementLink: StatementLink | null = null;
@@ -365,6 +368,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
 
   /** Bytes of the query stream as the client sent them. */
   onQueryBytes(chunk: Buffer): void {
+    if (this.cutHead !== null) chunk = withCutHead(this, chunk);
     // Rewriting needs whole messages; other sessions forward chunks as they come.
     if (this.statementLink !== null && splitWhole(this, this.statementLink, chunk)) return;
     this.onQueryData(chunk);
@@ -394,7 +398,7 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (!hadStatements && this.statements && !this.scanner.atBoundary) chunk = holdCutMessage(this, chunk);
     let data = this.terminateAt >= 0 ? chunk.subarray(0, this.terminateAt) : chunk;
     if (this.edits !== null) data = editedChunk(this, data);
-    if (!this.scanner.atBoundary && this.terminateAt < 0) data = unnamedCut(this, chunk, data);
+    if (!this.scanner.atBoundary && this.terminateAt < 0) data = cutMessage(this, chunk, data);
     if (data.length > 0) {
       // A message cut at the chunk's end (COPY data the server may fail in the middle of, a
       // pipelined Query) keeps the server until the rest of it has gone there too: PostgreSQL

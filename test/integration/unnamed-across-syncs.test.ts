@@ -232,17 +232,47 @@ describe('a Bind or Describe of the unnamed statement by a client that prepared 
         );
         assert.deepEqual(dataRows(othersRan), [['7000001']]);
         assert.deepEqual(dataRows(await c.exchange(bind('', '', [big]), execute(), sync())), [['100000']]);
-        // None of its own since a simple Query: 26000, the other client's still on the server.
+        // None of its own since a simple Query: 26000, the other client's on the server.
+        await c.exchange(query('SELECT 1'));
         await other.exchange(
           parse('', 'SELECT length($1::text) + 7000000 AS n'),
           bind('', '', ['x']),
           execute(),
           sync(),
         );
-        await c.exchange(query('SELECT 1'));
         const none = await c.exchange(bind('', '', [big]), execute(), sync());
         assert.deepEqual(errorCodes(none), ['26000']);
         assert.deepEqual(dataRows(none), []);
+      } finally {
+        await c.close();
+        await other.close();
+      }
+    }
+  });
+
+  // Its first bytes alone in a read, before its names: they went before pgtide could read them.
+  test('a Bind written with its first bytes alone runs its own statement, or fails with 26000', async () => {
+    for (const login of [direct, wire.login()]) {
+      const c = await WireClient.connect(login);
+      const other = await WireClient.connect(login);
+      const runInPieces = async (value: string) => {
+        const batch = Buffer.concat([bind('', '', [value]), execute(), sync()]);
+        c.send(batch.subarray(0, 3));
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        c.send(batch.subarray(3));
+        return c.untilReady(1, 5000);
+      };
+      const othersStatement = () =>
+        other.exchange(parse('', 'SELECT length($1::text) + 7000000 AS n'), bind('', '', ['x']), execute(), sync());
+      try {
+        for (const size of [10, 100_000]) {
+          await c.exchange(parse('', 'SELECT octet_length($1::text) AS n'), describeMessage('S', ''), sync());
+          await othersStatement();
+          assert.deepEqual(dataRows(await runInPieces('a'.repeat(size))), [[String(size)]], `${size} bytes`);
+          await c.exchange(query('SELECT 1'));
+          await othersStatement();
+          assert.deepEqual(errorCodes(await runInPieces('a'.repeat(size))), ['26000'], `${size} bytes, none`);
+        }
       } finally {
         await c.close();
         await other.close();

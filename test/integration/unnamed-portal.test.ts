@@ -69,6 +69,28 @@ describe('an Execute of the unnamed portal after a simple Query', { timeout: 60_
     });
   }
 
+  // Its first bytes alone in a read went before pgtide could tell it from any other Execute:
+  // PostgreSQL read the freed portal (25P02 here; the crash above elsewhere).
+  test('that failed in a transaction block, the Execute written in two pieces: 34000', async () => {
+    const crashes = serverCrashes();
+    const last = Buffer.concat([execute(), sync()]);
+    for (const cut of [1, 3, 5, 6, 9]) {
+      const c = await WireClient.connect(wire.login());
+      try {
+        for (const step of [[failedQuery[0]!], [failedQuery[1]!], [parse('', 'SELECT 1'), sync()]])
+          await c.exchange(...step);
+        c.send(last.subarray(0, cut));
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        c.send(last.subarray(cut));
+        assert.deepEqual(errorCodes(await c.untilReady(1, 5000)), ['34000'], `cut at ${cut}`);
+        assert.deepEqual(errorCodes(await c.exchange(query('ROLLBACK'))), []);
+      } finally {
+        await c.close();
+      }
+    }
+    assert.equal(serverCrashes(), crashes, 'the primary crashed');
+  });
+
   /** Runs `steps` direct to the primary, then through pgtide: the same answers. */
   const sameAsDirect = async (steps: Buffer[][]) =>
     (await sameAnswers([direct, wire.login()], (c) => stepAnswers(c, steps))).flat();
