@@ -13,6 +13,7 @@ import { currentTopology, scramLogin } from '../support/topology.js';
 import {
   WireClient,
   bind,
+  close,
   dataRows,
   errorCodes,
   describe as describeMessage,
@@ -134,6 +135,20 @@ describe('the unnamed statement bound in a later batch than its Parse', { timeou
       return got;
     });
     assert.ok(!answers.some((m) => m.startsWith('E ')), answers.join('\n'));
+  });
+
+  test('a Close of the statement in a batch of its own: a later Bind fails with 26000, as directly', async () => {
+    for (const login of [direct, wire.login()]) {
+      const c = await WireClient.connect(login);
+      try {
+        await c.exchange(parse('', 'SELECT 3 AS n'), describeMessage('S', ''), sync());
+        assert.deepEqual(errorCodes(await c.exchange(close('S', ''), sync())), []);
+        const ran = await c.exchange(bind('', ''), execute(), sync());
+        assert.deepEqual([errorCodes(ran), dataRows(ran)], [['26000'], []]);
+      } finally {
+        await c.close();
+      }
+    }
   });
 
   test('a pinned listener gets the notifications sent while its statement is prepared again', async () => {

@@ -510,6 +510,10 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
         unnamedUsed(s, FrontendMessage.Describe, body, end, 1);
       }
       break;
+    case FrontendMessage.Close:
+      // Of the unnamed statement: gone on PostgreSQL, and so is the copy kept of it.
+      if (body[0] === STATEMENT && body[1] === 0) unnamedDropped(s);
+      break;
     case FrontendMessage.Flush:
       // The server ignores Flush during COPY IN too.
       if (s.copyIn === CopyIn.Running) break;
