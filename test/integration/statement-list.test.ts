@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { currentTopology, scramLogin } from '../support/topology.js';
 import { startPgtide, type RunningPgtide } from '../support/pgtide.js';
-import { WireClient, directLogin, parse, query, sync, type WireLogin } from '../support/pipeline.js';
+import { WireClient, dataRows, directLogin, parse, query, sync, type WireLogin } from '../support/pipeline.js';
 
 const t = currentTopology();
 
@@ -123,6 +123,26 @@ describe('pg_prepared_statements lists the client’s own statements', { timeout
     } finally {
       await preparer.end();
       await reader.end();
+    }
+  });
+
+  // Its start went before pgtide had read the text, which was then not rewritten: the client
+  // read the server's list, other clients' statements and their texts.
+  test('nor when the query comes in two pieces', async () => {
+    const preparer = await connected(p);
+    const reader = await WireClient.connect(p.wireLogin());
+    try {
+      for (let i = 0; i < 3; i++) await rows(preparer, { name: `q${i}`, text: `SELECT ${i} AS cut` });
+      const list = query('SELECT count(*)::int FROM pg_prepared_statements');
+      for (const cut of [1, 3, 6, 20]) {
+        reader.send(list.subarray(0, cut));
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        reader.send(list.subarray(cut));
+        assert.deepEqual(dataRows(await reader.untilReady(1, 5000)), [['0']], `cut at ${cut}`);
+      }
+    } finally {
+      await preparer.end();
+      await reader.close();
     }
   });
 });
