@@ -621,6 +621,9 @@ function afterProbe(
   }
   if (wasPinned) s.ctx.log.info({ client: s.remote }, 'client unpinned: its session state is gone');
   s.pinned = false;
+  // None of its unmapped statements is left (the probe counts them): its next ones are mapped,
+  // not left unpinned under its own names on servers other clients get next.
+  if (s.statementsUntracked) s.statementsUntracked = false;
   // Released as after any transaction (read_your_writes learns the write position).
   s.link(server);
   releaseServer(s, false, lsn);
