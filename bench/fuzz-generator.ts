@@ -11,6 +11,9 @@ export interface Batch {
   hex: string;
   /** ReadyForQuery messages the batch gets: one per Sync, or one for a Query. */
   syncs: number;
+  /** Split mode: byte positions where the write to pgtide is cut, and the pause (ms) after each piece. */
+  cuts?: number[];
+  pauses?: number[];
 }
 
 const SIMPLE = [
@@ -120,6 +123,18 @@ export interface GeneratorOptions {
   avoidKnown: boolean;
   /** Simple queries may also EXECUTE or DEALLOCATE s1 and s2 (see PROTOCOL_NAMES_IN_SQL). */
   protocolNamesInSql?: boolean;
+  /** Sometimes query texts and parameters of 70-300 KB, so that messages span pgtide's 64 KiB reads. */
+  big?: boolean;
+}
+
+/** Texts over 64 KiB, with their parameter count (split mode). */
+function bigTexts(n: number): [string, number][] {
+  return [
+    ['SELECT length($1::text) AS len', 1],
+    [`SELECT 1 AS one /* ${'c'.repeat(n)} */`, 0],
+    [`SELECT length('${'q'.repeat(n)}') AS len`, 0],
+    [`SELECT length($1::text) AS len, $2::int AS k /* ${'d'.repeat(n)} */`, 2],
+  ];
 }
 
 /** A linear congruential generator: small, and the same sequence on every platform. */
@@ -138,10 +153,24 @@ export function generator(seed: number, opts: GeneratorOptions): () => Batch {
   const texts = opts.avoidKnown ? EXTENDED_AVOIDING_KNOWN : [...EXTENDED, ...DEALLOCATES];
   /** The parameter count of what the client last parsed under each name: Bind usually fits it. */
   const paramCounts = new Map<string, number>();
+  // Big texts and parameters come from a stream of their own: the other choices stay as without.
+  const rndBig = seededRandom(seed ^ 0x5bd1e995);
+  const bigSize = () => 70_000 + Math.floor(rndBig() * 230_000);
+  const big = (p: number) => opts.big === true && rndBig() < p;
+  const pickBig = <T>(list: readonly T[]): T => list[Math.floor(rndBig() * list.length)]!;
 
   return () => {
     if (rnd() < 0.4) {
-      const sql = pick(simple);
+      let sql = pick(simple);
+      if (big(0.12)) {
+        const n = bigSize();
+        sql = pickBig([`SELECT length('${'q'.repeat(n)}') AS len`, `/* ${'c'.repeat(n)} */ ${sql}`]);
+        return {
+          desc: `Q ${JSON.stringify(sql.slice(0, 40))}…(${sql.length})`,
+          hex: query(sql).toString('hex'),
+          syncs: 1,
+        };
+      }
       return { desc: `Q ${JSON.stringify(sql)}`, hex: query(sql).toString('hex'), syncs: 1 };
     }
     const parts: Buffer[] = [];
@@ -169,24 +198,26 @@ export function generator(seed: number, opts: GeneratorOptions): () => Batch {
       const r = rnd();
       if (r < 0.3) {
         const name = pick(['', '', 's1', 's2']);
-        const [sql, params] = pick(texts);
+        let [sql, params] = pick(texts);
+        if (big(0.2)) [sql, params] = pickBig(bigTexts(bigSize()));
         paramCounts.set(name, params);
         if (name === '') unnamedParsed = true;
-        add(parse(name, sql), `P(${name},${JSON.stringify(sql)})`);
+        const shown = sql.length > 200 ? `${JSON.stringify(sql.slice(0, 40))}…(${sql.length})` : JSON.stringify(sql);
+        add(parse(name, sql), `P(${name},${shown})`);
       } else if (r < 0.55) {
         const st = statement();
         const portal = pick(['', '', 'p1']);
         if (portal === '') unnamedBound = true;
         let n = paramCounts.get(st) ?? 0;
         if (rnd() < 0.1) n = (n + 1) % 3;
-        add(
-          bind(
-            portal,
-            st,
-            Array.from({ length: n }, (_, k) => String(k + 5)),
-          ),
-          `B(${portal},${st},${n})`,
-        );
+        const values = Array.from({ length: n }, (_, k) => String(k + 5));
+        let bigNote = '';
+        if (n > 0 && big(0.3)) {
+          const size = bigSize();
+          values[0] = 'b'.repeat(size);
+          bigNote = `,$1=${size}B`;
+        }
+        add(bind(portal, st, values), `B(${portal},${st},${n}${bigNote})`);
       } else if (r < 0.65) {
         const kind = pick(['S', 'P'] as const);
         const name = kind === 'S' ? statement() : portalName();

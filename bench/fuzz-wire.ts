@@ -49,6 +49,25 @@ export class RawConnection {
     return this.collect(readyCount, timeoutMs);
   }
 
+  /** Split mode: writes the bytes in pieces cut at `cuts`, pausing `pauses[i]` ms after piece i. */
+  async sendSplit(
+    bytes: Buffer,
+    cuts: number[],
+    pauses: number[],
+    readyCount: number,
+    timeoutMs: number,
+  ): Promise<Answer> {
+    const answer = this.collect(readyCount, timeoutMs);
+    let from = 0;
+    for (let i = 0; i <= cuts.length; i++) {
+      const to = i < cuts.length ? cuts[i]! : bytes.length;
+      if (to > from) this.socket.write(bytes.subarray(from, to));
+      from = Math.max(from, to);
+      if (i < cuts.length) await new Promise((r) => setTimeout(r, pauses[i] ?? 0));
+    }
+    return answer;
+  }
+
   close(): void {
     this.socket.destroy();
   }
