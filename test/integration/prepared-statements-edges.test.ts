@@ -78,6 +78,24 @@ describe('review: prepared statements and settings, pool size 1', { timeout: 60_
     }
   });
 
+  // Read as sent, the view listed what the server held: pgtide's own check statements and the
+  // copies other clients had left there, with their texts (the fuzzer's split mode).
+  test("a client whose statements are unmapped reads its own pg_prepared_statements, not its server's", async () => {
+    const other = await connect();
+    assert.deepEqual(errorCodes(await other.exchange(parse('others', 'SELECT 5 AS five'), sync())), []);
+    await other.close();
+    const c = await connect();
+    // Longer than one read: its start went as sent, so the client's statements are not mapped.
+    const big = parse('big3', `SELECT 1 AS one /* ${'d'.repeat(70_000)} */`);
+    assert.deepEqual(errorCodes(await c.exchange(big, sync())), []);
+    const list = 'SELECT name FROM pg_prepared_statements ORDER BY name';
+    assert.deepEqual(dataRows(await c.exchange(query(list))), [['big3']]);
+    const counted = await c.exchange(parse('', list), bind('', ''), execute(), sync());
+    assert.deepEqual(dataRows(counted), [['big3']]);
+    // Pinned to the only server connection: leave, so the next tests get it.
+    await c.close();
+  });
+
   test('a Parse that failed leaves its name free, as in PostgreSQL', async () => {
     const c = await connect();
     assert.deepEqual(errorCodes(await c.exchange(parse('again', 'SELEC 1'), sync())), ['42601']);

@@ -11,6 +11,7 @@ import { noteSharedDdl } from './shared-ddl.js';
 import type { ClientSession } from '../client-session.js';
 import { keptSessionState, keptStateName, pin, refusedQuery, type KeptState } from './pinning.js';
 import { replaceMessage } from './chunk-edits.js';
+import { unmappedList } from './unmapped-list.js';
 import {
   executeOfPortal,
   portalBatchEnded,
@@ -321,7 +322,8 @@ function lookUpFunctions(s: ClassifySession, names: readonly string[]): void {
   if (primary) s.ctx.functions.lookUp(names, () => s.ctx.pools.loginFor(s.database, s.user, primary));
 }
 
-function classifyParse(s: ClassifySession, body: Buffer, wholeInChunk: boolean): KeptState | null {
+function classifyParse(s: ClassifySession, body: Buffer, end: number): KeptState | null {
+  const wholeInChunk = end - 5 - body.length >= 0;
   const nameEnd = body.indexOf(0);
   if (s.scanner.truncated) {
     if (nameEnd === 0) {
@@ -336,6 +338,8 @@ function classifyParse(s: ClassifySession, body: Buffer, wholeInChunk: boolean):
     return null;
   }
   const c = classifyText(s, body, nameEnd + 1, queryEnd);
+  if (c?.readsStatementList && s.statementsUntracked)
+    unmappedList(s, FrontendMessage.Parse, body, nameEnd + 1, queryEnd, end);
   if (nameEnd === 0) {
     s.unnamedStatement = c;
     unnamedParsed(s, body);
@@ -463,6 +467,7 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
       else {
         const c = classifyText(s, body, 0, body.length - 1);
         if (c !== null && !beyondServer(s, c, null)) return false;
+        if (c?.readsStatementList && s.statementsUntracked) unmappedList(s, type, body, 0, body.length - 1, end);
         keeps = followText(s, c, end - 5 - body.length >= 0);
         if (first && c !== null && s.settingsDirty) s.settings?.followQuery(c);
       }
@@ -482,7 +487,7 @@ export function onClientMessage(s: ClassifySession, type: number, body: Buffer, 
     case FrontendMessage.Parse:
       extendedMessage(s);
       if (body[0] === 0) s.batchRuns = true;
-      keepSessionState(s, classifyParse(s, body, end - 5 - body.length >= 0), -1, end);
+      keepSessionState(s, classifyParse(s, body, end), -1, end);
       if (body[0] !== 0) {
         if (s.statements === null) namedStatement(s, end - 5 - body.length >= 0);
         else if (s.statements.size >= s.ctx.config.max_client_prepared_statements) {
