@@ -32,6 +32,7 @@ export type QueueSession = Pick<
   | 'isClosed'
   | 'keptUnnamedParse'
   | 'keptUnnamedUnsent'
+  | 'cutHead'
   | 'onQueryBytes'
   | 'onQueryData'
   | 'pauseClient'
@@ -169,11 +170,16 @@ export function replayDeferred(s: QueueSession): void {
   // statement among them gathers the rest from then on, as new bytes would be (libpq's
   // pipeline, held behind a read, got its Binds cut unrenamed and its scan misframed).
   const asSent = s.statementLink === null || s.statementLink.whole === null;
+  // A message start held from the client's last read (see cut-head.ts) follows these bytes,
+  // which came before it: put in front of them, the scan misframed the stream.
+  const head = s.cutHead;
+  s.cutHead = null;
   for (const chunk of held) {
     if (s.isClosed) return;
     if (asSent) s.onQueryBytes(chunk);
     else s.onQueryData(chunk);
   }
+  if (head !== null) s.cutHead = head;
   if (s.deferred.length === 0 && s.queuedBytes <= QUEUE_LIMIT_BYTES) s.resumeClient();
 }
 
