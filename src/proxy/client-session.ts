@@ -41,7 +41,7 @@ import {
 } from './session/login.js';
 import { CopyIn, NO_CHUNKS, NO_PARAMS, State, Wait, appended } from './session/state.js';
 import { unnamedSent } from './session/unnamed-statement.js';
-import { cutMessage, withCutHead } from './session/cut-head.js';
+import { cutMessage, LONG_PORTAL_NAME, withCutHead } from './session/cut-head.js';
 import { rerouteWaiting, route, routeFirstBytes, waitsOnStaleBackend } from './session/route.js';
 import { checkTimeouts } from './session/timeouts.js';
 import { acquire, serverAssigned, transactionAnswered } from './session/handoff.js';
@@ -398,7 +398,14 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
     if (!hadStatements && this.statements && !this.scanner.atBoundary) chunk = holdCutMessage(this, chunk);
     let data = this.terminateAt >= 0 ? chunk.subarray(0, this.terminateAt) : chunk;
     if (this.edits !== null) data = editedChunk(this, data);
-    if (!this.scanner.atBoundary && this.terminateAt < 0) data = cutMessage(this, chunk, data);
+    if (!this.scanner.atBoundary && this.terminateAt < 0) {
+      const cut = cutMessage(this, chunk, data);
+      if (cut === null) {
+        this.serverCut = cutBefore;
+        return this.protocolViolation(LONG_PORTAL_NAME);
+      }
+      data = cut;
+    }
     if (data.length > 0) {
       // A message cut at the chunk's end (COPY data the server may fail in the middle of, a
       // pipelined Query) keeps the server until the rest of it has gone there too: PostgreSQL

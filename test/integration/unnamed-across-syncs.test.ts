@@ -36,6 +36,13 @@ async function prepareThenRun(c: WireClient, text: string, params: string[]): Pr
   return normalise([...prepared, ...ran]);
 }
 
+/** `batch` written in two pieces, cut `at` bytes in, the second a little later: pgtide reads them apart. */
+async function writeInTwo(c: WireClient, batch: Buffer, at: number): Promise<void> {
+  c.send(batch.subarray(0, at));
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  c.send(batch.subarray(at));
+}
+
 async function freshTable(c: WireClient, name: string): Promise<void> {
   await c.exchange(query(`DROP TABLE IF EXISTS ${name}; CREATE TABLE ${name} (id text PRIMARY KEY)`));
 }
@@ -266,15 +273,12 @@ describe('a Bind or Describe of the unnamed statement by a client that prepared 
   });
 
   // Its first bytes alone in a read, before its names: they went before pgtide could read them.
-  test('a Bind written with its first bytes alone runs its own statement, or fails with 26000', async () => {
+  test('a Bind written with its first bytes alone, or its names, runs its own statement, or fails with 26000', async () => {
     for (const login of [direct, wire.login()]) {
       const c = await WireClient.connect(login);
       const other = await WireClient.connect(login);
       const runInPieces = async (value: string) => {
-        const batch = Buffer.concat([bind('', '', [value]), execute(), sync()]);
-        c.send(batch.subarray(0, 3));
-        await new Promise((resolve) => setTimeout(resolve, 30));
-        c.send(batch.subarray(3));
+        await writeInTwo(c, Buffer.concat([bind('', '', [value]), execute(), sync()]), 3);
         return c.untilReady(1, 5000);
       };
       const othersStatement = () =>
@@ -288,10 +292,28 @@ describe('a Bind or Describe of the unnamed statement by a client that prepared 
           await othersStatement();
           assert.deepEqual(errorCodes(await runInPieces('a'.repeat(size))), ['26000'], `${size} bytes, none`);
         }
+        // A portal name longer than the head pgtide held (1 KiB): its statement name came later.
+        const portal = 'p'.repeat(3000);
+        await othersStatement();
+        await writeInTwo(c, Buffer.concat([bind(portal, ''), execute(portal), sync()]), 2000);
+        assert.deepEqual(errorCodes(await c.untilReady(1, 5000)), ['26000'], 'a long portal name');
       } finally {
         await c.close();
         await other.close();
       }
+    }
+  });
+
+  test('a Bind whose portal name alone is over 64 KiB is refused with 08P01; the server serves the next client', async () => {
+    const c = await WireClient.connect(wire.login());
+    await c.exchange(query('SELECT 1'));
+    await writeInTwo(c, Buffer.concat([bind('p'.repeat(70_000), ''), execute(), sync()]), 1000);
+    assert.deepEqual(errorCodes(await c.untilClosed(5000)), ['08P01']);
+    const next = await WireClient.connect(wire.login());
+    try {
+      assert.deepEqual(dataRows(await next.exchange(query('SELECT 3 AS v'))), [['3']]);
+    } finally {
+      await next.close();
     }
   });
 

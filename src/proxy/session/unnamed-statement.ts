@@ -86,7 +86,7 @@ function renamedHeader(type: number, length: number): Buffer {
 
 /** Where the statement name of a Bind or Describe whose body starts at `bodyAt` of `chunk` lies
  *  in that body: -1 when it is not in the chunk, NAMED when it is no unnamed statement's. */
-function unnamedNameAt(chunk: Buffer, type: number, bodyAt: number): number {
+export function unnamedNameAt(chunk: Buffer, type: number, bodyAt: number): number {
   if (type === FrontendMessage.Describe) {
     if (bodyAt + 1 >= chunk.length) return bodyAt < chunk.length && chunk[bodyAt] !== STATEMENT ? NAMED : -1;
     return chunk[bodyAt] === STATEMENT && chunk[bodyAt + 1] === 0 ? 1 : NAMED;
