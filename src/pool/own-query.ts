@@ -1,6 +1,7 @@
 // pgtide's own queries on a server connection (health, role, settings, probes, auth_query):
 // the answer being collected, how it ends, and copies of what the server says meanwhile.
 import { decodeDataRow, decodeErrorFields, type ErrorFields } from '../protocol/backend.js';
+import * as encode from '../protocol/encode.js';
 import { BackendMessage } from '../protocol/types.js';
 import { rowShape } from '../protocol/row-shape.js';
 
@@ -79,10 +80,7 @@ export class OwnQuery {
  * for that client. A notification names `notifierPid` when it is not 0 (see notifier.ts).
  */
 export function copyForClient(type: number, body: Buffer, notifierPid: number): Buffer {
-  const message = Buffer.allocUnsafe(5 + body.length);
-  message[0] = type;
-  message.writeInt32BE(4 + body.length, 1);
-  body.copy(message, 5);
+  const message = encode.messageOf(type, [body]);
   if (type === BackendMessage.NotificationResponse && notifierPid !== 0) message.writeInt32BE(notifierPid, 5);
   return message;
 }

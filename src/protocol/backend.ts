@@ -2,6 +2,7 @@
  * Decoders for the server messages the proxy must read. Each takes the body (payload without
  * the 5-byte header). Servers are untrusted too: malformed input gives null, never a throw.
  */
+import { messageOf } from './encode.js';
 import { readCString } from './frontend.js';
 import { BackendMessage, TransactionStatus } from './types.js';
 
@@ -178,6 +179,9 @@ export function decodeDataRow(body: Buffer): (string | null)[] | null {
   return off === body.length ? values : null;
 }
 
+/** The byte that ends an ErrorResponse's fields. */
+const FIELDS_END = Buffer.of(0);
+
 /**
  * An ErrorResponse ('E', whole message) equal to `body`'s but with its Message field changed by
  * `edit`; every other field keeps its bytes. Null when the body is malformed.
@@ -196,11 +200,6 @@ export function errorWithMessage(body: Buffer, edit: (message: string) => string
     pos = end + 1;
   }
   if (pos >= body.length) return null;
-  const fields = Buffer.concat(parts);
-  const message = Buffer.allocUnsafe(6 + fields.length);
-  message[0] = BackendMessage.ErrorResponse;
-  message.writeUInt32BE(5 + fields.length, 1);
-  fields.copy(message, 5);
-  message[message.length - 1] = 0;
-  return message;
+  parts.push(FIELDS_END);
+  return messageOf(BackendMessage.ErrorResponse, parts);
 }

@@ -325,6 +325,23 @@ export function flush(): Buffer {
   return emptyMessage(FrontendMessage.Flush);
 }
 
+/** A message of `type` whose body is `parts`, one after another (a client's message edited). */
+export function messageOf(type: number, parts: readonly Buffer[]): Buffer {
+  let size = 0;
+  for (const part of parts) size += part.length;
+  const w = new MessageWriter(type, size);
+  for (const part of parts) w.bytes(part);
+  return w.done();
+}
+
+/** The header of a message of `type` whose body of `bodySize` bytes goes apart (a message cut across reads). */
+export function messageHeader(type: number, bodySize: number): Buffer {
+  const header = Buffer.allocUnsafe(5);
+  header[0] = type;
+  header.writeUInt32BE(4 + bodySize, 1);
+  return header;
+}
+
 /** Parse of a named statement: `rest` is the query String and parameter types as the client sent them. */
 export function parseWithName(name: string, rest: Buffer): Buffer {
   return new MessageWriter(FrontendMessage.Parse, cstringSize(name) + rest.length).cstring(name).bytes(rest).done();

@@ -182,6 +182,15 @@ describe('frontend encoders, checked against pg-protocol serialize', () => {
     assert.deepEqual(encode.startupMessage({ user: 'u', database: 'd' }), expected);
   });
 
+  it('messageOf frames its parts as one body; messageHeader frames a body sent apart', () => {
+    const bind = serialize.bind({ statement: 's1', values: ['x'] });
+    const bodyOfBind = bind.subarray(5);
+    const parts = [bodyOfBind.subarray(0, 1), bodyOfBind.subarray(1, 4), bodyOfBind.subarray(4)];
+    assert.deepEqual(encode.messageOf(FrontendMessage.Bind, parts), bind);
+    assert.deepEqual(encode.messageOf(FrontendMessage.Sync, []), serialize.sync());
+    assert.deepEqual(Buffer.concat([encode.messageHeader(FrontendMessage.Bind, bodyOfBind.length), bodyOfBind]), bind);
+  });
+
   it('rejects a NUL inside a String instead of sending a corrupt frame', () => {
     assert.throws(() => encode.query('SELECT 1\0; DROP TABLE t'), RangeError);
     assert.throws(() => encode.startupMessage({ user: 'a\0b' }), RangeError);
@@ -356,6 +365,25 @@ describe('backend decoders on hostile input', () => {
   it('decodeErrorFields: a truncated body keeps the complete fields and does not throw', () => {
     const truncated = Buffer.from('SFATAL\0C57P01\0Mterminat', 'latin1');
     assert.deepEqual(backend.decodeErrorFields(truncated), { severity: 'FATAL', code: '57P01', message: '' });
+  });
+
+  it('errorWithMessage edits the Message field alone, and refuses an unterminated body', () => {
+    const fields = Buffer.from('SERROR\0C26000\0Mprepared statement "pgtide_3" does not exist\0Hhint\0\0', 'latin1');
+    const edited = backend.errorWithMessage(fields, (m) => m.replace('pgtide_3', 'mine'))!;
+    assert.deepEqual(backend.decodeErrorFields(body(edited, BackendMessage.ErrorResponse)), {
+      severity: 'ERROR',
+      code: '26000',
+      message: 'prepared statement "mine" does not exist',
+      hint: 'hint',
+    });
+    assert.equal(
+      backend.errorWithMessage(fields.subarray(0, fields.length - 1), (m) => m),
+      null,
+    );
+    assert.equal(
+      backend.errorWithMessage(Buffer.from('SERROR', 'latin1'), (m) => m),
+      null,
+    );
   });
 
   it('decodeParameterStatus rejects a missing value or trailing bytes', () => {

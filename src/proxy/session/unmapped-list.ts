@@ -3,6 +3,7 @@
 // server's rows under names pgtide did not give, which are the client's own, take the view's
 // place in the text. Read as it was sent, the view listed pgtide's own check statements and the
 // copies other clients had left on that server, with their texts.
+import * as encode from '../../protocol/encode.js';
 import { findStatementLists } from '../../sql/statement-list.js';
 import { edited } from '../../sql/text-edits.js';
 import { listEdits, statementListSql } from '../statement-list.js';
@@ -24,14 +25,6 @@ export function unmappedList(
   const edits = listEdits(lists, UNMAPPED_LIST);
   if (edits.length === 0) return;
   const text = edited(body, textStart, textEnd, edits);
-  const length = 4 + textStart + text.length + body.length - textEnd;
-  const header = Buffer.allocUnsafe(5);
-  header[0] = type;
-  header.writeUInt32BE(length, 1);
-  replaceMessage(
-    s,
-    end - 5 - body.length,
-    end,
-    Buffer.concat([header, body.subarray(0, textStart), text, body.subarray(textEnd)]),
-  );
+  const message = encode.messageOf(type, [body.subarray(0, textStart), text, body.subarray(textEnd)]);
+  replaceMessage(s, end - 5 - body.length, end, message);
 }

@@ -53,12 +53,7 @@ export function unnamedUsed(s: UnnamedSession, type: number, body: Buffer, end: 
     return;
   }
   if (!missesUnnamed(s)) return;
-  const renamed = Buffer.concat([
-    renamedHeader(type, 4 + body.length),
-    body.subarray(0, nameAt),
-    NO_UNNAMED_NAME,
-    body.subarray(nameAt),
-  ]);
+  const renamed = encode.messageOf(type, [body.subarray(0, nameAt), NO_UNNAMED_NAME, body.subarray(nameAt)]);
   replaceMessage(s, end - 5 - body.length, end, renamed);
 }
 
@@ -74,14 +69,6 @@ function missesUnnamed(s: UnnamedSession): boolean {
     return false;
   }
   return true;
-}
-
-/** The header of a message of `type` whose body was `length - 4` bytes, once renamed. */
-function renamedHeader(type: number, length: number): Buffer {
-  const header = Buffer.allocUnsafe(5);
-  header[0] = type;
-  header.writeUInt32BE(length + NO_UNNAMED_NAME.length, 1);
-  return header;
 }
 
 /** Where the statement name of a Bind or Describe whose body starts at `bodyAt` of `chunk` lies
@@ -116,7 +103,7 @@ export function unnamedCut(s: UnnamedSession, chunk: Buffer, data: Buffer): Buff
   const bodyAt = start + 5;
   return Buffer.concat([
     data.subarray(0, data.length - (chunk.length - start)),
-    renamedHeader(type, chunk.readUInt32BE(start + 1)),
+    encode.messageHeader(type, chunk.readUInt32BE(start + 1) - 4 + NO_UNNAMED_NAME.length),
     chunk.subarray(bodyAt, bodyAt + nameAt),
     NO_UNNAMED_NAME,
     chunk.subarray(bodyAt + nameAt),
