@@ -57,7 +57,7 @@ export function defaultConfig(): Config {
     server_max_uses: 0,
     server_idle_timeout: 600,
     pool_idle_timeout: 3600,
-    server_application_name: 'pgtide',
+    server_application_name: '',
     server_connect_timeout: 15,
     server_login_retry: 15,
     server_scram_max_iterations: DEFAULT_MAX_SCRAM_ITERATIONS,

@@ -87,7 +87,7 @@ export interface PoolCounters {
 }
 
 /** A server's ParameterStatus values as a client's login reports them: its application_name is
- *  pgtide's (server_application_name), where PostgreSQL tells a client that set none ''. */
+ *  pgtide's (server_application_name, when set), where PostgreSQL tells a client that set none ''. */
 export function paramsForClients(params: ReadonlyMap<string, string>): Map<string, string> {
   const copy = new Map(params);
   if (copy.has('application_name')) copy.set('application_name', '');

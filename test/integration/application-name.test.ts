@@ -1,7 +1,7 @@
-// application_name of pgtide's server connections in pg_stat_activity: "pgtide"
-// (server_application_name) for a pooled connection no named client holds, the client's own
-// while its transactions run, "pgtide monitor <instance_name>" for health checks. A client that
-// set none is told '' at login, as PostgreSQL tells it.
+// application_name of pgtide's server connections in pg_stat_activity: server_application_name
+// (none by default, "pgtide" here) for a pooled connection no named client holds, the client's
+// own while its transactions run, "pgtide monitor <instance_name>" for health checks. A client
+// that set none is told '' at login, as PostgreSQL tells it, and by default '' after too.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
@@ -22,6 +22,7 @@ describe('application_name of server connections', { timeout: 60_000 }, () => {
       default_pool_size: 1,
       instance_name: INSTANCE,
       health_check_period: 0.5,
+      server_application_name: 'pgtide',
     });
     await waitFor('a primary', () => p.pgtide.context.router.writeBackend() !== null);
   });
@@ -76,3 +77,36 @@ describe('application_name of server connections', { timeout: 60_000 }, () => {
     assert.equal(rows[0]!.n, '1');
   });
 });
+
+// node-postgres's own appname test ("No default application_name") expects PostgreSQL's ''.
+for (const pool_mode of ['transaction', 'session'] as const) {
+  describe(`application_name of a client that set none, by default, ${pool_mode} pooling`, { timeout: 60_000 }, () => {
+    let p: RunningPgtide;
+    before(async () => {
+      p = await startPgtide(t, { backends: clusterBackends(t, [1, 0, 0]), default_pool_size: 1, pool_mode });
+    });
+    after(() => p?.stop());
+
+    test("is '' as PostgreSQL answers, after a named client's transactions too", async () => {
+      const show = async (c: pg.Client) => (await c.query('SHOW application_name')).rows[0].application_name;
+      const nameless = new pg.Client(p.pgConfig());
+      await nameless.connect();
+      assert.equal(await show(nameless), '');
+      await nameless.end();
+      const named = new pg.Client(p.pgConfig({ application_name: 'dashboard' }));
+      await named.connect();
+      assert.equal(await show(named), 'dashboard');
+      await named.end();
+      const next = new pg.Client(p.pgConfig());
+      await next.connect();
+      try {
+        assert.equal(await show(next), '');
+        await next.query("SET application_name = 'mine'");
+        await next.query('RESET application_name');
+        assert.equal(await show(next), '');
+      } finally {
+        await next.end();
+      }
+    });
+  });
+}

@@ -23,20 +23,21 @@ import type { ServerConnection } from '../../src/pool/server-connection.js';
 
 const t = currentTopology();
 
-/** Server backends the SCRAM test user holds on the primary's test database (pgtide's own connections: server_application_name). */
-async function backendsOfTestUser(application = 'pgtide'): Promise<{ state: string; query: string }[]> {
+/** Server backends the SCRAM test user holds on the primary's test database (pgtide's own
+ *  connections: the transaction pooling tests name them with server_application_name). */
+async function backendsOfTestUser(): Promise<{ state: string; query: string }[]> {
   return sqlOn(
     t.primary,
     `SELECT state, query FROM pg_catalog.pg_stat_activity
       WHERE usename = $1 AND datname = $2 AND backend_type = 'client backend' AND application_name = $3`,
-    [t.scramUser.user, t.database, application],
+    [t.scramUser.user, t.database, 'pgtide'],
   );
 }
 
 describe('transaction pooling', { timeout: 60_000 }, () => {
   let p: RunningPgtide;
   before(async () => {
-    p = await startPgtide(t, { default_pool_size: 10 });
+    p = await startPgtide(t, { default_pool_size: 10, server_application_name: 'pgtide' });
     await sqlOn(t.primary, 'CREATE TABLE IF NOT EXISTS pooling_rows (id int, note text)');
     await sqlOn(t.primary, `GRANT ALL ON pooling_rows TO ${t.scramUser.user}`);
   });

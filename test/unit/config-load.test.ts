@@ -64,7 +64,7 @@ describe('defaults', () => {
     ['server_reset_query', 'DISCARD ALL'],
     ['server_lifetime', 3600],
     ['pool_idle_timeout', 3600],
-    ['server_application_name', 'pgtide'],
+    ['server_application_name', ''],
     ['query_wait_timeout', 120],
     ['max_packet_size', 268435456],
     ['tcp_keepalive', true],
