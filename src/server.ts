@@ -25,6 +25,7 @@ import { checkLogin } from './cluster/check-login.js';
 import { FunctionCatalog } from './proxy/function-catalog.js';
 import { StatementRegistry } from './proxy/statement-registry.js';
 import { LruCache } from './sql/lru.js';
+import { schemaChangedElsewhere } from './pool/schema-generation.js';
 import { type FenceNews, ReplayTracker } from './proxy/read-your-writes.js';
 import { Classifier, FunctionPolicy } from './sql/index.js';
 import { ParserThread } from './parser-thread.js';
@@ -441,6 +442,7 @@ export class Pgtide {
   /** Another worker's schema fence: announced ('begin', its `fence` question), then its
    *  position; never relayed again. */
   otherWorkerFence(news: FenceNews): void {
+    if (news === 'begin') schemaChangedElsewhere();
     this.ctx.replay.otherWorkerFence(news);
   }
 

@@ -17,6 +17,13 @@ export function schemaGeneration(): number {
   return generation;
 }
 
+/** Another worker's client committed DDL other clients see: that worker announces it (its
+ *  schema fence) before the client hears of the commit, so a Parse here after it, which the
+ *  client may have had another client send, is parsed afresh too. */
+export function schemaChangedElsewhere(): void {
+  generation++;
+}
+
 /** A client's transaction ended (committed, rolled back, or left by the client): if it ran
  *  DDL (or a statement pgtide did not understand), the schema may have changed. */
 export function transactionEnded(s: { ranDdl: boolean }): void {

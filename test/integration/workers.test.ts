@@ -479,6 +479,47 @@ describe('workers = 2 over standbys', () => {
   });
 });
 
+describe('workers = 2, schema changes', () => {
+  // A statement another worker's clients prepared before a DDL kept its old parameter types:
+  // a new client's Parse of the same text was answered from that copy (helper g3: pgx told a
+  // dropped enum's OID after a migration run through the same pgtide, every insert failed).
+  test("a Parse after DDL through one worker infers the new types on the other worker's servers", {
+    timeout: 60_000,
+  }, async () => {
+    // One server connection per worker: the stale copy is on the server the next client gets.
+    const { own, instance } = await spawnWithWorkers(['default_pool_size = 2']);
+    const clients: pg.Client[] = [];
+    const connect = () => connectTo(t, instance);
+    const insert = (c: pg.Client, value: string) =>
+      c
+        .query({ name: 'workers_types_insert', text: 'INSERT INTO workers_types (v) VALUES ($1)', values: [value] })
+        .then(
+          () => null,
+          (e: { code?: string }) => e.code ?? 'no code',
+        );
+    try {
+      await allWorkersStarted(instance);
+      const [ddl, before] = await oneClientOnEachWorker(connect);
+      clients.push(ddl, before);
+      await ddl.query('DROP TABLE IF EXISTS workers_types; CREATE TABLE workers_types (v int)');
+      assert.equal(await insert(before, '1'), null);
+      await ddl.query('DROP TABLE workers_types; CREATE TABLE workers_types (v bigint)');
+      let after: pg.Client | undefined;
+      while (after === undefined) {
+        const c = await connect();
+        clients.push(c);
+        if (workerOf(c) === workerOf(before)) after = c;
+      }
+      assert.equal(await insert(after, '3000000000'), null);
+    } finally {
+      await Promise.all(clients.map((c) => c.end()));
+      await instance.stop('SIGKILL');
+      rmSync(own, { recursive: true, force: true });
+      await sqlOn(t.primary, 'DROP TABLE IF EXISTS workers_types');
+    }
+  });
+});
+
 describe('workers = 2 with peering', () => {
   test('a cancel forwarded by a peer reaches the worker that holds the query; a worker forwards to the peer', {
     timeout: 120_000,
