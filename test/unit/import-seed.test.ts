@@ -470,6 +470,11 @@ describe('importing other stacks', () => {
       warnings.some((w) => /connect_query is not imported/.test(w)),
       warnings.join('\n'),
     );
+    // Its console let every name in as an admin (helper o1): pgtide's does not, and says so.
+    assert.ok(
+      warnings.some((w) => /auth_type = any let PgBouncer admit any user name.*admin_users and stats_users/.test(w)),
+      warnings.join('\n'),
+    );
   });
 
   test('HAProxy maxconn fills max_client_conn when PgBouncer has none, and duplicate ports are listened on once', () => {

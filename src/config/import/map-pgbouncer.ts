@@ -247,8 +247,15 @@ function mapAuthType(ctx: ImportContext, entry: IniEntry): void {
     ctx.draft.comment(`${where(entry)} auth_type = ${entry.value}: not supported; the default scram-sha-256 applies.`);
     return;
   }
-  const note = entry.value === 'any' ? 'PgBouncer\'s "any" lets every client in, which is pgtide\'s trust.' : undefined;
-  setKey(ctx, 'auth_type', mapped, entry, note);
+  if (entry.value.toLowerCase() === 'any') {
+    // Stricter on purpose: without PgBouncer's forced server user, an unlisted name (postgres)
+    // would log in to the servers as itself. Said aloud, since it locks out who got in before.
+    ctx.warnings.push(
+      `${where(entry)}: auth_type = any let PgBouncer admit any user name, and every one into the console as an admin; pgtide's trust admits only the users of auth_file (or auth_query), and only admin_users and stats_users into the console: list them there, or use the admin socket`,
+    );
+    return setKey(ctx, 'auth_type', mapped, entry, 'PgBouncer\'s "any": trust for the users auth_file lists.');
+  }
+  setKey(ctx, 'auth_type', mapped, entry);
 }
 
 /**
