@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 
 export interface LogRotation {
   path: string;
@@ -20,6 +20,7 @@ export const DEFAULT_LOG_KEEP = 4;
 export class RotatingLogFile {
   private fd: number;
   private size: number;
+  private lookedAt = 0;
 
   constructor(private readonly rotation: LogRotation) {
     this.fd = openSync(rotation.path, 'a');
@@ -27,6 +28,11 @@ export class RotatingLogFile {
   }
 
   write(chunk: Buffer): void {
+    const now = Date.now();
+    if (now - this.lookedAt >= LOOK_EVERY_MS) {
+      this.lookedAt = now;
+      this.followPath();
+    }
     if (this.size > 0 && this.size + chunk.length > this.rotation.maxBytes) this.rotate();
     writeSync(this.fd, chunk);
     this.size += chunk.length;
@@ -37,6 +43,8 @@ export class RotatingLogFile {
   }
 
   private rotate(): void {
+    // Moved away since the last look: the file at the path (if any) is not one to shift.
+    if (!this.ownsPath()) return this.reopen();
     closeSync(this.fd);
     const { path, keep } = this.rotation;
     // Shift <path>.N-1 to <path>.N; the oldest is overwritten by the rename.
@@ -45,7 +53,40 @@ export class RotatingLogFile {
     this.fd = openSync(path, keep > 0 ? 'a' : 'w');
     this.size = 0;
   }
+
+  /**
+   * The file was moved or removed by someone else (a host's logrotate on the log volume, an
+   * operator): lines go to a new file at the path, as PgBouncer's after its reopen at SIGHUP.
+   * Left writing to the moved file, the next rotation found no file to rename and failed,
+   * which ended the supervisor and the pooler with it. A file truncated in place (logrotate's
+   * copytruncate) is measured again.
+   */
+  private followPath(): void {
+    if (this.ownsPath()) this.size = fstatSync(this.fd).size;
+    else this.reopen();
+  }
+
+  private ownsPath(): boolean {
+    let atPath;
+    try {
+      atPath = statSync(this.rotation.path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw error;
+    }
+    const own = fstatSync(this.fd);
+    return atPath.ino === own.ino && atPath.dev === own.dev;
+  }
+
+  private reopen(): void {
+    closeSync(this.fd);
+    this.fd = openSync(this.rotation.path, 'a');
+    this.size = fstatSync(this.fd).size;
+  }
 }
+
+/** How often the path is checked for being the file written (a stat per look). */
+const LOOK_EVERY_MS = 1000;
 
 function renameQuietly(from: string, to: string): void {
   try {

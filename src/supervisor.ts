@@ -56,7 +56,7 @@ export class Supervisor {
   private startedAt = 0;
   private phase: Phase = 'waiting';
   private readonly backoff: Backoff;
-  private readonly logFile: LogFileStream | null;
+  private logFile: LogFileStream | null;
   private readonly log: Logger;
   private readonly done: Promise<number>;
   private finish!: (code: number) => void;
@@ -67,6 +67,8 @@ export class Supervisor {
     this.log = createLogger(process.env['INSTANCE_NAME'] ?? 'pool1', 'info', {
       destination: this.stream(process.stdout),
     });
+    // A log volume that fails (full, unmounted) must not end the supervisor, nor the pooler with it.
+    this.logFile?.on('error', (error: Error) => this.logFileFailed(error));
     this.done = new Promise((resolve) => (this.finish = resolve));
   }
 
@@ -151,6 +153,15 @@ export class Supervisor {
       this.restartTimer = null;
       this.spawnChild();
     }, delayMs);
+  }
+
+  private logFileFailed(error: Error): void {
+    if (this.logFile === null) return;
+    this.logFile = null;
+    this.log.error(
+      { log_file: this.options.logFile!.path, err: error.message },
+      'log file failed; logging to stdout only',
+    );
   }
 
   private end(code: number): void {

@@ -82,9 +82,15 @@ async function queryThrough(port: number, watched: Watched): Promise<number> {
   }
 }
 
-/** A supervisor (runSupervised, as cli.ts calls it for `start --supervise`) of a pooler on
- *  `port`, with info lines on and a 1 s shutdown_timeout. */
-function startSupervisor(dir: string, port: number, extra: string[] = [], authFile = writeAuthFile(t, dir)): Watched {
+/** A supervisor (runSupervised, as cli.ts calls it for `start --supervise`, with `own` options
+ *  of its own) of a pooler on `port`, with info lines on and a 1 s shutdown_timeout. */
+function startSupervisor(
+  dir: string,
+  port: number,
+  extra: string[] = [],
+  authFile = writeAuthFile(t, dir),
+  own: string[] = [],
+): Watched {
   const config = writeConfig(t, dir, authFile, port, ['log_level = "info"', 'shutdown_timeout = 1', ...extra]);
   const main = join(dir, 'supervise.mjs');
   writeFileSync(
@@ -92,7 +98,7 @@ function startSupervisor(dir: string, port: number, extra: string[] = [], authFi
     `import { runSupervised } from ${JSON.stringify(SUPERVISOR)};\nprocess.exit(await runSupervised(process.argv.slice(2)));\n`,
   );
   return new Watched(
-    spawn(process.execPath, [main, 'start', '--supervise', '--config', config], {
+    spawn(process.execPath, [main, 'start', '--supervise', ...own, '--config', config], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: cleanEnv({}),
     }),
@@ -174,6 +180,28 @@ for (const [problem, extra, authFile] of [
     }
   });
 }
+
+// Helper o1: the supervisor had no handler for its log file's failure, and a write it could
+// not make (a full volume; a rotation that found its file moved) ended it, and the pooler with it.
+describe('a supervisor whose --log-file fails', () => {
+  test('goes on serving, its lines on stdout only', { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgtide-supervisor-'));
+    const [port] = (await freePorts(1)) as [number];
+    const supervisor = startSupervisor(dir, port, [], writeAuthFile(t, dir), ['--log-file', '/dev/full']);
+    try {
+      assert.equal(await queryThrough(port, supervisor), 42);
+      await supervisor.waitFor('the failure logged', () =>
+        /log file failed; logging to stdout only/.test(supervisor.output),
+      );
+      assert.equal(await queryThrough(port, supervisor), 42);
+      assert.equal(supervisor.child.exitCode, null);
+    } finally {
+      if (supervisor.child.exitCode === null) supervisor.child.kill('SIGKILL');
+      for (const pid of supervisor.poolerPids()) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('a supervisor killed with SIGKILL', () => {
   let dir: string;

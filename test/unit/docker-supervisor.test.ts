@@ -1,7 +1,7 @@
 // The supervisor's pure parts: restart backoff, log rotation, splitting its options from pgtide's.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RotatingLogFile } from '../../src/log-file.js';
@@ -56,6 +56,37 @@ describe('RotatingLogFile', () => {
       log.close();
       assert.equal(readFileSync(path, 'utf8'), '0123456789\n');
       assert.equal(readFileSync(`${path}.1`, 'utf8'), 'x\n');
+    }));
+
+  // Helper o1: a host's logrotate (or an operator) moved the supervisor's file on the log
+  // volume; the next rotation found nothing to rename, threw, and the whole instance ended.
+  test('a file moved or removed by someone else: the rotation writes a new file at the path', () =>
+    withDir((dir) => {
+      const path = join(dir, 'p.log');
+      for (const away of [(p: string) => renameSync(p, join(dir, 'moved.log')), (p: string) => rmSync(p)]) {
+        const log = new RotatingLogFile({ path, maxBytes: 10, keep: 2 });
+        log.write(Buffer.from('aaaa\n'));
+        away(path);
+        for (const line of ['bbbb\n', 'cccc\n', 'dddd\n']) log.write(Buffer.from(line));
+        log.close();
+        assert.equal(readFileSync(path, 'utf8'), 'cccc\ndddd\n');
+        assert.ok(!existsSync(`${path}.1`), 'nothing of the moved file to shift');
+        rmSync(path);
+      }
+      assert.equal(readFileSync(join(dir, 'moved.log'), 'utf8'), 'aaaa\nbbbb\n');
+    }));
+
+  test('within a second of a move, lines go to a new file at the path, before any rotation', () =>
+    withDir((dir) => {
+      const path = join(dir, 'p.log');
+      const log = new RotatingLogFile({ path, maxBytes: 1000, keep: 2 });
+      log.write(Buffer.from('before\n'));
+      renameSync(path, join(dir, 'moved.log'));
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1100);
+      log.write(Buffer.from('after\n'));
+      log.close();
+      assert.equal(readFileSync(path, 'utf8'), 'after\n');
+      assert.equal(readFileSync(join(dir, 'moved.log'), 'utf8'), 'before\n');
     }));
 
   test('keep = 0 truncates instead of keeping old files', () =>
