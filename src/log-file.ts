@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, renameSync, statSync, writeSync, type Stats } from 'node:fs';
 
 export interface LogRotation {
   path: string;
@@ -67,7 +67,7 @@ export class RotatingLogFile {
   }
 
   private ownsPath(): boolean {
-    let atPath;
+    let atPath: Stats;
     try {
       atPath = statSync(this.rotation.path);
     } catch (error) {
