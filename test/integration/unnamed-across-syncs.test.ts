@@ -297,6 +297,9 @@ describe('a Bind or Describe of the unnamed statement by a client that prepared 
         await othersStatement();
         await writeInTwo(c, Buffer.concat([bind(portal, ''), execute(portal), sync()]), 2000);
         assert.deepEqual(errorCodes(await c.untilReady(1, 5000)), ['26000'], 'a long portal name');
+        // A named statement's Bind longer than pgtide holds, its names in the first write.
+        await writeInTwo(c, Buffer.concat([bind('', 'mine', ['v'.repeat(100_000)]), execute(), sync()]), 5000);
+        assert.deepEqual(errorCodes(await c.untilReady(1, 5000)), ['26000'], 'a long Bind of a named statement');
       } finally {
         await c.close();
         await other.close();

@@ -10,7 +10,7 @@
 // a Bind decided by its names (see unnamedCut).
 import { FrontendMessage } from '../../protocol/types.js';
 import type { ClientSession } from '../client-session.js';
-import { unnamedCut, unnamedNameAt, type UnnamedSession } from './unnamed-statement.js';
+import { NAMES_CUT, unnamedCut, unnamedNameAt, type UnnamedSession } from './unnamed-statement.js';
 
 /** Beyond this, the head goes on: held, it would be copied again at every read. */
 const MAX_HELD_HEAD = 1024;
@@ -43,7 +43,7 @@ function holds(scanner: CutHeadSession['scanner'], chunk: Buffer, start: number)
 
 /** A Bind whose portal name goes on past the chunk: its statement name is still to come. */
 function portalNameCut(chunk: Buffer, type: number, start: number): boolean {
-  return type === FrontendMessage.Bind && unnamedNameAt(chunk, type, start + 5) < 0;
+  return type === FrontendMessage.Bind && unnamedNameAt(chunk, type, start + 5) === NAMES_CUT;
 }
 
 export type CutHeadSession = Pick<ClientSession, 'cutHead'> & UnnamedSession;

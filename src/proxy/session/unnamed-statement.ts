@@ -72,18 +72,19 @@ function missesUnnamed(s: UnnamedSession): boolean {
 }
 
 /** Where the statement name of a Bind or Describe whose body starts at `bodyAt` of `chunk` lies
- *  in that body: -1 when it is not in the chunk, NAMED when it is no unnamed statement's. */
+ *  in that body: NAMES_CUT when it is not in the chunk, NAMED when it is no unnamed statement's. */
 export function unnamedNameAt(chunk: Buffer, type: number, bodyAt: number): number {
   if (type === FrontendMessage.Describe) {
-    if (bodyAt + 1 >= chunk.length) return bodyAt < chunk.length && chunk[bodyAt] !== STATEMENT ? NAMED : -1;
+    if (bodyAt + 1 >= chunk.length) return bodyAt < chunk.length && chunk[bodyAt] !== STATEMENT ? NAMED : NAMES_CUT;
     return chunk[bodyAt] === STATEMENT && chunk[bodyAt + 1] === 0 ? 1 : NAMED;
   }
   const portalEnd = chunk.indexOf(0, bodyAt);
-  if (portalEnd < 0 || portalEnd + 1 >= chunk.length) return -1;
+  if (portalEnd < 0 || portalEnd + 1 >= chunk.length) return NAMES_CUT;
   return chunk[portalEnd + 1] === 0 ? portalEnd + 1 - bodyAt : NAMED;
 }
 
 const NAMED = -2;
+export const NAMES_CUT = -1;
 
 /**
  * The chunk ends inside a Bind or a Describe, which the scan delivers to unnamedUsed only once
@@ -98,7 +99,7 @@ export function unnamedCut(s: UnnamedSession, chunk: Buffer, data: Buffer): Buff
   const type = s.scanner.cutType || s.scanner.partialHeaderType;
   if ((type !== FrontendMessage.Bind && type !== FrontendMessage.Describe) || s.unnamedParseBody !== null) return data;
   const start = s.scanner.cutMessageStart(chunk.length);
-  const nameAt = start < 0 ? -1 : unnamedNameAt(chunk, type, start + 5);
+  const nameAt = start < 0 ? NAMES_CUT : unnamedNameAt(chunk, type, start + 5);
   if (nameAt === NAMED || !missesUnnamed(s) || nameAt < 0) return data;
   const bodyAt = start + 5;
   return Buffer.concat([
