@@ -75,7 +75,8 @@ describe('importing the seed stack', () => {
 
   test('recycling, reset and logging settings', () => {
     assert.equal(config.server_lifetime, 1000);
-    assert.equal(config.server_max_uses, 1000);
+    // child_max_connections counted sessions (PgBouncer's long-lived ones), not transactions.
+    assert.equal(config.server_max_uses, 0);
     // ABORT is dropped: pgtide only pools idle connections, and DISCARD ALL cannot share a query.
     assert.equal(config.server_reset_query, 'DISCARD ALL');
     assert.equal(config.log_connections, false);

@@ -88,13 +88,12 @@ const RULES: Record<string, Rule> = {
       entry,
       `child_life_time: Pgpool-II recycled an idle child (and its server connections) after this long; pgtide recycles each server connection this long after it opened, once it is idle.`,
     ),
+  // Not server_max_uses, which counts transactions: Pgpool-II's clients were sessions (in the
+  // seed, PgBouncer's long-lived server connections), and 1000 transactions per connection cost
+  // PostgreSQL a new login about every 1000 transactions (helper o1: 31 in 24,220).
   child_max_connections: (ctx, entry) =>
-    setKey(
-      ctx,
-      'server_max_uses',
-      gucInteger(entry),
-      entry,
-      'child_max_connections: Pgpool-II restarted a child after this many client connections; pgtide closes a server connection after this many client transactions (sessions in session mode).',
+    ctx.draft.comment(
+      `${where(entry)} child_max_connections = ${entry.value}: Pgpool-II restarted a child after this many client sessions, not transactions; server_lifetime (child_life_time) recycles pgtide's server connections, so server_max_uses stays 0 (never).`,
     ),
   connection_life_time: seconds('server_idle_timeout'),
   client_idle_limit: seconds('client_idle_timeout'),
