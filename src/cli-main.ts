@@ -24,15 +24,17 @@ import { configFromPrimary, ownNameSaltKey, ownWorkerSlot, PrimaryLink, workerSh
 const HELP = `pgtide: PostgreSQL connection pooler and read/write-splitting load balancer
 
 Usage:
-  pgtide start [--config pgtide.toml]   run the pooler; without --config it reads ./pgtide.toml,
+  pgtide start [-c|--config pgtide.toml]
+                                        run the pooler; without --config it reads ./pgtide.toml,
                                         else /etc/pgtide/pgtide.toml (--no-config: neither; the
                                         defaults and PGTIDE_<KEY> variables alone); exit 78: the
                                         configuration was refused
   pgtide start --pgbouncer pgbouncer.ini [SEED FILES]
                                         run it straight from the seed's PgBouncer (and Pgpool-II) files
-  pgtide start --supervise [--log-file PATH] [...]
+  pgtide start --supervise [--log-file PATH [--log-max-bytes N] [--log-keep N]] [...]
                                         run it under a supervisor that restarts it if it crashes
-                                        (not after a 78)
+                                        (not after a 78); --log-file also appends all output to
+                                        PATH, rotated before N bytes (64 MiB), N files kept (4)
   pgtide import --pgbouncer pgbouncer.ini [SEED FILES] [-o pgtide.toml]
                                         write a commented pgtide.toml from the seed's files
                                         (to standard output without -o; warnings to standard error)
@@ -42,7 +44,7 @@ Usage:
                                         connections pgtide can open with each backend's max_connections
                                         (exit 1: invalid or over budget; 2: a backend could not be checked)
   pgtide help, pgtide --help            this text
-  pgtide --version                      the version of pgtide
+  pgtide --version, -V                  the version of pgtide
 
 Seed files: [--users users.txt] [--pgpool pgpool.conf] [--pool-hba pool_hba.conf]
             [--pool-passwd pool_passwd] [--haproxy haproxy.cfg] [--supervisor supervisor.conf]
@@ -141,7 +143,7 @@ function configSource(values: SeedValues & { config?: string; 'no-config'?: bool
       throw new UsageError('--config and --no-config exclude each other');
     const path = values['no-config'] ? undefined : (values.config ?? findDefaultConfig());
     return () => ({
-      config: loadDefaultable(path),
+      config: loadDefaultable(path, values['no-config'] === true),
       warnings: [],
       origin: path ?? 'defaults and PGTIDE_<KEY> variables',
     });
@@ -158,16 +160,15 @@ function stateDirOption(values: SeedValues): StateDirOptions {
   return values['state-dir'] === undefined ? {} : { stateDir: values['state-dir'] };
 }
 
-/** Without a file the defaults stand; a problem then says where pgtide looked for one. */
-function loadDefaultable(path: string | undefined): Config {
+/** Without a file the defaults stand; a problem then says where pgtide looked for one, or
+ *  that it was told not to (`noConfig`). */
+function loadDefaultable(path: string | undefined, noConfig: boolean): Config {
   try {
     return loadConfig(path, process.env);
   } catch (err) {
     if (path !== undefined || !(err instanceof ConfigError)) throw err;
-    throw new ConfigError(
-      err.problems,
-      `defaults and PGTIDE_<KEY> variables (no --config given, and none of ${DEFAULT_CONFIG_PATHS.join(', ')} exists)`,
-    );
+    const why = noConfig ? '--no-config' : `no --config given, and none of ${DEFAULT_CONFIG_PATHS.join(', ')} exists`;
+    throw new ConfigError(err.problems, `defaults and PGTIDE_<KEY> variables (${why})`);
   }
 }
 

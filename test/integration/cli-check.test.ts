@@ -198,6 +198,11 @@ describe('pgtide check', { timeout: 110_000 }, () => {
     const noPeerId = await runCli(['check', '--config', writeConfig(5, '[[peers]]\nid = 3\nhost = "10.0.0.3"')]);
     assert.equal(noPeerId.code, 1);
     assert.match(noPeerId.stderr, /peer_id: is not set, but \[\[peers\]\] are listed/);
+    // Told to read no file, it says so, not that it looked for one (helper o1).
+    const noConfig = await runCli(['check', '--no-config'], childEnv({ PGTIDE_MAX_CLIENT_CONN: 'many' }));
+    assert.equal(noConfig.code, 1);
+    assert.match(noConfig.stderr, /\(--no-config\)/);
+    assert.doesNotMatch(noConfig.stderr, /no --config given/);
   });
 
   test('a TLS file that cannot be read, or a key TLS refuses: check exits 1 and start 78, naming the setting', async () => {
