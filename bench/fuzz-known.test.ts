@@ -5,6 +5,7 @@ import {
   isolationAfterSnapshot,
   startupResetInBlock,
   unnamedPortalInFailedBlock,
+  unnamedStatementNamed,
 } from './fuzz-known.js';
 import { DROPPED_PORTAL } from '../src/proxy/session/unnamed-portal.js';
 
@@ -12,6 +13,18 @@ const answer = (...messages: string[]) => ({ end: 'ready' as const, messages });
 const refused =
   'ErrorResponse ERROR 25P02 current transaction is aborted, commands ignored until end of transaction block';
 const failed = answer('ErrorResponse ERROR 34000 portal "p1" does not exist', 'ReadyForQuery E');
+
+test('26000 naming pgtide\'s no-unnamed-statement name for PostgreSQL\'s "unnamed prepared statement" is known (1)', () => {
+  const direct = answer('CloseComplete', 'ErrorResponse ERROR 26000 unnamed prepared statement does not exist');
+  const pooled = answer(
+    'CloseComplete',
+    'ErrorResponse ERROR 26000 prepared statement "<no unnamed statement prepared on this connection>" does not exist',
+  );
+  assert.equal(unnamedStatementNamed(undefined, direct, pooled), true);
+  const other = answer('CloseComplete', 'ErrorResponse ERROR 26000 prepared statement "s1" does not exist');
+  assert.equal(unnamedStatementNamed(undefined, direct, other), false);
+  assert.equal(unnamedStatementNamed(undefined, direct, answer('CloseComplete', 'BindComplete')), false);
+});
 
 test("a Describe or a Bind's parameter count refused with 25P02 in a failed block is known (4)", () => {
   const describe = answer('ParameterDescription()', 'NoData', 'ReadyForQuery E');

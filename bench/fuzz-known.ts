@@ -2,9 +2,24 @@
 // leave their shape out (it never looks at answers): see bench/README.md, known divergences.
 import type { Answer } from './fuzz-wire.js';
 import { DROPPED_PORTAL } from '../src/proxy/session/unnamed-portal.js';
+import { NO_UNNAMED_STATEMENT } from '../src/proxy/session/unnamed-statement.js';
 
 const READY_FAILED = 'ReadyForQuery E';
 const READY_IN_BLOCK = 'ReadyForQuery T';
+
+/**
+ * Known divergence (1), by its answer: a Bind or Describe of the unnamed statement the client
+ * has none of on its server (after a Close of it, or one prepared in an earlier transaction)
+ * gets 26000 naming NO_UNNAMED_STATEMENT, which PostgreSQL calls "unnamed prepared statement".
+ */
+export function unnamedStatementNamed(_before: Answer | undefined, direct: Answer, pooled: Answer): boolean {
+  const at = firstDifference(direct, pooled);
+  return (
+    at !== null &&
+    at.direct === 'ErrorResponse ERROR 26000 unnamed prepared statement does not exist' &&
+    at.pooled === `ErrorResponse ERROR 26000 prepared statement "${NO_UNNAMED_STATEMENT}" does not exist`
+  );
+}
 
 /**
  * Known divergence (4): in a failed transaction block a server cannot prepare a statement it
