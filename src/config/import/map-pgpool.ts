@@ -161,7 +161,7 @@ const RULES: Record<string, Rule> = {
   health_check_password: healthCheckLogin,
   health_check_database: healthCheckLogin,
   health_check_retry_delay: inert(
-    'pgtide retries a failed probe after 1 s, or after health_check_period when shorter.',
+    "pgtide checks a failing backend again after 1 s (or health_check_period when shorter), and counts the primary's failures toward health_check_max_retries at most once a second; a standby's count as they come (its refused logins each start a check), so a standby that refuses logins leaves the read rotation at once.",
   ),
 
   log_connections: flag('log_connections'),
