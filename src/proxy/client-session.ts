@@ -163,6 +163,9 @@ export class ClientSession implements MessageSink, ServerPeer, PoolWaiter {
   /** DDL (or a statement not understood) ran in this transaction: its end is a schema change
    *  (see pool/schema-generation.ts). */
   declare ranDdl: boolean;
+  /** This transaction ran something that may make or end session state (see mayEndState): a
+   *  pinned client's probe after it is worth its round trip. */
+  declare stateMayEnd: boolean;
   wait = Wait.Pool;
   /** The hand-off token: every wait (see waitFor) takes a new one, and so do a re-route and the
    *  close that abandon it. The continuation of a hand-off (pgtide's own query, a replay check)
@@ -778,5 +781,6 @@ const SESSION_CHOICES: Choices<ClientSession> = {
   chunkChains: [false, true],
   leftUnknown: [false, true],
   overCapacity: [false, true],
+  stateMayEnd: [false, true],
 };
 defineChoices<ClientSession>(ClientSession.prototype, SESSION_CHOICES);

@@ -2,7 +2,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import pg from 'pg';
-import { currentTopology, scramLogin } from '../support/topology.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { currentTopology, scramLogin, sqlOn } from '../support/topology.js';
 import { clusterBackends, startPgtide, type RunningPgtide } from '../support/pgtide.js';
 import { waitFor } from '../support/wait.js';
 
@@ -59,6 +60,34 @@ describe('session state pins a client to its server in transaction mode', { time
     await c.query('DROP TABLE pin_tmp');
     await c.query('SELECT 1');
     await waitFor('the client to be unpinned', () => pinnedNow() === 0);
+    await c.end();
+  });
+
+  // Helper r1: a listener's probe ran after every request, each statement Close included.
+  test("a pinned client's transactions that cannot end its state run no probe after them; a DROP does", async () => {
+    const c = new pg.Client(p.pgConfig());
+    await c.connect();
+    await c.query('CREATE TEMP TABLE pin_quiet (a int)');
+    const backend = await pid(c);
+    const lastQuery = async () => {
+      await sleep(100);
+      const rows = await sqlOn<{ query: string }>(
+        t.primary,
+        'SELECT query FROM pg_catalog.pg_stat_activity WHERE pid = $1',
+        [backend],
+      );
+      return rows[0]?.query;
+    };
+    for (let i = 0; i < 3; i++) {
+      await c.query('INSERT INTO pin_quiet VALUES ($1)', [i]);
+      assert.equal(await lastQuery(), 'INSERT INTO pin_quiet VALUES ($1)');
+      await c.query('SELECT count(*) FROM pin_quiet');
+      assert.equal(await lastQuery(), 'SELECT count(*) FROM pin_quiet');
+    }
+    assert.equal(pinnedNow(), 1);
+    await c.query('DROP TABLE pin_quiet');
+    await waitFor('the client to be unpinned', () => pinnedNow() === 0);
+    assert.notEqual(await lastQuery(), 'DROP TABLE pin_quiet');
     await c.end();
   });
 

@@ -4,7 +4,7 @@
 // statements. Called from the scan of each client chunk: plain functions, nothing allocated.
 import { SQLSTATE } from '../../protocol/encode.js';
 import { FrontendMessage } from '../../protocol/types.js';
-import { someStatement, UNSEEN_STATEMENT, type Classification } from '../../sql/index.js';
+import { someStatement, UNSEEN_STATEMENT, type Classification, type StatementKind } from '../../sql/index.js';
 import { changesSettings, movesScope } from '../session-settings.js';
 import { signalBackends } from '../backend-signals.js';
 import { noteSharedDdl } from './shared-ddl.js';
@@ -36,6 +36,7 @@ import {
 /** What of the session these functions use. */
 export type ClassifySession = Pick<
   ClientSession,
+  | 'stateMayEnd'
   | 'batchOpen'
   | 'batchRuns'
   | 'chunkChains'
@@ -195,6 +196,7 @@ function follow(s: ClassifySession, c: Classification): KeptState | null {
     if (someStatement(c, changesFunctions)) s.ctx.functions.forget();
   }
   noteSettings(s, c);
+  if (!s.stateMayEnd && someStatement(c, mayEndState)) s.stateMayEnd = true;
   if (c.readsSequences && s.mode !== 'session') {
     s.sequenceRead = true;
     // Also inside a transaction routed already (DBD::Pg sends `begin` alone, then currval): the
@@ -293,6 +295,46 @@ function dropsStatements(c: Classification): boolean {
 
 function changesFunctions(c: Classification): boolean {
   return c.changesFunctions === true;
+}
+
+/** Kinds of statement that neither make nor end session state, bar the calls they make. */
+const KEEPS_STATE: ReadonlySet<StatementKind> = new Set<StatementKind>([
+  // reads and row changes
+  'select',
+  'show',
+  'explain',
+  'copy',
+  'dml',
+  // the transaction itself (state made in it, then rolled back, was made: see mayEndState)
+  'begin',
+  'commit',
+  'rollback',
+  'savepoint',
+  'set_transaction',
+  // settings, read back apart, and what leaves nothing
+  'set',
+  'notify',
+  'pgtide',
+  'empty',
+]);
+
+/**
+ * A statement after whose transaction a pinned client's state may be gone, or new (which a
+ * failed statement may not have made): anything but the kinds above, code pgtide cannot see
+ * into, state made, and a read that goes to the primary for a call (an advisory unlock among
+ * them). A pinned client's probe runs only after such a transaction: after every one, a
+ * listener or a temporary table's user paid a round trip per transaction (helper r1:
+ * tokio-postgres's Close of each statement). One missed (an unlock inside an INSERT) only
+ * keeps the client on its server until a later probe.
+ */
+function mayEndState(c: Classification): boolean {
+  return (
+    !KEEPS_STATE.has(c.kind) ||
+    c.opaque === true ||
+    c.sessionState !== undefined ||
+    c.writesNothing === true ||
+    (c.kind === 'select' && c.route === 'write')
+  );
 }
 
 /** DDL, or a statement the lexer did not understand (which may be DDL): see pool/schema-generation.ts. */

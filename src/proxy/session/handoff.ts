@@ -34,6 +34,7 @@ import { Check, PROBE_ALONE, runChecks, settingsCheck, type CheckStep } from '..
 /** What of the session these functions use. */
 export type HandoffSession = Pick<
   ClientSession,
+  | 'stateMayEnd'
   | 'backend'
   | 'close'
   | 'cancelPid'
@@ -654,6 +655,14 @@ function keepServerForGood(s: HandoffSession, server: LinkedServer, what: string
 }
 
 /** The session holds state that pins: the client goes on with the server it has. */
+/** Links the client to its server afresh, as after a probe (its next transaction may run again
+ *  unseen: a stale statement prepared again), without one. */
+function relink(s: HandoffSession, server: LinkedServer): void {
+  s.server = null;
+  server.unlink();
+  stayPinned(s, server);
+}
+
 function stayPinned(s: HandoffSession, server: LinkedServer): void {
   if (!s.pinned) pin(s);
   s.link(server);
@@ -798,6 +807,8 @@ export function transactionAnswered(s: HandoffSession, status: number): void {
     );
   }
   if (status === TransactionStatus.Idle) {
+    const stateMayEnd = s.stateMayEnd;
+    if (stateMayEnd) s.stateMayEnd = false;
     // Committed (or rolled back: statements then get a needless new name, never a wrong one,
     // and reads wait for a position they need not).
     transactionEnded(s);
@@ -807,6 +818,9 @@ export function transactionAnswered(s: HandoffSession, status: number): void {
       fenceFromPool(s.pool, s.ctx.replay);
     if (s.settingsDirty && s.settings) return learnSettings(s);
     if (s.pinnedForGood) return continueOn(s, s.server!);
+    // Nothing in the transaction could end (or make) its state: the probe would find it still there.
+    // Unmapped statements (Parses and Closes, see untracked.ts) count, whatever ran.
+    if (s.pinned && !s.probeAfter && !stateMayEnd && !s.statementsUntracked) return relink(s, s.server!);
     if (s.pinned || s.probeAfter) return checkPin(s);
     releaseServer(s, sharedDdl);
     // A write that came on a read's server waits, scanned (see leaveRead): routed by itself now.
