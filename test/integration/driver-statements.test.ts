@@ -654,19 +654,23 @@ describe('pinned clients and stale plans: every wait ends', { timeout: 60_000 },
       }
     });
 
-    test('a pinned client whose statement went stale: run again on its own server, answered (it waited for ever)', async () => {
-      await withStaleableTable(t.primary, 'pin_stale', async (changeType) => {
-        const a = await wire.connect();
-        await a.exchange(query('CREATE TEMP TABLE pin_keep (x int)'));
-        assert.deepEqual(
-          dataRows(await a.exchange(parse('q', 'SELECT v FROM pin_stale'), bind('', 'q'), execute(), sync())),
-          [['7']],
-        );
-        await changeType();
-        const got = await a.exchange(bind('', 'q'), execute(), sync());
-        assert.deepEqual(dataRows(got), [['new-7']], normalise(got).join(' | '));
-        await a.close();
+    for (const [how, pinning] of [
+      ['a temporary table', 'CREATE TEMP TABLE pin_keep (x int)'],
+      ['setseed(), for good', 'SELECT pg_catalog.setseed(0.5)'],
+    ])
+      test(`a client pinned by ${how} whose statement went stale: run again on its own server, answered (it waited for ever)`, async () => {
+        await withStaleableTable(t.primary, 'pin_stale', async (changeType) => {
+          const a = await wire.connect();
+          await a.exchange(query(pinning));
+          assert.deepEqual(
+            dataRows(await a.exchange(parse('q', 'SELECT v FROM pin_stale'), bind('', 'q'), execute(), sync())),
+            [['7']],
+          );
+          await changeType();
+          const got = await a.exchange(bind('', 'q'), execute(), sync());
+          assert.deepEqual(dataRows(got), [['new-7']], normalise(got).join(' | '));
+          await a.close();
+        });
       });
-    });
   });
 });

@@ -660,7 +660,8 @@ function keepServerForGood(s: HandoffSession, server: LinkedServer, what: string
 function relink(s: HandoffSession, server: LinkedServer): void {
   s.server = null;
   server.unlink();
-  stayPinned(s, server);
+  s.link(server);
+  continueOn(s, server);
 }
 
 function stayPinned(s: HandoffSession, server: LinkedServer): void {
@@ -817,7 +818,7 @@ export function transactionAnswered(s: HandoffSession, status: number): void {
     if (sharedDdl && ((s.settingsDirty && s.settings) || s.pinnedForGood || s.pinned || s.probeAfter))
       fenceFromPool(s.pool, s.ctx.replay);
     if (s.settingsDirty && s.settings) return learnSettings(s);
-    if (s.pinnedForGood) return continueOn(s, s.server!);
+    if (s.pinnedForGood) return relink(s, s.server!);
     // Nothing in the transaction could end (or make) its state: the probe would find it still there.
     // Unmapped statements (Parses and Closes, see untracked.ts) count, whatever ran.
     if (s.pinned && !s.probeAfter && !stateMayEnd && !s.statementsUntracked) return relink(s, s.server!);
