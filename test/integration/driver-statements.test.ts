@@ -657,7 +657,7 @@ describe('pinned clients and stale plans: every wait ends', { timeout: 60_000 },
     for (const [how, pinning] of [
       ['a temporary table', 'CREATE TEMP TABLE pin_keep (x int)'],
       ['setseed(), for good', 'SELECT pg_catalog.setseed(0.5)'],
-    ])
+    ] as const)
       test(`a client pinned by ${how} whose statement went stale: run again on its own server, answered (it waited for ever)`, async () => {
         await withStaleableTable(t.primary, 'pin_stale', async (changeType) => {
           const a = await wire.connect();

@@ -196,7 +196,8 @@ function follow(s: ClassifySession, c: Classification): KeptState | null {
     if (someStatement(c, changesFunctions)) s.ctx.functions.forget();
   }
   noteSettings(s, c);
-  if (!s.stateMayEnd && someStatement(c, mayEndState)) s.stateMayEnd = true;
+  // Only a pinned client's: the state it makes pins it (pin() marks the transaction then).
+  if (s.pinned && !s.stateMayEnd && someStatement(c, mayEndState)) s.stateMayEnd = true;
   if (c.readsSequences && s.mode !== 'session') {
     s.sequenceRead = true;
     // Also inside a transaction routed already (DBD::Pg sends `begin` alone, then currval): the

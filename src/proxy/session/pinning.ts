@@ -65,7 +65,10 @@ export const SESSION_STATE_PROBE = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_d
   OR EXISTS (SELECT 1 FROM pg_catalog.pg_listening_channels())`;
 
 /** What pin() uses of the session. */
-export type PinSession = Pick<ClientSession, 'pinned' | 'pool' | 'ctx' | 'remote' | 'user' | 'database'>;
+export type PinSession = Pick<
+  ClientSession,
+  'pinned' | 'stateMayEnd' | 'pool' | 'ctx' | 'remote' | 'user' | 'database'
+>;
 
 /**
  * Session state that cannot move between server connections (temporary tables, WITH HOLD
@@ -74,6 +77,8 @@ export type PinSession = Pick<ClientSession, 'pinned' | 'pool' | 'ctx' | 'remote
  */
 export function pin(s: PinSession): void {
   s.pinned = true;
+  // The probe after this transaction tells whether the state was made (its statement may fail).
+  s.stateMayEnd = true;
   s.pool!.stats.pins++;
   s.ctx.log.info(
     { client: s.remote, user: s.user, database: s.database },
