@@ -37,8 +37,9 @@ function holds(scanner: CutHeadSession['scanner'], chunk: Buffer, start: number)
   if (!decides(type)) return false;
   const held = chunk.length - start;
   if (held <= MAX_HELD_HEAD) return true;
-  if (scanner.cutType === 0 || held > MAX_HELD_TEXT) return false;
-  return isText(type) ? scanner.cutBodyLength <= MAX_HELD_TEXT : portalNameCut(chunk, type, start);
+  if (scanner.cutType === 0) return false;
+  if (isText(type)) return scanner.cutBodyLength <= MAX_HELD_TEXT;
+  return held <= MAX_HELD_TEXT && portalNameCut(chunk, type, start);
 }
 
 /** A Bind whose portal name goes on past the chunk: its statement name is still to come. */

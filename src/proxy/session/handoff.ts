@@ -654,7 +654,6 @@ function keepServerForGood(s: HandoffSession, server: LinkedServer, what: string
   });
 }
 
-/** The session holds state that pins: the client goes on with the server it has. */
 /** Links the client to its server afresh, as after a probe (its next transaction may run again
  *  unseen: a stale statement prepared again), without one. */
 function relink(s: HandoffSession, server: LinkedServer): void {
@@ -664,6 +663,7 @@ function relink(s: HandoffSession, server: LinkedServer): void {
   continueOn(s, server);
 }
 
+/** The session holds state that pins: the client goes on with the server it has. */
 function stayPinned(s: HandoffSession, server: LinkedServer): void {
   if (!s.pinned) pin(s);
   s.link(server);
